@@ -1,0 +1,66 @@
+// The one storage interface every backup location implements (local file, S3, in memory),
+// with the contract each implementation must keep. Retries, limits and `--pipe` are
+// wrappers around it, never part of an implementation.
+
+import type { Readable } from 'node:stream';
+
+/** Facts about an archive that a location may record beside the bytes (e.g. S3 metadata). */
+export interface ArchiveMetadata {
+  readonly tenant: string;
+  readonly formatVersion: number;
+  readonly toolVersion: string;
+  /** ISO-8601 creation time of the backup. */
+  readonly createdAt: string;
+}
+
+export interface WriteOptions {
+  /** Replace an existing archive at the location; otherwise refuse with DestinationExistsError. */
+  readonly overwrite: boolean;
+  readonly metadata: ArchiveMetadata;
+  /**
+   * Metadata known only once the body has ended (the manifest's SHA-256). Called at most
+   * once, after the body's last byte was consumed and before the write is committed.
+   */
+  readonly finalMetadata?: () => Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+export interface WriteResult {
+  /** Bytes stored at the location. */
+  readonly bytes: number;
+}
+
+export interface ReadOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** Where one backup archive lives. */
+export interface ArchiveLocation {
+  /** How to show the location to a user: no credentials, ever. */
+  readonly display: string;
+
+  /**
+   * Cheap pre-flight check before any tenant data is read: rejects with
+   * DestinationExistsError when an archive is already there and `overwrite` is false, and
+   * with StorageError when the location clearly cannot be written (missing bucket or
+   * directory, access denied). A pass is no promise: `write` checks again atomically
+   * where the store allows it.
+   */
+  checkWritable(options: { readonly overwrite: boolean }): Promise<void>;
+
+  /**
+   * Stores every byte of `body` as the archive. All or nothing: when the promise resolves
+   * the complete archive is at the location; when it rejects (a store error, `body`
+   * erroring, `signal` aborting) nothing new is visible at the location, a previous archive
+   * there is untouched, and no temporary file or incomplete multipart upload is left behind.
+   * Memory use is bounded whatever the body's size.
+   */
+  write(body: Readable, options: WriteOptions): Promise<WriteResult>;
+
+  /**
+   * Streams the archive's bytes from the first. Rejects with StorageError code NOT_FOUND
+   * when there is no archive; failures later surface as an error on the stream (a
+   * StorageError). Implementations may resume broken transfers transparently.
+   */
+  read(options?: ReadOptions): Promise<Readable>;
+}
