@@ -1,0 +1,117 @@
+// Backs up one tenant to an archive location: the core operation behind the CLI's
+// `tenants backup` and the backup Lambda. Holds the tenant's lock for the whole run (first
+// finishing any interrupted restore of it), refuses to overwrite an existing archive
+// unless asked, and streams the archive to the location in bounded memory.
+
+import { Readable } from 'node:stream';
+
+import { createTenantArchive, type ArchiveProgress } from './archive-writer.js';
+import { AbortedError } from './errors.js';
+import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './manifest.js';
+import type { ArchiveLocation } from './storage/types.js';
+import { acquireTenantLock } from './tenant-lock.js';
+import { recoverSlot, type RecoveryAction } from './tenant-slot.js';
+import { tenantDirFor } from './tenants.js';
+import { TOOL_VERSION } from './version.js';
+import type { CompressOptions } from './zstd-frames.js';
+
+export interface BackupRequest {
+  readonly tenantsDir: string;
+  readonly tenant: string;
+  readonly location: ArchiveLocation;
+  /** Replace an archive already at the location. */
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ArchiveProgress & { readonly archiveBytes: number }) => void;
+  readonly compression?: CompressOptions;
+  /** Injectable clock for reproducible tests. */
+  readonly now?: () => Date;
+}
+
+export interface BackupResult {
+  readonly operation: 'backup';
+  readonly tenant: string;
+  readonly location: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  /** Bytes of file content archived. */
+  readonly bytes: number;
+  /** Bytes of the stored archive (after compression and any pipe command). */
+  readonly archiveBytes: number;
+  readonly durationMs: number;
+  readonly createdAt: string;
+  readonly manifestSha256: string;
+  readonly skipped: readonly ManifestNote[];
+  readonly warnings: readonly ManifestNote[];
+  readonly recovered: RecoveryAction;
+}
+
+/** Object metadata key for the manifest's digest (S3 user metadata, etc.). */
+export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
+
+export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
+  const started = Date.now();
+  const { tenantsDir, tenant, location, signal } = request;
+  const tenantDir = await tenantDirFor(tenantsDir, tenant);
+  const lock = await acquireTenantLock(tenantsDir, tenant, 'backup');
+  try {
+    const recovered = await recoverSlot(tenantsDir, tenant);
+    await location.checkWritable({ overwrite: request.overwrite ?? false });
+    throwIfAborted(signal);
+
+    const createdAt = (request.now ?? (() => new Date()))();
+    let archiveBytes = 0;
+    let progress: ArchiveProgress = { files: 0, bytes: 0 };
+    const archive = createTenantArchive({
+      tenantDir,
+      tenant,
+      createdAt,
+      compression: request.compression,
+      onProgress: (update) => {
+        progress = update;
+      },
+    });
+    let manifestSha256: string | undefined;
+    void archive.summary.then((summary) => (manifestSha256 = summary.manifestSha256)).catch(() => undefined);
+
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of archive.chunks) {
+        throwIfAborted(signal);
+        archiveBytes += chunk.length;
+        request.onProgress?.({ ...progress, archiveBytes });
+        yield chunk;
+      }
+    }
+
+    const written = await location.write(Readable.from(counted(), { objectMode: false }), {
+      overwrite: request.overwrite ?? false,
+      signal,
+      metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString() },
+      finalMetadata: (): Record<string, string> => (manifestSha256 ? { [MANIFEST_DIGEST_METADATA_KEY]: manifestSha256 } : {}),
+    });
+    const { manifest, manifestSha256: digest } = await archive.summary;
+    return {
+      operation: 'backup',
+      tenant,
+      location: location.display,
+      files: manifest.totals.files,
+      directories: manifest.totals.directories,
+      symlinks: manifest.totals.symlinks,
+      bytes: manifest.totals.bytes,
+      archiveBytes: written.bytes,
+      durationMs: Date.now() - started,
+      createdAt: manifest.createdAt,
+      manifestSha256: digest,
+      skipped: manifest.skipped,
+      warnings: manifest.warnings,
+      recovered,
+    };
+  } finally {
+    await lock.release();
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('interrupted; nothing was stored');
+}

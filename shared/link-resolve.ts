@@ -1,0 +1,53 @@
+// Resolution of a symlink target inside a tenant root, the way the kernel would resolve it,
+// but against a caller-supplied view of the tree: the real file system at backup time, the
+// archive's own entries at restore time. Pure, so both sides share one rule and it can be
+// property-tested: a link is acceptable only if every step of its resolution stays inside
+// the root.
+
+/** Returns the target of the symlink at `segments` (relative to the root), or undefined if it is not a symlink. */
+export type ReadLinkAt = (segments: readonly string[]) => string | undefined;
+
+/** Symlink hops allowed in one resolution (Linux's own limit is 40). */
+export const MAX_LINK_HOPS = 40;
+
+/**
+ * Resolves `target`, the content of a symlink living in directory `linkDir` (segments
+ * relative to the root), to segments relative to the root. Returns undefined when any step
+ * escapes the root (an absolute target, a `..` above the root, a chain through another link
+ * that leaves it) or when the chain is too long to be anything but a loop.
+ */
+export function resolveInsideRoot(
+  linkDir: readonly string[],
+  target: string,
+  readLinkAt: ReadLinkAt,
+): string[] | undefined {
+  const budget = { hops: MAX_LINK_HOPS };
+  return walk([...linkDir], target, readLinkAt, budget);
+}
+
+function walk(
+  start: string[],
+  target: string,
+  readLinkAt: ReadLinkAt,
+  budget: { hops: number },
+): string[] | undefined {
+  if (target.length === 0 || target.startsWith('/') || target.includes('\0')) return undefined;
+  let resolved = start;
+  for (const part of target.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (resolved.length === 0) return undefined;
+      resolved.pop();
+      continue;
+    }
+    resolved.push(part);
+    const next = readLinkAt(resolved);
+    if (next === undefined) continue;
+    if (--budget.hops < 0) return undefined;
+    resolved.pop();
+    const expanded = walk(resolved, next, readLinkAt, budget);
+    if (expanded === undefined) return undefined;
+    resolved = expanded;
+  }
+  return resolved;
+}

@@ -1,0 +1,168 @@
+// Restores one tenant from an archive location: the core operation behind the CLI's
+// `tenants restore` and the restore Lambda. Streams the archive (no temporary copy),
+// extracts it into a staging directory under the base dir, verifies it against its
+// manifest, and only then commits it into the slot (see tenant-slot.ts). Anything that
+// fails or is refused leaves the slot exactly as it was and nothing else behind.
+
+import { promises as fs } from 'node:fs';
+
+import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
+import { throwIfAborted } from './backup.js';
+import { ArchiveLimitError } from './errors.js';
+import { DEFAULT_LIMITS, extractTenantArchive, formatBytes, type ExtractLimits, type ExtractProgress } from './extract.js';
+import { MANIFEST_FORMAT, type ManifestNote } from './manifest.js';
+import { assertTenantName } from './names.js';
+import type { ArchiveLocation } from './storage/types.js';
+import { acquireTenantLock, type TenantLock } from './tenant-lock.js';
+import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from './tenant-slot.js';
+import { decompressFrames } from './zstd-frames.js';
+
+export interface RestoreRequest {
+  readonly tenantsDir: string;
+  readonly location: ArchiveLocation;
+  /** Restore under this name instead of the archive's. */
+  readonly as?: string;
+  /** Replace an existing tenant in the slot. */
+  readonly force?: boolean;
+  readonly limits?: ExtractLimits;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+}
+
+export interface RestoreResult {
+  readonly operation: 'restore';
+  /** The name the tenant was restored under. */
+  readonly tenant: string;
+  /** The name the archive carries. */
+  readonly archiveTenant: string;
+  readonly location: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  readonly durationMs: number;
+  /** Whether every entry was checked against the archive's manifest. */
+  readonly verified: boolean;
+  readonly replaced: boolean;
+  readonly backupCreatedAt?: string;
+  /** Notes the backup recorded (files changed while read, databases archived raw). */
+  readonly warnings: readonly ManifestNote[];
+  readonly recovered: RecoveryAction;
+  readonly notices: readonly string[];
+}
+
+/** Tar headers and padding around the content: the decoded stream may exceed the content by this much per entry. */
+const TAR_OVERHEAD_PER_ENTRY = 3 * 512;
+
+export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
+  const started = Date.now();
+  const { tenantsDir, location, signal } = request;
+  const force = request.force ?? false;
+  const limits = request.limits ?? DEFAULT_LIMITS;
+  const targetOverride = request.as === undefined ? undefined : assertTenantName(request.as, '--as name');
+
+  let lock: TenantLock | undefined;
+  let staging: StagingArea | undefined;
+  let recovered: RecoveryAction = 'none';
+  let replaced = false;
+
+  async function claimSlot(tenant: string): Promise<void> {
+    lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
+    recovered = await recoverSlot(tenantsDir, tenant);
+    replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
+  }
+
+  try {
+    await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    if (targetOverride !== undefined) await claimSlot(targetOverride);
+
+    const source = await location.read({ signal });
+    let archiveBytes = 0;
+    let marker: ArchiveMarker | undefined;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source as AsyncIterable<Uint8Array>) {
+        throwIfAborted(signal);
+        archiveBytes += chunk.length;
+        yield chunk;
+      }
+    }
+    const decoded = bounded(
+      decompressFrames(counted(), {
+        onSkippableFrame: (payload, nibble) => {
+          if (nibble === ARCHIVE_MARKER_NIBBLE) marker = parseMarker(payload);
+        },
+      }),
+      limits,
+    );
+
+    const extracted = await extractTenantArchive(decoded, {
+      limits,
+      requireManifest: () => marker !== undefined,
+      onProgress: (progress) => request.onProgress?.({ ...progress, archiveBytes }),
+      prepare: async (archiveTenant) => {
+        const target = targetOverride ?? archiveTenant;
+        if (lock === undefined) await claimSlot(target);
+        staging = await createStagingArea(tenantsDir, target);
+        return staging.dir;
+      },
+    });
+    throwIfAborted(signal);
+    const tenant = targetOverride ?? extracted.tenant;
+    await staging!.commit({ force });
+    staging = undefined;
+
+    const notices: string[] = [];
+    if (extracted.manifest === undefined) {
+      notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
+    }
+    return {
+      operation: 'restore',
+      tenant,
+      archiveTenant: extracted.tenant,
+      location: location.display,
+      files: extracted.files,
+      directories: extracted.directories,
+      symlinks: extracted.symlinks,
+      hardlinks: extracted.hardlinks,
+      bytes: extracted.bytes,
+      archiveBytes,
+      durationMs: Date.now() - started,
+      verified: extracted.manifest !== undefined,
+      replaced,
+      backupCreatedAt: extracted.manifest?.createdAt,
+      warnings: extracted.manifest?.warnings ?? [],
+      recovered,
+      notices,
+    };
+  } finally {
+    const leftover = staging as StagingArea | undefined;
+    if (leftover !== undefined) await leftover.discard().catch(() => undefined);
+    await (lock as TenantLock | undefined)?.release();
+  }
+}
+
+function parseMarker(payload: Buffer): ArchiveMarker | undefined {
+  try {
+    const marker = JSON.parse(payload.toString('utf8')) as ArchiveMarker;
+    return marker.format === MANIFEST_FORMAT ? marker : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Caps the decoded stream itself, so a bomb made of headers or padding cannot run forever. */
+async function* bounded(decoded: AsyncGenerator<Buffer>, limits: ExtractLimits): AsyncGenerator<Buffer> {
+  const cap = limits.maxBytes + limits.maxEntries * TAR_OVERHEAD_PER_ENTRY + 1024 * 1024;
+  let total = 0;
+  try {
+    for await (const chunk of decoded) {
+      total += chunk.length;
+      if (total > cap) throw new ArchiveLimitError(`the archive decodes to more than ${formatBytes(cap)}; refusing it`);
+      yield chunk;
+    }
+  } finally {
+    await decoded.return(undefined);
+  }
+}

@@ -1,0 +1,131 @@
+// Walks a tenant directory for backup: depth first, a directory before its children,
+// names in byte order so archives are reproducible. Never follows a symlink. Leaves out
+// what must not or cannot be archived, each with a reason: the ephemeral `pty/` tree,
+// sockets, FIFOs and devices, symlinks whose target would resolve outside the tenant (so
+// every backup is restorable), and files that vanish mid-walk.
+
+import { lstatSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+
+import { resolveInsideRoot } from './link-resolve.js';
+import { MANIFEST_FILE_NAME, type ManifestNote } from './manifest.js';
+
+/** Top-level directory of a tenant holding ephemeral terminal state: never backed up. */
+export const EPHEMERAL_DIR = 'pty';
+
+export type WalkItem =
+  | { readonly kind: 'directory'; readonly relPath: string; readonly stat: Stats }
+  | { readonly kind: 'file'; readonly relPath: string; readonly absPath: string; readonly stat: Stats }
+  | { readonly kind: 'symlink'; readonly relPath: string; readonly target: string; readonly stat: Stats };
+
+/** How many lstat calls one directory may have in flight. */
+const STAT_CONCURRENCY = 64;
+
+export async function* walkTenant(root: string, skipped: ManifestNote[]): AsyncGenerator<WalkItem> {
+  const rootStat = await fs.lstat(root);
+  yield { kind: 'directory', relPath: '', stat: rootStat };
+  yield* walkDirectory(root, [], skipped);
+}
+
+async function* walkDirectory(root: string, dirSegments: string[], skipped: ManifestNote[]): AsyncGenerator<WalkItem> {
+  const dirPath = path.join(root, ...dirSegments);
+  let names: string[];
+  try {
+    names = await fs.readdir(dirPath);
+  } catch (error) {
+    if (isVanished(error)) {
+      skipped.push({ path: dirSegments.join('/'), reason: 'directory vanished during backup' });
+      return;
+    }
+    throw error;
+  }
+  names.sort(compareBytes);
+
+  const atRoot = dirSegments.length === 0;
+  const wanted = names.filter((name) => {
+    if (atRoot && name === EPHEMERAL_DIR) {
+      skipped.push({ path: EPHEMERAL_DIR, reason: 'ephemeral terminal state is never backed up' });
+      return false;
+    }
+    if (atRoot && name === MANIFEST_FILE_NAME) {
+      skipped.push({ path: name, reason: 'name reserved for the backup manifest' });
+      return false;
+    }
+    return true;
+  });
+
+  for (let start = 0; start < wanted.length; start += STAT_CONCURRENCY) {
+    const batch = wanted.slice(start, start + STAT_CONCURRENCY);
+    const stats = await Promise.all(batch.map((name) => fs.lstat(path.join(dirPath, name)).catch(vanishedAsUndefined)));
+    for (let i = 0; i < batch.length; i++) {
+      const name = batch[i]!;
+      const stat = stats[i];
+      const segments = [...dirSegments, name];
+      const relPath = segments.join('/');
+      if (stat === undefined) {
+        skipped.push({ path: relPath, reason: 'vanished during backup' });
+        continue;
+      }
+      if (stat.isDirectory()) {
+        yield { kind: 'directory', relPath, stat };
+        yield* walkDirectory(root, segments, skipped);
+      } else if (stat.isFile()) {
+        yield { kind: 'file', relPath, absPath: path.join(dirPath, name), stat };
+      } else if (stat.isSymbolicLink()) {
+        const item = symlinkItem(root, segments, stat, skipped);
+        if (item) yield item;
+      } else {
+        skipped.push({ path: relPath, reason: `${describeSpecial(stat)} cannot be archived` });
+      }
+    }
+  }
+}
+
+function symlinkItem(root: string, segments: string[], stat: Stats, skipped: ManifestNote[]): WalkItem | undefined {
+  const relPath = segments.join('/');
+  let target: string;
+  try {
+    target = readlinkSync(path.join(root, ...segments));
+  } catch (error) {
+    if (isVanished(error)) {
+      skipped.push({ path: relPath, reason: 'vanished during backup' });
+      return undefined;
+    }
+    throw error;
+  }
+  if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
+    skipped.push({ path: relPath, reason: `symlink target ${JSON.stringify(target)} resolves outside the tenant` });
+    return undefined;
+  }
+  return { kind: 'symlink', relPath, target, stat };
+}
+
+function readLinkOnDisk(root: string, segments: readonly string[]): string | undefined {
+  const full = path.join(root, ...segments);
+  try {
+    return lstatSync(full).isSymbolicLink() ? readlinkSync(full) : undefined;
+  } catch {
+    return undefined; // a dangling component: nothing further to follow
+  }
+}
+
+function describeSpecial(stat: Stats): string {
+  if (stat.isSocket()) return 'socket';
+  if (stat.isFIFO()) return 'FIFO';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'device';
+  return 'special file';
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+export function isVanished(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function vanishedAsUndefined(error: unknown): undefined {
+  if (isVanished(error)) return undefined;
+  throw error;
+}
