@@ -1,0 +1,65 @@
+// How the CLI talks to people and scripts: a live progress line on a TTY stderr (nothing
+// otherwise), a short human report on stdout, or one JSON object with `--json`.
+
+import { formatBytes } from '../shared/extract.js';
+
+export interface Output {
+  readonly json: boolean;
+  /** A progress reporter; a no-op unless stderr is a TTY and output is for humans. */
+  progress(label: string): ProgressLine;
+  result(value: object, humanLines: readonly string[]): void;
+  notice(message: string): void;
+}
+
+export interface ProgressLine {
+  update(text: string): void;
+  done(): void;
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+export function createOutput(options: { json: boolean }): Output {
+  const interactive = process.stderr.isTTY === true && !options.json;
+  return {
+    json: options.json,
+    progress(label) {
+      if (!interactive) return { update() {}, done() {} };
+      let last = 0;
+      let shown = false;
+      return {
+        update(text) {
+          const now = Date.now();
+          if (now - last < PROGRESS_INTERVAL_MS) return;
+          last = now;
+          shown = true;
+          process.stderr.write(`\r\x1b[2K${label}: ${text}`);
+        },
+        done() {
+          if (shown) process.stderr.write('\r\x1b[2K');
+        },
+      };
+    },
+    result(value, humanLines) {
+      if (options.json) process.stdout.write(`${JSON.stringify(value)}\n`);
+      else for (const line of humanLines) process.stdout.write(`${line}\n`);
+    },
+    notice(message) {
+      process.stderr.write(`openclaw: ${message}\n`);
+    },
+  };
+}
+
+export function rate(bytes: number, startedAt: number): string {
+  const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
+  return `${formatBytes(bytes / seconds)}/s`;
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+export function count(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+export { formatBytes };

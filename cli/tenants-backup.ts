@@ -1,0 +1,63 @@
+// `openclaw tenants backup NAME --to DEST`
+
+import type { Command } from 'commander';
+
+import type { BackupResult } from '../shared/backup.js';
+import type { BackupCommand } from '../shared/operations.js';
+import { addStorageOptions, storageFlags, type CliContext } from './context.js';
+import { count, formatBytes, rate, seconds } from './output.js';
+
+export function registerBackup(tenants: Command, context: CliContext): void {
+  const command = tenants
+    .command('backup')
+    .description('snapshot one tenant as a tar.zst archive to S3, an S3-compatible store, or a local file')
+    .argument('<tenant>', 'tenant name')
+    .requiredOption('--to <destination>', 's3://bucket/key.tar.zst or a local file path')
+    .option('--overwrite', 'replace an existing archive at the destination')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst\n' +
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."',
+    );
+  addStorageOptions(command, 'backup');
+  command.action(async (tenant: string, flags: Record<string, unknown>) => {
+    const request: BackupCommand = {
+      tenant,
+      to: flags.to as string,
+      overwrite: flags.overwrite === true,
+      storage: storageFlags(flags),
+    };
+    const started = Date.now();
+    const progress = context.output.progress(`backup ${tenant}`);
+    const result = await context
+      .operations()
+      .backup(request, {
+        signal: context.signal,
+        onProgress: (p) =>
+          progress.update(`${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`),
+      })
+      .finally(() => progress.done());
+    context.output.result(result, describeBackup(result));
+  });
+}
+
+function describeBackup(result: BackupResult): string[] {
+  const lines = [
+    `Backed up tenant "${result.tenant}" to ${result.location}`,
+    `  ${count(result.files)} files, ${count(result.directories)} directories, ${count(result.symlinks)} symlinks; ` +
+      `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
+    `  manifest sha256 ${result.manifestSha256}`,
+  ];
+  if (result.skipped.length > 0) {
+    lines.push(`  left out ${result.skipped.length}:`);
+    for (const note of result.skipped.slice(0, 10)) lines.push(`    ${note.path}: ${note.reason}`);
+    if (result.skipped.length > 10) lines.push(`    … and ${result.skipped.length - 10} more (see --json)`);
+  }
+  if (result.warnings.length > 0) {
+    lines.push(`  warnings ${result.warnings.length}:`);
+    for (const note of result.warnings.slice(0, 10)) lines.push(`    ${note.path}: ${note.reason}`);
+  }
+  return lines;
+}

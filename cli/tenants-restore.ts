@@ -1,0 +1,79 @@
+// `openclaw tenants restore --from SRC [--as NAME] [--force]`
+
+import { InvalidArgumentError, type Command } from 'commander';
+
+import type { RestoreCommand } from '../shared/operations.js';
+import type { RestoreResult } from '../shared/restore.js';
+import { DEFAULT_LIMITS } from '../shared/extract.js';
+import { addStorageOptions, storageFlags, type CliContext } from './context.js';
+import { count, formatBytes, rate, seconds } from './output.js';
+
+export const PAIRING_REMINDER =
+  'Reminder: WhatsApp pairings must be re-paired by QR code; Telegram and Slack tokens carry over.';
+
+export function registerRestore(tenants: Command, context: CliContext): void {
+  const command = tenants
+    .command('restore')
+    .description('restore a tenant from an archive, verified before it replaces anything')
+    .requiredOption('--from <source>', 's3://bucket/key.tar.zst or a local file path')
+    .option('--as <name>', 'restore under this tenant name instead of the archive\'s')
+    .option('--force', 'replace an existing tenant (it is kept until the new one is verified and in place)')
+    .option('--max-entries <n>', `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})`, positiveInteger)
+    .option('--max-bytes <n>', `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes})`, positiveInteger)
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst\n' +
+        '  openclaw tenants restore --from s3://my-bucket/acme/2026-06-03.tar.zst --as acme-staging\n' +
+        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force',
+    );
+  addStorageOptions(command, 'restore');
+  command.action(async (flags: Record<string, unknown>) => {
+    const request: RestoreCommand = {
+      from: flags.from as string,
+      as: flags.as as string | undefined,
+      force: flags.force === true,
+      limits: {
+        ...(flags.maxEntries !== undefined && { maxEntries: flags.maxEntries as number }),
+        ...(flags.maxBytes !== undefined && { maxBytes: flags.maxBytes as number }),
+      },
+      storage: storageFlags(flags),
+    };
+    const started = Date.now();
+    const progress = context.output.progress('restore');
+    const result = await context
+      .operations()
+      .restore(request, {
+        signal: context.signal,
+        onProgress: (p) =>
+          progress.update(`${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
+      })
+      .finally(() => progress.done());
+    context.output.result(result, describeRestore(result, context.tenantsDir));
+  });
+}
+
+function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
+  const renamed = result.archiveTenant === result.tenant ? '' : ` (archived as "${result.archiveTenant}")`;
+  const lines = [
+    `Restored tenant "${result.tenant}"${renamed} from ${result.location} into ${tenantsDir}/${result.tenant}` +
+      (result.replaced ? ', replacing the previous one' : ''),
+    `  ${count(result.files)} files, ${count(result.directories)} directories, ${count(result.symlinks)} symlinks; ` +
+      `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,
+    result.verified
+      ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
+      : '  NOT verified per file: the archive has no manifest',
+  ];
+  for (const note of result.warnings) lines.push(`  backup warning: ${note.path}: ${note.reason}`);
+  if (result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
+  lines.push(PAIRING_REMINDER);
+  return lines;
+}
+
+function positiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed <= 0) {
+    throw new InvalidArgumentError('must be a positive whole number');
+  }
+  return parsed;
+}

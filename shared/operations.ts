@@ -1,0 +1,88 @@
+// The operations a user asks for, as plain serialisable commands, and the one interface
+// that runs them. The CLI builds a command from its flags and hands it to an executor:
+// in-process (`localOperations`, the embedded default) or a deployed gateway's Lambda
+// functions (remote mode), which run these same local operations on the EFS volume.
+
+import { backupTenant, type BackupResult } from './backup.js';
+import type { ExtractLimits, ExtractProgress } from './extract.js';
+import { DEFAULT_LIMITS } from './extract.js';
+import { assertTenantName } from './names.js';
+import { restoreTenant, type RestoreResult } from './restore.js';
+import { openLocation } from './storage/open-location.js';
+import { listTenantNames, summarizeTenants, type TenantSummary } from './tenants.js';
+import type { ArchiveProgress } from './archive-writer.js';
+
+/** How to reach the archive: S3 credentials and endpoint, and an optional filter command. */
+export interface StorageFlags {
+  readonly awsProfile?: string;
+  readonly region?: string;
+  readonly endpoint?: string;
+  readonly accessKey?: string;
+  readonly secretKey?: string;
+  readonly pipe?: string;
+}
+
+export interface BackupCommand {
+  readonly tenant: string;
+  /** `s3://bucket/key` or a local path. */
+  readonly to: string;
+  readonly overwrite?: boolean;
+  readonly storage?: StorageFlags;
+}
+
+export interface RestoreCommand {
+  /** `s3://bucket/key` or a local path. */
+  readonly from: string;
+  readonly as?: string;
+  readonly force?: boolean;
+  readonly limits?: Partial<ExtractLimits>;
+  readonly storage?: StorageFlags;
+}
+
+export interface OperationHooks<P> {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: P) => void;
+}
+
+export type BackupProgress = ArchiveProgress & { readonly archiveBytes: number };
+export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number };
+
+/** Runs operations somewhere: in this process, or on a deployed gateway. */
+export interface TenantOperations {
+  backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult>;
+  restore(command: RestoreCommand, hooks?: OperationHooks<RestoreProgress>): Promise<RestoreResult>;
+  listNames(): Promise<string[]>;
+  listSummaries(): Promise<TenantSummary[]>;
+}
+
+export function localOperations(tenantsDir: string): TenantOperations {
+  return {
+    async backup(command, hooks = {}) {
+      assertTenantName(command.tenant);
+      const location = await openLocation(command.to, { ...command.storage });
+      return backupTenant({
+        tenantsDir,
+        tenant: command.tenant,
+        location,
+        overwrite: command.overwrite,
+        signal: hooks.signal,
+        onProgress: hooks.onProgress,
+      });
+    },
+    async restore(command, hooks = {}) {
+      if (command.as !== undefined) assertTenantName(command.as, '--as name');
+      const location = await openLocation(command.from, { ...command.storage });
+      return restoreTenant({
+        tenantsDir,
+        location,
+        as: command.as,
+        force: command.force,
+        limits: { ...DEFAULT_LIMITS, ...command.limits },
+        signal: hooks.signal,
+        onProgress: hooks.onProgress,
+      });
+    },
+    listNames: () => listTenantNames(tenantsDir),
+    listSummaries: () => summarizeTenants(tenantsDir),
+  };
+}
