@@ -3,10 +3,12 @@
 // finishing any interrupted restore of it), refuses to overwrite an existing archive
 // unless asked, and streams the archive to the location in bounded memory.
 
+import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress } from './archive-writer.js';
-import { AbortedError } from './errors.js';
+import { AbortedError, TenantNotFoundError } from './errors.js';
+import { assertTenantName } from './names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './manifest.js';
 import type { ArchiveLocation } from './storage/types.js';
 import { acquireTenantLock } from './tenant-lock.js';
@@ -53,10 +55,13 @@ export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
 export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
-  const tenantDir = await tenantDirFor(tenantsDir, tenant);
+  assertTenantName(tenant);
+  if (!(await isDirectory(tenantsDir))) throw new TenantNotFoundError(`no tenant "${tenant}": the tenant base dir ${tenantsDir} does not exist`);
   const lock = await acquireTenantLock(tenantsDir, tenant, 'backup');
   try {
+    // An interrupted restore may have left the slot mid-commit: settle it before reading.
     const recovered = await recoverSlot(tenantsDir, tenant);
+    const tenantDir = await tenantDirFor(tenantsDir, tenant);
     await location.checkWritable({ overwrite: request.overwrite ?? false });
     throwIfAborted(signal);
 
@@ -114,4 +119,12 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError('interrupted; nothing was stored');
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await fs.stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
 }

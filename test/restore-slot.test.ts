@@ -1,0 +1,178 @@
+// Restore's promises about the slot: empty unless --force, the old tenant untouched by
+// anything that fails before the commit, one operation per tenant, recovery after a crash.
+
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { backupTenant } from '../shared/backup.js';
+import { CorruptArchiveError, SlotOccupiedError, TenantBusyError } from '../shared/errors.js';
+import { restoreTenant } from '../shared/restore.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant-lock.js';
+import { journalPathFor, recoverSlot } from '../shared/tenant-slot.js';
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { describeTree, tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+let archive: LocalFileLocation;
+
+beforeEach(async () => {
+  dir = tempDir();
+  base = path.join(dir.path, 'tenants');
+  createSampleTenant(path.join(base, 'acme'), { sessions: 3, memoryRows: 20 });
+  archive = new LocalFileLocation(path.join(dir.path, 'acme.tar.zst'));
+  await backupTenant({ tenantsDir: base, tenant: 'acme', location: archive });
+});
+afterEach(() => dir.cleanup());
+
+function victim(): string {
+  const other = path.join(base, 'acme');
+  writeFileSync(path.join(other, 'config.json'), '{"changed after the backup": true}');
+  return other;
+}
+
+describe('the restore slot', () => {
+  it('refuses an occupied slot without --force and leaves it untouched', async () => {
+    const existing = describeTree(victim());
+    await expect(restoreTenant({ tenantsDir: base, location: archive })).rejects.toBeInstanceOf(SlotOccupiedError);
+    expect(describeTree(path.join(base, 'acme'))).toEqual(existing);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('restores into an empty directory slot without --force', async () => {
+    mkdirSync(path.join(base, 'fresh'));
+    const result = await restoreTenant({ tenantsDir: base, location: archive, as: 'fresh' });
+    expect(result.replaced).toBe(false);
+    expect(readFileSync(path.join(base, 'fresh', 'config.json'), 'utf8')).toContain('Acme Corp');
+  });
+
+  it('replaces the tenant with --force and removes the old copy', async () => {
+    victim();
+    const result = await restoreTenant({ tenantsDir: base, location: archive, force: true });
+    expect(result.replaced).toBe(true);
+    expect(readFileSync(path.join(base, 'acme', 'config.json'), 'utf8')).toContain('Acme Corp');
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('keeps the old tenant exactly as it was when a forced restore fails verification', async () => {
+    const existing = describeTree(victim());
+    const bytes = await fs.readFile(archive.path);
+    const damaged = new LocalFileLocation(path.join(dir.path, 'damaged.tar.zst'));
+    // Flip a byte inside the last zstd frame: decoding or manifest verification must fail.
+    bytes[bytes.length - 40] ^= 0xff;
+    await fs.writeFile(damaged.path, bytes);
+    await expect(restoreTenant({ tenantsDir: base, location: damaged, force: true })).rejects.toThrow();
+    expect(describeTree(path.join(base, 'acme'))).toEqual(existing);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('refuses a truncated archive of ours and leaves nothing behind', async () => {
+    const bytes = await fs.readFile(archive.path);
+    for (const keep of [0.3, 0.9]) {
+      const cut = new LocalFileLocation(path.join(dir.path, `cut-${keep}.tar.zst`));
+      await fs.writeFile(cut.path, bytes.subarray(0, Math.floor(bytes.length * keep)));
+      await expect(restoreTenant({ tenantsDir: base, location: cut, as: 'cut' })).rejects.toBeInstanceOf(CorruptArchiveError);
+    }
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('refuses --as names that are not tenant names before reading anything', async () => {
+    for (const as of ['..', '../x', 'a/b', 'UPPER', '', '.hidden', 'x'.repeat(33)]) {
+      await expect(restoreTenant({ tenantsDir: base, location: archive, as })).rejects.toThrow(/invalid --as name/);
+    }
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe('one operation per tenant', () => {
+  it('refuses a second operation on a locked tenant, naming the holder', async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'restore');
+    try {
+      const other = new LocalFileLocation(path.join(dir.path, 'second.tar.zst'));
+      await expect(backupTenant({ tenantsDir: base, tenant: 'acme', location: other })).rejects.toThrow(
+        new RegExp(`busy: a restore by pid ${process.pid}`),
+      );
+      await expect(restoreTenant({ tenantsDir: base, location: archive, force: true })).rejects.toBeInstanceOf(TenantBusyError);
+    } finally {
+      await lock.release();
+    }
+    await expect(restoreTenant({ tenantsDir: base, location: archive, force: true })).resolves.toMatchObject({ tenant: 'acme' });
+  });
+
+  it('lets two restores race and exactly one win', async () => {
+    const results = await Promise.allSettled([
+      restoreTenant({ tenantsDir: base, location: archive, as: 'twin' }),
+      restoreTenant({ tenantsDir: base, location: archive, as: 'twin' }),
+    ]);
+    const failures = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.reason).toSatisfy((e: unknown) => e instanceof TenantBusyError || e instanceof SlotOccupiedError);
+    expect(readdirSync(base).sort()).toEqual(['acme', 'twin']);
+  });
+
+  it('takes over a lock left by a dead process', async () => {
+    const dead = { token: 'x', pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname(), operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(dead));
+    await expect(restoreTenant({ tenantsDir: base, location: archive, as: 'acme', force: true })).resolves.toMatchObject({ replaced: true });
+  });
+
+  it('takes over a lock from another host whose heartbeat stopped, but not a fresh one', async () => {
+    const remote = { token: 'y', pid: 1, host: 'lambda-sandbox-elsewhere', operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    const lockPath = lockPathFor(base, 'acme');
+    writeFileSync(lockPath, JSON.stringify(remote));
+    await expect(acquireTenantLock(base, 'acme', 'restore')).rejects.toBeInstanceOf(TenantBusyError);
+    const old = new Date(Date.now() - 5 * 60_000);
+    await fs.utimes(lockPath, old, old);
+    const lock = await acquireTenantLock(base, 'acme', 'restore');
+    expect(JSON.parse(readFileSync(lockPath, 'utf8')).pid).toBe(process.pid);
+    await lock.release();
+  });
+});
+
+describe('recovery after a crash mid-commit', () => {
+  async function stageCrash(state: { aside: boolean; staging: boolean; slot: boolean }): Promise<{ old: string; next: string }> {
+    const slot = path.join(base, 'acme');
+    writeFileSync(path.join(slot, 'marker'), 'old tenant');
+    const asideName = '.openclaw-aside-acme-0123456789ab';
+    const stagingName = '.openclaw-staging-acme-ba9876543210';
+    await fs.mkdir(path.join(base, stagingName));
+    writeFileSync(path.join(base, stagingName, 'marker'), 'new tenant');
+    if (state.aside) await fs.rename(slot, path.join(base, asideName));
+    if (!state.staging) await fs.rename(path.join(base, stagingName), slot);
+    writeFileSync(journalPathFor(base, 'acme'), JSON.stringify({ tenant: 'acme', phase: 'committing', staging: stagingName, aside: asideName }));
+    return { old: 'old tenant', next: 'new tenant' };
+  }
+
+  it('rolls back when the process died after moving the old tenant aside', async () => {
+    const { old } = await stageCrash({ aside: true, staging: true, slot: false });
+    expect(await recoverSlot(base, 'acme')).toBe('rolled-back');
+    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(old);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('finishes the commit when the new tenant was already in place', async () => {
+    const { next } = await stageCrash({ aside: true, staging: false, slot: true });
+    expect(await recoverSlot(base, 'acme')).toBe('finished-commit');
+    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(next);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('is run by the next command on the tenant, e.g. a backup', async () => {
+    const { old } = await stageCrash({ aside: true, staging: true, slot: false });
+    const result = await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(path.join(dir.path, 'after.tar.zst')) }).catch(
+      (error: unknown) => error,
+    );
+    // The slot was empty when the backup started: it recovers first, then backs up the old tenant.
+    expect(result).toMatchObject({ recovered: 'rolled-back', tenant: 'acme' });
+    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(old);
+  });
+
+  it('refuses a journal that names paths outside the base dir', async () => {
+    writeFileSync(journalPathFor(base, 'acme'), JSON.stringify({ tenant: 'acme', phase: 'extracting', staging: '../../etc' }));
+    await expect(recoverSlot(base, 'acme')).rejects.toThrow(/journal .* is damaged/);
+  });
+});
