@@ -19,7 +19,11 @@ openclaw --tenants-dir "$demo/gateway-a" tenants backup acme --to "$demo/backups
 
 echo
 echo "== 3. Any zstd + tar can read the archive"
-zstd -dc "$demo/backups/acme.tar.zst" | tar -tv | head -n 5 || true
+if command -v zstd >/dev/null; then
+  zstd -dc "$demo/backups/acme.tar.zst" | tar -tv | sed -n '1,5p;$p'
+else
+  echo "(install zstd to see: zstd -dc $demo/backups/acme.tar.zst | tar -tv)"
+fi
 
 echo
 echo "== 4. Restore it as 'acme-copy' on gateway B ($demo/gateway-b)"
