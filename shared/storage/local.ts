@@ -1,0 +1,222 @@
+// A backup archive in a local file. Writes never expose a half-written archive: the bytes
+// go to a hidden temporary file beside the target (same directory, so the same file
+// system), the byte count is checked against the file's size, the file is fsynced, and
+// only then committed: `link(temp, final)` when overwriting is not allowed (atomic and
+// refuses to clobber, even against a concurrent writer) or `rename` when it is, followed
+// by an fsync of the directory so the new name survives a crash. Any failure or abort
+// removes the temporary file. A missing parent directory is created (like `mkdir -p`),
+// which is what users of backup tools expect from `--to /var/backups/acme/x.tar.zst`.
+// Archives are created with mode 0600: they hold a tenant's private data.
+
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { link, lstat, mkdir, open, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
+import { abortedError, destroyQuietly, guardReadable, isAbortError, throwIfAborted } from './streams.js';
+import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
+
+/** File mode of archives and their temporary files. */
+export const ARCHIVE_FILE_MODE = 0o600;
+
+// Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the
+// commit falls back to "check, then rename", which has a small race window.
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+export class LocalFileLocation implements ArchiveLocation {
+  readonly path: string;
+  readonly display: string;
+
+  constructor(path: string) {
+    this.path = resolve(path);
+    this.display = this.path;
+  }
+
+  async checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+    const existing = await this.statTarget();
+    if (existing !== undefined) {
+      if (existing.isDirectory()) throw new StorageError(`${this.display} is a directory, not an archive file`, 'NOT_A_FILE');
+      if (!options.overwrite) throw this.existsError();
+    }
+    // The nearest existing ancestor must be a writable directory: it is where `mkdir -p`
+    // starts, or the directory the file lands in.
+    let directory = dirname(this.path);
+    for (;;) {
+      const info = await stat(directory).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw this.fsError(error, 'check');
+      });
+      if (info !== undefined) {
+        if (!info.isDirectory()) {
+          throw new StorageError(`cannot write ${this.display}: ${directory} is not a directory`, 'NOT_A_DIRECTORY');
+        }
+        break;
+      }
+      const parent = dirname(directory);
+      if (parent === directory) break;
+      directory = parent;
+    }
+    await access(directory, fsConstants.W_OK | fsConstants.X_OK).catch((error: unknown) => {
+      throw this.fsError(error, 'check');
+    });
+  }
+
+  async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
+    const { signal } = options;
+    const directory = dirname(this.path);
+    let handle: FileHandle | undefined;
+    let temporary: string | undefined;
+    try {
+      throwIfAborted(signal);
+      if (!options.overwrite && (await this.statTarget()) !== undefined) throw this.existsError();
+      await mkdir(directory, { recursive: true }).catch((error: unknown) => {
+        throw this.fsError(error, 'write', directory);
+      });
+      temporary = `${directory}/.${basename(this.path).slice(0, 180)}.${randomBytes(6).toString('hex')}.partial`;
+      handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE).catch((error: unknown) => {
+        throw this.fsError(error, 'write');
+      });
+
+      const file = handle;
+      let bytes = 0;
+      await pipeline(
+        body,
+        async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) {
+            await writeFully(file, chunk).catch((error: unknown) => {
+              throw this.fsError(error, 'write');
+            });
+            bytes += chunk.length;
+          }
+        },
+        { signal },
+      );
+
+      const written = await file.stat();
+      if (written.size !== bytes) {
+        throw new StorageError(`short write to ${this.display}: ${written.size} of ${bytes} bytes on disk`, 'SHORT_WRITE');
+      }
+      await file.sync();
+      await file.close();
+      handle = undefined;
+      throwIfAborted(signal);
+
+      await this.commit(temporary, options.overwrite);
+      temporary = undefined;
+      await syncDirectory(directory);
+      return { bytes };
+    } catch (error) {
+      destroyQuietly(body);
+      await handle?.close().catch(() => {});
+      if (temporary !== undefined) await unlink(temporary).catch(() => {});
+      if (isAbortError(error) || signal?.aborted) throw abortedError(signal);
+      // Errors from our own file operations are already StorageErrors; anything else
+      // came from `body` and belongs to the caller.
+      throw error;
+    }
+  }
+
+  async read(options: ReadOptions = {}): Promise<Readable> {
+    throwIfAborted(options.signal);
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path, 'r');
+    } catch (error) {
+      throw this.fsError(error, 'read');
+    }
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      await handle.close();
+      throw new StorageError(`${this.display} is not a regular file`, 'NOT_A_FILE');
+    }
+    return guardReadable(handle.createReadStream(), (error) => this.fsError(error, 'read'), options.signal);
+  }
+
+  private async commit(temporary: string, overwrite: boolean): Promise<void> {
+    if (overwrite) {
+      await rename(temporary, this.path).catch((error: unknown) => {
+        throw this.fsError(error, 'write');
+      });
+      return;
+    }
+    try {
+      await link(temporary, this.path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw this.existsError();
+      if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw this.fsError(error, 'write');
+      if ((await this.statTarget()) !== undefined) throw this.existsError();
+      await rename(temporary, this.path).catch((renameError: unknown) => {
+        throw this.fsError(renameError, 'write');
+      });
+      return;
+    }
+    await unlink(temporary).catch(() => {});
+  }
+
+  private async statTarget() {
+    return lstat(this.path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw this.fsError(error, 'check');
+    });
+  }
+
+  private existsError(): DestinationExistsError {
+    return new DestinationExistsError(`${this.display} already exists: pass --overwrite to replace it`);
+  }
+
+  /** One line for a file system error, naming the path; never a stack trace. */
+  private fsError(error: unknown, operation: 'check' | 'read' | 'write', path = this.display): OpenClawError {
+    if (error instanceof OpenClawError) return error;
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    const verb = operation === 'read' ? 'read' : 'write';
+    switch (code) {
+      case 'ENOENT':
+        return operation === 'read'
+          ? new StorageError(`no archive at ${path}`, 'NOT_FOUND', { cause: error })
+          : new StorageError(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND', { cause: error });
+      case 'EACCES':
+      case 'EPERM':
+        return new StorageError(`permission denied: cannot ${verb} ${path}`, 'ACCESS_DENIED', { cause: error });
+      case 'ENOSPC':
+      case 'EDQUOT':
+        return new StorageError(`no space left on device writing ${path}`, 'NO_SPACE', { cause: error });
+      case 'EROFS':
+        return new StorageError(`cannot write ${path}: read-only file system`, 'READ_ONLY', { cause: error });
+      case 'EISDIR':
+        return new StorageError(`${path} is a directory, not an archive file`, 'NOT_A_FILE', { cause: error });
+      case 'ENOTDIR':
+        return new StorageError(`cannot ${verb} ${path}: a parent is not a directory`, 'NOT_A_DIRECTORY', { cause: error });
+      case 'ENAMETOOLONG':
+        return new StorageError(`cannot ${verb} ${path}: file name too long`, 'NAME_TOO_LONG', { cause: error });
+      default:
+        return new StorageError(`cannot ${verb} ${path}: ${code}`, 'IO', { cause: error });
+    }
+  }
+}
+
+async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Makes a rename or link durable. Best effort: it runs after the commit, when the archive
+ * is already visible, and failing the write then would break the all-or-nothing promise.
+ */
+async function syncDirectory(directory: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(directory, 'r');
+    await handle.sync();
+  } catch {
+    // Some file systems cannot fsync a directory (EINVAL); the data itself was fsynced.
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,61 @@
+// Small stream and abort helpers shared by the storage locations, so that every location
+// turns an aborted signal into the same AbortedError and hands readers a stream whose
+// errors are already translated.
+
+import { PassThrough, type Readable } from 'node:stream';
+import { AbortedError, OpenClawError } from '../errors.js';
+
+/** The error an aborted operation rejects with: the signal's reason when it is ours. */
+export function abortedError(signal?: AbortSignal): OpenClawError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof OpenClawError) return reason;
+  return new AbortedError('operation aborted', { cause: reason });
+}
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortedError(signal);
+}
+
+/** Node's and the SDK's abort errors (AbortError / ABORT_ERR), not ours. */
+export function isAbortError(error: unknown): boolean {
+  if (error instanceof AbortedError) return true;
+  if (!(error instanceof Error)) return false;
+  return error.name === 'AbortError' || (error as NodeJS.ErrnoException).code === 'ABORT_ERR';
+}
+
+/** Runs `listener` once when `signal` aborts; returns the function that unregisters it. */
+export function onAbort(signal: AbortSignal | undefined, listener: () => void): () => void {
+  if (signal === undefined) return () => {};
+  if (signal.aborted) {
+    queueMicrotask(listener);
+    return () => {};
+  }
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
+}
+
+/** Destroys a stream the caller gave us, ignoring streams already gone. */
+export function destroyQuietly(stream: Readable | undefined, error?: Error): void {
+  if (stream !== undefined && !stream.destroyed) stream.destroy(error);
+}
+
+/**
+ * Returns a stream carrying `source`'s bytes whose errors pass through `mapError`, and which
+ * is destroyed with AbortedError when `signal` aborts. Destroying the returned stream
+ * destroys `source`.
+ */
+export function guardReadable(
+  source: Readable,
+  mapError: (error: unknown) => Error,
+  signal?: AbortSignal,
+): Readable {
+  const out = new PassThrough();
+  const stopListening = onAbort(signal, () => out.destroy(abortedError(signal)));
+  source.once('error', (error) => out.destroy(mapError(error)));
+  out.once('close', () => {
+    stopListening();
+    destroyQuietly(source);
+  });
+  source.pipe(out);
+  return out;
+}

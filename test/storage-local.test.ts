@@ -1,0 +1,89 @@
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DestinationExistsError, StorageError } from '../shared/errors.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import type { ArchiveLocation } from '../shared/storage/types.js';
+import { bodyOf, describeStorageContract, failingBody, readAll, writeOptions } from './storage-contract.js';
+
+let base: string;
+beforeAll(async () => {
+  base = await mkdtemp(join(tmpdir(), 'openclaw-local-'));
+});
+afterAll(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+/** Hidden temporary files beside the archive. */
+async function temporaryFiles(location: ArchiveLocation): Promise<string[]> {
+  const directory = dirname((location as LocalFileLocation).path);
+  const names = await readdir(directory).catch(() => []);
+  return names.filter((name) => name.startsWith('.'));
+}
+
+describeStorageContract('local file', { largeBytes: 50 * 1024 * 1024, atomicNoClobber: true }, () => ({
+  location: (name) => new LocalFileLocation(join(base, 'contract', name)),
+  leftovers: temporaryFiles,
+}));
+
+describe('LocalFileLocation', () => {
+  it('creates missing parent directories, like mkdir -p', async () => {
+    const location = new LocalFileLocation(join(base, 'deep', 'er', 'acme.tar.zst'));
+    await location.checkWritable({ overwrite: false });
+    await location.write(bodyOf(Buffer.from('data')), writeOptions());
+    expect(await readFile(location.path, 'utf8')).toBe('data');
+  });
+
+  it('stores archives with mode 0600', async () => {
+    const location = new LocalFileLocation(join(base, 'mode.tar.zst'));
+    await location.write(bodyOf(Buffer.from('secret')), writeOptions());
+    expect((await stat(location.path)).mode & 0o777).toBe(0o600);
+  });
+
+  it('shows the absolute path', () => {
+    const location = new LocalFileLocation('relative/acme.tar.zst');
+    expect(location.display).toBe(join(process.cwd(), 'relative/acme.tar.zst'));
+  });
+
+  it('refuses a directory as the archive', async () => {
+    const path = join(base, 'a-directory');
+    await mkdir(path);
+    const location = new LocalFileLocation(path);
+    await expect(location.checkWritable({ overwrite: true })).rejects.toMatchObject({ code: 'NOT_A_FILE' });
+    await expect(location.read()).rejects.toMatchObject({ code: 'NOT_A_FILE' });
+    await expect(location.write(bodyOf(Buffer.from('x')), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+  });
+
+  it('refuses a path below a file, with a clear StorageError', async () => {
+    await writeFile(join(base, 'plain-file'), 'x');
+    const location = new LocalFileLocation(join(base, 'plain-file', 'acme.tar.zst'));
+    const error = await location.checkWritable({ overwrite: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).message).toMatch(/not a directory/);
+    await expect(location.write(bodyOf(Buffer.from('x')), writeOptions())).rejects.toBeInstanceOf(StorageError);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('reports a directory it may not write to as ACCESS_DENIED', async () => {
+    const locked = join(base, 'locked');
+    await mkdir(locked, { mode: 0o500 });
+    const location = new LocalFileLocation(join(locked, 'acme.tar.zst'));
+    await expect(location.checkWritable({ overwrite: false })).rejects.toMatchObject({ code: 'ACCESS_DENIED' });
+    await chmod(locked, 0o700);
+  });
+
+  it('overwrites by rename, leaving no temporary file', async () => {
+    const location = new LocalFileLocation(join(base, 'overwrite', 'acme.tar.zst'));
+    await location.write(bodyOf(Buffer.from('one')), writeOptions());
+    await location.write(bodyOf(Buffer.from('two')), writeOptions({ overwrite: true }));
+    expect((await readAll(await location.read())).toString()).toBe('two');
+    expect(await temporaryFiles(location)).toEqual([]);
+  });
+
+  it('removes the temporary file when the body fails after the first bytes reached the disk', async () => {
+    const location = new LocalFileLocation(join(base, 'fail', 'acme.tar.zst'));
+    const boom = new Error('boom');
+    await expect(location.write(failingBody(1024 * 1024, boom), writeOptions())).rejects.toBe(boom);
+    expect(await readdir(dirname(location.path))).toEqual([]);
+  });
+});
