@@ -1,0 +1,113 @@
+// Completion events: each backup and restore publishes one event (source `openclaw.backup`,
+// detail type `OpenClaw Backup Succeeded`, `… Failed`, `OpenClaw Restore Succeeded`, `… Failed`)
+// to an event bus, a custom one by default so the stack's traffic is kept apart. An
+// optional encrypted SNS topic receives the failures through an example rule, and the
+// stack's alarms.
+
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { PREFIX_PATTERN, ProblemList } from './validation.js';
+
+/** `source` of every event the functions publish. */
+export const EVENT_SOURCE = 'openclaw.backup';
+
+/** `detail-type` of the completion events. */
+export const EVENT_DETAIL_TYPES = {
+  backupSucceeded: 'OpenClaw Backup Succeeded',
+  backupFailed: 'OpenClaw Backup Failed',
+  restoreSucceeded: 'OpenClaw Restore Succeeded',
+  restoreFailed: 'OpenClaw Restore Failed',
+} as const;
+
+export interface BackupEventsProps {
+  /** Deployment prefix; a custom bus is named `<prefix>-events`. */
+  readonly prefix: string;
+  /**
+   * Publish to the account's default event bus instead of a custom one.
+   * @default false
+   */
+  readonly useDefaultBus?: boolean;
+  /**
+   * Create an encrypted SNS topic for failure notifications and alarms, fed by a rule
+   * matching the failure events.
+   * @default true
+   */
+  readonly notifications?: boolean;
+  /**
+   * Email address subscribed to the notification topic (the subscription must be confirmed).
+   * Only with `notifications`.
+   * @default - no subscription
+   */
+  readonly notificationEmail?: string;
+}
+
+export class BackupEvents extends Construct {
+  readonly eventBus: events.IEventBus;
+  /** Topic receiving failure events and alarms, when notifications are on. */
+  readonly notificationTopic?: sns.ITopic;
+  /** The example rule forwarding failure events to the topic. */
+  readonly failureRule?: events.Rule;
+
+  constructor(scope: Construct, id: string, props: BackupEventsProps) {
+    super(scope, id);
+    validate(props);
+
+    this.eventBus = props.useDefaultBus
+      ? events.EventBus.fromEventBusName(this, 'EventBus', 'default')
+      : new events.EventBus(this, 'EventBus', {
+          eventBusName: `${props.prefix}-events`,
+          description: 'Completion events of the OpenClaw tenant backups and restores',
+        });
+
+    if (!(props.notifications ?? true)) return;
+
+    // SNS encryption with the AWS managed key would shut out EventBridge and CloudWatch,
+    // which cannot use that key: a customer managed key grants them what they need.
+    const key = new kms.Key(this, 'NotificationsKey', {
+      description: `Encrypts the ${props.prefix} notification topic`,
+      enableKeyRotation: true,
+      // Topics keep no messages: nothing needs the key once the topic is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    for (const service of ['events.amazonaws.com', 'cloudwatch.amazonaws.com']) {
+      key.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    }
+    const topic = new sns.Topic(this, 'Notifications', {
+      displayName: `${props.prefix} backup notifications`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (props.notificationEmail !== undefined) {
+      topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
+    }
+    this.failureRule = new events.Rule(this, 'FailureRule', {
+      description: 'Example: forwards failed backups and restores to the notification topic',
+      eventBus: this.eventBus,
+      eventPattern: {
+        source: [EVENT_SOURCE],
+        detailType: [EVENT_DETAIL_TYPES.backupFailed, EVENT_DETAIL_TYPES.restoreFailed],
+      },
+      targets: [new targets.SnsTopic(topic)],
+    });
+    this.notificationTopic = topic;
+  }
+}
+
+function validate(props: BackupEventsProps): void {
+  const problems = new ProblemList('BackupEvents');
+  problems.check(PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${PREFIX_PATTERN.source}`);
+  if (props.notificationEmail !== undefined) {
+    problems.check(
+      /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.notificationEmail),
+      `notificationEmail ${JSON.stringify(props.notificationEmail)} is not an email address`,
+    );
+    problems.check(props.notifications ?? true, 'notificationEmail needs notifications');
+  }
+  problems.throwIfAny();
+}

@@ -1,0 +1,369 @@
+// The three Lambda functions (backup, restore, list), bundled locally with esbuild from
+// `functions/*.ts`, each mounting the tenant access point at /mnt/tenants inside the VPC.
+// Permissions are granted per function and per need: backup writes archives, restore reads
+// them (also from the extra source buckets of a cross-account restore), list touches no S3.
+//
+// Native modules: @mongodb-js/zstd ships prebuilt binaries per platform (npm picks them by
+// npm_config_cpu/os/libc), but better-sqlite3 compiles from source with node-gyp for the
+// host CPU when no prebuilt can be downloaded (offline, as here). Its binary is then only
+// right for a function on the build machine's CPU, so the architecture defaults to x86_64
+// (the build machines are x86_64; arm64 is available as a prop for a build host that is
+// arm64 or online) and every asset goes through `bundle-check.ts`, which fails the synth on
+// a binary for the wrong CPU or a native import the asset does not ship.
+
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { BackupBucket } from './backup-bucket.js';
+import type { LambdaArch } from './bundle-check.js';
+import {
+  DEFAULT_EPHEMERAL_STORAGE_MIB,
+  DEFAULT_LOG_RETENTION,
+  DEFAULT_MEMORY_MIB,
+  FUNCTION_RUNTIME,
+  FUNCTION_RUNTIME_NODE_ABI,
+  LIST_MEMORY_MIB,
+  LIST_TIMEOUT,
+  LONG_TASK_TIMEOUT,
+  logGroupProps,
+} from './secure-defaults.js';
+import { TenantFileSystem } from './tenant-file-system.js';
+import { PREFIX_PATTERN, ProblemList, bucketNameOf } from './validation.js';
+
+/** The repository root: holds package.json, package-lock.json and `functions/`. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Native packages the handlers may import; never bundled by esbuild. */
+export const NATIVE_PACKAGES = ['@mongodb-js/zstd', 'better-sqlite3'] as const;
+export type NativePackage = (typeof NATIVE_PACKAGES)[number];
+
+/** Which native packages each function's asset ships. */
+export interface FunctionNativeModules {
+  /** @default ['@mongodb-js/zstd', 'better-sqlite3'] (compression, SQLite snapshots) */
+  readonly backup?: readonly NativePackage[];
+  /** @default ['@mongodb-js/zstd'] (decompression) */
+  readonly restore?: readonly NativePackage[];
+  /** @default [] */
+  readonly list?: readonly NativePackage[];
+}
+
+const DEFAULT_NATIVE_MODULES: Required<FunctionNativeModules> = {
+  backup: ['@mongodb-js/zstd', 'better-sqlite3'],
+  restore: ['@mongodb-js/zstd'],
+  list: [],
+};
+
+/** The environment variables every function gets. */
+export const FUNCTION_ENV = {
+  tenantsDir: 'OPENCLAW_TENANTS_DIR',
+  bucket: 'OPENCLAW_BACKUP_BUCKET',
+  keyPrefix: 'OPENCLAW_BACKUP_PREFIX',
+  eventBus: 'OPENCLAW_EVENT_BUS',
+  stackPrefix: 'OPENCLAW_STACK_PREFIX',
+  allowedSourceBuckets: 'OPENCLAW_ALLOWED_SOURCE_BUCKETS',
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+} as const;
+
+export interface BackupFunctionsProps {
+  /** Deployment prefix: functions are named `<prefix>-backup`, `<prefix>-restore`, `<prefix>-list`. */
+  readonly prefix: string;
+  /** The tenant file system; its VPC and subnets host the functions. */
+  readonly tenantFileSystem: TenantFileSystem;
+  /** Where backups are written and restored from. */
+  readonly backupBucket: BackupBucket;
+  /** Bus the completion events are published to. */
+  readonly eventBus: events.IEventBus;
+  /**
+   * Further buckets (names or bucket ARNs) the restore function may read archives from,
+   * e.g. another account's backup bucket; that bucket's policy must allow the restore role.
+   * @default []
+   */
+  readonly extraSourceBuckets?: readonly string[];
+  /**
+   * KMS keys (ARNs) the objects in the extra source buckets are encrypted with.
+   * @default []
+   */
+  readonly extraSourceKmsKeyArns?: readonly string[];
+  /**
+   * CPU architecture of the functions. arm64 needs a better-sqlite3 binary for arm64, which
+   * this build only gets on an arm64 host or with network access to its prebuilt binaries;
+   * the bundle check fails the synth otherwise.
+   * @default 'x86_64'
+   */
+  readonly architecture?: LambdaArch;
+  /**
+   * Memory of the backup and restore functions, in MiB (CPU scales with it).
+   * @default 2048
+   */
+  readonly memorySizeMiB?: number;
+  /**
+   * Ephemeral storage (/tmp) of the backup and restore functions, in MiB.
+   * @default 2048
+   */
+  readonly ephemeralStorageMiB?: number;
+  /**
+   * Retention of the functions' log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Active X-Ray tracing. In a created VPC with isolated subnets this also needs an X-Ray
+   * VPC endpoint, which is not created.
+   * @default false
+   */
+  readonly tracing?: boolean;
+  /**
+   * Reserved concurrency of the backup and of the restore function each, which also caps
+   * how many tenants are processed at once.
+   * @default - unreserved (account concurrency)
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * Directory of the handler entries `backup.ts`, `restore.ts` and `list.ts`; relative paths
+   * are resolved against `projectRoot`. Must be inside `projectRoot`.
+   * @default 'functions'
+   */
+  readonly functionsDir?: string;
+  /**
+   * Project root: holds package.json (versions of the native packages) and package-lock.json.
+   * @default - this repository's root
+   */
+  readonly projectRoot?: string;
+  /**
+   * Native packages each function ships.
+   * @default - backup: zstd and better-sqlite3; restore: zstd; list: none
+   */
+  readonly nativeModules?: FunctionNativeModules;
+}
+
+export class BackupFunctions extends Construct {
+  readonly backupFunction: nodejs.NodejsFunction;
+  readonly restoreFunction: nodejs.NodejsFunction;
+  readonly listFunction: nodejs.NodejsFunction;
+  /** Security group of all three functions: egress to NFS (2049) on the file system and HTTPS. */
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly architecture: lambda.Architecture;
+
+  constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
+    super(scope, id);
+    validate(props);
+
+    const arch: LambdaArch = props.architecture ?? 'x86_64';
+    this.architecture = arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+    const projectRoot = props.projectRoot ?? PROJECT_ROOT;
+    const functionsDir = join(projectRoot, props.functionsDir ?? 'functions');
+    const fileSystem = props.tenantFileSystem;
+    const bucket = props.backupBucket;
+    const extraSourceBuckets = (props.extraSourceBuckets ?? []).map((bucketRef) => bucketNameOf(bucketRef)!);
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: fileSystem.vpc,
+      description: `${props.prefix} functions: NFS to the tenant file system, HTTPS to AWS APIs`,
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to S3, EventBridge and other AWS APIs');
+    for (const endpoint of fileSystem.interfaceEndpoints) endpoint.connections.allowDefaultPortFrom(this.securityGroup);
+
+    const environment: Record<string, string> = {
+      [FUNCTION_ENV.tenantsDir]: TenantFileSystem.MOUNT_PATH,
+      [FUNCTION_ENV.bucket]: bucket.bucket.bucketName,
+      [FUNCTION_ENV.keyPrefix]: bucket.keyPrefix,
+      [FUNCTION_ENV.eventBus]: props.eventBus.eventBusName,
+      [FUNCTION_ENV.stackPrefix]: props.prefix,
+      [FUNCTION_ENV.allowedSourceBuckets]: [bucket.bucket.bucketName, ...extraSourceBuckets].join(','),
+      [FUNCTION_ENV.serviceName]: props.prefix,
+      NODE_OPTIONS: '--enable-source-maps',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+
+    const make = (name: 'backup' | 'restore' | 'list', description: string, timeout: Duration, heavy: boolean) => {
+      const title = `${name[0]!.toUpperCase()}${name.slice(1)}`;
+      return new nodejs.NodejsFunction(this, `${title}Function`, {
+        functionName: `${props.prefix}-${name}`,
+        description,
+        entry: join(functionsDir, `${name}.ts`),
+        handler: 'handler',
+        projectRoot,
+        depsLockFilePath: join(projectRoot, 'package-lock.json'),
+        runtime: FUNCTION_RUNTIME,
+        architecture: this.architecture,
+        memorySize: heavy ? (props.memorySizeMiB ?? DEFAULT_MEMORY_MIB) : LIST_MEMORY_MIB,
+        ephemeralStorageSize: heavy ? Size.mebibytes(props.ephemeralStorageMiB ?? DEFAULT_EPHEMERAL_STORAGE_MIB) : undefined,
+        timeout,
+        reservedConcurrentExecutions: heavy ? props.reservedConcurrency : undefined,
+        environment,
+        vpc: fileSystem.vpc,
+        vpcSubnets: fileSystem.subnets,
+        securityGroups: [this.securityGroup],
+        filesystem: fileSystem.lambdaFileSystem(),
+        logGroup: new logs.LogGroup(this, `${title}Logs`, logGroupProps(props.logRetention ?? DEFAULT_LOG_RETENTION)),
+        loggingFormat: lambda.LoggingFormat.JSON,
+        tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+        bundling: bundlingOptions(arch, props.nativeModules?.[name] ?? DEFAULT_NATIVE_MODULES[name]),
+      });
+    };
+
+    this.backupFunction = make('backup', 'Backs up one tenant directory to S3 as a tar.zst archive', LONG_TASK_TIMEOUT, true);
+    this.restoreFunction = make('restore', 'Restores one tenant directory from a tar.zst archive in S3', LONG_TASK_TIMEOUT, true);
+    this.listFunction = make('list', 'Lists the tenant directories on the file system', LIST_TIMEOUT, false);
+
+    bucket.grantBackupWrite(this.backupFunction);
+    bucket.grantRestoreRead(this.restoreFunction);
+    if (extraSourceBuckets.length > 0) {
+      const partition = Stack.of(this).partition;
+      iam.Grant.addToPrincipal({
+        grantee: this.restoreFunction,
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resourceArns: extraSourceBuckets.map((name) => `arn:${partition}:s3:::${name}/*`),
+      });
+      iam.Grant.addToPrincipal({
+        grantee: this.restoreFunction,
+        actions: ['s3:ListBucket'],
+        resourceArns: extraSourceBuckets.map((name) => `arn:${partition}:s3:::${name}`),
+      });
+    }
+    (props.extraSourceKmsKeyArns ?? []).forEach((keyArn, index) => {
+      kms.Key.fromKeyArn(this, `ExtraSourceKey${index}`, keyArn).grantDecrypt(this.restoreFunction);
+    });
+    for (const fn of [this.backupFunction, this.restoreFunction]) props.eventBus.grantPutEventsTo(fn);
+
+    this.acknowledgeFindings(bucket, extraSourceBuckets);
+  }
+
+  get functions(): readonly nodejs.NodejsFunction[] {
+    return [this.backupFunction, this.restoreFunction, this.listFunction];
+  }
+
+  /** cdk-nag findings that are intended here, each with the reason. */
+  private acknowledgeFindings(bucket: BackupBucket, extraSourceBuckets: readonly string[]): void {
+    for (const fn of this.functions) {
+      const scope = Validations.of(fn);
+      scope.acknowledge({
+        id: 'AwsSolutions-L1',
+        reason:
+          'Node.js 20 on purpose: better-sqlite3 is compiled against the build machine\'s Node 20 ABI and must match the runtime.',
+      });
+      scope.acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'AWS managed policy for writing the function\'s own CloudWatch logs, maintained by AWS.',
+      });
+      scope.acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          'AWS managed policy for the ENIs of a function in a VPC; those EC2 actions support no resource-level permissions.',
+      });
+      scope.acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'elasticfilesystem:ClientMount from lambda.FileSystem.fromEfsAccessPoint: "*" is narrowed by the condition elasticfilesystem:AccessPointArn to the tenant access point.',
+      });
+    }
+    Validations.of(this.backupFunction).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
+      reason: 'Object actions on the backup key prefix only: backups are new objects with names chosen at run time.',
+    });
+    Validations.of(this.restoreFunction).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
+      reason: 'Read-only object actions on the backup key prefix: restores read archives chosen at run time.',
+    });
+    for (const name of extraSourceBuckets) {
+      Validations.of(this.restoreFunction).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${name}/*]`,
+        reason: `Read-only object actions on ${name}, a configured cross-account restore source (extraSourceBuckets).`,
+      });
+    }
+  }
+}
+
+/** esbuild and install settings of one function's asset. */
+function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage[]): nodejs.BundlingOptions {
+  const checkScript = fileURLToPath(new URL('./bundle-check.ts', import.meta.url));
+  const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+  const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+  return {
+    forceDockerBundling: false,
+    format: nodejs.OutputFormat.ESM,
+    target: 'node20',
+    mainFields: ['module', 'main'],
+    // CommonJS dependencies bundled into an ES module still call require().
+    banner: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);",
+    minify: true,
+    keepNames: true,
+    sourceMap: true,
+    sourcesContent: false,
+    metafile: true,
+    // The SDK version the code was tested with, not the runtime's.
+    bundleAwsSDK: true,
+    // Every native package stays external in every function; each asset installs only its own.
+    externalModules: [...NATIVE_PACKAGES],
+    nodeModules: nativeModules.length > 0 ? [...nativeModules] : undefined,
+    environment: {
+      // Pick the native binaries for the function's platform, not the build machine's.
+      npm_config_cpu: arch === 'arm64' ? 'arm64' : 'x64',
+      npm_config_os: 'linux',
+      npm_config_libc: 'glibc',
+      // prebuild-install (better-sqlite3) reads the target CPU from here; npm itself warns
+      // that it does not know the key, so it is set only when it differs from the host's.
+      ...(arch === 'arm64' ? { npm_config_arch: 'arm64' } : {}),
+    },
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (_inputDir, outputDir) => [
+        [process.execPath, tsxCli, checkScript, outputDir, arch, String(FUNCTION_RUNTIME_NODE_ABI), ...nativeModules]
+          .map(quote)
+          .join(' '),
+      ],
+    },
+  };
+}
+
+function validate(props: BackupFunctionsProps): void {
+  const problems = new ProblemList('BackupFunctions');
+  problems.check(PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${PREFIX_PATTERN.source}`);
+  for (const bucketRef of props.extraSourceBuckets ?? []) {
+    problems.check(
+      bucketNameOf(bucketRef) !== undefined,
+      `extraSourceBuckets: ${JSON.stringify(bucketRef)} is neither a bucket name nor a bucket ARN (arn:aws:s3:::name)`,
+    );
+  }
+  for (const keyArn of props.extraSourceKmsKeyArns ?? []) {
+    problems.check(
+      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/.test(keyArn),
+      `extraSourceKmsKeyArns: ${JSON.stringify(keyArn)} is not a KMS key ARN`,
+    );
+  }
+  if (props.architecture !== undefined) {
+    problems.check(
+      props.architecture === 'x86_64' || props.architecture === 'arm64',
+      `architecture must be x86_64 or arm64, got ${JSON.stringify(props.architecture)}`,
+    );
+  }
+  problems.integerInRange(props.memorySizeMiB, 'memorySizeMiB', 128, 10240);
+  problems.integerInRange(props.ephemeralStorageMiB, 'ephemeralStorageMiB', 512, 10240);
+  problems.integerInRange(props.reservedConcurrency, 'reservedConcurrency', 1, 1000);
+  for (const [name, modules] of Object.entries(props.nativeModules ?? {})) {
+    for (const module of modules as readonly string[]) {
+      problems.check(
+        (NATIVE_PACKAGES as readonly string[]).includes(module),
+        `nativeModules.${name}: ${JSON.stringify(module)} is not one of ${NATIVE_PACKAGES.join(', ')}`,
+      );
+    }
+  }
+  if (props.functionsDir !== undefined) {
+    problems.check(
+      !props.functionsDir.split(/[\\/]/).includes('..') && !props.functionsDir.startsWith('/'),
+      `functionsDir ${JSON.stringify(props.functionsDir)} must be a relative path inside the project root`,
+    );
+  }
+  problems.throwIfAny();
+}

@@ -1,0 +1,190 @@
+// Reads the deployment configuration from CDK context (cdk.json, or `-c key=value` on the
+// command line, where every value arrives as a string) into the stack's props. All keys are
+// named `openclaw:<name>`; every problem is collected and reported at once. Defaults live in
+// the constructs, not here: an absent key means "the construct's default".
+
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { BackupBucketEncryption } from './backup-bucket.js';
+import type { NativePackage } from './backup-functions.js';
+import { DEFAULT_PREFIX, type OpenClawBackupStackProps } from './stack.js';
+import { InfraConfigError } from './validation.js';
+
+/** The context keys the app reads, each `openclaw:<key>`. */
+export const CONTEXT_KEYS = [
+  'prefix',
+  'stackName',
+  // Tenant file system (import mode when fileSystemId is set).
+  'fileSystemId',
+  'securityGroupId',
+  'vpcId',
+  'subnetIds',
+  'accessPointId',
+  'tenantsPath',
+  'posixUid',
+  'posixGid',
+  'maxAzs',
+  // Backup bucket.
+  'bucketName',
+  'bucketKmsKeyArn',
+  'bucketEncryption',
+  'backupKeyPrefix',
+  'expirationDays',
+  'noncurrentVersionExpirationDays',
+  'serverAccessLogs',
+  'extraSourceBuckets',
+  'extraSourceKmsKeyArns',
+  // Functions.
+  'architecture',
+  'memorySizeMiB',
+  'ephemeralStorageMiB',
+  'logRetentionDays',
+  'tracing',
+  'reservedConcurrency',
+  'functionsDir',
+  'backupNativeModules',
+  'restoreNativeModules',
+  'listNativeModules',
+  // Events, schedules, notifications.
+  'useDefaultEventBus',
+  'notifications',
+  'notificationEmail',
+  'backupRetryAttempts',
+] as const;
+export type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+export interface BackupAppConfig {
+  /** CloudFormation stack name. */
+  readonly stackName: string;
+  readonly props: OpenClawBackupStackProps;
+}
+
+const RETENTION_DAYS = new Set<number>(
+  Object.values(logs.RetentionDays).filter((value): value is number => typeof value === 'number'),
+);
+
+/** Builds the stack configuration from `lookup(\`openclaw:${key}\`)`. */
+export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
+  const problems: string[] = [];
+  const raw = (key: ContextKey): unknown => {
+    const value = lookup(`openclaw:${key}`);
+    return value === null || value === '' ? undefined : value;
+  };
+  const fail = (key: ContextKey, expected: string, value: unknown): undefined => {
+    problems.push(`openclaw:${key} must be ${expected}, got ${JSON.stringify(value)}`);
+    return undefined;
+  };
+  const str = (key: ContextKey): string | undefined => {
+    const value = raw(key);
+    return value === undefined || typeof value === 'string' ? value : fail(key, 'a string', value);
+  };
+  const int = (key: ContextKey): number | undefined => {
+    const value = raw(key);
+    if (value === undefined) return undefined;
+    const parsed = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+    return typeof parsed === 'number' && Number.isInteger(parsed) ? parsed : fail(key, 'an integer', value);
+  };
+  const bool = (key: ContextKey): boolean | undefined => {
+    const value = raw(key);
+    if (value === undefined || typeof value === 'boolean') return value;
+    if (value === 'true' || value === 'false') return value === 'true';
+    return fail(key, 'true or false', value);
+  };
+  const list = (key: ContextKey): string[] | undefined => {
+    const value = raw(key);
+    if (value === undefined) return undefined;
+    if (typeof value === 'string') return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
+    return fail(key, 'a list of strings (JSON array or comma-separated)', value);
+  };
+  const oneOf = <T extends string>(key: ContextKey, allowed: readonly T[]): T | undefined => {
+    const value = str(key);
+    if (value === undefined) return undefined;
+    return (allowed as readonly string[]).includes(value) ? (value as T) : fail(key, `one of ${allowed.join(', ')}`, value);
+  };
+
+  const prefix = str('prefix') ?? DEFAULT_PREFIX;
+  const stackName = str('stackName') ?? prefix;
+
+  const fileSystemId = str('fileSystemId');
+  const importKeys = { securityGroupId: str('securityGroupId'), vpcId: str('vpcId'), subnetIds: list('subnetIds') };
+  const accessPointId = str('accessPointId');
+  if (fileSystemId === undefined) {
+    for (const [key, value] of Object.entries({ ...importKeys, accessPointId })) {
+      if (value !== undefined) problems.push(`openclaw:${key} imports a file system: set openclaw:fileSystemId too`);
+    }
+  } else {
+    for (const [key, value] of Object.entries(importKeys)) {
+      if (value === undefined) problems.push(`openclaw:fileSystemId imports a file system: set openclaw:${key} too`);
+    }
+  }
+
+  const logRetentionDays = int('logRetentionDays');
+  if (logRetentionDays !== undefined && !RETENTION_DAYS.has(logRetentionDays)) {
+    problems.push(
+      `openclaw:logRetentionDays must be one of CloudWatch's retention periods (${[...RETENTION_DAYS].sort((a, b) => a - b).join(', ')}), got ${logRetentionDays}`,
+    );
+  }
+  const native = (key: ContextKey) => list(key) as NativePackage[] | undefined;
+
+  const props: OpenClawBackupStackProps = {
+    prefix,
+    fileSystem: {
+      existing:
+        fileSystemId === undefined
+          ? undefined
+          : {
+              fileSystemId,
+              securityGroupId: importKeys.securityGroupId ?? '',
+              vpcId: importKeys.vpcId ?? '',
+              subnetIds: importKeys.subnetIds ?? [],
+              accessPointId,
+            },
+      tenantsPath: str('tenantsPath'),
+      posixUid: int('posixUid'),
+      posixGid: int('posixGid'),
+      maxAzs: int('maxAzs'),
+    },
+    bucket: {
+      existingBucketName: str('bucketName'),
+      existingBucketKmsKeyArn: str('bucketKmsKeyArn'),
+      encryption: oneOf('bucketEncryption', Object.values(BackupBucketEncryption)),
+      keyPrefix: str('backupKeyPrefix'),
+      expirationDays: int('expirationDays'),
+      noncurrentVersionExpirationDays: int('noncurrentVersionExpirationDays'),
+      serverAccessLogs: bool('serverAccessLogs'),
+    },
+    extraSourceBuckets: list('extraSourceBuckets'),
+    extraSourceKmsKeyArns: list('extraSourceKmsKeyArns'),
+    functions: {
+      architecture: oneOf('architecture', ['x86_64', 'arm64'] as const),
+      memorySizeMiB: int('memorySizeMiB'),
+      ephemeralStorageMiB: int('ephemeralStorageMiB'),
+      logRetention: logRetentionDays as logs.RetentionDays | undefined,
+      tracing: bool('tracing'),
+      reservedConcurrency: int('reservedConcurrency'),
+      functionsDir: str('functionsDir'),
+      nativeModules: {
+        backup: native('backupNativeModules'),
+        restore: native('restoreNativeModules'),
+        list: native('listNativeModules'),
+      },
+    },
+    events: {
+      useDefaultBus: bool('useDefaultEventBus'),
+      notifications: bool('notifications'),
+      notificationEmail: str('notificationEmail'),
+    },
+    schedules: { backupRetryAttempts: int('backupRetryAttempts') },
+  };
+  if (problems.length > 0) throw new InfraConfigError('cdk context', problems);
+  return { stackName, props: withoutUndefined(props) };
+}
+
+/** Drops undefined members so that spreading the props never overrides a construct default. */
+function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value) || value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, member]) => member !== undefined)
+    .map(([key, member]) => [key, withoutUndefined(member)]);
+  return Object.fromEntries(entries) as T;
+}

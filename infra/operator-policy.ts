@@ -1,0 +1,75 @@
+// A managed policy for the people (or CI roles) who drive the remote CLI: invoke the three
+// functions, manage the schedule rules named `<prefix>-…` and point them at the backup
+// function only, and read the stack's outputs. Attach it to a role or group; the stack
+// attaches it to nothing.
+
+import { Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+
+export interface OperatorPolicyProps {
+  /** Functions the CLI invokes. */
+  readonly functions: readonly lambda.IFunction[];
+  /** The function schedule rules may target. */
+  readonly backupFunction: lambda.IFunction;
+  /** ARN pattern of the schedule rules the CLI may manage (`…:rule/<prefix>-*`). */
+  readonly ruleArnPattern: string;
+  /** Names of those rules start with this (`<prefix>-`). */
+  readonly rulePrefix: string;
+}
+
+export class OperatorPolicy extends Construct {
+  readonly policy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: OperatorPolicyProps) {
+    super(scope, id);
+    this.policy = new iam.ManagedPolicy(this, 'Policy', {
+      description: `Operate the tenant backups of ${Stack.of(this).stackName} with the remote CLI`,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'InvokeFunctions',
+          actions: ['lambda:InvokeFunction'],
+          resources: props.functions.map((fn) => fn.functionArn),
+        }),
+        new iam.PolicyStatement({
+          sid: 'ManageScheduleRules',
+          actions: [
+            'events:PutRule',
+            'events:DeleteRule',
+            'events:DescribeRule',
+            'events:EnableRule',
+            'events:DisableRule',
+            'events:ListTargetsByRule',
+            'events:RemoveTargets',
+          ],
+          resources: [props.ruleArnPattern],
+        }),
+        new iam.PolicyStatement({
+          sid: 'TargetOnlyTheBackupFunction',
+          actions: ['events:PutTargets'],
+          resources: [props.ruleArnPattern],
+          conditions: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [props.backupFunction.functionArn] } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ListScheduleRules',
+          actions: ['events:ListRules'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadStackOutputs',
+          actions: ['cloudformation:DescribeStacks'],
+          resources: [Stack.of(this).stackId],
+        }),
+      ],
+    });
+    Validations.of(this.policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/${props.rulePrefix}*]`,
+      reason: 'The CLI creates and deletes schedule rules at run time; the wildcard covers only rules named with the stack prefix.',
+    });
+    Validations.of(this.policy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'events:ListRules supports no resource-level permissions; it only reveals rule names and schedules.',
+    });
+  }
+}

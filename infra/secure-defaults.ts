@@ -1,0 +1,82 @@
+// Secure defaults for every resource the stack creates, in one place so that a review of
+// "is it encrypted, private, TLS-only and kept on delete" reads one file. Constructs spread
+// these and add only what is specific to them; they never weaken a setting here.
+
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+
+/** Where the functions mount the tenant access point (Lambda requires a path under /mnt). */
+export const TENANTS_MOUNT_PATH = '/mnt/tenants';
+
+/** EFS directory exposed by the access point: it contains one directory per tenant. */
+export const DEFAULT_TENANTS_PATH = '/tenants';
+
+/** POSIX identity every function uses on the file system through the access point. */
+export const DEFAULT_POSIX_UID = 1000;
+export const DEFAULT_POSIX_GID = 1000;
+/** Mode of the tenant base directory when the access point creates it: owner rwx, group rx. */
+export const TENANTS_DIRECTORY_PERMISSIONS = '750';
+
+/** Default S3 key prefix the functions may write backups under and read them from. */
+export const DEFAULT_BACKUP_KEY_PREFIX = 'backups/';
+
+/** Backup and restore can take a while on large tenants: Lambda's maximum. */
+export const LONG_TASK_TIMEOUT = Duration.minutes(15);
+export const LIST_TIMEOUT = Duration.minutes(1);
+/** Listing directories needs little memory. */
+export const LIST_MEMORY_MIB = 256;
+/** zstd compression uses about two cores' worth of CPU; Lambda gives CPU in proportion to memory. */
+export const DEFAULT_MEMORY_MIB = 2048;
+/** /tmp room for SQLite snapshots taken before archiving. */
+export const DEFAULT_EPHEMERAL_STORAGE_MIB = 2048;
+export const DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * Node.js 20: the native modules (better-sqlite3 is compiled here against the local Node 20
+ * headers) must match the runtime's Node ABI, and package.json requires Node >= 20.
+ */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_20_X;
+/** NODE_MODULE_VERSION of FUNCTION_RUNTIME: native addons in the assets must be built for it. */
+export const FUNCTION_RUNTIME_NODE_ABI = 115;
+
+/** Bucket settings: private, encrypted, TLS-only, versioned, kept when the stack goes. */
+export const SECURE_BUCKET_PROPS = {
+  encryption: s3.BucketEncryption.S3_MANAGED,
+  blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+  enforceSSL: true,
+  minimumTLSVersion: 1.2,
+  versioned: true,
+  objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+  removalPolicy: RemovalPolicy.RETAIN,
+} as const satisfies s3.BucketProps;
+
+/** Incomplete multipart uploads (an interrupted backup) are cleaned up after this. */
+export const ABORT_INCOMPLETE_MULTIPART_AFTER = Duration.days(1);
+/** Old versions of an overwritten or deleted backup are kept this long. */
+export const DEFAULT_NONCURRENT_VERSION_EXPIRATION_DAYS = 30;
+
+/** Queue settings: encrypted at rest, TLS-only, messages kept as long as SQS allows. */
+export const SECURE_QUEUE_PROPS = {
+  encryption: sqs.QueueEncryption.SQS_MANAGED,
+  enforceSSL: true,
+  retentionPeriod: Duration.days(14),
+} as const satisfies sqs.QueueProps;
+
+/** File system settings for a standalone deployment: encrypted, backed up, kept on delete. */
+export const SECURE_FILE_SYSTEM_PROPS = {
+  encrypted: true,
+  enableAutomaticBackups: true,
+  allowAnonymousAccess: false,
+  performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
+  throughputMode: efs.ThroughputMode.ELASTIC,
+  removalPolicy: RemovalPolicy.RETAIN,
+} as const satisfies Omit<efs.FileSystemProps, 'vpc'>;
+
+/** Log groups the stack creates keep their logs for a bounded time and outlive the stack. */
+export function logGroupProps(retention: logs.RetentionDays): logs.LogGroupProps {
+  return { retention, removalPolicy: RemovalPolicy.RETAIN };
+}

@@ -1,0 +1,153 @@
+// The one stack: composes the constructs and publishes what the remote CLI reads from its
+// outputs. No resource is defined here directly.
+
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { BackupBucket, type BackupBucketProps } from './backup-bucket.js';
+import { BackupEvents, type BackupEventsProps } from './backup-events.js';
+import { BackupFunctions, type BackupFunctionsProps } from './backup-functions.js';
+import { BackupSchedules, type BackupSchedulesProps } from './backup-schedules.js';
+import { OperatorPolicy } from './operator-policy.js';
+import { TenantFileSystem, type TenantFileSystemProps } from './tenant-file-system.js';
+import { PREFIX_PATTERN, ProblemList } from './validation.js';
+
+/** The default deployment prefix (and stack name). */
+export const DEFAULT_PREFIX = 'openclaw-backup';
+
+/** Names of the stack outputs; each is exported as `<prefix>-<name>`. */
+export const OUTPUT_NAMES = [
+  'BackupFunctionName',
+  'BackupFunctionArn',
+  'RestoreFunctionName',
+  'ListFunctionName',
+  'BucketName',
+  'BackupKeyPrefix',
+  'EventBusName',
+  'RulePrefix',
+  'FileSystemId',
+  'AccessPointId',
+  'DeadLetterQueueUrl',
+  'OperatorPolicyArn',
+  'Region',
+] as const;
+export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+export interface OpenClawBackupStackProps extends StackProps {
+  /**
+   * Names the functions, the event bus and the exports, and starts the names of the
+   * schedule rules the CLI creates.
+   * @default 'openclaw-backup'
+   */
+  readonly prefix?: string;
+  /**
+   * The tenant file system: import the gateway's, or create one.
+   * @default - create a VPC and an encrypted file system
+   */
+  readonly fileSystem?: TenantFileSystemProps;
+  /**
+   * The backup bucket: create one, or use an existing one.
+   * @default - create a bucket with the secure defaults
+   */
+  readonly bucket?: BackupBucketProps;
+  /**
+   * Buckets (names or ARNs) the restore function may also read, for a cross-account restore.
+   * See infra/README-cross-account.md for the bucket policy the other account adds.
+   * @default []
+   */
+  readonly extraSourceBuckets?: readonly string[];
+  /**
+   * KMS keys (ARNs) encrypting the objects of the extra source buckets.
+   * @default []
+   */
+  readonly extraSourceKmsKeyArns?: readonly string[];
+  /**
+   * Function settings.
+   * @default - see BackupFunctionsProps
+   */
+  readonly functions?: Omit<
+    BackupFunctionsProps,
+    'prefix' | 'tenantFileSystem' | 'backupBucket' | 'eventBus' | 'extraSourceBuckets' | 'extraSourceKmsKeyArns'
+  >;
+  /**
+   * Completion events and notifications.
+   * @default - a custom bus and an encrypted notification topic
+   */
+  readonly events?: Omit<BackupEventsProps, 'prefix'>;
+  /**
+   * Retries of asynchronous invocations.
+   * @default - see BackupSchedulesProps
+   */
+  readonly schedules?: Pick<BackupSchedulesProps, 'backupRetryAttempts' | 'maxEventAge'>;
+}
+
+export class OpenClawBackupStack extends Stack {
+  readonly prefix: string;
+  readonly tenantFileSystem: TenantFileSystem;
+  readonly backupBucket: BackupBucket;
+  readonly backupEvents: BackupEvents;
+  readonly backupFunctions: BackupFunctions;
+  readonly backupSchedules: BackupSchedules;
+  readonly operatorPolicy: OperatorPolicy;
+
+  constructor(scope: Construct, id: string, props: OpenClawBackupStackProps = {}) {
+    super(scope, id, {
+      description: 'OpenClawMU tenant backups: Lambda functions on the tenant EFS, S3 archives, EventBridge schedules',
+      ...props,
+    });
+    const prefix = props.prefix ?? DEFAULT_PREFIX;
+    const problems = new ProblemList('OpenClawBackupStack');
+    problems.check(
+      PREFIX_PATTERN.test(prefix),
+      `prefix ${JSON.stringify(prefix)} must match ${PREFIX_PATTERN.source} (lowercase letters, digits and "-", 2 to 24 characters)`,
+    );
+    problems.throwIfAny();
+    this.prefix = prefix;
+
+    this.tenantFileSystem = new TenantFileSystem(this, 'TenantFileSystem', props.fileSystem);
+    this.backupBucket = new BackupBucket(this, 'BackupBucket', props.bucket);
+    this.backupEvents = new BackupEvents(this, 'Events', { ...props.events, prefix });
+    this.backupFunctions = new BackupFunctions(this, 'Functions', {
+      ...props.functions,
+      prefix,
+      tenantFileSystem: this.tenantFileSystem,
+      backupBucket: this.backupBucket,
+      eventBus: this.backupEvents.eventBus,
+      extraSourceBuckets: props.extraSourceBuckets,
+      extraSourceKmsKeyArns: props.extraSourceKmsKeyArns,
+    });
+    this.backupSchedules = new BackupSchedules(this, 'Schedules', {
+      ...props.schedules,
+      prefix,
+      backupFunction: this.backupFunctions.backupFunction,
+      restoreFunction: this.backupFunctions.restoreFunction,
+      alarmTopic: this.backupEvents.notificationTopic,
+    });
+    this.operatorPolicy = new OperatorPolicy(this, 'Operator', {
+      functions: this.backupFunctions.functions,
+      backupFunction: this.backupFunctions.backupFunction,
+      ruleArnPattern: this.backupSchedules.ruleArnPattern,
+      rulePrefix: this.backupSchedules.rulePrefix,
+    });
+
+    const fns = this.backupFunctions;
+    const values: Record<OutputName, [string, string]> = {
+      BackupFunctionName: [fns.backupFunction.functionName, 'Function the CLI invokes to back up a tenant'],
+      BackupFunctionArn: [fns.backupFunction.functionArn, 'Target of the schedule rules'],
+      RestoreFunctionName: [fns.restoreFunction.functionName, 'Function the CLI invokes to restore a tenant'],
+      ListFunctionName: [fns.listFunction.functionName, 'Function the CLI invokes to list tenants'],
+      BucketName: [this.backupBucket.bucket.bucketName, 'Bucket the backups are written to'],
+      BackupKeyPrefix: [this.backupBucket.keyPrefix, 'Key prefix the functions may write backups under and read them from'],
+      EventBusName: [this.backupEvents.eventBus.eventBusName, 'Bus the completion events are published to'],
+      RulePrefix: [this.backupSchedules.rulePrefix, 'Schedule rules must be named with this prefix (default bus)'],
+      FileSystemId: [this.tenantFileSystem.fileSystem.fileSystemId, 'EFS file system holding the tenants'],
+      AccessPointId: [this.tenantFileSystem.accessPoint.accessPointId, 'Access point the functions mount at /mnt/tenants'],
+      DeadLetterQueueUrl: [this.backupSchedules.deadLetterQueue.queueUrl, 'Failed asynchronous backups and restores'],
+      OperatorPolicyArn: [this.operatorPolicy.policy.managedPolicyArn, 'Managed policy for the users of the remote CLI'],
+      Region: [Aws.REGION, 'Region of the stack'],
+    };
+    for (const name of OUTPUT_NAMES) {
+      const [value, description] = values[name];
+      new CfnOutput(this, name, { value, description, exportName: `${prefix}-${name}` });
+    }
+  }
+}

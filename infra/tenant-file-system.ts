@@ -1,0 +1,220 @@
+// The EFS volume that holds the tenants, and the one access point the functions use to reach
+// it. Two modes: import the gateway's existing file system (the normal case: the functions
+// then run in the gateway's VPC), or create an encrypted, backed-up file system in a new
+// VPC with isolated subnets for a standalone deployment. Either way the functions see only
+// the tenant base directory, as one fixed POSIX user, through the access point.
+
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import {
+  DEFAULT_LOG_RETENTION,
+  DEFAULT_POSIX_GID,
+  DEFAULT_POSIX_UID,
+  DEFAULT_TENANTS_PATH,
+  SECURE_FILE_SYSTEM_PROPS,
+  TENANTS_DIRECTORY_PERMISSIONS,
+  TENANTS_MOUNT_PATH,
+  logGroupProps,
+} from './secure-defaults.js';
+import { ProblemList, RESOURCE_ID_PATTERNS, isAbsoluteDirectory } from './validation.js';
+
+/** An existing EFS file system and the network the functions reach it through. */
+export interface ExistingFileSystem {
+  /** ID of the file system, e.g. `fs-0123456789abcdef0`. */
+  readonly fileSystemId: string;
+  /**
+   * Security group of the file system's mount targets. The stack adds an ingress rule on
+   * port 2049 from the functions' security group to it.
+   */
+  readonly securityGroupId: string;
+  /** VPC of the mount targets. */
+  readonly vpcId: string;
+  /**
+   * Private subnets for the functions: they must reach the mount targets and, through a NAT
+   * gateway or VPC endpoints, S3 and EventBridge.
+   */
+  readonly subnetIds: readonly string[];
+  /**
+   * An existing access point to use instead of creating one. It must expose the tenant base
+   * directory (the directory that contains one directory per tenant).
+   * @default - an access point is created for `tenantsPath`
+   */
+  readonly accessPointId?: string;
+}
+
+export interface TenantFileSystemProps {
+  /**
+   * The gateway's existing file system. When omitted, a new encrypted file system with
+   * automatic backups is created in a new VPC (standalone deployment).
+   * @default - create a VPC and a file system
+   */
+  readonly existing?: ExistingFileSystem;
+  /**
+   * Directory on the file system that contains one directory per tenant; the access point
+   * is rooted there and the functions see it at `/mnt/tenants`.
+   * @default '/tenants'
+   */
+  readonly tenantsPath?: string;
+  /**
+   * POSIX user ID every file operation through the access point runs as. Must own the
+   * tenant directories (the gateway's user), or backups cannot read them.
+   * @default 1000
+   */
+  readonly posixUid?: number;
+  /**
+   * POSIX group ID every file operation through the access point runs as.
+   * @default 1000
+   */
+  readonly posixGid?: number;
+  /**
+   * Availability zones for a created VPC (ignored when importing).
+   * @default 2
+   */
+  readonly maxAzs?: number;
+  /**
+   * Retention of the created VPC's flow logs (ignored when importing).
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly flowLogRetention?: logs.RetentionDays;
+}
+
+export class TenantFileSystem extends Construct {
+  /** Path where the functions mount the access point. */
+  static readonly MOUNT_PATH = TENANTS_MOUNT_PATH;
+
+  readonly vpc: ec2.IVpc;
+  /** Subnets the functions run in. */
+  readonly subnets: ec2.SubnetSelection;
+  readonly fileSystem: efs.IFileSystem;
+  readonly accessPoint: efs.IAccessPoint;
+  /** True when this construct created the VPC and file system. */
+  readonly created: boolean;
+  /**
+   * Interface endpoints of a created VPC; the functions' security group must be let in.
+   * Empty when importing.
+   */
+  readonly interfaceEndpoints: readonly ec2.InterfaceVpcEndpoint[];
+
+  constructor(scope: Construct, id: string, props: TenantFileSystemProps = {}) {
+    super(scope, id);
+    validate(props);
+
+    const tenantsPath = props.tenantsPath ?? DEFAULT_TENANTS_PATH;
+    const uid = String(props.posixUid ?? DEFAULT_POSIX_UID);
+    const gid = String(props.posixGid ?? DEFAULT_POSIX_GID);
+
+    if (props.existing) {
+      const existing = props.existing;
+      this.created = false;
+      this.interfaceEndpoints = [];
+      // No AZ lookup: the stack stays environment-agnostic, and the functions only need the
+      // subnet IDs.
+      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: existing.vpcId, availabilityZones: [] });
+      this.subnets = {
+        subnets: existing.subnetIds.map((subnetId) => ec2.Subnet.fromSubnetId(this, `Subnet-${subnetId}`, subnetId)),
+      };
+      this.fileSystem = efs.FileSystem.fromFileSystemAttributes(this, 'FileSystem', {
+        fileSystemId: existing.fileSystemId,
+        securityGroup: ec2.SecurityGroup.fromSecurityGroupId(this, 'MountTargetSecurityGroup', existing.securityGroupId),
+      });
+    } else {
+      this.created = true;
+      const vpc = new ec2.Vpc(this, 'Vpc', {
+        maxAzs: props.maxAzs ?? 2,
+        natGateways: 0,
+        subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
+      });
+      const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', logGroupProps(props.flowLogRetention ?? DEFAULT_LOG_RETENTION));
+      vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
+      this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+      // Isolated subnets have no route out: the functions reach S3 through a gateway
+      // endpoint and EventBridge (completion events) through an interface endpoint. Their
+      // logs and the DLQ are written by the Lambda service, outside the VPC.
+      vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] });
+      // Closed by default: only the functions' security group is let in (by BackupFunctions).
+      const eventsEndpoint = vpc.addInterfaceEndpoint('EventsEndpoint', {
+        service: ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+        subnets: this.subnets,
+        privateDnsEnabled: true,
+        open: false,
+      });
+      this.interfaceEndpoints = [eventsEndpoint];
+      this.vpc = vpc;
+      this.fileSystem = new efs.FileSystem(this, 'FileSystem', {
+        ...SECURE_FILE_SYSTEM_PROPS,
+        vpc,
+        vpcSubnets: this.subnets,
+      });
+    }
+
+    this.accessPoint =
+      props.existing?.accessPointId !== undefined
+        ? efs.AccessPoint.fromAccessPointAttributes(this, 'AccessPoint', {
+            accessPointId: props.existing.accessPointId,
+            fileSystem: this.fileSystem,
+          })
+        : new efs.AccessPoint(this, 'AccessPoint', {
+            fileSystem: this.fileSystem,
+            path: tenantsPath,
+            posixUser: { uid, gid },
+            createAcl: { ownerUid: uid, ownerGid: gid, permissions: TENANTS_DIRECTORY_PERMISSIONS },
+          });
+  }
+
+  /** The access point as a Lambda file system mounted at `/mnt/tenants`. */
+  lambdaFileSystem(): lambda.FileSystem {
+    return lambda.FileSystem.fromEfsAccessPoint(this.accessPoint, TenantFileSystem.MOUNT_PATH);
+  }
+}
+
+function validate(props: TenantFileSystemProps): void {
+  const problems = new ProblemList('TenantFileSystem');
+  const existing = props.existing;
+  if (existing) {
+    problems.check(
+      RESOURCE_ID_PATTERNS.fileSystem.test(existing.fileSystemId),
+      `fileSystemId ${JSON.stringify(existing.fileSystemId)} is not an EFS file system ID (fs-…)`,
+    );
+    problems.check(
+      RESOURCE_ID_PATTERNS.securityGroup.test(existing.securityGroupId),
+      `securityGroupId ${JSON.stringify(existing.securityGroupId)} is not a security group ID (sg-…)`,
+    );
+    problems.check(
+      RESOURCE_ID_PATTERNS.vpc.test(existing.vpcId),
+      `vpcId ${JSON.stringify(existing.vpcId)} is not a VPC ID (vpc-…)`,
+    );
+    problems.check(existing.subnetIds.length > 0, 'subnetIds must name at least one subnet when importing a file system');
+    for (const subnetId of existing.subnetIds) {
+      problems.check(RESOURCE_ID_PATTERNS.subnet.test(subnetId), `subnetIds: ${JSON.stringify(subnetId)} is not a subnet ID (subnet-…)`);
+    }
+    problems.check(
+      new Set(existing.subnetIds).size === existing.subnetIds.length,
+      'subnetIds must not repeat a subnet',
+    );
+    if (existing.accessPointId !== undefined) {
+      problems.check(
+        RESOURCE_ID_PATTERNS.accessPoint.test(existing.accessPointId),
+        `accessPointId ${JSON.stringify(existing.accessPointId)} is not an access point ID (fsap-…)`,
+      );
+      problems.check(
+        props.tenantsPath === undefined && props.posixUid === undefined && props.posixGid === undefined,
+        'tenantsPath, posixUid and posixGid configure a new access point: omit them with an existing accessPointId',
+      );
+    }
+    problems.check(props.maxAzs === undefined, 'maxAzs applies only to a created VPC, not to an imported file system');
+  }
+  if (props.tenantsPath !== undefined) {
+    problems.check(
+      isAbsoluteDirectory(props.tenantsPath),
+      `tenantsPath ${JSON.stringify(props.tenantsPath)} must be an absolute directory below "/" without "." or ".." segments`,
+    );
+  }
+  // 0 (root) is refused: the functions must not act as root on the gateway's volume.
+  problems.integerInRange(props.posixUid, 'posixUid', 1, 4294967295);
+  problems.integerInRange(props.posixGid, 'posixGid', 1, 4294967295);
+  problems.integerInRange(props.maxAzs, 'maxAzs', 1, 6);
+  problems.throwIfAny();
+}
