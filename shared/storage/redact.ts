@@ -1,0 +1,26 @@
+// Scrubs secrets from text that may reach a user or a log: the secret key and session
+// token we were given, and the signing parts of presigned URLs and Authorization headers.
+// Messages are built from known-safe pieces in the first place; this is the second layer
+// for the pieces we do not control (an SDK error's own message).
+
+const MASK = '***';
+
+// Query parameters of presigned URLs (SigV4 and SigV2) that grant access.
+const PRESIGNED_PARAMETERS = /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId)=[^&\s"'<>]*/gi;
+// `Authorization: AWS4-HMAC-SHA256 Credential=…, Signature=…` and SigV2's `AWS AKID:signature`.
+const AUTHORIZATION = /\b(AWS4-HMAC-SHA256\s+Credential=|AWS [A-Z0-9]{16,}:)[^\r\n]*/g;
+// `user:password@` in URLs.
+const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi;
+
+/** Replaces every occurrence of each secret, and anything that looks like signing material. */
+export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let result = text;
+  for (const secret of secrets) {
+    // Very short "secrets" would mask innocent text and are not worth protecting.
+    if (secret !== undefined && secret.length >= 4) result = result.split(secret).join(MASK);
+  }
+  return result
+    .replace(PRESIGNED_PARAMETERS, (_match, name: string) => `${name}=${MASK}`)
+    .replace(AUTHORIZATION, (_match, scheme: string) => `${scheme.split(/[\s=]/)[0]} ${MASK}`)
+    .replace(URL_CREDENTIALS, (_match, scheme: string) => `${scheme}${MASK}@`);
+}

@@ -1,0 +1,206 @@
+// Translates AWS SDK errors into the project's typed errors at the S3 boundary, so nothing
+// above the storage layer ever sees an SDK exception. Each case is one clear line with a
+// stable code, naming the location and what to do about it. The SDK is not imported: the
+// translation works on the shape of the errors (name, HTTP status, errno code), which keeps
+// this module cheap to load and easy to test with plain objects. Secrets never reach a
+// message: only pieces we chose go in, and the SDK's own text passes through `redact`.
+
+import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError } from '../errors.js';
+import { redact } from './redact.js';
+import { isAbortError } from './streams.js';
+
+/** What was being done where, for the message. */
+export interface S3ErrorContext {
+  /** `s3://bucket/key`. */
+  readonly display: string;
+  readonly bucket: string;
+  /** A conditional write (If-None-Match) fails as DestinationExistsError; a read's If-Match as CHANGED. */
+  readonly operation: 'check' | 'read' | 'write';
+  /** The configured region, for wrong-region hints. */
+  readonly region?: string;
+  /** The custom endpoint's origin, for "cannot reach" messages. */
+  readonly endpoint?: string;
+  /** Secret key, session token: masked wherever they might appear. */
+  readonly secrets?: readonly (string | undefined)[];
+}
+
+/** Stable codes of StorageErrors raised for S3 (besides NOT_FOUND). */
+export const S3_ERROR_CODES = [
+  'NOT_FOUND',
+  'NO_SUCH_BUCKET',
+  'ACCESS_DENIED',
+  'INVALID_CREDENTIALS',
+  'NO_CREDENTIALS',
+  'EXPIRED_CREDENTIALS',
+  'CLOCK_SKEW',
+  'WRONG_REGION',
+  'UNREACHABLE',
+  'THROTTLED',
+  'CHANGED',
+  'NOT_SUPPORTED',
+  'TOO_LARGE',
+  'S3',
+] as const;
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+const TLS_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+const INVALID_CREDENTIAL_NAMES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'InvalidSecurity',
+]);
+
+const EXPIRED_CREDENTIAL_NAMES = new Set(['ExpiredToken', 'ExpiredTokenException', 'TokenRefreshRequired', 'RequestExpired']);
+
+const REGION_NAMES = new Set([
+  'PermanentRedirect',
+  'AuthorizationHeaderMalformed',
+  'IllegalLocationConstraintException',
+  'TemporaryRedirect',
+  'Redirect',
+  'MovedPermanently',
+]);
+
+interface SdkErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  Region?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+/** The SDK's error name, or for network failures the errno code. */
+export function s3ErrorName(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const shape = error as SdkErrorShape;
+  return shape.name === 'Error' && shape.code !== undefined ? shape.code : shape.name;
+}
+
+export function s3StatusCode(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  return (error as SdkErrorShape).$metadata?.httpStatusCode;
+}
+
+export function translateS3Error(error: unknown, context: S3ErrorContext): OpenClawError {
+  if (error instanceof OpenClawError) return error;
+  if (isAbortError(error)) return new AbortedError('operation aborted', { cause: error });
+
+  const shape: SdkErrorShape = typeof error === 'object' && error !== null ? (error as SdkErrorShape) : {};
+  const name = shape.name ?? '';
+  const errno = shape.code ?? '';
+  const status = shape.$metadata?.httpStatusCode;
+  const message = firstLine(redact(String(shape.message ?? error), context.secrets));
+  const where = context.display;
+  const fail = (text: string, code: string) => new StorageError(text, code, { cause: error });
+
+  if (message === 'Region is missing') {
+    return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
+  }
+  if (NETWORK_CODES.has(errno) || TLS_CODES.has(errno) || name === 'TimeoutError' || name === 'RequestTimeout') {
+    const target = context.endpoint ?? 'S3';
+    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem)' : '';
+    return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
+  }
+  if (name === 'NoSuchBucket') {
+    return fail(`S3 bucket ${JSON.stringify(context.bucket)} does not exist (${where})`, 'NO_SUCH_BUCKET');
+  }
+  if (name === 'NoSuchKey' || (name === 'NotFound' && status === 404)) {
+    return fail(`no archive at ${where}`, 'NOT_FOUND');
+  }
+  if (name === 'PreconditionFailed' || name === 'ConditionalRequestConflict' || status === 412) {
+    if (context.operation === 'read') return fail(`${where} changed while it was being read`, 'CHANGED');
+    return new DestinationExistsError(`${where} already exists: pass --overwrite to replace it`);
+  }
+  if (REGION_NAMES.has(name) || status === 301 || status === 307) {
+    const actual = bucketRegion(shape);
+    const configured = context.region !== undefined ? `, not ${context.region}` : '';
+    const hint =
+      actual !== undefined
+        ? `S3 bucket ${JSON.stringify(context.bucket)} is in region ${actual}${configured}: pass --region ${actual}`
+        : `S3 bucket ${JSON.stringify(context.bucket)} is in another region${configured}: pass the bucket's --region`;
+    return fail(hint, 'WRONG_REGION');
+  }
+  if (EXPIRED_CREDENTIAL_NAMES.has(name) || /\b(expired|refresh failed)\b/i.test(message)) {
+    return fail(
+      `AWS credentials have expired (${where}): renew them, e.g. with "aws sso login"`,
+      'EXPIRED_CREDENTIALS',
+    );
+  }
+  if (INVALID_CREDENTIAL_NAMES.has(name)) {
+    return fail(`S3 rejected the credentials (${name}) for ${where}: check the access key and secret key`, 'INVALID_CREDENTIALS');
+  }
+  if (name === 'CredentialsProviderError' || name === 'TokenProviderError') {
+    if (/could not load credentials from any providers/i.test(message)) {
+      return fail(
+        `no AWS credentials found for ${where}: use --aws-profile, --access-key/--secret-key or the AWS_* environment variables`,
+        'NO_CREDENTIALS',
+      );
+    }
+    return fail(`cannot load AWS credentials for ${where}: ${message}`, 'NO_CREDENTIALS');
+  }
+  if (name === 'RequestTimeTooSkewed') {
+    return fail(`S3 refused the request for ${where}: this machine's clock is wrong`, 'CLOCK_SKEW');
+  }
+  if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'Forbidden' || status === 403) {
+    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy`, 'ACCESS_DENIED');
+  }
+  if (name === 'SlowDown' || name === 'ServiceUnavailable' || status === 503) {
+    return fail(`S3 is throttling requests for ${where}: try again later`, 'THROTTLED');
+  }
+  if (name === 'NotImplemented' || status === 501) {
+    return fail(`the S3 store does not support a request needed for ${where} (NotImplemented)`, 'NOT_SUPPORTED');
+  }
+  if (name === 'EntityTooLarge' || /Exceeded \d+ parts/.test(message)) {
+    return fail(
+      `archive too large for one upload to ${where}: give the expected size so larger parts are used`,
+      'TOO_LARGE',
+    );
+  }
+  const label = name && name !== 'Error' && name !== 'Unknown' ? name : errno || 'error';
+  const http = status !== undefined ? ` (HTTP ${status})` : '';
+  const detail = message && message !== label && message !== 'UnknownError' ? `: ${truncate(message, 200)}` : '';
+  return fail(`S3 ${label}${http} for ${where}${detail}`, 'S3');
+}
+
+/** The bucket's real region from the x-amz-bucket-region header, the error body, or its message. */
+function bucketRegion(shape: SdkErrorShape): string | undefined {
+  const header = shape.$response?.headers?.['x-amz-bucket-region'];
+  if (header) return header;
+  if (typeof shape.Region === 'string' && shape.Region !== '') return shape.Region;
+  const expecting = /expecting '([a-z0-9-]+)'/.exec(shape.message ?? '');
+  return expecting?.[1];
+}
+
+function firstLine(text: string): string {
+  const newline = text.indexOf('\n');
+  return (newline === -1 ? text : text.slice(0, newline)).trim();
+}
+
+function truncate(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, length - 1)}…`;
+}

@@ -1,0 +1,495 @@
+// A backup archive as one S3 object (AWS or an S3-compatible store), written with a
+// streamed multipart upload and read with a streamed GET that resumes where it broke.
+//
+// Memory is bounded: `@aws-sdk/lib-storage` buffers at most `queueSize` parts in flight
+// plus the one being filled. The body's size is unknown while it streams, yet S3 allows at
+// most 10,000 parts, so the part size is fixed up front: 20 MiB by default, which holds
+// archives up to 195 GiB (~100 MiB of buffers), or larger when the caller hints the
+// expected size, planned for 9,000 parts to leave 10% headroom for an underestimate.
+//
+// All or nothing: the object only appears when the upload completes. Any failure (an S3
+// error, the body erroring, the abort signal) stops feeding parts at once, cancels the
+// parts in flight, and aborts the multipart upload; lib-storage tries the abort
+// (`leavePartsOnError: false`) and, if that did not succeed, we try once more ourselves.
+//
+// No silent overwrite: a HEAD (diagnosed with a one-byte GET, since HEAD errors have no
+// body) refuses early, and on AWS the write itself is conditional (`If-None-Match: *` on
+// PutObject and CompleteMultipartUpload) so a concurrent writer cannot be clobbered either.
+// Custom endpoints rely on the HEAD check alone unless `conditionalWrites` is set: stores
+// that do not know the header may ignore it (s3rver does) or, worse, fail the completion
+// of a 100 GB upload on it.
+//
+// Metadata: tenant, format version, tool version and creation time are user metadata
+// (`x-amz-meta-openclaw-*`), set when the upload starts. The manifest digest is known only
+// once the body has ended; it is attached as object tags (`openclaw-*`) right after the
+// upload completes. Tags rather than a CopyObject-in-place with MetadataDirective REPLACE:
+// tagging works for any size (copy is limited to 5 GiB), does not rewrite the data, keeps
+// the ETag and multipart checksums, and does not create a second full version in a
+// versioned (or Object Lock) backup bucket. If tagging fails, a new object is deleted
+// again (nothing is left); an overwritten one is kept, since the old archive is gone by
+// then, and the error says so.
+//
+// Integrity: on AWS every part carries a CRC32 checksum S3 verifies; custom endpoints get
+// only the checksums the API requires (see s3-client.ts).
+//
+// Reads resume: if the body breaks mid-way, a ranged GET continues from the byte where it
+// stopped, pinned to the first response's ETag with If-Match (and the answer's ETag and
+// Content-Range are checked), so a changed object is an error rather than a splice. At
+// most `maxResumes` consecutive breaks without progress are tolerated.
+
+import type { Readable } from 'node:stream';
+import { Readable as ReadableStream, Transform } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
+import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
+import { loadLibStorage, loadS3Sdk, type S3Sdk } from './s3-client.js';
+import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { formatS3Url } from './s3-url.js';
+import { abortedError, destroyQuietly, isAbortError, onAbort, throwIfAborted } from './streams.js';
+import type { ArchiveLocation, ArchiveMetadata, ReadOptions, WriteOptions, WriteResult } from './types.js';
+
+const MiB = 1024 * 1024;
+
+/** S3's limits on multipart uploads. */
+export const MAX_PARTS = 10_000;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+
+/** 20 MiB × 10,000 parts = 195 GiB without a size hint. */
+export const DEFAULT_PART_SIZE = 20 * MiB;
+/** Parts planned for a hinted size: 10% headroom below MAX_PARTS. */
+export const PLANNED_PARTS = 9_000;
+/** Parts in flight are limited so their buffers stay near this budget (1 to 4 parts). */
+export const IN_FLIGHT_BUDGET = 96 * MiB;
+export const MAX_QUEUE_SIZE = 4;
+
+/** Prefix of our user metadata keys and object tag keys. */
+export const METADATA_PREFIX = 'openclaw-';
+
+export interface UploadPlan {
+  readonly partSize: number;
+  readonly queueSize: number;
+}
+
+/**
+ * Part size and parallelism for an upload: `partSize` (default 20 MiB) or more when
+ * `expectedBytes` needs it, rounded up to whole MiB; fewer parts in flight as parts grow.
+ */
+export function planUpload(expectedBytes?: number, partSize = DEFAULT_PART_SIZE, queueSize?: number): UploadPlan {
+  let size = Math.max(partSize, MIN_PART_SIZE);
+  if (expectedBytes !== undefined && expectedBytes > 0) {
+    size = Math.max(size, Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB);
+  }
+  size = Math.min(size, MAX_PART_SIZE);
+  const queue = queueSize ?? Math.min(MAX_QUEUE_SIZE, Math.max(1, Math.floor(IN_FLIGHT_BUDGET / size)));
+  return { partSize: size, queueSize: queue };
+}
+
+export interface S3LocationOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly key: string;
+  /** Origin of a custom endpoint, for messages; undefined for AWS. */
+  readonly endpoint?: string;
+  /** Expected archive size in bytes, to choose a part size that fits in 10,000 parts. */
+  readonly expectedBytes?: number;
+  /** @default 20 MiB (at least 5 MiB, S3's minimum) */
+  readonly partSize?: number;
+  /** Parts uploaded in parallel. @default 1–4, from the part size */
+  readonly queueSize?: number;
+  /** Send `If-None-Match: *` when not overwriting. @default true on AWS, false on custom endpoints */
+  readonly conditionalWrites?: boolean;
+  /** Per-part checksum S3 verifies. @default 'CRC32' on AWS, none on custom endpoints */
+  readonly checksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256';
+  /** Consecutive broken downloads, without progress in between, resumed before giving up. @default 5 */
+  readonly maxResumes?: number;
+  /** Delay before the first resume, doubled for each further one. @default 200 */
+  readonly resumeDelayMs?: number;
+  /** Secrets to mask in messages (secret key, session token). */
+  readonly secrets?: readonly (string | undefined)[];
+}
+
+type Probe = 'exists' | 'absent' | 'unknown';
+
+export class S3Location implements ArchiveLocation {
+  readonly display: string;
+  readonly bucket: string;
+  readonly key: string;
+  readonly plan: UploadPlan;
+  private readonly client: S3Client;
+  private readonly options: S3LocationOptions;
+  private region: Promise<string | undefined> | undefined;
+
+  constructor(options: S3LocationOptions) {
+    this.options = options;
+    this.client = options.client;
+    this.bucket = options.bucket;
+    this.key = options.key;
+    this.display = formatS3Url(options);
+    this.plan = planUpload(options.expectedBytes, options.partSize, options.queueSize);
+  }
+
+  async checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+    const sdk = await loadS3Sdk();
+    const context = await this.context('check');
+    const state = await this.probe(sdk, context);
+    if (state === 'exists' && !options.overwrite) throw this.existsError();
+  }
+
+  async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
+    const { signal, overwrite } = options;
+    // The first thing that went wrong is what the caller hears about, not the
+    // consequences (cancelled parts, a failed abort). Listening from the start also keeps
+    // an error of `body` during the pre-check from going unhandled.
+    let failure: { readonly error: unknown; readonly source: 'body' | 's3' | 'abort' } | undefined;
+    const inFlight = new AbortController();
+    let bytes = 0;
+    let tags: Tag[] = [];
+    const feed = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length;
+        callback(null, chunk);
+      },
+      flush(callback) {
+        try {
+          tags = tagsFor(options.finalMetadata?.() ?? {});
+          callback();
+        } catch (error) {
+          callback(error as Error);
+        }
+      },
+    });
+    const stop = (error: unknown, source: 'body' | 's3' | 'abort'): void => {
+      failure ??= { error, source };
+      inFlight.abort();
+      feed.destroy(error instanceof Error ? error : new Error(String(error)));
+    };
+    body.once('error', (error) => stop(error, 'body'));
+    feed.once('error', (error) => stop(error, 'body'));
+
+    const [sdk, { Upload }, context] = await Promise.all([loadS3Sdk(), loadLibStorage(), this.context('write')]);
+    try {
+      throwIfAborted(signal);
+      if (!overwrite && (await this.probe(sdk, context)) === 'exists') throw this.existsError();
+      throwIfAborted(signal);
+    } catch (error) {
+      destroyQuietly(body);
+      throw translateS3Error(error, context);
+    }
+    if (failure !== undefined) throw (failure as { error: unknown }).error;
+    body.pipe(feed);
+    const stopListening = onAbort(signal, () => stop(abortedError(signal), 'abort'));
+
+    // The upload sends through this view of the client: part uploads can be cancelled, the
+    // first S3 error stops the whole upload at once, and successful aborts are noted.
+    const abortedUploads = new Set<string>();
+    const client = this.client;
+    const scoped = Object.create(client) as S3Client;
+    scoped.send = (async (command: { input: { UploadId?: string } }, sendOptions?: object) => {
+      const isPart = command instanceof sdk.UploadPartCommand;
+      const isAbort = command instanceof sdk.AbortMultipartUploadCommand;
+      try {
+        const output = await (client.send as (c: unknown, o?: object) => Promise<unknown>)(
+          command,
+          isPart ? { ...sendOptions, abortSignal: inFlight.signal } : sendOptions,
+        );
+        if (isAbort && command.input.UploadId !== undefined) abortedUploads.add(command.input.UploadId);
+        return output;
+      } catch (error) {
+        if (isAbort) {
+          if (isNoSuchUpload(error) && command.input.UploadId !== undefined) abortedUploads.add(command.input.UploadId);
+        } else {
+          stop(error, 's3');
+        }
+        throw error;
+      }
+    }) as S3Client['send'];
+
+    const checksumAlgorithm = this.options.checksumAlgorithm ?? (this.options.endpoint === undefined ? 'CRC32' : undefined);
+    const conditional = !overwrite && (this.options.conditionalWrites ?? this.options.endpoint === undefined);
+    let upload: InstanceType<typeof Upload> | undefined;
+    let versionId: string | undefined;
+    try {
+      upload = new Upload({
+        client: scoped,
+        params: {
+          Bucket: this.bucket,
+          Key: this.key,
+          Body: feed,
+          ContentType: 'application/octet-stream',
+          Metadata: userMetadata(options.metadata),
+          ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
+          ...(conditional && { IfNoneMatch: '*' }),
+        },
+        partSize: this.plan.partSize,
+        queueSize: this.plan.queueSize,
+        leavePartsOnError: false,
+      });
+      const result = await upload.done();
+      versionId = result.VersionId;
+    } catch (error) {
+      failure ??= { error, source: 's3' };
+      const note = await this.abortUpload(sdk, upload?.uploadId, abortedUploads);
+      destroyQuietly(body);
+      stopListening();
+      throw this.failureError(failure, context, note, signal);
+    }
+    // Committed: the archive is complete at the location. A late abort no longer undoes it.
+    stopListening();
+
+    if (tags.length > 0) {
+      try {
+        await this.client.send(
+          new sdk.PutObjectTaggingCommand({
+            Bucket: this.bucket,
+            Key: this.key,
+            ...(versionId !== undefined && { VersionId: versionId }),
+            Tagging: { TagSet: tags },
+          }),
+        );
+      } catch (error) {
+        const reason = translateS3Error(error, context);
+        if (!overwrite) {
+          await this.client
+            .send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) }))
+            .catch(() => {});
+          throw new StorageError(`could not tag ${this.display} with its digest, so the upload was removed: ${reason.message}`, reason.code, { cause: error });
+        }
+        throw new StorageError(`${this.display} was stored but could not be tagged with its digest: ${reason.message}`, reason.code, { cause: error });
+      }
+    }
+    return { bytes };
+  }
+
+  async read(options: ReadOptions = {}): Promise<Readable> {
+    const { signal } = options;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('read')]);
+    throwIfAborted(signal);
+    let first: GetObjectCommandOutput;
+    try {
+      first = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw translateS3Error(error, context);
+    }
+    const stream = ReadableStream.from(this.resumingBody(sdk, first, context, signal), { objectMode: false });
+    const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
+    stream.once('close', stopListening);
+    return stream;
+  }
+
+  /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
+  private async probe(sdk: S3Sdk, context: S3ErrorContext): Promise<Probe> {
+    try {
+      await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }));
+      return 'exists';
+    } catch (headError) {
+      const status = s3StatusCode(headError);
+      if (status === undefined || status >= 500) throw translateS3Error(headError, context);
+    }
+    try {
+      const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }));
+      destroyQuietly(answer.Body as Readable | undefined);
+      return 'exists';
+    } catch (getError) {
+      const name = s3ErrorName(getError);
+      if (name === 'NoSuchKey') return 'absent';
+      // An empty object has no byte 0.
+      if (name === 'InvalidRange') return 'exists';
+      // Write-only credentials (no s3:GetObject) cannot look: the conditional write decides.
+      if (name === 'AccessDenied') return 'unknown';
+      throw translateS3Error(getError, context);
+    }
+  }
+
+  private async *resumingBody(
+    sdk: S3Sdk,
+    first: GetObjectCommandOutput,
+    context: S3ErrorContext,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Buffer> {
+    const expected = first.ContentLength;
+    const etag = first.ETag;
+    const maxResumes = this.options.maxResumes ?? 5;
+    const resumeDelay = this.options.resumeDelayMs ?? 200;
+    let body = first.Body as Readable | undefined;
+    let offset = 0;
+    let breaksWithoutProgress = 0;
+    try {
+      for (;;) {
+        if (body === undefined) throw new StorageError(`S3 returned no body for ${this.display}`, 'S3');
+        const start = offset;
+        let broken: unknown;
+        // Iterated by hand so that only the body's errors count as breaks: an error the
+        // consumer throws in at `yield` (Readable.from does on destroy) ends the generator.
+        const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+        for (;;) {
+          let step: IteratorResult<Buffer>;
+          try {
+            step = await chunks.next();
+          } catch (error) {
+            broken = error;
+            break;
+          }
+          if (step.done === true) break;
+          offset += step.value.length;
+          yield step.value;
+        }
+        if (signal?.aborted) throw abortedError(signal);
+        if (broken !== undefined && !isResumable(broken)) {
+          throw new StorageError(`download of ${this.display} failed at byte ${offset}: ${describe(broken)}`, 'READ_FAILED', { cause: broken });
+        }
+        if (expected === undefined ? broken === undefined : offset >= expected) return;
+        broken ??= new Error(`connection closed after ${offset} of ${expected} bytes`);
+        if (etag === undefined) {
+          throw new StorageError(`download of ${this.display} broke at byte ${offset} and cannot resume (no ETag): ${describe(broken)}`, 'READ_FAILED', { cause: broken });
+        }
+        breaksWithoutProgress = offset > start ? 1 : breaksWithoutProgress + 1;
+        if (breaksWithoutProgress > maxResumes) {
+          throw new StorageError(`download of ${this.display} kept breaking at byte ${offset}: ${describe(broken)}`, 'READ_FAILED', { cause: broken });
+        }
+        destroyQuietly(body);
+        body = undefined;
+        try {
+          await delay(resumeDelay * 2 ** (breaksWithoutProgress - 1), undefined, { signal });
+        } catch {
+          throw abortedError(signal);
+        }
+        body = await this.openRange(sdk, offset, etag, context, signal);
+      }
+    } finally {
+      destroyQuietly(body);
+    }
+  }
+
+  private async openRange(
+    sdk: S3Sdk,
+    offset: number,
+    etag: string,
+    context: S3ErrorContext,
+    signal: AbortSignal | undefined,
+  ): Promise<Readable> {
+    let answer: GetObjectCommandOutput;
+    try {
+      answer = await this.client.send(
+        new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${offset}-`, IfMatch: etag }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw translateS3Error(error, context);
+    }
+    const body = answer.Body as Readable | undefined;
+    // Stores that ignore If-Match or Range must not get a chance to splice two objects.
+    if (answer.ETag !== undefined && answer.ETag !== etag) {
+      destroyQuietly(body);
+      throw new StorageError(`${this.display} changed while it was being read`, 'CHANGED');
+    }
+    if (!answer.ContentRange?.startsWith(`bytes ${offset}-`)) {
+      destroyQuietly(body);
+      throw new StorageError(`cannot resume the download of ${this.display}: the store ignored the byte range`, 'READ_FAILED');
+    }
+    if (body === undefined) throw new StorageError(`S3 returned no body for ${this.display}`, 'S3');
+    return body;
+  }
+
+  /** Aborts the multipart upload unless lib-storage already did; a note for the message if it cannot. */
+  private async abortUpload(sdk: S3Sdk, uploadId: string | undefined, aborted: ReadonlySet<string>): Promise<string | undefined> {
+    if (uploadId === undefined || aborted.has(uploadId)) return undefined;
+    try {
+      await this.client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }));
+      return undefined;
+    } catch (error) {
+      if (isNoSuchUpload(error)) return undefined;
+      return `the incomplete multipart upload could not be aborted (${s3ErrorName(error) ?? 'error'}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
+    }
+  }
+
+  private failureError(
+    failure: { readonly error: unknown; readonly source: 'body' | 's3' | 'abort' },
+    context: S3ErrorContext,
+    note: string | undefined,
+    signal: AbortSignal | undefined,
+  ): unknown {
+    if (failure.source === 'abort' || (signal?.aborted && isAbortError(failure.error))) {
+      const error = abortedError(signal);
+      return note === undefined ? error : new AbortedError(`${error.message}; ${note}`, { cause: error });
+    }
+    // The body's errors belong to the caller: passed on untouched.
+    if (failure.source === 'body') return failure.error;
+    const error = translateS3Error(failure.error, context);
+    if (note === undefined) return error;
+    if (error instanceof StorageError) return new StorageError(`${error.message}; ${note}`, error.code, { cause: failure.error });
+    return error;
+  }
+
+  private existsError(): DestinationExistsError {
+    return new DestinationExistsError(`${this.display} already exists: pass --overwrite to replace it`);
+  }
+
+  private async context(operation: S3ErrorContext['operation']): Promise<S3ErrorContext> {
+    this.region ??= Promise.resolve()
+      .then(() => this.client.config.region())
+      .catch(() => undefined);
+    const region = await this.region;
+    return {
+      display: this.display,
+      bucket: this.bucket,
+      operation,
+      ...(region !== undefined && { region }),
+      ...(this.options.endpoint !== undefined && { endpoint: this.options.endpoint }),
+      ...(this.options.secrets !== undefined && { secrets: this.options.secrets }),
+    };
+  }
+}
+
+/** x-amz-meta-openclaw-* headers: printable ASCII only, as HTTP headers require. */
+export function userMetadata(metadata: ArchiveMetadata): Record<string, string> {
+  const entries: Record<string, string> = {
+    [`${METADATA_PREFIX}tenant`]: metadata.tenant,
+    [`${METADATA_PREFIX}format-version`]: String(metadata.formatVersion),
+    [`${METADATA_PREFIX}tool-version`]: metadata.toolVersion,
+    [`${METADATA_PREFIX}created-at`]: metadata.createdAt,
+  };
+  for (const [key, value] of Object.entries(entries)) {
+    if (!/^[\x20-\x7e]*$/.test(value)) {
+      throw new StorageError(`metadata ${key} must be printable ASCII for S3: ${JSON.stringify(value)}`, 'INVALID_METADATA');
+    }
+  }
+  return entries;
+}
+
+const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const MAX_TAGS = 10;
+
+/** Object tags for the final metadata, within S3's limits (10 tags, 128/256 characters). */
+export function tagsFor(finalMetadata: Readonly<Record<string, string>>): Tag[] {
+  const entries = Object.entries(finalMetadata);
+  if (entries.length > MAX_TAGS) throw new StorageError(`at most ${MAX_TAGS} final metadata entries fit in S3 object tags`, 'INVALID_METADATA');
+  return entries.map(([name, value]) => {
+    const key = `${METADATA_PREFIX}${name}`;
+    if (key.length > 128 || value.length > 256 || !TAG_TEXT.test(key) || !TAG_TEXT.test(value)) {
+      throw new StorageError(`final metadata ${JSON.stringify(name)} cannot be an S3 object tag`, 'INVALID_METADATA');
+    }
+    return { Key: key, Value: value };
+  });
+}
+
+function isNoSuchUpload(error: unknown): boolean {
+  return s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404;
+}
+
+/** Breaks worth a ranged retry: anything but an abort or a checksum mismatch. */
+function isResumable(error: unknown): boolean {
+  if (error instanceof OpenClawError || isAbortError(error)) return false;
+  return !/checksum/i.test(error instanceof Error ? error.message : String(error));
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message = error.message.split('\n', 1)[0] ?? '';
+    return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message;
+  }
+  return String(error);
+}

@@ -1,0 +1,142 @@
+// A real S3-compatible server for tests: s3rver in-process on 127.0.0.1, a random port and
+// a temporary directory, with one bucket, silent. s3rver's gaps (see ../shared/README.md):
+// it ignores If-None-Match and If-Match, answers AbortMultipartUpload with 405 and
+// ListMultipartUploads with 501, so those paths are tested with aws-sdk-client-mock.
+// Only the access key id "S3RVER" is accepted (any secret: SigV4 is not verified).
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3ConnectionOptions } from '../../shared/storage/s3-client.js';
+
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+  logger: { close(): void };
+}
+type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
+
+// s3rver ships no type declarations.
+const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
+
+export const S3RVER_ACCESS_KEY = 'S3RVER';
+
+export interface S3TestServer {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly bucket: string;
+  /** Where s3rver keeps its files; reuse it to restart the server with the same content. */
+  readonly directory: string;
+  /** For createS3Client: endpoint, static credentials, us-east-1, no retries to speak of. */
+  readonly clientOptions: S3ConnectionOptions;
+  /** Stops the server, cutting open connections. Idempotent. */
+  stop(): Promise<void>;
+  /** stop() and remove the directory. */
+  dispose(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly bucket?: string;
+  /** Reuse the content of an earlier server. */
+  readonly directory?: string;
+  readonly port?: number;
+}
+
+export async function startS3Server(options: StartOptions = {}): Promise<S3TestServer> {
+  const bucket = options.bucket ?? 'backups';
+  const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'openclaw-s3rver-')));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: options.port ?? 0,
+    directory,
+    silent: true,
+    configureBuckets: [{ name: bucket }],
+  });
+  // s3rver closes its (silent) logger when the server closes; a request finishing after
+  // that makes winston complain on stderr. Keep the logger open.
+  server.logger.close = () => {};
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      const closing = server.close();
+      server.httpServer?.closeAllConnections();
+      await closing;
+    })());
+  return {
+    endpoint,
+    port,
+    bucket,
+    directory,
+    clientOptions: { endpoint, region: 'us-east-1', accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key', maxAttempts: 2 },
+    stop,
+    async dispose() {
+      await stop();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+export interface CuttingProxy {
+  readonly endpoint: string;
+  /** Every request that passed, in order. */
+  readonly requests: RecordedRequest[];
+  stop(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy in front of `target` that cuts the first `times` plain (not ranged) GET
+ * responses after `afterBytes` body bytes: the headers promise the full length, then the
+ * connection closes. Everything else passes through untouched.
+ */
+export async function startCuttingProxy(target: string, afterBytes: number, times = 1): Promise<CuttingProxy> {
+  const requests: RecordedRequest[] = [];
+  let cutsLeft = times;
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      const cut = request.method === 'GET' && request.headers.range === undefined && answer.statusCode === 200 && cutsLeft > 0;
+      if (!cut) {
+        answer.pipe(response);
+        return;
+      }
+      cutsLeft -= 1;
+      let sent = 0;
+      answer.on('data', (chunk: Buffer) => {
+        if (sent >= afterBytes) return;
+        const piece = chunk.subarray(0, afterBytes - sent);
+        sent += piece.length;
+        response.write(piece);
+        if (sent >= afterBytes) {
+          answer.destroy();
+          response.socket?.end();
+        }
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

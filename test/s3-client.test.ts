@@ -1,0 +1,115 @@
+// Which credentials and settings the S3 client gets from the flags: static keys, a named
+// profile (through the shared config files), or the default chain; custom endpoints get
+// path-style requests and only required checksums.
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createS3Client } from '../shared/storage/s3-client.js';
+
+let dir: string;
+const clients: S3Client[] = [];
+async function client(options: Parameters<typeof createS3Client>[0]): Promise<S3Client> {
+  const created = await createS3Client(options);
+  clients.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'openclaw-awsconfig-'));
+  await writeFile(
+    join(dir, 'config'),
+    ['[profile production]', 'region = eu-west-3', '', '[default]', 'region = us-west-2', ''].join('\n'),
+  );
+  await writeFile(
+    join(dir, 'credentials'),
+    [
+      '[production]',
+      'aws_access_key_id = AKIAPRODUCTIONEXAMPLE',
+      'aws_secret_access_key = production-secret',
+      '',
+      '[default]',
+      'aws_access_key_id = AKIADEFAULTFILEEXAMPLE',
+      'aws_secret_access_key = default-file-secret',
+      '',
+    ].join('\n'),
+  );
+});
+afterEach(() => vi.unstubAllEnvs());
+afterAll(async () => {
+  for (const created of clients) created.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function isolateFromMachine(): void {
+  vi.stubEnv('AWS_CONFIG_FILE', join(dir, 'config'));
+  vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', join(dir, 'credentials'));
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION', 'AWS_DEFAULT_REGION']) {
+    vi.stubEnv(name, undefined);
+  }
+}
+
+describe('createS3Client', () => {
+  it('uses static keys when given, path-style and required-only checksums for a custom endpoint', async () => {
+    isolateFromMachine();
+    const s3 = await client({ endpoint: 'https://minio.internal:9000', accessKey: 'AK', secretKey: 'SK' });
+    expect(await s3.config.credentials()).toMatchObject({ accessKeyId: 'AK', secretAccessKey: 'SK' });
+    expect(s3.config.forcePathStyle).toBe(true);
+    expect(await s3.config.requestChecksumCalculation()).toBe('WHEN_REQUIRED');
+    expect(await s3.config.responseChecksumValidation()).toBe('WHEN_REQUIRED');
+    expect(await s3.config.region()).toBe('us-east-1');
+    const endpoint = await s3.config.endpoint?.();
+    expect(endpoint).toMatchObject({ hostname: 'minio.internal', port: 9000, protocol: 'https:' });
+  });
+
+  it('uses --region over the default for custom endpoints', async () => {
+    isolateFromMachine();
+    const s3 = await client({ endpoint: 'http://127.0.0.1:9000', accessKey: 'AK', secretKey: 'SK', region: 'garage' });
+    expect(await s3.config.region()).toBe('garage');
+  });
+
+  it('reads credentials and region from the named profile', async () => {
+    isolateFromMachine();
+    const s3 = await client({ awsProfile: 'production' });
+    expect(await s3.config.credentials()).toMatchObject({ accessKeyId: 'AKIAPRODUCTIONEXAMPLE', secretAccessKey: 'production-secret' });
+    expect(await s3.config.region()).toBe('eu-west-3');
+  });
+
+  it('lets --region win over the profile region', async () => {
+    isolateFromMachine();
+    const s3 = await client({ awsProfile: 'production', region: 'ap-south-1' });
+    expect(await s3.config.region()).toBe('ap-south-1');
+  });
+
+  it('fails clearly for an unknown profile', async () => {
+    isolateFromMachine();
+    const s3 = await client({ awsProfile: 'nope', region: 'us-east-1' });
+    await expect(s3.config.credentials()).rejects.toThrow(/nope/);
+  });
+
+  it('falls back to the default chain: environment first', async () => {
+    isolateFromMachine();
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAENVEXAMPLE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'env-secret');
+    vi.stubEnv('AWS_REGION', 'ca-central-1');
+    const s3 = await client({});
+    expect(await s3.config.credentials()).toMatchObject({ accessKeyId: 'AKIAENVEXAMPLE', secretAccessKey: 'env-secret' });
+    expect(await s3.config.region()).toBe('ca-central-1');
+  });
+
+  it('falls back to the default chain: the default profile of the shared files', async () => {
+    isolateFromMachine();
+    const s3 = await client({});
+    expect(await s3.config.credentials()).toMatchObject({ accessKeyId: 'AKIADEFAULTFILEEXAMPLE' });
+  });
+
+  it('keeps AWS defaults without an endpoint: virtual-hosted style and CRC checksums', async () => {
+    isolateFromMachine();
+    const s3 = await client({ region: 'eu-west-1', accessKey: 'AK', secretKey: 'SK' });
+    expect(s3.config.forcePathStyle).toBeFalsy();
+    expect(await s3.config.requestChecksumCalculation()).toBe('WHEN_SUPPORTED');
+    expect(s3.config.maxAttempts).toBeDefined();
+  });
+});

@@ -1,0 +1,145 @@
+// Each SDK error shape → a typed error with a stable code and one clear line, and no
+// secret in any message.
+
+import { S3ServiceException } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { AbortedError, DestinationExistsError, StorageError, UsageError } from '../shared/errors.js';
+import { redact } from '../shared/storage/redact.js';
+import { translateS3Error, type S3ErrorContext } from '../shared/storage/s3-errors.js';
+
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+const TOKEN = 'IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN';
+
+const context: S3ErrorContext = {
+  display: 's3://my-bucket/acme/x.tar.zst',
+  bucket: 'my-bucket',
+  operation: 'write',
+  region: 'us-east-1',
+  endpoint: 'https://minio.internal:9000',
+  secrets: [SECRET, TOKEN],
+};
+
+function s3Error(name: string, status: number, message = `${name} happened`, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const error = new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message });
+  Object.assign(error, extra);
+  Object.defineProperty(error, '$response', { value: { statusCode: status, headers }, enumerable: false });
+  return error;
+}
+
+function networkError(code: string) {
+  return Object.assign(new Error(`connect ${code} 10.0.0.1:9000`), { code, $metadata: {} });
+}
+
+describe('translateS3Error', () => {
+  it.each([
+    ['NoSuchBucket', s3Error('NoSuchBucket', 404), 'NO_SUCH_BUCKET', /bucket "my-bucket" does not exist/],
+    ['NoSuchKey', s3Error('NoSuchKey', 404), 'NOT_FOUND', /no archive at s3:\/\/my-bucket\/acme\/x\.tar\.zst/],
+    ['HEAD 404', s3Error('NotFound', 404, 'UnknownError'), 'NOT_FOUND', /no archive at/],
+    ['AccessDenied', s3Error('AccessDenied', 403), 'ACCESS_DENIED', /access denied to s3:\/\/my-bucket/],
+    ['HEAD 403', s3Error('Unknown', 403, 'UnknownError'), 'ACCESS_DENIED', /access denied/],
+    ['InvalidAccessKeyId', s3Error('InvalidAccessKeyId', 403), 'INVALID_CREDENTIALS', /rejected the credentials \(InvalidAccessKeyId\)/],
+    ['SignatureDoesNotMatch', s3Error('SignatureDoesNotMatch', 403), 'INVALID_CREDENTIALS', /check the access key and secret key/],
+    ['InvalidToken', s3Error('InvalidToken', 400), 'INVALID_CREDENTIALS', /rejected the credentials/],
+    ['ExpiredToken', s3Error('ExpiredToken', 400, 'The provided token has expired.'), 'EXPIRED_CREDENTIALS', /credentials have expired/],
+    [
+      'expired SSO session',
+      Object.assign(new Error('The SSO session associated with this profile has expired or is otherwise invalid.'), { name: 'CredentialsProviderError' }),
+      'EXPIRED_CREDENTIALS',
+      /aws sso login/,
+    ],
+    [
+      'no credentials at all',
+      Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+      'NO_CREDENTIALS',
+      /no AWS credentials found .*--aws-profile/,
+    ],
+    [
+      'unknown profile',
+      Object.assign(new Error('Could not resolve credentials using profile: [nope] in configuration/credentials file(s).'), { name: 'CredentialsProviderError' }),
+      'NO_CREDENTIALS',
+      /cannot load AWS credentials .*\[nope\]/,
+    ],
+    ['RequestTimeTooSkewed', s3Error('RequestTimeTooSkewed', 403), 'CLOCK_SKEW', /clock is wrong/],
+    ['ECONNREFUSED', networkError('ECONNREFUSED'), 'UNREACHABLE', /cannot reach https:\/\/minio\.internal:9000 .*ECONNREFUSED/],
+    ['ENOTFOUND', networkError('ENOTFOUND'), 'UNREACHABLE', /ENOTFOUND/],
+    ['EAI_AGAIN', networkError('EAI_AGAIN'), 'UNREACHABLE', /EAI_AGAIN/],
+    ['ETIMEDOUT', networkError('ETIMEDOUT'), 'UNREACHABLE', /ETIMEDOUT/],
+    ['TimeoutError', Object.assign(new Error('Connection timed out after 10000 ms'), { name: 'TimeoutError' }), 'UNREACHABLE', /TimeoutError/],
+    ['self-signed certificate', networkError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'UNREACHABLE', /TLS certificate problem/],
+    [
+      'PermanentRedirect with region header',
+      s3Error('PermanentRedirect', 301, 'The bucket you are attempting to access must be addressed using the specified endpoint.', {}, { 'x-amz-bucket-region': 'eu-west-1' }),
+      'WRONG_REGION',
+      /is in region eu-west-1, not us-east-1: pass --region eu-west-1/,
+    ],
+    [
+      'AuthorizationHeaderMalformed with Region',
+      s3Error('AuthorizationHeaderMalformed', 400, "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-central-1'", { Region: 'eu-central-1' }),
+      'WRONG_REGION',
+      /--region eu-central-1/,
+    ],
+    [
+      'AuthorizationHeaderMalformed, region only in the message',
+      s3Error('AuthorizationHeaderMalformed', 400, "the region 'us-east-1' is wrong; expecting 'ap-south-1'"),
+      'WRONG_REGION',
+      /--region ap-south-1/,
+    ],
+    ['HEAD 301 without a body', s3Error('Unknown', 301, 'UnknownError'), 'WRONG_REGION', /in another region/],
+    ['SlowDown', s3Error('SlowDown', 503), 'THROTTLED', /throttling/],
+    ['NotImplemented', s3Error('NotImplemented', 501), 'NOT_SUPPORTED', /does not support/],
+    ['too many parts', new Error('Exceeded 10000 parts in multipart upload to Bucket: my-bucket Key: acme/x.tar.zst.'), 'TOO_LARGE', /expected size/],
+    ['InternalError', s3Error('InternalError', 500, 'We encountered an internal error. Please try again.'), 'S3', /S3 InternalError \(HTTP 500\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: We encountered/],
+  ])('%s', (_label, error, code, message) => {
+    const translated = translateS3Error(error, context);
+    expect(translated.code).toBe(code);
+    expect(translated.message).toMatch(message);
+    expect(translated.message).not.toContain('\n');
+  });
+
+  it('turns a failed conditional write into DestinationExistsError, and a failed If-Match read into CHANGED', () => {
+    const failed = s3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold');
+    expect(translateS3Error(failed, context)).toBeInstanceOf(DestinationExistsError);
+    expect(translateS3Error(s3Error('ConditionalRequestConflict', 409), context)).toBeInstanceOf(DestinationExistsError);
+    const changed = translateS3Error(failed, { ...context, operation: 'read' });
+    expect(changed).toBeInstanceOf(StorageError);
+    expect(changed.code).toBe('CHANGED');
+  });
+
+  it('reports a missing region as a usage error', () => {
+    const translated = translateS3Error(new Error('Region is missing'), context);
+    expect(translated).toBeInstanceOf(UsageError);
+    expect(translated.message).toMatch(/--region/);
+  });
+
+  it('reports aborts as AbortedError and passes our own errors through', () => {
+    expect(translateS3Error(Object.assign(new Error('Request aborted'), { name: 'AbortError' }), context)).toBeInstanceOf(AbortedError);
+    const ours = new StorageError('mine', 'X');
+    expect(translateS3Error(ours, context)).toBe(ours);
+  });
+
+  it('never lets a secret key, session token or presigned URL into a message', () => {
+    const leaky = [
+      s3Error('InternalError', 500, `failed with secret ${SECRET} and token ${TOKEN}`),
+      s3Error('Weird', 400, `see https://my-bucket.s3.amazonaws.com/x?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260603&X-Amz-Signature=abcdef0123&X-Amz-Security-Token=${TOKEN}`),
+      s3Error('Weird', 400, `Authorization: AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260603/us-east-1/s3/aws4_request, Signature=deadbeef`),
+      Object.assign(new Error(`could not use ${SECRET}`), { name: 'CredentialsProviderError' }),
+    ];
+    for (const error of leaky) {
+      const { message } = translateS3Error(error, context);
+      expect(message).not.toContain(SECRET);
+      expect(message).not.toContain(TOKEN);
+      expect(message).not.toContain('abcdef0123');
+      expect(message).not.toContain('deadbeef');
+    }
+  });
+});
+
+describe('redact', () => {
+  it('masks given secrets, presigned URL signatures, Authorization values and URL credentials', () => {
+    expect(redact(`key ${SECRET} here`, [SECRET])).toBe('key *** here');
+    expect(redact('https://h/x?X-Amz-Signature=abc&a=1')).toBe('https://h/x?X-Amz-Signature=***&a=1');
+    expect(redact('https://user:pass@minio:9000/')).toBe('https://***@minio:9000/');
+    expect(redact('AWS region us-east-1')).toBe('AWS region us-east-1');
+    expect(redact('short', ['ab'])).toBe('short');
+  });
+});

@@ -1,0 +1,172 @@
+// S3Location against a real S3-compatible server (s3rver): what the AWS CLI sees of our
+// uploads (and we of its), the metadata and digest tag, a download cut mid-way and resumed,
+// a server that dies mid-upload, and the error diagnosis on real HTTP answers.
+
+import { GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../shared/errors.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { S3Location } from '../shared/storage/s3.js';
+import { startCuttingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { bodyOf, readAll, sha256, writeOptions } from './storage-contract.js';
+
+const MiB = 1024 * 1024;
+const AWS_CLI = '/usr/bin/aws';
+const run = promisify(execFile);
+
+let server: S3TestServer;
+let client: S3Client;
+
+beforeAll(async () => {
+  server = await startS3Server();
+  client = await createS3Client(server.clientOptions);
+});
+afterAll(async () => {
+  client?.destroy();
+  await server?.dispose();
+});
+
+function at(key: string, s3 = client, endpoint = server.endpoint): S3Location {
+  return new S3Location({ client: s3, bucket: server.bucket, key, endpoint, partSize: 5 * MiB, resumeDelayMs: 1 });
+}
+
+function awsCli(args: string[], input?: Buffer) {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: '/nonexistent',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: '/nonexistent/config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PAGER: '',
+  };
+  const child = run(AWS_CLI, ['--endpoint-url', server.endpoint, ...args], { env, encoding: 'buffer', maxBuffer: 256 * MiB });
+  if (input !== undefined) child.child.stdin?.end(input);
+  return child;
+}
+
+describe.runIf(existsSync(AWS_CLI))('AWS CLI interoperability', () => {
+  it('lists and downloads a multipart upload of ours byte for byte', async () => {
+    const data = randomBytes(12 * MiB + 333);
+    await at('cli/ours.tar.zst').write(bodyOf(data), writeOptions());
+    const listing = (await awsCli(['s3', 'ls', `s3://${server.bucket}/cli/`])).stdout.toString();
+    expect(listing).toMatch(new RegExp(`\\s${data.length}\\s+ours\\.tar\\.zst`));
+    const downloaded = (await awsCli(['s3', 'cp', `s3://${server.bucket}/cli/ours.tar.zst`, '-'])).stdout;
+    expect(downloaded.length).toBe(data.length);
+    expect(sha256(downloaded)).toBe(sha256(data));
+  });
+
+  it('reads what the AWS CLI uploaded', async () => {
+    const data = randomBytes(3 * MiB + 1);
+    await awsCli(['s3', 'cp', '-', `s3://${server.bucket}/cli/theirs.tar.zst`], data);
+    expect(sha256(await readAll(await at('cli/theirs.tar.zst').read()))).toBe(sha256(data));
+  });
+});
+
+describe('S3 on s3rver', () => {
+  it('stores the metadata as x-amz-meta-openclaw-* and the digest as a tag', async () => {
+    const location = at('meta/x.tar.zst');
+    await location.write(bodyOf(randomBytes(6 * MiB)), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'c0ffee'.repeat(10) + 'beef' }) });
+    const head = await client.send(new HeadObjectCommand({ Bucket: server.bucket, Key: 'meta/x.tar.zst' }));
+    expect(head.Metadata).toEqual({
+      'openclaw-tenant': 'acme',
+      'openclaw-format-version': '1',
+      'openclaw-tool-version': '0.1.0-test',
+      'openclaw-created-at': '2026-06-03T10:00:00.000Z',
+    });
+    expect(head.ContentLength).toBe(6 * MiB);
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: server.bucket, Key: 'meta/x.tar.zst' }));
+    expect(tags.TagSet).toEqual([{ Key: 'openclaw-manifest-sha256', Value: 'c0ffee'.repeat(10) + 'beef' }]);
+  });
+
+  it('resumes a download the network cut, from the byte where it stopped', async () => {
+    const data = randomBytes(4 * MiB + 99);
+    await at('resume/x.tar.zst').write(bodyOf(data), writeOptions());
+    const cutAt = 1234567;
+    const proxy = await startCuttingProxy(server.endpoint, cutAt);
+    const viaProxy = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const back = await readAll(await at('resume/x.tar.zst', viaProxy, proxy.endpoint).read());
+      expect(back.length).toBe(data.length);
+      expect(sha256(back)).toBe(sha256(data));
+      const gets = proxy.requests.filter((request) => request.method === 'GET');
+      expect(gets).toHaveLength(2);
+      expect(gets[0]!.headers.range).toBeUndefined();
+      expect(gets[1]!.headers.range).toBe(`bytes=${cutAt}-`);
+      expect(gets[1]!.headers['if-match']).toMatch(/^"[0-9a-f]+"$/);
+    } finally {
+      viaProxy.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('fails clearly and leaves nothing when the server dies mid-upload', async () => {
+    const doomed = await startS3Server();
+    const doomedClient = await createS3Client(doomed.clientOptions);
+    try {
+      let produced = 0;
+      async function* slow(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < 40; i++) {
+          produced += MiB;
+          // Let the first parts land, then pull the plug.
+          if (produced === 16 * MiB) {
+            await delay(300);
+            await doomed.stop();
+          }
+          yield randomBytes(MiB);
+        }
+      }
+      const location = new S3Location({ client: doomedClient, bucket: doomed.bucket, key: 'dies/x.tar.zst', endpoint: doomed.endpoint, partSize: 5 * MiB });
+      const error = await location.write(Readable.from(slow(), { objectMode: false }), writeOptions()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ code: 'UNREACHABLE' });
+      expect((error as Error).message).toMatch(new RegExp(`^cannot reach ${doomed.endpoint} for s3://${doomed.bucket}/dies/x\\.tar\\.zst: E[A-Z]+`));
+      // The dead server cannot abort the upload either, and the message says so.
+      expect((error as Error).message).toMatch(/; the incomplete multipart upload could not be aborted \(ECONNREFUSED\)/);
+      expect(produced).toBeLessThan(40 * MiB);
+
+      const revived = await startS3Server({ directory: doomed.directory, bucket: doomed.bucket });
+      const revivedClient = await createS3Client(revived.clientOptions);
+      try {
+        const again = new S3Location({ client: revivedClient, bucket: revived.bucket, key: 'dies/x.tar.zst', endpoint: revived.endpoint });
+        await expect(again.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      } finally {
+        revivedClient.destroy();
+        await revived.stop();
+      }
+    } finally {
+      doomedClient.destroy();
+      await doomed.dispose();
+    }
+  });
+
+  it('diagnoses a missing bucket, unknown credentials and an unreachable endpoint on real answers', async () => {
+    await expect(
+      new S3Location({ client, bucket: 'no-such-bucket', key: 'x', endpoint: server.endpoint }).checkWritable({ overwrite: false }),
+    ).rejects.toMatchObject({ code: 'NO_SUCH_BUCKET' });
+
+    const stranger = await createS3Client({ ...server.clientOptions, accessKey: 'AKIAUNKNOWN' });
+    try {
+      const error = await at('x', stranger).checkWritable({ overwrite: false }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'INVALID_CREDENTIALS' });
+      expect((error as Error).message).not.toContain(server.clientOptions.secretKey);
+    } finally {
+      stranger.destroy();
+    }
+
+    const nowhere = await createS3Client({ ...server.clientOptions, endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
+    try {
+      await expect(at('x', nowhere, 'http://127.0.0.1:9').read()).rejects.toMatchObject({ code: 'UNREACHABLE' });
+    } finally {
+      nowhere.destroy();
+    }
+  });
+});

@@ -1,0 +1,346 @@
+// S3Location against aws-sdk-client-mock: the paths s3rver cannot show (multipart aborts,
+// conditional writes, ETag-pinned resumes, AWS checksums) and the exact requests sent.
+
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/util-stream';
+import { mockClient } from 'aws-sdk-client-mock';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { DEFAULT_PART_SIZE, planUpload, S3Location, type S3LocationOptions } from '../shared/storage/s3.js';
+import { bodyOf, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
+
+const MiB = 1024 * 1024;
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+const s3 = mockClient(S3Client);
+let client: S3Client;
+
+beforeAll(async () => {
+  client = await createS3Client({ region: 'us-east-1', accessKey: 'AKIAIOSFODNN7EXAMPLE', secretKey: SECRET });
+});
+afterAll(() => {
+  s3.restore();
+  client.destroy();
+});
+
+function s3Error(name: string, status: number, message = `${name} happened`) {
+  return new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message });
+}
+
+function location(options: Partial<S3LocationOptions> = {}): S3Location {
+  return new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, secrets: [SECRET], ...options });
+}
+
+/** A bucket where nothing exists yet and every upload request succeeds. */
+function emptyBucket(): void {
+  s3.reset();
+  s3.on(HeadObjectCommand).rejects(s3Error('NotFound', 404, 'UnknownError'));
+  s3.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
+  s3.on(PutObjectCommand).resolves({ ETag: '"single"' });
+  s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
+  s3.on(UploadPartCommand).callsFake((input: { PartNumber: number }) => ({ ETag: `"part-${input.PartNumber}"` }));
+  s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"multi-3"', VersionId: 'v-1' });
+  s3.on(AbortMultipartUploadCommand).resolves({});
+  s3.on(PutObjectTaggingCommand).resolves({});
+  s3.on(DeleteObjectCommand).resolves({});
+}
+
+/** A GetObject answer whose body is `data`, optionally breaking after `breakAfter` bytes. */
+function getAnswer(data: Buffer, extra: Record<string, unknown> = {}, breakAfter?: number) {
+  const body =
+    breakAfter === undefined
+      ? Readable.from([data], { objectMode: false })
+      : new Readable({
+          read() {
+            this.push(data.subarray(0, breakAfter));
+            this.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+          },
+        });
+  return { Body: sdkStreamMixin(body), ETag: '"v1"', ...extra };
+}
+
+describe('planUpload', () => {
+  it('uses 20 MiB parts, 4 in flight, when nothing is known: room for 195 GiB', () => {
+    expect(planUpload()).toEqual({ partSize: 20 * MiB, queueSize: 4 });
+    expect(DEFAULT_PART_SIZE * 10_000).toBeGreaterThanOrEqual(160 * 1024 * MiB);
+  });
+  it('grows the part size from the expected size, keeping 10% of the parts spare, and fewer in flight', () => {
+    const plan = planUpload(500 * 1024 * MiB);
+    expect(plan.partSize % MiB).toBe(0);
+    expect(Math.ceil((500 * 1024 * MiB) / plan.partSize)).toBeLessThanOrEqual(9_000);
+    expect(plan.queueSize).toBe(1);
+    expect(planUpload(5 * 1024 * 1024 * MiB).partSize).toBe(583 * MiB);
+    expect(planUpload(1_000).partSize).toBe(20 * MiB);
+  });
+  it('never goes below S3 minimum of 5 MiB', () => {
+    expect(planUpload(undefined, 1024).partSize).toBe(5 * MiB);
+  });
+});
+
+describe('S3Location.write (mocked S3)', () => {
+  beforeEach(emptyBucket);
+
+  it('uploads in parts with metadata, CRC32 checksums and If-None-Match, then tags the digest', async () => {
+    const data = randomBytes(12 * MiB + 5);
+    const result = await location().write(bodyOf(data), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'ab'.repeat(32) }) });
+    expect(result.bytes).toBe(data.length);
+
+    const create = s3.commandCalls(CreateMultipartUploadCommand)[0]!.args[0].input;
+    expect(create).toMatchObject({
+      Bucket: 'my-bucket',
+      Key: 'acme/x.tar.zst',
+      ChecksumAlgorithm: 'CRC32',
+      Metadata: {
+        'openclaw-tenant': 'acme',
+        'openclaw-format-version': '1',
+        'openclaw-tool-version': '0.1.0-test',
+        'openclaw-created-at': '2026-06-03T10:00:00.000Z',
+      },
+    });
+    const parts = s3.commandCalls(UploadPartCommand).map((call) => call.args[0].input);
+    expect(parts.map((part) => part.PartNumber).sort()).toEqual([1, 2, 3]);
+    expect(parts.every((part) => part.ChecksumAlgorithm === 'CRC32')).toBe(true);
+    expect(Buffer.concat(parts.sort((a, b) => a.PartNumber! - b.PartNumber!).map((part) => part.Body as Buffer)).equals(data)).toBe(true);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input).toMatchObject({ IfNoneMatch: '*', UploadId: 'upload-1' });
+    expect(s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input).toEqual({
+      Bucket: 'my-bucket',
+      Key: 'acme/x.tar.zst',
+      VersionId: 'v-1',
+      Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) }] },
+    });
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('sends a small archive as one conditional PutObject', async () => {
+    await location().write(bodyOf(Buffer.from('small')), writeOptions());
+    const put = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
+    expect(put).toMatchObject({ IfNoneMatch: '*', ChecksumAlgorithm: 'CRC32' });
+    expect(Buffer.from(put.Body as Uint8Array).toString()).toBe('small');
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
+  });
+
+  it('maps a failed conditional PutObject to DestinationExistsError', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    await expect(location().write(bodyOf(Buffer.from('small')), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+  });
+
+  it('maps a failed conditional completion to DestinationExistsError and aborts the upload', async () => {
+    s3.on(CompleteMultipartUploadCommand).rejects(s3Error('PreconditionFailed', 412));
+    await expect(location().write(bodyOf(randomBytes(11 * MiB)), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+
+  it('refuses before reading the body when HEAD finds an object', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"x"' });
+    const body = bodyOf(randomBytes(1000));
+    await expect(location().write(body, writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+    expect(body.destroyed).toBe(true);
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+  });
+
+  it('with overwrite: no HEAD and no If-None-Match', async () => {
+    await location().write(bodyOf(Buffer.from('small')), writeOptions({ overwrite: true }));
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBeUndefined();
+  });
+
+  it('on a custom endpoint: no checksum algorithm and no If-None-Match unless asked', async () => {
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(Buffer.from('a')), writeOptions());
+    const put = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
+    expect(put.ChecksumAlgorithm).toBeUndefined();
+    expect(put.IfNoneMatch).toBeUndefined();
+    s3.resetHistory();
+    await location({ endpoint: 'https://minio.internal:9000', conditionalWrites: true }).write(bodyOf(Buffer.from('a')), writeOptions());
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
+  });
+
+  it('aborts the multipart upload when the body fails mid-way, and reports the body error', async () => {
+    const boom = new Error('tar producer failed');
+    await expect(location().write(failingBody(12 * MiB, boom), writeOptions())).rejects.toBe(boom);
+    expect(s3.commandCalls(UploadPartCommand).length).toBeGreaterThanOrEqual(2);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)[0]!.args[0].input).toEqual({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', UploadId: 'upload-1' });
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('stops reading the body at the first S3 error, aborts, and reports that error', async () => {
+    s3.on(UploadPartCommand, { PartNumber: 2 }).rejects(s3Error('AccessDenied', 403));
+    let produced = 0;
+    async function* endless(): AsyncGenerator<Buffer> {
+      for (;;) {
+        produced += MiB;
+        yield randomBytes(MiB);
+      }
+    }
+    const body = Readable.from(endless(), { objectMode: false });
+    const error = await location().write(body, writeOptions()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'ACCESS_DENIED' });
+    expect(produced).toBeLessThan(60 * MiB);
+    expect(body.destroyed).toBe(true);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+
+  it('aborts the multipart upload when the signal aborts', async () => {
+    const controller = new AbortController();
+    const error = await location()
+      .write(stallingBody(12 * MiB, () => setTimeout(() => controller.abort(), 20)), writeOptions({ signal: controller.signal }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('aborts again itself when the library could not abort', async () => {
+    s3.on(AbortMultipartUploadCommand).rejectsOnce(s3Error('InternalError', 500)).resolves({});
+    const boom = new Error('boom');
+    await expect(location().write(failingBody(12 * MiB, boom), writeOptions())).rejects.toBe(boom);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(2);
+  });
+
+  it('says so when the incomplete upload cannot be aborted at all', async () => {
+    s3.on(UploadPartCommand, { PartNumber: 2 }).rejects(s3Error('InternalError', 500));
+    s3.on(AbortMultipartUploadCommand).rejects(s3Error('MethodNotAllowed', 405));
+    const error = await location().write(bodyOf(randomBytes(12 * MiB)), writeOptions()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'S3' });
+    expect((error as Error).message).toMatch(/InternalError .*; the incomplete multipart upload could not be aborted \(MethodNotAllowed\)/);
+  });
+
+  it('removes a new object again when tagging the digest fails', async () => {
+    s3.on(PutObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
+    const error = await location()
+      .write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ACCESS_DENIED' });
+    expect((error as Error).message).toMatch(/upload was removed/);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input).toEqual({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', VersionId: 'v-1' });
+  });
+
+  it('keeps an overwritten object when tagging fails, and says so', async () => {
+    s3.on(PutObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
+    const error = await location()
+      .write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions({ overwrite: true }), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) })
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/was stored but could not be tagged/);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+
+  it('refuses final metadata that cannot be a tag before committing', async () => {
+    const error = await location()
+      .write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), finalMetadata: () => ({ 'bad key!': 'x' }) })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_METADATA' });
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+});
+
+describe('S3Location.checkWritable (mocked S3)', () => {
+  beforeEach(emptyBucket);
+
+  it('names a missing bucket, which HEAD cannot', async () => {
+    s3.on(GetObjectCommand).rejects(s3Error('NoSuchBucket', 404));
+    await expect(location().checkWritable({ overwrite: false })).rejects.toMatchObject({ code: 'NO_SUCH_BUCKET' });
+  });
+
+  it('names bad credentials behind a bare HEAD 403', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('InvalidAccessKeyId', 403));
+    await expect(location().checkWritable({ overwrite: false })).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+  });
+
+  it('lets write-only credentials through: the conditional write decides', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403));
+    await expect(location().checkWritable({ overwrite: false })).resolves.toBeUndefined();
+  });
+
+  it('treats an empty object as existing', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('InvalidRange', 416));
+    await expect(location().checkWritable({ overwrite: false })).rejects.toBeInstanceOf(DestinationExistsError);
+  });
+
+  it('reports an unreachable endpoint', async () => {
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }));
+    const error = await location({ endpoint: 'http://127.0.0.1:9' }).checkWritable({ overwrite: false }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNREACHABLE' });
+    expect((error as Error).message).toBe('cannot reach http://127.0.0.1:9 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED');
+  });
+});
+
+describe('S3Location.read (mocked S3)', () => {
+  beforeEach(() => s3.reset());
+
+  it('resumes a broken download with a ranged GET pinned to the ETag', async () => {
+    const data = randomBytes(3 * MiB);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, MiB + 7) as never)
+      .resolvesOnce(getAnswer(data.subarray(MiB + 7), { ContentRange: `bytes ${MiB + 7}-${data.length - 1}/${data.length}` }) as never);
+    const back = await readAll(await location({ resumeDelayMs: 1 }).read());
+    expect(sha256(back)).toBe(sha256(data));
+    const calls = s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.Range).toBeUndefined();
+    expect(calls[1]).toMatchObject({ Range: `bytes=${MiB + 7}-`, IfMatch: '"v1"' });
+  });
+
+  it('resumes when the body ends short of its Content-Length', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data.subarray(0, 40_000), { ContentLength: data.length }) as never)
+      .resolvesOnce(getAnswer(data.subarray(40_000), { ContentRange: `bytes 40000-99999/100000` }) as never);
+    expect(sha256(await readAll(await location({ resumeDelayMs: 1 }).read()))).toBe(sha256(data));
+    expect(s3.commandCalls(GetObjectCommand)[1]!.args[0].input.Range).toBe('bytes=40000-');
+  });
+
+  it('fails with CHANGED when the object changed in between, rather than splicing', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .rejectsOnce(s3Error('PreconditionFailed', 412));
+    const error = await readAll(await location({ resumeDelayMs: 1 }).read()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CHANGED' });
+  });
+
+  it('fails with CHANGED when a store ignores If-Match and sends another ETag', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .resolvesOnce(getAnswer(data.subarray(10_000), { ETag: '"v2"', ContentRange: 'bytes 10000-99999/100000' }) as never);
+    const error = await readAll(await location({ resumeDelayMs: 1 }).read()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CHANGED' });
+  });
+
+  it('gives up after the bounded number of breaks without progress', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .callsFake(() => getAnswer(data.subarray(10_000), { ContentRange: 'bytes 10000-99999/100000' }, 0));
+    const error = await readAll(await location({ resumeDelayMs: 1, maxResumes: 3 }).read()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'READ_FAILED' });
+    expect((error as Error).message).toMatch(/kept breaking at byte 10000: read ECONNRESET/);
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(4);
+  });
+
+  it('reports a missing object as NOT_FOUND before any stream exists', async () => {
+    s3.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
+    await expect(location().read()).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'no archive at s3://my-bucket/acme/x.tar.zst' });
+  });
+});
