@@ -15,7 +15,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
-import { abortedError, destroyQuietly, guardReadable, isAbortError, throwIfAborted } from './streams.js';
+import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
 
 /** File mode of archives and their temporary files. */
@@ -65,6 +65,7 @@ export class LocalFileLocation implements ArchiveLocation {
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
     const { signal } = options;
+    holdErrors(body);
     const directory = dirname(this.path);
     let handle: FileHandle | undefined;
     let temporary: string | undefined;

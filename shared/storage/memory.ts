@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DestinationExistsError, StorageError } from '../errors.js';
-import { abortedError, destroyQuietly, guardReadable, isAbortError, throwIfAborted } from './streams.js';
+import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, ReadOptions, WriteOptions, WriteResult } from './types.js';
 
 export interface StoredArchive {
@@ -38,6 +38,7 @@ export class MemoryLocation implements ArchiveLocation {
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
     const { signal } = options;
+    holdErrors(body);
     try {
       throwIfAborted(signal);
       if (!options.overwrite && this.store.archives.has(this.name)) throw this.existsError();

@@ -59,3 +59,14 @@ export function guardReadable(
   source.pipe(out);
   return out;
 }
+
+/**
+ * Keeps an error of `body` before we start consuming it (while a location still checks or
+ * opens things) from crashing the process as an unhandled 'error' event; the stream keeps
+ * the error (`errored`) and the pipeline that consumes it later rejects with it.
+ */
+export function holdErrors(body: Readable): void {
+  body.on('error', ignore);
+}
+
+function ignore(): void {}

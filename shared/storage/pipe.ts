@@ -1,0 +1,218 @@
+// `--pipe "command"`: a filter between the archive and its location, typically encryption
+// (`age -r age1…` when writing, `age -d -i key.txt` when reading). The command runs as
+// `sh -c command`; writing feeds the archive to its stdin and stores its stdout, reading
+// feeds the stored bytes to its stdin and returns its stdout.
+//
+// The command's output only counts once the command has exited with status 0 after
+// reading all of its input: its stdout reaches the inner location through a gate that is
+// ended only then, and is destroyed with PipeCommandError otherwise, so a failing command
+// (or one that exits early, or dies mid-stream) makes the inner write fail and leave
+// nothing behind instead of storing a truncated archive. If the archive itself fails
+// (the body errors), the command is killed rather than being shown an end of input.
+// Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
+// quits early is expected and judged together with its exit status. The abort signal
+// kills the command (SIGTERM, then SIGKILL after a grace period).
+//
+// Errors are one line with the exit status and the command's telling stderr line (the
+// last one naming an error, else the last one). Messages never include the command text:
+// it may hold a passphrase.
+
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { PassThrough, type Readable } from 'node:stream';
+import { OpenClawError, PipeCommandError } from '../errors.js';
+import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
+import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
+
+export interface PipeCommandOptions {
+  /** Shell that runs the command. @default '/bin/sh' */
+  readonly shell?: string;
+  /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
+  readonly killGraceMs?: number;
+}
+
+/** Bytes of the command's stderr kept for error messages. */
+const STDERR_TAIL_BYTES = 4096;
+const MAX_STDERR_LINE = 300;
+
+export function withPipeCommand(inner: ArchiveLocation, command: string, options: PipeCommandOptions = {}): ArchiveLocation {
+  return new PipeLocation(inner, command, options);
+}
+
+class PipeLocation implements ArchiveLocation {
+  readonly display: string;
+
+  constructor(
+    private readonly inner: ArchiveLocation,
+    private readonly command: string,
+    private readonly options: PipeCommandOptions,
+  ) {
+    this.display = `${inner.display} (through the --pipe command)`;
+  }
+
+  checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+    return this.inner.checkWritable(options);
+  }
+
+  async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
+    const { signal } = options;
+    try {
+      throwIfAborted(signal);
+    } catch (error) {
+      destroyQuietly(body);
+      throw error;
+    }
+    const filter = new Filter(this.command, this.options, body, signal);
+    try {
+      const result = await this.inner.write(filter.output, options);
+      await filter.closed;
+      return result;
+    } catch (error) {
+      filter.fail(error);
+      await filter.closed;
+      destroyQuietly(body);
+      throw filter.failure ?? error;
+    }
+  }
+
+  async read(options: ReadOptions = {}): Promise<Readable> {
+    const source = await this.inner.read(options);
+    if (options.signal?.aborted) {
+      destroyQuietly(source);
+      throw abortedError(options.signal);
+    }
+    return new Filter(this.command, this.options, source, options.signal).output;
+  }
+}
+
+/**
+ * One run of the command: `input` goes to its stdin, its stdout comes out of `output`,
+ * which ends only after a clean exit and is destroyed with the first failure otherwise.
+ */
+class Filter {
+  readonly output = new PassThrough();
+  /** Settles once the command has exited (or never started). */
+  readonly closed: Promise<void>;
+  failure: Error | undefined;
+
+  private readonly child: ChildProcessWithoutNullStreams | undefined;
+  private stderrTail = Buffer.alloc(0);
+  private inputEnded = false;
+  private stdinError: NodeJS.ErrnoException | undefined;
+  private exited = false;
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    command: string,
+    private readonly options: PipeCommandOptions,
+    private readonly input: Readable,
+    signal: AbortSignal | undefined,
+  ) {
+    let markClosed!: () => void;
+    this.closed = new Promise<void>((resolve) => (markClosed = resolve));
+    // A failure can come before whoever consumes `output` listens to it; it stays on the
+    // stream (`errored`) for them, and must not crash the process meanwhile.
+    this.output.on('error', () => {});
+
+    input.once('error', (error) => this.fail(error));
+    input.once('end', () => (this.inputEnded = true));
+
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(options.shell ?? '/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (error) {
+      this.child = undefined;
+      this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
+      markClosed();
+      return;
+    }
+    this.child = child;
+
+    child.once('error', (error) => {
+      // Spawning failed (no shell) or a kill failed; either way no usable command.
+      this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
+      this.exited = true;
+      markClosed();
+    });
+    child.once('close', (code, killedBy) => {
+      this.exited = true;
+      clearTimeout(this.killTimer);
+      this.finish(code, killedBy);
+      markClosed();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      const joined = Buffer.concat([this.stderrTail, chunk]);
+      this.stderrTail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
+    });
+    // EPIPE / ERR_STREAM_DESTROYED when the command stops reading: judged at exit.
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => (this.stdinError ??= error));
+    input.pipe(child.stdin);
+    child.stdout.pipe(this.output, { end: false });
+
+    // The reader of `output` went away (or it was destroyed by fail): stop everything.
+    this.output.once('close', () => {
+      if (!this.output.writableFinished) this.stop();
+    });
+    const stopListening = onAbort(signal, () => this.fail(abortedError(signal)));
+    void this.closed.then(stopListening);
+  }
+
+  /** Records the first failure, fails `output` with it and stops the command. */
+  fail(error: unknown): void {
+    if (this.failure === undefined) {
+      this.failure = error instanceof Error ? error : new PipeCommandError(String(error));
+      this.output.destroy(this.failure);
+    }
+    this.stop();
+  }
+
+  private stop(): void {
+    destroyQuietly(this.input);
+    const child = this.child;
+    if (child === undefined || this.exited) return;
+    child.stdin.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
+    if (child.exitCode === null && child.signalCode === null && this.killTimer === undefined) {
+      child.kill('SIGTERM');
+      this.killTimer = setTimeout(() => child.kill('SIGKILL'), this.options.killGraceMs ?? 2000);
+      this.killTimer.unref();
+    }
+  }
+
+  private finish(code: number | null, killedBy: NodeJS.Signals | null): void {
+    if (this.failure !== undefined) return;
+    const stderr = telltaleLine(this.stderrTail);
+    const detail = stderr === undefined ? '' : `: ${stderr}`;
+    if (killedBy !== null) {
+      this.fail(new PipeCommandError(`pipe command was killed by ${killedBy}${detail}`));
+    } else if (code !== 0) {
+      this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${detail}`));
+    } else if (!this.inputEnded || this.stdinError !== undefined) {
+      this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
+    } else {
+      this.output.end();
+    }
+  }
+}
+
+/** The stderr line worth showing: the last one naming an error, else the last one. */
+function telltaleLine(tail: Buffer): string | undefined {
+  const lines = tail
+    .toString('utf8')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  // Tools like age print the error and then a boilerplate line ("report unexpected
+  // errors at…"): the last line that mentions an error says more than the last line.
+  const last = lines.findLast((line) => /\berror\b/i.test(line) && !/\breport\b/i.test(line)) ?? lines.at(-1);
+  if (last === undefined) return undefined;
+  return last.length <= MAX_STDERR_LINE ? last : `${last.slice(0, MAX_STDERR_LINE - 1)}…`;
+}
+
+function errorCode(error: unknown): string {
+  if (error instanceof OpenClawError) return error.message;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code ?? (error instanceof Error ? error.message : String(error));
+}

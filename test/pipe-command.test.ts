@@ -1,0 +1,206 @@
+// --pipe: encryption with age through a local file and S3, and every way a command can
+// fail (cannot start, exits non-zero, dies mid-stream, quits early, is aborted) leaving
+// nothing behind.
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortedError, DestinationExistsError, PipeCommandError } from '../shared/errors.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
+import { withPipeCommand } from '../shared/storage/pipe.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { S3Location } from '../shared/storage/s3.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { bodyOf, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+const hasAge = existsSync('/usr/bin/age') && existsSync('/usr/bin/age-keygen');
+
+let dir: string;
+let keyFile: string;
+let recipient: string;
+let server: S3TestServer;
+let client: S3Client;
+let counter = 0;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'openclaw-pipe-'));
+  if (hasAge) {
+    keyFile = join(dir, 'key.txt');
+    await run('age-keygen', ['-o', keyFile]);
+    recipient = (await run('age-keygen', ['-y', keyFile])).stdout.trim();
+  }
+  server = await startS3Server();
+  client = await createS3Client(server.clientOptions);
+});
+afterAll(async () => {
+  client?.destroy();
+  await server?.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function localFile(): LocalFileLocation {
+  return new LocalFileLocation(join(dir, `archives-${counter}`, `a-${counter++}.tar.zst.age`));
+}
+
+async function expectEmptyDirectory(location: LocalFileLocation): Promise<void> {
+  expect(await readdir(join(location.path, '..')).catch(() => [])).toEqual([]);
+}
+
+async function pipeError(promise: Promise<unknown>): Promise<PipeCommandError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PipeCommandError);
+  expect((error as Error).message).not.toContain('\n');
+  return error as PipeCommandError;
+}
+
+describe.runIf(hasAge)('--pipe with age', () => {
+  it('encrypts to a local file that age decrypts byte for byte, and reads back the plaintext', async () => {
+    const plain = randomBytes(5 * MiB + 17);
+    const inner = localFile();
+    const result = await withPipeCommand(inner, `age -r ${recipient}`).write(bodyOf(plain), writeOptions());
+    const stored = await readFile(inner.path);
+    expect(result.bytes).toBe(stored.length);
+    expect(stored.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    const decrypted = (await run('age', ['-d', '-i', keyFile, inner.path], { encoding: 'buffer', maxBuffer: 64 * MiB })).stdout;
+    expect(sha256(decrypted)).toBe(sha256(plain));
+    const back = await readAll(await withPipeCommand(inner, `age -d -i '${keyFile}'`).read());
+    expect(sha256(back)).toBe(sha256(plain));
+  });
+
+  it('encrypts to S3 and decrypts on the way back', async () => {
+    const plain = randomBytes(12 * MiB + 5);
+    const inner = new S3Location({ client, bucket: server.bucket, key: 'pipe/x.tar.zst.age', endpoint: server.endpoint, partSize: 5 * MiB });
+    await withPipeCommand(inner, `age -r ${recipient}`).write(bodyOf(plain), writeOptions());
+    const stored = await readAll(await inner.read());
+    expect(stored.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    const decrypted = await new Promise<Buffer>((resolve, reject) => {
+      const child = execFile('age', ['-d', '-i', keyFile], { encoding: 'buffer', maxBuffer: 64 * MiB }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+      child.stdin?.end(stored);
+    });
+    expect(sha256(decrypted)).toBe(sha256(plain));
+    expect(sha256(await readAll(await withPipeCommand(inner, `age -d -i '${keyFile}'`).read()))).toBe(sha256(plain));
+  });
+
+  it('fails the read with the last line of age\'s stderr when the key is wrong', async () => {
+    const inner = localFile();
+    await withPipeCommand(inner, `age -r ${recipient}`).write(bodyOf(randomBytes(1000)), writeOptions());
+    const otherKey = join(dir, 'other.txt');
+    await run('age-keygen', ['-o', otherKey]);
+    const error = await pipeError(readAll(await withPipeCommand(inner, `age -d -i '${otherKey}'`).read()));
+    expect(error.message).toMatch(/^pipe command failed with exit code 1: .*no identity matched/);
+  });
+});
+
+describe('--pipe failures', () => {
+  it.each([
+    ['exit 3', /^pipe command failed with exit code 3$/],
+    ['false', /^pipe command failed with exit code 1$/],
+    ['echo "first line" >&2; echo "encryption failed: bad recipient" >&2; exit 2', /^pipe command failed with exit code 2: encryption failed: bad recipient$/],
+    ['no-such-command-openclaw', /^pipe command failed with exit code 127: .*not found/],
+    ['head -c 100000; kill -9 $$', /^pipe command was killed by SIGKILL$/],
+    ['head -c 100000 >/dev/null', /^pipe command exited before reading all of its input$/],
+  ])('%s → PipeCommandError, nothing stored', async (command, message) => {
+    const inner = localFile();
+    const body = bodyOf(randomBytes(3 * MiB));
+    const error = await pipeError(withPipeCommand(inner, command).write(body, writeOptions()));
+    expect(error.message).toMatch(message);
+    expect(body.destroyed).toBe(true);
+    await expectEmptyDirectory(inner);
+  });
+
+  it('leaves no object in S3 when the command fails after output began', async () => {
+    const inner = new S3Location({ client, bucket: server.bucket, key: 'pipe/failed.tar.zst', endpoint: server.endpoint, partSize: 5 * MiB });
+    await pipeError(withPipeCommand(inner, 'head -c 7000000; exit 4').write(bodyOf(randomBytes(8 * MiB)), writeOptions()));
+    await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('kills the command and reports the body error when the archive fails', async () => {
+    const inner = localFile();
+    const boom = new Error('tar producer failed');
+    await expect(withPipeCommand(inner, 'cat').write(failingBody(2 * MiB, boom), writeOptions())).rejects.toBe(boom);
+    await expectEmptyDirectory(inner);
+  });
+
+  it('kills the command when the signal aborts', async () => {
+    const inner = localFile();
+    const pidFile = join(dir, `pid-${counter++}`);
+    const controller = new AbortController();
+    const body = stallingBody(MiB, () => setTimeout(() => controller.abort(), 50));
+    const error = await withPipeCommand(inner, `echo $$ > '${pidFile}'; exec cat`)
+      .write(body, writeOptions({ signal: controller.signal }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    await expectEmptyDirectory(inner);
+  });
+
+  it('kills the command when the inner location refuses, and reports that', async () => {
+    const store = new MemoryStore();
+    const inner = new MemoryLocation(store, 'taken');
+    await inner.write(bodyOf(Buffer.from('old')), writeOptions());
+    await expect(withPipeCommand(inner, 'cat').write(bodyOf(randomBytes(MiB)), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+    expect(store.archives.get('taken')?.bytes.toString()).toBe('old');
+  });
+
+  it('passes large archives through with backpressure both ways, byte for byte', async () => {
+    const store = new MemoryStore();
+    const inner = withPipeCommand(new MemoryLocation(store, 'big'), 'cat');
+    const plain = randomBytes(24 * MiB + 1);
+    expect((await inner.write(bodyOf(plain, 64 * 1024), writeOptions())).bytes).toBe(plain.length);
+    expect(sha256(store.archives.get('big')!.bytes)).toBe(sha256(plain));
+    const back = await inner.read();
+    let received = 0;
+    const chunks: Buffer[] = [];
+    for await (const chunk of back) {
+      chunks.push(chunk as Buffer);
+      received += (chunk as Buffer).length;
+      if (received < 2 * MiB) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(sha256(Buffer.concat(chunks))).toBe(sha256(plain));
+  });
+
+  it('stops the command when the reader goes away', async () => {
+    const store = new MemoryStore();
+    const inner = new MemoryLocation(store, 'x');
+    await inner.write(bodyOf(randomBytes(8 * MiB)), writeOptions());
+    const pidFile = join(dir, `pid-${counter++}`);
+    const stream = await withPipeCommand(inner, `echo $$ > '${pidFile}'; exec cat`).read();
+    for await (const _chunk of stream) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  });
+
+  it('reads a missing archive as NOT_FOUND without starting the command', async () => {
+    const marker = join(dir, `started-${counter++}`);
+    await expect(withPipeCommand(localFile(), `touch '${marker}'; cat`).read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('reports a shell that cannot start', async () => {
+    const error = await pipeError(withPipeCommand(localFile(), 'cat', { shell: '/nonexistent/sh' }).write(bodyOf(Buffer.from('x')), writeOptions()));
+    expect(error.message).toBe('pipe command could not start: ENOENT');
+  });
+
+  it('keeps the command text out of display and messages', async () => {
+    const location = withPipeCommand(localFile(), 'gpg --passphrase hunter2 -c; exit 5');
+    expect(location.display).not.toContain('hunter2');
+    const error = await pipeError(location.write(bodyOf(Buffer.from('x')), writeOptions()));
+    expect(error.message).not.toContain('hunter2');
+  });
+});
