@@ -1,0 +1,509 @@
+// The composed stack as CloudFormation: functions on the access point, least-privilege IAM,
+// bucket defaults, schedule permission, dead-letter queue, alarms, events and outputs.
+// Each test builds a fresh app from cdk.json's context with bundling skipped.
+
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { fixtureApp } from '../infra/fixtures/app.js';
+import { OUTPUT_NAMES } from '../infra/stack.js';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
+
+function template(context: Record<string, unknown> = {}): Template {
+  return Template.fromStack(fixtureApp(context).stack);
+}
+
+function resourcesOf(t: Template, type: string): Record<string, Resource> {
+  return t.findResources(type) as Record<string, Resource>;
+}
+
+/** The logical ID of the one resource of `type` whose properties match. */
+function logicalId(t: Template, type: string, props: Record<string, unknown> = {}): string {
+  const ids = Object.keys(t.findResources(type, { Properties: Match.objectLike(props) }));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** Statements of the default policy attached to the role of the function named `name`. */
+function functionStatements(t: Template, functionName: string): Statement[] {
+  const fnId = logicalId(t, 'AWS::Lambda::Function', { FunctionName: functionName });
+  const fn = resourcesOf(t, 'AWS::Lambda::Function')[fnId]!;
+  const roleRef = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  const policies = Object.values(resourcesOf(t, 'AWS::IAM::Policy')).filter((policy) =>
+    (policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleRef),
+  );
+  return policies.flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+
+function actionsOf(statements: Statement[]): string[] {
+  return statements.flatMap((statement) => [statement.Action].flat());
+}
+
+function allStatements(t: Template): Statement[] {
+  const docs = [
+    ...Object.values(resourcesOf(t, 'AWS::IAM::Policy')).map((p) => p.Properties.PolicyDocument),
+    ...Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy')).map((p) => p.Properties.PolicyDocument),
+  ] as { Statement: Statement[] }[];
+  return docs.flatMap((doc) => doc.Statement);
+}
+
+describe('functions', () => {
+  it('creates backup, restore and list on Node.js 20, x86_64, in the VPC', () => {
+    const t = template();
+    for (const [name, timeout, memory] of [
+      ['openclaw-backup-backup', 900, 2048],
+      ['openclaw-backup-restore', 900, 2048],
+      ['openclaw-backup-list', 60, 256],
+    ] as const) {
+      t.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: name,
+        Runtime: 'nodejs20.x',
+        Architectures: ['x86_64'],
+        Handler: 'index.handler',
+        Timeout: timeout,
+        MemorySize: memory,
+        VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() }),
+        LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+      });
+    }
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      EphemeralStorage: { Size: 2048 },
+    });
+  });
+
+  it('mounts the tenant access point at /mnt/tenants in every function', () => {
+    const t = template();
+    const accessPoint = logicalId(t, 'AWS::EFS::AccessPoint');
+    const functions = Object.values(resourcesOf(t, 'AWS::Lambda::Function')).filter(
+      (fn) => typeof fn.Properties.FunctionName === 'string',
+    );
+    expect(functions).toHaveLength(3);
+    for (const fn of functions) {
+      expect(fn.Properties.FileSystemConfigs).toEqual([
+        {
+          Arn: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':elasticfilesystem:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                ':access-point/',
+                { Ref: accessPoint },
+              ],
+            ],
+          },
+          LocalMountPath: '/mnt/tenants',
+        },
+      ]);
+    }
+  });
+
+  it('gives every function the configuration environment', () => {
+    const t = template();
+    const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    const bus = logicalId(t, 'AWS::Events::EventBus');
+    for (const name of ['backup', 'restore', 'list']) {
+      t.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: `openclaw-backup-${name}`,
+        Environment: {
+          Variables: Match.objectLike({
+            OPENCLAW_TENANTS_DIR: '/mnt/tenants',
+            OPENCLAW_BACKUP_BUCKET: { Ref: bucket },
+            OPENCLAW_BACKUP_PREFIX: 'backups/',
+            OPENCLAW_EVENT_BUS: { Ref: bus },
+            OPENCLAW_STACK_PREFIX: 'openclaw-backup',
+            OPENCLAW_ALLOWED_SOURCE_BUCKETS: { Ref: bucket },
+            POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
+          }),
+        },
+      });
+    }
+  });
+
+  it('takes architecture, memory and storage from context, also as strings from -c', () => {
+    const t = template({
+      'openclaw:architecture': 'arm64',
+      'openclaw:memorySizeMiB': '3008',
+      'openclaw:ephemeralStorageMiB': 4096,
+      'openclaw:reservedConcurrency': '4',
+      'openclaw:tracing': 'true',
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Architectures: ['arm64'],
+      MemorySize: 3008,
+      EphemeralStorage: { Size: 4096 },
+      ReservedConcurrentExecutions: 4,
+      TracingConfig: { Mode: 'Active' },
+    });
+  });
+
+  it('keeps function logs in log groups with a retention', () => {
+    const t = template({ 'openclaw:logRetentionDays': 90 });
+    const groups = Object.values(resourcesOf(t, 'AWS::Logs::LogGroup'));
+    expect(groups.length).toBeGreaterThanOrEqual(3);
+    expect(groups.filter((group) => group.Properties.RetentionInDays === 90).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('least-privilege IAM', () => {
+  it('grants no wildcard actions and no S3 action on every resource', () => {
+    const t = template({ 'openclaw:extraSourceBuckets': ['other-account-backups'] });
+    for (const statement of allStatements(t)) {
+      const actions = [statement.Action].flat();
+      expect(actions).not.toContain('*');
+      expect(actions).not.toContain('s3:*');
+      for (const action of actions) expect(action.endsWith('*') && action.startsWith('s3:')).toBe(false);
+      if (actions.some((action) => action.startsWith('s3:'))) {
+        expect([statement.Resource].flat()).not.toContain('*');
+      }
+    }
+  });
+
+  it('lets the backup function write, abort and read archives under the prefix only', () => {
+    const t = template();
+    const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    const statements = functionStatements(t, 'openclaw-backup-backup');
+    expect(statements).toContainEqual({
+      Effect: 'Allow',
+      Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] },
+    });
+    expect(statements).toContainEqual({
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': ['backups/*'] } },
+    });
+    expect(actionsOf(statements).filter((action) => action.startsWith('s3:')).sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ]);
+  });
+
+  it('lets the restore function only read, from the backup bucket and the extra source buckets', () => {
+    const t = template({
+      'openclaw:extraSourceBuckets': 'other-account-backups, arn:aws:s3:::second-source',
+    });
+    const statements = functionStatements(t, 'openclaw-backup-restore');
+    const s3Actions = actionsOf(statements).filter((action) => action.startsWith('s3:'));
+    expect(new Set(s3Actions)).toEqual(new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket']));
+    for (const name of ['other-account-backups', 'second-source']) {
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: ['s3:GetObject', 's3:GetObjectVersion'],
+          Resource: expect.arrayContaining([
+            { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${name}/*`]] },
+          ]) as unknown,
+        }),
+      );
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: 's3:ListBucket',
+          Resource: expect.arrayContaining([
+            { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${name}`]] },
+          ]) as unknown,
+        }),
+      );
+    }
+    const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-restore',
+      Environment: {
+        Variables: Match.objectLike({
+          OPENCLAW_ALLOWED_SOURCE_BUCKETS: { 'Fn::Join': ['', [{ Ref: bucket }, ',other-account-backups,second-source']] },
+        }),
+      },
+    });
+  });
+
+  it('grants the restore function decrypt on the extra source keys', () => {
+    const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const t = template({ 'openclaw:extraSourceBuckets': ['other-account-backups'], 'openclaw:extraSourceKmsKeyArns': [keyArn] });
+    expect(functionStatements(t, 'openclaw-backup-restore')).toContainEqual(
+      expect.objectContaining({ Action: 'kms:Decrypt', Resource: keyArn }),
+    );
+  });
+
+  it('gives the list function no S3 and no events access', () => {
+    const t = template({ 'openclaw:extraSourceBuckets': ['other-account-backups'] });
+    const actions = actionsOf(functionStatements(t, 'openclaw-backup-list'));
+    expect(actions.filter((action) => action.startsWith('s3:') || action.startsWith('events:') || action.startsWith('kms:'))).toEqual([]);
+    expect(actions.sort()).toEqual(['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite']);
+  });
+
+  it('reaches the file system only through the access point', () => {
+    const t = template();
+    const accessPoint = logicalId(t, 'AWS::EFS::AccessPoint');
+    for (const name of ['backup', 'restore', 'list']) {
+      const efsStatements = functionStatements(t, `openclaw-backup-${name}`).filter((statement) =>
+        [statement.Action].flat().some((action) => action.startsWith('elasticfilesystem:')),
+      );
+      const mount = efsStatements.find((statement) => statement.Action === 'elasticfilesystem:ClientMount');
+      expect(JSON.stringify(mount?.Condition)).toContain('elasticfilesystem:AccessPointArn');
+      expect(JSON.stringify(mount?.Condition)).toContain(accessPoint);
+      expect(efsStatements.map((statement) => statement.Action).sort()).toEqual([
+        'elasticfilesystem:ClientMount',
+        'elasticfilesystem:ClientWrite',
+      ]);
+    }
+  });
+
+  it('lets backup and restore, not list, publish completion events to the bus', () => {
+    const t = template();
+    const bus = logicalId(t, 'AWS::Events::EventBus');
+    for (const name of ['backup', 'restore']) {
+      expect(functionStatements(t, `openclaw-backup-${name}`)).toContainEqual({
+        Effect: 'Allow',
+        Action: 'events:PutEvents',
+        Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
+      });
+    }
+  });
+
+  it('adds KMS permissions for a KMS-encrypted bucket', () => {
+    const t = template({ 'openclaw:bucketEncryption': 'KMS' });
+    const key = logicalId(t, 'AWS::KMS::Key', { Description: Match.stringLikeRegexp('backups') });
+    expect(functionStatements(t, 'openclaw-backup-backup')).toContainEqual(
+      expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [key, 'Arn'] } }),
+    );
+    expect(functionStatements(t, 'openclaw-backup-restore')).toContainEqual(
+      expect.objectContaining({ Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [key, 'Arn'] } }),
+    );
+  });
+});
+
+describe('backup bucket', () => {
+  it('is encrypted, private, TLS-only, versioned, retained, logged and cleans up uploads', () => {
+    const t = template();
+    const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    const resource = resourcesOf(t, 'AWS::S3::Bucket')[bucket]!;
+    expect(resource.DeletionPolicy).toBe('Retain');
+    expect(resource.Properties).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LoggingConfiguration: { DestinationBucketName: { Ref: expect.any(String) as unknown } },
+    });
+    expect((resource.Properties.LifecycleConfiguration as { Rules: unknown[] }).Rules).toContainEqual(
+      expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+    );
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Principal: { AWS: '*' },
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('expires backups and old versions when configured, and encrypts with KMS on request', () => {
+    const t = template({
+      'openclaw:expirationDays': 90,
+      'openclaw:noncurrentVersionExpirationDays': '7',
+      'openclaw:bucketEncryption': 'KMS',
+      'openclaw:backupKeyPrefix': 'tenants/backups/',
+    });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }), BucketKeyEnabled: true }),
+        ],
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } }),
+          Match.objectLike({ ExpirationInDays: 90, Prefix: 'tenants/backups/' }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true, Description: Match.stringLikeRegexp('backups') });
+  });
+
+  it('uses an existing bucket by name without creating one', () => {
+    const t = template({ 'openclaw:bucketName': 'gateway-backups' });
+    expect(Object.values(resourcesOf(t, 'AWS::S3::Bucket'))).toHaveLength(0);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Environment: { Variables: Match.objectLike({ OPENCLAW_BACKUP_BUCKET: 'gateway-backups' }) },
+    });
+    expect(functionStatements(t, 'openclaw-backup-backup')).toContainEqual(
+      expect.objectContaining({
+        Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::gateway-backups/backups/*']] },
+      }),
+    );
+  });
+});
+
+describe('schedules, failures and events', () => {
+  it('lets only EventBridge rules named with the stack prefix invoke the backup function', () => {
+    const t = template();
+    const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
+    const permissions = Object.values(resourcesOf(t, 'AWS::Lambda::Permission'));
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]!.Properties).toEqual({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [backup, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceAccount: { Ref: 'AWS::AccountId' },
+      SourceArn: {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/openclaw-backup-*'],
+        ],
+      },
+    });
+  });
+
+  it('follows a custom prefix in names, rule pattern and exports', () => {
+    const t = template({ 'openclaw:prefix': 'acme-bak' });
+    t.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'acme-bak-backup' });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      SourceArn: { 'Fn::Join': ['', Match.arrayWith([':rule/acme-bak-*'])] },
+    });
+    t.hasResourceProperties('AWS::Events::EventBus', { Name: 'acme-bak-events' });
+    t.hasOutput('RulePrefix', { Value: 'acme-bak-', Export: { Name: 'acme-bak-RulePrefix' } });
+  });
+
+  it('sends failed asynchronous invocations to an encrypted, TLS-only dead-letter queue', () => {
+    const t = template();
+    const queue = logicalId(t, 'AWS::SQS::Queue');
+    t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    t.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    for (const [name, retries] of [
+      ['openclaw-backup-backup', 2],
+      ['openclaw-backup-restore', 0],
+    ] as const) {
+      const fn = logicalId(t, 'AWS::Lambda::Function', { FunctionName: name });
+      t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: fn },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: retries,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+      });
+    }
+  });
+
+  it('alarms on backup and restore errors and on messages in the dead-letter queue, notifying the topic', () => {
+    const t = template();
+    const topic = logicalId(t, 'AWS::SNS::Topic');
+    const queue = logicalId(t, 'AWS::SQS::Queue');
+    const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: backup } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: topic }],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      AlarmActions: [{ Ref: topic }],
+    });
+  });
+
+  it('forwards failure events to an encrypted topic through an example rule', () => {
+    const t = template({ 'openclaw:notificationEmail': 'ops@example.com' });
+    const bus = logicalId(t, 'AWS::Events::EventBus', { Name: 'openclaw-backup-events' });
+    const topic = logicalId(t, 'AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: bus },
+      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'] },
+      Targets: [Match.objectLike({ Arn: { Ref: topic } })],
+    });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('can use the default bus and go without notifications', () => {
+    const t = template({ 'openclaw:useDefaultEventBus': true, 'openclaw:notifications': 'false' });
+    t.resourceCountIs('AWS::Events::EventBus', 0);
+    t.resourceCountIs('AWS::SNS::Topic', 0);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Environment: { Variables: Match.objectLike({ OPENCLAW_EVENT_BUS: 'default' }) },
+    });
+  });
+});
+
+describe('operator policy', () => {
+  it('lets the CLI invoke the functions and manage only prefixed rules targeting the backup function', () => {
+    const t = template();
+    const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
+    const policy = Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy'))[0]!;
+    const statements = (policy.Properties.PolicyDocument as { Statement: (Statement & { Sid: string })[] }).Statement;
+    const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
+    expect(bySid.InvokeFunctions!.Action).toBe('lambda:InvokeFunction');
+    expect(bySid.TargetOnlyTheBackupFunction).toMatchObject({
+      Action: 'events:PutTargets',
+      Condition: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [{ 'Fn::GetAtt': [backup, 'Arn'] }] } },
+    });
+    expect(JSON.stringify(bySid.ManageScheduleRules!.Resource)).toContain(':rule/openclaw-backup-*');
+  });
+});
+
+describe('outputs', () => {
+  it('publishes what the CLI needs under stable export names', () => {
+    const t = template();
+    const outputs = t.findOutputs('*');
+    expect(Object.keys(outputs).sort()).toEqual([...OUTPUT_NAMES].sort());
+    for (const name of OUTPUT_NAMES) t.hasOutput(name, { Export: { Name: `openclaw-backup-${name}` } });
+    for (const name of [
+      'BackupFunctionName',
+      'RestoreFunctionName',
+      'ListFunctionName',
+      'BackupFunctionArn',
+      'BucketName',
+      'EventBusName',
+      'RulePrefix',
+      'FileSystemId',
+      'AccessPointId',
+      'Region',
+    ]) {
+      expect(OUTPUT_NAMES).toContain(name);
+    }
+    const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
+    t.hasOutput('BackupFunctionName', { Value: { Ref: backup } });
+    t.hasOutput('BackupFunctionArn', { Value: { 'Fn::GetAtt': [backup, 'Arn'] } });
+    t.hasOutput('RulePrefix', { Value: 'openclaw-backup-' });
+    t.hasOutput('Region', { Value: { Ref: 'AWS::Region' } });
+    t.hasOutput('AccessPointId', { Value: { Ref: logicalId(t, 'AWS::EFS::AccessPoint') } });
+  });
+
+  it('names the CloudFormation stack from context', () => {
+    expect(fixtureApp().stack.stackName).toBe('openclaw-backup');
+    expect(fixtureApp({ 'openclaw:prefix': 'acme-bak' }).stack.stackName).toBe('acme-bak');
+    expect(fixtureApp({ 'openclaw:stackName': 'Backups-Prod' }).stack.stackName).toBe('Backups-Prod');
+  });
+});
