@@ -1,0 +1,598 @@
+// Zstandard framing for tenant archives. `@mongodb-js/zstd` only compresses and decompresses
+// whole buffers, so an archive is written as a sequence of independent frames, each holding
+// `frameSize` bytes of input (standard zstd: `zstd -d` reads concatenated frames), and the
+// frames are compressed and decompressed several at a time on the libuv thread pool.
+//
+// Reading must also accept what the `zstd` CLI writes (`tar | zstd` makes one frame of any
+// size) and must survive hostile input, so the decoder finds frame and block boundaries from
+// the format itself (RFC 8878) and enforces these limits:
+// - a frame goes to the native decoder only when it is complete and both its compressed size
+//   and its decoded size (bounded from its block headers) are at most `maxNativeFrameBytes`,
+//   so at most that much input is buffered per frame; a larger frame (or a decompression
+//   bomb) is decoded by fzstd's pure-JS streaming decoder in slices of at most 64 blocks or
+//   1 MiB, so at most 8 MiB of output exists per step and each yielded chunk is ≤ 128 KiB;
+// - windows above 128 MiB (zstd's own default decoder limit) and skippable-frame payloads
+//   above `maxNativeFrameBytes` are refused with ArchiveLimitError;
+// - anything malformed, cut short, or not matching its declared content size is a
+//   CorruptArchiveError.
+// The native decoder verifies a frame's content checksum when it has one; fzstd skips it
+// unverified. Our own frames carry none: archive integrity is the manifest's job.
+
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { Decompress } from 'fzstd';
+import { ArchiveLimitError, CorruptArchiveError, UsageError } from './errors.js';
+
+interface NativeZstd {
+  compress(data: Buffer, level: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+}
+
+// The package's index.js (1.2.2) calls the binding without the level, so every frame would be
+// level 3 whatever was asked; its napi bindings take the level.
+const native = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as NativeZstd;
+
+const MiB = 1024 * 1024;
+const DEFAULT_FRAME_SIZE = 4 * MiB;
+const DEFAULT_LEVEL = 3;
+const DEFAULT_MAX_NATIVE_FRAME_BYTES = 32 * MiB;
+
+const ZSTD_MAGIC = 0xfd2fb528;
+const SKIPPABLE_MAGIC_BASE = 0x184d2a50;
+const SKIPPABLE_HEADER_BYTES = 8;
+const BLOCK_HEADER_BYTES = 3;
+const CHECKSUM_BYTES = 4;
+/** Block_Maximum_Size: no block decodes to more, and no block's Block_Size may exceed it. */
+const BLOCK_MAXIMUM_SIZE = 128 * 1024;
+const MAX_WINDOW_BYTES = 128 * MiB;
+const STREAM_SLICE_BLOCKS = 64;
+const STREAM_SLICE_BYTES = 1 * MiB;
+
+const BLOCK_RLE = 1;
+const BLOCK_COMPRESSED = 2;
+const BLOCK_RESERVED = 3;
+
+export interface CompressOptions {
+  /** Bytes of input per frame. @default 4 MiB */
+  frameSize?: number;
+  /** zstd compression level. @default 3 */
+  level?: number;
+  /** Frames compressing at once. @default os.availableParallelism() + 1 */
+  concurrency?: number;
+}
+
+/**
+ * Cuts the input into frames of exactly `frameSize` bytes (the last one shorter), compresses
+ * them in parallel and yields the compressed frames in input order. Input is read only as
+ * frames are needed, so memory stays near `concurrency * 2 * frameSize` whatever the input
+ * size. Empty input yields nothing. Input chunks must not be modified once yielded (Node
+ * streams never do): a chunk holding a whole frame is compressed without a copy.
+ */
+export async function* compressFrames(
+  source: AsyncIterable<Uint8Array>,
+  options: CompressOptions = {},
+): AsyncGenerator<Buffer> {
+  const frameSize = positiveInteger(options.frameSize ?? DEFAULT_FRAME_SIZE, 'frameSize');
+  const level = integer(options.level ?? DEFAULT_LEVEL, 'level');
+  const concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
+  const inFlight = new InOrder<Buffer>();
+  for await (const frame of cutFrames(source, frameSize)) {
+    while (inFlight.size >= concurrency || inFlight.headSettled()) yield await inFlight.next();
+    inFlight.add(native.compress(frame, level));
+  }
+  while (inFlight.size > 0) yield await inFlight.next();
+}
+
+/** A zstd skippable frame (magic 0x184D2A50 + nibble, 4-byte LE length, payload): decoders, including `zstd -d`, skip it. */
+export function skippableFrame(payload: Uint8Array, magicNibble = 0): Buffer {
+  if (!Number.isInteger(magicNibble) || magicNibble < 0 || magicNibble > 15) {
+    throw new UsageError(`skippable frame magic nibble must be an integer from 0 to 15, not ${magicNibble}`);
+  }
+  if (payload.length > 0xffffffff) {
+    throw new UsageError(`skippable frame payload of ${payload.length} bytes exceeds 4 GiB`);
+  }
+  const frame = Buffer.allocUnsafe(SKIPPABLE_HEADER_BYTES + payload.length);
+  frame.writeUInt32LE(SKIPPABLE_MAGIC_BASE + magicNibble, 0);
+  frame.writeUInt32LE(payload.length, 4);
+  frame.set(payload, SKIPPABLE_HEADER_BYTES);
+  return frame;
+}
+
+export interface DecompressOptions {
+  /** Frames decompressing at once on the native path. @default os.availableParallelism() + 1 */
+  concurrency?: number;
+  /**
+   * Largest frame, compressed or (bounded) decoded, handed whole to the native decoder;
+   * larger frames are streamed through fzstd. Also the largest skippable payload accepted
+   * when `onSkippableFrame` is given. @default 32 MiB
+   */
+  maxNativeFrameBytes?: number;
+  /**
+   * Receives each skippable frame, in stream order: after every byte decoded before it has
+   * been yielded. Without it, skippable frames are skipped without being buffered.
+   */
+  onSkippableFrame?: (payload: Buffer, magicNibble: number) => void;
+}
+
+/**
+ * Decodes a stream of concatenated zstd frames (ours, or any zstd CLI output) and yields the
+ * decoded bytes in order, in bounded memory. Throws CorruptArchiveError on malformed or
+ * truncated input and ArchiveLimitError when a frame exceeds a limit (see the module comment).
+ */
+export async function* decompressFrames(
+  source: AsyncIterable<Uint8Array>,
+  options: DecompressOptions = {},
+): AsyncGenerator<Buffer> {
+  const concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
+  const maxNativeFrameBytes = positiveInteger(
+    options.maxNativeFrameBytes ?? DEFAULT_MAX_NATIVE_FRAME_BYTES,
+    'maxNativeFrameBytes',
+  );
+  const { onSkippableFrame } = options;
+  const reader = new FrameReader(maxNativeFrameBytes, onSkippableFrame !== undefined);
+  const pending = new InOrder<Decoded>();
+
+  function* release(decoded: Decoded): Generator<Buffer> {
+    if (decoded.kind === 'skippable') onSkippableFrame?.(decoded.payload, decoded.magicNibble);
+    else if (decoded.data.length > 0) yield decoded.data;
+  }
+
+  for await (const chunk of source) {
+    reader.push(asBuffer(chunk));
+    for (let event = reader.next(); event !== undefined; event = reader.next()) {
+      switch (event.kind) {
+        case 'frame':
+          while (pending.size >= concurrency) yield* release(await pending.next());
+          pending.add(decodeNative(event));
+          break;
+        case 'skippable':
+          pending.add(Promise.resolve(event));
+          break;
+        case 'streaming':
+          while (pending.size > 0) yield* release(await pending.next());
+          break;
+        case 'decoded':
+          // Emptied as it goes: optimized code may keep the last event alive a while.
+          for (let data = event.chunks.shift(); data !== undefined; data = event.chunks.shift()) yield data;
+          break;
+      }
+    }
+    while (pending.headSettled()) yield* release(await pending.next());
+  }
+  reader.end();
+  while (pending.size > 0) yield* release(await pending.next());
+}
+
+type Decoded =
+  | { kind: 'data'; data: Buffer }
+  | { kind: 'skippable'; payload: Buffer; magicNibble: number };
+
+type ReaderEvent =
+  /** A whole frame for the native decoder. */
+  | { kind: 'frame'; bytes: Buffer; offset: number; contentSize: number | undefined }
+  | { kind: 'skippable'; payload: Buffer; magicNibble: number }
+  /** The current frame is too large for the native decoder: its bytes follow as `decoded`. */
+  | { kind: 'streaming' }
+  | { kind: 'decoded'; chunks: Buffer[] };
+
+async function decodeNative(frame: { bytes: Buffer; offset: number; contentSize: number | undefined }): Promise<Decoded> {
+  let data: Buffer;
+  try {
+    data = await native.decompress(frame.bytes);
+  } catch (error) {
+    throw new CorruptArchiveError(
+      `corrupt zstd frame at byte ${frame.offset}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (frame.contentSize !== undefined && data.length !== frame.contentSize) {
+    throw contentSizeMismatch(frame.offset, frame.contentSize, data.length);
+  }
+  return { kind: 'data', data };
+}
+
+interface FrameHeader {
+  readonly offset: number;
+  readonly headerBytes: number;
+  readonly contentSize: number | undefined;
+  readonly hasChecksum: boolean;
+}
+
+interface FrameScan {
+  readonly header: FrameHeader;
+  /** Stream offset of the next block header to read. */
+  scan: number;
+  /** Upper bound of the decoded size of the blocks read so far. */
+  decodedBound: number;
+  /** Stream offset just past the frame, once its last block header has been read. */
+  end: number | undefined;
+  stream: StreamingDecode | undefined;
+}
+
+interface StreamingDecode {
+  readonly decoder: Decompress;
+  readonly output: Buffer[];
+  produced: number;
+}
+
+/**
+ * The synchronous half of decompressFrames: walks frame and block headers over a byte queue
+ * and turns the input into events. Offsets are positions in the whole input stream.
+ */
+class FrameReader {
+  private readonly queue = new ByteQueue();
+  private frame: FrameScan | undefined;
+  private skipRemaining = 0;
+
+  constructor(
+    private readonly maxNativeFrameBytes: number,
+    private readonly collectSkippable: boolean,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.queue.push(chunk);
+  }
+
+  /** The next event the bytes received so far allow, or undefined when more input is needed. */
+  next(): ReaderEvent | undefined {
+    const queue = this.queue;
+    if (this.skipRemaining > 0) {
+      const skipped = Math.min(this.skipRemaining, queue.length);
+      queue.discard(queue.start + skipped);
+      this.skipRemaining -= skipped;
+      if (this.skipRemaining > 0) return undefined;
+    }
+    if (this.frame === undefined) {
+      if (queue.length < 4) return undefined;
+      const magic = queue.uint32At(queue.start);
+      if ((magic & 0xfffffff0) === SKIPPABLE_MAGIC_BASE) return this.skippable(magic & 0xf);
+      const header = this.readFrameHeader();
+      if (header === undefined) return undefined;
+      this.frame = {
+        header,
+        scan: header.offset + header.headerBytes,
+        decodedBound: 0,
+        end: undefined,
+        stream: undefined,
+      };
+      if (header.contentSize !== undefined && header.contentSize > this.maxNativeFrameBytes) {
+        return this.startStreaming(this.frame);
+      }
+    }
+    return this.frame.stream === undefined ? this.nextNative(this.frame) : this.nextStreaming(this.frame);
+  }
+
+  /** Throws unless the input ended on a frame boundary. */
+  end(): void {
+    if (this.frame !== undefined || this.skipRemaining > 0 || this.queue.length > 0) {
+      throw new CorruptArchiveError('archive is truncated: the zstd stream ends inside a frame');
+    }
+  }
+
+  private skippable(magicNibble: number): ReaderEvent | undefined {
+    const queue = this.queue;
+    if (queue.length < SKIPPABLE_HEADER_BYTES) return undefined;
+    const offset = queue.start;
+    const size = queue.uint32At(offset + 4);
+    if (!this.collectSkippable) {
+      queue.discard(offset + SKIPPABLE_HEADER_BYTES);
+      this.skipRemaining = size;
+      return this.next();
+    }
+    if (size > this.maxNativeFrameBytes) {
+      throw new ArchiveLimitError(
+        `skippable frame at byte ${offset} holds ${size} bytes, more than the ` +
+          `${this.maxNativeFrameBytes}-byte limit`,
+      );
+    }
+    if (queue.length < SKIPPABLE_HEADER_BYTES + size) return undefined;
+    const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size).subarray(SKIPPABLE_HEADER_BYTES);
+    return { kind: 'skippable', payload, magicNibble };
+  }
+
+  /** Parses the frame header at the queue's start (RFC 8878 §3.1.1.1), or undefined if incomplete. */
+  private readFrameHeader(): FrameHeader | undefined {
+    const queue = this.queue;
+    const offset = queue.start;
+    if (queue.uint32At(offset) !== ZSTD_MAGIC) {
+      throw new CorruptArchiveError(`not a zstd stream: bad frame magic at byte ${offset}`);
+    }
+    if (queue.length < 5) return undefined;
+    const descriptor = queue.byteAt(offset + 4);
+    if (descriptor & 0x08) {
+      throw new CorruptArchiveError(`not a zstd stream: reserved bit set in the frame header at byte ${offset}`);
+    }
+    const contentSizeFlag = descriptor >> 6;
+    const singleSegment = (descriptor & 0x20) !== 0;
+    const dictionaryBytes = [0, 1, 2, 4][descriptor & 0x03]!;
+    const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][contentSizeFlag]!;
+    const windowBytes = singleSegment ? 0 : 1;
+    const headerBytes = 5 + windowBytes + dictionaryBytes + contentSizeBytes;
+    if (queue.length < headerBytes) return undefined;
+
+    let at = offset + 5 + windowBytes;
+    const dictionaryId = queue.uintAt(at, dictionaryBytes);
+    if (dictionaryId !== 0) {
+      throw new CorruptArchiveError(
+        `zstd frame at byte ${offset} needs dictionary ${dictionaryId}; archives never use one`,
+      );
+    }
+    at += dictionaryBytes;
+    let contentSize: number | undefined;
+    if (contentSizeBytes > 0) {
+      contentSize = queue.uintAt(at, contentSizeBytes) + (contentSizeBytes === 2 ? 256 : 0);
+    }
+    let windowSize: number;
+    if (singleSegment) {
+      windowSize = contentSize!;
+    } else {
+      const windowDescriptor = queue.byteAt(offset + 5);
+      const windowBase = 2 ** (10 + (windowDescriptor >> 3));
+      windowSize = windowBase + (windowBase / 8) * (windowDescriptor & 0x07);
+    }
+    if (windowSize > MAX_WINDOW_BYTES) {
+      throw new ArchiveLimitError(
+        `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window, ` +
+          `more than the ${MAX_WINDOW_BYTES / MiB} MiB limit`,
+      );
+    }
+    return { offset, headerBytes, contentSize, hasChecksum: (descriptor & 0x04) !== 0 };
+  }
+
+  /** Reads the block header at `frame.scan` and steps over its block, if all of it has arrived. */
+  private readBlock(frame: FrameScan): boolean {
+    const queue = this.queue;
+    const at = frame.scan;
+    if (queue.end < at + BLOCK_HEADER_BYTES) return false;
+    const blockHeader = queue.uintAt(at, BLOCK_HEADER_BYTES);
+    const blockType = (blockHeader >> 1) & 0x03;
+    const blockSize = blockHeader >>> 3;
+    if (blockType === BLOCK_RESERVED) {
+      throw new CorruptArchiveError(`corrupt zstd frame: reserved block type at byte ${at}`);
+    }
+    if (blockSize > BLOCK_MAXIMUM_SIZE) {
+      throw new CorruptArchiveError(
+        `corrupt zstd frame: block of ${blockSize} bytes at byte ${at} exceeds the 128 KiB maximum`,
+      );
+    }
+    const blockEnd = at + BLOCK_HEADER_BYTES + (blockType === BLOCK_RLE ? 1 : blockSize);
+    if (queue.end < blockEnd) return false;
+    frame.scan = blockEnd;
+    frame.decodedBound += blockType === BLOCK_COMPRESSED ? BLOCK_MAXIMUM_SIZE : blockSize;
+    if (blockHeader & 0x01) frame.end = blockEnd + (frame.header.hasChecksum ? CHECKSUM_BYTES : 0);
+    return true;
+  }
+
+  private nextNative(frame: FrameScan): ReaderEvent | undefined {
+    const queue = this.queue;
+    const offset = frame.header.offset;
+    while (frame.end === undefined && this.readBlock(frame)) {
+      const compressedBytes = frame.scan - offset;
+      if (frame.decodedBound > this.maxNativeFrameBytes || compressedBytes > this.maxNativeFrameBytes) {
+        return this.startStreaming(frame);
+      }
+    }
+    if (frame.end === undefined || queue.end < frame.end) return undefined;
+    this.frame = undefined;
+    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize: frame.header.contentSize };
+  }
+
+  private startStreaming(frame: FrameScan): ReaderEvent {
+    const output: Buffer[] = [];
+    const decoder = new Decompress((chunk) => {
+      if (chunk.length > 0) output.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    });
+    frame.stream = { decoder, output, produced: 0 };
+    // Walk the blocks again from the first: each push must end next to a block boundary.
+    frame.scan = frame.header.offset + frame.header.headerBytes;
+    frame.end = undefined;
+    return { kind: 'streaming' };
+  }
+
+  private nextStreaming(frame: FrameScan): ReaderEvent | undefined {
+    const queue = this.queue;
+    let blocks = 0;
+    while (
+      frame.end === undefined &&
+      blocks < STREAM_SLICE_BLOCKS &&
+      frame.scan - queue.start < STREAM_SLICE_BYTES &&
+      this.readBlock(frame)
+    ) {
+      blocks++;
+    }
+    if (frame.end !== undefined && queue.end >= frame.end) {
+      const chunks = this.pushToDecoder(frame, frame.end, true);
+      const { contentSize, offset } = frame.header;
+      if (contentSize !== undefined && frame.stream!.produced !== contentSize) {
+        throw contentSizeMismatch(offset, contentSize, frame.stream!.produced);
+      }
+      this.frame = undefined;
+      return { kind: 'decoded', chunks };
+    }
+    if (blocks === 0) return undefined;
+    // fzstd keeps a reference to the tail of every push that ends exactly on a block boundary
+    // and drops them only once a push ends inside a block: without this, a long frame would
+    // keep all its compressed bytes alive. So the last byte waits for the next push.
+    return { kind: 'decoded', chunks: this.pushToDecoder(frame, frame.scan - 1, false) };
+  }
+
+  private pushToDecoder(frame: FrameScan, upTo: number, final: boolean): Buffer[] {
+    const stream = frame.stream!;
+    const offset = this.queue.start;
+    try {
+      stream.decoder.push(this.queue.take(upTo), final);
+    } catch (error) {
+      stream.output.length = 0;
+      throw new CorruptArchiveError(
+        `corrupt zstd frame at byte ${frame.header.offset} (in the bytes from ${offset}): ` +
+          (error as Error).message,
+        { cause: error },
+      );
+    }
+    const chunks = stream.output.splice(0);
+    for (const chunk of chunks) stream.produced += chunk.length;
+    return chunks;
+  }
+}
+
+/**
+ * Input bytes not yet consumed, kept as the chunks they arrived in. Positions are offsets in
+ * the whole stream; `start` and `end` bound the bytes held.
+ */
+class ByteQueue {
+  private readonly chunks: Buffer[] = [];
+  /** Stream offset just past each chunk. */
+  private readonly ends: number[] = [];
+  /** Index of the chunk the last lookup found: lookups mostly move forward. */
+  private hint = 0;
+  start = 0;
+  end = 0;
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.end += chunk.length;
+    this.ends.push(this.end);
+  }
+
+  byteAt(at: number): number {
+    const index = this.chunkIndex(at);
+    const chunk = this.chunks[index]!;
+    return chunk[chunk.length - (this.ends[index]! - at)]!;
+  }
+
+  /** Little-endian unsigned integer of `bytes` bytes at `at`; exact up to 2^53. */
+  uintAt(at: number, bytes: number): number {
+    let value = 0;
+    for (let i = bytes - 1; i >= 0; i--) value = value * 256 + this.byteAt(at + i);
+    return value;
+  }
+
+  uint32At(at: number): number {
+    return this.uintAt(at, 4);
+  }
+
+  /** Removes the bytes before `upTo` and returns them: a view if they lie in one chunk, else a copy. */
+  take(upTo: number): Buffer {
+    const first = this.chunks[0]!;
+    const firstStart = this.ends[0]! - first.length;
+    let bytes: Buffer;
+    if (upTo <= this.ends[0]!) {
+      bytes = first.subarray(this.start - firstStart, upTo - firstStart);
+    } else {
+      bytes = Buffer.allocUnsafe(upTo - this.start);
+      let written = 0;
+      for (let i = 0; written < bytes.length; i++) {
+        const chunk = this.chunks[i]!;
+        const chunkStart = this.ends[i]! - chunk.length;
+        const from = Math.max(this.start, chunkStart) - chunkStart;
+        const to = Math.min(upTo, this.ends[i]!) - chunkStart;
+        written += chunk.copy(bytes, written, from, to);
+      }
+    }
+    this.discard(upTo);
+    return bytes;
+  }
+
+  discard(upTo: number): void {
+    this.start = upTo;
+    let drop = 0;
+    while (drop < this.ends.length && this.ends[drop]! <= upTo) drop++;
+    this.chunks.splice(0, drop);
+    this.ends.splice(0, drop);
+    this.hint = Math.max(0, this.hint - drop);
+  }
+
+  private chunkIndex(at: number): number {
+    let index = this.hint;
+    if (index >= this.chunks.length || this.ends[index]! - this.chunks[index]!.length > at) index = 0;
+    while (this.ends[index]! <= at) index++;
+    this.hint = index;
+    return index;
+  }
+}
+
+/**
+ * Promises consumed in the order they were added. Each gets a rejection handler at once, so a
+ * failure waiting in the queue is not reported as unhandled before it is awaited.
+ */
+class InOrder<T> {
+  private readonly entries: { promise: Promise<T>; settled: boolean }[] = [];
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  add(promise: Promise<T>): void {
+    const entry = { promise, settled: false };
+    const markSettled = (): void => {
+      entry.settled = true;
+    };
+    promise.then(markSettled, markSettled);
+    this.entries.push(entry);
+  }
+
+  headSettled(): boolean {
+    return this.entries[0]?.settled ?? false;
+  }
+
+  next(): Promise<T> {
+    return this.entries.shift()!.promise;
+  }
+}
+
+async function* cutFrames(source: AsyncIterable<Uint8Array>, frameSize: number): AsyncGenerator<Buffer> {
+  let frame: Buffer | undefined;
+  let filled = 0;
+  for await (const input of source) {
+    const chunk = asBuffer(input);
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (filled === 0 && chunk.length - offset >= frameSize) {
+        yield chunk.subarray(offset, offset + frameSize);
+        offset += frameSize;
+        continue;
+      }
+      frame ??= Buffer.allocUnsafe(frameSize);
+      const copied = chunk.copy(frame, filled, offset, Math.min(chunk.length, offset + frameSize - filled));
+      filled += copied;
+      offset += copied;
+      if (filled === frameSize) {
+        yield frame;
+        frame = undefined;
+        filled = 0;
+      }
+    }
+  }
+  if (frame !== undefined && filled > 0) yield frame.subarray(0, filled);
+}
+
+function contentSizeMismatch(offset: number, declared: number, actual: number): CorruptArchiveError {
+  return new CorruptArchiveError(
+    `corrupt zstd frame at byte ${offset}: it declares ${declared} bytes of content but decodes to ${actual}`,
+  );
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+function defaultConcurrency(): number {
+  return os.availableParallelism() + 1;
+}
+
+function integer(value: number, name: string): number {
+  if (!Number.isSafeInteger(value)) throw new UsageError(`${name} must be an integer, not ${value}`);
+  return value;
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`${name} must be a positive integer, not ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,528 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
+import { compressFrames, decompressFrames, skippableFrame } from '../shared/zstd-frames.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const DEFAULT_FRAME_SIZE = 4 * MiB;
+const BLOCK_MAXIMUM_SIZE = 128 * KiB;
+
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
+
+/** Bytes held in live ArrayBuffers once garbage is collected. */
+function liveArrayBufferBytes(): number {
+  // V8 frees dead ArrayBuffers' memory concurrently after a collection; the second one waits
+  // for that sweep, so the count no longer includes the garbage.
+  collectGarbage();
+  collectGarbage();
+  return process.memoryUsage().arrayBuffers;
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'zstd-frames-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Deterministic bytes mixing random, text-like, zero and short-pattern runs. */
+function mixedData(size: number, seed = 1): Buffer {
+  let state = seed >>> 0 || 1;
+  const next = (): number => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return state >>> 0;
+  };
+  const text = Buffer.from(
+    Array.from({ length: 2000 }, (_, i) => `tenants/t${i % 37}/config/${i}.json {"enabled":true,"n":${i}}\n`).join(''),
+  );
+  const out = Buffer.alloc(size);
+  let at = 0;
+  while (at < size) {
+    const length = Math.min(size - at, 1 + (next() % (256 * KiB)));
+    switch (next() % 4) {
+      case 0:
+        for (let i = 0; i + 4 <= length; i += 4) out.writeUInt32LE(next(), at + i);
+        break;
+      case 1:
+        for (let i = 0; i < length; i += text.length) text.copy(out, at + i, 0, Math.min(text.length, length - i));
+        break;
+      case 2:
+        break; // zeros
+      case 3:
+        out.fill(Buffer.from([next() & 0xff, 0x42, 0x17]), at, at + length);
+        break;
+    }
+    at += length;
+  }
+  return out;
+}
+
+async function* chunksOf(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const chunk of chunks) yield chunk;
+}
+
+/** Cuts `bytes` at the given positions (any order, duplicates and out-of-range ignored). */
+function cutAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const points = [...new Set(cuts.filter((cut) => cut > 0 && cut < bytes.length))].sort((a, b) => a - b);
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (const point of [...points, bytes.length]) {
+    pieces.push(bytes.subarray(from, point));
+    from = point;
+  }
+  return pieces;
+}
+
+function fixedChunks(bytes: Uint8Array, size: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += size) pieces.push(bytes.subarray(at, at + size));
+  return pieces;
+}
+
+/** Cuts `bytes` into pieces of pseudo-random size from 1 to `max` bytes. */
+function randomChunks(bytes: Uint8Array, max: number, seed: number): Uint8Array[] {
+  let state = seed;
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    const size = 1 + (state % max);
+    pieces.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return pieces;
+}
+
+async function collect(source: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const chunk of source) out.push(chunk);
+  return out;
+}
+
+async function compressAll(data: Uint8Array[], options?: Parameters<typeof compressFrames>[1]): Promise<Buffer[]> {
+  return collect(compressFrames(chunksOf(data), options));
+}
+
+async function decompressAll(
+  data: Uint8Array[],
+  options?: Parameters<typeof decompressFrames>[1],
+): Promise<Buffer> {
+  return Buffer.concat(await collect(decompressFrames(chunksOf(data), options)));
+}
+
+function zstdCli(args: string[], input?: Buffer): Buffer {
+  const result = spawnSync('zstd', ['-q', ...args], { input, maxBuffer: 1024 * MiB });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`zstd ${args.join(' ')} failed: ${result.stderr.toString()}`);
+  return result.stdout;
+}
+
+function shell(command: string): Buffer {
+  const result = spawnSync('sh', ['-c', command], { maxBuffer: 64 * MiB });
+  if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr.toString()}`);
+  return result.stdout;
+}
+
+/** Frame_Header_Descriptor facts of the frame starting at byte 0. */
+function describeFrame(frame: Buffer): { contentSizeKnown: boolean; checksum: boolean } {
+  expect(frame.readUInt32LE(0)).toBe(0xfd2fb528);
+  const descriptor = frame[4]!;
+  return { contentSizeKnown: descriptor >> 6 !== 0 || (descriptor & 0x20) !== 0, checksum: (descriptor & 0x04) !== 0 };
+}
+
+describe('compressFrames → decompressFrames', () => {
+  const frameSize = 64 * KiB;
+
+  it.each([0, 1, frameSize - 1, frameSize, frameSize + 1, 3 * frameSize + 17])(
+    'round-trips %i bytes in frames of exactly frameSize bytes',
+    async (size) => {
+      const data = mixedData(size, size + 7);
+      const expectedLengths = Array.from({ length: Math.ceil(size / frameSize) }, (_, i) =>
+        Math.min(frameSize, size - i * frameSize),
+      );
+      for (const pieceSize of [size, frameSize - 1, frameSize + 1, 1000]) {
+        const frames = await compressAll(fixedChunks(data, pieceSize), { frameSize });
+
+        const frameContents = await Promise.all(frames.map((frame) => decompressAll([frame])));
+        expect(frameContents.map((content) => content.length)).toEqual(expectedLengths);
+        expect((await decompressAll(frames)).equals(data)).toBe(true);
+      }
+    },
+  );
+
+  it('round-trips ~20 MiB of mixed data fed in random chunks, a whole frame per native decode', async () => {
+    const data = mixedData(20 * MiB + 12345, 42);
+    const frames = await compressAll(randomChunks(data, 300 * KiB, 1));
+    expect(frames).toHaveLength(6);
+    const stream = Buffer.concat(frames);
+    expect(stream.length).toBeLessThan(data.length);
+
+    const decoded = await collect(decompressFrames(chunksOf(randomChunks(stream, 100 * KiB, 2))));
+    expect(decoded.slice(0, 5).map((chunk) => chunk.length)).toEqual(Array(5).fill(DEFAULT_FRAME_SIZE));
+    expect(Buffer.concat(decoded).equals(data)).toBe(true);
+  });
+
+  it('round-trips whatever the chunk boundaries, frame size, concurrency and decode path', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 6000 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 256, max: 20_000 }),
+        fc.array(fc.nat({ max: 60_000 }), { maxLength: 40 }),
+        fc.array(fc.nat({ max: 20_000 }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom(1, 2000, 32 * MiB),
+        async (unit, repeats, frameSize, inputCuts, streamCuts, concurrency, maxNativeFrameBytes) => {
+          const data = Buffer.concat(Array(repeats).fill(unit) as Uint8Array[]);
+          const stream = Buffer.concat(await compressAll(cutAt(data, inputCuts), { frameSize, concurrency }));
+          const decoded = await decompressAll(cutAt(stream, streamCuts), { concurrency, maxNativeFrameBytes });
+          expect(decoded.equals(data)).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('reads input only as frames are needed, and closes it when the consumer stops', async () => {
+    const frameSize = 64 * KiB;
+    let pulled = 0;
+    let closed = false;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      try {
+        for (;;) {
+          pulled += 4 * KiB;
+          yield mixedData(4 * KiB, pulled);
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const frame of compressFrames(endless(), { frameSize, concurrency: 2 })) {
+      expect(frame.length).toBeGreaterThan(0);
+      break;
+    }
+    expect(pulled).toBeLessThanOrEqual(4 * frameSize);
+    expect(closed).toBe(true);
+  });
+
+  it('rejects nonsensical options with UsageError', async () => {
+    await expect(compressAll([Buffer.from('x')], { frameSize: 0 })).rejects.toThrow(UsageError);
+    await expect(compressAll([Buffer.from('x')], { concurrency: 1.5 })).rejects.toThrow(UsageError);
+    await expect(decompressAll([], { maxNativeFrameBytes: -1 })).rejects.toThrow(UsageError);
+    expect(() => skippableFrame(Buffer.alloc(1), 16)).toThrow(UsageError);
+  });
+});
+
+describe('interoperability with the zstd CLI', () => {
+  it('zstd -dc decodes our concatenated frames, skipping our skippable frames', async () => {
+    const data = mixedData(6 * MiB, 3);
+    const frames = await compressAll([data], { frameSize: 1 * MiB });
+    expect(frames.length).toBe(6);
+    const stream = Buffer.concat([
+      skippableFrame(Buffer.from('{"manifest":1}')),
+      ...frames.slice(0, 3),
+      skippableFrame(Buffer.alloc(1000, 9), 15),
+      ...frames.slice(3),
+    ]);
+    expect(zstdCli(['-dc'], stream).equals(data)).toBe(true);
+  });
+
+  it('streams a single frame of unknown size larger than maxNativeFrameBytes (tar | zstd)', async () => {
+    const data = mixedData(40 * MiB, 5);
+    const stream = zstdCli(['-c'], data);
+    expect(describeFrame(stream)).toEqual({ contentSizeKnown: false, checksum: true });
+
+    const decoded = await collect(decompressFrames(chunksOf(randomChunks(stream, 256 * KiB, 3))));
+    expect(Math.max(...decoded.map((chunk) => chunk.length))).toBeLessThanOrEqual(BLOCK_MAXIMUM_SIZE);
+    expect(Buffer.concat(decoded).equals(data)).toBe(true);
+  });
+
+  // A file's size is known, so these frames carry it; above 32 MiB it routes them to fzstd.
+  it.each([
+    { args: ['--content-size'], size: 3 * MiB, checksum: true },
+    { args: ['--content-size', '--no-check'], size: 3 * MiB, checksum: false },
+    { args: ['--content-size'], size: 34 * MiB, checksum: true },
+    { args: ['--no-check'], size: 34 * MiB, checksum: false },
+  ])('decodes zstd $args output of a $size-byte file', async ({ args, size, checksum }) => {
+    const data = mixedData(size, size);
+    const file = path.join(tmp, `input-${size}-${args.join('')}`);
+    await writeFile(file, data);
+    const stream = zstdCli(['-c', ...args, file]);
+    expect(describeFrame(stream)).toEqual({ contentSizeKnown: true, checksum });
+
+    const decoded = await collect(decompressFrames(chunksOf(randomChunks(stream, 128 * KiB, size))));
+    const largest = Math.max(...decoded.map((chunk) => chunk.length));
+    expect(largest).toBe(size > 32 * MiB ? BLOCK_MAXIMUM_SIZE : size);
+    expect(Buffer.concat(decoded).equals(data)).toBe(true);
+  });
+
+  it('decodes `cat a.zst b.zst` mixed with our frames', async () => {
+    const a = mixedData(700 * KiB, 11);
+    const b = mixedData(300 * KiB, 12);
+    const c = mixedData(500 * KiB, 13);
+    const stream = Buffer.concat([
+      zstdCli(['-c', '-1'], a),
+      zstdCli(['-c', '-19', '--no-check'], b),
+      ...(await compressAll([c], { frameSize: 128 * KiB })),
+    ]);
+    const expected = Buffer.concat([a, b, c]);
+    expect((await decompressAll(randomChunks(stream, 50 * KiB, 4))).equals(expected)).toBe(true);
+    expect((await decompressAll([stream], { maxNativeFrameBytes: 64 * KiB })).equals(expected)).toBe(true);
+  });
+
+  it('decodes a CLI stream whatever the chunk boundaries, on either path', async () => {
+    const data = mixedData(900 * KiB, 21);
+    const stream = Buffer.concat([zstdCli(['-c'], data.subarray(0, 600 * KiB)), zstdCli(['-c', '--no-check'], data.subarray(600 * KiB))]);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat({ max: stream.length }), { maxLength: 60 }),
+        fc.constantFrom(1, 200 * KiB, 32 * MiB),
+        async (cuts, maxNativeFrameBytes) => {
+          const decoded = await decompressAll(cutAt(stream, cuts), { maxNativeFrameBytes });
+          expect(decoded.equals(data)).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('skippable frames', () => {
+  it('are laid out as magic + nibble, 4-byte LE length, payload', () => {
+    const frame = skippableFrame(Buffer.from('abc'), 0xa);
+    expect(frame.toString('hex')).toBe('5a2a4d1803000000616263');
+  });
+
+  it('are reported in stream order and skipped', async () => {
+    const part1 = mixedData(300 * KiB, 31);
+    const part2 = mixedData(200 * KiB, 32);
+    const stream = Buffer.concat([
+      skippableFrame(Buffer.from('header'), 0),
+      ...(await compressAll([part1], { frameSize: 64 * KiB })),
+      skippableFrame(Buffer.from('middle'), 15),
+      ...(await compressAll([part2], { frameSize: 64 * KiB })),
+      skippableFrame(Buffer.alloc(0), 7),
+    ]);
+    for (const maxNativeFrameBytes of [32 * MiB, 64]) {
+      const seen: [string, number, number][] = [];
+      let decodedBytes = 0;
+      const source = decompressFrames(chunksOf(randomChunks(stream, 5000, 5)), {
+        maxNativeFrameBytes,
+        onSkippableFrame: (payload, nibble) => seen.push([payload.toString(), nibble, decodedBytes]),
+      });
+      const decoded: Buffer[] = [];
+      for await (const chunk of source) {
+        decoded.push(chunk);
+        decodedBytes += chunk.length;
+      }
+      expect(seen).toEqual([
+        ['header', 0, 0],
+        ['middle', 15, part1.length],
+        ['', 7, part1.length + part2.length],
+      ]);
+      expect(Buffer.concat(decoded).equals(Buffer.concat([part1, part2]))).toBe(true);
+    }
+    expect((await decompressAll(randomChunks(stream, 3, 6))).equals(Buffer.concat([part1, part2]))).toBe(true);
+  });
+
+  it('are refused above maxNativeFrameBytes only when their payload is asked for', async () => {
+    const data = mixedData(10 * KiB, 41);
+    const stream = Buffer.concat([skippableFrame(Buffer.alloc(100 * KiB)), ...(await compressAll([data]))]);
+    const options = { maxNativeFrameBytes: 64 * KiB };
+    expect((await decompressAll(randomChunks(stream, 7000, 7), options)).equals(data)).toBe(true);
+    await expect(decompressAll([stream], { ...options, onSkippableFrame: () => {} })).rejects.toThrow(ArchiveLimitError);
+  });
+});
+
+describe('damaged input', () => {
+  it('is truncated at every cut point inside a frame, on either path', async () => {
+    const parts = [
+      ...(await compressAll([mixedData(2500, 51)], { frameSize: 1000 })),
+      skippableFrame(Buffer.from('note')),
+      zstdCli(['-c'], mixedData(600, 52)),
+    ];
+    const stream = Buffer.concat(parts);
+    const boundaries = new Set(parts.map((_, i) => Buffer.concat(parts.slice(0, i)).length));
+    expect(boundaries.size).toBe(5);
+    for (const maxNativeFrameBytes of [32 * MiB, 1]) {
+      for (let cut = 1; cut < stream.length; cut++) {
+        const decoding = decompressAll(cutAt(stream.subarray(0, cut), [cut >> 1]), {
+          maxNativeFrameBytes,
+          onSkippableFrame: maxNativeFrameBytes === 1 ? undefined : () => {},
+        });
+        if (boundaries.has(cut)) await expect(decoding).resolves.toBeInstanceOf(Buffer);
+        else await expect(decoding).rejects.toThrow(/^archive is truncated: the zstd stream ends inside a frame$/);
+      }
+    }
+  });
+
+  it('refuses garbage with the offset of the bad frame', async () => {
+    const frame = (await compressAll([Buffer.from('hello tenant')]))[0]!;
+    await expect(decompressAll([Buffer.from('this is not zstd at all')])).rejects.toThrow(
+      new CorruptArchiveError('not a zstd stream: bad frame magic at byte 0'),
+    );
+    await expect(decompressAll([frame, Buffer.alloc(16, 0xee)])).rejects.toThrow(
+      `not a zstd stream: bad frame magic at byte ${frame.length}`,
+    );
+    await expect(decompressAll([frame, frame.subarray(0, 3), frame.subarray(3)])).resolves.toEqual(
+      Buffer.from('hello tenanthello tenant'),
+    );
+  });
+
+  /** A frame with no content size or checksum, a window descriptor and one block. */
+  function handMadeFrame(blockHeader: number, body: Buffer, descriptor = 0x00, windowDescriptor = 0x58): Buffer {
+    const header = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor, windowDescriptor, 0, 0, 0]);
+    header.writeUIntLE(blockHeader, 6, 3);
+    return Buffer.concat([header, body]);
+  }
+  const LAST = 1;
+  const raw = (size: number): number => (size << 3) | (0 << 1) | LAST;
+
+  it.each([
+    ['reserved block type', handMadeFrame((3 << 1) | LAST, Buffer.alloc(4)), /reserved block type at byte 6/],
+    ['reserved header bit', handMadeFrame(raw(0), Buffer.alloc(0), 0x08), /reserved bit set in the frame header at byte 0/],
+    ['block over 128 KiB', handMadeFrame(raw(BLOCK_MAXIMUM_SIZE + 1), Buffer.alloc(BLOCK_MAXIMUM_SIZE + 1)), /exceeds the 128 KiB maximum/],
+    ['dictionary frame', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x58, 0x07, raw(0), 0, 0]), /needs dictionary 7/],
+  ])('refuses a %s as corrupt', async (_, stream, message) => {
+    const decoding = decompressAll([stream]);
+    await expect(decoding).rejects.toThrow(CorruptArchiveError);
+    await expect(decoding).rejects.toThrow(message);
+  });
+
+  it('refuses a frame whose content does not match its declared size, on either path', async () => {
+    // Single-segment frame declaring 5 bytes (1-byte field) holding 3.
+    const short = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 5, raw(3), 0, 0, 0x61, 0x62, 0x63]);
+    // Declares 2^32 bytes (8-byte field) and holds none: libzstd lets this one through.
+    const huge = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xc0, 0x58, 0, 0, 0, 0, 1, 0, 0, 0, raw(0), 0, 0]);
+    for (const maxNativeFrameBytes of [32 * MiB, 1]) {
+      await expect(decompressAll([short], { maxNativeFrameBytes })).rejects.toThrow(CorruptArchiveError);
+    }
+    for (const maxNativeFrameBytes of [32 * MiB, 2 ** 33]) {
+      await expect(decompressAll([huge], { maxNativeFrameBytes })).rejects.toThrow(
+        'declares 4294967296 bytes of content but decodes to 0',
+      );
+    }
+  });
+
+  it('refuses a window larger than 128 MiB as over the limit', async () => {
+    const stream = handMadeFrame(raw(0), Buffer.alloc(0), 0x00, 0xf8);
+    await expect(decompressAll([stream])).rejects.toThrow(ArchiveLimitError);
+  });
+
+  it('wraps decoder errors in CorruptArchiveError with the cause, on either path', async () => {
+    const stream = zstdCli(['-c'], Buffer.from('tenants/acme/config.json {"enabled":true}\n'.repeat(5000)));
+    const checksumBroken = Buffer.from(stream);
+    checksumBroken[checksumBroken.length - 1]! ^= 0xff;
+    const blockBroken = Buffer.from(stream);
+    const firstBlock = 6; // 4-byte magic, descriptor, window descriptor
+    expect((blockBroken.readUIntLE(firstBlock, 3) >> 1) & 3).toBe(2); // compressed
+    blockBroken[firstBlock + 3] = 0xff; // literals: "reuse the previous Huffman table", there is none
+
+    for (const [broken, maxNativeFrameBytes] of [
+      [checksumBroken, 32 * MiB],
+      [blockBroken, 32 * MiB],
+      [blockBroken, 1],
+    ] as const) {
+      const error = await decompressAll([broken], { maxNativeFrameBytes }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptArchiveError);
+      expect((error as Error).message).toMatch(/^corrupt zstd frame at byte 0/);
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    }
+  });
+
+  it('yields the frames before a corrupt one, and leaves no unhandled rejection when stopped early', async () => {
+    const good = mixedData(64 * KiB, 71);
+    const [goodFrame] = await compressAll([good]);
+    const badFrame = zstdCli(['-c'], mixedData(64 * KiB, 72));
+    badFrame[badFrame.length - 1]! ^= 0xff;
+    const stream = [goodFrame!, badFrame, goodFrame!];
+
+    const received: Buffer[] = [];
+    const failure = await (async () => {
+      for await (const chunk of decompressFrames(chunksOf(stream), { concurrency: 3 })) received.push(chunk);
+    })().catch((e: unknown) => e);
+    expect(received).toEqual([good]);
+    expect(failure).toBeInstanceOf(CorruptArchiveError);
+
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for await (const chunk of decompressFrames(chunksOf(stream), { concurrency: 3 })) {
+        expect(chunk.equals(good)).toBe(true);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+});
+
+describe('bounded memory', () => {
+  it('decodes a zstd bomb (2 GiB of zeros) in small chunks and stops early on request', async () => {
+    const bomb = shell('head -c 2147483648 /dev/zero | zstd -q -c');
+    expect(bomb.length).toBeLessThan(1 * MiB);
+    const zeros = Buffer.alloc(BLOCK_MAXIMUM_SIZE);
+    let fed = 0;
+    let closed = false;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      try {
+        for (const chunk of randomChunks(bomb, 4 * KiB, 8)) {
+          fed += chunk.length;
+          yield chunk;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+
+    const baseline = liveArrayBufferBytes();
+    let decoded = 0;
+    let chunks = 0;
+    let largestLive = 0;
+    for await (const chunk of decompressFrames(source())) {
+      expect(chunk.length).toBeLessThanOrEqual(BLOCK_MAXIMUM_SIZE);
+      expect(chunk.equals(zeros.subarray(0, chunk.length))).toBe(true);
+      decoded += chunk.length;
+      if (++chunks % 256 === 0) largestLive = Math.max(largestLive, liveArrayBufferBytes() - baseline);
+      if (decoded >= 320 * MiB) break;
+    }
+    expect(chunks).toBeGreaterThan(2000);
+    expect(closed).toBe(true);
+    expect(fed).toBeLessThan(bomb.length / 2);
+    expect(largestLive).toBeLessThan(16 * MiB);
+  });
+
+  // fzstd's Decompress keeps a view of the end of every push that ends on a block boundary.
+  it('does not keep the compressed bytes of a long streamed frame alive', async () => {
+    const data = randomBytes(48 * MiB);
+    const file = path.join(tmp, 'long-frame.zst');
+    await writeFile(file, zstdCli(['-c', '-1'], data));
+    const baseline = liveArrayBufferBytes();
+    let decoded = 0;
+    let chunks = 0;
+    let largestLive = 0;
+    for await (const chunk of decompressFrames(createReadStream(file), { maxNativeFrameBytes: 1 * MiB })) {
+      expect(chunk.equals(data.subarray(decoded, decoded + chunk.length))).toBe(true);
+      decoded += chunk.length;
+      if (++chunks % 64 === 0) largestLive = Math.max(largestLive, liveArrayBufferBytes() - baseline);
+    }
+    expect(decoded).toBe(data.length);
+    expect(chunks).toBeGreaterThan(300);
+    expect(largestLive).toBeLessThan(16 * MiB);
+  });
+});
