@@ -1,0 +1,140 @@
+// The one factory the CLI and the Lambda handlers call: turns `--to`/`--from` and the
+// storage flags into an ArchiveLocation. Every flag is validated first, as a usage error
+// naming the flag, before any client or credential is touched; the AWS SDK is imported
+// only for s3:// locations (the CLI must start in under 300 ms). `display` holds the
+// bucket and key or the path, never credentials or the --pipe command.
+
+import { isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+import { LocalFileLocation } from './local.js';
+import { withPipeCommand } from './pipe.js';
+import { isS3Url, parseS3Url } from './s3-url.js';
+import type { ArchiveLocation } from './types.js';
+
+export { redact } from './redact.js';
+
+export interface LocationOptions {
+  /** `--aws-profile`: a profile of the shared AWS config (SSO included). */
+  readonly awsProfile?: string;
+  /** `--region` */
+  readonly region?: string;
+  /** `--endpoint`: an S3-compatible store, e.g. https://minio.internal:9000. */
+  readonly endpoint?: string;
+  /** `--access-key` and `--secret-key`: static credentials, both or neither. */
+  readonly accessKey?: string;
+  readonly secretKey?: string;
+  /** `--pipe`: a shell command the archive passes through (e.g. `age -r …`). */
+  readonly pipe?: string;
+  /** Expected archive size in bytes: lets S3 uploads pick a part size that fits. */
+  readonly expectedBytes?: number;
+}
+
+const S3_ONLY_FLAGS = [
+  ['awsProfile', '--aws-profile'],
+  ['region', '--region'],
+  ['endpoint', '--endpoint'],
+  ['accessKey', '--access-key'],
+  ['secretKey', '--secret-key'],
+] as const;
+
+const REGION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
+const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
+
+export async function openLocation(spec: string, options: LocationOptions = {}): Promise<ArchiveLocation> {
+  const location = isS3Url(spec) ? await openS3(spec, options) : openLocal(spec, options);
+  return options.pipe === undefined ? location : withPipeCommand(location, options.pipe);
+}
+
+/** All checks of `spec` and `options` that need no I/O; throws UsageError. */
+export function validateLocationOptions(spec: string, options: LocationOptions): void {
+  if (spec.trim() === '') throw new UsageError('the archive location is empty: give s3://bucket/key or a file path');
+  if (options.pipe !== undefined && options.pipe.trim() === '') throw new UsageError('--pipe needs a command');
+  if (options.expectedBytes !== undefined && !(Number.isSafeInteger(options.expectedBytes) && options.expectedBytes >= 0)) {
+    throw new UsageError('the expected archive size must be a whole number of bytes');
+  }
+  if (!isS3Url(spec)) {
+    for (const [option, flag] of S3_ONLY_FLAGS) {
+      if (options[option] !== undefined) throw new UsageError(`${flag} applies only to s3:// locations`);
+    }
+    return;
+  }
+  for (const [option, flag] of S3_ONLY_FLAGS) {
+    if (options[option] !== undefined && options[option].trim() === '') throw new UsageError(`${flag} needs a value`);
+  }
+  if ((options.accessKey === undefined) !== (options.secretKey === undefined)) {
+    throw new UsageError('--access-key and --secret-key go together: give both or neither');
+  }
+  if (options.awsProfile !== undefined && options.accessKey !== undefined) {
+    throw new UsageError('--aws-profile and --access-key/--secret-key exclude each other: give one of them');
+  }
+  if (options.region !== undefined && !REGION_PATTERN.test(options.region)) {
+    throw new UsageError(`invalid --region ${JSON.stringify(options.region)}`);
+  }
+  if (options.endpoint !== undefined) endpointOrigin(options.endpoint);
+}
+
+async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
+  validateLocationOptions(spec, options);
+  const { bucket, key } = parseS3Url(spec);
+  const endpoint = options.endpoint === undefined ? undefined : endpointOrigin(options.endpoint);
+  // Only now, with everything valid, is the SDK loaded.
+  const [{ createS3Client }, { S3Location }] = await Promise.all([import('./s3-client.js'), import('./s3.js')]);
+  const client = await createS3Client({
+    ...(options.region !== undefined && { region: options.region }),
+    ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
+    ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
+    ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
+    ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
+  });
+  return new S3Location({
+    client,
+    bucket,
+    key,
+    ...(endpoint !== undefined && { endpoint }),
+    ...(options.expectedBytes !== undefined && { expectedBytes: options.expectedBytes }),
+    secrets: [options.secretKey],
+  });
+}
+
+function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
+  validateLocationOptions(spec, options);
+  const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
+    return new LocalFileLocation(spec);
+  }
+  if (scheme === 's3') throw new UsageError('S3 URLs are written in lowercase: s3://bucket/key');
+  if (scheme !== 'file') {
+    throw new UsageError(`unsupported location ${JSON.stringify(`${scheme}://…`)}: give s3://bucket/key or a file path`);
+  }
+  let path: string;
+  try {
+    path = fileURLToPath(spec);
+  } catch {
+    throw new UsageError(`invalid file URL ${JSON.stringify(spec)}: expected file:///absolute/path`);
+  }
+  if (!isAbsolute(path) || path.endsWith('/')) {
+    throw new UsageError(`invalid file URL ${JSON.stringify(spec)}: expected file:///absolute/path/archive.tar.zst`);
+  }
+  return new LocalFileLocation(path);
+}
+
+/** `scheme://host[:port]` of a valid --endpoint; the URL itself is never echoed (it may hold credentials). */
+function endpointOrigin(endpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new UsageError('invalid --endpoint: expected a URL like https://minio.internal:9000');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UsageError('invalid --endpoint: only http:// and https:// URLs are supported');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new UsageError('credentials in --endpoint are not supported: use --access-key and --secret-key');
+  }
+  if (url.search !== '' || url.hash !== '') throw new UsageError('invalid --endpoint: no query or fragment allowed');
+  if (url.hostname === '') throw new UsageError('invalid --endpoint: no host');
+  return url.origin;
+}

@@ -1,0 +1,124 @@
+// openLocation: which location each spec gives, every usage error before any client
+// exists, no secret in display or messages, and the AWS SDK loaded only for s3:// specs.
+
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { InvalidNameError, UsageError } from '../shared/errors.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import { openLocation, redact, type LocationOptions } from '../shared/storage/open-location.js';
+import { S3Location } from '../shared/storage/s3.js';
+
+const run = promisify(execFile);
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+describe('openLocation', () => {
+  it('opens s3:// as an S3 location shown without credentials', async () => {
+    const location = await openLocation('s3://my-bucket/acme/x.tar.zst', {
+      endpoint: 'https://minio.internal:9000',
+      accessKey: 'AKIAEXAMPLE',
+      secretKey: SECRET,
+    });
+    expect(location).toBeInstanceOf(S3Location);
+    expect(location.display).toBe('s3://my-bucket/acme/x.tar.zst');
+    expect(location).toMatchObject({ bucket: 'my-bucket', key: 'acme/x.tar.zst' });
+    expect(JSON.stringify(location.display)).not.toContain(SECRET);
+  });
+
+  it('sizes S3 parts from expectedBytes', async () => {
+    const location = (await openLocation('s3://my-bucket/x', { region: 'us-east-1', expectedBytes: 400 * 1024 ** 3 })) as S3Location;
+    expect(location.plan.partSize).toBeGreaterThan(20 * 1024 * 1024);
+  });
+
+  it('opens paths and file:// URLs as local files', async () => {
+    expect(await openLocation('/var/backups/acme.tar.zst')).toEqual(new LocalFileLocation('/var/backups/acme.tar.zst'));
+    const relative = await openLocation('backups/acme.tar.zst');
+    expect(relative.display).toBe(join(process.cwd(), 'backups/acme.tar.zst'));
+    const url = await openLocation('file:///var/backups/acme%20b.tar.zst');
+    expect(url).toBeInstanceOf(LocalFileLocation);
+    expect((url as LocalFileLocation).path).toBe('/var/backups/acme b.tar.zst');
+  });
+
+  it('wraps the location in the --pipe command, keeping the command out of display', async () => {
+    const location = await openLocation('/tmp/x.tar.zst.age', { pipe: 'age -r age1secretish' });
+    expect(location.display).toBe('/tmp/x.tar.zst.age (through the --pipe command)');
+  });
+
+  it.each<[string, string, LocationOptions, RegExp]>([
+    ['empty spec', '', {}, /location is empty/],
+    ['--endpoint on a path', '/tmp/x', { endpoint: 'https://h' }, /--endpoint applies only to s3:\/\/ locations/],
+    ['--region on a path', '/tmp/x', { region: 'eu-west-1' }, /--region applies only/],
+    ['--aws-profile on a path', '/tmp/x', { awsProfile: 'p' }, /--aws-profile applies only/],
+    ['--access-key on a path', '/tmp/x', { accessKey: 'a', secretKey: 'b' }, /--access-key applies only/],
+    ['--access-key alone', 's3://bucket/x', { accessKey: 'AK' }, /--access-key and --secret-key go together/],
+    ['--secret-key alone', 's3://bucket/x', { secretKey: SECRET }, /--access-key and --secret-key go together/],
+    ['profile and keys', 's3://bucket/x', { awsProfile: 'p', accessKey: 'a', secretKey: SECRET }, /exclude each other/],
+    ['empty profile', 's3://bucket/x', { awsProfile: ' ' }, /--aws-profile needs a value/],
+    ['bad region', 's3://bucket/x', { region: 'us east 1' }, /invalid --region/],
+    ['endpoint not a URL', 's3://bucket/x', { endpoint: 'minio:9000 x' }, /invalid --endpoint/],
+    ['endpoint ftp', 's3://bucket/x', { endpoint: 'ftp://minio' }, /only http:\/\/ and https:\/\//],
+    ['endpoint with credentials', 's3://bucket/x', { endpoint: `https://AK:${encodeURIComponent(SECRET)}@minio` }, /credentials in --endpoint/],
+    ['endpoint with query', 's3://bucket/x', { endpoint: 'https://minio/?X-Amz-Signature=abc' }, /no query/],
+    ['empty --pipe', '/tmp/x', { pipe: '  ' }, /--pipe needs a command/],
+    ['negative size', '/tmp/x', { expectedBytes: -1 }, /whole number of bytes/],
+    ['fractional size', '/tmp/x', { expectedBytes: 1.5 }, /whole number of bytes/],
+    ['uppercase scheme', 'S3://bucket/x', {}, /lowercase/],
+    ['other scheme', 'https://bucket.s3.amazonaws.com/x', {}, /unsupported location "https:\/\/…"/],
+    ['a directory', '/var/backups/', {}, /names a directory/],
+    ['file URL with a host', 'file://server/share/x', {}, /invalid file URL/],
+  ])('refuses %s with a usage error', async (_label, spec, options, message) => {
+    const error = await openLocation(spec, options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain(SECRET);
+    expect((error as Error).message).not.toContain(encodeURIComponent(SECRET));
+  });
+
+  it('refuses a bad S3 URL as InvalidNameError', async () => {
+    await expect(openLocation('s3://Bucket/x', { accessKey: 'a', secretKey: SECRET })).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(openLocation('s3://bucket/../x')).rejects.toThrow(/"\.\." segment/);
+  });
+
+  it('exports redact for callers that print errors', () => {
+    expect(redact(`oops ${SECRET}`, [SECRET])).toBe('oops ***');
+  });
+});
+
+describe('lazy AWS SDK', () => {
+  it('no module of shared/storage imports the AWS SDK statically', async () => {
+    const dir = join(import.meta.dirname, '..', 'shared', 'storage');
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.ts')) continue;
+      const source = await readFile(join(dir, name), 'utf8');
+      const staticImports = source.match(/^import\s+(?!type\b)[^;]*from\s+'@aws-sdk\/[^']+'/gm) ?? [];
+      expect(staticImports, name).toEqual([]);
+    }
+  });
+
+  it('loads the SDK only once an s3:// location is opened, and imports fast', async () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(import.meta.url);
+      const sdk = () => Object.keys(require.cache).filter((k) => k.includes('@aws-sdk')).length;
+      const started = performance.now();
+      const { openLocation } = await import(${JSON.stringify(join(import.meta.dirname, '..', 'shared', 'storage', 'open-location.ts'))});
+      const importMs = performance.now() - started;
+      await openLocation('/tmp/x.tar.zst', { pipe: 'cat' });
+      await openLocation('s3://Bad/x').catch(() => {});
+      await openLocation('/tmp/x', { endpoint: 'https://h' }).catch(() => {});
+      const before = sdk();
+      await openLocation('s3://good-bucket/x', { region: 'us-east-1' });
+      console.log(JSON.stringify({ importMs, before, after: sdk() }));
+    `;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '..'),
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    });
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { importMs: number; before: number; after: number };
+    expect(result.before).toBe(0);
+    expect(result.after).toBeGreaterThan(0);
+    expect(result.importMs).toBeLessThan(300);
+  });
+});
