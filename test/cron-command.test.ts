@@ -1,0 +1,169 @@
+// shared/cron-command.ts: --cmd parsed as one openclaw command (no shell), date templates
+// expanded at fire time, rule names, the rule target's input transformer and description.
+
+import { describe, expect, it } from 'vitest';
+
+import {
+  assertOpenclawCommandLine,
+  cronDescription,
+  cronRuleName,
+  cronTargetInput,
+  crontabLine,
+  expandTemplate,
+  parseCronCommand,
+  parseCronDescription,
+  splitWords,
+  templateProblem,
+} from '../shared/cron-command.js';
+
+const context = { tenant: 'acme', stack: 'openclaw-backup' };
+const parse = (line: string) => parseCronCommand(line, context);
+
+describe('parseCronCommand', () => {
+  it('turns $(date +FORMAT) into a placeholder expanded when the rule fires', () => {
+    expect(parse('openclaw tenants backup acme --to s3://my-bucket/acme/$(date +%F).tar.zst')).toEqual({
+      command: { tenant: 'acme', to: 's3://my-bucket/acme/{date:%F}.tar.zst' },
+      templated: true,
+    });
+  });
+
+  it('follows shell quoting without running a shell', () => {
+    const cases: Array<[string, string]> = [
+      ['openclaw tenants backup acme --to "s3://bkt/acme/$(date +%Y-%m-%d)/x.tar.zst"', 's3://bkt/acme/{date:%Y-%m-%d}/x.tar.zst'],
+      ["openclaw tenants backup acme --to 's3://bkt/acme/plain.tar.zst'", 's3://bkt/acme/plain.tar.zst'],
+      ['openclaw tenants backup acme --to=s3://bkt/acme/$(date -u +%FT%H%M).tar.zst', 's3://bkt/acme/{date:%FT%H%M}.tar.zst'],
+      ["openclaw tenants backup acme --to s3://bkt/acme/$(date --utc '+%G-W%V').tar.zst", 's3://bkt/acme/{date:%G-W%V}.tar.zst'],
+      ['openclaw tenants backup acme --to s3://bkt/acme/$(date +\\%F).tar.zst', 's3://bkt/acme/{date:%F}.tar.zst'],
+      ['openclaw tenants backup acme --to s3://bkt/acme/a\\ b.tar.zst', 's3://bkt/acme/a b.tar.zst'],
+    ];
+    for (const [line, to] of cases) expect(parse(line).command.to, line).toBe(to);
+  });
+
+  it('keeps --overwrite, --endpoint, and options in any order', () => {
+    expect(parse('/usr/local/bin/openclaw --json tenants backup --overwrite --to s3://bkt/k.tar.zst --endpoint https://minio.internal:9000 acme')).toEqual({
+      command: { tenant: 'acme', to: 's3://bkt/k.tar.zst', overwrite: true, storage: { endpoint: 'https://minio.internal:9000' } },
+      templated: false,
+    });
+    expect(parse('openclaw --stack openclaw-backup tenants backup acme --to s3://bkt/k.tar.zst').command.tenant).toBe('acme');
+  });
+
+  it.each([
+    ['', /--cmd is empty/],
+    ['aws s3 cp x y', /must be an openclaw command/],
+    ['openclaw tenants backup acme --to s3://b/k; rm -rf /', /not run by a shell: ";"/],
+    ['openclaw tenants backup acme --to s3://b/k | tee', /not run by a shell: "\|"/],
+    ['openclaw tenants backup acme --to s3://b/k && echo', /not run by a shell: "&"/],
+    ['openclaw tenants backup acme --to s3://b/k > /tmp/log', /"<" and ">"/],
+    ['openclaw tenants backup acme --to s3://b/$HOME.tar', /variables/],
+    ['openclaw tenants backup acme --to "s3://b/${USER}.tar"', /variables/],
+    ['openclaw tenants backup acme --to s3://b/`date`.tar', /backquotes/],
+    ['openclaw tenants backup acme --to s3://b/$(whoami).tar', /"\$\(whoami\)"/],
+    ['openclaw tenants backup acme --to s3://b/$(date +%F; id).tar', /not run by a shell/],
+    ['openclaw tenants backup acme --to s3://b/$(date +%Q).tar', /"%Q" is not supported/],
+    ['openclaw tenants backup acme --to s3://b/$(date).tar', /"\$\(date\)"/],
+    ['openclaw tenants backup acme --to "s3://b/k', /unterminated "/],
+    ['openclaw tenants restore --from s3://b/k', /only "openclaw tenants backup/],
+    ['openclaw tenants list', /only "openclaw tenants backup/],
+    ['openclaw tenants backup beta --to s3://bkt/k.tar.zst', /backs up tenant "beta", but the cron belongs to tenant "acme"/],
+    ['openclaw tenants backup ../x --to s3://bkt/k.tar.zst', /invalid tenant name/],
+    ['openclaw tenants backup $(date +%F) --to s3://bkt/k.tar.zst', /only be used in --to, not in the tenant name/],
+    ['openclaw tenants backup acme', /has no --to/],
+    ['openclaw tenants backup acme --to /var/backups/acme.tar.zst', /stores its archive in S3/],
+    ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/x --to s3://bkt/y', /--to is given twice/],
+    ['openclaw tenants backup acme --to s3://b-$(date +%Y)/x.tar.zst', /bucket in --to must be literal/],
+    ['openclaw tenants backup acme --to s3://bkt/{x}.tar.zst', /literal "\{" and "\}"/],
+    ['openclaw tenants backup acme --to s3://B1/x.tar.zst', /invalid S3 bucket name/],
+    ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/../x', /"\.\." segment/],
+    ['openclaw tenants backup acme --to s3://bkt/k --pipe "age -r age1x"', /--pipe runs a shell command/],
+    ['openclaw tenants backup acme --to s3://bkt/k --aws-profile prod', /execution role: drop --aws-profile/],
+    ['openclaw tenants backup acme --to s3://bkt/k --region eu-west-1', /drop --region/],
+    ['openclaw tenants backup acme --to s3://bkt/k --access-key AKIA --secret-key x', /clear text/],
+    ['openclaw --tenants-dir /srv tenants backup acme --to s3://bkt/k', /drop --tenants-dir/],
+    ['openclaw --stack other tenants backup acme --to s3://bkt/k', /names --stack other, but the cron is added to openclaw-backup/],
+    ['openclaw tenants backup acme --to s3://bkt/k --frobnicate', /unknown option "--frobnicate"/],
+    ['openclaw tenants backup acme --to s3://bkt/k --overwrite=yes', /--overwrite takes no value/],
+    ['openclaw tenants backup acme extra --to s3://bkt/k', /unexpected "extra"/],
+    ['# openclaw tenants backup acme', /comments/],
+  ])('refuses %j', (line, reason) => {
+    expect(() => parse(line)).toThrow(reason);
+    try {
+      parse(line);
+    } catch (error) {
+      expect((error as { outcome?: string }).outcome).toBe('usage');
+    }
+  });
+});
+
+describe('templates', () => {
+  const time = new Date('2026-06-03T03:00:07Z');
+  it.each([
+    ['s3://b/acme/{date:%F}.tar.zst', 's3://b/acme/2026-06-03.tar.zst'],
+    ['s3://b/acme/{date:%Y}/{date:%m}/{date:%d}/{date:%H%M%S}.tar.zst', 's3://b/acme/2026/06/03/030007.tar.zst'],
+    ['s3://b/{date:%FT%T}', 's3://b/2026-06-03T03:00:07'],
+    ['s3://b/{date:%y%j-%u%w-%a%b}', 's3://b/26154-33-WedJun'],
+    ['s3://b/{date:%s}', 's3://b/1780455607'],
+    ['s3://b/{date:%G-W%V}', 's3://b/2026-W23'],
+    ['s3://b/{date:100%%}', 's3://b/100%'],
+    ['s3://b/plain', 's3://b/plain'],
+  ])('expands %s in UTC', (template, expected) => {
+    expect(expandTemplate(template, time)).toBe(expected);
+  });
+
+  it('uses ISO weeks across the year boundary', () => {
+    expect(expandTemplate('{date:%G-W%V}', new Date('2027-01-01T00:00:00Z'))).toBe('2026-W53');
+    expect(expandTemplate('{date:%G-W%V}', new Date('2025-12-29T00:00:00Z'))).toBe('2026-W01');
+  });
+
+  it('finds broken templates', () => {
+    expect(templateProblem('s3://b/{date:%F')).toMatch(/literal/);
+    expect(templateProblem('s3://b/{date:%}')).toMatch(/lone "%"/);
+    expect(templateProblem('s3://b/{date:%Z}')).toMatch(/"%Z" is not supported/);
+    expect(() => expandTemplate('s3://b/{oops}', time)).toThrow(/invalid template/);
+  });
+});
+
+describe('rule names, input and description', () => {
+  it('names rules <prefix>-<tenant>-<cron name> within EventBridge limits', () => {
+    expect(cronRuleName('openclaw-backup', 'acme', 'nightly-backup')).toBe('openclaw-backup-acme-nightly-backup');
+    expect(() => cronRuleName('openclaw-backup', 'acme', 'x'.repeat(50))).toThrow(/EventBridge allows 64: use a cron name of at most 43 characters/);
+    expect(() => cronRuleName('openclaw-backup', 'acme', 'bad name')).toThrow(/invalid cron name/);
+    expect(() => cronRuleName('openclaw-backup', 'acme', '-x')).toThrow(/invalid cron name/);
+    expect(() => cronRuleName('openclaw-backup', 'ACME', 'x')).toThrow(/invalid tenant name/);
+  });
+
+  it('builds an input transformer that fills in the event time and id', () => {
+    const input = cronTargetInput('acme', 'nightly', { tenant: 'acme', to: 's3://b/acme/{date:%F}.tar.zst' });
+    expect(input).toEqual({
+      InputPathsMap: { time: '$.time', eventId: '$.id' },
+      InputTemplate:
+        '{"source":"openclaw.cron","tenant":"acme","cronName":"nightly","time":<time>,"eventId":<eventId>,' +
+        '"command":{"tenant":"acme","to":"s3://b/acme/{date:%F}.tar.zst"}}',
+    });
+    const rendered = input.InputTemplate.replace('<time>', JSON.stringify('2026-06-03T03:00:00Z')).replace('<eventId>', JSON.stringify('e-1'));
+    expect(JSON.parse(rendered)).toMatchObject({ time: '2026-06-03T03:00:00Z', eventId: 'e-1', command: { tenant: 'acme' } });
+  });
+
+  it('keeps schedule and command in the description, within 512 characters', () => {
+    const description = cronDescription('0 3 * * *', 'openclaw tenants backup acme --to s3://b/k');
+    expect(parseCronDescription(description)).toEqual({ schedule: '0 3 * * *', cmd: 'openclaw tenants backup acme --to s3://b/k' });
+    expect(parseCronDescription('made by hand')).toBeUndefined();
+    expect(() => cronDescription('0 3 * * *', `openclaw tenants backup acme --to s3://b/${'k'.repeat(500)}`)).toThrow(/too long/);
+  });
+
+  it('writes crontab lines with % escaped', () => {
+    expect(crontabLine('0 3 * * *', 'openclaw tenants backup acme --to /b/acme-$(date +%F).tar.zst')).toBe(
+      '0 3 * * * openclaw tenants backup acme --to /b/acme-$(date +\\%F).tar.zst',
+    );
+    expect(crontabLine('0 3 * * *', 'openclaw x $(date +\\%F)')).toBe('0 3 * * * openclaw x $(date +\\%F)');
+  });
+
+  it('checks local command lines for openclaw and shell syntax', () => {
+    expect(() => assertOpenclawCommandLine('openclaw tenants backup acme --to /b/$(date +%F) --pipe "age -r x"')).not.toThrow();
+    expect(() => assertOpenclawCommandLine('rm -rf /')).toThrow(/openclaw command/);
+    expect(() => assertOpenclawCommandLine('openclaw x; rm -rf /')).toThrow(/not run by a shell/);
+  });
+
+  it('splits words like a shell', () => {
+    expect(splitWords(`a 'b c' "d\\"e" f\\ g ""`)).toEqual([[{ text: 'a' }], [{ text: 'b c' }], [{ text: 'd"e' }], [{ text: 'f g' }], [{ text: '' }]]);
+  });
+});
