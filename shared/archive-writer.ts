@@ -6,6 +6,12 @@
 // where names need them) whose entries all live under `tenants/<name>/`, ending with the
 // manifest. `zstd -dc | tar -x` restores it; the marker tells our restore that the archive
 // is ours, so a missing manifest means damage rather than a foreign archive.
+//
+// The tenant is live while it is read (docs/consistency.md): every file is archived as one
+// version of itself (re-read while it changes, see stable-read.ts, else warned about), and
+// every SQLite database, recognised by its header, as one transactionally consistent state
+// (sqlite-snapshot.ts); there is no snapshot across files. Temporary copies live in a private
+// directory (temp-area.ts) removed when the run ends.
 
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
@@ -22,7 +28,10 @@ import {
   type ManifestEntry,
   type ManifestNote,
 } from './manifest.js';
-import { walkTenant, isVanished, type WalkItem } from './tenant-walk.js';
+import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
+import { readHead, readWhole, sameVersion, spoolFile } from './stable-read.js';
+import { TempArea } from './temp-area.js';
+import { walkTenant, isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
 import { compressFrames, skippableFrame, type CompressOptions } from './zstd-frames.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
@@ -37,8 +46,8 @@ export const ARCHIVE_MARKER_NIBBLE = 0x0c;
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */
 const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
 const STREAM_CHUNK = 1024 * 1024;
-/** How many times a small file that changes while read is read again. */
-const REREAD_ATTEMPTS = 3;
+/** A large file modified this recently is probably being written: it is spooled so it can be re-read. */
+const RECENTLY_MODIFIED_MS = 60_000;
 
 export interface ArchiveProgress {
   readonly files: number;
@@ -87,14 +96,14 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
 async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise<ArchiveSummary> {
   const { tenant, tenantDir } = options;
   const entries: ManifestEntry[] = [];
-  const skipped: ManifestNote[] = [];
-  const warnings: ManifestNote[] = [];
+  const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+  const context: PackContext = { pack, tenant, notes, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
+  /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
+  const waiting = new Map<string, FileItem[]>();
 
-  for await (const item of walkTenant(tenantDir, skipped)) {
-    if (pack.destroyed) throw new Error('archive stream closed');
-    const entry = await packItem(pack, tenant, item, warnings, skipped);
-    if (entry === undefined) continue;
+  const record = (entry: ManifestEntry | undefined): void => {
+    if (entry === undefined) return;
     entries.push(entry);
     if (entry.type === 'file') {
       totals.files++;
@@ -102,6 +111,31 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
       options.onProgress?.({ files: totals.files, bytes: totals.bytes });
     } else if (entry.type === 'directory') totals.directories++;
     else totals.symlinks++;
+  };
+
+  try {
+    for await (const item of walkTenant(tenantDir, notes)) {
+      if (pack.destroyed) throw new Error('archive stream closed');
+      if (item.kind === 'file') {
+        const base = databaseOf(item);
+        if (base !== undefined && !context.settled.has(base)) {
+          waiting.set(base, [...(waiting.get(base) ?? []), item]);
+          continue;
+        }
+        record(await packCompanionOrFile(context, item, base));
+        if (hasCompanions(item)) {
+          context.settled.add(item.relPath);
+          for (const companion of waiting.get(item.relPath) ?? []) record(await packCompanionOrFile(context, companion, item.relPath));
+          waiting.delete(item.relPath);
+        }
+      } else {
+        record(await packItem(context, item));
+      }
+    }
+    // Companions whose database never came (it was not a regular file, or vanished from the listing).
+    for (const companions of waiting.values()) for (const companion of companions) record(await packFile(context, companion));
+  } finally {
+    await context.temp.dispose();
   }
 
   const manifest: Manifest = {
@@ -111,8 +145,8 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
     createdAt: options.createdAt.toISOString(),
     tool: { name: TOOL_NAME, version: TOOL_VERSION },
     entries,
-    skipped,
-    warnings,
+    skipped: notes.skipped,
+    warnings: notes.warnings,
     totals,
   };
   const manifestBytes = serializeManifest(manifest);
@@ -121,103 +155,252 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
   return { manifest, manifestSha256: sha256(manifestBytes) };
 }
 
-async function packItem(
-  pack: TarPack,
-  tenant: string,
-  item: WalkItem,
-  warnings: ManifestNote[],
-  skipped: ManifestNote[],
-): Promise<ManifestEntry | undefined> {
-  const name = entryNameFor(tenant, item.relPath);
-  const mode = item.stat.mode & 0o7777;
+type FileItem = Extract<WalkItem, { kind: 'file' }>;
+
+interface PackContext {
+  readonly pack: TarPack;
+  readonly tenant: string;
+  readonly notes: WalkNotes;
+  readonly temp: TempArea;
+  /** Databases archived as snapshots (relative paths): their companions are left out. */
+  readonly snapshotted: Set<string>;
+  /** Files with a companion beside them that have been packed (relative paths). */
+  readonly settled: Set<string>;
+}
+
+/** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
+function databaseOf(item: FileItem): string | undefined {
+  const base = companionBaseName(item.name);
+  if (base === undefined || !item.siblings.has(base)) return undefined;
+  return item.relPath.slice(0, item.relPath.length - item.name.length) + base;
+}
+
+function hasCompanions(item: FileItem): boolean {
+  return companionNames(item.name).some((name) => item.siblings.has(name));
+}
+
+async function packCompanionOrFile(context: PackContext, item: FileItem, database: string | undefined): Promise<ManifestEntry | undefined> {
+  if (database !== undefined && context.snapshotted.has(database)) {
+    context.notes.skipped.push({ path: item.relPath, reason: `SQLite companion of ${database}, which was archived as a consistent snapshot` });
+    return undefined;
+  }
+  return packFile(context, item);
+}
+
+async function packItem(context: PackContext, item: Exclude<WalkItem, FileItem>): Promise<ManifestEntry> {
+  const name = entryNameFor(context.tenant, item.relPath);
   const mtime = item.stat.mtime;
   const mtimeMs = Math.floor(item.stat.mtimeMs);
-  switch (item.kind) {
-    case 'directory':
-      await addEntry(pack, { name, type: 'directory', mode, mtime });
-      return { path: item.relPath, type: 'directory', mode, mtimeMs };
-    case 'symlink':
-      await addEntry(pack, { name, type: 'symlink', linkname: item.target, mode: 0o777, mtime });
-      return { path: item.relPath, type: 'symlink', target: item.target, mtimeMs };
-    case 'file': {
-      const archived = await packFile(pack, name, item.absPath, item.stat, (reason) => warnings.push({ path: item.relPath, reason }));
-      if (archived === undefined) {
-        skipped.push({ path: item.relPath, reason: 'vanished during backup' });
-        return undefined;
-      }
-      return { path: item.relPath, type: 'file', size: archived.size, mode, mtimeMs: Math.floor(archived.stat.mtimeMs), sha256: archived.sha256 };
-    }
+  if (item.kind === 'directory') {
+    const mode = item.stat.mode & 0o7777;
+    await addEntry(context.pack, { name, type: 'directory', mode, mtime });
+    return { path: item.relPath, type: 'directory', mode, mtimeMs };
   }
+  await addEntry(context.pack, { name, type: 'symlink', linkname: item.target, mode: 0o777, mtime });
+  return { path: item.relPath, type: 'symlink', target: item.target, mtimeMs };
 }
 
 interface ArchivedFile {
   readonly size: number;
   readonly sha256: string;
-  readonly stat: Stats;
+  readonly mtime: Date;
+  readonly mtimeMs: number;
 }
 
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
-async function packFile(
-  pack: TarPack,
-  name: string,
-  absPath: string,
-  walkStat: Stats,
-  warn: (reason: string) => void,
-): Promise<ArchivedFile | undefined> {
+async function packFile(context: PackContext, item: FileItem): Promise<ManifestEntry | undefined> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch (error) {
-    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') {
+      noteVanished(context.notes, item.relPath);
+      return undefined;
+    }
     throw error;
   }
+  let archived: ArchivedFile | undefined;
   try {
-    let stat = await handle.stat();
-    if (!stat.isFile()) return undefined;
-    const mode = walkStat.mode & 0o7777;
-    if (stat.size <= WHOLE_READ_LIMIT) {
-      let content = await handle.readFile();
-      for (let attempt = 1; ; attempt++) {
-        const after = await handle.stat();
-        if (sameVersion(stat, after) && after.size === content.length) break;
-        if (attempt > REREAD_ATTEMPTS) {
-          warn('file changed as we read it; archived as last read');
-          stat = after;
-          break;
-        }
-        stat = after;
-        content = await handle.read({ buffer: Buffer.alloc(after.size), position: 0 }).then((r) => r.buffer.subarray(0, r.bytesRead));
-      }
-      await addEntry(pack, { name, type: 'file', mode, mtime: stat.mtime }, content);
-      return { size: content.length, sha256: sha256(content), stat };
+    const stat = await handle.stat();
+    if (stat.isFile()) archived = await packContent(context, item, handle, stat, true);
+  } finally {
+    await handle.close();
+  }
+  if (archived === undefined) {
+    noteVanished(context.notes, item.relPath);
+    return undefined;
+  }
+  const mode = item.stat.mode & 0o7777;
+  return { path: item.relPath, type: 'file', size: archived.size, mode, mtimeMs: Math.floor(archived.mtimeMs), sha256: archived.sha256 };
+}
+
+/**
+ * Archives an open regular file. Small files are read whole (and re-read while they change);
+ * a large one that was modified recently is copied to a spool file first (re-copied while
+ * it changes) because its size must be known before its content; any other large file is
+ * streamed straight from the handle, and only warned about if it changes anyway. A file
+ * starting with the SQLite header takes the database path when `sniff` is set.
+ */
+async function packContent(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats, sniff: boolean): Promise<ArchivedFile> {
+  const name = entryNameFor(context.tenant, item.relPath);
+  const mode = item.stat.mode & 0o7777;
+  const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
+  if (stat.size <= WHOLE_READ_LIMIT) {
+    const first = await readHead(handle, stat.size);
+    if (sniff && isSqliteHeader(first)) return packDatabase(context, item, handle, stat);
+    const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first);
+    if (version !== undefined) {
+      if (!version.stable) warn(CHANGED_WARNING);
+      await addEntry(context.pack, { name, type: 'file', mode, mtime: version.stat.mtime }, version.content);
+      return { size: version.content.length, sha256: sha256(version.content), mtime: version.stat.mtime, mtimeMs: version.stat.mtimeMs };
     }
-    return await streamLargeFile(pack, name, handle, stat, mode, warn);
+    stat = await handle.stat(); // grew past the limit while read: a large file now
+  }
+  let head: Buffer | undefined = await readHead(handle, Math.min(STREAM_CHUNK, stat.size));
+  if (sniff && isSqliteHeader(head)) return packDatabase(context, item, handle, stat);
+  if (Date.now() - stat.mtimeMs < RECENTLY_MODIFIED_MS) {
+    const spooled = await packSpooled(context, name, mode, handle, stat, warn);
+    if (spooled !== undefined) return spooled;
+    stat = await handle.stat(); // no room to spool: stream it after all
+    head = undefined;
+  }
+  const streamed = await streamEntry(context.pack, { name, mode, mtime: stat.mtime }, handle, stat.size, head);
+  const after = await handle.stat();
+  if (streamed.shortBy > 0) warn('file shrank while read; archived padded with zeros');
+  else if (!sameVersion(stat, after)) warn(`${CHANGED_WARNING} (streamed: too large to hold, and not recently modified)`);
+  return { size: stat.size, sha256: streamed.sha256, mtime: stat.mtime, mtimeMs: stat.mtimeMs };
+}
+
+const CHANGED_WARNING = 'file changed as we read it; archived as last read';
+
+/** A stable copy through a spool file; undefined if the spool cannot be written (no room in the temp dir). */
+async function packSpooled(
+  context: PackContext,
+  name: string,
+  mode: number,
+  handle: fs.FileHandle,
+  stat: Stats,
+  warn: (reason: string) => void,
+): Promise<ArchivedFile | undefined> {
+  const spool = await context.temp.file('spool');
+  try {
+    let copy;
+    try {
+      copy = await spoolFile(handle, stat, spool);
+    } catch (error) {
+      if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw error;
+    }
+    if (!copy.stable) warn(CHANGED_WARNING);
+    return await archiveTempFile(context, name, mode, spool, copy.stat.mtime, copy.stat.mtimeMs);
+  } finally {
+    await context.temp.remove(spool);
+  }
+}
+
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * A file that starts with the SQLite header. An idle database (nothing beside it, nothing
+ * appearing while it is copied) is already its own consistent state: it is copied like any
+ * file, without opening the live file in SQLite (which would create `-wal`/`-shm` beside it),
+ * then the copy is checked to open. A database in use (a `-wal`, `-shm` or `-journal` beside
+ * it) is copied through SQLite's online backup API; if that fails it is archived raw, with
+ * its companions, and a warning.
+ */
+async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats): Promise<ArchivedFile> {
+  const name = entryNameFor(context.tenant, item.relPath);
+  const mode = item.stat.mode & 0o7777;
+  const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
+  const companionPaths = companionNames(item.absPath);
+
+  if (!hasCompanions(item)) {
+    const copyPath = await context.temp.file('database');
+    try {
+      const copy = await spoolFile(handle, stat, copyPath);
+      if (copy.stable && !(await anyExists(companionPaths))) {
+        const problem = checkDatabaseOpens(copyPath);
+        if (problem !== undefined) warn(`not a readable SQLite database (${problem}); archived as is`);
+        return await archiveTempFile(context, name, mode, copyPath, copy.stat.mtime, copy.stat.mtimeMs);
+      }
+    } finally {
+      await context.temp.remove(copyPath);
+    }
+    // It changed, or SQLite files appeared beside it: a connection is using it now.
+  }
+
+  const snapshotPath = await context.temp.file('snapshot');
+  try {
+    const before = await handle.stat();
+    const outcome = (await isSameFile(item.absPath, before))
+      ? await snapshotDatabase(item.absPath, snapshotPath)
+      : ({ ok: false, reason: 'the path no longer names the file that was opened' } as const);
+    if (outcome.ok && (await isSameFile(item.absPath, before))) {
+      context.snapshotted.add(item.relPath);
+      return await archiveTempFile(context, name, mode, snapshotPath, before.mtime, before.mtimeMs);
+    }
+    const reason = outcome.ok ? 'the file was replaced while it was copied' : outcome.reason;
+    warn(`SQLite snapshot failed (${reason}); archived raw with its -wal/-shm/-journal, which may not be consistent`);
+  } finally {
+    await context.temp.remove(snapshotPath);
+  }
+  return packContent(context, item, handle, await handle.stat(), false);
+}
+
+/** Whether `absPath` (not followed if a symlink) is still the file `stat` describes. */
+async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {
+  const now = await fs.lstat(absPath).catch(() => undefined);
+  return now !== undefined && now.isFile() && now.ino === stat.ino && now.dev === stat.dev;
+}
+
+async function anyExists(paths: readonly string[]): Promise<boolean> {
+  const found = await Promise.all(paths.map((p) => fs.lstat(p).then(() => true, (error: unknown) => !isVanished(error))));
+  return found.includes(true);
+}
+
+/** Archives a private temporary file (a snapshot or spool copy) under the tenant file's name, mode and mtime. */
+async function archiveTempFile(context: PackContext, name: string, mode: number, file: string, mtime: Date, mtimeMs: number): Promise<ArchivedFile> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const streamed = await streamEntry(context.pack, { name, mode, mtime }, handle, size);
+    return { size, sha256: streamed.sha256, mtime, mtimeMs };
   } finally {
     await handle.close();
   }
 }
 
-async function streamLargeFile(
+/**
+ * Streams `size` bytes of `handle` into one tar entry, 1 MiB at a time, starting with `head`
+ * (the first bytes, already read) if given. A file that comes up short is padded with zeros
+ * (the header has promised the size), as GNU tar does.
+ */
+async function streamEntry(
   pack: TarPack,
-  name: string,
+  header: { name: string; mode: number; mtime: Date },
   handle: fs.FileHandle,
-  stat: Stats,
-  mode: number,
-  warn: (reason: string) => void,
-): Promise<ArchivedFile> {
-  const size = stat.size;
+  size: number,
+  head?: Buffer,
+): Promise<{ sha256: string; shortBy: number }> {
   const hash = createHash('sha256');
   const done = entryDone();
-  const sink = pack.entry({ name, type: 'file', mode, mtime: stat.mtime, size }, done.callback);
+  const sink = pack.entry({ ...header, type: 'file', size }, done.callback);
   let position = 0;
-  let shrank = false;
+  let shortBy = 0;
   while (position < size) {
     const length = Math.min(STREAM_CHUNK, size - position);
-    let chunk = Buffer.allocUnsafe(length);
-    const { bytesRead } = await handle.read(chunk, 0, length, position);
+    let chunk: Buffer;
+    let bytesRead: number;
+    if (position === 0 && head !== undefined && head.length > 0) {
+      chunk = head.subarray(0, length);
+      bytesRead = chunk.length;
+    } else {
+      chunk = Buffer.allocUnsafe(length);
+      bytesRead = shortBy > 0 ? 0 : (await handle.read(chunk, 0, length, position)).bytesRead;
+    }
     if (bytesRead === 0) {
-      shrank = true;
-      chunk = Buffer.alloc(length); // tar needs the size the header promised: pad, as GNU tar does
+      chunk = Buffer.alloc(length);
+      shortBy += length;
     } else if (bytesRead < length) chunk = chunk.subarray(0, bytesRead);
     hash.update(chunk);
     position += chunk.length;
@@ -225,14 +408,7 @@ async function streamLargeFile(
   }
   sink.end(undefined);
   await done.promise;
-  const after = await handle.stat();
-  if (shrank) warn('file shrank while read; archived padded with zeros');
-  else if (!sameVersion(stat, after)) warn('file changed as we read it; archived as read');
-  return { size, sha256: hash.digest('hex'), stat };
-}
-
-function sameVersion(a: Stats, b: Stats): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+  return { sha256: hash.digest('hex'), shortBy };
 }
 
 function addEntry(pack: TarPack, header: Partial<TarHeader> & { name: string }, content?: Buffer): Promise<void> {

@@ -2,7 +2,13 @@
 // names in byte order so archives are reproducible. Never follows a symlink. Leaves out
 // what must not or cannot be archived, each with a reason: the ephemeral `pty/` tree,
 // sockets, FIFOs and devices, symlinks whose target would resolve outside the tenant (so
-// every backup is restorable), and files that vanish mid-walk.
+// every backup is restorable), and files that vanish mid-walk (a vanished entry is both
+// left out and warned about: the tenant changed under the backup).
+//
+// Each file comes with its directory's listing (`siblings`), so the archive writer can tell
+// a SQLite database that has a `-wal`/`-shm`/`-journal` beside it from an idle one, whatever
+// order the two are met in. (Byte order always puts `x.sqlite` before `x.sqlite-wal`: a
+// name sorts before every name it is a prefix of.)
 
 import { lstatSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -15,31 +21,59 @@ export const EPHEMERAL_DIR = 'pty';
 
 export type WalkItem =
   | { readonly kind: 'directory'; readonly relPath: string; readonly stat: Stats }
-  | { readonly kind: 'file'; readonly relPath: string; readonly absPath: string; readonly stat: Stats }
+  | {
+      readonly kind: 'file';
+      readonly relPath: string;
+      readonly absPath: string;
+      /** The file's own name (last path segment). */
+      readonly name: string;
+      /** Every name in the file's directory when it was listed (one shared set per directory). */
+      readonly siblings: ReadonlySet<string>;
+      readonly stat: Stats;
+    }
   | { readonly kind: 'symlink'; readonly relPath: string; readonly target: string; readonly stat: Stats };
+
+/** Where the walk records what it leaves out. */
+export interface WalkNotes {
+  /** Left out of the archive, with the reason. */
+  readonly skipped: ManifestNote[];
+  /** Caveats about the backup: entries that vanished while it ran are noted here too. */
+  readonly warnings: ManifestNote[];
+}
+
+export const VANISHED_REASON = 'vanished during backup';
+const VANISHED_WARNING = 'vanished during backup; not archived';
+
+/** Records an entry that disappeared between being listed and being read: skipped, and warned about. */
+export function noteVanished(notes: WalkNotes, relPath: string, what = ''): void {
+  notes.skipped.push({ path: relPath, reason: `${what}${VANISHED_REASON}` });
+  notes.warnings.push({ path: relPath, reason: `${what}${VANISHED_WARNING}` });
+}
 
 /** How many lstat calls one directory may have in flight. */
 const STAT_CONCURRENCY = 64;
 
-export async function* walkTenant(root: string, skipped: ManifestNote[]): AsyncGenerator<WalkItem> {
+export async function* walkTenant(root: string, notes: WalkNotes): AsyncGenerator<WalkItem> {
   const rootStat = await fs.lstat(root);
   yield { kind: 'directory', relPath: '', stat: rootStat };
-  yield* walkDirectory(root, [], skipped);
+  yield* walkDirectory(root, [], notes);
 }
 
-async function* walkDirectory(root: string, dirSegments: string[], skipped: ManifestNote[]): AsyncGenerator<WalkItem> {
+async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNotes): AsyncGenerator<WalkItem> {
+  const { skipped } = notes;
   const dirPath = path.join(root, ...dirSegments);
   let names: string[];
   try {
     names = await fs.readdir(dirPath);
   } catch (error) {
     if (isVanished(error)) {
-      skipped.push({ path: dirSegments.join('/'), reason: 'directory vanished during backup' });
+      noteVanished(notes, dirSegments.join('/'), 'directory ');
       return;
     }
     throw error;
   }
   names.sort(compareBytes);
+  const siblings: ReadonlySet<string> = new Set(names);
 
   const atRoot = dirSegments.length === 0;
   const wanted = names.filter((name) => {
@@ -63,16 +97,16 @@ async function* walkDirectory(root: string, dirSegments: string[], skipped: Mani
       const segments = [...dirSegments, name];
       const relPath = segments.join('/');
       if (stat === undefined) {
-        skipped.push({ path: relPath, reason: 'vanished during backup' });
+        noteVanished(notes, relPath);
         continue;
       }
       if (stat.isDirectory()) {
         yield { kind: 'directory', relPath, stat };
-        yield* walkDirectory(root, segments, skipped);
+        yield* walkDirectory(root, segments, notes);
       } else if (stat.isFile()) {
-        yield { kind: 'file', relPath, absPath: path.join(dirPath, name), stat };
+        yield { kind: 'file', relPath, absPath: path.join(dirPath, name), name, siblings, stat };
       } else if (stat.isSymbolicLink()) {
-        const item = symlinkItem(root, segments, stat, skipped);
+        const item = symlinkItem(root, segments, stat, notes);
         if (item) yield item;
       } else {
         skipped.push({ path: relPath, reason: `${describeSpecial(stat)} cannot be archived` });
@@ -81,20 +115,20 @@ async function* walkDirectory(root: string, dirSegments: string[], skipped: Mani
   }
 }
 
-function symlinkItem(root: string, segments: string[], stat: Stats, skipped: ManifestNote[]): WalkItem | undefined {
+function symlinkItem(root: string, segments: string[], stat: Stats, notes: WalkNotes): WalkItem | undefined {
   const relPath = segments.join('/');
   let target: string;
   try {
     target = readlinkSync(path.join(root, ...segments));
   } catch (error) {
     if (isVanished(error)) {
-      skipped.push({ path: relPath, reason: 'vanished during backup' });
+      noteVanished(notes, relPath);
       return undefined;
     }
     throw error;
   }
   if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
-    skipped.push({ path: relPath, reason: `symlink target ${JSON.stringify(target)} resolves outside the tenant` });
+    notes.skipped.push({ path: relPath, reason: `symlink target ${JSON.stringify(target)} resolves outside the tenant` });
     return undefined;
   }
   return { kind: 'symlink', relPath, target, stat };
