@@ -3,7 +3,8 @@
 // The grants here are the only S3 access the functions get, each one limited to the
 // backup key prefix and to the exact actions that side of the work needs.
 
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, Stack, Validations } from 'aws-cdk-lib';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -91,11 +92,16 @@ export class BackupBucket extends Construct {
     }
 
     if (props.serverAccessLogs ?? true) {
+      // With the (recommended) feature flag, log delivery is allowed by a bucket policy and
+      // ACLs stay off; without it, CDK grants log delivery through an ACL, which needs
+      // object-writer ownership.
+      const deliveryByPolicy = FeatureFlags.of(this).isEnabled(cxapi.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY) ?? false;
       const accessLogs = new s3.Bucket(this, 'AccessLogs', {
         ...SECURE_BUCKET_PROPS,
         // Log delivery writes SSE-S3 only, and logs are never overwritten: no versions.
         encryption: s3.BucketEncryption.S3_MANAGED,
         versioned: false,
+        objectOwnership: deliveryByPolicy ? s3.ObjectOwnership.BUCKET_OWNER_ENFORCED : s3.ObjectOwnership.OBJECT_WRITER,
         lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(ACCESS_LOG_EXPIRATION_DAYS) }],
       });
       Validations.of(accessLogs).acknowledge({

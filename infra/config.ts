@@ -58,8 +58,11 @@ export interface BackupAppConfig {
   readonly props: OpenClawBackupStackProps;
 }
 
+// Every CloudWatch retention period except "never expire": logs are always bounded.
 const RETENTION_DAYS = new Set<number>(
-  Object.values(logs.RetentionDays).filter((value): value is number => typeof value === 'number'),
+  Object.values(logs.RetentionDays).filter(
+    (value): value is number => typeof value === 'number' && value !== logs.RetentionDays.INFINITE,
+  ),
 );
 
 /** Builds the stack configuration from `lookup(\`openclaw:${key}\`)`. */

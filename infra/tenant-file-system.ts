@@ -4,6 +4,7 @@
 // VPC with isolated subnets for a standalone deployment. Either way the functions see only
 // the tenant base directory, as one fixed POSIX user, through the access point.
 
+import { Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -110,9 +111,9 @@ export class TenantFileSystem extends Construct {
       const existing = props.existing;
       this.created = false;
       this.interfaceEndpoints = [];
-      // No AZ lookup: the stack stays environment-agnostic, and the functions only need the
-      // subnet IDs.
-      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: existing.vpcId, availabilityZones: [] });
+      // No AZ lookup (the stack stays environment-agnostic): the functions only need the
+      // VPC ID and the subnet IDs, the AZs are left to the deployment (Fn::GetAZs).
+      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: existing.vpcId, availabilityZones: Fn.getAzs() });
       this.subnets = {
         subnets: existing.subnetIds.map((subnetId) => ec2.Subnet.fromSubnetId(this, `Subnet-${subnetId}`, subnetId)),
       };

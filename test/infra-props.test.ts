@@ -1,0 +1,252 @@
+// Bad props and bad context: every construct reports all of its problems in one error.
+
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { BackupBucket, BackupBucketEncryption } from '../infra/backup-bucket.js';
+import { BackupEvents } from '../infra/backup-events.js';
+import { BackupFunctions, type BackupFunctionsProps } from '../infra/backup-functions.js';
+import { BackupSchedules } from '../infra/backup-schedules.js';
+import { readConfig } from '../infra/config.js';
+import { cdkJsonContext, fixtureApp } from '../infra/fixtures/app.js';
+import { TenantFileSystem } from '../infra/tenant-file-system.js';
+import { InfraConfigError, bucketNameOf, isAbsoluteDirectory, isKeyPrefix } from '../infra/validation.js';
+
+function problemsOf(build: () => unknown): readonly string[] {
+  try {
+    build();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InfraConfigError);
+    return (error as InfraConfigError).problems;
+  }
+  throw new Error('expected an InfraConfigError');
+}
+
+const newStack = () => new Stack(new App(), 'Test');
+
+describe('TenantFileSystem props', () => {
+  it('reports every bad import setting at once', () => {
+    const problems = problemsOf(
+      () =>
+        new TenantFileSystem(newStack(), 'Fs', {
+          existing: {
+            fileSystemId: 'efs-1',
+            securityGroupId: 'sg-XYZ',
+            vpcId: 'vpc',
+            subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef0', 'net-1'],
+            accessPointId: 'ap-1',
+          },
+          posixUid: 0,
+          maxAzs: 3,
+        }),
+    );
+    expect(problems).toEqual([
+      'fileSystemId "efs-1" is not an EFS file system ID (fs-…)',
+      'securityGroupId "sg-XYZ" is not a security group ID (sg-…)',
+      'vpcId "vpc" is not a VPC ID (vpc-…)',
+      'subnetIds: "net-1" is not a subnet ID (subnet-…)',
+      'subnetIds must not repeat a subnet',
+      'accessPointId "ap-1" is not an access point ID (fsap-…)',
+      'tenantsPath, posixUid and posixGid configure a new access point: omit them with an existing accessPointId',
+      'maxAzs applies only to a created VPC, not to an imported file system',
+      'posixUid must be an integer from 1 to 4294967295, got 0',
+    ]);
+  });
+
+  it('refuses an import without subnets, a relative or escaping tenant path, and odd numbers', () => {
+    expect(
+      problemsOf(
+        () =>
+          new TenantFileSystem(newStack(), 'Fs', {
+            existing: { fileSystemId: 'fs-0123456789abcdef0', securityGroupId: 'sg-0123456789abcdef0', vpcId: 'vpc-0123456789abcdef0', subnetIds: [] },
+          }),
+      ),
+    ).toEqual(['subnetIds must name at least one subnet when importing a file system']);
+    expect(
+      problemsOf(() => new TenantFileSystem(newStack(), 'Fs', { tenantsPath: '/tenants/../etc', posixGid: 1.5, maxAzs: 0 })),
+    ).toEqual([
+      'tenantsPath "/tenants/../etc" must be an absolute directory below "/" without "." or ".." segments',
+      'posixGid must be an integer from 1 to 4294967295, got 1.5',
+      'maxAzs must be an integer from 1 to 6, got 0',
+    ]);
+  });
+});
+
+describe('BackupBucket props', () => {
+  it('reports every problem with an existing bucket at once', () => {
+    expect(
+      problemsOf(
+        () =>
+          new BackupBucket(newStack(), 'Bucket', {
+            existingBucketName: 'Not_A_Bucket',
+            existingBucketKmsKeyArn: 'alias/backups',
+            encryption: BackupBucketEncryption.KMS,
+            expirationDays: 30,
+            keyPrefix: '/backups',
+          }),
+      ),
+    ).toEqual([
+      'existingBucketName "Not_A_Bucket" is not a valid S3 bucket name',
+      'encryption configures a created bucket: omit it with existingBucketName',
+      'expirationDays configures a created bucket: omit it with existingBucketName',
+      'existingBucketKmsKeyArn "alias/backups" is not a KMS key ARN',
+      'keyPrefix "/backups" must be path-like and end in "/" (no leading "/", no empty, "." or ".." segments)',
+    ]);
+  });
+
+  it('refuses a KMS key without a bucket, an unknown encryption and out-of-range days', () => {
+    expect(
+      problemsOf(
+        () =>
+          new BackupBucket(newStack(), 'Bucket', {
+            existingBucketKmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+            encryption: 'DSSE' as BackupBucketEncryption,
+            expirationDays: 0,
+            noncurrentVersionExpirationDays: 1e6,
+            keyPrefix: '',
+          }),
+      ),
+    ).toEqual([
+      'existingBucketKmsKeyArn needs existingBucketName',
+      'encryption must be one of S3_MANAGED, KMS, got "DSSE"',
+      'keyPrefix "" must be path-like and end in "/" (no leading "/", no empty, "." or ".." segments)',
+      'expirationDays must be an integer from 1 to 36500, got 0',
+      'noncurrentVersionExpirationDays must be an integer from 1 to 36500, got 1000000',
+    ]);
+  });
+});
+
+describe('BackupFunctions props', () => {
+  it('reports every bad function setting at once', () => {
+    const stack = newStack();
+    const props: BackupFunctionsProps = {
+      prefix: 'Bad Prefix',
+      tenantFileSystem: new TenantFileSystem(stack, 'Fs'),
+      backupBucket: new BackupBucket(stack, 'Bucket'),
+      eventBus: events.EventBus.fromEventBusName(stack, 'Bus', 'default'),
+      extraSourceBuckets: ['ok-bucket', 'arn:aws:s3:::some-bucket/some-key', 'x'],
+      extraSourceKmsKeyArns: ['key-1'],
+      architecture: 'sparc' as 'arm64',
+      memorySizeMiB: 64,
+      ephemeralStorageMiB: 20000,
+      reservedConcurrency: 0,
+      functionsDir: '../elsewhere',
+      nativeModules: { list: ['sharp' as 'better-sqlite3'] },
+    };
+    expect(problemsOf(() => new BackupFunctions(stack, 'Functions', props))).toEqual([
+      'prefix "Bad Prefix" must match ^[a-z][a-z0-9-]{0,22}[a-z0-9]$',
+      'extraSourceBuckets: "arn:aws:s3:::some-bucket/some-key" is neither a bucket name nor a bucket ARN (arn:aws:s3:::name)',
+      'extraSourceBuckets: "x" is neither a bucket name nor a bucket ARN (arn:aws:s3:::name)',
+      'extraSourceKmsKeyArns: "key-1" is not a KMS key ARN',
+      'architecture must be x86_64 or arm64, got "sparc"',
+      'memorySizeMiB must be an integer from 128 to 10240, got 64',
+      'ephemeralStorageMiB must be an integer from 512 to 10240, got 20000',
+      'reservedConcurrency must be an integer from 1 to 1000, got 0',
+      'nativeModules.list: "sharp" is not one of @mongodb-js/zstd, better-sqlite3',
+      'functionsDir "../elsewhere" must be a relative path inside the project root',
+    ]);
+  });
+});
+
+describe('BackupSchedules and BackupEvents props', () => {
+  it('reports bad retries, event age and prefix at once', () => {
+    const stack = newStack();
+    const fn = lambda.Function.fromFunctionName(stack, 'Fn', 'some-function');
+    expect(
+      problemsOf(
+        () =>
+          new BackupSchedules(stack, 'Schedules', {
+            prefix: '-x',
+            backupFunction: fn,
+            restoreFunction: fn,
+            backupRetryAttempts: 3,
+            maxEventAge: Duration.seconds(10),
+          }),
+      ),
+    ).toEqual([
+      'prefix "-x" must match ^[a-z][a-z0-9-]{0,22}[a-z0-9]$',
+      'backupRetryAttempts must be an integer from 0 to 2, got 3',
+      'maxEventAge must be from 1 minute to 6 hours, got 10 s',
+    ]);
+  });
+
+  it('refuses an email address without notifications, and one that is no address', () => {
+    expect(
+      problemsOf(() => new BackupEvents(newStack(), 'Events', { prefix: 'ok-prefix', notifications: false, notificationEmail: 'ops' })),
+    ).toEqual(['notificationEmail "ops" is not an email address', 'notificationEmail needs notifications']);
+  });
+});
+
+describe('stack and context', () => {
+  it('refuses a prefix that cannot name rules, exports and functions', () => {
+    expect(() => fixtureApp({ 'openclaw:prefix': 'OpenClaw' })).toThrow(/prefix "OpenClaw" must match/);
+    expect(() => fixtureApp({ 'openclaw:prefix': 'a-prefix-that-is-far-too-long-for-rules' })).toThrow(InfraConfigError);
+  });
+
+  it('reports every malformed context value at once', () => {
+    const context: Record<string, unknown> = {
+      ...cdkJsonContext(),
+      'openclaw:posixUid': 'abc',
+      'openclaw:tracing': 'yes',
+      'openclaw:architecture': 'sparc',
+      'openclaw:logRetentionDays': 31,
+      'openclaw:subnetIds': 5,
+      'openclaw:prefix': 7,
+    };
+    expect(problemsOf(() => readConfig((key) => context[key]))).toEqual([
+      'openclaw:prefix must be a string, got 7',
+      'openclaw:subnetIds must be a list of strings (JSON array or comma-separated), got 5',
+      'openclaw:logRetentionDays must be one of CloudWatch\'s retention periods (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), got 31',
+      'openclaw:posixUid must be an integer, got "abc"',
+      'openclaw:architecture must be one of x86_64, arm64, got "sparc"',
+      'openclaw:tracing must be true or false, got "yes"',
+    ]);
+  });
+
+  it('reads lists as JSON arrays or comma-separated strings and ignores empty values', () => {
+    const read = (context: Record<string, unknown>) => readConfig((key) => context[key]).props;
+    expect(read({ 'openclaw:extraSourceBuckets': 'a-bucket, b-bucket,' }).extraSourceBuckets).toEqual(['a-bucket', 'b-bucket']);
+    expect(read({ 'openclaw:extraSourceBuckets': ['a-bucket'] }).extraSourceBuckets).toEqual(['a-bucket']);
+    expect(read({ 'openclaw:bucketName': '' }).bucket).toEqual({});
+    expect(read({}).fileSystem).toEqual({});
+  });
+});
+
+describe('validation helpers', () => {
+  it.each([
+    ['my-bucket', 'my-bucket'],
+    ['arn:aws:s3:::my-bucket', 'my-bucket'],
+    ['arn:aws-cn:s3:::my.bucket', 'my.bucket'],
+    ['arn:aws:s3:::my-bucket/key', undefined],
+    ['My_Bucket', undefined],
+    ['ab', undefined],
+    ['a..b', undefined],
+  ])('bucketNameOf(%j) is %j', (input, expected) => {
+    expect(bucketNameOf(input)).toBe(expected);
+  });
+
+  it.each([
+    ['backups/', true],
+    ['tenants/prod/', true],
+    ['backups', false],
+    ['/backups/', false],
+    ['a//b/', false],
+    ['a/../b/', false],
+    ['', false],
+  ])('isKeyPrefix(%j) is %j', (input, expected) => {
+    expect(isKeyPrefix(input)).toBe(expected);
+  });
+
+  it.each([
+    ['/tenants', true],
+    ['/srv/open-claw/tenants_1', true],
+    ['/', false],
+    ['tenants', false],
+    ['/tenants/', false],
+    ['/a/./b', false],
+    ['/a/../b', false],
+  ])('isAbsoluteDirectory(%j) is %j', (input, expected) => {
+    expect(isAbsoluteDirectory(input)).toBe(expected);
+  });
+});
