@@ -58,6 +58,7 @@ function describeBackup(result: BackupResult): string[] {
   if (result.warnings.length > 0) {
     lines.push(`  warnings ${result.warnings.length}:`);
     for (const note of result.warnings.slice(0, 10)) lines.push(`    ${note.path}: ${note.reason}`);
+    if (result.warnings.length > 10) lines.push(`    … and ${result.warnings.length - 10} more (see --json)`);
   }
   return lines;
 }

@@ -320,7 +320,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       const copy = await spoolFile(handle, stat, copyPath);
       if (copy.stable && !(await anyExists(companionPaths))) {
         const problem = checkDatabaseOpens(copyPath);
-        if (problem !== undefined) warn(`not a readable SQLite database (${problem}); archived as is`);
+        if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
         return await archiveTempFile(context, name, mode, copyPath, copy.stat.mtime, copy.stat.mtimeMs);
       }
     } finally {

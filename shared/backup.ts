@@ -44,7 +44,9 @@ export interface BackupResult {
   readonly durationMs: number;
   readonly createdAt: string;
   readonly manifestSha256: string;
+  /** Left out of the archive, with the reason (pty/, sockets, escaping symlinks, companions of snapshotted databases, vanished entries). */
   readonly skipped: readonly ManifestNote[];
+  /** Caveats, all counted as warnings: files changed as they were read, databases archived raw, entries that vanished (also in `skipped`). */
   readonly warnings: readonly ManifestNote[];
   readonly recovered: RecoveryAction;
 }

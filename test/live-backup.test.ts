@@ -166,7 +166,7 @@ describe('SQLite databases', () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     writeFileSync(path.join(tenantDir, 'memory', 'broken.sqlite'), corrupt());
     const { backup, restored } = await backupAndRestore();
-    expect(backup.warnings).toEqual([{ path: 'memory/broken.sqlite', reason: expect.stringMatching(/not a readable SQLite database.*archived as is/) }]);
+    expect(backup.warnings).toEqual([{ path: 'memory/broken.sqlite', reason: expect.stringMatching(/^SQLite database does not open \(SQLITE_NOTADB.*archived as is/) }]);
     expect(readFileSync(path.join(restored, 'memory', 'broken.sqlite')).equals(corrupt())).toBe(true);
   });
 
