@@ -18,7 +18,7 @@ import tar, { type Extract as TarExtract } from 'tar-stream';
 
 type TarEntry = TarExtract extends AsyncIterable<infer Entry> ? Entry : never;
 
-import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError, OpenClawError, UnsafeArchiveError } from './errors.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { MANIFEST_FILE_NAME, parseManifest, type Manifest } from './manifest.js';
 import { entryNameFor, parseEntryName } from './names.js';
@@ -79,7 +79,11 @@ type Node =
 /** Extracts the tar stream `tarBytes`; rejects (having written only inside the staging directory) on any violation. */
 export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   const extract = tar.extract();
-  const feeding = feed(tarBytes, extract);
+  const failures: StreamFailures = {};
+  extract.on('error', (error: Error) => {
+    failures.parser ??= error;
+  });
+  const feeding = feed(tarBytes, extract, failures);
   try {
     const result = await unpack(extract, options);
     await feeding;
@@ -87,14 +91,20 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
   } catch (error) {
     extract.destroy();
     await feeding.catch(() => undefined);
-    throw error;
+    throw classify(error, failures);
   } finally {
     // Stop the producer (the decoder, the download) if we bailed out early.
     await (tarBytes as AsyncGenerator<Uint8Array>).return?.(undefined)?.catch?.(() => undefined);
   }
 }
 
-async function feed(source: AsyncIterable<Uint8Array>, extract: TarExtract): Promise<void> {
+/** What made the tar stream fail: its source (download, decoder), or the parser on the bytes. */
+interface StreamFailures {
+  source?: unknown;
+  parser?: unknown;
+}
+
+async function feed(source: AsyncIterable<Uint8Array>, extract: TarExtract, failures: StreamFailures): Promise<void> {
   try {
     for await (const chunk of source) {
       if (extract.destroyed) return;
@@ -102,9 +112,25 @@ async function feed(source: AsyncIterable<Uint8Array>, extract: TarExtract): Pro
     }
     extract.end(undefined);
   } catch (error) {
+    failures.source = error;
     extract.destroy(error as Error);
     throw error;
   }
+}
+
+/**
+ * tar-stream reports damage (a bad checksum, an unknown format, a negative size, input that
+ * ends inside a header or an entry) as plain Errors, and an entry cut short as a bare
+ * "Stream was destroyed". Those are a corrupt archive; a failing source keeps its own error.
+ */
+function classify(error: unknown, failures: StreamFailures): unknown {
+  if (error instanceof OpenClawError) return error;
+  if (failures.source !== undefined) return failures.source;
+  if (failures.parser !== undefined) {
+    const detail = failures.parser instanceof Error ? failures.parser.message : String(failures.parser);
+    return new CorruptArchiveError(`the archive is damaged or truncated: ${detail}`, { cause: failures.parser });
+  }
+  return error;
 }
 
 function drainOrClose(stream: TarExtract): Promise<void> {
