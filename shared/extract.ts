@@ -174,6 +174,11 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       if (++entryCount > limits.maxEntries) {
         throw new ArchiveLimitError(`the archive has more than ${limits.maxEntries} entries (raise --max-entries if it is genuine)`);
       }
+      // No directory or link carries data. tar-stream never ends the body of a directory that
+      // declares a size (draining it would hang), and a link's body would bypass maxBytes.
+      if ((header.type === 'directory' || header.type === 'symlink' || header.type === 'link') && (header.size ?? 0) > 0) {
+        throw new UnsafeArchiveError(`${header.type} entry that carries data`, header.name);
+      }
 
       const segments = location.segments;
       const relPath = segments.join('/');
