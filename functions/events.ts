@@ -1,0 +1,72 @@
+// Completion events: every backup and restore, direct or scheduled, ends with one event on
+// the stack's bus (source `openclaw.backup`), so operators can alert on failures and keep
+// a record of successes without reading logs. Details carry no secrets: locations are the
+// `s3://bucket/key` shown to users, error messages the one line the CLI would print.
+// Publishing is best effort: a failed PutEvents is logged and never turns a finished
+// backup into a failed one.
+
+import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Logger } from '@aws-lambda-powertools/logger';
+
+import type { ErrorBody } from './protocol.js';
+
+export const EVENT_SOURCE = 'openclaw.backup';
+
+export const DETAIL_TYPES = {
+  backup: { ok: 'OpenClaw Backup Succeeded', failed: 'OpenClaw Backup Failed' },
+  restore: { ok: 'OpenClaw Restore Succeeded', failed: 'OpenClaw Restore Failed' },
+} as const;
+
+/** How the operation was started. */
+export type Trigger = 'direct' | 'schedule';
+
+export interface CompletionDetail {
+  /** The tenant backed up or restored (for a failed restore without --as: null, unknown). */
+  readonly tenant: string | null;
+  readonly location: string;
+  readonly trigger: Trigger;
+  /** The cron's name, for scheduled backups. */
+  readonly cronName?: string;
+  readonly requestId: string;
+  readonly durationMs: number;
+  /** On success: bytes of tenant content and of the stored archive. */
+  readonly bytes?: number;
+  readonly archiveBytes?: number;
+  readonly manifestSha256?: string;
+  readonly archiveTenant?: string;
+  readonly verified?: boolean;
+  readonly replaced?: boolean;
+  /** On failure. */
+  readonly error?: Pick<ErrorBody, 'code' | 'message'>;
+}
+
+export interface CompletionEvent {
+  readonly operation: 'backup' | 'restore';
+  readonly ok: boolean;
+  readonly detail: CompletionDetail;
+}
+
+export type PublishCompletion = (event: CompletionEvent) => Promise<void>;
+
+export function completionPublisher(client: EventBridgeClient, eventBus: string | undefined, logger: Logger): PublishCompletion {
+  return async (event) => {
+    const detailType = DETAIL_TYPES[event.operation][event.ok ? 'ok' : 'failed'];
+    if (eventBus === undefined) {
+      logger.debug('no OPENCLAW_EVENT_BUS: completion event not published', { detailType });
+      return;
+    }
+    try {
+      const output = await client.send(
+        new PutEventsCommand({
+          Entries: [{ EventBusName: eventBus, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(event.detail) }],
+        }),
+      );
+      if ((output.FailedEntryCount ?? 0) > 0) {
+        const entry = output.Entries?.[0];
+        logger.error('completion event rejected by EventBridge', { detailType, eventBus, errorCode: entry?.ErrorCode, errorMessage: entry?.ErrorMessage });
+      }
+    } catch (error) {
+      logger.error('could not publish the completion event', { detailType, eventBus, errorName: (error as Error).name, errorMessage: (error as Error).message });
+    }
+  };
+}

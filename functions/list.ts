@@ -1,0 +1,11 @@
+// The list function (`<prefix>-list`): the tenants on the EFS volume, names or summaries.
+
+import { Logger } from '@aws-lambda-powertools/logger';
+
+import { readFunctionConfig } from './config.js';
+import { listHandler } from './handlers.js';
+
+const config = readFunctionConfig(process.env);
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'openclaw-backup' });
+
+export const handler = listHandler({ config, logger });

@@ -1,0 +1,68 @@
+// What a request may ask of the functions, checked before any S3 client exists. The
+// execution role enforces least privilege too; this is where the user gets a clear message
+// instead of an AccessDenied from deep inside an upload.
+//   - archives live in S3: a local path would land on the function's own disk or the EFS mount
+//   - `--pipe` runs a shell command: not in Lambda
+//   - `--aws-profile`: the function has no profiles, it uses its execution role
+//   - AWS S3 (no endpoint): backups write to the backup bucket only; restores read it and
+//     the allowed source buckets
+//   - an S3-compatible endpoint (its own keys, reached from the VPC): any bucket, unless
+//     OPENCLAW_ALLOWED_ENDPOINTS lists the endpoints allowed
+
+import { OpenClawError, UsageError } from '../shared/errors.js';
+import type { StorageFlags } from '../shared/operations.js';
+import { isS3Url, parseS3Url } from '../shared/storage/s3-url.js';
+import { endpointOrigin, type FunctionConfig } from './config.js';
+
+/** The request names a bucket or endpoint this deployment does not allow. */
+export class LocationNotAllowedError extends OpenClawError {
+  readonly code = 'LOCATION_NOT_ALLOWED';
+  readonly outcome = 'refused' as const;
+}
+
+export const PIPE_REFUSAL =
+  '--pipe runs a shell command and is not available in remote mode (the gateway\'s Lambda functions): ' +
+  'archives in the backup bucket are encrypted at rest; to encrypt with your own tool, run the CLI without --stack';
+
+export function assertRemoteStorage(direction: 'backup' | 'restore', location: string, storage: StorageFlags | undefined, config: FunctionConfig): void {
+  if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
+  if (storage?.awsProfile !== undefined) {
+    throw new UsageError(
+      '--aws-profile is not available in the gateway\'s functions: they use their execution role ' +
+        '(in remote mode --aws-profile chooses the account the CLI calls the gateway with)',
+      'REMOTE_UNSUPPORTED',
+    );
+  }
+  const flag = direction === 'backup' ? '--to' : '--from';
+  if (!isS3Url(location)) {
+    throw new UsageError(
+      `in remote mode archives are stored in S3: ${flag} must be s3://bucket/key ` +
+        '(the gateway\'s functions cannot reach a path on this machine)',
+      'REMOTE_UNSUPPORTED',
+    );
+  }
+  const { bucket } = parseS3Url(location);
+
+  if (storage?.endpoint !== undefined) {
+    if (config.allowedEndpoints === undefined) return;
+    const origin = endpointOrigin(storage.endpoint);
+    if (origin === undefined || !config.allowedEndpoints.includes(origin)) {
+      throw new LocationNotAllowedError(
+        `this gateway does not allow the endpoint ${origin ?? 'given'}: allowed are ${config.allowedEndpoints.join(', ') || 'none'}`,
+      );
+    }
+    return;
+  }
+
+  if (config.backupBucket === undefined && (direction === 'backup' || config.allowedSourceBuckets.length === 0)) {
+    throw new LocationNotAllowedError('this gateway has no backup bucket configured (OPENCLAW_BACKUP_BUCKET): it cannot reach S3');
+  }
+  const allowed = direction === 'backup' ? [config.backupBucket!] : [...(config.backupBucket === undefined ? [] : [config.backupBucket]), ...config.allowedSourceBuckets];
+  if (!allowed.includes(bucket)) {
+    throw new LocationNotAllowedError(
+      direction === 'backup'
+        ? `this gateway backs up to s3://${config.backupBucket}/ only, not to bucket "${bucket}"`
+        : `this gateway restores from ${allowed.map((name) => `s3://${name}/`).join(', ')} only, not from bucket "${bucket}"`,
+    );
+  }
+}

@@ -1,0 +1,276 @@
+// The wire contract between the CLI's remote mode and the functions: what each function
+// accepts, what it answers, and how an answer becomes the same typed error (same one-line
+// message, same exit code) the CLI would have raised running locally. Pure; shared by the
+// handlers and cli/remote.ts.
+//
+// Requests (Invoke payloads, JSON):
+//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, storage? }
+//                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
+//                     time, eventId, command: BackupCommand with a templated `to` }
+//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }
+//   <prefix>-list     { names?: boolean }
+// Responses:
+//   success           the core's result: BackupResult, RestoreResult, or { tenants }
+//                     (names, or summaries with `lastModified` as an ISO string)
+//   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
+//                     a cron invocation throws instead, so Lambda retries it and its failure
+//                     reaches the on-failure destination and the Errors metric.
+
+import {
+  AbortedError,
+  ArchiveLimitError,
+  CorruptArchiveError,
+  DestinationExistsError,
+  FileSystemError,
+  InvalidNameError,
+  OpenClawError,
+  PipeCommandError,
+  SlotOccupiedError,
+  StorageError,
+  TenantBusyError,
+  TenantNotFoundError,
+  UnsafeArchiveError,
+  UsageError,
+  describeError,
+  isOpenClawError,
+  type Outcome,
+} from '../shared/errors.js';
+import type { BackupCommand, RestoreCommand, StorageFlags } from '../shared/operations.js';
+import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../shared/cron-command.js';
+import { redact } from '../shared/storage/redact.js';
+
+export interface ErrorBody {
+  readonly code: string;
+  readonly outcome: Outcome;
+  /** One line, no secrets. */
+  readonly message: string;
+}
+
+export interface FailureResponse {
+  readonly ok: false;
+  readonly error: ErrorBody;
+}
+
+export interface ListRequest {
+  /** Only the names (the default is summaries). */
+  readonly names?: boolean;
+}
+
+/** A request that is not what the function accepts (wrong fields, wrong types). */
+export class InvalidRequestError extends UsageError {
+  constructor(message: string) {
+    super(message, 'INVALID_REQUEST');
+  }
+}
+
+/** An error the gateway reported that has no class of its own here (e.g. a newer gateway's). */
+export class RemoteError extends OpenClawError {
+  constructor(
+    readonly code: string,
+    readonly outcome: Outcome,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures
+
+/** The failure response for `error`; `secrets` are masked in the message as a second layer. */
+export function failureResponse(error: unknown, secrets: readonly (string | undefined)[] = []): FailureResponse {
+  return { ok: false, error: errorBody(error, secrets) };
+}
+
+export function errorBody(error: unknown, secrets: readonly (string | undefined)[] = []): ErrorBody {
+  return {
+    code: isOpenClawError(error) ? error.code : 'UNEXPECTED',
+    outcome: isOpenClawError(error) ? error.outcome : 'failed',
+    message: redact(describeError(error), secrets),
+  };
+}
+
+export function isFailureResponse(value: unknown): value is FailureResponse {
+  if (!isRecord(value) || value.ok !== false || !isRecord(value.error)) return false;
+  const { code, outcome, message } = value.error;
+  return typeof code === 'string' && typeof message === 'string' && (outcome === 'usage' || outcome === 'refused' || outcome === 'failed');
+}
+
+/** The typed error a failure response stands for: the class the core would have thrown. */
+export function errorFromBody(body: ErrorBody): OpenClawError {
+  const { code, message } = body;
+  switch (code) {
+    case 'USAGE':
+      return new UsageError(message);
+    case 'INVALID_NAME':
+      return new InvalidNameError(message);
+    case 'UNSAFE_ARCHIVE':
+      return new UnsafeArchiveError(message);
+    case 'CORRUPT_ARCHIVE':
+      return new CorruptArchiveError(message);
+    case 'ARCHIVE_LIMIT':
+      return new ArchiveLimitError(message);
+    case 'SLOT_OCCUPIED':
+      return new SlotOccupiedError(message);
+    case 'TENANT_BUSY':
+      return new TenantBusyError(message);
+    case 'TENANT_NOT_FOUND':
+      return new TenantNotFoundError(message);
+    case 'DESTINATION_EXISTS':
+      return new DestinationExistsError(message);
+    case 'PIPE_FAILED':
+      return new PipeCommandError(message);
+    case 'ABORTED':
+      return new AbortedError(message);
+    case 'FILESYSTEM':
+      return new FileSystemError(message);
+    case 'STORAGE':
+      return new StorageError(message);
+    default:
+      // Storage failures carry many codes (NOT_FOUND, ACCESS_DENIED, …); code, outcome and
+      // message are what the CLI shows, so an exact class matters only where one exists.
+      if (body.outcome === 'usage') return new UsageError(message, code);
+      return new RemoteError(code, body.outcome, message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe'] as const;
+
+export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
+  const record = expectRecord(value, what);
+  onlyKeys(record, ['tenant', 'to', 'overwrite', 'storage'], what);
+  return {
+    tenant: requiredString(record, 'tenant', what),
+    to: requiredString(record, 'to', what),
+    ...optionalBoolean(record, 'overwrite', what),
+    ...optionalStorage(record, what),
+  };
+}
+
+export function parseRestoreCommand(value: unknown): RestoreCommand {
+  const what = 'restore request';
+  const record = expectRecord(value, what);
+  onlyKeys(record, ['from', 'as', 'force', 'limits', 'storage'], what);
+  let limits: RestoreCommand['limits'];
+  if (record.limits !== undefined) {
+    const raw = expectRecord(record.limits, `${what} limits`);
+    onlyKeys(raw, ['maxEntries', 'maxBytes'], `${what} limits`);
+    for (const key of ['maxEntries', 'maxBytes'] as const) {
+      const limit = raw[key];
+      if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
+        throw new InvalidRequestError(`${what}: limits.${key} must be a positive whole number`);
+      }
+    }
+    limits = raw as RestoreCommand['limits'];
+  }
+  return {
+    from: requiredString(record, 'from', what),
+    ...(record.as !== undefined && { as: requiredString(record, 'as', what) }),
+    ...optionalBoolean(record, 'force', what),
+    ...(limits !== undefined && { limits }),
+    ...optionalStorage(record, what),
+  };
+}
+
+export function parseListRequest(value: unknown): Required<ListRequest> {
+  const what = 'list request';
+  const record = value === undefined || value === null ? {} : expectRecord(value, what);
+  onlyKeys(record, ['names'], what);
+  return { names: optionalBoolean(record, 'names', what).names ?? false };
+}
+
+function optionalStorage(record: Record<string, unknown>, what: string): { storage?: StorageFlags } {
+  if (record.storage === undefined) return {};
+  const storage = expectRecord(record.storage, `${what} storage`);
+  onlyKeys(storage, STORAGE_KEYS, `${what} storage`);
+  const flags: Record<string, string> = {};
+  for (const key of STORAGE_KEYS) {
+    const value = storage[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string') throw new InvalidRequestError(`${what}: storage.${key} must be a string`);
+    flags[key] = value;
+  }
+  return { storage: flags as StorageFlags };
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function expectRecord(value: unknown, what: string): Record<string, unknown> {
+  if (!isRecord(value)) throw new InvalidRequestError(`${what}: expected a JSON object`);
+  return value;
+}
+
+function onlyKeys(record: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  const unknown = Object.keys(record).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) {
+    throw new InvalidRequestError(
+      `${what}: unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} ` +
+        '(are the CLI and the gateway the same version?)',
+    );
+  }
+}
+
+function requiredString(record: Record<string, unknown>, key: string, what: string): string {
+  const value = record[key];
+  if (typeof value !== 'string') throw new InvalidRequestError(`${what}: "${key}" must be a string`);
+  return value;
+}
+
+function optionalBoolean<K extends string>(record: Record<string, unknown>, key: K, what: string): { [P in K]?: boolean } {
+  const value = record[key];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'boolean') throw new InvalidRequestError(`${what}: "${key}" must be true or false`);
+  return { [key]: value } as { [P in K]?: boolean };
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduled invocations
+
+/** A cron rule's payload, validated, with the date placeholders of `to` expanded. */
+export interface ScheduledBackupRequest {
+  readonly command: BackupCommand;
+  readonly cronName: string;
+  /** The time the placeholders were expanded with, and where it came from. */
+  readonly time: Date;
+  readonly timeSource: 'event' | 'clock';
+  readonly eventId?: string;
+}
+
+export function isScheduledEvent(value: unknown): boolean {
+  return isRecord(value) && (value.source === CRON_PAYLOAD_SOURCE || value.source === 'aws.events');
+}
+
+export function parseCronPayload(value: unknown, now: () => Date): ScheduledBackupRequest {
+  const what = 'scheduled backup';
+  const record = expectRecord(value, what);
+  if (record.source === 'aws.events') {
+    throw new InvalidRequestError(
+      'a scheduled event without openclaw\'s payload: create schedules with `openclaw cron add`, whose rules pass the backup to run',
+    );
+  }
+  onlyKeys(record, ['source', 'tenant', 'cronName', 'time', 'eventId', 'command'], what);
+  const tenant = requiredString(record, 'tenant', what);
+  const cronName = requiredString(record, 'cronName', what);
+  const command = parseBackupCommand(record.command, `${what} command`);
+  if (command.tenant !== tenant) throw new InvalidRequestError(`${what}: the command backs up "${command.tenant}", not the cron's tenant "${tenant}"`);
+  let time = now();
+  let timeSource: ScheduledBackupRequest['timeSource'] = 'clock';
+  if (record.time !== undefined && record.time !== null) {
+    const parsed = typeof record.time === 'string' ? new Date(record.time) : new Date(Number.NaN);
+    if (Number.isNaN(parsed.getTime())) throw new InvalidRequestError(`${what}: "time" must be an ISO 8601 time`);
+    time = parsed;
+    timeSource = 'event';
+  }
+  return {
+    command: { ...command, to: expandTemplate(command.to, time) },
+    cronName,
+    time,
+    timeSource,
+    ...(typeof record.eventId === 'string' && { eventId: record.eventId }),
+  };
+}

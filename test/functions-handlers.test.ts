@@ -1,0 +1,395 @@
+// The Lambda handlers invoked with real event shapes: a direct-invoke payload as the CLI
+// sends it, a scheduled EventBridge event run through the input transformer `cron add`
+// puts on its rules, and restore payloads. A temp dir stands for the EFS mount, s3rver for
+// S3 (an S3-compatible endpoint, as allowed from the VPC); EventBridge PutEvents is mocked
+// and its exact input checked. A fake Lambda context supplies the deadline.
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { cronTargetInput, parseCronCommand } from '../shared/cron-command.js';
+import type { FunctionConfig } from '../functions/config.js';
+import { completionPublisher } from '../functions/events.js';
+import { backupHandler, listHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import { describeTree, tempDir } from './helpers/tree.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+const EVENT_BUS = 'openclaw-backup-events';
+
+/** A fake Lambda context whose clock runs down from `remainingMs`. */
+function fakeContext(remainingMs = 900_000, requestId = 'req-1'): LambdaContext {
+  const deadline = Date.now() + remainingMs;
+  return {
+    awsRequestId: requestId,
+    functionName: 'openclaw-backup-backup',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
+    memoryLimitInMB: '1024',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+/** What EventBridge's input transformer makes of an event (JSON template, unquoted placeholders). */
+function applyInputTransformer(transformer: { InputPathsMap: Record<string, string>; InputTemplate: string }, event: Record<string, unknown>): unknown {
+  let text = transformer.InputTemplate;
+  for (const [name, jsonPath] of Object.entries(transformer.InputPathsMap)) {
+    const value = jsonPath.replace(/^\$\./, '').split('.').reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], event);
+    text = text.split(`<${name}>`).join(JSON.stringify(value));
+  }
+  return JSON.parse(text);
+}
+
+function scheduledEvent(time: string, ruleName: string): Record<string, unknown> {
+  return {
+    version: '0',
+    id: '89d1a02d-5ec7-412e-82f5-13505f849b41',
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time,
+    region: 'eu-west-1',
+    resources: [`arn:aws:events:eu-west-1:123456789012:rule/${ruleName}`],
+    detail: {},
+  };
+}
+
+const dir = tempDir('openclaw-functions-');
+const base = path.join(dir.path, 'mnt-tenants');
+const eventBridge = mockClient(EventBridgeClient);
+let server: S3TestServer;
+let s3: S3Client;
+let config: FunctionConfig;
+let logged: string[] = [];
+const logger = new Logger({ serviceName: 'openclaw-backup-test' });
+
+beforeAll(async () => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 3, memoryRows: 30 });
+  createSampleTenant(path.join(base, 'beta'), { sessions: 1, memoryRows: 5, mediaFiles: 0 });
+  server = await startS3Server({ bucket: 'backups' });
+  s3 = new S3Client({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+  config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], eventBus: EVENT_BUS, stackPrefix: 'openclaw-backup', abortMarginMs: 1000 };
+  // The execution role's credentials, as Lambda puts them in the environment.
+  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  eventBridge.restore();
+  s3.destroy();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  eventBridge.reset();
+  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'ev-1' }] });
+  // Powertools writes JSON lines to stdout (errors to stderr): keep them to inspect, quietly.
+  logged = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+  }
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+function handlers() {
+  const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger);
+  return {
+    backup: backupHandler({ config, logger, publish }),
+    restore: restoreHandler({ config, logger, publish }),
+    list: listHandler({ config, logger }),
+  };
+}
+
+function publishedEvents(): Array<{ EventBusName?: string; Source?: string; DetailType?: string; Detail: Record<string, unknown> }> {
+  return eventBridge.commandCalls(PutEventsCommand).map((call) => {
+    const entries = call.args[0].input.Entries!;
+    expect(entries).toHaveLength(1);
+    const { Detail, ...rest } = entries[0]!;
+    expect(Object.keys(rest).sort()).toEqual(['DetailType', 'EventBusName', 'Source']);
+    return { ...rest, Detail: JSON.parse(Detail!) as Record<string, unknown> };
+  });
+}
+
+async function objectExists(key: string): Promise<boolean> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: key }));
+    await object.Body?.transformToByteArray();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('backup handler', () => {
+  it('backs up a tenant for a direct invocation and publishes a success event', async () => {
+    const payload = {
+      tenant: 'acme',
+      to: 's3://backups/direct/acme.tar.zst',
+      overwrite: false,
+      storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: SECRET },
+    };
+    const result = await handlers().backup(payload, fakeContext());
+    expect(result).toMatchObject({ operation: 'backup', tenant: 'acme', location: 's3://backups/direct/acme.tar.zst', recovered: 'none' });
+    expect(await objectExists('direct/acme.tar.zst')).toBe(true);
+
+    const [event, ...more] = publishedEvents();
+    expect(more).toEqual([]);
+    const backup = result as { bytes: number; archiveBytes: number; durationMs: number; manifestSha256: string };
+    expect(event).toEqual({
+      EventBusName: EVENT_BUS,
+      Source: 'openclaw.backup',
+      DetailType: 'OpenClaw Backup Succeeded',
+      Detail: {
+        tenant: 'acme',
+        location: 's3://backups/direct/acme.tar.zst',
+        trigger: 'direct',
+        requestId: 'req-1',
+        durationMs: backup.durationMs,
+        bytes: backup.bytes,
+        archiveBytes: backup.archiveBytes,
+        manifestSha256: backup.manifestSha256,
+      },
+    });
+    expect(logged.join('')).not.toContain(SECRET);
+    expect(logged.some((line) => /"message":"backup finished"/.test(line))).toBe(true);
+  });
+
+  it('runs a scheduled backup from its rule\'s input, dated by the event time, and throws when it fails', async () => {
+    const scheduled = parseCronCommand(
+      `openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --endpoint ${server.endpoint}`,
+      { tenant: 'acme', stack: 'openclaw-backup' },
+    );
+    const transformer = cronTargetInput('acme', 'nightly', scheduled.command);
+    const event = applyInputTransformer(transformer, scheduledEvent('2026-06-03T03:00:00Z', 'openclaw-backup-acme-nightly'));
+    expect(event).toEqual({
+      source: 'openclaw.cron',
+      tenant: 'acme',
+      cronName: 'nightly',
+      time: '2026-06-03T03:00:00Z',
+      eventId: '89d1a02d-5ec7-412e-82f5-13505f849b41',
+      command: { tenant: 'acme', to: 's3://backups/acme/{date:%F}.tar.zst', storage: { endpoint: server.endpoint } },
+    });
+
+    const { backup } = handlers();
+    const result = await backup(event, fakeContext(900_000, 'req-cron-1'));
+    expect(result).toMatchObject({ operation: 'backup', location: 's3://backups/acme/2026-06-03.tar.zst' });
+    expect(await objectExists('acme/2026-06-03.tar.zst')).toBe(true);
+    expect(publishedEvents()[0]).toMatchObject({ DetailType: 'OpenClaw Backup Succeeded', Detail: { trigger: 'schedule', cronName: 'nightly', requestId: 'req-cron-1' } });
+
+    // A retry of the same event (Lambda's async retries) targets the same key: refused,
+    // thrown so the failure reaches the on-failure destination, and announced.
+    eventBridge.resetHistory();
+    const failure = await backup(event, fakeContext(900_000, 'req-cron-2')).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ScheduledOperationError);
+    expect((failure as Error).name).toBe('DestinationExistsError');
+    expect((failure as Error).message).toMatch(/^DESTINATION_EXISTS: /);
+    const [failed] = publishedEvents();
+    expect(failed).toEqual({
+      EventBusName: EVENT_BUS,
+      Source: 'openclaw.backup',
+      DetailType: 'OpenClaw Backup Failed',
+      Detail: {
+        tenant: 'acme',
+        location: 's3://backups/acme/2026-06-03.tar.zst',
+        trigger: 'schedule',
+        cronName: 'nightly',
+        requestId: 'req-cron-2',
+        durationMs: expect.any(Number),
+        error: { code: 'DESTINATION_EXISTS', message: expect.stringMatching(/exists/) },
+      },
+    });
+  });
+
+  it('uses its own clock when the payload carries no event time', async () => {
+    const now = () => new Date('2031-01-02T00:00:00Z');
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
+    const backup = backupHandler({ config, logger, publish, now });
+    const result = await backup(
+      { source: 'openclaw.cron', tenant: 'beta', cronName: 'x', command: { tenant: 'beta', to: 's3://backups/beta/{date:%Y%m%d}.tar.zst', storage: { endpoint: server.endpoint } } },
+      fakeContext(),
+    );
+    expect(result).toMatchObject({ location: 's3://backups/beta/20310102.tar.zst' });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0); // no bus configured
+  });
+
+  it('refuses what remote mode cannot do, before touching S3, with the CLI\'s codes', async () => {
+    const { backup } = handlers();
+    const cases: Array<[unknown, string, string, RegExp]> = [
+      [{ tenant: 'acme', to: 's3://backups/x.tar.zst', storage: { pipe: 'age -r age1x' } }, 'REMOTE_UNSUPPORTED', 'usage', /--pipe runs a shell command and is not available in remote mode/],
+      [{ tenant: 'acme', to: 's3://backups/x.tar.zst', storage: { awsProfile: 'prod' } }, 'REMOTE_UNSUPPORTED', 'usage', /execution role/],
+      [{ tenant: 'acme', to: '/mnt/tenants/acme/x.tar.zst' }, 'REMOTE_UNSUPPORTED', 'usage', /--to must be s3:\/\/bucket\/key/],
+      [{ tenant: 'acme', to: 's3://elsewhere/x.tar.zst' }, 'LOCATION_NOT_ALLOWED', 'refused', /backs up to s3:\/\/backups\/ only, not to bucket "elsewhere"/],
+      [{ tenant: '../etc', to: 's3://backups/x.tar.zst' }, 'INVALID_NAME', 'usage', /invalid tenant name/],
+      [{ tenant: 'acme', to: 's3://backups/x.tar.zst', extra: 1 }, 'INVALID_REQUEST', 'usage', /unknown field "extra"/],
+      [{ tenant: 'acme', to: 7 }, 'INVALID_REQUEST', 'usage', /"to" must be a string/],
+      ['hello', 'INVALID_REQUEST', 'usage', /expected a JSON object/],
+      [{ tenant: 'nobody', to: 's3://backups/nobody.tar.zst', storage: { endpoint: server.endpoint } }, 'TENANT_NOT_FOUND', 'refused', /no tenant "nobody"/],
+    ];
+    for (const [payload, code, outcome, message] of cases) {
+      const response = await backup(payload, fakeContext());
+      expect(response, JSON.stringify(payload)).toEqual({ ok: false, error: { code, outcome, message: expect.stringMatching(message) } });
+    }
+    expect(publishedEvents().map((event) => event.DetailType)).toEqual(cases.map(() => 'OpenClaw Backup Failed'));
+  });
+
+  it('throws for a scheduled event that did not come through an openclaw rule', async () => {
+    const { backup } = handlers();
+    await expect(backup(scheduledEvent('2026-06-03T03:00:00Z', 'hand-made'), fakeContext())).rejects.toThrow(/without openclaw's payload/);
+  });
+
+  it('stops before the Lambda timeout and stores nothing', async () => {
+    const { backup } = handlers();
+    const response = await backup({ tenant: 'acme', to: 's3://backups/late/acme.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext(0));
+    expect(response).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.any(String) } });
+    expect(await objectExists('late/acme.tar.zst')).toBe(false);
+    expect(readdirSync(base).sort()).toEqual(['acme', 'beta']);
+  });
+
+  it('keeps a finished backup a success when the completion event cannot be published', async () => {
+    eventBridge.on(PutEventsCommand).rejects(Object.assign(new Error('no route to EventBridge'), { name: 'TimeoutError' }));
+    const result = await handlers().backup({ tenant: 'beta', to: 's3://backups/beta/kept.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext());
+    expect(result).toMatchObject({ operation: 'backup', tenant: 'beta' });
+    expect(logged.some((line) => /could not publish the completion event/.test(line))).toBe(true);
+
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'x' }] });
+    const again = await handlers().backup({ tenant: 'beta', to: 's3://backups/beta/kept-2.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext());
+    expect(again).toMatchObject({ operation: 'backup' });
+    expect(logged.some((line) => /completion event rejected by EventBridge/.test(line))).toBe(true);
+  });
+
+  it('never logs or answers with a secret, even when S3 fails', async () => {
+    const response = await handlers().backup(
+      { tenant: 'acme', to: 's3://no-such-bucket/acme.tar.zst', storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: SECRET } },
+      fakeContext(),
+    );
+    expect(response).toMatchObject({ ok: false, error: { outcome: 'failed' } });
+    expect(JSON.stringify(response)).not.toContain(SECRET);
+    expect(logged.join('')).not.toContain(SECRET);
+    expect(JSON.stringify(eventBridge.calls().map((call) => call.args[0].input))).not.toContain(SECRET);
+  });
+});
+
+describe('restore handler', () => {
+  it('verifies and restores into the tenant base dir, then refuses an occupied slot', async () => {
+    const { backup, restore } = handlers();
+    await backup({ tenant: 'acme', to: 's3://backups/restore/acme.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext());
+    eventBridge.resetHistory();
+
+    const payload = { from: 's3://backups/restore/acme.tar.zst', as: 'acme-copy', force: false, limits: {}, storage: { endpoint: server.endpoint } };
+    const result = await restore(payload, fakeContext(900_000, 'req-r1'));
+    expect(result).toMatchObject({ operation: 'restore', tenant: 'acme-copy', archiveTenant: 'acme', verified: true, replaced: false });
+    expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+    const restored = result as { bytes: number; archiveBytes: number; durationMs: number };
+    expect(publishedEvents()).toEqual([
+      {
+        EventBusName: EVENT_BUS,
+        Source: 'openclaw.backup',
+        DetailType: 'OpenClaw Restore Succeeded',
+        Detail: {
+          tenant: 'acme-copy',
+          archiveTenant: 'acme',
+          location: 's3://backups/restore/acme.tar.zst',
+          trigger: 'direct',
+          requestId: 'req-r1',
+          durationMs: restored.durationMs,
+          bytes: restored.bytes,
+          archiveBytes: restored.archiveBytes,
+          verified: true,
+          replaced: false,
+        },
+      },
+    ]);
+
+    eventBridge.resetHistory();
+    const refused = await restore(payload, fakeContext(900_000, 'req-r2'));
+    expect(refused).toEqual({ ok: false, error: { code: 'SLOT_OCCUPIED', outcome: 'refused', message: expect.stringMatching(/--force/) } });
+    expect(publishedEvents()[0]).toEqual({
+      EventBusName: EVENT_BUS,
+      Source: 'openclaw.backup',
+      DetailType: 'OpenClaw Restore Failed',
+      Detail: {
+        tenant: 'acme-copy',
+        location: 's3://backups/restore/acme.tar.zst',
+        trigger: 'direct',
+        requestId: 'req-r2',
+        durationMs: expect.any(Number),
+        error: { code: 'SLOT_OCCUPIED', message: expect.stringMatching(/--force/) },
+      },
+    });
+  });
+
+  it('refuses a damaged archive and leaves the base dir as it was', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'garbage.tar.zst', Body: Buffer.alloc(4096, 7) }));
+    const before = readdirSync(base).sort();
+    const response = await handlers().restore({ from: 's3://backups/garbage.tar.zst', as: 'garbage', storage: { endpoint: server.endpoint } }, fakeContext());
+    expect(response).toMatchObject({ ok: false, error: { outcome: 'refused' } });
+    expect(readdirSync(base).sort()).toEqual(before);
+    expect(existsSync(path.join(base, 'garbage'))).toBe(false);
+  });
+
+  it('refuses sources outside the allowed buckets and --pipe', async () => {
+    const { restore } = handlers();
+    expect(await restore({ from: 's3://other-bucket/acme.tar.zst' }, fakeContext())).toEqual({
+      ok: false,
+      error: { code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: 'this gateway restores from s3://backups/ only, not from bucket "other-bucket"' },
+    });
+    expect(await restore({ from: 's3://backups/acme.tar.zst', storage: { pipe: 'age -d -i k' } }, fakeContext())).toMatchObject({
+      ok: false,
+      error: { code: 'REMOTE_UNSUPPORTED', outcome: 'usage' },
+    });
+    expect(await restore({ from: 's3://backups/acme.tar.zst', limits: { maxEntries: -1 } }, fakeContext())).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_REQUEST', outcome: 'usage' },
+    });
+  });
+});
+
+describe('list handler', () => {
+  it('lists the tenants on the volume, names or summaries', async () => {
+    const { list } = handlers();
+    const names = await list({ names: true }, fakeContext());
+    expect(names).toEqual({ tenants: expect.arrayContaining(['acme', 'beta']) });
+    const summaries = JSON.parse(JSON.stringify(await list({}, fakeContext()))) as { tenants: Array<Record<string, unknown>> };
+    expect(summaries.tenants.find((tenant) => tenant.name === 'beta')).toEqual({
+      name: 'beta',
+      bytes: expect.any(Number),
+      files: expect.any(Number),
+      lastModified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(await list({ names: 'yes' }, fakeContext())).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
+  });
+});
+
+describe('function modules', () => {
+  it('read their configuration once and export a handler', async () => {
+    vi.stubEnv('OPENCLAW_TENANTS_DIR', base);
+    vi.stubEnv('OPENCLAW_BACKUP_BUCKET', 'backups');
+    vi.stubEnv('POWERTOOLS_SERVICE_NAME', 'openclaw-backup');
+    const list = await import('../functions/list.js');
+    expect(await list.handler({ names: true }, fakeContext())).toEqual({ tenants: expect.arrayContaining(['acme', 'beta']) });
+    const backup = await import('../functions/backup.js');
+    const restore = await import('../functions/restore.js');
+    expect(typeof backup.handler).toBe('function');
+    expect(await restore.handler({ from: 's3://elsewhere/x' }, fakeContext())).toMatchObject({ ok: false, error: { code: 'LOCATION_NOT_ALLOWED' } });
+    expect(logged.some((line) => /"service":"openclaw-backup"/.test(line))).toBe(true);
+  });
+});

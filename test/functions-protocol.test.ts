@@ -1,0 +1,182 @@
+// The functions' wire contract, configuration, remote-mode policy and deadline: pure parts,
+// tested without S3 or a file system.
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import {
+  AbortedError,
+  ArchiveLimitError,
+  CorruptArchiveError,
+  DestinationExistsError,
+  FileSystemError,
+  InvalidNameError,
+  PipeCommandError,
+  SlotOccupiedError,
+  StorageError,
+  TenantBusyError,
+  TenantNotFoundError,
+  UnsafeArchiveError,
+  UsageError,
+} from '../shared/errors.js';
+import { readFunctionConfig, type FunctionConfig } from '../functions/config.js';
+import { deadlineSignal } from '../functions/lambda-context.js';
+import { assertRemoteStorage, LocationNotAllowedError } from '../functions/policy.js';
+import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand, RemoteError } from '../functions/protocol.js';
+
+describe('errors over the wire', () => {
+  it.each([
+    [new UsageError('u'), UsageError],
+    [new InvalidNameError('n'), InvalidNameError],
+    [new UnsafeArchiveError('x', 'tenants/a/../b'), UnsafeArchiveError],
+    [new CorruptArchiveError('c'), CorruptArchiveError],
+    [new ArchiveLimitError('l'), ArchiveLimitError],
+    [new SlotOccupiedError('s'), SlotOccupiedError],
+    [new TenantBusyError('b'), TenantBusyError],
+    [new TenantNotFoundError('t'), TenantNotFoundError],
+    [new DestinationExistsError('d'), DestinationExistsError],
+    [new StorageError('s3 down'), StorageError],
+    [new PipeCommandError('p'), PipeCommandError],
+    [new AbortedError('a'), AbortedError],
+    [new FileSystemError('f'), FileSystemError],
+  ])('turns %s back into the same class, code, outcome and message', (error, type) => {
+    const body = JSON.parse(JSON.stringify(errorBody(error)));
+    const back = errorFromBody(body);
+    expect(back).toBeInstanceOf(type);
+    expect([back.code, back.outcome, back.message]).toEqual([error.code, error.outcome, error.message]);
+  });
+
+  it('keeps codes it has no class for, with their outcome', () => {
+    expect(errorFromBody({ code: 'INVALID_SCHEDULE', outcome: 'usage', message: 'm' })).toMatchObject({ code: 'INVALID_SCHEDULE', outcome: 'usage' });
+    expect(errorFromBody({ code: 'INVALID_SCHEDULE', outcome: 'usage', message: 'm' })).toBeInstanceOf(UsageError);
+    const storage = errorFromBody({ code: 'ACCESS_DENIED', outcome: 'failed', message: 'denied' });
+    expect(storage).toBeInstanceOf(RemoteError);
+    expect(storage).toMatchObject({ code: 'ACCESS_DENIED', outcome: 'failed', message: 'denied' });
+    expect(errorFromBody({ code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: 'no' }).outcome).toBe('refused');
+  });
+
+  it('describes unexpected errors in one line, secrets masked', () => {
+    const body = errorBody(new TypeError('boom with sekrit-value-123\n    at x (y.js:1:1)'), ['sekrit-value-123']);
+    expect(body).toEqual({ code: 'UNEXPECTED', outcome: 'failed', message: 'unexpected error: boom with ***' });
+  });
+
+  it('recognises failure responses only', () => {
+    expect(isFailureResponse({ ok: false, error: { code: 'X', outcome: 'failed', message: 'm' } })).toBe(true);
+    expect(isFailureResponse({ ok: false, error: { code: 'X', outcome: 'odd', message: 'm' } })).toBe(false);
+    expect(isFailureResponse({ operation: 'backup' })).toBe(false);
+  });
+});
+
+describe('requests', () => {
+  it('parses restore commands strictly', () => {
+    expect(parseRestoreCommand({ from: 's3://b/k', as: 'x', force: true, limits: { maxEntries: 5 }, storage: { region: 'eu-west-1', accessKey: null } })).toEqual({
+      from: 's3://b/k',
+      as: 'x',
+      force: true,
+      limits: { maxEntries: 5 },
+      storage: { region: 'eu-west-1' },
+    });
+    expect(() => parseRestoreCommand({ from: 's3://b/k', storage: { token: 'x' } })).toThrow(/unknown field "token"/);
+    expect(() => parseRestoreCommand({ from: 's3://b/k', force: 'yes' })).toThrow(/"force" must be true or false/);
+  });
+
+  it('expands a cron payload with the event time, else the clock', () => {
+    const command = { tenant: 'acme', to: 's3://bkt/acme/{date:%F-%H%M}.tar.zst' };
+    const clock = () => new Date('2030-01-01T00:00:00Z');
+    expect(parseCronPayload({ source: 'openclaw.cron', tenant: 'acme', cronName: 'n', time: '2026-06-03T03:00:00Z', command }, clock)).toMatchObject({
+      command: { tenant: 'acme', to: 's3://bkt/acme/2026-06-03-0300.tar.zst' },
+      timeSource: 'event',
+    });
+    expect(parseCronPayload({ source: 'openclaw.cron', tenant: 'acme', cronName: 'n', command }, clock)).toMatchObject({
+      command: { to: 's3://bkt/acme/2030-01-01-0000.tar.zst' },
+      timeSource: 'clock',
+    });
+    expect(() => parseCronPayload({ source: 'openclaw.cron', tenant: 'acme', cronName: 'n', time: 'soon', command }, clock)).toThrow(/ISO 8601/);
+    expect(() => parseCronPayload({ source: 'openclaw.cron', tenant: 'beta', cronName: 'n', command }, clock)).toThrow(/not the cron's tenant "beta"/);
+  });
+});
+
+describe('configuration', () => {
+  it('reads the environment the stack sets', () => {
+    expect(
+      readFunctionConfig({
+        OPENCLAW_TENANTS_DIR: '/mnt/tenants',
+        OPENCLAW_BACKUP_BUCKET: 'acme-backups',
+        OPENCLAW_ALLOWED_SOURCE_BUCKETS: ' old-backups , legacy-bucket ,',
+        OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
+        OPENCLAW_STACK_PREFIX: 'openclaw-backup',
+      }),
+    ).toEqual({
+      tenantsDir: '/mnt/tenants',
+      backupBucket: 'acme-backups',
+      allowedSourceBuckets: ['old-backups', 'legacy-bucket'],
+      eventBus: 'openclaw-backup-events',
+      stackPrefix: 'openclaw-backup',
+      abortMarginMs: 60_000,
+    });
+    expect(readFunctionConfig({})).toEqual({ tenantsDir: '/mnt/tenants', allowedSourceBuckets: [], abortMarginMs: 60_000 });
+    expect(readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9000/, http://10.0.0.5:9000' }).allowedEndpoints).toEqual([
+      'https://minio.internal:9000',
+      'http://10.0.0.5:9000',
+    ]);
+  });
+
+  it('fails the cold start on a bad value, naming the variable', () => {
+    expect(() => readFunctionConfig({ OPENCLAW_TENANTS_DIR: 'relative' })).toThrow(/OPENCLAW_TENANTS_DIR must be an absolute path/);
+    expect(() => readFunctionConfig({ OPENCLAW_BACKUP_BUCKET: 'Bad_Bucket' })).toThrow(/OPENCLAW_BACKUP_BUCKET: invalid bucket name/);
+    expect(() => readFunctionConfig({ OPENCLAW_ALLOWED_SOURCE_BUCKETS: 'ok-bucket,x' })).toThrow(/OPENCLAW_ALLOWED_SOURCE_BUCKETS/);
+    expect(() => readFunctionConfig({ OPENCLAW_ABORT_MARGIN_MS: 'soon' })).toThrow(/OPENCLAW_ABORT_MARGIN_MS/);
+    expect(() => readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'ftp://x' })).toThrow(/OPENCLAW_ALLOWED_ENDPOINTS/);
+  });
+});
+
+describe('remote storage policy', () => {
+  const config: FunctionConfig = { tenantsDir: '/mnt/tenants', backupBucket: 'acme-backups', allowedSourceBuckets: ['old-backups'], abortMarginMs: 0 };
+
+  it('lets backups write to the backup bucket and restores read the allowed buckets', () => {
+    expect(() => assertRemoteStorage('backup', 's3://acme-backups/a/b.tar.zst', undefined, config)).not.toThrow();
+    expect(() => assertRemoteStorage('restore', 's3://old-backups/a.tar.zst', {}, config)).not.toThrow();
+    expect(() => assertRemoteStorage('backup', 's3://old-backups/a.tar.zst', {}, config)).toThrow(LocationNotAllowedError);
+    expect(() => assertRemoteStorage('restore', 's3://other/a.tar.zst', {}, config)).toThrow(
+      'this gateway restores from s3://acme-backups/, s3://old-backups/ only, not from bucket "other"',
+    );
+  });
+
+  it('allows S3-compatible endpoints, or only the listed ones', () => {
+    expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000' }, config)).not.toThrow();
+    const listed = { ...config, allowedEndpoints: ['https://minio.internal:9000'] };
+    expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000/' }, listed)).not.toThrow();
+    expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://evil.example:443' }, listed)).toThrow(/does not allow the endpoint https:\/\/evil.example/);
+  });
+
+  it('refuses without a configured bucket', () => {
+    expect(() => assertRemoteStorage('backup', 's3://b-1/a', {}, { ...config, backupBucket: undefined })).toThrow(/no backup bucket configured/);
+  });
+});
+
+describe('deadline', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('fires the margin before the end, or keeps a quarter of a short remainder', () => {
+    vi.useFakeTimers();
+    const context = (remaining: number) => ({
+      awsRequestId: 'r',
+      functionName: 'f',
+      functionVersion: '1',
+      invokedFunctionArn: 'arn',
+      memoryLimitInMB: '128',
+      getRemainingTimeInMillis: () => remaining,
+    });
+    const long = deadlineSignal(context(900_000), 60_000);
+    expect(long.inMs).toBe(840_000);
+    vi.advanceTimersByTime(839_999);
+    expect(long.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(long.signal.aborted).toBe(true);
+
+    const short = deadlineSignal(context(8_000), 60_000);
+    expect(short.inMs).toBe(6_000);
+    short.dispose();
+    vi.advanceTimersByTime(10_000);
+    expect(short.signal.aborted).toBe(false);
+  });
+});
