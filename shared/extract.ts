@@ -185,6 +185,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       const absPath = path.join(root, ...segments);
       const mode = (header.mode ?? 0o644) & 0o777;
       const mtime = header.mtime ?? new Date();
+      if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
 
       if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
         manifest = parseManifest(await collect(entry, MAX_MANIFEST_BYTES, header.name));
