@@ -35,6 +35,8 @@ export const DEFAULT_LIMITS: ExtractLimits = {
   maxBytes: 256 * 1024 ** 3,
 };
 
+/** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
+const MAX_DEPTH = 1024;
 /** Largest manifest we accept (about 2 million entries). */
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 /** Files up to this size are collected whole and written in the background. */
@@ -181,6 +183,9 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       }
 
       const segments = location.segments;
+      if (segments.length > MAX_DEPTH) {
+        throw new ArchiveLimitError(`entry nested deeper than ${MAX_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
+      }
       const relPath = segments.join('/');
       const absPath = path.join(root, ...segments);
       const mode = (header.mode ?? 0o644) & 0o777;
@@ -278,16 +283,27 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
   return { tenant, ...counts, bytes: unpackedBytes, manifest };
 }
 
+/**
+ * Creates the missing parent directories of `segments`. Every recorded path's ancestors are
+ * recorded directories, so the deepest recorded ancestor alone decides whether the entry
+ * lies below a link or a file: one lookup for most entries, not one join per level.
+ */
 async function ensureParents(root: string, segments: readonly string[], nodes: Map<string, Node>, entryName: string): Promise<void> {
+  const parents: string[] = [];
   for (let depth = 1; depth < segments.length; depth++) {
-    const parent = segments.slice(0, depth).join('/');
-    const node = nodes.get(parent);
-    if (node === undefined) {
-      await fs.mkdir(path.join(root, ...segments.slice(0, depth)), { mode: 0o700 });
-      nodes.set(parent, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
-    } else if (node.type !== 'directory') {
+    parents.push(depth === 1 ? segments[0]! : `${parents[depth - 2]}/${segments[depth - 1]}`);
+  }
+  let known = parents.length;
+  while (known > 0 && !nodes.has(parents[known - 1]!)) known--;
+  if (known > 0) {
+    const node = nodes.get(parents[known - 1]!)!;
+    if (node.type !== 'directory') {
       throw new UnsafeArchiveError(`entry below a ${node.type === 'symlink' ? 'symlink' : 'file'} (nothing is written through links)`, entryName);
     }
+  }
+  for (let index = known; index < parents.length; index++) {
+    await fs.mkdir(path.join(root, parents[index]!), { mode: 0o700 });
+    nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
   }
 }
 
