@@ -149,6 +149,8 @@ function drainOrClose(stream: TarExtract): Promise<void> {
 
 async function unpack(extract: TarExtract, options: ExtractOptions): Promise<ExtractResult> {
   const limits = options.limits ?? DEFAULT_LIMITS;
+  const tooManyEntries = () =>
+    new ArchiveLimitError(`the archive has more than ${limits.maxEntries} entries (raise --max-entries if it is genuine)`);
   const nodes = new Map<string, Node>();
   const writes = new WriteQueue(WRITE_CONCURRENCY);
   let tenant: string | undefined;
@@ -173,9 +175,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       } else if (location.tenant !== tenant) {
         throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${tenant}")`, header.name);
       }
-      if (++entryCount > limits.maxEntries) {
-        throw new ArchiveLimitError(`the archive has more than ${limits.maxEntries} entries (raise --max-entries if it is genuine)`);
-      }
+      if (++entryCount > limits.maxEntries) throw tooManyEntries();
       // No directory or link carries data. tar-stream never ends the body of a directory that
       // declares a size (draining it would hang), and a link's body would bypass maxBytes.
       if ((header.type === 'directory' || header.type === 'symlink' || header.type === 'link') && (header.size ?? 0) > 0) {
@@ -206,7 +206,9 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
         continue;
       }
 
-      await ensureParents(root, segments, nodes, header.name);
+      // Directories an entry implies count too: each is a node in memory and an inode on disk.
+      entryCount += await ensureParents(root, segments, nodes, header.name);
+      if (entryCount > limits.maxEntries) throw tooManyEntries();
       const existing = nodes.get(relPath);
       if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
         throw new UnsafeArchiveError('duplicate entry', header.name);
@@ -288,7 +290,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
  * recorded directories, so the deepest recorded ancestor alone decides whether the entry
  * lies below a link or a file: one lookup for most entries, not one join per level.
  */
-async function ensureParents(root: string, segments: readonly string[], nodes: Map<string, Node>, entryName: string): Promise<void> {
+async function ensureParents(root: string, segments: readonly string[], nodes: Map<string, Node>, entryName: string): Promise<number> {
   const parents: string[] = [];
   for (let depth = 1; depth < segments.length; depth++) {
     parents.push(depth === 1 ? segments[0]! : `${parents[depth - 2]}/${segments[depth - 1]}`);
@@ -305,6 +307,7 @@ async function ensureParents(root: string, segments: readonly string[], nodes: M
     await fs.mkdir(path.join(root, parents[index]!), { mode: 0o700 });
     nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
   }
+  return parents.length - known;
 }
 
 interface WrittenFile {
