@@ -41,13 +41,16 @@ export interface WalkNotes {
   readonly warnings: ManifestNote[];
 }
 
-export const VANISHED_REASON = 'vanished during backup';
-const VANISHED_WARNING = 'vanished during backup; not archived';
-
 /** Records an entry that disappeared between being listed and being read: skipped, and warned about. */
-export function noteVanished(notes: WalkNotes, relPath: string, what = ''): void {
-  notes.skipped.push({ path: relPath, reason: `${what}${VANISHED_REASON}` });
-  notes.warnings.push({ path: relPath, reason: `${what}${VANISHED_WARNING}` });
+export function noteVanished(notes: WalkNotes, relPath: string): void {
+  notes.skipped.push({ path: relPath, reason: 'vanished during backup' });
+  notes.warnings.push({ path: relPath, reason: 'vanished during backup; not archived' });
+}
+
+/** A directory whose entry is archived but which vanished before its contents could be listed. */
+function noteVanishedDirectory(notes: WalkNotes, relPath: string): void {
+  notes.skipped.push({ path: relPath, reason: 'directory vanished during backup' });
+  notes.warnings.push({ path: relPath, reason: 'directory vanished during backup; its contents are not archived' });
 }
 
 /** How many lstat calls one directory may have in flight. */
@@ -67,7 +70,7 @@ async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNo
     names = await fs.readdir(dirPath);
   } catch (error) {
     if (isVanished(error)) {
-      noteVanished(notes, dirSegments.join('/'), 'directory ');
+      noteVanishedDirectory(notes, dirSegments.join('/'));
       return;
     }
     throw error;

@@ -232,22 +232,32 @@ describe('SQLite databases', () => {
 
 describe('files that change or vanish while read', () => {
   it('warns about a file that vanishes between the walk and its read, and still succeeds', async () => {
-    mkdirSync(path.join(tenantDir, 'notes'), { recursive: true });
-    for (const name of ['a.txt', 'b.txt', 'c.txt']) writeFileSync(path.join(tenantDir, 'notes', name), `${name}\n`);
+    mkdirSync(path.join(tenantDir, 'notes', 'sub'), { recursive: true });
+    for (const name of ['a.txt', 'b.txt', 'c.txt', 'sub/d.txt']) writeFileSync(path.join(tenantDir, 'notes', name), `${name}\n`);
     const archive = createTenantArchive({
       tenantDir,
       tenant: 'acme',
       createdAt: new Date(),
-      // The walk has listed and stat'ed notes/ when a.txt is archived: b.txt goes before its read.
+      // The walk has listed and stat'ed notes/ when a.txt is archived: b.txt and sub/ go
+      // before they are read.
       onProgress: ({ files }) => {
-        if (files === 1) rmSync(path.join(tenantDir, 'notes', 'b.txt'));
+        if (files === 1) {
+          rmSync(path.join(tenantDir, 'notes', 'b.txt'));
+          rmSync(path.join(tenantDir, 'notes', 'sub'), { recursive: true });
+        }
       },
     });
     for await (const chunk of archive.chunks) void chunk;
     const { manifest } = await archive.summary;
-    expect(manifest.entries.map((entry) => entry.path)).toEqual(['', 'notes', 'notes/a.txt', 'notes/c.txt']);
-    expect(manifest.skipped).toEqual([{ path: 'notes/b.txt', reason: 'vanished during backup' }]);
-    expect(manifest.warnings).toEqual([{ path: 'notes/b.txt', reason: 'vanished during backup; not archived' }]);
+    expect(manifest.entries.map((entry) => entry.path)).toEqual(['', 'notes', 'notes/a.txt', 'notes/c.txt', 'notes/sub']);
+    expect(manifest.skipped).toEqual([
+      { path: 'notes/b.txt', reason: 'vanished during backup' },
+      { path: 'notes/sub', reason: 'directory vanished during backup' },
+    ]);
+    expect(manifest.warnings).toEqual([
+      { path: 'notes/b.txt', reason: 'vanished during backup; not archived' },
+      { path: 'notes/sub', reason: 'directory vanished during backup; its contents are not archived' },
+    ]);
   });
 
   it('re-reads a small file rewritten during the read and keeps the version that held still', async () => {
