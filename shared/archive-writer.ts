@@ -317,8 +317,11 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   if (!hasCompanions(item)) {
     const copyPath = await context.temp.file('database');
     try {
-      const copy = await spoolFile(handle, stat, copyPath);
-      if (copy.stable && !(await anyExists(companionPaths))) {
+      const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
+        if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined; // the snapshot path says why
+        throw error;
+      });
+      if (copy?.stable && !(await anyExists(companionPaths))) {
         const problem = checkDatabaseOpens(copyPath);
         if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
         return await archiveTempFile(context, name, mode, copyPath, copy.stat.mtime, copy.stat.mtimeMs);
@@ -326,7 +329,8 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     } finally {
       await context.temp.remove(copyPath);
     }
-    // It changed, or SQLite files appeared beside it: a connection is using it now.
+    // It changed, or SQLite files appeared beside it (a connection is using it now), or there
+    // was no room to copy it.
   }
 
   const snapshotPath = await context.temp.file('snapshot');
