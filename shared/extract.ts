@@ -37,6 +37,8 @@ export const DEFAULT_LIMITS: ExtractLimits = {
 
 /** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
 const MAX_DEPTH = 1024;
+/** Longest symlink target Linux stores (PATH_MAX - 1). */
+const MAX_LINK_TARGET_BYTES = 4095;
 /** Largest manifest we accept (about 2 million entries). */
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 /** Files up to this size are collected whole and written in the background. */
@@ -238,6 +240,11 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
         }
         case 'symlink': {
           const target = header.linkname ?? '';
+          // symlink(2) holds at most PATH_MAX - 1 bytes; checking a longer (pax) target would
+          // cost time quadratic in its length before the kernel refused it anyway.
+          if (Buffer.byteLength(target) > MAX_LINK_TARGET_BYTES) {
+            throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
+          }
           if (resolveInsideRoot(segments.slice(0, -1), target, linkReader(nodes)) === undefined) {
             throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
           }
