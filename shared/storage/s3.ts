@@ -42,7 +42,7 @@ import { Readable as ReadableStream, Transform } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
-import { loadLibStorage, loadS3Sdk, type S3Sdk } from './s3-client.js';
+import { loadLibStorage, loadS3Sdk, type LibStorage, type S3Sdk } from './s3-client.js';
 import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
 import { abortedError, destroyQuietly, isAbortError, onAbort, throwIfAborted } from './streams.js';
@@ -167,8 +167,11 @@ export class S3Location implements ArchiveLocation {
     body.once('error', (error) => stop(error, 'body'));
     feed.once('error', (error) => stop(error, 'body'));
 
-    const [sdk, { Upload }, context] = await Promise.all([loadS3Sdk(), loadLibStorage(), this.context('write')]);
+    const context = await this.context('write');
+    let sdk: S3Sdk;
+    let Upload: LibStorage['Upload'];
     try {
+      [sdk, { Upload }] = await Promise.all([loadS3Sdk(), loadLibStorage()]);
       throwIfAborted(signal);
       if (!overwrite && (await this.probe(sdk, context)) === 'exists') throw this.existsError();
       throwIfAborted(signal);

@@ -53,6 +53,7 @@ export interface ArchiveLocation {
    * the complete archive is at the location; when it rejects (a store error, `body`
    * erroring, `signal` aborting) nothing new is visible at the location, a previous archive
    * there is untouched, and no temporary file or incomplete multipart upload is left behind.
+   * A rejected write has destroyed `body`, so whatever produces it stops too.
    * Memory use is bounded whatever the body's size.
    */
   write(body: Readable, options: WriteOptions): Promise<WriteResult>;
