@@ -165,14 +165,24 @@ export class BackupBucket extends Construct {
   }
 
   /**
-   * What a backup needs: write archives (multipart, conditional), abort an interrupted
-   * upload, read or copy an archive under the prefix (HeadObject and CopyObject need
-   * GetObject), and list the prefix so a missing key answers 404 instead of 403.
+   * What a backup needs (shared/storage/s3.ts): write archives (multipart, conditional
+   * If-None-Match), abort an interrupted upload, tag the finished archive with its manifest
+   * digest (by version in a versioned bucket), remove an upload it could not tag, read an
+   * archive under the prefix (HeadObject and its one-byte GET diagnosis need GetObject), and
+   * list the prefix so a missing key answers 404 instead of 403. No s3:DeleteObjectVersion:
+   * the function can hide an archive behind a delete marker, never destroy a version.
    */
   grantBackupWrite(grantee: iam.IGrantable): void {
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject'],
+      actions: [
+        's3:PutObject',
+        's3:PutObjectTagging',
+        's3:PutObjectVersionTagging',
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:DeleteObject',
+      ],
       resourceArns: [this.objectsArn()],
     });
     this.grantListPrefix(grantee);

@@ -46,20 +46,30 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const NATIVE_PACKAGES = ['@mongodb-js/zstd', 'better-sqlite3'] as const;
 export type NativePackage = (typeof NATIVE_PACKAGES)[number];
 
-/** Which native packages each function's asset ships. */
+/**
+ * Native packages that only the backup path loads, on first use (shared/sqlite-snapshot.ts
+ * requires better-sqlite3 when it snapshots a database): the other bundles mention them but
+ * never load them, so they may go without.
+ */
+export const LAZY_NATIVE_PACKAGES: readonly NativePackage[] = ['better-sqlite3'];
+
+/**
+ * Which native packages each function's asset ships. Every handler imports the shared core,
+ * whose zstd framing loads @mongodb-js/zstd when the module loads: all three need it.
+ */
 export interface FunctionNativeModules {
   /** @default ['@mongodb-js/zstd', 'better-sqlite3'] (compression, SQLite snapshots) */
   readonly backup?: readonly NativePackage[];
-  /** @default ['@mongodb-js/zstd'] (decompression) */
+  /** @default ['@mongodb-js/zstd'] */
   readonly restore?: readonly NativePackage[];
-  /** @default [] */
+  /** @default ['@mongodb-js/zstd'] */
   readonly list?: readonly NativePackage[];
 }
 
 const DEFAULT_NATIVE_MODULES: Required<FunctionNativeModules> = {
   backup: ['@mongodb-js/zstd', 'better-sqlite3'],
   restore: ['@mongodb-js/zstd'],
-  list: [],
+  list: ['@mongodb-js/zstd'],
 };
 
 /** The environment variables every function gets. */
@@ -70,6 +80,7 @@ export const FUNCTION_ENV = {
   eventBus: 'OPENCLAW_EVENT_BUS',
   stackPrefix: 'OPENCLAW_STACK_PREFIX',
   allowedSourceBuckets: 'OPENCLAW_ALLOWED_SOURCE_BUCKETS',
+  allowedEndpoints: 'OPENCLAW_ALLOWED_ENDPOINTS',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
 } as const;
 
@@ -88,6 +99,12 @@ export interface BackupFunctionsProps {
    * @default []
    */
   readonly extraSourceBuckets?: readonly string[];
+  /**
+   * The only S3-compatible endpoints (https origins) a request may name; the functions reach
+   * them over HTTPS (port 443) only.
+   * @default - the functions' own default (see functions/config.ts)
+   */
+  readonly allowedEndpoints?: readonly string[];
   /**
    * KMS keys (ARNs) the objects in the extra source buckets are encrypted with.
    * @default []
@@ -179,7 +196,9 @@ export class BackupFunctions extends Construct {
       [FUNCTION_ENV.keyPrefix]: bucket.keyPrefix,
       [FUNCTION_ENV.eventBus]: props.eventBus.eventBusName,
       [FUNCTION_ENV.stackPrefix]: props.prefix,
-      [FUNCTION_ENV.allowedSourceBuckets]: [bucket.bucket.bucketName, ...extraSourceBuckets].join(','),
+      // Buckets restores may read besides the backup bucket.
+      [FUNCTION_ENV.allowedSourceBuckets]: extraSourceBuckets.join(','),
+      ...(props.allowedEndpoints === undefined ? {} : { [FUNCTION_ENV.allowedEndpoints]: props.allowedEndpoints.join(',') }),
       [FUNCTION_ENV.serviceName]: props.prefix,
       NODE_OPTIONS: '--enable-source-maps',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -319,7 +338,17 @@ function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage
       beforeBundling: () => [],
       beforeInstall: () => [],
       afterBundling: (_inputDir, outputDir) => [
-        [process.execPath, tsxCli, checkScript, outputDir, arch, String(FUNCTION_RUNTIME_NODE_ABI), ...nativeModules]
+        [
+          process.execPath,
+          tsxCli,
+          checkScript,
+          outputDir,
+          arch,
+          String(FUNCTION_RUNTIME_NODE_ABI),
+          ...nativeModules.map((name) => `--ship=${name}`),
+          ...LAZY_NATIVE_PACKAGES.filter((name) => !nativeModules.includes(name)).map((name) => `--lazy=${name}`),
+          ...NATIVE_PACKAGES.map((name) => `--native=${name}`),
+        ]
           .map(quote)
           .join(' '),
       ],
@@ -351,6 +380,12 @@ function validate(props: BackupFunctionsProps): void {
   problems.integerInRange(props.memorySizeMiB, 'memorySizeMiB', 128, 10240);
   problems.integerInRange(props.ephemeralStorageMiB, 'ephemeralStorageMiB', 512, 10240);
   problems.integerInRange(props.reservedConcurrency, 'reservedConcurrency', 1, 1000);
+  for (const endpoint of props.allowedEndpoints ?? []) {
+    problems.check(
+      /^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(endpoint),
+      `allowedEndpoints: ${JSON.stringify(endpoint)} must be an https origin (https://host[:port])`,
+    );
+  }
   for (const [name, modules] of Object.entries(props.nativeModules ?? {})) {
     for (const module of modules as readonly string[]) {
       problems.check(

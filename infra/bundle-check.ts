@@ -9,10 +9,14 @@
 //      is built for another Node.js ABI than the runtime's (non-N-API addons such as
 //      better-sqlite3 export `node_register_module_v<ABI>`; a synth on a Node 22 machine
 //      would otherwise ship a binary the Node 20 runtime cannot load),
-//   3. fails if the bundle imports an external package the asset does not ship
-//      (read from esbuild's metafile, which it then deletes),
+//   3. fails if the bundle imports an external package the asset does not ship (read from
+//      esbuild's metafile, which it then deletes), or names a native package in a string
+//      (`createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js')` is invisible to
+//      esbuild) that the asset does not ship, unless that package is declared lazy: loaded
+//      on first use by a code path this function never takes,
 //   4. when the host CPU and Node ABI are the function's, loads every shipped native package.
-// Usage: tsx infra/bundle-check.ts <assetDir> <x86_64|arm64> <node ABI> [native package…]
+// Usage: tsx infra/bundle-check.ts <assetDir> <x86_64|arm64> <node ABI>
+//          [--ship=<package>]… [--lazy=<package>]… [--native=<package>]…
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -119,13 +123,30 @@ export function pruneBuildLeftovers(assetDir: string): string[] {
   return removed;
 }
 
-/** Every problem with the asset in `assetDir` for a function on `arch` with Node ABI `nodeAbi`; empty when fine. */
-export function checkAsset(
-  assetDir: string,
-  arch: LambdaArch,
-  nodeAbi: number,
-  nativePackages: readonly string[],
-): string[] {
+/** What an asset should hold, and which native packages its bundle may mention. */
+export interface AssetExpectations {
+  readonly arch: LambdaArch;
+  /** NODE_MODULE_VERSION of the function's runtime. */
+  readonly nodeAbi: number;
+  /** Packages installed into the asset's node_modules. */
+  readonly ship: readonly string[];
+  /** Native packages the bundle may mention without shipping them (never loaded here). */
+  readonly lazy: readonly string[];
+  /** Every native package to look for in the bundle's text. */
+  readonly native: readonly string[];
+}
+
+/** Native packages named as a module specifier (quoted, maybe with a subpath) in `code`. */
+export function mentionedPackages(code: string, candidates: readonly string[]): string[] {
+  return candidates.filter((name) => {
+    const escaped = name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    return new RegExp(`["'\`]${escaped}(?:/[^"'\`\\s]*)?["'\`]`).test(code);
+  });
+}
+
+/** Every problem with the asset in `assetDir`; empty when it is fine. */
+export function checkAsset(assetDir: string, expected: AssetExpectations): string[] {
+  const { arch, nodeAbi } = expected;
   const problems: string[] = [];
   for (const binary of findNativeBinaries(join(assetDir, 'node_modules'))) {
     const bytes = readFileSync(binary);
@@ -154,9 +175,17 @@ export function checkAsset(
     problems.push(`${METAFILE_NAME} is missing: cannot check the bundle's imports`);
   }
 
-  for (const name of nativePackages) {
-    if (!existsSync(join(assetDir, 'node_modules', name, 'package.json'))) {
-      problems.push(`${name} was not installed into the asset`);
+  const shipped = (name: string) => existsSync(join(assetDir, 'node_modules', name, 'package.json'));
+  for (const name of expected.ship) {
+    if (!shipped(name)) problems.push(`${name} was not installed into the asset`);
+  }
+  const code = readdirSync(assetDir)
+    .filter((file) => /\.(mjs|cjs|js)$/.test(file))
+    .map((file) => readFileSync(join(assetDir, file), 'utf8'))
+    .join('\n');
+  for (const name of mentionedPackages(code, expected.native)) {
+    if (!shipped(name) && !expected.lazy.includes(name)) {
+      problems.push(`the bundle loads ${name}, which the asset does not ship: add it to the function's native modules`);
     }
   }
   return problems;
@@ -184,20 +213,23 @@ function loadPackages(assetDir: string, names: readonly string[]): string[] {
 }
 
 function main(argv: readonly string[]): number {
-  const [assetDir, arch, abi, ...nativePackages] = argv;
-  if (assetDir === undefined || (arch !== 'x86_64' && arch !== 'arm64') || abi === undefined || !/^\d+$/.test(abi)) {
-    process.stderr.write('usage: bundle-check <assetDir> <x86_64|arm64> <node ABI> [native package…]\n');
+  const [assetDir, arch, abi, ...options] = argv;
+  const values = (flag: string) => options.filter((option) => option.startsWith(`--${flag}=`)).map((option) => option.slice(flag.length + 3));
+  const unknown = options.filter((option) => !/^--(ship|lazy|native)=./.test(option));
+  if (assetDir === undefined || (arch !== 'x86_64' && arch !== 'arm64') || abi === undefined || !/^\d+$/.test(abi) || unknown.length > 0) {
+    process.stderr.write('usage: bundle-check <assetDir> <x86_64|arm64> <node ABI> [--ship=pkg]… [--lazy=pkg]… [--native=pkg]…\n');
     return 2;
   }
+  const ship = values('ship');
   const isDirectory = existsSync(assetDir) && lstatSync(assetDir).isDirectory();
   if (!isDirectory) {
     process.stderr.write(`bundle-check: ${assetDir} is not a directory\n`);
     return 2;
   }
   pruneBuildLeftovers(assetDir);
-  const problems = checkAsset(assetDir, arch, Number(abi), nativePackages);
+  const problems = checkAsset(assetDir, { arch, nodeAbi: Number(abi), ship, lazy: values('lazy'), native: values('native') });
   const canLoad = hostLambdaArch() === arch && process.versions.modules === abi;
-  if (problems.length === 0 && canLoad) problems.push(...loadPackages(assetDir, nativePackages));
+  if (problems.length === 0 && canLoad) problems.push(...loadPackages(assetDir, ship));
   rmSync(join(assetDir, METAFILE_NAME), { force: true });
   if (problems.length > 0) {
     process.stderr.write(`bundle-check: the ${arch} function asset is not deployable:\n  - ${problems.join('\n  - ')}\n`);

@@ -33,6 +33,7 @@ export const CONTEXT_KEYS = [
   'serverAccessLogs',
   'extraSourceBuckets',
   'extraSourceKmsKeyArns',
+  'allowedEndpoints',
   // Functions.
   'architecture',
   'memorySizeMiB',
@@ -166,6 +167,7 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
       tracing: bool('tracing'),
       reservedConcurrency: int('reservedConcurrency'),
       functionsDir: str('functionsDir'),
+      allowedEndpoints: list('allowedEndpoints'),
       nativeModules: {
         backup: native('backupNativeModules'),
         restore: native('restoreNativeModules'),

@@ -42,6 +42,10 @@ export class OperatorPolicy extends Construct {
             'events:DisableRule',
             'events:ListTargetsByRule',
             'events:RemoveTargets',
+            // `cron add` tags each rule with its tenant and cron name.
+            'events:TagResource',
+            'events:UntagResource',
+            'events:ListTagsForResource',
           ],
           resources: [props.ruleArnPattern],
         }),

@@ -132,6 +132,7 @@ describe('BackupFunctions props', () => {
       ephemeralStorageMiB: 20000,
       reservedConcurrency: 0,
       functionsDir: '../elsewhere',
+      allowedEndpoints: ['http://minio:9000'],
       nativeModules: { list: ['sharp' as 'better-sqlite3'] },
     };
     expect(problemsOf(() => new BackupFunctions(stack, 'Functions', props))).toEqual([
@@ -143,6 +144,7 @@ describe('BackupFunctions props', () => {
       'memorySizeMiB must be an integer from 128 to 10240, got 64',
       'ephemeralStorageMiB must be an integer from 512 to 10240, got 20000',
       'reservedConcurrency must be an integer from 1 to 1000, got 0',
+      'allowedEndpoints: "http://minio:9000" must be an https origin (https://host[:port])',
       'nativeModules.list: "sharp" is not one of @mongodb-js/zstd, better-sqlite3',
       'functionsDir "../elsewhere" must be a relative path inside the project root',
     ]);

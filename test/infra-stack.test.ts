@@ -7,6 +7,16 @@ import { describe, expect, it } from 'vitest';
 import { fixtureApp } from '../infra/fixtures/app.js';
 import { OUTPUT_NAMES } from '../infra/stack.js';
 
+/** Object actions of the backup function, in the order CDK renders them. */
+const BACKUP_OBJECT_ACTIONS = [
+  's3:AbortMultipartUpload',
+  's3:DeleteObject',
+  's3:GetObject',
+  's3:PutObject',
+  's3:PutObjectTagging',
+  's3:PutObjectVersionTagging',
+];
+
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 
@@ -118,7 +128,7 @@ describe('functions', () => {
             OPENCLAW_BACKUP_PREFIX: 'backups/',
             OPENCLAW_EVENT_BUS: { Ref: bus },
             OPENCLAW_STACK_PREFIX: 'openclaw-backup',
-            OPENCLAW_ALLOWED_SOURCE_BUCKETS: { Ref: bucket },
+            OPENCLAW_ALLOWED_SOURCE_BUCKETS: '',
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
           }),
         },
@@ -144,6 +154,16 @@ describe('functions', () => {
     });
   });
 
+  it('passes the allowed S3-compatible endpoints when configured', () => {
+    const t = template({ 'openclaw:allowedEndpoints': 'https://minio.internal:9443,https://s3.example.com' });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-restore',
+      Environment: {
+        Variables: Match.objectLike({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9443,https://s3.example.com' }),
+      },
+    });
+  });
+
   it('keeps function logs in log groups with a retention', () => {
     const t = template({ 'openclaw:logRetentionDays': 90 });
     const groups = Object.values(resourcesOf(t, 'AWS::Logs::LogGroup'));
@@ -166,13 +186,13 @@ describe('least-privilege IAM', () => {
     }
   });
 
-  it('lets the backup function write, abort and read archives under the prefix only', () => {
+  it('lets the backup function write, tag, abort and read archives under the prefix only', () => {
     const t = template();
     const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
     const statements = functionStatements(t, 'openclaw-backup-backup');
     expect(statements).toContainEqual({
       Effect: 'Allow',
-      Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+      Action: BACKUP_OBJECT_ACTIONS,
       Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] },
     });
     expect(statements).toContainEqual({
@@ -181,12 +201,11 @@ describe('least-privilege IAM', () => {
       Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
       Condition: { StringLike: { 's3:prefix': ['backups/*'] } },
     });
-    expect(actionsOf(statements).filter((action) => action.startsWith('s3:')).sort()).toEqual([
-      's3:AbortMultipartUpload',
-      's3:GetObject',
-      's3:ListBucket',
-      's3:PutObject',
-    ]);
+    expect(actionsOf(statements).filter((action) => action.startsWith('s3:')).sort()).toEqual(
+      [...BACKUP_OBJECT_ACTIONS, 's3:ListBucket'].sort(),
+    );
+    // Old backup versions stay out of its reach.
+    expect(actionsOf(statements)).not.toContain('s3:DeleteObjectVersion');
   });
 
   it('lets the restore function only read, from the backup bucket and the extra source buckets', () => {
@@ -219,7 +238,8 @@ describe('least-privilege IAM', () => {
       FunctionName: 'openclaw-backup-restore',
       Environment: {
         Variables: Match.objectLike({
-          OPENCLAW_ALLOWED_SOURCE_BUCKETS: { 'Fn::Join': ['', [{ Ref: bucket }, ',other-account-backups,second-source']] },
+          OPENCLAW_ALLOWED_SOURCE_BUCKETS: 'other-account-backups,second-source',
+          OPENCLAW_BACKUP_BUCKET: { Ref: bucket },
         }),
       },
     });
@@ -349,7 +369,7 @@ describe('backup bucket', () => {
     });
     expect(functionStatements(t, 'openclaw-backup-backup')).toContainEqual(
       expect.objectContaining({
-        Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+        Action: BACKUP_OBJECT_ACTIONS,
         Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::gateway-backups/backups/*']] },
       }),
     );
