@@ -9,7 +9,8 @@ import { DEFAULT_LIMITS } from './extract.js';
 import { assertTenantName } from './names.js';
 import { restoreTenant, type RestoreResult } from './restore.js';
 import { openLocation } from './storage/open-location.js';
-import { listTenantNames, summarizeTenants, type TenantSummary } from './tenants.js';
+import { isS3Url } from './storage/s3-url.js';
+import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenants.js';
 import type { ArchiveProgress } from './archive-writer.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command. */
@@ -59,7 +60,10 @@ export function localOperations(tenantsDir: string): TenantOperations {
   return {
     async backup(command, hooks = {}) {
       assertTenantName(command.tenant);
-      const location = await openLocation(command.to, { ...command.storage });
+      // An S3 upload picks its part size from the expected size (10,000 parts at most);
+      // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
+      const expectedBytes = isS3Url(command.to) ? await tenantBytes(tenantsDir, command.tenant) : undefined;
+      const location = await openLocation(command.to, { ...command.storage, expectedBytes });
       return backupTenant({
         tenantsDir,
         tenant: command.tenant,
@@ -85,4 +89,12 @@ export function localOperations(tenantsDir: string): TenantOperations {
     listNames: () => listTenantNames(tenantsDir),
     listSummaries: () => summarizeTenants(tenantsDir),
   };
+}
+
+async function tenantBytes(tenantsDir: string, tenant: string): Promise<number | undefined> {
+  try {
+    return (await summarizeTenant(tenantsDir, tenant)).bytes;
+  } catch {
+    return undefined; // a missing tenant is reported by the backup itself, with its own message
+  }
 }

@@ -61,7 +61,7 @@ export async function summarizeTenants(tenantsDir: string): Promise<TenantSummar
   return Promise.all(names.map((name) => summarizeTenant(tenantsDir, name)));
 }
 
-async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary> {
+export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary> {
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: (await fs.lstat(root)).mtimeMs };
   const pending = [root];

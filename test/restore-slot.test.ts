@@ -62,7 +62,7 @@ describe('the restore slot', () => {
     const bytes = await fs.readFile(archive.path);
     const damaged = new LocalFileLocation(path.join(dir.path, 'damaged.tar.zst'));
     // Flip a byte inside the last zstd frame: decoding or manifest verification must fail.
-    bytes[bytes.length - 40] ^= 0xff;
+    bytes[bytes.length - 40]! ^= 0xff;
     await fs.writeFile(damaged.path, bytes);
     await expect(restoreTenant({ tenantsDir: base, location: damaged, force: true })).rejects.toThrow();
     expect(describeTree(path.join(base, 'acme'))).toEqual(existing);
