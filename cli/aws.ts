@@ -1,0 +1,145 @@
+// The control plane of remote mode: which deployed gateway the CLI talks to (the stack
+// prefix), with which AWS profile and region, through which SDK clients, and how SDK
+// failures become the CLI's typed errors. The SDK is imported only when a remote command
+// runs, never for `--help` or local mode (start-up stays well under 300 ms).
+//
+// Settings: `--stack <prefix>` or OPENCLAW_STACK selects remote mode. `--aws-profile` and
+// `--region` (on the command that runs), else AWS_PROFILE / AWS_REGION / the profile's
+// region, choose the account and region for Lambda, EventBridge and EFS calls.
+
+import type { EFSClient } from '@aws-sdk/client-efs';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+
+import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
+import { redact } from '../shared/storage/redact.js';
+import { RemoteError } from '../functions/protocol.js';
+
+/** The deployment prefix rule of the stack (infra/validation.ts PREFIX_PATTERN). */
+export const STACK_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;
+export const DEFAULT_STACK_PREFIX = 'openclaw-backup';
+
+export interface ControlPlane {
+  /** The stack prefix: functions are `<stack>-backup`, `<stack>-restore`, `<stack>-list`. */
+  readonly stack: string;
+  readonly profile?: string;
+  readonly region?: string;
+}
+
+export function assertStackPrefix(stack: string): string {
+  if (!STACK_PREFIX_PATTERN.test(stack)) {
+    throw new UsageError(
+      `invalid --stack ${JSON.stringify(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
+        `(the prefix the gateway was deployed with, e.g. ${DEFAULT_STACK_PREFIX})`,
+    );
+  }
+  return stack;
+}
+
+export function functionName(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): string {
+  return `${plane.stack}-${role}`;
+}
+
+/** Invokes can run 15 minutes: wait a little longer than that for the answer. */
+const INVOKE_SOCKET_TIMEOUT_MS = 16 * 60 * 1000;
+const CONNECTION_TIMEOUT_MS = 10_000;
+
+function baseConfig(plane: ControlPlane): { profile?: string; region?: string } {
+  return {
+    ...(plane.profile !== undefined && { profile: plane.profile }),
+    ...(plane.region !== undefined && { region: plane.region }),
+  };
+}
+
+const clients = new Map<string, Promise<unknown>>();
+
+function cached<T>(key: string, create: () => Promise<T>): Promise<T> {
+  let client = clients.get(key) as Promise<T> | undefined;
+  if (client === undefined) {
+    client = create();
+    clients.set(key, client);
+  }
+  return client;
+}
+
+const keyOf = (kind: string, plane: ControlPlane) => `${kind}\u0000${plane.profile ?? ''}\u0000${plane.region ?? ''}`;
+
+/**
+ * For Invoke: a single attempt. A backup that may already be running on the gateway must
+ * not be started twice by a retry after a dropped connection.
+ */
+export function invokeClient(plane: ControlPlane): Promise<LambdaClient> {
+  return cached(keyOf('invoke', plane), async () => {
+    const { LambdaClient } = await import('@aws-sdk/client-lambda');
+    return new LambdaClient({
+      ...baseConfig(plane),
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: INVOKE_SOCKET_TIMEOUT_MS },
+    });
+  });
+}
+
+/** For reading function configuration: the SDK's retries. */
+export function lambdaClient(plane: ControlPlane): Promise<LambdaClient> {
+  return cached(keyOf('lambda', plane), async () => new (await import('@aws-sdk/client-lambda')).LambdaClient(baseConfig(plane)));
+}
+
+export function eventBridgeClient(plane: ControlPlane): Promise<EventBridgeClient> {
+  return cached(keyOf('events', plane), async () => new (await import('@aws-sdk/client-eventbridge')).EventBridgeClient(baseConfig(plane)));
+}
+
+export function efsClient(plane: ControlPlane): Promise<EFSClient> {
+  return cached(keyOf('efs', plane), async () => new (await import('@aws-sdk/client-efs')).EFSClient(baseConfig(plane)));
+}
+
+interface AwsErrorShape {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** SDK errors name the AWS error; `what` says what the CLI was doing ("invoking openclaw-backup-backup"). */
+export function awsErrorName(error: unknown): string {
+  return (error as AwsErrorShape | undefined)?.name ?? 'Error';
+}
+
+/**
+ * One line for an SDK failure, as a typed error: a missing function or rule is the user's
+ * setting (usage, exit 2), everything else a failure (exit 1). Never a stack trace.
+ */
+export function translateAwsError(error: unknown, plane: ControlPlane, what: string): OpenClawError {
+  if (error instanceof OpenClawError) return error;
+  const name = awsErrorName(error);
+  const message = redact(String((error as AwsErrorShape | undefined)?.message ?? error).split('\n')[0]!);
+  const where = plane.region === undefined ? '' : ` in ${plane.region}`;
+  if (name === 'AbortError') return new AbortedError(`interrupted while ${what}`);
+  if (/region is missing/i.test(message)) {
+    return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');
+  }
+  switch (name) {
+    case 'ResourceNotFoundException':
+      return new UsageError(
+        `${what}: not found${where}: is the stack "${plane.stack}" deployed there? (--stack / OPENCLAW_STACK, --region, --aws-profile)`,
+        'STACK_NOT_FOUND',
+      );
+    case 'CredentialsProviderError':
+      return new RemoteError(
+        'NO_CREDENTIALS',
+        'failed',
+        `no AWS credentials for calling the gateway: give --aws-profile, or set AWS_PROFILE or the AWS_* variables (${message})`,
+      );
+    case 'AccessDeniedException':
+    case 'AccessDenied':
+      return new RemoteError('ACCESS_DENIED', 'failed', `${what}: access denied${where} (${message})`);
+    case 'UnrecognizedClientException':
+    case 'InvalidSignatureException':
+    case 'ExpiredTokenException':
+    case 'ExpiredToken':
+      return new RemoteError('INVALID_CREDENTIALS', 'failed', `${what}: the AWS credentials were not accepted (${name}): log in again, e.g. aws sso login`);
+    case 'TooManyRequestsException':
+    case 'ThrottlingException':
+      return new RemoteError('THROTTLED', 'failed', `${what}: throttled by AWS${where}; try again shortly`);
+    default:
+      return new RemoteError('AWS_ERROR', 'failed', `${what}: ${name}: ${message}`);
+  }
+}

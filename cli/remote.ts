@@ -1,0 +1,144 @@
+// Remote mode's TenantOperations: the same BackupCommand / RestoreCommand the CLI would run
+// in-process, sent to the gateway's functions with Lambda Invoke (RequestResponse), and
+// their answers turned back into the same results and typed errors, so output and exit
+// codes do not depend on where the work ran. See functions/protocol.ts for the payloads.
+//
+// The storage flags keep their meaning except two: `--aws-profile` and `--region` choose
+// how the CLI calls the gateway (they are not sent; the functions use their execution role
+// in their own region), and `--pipe` is refused (no shell in Lambda). Progress is not
+// shown: the answer comes when the operation is done.
+
+import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
+
+import type { BackupResult } from '../shared/backup.js';
+import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
+import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import type { RestoreResult } from '../shared/restore.js';
+import { isS3Url } from '../shared/storage/s3-url.js';
+import type { TenantSummary } from '../shared/tenants.js';
+import { PIPE_REFUSAL } from '../functions/policy.js';
+import { errorFromBody, isFailureResponse, isRecord, RemoteError, type ListRequest } from '../functions/protocol.js';
+import { functionName, invokeClient, translateAwsError, type ControlPlane } from './aws.js';
+
+/** Where the functions mount the tenant base dir (shown in messages). */
+export const REMOTE_TENANTS_DIR = '/mnt/tenants';
+
+export function remoteTenantsDirLabel(plane: ControlPlane): string {
+  return `${plane.stack}:${REMOTE_TENANTS_DIR}`;
+}
+
+export function remoteOperations(plane: ControlPlane): TenantOperations {
+  return {
+    async backup(command, hooks = {}) {
+      assertRemoteLocation(command.to, '--to', command.storage);
+      const payload: BackupCommand = { tenant: command.tenant, to: command.to, ...(command.overwrite !== undefined && { overwrite: command.overwrite }), ...forwarded(command.storage) };
+      const answer = await invoke(plane, 'backup', payload, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
+      return answer as unknown as BackupResult;
+    },
+    async restore(command, hooks = {}) {
+      assertRemoteLocation(command.from, '--from', command.storage);
+      const payload: RestoreCommand = {
+        from: command.from,
+        ...(command.as !== undefined && { as: command.as }),
+        ...(command.force !== undefined && { force: command.force }),
+        ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
+        ...forwarded(command.storage),
+      };
+      const answer = await invoke(plane, 'restore', payload, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
+      return answer as unknown as RestoreResult;
+    },
+    async listNames() {
+      const tenants = await list(plane, { names: true });
+      if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
+      return tenants as string[];
+    },
+    async listSummaries() {
+      const tenants = await list(plane, {});
+      return tenants.map((tenant) => {
+        if (!isRecord(tenant) || typeof tenant.name !== 'string' || typeof tenant.lastModified !== 'string') throw unexpectedAnswer(plane, 'list');
+        return { ...(tenant as unknown as TenantSummary), lastModified: new Date(tenant.lastModified) };
+      });
+    },
+  };
+}
+
+/** What can be refused here without a round trip; the function checks everything again. */
+function assertRemoteLocation(location: string, flag: string, storage: StorageFlags | undefined): void {
+  if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
+  if (!isS3Url(location)) {
+    throw new UsageError(
+      `in remote mode archives are stored in S3: ${flag} must be s3://bucket/key (the gateway's functions cannot reach a path on this machine)`,
+      'REMOTE_UNSUPPORTED',
+    );
+  }
+}
+
+/** The storage flags the function uses: the endpoint and its keys. Profile and region are the CLI's own. */
+function forwarded(storage: StorageFlags | undefined): { storage?: StorageFlags } {
+  const { endpoint, accessKey, secretKey } = storage ?? {};
+  const flags = {
+    ...(endpoint !== undefined && { endpoint }),
+    ...(accessKey !== undefined && { accessKey }),
+    ...(secretKey !== undefined && { secretKey }),
+  };
+  return Object.keys(flags).length === 0 ? {} : { storage: flags };
+}
+
+async function list(plane: ControlPlane, request: ListRequest): Promise<unknown[]> {
+  const answer = await invoke(plane, 'list', request);
+  if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
+  return answer.tenants;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Invokes `<stack>-<role>` and returns its JSON answer; failures become typed errors. */
+async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', payload: object, signal?: AbortSignal): Promise<unknown> {
+  const name = functionName(plane, role);
+  const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
+  let output: InvokeCommandOutput;
+  try {
+    output = await client.send(
+      new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: encoder.encode(JSON.stringify(payload)) }),
+      { abortSignal: signal },
+    );
+  } catch (error) {
+    if (signal?.aborted || (error as Error | undefined)?.name === 'AbortError') {
+      throw new AbortedError(
+        role === 'list'
+          ? 'interrupted'
+          : `interrupted while waiting for the gateway: the ${role} may still finish there (see its completion event, or the logs of ${name})`,
+      );
+    }
+    throw translateAwsError(error, plane, `invoking ${name}`);
+  }
+
+  let answer: unknown;
+  try {
+    answer = output.Payload === undefined || output.Payload.length === 0 ? undefined : JSON.parse(decoder.decode(output.Payload));
+  } catch {
+    throw unexpectedAnswer(plane, role);
+  }
+  if (output.FunctionError !== undefined) {
+    // The function crashed or timed out instead of answering: Lambda's own error payload.
+    const { errorType, errorMessage } = isRecord(answer) ? answer : {};
+    const detail = typeof errorMessage === 'string' ? errorMessage.split('\n')[0] : output.FunctionError;
+    if (typeof detail === 'string' && /timed out/i.test(detail)) {
+      throw new RemoteError('REMOTE_TIMEOUT', 'failed', `${name} timed out (${detail})`);
+    }
+    throw new RemoteError('REMOTE_FUNCTION_ERROR', 'failed', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
+  }
+  if (isFailureResponse(answer)) throw errorFromBody(answer.error);
+  return answer;
+}
+
+function unexpectedAnswer(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): OpenClawError {
+  return new RemoteError(
+    'REMOTE_PROTOCOL',
+    'failed',
+    `unexpected answer from ${functionName(plane, role)}: are the CLI and the gateway the same version?`,
+  );
+}
