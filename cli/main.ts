@@ -3,12 +3,16 @@
 
 import { Command, CommanderError, Option } from 'commander';
 
-import { describeError, outcomeOf, type Outcome } from '../shared/errors.js';
-import { localOperations, type TenantOperations } from '../shared/operations.js';
+import { describeError, outcomeOf, UsageError, type Outcome } from '../shared/errors.js';
+import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
-import type { CliContext } from './context.js';
+import { assertStackPrefix, type ControlPlane } from './aws.js';
+import { addControlPlaneOptions, ReportedError, type CliContext } from './context.js';
+import { registerCron } from './cron.js';
+import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';
+import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
 import { registerList } from './tenants-list.js';
 import { registerRestore } from './tenants-restore.js';
@@ -41,6 +45,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       return EXIT_CODES.usage;
     }
+    if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
     const json = program.opts().json === true;
     if (json) process.stdout.write(`${JSON.stringify({ error: { code: errorCode(error), message: describeError(error) } })}\n`);
     process.stderr.write(`openclaw: ${describeError(error)}\n`);
@@ -51,15 +56,37 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+const REMOTE_MODE_HELP = `
+Remote mode:
+  With --stack <prefix> (or OPENCLAW_STACK=<prefix>) the tenants commands run on the gateway
+  deployed with that prefix: its <prefix>-backup, -restore and -list Lambda functions, on the
+  gateway's EFS volume, with the same flags, output and exit codes. --aws-profile and --region
+  then choose the account and region the gateway is called in (AWS_PROFILE / AWS_REGION by
+  default). Archives must be s3:// locations, --pipe is not available, and no progress is
+  shown. "cron" schedules backups there (EventBridge rules, UTC); "doctor" checks the
+  deployment. Without --stack everything runs on this machine.`;
+
 function buildProgram(signal: AbortSignal): Command {
   const program = new Command('openclaw')
     .description('OpenClawMU gateway tools: back up and restore tenants')
     .version(TOOL_VERSION)
     .addOption(new Option('--tenants-dir <dir>', 'tenant base dir (default: $OPENCLAW_TENANTS_DIR, else ~/.openclaw/tenants)'))
+    .addOption(new Option('--stack <prefix>', 'remote mode: run on the gateway deployed with this stack prefix (default: $OPENCLAW_STACK)'))
     .option('--json', 'print one machine-readable JSON result on stdout')
+    .addHelpText('after', REMOTE_MODE_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(`openclaw: ${text.replace(/^error: /, '')}`) })
     .exitOverride();
+
+  // `--aws-profile` / `--region` of the command that runs: in remote mode, the control plane's.
+  let controlFlags: { profile?: string; region?: string } = {};
+  program.hook('preAction', (_program, action) => {
+    const flags = action.opts() as { awsProfile?: unknown; region?: unknown };
+    controlFlags = {
+      ...(typeof flags.awsProfile === 'string' && { profile: flags.awsProfile }),
+      ...(typeof flags.region === 'string' && { region: flags.region }),
+    };
+  });
 
   let operations: TenantOperations | undefined;
   const context: CliContext = {
@@ -67,11 +94,20 @@ function buildProgram(signal: AbortSignal): Command {
     get output() {
       return createOutput({ json: program.opts().json === true });
     },
+    get remote(): ControlPlane | undefined {
+      const stack = (program.opts().stack as string | undefined) ?? (process.env.OPENCLAW_STACK || undefined);
+      return stack === undefined ? undefined : { stack: assertStackPrefix(stack), ...controlFlags };
+    },
     get tenantsDir() {
-      return resolveTenantsDir(program.opts().tenantsDir as string | undefined);
+      const remote = this.remote;
+      return remote === undefined ? resolveTenantsDir(program.opts().tenantsDir as string | undefined) : remoteTenantsDirLabel(remote);
     },
     operations() {
-      operations ??= localOperations(this.tenantsDir);
+      const remote = this.remote;
+      if (remote !== undefined && program.opts().tenantsDir !== undefined) {
+        throw new UsageError(`--tenants-dir is a local-mode setting: with --stack the gateway's functions use their EFS mount`);
+      }
+      operations ??= remote === undefined ? lazyLocalOperations(this.tenantsDir) : remoteOperations(remote);
       return operations;
     },
   };
@@ -80,8 +116,25 @@ function buildProgram(signal: AbortSignal): Command {
   registerBackup(tenants, context);
   registerRestore(tenants, context);
   registerList(tenants, context);
-  for (const command of [tenants, ...tenants.commands]) command.exitOverride();
+  const list = tenants.commands.find((command) => command.name() === 'list');
+  if (list !== undefined) addControlPlaneOptions(list);
+  registerCron(program, context);
+  registerDoctor(program, context);
+  const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
+  for (const command of all(program).slice(1)) command.exitOverride();
   return program;
+}
+
+/** The in-process operations, imported on first use: `--help` and usage errors skip the core. */
+function lazyLocalOperations(tenantsDir: string): TenantOperations {
+  let loaded: Promise<TenantOperations> | undefined;
+  const load = () => (loaded ??= import('../shared/operations.js').then(({ localOperations }) => localOperations(tenantsDir)));
+  return {
+    backup: async (command, hooks) => (await load()).backup(command, hooks),
+    restore: async (command, hooks) => (await load()).restore(command, hooks),
+    listNames: async () => (await load()).listNames(),
+    listSummaries: async () => (await load()).listSummaries(),
+  };
 }
 
 function errorCode(error: unknown): string {

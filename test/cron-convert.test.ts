@@ -150,7 +150,7 @@ describe('toEventBridgeCron', () => {
         expect(converted.expression.length).toBeLessThanOrEqual(256);
         expectSameRuns(unix);
       }),
-      { numRuns: 300, seed: 20260603 },
+      { numRuns: 150, seed: 20260603 },
     );
   });
 

@@ -1,0 +1,73 @@
+// Remote mode as a user meets it, spawning the built CLI: the setting (--stack or
+// OPENCLAW_STACK) reaches the commands, refusals need no AWS call, and neither help nor
+// local mode loads the AWS SDK (a module-resolution hook lists what gets loaded).
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { runCli, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-remote-cli-');
+afterAll(() => dir.cleanup());
+
+// Reports every package module resolved, on stderr.
+const hook = path.join(dir.path, 'trace-packages.mjs');
+writeFileSync(
+  hook,
+  `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(\`
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  const match = /node_modules\\\\/((@[^/]+\\\\/)?[^/]+)/.exec(result.url);
+  if (match) process.stderr.write('PACKAGE ' + match[1] + '\\\\n');
+  return result;
+}\`));
+`,
+);
+
+function packagesLoaded(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; packages: string[]; stdout: string; stderr: string } {
+  const run = runCli(args, { env: { ...env, NODE_OPTIONS: `--import=${hook}` } });
+  const packages = [...new Set(run.stderr.split('\n').filter((line) => line.startsWith('PACKAGE ')).map((line) => line.slice(8)))].sort();
+  const stderr = run.stderr.split('\n').filter((line) => !line.startsWith('PACKAGE ')).join('\n');
+  return { status: run.status, packages, stdout: run.stdout, stderr };
+}
+
+describe('remote mode from the command line', () => {
+  it('loads no AWS SDK for help, in either mode', () => {
+    for (const args of [['--help'], ['cron', 'add', '--help'], ['--stack', 'openclaw-backup', 'doctor', '--help']]) {
+      const run = packagesLoaded(args);
+      expect(run.status, args.join(' ')).toBe(0);
+      expect(run.packages.filter((name) => name.startsWith('@aws-sdk/') || name.startsWith('@aws-lambda-powertools/') || name === 'cron-parser')).toEqual([]);
+    }
+  });
+
+  it('documents the setting in the help', () => {
+    const help = runCli(['--help']).stdout;
+    expect(help).toMatch(/--stack <prefix>\s+remote mode: run on the gateway deployed with this stack\s+prefix \(default: \$OPENCLAW_STACK\)/);
+    expect(help).toMatch(/no progress is\s+shown/);
+    expect(runCli(['tenants', 'list', '--help']).stdout).toMatch(/--region <region>\s+remote mode: the region of the gateway/);
+  });
+
+  it('refuses --pipe and local paths in remote mode without calling AWS', () => {
+    const pipe = packagesLoaded(['tenants', 'backup', 'acme', '--to', 's3://backups/a.tar.zst', '--pipe', 'age -r age1x'], { OPENCLAW_STACK: 'openclaw-backup' });
+    expect(pipe.status).toBe(2);
+    expect(pipe.stderr).toMatch(/^openclaw: --pipe runs a shell command and is not available in remote mode/);
+    expect(pipe.packages.filter((name) => name.startsWith('@aws-sdk/'))).toEqual([]);
+    const local = runCli(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', '/tmp/a.tar.zst']);
+    expect(local.status).toBe(2);
+    expect(local.stderr).toMatch(/--to must be s3:\/\/bucket\/key/);
+  });
+
+  it('validates the stack prefix from the flag and the environment', () => {
+    expect(runCli(['tenants', 'list'], { env: { OPENCLAW_STACK: 'Not A Prefix' } }).stderr).toMatch(/^openclaw: invalid --stack "Not A Prefix"/);
+    expect(runCli(['--stack', 'x', 'tenants', 'list']).status).toBe(2);
+  });
+
+  it('prints a crontab line for cron add in local mode', () => {
+    const run = runCli(['cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst'], { env: { OPENCLAW_STACK: '' } });
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe('@daily openclaw tenants backup acme --to /var/backups/acme-$(date +\\%F).tar.zst\n');
+    expect(run.stderr).toMatch(/crontab -e/);
+  });
+});

@@ -1,0 +1,270 @@
+// Remote mode in-process, Lambda mocked with aws-sdk-client-mock: the exact Invoke input,
+// answers and failures mapped back to the same output and exit codes as local mode, and an
+// end-to-end run where the mocked Invoke hands the payload to the real handler (temp dir as
+// the EFS mount, s3rver as S3) so local and remote runs of the same command can be compared.
+
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { main } from '../cli/main.js';
+import { remoteOperations } from '../cli/remote.js';
+import { AbortedError } from '../shared/errors.js';
+import { completionPublisher } from '../functions/events.js';
+import { backupHandler, listHandler, restoreHandler } from '../functions/handlers.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import { tempDir } from './helpers/tree.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+
+const lambda = mockClient(LambdaClient);
+const eventBridge = mockClient(EventBridgeClient);
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const decode = (payload: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(payload)) as unknown;
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process (the mocks only work here), capturing its output. */
+async function run(args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  try {
+    const status = await main(args);
+    return { status, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+const BACKUP_RESULT = {
+  operation: 'backup',
+  tenant: 'acme',
+  location: 's3://backups/acme/2026-06-03.tar.zst',
+  files: 12,
+  directories: 3,
+  symlinks: 0,
+  bytes: 4096,
+  archiveBytes: 1024,
+  durationMs: 1500,
+  createdAt: '2026-06-03T03:00:00.000Z',
+  manifestSha256: 'ab'.repeat(32),
+  skipped: [],
+  warnings: [],
+  recovered: 'none',
+};
+
+beforeEach(() => {
+  lambda.reset();
+  eventBridge.reset();
+  vi.stubEnv('OPENCLAW_STACK', '');
+  vi.stubEnv('AWS_REGION', 'eu-west-1');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+});
+afterEach(() => vi.unstubAllEnvs());
+afterAll(() => {
+  lambda.restore();
+  eventBridge.restore();
+});
+
+describe('remote executor', () => {
+  it('invokes <prefix>-backup with the backup command, exactly', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(BACKUP_RESULT) as never });
+    const result = await run([
+      '--stack', 'openclaw-backup', 'tenants', 'backup', 'acme',
+      '--to', 's3://backups/acme/2026-06-03.tar.zst',
+      '--endpoint', 'https://minio.internal:9000', '--access-key', 'minio-user', '--secret-key', 'minio-secret',
+      '--aws-profile', 'ops', '--region', 'eu-central-1',
+    ]);
+    expect(result).toEqual({ status: 0, stdout: expect.stringMatching(/^Backed up tenant "acme" to s3:\/\/backups\/acme\/2026-06-03\.tar\.zst\n/), stderr: '' });
+
+    const calls = lambda.commandCalls(InvokeCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.args[0].input).toEqual({
+      FunctionName: 'openclaw-backup-backup',
+      InvocationType: 'RequestResponse',
+      Payload: encode({
+        tenant: 'acme',
+        to: 's3://backups/acme/2026-06-03.tar.zst',
+        overwrite: false,
+        storage: { endpoint: 'https://minio.internal:9000', accessKey: 'minio-user', secretKey: 'minio-secret' },
+      }),
+    });
+    // --aws-profile / --region chose the client, and were not sent to the function.
+    const client = calls[0]!.thisValue as LambdaClient;
+    expect(client.config.profile).toBe('ops');
+    expect(await client.config.region()).toBe('eu-central-1');
+  });
+
+  it('invokes <prefix>-restore and <prefix>-list, the stack from OPENCLAW_STACK', async () => {
+    vi.stubEnv('OPENCLAW_STACK', 'gw-prod');
+    lambda
+      .on(InvokeCommand, { FunctionName: 'gw-prod-list' })
+      .resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme', 'beta'] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\nbeta\n', stderr: '' });
+    expect(lambda.commandCalls(InvokeCommand)[0]!.args[0].input).toEqual({ FunctionName: 'gw-prod-list', InvocationType: 'RequestResponse', Payload: encode({ names: true }) });
+
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({
+      StatusCode: 200,
+      Payload: encode({ tenants: [{ name: 'acme', bytes: 2048, files: 3, lastModified: '2026-06-01T10:00:00.000Z' }] }) as never,
+    });
+    const table = await run(['tenants', 'list']);
+    expect(table.stdout.split('\n')).toEqual([expect.stringMatching(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED$/), expect.stringMatching(/^acme\s+2(\.0)? KiB\s+3  2026-06-01T10:00:00.000Z$/), '']);
+
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-restore' }).resolves({ StatusCode: 200, Payload: encode({ operation: 'restore', tenant: 'acme-2', archiveTenant: 'acme', location: 's3://b/k', files: 1, directories: 1, symlinks: 0, hardlinks: 0, bytes: 1, archiveBytes: 1, durationMs: 1, verified: true, replaced: false, backupCreatedAt: '2026-06-01T00:00:00.000Z', warnings: [], recovered: 'none', notices: [] }) as never });
+    const restored = await run(['--json', 'tenants', 'restore', '--from', 's3://backups/acme.tar.zst', '--as', 'acme-2', '--max-bytes', '1000']);
+    expect(restored.status).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ operation: 'restore', tenant: 'acme-2' });
+    expect(lambda.commandCalls(InvokeCommand, { FunctionName: 'gw-prod-restore' })[0]!.args[0].input.Payload).toEqual(
+      encode({ from: 's3://backups/acme.tar.zst', as: 'acme-2', force: false, limits: { maxBytes: 1000 } }),
+    );
+  });
+
+  it.each([
+    [{ code: 'SLOT_OCCUPIED', outcome: 'refused', message: 'tenant "acme" already exists in /mnt/tenants: give --force to replace it' }, 3],
+    [{ code: 'TENANT_NOT_FOUND', outcome: 'refused', message: 'no tenant "x" in /mnt/tenants' }, 3],
+    [{ code: 'DESTINATION_EXISTS', outcome: 'refused', message: 's3://b/k exists: give --overwrite' }, 3],
+    [{ code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: 'this gateway backs up to s3://backups/ only, not to bucket "x"' }, 3],
+    [{ code: 'INVALID_NAME', outcome: 'usage', message: 'invalid tenant name "X"' }, 2],
+    [{ code: 'REMOTE_UNSUPPORTED', outcome: 'usage', message: '--pipe runs a shell command' }, 2],
+    [{ code: 'ACCESS_DENIED', outcome: 'failed', message: 'access denied to s3://b/k' }, 1],
+    [{ code: 'ABORTED', outcome: 'failed', message: 'interrupted; nothing was stored' }, 1],
+    [{ code: 'UNEXPECTED', outcome: 'failed', message: 'unexpected error: EIO: i/o error' }, 1],
+  ])('maps the failure %j to the local exit code %i and one line', async (error, status) => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ok: false, error }) as never });
+    const human = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst']);
+    expect(human).toEqual({ status, stdout: '', stderr: `openclaw: ${error.message}\n` });
+    const json = await run(['--stack', 'openclaw-backup', '--json', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst']);
+    expect(json.status).toBe(status);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: error.code, message: error.message } });
+  });
+
+  it('reports a crashed or timed-out function, and AWS errors, in one line', async () => {
+    const cases: Array<[object | Error, number, RegExp]> = [
+      [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Runtime.ExitError', errorMessage: 'RequestId: x Error: Runtime exited with error: signal: killed' }) }, 1, /openclaw-backup-backup failed: Runtime.ExitError: RequestId: x Error: Runtime exited/],
+      [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorMessage: '2026-06-03T03:15:00.000Z abc Task timed out after 900.00 seconds' }) }, 1, /openclaw-backup-backup timed out \(.*Task timed out after 900.00 seconds\)/],
+      [{ StatusCode: 200, Payload: encode({ something: 'else' }) }, 1, /unexpected answer from openclaw-backup-backup: are the CLI and the gateway the same version\?/],
+      [Object.assign(new Error('Function not found: arn:aws:lambda:eu-west-1:1:function:openclaw-backup-backup'), { name: 'ResourceNotFoundException' }), 2, /invoking openclaw-backup-backup: not found: is the stack "openclaw-backup" deployed there\?/],
+      [Object.assign(new Error('User: x is not authorized to perform: lambda:InvokeFunction'), { name: 'AccessDeniedException' }), 1, /invoking openclaw-backup-backup: access denied \(User: x is not authorized/],
+      [Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), 1, /no AWS credentials for calling the gateway: give --aws-profile/],
+      [Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredTokenException' }), 1, /invoking openclaw-backup-backup: the AWS credentials were not accepted \(ExpiredTokenException\)/],
+    ];
+    for (const [outcome, status, message] of cases) {
+      lambda.reset();
+      if (outcome instanceof Error) lambda.on(InvokeCommand).rejects(outcome);
+      else lambda.on(InvokeCommand).resolves(outcome as never);
+      const result = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst']);
+      expect(result.status, String(message)).toBe(status);
+      expect(result.stderr).toMatch(new RegExp(`^openclaw: ${message.source}`));
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('refuses what remote mode cannot do before calling anything', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['tenants', 'backup', 'acme', '--to', 's3://backups/k', '--pipe', 'age -r age1x'], /--pipe runs a shell command and is not available in remote mode/],
+      [['tenants', 'restore', '--from', '/var/backups/acme.tar.zst'], /in remote mode archives are stored in S3: --from must be s3:\/\/bucket\/key/],
+      [['--tenants-dir', '/srv/tenants', 'tenants', 'list'], /--tenants-dir is a local-mode setting/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(['--stack', 'openclaw-backup', ...args]);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    expect((await run(['--stack', 'Bad_Stack', 'tenants', 'list'])).stderr).toMatch(/invalid --stack "Bad_Stack"/);
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+  });
+
+  it('says an interrupted remote backup may still finish on the gateway', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    lambda.on(InvokeCommand).rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+    const backup = remoteOperations({ stack: 'openclaw-backup', region: 'eu-west-1' }).backup({ tenant: 'acme', to: 's3://backups/k' }, { signal: controller.signal });
+    await expect(backup).rejects.toBeInstanceOf(AbortedError);
+    await expect(backup).rejects.toThrow(/the backup may still finish there/);
+  });
+});
+
+describe('remote and local runs of the same command', () => {
+  const dir = tempDir('openclaw-remote-');
+  const base = path.join(dir.path, 'tenants');
+  let server: S3TestServer;
+  const context = (): LambdaContext => ({
+    awsRequestId: 'req',
+    functionName: 'f',
+    functionVersion: '1',
+    invokedFunctionArn: 'arn',
+    memoryLimitInMB: '1024',
+    getRemainingTimeInMillis: () => 900_000,
+  });
+
+  beforeAll(async () => {
+    createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10 });
+    server = await startS3Server({ bucket: 'backups' });
+  });
+  afterAll(async () => {
+    await server.dispose();
+    dir.cleanup();
+  });
+  beforeEach(() => {
+    // The gateway: the mocked Invoke runs the real handlers on the same base dir.
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], abortMarginMs: 1000 };
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
+    const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
+      'openclaw-backup-backup': backupHandler({ config, logger, publish }),
+      'openclaw-backup-restore': restoreHandler({ config, logger, publish }),
+      'openclaw-backup-list': listHandler({ config, logger }),
+    };
+    lambda.on(InvokeCommand).callsFake(async (input: { FunctionName: string; Payload: Uint8Array }) => ({
+      StatusCode: 200,
+      Payload: encode(await handlers[input.FunctionName]!(decode(input.Payload), context())),
+    }));
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+  });
+
+  const storage = () => ['--endpoint', server.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'x'];
+  const local = (args: string[]) => run(['--tenants-dir', base, ...args]);
+  const remote = (args: string[]) => run(['--stack', 'openclaw-backup', ...args]);
+  /** Durations and paths of the base dir differ between the two; everything else must not. */
+  const normalise = (text: string) => text.replace(/\d+(\.\d+)? s\b/g, 'N s').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'TIME').split(base).join('<base>').replace('openclaw-backup:/mnt/tenants', '<base>');
+
+  it('backs up, restores and refuses alike', async () => {
+    const backupLocal = await local(['--json', 'tenants', 'backup', 'acme', '--to', 's3://backups/local.tar.zst', ...storage()]);
+    const backupRemote = await remote(['--json', 'tenants', 'backup', 'acme', '--to', 's3://backups/remote.tar.zst', ...storage()]);
+    expect(backupRemote.status).toBe(0);
+    const strip = (result: Run) => {
+      const { durationMs, createdAt, location, manifestSha256, ...rest } = JSON.parse(result.stdout) as Record<string, unknown>;
+      return rest;
+    };
+    expect(strip(backupRemote)).toEqual(strip(backupLocal));
+
+    const restoreLocal = await local(['tenants', 'restore', '--from', 's3://backups/local.tar.zst', '--as', 'acme-l', ...storage()]);
+    const restoreRemote = await remote(['tenants', 'restore', '--from', 's3://backups/remote.tar.zst', '--as', 'acme-r', ...storage()]);
+    expect(restoreRemote.status).toBe(0);
+    expect(normalise(restoreRemote.stdout).replace(/acme-r|remote/g, 'X')).toEqual(normalise(restoreLocal.stdout).replace(/acme-l|local/g, 'X'));
+
+    for (const args of [
+      ['tenants', 'restore', '--from', 's3://backups/local.tar.zst', '--as', 'acme-l', ...storage()],
+      ['tenants', 'backup', 'nobody', '--to', 's3://backups/nobody.tar.zst', ...storage()],
+      ['tenants', 'backup', 'acme', '--to', 's3://backups/local.tar.zst', ...storage()],
+      ['tenants', 'backup', 'Bad', '--to', 's3://backups/x.tar.zst', ...storage()],
+    ]) {
+      const [l, r] = [await local(args), await remote(args)];
+      expect(r.status, args.join(' ')).toBe(l.status);
+      expect(normalise(r.stderr)).toBe(normalise(l.stderr));
+    }
+
+    expect((await remote(['tenants', 'list', '--names'])).stdout).toBe((await local(['tenants', 'list', '--names'])).stdout);
+  });
+});
