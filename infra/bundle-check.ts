@@ -34,8 +34,8 @@ export const METAFILE_NAME = 'index.meta.json';
 const ELF_MACHINES: Readonly<Record<number, LambdaArch>> = { 0x3e: 'x86_64', 0xb7: 'arm64' };
 
 /**
- * Reads the CPU of a 64-bit little-endian ELF shared object from its first 20 bytes;
- * a string describing the problem when it is something else.
+ * Reads the CPU of a 64-bit little-endian ELF shared object from its first 20 bytes; for
+ * anything else, the problem.
  */
 export function elfArchOf(header: Uint8Array): LambdaArch | { problem: string } {
   if (header.length < 20 || header[0] !== 0x7f || header[1] !== 0x45 || header[2] !== 0x4c || header[3] !== 0x46) {
@@ -197,11 +197,20 @@ export function hostLambdaArch(): LambdaArch | undefined {
   return cpu === 'x64' ? 'x86_64' : cpu === 'arm64' ? 'arm64' : undefined;
 }
 
-/** Loads each package from the asset in a child process, which proves its binary loads here. */
+/**
+ * Loads each package from the asset in a child process, which proves its binary loads here.
+ * Resolution climbs parent directories (cdk.out may sit inside the repository, beside its
+ * node_modules), so the child also fails if any file it loaded lies outside the asset.
+ */
 function loadPackages(assetDir: string, names: readonly string[]): string[] {
   const problems: string[] = [];
+  const root = JSON.stringify(`${assetDir.replace(/\/+$/, '')}/`);
   for (const name of names) {
-    const script = `require(require.resolve(${JSON.stringify(name)}, { paths: [${JSON.stringify(assetDir)}] }))`;
+    const script = [
+      `require(require.resolve(${JSON.stringify(name)}, { paths: [${root}] }));`,
+      `const outside = Object.keys(require.cache).filter((file) => !file.startsWith(${root}));`,
+      `if (outside.length > 0) { console.error('it loads ' + outside[0] + ', outside the asset'); process.exit(1); }`,
+    ].join('\n');
     try {
       execFileSync(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (error) {

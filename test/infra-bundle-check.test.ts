@@ -265,6 +265,23 @@ describe('the afterBundling command', () => {
     expect(broken.stderr).toContain('tiny-addon does not load from the asset');
   });
 
+  it('fails a package that only loads thanks to a node_modules above the asset', () => {
+    const dir = asset({
+      'node_modules/sibling-outside/package.json': '{"name":"sibling-outside","main":"index.js"}',
+      'node_modules/sibling-outside/index.js': 'module.exports = 2;',
+    });
+    // The asset proper is a subdirectory: its parent's node_modules is "above" it.
+    const inner = join(dir, 'asset');
+    mkdirSync(join(inner, 'node_modules/needs-sibling'), { recursive: true });
+    writeFileSync(join(inner, 'index.meta.json'), metafile([]));
+    writeFileSync(join(inner, 'node_modules/needs-sibling/package.json'), '{"name":"needs-sibling","main":"index.js"}');
+    writeFileSync(join(inner, 'node_modules/needs-sibling/index.js'), 'module.exports = require("sibling-outside");');
+    const result = run([inner, process.arch === 'arm64' ? 'arm64' : 'x86_64', process.versions.modules, '--ship=needs-sibling']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('needs-sibling does not load from the asset: it loads');
+    expect(result.stderr).toContain('sibling-outside');
+  });
+
   it('refuses bad arguments', () => {
     expect(run(['/nonexistent', 'x86_64', '115']).status).toBe(2);
     expect(run([tmpdir(), 'sparc', '115']).status).toBe(2);
