@@ -11,17 +11,25 @@ export type ReadLinkAt = (segments: readonly string[]) => string | undefined;
 export const MAX_LINK_HOPS = 40;
 
 /**
+ * Work allowed in one resolution, counted as the depth of every path looked up (a reader
+ * indexed by path joins that many segments). Real links need a few thousand; without a cap,
+ * 40 hops of 4 KiB targets 1,000 levels deep took a second per link to check.
+ */
+export const MAX_RESOLVE_WORK = 1 << 18;
+
+/**
  * Resolves `target`, the content of a symlink living in directory `linkDir` (segments
  * relative to the root), to segments relative to the root. Returns undefined when any step
  * escapes the root (an absolute target, a `..` above the root, a chain through another link
- * that leaves it) or when the chain is too long to be anything but a loop.
+ * that leaves it), when the chain is too long to be anything but a loop, or when checking
+ * it would take more than MAX_RESOLVE_WORK.
  */
 export function resolveInsideRoot(
   linkDir: readonly string[],
   target: string,
   readLinkAt: ReadLinkAt,
 ): string[] | undefined {
-  const budget = { hops: MAX_LINK_HOPS };
+  const budget = { hops: MAX_LINK_HOPS, work: MAX_RESOLVE_WORK };
   return walk([...linkDir], target, readLinkAt, budget);
 }
 
@@ -29,7 +37,7 @@ function walk(
   start: string[],
   target: string,
   readLinkAt: ReadLinkAt,
-  budget: { hops: number },
+  budget: { hops: number; work: number },
 ): string[] | undefined {
   if (target.length === 0 || target.startsWith('/') || target.includes('\0')) return undefined;
   let resolved = start;
@@ -41,6 +49,8 @@ function walk(
       continue;
     }
     resolved.push(part);
+    budget.work -= resolved.length;
+    if (budget.work < 0) return undefined;
     const next = readLinkAt(resolved);
     if (next === undefined) continue;
     if (--budget.hops < 0) return undefined;
