@@ -10,7 +10,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MAX_LINK_HOPS, resolveInsideRoot, type ReadLinkAt } from '../shared/link-resolve.js';
+import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, type ReadLinkAt } from '../shared/link-resolve.js';
 
 const linksFrom =
   (links: Readonly<Record<string, string>>): ReadLinkAt =>
@@ -55,6 +55,14 @@ describe('resolveInsideRoot: table', () => {
     ['a drive-relative look-alike is one relative name', [], 'C:../x', {}, ['C:..', 'x']],
   ])('%s', (_label, linkDir, target, links, expected) => {
     expect(resolveInsideRoot(linkDir, target, linksFrom(links))).toEqual(expected);
+  });
+
+  it('refuses a resolution costing more than MAX_RESOLVE_WORK (depth of every path looked up)', () => {
+    const deep = Array<string>(1000).fill('d');
+    const steps = (n: number) => 'x/../'.repeat(n);
+    const affordable = Math.floor(MAX_RESOLVE_WORK / 1001);
+    expect(resolveInsideRoot(deep, steps(affordable), linksFrom({}))).toEqual(deep);
+    expect(resolveInsideRoot(deep, steps(affordable + 1), linksFrom({}))).toBeUndefined();
   });
 
   it('does not modify the linkDir it is given', () => {
@@ -156,6 +164,7 @@ function kernelOpen(dirAbs: string, target: string): { real: string } | { errno:
  */
 function createFirstMissing(dirAbs: string, target: string, base: string, depth = 0): boolean | 'loop' {
   if (depth > 2 * MAX_LINK_HOPS) return 'loop';
+  if (target.startsWith('/')) return false; // an absolute link: the walk is at the file system's root
   const parts = target.split('/');
   for (let k = 0; k < parts.length; k++) {
     const prefix = parts.slice(0, k + 1).join('/');
