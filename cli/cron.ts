@@ -25,9 +25,10 @@ import {
   expandTemplate,
   parseCronCommand,
   parseCronDescription,
-  assertScheduledDestination,
   TENANT_TAG,
 } from '../shared/cron-command.js';
+import { readFunctionConfig } from '../functions/config.js';
+import { assertRemoteStorage } from '../functions/policy.js';
 import { RemoteError } from '../functions/protocol.js';
 import { awsErrorName, eventBridgeClient, functionName, lambdaClient, translateAwsError, type ControlPlane } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
@@ -109,10 +110,17 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
   try {
     const found = await lambda.send(new lambdaSdk.GetFunctionCommand({ FunctionName: backupFunction }));
     functionArn = found.Configuration?.FunctionArn ?? '';
-    const bucket = found.Configuration?.Environment?.Variables?.OPENCLAW_BACKUP_BUCKET;
-    const target = assertScheduledDestination(scheduled.command.to).bucket;
-    if (bucket !== undefined && scheduled.command.storage?.endpoint === undefined && target !== bucket) {
-      throw new RemoteError('LOCATION_NOT_ALLOWED', 'refused', `the gateway ${plane.stack} backs up to s3://${bucket}/ only, not to bucket "${target}"`);
+    // The function's own policy, from its own environment: refuse now what it would refuse
+    // at 3 a.m. (a bucket or key prefix its role cannot write).
+    const environment = found.Configuration?.Environment?.Variables;
+    if (environment !== undefined) {
+      let config;
+      try {
+        config = readFunctionConfig(environment);
+      } catch {
+        config = undefined; // a misconfigured function: doctor says more
+      }
+      if (config !== undefined) assertRemoteStorage('backup', expandTemplate(scheduled.command.to, new Date()), scheduled.command.storage, config);
     }
   } catch (error) {
     throw translateAwsError(error, plane, `looking up the backup function ${backupFunction}`);

@@ -4,6 +4,8 @@
 //
 //   OPENCLAW_TENANTS_DIR              the EFS mount with one directory per tenant (/mnt/tenants)
 //   OPENCLAW_BACKUP_BUCKET            the bucket backups write to and restores read from
+//   OPENCLAW_BACKUP_PREFIX            optional: the key prefix (ending in "/") of the backups in
+//                                     that bucket; the only keys the role may write and read there
 //   OPENCLAW_ALLOWED_SOURCE_BUCKETS   more buckets restores may read, comma-separated
 //   OPENCLAW_ALLOWED_ENDPOINTS        optional: the only S3-compatible endpoints (origins,
 //                                     comma-separated) a request may name; unset = any
@@ -13,11 +15,13 @@
 
 import path from 'node:path';
 
-import { bucketNameProblem } from '../shared/storage/s3-url.js';
+import { bucketNameProblem, keyProblemOf } from '../shared/storage/s3-url.js';
 
 export interface FunctionConfig {
   readonly tenantsDir: string;
   readonly backupBucket?: string;
+  /** Keys in the backup bucket start with this (e.g. `backups/`); undefined: any key. */
+  readonly backupKeyPrefix?: string;
   readonly allowedSourceBuckets: readonly string[];
   /** Origins (`https://host:port`); undefined: any endpoint. */
   readonly allowedEndpoints?: readonly string[];
@@ -57,6 +61,11 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     if (problem !== undefined) throw new FunctionConfigError(`${name}: invalid bucket name ${JSON.stringify(bucket)}: ${problem}`);
   }
 
+  const backupKeyPrefix = text('OPENCLAW_BACKUP_PREFIX');
+  if (backupKeyPrefix !== undefined && (!backupKeyPrefix.endsWith('/') || backupKeyPrefix.startsWith('/') || keyProblemOf(backupKeyPrefix.slice(0, -1)) !== undefined)) {
+    throw new FunctionConfigError(`OPENCLAW_BACKUP_PREFIX must be a key prefix ending in "/", like backups/, got ${JSON.stringify(backupKeyPrefix)}`);
+  }
+
   const endpoints = text('OPENCLAW_ALLOWED_ENDPOINTS') === undefined ? undefined : list('OPENCLAW_ALLOWED_ENDPOINTS').map(originOf);
 
   const margin = text('OPENCLAW_ABORT_MARGIN_MS');
@@ -68,6 +77,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   return {
     tenantsDir: path.resolve(tenantsDir),
     ...(backupBucket !== undefined && { backupBucket }),
+    ...(backupKeyPrefix !== undefined && { backupKeyPrefix }),
     allowedSourceBuckets,
     ...(endpoints !== undefined && { allowedEndpoints: endpoints }),
     ...(text('OPENCLAW_EVENT_BUS') !== undefined && { eventBus: text('OPENCLAW_EVENT_BUS') }),

@@ -4,8 +4,8 @@
 //   - archives live in S3: a local path would land on the function's own disk or the EFS mount
 //   - `--pipe` runs a shell command: not in Lambda
 //   - `--aws-profile`: the function has no profiles, it uses its execution role
-//   - AWS S3 (no endpoint): backups write to the backup bucket only; restores read it and
-//     the allowed source buckets
+//   - AWS S3 (no endpoint): backups write to the backup bucket (under its key prefix, when
+//     one is configured) only; restores read there and from the allowed source buckets
 //   - an S3-compatible endpoint (its own keys, reached from the VPC): any bucket, unless
 //     OPENCLAW_ALLOWED_ENDPOINTS lists the endpoints allowed
 
@@ -41,7 +41,7 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
       'REMOTE_UNSUPPORTED',
     );
   }
-  const { bucket } = parseS3Url(location);
+  const { bucket, key } = parseS3Url(location);
 
   if (storage?.endpoint !== undefined) {
     if (config.allowedEndpoints === undefined) return;
@@ -61,8 +61,19 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
   if (!allowed.includes(bucket)) {
     throw new LocationNotAllowedError(
       direction === 'backup'
-        ? `this gateway backs up to s3://${config.backupBucket}/ only, not to bucket "${bucket}"`
-        : `this gateway restores from ${allowed.map((name) => `s3://${name}/`).join(', ')} only, not from bucket "${bucket}"`,
+        ? `this gateway backs up to ${backupArea(config)} only, not to bucket "${bucket}"`
+        : `this gateway restores from ${[backupArea(config), ...config.allowedSourceBuckets.map((name) => `s3://${name}/`)].join(', ')} only, not from bucket "${bucket}"`,
     );
   }
+  const prefix = config.backupKeyPrefix;
+  if (bucket === config.backupBucket && prefix !== undefined && !key.startsWith(prefix)) {
+    throw new LocationNotAllowedError(
+      `this gateway keeps its archives under ${backupArea(config)}: ${flag} must be s3://${bucket}/${prefix}…, not ${location}`,
+    );
+  }
+}
+
+/** `s3://bucket/prefix/` of the backup area. */
+export function backupArea(config: Pick<FunctionConfig, 'backupBucket' | 'backupKeyPrefix'>): string {
+  return `s3://${config.backupBucket ?? '?'}/${config.backupKeyPrefix ?? ''}`;
 }

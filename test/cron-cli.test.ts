@@ -148,6 +148,17 @@ describe('cron add', () => {
     expect(events.commandCalls(PutRuleCommand)).toHaveLength(0);
   });
 
+  it('checks the destination against the backup function\'s own bucket and key prefix', async () => {
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: { FunctionArn: FUNCTION_ARN, Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'my-bucket', OPENCLAW_BACKUP_PREFIX: 'backups/' } } },
+    });
+    const refused = await add();
+    expect(refused.status).toBe(3);
+    expect(refused.stderr).toMatch(/keeps its archives under s3:\/\/my-bucket\/backups\/: --to must be s3:\/\/my-bucket\/backups\/…/);
+    const ok = await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly-backup', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/backups/acme/$(date +%F).tar.zst']);
+    expect(ok.status).toBe(0);
+  });
+
   it('takes the rule back when its target cannot be set', async () => {
     events.on(PutTargetsCommand).resolves({ FailedEntryCount: 1, FailedEntries: [{ TargetId: 'openclaw-backup', ErrorCode: 'ValidationException', ErrorMessage: 'bad target' }] });
     events.on(DeleteRuleCommand).resolves({});

@@ -148,6 +148,19 @@ describe('remote storage policy', () => {
     expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://evil.example:443' }, listed)).toThrow(/does not allow the endpoint https:\/\/evil.example/);
   });
 
+  it('keeps backups and restores in the backup bucket under its key prefix', () => {
+    const prefixed = { ...config, backupKeyPrefix: 'backups/' };
+    expect(() => assertRemoteStorage('backup', 's3://acme-backups/backups/acme/x.tar.zst', {}, prefixed)).not.toThrow();
+    expect(() => assertRemoteStorage('backup', 's3://acme-backups/acme/x.tar.zst', {}, prefixed)).toThrow(
+      'this gateway keeps its archives under s3://acme-backups/backups/: --to must be s3://acme-backups/backups/…, not s3://acme-backups/acme/x.tar.zst',
+    );
+    expect(() => assertRemoteStorage('restore', 's3://acme-backups/other/x.tar.zst', {}, prefixed)).toThrow(/--from must be s3:\/\/acme-backups\/backups\//);
+    expect(() => assertRemoteStorage('restore', 's3://old-backups/any/x.tar.zst', {}, prefixed)).not.toThrow();
+    expect(readFunctionConfig({ OPENCLAW_BACKUP_PREFIX: 'backups/' }).backupKeyPrefix).toBe('backups/');
+    expect(() => readFunctionConfig({ OPENCLAW_BACKUP_PREFIX: 'backups' })).toThrow(/OPENCLAW_BACKUP_PREFIX must be a key prefix ending in "\/"/);
+    expect(() => readFunctionConfig({ OPENCLAW_BACKUP_PREFIX: '../x/' })).toThrow(/OPENCLAW_BACKUP_PREFIX/);
+  });
+
   it('refuses without a configured bucket', () => {
     expect(() => assertRemoteStorage('backup', 's3://b-1/a', {}, { ...config, backupBucket: undefined })).toThrow(/no backup bucket configured/);
   });
