@@ -1,10 +1,11 @@
-// A managed policy for the people (or CI roles) who drive the remote CLI: invoke the three
-// functions, manage the schedule rules named `<prefix>-…` and point them at the backup
-// function only, and read the stack's outputs. Attach it to a role or group; the stack
-// attaches it to nothing.
+// A managed policy for the people (or CI roles) who drive the remote CLI (cli/*.ts): invoke
+// and inspect the three functions, manage the schedule rules named `<prefix>-…` and point
+// them at the backup function only, describe the tenant file system (`openclaw doctor`), and
+// read the stack's outputs. Attach it to a role or group; the stack attaches it to nothing.
 
 import { Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as efs from 'aws-cdk-lib/aws-efs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 
@@ -17,6 +18,9 @@ export interface OperatorPolicyProps {
   readonly ruleArnPattern: string;
   /** Names of those rules start with this (`<prefix>-`). */
   readonly rulePrefix: string;
+  /** The tenant file system and access point, for `openclaw doctor`. */
+  readonly fileSystem: efs.IFileSystem;
+  readonly accessPoint: efs.IAccessPoint;
 }
 
 export class OperatorPolicy extends Construct {
@@ -29,8 +33,17 @@ export class OperatorPolicy extends Construct {
       statements: [
         new iam.PolicyStatement({
           sid: 'InvokeFunctions',
-          actions: ['lambda:InvokeFunction'],
+          actions: ['lambda:InvokeFunction', 'lambda:GetFunction', 'lambda:GetFunctionConfiguration'],
           resources: props.functions.map((fn) => fn.functionArn),
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantFileSystem',
+          actions: [
+            'elasticfilesystem:DescribeFileSystems',
+            'elasticfilesystem:DescribeAccessPoints',
+            'elasticfilesystem:DescribeMountTargets',
+          ],
+          resources: [props.fileSystem.fileSystemArn, props.accessPoint.accessPointArn],
         }),
         new iam.PolicyStatement({
           sid: 'ManageScheduleRules',

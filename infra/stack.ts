@@ -127,6 +127,8 @@ export class OpenClawBackupStack extends Stack {
       backupFunction: this.backupFunctions.backupFunction,
       ruleArnPattern: this.backupSchedules.ruleArnPattern,
       rulePrefix: this.backupSchedules.rulePrefix,
+      fileSystem: this.tenantFileSystem.fileSystem,
+      accessPoint: this.tenantFileSystem.accessPoint,
     });
 
     const fns = this.backupFunctions;

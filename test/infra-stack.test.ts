@@ -484,7 +484,9 @@ describe('operator policy', () => {
     const policy = Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy'))[0]!;
     const statements = (policy.Properties.PolicyDocument as { Statement: (Statement & { Sid: string })[] }).Statement;
     const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
-    expect(bySid.InvokeFunctions!.Action).toBe('lambda:InvokeFunction');
+    expect(bySid.InvokeFunctions!.Action).toEqual(['lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:InvokeFunction']);
+    expect(bySid.ManageScheduleRules!.Action).toEqual(expect.arrayContaining(['events:PutRule', 'events:TagResource', 'events:DeleteRule']));
+    expect(JSON.stringify(bySid.DescribeTenantFileSystem!.Resource)).toContain(logicalId(t, 'AWS::EFS::FileSystem'));
     expect(bySid.TargetOnlyTheBackupFunction).toMatchObject({
       Action: 'events:PutTargets',
       Condition: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [{ 'Fn::GetAtt': [backup, 'Arn'] }] } },
