@@ -64,7 +64,7 @@ Remote mode:
   then choose the account and region the gateway is called in (AWS_PROFILE / AWS_REGION by
   default). Archives must be s3:// locations, --pipe is not available, and no progress is
   shown. "cron" schedules backups there (EventBridge rules, UTC); "doctor" checks the
-  deployment. Without --stack everything runs on this machine.`;
+  deployment. Without --stack (or with --stack '') everything runs on this machine.`;
 
 function buildProgram(signal: AbortSignal): Command {
   const program = new Command('openclaw')
@@ -95,8 +95,9 @@ function buildProgram(signal: AbortSignal): Command {
       return createOutput({ json: program.opts().json === true });
     },
     get remote(): ControlPlane | undefined {
-      const stack = (program.opts().stack as string | undefined) ?? (process.env.OPENCLAW_STACK || undefined);
-      return stack === undefined ? undefined : { stack: assertStackPrefix(stack), ...controlFlags };
+      // `--stack ''` runs locally even when OPENCLAW_STACK is set.
+      const stack = (program.opts().stack as string | undefined) ?? process.env.OPENCLAW_STACK;
+      return stack === undefined || stack === '' ? undefined : { stack: assertStackPrefix(stack), ...controlFlags };
     },
     get tenantsDir() {
       const remote = this.remote;

@@ -182,6 +182,10 @@ describe('remote executor', () => {
       expect(result.stderr).toMatch(message);
     }
     expect((await run(['--stack', 'Bad_Stack', 'tenants', 'list'])).stderr).toMatch(/invalid --stack "Bad_Stack"/);
+    // `--stack ''` overrides OPENCLAW_STACK: local mode.
+    vi.stubEnv('OPENCLAW_STACK', 'openclaw-backup');
+    const local = await run(['--stack', '', '--tenants-dir', '/nonexistent/openclaw-test', 'tenants', 'list', '--names']);
+    expect(local).toEqual({ status: 0, stdout: '', stderr: '' });
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
   });
 
