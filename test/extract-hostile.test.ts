@@ -330,6 +330,11 @@ describe('symlinks', () => {
     await refused(tar().symlink(T('l'), '').build(), UnsafeArchiveError, /escapes/);
   });
 
+  it('refuses an escape hidden in a GNU long link name (\'K\')', async () => {
+    await refused(tar().gnuLongName('../victim/secret.txt', 'K').symlink(T('l'), 'decoy').build(), UnsafeArchiveError, /escapes/);
+    await refused(tar().gnuLongName('tenants/victim/secret.txt', 'K').hardlink(T('h'), T('decoy')).build(), UnsafeArchiveError, /hardlink/);
+  });
+
   it('refuses a NUL in a pax linkpath', async () => {
     await refused(tar().pax({ linkpath: 'ok\u0000/../../..' }).symlink(T('l'), 'decoy').build(), UnsafeArchiveError);
   });
@@ -767,17 +772,23 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
     compressFrames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer>;
   }
   interface Restore {
-    restoreTenant(request: { tenantsDir: string; location: unknown; force?: boolean; as?: string }): Promise<unknown>;
+    restoreTenant(request: { tenantsDir: string; location: unknown } & Extra): Promise<unknown>;
   }
 
-  async function restore(archive: Buffer, extra: { force?: boolean; as?: string } = {}): Promise<unknown> {
+  type Extra = { force?: boolean; as?: string; limits?: { maxEntries: number; maxBytes: number } };
+
+  function restore(archive: Buffer, extra: Extra = {}): Promise<unknown> {
+    return restoreFrom(chunked(archive, 64 * 1024), extra);
+  }
+
+  async function restoreFrom(tarStream: AsyncIterable<Uint8Array>, extra: Extra = {}): Promise<unknown> {
     // Specifiers in variables: the codec may be mid-edit elsewhere; this suite must still compile.
     const codecPath = '../shared/zstd-frames.js';
     const restorePath = '../shared/restore.js';
     const codec = (await import(codecPath)) as Codec;
     const { restoreTenant } = (await import(restorePath)) as Restore;
     const frames: Buffer[] = [];
-    for await (const frame of codec.compressFrames(chunked(archive, 64 * 1024))) frames.push(frame);
+    for await (const frame of codec.compressFrames(tarStream)) frames.push(frame);
     const bytes = Buffer.concat(frames);
     const location = {
       display: 'memory://hostile',
@@ -810,6 +821,16 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
   it('with --as, an archive for another tenant cannot reach the victim', async () => {
     const error = await restore(tar().file(T('f'), 'x').file('tenants/victim/secret.txt', 'pwned').build(), { as: 'fresh' });
     expect(error).toBeInstanceOf(UnsafeArchiveError);
+    expect(readdirSync(base).sort()).toEqual(['victim']);
+  });
+
+  it('caps the decoded stream: 256 MiB of zero blocks after one entry (a few KiB compressed) is refused', async () => {
+    // extractTenantArchive skips zero blocks like tar-stream does; restore bounds the whole stream.
+    const head = tar().file(T('f'), 'x').unterminated();
+    const { source } = lazySource(head, 256 * 1024 * 1024, 4 * 1024 * 1024);
+    const error = await restoreFrom(source, { limits: { maxEntries: 10, maxBytes: 1 << 20 } });
+    expect(error).toBeInstanceOf(ArchiveLimitError);
+    expect((error as Error).message).toMatch(/decodes to more than/);
     expect(readdirSync(base).sort()).toEqual(['victim']);
   });
 
