@@ -195,6 +195,9 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
 
       if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
+        if ((header.size ?? 0) > MAX_MANIFEST_BYTES) {
+          throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
+        }
         manifest = parseManifest(await collect(entry, MAX_MANIFEST_BYTES, header.name));
         continue;
       }
