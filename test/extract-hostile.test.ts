@@ -480,6 +480,14 @@ describe('limits, checked while streaming', () => {
     expect(yielded()).toBeLessThan(1 << 20);
   });
 
+  it('refuses a manifest with a huge declared size before buffering it', async () => {
+    const declared = 0o77777777777;
+    const head = Buffer.concat([tar().file(T('f'), 'x').unterminated(), rawHeader({ name: T('.openclaw-backup-manifest.json'), typeflag: '0', size: declared })]);
+    const { source, yielded } = lazySource(head, declared);
+    await refused(source, ArchiveLimitError, /manifest is larger than/);
+    expect(yielded()).toBeLessThan(1 << 20);
+  });
+
   it('refuses a huge base-256 size the same way', async () => {
     const head = rawHeader({ name: T('huge'), typeflag: '0', sizeField: base256(1n << 50n) });
     const { source, yielded } = lazySource(head, 64 * 1024 * 1024);
