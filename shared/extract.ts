@@ -7,9 +7,11 @@
 // with O_EXCL|O_NOFOLLOW so nothing is written through a link, a symlink must resolve
 // inside the tenant root (checked when created, and again over the final tree, so entry
 // order cannot smuggle an escape), a hardlink may only point at an earlier regular file.
-// Devices, FIFOs and unknown entry types are refused; setuid/setgid/sticky bits dropped.
-// Entry count and unpacked size are capped while streaming. When the archive carries a
-// manifest (the last entry), the extracted tree must match it exactly.
+// Devices, FIFOs, unknown entry types and directories or links carrying data are refused;
+// setuid/setgid/sticky bits dropped. Entry count (implied directories included), unpacked
+// size, nesting depth (1024) and symlink target length (4095 bytes) are capped while
+// streaming. When the archive carries a manifest (the last entry), the extracted tree must
+// match it exactly. Damage the tar parser finds is a CorruptArchiveError.
 
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
