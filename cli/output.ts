@@ -1,7 +1,7 @@
 // How the CLI talks to people and scripts: a live progress line on a TTY stderr (nothing
 // otherwise), a short human report on stdout, or one JSON object with `--json`.
 
-import { formatBytes } from '../shared/extract.js';
+import { formatBytes } from '../shared/format.js';
 
 export interface Output {
   readonly json: boolean;
@@ -62,4 +62,4 @@ export function count(value: number): string {
   return value.toLocaleString('en-US');
 }
 
-export { formatBytes };
+export { formatBytes, plural } from '../shared/format.js';

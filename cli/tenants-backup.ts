@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupResult } from '../shared/backup.js';
 import type { BackupCommand } from '../shared/operations.js';
 import { addStorageOptions, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, rate, seconds } from './output.js';
+import { count, formatBytes, plural, rate, seconds } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -46,7 +46,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
 function describeBackup(result: BackupResult): string[] {
   const lines = [
     `Backed up tenant "${result.tenant}" to ${result.location}`,
-    `  ${count(result.files)} files, ${count(result.directories)} directories, ${count(result.symlinks)} symlinks; ` +
+    `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
   ];

@@ -6,7 +6,7 @@ import type { RestoreCommand } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore.js';
 import { DEFAULT_LIMITS } from '../shared/extract.js';
 import { addStorageOptions, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, rate, seconds } from './output.js';
+import { count, formatBytes, plural, rate, seconds } from './output.js';
 
 export const PAIRING_REMINDER =
   'Reminder: WhatsApp pairings must be re-paired by QR code; Telegram and Slack tokens carry over.';
@@ -58,7 +58,7 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   const lines = [
     `Restored tenant "${result.tenant}"${renamed} from ${result.location} into ${tenantsDir}/${result.tenant}` +
       (result.replaced ? ', replacing the previous one' : ''),
-    `  ${count(result.files)} files, ${count(result.directories)} directories, ${count(result.symlinks)} symlinks; ` +
+    `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,
     result.verified
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`

@@ -22,6 +22,7 @@ type TarEntry = TarExtract extends AsyncIterable<infer Entry> ? Entry : never;
 
 import { ArchiveLimitError, CorruptArchiveError, OpenClawError, UnsafeArchiveError } from './errors.js';
 import { resolveInsideRoot } from './link-resolve.js';
+import { formatBytes } from './format.js';
 import { MANIFEST_FILE_NAME, parseManifest, type Manifest } from './manifest.js';
 import { entryNameFor, parseEntryName } from './names.js';
 
@@ -90,6 +91,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
     failures.parser ??= error;
   });
   const feeding = feed(tarBytes, extract, failures);
+  feeding.catch(() => undefined); // observed below; a failure must not count as unhandled while unpack is busy
   try {
     const result = await unpack(extract, options);
     await feeding;
@@ -489,15 +491,4 @@ async function collect(entry: TarEntry, limit: number, name: string): Promise<Bu
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, length);
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

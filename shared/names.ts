@@ -7,6 +7,10 @@ import { InvalidNameError, UnsafeArchiveError } from './errors.js';
 /** The gateway's tenant ID rule. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
+/** Linux's limits on one path component and on a whole path: longer names cannot be created anyway. */
+const NAME_MAX_BYTES = 255;
+const PATH_MAX_BYTES = 4095;
+
 /** Prefix every archive entry lives under: `tenants/<name>/…`. */
 export const ARCHIVE_ROOT = 'tenants';
 
@@ -51,10 +55,14 @@ export function parseEntryName(name: string): EntryLocation {
   let rest = name;
   while (rest.startsWith('./')) rest = rest.slice(2);
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
+  if (Buffer.byteLength(name) > PATH_MAX_BYTES) throw new UnsafeArchiveError(`entry name longer than ${PATH_MAX_BYTES} bytes`, name.slice(0, 64) + '…');
   const segments = rest.split('/');
   for (const segment of segments) {
     if (segment === '..') throw new UnsafeArchiveError('entry with a ".." segment', name);
     if (segment === '.' || segment === '') throw new UnsafeArchiveError('entry with an empty or "." segment', name);
+    if (Buffer.byteLength(segment) > NAME_MAX_BYTES) {
+      throw new UnsafeArchiveError(`entry with a path component longer than ${NAME_MAX_BYTES} bytes`, name.slice(0, 64) + '…');
+    }
   }
   if (segments[0] !== ARCHIVE_ROOT || segments.length < 2) {
     throw new UnsafeArchiveError(`entry outside ${ARCHIVE_ROOT}/<name>/`, name);

@@ -9,7 +9,8 @@ import { promises as fs } from 'node:fs';
 import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
 import { throwIfAborted } from './backup.js';
 import { ArchiveLimitError } from './errors.js';
-import { DEFAULT_LIMITS, extractTenantArchive, formatBytes, type ExtractLimits, type ExtractProgress } from './extract.js';
+import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
+import { formatBytes } from './format.js';
 import { MANIFEST_FORMAT, type ManifestNote } from './manifest.js';
 import { assertTenantName } from './names.js';
 import type { ArchiveLocation } from './storage/types.js';
@@ -53,8 +54,11 @@ export interface RestoreResult {
   readonly notices: readonly string[];
 }
 
-/** Tar headers and padding around the content: the decoded stream may exceed the content by this much per entry. */
-const TAR_OVERHEAD_PER_ENTRY = 3 * 512;
+/**
+ * Tar headers, pax records (long names and link targets, up to 4 KiB each) and padding:
+ * the decoded stream may exceed the file content by this much per entry.
+ */
+const TAR_OVERHEAD_PER_ENTRY = 10 * 1024;
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();

@@ -152,3 +152,12 @@ describe('parseEntryName', () => {
     expect(parseEntryName(entryNameFor('acme', 'a/b'))).toEqual({ tenant: 'acme', segments: ['a', 'b'] });
   });
 });
+
+describe('parseEntryName length limits', () => {
+  it('refuses a path component longer than 255 bytes and a name longer than 4095 bytes', () => {
+    expect(() => parseEntryName(`tenants/acme/${'x'.repeat(256)}`)).toThrow(/component longer than 255 bytes/);
+    expect(() => parseEntryName(`tenants/acme/${'é'.repeat(128)}`)).toThrow(/component longer than 255 bytes/);
+    expect(parseEntryName(`tenants/acme/${'x'.repeat(255)}`).segments).toEqual(['x'.repeat(255)]);
+    expect(() => parseEntryName(`tenants/acme/${`${'d'.repeat(200)}/`.repeat(21)}f`)).toThrow(/longer than 4095 bytes/);
+  });
+});
