@@ -228,7 +228,15 @@ describe('S3Location.write (mocked S3)', () => {
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'ACCESS_DENIED' });
     expect((error as Error).message).toMatch(/upload was removed/);
-    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input).toEqual({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', VersionId: 'v-1' });
+    // A delete marker, not a version delete: the functions may not destroy versions.
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input).toEqual({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst' });
+  });
+
+  it('keeps the object untagged on a custom endpoint that has no object tagging', async () => {
+    s3.on(PutObjectTaggingCommand).rejects(s3Error('NotImplemented', 501));
+    const result = await location({ endpoint: 'http://127.0.0.1:9000' }).write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) });
+    expect(result.bytes).toBe(11 * MiB);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
   it('keeps an overwritten object when tagging fails, and says so', async () => {

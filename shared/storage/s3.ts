@@ -251,11 +251,14 @@ export class S3Location implements ArchiveLocation {
           }),
         );
       } catch (error) {
+        // Several S3-compatible stores (R2 among them) implement no object tagging: the digest
+        // is also inside the archive's manifest, so there the object stands untagged.
+        if (this.options.endpoint !== undefined) return { bytes };
         const reason = translateS3Error(error, context);
         if (!overwrite) {
-          await this.client
-            .send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) }))
-            .catch(() => {});
+          // No VersionId: a delete marker hides the object and needs only s3:DeleteObject; the
+          // functions are deliberately not allowed to destroy versions.
+          await this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key })).catch(() => {});
           throw new StorageError(`could not tag ${this.display} with its digest, so the upload was removed: ${reason.message}`, reason.code, { cause: error });
         }
         throw new StorageError(`${this.display} was stored but could not be tagged with its digest: ${reason.message}`, reason.code, { cause: error });
