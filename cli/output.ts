@@ -12,7 +12,8 @@ export interface Output {
 }
 
 export interface ProgressLine {
-  update(text: string): void;
+  /** `describe` is called only when the line is due to be redrawn (at most 10 times a second). */
+  update(describe: () => string): void;
   done(): void;
 }
 
@@ -27,12 +28,12 @@ export function createOutput(options: { json: boolean }): Output {
       let last = 0;
       let shown = false;
       return {
-        update(text) {
+        update(describe) {
           const now = Date.now();
           if (now - last < PROGRESS_INTERVAL_MS) return;
           last = now;
           shown = true;
-          process.stderr.write(`\r\x1b[2K${label}: ${text}`);
+          process.stderr.write(`\r\x1b[2K${label}: ${describe()}`);
         },
         done() {
           if (shown) process.stderr.write('\r\x1b[2K');

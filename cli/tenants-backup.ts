@@ -36,7 +36,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       .backup(request, {
         signal: context.signal,
         onProgress: (p) =>
-          progress.update(`${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`),
+          progress.update(() => `${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`),
       })
       .finally(() => progress.done());
     context.output.result(result, describeBackup(result));

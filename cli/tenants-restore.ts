@@ -46,7 +46,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       .restore(request, {
         signal: context.signal,
         onProgress: (p) =>
-          progress.update(`${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
+          progress.update(() => `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
       })
       .finally(() => progress.done());
     context.output.result(result, describeRestore(result, context.tenantsDir));

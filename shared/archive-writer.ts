@@ -29,7 +29,8 @@ import {
   type ManifestNote,
 } from './manifest.js';
 import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
-import { readHead, readWhole, sameVersion, spoolFile } from './stable-read.js';
+import { ioModeFor, type IoMode } from './io-mode.js';
+import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './stable-read.js';
 import { TempArea } from './temp-area.js';
 import { walkTenant, isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
 import { compressFrames, skippableFrame, type CompressOptions } from './zstd-frames.js';
@@ -66,6 +67,8 @@ export interface TenantArchiveOptions {
   readonly createdAt: Date;
   readonly compression?: CompressOptions;
   readonly onProgress?: (progress: ArchiveProgress) => void;
+  /** How to call the file system; by default chosen for the tenant's file system (io-mode.ts). */
+  readonly ioMode?: IoMode;
 }
 
 export interface TenantArchive {
@@ -98,7 +101,8 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
   const entries: ManifestEntry[] = [];
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const context: PackContext = { pack, tenant, notes, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
+  const ioMode = options.ioMode ?? ioModeFor(tenantDir);
+  const context: PackContext = { pack, tenant, notes, ioMode, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
 
@@ -114,7 +118,7 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
   };
 
   try {
-    for await (const item of walkTenant(tenantDir, notes)) {
+    for await (const item of walkTenant(tenantDir, notes, ioMode)) {
       if (pack.destroyed) throw new Error('archive stream closed');
       if (item.kind === 'file') {
         const base = databaseOf(item);
@@ -161,6 +165,7 @@ interface PackContext {
   readonly pack: TarPack;
   readonly tenant: string;
   readonly notes: WalkNotes;
+  readonly ioMode: IoMode;
   readonly temp: TempArea;
   /** Databases archived as snapshots (relative paths): their companions are left out. */
   readonly snapshotted: Set<string>;
@@ -209,6 +214,20 @@ interface ArchivedFile {
 
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
 async function packFile(context: PackContext, item: FileItem): Promise<ManifestEntry | undefined> {
+  if (context.ioMode === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
+    const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT);
+    if (read === 'vanished') {
+      noteVanished(context.notes, item.relPath);
+      return undefined;
+    }
+    // Databases, and files that grew past the limit since the walk, take the general path below.
+    if (read !== 'large' && !isSqliteHeader(read.content)) {
+      const mode = item.stat.mode & 0o7777;
+      if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
+      await addEntry(context.pack, { name: entryNameFor(context.tenant, item.relPath), type: 'file', mode, mtime: read.stat.mtime }, read.content);
+      return { path: item.relPath, type: 'file', size: read.content.length, mode, mtimeMs: Math.floor(read.stat.mtimeMs), sha256: sha256(read.content) };
+    }
+  }
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);

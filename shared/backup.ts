@@ -16,6 +16,7 @@ import { recoverSlot, type RecoveryAction } from './tenant-slot.js';
 import { tenantDirFor } from './tenants.js';
 import { TOOL_VERSION } from './version.js';
 import type { CompressOptions } from './zstd-frames.js';
+import type { IoMode } from './io-mode.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;
@@ -28,6 +29,8 @@ export interface BackupRequest {
   readonly compression?: CompressOptions;
   /** Injectable clock for reproducible tests. */
   readonly now?: () => Date;
+  /** How to call the file system; by default chosen for the tenant's file system (io-mode.ts). */
+  readonly ioMode?: IoMode;
 }
 
 export interface BackupResult {
@@ -75,6 +78,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       tenant,
       createdAt,
       compression: request.compression,
+      ioMode: request.ioMode,
       onProgress: (update) => {
         progress = update;
       },

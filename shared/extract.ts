@@ -14,13 +14,14 @@
 // match it exactly. Damage the tar parser finds is a CorruptArchiveError.
 
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { closeSync, constants as fsConstants, fchmodSync, futimesSync, mkdirSync, openSync, promises as fs, writevSync } from 'node:fs';
 import path from 'node:path';
 import tar, { type Extract as TarExtract } from 'tar-stream';
 
 type TarEntry = TarExtract extends AsyncIterable<infer Entry> ? Entry : never;
 
 import { ArchiveLimitError, CorruptArchiveError, OpenClawError, UnsafeArchiveError } from './errors.js';
+import { ioModeFor, type IoMode } from './io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes } from './format.js';
 import { MANIFEST_FILE_NAME, parseManifest, type Manifest } from './manifest.js';
@@ -44,7 +45,7 @@ const MAX_DEPTH = 1024;
 const MAX_LINK_TARGET_BYTES = 4095;
 /** Largest manifest we accept (about 2 million entries). */
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
-/** Files up to this size are collected whole and written in the background. */
+/** Files up to this size are collected whole and written in one call (in the background on network file systems). */
 const SMALL_FILE_LIMIT = 1024 * 1024;
 /** Small-file writes in flight at once: overlaps the file system's latency (EFS!). */
 const WRITE_CONCURRENCY = 16;
@@ -65,6 +66,8 @@ export interface ExtractOptions {
   /** Whether the archive is known to be ours, so a missing manifest is damage, not a foreign archive. */
   readonly requireManifest?: () => boolean;
   readonly onProgress?: (progress: ExtractProgress) => void;
+  /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
+  readonly ioMode?: IoMode;
 }
 
 export interface ExtractResult {
@@ -158,7 +161,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
   const tooManyEntries = () =>
     new ArchiveLimitError(`the archive has more than ${limits.maxEntries} entries (raise --max-entries if it is genuine)`);
   const nodes = new Map<string, Node>();
-  const writes = new WriteQueue(WRITE_CONCURRENCY);
+  let writes: TreeWriter = new SyncTreeWriter();
   let tenant: string | undefined;
   let root = '';
   let manifest: Manifest | undefined;
@@ -178,6 +181,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       if (tenant === undefined) {
         tenant = location.tenant;
         root = await options.prepare(tenant);
+        writes = (options.ioMode ?? ioModeFor(root)) === 'sync' ? new SyncTreeWriter() : new ParallelTreeWriter(WRITE_CONCURRENCY);
       } else if (location.tenant !== tenant) {
         throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${tenant}")`, header.name);
       }
@@ -216,7 +220,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       }
 
       // Directories an entry implies count too: each is a node in memory and an inode on disk.
-      entryCount += await ensureParents(root, segments, nodes, header.name);
+      entryCount += await ensureParents(root, segments, nodes, header.name, writes);
       if (entryCount > limits.maxEntries) throw tooManyEntries();
       const existing = nodes.get(relPath);
       if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
@@ -226,7 +230,7 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
       switch (header.type as string) {
         case 'directory': {
           if (existing === undefined) {
-            await fs.mkdir(absPath, { mode: 0o700 });
+            await writes.mkdir(absPath);
             counts.directories++;
           }
           nodes.set(relPath, { type: 'directory', mode, mtime, explicit: true });
@@ -304,7 +308,13 @@ async function unpack(extract: TarExtract, options: ExtractOptions): Promise<Ext
  * recorded directories, so the deepest recorded ancestor alone decides whether the entry
  * lies below a link or a file: one lookup for most entries, not one join per level.
  */
-async function ensureParents(root: string, segments: readonly string[], nodes: Map<string, Node>, entryName: string): Promise<number> {
+async function ensureParents(
+  root: string,
+  segments: readonly string[],
+  nodes: Map<string, Node>,
+  entryName: string,
+  writes: TreeWriter,
+): Promise<number> {
   const parents: string[] = [];
   for (let depth = 1; depth < segments.length; depth++) {
     parents.push(depth === 1 ? segments[0]! : `${parents[depth - 2]}/${segments[depth - 1]}`);
@@ -318,7 +328,7 @@ async function ensureParents(root: string, segments: readonly string[], nodes: M
     }
   }
   for (let index = known; index < parents.length; index++) {
-    await fs.mkdir(path.join(root, parents[index]!), { mode: 0o700 });
+    await writes.mkdir(path.join(root, parents[index]!));
     nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
   }
   return parents.length - known;
@@ -335,7 +345,7 @@ async function writeFile(
   size: number,
   mode: number,
   mtime: Date,
-  writes: WriteQueue,
+  writes: TreeWriter,
 ): Promise<WrittenFile> {
   const hash = createHash('sha256');
   if (size <= SMALL_FILE_LIMIT) {
@@ -346,19 +356,11 @@ async function writeFile(
       chunks.push(chunk);
       length += chunk.length;
     }
-    await writes.add(async () => {
-      const handle = await fs.open(absPath, FILE_FLAGS, 0o600);
-      try {
-        if (length > 0) await handle.writev(chunks);
-        await finishFile(handle, mode, mtime);
-      } finally {
-        await handle.close();
-      }
-    });
+    await writes.writeSmall(absPath, chunks, mode, mtime);
     return { size: length, sha256: hash.digest('hex') };
   }
 
-  const handle = await fs.open(absPath, FILE_FLAGS, 0o600);
+  const handle = await fs.open(absPath, FILE_FLAGS, mode);
   let length = 0;
   try {
     for await (const chunk of entry as AsyncIterable<Buffer>) {
@@ -366,29 +368,67 @@ async function writeFile(
       length += chunk.length;
       await handle.write(chunk);
     }
-    await finishFile(handle, mode, mtime);
+    if (umaskStrips(mode)) await handle.chmod(mode);
+    await handle.utimes(mtime, mtime);
   } finally {
     await handle.close();
   }
   return { size: length, sha256: hash.digest('hex') };
 }
 
-async function finishFile(handle: fs.FileHandle, mode: number, mtime: Date): Promise<void> {
-  if (mode !== 0o600) await handle.chmod(mode);
-  await handle.utimes(mtime, mtime);
+/** The process umask, read once: files are created with their final mode, fixed up only where it strips bits. */
+const UMASK = process.umask();
+const umaskStrips = (mode: number) => (mode & ~UMASK) !== mode;
+
+/**
+ * The file-system side of extraction for small files and directories. Files are created
+ * with O_EXCL|O_NOFOLLOW (never through a link) and their final mode and mtime.
+ */
+interface TreeWriter {
+  mkdir(absPath: string): Promise<void>;
+  writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void>;
+  /** Waits for every write in flight and rethrows the first failure. */
+  flush(): Promise<void>;
+  /** Waits for every write in flight, failed or not. */
+  settle(): Promise<void>;
 }
 
-/** Bounded set of background writes: `add` waits for room; the first failure surfaces at the next call. */
-class WriteQueue {
+/** Local disks: synchronous calls, four per file, like GNU tar's (io-mode.ts says why). */
+class SyncTreeWriter implements TreeWriter {
+  async mkdir(absPath: string): Promise<void> {
+    mkdirSync(absPath, { mode: 0o700 });
+  }
+
+  async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
+    const fd = openSync(absPath, FILE_FLAGS, mode);
+    try {
+      if (chunks.length > 0) writevSync(fd, chunks as Buffer[]);
+      if (umaskStrips(mode)) fchmodSync(fd, mode);
+      futimesSync(fd, mtime, mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async flush(): Promise<void> {}
+  async settle(): Promise<void> {}
+}
+
+/** Network file systems (EFS): a bounded set of writes in flight hides each call's latency. */
+class ParallelTreeWriter implements TreeWriter {
   private readonly pending = new Set<Promise<void>>();
   private failure: unknown;
   constructor(private readonly limit: number) {}
 
-  async add(job: () => Promise<void>): Promise<void> {
+  async mkdir(absPath: string): Promise<void> {
+    await fs.mkdir(absPath, { mode: 0o700 });
+  }
+
+  async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
     this.rethrow();
     while (this.pending.size >= this.limit) await Promise.race(this.pending);
     this.rethrow();
-    const running: Promise<void> = job()
+    const running: Promise<void> = writeSmallAsync(absPath, chunks, mode, mtime)
       .catch((error: unknown) => {
         this.failure ??= error;
       })
@@ -407,6 +447,17 @@ class WriteQueue {
 
   private rethrow(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
+  const handle = await fs.open(absPath, FILE_FLAGS, mode);
+  try {
+    if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
+    if (umaskStrips(mode)) await handle.chmod(mode);
+    await handle.utimes(mtime, mtime);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -17,6 +17,7 @@ import type { ArchiveLocation } from './storage/types.js';
 import { acquireTenantLock, type TenantLock } from './tenant-lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from './tenant-slot.js';
 import { decompressFrames } from './zstd-frames.js';
+import type { IoMode } from './io-mode.js';
 
 export interface RestoreRequest {
   readonly tenantsDir: string;
@@ -28,6 +29,8 @@ export interface RestoreRequest {
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** How to call the file system; by default chosen for the base dir's file system (io-mode.ts). */
+  readonly ioMode?: IoMode;
 }
 
 export interface RestoreResult {
@@ -103,6 +106,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 
     const extracted = await extractTenantArchive(decoded, {
       limits,
+      ioMode: request.ioMode,
       requireManifest: () => marker !== undefined,
       onProgress: (progress) => request.onProgress?.({ ...progress, archiveBytes }),
       prepare: async (archiveTenant) => {

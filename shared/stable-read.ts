@@ -16,7 +16,7 @@
 // previous one, on the same size, is invisible to any stat-based check); a read is bounded by
 // the size seen before it, so a file that keeps growing cannot keep a read going forever.
 
-import { promises as fs, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, promises as fs, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How many times a file that changed while read is read again. */
@@ -81,6 +81,49 @@ export async function readWhole(
     await sleep(REREAD_DELAYS_MS[reads - 1] ?? 0);
     stat = await handle.stat();
   }
+}
+
+/**
+ * `readWhole` with synchronous calls on a path, for local disks (io-mode.ts): opened without
+ * following a symlink swapped in after the walk. 'vanished' if it is gone or no longer a
+ * regular file, 'large' if it is (or grew) over `limit`: read it another way.
+ */
+export async function readWholeSync(absPath: string, limit: number, hooks: ReadHooks = {}): Promise<WholeRead | 'vanished' | 'large'> {
+  let fd: number;
+  try {
+    fd = openSync(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return 'vanished';
+    throw error;
+  }
+  try {
+    let stat = fstatSync(fd);
+    if (!stat.isFile()) return 'vanished';
+    for (let reads = 1; ; reads++) {
+      if (stat.size > limit) return 'large';
+      const content = readAllSync(fd, stat.size);
+      await hooks.afterRead?.(reads);
+      const after = fstatSync(fd);
+      const stable = sameVersion(stat, after) && content.length === after.size;
+      if (stable || reads > REREAD_ATTEMPTS) return { content, stat: after, stable, reads };
+      await sleep(REREAD_DELAYS_MS[reads - 1] ?? 0);
+      stat = fstatSync(fd);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readAllSync(fd: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = readSync(fd, buffer, filled, length - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
 }
 
 export interface SpooledCopy {

@@ -10,9 +10,10 @@
 // order the two are met in. (Byte order always puts `x.sqlite` before `x.sqlite-wal`: a
 // name sorts before every name it is a prefix of.)
 
-import { lstatSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
+import type { IoMode } from './io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from './manifest.js';
 
@@ -56,18 +57,18 @@ function noteVanishedDirectory(notes: WalkNotes, relPath: string): void {
 /** How many lstat calls one directory may have in flight. */
 const STAT_CONCURRENCY = 64;
 
-export async function* walkTenant(root: string, notes: WalkNotes): AsyncGenerator<WalkItem> {
+export async function* walkTenant(root: string, notes: WalkNotes, ioMode: IoMode = 'parallel'): AsyncGenerator<WalkItem> {
   const rootStat = await fs.lstat(root);
   yield { kind: 'directory', relPath: '', stat: rootStat };
-  yield* walkDirectory(root, [], notes);
+  yield* walkDirectory(root, [], notes, ioMode);
 }
 
-async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNotes): AsyncGenerator<WalkItem> {
+async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNotes, ioMode: IoMode): AsyncGenerator<WalkItem> {
   const { skipped } = notes;
   const dirPath = path.join(root, ...dirSegments);
   let names: string[];
   try {
-    names = await fs.readdir(dirPath);
+    names = ioMode === 'sync' ? readdirSync(dirPath) : await fs.readdir(dirPath);
   } catch (error) {
     if (isVanished(error)) {
       noteVanishedDirectory(notes, dirSegments.join('/'));
@@ -93,7 +94,10 @@ async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNo
 
   for (let start = 0; start < wanted.length; start += STAT_CONCURRENCY) {
     const batch = wanted.slice(start, start + STAT_CONCURRENCY);
-    const stats = await Promise.all(batch.map((name) => fs.lstat(path.join(dirPath, name)).catch(vanishedAsUndefined)));
+    const stats =
+      ioMode === 'sync'
+        ? batch.map((name) => lstatSyncOrUndefined(path.join(dirPath, name)))
+        : await Promise.all(batch.map((name) => fs.lstat(path.join(dirPath, name)).catch(vanishedAsUndefined)));
     for (let i = 0; i < batch.length; i++) {
       const name = batch[i]!;
       const stat = stats[i];
@@ -105,7 +109,7 @@ async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNo
       }
       if (stat.isDirectory()) {
         yield { kind: 'directory', relPath, stat };
-        yield* walkDirectory(root, segments, notes);
+        yield* walkDirectory(root, segments, notes, ioMode);
       } else if (stat.isFile()) {
         yield { kind: 'file', relPath, absPath: path.join(dirPath, name), name, siblings, stat };
       } else if (stat.isSymbolicLink()) {
@@ -160,6 +164,14 @@ function compareBytes(a: string, b: string): number {
 export function isVanished(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function lstatSyncOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch (error) {
+    return vanishedAsUndefined(error);
+  }
 }
 
 function vanishedAsUndefined(error: unknown): undefined {
