@@ -8,20 +8,13 @@ import type { ExtractLimits, ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS } from './extract.js';
 import { assertTenantName } from './names.js';
 import { restoreTenant, type RestoreResult } from './restore.js';
-import { openLocation } from './storage/open-location.js';
+import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenants.js';
 import type { ArchiveProgress } from './archive-writer.js';
 
-/** How to reach the archive: S3 credentials and endpoint, and an optional filter command. */
-export interface StorageFlags {
-  readonly awsProfile?: string;
-  readonly region?: string;
-  readonly endpoint?: string;
-  readonly accessKey?: string;
-  readonly secretKey?: string;
-  readonly pipe?: string;
-}
+/** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
+export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
 
 export interface BackupCommand {
   readonly tenant: string;
