@@ -194,7 +194,7 @@ async function packCompanionOrFile(context: PackContext, item: FileItem, databas
 
 async function packItem(context: PackContext, item: Exclude<WalkItem, FileItem>): Promise<ManifestEntry> {
   const name = entryNameFor(context.tenant, item.relPath);
-  const mtime = item.stat.mtime;
+  const mtime = tarMtime(item.stat.mtimeMs);
   const mtimeMs = Math.floor(item.stat.mtimeMs);
   if (item.kind === 'directory') {
     const mode = item.stat.mode & 0o7777;
@@ -208,7 +208,6 @@ async function packItem(context: PackContext, item: Exclude<WalkItem, FileItem>)
 interface ArchivedFile {
   readonly size: number;
   readonly sha256: string;
-  readonly mtime: Date;
   readonly mtimeMs: number;
 }
 
@@ -224,7 +223,7 @@ async function packFile(context: PackContext, item: FileItem): Promise<ManifestE
     if (read !== 'large' && !isSqliteHeader(read.content)) {
       const mode = item.stat.mode & 0o7777;
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
-      await addEntry(context.pack, { name: entryNameFor(context.tenant, item.relPath), type: 'file', mode, mtime: read.stat.mtime }, read.content);
+      await addEntry(context.pack, { name: entryNameFor(context.tenant, item.relPath), type: 'file', mode, mtime: tarMtime(read.stat.mtimeMs) }, read.content);
       return { path: item.relPath, type: 'file', size: read.content.length, mode, mtimeMs: Math.floor(read.stat.mtimeMs), sha256: sha256(read.content) };
     }
   }
@@ -270,8 +269,8 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first);
     if (version !== undefined) {
       if (!version.stable) warn(CHANGED_WARNING);
-      await addEntry(context.pack, { name, type: 'file', mode, mtime: version.stat.mtime }, version.content);
-      return { size: version.content.length, sha256: sha256(version.content), mtime: version.stat.mtime, mtimeMs: version.stat.mtimeMs };
+      await addEntry(context.pack, { name, type: 'file', mode, mtime: tarMtime(version.stat.mtimeMs) }, version.content);
+      return { size: version.content.length, sha256: sha256(version.content), mtimeMs: version.stat.mtimeMs };
     }
     stat = await handle.stat(); // grew past the limit while read: a large file now
   }
@@ -283,11 +282,11 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     stat = await handle.stat(); // no room to spool: stream it after all
     head = undefined;
   }
-  const streamed = await streamEntry(context.pack, { name, mode, mtime: stat.mtime }, handle, stat.size, head);
+  const streamed = await streamEntry(context.pack, { name, mode, mtime: tarMtime(stat.mtimeMs) }, handle, stat.size, head);
   const after = await handle.stat();
   if (streamed.shortBy > 0) warn('file shrank while read; archived padded with zeros');
   else if (!sameVersion(stat, after)) warn(`${CHANGED_WARNING} (streamed: too large to hold, and not recently modified)`);
-  return { size: stat.size, sha256: streamed.sha256, mtime: stat.mtime, mtimeMs: stat.mtimeMs };
+  return { size: stat.size, sha256: streamed.sha256, mtimeMs: stat.mtimeMs };
 }
 
 const CHANGED_WARNING = 'file changed as we read it; archived as last read';
@@ -311,7 +310,7 @@ async function packSpooled(
       throw error;
     }
     if (!copy.stable) warn(CHANGED_WARNING);
-    return await archiveTempFile(context, name, mode, spool, copy.stat.mtime, copy.stat.mtimeMs);
+    return await archiveTempFile(context, name, mode, spool, copy.stat.mtimeMs);
   } finally {
     await context.temp.remove(spool);
   }
@@ -343,7 +342,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       if (copy?.stable && !(await anyExists(companionPaths))) {
         const problem = checkDatabaseOpens(copyPath);
         if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
-        return await archiveTempFile(context, name, mode, copyPath, copy.stat.mtime, copy.stat.mtimeMs);
+        return await archiveTempFile(context, name, mode, copyPath, copy.stat.mtimeMs);
       }
     } finally {
       await context.temp.remove(copyPath);
@@ -360,7 +359,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       : ({ ok: false, reason: 'the path no longer names the file that was opened' } as const);
     if (outcome.ok && (await isSameFile(item.absPath, before))) {
       context.snapshotted.add(item.relPath);
-      return await archiveTempFile(context, name, mode, snapshotPath, before.mtime, before.mtimeMs);
+      return await archiveTempFile(context, name, mode, snapshotPath, before.mtimeMs);
     }
     const reason = outcome.ok ? 'the file was replaced while it was copied' : outcome.reason;
     warn(`SQLite snapshot failed (${reason}); archived raw with its -wal/-shm/-journal, which may not be consistent`);
@@ -382,12 +381,12 @@ async function anyExists(paths: readonly string[]): Promise<boolean> {
 }
 
 /** Archives a private temporary file (a snapshot or spool copy) under the tenant file's name, mode and mtime. */
-async function archiveTempFile(context: PackContext, name: string, mode: number, file: string, mtime: Date, mtimeMs: number): Promise<ArchivedFile> {
+async function archiveTempFile(context: PackContext, name: string, mode: number, file: string, mtimeMs: number): Promise<ArchivedFile> {
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();
-    const streamed = await streamEntry(context.pack, { name, mode, mtime }, handle, size);
-    return { size, sha256: streamed.sha256, mtime, mtimeMs };
+    const streamed = await streamEntry(context.pack, { name, mode, mtime: tarMtime(mtimeMs) }, handle, size);
+    return { size, sha256: streamed.sha256, mtimeMs };
   } finally {
     await handle.close();
   }
@@ -447,6 +446,15 @@ function entryDone(): { promise: Promise<void>; callback: (error?: Error | null)
     callback = (error) => (error ? reject(error) : resolve());
   });
   return { promise, callback };
+}
+
+/**
+ * A tar header's mtime: whole seconds, truncated as GNU tar does. Not `stat.mtime`: Node
+ * rounds that Date to the nearest millisecond, so a file modified in the last half
+ * millisecond of a second would be archived a second late.
+ */
+function tarMtime(mtimeMs: number): Date {
+  return new Date(Math.floor(mtimeMs / 1000) * 1000);
 }
 
 export function sha256(bytes: Uint8Array): string {
