@@ -1,0 +1,864 @@
+// `npm run bench [-- options]`: openclaw tenants backup/restore against GNU tar + zstd on
+// generated tenants, alternating the contenders on the same tree. See docs/benchmarks.md.
+//
+//   --sizes small,large,tiny     trees to use (tiny: 200,000 files < 1 KiB, for the tiny row)
+//   --rows backup,restore,s3,tiny,startup
+//   --repeat N                   measured runs per contender (default 3), after one warm-up each
+//   --quick                      small tree only, 1 repeat, no tiny row (a smoke test)
+//   --profile                    afterwards, one --cpu-prof run of ours per backup/restore row
+//   --no-build                   do not run `npm run build` first
+//   --work DIR                   trees, archives and restores (default bench/work, gitignored)
+//   --restore-dir DIR            where restore rows write (default WORK/restore; e.g. /dev/shm)
+//   --out DIR                    latest.md / latest.json (default bench/results; bench/work/results with --quick)
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { ensureTree, type Tree, type TreeSize } from './generate.js';
+import { median, quote, run, sh, timed, type RunResult } from './measure.js';
+import { formatPerf, summarizePerf } from './perf-summary.js';
+import { formatSummary, summarizeProfile } from './profile-summary.js';
+import { startS3, type BenchS3 } from './s3.js';
+
+const MiB = 1024 * 1024;
+const REPO = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const BIN = path.join(REPO, 'bin', 'openclaw.js');
+const NODE = process.execPath;
+
+type RowName = 'backup' | 'restore' | 's3' | 'tiny' | 'startup';
+const ALL_ROWS: RowName[] = ['backup', 'restore', 's3', 'tiny', 'startup'];
+const ALL_SIZES: TreeSize[] = ['small', 'large', 'tiny'];
+
+interface Options {
+  sizes: TreeSize[];
+  rows: RowName[];
+  repeat: number;
+  profile: boolean;
+  build: boolean;
+  workDir: string;
+  /** Parent of the restore targets (default WORK/restore); e.g. /dev/shm to leave the disk out. */
+  restoreRoot: string;
+  outDir: string;
+  quick: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const options: Options = {
+    sizes: [...ALL_SIZES],
+    rows: [...ALL_ROWS],
+    repeat: 3,
+    profile: false,
+    build: true,
+    workDir: path.join(REPO, 'bench', 'work'),
+    restoreRoot: '',
+    outDir: path.join(REPO, 'bench', 'results'),
+    quick: false,
+  };
+  let sizesGiven = false;
+  let repeatGiven = false;
+  let outGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    switch (arg) {
+      case '--sizes':
+        options.sizes = list(value(), ALL_SIZES, arg);
+        sizesGiven = true;
+        break;
+      case '--rows':
+        options.rows = list(value(), ALL_ROWS, arg);
+        break;
+      case '--repeat':
+        options.repeat = Number(value());
+        if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error('--repeat must be a positive integer');
+        repeatGiven = true;
+        break;
+      case '--quick':
+        options.quick = true;
+        break;
+      case '--profile':
+        options.profile = true;
+        break;
+      case '--no-build':
+        options.build = false;
+        break;
+      case '--work':
+        options.workDir = path.resolve(value());
+        break;
+      case '--restore-dir':
+        options.restoreRoot = path.resolve(value());
+        break;
+      case '--out':
+        options.outDir = path.resolve(value());
+        outGiven = true;
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write(`${readUsage()}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${arg} (see --help)`);
+    }
+  }
+  options.restoreRoot ||= path.join(options.workDir, 'restore');
+  if (options.quick) {
+    if (!sizesGiven) options.sizes = ['small'];
+    if (!repeatGiven) options.repeat = 1;
+    // A smoke test must not replace the committed results.
+    if (!outGiven) options.outDir = path.join(options.workDir, 'results');
+  }
+  return options;
+}
+
+function list<T extends string>(text: string, allowed: readonly T[], flag: string): T[] {
+  const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${flag}: unknown "${item}" (one of ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+function readUsage(): string {
+  return [
+    'npm run bench -- [--sizes small,large,tiny] [--rows backup,restore,s3,tiny,startup] [--repeat N]',
+    '                 [--quick] [--profile] [--no-build] [--work DIR] [--restore-dir DIR] [--out DIR]',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+
+interface Contender {
+  readonly name: string;
+  /** Is this "ours" (the numerator of the ratio), "baseline" (the denominator), or extra information? */
+  readonly role: 'ours' | 'baseline' | 'extra';
+  /** Command line for run number `index` (negative: warm-up). */
+  readonly command: (index: number) => string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** What the run reads: brought into the page cache (untimed) right before it. */
+  readonly input?: { tree?: Tree; file?: string };
+  /** Untimed, before the run: clear outputs, make directories. */
+  readonly before?: (index: number) => Promise<void> | void;
+  /** Untimed, after a successful run: checks, sizes, clean-up. Returns the archive size if there is one. */
+  readonly after?: (index: number, result: RunResult) => Promise<number | undefined> | number | undefined;
+}
+
+interface Sample {
+  readonly wallMs: number;
+  readonly maxRssBytes: number;
+  readonly cpuMs: number;
+  readonly archiveBytes?: number;
+}
+
+interface ContenderResult {
+  readonly name: string;
+  readonly role: Contender['role'];
+  readonly command: string;
+  readonly samples: Sample[];
+  wallMedianMs: number;
+  rssMedianBytes: number;
+  rssMaxBytes: number;
+  cpuMedianMs: number;
+  archiveBytes?: number;
+}
+
+interface Target {
+  /** The ratio ours/baseline must not exceed. */
+  readonly maxRatio: number;
+  readonly text: string;
+}
+
+interface RowResult {
+  readonly row: string;
+  readonly size: string;
+  readonly label: string;
+  status: 'ok' | 'n/a' | 'failed';
+  note?: string;
+  target?: Target;
+  contenders: ContenderResult[];
+  /** ours/baseline wall time per pair, and their median. */
+  pairRatios: number[];
+  ratio?: number;
+  /** ours/extra wall time (medians of pairs), e.g. vs zstd -T0. */
+  extraRatios: Record<string, number>;
+  /** ours archive bytes / baseline archive bytes. */
+  sizeRatio?: number;
+  loadBefore: number;
+  loadAfter: number;
+}
+
+interface StartupResult {
+  readonly command: string;
+  readonly samplesMs: number[];
+  readonly medianMs: number;
+  readonly rssMedianBytes: number;
+  readonly targetMs?: number;
+}
+
+interface ProfileResult {
+  readonly label: string;
+  readonly file: string;
+  readonly wallMs: number;
+  readonly cpuMs: number;
+  readonly mainThreadBusyMs: number;
+  readonly markdown: string;
+}
+
+/** Restore targets of the rows, deleted at the very end. */
+const restoredTrees: string[] = [];
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+async function syncDisks(): Promise<void> {
+  await run('sync', []);
+}
+
+/**
+ * Reads a run's input into the page cache (untimed), just before the run: this VM reclaims
+ * cold page cache on its own (kdamond), so without this whichever contender ran first after
+ * a pause would read from disk. `| cat`: GNU tar skips reading file data when writing to /dev/null.
+ */
+async function warmInput(paths: { tree?: Tree; file?: string }): Promise<void> {
+  if (paths.tree !== undefined) await sh(`tar -C ${quote(paths.tree.tenantsDir)} -cf - ${quote(paths.tree.tenant)} | cat > /dev/null`);
+  if (paths.file !== undefined) await sh(`cat ${quote(paths.file)} > /dev/null`);
+}
+
+/**
+ * Runs every contender once unmeasured, then `repeat` measured rounds, alternating the order
+ * (A B, B A, A B …) so neither side always runs on the warmer cache.
+ */
+async function measureRow(row: RowResult, contenders: readonly Contender[], repeat: number): Promise<void> {
+  row.loadBefore = os.loadavg()[0]!;
+  const results = new Map<string, ContenderResult>();
+  for (const contender of contenders) {
+    results.set(contender.name, {
+      name: contender.name,
+      role: contender.role,
+      command: contender.command(0),
+      samples: [],
+      wallMedianMs: Number.NaN,
+      rssMedianBytes: Number.NaN,
+      rssMaxBytes: Number.NaN,
+      cpuMedianMs: Number.NaN,
+    });
+  }
+  const once = async (contender: Contender, index: number): Promise<Sample> => {
+    await contender.before?.(index);
+    await syncDisks();
+    if (contender.input !== undefined) await warmInput(contender.input);
+    let result = await timed(contender.command(index), { env: contender.env ?? process.env, cwd: REPO });
+    // The trees may be read by someone else's run of openclaw at the same moment (the tenant
+    // lock refuses a second backup): wait and run again rather than fail the row.
+    for (let attempt = 1; result.exitCode === 3 && /is busy/.test(result.stderr) && attempt <= 30; attempt++) {
+      log(`${contender.name}: tenant busy (another openclaw run holds its lock); retrying in 2 s`);
+      await sleep(2000);
+      await contender.before?.(index);
+      await syncDisks();
+      if (contender.input !== undefined) await warmInput(contender.input);
+      result = await timed(contender.command(index), { env: contender.env ?? process.env, cwd: REPO });
+    }
+    if (result.exitCode !== 0) {
+      throw new RunFailure(contender, result);
+    }
+    const archiveBytes = (await contender.after?.(index, result)) ?? undefined;
+    return { wallMs: result.wallMs, maxRssBytes: result.maxRssBytes, cpuMs: result.userMs + result.systemMs, ...(archiveBytes !== undefined && { archiveBytes }) };
+  };
+
+  log(`${row.label} [${row.size}]: warm-up`);
+  for (const contender of contenders) await once(contender, -1);
+  for (let i = 0; i < repeat; i++) {
+    const order = i % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const contender of order) {
+      const sample = await once(contender, i);
+      results.get(contender.name)!.samples.push(sample);
+      log(`${row.label} [${row.size}] #${i + 1} ${contender.name}: ${(sample.wallMs / 1000).toFixed(2)} s, ${(sample.maxRssBytes / MiB).toFixed(0)} MiB peak RSS`);
+    }
+  }
+  for (const result of results.values()) {
+    result.wallMedianMs = median(result.samples.map((s) => s.wallMs));
+    result.rssMedianBytes = median(result.samples.map((s) => s.maxRssBytes));
+    result.rssMaxBytes = Math.max(...result.samples.map((s) => s.maxRssBytes));
+    result.cpuMedianMs = median(result.samples.map((s) => s.cpuMs));
+    const sizes = result.samples.map((s) => s.archiveBytes).filter((b): b is number => b !== undefined);
+    if (sizes.length > 0) result.archiveBytes = median(sizes);
+  }
+  row.contenders = [...results.values()];
+  const ours = row.contenders.find((c) => c.role === 'ours')!;
+  const baseline = row.contenders.find((c) => c.role === 'baseline')!;
+  row.pairRatios = ours.samples.map((s, i) => s.wallMs / baseline.samples[i]!.wallMs);
+  row.ratio = median(row.pairRatios);
+  for (const extra of row.contenders.filter((c) => c.role === 'extra')) {
+    row.extraRatios[extra.name] = median(ours.samples.map((s, i) => s.wallMs / extra.samples[i]!.wallMs));
+  }
+  if (ours.archiveBytes !== undefined && baseline.archiveBytes !== undefined) row.sizeRatio = ours.archiveBytes / baseline.archiveBytes;
+  row.loadAfter = os.loadavg()[0]!;
+  row.status = 'ok';
+}
+
+class RunFailure extends Error {
+  constructor(
+    readonly contender: Contender,
+    readonly result: RunResult,
+  ) {
+    super(`${contender.name} failed (exit ${result.exitCode}): ${firstLines(result.stderr || result.stdout)}`);
+  }
+}
+
+function firstLines(text: string, count = 3): string {
+  return text.trim().split('\n').slice(0, count).join(' / ');
+}
+
+function newRow(row: string, size: string, label: string, target?: Target): RowResult {
+  return { row, size, label, status: 'failed', contenders: [], pairRatios: [], extraRatios: {}, loadBefore: 0, loadAfter: 0, ...(target && { target }) };
+}
+
+// ---------------------------------------------------------------------------------------
+
+const OURS_ENV: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+delete OURS_ENV.OPENCLAW_TENANTS_DIR;
+
+function ours(args: string): string {
+  return `${quote(NODE)} ${quote(BIN)} --json ${args}`;
+}
+
+function tarCreate(tree: Tree): string {
+  return `tar -C ${quote(tree.tenantsDir)} --exclude=${quote(`${tree.tenant}/pty`)} -cf - ${quote(tree.tenant)}`;
+}
+
+function archiveDir(options: Options, tree: Tree): string {
+  const dir = path.join(options.workDir, 'archives', tree.size);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function fileSize(file: string): number {
+  return statSync(file).size;
+}
+
+function parseJson(stdout: string): Record<string, unknown> {
+  try {
+    return JSON.parse(stdout) as Record<string, unknown>;
+  } catch {
+    throw new Error(`expected one JSON object on stdout, got: ${stdout.slice(0, 200)}`);
+  }
+}
+
+/** Backup to a local file: ours, `tar | zstd -3`, and `tar | zstd -3 -T0` as extra information. */
+async function backupRow(options: Options, tree: Tree, label = 'backup to a local file', extraT0 = true, repeat = options.repeat): Promise<RowResult> {
+  const row = newRow('backup', tree.size, label, label.includes('(information)') ? undefined : { maxRatio: 0.8, text: '≤ 0.8×' });
+  const dir = archiveDir(options, tree);
+  const oursFile = path.join(dir, 'ours-run.tar.zst');
+  const baseFile = path.join(dir, 'base-run.tar.zst');
+  const t0File = path.join(dir, 'base-t0-run.tar.zst');
+  const contenders: Contender[] = [
+    {
+      name: 'openclaw tenants backup',
+      role: 'ours',
+      env: OURS_ENV,
+      input: { tree },
+      command: () => ours(`--tenants-dir ${quote(tree.tenantsDir)} tenants backup ${quote(tree.tenant)} --to ${quote(oursFile)}`),
+      before: () => rmSync(oursFile, { force: true }),
+      after: (_i, result) => {
+        const json = parseJson(result.stdout);
+        if (json.files !== tree.stamp.backedUpFiles) throw new Error(`ours archived ${String(json.files)} files, expected ${tree.stamp.backedUpFiles}`);
+        const size = fileSize(oursFile);
+        renameSync(oursFile, path.join(dir, 'ours.tar.zst'));
+        return size;
+      },
+    },
+    {
+      name: 'tar | zstd -3',
+      role: 'baseline',
+      input: { tree },
+      command: () => `${tarCreate(tree)} | zstd -3 -q -c > ${quote(baseFile)}`,
+      before: () => rmSync(baseFile, { force: true }),
+      after: () => {
+        const size = fileSize(baseFile);
+        renameSync(baseFile, path.join(dir, 'base.tar.zst'));
+        return size;
+      },
+    },
+  ];
+  if (extraT0) {
+    contenders.push({
+      name: 'tar | zstd -3 -T0',
+      role: 'extra',
+      input: { tree },
+      command: () => `${tarCreate(tree)} | zstd -3 -T0 -q -c > ${quote(t0File)}`,
+      before: () => rmSync(t0File, { force: true }),
+      after: () => {
+        const size = fileSize(t0File);
+        rmSync(t0File, { force: true });
+        return size;
+      },
+    });
+  }
+  try {
+    await measureRow(row, contenders, repeat);
+    writeFileSync(path.join(dir, 'tree-stamp.json'), JSON.stringify(tree.stamp));
+  } catch (error) {
+    row.status = 'failed';
+    row.note = (error as Error).message;
+    log(`${label} [${tree.size}] failed: ${row.note}`);
+  }
+  return row;
+}
+
+/** The archives the restore rows read: made by the backup row, or here (untimed) if it did not run. */
+async function ensureArchives(options: Options, tree: Tree): Promise<{ ours: string; base: string }> {
+  const dir = archiveDir(options, tree);
+  const oursFile = path.join(dir, 'ours.tar.zst');
+  const baseFile = path.join(dir, 'base.tar.zst');
+  const stampFile = path.join(dir, 'tree-stamp.json');
+  const stamp = JSON.stringify(tree.stamp);
+  const fresh = existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp;
+  if (!fresh || !existsSync(oursFile)) {
+    log(`making ${tree.size} archives for the restore rows (untimed)`);
+    rmSync(oursFile, { force: true });
+    let result = await run(NODE, [BIN, '--json', '--tenants-dir', tree.tenantsDir, 'tenants', 'backup', tree.tenant, '--to', oursFile], { env: OURS_ENV });
+    for (let attempt = 1; result.code === 3 && /is busy/.test(result.stderr) && attempt <= 30; attempt++) {
+      await sleep(2000);
+      result = await run(NODE, [BIN, '--json', '--tenants-dir', tree.tenantsDir, 'tenants', 'backup', tree.tenant, '--to', oursFile], { env: OURS_ENV });
+    }
+    if (result.code !== 0) throw new Error(`ours backup failed: ${firstLines(result.stderr)}`);
+  }
+  if (!fresh || !existsSync(baseFile)) await sh(`${tarCreate(tree)} | zstd -3 -q -c > ${quote(baseFile)}`);
+  writeFileSync(stampFile, stamp);
+  return { ours: oursFile, base: baseFile };
+}
+
+/** Restore with full verification: ours vs `zstd -dc | tar -xf -`, each from its own archive, into a fresh directory. */
+async function restoreRow(options: Options, tree: Tree, label: string, target: Target, repeat = options.repeat): Promise<RowResult> {
+  const row = newRow(label.startsWith('many tiny') ? 'tiny' : 'restore', tree.size, label, target);
+  let rowScratch: string | undefined;
+  try {
+    const archives = await ensureArchives(options, tree);
+    // Every run restores into a directory of its own, and none is deleted until the whole
+    // benchmark is over: on ext4, creating files right after deleting many makes the inode allocator scan
+    // the recently deleted ones (recently_deleted() in the kernel; inode table blocks stay
+    // dirty until the journal checkpoint, so "recent" means ~5 minutes), which made both
+    // contenders several times slower and the numbers depend on the previous run.
+    const restoreDir = path.join(options.restoreRoot, `${tree.size}-${process.pid}`);
+    rowScratch = restoreDir;
+    mkdirSync(restoreDir, { recursive: true });
+    const oursDir = (i: number) => path.join(restoreDir, `ours-${i < 0 ? 'warmup' : i + 1}`);
+    const baseDir = (i: number) => path.join(restoreDir, `base-${i < 0 ? 'warmup' : i + 1}`);
+    const contenders: Contender[] = [
+      {
+        name: 'openclaw tenants restore',
+        role: 'ours',
+        env: OURS_ENV,
+        input: { file: archives.ours },
+        command: (i) => ours(`--tenants-dir ${quote(oursDir(i))} tenants restore --from ${quote(archives.ours)}`),
+        after: (_i, result) => {
+          const json = parseJson(result.stdout);
+          if (json.verified !== true) throw new Error('ours restored without verifying against the manifest');
+          if (json.files !== tree.stamp.backedUpFiles) throw new Error(`ours restored ${String(json.files)} files, expected ${tree.stamp.backedUpFiles}`);
+          return undefined;
+        },
+      },
+      {
+        name: 'zstd -dc | tar -xf -',
+        role: 'baseline',
+        input: { file: archives.base },
+        command: (i) => `zstd -dc ${quote(archives.base)} | tar -xf - -C ${quote(baseDir(i))}`,
+        before: (i) => {
+          mkdirSync(baseDir(i), { recursive: true });
+        },
+        after: (i) => {
+          if (i < 0) {
+            const counted = readdirSync(path.join(baseDir(i), tree.tenant)).length;
+            if (counted === 0) throw new Error('GNU tar restored nothing');
+          }
+          return undefined;
+        },
+      },
+    ];
+    await measureRow(row, contenders, repeat);
+    const oursSize = fileSize(archives.ours);
+    const baseSize = fileSize(archives.base);
+    row.sizeRatio = oursSize / baseSize;
+  } catch (error) {
+    row.status = 'failed';
+    row.note = (error as Error).message;
+    log(`${label} [${tree.size}] failed: ${row.note}`);
+  } finally {
+    // Removed only when every row and profile is done (see above).
+    if (rowScratch !== undefined) restoredTrees.push(rowScratch);
+  }
+  return row;
+}
+
+/** Backup to S3 (s3rver on 127.0.0.1): ours vs `tar | zstd -3 | aws s3 cp -`. */
+async function s3Row(options: Options, tree: Tree, s3: BenchS3): Promise<RowResult> {
+  const row = newRow('s3', tree.size, 'backup to S3 (local s3rver)', { maxRatio: 0.8, text: '≤ 0.8×' });
+  const key = (who: string, i: number) => `${tree.size}/${who}-${i < 0 ? 'warmup' : i + 1}.tar.zst`;
+  const checkAndRemove = async (k: string) => {
+    const size = await s3.size(k);
+    if (size === undefined) throw new Error(`no object at ${k} after the upload`);
+    await s3.remove(k);
+    return size;
+  };
+  const contenders: Contender[] = [
+    {
+      name: 'openclaw tenants backup --to s3://…',
+      role: 'ours',
+      input: { tree },
+      env: { ...OURS_ENV, OPENCLAW_S3_ACCESS_KEY: 'S3RVER', OPENCLAW_S3_SECRET_KEY: 'S3RVER-secret' },
+      command: (i) =>
+        ours(`--tenants-dir ${quote(tree.tenantsDir)} tenants backup ${quote(tree.tenant)} --to ${quote(`s3://${s3.bucket}/${key('ours', i)}`)} --endpoint ${quote(s3.endpoint)}`),
+      before: (i) => s3.remove(key('ours', i)),
+      after: (i) => checkAndRemove(key('ours', i)),
+    },
+    {
+      name: 'tar | zstd -3 | aws s3 cp -',
+      role: 'baseline',
+      input: { tree },
+      env: s3.awsEnv,
+      command: (i) =>
+        `${tarCreate(tree)} | zstd -3 -q -c | /usr/bin/aws --endpoint-url ${quote(s3.endpoint)} s3 cp --only-show-errors - ${quote(`s3://${s3.bucket}/${key('base', i)}`)}`,
+      before: (i) => s3.remove(key('base', i)),
+      after: (i) => checkAndRemove(key('base', i)),
+    },
+  ];
+  try {
+    await measureRow(row, contenders, options.repeat);
+  } catch (error) {
+    row.note = (error as Error).message;
+    if (error instanceof RunFailure && error.contender.role === 'ours' && /s3|not (yet )?(supported|implemented)|unknown option/i.test(error.result.stderr)) {
+      row.status = 'n/a';
+      row.note = `n/a (not available): ${firstLines(error.result.stderr, 1)}`;
+    } else row.status = 'failed';
+    log(`${row.label} [${tree.size}] ${row.status}: ${row.note}`);
+  }
+  return row;
+}
+
+async function startupRows(tenantsDir: string): Promise<StartupResult[]> {
+  const commands: { command: string; targetMs?: number }[] = [
+    { command: `${quote(NODE)} -e 0` },
+    { command: `${quote(NODE)} ${quote(BIN)} --help`, targetMs: 300 },
+    { command: `${quote(NODE)} ${quote(BIN)} --tenants-dir ${quote(tenantsDir)} tenants list`, targetMs: 300 },
+  ];
+  const results: StartupResult[] = [];
+  for (const { command } of commands) await timed(command, { env: OURS_ENV }); // warm-up
+  const samples = commands.map(() => [] as RunResult[]);
+  for (let i = 0; i < 10; i++) {
+    for (let c = 0; c < commands.length; c++) {
+      const result = await timed(commands[c]!.command, { env: OURS_ENV });
+      if (result.exitCode !== 0) throw new Error(`start-up command failed: ${commands[c]!.command}: ${firstLines(result.stderr)}`);
+      samples[c]!.push(result);
+    }
+  }
+  for (let c = 0; c < commands.length; c++) {
+    const runs = samples[c]!;
+    const display = commands[c]!.command.replace(quote(NODE), 'node').replace(quote(BIN), 'bin/openclaw.js').replace(/--tenants-dir '[^']*'/, '--tenants-dir DIR');
+    results.push({
+      command: display,
+      samplesMs: runs.map((r) => r.wallMs),
+      medianMs: median(runs.map((r) => r.wallMs)),
+      rssMedianBytes: median(runs.map((r) => r.maxRssBytes)),
+      ...(commands[c]!.targetMs !== undefined && { targetMs: commands[c]!.targetMs }),
+    });
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function perfWorks(): Promise<boolean> {
+  return (await run('bash', ['-c', 'command -v perf >/dev/null && perf record -q -o /dev/null -- true'])).code === 0;
+}
+
+/**
+ * One run of ours under `node --cpu-prof` (main JS thread, by function) and, where `perf`
+ * works, under `perf record` at the same time (all threads, by shared object and symbol).
+ */
+async function profileOurs(options: Options, label: string, args: string, withPerf: boolean, input: { tree?: Tree; file?: string }, prepare?: () => void): Promise<ProfileResult> {
+  const dir = path.join(options.workDir, 'profiles', label.replace(/[^a-z0-9]+/gi, '-'));
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  prepare?.();
+  await syncDisks();
+  await warmInput(input);
+  const perfData = path.join(dir, 'perf.data');
+  const mapsBefore = new Set(readdirSync('/tmp').filter((name) => /^perf-\d+\.map$/.test(name)));
+  const node = `${quote(NODE)} --cpu-prof --cpu-prof-dir=${quote(dir)}${withPerf ? ' --perf-basic-prof' : ''} ${quote(BIN)} --json ${args}`;
+  const command = withPerf ? `perf record -q -F 499 -o ${quote(perfData)} -- ${node}` : node;
+  const result = await timed(command, { env: OURS_ENV });
+  if (result.exitCode !== 0) throw new Error(`profiled run failed: ${firstLines(result.stderr)}`);
+  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`);
+  const summary = summarizeProfile(path.join(dir, file), 20);
+  const cpuMs = result.userMs + result.systemMs;
+  let perfMarkdown = '';
+  if (withPerf) {
+    try {
+      perfMarkdown = formatPerf(label, summarizePerf(perfData));
+    } catch (error) {
+      perfMarkdown = `(perf report failed: ${(error as Error).message.split('\n')[0]})\n`;
+    }
+    for (const name of readdirSync('/tmp')) if (/^perf-\d+\.map$/.test(name) && !mapsBefore.has(name)) rmSync(path.join('/tmp', name), { force: true });
+  }
+  const header =
+    `Wall ${(result.wallMs / 1000).toFixed(2)} s (profilers on), CPU (user+sys, all threads) ${(cpuMs / 1000).toFixed(2)} s, ` +
+    `peak RSS ${(result.maxRssBytes / MiB).toFixed(0)} MiB; main JS thread busy ${(summary.busyMs / 1000).toFixed(2)} s ⇒ ` +
+    `other threads (libuv pool: zstd, fs; V8 helpers; kernel) ≈ ${(Math.max(0, cpuMs - summary.busyMs) / 1000).toFixed(2)} s CPU.`;
+  return {
+    label,
+    file: path.join(dir, file),
+    wallMs: result.wallMs,
+    cpuMs,
+    mainThreadBusyMs: summary.busyMs,
+    markdown: `${formatSummary(`${label}: main JS thread (--cpu-prof)`, summary)}\n${header}\n\n${perfMarkdown}`,
+  };
+}
+
+async function profileRows(options: Options, trees: Map<TreeSize, Tree>): Promise<ProfileResult[]> {
+  const profiles: ProfileResult[] = [];
+  const withPerf = await perfWorks();
+  if (!withPerf) log('perf is not available: main-thread profiles only');
+  for (const [size, tree] of trees) {
+    const dir = archiveDir(options, tree);
+    const out = path.join(dir, 'profile-run.tar.zst');
+    if (size !== 'tiny' && options.rows.includes('backup')) {
+      log(`profiling backup [${size}]`);
+      profiles.push(await profileOurs(options, `backup ${size}`, `--tenants-dir ${quote(tree.tenantsDir)} tenants backup ${quote(tree.tenant)} --to ${quote(out)}`, withPerf, { tree }, () => rmSync(out, { force: true })));
+      rmSync(out, { force: true });
+    }
+    if ((size !== 'tiny' && options.rows.includes('restore')) || (size === 'tiny' && options.rows.includes('tiny'))) {
+      log(`profiling restore [${size}]`);
+      const archives = await ensureArchives(options, tree);
+      const target = path.join(options.restoreRoot, `profile-${size}-${process.pid}`);
+      rmSync(target, { recursive: true, force: true });
+      restoredTrees.push(target);
+      profiles.push(await profileOurs(options, `restore ${size}`, `--tenants-dir ${quote(target)} tenants restore --from ${quote(archives.ours)}`, withPerf, { file: archives.ours }));
+    }
+  }
+  return profiles;
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** A Markdown table cell: pipes escaped, newlines flattened. */
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+const seconds = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–');
+const mib = (bytes: number) => (Number.isFinite(bytes) ? (bytes / MiB).toFixed(0) : '–');
+const times = (ratio: number | undefined) => (ratio !== undefined && Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '–');
+
+function verdict(row: RowResult): string {
+  if (row.status !== 'ok' || row.target === undefined || row.ratio === undefined) return '';
+  return row.ratio <= row.target.maxRatio ? ' ✅' : ' ❌';
+}
+
+function renderMarkdown(report: Report): string {
+  const lines: string[] = [];
+  lines.push('# `npm run bench`: openclaw vs GNU tar + zstd');
+  lines.push('');
+  lines.push(`Run ${report.startedAt} → ${report.finishedAt}, commit ${report.commit}${report.dirty ? ' (work tree had uncommitted changes)' : ''}.`);
+  lines.push(`${report.machine}. Repeats per contender: ${report.repeat} (after one warm-up each), alternating the order. Restores write under ${report.restoreTarget}.`);
+  lines.push('Method and caveats: [docs/benchmarks.md](../../docs/benchmarks.md).');
+  lines.push('');
+  lines.push('| row | size | ours median | baseline median | ours/baseline (median of pairs) | target | ours peak RSS | baseline peak RSS | size vs zstd -3 | load avg |');
+  lines.push('|---|---|---:|---:|---:|---|---:|---:|---:|---|');
+  for (const row of report.rows) {
+    if (row.status !== 'ok') {
+      lines.push(`| ${row.label} | ${row.size} | ${row.status === 'n/a' ? 'n/a' : 'failed'} | | | ${row.target?.text ?? ''} | | | | ${cell(row.note ?? '')} |`);
+      continue;
+    }
+    const ours = row.contenders.find((c) => c.role === 'ours')!;
+    const baseline = row.contenders.find((c) => c.role === 'baseline')!;
+    const sizeTarget = row.sizeRatio === undefined ? '–' : `${row.sizeRatio.toFixed(3)}×${row.row === 'backup' ? (row.sizeRatio <= 1.03 ? ' ✅' : ' ❌') : ''}`;
+    lines.push(
+      `| ${row.label} | ${row.size} | ${seconds(ours.wallMedianMs)} s | ${seconds(baseline.wallMedianMs)} s (${cell(baseline.name)}) | ` +
+        `**${times(row.ratio)}**${verdict(row)} | ${row.target?.text ?? ''} | ${mib(ours.rssMedianBytes)} MiB${ours.rssMaxBytes > 200 * MiB ? ' ❌' : ''} | ` +
+        `${mib(baseline.rssMedianBytes)} MiB | ${sizeTarget} | ${row.loadBefore.toFixed(1)}→${row.loadAfter.toFixed(1)} |`,
+    );
+  }
+  lines.push('');
+  const extras = report.rows.filter((row) => row.status === 'ok' && row.contenders.some((c) => c.role === 'extra'));
+  if (extras.length > 0) {
+    lines.push('Extra information (not a target):');
+    lines.push('');
+    lines.push('| row | size | contender | median | ours/it | peak RSS | CPU (user+sys) | archive |');
+    lines.push('|---|---|---|---:|---:|---:|---:|---:|');
+    for (const row of extras) {
+      for (const c of row.contenders) {
+        const ratio = c.role === 'extra' ? times(row.extraRatios[c.name]) : c.role === 'baseline' ? times(row.ratio) : '';
+        lines.push(`| ${row.label} | ${row.size} | ${cell(c.name)} | ${seconds(c.wallMedianMs)} s | ${ratio} | ${mib(c.rssMedianBytes)} MiB | ${seconds(c.cpuMedianMs)} s | ${c.archiveBytes === undefined ? '' : `${(c.archiveBytes / MiB).toFixed(2)} MiB`} |`);
+      }
+    }
+    lines.push('');
+  }
+  const others = report.rows.filter((row) => row.status === 'ok' && !row.contenders.some((c) => c.role === 'extra'));
+  if (others.length > 0) {
+    lines.push('CPU time (user+sys over all threads and processes, median):');
+    lines.push('');
+    lines.push('| row | size | ours CPU | baseline CPU | pair ratios |');
+    lines.push('|---|---|---:|---:|---|');
+    for (const row of others) {
+      const ours = row.contenders.find((c) => c.role === 'ours')!;
+      const baseline = row.contenders.find((c) => c.role === 'baseline')!;
+      lines.push(`| ${row.label} | ${row.size} | ${seconds(ours.cpuMedianMs)} s | ${seconds(baseline.cpuMedianMs)} s | ${row.pairRatios.map((r) => r.toFixed(2)).join(', ')} |`);
+    }
+    lines.push('');
+  }
+  if (report.startup.length > 0) {
+    lines.push('CLI start-up (median of 10, wall time including process start):');
+    lines.push('');
+    lines.push('| command | median | target | peak RSS |');
+    lines.push('|---|---:|---|---:|');
+    for (const s of report.startup) {
+      const ok = s.targetMs === undefined ? '' : s.medianMs <= s.targetMs ? ' ✅' : ' ❌';
+      lines.push(`| \`${cell(s.command)}\` | ${s.medianMs.toFixed(0)} ms${ok} | ${s.targetMs === undefined ? '(Node itself)' : `< ${s.targetMs} ms`} | ${mib(s.rssMedianBytes)} MiB |`);
+    }
+    lines.push('');
+  }
+  lines.push('Trees (generated by bench/generate.ts, deterministic):');
+  lines.push('');
+  lines.push('| size | files | dirs | symlinks | MiB | backed up (no pty/) | mix (MiB) |');
+  lines.push('|---|---:|---:|---:|---:|---|---|');
+  for (const tree of report.trees) {
+    const mix = Object.entries(tree.categories).map(([name, c]) => `${name} ${c.files}/${(c.bytes / MiB).toFixed(1)}`).join(', ');
+    lines.push(`| ${tree.size} | ${tree.files} | ${tree.directories} | ${tree.symlinks} | ${(tree.bytes / MiB).toFixed(1)} | ${tree.backedUpFiles} files, ${(tree.backedUpBytes / MiB).toFixed(1)} MiB | ${mix} |`);
+  }
+  lines.push('');
+  if (report.profiles.length > 0) {
+    lines.push('## Profiles of ours (`node --cpu-prof`, one run each)');
+    lines.push('');
+    for (const p of report.profiles) lines.push(p.markdown);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface Report {
+  startedAt: string;
+  finishedAt: string;
+  commit: string;
+  dirty: boolean;
+  machine: string;
+  /** Where restores wrote, and its file system type. */
+  restoreTarget: string;
+  repeat: number;
+  rows: RowResult[];
+  startup: StartupResult[];
+  trees: Tree['stamp'][];
+  profiles: ProfileResult[];
+  tools: Tools;
+}
+
+interface Tools {
+  node: string;
+  zstd: string;
+  tar: string;
+  aws: string;
+}
+
+async function toolVersions(): Promise<Tools> {
+  const version = async (command: string) => (await run('bash', ['-c', command])).stdout.trim().split('\n')[0] ?? '';
+  return {
+    node: process.version,
+    zstd: await version('zstd --version'),
+    tar: await version('tar --version'),
+    aws: await version('/usr/bin/aws --version 2>&1'),
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  if (!existsSync('/usr/bin/time')) throw new Error('GNU time is missing: apt-get install -y time');
+  for (const tool of ['zstd', 'tar']) if ((await run('bash', ['-c', `command -v ${tool}`])).code !== 0) throw new Error(`${tool} is missing`);
+  if (options.build) {
+    log('npm run build');
+    await sh('npm run build --silent', { cwd: REPO });
+  }
+  mkdirSync(options.workDir, { recursive: true });
+  mkdirSync(options.restoreRoot, { recursive: true });
+  // Restore targets an interrupted run left behind.
+  for (const name of readdirSync(options.restoreRoot)) {
+    if (/^(small|large|tiny|profile-[a-z]+)-\d+$/.test(name)) rmSync(path.join(options.restoreRoot, name), { recursive: true, force: true });
+  }
+  const tools = await toolVersions();
+  const commit = (await sh('git rev-parse --short HEAD', { cwd: REPO })).trim();
+  const dirty = (await sh('git status --porcelain -- shared cli bin', { cwd: REPO })).trim() !== '';
+
+  const rows: RowResult[] = [];
+  const trees = new Map<TreeSize, Tree>();
+  const wantTree = (size: TreeSize) => {
+    let tree = trees.get(size);
+    if (tree === undefined) {
+      tree = ensureTree(options.workDir, size, log);
+      trees.set(size, tree);
+    }
+    return tree;
+  };
+  const treeSizes = options.sizes.filter((size) => size !== 'tiny');
+
+  let startup: StartupResult[] = [];
+  if (options.rows.includes('startup')) {
+    log('start-up times');
+    const dir = treeSizes.length > 0 ? wantTree(treeSizes[0]!).tenantsDir : path.join(options.workDir, 'empty-tenants');
+    mkdirSync(dir, { recursive: true });
+    startup = await startupRows(dir);
+  }
+
+  for (const size of treeSizes) {
+    const tree = wantTree(size);
+    if (options.rows.includes('backup')) rows.push(await backupRow(options, tree));
+    if (options.rows.includes('restore')) rows.push(await restoreRow(options, tree, 'restore with full verification', { maxRatio: 1.0, text: '≤ 1.0×' }));
+  }
+  if (options.rows.includes('s3') && treeSizes.length > 0) {
+    const s3 = await startS3(path.join(options.workDir, 's3'));
+    try {
+      for (const size of treeSizes) rows.push(await s3Row(options, wantTree(size), s3));
+    } finally {
+      await s3.stop();
+    }
+  }
+  if (options.rows.includes('tiny') && options.sizes.includes('tiny')) {
+    const tree = wantTree('tiny');
+    // The tiny tree's backups make the archives its restore row reads; measured once, for information.
+    rows.push(await backupRow(options, tree, 'many tiny files: backup (information)', false, 1));
+    rows.push(await restoreRow(options, tree, 'many tiny files (200,000 × < 1 KiB) restore', { maxRatio: 1.0, text: '≤ 1.0× (as fast as GNU tar)' }));
+  }
+
+  const profiles = options.profile ? await profileRows(options, trees) : [];
+  if (restoredTrees.length > 0) {
+    log('removing the restored trees (untimed)');
+    for (const dir of restoredTrees) rmSync(dir, { recursive: true, force: true });
+  }
+
+  const report: Report = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    commit,
+    dirty,
+    machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${tools.node}, ${tools.zstd.replace(/^\*+\s*/, '').replace(/\s*\*+$/, '')}, ${tools.tar}, ${tools.aws.split(' ')[0] ?? ''}`,
+    restoreTarget: `${path.relative(REPO, options.restoreRoot) || options.restoreRoot} (${(await sh(`stat -f -c %T ${quote(options.restoreRoot)}`)).trim()})`,
+    repeat: options.repeat,
+    rows,
+    startup,
+    trees: [...trees.values()].map((tree) => tree.stamp),
+    profiles,
+    tools,
+  };
+  const markdown = renderMarkdown(report);
+  process.stdout.write(markdown);
+  mkdirSync(options.outDir, { recursive: true });
+  const name = 'latest';
+  writeFileSync(path.join(options.outDir, `${name}.md`), markdown);
+  writeFileSync(path.join(options.outDir, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  log(`wrote ${path.relative(REPO, path.join(options.outDir, `${name}.md`))} and ${name}.json`);
+  if (rows.some((row) => row.status === 'failed')) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[bench] ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});
