@@ -5,6 +5,7 @@
 // fails or is refused leaves the slot exactly as it was and nothing else behind.
 
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 
 import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
 import { throwIfAborted } from './backup.js';
@@ -81,8 +82,11 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
   }
 
+  let createdTenantsDir: string | undefined;
+  let committed = false;
   try {
-    await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    // A restore onto a new gateway may create its base dir; a refused one removes it again.
+    createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
     const source = await location.read({ signal });
@@ -120,6 +124,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const tenant = targetOverride ?? extracted.tenant;
     await staging!.commit({ force });
     staging = undefined;
+    committed = true;
 
     const notices: string[] = [];
     if (extracted.manifest === undefined) {
@@ -148,6 +153,18 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const leftover = staging as StagingArea | undefined;
     if (leftover !== undefined) await leftover.discard().catch(() => undefined);
     await (lock as TenantLock | undefined)?.release();
+    if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
+  }
+}
+
+/** Removes `deepest` and its parents up to `topmost` (mkdir -p created them all), stopping at the first that is not empty. */
+async function removeEmptyDirs(topmost: string, deepest: string): Promise<void> {
+  for (let dir = deepest; dir.length >= topmost.length; dir = path.dirname(dir)) {
+    try {
+      await fs.rmdir(dir);
+    } catch {
+      return;
+    }
   }
 }
 

@@ -176,3 +176,13 @@ describe('recovery after a crash mid-commit', () => {
     await expect(recoverSlot(base, 'acme')).rejects.toThrow(/journal .* is damaged/);
   });
 });
+
+describe('a refused restore onto a new gateway', () => {
+  it('removes the base dir it had to create', async () => {
+    const fresh = path.join(dir.path, 'new-gateway', 'tenants');
+    await expect(restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(path.join(dir.path, 'missing.tar.zst')) })).rejects.toThrow();
+    expect(readdirSync(dir.path)).not.toContain('new-gateway');
+    const result = await restoreTenant({ tenantsDir: fresh, location: archive });
+    expect(readdirSync(fresh)).toEqual([result.tenant]);
+  });
+});
