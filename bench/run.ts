@@ -539,17 +539,22 @@ async function s3Row(options: Options, tree: Tree, s3: BenchS3): Promise<RowResu
   return row;
 }
 
-async function startupRows(tenantsDir: string): Promise<StartupResult[]> {
-  const commands: { command: string; targetMs?: number }[] = [
-    { command: `${quote(NODE)} -e 0` },
-    { command: `${quote(NODE)} ${quote(BIN)} --help`, targetMs: 300 },
-    { command: `${quote(NODE)} ${quote(BIN)} --tenants-dir ${quote(tenantsDir)} tenants list`, targetMs: 300 },
+async function startupRows(trees: readonly Tree[], emptyDir: string): Promise<StartupResult[]> {
+  const list = (dir: string) => `${quote(NODE)} ${quote(BIN)} --tenants-dir ${quote(dir)} tenants list`;
+  const commands: { command: string; display: string; targetMs?: number; runs: number }[] = [
+    { command: `${quote(NODE)} -e 0`, display: 'node -e 0', runs: 10 },
+    { command: `${quote(NODE)} ${quote(BIN)} --help`, display: 'openclaw --help', targetMs: 300, runs: 10 },
+    { command: list(emptyDir), display: 'openclaw tenants list (no tenants)', targetMs: 300, runs: 10 },
+    // `tenants list` shows each tenant's size and file count, so it walks every tenant:
+    // shown per tree for information (the start-up target is about the rows above).
+    ...trees.map((tree) => ({ command: list(tree.tenantsDir), display: `openclaw tenants list (one tenant: ${tree.size} tree, ${tree.stamp.files.toLocaleString('en-US')} files)`, runs: tree.size === 'small' ? 10 : 3 })),
   ];
   const results: StartupResult[] = [];
   for (const { command } of commands) await timed(command, { env: OURS_ENV }); // warm-up
   const samples = commands.map(() => [] as RunResult[]);
   for (let i = 0; i < 10; i++) {
     for (let c = 0; c < commands.length; c++) {
+      if (i >= commands[c]!.runs) continue;
       const result = await timed(commands[c]!.command, { env: OURS_ENV });
       if (result.exitCode !== 0) throw new Error(`start-up command failed: ${commands[c]!.command}: ${firstLines(result.stderr)}`);
       samples[c]!.push(result);
@@ -557,9 +562,8 @@ async function startupRows(tenantsDir: string): Promise<StartupResult[]> {
   }
   for (let c = 0; c < commands.length; c++) {
     const runs = samples[c]!;
-    const display = commands[c]!.command.replace(quote(NODE), 'node').replace(quote(BIN), 'bin/openclaw.js').replace(/--tenants-dir '[^']*'/, '--tenants-dir DIR');
     results.push({
-      command: display,
+      command: commands[c]!.display,
       samplesMs: runs.map((r) => r.wallMs),
       medianMs: median(runs.map((r) => r.wallMs)),
       rssMedianBytes: median(runs.map((r) => r.maxRssBytes)),
@@ -709,13 +713,13 @@ function renderMarkdown(report: Report): string {
     lines.push('');
   }
   if (report.startup.length > 0) {
-    lines.push('CLI start-up (median of 10, wall time including process start):');
+    lines.push('CLI start-up (median of 10, or of 3 for the big trees; wall time including process start):');
     lines.push('');
     lines.push('| command | median | target | peak RSS |');
     lines.push('|---|---:|---|---:|');
     for (const s of report.startup) {
       const ok = s.targetMs === undefined ? '' : s.medianMs <= s.targetMs ? ' ✅' : ' ❌';
-      lines.push(`| \`${cell(s.command)}\` | ${s.medianMs.toFixed(0)} ms${ok} | ${s.targetMs === undefined ? '(Node itself)' : `< ${s.targetMs} ms`} | ${mib(s.rssMedianBytes)} MiB |`);
+      lines.push(`| ${cell(s.command)} | ${s.medianMs.toFixed(0)} ms${ok} | ${s.targetMs === undefined ? '(information)' : `< ${s.targetMs} ms`} | ${mib(s.rssMedianBytes)} MiB |`);
     }
     lines.push('');
   }
@@ -803,9 +807,9 @@ async function main(): Promise<void> {
   let startup: StartupResult[] = [];
   if (options.rows.includes('startup')) {
     log('start-up times');
-    const dir = treeSizes.length > 0 ? wantTree(treeSizes[0]!).tenantsDir : path.join(options.workDir, 'empty-tenants');
-    mkdirSync(dir, { recursive: true });
-    startup = await startupRows(dir);
+    const emptyDir = path.join(options.workDir, 'empty-tenants');
+    mkdirSync(emptyDir, { recursive: true });
+    startup = await startupRows(options.sizes.map(wantTree), emptyDir);
   }
 
   for (const size of treeSizes) {
@@ -840,7 +844,7 @@ async function main(): Promise<void> {
     commit,
     dirty,
     machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${tools.node}, ${tools.zstd.replace(/^\*+\s*/, '').replace(/\s*\*+$/, '')}, ${tools.tar}, ${tools.aws.split(' ')[0] ?? ''}`,
-    restoreTarget: `${path.relative(REPO, options.restoreRoot) || options.restoreRoot} (${(await sh(`stat -f -c %T ${quote(options.restoreRoot)}`)).trim()})`,
+    restoreTarget: `${path.relative(REPO, options.restoreRoot) || options.restoreRoot} (${(await sh(`findmnt -n -o FSTYPE -T ${quote(options.restoreRoot)} || stat -f -c %T ${quote(options.restoreRoot)}`)).trim()})`,
     repeat: options.repeat,
     rows,
     startup,
