@@ -6,7 +6,8 @@ import path from 'node:path';
 
 import { TenantNotFoundError } from './errors.js';
 import { assertTenantName, isValidTenantName } from './names.js';
-import { EPHEMERAL_DIR } from './tenant-walk.js';
+import { ioModeFor } from './io-mode.js';
+import { walkTenant } from './tenant-walk.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -63,29 +64,13 @@ export async function summarizeTenants(tenantsDir: string): Promise<TenantSummar
 
 export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary> {
   const root = path.join(tenantsDir, name);
-  const totals = { bytes: 0, files: 0, lastModifiedMs: (await fs.lstat(root)).mtimeMs };
-  const pending = [root];
-  while (pending.length > 0) {
-    const dir = pending.pop()!;
-    let entries;
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue; // vanished or unreadable: the summary is best effort
-    }
-    const stats = await Promise.all(
-      entries
-        .filter((entry) => !(dir === root && entry.name === EPHEMERAL_DIR))
-        .map(async (entry) => ({ entry, stat: await fs.lstat(path.join(dir, entry.name)).catch(() => undefined) })),
-    );
-    for (const { entry, stat } of stats) {
-      if (stat === undefined) continue;
-      totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
-      if (stat.isDirectory()) pending.push(path.join(dir, entry.name));
-      else if (stat.isFile()) {
-        totals.files++;
-        totals.bytes += stat.size;
-      }
+  const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
+  // The backup's own walk, so the summary counts exactly what a backup would archive.
+  for await (const item of walkTenant(root, { skipped: [], warnings: [] }, ioModeFor(root))) {
+    totals.lastModifiedMs = Math.max(totals.lastModifiedMs, item.stat.mtimeMs);
+    if (item.kind === 'file') {
+      totals.files++;
+      totals.bytes += item.stat.size;
     }
   }
   return { name, bytes: totals.bytes, files: totals.files, lastModified: new Date(totals.lastModifiedMs) };
