@@ -209,8 +209,31 @@ interface ProfileResult {
   readonly markdown: string;
 }
 
+/**
+ * ext4 treats an inode deleted less than ~5 minutes ago (its inode table block still dirty
+ * until the journal checkpoint) as "recently deleted" and scans past it when allocating;
+ * after deleting hundreds of thousands of files, every create pays for that scan for
+ * minutes (both contenders alike, but erratically). A run that just deleted many restored
+ * files leaves a stamp; the next run's restore rows wait until those deletions are 5½ minutes old.
+ */
+const DELETION_STAMP = '.last-deletion.json';
+const DELETION_SETTLE_MS = 330_000;
+
+async function waitForDeletionsToAge(restoreRoot: string): Promise<void> {
+  try {
+    const { at, files } = JSON.parse(readFileSync(path.join(restoreRoot, DELETION_STAMP), 'utf8')) as { at: number; files: number };
+    const wait = at + DELETION_SETTLE_MS - Date.now();
+    if (files >= 50_000 && wait > 0) {
+      log(`the last run deleted ${files} restored files ${Math.round((Date.now() - at) / 1000)} s ago: waiting ${Math.ceil(wait / 1000)} s so ext4's recently-deleted inode scans do not slow the restores`);
+      await sleep(wait);
+    }
+  } catch {
+    // no stamp: nothing to wait for
+  }
+}
+
 /** Restore targets of the rows, deleted at the very end. */
-const restoredTrees: string[] = [];
+const restoredTrees: { dir: string; files: number }[] = [];
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -489,7 +512,8 @@ async function restoreRow(options: Options, tree: Tree, label: string, target: T
     log(`${label} [${tree.size}] failed: ${row.note}`);
   } finally {
     // Removed only when every row and profile is done (see above).
-    if (rowScratch !== undefined) restoredTrees.push(rowScratch);
+    // Each run's directory holds a copy of the tenant: 2 contenders × (warm-up + repeats).
+    if (rowScratch !== undefined) restoredTrees.push({ dir: rowScratch, files: tree.stamp.backedUpFiles * 2 * (repeat + 1) });
   }
   return row;
 }
@@ -640,7 +664,7 @@ async function profileRows(options: Options, trees: Map<TreeSize, Tree>): Promis
       const archives = await ensureArchives(options, tree);
       const target = path.join(options.restoreRoot, `profile-${size}-${process.pid}`);
       rmSync(target, { recursive: true, force: true });
-      restoredTrees.push(target);
+      restoredTrees.push({ dir: target, files: tree.stamp.backedUpFiles });
       profiles.push(await profileOurs(options, `restore ${size}`, `--tenants-dir ${quote(target)} tenants restore --from ${quote(archives.ours)}`, withPerf, { file: archives.ours }));
     }
   }
@@ -788,6 +812,7 @@ async function main(): Promise<void> {
   for (const name of readdirSync(options.restoreRoot)) {
     if (/^(small|large|tiny|profile-[a-z]+)-\d+$/.test(name)) rmSync(path.join(options.restoreRoot, name), { recursive: true, force: true });
   }
+  if (options.rows.includes('restore') || options.rows.includes('tiny')) await waitForDeletionsToAge(options.restoreRoot);
   const tools = await toolVersions();
   const commit = (await sh('git rev-parse --short HEAD', { cwd: REPO })).trim();
   const dirty = (await sh('git status --porcelain -- shared cli bin', { cwd: REPO })).trim() !== '';
@@ -835,7 +860,12 @@ async function main(): Promise<void> {
   const profiles = options.profile ? await profileRows(options, trees) : [];
   if (restoredTrees.length > 0) {
     log('removing the restored trees (untimed)');
-    for (const dir of restoredTrees) rmSync(dir, { recursive: true, force: true });
+    let files = 0;
+    for (const { dir, files: count } of restoredTrees) {
+      files += count;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    writeFileSync(path.join(options.restoreRoot, DELETION_STAMP), JSON.stringify({ at: Date.now(), files }));
   }
 
   const report: Report = {
