@@ -25,6 +25,7 @@ export const EXIT_CODES: Record<Outcome | 'ok', number> = {
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
+  process.stdout.on('error', stopWhenReaderLeaves);
   const abort = new AbortController();
   const interrupt = () => {
     if (abort.signal.aborted) process.exit(130);
@@ -140,4 +141,11 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
 
 function errorCode(error: unknown): string {
   return typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'UNEXPECTED';
+}
+
+/** The reader of stdout went away (`openclaw tenants list --names | head -1`): stop quietly, as Unix tools do. */
+function stopWhenReaderLeaves(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE') process.exit(EXIT_CODES.ok);
+  process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
+  process.exit(EXIT_CODES.failed);
 }

@@ -2,13 +2,13 @@
 // codes, JSON results, listing, and a restore killed with SIGKILL that the next command
 // cleans up.
 
-import { existsSync, openSync, readdirSync, readFileSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, runCli, runCliAsync, tempDir } from './helpers/tree.js';
+import { cliPath, describeTree, runCli, runCliAsync, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir();
 const base = path.join(dir.path, 'tenants');
@@ -44,6 +44,13 @@ describe('openclaw CLI', () => {
     expect(table.stdout).toMatch(/^acme\s+\d/m);
     const json = JSON.parse(runCli(['--tenants-dir', base, '--json', 'tenants', 'list']).stdout);
     expect(json.tenants.map((t: { name: string }) => t.name)).toEqual(['acme', 'beta']);
+  });
+
+  it('stops quietly when the reader of its output goes away', () => {
+    const many = path.join(dir.path, 'many');
+    for (let i = 0; i < 4000; i++) mkdirSync(path.join(many, `t${i}`), { recursive: true });
+    const run = sh(`node '${cliPath}' --tenants-dir '${many}' tenants list --names 2>&1 | head -1; echo "exit \${PIPESTATUS[0]}"`).toString();
+    expect(run).toBe('t0\nexit 0\n');
   });
 
   it('reads the base dir from OPENCLAW_TENANTS_DIR', () => {
