@@ -5,17 +5,8 @@ import { createCipheriv, createHash } from 'node:crypto';
 
 export type Random = () => number;
 
-/** mulberry32: a fast 32-bit PRNG, plenty for choosing sizes, words and names. */
-export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sample tenant's PRNG (mulberry32): plenty for choosing sizes, words and names. */
+export { seededRandom } from '../scripts/sample-tenant.js';
 
 export function randomInt(random: Random, min: number, max: number): number {
   return min + Math.floor(random() * (max - min + 1));
