@@ -25,7 +25,7 @@ export const EXIT_CODES: Record<Outcome | 'ok', number> = {
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
-  process.stdout.on('error', stopWhenReaderLeaves);
+  if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
   const abort = new AbortController();
   const interrupt = () => {
     if (abort.signal.aborted) process.exit(130);

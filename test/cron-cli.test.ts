@@ -18,7 +18,7 @@ import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { main } from '../cli/main.js';
+import { runMain } from './helpers/run-main.js';
 
 const events = mockClient(EventBridgeClient);
 const lambda = mockClient(LambdaClient);
@@ -26,18 +26,7 @@ const FUNCTION_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-ba
 const RULE_ARN = 'arn:aws:events:eu-west-1:123456789012:rule/openclaw-backup-acme-nightly-backup';
 const CMD = 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date +%F).tar.zst';
 
-async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  try {
-    return { status: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runMain;
 
 const notFound = (what: string) => Object.assign(new Error(`${what} does not exist.`), { name: 'ResourceNotFoundException' });
 

@@ -7,24 +7,13 @@ import { GetFunctionConfigurationCommand, LambdaClient, type FunctionConfigurati
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { main } from '../cli/main.js';
+import { runMain } from './helpers/run-main.js';
 
 const lambda = mockClient(LambdaClient);
 const efs = mockClient(EFSClient);
 const AP_ARN = 'arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-0123456789abcdef0';
 
-async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  try {
-    return { status: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runMain;
 
 function configuration(role: string, overrides: Partial<FunctionConfiguration> = {}): FunctionConfiguration {
   return {

@@ -1,0 +1,19 @@
+// Runs the CLI's `main` in this process (so aws-sdk-client-mock mocks apply), capturing what
+// it writes to stdout and stderr.
+
+import { vi } from 'vitest';
+
+import { main } from '../../cli/main.js';
+
+export async function runMain(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  try {
+    return { status: await main(args), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
