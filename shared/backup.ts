@@ -7,9 +7,10 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress } from './archive-writer.js';
-import { AbortedError, TenantNotFoundError } from './errors.js';
+import { TenantNotFoundError } from './errors.js';
 import { assertTenantName } from './names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './manifest.js';
+import { throwIfAborted } from './storage/streams.js';
 import type { ArchiveLocation } from './storage/types.js';
 import { acquireTenantLock } from './tenant-lock.js';
 import { recoverSlot, type RecoveryAction } from './tenant-slot.js';
@@ -121,10 +122,6 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
   } finally {
     await lock.release();
   }
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError('interrupted; nothing was stored');
 }
 
 async function isDirectory(dir: string): Promise<boolean> {

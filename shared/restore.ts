@@ -8,12 +8,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
-import { throwIfAborted } from './backup.js';
 import { ArchiveLimitError } from './errors.js';
 import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
 import { formatBytes } from './format.js';
 import { MANIFEST_FORMAT, type ManifestNote } from './manifest.js';
 import { assertTenantName } from './names.js';
+import { throwIfAborted } from './storage/streams.js';
 import type { ArchiveLocation } from './storage/types.js';
 import { acquireTenantLock, type TenantLock } from './tenant-lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from './tenant-slot.js';
