@@ -13,10 +13,8 @@
 // (sqlite-snapshot.ts); there is no snapshot across files. Temporary copies live in a private
 // directory (temp-area.ts) removed when the run ends.
 
-import { createHash } from 'node:crypto';
-import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
-import { once } from 'node:events';
-import tar, { type Header as TarHeader, type Pack as TarPack } from 'tar-stream';
+import crypto, { createHash } from 'node:crypto';
+import { constants as fsConstants, promises as fs, readSync, type Stats } from 'node:fs';
 
 import { entryNameFor } from './names.js';
 import {
@@ -33,7 +31,8 @@ import { ioModeFor, type IoMode } from './io-mode.js';
 import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './stable-read.js';
 import { TempArea } from './temp-area.js';
 import { walkTenant, isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
-import { compressFrames, skippableFrame, type CompressOptions } from './zstd-frames.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
+import { FrameWriter, skippableFrame, type CompressOptions } from './zstd-frames.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 /** Payload of the leading skippable frame; its magic nibble is ARCHIVE_MARKER_NIBBLE. */
@@ -46,6 +45,7 @@ export const ARCHIVE_MARKER_NIBBLE = 0x0c;
 
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */
 const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
+/** Zeros hashed at a time for a file that came up short. */
 const STREAM_CHUNK = 1024 * 1024;
 /** A large file modified this recently is probably being written: it is spooled so it can be re-read. */
 const RECENTLY_MODIFIED_MS = 60_000;
@@ -79,30 +79,30 @@ export interface TenantArchive {
 }
 
 export function createTenantArchive(options: TenantArchiveOptions): TenantArchive {
-  const pack = tar.pack();
-  const summary = packTenant(pack, options);
-  summary.catch((error: unknown) => pack.destroy(error as Error));
+  const out = new FrameWriter(options.compression);
+  const summary = packTenant(out, options);
+  summary.catch((error: unknown) => out.abort(error));
 
   const marker: ArchiveMarker = { format: MANIFEST_FORMAT, formatVersion: MANIFEST_FORMAT_VERSION, tenant: options.tenant };
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
       yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
-      yield* compressFrames(pack as AsyncIterable<Uint8Array>, options.compression);
+      yield* out.frames();
       await summary;
     } finally {
-      if (!pack.destroyed) pack.destroy(undefined);
+      out.abort(new Error('archive stream closed'));
     }
   }
   return { chunks: chunks(), summary };
 }
 
-async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise<ArchiveSummary> {
+async function packTenant(out: FrameWriter, options: TenantArchiveOptions): Promise<ArchiveSummary> {
   const { tenant, tenantDir } = options;
   const entries: ManifestEntry[] = [];
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const ioMode = options.ioMode ?? ioModeFor(tenantDir);
-  const context: PackContext = { pack, tenant, notes, ioMode, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
+  const context: PackContext = { out, scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT), tenant, notes, ioMode, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
 
@@ -119,7 +119,6 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
 
   try {
     for await (const item of walkTenant(tenantDir, notes, ioMode)) {
-      if (pack.destroyed) throw new Error('archive stream closed');
       if (item.kind === 'file') {
         const base = databaseOf(item);
         if (base !== undefined && !context.settled.has(base)) {
@@ -154,15 +153,18 @@ async function packTenant(pack: TarPack, options: TenantArchiveOptions): Promise
     totals,
   };
   const manifestBytes = serializeManifest(manifest);
-  await addEntry(pack, { name: entryNameFor(tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: options.createdAt }, manifestBytes);
-  pack.finalize();
+  await addEntry(out, { name: entryNameFor(tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(options.createdAt.getTime()) }, manifestBytes);
+  await out.write(END_OF_ARCHIVE);
+  await out.close();
   return { manifest, manifestSha256: sha256(manifestBytes) };
 }
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
 
 interface PackContext {
-  readonly pack: TarPack;
+  readonly out: FrameWriter;
+  /** Whole reads land here: copied into the archive before the next read. */
+  readonly scratch: Buffer;
   readonly tenant: string;
   readonly notes: WalkNotes;
   readonly ioMode: IoMode;
@@ -198,10 +200,10 @@ async function packItem(context: PackContext, item: Exclude<WalkItem, FileItem>)
   const mtimeMs = Math.floor(item.stat.mtimeMs);
   if (item.kind === 'directory') {
     const mode = item.stat.mode & 0o7777;
-    await addEntry(context.pack, { name, type: 'directory', mode, mtime });
+    await addEntry(context.out, { name, type: 'directory', mode, mtime });
     return { path: item.relPath, type: 'directory', mode, mtimeMs };
   }
-  await addEntry(context.pack, { name, type: 'symlink', linkname: item.target, mode: 0o777, mtime });
+  await addEntry(context.out, { name, type: 'symlink', linkname: item.target, mode: 0o777, mtime });
   return { path: item.relPath, type: 'symlink', target: item.target, mtimeMs };
 }
 
@@ -214,7 +216,7 @@ interface ArchivedFile {
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
 async function packFile(context: PackContext, item: FileItem): Promise<ManifestEntry | undefined> {
   if (context.ioMode === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
-    const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT);
+    const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;
@@ -223,7 +225,7 @@ async function packFile(context: PackContext, item: FileItem): Promise<ManifestE
     if (read !== 'large' && !isSqliteHeader(read.content)) {
       const mode = item.stat.mode & 0o7777;
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
-      await addEntry(context.pack, { name: entryNameFor(context.tenant, item.relPath), type: 'file', mode, mtime: tarMtime(read.stat.mtimeMs) }, read.content);
+      await addEntry(context.out, { name: entryNameFor(context.tenant, item.relPath), type: 'file', mode, mtime: tarMtime(read.stat.mtimeMs) }, read.content);
       return { path: item.relPath, type: 'file', size: read.content.length, mode, mtimeMs: Math.floor(read.stat.mtimeMs), sha256: sha256(read.content) };
     }
   }
@@ -269,7 +271,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first);
     if (version !== undefined) {
       if (!version.stable) warn(CHANGED_WARNING);
-      await addEntry(context.pack, { name, type: 'file', mode, mtime: tarMtime(version.stat.mtimeMs) }, version.content);
+      await addEntry(context.out, { name, type: 'file', mode, mtime: tarMtime(version.stat.mtimeMs) }, version.content);
       return { size: version.content.length, sha256: sha256(version.content), mtimeMs: version.stat.mtimeMs };
     }
     stat = await handle.stat(); // grew past the limit while read: a large file now
@@ -282,7 +284,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     stat = await handle.stat(); // no room to spool: stream it after all
     head = undefined;
   }
-  const streamed = await streamEntry(context.pack, { name, mode, mtime: tarMtime(stat.mtimeMs) }, handle, stat.size, head);
+  const streamed = await streamEntry(context, { name, mode, mtime: tarMtime(stat.mtimeMs) }, handle, stat.size, head);
   const after = await handle.stat();
   if (streamed.shortBy > 0) warn('file shrank while read; archived padded with zeros');
   else if (!sameVersion(stat, after)) warn(`${CHANGED_WARNING} (streamed: too large to hold, and not recently modified)`);
@@ -385,7 +387,7 @@ async function archiveTempFile(context: PackContext, name: string, mode: number,
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();
-    const streamed = await streamEntry(context.pack, { name, mode, mtime: tarMtime(mtimeMs) }, handle, size);
+    const streamed = await streamEntry(context, { name, mode, mtime: tarMtime(mtimeMs) }, handle, size);
     return { size, sha256: streamed.sha256, mtimeMs };
   } finally {
     await handle.close();
@@ -393,59 +395,52 @@ async function archiveTempFile(context: PackContext, name: string, mode: number,
 }
 
 /**
- * Streams `size` bytes of `handle` into one tar entry, 1 MiB at a time, starting with `head`
- * (the first bytes, already read) if given. A file that comes up short is padded with zeros
- * (the header has promised the size), as GNU tar does.
+ * Streams `size` bytes of `handle` into one tar entry, read straight into the archive's frame
+ * buffers, starting with `head` (the first bytes, already read) if given. A file that comes
+ * up short is padded with zeros (the header has promised the size), as GNU tar does.
  */
 async function streamEntry(
-  pack: TarPack,
-  header: { name: string; mode: number; mtime: Date },
+  context: PackContext,
+  header: { name: string; mode: number; mtime: number },
   handle: fs.FileHandle,
   size: number,
   head?: Buffer,
 ): Promise<{ sha256: string; shortBy: number }> {
+  const { out } = context;
   const hash = createHash('sha256');
-  const done = entryDone();
-  const sink = pack.entry({ ...header, type: 'file', size }, done.callback);
+  await out.write(encodeHeader({ ...header, type: 'file', size }));
   let position = 0;
-  let shortBy = 0;
-  while (position < size) {
-    const length = Math.min(STREAM_CHUNK, size - position);
-    let chunk: Buffer;
-    let bytesRead: number;
-    if (position === 0 && head !== undefined && head.length > 0) {
-      chunk = head.subarray(0, length);
-      bytesRead = chunk.length;
-    } else {
-      chunk = Buffer.allocUnsafe(length);
-      bytesRead = shortBy > 0 ? 0 : (await handle.read(chunk, 0, length, position)).bytesRead;
-    }
-    if (bytesRead === 0) {
-      chunk = Buffer.alloc(length);
-      shortBy += length;
-    } else if (bytesRead < length) chunk = chunk.subarray(0, bytesRead);
-    hash.update(chunk);
-    position += chunk.length;
-    if (!sink.write(chunk)) await once(sink as unknown as NodeJS.EventEmitter, 'drain');
+  if (head !== undefined && head.length > 0) {
+    const first = head.subarray(0, size);
+    hash.update(first);
+    await out.write(first);
+    position = first.length;
   }
-  sink.end(undefined);
-  await done.promise;
+  const hashed = (target: Buffer, offset: number, bytesRead: number): number => {
+    hash.update(target.subarray(offset, offset + bytesRead));
+    position += bytesRead;
+    return bytesRead;
+  };
+  const read =
+    context.ioMode === 'sync'
+      ? (target: Buffer, offset: number, length: number) => hashed(target, offset, readSync(handle.fd, target, offset, length, position))
+      : async (target: Buffer, offset: number, length: number) => hashed(target, offset, (await handle.read(target, offset, length, position)).bytesRead);
+  const streamed = position + (await out.readInto(size - position, read));
+  const shortBy = size - streamed;
+  if (shortBy > 0) {
+    const zeros = Buffer.alloc(Math.min(shortBy, STREAM_CHUNK));
+    for (let left = shortBy; left > 0; left -= zeros.length) hash.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
+    await out.zeros(shortBy);
+  }
+  await out.zeros(paddingAfter(size));
   return { sha256: hash.digest('hex'), shortBy };
 }
 
-function addEntry(pack: TarPack, header: Partial<TarHeader> & { name: string }, content?: Buffer): Promise<void> {
-  const done = entryDone();
-  if (content === undefined) pack.entry(header, done.callback);
-  else pack.entry(header, content, done.callback);
-  return done.promise;
-}
-
-function entryDone(): { promise: Promise<void>; callback: (error?: Error | null) => void } {
-  let callback!: (error?: Error | null) => void;
-  const promise = new Promise<void>((resolve, reject) => {
-    callback = (error) => (error ? reject(error) : resolve());
-  });
-  return { promise, callback };
+async function addEntry(out: FrameWriter, entry: EntryToWrite, content?: Buffer): Promise<void> {
+  await out.write(encodeHeader(content === undefined ? entry : { ...entry, size: content.length }));
+  if (content === undefined || content.length === 0) return;
+  await out.write(content);
+  await out.zeros(paddingAfter(content.length));
 }
 
 /**
@@ -453,10 +448,13 @@ function entryDone(): { promise: Promise<void>; callback: (error?: Error | null)
  * rounds that Date to the nearest millisecond, so a file modified in the last half
  * millisecond of a second would be archived a second late.
  */
-function tarMtime(mtimeMs: number): Date {
-  return new Date(Math.floor(mtimeMs / 1000) * 1000);
+function tarMtime(mtimeMs: number): number {
+  return Math.floor(mtimeMs / 1000);
 }
 
 export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return oneShotHash !== undefined ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
 }
+
+/** crypto.hash (Node 20.12+): one call instead of a Hash object per file. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;

@@ -13,19 +13,18 @@
 // streaming. When the archive carries a manifest (the last entry), the extracted tree must
 // match it exactly. Damage the tar parser finds is a CorruptArchiveError.
 
-import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, fchmodSync, futimesSync, mkdirSync, openSync, promises as fs, writevSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import tar, { type Extract as TarExtract } from 'tar-stream';
 
-type TarEntry = TarExtract extends AsyncIterable<infer Entry> ? Entry : never;
-
-import { ArchiveLimitError, CorruptArchiveError, OpenClawError, UnsafeArchiveError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
 import { ioModeFor, type IoMode } from './io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes } from './format.js';
 import { MANIFEST_FILE_NAME, parseManifest, type Manifest } from './manifest.js';
 import { entryNameFor, parseEntryName } from './names.js';
+import { TarReader, type TarHeader } from './tar-format.js';
+import { ParallelTreeWriter, SyncTreeWriter, WorkerTreeWriter, type FileSink, type TreeWriter } from './tree-writers.js';
 
 export interface ExtractLimits {
   /** Most entries (files, directories, links) one archive may hold. */
@@ -45,11 +44,12 @@ const MAX_DEPTH = 1024;
 const MAX_LINK_TARGET_BYTES = 4095;
 /** Largest manifest we accept (about 2 million entries). */
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
-/** Files up to this size are collected whole and written in one call (in the background on network file systems). */
-const SMALL_FILE_LIMIT = 1024 * 1024;
-/** Small-file writes in flight at once: overlaps the file system's latency (EFS!). */
-const WRITE_CONCURRENCY = 16;
-const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+/**
+ * On a local disk, files are written on this thread until the archive has declared this many
+ * bytes of content, then on a worker thread (tree-writers.ts): starting a thread costs more
+ * than a small archive takes.
+ */
+const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
 
 export interface ExtractProgress {
   readonly entries: number;
@@ -68,6 +68,8 @@ export interface ExtractOptions {
   readonly onProgress?: (progress: ExtractProgress) => void;
   /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
   readonly ioMode?: IoMode;
+  /** In 'sync' mode, bytes of content after which files are written on a worker thread. @default 16 MiB */
+  readonly workerThresholdBytes?: number;
 }
 
 export interface ExtractResult {
@@ -88,233 +90,290 @@ type Node =
 
 /** Extracts the tar stream `tarBytes`; rejects (having written only inside the staging directory) on any violation. */
 export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
-  const extract = tar.extract();
-  const failures: StreamFailures = {};
-  extract.on('error', (error: Error) => {
-    failures.parser ??= error;
-  });
-  const feeding = feed(tarBytes, extract, failures);
-  feeding.catch(() => undefined); // observed below; a failure must not count as unhandled while unpack is busy
+  const extraction = new Extraction(options);
   try {
-    const result = await unpack(extract, options);
-    await feeding;
-    return result;
-  } catch (error) {
-    extract.destroy();
-    await feeding.catch(() => undefined);
-    throw classify(error, failures);
-  } finally {
-    // Stop the producer (the decoder, the download) if we bailed out early.
-    await (tarBytes as AsyncGenerator<Uint8Array>).return?.(undefined)?.catch?.(() => undefined);
-  }
-}
-
-/** What made the tar stream fail: its source (download, decoder), or the parser on the bytes. */
-interface StreamFailures {
-  source?: unknown;
-  parser?: unknown;
-}
-
-async function feed(source: AsyncIterable<Uint8Array>, extract: TarExtract, failures: StreamFailures): Promise<void> {
-  try {
-    for await (const chunk of source) {
-      if (extract.destroyed) return;
-      if (!extract.write(chunk)) await drainOrClose(extract);
+    const reader = new TarReader();
+    for await (const input of tarBytes) {
+      const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+      reader.push(chunk);
+      extraction.beginChunk(chunk);
+      for (let event = reader.next(); event !== undefined; event = reader.next()) {
+        const pending = event.kind === 'entry' ? extraction.entry(event.header) : extraction.data(event.bytes);
+        if (pending !== undefined) await pending;
+      }
+      const pending = extraction.endChunk();
+      if (pending !== undefined) await pending;
     }
-    extract.end(undefined);
+    reader.end();
+    return await extraction.finish();
   } catch (error) {
-    failures.source = error;
-    extract.destroy(error as Error);
+    await extraction.abandon();
     throw error;
   }
 }
 
-/**
- * tar-stream reports damage (a bad checksum, an unknown format, a negative size, input that
- * ends inside a header or an entry) as plain Errors, and an entry cut short as a bare
- * "Stream was destroyed". Those are a corrupt archive; a failing source keeps its own error.
- */
-function classify(error: unknown, failures: StreamFailures): unknown {
-  if (error instanceof OpenClawError) return error;
-  if (failures.source !== undefined) return failures.source;
-  if (failures.parser !== undefined) {
-    const detail = failures.parser instanceof Error ? failures.parser.message : String(failures.parser);
-    return new CorruptArchiveError(`the archive is damaged or truncated: ${detail}`, { cause: failures.parser });
-  }
-  return error;
-}
+type Body =
+  | { readonly kind: 'manifest'; readonly chunks: Buffer[] }
+  | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash };
 
-function drainOrClose(stream: TarExtract): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
+/** One extraction: the entries seen so far, what they created, and the entry whose content is arriving. */
+class Extraction {
+  private readonly limits: ExtractLimits;
+  private readonly nodes = new Map<string, Node>();
+  private writes: TreeWriter = new SyncTreeWriter();
+  private tenant: string | undefined;
+  private root = '';
+  private manifest: Manifest | undefined;
+  private manifestSeen = false;
+  private entryCount = 0;
+  private unpackedBytes = 0;
+  private readonly counts = { files: 0, directories: 0, symlinks: 0, hardlinks: 0 };
+  private body: Body | undefined;
+  private remaining = 0;
+  private ioMode: IoMode = 'sync';
+  private currentChunk: Buffer | undefined;
+
+  constructor(private readonly options: ExtractOptions) {
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+  }
+
+  /** A chunk of the tar stream is about to be read: the writer is switched to a worker thread here once the archive is large. */
+  beginChunk(chunk: Buffer): void {
+    if (this.tenant !== undefined && this.ioMode === 'sync' && this.writes instanceof SyncTreeWriter && this.unpackedBytes >= (this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES)) {
+      this.writes = new WorkerTreeWriter();
+    }
+    this.currentChunk = chunk;
+    this.writes.beginChunk(chunk);
+  }
+
+  endChunk(): Promise<void> | undefined {
+    return this.writes.endChunk();
+  }
+
+  /** A header. Returns a promise only when the file system is called asynchronously. */
+  entry(header: TarHeader): Promise<void> | undefined {
+    const location = parseEntryName(header.name);
+    if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
+    if (this.tenant === undefined) return this.firstEntry(header, location.tenant);
+    return this.nextEntry(header, location.tenant, location.segments);
+  }
+
+  private async firstEntry(header: TarHeader, tenant: string): Promise<void> {
+    this.tenant = tenant;
+    this.root = await this.options.prepare(tenant);
+    this.ioMode = this.options.ioMode ?? ioModeFor(this.root);
+    if (this.ioMode === 'parallel') this.writes = new ParallelTreeWriter();
+    else if ((this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES) <= 0) this.writes = new WorkerTreeWriter();
+    // The chunk holding this first entry was announced to the writer it replaces.
+    this.writes.beginChunk(this.currentChunk!);
+    const pending = this.nextEntry(header, tenant, parseEntryName(header.name).segments);
+    if (pending !== undefined) await pending;
+  }
+
+  private nextEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> | undefined {
+    if (tenant !== this.tenant) {
+      throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${this.tenant}")`, header.name);
+    }
+    if (++this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+    // No directory or link carries data: its body would bypass maxBytes.
+    if ((header.type === 'directory' || header.type === 'symlink' || header.type === 'link') && header.size > 0) {
+      throw new UnsafeArchiveError(`${header.type} entry that carries data`, header.name);
+    }
+    if (segments.length > MAX_DEPTH) {
+      throw new ArchiveLimitError(`entry nested deeper than ${MAX_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
+    }
+    const mode = header.mode & 0o777;
+    const mtime = new Date(header.mtime * 1000);
+    if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
+
+    if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
+      if (header.size > MAX_MANIFEST_BYTES) {
+        throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
+      }
+      this.manifestSeen = true;
+      this.startBody({ kind: 'manifest', chunks: [] }, header.size);
+      return undefined;
+    }
+
+    if (segments.length === 0) {
+      if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
+      if (this.nodes.has('')) throw new UnsafeArchiveError('duplicate entry', header.name);
+      this.nodes.set('', { type: 'directory', mode, mtime, explicit: true });
+      this.counts.directories++;
+      return undefined;
+    }
+
+    const relPath = segments.length === 1 ? segments[0]! : segments.join('/');
+    const absPath = path.join(this.root, relPath);
+    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes);
+    if (typeof created !== 'number') return created.then((count) => this.place(header, count, relPath, absPath, segments, mode, mtime));
+    return this.place(header, created, relPath, absPath, segments, mode, mtime);
+  }
+
+  private place(
+    header: TarHeader,
+    impliedDirectories: number,
+    relPath: string,
+    absPath: string,
+    segments: readonly string[],
+    mode: number,
+    mtime: Date,
+  ): Promise<void> | undefined {
+    // Directories an entry implies count too: each is a node in memory and an inode on disk.
+    this.entryCount += impliedDirectories;
+    if (this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+    const { nodes, writes } = this;
+    const existing = nodes.get(relPath);
+    if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
+      throw new UnsafeArchiveError('duplicate entry', header.name);
+    }
+
+    switch (header.type) {
+      case 'directory': {
+        nodes.set(relPath, { type: 'directory', mode, mtime, explicit: true });
+        if (existing !== undefined) return undefined;
+        this.counts.directories++;
+        return writes.mkdir(absPath);
+      }
+      case 'file':
+      case 'contiguous-file': {
+        this.unpackedBytes += header.size;
+        if (this.unpackedBytes > this.limits.maxBytes) {
+          throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} (raise --max-bytes if it is genuine)`);
+        }
+        // Recorded now (so a later entry cannot claim the path), completed when its content has arrived.
+        nodes.set(relPath, { type: 'file', size: 0, sha256: '', hardlink: false });
+        this.counts.files++;
+        const sink = writes.openFile(absPath, header.size, mode, mtime);
+        if (sink instanceof Promise) return sink.then((opened) => this.startFile(relPath, opened, header.size));
+        return this.startFile(relPath, sink, header.size);
+      }
+      case 'symlink':
+        return this.symlink(header, relPath, absPath, segments, mtime);
+      case 'link':
+        return this.hardlink(header, relPath, absPath);
+      default:
+        throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
+    }
+  }
+
+  private startFile(relPath: string, sink: FileSink, size: number): Promise<void> | undefined {
+    this.startBody({ kind: 'file', relPath, sink, hash: createHash('sha256') }, size);
+    return this.remaining === 0 ? this.endBody() : undefined;
+  }
+
+  private async symlink(header: TarHeader, relPath: string, absPath: string, segments: readonly string[], mtime: Date): Promise<void> {
+    const target = header.linkname ?? '';
+    // symlink(2) holds at most PATH_MAX - 1 bytes; checking a longer (pax) target would
+    // cost time quadratic in its length before the kernel refused it anyway.
+    if (Buffer.byteLength(target) > MAX_LINK_TARGET_BYTES) {
+      throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
+    }
+    if (resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes)) === undefined) {
+      throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
+    }
+    const pending = this.writes.symlink(target, absPath, mtime);
+    if (pending !== undefined) await pending;
+    this.nodes.set(relPath, { type: 'symlink', target });
+    this.counts.symlinks++;
+    this.progress();
+  }
+
+  private async hardlink(header: TarHeader, relPath: string, absPath: string): Promise<void> {
+    const target = parseEntryName(header.linkname ?? '');
+    const targetNode = this.nodes.get(target.segments.join('/'));
+    if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
+      throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
+    }
+    const pending = this.writes.link(path.join(this.root, ...target.segments), absPath);
+    if (pending !== undefined) await pending;
+    this.nodes.set(relPath, { ...targetNode, hardlink: true });
+    this.counts.hardlinks++;
+    this.progress();
+  }
+
+  private startBody(body: Body, size: number): void {
+    this.body = body;
+    this.remaining = size;
+  }
+
+  /** Content of the current entry. */
+  data(bytes: Buffer): Promise<void> | undefined {
+    const body = this.body!;
+    this.remaining -= bytes.length;
+    if (body.kind === 'manifest') body.chunks.push(Buffer.from(bytes)); // the chunk may be handed to the writer thread
+    else {
+      body.hash.update(bytes);
+      const pending = body.sink.write(bytes);
+      if (pending !== undefined) return this.remaining === 0 ? pending.then(() => this.endBody()) : pending;
+    }
+    return this.remaining === 0 ? this.endBody() : undefined;
+  }
+
+  private endBody(): Promise<void> | undefined {
+    const body = this.body!;
+    this.body = undefined;
+    if (body.kind === 'manifest') {
+      this.manifest = parseManifest(Buffer.concat(body.chunks));
+      return undefined;
+    }
+    const node = this.nodes.get(body.relPath) as Extract<Node, { type: 'file' }>;
+    const done = body.sink.finish();
+    const record = (): undefined => {
+      node.size = body.sink.size;
+      node.sha256 = body.hash.digest('hex');
+      return this.progress();
     };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
-}
+    if (done === undefined) return record();
+    return done.then(record);
+  }
 
-async function unpack(extract: TarExtract, options: ExtractOptions): Promise<ExtractResult> {
-  const limits = options.limits ?? DEFAULT_LIMITS;
-  const tooManyEntries = () =>
-    new ArchiveLimitError(`the archive has more than ${limits.maxEntries} entries (raise --max-entries if it is genuine)`);
-  const nodes = new Map<string, Node>();
-  let writes: TreeWriter = new SyncTreeWriter();
-  let tenant: string | undefined;
-  let root = '';
-  let manifest: Manifest | undefined;
-  let entryCount = 0;
-  let unpackedBytes = 0;
-  const counts = { files: 0, directories: 0, symlinks: 0, hardlinks: 0 };
+  private progress(): undefined {
+    this.options.onProgress?.({ entries: this.entryCount, bytes: this.unpackedBytes });
+    return undefined;
+  }
 
-  try {
-    for await (const entry of extract as AsyncIterable<TarEntry>) {
-      const header = entry.header;
-      if ((header.type as string) === 'pax-global-header') {
-        await drain(entry);
-        continue;
-      }
-      const location = parseEntryName(header.name);
-      if (manifest !== undefined) throw new UnsafeArchiveError('entry after the manifest', header.name);
-      if (tenant === undefined) {
-        tenant = location.tenant;
-        root = await options.prepare(tenant);
-        writes = (options.ioMode ?? ioModeFor(root)) === 'sync' ? new SyncTreeWriter() : new ParallelTreeWriter(WRITE_CONCURRENCY);
-      } else if (location.tenant !== tenant) {
-        throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${tenant}")`, header.name);
-      }
-      if (++entryCount > limits.maxEntries) throw tooManyEntries();
-      // No directory or link carries data. tar-stream never ends the body of a directory that
-      // declares a size (draining it would hang), and a link's body would bypass maxBytes.
-      if ((header.type === 'directory' || header.type === 'symlink' || header.type === 'link') && (header.size ?? 0) > 0) {
-        throw new UnsafeArchiveError(`${header.type} entry that carries data`, header.name);
-      }
+  private tooManyEntries(): ArchiveLimitError {
+    return new ArchiveLimitError(`the archive has more than ${this.limits.maxEntries} entries (raise --max-entries if it is genuine)`);
+  }
 
-      const segments = location.segments;
-      if (segments.length > MAX_DEPTH) {
-        throw new ArchiveLimitError(`entry nested deeper than ${MAX_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
-      }
-      const relPath = segments.join('/');
-      const absPath = path.join(root, ...segments);
-      const mode = (header.mode ?? 0o644) & 0o777;
-      const mtime = header.mtime ?? new Date();
-      if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
-
-      if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
-        if ((header.size ?? 0) > MAX_MANIFEST_BYTES) {
-          throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
-        }
-        manifest = parseManifest(await collect(entry, MAX_MANIFEST_BYTES, header.name));
-        continue;
-      }
-
-      if (segments.length === 0) {
-        if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
-        if (nodes.has('')) throw new UnsafeArchiveError('duplicate entry', header.name);
-        nodes.set('', { type: 'directory', mode, mtime, explicit: true });
-        counts.directories++;
-        await drain(entry);
-        continue;
-      }
-
-      // Directories an entry implies count too: each is a node in memory and an inode on disk.
-      entryCount += await ensureParents(root, segments, nodes, header.name, writes);
-      if (entryCount > limits.maxEntries) throw tooManyEntries();
-      const existing = nodes.get(relPath);
-      if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
-        throw new UnsafeArchiveError('duplicate entry', header.name);
-      }
-
-      switch (header.type as string) {
-        case 'directory': {
-          if (existing === undefined) {
-            await writes.mkdir(absPath);
-            counts.directories++;
-          }
-          nodes.set(relPath, { type: 'directory', mode, mtime, explicit: true });
-          await drain(entry);
-          break;
-        }
-        case 'file':
-        case 'contiguous-file': {
-          const size = header.size ?? 0;
-          unpackedBytes += size;
-          if (unpackedBytes > limits.maxBytes) {
-            throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(limits.maxBytes)} (raise --max-bytes if it is genuine)`);
-          }
-          const written = await writeFile(entry, absPath, size, mode, mtime, writes);
-          nodes.set(relPath, { type: 'file', size: written.size, sha256: written.sha256, hardlink: false });
-          counts.files++;
-          break;
-        }
-        case 'symlink': {
-          const target = header.linkname ?? '';
-          // symlink(2) holds at most PATH_MAX - 1 bytes; checking a longer (pax) target would
-          // cost time quadratic in its length before the kernel refused it anyway.
-          if (Buffer.byteLength(target) > MAX_LINK_TARGET_BYTES) {
-            throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
-          }
-          if (resolveInsideRoot(segments.slice(0, -1), target, linkReader(nodes)) === undefined) {
-            throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
-          }
-          await fs.symlink(target, absPath);
-          await fs.lutimes(absPath, mtime, mtime);
-          nodes.set(relPath, { type: 'symlink', target });
-          counts.symlinks++;
-          await drain(entry);
-          break;
-        }
-        case 'link': {
-          const target = parseEntryName(header.linkname ?? '');
-          const targetPath = target.segments.join('/');
-          const targetNode = nodes.get(targetPath);
-          if (target.tenant !== tenant || targetNode?.type !== 'file') {
-            throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
-          }
-          await writes.flush();
-          await fs.link(path.join(root, ...target.segments), absPath);
-          nodes.set(relPath, { ...targetNode, hardlink: true });
-          counts.hardlinks++;
-          await drain(entry);
-          break;
-        }
-        default:
-          throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
-      }
-      options.onProgress?.({ entries: entryCount, bytes: unpackedBytes });
+  /** After the last entry: every write finished, links re-checked, the tree matched against the manifest. */
+  async finish(): Promise<ExtractResult> {
+    await this.writes.flush();
+    const { tenant, nodes, manifest } = this;
+    if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
+    if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date(), explicit: false });
+    assertLinksStayInside(nodes, tenant);
+    if (manifest !== undefined) verifyAgainstManifest(nodes, manifest, tenant);
+    else if (this.options.requireManifest?.()) {
+      throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
     }
-    await writes.flush();
-  } catch (error) {
-    await writes.settle();
-    throw error;
+    await applyDirectoryAttributes(this.root, nodes);
+    return { tenant, ...this.counts, bytes: this.unpackedBytes, manifest };
   }
 
-  if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
-  if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date(), explicit: false });
-  assertLinksStayInside(nodes, tenant);
-  if (manifest !== undefined) verifyAgainstManifest(nodes, manifest, tenant);
-  else if (options.requireManifest?.()) {
-    throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
+  /** After a failure: the open file closed, writes in flight settled. */
+  async abandon(): Promise<void> {
+    if (this.body?.kind === 'file') this.body.sink.abandon();
+    this.body = undefined;
+    await this.writes.settle();
   }
-  await applyDirectoryAttributes(root, nodes);
-
-  return { tenant, ...counts, bytes: unpackedBytes, manifest };
 }
 
 /**
  * Creates the missing parent directories of `segments`. Every recorded path's ancestors are
  * recorded directories, so the deepest recorded ancestor alone decides whether the entry
  * lies below a link or a file: one lookup for most entries, not one join per level.
+ * Returns how many directories it created (a promise of it when the writer is asynchronous).
  */
-async function ensureParents(
+function ensureParents(
   root: string,
   segments: readonly string[],
   nodes: Map<string, Node>,
   entryName: string,
   writes: TreeWriter,
-): Promise<number> {
+): number | Promise<number> {
+  if (segments.length === 1) return 0;
   const parents: string[] = [];
   for (let depth = 1; depth < segments.length; depth++) {
     parents.push(depth === 1 ? segments[0]! : `${parents[depth - 2]}/${segments[depth - 1]}`);
@@ -327,138 +386,17 @@ async function ensureParents(
       throw new UnsafeArchiveError(`entry below a ${node.type === 'symlink' ? 'symlink' : 'file'} (nothing is written through links)`, entryName);
     }
   }
-  for (let index = known; index < parents.length; index++) {
-    await writes.mkdir(path.join(root, parents[index]!));
-    nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
-  }
-  return parents.length - known;
-}
-
-interface WrittenFile {
-  readonly size: number;
-  readonly sha256: string;
-}
-
-async function writeFile(
-  entry: TarEntry,
-  absPath: string,
-  size: number,
-  mode: number,
-  mtime: Date,
-  writes: TreeWriter,
-): Promise<WrittenFile> {
-  const hash = createHash('sha256');
-  if (size <= SMALL_FILE_LIMIT) {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for await (const chunk of entry as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      chunks.push(chunk);
-      length += chunk.length;
+  if (known === parents.length) return 0;
+  const created = parents.length - known;
+  const create = (index: number): number | Promise<number> => {
+    for (; index < parents.length; index++) {
+      nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
+      const pending = writes.mkdir(path.join(root, parents[index]!));
+      if (pending !== undefined) return pending.then(() => create(index + 1));
     }
-    await writes.writeSmall(absPath, chunks, mode, mtime);
-    return { size: length, sha256: hash.digest('hex') };
-  }
-
-  const handle = await fs.open(absPath, FILE_FLAGS, mode);
-  let length = 0;
-  try {
-    for await (const chunk of entry as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      length += chunk.length;
-      await handle.write(chunk);
-    }
-    if (umaskStrips(mode)) await handle.chmod(mode);
-    await handle.utimes(mtime, mtime);
-  } finally {
-    await handle.close();
-  }
-  return { size: length, sha256: hash.digest('hex') };
-}
-
-/** The process umask, read once: files are created with their final mode, fixed up only where it strips bits. */
-const UMASK = process.umask();
-const umaskStrips = (mode: number) => (mode & ~UMASK) !== mode;
-
-/**
- * The file-system side of extraction for small files and directories. Files are created
- * with O_EXCL|O_NOFOLLOW (never through a link) and their final mode and mtime.
- */
-interface TreeWriter {
-  mkdir(absPath: string): Promise<void>;
-  writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void>;
-  /** Waits for every write in flight and rethrows the first failure. */
-  flush(): Promise<void>;
-  /** Waits for every write in flight, failed or not. */
-  settle(): Promise<void>;
-}
-
-/** Local disks: synchronous calls, four per file, like GNU tar's (io-mode.ts says why). */
-class SyncTreeWriter implements TreeWriter {
-  async mkdir(absPath: string): Promise<void> {
-    mkdirSync(absPath, { mode: 0o700 });
-  }
-
-  async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
-    const fd = openSync(absPath, FILE_FLAGS, mode);
-    try {
-      if (chunks.length > 0) writevSync(fd, chunks as Buffer[]);
-      if (umaskStrips(mode)) fchmodSync(fd, mode);
-      futimesSync(fd, mtime, mtime);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  async flush(): Promise<void> {}
-  async settle(): Promise<void> {}
-}
-
-/** Network file systems (EFS): a bounded set of writes in flight hides each call's latency. */
-class ParallelTreeWriter implements TreeWriter {
-  private readonly pending = new Set<Promise<void>>();
-  private failure: unknown;
-  constructor(private readonly limit: number) {}
-
-  async mkdir(absPath: string): Promise<void> {
-    await fs.mkdir(absPath, { mode: 0o700 });
-  }
-
-  async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
-    this.rethrow();
-    while (this.pending.size >= this.limit) await Promise.race(this.pending);
-    this.rethrow();
-    const running: Promise<void> = writeSmallAsync(absPath, chunks, mode, mtime)
-      .catch((error: unknown) => {
-        this.failure ??= error;
-      })
-      .finally(() => this.pending.delete(running));
-    this.pending.add(running);
-  }
-
-  async flush(): Promise<void> {
-    await this.settle();
-    this.rethrow();
-  }
-
-  async settle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending);
-  }
-
-  private rethrow(): void {
-    if (this.failure !== undefined) throw this.failure;
-  }
-}
-
-async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
-  const handle = await fs.open(absPath, FILE_FLAGS, mode);
-  try {
-    if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
-    if (umaskStrips(mode)) await handle.chmod(mode);
-    await handle.utimes(mtime, mtime);
-  } finally {
-    await handle.close();
-  }
+    return created;
+  };
+  return create(known);
 }
 
 function linkReader(nodes: Map<string, Node>) {
@@ -527,19 +465,4 @@ function depth(relPath: string): number {
 
 function isRegularFile(type: string | null | undefined): boolean {
   return type === 'file' || type === 'contiguous-file';
-}
-
-async function drain(entry: TarEntry): Promise<void> {
-  for await (const chunk of entry as AsyncIterable<Buffer>) void chunk;
-}
-
-async function collect(entry: TarEntry, limit: number, name: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of entry as AsyncIterable<Buffer>) {
-    length += chunk.length;
-    if (length > limit) throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(limit)}: ${name}`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, length);
 }

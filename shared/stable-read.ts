@@ -83,12 +83,20 @@ export async function readWhole(
   }
 }
 
+export interface SyncReadOptions extends ReadHooks {
+  /**
+   * Read into this buffer when the file fits: the content returned is then a view of it,
+   * valid until the next read into the same buffer (saves an allocation per file).
+   */
+  readonly scratch?: Buffer;
+}
+
 /**
  * `readWhole` with synchronous calls on a path, for local disks (io-mode.ts): opened without
  * following a symlink swapped in after the walk. 'vanished' if it is gone or no longer a
  * regular file, 'large' if it is (or grew) over `limit`: read it another way.
  */
-export async function readWholeSync(absPath: string, limit: number, hooks: ReadHooks = {}): Promise<WholeRead | 'vanished' | 'large'> {
+export async function readWholeSync(absPath: string, limit: number, options: SyncReadOptions = {}): Promise<WholeRead | 'vanished' | 'large'> {
   let fd: number;
   try {
     fd = openSync(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
@@ -102,8 +110,8 @@ export async function readWholeSync(absPath: string, limit: number, hooks: ReadH
     if (!stat.isFile()) return 'vanished';
     for (let reads = 1; ; reads++) {
       if (stat.size > limit) return 'large';
-      const content = readAllSync(fd, stat.size);
-      await hooks.afterRead?.(reads);
+      const content = readAllSync(fd, stat.size, options.scratch);
+      await options.afterRead?.(reads);
       const after = fstatSync(fd);
       const stable = sameVersion(stat, after) && content.length === after.size;
       if (stable || reads > REREAD_ATTEMPTS) return { content, stat: after, stable, reads };
@@ -115,8 +123,8 @@ export async function readWholeSync(absPath: string, limit: number, hooks: ReadH
   }
 }
 
-function readAllSync(fd: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
+function readAllSync(fd: number, length: number, scratch?: Buffer): Buffer {
+  const buffer = scratch !== undefined && scratch.length >= length ? scratch : Buffer.allocUnsafe(length);
   let filled = 0;
   while (filled < length) {
     const bytesRead = readSync(fd, buffer, filled, length - filled, filled);

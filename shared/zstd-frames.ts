@@ -33,7 +33,7 @@ interface NativeZstd {
 const native = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as NativeZstd;
 
 const MiB = 1024 * 1024;
-const DEFAULT_FRAME_SIZE = 4 * MiB;
+const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
 const DEFAULT_MAX_NATIVE_FRAME_BYTES = 32 * MiB;
 
@@ -53,7 +53,7 @@ const BLOCK_COMPRESSED = 2;
 const BLOCK_RESERVED = 3;
 
 export interface CompressOptions {
-  /** Bytes of input per frame. @default 4 MiB */
+  /** Bytes of input per frame: zstd -3 looks back 2 MiB anyway. @default 2 MiB */
   frameSize?: number;
   /** zstd compression level. @default 3 */
   level?: number;
@@ -65,22 +65,177 @@ export interface CompressOptions {
  * Cuts the input into frames of exactly `frameSize` bytes (the last one shorter), compresses
  * them in parallel and yields the compressed frames in input order. Input is read only as
  * frames are needed, so memory stays near `concurrency * 2 * frameSize` whatever the input
- * size. Empty input yields nothing. Input chunks must not be modified once yielded (Node
- * streams never do): a chunk holding a whole frame is compressed without a copy.
+ * size. Empty input yields nothing.
  */
 export async function* compressFrames(
   source: AsyncIterable<Uint8Array>,
   options: CompressOptions = {},
 ): AsyncGenerator<Buffer> {
-  const frameSize = positiveInteger(options.frameSize ?? DEFAULT_FRAME_SIZE, 'frameSize');
-  const level = integer(options.level ?? DEFAULT_LEVEL, 'level');
-  const concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
-  const inFlight = new InOrder<Buffer>();
-  for await (const frame of cutFrames(source, frameSize)) {
-    while (inFlight.size >= concurrency || inFlight.headSettled()) yield await inFlight.next();
-    inFlight.add(native.compress(frame, level));
+  const writer = new FrameWriter(options);
+  const feeding = (async () => {
+    for await (const chunk of source) await writer.write(chunk);
+    await writer.close();
+  })();
+  feeding.catch((error: unknown) => writer.abort(error));
+  try {
+    yield* writer.frames();
+    await feeding;
+  } finally {
+    writer.abort(new Error('the compressed stream was closed'));
+    await feeding.catch(() => undefined);
   }
-  while (inFlight.size > 0) yield await inFlight.next();
+}
+
+/**
+ * The push side of compression: bytes are written (or read by the caller straight into
+ * frame space), each full frame is compressed on the thread pool while the next fills, and
+ * `frames()` yields the compressed frames in order. A writer waits while `concurrency`
+ * frames are compressing or waiting to be taken; frame buffers are reused once compressed.
+ */
+export class FrameWriter {
+  private readonly frameSize: number;
+  private readonly level: number;
+  private readonly concurrency: number;
+  private frame: Buffer | undefined;
+  private filled = 0;
+  private readonly queue: { compressed: Promise<Buffer>; input: Buffer }[] = [];
+  private readonly spare: Buffer[] = [];
+  private closed = false;
+  private failure: { error: unknown } | undefined;
+  private wakeWriter: (() => void) | undefined;
+  private wakeReader: (() => void) | undefined;
+
+  constructor(options: CompressOptions = {}) {
+    this.frameSize = positiveInteger(options.frameSize ?? DEFAULT_FRAME_SIZE, 'frameSize');
+    this.level = integer(options.level ?? DEFAULT_LEVEL, 'level');
+    this.concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
+  }
+
+  /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const frame = this.currentFrame();
+      const length = Math.min(bytes.length - offset, frame.length - this.filled);
+      frame.set(bytes.subarray(offset, offset + length), this.filled);
+      this.filled += length;
+      offset += length;
+      if (this.filled === frame.length) {
+        const waiting = this.emit();
+        if (waiting !== undefined) return waiting.then(() => this.write(bytes.subarray(offset)));
+      }
+    }
+    return undefined;
+  }
+
+  /** Appends `length` zero bytes. */
+  zeros(length: number): Promise<void> | undefined {
+    while (length > 0) {
+      const frame = this.currentFrame();
+      const step = Math.min(length, frame.length - this.filled);
+      frame.fill(0, this.filled, this.filled + step);
+      this.filled += step;
+      length -= step;
+      if (this.filled === frame.length) {
+        const waiting = this.emit();
+        if (waiting !== undefined) return waiting.then(() => this.zeros(length));
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Lets `read` put up to `length` bytes straight into frame space, one call per stretch of
+   * free space; stops early when `read` returns 0. Returns how many bytes were appended.
+   */
+  async readInto(length: number, read: (target: Buffer, offset: number, length: number) => number | Promise<number>): Promise<number> {
+    let appended = 0;
+    while (appended < length) {
+      const frame = this.currentFrame();
+      const got = await read(frame, this.filled, Math.min(length - appended, frame.length - this.filled));
+      if (got === 0) break;
+      this.filled += got;
+      appended += got;
+      if (this.filled === frame.length) await this.emit();
+    }
+    return appended;
+  }
+
+  /** Compresses what is left; `frames()` ends after it. */
+  async close(): Promise<void> {
+    if (this.frame !== undefined && this.filled > 0) {
+      const last = this.frame.subarray(0, this.filled);
+      this.frame = undefined;
+      await this.enqueue(last);
+    }
+    this.closed = true;
+    this.wakeReader?.();
+  }
+
+  /** Fails both sides: a waiting writer, and the reader of `frames()`. The first reason wins. */
+  abort(error: unknown): void {
+    this.failure ??= { error };
+    this.wakeWriter?.();
+    this.wakeReader?.();
+  }
+
+  async *frames(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        if (this.failure !== undefined) throw this.failure.error;
+        const head = this.queue[0];
+        if (head === undefined) {
+          if (this.closed) return;
+          await new Promise<void>((resolve) => (this.wakeReader = resolve));
+          this.wakeReader = undefined;
+          continue;
+        }
+        const compressed = await head.compressed;
+        this.queue.shift();
+        if (head.input.length === this.frameSize && this.spare.length < this.concurrency) this.spare.push(head.input);
+        this.wakeWriter?.();
+        yield compressed;
+      }
+    } finally {
+      this.abort(new Error('the compressed stream was closed'));
+    }
+  }
+
+  private currentFrame(): Buffer {
+    if (this.failure !== undefined) throw this.failure.error;
+    if (this.frame === undefined) {
+      this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.frameSize);
+      this.filled = 0;
+    }
+    return this.frame;
+  }
+
+  private emit(): Promise<void> | undefined {
+    const full = this.frame!;
+    this.frame = undefined;
+    if (this.queue.length < this.concurrency) {
+      this.push(full);
+      return undefined;
+    }
+    return this.enqueue(full);
+  }
+
+  private async enqueue(frame: Buffer): Promise<void> {
+    while (this.queue.length >= this.concurrency) {
+      if (this.failure !== undefined) throw this.failure.error;
+      await new Promise<void>((resolve) => (this.wakeWriter = resolve));
+      this.wakeWriter = undefined;
+    }
+    if (this.failure !== undefined) throw this.failure.error;
+    this.push(frame);
+  }
+
+  private push(frame: Buffer): void {
+    const compressed = native.compress(frame, this.level);
+    compressed.catch((error: unknown) => this.abort(error));
+    this.queue.push({ compressed, input: frame });
+    this.wakeReader?.();
+  }
 }
 
 /** A zstd skippable frame (magic 0x184D2A50 + nibble, 4-byte LE length, payload): decoders, including `zstd -d`, skip it. */
@@ -543,32 +698,6 @@ class InOrder<T> {
   next(): Promise<T> {
     return this.entries.shift()!.promise;
   }
-}
-
-async function* cutFrames(source: AsyncIterable<Uint8Array>, frameSize: number): AsyncGenerator<Buffer> {
-  let frame: Buffer | undefined;
-  let filled = 0;
-  for await (const input of source) {
-    const chunk = asBuffer(input);
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (filled === 0 && chunk.length - offset >= frameSize) {
-        yield chunk.subarray(offset, offset + frameSize);
-        offset += frameSize;
-        continue;
-      }
-      frame ??= Buffer.allocUnsafe(frameSize);
-      const copied = chunk.copy(frame, filled, offset, Math.min(chunk.length, offset + frameSize - filled));
-      filled += copied;
-      offset += copied;
-      if (filled === frameSize) {
-        yield frame;
-        frame = undefined;
-        filled = 0;
-      }
-    }
-  }
-  if (frame !== undefined && filled > 0) yield frame.subarray(0, filled);
 }
 
 function contentSizeMismatch(offset: number, declared: number, actual: number): CorruptArchiveError {

@@ -24,6 +24,8 @@ export const ARCHIVE_FILE_MODE = 0o600;
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the
 // commit falls back to "check, then rename", which has a small race window.
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+/** Bytes read ahead of the reader: whole zstd frames, so decoding never waits on a chain of small reads. */
+const READ_AHEAD_BYTES = 2 * 1024 * 1024;
 
 export class LocalFileLocation implements ArchiveLocation {
   readonly path: string;
@@ -132,7 +134,7 @@ export class LocalFileLocation implements ArchiveLocation {
       await handle.close();
       throw new StorageError(`${this.display} is not a regular file`, 'NOT_A_FILE');
     }
-    return guardReadable(handle.createReadStream(), (error) => this.fsError(error, 'read'), options.signal);
+    return guardReadable(handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES }), (error) => this.fsError(error, 'read'), options.signal);
   }
 
   private async commit(temporary: string, overwrite: boolean): Promise<void> {

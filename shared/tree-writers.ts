@@ -1,0 +1,477 @@
+// The file-system side of extraction: extract.ts decides what may be created, a TreeWriter
+// creates it, in the order it is told. Files are created with O_EXCL|O_NOFOLLOW (never
+// through a link) and their final mode and mtime.
+//
+// Three writers, for three situations:
+// - SyncTreeWriter: synchronous calls on the calling thread. Local disks answer faster than
+//   a hop to libuv's pool costs (io-mode.ts); right for small archives.
+// - WorkerTreeWriter: the same synchronous calls on a worker thread, fed one decoded chunk
+//   at a time, so that creating and writing files (kernel time: page-cache copies, inode
+//   allocation) runs beside the main thread's parsing and hashing, as `tar -x` runs beside
+//   `zstd -d`. Failures come back with the chunk's acknowledgement.
+// - ParallelTreeWriter: many promise calls in flight, for network file systems (EFS) where
+//   each call waits a millisecond.
+
+import { Worker } from 'node:worker_threads';
+import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, promises as fs, symlinkSync, linkSync, writeSync } from 'node:fs';
+
+/** Files up to this size are collected whole and written in one call in the background (ParallelTreeWriter). */
+const SMALL_FILE_LIMIT = 1024 * 1024;
+/** Small-file writes in flight at once: overlaps the file system's latency (EFS!). */
+const WRITE_CONCURRENCY = 16;
+/** Decoded chunks handed to the worker and not yet written: bounds memory (2 MiB frames). */
+const WORKER_CHUNKS_IN_FLIGHT = 4;
+/** Size of the shared buffers chunks are copied into for the worker (a frame; larger chunks get their own). */
+const SHARED_BUFFER_BYTES = 2 * 1024 * 1024;
+const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+
+/** Where one file's content goes; `write` and `finish` return a promise only when they wait. */
+export interface FileSink {
+  /** Bytes written so far. */
+  readonly size: number;
+  write(bytes: Buffer): Promise<void> | undefined;
+  /** Sets the file's mode and mtime and closes it (or hands it to a background write). */
+  finish(): Promise<void> | undefined;
+  /** Closes the file after a failure, without waiting. */
+  abandon(): void;
+}
+
+/** The process umask, read once: files are created with their final mode, fixed up only where it strips bits. */
+const UMASK = process.umask();
+const umaskStrips = (mode: number) => (mode & ~UMASK) !== mode;
+
+export interface TreeWriter {
+  /** The chunk of the decoded stream that the content passed to file sinks will come from, until the next call. */
+  beginChunk(chunk: Buffer): void;
+  /** Every write from the current chunk has been issued; may wait for room. */
+  endChunk(): Promise<void> | undefined;
+  mkdir(absPath: string): Promise<void> | undefined;
+  openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink>;
+  symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined;
+  /** A hard link to a file created earlier (by this writer). */
+  link(existingPath: string, absPath: string): Promise<void> | undefined;
+  /** Waits for every write in flight and rethrows the first failure. */
+  flush(): Promise<void>;
+  /** Waits for every write in flight, failed or not. */
+  settle(): Promise<void>;
+}
+
+/** Local disks: synchronous calls, four per file, like GNU tar's (io-mode.ts says why). */
+export class SyncTreeWriter implements TreeWriter {
+  beginChunk(): void {}
+
+  endChunk(): undefined {
+    return undefined;
+  }
+
+  mkdir(absPath: string): undefined {
+    mkdirSync(absPath, { mode: 0o700 });
+    return undefined;
+  }
+
+  symlink(target: string, absPath: string, mtime: Date): undefined {
+    symlinkSync(target, absPath);
+    lutimesSync(absPath, mtime, mtime);
+    return undefined;
+  }
+
+  link(existingPath: string, absPath: string): undefined {
+    linkSync(existingPath, absPath);
+    return undefined;
+  }
+
+  openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
+    return new SyncFileSink(openSync(absPath, FILE_FLAGS, mode), mode, mtime);
+  }
+
+  async flush(): Promise<void> {}
+  async settle(): Promise<void> {}
+}
+
+class SyncFileSink implements FileSink {
+  size = 0;
+  private fd: number | undefined;
+
+  constructor(fd: number, private readonly mode: number, private readonly mtime: Date) {
+    this.fd = fd;
+  }
+
+  write(bytes: Buffer): undefined {
+    for (let written = 0; written < bytes.length; ) written += writeSync(this.fd!, bytes, written, bytes.length - written);
+    this.size += bytes.length;
+    return undefined;
+  }
+
+  finish(): undefined {
+    const fd = this.fd!;
+    this.fd = undefined;
+    try {
+      if (umaskStrips(this.mode)) fchmodSync(fd, this.mode);
+      futimesSync(fd, this.mtime, this.mtime);
+    } finally {
+      closeSync(fd);
+    }
+    return undefined;
+  }
+
+  abandon(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/**
+ * Network file systems (EFS): a bounded set of small-file writes in flight hides each
+ * call's latency; a large file is written through its own handle in order.
+ */
+export class ParallelTreeWriter implements TreeWriter {
+  private readonly pending = new Set<Promise<void>>();
+  private failure: unknown;
+  constructor(private readonly limit = WRITE_CONCURRENCY) {}
+
+  beginChunk(): void {}
+
+  endChunk(): undefined {
+    return undefined;
+  }
+
+  async mkdir(absPath: string): Promise<void> {
+    await fs.mkdir(absPath, { mode: 0o700 });
+  }
+
+  async symlink(target: string, absPath: string, mtime: Date): Promise<void> {
+    await fs.symlink(target, absPath);
+    await fs.lutimes(absPath, mtime, mtime);
+  }
+
+  async link(existingPath: string, absPath: string): Promise<void> {
+    await this.flush(); // the file linked to may still be in flight
+    await fs.link(existingPath, absPath);
+  }
+
+  async openFile(absPath: string, size: number, mode: number, mtime: Date): Promise<FileSink> {
+    if (size <= SMALL_FILE_LIMIT) return new CollectingSink((chunks) => this.writeSmall(absPath, chunks, mode, mtime));
+    return new HandleSink(await fs.open(absPath, FILE_FLAGS, mode), mode, mtime);
+  }
+
+  private async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
+    this.rethrow();
+    while (this.pending.size >= this.limit) await Promise.race(this.pending);
+    this.rethrow();
+    const running: Promise<void> = writeSmallAsync(absPath, chunks, mode, mtime)
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => this.pending.delete(running));
+    this.pending.add(running);
+  }
+
+  async flush(): Promise<void> {
+    await this.settle();
+    this.rethrow();
+  }
+
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+
+  private rethrow(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/** Holds a small file's content (views of the decoded stream, which is never reused) for one background write. */
+class CollectingSink implements FileSink {
+  size = 0;
+  private readonly chunks: Buffer[] = [];
+  constructor(private readonly write_: (chunks: readonly Buffer[]) => Promise<void>) {}
+
+  write(bytes: Buffer): undefined {
+    this.chunks.push(bytes);
+    this.size += bytes.length;
+    return undefined;
+  }
+
+  finish(): Promise<void> {
+    return this.write_(this.chunks);
+  }
+
+  abandon(): void {}
+}
+
+class HandleSink implements FileSink {
+  size = 0;
+  constructor(private readonly handle: fs.FileHandle, private readonly mode: number, private readonly mtime: Date) {}
+
+  async write(bytes: Buffer): Promise<void> {
+    await this.handle.write(bytes);
+    this.size += bytes.length;
+  }
+
+  async finish(): Promise<void> {
+    try {
+      if (umaskStrips(this.mode)) await this.handle.chmod(this.mode);
+      await this.handle.utimes(this.mtime, this.mtime);
+    } finally {
+      await this.handle.close();
+    }
+  }
+
+  abandon(): void {
+    this.handle.close().catch(() => undefined);
+  }
+}
+
+async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
+  const handle = await fs.open(absPath, FILE_FLAGS, mode);
+  try {
+    if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
+    if (umaskStrips(mode)) await handle.chmod(mode);
+    await handle.utimes(mtime, mtime);
+  } finally {
+    await handle.close();
+  }
+}
+
+
+/**
+ * One operation for the worker, as a flat array (cheap to clone):
+ * mkdir, open (the one current file), write a range of the batch's bytes to it,
+ * close it (chmod first unless -1, then set its mtime), symlink (then its mtime), hard link,
+ * close the current file after a failure.
+ */
+type WorkerOp =
+  | ['mkdir', string]
+  | ['open', string, number]
+  | ['write', number, number]
+  | ['close', number, number]
+  | ['symlink', string, string, number]
+  | ['link', string, string]
+  | ['abandon'];
+
+interface WorkerBatch {
+  readonly ops: WorkerOp[];
+  /** The chunk's bytes; write offsets are relative to it. */
+  readonly bytes: SharedArrayBuffer | undefined;
+}
+
+interface WorkerReply {
+  /** The first failure, once there has been one; every later batch is skipped. */
+  readonly error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string; dest?: string };
+}
+
+/**
+ * The worker's whole program (a CommonJS script run with `eval`, so bundling the gateway's
+ * code cannot lose the file). Mirrors SyncTreeWriter call for call.
+ */
+function workerMain(): void {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const fsSync = require('node:fs') as typeof import('node:fs');
+  const flags = fsSync.constants.O_WRONLY | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL | fsSync.constants.O_NOFOLLOW;
+  let fd = -1;
+  let failure: WorkerReply['error'];
+  parentPort!.on('message', ({ ops, bytes }: WorkerBatch) => {
+    if (failure === undefined) {
+      const data = bytes === undefined ? undefined : new Uint8Array(bytes);
+      try {
+        for (const op of ops) {
+          switch (op[0]) {
+            case 'mkdir':
+              fsSync.mkdirSync(op[1], { mode: 0o700 });
+              break;
+            case 'open':
+              fd = fsSync.openSync(op[1], flags, op[2]);
+              break;
+            case 'write':
+              for (let written = 0; written < op[2]; ) written += fsSync.writeSync(fd, data!, op[1] + written, op[2] - written);
+              break;
+            case 'close': {
+              const closing = fd;
+              fd = -1;
+              try {
+                if (op[1] !== -1) fsSync.fchmodSync(closing, op[1]);
+                fsSync.futimesSync(closing, op[2], op[2]);
+              } finally {
+                fsSync.closeSync(closing);
+              }
+              break;
+            }
+            case 'symlink':
+              fsSync.symlinkSync(op[1], op[2]);
+              fsSync.lutimesSync(op[2], op[3], op[3]);
+              break;
+            case 'link':
+              fsSync.linkSync(op[1], op[2]);
+              break;
+            case 'abandon':
+              if (fd !== -1) fsSync.closeSync(fd);
+              fd = -1;
+              break;
+          }
+        }
+      } catch (error) {
+        const { message, code, errno, syscall, path, dest } = error as NodeJS.ErrnoException & { dest?: string };
+        failure = { message, code, errno, syscall, path, dest };
+        if (fd !== -1) fsSync.closeSync(fd);
+        fd = -1;
+      }
+    }
+    else if (ops.some((op) => op[0] === 'abandon') && fd !== -1) {
+      fsSync.closeSync(fd);
+      fd = -1;
+    }
+    parentPort!.postMessage({ error: failure } satisfies WorkerReply);
+  });
+}
+
+const WORKER_SOURCE = `(${workerMain.toString()})()`;
+
+/** SyncTreeWriter's calls, made on a worker thread one decoded chunk at a time. */
+export class WorkerTreeWriter implements TreeWriter {
+  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
+  private ops: WorkerOp[] = [];
+  private chunk: Buffer | undefined;
+  private chunkWritten = false;
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+  private exited = false;
+  private stopping = false;
+  /** Shared memory of each batch in flight, in order (replies come in order); reused once written. */
+  private readonly sentBuffers: (SharedArrayBuffer | undefined)[] = [];
+  private readonly spareBuffers: SharedArrayBuffer[] = [];
+
+  constructor() {
+    this.worker.on('message', (reply: WorkerReply) => {
+      this.inFlight--;
+      const returned = this.sentBuffers.shift();
+      if (returned !== undefined && this.spareBuffers.length < WORKER_CHUNKS_IN_FLIGHT) this.spareBuffers.push(returned);
+      if (reply.error !== undefined) this.failure ??= errnoError(reply.error);
+      this.wake?.();
+    });
+    this.worker.on('error', (error) => {
+      this.failure ??= error;
+      this.wake?.();
+    });
+    this.worker.on('exit', () => {
+      this.exited = true;
+      if (!this.stopping) this.failure ??= new Error('the file-writing thread stopped unexpectedly');
+      this.wake?.();
+    });
+  }
+
+  beginChunk(chunk: Buffer): void {
+    this.chunk = chunk;
+    this.chunkWritten = false;
+  }
+
+  endChunk(): Promise<void> | undefined {
+    if (this.ops.length === 0) return undefined;
+    this.post();
+    return this.inFlight >= WORKER_CHUNKS_IN_FLIGHT ? this.waitFor(WORKER_CHUNKS_IN_FLIGHT - 1) : undefined;
+  }
+
+  mkdir(absPath: string): undefined {
+    this.ops.push(['mkdir', absPath]);
+    return undefined;
+  }
+
+  openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
+    this.ops.push(['open', absPath, mode]);
+    return new WorkerFileSink(this, mode, mtime);
+  }
+
+  /** For WorkerFileSink. */
+  queue(op: WorkerOp): void {
+    this.ops.push(op);
+  }
+
+  symlink(target: string, absPath: string, mtime: Date): undefined {
+    this.ops.push(['symlink', target, absPath, mtime.getTime() / 1000]);
+    return undefined;
+  }
+
+  link(existingPath: string, absPath: string): undefined {
+    this.ops.push(['link', existingPath, absPath]);
+    return undefined;
+  }
+
+  async flush(): Promise<void> {
+    if (this.ops.length > 0) this.post();
+    await this.waitFor(0);
+    if (this.failure !== undefined) throw this.failure;
+    await this.stop();
+  }
+
+  async settle(): Promise<void> {
+    this.ops = [['abandon']];
+    if (!this.exited) this.post(true);
+    await this.waitFor(0).catch(() => undefined);
+    await this.stop();
+  }
+
+  /** Where `bytes` (a view of the current chunk) starts in it. */
+  offsetOf(bytes: Buffer): number {
+    const chunk = this.chunk!;
+    this.chunkWritten = true;
+    return bytes.byteOffset - chunk.byteOffset;
+  }
+
+  private post(evenAfterFailure = false): void {
+    if (this.failure !== undefined && !evenAfterFailure) throw this.failure;
+    let bytes: SharedArrayBuffer | undefined;
+    if (this.chunkWritten) {
+      // One copy into shared memory that is reused: cloning or transferring the decoder's
+      // (external) buffer would copy it into fresh pages every time.
+      const chunk = this.chunk!;
+      bytes = this.spareBuffers.find((candidate) => candidate.byteLength >= chunk.length);
+      if (bytes === undefined) bytes = new SharedArrayBuffer(Math.max(chunk.length, SHARED_BUFFER_BYTES));
+      else this.spareBuffers.splice(this.spareBuffers.indexOf(bytes), 1);
+      new Uint8Array(bytes, 0, chunk.length).set(chunk);
+      this.chunkWritten = false;
+    }
+    this.worker.postMessage({ ops: this.ops, bytes } satisfies WorkerBatch);
+    this.sentBuffers.push(bytes);
+    this.ops = [];
+    this.inFlight++;
+  }
+
+  /** Waits until at most `count` batches are in flight; throws the worker's failure. */
+  private async waitFor(count: number): Promise<void> {
+    while (this.inFlight > count && this.failure === undefined && !this.exited) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async stop(): Promise<void> {
+    this.stopping = true;
+    if (!this.exited) await this.worker.terminate();
+  }
+}
+
+class WorkerFileSink implements FileSink {
+  size = 0;
+  constructor(private readonly writer: WorkerTreeWriter, private readonly mode: number, private readonly mtime: Date) {}
+
+  write(bytes: Buffer): undefined {
+    this.writer.queue(['write', this.writer.offsetOf(bytes), bytes.length]);
+    this.size += bytes.length;
+    return undefined;
+  }
+
+  finish(): undefined {
+    this.writer.queue(['close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000]);
+    return undefined;
+  }
+
+  /** The worker closes the file when the writer settles. */
+  abandon(): void {}
+}
+
+/** The worker's failure as the errno error the same call would have thrown on this thread. */
+function errnoError(reported: NonNullable<WorkerReply['error']>): NodeJS.ErrnoException {
+  return Object.assign(new Error(reported.message), reported);
+}
