@@ -404,8 +404,9 @@ export class WorkerTreeWriter implements TreeWriter {
     await this.stop();
   }
 
+  /** Issues what was queued (it was vetted: the tree ends as SyncTreeWriter's would), then closes the open file. */
   async settle(): Promise<void> {
-    this.ops = [['abandon']];
+    this.ops.push(['abandon']);
     if (!this.exited) this.post(true);
     await this.waitFor(0).catch(() => undefined);
     await this.stop();

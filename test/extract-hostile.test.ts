@@ -7,6 +7,8 @@
 // the extractor did create in its staging directory is checked too: no link out of it, no
 // inode shared with a file outside, no special file, no setuid/setgid/sticky bit.
 // Regressions for node-tar advisories are named after them.
+// test/extract-hostile-worker.test.ts runs the whole suite again with every file written by
+// the worker thread (OPENCLAW_HOSTILE_OPTIONS), whose failures arrive after the fact.
 
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
@@ -22,6 +24,9 @@ import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '.
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError;
+
+/** Extra extraction options for every attempt: how the suite is re-run with another writer. */
+const SUITE_OPTIONS = JSON.parse(process.env.OPENCLAW_HOSTILE_OPTIONS ?? '{}') as Partial<ExtractOptions>;
 
 const T = (relative: string) => `tenants/acme/${relative}`;
 const VICTIM_SECRET = 'victim secret: must never change\n';
@@ -142,6 +147,7 @@ async function attempt(archive: Buffer | AsyncIterable<Uint8Array>, options: Par
         stagings.push(staging);
         return staging;
       },
+      ...SUITE_OPTIONS,
       ...options,
     });
     return { result, staging, prepared };
