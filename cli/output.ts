@@ -59,8 +59,4 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
-export function count(value: number): string {
-  return value.toLocaleString('en-US');
-}
-
-export { formatBytes, plural } from '../shared/format.js';
+export { formatBytes, groupThousands as count, plural } from '../shared/format.js';
