@@ -113,7 +113,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
 }
 
 type Body =
-  | { readonly kind: 'manifest'; readonly chunks: Buffer[] }
+  | { readonly kind: 'manifest'; readonly bytes: Buffer; filled: number }
   | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash };
 
 /** One extraction: the entries seen so far, what they created, and the entry whose content is arriving. */
@@ -191,7 +191,7 @@ class Extraction {
         throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
       }
       this.manifestSeen = true;
-      this.startBody({ kind: 'manifest', chunks: [] }, header.size);
+      this.startBody({ kind: 'manifest', bytes: Buffer.allocUnsafe(header.size), filled: 0 }, header.size);
       return undefined;
     }
 
@@ -301,7 +301,7 @@ class Extraction {
   data(bytes: Buffer): Promise<void> | undefined {
     const body = this.body!;
     this.remaining -= bytes.length;
-    if (body.kind === 'manifest') body.chunks.push(Buffer.from(bytes)); // the chunk may be handed to the writer thread
+    if (body.kind === 'manifest') body.filled += bytes.copy(body.bytes, body.filled); // the chunk may be handed to the writer thread
     else {
       body.hash.update(bytes);
       const pending = body.sink.write(bytes);
@@ -314,7 +314,7 @@ class Extraction {
     const body = this.body!;
     this.body = undefined;
     if (body.kind === 'manifest') {
-      this.manifest = parseManifest(Buffer.concat(body.chunks));
+      this.manifest = parseManifest(body.bytes);
       return undefined;
     }
     const node = this.nodes.get(body.relPath) as Extract<Node, { type: 'file' }>;

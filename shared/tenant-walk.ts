@@ -76,7 +76,7 @@ async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNo
     }
     throw error;
   }
-  names.sort(compareBytes);
+  sortByBytes(names);
   const siblings: ReadonlySet<string> = new Set(names);
 
   const atRoot = dirSegments.length === 0;
@@ -157,8 +157,18 @@ function describeSpecial(stat: Stats): string {
   return 'special file';
 }
 
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Sorts names in the byte order of their UTF-8 encoding. JavaScript compares UTF-16 code
+ * units, which agrees with it unless a name holds a character from U+D800 up (surrogate
+ * pairs sort before U+E000-U+FFFF there): only then are the names encoded to compare.
+ */
+function sortByBytes(names: string[]): void {
+  if (!names.some((name) => /[\ud800-\uffff]/.test(name))) {
+    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return;
+  }
+  const encoded = new Map(names.map((name) => [name, Buffer.from(name)]));
+  names.sort((a, b) => Buffer.compare(encoded.get(a)!, encoded.get(b)!));
 }
 
 export function isVanished(error: unknown): boolean {
