@@ -565,7 +565,7 @@ describe('duplicates, the manifest and truncation', () => {
     await refused(Buffer.alloc(10 * 512), CorruptArchiveError, /no tenant entries/);
   });
 
-  it('refuses an archive cut exactly at an entry boundary (tar-stream sees no error; the missing manifest does)', async () => {
+  it('refuses an archive cut exactly at an entry boundary (the tar reader sees no error; the missing manifest does)', async () => {
     const whole = tar().file(T('a'), 'x').file(T('b'), 'y');
     const cut = whole.unterminated(); // no manifest, no end blocks
     await refused(cut, CorruptArchiveError, /manifest .* is missing/, { requireManifest: () => true });
@@ -841,7 +841,7 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
   });
 
   it('caps the decoded stream: 256 MiB of zero blocks after one entry (a few KiB compressed) is refused', async () => {
-    // extractTenantArchive skips zero blocks like tar-stream does; restore bounds the whole stream.
+    // extractTenantArchive skips zero blocks as GNU tar does; restore bounds the whole stream.
     const head = tar().file(T('f'), 'x').unterminated();
     const { source } = lazySource(head, 256 * 1024 * 1024, 4 * 1024 * 1024);
     const error = await restoreFrom(source, { limits: { maxEntries: 10, maxBytes: 1 << 20 } });

@@ -74,9 +74,9 @@ function getAnswer(data: Buffer, extra: Record<string, unknown> = {}, breakAfter
 }
 
 describe('planUpload', () => {
-  it('uses 20 MiB parts, 4 in flight, when nothing is known: room for 195 GiB', () => {
-    expect(planUpload()).toEqual({ partSize: 20 * MiB, queueSize: 4 });
-    expect(DEFAULT_PART_SIZE * 10_000).toBeGreaterThanOrEqual(160 * 1024 * MiB);
+  it('uses 8 MiB parts, 4 in flight, when nothing is known: room for 78 GiB', () => {
+    expect(planUpload()).toEqual({ partSize: 8 * MiB, queueSize: 4 });
+    expect(DEFAULT_PART_SIZE * 10_000).toBeGreaterThanOrEqual(78 * 1024 * MiB);
   });
   it('grows the part size from the expected size, keeping 10% of the parts spare, and fewer in flight', () => {
     const plan = planUpload(500 * 1024 * MiB);
@@ -84,7 +84,8 @@ describe('planUpload', () => {
     expect(Math.ceil((500 * 1024 * MiB) / plan.partSize)).toBeLessThanOrEqual(9_000);
     expect(plan.queueSize).toBe(1);
     expect(planUpload(5 * 1024 * 1024 * MiB).partSize).toBe(583 * MiB);
-    expect(planUpload(1_000).partSize).toBe(20 * MiB);
+    expect(planUpload(1_000).partSize).toBe(8 * MiB);
+    expect(planUpload(100 * 1024 * MiB)).toEqual({ partSize: 12 * MiB, queueSize: 2 });
   });
   it('never goes below S3 minimum of 5 MiB', () => {
     expect(planUpload(undefined, 1024).partSize).toBe(5 * MiB);

@@ -3,9 +3,10 @@
 //
 // Memory is bounded: `@aws-sdk/lib-storage` buffers at most `queueSize` parts in flight
 // plus the one being filled. The body's size is unknown while it streams, yet S3 allows at
-// most 10,000 parts, so the part size is fixed up front: 20 MiB by default, which holds
-// archives up to 195 GiB (~100 MiB of buffers), or larger when the caller hints the
-// expected size, planned for 9,000 parts to leave 10% headroom for an underestimate.
+// most 10,000 parts, so the part size is fixed up front: 8 MiB by default (as the aws CLI),
+// which holds archives up to 78 GiB with ~40 MiB of buffers, or larger when the caller
+// hints the expected size (a backup hints the tenant's size), planned for 9,000 parts to
+// leave 10% headroom for an underestimate.
 //
 // All or nothing: the object only appears when the upload completes. Any failure (an S3
 // error, the body erroring, the abort signal) stops feeding parts at once, cancels the
@@ -55,12 +56,12 @@ export const MAX_PARTS = 10_000;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 
-/** 20 MiB × 10,000 parts = 195 GiB without a size hint. */
-export const DEFAULT_PART_SIZE = 20 * MiB;
+/** 8 MiB × 10,000 parts = 78 GiB without a size hint. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
 /** Parts planned for a hinted size: 10% headroom below MAX_PARTS. */
 export const PLANNED_PARTS = 9_000;
 /** Parts in flight are limited so their buffers stay near this budget (1 to 4 parts). */
-export const IN_FLIGHT_BUDGET = 96 * MiB;
+export const IN_FLIGHT_BUDGET = 32 * MiB;
 export const MAX_QUEUE_SIZE = 4;
 
 /** Prefix of our user metadata keys and object tag keys. */
@@ -72,7 +73,7 @@ export interface UploadPlan {
 }
 
 /**
- * Part size and parallelism for an upload: `partSize` (default 20 MiB) or more when
+ * Part size and parallelism for an upload: `partSize` (default 8 MiB) or more when
  * `expectedBytes` needs it, rounded up to whole MiB; fewer parts in flight as parts grow.
  */
 export function planUpload(expectedBytes?: number, partSize = DEFAULT_PART_SIZE, queueSize?: number): UploadPlan {
@@ -93,7 +94,7 @@ export interface S3LocationOptions {
   readonly endpoint?: string;
   /** Expected archive size in bytes, to choose a part size that fits in 10,000 parts. */
   readonly expectedBytes?: number;
-  /** @default 20 MiB (at least 5 MiB, S3's minimum) */
+  /** @default 8 MiB (at least 5 MiB, S3's minimum) */
   readonly partSize?: number;
   /** Parts uploaded in parallel. @default 1–4, from the part size */
   readonly queueSize?: number;
