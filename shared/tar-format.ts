@@ -120,7 +120,7 @@ function splitUstarName(name: string): { name: string; prefix: string } | undefi
   if (!isAscii(name)) return undefined;
   if (name.length <= 100) return { name, prefix: '' };
   // The prefix ends at a slash; the name keeps what follows it (a directory's trailing slash included).
-  for (let slash = name.indexOf('/'); slash !== -1 && slash <= 155; slash = name.indexOf('/', slash + 1)) {
+  for (let slash = name.indexOf('/', 1); slash !== -1 && slash <= 155; slash = name.indexOf('/', slash + 1)) {
     const rest = name.length - slash - 1;
     if (rest <= 100 && rest > 0) return { name: name.slice(slash + 1), prefix: name.slice(0, slash) };
   }
@@ -221,7 +221,7 @@ export class TarReader {
         }
         case 'extended': {
           const length = Math.min(available, this.remaining);
-          this.extendedParts.push(this.chunk.subarray(this.at, this.at + length));
+          this.extendedParts.push(Buffer.from(this.chunk.subarray(this.at, this.at + length))); // the caller may reuse its chunk
           this.at += length;
           this.remaining -= length;
           if (this.remaining === 0) this.finishExtended();
@@ -320,7 +320,7 @@ export class TarReader {
       typeflag,
       size: entrySize,
       mode: readNumber(block, 100, 8, offset, 'mode'),
-      mtime: readNumber(block, 136, 12, offset, 'modification time'),
+      mtime: readNumber(block, 136, 12, offset, 'modification time', true),
       linkname,
     };
     this.remaining = entrySize;
@@ -386,16 +386,21 @@ function cString(bytes: Buffer, offset: number, length: number): string {
   return bytes.toString('utf8', offset, end === -1 || end > offset + length ? offset + length : end);
 }
 
-/** An octal field (spaces and NULs around the digits allowed), or GNU base-256 when the top bit is set. */
-function readNumber(block: Buffer, offset: number, length: number, headerOffset: number, what: string): number {
+/**
+ * An octal field (spaces and NULs around the digits allowed), or GNU base-256 when the top
+ * bit is set: 0x80 then a positive number, or 0xff then a negative one in two's complement
+ * (GNU tar writes a file from before 1970 so), accepted only where `signed`.
+ */
+function readNumber(block: Buffer, offset: number, length: number, headerOffset: number, what: string, signed = false): number {
   const damaged = () => new CorruptArchiveError(`the archive is damaged: unreadable ${what} in the tar header at byte ${headerOffset}`);
   const first = block[offset]!;
   if (first & 0x80) {
-    if (first !== 0x80) throw damaged(); // 0xff: negative
+    const negative = first === 0xff;
+    if (first !== 0x80 && !(negative && signed)) throw damaged();
     let value = 0;
-    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + block[i]!;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + (negative ? 0xff - block[i]! : block[i]!);
     if (!Number.isSafeInteger(value)) throw damaged();
-    return value;
+    return negative ? -(value + 1) : value;
   }
   let value = 0;
   let i = offset;
