@@ -25,6 +25,10 @@ export const EXIT_CODES: Record<Outcome | 'ok', number> = {
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // The AWS SDK warns on every run under Node 20 that its releases from 2027 on will need
+  // Node 22: advice for whoever upgrades this package's dependencies (see the README), not
+  // for the operator, whose output it would clutter.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
   const abort = new AbortController();
   const interrupt = () => {

@@ -74,8 +74,8 @@ function getAnswer(data: Buffer, extra: Record<string, unknown> = {}, breakAfter
 }
 
 describe('planUpload', () => {
-  it('uses 8 MiB parts, 4 in flight, when nothing is known: room for 78 GiB', () => {
-    expect(planUpload()).toEqual({ partSize: 8 * MiB, queueSize: 4 });
+  it('uses 8 MiB parts, 2 in flight, when nothing is known: room for 78 GiB', () => {
+    expect(planUpload()).toEqual({ partSize: 8 * MiB, queueSize: 2 });
     expect(DEFAULT_PART_SIZE * 10_000).toBeGreaterThanOrEqual(78 * 1024 * MiB);
   });
   it('grows the part size from the expected size, keeping 10% of the parts spare, and fewer in flight', () => {
@@ -85,7 +85,7 @@ describe('planUpload', () => {
     expect(plan.queueSize).toBe(1);
     expect(planUpload(5 * 1024 * 1024 * MiB).partSize).toBe(583 * MiB);
     expect(planUpload(1_000).partSize).toBe(8 * MiB);
-    expect(planUpload(100 * 1024 * MiB)).toEqual({ partSize: 12 * MiB, queueSize: 2 });
+    expect(planUpload(100 * 1024 * MiB)).toEqual({ partSize: 12 * MiB, queueSize: 1 });
   });
   it('never goes below S3 minimum of 5 MiB', () => {
     expect(planUpload(undefined, 1024).partSize).toBe(5 * MiB);

@@ -4,7 +4,7 @@
 // Memory is bounded: `@aws-sdk/lib-storage` buffers at most `queueSize` parts in flight
 // plus the one being filled. The body's size is unknown while it streams, yet S3 allows at
 // most 10,000 parts, so the part size is fixed up front: 8 MiB by default (as the aws CLI),
-// which holds archives up to 78 GiB with ~40 MiB of buffers, or larger when the caller
+// which holds archives up to 78 GiB with ~24 MiB of buffers (two parts in flight), or larger when the caller
 // hints the expected size (a backup hints the tenant's size), planned for 9,000 parts to
 // leave 10% headroom for an underestimate.
 //
@@ -60,8 +60,8 @@ export const MAX_PART_SIZE = 5 * 1024 * MiB;
 export const DEFAULT_PART_SIZE = 8 * MiB;
 /** Parts planned for a hinted size: 10% headroom below MAX_PARTS. */
 export const PLANNED_PARTS = 9_000;
-/** Parts in flight are limited so their buffers stay near this budget (1 to 4 parts). */
-export const IN_FLIGHT_BUDGET = 32 * MiB;
+/** Parts in flight are limited so their buffers stay near this budget (1 or 2 parts of the default size). */
+export const IN_FLIGHT_BUDGET = 16 * MiB;
 export const MAX_QUEUE_SIZE = 4;
 
 /** Prefix of our user metadata keys and object tag keys. */
