@@ -7,8 +7,9 @@
 // the extractor did create in its staging directory is checked too: no link out of it, no
 // inode shared with a file outside, no special file, no setuid/setgid/sticky bit.
 // Regressions for node-tar advisories are named after them.
-// test/extract-hostile-worker.test.ts runs the whole suite again with every file written by
-// the worker thread (OPENCLAW_HOSTILE_OPTIONS), whose failures arrive after the fact.
+// extract-hostile-worker.test.ts and extract-hostile-parallel.test.ts run the whole suite
+// again with the other two file writers (OPENCLAW_HOSTILE_OPTIONS): the worker thread, whose
+// failures arrive after the fact, and the many-calls-in-flight writer used on EFS.
 
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
