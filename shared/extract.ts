@@ -46,10 +46,13 @@ const MAX_LINK_TARGET_BYTES = 4095;
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 /**
  * On a local disk, files are written on this thread until the archive has declared this many
- * bytes of content, then on a worker thread (tree-writers.ts): starting a thread costs more
- * than a small archive takes.
+ * bytes of content, or this many entries, then on a worker thread (tree-writers.ts):
+ * starting a thread costs more than a small archive takes.
  */
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
+const WORKER_THRESHOLD_ENTRIES = 4096;
+/** Progress is reported every this many entries (and for every file over 1 MiB). */
+const PROGRESS_EVERY_ENTRIES = 64;
 
 export interface ExtractProgress {
   readonly entries: number;
@@ -68,7 +71,7 @@ export interface ExtractOptions {
   readonly onProgress?: (progress: ExtractProgress) => void;
   /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
   readonly ioMode?: IoMode;
-  /** In 'sync' mode, bytes of content after which files are written on a worker thread. @default 16 MiB */
+  /** In 'sync' mode, bytes of content (or 4,096 entries, unless this is Infinity) after which files are written on a worker thread. @default 16 MiB */
   readonly workerThresholdBytes?: number;
 }
 
@@ -132,6 +135,7 @@ class Extraction {
   private remaining = 0;
   private ioMode: IoMode = 'sync';
   private currentChunk: Buffer | undefined;
+  private progressCalls = 0;
 
   constructor(private readonly options: ExtractOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
@@ -139,7 +143,7 @@ class Extraction {
 
   /** A chunk of the tar stream is about to be read: the writer is switched to a worker thread here once the archive is large. */
   beginChunk(chunk: Buffer): void {
-    if (this.tenant !== undefined && this.ioMode === 'sync' && this.writes instanceof SyncTreeWriter && this.unpackedBytes >= (this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES)) {
+    if (this.tenant !== undefined && this.ioMode === 'sync' && this.writes instanceof SyncTreeWriter && this.worthAWorker()) {
       this.writes = new WorkerTreeWriter();
     }
     this.currentChunk = chunk;
@@ -148,6 +152,11 @@ class Extraction {
 
   endChunk(): Promise<void> | undefined {
     return this.writes.endChunk();
+  }
+
+  private worthAWorker(): boolean {
+    const threshold = this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
+    return this.unpackedBytes >= threshold || (threshold !== Infinity && this.entryCount >= WORKER_THRESHOLD_ENTRIES);
   }
 
   /** A header. Returns a promise only when the file system is called asynchronously. */
@@ -322,14 +331,16 @@ class Extraction {
     const record = (): undefined => {
       node.size = body.sink.size;
       node.sha256 = body.hash.digest('hex');
-      return this.progress();
+      return this.progress(node.size);
     };
     if (done === undefined) return record();
     return done.then(record);
   }
 
-  private progress(): undefined {
-    this.options.onProgress?.({ entries: this.entryCount, bytes: this.unpackedBytes });
+  private progress(size = 0): undefined {
+    if (++this.progressCalls % PROGRESS_EVERY_ENTRIES === 0 || size > 1024 * 1024) {
+      this.options.onProgress?.({ entries: this.entryCount, bytes: this.unpackedBytes });
+    }
     return undefined;
   }
 
