@@ -216,7 +216,7 @@ interface ArchivedFile {
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
 async function packFile(context: PackContext, item: FileItem): Promise<ManifestEntry | undefined> {
   if (context.ioMode === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
-    const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch });
+    const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;

@@ -89,6 +89,11 @@ export interface SyncReadOptions extends ReadHooks {
    * valid until the next read into the same buffer (saves an allocation per file).
    */
   readonly scratch?: Buffer;
+  /**
+   * The file's stat from a listing made just before (lstat): saves an fstat per file. The
+   * read is still checked against fstat after it, so a file replaced since is read again.
+   */
+  readonly listed?: Stats;
 }
 
 /**
@@ -106,13 +111,21 @@ export async function readWholeSync(absPath: string, limit: number, options: Syn
     throw error;
   }
   try {
-    let stat = fstatSync(fd);
+    let stat = options.listed ?? fstatSync(fd);
     if (!stat.isFile()) return 'vanished';
     for (let reads = 1; ; reads++) {
       if (stat.size > limit) return 'large';
-      const content = readAllSync(fd, stat.size, options.scratch);
+      let content: Buffer;
+      try {
+        content = readAllSync(fd, stat.size, options.scratch);
+      } catch (error) {
+        // A directory or FIFO swapped in after the listing (open does not refuse those).
+        if (!fstatSync(fd).isFile()) return 'vanished';
+        throw error;
+      }
       await options.afterRead?.(reads);
       const after = fstatSync(fd);
+      if (!after.isFile()) return 'vanished';
       const stable = sameVersion(stat, after) && content.length === after.size;
       if (stable || reads > REREAD_ATTEMPTS) return { content, stat: after, stable, reads };
       await sleep(REREAD_DELAYS_MS[reads - 1] ?? 0);

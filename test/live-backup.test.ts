@@ -8,7 +8,8 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,7 +20,7 @@ import { createTenantArchive } from '../shared/archive-writer.js';
 import { backupTenant, type BackupResult } from '../shared/backup.js';
 import type { ManifestNote } from '../shared/manifest.js';
 import { restoreTenant } from '../shared/restore.js';
-import { REREAD_ATTEMPTS, readWhole, spoolFile } from '../shared/stable-read.js';
+import { REREAD_ATTEMPTS, readWhole, readWholeSync, spoolFile } from '../shared/stable-read.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';
@@ -275,6 +276,31 @@ describe('files that change or vanish while read', () => {
     } finally {
       await handle.close();
     }
+  });
+
+  it('reads a file replaced after the listing as it is now, though it trusted the listing\'s stat (one fstat saved per file)', async () => {
+    const file = path.join(dir.path, 'state.json');
+    writeFileSync(file, '{"version":1}');
+    const listed = lstatSync(file);
+    rmSync(file);
+    writeFileSync(file, '{"version":2,"and":"longer"}');
+    const scratch = Buffer.alloc(1024);
+    const read = await readWholeSync(file, 1 << 20, { listed, scratch });
+    expect(read).toMatchObject({ stable: true, reads: 2 });
+    expect((read as { content: Buffer }).content.toString()).toBe('{"version":2,"and":"longer"}');
+    expect((read as { content: Buffer }).content.buffer).toBe(scratch.buffer);
+  });
+
+  it.each([
+    ['a directory', (file: string) => mkdirSync(file)],
+    ['a FIFO', (file: string) => execFileSync('mkfifo', [file])],
+  ])('reports a file replaced by %s after the listing as vanished, without blocking', async (_label, replace) => {
+    const file = path.join(dir.path, 'was-a-file');
+    writeFileSync(file, 'content');
+    const listed = lstatSync(file);
+    rmSync(file);
+    replace(file);
+    expect(await readWholeSync(file, 1 << 20, { listed })).toBe('vanished');
   });
 
   it('gives up after a bounded number of re-reads and says the result is unstable', async () => {
