@@ -235,10 +235,10 @@ async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode:
 
 
 /**
- * One operation for the worker, as a flat array (cheap to clone):
- * mkdir, open (the one current file), write a range of the batch's bytes to it,
- * close it (chmod first unless -1, then set its mtime), symlink (then its mtime), hard link,
- * close the current file after a failure.
+ * One operation for the worker: mkdir; open (the one current file); write a range of the
+ * batch's bytes to it; close it (chmod first unless -1, then set its mtime); symlink (then
+ * its mtime); hard link; close the current file after a failure. A batch sends its
+ * operations flattened into one array of strings and numbers (cheap to clone).
  */
 type WorkerOp =
   | ['mkdir', string]
@@ -250,7 +250,7 @@ type WorkerOp =
   | ['abandon'];
 
 interface WorkerBatch {
-  readonly ops: WorkerOp[];
+  readonly ops: (string | number)[];
   /** The chunk's bytes; write offsets are relative to it. */
   readonly bytes: SharedArrayBuffer | undefined;
 }
@@ -274,40 +274,54 @@ function workerMain(): void {
   parentPort!.on('message', ({ ops, bytes }: WorkerBatch) => {
     if (failure === undefined) {
       const data = bytes === undefined ? undefined : new Uint8Array(bytes);
+      const text = (at: number) => ops[at] as string;
+      const number = (at: number) => ops[at] as number;
       try {
-        for (const op of ops) {
-          switch (op[0]) {
+        for (let i = 0; i < ops.length; ) {
+          switch (ops[i]) {
             case 'mkdir':
-              fsSync.mkdirSync(op[1], { mode: 0o700 });
+              fsSync.mkdirSync(text(i + 1), { mode: 0o700 });
+              i += 2;
               break;
             case 'open':
-              fd = fsSync.openSync(op[1], flags, op[2]);
+              fd = fsSync.openSync(text(i + 1), flags, number(i + 2));
+              i += 3;
               break;
-            case 'write':
-              for (let written = 0; written < op[2]; ) written += fsSync.writeSync(fd, data!, op[1] + written, op[2] - written);
+            case 'write': {
+              const offset = number(i + 1);
+              const length = number(i + 2);
+              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, data!, offset + written, length - written);
+              i += 3;
               break;
+            }
             case 'close': {
               const closing = fd;
               fd = -1;
               try {
-                if (op[1] !== -1) fsSync.fchmodSync(closing, op[1]);
-                fsSync.futimesSync(closing, op[2], op[2]);
+                if (number(i + 1) !== -1) fsSync.fchmodSync(closing, number(i + 1));
+                fsSync.futimesSync(closing, number(i + 2), number(i + 2));
               } finally {
                 fsSync.closeSync(closing);
               }
+              i += 3;
               break;
             }
             case 'symlink':
-              fsSync.symlinkSync(op[1], op[2]);
-              fsSync.lutimesSync(op[2], op[3], op[3]);
+              fsSync.symlinkSync(text(i + 1), text(i + 2));
+              fsSync.lutimesSync(text(i + 2), number(i + 3), number(i + 3));
+              i += 4;
               break;
             case 'link':
-              fsSync.linkSync(op[1], op[2]);
+              fsSync.linkSync(text(i + 1), text(i + 2));
+              i += 3;
               break;
             case 'abandon':
               if (fd !== -1) fsSync.closeSync(fd);
               fd = -1;
+              i += 1;
               break;
+            default:
+              throw new Error(`unknown operation ${String(ops[i])}`);
           }
         }
       } catch (error) {
@@ -316,10 +330,6 @@ function workerMain(): void {
         if (fd !== -1) fsSync.closeSync(fd);
         fd = -1;
       }
-    }
-    else if (ops.some((op) => op[0] === 'abandon') && fd !== -1) {
-      fsSync.closeSync(fd);
-      fd = -1;
     }
     parentPort!.postMessage({ error: failure } satisfies WorkerReply);
   });
@@ -330,7 +340,7 @@ const WORKER_SOURCE = `(${workerMain.toString()})()`;
 /** SyncTreeWriter's calls, made on a worker thread one decoded chunk at a time. */
 export class WorkerTreeWriter implements TreeWriter {
   private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
-  private ops: WorkerOp[] = [];
+  private ops: (string | number)[] = [];
   private chunk: Buffer | undefined;
   private chunkWritten = false;
   private inFlight = 0;
@@ -373,27 +383,27 @@ export class WorkerTreeWriter implements TreeWriter {
   }
 
   mkdir(absPath: string): undefined {
-    this.ops.push(['mkdir', absPath]);
+    this.queue('mkdir', absPath);
     return undefined;
   }
 
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
-    this.ops.push(['open', absPath, mode]);
+    this.queue('open', absPath, mode);
     return new WorkerFileSink(this, mode, mtime);
   }
 
   /** For WorkerFileSink. */
-  queue(op: WorkerOp): void {
-    this.ops.push(op);
+  queue(...op: WorkerOp): void {
+    this.ops.push(...op);
   }
 
   symlink(target: string, absPath: string, mtime: Date): undefined {
-    this.ops.push(['symlink', target, absPath, mtime.getTime() / 1000]);
+    this.queue('symlink', target, absPath, mtime.getTime() / 1000);
     return undefined;
   }
 
   link(existingPath: string, absPath: string): undefined {
-    this.ops.push(['link', existingPath, absPath]);
+    this.queue('link', existingPath, absPath);
     return undefined;
   }
 
@@ -406,7 +416,7 @@ export class WorkerTreeWriter implements TreeWriter {
 
   /** Issues what was queued (it was vetted: the tree ends as SyncTreeWriter's would), then closes the open file. */
   async settle(): Promise<void> {
-    this.ops.push(['abandon']);
+    this.queue('abandon');
     if (!this.exited) this.post(true);
     await this.waitFor(0).catch(() => undefined);
     await this.stop();
@@ -458,13 +468,13 @@ class WorkerFileSink implements FileSink {
   constructor(private readonly writer: WorkerTreeWriter, private readonly mode: number, private readonly mtime: Date) {}
 
   write(bytes: Buffer): undefined {
-    this.writer.queue(['write', this.writer.offsetOf(bytes), bytes.length]);
+    this.writer.queue('write', this.writer.offsetOf(bytes), bytes.length);
     this.size += bytes.length;
     return undefined;
   }
 
   finish(): undefined {
-    this.writer.queue(['close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000]);
+    this.writer.queue('close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000);
     return undefined;
   }
 
