@@ -36,6 +36,8 @@ const MiB = 1024 * 1024;
 const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
 const DEFAULT_MAX_NATIVE_FRAME_BYTES = 32 * MiB;
+/** Compressed frames kept for reuse: the writer fills one while the others compress. */
+const MAX_SPARE_FRAMES = 1;
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MAGIC_BASE = 0x184d2a50;
@@ -192,7 +194,7 @@ export class FrameWriter {
         }
         const compressed = await head.compressed;
         this.queue.shift();
-        if (head.input.length === this.frameSize && this.spare.length < this.concurrency) this.spare.push(head.input);
+        if (head.input.length === this.frameSize && this.spare.length < MAX_SPARE_FRAMES) this.spare.push(head.input);
         this.wakeWriter?.();
         yield compressed;
       }
