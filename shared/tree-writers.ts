@@ -50,9 +50,9 @@ export interface TreeWriter {
   symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined;
   /** A hard link to a file created earlier (by this writer). */
   link(existingPath: string, absPath: string): Promise<void> | undefined;
-  /** Waits for every write in flight and rethrows the first failure. */
+  /** After the last entry: waits for every write in flight and rethrows the first failure; the writer is done. */
   flush(): Promise<void>;
-  /** Waits for every write in flight, failed or not. */
+  /** After a failure: waits for every write in flight, failed or not; the writer is done. */
   settle(): Promise<void>;
 }
 
@@ -145,7 +145,7 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   async link(existingPath: string, absPath: string): Promise<void> {
-    await this.flush(); // the file linked to may still be in flight
+    await this.drain(); // the file linked to may still be in flight
     await fs.link(existingPath, absPath);
   }
 
@@ -166,13 +166,17 @@ export class ParallelTreeWriter implements TreeWriter {
     this.pending.add(running);
   }
 
-  async flush(): Promise<void> {
-    await this.settle();
-    this.rethrow();
+  flush(): Promise<void> {
+    return this.drain();
   }
 
   async settle(): Promise<void> {
     while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+
+  private async drain(): Promise<void> {
+    await this.settle();
+    this.rethrow();
   }
 
   private rethrow(): void {
