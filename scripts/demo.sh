@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 demo="$PWD/.demo"
 rm -rf "$demo"
 mkdir -p "$demo/gateway-a" "$demo/gateway-b" "$demo/backups"
-openclaw() { node bin/openclaw.js "$@"; }
+openclaw() { bin/openclaw.js "$@"; } # as the installed command runs
 
 echo "== 1. A sample tenant 'acme' on gateway A ($demo/gateway-a)"
 node --import tsx -e "import('./scripts/sample-tenant.ts').then(m => m.createSampleTenant('$demo/gateway-a/acme'))"

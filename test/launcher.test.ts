@@ -1,0 +1,61 @@
+// bin/openclaw.js is both a shell script (run as the `openclaw` command) and an ES module
+// (run as `node bin/openclaw.js`). As a command it must start Node with the settings that
+// bound a large backup's memory; either way it must run the same CLI.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { cliPath } from './helpers/tree.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'launcher-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A preload that reports how Node was started, before the CLI runs. */
+const reporter = path.join(dir, 'report.cjs');
+writeFileSync(reporter, `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX }) + '\\n');\n`);
+
+interface Started {
+  readonly execArgv: string[];
+  readonly arenas?: string;
+  readonly stdout: string;
+}
+
+/** Runs `command args`, with this test's Node first on PATH, and reports how Node was started. */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Started {
+  const { stdout, stderr, status } = spawnSync(command, args, {
+    env: {
+      ...process.env,
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
+      NODE_OPTIONS: `--require ${reporter}`,
+      ...env,
+    },
+    encoding: 'utf8',
+  });
+  expect(status, stderr).toBe(0);
+  const report = stderr.split('\n').find((line) => line.startsWith('STARTED '));
+  if (report === undefined) throw new Error(`Node did not report its start: ${stderr}`);
+  return { ...(JSON.parse(report.slice('STARTED '.length)) as Omit<Started, 'stdout'>), stdout };
+}
+
+describe('bin/openclaw.js', () => {
+  it('run as a command, starts Node with a 4 MiB young generation and two malloc arenas', () => {
+    const started = run(cliPath, ['--version'], { MALLOC_ARENA_MAX: '' });
+    expect(started.execArgv).toEqual(['--max-semi-space-size=4']);
+    expect(started.arenas).toBe('2');
+    expect(started.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('keeps a MALLOC_ARENA_MAX the user set', () => {
+    expect(run(cliPath, ['--version'], { MALLOC_ARENA_MAX: '4' }).arenas).toBe('4');
+  });
+
+  it('run as `node bin/openclaw.js`, is the same CLI, with Node as it was started', () => {
+    const started = run(process.execPath, [cliPath, '--version'], { MALLOC_ARENA_MAX: '' });
+    expect(started.execArgv).toEqual([]);
+    expect(started.stdout).toBe(run(cliPath, ['--version']).stdout);
+  });
+});
