@@ -200,7 +200,10 @@ export class BackupFunctions extends Construct {
       [FUNCTION_ENV.allowedSourceBuckets]: extraSourceBuckets.join(','),
       ...(props.allowedEndpoints === undefined ? {} : { [FUNCTION_ENV.allowedEndpoints]: props.allowedEndpoints.join(',') }),
       [FUNCTION_ENV.serviceName]: props.prefix,
-      NODE_OPTIONS: '--enable-source-maps',
+      // As bin/openclaw.js starts the CLI: a small young generation and two malloc arenas
+      // keep a large backup's or restore's peak memory 30-60 MiB lower at the same speed.
+      NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
+      MALLOC_ARENA_MAX: '2',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
 

@@ -130,6 +130,8 @@ describe('functions', () => {
             OPENCLAW_STACK_PREFIX: 'openclaw-backup',
             OPENCLAW_ALLOWED_SOURCE_BUCKETS: '',
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
+            NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
+            MALLOC_ARENA_MAX: '2',
           }),
         },
       });
