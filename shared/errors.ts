@@ -121,7 +121,7 @@ export function describeError(error: unknown): string {
   if (error instanceof OpenClawError) return error.message;
   if (error instanceof Error) {
     const errno = error as NodeJS.ErrnoException;
-    const detail = errno.code ? `${errno.code}: ` : '';
+    const detail = errno.code && !error.message.startsWith(`${errno.code}:`) ? `${errno.code}: ` : '';
     return `unexpected error: ${detail}${firstLine(error.message)}`;
   }
   return `unexpected error: ${String(error)}`;

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
-import { ArchiveLimitError } from './errors.js';
+import { ArchiveLimitError, FileSystemError, OpenClawError } from './errors.js';
 import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
 import { formatBytes } from './format.js';
 import { MANIFEST_FORMAT, type ManifestNote } from './manifest.js';
@@ -32,6 +32,8 @@ export interface RestoreRequest {
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
   /** How to call the file system; by default chosen for the base dir's file system (io-mode.ts). */
   readonly ioMode?: IoMode;
+  /** When files start being written on a worker thread (extract.ts). */
+  readonly workerThresholdBytes?: number;
 }
 
 export interface RestoreResult {
@@ -111,6 +113,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const extracted = await extractTenantArchive(decoded, {
       limits,
       ioMode: request.ioMode,
+      ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       requireManifest: () => marker !== undefined,
       onProgress: (progress) => request.onProgress?.({ ...progress, archiveBytes }),
       prepare: async (archiveTenant) => {
@@ -119,6 +122,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         staging = await createStagingArea(tenantsDir, target);
         return staging.dir;
       },
+    }).catch((error: unknown) => {
+      throw restoreWriteError(error, tenantsDir);
     });
     throwIfAborted(signal);
     const tenant = targetOverride ?? extracted.tenant;
@@ -155,6 +160,35 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await (lock as TenantLock | undefined)?.release();
     if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
   }
+}
+
+/** What the system calls that write a restored tree fail with, when it is not our bug. */
+const WRITE_FAILURES: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'a file is larger than this file system allows',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+  ENAMETOOLONG: 'a name is too long for this file system',
+  EMLINK: 'too many links or subdirectories for this file system',
+  EEXIST: 'two entries name the same file here (a file system that folds case or Unicode forms?)',
+};
+
+/**
+ * A system error met while creating the staging tree, as a FileSystemError that says where
+ * and why in one line; our own errors and anything unrecognised pass through.
+ */
+export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
+  if (error instanceof OpenClawError || !(error instanceof Error)) return error;
+  const { code, path: where } = error as NodeJS.ErrnoException;
+  const what = code === undefined ? undefined : WRITE_FAILURES[code];
+  if (what === undefined) return error;
+  const place = where === undefined ? '' : ` (${where})`;
+  return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });
 }
 
 /** Removes `deepest` and its parents up to `topmost` (mkdir -p created them all), stopping at the first that is not empty. */

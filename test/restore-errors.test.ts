@@ -1,0 +1,86 @@
+// A restore that the file system refuses (disk full, read-only, no permission) fails with
+// one line that says where and why, and leaves nothing behind.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { backupTenant } from '../shared/backup.js';
+import { CorruptArchiveError, describeError, FileSystemError } from '../shared/errors.js';
+import { restoreTenant, restoreWriteError } from '../shared/restore.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+
+function errno(code: string, message: string, extra: Partial<NodeJS.ErrnoException> = {}): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code, ...extra });
+}
+
+describe('restoreWriteError', () => {
+  it('names the base dir and the reason for a full disk, and keeps the system error as its cause', () => {
+    const cause = errno('ENOSPC', 'ENOSPC: no space left on device, write');
+    const error = restoreWriteError(cause, '/srv/tenants');
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect(describeError(error)).toBe('cannot write the restored tenant under /srv/tenants: no space left on the device');
+    expect((error as Error).cause).toBe(cause);
+  });
+
+  it('adds the path the call was about when there is one', () => {
+    const error = restoreWriteError(errno('EACCES', 'EACCES: permission denied, mkdir', { path: '/srv/tenants/.openclaw-staging-acme-1' }), '/srv/tenants');
+    expect(describeError(error)).toBe('cannot write the restored tenant under /srv/tenants: permission denied (/srv/tenants/.openclaw-staging-acme-1)');
+  });
+
+  it('passes our own errors and unknown system errors through unchanged', () => {
+    const ours = new CorruptArchiveError('the archive is damaged');
+    expect(restoreWriteError(ours, '/srv/tenants')).toBe(ours);
+    const odd = errno('EWEIRD', 'EWEIRD: something else');
+    expect(restoreWriteError(odd, '/srv/tenants')).toBe(odd);
+    expect(describeError(odd)).toBe('unexpected error: EWEIRD: something else');
+  });
+});
+
+/** A small tmpfs to fill up; only where this process may mount one (root on Linux). */
+function mountSmallFileSystem(dir: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('restore onto a full disk', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'restore-errors-'));
+  const small = path.join(dir, 'small');
+  mkdirSync(small);
+  const mounted = mountSmallFileSystem(small);
+  const archive = path.join(dir, 'acme.tar.zst');
+
+  beforeAll(async () => {
+    const base = path.join(dir, 'source');
+    mkdirSync(path.join(base, 'acme', 'media'), { recursive: true });
+    // 12 MiB of tree in a few KiB of archive: more than the 4 MiB file system holds.
+    for (let i = 0; i < 12; i++) writeFileSync(path.join(base, 'acme', 'media', `${i}.bin`), Buffer.alloc(1 << 20, i));
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(archive) });
+  });
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [small]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(!mounted).each(['sync', 'worker'] as const)('fails with one line and leaves the base dir empty (%s writer)', async (writer) => {
+    const tenantsDir = path.join(small, `tenants-${writer}`);
+    const outcome = await restoreTenant({
+      tenantsDir,
+      location: new LocalFileLocation(archive),
+      ...(writer === 'worker' && { workerThresholdBytes: 0 }),
+    }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(FileSystemError);
+    expect(describeError(outcome)).toBe(`cannot write the restored tenant under ${tenantsDir}: no space left on the device`);
+    expect(readdirSync(small)).toEqual([]);
+  });
+});
