@@ -50,7 +50,7 @@ const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
  * starting a thread costs more than a small archive takes.
  */
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
-const WORKER_THRESHOLD_ENTRIES = 4096;
+const WORKER_THRESHOLD_ENTRIES = 1024;
 /** Progress is reported every this many entries (and for every file over 1 MiB). */
 const PROGRESS_EVERY_ENTRIES = 64;
 
@@ -71,7 +71,7 @@ export interface ExtractOptions {
   readonly onProgress?: (progress: ExtractProgress) => void;
   /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
   readonly ioMode?: IoMode;
-  /** In 'sync' mode, bytes of content (or 4,096 entries, unless this is Infinity) after which files are written on a worker thread. @default 16 MiB */
+  /** In 'sync' mode, bytes of content (or 1,024 entries, unless this is Infinity) after which files are written on a worker thread. @default 16 MiB */
   readonly workerThresholdBytes?: number;
 }
 
