@@ -265,13 +265,14 @@ interface WorkerReply {
 }
 
 /**
- * The worker's whole program (a CommonJS script run with `eval`, so bundling the gateway's
- * code cannot lose the file). Mirrors SyncTreeWriter call for call.
+ * The worker's whole program, run as a CommonJS script with `eval` (so bundling the
+ * gateway's code cannot lose a file). `load` is the script's `require`, passed in as an
+ * argument: a bundler rewrites `require(...)` calls it can see into helpers that do not
+ * exist in the worker. Mirrors SyncTreeWriter call for call.
  */
-function workerMain(): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const fsSync = require('node:fs') as typeof import('node:fs');
+function workerMain(load: NodeJS.Require): void {
+  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const fsSync = load('node:fs') as typeof import('node:fs');
   const flags = fsSync.constants.O_WRONLY | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL | fsSync.constants.O_NOFOLLOW;
   let fd = -1;
   let failure: WorkerReply['error'];
@@ -339,7 +340,7 @@ function workerMain(): void {
   });
 }
 
-const WORKER_SOURCE = `(${workerMain.toString()})()`;
+const WORKER_SOURCE = `(${workerMain.toString()})(require)`;
 
 /** SyncTreeWriter's calls, made on a worker thread one decoded chunk at a time. */
 export class WorkerTreeWriter implements TreeWriter {

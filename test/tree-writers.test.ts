@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { SyncTreeWriter, WorkerTreeWriter, type TreeWriter } from '../shared/tree-writers.js';
+import { repoRoot } from './helpers/tree.js';
 
 let dir = '';
 beforeEach(() => {
@@ -104,6 +105,22 @@ describe('WorkerTreeWriter', () => {
     expect(readdirSync(dir).sort()).toEqual(['opened', 'taken']);
     expect(statSync(path.join(dir, 'opened')).size).toBe(10);
     expect(openDescriptors()).toBe(before);
+  });
+
+  it('still works from a minified ESM bundle, as the Lambda functions ship it', async () => {
+    const { build } = await import('esbuild');
+    const bundle = path.join(dir, 'tree-writers.bundle.mjs');
+    await build({ entryPoints: [path.join(repoRoot, 'shared', 'tree-writers.ts')], bundle: true, minify: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const bundled = (await import(bundle)) as typeof import('../shared/tree-writers.js');
+    const writer = new bundled.WorkerTreeWriter();
+    const chunk = Buffer.from('from the bundle');
+    writer.beginChunk(chunk);
+    const sink = await writer.openFile(path.join(dir, 'bundled.txt'), chunk.length, 0o644, MTIME);
+    await sink.write(chunk);
+    await sink.finish();
+    await writer.endChunk();
+    await writer.flush();
+    expect(readFileSync(path.join(dir, 'bundled.txt'), 'utf8')).toBe('from the bundle');
   });
 
   it('closes the open file when abandoned mid-file, after writing what had been queued', async () => {
