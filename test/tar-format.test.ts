@@ -19,6 +19,7 @@ import { ArchiveLimitError, CorruptArchiveError } from '../shared/errors.js';
 import { BLOCK_SIZE, END_OF_ARCHIVE, TarReader, encodeHeader, paddingAfter, type EntryToWrite, type TarHeader } from '../shared/tar-format.js';
 import { TarBuilder, base256, checksum, padded, paxRecords, rawHeader } from './helpers/tar-builder.js';
 import { describeTree, tempDir, type TreeEntry } from './helpers/tree.js';
+import { cutAt } from './helpers/chunks.js';
 
 /** 2023-11-14 22:13:20 UTC. */
 const MTIME = 1_700_000_000;
@@ -83,17 +84,6 @@ function inChunksOf(bytes: Buffer, size: number): Buffer[] {
   return pieces;
 }
 
-/** Cuts `bytes` at the given positions (any order; duplicates and out-of-range ignored). */
-function cutAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.filter((cut) => cut > 0 && cut < bytes.length))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const point of [...points, bytes.length]) {
-    pieces.push(bytes.subarray(from, point));
-    from = point;
-  }
-  return pieces;
-}
 
 /** What two readers must agree on. */
 interface Comparable {

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
 import { compressFrames, decompressFrames, skippableFrame } from '../shared/zstd-frames.js';
+import { cutAt } from './helpers/chunks.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -74,17 +75,6 @@ async function* chunksOf(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Arr
   for (const chunk of chunks) yield chunk;
 }
 
-/** Cuts `bytes` at the given positions (any order, duplicates and out-of-range ignored). */
-function cutAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = [...new Set(cuts.filter((cut) => cut > 0 && cut < bytes.length))].sort((a, b) => a - b);
-  const pieces: Uint8Array[] = [];
-  let from = 0;
-  for (const point of [...points, bytes.length]) {
-    pieces.push(bytes.subarray(from, point));
-    from = point;
-  }
-  return pieces;
-}
 
 function fixedChunks(bytes: Uint8Array, size: number): Uint8Array[] {
   const pieces: Uint8Array[] = [];
