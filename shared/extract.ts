@@ -163,11 +163,11 @@ class Extraction {
   entry(header: TarHeader): Promise<void> | undefined {
     const location = parseEntryName(header.name);
     if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
-    if (this.tenant === undefined) return this.firstEntry(header, location.tenant);
+    if (this.tenant === undefined) return this.firstEntry(header, location.tenant, location.segments);
     return this.nextEntry(header, location.tenant, location.segments);
   }
 
-  private async firstEntry(header: TarHeader, tenant: string): Promise<void> {
+  private async firstEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> {
     this.tenant = tenant;
     this.root = await this.options.prepare(tenant);
     this.ioMode = this.options.ioMode ?? ioModeFor(this.root);
@@ -175,7 +175,7 @@ class Extraction {
     else if ((this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES) <= 0) this.writes = new WorkerTreeWriter();
     // The chunk holding this first entry was announced to the writer it replaces.
     this.writes.beginChunk(this.currentChunk!);
-    const pending = this.nextEntry(header, tenant, parseEntryName(header.name).segments);
+    const pending = this.nextEntry(header, tenant, segments);
     if (pending !== undefined) await pending;
   }
 

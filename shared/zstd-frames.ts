@@ -115,32 +115,28 @@ export class FrameWriter {
 
   /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
   write(bytes: Uint8Array): Promise<void> | undefined {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const frame = this.currentFrame();
-      const length = Math.min(bytes.length - offset, frame.length - this.filled);
-      frame.set(bytes.subarray(offset, offset + length), this.filled);
-      this.filled += length;
-      offset += length;
-      if (this.filled === frame.length) {
-        const waiting = this.emit();
-        if (waiting !== undefined) return waiting.then(() => this.write(bytes.subarray(offset)));
-      }
-    }
-    return undefined;
+    return this.append(bytes.length, (frame, at, done, step) => frame.set(bytes.subarray(done, done + step), at));
   }
 
   /** Appends `length` zero bytes. */
   zeros(length: number): Promise<void> | undefined {
-    while (length > 0) {
+    return this.append(length, (frame, at, _done, step) => frame.fill(0, at, at + step));
+  }
+
+  /**
+   * Appends `length` bytes that `put` places, one stretch of free frame space at a time
+   * (`done` bytes placed so far). Returns a promise only when a full frame has to wait for room.
+   */
+  private append(length: number, put: (frame: Buffer, at: number, done: number, step: number) => void, done = 0): Promise<void> | undefined {
+    while (done < length) {
       const frame = this.currentFrame();
-      const step = Math.min(length, frame.length - this.filled);
-      frame.fill(0, this.filled, this.filled + step);
+      const step = Math.min(length - done, frame.length - this.filled);
+      put(frame, this.filled, done, step);
       this.filled += step;
-      length -= step;
+      done += step;
       if (this.filled === frame.length) {
         const waiting = this.emit();
-        if (waiting !== undefined) return waiting.then(() => this.zeros(length));
+        if (waiting !== undefined) return waiting.then(() => this.append(length, put, done));
       }
     }
     return undefined;
