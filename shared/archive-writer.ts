@@ -23,9 +23,9 @@ import {
   MANIFEST_FORMAT_VERSION,
   serializeManifest,
   type Manifest,
-  type ManifestEntry,
   type ManifestNote,
 } from './manifest.js';
+import { TreeDigest, type TreeEntry } from './tree-digest.js';
 import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
 import { ioModeFor, type IoMode } from './io-mode.js';
 import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './stable-read.js';
@@ -98,7 +98,7 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
 
 async function packTenant(out: FrameWriter, options: TenantArchiveOptions): Promise<ArchiveSummary> {
   const { tenant, tenantDir } = options;
-  const entries: ManifestEntry[] = [];
+  const digest = new TreeDigest();
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const ioMode = options.ioMode ?? ioModeFor(tenantDir);
@@ -106,9 +106,9 @@ async function packTenant(out: FrameWriter, options: TenantArchiveOptions): Prom
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
 
-  const record = (entry: ManifestEntry | undefined): void => {
+  const record = (entry: TreeEntry | undefined): void => {
     if (entry === undefined) return;
-    entries.push(entry);
+    digest.add(entry);
     if (entry.type === 'file') {
       totals.files++;
       totals.bytes += entry.size;
@@ -147,7 +147,7 @@ async function packTenant(out: FrameWriter, options: TenantArchiveOptions): Prom
     tenant,
     createdAt: options.createdAt.toISOString(),
     tool: { name: TOOL_NAME, version: TOOL_VERSION },
-    entries,
+    directories: digest.digests(),
     skipped: notes.skipped,
     warnings: notes.warnings,
     totals,
@@ -186,7 +186,7 @@ function hasCompanions(item: FileItem): boolean {
   return companionNames(item.name).some((name) => item.siblings.has(name));
 }
 
-async function packCompanionOrFile(context: PackContext, item: FileItem, database: string | undefined): Promise<ManifestEntry | undefined> {
+async function packCompanionOrFile(context: PackContext, item: FileItem, database: string | undefined): Promise<TreeEntry | undefined> {
   if (database !== undefined && context.snapshotted.has(database)) {
     context.notes.skipped.push({ path: item.relPath, reason: `SQLite companion of ${database}, which was archived as a consistent snapshot` });
     return undefined;
@@ -194,27 +194,24 @@ async function packCompanionOrFile(context: PackContext, item: FileItem, databas
   return packFile(context, item);
 }
 
-async function packItem(context: PackContext, item: Exclude<WalkItem, FileItem>): Promise<ManifestEntry> {
+async function packItem(context: PackContext, item: Exclude<WalkItem, FileItem>): Promise<TreeEntry> {
   const name = entryNameFor(context.tenant, item.relPath);
   const mtime = tarMtime(item.stat.mtimeMs);
-  const mtimeMs = Math.floor(item.stat.mtimeMs);
   if (item.kind === 'directory') {
-    const mode = item.stat.mode & 0o7777;
-    await addEntry(context.out, { name, type: 'directory', mode, mtime });
-    return { path: item.relPath, type: 'directory', mode, mtimeMs };
+    await addEntry(context.out, { name, type: 'directory', mode: item.stat.mode & 0o7777, mtime });
+    return { path: item.relPath, type: 'directory' };
   }
   await addEntry(context.out, { name, type: 'symlink', linkname: item.target, mode: 0o777, mtime });
-  return { path: item.relPath, type: 'symlink', target: item.target, mtimeMs };
+  return { path: item.relPath, type: 'symlink', target: item.target };
 }
 
 interface ArchivedFile {
   readonly size: number;
   readonly sha256: string;
-  readonly mtimeMs: number;
 }
 
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
-async function packFile(context: PackContext, item: FileItem): Promise<ManifestEntry | undefined> {
+async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
   if (context.ioMode === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
     const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
     if (read === 'vanished') {
@@ -226,7 +223,7 @@ async function packFile(context: PackContext, item: FileItem): Promise<ManifestE
       const mode = item.stat.mode & 0o7777;
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
       await addEntry(context.out, { name: entryNameFor(context.tenant, item.relPath), type: 'file', mode, mtime: tarMtime(read.stat.mtimeMs) }, read.content);
-      return { path: item.relPath, type: 'file', size: read.content.length, mode, mtimeMs: Math.floor(read.stat.mtimeMs), sha256: sha256(read.content) };
+      return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
     }
   }
   let handle: fs.FileHandle;
@@ -250,8 +247,7 @@ async function packFile(context: PackContext, item: FileItem): Promise<ManifestE
     noteVanished(context.notes, item.relPath);
     return undefined;
   }
-  const mode = item.stat.mode & 0o7777;
-  return { path: item.relPath, type: 'file', size: archived.size, mode, mtimeMs: Math.floor(archived.mtimeMs), sha256: archived.sha256 };
+  return { path: item.relPath, type: 'file', size: archived.size, sha256: archived.sha256 };
 }
 
 /**
@@ -272,7 +268,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     if (version !== undefined) {
       if (!version.stable) warn(CHANGED_WARNING);
       await addEntry(context.out, { name, type: 'file', mode, mtime: tarMtime(version.stat.mtimeMs) }, version.content);
-      return { size: version.content.length, sha256: sha256(version.content), mtimeMs: version.stat.mtimeMs };
+      return { size: version.content.length, sha256: sha256(version.content) };
     }
     stat = await handle.stat(); // grew past the limit while read: a large file now
   }
@@ -288,7 +284,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
   const after = await handle.stat();
   if (streamed.shortBy > 0) warn('file shrank while read; archived padded with zeros');
   else if (!sameVersion(stat, after)) warn(`${CHANGED_WARNING} (streamed: too large to hold, and not recently modified)`);
-  return { size: stat.size, sha256: streamed.sha256, mtimeMs: stat.mtimeMs };
+  return { size: stat.size, sha256: streamed.sha256 };
 }
 
 const CHANGED_WARNING = 'file changed as we read it; archived as last read';
@@ -388,7 +384,7 @@ async function archiveTempFile(context: PackContext, name: string, mode: number,
   try {
     const { size } = await handle.stat();
     const streamed = await streamEntry(context, { name, mode, mtime: tarMtime(mtimeMs) }, handle, size);
-    return { size, sha256: streamed.sha256, mtimeMs };
+    return { size, sha256: streamed.sha256 };
   } finally {
     await handle.close();
   }

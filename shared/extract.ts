@@ -20,10 +20,11 @@ import path from 'node:path';
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
 import { ioModeFor, type IoMode } from './io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
-import { formatBytes } from './format.js';
+import { formatBytes, plural } from './format.js';
 import { MANIFEST_FILE_NAME, parseManifest, type Manifest } from './manifest.js';
 import { entryNameFor, parseEntryName } from './names.js';
 import { TarReader, type TarHeader } from './tar-format.js';
+import { TreeDigest, type DirectoryDigest } from './tree-digest.js';
 import { ParallelTreeWriter, SyncTreeWriter, WorkerTreeWriter, type FileSink, type TreeWriter } from './tree-writers.js';
 
 export interface ExtractLimits {
@@ -87,9 +88,12 @@ export interface ExtractResult {
 }
 
 type Node =
-  | { type: 'directory'; mode: number; mtime: Date; explicit: boolean }
-  | { type: 'file'; size: number; sha256: string; hardlink: boolean }
+  | { type: 'directory'; mode: number; mtime: Date }
+  | { type: 'file' }
   | { type: 'symlink'; target: string };
+
+/** Every regular file's node: what a file is matters to later entries, its content only to the digest. */
+const FILE_NODE: Node = Object.freeze({ type: 'file' });
 
 /** Extracts the tar stream `tarBytes`; rejects (having written only inside the staging directory) on any violation. */
 export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
@@ -123,6 +127,8 @@ type Body =
 class Extraction {
   private readonly limits: ExtractLimits;
   private readonly nodes = new Map<string, Node>();
+  /** What the manifest's directory digests must match, computed from the entries as they are extracted. */
+  private readonly digest = new TreeDigest();
   private writes: TreeWriter = new SyncTreeWriter();
   private tenant: string | undefined;
   private root = '';
@@ -207,7 +213,8 @@ class Extraction {
     if (segments.length === 0) {
       if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
       if (this.nodes.has('')) throw new UnsafeArchiveError('duplicate entry', header.name);
-      this.nodes.set('', { type: 'directory', mode, mtime, explicit: true });
+      this.nodes.set('', { type: 'directory', mode, mtime });
+      this.digest.add({ path: '', type: 'directory' });
       this.counts.directories++;
       return undefined;
     }
@@ -239,7 +246,8 @@ class Extraction {
 
     switch (header.type) {
       case 'directory': {
-        nodes.set(relPath, { type: 'directory', mode, mtime, explicit: true });
+        nodes.set(relPath, { type: 'directory', mode, mtime });
+        this.digest.add({ path: relPath, type: 'directory' });
         if (existing !== undefined) return undefined;
         this.counts.directories++;
         return writes.mkdir(absPath);
@@ -251,7 +259,7 @@ class Extraction {
           throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} (raise --max-bytes if it is genuine)`);
         }
         // Recorded now (so a later entry cannot claim the path), completed when its content has arrived.
-        nodes.set(relPath, { type: 'file', size: 0, sha256: '', hardlink: false });
+        nodes.set(relPath, FILE_NODE);
         this.counts.files++;
         const sink = writes.openFile(absPath, header.size, mode, mtime);
         if (sink instanceof Promise) return sink.then((opened) => this.startFile(relPath, opened, header.size));
@@ -284,6 +292,7 @@ class Extraction {
     const pending = this.writes.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, { type: 'symlink', target });
+    this.digest.add({ path: relPath, type: 'symlink', target });
     this.counts.symlinks++;
     this.progress();
   }
@@ -296,7 +305,8 @@ class Extraction {
     }
     const pending = this.writes.link(path.join(this.root, ...target.segments), absPath);
     if (pending !== undefined) await pending;
-    this.nodes.set(relPath, { ...targetNode, hardlink: true });
+    this.nodes.set(relPath, FILE_NODE);
+    this.digest.add({ path: relPath, type: 'hardlink', target: target.segments.join('/') });
     this.counts.hardlinks++;
     this.progress();
   }
@@ -326,12 +336,11 @@ class Extraction {
       this.manifest = parseManifest(body.bytes);
       return undefined;
     }
-    const node = this.nodes.get(body.relPath) as Extract<Node, { type: 'file' }>;
     const done = body.sink.finish();
     const record = (): undefined => {
-      node.size = body.sink.size;
-      node.sha256 = body.hash.digest('hex');
-      return this.progress(node.size);
+      const { size } = body.sink;
+      this.digest.add({ path: body.relPath, type: 'file', size, sha256: body.hash.digest('hex') });
+      return this.progress(size);
     };
     if (done === undefined) return record();
     return done.then(record);
@@ -353,9 +362,9 @@ class Extraction {
     await this.writes.flush();
     const { tenant, nodes, manifest } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
-    if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date(), explicit: false });
+    if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
     assertLinksStayInside(nodes, tenant);
-    if (manifest !== undefined) verifyAgainstManifest(nodes, manifest, tenant);
+    if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant);
     else if (this.options.requireManifest?.()) {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
     }
@@ -401,7 +410,7 @@ function ensureParents(
   const created = parents.length - known;
   const create = (index: number): number | Promise<number> => {
     for (; index < parents.length; index++) {
-      nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date(), explicit: false });
+      nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date() });
       const pending = writes.mkdir(path.join(root, parents[index]!));
       if (pending !== undefined) return pending.then(() => create(index + 1));
     }
@@ -429,31 +438,25 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string): void {
   }
 }
 
-function verifyAgainstManifest(nodes: Map<string, Node>, manifest: Manifest, tenant: string): void {
+function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: Manifest, tenant: string): void {
   if (manifest.tenant !== tenant) {
     throw new CorruptArchiveError(`the manifest is for tenant "${manifest.tenant}" but the entries are for "${tenant}"`);
   }
-  const mismatch = (what: string, relPath: string) =>
-    new CorruptArchiveError(`the archive does not match its manifest: ${what} ${JSON.stringify(relPath === '' ? '.' : relPath)}`);
-  const listed = new Set<string>();
-  for (const expected of manifest.entries) {
-    listed.add(expected.path);
-    const actual = nodes.get(expected.path);
-    if (actual === undefined) throw mismatch('missing entry', expected.path);
-    if (actual.type !== expected.type) throw mismatch(`${expected.type} restored as a ${actual.type}`, expected.path);
-    if (expected.type === 'file' && actual.type === 'file') {
-      if (actual.size !== expected.size) throw mismatch(`size differs (${actual.size} != ${expected.size}) for`, expected.path);
-      if (actual.sha256 !== expected.sha256) throw mismatch('SHA-256 differs for', expected.path);
+  const mismatch = (what: string) => new CorruptArchiveError(`the archive does not match its manifest: ${what}`);
+  const quoted = (relPath: string) => JSON.stringify(relPath === '' ? '.' : relPath);
+  const found = new Map(extracted.map((directory) => [directory.path, directory]));
+  for (const expected of manifest.directories) {
+    const actual = found.get(expected.path);
+    if (actual === undefined) throw mismatch(`directory ${quoted(expected.path)} is missing`);
+    found.delete(expected.path);
+    if (actual.entries !== expected.entries) {
+      throw mismatch(`directory ${quoted(expected.path)} holds ${plural(actual.entries, 'entry', 'entries')}, the manifest lists ${expected.entries}`);
     }
-    if (expected.type === 'symlink' && actual.type === 'symlink' && actual.target !== expected.target) {
-      throw mismatch('symlink target differs for', expected.path);
+    if (actual.sha256 !== expected.sha256) {
+      throw mismatch(`the names, types, sizes, contents or link targets of the entries in ${quoted(expected.path)} differ`);
     }
   }
-  for (const [relPath, node] of nodes) {
-    if (listed.has(relPath)) continue;
-    if (node.type === 'directory' && !node.explicit) continue;
-    throw mismatch('entry not listed in the manifest', relPath);
-  }
+  for (const unlisted of found.keys()) throw mismatch(`directory ${quoted(unlisted)} is not listed`);
 }
 
 /** Directory modes and times last, deepest first: writing children changes a directory's mtime, and a read-only one could not take them. */

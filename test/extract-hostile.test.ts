@@ -22,6 +22,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/extract.js';
+import type { Manifest } from '../shared/manifest.js';
+import { digestTree, type TreeEntry } from '../shared/tree-digest.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError;
@@ -527,17 +529,55 @@ describe('duplicates, the manifest and truncation', () => {
     await refused(tar().file(T('f'), 'x').manifest('acme').manifest('acme').build(), UnsafeArchiveError, /after the manifest/);
   });
 
+  const sha256 = (content: string) => createHash('sha256').update(content).digest('hex');
+  /** A manifest whose directory digests describe `entries` instead of what the archive holds. */
+  const describing = (entries: TreeEntry[]) => (m: Manifest): Manifest => ({ ...m, directories: digestTree(entries) });
+  const root: TreeEntry = { path: '', type: 'directory' };
+  const differ = /does not match its manifest: the names, types, sizes, contents or link targets of the entries in "\.?[^"]*" differ/;
   const lying: [string, (b: TarBuilder) => TarBuilder, RegExp][] = [
-    ['SHA-256', (b) => b.file(T('f'), 'real').manifest('acme', (m) => ({ ...m, entries: m.entries.map((e) => (e.type === 'file' ? { ...e, sha256: 'a'.repeat(64) } : e)) })), /SHA-256 differs/],
-    ['size', (b) => b.file(T('f'), 'real').manifest('acme', (m) => ({ ...m, entries: m.entries.map((e) => (e.type === 'file' ? { ...e, size: 99 } : e)) })), /size differs/],
-    ['entry list: one missing from the archive', (b) => b.file(T('f'), 'x').manifest('acme', (m) => ({ ...m, entries: [...m.entries, { path: 'gone', type: 'directory', mode: 0o755, mtimeMs: 0 }] })), /missing entry/],
-    ['entry list: one extra in the archive', (b) => b.file(T('f'), 'x').file(T('extra'), 'x').manifest('acme', (m) => ({ ...m, entries: m.entries.filter((e) => e.path !== 'extra') })), /not listed/],
-    ['entry type', (b) => b.symlink(T('f'), 'x').manifest('acme', (m) => ({ ...m, entries: [{ path: 'f', type: 'directory', mode: 0o755, mtimeMs: 0 }] })), /restored as a symlink/],
-    ['symlink target', (b) => b.symlink(T('l'), 'x').manifest('acme', (m) => ({ ...m, entries: [{ path: 'l', type: 'symlink', target: 'y', mtimeMs: 0 }] })), /target differs/],
+    ['file content', (b) => b.file(T('f'), 'real').manifest('acme', describing([root, { path: 'f', type: 'file', size: 4, sha256: sha256('fake') }])), differ],
+    ['file size', (b) => b.file(T('f'), 'real').manifest('acme', describing([root, { path: 'f', type: 'file', size: 5, sha256: sha256('real') }])), differ],
+    ['file name', (b) => b.file(T('f'), 'real').manifest('acme', describing([root, { path: 'g', type: 'file', size: 4, sha256: sha256('real') }])), differ],
+    ['entry type', (b) => b.symlink(T('f'), 'x').manifest('acme', describing([root, { path: 'f', type: 'directory' }])), /directory "f" is missing|differ/],
+    ['symlink target', (b) => b.symlink(T('l'), 'x').manifest('acme', describing([root, { path: 'l', type: 'symlink', target: 'y' }])), differ],
+    ['entry order', (b) => b.file(T('a'), '1').file(T('b'), '2').manifest('acme', describing([root, { path: 'b', type: 'file', size: 1, sha256: sha256('2') }, { path: 'a', type: 'file', size: 1, sha256: sha256('1') }])), differ],
+    ['entry list: one missing from the archive', (b) => b.file(T('f'), 'x').manifest('acme', describing([root, { path: 'f', type: 'file', size: 1, sha256: sha256('x') }, { path: 'gone', type: 'file', size: 0, sha256: sha256('') }])), /directory "\." holds 1 entry, the manifest lists 2/],
+    ['entry list: one extra in the archive', (b) => b.file(T('f'), 'x').file(T('extra'), 'x').manifest('acme', describing([root, { path: 'f', type: 'file', size: 1, sha256: sha256('x') }])), /directory "\." holds 2 entries, the manifest lists 1/],
+    ['directory list: one missing from the archive', (b) => b.file(T('f'), 'x').manifest('acme', (m) => ({ ...m, directories: [...m.directories, { path: 'gone', entries: 0, sha256: sha256('') }] })), /directory "gone" is missing/],
+    ['directory list: one extra in the archive', (b) => b.file(T('d/f'), 'x').manifest('acme', (m) => ({ ...m, directories: m.directories.filter((d) => d.path !== 'd') })), /directory "d" is not listed/],
     ['tenant name', (b) => b.file(T('f'), 'x').manifest('acme', (m) => ({ ...m, tenant: 'victim' })), /manifest is for tenant "victim"/],
   ];
   it.each(lying)('refuses a manifest whose %s does not match', async (_label, build, message) => {
     await refused(build(tar()).build(), CorruptArchiveError, message);
+  });
+
+  it('verifies an archive with a version 1 manifest (every entry listed), as earlier backups wrote it', async () => {
+    const archive = tar().dir(T('d/')).file(T('d/f'), 'content').symlink(T('l'), 'd/f').withManifestV1('acme').build();
+    const { result } = await accepted(archive);
+    expect(result.manifest?.formatVersion).toBe(1);
+    expect(result.files).toBe(1);
+  });
+
+  const lyingV1: [string, (b: TarBuilder) => TarBuilder][] = [
+    ['SHA-256', (b) => b.file(T('f'), 'real').withManifestV1('acme', (m) => ({ ...m, entries: m.entries.map((e) => (e.type === 'file' ? { ...e, sha256: 'a'.repeat(64) } : e)) }))],
+    ['size', (b) => b.file(T('f'), 'real').withManifestV1('acme', (m) => ({ ...m, entries: m.entries.map((e) => (e.type === 'file' ? { ...e, size: 99 } : e)) }))],
+    ['entry list', (b) => b.file(T('f'), 'x').file(T('extra'), 'x').withManifestV1('acme', (m) => ({ ...m, entries: m.entries.filter((e) => e.path !== 'extra') }))],
+    ['symlink target', (b) => b.symlink(T('l'), 'x').withManifestV1('acme', (m) => ({ ...m, entries: [{ path: 'l', type: 'symlink', target: 'y', mtimeMs: 0 }] }))],
+  ];
+  it.each(lyingV1)('refuses a version 1 manifest whose %s does not match', async (_label, build) => {
+    await refused(build(tar()).build(), CorruptArchiveError, /does not match its manifest/);
+  });
+
+  it('refuses a version 1 manifest with a malformed entry, and a manifest of an unknown version', async () => {
+    const malformed = tar().file(T('f'), 'x').withManifestV1('acme', (m) => ({ ...m, entries: [{ path: 'f', type: 'file', size: -1, sha256: 'x', mode: 0, mtimeMs: 0 }] }));
+    await refused(malformed.build(), CorruptArchiveError, /malformed entry/);
+    const future = tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, formatVersion: 3 }));
+    await refused(future.build(), CorruptArchiveError, /format version 3; this tool reads versions 1 and 2/);
+  });
+
+  it('refuses a manifest with a malformed directory digest', async () => {
+    const archive = tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, directories: [{ path: '', entries: 1, sha256: 'not hex' }] }));
+    await refused(archive.build(), CorruptArchiveError, /malformed directory/);
   });
 
   it('refuses a manifest that is not JSON or not ours', async () => {

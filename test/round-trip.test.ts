@@ -76,6 +76,24 @@ describe('backup and restore round trip', () => {
     chmodSync(path.join(gnu, 'tenants', 'acme', 'locked-dir'), 0o755);
   });
 
+  it('refuses an archive whose tar was edited after the backup, naming the directory, and restores nothing', () => {
+    const tarBytes = sh(`zstd -dc '${archive}'`);
+    const original = Buffer.from('note 742\n');
+    const at = tarBytes.indexOf(original);
+    expect(at).toBeGreaterThan(0);
+    expect(tarBytes.indexOf(original, at + 1)).toBe(-1);
+    Buffer.from('note 743\n').copy(tarBytes, at); // same size: every tar header stays valid
+    const edited = path.join(dir.path, 'edited.tar.zst');
+    sh(`zstd -q -3 -o '${edited}'`, { input: tarBytes });
+
+    const gatewayD = path.join(dir.path, 'd');
+    const restore = runCli(['--tenants-dir', gatewayD, 'tenants', 'restore', '--from', edited]);
+    expect(restore.stderr.trim()).toMatch(/does not match its manifest: .* of the entries in "workspace\/notes" differ$/);
+    expect(restore.stderr.trim().split('\n')).toHaveLength(1);
+    expect(restore.status).not.toBe(0);
+    expect(existsSync(path.join(gatewayD, 'acme'))).toBe(false);
+  });
+
   it('restores an archive made by GNU tar + zstd, with a notice that it could not verify per file', () => {
     const gnuArchive = path.join(dir.path, 'gnu.tar.zst');
     sh(`tar -C '${gatewayA}' --exclude=acme/pty --exclude=acme/escaping-link --transform 's,^acme,tenants/acme,' -cf - acme | zstd -q -3 -o '${gnuArchive}'`);

@@ -6,7 +6,8 @@
 
 import { createHash } from 'node:crypto';
 
-import { MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestEntry } from '../../shared/manifest.js';
+import { MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestV1Entry } from '../../shared/manifest.js';
+import { digestTree } from '../../shared/tree-digest.js';
 
 export const BLOCK = 512;
 
@@ -113,7 +114,10 @@ export interface EntryOptions {
 }
 
 /** What the builder knows it put in, for writing a manifest that matches. */
-type Recorded = ManifestEntry;
+type Recorded = ManifestV1Entry;
+
+/** A version 1 manifest: every entry listed (what backups wrote before version 2). */
+export type ManifestV1 = Omit<Manifest, 'directories' | 'formatVersion'> & { readonly formatVersion: 1; readonly entries: readonly ManifestV1Entry[] };
 type WithoutPath<T> = T extends unknown ? Omit<T, 'path'> : never;
 
 /**
@@ -193,15 +197,25 @@ export class TarBuilder {
   }
 
   /**
-   * The manifest entry (`tenants/<tenant>/.openclaw-backup-manifest.json`) describing every
-   * file, directory and symlink added so far through the high-level methods; `edit` may
-   * change it to lie.
+   * The manifest entry (`tenants/<tenant>/.openclaw-backup-manifest.json`) with the directory
+   * digests of every file, directory and symlink added so far through the high-level methods;
+   * `edit` may change it to lie.
    */
   manifest(tenant: string, edit: (manifest: Manifest) => Manifest = (m) => m): this {
+    const { entries: _listed, ...common } = this.manifestV1(tenant);
+    return this.manifestEntry(tenant, edit({ ...common, formatVersion: MANIFEST_FORMAT_VERSION, directories: digestTree(this.recorded) }));
+  }
+
+  /** The same as a version 1 manifest, which lists every entry instead of digesting directories. */
+  withManifestV1(tenant: string, edit: (manifest: ManifestV1) => ManifestV1 = (m) => m): this {
+    return this.manifestEntry(tenant, edit(this.manifestV1(tenant)));
+  }
+
+  private manifestV1(tenant: string): ManifestV1 {
     const entries = this.recorded;
-    const manifest: Manifest = {
+    return {
       format: MANIFEST_FORMAT,
-      formatVersion: MANIFEST_FORMAT_VERSION,
+      formatVersion: 1,
       tenant,
       createdAt: '2024-01-01T00:00:00.000Z',
       tool: { name: 'tar-builder', version: '0' },
@@ -215,7 +229,10 @@ export class TarBuilder {
         bytes: entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0),
       },
     };
-    const data = Buffer.from(JSON.stringify(edit(manifest)));
+  }
+
+  private manifestEntry(tenant: string, manifest: Manifest | ManifestV1): this {
+    const data = Buffer.from(JSON.stringify(manifest));
     this.entry({ name: `tenants/${tenant}/${MANIFEST_FILE_NAME}`, typeflag: '0', mode: 0o600, size: data.length }, data);
     return this;
   }

@@ -1,0 +1,85 @@
+// What a manifest records about the tree, and what restore recomputes from the entries it
+// extracted: one SHA-256 per directory over its direct children, in archive order. A child
+// is a record of NUL-terminated fields (no name or link target can hold a NUL, and the type
+// fixes the field count, so records never run together):
+//   file       "f" name size sha256-of-content
+//   directory  "d" name
+//   symlink    "l" name target
+//   hard link  "h" name target-path   (never written by backup: it cannot match a manifest)
+// A tree of 200,000 small files costs a few hundred digests instead of 200,000 entries.
+
+import { createHash, type Hash } from 'node:crypto';
+
+export type TreeEntry =
+  | { readonly path: string; readonly type: 'file'; readonly size: number; readonly sha256: string }
+  | { readonly path: string; readonly type: 'directory' }
+  | { readonly path: string; readonly type: 'symlink'; readonly target: string }
+  | { readonly path: string; readonly type: 'hardlink'; readonly target: string };
+
+export interface DirectoryDigest {
+  /** Relative to the tenant root; '' is the root. */
+  readonly path: string;
+  /** How many direct children the directory holds. */
+  readonly entries: number;
+  readonly sha256: string;
+}
+
+interface OpenDirectory {
+  readonly hash: Hash;
+  entries: number;
+  /** Had an entry of its own. */
+  listed: boolean;
+}
+
+export class TreeDigest {
+  private readonly directories = new Map<string, OpenDirectory>();
+
+  /** Adds `entry` to its parent's digest; a directory also starts a digest of its own. A directory met twice counts once. */
+  add(entry: TreeEntry): void {
+    if (entry.type === 'directory') {
+      const own = this.directory(entry.path);
+      if (own.listed) return;
+      own.listed = true;
+      if (entry.path === '') return;
+    }
+    const slash = entry.path.lastIndexOf('/');
+    const parent = this.directory(slash === -1 ? '' : entry.path.slice(0, slash));
+    const name = entry.path.slice(slash + 1);
+    parent.entries++;
+    switch (entry.type) {
+      case 'file':
+        parent.hash.update(`f\0${name}\0${entry.size}\0${entry.sha256}\0`);
+        break;
+      case 'directory':
+        parent.hash.update(`d\0${name}\0`);
+        break;
+      case 'symlink':
+        parent.hash.update(`l\0${name}\0${entry.target}\0`);
+        break;
+      case 'hardlink':
+        parent.hash.update(`h\0${name}\0${entry.target}\0`);
+        break;
+    }
+  }
+
+  /** Every directory that was listed or holds an entry, in the order first met. */
+  digests(): DirectoryDigest[] {
+    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: open.hash.copy().digest('hex') }));
+  }
+
+  private directory(path: string): OpenDirectory {
+    let open = this.directories.get(path);
+    if (open === undefined) {
+      open = { hash: createHash('sha256'), entries: 0, listed: false };
+      this.directories.set(path, open);
+    }
+    return open;
+  }
+}
+
+/** The digests of `entries`, in archive order. */
+export function digestTree(entries: Iterable<TreeEntry>): DirectoryDigest[] {
+  const digest = new TreeDigest();
+  for (const entry of entries) digest.add(entry);
+  return digest.digests();
+}

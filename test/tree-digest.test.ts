@@ -1,0 +1,69 @@
+// The directory digests a manifest records: pinned to the record format written out by hand,
+// so a change to the encoding (which would make every existing backup fail verification)
+// cannot pass unnoticed.
+
+import { createHash } from 'node:crypto';
+
+import { describe, expect, it } from 'vitest';
+
+import { digestTree, TreeDigest, type TreeEntry } from '../shared/tree-digest.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+describe('directory digests', () => {
+  it('digests each directory over its direct children, as NUL-terminated records in archive order', () => {
+    const digests = digestTree([
+      { path: '', type: 'directory' },
+      { path: 'notes', type: 'directory' },
+      { path: 'notes/a.md', type: 'file', size: 2, sha256: sha256('hi') },
+      { path: 'link', type: 'symlink', target: 'notes/a.md' },
+      { path: 'notes/empty', type: 'directory' },
+    ]);
+    expect(digests).toEqual([
+      { path: '', entries: 2, sha256: sha256('d\0notes\0' + 'l\0link\0notes/a.md\0') },
+      { path: 'notes', entries: 2, sha256: sha256(`f\0a.md\x002\0${sha256('hi')}\0` + 'd\0empty\0') },
+      { path: 'notes/empty', entries: 0, sha256: sha256('') },
+    ]);
+  });
+
+  it('gives a directory implied by its entries a digest too, so an unlisted one can be found', () => {
+    expect(digestTree([{ path: 'a/b/f', type: 'file', size: 0, sha256: sha256('') }]).map((d) => d.path)).toEqual(['a/b']);
+  });
+
+  it('counts a directory met twice once', () => {
+    const twice = digestTree([
+      { path: '', type: 'directory' },
+      { path: 'd', type: 'directory' },
+      { path: 'd', type: 'directory' },
+    ]);
+    expect(twice[0]).toEqual({ path: '', entries: 1, sha256: sha256('d\0d\0') });
+  });
+
+  it('tells apart trees that differ in one name, type, size, content, target, or in order', () => {
+    const file = (path: string, content = 'x'): TreeEntry => ({ path, type: 'file', size: content.length, sha256: sha256(content) });
+    const base: TreeEntry[] = [file('a'), file('b'), { path: 'l', type: 'symlink', target: 'a' }];
+    const variants: TreeEntry[][] = [
+      [file('a2'), file('b'), base[2]!],
+      [{ path: 'a', type: 'directory' }, file('b'), base[2]!],
+      [{ path: 'a', type: 'file', size: 2, sha256: sha256('x') }, file('b'), base[2]!],
+      [file('a', 'y'), file('b'), base[2]!],
+      [file('a'), file('b'), { path: 'l', type: 'symlink', target: 'b' }],
+      [file('a'), file('b'), { path: 'l', type: 'hardlink', target: 'a' }],
+      [file('b'), file('a'), base[2]!],
+      // Field boundaries cannot shift: a name cannot hold a NUL, and every record ends with one.
+      [file('a'), file('b'), { path: 'l', type: 'symlink', target: 'a\nd' }],
+    ];
+    const rootOf = (entries: TreeEntry[]) => digestTree(entries).find((d) => d.path === '')!.sha256;
+    const all = [base, ...variants].map(rootOf);
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('can be read at any time and still take more entries', () => {
+    const digest = new TreeDigest();
+    digest.add({ path: 'a', type: 'directory' });
+    const rootOf = () => digest.digests().find((d) => d.path === '')!;
+    expect(rootOf()).toEqual({ path: '', entries: 1, sha256: sha256('d\0a\0') });
+    digest.add({ path: 'b', type: 'directory' });
+    expect(rootOf()).toEqual({ path: '', entries: 2, sha256: sha256('d\0a\0d\0b\0') });
+  });
+});
