@@ -43,12 +43,12 @@ export const DEFAULT_LIMITS: ExtractLimits = {
 const MAX_DEPTH = 1024;
 /** Longest symlink target Linux stores (PATH_MAX - 1). */
 const MAX_LINK_TARGET_BYTES = 4095;
-/** Largest manifest we accept (about 2 million entries). */
+/** Largest manifest we accept (a version 1 manifest listing about 2 million entries; version 2 is a few KiB). */
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 /**
  * On a local disk, files are written on this thread until the archive has declared this many
- * bytes of content, or this many entries, then on a worker thread (tree-writers.ts):
- * starting a thread costs more than a small archive takes.
+ * bytes of content, or this many entries, then on writer threads (tree-writers.ts):
+ * starting threads costs more than a small archive takes.
  */
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
 const WORKER_THRESHOLD_ENTRIES = 1024;
@@ -72,7 +72,7 @@ export interface ExtractOptions {
   readonly onProgress?: (progress: ExtractProgress) => void;
   /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
   readonly ioMode?: IoMode;
-  /** In 'sync' mode, bytes of content (or 1,024 entries, unless this is Infinity) after which files are written on a worker thread. @default 16 MiB */
+  /** In 'sync' mode, bytes of content (or 1,024 entries, unless this is Infinity) after which files are written on writer threads. @default 16 MiB */
   readonly workerThresholdBytes?: number;
 }
 
@@ -147,7 +147,7 @@ class Extraction {
     this.limits = options.limits ?? DEFAULT_LIMITS;
   }
 
-  /** A chunk of the tar stream is about to be read: the writer is switched to a worker thread here once the archive is large. */
+  /** A chunk of the tar stream is about to be read: the writer is switched to writer threads here once the archive is large. */
   beginChunk(chunk: Buffer): void {
     if (this.tenant !== undefined && this.ioMode === 'sync' && this.writes instanceof SyncTreeWriter && this.worthAWorker()) {
       this.writes = new WorkerTreeWriter();

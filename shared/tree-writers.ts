@@ -5,13 +5,15 @@
 // Three writers, for three situations:
 // - SyncTreeWriter: synchronous calls on the calling thread. Local disks answer faster than
 //   a hop to libuv's pool costs (io-mode.ts); right for small archives.
-// - WorkerTreeWriter: the same synchronous calls on a worker thread, fed one decoded chunk
-//   at a time, so that creating and writing files (kernel time: page-cache copies, inode
-//   allocation) runs beside the main thread's parsing and hashing, as `tar -x` runs beside
-//   `zstd -d`. Failures come back with the chunk's acknowledgement.
+// - WorkerTreeWriter: the same synchronous calls on two writer threads (one per core, at
+//   most two), fed one decoded chunk at a time, so that creating and writing files (kernel
+//   time: page-cache copies, inode allocation) runs beside the main thread's parsing and
+//   hashing, as `tar -x` runs beside `zstd -d`, and in two directories at once. Failures
+//   come back with the chunk's acknowledgement.
 // - ParallelTreeWriter: many promise calls in flight, for network file systems (EFS) where
 //   each call waits a millisecond.
 
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, promises as fs, symlinkSync, linkSync, writeSync } from 'node:fs';
 
@@ -19,8 +21,10 @@ import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lutimesSy
 const SMALL_FILE_LIMIT = 1024 * 1024;
 /** Small-file writes in flight at once: overlaps the file system's latency (EFS!). */
 const WRITE_CONCURRENCY = 16;
-/** Decoded chunks handed to the worker and not yet written: bounds memory (2 MiB frames). */
+/** Decoded chunks handed to the writer threads and not yet written: bounds memory (2 MiB frames). */
 const WORKER_CHUNKS_IN_FLIGHT = 4;
+/** Writer threads: two keep file creation going in two directories at once (more would compete with the main thread on 2 cores). */
+const WRITER_LANES = Math.min(2, availableParallelism());
 /** Size of the shared buffers chunks are copied into for the worker (a frame; larger chunks get their own). */
 const SHARED_BUFFER_BYTES = 2 * 1024 * 1024;
 const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
@@ -254,12 +258,14 @@ type WorkerOp =
   | ['abandon'];
 
 interface WorkerBatch {
+  readonly batch: number;
   readonly ops: (string | number)[];
   /** The chunk's bytes; write offsets are relative to it. */
   readonly bytes: SharedArrayBuffer | undefined;
 }
 
 interface WorkerReply {
+  readonly batch: number;
   /** The first failure, once there has been one; every later batch is skipped. */
   readonly error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string; dest?: string };
 }
@@ -276,7 +282,7 @@ function workerMain(load: NodeJS.Require): void {
   const flags = fsSync.constants.O_WRONLY | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL | fsSync.constants.O_NOFOLLOW;
   let fd = -1;
   let failure: WorkerReply['error'];
-  parentPort!.on('message', ({ ops, bytes }: WorkerBatch) => {
+  parentPort!.on('message', ({ batch, ops, bytes }: WorkerBatch) => {
     if (failure === undefined) {
       const data = bytes === undefined ? undefined : new Uint8Array(bytes);
       const text = (at: number) => ops[at] as string;
@@ -336,44 +342,72 @@ function workerMain(load: NodeJS.Require): void {
         fd = -1;
       }
     }
-    parentPort!.postMessage({ error: failure } satisfies WorkerReply);
+    parentPort!.postMessage({ batch, error: failure } satisfies WorkerReply);
   });
 }
 
 const WORKER_SOURCE = `(${workerMain.toString()})(require)`;
 
-/** SyncTreeWriter's calls, made on a worker thread one decoded chunk at a time. */
+/** One writer thread and the operations queued for its next batch. */
+interface Lane {
+  readonly worker: Worker;
+  ops: (string | number)[];
+  exited: boolean;
+}
+
+/** A decoded chunk handed to the lanes: done when every lane it was posted to has replied. */
+interface Batch {
+  lanesLeft: number;
+  readonly bytes: SharedArrayBuffer | undefined;
+}
+
+/**
+ * SyncTreeWriter's calls, made on writer threads ("lanes") one decoded chunk at a time.
+ * Each directory's files go to one lane (directories are handed out round-robin), so
+ * creating files in different directories runs in parallel (a file system serialises
+ * creation within one directory) while each lane keeps its own order. Directories and
+ * symlinks are created on this thread at once, before anything inside them is queued; a
+ * hard link goes to the lane that created its target, after it.
+ */
 export class WorkerTreeWriter implements TreeWriter {
-  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
-  private ops: (string | number)[] = [];
+  private readonly lanes: Lane[];
+  /** The lane of every directory that has held a file, by absolute path. */
+  private readonly laneOfDirectory = new Map<string, number>();
+  private nextLane = 0;
   private chunk: Buffer | undefined;
   private chunkWritten = false;
-  private inFlight = 0;
+  private readonly batches = new Map<number, Batch>();
+  private nextBatch = 0;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
-  private exited = false;
   private stopping = false;
-  /** Shared memory of each batch in flight, in order (replies come in order); reused once written. */
-  private readonly sentBuffers: (SharedArrayBuffer | undefined)[] = [];
   private readonly spareBuffers: SharedArrayBuffer[] = [];
 
-  constructor() {
-    this.worker.on('message', (reply: WorkerReply) => {
-      this.inFlight--;
-      const returned = this.sentBuffers.shift();
-      if (returned !== undefined && this.spareBuffers.length < WORKER_CHUNKS_IN_FLIGHT) this.spareBuffers.push(returned);
+  constructor(laneCount = WRITER_LANES) {
+    this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => this.startLane());
+  }
+
+  private startLane(): Lane {
+    const lane: Lane = { worker: new Worker(WORKER_SOURCE, { eval: true }), ops: [], exited: false };
+    lane.worker.on('message', (reply: WorkerReply) => {
+      const batch = this.batches.get(reply.batch)!;
+      if (--batch.lanesLeft === 0) {
+        this.batches.delete(reply.batch);
+        if (batch.bytes !== undefined && this.spareBuffers.length < WORKER_CHUNKS_IN_FLIGHT) this.spareBuffers.push(batch.bytes);
+      }
       if (reply.error !== undefined) this.failure ??= errnoError(reply.error);
       this.wake?.();
     });
-    this.worker.on('error', (error) => {
+    lane.worker.on('error', (error) => {
       this.failure ??= error;
       this.wake?.();
     });
-    this.worker.on('exit', () => {
-      this.exited = true;
-      if (!this.stopping) this.failure ??= new Error('the file-writing thread stopped unexpectedly');
+    lane.worker.on('exit', () => {
+      lane.exited = true;
+      if (!this.stopping) this.failure ??= new Error('a file-writing thread stopped unexpectedly');
       this.wake?.();
     });
+    return lane;
   }
 
   beginChunk(chunk: Buffer): void {
@@ -382,47 +416,51 @@ export class WorkerTreeWriter implements TreeWriter {
   }
 
   endChunk(): Promise<void> | undefined {
-    if (this.ops.length === 0) return undefined;
+    if (!this.lanes.some((lane) => lane.ops.length > 0)) return undefined;
     this.post();
-    return this.inFlight >= WORKER_CHUNKS_IN_FLIGHT ? this.waitFor(WORKER_CHUNKS_IN_FLIGHT - 1) : undefined;
+    return this.batches.size >= WORKER_CHUNKS_IN_FLIGHT ? this.waitFor(WORKER_CHUNKS_IN_FLIGHT - 1) : undefined;
   }
 
   mkdir(absPath: string): undefined {
-    this.queue('mkdir', absPath);
+    this.throwIfFailed();
+    mkdirSync(absPath, { mode: 0o700 });
     return undefined;
   }
 
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
-    this.queue('open', absPath, mode);
-    return new WorkerFileSink(this, mode, mtime);
+    const lane = this.laneFor(absPath);
+    this.queue(lane, 'open', absPath, mode);
+    return new WorkerFileSink(this, lane, mode, mtime);
   }
 
   /** For WorkerFileSink. */
-  queue(...op: WorkerOp): void {
-    this.ops.push(...op);
+  queue(lane: number, ...op: WorkerOp): void {
+    this.lanes[lane]!.ops.push(...op);
   }
 
   symlink(target: string, absPath: string, mtime: Date): undefined {
-    this.queue('symlink', target, absPath, mtime.getTime() / 1000);
+    this.throwIfFailed();
+    symlinkSync(target, absPath);
+    lutimesSync(absPath, mtime, mtime);
     return undefined;
   }
 
   link(existingPath: string, absPath: string): undefined {
-    this.queue('link', existingPath, absPath);
+    this.queue(this.laneFor(existingPath), 'link', existingPath, absPath);
     return undefined;
   }
 
   async flush(): Promise<void> {
-    if (this.ops.length > 0) this.post();
+    if (this.lanes.some((lane) => lane.ops.length > 0)) this.post();
     await this.waitFor(0);
-    if (this.failure !== undefined) throw this.failure;
+    this.throwIfFailed();
     await this.stop();
   }
 
-  /** Issues what was queued (it was vetted: the tree ends as SyncTreeWriter's would), then closes the open file. */
+  /** Issues what was queued (it was vetted: the tree ends as SyncTreeWriter's would), then closes the open files. */
   async settle(): Promise<void> {
-    this.queue('abandon');
-    if (!this.exited) this.post(true);
+    for (let lane = 0; lane < this.lanes.length; lane++) this.queue(lane, 'abandon');
+    this.post(true);
     await this.waitFor(0).catch(() => undefined);
     await this.stop();
   }
@@ -434,56 +472,81 @@ export class WorkerTreeWriter implements TreeWriter {
     return bytes.byteOffset - chunk.byteOffset;
   }
 
+  private laneFor(absPath: string): number {
+    const directory = absPath.slice(0, absPath.lastIndexOf('/'));
+    let lane = this.laneOfDirectory.get(directory);
+    if (lane === undefined) {
+      lane = this.nextLane;
+      this.nextLane = (this.nextLane + 1) % this.lanes.length;
+      this.laneOfDirectory.set(directory, lane);
+    }
+    return lane;
+  }
+
   private post(evenAfterFailure = false): void {
-    if (this.failure !== undefined && !evenAfterFailure) throw this.failure;
+    if (!evenAfterFailure) this.throwIfFailed();
     let bytes: SharedArrayBuffer | undefined;
     if (this.chunkWritten) {
       // One copy into shared memory that is reused: cloning or transferring the decoder's
-      // (external) buffer would copy it into fresh pages every time.
+      // (external) buffer would copy it into fresh pages every time. Every lane reads it.
       const chunk = this.chunk!;
-      bytes = this.spareBuffers.find((candidate) => candidate.byteLength >= chunk.length);
-      if (bytes === undefined) bytes = new SharedArrayBuffer(Math.max(chunk.length, SHARED_BUFFER_BYTES));
-      else this.spareBuffers.splice(this.spareBuffers.indexOf(bytes), 1);
+      const spare = this.spareBuffers.findIndex((candidate) => candidate.byteLength >= chunk.length);
+      bytes = spare === -1 ? new SharedArrayBuffer(Math.max(chunk.length, SHARED_BUFFER_BYTES)) : this.spareBuffers.splice(spare, 1)[0]!;
       new Uint8Array(bytes, 0, chunk.length).set(chunk);
       this.chunkWritten = false;
     }
-    this.worker.postMessage({ ops: this.ops, bytes } satisfies WorkerBatch);
-    this.sentBuffers.push(bytes);
-    this.ops = [];
-    this.inFlight++;
+    const id = this.nextBatch++;
+    const batch: Batch = { lanesLeft: 0, bytes };
+    for (const lane of this.lanes) {
+      if (lane.ops.length === 0 || lane.exited) continue;
+      lane.worker.postMessage({ batch: id, ops: lane.ops, bytes } satisfies WorkerBatch);
+      lane.ops = [];
+      batch.lanesLeft++;
+    }
+    if (batch.lanesLeft > 0) this.batches.set(id, batch);
+    else if (bytes !== undefined) this.spareBuffers.push(bytes);
   }
 
-  /** Waits until at most `count` batches are in flight; throws the worker's failure. */
+  /** Waits until at most `count` batches are in flight; throws the first failure. */
   private async waitFor(count: number): Promise<void> {
-    while (this.inFlight > count && this.failure === undefined && !this.exited) {
+    while (this.batches.size > count && this.failure === undefined && !this.lanes.some((lane) => lane.exited)) {
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
     }
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
 
   private async stop(): Promise<void> {
     this.stopping = true;
-    if (!this.exited) await this.worker.terminate();
+    await Promise.all(this.lanes.filter((lane) => !lane.exited).map((lane) => lane.worker.terminate()));
   }
 }
 
 class WorkerFileSink implements FileSink {
   size = 0;
-  constructor(private readonly writer: WorkerTreeWriter, private readonly mode: number, private readonly mtime: Date) {}
+  constructor(
+    private readonly writer: WorkerTreeWriter,
+    private readonly lane: number,
+    private readonly mode: number,
+    private readonly mtime: Date,
+  ) {}
 
   write(bytes: Buffer): undefined {
-    this.writer.queue('write', this.writer.offsetOf(bytes), bytes.length);
+    this.writer.queue(this.lane, 'write', this.writer.offsetOf(bytes), bytes.length);
     this.size += bytes.length;
     return undefined;
   }
 
   finish(): undefined {
-    this.writer.queue('close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000);
+    this.writer.queue(this.lane, 'close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000);
     return undefined;
   }
 
-  /** The worker closes the file when the writer settles. */
+  /** The lane closes the file when the writer settles. */
   abandon(): void {}
 }
 

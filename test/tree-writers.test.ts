@@ -1,6 +1,6 @@
-// The worker-thread writer on its own: it must create exactly what the synchronous writer
-// creates, in order, and report a failure of the thread's file-system calls as the errno
-// error the same call would have thrown here, without leaking the file it had open.
+// The writer-thread writer on its own: it must create exactly what the synchronous writer
+// creates, each directory in order, and report a failure of a thread's file-system calls as
+// the errno error the same call would have thrown here, without leaking the file it had open.
 
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -92,7 +92,9 @@ describe('WorkerTreeWriter', () => {
     const clash = await writer.openFile(path.join(dir, 'taken'), 1, 0o644, MTIME); // O_EXCL: EEXIST
     await clash.write(chunk.subarray(0, 1));
     await clash.finish();
-    await writer.mkdir(path.join(dir, 'after-the-failure'));
+    const after = await writer.openFile(path.join(dir, 'after-the-failure'), 1, 0o644, MTIME); // same directory: same lane
+    await after.write(chunk.subarray(0, 1));
+    await after.finish();
 
     const failure = await writer.flush().then(
       () => undefined,
@@ -121,6 +123,34 @@ describe('WorkerTreeWriter', () => {
     await writer.endChunk();
     await writer.flush();
     expect(readFileSync(path.join(dir, 'bundled.txt'), 'utf8')).toBe('from the bundle');
+  });
+
+  it('writes the files of different directories on different threads, each directory in order', async () => {
+    const viaLanes = path.join(dir, 'lanes');
+    const viaSync = path.join(dir, 'sync');
+    mkdirSync(viaLanes);
+    mkdirSync(viaSync);
+    const write = async (writer: TreeWriter, root: string) => {
+      for (let round = 0; round < 3; round++) {
+        const chunk = Buffer.from(`round ${round}: `.padEnd(64, '.'));
+        writer.beginChunk(chunk);
+        for (let d = 0; d < 5; d++) {
+          if (round === 0) await writer.mkdir(path.join(root, `d${d}`));
+          for (let f = 0; f < 4; f++) {
+            const sink = await writer.openFile(path.join(root, `d${d}`, `f${round}-${f}`), 10 + f, 0o644, MTIME);
+            await sink.write(chunk.subarray(0, 10 + f));
+            await sink.finish();
+          }
+        }
+        await writer.link(path.join(root, 'd0', `f${round}-0`), path.join(root, `d4`, `hard-${round}`));
+        await writer.endChunk();
+      }
+      await writer.flush();
+    };
+    await write(new WorkerTreeWriter(3), viaLanes);
+    await write(new SyncTreeWriter(), viaSync);
+    expect(describeTree(viaLanes)).toEqual(describeTree(viaSync));
+    expect(readFileSync(path.join(viaLanes, 'd4', 'hard-2'), 'utf8')).toBe('round 2: .');
   });
 
   it('closes the open file when abandoned mid-file, after writing what had been queued', async () => {
