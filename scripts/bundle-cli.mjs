@@ -4,7 +4,11 @@
 // the core, S3, cron) starts each command about 30 ms sooner. npm packages with native
 // code or many files of their own (the AWS SDK) stay in node_modules, loaded on first use.
 
+import { rmSync } from 'node:fs';
+
 import { build } from 'esbuild';
+
+rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry content hashes: old ones would pile up
 
 await build({
   entryPoints: { main: 'dist/cli/main.js' },
