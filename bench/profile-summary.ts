@@ -7,13 +7,14 @@
 // (zstd, SHA-256 of large buffers is on the main thread though, fs calls) shows up as
 // "(idle)" on the main thread, or as the native function that waited for it.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface ProfileNode {
   readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number; readonly columnNumber: number };
   readonly children?: readonly number[];
 }
 
@@ -53,6 +54,25 @@ export function areaOf(url: string, functionName: string): string {
   return url;
 }
 
+const sourceMaps = new Map<string, SourceMap | undefined>();
+
+/**
+ * Where a frame of bundled code (dist/bundle/, built with linked source maps) came from:
+ * the original module and line, so areas read "ours: shared/extract.ts" rather than a chunk.
+ */
+export function originalFrame(url: string, lineNumber: number, columnNumber: number): { url: string; lineNumber: number } {
+  if (!url.startsWith('file://') || !url.includes('/dist/bundle/')) return { url, lineNumber };
+  const file = fileURLToPath(url);
+  if (!sourceMaps.has(file)) {
+    const mapFile = `${file}.map`;
+    sourceMaps.set(file, existsSync(mapFile) ? new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8')) as SourceMapPayload) : undefined);
+  }
+  const entry = sourceMaps.get(file)?.findEntry(lineNumber, columnNumber);
+  if (entry === undefined || !('originalSource' in entry) || entry.originalSource === undefined) return { url, lineNumber };
+  const source = entry.originalSource.startsWith('file://') ? entry.originalSource : pathToFileURL(path.resolve(path.dirname(file), entry.originalSource)).href;
+  return { url: source, lineNumber: entry.originalLine };
+}
+
 export function summarizeProfile(file: string, top = 25): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -70,7 +90,8 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   for (const [id, micros] of selfById) {
     const node = byId.get(id);
     if (node === undefined) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName } = node.callFrame;
+    const { url, lineNumber } = originalFrame(node.callFrame.url, node.callFrame.lineNumber, node.callFrame.columnNumber);
     const ms = micros / 1000;
     total += ms;
     if (functionName === '(idle)') idle += ms;

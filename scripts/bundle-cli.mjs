@@ -21,5 +21,7 @@ await build({
   external: ['@mongodb-js/zstd', 'better-sqlite3', '@aws-sdk/*', '@smithy/*', '@aws-lambda-powertools/*'],
   // Bundled CommonJS packages (commander) call require(): give the ES module one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  // Linked source maps (composed with tsc's): profiles and `--enable-source-maps` name the .ts modules.
+  sourcemap: 'linked',
   logLevel: 'warning',
 });
