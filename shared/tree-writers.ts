@@ -250,19 +250,13 @@ async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode:
 
 
 /**
- * One operation for the worker: mkdir; open (the one current file); write a range of the
- * batch's bytes to it; close it (chmod first unless -1, then set its mtime); symlink (then
- * its mtime); hard link; close the current file after a failure. A batch sends its
- * operations flattened into one array of strings and numbers (cheap to clone).
+ * One operation for a writer thread: open (the one current file); write a range of the
+ * batch's bytes to it; close it (chmod first unless -1, then set its mtime); hard link;
+ * close the current file after a failure. (Directories and symlinks are made by the main
+ * thread.) A batch sends its operations flattened into one array of strings and numbers
+ * (cheap to clone).
  */
-type WorkerOp =
-  | ['mkdir', string]
-  | ['open', string, number]
-  | ['write', number, number]
-  | ['close', number, number]
-  | ['symlink', string, string, number]
-  | ['link', string, string]
-  | ['abandon'];
+type WorkerOp = ['open', string, number] | ['write', number, number] | ['close', number, number] | ['link', string, string] | ['abandon'];
 
 interface WorkerBatch {
   readonly batch: number;
@@ -281,7 +275,7 @@ interface WorkerReply {
  * The worker's whole program, run as a CommonJS script with `eval` (so bundling the
  * gateway's code cannot lose a file). `load` is the script's `require`, passed in as an
  * argument: a bundler rewrites `require(...)` calls it can see into helpers that do not
- * exist in the worker. Mirrors SyncTreeWriter call for call.
+ * exist in the worker. Mirrors SyncTreeWriter call for call, for files and hard links.
  */
 function workerMain(load: NodeJS.Require): void {
   const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
@@ -297,10 +291,6 @@ function workerMain(load: NodeJS.Require): void {
       try {
         for (let i = 0; i < ops.length; ) {
           switch (ops[i]) {
-            case 'mkdir':
-              fsSync.mkdirSync(text(i + 1), { mode: 0o700 });
-              i += 2;
-              break;
             case 'open':
               fd = fsSync.openSync(text(i + 1), flags, number(i + 2));
               i += 3;
@@ -324,11 +314,6 @@ function workerMain(load: NodeJS.Require): void {
               i += 3;
               break;
             }
-            case 'symlink':
-              fsSync.symlinkSync(text(i + 1), text(i + 2));
-              fsSync.lutimesSync(text(i + 2), number(i + 3), number(i + 3));
-              i += 4;
-              break;
             case 'link':
               fsSync.linkSync(text(i + 1), text(i + 2));
               i += 3;
