@@ -45,14 +45,21 @@ function location(options: Partial<S3LocationOptions> = {}): S3Location {
   return new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, secrets: [SECRET], ...options });
 }
 
+/** Bytes of each part as sent: the uploader reuses its part buffers once a part is answered. */
+let partBodies = new Map<number, Buffer>();
+
 /** A bucket where nothing exists yet and every upload request succeeds. */
 function emptyBucket(): void {
   s3.reset();
+  partBodies = new Map();
   s3.on(HeadObjectCommand).rejects(s3Error('NotFound', 404, 'UnknownError'));
   s3.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
   s3.on(PutObjectCommand).resolves({ ETag: '"single"' });
   s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
-  s3.on(UploadPartCommand).callsFake((input: { PartNumber: number }) => ({ ETag: `"part-${input.PartNumber}"` }));
+  s3.on(UploadPartCommand).callsFake((input: { PartNumber: number; Body: Uint8Array }) => {
+    partBodies.set(input.PartNumber, Buffer.from(input.Body));
+    return { ETag: `"part-${input.PartNumber}"` };
+  });
   s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"multi-3"', VersionId: 'v-1' });
   s3.on(AbortMultipartUploadCommand).resolves({});
   s3.on(PutObjectTaggingCommand).resolves({});
@@ -115,7 +122,12 @@ describe('S3Location.write (mocked S3)', () => {
     const parts = s3.commandCalls(UploadPartCommand).map((call) => call.args[0].input);
     expect(parts.map((part) => part.PartNumber).sort()).toEqual([1, 2, 3]);
     expect(parts.every((part) => part.ChecksumAlgorithm === 'CRC32')).toBe(true);
-    expect(Buffer.concat(parts.sort((a, b) => a.PartNumber! - b.PartNumber!).map((part) => part.Body as Buffer)).equals(data)).toBe(true);
+    expect(Buffer.concat([1, 2, 3].map((n) => partBodies.get(n)!)).equals(data)).toBe(true);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input.MultipartUpload?.Parts).toEqual([
+      { PartNumber: 1, ETag: '"part-1"' },
+      { PartNumber: 2, ETag: '"part-2"' },
+      { PartNumber: 3, ETag: '"part-3"' },
+    ]);
     expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input).toMatchObject({ IfNoneMatch: '*', UploadId: 'upload-1' });
     expect(s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input).toEqual({
       Bucket: 'my-bucket',
@@ -133,6 +145,34 @@ describe('S3Location.write (mocked S3)', () => {
     expect(Buffer.from(put.Body as Uint8Array).toString()).toBe('small');
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
     expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
+  });
+
+  it('sends a body of exactly one part as a PutObject, and one byte more as two parts', async () => {
+    await location().write(bodyOf(randomBytes(5 * MiB)), writeOptions());
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(1);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+    s3.resetHistory();
+    const data = randomBytes(5 * MiB + 1);
+    await location().write(bodyOf(data), writeOptions());
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    expect([partBodies.get(1)!.length, partBodies.get(2)!.length]).toEqual([5 * MiB, 1]);
+    expect(Buffer.concat([partBodies.get(1)!, partBodies.get(2)!]).equals(data)).toBe(true);
+  });
+
+  it('reuses its part buffers: memory stays at the parts in flight plus the one filling', async () => {
+    const target = location({ queueSize: 2 });
+    const buffers = new Set<ArrayBufferLike>();
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number; Body: Uint8Array }) => {
+      buffers.add(input.Body.buffer);
+      partBodies.set(input.PartNumber, Buffer.from(input.Body));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return { ETag: `"part-${input.PartNumber}"` };
+    });
+    const data = randomBytes(40 * MiB + 17);
+    await target.write(bodyOf(data), writeOptions());
+    expect(partBodies.size).toBe(9);
+    expect(Buffer.concat([...partBodies.keys()].sort((a, b) => a - b).map((n) => partBodies.get(n)!)).equals(data)).toBe(true);
+    expect(buffers.size).toBeLessThanOrEqual(3);
   });
 
   it('maps a failed conditional PutObject to DestinationExistsError', async () => {
@@ -207,7 +247,7 @@ describe('S3Location.write (mocked S3)', () => {
     expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
   });
 
-  it('aborts again itself when the library could not abort', async () => {
+  it('tries the abort a second time when the first attempt fails', async () => {
     s3.on(AbortMultipartUploadCommand).rejectsOnce(s3Error('InternalError', 500)).resolves({});
     const boom = new Error('boom');
     await expect(location().write(failingBody(12 * MiB, boom), writeOptions())).rejects.toBe(boom);

@@ -11,7 +11,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
-export type LibStorage = typeof import('@aws-sdk/lib-storage');
 
 export interface S3ConnectionOptions {
   /** `--region`; otherwise the SDK's resolution (AWS_REGION, the profile), or us-east-1 for a custom endpoint. */
@@ -39,14 +38,9 @@ export const CONNECTION_TIMEOUT_MS = 10_000;
 export const SOCKET_TIMEOUT_MS = 120_000;
 
 let s3Sdk: Promise<S3Sdk> | undefined;
-let libStorage: Promise<LibStorage> | undefined;
 
 export function loadS3Sdk(): Promise<S3Sdk> {
   return (s3Sdk ??= import('@aws-sdk/client-s3'));
-}
-
-export function loadLibStorage(): Promise<LibStorage> {
-  return (libStorage ??= import('@aws-sdk/lib-storage'));
 }
 
 /** The client configuration for `options`, without creating a client. */

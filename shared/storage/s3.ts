@@ -1,17 +1,16 @@
 // A backup archive as one S3 object (AWS or an S3-compatible store), written with a
 // streamed multipart upload and read with a streamed GET that resumes where it broke.
 //
-// Memory is bounded: `@aws-sdk/lib-storage` buffers at most `queueSize` parts in flight
-// plus the one being filled. The body's size is unknown while it streams, yet S3 allows at
-// most 10,000 parts, so the part size is fixed up front: 8 MiB by default (as the aws CLI),
-// which holds archives up to 78 GiB with ~24 MiB of buffers (two parts in flight), or larger when the caller
-// hints the expected size (a backup hints the tenant's size), planned for 9,000 parts to
-// leave 10% headroom for an underestimate.
+// Memory is bounded: the upload (s3-upload.ts) reuses `queueSize + 1` part buffers. The
+// body's size is unknown while it streams, yet S3 allows at most 10,000 parts, so the part
+// size is fixed up front: 8 MiB by default (as the aws CLI), which holds archives up to
+// 78 GiB with 24 MiB of buffers (two parts in flight), or larger when the caller hints the
+// expected size (a backup hints the tenant's size), planned for 9,000 parts to leave 10%
+// headroom for an underestimate.
 //
 // All or nothing: the object only appears when the upload completes. Any failure (an S3
 // error, the body erroring, the abort signal) stops feeding parts at once, cancels the
-// parts in flight, and aborts the multipart upload; lib-storage tries the abort
-// (`leavePartsOnError: false`) and, if that did not succeed, we try once more ourselves.
+// parts in flight, and aborts the multipart upload.
 //
 // No silent overwrite: a HEAD (diagnosed with a one-byte GET, since HEAD errors have no
 // body) refuses early, and on AWS the write itself is conditional (`If-None-Match: *` on
@@ -39,14 +38,15 @@
 // most `maxResumes` consecutive breaks without progress are tolerated.
 
 import type { Readable } from 'node:stream';
-import { Readable as ReadableStream, Transform } from 'node:stream';
+import { Readable as ReadableStream } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
-import { loadLibStorage, loadS3Sdk, type LibStorage, type S3Sdk } from './s3-client.js';
+import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
-import { abortedError, destroyQuietly, isAbortError, onAbort, throwIfAborted } from './streams.js';
+import { uploadStream, UploadFailure, type StreamUploadResult } from './s3-upload.js';
+import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, ReadOptions, WriteOptions, WriteResult } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -139,40 +139,12 @@ export class S3Location implements ArchiveLocation {
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
     const { signal, overwrite } = options;
-    // The first thing that went wrong is what the caller hears about, not the
-    // consequences (cancelled parts, a failed abort). Listening from the start also keeps
-    // an error of `body` during the pre-check from going unhandled.
-    let failure: { readonly error: unknown; readonly source: 'body' | 's3' | 'abort' } | undefined;
-    const inFlight = new AbortController();
-    let bytes = 0;
-    let tags: Tag[] = [];
-    const feed = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-      flush(callback) {
-        try {
-          tags = tagsFor(options.finalMetadata?.() ?? {});
-          callback();
-        } catch (error) {
-          callback(error as Error);
-        }
-      },
-    });
-    const stop = (error: unknown, source: 'body' | 's3' | 'abort'): void => {
-      failure ??= { error, source };
-      inFlight.abort();
-      feed.destroy(error instanceof Error ? error : new Error(String(error)));
-    };
-    body.once('error', (error) => stop(error, 'body'));
-    feed.once('error', (error) => stop(error, 'body'));
-
+    // An error of `body` during the pre-check must not go unhandled; the upload reads it.
+    holdErrors(body);
     const context = await this.context('write');
     let sdk: S3Sdk;
-    let Upload: LibStorage['Upload'];
     try {
-      [sdk, { Upload }] = await Promise.all([loadS3Sdk(), loadLibStorage()]);
+      sdk = await loadS3Sdk();
       throwIfAborted(signal);
       if (!overwrite && (await this.probe(sdk, context)) === 'exists') throw this.existsError();
       throwIfAborted(signal);
@@ -180,46 +152,18 @@ export class S3Location implements ArchiveLocation {
       destroyQuietly(body);
       throw translateS3Error(error, context);
     }
-    if (failure !== undefined) throw (failure as { error: unknown }).error;
-    body.pipe(feed);
-    const stopListening = onAbort(signal, () => stop(abortedError(signal), 'abort'));
-
-    // The upload sends through this view of the client: part uploads can be cancelled, the
-    // first S3 error stops the whole upload at once, and successful aborts are noted.
-    const abortedUploads = new Set<string>();
-    const client = this.client;
-    const scoped = Object.create(client) as S3Client;
-    scoped.send = (async (command: { input: { UploadId?: string } }, sendOptions?: object) => {
-      const isPart = command instanceof sdk.UploadPartCommand;
-      const isAbort = command instanceof sdk.AbortMultipartUploadCommand;
-      try {
-        const output = await (client.send as (c: unknown, o?: object) => Promise<unknown>)(
-          command,
-          isPart ? { ...sendOptions, abortSignal: inFlight.signal } : sendOptions,
-        );
-        if (isAbort && command.input.UploadId !== undefined) abortedUploads.add(command.input.UploadId);
-        return output;
-      } catch (error) {
-        if (isAbort) {
-          if (isNoSuchUpload(error) && command.input.UploadId !== undefined) abortedUploads.add(command.input.UploadId);
-        } else {
-          stop(error, 's3');
-        }
-        throw error;
-      }
-    }) as S3Client['send'];
 
     const checksumAlgorithm = this.options.checksumAlgorithm ?? (this.options.endpoint === undefined ? 'CRC32' : undefined);
     const conditional = !overwrite && (this.options.conditionalWrites ?? this.options.endpoint === undefined);
-    let upload: InstanceType<typeof Upload> | undefined;
-    let versionId: string | undefined;
+    let tags: Tag[] = [];
+    let uploaded: StreamUploadResult;
     try {
-      upload = new Upload({
-        client: scoped,
-        params: {
+      uploaded = await uploadStream(body, {
+        sdk,
+        client: this.client,
+        target: {
           Bucket: this.bucket,
           Key: this.key,
-          Body: feed,
           ContentType: 'application/octet-stream',
           Metadata: userMetadata(options.metadata),
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
@@ -227,20 +171,18 @@ export class S3Location implements ArchiveLocation {
         },
         partSize: this.plan.partSize,
         queueSize: this.plan.queueSize,
-        leavePartsOnError: false,
+        beforeCommit: () => {
+          tags = tagsFor(options.finalMetadata?.() ?? {});
+        },
+        ...(signal !== undefined && { signal }),
       });
-      const result = await upload.done();
-      versionId = result.VersionId;
     } catch (error) {
-      failure ??= { error, source: 's3' };
-      const note = await this.abortUpload(sdk, upload?.uploadId, abortedUploads);
+      if (error instanceof UploadFailure) throw this.failureError(error, context, signal);
       destroyQuietly(body);
-      stopListening();
-      throw this.failureError(failure, context, note, signal);
+      throw translateS3Error(error, context);
     }
+    const { bytes, versionId } = uploaded;
     // Committed: the archive is complete at the location. A late abort no longer undoes it.
-    stopListening();
-
     if (tags.length > 0) {
       try {
         await this.client.send(
@@ -400,24 +342,8 @@ export class S3Location implements ArchiveLocation {
     return body;
   }
 
-  /** Aborts the multipart upload unless lib-storage already did; a note for the message if it cannot. */
-  private async abortUpload(sdk: S3Sdk, uploadId: string | undefined, aborted: ReadonlySet<string>): Promise<string | undefined> {
-    if (uploadId === undefined || aborted.has(uploadId)) return undefined;
-    try {
-      await this.client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }));
-      return undefined;
-    } catch (error) {
-      if (isNoSuchUpload(error)) return undefined;
-      return `the incomplete multipart upload could not be aborted (${s3ErrorName(error) ?? 'error'}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
-    }
-  }
-
-  private failureError(
-    failure: { readonly error: unknown; readonly source: 'body' | 's3' | 'abort' },
-    context: S3ErrorContext,
-    note: string | undefined,
-    signal: AbortSignal | undefined,
-  ): unknown {
+  private failureError(failure: UploadFailure, context: S3ErrorContext, signal: AbortSignal | undefined): unknown {
+    const note = failure.abortNote;
     if (failure.source === 'abort' || (signal?.aborted && isAbortError(failure.error))) {
       const error = abortedError(signal);
       return note === undefined ? error : new AbortedError(`${error.message}; ${note}`, { cause: error });
@@ -480,10 +406,6 @@ export function tagsFor(finalMetadata: Readonly<Record<string, string>>): Tag[] 
     }
     return { Key: key, Value: value };
   });
-}
-
-function isNoSuchUpload(error: unknown): boolean {
-  return s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404;
 }
 
 /** Breaks worth a ranged retry: anything but an abort or a checksum mismatch. */
