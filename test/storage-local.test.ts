@@ -1,7 +1,8 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DestinationExistsError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
@@ -85,5 +86,51 @@ describe('LocalFileLocation', () => {
     const boom = new Error('boom');
     await expect(location.write(failingBody(1024 * 1024, boom), writeOptions())).rejects.toBe(boom);
     expect(await readdir(dirname(location.path))).toEqual([]);
+  });
+
+  describe('flush-behind', () => {
+    const MiB = 1024 * 1024;
+    let fileHandle: FileHandle;
+    beforeAll(async () => {
+      fileHandle = await open(join(base, 'probe'), 'w');
+    });
+    afterAll(() => fileHandle.close());
+    afterEach(() => vi.restoreAllMocks());
+
+    /** `bytes` bytes in 256 KiB chunks, each filled with its index. */
+    function patternBody(bytes: number): Readable {
+      return Readable.from(
+        (function* () {
+          for (let offset = 0, index = 0; offset < bytes; offset += 256 * 1024, index++) yield Buffer.alloc(Math.min(256 * 1024, bytes - offset), index);
+        })(),
+        { objectMode: false },
+      );
+    }
+
+    it('sends the archive to disk while it is written, then fsyncs once before the commit', async () => {
+      const prototype = Object.getPrototypeOf(fileHandle) as FileHandle;
+      const datasync = vi.spyOn(prototype, 'datasync');
+      const sync = vi.spyOn(prototype, 'sync');
+      const location = new LocalFileLocation(join(base, 'flush', 'acme.tar.zst'), { flushBehindBytes: MiB });
+      const result = await location.write(patternBody(8 * MiB + 3), writeOptions());
+      expect(result.bytes).toBe(8 * MiB + 3);
+      expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(1);
+      expect(datasync.mock.calls.length).toBeLessThanOrEqual(8);
+      // The archive's own fsync, then the directory's.
+      expect(sync).toHaveBeenCalledTimes(2);
+      const stored = await readFile(location.path);
+      expect(stored.length).toBe(8 * MiB + 3);
+      expect(stored[5 * 256 * 1024]).toBe(5);
+    });
+
+    it('fails the write, leaving nothing behind, when a background flush fails', async () => {
+      const prototype = Object.getPrototypeOf(fileHandle) as FileHandle;
+      vi.spyOn(prototype, 'datasync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', syscall: 'fdatasync' }));
+      const location = new LocalFileLocation(join(base, 'flush-fails', 'acme.tar.zst'), { flushBehindBytes: MiB });
+      const error = await location.write(patternBody(4 * MiB), writeOptions()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toMatch(/I\/O error|EIO/i);
+      expect(await readdir(dirname(location.path))).toEqual([]);
+    });
   });
 });

@@ -24,16 +24,30 @@ export const ARCHIVE_FILE_MODE = 0o600;
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the
 // commit falls back to "check, then rename", which has a small race window.
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+/**
+ * While an archive is written, its pages are sent to disk every this many bytes (an fdatasync
+ * in the background), so the fsync before the commit waits for the tail only: the kernel
+ * would otherwise keep hundreds of MiB dirty until then (its background writeback starts at
+ * 10% of RAM), and a 370 MiB archive took 0.26 s to fsync at the end.
+ */
+export const FLUSH_BEHIND_BYTES = 64 * 1024 * 1024;
 /** Bytes read ahead of the reader: whole zstd frames, so decoding never waits on a chain of small reads. */
 const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+
+export interface LocalFileOptions {
+  /** @default FLUSH_BEHIND_BYTES */
+  readonly flushBehindBytes?: number;
+}
 
 export class LocalFileLocation implements ArchiveLocation {
   readonly path: string;
   readonly display: string;
+  private readonly flushBehindBytes: number;
 
-  constructor(path: string) {
+  constructor(path: string, options: LocalFileOptions = {}) {
     this.path = resolve(path);
     this.display = this.path;
+    this.flushBehindBytes = options.flushBehindBytes ?? FLUSH_BEHIND_BYTES;
   }
 
   async checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
@@ -83,19 +97,29 @@ export class LocalFileLocation implements ArchiveLocation {
       });
 
       const file = handle;
+      const flushBehind = new FlushBehind(file, this.flushBehindBytes);
       let bytes = 0;
-      await pipeline(
-        body,
-        async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) {
-            await writeFully(file, chunk).catch((error: unknown) => {
-              throw this.fsError(error, 'write');
-            });
-            bytes += chunk.length;
-          }
-        },
-        { signal },
-      );
+      try {
+        await pipeline(
+          body,
+          async (source: AsyncIterable<Buffer>) => {
+            for await (const chunk of source) {
+              await writeFully(file, chunk).catch((error: unknown) => {
+                throw this.fsError(error, 'write');
+              });
+              bytes += chunk.length;
+              flushBehind.wrote(chunk.length);
+            }
+          },
+          { signal },
+        );
+      } catch (error) {
+        await flushBehind.settle().catch(() => {});
+        throw error;
+      }
+      await flushBehind.settle().catch((error: unknown) => {
+        throw this.fsError(error, 'write');
+      });
 
       const written = await file.stat();
       if (written.size !== bytes) {
@@ -197,6 +221,39 @@ export class LocalFileLocation implements ArchiveLocation {
       default:
         return new StorageError(`cannot ${verb} ${path}: ${code}`, 'IO', { cause: error });
     }
+  }
+}
+
+/** Background fdatasyncs of a file being written, one at a time, every FLUSH_BEHIND_BYTES. */
+class FlushBehind {
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(
+    private readonly file: FileHandle,
+    private readonly every: number,
+  ) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < this.every || this.flushing !== undefined) return;
+    this.unflushed = 0;
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushing = undefined;
+      },
+      (error: unknown) => {
+        this.failure ??= error;
+        this.flushing = undefined;
+      },
+    );
+  }
+
+  /** Waits for the flush in progress; rejects with the first flush's failure. */
+  async settle(): Promise<void> {
+    await this.flushing;
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 
