@@ -2,10 +2,12 @@
 // profile (through the shared config files), or the default chain; custom endpoints get
 // path-style requests and only required checksums.
 
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createS3Client } from '../shared/storage/s3-client.js';
 
@@ -111,5 +113,50 @@ describe('createS3Client', () => {
     expect(s3.config.forcePathStyle).toBeFalsy();
     expect(await s3.config.requestChecksumCalculation()).toBe('WHEN_SUPPORTED');
     expect(s3.config.maxAttempts).toBeDefined();
+  });
+});
+
+describe('payload signing', () => {
+  interface SentRequest {
+    readonly protocol: string;
+    readonly headers: Record<string, string>;
+  }
+
+  /** A client whose requests are answered here, with every request's headers kept. */
+  async function capturingClient(options: Parameters<typeof createS3Client>[0]): Promise<{ s3: S3Client; sent: SentRequest[] }> {
+    const s3 = await client(options);
+    const sent: SentRequest[] = [];
+    s3.config.requestHandler = {
+      handle: async (request: SentRequest) => {
+        sent.push({ protocol: request.protocol, headers: { ...request.headers } });
+        return { response: { statusCode: 200, headers: { etag: '"e"' }, body: Readable.from([]) } };
+      },
+    } as unknown as typeof s3.config.requestHandler;
+    return { s3, sent };
+  }
+
+  const body = Buffer.from('archive bytes');
+  const sha256 = createHash('sha256').update(body).digest('hex');
+
+  it('does not hash an AWS upload twice: CRC32 checked by S3 over HTTPS, payload unsigned', async () => {
+    isolateFromMachine();
+    const { s3, sent } = await capturingClient({ region: 'eu-west-1', accessKey: 'AK', secretKey: 'SK' });
+    await s3.send(new UploadPartCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', PartNumber: 1, Body: body, ChecksumAlgorithm: 'CRC32' }));
+    const headers = sent[0]!.headers;
+    expect(sent[0]!.protocol).toBe('https:');
+    expect(headers['x-amz-checksum-crc32']).toBeDefined();
+    expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+    expect(headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-content-sha256/);
+  });
+
+  it('signs the payload over plain HTTP, and when no checksum protects the body', async () => {
+    isolateFromMachine();
+    const plain = await capturingClient({ endpoint: 'http://127.0.0.1:9000', accessKey: 'AK', secretKey: 'SK' });
+    await plain.s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body, ChecksumAlgorithm: 'CRC32' }));
+    expect(plain.sent[0]!.headers['x-amz-content-sha256']).toBe(sha256);
+    const unchecked = await capturingClient({ endpoint: 'https://minio.internal:9000', accessKey: 'AK', secretKey: 'SK' });
+    await unchecked.s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body }));
+    expect(Object.keys(unchecked.sent[0]!.headers).some((name) => name.startsWith('x-amz-checksum-'))).toBe(false);
+    expect(unchecked.sent[0]!.headers['x-amz-content-sha256']).toBe(sha256);
   });
 });

@@ -9,6 +9,7 @@
 // shared files, container and instance roles).
 
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { BuildHandler, BuildHandlerArguments } from '@smithy/types';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -79,5 +80,35 @@ export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3Cl
 
 export async function createS3Client(options: S3ConnectionOptions): Promise<S3Client> {
   const [sdk, config] = await Promise.all([loadS3Sdk(), s3ClientConfig(options)]);
-  return new sdk.S3Client(config);
+  const client = new sdk.S3Client(config);
+  client.middlewareStack.add(skipPayloadSigningWhenChecksummed, UNSIGNED_PAYLOAD_MIDDLEWARE);
+  return client;
+}
+
+const UNSIGNED_PAYLOAD_MIDDLEWARE = { name: 'openclawUnsignedPayload', step: 'build', priority: 'low', override: true } as const;
+const CONTENT_SHA256 = 'x-amz-content-sha256';
+
+/**
+ * Over HTTPS, a body that carries a checksum header S3 verifies (CRC32 on every upload to
+ * AWS) is not hashed a second time for the signature: `UNSIGNED-PAYLOAD`, as the aws CLI
+ * does. TLS protects it in transit and the checksum end to end; SHA-256 of every uploaded
+ * byte (0.25 s of CPU per 370 MB here, more on a Lambda) is saved. Plain HTTP and bodies
+ * without a checksum are signed as before. Runs after the SDK's checksum middleware (same
+ * step, lower priority) and before signing (a later step).
+ */
+function skipPayloadSigningWhenChecksummed<Input extends object, Output extends object>(next: BuildHandler<Input, Output>): BuildHandler<Input, Output> {
+  return async (args: BuildHandlerArguments<Input>) => {
+    const request = args.request as Partial<HttpRequestLike> | undefined;
+    const headers = request?.headers;
+    if (request?.protocol === 'https:' && headers !== undefined && !(CONTENT_SHA256 in headers)) {
+      const checksummed = Object.keys(headers).some((name) => name.toLowerCase().startsWith('x-amz-checksum-'));
+      if (checksummed) headers[CONTENT_SHA256] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  };
+}
+
+interface HttpRequestLike {
+  readonly protocol: string;
+  readonly headers: Record<string, string>;
 }
