@@ -31,12 +31,17 @@ export interface UploadTarget {
   readonly IfNoneMatch?: string;
 }
 
+/** S3's limit on the parts of one multipart upload. */
+export const MAX_PARTS = 10_000;
+
 export interface StreamUpload {
   readonly sdk: S3Sdk;
   readonly client: S3Client;
   readonly target: UploadTarget;
   readonly partSize: number;
   readonly queueSize: number;
+  /** @default MAX_PARTS */
+  readonly maxParts?: number;
   /** Called once the body has ended, before the object is committed; throwing cancels the upload. */
   readonly beforeCommit?: () => void;
   readonly signal?: AbortSignal;
@@ -145,6 +150,13 @@ class Uploader {
       this.uploadId ??= await this.createMultipartUpload();
     } catch (error) {
       this.fail(error, 's3');
+      return;
+    }
+    if (this.failure !== undefined) return;
+    const maxParts = this.upload.maxParts ?? MAX_PARTS;
+    if (this.partsStarted >= maxParts) {
+      const partMiB = Math.round(this.upload.partSize / (1024 * 1024));
+      this.fail(new StorageError(`the archive outgrew S3's limit of ${maxParts.toLocaleString('en-US')} parts of ${partMiB} MiB; it was larger than the tenant's size suggested`, 'TOO_LARGE'), 's3');
       return;
     }
     const partNumber = ++this.partsStarted;

@@ -45,14 +45,14 @@ import { AbortedError, DestinationExistsError, OpenClawError, StorageError } fro
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
-import { uploadStream, UploadFailure, type StreamUploadResult } from './s3-upload.js';
+import { MAX_PARTS, uploadStream, UploadFailure, type StreamUploadResult } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, ReadOptions, WriteOptions, WriteResult } from './types.js';
 
 const MiB = 1024 * 1024;
 
-/** S3's limits on multipart uploads. */
-export const MAX_PARTS = 10_000;
+/** S3's limits on multipart uploads (and MAX_PARTS, from s3-upload.ts). */
+export { MAX_PARTS };
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 
