@@ -186,6 +186,19 @@ describe('S3Location.write (mocked S3)', () => {
     expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
   });
 
+  it('reports a body that fails while the destination is still being checked, and stores nothing', async () => {
+    s3.on(HeadObjectCommand).callsFake(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw s3Error('NotFound', 404, 'UnknownError');
+    });
+    const boom = new Error('tar producer failed early');
+    const body = new Readable({ read() {} });
+    setTimeout(() => body.destroy(boom), 5);
+    await expect(location().write(body, writeOptions())).rejects.toBe(boom);
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+  });
+
   it('refuses before reading the body when HEAD finds an object', async () => {
     s3.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"x"' });
     const body = bodyOf(randomBytes(1000));
