@@ -93,8 +93,9 @@ const CONTENT_SHA256 = 'x-amz-content-sha256';
  * AWS) is not hashed a second time for the signature: `UNSIGNED-PAYLOAD`, as the aws CLI
  * does. TLS protects it in transit and the checksum end to end; SHA-256 of every uploaded
  * byte (0.25 s of CPU per 370 MB here, more on a Lambda) is saved. Plain HTTP and bodies
- * without a checksum are signed as before. Runs after the SDK's checksum middleware (same
- * step, lower priority) and before signing (a later step).
+ * without a checksum are signed as before. (A bucket policy that denies unsigned payloads
+ * through the `s3:x-amz-content-sha256` condition key refuses the aws CLI alike.) Runs after
+ * the SDK's checksum middleware (same step, lower priority) and before signing (a later step).
  */
 function skipPayloadSigningWhenChecksummed<Input extends object, Output extends object>(next: BuildHandler<Input, Output>): BuildHandler<Input, Output> {
   return async (args: BuildHandlerArguments<Input>) => {

@@ -5,7 +5,7 @@
 // Parts are filled by copying the stream's chunks into `queueSize + 1` part buffers that
 // are reused for the whole upload, so memory is fixed at (queueSize + 1) × partSize and an
 // upload leaves no garbage behind: a fresh buffer per part (what @aws-sdk/lib-storage
-// allocates) waits for V8's next full collection, which came to 30-40 MiB of peak RSS on
+// allocates) waits for V8's next full collection, which came to 15-25 MiB of peak RSS on
 // a 600 MiB backup. A buffer is reused only once the request that sent it has settled,
 // retries included.
 //
