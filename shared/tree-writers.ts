@@ -363,6 +363,8 @@ interface Batch {
  */
 export class WorkerTreeWriter implements TreeWriter {
   private readonly lanes: Lane[];
+  /** Directories and symlinks are made here, at once. */
+  private readonly onThisThread = new SyncTreeWriter();
   /** The lane of every directory that has held a file, by absolute path. */
   private readonly laneOfDirectory = new Map<string, number>();
   private nextLane = 0;
@@ -415,8 +417,7 @@ export class WorkerTreeWriter implements TreeWriter {
 
   mkdir(absPath: string): undefined {
     this.throwIfFailed();
-    mkdirSync(absPath, { mode: 0o700 });
-    return undefined;
+    return this.onThisThread.mkdir(absPath);
   }
 
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
@@ -432,9 +433,7 @@ export class WorkerTreeWriter implements TreeWriter {
 
   symlink(target: string, absPath: string, mtime: Date): undefined {
     this.throwIfFailed();
-    symlinkSync(target, absPath);
-    lutimesSync(absPath, mtime, mtime);
-    return undefined;
+    return this.onThisThread.symlink(target, absPath, mtime);
   }
 
   link(existingPath: string, absPath: string): undefined {
