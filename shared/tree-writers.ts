@@ -410,7 +410,7 @@ export class WorkerTreeWriter implements TreeWriter {
   }
 
   endChunk(): Promise<void> | undefined {
-    if (!this.lanes.some((lane) => lane.ops.length > 0)) return undefined;
+    if (!this.hasQueuedOps()) return undefined;
     this.post();
     return this.batches.size >= WORKER_CHUNKS_IN_FLIGHT ? this.waitFor(WORKER_CHUNKS_IN_FLIGHT - 1) : undefined;
   }
@@ -442,7 +442,7 @@ export class WorkerTreeWriter implements TreeWriter {
   }
 
   async flush(): Promise<void> {
-    if (this.lanes.some((lane) => lane.ops.length > 0)) this.post();
+    if (this.hasQueuedOps()) this.post();
     await this.waitFor(0);
     this.throwIfFailed();
     await this.stop();
@@ -505,6 +505,10 @@ export class WorkerTreeWriter implements TreeWriter {
       this.wake = undefined;
     }
     this.throwIfFailed();
+  }
+
+  private hasQueuedOps(): boolean {
+    return this.lanes.some((lane) => lane.ops.length > 0);
   }
 
   private throwIfFailed(): void {
