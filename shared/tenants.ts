@@ -58,23 +58,23 @@ export interface TenantEntry {
  */
 export async function listTenants(tenantsDir: string): Promise<TenantEntry[]> {
   let entries = await readEntries(tenantsDir);
-  const hidden = entries.filter((entry) => entry.name.startsWith(HIDDEN_PREFIX)).map((entry) => entry.name);
-  const found = new Map<string, TenantEntry>();
+  const hidden: string[] = [];
+  for (const entry of entries) if (entry.name.startsWith(HIDDEN_PREFIX)) hidden.push(entry.name);
+  const unsettled = new Map<string, TenantEntry>();
   if (hidden.length > 0) {
     const sweep = await sweepBaseDir(tenantsDir, { names: hidden });
     if (sweep.changed) entries = await readEntries(tenantsDir);
-    for (const [name, unsettled] of sweep.unsettled) {
-      if (unsettled.state === 'refused') found.set(name, { name, state: 'needs-recovery', detail: unsettled.detail });
+    for (const [name, condition] of sweep.unsettled) {
+      if (condition.state === 'refused') unsettled.set(name, { name, state: 'needs-recovery', detail: condition.detail });
       else if (await isMidCommit(tenantsDir, name)) {
-        const detail = unsettled.state === 'busy' ? 'a restore is moving it into place' : unsettled.detail;
-        found.set(name, { name, state: 'mid-commit', detail });
+        unsettled.set(name, { name, state: 'mid-commit', detail: condition.state === 'busy' ? 'a restore is moving it into place' : condition.detail });
       }
     }
   }
-  for (const entry of entries) {
-    if (entry.isDirectory() && isValidTenantName(entry.name) && !found.has(entry.name)) found.set(entry.name, { name: entry.name, state: 'ok' });
-  }
-  return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const names = entries.filter((entry) => entry.isDirectory() && isValidTenantName(entry.name) && !unsettled.has(entry.name)).map((entry) => entry.name);
+  if (unsettled.size === 0) return names.sort().map((name) => ({ name, state: 'ok' }));
+  const listed = [...names.map((name): TenantEntry => ({ name, state: 'ok' })), ...unsettled.values()];
+  return listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Names of the tenants in the base dir, sorted (listTenants). */
