@@ -157,7 +157,8 @@ export async function recoverSlotKeeping(tenantsDir: string, tenant: string, kee
     pending = error.pending;
   }
   if (!pending.choices.includes(keep)) {
-    throw new RecoveryNeededError(`--keep ${keep} is not possible for tenant "${tenant}": choose ${pending.choices.join(' or ')}`, pending);
+    const choose = pending.choices.length === 0 ? 'settle it by hand' : `choose ${pending.choices.join(' or ')}`;
+    throw new RecoveryNeededError(`--keep ${keep} is not possible for tenant "${tenant}": ${choose}`, pending);
   }
   const journal: Journal = {
     tenant,
@@ -326,10 +327,13 @@ async function recoveryNeeded(tenantsDir: string, journal: Journal, why: string,
     parts.push(`${path.join(tenantsDir, name)} holds the previous tenant (${await describeContent(path.join(tenantsDir, name))})`);
   }
   if (staging !== undefined) parts.push(`${path.join(tenantsDir, staging)} holds the restored tenant, verified (${await describeContent(path.join(tenantsDir, staging))})`);
-  const choices: Keep[] = [...(aside !== undefined ? ['old' as const] : []), ...(staging !== undefined ? ['new' as const] : []), 'slot'];
-  const message =
-    `tenant "${tenant}" needs a decision after an interrupted restore (${why}); nothing was moved: ${parts.join('; ')}. ` +
-    `Keep one with: openclaw tenants recover ${tenant} --keep ${choices.join('|')} (the others are deleted)`;
+  // Several old copies (older versions only) are beyond what --keep names: that is by hand.
+  const several = (asides?.length ?? 0) > 1;
+  const choices: Keep[] = several ? [] : [...(aside !== undefined ? ['old' as const] : []), ...(staging !== undefined ? ['new' as const] : []), 'slot'];
+  const settle = several
+    ? `Move the one to keep to ${path.join(tenantsDir, tenant)} by hand and remove the others`
+    : `Keep one with: openclaw tenants recover ${tenant} --keep ${choices.join('|')} (the others are deleted)`;
+  const message = `tenant "${tenant}" needs a decision after an interrupted restore (${why}); nothing was moved: ${parts.join('; ')}. ${settle}`;
   return new RecoveryNeededError(message, { tenant, ...(staging !== undefined && { staging }), ...(aside !== undefined && { aside }), choices });
 }
 

@@ -170,6 +170,15 @@ describe('recovery that needs a decision moves nothing', () => {
     }
   }
 
+  it('leaves several old copies without a journal (older versions) to be settled by hand', async () => {
+    plant(path.join(base, ASIDE), 'old');
+    plant(path.join(base, '.openclaw-aside-acme-aaaaaaaaaaaa'), 'old');
+    const before = describeTree(base, { mtimes: false });
+    await expect(recoverSlot(base, 'acme')).rejects.toThrow(/holds the previous tenant .* holds the previous tenant .*\. Move the one to keep to \S+\/acme by hand and remove the others$/);
+    await expect(recoverSlotKeeping(base, 'acme', 'slot')).rejects.toThrow(/--keep slot is not possible for tenant "acme": settle it by hand/);
+    expect(describeTree(base, { mtimes: false })).toEqual(before);
+  });
+
   it('refuses a --keep choice that is not on offer, moving nothing', async () => {
     build({ journal: { phase: 'committing', aside: true }, aside: true, slot: 'absent' });
     const before = describeTree(base, { mtimes: false });
