@@ -15,6 +15,7 @@ import { createOutput } from './output.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
 import { registerList } from './tenants-list.js';
+import { registerRecover } from './tenants-recover.js';
 import { registerRestore } from './tenants-restore.js';
 
 export const EXIT_CODES: Record<Outcome | 'ok', number> = {
@@ -122,6 +123,7 @@ function buildProgram(signal: AbortSignal): Command {
   registerBackup(tenants, context);
   registerRestore(tenants, context);
   registerList(tenants, context);
+  registerRecover(tenants, context);
   const list = tenants.commands.find((command) => command.name() === 'list');
   if (list !== undefined) addControlPlaneOptions(list);
   registerCron(program, context);
@@ -138,6 +140,7 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
   return {
     backup: async (command, hooks) => (await load()).backup(command, hooks),
     restore: async (command, hooks) => (await load()).restore(command, hooks),
+    recover: async (command) => (await load()).recover(command),
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
   };

@@ -49,6 +49,13 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
     },
+    async recover() {
+      throw new UsageError(
+        'tenants recover runs where the tenant base dir is mounted, not through the gateway\'s functions: ' +
+          'run it on a machine that mounts the EFS volume, with --tenants-dir',
+        'REMOTE_UNSUPPORTED',
+      );
+    },
     async listNames() {
       const tenants = await list(plane, { names: true });
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
@@ -57,8 +64,15 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     async listSummaries() {
       const tenants = await list(plane, {});
       return tenants.map((tenant) => {
-        if (!isRecord(tenant) || typeof tenant.name !== 'string' || typeof tenant.lastModified !== 'string') throw unexpectedAnswer(plane, 'list');
-        return { ...(tenant as unknown as TenantSummary), lastModified: new Date(tenant.lastModified) };
+        if (!isRecord(tenant) || typeof tenant.name !== 'string') throw unexpectedAnswer(plane, 'list');
+        // A gateway of an older version sends no state: its tenants are all settled.
+        const state = tenant.state ?? 'ok';
+        if (state === 'ok' && typeof tenant.lastModified !== 'string') throw unexpectedAnswer(plane, 'list');
+        return {
+          ...(tenant as unknown as TenantSummary),
+          state,
+          ...(typeof tenant.lastModified === 'string' && { lastModified: new Date(tenant.lastModified) }),
+        } as TenantSummary;
       });
     },
   };

@@ -1,7 +1,9 @@
-// `openclaw tenants list [--names]`
+// `openclaw tenants list [--names]`: a tenant that a restore is moving, or whose interrupted
+// restore needs a decision, is listed too, with a STATE column saying so.
 
 import type { Command } from 'commander';
 
+import type { TenantSummary } from '../shared/tenants.js';
 import type { CliContext } from './context.js';
 import { count, formatBytes } from './output.js';
 
@@ -18,14 +20,36 @@ export function registerList(tenants: Command, context: CliContext): void {
         return;
       }
       const tenants = await operations.listSummaries();
-      const rows = tenants.map((tenant) => [tenant.name, formatBytes(tenant.bytes), count(tenant.files), tenant.lastModified.toISOString()]);
-      context.output.result({ tenants }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(['NAME', 'SIZE', 'FILES', 'LAST MODIFIED'], rows));
+      // A STATE column only when a tenant is not settled, so the usual table stays as it was.
+      const unsettled = tenants.some((tenant) => tenant.state !== 'ok');
+      const header = ['NAME', 'SIZE', 'FILES', 'LAST MODIFIED', ...(unsettled ? ['STATE'] : [])];
+      const rows = tenants.map((tenant) => [
+        tenant.name,
+        tenant.bytes === undefined ? '-' : formatBytes(tenant.bytes),
+        tenant.files === undefined ? '-' : count(tenant.files),
+        tenant.lastModified?.toISOString() ?? '-',
+        ...(unsettled ? [describeState(tenant)] : []),
+      ]);
+      context.output.result({ tenants }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
     });
+}
+
+function describeState(tenant: TenantSummary): string {
+  switch (tenant.state) {
+    case 'ok':
+      return 'ok';
+    case 'mid-commit':
+      return `mid-commit: ${tenant.detail ?? 'a restore is moving it into place'}`;
+    case 'needs-recovery':
+      return `needs recovery: run "openclaw tenants recover ${tenant.name}" for the details`;
+  }
 }
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const format = (row: string[]) =>
-    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+    row
+      .map((cell, column) => (column === 0 || column === 4 ? cell.padEnd(column === 4 ? 0 : widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ');
   return [format(header), ...rows.map(format)];
 }

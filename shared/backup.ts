@@ -1,12 +1,16 @@
 // Backs up one tenant to an archive location: the core operation behind the CLI's
-// `tenants backup` and the backup Lambda. Holds the tenant's lock for the whole run (first
-// finishing any interrupted restore of it), refuses to overwrite an existing archive
-// unless asked, and streams the archive to the location in bounded memory.
+// `tenants backup` and the backup Lambda. Sweeps the base dir of dead operations' leftovers
+// (base-dir-sweep.ts) and its own scratch space of killed backups' (temp-area.ts), holds
+// the tenant's lock for the whole run (first settling any interrupted restore of it),
+// refuses to overwrite an existing archive unless asked, and streams the archive to the
+// location in bounded memory.
 
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress } from './archive-writer.js';
+import { sweepBaseDir } from './base-dir-sweep.js';
+import { crashPoint } from './crash-points.js';
 import { TenantNotFoundError } from './errors.js';
 import { assertTenantName } from './names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './manifest.js';
@@ -14,6 +18,7 @@ import { throwIfAborted } from './storage/streams.js';
 import type { ArchiveLocation } from './storage/types.js';
 import { acquireTenantLock } from './tenant-lock.js';
 import { recoverSlot, type RecoveryAction } from './tenant-slot.js';
+import { TempArea } from './temp-area.js';
 import { tenantDirFor } from './tenants.js';
 import { TOOL_VERSION } from './version.js';
 import type { CompressOptions } from './zstd-frames.js';
@@ -63,6 +68,8 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
   if (!(await isDirectory(tenantsDir))) throw new TenantNotFoundError(`no tenant "${tenant}": the tenant base dir ${tenantsDir} does not exist`);
+  await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
+  await TempArea.sweep().catch(() => undefined);
   const lock = await acquireTenantLock(tenantsDir, tenant, 'backup');
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading.
@@ -103,6 +110,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       finalMetadata: (): Record<string, string> => (manifestSha256 ? { [MANIFEST_DIGEST_METADATA_KEY]: manifestSha256 } : {}),
     });
     const { manifest, manifestSha256: digest } = await archive.summary;
+    crashPoint('backup:stored');
     return {
       operation: 'backup',
       tenant,

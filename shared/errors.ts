@@ -61,6 +61,28 @@ export class SlotOccupiedError extends OpenClawError {
   readonly outcome = 'refused' as const;
 }
 
+/**
+ * An interrupted restore left trees that recovery cannot settle without losing one (the
+ * slot was re-created while the old tenant was set aside): nothing was moved; the message
+ * names each directory, what it holds, and the `tenants recover --keep` choices.
+ */
+export class RecoveryNeededError extends OpenClawError {
+  readonly code = 'RECOVERY_NEEDED';
+  readonly outcome = 'refused' as const;
+  constructor(
+    message: string,
+    readonly pending: {
+      readonly tenant: string;
+      /** Base names in the tenants dir: the verified restored tenant, the previous tenant. */
+      readonly staging?: string;
+      readonly aside?: string;
+      readonly choices: readonly ('old' | 'new' | 'slot')[];
+    },
+  ) {
+    super(message);
+  }
+}
+
 /** Another operation holds the tenant's lock. */
 export class TenantBusyError extends OpenClawError {
   readonly code = 'TENANT_BUSY';

@@ -7,11 +7,13 @@ import { backupTenant, type BackupResult } from './backup.js';
 import type { ExtractLimits, ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS } from './extract.js';
 import { assertTenantName } from './names.js';
+import { recoverTenant, type RecoverResult } from './recover.js';
 import { restoreTenant, type RestoreResult } from './restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenants.js';
 import type { ArchiveProgress } from './archive-writer.js';
+import type { Keep } from './tenant-slot.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -33,6 +35,11 @@ export interface RestoreCommand {
   readonly storage?: StorageFlags;
 }
 
+export interface RecoverCommand {
+  readonly tenant: string;
+  readonly keep?: Keep;
+}
+
 export interface OperationHooks<P> {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: P) => void;
@@ -45,6 +52,8 @@ export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number 
 export interface TenantOperations {
   backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult>;
   restore(command: RestoreCommand, hooks?: OperationHooks<RestoreProgress>): Promise<RestoreResult>;
+  /** Settles an interrupted restore (`tenants recover`); local mode only. */
+  recover(command: RecoverCommand): Promise<RecoverResult>;
   listNames(): Promise<string[]>;
   listSummaries(): Promise<TenantSummary[]>;
 }
@@ -79,6 +88,7 @@ export function localOperations(tenantsDir: string): TenantOperations {
         onProgress: hooks.onProgress,
       });
     },
+    recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
     listNames: () => listTenantNames(tenantsDir),
     listSummaries: () => summarizeTenants(tenantsDir),
   };

@@ -2,12 +2,16 @@
 // `tenants restore` and the restore Lambda. Streams the archive (no temporary copy),
 // extracts it into a staging directory under the base dir, verifies it against its
 // manifest, and only then commits it into the slot (see tenant-slot.ts). Anything that
-// fails or is refused leaves the slot exactly as it was and nothing else behind.
+// fails or is refused leaves the slot exactly as it was and nothing else behind. First it
+// sweeps the base dir of dead operations' leftovers (base-dir-sweep.ts) and settles any
+// interrupted restore of the target under its lock.
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
+import { sweepBaseDir } from './base-dir-sweep.js';
+import { crashPoint } from './crash-points.js';
 import { ArchiveLimitError, FileSystemError, OpenClawError } from './errors.js';
 import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
 import { formatBytes } from './format.js';
@@ -89,6 +93,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   try {
     // A restore onto a new gateway may create its base dir; a refused one removes it again.
     createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
     const source = await location.read({ signal });
@@ -115,7 +120,10 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       ioMode: request.ioMode,
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       requireManifest: () => marker !== undefined,
-      onProgress: (progress) => request.onProgress?.({ ...progress, archiveBytes }),
+      onProgress: (progress) => {
+        crashPoint('restore:extracting');
+        request.onProgress?.({ ...progress, archiveBytes });
+      },
       prepare: async (archiveTenant) => {
         const target = targetOverride ?? archiveTenant;
         if (lock === undefined) await claimSlot(target);
@@ -126,10 +134,12 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       throw restoreWriteError(error, tenantsDir);
     });
     throwIfAborted(signal);
+    crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await staging!.commit({ force });
     staging = undefined;
     committed = true;
+    crashPoint('restore:committed');
 
     const notices: string[] = [];
     if (extracted.manifest === undefined) {

@@ -371,6 +371,7 @@ describe('list handler', () => {
     const summaries = JSON.parse(JSON.stringify(await list({}, fakeContext()))) as { tenants: Array<Record<string, unknown>> };
     expect(summaries.tenants.find((tenant) => tenant.name === 'beta')).toEqual({
       name: 'beta',
+      state: 'ok',
       bytes: expect.any(Number),
       files: expect.any(Number),
       lastModified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),

@@ -121,6 +121,22 @@ describe('remote executor', () => {
     const table = await run(['tenants', 'list']);
     expect(table.stdout.split('\n')).toEqual([expect.stringMatching(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED$/), expect.stringMatching(/^acme\s+2(\.0)? KiB\s+3  2026-06-01T10:00:00.000Z$/), '']);
 
+    // A gateway that lists a tenant needing a decision: the STATE column appears.
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({
+      StatusCode: 200,
+      Payload: encode({ tenants: [{ name: 'acme', state: 'needs-recovery', detail: 'tenant "acme" needs a decision …' }, { name: 'beta', state: 'ok', bytes: 1, files: 1, lastModified: '2026-06-01T10:00:00.000Z' }] }) as never,
+    });
+    expect((await run(['tenants', 'list'])).stdout.split('\n')).toEqual([
+      expect.stringMatching(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED\s+STATE$/),
+      expect.stringMatching(/^acme\s+-\s+-\s+-\s+needs recovery: run "openclaw tenants recover acme" for the details$/),
+      expect.stringMatching(/^beta\s+1 B\s+1\s+2026-06-01T10:00:00.000Z\s+ok$/),
+      '',
+    ]);
+    // Recovery is settled where the volume is mounted, not through the functions.
+    const recover = await run(['tenants', 'recover', 'acme', '--keep', 'old']);
+    expect(recover.status).toBe(2);
+    expect(recover.stderr).toMatch(/^openclaw: tenants recover runs where the tenant base dir is mounted/);
+
     lambda.on(InvokeCommand, { FunctionName: 'gw-prod-restore' }).resolves({ StatusCode: 200, Payload: encode({ operation: 'restore', tenant: 'acme-2', archiveTenant: 'acme', location: 's3://b/k', files: 1, directories: 1, symlinks: 0, hardlinks: 0, bytes: 1, archiveBytes: 1, durationMs: 1, verified: true, replaced: false, backupCreatedAt: '2026-06-01T00:00:00.000Z', warnings: [], recovered: 'none', notices: [] }) as never });
     const restored = await run(['--json', 'tenants', 'restore', '--from', 's3://backups/acme.tar.zst', '--as', 'acme-2', '--max-bytes', '1000']);
     expect(restored.status).toBe(0);

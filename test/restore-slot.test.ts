@@ -147,10 +147,10 @@ describe('recovery after a crash mid-commit', () => {
     return { old: 'old tenant', next: 'new tenant' };
   }
 
-  it('rolls back when the process died after moving the old tenant aside', async () => {
-    const { old } = await stageCrash({ aside: true, staging: true, slot: false });
-    expect(await recoverSlot(base, 'acme')).toBe('rolled-back');
-    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(old);
+  it('finishes the commit when the process died between the renames: the staged tenant was verified', async () => {
+    const { next } = await stageCrash({ aside: true, staging: true, slot: false });
+    expect(await recoverSlot(base, 'acme')).toBe('finished-commit');
+    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(next);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
@@ -162,13 +162,13 @@ describe('recovery after a crash mid-commit', () => {
   });
 
   it('is run by the next command on the tenant, e.g. a backup', async () => {
-    const { old } = await stageCrash({ aside: true, staging: true, slot: false });
+    const { next } = await stageCrash({ aside: true, staging: true, slot: false });
     const result = await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(path.join(dir.path, 'after.tar.zst')) }).catch(
       (error: unknown) => error,
     );
-    // The slot was empty when the backup started: it recovers first, then backs up the old tenant.
-    expect(result).toMatchObject({ recovered: 'rolled-back', tenant: 'acme' });
-    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(old);
+    // The slot was absent when the backup started: it finishes the commit first, then backs up the new tenant.
+    expect(result).toMatchObject({ recovered: 'finished-commit', tenant: 'acme' });
+    expect(readFileSync(path.join(base, 'acme', 'marker'), 'utf8')).toBe(next);
   });
 
   it('refuses a journal that names paths outside the base dir', async () => {

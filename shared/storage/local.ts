@@ -7,14 +7,23 @@
 // removes the temporary file. A missing parent directory is created (like `mkdir -p`),
 // which is what users of backup tools expect from `--to /var/backups/acme/x.tar.zst`.
 // Archives are created with mode 0600: they hold a tenant's private data.
+//
+// A killed process cannot remove its temporary file. Linux's O_TMPFILE would leave none,
+// but Node exposes neither the flag nor linkat(AT_SYMLINK_FOLLOW) to give the file a name
+// (link() of /proc/self/fd/N fails with EXDEV), so the temporary file carries its owner in
+// its name instead (`.<archive>.<pid>-<start>-<host>.<random>.partial`, process-owner.ts)
+// and its writer touches it every HEARTBEAT_MS: the next write into the same
+// directory removes those whose owner is provably gone.
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, lstat, mkdir, open, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
+import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
 
@@ -31,6 +40,8 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'E
  * 10% of RAM), and a 370 MiB archive took 0.26 s to fsync at the end.
  */
 export const FLUSH_BEHIND_BYTES = 64 * 1024 * 1024;
+/** `.<archive>.<owner>.<random>.partial`: a temporary archive and the process writing it. */
+const PARTIAL_NAME = new RegExp(`^\\..*\\.(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.partial$`);
 /** Bytes read ahead of the reader: whole zstd frames, so decoding never waits on a chain of small reads. */
 const READ_AHEAD_BYTES = 2 * 1024 * 1024;
 
@@ -85,18 +96,25 @@ export class LocalFileLocation implements ArchiveLocation {
     const directory = dirname(this.path);
     let handle: FileHandle | undefined;
     let temporary: string | undefined;
+    let heartbeat: NodeJS.Timeout | undefined;
     try {
       throwIfAborted(signal);
       if (!options.overwrite && (await this.statTarget()) !== undefined) throw this.existsError();
       await mkdir(directory, { recursive: true }).catch((error: unknown) => {
         throw this.fsError(error, 'write', directory);
       });
-      temporary = `${directory}/.${basename(this.path).slice(0, 180)}.${randomBytes(6).toString('hex')}.partial`;
+      await removeDeadPartials(directory);
+      temporary = `${directory}/.${basename(this.path).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
       handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE).catch((error: unknown) => {
         throw this.fsError(error, 'write');
       });
 
       const file = handle;
+      heartbeat = setInterval(() => {
+        const now = new Date();
+        file.utimes(now, now).catch(() => undefined);
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
       const flushBehind = new FlushBehind(file, this.flushBehindBytes);
       let bytes = 0;
       try {
@@ -107,6 +125,7 @@ export class LocalFileLocation implements ArchiveLocation {
               await writeFully(file, chunk).catch((error: unknown) => {
                 throw this.fsError(error, 'write');
               });
+              if (bytes === 0) crashPoint('archive:temp-opened');
               bytes += chunk.length;
               flushBehind.wrote(chunk.length);
             }
@@ -129,6 +148,7 @@ export class LocalFileLocation implements ArchiveLocation {
       await file.close();
       handle = undefined;
       throwIfAborted(signal);
+      crashPoint('archive:temp-written');
 
       await this.commit(temporary, options.overwrite);
       temporary = undefined;
@@ -142,6 +162,8 @@ export class LocalFileLocation implements ArchiveLocation {
       // Errors from our own file operations are already StorageErrors; anything else
       // came from `body` and belongs to the caller.
       throw error;
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 
@@ -166,6 +188,7 @@ export class LocalFileLocation implements ArchiveLocation {
       await rename(temporary, this.path).catch((error: unknown) => {
         throw this.fsError(error, 'write');
       });
+      crashPoint('archive:renamed');
       return;
     }
     try {
@@ -178,8 +201,10 @@ export class LocalFileLocation implements ArchiveLocation {
       await rename(temporary, this.path).catch((renameError: unknown) => {
         throw this.fsError(renameError, 'write');
       });
+      crashPoint('archive:renamed');
       return;
     }
+    crashPoint('archive:linked');
     await unlink(temporary).catch(() => {});
   }
 
@@ -221,6 +246,19 @@ export class LocalFileLocation implements ArchiveLocation {
       default:
         return new StorageError(`cannot ${verb} ${path}: ${code}`, 'IO', { cause: error });
     }
+  }
+}
+
+/** Temporary archives in `directory` whose writer is provably gone (best effort: a failure here is not the backup's). */
+async function removeDeadPartials(directory: string): Promise<void> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith('.partial')) continue;
+    const owner = parseOwnerTag(PARTIAL_NAME.exec(name)?.[1] ?? '');
+    if (owner === undefined) continue;
+    const full = `${directory}/${name}`;
+    const info = await lstat(full).catch(() => undefined);
+    if (info?.isFile() && isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS)) await unlink(full).catch(() => {});
   }
 }
 

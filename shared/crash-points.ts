@@ -1,0 +1,63 @@
+// Named steps of backup, restore and recovery where a crash leaves a distinct state on disk,
+// and a test hook that kills the process at one of them. The fault-injection suite
+// (test/crash/) sets OPENCLAW_TEST_CRASH_AT=<point> and checks that the next command
+// settles whatever the killed one left; OPENCLAW_TEST_PAUSE_AT=<point> stops the process
+// there instead (SIGSTOP), so a test can act while it holds its lock, then continue or kill
+// it. `<point>@<n>` picks the n-th time the point is reached. Unset (always, outside tests),
+// a crash point is one comparison.
+
+export const CRASH_POINTS = [
+  // The tenant lock (tenant-lock.ts).
+  'lock:temp-written',
+  'lock:linked',
+  'lock:acquired',
+  'lock:stale-moved-aside',
+  // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
+  'backup:scratch-created',
+  'archive:temp-opened',
+  'archive:temp-written',
+  'archive:linked',
+  'archive:renamed',
+  'backup:stored',
+  // Restore (restore.ts) and its staging area (tenant-slot.ts).
+  'journal:extracting:temp-written',
+  'restore:journal-written',
+  'restore:staging-created',
+  'restore:extracting',
+  'restore:verified',
+  'restore:staging-discarded',
+  // The commit, also the steps recovery takes to finish one (tenant-slot.ts).
+  'journal:committing:temp-written',
+  'commit:journal-written',
+  'commit:old-moved-aside',
+  'commit:new-moved-in',
+  'commit:old-moved-to-trash',
+  'commit:journal-removed',
+  'restore:committed',
+  // `tenants recover --keep` (tenant-slot.ts).
+  'journal:keeping:temp-written',
+  'keep:journal-written',
+  'keep:slot-moved-to-trash',
+  'keep:moved-in',
+  'keep:other-moved-to-trash',
+] as const;
+
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+const crashAt = parseTarget(process.env.OPENCLAW_TEST_CRASH_AT);
+const pauseAt = parseTarget(process.env.OPENCLAW_TEST_PAUSE_AT);
+const reached = new Map<string, number>();
+
+export function crashPoint(point: CrashPoint): void {
+  if (crashAt === undefined && pauseAt === undefined) return;
+  const count = (reached.get(point) ?? 0) + 1;
+  reached.set(point, count);
+  if (crashAt?.point === point && crashAt.nth === count) process.kill(process.pid, 'SIGKILL');
+  if (pauseAt?.point === point && pauseAt.nth === count) process.kill(process.pid, 'SIGSTOP');
+}
+
+function parseTarget(value: string | undefined): { point: string; nth: number } | undefined {
+  if (value === undefined || value === '') return undefined;
+  const [point, nth] = value.split('@');
+  return { point: point!, nth: nth === undefined ? 1 : Number(nth) };
+}

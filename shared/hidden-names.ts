@@ -1,0 +1,74 @@
+// Every name the tool itself creates in the tenant base dir, built and parsed in one place.
+// They all start with ".openclaw-", which no tenant name can, and each parses back to
+// exactly one tenant (a prefix test would take "acme-2"'s files for "acme"'s). Locks and
+// their temporary files carry their owner (process-owner.ts); everything else is created
+// only while the tenant's lock is held, so the lock says whether its owner is alive.
+
+import { randomBytes } from 'node:crypto';
+
+import { OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, type ProcessOwner } from './process-owner.js';
+
+export const HIDDEN_PREFIX = '.openclaw-';
+
+export type HiddenKind =
+  /** `.openclaw-lock-<t>`: the tenant's lock. */
+  | 'lock'
+  /** The lock's content before it is linked into place. */
+  | 'lock-temp'
+  /** A stale lock moved aside while it is taken over. */
+  | 'lock-broken'
+  /** `.openclaw-journal-<t>.json`: what a restore of the tenant is doing. */
+  | 'journal'
+  | 'journal-temp'
+  /** A restore's extraction directory. */
+  | 'staging'
+  /** The previous tenant while `restore --force` moves the new one in. */
+  | 'aside'
+  /** Trees on their way out: nothing in them is kept. */
+  | 'trash';
+
+export interface HiddenName {
+  readonly name: string;
+  readonly tenant: string;
+  readonly kind: HiddenKind;
+  /** The process that created it (lock temporaries only). */
+  readonly owner?: ProcessOwner;
+}
+
+const TENANT = '([a-z0-9][a-z0-9_-]{0,31})';
+const RANDOM = '[0-9a-f]{12}';
+const PATTERNS: readonly [HiddenKind, RegExp][] = [
+  ['lock', new RegExp(`^\\.openclaw-lock-${TENANT}$`)],
+  ['lock-temp', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.tmp$`)],
+  ['lock-broken', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.broken$`)],
+  ['journal', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json$`)],
+  ['journal-temp', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json\\.[0-9a-f]+\\.tmp$`)],
+  ['staging', new RegExp(`^\\.openclaw-staging-${TENANT}-${RANDOM}$`)],
+  ['aside', new RegExp(`^\\.openclaw-aside-${TENANT}-${RANDOM}$`)],
+  ['trash', new RegExp(`^\\.openclaw-trash-${TENANT}-${RANDOM}$`)],
+];
+
+/** What a name in the base dir is, if the tool made it. */
+export function parseHiddenName(name: string): HiddenName | undefined {
+  if (!name.startsWith(HIDDEN_PREFIX)) return undefined;
+  for (const [kind, pattern] of PATTERNS) {
+    const match = pattern.exec(name);
+    if (match === null) continue;
+    const owner = match[2] === undefined ? undefined : parseOwnerTag(match[2]);
+    return { name, tenant: match[1]!, kind, ...(owner !== undefined && { owner }) };
+  }
+  return undefined;
+}
+
+const random = () => randomBytes(6).toString('hex');
+
+export const hiddenNames = {
+  lock: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}`,
+  lockTemp: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.tmp`,
+  lockBroken: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.broken`,
+  journal: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json`,
+  journalTemp: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json.${random()}.tmp`,
+  staging: (tenant: string) => `${HIDDEN_PREFIX}staging-${tenant}-${random()}`,
+  aside: (tenant: string) => `${HIDDEN_PREFIX}aside-${tenant}-${random()}`,
+  trash: (tenant: string) => `${HIDDEN_PREFIX}trash-${tenant}-${random()}`,
+};

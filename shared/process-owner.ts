@@ -1,0 +1,114 @@
+// Who owns a lock or a temporary file, and whether that owner is provably gone: the one
+// rule every cleanup of a killed process's leftovers relies on.
+//
+// An owner is a process: its pid, its start time (so a recycled pid is not mistaken for
+// it) and an id of the pid namespace it runs in (host name, kernel boot and pid namespace:
+// a container or a Lambda sandbox has its own). An owner in our namespace is gone when no
+// process with that pid and start time exists. An owner elsewhere (another host sharing
+// the file system) cannot be asked: it is gone only when the file it keeps fresh (a lock's
+// heartbeat, a temporary file it writes) has not been touched for the stale interval.
+// Anything not provably gone is left alone.
+
+import { createHash } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+/** How often a live owner touches the file that shows it is alive (a lock, a temporary archive). */
+export const HEARTBEAT_MS = 10_000;
+/** An owner on another host whose file has not been touched for this long is gone. */
+export const STALE_AFTER_MS = 60_000;
+
+export interface ProcessOwner {
+  readonly pid: number;
+  /** When the process started, in clock ticks since boot (`/proc/<pid>/stat`); 0 where unknown. */
+  readonly started: number;
+  /** The pid namespace the pid belongs to (`hostId()`). */
+  readonly hostId: string;
+}
+
+let cachedHostId: string | undefined;
+
+/** 12 hex digits naming this host, boot and pid namespace: where a pid means one process. */
+export function hostId(): string {
+  cachedHostId ??= createHash('sha256')
+    .update([hostname(), readOr('/proc/sys/kernel/random/boot_id', ''), linkOr('/proc/self/ns/pid', '')].join('\0'))
+    .digest('hex')
+    .slice(0, 12);
+  return cachedHostId;
+}
+
+let cachedSelf: ProcessOwner | undefined;
+
+export function thisProcess(): ProcessOwner {
+  cachedSelf ??= { pid: process.pid, started: processStat(process.pid)?.started ?? 0, hostId: hostId() };
+  return cachedSelf;
+}
+
+/** `<pid>-<started>-<hostId>`: an owner in a file name. */
+export function ownerTag(owner: ProcessOwner = thisProcess()): string {
+  return `${owner.pid}-${owner.started}-${owner.hostId}`;
+}
+
+export const OWNER_TAG_PATTERN = '\\d+-\\d+-[0-9a-f]{12}';
+
+export function parseOwnerTag(tag: string): ProcessOwner | undefined {
+  const match = /^(\d+)-(\d+)-([0-9a-f]{12})$/.exec(tag);
+  if (match === null) return undefined;
+  return { pid: Number(match[1]), started: Number(match[2]), hostId: match[3]! };
+}
+
+/** Whether `owner` runs in this pid namespace, where its liveness can be checked. */
+export function isLocal(owner: { readonly hostId: string }): boolean {
+  return owner.hostId === hostId();
+}
+
+/**
+ * A process in this pid namespace: alive unless no process has its pid, the one that has
+ * it started at another time, or it is a zombie (killed, not yet reaped by its parent).
+ */
+export function isProcessAlive(pid: number, started = 0): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = processStat(pid);
+  if (stat === undefined) return true; // no /proc: the signal test is all there is
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return started === 0 || stat.started === started;
+}
+
+/**
+ * Whether the owner of a leftover is provably gone: dead in this namespace, or (elsewhere)
+ * silent for longer than `staleMs`, judged by `touchedMs`, the leftover's mtime.
+ */
+export function isOwnerGone(owner: ProcessOwner, touchedMs: number, staleMs: number): boolean {
+  if (isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
+  return Date.now() - touchedMs > staleMs;
+}
+
+/** State (field 3) and start time (field 22) from `/proc/<pid>/stat`; undefined without procfs. */
+function processStat(pid: number): { state: string; started: number } | undefined {
+  const stat = readOr(`/proc/${pid}/stat`, undefined);
+  if (stat === undefined) return undefined;
+  // The command name (field 2) is in parentheses and may hold spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const started = Number(fields[19]);
+  return { state: fields[0] ?? '', started: Number.isSafeInteger(started) ? started : 0 };
+}
+
+function readOr<T>(file: string, fallback: T): string | T {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return fallback;
+  }
+}
+
+function linkOr(file: string, fallback: string): string {
+  try {
+    return readlinkSync(file);
+  } catch {
+    return fallback;
+  }
+}

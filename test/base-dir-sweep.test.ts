@@ -1,0 +1,161 @@
+// The sweep every command runs on the base dir: leftovers of dead operations on any tenant
+// are settled, those of live ones are not touched, and `tenants list` shows a tenant that
+// is mid-commit or needs a decision instead of dropping it. Also the leftovers outside the
+// base dir: temporary archives beside a destination and backup scratch directories.
+
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { backupTenant } from '../shared/backup.js';
+import { hostId, ownerTag, thisProcess } from '../shared/process-owner.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import { TempArea } from '../shared/temp-area.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant-lock.js';
+import { journalPathFor } from '../shared/tenant-slot.js';
+import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenants.js';
+import { runCli, tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+beforeEach(() => {
+  dir = tempDir();
+  base = path.join(dir.path, 'tenants');
+  for (const tenant of ['acme', 'beta']) {
+    mkdirSync(path.join(base, tenant, 'sessions'), { recursive: true });
+    writeFileSync(path.join(base, tenant, 'config.json'), `{"tenant":"${tenant}"}`);
+  }
+});
+afterEach(() => dir.cleanup());
+
+/** A pid that is not running here, in our own pid namespace. */
+const DEAD = { pid: 2 ** 22 + 777, started: 1, hostId: hostId() };
+const deadTag = `${DEAD.pid}-${DEAD.started}-${DEAD.hostId}`;
+const deadLock = JSON.stringify({ token: 't', pid: DEAD.pid, host: 'here', hostId: DEAD.hostId, started: DEAD.started, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' });
+
+/** What a restore --force of gamma killed between its renames leaves: old aside, new staged, slot absent. */
+function interruptedForce(tenant: string, options: { recreated?: boolean; lock?: string } = {}): void {
+  const staging = `.openclaw-staging-${tenant}-0123456789ab`;
+  const aside = `.openclaw-aside-${tenant}-ba9876543210`;
+  mkdirSync(path.join(base, staging));
+  writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
+  mkdirSync(path.join(base, aside));
+  writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
+  writeFileSync(journalPathFor(base, tenant), JSON.stringify({ tenant, phase: 'committing', staging, aside }));
+  writeFileSync(lockPathFor(base, tenant), options.lock ?? deadLock);
+  if (options.recreated) {
+    mkdirSync(path.join(base, tenant, 'sessions'), { recursive: true });
+    writeFileSync(path.join(base, tenant, 'sessions', 'live.jsonl'), 'the gateway wrote this');
+  }
+}
+
+describe('the base-dir sweep', () => {
+  it('lets `tenants list` finish an interrupted restore of a dead process, for any tenant', async () => {
+    interruptedForce('gamma');
+    writeFileSync(path.join(base, `.openclaw-lock-beta.${deadTag}.0123456789ab.tmp`), '');
+    writeFileSync(path.join(base, `.openclaw-lock-beta.${deadTag}.0123456789ab.broken`), deadLock);
+    writeFileSync(path.join(base, '.openclaw-journal-beta.json.0a1b2c3d.tmp'), '{"half');
+    expect(await listTenantNames(base)).toEqual(['acme', 'beta', 'gamma']);
+    expect(readdirSync(base).sort()).toEqual(['acme', 'beta', 'gamma']);
+    expect(readFileSync(path.join(base, 'gamma', 'config.json'), 'utf8')).toBe('new tenant');
+  });
+
+  it('lets a backup of one tenant settle the others', async () => {
+    interruptedForce('gamma');
+    mkdirSync(path.join(base, '.openclaw-staging-delta-0123456789ab'));
+    writeFileSync(lockPathFor(base, 'delta'), deadLock);
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(path.join(dir.path, 'acme.tar.zst')) });
+    expect(readdirSync(base).sort()).toEqual(['acme', 'beta', 'gamma']);
+  });
+
+  it('touches nothing of a live operation, and lists its tenant as mid-commit while it moves trees', async () => {
+    const live = await acquireTenantLock(base, 'gamma', 'restore');
+    try {
+      interruptedForce('gamma', { lock: readFileSync(live.path, 'utf8') });
+      writeFileSync(path.join(base, `.openclaw-lock-beta.${ownerTag()}.0123456789ab.tmp`), '');
+      const before = readdirSync(base).sort();
+      const tenants = await listTenants(base);
+      expect(readdirSync(base).sort()).toEqual(before);
+      expect(tenants).toEqual([
+        { name: 'acme', state: 'ok' },
+        { name: 'beta', state: 'ok' },
+        { name: 'gamma', state: 'mid-commit', detail: 'a restore is moving it into place' },
+      ]);
+      const summaries = await summarizeTenants(base);
+      expect(summaries.find((tenant) => tenant.name === 'gamma')).toEqual({ name: 'gamma', state: 'mid-commit', detail: 'a restore is moving it into place' });
+      expect(summaries.find((tenant) => tenant.name === 'acme')).toMatchObject({ state: 'ok', files: 1 });
+    } finally {
+      await live.release();
+    }
+  });
+
+  it('lists a tenant that needs a decision, with the reason, and keeps every tree', async () => {
+    interruptedForce('gamma', { recreated: true });
+    expect(await listTenantNames(base)).toEqual(['acme', 'beta', 'gamma']);
+    const [gamma] = (await listTenants(base)).filter((tenant) => tenant.name === 'gamma');
+    expect(gamma).toMatchObject({ state: 'needs-recovery', detail: expect.stringMatching(/^tenant "gamma" needs a decision .* --keep old\|new\|slot/) });
+    // The sweep took over the dead lock to look, and gave it back; the trees stay.
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-aside-gamma-ba9876543210', '.openclaw-journal-gamma.json', '.openclaw-staging-gamma-0123456789ab', 'acme', 'beta', 'gamma']);
+
+    const table = runCli(['--tenants-dir', base, 'tenants', 'list']);
+    expect(table.status).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED\s+STATE$/);
+    expect(table.stdout).toMatch(/^gamma\s+-\s+-\s+-\s+needs recovery: run "openclaw tenants recover gamma" for the details$/m);
+    expect(table.stdout).toMatch(/^acme\s+\d.*\sok$/m);
+    const json = JSON.parse(runCli(['--tenants-dir', base, '--json', 'tenants', 'list']).stdout);
+    expect(json.tenants.find((tenant: { name: string }) => tenant.name === 'gamma')).toMatchObject({ state: 'needs-recovery' });
+
+    const refused = runCli(['--tenants-dir', base, 'tenants', 'backup', 'gamma', '--to', path.join(dir.path, 'g.tar.zst')]);
+    expect(refused.status).toBe(3);
+    expect(refused.stderr).toMatch(/^openclaw: tenant "gamma" needs a decision .*holds 1 file in 2 directories, written since; .*\.openclaw-aside-gamma-ba9876543210 holds the previous tenant \(1 file in 1 directory\); .*\.openclaw-staging-gamma-0123456789ab holds the restored tenant, verified \(1 file in 1 directory\)\. Keep one with: openclaw tenants recover gamma --keep old\|new\|slot \(the others are deleted\)\n$/);
+
+    const kept = runCli(['--tenants-dir', base, 'tenants', 'recover', 'gamma', '--keep', 'old']);
+    expect(kept.stdout).toBe('Tenant "gamma": kept the previous tenant; removed the others\n');
+    expect(readdirSync(base).sort()).toEqual(['acme', 'beta', 'gamma']);
+    expect(readFileSync(path.join(base, 'gamma', 'config.json'), 'utf8')).toBe('old tenant');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'list']).stdout.split('\n')[0]).toMatch(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED$/);
+  });
+
+  it('leaves a lock temporary of another host alone until it is stale', async () => {
+    const foreign = `.openclaw-lock-beta.123-456-ffffffffffff.0123456789ab.tmp`;
+    writeFileSync(path.join(base, foreign), '');
+    await listTenants(base);
+    expect(readdirSync(base)).toContain(foreign);
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(path.join(base, foreign), old, old);
+    await listTenants(base);
+    expect(readdirSync(base)).not.toContain(foreign);
+  });
+});
+
+describe('leftovers outside the base dir', () => {
+  it('a write into a directory removes temporary archives whose writer is gone, and no others', async () => {
+    const out = path.join(dir.path, 'backups');
+    mkdirSync(out);
+    const dead = `.old.tar.zst.${deadTag}.0123456789ab.partial`;
+    const mine = `.other.tar.zst.${ownerTag()}.0123456789ab.partial`;
+    const foreignFresh = `.x.tar.zst.9-9-ffffffffffff.0123456789ab.partial`;
+    const foreignStale = `.y.tar.zst.9-9-ffffffffffff.ba9876543210.partial`;
+    const unknown = `.z.tar.zst.0123456789ab.partial`; // an older version's: no owner to judge
+    for (const name of [dead, mine, foreignFresh, foreignStale, unknown]) writeFileSync(path.join(out, name), 'partial');
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(path.join(out, foreignStale), old, old);
+    await new LocalFileLocation(path.join(out, 'new.tar.zst')).write(Readable.from([Buffer.from('archive')]), {
+      overwrite: false,
+      metadata: { tenant: 'acme', formatVersion: 2, toolVersion: 't', createdAt: 'c' },
+    });
+    expect(readdirSync(out).sort()).toEqual([mine, foreignFresh, unknown, 'new.tar.zst'].sort());
+  });
+
+  it('a backup removes scratch directories of dead backups on this machine only', async () => {
+    const scratch = path.join(dir.path, 'tmp');
+    mkdirSync(scratch);
+    const names = [`openclaw-backup-${deadTag}-AbC123`, `openclaw-backup-${ownerTag()}-XyZ789`, `openclaw-backup-9-9-ffffffffffff-QwE456`, 'openclaw-backup-aB3dE5'];
+    for (const name of names) mkdirSync(path.join(scratch, name));
+    writeFileSync(path.join(scratch, names[0]!, '1-memory.sqlite'), 'snapshot');
+    await TempArea.sweep(scratch);
+    expect(readdirSync(scratch).sort()).toEqual(names.slice(1).sort());
+    expect(thisProcess().pid).toBe(process.pid);
+  });
+});

@@ -1,0 +1,171 @@
+// A full disk at every stage: the tenant base dir, or the backup's destination, on a small
+// tmpfs filled so that the lock, the journal, the staging tree, the archive or nothing at
+// all runs out of space (and one with no inodes left). Each command must fail with one
+// line (or succeed), leave the old tenant exactly as it was, and leave no lock, journal,
+// staging, temporary archive or scratch behind. Mounting needs root (CAP_SYS_ADMIN);
+// skipped with a note where it is not permitted.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { sh, tempDir } from '../helpers/tree.js';
+import { describeRun, expectOk, Fixtures, World } from './harness.js';
+
+function canMount(): boolean {
+  const probe = tempDir('openclaw-tmpfs-probe-');
+  try {
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe.path]).status !== 0) return false;
+    spawnSync('umount', [probe.path]);
+    return true;
+  } finally {
+    probe.cleanup();
+  }
+}
+
+const mountable = canMount();
+if (!mountable) console.log('crash suite: mounting tmpfs is not permitted here (needs root); the disk-full cases are skipped');
+
+let fixtures: Fixtures;
+beforeAll(() => {
+  if (mountable) fixtures = new Fixtures().build();
+}, 120_000);
+afterAll(() => fixtures?.cleanup());
+
+const mounts: string[] = [];
+afterEach(() => {
+  for (const mount of mounts.splice(0)) {
+    if (spawnSync('umount', [mount]).status !== 0) spawnSync('umount', ['-l', mount]);
+  }
+});
+
+let cases = 0;
+afterAll(() => console.log(`crash suite (disk full): ${cases} full-disk runs`));
+
+function mountTmpfs(at: string, options: string): void {
+  mkdirSync(at, { recursive: true });
+  sh(`mount -t tmpfs -o ${options} tmpfs '${at}'`);
+  mounts.push(at);
+}
+
+/** Fills the file system holding `dir` until `leave` bytes are free. */
+function fill(dir: string, leave: number): void {
+  const stats = statfsSync(dir);
+  const free = stats.bavail * stats.bsize;
+  if (free > leave) writeFileSync(path.join(dir, '.filler'), Buffer.alloc(free - leave));
+}
+
+function expectOneLine(run: { stderr: string }): void {
+  expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  expect(run.stderr).not.toMatch(/\n\s+at /);
+}
+
+/** A World whose base dir is a tmpfs of `size`, holding the old acme and beta. */
+function onTmpfs(name: string, options: string): World {
+  const w = new World(fixtures, name);
+  const copy = path.join(w.root, 'copy');
+  sh(`mv '${w.base}' '${copy}'`);
+  mountTmpfs(w.base, options);
+  sh(`cp -a '${copy}/.' '${w.base}/' && rm -rf '${copy}'`);
+  return w;
+}
+
+describe.skipIf(!mountable)('the base dir runs out of space', () => {
+  // Free bytes left (tmpfs allocates 4 KiB pages): nothing (not even the lock), the lock
+  // only (the journal fails), the lock and journal (the tree fails), part of the tree, all.
+  for (const leave of [0, 4096, 8192, 256 * 1024, 6 * 1024 * 1024]) {
+    it(`restore --force with ${leave} bytes free: fails in one line keeping the old tenant, or succeeds; nothing left behind`, () => {
+      const w = onTmpfs(`full-base-${leave}`, 'size=12m');
+      fill(w.base, leave);
+      const run = w.cli(['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+      cases++;
+      rmSync(path.join(w.base, '.filler'));
+      if (run.status === 0) {
+        w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+        return;
+      }
+      expect(run.status, describeRun(run)).toBe(1);
+      expect(run.stderr).toMatch(/no space left/);
+      expectOneLine(run);
+      // Nothing to settle: the failed restore already left nothing.
+      w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+      expectOk(w.cli(['tenants', 'list', '--names']));
+      w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+    });
+  }
+
+  it('restore --force one page short of fitting: the committing journal cannot be written, nothing is left', () => {
+    // The last page a restore allocates is the temporary file of its 'committing' journal:
+    // find the least free space that fits (in pages), then leave one page less.
+    let attempts = 0;
+    const attempt = (pages: number) => {
+      const w = onTmpfs(`full-threshold-${++attempts}-${pages}`, 'size=12m');
+      fill(w.base, pages * 4096);
+      const run = w.cli(['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+      cases++;
+      rmSync(path.join(w.base, '.filler'));
+      return { w, run };
+    };
+    let fails = 2;
+    let fits = 1024;
+    while (fits - fails > 1) {
+      const middle = Math.floor((fails + fits) / 2);
+      if (attempt(middle).run.status === 0) fits = middle;
+      else fails = middle;
+    }
+    const { w, run } = attempt(fits - 1);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restore journal \S+\.openclaw-journal-acme\.json: no space left on the device\n$/);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a restore when no inode is left: the lock cannot be created, and nothing is left', () => {
+    const w = onTmpfs('full-inodes', 'size=12m,nr_inodes=400');
+    let i = 0;
+    for (;;) {
+      try {
+        writeFileSync(path.join(w.base, `.inode-${i++}`), '');
+      } catch {
+        break;
+      }
+    }
+    const run = w.cli(['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+\.openclaw-lock-acme: no space left on the device\n$/);
+    for (const name of readdirSync(w.base)) if (name.startsWith('.inode-')) rmSync(path.join(w.base, name));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a backup when the base dir is full: the lock cannot be written, and nothing is left', () => {
+    const w = onTmpfs('full-base-backup', 'size=12m');
+    fill(w.base, 0);
+    const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')]);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+\.openclaw-lock-acme: no space left on the device\n$/);
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+    expect(readdirSync(w.out)).toEqual([]);
+  });
+});
+
+describe.skipIf(!mountable)("the backup's destination runs out of space", () => {
+  for (const leave of [0, 64 * 1024, 512 * 1024]) {
+    it(`with ${leave} bytes free: one line, no archive, no temporary file, no scratch`, () => {
+      const w = new World(fixtures, `full-out-${leave}`);
+      mountTmpfs(path.join(w.out, 'disk'), 'size=4m');
+      fill(path.join(w.out, 'disk'), leave);
+      const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'disk', 'acme.tar.zst')]);
+      cases++;
+      expect(run.status, describeRun(run)).toBe(1);
+      expect(run.stderr).toMatch(/^openclaw: no space left on device writing \S+acme\.tar\.zst\n$/);
+      expect(readdirSync(path.join(w.out, 'disk'))).toEqual(['.filler']);
+      rmSync(path.join(w.out, 'disk', '.filler'));
+      expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'disk', 'acme.tar.zst')]));
+      expect(readdirSync(path.join(w.out, 'disk'))).toEqual(['acme.tar.zst']);
+      w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+    });
+  }
+});

@@ -1,0 +1,183 @@
+// Kills without the hook: under strace, every rename and link a restore --force or a
+// backup makes is held for a moment after it completed (`-e inject=…:delay_exit=`) and the
+// process is killed right then, so each kill lands exactly between two file system steps;
+// the same for the first unlinks of the old tenant's trash. Then timed kills at spread-out
+// moments of a larger restore --force and backup. After each, the next command must leave
+// exactly the old or the new tenant and nothing else. Needs strace (`apt-get install
+// strace`) and ptrace; skipped with a note where either is missing.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../../scripts/sample-tenant.js';
+import { cliPath } from '../helpers/tree.js';
+import { describeRun, expectOk, exited, Fixtures, World } from './harness.js';
+
+const straceWorks = spawnSync('strace', ['-f', '-qq', '-e', 'trace=none', 'true']).status === 0;
+if (!straceWorks) console.log('crash suite: strace is missing or ptrace is not permitted here; the strace kills are skipped');
+
+let fixtures: Fixtures;
+beforeAll(() => {
+  fixtures = new Fixtures().build();
+}, 120_000);
+afterAll(() => fixtures?.cleanup());
+
+let kills = 0;
+const report: string[] = [];
+afterAll(() => console.log(`crash suite (strace and timed): ${kills} kills; ${report.join('; ')}`));
+
+const FILE_STEPS = 'rename,renameat,renameat2,link,linkat';
+const UNLINKS = 'unlink,unlinkat,rmdir';
+
+interface Traced {
+  /** Syscall lines (completed, under the base dir or the archive directory) in the order they happened. */
+  readonly lines: string[];
+  readonly killed: boolean;
+}
+
+/**
+ * Runs the CLI under strace, every traced call held 150 ms after it completes; when the
+ * `killAfter`-th call whose line matches `select` completes, kills the process.
+ */
+async function traced(w: World, args: string[], syscalls: string, select: (line: string) => boolean, killAfter?: number): Promise<Traced> {
+  const child = spawn(
+    'strace',
+    ['-f', '-qq', '-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:delay_exit=150000`, process.execPath, cliPath, '--tenants-dir', w.base, ...args],
+    { env: { ...process.env, TMPDIR: w.tmp }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const lines: string[] = [];
+  let killed = false;
+  let buffered = '';
+  child.stderr.on('data', (data: Buffer) => {
+    buffered += data.toString();
+    const complete = buffered.split('\n');
+    buffered = complete.pop()!;
+    for (const line of complete) {
+      if (!/= 0( |$)/.test(line) || !select(line)) continue;
+      lines.push(line);
+      if (lines.length === killAfter && !killed) {
+        killed = true;
+        // The line's pid is a thread of the traced process: a signal to it kills them all.
+        const tid = Number(/^(?:\[pid\s+)?(\d+)/.exec(line)?.[1]);
+        process.kill(tid, 'SIGKILL');
+      }
+    }
+  });
+  await new Promise((resolve) => child.on('close', resolve));
+  return { lines, killed };
+}
+
+function inside(w: World): (line: string) => boolean {
+  return (line) => line.includes(w.base) || line.includes(w.out);
+}
+
+describe.skipIf(!straceWorks)('strace: a kill right after each rename and link', () => {
+  it('of restore --force: each leaves the old or the new tenant, and never the old after the new', async () => {
+    const dry = new World(fixtures, 'strace-force-dry');
+    const all = await traced(dry, ['tenants', 'restore', '--from', fixtures.newArchive, '--force'], FILE_STEPS, inside(dry));
+    expect(dry.which('acme')).toBe('new');
+    // Lock link, two journal writes, old aside, new in, old to trash.
+    expect(all.lines.length).toBeGreaterThanOrEqual(6);
+    report.push(`restore --force: ${all.lines.length} renames and links`);
+    let sawNew = false;
+    for (let k = 1; k <= all.lines.length; k++) {
+      const w = new World(fixtures, `strace-force-${k}`);
+      const run = await traced(w, ['tenants', 'restore', '--from', fixtures.newArchive, '--force'], FILE_STEPS, inside(w), k);
+      expect(run.killed, `kill after ${all.lines[k - 1]}`).toBe(true);
+      kills++;
+      expectOk(w.cli(['tenants', k % 2 === 0 ? 'list' : 'backup', ...(k % 2 === 0 ? [] : ['beta', '--to', path.join(w.out, 'b.tar.zst')])]));
+      const holds = w.which('acme');
+      expect(['old', 'new'], `after ${all.lines[k - 1]}`).toContain(holds);
+      if (sawNew) expect(holds, `after ${all.lines[k - 1]}`).toBe('new');
+      sawNew ||= holds === 'new';
+      w.expectSettled({ holds: holds as 'old' | 'new', tenants: ['acme', 'beta'] });
+    }
+    expect(sawNew).toBe(true);
+  });
+
+  it('of a backup: no archive or the whole one, and no temporary file after the next backup', async () => {
+    const dry = new World(fixtures, 'strace-backup-dry');
+    const archive = (w: World) => path.join(w.out, 'acme.tar.zst');
+    const all = await traced(dry, ['tenants', 'backup', 'acme', '--to', archive(dry)], FILE_STEPS, inside(dry));
+    expect(all.lines.length).toBeGreaterThanOrEqual(2); // lock link, archive link
+    report.push(`backup: ${all.lines.length} renames and links`);
+    for (let k = 1; k <= all.lines.length; k++) {
+      const w = new World(fixtures, `strace-backup-${k}`);
+      expect((await traced(w, ['tenants', 'backup', 'acme', '--to', archive(w)], FILE_STEPS, inside(w), k)).killed).toBe(true);
+      kills++;
+      expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'next.tar.zst')]));
+      const stored = w.cli(['tenants', 'restore', '--from', archive(w), '--as', 'check']);
+      expect([0, 1], describeRun(stored)).toContain(stored.status); // 1: no archive at …
+      if (stored.status === 1) expect(stored.stderr).toMatch(/no archive at/);
+      w.expectSettled({ holds: 'old', tenants: stored.status === 0 ? ['acme', 'beta', 'check'] : ['acme', 'beta'] });
+    }
+  });
+
+  it("of restore --force while it deletes the old tenant's trash: the next command deletes the rest", async () => {
+    const trash = (line: string) => line.includes('.openclaw-trash-acme-');
+    for (const k of [1, 4, 16]) {
+      const w = new World(fixtures, `strace-trash-${k}`);
+      expect((await traced(w, ['tenants', 'restore', '--from', fixtures.newArchive, '--force'], UNLINKS, trash, k)).killed).toBe(true);
+      kills++;
+      expectOk(w.cli(['tenants', 'list', '--names']));
+      w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+    }
+  });
+});
+
+describe('timed kills of a larger tenant', () => {
+  let big: { archive: string };
+  beforeAll(() => {
+    const w = new World(fixtures, 'big-source');
+    createSampleTenant(path.join(w.root, 'src', 'acme'), { sessions: 40, notes: 600, mediaFiles: 8, mediaBytes: 2 * 1024 * 1024, seed: 9 });
+    const archive = path.join(fixtures.dir.path, 'big.tar.zst');
+    expectOk(w.cli(['--tenants-dir', path.join(w.root, 'src'), 'tenants', 'backup', 'acme', '--to', archive]));
+    big = { archive };
+  }, 120_000);
+
+  async function killAfter(w: World, args: string[], ms: number): Promise<void> {
+    const child = w.spawn(args);
+    const result = exited(child);
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    await result;
+    clearTimeout(timer);
+    kills++;
+  }
+
+  it('restore --force killed at 12 moments: the old or the new tenant, exactly', async () => {
+    const probe = new World(fixtures, 'timed-probe');
+    const started = Date.now();
+    expectOk(probe.cli(['tenants', 'restore', '--from', big.archive, '--force']));
+    const duration = Date.now() - started;
+    const seen = new Set<string>();
+    for (let i = 1; i <= 12; i++) {
+      const w = new World(fixtures, `timed-force-${i}`);
+      await killAfter(w, ['tenants', 'restore', '--from', big.archive, '--force'], Math.round((duration * i) / 12));
+      expectOk(w.cli(['tenants', i % 2 === 0 ? 'list' : 'backup', ...(i % 2 === 0 ? [] : ['beta', '--to', path.join(w.out, 'b.tar.zst')])]));
+      const tree = w.tree('acme');
+      const holds = JSON.stringify(tree) === JSON.stringify(probe.tree('acme')) ? 'new' : 'old';
+      seen.add(holds);
+      if (holds === 'old') expect(tree).toEqual(fixtures.old);
+      expect(w.tree('beta')).toEqual(fixtures.beta);
+      expect(w.cli(['tenants', 'list', '--names']).stdout).toBe('acme\nbeta\n');
+      expect(readdirSync(w.base).filter((name) => name.startsWith('.'))).toEqual([]);
+    }
+    expect(seen.has('old')).toBe(true);
+    report.push(`timed restore --force (${duration} ms uninterrupted) ended ${[...seen].join(' and ')}`);
+  });
+
+  it('backup killed at 8 moments: no temporary file or scratch after the next backup', async () => {
+    const w0 = new World(fixtures, 'timed-backup-probe');
+    const started = Date.now();
+    expectOk(w0.cli(['tenants', 'backup', 'acme', '--to', path.join(w0.out, 'a.tar.zst')]));
+    const duration = Math.max(Date.now() - started, 200);
+    for (let i = 1; i <= 8; i++) {
+      const w = new World(fixtures, `timed-backup-${i}`);
+      await killAfter(w, ['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')], Math.round((duration * i) / 8));
+      expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'b.tar.zst')]));
+      w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+    }
+  });
+});

@@ -1,0 +1,102 @@
+// The tenant lock and the owner rule behind every cleanup: a lock is never seen
+// half-written and leaves no temporary file; an unreadable lock gets a clear message and is
+// taken over; a process is judged dead by pid and start time (a recycled pid, a zombie);
+// a recovery holding the lock is waited for.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { TenantBusyError } from '../shared/errors.js';
+import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess } from '../shared/process-owner.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant-lock.js';
+import { tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+beforeEach(() => {
+  dir = tempDir();
+  base = path.join(dir.path, 'tenants');
+  mkdirSync(path.join(base, 'acme'), { recursive: true });
+});
+afterEach(() => dir.cleanup());
+
+describe('the tenant lock', () => {
+  it('is created whole, with its owner, and leaves no temporary file', async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
+    const record = JSON.parse(readFileSync(lock.path, 'utf8'));
+    expect(record).toMatchObject({ pid: process.pid, hostId: hostId(), started: thisProcess().started, operation: 'backup' });
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('says what an unreadable lock is instead of "pid ? on ?", and takes it over once it is a few seconds old', async () => {
+    const lockPath = lockPathFor(base, 'acme');
+    writeFileSync(lockPath, '');
+    const busy = await acquireTenantLock(base, 'acme', 'backup').catch((error: unknown) => error);
+    expect(busy).toBeInstanceOf(TenantBusyError);
+    expect((busy as Error).message).toMatch(/its lock file .* is being written or was left unreadable by an older version \(it is taken over once it is 5 s old\)/);
+    expect((busy as Error).message).not.toMatch(/\?/);
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lockPath, old, old);
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    expect(JSON.parse(readFileSync(lockPath, 'utf8')).pid).toBe(process.pid);
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('takes over the lock of a process whose pid was recycled (same pid, another start time)', async () => {
+    const self = thisProcess();
+    const recycled = { token: 'x', pid: process.pid, host: 'h', hostId: self.hostId, started: self.started + 1, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(recycled));
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('keeps a live lock of this very process (another operation in it)', async () => {
+    const first = await acquireTenantLock(base, 'acme', 'restore');
+    await expect(acquireTenantLock(base, 'acme', 'backup')).rejects.toThrow(new RegExp(`busy: a restore by pid ${process.pid}`));
+    await first.release();
+  });
+
+  it('waits for a recovery that holds the lock for a moment', async () => {
+    const sweep = await acquireTenantLock(base, 'acme', 'recover');
+    setTimeout(() => void sweep.release(), 300);
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    expect(JSON.parse(readFileSync(lock.path, 'utf8')).operation).toBe('backup');
+    await lock.release();
+  });
+});
+
+describe('process owners', () => {
+  it('round-trip through their tag', () => {
+    expect(parseOwnerTag(ownerTag())).toEqual(thisProcess());
+    expect(parseOwnerTag('12-34-nothex')).toBeUndefined();
+  });
+
+  it('are gone when dead here, or silent for the stale interval elsewhere', () => {
+    const self = thisProcess();
+    expect(isOwnerGone(self, Date.now(), 60_000)).toBe(false);
+    expect(isOwnerGone({ ...self, pid: 2 ** 22 + 4321 }, Date.now(), 60_000)).toBe(true);
+    const elsewhere = { pid: process.pid, started: 1, hostId: 'ffffffffffff' };
+    expect(isOwnerGone(elsewhere, Date.now() - 1_000, 60_000)).toBe(false);
+    expect(isOwnerGone(elsewhere, Date.now() - 61_000, 60_000)).toBe(true);
+  });
+
+  it('take a zombie (killed, not reaped by its parent) for dead', async () => {
+    // sh starts `sleep 0` in the background and becomes `sleep 5`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (data: Buffer) => resolve(data.toString()))));
+      const deadline = Date.now() + 5_000;
+      while (isProcessAlive(zombie) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(() => process.kill(zombie, 0)).not.toThrow(); // the pid still exists…
+      expect(isProcessAlive(zombie)).toBe(false); // …but its process is dead
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+});

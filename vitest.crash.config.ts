@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// The fault-injection suite (`npm run test:crash`): real CLI processes killed at every
+// crash point, under strace, and on full tmpfs mounts. Kept apart from `npm test`.
+export default defineConfig({
+  test: {
+    include: ['test/crash/**/*.crash.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  },
+});
