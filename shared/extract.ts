@@ -13,12 +13,14 @@
 // streaming, and so is the tar stream itself: it may exceed what its entries declare only by
 // their headers' worth (TAR_OVERHEAD_PER_ENTRY each, plus TAR_OVERHEAD_SLACK), so no run of
 // headers, padding or zeros goes on for long. The abort signal is checked before every entry
-// and chunk. When the archive carries a manifest (the last entry), the extracted tree must
+// and chunk, and the event loop gets a turn every 50 ms (decoding and writing can otherwise
+// run for minutes on microtasks alone, and a SIGTERM handler or a deadline timer never runs). When the archive carries a manifest (the last entry), the extracted tree must
 // match it exactly. Damage the tar parser finds is a CorruptArchiveError.
 
 import { createHash, type Hash } from 'node:crypto';
 import { chmodSync, promises as fs, utimesSync } from 'node:fs';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
 import { ioModeFor, type IoMode } from './io-mode.js';
@@ -61,6 +63,8 @@ const TAR_OVERHEAD_SLACK = 32 * 1024 * 1024;
  */
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
 const WORKER_THRESHOLD_ENTRIES = 1024;
+/** Longest the extraction runs without letting the event loop turn (signals, timers). */
+const EVENT_LOOP_TURN_MS = 50;
 /** Progress is reported every this many entries (and for every file over 1 MiB). */
 const PROGRESS_EVERY_ENTRIES = 64;
 
@@ -110,17 +114,26 @@ const FILE_NODE: Node = Object.freeze({ type: 'file' });
 export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   const extraction = new Extraction(options);
   const { signal } = options;
+  let lastTurn = performance.now();
+  /** Lets signal handlers and timers run when this extraction has held the thread long enough. */
+  const breathe = async (): Promise<void> => {
+    if (performance.now() - lastTurn >= EVENT_LOOP_TURN_MS) {
+      await nextTurn();
+      lastTurn = performance.now();
+    }
+    throwIfAborted(signal);
+  };
   try {
     const reader = new TarReader();
     for await (const input of tarBytes) {
-      throwIfAborted(signal);
+      await breathe();
       const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
       reader.push(chunk);
       extraction.beginChunk(chunk);
       for (let event = reader.next(); event !== undefined; event = reader.next()) {
         let pending: Promise<void> | undefined;
         if (event.kind === 'entry') {
-          throwIfAborted(signal);
+          await breathe();
           pending = extraction.entry(event.header);
         } else pending = extraction.data(event.bytes);
         if (pending !== undefined) await pending;
