@@ -13,8 +13,8 @@
 // - a larger frame (or a decompression bomb) is streamed in slices of at most 64 blocks or
 //   1 MiB of input, fewer when its window is large (the pure-JS decoder moves its whole
 //   window once per block), so at most 8 MiB of output exists per step, each yielded chunk is
-//   ≤ 128 KiB and each step takes milliseconds; its window may be at most 32 MiB, which every
-//   zstd level up to 20 stays within (`--ultra -21/-22` and `--long` need more);
+//   ≤ 128 KiB and each step takes milliseconds; its window may be at most 8 MiB, which every
+//   zstd level from 1 to 19 stays within (`--ultra` levels and `--long` need more);
 // - windows above 128 MiB (zstd's own default decoder limit) and skippable-frame payloads
 //   above `maxSkippableBytes` (when they are asked for at all) are refused with
 //   ArchiveLimitError;
@@ -30,7 +30,12 @@ import { compressFrame, decodeWholeFrame, streamingFrameDecoders, type Streaming
 const MiB = 1024 * 1024;
 const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
-const DEFAULT_MAX_NATIVE_FRAME_BYTES = 32 * MiB;
+/**
+ * Our frames hold 2 MiB; 8 MiB keeps frames decoding whole (16 MiB together, plus the 8 MiB
+ * chunk being consumed) well inside the restore's memory budget: with 32 MiB, 32 MiB frames
+ * took a restore to 235 MiB of peak RSS.
+ */
+const DEFAULT_MAX_NATIVE_FRAME_BYTES = 8 * MiB;
 /** Compressed frames kept for reuse: the writer fills one while the others compress. */
 const MAX_SPARE_FRAMES = 1;
 
@@ -42,8 +47,12 @@ const CHECKSUM_BYTES = 4;
 /** Block_Maximum_Size: no block decodes to more, and no block's Block_Size may exceed it. */
 const BLOCK_MAXIMUM_SIZE = 128 * 1024;
 const MAX_WINDOW_BYTES = 128 * MiB;
-/** Largest window of a streamed frame: the pure-JS decoder allocates all of it. */
-const MAX_STREAMING_WINDOW_BYTES = 32 * MiB;
+/**
+ * Largest window of a streamed frame: the pure-JS decoder allocates all of it, anew for each
+ * frame, and old ones wait for the garbage collector (24 frames with 32 MiB windows took a
+ * restore to 202 MiB of peak RSS). zstd levels 1-19 use at most 8 MiB.
+ */
+const MAX_STREAMING_WINDOW_BYTES = 8 * MiB;
 const STREAM_SLICE_BLOCKS = 64;
 const STREAM_SLICE_BYTES = 1 * MiB;
 /** Window bytes the pure-JS decoder may move per slice (it shifts its window once per block). */
@@ -256,7 +265,7 @@ export interface DecompressOptions {
   concurrency?: number;
   /**
    * Largest frame, compressed or (bounded) decoded, decoded whole; larger frames are
-   * streamed. Frames decoding whole at once hold at most twice this. @default 32 MiB
+   * streamed. Frames decoding whole at once hold at most twice this. @default 8 MiB
    */
   maxNativeFrameBytes?: number;
   /**
@@ -565,7 +574,7 @@ class FrameReader {
     if (windowSize > MAX_STREAMING_WINDOW_BYTES) {
       throw new ArchiveLimitError(
         `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window; frames over ` +
-          `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels up to 20, without --long)`,
+          `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels 1-19, without --ultra or --long)`,
       );
     }
     const sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));

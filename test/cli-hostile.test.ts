@@ -31,7 +31,7 @@ function expectOneLineError(run: { status: number | null; stderr: string }, stat
   expect(run.stderr.trim().split('\n')).toHaveLength(1);
 }
 
-describe('a tar | zstd archive of one frame over 32 MiB (decoded by the streaming decoder)', () => {
+describe('a tar | zstd archive of one 40 MiB frame (too large to decode whole: streamed)', () => {
   const random = randomBytes(512 * 1024); // stored in raw blocks: a flipped byte still decodes
   let good = '';
   let flipped = '';

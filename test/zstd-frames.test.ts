@@ -239,7 +239,7 @@ describe('interoperability with the zstd CLI', () => {
     expect(Buffer.concat(decoded).equals(data)).toBe(true);
   });
 
-  // A file's size is known, so these frames carry it; above 32 MiB it routes them to fzstd.
+  // A file's size is known, so these frames carry it; above 8 MiB it routes them to fzstd.
   it.each([
     { args: ['--content-size'], size: 3 * MiB, checksum: true },
     { args: ['--content-size', '--no-check'], size: 3 * MiB, checksum: false },
@@ -254,7 +254,7 @@ describe('interoperability with the zstd CLI', () => {
 
     const decoded = await collect(decompressFrames(chunksOf(randomChunks(stream, 128 * KiB, size))));
     const largest = Math.max(...decoded.map((chunk) => chunk.length));
-    expect(largest).toBe(size > 32 * MiB ? BLOCK_MAXIMUM_SIZE : size);
+    expect(largest).toBe(size > 8 * MiB ? BLOCK_MAXIMUM_SIZE : size);
     expect(Buffer.concat(decoded).equals(data)).toBe(true);
   });
 
@@ -464,12 +464,20 @@ describe('damaged input', () => {
     expect((await decompressAll([unchecked], { maxNativeFrameBytes: 1 })).equals(data)).toBe(true);
   });
 
-  it('refuses a streamed frame whose window exceeds 32 MiB, and decodes the same frame whole', async () => {
-    const window64MiB = (16 << 3) | 0; // 2^(10 + 16)
-    const stream = handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window64MiB);
+  it('refuses a streamed frame whose window exceeds 8 MiB, and decodes the same frame whole', async () => {
+    const window16MiB = (14 << 3) | 0; // 2^(10 + 14)
+    const stream = handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window16MiB);
     await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(ArchiveLimitError);
-    await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(/needs a 64 MiB window; frames over/);
+    await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(/needs a 16 MiB window; frames over/);
     expect((await decompressAll([stream])).toString()).toBe('abc');
+    const window8MiB = (13 << 3) | 0;
+    expect((await decompressAll([handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window8MiB)], { maxNativeFrameBytes: 1 })).toString()).toBe('abc');
+  });
+
+  it('streams what zstd -19 writes (an 8 MiB window) and refuses what --ultra -22 writes (a 128 MiB window) when too large to decode whole', async () => {
+    const data = mixedData(12 * MiB, 81);
+    expect((await decompressAll([zstdCli(['-c', '-19', '--single-thread'], data)])).equals(data)).toBe(true);
+    await expect(decompressAll([zstdCli(['-c', '--ultra', '-22', '--single-thread'], data)])).rejects.toThrow(ArchiveLimitError);
   });
 
   it('yields the frames before a corrupt one, and leaves no unhandled rejection when stopped early', async () => {
