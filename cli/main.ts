@@ -1,9 +1,11 @@
 // The `openclaw` command: parses flags, runs one operation, maps every error to a one-line
 // message and a distinct exit code. Subcommands live one per file; none holds logic of its own.
 
+import { constants as osConstants } from 'node:os';
+
 import { Command, CommanderError, Option } from 'commander';
 
-import { describeError, outcomeOf, UsageError, type Outcome } from '../shared/errors.js';
+import { AbortedError, describeError, outcomeOf, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
@@ -31,10 +33,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   // for the operator, whose output it would clutter.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
+  // The first SIGINT or SIGTERM aborts the operation, which cleans up and ends with the
+  // shell's code for that signal (128 + its number); a second one exits at once.
   const abort = new AbortController();
-  const interrupt = () => {
-    if (abort.signal.aborted) process.exit(130);
-    abort.abort();
+  let interruptedBy: NodeJS.Signals | undefined;
+  const interrupt = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) process.exit(signalExitCode(signal));
+    interruptedBy = signal;
+    abort.abort(new AbortedError(`interrupted by ${signal}`));
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
@@ -55,6 +61,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const json = program.opts().json === true;
     if (json) process.stdout.write(`${JSON.stringify({ error: { code: errorCode(error), message: describeError(error) } })}\n`);
     process.stderr.write(`openclaw: ${describeError(error)}\n`);
+    if (interruptedBy !== undefined && error instanceof AbortedError) return signalExitCode(interruptedBy);
     return EXIT_CODES[outcomeOf(error)];
   } finally {
     process.off('SIGINT', interrupt);
@@ -144,6 +151,10 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
   };
+}
+
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + osConstants.signals[signal];
 }
 
 function errorCode(error: unknown): string {

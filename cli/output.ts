@@ -59,4 +59,14 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
+/**
+ * Text from an archive or a tenant (file names, backup notes) as it may be shown on a
+ * terminal: control characters, and the invisible marks that reorder text, written as \u
+ * escapes, so no name can move the cursor, recolour the screen or pass for another.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export { formatBytes, groupThousands as count, plural } from '../shared/format.js';

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupResult } from '../shared/backup.js';
 import type { BackupCommand } from '../shared/operations.js';
 import { addStorageOptions, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -52,12 +52,12 @@ function describeBackup(result: BackupResult): string[] {
   ];
   if (result.skipped.length > 0) {
     lines.push(`  left out ${result.skipped.length}:`);
-    for (const note of result.skipped.slice(0, 10)) lines.push(`    ${note.path}: ${note.reason}`);
+    for (const note of result.skipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
     if (result.skipped.length > 10) lines.push(`    … and ${result.skipped.length - 10} more (see --json)`);
   }
   if (result.warnings.length > 0) {
     lines.push(`  warnings ${result.warnings.length}:`);
-    for (const note of result.warnings.slice(0, 10)) lines.push(`    ${note.path}: ${note.reason}`);
+    for (const note of result.warnings.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
     if (result.warnings.length > 10) lines.push(`    … and ${result.warnings.length - 10} more (see --json)`);
   }
   return lines;

@@ -6,7 +6,9 @@ import type { RestoreCommand } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore.js';
 import { DEFAULT_LIMITS } from '../shared/extract.js';
 import { addStorageOptions, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
+
+const MAX_NOTES_SHOWN = 10;
 
 export const PAIRING_REMINDER =
   'Reminder: WhatsApp pairings must be re-paired by QR code; Telegram and Slack tokens carry over.';
@@ -64,7 +66,8 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
       : '  NOT verified per file: the archive has no manifest',
   ];
-  for (const note of result.warnings) lines.push(`  backup warning: ${note.path}: ${note.reason}`);
+  for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
+  if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
   if (result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
   lines.push(PAIRING_REMINDER);
   return lines;

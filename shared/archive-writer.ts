@@ -22,6 +22,7 @@ import {
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
   serializeManifest,
+  type ArchiveMarker,
   type Manifest,
   type ManifestNote,
 } from './manifest.js';
@@ -35,12 +36,7 @@ import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from '.
 import { FrameWriter, skippableFrame, type CompressOptions } from './zstd-frames.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
-/** Payload of the leading skippable frame; its magic nibble is ARCHIVE_MARKER_NIBBLE. */
-export interface ArchiveMarker {
-  readonly format: typeof MANIFEST_FORMAT;
-  readonly formatVersion: number;
-  readonly tenant: string;
-}
+/** The leading skippable frame's magic nibble; its payload is an ArchiveMarker (manifest.ts). */
 export const ARCHIVE_MARKER_NIBBLE = 0x0c;
 
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */

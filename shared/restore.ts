@@ -9,13 +9,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { ARCHIVE_MARKER_NIBBLE, type ArchiveMarker } from './archive-writer.js';
+import { ARCHIVE_MARKER_NIBBLE } from './archive-writer.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { crashPoint } from './crash-points.js';
-import { ArchiveLimitError, FileSystemError, OpenClawError } from './errors.js';
+import { CorruptArchiveError, FileSystemError, OpenClawError } from './errors.js';
 import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
-import { formatBytes } from './format.js';
-import { MANIFEST_FORMAT, type ManifestNote } from './manifest.js';
+import { parseArchiveMarker, type ArchiveMarker, type ManifestNote } from './manifest.js';
 import { assertTenantName } from './names.js';
 import { throwIfAborted } from './storage/streams.js';
 import type { ArchiveLocation } from './storage/types.js';
@@ -64,12 +63,6 @@ export interface RestoreResult {
   readonly notices: readonly string[];
 }
 
-/**
- * Tar headers, pax records (long names and link targets, up to 4 KiB each) and padding:
- * the decoded stream may exceed the file content by this much per entry.
- */
-const TAR_OVERHEAD_PER_ENTRY = 10 * 1024;
-
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();
   const { tenantsDir, location, signal } = request;
@@ -106,17 +99,20 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         yield chunk;
       }
     }
-    const decoded = bounded(
+    const decoded = cancellable(
       decompressFrames(counted(), {
-        onSkippableFrame: (payload, nibble) => {
-          if (nibble === ARCHIVE_MARKER_NIBBLE) marker = parseMarker(payload);
+        skippableNibbles: [ARCHIVE_MARKER_NIBBLE],
+        onSkippableFrame: (payload) => {
+          if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
+          marker = parseArchiveMarker(payload);
         },
       }),
-      limits,
+      signal,
     );
 
     const extracted = await extractTenantArchive(decoded, {
       limits,
+      signal,
       ioMode: request.ioMode,
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       requireManifest: () => marker !== undefined,
@@ -134,6 +130,9 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       throw restoreWriteError(error, tenantsDir);
     });
     throwIfAborted(signal);
+    if (marker !== undefined && marker.tenant !== extracted.tenant) {
+      throw new CorruptArchiveError(`the archive is marked as tenant "${marker.tenant}" but its entries are for "${extracted.tenant}"`);
+    }
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await staging!.commit({ force });
@@ -212,23 +211,11 @@ async function removeEmptyDirs(topmost: string, deepest: string): Promise<void> 
   }
 }
 
-function parseMarker(payload: Buffer): ArchiveMarker | undefined {
-  try {
-    const marker = JSON.parse(payload.toString('utf8')) as ArchiveMarker;
-    return marker.format === MANIFEST_FORMAT ? marker : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Caps the decoded stream itself, so a bomb made of headers or padding cannot run forever. */
-async function* bounded(decoded: AsyncGenerator<Buffer>, limits: ExtractLimits): AsyncGenerator<Buffer> {
-  const cap = limits.maxBytes + limits.maxEntries * TAR_OVERHEAD_PER_ENTRY + 1024 * 1024;
-  let total = 0;
+/** The decoded stream, checked for cancellation before each chunk: a small input may decode for a long time. */
+async function* cancellable(decoded: AsyncGenerator<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   try {
     for await (const chunk of decoded) {
-      total += chunk.length;
-      if (total > cap) throw new ArchiveLimitError(`the archive decodes to more than ${formatBytes(cap)}; refusing it`);
+      throwIfAborted(signal);
       yield chunk;
     }
   } finally {

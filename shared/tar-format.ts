@@ -4,16 +4,32 @@
 // Writing emits POSIX ustar headers, preceded by a pax extended header ('x') when a name or
 // link target does not fit the ustar fields or is not ASCII; sizes past 8 GiB use GNU tar's
 // base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU and old GNU
-// headers; pax 'x' path/linkpath/size; GNU 'L'/'K' long names; 'g' global headers are
-// skipped) and reports damage — a bad checksum, an unknown format, an unreadable number,
-// input that ends inside an entry — as CorruptArchiveError. What an entry may be (its name,
-// its type, its size) is the extractor's business, not the reader's.
+// headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
+// with other records are skipped) and reports damage — a bad checksum, an unknown format, an
+// unreadable number, input that ends inside an entry — as CorruptArchiveError.
+//
+// The archive ends at its first zero block, as it does for GNU tar (the end-of-archive
+// marker is two; `tar -t` lists nothing after one). What follows may only be zeros, at most
+// MAX_TRAILING_ZERO_BYTES of them (any tar's record padding); anything else there, like an
+// entry `tar -t` would not show, is refused as UnsafeArchiveError, and so is whatever other
+// readers would read differently: a global pax header that sets a name, size or time (GNU
+// tar applies it to every later entry, libarchive ignores it), two extended headers of one
+// kind for one entry. What an entry may be (its name, its type, its size) is the extractor's
+// business, not the reader's; GNU sparse files are reported as 'sparse-file'.
 
-import { ArchiveLimitError, CorruptArchiveError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
 
 export const BLOCK_SIZE = 512;
 /** Largest pax or GNU long-name body read: names and link targets are checked later, this only bounds memory. */
 const MAX_EXTENDED_HEADER_BYTES = 4 * 1024 * 1024;
+/**
+ * Zero bytes accepted after the end-of-archive block, end marker included: the padding of a
+ * tar record up to 16 MiB (GNU tar's default record is 10 KiB; `-b 32768` is 16 MiB).
+ */
+export const MAX_TRAILING_ZERO_BYTES = 16 * 1024 * 1024;
+/** pax records that change an entry; the others (comments, xattrs, uid/gid…) are not kept. */
+const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
+const PAX_SPARSE_PREFIX = 'GNU.sparse.';
 const MAX_OCTAL_11 = 0o77777777777;
 const USTAR_MAGIC = 'ustar\u000000';
 
@@ -25,7 +41,9 @@ export type TarEntryType =
   | 'block-device'
   | 'directory'
   | 'fifo'
-  | 'contiguous-file';
+  | 'contiguous-file'
+  /** GNU tar's sparse file ('S', or pax GNU.sparse.* records): its data is a map, then pieces. */
+  | 'sparse-file';
 
 export interface TarHeader {
   readonly name: string;
@@ -34,7 +52,7 @@ export interface TarHeader {
   readonly typeflag: string;
   readonly size: number;
   readonly mode: number;
-  /** Seconds since the epoch. */
+  /** Seconds since the epoch; a pax mtime may carry a fraction. */
   readonly mtime: number;
   readonly linkname: string | undefined;
 }
@@ -164,7 +182,7 @@ export type TarEvent =
   /** Content of the current entry: a view into the pushed input, valid until the next push. */
   | { readonly kind: 'data'; readonly bytes: Buffer };
 
-type ReaderState = 'header' | 'extended' | 'content' | 'padding';
+type ReaderState = 'header' | 'extended' | 'content' | 'padding' | 'trailer';
 
 interface PendingExtended {
   readonly typeflag: string;
@@ -187,10 +205,18 @@ export class TarReader {
   private remaining = 0;
   private extended: PendingExtended | undefined;
   private extendedParts: Buffer[] = [];
-  private pax: Map<string, string> | undefined;
+  private pax: PaxRecords | undefined;
   private longName: string | undefined;
   private longLink: string | undefined;
   private entrySize = 0;
+  /** Stream offset of the end-of-archive block, once met. */
+  private endOffset: number | undefined;
+  private trailingBytes = 0;
+
+  /** Whether the end-of-archive marker has been read. */
+  get ended(): boolean {
+    return this.endOffset !== undefined;
+  }
 
   push(chunk: Buffer): void {
     if (this.at < this.chunk.length) throw new Error('TarReader.push before the previous chunk was consumed');
@@ -227,6 +253,10 @@ export class TarReader {
           if (this.remaining === 0) this.finishExtended();
           continue;
         }
+        case 'trailer': {
+          this.readTrailer(available);
+          continue;
+        }
         case 'header': {
           const block = this.takeBlock();
           if (block === undefined) return undefined;
@@ -240,7 +270,7 @@ export class TarReader {
 
   /** Throws CorruptArchiveError unless the input ended between entries. */
   end(): void {
-    if (this.state !== 'header' || this.scratchFilled > 0 || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+    if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
       throw new CorruptArchiveError('the archive is damaged or truncated: the tar stream ends inside an entry');
     }
   }
@@ -261,8 +291,33 @@ export class TarReader {
     return this.scratch;
   }
 
+  /** After the end-of-archive block: zeros only, and not too many. */
+  private readTrailer(available: number): void {
+    const bytes = this.chunk.subarray(this.at, this.at + available);
+    const nonZero = firstNonZero(bytes);
+    if (nonZero !== -1) {
+      throw new UnsafeArchiveError(
+        `the archive holds data after its end-of-archive marker (at byte ${this.chunkOffset + this.at + nonZero}; the marker is at byte ${this.endOffset}), ` +
+          'which tar -t does not list: refused',
+      );
+    }
+    this.at += available;
+    this.trailingBytes += available;
+    if (this.trailingBytes > MAX_TRAILING_ZERO_BYTES) {
+      throw new ArchiveLimitError(`the archive has more than ${MAX_TRAILING_ZERO_BYTES / (1024 * 1024)} MiB of padding after its end-of-archive marker (at byte ${this.endOffset})`);
+    }
+  }
+
   private readHeader(block: Buffer, offset: number): TarEvent | undefined {
-    if (block[0] === 0 && block.every((byte) => byte === 0)) return undefined; // end-of-archive blocks
+    if (block[0] === 0 && firstNonZero(block) === -1) {
+      if (this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+        throw new CorruptArchiveError(`the archive is damaged: an extended header is followed by the end of the archive at byte ${offset}`);
+      }
+      this.endOffset = offset;
+      this.trailingBytes = BLOCK_SIZE;
+      this.state = 'trailer';
+      return undefined;
+    }
     const stored = readNumber(block, 148, 8, offset, 'checksum');
     const sum = checksum(block);
     if (stored !== sum && stored !== signedChecksum(block)) {
@@ -280,6 +335,11 @@ export class TarReader {
       if (size > MAX_EXTENDED_HEADER_BYTES) {
         throw new ArchiveLimitError(`tar extended header of ${size} bytes at byte ${offset} exceeds the ${MAX_EXTENDED_HEADER_BYTES}-byte limit`);
       }
+      const pending = typeflag === 'x' ? this.pax : typeflag === 'L' ? this.longName : typeflag === 'K' ? this.longLink : undefined;
+      if (pending !== undefined) {
+        // GNU tar and libarchive do not agree on which one applies.
+        throw new UnsafeArchiveError(`two '${typeflag}' extended headers for one entry, at byte ${offset}`);
+      }
       this.extended = { typeflag, size, offset };
       this.extendedParts = [];
       this.remaining = size;
@@ -292,13 +352,15 @@ export class TarReader {
     if (ustar && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
     let linkname: string | undefined = block[157] === 0 ? undefined : cString(block, 157, 100);
     let entrySize = size;
+    let mtime = readNumber(block, 136, 12, offset, 'modification time', true);
     if (this.longName !== undefined) name = this.longName;
     if (this.longLink !== undefined) linkname = this.longLink;
     const pax = this.pax;
     if (pax !== undefined) {
-      const paxPath = pax.get('path');
-      const paxLink = pax.get('linkpath');
-      const paxSize = pax.get('size');
+      const paxPath = pax.records.get('path');
+      const paxLink = pax.records.get('linkpath');
+      const paxSize = pax.records.get('size');
+      const paxMtime = pax.records.get('mtime');
       if (paxPath !== undefined) name = paxPath;
       if (paxLink !== undefined) linkname = paxLink;
       if (paxSize !== undefined) {
@@ -307,6 +369,13 @@ export class TarReader {
         }
         entrySize = Number(paxSize);
       }
+      // GNU tar writes a time outside the octal field's range (before 1970, after 2242) only here.
+      if (paxMtime !== undefined) {
+        if (!/^-?\d{1,16}(\.\d{1,30})?$/.test(paxMtime)) {
+          throw new CorruptArchiveError(`the archive is damaged: pax mtime ${JSON.stringify(paxMtime.slice(0, 40))} at byte ${offset}`);
+        }
+        mtime = Number(paxMtime);
+      }
     }
     this.pax = undefined;
     this.longName = undefined;
@@ -314,13 +383,14 @@ export class TarReader {
 
     let type = ENTRY_TYPES[typeflag];
     if (typeflag === '0' && name.endsWith('/')) type = 'directory';
+    if (pax?.sparse === true) type = 'sparse-file';
     const header: TarHeader = {
       name,
       type,
       typeflag,
       size: entrySize,
       mode: readNumber(block, 100, 8, offset, 'mode'),
-      mtime: readNumber(block, 136, 12, offset, 'modification time', true),
+      mtime,
       linkname,
     };
     this.remaining = entrySize;
@@ -341,6 +411,7 @@ export class TarReader {
     this.extended = undefined;
     this.extendedParts = [];
     if (extended.typeflag === 'x') this.pax = parsePax(body, extended.offset);
+    else if (extended.typeflag === 'g') assertHarmlessGlobal(parsePax(body, extended.offset), extended.offset);
     else if (extended.typeflag === 'L') this.longName = cString(body, 0, body.length);
     else if (extended.typeflag === 'K') this.longLink = cString(body, 0, body.length);
     this.remaining = paddingAfter(extended.size);
@@ -357,11 +428,30 @@ const ENTRY_TYPES: Record<string, TarEntryType | undefined> = {
   '5': 'directory',
   '6': 'fifo',
   '7': 'contiguous-file',
+  S: 'sparse-file',
 };
 
+interface PaxRecords {
+  /** The records this reader uses (PAX_KEYS_READ); a later record of a key replaces an earlier one, as in GNU tar. */
+  readonly records: Map<string, string>;
+  /** Whether GNU.sparse.* records make the entry a sparse file. */
+  readonly sparse: boolean;
+}
+
+/** GNU tar applies a global header's records to every later entry; libarchive ignores them. Only harmless ones are accepted. */
+function assertHarmlessGlobal(pax: PaxRecords, offset: number): void {
+  const keys = [...pax.records.keys()];
+  if (keys.length > 0 || pax.sparse) {
+    throw new UnsafeArchiveError(
+      `a global pax header at byte ${offset} sets ${keys.length > 0 ? keys.join(', ') : 'GNU.sparse'} for every later entry (GNU tar applies it, other readers do not)`,
+    );
+  }
+}
+
 /** pax records "<length> <key>=<value>\n"; values are UTF-8 and may hold any byte but the record's own framing. */
-function parsePax(body: Buffer, offset: number): Map<string, string> {
+function parsePax(body: Buffer, offset: number): PaxRecords {
   const records = new Map<string, string>();
+  let sparse = false;
   let at = 0;
   while (at < body.length) {
     if (body[at] === 0) break; // NUL padding after the records
@@ -374,10 +464,24 @@ function parsePax(body: Buffer, offset: number): Map<string, string> {
     const record = body.subarray(space + 1, at + length - 1);
     const equals = record.indexOf(0x3d);
     if (equals <= 0) throw new CorruptArchiveError(`the archive is damaged: malformed pax record at byte ${offset}`);
-    records.set(record.toString('utf8', 0, equals), record.toString('utf8', equals + 1));
+    const key = record.toString('utf8', 0, equals);
+    if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
+    else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
     at += length;
   }
-  return records;
+  return { records, sparse };
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Index of the first byte that is not zero, or -1. */
+function firstNonZero(bytes: Buffer): number {
+  for (let at = 0; at < bytes.length; at += ZEROS.length) {
+    const piece = bytes.subarray(at, at + ZEROS.length);
+    if (piece.equals(ZEROS.subarray(0, piece.length))) continue;
+    for (let i = 0; i < piece.length; i++) if (piece[i] !== 0) return at + i;
+  }
+  return -1;
 }
 
 /** A NUL-terminated (or field-filling) UTF-8 string. */

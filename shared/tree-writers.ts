@@ -307,7 +307,9 @@ function workerMain(load: NodeJS.Require): void {
               fd = -1;
               try {
                 if (number(i + 1) !== -1) fsSync.fchmodSync(closing, number(i + 1));
-                fsSync.futimesSync(closing, number(i + 2), number(i + 2));
+                // A Date: Node takes a negative number of seconds (before 1970) for "now".
+                const mtime = new Date(number(i + 2) * 1000);
+                fsSync.futimesSync(closing, mtime, mtime);
               } finally {
                 fsSync.closeSync(closing);
               }

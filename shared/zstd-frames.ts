@@ -6,36 +6,36 @@
 // Reading must also accept what the `zstd` CLI writes (`tar | zstd` makes one frame of any
 // size) and must survive hostile input, so the decoder finds frame and block boundaries from
 // the format itself (RFC 8878) and enforces these limits:
-// - a frame goes to the native decoder only when it is complete and both its compressed size
-//   and its decoded size (bounded from its block headers) are at most `maxNativeFrameBytes`,
-//   so at most that much input is buffered per frame; a larger frame (or a decompression
-//   bomb) is decoded by fzstd's pure-JS streaming decoder in slices of at most 64 blocks or
-//   1 MiB, so at most 8 MiB of output exists per step and each yielded chunk is ≤ 128 KiB;
+// - a frame is decoded whole (zstd-codec.ts) only when it is complete and both its compressed
+//   size and its decoded size (bounded from its block headers) are at most
+//   `maxNativeFrameBytes`, so at most that much input is buffered per frame, and frames
+//   decode in parallel only while their sizes together stay within twice that;
+// - a larger frame (or a decompression bomb) is streamed in slices of at most 64 blocks or
+//   1 MiB of input, fewer when its window is large (the pure-JS decoder moves its whole
+//   window once per block), so at most 8 MiB of output exists per step, each yielded chunk is
+//   ≤ 128 KiB and each step takes milliseconds; its window may be at most 8 MiB, which every
+//   zstd level from 1 to 19 stays within (`--ultra` levels and `--long` need more);
 // - windows above 128 MiB (zstd's own default decoder limit) and skippable-frame payloads
-//   above `maxNativeFrameBytes` are refused with ArchiveLimitError;
-// - anything malformed, cut short, or not matching its declared content size is a
-//   CorruptArchiveError.
-// The native decoder verifies a frame's content checksum when it has one; fzstd skips it
-// unverified. Our own frames carry none: archive integrity is the manifest's job.
+//   above `maxSkippableBytes` (when they are asked for at all) are refused with
+//   ArchiveLimitError;
+// - anything malformed, cut short, failing its content checksum, or not matching its
+//   declared content size is a CorruptArchiveError.
+// Every frame that carries a content checksum is verified, whichever way it is decoded; our
+// own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { Decompress } from 'fzstd';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from './errors.js';
-
-interface NativeZstd {
-  compress(data: Buffer, level: number): Promise<Buffer>;
-  decompress(data: Buffer): Promise<Buffer>;
-}
-
-// The package's index.js (1.2.2) calls the binding without the level, so every frame would be
-// level 3 whatever was asked; its napi bindings take the level.
-const native = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as NativeZstd;
+import { compressFrame, decodeWholeFrame, streamingFrameDecoders, type StreamingDecoderFactory, type StreamingFrameDecoder } from './zstd-codec.js';
 
 const MiB = 1024 * 1024;
 const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
-const DEFAULT_MAX_NATIVE_FRAME_BYTES = 32 * MiB;
+/**
+ * Our frames hold 2 MiB; 8 MiB keeps frames decoding whole (16 MiB together, plus the 8 MiB
+ * chunk being consumed) well inside the restore's memory budget: with 32 MiB, 32 MiB frames
+ * took a restore to 235 MiB of peak RSS.
+ */
+const DEFAULT_MAX_NATIVE_FRAME_BYTES = 8 * MiB;
 /** Compressed frames kept for reuse: the writer fills one while the others compress. */
 const MAX_SPARE_FRAMES = 1;
 
@@ -47,8 +47,17 @@ const CHECKSUM_BYTES = 4;
 /** Block_Maximum_Size: no block decodes to more, and no block's Block_Size may exceed it. */
 const BLOCK_MAXIMUM_SIZE = 128 * 1024;
 const MAX_WINDOW_BYTES = 128 * MiB;
+/**
+ * Largest window of a streamed frame: the pure-JS decoder allocates all of it, anew for each
+ * frame, and old ones wait for the garbage collector (24 frames with 32 MiB windows took a
+ * restore to 202 MiB of peak RSS). zstd levels 1-19 use at most 8 MiB.
+ */
+const MAX_STREAMING_WINDOW_BYTES = 8 * MiB;
 const STREAM_SLICE_BLOCKS = 64;
 const STREAM_SLICE_BYTES = 1 * MiB;
+/** Window bytes the pure-JS decoder may move per slice (it shifts its window once per block). */
+const STREAM_SLICE_WINDOW_MOVES = 256 * MiB;
+const DEFAULT_MAX_SKIPPABLE_BYTES = 64 * 1024;
 
 const BLOCK_RLE = 1;
 const BLOCK_COMPRESSED = 2;
@@ -229,7 +238,7 @@ export class FrameWriter {
   }
 
   private push(frame: Buffer): void {
-    const compressed = native.compress(frame, this.level);
+    const compressed = compressFrame(frame, this.level);
     compressed.catch((error: unknown) => this.abort(error));
     this.queue.push({ compressed, input: frame });
     this.wakeReader?.();
@@ -255,9 +264,8 @@ export interface DecompressOptions {
   /** Frames decompressing at once on the native path. @default os.availableParallelism() + 1 */
   concurrency?: number;
   /**
-   * Largest frame, compressed or (bounded) decoded, handed whole to the native decoder;
-   * larger frames are streamed through fzstd. Also the largest skippable payload accepted
-   * when `onSkippableFrame` is given. @default 32 MiB
+   * Largest frame, compressed or (bounded) decoded, decoded whole; larger frames are
+   * streamed. Frames decoding whole at once hold at most twice this. @default 8 MiB
    */
   maxNativeFrameBytes?: number;
   /**
@@ -265,6 +273,10 @@ export interface DecompressOptions {
    * been yielded. Without it, skippable frames are skipped without being buffered.
    */
   onSkippableFrame?: (payload: Buffer, magicNibble: number) => void;
+  /** Which skippable frames `onSkippableFrame` receives; the others are skipped unread. @default all */
+  skippableNibbles?: readonly number[];
+  /** Largest skippable payload `onSkippableFrame` receives; a larger one is refused. @default 64 KiB */
+  maxSkippableBytes?: number;
 }
 
 /**
@@ -281,27 +293,41 @@ export async function* decompressFrames(
     options.maxNativeFrameBytes ?? DEFAULT_MAX_NATIVE_FRAME_BYTES,
     'maxNativeFrameBytes',
   );
-  const { onSkippableFrame } = options;
-  const reader = new FrameReader(maxNativeFrameBytes, onSkippableFrame !== undefined);
+  const maxSkippableBytes = positiveInteger(options.maxSkippableBytes ?? DEFAULT_MAX_SKIPPABLE_BYTES, 'maxSkippableBytes');
+  const { onSkippableFrame, skippableNibbles } = options;
+  const collect = (nibble: number): boolean => onSkippableFrame !== undefined && (skippableNibbles?.includes(nibble) ?? true);
+  const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect);
   const pending = new InOrder<Decoded>();
+  /** Bytes the frames decoding whole hold, in and out: at most twice maxNativeFrameBytes. */
+  const inFlightLimit = 2 * maxNativeFrameBytes;
+  let inFlight = 0;
 
   function* release(decoded: Decoded): Generator<Buffer> {
     if (decoded.kind === 'skippable') onSkippableFrame?.(decoded.payload, decoded.magicNibble);
-    else if (decoded.data.length > 0) yield decoded.data;
+    else {
+      inFlight -= decoded.holds;
+      if (decoded.data.length > 0) yield decoded.data;
+    }
   }
 
   for await (const chunk of source) {
     reader.push(asBuffer(chunk));
     for (let event = reader.next(); event !== undefined; event = reader.next()) {
       switch (event.kind) {
-        case 'frame':
-          while (pending.size >= concurrency) yield* release(await pending.next());
-          pending.add(decodeNative(event));
+        case 'frame': {
+          const holds = event.bytes.length + event.decodedBound;
+          while (pending.size >= concurrency || (pending.size > 0 && inFlight + holds > inFlightLimit)) {
+            yield* release(await pending.next());
+          }
+          inFlight += holds;
+          pending.add(decodeNative(event, holds));
           break;
+        }
         case 'skippable':
           pending.add(Promise.resolve(event));
           break;
         case 'streaming':
+          reader.streamingDecoders ??= await streamingFrameDecoders();
           while (pending.size > 0) yield* release(await pending.next());
           break;
         case 'decoded':
@@ -317,21 +343,30 @@ export async function* decompressFrames(
 }
 
 type Decoded =
-  | { kind: 'data'; data: Buffer }
+  /** `holds`: the bytes counted in flight while the frame decoded. */
+  | { kind: 'data'; data: Buffer; holds: number }
   | { kind: 'skippable'; payload: Buffer; magicNibble: number };
 
+interface WholeFrame {
+  readonly bytes: Buffer;
+  readonly offset: number;
+  readonly contentSize: number | undefined;
+  /** Most bytes it can decode to. */
+  readonly decodedBound: number;
+}
+
 type ReaderEvent =
-  /** A whole frame for the native decoder. */
-  | { kind: 'frame'; bytes: Buffer; offset: number; contentSize: number | undefined }
+  /** A whole frame to decode at once. */
+  | ({ kind: 'frame' } & WholeFrame)
   | { kind: 'skippable'; payload: Buffer; magicNibble: number }
   /** The current frame is too large for the native decoder: its bytes follow as `decoded`. */
   | { kind: 'streaming' }
   | { kind: 'decoded'; chunks: Buffer[] };
 
-async function decodeNative(frame: { bytes: Buffer; offset: number; contentSize: number | undefined }): Promise<Decoded> {
+async function decodeNative(frame: WholeFrame, holds: number): Promise<Decoded> {
   let data: Buffer;
   try {
-    data = await native.decompress(frame.bytes);
+    data = await decodeWholeFrame(frame.bytes);
   } catch (error) {
     throw new CorruptArchiveError(
       `corrupt zstd frame at byte ${frame.offset}: ${(error as Error).message}`,
@@ -341,13 +376,14 @@ async function decodeNative(frame: { bytes: Buffer; offset: number; contentSize:
   if (frame.contentSize !== undefined && data.length !== frame.contentSize) {
     throw contentSizeMismatch(frame.offset, frame.contentSize, data.length);
   }
-  return { kind: 'data', data };
+  return { kind: 'data', data, holds };
 }
 
 interface FrameHeader {
   readonly offset: number;
   readonly headerBytes: number;
   readonly contentSize: number | undefined;
+  readonly windowSize: number;
   readonly hasChecksum: boolean;
 }
 
@@ -363,8 +399,10 @@ interface FrameScan {
 }
 
 interface StreamingDecode {
-  readonly decoder: Decompress;
-  readonly output: Buffer[];
+  /** Made at the first slice (the factory is loaded once a frame needs it). */
+  decoder: StreamingFrameDecoder | undefined;
+  /** Blocks per slice: fewer for a large window. */
+  readonly sliceBlocks: number;
   produced: number;
 }
 
@@ -377,9 +415,13 @@ class FrameReader {
   private frame: FrameScan | undefined;
   private skipRemaining = 0;
 
+  /** Set by the caller on the first 'streaming' event, before asking for the next one. */
+  streamingDecoders: StreamingDecoderFactory | undefined;
+
   constructor(
     private readonly maxNativeFrameBytes: number,
-    private readonly collectSkippable: boolean,
+    private readonly maxSkippableBytes: number,
+    private readonly collectSkippable: (magicNibble: number) => boolean,
   ) {}
 
   push(chunk: Buffer): void {
@@ -427,15 +469,15 @@ class FrameReader {
     if (queue.length < SKIPPABLE_HEADER_BYTES) return undefined;
     const offset = queue.start;
     const size = queue.uint32At(offset + 4);
-    if (!this.collectSkippable) {
+    if (!this.collectSkippable(magicNibble)) {
       queue.discard(offset + SKIPPABLE_HEADER_BYTES);
       this.skipRemaining = size;
       return this.next();
     }
-    if (size > this.maxNativeFrameBytes) {
+    if (size > this.maxSkippableBytes) {
       throw new ArchiveLimitError(
         `skippable frame at byte ${offset} holds ${size} bytes, more than the ` +
-          `${this.maxNativeFrameBytes}-byte limit`,
+          `${this.maxSkippableBytes}-byte limit`,
       );
     }
     if (queue.length < SKIPPABLE_HEADER_BYTES + size) return undefined;
@@ -489,7 +531,7 @@ class FrameReader {
           `more than the ${MAX_WINDOW_BYTES / MiB} MiB limit`,
       );
     }
-    return { offset, headerBytes, contentSize, hasChecksum: (descriptor & 0x04) !== 0 };
+    return { offset, headerBytes, contentSize, windowSize, hasChecksum: (descriptor & 0x04) !== 0 };
   }
 
   /** Reads the block header at `frame.scan` and steps over its block, if all of it has arrived. */
@@ -527,15 +569,20 @@ class FrameReader {
     }
     if (frame.end === undefined || queue.end < frame.end) return undefined;
     this.frame = undefined;
-    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize: frame.header.contentSize };
+    const { contentSize } = frame.header;
+    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize, decodedBound: contentSize ?? frame.decodedBound };
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {
-    const output: Buffer[] = [];
-    const decoder = new Decompress((chunk) => {
-      if (chunk.length > 0) output.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-    });
-    frame.stream = { decoder, output, produced: 0 };
+    const { windowSize, offset } = frame.header;
+    if (windowSize > MAX_STREAMING_WINDOW_BYTES) {
+      throw new ArchiveLimitError(
+        `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window; frames over ` +
+          `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels 1-19, without --ultra or --long)`,
+      );
+    }
+    const sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));
+    frame.stream = { decoder: undefined, sliceBlocks, produced: 0 };
     // Walk the blocks again from the first: each push must end next to a block boundary.
     frame.scan = frame.header.offset + frame.header.headerBytes;
     frame.end = undefined;
@@ -547,7 +594,7 @@ class FrameReader {
     let blocks = 0;
     while (
       frame.end === undefined &&
-      blocks < STREAM_SLICE_BLOCKS &&
+      blocks < frame.stream!.sliceBlocks &&
       frame.scan - queue.start < STREAM_SLICE_BYTES &&
       this.readBlock(frame)
     ) {
@@ -571,18 +618,18 @@ class FrameReader {
 
   private pushToDecoder(frame: FrameScan, upTo: number, final: boolean): Buffer[] {
     const stream = frame.stream!;
+    stream.decoder ??= this.streamingDecoders!({ hasChecksum: frame.header.hasChecksum });
     const offset = this.queue.start;
+    let chunks: Buffer[];
     try {
-      stream.decoder.push(this.queue.take(upTo), final);
+      chunks = stream.decoder.push(this.queue.take(upTo), final);
     } catch (error) {
-      stream.output.length = 0;
       throw new CorruptArchiveError(
         `corrupt zstd frame at byte ${frame.header.offset} (in the bytes from ${offset}): ` +
           (error as Error).message,
         { cause: error },
       );
     }
-    const chunks = stream.output.splice(0);
     for (const chunk of chunks) stream.produced += chunk.length;
     return chunks;
   }

@@ -20,13 +20,13 @@ import { Readable } from 'node:stream';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
+import { AbortedError, ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/extract.js';
 import type { Manifest } from '../shared/manifest.js';
 import { digestTree, type TreeEntry } from '../shared/tree-digest.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
 
-type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError;
+type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
 
 /** Extra extraction options for every attempt: how the suite is re-run with another writer. */
 const SUITE_OPTIONS = JSON.parse(process.env.OPENCLAW_HOSTILE_OPTIONS ?? '{}') as Partial<ExtractOptions>;
@@ -570,14 +570,14 @@ describe('duplicates, the manifest and truncation', () => {
 
   it('refuses a version 1 manifest with a malformed entry, and a manifest of an unknown version', async () => {
     const malformed = tar().file(T('f'), 'x').withManifestV1('acme', (m) => ({ ...m, entries: [{ path: 'f', type: 'file', size: -1, sha256: 'x', mode: 0, mtimeMs: 0 }] }));
-    await refused(malformed.build(), CorruptArchiveError, /malformed entry/);
+    await refused(malformed.build(), CorruptArchiveError, /manifest is malformed: entries\[0\]\.size: not a whole number/);
     const future = tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, formatVersion: 3 }));
     await refused(future.build(), CorruptArchiveError, /format version 3; this tool reads versions 1 and 2/);
   });
 
   it('refuses a manifest with a malformed directory digest', async () => {
     const archive = tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, directories: [{ path: '', entries: 1, sha256: 'not hex' }] }));
-    await refused(archive.build(), CorruptArchiveError, /malformed directory/);
+    await refused(archive.build(), CorruptArchiveError, /manifest is malformed: directories\[0\]\.sha256: not a SHA-256/);
   });
 
   it('refuses a manifest that is not JSON or not ours', async () => {
@@ -819,6 +819,180 @@ describe('node-tar advisories', () => {
 });
 
 // ---------------------------------------------------------------------------------------
+// Every field of the manifest, wrong: nothing that uses the manifest after the commit (the
+// CLI's summary, the Lambda's answer) may meet a value of the wrong type.
+
+describe('the manifest, field by field', () => {
+  type Edit = (m: Record<string, unknown>) => Record<string, unknown>;
+  const withManifest = (edit: Edit) => tar().file(T('f'), 'x').manifest('acme', (m) => edit({ ...m }) as unknown as Manifest).build();
+  const note = { path: 'f', reason: 'changed while read' };
+
+  it.each<[string, Edit, RegExp]>([
+    ['warnings holding null', (m) => ({ ...m, warnings: [null] }), /warnings\[0\]: not an object/],
+    ['a warning whose path is a number', (m) => ({ ...m, warnings: [{ path: 1, reason: 'x' }] }), /warnings\[0\]\.path: not a string/],
+    ['a warning without a reason', (m) => ({ ...m, warnings: [{ path: 'f' }] }), /warnings\[0\]\.reason: not a string/],
+    ['a warning with a 70,000-character reason', (m) => ({ ...m, warnings: [{ path: 'f', reason: 'r'.repeat(70_000) }] }), /warnings\[0\]\.reason: longer than/],
+    ['warnings that are a string', (m) => ({ ...m, warnings: 'none' }), /warnings: not an array/],
+    ['skipped missing', (m) => ({ ...m, skipped: undefined }), /skipped: not an array/],
+    ['skipped holding an array', (m) => ({ ...m, skipped: [[note]] }), /skipped\[0\]: not an object/],
+    ['createdAt an object', (m) => ({ ...m, createdAt: {} }), /createdAt: not a string/],
+    ['createdAt not a time', (m) => ({ ...m, createdAt: 'yesterday' }), /createdAt: not an ISO 8601 time/],
+    ['createdAt an impossible date', (m) => ({ ...m, createdAt: '2024-13-45T99:00:00Z' }), /createdAt: not an ISO 8601 time/],
+    ['createdAt with a terminal escape', (m) => ({ ...m, createdAt: '2024-01-01T00:00:00Z\u001b[2J' }), /createdAt: not an ISO 8601 time/],
+    ['tool null', (m) => ({ ...m, tool: null }), /tool: not an object/],
+    ['tool.name a number', (m) => ({ ...m, tool: { name: 5, version: '1' } }), /tool\.name: not a string/],
+    ['tool.version with a control character', (m) => ({ ...m, tool: { name: 'x', version: '1\u0007' } }), /tool\.version: holds control characters/],
+    ['tool.version 300 characters long', (m) => ({ ...m, tool: { name: 'x', version: 'v'.repeat(300) } }), /tool\.version: longer than 256/],
+    ['totals missing', (m) => ({ ...m, totals: undefined }), /totals: not an object/],
+    ['totals.bytes negative', (m) => ({ ...m, totals: { files: 1, directories: 1, symlinks: 0, bytes: -1 } }), /totals\.bytes: not a whole number/],
+    ['totals.files a fraction', (m) => ({ ...m, totals: { files: 1.5, directories: 1, symlinks: 0, bytes: 1 } }), /totals\.files: not a whole number/],
+    ['totals.symlinks a string', (m) => ({ ...m, totals: { files: 1, directories: 1, symlinks: '0', bytes: 1 } }), /totals\.symlinks: not a whole number/],
+    ['totals.directories beyond 2^53', (m) => ({ ...m, totals: { files: 1, directories: 2 ** 60, symlinks: 0, bytes: 1 } }), /totals\.directories: not a whole number/],
+    ['tenant a number', (m) => ({ ...m, tenant: 5 }), /tenant: not a string/],
+    ['directories null', (m) => ({ ...m, directories: null }), /directories: not an array/],
+    ['a directory whose path is null', (m) => ({ ...m, directories: [{ path: null, entries: 1, sha256: 'a'.repeat(64) }] }), /directories\[0\]\.path: not a string/],
+    ['a directory whose entry count is a string', (m) => ({ ...m, directories: [{ path: '', entries: '1', sha256: 'a'.repeat(64) }] }), /directories\[0\]\.entries: not a whole number/],
+    ['a directory whose digest is upper case', (m) => ({ ...m, directories: [{ path: '', entries: 1, sha256: 'A'.repeat(64) }] }), /directories\[0\]\.sha256: not a SHA-256/],
+    ['a directory listed twice', (m) => ({ ...m, directories: [...(m.directories as object[]), ...(m.directories as object[])] }), /directories: "" is listed twice/],
+  ])('refuses a manifest with %s, before anything is committed', async (_label, edit, message) => {
+    await refused(withManifest(edit), CorruptArchiveError, new RegExp(`^the archive manifest is malformed: ${message.source}`));
+  });
+
+  it.each<[string, Edit, RegExp]>([
+    ['formatVersion a string', (m) => ({ ...m, formatVersion: '2' }), /format version "2"; this tool reads/],
+    ['format missing', (m) => ({ ...m, format: undefined }), /not an OpenClawMU tenant manifest/],
+  ])('refuses a manifest with %s', async (_label, edit, message) => {
+    await refused(withManifest(edit), CorruptArchiveError, message);
+  });
+
+  it.each([
+    ['an array', '[]'],
+    ['null', 'null'],
+    ['a number', '42'],
+    ['a string', '"openclawmu-tenant-backup"'],
+  ])('refuses a manifest that is %s', async (_label, json) => {
+    await refused(tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), json).build(), CorruptArchiveError, /not an OpenClawMU tenant manifest/);
+  });
+
+  it('refuses a version 1 entry of an unknown type or with a time that is not a number', async () => {
+    const v1 = (entries: unknown[]) => tar().file(T('f'), 'x').withManifestV1('acme', (m) => ({ ...m, entries: entries as never })).build();
+    await refused(v1([{ path: 'f', type: 'fifo', mtimeMs: 0 }]), CorruptArchiveError, /entries\[0\]\.type: not file, directory or symlink/);
+    await refused(v1([{ path: 'f', type: 'directory', mode: 0o755, mtimeMs: 'now' }]), CorruptArchiveError, /entries\[0\]\.mtimeMs: not a number/);
+    await refused(v1([null]), CorruptArchiveError, /entries\[0\]: not an object/);
+  });
+
+  it('ignores fields it does not know and keeps none of them', async () => {
+    const { result } = await accepted(withManifest((m) => ({ ...m, extra: { deep: [1, 2, 3] }, warnings: [{ ...note, severity: 'high' }] })));
+    expect(result.manifest?.warnings).toEqual([note]);
+    expect(result.manifest).not.toHaveProperty('extra');
+  });
+
+  it('keeps notes whose paths hold control characters (a file name may): the CLI escapes them when it prints', async () => {
+    const odd = { path: 'dir/\u001b[31mred\nname', reason: 'socket cannot be archived' };
+    const { result } = await accepted(withManifest((m) => ({ ...m, skipped: [odd] })));
+    expect(result.manifest?.skipped).toEqual([odd]);
+  });
+
+  it('refuses a manifest over 16 MiB from its declared size, before buffering it', async () => {
+    const head = rawHeader({ name: T('.openclaw-backup-manifest.json'), typeflag: '0', size: 16 * 1024 * 1024 + 1 });
+    const { source, yielded } = lazySource(Buffer.concat([tar().file(T('f'), 'x').unterminated(), head]), 64 * 1024 * 1024);
+    await refused(source, ArchiveLimitError, /manifest is larger than 16(\.0)? MiB/);
+    expect(yielded()).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('refuses, before JSON.parse, a manifest whose objects would take 30 times its size in memory', async () => {
+    // 1 MiB of `{},` parses into ~32 MiB of empty objects; 16 MiB of it into 500 MiB.
+    const json = Buffer.from(`{"format":"openclawmu-tenant-backup","formatVersion":2,"warnings":[${'{},'.repeat(350_000)}{}]}`);
+    await refused(tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), json).build(), ArchiveLimitError, /manifest holds more than 262144 objects or 2097152 values/);
+    const numbers = Buffer.from(`{"format":"openclawmu-tenant-backup","warnings":[${'0,'.repeat(2_200_000)}0]}`);
+    await refused(tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), numbers).build(), ArchiveLimitError, /holds more than/);
+  });
+
+  it('counts no braces or commas inside strings towards those bounds', async () => {
+    const { result } = await accepted(withManifest((m) => ({ ...m, warnings: [{ path: 'f', reason: `{[,"\\${'{,'.repeat(20_000)}` }] })));
+    expect(result.manifest?.warnings[0]?.reason.length).toBe(40_005);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// What follows the end-of-archive marker, and other tar data that is not an entry.
+
+describe('trailing data and non-entries', () => {
+  it('refuses an entry after the end-of-archive blocks, which tar -t does not list', async () => {
+    const archive = Buffer.concat([tar().file(T('f'), 'x').manifest('acme').build(), tar().file(T('smuggled'), 'pwned').build()]);
+    await refused(archive, UnsafeArchiveError, /data after its end-of-archive marker .* which tar -t does not list/);
+  });
+
+  it('refuses a manifest after a lone zero block, which GNU tar would not see either', async () => {
+    const archive = Buffer.concat([tar().file(T('f'), 'x').unterminated(), Buffer.alloc(512), tar().manifest('acme').build()]);
+    await refused(archive, UnsafeArchiveError, /data after its end-of-archive marker/);
+  });
+
+  it('accepts zero padding after the end (GNU tar pads to 10 KiB records) and verifies the manifest', async () => {
+    const archive = Buffer.concat([tar().file(T('f'), 'x').manifest('acme').build(), Buffer.alloc(10 * 1024 - 512)]);
+    const { result } = await accepted(archive, { requireManifest: () => true });
+    expect(result.manifest?.tenant).toBe('acme');
+  });
+
+  it('refuses more than 16 MiB of zeros after the end without reading the rest', async () => {
+    const { source, yielded } = lazySource(tar().file(T('f'), 'x').build(), 1024 * 1024 * 1024, 1024 * 1024);
+    await refused(source, ArchiveLimitError, /more than 16 MiB of padding after its end-of-archive marker/);
+    expect(yielded()).toBeLessThan(20 * 1024 * 1024);
+  });
+
+  it('refuses a stream of global pax headers that is not entries (no run of headers goes on for long)', async () => {
+    const builder = tar().file(T('f'), 'x');
+    const nothing = Buffer.alloc(4 * 1024 * 1024); // NUL padding: a pax body of no records
+    for (let i = 0; i < 10; i++) builder.raw({ name: 'PaxHeader/global', typeflag: 'g', size: nothing.length }, nothing);
+    await refused(builder.file(T('g'), 'y').build(), ArchiveLimitError, /tar stream runs .* beyond the content of its 1 entry/);
+  });
+
+  it('refuses a GNU sparse file (its data is a map GNU tar expands, not the content)', async () => {
+    await refused(tar().pax({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' }).file(T('sparse'), 'map').build(), UnsafeArchiveError, /sparse-file entry refused/);
+    await refused(tar().special(T('old-sparse'), 'S', Buffer.from('map')).build(), UnsafeArchiveError, /sparse-file entry refused/);
+  });
+
+  it('restores a pax mtime outside the octal range, with its fraction (GNU tar writes times before 1970 so)', async () => {
+    const archive = tar().pax({ mtime: '-315619199.75' }).file(T('old'), 'x').pax({ mtime: '1700000000.5' }).file(T('half'), 'y').manifest('acme').build();
+    const { staging } = await accepted(archive);
+    expect(lstatSync(path.join(staging, 'old')).mtimeMs).toBe(-315619199750);
+    expect(lstatSync(path.join(staging, 'half')).mtimeMs).toBe(1700000000500);
+  });
+});
+
+describe('cancellation', () => {
+  it('stops before the next entry once the signal aborts, even inside one chunk', async () => {
+    const controller = new AbortController();
+    const builder = tar();
+    for (let i = 0; i < 200; i++) builder.file(T(`f${i}`), 'x');
+    const outcome = await refused(chunked(builder.build(), 1024 * 1024), AbortedError, undefined, {
+      signal: controller.signal,
+      prepare: async (tenant) => {
+        const staging = await fs.mkdtemp(path.join(base, `.openclaw-staging-${tenant}-`));
+        stagings.push(staging);
+        controller.abort(); // after the first entry's header: every later one must be refused
+        return staging;
+      },
+    });
+    expect(outcome.error).toBeInstanceOf(AbortedError);
+  });
+
+  it('stops before the next chunk once the signal aborts', async () => {
+    const controller = new AbortController();
+    let pulled = 0;
+    const archive = tar().file(T('big'), Buffer.alloc(8 * 1024 * 1024)).manifest('acme').build();
+    async function* source(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < archive.length; at += 64 * 1024) {
+        if (++pulled === 3) controller.abort();
+        yield archive.subarray(at, at + 64 * 1024);
+      }
+    }
+    await refused(source(), AbortedError, undefined, { signal: controller.signal });
+    expect(pulled).toBe(3);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
 // End to end through restoreTenant, when the zstd codec is in the checkout: a refused
 // archive leaves the slot, the victim and the base directory exactly as they were.
 
@@ -832,7 +1006,7 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
     restoreTenant(request: { tenantsDir: string; location: unknown } & Extra): Promise<unknown>;
   }
 
-  type Extra = { force?: boolean; as?: string; limits?: { maxEntries: number; maxBytes: number } };
+  type Extra = { force?: boolean; as?: string; limits?: { maxEntries: number; maxBytes: number }; before?: Buffer };
 
   function restore(archive: Buffer, extra: Extra = {}): Promise<unknown> {
     return restoreFrom(chunked(archive, 64 * 1024), extra);
@@ -844,7 +1018,7 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
     const restorePath = '../shared/restore.js';
     const codec = (await import(codecPath)) as Codec;
     const { restoreTenant } = (await import(restorePath)) as Restore;
-    const frames: Buffer[] = [];
+    const frames: Buffer[] = extra.before === undefined ? [] : [extra.before];
     for await (const frame of codec.compressFrames(tarStream)) frames.push(frame);
     const bytes = Buffer.concat(frames);
     const location = {
@@ -856,7 +1030,8 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
       read: async () => Readable.from([bytes]),
     };
     try {
-      return await restoreTenant({ tenantsDir: base, location, ...extra });
+      const { before: _before, ...request } = extra;
+      return await restoreTenant({ tenantsDir: base, location, ...request });
     } catch (error) {
       return error;
     }
@@ -881,14 +1056,63 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
     expect(readdirSync(base).sort()).toEqual(['victim']);
   });
 
-  it('caps the decoded stream: 256 MiB of zero blocks after one entry (a few KiB compressed) is refused', async () => {
-    // extractTenantArchive skips zero blocks as GNU tar does; restore bounds the whole stream.
+  it('stops at the end of the archive: 256 MiB of zero blocks after one entry (a few KiB compressed) is refused after 16 MiB', async () => {
     const head = tar().file(T('f'), 'x').unterminated();
     const { source } = lazySource(head, 256 * 1024 * 1024, 4 * 1024 * 1024);
-    const error = await restoreFrom(source, { limits: { maxEntries: 10, maxBytes: 1 << 20 } });
+    const error = await restoreFrom(source);
     expect(error).toBeInstanceOf(ArchiveLimitError);
-    expect((error as Error).message).toMatch(/decodes to more than/);
+    expect((error as Error).message).toMatch(/more than 16 MiB of padding after its end-of-archive marker/);
     expect(readdirSync(base).sort()).toEqual(['victim']);
+  });
+
+  it('with --force onto the victim, a manifest with a field of the wrong type is refused before the commit', async () => {
+    const archive = tar().file('tenants/victim/new.txt', 'replacement').manifest('victim', (m) => ({ ...m, warnings: [null] }) as unknown as Manifest).build();
+    const error = await restore(archive, { force: true });
+    expect(error).toBeInstanceOf(CorruptArchiveError);
+    expect((error as Error).message).toMatch(/manifest is malformed: warnings\[0\]: not an object/);
+    expect(readdirSync(base).sort()).toEqual(['victim']);
+  });
+
+  describe('the archive marker (the leading skippable frame)', () => {
+    const marker = (payload: unknown, nibble = 0x0c): Buffer => {
+      const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+      const frame = Buffer.alloc(8 + body.length);
+      frame.writeUInt32LE(0x184d2a50 + nibble, 0);
+      frame.writeUInt32LE(body.length, 4);
+      body.copy(frame, 8);
+      return frame;
+    };
+    const ours = { format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme' };
+    const unmanifested = () => tar().file(T('f'), 'x').build();
+
+    it('makes a missing manifest damage, not a foreign archive', async () => {
+      const error = await restore(unmanifested(), { before: marker(ours) });
+      expect(error).toBeInstanceOf(CorruptArchiveError);
+      expect((error as Error).message).toMatch(/manifest \(the last entry\) is missing/);
+      expect(readdirSync(base).sort()).toEqual(['victim']);
+    });
+
+    it.each<[string, Buffer, ErrorClass, RegExp]>([
+      ['names another tenant than the entries', marker({ ...ours, tenant: 'victim' }), CorruptArchiveError, /marked as tenant "victim" but its entries are for "acme"/],
+      ['has a tenant that is not a string', marker({ ...ours, tenant: 5 }), CorruptArchiveError, /archive marker is malformed: tenant: not a string/],
+      ['has a format version that is not a number', marker({ ...ours, formatVersion: '2' }), CorruptArchiveError, /archive marker is malformed: formatVersion/],
+      ['comes twice', Buffer.concat([marker(ours), marker(ours)]), CorruptArchiveError, /two archive markers/],
+      ['is larger than 64 KiB', marker({ ...ours, padding: 'x'.repeat(70_000) }), ArchiveLimitError, /skippable frame at byte 0 holds \d+ bytes, more than the 65536-byte limit/],
+    ])('refuses a marker that %s', async (_label, before, errorClass, message) => {
+      const error = await restore(tar().file(T('f'), 'x').manifest('acme').build(), { before });
+      expect(error).toBeInstanceOf(errorClass);
+      expect((error as Error).message).toMatch(message);
+      expect(readdirSync(base).sort()).toEqual(['victim']);
+    });
+
+    it('ignores skippable frames of other nibbles, however large, and a marker-nibble frame that is not ours', async () => {
+      for (const before of [marker('x'.repeat(1024 * 1024), 3), marker('not json'), marker({ format: 'someone-else' })]) {
+        const result = (await restore(unmanifested(), { before, as: 'fresh' })) as { verified: boolean };
+        expect(result.verified).toBe(false);
+        await fs.rm(path.join(base, 'fresh'), { recursive: true });
+      }
+      expect(readdirSync(base).sort()).toEqual(['victim']);
+    });
   });
 
   it('a truncated archive of ours is refused as corrupt', async () => {

@@ -15,8 +15,8 @@ import fc from 'fast-check';
 import tar, { type Header as TarStreamHeader } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ArchiveLimitError, CorruptArchiveError } from '../shared/errors.js';
-import { BLOCK_SIZE, END_OF_ARCHIVE, TarReader, encodeHeader, paddingAfter, type EntryToWrite, type TarHeader } from '../shared/tar-format.js';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
+import { BLOCK_SIZE, END_OF_ARCHIVE, MAX_TRAILING_ZERO_BYTES, TarReader, encodeHeader, paddingAfter, type EntryToWrite, type TarHeader } from '../shared/tar-format.js';
 import { TarBuilder, base256, checksum, padded, paxRecords, rawHeader } from './helpers/tar-builder.js';
 import { describeTree, tempDir, type TreeEntry } from './helpers/tree.js';
 import { cutAt } from './helpers/chunks.js';
@@ -608,14 +608,13 @@ describe('TarReader on archives written by GNU tar', () => {
 // ---------------------------------------------------------------------------------------------
 // Chunk boundaries
 
-/** An archive of everything the reader handles: pax, prefix split, GNU L/K, a 'g' header, zero blocks mid-stream, an unknown typeflag. */
+/** An archive of everything the reader handles: pax, prefix split, GNU L/K, a 'g' header, an unknown typeflag, padding after the end. */
 function mixedArchive(): Buffer {
   const handmade = new TarBuilder()
-    .pax({ comment: 'global, ignored', path: 'global/path' }, 'g')
+    .pax({ comment: 'global, ignored', 'SCHILY.xattr.user.x': 'y' }, 'g')
     .gnuLongName(`gnu/${'L'.repeat(200)}`)
     .gnuLongName(`target/${'K'.repeat(200)}`, 'K')
     .symlink('gnu-short', 'short-target')
-    .bytes(Buffer.alloc(1024))
     .special('unknown-type', 'Z', pattern(700, 7))
     .file('after-unknown.txt', 'after\n')
     .pax({ size: '1300' })
@@ -756,32 +755,139 @@ describe('TarReader on hand-built headers', () => {
     expect(readWhole(archive)[0]?.header.name).toBe('naïve-名前');
   });
 
-  it('skips all-zero blocks before, between and after entries', () => {
-    const archive = Buffer.concat([
-      Buffer.alloc(3 * 512),
-      archiveOf([{ entry: { name: 'a', type: 'file', mode: 0o644, mtime: MTIME, size: 2 }, content: text('a\n') }], { end: false }),
-      Buffer.alloc(5 * 512),
-      archiveOf([{ entry: { name: 'b', type: 'file', mode: 0o644, mtime: MTIME, size: 2 }, content: text('b\n') }]),
-      Buffer.alloc(20 * 512),
-    ]);
-    expect(readWhole(archive).map((e) => [e.header.name, e.offset, e.data.toString()])).toEqual([
-      ['a', 3 * 512, 'a\n'],
-      ['b', 3 * 512 + 1024 + 5 * 512, 'b\n'],
+  describe('the end of the archive, as GNU tar reads it', () => {
+    const a = archiveOf([{ entry: { name: 'a', type: 'file', mode: 0o644, mtime: MTIME, size: 2 }, content: text('a\n') }], { end: false });
+    const b = archiveOf([{ entry: { name: 'b', type: 'file', mode: 0o644, mtime: MTIME, size: 2 }, content: text('b\n') }], { end: false });
+    const names = (archive: Buffer): string[] => readWhole(archive).map((e) => e.header.name);
+
+    it('ends at the first zero block and accepts zero padding after it, a partial block too', () => {
+      expect(names(Buffer.concat([a, END_OF_ARCHIVE]))).toEqual(['a']);
+      expect(names(Buffer.concat([a, Buffer.alloc(512)]))).toEqual(['a']);
+      expect(names(Buffer.concat([a, END_OF_ARCHIVE, Buffer.alloc(20 * 512 + 100)]))).toEqual(['a']);
+      expect(names(Buffer.concat([a, Buffer.alloc(MAX_TRAILING_ZERO_BYTES)]))).toEqual(['a']);
+    });
+
+    it('refuses more zero padding than any record size needs, without reading on', () => {
+      const reader = new TarReader();
+      reader.push(a);
+      while (reader.next() !== undefined);
+      const zeros = Buffer.alloc(1024 * 1024);
+      let pushed = 0;
+      expect(() => {
+        for (;;) {
+          reader.push(zeros);
+          pushed += zeros.length;
+          while (reader.next() !== undefined);
+        }
+      }).toThrow(/more than 16 MiB of padding after its end-of-archive marker \(at byte 1024\)/);
+      expect(pushed).toBe(MAX_TRAILING_ZERO_BYTES + zeros.length);
+      expect(reader.ended).toBe(true);
+    });
+
+    it.each([
+      ['an entry after the two end blocks (tar -t stops before it)', () => Buffer.concat([a, END_OF_ARCHIVE, b, END_OF_ARCHIVE]), 2048],
+      ['an entry after a lone zero block (GNU tar stops there too)', () => Buffer.concat([a, Buffer.alloc(512), b, END_OF_ARCHIVE]), 1536],
+      ['entries after leading zero blocks (GNU tar lists nothing)', () => Buffer.concat([Buffer.alloc(3 * 512), a, END_OF_ARCHIVE]), 1536],
+      ['one stray byte in the padding', () => Buffer.concat([a, END_OF_ARCHIVE, Buffer.alloc(5000), Buffer.from([1])]), 1024 + 1024 + 5000],
+    ])('refuses %s', (_, build, at) => {
+      const archive = build();
+      expect(() => consume(archive)).toThrow(UnsafeArchiveError);
+      expect(() => consume(archive)).toThrow(new RegExp(`data after its end-of-archive marker \\(at byte ${at}; the marker is at byte \\d+\\), which tar -t does not list`));
+      for (const size of [1, 511, 4096]) expect(() => read(inChunksOf(archive, size))).toThrow(UnsafeArchiveError);
+    });
+
+    it('agrees with GNU tar, which lists only what comes before the first zero block', () => {
+      const file = path.join(dir.path, 'after-end.tar');
+      writeFileSync(file, Buffer.concat([a, END_OF_ARCHIVE, b, END_OF_ARCHIVE]));
+      expect(gnuList(file).map((entry) => entry.name)).toEqual(['a']);
+      writeFileSync(file, Buffer.concat([a, Buffer.alloc(512), b, END_OF_ARCHIVE]));
+      expect(gnuList(file).map((entry) => entry.name)).toEqual(['a']);
+    });
+  });
+
+  describe('global pax headers (g), which GNU tar applies to every later entry and libarchive ignores', () => {
+    it.each([['path'], ['linkpath'], ['size'], ['mtime']])('refuses one that sets %s', (key) => {
+      const archive = new TarBuilder().pax({ [key]: '1' }, 'g').file('real.txt', 'real\n').build();
+      expect(() => consume(archive)).toThrow(UnsafeArchiveError);
+      expect(() => consume(archive)).toThrow(new RegExp(`global pax header at byte 0 sets ${key} for every later entry`));
+    });
+
+    it('agrees with GNU tar, which renames every later entry after a global path', () => {
+      const file = path.join(dir.path, 'global-path.tar');
+      writeFileSync(file, new TarBuilder().pax({ path: 'global/evil' }, 'g').file('real.txt', 'real\n').build());
+      expect(gnuList(file).map((entry) => entry.name)).toEqual(['global/evil']);
+    });
+
+    it('skips one with other records (git archive writes a comment), while an x header after it applies', () => {
+      const archive = new TarBuilder()
+        .pax({ comment: '0123456789abcdef', charset: 'ISO-IR 10646 2000 UTF-8' }, 'g')
+        .file('real.txt', 'real\n')
+        .pax({ path: 'from-x.txt' })
+        .file('ustar-name.txt', 'x\n')
+        .build();
+      expect(readWhole(archive).map((e) => e.header.name)).toEqual(['real.txt', 'from-x.txt']);
+    });
+  });
+
+  it.each([
+    ['two pax headers', (b: TarBuilder) => b.pax({ path: 'first' }).pax({ size: '2' }), 'x'],
+    ['two GNU long names', (b: TarBuilder) => b.gnuLongName('first').gnuLongName('second'), 'L'],
+    ['two GNU long link names', (b: TarBuilder) => b.gnuLongName('first', 'K').gnuLongName('second', 'K'), 'K'],
+  ])('refuses %s for one entry (readers disagree on which applies)', (_, build, typeflag) => {
+    const archive = build(new TarBuilder()).file('f', 'x\n').build();
+    expect(() => consume(archive)).toThrow(UnsafeArchiveError);
+    expect(() => consume(archive)).toThrow(`two '${typeflag}' extended headers for one entry`);
+  });
+
+  it('reports a GNU sparse file (typeflag S, or pax GNU.sparse records) as sparse, not as a plain file', () => {
+    const archive = new TarBuilder()
+      .special('old-sparse', 'S', text('map'))
+      .pax({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'real-name', 'GNU.sparse.realsize': '9999' })
+      .file('GNUSparseFile.0/real-name', 'map and data')
+      .build();
+    expect(readWhole(archive).map((e) => [e.header.name, e.header.type])).toEqual([
+      ['old-sparse', 'sparse-file'],
+      ['GNUSparseFile.0/real-name', 'sparse-file'],
     ]);
   });
 
-  it('does not let a global pax header (g) rename entries, while an x header after it does', () => {
+  it('reads a pax mtime, fractions and times outside the octal field included', () => {
     const archive = new TarBuilder()
-      .pax({ path: 'global/evil', linkpath: 'global/target' }, 'g')
-      .file('real.txt', 'real\n')
-      .symlink('real-link', 'real.txt')
-      .pax({ path: 'from-x.txt' })
-      .file('ustar-name.txt', 'x\n')
+      .pax({ mtime: '1700000000.123456789' })
+      .file('fraction', 'x')
+      .pax({ mtime: '-315619200' })
+      .file('before-1970', 'x')
+      .pax({ mtime: '8999999999.5' })
+      .file('after-2242', 'x')
+      .file('octal', 'x', { mtime: 1234 })
       .build();
-    expect(readWhole(archive).map((e) => [e.header.name, e.header.linkname])).toEqual([
-      ['real.txt', undefined],
-      ['real-link', 'real.txt'],
-      ['from-x.txt', undefined],
+    expect(readWhole(archive).map((e) => [e.header.name, e.header.mtime])).toEqual([
+      ['fraction', 1700000000.123456789],
+      ['before-1970', -315619200],
+      ['after-2242', 8999999999.5],
+      ['octal', 1234],
+    ]);
+  });
+
+  it.each(['', 'soon', '1e9', '0x10', '1.', '.5', '--1', '12345678901234567'])('refuses the pax mtime %j as damage', (value) => {
+    const archive = new TarBuilder().pax({ mtime: value }).file('f', 'x').build();
+    expect(() => consume(archive)).toThrow(CorruptArchiveError);
+    expect(() => consume(archive)).toThrow(/pax mtime/);
+  });
+
+  it('agrees with GNU tar on the pax mtime it writes for a file from 1960 and one from 2300', () => {
+    const tree = path.join(dir.path, 'pax-times');
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(path.join(tree, 'old'), 'o');
+    writeFileSync(path.join(tree, 'future'), 'f');
+    // Node 20's utimes mangles a negative time with a fraction; touch does not.
+    execFileSync('touch', ['-d', '1960-01-01 00:00:00.25 UTC', path.join(tree, 'old')]);
+    execFileSync('touch', ['-d', '2300-01-01 00:00:00.5 UTC', path.join(tree, 'future')]);
+    const file = path.join(dir.path, 'pax-times.tar');
+    gnuTar(['--format=pax', '--sort=name', '-cf', file, '-C', tree, 'future', 'old']);
+    expect(readWhole(readFileSync(file)).map((e) => [e.header.name, e.header.mtime])).toEqual([
+      ['future', 10413792000.5],
+      ['old', -315619199.75],
     ]);
   });
 
@@ -875,6 +981,13 @@ describe('TarReader on damaged archives', () => {
     expect(() => consume(patched(header, 136, Buffer.from('1234567890z\0', 'latin1')))).toThrow(/unreadable modification time/);
   });
 
+  it('refuses a pax header followed by the end-of-archive blocks, at once', () => {
+    const pax = archiveOf([{ entry: { name: NO_SPLIT_NAME, type: 'file', mode: 0o644, mtime: MTIME, size: 10 }, content: text('0123456789') }]);
+    const dangling = Buffer.concat([pax.subarray(0, pax.length - 1024 - 1024), END_OF_ARCHIVE]);
+    expect(() => consume(dangling, false)).toThrow(CorruptArchiveError);
+    expect(() => consume(dangling, false)).toThrow(/an extended header is followed by the end of the archive/);
+  });
+
   describe('truncation', () => {
     const pax = archiveOf([{ entry: { name: NO_SPLIT_NAME, type: 'file', mode: 0o644, mtime: MTIME, size: 10 }, content: text('0123456789') }]);
     const gnuLong = new TarBuilder().gnuLongName('g'.repeat(300)).file('short', '0123456789').build();
@@ -895,7 +1008,6 @@ describe('TarReader on damaged archives', () => {
       ['inside a pax header block', () => pax.subarray(0, 200)],
       ['inside a pax body', () => pax.subarray(0, 512 + 50)],
       ['between a pax header and its entry', () => pax.subarray(0, pax.length - 1024 - 1024)],
-      ['between a pax header and the end-of-archive blocks', () => Buffer.concat([pax.subarray(0, pax.length - 1024 - 1024), END_OF_ARCHIVE])],
       ['inside a GNU long-name body', () => gnuLong.subarray(0, 512 + 100)],
       ['between a GNU long name and its entry', () => gnuLong.subarray(0, 1024)],
     ])('end() throws when the input ends %s', (_, cut) => {

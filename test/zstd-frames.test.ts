@@ -239,7 +239,7 @@ describe('interoperability with the zstd CLI', () => {
     expect(Buffer.concat(decoded).equals(data)).toBe(true);
   });
 
-  // A file's size is known, so these frames carry it; above 32 MiB it routes them to fzstd.
+  // A file's size is known, so these frames carry it; above 8 MiB it routes them to fzstd.
   it.each([
     { args: ['--content-size'], size: 3 * MiB, checksum: true },
     { args: ['--content-size', '--no-check'], size: 3 * MiB, checksum: false },
@@ -254,7 +254,7 @@ describe('interoperability with the zstd CLI', () => {
 
     const decoded = await collect(decompressFrames(chunksOf(randomChunks(stream, 128 * KiB, size))));
     const largest = Math.max(...decoded.map((chunk) => chunk.length));
-    expect(largest).toBe(size > 32 * MiB ? BLOCK_MAXIMUM_SIZE : size);
+    expect(largest).toBe(size > 8 * MiB ? BLOCK_MAXIMUM_SIZE : size);
     expect(Buffer.concat(decoded).equals(data)).toBe(true);
   });
 
@@ -327,12 +327,18 @@ describe('skippable frames', () => {
     expect((await decompressAll(randomChunks(stream, 3, 6))).equals(Buffer.concat([part1, part2]))).toBe(true);
   });
 
-  it('are refused above maxNativeFrameBytes only when their payload is asked for', async () => {
+  it('are refused above maxSkippableBytes only when their payload is asked for', async () => {
     const data = mixedData(10 * KiB, 41);
-    const stream = Buffer.concat([skippableFrame(Buffer.alloc(100 * KiB)), ...(await compressAll([data]))]);
-    const options = { maxNativeFrameBytes: 64 * KiB };
-    expect((await decompressAll(randomChunks(stream, 7000, 7), options)).equals(data)).toBe(true);
-    await expect(decompressAll([stream], { ...options, onSkippableFrame: () => {} })).rejects.toThrow(ArchiveLimitError);
+    const stream = Buffer.concat([skippableFrame(Buffer.alloc(100 * KiB), 3), ...(await compressAll([data]))]);
+    expect((await decompressAll(randomChunks(stream, 7000, 7))).equals(data)).toBe(true);
+    await expect(decompressAll([stream], { onSkippableFrame: () => {} })).rejects.toThrow(/holds 102400 bytes, more than the 65536-byte limit/);
+    await expect(decompressAll([stream], { onSkippableFrame: () => {}, maxSkippableBytes: 100 * KiB })).resolves.toEqual(data);
+    // Frames of other nibbles than those asked for are skipped unread, however large.
+    const seen: number[] = [];
+    const mixed = Buffer.concat([skippableFrame(Buffer.from('mark'), 12), stream]);
+    const decoded = await decompressAll([mixed], { onSkippableFrame: (_payload, nibble) => seen.push(nibble), skippableNibbles: [12] });
+    expect(decoded.equals(data)).toBe(true);
+    expect(seen).toEqual([12]);
   });
 });
 
@@ -430,6 +436,48 @@ describe('damaged input', () => {
       expect((error as Error).message).toMatch(/^corrupt zstd frame at byte 0/);
       expect((error as Error).cause).toBeInstanceOf(Error);
     }
+  });
+
+  // fzstd, which decodes frames too large to decode whole, steps over the checksum unread.
+  it('verifies the content checksum of every frame that has one, on either path', async () => {
+    const random = randomBytes(300 * KiB); // stored in raw blocks: a flipped byte still decodes
+    const data = Buffer.concat([mixedData(200 * KiB, 61), random, mixedData(100 * KiB, 62)]);
+    const stream = zstdCli(['-c'], data);
+    expect(describeFrame(stream).checksum).toBe(true);
+    const contentFlipped = Buffer.from(stream);
+    const inRawBlock = contentFlipped.indexOf(random.subarray(100 * KiB, 100 * KiB + 64));
+    expect(inRawBlock).toBeGreaterThan(0);
+    contentFlipped[inRawBlock + 10]! ^= 0x01;
+    const checksumFlipped = Buffer.from(stream);
+    checksumFlipped[checksumFlipped.length - 2]! ^= 0x80;
+
+    for (const maxNativeFrameBytes of [32 * MiB, 64 * KiB, 1]) {
+      expect((await decompressAll(randomChunks(stream, 40 * KiB, 9), { maxNativeFrameBytes })).equals(data)).toBe(true);
+      for (const broken of [contentFlipped, checksumFlipped]) {
+        const error = await decompressAll(randomChunks(broken, 40 * KiB, 9), { maxNativeFrameBytes }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CorruptArchiveError);
+        expect((error as Error).message).toMatch(/^corrupt zstd frame at byte 0.*checksum/i);
+      }
+    }
+    // Without a checksum the streaming path has nothing to check the content against.
+    const unchecked = zstdCli(['-c', '--no-check'], data);
+    expect((await decompressAll([unchecked], { maxNativeFrameBytes: 1 })).equals(data)).toBe(true);
+  });
+
+  it('refuses a streamed frame whose window exceeds 8 MiB, and decodes the same frame whole', async () => {
+    const window16MiB = (14 << 3) | 0; // 2^(10 + 14)
+    const stream = handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window16MiB);
+    await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(ArchiveLimitError);
+    await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(/needs a 16 MiB window; frames over/);
+    expect((await decompressAll([stream])).toString()).toBe('abc');
+    const window8MiB = (13 << 3) | 0;
+    expect((await decompressAll([handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window8MiB)], { maxNativeFrameBytes: 1 })).toString()).toBe('abc');
+  });
+
+  it('streams what zstd -19 writes (an 8 MiB window) and refuses what --ultra -22 writes (a 128 MiB window) when too large to decode whole', async () => {
+    const data = mixedData(12 * MiB, 81);
+    expect((await decompressAll([zstdCli(['-c', '-19', '--single-thread'], data)])).equals(data)).toBe(true);
+    await expect(decompressAll([zstdCli(['-c', '--ultra', '-22', '--single-thread'], data)])).rejects.toThrow(ArchiveLimitError);
   });
 
   it('yields the frames before a corrupt one, and leaves no unhandled rejection when stopped early', async () => {
