@@ -21,7 +21,7 @@ import type { RestoreResult } from '../shared/restore.js';
 import { endpointOrigin, type FunctionConfig } from './config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
-import { assertRemoteStorage } from './policy.js';
+import { assertOverwriteAllowed, assertRemoteStorage } from './policy.js';
 import {
   errorBody,
   failureResponse,
@@ -81,6 +81,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       }
       logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger });
       assertRemoteStorage('backup', command.to, command.storage, config);
+      assertOverwriteAllowed(command.overwrite, config);
       logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true });
 
       const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command!, { signal })));
@@ -107,7 +108,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
           archiveBytes: result.archiveBytes,
           manifestSha256: result.manifestSha256,
         },
-      });
+      }, timeLeft(context));
       return result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
@@ -124,7 +125,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
           durationMs: Date.now() - started,
           error: { code: body.code, message: body.message },
         },
-      });
+      }, timeLeft(context));
       if (scheduled) throw new ScheduledOperationError(body, errorName(error));
       return { ok: false, error: body };
     } finally {
@@ -175,7 +176,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           verified: result.verified,
           replaced: result.replaced,
         },
-      });
+      }, timeLeft(context));
       return result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
@@ -191,7 +192,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           durationMs: Date.now() - started,
           error: { code: body.code, message: body.message },
         },
-      });
+      }, timeLeft(context));
       return { ok: false, error: body };
     } finally {
       logger.resetKeys();
@@ -215,6 +216,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       return failureResponse(error);
     }
   };
+}
+
+/** What the completion event may still spend: the invocation's time left. */
+function timeLeft(context: LambdaContext): { remainingMs: number } {
+  return { remainingMs: context.getRemainingTimeInMillis() };
 }
 
 async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
