@@ -21,6 +21,7 @@ import type { RestoreResult } from '../shared/restore.js';
 import { endpointOrigin, type FunctionConfig } from './config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
+import { scanOwnership, type OwnershipReport } from './ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from './policy.js';
 import {
   errorBody,
@@ -48,7 +49,7 @@ export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
 
 export type BackupResponse = BackupResult | FailureResponse;
 export type RestoreResponse = RestoreResult | FailureResponse;
-export type ListResponse = { readonly tenants: readonly unknown[] } | FailureResponse;
+export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport } | FailureResponse;
 
 /** A scheduled backup's failure, rethrown for Lambda: the core error's name, a safe message. */
 export class ScheduledOperationError extends Error {
@@ -206,9 +207,17 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
   return async (event, context) => {
     logger.addContext(context);
     try {
-      const { names } = parseListRequest(event);
-      const tenants = names ? await operations.listNames() : await operations.listSummaries();
-      logger.info('listed tenants', { names, count: tenants.length });
+      const request = parseListRequest(event);
+      if (request.ownership) {
+        const tenants = await operations.listNames();
+        const ownership = await withDeadline(context, config, (signal) =>
+          scanOwnership(config.tenantsDir, tenants, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
+        );
+        logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
+        return { tenants, ownership };
+      }
+      const tenants = request.names ? await operations.listNames() : await operations.listSummaries();
+      logger.info('listed tenants', { names: request.names, count: tenants.length });
       return { tenants };
     } catch (error) {
       const body = errorBody(error);
