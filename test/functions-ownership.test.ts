@@ -93,7 +93,7 @@ describe('list function with { ownership: true }', () => {
   const list = listHandler({ config: { tenantsDir: base, allowedSourceBuckets: [], abortMarginMs: 1000 }, logger });
 
   it('answers the names and the ownership report', async () => {
-    const answer = (await list({ ownership: true, expectUid: uid, expectGid: gid }, context)) as { tenants: string[]; ownership: { mismatched: number; complete: boolean } };
+    const answer = (await list({ ownership: true, expectUid: uid, expectGid: gid }, context)) as unknown as { tenants: string[]; ownership: { mismatched: number; complete: boolean } };
     expect(answer.tenants).toEqual(['acme', 'beta']);
     expect(answer.ownership).toMatchObject({ expected: { uid, gid }, mismatched: 0, complete: true });
   });

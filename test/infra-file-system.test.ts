@@ -2,8 +2,10 @@
 // deployment, or the gateway's file system imported by ID (with or without its access point).
 
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
-import { fixtureApp } from '../infra/fixtures/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
+
+afterAll(removeTestOutdirs);
 
 const IMPORT = {
   'openclaw:fileSystemId': 'fs-0123456789abcdef0',

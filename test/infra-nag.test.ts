@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { describe, expect, it } from 'vitest';
-import { fixtureApp } from '../infra/fixtures/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
+
+afterAll(removeTestOutdirs);
 
 interface PluginReport {
   readonly pluginName: string;

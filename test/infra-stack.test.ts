@@ -3,9 +3,11 @@
 // Each test builds a fresh app from cdk.json's context with bundling skipped.
 
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
-import { fixtureApp } from '../infra/fixtures/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { OUTPUT_NAMES } from '../infra/stack.js';
+
+afterAll(removeTestOutdirs);
 
 /** Object actions of the backup function besides s3:PutObject, in the order CDK renders them. */
 const BACKUP_OBJECT_ACTIONS = ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'];
