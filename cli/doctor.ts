@@ -44,7 +44,7 @@ export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     program
       .command('doctor')
-      .description('check the deployed gateway: functions, EFS file system, access point, mount targets (remote mode)')
+      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership (remote mode)')
       .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants')
       .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', wholeNumber)
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
