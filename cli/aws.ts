@@ -5,8 +5,9 @@
 //
 // Settings: `--stack <prefix>` or OPENCLAW_STACK selects remote mode. `--aws-profile` and
 // `--region` (on the command that runs), else AWS_PROFILE / AWS_REGION / the profile's
-// region, choose the account and region for Lambda, EventBridge and EFS calls.
+// region, choose the account and region for Lambda, EventBridge, EFS and EC2 calls.
 
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EFSClient } from '@aws-sdk/client-efs';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
@@ -43,11 +44,16 @@ export function functionName(plane: ControlPlane, role: 'backup' | 'restore' | '
 /** Invokes can run 15 minutes: wait a little longer than that for the answer. */
 const INVOKE_SOCKET_TIMEOUT_MS = 16 * 60 * 1000;
 const CONNECTION_TIMEOUT_MS = 10_000;
+/** Describe and rule calls answer in well under a second: a silent socket is a dead one. */
+const CONTROL_SOCKET_TIMEOUT_MS = 30_000;
 
-function baseConfig(plane: ControlPlane): { profile?: string; region?: string } {
+// `socketTimeout` (idle) rather than `requestTimeout`: since @smithy/node-http-handler 4.x the
+// latter only logs a warning unless `throwOnRequestTimeout` is set.
+function baseConfig(plane: ControlPlane, socketTimeout = CONTROL_SOCKET_TIMEOUT_MS) {
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
     ...(plane.region !== undefined && { region: plane.region }),
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout },
   };
 }
 
@@ -71,11 +77,7 @@ const keyOf = (kind: string, plane: ControlPlane) => `${kind}\u0000${plane.profi
 export function invokeClient(plane: ControlPlane): Promise<LambdaClient> {
   return cached(keyOf('invoke', plane), async () => {
     const { LambdaClient } = await import('@aws-sdk/client-lambda');
-    return new LambdaClient({
-      ...baseConfig(plane),
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: INVOKE_SOCKET_TIMEOUT_MS },
-    });
+    return new LambdaClient({ ...baseConfig(plane, INVOKE_SOCKET_TIMEOUT_MS), maxAttempts: 1 });
   });
 }
 
@@ -90,6 +92,11 @@ export function eventBridgeClient(plane: ControlPlane): Promise<EventBridgeClien
 
 export function efsClient(plane: ControlPlane): Promise<EFSClient> {
   return cached(keyOf('efs', plane), async () => new (await import('@aws-sdk/client-efs')).EFSClient(baseConfig(plane)));
+}
+
+/** For doctor's read-only network checks (Describe* calls only). */
+export function ec2Client(plane: ControlPlane): Promise<EC2Client> {
+  return cached(keyOf('ec2', plane), async () => new (await import('@aws-sdk/client-ec2')).EC2Client(baseConfig(plane)));
 }
 
 interface AwsErrorShape {

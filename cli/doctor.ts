@@ -7,6 +7,10 @@
 //           system's root, with a fixed non-root POSIX user (or the expected one)
 //           DescribeFileSystems: the file system is available (and encrypted)
 //           DescribeMountTargets: at least one available mount target in the functions' VPC
+//   EC2     the functions' network (doctor-network.ts): S3, EventBridge and the mount targets
+//           reachable from their subnets through routes, endpoints and security groups
+//   Lambda  Invoke of <prefix>-list with { ownership: true }: the tenant tree on the volume
+//           belongs to the access point's POSIX user (the list function only reads)
 // The file system and access point come from the functions' own configuration, so no
 // CloudFormation access is needed.
 
@@ -14,7 +18,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 
 import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
 
-import { efsClient, functionName, lambdaClient, translateAwsError, awsErrorName, type ControlPlane } from './aws.js';
+import { isFailureResponse } from '../functions/protocol.js';
+import { ec2Client, efsClient, functionName, invokeClient, lambdaClient, translateAwsError, awsErrorName, type ControlPlane } from './aws.js';
+import { checkNetwork } from './doctor-network.js';
 import { addControlPlaneOptions, ReportedError, requireRemote, type CliContext } from './context.js';
 import { REMOTE_TENANTS_DIR } from './remote.js';
 
@@ -38,7 +44,7 @@ export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     program
       .command('doctor')
-      .description('check the deployed gateway: functions, EFS file system, access point, mount targets (remote mode)')
+      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership (remote mode)')
       .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants')
       .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', wholeNumber)
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
@@ -166,7 +172,95 @@ export async function runChecks(plane: ControlPlane, expect: DoctorExpectations 
       `${available.length} available in ${zones.join(', ')}${unavailable > 0 ? `; ${unavailable} not available` : ''}`,
     );
   }
+
+  const all = [...configurations.values()];
+  if (vpcId !== undefined && region !== undefined) {
+    const envOf = (configuration: FunctionConfiguration) => configuration.Environment?.Variables ?? {};
+    const publishers = ['backup', 'restore'].map((role) => configurations.get(role)).filter((configuration) => configuration !== undefined);
+    const bucket = publishers.map((configuration) => envOf(configuration).OPENCLAW_BACKUP_BUCKET).find((name) => name !== undefined && name !== '');
+    const [ec2, ec2Sdk] = await Promise.all([ec2Client(plane), import('@aws-sdk/client-ec2')]);
+    const network = await checkNetwork(
+      plane,
+      region,
+      {
+        vpcId,
+        subnetIds: [...new Set(all.flatMap((configuration) => configuration.VpcConfig?.SubnetIds ?? []))],
+        securityGroupIds: [...new Set(all.flatMap((configuration) => configuration.VpcConfig?.SecurityGroupIds ?? []))],
+        publishesEvents: publishers.some((configuration) => (envOf(configuration).OPENCLAW_EVENT_BUS ?? '') !== ''),
+        ...(bucket !== undefined && { bucket }),
+      },
+      inVpc,
+      { ec2, efs, ec2Sdk, efsSdk },
+    );
+    for (const check of network) add(check.check, check.status, check.detail);
+  }
+
+  if (configurations.has('list') && available.length > 0) {
+    const owner = await ownershipCheck(plane, posix?.Uid, posix?.Gid, root);
+    add(owner.check, owner.status, owner.detail);
+  }
   return checks;
+}
+
+/** The tenant tree's real owner, read by the list function, against the access point's POSIX user. */
+async function ownershipCheck(plane: ControlPlane, uid: number | undefined, gid: number | undefined, root: string): Promise<Check> {
+  const check = 'tenant ownership';
+  const name = functionName(plane, 'list');
+  const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
+  const request = { ownership: true, ...(uid !== undefined && { expectUid: uid }), ...(gid !== undefined && { expectGid: gid }) };
+  let answer: unknown;
+  try {
+    const output = await client.send(new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(request)) }));
+    answer = output.Payload === undefined || output.Payload.length === 0 ? undefined : JSON.parse(new TextDecoder().decode(output.Payload));
+    if (output.FunctionError !== undefined) return { check, status: 'fail', detail: `${name} failed instead of answering (${output.FunctionError})` };
+  } catch (error) {
+    if (error instanceof SyntaxError) return { check, status: 'fail', detail: `${name} answered something that is not JSON` };
+    throw translateAwsError(error, plane, `invoking ${name}`);
+  }
+  if (isFailureResponse(answer)) {
+    if (answer.error.code === 'INVALID_REQUEST') return { check, status: 'warn', detail: `${name} does not report ownership (deployed before this CLI version?): redeploy to check it` };
+    return { check, status: 'fail', detail: `${name}: ${answer.error.message}` };
+  }
+  const report = ownershipOf(answer);
+  if (report === undefined) return { check, status: 'warn', detail: `${name} answered without an ownership report (an older gateway?)` };
+  const who = `${report.expected.uid}:${report.expected.gid}`;
+  const partial = report.complete ? '' : ' (the scan stopped at its limit: counts are lower bounds)';
+  if (report.base.uid !== report.expected.uid || report.base.gid !== report.expected.gid) {
+    return { check, status: 'fail', detail: `the tenant base dir ${root} belongs to ${report.base.uid}:${report.base.gid}, not to the access point's user ${who}: restores cannot create tenants there` };
+  }
+  const strangers = report.tenants.filter((tenant) => tenant.uid !== report.expected.uid || tenant.gid !== report.expected.gid);
+  if (strangers.length > 0) {
+    const names = strangers.slice(0, 5).map((tenant) => `${tenant.name} (${tenant.uid}:${tenant.gid})`).join(', ');
+    return { check, status: 'fail', detail: `${strangers.length} tenant${strangers.length === 1 ? '' : 's'} not owned by ${who}: ${names}${strangers.length > 5 ? ', …' : ''}; run the gateway as ${who} (infra/README.md)${partial}` };
+  }
+  const entries = report.tenants.reduce((sum, tenant) => sum + tenant.entries, 0);
+  if (report.mismatched > 0) {
+    const sample = report.samples.map((entry) => `${entry.path} (${entry.uid}:${entry.gid})`).join(', ');
+    return {
+      check,
+      status: 'warn',
+      detail: `${report.mismatched} of ${entries} entries are not owned by ${who}, e.g. ${sample}: backups may not read them, and restores give them to ${who}${partial}`,
+    };
+  }
+  return { check, status: report.complete ? 'ok' : 'warn', detail: `${who} owns the base dir and all ${entries} entries of ${report.tenants.length} tenant${report.tenants.length === 1 ? '' : 's'}${partial}` };
+}
+
+interface OwnershipAnswer {
+  readonly expected: { readonly uid: number; readonly gid: number };
+  readonly base: { readonly uid: number; readonly gid: number };
+  readonly tenants: readonly { readonly name: string; readonly uid: number; readonly gid: number; readonly entries: number }[];
+  readonly mismatched: number;
+  readonly samples: readonly { readonly path: string; readonly uid: number; readonly gid: number }[];
+  readonly complete: boolean;
+}
+
+function ownershipOf(answer: unknown): OwnershipAnswer | undefined {
+  const report = (answer as { ownership?: unknown } | undefined)?.ownership as Partial<OwnershipAnswer> | undefined;
+  const owner = (value: unknown) => typeof (value as { uid?: unknown })?.uid === 'number' && typeof (value as { gid?: unknown })?.gid === 'number';
+  if (report === undefined || !owner(report.expected) || !owner(report.base) || !Array.isArray(report.tenants) || !Array.isArray(report.samples)) return undefined;
+  if (typeof report.mismatched !== 'number' || typeof report.complete !== 'boolean') return undefined;
+  if (!report.tenants.every((tenant) => owner(tenant) && typeof tenant.name === 'string' && typeof tenant.entries === 'number')) return undefined;
+  return report as OwnershipAnswer;
 }
 
 function checkFunction(add: (check: string, status: CheckStatus, detail: string) => void, name: string, role: (typeof ROLES)[number], configuration: FunctionConfiguration): void {

@@ -8,10 +8,18 @@
 //                                     that bucket; the only keys the role may write and read there
 //   OPENCLAW_ALLOWED_SOURCE_BUCKETS   more buckets restores may read, comma-separated
 //   OPENCLAW_ALLOWED_ENDPOINTS        optional: the only S3-compatible endpoints (origins,
-//                                     comma-separated) a request may name; unset = any
+//                                     comma-separated) a request may name; unset or empty =
+//                                     none: the functions then reach AWS S3 only, with their role
+//   OPENCLAW_ALLOW_OVERWRITE          optional: "true" lets a backup replace an existing archive
+//                                     (--overwrite); unset or "false" = refused
 //   OPENCLAW_EVENT_BUS                bus for completion events; unset = none published
 //   OPENCLAW_STACK_PREFIX             the deployment prefix (logs)
 //   OPENCLAW_ABORT_MARGIN_MS          optional: how long before the timeout to stop (60000)
+//   OPENCLAW_CONNECT_TIMEOUT_MS       optional: connect timeout of the AWS clients the functions
+//                                     create themselves (EventBridge) (3000)
+//   OPENCLAW_REQUEST_TIMEOUT_MS       optional: their per-request timeout, and the most a
+//                                     completion event may take to publish (10000); both are
+//                                     further bounded by the invocation's time left
 
 import path from 'node:path';
 
@@ -23,15 +31,23 @@ export interface FunctionConfig {
   /** Keys in the backup bucket start with this (e.g. `backups/`); undefined: any key. */
   readonly backupKeyPrefix?: string;
   readonly allowedSourceBuckets: readonly string[];
-  /** Origins (`https://host:port`); undefined: any endpoint. */
+  /** Origins (`https://host:port`) a request may name as its endpoint; undefined or empty: none. */
   readonly allowedEndpoints?: readonly string[];
+  /** A backup may replace an existing archive (`--overwrite`); undefined: no. */
+  readonly allowOverwrite?: boolean;
   readonly eventBus?: string;
   readonly stackPrefix?: string;
   readonly abortMarginMs: number;
+  /** Connect timeout of the AWS clients the functions create. @default DEFAULT_CONNECT_TIMEOUT_MS */
+  readonly connectTimeoutMs?: number;
+  /** Per-request timeout of those clients. @default DEFAULT_REQUEST_TIMEOUT_MS */
+  readonly requestTimeoutMs?: number;
 }
 
 export const DEFAULT_TENANTS_DIR = '/mnt/tenants';
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /** The function's environment is wrong: thrown at cold start. */
 export class FunctionConfigError extends Error {
@@ -66,23 +82,37 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     throw new FunctionConfigError(`OPENCLAW_BACKUP_PREFIX must be a key prefix ending in "/", like backups/, got ${JSON.stringify(backupKeyPrefix)}`);
   }
 
-  const endpoints = text('OPENCLAW_ALLOWED_ENDPOINTS') === undefined ? undefined : list('OPENCLAW_ALLOWED_ENDPOINTS').map(originOf);
+  const endpoints = list('OPENCLAW_ALLOWED_ENDPOINTS').map(originOf);
 
-  const margin = text('OPENCLAW_ABORT_MARGIN_MS');
-  const abortMarginMs = margin === undefined ? DEFAULT_ABORT_MARGIN_MS : Number(margin);
-  if (!Number.isSafeInteger(abortMarginMs) || abortMarginMs < 0) {
-    throw new FunctionConfigError(`OPENCLAW_ABORT_MARGIN_MS must be a whole number of milliseconds, got ${JSON.stringify(margin)}`);
+  const allowOverwrite = text('OPENCLAW_ALLOW_OVERWRITE');
+  if (allowOverwrite !== undefined && allowOverwrite !== 'true' && allowOverwrite !== 'false') {
+    throw new FunctionConfigError(`OPENCLAW_ALLOW_OVERWRITE must be true or false, got ${JSON.stringify(allowOverwrite)}`);
   }
+
+  const milliseconds = (name: string, fallback: number, min: number): number => {
+    const value = text(name);
+    const parsed = value === undefined ? fallback : Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min) {
+      throw new FunctionConfigError(`${name} must be a whole number of milliseconds${min > 0 ? ` (at least ${min})` : ''}, got ${JSON.stringify(value)}`);
+    }
+    return parsed;
+  };
+  const abortMarginMs = milliseconds('OPENCLAW_ABORT_MARGIN_MS', DEFAULT_ABORT_MARGIN_MS, 0);
+  const connectTimeoutMs = milliseconds('OPENCLAW_CONNECT_TIMEOUT_MS', DEFAULT_CONNECT_TIMEOUT_MS, 1);
+  const requestTimeoutMs = milliseconds('OPENCLAW_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1);
 
   return {
     tenantsDir: path.resolve(tenantsDir),
     ...(backupBucket !== undefined && { backupBucket }),
     ...(backupKeyPrefix !== undefined && { backupKeyPrefix }),
     allowedSourceBuckets,
-    ...(endpoints !== undefined && { allowedEndpoints: endpoints }),
+    allowedEndpoints: endpoints,
+    allowOverwrite: allowOverwrite === 'true',
     ...(text('OPENCLAW_EVENT_BUS') !== undefined && { eventBus: text('OPENCLAW_EVENT_BUS') }),
     ...(text('OPENCLAW_STACK_PREFIX') !== undefined && { stackPrefix: text('OPENCLAW_STACK_PREFIX') }),
     abortMarginMs,
+    connectTimeoutMs,
+    requestTimeoutMs,
   };
 }
 

@@ -3,11 +3,15 @@
 // a record of successes without reading logs. Details carry no secrets: locations are the
 // `s3://bucket/key` shown to users, error messages the one line the CLI would print.
 // Publishing is best effort: a failed PutEvents is logged and never turns a finished
-// backup into a failed one.
+// backup into a failed one. Nor may a missing route to EventBridge (an imported VPC
+// without an `events` endpoint or NAT) hold the function until Lambda's timeout: each
+// publication gets at most `timeoutMs`, less when the invocation has less time left, and
+// is given up (logged as such) when that runs out, whatever the SDK does with its sockets.
 
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '@aws-lambda-powertools/logger';
 
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './config.js';
 import type { ErrorBody } from './protocol.js';
 
 export const EVENT_SOURCE = 'openclaw.backup';
@@ -46,27 +50,73 @@ export interface CompletionEvent {
   readonly detail: CompletionDetail;
 }
 
-export type PublishCompletion = (event: CompletionEvent) => Promise<void>;
+/** The invocation's time left when the event is published (a Lambda context's getRemainingTimeInMillis()). */
+export interface PublishBudget {
+  readonly remainingMs: number;
+}
 
-export function completionPublisher(client: EventBridgeClient, eventBus: string | undefined, logger: Logger): PublishCompletion {
-  return async (event) => {
+export type PublishCompletion = (event: CompletionEvent, budget?: PublishBudget) => Promise<void>;
+
+export interface PublisherOptions {
+  /** The most one publication may take. @default DEFAULT_REQUEST_TIMEOUT_MS */
+  readonly timeoutMs?: number;
+}
+
+/** Time kept back from the invocation's remainder for answering after the event. */
+export const PUBLISH_RESERVE_MS = 2_000;
+
+export function completionPublisher(
+  client: EventBridgeClient,
+  eventBus: string | undefined,
+  logger: Logger,
+  options: PublisherOptions = {},
+): PublishCompletion {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  return async (event, budget) => {
     const detailType = DETAIL_TYPES[event.operation][event.ok ? 'ok' : 'failed'];
     if (eventBus === undefined) {
       logger.debug('no OPENCLAW_EVENT_BUS: completion event not published', { detailType });
       return;
     }
+    const limitMs = Math.floor(Math.min(timeoutMs, (budget?.remainingMs ?? Number.POSITIVE_INFINITY) - PUBLISH_RESERVE_MS));
+    if (limitMs <= 0) {
+      logger.error('could not publish the completion event: no time left in the invocation', { detailType, eventBus });
+      return;
+    }
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timed out'>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        resolve('timed out');
+      }, limitMs);
+    });
     try {
-      const output = await client.send(
-        new PutEventsCommand({
-          Entries: [{ EventBusName: eventBus, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(event.detail) }],
-        }),
-      );
+      const output = await Promise.race([
+        client.send(
+          new PutEventsCommand({
+            Entries: [{ EventBusName: eventBus, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(event.detail) }],
+          }),
+          { abortSignal: controller.signal },
+        ),
+        timedOut,
+      ]);
+      if (output === 'timed out') {
+        logger.error('could not publish the completion event: EventBridge did not answer in time (no route from the subnets?)', {
+          detailType,
+          eventBus,
+          timeoutMs: limitMs,
+        });
+        return;
+      }
       if ((output.FailedEntryCount ?? 0) > 0) {
         const entry = output.Entries?.[0];
         logger.error('completion event rejected by EventBridge', { detailType, eventBus, errorCode: entry?.ErrorCode, errorMessage: entry?.ErrorMessage });
       }
     } catch (error) {
       logger.error('could not publish the completion event', { detailType, eventBus, errorName: (error as Error).name, errorMessage: (error as Error).message });
+    } finally {
+      clearTimeout(timer);
     }
   };
 }

@@ -21,7 +21,8 @@ import type { RestoreResult } from '../shared/restore.js';
 import { endpointOrigin, type FunctionConfig } from './config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
-import { assertRemoteStorage } from './policy.js';
+import { scanOwnership, type OwnershipReport } from './ownership.js';
+import { assertOverwriteAllowed, assertRemoteStorage } from './policy.js';
 import {
   errorBody,
   failureResponse,
@@ -48,7 +49,7 @@ export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
 
 export type BackupResponse = BackupResult | FailureResponse;
 export type RestoreResponse = RestoreResult | FailureResponse;
-export type ListResponse = { readonly tenants: readonly unknown[] } | FailureResponse;
+export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport } | FailureResponse;
 
 /** A scheduled backup's failure, rethrown for Lambda: the core error's name, a safe message. */
 export class ScheduledOperationError extends Error {
@@ -81,6 +82,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       }
       logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger });
       assertRemoteStorage('backup', command.to, command.storage, config);
+      assertOverwriteAllowed(command.overwrite, config);
       logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true });
 
       const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command!, { signal })));
@@ -107,7 +109,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
           archiveBytes: result.archiveBytes,
           manifestSha256: result.manifestSha256,
         },
-      });
+      }, timeLeft(context));
       return result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
@@ -124,7 +126,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
           durationMs: Date.now() - started,
           error: { code: body.code, message: body.message },
         },
-      });
+      }, timeLeft(context));
       if (scheduled) throw new ScheduledOperationError(body, errorName(error));
       return { ok: false, error: body };
     } finally {
@@ -175,7 +177,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           verified: result.verified,
           replaced: result.replaced,
         },
-      });
+      }, timeLeft(context));
       return result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
@@ -191,7 +193,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           durationMs: Date.now() - started,
           error: { code: body.code, message: body.message },
         },
-      });
+      }, timeLeft(context));
       return { ok: false, error: body };
     } finally {
       logger.resetKeys();
@@ -205,9 +207,17 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
   return async (event, context) => {
     logger.addContext(context);
     try {
-      const { names } = parseListRequest(event);
-      const tenants = names ? await operations.listNames() : await operations.listSummaries();
-      logger.info('listed tenants', { names, count: tenants.length });
+      const request = parseListRequest(event);
+      if (request.ownership) {
+        const tenants = await operations.listNames();
+        const ownership = await withDeadline(context, config, (signal) =>
+          scanOwnership(config.tenantsDir, tenants, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
+        );
+        logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
+        return { tenants, ownership };
+      }
+      const tenants = request.names ? await operations.listNames() : await operations.listSummaries();
+      logger.info('listed tenants', { names: request.names, count: tenants.length });
       return { tenants };
     } catch (error) {
       const body = errorBody(error);
@@ -215,6 +225,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       return failureResponse(error);
     }
   };
+}
+
+/** What the completion event may still spend: the invocation's time left. */
+function timeLeft(context: LambdaContext): { remainingMs: number } {
+  return { remainingMs: context.getRemainingTimeInMillis() };
 }
 
 async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {

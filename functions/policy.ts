@@ -5,9 +5,14 @@
 //   - `--pipe` runs a shell command: not in Lambda
 //   - `--aws-profile`: the function has no profiles, it uses its execution role
 //   - AWS S3 (no endpoint): backups write to the backup bucket (under its key prefix, when
-//     one is configured) only; restores read there and from the allowed source buckets
-//   - an S3-compatible endpoint (its own keys, reached from the VPC): any bucket, unless
-//     OPENCLAW_ALLOWED_ENDPOINTS lists the endpoints allowed
+//     one is configured) only; restores read there and from the allowed source buckets;
+//     always with the execution role: keys in the request are refused (they would let a
+//     caller write the tenant into an account of their own)
+//   - an S3-compatible endpoint (its own keys, reached from the VPC): only one the deployer
+//     listed in OPENCLAW_ALLOWED_ENDPOINTS (none by default), any bucket there
+//   - `--overwrite`: only where the deployer allowed it (OPENCLAW_ALLOW_OVERWRITE); a backup
+//     function that can replace archives can erase a tenant's history
+// Every check here runs before anything is read from the tenant volume or S3.
 
 import { OpenClawError, UsageError } from '../shared/errors.js';
 import type { StorageFlags } from '../shared/operations.js';
@@ -17,6 +22,12 @@ import { endpointOrigin, type FunctionConfig } from './config.js';
 /** The request names a bucket or endpoint this deployment does not allow. */
 export class LocationNotAllowedError extends OpenClawError {
   readonly code = 'LOCATION_NOT_ALLOWED';
+  readonly outcome = 'refused' as const;
+}
+
+/** `--overwrite` on a gateway whose deployer did not allow it. */
+export class OverwriteNotAllowedError extends OpenClawError {
+  readonly code = 'OVERWRITE_NOT_ALLOWED';
   readonly outcome = 'refused' as const;
 }
 
@@ -44,14 +55,23 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
   const { bucket, key } = parseS3Url(location);
 
   if (storage?.endpoint !== undefined) {
-    if (config.allowedEndpoints === undefined) return;
+    const allowed = config.allowedEndpoints ?? [];
     const origin = endpointOrigin(storage.endpoint);
-    if (origin === undefined || !config.allowedEndpoints.includes(origin)) {
+    if (allowed.length === 0) {
       throw new LocationNotAllowedError(
-        `this gateway does not allow the endpoint ${origin ?? 'given'}: allowed are ${config.allowedEndpoints.join(', ') || 'none'}`,
+        `this gateway allows no S3-compatible endpoint (--endpoint ${origin ?? '…'}): its functions reach AWS S3 only, with their own role ` +
+          '(the deployer lists allowed endpoints in the stack\'s context key allowedEndpoints)',
       );
     }
+    if (origin === undefined || !allowed.includes(origin)) {
+      throw new LocationNotAllowedError(`this gateway does not allow the endpoint ${origin ?? 'given'}: allowed are ${allowed.join(', ')}`);
+    }
     return;
+  }
+  if (storage?.accessKey !== undefined || storage?.secretKey !== undefined) {
+    throw new LocationNotAllowedError(
+      '--access-key/--secret-key are for an allowed S3-compatible --endpoint: on AWS the gateway\'s functions use their execution role only',
+    );
   }
 
   if (config.backupBucket === undefined && (direction === 'backup' || config.allowedSourceBuckets.length === 0)) {
@@ -69,6 +89,16 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
   if (bucket === config.backupBucket && prefix !== undefined && !key.startsWith(prefix)) {
     throw new LocationNotAllowedError(
       `this gateway keeps its archives under ${backupArea(config)}: ${flag} must be s3://${bucket}/${prefix}…, not ${location}`,
+    );
+  }
+}
+
+/** `--overwrite` is the deployer's opt-in (OPENCLAW_ALLOW_OVERWRITE); refused otherwise. */
+export function assertOverwriteAllowed(overwrite: boolean | undefined, config: Pick<FunctionConfig, 'allowOverwrite'>): void {
+  if (overwrite === true && config.allowOverwrite !== true) {
+    throw new OverwriteNotAllowedError(
+      'this gateway never replaces an archive: --overwrite is turned off for its functions ' +
+        '(the deployer allows it with the stack\'s context key allowOverwrite); back up to a new key instead',
     );
   }
 }

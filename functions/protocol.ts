@@ -8,10 +8,13 @@
 //                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
 //                     time, eventId, command: BackupCommand with a templated `to` }
 //   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }
-//   <prefix>-list     { names?: boolean }
+//   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number }
+//                     (ownership: also report who owns the tenant tree, for `doctor`; a gateway
+//                     older than that answers INVALID_REQUEST "unknown field")
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
-//                     (names, or summaries with `lastModified` as an ISO string)
+//                     (names, or summaries with `lastModified` as an ISO string), with
+//                     `ownership` (functions/ownership.ts OwnershipReport) when asked for
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
 //                     reaches the on-failure destination and the Errors metric.
@@ -54,6 +57,18 @@ export interface FailureResponse {
 export interface ListRequest {
   /** Only the names (the default is summaries). */
   readonly names?: boolean;
+  /** Also report the owner of the base dir, of each tenant root, and mismatches below. */
+  readonly ownership?: boolean;
+  /** The identity the tree should belong to (the access point's POSIX user); only with `ownership`. */
+  readonly expectUid?: number;
+  readonly expectGid?: number;
+}
+
+export interface ParsedListRequest {
+  readonly names: boolean;
+  readonly ownership: boolean;
+  readonly expectUid?: number;
+  readonly expectGid?: number;
 }
 
 /** A request that is not what the function accepts (wrong fields, wrong types). */
@@ -175,11 +190,22 @@ export function parseRestoreCommand(value: unknown): RestoreCommand {
   };
 }
 
-export function parseListRequest(value: unknown): Required<ListRequest> {
+export function parseListRequest(value: unknown): ParsedListRequest {
   const what = 'list request';
   const record = value === undefined || value === null ? {} : expectRecord(value, what);
-  onlyKeys(record, ['names'], what);
-  return { names: optionalBoolean(record, 'names', what).names ?? false };
+  onlyKeys(record, ['names', 'ownership', 'expectUid', 'expectGid'], what);
+  const ownership = optionalBoolean(record, 'ownership', what).ownership ?? false;
+  const ids: { expectUid?: number; expectGid?: number } = {};
+  for (const key of ['expectUid', 'expectGid'] as const) {
+    const id = record[key];
+    if (id === undefined || id === null) continue;
+    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 && id <= 0xffffffff)) {
+      throw new InvalidRequestError(`${what}: "${key}" must be a POSIX ID (a whole number from 0 to 4294967295)`);
+    }
+    if (!ownership) throw new InvalidRequestError(`${what}: "${key}" goes with "ownership": true`);
+    ids[key] = id;
+  }
+  return { names: optionalBoolean(record, 'names', what).names ?? false, ownership, ...ids };
 }
 
 function optionalStorage(record: Record<string, unknown>, what: string): { storage?: StorageFlags } {

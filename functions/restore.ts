@@ -1,15 +1,15 @@
 // The restore function (`<prefix>-restore`): configuration, logger and clients are created once
 // per cold start; the handler itself lives in handlers.ts.
 
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 
+import { createEventBridgeClient } from './aws-clients.js';
 import { readFunctionConfig } from './config.js';
 import { completionPublisher } from './events.js';
 import { restoreHandler } from './handlers.js';
 
 const config = readFunctionConfig(process.env);
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'openclaw-backup' });
-const eventBridge = new EventBridgeClient({});
+const eventBridge = createEventBridgeClient(config);
 
-export const handler = restoreHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger) });
+export const handler = restoreHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }) });

@@ -2,6 +2,15 @@
 // encrypted, TLS-only, versioned, retained, access-logged) or an existing bucket by name.
 // The grants here are the only S3 access the functions get, each one limited to the
 // backup key prefix and to the exact actions that side of the work needs.
+//
+// Against erasure (a compromised caller, or ransomware with the functions' rights): the
+// backup role can add archives but never delete one (no s3:DeleteObject, no version
+// actions), and unless the deployer allows overwrites its writes are conditional
+// (If-None-Match), enforced by IAM, not only by the function. A created bucket can add S3
+// Object Lock (no one, in compliance mode not even the account root, can delete a locked
+// version before its retention ends) and replicate every new archive to a bucket in another
+// account, out of reach of this account's credentials. Deleting old archives is a job for a
+// separate prune role (not part of this stack yet); nothing here grants it.
 
 import { Duration, FeatureFlags, Stack, Validations } from 'aws-cdk-lib';
 import * as cxapi from 'aws-cdk-lib/cx-api';
@@ -15,7 +24,7 @@ import {
   DEFAULT_NONCURRENT_VERSION_EXPIRATION_DAYS,
   SECURE_BUCKET_PROPS,
 } from './secure-defaults.js';
-import { ProblemList, isBucketName, isKeyPrefix } from './validation.js';
+import { ProblemList, bucketNameOf, isBucketName, isKeyPrefix } from './validation.js';
 
 /** How a created bucket encrypts objects at rest. */
 export enum BackupBucketEncryption {
@@ -23,6 +32,35 @@ export enum BackupBucketEncryption {
   S3_MANAGED = 'S3_MANAGED',
   /** SSE-KMS with a customer managed key (rotated yearly) created with the bucket. */
   KMS = 'KMS',
+}
+
+/** S3 Object Lock retention modes (see the S3 user guide): governance can be lifted by a principal with s3:BypassGovernanceRetention, compliance by no one. */
+export enum ObjectLockMode {
+  GOVERNANCE = 'GOVERNANCE',
+  COMPLIANCE = 'COMPLIANCE',
+}
+
+/** Default retention of every new archive version in a created bucket. */
+export interface BackupObjectLock {
+  readonly mode: ObjectLockMode;
+  /** Days each new version stays locked (1 to 36500). */
+  readonly retentionDays: number;
+}
+
+/** Replication of new archives to a bucket in another account. */
+export interface BackupReplication {
+  /** The destination bucket (name or ARN); versioned, and with Object Lock when the source has it. */
+  readonly destinationBucket: string;
+  /** The destination bucket's account (12 digits): replicas become its property. */
+  readonly destinationAccount: string;
+  /**
+   * KMS key (ARN) the destination encrypts replicas with; required when the source bucket
+   * is KMS-encrypted.
+   * @default - the destination bucket's default encryption
+   */
+  readonly destinationKmsKeyArn?: string;
+  /** Name of the replication role the destination account allows. */
+  readonly roleName: string;
 }
 
 /** Days server access logs are kept in the log bucket. */
@@ -67,6 +105,20 @@ export interface BackupBucketProps {
    * @default true
    */
   readonly serverAccessLogs?: boolean;
+  /**
+   * S3 Object Lock on a created bucket: every new archive version is locked for the
+   * retention period. Decide before the first deploy (enabling it on a bucket that exists
+   * is not an in-place change).
+   * @default - no Object Lock
+   */
+  readonly objectLock?: BackupObjectLock;
+  /**
+   * Replicate every new archive (under the key prefix) to a bucket in another account.
+   * Delete markers are not replicated, and S3 replication never replicates the deletion
+   * of a version.
+   * @default - no replication
+   */
+  readonly replication?: BackupReplication;
 }
 
 export class BackupBucket extends Construct {
@@ -77,6 +129,8 @@ export class BackupBucket extends Construct {
   readonly encryptionKey?: kms.IKey;
   /** Bucket receiving the server access logs, when created. */
   readonly accessLogsBucket?: s3.IBucket;
+  /** The role S3 replicates with, when replication is configured. */
+  readonly replicationRole?: iam.Role;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps = {}) {
     super(scope, id);
@@ -135,14 +189,59 @@ export class BackupBucket extends Construct {
         expiration: Duration.days(props.expirationDays),
       });
     }
+    const lock = props.objectLock;
+    const replication = props.replication;
+    const replicationRole =
+      replication === undefined
+        ? undefined
+        : new iam.Role(this, 'ReplicationRole', {
+            roleName: replication.roleName,
+            assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
+            description: `Replicates the tenant backups of ${Stack.of(this).stackName} to ${bucketNameOf(replication.destinationBucket)}`,
+          });
+    const replicaBucket =
+      replication === undefined
+        ? undefined
+        : s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', {
+            bucketName: bucketNameOf(replication.destinationBucket)!,
+            account: replication.destinationAccount,
+          });
+    const replicaKey =
+      replication?.destinationKmsKeyArn === undefined ? undefined : kms.Key.fromKeyArn(this, 'ReplicaKey', replication.destinationKmsKeyArn);
     this.bucket = new s3.Bucket(this, 'Bucket', {
       ...SECURE_BUCKET_PROPS,
       ...(key ? { encryption: s3.BucketEncryption.KMS, encryptionKey: key, bucketKeyEnabled: true } : {}),
       lifecycleRules,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: this.accessLogsBucket ? 'backup-bucket/' : undefined,
+      ...(lock !== undefined && {
+        objectLockEnabled: true,
+        objectLockDefaultRetention:
+          lock.mode === ObjectLockMode.COMPLIANCE
+            ? s3.ObjectLockRetention.compliance(Duration.days(lock.retentionDays))
+            : s3.ObjectLockRetention.governance(Duration.days(lock.retentionDays)),
+      }),
+      ...(replicaBucket !== undefined && {
+        replicationRole,
+        replicationRules: [
+          {
+            id: 'replicate-backups',
+            destination: replicaBucket,
+            filter: { prefix: this.keyPrefix },
+            // The destination account owns the replicas: this account's credentials cannot touch them.
+            accessControlTransition: true,
+            deleteMarkerReplication: false,
+            ...(key !== undefined && { sseKmsEncryptedObjects: true }),
+            ...(replicaKey !== undefined && { kmsKey: replicaKey }),
+          },
+        ],
+      }),
     });
     this.encryptionKey = key;
+    if (replicationRole !== undefined && replicaBucket !== undefined) {
+      this.replicationRole = replicationRole;
+      this.grantReplication(replicationRole, replicaBucket, replicaKey, lock !== undefined);
+    }
     if (!this.accessLogsBucket) {
       Validations.of(this.bucket).acknowledge({
         id: 'AwsSolutions-S1',
@@ -165,25 +264,42 @@ export class BackupBucket extends Construct {
   }
 
   /**
-   * What a backup needs (shared/storage/s3.ts): write archives (multipart, conditional
-   * If-None-Match), abort an interrupted upload, tag the finished archive with its manifest
-   * digest (by version in a versioned bucket), remove an upload it could not tag, read an
-   * archive under the prefix (HeadObject and its one-byte GET diagnosis need GetObject), and
-   * list the prefix so a missing key answers 404 instead of 403. No s3:DeleteObjectVersion:
-   * the function can hide an archive behind a delete marker, never destroy a version.
+   * What a backup needs (shared/storage/s3.ts): write archives (multipart), abort an
+   * interrupted upload, tag the finished archive with its manifest digest (by version in a
+   * versioned bucket), read an archive under the prefix (HeadObject and its one-byte GET
+   * diagnosis need GetObject), and list the prefix so a missing key answers 404 instead of
+   * 403. Nothing that removes data: no s3:DeleteObject (not even a delete marker), no
+   * version actions. Unless `allowOverwrite`, an object can only be created where none
+   * exists: PutObject and CompleteMultipartUpload must carry If-None-Match (the function
+   * sends it on AWS), CreateMultipartUpload and UploadPart (which cannot) are let through by
+   * s3:ObjectCreationOperation, as the S3 user guide's "enforce conditional writes" shows.
    */
-  grantBackupWrite(grantee: iam.IGrantable): void {
+  grantBackupWrite(grantee: iam.IGrantable, options: { readonly allowOverwrite?: boolean } = {}): void {
+    const objects = [this.objectsArn()];
+    if (options.allowOverwrite === true) {
+      iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: objects });
+    } else {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'CreateArchivesOnlyWhereNoneExists',
+          actions: ['s3:PutObject'],
+          resources: objects,
+          conditions: { Null: { 's3:if-none-match': 'false' } },
+        }),
+      );
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'UploadPartsOfNewArchives',
+          actions: ['s3:PutObject'],
+          resources: objects,
+          conditions: { Bool: { 's3:ObjectCreationOperation': 'false' } },
+        }),
+      );
+    }
     iam.Grant.addToPrincipal({
       grantee,
-      actions: [
-        's3:PutObject',
-        's3:PutObjectTagging',
-        's3:PutObjectVersionTagging',
-        's3:AbortMultipartUpload',
-        's3:GetObject',
-        's3:DeleteObject',
-      ],
-      resourceArns: [this.objectsArn()],
+      actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:AbortMultipartUpload', 's3:GetObject'],
+      resourceArns: objects,
     });
     this.grantListPrefix(grantee);
     this.encryptionKey?.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
@@ -198,6 +314,48 @@ export class BackupBucket extends Construct {
     });
     this.grantListPrefix(grantee);
     this.encryptionKey?.grantDecrypt(grantee);
+  }
+
+  /**
+   * The replication role: read what it replicates (only under the key prefix), write
+   * replicas to the destination, never delete there (no s3:ReplicateDelete: delete markers
+   * stay in this bucket).
+   */
+  private grantReplication(role: iam.Role, destination: s3.IBucket, destinationKey: kms.IKey | undefined, objectLock: boolean): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          's3:GetObjectVersionForReplication',
+          's3:GetObjectVersionAcl',
+          's3:GetObjectVersionTagging',
+          // Replicas of locked versions carry their retention, which S3 reads with these.
+          ...(objectLock ? ['s3:GetObjectRetention', 's3:GetObjectLegalHold'] : []),
+        ],
+        resources: [this.objectsArn()],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ReplicateObject', 's3:ReplicateTags', 's3:ObjectOwnerOverrideToBucketOwner'],
+        resources: [destination.arnForObjects(`${this.keyPrefix}*`)],
+      }),
+    );
+    this.encryptionKey?.grantDecrypt(role);
+    destinationKey?.grant(role, 'kms:Encrypt', 'kms:GenerateDataKey');
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${this.nagObjectsResource()}]`,
+      reason: 'S3 replication reads every new version under the backup key prefix: object names are chosen at run time.',
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${destination.bucketName}/${this.keyPrefix}*]`,
+      reason: 'Replicas are written under the same key prefix in the destination bucket, with names chosen at run time.',
+    });
   }
 
   private grantListPrefix(grantee: iam.IGrantable): void {
@@ -222,6 +380,8 @@ function validate(props: BackupBucketProps): void {
       expirationDays: props.expirationDays,
       noncurrentVersionExpirationDays: props.noncurrentVersionExpirationDays,
       serverAccessLogs: props.serverAccessLogs,
+      objectLock: props.objectLock,
+      replication: props.replication,
     })) {
       problems.check(value === undefined, `${name} configures a created bucket: omit it with existingBucketName`);
     }
@@ -243,6 +403,34 @@ function validate(props: BackupBucketProps): void {
     problems.check(
       isKeyPrefix(props.keyPrefix),
       `keyPrefix ${JSON.stringify(props.keyPrefix)} must be path-like and end in "/" (no leading "/", no empty, "." or ".." segments)`,
+    );
+  }
+  if (props.objectLock !== undefined) {
+    problems.check(
+      Object.values(ObjectLockMode).includes(props.objectLock.mode),
+      `objectLock.mode must be one of ${Object.values(ObjectLockMode).join(', ')}, got ${JSON.stringify(props.objectLock.mode)}`,
+    );
+    problems.integerInRange(props.objectLock.retentionDays, 'objectLock.retentionDays', 1, 36500);
+  }
+  const replication = props.replication;
+  if (replication !== undefined) {
+    problems.check(
+      bucketNameOf(replication.destinationBucket) !== undefined,
+      `replication.destinationBucket ${JSON.stringify(replication.destinationBucket)} is neither a bucket name nor a bucket ARN`,
+    );
+    problems.check(
+      /^\d{12}$/.test(replication.destinationAccount),
+      `replication.destinationAccount ${JSON.stringify(replication.destinationAccount)} must be a 12-digit account ID`,
+    );
+    if (replication.destinationKmsKeyArn !== undefined) {
+      problems.check(
+        /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/.test(replication.destinationKmsKeyArn),
+        `replication.destinationKmsKeyArn ${JSON.stringify(replication.destinationKmsKeyArn)} is not a KMS key ARN`,
+      );
+    }
+    problems.check(
+      props.encryption !== BackupBucketEncryption.KMS || replication.destinationKmsKeyArn !== undefined,
+      'replication of a KMS-encrypted bucket needs replication.destinationKmsKeyArn (the key replicas are encrypted with in the destination)',
     );
   }
   problems.integerInRange(props.expirationDays, 'expirationDays', 1, 36500);

@@ -1,7 +1,16 @@
 // The three Lambda functions (backup, restore, list), bundled locally with esbuild from
 // `functions/*.ts`, each mounting the tenant access point at /mnt/tenants inside the VPC.
-// Permissions are granted per function and per need: backup writes archives, restore reads
-// them (also from the extra source buckets of a cross-account restore), list touches no S3.
+// Permissions are granted per function and per need: backup writes archives (never deletes,
+// never overwrites unless allowed), restore reads them (also from the extra source buckets
+// of a cross-account restore), list touches no S3 and only reads the file system. Each
+// function has its own role with a fixed name (role-names.ts) that other accounts can rely on.
+//
+// Network: the functions' security group lets out only what they call. In a created VPC that
+// is exactly knowable: HTTPS to S3 (the region's S3 prefix list, which the gateway endpoint
+// routes), HTTPS to the interface endpoints' security group (EventBridge), NFS to the mount
+// targets. An imported VPC reaches S3 and EventBridge through routes and endpoints this stack
+// cannot see, so HTTPS goes to `httpsEgress` (default: anywhere; the subnets' routes decide);
+// NFS still only to the mount targets' security group.
 //
 // Native modules: @mongodb-js/zstd ships prebuilt binaries per platform (npm picks them by
 // npm_config_cpu/os/libc), but better-sqlite3 compiles from source with node-gyp for the
@@ -25,10 +34,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { BackupBucket } from './backup-bucket.js';
 import type { LambdaArch } from './bundle-check.js';
+import { roleName } from './role-names.js';
+import { S3PrefixList } from './s3-prefix-list.js';
 import {
   DEFAULT_EPHEMERAL_STORAGE_MIB,
   DEFAULT_LOG_RETENTION,
   DEFAULT_MEMORY_MIB,
+  FUNCTION_CONNECT_TIMEOUT_MS,
+  FUNCTION_REQUEST_TIMEOUT_MS,
   FUNCTION_RUNTIME,
   FUNCTION_RUNTIME_NODE_ABI,
   LIST_MEMORY_MIB,
@@ -37,7 +50,7 @@ import {
   logGroupProps,
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
-import { PREFIX_PATTERN, ProblemList, bucketNameOf } from './validation.js';
+import { PREFIX_PATTERN, ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
 
 /** The repository root: holds package.json, package-lock.json and `functions/`. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -81,8 +94,14 @@ export const FUNCTION_ENV = {
   stackPrefix: 'OPENCLAW_STACK_PREFIX',
   allowedSourceBuckets: 'OPENCLAW_ALLOWED_SOURCE_BUCKETS',
   allowedEndpoints: 'OPENCLAW_ALLOWED_ENDPOINTS',
+  allowOverwrite: 'OPENCLAW_ALLOW_OVERWRITE',
+  connectTimeout: 'OPENCLAW_CONNECT_TIMEOUT_MS',
+  requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
 } as const;
+
+/** `httpsEgress` entry naming the region's S3 prefix list (looked up at deploy time). */
+export const S3_PREFIX_LIST_PEER = 's3';
 
 export interface BackupFunctionsProps {
   /** Deployment prefix: functions are named `<prefix>-backup`, `<prefix>-restore`, `<prefix>-list`. */
@@ -101,10 +120,23 @@ export interface BackupFunctionsProps {
   readonly extraSourceBuckets?: readonly string[];
   /**
    * The only S3-compatible endpoints (https origins) a request may name; the functions reach
-   * them over HTTPS (port 443) only.
-   * @default - the functions' own default (see functions/config.ts)
+   * them over HTTPS (port 443) only, and only where `httpsEgress` and the subnets' routes lead.
+   * @default [] - none: the functions reach AWS S3 only, with their role
    */
   readonly allowedEndpoints?: readonly string[];
+  /**
+   * Let a backup replace an existing archive (`--overwrite`). Off, the function refuses the
+   * flag and the role may only create objects where none exists (If-None-Match enforced).
+   * @default false
+   */
+  readonly allowOverwrite?: boolean;
+  /**
+   * Where the functions may open HTTPS connections from an imported VPC: IPv4 CIDRs,
+   * prefix lists (`pl-…`), security groups (`sg-…`, e.g. of the VPC's interface endpoints),
+   * or "s3" for the region's S3 prefix list. Not for a created VPC, whose egress is exact.
+   * @default ['0.0.0.0/0'] in an imported VPC
+   */
+  readonly httpsEgress?: readonly string[];
   /**
    * KMS keys (ARNs) the objects in the extra source buckets are encrypted with.
    * @default []
@@ -169,6 +201,11 @@ export class BackupFunctions extends Construct {
   /** Security group of all three functions: egress to NFS (2049) on the file system and HTTPS. */
   readonly securityGroup: ec2.SecurityGroup;
   readonly architecture: lambda.Architecture;
+  /** Each function's execution role, named `<prefix>-<function>-<region>`. */
+  readonly roles: Record<'backup' | 'restore' | 'list', iam.Role> = {} as Record<'backup' | 'restore' | 'list', iam.Role>;
+  /** ARNs of the extra source buckets (cross-account restore). */
+  readonly extraSourceBucketArns: readonly string[];
+  private s3PrefixList?: S3PrefixList;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -181,13 +218,20 @@ export class BackupFunctions extends Construct {
     const fileSystem = props.tenantFileSystem;
     const bucket = props.backupBucket;
     const extraSourceBuckets = (props.extraSourceBuckets ?? []).map((bucketRef) => bucketNameOf(bucketRef)!);
+    this.extraSourceBucketArns = extraSourceBuckets.map((name) => `arn:${Stack.of(this).partition}:s3:::${name}`);
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: fileSystem.vpc,
       description: `${props.prefix} functions: NFS to the tenant file system, HTTPS to AWS APIs`,
       allowAllOutbound: false,
     });
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to S3, EventBridge and other AWS APIs');
+    const httpsEgress = props.httpsEgress ?? (fileSystem.created ? [S3_PREFIX_LIST_PEER] : ['0.0.0.0/0']);
+    for (const target of httpsEgress) {
+      const peer = this.peerOf(target);
+      this.securityGroup.addEgressRule(peer, ec2.Port.tcp(443), target === S3_PREFIX_LIST_PEER ? 'HTTPS to S3 (the region\'s S3 prefix list)' : `HTTPS to ${target}`);
+    }
+    // Egress to the endpoints' security group (EventBridge) and, with the mount below, NFS to
+    // the mount targets' security group.
     for (const endpoint of fileSystem.interfaceEndpoints) endpoint.connections.allowDefaultPortFrom(this.securityGroup);
 
     const environment: Record<string, string> = {
@@ -198,7 +242,11 @@ export class BackupFunctions extends Construct {
       [FUNCTION_ENV.stackPrefix]: props.prefix,
       // Buckets restores may read besides the backup bucket.
       [FUNCTION_ENV.allowedSourceBuckets]: extraSourceBuckets.join(','),
-      ...(props.allowedEndpoints === undefined ? {} : { [FUNCTION_ENV.allowedEndpoints]: props.allowedEndpoints.join(',') }),
+      // Empty: no S3-compatible endpoint may be named (the functions' default, made explicit).
+      [FUNCTION_ENV.allowedEndpoints]: (props.allowedEndpoints ?? []).join(','),
+      [FUNCTION_ENV.allowOverwrite]: String(props.allowOverwrite ?? false),
+      [FUNCTION_ENV.connectTimeout]: String(FUNCTION_CONNECT_TIMEOUT_MS),
+      [FUNCTION_ENV.requestTimeout]: String(FUNCTION_REQUEST_TIMEOUT_MS),
       [FUNCTION_ENV.serviceName]: props.prefix,
       // As bin/openclaw.js starts the CLI: a small young generation and two malloc arenas
       // keep a large backup's or restore's peak memory 30-60 MiB lower at the same speed.
@@ -209,7 +257,18 @@ export class BackupFunctions extends Construct {
 
     const make = (name: 'backup' | 'restore' | 'list', description: string, timeout: Duration, heavy: boolean) => {
       const title = `${name[0]!.toUpperCase()}${name.slice(1)}`;
+      const role = new iam.Role(this, `${title}Role`, {
+        roleName: roleName(props.prefix, name),
+        description: `${props.prefix}-${name}: ${description}`,
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        managedPolicies: [
+          iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole'),
+          iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'),
+        ],
+      });
+      this.roles[name] = role;
       return new nodejs.NodejsFunction(this, `${title}Function`, {
+        role,
         functionName: `${props.prefix}-${name}`,
         description,
         entry: join(functionsDir, `${name}.ts`),
@@ -226,7 +285,8 @@ export class BackupFunctions extends Construct {
         vpc: fileSystem.vpc,
         vpcSubnets: fileSystem.subnets,
         securityGroups: [this.securityGroup],
-        filesystem: fileSystem.lambdaFileSystem(),
+        // List only reads: it mounts without ClientWrite.
+        filesystem: fileSystem.lambdaFileSystem({ write: name !== 'list' }),
         logGroup: new logs.LogGroup(this, `${title}Logs`, logGroupProps(props.logRetention ?? DEFAULT_LOG_RETENTION)),
         loggingFormat: lambda.LoggingFormat.JSON,
         tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
@@ -238,7 +298,7 @@ export class BackupFunctions extends Construct {
     this.restoreFunction = make('restore', 'Restores one tenant directory from a tar.zst archive in S3', LONG_TASK_TIMEOUT, true);
     this.listFunction = make('list', 'Lists the tenant directories on the file system', LIST_TIMEOUT, false);
 
-    bucket.grantBackupWrite(this.backupFunction);
+    bucket.grantBackupWrite(this.backupFunction, { allowOverwrite: props.allowOverwrite ?? false });
     bucket.grantRestoreRead(this.restoreFunction);
     if (extraSourceBuckets.length > 0) {
       const partition = Stack.of(this).partition;
@@ -258,47 +318,63 @@ export class BackupFunctions extends Construct {
     });
     for (const fn of [this.backupFunction, this.restoreFunction]) props.eventBus.grantPutEventsTo(fn);
 
-    this.acknowledgeFindings(bucket, extraSourceBuckets);
+    this.acknowledgeFindings(bucket, extraSourceBuckets, props.tracing ?? false);
   }
 
   get functions(): readonly nodejs.NodejsFunction[] {
     return [this.backupFunction, this.restoreFunction, this.listFunction];
   }
 
-  /** cdk-nag findings that are intended here, each with the reason. */
-  private acknowledgeFindings(bucket: BackupBucket, extraSourceBuckets: readonly string[]): void {
+  /** A security group peer for an `httpsEgress` entry (validated in `validate`). */
+  private peerOf(target: string): ec2.IPeer {
+    if (target === S3_PREFIX_LIST_PEER) {
+      this.s3PrefixList ??= new S3PrefixList(this, 'S3PrefixList');
+      return ec2.Peer.prefixList(this.s3PrefixList.prefixListId);
+    }
+    if (target.startsWith('pl-')) return ec2.Peer.prefixList(target);
+    if (target.startsWith('sg-')) return ec2.Peer.securityGroupId(target);
+    return ec2.Peer.ipv4(target);
+  }
+
+  /** cdk-nag findings that are intended here, each with the reason, on the narrowest construct. */
+  private acknowledgeFindings(bucket: BackupBucket, extraSourceBuckets: readonly string[], tracing: boolean): void {
     for (const fn of this.functions) {
-      const scope = Validations.of(fn);
-      scope.acknowledge({
+      Validations.of(fn).acknowledge({
         id: 'AwsSolutions-L1',
         reason:
           'Node.js 20 on purpose: better-sqlite3 is compiled against the build machine\'s Node 20 ABI and must match the runtime.',
       });
-      scope.acknowledge({
+    }
+    for (const role of Object.values(this.roles)) {
+      Validations.of(role).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         reason: 'AWS managed policy for writing the function\'s own CloudWatch logs, maintained by AWS.',
       });
-      scope.acknowledge({
+      Validations.of(role).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
         reason:
           'AWS managed policy for the ENIs of a function in a VPC; those EC2 actions support no resource-level permissions.',
       });
-      scope.acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'elasticfilesystem:ClientMount from lambda.FileSystem.fromEfsAccessPoint: "*" is narrowed by the condition elasticfilesystem:AccessPointArn to the tenant access point.',
-      });
+      // The one wildcard resource a function role may hold: X-Ray's, added with tracing.
+      // (The EFS statements name the file system, narrowed to the access point by condition.)
+      const defaultPolicy = role.node.tryFindChild('DefaultPolicy');
+      if (tracing && defaultPolicy !== undefined) {
+        Validations.of(defaultPolicy).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) support no resource-level permissions.',
+        });
+      }
     }
-    Validations.of(this.backupFunction).acknowledge({
+    Validations.of(this.roles.backup).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
       reason: 'Object actions on the backup key prefix only: backups are new objects with names chosen at run time.',
     });
-    Validations.of(this.restoreFunction).acknowledge({
+    Validations.of(this.roles.restore).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
       reason: 'Read-only object actions on the backup key prefix: restores read archives chosen at run time.',
     });
     for (const name of extraSourceBuckets) {
-      Validations.of(this.restoreFunction).acknowledge({
+      Validations.of(this.roles.restore).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${name}/*]`,
         reason: `Read-only object actions on ${name}, a configured cross-account restore source (extraSourceBuckets).`,
       });
@@ -388,6 +464,19 @@ function validate(props: BackupFunctionsProps): void {
       /^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(endpoint),
       `allowedEndpoints: ${JSON.stringify(endpoint)} must be an https origin (https://host[:port])`,
     );
+  }
+  if (props.httpsEgress !== undefined) {
+    problems.check(
+      !props.tenantFileSystem.created,
+      'httpsEgress applies to an imported VPC: a created VPC reaches exactly S3 and EventBridge through its own endpoints',
+    );
+    problems.check(props.httpsEgress.length > 0, 'httpsEgress must name at least one destination (the functions need S3)');
+    for (const target of props.httpsEgress) {
+      problems.check(
+        target === S3_PREFIX_LIST_PEER || /^pl-[0-9a-f]{8,17}$/.test(target) || RESOURCE_ID_PATTERNS.securityGroup.test(target) || isIpv4Cidr(target),
+        `httpsEgress: ${JSON.stringify(target)} must be an IPv4 CIDR, a prefix list (pl-…), a security group (sg-…) or "s3"`,
+      );
+    }
   }
   for (const [name, modules] of Object.entries(props.nativeModules ?? {})) {
     for (const module of modules as readonly string[]) {

@@ -4,7 +4,7 @@
 // the constructs, not here: an absent key means "the construct's default".
 
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { BackupBucketEncryption } from './backup-bucket.js';
+import { BackupBucketEncryption, ObjectLockMode } from './backup-bucket.js';
 import type { NativePackage } from './backup-functions.js';
 import { DEFAULT_PREFIX, type OpenClawBackupStackProps } from './stack.js';
 import { InfraConfigError } from './validation.js';
@@ -31,9 +31,17 @@ export const CONTEXT_KEYS = [
   'expirationDays',
   'noncurrentVersionExpirationDays',
   'serverAccessLogs',
+  'objectLockMode',
+  'objectLockRetentionDays',
+  'replicationBucket',
+  'replicationAccount',
+  'replicationKmsKeyArn',
   'extraSourceBuckets',
   'extraSourceKmsKeyArns',
+  // What the functions may do and reach.
   'allowedEndpoints',
+  'allowOverwrite',
+  'httpsEgress',
   // Functions.
   'architecture',
   'memorySizeMiB',
@@ -130,6 +138,21 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
   }
   const native = (key: ContextKey) => list(key) as NativePackage[] | undefined;
 
+  const objectLockMode = oneOf('objectLockMode', Object.values(ObjectLockMode));
+  const objectLockRetentionDays = int('objectLockRetentionDays');
+  if ((raw('objectLockMode') === undefined) !== (raw('objectLockRetentionDays') === undefined)) {
+    problems.push('openclaw:objectLockMode and openclaw:objectLockRetentionDays go together: set both or neither');
+  }
+  const replicationBucket = str('replicationBucket');
+  const replicationAccount = str('replicationAccount');
+  const replicationKmsKeyArn = str('replicationKmsKeyArn');
+  if (replicationBucket === undefined && (replicationAccount !== undefined || replicationKmsKeyArn !== undefined)) {
+    problems.push('openclaw:replicationAccount and openclaw:replicationKmsKeyArn configure replication: set openclaw:replicationBucket too');
+  }
+  if (replicationBucket !== undefined && replicationAccount === undefined) {
+    problems.push('openclaw:replicationBucket needs openclaw:replicationAccount (the destination bucket\'s 12-digit account ID)');
+  }
+
   const props: OpenClawBackupStackProps = {
     prefix,
     fileSystem: {
@@ -156,6 +179,14 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
       expirationDays: int('expirationDays'),
       noncurrentVersionExpirationDays: int('noncurrentVersionExpirationDays'),
       serverAccessLogs: bool('serverAccessLogs'),
+      objectLock:
+        objectLockMode === undefined || objectLockRetentionDays === undefined
+          ? undefined
+          : { mode: objectLockMode, retentionDays: objectLockRetentionDays },
+      replication:
+        replicationBucket === undefined
+          ? undefined
+          : { destinationBucket: replicationBucket, destinationAccount: replicationAccount ?? '', destinationKmsKeyArn: replicationKmsKeyArn },
     },
     extraSourceBuckets: list('extraSourceBuckets'),
     extraSourceKmsKeyArns: list('extraSourceKmsKeyArns'),
@@ -168,6 +199,8 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
       reservedConcurrency: int('reservedConcurrency'),
       functionsDir: str('functionsDir'),
       allowedEndpoints: list('allowedEndpoints'),
+      allowOverwrite: bool('allowOverwrite'),
+      httpsEgress: list('httpsEgress'),
       nativeModules: {
         backup: native('backupNativeModules'),
         restore: native('restoreNativeModules'),

@@ -1,7 +1,8 @@
 // A managed policy for the people (or CI roles) who drive the remote CLI (cli/*.ts): invoke
 // and inspect the three functions, manage the schedule rules named `<prefix>-…` and point
-// them at the backup function only, describe the tenant file system (`openclaw doctor`), and
-// read the stack's outputs. Attach it to a role or group; the stack attaches it to nothing.
+// them at the backup function only, describe the tenant file system and the functions'
+// network (`openclaw doctor`: read-only EC2 Describe calls), and read the stack's outputs.
+// Attach it to a role or group; the stack attaches it to nothing.
 
 import { Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -42,6 +43,7 @@ export class OperatorPolicy extends Construct {
             'elasticfilesystem:DescribeFileSystems',
             'elasticfilesystem:DescribeAccessPoints',
             'elasticfilesystem:DescribeMountTargets',
+            'elasticfilesystem:DescribeMountTargetSecurityGroups',
           ],
           resources: [props.fileSystem.fileSystemArn, props.accessPoint.accessPointArn],
         }),
@@ -74,6 +76,17 @@ export class OperatorPolicy extends Construct {
           resources: ['*'],
         }),
         new iam.PolicyStatement({
+          sid: 'DescribeFunctionNetwork',
+          actions: [
+            'ec2:DescribeSubnets',
+            'ec2:DescribeRouteTables',
+            'ec2:DescribeVpcEndpoints',
+            'ec2:DescribeSecurityGroups',
+            'ec2:DescribeManagedPrefixLists',
+          ],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
           sid: 'ReadStackOutputs',
           actions: ['cloudformation:DescribeStacks'],
           resources: [Stack.of(this).stackId],
@@ -86,7 +99,8 @@ export class OperatorPolicy extends Construct {
     });
     Validations.of(this.policy).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'events:ListRules supports no resource-level permissions; it only reveals rule names and schedules.',
+      reason:
+        'events:ListRules and the EC2 Describe calls of doctor (subnets, route tables, VPC endpoints, security groups, prefix lists) support no resource-level permissions; all only read.',
     });
   }
 }

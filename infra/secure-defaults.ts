@@ -54,6 +54,13 @@ export const SECURE_BUCKET_PROPS = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const satisfies s3.BucketProps;
 
+/**
+ * Connect and per-request timeouts of the AWS clients the functions create themselves
+ * (completion events); each call is further bounded by the invocation's time left.
+ */
+export const FUNCTION_CONNECT_TIMEOUT_MS = 3_000;
+export const FUNCTION_REQUEST_TIMEOUT_MS = 10_000;
+
 /** Incomplete multipart uploads (an interrupted backup) are cleaned up after this. */
 export const ABORT_INCOMPLETE_MULTIPART_AFTER = Duration.days(1);
 /** Old versions of an overwritten or deleted backup are kept this long. */

@@ -3,11 +3,12 @@
 
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { BackupBucket, type BackupBucketProps } from './backup-bucket.js';
+import { BackupBucket, type BackupBucketProps, type BackupReplication } from './backup-bucket.js';
 import { BackupEvents, type BackupEventsProps } from './backup-events.js';
 import { BackupFunctions, type BackupFunctionsProps } from './backup-functions.js';
 import { BackupSchedules, type BackupSchedulesProps } from './backup-schedules.js';
 import { OperatorPolicy } from './operator-policy.js';
+import { roleName } from './role-names.js';
 import { TenantFileSystem, type TenantFileSystemProps } from './tenant-file-system.js';
 import { PREFIX_PATTERN, ProblemList } from './validation.js';
 
@@ -28,6 +29,7 @@ export const OUTPUT_NAMES = [
   'AccessPointId',
   'DeadLetterQueueUrl',
   'OperatorPolicyArn',
+  'RestoreRoleArn',
   'Region',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
@@ -48,7 +50,10 @@ export interface OpenClawBackupStackProps extends StackProps {
    * The backup bucket: create one, or use an existing one.
    * @default - create a bucket with the secure defaults
    */
-  readonly bucket?: BackupBucketProps;
+  readonly bucket?: Omit<BackupBucketProps, 'replication'> & {
+    /** Replication to another account's bucket; the stack names the role. */
+    readonly replication?: Omit<BackupReplication, 'roleName'>;
+  };
   /**
    * Buckets (names or ARNs) the restore function may also read, for a cross-account restore.
    * See infra/README-cross-account.md for the bucket policy the other account adds.
@@ -104,7 +109,11 @@ export class OpenClawBackupStack extends Stack {
     this.prefix = prefix;
 
     this.tenantFileSystem = new TenantFileSystem(this, 'TenantFileSystem', props.fileSystem);
-    this.backupBucket = new BackupBucket(this, 'BackupBucket', props.bucket);
+    const { replication, ...bucketProps } = props.bucket ?? {};
+    this.backupBucket = new BackupBucket(this, 'BackupBucket', {
+      ...bucketProps,
+      ...(replication !== undefined && { replication: { ...replication, roleName: roleName(prefix, 'replication') } }),
+    });
     this.backupEvents = new BackupEvents(this, 'Events', { ...props.events, prefix });
     this.backupFunctions = new BackupFunctions(this, 'Functions', {
       ...props.functions,
@@ -115,6 +124,11 @@ export class OpenClawBackupStack extends Stack {
       extraSourceBuckets: props.extraSourceBuckets,
       extraSourceKmsKeyArns: props.extraSourceKmsKeyArns,
     });
+    // A created VPC's S3 gateway endpoint reaches the functions' buckets and no other.
+    this.tenantFileSystem.restrictS3Endpoint([
+      this.backupBucket.bucket.bucketArn,
+      ...this.backupFunctions.extraSourceBucketArns,
+    ]);
     this.backupSchedules = new BackupSchedules(this, 'Schedules', {
       ...props.schedules,
       prefix,
@@ -145,6 +159,7 @@ export class OpenClawBackupStack extends Stack {
       AccessPointId: [this.tenantFileSystem.accessPoint.accessPointId, 'Access point the functions mount at /mnt/tenants'],
       DeadLetterQueueUrl: [this.backupSchedules.deadLetterQueue.queueUrl, 'Failed asynchronous backups and restores'],
       OperatorPolicyArn: [this.operatorPolicy.policy.managedPolicyArn, 'Managed policy for the users of the remote CLI'],
+      RestoreRoleArn: [fns.roles.restore.roleArn, 'Role another account allows to read its bucket for a cross-account restore (a fixed name)'],
       Region: [Aws.REGION, 'Region of the stack'],
     };
     for (const name of OUTPUT_NAMES) {

@@ -7,6 +7,7 @@
 import { Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -21,6 +22,20 @@ import {
   logGroupProps,
 } from './secure-defaults.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, isAbsoluteDirectory } from './validation.js';
+
+/**
+ * What the S3 gateway endpoint of a created VPC lets through: the object and list actions
+ * the functions use, and only on the buckets they are configured for.
+ */
+export const S3_ENDPOINT_ACTIONS = [
+  's3:GetObject',
+  's3:GetObjectVersion',
+  's3:PutObject',
+  's3:PutObjectTagging',
+  's3:PutObjectVersionTagging',
+  's3:AbortMultipartUpload',
+  's3:ListBucket',
+] as const;
 
 /** An existing EFS file system and the network the functions reach it through. */
 export interface ExistingFileSystem {
@@ -98,6 +113,8 @@ export class TenantFileSystem extends Construct {
    * Empty when importing.
    */
   readonly interfaceEndpoints: readonly ec2.InterfaceVpcEndpoint[];
+  /** The S3 gateway endpoint of a created VPC (see `restrictS3Endpoint`); undefined when importing. */
+  readonly s3Endpoint?: ec2.GatewayVpcEndpoint;
 
   constructor(scope: Construct, id: string, props: TenantFileSystemProps = {}) {
     super(scope, id);
@@ -134,7 +151,7 @@ export class TenantFileSystem extends Construct {
       // Isolated subnets have no route out: the functions reach S3 through a gateway
       // endpoint and EventBridge (completion events) through an interface endpoint. Their
       // logs and the DLQ are written by the Lambda service, outside the VPC.
-      vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] });
+      this.s3Endpoint = vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] });
       // Closed by default: only the functions' security group is let in (by BackupFunctions).
       const eventsEndpoint = vpc.addInterfaceEndpoint('EventsEndpoint', {
         service: ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
@@ -165,9 +182,51 @@ export class TenantFileSystem extends Construct {
           });
   }
 
-  /** The access point as a Lambda file system mounted at `/mnt/tenants`. */
-  lambdaFileSystem(): lambda.FileSystem {
-    return lambda.FileSystem.fromEfsAccessPoint(this.accessPoint, TenantFileSystem.MOUNT_PATH);
+  /**
+   * The access point as a Lambda file system mounted at `/mnt/tenants`, with the IAM
+   * statements the function's role gets: mount (and, with `write`, write) this file system,
+   * and only through this access point. (lambda.FileSystem.fromEfsAccessPoint grants
+   * ClientMount on "*" and ClientWrite to every function alike.)
+   */
+  lambdaFileSystem(options: { readonly write: boolean }): lambda.FileSystem {
+    const viaAccessPoint = { StringEquals: { 'elasticfilesystem:AccessPointArn': this.accessPoint.accessPointArn } };
+    return new AccessPointFileSystem({
+      localMountPath: TenantFileSystem.MOUNT_PATH,
+      arn: this.accessPoint.accessPointArn,
+      dependency: [this.fileSystem.mountTargetsAvailable],
+      connections: this.fileSystem.connections,
+      policies: [
+        new iam.PolicyStatement({
+          actions: ['elasticfilesystem:ClientMount', ...(options.write ? ['elasticfilesystem:ClientWrite'] : [])],
+          resources: [this.fileSystem.fileSystemArn],
+          conditions: viaAccessPoint,
+        }),
+      ],
+    });
+  }
+
+  /**
+   * Limits the S3 gateway endpoint of a created VPC to `bucketArns` (and their objects):
+   * without a policy it lets the VPC reach every bucket of every account in the region,
+   * e.g. one of a caller's own with keys of their own. A no-op when importing: the
+   * gateway's VPC and its endpoints are the deployer's (infra/README.md shows the policy).
+   */
+  restrictS3Endpoint(bucketArns: readonly string[]): void {
+    this.s3Endpoint?.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheBackupBuckets',
+        principals: [new iam.AnyPrincipal()],
+        actions: [...S3_ENDPOINT_ACTIONS],
+        resources: bucketArns.flatMap((arn) => [arn, `${arn}/*`]),
+      }),
+    );
+  }
+}
+
+/** lambda.FileSystem with statements of our choosing (its constructor is protected). */
+class AccessPointFileSystem extends lambda.FileSystem {
+  constructor(config: lambda.FileSystemConfig) {
+    super(config);
   }
 }
 

@@ -95,3 +95,11 @@ export function isAbsoluteDirectory(path: string): boolean {
     .split('/')
     .every((segment) => /^[A-Za-z0-9._-]+$/.test(segment) && segment !== '.' && segment !== '..');
 }
+
+/** An IPv4 CIDR block, `a.b.c.d/n`. */
+export function isIpv4Cidr(value: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  if (match === null) return false;
+  const [, a, b, c, d, bits] = match.map(Number);
+  return [a, b, c, d].every((octet) => octet! <= 255) && bits! <= 32;
+}

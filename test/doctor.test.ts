@@ -1,16 +1,113 @@
 // `openclaw doctor` against aws-sdk-client-mock: the function configurations lead to the
-// access point and file system; each check passes, warns or fails, and any failure makes
-// the exit code 1.
+// access point and file system; EC2 Describe answers describe the functions' network (a
+// standalone deployment's by default: isolated subnets, an S3 gateway endpoint, an events
+// interface endpoint); the list function answers the ownership report. Each check passes,
+// warns or fails, and any failure makes the exit code 1.
 
-import { DescribeAccessPointsCommand, DescribeFileSystemsCommand, DescribeMountTargetsCommand, EFSClient } from '@aws-sdk/client-efs';
-import { GetFunctionConfigurationCommand, LambdaClient, type FunctionConfiguration } from '@aws-sdk/client-lambda';
+import {
+  DescribeManagedPrefixListsCommand,
+  DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcEndpointsCommand,
+  EC2Client,
+  type RouteTable,
+  type SecurityGroup,
+  type VpcEndpoint,
+} from '@aws-sdk/client-ec2';
+import {
+  DescribeAccessPointsCommand,
+  DescribeFileSystemsCommand,
+  DescribeMountTargetSecurityGroupsCommand,
+  DescribeMountTargetsCommand,
+  EFSClient,
+} from '@aws-sdk/client-efs';
+import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient, type FunctionConfiguration } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { cidrContains } from '../cli/doctor-network.js';
 import { runMain } from './helpers/run-main.js';
 
 const lambda = mockClient(LambdaClient);
 const efs = mockClient(EFSClient);
+const ec2 = mockClient(EC2Client);
+const S3_PL = 'pl-6da54004';
+
+/** The functions' group: HTTPS to S3's prefix list and to the endpoint's group, NFS to the mount targets'. */
+function functionGroup(egress: SecurityGroup['IpPermissionsEgress'] = [
+  { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: S3_PL }] },
+  { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: 'sg-endpoint' }] },
+  { IpProtocol: 'tcp', FromPort: 2049, ToPort: 2049, UserIdGroupPairs: [{ GroupId: 'sg-mt' }] },
+]): SecurityGroup {
+  return { GroupId: 'sg-1', IpPermissions: [], IpPermissionsEgress: egress };
+}
+
+const GROUPS: SecurityGroup[] = [
+  { GroupId: 'sg-endpoint', IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: 'sg-1' }] }], IpPermissionsEgress: [] },
+  { GroupId: 'sg-mt', IpPermissions: [{ IpProtocol: 'tcp', FromPort: 2049, ToPort: 2049, UserIdGroupPairs: [{ GroupId: 'sg-1' }] }], IpPermissionsEgress: [] },
+];
+
+const S3_GATEWAY: VpcEndpoint = {
+  VpcEndpointId: 'vpce-s3',
+  VpcEndpointType: 'Gateway',
+  ServiceName: 'com.amazonaws.eu-west-1.s3',
+  State: 'Available',
+  RouteTableIds: ['rtb-isolated'],
+  PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: ['arn:aws:s3:::acme-backups', 'arn:aws:s3:::acme-backups/*'] }] }),
+};
+const EVENTS_ENDPOINT: VpcEndpoint = {
+  VpcEndpointId: 'vpce-events',
+  VpcEndpointType: 'Interface',
+  ServiceName: 'com.amazonaws.eu-west-1.events',
+  State: 'Available',
+  PrivateDnsEnabled: true,
+  SubnetIds: ['subnet-a', 'subnet-b'],
+  Groups: [{ GroupId: 'sg-endpoint', GroupName: 'events' }],
+};
+
+/** Isolated subnets: a table of their own, no default route. */
+const ISOLATED: RouteTable[] = [
+  { RouteTableId: 'rtb-main', Associations: [{ Main: true }], Routes: [{ DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local' }] },
+  {
+    RouteTableId: 'rtb-isolated',
+    Associations: [{ SubnetId: 'subnet-a' }, { SubnetId: 'subnet-b' }],
+    Routes: [{ DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local' }, { DestinationPrefixListId: S3_PL, GatewayId: 'vpce-s3' }],
+  },
+];
+
+function network(options: { groups?: SecurityGroup[]; endpoints?: VpcEndpoint[]; routeTables?: RouteTable[] } = {}): void {
+  ec2.on(DescribeSubnetsCommand).resolves({
+    Subnets: [
+      { SubnetId: 'subnet-a', CidrBlock: '10.0.0.0/24', VpcId: 'vpc-1' },
+      { SubnetId: 'subnet-b', CidrBlock: '10.0.1.0/24', VpcId: 'vpc-1' },
+    ],
+  });
+  ec2.on(DescribeRouteTablesCommand).resolves({ RouteTables: options.routeTables ?? ISOLATED });
+  ec2.on(DescribeVpcEndpointsCommand).resolves({ VpcEndpoints: options.endpoints ?? [S3_GATEWAY, EVENTS_ENDPOINT] });
+  ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: options.groups ?? [functionGroup(), ...GROUPS] });
+  ec2.on(DescribeManagedPrefixListsCommand).resolves({ PrefixLists: [{ PrefixListId: S3_PL, PrefixListName: 'com.amazonaws.eu-west-1.s3' }] });
+}
+
+/** What the list function answers to { ownership: true }. */
+function ownership(report: Record<string, unknown> = {}): void {
+  const answer = {
+    tenants: ['acme', 'beta'],
+    ownership: {
+      expected: { uid: 1000, gid: 1000 },
+      base: { uid: 1000, gid: 1000, mode: '750' },
+      tenants: [
+        { name: 'acme', uid: 1000, gid: 1000, entries: 30, mismatched: 0 },
+        { name: 'beta', uid: 1000, gid: 1000, entries: 12, mismatched: 0 },
+      ],
+      mismatched: 0,
+      samples: [],
+      complete: true,
+      ...report,
+    },
+  };
+  lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: new TextEncoder().encode(JSON.stringify(answer)) as never });
+}
 const AP_ARN = 'arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-0123456789abcdef0';
 
 const run = runMain;
@@ -33,6 +130,10 @@ function configuration(role: string, overrides: Partial<FunctionConfiguration> =
 beforeEach(() => {
   lambda.reset();
   efs.reset();
+  ec2.reset();
+  network();
+  ownership();
+  efs.on(DescribeMountTargetSecurityGroupsCommand).resolves({ SecurityGroups: ['sg-mt'] });
   vi.stubEnv('OPENCLAW_STACK', '');
   vi.stubEnv('AWS_REGION', 'eu-west-1');
   vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
@@ -55,6 +156,7 @@ afterEach(() => vi.unstubAllEnvs());
 afterAll(() => {
   lambda.restore();
   efs.restore();
+  ec2.restore();
 });
 
 describe('doctor', () => {
@@ -78,9 +180,20 @@ describe('doctor', () => {
       '  ok    file system fs-0123456789abcdef0: available',
       '  ok    file system encryption: encrypted at rest',
       '  ok    mount targets: 2 available in eu-west-1a, eu-west-1b',
-      '14 checks: 0 failed, 0 warnings',
+      '  ok    network: S3: reachable through gateway endpoint vpce-s3',
+      '  ok    network: EventBridge: reachable through the interface endpoint vpce-events',
+      '  ok    network: EFS (NFS 2049): 2 of 2 mount targets accept NFS from the functions',
+      '  ok    tenant ownership: 1000:1000 owns the base dir and all 42 entries of 2 tenants',
+      '18 checks: 0 failed, 0 warnings',
       '',
     ]);
+    // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
+    expect(ec2.calls().every((call) => /^Describe/.test(call.args[0].constructor.name))).toBe(true);
+    expect(ec2.calls().length).toBeGreaterThan(0);
+    expect(ec2.commandCalls(DescribeVpcEndpointsCommand)[0]!.args[0].input).toEqual({ Filters: [{ Name: 'vpc-id', Values: ['vpc-1'] }] });
+    const [invoke] = lambda.commandCalls(InvokeCommand);
+    expect(invoke!.args[0].input.FunctionName).toBe('openclaw-backup-list');
+    expect(JSON.parse(new TextDecoder().decode(invoke!.args[0].input.Payload as Uint8Array))).toEqual({ ownership: true, expectUid: 1000, expectGid: 1000 });
     expect(lambda.commandCalls(GetFunctionConfigurationCommand).map((call) => call.args[0].input)).toEqual([
       { FunctionName: 'openclaw-backup-backup' },
       { FunctionName: 'openclaw-backup-restore' },
@@ -117,7 +230,101 @@ describe('doctor', () => {
     const human = await run(['--stack', 'openclaw-backup', 'doctor']);
     expect(human.status).toBe(1);
     expect(human.stdout).toMatch(/^ {2}FAIL {2}mount targets: /m);
-    expect(human.stdout).toMatch(/\n\d+ checks: 4 failed, 2 warnings\n$/);
+    expect(human.stdout).toMatch(/\n\d+ checks: 5 failed, 2 warnings\n$/);
+  });
+
+  it('fails S3 and EventBridge from subnets whose only way out is an internet gateway', async () => {
+    network({
+      endpoints: [],
+      routeTables: [{ RouteTableId: 'rtb-main', Associations: [{ Main: true }], Routes: [{ DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-1' }] }],
+      groups: [functionGroup([{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }]), ...GROUPS],
+    });
+    const report = await doctorJson();
+    expect(report.status).toBe(1);
+    expect(report.byName['network: S3']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/subnet-a: only an internet gateway route \(igw-1\), and Lambda's network interfaces have no public IP: add a NAT gateway or an S3 gateway endpoint/) });
+    expect(report.byName['network: EventBridge']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/an interface endpoint for com\.amazonaws\.eu-west-1\.events.*\(completion events would not be published; backups still succeed\)/),
+    });
+  });
+
+  it('accepts a NAT gateway with HTTPS egress to anywhere, the imported VPC\'s usual way out', async () => {
+    network({
+      endpoints: [],
+      routeTables: [{ RouteTableId: 'rtb-private', Associations: [{ SubnetId: 'subnet-a' }, { SubnetId: 'subnet-b' }], Routes: [{ DestinationCidrBlock: '0.0.0.0/0', NatGatewayId: 'nat-1' }] }],
+      groups: [functionGroup([{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }, { IpProtocol: 'tcp', FromPort: 2049, ToPort: 2049, IpRanges: [{ CidrIp: '10.0.0.0/16' }] }]), { ...GROUPS[1]!, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 2049, ToPort: 2049, IpRanges: [{ CidrIp: '10.0.0.0/16' }] }] }],
+    });
+    efs.on(DescribeMountTargetsCommand).resolves({
+      MountTargets: [{ MountTargetId: 'fsmt-1', FileSystemId: 'fs-0123456789abcdef0', SubnetId: 'subnet-a', VpcId: 'vpc-1', LifeCycleState: 'available', IpAddress: '10.0.0.12', AvailabilityZoneName: 'eu-west-1a' }],
+    });
+    const report = await doctorJson();
+    expect(report.status).toBe(0);
+    expect(report.byName['network: S3']).toEqual({ check: 'network: S3', status: 'ok', detail: 'reachable through NAT gateway nat-1' });
+    expect(report.byName['network: EventBridge']).toMatchObject({ status: 'ok', detail: 'reachable through the NAT route of every subnet' });
+    expect(report.byName['network: EFS (NFS 2049)']).toMatchObject({ status: 'ok', detail: '1 of 1 mount target accept NFS from the functions' });
+  });
+
+  it('says which security group rule is missing', async () => {
+    network({ groups: [functionGroup([{ IpProtocol: 'tcp', FromPort: 2049, ToPort: 2049, UserIdGroupPairs: [{ GroupId: 'sg-mt' }] }]), GROUPS[0]!, { ...GROUPS[1]!, IpPermissions: [] }] });
+    const report = await doctorJson();
+    expect(report.byName['network: S3']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/gateway endpoint vpce-s3 is routed, but the functions' security groups let no HTTPS out to the S3 prefix list pl-6da54004/) });
+    expect(report.byName['network: EventBridge']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/let no HTTPS out to the endpoint vpce-events/) });
+    expect(report.byName['network: EFS (NFS 2049)']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/no mount target accepts NFS from the functions/) });
+
+    // The right peers on the wrong ports.
+    network({
+      groups: [
+        functionGroup([
+          { IpProtocol: 'tcp', FromPort: 80, ToPort: 80, PrefixListIds: [{ PrefixListId: S3_PL }] },
+          { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: 'sg-endpoint' }, { GroupId: 'sg-mt' }] },
+        ]),
+        ...GROUPS,
+      ],
+    });
+    const ports = await doctorJson();
+    expect(ports.byName['network: S3']).toMatchObject({ status: 'fail' });
+    expect(ports.byName['network: EventBridge']).toMatchObject({ status: 'ok' });
+    expect(ports.byName['network: EFS (NFS 2049)']).toMatchObject({ status: 'fail' });
+  });
+
+  it('warns about routes it cannot follow and an endpoint policy without the bucket', async () => {
+    network({
+      endpoints: [{ ...S3_GATEWAY, RouteTableIds: ['rtb-other'], PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: 'arn:aws:s3:::someone-else/*' }] }) }, EVENTS_ENDPOINT],
+      routeTables: [{ RouteTableId: 'rtb-tgw', Associations: [{ Main: true }], Routes: [{ DestinationCidrBlock: '0.0.0.0/0', TransitGatewayId: 'tgw-1' }] }],
+    });
+    expect((await doctorJson()).byName['network: S3']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/the default route goes to tgw-1, which cannot be followed from here/) });
+    network({ endpoints: [{ ...S3_GATEWAY, PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: 'arn:aws:s3:::someone-else/*' }] }) }, EVENTS_ENDPOINT] });
+    expect((await doctorJson()).byName['network: S3']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/the endpoint's policy does not name the bucket acme-backups/) });
+  });
+
+  it('checks who owns the tenant tree through the list function', async () => {
+    ownership({ base: { uid: 0, gid: 0, mode: '755' } });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'fail',
+      detail: 'the tenant base dir /tenants belongs to 0:0, not to the access point\'s user 1000:1000: restores cannot create tenants there',
+    });
+    ownership({ tenants: [{ name: 'acme', uid: 1001, gid: 1001, entries: 30, mismatched: 30 }, { name: 'beta', uid: 1000, gid: 1000, entries: 12, mismatched: 0 }], mismatched: 30 });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^1 tenant not owned by 1000:1000: acme \(1001:1001\); run the gateway as 1000:1000/) });
+    ownership({ mismatched: 2, samples: [{ path: 'acme/memory/main.sqlite', uid: 0, gid: 0 }], complete: false });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^2 of 42 entries are not owned by 1000:1000, e.g\. acme\/memory\/main\.sqlite \(0:0\): .*counts are lower bounds\)$/),
+    });
+    // A gateway deployed before the ownership report: a warning, not a failure.
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: new TextEncoder().encode(JSON.stringify({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: 'list request: unknown field "ownership"' } })) as never,
+    });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/does not report ownership/) });
+  });
+
+  it('knows which address blocks contain which', () => {
+    expect(cidrContains('0.0.0.0/0', '10.1.2.0/24')).toBe(true);
+    expect(cidrContains('10.0.0.0/16', '10.0.1.0/24')).toBe(true);
+    expect(cidrContains('10.0.0.0/16', '10.1.0.0/24')).toBe(false);
+    expect(cidrContains('10.0.1.0/24', '10.0.0.0/16')).toBe(false);
+    expect(cidrContains('10.0.0.12/32', '10.0.0.12/32')).toBe(true);
+    expect(cidrContains('bad', '10.0.0.0/8')).toBe(false);
   });
 
   it('needs remote mode', async () => {
@@ -125,3 +332,10 @@ describe('doctor', () => {
     expect(result).toEqual({ status: 2, stdout: '', stderr: 'openclaw: doctor works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK\n' });
   });
 });
+
+async function doctorJson(): Promise<{ status: number; byName: Record<string, { check: string; status: string; detail: string }> }> {
+  const result = await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--region', 'eu-west-1']);
+  expect(result.stderr).toBe('');
+  const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; status: string; detail: string }> };
+  return { status: result.status, byName: Object.fromEntries(report.checks.map((check) => [check.check, check])) };
+}

@@ -6,6 +6,8 @@
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { TenantOperations } from '../shared/operations.js';
+import { localOperations } from '../shared/operations.js';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { existsSync, readdirSync } from 'node:fs';
@@ -81,7 +83,16 @@ beforeAll(async () => {
     credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' },
     requestChecksumCalculation: 'WHEN_REQUIRED',
   });
-  config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], eventBus: EVENT_BUS, stackPrefix: 'openclaw-backup', abortMarginMs: 1000 };
+  // s3rver stands for an S3-compatible store the deployer listed (context allowedEndpoints).
+  config = {
+    tenantsDir: base,
+    backupBucket: 'backups',
+    allowedSourceBuckets: [],
+    allowedEndpoints: [server.endpoint],
+    eventBus: EVENT_BUS,
+    stackPrefix: 'openclaw-backup',
+    abortMarginMs: 1000,
+  };
   // The execution role's credentials, as Lambda puts them in the environment.
   vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
@@ -285,6 +296,108 @@ describe('backup handler', () => {
     expect(JSON.stringify(response)).not.toContain(SECRET);
     expect(logged.join('')).not.toContain(SECRET);
     expect(JSON.stringify(eventBridge.calls().map((call) => call.args[0].input))).not.toContain(SECRET);
+  });
+});
+
+/** The core operations on the base dir, recording every call: the handlers reach the tenant volume only through them. */
+function recordingOperations(): { operations: TenantOperations; calls: string[] } {
+  const real = localOperations(base);
+  const calls: string[] = [];
+  return {
+    calls,
+    operations: {
+      backup: (...args) => (calls.push('backup'), real.backup(...args)),
+      restore: (...args) => (calls.push('restore'), real.restore(...args)),
+      listNames: () => (calls.push('listNames'), real.listNames()),
+      listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),
+    },
+  };
+}
+
+describe('what a caller may not make the functions do', () => {
+  // Exfiltration: with the defaults of a deployed stack (no endpoint listed) nothing but the
+  // stack's bucket is reachable, and a refusal comes before anything is read: the tenant
+  // volume is not touched and no S3 request of any kind is sent.
+  const deployed = (): FunctionConfig => ({ tenantsDir: base, backupBucket: 'backups', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], eventBus: EVENT_BUS, abortMarginMs: 1000 });
+  const attacker = { endpoint: 'https://s3.attacker.example', accessKey: 'AKIAATTACKER', secretKey: 'attacker-secret' };
+
+  it.each([
+    ['any endpoint, when the deployer listed none', deployed(), { tenant: 'acme', to: 's3://loot/acme.tar.zst', storage: attacker }, 'LOCATION_NOT_ALLOWED', /allows no S3-compatible endpoint \(--endpoint https:\/\/s3\.attacker\.example\)/],
+    ['an endpoint that is not on the list', { ...deployed(), allowedEndpoints: ['https://minio.internal:9000'] }, { tenant: 'acme', to: 's3://loot/acme.tar.zst', storage: attacker }, 'LOCATION_NOT_ALLOWED', /does not allow the endpoint https:\/\/s3\.attacker\.example: allowed are https:\/\/minio\.internal:9000/],
+    ['AWS S3 itself named as an endpoint, with other keys', deployed(), { tenant: 'acme', to: 's3://loot/acme.tar.zst', storage: { ...attacker, endpoint: 'https://s3.eu-west-1.amazonaws.com' } }, 'LOCATION_NOT_ALLOWED', /allows no S3-compatible endpoint/],
+    ['static keys for the stack\'s own bucket', deployed(), { tenant: 'acme', to: 's3://backups/backups/acme.tar.zst', storage: { accessKey: attacker.accessKey, secretKey: attacker.secretKey } }, 'LOCATION_NOT_ALLOWED', /execution role only/],
+    ['--overwrite, which the deployer did not allow', deployed(), { tenant: 'acme', to: 's3://backups/backups/acme.tar.zst', overwrite: true }, 'OVERWRITE_NOT_ALLOWED', /never replaces an archive: --overwrite is turned off/],
+  ] as const)('refuses %s before reading anything', async (_name, gateway, payload, code, message) => {
+    const s3Mock = mockClient(S3Client);
+    try {
+      const { operations, calls } = recordingOperations();
+      const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), gateway.eventBus, logger);
+      const response = await backupHandler({ config: gateway, logger, publish, operations })(payload, fakeContext());
+      expect(response).toEqual({ ok: false, error: { code, outcome: 'refused', message: expect.stringMatching(message) } });
+      expect(calls).toEqual([]);
+      expect(s3Mock.calls()).toHaveLength(0);
+      expect(JSON.stringify(response)).not.toContain('attacker-secret');
+      expect(publishedEvents().map((event) => event.DetailType)).toEqual(['OpenClaw Backup Failed']);
+    } finally {
+      s3Mock.restore();
+    }
+  });
+
+  it('refuses an unlisted endpoint for a restore before reading anything', async () => {
+    const s3Mock = mockClient(S3Client);
+    try {
+      const { operations, calls } = recordingOperations();
+      const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), EVENT_BUS, logger);
+      const response = await restoreHandler({ config: deployed(), logger, publish, operations })(
+        { from: 's3://planted/acme.tar.zst', as: 'acme-2', storage: attacker },
+        fakeContext(),
+      );
+      expect(response).toMatchObject({ ok: false, error: { code: 'LOCATION_NOT_ALLOWED', outcome: 'refused' } });
+      expect(calls).toEqual([]);
+      expect(s3Mock.calls()).toHaveLength(0);
+    } finally {
+      s3Mock.restore();
+    }
+  });
+
+  it('lets --overwrite through only where the deployer allowed it', async () => {
+    const { backup } = handlers();
+    const to = 's3://backups/overwrite/beta.tar.zst';
+    expect(await backup({ tenant: 'beta', to, storage: { endpoint: server.endpoint } }, fakeContext())).toMatchObject({ operation: 'backup' });
+    const refused = await backup({ tenant: 'beta', to, overwrite: true, storage: { endpoint: server.endpoint } }, fakeContext());
+    expect(refused).toMatchObject({ ok: false, error: { code: 'OVERWRITE_NOT_ALLOWED' } });
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
+    const allowed = backupHandler({ config: { ...config, allowOverwrite: true }, logger, publish });
+    expect(await allowed({ tenant: 'beta', to, overwrite: true, storage: { endpoint: server.endpoint } }, fakeContext())).toMatchObject({ operation: 'backup', tenant: 'beta' });
+  });
+});
+
+describe('an event bus the functions cannot reach', () => {
+  it('does not fail a finished backup when PutEvents never answers', async () => {
+    // No `events` endpoint and no NAT: the request hangs. The publication is given up after
+    // its budget and the backup answers as the success it is.
+    eventBridge.on(PutEventsCommand).callsFake(() => new Promise(() => {}));
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), EVENT_BUS, logger, { timeoutMs: 300 });
+    const backup = backupHandler({ config, logger, publish });
+    const result = await backup({ tenant: 'beta', to: 's3://backups/hang/beta.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext());
+    expect(result).toMatchObject({ operation: 'backup', tenant: 'beta', location: 's3://backups/hang/beta.tar.zst' });
+    expect(await objectExists('hang/beta.tar.zst')).toBe(true);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    expect(logged.some((line) => /could not publish the completion event: EventBridge did not answer in time/.test(line))).toBe(true);
+  });
+
+  it('spends no more than the invocation\'s time left on the event', async () => {
+    eventBridge.on(PutEventsCommand).callsFake(() => new Promise(() => {}));
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), EVENT_BUS, logger, { timeoutMs: 3_600_000 });
+    const event = { operation: 'backup', ok: true, detail: { tenant: 'beta', location: 's3://b/k', trigger: 'direct', requestId: 'r', durationMs: 1 } } as const;
+    // 2.2 s left, 2 s kept back for answering: the event gets 0.2 s, not the hour it was allowed.
+    await publish(event, { remainingMs: 2_200 });
+    expect(logged.some((line) => /"timeoutMs":200\b/.test(line))).toBe(true);
+    // Less than the reserve left: not even tried.
+    eventBridge.resetHistory();
+    await publish(event, { remainingMs: 1_500 });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+    expect(logged.some((line) => /no time left in the invocation/.test(line))).toBe(true);
   });
 });
 

@@ -20,7 +20,7 @@ import {
 } from '../shared/errors.js';
 import { readFunctionConfig, type FunctionConfig } from '../functions/config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
-import { assertRemoteStorage, LocationNotAllowedError } from '../functions/policy.js';
+import { assertOverwriteAllowed, assertRemoteStorage, LocationNotAllowedError, OverwriteNotAllowedError } from '../functions/policy.js';
 import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand, RemoteError } from '../functions/protocol.js';
 
 describe('errors over the wire', () => {
@@ -109,11 +109,29 @@ describe('configuration', () => {
       tenantsDir: '/mnt/tenants',
       backupBucket: 'acme-backups',
       allowedSourceBuckets: ['old-backups', 'legacy-bucket'],
+      allowedEndpoints: [],
+      allowOverwrite: false,
       eventBus: 'openclaw-backup-events',
       stackPrefix: 'openclaw-backup',
       abortMarginMs: 60_000,
+      connectTimeoutMs: 3_000,
+      requestTimeoutMs: 10_000,
     });
-    expect(readFunctionConfig({})).toEqual({ tenantsDir: '/mnt/tenants', allowedSourceBuckets: [], abortMarginMs: 60_000 });
+    // The secure defaults: no endpoint but AWS S3, no overwrite, bounded AWS clients.
+    expect(readFunctionConfig({})).toEqual({
+      tenantsDir: '/mnt/tenants',
+      allowedSourceBuckets: [],
+      allowedEndpoints: [],
+      allowOverwrite: false,
+      abortMarginMs: 60_000,
+      connectTimeoutMs: 3_000,
+      requestTimeoutMs: 10_000,
+    });
+    expect(readFunctionConfig({ OPENCLAW_ALLOW_OVERWRITE: 'true', OPENCLAW_CONNECT_TIMEOUT_MS: '500', OPENCLAW_REQUEST_TIMEOUT_MS: '2500' })).toMatchObject({
+      allowOverwrite: true,
+      connectTimeoutMs: 500,
+      requestTimeoutMs: 2_500,
+    });
     expect(readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9000/, http://10.0.0.5:9000' }).allowedEndpoints).toEqual([
       'https://minio.internal:9000',
       'http://10.0.0.5:9000',
@@ -126,6 +144,9 @@ describe('configuration', () => {
     expect(() => readFunctionConfig({ OPENCLAW_ALLOWED_SOURCE_BUCKETS: 'ok-bucket,x' })).toThrow(/OPENCLAW_ALLOWED_SOURCE_BUCKETS/);
     expect(() => readFunctionConfig({ OPENCLAW_ABORT_MARGIN_MS: 'soon' })).toThrow(/OPENCLAW_ABORT_MARGIN_MS/);
     expect(() => readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'ftp://x' })).toThrow(/OPENCLAW_ALLOWED_ENDPOINTS/);
+    expect(() => readFunctionConfig({ OPENCLAW_ALLOW_OVERWRITE: 'yes' })).toThrow(/OPENCLAW_ALLOW_OVERWRITE must be true or false/);
+    expect(() => readFunctionConfig({ OPENCLAW_CONNECT_TIMEOUT_MS: '0' })).toThrow(/OPENCLAW_CONNECT_TIMEOUT_MS must be a whole number of milliseconds \(at least 1\)/);
+    expect(() => readFunctionConfig({ OPENCLAW_REQUEST_TIMEOUT_MS: 'never' })).toThrow(/OPENCLAW_REQUEST_TIMEOUT_MS/);
   });
 });
 
@@ -141,8 +162,15 @@ describe('remote storage policy', () => {
     );
   });
 
-  it('allows S3-compatible endpoints, or only the listed ones', () => {
-    expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000' }, config)).not.toThrow();
+  it('allows S3-compatible endpoints only when listed, and static keys only with them', () => {
+    expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000' }, config)).toThrow(
+      /allows no S3-compatible endpoint \(--endpoint https:\/\/minio\.internal:9000\)/,
+    );
+    expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000' }, { ...config, allowedEndpoints: [] })).toThrow(LocationNotAllowedError);
+    expect(() => assertRemoteStorage('backup', 's3://acme-backups/a', { accessKey: 'AK', secretKey: 'SK' }, config)).toThrow(/execution role only/);
+    expect(() =>
+      assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000', accessKey: 'AK', secretKey: 'SK' }, { ...config, allowedEndpoints: ['https://minio.internal:9000'] }),
+    ).not.toThrow();
     const listed = { ...config, allowedEndpoints: ['https://minio.internal:9000'] };
     expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://minio.internal:9000/' }, listed)).not.toThrow();
     expect(() => assertRemoteStorage('backup', 's3://any/a', { endpoint: 'https://evil.example:443' }, listed)).toThrow(/does not allow the endpoint https:\/\/evil.example/);
@@ -159,6 +187,14 @@ describe('remote storage policy', () => {
     expect(readFunctionConfig({ OPENCLAW_BACKUP_PREFIX: 'backups/' }).backupKeyPrefix).toBe('backups/');
     expect(() => readFunctionConfig({ OPENCLAW_BACKUP_PREFIX: 'backups' })).toThrow(/OPENCLAW_BACKUP_PREFIX must be a key prefix ending in "\/"/);
     expect(() => readFunctionConfig({ OPENCLAW_BACKUP_PREFIX: '../x/' })).toThrow(/OPENCLAW_BACKUP_PREFIX/);
+  });
+
+  it('leaves --overwrite to the deployer', () => {
+    expect(() => assertOverwriteAllowed(true, config)).toThrow(OverwriteNotAllowedError);
+    expect(() => assertOverwriteAllowed(true, { allowOverwrite: false })).toThrow(/--overwrite is turned off/);
+    expect(() => assertOverwriteAllowed(false, config)).not.toThrow();
+    expect(() => assertOverwriteAllowed(undefined, config)).not.toThrow();
+    expect(() => assertOverwriteAllowed(true, { allowOverwrite: true })).not.toThrow();
   });
 
   it('refuses without a configured bucket', () => {

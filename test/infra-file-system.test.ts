@@ -2,8 +2,10 @@
 // deployment, or the gateway's file system imported by ID (with or without its access point).
 
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
-import { fixtureApp } from '../infra/fixtures/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
+
+afterAll(removeTestOutdirs);
 
 const IMPORT = {
   'openclaw:fileSystemId': 'fs-0123456789abcdef0',
@@ -89,17 +91,22 @@ describe('created file system (standalone)', () => {
       const rules = ((group as { Properties: { SecurityGroupIngress?: { CidrIp?: string }[] } }).Properties.SecurityGroupIngress ?? []);
       for (const rule of rules) expect(rule.CidrIp).not.toBe('0.0.0.0/0');
     }
-    // The functions' own egress: HTTPS out, NFS to the file system, nothing else.
-    const egress = Object.values(t.findResources('AWS::EC2::SecurityGroupEgress')).map(
-      (rule) => (rule as { Properties: Record<string, unknown> }).Properties,
-    );
+    // The functions' own egress: HTTPS to S3's prefix list and the endpoints, NFS to the file
+    // system, nothing else (no route out of the isolated subnets would take more anyway).
     const fnGroup = t.findResources('AWS::EC2::SecurityGroup')[fnSecurityGroup[0]!] as {
-      Properties: { SecurityGroupEgress: { FromPort: number; CidrIp: string }[] };
+      Properties: { SecurityGroupEgress?: Record<string, unknown>[] };
     };
-    expect(fnGroup.Properties.SecurityGroupEgress).toEqual([
-      expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }),
-    ]);
+    const egress = [
+      ...(fnGroup.Properties.SecurityGroupEgress ?? []),
+      ...Object.values(t.findResources('AWS::EC2::SecurityGroupEgress'))
+        .map((rule) => (rule as { Properties: Record<string, unknown> }).Properties)
+        .filter((rule) => JSON.stringify(rule.GroupId).includes(fnSecurityGroup[0]!)),
+    ];
+    expect(egress).toHaveLength(3);
+    expect(egress.some((rule) => rule.CidrIp !== undefined)).toBe(false);
+    expect(egress).toContainEqual(expect.objectContaining({ DestinationPrefixListId: expect.anything() as unknown, FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }));
     expect(egress).toContainEqual(expect.objectContaining({ FromPort: 2049, ToPort: 2049 }));
+    expect(egress).toContainEqual(expect.objectContaining({ FromPort: 443, ToPort: 443, DestinationSecurityGroupId: expect.anything() as unknown }));
   });
 });
 
@@ -134,8 +141,9 @@ describe('imported file system (the gateway\'s)', () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({
-            Action: 'elasticfilesystem:ClientWrite',
+            Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
             Resource: { 'Fn::Join': ['', Match.arrayWith([':file-system/fs-0123456789abcdef0'])] },
+            Condition: { StringEquals: { 'elasticfilesystem:AccessPointArn': Match.anyValue() } },
           }),
         ]),
       },

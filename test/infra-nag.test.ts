@@ -8,9 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { describe, expect, it } from 'vitest';
-import { fixtureApp } from '../infra/fixtures/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
+
+afterAll(removeTestOutdirs);
 
 interface PluginReport {
   readonly pluginName: string;
@@ -62,6 +65,24 @@ describe('cdk-nag AwsSolutions', () => {
       'cross-account sources',
       { 'openclaw:extraSourceBuckets': ['other-backups', 'arn:aws:s3:::more-backups'], 'openclaw:extraSourceKmsKeyArns': [KEY] },
     ],
+    ['Object Lock, replication to another account, overwrites allowed', {
+      'openclaw:objectLockMode': 'COMPLIANCE',
+      'openclaw:objectLockRetentionDays': 30,
+      'openclaw:replicationBucket': 'vault-backups',
+      'openclaw:replicationAccount': '222222222222',
+      'openclaw:allowOverwrite': true,
+    }],
+    ['KMS with replication to the destination\'s key', {
+      'openclaw:bucketEncryption': 'KMS',
+      'openclaw:replicationBucket': 'arn:aws:s3:::vault-backups',
+      'openclaw:replicationAccount': '222222222222',
+      'openclaw:replicationKmsKeyArn': 'arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    }],
+    ['an imported VPC with narrowed HTTPS egress and a listed endpoint', {
+      ...IMPORT,
+      'openclaw:httpsEgress': ['s3', 'sg-0fedcba9876543210'],
+      'openclaw:allowedEndpoints': ['https://minio.internal:9000'],
+    }],
     ['the default bus, no notifications, arm64 and tracing', {
       'openclaw:useDefaultEventBus': true,
       'openclaw:notifications': false,
@@ -79,6 +100,12 @@ describe('cdk-nag AwsSolutions', () => {
     const second = fixtureApp();
     new s3.Bucket(second.stack, 'Unprotected');
     expect(() => second.app.synth()).toThrow(/AwsSolutions-S10/);
+  });
+
+  it('acknowledges no wildcard resource on the function roles: one added there fails the synth', () => {
+    const { app, stack } = fixtureApp();
+    stack.backupFunctions.roles.list.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
+    expect(() => app.synth()).toThrow(/AwsSolutions-IAM5\[Resource::\*\][\s\S]*ListRole|ListRole[\s\S]*AwsSolutions-IAM5\[Resource::\*\]/);
   });
 
   it('is active for warnings too: a network ACL (warning VPC3) fails the synth', () => {

@@ -3,15 +3,17 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BackupBucket, BackupBucketEncryption } from '../infra/backup-bucket.js';
 import { BackupEvents } from '../infra/backup-events.js';
 import { BackupFunctions, type BackupFunctionsProps } from '../infra/backup-functions.js';
 import { BackupSchedules } from '../infra/backup-schedules.js';
 import { readConfig } from '../infra/config.js';
-import { cdkJsonContext, fixtureApp } from '../infra/fixtures/app.js';
+import { cdkJsonContext, fixtureApp, testOutdir, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { TenantFileSystem } from '../infra/tenant-file-system.js';
 import { InfraConfigError, bucketNameOf, isAbsoluteDirectory, isKeyPrefix } from '../infra/validation.js';
+
+afterAll(removeTestOutdirs);
 
 function problemsOf(build: () => unknown): readonly string[] {
   try {
@@ -23,7 +25,7 @@ function problemsOf(build: () => unknown): readonly string[] {
   throw new Error('expected an InfraConfigError');
 }
 
-const newStack = () => new Stack(new App(), 'Test');
+const newStack = () => new Stack(new App({ outdir: testOutdir() }), 'Test');
 
 describe('TenantFileSystem props', () => {
   it('reports every bad import setting at once', () => {

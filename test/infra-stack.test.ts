@@ -3,21 +3,18 @@
 // Each test builds a fresh app from cdk.json's context with bundling skipped.
 
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
-import { fixtureApp } from '../infra/fixtures/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { OUTPUT_NAMES } from '../infra/stack.js';
 
-/** Object actions of the backup function, in the order CDK renders them. */
-const BACKUP_OBJECT_ACTIONS = [
-  's3:AbortMultipartUpload',
-  's3:DeleteObject',
-  's3:GetObject',
-  's3:PutObject',
-  's3:PutObjectTagging',
-  's3:PutObjectVersionTagging',
-];
+afterAll(removeTestOutdirs);
 
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+/** Object actions of the backup function besides s3:PutObject, in the order CDK renders them. */
+const BACKUP_OBJECT_ACTIONS = ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'];
+/** Anything that removes an archive or a version of one. */
+const ERASING_ACTIONS = ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:DeleteObjectTagging', 's3:PutLifecycleConfiguration', 's3:PutBucketVersioning', 's3:BypassGovernanceRetention', 's3:PutObjectRetention', 's3:ReplicateDelete'];
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown; Sid?: string };
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 
 function template(context: Record<string, unknown> = {}): Template {
@@ -129,6 +126,12 @@ describe('functions', () => {
             OPENCLAW_EVENT_BUS: { Ref: bus },
             OPENCLAW_STACK_PREFIX: 'openclaw-backup',
             OPENCLAW_ALLOWED_SOURCE_BUCKETS: '',
+            // The allow-list default: no S3-compatible endpoint; no overwrite.
+            OPENCLAW_ALLOWED_ENDPOINTS: '',
+            OPENCLAW_ALLOW_OVERWRITE: 'false',
+            // Bounded AWS clients in the functions (functions/aws-clients.ts).
+            OPENCLAW_CONNECT_TIMEOUT_MS: '3000',
+            OPENCLAW_REQUEST_TIMEOUT_MS: '10000',
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
             NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
             MALLOC_ARENA_MAX: '2',
@@ -188,26 +191,48 @@ describe('least-privilege IAM', () => {
     }
   });
 
-  it('lets the backup function write, tag, abort and read archives under the prefix only', () => {
+  it('lets the backup function create, tag, abort and read archives under the prefix only, never delete', () => {
     const t = template();
     const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] };
     const statements = functionStatements(t, 'openclaw-backup-backup');
-    expect(statements).toContainEqual({
-      Effect: 'Allow',
-      Action: BACKUP_OBJECT_ACTIONS,
-      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] },
-    });
+    expect(statements).toContainEqual({ Effect: 'Allow', Action: BACKUP_OBJECT_ACTIONS, Resource: objects });
+    // Creating only where nothing exists: If-None-Match on PutObject and CompleteMultipartUpload,
+    // the multipart steps that cannot carry it let through by s3:ObjectCreationOperation.
+    expect(statements.filter((statement) => [statement.Action].flat().includes('s3:PutObject'))).toEqual([
+      { Sid: 'CreateArchivesOnlyWhereNoneExists', Effect: 'Allow', Action: 's3:PutObject', Resource: objects, Condition: { Null: { 's3:if-none-match': 'false' } } },
+      { Sid: 'UploadPartsOfNewArchives', Effect: 'Allow', Action: 's3:PutObject', Resource: objects, Condition: { Bool: { 's3:ObjectCreationOperation': 'false' } } },
+    ]);
     expect(statements).toContainEqual({
       Effect: 'Allow',
       Action: 's3:ListBucket',
       Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
       Condition: { StringLike: { 's3:prefix': ['backups/*'] } },
     });
-    expect(actionsOf(statements).filter((action) => action.startsWith('s3:')).sort()).toEqual(
-      [...BACKUP_OBJECT_ACTIONS, 's3:ListBucket'].sort(),
-    );
-    // Old backup versions stay out of its reach.
-    expect(actionsOf(statements)).not.toContain('s3:DeleteObjectVersion');
+    expect(new Set(actionsOf(statements).filter((action) => action.startsWith('s3:')))).toEqual(new Set([...BACKUP_OBJECT_ACTIONS, 's3:PutObject', 's3:ListBucket']));
+  });
+
+  it('gives no function role anything that erases an archive or a version, whatever the configuration', () => {
+    for (const context of [{}, { 'openclaw:allowOverwrite': true }, { 'openclaw:bucketName': 'gateway-backups', 'openclaw:extraSourceBuckets': ['other-account-backups'] }]) {
+      const t = template(context);
+      for (const name of ['backup', 'restore', 'list']) {
+        const actions = actionsOf(functionStatements(t, `openclaw-backup-${name}`));
+        expect(actions.filter((action) => ERASING_ACTIONS.includes(action) || action === 's3:*' || action === 's3:Delete*'), name).toEqual([]);
+      }
+    }
+  });
+
+  it('lets the backup function overwrite only when the deployer allows it', () => {
+    const t = template({ 'openclaw:allowOverwrite': 'true' });
+    const statements = functionStatements(t, 'openclaw-backup-backup');
+    const puts = statements.filter((statement) => [statement.Action].flat().includes('s3:PutObject'));
+    expect(puts).toEqual([expect.objectContaining({ Action: expect.arrayContaining(['s3:PutObject', ...BACKUP_OBJECT_ACTIONS]) as unknown, Effect: 'Allow' })]);
+    expect(puts[0]!.Condition).toBeUndefined();
+    expect(actionsOf(statements)).not.toContain('s3:DeleteObject');
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Environment: { Variables: Match.objectLike({ OPENCLAW_ALLOW_OVERWRITE: 'true' }) },
+    });
   });
 
   it('lets the restore function only read, from the backup bucket and the extra source buckets', () => {
@@ -255,28 +280,51 @@ describe('least-privilege IAM', () => {
     );
   });
 
-  it('gives the list function no S3 and no events access', () => {
+  it('gives the list function no S3, no events access, and no write access to the file system', () => {
     const t = template({ 'openclaw:extraSourceBuckets': ['other-account-backups'] });
     const actions = actionsOf(functionStatements(t, 'openclaw-backup-list'));
     expect(actions.filter((action) => action.startsWith('s3:') || action.startsWith('events:') || action.startsWith('kms:'))).toEqual([]);
-    expect(actions.sort()).toEqual(['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite']);
+    expect(actions).toEqual(['elasticfilesystem:ClientMount']);
+    expect(actions).not.toContain('elasticfilesystem:ClientWrite');
   });
 
-  it('reaches the file system only through the access point', () => {
+  it('reaches the file system only through the access point, naming the file system (no wildcard)', () => {
     const t = template();
     const accessPoint = logicalId(t, 'AWS::EFS::AccessPoint');
-    for (const name of ['backup', 'restore', 'list']) {
+    const fileSystem = logicalId(t, 'AWS::EFS::FileSystem');
+    for (const [name, actions] of [
+      ['backup', ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite']],
+      ['restore', ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite']],
+      ['list', 'elasticfilesystem:ClientMount'],
+    ] as const) {
       const efsStatements = functionStatements(t, `openclaw-backup-${name}`).filter((statement) =>
         [statement.Action].flat().some((action) => action.startsWith('elasticfilesystem:')),
       );
-      const mount = efsStatements.find((statement) => statement.Action === 'elasticfilesystem:ClientMount');
-      expect(JSON.stringify(mount?.Condition)).toContain('elasticfilesystem:AccessPointArn');
-      expect(JSON.stringify(mount?.Condition)).toContain(accessPoint);
-      expect(efsStatements.map((statement) => statement.Action).sort()).toEqual([
-        'elasticfilesystem:ClientMount',
-        'elasticfilesystem:ClientWrite',
+      expect(efsStatements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: actions,
+          Resource: { 'Fn::GetAtt': [fileSystem, 'Arn'] },
+          Condition: { StringEquals: { 'elasticfilesystem:AccessPointArn': expect.anything() as unknown } },
+        },
       ]);
+      expect(JSON.stringify(efsStatements[0]!.Condition)).toContain(accessPoint);
     }
+    // No function role holds a statement on every resource (X-Ray's, with tracing, aside).
+    for (const name of ['backup', 'restore', 'list']) {
+      for (const statement of functionStatements(t, `openclaw-backup-${name}`)) expect([statement.Resource].flat()).not.toContain('*');
+    }
+  });
+
+  it('names each function role <prefix>-<function>-<region>, so other accounts can rely on it', () => {
+    const t = template({ 'openclaw:prefix': 'acme-bak' });
+    for (const name of ['backup', 'restore', 'list']) {
+      const fn = resourcesOf(t, 'AWS::Lambda::Function')[logicalId(t, 'AWS::Lambda::Function', { FunctionName: `acme-bak-${name}` })]!;
+      const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(resourcesOf(t, 'AWS::IAM::Role')[roleId]!.Properties.RoleName).toEqual({ 'Fn::Join': ['', [`acme-bak-${name}-`, { Ref: 'AWS::Region' }]] });
+    }
+    const restoreRole = logicalId(t, 'AWS::IAM::Role', { RoleName: { 'Fn::Join': ['', ['acme-bak-restore-', { Ref: 'AWS::Region' }]] } });
+    t.hasOutput('RestoreRoleArn', { Value: { 'Fn::GetAtt': [restoreRole, 'Arn'] }, Export: { Name: 'acme-bak-RestoreRoleArn' } });
   });
 
   it('lets backup and restore, not list, publish completion events to the bus', () => {
@@ -375,8 +423,216 @@ describe('backup bucket', () => {
         Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::gateway-backups/backups/*']] },
       }),
     );
+    expect(() => fixtureApp({ 'openclaw:bucketName': 'gateway-backups', 'openclaw:objectLockMode': 'GOVERNANCE', 'openclaw:objectLockRetentionDays': 30 })).toThrow(
+      /objectLock configures a created bucket: omit it with existingBucketName/,
+    );
   });
 });
+
+describe('erasure: Object Lock and replication', () => {
+  it('has no Object Lock by default', () => {
+    const t = template();
+    const bucket = resourcesOf(t, 'AWS::S3::Bucket')[logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } })]!;
+    expect(bucket.Properties.ObjectLockEnabled).toBeUndefined();
+    expect(bucket.Properties.ReplicationConfiguration).toBeUndefined();
+  });
+
+  it.each([
+    ['GOVERNANCE', 30],
+    ['COMPLIANCE', '365'],
+  ] as const)('locks every new version in %s mode for the configured days', (mode, days) => {
+    const t = template({ 'openclaw:objectLockMode': mode, 'openclaw:objectLockRetentionDays': days });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: mode, Days: Number(days) } } },
+    });
+  });
+
+  it('refuses half an Object Lock configuration', () => {
+    expect(() => fixtureApp({ 'openclaw:objectLockMode': 'GOVERNANCE' })).toThrow(/objectLockMode and openclaw:objectLockRetentionDays go together/);
+    expect(() => fixtureApp({ 'openclaw:objectLockMode': 'LEGAL', 'openclaw:objectLockRetentionDays': 3 })).toThrow(/objectLockMode must be one of GOVERNANCE, COMPLIANCE/);
+    expect(() => fixtureApp({ 'openclaw:objectLockMode': 'COMPLIANCE', 'openclaw:objectLockRetentionDays': 0 })).toThrow(/objectLock.retentionDays must be an integer from 1 to 36500/);
+  });
+
+  it('replicates new archives to another account\'s bucket with a role of a fixed name, never deletions', () => {
+    const t = template({
+      'openclaw:replicationBucket': 'arn:aws:s3:::vault-backups',
+      'openclaw:replicationAccount': '222222222222',
+      'openclaw:objectLockMode': 'COMPLIANCE',
+      'openclaw:objectLockRetentionDays': 90,
+    });
+    const roleId = logicalId(t, 'AWS::IAM::Role', { RoleName: { 'Fn::Join': ['', ['openclaw-backup-replication-', { Ref: 'AWS::Region' }]] } });
+    t.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: Match.anyValue(),
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 's3.amazonaws.com' } })] },
+    });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      ReplicationConfiguration: {
+        Role: { 'Fn::GetAtt': [roleId, 'Arn'] },
+        Rules: [
+          {
+            Id: 'replicate-backups',
+            Status: 'Enabled',
+            Filter: { Prefix: 'backups/' },
+            DeleteMarkerReplication: { Status: 'Disabled' },
+            Destination: {
+              Bucket: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::vault-backups']] },
+              Account: '222222222222',
+              AccessControlTranslation: { Owner: 'Destination' },
+            },
+          },
+        ],
+      },
+    });
+    const policies = Object.values(resourcesOf(t, 'AWS::IAM::Policy')).filter((policy) =>
+      (policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId),
+    );
+    const statements = policies.flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+    const actions = actionsOf(statements);
+    expect(actions).toEqual(expect.arrayContaining(['s3:ReplicateObject', 's3:ReplicateTags', 's3:ObjectOwnerOverrideToBucketOwner', 's3:GetObjectRetention', 's3:GetObjectLegalHold']));
+    expect(actions.filter((action) => ERASING_ACTIONS.includes(action))).toEqual([]);
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: ['s3:ObjectOwnerOverrideToBucketOwner', 's3:ReplicateObject', 's3:ReplicateTags'],
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::vault-backups/backups/*']] },
+      }),
+    );
+  });
+
+  it('refuses an incomplete replication configuration', () => {
+    expect(() => fixtureApp({ 'openclaw:replicationBucket': 'vault-backups' })).toThrow(/replicationBucket needs openclaw:replicationAccount/);
+    expect(() => fixtureApp({ 'openclaw:replicationBucket': 'vault-backups', 'openclaw:replicationAccount': '12345' })).toThrow(/12-digit account ID/);
+    expect(() => fixtureApp({ 'openclaw:replicationAccount': '222222222222' })).toThrow(/set openclaw:replicationBucket too/);
+    expect(() =>
+      fixtureApp({ 'openclaw:replicationBucket': 'vault-backups', 'openclaw:replicationAccount': '222222222222', 'openclaw:bucketEncryption': 'KMS' }),
+    ).toThrow(/needs replication.destinationKmsKeyArn/);
+    expect(() => fixtureApp({ 'openclaw:bucketName': 'gateway-backups', 'openclaw:replicationBucket': 'vault-backups', 'openclaw:replicationAccount': '222222222222' })).toThrow(
+      /replication configures a created bucket/,
+    );
+  });
+
+  it('replicates a KMS-encrypted bucket with the destination\'s key', () => {
+    const key = 'arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const t = template({
+      'openclaw:bucketEncryption': 'KMS',
+      'openclaw:replicationBucket': 'vault-backups',
+      'openclaw:replicationAccount': '222222222222',
+      'openclaw:replicationKmsKeyArn': key,
+    });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      ReplicationConfiguration: {
+        Rules: [
+          Match.objectLike({
+            SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+            Destination: Match.objectLike({ EncryptionConfiguration: { ReplicaKmsKeyID: key } }),
+          }),
+        ],
+      },
+    });
+  });
+});
+
+describe('exfiltration: what the functions can reach', () => {
+  it('limits the S3 gateway endpoint of a created VPC to the backup bucket and the extra source buckets', () => {
+    const t = template({ 'openclaw:extraSourceBuckets': ['other-account-backups'] });
+    const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    const endpoint = resourcesOf(t, 'AWS::EC2::VPCEndpoint')[logicalId(t, 'AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' })]!;
+    const document = endpoint.Properties.PolicyDocument as { Statement: (Statement & { Principal: unknown })[] };
+    expect(document.Statement).toHaveLength(1);
+    const [statement] = document.Statement;
+    expect(statement).toMatchObject({ Sid: 'OnlyTheBackupBuckets', Effect: 'Allow', Principal: { AWS: '*' } });
+    expect([statement!.Action].flat().sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:ListBucket',
+      's3:PutObject',
+      's3:PutObjectTagging',
+      's3:PutObjectVersionTagging',
+    ]);
+    const resources = [statement!.Resource].flat();
+    expect(resources).toHaveLength(4);
+    expect(resources).toEqual(
+      expect.arrayContaining([
+        { 'Fn::GetAtt': [bucket, 'Arn'] },
+        { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/*']] },
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::other-account-backups']] },
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::other-account-backups/*']] },
+      ]),
+    );
+    // No delete of any kind goes through it.
+    expect([statement!.Action].flat().some((action) => /Delete|\*/.test(action))).toBe(false);
+  });
+
+  it('lets the functions of a created VPC out only to S3\'s prefix list, the endpoints and the mount targets', () => {
+    const t = template();
+    const group = logicalId(t, 'AWS::EC2::SecurityGroup', { GroupDescription: Match.stringLikeRegexp('functions') });
+    const inline = (resourcesOf(t, 'AWS::EC2::SecurityGroup')[group]!.Properties.SecurityGroupEgress ?? []) as Record<string, unknown>[];
+    const separate = Object.values(resourcesOf(t, 'AWS::EC2::SecurityGroupEgress'))
+      .map((rule) => rule.Properties)
+      .filter((rule) => JSON.stringify(rule.GroupId).includes(group));
+    const rules = [...inline, ...separate];
+    expect(rules.some((rule) => rule.CidrIp === '0.0.0.0/0')).toBe(false);
+    const lookup = logicalId(t, 'Custom::S3PrefixListLookup');
+    expect(rules).toContainEqual(
+      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, DestinationPrefixListId: { 'Fn::GetAtt': [lookup, 'PrefixLists.0.PrefixListId'] } }),
+    );
+    expect(rules.filter((rule) => rule.DestinationSecurityGroupId !== undefined).map((rule) => rule.FromPort).sort()).toEqual([2049, 443]);
+    expect(rules).toHaveLength(3);
+    // The lookup reads the region's S3 prefix list, by name.
+    t.hasResourceProperties('Custom::S3PrefixListLookup', {
+      Create: Match.anyValue(),
+      Update: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('DescribeManagedPrefixLists|describeManagedPrefixLists'), { Ref: 'AWS::Region' }])] },
+    });
+  });
+
+  it('lets the functions of an imported VPC out on HTTPS to anywhere by default, or to the configured destinations', () => {
+    const imported = {
+      'openclaw:fileSystemId': 'fs-0123456789abcdef0',
+      'openclaw:securityGroupId': 'sg-0123456789abcdef0',
+      'openclaw:vpcId': 'vpc-0123456789abcdef0',
+      'openclaw:subnetIds': ['subnet-0aaaaaaaaaaaaaaa1'],
+    };
+    const egressOf = (t: Template) => {
+      const group = resourcesOf(t, 'AWS::EC2::SecurityGroup')[logicalId(t, 'AWS::EC2::SecurityGroup', { GroupDescription: Match.stringLikeRegexp('functions') })]!;
+      return group.Properties.SecurityGroupEgress as Record<string, unknown>[];
+    };
+    expect(egressOf(template(imported))).toEqual([expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443 })]);
+    t_resourceCountIs(template(imported), 'Custom::S3PrefixListLookup', 0);
+
+    const narrowed = template({ ...imported, 'openclaw:httpsEgress': 's3,pl-0123456789abcdef0,sg-0fedcba9876543210,10.20.0.0/16' });
+    const rules = [...egressOf(narrowed), ...Object.values(resourcesOf(narrowed, 'AWS::EC2::SecurityGroupEgress')).map((rule) => rule.Properties)];
+    expect(rules.some((rule) => rule.CidrIp === '0.0.0.0/0')).toBe(false);
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ FromPort: 443, DestinationPrefixListId: { 'Fn::GetAtt': [logicalId(narrowed, 'Custom::S3PrefixListLookup'), 'PrefixLists.0.PrefixListId'] } }),
+        expect.objectContaining({ FromPort: 443, DestinationPrefixListId: 'pl-0123456789abcdef0' }),
+        expect.objectContaining({ FromPort: 443, DestinationSecurityGroupId: 'sg-0fedcba9876543210' }),
+        expect.objectContaining({ FromPort: 443, CidrIp: '10.20.0.0/16' }),
+        expect.objectContaining({ FromPort: 2049, DestinationSecurityGroupId: 'sg-0123456789abcdef0' }),
+      ]),
+    );
+    expect(() => fixtureApp({ ...imported, 'openclaw:httpsEgress': 'everywhere' })).toThrow(/httpsEgress: "everywhere" must be an IPv4 CIDR/);
+    expect(() => fixtureApp({ 'openclaw:httpsEgress': '0.0.0.0/0' })).toThrow(/httpsEgress applies to an imported VPC/);
+  });
+
+  it('passes the allowed endpoints when the deployer lists them, none otherwise', () => {
+    const t = template({ 'openclaw:allowedEndpoints': ['https://minio.internal:9443'] });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Environment: { Variables: Match.objectLike({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9443' }) },
+    });
+    template().hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Environment: { Variables: Match.objectLike({ OPENCLAW_ALLOWED_ENDPOINTS: '' }) },
+    });
+  });
+});
+
+function t_resourceCountIs(t: Template, type: string, count: number): void {
+  t.resourceCountIs(type, count);
+}
 
 describe('schedules, failures and events', () => {
   it('lets only EventBridge rules named with the stack prefix invoke the backup function', () => {

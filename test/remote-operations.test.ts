@@ -239,7 +239,8 @@ describe('remote and local runs of the same command', () => {
   beforeEach(() => {
     // The gateway: the mocked Invoke runs the real handlers on the same base dir.
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
-    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], abortMarginMs: 1000 };
+    // s3rver stands for an S3-compatible store the deployer listed (context allowedEndpoints).
+    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], abortMarginMs: 1000 };
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
     const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
       'openclaw-backup-backup': backupHandler({ config, logger, publish }),

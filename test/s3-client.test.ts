@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createS3Client } from '../shared/storage/s3-client.js';
+import { createServer, type Socket } from 'node:net';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { CONNECTION_TIMEOUT_MS, createS3Client, s3ClientConfig, SOCKET_TIMEOUT_MS } from '../shared/storage/s3-client.js';
 
 let dir: string;
 const clients: S3Client[] = [];
@@ -158,5 +160,29 @@ describe('payload signing', () => {
     await unchecked.s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body }));
     expect(Object.keys(unchecked.sent[0]!.headers).some((name) => name.startsWith('x-amz-checksum-'))).toBe(false);
     expect(unchecked.sent[0]!.headers['x-amz-content-sha256']).toBe(sha256);
+  });
+});
+
+describe('timeouts', () => {
+  it('bounds connecting and every silence on the socket', async () => {
+    expect((await s3ClientConfig({})).requestHandler).toEqual({ connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS });
+  });
+
+  it('fails a request to a store that accepts the connection and never answers', async () => {
+    const sockets = new Set<Socket>();
+    const blackHole = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as { port: number };
+    try {
+      const s3 = await client({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'AK', secretKey: 'SK', maxAttempts: 1, socketTimeoutMs: 200 });
+      const error = await s3.send(new HeadObjectCommand({ Bucket: 'b', Key: 'k' })).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'TimeoutError' });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => blackHole.close(() => resolve()));
+    }
   });
 });

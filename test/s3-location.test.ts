@@ -275,31 +275,27 @@ describe('S3Location.write (mocked S3)', () => {
     expect((error as Error).message).toMatch(/InternalError .*; the incomplete multipart upload could not be aborted \(MethodNotAllowed\)/);
   });
 
-  it('removes a new object again when tagging the digest fails', async () => {
-    s3.on(PutObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
-    const error = await location()
-      .write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) })
-      .catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'ACCESS_DENIED' });
-    expect((error as Error).message).toMatch(/upload was removed/);
-    // A delete marker, not a version delete: the functions may not destroy versions.
-    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input).toEqual({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst' });
-  });
-
-  it('keeps the object untagged on a custom endpoint that has no object tagging', async () => {
-    s3.on(PutObjectTaggingCommand).rejects(s3Error('NotImplemented', 501));
-    const result = await location({ endpoint: 'http://127.0.0.1:9000' }).write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) });
+  // The backup role holds no s3:DeleteObject: a complete archive is never removed again, and
+  // a failed tagging neither fails the backup nor blocks its retry with DESTINATION_EXISTS.
+  it.each([
+    ['a new object on AWS, tagging denied', {}, {}, s3Error('AccessDenied', 403)],
+    ['an overwritten object on AWS, tagging denied', {}, { overwrite: true }, s3Error('AccessDenied', 403)],
+    ['a custom endpoint that has no object tagging', { endpoint: 'http://127.0.0.1:9000' }, {}, s3Error('NotImplemented', 501)],
+  ] as const)('keeps %s, untagged, and never deletes', async (_name, where, how, failure) => {
+    s3.on(PutObjectTaggingCommand).rejects(failure);
+    const result = await location(where).write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(how), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) });
     expect(result.bytes).toBe(11 * MiB);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(1);
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
-  it('keeps an overwritten object when tagging fails, and says so', async () => {
-    s3.on(PutObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
-    const error = await location()
-      .write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions({ overwrite: true }), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) })
-      .catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/was stored but could not be tagged/);
-    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  it('tags the new version with the digest, under the write\'s abort signal', async () => {
+    const controller = new AbortController();
+    await location().write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions({ signal: controller.signal }), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) });
+    const [tagging] = s3.commandCalls(PutObjectTaggingCommand);
+    expect(tagging!.args[0].input).toMatchObject({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab' }] } });
+    expect((tagging!.args as unknown[])[1]).toMatchObject({ abortSignal: controller.signal });
   });
 
   it('refuses final metadata that cannot be a tag before committing', async () => {

@@ -29,12 +29,20 @@ export interface S3ConnectionOptions {
    * network errors with backoff. @default 5
    */
   readonly maxAttempts?: number;
+  /** How long a socket may stay silent before the request fails. @default SOCKET_TIMEOUT_MS */
+  readonly socketTimeoutMs?: number;
 }
 
 /** Region used to sign requests to a custom endpoint when none is given. */
 export const CUSTOM_ENDPOINT_DEFAULT_REGION = 'us-east-1';
 
-/** Connect timeout and socket inactivity timeout, so a dead network fails instead of hanging. */
+/**
+ * Connect timeout and socket inactivity timeout, so a dead network fails instead of hanging.
+ * An idle timeout, not a total one: a 5 GiB part may take long, but never sits silent for
+ * two minutes. (It is `socketTimeout`: since @smithy/node-http-handler 4.x `requestTimeout`
+ * only logs a warning unless `throwOnRequestTimeout` is set, and it bounds the whole
+ * request, which no fixed value fits for large parts.)
+ */
 export const CONNECTION_TIMEOUT_MS = 10_000;
 export const SOCKET_TIMEOUT_MS = 120_000;
 
@@ -48,7 +56,7 @@ export function loadS3Sdk(): Promise<S3Sdk> {
 export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3ClientConfig> {
   const config: S3ClientConfig = {
     maxAttempts: options.maxAttempts ?? 5,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: SOCKET_TIMEOUT_MS },
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: options.socketTimeoutMs ?? SOCKET_TIMEOUT_MS },
   };
   if (options.region !== undefined) config.region = options.region;
   if (options.endpoint !== undefined) {

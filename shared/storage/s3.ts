@@ -25,9 +25,14 @@
 // upload completes. Tags rather than a CopyObject-in-place with MetadataDirective REPLACE:
 // tagging works for any size (copy is limited to 5 GiB), does not rewrite the data, keeps
 // the ETag and multipart checksums, and does not create a second full version in a
-// versioned (or Object Lock) backup bucket. If tagging fails, a new object is deleted
-// again (nothing is left); an overwritten one is kept, since the old archive is gone by
-// then, and the error says so.
+// versioned (or Object Lock) backup bucket. If tagging fails (a store without object
+// tagging, such as R2; a throttled or denied call; the deadline), the archive stands
+// untagged and the write still succeeds: the tags are a convenience for browsing the
+// bucket, the digest is also in the archive's own manifest and in the backup's result. The
+// complete archive is never removed again: that would need s3:DeleteObject, which the
+// gateway's backup role deliberately does not hold (a caller able to delete could erase a
+// tenant's history), and a failed backup that left its archive behind would block its own
+// retry with DESTINATION_EXISTS.
 //
 // Integrity: on AWS every part carries a CRC32 checksum S3 verifies; custom endpoints get
 // only the checksums the API requires (see s3-client.ts).
@@ -146,10 +151,11 @@ export class S3Location implements ArchiveLocation {
     try {
       sdk = await loadS3Sdk();
       throwIfAborted(signal);
-      if (!overwrite && (await this.probe(sdk, context)) === 'exists') throw this.existsError();
+      if (!overwrite && (await this.probe(sdk, context, signal)) === 'exists') throw this.existsError();
       throwIfAborted(signal);
     } catch (error) {
       destroyQuietly(body);
+      if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
     }
 
@@ -182,30 +188,20 @@ export class S3Location implements ArchiveLocation {
       throw translateS3Error(error, context);
     }
     const { bytes, versionId } = uploaded;
-    // Committed: the archive is complete at the location. A late abort no longer undoes it.
+    // Committed: the archive is complete at the location. A late abort no longer undoes it,
+    // and neither does a failed tagging: see the module comment.
     if (tags.length > 0) {
-      try {
-        await this.client.send(
+      await this.client
+        .send(
           new sdk.PutObjectTaggingCommand({
             Bucket: this.bucket,
             Key: this.key,
             ...(versionId !== undefined && { VersionId: versionId }),
             Tagging: { TagSet: tags },
           }),
-        );
-      } catch (error) {
-        // Several S3-compatible stores (R2 among them) implement no object tagging: the digest
-        // is also inside the archive's manifest, so there the object stands untagged.
-        if (this.options.endpoint !== undefined) return { bytes };
-        const reason = translateS3Error(error, context);
-        if (!overwrite) {
-          // No VersionId: a delete marker hides the object and needs only s3:DeleteObject; the
-          // functions are deliberately not allowed to destroy versions.
-          await this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key })).catch(() => {});
-          throw new StorageError(`could not tag ${this.display} with its digest, so the upload was removed: ${reason.message}`, reason.code, { cause: error });
-        }
-        throw new StorageError(`${this.display} was stored but could not be tagged with its digest: ${reason.message}`, reason.code, { cause: error });
-      }
+          { abortSignal: signal },
+        )
+        .catch(() => undefined);
     }
     return { bytes };
   }
@@ -228,16 +224,16 @@ export class S3Location implements ArchiveLocation {
   }
 
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
-  private async probe(sdk: S3Sdk, context: S3ErrorContext): Promise<Probe> {
+  private async probe(sdk: S3Sdk, context: S3ErrorContext, signal?: AbortSignal): Promise<Probe> {
     try {
-      await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }));
+      await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
       return 'exists';
     } catch (headError) {
       const status = s3StatusCode(headError);
       if (status === undefined || status >= 500) throw translateS3Error(headError, context);
     }
     try {
-      const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }));
+      const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }), { abortSignal: signal });
       destroyQuietly(answer.Body as Readable | undefined);
       return 'exists';
     } catch (getError) {

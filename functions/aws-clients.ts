@@ -1,0 +1,44 @@
+// The AWS clients the functions create themselves (today: EventBridge, for completion
+// events), built in one place so none of them goes without bounds: a connect timeout and a
+// per-request timeout from the configuration (OPENCLAW_CONNECT_TIMEOUT_MS,
+// OPENCLAW_REQUEST_TIMEOUT_MS, set by the stack) and two attempts at most. Each call is
+// further bounded by the invocation's time left (see events.ts). The S3 clients are made by
+// the core (shared/storage/s3-client.ts: connect and socket timeouts of their own) and every
+// transfer runs under the invocation's deadline signal.
+
+import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type FunctionConfig } from './config.js';
+
+/** Attempts per request, the first included: one retry of a throttled or broken call. */
+export const CLIENT_MAX_ATTEMPTS = 2;
+
+export interface ClientTimeouts {
+  readonly connectionTimeout: number;
+  readonly requestTimeout: number;
+  /**
+   * Without it, @smithy/node-http-handler 4.x only logs a warning when `requestTimeout`
+   * passes (the setting used to be a socket idle timeout): the request would go on.
+   */
+  readonly throwOnRequestTimeout: true;
+}
+
+export function clientTimeouts(config: Pick<FunctionConfig, 'connectTimeoutMs' | 'requestTimeoutMs'>): ClientTimeouts {
+  return {
+    connectionTimeout: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    requestTimeout: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    throwOnRequestTimeout: true,
+  };
+}
+
+export function eventBridgeClientConfig(config: Pick<FunctionConfig, 'connectTimeoutMs' | 'requestTimeoutMs'>): EventBridgeClientConfig {
+  return { maxAttempts: CLIENT_MAX_ATTEMPTS, requestHandler: clientTimeouts(config) };
+}
+
+/** `overrides` is for tests (an endpoint, a region); the timeouts always apply. */
+export function createEventBridgeClient(
+  config: Pick<FunctionConfig, 'connectTimeoutMs' | 'requestTimeoutMs'>,
+  overrides: Omit<EventBridgeClientConfig, 'requestHandler' | 'maxAttempts'> = {},
+): EventBridgeClient {
+  return new EventBridgeClient({ ...overrides, ...eventBridgeClientConfig(config) });
+}

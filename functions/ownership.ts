@@ -1,0 +1,129 @@
+// Who owns the tenant tree, as the list function sees it through the access point: the
+// owner (uid:gid) of the tenant base dir, of each tenant's root, and how many entries below
+// belong to someone else. `openclaw doctor` compares that with the access point's POSIX
+// user, which every function acts as: a tree the gateway wrote as another user is one the
+// backups may not read and that restores would hand back owned by the access point's user.
+//
+// Read-only (lstat, readdir; no symlink is followed; `pty/` is skipped like in a backup)
+// and bounded: it stops at `maxEntries` entries or when the deadline signal fires, and then
+// says the scan is incomplete rather than taking the list function past its timeout.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface TenantOwnership extends Owner {
+  readonly name: string;
+  /** Entries looked at, the tenant root included. */
+  readonly entries: number;
+  /** Of those, entries whose uid or gid is not the expected one. */
+  readonly mismatched: number;
+}
+
+export interface OwnershipReport {
+  /** The identity compared with: the request's, else the base dir's owner. */
+  readonly expected: Owner;
+  /** The tenant base dir (the access point's root) and its mode, e.g. "750". */
+  readonly base: Owner & { readonly mode: string };
+  readonly tenants: readonly TenantOwnership[];
+  /** Mismatched entries in all tenants, the base dir included. */
+  readonly mismatched: number;
+  /** Up to MAX_SAMPLES mismatched paths, relative to the base dir, with their owner. */
+  readonly samples: readonly (Owner & { readonly path: string })[];
+  /** False when the scan stopped early (entry limit or deadline): counts are lower bounds. */
+  readonly complete: boolean;
+}
+
+export interface OwnershipOptions {
+  readonly expected?: Partial<Owner>;
+  readonly signal?: AbortSignal;
+  /** @default DEFAULT_MAX_ENTRIES */
+  readonly maxEntries?: number;
+}
+
+export const DEFAULT_MAX_ENTRIES = 500_000;
+const MAX_SAMPLES = 5;
+/** lstat calls in flight: EFS answers each in about a millisecond, many at once. */
+const CONCURRENCY = 32;
+
+export async function scanOwnership(tenantsDir: string, tenantNames: readonly string[], options: OwnershipOptions = {}): Promise<OwnershipReport> {
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const baseStat = await fs.lstat(tenantsDir);
+  const expected: Owner = { uid: options.expected?.uid ?? baseStat.uid, gid: options.expected?.gid ?? baseStat.gid };
+  const samples: (Owner & { path: string })[] = [];
+  let seen = 0;
+  let complete = true;
+  const stop = () => {
+    if (options.signal?.aborted === true || seen >= maxEntries) complete = false;
+    return !complete;
+  };
+  const differs = (owner: Owner) => owner.uid !== expected.uid || owner.gid !== expected.gid;
+  const note = (relative: string, owner: Owner) => {
+    if (samples.length < MAX_SAMPLES) samples.push({ path: relative, uid: owner.uid, gid: owner.gid });
+  };
+
+  let mismatched = 0;
+  if (differs(baseStat)) {
+    mismatched += 1;
+    note('.', baseStat);
+  }
+  const tenants: TenantOwnership[] = [];
+  for (const name of tenantNames) {
+    if (stop()) break;
+    const root = path.join(tenantsDir, name);
+    let rootStat;
+    try {
+      rootStat = await fs.lstat(root);
+    } catch {
+      continue; // gone since it was listed
+    }
+    let entries = 1;
+    let tenantMismatched = 0;
+    seen += 1;
+    if (differs(rootStat)) {
+      tenantMismatched += 1;
+      note(name, rootStat);
+    }
+    const directories = [''];
+    while (directories.length > 0 && !stop()) {
+      const relative = directories.pop()!;
+      let names: string[];
+      try {
+        names = await fs.readdir(path.join(root, relative));
+      } catch {
+        continue; // unreadable or gone: the entry itself was already counted
+      }
+      if (relative === '') names = names.filter((entry) => entry !== 'pty');
+      for (let start = 0; start < names.length && !stop(); start += CONCURRENCY) {
+        const batch = names.slice(start, start + CONCURRENCY);
+        const stats = await Promise.all(batch.map((entry) => fs.lstat(path.join(root, relative, entry)).catch(() => undefined)));
+        stats.forEach((stat, index) => {
+          if (stat === undefined) return;
+          const child = relative === '' ? batch[index]! : `${relative}/${batch[index]!}`;
+          entries += 1;
+          seen += 1;
+          if (differs(stat)) {
+            tenantMismatched += 1;
+            note(`${name}/${child}`, stat);
+          }
+          if (stat.isDirectory()) directories.push(child);
+        });
+      }
+    }
+    mismatched += tenantMismatched;
+    tenants.push({ name, uid: rootStat.uid, gid: rootStat.gid, entries, mismatched: tenantMismatched });
+  }
+  if (tenants.length < tenantNames.length) complete = false;
+  return {
+    expected,
+    base: { uid: baseStat.uid, gid: baseStat.gid, mode: (baseStat.mode & 0o7777).toString(8) },
+    tenants,
+    mismatched,
+    samples,
+    complete,
+  };
+}
