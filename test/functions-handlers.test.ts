@@ -310,6 +310,7 @@ function recordingOperations(): { operations: TenantOperations; calls: string[] 
       restore: (...args) => (calls.push('restore'), real.restore(...args)),
       listNames: () => (calls.push('listNames'), real.listNames()),
       listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),
+      recover: (...args) => (calls.push('recover'), real.recover(...args)),
     },
   };
 }
