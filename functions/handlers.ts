@@ -15,7 +15,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { BackupResult } from '../shared/backup.js';
 import { isOpenClawError } from '../shared/errors.js';
-import type { ManifestNote } from '../shared/manifest.js';
+import type { ManifestNote } from '../shared/archive/manifest.js';
 import { localOperations, type BackupCommand, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore.js';
 import { endpointOrigin, type FunctionConfig } from './config.js';

@@ -25,15 +25,15 @@ import {
   type ArchiveMarker,
   type Manifest,
   type ManifestNote,
-} from './manifest.js';
-import { TreeDigest, type TreeEntry } from './tree-digest.js';
+} from './archive/manifest.js';
+import { TreeDigest, type TreeEntry } from './archive/tree-digest.js';
 import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
 import { ioModeFor, type IoMode } from './io-mode.js';
 import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './stable-read.js';
 import { TempArea } from './temp-area.js';
 import { walkTenant, isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
-import { FrameWriter, skippableFrame, type CompressOptions } from './zstd-frames.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './archive/tar-format.js';
+import { FrameWriter, skippableFrame, type CompressOptions } from './archive/zstd-frames.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 /** The leading skippable frame's magic nibble; its payload is an ArchiveMarker (manifest.ts). */

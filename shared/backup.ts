@@ -13,7 +13,7 @@ import { sweepBaseDir } from './base-dir-sweep.js';
 import { crashPoint } from './crash-points.js';
 import { TenantNotFoundError } from './errors.js';
 import { assertTenantName } from './names.js';
-import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './manifest.js';
+import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './archive/manifest.js';
 import { throwIfAborted } from './storage/streams.js';
 import type { ArchiveLocation } from './storage/types.js';
 import { acquireTenantLock } from './tenant-lock.js';
@@ -21,7 +21,7 @@ import { recoverSlot, type RecoveryAction } from './tenant-slot.js';
 import { TempArea } from './temp-area.js';
 import { tenantDirFor } from './tenants.js';
 import { TOOL_VERSION } from './version.js';
-import type { CompressOptions } from './zstd-frames.js';
+import type { CompressOptions } from './archive/zstd-frames.js';
 import type { IoMode } from './io-mode.js';
 
 export interface BackupRequest {

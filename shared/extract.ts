@@ -26,11 +26,11 @@ import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './er
 import { ioModeFor, type IoMode } from './io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from './format.js';
-import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './manifest.js';
+import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './archive/manifest.js';
 import { entryNameFor, parseEntryName } from './names.js';
 import { throwIfAborted } from './storage/streams.js';
-import { TarReader, type TarHeader } from './tar-format.js';
-import { TreeDigest, type DirectoryDigest } from './tree-digest.js';
+import { TarReader, type TarHeader } from './archive/tar-format.js';
+import { TreeDigest, type DirectoryDigest } from './archive/tree-digest.js';
 import { ParallelTreeWriter, SyncTreeWriter, WorkerTreeWriter, type FileSink, type TreeWriter } from './tree-writers.js';
 
 export interface ExtractLimits {

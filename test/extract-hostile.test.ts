@@ -22,8 +22,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AbortedError, ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/extract.js';
-import type { Manifest } from '../shared/manifest.js';
-import { digestTree, type TreeEntry } from '../shared/tree-digest.js';
+import type { Manifest } from '../shared/archive/manifest.js';
+import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
@@ -996,7 +996,7 @@ describe('cancellation', () => {
 // End to end through restoreTenant, when the zstd codec is in the checkout: a refused
 // archive leaves the slot, the victim and the base directory exactly as they were.
 
-const zstdAvailable = existsSync(new URL('../shared/zstd-frames.ts', import.meta.url));
+const zstdAvailable = existsSync(new URL('../shared/archive/zstd-frames.ts', import.meta.url));
 
 describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
   interface Codec {
@@ -1014,7 +1014,7 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
 
   async function restoreFrom(tarStream: AsyncIterable<Uint8Array>, extra: Extra = {}): Promise<unknown> {
     // Specifiers in variables: the codec may be mid-edit elsewhere; this suite must still compile.
-    const codecPath = '../shared/zstd-frames.js';
+    const codecPath = '../shared/archive/zstd-frames.js';
     const restorePath = '../shared/restore.js';
     const codec = (await import(codecPath)) as Codec;
     const { restoreTenant } = (await import(restorePath)) as Restore;

@@ -18,7 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTenantArchive } from '../shared/archive-writer.js';
 import { backupTenant, type BackupResult } from '../shared/backup.js';
-import type { ManifestNote } from '../shared/manifest.js';
+import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore.js';
 import { REREAD_ATTEMPTS, readWhole, readWholeSync, spoolFile } from '../shared/stable-read.js';
 import { LocalFileLocation } from '../shared/storage/local.js';

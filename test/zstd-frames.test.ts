@@ -9,7 +9,7 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
-import { compressFrames, decompressFrames, skippableFrame } from '../shared/zstd-frames.js';
+import { compressFrames, decompressFrames, skippableFrame } from '../shared/archive/zstd-frames.js';
 import { cutAt } from './helpers/chunks.js';
 
 const KiB = 1024;

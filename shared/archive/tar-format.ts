@@ -17,7 +17,7 @@
 // kind for one entry. What an entry may be (its name, its type, its size) is the extractor's
 // business, not the reader's; GNU sparse files are reported as 'sparse-file'.
 
-import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 
 export const BLOCK_SIZE = 512;
 /** Largest pax or GNU long-name body read: names and link targets are checked later, this only bounds memory. */

@@ -24,7 +24,7 @@
 // own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
 import os from 'node:os';
-import { ArchiveLimitError, CorruptArchiveError, UsageError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../errors.js';
 import { compressFrame, decodeWholeFrame, streamingFrameDecoders, type StreamingDecoderFactory, type StreamingFrameDecoder } from './zstd-codec.js';
 
 const MiB = 1024 * 1024;

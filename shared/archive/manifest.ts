@@ -13,7 +13,7 @@
 // and arrays and MAX_MANIFEST_VALUES values, because JSON.parse turns 16 MiB of `{},` into
 // 500 MiB of objects. Within those bounds parsing one costs under 100 MiB whatever it holds.
 // The archive marker (the leading skippable frame) is checked as strictly.
-import { ArchiveLimitError, CorruptArchiveError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
 
 export const MANIFEST_FORMAT = 'openclawmu-tenant-backup';
