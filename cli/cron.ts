@@ -11,7 +11,7 @@
 
 import type { Command } from 'commander';
 
-import { assertTenantName } from '../shared/names.js';
+import { assertTenantName } from '../shared/tenant/names.js';
 import { UsageError } from '../shared/errors.js';
 import {
   assertOpenclawCommandLine,

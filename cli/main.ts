@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 
 import { AbortedError, describeError, outcomeOf, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
-import { resolveTenantsDir } from '../shared/tenants.js';
+import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
 import { assertStackPrefix, type ControlPlane } from './aws.js';
 import { addControlPlaneOptions, ReportedError, type CliContext } from './context.js';

@@ -15,7 +15,7 @@ import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
-import type { TenantSummary } from '../shared/tenants.js';
+import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../functions/policy.js';
 import { errorFromBody, isFailureResponse, isRecord, RemoteError, type ListRequest } from '../functions/protocol.js';
 import { functionName, invokeClient, translateAwsError, type ControlPlane } from './aws.js';

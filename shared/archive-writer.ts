@@ -16,7 +16,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fs, readSync, type Stats } from 'node:fs';
 
-import { entryNameFor } from './names.js';
+import { entryNameFor } from './tenant/names.js';
 import {
   MANIFEST_FILE_NAME,
   MANIFEST_FORMAT,

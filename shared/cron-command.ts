@@ -17,7 +17,7 @@
 // transformer would take them for its own placeholders.
 
 import { UsageError } from './errors.js';
-import { assertTenantName } from './names.js';
+import { assertTenantName } from './tenant/names.js';
 import type { BackupCommand } from './operations.js';
 import { parseS3Url } from './storage/s3-url.js';
 

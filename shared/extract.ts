@@ -27,7 +27,7 @@ import { ioModeFor, type IoMode } from './io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from './format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './archive/manifest.js';
-import { entryNameFor, parseEntryName } from './names.js';
+import { entryNameFor, parseEntryName } from './tenant/names.js';
 import { throwIfAborted } from './storage/streams.js';
 import { TarReader, type TarHeader } from './archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from './archive/tree-digest.js';

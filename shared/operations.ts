@@ -6,14 +6,14 @@
 import { backupTenant, type BackupResult } from './backup.js';
 import type { ExtractLimits, ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS } from './extract.js';
-import { assertTenantName } from './names.js';
-import { recoverTenant, type RecoverResult } from './recover.js';
+import { assertTenantName } from './tenant/names.js';
+import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import { restoreTenant, type RestoreResult } from './restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenants.js';
+import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './archive-writer.js';
-import type { Keep } from './tenant-slot.js';
+import type { Keep } from './tenant/slot.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { InvalidNameError, UnsafeArchiveError } from '../shared/errors.js';
-import { assertTenantName, entryNameFor, isValidTenantName, parseEntryName } from '../shared/names.js';
+import { assertTenantName, entryNameFor, isValidTenantName, parseEntryName } from '../shared/tenant/names.js';
 
 describe('assertTenantName', () => {
   it.each([

@@ -23,7 +23,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
-import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../process-owner.js';
+import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
 

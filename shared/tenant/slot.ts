@@ -19,8 +19,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { crashPoint } from './crash-points.js';
-import { FileSystemError, RecoveryNeededError, SlotOccupiedError } from './errors.js';
+import { crashPoint } from '../crash-points.js';
+import { FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 

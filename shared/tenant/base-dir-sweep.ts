@@ -11,11 +11,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { describeError, RecoveryNeededError, TenantBusyError } from './errors.js';
+import { describeError, RecoveryNeededError, TenantBusyError } from '../errors.js';
 import { HIDDEN_PREFIX, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { acquireTenantLock } from './tenant-lock.js';
-import { recoverSlot } from './tenant-slot.js';
+import { acquireTenantLock } from './lock.js';
+import { recoverSlot } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
 export type Unsettled =

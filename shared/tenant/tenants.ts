@@ -6,12 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { TenantNotFoundError } from './errors.js';
+import { TenantNotFoundError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
-import { ioModeFor } from './io-mode.js';
-import { isMidCommit } from './tenant-slot.js';
-import { walkTenant } from './tenant-walk.js';
+import { ioModeFor } from '../io-mode.js';
+import { isMidCommit } from './slot.js';
+import { walkTenant } from '../tenant-walk.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {

@@ -6,10 +6,10 @@
 import { promises as fs } from 'node:fs';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { TenantNotFoundError } from './errors.js';
+import { TenantNotFoundError } from '../errors.js';
 import { assertTenantName } from './names.js';
-import { acquireTenantLock } from './tenant-lock.js';
-import { recoverSlot, recoverSlotKeeping, type Keep, type RecoveryAction } from './tenant-slot.js';
+import { acquireTenantLock } from './lock.js';
+import { recoverSlot, recoverSlotKeeping, type Keep, type RecoveryAction } from './slot.js';
 
 export interface RecoverRequest {
   readonly tenantsDir: string;

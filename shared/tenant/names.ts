@@ -2,7 +2,7 @@
 // rule), `--as` values and archive entry paths. Pure string checks, no file system: the
 // extractor and the CLI both call these, so a rule lives in exactly one place.
 
-import { InvalidNameError, UnsafeArchiveError } from './errors.js';
+import { InvalidNameError, UnsafeArchiveError } from '../errors.js';
 
 /** The gateway's tenant ID rule. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;

@@ -13,8 +13,8 @@ import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
-import { crashPoint } from './crash-points.js';
-import { FileSystemError, TenantBusyError } from './errors.js';
+import { crashPoint } from '../crash-points.js';
+import { FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames } from './hidden-names.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, type ProcessOwner } from './process-owner.js';
 
