@@ -10,7 +10,7 @@
 
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
-import type { BackupResult } from '../shared/backup.js';
+import type { BackupResult } from '../shared/backup/backup.js';
 import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore.js';

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 
-import type { BackupResult } from '../shared/backup.js';
+import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupCommand } from '../shared/operations.js';
 import { addStorageOptions, storageFlags, type CliContext } from './context.js';
 import { count, formatBytes, plural, printable, rate, seconds } from './output.js';

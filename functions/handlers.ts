@@ -13,7 +13,7 @@
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-import type { BackupResult } from '../shared/backup.js';
+import type { BackupResult } from '../shared/backup/backup.js';
 import { isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { localOperations, type BackupCommand, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';

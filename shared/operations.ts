@@ -3,7 +3,7 @@
 // in-process (`localOperations`, the embedded default) or a deployed gateway's Lambda
 // functions (remote mode), which run these same local operations on the EFS volume.
 
-import { backupTenant, type BackupResult } from './backup.js';
+import { backupTenant, type BackupResult } from './backup/backup.js';
 import type { ExtractLimits, ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS } from './extract.js';
 import { assertTenantName } from './tenant/names.js';
@@ -12,7 +12,7 @@ import { restoreTenant, type RestoreResult } from './restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
-import type { ArchiveProgress } from './archive-writer.js';
+import type { ArchiveProgress } from './backup/archive-writer.js';
 import type { Keep } from './tenant/slot.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */

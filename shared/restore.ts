@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { ARCHIVE_MARKER_NIBBLE } from './archive-writer.js';
+import { ARCHIVE_MARKER_NIBBLE } from './backup/archive-writer.js';
 import { sweepBaseDir } from './tenant/base-dir-sweep.js';
 import { crashPoint } from './crash-points.js';
 import { CorruptArchiveError, FileSystemError, OpenClawError } from './errors.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { backupTenant } from '../shared/backup.js';
+import { backupTenant } from '../shared/backup/backup.js';
 import { ioModeFor } from '../shared/io-mode.js';
 import { restoreTenant } from '../shared/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';

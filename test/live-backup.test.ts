@@ -16,11 +16,11 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { createTenantArchive } from '../shared/archive-writer.js';
-import { backupTenant, type BackupResult } from '../shared/backup.js';
+import { createTenantArchive } from '../shared/backup/archive-writer.js';
+import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore.js';
-import { REREAD_ATTEMPTS, readWhole, readWholeSync, spoolFile } from '../shared/stable-read.js';
+import { REREAD_ATTEMPTS, readWhole, readWholeSync, spoolFile } from '../shared/backup/stable-read.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { backupTenant } from '../shared/backup.js';
+import { backupTenant } from '../shared/backup/backup.js';
 import { CorruptArchiveError, SlotOccupiedError, TenantBusyError } from '../shared/errors.js';
 import { restoreTenant } from '../shared/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { walkTenant, type WalkNotes } from '../shared/tenant-walk.js';
+import { walkTenant, type WalkNotes } from '../shared/backup/tenant-walk.js';
 
 let root = '';
 beforeEach(() => {

@@ -11,7 +11,7 @@ import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { ioModeFor } from '../io-mode.js';
 import { isMidCommit } from './slot.js';
-import { walkTenant } from '../tenant-walk.js';
+import { walkTenant } from '../backup/tenant-walk.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {

@@ -9,20 +9,20 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress } from './archive-writer.js';
-import { sweepBaseDir } from './tenant/base-dir-sweep.js';
-import { crashPoint } from './crash-points.js';
-import { TenantNotFoundError } from './errors.js';
-import { assertTenantName } from './tenant/names.js';
-import { MANIFEST_FORMAT_VERSION, type ManifestNote } from './archive/manifest.js';
-import { throwIfAborted } from './storage/streams.js';
-import type { ArchiveLocation } from './storage/types.js';
-import { acquireTenantLock } from './tenant/lock.js';
-import { recoverSlot, type RecoveryAction } from './tenant/slot.js';
+import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
+import { crashPoint } from '../crash-points.js';
+import { TenantNotFoundError } from '../errors.js';
+import { assertTenantName } from '../tenant/names.js';
+import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
+import { throwIfAborted } from '../storage/streams.js';
+import type { ArchiveLocation } from '../storage/types.js';
+import { acquireTenantLock } from '../tenant/lock.js';
+import { recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
-import { tenantDirFor } from './tenant/tenants.js';
-import { TOOL_VERSION } from './version.js';
-import type { CompressOptions } from './archive/zstd-frames.js';
-import type { IoMode } from './io-mode.js';
+import { tenantDirFor } from '../tenant/tenants.js';
+import { TOOL_VERSION } from '../version.js';
+import type { CompressOptions } from '../archive/zstd-frames.js';
+import type { IoMode } from '../io-mode.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;

@@ -16,7 +16,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fs, readSync, type Stats } from 'node:fs';
 
-import { entryNameFor } from './tenant/names.js';
+import { entryNameFor } from '../tenant/names.js';
 import {
   MANIFEST_FILE_NAME,
   MANIFEST_FORMAT,
@@ -25,16 +25,16 @@ import {
   type ArchiveMarker,
   type Manifest,
   type ManifestNote,
-} from './archive/manifest.js';
-import { TreeDigest, type TreeEntry } from './archive/tree-digest.js';
+} from '../archive/manifest.js';
+import { TreeDigest, type TreeEntry } from '../archive/tree-digest.js';
 import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
-import { ioModeFor, type IoMode } from './io-mode.js';
+import { ioModeFor, type IoMode } from '../io-mode.js';
 import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './stable-read.js';
 import { TempArea } from './temp-area.js';
 import { walkTenant, isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './archive/tar-format.js';
-import { FrameWriter, skippableFrame, type CompressOptions } from './archive/zstd-frames.js';
-import { TOOL_NAME, TOOL_VERSION } from './version.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from '../archive/tar-format.js';
+import { FrameWriter, skippableFrame, type CompressOptions } from '../archive/zstd-frames.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The leading skippable frame's magic nibble; its payload is an ArchiveMarker (manifest.ts). */
 export const ARCHIVE_MARKER_NIBBLE = 0x0c;

@@ -9,8 +9,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { crashPoint } from './crash-points.js';
-import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from './tenant/process-owner.js';
+import { crashPoint } from '../crash-points.js';
+import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
 
 /** Files SQLite may create beside a database it opens. */
 const SQLITE_SIDE_FILES = ['-journal', '-wal', '-shm'];

@@ -13,9 +13,9 @@
 import { lstatSync, readdirSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import type { IoMode } from './io-mode.js';
-import { resolveInsideRoot } from './link-resolve.js';
-import { MANIFEST_FILE_NAME, type ManifestNote } from './archive/manifest.js';
+import type { IoMode } from '../io-mode.js';
+import { resolveInsideRoot } from '../link-resolve.js';
+import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 
 /** Top-level directory of a tenant holding ephemeral terminal state: never backed up. */
 export const EPHEMERAL_DIR = 'pty';
