@@ -13,7 +13,7 @@ import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import type { BackupResult } from '../shared/backup/backup.js';
 import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore.js';
+import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../functions/policy.js';

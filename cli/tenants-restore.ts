@@ -3,8 +3,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore.js';
-import { DEFAULT_LIMITS } from '../shared/extract.js';
+import type { RestoreResult } from '../shared/restore/restore.js';
+import { DEFAULT_LIMITS } from '../shared/restore/extract.js';
 import { addStorageOptions, storageFlags, type CliContext } from './context.js';
 import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
 

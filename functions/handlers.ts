@@ -17,7 +17,7 @@ import type { BackupResult } from '../shared/backup/backup.js';
 import { isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { localOperations, type BackupCommand, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore.js';
+import type { RestoreResult } from '../shared/restore/restore.js';
 import { endpointOrigin, type FunctionConfig } from './config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';

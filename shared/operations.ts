@@ -4,11 +4,11 @@
 // functions (remote mode), which run these same local operations on the EFS volume.
 
 import { backupTenant, type BackupResult } from './backup/backup.js';
-import type { ExtractLimits, ExtractProgress } from './extract.js';
-import { DEFAULT_LIMITS } from './extract.js';
+import type { ExtractLimits, ExtractProgress } from './restore/extract.js';
+import { DEFAULT_LIMITS } from './restore/extract.js';
 import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
-import { restoreTenant, type RestoreResult } from './restore.js';
+import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';

@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AbortedError, ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
-import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/extract.js';
+import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/restore/extract.js';
 import type { Manifest } from '../shared/archive/manifest.js';
 import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
@@ -1015,7 +1015,7 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
   async function restoreFrom(tarStream: AsyncIterable<Uint8Array>, extra: Extra = {}): Promise<unknown> {
     // Specifiers in variables: the codec may be mid-edit elsewhere; this suite must still compile.
     const codecPath = '../shared/archive/zstd-frames.js';
-    const restorePath = '../shared/restore.js';
+    const restorePath = '../shared/restore/restore.js';
     const codec = (await import(codecPath)) as Codec;
     const { restoreTenant } = (await import(restorePath)) as Restore;
     const frames: Buffer[] = extra.before === undefined ? [] : [extra.before];

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
 import { ioModeFor } from '../shared/io-mode.js';
-import { restoreTenant } from '../shared/restore.js';
+import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { describeTree, tempDir } from './helpers/tree.js';

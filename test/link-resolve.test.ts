@@ -10,7 +10,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, type ReadLinkAt } from '../shared/link-resolve.js';
+import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, type ReadLinkAt } from '../shared/restore/link-resolve.js';
 
 const linksFrom =
   (links: Readonly<Record<string, string>>): ReadLinkAt =>

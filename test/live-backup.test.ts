@@ -19,7 +19,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTenantArchive } from '../shared/backup/archive-writer.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
-import { restoreTenant } from '../shared/restore.js';
+import { restoreTenant } from '../shared/restore/restore.js';
 import { REREAD_ATTEMPTS, readWhole, readWholeSync, spoolFile } from '../shared/backup/stable-read.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';

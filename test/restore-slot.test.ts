@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
 import { CorruptArchiveError, SlotOccupiedError, TenantBusyError } from '../shared/errors.js';
-import { restoreTenant } from '../shared/restore.js';
+import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';

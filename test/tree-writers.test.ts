@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { SyncTreeWriter, WorkerTreeWriter, type TreeWriter } from '../shared/tree-writers.js';
+import { SyncTreeWriter, WorkerTreeWriter, type TreeWriter } from '../shared/restore/tree-writers.js';
 import { repoRoot } from './helpers/tree.js';
 
 let dir = '';
@@ -112,8 +112,8 @@ describe('WorkerTreeWriter', () => {
   it('still works from a minified ESM bundle, as the Lambda functions ship it', async () => {
     const { build } = await import('esbuild');
     const bundle = path.join(dir, 'tree-writers.bundle.mjs');
-    await build({ entryPoints: [path.join(repoRoot, 'shared', 'tree-writers.ts')], bundle: true, minify: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
-    const bundled = (await import(bundle)) as typeof import('../shared/tree-writers.js');
+    await build({ entryPoints: [path.join(repoRoot, 'shared', 'restore', 'tree-writers.ts')], bundle: true, minify: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const bundled = (await import(bundle)) as typeof import('../shared/restore/tree-writers.js');
     const writer = new bundled.WorkerTreeWriter();
     const chunk = Buffer.from('from the bundle');
     writer.beginChunk(chunk);

@@ -14,7 +14,7 @@ import { lstatSync, readdirSync, readlinkSync, promises as fs, type Stats } from
 import path from 'node:path';
 
 import type { IoMode } from '../io-mode.js';
-import { resolveInsideRoot } from '../link-resolve.js';
+import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 
 /** Top-level directory of a tenant holding ephemeral terminal state: never backed up. */

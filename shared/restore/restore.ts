@@ -9,19 +9,19 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { ARCHIVE_MARKER_NIBBLE } from './backup/archive-writer.js';
-import { sweepBaseDir } from './tenant/base-dir-sweep.js';
-import { crashPoint } from './crash-points.js';
-import { CorruptArchiveError, FileSystemError, OpenClawError } from './errors.js';
+import { ARCHIVE_MARKER_NIBBLE } from '../backup/archive-writer.js';
+import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
+import { crashPoint } from '../crash-points.js';
+import { CorruptArchiveError, FileSystemError, OpenClawError } from '../errors.js';
 import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
-import { parseArchiveMarker, type ArchiveMarker, type ManifestNote } from './archive/manifest.js';
-import { assertTenantName } from './tenant/names.js';
-import { throwIfAborted } from './storage/streams.js';
-import type { ArchiveLocation } from './storage/types.js';
-import { acquireTenantLock, type TenantLock } from './tenant/lock.js';
-import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from './tenant/slot.js';
-import { decompressFrames } from './archive/zstd-frames.js';
-import type { IoMode } from './io-mode.js';
+import { parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
+import { assertTenantName } from '../tenant/names.js';
+import { throwIfAborted } from '../storage/streams.js';
+import type { ArchiveLocation } from '../storage/types.js';
+import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { decompressFrames } from '../archive/zstd-frames.js';
+import type { IoMode } from '../io-mode.js';
 
 export interface RestoreRequest {
   readonly tenantsDir: string;

@@ -22,15 +22,15 @@ import { chmodSync, promises as fs, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from './errors.js';
-import { ioModeFor, type IoMode } from './io-mode.js';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
+import { ioModeFor, type IoMode } from '../io-mode.js';
 import { resolveInsideRoot } from './link-resolve.js';
-import { formatBytes, plural } from './format.js';
-import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './archive/manifest.js';
-import { entryNameFor, parseEntryName } from './tenant/names.js';
-import { throwIfAborted } from './storage/streams.js';
-import { TarReader, type TarHeader } from './archive/tar-format.js';
-import { TreeDigest, type DirectoryDigest } from './archive/tree-digest.js';
+import { formatBytes, plural } from '../format.js';
+import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
+import { entryNameFor, parseEntryName } from '../tenant/names.js';
+import { throwIfAborted } from '../storage/streams.js';
+import { TarReader, type TarHeader } from '../archive/tar-format.js';
+import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { ParallelTreeWriter, SyncTreeWriter, WorkerTreeWriter, type FileSink, type TreeWriter } from './tree-writers.js';
 
 export interface ExtractLimits {
