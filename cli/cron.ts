@@ -26,7 +26,7 @@ import {
   parseCronCommand,
   parseCronDescription,
   TENANT_TAG,
-} from '../shared/cron-command.js';
+} from '../shared/schedule/cron-command.js';
 import { readFunctionConfig } from '../functions/config.js';
 import { assertRemoteStorage } from '../functions/policy.js';
 import { RemoteError } from '../functions/protocol.js';
@@ -78,7 +78,7 @@ export function registerCron(program: Command, context: CliContext): void {
 
 async function addCron(context: CliContext, tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean }): Promise<void> {
   assertTenantName(tenant);
-  const cronSchedule = await import('../shared/cron.js');
+  const cronSchedule = await import('../shared/schedule/cron-schedule.js');
   if (context.remote === undefined) {
     const schedule = cronSchedule.validateUnixSchedule(flags.schedule);
     assertOpenclawCommandLine(flags.cmd);

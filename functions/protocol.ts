@@ -39,7 +39,7 @@ import {
   type Outcome,
 } from '../shared/errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags } from '../shared/operations.js';
-import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../shared/cron-command.js';
+import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../shared/schedule/cron-command.js';
 import { redact } from '../shared/storage/redact.js';
 
 export interface ErrorBody {

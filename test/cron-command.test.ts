@@ -14,7 +14,7 @@ import {
   parseCronDescription,
   splitWords,
   templateProblem,
-} from '../shared/cron-command.js';
+} from '../shared/schedule/cron-command.js';
 
 const context = { tenant: 'acme', stack: 'openclaw-backup' };
 const parse = (line: string) => parseCronCommand(line, context);

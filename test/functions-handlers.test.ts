@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { cronTargetInput, parseCronCommand } from '../shared/cron-command.js';
+import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
 import type { FunctionConfig } from '../functions/config.js';
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, listHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';

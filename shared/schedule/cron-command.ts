@@ -16,10 +16,10 @@
 // is never ambiguous; `<` and `>` are refused everywhere because EventBridge's input
 // transformer would take them for its own placeholders.
 
-import { UsageError } from './errors.js';
-import { assertTenantName } from './tenant/names.js';
-import type { BackupCommand } from './operations.js';
-import { parseS3Url } from './storage/s3-url.js';
+import { UsageError } from '../errors.js';
+import { assertTenantName } from '../tenant/names.js';
+import type { BackupCommand } from '../operations.js';
+import { parseS3Url } from '../storage/s3-url.js';
 
 /** `source` of the payload a cron rule sends to the backup function. */
 export const CRON_PAYLOAD_SOURCE = 'openclaw.cron';

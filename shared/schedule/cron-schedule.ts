@@ -19,7 +19,7 @@
 
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 
 /** A schedule EventBridge cannot express, or not a valid schedule at all. */
 export class CronScheduleError extends UsageError {
