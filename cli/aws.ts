@@ -14,7 +14,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 
 import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
-import { RemoteError } from '../functions/protocol.js';
+import { RemoteError } from '../shared/control-plane/protocol.js';
 
 /** The deployment prefix rule of the stack (infra/validation.ts PREFIX_PATTERN). */
 export const STACK_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;

@@ -27,9 +27,9 @@ import {
   parseCronDescription,
   TENANT_TAG,
 } from '../shared/schedule/cron-command.js';
-import { readFunctionConfig } from '../functions/config.js';
-import { assertRemoteStorage } from '../functions/policy.js';
-import { RemoteError } from '../functions/protocol.js';
+import { readFunctionConfig } from '../shared/control-plane/function-config.js';
+import { assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
+import { RemoteError } from '../shared/control-plane/protocol.js';
 import { awsErrorName, eventBridgeClient, functionName, lambdaClient, translateAwsError, type ControlPlane } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 

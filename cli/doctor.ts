@@ -18,7 +18,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 
 import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
 
-import { isFailureResponse } from '../functions/protocol.js';
+import { isFailureResponse } from '../shared/control-plane/protocol.js';
 import { ec2Client, efsClient, functionName, invokeClient, lambdaClient, translateAwsError, awsErrorName, type ControlPlane } from './aws.js';
 import { checkNetwork } from './doctor-network.js';
 import { addControlPlaneOptions, ReportedError, requireRemote, type CliContext } from './context.js';

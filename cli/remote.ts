@@ -16,8 +16,8 @@ import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } fr
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
-import { PIPE_REFUSAL } from '../functions/policy.js';
-import { errorFromBody, isFailureResponse, isRecord, RemoteError, type ListRequest } from '../functions/protocol.js';
+import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
+import { errorFromBody, isFailureResponse, isRecord, RemoteError, type ListRequest } from '../shared/control-plane/protocol.js';
 import { functionName, invokeClient, translateAwsError, type ControlPlane } from './aws.js';
 
 /** Where the functions mount the tenant base dir (shown in messages). */

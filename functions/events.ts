@@ -11,8 +11,8 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-import { DEFAULT_REQUEST_TIMEOUT_MS } from './config.js';
-import type { ErrorBody } from './protocol.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../shared/control-plane/function-config.js';
+import type { ErrorBody } from '../shared/control-plane/protocol.js';
 
 export const EVENT_SOURCE = 'openclaw.backup';
 

@@ -2,7 +2,7 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
-import { readFunctionConfig } from './config.js';
+import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { listHandler } from './handlers.js';
 
 const config = readFunctionConfig(process.env);

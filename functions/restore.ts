@@ -4,7 +4,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 
 import { createEventBridgeClient } from './aws-clients.js';
-import { readFunctionConfig } from './config.js';
+import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
 import { restoreHandler } from './handlers.js';
 

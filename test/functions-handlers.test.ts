@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
-import type { FunctionConfig } from '../functions/config.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, listHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';

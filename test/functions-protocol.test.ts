@@ -18,10 +18,10 @@ import {
   UnsafeArchiveError,
   UsageError,
 } from '../shared/errors.js';
-import { readFunctionConfig, type FunctionConfig } from '../functions/config.js';
+import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
-import { assertOverwriteAllowed, assertRemoteStorage, LocationNotAllowedError, OverwriteNotAllowedError } from '../functions/policy.js';
-import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand, RemoteError } from '../functions/protocol.js';
+import { assertOverwriteAllowed, assertRemoteStorage, LocationNotAllowedError, OverwriteNotAllowedError } from '../shared/control-plane/remote-policy.js';
+import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand, RemoteError } from '../shared/control-plane/protocol.js';
 
 describe('errors over the wire', () => {
   it.each([

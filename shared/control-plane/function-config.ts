@@ -23,7 +23,7 @@
 
 import path from 'node:path';
 
-import { bucketNameProblem, keyProblemOf } from '../shared/storage/s3-url.js';
+import { bucketNameProblem, keyProblemOf } from '../storage/s3-url.js';
 
 export interface FunctionConfig {
   readonly tenantsDir: string;

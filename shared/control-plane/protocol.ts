@@ -37,10 +37,10 @@ import {
   describeError,
   isOpenClawError,
   type Outcome,
-} from '../shared/errors.js';
-import type { BackupCommand, RestoreCommand, StorageFlags } from '../shared/operations.js';
-import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../shared/schedule/cron-command.js';
-import { redact } from '../shared/storage/redact.js';
+} from '../errors.js';
+import type { BackupCommand, RestoreCommand, StorageFlags } from '../operations.js';
+import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../schedule/cron-command.js';
+import { redact } from '../storage/redact.js';
 
 export interface ErrorBody {
   readonly code: string;

@@ -14,10 +14,10 @@
 //     function that can replace archives can erase a tenant's history
 // Every check here runs before anything is read from the tenant volume or S3.
 
-import { OpenClawError, UsageError } from '../shared/errors.js';
-import type { StorageFlags } from '../shared/operations.js';
-import { isS3Url, parseS3Url } from '../shared/storage/s3-url.js';
-import { endpointOrigin, type FunctionConfig } from './config.js';
+import { OpenClawError, UsageError } from '../errors.js';
+import type { StorageFlags } from '../operations.js';
+import { isS3Url, parseS3Url } from '../storage/s3-url.js';
+import { endpointOrigin, type FunctionConfig } from './function-config.js';
 
 /** The request names a bucket or endpoint this deployment does not allow. */
 export class LocationNotAllowedError extends OpenClawError {
