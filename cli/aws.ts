@@ -12,9 +12,8 @@ import type { EFSClient } from '@aws-sdk/client-efs';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 
-import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
+import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
-import { RemoteError } from '../shared/control-plane/protocol.js';
 
 /** The deployment prefix rule of the stack (infra/validation.ts PREFIX_PATTERN). */
 export const STACK_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;
@@ -130,23 +129,20 @@ export function translateAwsError(error: unknown, plane: ControlPlane, what: str
         'STACK_NOT_FOUND',
       );
     case 'CredentialsProviderError':
-      return new RemoteError(
-        'NO_CREDENTIALS',
-        'failed',
-        `no AWS credentials for calling the gateway: give --aws-profile, or set AWS_PROFILE or the AWS_* variables (${message})`,
+      return new RemoteError('NO_CREDENTIALS', `no AWS credentials for calling the gateway: give --aws-profile, or set AWS_PROFILE or the AWS_* variables (${message})`,
       );
     case 'AccessDeniedException':
     case 'AccessDenied':
-      return new RemoteError('ACCESS_DENIED', 'failed', `${what}: access denied${where} (${message})`);
+      return new RemoteError('ACCESS_DENIED', `${what}: access denied${where} (${message})`);
     case 'UnrecognizedClientException':
     case 'InvalidSignatureException':
     case 'ExpiredTokenException':
     case 'ExpiredToken':
-      return new RemoteError('INVALID_CREDENTIALS', 'failed', `${what}: the AWS credentials were not accepted (${name}): log in again, e.g. aws sso login`);
+      return new RemoteError('INVALID_CREDENTIALS', `${what}: the AWS credentials were not accepted (${name}): log in again, e.g. aws sso login`);
     case 'TooManyRequestsException':
     case 'ThrottlingException':
-      return new RemoteError('THROTTLED', 'failed', `${what}: throttled by AWS${where}; try again shortly`);
+      return new RemoteError('THROTTLED', `${what}: throttled by AWS${where}; try again shortly`);
     default:
-      return new RemoteError('AWS_ERROR', 'failed', `${what}: ${name}: ${message}`);
+      return new RemoteError('AWS_ERROR', `${what}: ${name}: ${message}`);
   }
 }

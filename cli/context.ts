@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 
-import { OpenClawError, UsageError } from '../shared/errors.js';
+import { UsageError } from '../shared/errors.js';
 import type { StorageFlags, TenantOperations } from '../shared/operations.js';
 import type { ControlPlane } from './aws.js';
 import type { Output } from './output.js';
@@ -63,18 +63,4 @@ export function storageFlags(flags: Record<string, unknown>): StorageFlags {
     secretKey: text('secretKey') ?? fromEnv('OPENCLAW_S3_SECRET_KEY'),
     pipe: text('pipe'),
   };
-}
-
-/**
- * A failure the command has already reported in full (e.g. `doctor`'s checklist): main
- * exits with its outcome's code without printing it again.
- */
-export class ReportedError extends OpenClawError {
-  readonly outcome = 'failed' as const;
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }

@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 
 import { assertTenantName } from '../shared/tenant/names.js';
-import { UsageError } from '../shared/errors.js';
+import { RemoteError, UsageError } from '../shared/errors.js';
 import {
   assertOpenclawCommandLine,
   cronDescription,
@@ -29,7 +29,6 @@ import {
 } from '../shared/schedule/cron-command.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { RemoteError } from '../shared/control-plane/protocol.js';
 import { awsErrorName, eventBridgeClient, functionName, lambdaClient, translateAwsError, type ControlPlane } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 
@@ -132,7 +131,7 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
       throw collision(rule, existing);
     }
     if (flags.replace !== true) {
-      throw new RemoteError('CRON_EXISTS', 'refused', `tenant "${tenant}" already has a cron "${flags.name}" (rule ${rule}): give --replace, or remove it first with cron rm`);
+      throw new RemoteError('CRON_EXISTS', `tenant "${tenant}" already has a cron "${flags.name}" (rule ${rule}): give --replace, or remove it first with cron rm`);
     }
   }
 
@@ -160,7 +159,7 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
     );
     if ((targets.FailedEntryCount ?? 0) > 0) {
       const entry = targets.FailedEntries?.[0];
-      throw new RemoteError('CRON_TARGET_FAILED', 'failed', `EventBridge refused the rule's target: ${entry?.ErrorCode ?? ''} ${entry?.ErrorMessage ?? ''}`.trim());
+      throw new RemoteError('CRON_TARGET_FAILED', `EventBridge refused the rule's target: ${entry?.ErrorCode ?? ''} ${entry?.ErrorMessage ?? ''}`.trim());
     }
   } catch (error) {
     // A new rule without its target would fire into nothing: take it back.
@@ -233,7 +232,7 @@ async function ruleTags(plane: ControlPlane, arn: string): Promise<{ tenant?: st
 
 function collision(rule: string, existing: CronRuleInfo): RemoteError {
   const owner = existing.tenant === undefined ? 'something not made by openclaw cron' : `tenant "${existing.tenant}"'s cron "${existing.cronName ?? '?'}"`;
-  return new RemoteError('CRON_NAME_TAKEN', 'refused', `the rule name ${rule} is already used by ${owner}: choose another cron name`);
+  return new RemoteError('CRON_NAME_TAKEN', `the rule name ${rule} is already used by ${owner}: choose another cron name`);
 }
 
 async function listCrons(context: CliContext, tenant: string | undefined): Promise<void> {
@@ -288,7 +287,7 @@ async function removeCron(context: CliContext, tenant: string, name: string): Pr
   const rule = cronRuleName(plane.stack, tenant, name);
   const existing = await describeCronRule(plane, rule);
   if (existing === undefined) {
-    throw new RemoteError('CRON_NOT_FOUND', 'refused', `tenant "${tenant}" has no cron "${name}" on ${plane.stack} (see cron list ${tenant})`);
+    throw new RemoteError('CRON_NOT_FOUND', `tenant "${tenant}" has no cron "${name}" on ${plane.stack} (see cron list ${tenant})`);
   }
   if (existing.tenant !== tenant || existing.cronName !== name) throw collision(rule, existing);
 

@@ -21,7 +21,8 @@ import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
 import { isFailureResponse } from '../shared/control-plane/protocol.js';
 import { ec2Client, efsClient, functionName, invokeClient, lambdaClient, translateAwsError, awsErrorName, type ControlPlane } from './aws.js';
 import { checkNetwork } from './doctor-network.js';
-import { addControlPlaneOptions, ReportedError, requireRemote, type CliContext } from './context.js';
+import { ReportedError } from '../shared/errors.js';
+import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 import { REMOTE_TENANTS_DIR } from './remote.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';

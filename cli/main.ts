@@ -5,12 +5,12 @@ import { constants as osConstants } from 'node:os';
 
 import { Command, CommanderError, Option } from 'commander';
 
-import { AbortedError, describeError, outcomeOf, UsageError, type Outcome } from '../shared/errors.js';
+import { AbortedError, describeError, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
 import { assertStackPrefix, type ControlPlane } from './aws.js';
-import { addControlPlaneOptions, ReportedError, type CliContext } from './context.js';
+import { addControlPlaneOptions, type CliContext } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';

@@ -11,13 +11,13 @@
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
 import type { BackupResult } from '../shared/backup/backup.js';
-import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
+import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
-import { errorFromBody, isFailureResponse, isRecord, RemoteError, type ListRequest } from '../shared/control-plane/protocol.js';
+import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
 import { functionName, invokeClient, translateAwsError, type ControlPlane } from './aws.js';
 
 /** Where the functions mount the tenant base dir (shown in messages). */
@@ -141,18 +141,15 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
     const { errorType, errorMessage } = isRecord(answer) ? answer : {};
     const detail = typeof errorMessage === 'string' ? errorMessage.split('\n')[0] : output.FunctionError;
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
-      throw new RemoteError('REMOTE_TIMEOUT', 'failed', `${name} timed out (${detail})`);
+      throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail})`);
     }
-    throw new RemoteError('REMOTE_FUNCTION_ERROR', 'failed', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
+    throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
   if (isFailureResponse(answer)) throw errorFromBody(answer.error);
   return answer;
 }
 
 function unexpectedAnswer(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): OpenClawError {
-  return new RemoteError(
-    'REMOTE_PROTOCOL',
-    'failed',
-    `unexpected answer from ${functionName(plane, role)}: are the CLI and the gateway the same version?`,
+  return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane, role)}: are the CLI and the gateway the same version?`,
   );
 }

@@ -6,7 +6,8 @@ import { CronExpressionParser } from 'cron-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { CronScheduleError, nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
+import { CronScheduleError } from '../shared/errors.js';
+import { nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
 
 const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
   ['0 3 * * *', 'cron(0 3 * * ? *)'],

@@ -1,13 +1,13 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { StorageError } from '../shared/errors.js';
+import { StorageError, type StorageCode } from '../shared/errors.js';
 import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
 import { withLogging, withRetries, type StorageEvent } from '../shared/storage/wrappers.js';
 import { bodyOf, readAll, writeOptions } from './storage-contract.js';
 
 /** A memory location whose first `failures` checks and reads fail with `code`. */
-function flaky(failures: number, code: string): ArchiveLocation & { calls: number } {
+function flaky(failures: number, code: StorageCode): ArchiveLocation & { calls: number } {
   const inner = new MemoryLocation(new MemoryStore(), 'x');
   let left = failures;
   const location = {

@@ -23,6 +23,7 @@
 
 import path from 'node:path';
 
+import { FunctionConfigError } from '../errors.js';
 import { bucketNameProblem, keyProblemOf } from '../storage/s3-url.js';
 
 export interface FunctionConfig {
@@ -48,14 +49,6 @@ export const DEFAULT_TENANTS_DIR = '/mnt/tenants';
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-
-/** The function's environment is wrong: thrown at cold start. */
-export class FunctionConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FunctionConfigError';
-  }
-}
 
 export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
   const text = (name: string) => {

@@ -23,19 +23,28 @@ import {
   AbortedError,
   ArchiveLimitError,
   CorruptArchiveError,
+  CronCommandError,
+  CronScheduleError,
   DestinationExistsError,
   FileSystemError,
   InvalidNameError,
-  OpenClawError,
+  InvalidRequestError,
+  LocationNotAllowedError,
+  OverwriteNotAllowedError,
   PipeCommandError,
+  RemoteError,
   SlotOccupiedError,
   StorageError,
   TenantBusyError,
   TenantNotFoundError,
   UnsafeArchiveError,
   UsageError,
+  WireError,
   describeError,
+  isErrorCode,
   isOpenClawError,
+  type ErrorCode,
+  type OpenClawError,
   type Outcome,
 } from '../errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags } from '../operations.js';
@@ -43,6 +52,7 @@ import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../schedule/cron-command.js
 import { redact } from '../storage/redact.js';
 
 export interface ErrorBody {
+  /** An ErrorCode; UNEXPECTED for a bug; a newer gateway may send one this version does not know. */
   readonly code: string;
   readonly outcome: Outcome;
   /** One line, no secrets. */
@@ -71,24 +81,6 @@ export interface ParsedListRequest {
   readonly expectGid?: number;
 }
 
-/** A request that is not what the function accepts (wrong fields, wrong types). */
-export class InvalidRequestError extends UsageError {
-  constructor(message: string) {
-    super(message, 'INVALID_REQUEST');
-  }
-}
-
-/** An error the gateway reported that has no class of its own here (e.g. a newer gateway's). */
-export class RemoteError extends OpenClawError {
-  constructor(
-    readonly code: string,
-    readonly outcome: Outcome,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // Failures
 
@@ -113,41 +105,75 @@ export function isFailureResponse(value: unknown): value is FailureResponse {
 
 /** The typed error a failure response stands for: the class the core would have thrown. */
 export function errorFromBody(body: ErrorBody): OpenClawError {
-  const { code, message } = body;
-  switch (code) {
-    case 'USAGE':
-      return new UsageError(message);
-    case 'INVALID_NAME':
-      return new InvalidNameError(message);
-    case 'UNSAFE_ARCHIVE':
-      return new UnsafeArchiveError(message);
-    case 'CORRUPT_ARCHIVE':
-      return new CorruptArchiveError(message);
-    case 'ARCHIVE_LIMIT':
-      return new ArchiveLimitError(message);
-    case 'SLOT_OCCUPIED':
-      return new SlotOccupiedError(message);
-    case 'TENANT_BUSY':
-      return new TenantBusyError(message);
-    case 'TENANT_NOT_FOUND':
-      return new TenantNotFoundError(message);
-    case 'DESTINATION_EXISTS':
-      return new DestinationExistsError(message);
-    case 'PIPE_FAILED':
-      return new PipeCommandError(message);
-    case 'ABORTED':
-      return new AbortedError(message);
-    case 'FILESYSTEM':
-      return new FileSystemError(message);
-    case 'STORAGE':
-      return new StorageError(message);
-    default:
-      // Storage failures carry many codes (NOT_FOUND, ACCESS_DENIED, …); code, outcome and
-      // message are what the CLI shows, so an exact class matters only where one exists.
-      if (body.outcome === 'usage') return new UsageError(message, code);
-      return new RemoteError(code, body.outcome, message);
-  }
+  const { code, outcome, message } = body;
+  return isErrorCode(code) ? FROM_WIRE[code](message) : new WireError(code, outcome, message);
 }
+
+const storage = (code: ErrorCode & StorageError['code']) => (message: string) => new StorageError(message, code);
+const remote = (code: RemoteError['code']) => (message: string) => new RemoteError(code, message);
+const usage = (code: UsageError['code']) => (message: string) => new UsageError(message, code);
+const wireOnly = (code: ErrorCode, outcome: Outcome) => (message: string) => new WireError(code, outcome, message);
+
+/** Every code's class, so a code added to the registry must say how it comes back over the wire. */
+const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError } = {
+  USAGE: usage('USAGE'),
+  INVALID_NAME: (message) => new InvalidNameError(message),
+  INVALID_SCHEDULE: (message) => new CronScheduleError(message),
+  INVALID_CRON_COMMAND: (message) => new CronCommandError(message),
+  INVALID_REQUEST: (message) => new InvalidRequestError(message),
+  NO_REGION: usage('NO_REGION'),
+  REMOTE_ONLY: usage('REMOTE_ONLY'),
+  REMOTE_UNSUPPORTED: usage('REMOTE_UNSUPPORTED'),
+  STACK_NOT_FOUND: usage('STACK_NOT_FOUND'),
+  UNSAFE_ARCHIVE: (message) => new UnsafeArchiveError(message),
+  CORRUPT_ARCHIVE: (message) => new CorruptArchiveError(message),
+  ARCHIVE_LIMIT: (message) => new ArchiveLimitError(message),
+  SLOT_OCCUPIED: (message) => new SlotOccupiedError(message),
+  // Its class holds the trees' names; the message names them too.
+  RECOVERY_NEEDED: wireOnly('RECOVERY_NEEDED', 'refused'),
+  TENANT_BUSY: (message) => new TenantBusyError(message),
+  TENANT_NOT_FOUND: (message) => new TenantNotFoundError(message),
+  DESTINATION_EXISTS: (message) => new DestinationExistsError(message),
+  LOCATION_NOT_ALLOWED: (message) => new LocationNotAllowedError(message),
+  OVERWRITE_NOT_ALLOWED: (message) => new OverwriteNotAllowedError(message),
+  CRON_EXISTS: remote('CRON_EXISTS'),
+  CRON_NAME_TAKEN: remote('CRON_NAME_TAKEN'),
+  CRON_NOT_FOUND: remote('CRON_NOT_FOUND'),
+  ABORTED: (message) => new AbortedError(message),
+  FILESYSTEM: (message) => new FileSystemError(message),
+  PIPE_FAILED: (message) => new PipeCommandError(message),
+  STORAGE: storage('STORAGE'),
+  NOT_FOUND: storage('NOT_FOUND'),
+  NOT_A_FILE: storage('NOT_A_FILE'),
+  NOT_A_DIRECTORY: storage('NOT_A_DIRECTORY'),
+  ACCESS_DENIED: storage('ACCESS_DENIED'),
+  NO_SPACE: storage('NO_SPACE'),
+  READ_ONLY: storage('READ_ONLY'),
+  NAME_TOO_LONG: storage('NAME_TOO_LONG'),
+  IO: storage('IO'),
+  SHORT_WRITE: storage('SHORT_WRITE'),
+  READ_FAILED: storage('READ_FAILED'),
+  INVALID_METADATA: storage('INVALID_METADATA'),
+  S3: storage('S3'),
+  NO_SUCH_BUCKET: storage('NO_SUCH_BUCKET'),
+  INVALID_CREDENTIALS: storage('INVALID_CREDENTIALS'),
+  NO_CREDENTIALS: storage('NO_CREDENTIALS'),
+  EXPIRED_CREDENTIALS: storage('EXPIRED_CREDENTIALS'),
+  CLOCK_SKEW: storage('CLOCK_SKEW'),
+  WRONG_REGION: storage('WRONG_REGION'),
+  UNREACHABLE: storage('UNREACHABLE'),
+  THROTTLED: storage('THROTTLED'),
+  CHANGED: storage('CHANGED'),
+  NOT_SUPPORTED: storage('NOT_SUPPORTED'),
+  TOO_LARGE: storage('TOO_LARGE'),
+  AWS_ERROR: remote('AWS_ERROR'),
+  REMOTE_TIMEOUT: remote('REMOTE_TIMEOUT'),
+  REMOTE_FUNCTION_ERROR: remote('REMOTE_FUNCTION_ERROR'),
+  REMOTE_PROTOCOL: remote('REMOTE_PROTOCOL'),
+  CRON_TARGET_FAILED: remote('CRON_TARGET_FAILED'),
+  // The CLI's own: printed where it happened.
+  DOCTOR_FAILED: wireOnly('DOCTOR_FAILED', 'failed'),
+};
 
 // ---------------------------------------------------------------------------------------
 // Requests

@@ -14,22 +14,10 @@
 //     function that can replace archives can erase a tenant's history
 // Every check here runs before anything is read from the tenant volume or S3.
 
-import { OpenClawError, UsageError } from '../errors.js';
+import { LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
 import type { StorageFlags } from '../operations.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { endpointOrigin, type FunctionConfig } from './function-config.js';
-
-/** The request names a bucket or endpoint this deployment does not allow. */
-export class LocationNotAllowedError extends OpenClawError {
-  readonly code = 'LOCATION_NOT_ALLOWED';
-  readonly outcome = 'refused' as const;
-}
-
-/** `--overwrite` on a gateway whose deployer did not allow it. */
-export class OverwriteNotAllowedError extends OpenClawError {
-  readonly code = 'OVERWRITE_NOT_ALLOWED';
-  readonly outcome = 'refused' as const;
-}
 
 export const PIPE_REFUSAL =
   '--pipe runs a shell command and is not available in remote mode (the gateway\'s Lambda functions): ' +

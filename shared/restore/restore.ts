@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ARCHIVE_MARKER_NIBBLE } from '../backup/archive-writer.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { CorruptArchiveError, FileSystemError, OpenClawError } from '../errors.js';
+import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
 import { DEFAULT_LIMITS, extractTenantArchive, type ExtractLimits, type ExtractProgress } from './extract.js';
 import { parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -171,22 +171,6 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   }
 }
 
-/** What the system calls that write a restored tree fail with, when it is not our bug. */
-const WRITE_FAILURES: Readonly<Record<string, string>> = {
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EFBIG: 'a file is larger than this file system allows',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EMFILE: 'too many open files',
-  ENFILE: 'too many open files in the system',
-  EIO: 'input/output error',
-  ENAMETOOLONG: 'a name is too long for this file system',
-  EMLINK: 'too many links or subdirectories for this file system',
-  EEXIST: 'two entries name the same file here (a file system that folds case or Unicode forms?)',
-};
-
 /**
  * A system error met while creating the staging tree, as a FileSystemError that says where
  * and why in one line; our own errors and anything unrecognised pass through.
@@ -194,7 +178,8 @@ const WRITE_FAILURES: Readonly<Record<string, string>> = {
 export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
   if (error instanceof OpenClawError || !(error instanceof Error)) return error;
   const { code, path: where } = error as NodeJS.ErrnoException;
-  const what = code === undefined ? undefined : WRITE_FAILURES[code];
+  // Every entry's name is unique in the archive (extract.ts): a clash is the file system's doing.
+  const what = code === 'EEXIST' ? 'two entries name the same file here (a file system that folds case or Unicode forms?)' : errnoMessage(error);
   if (what === undefined) return error;
   const place = where === undefined ? '' : ` (${where})`;
   return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });

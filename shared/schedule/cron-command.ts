@@ -16,7 +16,7 @@
 // is never ambiguous; `<` and `>` are refused everywhere because EventBridge's input
 // transformer would take them for its own placeholders.
 
-import { UsageError } from '../errors.js';
+import { CronCommandError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { BackupCommand } from '../operations.js';
 import { parseS3Url } from '../storage/s3-url.js';
@@ -39,12 +39,6 @@ export const MAX_DESCRIPTION_LENGTH = 512;
 
 export const CRON_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** A `--cmd`, a `--to`, or a rule that breaks the rules. */
-export class CronCommandError extends UsageError {
-  constructor(message: string) {
-    super(message, 'INVALID_CRON_COMMAND');
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Rule names

@@ -19,14 +19,7 @@
 
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 
-import { UsageError } from '../errors.js';
-
-/** A schedule EventBridge cannot express, or not a valid schedule at all. */
-export class CronScheduleError extends UsageError {
-  constructor(message: string) {
-    super(message, 'INVALID_SCHEDULE');
-  }
-}
+import { CronScheduleError } from '../errors.js';
 
 export interface ConvertedSchedule {
   /** The schedule as given, whitespace collapsed (macros kept as written). */

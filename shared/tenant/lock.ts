@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
-import { FileSystemError, TenantBusyError } from '../errors.js';
+import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames } from './hidden-names.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, type ProcessOwner } from './process-owner.js';
 
@@ -158,18 +158,8 @@ async function writeNewFile(file: string, content: string): Promise<void> {
   }
 }
 
-const LOCK_WRITE_FAILURES: Readonly<Record<string, string>> = {
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOENT: 'the tenant base dir does not exist',
-};
-
 function lockWriteError(error: unknown, lockPath: string): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
-  const what = code === undefined ? undefined : LOCK_WRITE_FAILURES[code];
+  const what = errnoCode(error) === 'ENOENT' ? 'the tenant base dir does not exist' : errnoMessage(error);
   if (what === undefined) return error;
   return new FileSystemError(`cannot write the lock file ${lockPath}: ${what}`, { cause: error });
 }

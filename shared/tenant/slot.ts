@@ -20,7 +20,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
-import { FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 
@@ -377,21 +377,12 @@ async function writeJournal(tenantsDir: string, journal: Journal): Promise<void>
     await fs.rename(temp, journalPath);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
-    const code = (error as NodeJS.ErrnoException).code;
-    const what = code === undefined ? undefined : JOURNAL_WRITE_FAILURES[code];
+    const what = errnoMessage(error);
     if (what === undefined) throw error;
     throw new FileSystemError(`cannot write the restore journal ${journalPath}: ${what}`, { cause: error });
   }
   await syncDir(tenantsDir);
 }
-
-const JOURNAL_WRITE_FAILURES: Readonly<Record<string, string>> = {
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-};
 
 async function removeJournal(tenantsDir: string, tenant: string): Promise<void> {
   await fs.rm(journalPathFor(tenantsDir, tenant), { force: true });
