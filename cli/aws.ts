@@ -15,29 +15,11 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
 
-/** The deployment prefix rule of the stack (infra/validation.ts PREFIX_PATTERN). */
-export const STACK_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;
-export const DEFAULT_STACK_PREFIX = 'openclaw-backup';
-
 export interface ControlPlane {
   /** The stack prefix: functions are `<stack>-backup`, `<stack>-restore`, `<stack>-list`. */
   readonly stack: string;
   readonly profile?: string;
   readonly region?: string;
-}
-
-export function assertStackPrefix(stack: string): string {
-  if (!STACK_PREFIX_PATTERN.test(stack)) {
-    throw new UsageError(
-      `invalid --stack ${JSON.stringify(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
-        `(the prefix the gateway was deployed with, e.g. ${DEFAULT_STACK_PREFIX})`,
-    );
-  }
-  return stack;
-}
-
-export function functionName(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): string {
-  return `${plane.stack}-${role}`;
 }
 
 /** Invokes can run 15 minutes: wait a little longer than that for the answer. */

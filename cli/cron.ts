@@ -29,7 +29,8 @@ import {
 } from '../shared/schedule/cron-command.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { awsErrorName, eventBridgeClient, functionName, lambdaClient, translateAwsError, type ControlPlane } from './aws.js';
+import { functionName } from '../shared/control-plane/deployment.js';
+import { awsErrorName, eventBridgeClient, lambdaClient, translateAwsError, type ControlPlane } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 
 export function registerCron(program: Command, context: CliContext): void {
@@ -104,7 +105,7 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
   ]);
 
   // The target: the backup function's ARN; its environment tells which bucket it may write.
-  const backupFunction = functionName(plane, 'backup');
+  const backupFunction = functionName(plane.stack, 'backup');
   let functionArn: string;
   try {
     const found = await lambda.send(new lambdaSdk.GetFunctionCommand({ FunctionName: backupFunction }));

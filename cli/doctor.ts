@@ -19,11 +19,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
 
 import { isFailureResponse } from '../shared/control-plane/protocol.js';
-import { ec2Client, efsClient, functionName, invokeClient, lambdaClient, translateAwsError, awsErrorName, type ControlPlane } from './aws.js';
+import { FUNCTION_ENV, FUNCTION_ROLES, functionName, TENANTS_MOUNT_PATH, type FunctionRole } from '../shared/control-plane/deployment.js';
+import { ec2Client, efsClient, invokeClient, lambdaClient, translateAwsError, awsErrorName, type ControlPlane } from './aws.js';
 import { checkNetwork } from './doctor-network.js';
 import { ReportedError } from '../shared/errors.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
-import { REMOTE_TENANTS_DIR } from './remote.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -38,8 +38,6 @@ export interface DoctorExpectations {
   readonly uid?: number;
   readonly gid?: number;
 }
-
-const ROLES = ['backup', 'restore', 'list'] as const;
 
 export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
@@ -72,8 +70,8 @@ export async function runChecks(plane: ControlPlane, expect: DoctorExpectations 
   const region = plane.region ?? (await lambda.config.region().catch(() => undefined));
 
   const configurations = new Map<string, FunctionConfiguration>();
-  for (const role of ROLES) {
-    const name = functionName(plane, role);
+  for (const role of FUNCTION_ROLES) {
+    const name = functionName(plane.stack, role);
     let configuration: FunctionConfiguration;
     try {
       configuration = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
@@ -178,7 +176,7 @@ export async function runChecks(plane: ControlPlane, expect: DoctorExpectations 
   if (vpcId !== undefined && region !== undefined) {
     const envOf = (configuration: FunctionConfiguration) => configuration.Environment?.Variables ?? {};
     const publishers = ['backup', 'restore'].map((role) => configurations.get(role)).filter((configuration) => configuration !== undefined);
-    const bucket = publishers.map((configuration) => envOf(configuration).OPENCLAW_BACKUP_BUCKET).find((name) => name !== undefined && name !== '');
+    const bucket = publishers.map((configuration) => envOf(configuration)[FUNCTION_ENV.bucket]).find((name) => name !== undefined && name !== '');
     const [ec2, ec2Sdk] = await Promise.all([ec2Client(plane), import('@aws-sdk/client-ec2')]);
     const network = await checkNetwork(
       plane,
@@ -187,7 +185,7 @@ export async function runChecks(plane: ControlPlane, expect: DoctorExpectations 
         vpcId,
         subnetIds: [...new Set(all.flatMap((configuration) => configuration.VpcConfig?.SubnetIds ?? []))],
         securityGroupIds: [...new Set(all.flatMap((configuration) => configuration.VpcConfig?.SecurityGroupIds ?? []))],
-        publishesEvents: publishers.some((configuration) => (envOf(configuration).OPENCLAW_EVENT_BUS ?? '') !== ''),
+        publishesEvents: publishers.some((configuration) => (envOf(configuration)[FUNCTION_ENV.eventBus] ?? '') !== ''),
         ...(bucket !== undefined && { bucket }),
       },
       inVpc,
@@ -206,7 +204,7 @@ export async function runChecks(plane: ControlPlane, expect: DoctorExpectations 
 /** The tenant tree's real owner, read by the list function, against the access point's POSIX user. */
 async function ownershipCheck(plane: ControlPlane, uid: number | undefined, gid: number | undefined, root: string): Promise<Check> {
   const check = 'tenant ownership';
-  const name = functionName(plane, 'list');
+  const name = functionName(plane.stack, 'list');
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   const request = { ownership: true, ...(uid !== undefined && { expectUid: uid }), ...(gid !== undefined && { expectGid: gid }) };
   let answer: unknown;
@@ -264,7 +262,7 @@ function ownershipOf(answer: unknown): OwnershipAnswer | undefined {
   return report as OwnershipAnswer;
 }
 
-function checkFunction(add: (check: string, status: CheckStatus, detail: string) => void, name: string, role: (typeof ROLES)[number], configuration: FunctionConfiguration): void {
+function checkFunction(add: (check: string, status: CheckStatus, detail: string) => void, name: string, role: FunctionRole, configuration: FunctionConfiguration): void {
   const state = configuration.State ?? 'Active';
   const healthy = state === 'Active' && configuration.LastUpdateStatus !== 'Failed';
   add(
@@ -279,20 +277,21 @@ function checkFunction(add: (check: string, status: CheckStatus, detail: string)
 
   const mounts = configuration.FileSystemConfigs ?? [];
   const env = configuration.Environment?.Variables ?? {};
-  const tenantsDir = env.OPENCLAW_TENANTS_DIR ?? REMOTE_TENANTS_DIR;
+  const tenantsDir = env[FUNCTION_ENV.tenantsDir] ?? TENANTS_MOUNT_PATH;
   if (mounts.length !== 1) {
     add(`${name} mount`, 'fail', mounts.length === 0 ? 'mounts no EFS file system' : `mounts ${mounts.length} file systems, expected one`);
   } else if (mounts[0]!.LocalMountPath !== tenantsDir) {
-    add(`${name} mount`, 'fail', `mounted at ${mounts[0]!.LocalMountPath ?? '?'}, but OPENCLAW_TENANTS_DIR is ${tenantsDir}`);
+    add(`${name} mount`, 'fail', `mounted at ${mounts[0]!.LocalMountPath ?? '?'}, but ${FUNCTION_ENV.tenantsDir} is ${tenantsDir}`);
   } else {
     add(`${name} mount`, 'ok', `${mounts[0]!.Arn?.split('/').pop() ?? '?'} at ${tenantsDir}`);
   }
 
   if (role !== 'list') {
-    const missing = ['OPENCLAW_BACKUP_BUCKET', 'OPENCLAW_EVENT_BUS'].filter((key) => env[key] === undefined || env[key] === '');
-    if (missing.includes('OPENCLAW_BACKUP_BUCKET')) add(`${name} environment`, 'fail', 'no OPENCLAW_BACKUP_BUCKET: it cannot reach S3 without an endpoint');
-    else if (missing.length > 0) add(`${name} environment`, 'warn', 'no OPENCLAW_EVENT_BUS: no completion events are published');
-    else add(`${name} environment`, 'ok', `bucket ${env.OPENCLAW_BACKUP_BUCKET}, events to ${env.OPENCLAW_EVENT_BUS}`);
+    const { bucket, eventBus } = FUNCTION_ENV;
+    const missing = [bucket, eventBus].filter((key) => env[key] === undefined || env[key] === '');
+    if (missing.includes(bucket)) add(`${name} environment`, 'fail', `no ${bucket}: it cannot reach S3 without an endpoint`);
+    else if (missing.length > 0) add(`${name} environment`, 'warn', `no ${eventBus}: no completion events are published`);
+    else add(`${name} environment`, 'ok', `bucket ${env[bucket]}, events to ${env[eventBus]}`);
   }
 }
 

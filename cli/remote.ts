@@ -18,13 +18,11 @@ import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
-import { functionName, invokeClient, translateAwsError, type ControlPlane } from './aws.js';
-
-/** Where the functions mount the tenant base dir (shown in messages). */
-export const REMOTE_TENANTS_DIR = '/mnt/tenants';
+import { functionName, TENANTS_MOUNT_PATH } from '../shared/control-plane/deployment.js';
+import { invokeClient, translateAwsError, type ControlPlane } from './aws.js';
 
 export function remoteTenantsDirLabel(plane: ControlPlane): string {
-  return `${plane.stack}:${REMOTE_TENANTS_DIR}`;
+  return `${plane.stack}:${TENANTS_MOUNT_PATH}`;
 }
 
 export function remoteOperations(plane: ControlPlane): TenantOperations {
@@ -111,7 +109,7 @@ const decoder = new TextDecoder();
 
 /** Invokes `<stack>-<role>` and returns its JSON answer; failures become typed errors. */
 async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', payload: object, signal?: AbortSignal): Promise<unknown> {
-  const name = functionName(plane, role);
+  const name = functionName(plane.stack, role);
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
   try {
@@ -150,6 +148,6 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
 }
 
 function unexpectedAnswer(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): OpenClawError {
-  return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane, role)}: are the CLI and the gateway the same version?`,
+  return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,
   );
 }

@@ -24,6 +24,7 @@
 import path from 'node:path';
 
 import { FunctionConfigError } from '../errors.js';
+import { FUNCTION_ENV as ENV, TENANTS_MOUNT_PATH } from './deployment.js';
 import { bucketNameProblem, keyProblemOf } from '../storage/s3-url.js';
 
 export interface FunctionConfig {
@@ -45,7 +46,7 @@ export interface FunctionConfig {
   readonly requestTimeoutMs?: number;
 }
 
-export const DEFAULT_TENANTS_DIR = '/mnt/tenants';
+export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -57,29 +58,29 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   };
   const list = (name: string) => (text(name) ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
 
-  const tenantsDir = text('OPENCLAW_TENANTS_DIR') ?? DEFAULT_TENANTS_DIR;
-  if (!path.isAbsolute(tenantsDir)) throw new FunctionConfigError(`OPENCLAW_TENANTS_DIR must be an absolute path, got ${JSON.stringify(tenantsDir)}`);
+  const tenantsDir = text(ENV.tenantsDir) ?? DEFAULT_TENANTS_DIR;
+  if (!path.isAbsolute(tenantsDir)) throw new FunctionConfigError(`${ENV.tenantsDir} must be an absolute path, got ${JSON.stringify(tenantsDir)}`);
 
-  const backupBucket = text('OPENCLAW_BACKUP_BUCKET');
-  const allowedSourceBuckets = list('OPENCLAW_ALLOWED_SOURCE_BUCKETS');
+  const backupBucket = text(ENV.bucket);
+  const allowedSourceBuckets = list(ENV.allowedSourceBuckets);
   for (const [name, bucket] of [
-    ...(backupBucket === undefined ? [] : [['OPENCLAW_BACKUP_BUCKET', backupBucket] as const]),
-    ...allowedSourceBuckets.map((bucket) => ['OPENCLAW_ALLOWED_SOURCE_BUCKETS', bucket] as const),
+    ...(backupBucket === undefined ? [] : [[ENV.bucket, backupBucket] as const]),
+    ...allowedSourceBuckets.map((bucket) => [ENV.allowedSourceBuckets, bucket] as const),
   ]) {
     const problem = bucketNameProblem(bucket);
     if (problem !== undefined) throw new FunctionConfigError(`${name}: invalid bucket name ${JSON.stringify(bucket)}: ${problem}`);
   }
 
-  const backupKeyPrefix = text('OPENCLAW_BACKUP_PREFIX');
+  const backupKeyPrefix = text(ENV.keyPrefix);
   if (backupKeyPrefix !== undefined && (!backupKeyPrefix.endsWith('/') || backupKeyPrefix.startsWith('/') || keyProblemOf(backupKeyPrefix.slice(0, -1)) !== undefined)) {
-    throw new FunctionConfigError(`OPENCLAW_BACKUP_PREFIX must be a key prefix ending in "/", like backups/, got ${JSON.stringify(backupKeyPrefix)}`);
+    throw new FunctionConfigError(`${ENV.keyPrefix} must be a key prefix ending in "/", like backups/, got ${JSON.stringify(backupKeyPrefix)}`);
   }
 
-  const endpoints = list('OPENCLAW_ALLOWED_ENDPOINTS').map(originOf);
+  const endpoints = list(ENV.allowedEndpoints).map(originOf);
 
-  const allowOverwrite = text('OPENCLAW_ALLOW_OVERWRITE');
+  const allowOverwrite = text(ENV.allowOverwrite);
   if (allowOverwrite !== undefined && allowOverwrite !== 'true' && allowOverwrite !== 'false') {
-    throw new FunctionConfigError(`OPENCLAW_ALLOW_OVERWRITE must be true or false, got ${JSON.stringify(allowOverwrite)}`);
+    throw new FunctionConfigError(`${ENV.allowOverwrite} must be true or false, got ${JSON.stringify(allowOverwrite)}`);
   }
 
   const milliseconds = (name: string, fallback: number, min: number): number => {
@@ -90,9 +91,9 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     }
     return parsed;
   };
-  const abortMarginMs = milliseconds('OPENCLAW_ABORT_MARGIN_MS', DEFAULT_ABORT_MARGIN_MS, 0);
-  const connectTimeoutMs = milliseconds('OPENCLAW_CONNECT_TIMEOUT_MS', DEFAULT_CONNECT_TIMEOUT_MS, 1);
-  const requestTimeoutMs = milliseconds('OPENCLAW_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1);
+  const abortMarginMs = milliseconds(ENV.abortMargin, DEFAULT_ABORT_MARGIN_MS, 0);
+  const connectTimeoutMs = milliseconds(ENV.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1);
+  const requestTimeoutMs = milliseconds(ENV.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, 1);
 
   return {
     tenantsDir: path.resolve(tenantsDir),
@@ -101,8 +102,8 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     allowedSourceBuckets,
     allowedEndpoints: endpoints,
     allowOverwrite: allowOverwrite === 'true',
-    ...(text('OPENCLAW_EVENT_BUS') !== undefined && { eventBus: text('OPENCLAW_EVENT_BUS') }),
-    ...(text('OPENCLAW_STACK_PREFIX') !== undefined && { stackPrefix: text('OPENCLAW_STACK_PREFIX') }),
+    ...(text(ENV.eventBus) !== undefined && { eventBus: text(ENV.eventBus) }),
+    ...(text(ENV.stackPrefix) !== undefined && { stackPrefix: text(ENV.stackPrefix) }),
     abortMarginMs,
     connectTimeoutMs,
     requestTimeoutMs,
@@ -121,6 +122,6 @@ export function endpointOrigin(url: string): string | undefined {
 
 function originOf(url: string): string {
   const origin = endpointOrigin(url);
-  if (origin === undefined) throw new FunctionConfigError(`OPENCLAW_ALLOWED_ENDPOINTS: ${JSON.stringify(url)} is not an http(s) URL`);
+  if (origin === undefined) throw new FunctionConfigError(`${ENV.allowedEndpoints}: ${JSON.stringify(url)} is not an http(s) URL`);
   return origin;
 }
