@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 
 import { UsageError } from '../shared/errors.js';
 import type { StorageFlags, TenantOperations } from '../shared/operations.js';
-import type { ControlPlane } from './aws.js';
+import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { Output } from './output.js';
 
 export interface CliContext {

@@ -9,8 +9,7 @@ import { AbortedError, describeError, outcomeOf, ReportedError, UsageError, type
 import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
-import { assertStackPrefix } from '../shared/control-plane/deployment.js';
-import type { ControlPlane } from './aws.js';
+import { assertStackPrefix, type ControlPlane } from '../shared/control-plane/deployment.js';
 import { addControlPlaneOptions, type CliContext } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';

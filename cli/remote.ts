@@ -18,8 +18,9 @@ import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
-import { functionName, TENANTS_MOUNT_PATH } from '../shared/control-plane/deployment.js';
-import { invokeClient, translateAwsError, type ControlPlane } from './aws.js';
+import { translateAwsError } from '../shared/control-plane/aws-errors.js';
+import { functionName, TENANTS_MOUNT_PATH, type ControlPlane } from '../shared/control-plane/deployment.js';
+import { invokeClient } from './aws.js';
 
 export function remoteTenantsDirLabel(plane: ControlPlane): string {
   return `${plane.stack}:${TENANTS_MOUNT_PATH}`;

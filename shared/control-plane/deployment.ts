@@ -23,6 +23,14 @@ export function assertStackPrefix(stack: string): string {
   return stack;
 }
 
+/** A deployed gateway as remote mode addresses it: its prefix, and the AWS profile and region to call it with. */
+export interface ControlPlane {
+  /** The stack prefix: functions are `<stack>-backup`, `<stack>-restore`, `<stack>-list`. */
+  readonly stack: string;
+  readonly profile?: string;
+  readonly region?: string;
+}
+
 /** The gateway's Lambda functions, each named `<prefix>-<role>`. */
 export const FUNCTION_ROLES = ['backup', 'restore', 'list'] as const;
 export type FunctionRole = (typeof FUNCTION_ROLES)[number];

@@ -1,4 +1,4 @@
-// `openclaw doctor`'s network checks: can the functions, from their subnets and with their
+// `openclaw doctor`'s network checks (doctor.ts): can the functions, from their subnets and with their
 // security groups, reach what they call? Read-only EC2 Describe calls (subnets, route
 // tables, VPC endpoints, security groups, the S3 prefix list) and EFS
 // DescribeMountTargetSecurityGroups; nothing is changed and no packet is sent.
@@ -14,17 +14,23 @@
 // gateway alone does not take it out of the VPC. Routes through a transit gateway, a
 // peering or an appliance cannot be followed from here: they are reported as unverified.
 
-import type {
-  EC2Client,
-  IpPermission,
-  RouteTable,
-  SecurityGroup,
-  Subnet,
-  VpcEndpoint,
+import {
+  DescribeManagedPrefixListsCommand,
+  DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcEndpointsCommand,
+  type EC2Client,
+  type IpPermission,
+  type RouteTable,
+  type SecurityGroup,
+  type Subnet,
+  type VpcEndpoint,
 } from '@aws-sdk/client-ec2';
-import type { EFSClient, MountTargetDescription } from '@aws-sdk/client-efs';
+import { DescribeMountTargetSecurityGroupsCommand, type EFSClient, type MountTargetDescription } from '@aws-sdk/client-efs';
 
-import { translateAwsError, type ControlPlane } from './aws.js';
+import { translateAwsError } from './aws-errors.js';
+import type { ControlPlane } from './deployment.js';
 
 export type NetworkStatus = 'ok' | 'warn' | 'fail';
 
@@ -47,8 +53,6 @@ export interface FunctionNetwork {
 export interface NetworkClients {
   readonly ec2: EC2Client;
   readonly efs: EFSClient;
-  readonly ec2Sdk: typeof import('@aws-sdk/client-ec2');
-  readonly efsSdk: typeof import('@aws-sdk/client-efs');
 }
 
 const HTTPS = 443;
@@ -82,7 +86,7 @@ async function gatherFacts(
   region: string,
   network: FunctionNetwork,
   mountTargets: readonly MountTargetDescription[],
-  { ec2, efs, ec2Sdk, efsSdk }: NetworkClients,
+  { ec2, efs }: NetworkClients,
 ): Promise<Facts> {
   const describe = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     try {
@@ -93,10 +97,10 @@ async function gatherFacts(
   };
   const vpcFilter = [{ Name: 'vpc-id', Values: [network.vpcId] }];
   const [routeTables, endpoints, prefixLists, targets] = await Promise.all([
-    describe('the route tables', () => ec2.send(new ec2Sdk.DescribeRouteTablesCommand({ Filters: vpcFilter }))),
-    describe('the VPC endpoints', () => ec2.send(new ec2Sdk.DescribeVpcEndpointsCommand({ Filters: vpcFilter }))),
+    describe('the route tables', () => ec2.send(new DescribeRouteTablesCommand({ Filters: vpcFilter }))),
+    describe('the VPC endpoints', () => ec2.send(new DescribeVpcEndpointsCommand({ Filters: vpcFilter }))),
     describe('the S3 prefix list', () =>
-      ec2.send(new ec2Sdk.DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [`com.amazonaws.${region}.s3`] }] })),
+      ec2.send(new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [`com.amazonaws.${region}.s3`] }] })),
     ),
     describe('the mount targets\' security groups', () =>
       Promise.all(
@@ -105,7 +109,7 @@ async function gatherFacts(
           .map(async (target) => ({
             ...target,
             securityGroups:
-              (await efs.send(new efsSdk.DescribeMountTargetSecurityGroupsCommand({ MountTargetId: target.MountTargetId }))).SecurityGroups ?? [],
+              (await efs.send(new DescribeMountTargetSecurityGroupsCommand({ MountTargetId: target.MountTargetId }))).SecurityGroups ?? [],
           })),
       ),
     ),
@@ -122,8 +126,8 @@ async function gatherFacts(
     ...new Set([...network.securityGroupIds, ...vpcEndpoints.flatMap((endpoint) => (endpoint.Groups ?? []).map((group) => group.GroupId ?? '')), ...targets.flatMap((target) => target.securityGroups)]),
   ].filter((id) => id !== '');
   const [subnets, groups] = await Promise.all([
-    describe('the subnets', () => ec2.send(new ec2Sdk.DescribeSubnetsCommand({ SubnetIds: subnetIds }))),
-    describe('the security groups', () => ec2.send(new ec2Sdk.DescribeSecurityGroupsCommand({ GroupIds: groupIds }))),
+    describe('the subnets', () => ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnetIds }))),
+    describe('the security groups', () => ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: groupIds }))),
   ]);
   return {
     region,
