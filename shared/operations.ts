@@ -4,8 +4,8 @@
 // functions (remote mode), which run these same local operations on the EFS volume.
 
 import { backupTenant, type BackupResult } from './backup/backup.js';
-import type { ExtractLimits, ExtractProgress } from './restore/extract.js';
-import { DEFAULT_LIMITS } from './restore/extract.js';
+import type { ExtractProgress } from './restore/extract.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
 import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';

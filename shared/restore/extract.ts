@@ -24,6 +24,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 import { ioModeFor, type IoMode } from '../io-mode.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
@@ -32,18 +33,6 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { ParallelTreeWriter, SyncTreeWriter, WorkerTreeWriter, type FileSink, type TreeWriter } from './tree-writers.js';
-
-export interface ExtractLimits {
-  /** Most entries (files, directories, links) one archive may hold. */
-  readonly maxEntries: number;
-  /** Most bytes of file content one archive may unpack to. */
-  readonly maxBytes: number;
-}
-
-export const DEFAULT_LIMITS: ExtractLimits = {
-  maxEntries: 2_000_000,
-  maxBytes: 256 * 1024 ** 3,
-};
 
 /** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
 const MAX_DEPTH = 1024;

@@ -9,7 +9,8 @@
 // the rule passes in; see `cronTargetInput`), so a retried invocation writes the same key.
 // Everything else a shell would do (`;`, pipes, redirections, `$VAR`, backticks, other
 // commands) is refused with the reason. The only command that can be scheduled is
-// `openclaw tenants backup <tenant> --to s3://…`, for the cron's own tenant.
+// `openclaw tenants backup <tenant> --to s3://…`, for the cron's own tenant; its flags are
+// the CLI's own (command-flags.ts), each of which is taken, ignored or refused here.
 //
 // Template syntax (the payload's `command.to`): literal text plus `{date:FORMAT}`, FORMAT a
 // strftime subset (DATE_FORMATS). Literal `{`, `}` are refused in `--to` so a placeholder
@@ -18,7 +19,8 @@
 
 import { CronCommandError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
-import type { BackupCommand } from '../operations.js';
+import { BACKUP_FLAGS, GLOBAL_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag } from '../command-flags.js';
+import type { BackupCommand, StorageFlags } from '../operations.js';
 import { parseS3Url } from '../storage/s3-url.js';
 
 /** `source` of the payload a cron rule sends to the backup function. */
@@ -291,14 +293,50 @@ export interface CronCommandContext {
   readonly stack: string;
 }
 
-const REFUSED_OPTIONS: Readonly<Record<string, string>> = {
-  '--pipe': '--pipe runs a shell command and is not available in a scheduled (Lambda) backup; the bucket encrypts archives at rest',
-  '--aws-profile': 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
-  '--region': 'the scheduled backup runs in the gateway\'s region: drop --region (give it to `cron add` itself to choose where the rule is created)',
-  '--access-key': 'keys in --cmd would be stored in clear text in the EventBridge rule: drop --access-key/--secret-key (the function uses its execution role)',
-  '--secret-key': 'keys in --cmd would be stored in clear text in the EventBridge rule: drop --access-key/--secret-key (the function uses its execution role)',
-  '--tenants-dir': 'the scheduled backup reads the gateway\'s tenants (its EFS mount): drop --tenants-dir',
+/** What a scheduled backup does with a flag of `openclaw` or `openclaw tenants backup`. */
+type ScheduledUse =
+  /** `--to`: the archive's key, a template (`$(date …)` allowed). */
+  | 'destination'
+  /** A switch of the BackupCommand the function runs (`--overwrite`). */
+  | 'command'
+  /** A storage flag the function uses as given (`--endpoint`). */
+  | 'storage'
+  /** Meaningless there (`--json`: the function answers in JSON anyway). */
+  | 'ignored'
+  /** `--stack`: must name the stack the cron is added to. */
+  | 'this-stack'
+  | { readonly refused: string };
+
+const DROP_KEYS =
+  'keys in --cmd would be stored in clear text in the EventBridge rule: drop --access-key/--secret-key (the function uses its execution role)';
+
+/** Every flag the CLI's `tenants backup` accepts (shared/command-flags.ts), and what a scheduled backup does with it. */
+const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
+  tenantsDir: { refused: 'the scheduled backup reads the gateway\'s tenants (its EFS mount): drop --tenants-dir' },
+  stack: 'this-stack',
+  json: 'ignored',
+  to: 'destination',
+  overwrite: 'command',
+  awsProfile: {
+    refused: 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
+  },
+  region: { refused: 'the scheduled backup runs in the gateway\'s region: drop --region (give it to `cron add` itself to choose where the rule is created)' },
+  endpoint: 'storage',
+  accessKey: { refused: DROP_KEYS },
+  secretKey: { refused: DROP_KEYS },
+  pipe: { refused: '--pipe runs a shell command and is not available in a scheduled (Lambda) backup; the bucket encrypts archives at rest' },
 };
+
+type BackupLineFlag = { readonly key: GlobalFlag | BackupFlag; readonly spec: FlagSpec };
+const BACKUP_LINE_FLAGS = new Map<string, BackupLineFlag>(
+  [...Object.entries(GLOBAL_FLAGS), ...Object.entries(BACKUP_FLAGS)].map(([key, spec]) => [spec.flag, { key: key as BackupLineFlag['key'], spec }]),
+);
+
+/** "--to, --overwrite and --endpoint": the flags a scheduled backup takes. */
+const TAKEN = (() => {
+  const taken = [...BACKUP_LINE_FLAGS.values()].filter(({ key }) => ['destination', 'command', 'storage'].includes(SCHEDULED[key] as string)).map(({ spec }) => spec.flag);
+  return `${taken.slice(0, -1).join(', ')} and ${taken[taken.length - 1]}`;
+})();
 
 /** Parses `--cmd` into the backup it schedules. */
 export function parseCronCommand(line: string, context: CronCommandContext): ScheduledBackup {
@@ -318,8 +356,8 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
   assertSchedulableCommand(words);
   const positionals: string[] = [];
   let to: string | undefined;
-  let overwrite = false;
-  let endpoint: string | undefined;
+  const switches: Partial<Record<BackupFlag | GlobalFlag, true>> = {};
+  const storage: Record<string, string> = {};
   let optionsEnded = false;
   for (let index = 1; index < words.length; index++) {
     const word = words[index]!;
@@ -345,30 +383,29 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
       if (next === undefined) throw new CronCommandError(`${name} in --cmd needs a value`);
       return next;
     };
-    const refusal = REFUSED_OPTIONS[name];
-    if (refusal !== undefined) throw new CronCommandError(refusal);
-    switch (name) {
-      case '--to':
-        if (to !== undefined) throw new CronCommandError('--to is given twice in --cmd');
+    const known = BACKUP_LINE_FLAGS.get(name);
+    if (known === undefined) throw new CronCommandError(`unknown option ${JSON.stringify(name)} in --cmd (a scheduled backup takes ${TAKEN})`);
+    const use = SCHEDULED[known.key];
+    if (typeof use === 'object') throw new CronCommandError(use.refused);
+    if (known.spec.value === undefined) takesNoValue();
+    switch (use) {
+      case 'destination':
+        if (to !== undefined) throw new CronCommandError(`${name} is given twice in --cmd`);
         to = wordTemplate(value());
         break;
-      case '--overwrite':
-        takesNoValue();
-        overwrite = true;
+      case 'command':
+        switches[known.key] = true;
         break;
-      case '--endpoint':
-        endpoint = literal(value(), '--endpoint');
+      case 'storage':
+        storage[known.key] = literal(value(), name);
         break;
-      case '--json':
-        takesNoValue();
-        break; // the function answers in JSON anyway
-      case '--stack': {
-        const stack = literal(value(), '--stack');
+      case 'ignored':
+        break;
+      case 'this-stack': {
+        const stack = literal(value(), name);
         if (stack !== context.stack) throw new CronCommandError(`--cmd names --stack ${stack}, but the cron is added to ${context.stack}`);
         break;
       }
-      default:
-        throw new CronCommandError(`unknown option ${JSON.stringify(name)} in --cmd (a scheduled backup takes --to, --overwrite and --endpoint)`);
     }
   }
 
@@ -389,18 +426,17 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     command: {
       tenant,
       to,
-      ...(overwrite && { overwrite }),
-      ...(endpoint !== undefined && { storage: { endpoint } }),
+      ...(switches.overwrite === true && { overwrite: true }),
+      ...(Object.keys(storage).length > 0 && { storage: storage as StorageFlags }),
     },
     templated: hasPlaceholders(to),
   };
 }
 
 /** Options of any openclaw command that take a value (to find the subcommand before judging options). */
-const VALUE_OPTIONS = new Set([
-  '--to', '--from', '--as', '--max-entries', '--max-bytes', '--endpoint', '--stack', '--tenants-dir',
-  '--pipe', '--aws-profile', '--region', '--access-key', '--secret-key',
-]);
+const VALUE_OPTIONS = new Set<string>(
+  [GLOBAL_FLAGS, BACKUP_FLAGS, RESTORE_FLAGS].flatMap((flags) => Object.values<FlagSpec>(flags)).filter((spec) => spec.value !== undefined).map((spec) => spec.flag),
+);
 
 function assertSchedulableCommand(words: readonly Word[]): void {
   const commands: string[] = [];
