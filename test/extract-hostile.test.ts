@@ -24,7 +24,9 @@ import { AbortedError, ArchiveLimitError, CorruptArchiveError, UnsafeArchiveErro
 import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/restore/extract.js';
 import type { Manifest } from '../shared/archive/manifest.js';
 import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
+import { restoreTenant } from '../shared/restore/restore.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
+import { compressFrames } from './helpers/zstd.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
 
@@ -993,19 +995,10 @@ describe('cancellation', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// End to end through restoreTenant, when the zstd codec is in the checkout: a refused
-// archive leaves the slot, the victim and the base directory exactly as they were.
+// End to end through restoreTenant: a refused archive leaves the slot, the victim and the
+// base directory exactly as they were.
 
-const zstdAvailable = existsSync(new URL('../shared/archive/zstd-frames.ts', import.meta.url));
-
-describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
-  interface Codec {
-    compressFrames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer>;
-  }
-  interface Restore {
-    restoreTenant(request: { tenantsDir: string; location: unknown } & Extra): Promise<unknown>;
-  }
-
+describe('restoreTenant end to end', () => {
   type Extra = { force?: boolean; as?: string; limits?: { maxEntries: number; maxBytes: number }; before?: Buffer };
 
   function restore(archive: Buffer, extra: Extra = {}): Promise<unknown> {
@@ -1013,13 +1006,8 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
   }
 
   async function restoreFrom(tarStream: AsyncIterable<Uint8Array>, extra: Extra = {}): Promise<unknown> {
-    // Specifiers in variables: the codec may be mid-edit elsewhere; this suite must still compile.
-    const codecPath = '../shared/archive/zstd-frames.js';
-    const restorePath = '../shared/restore/restore.js';
-    const codec = (await import(codecPath)) as Codec;
-    const { restoreTenant } = (await import(restorePath)) as Restore;
     const frames: Buffer[] = extra.before === undefined ? [] : [extra.before];
-    for await (const frame of codec.compressFrames(tarStream)) frames.push(frame);
+    for await (const frame of compressFrames(tarStream)) frames.push(frame);
     const bytes = Buffer.concat(frames);
     const location = {
       display: 'memory://hostile',

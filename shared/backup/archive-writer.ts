@@ -33,7 +33,8 @@ import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './st
 import { TempArea } from './temp-area.js';
 import { walkTenant, isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from '../archive/tar-format.js';
-import { FrameWriter, skippableFrame, type CompressOptions } from '../archive/zstd-frames.js';
+import { FrameWriter, type CompressOptions } from '../archive/zstd-encoder.js';
+import { skippableFrame } from '../archive/zstd-format.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The leading skippable frame's magic nibble; its payload is an ArchiveMarker (manifest.ts). */

@@ -21,7 +21,7 @@ import { recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
 import { tenantDirFor } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
-import type { CompressOptions } from '../archive/zstd-frames.js';
+import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { IoMode } from '../io-mode.js';
 
 export interface BackupRequest {

@@ -21,7 +21,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
-import { decompressFrames } from '../archive/zstd-frames.js';
+import { decompressFrames } from '../archive/zstd-decoder.js';
 import type { IoMode } from '../io-mode.js';
 
 export interface RestoreRequest {
