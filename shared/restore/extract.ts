@@ -18,7 +18,6 @@
 // match it exactly. Damage the tar parser finds is a CorruptArchiveError.
 
 import { createHash, type Hash } from 'node:crypto';
-import { chmodSync, promises as fs, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -32,7 +31,8 @@ import { entryNameFor, parseEntryName } from '../tenant/names.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
-import { ParallelTreeWriter, SyncTreeWriter, WorkerTreeWriter, type FileSink, type TreeWriter } from './tree-writers.js';
+import { chooseTreeWriter } from './choose-tree-writer.js';
+import type { FileSink, TreeWriter } from './tree-writer.js';
 
 /** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
 const MAX_DEPTH = 1024;
@@ -45,13 +45,6 @@ const MAX_LINK_TARGET_BYTES = 4095;
 const TAR_OVERHEAD_PER_ENTRY = 10 * 1024;
 /** …and by this much in all: a few extended headers of up to 4 MiB, up to 16 MiB of padding after the end. */
 const TAR_OVERHEAD_SLACK = 32 * 1024 * 1024;
-/**
- * On a local disk, files are written on this thread until the archive has declared this many
- * bytes of content, or this many entries, then on writer threads (tree-writers.ts):
- * starting threads costs more than a small archive takes.
- */
-const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
-const WORKER_THRESHOLD_ENTRIES = 1024;
 /** Longest the extraction runs without letting the event loop turn (signals, timers). */
 const EVENT_LOOP_TURN_MS = 50;
 /** Progress is reported every this many entries (and for every file over 1 MiB). */
@@ -76,7 +69,7 @@ export interface ExtractOptions {
   readonly onProgress?: (progress: ExtractProgress) => void;
   /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
   readonly ioMode?: IoMode;
-  /** In 'sync' mode, bytes of content (or 1,024 entries, unless this is Infinity) after which files are written on writer threads. @default 16 MiB */
+  /** On a local disk, when files start being written on writer threads (choose-tree-writer.ts). @default 16 MiB */
   readonly workerThresholdBytes?: number;
 }
 
@@ -150,7 +143,8 @@ class Extraction {
   private readonly nodes = new Map<string, Node>();
   /** What the manifest's directory digests must match, computed from the entries as they are extracted. */
   private readonly digest = new TreeDigest();
-  private writes: TreeWriter = new SyncTreeWriter();
+  /** Chosen once the target directory is known (choose-tree-writer.ts). */
+  private writes: TreeWriter | undefined;
   private tenant: string | undefined;
   private root = '';
   private manifest: Manifest | undefined;
@@ -163,7 +157,6 @@ class Extraction {
   private readonly counts = { files: 0, directories: 0, symlinks: 0, hardlinks: 0 };
   private body: Body | undefined;
   private remaining = 0;
-  private ioMode: IoMode = 'sync';
   private currentChunk: Buffer | undefined;
   private progressCalls = 0;
 
@@ -171,13 +164,10 @@ class Extraction {
     this.limits = options.limits ?? DEFAULT_LIMITS;
   }
 
-  /** A chunk of the tar stream is about to be read: the writer is switched to writer threads here once the archive is large. */
+  /** A chunk of the tar stream is about to be read. */
   beginChunk(chunk: Buffer): void {
-    if (this.tenant !== undefined && this.ioMode === 'sync' && this.writes instanceof SyncTreeWriter && this.worthAWorker()) {
-      this.writes = new WorkerTreeWriter();
-    }
     this.currentChunk = chunk;
-    this.writes.beginChunk(chunk);
+    this.writes?.beginChunk(chunk);
   }
 
   endChunk(): Promise<void> | undefined {
@@ -188,12 +178,7 @@ class Extraction {
         `the archive's tar stream runs ${formatBytes(this.streamBytes - this.declaredBytes)} beyond the content of its ${plural(this.entryCount, 'entry', 'entries')}: refusing it`,
       );
     }
-    return this.writes.endChunk();
-  }
-
-  private worthAWorker(): boolean {
-    const threshold = this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
-    return this.unpackedBytes >= threshold || (threshold !== Infinity && this.entryCount >= WORKER_THRESHOLD_ENTRIES);
+    return this.writes?.endChunk();
   }
 
   /** A header. Returns a promise only when the file system is called asynchronously. */
@@ -207,10 +192,8 @@ class Extraction {
   private async firstEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> {
     this.tenant = tenant;
     this.root = await this.options.prepare(tenant);
-    this.ioMode = this.options.ioMode ?? ioModeFor(this.root);
-    if (this.ioMode === 'parallel') this.writes = new ParallelTreeWriter();
-    else if ((this.options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES) <= 0) this.writes = new WorkerTreeWriter();
-    // The chunk holding this first entry was announced to the writer it replaces.
+    this.writes = chooseTreeWriter({ ioMode: this.options.ioMode ?? ioModeFor(this.root), workerThresholdBytes: this.options.workerThresholdBytes });
+    // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
     const pending = this.nextEntry(header, tenant, segments);
     if (pending !== undefined) await pending;
@@ -253,7 +236,7 @@ class Extraction {
 
     const relPath = segments.length === 1 ? segments[0]! : segments.join('/');
     const absPath = path.join(this.root, relPath);
-    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes);
+    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes!);
     if (typeof created !== 'number') return created.then((count) => this.place(header, count, relPath, absPath, segments, mode, mtime));
     return this.place(header, created, relPath, absPath, segments, mode, mtime);
   }
@@ -270,7 +253,8 @@ class Extraction {
     // Directories an entry implies count too: each is a node in memory and an inode on disk.
     this.entryCount += impliedDirectories;
     if (this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
-    const { nodes, writes } = this;
+    const nodes = this.nodes;
+    const writes = this.writes!;
     const existing = nodes.get(relPath);
     if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
       throw new UnsafeArchiveError('duplicate entry', header.name);
@@ -322,7 +306,7 @@ class Extraction {
     if (resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes)) === undefined) {
       throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
     }
-    const pending = this.writes.symlink(target, absPath, mtime);
+    const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, { type: 'symlink', target });
     this.digest.add({ path: relPath, type: 'symlink', target });
@@ -336,7 +320,7 @@ class Extraction {
     if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
       throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
     }
-    const pending = this.writes.link(path.join(this.root, ...target.segments), absPath);
+    const pending = this.writes!.link(path.join(this.root, ...target.segments), absPath);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, FILE_NODE);
     this.digest.add({ path: relPath, type: 'hardlink', target: target.segments.join('/') });
@@ -392,7 +376,7 @@ class Extraction {
 
   /** After the last entry: every write finished, links re-checked, the tree matched against the manifest. */
   async finish(): Promise<ExtractResult> {
-    await this.writes.flush();
+    await this.writes?.flush();
     const { tenant, nodes, manifest } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
@@ -402,7 +386,7 @@ class Extraction {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
     }
     throwIfAborted(this.options.signal);
-    await applyDirectoryAttributes(this.root, nodes, this.ioMode, this.options.signal);
+    await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
     return { tenant, ...this.counts, bytes: this.unpackedBytes, manifest };
   }
 
@@ -410,7 +394,7 @@ class Extraction {
   async abandon(): Promise<void> {
     if (this.body?.kind === 'file') this.body.sink.abandon();
     this.body = undefined;
-    await this.writes.settle();
+    await this.writes?.settle();
   }
 }
 
@@ -495,10 +479,9 @@ function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: 
 
 /**
  * Directory modes and times last, deepest first: writing children changes a directory's
- * mtime, and a read-only one could not take them. Synchronous calls on a local disk (each
- * is microseconds; a round trip through the thread pool costs more than the call).
+ * mtime, and a read-only one could not take them.
  */
-async function applyDirectoryAttributes(root: string, nodes: Map<string, Node>, ioMode: IoMode, signal: AbortSignal | undefined): Promise<void> {
+async function applyDirectoryAttributes(root: string, nodes: Map<string, Node>, writes: TreeWriter, signal: AbortSignal | undefined): Promise<void> {
   const directories: [string, Extract<Node, { type: 'directory' }>][] = [];
   for (const entry of nodes) if (entry[1].type === 'directory') directories.push(entry as [string, Extract<Node, { type: 'directory' }>]);
   directories.sort(([a], [b]) => depth(b) - depth(a));
@@ -506,13 +489,8 @@ async function applyDirectoryAttributes(root: string, nodes: Map<string, Node>, 
   for (const [relPath, node] of directories) {
     if (++done % 1024 === 0) throwIfAborted(signal);
     const absPath = relPath === '' ? root : path.join(root, relPath);
-    if (ioMode === 'sync') {
-      chmodSync(absPath, node.mode);
-      utimesSync(absPath, node.mtime, node.mtime);
-    } else {
-      await fs.chmod(absPath, node.mode);
-      await fs.utimes(absPath, node.mtime, node.mtime);
-    }
+    const pending = writes.setAttributes(absPath, node.mode, node.mtime);
+    if (pending !== undefined) await pending;
   }
 }
 

@@ -8,12 +8,14 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { SyncTreeWriter, WorkerTreeWriter, type TreeWriter } from '../shared/restore/tree-writers.js';
+import { SyncTreeWriter } from '../shared/restore/sync-tree-writer.js';
+import type { TreeWriter } from '../shared/restore/tree-writer.js';
+import { WorkerTreeWriter } from '../shared/restore/worker-tree-writer.js';
 import { repoRoot } from './helpers/tree.js';
 
 let dir = '';
 beforeEach(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'tree-writers-'));
+  dir = mkdtempSync(path.join(os.tmpdir(), 'worker-tree-writer-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -111,9 +113,9 @@ describe('WorkerTreeWriter', () => {
 
   it('still works from a minified ESM bundle, as the Lambda functions ship it', async () => {
     const { build } = await import('esbuild');
-    const bundle = path.join(dir, 'tree-writers.bundle.mjs');
-    await build({ entryPoints: [path.join(repoRoot, 'shared', 'restore', 'tree-writers.ts')], bundle: true, minify: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
-    const bundled = (await import(bundle)) as typeof import('../shared/restore/tree-writers.js');
+    const bundle = path.join(dir, 'worker-tree-writer.bundle.mjs');
+    await build({ entryPoints: [path.join(repoRoot, 'shared', 'restore', 'worker-tree-writer.ts')], bundle: true, minify: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const bundled = (await import(bundle)) as typeof import('../shared/restore/worker-tree-writer.js');
     const writer = new bundled.WorkerTreeWriter();
     const chunk = Buffer.from('from the bundle');
     writer.beginChunk(chunk);
