@@ -12,7 +12,7 @@ import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
-import type { ArchiveProgress } from './backup/archive-writer.js';
+import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { Keep } from './tenant/slot.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */

@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { createTenantArchive } from '../shared/backup/archive-writer.js';
+import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore/restore.js';

@@ -51,6 +51,9 @@ export function serializeManifest(manifest: Manifest): Buffer {
   return Buffer.from(JSON.stringify(manifest), 'utf8');
 }
 
+/** The magic nibble of the archive's leading skippable frame, whose payload is an ArchiveMarker. */
+export const ARCHIVE_MARKER_NIBBLE = 0x0c;
+
 /** Payload of the archive's leading skippable frame: marks the archive as ours. */
 export interface ArchiveMarker {
   readonly format: typeof MANIFEST_FORMAT;

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
-import { createTenantArchive, type ArchiveProgress } from './archive-writer.js';
+import { createTenantArchive, type ArchiveProgress } from './tenant-archive.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { TenantNotFoundError } from '../errors.js';

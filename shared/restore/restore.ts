@@ -9,13 +9,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { ARCHIVE_MARKER_NIBBLE } from '../backup/archive-writer.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
 import { extractTenantArchive, type ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
-import { parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
+import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation } from '../storage/types.js';
