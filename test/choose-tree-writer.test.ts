@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
 import { chooseTreeWriter } from '../shared/restore/choose-tree-writer.js';
 import type { TreeWriter } from '../shared/restore/tree-writer.js';
 
@@ -27,7 +28,7 @@ async function writeFile(writer: TreeWriter, name: string, content: Buffer): Pro
 
 describe('chooseTreeWriter', () => {
   it('on a local disk, writes on this thread until the archive has declared the threshold, then on writer threads', async () => {
-    const writer = chooseTreeWriter({ ioMode: 'sync', workerThresholdBytes: 10 });
+    const writer = chooseTreeWriter({ access: SYNC_ACCESS, workerThresholdBytes: 10 });
     const first = Buffer.from('0123456789');
     writer.beginChunk(first);
     await writeFile(writer, 'small', first);
@@ -44,7 +45,7 @@ describe('chooseTreeWriter', () => {
   });
 
   it('never starts threads with an infinite threshold, however many entries', async () => {
-    const writer = chooseTreeWriter({ ioMode: 'sync', workerThresholdBytes: Infinity });
+    const writer = chooseTreeWriter({ access: SYNC_ACCESS, workerThresholdBytes: Infinity });
     const chunk = Buffer.from('x');
     for (let round = 0; round < 3; round++) {
       writer.beginChunk(chunk);
@@ -58,7 +59,7 @@ describe('chooseTreeWriter', () => {
   });
 
   it('starts on writer threads with a threshold of 0', async () => {
-    const writer = chooseTreeWriter({ ioMode: 'sync', workerThresholdBytes: 0 });
+    const writer = chooseTreeWriter({ access: SYNC_ACCESS, workerThresholdBytes: 0 });
     const chunk = Buffer.from('threads');
     writer.beginChunk(chunk);
     await writeFile(writer, 'f', chunk);
@@ -69,7 +70,7 @@ describe('chooseTreeWriter', () => {
   });
 
   it('keeps calls in flight on a network file system', async () => {
-    const writer = chooseTreeWriter({ ioMode: 'parallel' });
+    const writer = chooseTreeWriter({ access: PARALLEL_ACCESS });
     const chunk = Buffer.from('remote');
     writer.beginChunk(chunk);
     const pending = writer.mkdir(path.join(dir, 'sub'));

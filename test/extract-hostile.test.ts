@@ -24,6 +24,7 @@ import { AbortedError, ArchiveLimitError, CorruptArchiveError, UnsafeArchiveErro
 import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/restore/extract.js';
 import type { Manifest } from '../shared/archive/manifest.js';
 import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
+import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
 import { compressFrames } from './helpers/zstd.js';
@@ -31,7 +32,8 @@ import { compressFrames } from './helpers/zstd.js';
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
 
 /** Extra extraction options for every attempt: how the suite is re-run with another writer. */
-const SUITE_OPTIONS = JSON.parse(process.env.OPENCLAW_HOSTILE_OPTIONS ?? '{}') as Partial<ExtractOptions>;
+const { fileAccess, ...suiteOptions } = JSON.parse(process.env.OPENCLAW_HOSTILE_OPTIONS ?? '{}') as Omit<Partial<ExtractOptions>, 'fileAccess'> & { fileAccess?: 'parallel' };
+const SUITE_OPTIONS: Partial<ExtractOptions> = { ...suiteOptions, ...(fileAccess === 'parallel' && { fileAccess: PARALLEL_ACCESS }) };
 
 const T = (relative: string) => `tenants/acme/${relative}`;
 const VICTIM_SECRET = 'victim secret: must never change\n';

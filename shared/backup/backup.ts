@@ -22,7 +22,7 @@ import { TempArea } from './temp-area.js';
 import { tenantDirFor } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
-import type { IoMode } from '../io-mode.js';
+import type { FileAccess } from '../file-access.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;
@@ -35,8 +35,8 @@ export interface BackupRequest {
   readonly compression?: CompressOptions;
   /** Injectable clock for reproducible tests. */
   readonly now?: () => Date;
-  /** How to call the file system; by default chosen for the tenant's file system (io-mode.ts). */
-  readonly ioMode?: IoMode;
+  /** How to call the file system; by default chosen for the tenant's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
 }
 
 export interface BackupResult {
@@ -86,7 +86,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       tenant,
       createdAt,
       compression: request.compression,
-      ioMode: request.ioMode,
+      fileAccess: request.fileAccess,
       onProgress: (update) => {
         progress = update;
       },

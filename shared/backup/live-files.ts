@@ -6,15 +6,15 @@
 // that its size is known before its content. Temporary copies live in a private directory
 // (temp-area.ts) removed when the run ends. The bytes are written by archive/archive-writer.ts.
 
-import { constants as fsConstants, promises as fs, readSync, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 
 import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
 import type { TreeEntry } from '../archive/tree-digest.js';
-import type { IoMode } from '../io-mode.js';
+import { isVanished, type FileAccess } from '../file-access.js';
 import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
-import { readHead, readWhole, readWholeSync, sameVersion, spoolFile } from './stable-read.js';
+import { readHead, readWhole, readWholeAt, sameVersion, spoolFile } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
-import { isVanished, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
+import { noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */
 export const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
@@ -31,7 +31,8 @@ export interface PackContext {
   /** Whole reads land here: copied into the archive before the next read. */
   readonly scratch: Buffer;
   readonly notes: WalkNotes;
-  readonly ioMode: IoMode;
+  /** How the tenant's file system is called (file-access.ts). */
+  readonly access: FileAccess;
   readonly temp: TempArea;
   /** Databases archived as snapshots (relative paths): their companions are left out. */
   readonly snapshotted: Set<string>;
@@ -66,8 +67,10 @@ interface ArchivedFile {
 
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
 export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
-  if (context.ioMode === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
-    const read = await readWholeSync(item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
+  // On a local disk a small file is read in one go by path; elsewhere, and for what turns
+  // out to need more (a database, a file grown past the limit), through a handle below.
+  if (context.access.kind === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
+    const read = await readWholeAt(context.access, item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;
@@ -244,9 +247,8 @@ async function archiveTempFile(context: PackContext, relPath: string, mode: numb
   }
 }
 
-/** How the archive writer reads an open file: synchronous calls on a local disk (io-mode.ts). */
+/** How the archive writer reads an open file: through the tenant's file access. */
 function readerOf(context: PackContext, handle: fs.FileHandle): ReadAt {
-  return context.ioMode === 'sync'
-    ? (target, offset, length, position) => readSync(handle.fd, target, offset, length, position)
-    : async (target, offset, length, position) => (await handle.read(target, offset, length, position)).bytesRead;
+  const file = context.access.fileOf(handle);
+  return (target, offset, length, position) => file.read(target, offset, length, position);
 }

@@ -6,8 +6,9 @@
 // marked unstable, and the caller warns ("file changed as we read it").
 //
 // Two forms, both in bounded memory:
-// - `readWhole` keeps the content in memory: only for files up to a limit (8 MiB in the
-//   archive writer); a file that grows past the limit meanwhile is handed back to the caller.
+// - `readWhole` (an open handle) and `readWholeAt` (a path, through a file access) keep the
+//   content in memory, one algorithm for both: only for files up to a limit (8 MiB for a
+//   backup); a file that grows past the limit meanwhile is handed back to the caller.
 // - `spoolFile` copies the content into a private temporary file (the caller's), for large
 //   files whose tar header must state the size before the first byte is written: the copy,
 //   once stable, is what gets archived.
@@ -16,8 +17,10 @@
 // previous one, on the same size, is invisible to any stat-based check); a read is bounded by
 // the size seen before it, so a file that keeps growing cannot keep a read going forever.
 
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, promises as fs, type Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+import { fileOfHandle, isVanished, type FileAccess, type OpenFile } from '../file-access.js';
 
 /** How many times a file that changed while read is read again. */
 export const REREAD_ATTEMPTS = 3;
@@ -48,20 +51,14 @@ export function sameVersion(a: Stats, b: Stats): boolean {
 
 /** Reads up to `length` bytes from position 0 (fewer if the file is shorter). */
 export async function readHead(handle: fs.FileHandle, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return buffer.subarray(0, filled);
+  const content = readAll(fileOfHandle(handle), length);
+  return content instanceof Promise ? await content : content;
 }
 
 /**
- * A stable read of the whole file into memory. `first` is a read already made right after
- * `before` was taken (it saves reading a file twice that did not change). Undefined if the
- * file grew past `limit` bytes: read it another way.
+ * A stable read of the whole file into memory, through an open handle. `first` is a read
+ * already made right after `before` was taken (it saves reading a file twice that did not
+ * change). Undefined if the file grew past `limit` bytes: read it another way.
  */
 export async function readWhole(
   handle: fs.FileHandle,
@@ -70,20 +67,11 @@ export async function readWhole(
   first?: Buffer,
   hooks: ReadHooks = {},
 ): Promise<WholeRead | undefined> {
-  let stat = before;
-  for (let reads = 1; ; reads++) {
-    if (stat.size > limit) return undefined;
-    const content = reads === 1 && first !== undefined ? first : await readHead(handle, stat.size);
-    await hooks.afterRead?.(reads);
-    const after = await handle.stat();
-    const stable = sameVersion(stat, after) && content.length === after.size;
-    if (stable || reads > REREAD_ATTEMPTS) return { content, stat: after, stable, reads };
-    await sleep(REREAD_DELAYS_MS[reads - 1] ?? 0);
-    stat = await handle.stat();
-  }
+  const read = await readStable(fileOfHandle(handle), before, limit, { ...hooks, first });
+  return typeof read === 'object' ? read : undefined;
 }
 
-export interface SyncReadOptions extends ReadHooks {
+export interface PathReadOptions extends ReadHooks {
   /**
    * Read into this buffer when the file fits: the content returned is then a view of it,
    * valid until the next read into the same buffer (saves an allocation per file).
@@ -97,54 +85,89 @@ export interface SyncReadOptions extends ReadHooks {
 }
 
 /**
- * `readWhole` with synchronous calls on a path, for local disks (io-mode.ts): opened without
- * following a symlink swapped in after the walk. 'vanished' if it is gone or no longer a
- * regular file, 'large' if it is (or grew) over `limit`: read it another way.
+ * `readWhole` of a path, opened through `access` (file-access.ts) without following a
+ * symlink swapped in after the walk. 'vanished' if it is gone or no longer a regular file,
+ * 'large' if it is (or grew) over `limit`: read it another way.
  */
-export async function readWholeSync(absPath: string, limit: number, options: SyncReadOptions = {}): Promise<WholeRead | 'vanished' | 'large'> {
-  let fd: number;
+export async function readWholeAt(access: FileAccess, absPath: string, limit: number, options: PathReadOptions = {}): Promise<WholeRead | 'vanished' | 'large'> {
+  let file: OpenFile;
   try {
-    fd = openSync(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    const opened = access.openToRead(absPath);
+    file = opened instanceof Promise ? await opened : opened;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return 'vanished';
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') return 'vanished';
     throw error;
   }
   try {
-    let stat = options.listed ?? fstatSync(fd);
+    let stat = options.listed ?? file.stat();
+    if (stat instanceof Promise) stat = await stat;
     if (!stat.isFile()) return 'vanished';
-    for (let reads = 1; ; reads++) {
-      if (stat.size > limit) return 'large';
-      let content: Buffer;
-      try {
-        content = readAllSync(fd, stat.size, options.scratch);
-      } catch (error) {
-        // A directory or FIFO swapped in after the listing (open does not refuse those).
-        if (!fstatSync(fd).isFile()) return 'vanished';
-        throw error;
-      }
-      await options.afterRead?.(reads);
-      const after = fstatSync(fd);
-      if (!after.isFile()) return 'vanished';
-      const stable = sameVersion(stat, after) && content.length === after.size;
-      if (stable || reads > REREAD_ATTEMPTS) return { content, stat: after, stable, reads };
-      await sleep(REREAD_DELAYS_MS[reads - 1] ?? 0);
-      stat = fstatSync(fd);
-    }
+    return await readStable(file, stat, limit, options);
   } finally {
-    closeSync(fd);
+    const closed = file.close();
+    if (closed instanceof Promise) await closed;
   }
 }
 
-function readAllSync(fd: number, length: number, scratch?: Buffer): Buffer {
+/**
+ * The one algorithm behind both: read the whole file, check it against its stat, read again
+ * while it changes. Calls through `file` answer with values on a local disk (no turn of the
+ * event loop is spent on them) or with promises.
+ */
+async function readStable(
+  file: OpenFile,
+  before: Stats,
+  limit: number,
+  options: ReadHooks & { readonly first?: Buffer; readonly scratch?: Buffer },
+): Promise<WholeRead | 'vanished' | 'large'> {
+  let stat = before;
+  for (let reads = 1; ; reads++) {
+    if (stat.size > limit) return 'large';
+    let content: Buffer;
+    if (reads === 1 && options.first !== undefined) content = options.first;
+    else {
+      try {
+        const read = readAll(file, stat.size, options.scratch);
+        content = read instanceof Promise ? await read : read;
+      } catch (error) {
+        // A directory or FIFO swapped in after the listing (open does not refuse those).
+        const now = file.stat();
+        if (!(now instanceof Promise ? await now : now).isFile()) return 'vanished';
+        throw error;
+      }
+    }
+    await options.afterRead?.(reads);
+    const checked = file.stat();
+    const after = checked instanceof Promise ? await checked : checked;
+    if (!after.isFile()) return 'vanished';
+    const stable = sameVersion(stat, after) && content.length === after.size;
+    if (stable || reads > REREAD_ATTEMPTS) return { content, stat: after, stable, reads };
+    await sleep(REREAD_DELAYS_MS[reads - 1] ?? 0);
+    const again = file.stat();
+    stat = again instanceof Promise ? await again : again;
+  }
+}
+
+/** Up to `length` bytes from position 0, into `scratch` when it is large enough. */
+function readAll(file: OpenFile, length: number, scratch?: Buffer): Buffer | Promise<Buffer> {
   const buffer = scratch !== undefined && scratch.length >= length ? scratch : Buffer.allocUnsafe(length);
   let filled = 0;
-  while (filled < length) {
-    const bytesRead = readSync(fd, buffer, filled, length - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return buffer.subarray(0, filled);
+  const more = (): Buffer | Promise<Buffer> => {
+    while (filled < length) {
+      const got = file.read(buffer, filled, length - filled, filled);
+      if (got instanceof Promise) {
+        return got.then((bytesRead) => {
+          if (bytesRead === 0) return buffer.subarray(0, filled);
+          filled += bytesRead;
+          return more();
+        });
+      }
+      if (got === 0) break;
+      filled += got;
+    }
+    return buffer.subarray(0, filled);
+  };
+  return more();
 }
 
 export interface SpooledCopy {

@@ -7,7 +7,7 @@ import { ArchiveWriter } from '../archive/archive-writer.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest } from '../archive/manifest.js';
 import { TreeDigest, type TreeEntry } from '../archive/tree-digest.js';
-import { ioModeFor, type IoMode } from '../io-mode.js';
+import { fileAccessFor, type FileAccess } from '../file-access.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
 import { TempArea } from './temp-area.js';
@@ -30,8 +30,8 @@ export interface TenantArchiveOptions {
   readonly createdAt: Date;
   readonly compression?: CompressOptions;
   readonly onProgress?: (progress: ArchiveProgress) => void;
-  /** How to call the file system; by default chosen for the tenant's file system (io-mode.ts). */
-  readonly ioMode?: IoMode;
+  /** How to call the file system; by default chosen for the tenant's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
 }
 
 export interface TenantArchive {
@@ -62,8 +62,8 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   const digest = new TreeDigest();
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const ioMode = options.ioMode ?? ioModeFor(tenantDir);
-  const context: PackContext = { writer, scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT), notes, ioMode, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
+  const access = options.fileAccess ?? fileAccessFor(tenantDir);
+  const context: PackContext = { writer, scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT), notes, access, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
 
@@ -79,7 +79,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
 
   try {
-    for await (const item of walkTenant(tenantDir, notes, ioMode)) {
+    for await (const item of walkTenant(tenantDir, notes, access)) {
       if (item.kind === 'file') {
         const base = databaseOf(item);
         if (base !== undefined && !context.settled.has(base)) {

@@ -10,10 +10,10 @@
 // order the two are met in. (Byte order always puts `x.sqlite` before `x.sqlite-wal`: a
 // name sorts before every name it is a prefix of.)
 
-import { lstatSync, readdirSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
+import { lstatSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import type { IoMode } from '../io-mode.js';
+import { isVanished, PARALLEL_ACCESS, type FileAccess } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 
@@ -57,18 +57,19 @@ function noteVanishedDirectory(notes: WalkNotes, relPath: string): void {
 /** How many lstat calls one directory may have in flight. */
 const STAT_CONCURRENCY = 64;
 
-export async function* walkTenant(root: string, notes: WalkNotes, ioMode: IoMode = 'parallel'): AsyncGenerator<WalkItem> {
+export async function* walkTenant(root: string, notes: WalkNotes, access: FileAccess = PARALLEL_ACCESS): AsyncGenerator<WalkItem> {
   const rootStat = await fs.lstat(root);
   yield { kind: 'directory', relPath: '', stat: rootStat };
-  yield* walkDirectory(root, [], notes, ioMode);
+  yield* walkDirectory(root, [], notes, access);
 }
 
-async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNotes, ioMode: IoMode): AsyncGenerator<WalkItem> {
+async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNotes, access: FileAccess): AsyncGenerator<WalkItem> {
   const { skipped } = notes;
   const dirPath = path.join(root, ...dirSegments);
   let names: string[];
   try {
-    names = ioMode === 'sync' ? readdirSync(dirPath) : await fs.readdir(dirPath);
+    const listed = access.readdir(dirPath);
+    names = listed instanceof Promise ? await listed : listed;
   } catch (error) {
     if (isVanished(error)) {
       noteVanishedDirectory(notes, dirSegments.join('/'));
@@ -94,10 +95,8 @@ async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNo
 
   for (let start = 0; start < wanted.length; start += STAT_CONCURRENCY) {
     const batch = wanted.slice(start, start + STAT_CONCURRENCY);
-    const stats =
-      ioMode === 'sync'
-        ? batch.map((name) => lstatSyncOrUndefined(path.join(dirPath, name)))
-        : await Promise.all(batch.map((name) => fs.lstat(path.join(dirPath, name)).catch(vanishedAsUndefined)));
+    const statted = access.lstatEach(batch.map((name) => path.join(dirPath, name)));
+    const stats = statted instanceof Promise ? await statted : statted;
     for (let i = 0; i < batch.length; i++) {
       const name = batch[i]!;
       const stat = stats[i];
@@ -109,7 +108,7 @@ async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNo
       }
       if (stat.isDirectory()) {
         yield { kind: 'directory', relPath, stat };
-        yield* walkDirectory(root, segments, notes, ioMode);
+        yield* walkDirectory(root, segments, notes, access);
       } else if (stat.isFile()) {
         yield { kind: 'file', relPath, absPath: path.join(dirPath, name), name, siblings, stat };
       } else if (stat.isSymbolicLink()) {
@@ -169,22 +168,4 @@ function sortByBytes(names: string[]): void {
   }
   const encoded = new Map(names.map((name) => [name, Buffer.from(name)]));
   names.sort((a, b) => Buffer.compare(encoded.get(a)!, encoded.get(b)!));
-}
-
-export function isVanished(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function lstatSyncOrUndefined(file: string): Stats | undefined {
-  try {
-    return lstatSync(file);
-  } catch (error) {
-    return vanishedAsUndefined(error);
-  }
-}
-
-function vanishedAsUndefined(error: unknown): undefined {
-  if (isVanished(error)) return undefined;
-  throw error;
 }

@@ -7,7 +7,7 @@
 //     archive takes. The switch happens between two decoded chunks; a file already open
 //     stays with the writer that opened it.
 
-import type { IoMode } from '../io-mode.js';
+import type { FileAccess } from '../file-access.js';
 import { ParallelTreeWriter } from './parallel-tree-writer.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
 import type { FileSink, TreeWriter } from './tree-writer.js';
@@ -17,8 +17,8 @@ const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
 const WORKER_THRESHOLD_ENTRIES = 1024;
 
 export interface TreeWriterChoice {
-  /** How the target's file system is called. */
-  readonly ioMode: IoMode;
+  /** How the target's file system is called (file-access.ts). */
+  readonly access: FileAccess;
   /**
    * On a local disk, bytes of content (or 1,024 entries, unless this is Infinity) after which
    * files are written on writer threads; 0 or less: from the start. @default 16 MiB
@@ -27,7 +27,7 @@ export interface TreeWriterChoice {
 }
 
 export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
-  if (choice.ioMode === 'parallel') return new ParallelTreeWriter();
+  if (choice.access.kind === 'parallel') return new ParallelTreeWriter();
   const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   return threshold <= 0 ? new WorkerTreeWriter() : new SyncThenThreads(threshold);
 }

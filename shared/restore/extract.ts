@@ -22,7 +22,7 @@ import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
-import { ioModeFor, type IoMode } from '../io-mode.js';
+import { fileAccessFor, type FileAccess } from '../file-access.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from '../format.js';
@@ -67,8 +67,8 @@ export interface ExtractOptions {
   /** Whether the archive is known to be ours, so a missing manifest is damage, not a foreign archive. */
   readonly requireManifest?: () => boolean;
   readonly onProgress?: (progress: ExtractProgress) => void;
-  /** How to call the file system; by default chosen for the staging directory's (io-mode.ts). */
-  readonly ioMode?: IoMode;
+  /** How to call the file system; by default chosen for the staging directory's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
   /** On a local disk, when files start being written on writer threads (choose-tree-writer.ts). @default 16 MiB */
   readonly workerThresholdBytes?: number;
 }
@@ -192,7 +192,7 @@ class Extraction {
   private async firstEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> {
     this.tenant = tenant;
     this.root = await this.options.prepare(tenant);
-    this.writes = chooseTreeWriter({ ioMode: this.options.ioMode ?? ioModeFor(this.root), workerThresholdBytes: this.options.workerThresholdBytes });
+    this.writes = chooseTreeWriter({ access: this.options.fileAccess ?? fileAccessFor(this.root), workerThresholdBytes: this.options.workerThresholdBytes });
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
     const pending = this.nextEntry(header, tenant, segments);

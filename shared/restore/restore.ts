@@ -21,7 +21,7 @@ import type { ArchiveLocation } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { decompressFrames } from '../archive/zstd-decoder.js';
-import type { IoMode } from '../io-mode.js';
+import type { FileAccess } from '../file-access.js';
 
 export interface RestoreRequest {
   readonly tenantsDir: string;
@@ -33,8 +33,8 @@ export interface RestoreRequest {
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
-  /** How to call the file system; by default chosen for the base dir's file system (io-mode.ts). */
-  readonly ioMode?: IoMode;
+  /** How to call the file system; by default chosen for the base dir's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
   /** When files start being written on a worker thread (extract.ts). */
   readonly workerThresholdBytes?: number;
 }
@@ -113,7 +113,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const extracted = await extractTenantArchive(decoded, {
       limits,
       signal,
-      ioMode: request.ioMode,
+      fileAccess: request.fileAccess,
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       requireManifest: () => marker !== undefined,
       onProgress: (progress) => {

@@ -1,6 +1,6 @@
 // Local disks: the tree written with synchronous calls on the calling thread, four per file
 // like GNU tar's. A local disk answers a metadata call faster than a hop to libuv's pool
-// costs (io-mode.ts); right for small archives, and the model the other writers follow.
+// costs (file-access.ts); right for small archives, and the model the other writers follow.
 
 import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 

@@ -9,7 +9,7 @@ import { sweepBaseDir } from './base-dir-sweep.js';
 import { TenantNotFoundError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
-import { ioModeFor } from '../io-mode.js';
+import { fileAccessFor } from '../file-access.js';
 import { isMidCommit } from './slot.js';
 import { walkTenant } from '../backup/tenant-walk.js';
 
@@ -121,7 +121,7 @@ export async function summarizeTenant(tenantsDir: string, name: string): Promise
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
   // The backup's own walk, so the summary counts exactly what a backup would archive.
-  for await (const item of walkTenant(root, { skipped: [], warnings: [] }, ioModeFor(root))) {
+  for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root))) {
     totals.lastModifiedMs = Math.max(totals.lastModifiedMs, item.stat.mtimeMs);
     if (item.kind === 'file') {
       totals.files++;
