@@ -24,24 +24,6 @@ export interface S3ErrorContext {
   readonly secrets?: readonly (string | undefined)[];
 }
 
-/** Stable codes of StorageErrors raised for S3 (besides NOT_FOUND). */
-export const S3_ERROR_CODES = [
-  'NOT_FOUND',
-  'NO_SUCH_BUCKET',
-  'ACCESS_DENIED',
-  'INVALID_CREDENTIALS',
-  'NO_CREDENTIALS',
-  'EXPIRED_CREDENTIALS',
-  'CLOCK_SKEW',
-  'WRONG_REGION',
-  'UNREACHABLE',
-  'THROTTLED',
-  'CHANGED',
-  'NOT_SUPPORTED',
-  'TOO_LARGE',
-  'S3',
-] as const;
-
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
