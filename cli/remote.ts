@@ -1,7 +1,7 @@
 // Remote mode's TenantOperations: the same BackupCommand / RestoreCommand the CLI would run
 // in-process, sent to the gateway's functions with Lambda Invoke (RequestResponse), and
 // their answers turned back into the same results and typed errors, so output and exit
-// codes do not depend on where the work ran. See functions/protocol.ts for the payloads.
+// codes do not depend on where the work ran. See shared/control-plane/protocol.ts for the payloads.
 //
 // The storage flags keep their meaning except two: `--aws-profile` and `--region` choose
 // how the CLI calls the gateway (they are not sent; the functions use their execution role

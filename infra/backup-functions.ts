@@ -61,7 +61,7 @@ export const NATIVE_PACKAGES = ['@mongodb-js/zstd', 'better-sqlite3'] as const;
 export type NativePackage = (typeof NATIVE_PACKAGES)[number];
 
 /**
- * Native packages that only the backup path loads, on first use (shared/sqlite-snapshot.ts
+ * Native packages that only the backup path loads, on first use (shared/backup/sqlite-snapshot.ts
  * requires better-sqlite3 when it snapshots a database): the other bundles mention them but
  * never load them, so they may go without.
  */

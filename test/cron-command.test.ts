@@ -1,4 +1,4 @@
-// shared/cron-command.ts: --cmd parsed as one openclaw command (no shell), date templates
+// shared/schedule/cron-command.ts: --cmd parsed as one openclaw command (no shell), date templates
 // expanded at fire time, rule names, the rule target's input transformer and description.
 
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// shared/cron.ts: Unix 5-field cron → EventBridge cron(...). A table of conversions and of
+// shared/schedule/cron-schedule.ts: Unix 5-field cron → EventBridge cron(...). A table of conversions and of
 // refusals, then an oracle check: the times an independent EventBridge evaluator (below)
 // derives from the output must be the times cron-parser derives from the input.
 

@@ -1,4 +1,4 @@
-// The hostile-archive suite for extractTenantArchive (shared/extract.ts). Every archive is
+// The hostile-archive suite for extractTenantArchive (shared/restore/extract.ts). Every archive is
 // built in memory, header by header (test/helpers/tar-builder.ts). Each test asserts the
 // specific typed error and that nothing changed outside the staging directory: the temp dir
 // holds a tenants base with a sentinel "victim" tenant, a sibling directory outside the

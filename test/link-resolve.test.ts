@@ -1,4 +1,4 @@
-// resolveInsideRoot (shared/link-resolve.ts): table tests, then a property test against the
+// resolveInsideRoot (shared/restore/link-resolve.ts): table tests, then a property test against the
 // kernel. The property builds random trees of directories and relative symlinks on disk,
 // resolves a random target from a random directory both ways, and demands the same answer:
 // inside the root at the same place, or not inside (escaped, or a loop the kernel refuses).

@@ -1,4 +1,4 @@
-// Table tests of the name rules (shared/names.ts): tenant names, `--as` values and archive
+// Table tests of the name rules (shared/tenant/names.ts): tenant names, `--as` values and archive
 // entry names. Every invalid case names the reason it is refused.
 
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// The tar layer (shared/tar-format.ts), held against three readers and writers we did not
+// The tar layer (shared/archive/tar-format.ts), held against three readers and writers we did not
 // write: GNU tar (lists and extracts what encodeHeader writes; writes gnu, oldgnu, posix and
 // ustar archives of a real tree for TarReader to read), tar-stream (packs archives TarReader
 // must read as tar-stream itself does, and extracts what encodeHeader writes), and a

@@ -21,7 +21,7 @@
 // writes to the live database, never checkpoints and never changes its journal mode. (A
 // read-only connection to a WAL database still maps the `-shm`; SQLite creates `-wal` and
 // `-shm` when they are missing, which is why idle databases are not opened at all: see
-// archive-writer.ts.) The snapshot keeps the source's header, so a WAL database restores as
+// live-files.ts.) The snapshot keeps the source's header, so a WAL database restores as
 // a WAL database without a `-wal` file: SQLite opens it as a complete, standalone database.
 //
 // better-sqlite3 is a native module, loaded on first use: if it cannot be loaded (a bundle

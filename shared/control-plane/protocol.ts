@@ -14,7 +14,7 @@
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
-//                     `ownership` (functions/ownership.ts OwnershipReport) when asked for
+//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
 //                     reaches the on-failure destination and the Errors metric.

@@ -1,7 +1,7 @@
 // Restores one tenant from an archive location: the core operation behind the CLI's
 // `tenants restore` and the restore Lambda. Streams the archive (no temporary copy),
 // extracts it into a staging directory under the base dir, verifies it against its
-// manifest, and only then commits it into the slot (see tenant-slot.ts). Anything that
+// manifest, and only then commits it into the slot (see tenant/slot.ts). Anything that
 // fails or is refused leaves the slot exactly as it was and nothing else behind. First it
 // sweeps the base dir of dead operations' leftovers (base-dir-sweep.ts) and settles any
 // interrupted restore of the target under its lock.

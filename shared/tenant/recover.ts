@@ -1,6 +1,6 @@
 // Settles an interrupted restore of one tenant on request: the core behind
 // `openclaw tenants recover NAME [--keep old|new|slot]`. Every command that takes a
-// tenant's lock already recovers it first (tenant-slot.ts); this one exists for the case
+// tenant's lock already recovers it first (tenant/slot.ts); this one exists for the case
 // recovery refuses, where only the operator can say which tree the slot should hold.
 
 import { promises as fs } from 'node:fs';
