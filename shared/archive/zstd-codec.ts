@@ -1,6 +1,7 @@
 // The zstd codec behind one seam, so it can be replaced (by Node 24's zlib zstd, for
-// instance) without touching the framing (zstd-encoder.ts, zstd-decoder.ts). Frames are compressed whole by
-// libzstd (@mongodb-js/zstd) on the thread pool, and decoded one of two ways:
+// instance) without touching the framing (zstd-encoder.ts, zstd-decoder.ts). Frames are
+// compressed whole by libzstd (@mongodb-js/zstd) on the thread pool, and decoded one of two
+// ways:
 // - `decodeWholeFrame`: a complete frame handed to libzstd on the thread pool, for frames the
 //   walker has bounded to a few MiB in and out;
 // - `StreamingFrameDecoder`: any larger frame, pushed in slices that end next to block

@@ -14,8 +14,12 @@
 // their headers' worth (TAR_OVERHEAD_PER_ENTRY each, plus TAR_OVERHEAD_SLACK), so no run of
 // headers, padding or zeros goes on for long. The abort signal is checked before every entry
 // and chunk, and the event loop gets a turn every 50 ms (decoding and writing can otherwise
-// run for minutes on microtasks alone, and a SIGTERM handler or a deadline timer never runs). When the archive carries a manifest (the last entry), the extracted tree must
-// match it exactly. Damage the tar parser finds is a CorruptArchiveError.
+// run for minutes on microtasks alone, and a SIGTERM handler or a deadline timer never
+// runs). When the archive carries a manifest (the last entry), the extracted tree must match
+// it exactly. Damage the tar parser finds is a CorruptArchiveError.
+//
+// This module decides what is created and in which order; a TreeWriter creates it, and which
+// writer that is (and when it changes, for speed) is choose-tree-writer.ts's business.
 
 import { createHash, type Hash } from 'node:crypto';
 import path from 'node:path';
