@@ -58,7 +58,7 @@ const sourceMaps = new Map<string, SourceMap | undefined>();
 
 /**
  * Where a frame of bundled code (dist/bundle/, built with linked source maps) came from:
- * the original module and line, so areas read "ours: shared/extract.ts" rather than a chunk.
+ * the original module and line, so areas read "ours: shared/restore/extract.ts" rather than a chunk.
  */
 export function originalFrame(url: string, lineNumber: number, columnNumber: number): { url: string; lineNumber: number } {
   if (!url.startsWith('file://') || !url.includes('/dist/bundle/')) return { url, lineNumber };

@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ensureTree, type Tree, type TreeSize } from './generate.js';
@@ -574,6 +574,8 @@ async function startupRows(trees: readonly Tree[], emptyDir: string): Promise<St
     { command: `${quote(NODE)} -e 0`, display: 'node -e 0', runs: 10 },
     { command: `${quote(BIN)} --help`, display: 'openclaw --help', targetMs: 300, runs: 10 },
     { command: list(emptyDir), display: 'openclaw tenants list (no tenants)', targetMs: 300, runs: 10 },
+    // What every command pays to reach storage: the factory, without the AWS SDK it loads only for s3:// locations.
+    { command: `${quote(NODE)} --input-type=module -e ${quote(`await import(${JSON.stringify(pathToFileURL(path.join(REPO, 'dist', 'shared', 'storage', 'open-location.js')).href)})`)}`, display: 'node: import the storage factory (no AWS SDK)', targetMs: 300, runs: 10 },
     // `tenants list` shows each tenant's size and file count, so it walks every tenant:
     // shown per tree for information (the start-up target is about the rows above).
     ...trees.map((tree) => ({ command: list(tree.tenantsDir), display: `openclaw tenants list (one tenant: ${tree.size} tree, ${tree.stamp.files.toLocaleString('en-US')} files)`, runs: tree.size === 'small' ? 10 : 3 })),

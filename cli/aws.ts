@@ -1,7 +1,7 @@
-// The control plane of remote mode: which deployed gateway the CLI talks to (the stack
-// prefix), with which AWS profile and region, through which SDK clients, and how SDK
-// failures become the CLI's typed errors. The SDK is imported only when a remote command
-// runs, never for `--help` or local mode (start-up stays well under 300 ms).
+// The SDK clients of remote mode, for the deployed gateway the CLI talks to (the stack
+// prefix) with the AWS profile and region given; control-plane/aws-errors.ts turns their
+// failures into typed errors. The SDK is imported only when a remote command runs, never
+// for `--help` or local mode (start-up stays well under 300 ms).
 //
 // Settings: `--stack <prefix>` or OPENCLAW_STACK selects remote mode. `--aws-profile` and
 // `--region` (on the command that runs), else AWS_PROFILE / AWS_REGION / the profile's
@@ -12,34 +12,7 @@ import type { EFSClient } from '@aws-sdk/client-efs';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 
-import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
-import { redact } from '../shared/storage/redact.js';
-import { RemoteError } from '../functions/protocol.js';
-
-/** The deployment prefix rule of the stack (infra/validation.ts PREFIX_PATTERN). */
-export const STACK_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;
-export const DEFAULT_STACK_PREFIX = 'openclaw-backup';
-
-export interface ControlPlane {
-  /** The stack prefix: functions are `<stack>-backup`, `<stack>-restore`, `<stack>-list`. */
-  readonly stack: string;
-  readonly profile?: string;
-  readonly region?: string;
-}
-
-export function assertStackPrefix(stack: string): string {
-  if (!STACK_PREFIX_PATTERN.test(stack)) {
-    throw new UsageError(
-      `invalid --stack ${JSON.stringify(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
-        `(the prefix the gateway was deployed with, e.g. ${DEFAULT_STACK_PREFIX})`,
-    );
-  }
-  return stack;
-}
-
-export function functionName(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): string {
-  return `${plane.stack}-${role}`;
-}
+import type { ControlPlane } from '../shared/control-plane/deployment.js';
 
 /** Invokes can run 15 minutes: wait a little longer than that for the answer. */
 const INVOKE_SOCKET_TIMEOUT_MS = 16 * 60 * 1000;
@@ -97,56 +70,4 @@ export function efsClient(plane: ControlPlane): Promise<EFSClient> {
 /** For doctor's read-only network checks (Describe* calls only). */
 export function ec2Client(plane: ControlPlane): Promise<EC2Client> {
   return cached(keyOf('ec2', plane), async () => new (await import('@aws-sdk/client-ec2')).EC2Client(baseConfig(plane)));
-}
-
-interface AwsErrorShape {
-  name?: string;
-  message?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-/** SDK errors name the AWS error; `what` says what the CLI was doing ("invoking openclaw-backup-backup"). */
-export function awsErrorName(error: unknown): string {
-  return (error as AwsErrorShape | undefined)?.name ?? 'Error';
-}
-
-/**
- * One line for an SDK failure, as a typed error: a missing function or rule is the user's
- * setting (usage, exit 2), everything else a failure (exit 1). Never a stack trace.
- */
-export function translateAwsError(error: unknown, plane: ControlPlane, what: string): OpenClawError {
-  if (error instanceof OpenClawError) return error;
-  const name = awsErrorName(error);
-  const message = redact(String((error as AwsErrorShape | undefined)?.message ?? error).split('\n')[0]!);
-  const where = plane.region === undefined ? '' : ` in ${plane.region}`;
-  if (name === 'AbortError') return new AbortedError(`interrupted while ${what}`);
-  if (/region is missing/i.test(message)) {
-    return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');
-  }
-  switch (name) {
-    case 'ResourceNotFoundException':
-      return new UsageError(
-        `${what}: not found${where}: is the stack "${plane.stack}" deployed there? (--stack / OPENCLAW_STACK, --region, --aws-profile)`,
-        'STACK_NOT_FOUND',
-      );
-    case 'CredentialsProviderError':
-      return new RemoteError(
-        'NO_CREDENTIALS',
-        'failed',
-        `no AWS credentials for calling the gateway: give --aws-profile, or set AWS_PROFILE or the AWS_* variables (${message})`,
-      );
-    case 'AccessDeniedException':
-    case 'AccessDenied':
-      return new RemoteError('ACCESS_DENIED', 'failed', `${what}: access denied${where} (${message})`);
-    case 'UnrecognizedClientException':
-    case 'InvalidSignatureException':
-    case 'ExpiredTokenException':
-    case 'ExpiredToken':
-      return new RemoteError('INVALID_CREDENTIALS', 'failed', `${what}: the AWS credentials were not accepted (${name}): log in again, e.g. aws sso login`);
-    case 'TooManyRequestsException':
-    case 'ThrottlingException':
-      return new RemoteError('THROTTLED', 'failed', `${what}: throttled by AWS${where}; try again shortly`);
-    default:
-      return new RemoteError('AWS_ERROR', 'failed', `${what}: ${name}: ${message}`);
-  }
 }

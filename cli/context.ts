@@ -1,11 +1,13 @@
 // What every subcommand needs: where the tenants are, how to run operations (in this
 // process, or on a deployed gateway), how to report, and the Ctrl-C signal.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
-import { OpenClawError, UsageError } from '../shared/errors.js';
+import type { FlagSpec } from '../shared/command-flags.js';
+
+import { UsageError } from '../shared/errors.js';
 import type { StorageFlags, TenantOperations } from '../shared/operations.js';
-import type { ControlPlane } from './aws.js';
+import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { Output } from './output.js';
 
 export interface CliContext {
@@ -28,19 +30,20 @@ export function requireRemote(context: CliContext, what: string, hint = ''): Con
   return remote;
 }
 
-export function addStorageOptions(command: Command, direction: 'backup' | 'restore'): void {
-  command
-    .option('--aws-profile <name>', 'AWS profile from the shared config/credentials files (SSO included); in remote mode, the profile the gateway is called with')
-    .option('--region <region>', 'AWS region of the bucket; in remote mode, the region of the gateway')
-    .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph…); path-style addressing')
-    .option('--access-key <id>', 'access key for --endpoint (or set OPENCLAW_S3_ACCESS_KEY)')
-    .option('--secret-key <secret>', 'secret key for --endpoint (or set OPENCLAW_S3_SECRET_KEY)')
-    .option(
-      '--pipe <command>',
-      direction === 'backup'
-        ? 'send the archive through this shell command before storing it (e.g. "age -r age1..."); not in remote mode'
-        : 'read the stored bytes through this shell command first (e.g. "age -d -i key.txt"); not in remote mode',
-    );
+/**
+ * Adds the options declared in `flags` (shared/command-flags.ts), in order; `parsers` turn
+ * the values of some of them into numbers.
+ */
+export function addFlags<K extends string>(command: Command, flags: Readonly<Record<K, FlagSpec>>, parsers: Partial<Record<K, (value: string) => unknown>> = {}): Command {
+  for (const key of Object.keys(flags) as K[]) {
+    const spec = flags[key];
+    const option = new Option(spec.value === undefined ? spec.flag : `${spec.flag} ${spec.value}`, spec.description);
+    if (spec.required === true) option.makeOptionMandatory();
+    const parse = parsers[key];
+    if (parse !== undefined) option.argParser(parse);
+    command.addOption(option);
+  }
+  return command;
 }
 
 /** `--aws-profile` / `--region` for commands that only call the gateway (remote mode). */
@@ -63,18 +66,4 @@ export function storageFlags(flags: Record<string, unknown>): StorageFlags {
     secretKey: text('secretKey') ?? fromEnv('OPENCLAW_S3_SECRET_KEY'),
     pipe: text('pipe'),
   };
-}
-
-/**
- * A failure the command has already reported in full (e.g. `doctor`'s checklist): main
- * exits with its outcome's code without printing it again.
- */
-export class ReportedError extends OpenClawError {
-  readonly outcome = 'failed' as const;
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }

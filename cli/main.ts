@@ -3,14 +3,15 @@
 
 import { constants as osConstants } from 'node:os';
 
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 
-import { AbortedError, describeError, outcomeOf, UsageError, type Outcome } from '../shared/errors.js';
+import { AbortedError, describeError, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
-import { resolveTenantsDir } from '../shared/tenants.js';
+import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
-import { assertStackPrefix, type ControlPlane } from './aws.js';
-import { addControlPlaneOptions, ReportedError, type CliContext } from './context.js';
+import { assertStackPrefix, type ControlPlane } from '../shared/control-plane/deployment.js';
+import { GLOBAL_FLAGS } from '../shared/command-flags.js';
+import { addControlPlaneOptions, addFlags, type CliContext } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';
@@ -83,13 +84,11 @@ function buildProgram(signal: AbortSignal): Command {
   const program = new Command('openclaw')
     .description('OpenClawMU gateway tools: back up and restore tenants')
     .version(TOOL_VERSION)
-    .addOption(new Option('--tenants-dir <dir>', 'tenant base dir (default: $OPENCLAW_TENANTS_DIR, else ~/.openclaw/tenants)'))
-    .addOption(new Option('--stack <prefix>', 'remote mode: run on the gateway deployed with this stack prefix (default: $OPENCLAW_STACK)'))
-    .option('--json', 'print one machine-readable JSON result on stdout')
     .addHelpText('after', REMOTE_MODE_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(`openclaw: ${text.replace(/^error: /, '')}`) })
     .exitOverride();
+  addFlags(program, GLOBAL_FLAGS);
 
   // `--aws-profile` / `--region` of the command that runs: in remote mode, the control plane's.
   let controlFlags: { profile?: string; region?: string } = {};

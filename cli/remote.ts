@@ -1,7 +1,7 @@
 // Remote mode's TenantOperations: the same BackupCommand / RestoreCommand the CLI would run
 // in-process, sent to the gateway's functions with Lambda Invoke (RequestResponse), and
 // their answers turned back into the same results and typed errors, so output and exit
-// codes do not depend on where the work ran. See functions/protocol.ts for the payloads.
+// codes do not depend on where the work ran. See shared/control-plane/protocol.ts for the payloads.
 //
 // The storage flags keep their meaning except two: `--aws-profile` and `--region` choose
 // how the CLI calls the gateway (they are not sent; the functions use their execution role
@@ -10,21 +10,20 @@
 
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
-import type { BackupResult } from '../shared/backup.js';
-import { AbortedError, OpenClawError, UsageError } from '../shared/errors.js';
+import type { BackupResult } from '../shared/backup/backup.js';
+import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore.js';
+import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
-import type { TenantSummary } from '../shared/tenants.js';
-import { PIPE_REFUSAL } from '../functions/policy.js';
-import { errorFromBody, isFailureResponse, isRecord, RemoteError, type ListRequest } from '../functions/protocol.js';
-import { functionName, invokeClient, translateAwsError, type ControlPlane } from './aws.js';
-
-/** Where the functions mount the tenant base dir (shown in messages). */
-export const REMOTE_TENANTS_DIR = '/mnt/tenants';
+import type { TenantSummary } from '../shared/tenant/tenants.js';
+import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
+import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
+import { translateAwsError } from '../shared/control-plane/aws-errors.js';
+import { functionName, TENANTS_MOUNT_PATH, type ControlPlane } from '../shared/control-plane/deployment.js';
+import { invokeClient } from './aws.js';
 
 export function remoteTenantsDirLabel(plane: ControlPlane): string {
-  return `${plane.stack}:${REMOTE_TENANTS_DIR}`;
+  return `${plane.stack}:${TENANTS_MOUNT_PATH}`;
 }
 
 export function remoteOperations(plane: ControlPlane): TenantOperations {
@@ -111,7 +110,7 @@ const decoder = new TextDecoder();
 
 /** Invokes `<stack>-<role>` and returns its JSON answer; failures become typed errors. */
 async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', payload: object, signal?: AbortSignal): Promise<unknown> {
-  const name = functionName(plane, role);
+  const name = functionName(plane.stack, role);
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
   try {
@@ -141,18 +140,15 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
     const { errorType, errorMessage } = isRecord(answer) ? answer : {};
     const detail = typeof errorMessage === 'string' ? errorMessage.split('\n')[0] : output.FunctionError;
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
-      throw new RemoteError('REMOTE_TIMEOUT', 'failed', `${name} timed out (${detail})`);
+      throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail})`);
     }
-    throw new RemoteError('REMOTE_FUNCTION_ERROR', 'failed', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
+    throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
   if (isFailureResponse(answer)) throw errorFromBody(answer.error);
   return answer;
 }
 
 function unexpectedAnswer(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): OpenClawError {
-  return new RemoteError(
-    'REMOTE_PROTOCOL',
-    'failed',
-    `unexpected answer from ${functionName(plane, role)}: are the CLI and the gateway the same version?`,
+  return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,
   );
 }

@@ -2,9 +2,10 @@
 
 import type { Command } from 'commander';
 
-import type { BackupResult } from '../shared/backup.js';
+import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupCommand } from '../shared/operations.js';
-import { addStorageOptions, storageFlags, type CliContext } from './context.js';
+import { BACKUP_FLAGS } from '../shared/command-flags.js';
+import { addFlags, storageFlags, type CliContext } from './context.js';
 import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
@@ -12,8 +13,6 @@ export function registerBackup(tenants: Command, context: CliContext): void {
     .command('backup')
     .description('snapshot one tenant as a tar.zst archive to S3, an S3-compatible store, or a local file')
     .argument('<tenant>', 'tenant name')
-    .requiredOption('--to <destination>', 's3://bucket/key.tar.zst or a local file path')
-    .option('--overwrite', 'replace an existing archive at the destination')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -21,7 +20,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."',
     );
-  addStorageOptions(command, 'backup');
+  addFlags(command, BACKUP_FLAGS);
   command.action(async (tenant: string, flags: Record<string, unknown>) => {
     const request: BackupCommand = {
       tenant,

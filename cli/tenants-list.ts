@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 
-import type { TenantSummary } from '../shared/tenants.js';
+import type { TenantSummary } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
 import { count, formatBytes } from './output.js';
 

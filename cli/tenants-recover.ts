@@ -2,8 +2,8 @@
 
 import { Option, type Command } from 'commander';
 
-import type { RecoverResult } from '../shared/recover.js';
-import { KEEP_CHOICES, type Keep } from '../shared/tenant-slot.js';
+import type { RecoverResult } from '../shared/tenant/recover.js';
+import { KEEP_CHOICES, type Keep } from '../shared/tenant/slot.js';
 import type { CliContext } from './context.js';
 
 const OUTCOMES: Readonly<Record<RecoverResult['recovered'], string>> = {

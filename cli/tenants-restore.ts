@@ -3,9 +3,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore.js';
-import { DEFAULT_LIMITS } from '../shared/extract.js';
-import { addStorageOptions, storageFlags, type CliContext } from './context.js';
+import type { RestoreResult } from '../shared/restore/restore.js';
+import { RESTORE_FLAGS } from '../shared/command-flags.js';
+import { addFlags, storageFlags, type CliContext } from './context.js';
 import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
@@ -17,11 +17,6 @@ export function registerRestore(tenants: Command, context: CliContext): void {
   const command = tenants
     .command('restore')
     .description('restore a tenant from an archive, verified before it replaces anything')
-    .requiredOption('--from <source>', 's3://bucket/key.tar.zst or a local file path')
-    .option('--as <name>', 'restore under this tenant name instead of the archive\'s')
-    .option('--force', 'replace an existing tenant (it is kept until the new one is verified and in place)')
-    .option('--max-entries <n>', `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})`, positiveInteger)
-    .option('--max-bytes <n>', `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes})`, positiveInteger)
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -29,7 +24,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         '  openclaw tenants restore --from s3://my-bucket/acme/2026-06-03.tar.zst --as acme-staging\n' +
         '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force',
     );
-  addStorageOptions(command, 'restore');
+  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger });
   command.action(async (flags: Record<string, unknown>) => {
     const request: RestoreCommand = {
       from: flags.from as string,

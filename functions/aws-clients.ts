@@ -8,7 +8,7 @@
 
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type FunctionConfig } from './config.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 
 /** Attempts per request, the first included: one retry of a throttled or broken call. */
 export const CLIENT_MAX_ATTEMPTS = 2;

@@ -11,15 +11,9 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-import { DEFAULT_REQUEST_TIMEOUT_MS } from './config.js';
-import type { ErrorBody } from './protocol.js';
-
-export const EVENT_SOURCE = 'openclaw.backup';
-
-export const DETAIL_TYPES = {
-  backup: { ok: 'OpenClaw Backup Succeeded', failed: 'OpenClaw Backup Failed' },
-  restore: { ok: 'OpenClaw Restore Succeeded', failed: 'OpenClaw Restore Failed' },
-} as const;
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../shared/control-plane/function-config.js';
+import { EVENT_DETAIL_TYPES, EVENT_SOURCE } from '../shared/control-plane/deployment.js';
+import type { ErrorBody } from '../shared/control-plane/protocol.js';
 
 /** How the operation was started. */
 export type Trigger = 'direct' | 'schedule';
@@ -73,7 +67,7 @@ export function completionPublisher(
 ): PublishCompletion {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return async (event, budget) => {
-    const detailType = DETAIL_TYPES[event.operation][event.ok ? 'ok' : 'failed'];
+    const detailType = EVENT_DETAIL_TYPES[event.operation][event.ok ? 'ok' : 'failed'];
     if (eventBus === undefined) {
       logger.debug('no OPENCLAW_EVENT_BUS: completion event not published', { detailType });
       return;

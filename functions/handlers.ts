@@ -13,16 +13,16 @@
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-import type { BackupResult } from '../shared/backup.js';
+import type { BackupResult } from '../shared/backup/backup.js';
 import { isOpenClawError } from '../shared/errors.js';
-import type { ManifestNote } from '../shared/manifest.js';
+import type { ManifestNote } from '../shared/archive/manifest.js';
 import { localOperations, type BackupCommand, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore.js';
-import { endpointOrigin, type FunctionConfig } from './config.js';
+import type { RestoreResult } from '../shared/restore/restore.js';
+import { endpointOrigin, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
-import { scanOwnership, type OwnershipReport } from './ownership.js';
-import { assertOverwriteAllowed, assertRemoteStorage } from './policy.js';
+import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
+import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import {
   errorBody,
   failureResponse,
@@ -33,7 +33,7 @@ import {
   parseRestoreCommand,
   type ErrorBody,
   type FailureResponse,
-} from './protocol.js';
+} from '../shared/control-plane/protocol.js';
 
 export interface HandlerDeps {
   readonly config: FunctionConfig;

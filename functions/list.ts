@@ -2,10 +2,11 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
-import { readFunctionConfig } from './config.js';
+import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
+import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { listHandler } from './handlers.js';
 
 const config = readFunctionConfig(process.env);
-const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'openclaw-backup' });
+const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });
 
 export const handler = listHandler({ config, logger });

@@ -4,12 +4,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 
 import { createEventBridgeClient } from './aws-clients.js';
-import { readFunctionConfig } from './config.js';
+import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
+import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
 import { restoreHandler } from './handlers.js';
 
 const config = readFunctionConfig(process.env);
-const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'openclaw-backup' });
+const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });
 const eventBridge = createEventBridgeClient(config);
 
 export const handler = restoreHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }) });

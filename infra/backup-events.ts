@@ -12,18 +12,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { PREFIX_PATTERN, ProblemList } from './validation.js';
-
-/** `source` of every event the functions publish. */
-export const EVENT_SOURCE = 'openclaw.backup';
-
-/** `detail-type` of the completion events. */
-export const EVENT_DETAIL_TYPES = {
-  backupSucceeded: 'OpenClaw Backup Succeeded',
-  backupFailed: 'OpenClaw Backup Failed',
-  restoreSucceeded: 'OpenClaw Restore Succeeded',
-  restoreFailed: 'OpenClaw Restore Failed',
-} as const;
+import { ProblemList } from './validation.js';
+import { EVENT_DETAIL_TYPES, EVENT_SOURCE, STACK_PREFIX_PATTERN } from '../shared/control-plane/deployment.js';
 
 export interface BackupEventsProps {
   /** Deployment prefix; a custom bus is named `<prefix>-events`. */
@@ -91,7 +81,7 @@ export class BackupEvents extends Construct {
       eventBus: this.eventBus,
       eventPattern: {
         source: [EVENT_SOURCE],
-        detailType: [EVENT_DETAIL_TYPES.backupFailed, EVENT_DETAIL_TYPES.restoreFailed],
+        detailType: [EVENT_DETAIL_TYPES.backup.failed, EVENT_DETAIL_TYPES.restore.failed],
       },
       targets: [new targets.SnsTopic(topic)],
     });
@@ -101,7 +91,7 @@ export class BackupEvents extends Construct {
 
 function validate(props: BackupEventsProps): void {
   const problems = new ProblemList('BackupEvents');
-  problems.check(PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${PREFIX_PATTERN.source}`);
+  problems.check(STACK_PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${STACK_PREFIX_PATTERN.source}`);
   if (props.notificationEmail !== undefined) {
     problems.check(
       /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.notificationEmail),

@@ -50,7 +50,8 @@ import {
   logGroupProps,
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
-import { PREFIX_PATTERN, ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
+import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
+import { FUNCTION_ENV, STACK_PREFIX_PATTERN, functionName } from '../shared/control-plane/deployment.js';
 
 /** The repository root: holds package.json, package-lock.json and `functions/`. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -60,7 +61,7 @@ export const NATIVE_PACKAGES = ['@mongodb-js/zstd', 'better-sqlite3'] as const;
 export type NativePackage = (typeof NATIVE_PACKAGES)[number];
 
 /**
- * Native packages that only the backup path loads, on first use (shared/sqlite-snapshot.ts
+ * Native packages that only the backup path loads, on first use (shared/backup/sqlite-snapshot.ts
  * requires better-sqlite3 when it snapshots a database): the other bundles mention them but
  * never load them, so they may go without.
  */
@@ -84,21 +85,6 @@ const DEFAULT_NATIVE_MODULES: Required<FunctionNativeModules> = {
   restore: ['@mongodb-js/zstd'],
   list: ['@mongodb-js/zstd'],
 };
-
-/** The environment variables every function gets. */
-export const FUNCTION_ENV = {
-  tenantsDir: 'OPENCLAW_TENANTS_DIR',
-  bucket: 'OPENCLAW_BACKUP_BUCKET',
-  keyPrefix: 'OPENCLAW_BACKUP_PREFIX',
-  eventBus: 'OPENCLAW_EVENT_BUS',
-  stackPrefix: 'OPENCLAW_STACK_PREFIX',
-  allowedSourceBuckets: 'OPENCLAW_ALLOWED_SOURCE_BUCKETS',
-  allowedEndpoints: 'OPENCLAW_ALLOWED_ENDPOINTS',
-  allowOverwrite: 'OPENCLAW_ALLOW_OVERWRITE',
-  connectTimeout: 'OPENCLAW_CONNECT_TIMEOUT_MS',
-  requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',
-  serviceName: 'POWERTOOLS_SERVICE_NAME',
-} as const;
 
 /** `httpsEgress` entry naming the region's S3 prefix list (looked up at deploy time). */
 export const S3_PREFIX_LIST_PEER = 's3';
@@ -269,7 +255,7 @@ export class BackupFunctions extends Construct {
       this.roles[name] = role;
       return new nodejs.NodejsFunction(this, `${title}Function`, {
         role,
-        functionName: `${props.prefix}-${name}`,
+        functionName: functionName(props.prefix, name),
         description,
         entry: join(functionsDir, `${name}.ts`),
         handler: 'handler',
@@ -437,7 +423,7 @@ function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage
 
 function validate(props: BackupFunctionsProps): void {
   const problems = new ProblemList('BackupFunctions');
-  problems.check(PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${PREFIX_PATTERN.source}`);
+  problems.check(STACK_PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${STACK_PREFIX_PATTERN.source}`);
   for (const bucketRef of props.extraSourceBuckets ?? []) {
     problems.check(
       bucketNameOf(bucketRef) !== undefined,

@@ -14,7 +14,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SECURE_QUEUE_PROPS } from './secure-defaults.js';
-import { PREFIX_PATTERN, ProblemList } from './validation.js';
+import { ProblemList } from './validation.js';
+import { STACK_PREFIX_PATTERN } from '../shared/control-plane/deployment.js';
 
 export interface BackupSchedulesProps {
   /** Deployment prefix: rules named `<prefix>-…` may invoke the backup function. */
@@ -114,7 +115,7 @@ export class BackupSchedules extends Construct {
 
 function validate(props: BackupSchedulesProps): void {
   const problems = new ProblemList('BackupSchedules');
-  problems.check(PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${PREFIX_PATTERN.source}`);
+  problems.check(STACK_PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${STACK_PREFIX_PATTERN.source}`);
   problems.integerInRange(props.backupRetryAttempts, 'backupRetryAttempts', 0, 2);
   if (props.maxEventAge !== undefined) {
     const seconds = props.maxEventAge.toSeconds();

@@ -9,9 +9,6 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 
-/** Where the functions mount the tenant access point (Lambda requires a path under /mnt). */
-export const TENANTS_MOUNT_PATH = '/mnt/tenants';
-
 /** EFS directory exposed by the access point: it contains one directory per tenant. */
 export const DEFAULT_TENANTS_PATH = '/tenants';
 

@@ -10,10 +10,11 @@ import { BackupSchedules, type BackupSchedulesProps } from './backup-schedules.j
 import { OperatorPolicy } from './operator-policy.js';
 import { roleName } from './role-names.js';
 import { TenantFileSystem, type TenantFileSystemProps } from './tenant-file-system.js';
-import { PREFIX_PATTERN, ProblemList } from './validation.js';
+import { ProblemList } from './validation.js';
+import { DEFAULT_STACK_PREFIX, STACK_PREFIX_PATTERN } from '../shared/control-plane/deployment.js';
 
 /** The default deployment prefix (and stack name). */
-export const DEFAULT_PREFIX = 'openclaw-backup';
+export const DEFAULT_PREFIX = DEFAULT_STACK_PREFIX;
 
 /** Names of the stack outputs; each is exported as `<prefix>-<name>`. */
 export const OUTPUT_NAMES = [
@@ -102,8 +103,8 @@ export class OpenClawBackupStack extends Stack {
     const prefix = props.prefix ?? DEFAULT_PREFIX;
     const problems = new ProblemList('OpenClawBackupStack');
     problems.check(
-      PREFIX_PATTERN.test(prefix),
-      `prefix ${JSON.stringify(prefix)} must match ${PREFIX_PATTERN.source} (lowercase letters, digits and "-", 2 to 24 characters)`,
+      STACK_PREFIX_PATTERN.test(prefix),
+      `prefix ${JSON.stringify(prefix)} must match ${STACK_PREFIX_PATTERN.source} (lowercase letters, digits and "-", 2 to 24 characters)`,
     );
     problems.throwIfAny();
     this.prefix = prefix;

@@ -18,10 +18,10 @@ import {
   DEFAULT_TENANTS_PATH,
   SECURE_FILE_SYSTEM_PROPS,
   TENANTS_DIRECTORY_PERMISSIONS,
-  TENANTS_MOUNT_PATH,
   logGroupProps,
 } from './secure-defaults.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, isAbsoluteDirectory } from './validation.js';
+import { TENANTS_MOUNT_PATH } from '../shared/control-plane/deployment.js';
 
 /**
  * What the S3 gateway endpoint of a created VPC lets through: the object and list actions

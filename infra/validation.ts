@@ -46,13 +46,6 @@ export class ProblemList {
   }
 }
 
-/**
- * Deployment prefix: names the stack's resources, its exports and the EventBridge rules the
- * CLI creates (`<prefix>-…`), so it must fit all of them: rule names allow 64 characters,
- * and the CLI appends a tenant name (up to 32) and a separator.
- */
-export const PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;
-
 // S3 bucket naming rules (general purpose buckets), without the IP-address and reserved
 // prefix/suffix rules, which S3 itself enforces at deploy time.
 const BUCKET_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

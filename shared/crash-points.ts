@@ -7,7 +7,7 @@
 // a crash point is one comparison.
 
 export const CRASH_POINTS = [
-  // The tenant lock (tenant-lock.ts).
+  // The tenant lock (tenant/lock.ts).
   'lock:temp-written',
   'lock:linked',
   'lock:acquired',
@@ -19,14 +19,14 @@ export const CRASH_POINTS = [
   'archive:linked',
   'archive:renamed',
   'backup:stored',
-  // Restore (restore.ts) and its staging area (tenant-slot.ts).
+  // Restore (restore.ts) and its staging area (tenant/slot.ts).
   'journal:extracting:temp-written',
   'restore:journal-written',
   'restore:staging-created',
   'restore:extracting',
   'restore:verified',
   'restore:staging-discarded',
-  // The commit, also the steps recovery takes to finish one (tenant-slot.ts).
+  // The commit, also the steps recovery takes to finish one (tenant/slot.ts).
   'journal:committing:temp-written',
   'commit:journal-written',
   'commit:old-moved-aside',
@@ -34,7 +34,7 @@ export const CRASH_POINTS = [
   'commit:old-moved-to-trash',
   'commit:journal-removed',
   'restore:committed',
-  // `tenants recover --keep` (tenant-slot.ts).
+  // `tenants recover --keep` (tenant/slot.ts).
   'journal:keeping:temp-written',
   'keep:journal-written',
   'keep:slot-moved-to-trash',

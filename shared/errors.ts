@@ -1,14 +1,152 @@
-// Typed errors for the whole core. Every failure a user can meet is one of these, with a
-// stable `code` and an `outcome` the CLI and the Lambda handlers map to exit codes and
-// responses; the message is one line a user can act on and never contains a secret.
+// Every error a user can meet, in one registry. Each is an OpenClawError with a stable
+// `code` from ERROR_CODES and the `outcome` that code stands for, which the CLI maps to an
+// exit code and the Lambda handlers put on the wire; the message is one line a user can act
+// on and never contains a secret. Every class accepts a `cause` (kept for logs, never shown).
+// The remote side switches over ErrorCode exhaustively (control-plane/protocol.ts); a code
+// this version does not know (a newer gateway's) arrives as a WireError.
+//
+// System errors (errno) are described in words by one helper, `errnoMessage`, wherever the
+// core turns them into one of these.
 
 /** How an operation ended, as seen by a caller: drives exit codes and HTTP-like statuses. */
 export type Outcome = 'usage' | 'refused' | 'failed';
 
+/** Every code, with the outcome it stands for. */
+const CODES = {
+  // The request is malformed: exit 2.
+  USAGE: 'usage',
+  INVALID_NAME: 'usage',
+  INVALID_SCHEDULE: 'usage',
+  INVALID_CRON_COMMAND: 'usage',
+  /** A Lambda request the function does not accept. */
+  INVALID_REQUEST: 'usage',
+  NO_REGION: 'usage',
+  /** A command that needs a deployed gateway (`--stack`). */
+  REMOTE_ONLY: 'usage',
+  /** A flag or location remote mode cannot serve (`--pipe`, a local path). */
+  REMOTE_UNSUPPORTED: 'usage',
+  STACK_NOT_FOUND: 'usage',
+
+  // Refused, nothing changed: exit 3.
+  UNSAFE_ARCHIVE: 'refused',
+  CORRUPT_ARCHIVE: 'refused',
+  ARCHIVE_LIMIT: 'refused',
+  SLOT_OCCUPIED: 'refused',
+  RECOVERY_NEEDED: 'refused',
+  TENANT_BUSY: 'refused',
+  TENANT_NOT_FOUND: 'refused',
+  DESTINATION_EXISTS: 'refused',
+  /** A bucket or endpoint the deployment does not allow. */
+  LOCATION_NOT_ALLOWED: 'refused',
+  OVERWRITE_NOT_ALLOWED: 'refused',
+  CRON_EXISTS: 'refused',
+  CRON_NAME_TAKEN: 'refused',
+  CRON_NOT_FOUND: 'refused',
+
+  // Failed: exit 1.
+  ABORTED: 'failed',
+  FILESYSTEM: 'failed',
+  PIPE_FAILED: 'failed',
+  // Storage (local file, S3, S3-compatible store).
+  STORAGE: 'failed',
+  NOT_FOUND: 'failed',
+  NOT_A_FILE: 'failed',
+  NOT_A_DIRECTORY: 'failed',
+  ACCESS_DENIED: 'failed',
+  NO_SPACE: 'failed',
+  READ_ONLY: 'failed',
+  NAME_TOO_LONG: 'failed',
+  IO: 'failed',
+  SHORT_WRITE: 'failed',
+  READ_FAILED: 'failed',
+  INVALID_METADATA: 'failed',
+  S3: 'failed',
+  NO_SUCH_BUCKET: 'failed',
+  INVALID_CREDENTIALS: 'failed',
+  NO_CREDENTIALS: 'failed',
+  EXPIRED_CREDENTIALS: 'failed',
+  CLOCK_SKEW: 'failed',
+  WRONG_REGION: 'failed',
+  UNREACHABLE: 'failed',
+  THROTTLED: 'failed',
+  CHANGED: 'failed',
+  NOT_SUPPORTED: 'failed',
+  TOO_LARGE: 'failed',
+  // The control plane (Lambda, EventBridge, EFS, EC2 calls of remote mode).
+  AWS_ERROR: 'failed',
+  REMOTE_TIMEOUT: 'failed',
+  REMOTE_FUNCTION_ERROR: 'failed',
+  REMOTE_PROTOCOL: 'failed',
+  CRON_TARGET_FAILED: 'failed',
+  /** `doctor` found failing checks (already printed). */
+  DOCTOR_FAILED: 'failed',
+} as const satisfies Record<string, Outcome>;
+
+export type ErrorCode = keyof typeof CODES;
+export const ERROR_CODES = Object.keys(CODES) as readonly ErrorCode[];
+
+/** The codes of one outcome. */
+export type CodeOf<O extends Outcome> = { [C in ErrorCode]: (typeof CODES)[C] extends O ? C : never }[ErrorCode];
+export type UsageCode = CodeOf<'usage'>;
+
+/** Codes a storage location fails with. */
+export type StorageCode =
+  | 'STORAGE'
+  | 'NOT_FOUND'
+  | 'NOT_A_FILE'
+  | 'NOT_A_DIRECTORY'
+  | 'ACCESS_DENIED'
+  | 'NO_SPACE'
+  | 'READ_ONLY'
+  | 'NAME_TOO_LONG'
+  | 'IO'
+  | 'SHORT_WRITE'
+  | 'READ_FAILED'
+  | 'INVALID_METADATA'
+  | 'S3'
+  | 'NO_SUCH_BUCKET'
+  | 'INVALID_CREDENTIALS'
+  | 'NO_CREDENTIALS'
+  | 'EXPIRED_CREDENTIALS'
+  | 'CLOCK_SKEW'
+  | 'WRONG_REGION'
+  | 'UNREACHABLE'
+  | 'THROTTLED'
+  | 'CHANGED'
+  | 'NOT_SUPPORTED'
+  | 'TOO_LARGE';
+
+/** Codes of the control plane's own failures and refusals (remote mode's AWS calls, `cron`). */
+export type RemoteCode =
+  | 'NO_CREDENTIALS'
+  | 'ACCESS_DENIED'
+  | 'INVALID_CREDENTIALS'
+  | 'THROTTLED'
+  | 'AWS_ERROR'
+  | 'REMOTE_TIMEOUT'
+  | 'REMOTE_FUNCTION_ERROR'
+  | 'REMOTE_PROTOCOL'
+  | 'CRON_EXISTS'
+  | 'CRON_NAME_TAKEN'
+  | 'CRON_NOT_FOUND'
+  | 'CRON_TARGET_FAILED';
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(CODES, code);
+}
+
+export function outcomeOfCode(code: ErrorCode): Outcome {
+  return CODES[code];
+}
+
+export interface ErrorOptions {
+  readonly cause?: unknown;
+}
+
 export abstract class OpenClawError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode | ForeignCode;
   abstract readonly outcome: Outcome;
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
   }
@@ -16,18 +154,39 @@ export abstract class OpenClawError extends Error {
 
 /** The request itself is malformed: a bad flag, name, URL or key. */
 export class UsageError extends OpenClawError {
-  readonly code: string;
+  readonly code: UsageCode;
   readonly outcome = 'usage' as const;
-  constructor(message: string, code = 'USAGE') {
-    super(message);
+  constructor(message: string, code: UsageCode = 'USAGE', options?: ErrorOptions) {
+    super(message, options);
     this.code = code;
   }
 }
 
 /** A tenant name, `--as` value, S3 URL or key that breaks the rules. */
 export class InvalidNameError extends UsageError {
-  constructor(message: string) {
-    super(message, 'INVALID_NAME');
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'INVALID_NAME', options);
+  }
+}
+
+/** A schedule EventBridge cannot express, or not a valid schedule at all. */
+export class CronScheduleError extends UsageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'INVALID_SCHEDULE', options);
+  }
+}
+
+/** A cron `--cmd`, a `--to` template, or a rule name that breaks the rules. */
+export class CronCommandError extends UsageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'INVALID_CRON_COMMAND', options);
+  }
+}
+
+/** A request that is not what a gateway function accepts (wrong fields, wrong types). */
+export class InvalidRequestError extends UsageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'INVALID_REQUEST', options);
   }
 }
 
@@ -38,8 +197,9 @@ export class UnsafeArchiveError extends OpenClawError {
   constructor(
     message: string,
     readonly entry?: string,
+    options?: ErrorOptions,
   ) {
-    super(entry === undefined ? message : `${message}: ${JSON.stringify(entry)}`);
+    super(entry === undefined ? message : `${message}: ${JSON.stringify(entry)}`, options);
   }
 }
 
@@ -61,6 +221,15 @@ export class SlotOccupiedError extends OpenClawError {
   readonly outcome = 'refused' as const;
 }
 
+/** Which trees an interrupted restore left, and which `tenants recover --keep` choices settle it. */
+export interface PendingRecovery {
+  readonly tenant: string;
+  /** Base names in the tenants dir: the verified restored tenant, the previous tenant. */
+  readonly staging?: string;
+  readonly aside?: string;
+  readonly choices: readonly ('old' | 'new' | 'slot')[];
+}
+
 /**
  * An interrupted restore left trees that recovery cannot settle without losing one (the
  * slot was re-created while the old tenant was set aside): nothing was moved; the message
@@ -71,15 +240,10 @@ export class RecoveryNeededError extends OpenClawError {
   readonly outcome = 'refused' as const;
   constructor(
     message: string,
-    readonly pending: {
-      readonly tenant: string;
-      /** Base names in the tenants dir: the verified restored tenant, the previous tenant. */
-      readonly staging?: string;
-      readonly aside?: string;
-      readonly choices: readonly ('old' | 'new' | 'slot')[];
-    },
+    readonly pending: PendingRecovery,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -101,13 +265,25 @@ export class DestinationExistsError extends OpenClawError {
   readonly outcome = 'refused' as const;
 }
 
+/** The request names a bucket or endpoint this deployment does not allow. */
+export class LocationNotAllowedError extends OpenClawError {
+  readonly code = 'LOCATION_NOT_ALLOWED';
+  readonly outcome = 'refused' as const;
+}
+
+/** `--overwrite` on a gateway whose deployer did not allow it. */
+export class OverwriteNotAllowedError extends OpenClawError {
+  readonly code = 'OVERWRITE_NOT_ALLOWED';
+  readonly outcome = 'refused' as const;
+}
+
 /** Reading or writing a backup location failed (local file, S3, pipe command). */
 export class StorageError extends OpenClawError {
   readonly outcome = 'failed' as const;
   constructor(
     message: string,
-    readonly code: string = 'STORAGE',
-    options?: { cause?: unknown },
+    readonly code: StorageCode = 'STORAGE',
+    options?: ErrorOptions,
   ) {
     super(message, options);
   }
@@ -131,6 +307,64 @@ export class FileSystemError extends OpenClawError {
   readonly outcome = 'failed' as const;
 }
 
+/** A failure or refusal of the control plane: an AWS call of remote mode, a cron rule, the gateway's answer. */
+export class RemoteError extends OpenClawError {
+  readonly outcome: Outcome;
+  constructor(
+    readonly code: RemoteCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.outcome = CODES[code];
+  }
+}
+
+/** A code this version does not know: one a newer gateway reported. */
+export type ForeignCode = string & { readonly foreign: unique symbol };
+
+/**
+ * An error known only by what the wire carries (code, outcome, message): one with a code
+ * this version does not know (a newer gateway's), or one whose class holds context the
+ * wire does not (RecoveryNeededError's trees).
+ */
+export class WireError extends OpenClawError {
+  readonly code: ErrorCode | ForeignCode;
+  constructor(
+    code: string,
+    readonly outcome: Outcome,
+    message: string,
+  ) {
+    super(message);
+    this.code = code as ErrorCode | ForeignCode;
+  }
+}
+
+/**
+ * A failure the command has already reported in full (e.g. `doctor`'s checklist): the CLI
+ * exits with its outcome's code without printing it again.
+ */
+export class ReportedError extends OpenClawError {
+  readonly outcome = 'failed' as const;
+  constructor(
+    readonly code: 'DOCTOR_FAILED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A gateway function's environment is wrong: thrown at cold start, so the deployment fails
+ * loudly instead of every invocation later. Not an OpenClawError: no user request caused it.
+ */
+export class FunctionConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FunctionConfigError';
+  }
+}
+
 export function isOpenClawError(error: unknown): error is OpenClawError {
   return error instanceof OpenClawError;
 }
@@ -151,6 +385,34 @@ export function describeError(error: unknown): string {
 
 export function outcomeOf(error: unknown): Outcome {
   return error instanceof OpenClawError ? error.outcome : 'failed';
+}
+
+/** System errors the core explains in words: the file system refused, not our bug. */
+const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'a file is larger than this file system allows',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+  ENAMETOOLONG: 'a name is too long for this file system',
+  EMLINK: 'too many links or subdirectories for this file system',
+};
+
+/** The errno code of a system error (`ENOSPC`), if it is one. */
+export function errnoCode(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** What a system error means, in words ("no space left on the device"); undefined for anything else. */
+export function errnoMessage(error: unknown): string | undefined {
+  if (error instanceof OpenClawError) return undefined;
+  const code = errnoCode(error);
+  return code === undefined ? undefined : ERRNO_MESSAGES[code];
 }
 
 function firstLine(text: string): string {

@@ -3,17 +3,17 @@
 // in-process (`localOperations`, the embedded default) or a deployed gateway's Lambda
 // functions (remote mode), which run these same local operations on the EFS volume.
 
-import { backupTenant, type BackupResult } from './backup.js';
-import type { ExtractLimits, ExtractProgress } from './extract.js';
-import { DEFAULT_LIMITS } from './extract.js';
-import { assertTenantName } from './names.js';
-import { recoverTenant, type RecoverResult } from './recover.js';
-import { restoreTenant, type RestoreResult } from './restore.js';
+import { backupTenant, type BackupResult } from './backup/backup.js';
+import type { ExtractProgress } from './restore/extract.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
+import { assertTenantName } from './tenant/names.js';
+import { recoverTenant, type RecoverResult } from './tenant/recover.js';
+import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenants.js';
-import type { ArchiveProgress } from './archive-writer.js';
-import type { Keep } from './tenant-slot.js';
+import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
+import type { ArchiveProgress } from './backup/tenant-archive.js';
+import type { Keep } from './tenant/slot.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;

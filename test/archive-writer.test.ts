@@ -4,7 +4,7 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { backupTenant } from '../shared/backup.js';
+import { backupTenant } from '../shared/backup/backup.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { sh, tempDir } from './helpers/tree.js';
 

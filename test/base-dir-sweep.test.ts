@@ -8,13 +8,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { backupTenant } from '../shared/backup.js';
-import { hostId, ownerTag, thisProcess } from '../shared/process-owner.js';
+import { backupTenant } from '../shared/backup/backup.js';
+import { hostId, ownerTag, thisProcess } from '../shared/tenant/process-owner.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
-import { TempArea } from '../shared/temp-area.js';
-import { acquireTenantLock, lockPathFor } from '../shared/tenant-lock.js';
-import { journalPathFor } from '../shared/tenant-slot.js';
-import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenants.js';
+import { TempArea } from '../shared/backup/temp-area.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
+import { journalPathFor } from '../shared/tenant/slot.js';
+import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;

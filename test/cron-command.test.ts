@@ -1,4 +1,4 @@
-// shared/cron-command.ts: --cmd parsed as one openclaw command (no shell), date templates
+// shared/schedule/cron-command.ts: --cmd parsed as one openclaw command (no shell), date templates
 // expanded at fire time, rule names, the rule target's input transformer and description.
 
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,8 @@ import {
   parseCronDescription,
   splitWords,
   templateProblem,
-} from '../shared/cron-command.js';
+} from '../shared/schedule/cron-command.js';
+import { BACKUP_FLAGS, GLOBAL_FLAGS, type FlagSpec } from '../shared/command-flags.js';
 
 const context = { tenant: 'acme', stack: 'openclaw-backup' };
 const parse = (line: string) => parseCronCommand(line, context);
@@ -45,6 +46,19 @@ describe('parseCronCommand', () => {
       templated: false,
     });
     expect(parse('openclaw --stack openclaw-backup tenants backup acme --to s3://bkt/k.tar.zst').command.tenant).toBe('acme');
+  });
+
+  it('knows every flag of the CLI\'s own `tenants backup`: each is taken, ignored or refused with its reason', () => {
+    for (const spec of [...Object.values<FlagSpec>(GLOBAL_FLAGS), ...Object.values<FlagSpec>(BACKUP_FLAGS)]) {
+      const value = spec.value === undefined ? '' : spec.flag === '--stack' ? ' openclaw-backup' : ' s3://bkt/other';
+      let message = '';
+      try {
+        parse(`openclaw tenants backup acme --to s3://bkt/k ${spec.flag}${value}`);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message, spec.flag).not.toMatch(/unknown option/);
+    }
   });
 
   it.each([

@@ -1,4 +1,4 @@
-// shared/cron.ts: Unix 5-field cron → EventBridge cron(...). A table of conversions and of
+// shared/schedule/cron-schedule.ts: Unix 5-field cron → EventBridge cron(...). A table of conversions and of
 // refusals, then an oracle check: the times an independent EventBridge evaluator (below)
 // derives from the output must be the times cron-parser derives from the input.
 
@@ -6,7 +6,8 @@ import { CronExpressionParser } from 'cron-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { CronScheduleError, nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/cron.js';
+import { CronScheduleError } from '../shared/errors.js';
+import { nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
 
 const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
   ['0 3 * * *', 'cron(0 3 * * ? *)'],

@@ -26,7 +26,7 @@ import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient, type Func
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { cidrContains } from '../cli/doctor-network.js';
+import { cidrContains } from '../shared/control-plane/doctor-network.js';
 import { runMain } from './helpers/run-main.js';
 
 const lambda = mockClient(LambdaClient);

@@ -1,4 +1,4 @@
-// The hostile-archive suite for extractTenantArchive (shared/extract.ts). Every archive is
+// The hostile-archive suite for extractTenantArchive (shared/restore/extract.ts). Every archive is
 // built in memory, header by header (test/helpers/tar-builder.ts). Each test asserts the
 // specific typed error and that nothing changed outside the staging directory: the temp dir
 // holds a tenants base with a sentinel "victim" tenant, a sibling directory outside the
@@ -21,15 +21,19 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AbortedError, ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
-import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/extract.js';
-import type { Manifest } from '../shared/manifest.js';
-import { digestTree, type TreeEntry } from '../shared/tree-digest.js';
+import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '../shared/restore/extract.js';
+import type { Manifest } from '../shared/archive/manifest.js';
+import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
+import { PARALLEL_ACCESS } from '../shared/file-access.js';
+import { restoreTenant } from '../shared/restore/restore.js';
 import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
+import { compressFrames } from './helpers/zstd.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
 
 /** Extra extraction options for every attempt: how the suite is re-run with another writer. */
-const SUITE_OPTIONS = JSON.parse(process.env.OPENCLAW_HOSTILE_OPTIONS ?? '{}') as Partial<ExtractOptions>;
+const { fileAccess, ...suiteOptions } = JSON.parse(process.env.OPENCLAW_HOSTILE_OPTIONS ?? '{}') as Omit<Partial<ExtractOptions>, 'fileAccess'> & { fileAccess?: 'parallel' };
+const SUITE_OPTIONS: Partial<ExtractOptions> = { ...suiteOptions, ...(fileAccess === 'parallel' && { fileAccess: PARALLEL_ACCESS }) };
 
 const T = (relative: string) => `tenants/acme/${relative}`;
 const VICTIM_SECRET = 'victim secret: must never change\n';
@@ -993,19 +997,10 @@ describe('cancellation', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// End to end through restoreTenant, when the zstd codec is in the checkout: a refused
-// archive leaves the slot, the victim and the base directory exactly as they were.
+// End to end through restoreTenant: a refused archive leaves the slot, the victim and the
+// base directory exactly as they were.
 
-const zstdAvailable = existsSync(new URL('../shared/zstd-frames.ts', import.meta.url));
-
-describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
-  interface Codec {
-    compressFrames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer>;
-  }
-  interface Restore {
-    restoreTenant(request: { tenantsDir: string; location: unknown } & Extra): Promise<unknown>;
-  }
-
+describe('restoreTenant end to end', () => {
   type Extra = { force?: boolean; as?: string; limits?: { maxEntries: number; maxBytes: number }; before?: Buffer };
 
   function restore(archive: Buffer, extra: Extra = {}): Promise<unknown> {
@@ -1013,13 +1008,8 @@ describe.skipIf(!zstdAvailable)('restoreTenant end to end', () => {
   }
 
   async function restoreFrom(tarStream: AsyncIterable<Uint8Array>, extra: Extra = {}): Promise<unknown> {
-    // Specifiers in variables: the codec may be mid-edit elsewhere; this suite must still compile.
-    const codecPath = '../shared/zstd-frames.js';
-    const restorePath = '../shared/restore.js';
-    const codec = (await import(codecPath)) as Codec;
-    const { restoreTenant } = (await import(restorePath)) as Restore;
     const frames: Buffer[] = extra.before === undefined ? [] : [extra.before];
-    for await (const frame of codec.compressFrames(tarStream)) frames.push(frame);
+    for await (const frame of compressFrames(tarStream)) frames.push(frame);
     const bytes = Buffer.concat(frames);
     const location = {
       display: 'memory://hostile',

@@ -9,7 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { CLIENT_MAX_ATTEMPTS, createEventBridgeClient, eventBridgeClientConfig } from '../functions/aws-clients.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../functions/config.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
 
 let blackHole: Server;

@@ -15,8 +15,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { cronTargetInput, parseCronCommand } from '../shared/cron-command.js';
-import type { FunctionConfig } from '../functions/config.js';
+import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, listHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';

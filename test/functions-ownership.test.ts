@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { listHandler } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
-import { scanOwnership } from '../functions/ownership.js';
+import { scanOwnership } from '../shared/tenant/ownership.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-ownership-');

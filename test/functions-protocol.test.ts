@@ -17,11 +17,17 @@ import {
   TenantNotFoundError,
   UnsafeArchiveError,
   UsageError,
+  WireError,
+  ERROR_CODES,
+  outcomeOfCode,
+  CronScheduleError,
+  LocationNotAllowedError,
+  OverwriteNotAllowedError,
 } from '../shared/errors.js';
-import { readFunctionConfig, type FunctionConfig } from '../functions/config.js';
+import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
-import { assertOverwriteAllowed, assertRemoteStorage, LocationNotAllowedError, OverwriteNotAllowedError } from '../functions/policy.js';
-import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand, RemoteError } from '../functions/protocol.js';
+import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
+import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand } from '../shared/control-plane/protocol.js';
 
 describe('errors over the wire', () => {
   it.each([
@@ -45,13 +51,20 @@ describe('errors over the wire', () => {
     expect([back.code, back.outcome, back.message]).toEqual([error.code, error.outcome, error.message]);
   });
 
-  it('keeps codes it has no class for, with their outcome', () => {
-    expect(errorFromBody({ code: 'INVALID_SCHEDULE', outcome: 'usage', message: 'm' })).toMatchObject({ code: 'INVALID_SCHEDULE', outcome: 'usage' });
-    expect(errorFromBody({ code: 'INVALID_SCHEDULE', outcome: 'usage', message: 'm' })).toBeInstanceOf(UsageError);
-    const storage = errorFromBody({ code: 'ACCESS_DENIED', outcome: 'failed', message: 'denied' });
-    expect(storage).toBeInstanceOf(RemoteError);
-    expect(storage).toMatchObject({ code: 'ACCESS_DENIED', outcome: 'failed', message: 'denied' });
-    expect(errorFromBody({ code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: 'no' }).outcome).toBe('refused');
+  it('brings every code of the registry back with its outcome', () => {
+    for (const code of ERROR_CODES) {
+      const back = errorFromBody({ code, outcome: outcomeOfCode(code), message: 'm' });
+      expect([back.code, back.outcome, back.message], code).toEqual([code, outcomeOfCode(code), 'm']);
+    }
+    expect(errorFromBody({ code: 'INVALID_SCHEDULE', outcome: 'usage', message: 'm' })).toBeInstanceOf(CronScheduleError);
+    expect(errorFromBody({ code: 'ACCESS_DENIED', outcome: 'failed', message: 'denied' })).toBeInstanceOf(StorageError);
+    expect(errorFromBody({ code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: 'no' })).toBeInstanceOf(LocationNotAllowedError);
+  });
+
+  it('keeps codes it does not know (a newer gateway\'s), with their outcome', () => {
+    const foreign = errorFromBody({ code: 'SOMETHING_NEW', outcome: 'refused', message: 'm' });
+    expect(foreign).toBeInstanceOf(WireError);
+    expect(foreign).toMatchObject({ code: 'SOMETHING_NEW', outcome: 'refused', message: 'm' });
   });
 
   it('describes unexpected errors in one line, secrets masked', () => {

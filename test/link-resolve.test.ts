@@ -1,4 +1,4 @@
-// resolveInsideRoot (shared/link-resolve.ts): table tests, then a property test against the
+// resolveInsideRoot (shared/restore/link-resolve.ts): table tests, then a property test against the
 // kernel. The property builds random trees of directories and relative symlinks on disk,
 // resolves a random target from a random directory both ways, and demands the same answer:
 // inside the root at the same place, or not inside (escaped, or a loop the kernel refuses).
@@ -10,7 +10,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, type ReadLinkAt } from '../shared/link-resolve.js';
+import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, type ReadLinkAt } from '../shared/restore/link-resolve.js';
 
 const linksFrom =
   (links: Readonly<Record<string, string>>): ReadLinkAt =>

@@ -16,11 +16,12 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { createTenantArchive } from '../shared/archive-writer.js';
-import { backupTenant, type BackupResult } from '../shared/backup.js';
-import type { ManifestNote } from '../shared/manifest.js';
-import { restoreTenant } from '../shared/restore.js';
-import { REREAD_ATTEMPTS, readWhole, readWholeSync, spoolFile } from '../shared/stable-read.js';
+import { createTenantArchive } from '../shared/backup/tenant-archive.js';
+import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
+import type { ManifestNote } from '../shared/archive/manifest.js';
+import { restoreTenant } from '../shared/restore/restore.js';
+import { REREAD_ATTEMPTS, readWhole, readWholeAt, spoolFile } from '../shared/backup/stable-read.js';
+import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';
@@ -283,29 +284,34 @@ describe('files that change or vanish while read', () => {
     }
   });
 
-  it('reads a file replaced after the listing as it is now, though it trusted the listing\'s stat (one fstat saved per file)', async () => {
+  it.each([
+    ['synchronous', SYNC_ACCESS],
+    ['promise', PARALLEL_ACCESS],
+  ])('reads a file replaced after the listing as it is now, though it trusted the listing\'s stat (%s calls)', async (_label, access) => {
     const file = path.join(dir.path, 'state.json');
     writeFileSync(file, '{"version":1}');
     const listed = lstatSync(file);
     rmSync(file);
     writeFileSync(file, '{"version":2,"and":"longer"}');
     const scratch = Buffer.alloc(1024);
-    const read = await readWholeSync(file, 1 << 20, { listed, scratch });
+    const read = await readWholeAt(access, file, 1 << 20, { listed, scratch });
     expect(read).toMatchObject({ stable: true, reads: 2 });
     expect((read as { content: Buffer }).content.toString()).toBe('{"version":2,"and":"longer"}');
     expect((read as { content: Buffer }).content.buffer).toBe(scratch.buffer);
   });
 
   it.each([
-    ['a directory', (file: string) => mkdirSync(file)],
-    ['a FIFO', (file: string) => execFileSync('mkfifo', [file])],
-  ])('reports a file replaced by %s after the listing as vanished, without blocking', async (_label, replace) => {
+    ['a directory', (file: string) => mkdirSync(file), SYNC_ACCESS],
+    ['a FIFO', (file: string) => execFileSync('mkfifo', [file]), SYNC_ACCESS],
+    ['a directory', (file: string) => mkdirSync(file), PARALLEL_ACCESS],
+    ['a FIFO', (file: string) => execFileSync('mkfifo', [file]), PARALLEL_ACCESS],
+  ])('reports a file replaced by %s after the listing as vanished, without blocking', async (_label, replace, access) => {
     const file = path.join(dir.path, 'was-a-file');
     writeFileSync(file, 'content');
     const listed = lstatSync(file);
     rmSync(file);
     replace(file);
-    expect(await readWholeSync(file, 1 << 20, { listed })).toBe('vanished');
+    expect(await readWholeAt(access, file, 1 << 20, { listed })).toBe('vanished');
   });
 
   it('gives up after a bounded number of re-reads and says the result is unstable', async () => {

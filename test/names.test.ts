@@ -1,10 +1,10 @@
-// Table tests of the name rules (shared/names.ts): tenant names, `--as` values and archive
+// Table tests of the name rules (shared/tenant/names.ts): tenant names, `--as` values and archive
 // entry names. Every invalid case names the reason it is refused.
 
 import { describe, expect, it } from 'vitest';
 
 import { InvalidNameError, UnsafeArchiveError } from '../shared/errors.js';
-import { assertTenantName, entryNameFor, isValidTenantName, parseEntryName } from '../shared/names.js';
+import { assertTenantName, entryNameFor, isValidTenantName, parseEntryName } from '../shared/tenant/names.js';
 
 describe('assertTenantName', () => {
   it.each([

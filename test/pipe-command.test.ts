@@ -18,7 +18,7 @@ import { withPipeCommand } from '../shared/storage/pipe.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { bodyOf, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
+import { bodyOf, describeStorageContract, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -46,6 +46,12 @@ afterAll(async () => {
   await server?.dispose();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The storage contract holds through a --pipe command: `cat` over a local file (its temporary files are its leftovers). */
+describeStorageContract('--pipe (cat) over a local file', { largeBytes: 8 * MiB, atomicNoClobber: true }, () => ({
+  location: (name) => withPipeCommand(new LocalFileLocation(join(dir, 'contract', name)), 'cat'),
+  leftovers: async () => (await readdir(join(dir, 'contract')).catch(() => [] as string[])).filter((name) => name.startsWith('.')),
+}));
 
 function localFile(): LocalFileLocation {
   return new LocalFileLocation(join(dir, `archives-${counter}`, `a-${counter++}.tar.zst.age`));

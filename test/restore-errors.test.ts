@@ -8,9 +8,9 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { backupTenant } from '../shared/backup.js';
+import { backupTenant } from '../shared/backup/backup.js';
 import { CorruptArchiveError, describeError, FileSystemError } from '../shared/errors.js';
-import { restoreTenant, restoreWriteError } from '../shared/restore.js';
+import { restoreTenant, restoreWriteError } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 
 function errno(code: string, message: string, extra: Partial<NodeJS.ErrnoException> = {}): NodeJS.ErrnoException {

@@ -6,12 +6,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { backupTenant } from '../shared/backup.js';
+import { backupTenant } from '../shared/backup/backup.js';
 import { CorruptArchiveError, SlotOccupiedError, TenantBusyError } from '../shared/errors.js';
-import { restoreTenant } from '../shared/restore.js';
+import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
-import { acquireTenantLock, lockPathFor } from '../shared/tenant-lock.js';
-import { journalPathFor, recoverSlot } from '../shared/tenant-slot.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
+import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 

@@ -114,7 +114,7 @@ describe('createS3Client', () => {
     const s3 = await client({ region: 'eu-west-1', accessKey: 'AK', secretKey: 'SK' });
     expect(s3.config.forcePathStyle).toBeFalsy();
     expect(await s3.config.requestChecksumCalculation()).toBe('WHEN_SUPPORTED');
-    expect(s3.config.maxAttempts).toBeDefined();
+    expect(await s3.config.maxAttempts()).toBe(5);
   });
 });
 

@@ -113,7 +113,7 @@ describe('translateS3Error', () => {
 
   it('reports aborts as AbortedError and passes our own errors through', () => {
     expect(translateS3Error(Object.assign(new Error('Request aborted'), { name: 'AbortError' }), context)).toBeInstanceOf(AbortedError);
-    const ours = new StorageError('mine', 'X');
+    const ours = new StorageError('mine', 'IO');
     expect(translateS3Error(ours, context)).toBe(ours);
   });
 

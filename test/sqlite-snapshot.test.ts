@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from '../shared/sqlite-snapshot.js';
+import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from '../shared/backup/sqlite-snapshot.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;

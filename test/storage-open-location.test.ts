@@ -97,28 +97,25 @@ describe('lazy AWS SDK', () => {
     }
   });
 
-  it('loads the SDK only once an s3:// location is opened, and imports fast', async () => {
+  it('loads the SDK only once an s3:// location is opened', async () => {
     const script = `
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const sdk = () => Object.keys(require.cache).filter((k) => k.includes('@aws-sdk')).length;
-      const started = performance.now();
       const { openLocation } = await import(${JSON.stringify(join(import.meta.dirname, '..', 'shared', 'storage', 'open-location.ts'))});
-      const importMs = performance.now() - started;
       await openLocation('/tmp/x.tar.zst', { pipe: 'cat' });
       await openLocation('s3://Bad/x').catch(() => {});
       await openLocation('/tmp/x', { endpoint: 'https://h' }).catch(() => {});
       const before = sdk();
       await openLocation('s3://good-bucket/x', { region: 'us-east-1' });
-      console.log(JSON.stringify({ importMs, before, after: sdk() }));
+      console.log(JSON.stringify({ before, after: sdk() }));
     `;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: join(import.meta.dirname, '..'),
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { importMs: number; before: number; after: number };
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { before: number; after: number };
     expect(result.before).toBe(0);
     expect(result.after).toBeGreaterThan(0);
-    expect(result.importMs).toBeLessThan(300);
   });
 });

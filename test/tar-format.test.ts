@@ -1,4 +1,4 @@
-// The tar layer (shared/tar-format.ts), held against three readers and writers we did not
+// The tar layer (shared/archive/tar-format.ts), held against three readers and writers we did not
 // write: GNU tar (lists and extracts what encodeHeader writes; writes gnu, oldgnu, posix and
 // ustar archives of a real tree for TarReader to read), tar-stream (packs archives TarReader
 // must read as tar-stream itself does, and extracts what encodeHeader writes), and a
@@ -16,7 +16,7 @@ import tar, { type Header as TarStreamHeader } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../shared/errors.js';
-import { BLOCK_SIZE, END_OF_ARCHIVE, MAX_TRAILING_ZERO_BYTES, TarReader, encodeHeader, paddingAfter, type EntryToWrite, type TarHeader } from '../shared/tar-format.js';
+import { BLOCK_SIZE, END_OF_ARCHIVE, MAX_TRAILING_ZERO_BYTES, TarReader, encodeHeader, paddingAfter, type EntryToWrite, type TarHeader } from '../shared/archive/tar-format.js';
 import { TarBuilder, base256, checksum, padded, paxRecords, rawHeader } from './helpers/tar-builder.js';
 import { describeTree, tempDir, type TreeEntry } from './helpers/tree.js';
 import { cutAt } from './helpers/chunks.js';

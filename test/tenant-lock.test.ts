@@ -9,8 +9,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { TenantBusyError } from '../shared/errors.js';
-import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess } from '../shared/process-owner.js';
-import { acquireTenantLock, lockPathFor } from '../shared/tenant-lock.js';
+import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess } from '../shared/tenant/process-owner.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { RecoveryNeededError } from '../shared/errors.js';
-import { parseHiddenName } from '../shared/hidden-names.js';
-import { recoverTenant } from '../shared/recover.js';
-import { journalPathFor, recoverSlot, recoverSlotKeeping, type Keep } from '../shared/tenant-slot.js';
+import { parseHiddenName } from '../shared/tenant/hidden-names.js';
+import { recoverTenant } from '../shared/tenant/recover.js';
+import { journalPathFor, recoverSlot, recoverSlotKeeping, type Keep } from '../shared/tenant/slot.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;

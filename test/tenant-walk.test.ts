@@ -4,7 +4,8 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { walkTenant, type WalkNotes } from '../shared/tenant-walk.js';
+import { walkTenant, type WalkNotes } from '../shared/backup/tenant-walk.js';
+import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
 
 let root = '';
 beforeEach(() => {
@@ -15,7 +16,7 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 async function walkOrder(mode: 'sync' | 'parallel'): Promise<string[]> {
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const order: string[] = [];
-  for await (const item of walkTenant(root, notes, mode)) order.push(item.relPath);
+  for await (const item of walkTenant(root, notes, mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS)) order.push(item.relPath);
   return order;
 }
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { digestTree, TreeDigest, type TreeEntry } from '../shared/tree-digest.js';
+import { digestTree, TreeDigest, type TreeEntry } from '../shared/archive/tree-digest.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 

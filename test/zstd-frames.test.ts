@@ -9,7 +9,9 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
-import { compressFrames, decompressFrames, skippableFrame } from '../shared/zstd-frames.js';
+import { decompressFrames } from '../shared/archive/zstd-decoder.js';
+import { skippableFrame } from '../shared/archive/zstd-format.js';
+import { compressFrames } from './helpers/zstd.js';
 import { cutAt } from './helpers/chunks.js';
 
 const KiB = 1024;

@@ -22,10 +22,20 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crashPoint } from '../crash-points.js';
-import { DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
-import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../process-owner.js';
+import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
+import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
+
+/** The StorageError code of a file system failure, by errno. */
+const STORAGE_CODES: Readonly<Record<string, StorageCode>> = {
+  EACCES: 'ACCESS_DENIED',
+  EPERM: 'ACCESS_DENIED',
+  ENOSPC: 'NO_SPACE',
+  EDQUOT: 'NO_SPACE',
+  EROFS: 'READ_ONLY',
+  ENAMETOOLONG: 'NAME_TOO_LONG',
+};
 
 /** File mode of archives and their temporary files. */
 export const ARCHIVE_FILE_MODE = 0o600;
@@ -222,30 +232,18 @@ export class LocalFileLocation implements ArchiveLocation {
   /** One line for a file system error, naming the path; never a stack trace. */
   private fsError(error: unknown, operation: 'check' | 'read' | 'write', path = this.display): OpenClawError {
     if (error instanceof OpenClawError) return error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    const code = errnoCode(error) ?? 'EIO';
     const verb = operation === 'read' ? 'read' : 'write';
+    const fail = (message: string, storageCode: StorageCode) => new StorageError(message, storageCode, { cause: error });
     switch (code) {
       case 'ENOENT':
-        return operation === 'read'
-          ? new StorageError(`no archive at ${path}`, 'NOT_FOUND', { cause: error })
-          : new StorageError(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND', { cause: error });
-      case 'EACCES':
-      case 'EPERM':
-        return new StorageError(`permission denied: cannot ${verb} ${path}`, 'ACCESS_DENIED', { cause: error });
-      case 'ENOSPC':
-      case 'EDQUOT':
-        return new StorageError(`no space left on device writing ${path}`, 'NO_SPACE', { cause: error });
-      case 'EROFS':
-        return new StorageError(`cannot write ${path}: read-only file system`, 'READ_ONLY', { cause: error });
+        return operation === 'read' ? fail(`no archive at ${path}`, 'NOT_FOUND') : fail(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND');
       case 'EISDIR':
-        return new StorageError(`${path} is a directory, not an archive file`, 'NOT_A_FILE', { cause: error });
+        return fail(`${path} is a directory, not an archive file`, 'NOT_A_FILE');
       case 'ENOTDIR':
-        return new StorageError(`cannot ${verb} ${path}: a parent is not a directory`, 'NOT_A_DIRECTORY', { cause: error });
-      case 'ENAMETOOLONG':
-        return new StorageError(`cannot ${verb} ${path}: file name too long`, 'NAME_TOO_LONG', { cause: error });
-      default:
-        return new StorageError(`cannot ${verb} ${path}: ${code}`, 'IO', { cause: error });
+        return fail(`cannot ${verb} ${path}: a parent is not a directory`, 'NOT_A_DIRECTORY');
     }
+    return fail(`cannot ${verb} ${path}: ${errnoMessage(error) ?? code}`, STORAGE_CODES[code] ?? 'IO');
   }
 }
 

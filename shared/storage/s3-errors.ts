@@ -5,7 +5,7 @@
 // this module cheap to load and easy to test with plain objects. Secrets never reach a
 // message: only pieces we chose go in, and the SDK's own text passes through `redact`.
 
-import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError } from '../errors.js';
+import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError, type StorageCode } from '../errors.js';
 import { redact } from './redact.js';
 import { isAbortError } from './streams.js';
 
@@ -23,24 +23,6 @@ export interface S3ErrorContext {
   /** Secret key, session token: masked wherever they might appear. */
   readonly secrets?: readonly (string | undefined)[];
 }
-
-/** Stable codes of StorageErrors raised for S3 (besides NOT_FOUND). */
-export const S3_ERROR_CODES = [
-  'NOT_FOUND',
-  'NO_SUCH_BUCKET',
-  'ACCESS_DENIED',
-  'INVALID_CREDENTIALS',
-  'NO_CREDENTIALS',
-  'EXPIRED_CREDENTIALS',
-  'CLOCK_SKEW',
-  'WRONG_REGION',
-  'UNREACHABLE',
-  'THROTTLED',
-  'CHANGED',
-  'NOT_SUPPORTED',
-  'TOO_LARGE',
-  'S3',
-] as const;
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -116,7 +98,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   const status = shape.$metadata?.httpStatusCode;
   const message = firstLine(redact(String(shape.message ?? error), context.secrets));
   const where = context.display;
-  const fail = (text: string, code: string) => new StorageError(text, code, { cause: error });
+  const fail = (text: string, code: StorageCode) => new StorageError(text, code, { cause: error });
 
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');

@@ -1,6 +1,7 @@
 // The one storage interface every backup location implements (local file, S3, in memory),
-// with the contract each implementation must keep. Retries, limits and `--pipe` are
-// wrappers around it, never part of an implementation.
+// with the contract each implementation must keep (test/storage-contract.ts checks it on
+// every one). `--pipe` is a wrapper around it (pipe.ts), never part of an implementation;
+// retries are the S3 client's own (s3-client.ts).
 
 import type { Readable } from 'node:stream';
 

@@ -160,7 +160,7 @@ describe.skipIf(!mountable)("the backup's destination runs out of space", () => 
       const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'disk', 'acme.tar.zst')]);
       cases++;
       expect(run.status, describeRun(run)).toBe(1);
-      expect(run.stderr).toMatch(/^openclaw: no space left on device writing \S+acme\.tar\.zst\n$/);
+      expect(run.stderr).toMatch(/^openclaw: cannot write \S+acme\.tar\.zst: no space left on the device\n$/);
       expect(readdirSync(path.join(w.out, 'disk'))).toEqual(['.filler']);
       rmSync(path.join(w.out, 'disk', '.filler'));
       expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'disk', 'acme.tar.zst')]));

@@ -6,8 +6,8 @@
 
 import { createHash } from 'node:crypto';
 
-import { MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestV1Entry } from '../../shared/manifest.js';
-import { digestTree } from '../../shared/tree-digest.js';
+import { MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestV1Entry } from '../../shared/archive/manifest.js';
+import { digestTree } from '../../shared/archive/tree-digest.js';
 
 export const BLOCK = 512;
 

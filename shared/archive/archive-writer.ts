@@ -1,0 +1,136 @@
+// Our archive's bytes, written in bounded memory:
+//
+//   [skippable zstd frame: archive marker] [zstd frame] [zstd frame] …
+//
+// The zstd frames, decoded and concatenated, are one plain POSIX tar stream (pax headers
+// where names need them) whose entries all live under `tenants/<name>/`, ending with the
+// manifest. `zstd -dc | tar -x` restores it; the marker tells our restore that the archive
+// is ours, so a missing manifest means damage rather than a foreign archive. File content is
+// read straight into the frame buffers. What goes in, and which version of a live file, is
+// the backup's business (backup/tenant-archive.ts, backup/live-files.ts).
+
+import crypto, { createHash } from 'node:crypto';
+
+import { entryNameFor } from '../tenant/names.js';
+import { ARCHIVE_MARKER_NIBBLE, MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, serializeManifest, type ArchiveMarker, type Manifest } from './manifest.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
+import { FrameWriter, type CompressOptions } from './zstd-encoder.js';
+import { skippableFrame } from './zstd-format.js';
+
+/** Zeros hashed at a time for a file that came up short. */
+const STREAM_CHUNK = 1024 * 1024;
+
+/** Reads `length` bytes of a file at `position` into `target` at `offset`; returns how many it read (0 at its end). */
+export type ReadAt = (target: Buffer, offset: number, length: number, position: number) => number | Promise<number>;
+
+/** An entry's place and attributes: its path inside the tenant, its mode, its modification time (ms). */
+export interface EntryAttributes {
+  readonly relPath: string;
+  readonly mode: number;
+  readonly mtimeMs: number;
+}
+
+export class ArchiveWriter {
+  private readonly out: FrameWriter;
+
+  constructor(
+    private readonly tenant: string,
+    compression?: CompressOptions,
+  ) {
+    this.out = new FrameWriter(compression);
+  }
+
+  /** The archive's bytes as they are ready: the marker, then the compressed frames; consume once. */
+  async *chunks(): AsyncGenerator<Buffer> {
+    const marker: ArchiveMarker = { format: MANIFEST_FORMAT, formatVersion: MANIFEST_FORMAT_VERSION, tenant: this.tenant };
+    yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
+    yield* this.out.frames();
+  }
+
+  /** Fails both sides: whoever writes entries, and the reader of `chunks()`. The first reason wins. */
+  abort(error: unknown): void {
+    this.out.abort(error);
+  }
+
+  directory(entry: EntryAttributes): Promise<void> {
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'directory', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
+  }
+
+  symlink(entry: EntryAttributes & { readonly target: string }): Promise<void> {
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'symlink', linkname: entry.target, mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
+  }
+
+  /** A regular file whose content is in memory. */
+  file(entry: EntryAttributes, content: Buffer): Promise<void> {
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) }, content);
+  }
+
+  /**
+   * Streams `size` bytes of a file into one entry, read straight into the archive's frame
+   * buffers, starting with `head` (the first bytes, already read) if given. A file that comes
+   * up short is padded with zeros (the header has promised the size), as GNU tar does.
+   */
+  async streamFile(entry: EntryAttributes, size: number, readAt: ReadAt, head?: Buffer): Promise<{ sha256: string; shortBy: number }> {
+    const { out } = this;
+    const hash = createHash('sha256');
+    await out.write(encodeHeader({ name: entryNameFor(this.tenant, entry.relPath), mode: entry.mode, mtime: tarMtime(entry.mtimeMs), type: 'file', size }));
+    let position = 0;
+    if (head !== undefined && head.length > 0) {
+      const first = head.subarray(0, size);
+      hash.update(first);
+      await out.write(first);
+      position = first.length;
+    }
+    const hashed = (target: Buffer, offset: number, bytesRead: number): number => {
+      hash.update(target.subarray(offset, offset + bytesRead));
+      position += bytesRead;
+      return bytesRead;
+    };
+    const read = (target: Buffer, offset: number, length: number): number | Promise<number> => {
+      const got = readAt(target, offset, length, position);
+      return typeof got === 'number' ? hashed(target, offset, got) : got.then((bytesRead) => hashed(target, offset, bytesRead));
+    };
+    const streamed = position + (await out.readInto(size - position, read));
+    const shortBy = size - streamed;
+    if (shortBy > 0) {
+      const zeros = Buffer.alloc(Math.min(shortBy, STREAM_CHUNK));
+      for (let left = shortBy; left > 0; left -= zeros.length) hash.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
+      await out.zeros(shortBy);
+    }
+    await out.zeros(paddingAfter(size));
+    return { sha256: hash.digest('hex'), shortBy };
+  }
+
+  /** Ends the archive: the manifest as its last entry, then the end-of-archive blocks. Returns the manifest's SHA-256. */
+  async finish(manifest: Manifest): Promise<string> {
+    const manifestBytes = serializeManifest(manifest);
+    await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)) }, manifestBytes);
+    await this.out.write(END_OF_ARCHIVE);
+    await this.out.close();
+    return sha256(manifestBytes);
+  }
+
+  private async add(entry: EntryToWrite, content?: Buffer): Promise<void> {
+    const { out } = this;
+    await out.write(encodeHeader(content === undefined ? entry : { ...entry, size: content.length }));
+    if (content === undefined || content.length === 0) return;
+    await out.write(content);
+    await out.zeros(paddingAfter(content.length));
+  }
+}
+
+/**
+ * A tar header's mtime: whole seconds, truncated as GNU tar does. Not `stat.mtime`: Node
+ * rounds that Date to the nearest millisecond, so a file modified in the last half
+ * millisecond of a second would be archived a second late.
+ */
+function tarMtime(mtimeMs: number): number {
+  return Math.floor(mtimeMs / 1000);
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return oneShotHash !== undefined ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
+}
+
+/** crypto.hash (Node 20.12+): one call instead of a Hash object per file. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;

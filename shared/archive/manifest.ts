@@ -1,0 +1,265 @@
+// The manifest: the last entry of every archive we write. It names the tenant and the tool,
+// holds one digest per directory over what restore must find in it (names, types, sizes,
+// content SHA-256s, link targets; see tree-digest.ts) and records what the backup left out
+// and why. Restore checks the extracted tree against it before anything is committed. Version
+// 1 listed every entry instead; restore still reads it, by digesting that list the same way.
+//
+// A manifest comes from an archive, so it is untrusted until `parseManifest` has checked its
+// whole shape: every field's type, strings' lengths, integers' ranges, no duplicate directory,
+// so nothing that uses it later (the CLI's summary, the Lambda's answer) can fail on it. Its
+// size is bounded before it is parsed: at most MAX_MANIFEST_BYTES (16 MiB: a version 2
+// manifest is ~110 bytes per directory, a few KiB for most tenants; the largest version 1
+// manifest, 9 MiB for 200,000 files, still fits), and at most MAX_MANIFEST_CONTAINERS objects
+// and arrays and MAX_MANIFEST_VALUES values, because JSON.parse turns 16 MiB of `{},` into
+// 500 MiB of objects. Within those bounds parsing one costs under 100 MiB whatever it holds.
+// The archive marker (the leading skippable frame) is checked as strictly.
+import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
+import { digestTree, type DirectoryDigest } from './tree-digest.js';
+
+export const MANIFEST_FORMAT = 'openclawmu-tenant-backup';
+export const MANIFEST_FORMAT_VERSION = 2;
+/** File name of the manifest inside `tenants/<name>/`; a tenant file with this name is never archived. */
+export const MANIFEST_FILE_NAME = '.openclaw-backup-manifest.json';
+
+/** An entry of a version 1 manifest. */
+export type ManifestV1Entry =
+  | { readonly path: string; readonly type: 'file'; readonly size: number; readonly mode: number; readonly mtimeMs: number; readonly sha256: string }
+  | { readonly path: string; readonly type: 'directory'; readonly mode: number; readonly mtimeMs: number }
+  | { readonly path: string; readonly type: 'symlink'; readonly target: string; readonly mtimeMs: number };
+
+export interface ManifestNote {
+  readonly path: string;
+  readonly reason: string;
+}
+
+export interface Manifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly formatVersion: number;
+  readonly tenant: string;
+  readonly createdAt: string;
+  readonly tool: { readonly name: string; readonly version: string };
+  /** Every archived directory, in the order first met, with the digest of its direct children. */
+  readonly directories: readonly DirectoryDigest[];
+  /** Left out of the archive (pty/, sockets, escaping symlinks, vanished files). */
+  readonly skipped: readonly ManifestNote[];
+  /** Archived, but with a caveat (file changed while read, database archived raw). */
+  readonly warnings: readonly ManifestNote[];
+  readonly totals: { readonly files: number; readonly directories: number; readonly symlinks: number; readonly bytes: number };
+}
+
+export function serializeManifest(manifest: Manifest): Buffer {
+  return Buffer.from(JSON.stringify(manifest), 'utf8');
+}
+
+/** The magic nibble of the archive's leading skippable frame, whose payload is an ArchiveMarker. */
+export const ARCHIVE_MARKER_NIBBLE = 0x0c;
+
+/** Payload of the archive's leading skippable frame: marks the archive as ours. */
+export interface ArchiveMarker {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly formatVersion: number;
+  readonly tenant: string;
+}
+
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Objects and arrays: a version 1 entry or version 2 directory is one, and so is a note. */
+export const MAX_MANIFEST_CONTAINERS = 256 * 1024;
+/** Values in objects and arrays (counted by their separators). */
+export const MAX_MANIFEST_VALUES = 2 * 1024 * 1024;
+/** Longest path or note a manifest may hold, in UTF-16 units: PATH_MAX bytes with every byte escaped, and more. */
+const MAX_PATH_CHARS = 32 * 1024;
+const MAX_REASON_CHARS = 64 * 1024;
+const MAX_LABEL_CHARS = 256;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** What Date#toISOString writes, and its variants with an offset or fewer fraction digits. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+/** Printable labels: no control characters (they are shown to people as they are). */
+const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+
+/** Parses and checks the whole shape of a manifest read from an archive (either version). */
+export function parseManifest(bytes: Buffer): Manifest {
+  assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new CorruptArchiveError('the archive manifest is not valid JSON', { cause: error });
+  }
+  if (!isRecord(value) || value.format !== MANIFEST_FORMAT) {
+    throw new CorruptArchiveError('the archive manifest is not an OpenClawMU tenant manifest');
+  }
+  const m = new Checked(value, 'the archive manifest');
+  const formatVersion = value.formatVersion;
+  if (formatVersion !== 1 && formatVersion !== MANIFEST_FORMAT_VERSION) {
+    throw new CorruptArchiveError(
+      `the archive uses manifest format version ${JSON.stringify(formatVersion)?.slice(0, 40)}; this tool reads versions 1 and ${MANIFEST_FORMAT_VERSION}`,
+    );
+  }
+  const tool = m.record('tool');
+  const totals = m.record('totals');
+  const directories =
+    formatVersion === 1
+      ? digestTree(m.array('entries').map((entry, i) => v1Entry(entry, `entries[${i}]`)))
+      : m.array('directories').map((entry, i) => directory(entry, `directories[${i}]`));
+  const seen = new Set<string>();
+  for (const { path } of directories) {
+    if (seen.has(path)) throw m.malformed(`${JSON.stringify(path.slice(0, 200))} is listed twice`, 'directories');
+    seen.add(path);
+  }
+  return {
+    format: MANIFEST_FORMAT,
+    formatVersion,
+    tenant: m.label('tenant'),
+    createdAt: m.time('createdAt'),
+    tool: { name: tool.label('name'), version: tool.label('version') },
+    totals: { files: totals.count('files'), directories: totals.count('directories'), symlinks: totals.count('symlinks'), bytes: totals.count('bytes') },
+    directories,
+    skipped: m.array('skipped').map((note, i) => manifestNote(note, `skipped[${i}]`)),
+    warnings: m.array('warnings').map((note, i) => manifestNote(note, `warnings[${i}]`)),
+  };
+}
+
+/**
+ * The archive marker's payload, or undefined when it is not ours (another tool's skippable
+ * frame of the same nibble). One that says it is ours is checked as strictly as a manifest.
+ */
+export function parseArchiveMarker(payload: Buffer): ArchiveMarker | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(value) || value.format !== MANIFEST_FORMAT) return undefined;
+  const marker = new Checked(value, 'the archive marker');
+  const formatVersion = marker.count('formatVersion');
+  if (formatVersion < 1) throw marker.malformed('not a format version', 'formatVersion');
+  return { format: MANIFEST_FORMAT, formatVersion, tenant: marker.label('tenant') };
+}
+
+/** Refuses JSON too large to parse in bounded memory, before JSON.parse sees it. */
+function assertParseable(bytes: Buffer, what: string, maxBytes: number): void {
+  if (bytes.length > maxBytes) throw new ArchiveLimitError(`the archive ${what} is larger than ${maxBytes / (1024 * 1024)} MiB`);
+  let containers = 0;
+  let values = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (inString) {
+      if (byte === 0x5c) i++; // backslash: skip the escaped byte
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x7b || byte === 0x5b) containers++;
+    else if (byte === 0x2c) values++;
+  }
+  if (containers > MAX_MANIFEST_CONTAINERS || values > MAX_MANIFEST_VALUES) {
+    throw new ArchiveLimitError(
+      `the archive ${what} holds more than ${MAX_MANIFEST_CONTAINERS} objects or ${MAX_MANIFEST_VALUES} values; refusing to parse it`,
+    );
+  }
+}
+
+function directory(value: unknown, at: string): DirectoryDigest {
+  const d = new Checked(value, 'the archive manifest', at);
+  return { path: d.path('path'), entries: d.count('entries'), sha256: d.sha256('sha256') };
+}
+
+function manifestNote(value: unknown, at: string): ManifestNote {
+  const note = new Checked(value, 'the archive manifest', at);
+  return { path: note.path('path'), reason: note.text('reason', MAX_REASON_CHARS) };
+}
+
+/** A version 1 entry, as the digest needs it. */
+function v1Entry(value: unknown, at: string): ManifestV1Entry {
+  const e = new Checked(value, 'the archive manifest', at);
+  const path = e.path('path');
+  const mtimeMs = e.number('mtimeMs');
+  const type = isRecord(value) ? value.type : undefined;
+  switch (type) {
+    case 'file':
+      return { path, type, size: e.count('size'), mode: e.count('mode'), mtimeMs, sha256: e.sha256('sha256') };
+    case 'directory':
+      return { path, type, mode: e.count('mode'), mtimeMs };
+    case 'symlink':
+      return { path, type, target: e.path('target'), mtimeMs };
+    default:
+      throw e.malformed('not file, directory or symlink', 'type');
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads typed fields of one JSON object, refusing the manifest with the field's name on any mismatch. */
+class Checked {
+  private readonly fields: Record<string, unknown>;
+
+  constructor(
+    value: unknown,
+    private readonly what: string,
+    private readonly at = '',
+  ) {
+    if (!isRecord(value)) throw this.malformed('not an object');
+    this.fields = value;
+  }
+
+  /** The error naming `key` of this object (or the object itself) and what is wrong with it. */
+  malformed(problem: string, key?: string): CorruptArchiveError {
+    const where = [this.at, key].filter((part) => part !== undefined && part !== '').join('.');
+    return new CorruptArchiveError(`${this.what} is malformed: ${where === '' ? '' : `${where}: `}${problem}`);
+  }
+
+  record(key: string): Checked {
+    return new Checked(this.fields[key], this.what, this.at === '' ? key : `${this.at}.${key}`);
+  }
+
+  array(key: string): unknown[] {
+    const value = this.fields[key];
+    if (!Array.isArray(value)) throw this.malformed('not an array', key);
+    return value;
+  }
+
+  text(key: string, maxChars: number): string {
+    const value = this.fields[key];
+    if (typeof value !== 'string') throw this.malformed('not a string', key);
+    if (value.length > maxChars) throw this.malformed(`longer than ${maxChars} characters`, key);
+    return value;
+  }
+
+  path(key: string): string {
+    return this.text(key, MAX_PATH_CHARS);
+  }
+
+  /** A short printable string: a tenant name, a tool's name or version. */
+  label(key: string): string {
+    const value = this.text(key, MAX_LABEL_CHARS);
+    if (!LABEL.test(value)) throw this.malformed('holds control characters', key);
+    return value;
+  }
+
+  time(key: string): string {
+    const value = this.text(key, MAX_LABEL_CHARS);
+    if (!ISO_TIME.test(value) || !Number.isFinite(Date.parse(value))) throw this.malformed('not an ISO 8601 time', key);
+    return value;
+  }
+
+  /** A non-negative safe integer. */
+  count(key: string): number {
+    const value = this.fields[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw this.malformed('not a whole number from 0 to 2^53', key);
+    return value;
+  }
+
+  number(key: string): number {
+    const value = this.fields[key];
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw this.malformed('not a number', key);
+    return value;
+  }
+
+  sha256(key: string): string {
+    const value = this.fields[key];
+    if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw this.malformed('not a SHA-256 in lowercase hex', key);
+    return value;
+  }
+}

@@ -1,0 +1,522 @@
+// The tar layer of tenant archives, written and read synchronously over buffers: no stream
+// object per entry, no copy of file content on the way in or out.
+//
+// Writing emits POSIX ustar headers, preceded by a pax extended header ('x') when a name or
+// link target does not fit the ustar fields or is not ASCII; sizes past 8 GiB use GNU tar's
+// base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU and old GNU
+// headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
+// with other records are skipped) and reports damage — a bad checksum, an unknown format, an
+// unreadable number, input that ends inside an entry — as CorruptArchiveError.
+//
+// The archive ends at its first zero block, as it does for GNU tar (the end-of-archive
+// marker is two; `tar -t` lists nothing after one). What follows may only be zeros, at most
+// MAX_TRAILING_ZERO_BYTES of them (any tar's record padding); anything else there, like an
+// entry `tar -t` would not show, is refused as UnsafeArchiveError, and so is whatever other
+// readers would read differently: a global pax header that sets a name, size or time (GNU
+// tar applies it to every later entry, libarchive ignores it), two extended headers of one
+// kind for one entry. What an entry may be (its name, its type, its size) is the extractor's
+// business, not the reader's; GNU sparse files are reported as 'sparse-file'.
+
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
+
+export const BLOCK_SIZE = 512;
+/** Largest pax or GNU long-name body read: names and link targets are checked later, this only bounds memory. */
+const MAX_EXTENDED_HEADER_BYTES = 4 * 1024 * 1024;
+/**
+ * Zero bytes accepted after the end-of-archive block, end marker included: the padding of a
+ * tar record up to 16 MiB (GNU tar's default record is 10 KiB; `-b 32768` is 16 MiB).
+ */
+export const MAX_TRAILING_ZERO_BYTES = 16 * 1024 * 1024;
+/** pax records that change an entry; the others (comments, xattrs, uid/gid…) are not kept. */
+const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
+const PAX_SPARSE_PREFIX = 'GNU.sparse.';
+const MAX_OCTAL_11 = 0o77777777777;
+const USTAR_MAGIC = 'ustar\u000000';
+
+export type TarEntryType =
+  | 'file'
+  | 'link'
+  | 'symlink'
+  | 'character-device'
+  | 'block-device'
+  | 'directory'
+  | 'fifo'
+  | 'contiguous-file'
+  /** GNU tar's sparse file ('S', or pax GNU.sparse.* records): its data is a map, then pieces. */
+  | 'sparse-file';
+
+export interface TarHeader {
+  readonly name: string;
+  /** undefined for a typeflag this reader does not know. */
+  readonly type: TarEntryType | undefined;
+  readonly typeflag: string;
+  readonly size: number;
+  readonly mode: number;
+  /** Seconds since the epoch; a pax mtime may carry a fraction. */
+  readonly mtime: number;
+  readonly linkname: string | undefined;
+}
+
+export interface EntryToWrite {
+  readonly name: string;
+  readonly type: 'file' | 'directory' | 'symlink';
+  readonly mode: number;
+  /** Seconds since the epoch (clamped to what the field holds). */
+  readonly mtime: number;
+  readonly size?: number;
+  readonly linkname?: string;
+}
+
+const TYPEFLAGS: Record<EntryToWrite['type'], string> = { file: '0', directory: '5', symlink: '2' };
+
+/** Zero bytes that bring `size` bytes of content up to a whole number of blocks. */
+export function paddingAfter(size: number): number {
+  const rest = size % BLOCK_SIZE;
+  return rest === 0 ? 0 : BLOCK_SIZE - rest;
+}
+
+/** Two zero blocks: the end of a tar archive. */
+export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK_SIZE);
+
+/** The header block(s) of one entry: 512 bytes, or a pax header, its records and the ustar block. */
+export function encodeHeader(entry: EntryToWrite): Buffer {
+  const size = entry.size ?? 0;
+  const name = entry.type === 'directory' && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name;
+  const split = splitUstarName(name);
+  const linkname = entry.linkname ?? '';
+  const linkFits = isAscii(linkname) && linkname.length <= 100;
+  if (split !== undefined && linkFits) {
+    const block = Buffer.alloc(BLOCK_SIZE);
+    writeUstar(block, { ...entry, size }, split.name, split.prefix, linkname);
+    return block;
+  }
+  const records = paxRecord('path', name) + (linkFits ? '' : paxRecord('linkpath', linkname));
+  const body = Buffer.from(records, 'utf8');
+  const out = Buffer.alloc(BLOCK_SIZE + body.length + paddingAfter(body.length) + BLOCK_SIZE);
+  writeUstar(out, { name: 'PaxHeader', type: 'file', mode: entry.mode, mtime: entry.mtime, size: body.length }, 'PaxHeader', '', '', 'x');
+  body.copy(out, BLOCK_SIZE);
+  const at = out.length - BLOCK_SIZE;
+  const fallback = asciiFallback(name, 100);
+  writeUstar(out.subarray(at), { ...entry, size }, fallback, '', linkFits ? linkname : asciiFallback(linkname, 100));
+  return out;
+}
+
+function writeUstar(block: Buffer, entry: EntryToWrite & { size: number }, name: string, prefix: string, linkname: string, typeflag = TYPEFLAGS[entry.type]): void {
+  block.write(name, 0, 100, 'latin1');
+  writeOctal(block, 100, 8, entry.mode & 0o7777);
+  writeOctal(block, 108, 8, 0);
+  writeOctal(block, 116, 8, 0);
+  if (entry.size <= MAX_OCTAL_11) writeOctal(block, 124, 12, entry.size);
+  else writeBase256(block, 124, 12, entry.size);
+  writeOctal(block, 136, 12, Math.min(Math.max(Math.floor(entry.mtime), 0), MAX_OCTAL_11));
+  block.write(typeflag, 156, 1, 'latin1');
+  block.write(linkname, 157, 100, 'latin1');
+  block.write(USTAR_MAGIC, 257, 8, 'latin1');
+  writeOctal(block, 329, 8, 0);
+  writeOctal(block, 337, 8, 0);
+  block.write(prefix, 345, 155, 'latin1');
+  block.fill(0x20, 148, 156);
+  writeOctal(block, 148, 8, checksum(block));
+}
+
+/** `digits` octal digits then a NUL, in a field of digits + 1 bytes. */
+function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
+  const text = value.toString(8).padStart(length - 1, '0');
+  block.write(text, offset, length - 1, 'latin1');
+  block[offset + length - 1] = 0;
+}
+
+function writeBase256(block: Buffer, offset: number, length: number, value: number): void {
+  block[offset] = 0x80;
+  for (let i = length - 1; i > 0; i--) {
+    block[offset + i] = value % 256;
+    value = Math.floor(value / 256);
+  }
+}
+
+function splitUstarName(name: string): { name: string; prefix: string } | undefined {
+  if (!isAscii(name)) return undefined;
+  if (name.length <= 100) return { name, prefix: '' };
+  // The prefix ends at a slash; the name keeps what follows it (a directory's trailing slash included).
+  for (let slash = name.indexOf('/', 1); slash !== -1 && slash <= 155; slash = name.indexOf('/', slash + 1)) {
+    const rest = name.length - slash - 1;
+    if (rest <= 100 && rest > 0) return { name: name.slice(slash + 1), prefix: name.slice(0, slash) };
+  }
+  return undefined;
+}
+
+function isAscii(text: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(text);
+}
+
+function asciiFallback(text: string, length: number): string {
+  return text.replace(/[^\x20-\x7e]/g, '_').slice(-length);
+}
+
+/** One pax record: "<length> <key>=<value>\n", the length counting itself. */
+function paxRecord(key: string, value: string): string {
+  const rest = ` ${key}=${value}\n`;
+  const restBytes = Buffer.byteLength(rest);
+  let length = restBytes + 1;
+  while (String(length).length + restBytes !== length) length = String(length).length + restBytes;
+  return `${length}${rest}`;
+}
+
+function checksum(block: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  return sum;
+}
+
+/** Signed-byte checksum, which some old tars wrote. */
+function signedChecksum(block: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : ((block[i]! << 24) >> 24);
+  return sum;
+}
+
+export type TarEvent =
+  /** An entry's header; `header.size` bytes of `data` events follow (none for size 0). */
+  | { readonly kind: 'entry'; readonly header: TarHeader; readonly offset: number }
+  /** Content of the current entry: a view into the pushed input, valid until the next push. */
+  | { readonly kind: 'data'; readonly bytes: Buffer };
+
+type ReaderState = 'header' | 'extended' | 'content' | 'padding' | 'trailer';
+
+interface PendingExtended {
+  readonly typeflag: string;
+  readonly size: number;
+  readonly offset: number;
+}
+
+/**
+ * Reads a tar stream pushed in chunks of any size. Call `next()` until it returns
+ * undefined after each `push()`, and `end()` once the input is over.
+ */
+export class TarReader {
+  private chunk: Buffer = Buffer.alloc(0);
+  private at = 0;
+  /** Stream offset of `chunk[0]`. */
+  private chunkOffset = 0;
+  private readonly scratch = Buffer.alloc(BLOCK_SIZE);
+  private scratchFilled = 0;
+  private state: ReaderState = 'header';
+  private remaining = 0;
+  private extended: PendingExtended | undefined;
+  private extendedParts: Buffer[] = [];
+  private pax: PaxRecords | undefined;
+  private longName: string | undefined;
+  private longLink: string | undefined;
+  private entrySize = 0;
+  /** Stream offset of the end-of-archive block, once met. */
+  private endOffset: number | undefined;
+  private trailingBytes = 0;
+
+  /** Whether the end-of-archive marker has been read. */
+  get ended(): boolean {
+    return this.endOffset !== undefined;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.at < this.chunk.length) throw new Error('TarReader.push before the previous chunk was consumed');
+    this.chunkOffset += this.chunk.length;
+    this.chunk = chunk;
+    this.at = 0;
+  }
+
+  next(): TarEvent | undefined {
+    for (;;) {
+      const available = this.chunk.length - this.at;
+      if (available === 0) return undefined;
+      switch (this.state) {
+        case 'content': {
+          const length = Math.min(available, this.remaining);
+          const bytes = this.chunk.subarray(this.at, this.at + length);
+          this.at += length;
+          this.remaining -= length;
+          if (this.remaining === 0) this.afterContent();
+          return { kind: 'data', bytes };
+        }
+        case 'padding': {
+          const length = Math.min(available, this.remaining);
+          this.at += length;
+          this.remaining -= length;
+          if (this.remaining === 0) this.state = 'header';
+          continue;
+        }
+        case 'extended': {
+          const length = Math.min(available, this.remaining);
+          this.extendedParts.push(Buffer.from(this.chunk.subarray(this.at, this.at + length))); // the caller may reuse its chunk
+          this.at += length;
+          this.remaining -= length;
+          if (this.remaining === 0) this.finishExtended();
+          continue;
+        }
+        case 'trailer': {
+          this.readTrailer(available);
+          continue;
+        }
+        case 'header': {
+          const block = this.takeBlock();
+          if (block === undefined) return undefined;
+          const event = this.readHeader(block, this.chunkOffset + this.at - BLOCK_SIZE);
+          if (event !== undefined) return event;
+          continue;
+        }
+      }
+    }
+  }
+
+  /** Throws CorruptArchiveError unless the input ended between entries. */
+  end(): void {
+    if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+      throw new CorruptArchiveError('the archive is damaged or truncated: the tar stream ends inside an entry');
+    }
+  }
+
+  private takeBlock(): Buffer | undefined {
+    const available = this.chunk.length - this.at;
+    if (this.scratchFilled === 0 && available >= BLOCK_SIZE) {
+      const block = this.chunk.subarray(this.at, this.at + BLOCK_SIZE);
+      this.at += BLOCK_SIZE;
+      return block;
+    }
+    const length = Math.min(available, BLOCK_SIZE - this.scratchFilled);
+    this.chunk.copy(this.scratch, this.scratchFilled, this.at, this.at + length);
+    this.at += length;
+    this.scratchFilled += length;
+    if (this.scratchFilled < BLOCK_SIZE) return undefined;
+    this.scratchFilled = 0;
+    return this.scratch;
+  }
+
+  /** After the end-of-archive block: zeros only, and not too many. */
+  private readTrailer(available: number): void {
+    const bytes = this.chunk.subarray(this.at, this.at + available);
+    const nonZero = firstNonZero(bytes);
+    if (nonZero !== -1) {
+      throw new UnsafeArchiveError(
+        `the archive holds data after its end-of-archive marker (at byte ${this.chunkOffset + this.at + nonZero}; the marker is at byte ${this.endOffset}), ` +
+          'which tar -t does not list: refused',
+      );
+    }
+    this.at += available;
+    this.trailingBytes += available;
+    if (this.trailingBytes > MAX_TRAILING_ZERO_BYTES) {
+      throw new ArchiveLimitError(`the archive has more than ${MAX_TRAILING_ZERO_BYTES / (1024 * 1024)} MiB of padding after its end-of-archive marker (at byte ${this.endOffset})`);
+    }
+  }
+
+  private readHeader(block: Buffer, offset: number): TarEvent | undefined {
+    if (block[0] === 0 && firstNonZero(block) === -1) {
+      if (this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+        throw new CorruptArchiveError(`the archive is damaged: an extended header is followed by the end of the archive at byte ${offset}`);
+      }
+      this.endOffset = offset;
+      this.trailingBytes = BLOCK_SIZE;
+      this.state = 'trailer';
+      return undefined;
+    }
+    const stored = readNumber(block, 148, 8, offset, 'checksum');
+    const sum = checksum(block);
+    if (stored !== sum && stored !== signedChecksum(block)) {
+      throw new CorruptArchiveError(`the archive is damaged: bad tar header checksum at byte ${offset}`);
+    }
+    const magic = block.toString('latin1', 257, 263);
+    const ustar = magic === 'ustar\u0000';
+    if (!ustar && magic !== 'ustar ') {
+      throw new CorruptArchiveError(`the archive is damaged: unknown tar header format at byte ${offset}`);
+    }
+    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
+    const size = readNumber(block, 124, 12, offset, 'size');
+
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      if (size > MAX_EXTENDED_HEADER_BYTES) {
+        throw new ArchiveLimitError(`tar extended header of ${size} bytes at byte ${offset} exceeds the ${MAX_EXTENDED_HEADER_BYTES}-byte limit`);
+      }
+      const pending = typeflag === 'x' ? this.pax : typeflag === 'L' ? this.longName : typeflag === 'K' ? this.longLink : undefined;
+      if (pending !== undefined) {
+        // GNU tar and libarchive do not agree on which one applies.
+        throw new UnsafeArchiveError(`two '${typeflag}' extended headers for one entry, at byte ${offset}`);
+      }
+      this.extended = { typeflag, size, offset };
+      this.extendedParts = [];
+      this.remaining = size;
+      this.state = 'extended';
+      if (size === 0) this.finishExtended();
+      return undefined;
+    }
+
+    let name = cString(block, 0, 100);
+    if (ustar && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
+    let linkname: string | undefined = block[157] === 0 ? undefined : cString(block, 157, 100);
+    let entrySize = size;
+    let mtime = readNumber(block, 136, 12, offset, 'modification time', true);
+    if (this.longName !== undefined) name = this.longName;
+    if (this.longLink !== undefined) linkname = this.longLink;
+    const pax = this.pax;
+    if (pax !== undefined) {
+      const paxPath = pax.records.get('path');
+      const paxLink = pax.records.get('linkpath');
+      const paxSize = pax.records.get('size');
+      const paxMtime = pax.records.get('mtime');
+      if (paxPath !== undefined) name = paxPath;
+      if (paxLink !== undefined) linkname = paxLink;
+      if (paxSize !== undefined) {
+        if (!/^\d{1,16}$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) {
+          throw new CorruptArchiveError(`the archive is damaged: pax size ${JSON.stringify(paxSize.slice(0, 40))} at byte ${offset}`);
+        }
+        entrySize = Number(paxSize);
+      }
+      // GNU tar writes a time outside the octal field's range (before 1970, after 2242) only here.
+      if (paxMtime !== undefined) {
+        if (!/^-?\d{1,16}(\.\d{1,30})?$/.test(paxMtime)) {
+          throw new CorruptArchiveError(`the archive is damaged: pax mtime ${JSON.stringify(paxMtime.slice(0, 40))} at byte ${offset}`);
+        }
+        mtime = Number(paxMtime);
+      }
+    }
+    this.pax = undefined;
+    this.longName = undefined;
+    this.longLink = undefined;
+
+    let type = ENTRY_TYPES[typeflag];
+    if (typeflag === '0' && name.endsWith('/')) type = 'directory';
+    if (pax?.sparse === true) type = 'sparse-file';
+    const header: TarHeader = {
+      name,
+      type,
+      typeflag,
+      size: entrySize,
+      mode: readNumber(block, 100, 8, offset, 'mode'),
+      mtime,
+      linkname,
+    };
+    this.remaining = entrySize;
+    this.entrySize = entrySize;
+    if (entrySize === 0) this.afterContent();
+    else this.state = 'content';
+    return { kind: 'entry', header, offset };
+  }
+
+  private afterContent(): void {
+    this.remaining = paddingAfter(this.entrySize);
+    this.state = this.remaining === 0 ? 'header' : 'padding';
+  }
+
+  private finishExtended(): void {
+    const extended = this.extended!;
+    const body = Buffer.concat(this.extendedParts, extended.size);
+    this.extended = undefined;
+    this.extendedParts = [];
+    if (extended.typeflag === 'x') this.pax = parsePax(body, extended.offset);
+    else if (extended.typeflag === 'g') assertHarmlessGlobal(parsePax(body, extended.offset), extended.offset);
+    else if (extended.typeflag === 'L') this.longName = cString(body, 0, body.length);
+    else if (extended.typeflag === 'K') this.longLink = cString(body, 0, body.length);
+    this.remaining = paddingAfter(extended.size);
+    this.state = this.remaining === 0 ? 'header' : 'padding';
+  }
+}
+
+const ENTRY_TYPES: Record<string, TarEntryType | undefined> = {
+  '0': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+  '7': 'contiguous-file',
+  S: 'sparse-file',
+};
+
+interface PaxRecords {
+  /** The records this reader uses (PAX_KEYS_READ); a later record of a key replaces an earlier one, as in GNU tar. */
+  readonly records: Map<string, string>;
+  /** Whether GNU.sparse.* records make the entry a sparse file. */
+  readonly sparse: boolean;
+}
+
+/** GNU tar applies a global header's records to every later entry; libarchive ignores them. Only harmless ones are accepted. */
+function assertHarmlessGlobal(pax: PaxRecords, offset: number): void {
+  const keys = [...pax.records.keys()];
+  if (keys.length > 0 || pax.sparse) {
+    throw new UnsafeArchiveError(
+      `a global pax header at byte ${offset} sets ${keys.length > 0 ? keys.join(', ') : 'GNU.sparse'} for every later entry (GNU tar applies it, other readers do not)`,
+    );
+  }
+}
+
+/** pax records "<length> <key>=<value>\n"; values are UTF-8 and may hold any byte but the record's own framing. */
+function parsePax(body: Buffer, offset: number): PaxRecords {
+  const records = new Map<string, string>();
+  let sparse = false;
+  let at = 0;
+  while (at < body.length) {
+    if (body[at] === 0) break; // NUL padding after the records
+    const space = body.indexOf(0x20, at);
+    const lengthText = space === -1 ? '' : body.toString('latin1', at, space);
+    const length = /^\d{1,8}$/.test(lengthText) ? Number(lengthText) : NaN;
+    if (!(length > space - at + 1) || at + length > body.length || body[at + length - 1] !== 0x0a) {
+      throw new CorruptArchiveError(`the archive is damaged: malformed pax header at byte ${offset}`);
+    }
+    const record = body.subarray(space + 1, at + length - 1);
+    const equals = record.indexOf(0x3d);
+    if (equals <= 0) throw new CorruptArchiveError(`the archive is damaged: malformed pax record at byte ${offset}`);
+    const key = record.toString('utf8', 0, equals);
+    if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
+    else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
+    at += length;
+  }
+  return { records, sparse };
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Index of the first byte that is not zero, or -1. */
+function firstNonZero(bytes: Buffer): number {
+  for (let at = 0; at < bytes.length; at += ZEROS.length) {
+    const piece = bytes.subarray(at, at + ZEROS.length);
+    if (piece.equals(ZEROS.subarray(0, piece.length))) continue;
+    for (let i = 0; i < piece.length; i++) if (piece[i] !== 0) return at + i;
+  }
+  return -1;
+}
+
+/** A NUL-terminated (or field-filling) UTF-8 string. */
+function cString(bytes: Buffer, offset: number, length: number): string {
+  const end = bytes.indexOf(0, offset);
+  return bytes.toString('utf8', offset, end === -1 || end > offset + length ? offset + length : end);
+}
+
+/**
+ * An octal field (spaces and NULs around the digits allowed), or GNU base-256 when the top
+ * bit is set: 0x80 then a positive number, or 0xff then a negative one in two's complement
+ * (GNU tar writes a file from before 1970 so), accepted only where `signed`.
+ */
+function readNumber(block: Buffer, offset: number, length: number, headerOffset: number, what: string, signed = false): number {
+  const damaged = () => new CorruptArchiveError(`the archive is damaged: unreadable ${what} in the tar header at byte ${headerOffset}`);
+  const first = block[offset]!;
+  if (first & 0x80) {
+    const negative = first === 0xff;
+    if (first !== 0x80 && !(negative && signed)) throw damaged();
+    let value = 0;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + (negative ? 0xff - block[i]! : block[i]!);
+    if (!Number.isSafeInteger(value)) throw damaged();
+    return negative ? -(value + 1) : value;
+  }
+  let value = 0;
+  let i = offset;
+  const end = offset + length;
+  while (i < end && (block[i] === 0x20 || block[i] === 0)) i++;
+  let digits = 0;
+  for (; i < end; i++, digits++) {
+    const byte = block[i]!;
+    if (byte === 0x20 || byte === 0) break;
+    if (byte < 0x30 || byte > 0x37) throw damaged();
+    value = value * 8 + (byte - 0x30);
+  }
+  for (; i < end; i++) if (block[i] !== 0x20 && block[i] !== 0) throw damaged();
+  return value;
+}

@@ -1,0 +1,170 @@
+// The writing side of our zstd framing. `@mongodb-js/zstd` only compresses whole buffers, so
+// an archive is written as a sequence of independent frames, each holding `frameSize` bytes
+// of input (standard zstd: `zstd -d` reads concatenated frames), compressed several at a
+// time on the libuv thread pool (zstd-codec.ts) while the next one fills. Memory stays near
+// `concurrency * 2 * frameSize` whatever the input size.
+
+import { compressFrame } from './zstd-codec.js';
+import { defaultConcurrency, integer, MiB, positiveInteger } from './zstd-format.js';
+
+const DEFAULT_FRAME_SIZE = 2 * MiB;
+const DEFAULT_LEVEL = 3;
+/** Compressed frames kept for reuse: the writer fills one while the others compress. */
+const MAX_SPARE_FRAMES = 1;
+
+export interface CompressOptions {
+  /** Bytes of input per frame: zstd -3 looks back 2 MiB anyway. @default 2 MiB */
+  frameSize?: number;
+  /** zstd compression level. @default 3 */
+  level?: number;
+  /** Frames compressing at once. @default os.availableParallelism() + 1 */
+  concurrency?: number;
+}
+
+/**
+ * The push side of compression: bytes are written (or read by the caller straight into
+ * frame space), each full frame is compressed on the thread pool while the next fills, and
+ * `frames()` yields the compressed frames in order. A writer waits while `concurrency`
+ * frames are compressing or waiting to be taken; frame buffers are reused once compressed.
+ */
+export class FrameWriter {
+  private readonly frameSize: number;
+  private readonly level: number;
+  private readonly concurrency: number;
+  private frame: Buffer | undefined;
+  private filled = 0;
+  private readonly queue: { compressed: Promise<Buffer>; input: Buffer }[] = [];
+  private readonly spare: Buffer[] = [];
+  private closed = false;
+  private failure: { error: unknown } | undefined;
+  private wakeWriter: (() => void) | undefined;
+  private wakeReader: (() => void) | undefined;
+
+  constructor(options: CompressOptions = {}) {
+    this.frameSize = positiveInteger(options.frameSize ?? DEFAULT_FRAME_SIZE, 'frameSize');
+    this.level = integer(options.level ?? DEFAULT_LEVEL, 'level');
+    this.concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
+  }
+
+  /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    return this.append(bytes.length, (frame, at, done, step) => frame.set(bytes.subarray(done, done + step), at));
+  }
+
+  /** Appends `length` zero bytes. */
+  zeros(length: number): Promise<void> | undefined {
+    return this.append(length, (frame, at, _done, step) => frame.fill(0, at, at + step));
+  }
+
+  /**
+   * Appends `length` bytes that `put` places, one stretch of free frame space at a time
+   * (`done` bytes placed so far). Returns a promise only when a full frame has to wait for room.
+   */
+  private append(length: number, put: (frame: Buffer, at: number, done: number, step: number) => void, done = 0): Promise<void> | undefined {
+    while (done < length) {
+      const frame = this.currentFrame();
+      const step = Math.min(length - done, frame.length - this.filled);
+      put(frame, this.filled, done, step);
+      this.filled += step;
+      done += step;
+      if (this.filled === frame.length) {
+        const waiting = this.emit();
+        if (waiting !== undefined) return waiting.then(() => this.append(length, put, done));
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Lets `read` put up to `length` bytes straight into frame space, one call per stretch of
+   * free space; stops early when `read` returns 0. Returns how many bytes were appended.
+   */
+  async readInto(length: number, read: (target: Buffer, offset: number, length: number) => number | Promise<number>): Promise<number> {
+    let appended = 0;
+    while (appended < length) {
+      const frame = this.currentFrame();
+      const got = await read(frame, this.filled, Math.min(length - appended, frame.length - this.filled));
+      if (got === 0) break;
+      this.filled += got;
+      appended += got;
+      if (this.filled === frame.length) await this.emit();
+    }
+    return appended;
+  }
+
+  /** Compresses what is left; `frames()` ends after it. */
+  async close(): Promise<void> {
+    if (this.frame !== undefined && this.filled > 0) {
+      const last = this.frame.subarray(0, this.filled);
+      this.frame = undefined;
+      await this.enqueue(last);
+    }
+    this.closed = true;
+    this.wakeReader?.();
+  }
+
+  /** Fails both sides: a waiting writer, and the reader of `frames()`. The first reason wins. */
+  abort(error: unknown): void {
+    this.failure ??= { error };
+    this.wakeWriter?.();
+    this.wakeReader?.();
+  }
+
+  async *frames(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        if (this.failure !== undefined) throw this.failure.error;
+        const head = this.queue[0];
+        if (head === undefined) {
+          if (this.closed) return;
+          await new Promise<void>((resolve) => (this.wakeReader = resolve));
+          this.wakeReader = undefined;
+          continue;
+        }
+        const compressed = await head.compressed;
+        this.queue.shift();
+        if (head.input.length === this.frameSize && this.spare.length < MAX_SPARE_FRAMES) this.spare.push(head.input);
+        this.wakeWriter?.();
+        yield compressed;
+      }
+    } finally {
+      this.abort(new Error('the compressed stream was closed'));
+    }
+  }
+
+  private currentFrame(): Buffer {
+    if (this.failure !== undefined) throw this.failure.error;
+    if (this.frame === undefined) {
+      this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.frameSize);
+      this.filled = 0;
+    }
+    return this.frame;
+  }
+
+  private emit(): Promise<void> | undefined {
+    const full = this.frame!;
+    this.frame = undefined;
+    if (this.queue.length < this.concurrency) {
+      this.push(full);
+      return undefined;
+    }
+    return this.enqueue(full);
+  }
+
+  private async enqueue(frame: Buffer): Promise<void> {
+    while (this.queue.length >= this.concurrency) {
+      if (this.failure !== undefined) throw this.failure.error;
+      await new Promise<void>((resolve) => (this.wakeWriter = resolve));
+      this.wakeWriter = undefined;
+    }
+    if (this.failure !== undefined) throw this.failure.error;
+    this.push(frame);
+  }
+
+  private push(frame: Buffer): void {
+    const compressed = compressFrame(frame, this.level);
+    compressed.catch((error: unknown) => this.abort(error));
+    this.queue.push({ compressed, input: frame });
+    this.wakeReader?.();
+  }
+}

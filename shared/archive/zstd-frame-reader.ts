@@ -1,0 +1,322 @@
+// The synchronous half of the zstd decoder (zstd-decoder.ts): walks frame and block headers
+// (RFC 8878) over the bytes received so far and says what to do with each frame, enforcing
+// the limits a hostile stream must not pass:
+// - a frame is handed over to be decoded whole only when it is complete and both its
+//   compressed size and its decoded size (bounded from its block headers) are at most
+//   `maxNativeFrameBytes`;
+// - a larger frame (or a decompression bomb) is streamed through the pure-JS decoder in
+//   slices of at most 64 blocks or 1 MiB of input, fewer when its window is large (that
+//   decoder moves its whole window once per block), so at most 8 MiB of output exists per
+//   step, each yielded chunk is ≤ 128 KiB and each step takes milliseconds; its window may
+//   be at most 8 MiB, which every zstd level from 1 to 19 stays within (`--ultra` levels and
+//   `--long` need more);
+// - windows above 128 MiB (zstd's own default decoder limit) and skippable-frame payloads
+//   above `maxSkippableBytes` (when they are asked for at all) are refused with
+//   ArchiveLimitError;
+// - anything malformed, cut short, failing its content checksum, or not matching its
+//   declared content size is a CorruptArchiveError.
+
+import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
+import { ByteQueue } from './byte-queue.js';
+import type { StreamingDecoderFactory, StreamingFrameDecoder } from './zstd-codec.js';
+import {
+  BLOCK_COMPRESSED,
+  BLOCK_HEADER_BYTES,
+  BLOCK_MAXIMUM_SIZE,
+  BLOCK_RESERVED,
+  BLOCK_RLE,
+  CHECKSUM_BYTES,
+  MiB,
+  SKIPPABLE_HEADER_BYTES,
+  SKIPPABLE_MAGIC_BASE,
+  ZSTD_MAGIC,
+} from './zstd-format.js';
+
+const MAX_WINDOW_BYTES = 128 * MiB;
+/**
+ * Largest window of a streamed frame: the pure-JS decoder allocates all of it, anew for each
+ * frame, and old ones wait for the garbage collector (24 frames with 32 MiB windows took a
+ * restore to 202 MiB of peak RSS). zstd levels 1-19 use at most 8 MiB.
+ */
+const MAX_STREAMING_WINDOW_BYTES = 8 * MiB;
+const STREAM_SLICE_BLOCKS = 64;
+const STREAM_SLICE_BYTES = 1 * MiB;
+/** Window bytes the pure-JS decoder may move per slice (it shifts its window once per block). */
+const STREAM_SLICE_WINDOW_MOVES = 256 * MiB;
+
+export interface WholeFrame {
+  readonly bytes: Buffer;
+  readonly offset: number;
+  readonly contentSize: number | undefined;
+  /** Most bytes it can decode to. */
+  readonly decodedBound: number;
+}
+
+export type ReaderEvent =
+  /** A whole frame to decode at once. */
+  | ({ kind: 'frame' } & WholeFrame)
+  | { kind: 'skippable'; payload: Buffer; magicNibble: number }
+  /** The current frame is too large for the native decoder: its bytes follow as `decoded`. */
+  | { kind: 'streaming' }
+  | { kind: 'decoded'; chunks: Buffer[] };
+
+interface FrameHeader {
+  readonly offset: number;
+  readonly headerBytes: number;
+  readonly contentSize: number | undefined;
+  readonly windowSize: number;
+  readonly hasChecksum: boolean;
+}
+
+interface FrameScan {
+  readonly header: FrameHeader;
+  /** Stream offset of the next block header to read. */
+  scan: number;
+  /** Upper bound of the decoded size of the blocks read so far. */
+  decodedBound: number;
+  /** Stream offset just past the frame, once its last block header has been read. */
+  end: number | undefined;
+  stream: StreamingDecode | undefined;
+}
+
+interface StreamingDecode {
+  /** Made at the first slice (the factory is loaded once a frame needs it). */
+  decoder: StreamingFrameDecoder | undefined;
+  /** Blocks per slice: fewer for a large window. */
+  readonly sliceBlocks: number;
+  produced: number;
+}
+
+/**
+ * Walks frame and block headers over a byte queue and turns the input into events. Offsets are positions in the whole input stream.
+ */
+export class FrameReader {
+  private readonly queue = new ByteQueue();
+  private frame: FrameScan | undefined;
+  private skipRemaining = 0;
+
+  /** Set by the caller on the first 'streaming' event, before asking for the next one. */
+  streamingDecoders: StreamingDecoderFactory | undefined;
+
+  constructor(
+    private readonly maxNativeFrameBytes: number,
+    private readonly maxSkippableBytes: number,
+    private readonly collectSkippable: (magicNibble: number) => boolean,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.queue.push(chunk);
+  }
+
+  /** The next event the bytes received so far allow, or undefined when more input is needed. */
+  next(): ReaderEvent | undefined {
+    const queue = this.queue;
+    if (this.skipRemaining > 0) {
+      const skipped = Math.min(this.skipRemaining, queue.length);
+      queue.discard(queue.start + skipped);
+      this.skipRemaining -= skipped;
+      if (this.skipRemaining > 0) return undefined;
+    }
+    if (this.frame === undefined) {
+      if (queue.length < 4) return undefined;
+      const magic = queue.uint32At(queue.start);
+      if ((magic & 0xfffffff0) === SKIPPABLE_MAGIC_BASE) return this.skippable(magic & 0xf);
+      const header = this.readFrameHeader();
+      if (header === undefined) return undefined;
+      this.frame = {
+        header,
+        scan: header.offset + header.headerBytes,
+        decodedBound: 0,
+        end: undefined,
+        stream: undefined,
+      };
+      if (header.contentSize !== undefined && header.contentSize > this.maxNativeFrameBytes) {
+        return this.startStreaming(this.frame);
+      }
+    }
+    return this.frame.stream === undefined ? this.nextNative(this.frame) : this.nextStreaming(this.frame);
+  }
+
+  /** Throws unless the input ended on a frame boundary. */
+  end(): void {
+    if (this.frame !== undefined || this.skipRemaining > 0 || this.queue.length > 0) {
+      throw new CorruptArchiveError('archive is truncated: the zstd stream ends inside a frame');
+    }
+  }
+
+  private skippable(magicNibble: number): ReaderEvent | undefined {
+    const queue = this.queue;
+    if (queue.length < SKIPPABLE_HEADER_BYTES) return undefined;
+    const offset = queue.start;
+    const size = queue.uint32At(offset + 4);
+    if (!this.collectSkippable(magicNibble)) {
+      queue.discard(offset + SKIPPABLE_HEADER_BYTES);
+      this.skipRemaining = size;
+      return this.next();
+    }
+    if (size > this.maxSkippableBytes) {
+      throw new ArchiveLimitError(
+        `skippable frame at byte ${offset} holds ${size} bytes, more than the ` +
+          `${this.maxSkippableBytes}-byte limit`,
+      );
+    }
+    if (queue.length < SKIPPABLE_HEADER_BYTES + size) return undefined;
+    const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size).subarray(SKIPPABLE_HEADER_BYTES);
+    return { kind: 'skippable', payload, magicNibble };
+  }
+
+  /** Parses the frame header at the queue's start (RFC 8878 §3.1.1.1), or undefined if incomplete. */
+  private readFrameHeader(): FrameHeader | undefined {
+    const queue = this.queue;
+    const offset = queue.start;
+    if (queue.uint32At(offset) !== ZSTD_MAGIC) {
+      throw new CorruptArchiveError(`not a zstd stream: bad frame magic at byte ${offset}`);
+    }
+    if (queue.length < 5) return undefined;
+    const descriptor = queue.byteAt(offset + 4);
+    if (descriptor & 0x08) {
+      throw new CorruptArchiveError(`not a zstd stream: reserved bit set in the frame header at byte ${offset}`);
+    }
+    const contentSizeFlag = descriptor >> 6;
+    const singleSegment = (descriptor & 0x20) !== 0;
+    const dictionaryBytes = [0, 1, 2, 4][descriptor & 0x03]!;
+    const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][contentSizeFlag]!;
+    const windowBytes = singleSegment ? 0 : 1;
+    const headerBytes = 5 + windowBytes + dictionaryBytes + contentSizeBytes;
+    if (queue.length < headerBytes) return undefined;
+
+    let at = offset + 5 + windowBytes;
+    const dictionaryId = queue.uintAt(at, dictionaryBytes);
+    if (dictionaryId !== 0) {
+      throw new CorruptArchiveError(
+        `zstd frame at byte ${offset} needs dictionary ${dictionaryId}; archives never use one`,
+      );
+    }
+    at += dictionaryBytes;
+    let contentSize: number | undefined;
+    if (contentSizeBytes > 0) {
+      contentSize = queue.uintAt(at, contentSizeBytes) + (contentSizeBytes === 2 ? 256 : 0);
+    }
+    let windowSize: number;
+    if (singleSegment) {
+      windowSize = contentSize!;
+    } else {
+      const windowDescriptor = queue.byteAt(offset + 5);
+      const windowBase = 2 ** (10 + (windowDescriptor >> 3));
+      windowSize = windowBase + (windowBase / 8) * (windowDescriptor & 0x07);
+    }
+    if (windowSize > MAX_WINDOW_BYTES) {
+      throw new ArchiveLimitError(
+        `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window, ` +
+          `more than the ${MAX_WINDOW_BYTES / MiB} MiB limit`,
+      );
+    }
+    return { offset, headerBytes, contentSize, windowSize, hasChecksum: (descriptor & 0x04) !== 0 };
+  }
+
+  /** Reads the block header at `frame.scan` and steps over its block, if all of it has arrived. */
+  private readBlock(frame: FrameScan): boolean {
+    const queue = this.queue;
+    const at = frame.scan;
+    if (queue.end < at + BLOCK_HEADER_BYTES) return false;
+    const blockHeader = queue.uintAt(at, BLOCK_HEADER_BYTES);
+    const blockType = (blockHeader >> 1) & 0x03;
+    const blockSize = blockHeader >>> 3;
+    if (blockType === BLOCK_RESERVED) {
+      throw new CorruptArchiveError(`corrupt zstd frame: reserved block type at byte ${at}`);
+    }
+    if (blockSize > BLOCK_MAXIMUM_SIZE) {
+      throw new CorruptArchiveError(
+        `corrupt zstd frame: block of ${blockSize} bytes at byte ${at} exceeds the 128 KiB maximum`,
+      );
+    }
+    const blockEnd = at + BLOCK_HEADER_BYTES + (blockType === BLOCK_RLE ? 1 : blockSize);
+    if (queue.end < blockEnd) return false;
+    frame.scan = blockEnd;
+    frame.decodedBound += blockType === BLOCK_COMPRESSED ? BLOCK_MAXIMUM_SIZE : blockSize;
+    if (blockHeader & 0x01) frame.end = blockEnd + (frame.header.hasChecksum ? CHECKSUM_BYTES : 0);
+    return true;
+  }
+
+  private nextNative(frame: FrameScan): ReaderEvent | undefined {
+    const queue = this.queue;
+    const offset = frame.header.offset;
+    while (frame.end === undefined && this.readBlock(frame)) {
+      const compressedBytes = frame.scan - offset;
+      if (frame.decodedBound > this.maxNativeFrameBytes || compressedBytes > this.maxNativeFrameBytes) {
+        return this.startStreaming(frame);
+      }
+    }
+    if (frame.end === undefined || queue.end < frame.end) return undefined;
+    this.frame = undefined;
+    const { contentSize } = frame.header;
+    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize, decodedBound: contentSize ?? frame.decodedBound };
+  }
+
+  private startStreaming(frame: FrameScan): ReaderEvent {
+    const { windowSize, offset } = frame.header;
+    if (windowSize > MAX_STREAMING_WINDOW_BYTES) {
+      throw new ArchiveLimitError(
+        `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window; frames over ` +
+          `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels 1-19, without --ultra or --long)`,
+      );
+    }
+    const sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));
+    frame.stream = { decoder: undefined, sliceBlocks, produced: 0 };
+    // Walk the blocks again from the first: each push must end next to a block boundary.
+    frame.scan = frame.header.offset + frame.header.headerBytes;
+    frame.end = undefined;
+    return { kind: 'streaming' };
+  }
+
+  private nextStreaming(frame: FrameScan): ReaderEvent | undefined {
+    const queue = this.queue;
+    let blocks = 0;
+    while (
+      frame.end === undefined &&
+      blocks < frame.stream!.sliceBlocks &&
+      frame.scan - queue.start < STREAM_SLICE_BYTES &&
+      this.readBlock(frame)
+    ) {
+      blocks++;
+    }
+    if (frame.end !== undefined && queue.end >= frame.end) {
+      const chunks = this.pushToDecoder(frame, frame.end, true);
+      const { contentSize, offset } = frame.header;
+      if (contentSize !== undefined && frame.stream!.produced !== contentSize) {
+        throw contentSizeMismatch(offset, contentSize, frame.stream!.produced);
+      }
+      this.frame = undefined;
+      return { kind: 'decoded', chunks };
+    }
+    if (blocks === 0) return undefined;
+    // fzstd keeps a reference to the tail of every push that ends exactly on a block boundary
+    // and drops them only once a push ends inside a block: without this, a long frame would
+    // keep all its compressed bytes alive. So the last byte waits for the next push.
+    return { kind: 'decoded', chunks: this.pushToDecoder(frame, frame.scan - 1, false) };
+  }
+
+  private pushToDecoder(frame: FrameScan, upTo: number, final: boolean): Buffer[] {
+    const stream = frame.stream!;
+    stream.decoder ??= this.streamingDecoders!({ hasChecksum: frame.header.hasChecksum });
+    const offset = this.queue.start;
+    let chunks: Buffer[];
+    try {
+      chunks = stream.decoder.push(this.queue.take(upTo), final);
+    } catch (error) {
+      throw new CorruptArchiveError(
+        `corrupt zstd frame at byte ${frame.header.offset} (in the bytes from ${offset}): ` +
+          (error as Error).message,
+        { cause: error },
+      );
+    }
+    for (const chunk of chunks) stream.produced += chunk.length;
+    return chunks;
+  }
+}
+
+export function contentSizeMismatch(offset: number, declared: number, actual: number): CorruptArchiveError {
+  return new CorruptArchiveError(
+    `corrupt zstd frame at byte ${offset}: it declares ${declared} bytes of content but decodes to ${actual}`,
+  );
+}

@@ -1,0 +1,141 @@
+// Backs up one tenant to an archive location: the core operation behind the CLI's
+// `tenants backup` and the backup Lambda. Sweeps the base dir of dead operations' leftovers
+// (base-dir-sweep.ts) and its own scratch space of killed backups' (temp-area.ts), holds
+// the tenant's lock for the whole run (first settling any interrupted restore of it),
+// refuses to overwrite an existing archive unless asked, and streams the archive to the
+// location in bounded memory.
+
+import { promises as fs } from 'node:fs';
+import { Readable } from 'node:stream';
+
+import { createTenantArchive, type ArchiveProgress } from './tenant-archive.js';
+import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
+import { crashPoint } from '../crash-points.js';
+import { TenantNotFoundError } from '../errors.js';
+import { assertTenantName } from '../tenant/names.js';
+import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
+import { throwIfAborted } from '../storage/streams.js';
+import type { ArchiveLocation } from '../storage/types.js';
+import { acquireTenantLock } from '../tenant/lock.js';
+import { recoverSlot, type RecoveryAction } from '../tenant/slot.js';
+import { TempArea } from './temp-area.js';
+import { tenantDirFor } from '../tenant/tenants.js';
+import { TOOL_VERSION } from '../version.js';
+import type { CompressOptions } from '../archive/zstd-encoder.js';
+import type { FileAccess } from '../file-access.js';
+
+export interface BackupRequest {
+  readonly tenantsDir: string;
+  readonly tenant: string;
+  readonly location: ArchiveLocation;
+  /** Replace an archive already at the location. */
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ArchiveProgress & { readonly archiveBytes: number }) => void;
+  readonly compression?: CompressOptions;
+  /** Injectable clock for reproducible tests. */
+  readonly now?: () => Date;
+  /** How to call the file system; by default chosen for the tenant's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
+}
+
+export interface BackupResult {
+  readonly operation: 'backup';
+  readonly tenant: string;
+  readonly location: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  /** Bytes of file content archived. */
+  readonly bytes: number;
+  /** Bytes of the stored archive (after compression and any pipe command). */
+  readonly archiveBytes: number;
+  readonly durationMs: number;
+  readonly createdAt: string;
+  readonly manifestSha256: string;
+  /** Left out of the archive, with the reason (pty/, sockets, escaping symlinks, companions of snapshotted databases, vanished entries). */
+  readonly skipped: readonly ManifestNote[];
+  /** Caveats, all counted as warnings: files changed as they were read, databases archived raw, entries that vanished (also in `skipped`). */
+  readonly warnings: readonly ManifestNote[];
+  readonly recovered: RecoveryAction;
+}
+
+/** Object metadata key for the manifest's digest (S3 user metadata, etc.). */
+export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
+
+export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
+  const started = Date.now();
+  const { tenantsDir, tenant, location, signal } = request;
+  assertTenantName(tenant);
+  if (!(await isDirectory(tenantsDir))) throw new TenantNotFoundError(`no tenant "${tenant}": the tenant base dir ${tenantsDir} does not exist`);
+  await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
+  await TempArea.sweep().catch(() => undefined);
+  const lock = await acquireTenantLock(tenantsDir, tenant, 'backup');
+  try {
+    // An interrupted restore may have left the slot mid-commit: settle it before reading.
+    const recovered = await recoverSlot(tenantsDir, tenant);
+    const tenantDir = await tenantDirFor(tenantsDir, tenant);
+    await location.checkWritable({ overwrite: request.overwrite ?? false });
+    throwIfAborted(signal);
+
+    const createdAt = (request.now ?? (() => new Date()))();
+    let archiveBytes = 0;
+    let progress: ArchiveProgress = { files: 0, bytes: 0 };
+    const archive = createTenantArchive({
+      tenantDir,
+      tenant,
+      createdAt,
+      compression: request.compression,
+      fileAccess: request.fileAccess,
+      onProgress: (update) => {
+        progress = update;
+      },
+    });
+    let manifestSha256: string | undefined;
+    void archive.summary.then((summary) => (manifestSha256 = summary.manifestSha256)).catch(() => undefined);
+
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of archive.chunks) {
+        throwIfAborted(signal);
+        archiveBytes += chunk.length;
+        request.onProgress?.({ ...progress, archiveBytes });
+        yield chunk;
+      }
+    }
+
+    const written = await location.write(Readable.from(counted(), { objectMode: false }), {
+      overwrite: request.overwrite ?? false,
+      signal,
+      metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString() },
+      finalMetadata: (): Record<string, string> => (manifestSha256 ? { [MANIFEST_DIGEST_METADATA_KEY]: manifestSha256 } : {}),
+    });
+    const { manifest, manifestSha256: digest } = await archive.summary;
+    crashPoint('backup:stored');
+    return {
+      operation: 'backup',
+      tenant,
+      location: location.display,
+      files: manifest.totals.files,
+      directories: manifest.totals.directories,
+      symlinks: manifest.totals.symlinks,
+      bytes: manifest.totals.bytes,
+      archiveBytes: written.bytes,
+      durationMs: Date.now() - started,
+      createdAt: manifest.createdAt,
+      manifestSha256: digest,
+      skipped: manifest.skipped,
+      warnings: manifest.warnings,
+      recovered,
+    };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await fs.stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,254 @@
+// Which version of a live file goes into a backup. The tenant is live while it is read
+// (docs/consistency.md): every file is archived as one version of itself (re-read while it
+// changes, see stable-read.ts, else warned about), and every SQLite database, recognised by
+// its header, as one transactionally consistent state (sqlite-snapshot.ts); there is no
+// snapshot across files. A large file modified recently is copied to a spool file first, so
+// that its size is known before its content. Temporary copies live in a private directory
+// (temp-area.ts) removed when the run ends. The bytes are written by archive/archive-writer.ts.
+
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+
+import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
+import type { TreeEntry } from '../archive/tree-digest.js';
+import { isVanished, type FileAccess } from '../file-access.js';
+import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
+import { readHead, readWhole, readWholeAt, sameVersion, spoolFile } from './stable-read.js';
+import type { TempArea } from './temp-area.js';
+import { noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
+
+/** Files up to this size are read whole (and re-read if they change); larger ones stream. */
+export const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
+/** Bytes read first of a large file, to tell a database by its header. */
+const STREAM_CHUNK = 1024 * 1024;
+/** A large file modified this recently is probably being written: it is spooled so it can be re-read. */
+const RECENTLY_MODIFIED_MS = 60_000;
+
+export type FileItem = Extract<WalkItem, { kind: 'file' }>;
+
+/** What the files of one backup share. */
+export interface PackContext {
+  readonly writer: ArchiveWriter;
+  /** Whole reads land here: copied into the archive before the next read. */
+  readonly scratch: Buffer;
+  readonly notes: WalkNotes;
+  /** How the tenant's file system is called (file-access.ts). */
+  readonly access: FileAccess;
+  readonly temp: TempArea;
+  /** Databases archived as snapshots (relative paths): their companions are left out. */
+  readonly snapshotted: Set<string>;
+  /** Files with a companion beside them that have been packed (relative paths). */
+  readonly settled: Set<string>;
+}
+
+/** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
+export function databaseOf(item: FileItem): string | undefined {
+  const base = companionBaseName(item.name);
+  if (base === undefined || !item.siblings.has(base)) return undefined;
+  return item.relPath.slice(0, item.relPath.length - item.name.length) + base;
+}
+
+export function hasCompanions(item: FileItem): boolean {
+  return companionNames(item.name).some((name) => item.siblings.has(name));
+}
+
+/** Archives a file, unless it is the companion of a database archived as a snapshot. */
+export async function packCompanionOrFile(context: PackContext, item: FileItem, database: string | undefined): Promise<TreeEntry | undefined> {
+  if (database !== undefined && context.snapshotted.has(database)) {
+    context.notes.skipped.push({ path: item.relPath, reason: `SQLite companion of ${database}, which was archived as a consistent snapshot` });
+    return undefined;
+  }
+  return packFile(context, item);
+}
+
+interface ArchivedFile {
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
+export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
+  // On a local disk a small file is read in one go by path; elsewhere, and for what turns
+  // out to need more (a database, a file grown past the limit), through a handle below.
+  if (context.access.kind === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
+    const read = await readWholeAt(context.access, item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
+    if (read === 'vanished') {
+      noteVanished(context.notes, item.relPath);
+      return undefined;
+    }
+    // Databases, and files that grew past the limit since the walk, take the general path below.
+    if (read !== 'large' && !isSqliteHeader(read.content)) {
+      const mode = item.stat.mode & 0o7777;
+      if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
+      await context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
+      return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
+    }
+  }
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') {
+      noteVanished(context.notes, item.relPath);
+      return undefined;
+    }
+    throw error;
+  }
+  let archived: ArchivedFile | undefined;
+  try {
+    const stat = await handle.stat();
+    if (stat.isFile()) archived = await packContent(context, item, handle, stat, true);
+  } finally {
+    await handle.close();
+  }
+  if (archived === undefined) {
+    noteVanished(context.notes, item.relPath);
+    return undefined;
+  }
+  return { path: item.relPath, type: 'file', size: archived.size, sha256: archived.sha256 };
+}
+
+/**
+ * Archives an open regular file. Small files are read whole (and re-read while they change);
+ * a large one that was modified recently is copied to a spool file first (re-copied while
+ * it changes) because its size must be known before its content; any other large file is
+ * streamed straight from the handle, and only warned about if it changes anyway. A file
+ * starting with the SQLite header takes the database path when `sniff` is set.
+ */
+async function packContent(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats, sniff: boolean): Promise<ArchivedFile> {
+  const { relPath } = item;
+  const mode = item.stat.mode & 0o7777;
+  const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
+  if (stat.size <= WHOLE_READ_LIMIT) {
+    const first = await readHead(handle, stat.size);
+    if (sniff && isSqliteHeader(first)) return packDatabase(context, item, handle, stat);
+    const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first);
+    if (version !== undefined) {
+      if (!version.stable) warn(CHANGED_WARNING);
+      await context.writer.file({ relPath, mode, mtimeMs: version.stat.mtimeMs }, version.content);
+      return { size: version.content.length, sha256: sha256(version.content) };
+    }
+    stat = await handle.stat(); // grew past the limit while read: a large file now
+  }
+  let head: Buffer | undefined = await readHead(handle, Math.min(STREAM_CHUNK, stat.size));
+  if (sniff && isSqliteHeader(head)) return packDatabase(context, item, handle, stat);
+  if (Date.now() - stat.mtimeMs < RECENTLY_MODIFIED_MS) {
+    const spooled = await packSpooled(context, relPath, mode, handle, stat, warn);
+    if (spooled !== undefined) return spooled;
+    stat = await handle.stat(); // no room to spool: stream it after all
+    head = undefined;
+  }
+  const streamed = await context.writer.streamFile({ relPath, mode, mtimeMs: stat.mtimeMs }, stat.size, readerOf(context, handle), head);
+  const after = await handle.stat();
+  if (streamed.shortBy > 0) warn('file shrank while read; archived padded with zeros');
+  else if (!sameVersion(stat, after)) warn(`${CHANGED_WARNING} (streamed: too large to hold, and not recently modified)`);
+  return { size: stat.size, sha256: streamed.sha256 };
+}
+
+const CHANGED_WARNING = 'file changed as we read it; archived as last read';
+
+/** A stable copy through a spool file; undefined if the spool cannot be written (no room in the temp dir). */
+async function packSpooled(
+  context: PackContext,
+  relPath: string,
+  mode: number,
+  handle: fs.FileHandle,
+  stat: Stats,
+  warn: (reason: string) => void,
+): Promise<ArchivedFile | undefined> {
+  const spool = await context.temp.file('spool');
+  try {
+    let copy;
+    try {
+      copy = await spoolFile(handle, stat, spool);
+    } catch (error) {
+      if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw error;
+    }
+    if (!copy.stable) warn(CHANGED_WARNING);
+    return await archiveTempFile(context, relPath, mode, spool, copy.stat.mtimeMs);
+  } finally {
+    await context.temp.remove(spool);
+  }
+}
+
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * A file that starts with the SQLite header. An idle database (nothing beside it, nothing
+ * appearing while it is copied) is already its own consistent state: it is copied like any
+ * file, without opening the live file in SQLite (which would create `-wal`/`-shm` beside it),
+ * then the copy is checked to open. A database in use (a `-wal`, `-shm` or `-journal` beside
+ * it) is copied through SQLite's online backup API; if that fails it is archived raw, with
+ * its companions, and a warning.
+ */
+async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats): Promise<ArchivedFile> {
+  const { relPath } = item;
+  const mode = item.stat.mode & 0o7777;
+  const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
+  const companionPaths = companionNames(item.absPath);
+
+  if (!hasCompanions(item)) {
+    const copyPath = await context.temp.file('database');
+    try {
+      const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
+        if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined; // the snapshot path says why
+        throw error;
+      });
+      if (copy?.stable && !(await anyExists(companionPaths))) {
+        const problem = checkDatabaseOpens(copyPath);
+        if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
+        return await archiveTempFile(context, relPath, mode, copyPath, copy.stat.mtimeMs);
+      }
+    } finally {
+      await context.temp.remove(copyPath);
+    }
+    // It changed, or SQLite files appeared beside it (a connection is using it now), or there
+    // was no room to copy it.
+  }
+
+  const snapshotPath = await context.temp.file('snapshot');
+  try {
+    const before = await handle.stat();
+    const outcome = (await isSameFile(item.absPath, before))
+      ? await snapshotDatabase(item.absPath, snapshotPath)
+      : ({ ok: false, reason: 'the path no longer names the file that was opened' } as const);
+    if (outcome.ok && (await isSameFile(item.absPath, before))) {
+      context.snapshotted.add(item.relPath);
+      return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
+    }
+    const reason = outcome.ok ? 'the file was replaced while it was copied' : outcome.reason;
+    warn(`SQLite snapshot failed (${reason}); archived raw with its -wal/-shm/-journal, which may not be consistent`);
+  } finally {
+    await context.temp.remove(snapshotPath);
+  }
+  return packContent(context, item, handle, await handle.stat(), false);
+}
+
+/** Whether `absPath` (not followed if a symlink) is still the file `stat` describes. */
+async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {
+  const now = await fs.lstat(absPath).catch(() => undefined);
+  return now !== undefined && now.isFile() && now.ino === stat.ino && now.dev === stat.dev;
+}
+
+async function anyExists(paths: readonly string[]): Promise<boolean> {
+  const found = await Promise.all(paths.map((p) => fs.lstat(p).then(() => true, (error: unknown) => !isVanished(error))));
+  return found.includes(true);
+}
+
+/** Archives a private temporary file (a snapshot or spool copy) under the tenant file's name, mode and mtime. */
+async function archiveTempFile(context: PackContext, relPath: string, mode: number, file: string, mtimeMs: number): Promise<ArchivedFile> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const streamed = await context.writer.streamFile({ relPath, mode, mtimeMs }, size, readerOf(context, handle));
+    return { size, sha256: streamed.sha256 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** How the archive writer reads an open file: through the tenant's file access. */
+function readerOf(context: PackContext, handle: fs.FileHandle): ReadAt {
+  const file = context.access.fileOf(handle);
+  return (target, offset, length, position) => file.read(target, offset, length, position);
+}

@@ -1,0 +1,62 @@
+// A private scratch directory for one backup run: SQLite snapshots and spooled copies of
+// large files that were being written. Created on first use under os.tmpdir() (on Lambda,
+// the function's ephemeral storage) with mode 0700, since it holds tenant data; each file
+// is removed as soon as it has been archived, and the directory when the run ends, however
+// it ends. Only a killed process leaves one behind: its name carries its owner
+// (process-owner.ts), and the next backup on this machine removes those whose owner is dead.
+
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { crashPoint } from '../crash-points.js';
+import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
+
+/** Files SQLite may create beside a database it opens. */
+const SQLITE_SIDE_FILES = ['-journal', '-wal', '-shm'];
+
+const PREFIX = 'openclaw-backup-';
+/** `openclaw-backup-<owner>-XXXXXX` (mkdtemp adds the six characters). */
+const AREA_NAME = new RegExp(`^${PREFIX}(${OWNER_TAG_PATTERN})-[A-Za-z0-9]{6}$`);
+
+export class TempArea {
+  private dir: string | undefined;
+  private counter = 0;
+
+  constructor(private readonly parent: string = os.tmpdir()) {}
+
+  /** A fresh path inside the area (nothing is created there). */
+  async file(label: string): Promise<string> {
+    if (this.dir === undefined) {
+      this.dir = await fs.mkdtemp(path.join(this.parent, `${PREFIX}${ownerTag()}-`));
+      crashPoint('backup:scratch-created');
+    }
+    this.counter++;
+    return path.join(this.dir, `${this.counter}-${label}`);
+  }
+
+  /** Removes a file made in the area, with any SQLite side files beside it. */
+  async remove(file: string): Promise<void> {
+    await Promise.all(['', ...SQLITE_SIDE_FILES].map((suffix) => fs.rm(`${file}${suffix}`, { force: true })));
+  }
+
+  /** Removes the whole area. */
+  async dispose(): Promise<void> {
+    if (this.dir !== undefined) await fs.rm(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
+
+  /**
+   * Removes the areas of dead backups in `parent`. Only areas of processes on this machine
+   * are judged: a scratch directory is never shared, and another host's cannot be asked.
+   */
+  static async sweep(parent: string = os.tmpdir()): Promise<void> {
+    for (const name of await fs.readdir(parent)) {
+      if (!name.startsWith(PREFIX)) continue;
+      const owner = parseOwnerTag(AREA_NAME.exec(name)?.[1] ?? '');
+      if (owner !== undefined && isLocal(owner) && !isProcessAlive(owner.pid, owner.started)) {
+        await fs.rm(path.join(parent, name), { recursive: true, force: true });
+      }
+    }
+  }
+}

@@ -1,0 +1,68 @@
+// The flags of the openclaw command line that more than the CLI must know, declared once:
+// the CLI builds its commander options from these tables (cli/), and `cron add` parses the
+// `tenants backup` line of its `--cmd` against the same ones (schedule/cron-command.ts),
+// which must decide, for every flag here, what a scheduled backup does with it. Data only:
+// no commander, no parsing.
+
+import { DEFAULT_LIMITS } from './restore/limits.js';
+
+/** One flag as `--help` shows it. */
+export interface FlagSpec {
+  /** The long form, e.g. `--to`; commander's option key is its camel case (`tenantsDir`). */
+  readonly flag: `--${string}`;
+  /** The value's placeholder (`<destination>`), for a flag that takes one. */
+  readonly value?: `<${string}>`;
+  readonly description: string;
+  /** The command refuses to run without it. */
+  readonly required?: true;
+}
+
+/** Flags of `openclaw` itself, given before the subcommand. */
+export const GLOBAL_FLAGS = {
+  tenantsDir: { flag: '--tenants-dir', value: '<dir>', description: 'tenant base dir (default: $OPENCLAW_TENANTS_DIR, else ~/.openclaw/tenants)' },
+  stack: { flag: '--stack', value: '<prefix>', description: 'remote mode: run on the gateway deployed with this stack prefix (default: $OPENCLAW_STACK)' },
+  json: { flag: '--json', description: 'print one machine-readable JSON result on stdout' },
+} as const satisfies Record<string, FlagSpec>;
+
+/** Where an archive lives and how to reach it: the same flags for backup and restore, but --pipe's direction. */
+function storageFlags(direction: 'backup' | 'restore') {
+  return {
+    awsProfile: {
+      flag: '--aws-profile',
+      value: '<name>',
+      description: 'AWS profile from the shared config/credentials files (SSO included); in remote mode, the profile the gateway is called with',
+    },
+    region: { flag: '--region', value: '<region>', description: 'AWS region of the bucket; in remote mode, the region of the gateway' },
+    endpoint: { flag: '--endpoint', value: '<url>', description: 'S3-compatible endpoint (MinIO, R2, Ceph…); path-style addressing' },
+    accessKey: { flag: '--access-key', value: '<id>', description: 'access key for --endpoint (or set OPENCLAW_S3_ACCESS_KEY)' },
+    secretKey: { flag: '--secret-key', value: '<secret>', description: 'secret key for --endpoint (or set OPENCLAW_S3_SECRET_KEY)' },
+    pipe: {
+      flag: '--pipe',
+      value: '<command>',
+      description:
+        direction === 'backup'
+          ? 'send the archive through this shell command before storing it (e.g. "age -r age1..."); not in remote mode'
+          : 'read the stored bytes through this shell command first (e.g. "age -d -i key.txt"); not in remote mode',
+    },
+  } as const satisfies Record<string, FlagSpec>;
+}
+
+/** `openclaw tenants backup <tenant>`, in `--help` order. */
+export const BACKUP_FLAGS = {
+  to: { flag: '--to', value: '<destination>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
+  overwrite: { flag: '--overwrite', description: 'replace an existing archive at the destination' },
+  ...storageFlags('backup'),
+} as const satisfies Record<string, FlagSpec>;
+
+/** `openclaw tenants restore`, in `--help` order (`--max-entries` and `--max-bytes` take positive whole numbers). */
+export const RESTORE_FLAGS = {
+  from: { flag: '--from', value: '<source>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
+  as: { flag: '--as', value: '<name>', description: 'restore under this tenant name instead of the archive\'s' },
+  force: { flag: '--force', description: 'replace an existing tenant (it is kept until the new one is verified and in place)' },
+  maxEntries: { flag: '--max-entries', value: '<n>', description: `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})` },
+  maxBytes: { flag: '--max-bytes', value: '<n>', description: `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes})` },
+  ...storageFlags('restore'),
+} as const satisfies Record<string, FlagSpec>;
+
+export type GlobalFlag = keyof typeof GLOBAL_FLAGS;
+export type BackupFlag = keyof typeof BACKUP_FLAGS;

@@ -1,0 +1,57 @@
+// How the AWS SDK's failures of remote mode's control-plane calls (Lambda, EventBridge, EFS,
+// EC2) become typed errors: one line each, naming what was being done and where, with the
+// SDK's own text masked by `redact`. Works on the shape of the errors (name, message), so the
+// SDK is not imported.
+
+import { AbortedError, OpenClawError, RemoteError, UsageError } from '../errors.js';
+import { redact } from '../storage/redact.js';
+import type { ControlPlane } from './deployment.js';
+
+interface AwsErrorShape {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** The AWS error's name (`ResourceNotFoundException`), or `Error`. */
+export function awsErrorName(error: unknown): string {
+  return (error as AwsErrorShape | undefined)?.name ?? 'Error';
+}
+
+/**
+ * One line for an SDK failure, as a typed error: a missing function or rule is the user's
+ * setting (usage, exit 2), everything else a failure (exit 1). Never a stack trace.
+ */
+export function translateAwsError(error: unknown, plane: ControlPlane, what: string): OpenClawError {
+  if (error instanceof OpenClawError) return error;
+  const name = awsErrorName(error);
+  const message = redact(String((error as AwsErrorShape | undefined)?.message ?? error).split('\n')[0]!);
+  const where = plane.region === undefined ? '' : ` in ${plane.region}`;
+  if (name === 'AbortError') return new AbortedError(`interrupted while ${what}`);
+  if (/region is missing/i.test(message)) {
+    return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');
+  }
+  switch (name) {
+    case 'ResourceNotFoundException':
+      return new UsageError(
+        `${what}: not found${where}: is the stack "${plane.stack}" deployed there? (--stack / OPENCLAW_STACK, --region, --aws-profile)`,
+        'STACK_NOT_FOUND',
+      );
+    case 'CredentialsProviderError':
+      return new RemoteError('NO_CREDENTIALS', `no AWS credentials for calling the gateway: give --aws-profile, or set AWS_PROFILE or the AWS_* variables (${message})`,
+      );
+    case 'AccessDeniedException':
+    case 'AccessDenied':
+      return new RemoteError('ACCESS_DENIED', `${what}: access denied${where} (${message})`);
+    case 'UnrecognizedClientException':
+    case 'InvalidSignatureException':
+    case 'ExpiredTokenException':
+    case 'ExpiredToken':
+      return new RemoteError('INVALID_CREDENTIALS', `${what}: the AWS credentials were not accepted (${name}): log in again, e.g. aws sso login`);
+    case 'TooManyRequestsException':
+    case 'ThrottlingException':
+      return new RemoteError('THROTTLED', `${what}: throttled by AWS${where}; try again shortly`);
+    default:
+      return new RemoteError('AWS_ERROR', `${what}: ${name}: ${message}`);
+  }
+}

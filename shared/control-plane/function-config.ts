@@ -1,0 +1,127 @@
+// The functions' configuration, read once per cold start from the environment the stack
+// sets. A bad value fails the cold start with a message naming the variable, rather than
+// every invocation later.
+//
+//   OPENCLAW_TENANTS_DIR              the EFS mount with one directory per tenant (/mnt/tenants)
+//   OPENCLAW_BACKUP_BUCKET            the bucket backups write to and restores read from
+//   OPENCLAW_BACKUP_PREFIX            optional: the key prefix (ending in "/") of the backups in
+//                                     that bucket; the only keys the role may write and read there
+//   OPENCLAW_ALLOWED_SOURCE_BUCKETS   more buckets restores may read, comma-separated
+//   OPENCLAW_ALLOWED_ENDPOINTS        optional: the only S3-compatible endpoints (origins,
+//                                     comma-separated) a request may name; unset or empty =
+//                                     none: the functions then reach AWS S3 only, with their role
+//   OPENCLAW_ALLOW_OVERWRITE          optional: "true" lets a backup replace an existing archive
+//                                     (--overwrite); unset or "false" = refused
+//   OPENCLAW_EVENT_BUS                bus for completion events; unset = none published
+//   OPENCLAW_STACK_PREFIX             the deployment prefix (logs)
+//   OPENCLAW_ABORT_MARGIN_MS          optional: how long before the timeout to stop (60000)
+//   OPENCLAW_CONNECT_TIMEOUT_MS       optional: connect timeout of the AWS clients the functions
+//                                     create themselves (EventBridge) (3000)
+//   OPENCLAW_REQUEST_TIMEOUT_MS       optional: their per-request timeout, and the most a
+//                                     completion event may take to publish (10000); both are
+//                                     further bounded by the invocation's time left
+
+import path from 'node:path';
+
+import { FunctionConfigError } from '../errors.js';
+import { FUNCTION_ENV as ENV, TENANTS_MOUNT_PATH } from './deployment.js';
+import { bucketNameProblem, keyProblemOf } from '../storage/s3-url.js';
+
+export interface FunctionConfig {
+  readonly tenantsDir: string;
+  readonly backupBucket?: string;
+  /** Keys in the backup bucket start with this (e.g. `backups/`); undefined: any key. */
+  readonly backupKeyPrefix?: string;
+  readonly allowedSourceBuckets: readonly string[];
+  /** Origins (`https://host:port`) a request may name as its endpoint; undefined or empty: none. */
+  readonly allowedEndpoints?: readonly string[];
+  /** A backup may replace an existing archive (`--overwrite`); undefined: no. */
+  readonly allowOverwrite?: boolean;
+  readonly eventBus?: string;
+  readonly stackPrefix?: string;
+  readonly abortMarginMs: number;
+  /** Connect timeout of the AWS clients the functions create. @default DEFAULT_CONNECT_TIMEOUT_MS */
+  readonly connectTimeoutMs?: number;
+  /** Per-request timeout of those clients. @default DEFAULT_REQUEST_TIMEOUT_MS */
+  readonly requestTimeoutMs?: number;
+}
+
+export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
+export const DEFAULT_ABORT_MARGIN_MS = 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
+  const text = (name: string) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const list = (name: string) => (text(name) ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+
+  const tenantsDir = text(ENV.tenantsDir) ?? DEFAULT_TENANTS_DIR;
+  if (!path.isAbsolute(tenantsDir)) throw new FunctionConfigError(`${ENV.tenantsDir} must be an absolute path, got ${JSON.stringify(tenantsDir)}`);
+
+  const backupBucket = text(ENV.bucket);
+  const allowedSourceBuckets = list(ENV.allowedSourceBuckets);
+  for (const [name, bucket] of [
+    ...(backupBucket === undefined ? [] : [[ENV.bucket, backupBucket] as const]),
+    ...allowedSourceBuckets.map((bucket) => [ENV.allowedSourceBuckets, bucket] as const),
+  ]) {
+    const problem = bucketNameProblem(bucket);
+    if (problem !== undefined) throw new FunctionConfigError(`${name}: invalid bucket name ${JSON.stringify(bucket)}: ${problem}`);
+  }
+
+  const backupKeyPrefix = text(ENV.keyPrefix);
+  if (backupKeyPrefix !== undefined && (!backupKeyPrefix.endsWith('/') || backupKeyPrefix.startsWith('/') || keyProblemOf(backupKeyPrefix.slice(0, -1)) !== undefined)) {
+    throw new FunctionConfigError(`${ENV.keyPrefix} must be a key prefix ending in "/", like backups/, got ${JSON.stringify(backupKeyPrefix)}`);
+  }
+
+  const endpoints = list(ENV.allowedEndpoints).map(originOf);
+
+  const allowOverwrite = text(ENV.allowOverwrite);
+  if (allowOverwrite !== undefined && allowOverwrite !== 'true' && allowOverwrite !== 'false') {
+    throw new FunctionConfigError(`${ENV.allowOverwrite} must be true or false, got ${JSON.stringify(allowOverwrite)}`);
+  }
+
+  const milliseconds = (name: string, fallback: number, min: number): number => {
+    const value = text(name);
+    const parsed = value === undefined ? fallback : Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min) {
+      throw new FunctionConfigError(`${name} must be a whole number of milliseconds${min > 0 ? ` (at least ${min})` : ''}, got ${JSON.stringify(value)}`);
+    }
+    return parsed;
+  };
+  const abortMarginMs = milliseconds(ENV.abortMargin, DEFAULT_ABORT_MARGIN_MS, 0);
+  const connectTimeoutMs = milliseconds(ENV.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1);
+  const requestTimeoutMs = milliseconds(ENV.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, 1);
+
+  return {
+    tenantsDir: path.resolve(tenantsDir),
+    ...(backupBucket !== undefined && { backupBucket }),
+    ...(backupKeyPrefix !== undefined && { backupKeyPrefix }),
+    allowedSourceBuckets,
+    allowedEndpoints: endpoints,
+    allowOverwrite: allowOverwrite === 'true',
+    ...(text(ENV.eventBus) !== undefined && { eventBus: text(ENV.eventBus) }),
+    ...(text(ENV.stackPrefix) !== undefined && { stackPrefix: text(ENV.stackPrefix) }),
+    abortMarginMs,
+    connectTimeoutMs,
+    requestTimeoutMs,
+  };
+}
+
+/** `scheme://host[:port]` of a URL, or undefined when it is not an http(s) URL. */
+export function endpointOrigin(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function originOf(url: string): string {
+  const origin = endpointOrigin(url);
+  if (origin === undefined) throw new FunctionConfigError(`${ENV.allowedEndpoints}: ${JSON.stringify(url)} is not an http(s) URL`);
+  return origin;
+}

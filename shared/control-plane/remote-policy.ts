@@ -1,0 +1,97 @@
+// What a request may ask of the functions, checked before any S3 client exists. The
+// execution role enforces least privilege too; this is where the user gets a clear message
+// instead of an AccessDenied from deep inside an upload.
+//   - archives live in S3: a local path would land on the function's own disk or the EFS mount
+//   - `--pipe` runs a shell command: not in Lambda
+//   - `--aws-profile`: the function has no profiles, it uses its execution role
+//   - AWS S3 (no endpoint): backups write to the backup bucket (under its key prefix, when
+//     one is configured) only; restores read there and from the allowed source buckets;
+//     always with the execution role: keys in the request are refused (they would let a
+//     caller write the tenant into an account of their own)
+//   - an S3-compatible endpoint (its own keys, reached from the VPC): only one the deployer
+//     listed in OPENCLAW_ALLOWED_ENDPOINTS (none by default), any bucket there
+//   - `--overwrite`: only where the deployer allowed it (OPENCLAW_ALLOW_OVERWRITE); a backup
+//     function that can replace archives can erase a tenant's history
+// Every check here runs before anything is read from the tenant volume or S3.
+
+import { LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
+import type { StorageFlags } from '../operations.js';
+import { isS3Url, parseS3Url } from '../storage/s3-url.js';
+import { endpointOrigin, type FunctionConfig } from './function-config.js';
+
+export const PIPE_REFUSAL =
+  '--pipe runs a shell command and is not available in remote mode (the gateway\'s Lambda functions): ' +
+  'archives in the backup bucket are encrypted at rest; to encrypt with your own tool, run the CLI without --stack';
+
+export function assertRemoteStorage(direction: 'backup' | 'restore', location: string, storage: StorageFlags | undefined, config: FunctionConfig): void {
+  if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
+  if (storage?.awsProfile !== undefined) {
+    throw new UsageError(
+      '--aws-profile is not available in the gateway\'s functions: they use their execution role ' +
+        '(in remote mode --aws-profile chooses the account the CLI calls the gateway with)',
+      'REMOTE_UNSUPPORTED',
+    );
+  }
+  const flag = direction === 'backup' ? '--to' : '--from';
+  if (!isS3Url(location)) {
+    throw new UsageError(
+      `in remote mode archives are stored in S3: ${flag} must be s3://bucket/key ` +
+        '(the gateway\'s functions cannot reach a path on this machine)',
+      'REMOTE_UNSUPPORTED',
+    );
+  }
+  const { bucket, key } = parseS3Url(location);
+
+  if (storage?.endpoint !== undefined) {
+    const allowed = config.allowedEndpoints ?? [];
+    const origin = endpointOrigin(storage.endpoint);
+    if (allowed.length === 0) {
+      throw new LocationNotAllowedError(
+        `this gateway allows no S3-compatible endpoint (--endpoint ${origin ?? '…'}): its functions reach AWS S3 only, with their own role ` +
+          '(the deployer lists allowed endpoints in the stack\'s context key allowedEndpoints)',
+      );
+    }
+    if (origin === undefined || !allowed.includes(origin)) {
+      throw new LocationNotAllowedError(`this gateway does not allow the endpoint ${origin ?? 'given'}: allowed are ${allowed.join(', ')}`);
+    }
+    return;
+  }
+  if (storage?.accessKey !== undefined || storage?.secretKey !== undefined) {
+    throw new LocationNotAllowedError(
+      '--access-key/--secret-key are for an allowed S3-compatible --endpoint: on AWS the gateway\'s functions use their execution role only',
+    );
+  }
+
+  if (config.backupBucket === undefined && (direction === 'backup' || config.allowedSourceBuckets.length === 0)) {
+    throw new LocationNotAllowedError('this gateway has no backup bucket configured (OPENCLAW_BACKUP_BUCKET): it cannot reach S3');
+  }
+  const allowed = direction === 'backup' ? [config.backupBucket!] : [...(config.backupBucket === undefined ? [] : [config.backupBucket]), ...config.allowedSourceBuckets];
+  if (!allowed.includes(bucket)) {
+    throw new LocationNotAllowedError(
+      direction === 'backup'
+        ? `this gateway backs up to ${backupArea(config)} only, not to bucket "${bucket}"`
+        : `this gateway restores from ${[backupArea(config), ...config.allowedSourceBuckets.map((name) => `s3://${name}/`)].join(', ')} only, not from bucket "${bucket}"`,
+    );
+  }
+  const prefix = config.backupKeyPrefix;
+  if (bucket === config.backupBucket && prefix !== undefined && !key.startsWith(prefix)) {
+    throw new LocationNotAllowedError(
+      `this gateway keeps its archives under ${backupArea(config)}: ${flag} must be s3://${bucket}/${prefix}…, not ${location}`,
+    );
+  }
+}
+
+/** `--overwrite` is the deployer's opt-in (OPENCLAW_ALLOW_OVERWRITE); refused otherwise. */
+export function assertOverwriteAllowed(overwrite: boolean | undefined, config: Pick<FunctionConfig, 'allowOverwrite'>): void {
+  if (overwrite === true && config.allowOverwrite !== true) {
+    throw new OverwriteNotAllowedError(
+      'this gateway never replaces an archive: --overwrite is turned off for its functions ' +
+        '(the deployer allows it with the stack\'s context key allowOverwrite); back up to a new key instead',
+    );
+  }
+}
+
+/** `s3://bucket/prefix/` of the backup area. */
+export function backupArea(config: Pick<FunctionConfig, 'backupBucket' | 'backupKeyPrefix'>): string {
+  return `s3://${config.backupBucket ?? '?'}/${config.backupKeyPrefix ?? ''}`;
+}

@@ -1,0 +1,110 @@
+// How the walk, the reads of a backup and the writers of a restore call the file system:
+// one small object per operation, chosen once for the directory it works in.
+//
+// A local disk answers a metadata call or a small read in microseconds, less than a hop to
+// libuv's thread pool costs: reading the 19,687 small files of the benchmark's large tenant
+// took 0.42 s with synchronous calls, 6.9 s with promise calls one at a time and 2.2 s with
+// 16 in flight (2-core machine, page cache warm). A network file system (NFS, so EFS under
+// the Lambda functions; SMB; FUSE) takes about a millisecond a call: there blocking calls
+// would serialise the latency, and many calls in flight win. So there are two accesses:
+// SYNC_ACCESS makes blocking calls and answers with values; PARALLEL_ACCESS makes promise
+// calls and answers with promises, which the caller keeps many of in flight. Callers await
+// only what is a promise, so the synchronous path costs no turn of the event loop.
+
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readSync, statfsSync, type Stats } from 'node:fs';
+
+/** A value now (SYNC_ACCESS) or later (PARALLEL_ACCESS). */
+export type Maybe<T> = T | Promise<T>;
+
+/** A file opened for reading. */
+export interface OpenFile {
+  /** Reads `length` bytes at `position` into `buffer` at `offset`; how many were read (0 at the end). */
+  read(buffer: Buffer, offset: number, length: number, position: number): Maybe<number>;
+  stat(): Maybe<Stats>;
+  close(): Maybe<void>;
+}
+
+export interface FileAccess {
+  /** 'sync': blocking calls (a local disk); 'parallel': promise calls, many in flight (a network file system). */
+  readonly kind: 'sync' | 'parallel';
+  readdir(dir: string): Maybe<string[]>;
+  /** lstat of each path; undefined for one that vanished (ENOENT, ENOTDIR). */
+  lstatEach(paths: readonly string[]): Maybe<(Stats | undefined)[]>;
+  /** Opens a file to read, never through a symlink (ELOOP) and without waiting on a FIFO. */
+  openToRead(path: string): Maybe<OpenFile>;
+  /** An already open file, called the same way. */
+  fileOf(handle: fs.FileHandle): OpenFile;
+}
+
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+export const SYNC_ACCESS: FileAccess = {
+  kind: 'sync',
+  readdir: (dir) => readdirSync(dir),
+  lstatEach: (paths) => paths.map(lstatOrVanished),
+  openToRead: (path) => syncFile(openSync(path, READ_FLAGS)),
+  fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
+};
+
+export const PARALLEL_ACCESS: FileAccess = {
+  kind: 'parallel',
+  readdir: (dir) => fs.readdir(dir),
+  lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(path).catch(vanishedAsUndefined))),
+  openToRead: async (path) => fileOfHandle(await fs.open(path, READ_FLAGS)),
+  fileOf: (handle) => fileOfHandle(handle),
+};
+
+/** statfs(2) f_type of file systems whose calls cross a network or a user-space daemon. */
+const REMOTE_FILE_SYSTEMS = new Set([
+  0x6969, // NFS (EFS)
+  0xff534d42, // CIFS
+  0xfe534d42, // SMB2
+  0x517b, // SMB
+  0x65735546, // FUSE
+  0x564c, // NCP
+]);
+
+/** The access for the file system `dir` is on; PARALLEL_ACCESS when that cannot be told. */
+export function fileAccessFor(dir: string): FileAccess {
+  try {
+    return REMOTE_FILE_SYSTEMS.has(statfsSync(dir).type) ? PARALLEL_ACCESS : SYNC_ACCESS;
+  } catch {
+    return PARALLEL_ACCESS;
+  }
+}
+
+/** Whether a failed call means the path is gone: removed, or a parent replaced by a file. */
+export function isVanished(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function syncFile(fd: number, close = () => closeSync(fd)): OpenFile {
+  return {
+    read: (buffer, offset, length, position) => readSync(fd, buffer, offset, length, position),
+    stat: () => fstatSync(fd),
+    close,
+  };
+}
+
+/** An open handle read with promise calls, whatever the access. */
+export function fileOfHandle(handle: fs.FileHandle): OpenFile {
+  return {
+    read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+    stat: () => handle.stat(),
+    close: () => handle.close(),
+  };
+}
+
+function lstatOrVanished(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    return vanishedAsUndefined(error);
+  }
+}
+
+function vanishedAsUndefined(error: unknown): undefined {
+  if (isVanished(error)) return undefined;
+  throw error;
+}

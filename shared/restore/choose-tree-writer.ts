@@ -1,0 +1,89 @@
+// Which TreeWriter writes a restore, and when that changes: the one place where the
+// restore's speed is weighed (extract.ts only decides what is written, and in which order).
+//   - A network file system (EFS): many calls in flight throughout (ParallelTreeWriter).
+//   - A local disk: synchronous calls on this thread (SyncTreeWriter) until the archive has
+//     declared WORKER_THRESHOLD_BYTES of file content or WORKER_THRESHOLD_ENTRIES entries,
+//     then writer threads (WorkerTreeWriter): starting threads costs more than a small
+//     archive takes. The switch happens between two decoded chunks; a file already open
+//     stays with the writer that opened it.
+
+import type { FileAccess } from '../file-access.js';
+import { ParallelTreeWriter } from './parallel-tree-writer.js';
+import { SyncTreeWriter } from './sync-tree-writer.js';
+import type { FileSink, TreeWriter } from './tree-writer.js';
+import { WorkerTreeWriter } from './worker-tree-writer.js';
+
+const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
+const WORKER_THRESHOLD_ENTRIES = 1024;
+
+export interface TreeWriterChoice {
+  /** How the target's file system is called (file-access.ts). */
+  readonly access: FileAccess;
+  /**
+   * On a local disk, bytes of content (or 1,024 entries, unless this is Infinity) after which
+   * files are written on writer threads; 0 or less: from the start. @default 16 MiB
+   */
+  readonly workerThresholdBytes?: number;
+}
+
+export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
+  if (choice.access.kind === 'parallel') return new ParallelTreeWriter();
+  const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
+  return threshold <= 0 ? new WorkerTreeWriter() : new SyncThenThreads(threshold);
+}
+
+/** SyncTreeWriter until the archive is worth writer threads, then a WorkerTreeWriter. */
+class SyncThenThreads implements TreeWriter {
+  private current: TreeWriter = new SyncTreeWriter();
+  private switched = false;
+  /** What the archive has declared so far: file content, and entries written. */
+  private bytes = 0;
+  private entries = 0;
+
+  constructor(private readonly thresholdBytes: number) {}
+
+  beginChunk(chunk: Buffer): void {
+    if (!this.switched && (this.bytes >= this.thresholdBytes || (this.thresholdBytes !== Infinity && this.entries >= WORKER_THRESHOLD_ENTRIES))) {
+      this.current = new WorkerTreeWriter();
+      this.switched = true;
+    }
+    this.current.beginChunk(chunk);
+  }
+
+  endChunk(): Promise<void> | undefined {
+    return this.current.endChunk();
+  }
+
+  mkdir(absPath: string): Promise<void> | undefined {
+    this.entries++;
+    return this.current.mkdir(absPath);
+  }
+
+  openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
+    this.entries++;
+    this.bytes += size;
+    return this.current.openFile(absPath, size, mode, mtime);
+  }
+
+  symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined {
+    this.entries++;
+    return this.current.symlink(target, absPath, mtime);
+  }
+
+  link(existingPath: string, absPath: string): Promise<void> | undefined {
+    this.entries++;
+    return this.current.link(existingPath, absPath);
+  }
+
+  flush(): Promise<void> {
+    return this.current.flush();
+  }
+
+  settle(): Promise<void> {
+    return this.current.settle();
+  }
+
+  setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> | undefined {
+    return this.current.setAttributes(absPath, mode, mtime);
+  }
+}

@@ -1,0 +1,510 @@
+// Safe extraction of a tenant archive's tar stream into a fresh staging directory.
+//
+// Every entry goes through two stages. First a pure check of its name (names.ts): only
+// `tenants/<name>/…`, one tenant per archive, no absolute paths, `..`, backslashes or
+// control characters. Then checks against what this extraction has itself created, kept
+// in memory: a parent must be a directory we made (never a symlink), a file is created
+// with O_EXCL|O_NOFOLLOW so nothing is written through a link, a symlink must resolve
+// inside the tenant root (checked when created, and again over the final tree, so entry
+// order cannot smuggle an escape), a hardlink may only point at an earlier regular file.
+// Devices, FIFOs, unknown entry types and directories or links carrying data are refused;
+// setuid/setgid/sticky bits dropped. Entry count (implied directories included), unpacked
+// size, nesting depth (1024) and symlink target length (4095 bytes) are capped while
+// streaming, and so is the tar stream itself: it may exceed what its entries declare only by
+// their headers' worth (TAR_OVERHEAD_PER_ENTRY each, plus TAR_OVERHEAD_SLACK), so no run of
+// headers, padding or zeros goes on for long. The abort signal is checked before every entry
+// and chunk, and the event loop gets a turn every 50 ms (decoding and writing can otherwise
+// run for minutes on microtasks alone, and a SIGTERM handler or a deadline timer never
+// runs). When the archive carries a manifest (the last entry), the extracted tree must match
+// it exactly. Damage the tar parser finds is a CorruptArchiveError.
+//
+// This module decides what is created and in which order; a TreeWriter creates it, and which
+// writer that is (and when it changes, for speed) is choose-tree-writer.ts's business.
+
+import { createHash, type Hash } from 'node:crypto';
+import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
+import { fileAccessFor, type FileAccess } from '../file-access.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
+import { resolveInsideRoot } from './link-resolve.js';
+import { formatBytes, plural } from '../format.js';
+import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
+import { entryNameFor, parseEntryName } from '../tenant/names.js';
+import { throwIfAborted } from '../storage/streams.js';
+import { TarReader, type TarHeader } from '../archive/tar-format.js';
+import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
+import { chooseTreeWriter } from './choose-tree-writer.js';
+import type { FileSink, TreeWriter } from './tree-writer.js';
+
+/** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
+const MAX_DEPTH = 1024;
+/** Longest symlink target Linux stores (PATH_MAX - 1). */
+const MAX_LINK_TARGET_BYTES = 4095;
+/**
+ * Tar headers, pax records (long names and link targets, up to 4 KiB each) and padding: the
+ * tar stream may exceed the content its entries declare by this much per entry…
+ */
+const TAR_OVERHEAD_PER_ENTRY = 10 * 1024;
+/** …and by this much in all: a few extended headers of up to 4 MiB, up to 16 MiB of padding after the end. */
+const TAR_OVERHEAD_SLACK = 32 * 1024 * 1024;
+/** Longest the extraction runs without letting the event loop turn (signals, timers). */
+const EVENT_LOOP_TURN_MS = 50;
+/** Progress is reported every this many entries (and for every file over 1 MiB). */
+const PROGRESS_EVERY_ENTRIES = 64;
+
+export interface ExtractProgress {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+export interface ExtractOptions {
+  /**
+   * Called once, with the tenant name the archive's first entry carries, before anything is
+   * written; returns the empty directory to extract the tenant root into.
+   */
+  readonly prepare: (archiveTenant: string) => Promise<string>;
+  readonly limits?: ExtractLimits;
+  /** Ends the extraction (with AbortedError) before the next entry or chunk once aborted. */
+  readonly signal?: AbortSignal;
+  /** Whether the archive is known to be ours, so a missing manifest is damage, not a foreign archive. */
+  readonly requireManifest?: () => boolean;
+  readonly onProgress?: (progress: ExtractProgress) => void;
+  /** How to call the file system; by default chosen for the staging directory's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
+  /** On a local disk, when files start being written on writer threads (choose-tree-writer.ts). @default 16 MiB */
+  readonly workerThresholdBytes?: number;
+}
+
+export interface ExtractResult {
+  readonly tenant: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  /** The archive's manifest, which the extracted tree was verified against; undefined for foreign archives. */
+  readonly manifest?: Manifest;
+}
+
+type Node =
+  | { type: 'directory'; mode: number; mtime: Date }
+  | { type: 'file' }
+  | { type: 'symlink'; target: string };
+
+/** Every regular file's node: what a file is matters to later entries, its content only to the digest. */
+const FILE_NODE: Node = Object.freeze({ type: 'file' });
+
+/** Extracts the tar stream `tarBytes`; rejects (having written only inside the staging directory) on any violation. */
+export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
+  const extraction = new Extraction(options);
+  const { signal } = options;
+  let lastTurn = performance.now();
+  // Awaited only when due: an await per entry would hand the writer threads one batch per
+  // entry (measured: 400,000 empty files took twice as long, most of it in the kernel).
+  const turnDue = (): boolean => performance.now() - lastTurn >= EVENT_LOOP_TURN_MS;
+  /** Lets signal handlers and timers run when this extraction has held the thread long enough. */
+  const turn = async (): Promise<void> => {
+    await nextTurn();
+    lastTurn = performance.now();
+  };
+  try {
+    const reader = new TarReader();
+    for await (const input of tarBytes) {
+      if (turnDue()) await turn();
+      throwIfAborted(signal);
+      const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+      reader.push(chunk);
+      extraction.beginChunk(chunk);
+      for (let event = reader.next(); event !== undefined; event = reader.next()) {
+        let pending: Promise<void> | undefined;
+        if (event.kind === 'entry') {
+          if (turnDue()) await turn();
+          throwIfAborted(signal);
+          pending = extraction.entry(event.header);
+        } else pending = extraction.data(event.bytes);
+        if (pending !== undefined) await pending;
+      }
+      const pending = extraction.endChunk();
+      if (pending !== undefined) await pending;
+    }
+    reader.end();
+    return await extraction.finish();
+  } catch (error) {
+    await extraction.abandon();
+    throw error;
+  }
+}
+
+type Body =
+  | { readonly kind: 'manifest'; readonly bytes: Buffer; filled: number }
+  | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash };
+
+/** One extraction: the entries seen so far, what they created, and the entry whose content is arriving. */
+class Extraction {
+  private readonly limits: ExtractLimits;
+  private readonly nodes = new Map<string, Node>();
+  /** What the manifest's directory digests must match, computed from the entries as they are extracted. */
+  private readonly digest = new TreeDigest();
+  /** Chosen once the target directory is known (choose-tree-writer.ts). */
+  private writes: TreeWriter | undefined;
+  private tenant: string | undefined;
+  private root = '';
+  private manifest: Manifest | undefined;
+  private manifestSeen = false;
+  private entryCount = 0;
+  private unpackedBytes = 0;
+  /** Bytes of tar stream read, and how many of them entries have declared as content. */
+  private streamBytes = 0;
+  private declaredBytes = 0;
+  private readonly counts = { files: 0, directories: 0, symlinks: 0, hardlinks: 0 };
+  private body: Body | undefined;
+  private remaining = 0;
+  private currentChunk: Buffer | undefined;
+  private progressCalls = 0;
+
+  constructor(private readonly options: ExtractOptions) {
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+  }
+
+  /** A chunk of the tar stream is about to be read. */
+  beginChunk(chunk: Buffer): void {
+    this.currentChunk = chunk;
+    this.writes?.beginChunk(chunk);
+  }
+
+  endChunk(): Promise<void> | undefined {
+    this.streamBytes += this.currentChunk!.length;
+    const allowed = this.declaredBytes + (this.entryCount + 1) * TAR_OVERHEAD_PER_ENTRY + TAR_OVERHEAD_SLACK;
+    if (this.streamBytes > allowed) {
+      throw new ArchiveLimitError(
+        `the archive's tar stream runs ${formatBytes(this.streamBytes - this.declaredBytes)} beyond the content of its ${plural(this.entryCount, 'entry', 'entries')}: refusing it`,
+      );
+    }
+    return this.writes?.endChunk();
+  }
+
+  /** A header. Returns a promise only when the file system is called asynchronously. */
+  entry(header: TarHeader): Promise<void> | undefined {
+    const location = parseEntryName(header.name);
+    if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
+    if (this.tenant === undefined) return this.firstEntry(header, location.tenant, location.segments);
+    return this.nextEntry(header, location.tenant, location.segments);
+  }
+
+  private async firstEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> {
+    this.tenant = tenant;
+    this.root = await this.options.prepare(tenant);
+    this.writes = chooseTreeWriter({ access: this.options.fileAccess ?? fileAccessFor(this.root), workerThresholdBytes: this.options.workerThresholdBytes });
+    // The chunk holding this first entry began before there was a writer.
+    this.writes.beginChunk(this.currentChunk!);
+    const pending = this.nextEntry(header, tenant, segments);
+    if (pending !== undefined) await pending;
+  }
+
+  private nextEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> | undefined {
+    if (tenant !== this.tenant) {
+      throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${this.tenant}")`, header.name);
+    }
+    if (++this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+    // No directory or link carries data: its body would bypass maxBytes.
+    if ((header.type === 'directory' || header.type === 'symlink' || header.type === 'link') && header.size > 0) {
+      throw new UnsafeArchiveError(`${header.type} entry that carries data`, header.name);
+    }
+    if (segments.length > MAX_DEPTH) {
+      throw new ArchiveLimitError(`entry nested deeper than ${MAX_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
+    }
+    const mode = header.mode & 0o777;
+    const mtime = new Date(header.mtime * 1000);
+    if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
+
+    if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
+      if (header.size > MAX_MANIFEST_BYTES) {
+        throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
+      }
+      this.manifestSeen = true;
+      this.declaredBytes += header.size;
+      this.startBody({ kind: 'manifest', bytes: Buffer.allocUnsafe(header.size), filled: 0 }, header.size);
+      return undefined;
+    }
+
+    if (segments.length === 0) {
+      if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
+      if (this.nodes.has('')) throw new UnsafeArchiveError('duplicate entry', header.name);
+      this.nodes.set('', { type: 'directory', mode, mtime });
+      this.digest.add({ path: '', type: 'directory' });
+      this.counts.directories++;
+      return undefined;
+    }
+
+    const relPath = segments.length === 1 ? segments[0]! : segments.join('/');
+    const absPath = path.join(this.root, relPath);
+    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes!);
+    if (typeof created !== 'number') return created.then((count) => this.place(header, count, relPath, absPath, segments, mode, mtime));
+    return this.place(header, created, relPath, absPath, segments, mode, mtime);
+  }
+
+  private place(
+    header: TarHeader,
+    impliedDirectories: number,
+    relPath: string,
+    absPath: string,
+    segments: readonly string[],
+    mode: number,
+    mtime: Date,
+  ): Promise<void> | undefined {
+    // Directories an entry implies count too: each is a node in memory and an inode on disk.
+    this.entryCount += impliedDirectories;
+    if (this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+    const nodes = this.nodes;
+    const writes = this.writes!;
+    const existing = nodes.get(relPath);
+    if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
+      throw new UnsafeArchiveError('duplicate entry', header.name);
+    }
+
+    switch (header.type) {
+      case 'directory': {
+        nodes.set(relPath, { type: 'directory', mode, mtime });
+        this.digest.add({ path: relPath, type: 'directory' });
+        if (existing !== undefined) return undefined;
+        this.counts.directories++;
+        return writes.mkdir(absPath);
+      }
+      case 'file':
+      case 'contiguous-file': {
+        this.unpackedBytes += header.size;
+        this.declaredBytes += header.size;
+        if (this.unpackedBytes > this.limits.maxBytes) {
+          throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} (raise --max-bytes if it is genuine)`);
+        }
+        // Recorded now (so a later entry cannot claim the path), completed when its content has arrived.
+        nodes.set(relPath, FILE_NODE);
+        this.counts.files++;
+        const sink = writes.openFile(absPath, header.size, mode, mtime);
+        if (sink instanceof Promise) return sink.then((opened) => this.startFile(relPath, opened, header.size));
+        return this.startFile(relPath, sink, header.size);
+      }
+      case 'symlink':
+        return this.symlink(header, relPath, absPath, segments, mtime);
+      case 'link':
+        return this.hardlink(header, relPath, absPath);
+      default:
+        throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
+    }
+  }
+
+  private startFile(relPath: string, sink: FileSink, size: number): Promise<void> | undefined {
+    this.startBody({ kind: 'file', relPath, sink, hash: createHash('sha256') }, size);
+    return this.remaining === 0 ? this.endBody() : undefined;
+  }
+
+  private async symlink(header: TarHeader, relPath: string, absPath: string, segments: readonly string[], mtime: Date): Promise<void> {
+    const target = header.linkname ?? '';
+    // symlink(2) holds at most PATH_MAX - 1 bytes; checking a longer (pax) target would
+    // cost time quadratic in its length before the kernel refused it anyway.
+    if (Buffer.byteLength(target) > MAX_LINK_TARGET_BYTES) {
+      throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
+    }
+    if (resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes)) === undefined) {
+      throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
+    }
+    const pending = this.writes!.symlink(target, absPath, mtime);
+    if (pending !== undefined) await pending;
+    this.nodes.set(relPath, { type: 'symlink', target });
+    this.digest.add({ path: relPath, type: 'symlink', target });
+    this.counts.symlinks++;
+    this.progress();
+  }
+
+  private async hardlink(header: TarHeader, relPath: string, absPath: string): Promise<void> {
+    const target = parseEntryName(header.linkname ?? '');
+    const targetNode = this.nodes.get(target.segments.join('/'));
+    if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
+      throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
+    }
+    const pending = this.writes!.link(path.join(this.root, ...target.segments), absPath);
+    if (pending !== undefined) await pending;
+    this.nodes.set(relPath, FILE_NODE);
+    this.digest.add({ path: relPath, type: 'hardlink', target: target.segments.join('/') });
+    this.counts.hardlinks++;
+    this.progress();
+  }
+
+  private startBody(body: Body, size: number): void {
+    this.body = body;
+    this.remaining = size;
+  }
+
+  /** Content of the current entry. */
+  data(bytes: Buffer): Promise<void> | undefined {
+    const body = this.body!;
+    this.remaining -= bytes.length;
+    if (body.kind === 'manifest') body.filled += bytes.copy(body.bytes, body.filled); // the chunk may be handed to the writer thread
+    else {
+      body.hash.update(bytes);
+      const pending = body.sink.write(bytes);
+      if (pending !== undefined) return this.remaining === 0 ? pending.then(() => this.endBody()) : pending;
+    }
+    return this.remaining === 0 ? this.endBody() : undefined;
+  }
+
+  private endBody(): Promise<void> | undefined {
+    const body = this.body!;
+    this.body = undefined;
+    if (body.kind === 'manifest') {
+      this.manifest = parseManifest(body.bytes);
+      return undefined;
+    }
+    const done = body.sink.finish();
+    const record = (): undefined => {
+      const { size } = body.sink;
+      this.digest.add({ path: body.relPath, type: 'file', size, sha256: body.hash.digest('hex') });
+      return this.progress(size);
+    };
+    if (done === undefined) return record();
+    return done.then(record);
+  }
+
+  private progress(size = 0): undefined {
+    if (++this.progressCalls % PROGRESS_EVERY_ENTRIES === 0 || size > 1024 * 1024) {
+      this.options.onProgress?.({ entries: this.entryCount, bytes: this.unpackedBytes });
+    }
+    return undefined;
+  }
+
+  private tooManyEntries(): ArchiveLimitError {
+    return new ArchiveLimitError(`the archive has more than ${this.limits.maxEntries} entries (raise --max-entries if it is genuine)`);
+  }
+
+  /** After the last entry: every write finished, links re-checked, the tree matched against the manifest. */
+  async finish(): Promise<ExtractResult> {
+    await this.writes?.flush();
+    const { tenant, nodes, manifest } = this;
+    if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
+    if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
+    assertLinksStayInside(nodes, tenant);
+    if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant);
+    else if (this.options.requireManifest?.()) {
+      throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
+    }
+    throwIfAborted(this.options.signal);
+    await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
+    return { tenant, ...this.counts, bytes: this.unpackedBytes, manifest };
+  }
+
+  /** After a failure: the open file closed, writes in flight settled. */
+  async abandon(): Promise<void> {
+    if (this.body?.kind === 'file') this.body.sink.abandon();
+    this.body = undefined;
+    await this.writes?.settle();
+  }
+}
+
+/**
+ * Creates the missing parent directories of `segments`. Every recorded path's ancestors are
+ * recorded directories, so the deepest recorded ancestor alone decides whether the entry
+ * lies below a link or a file: one lookup for most entries, not one join per level.
+ * Returns how many directories it created (a promise of it when the writer is asynchronous).
+ */
+function ensureParents(
+  root: string,
+  segments: readonly string[],
+  nodes: Map<string, Node>,
+  entryName: string,
+  writes: TreeWriter,
+): number | Promise<number> {
+  if (segments.length === 1) return 0;
+  const parents: string[] = [];
+  for (let depth = 1; depth < segments.length; depth++) {
+    parents.push(depth === 1 ? segments[0]! : `${parents[depth - 2]}/${segments[depth - 1]}`);
+  }
+  let known = parents.length;
+  while (known > 0 && !nodes.has(parents[known - 1]!)) known--;
+  if (known > 0) {
+    const node = nodes.get(parents[known - 1]!)!;
+    if (node.type !== 'directory') {
+      throw new UnsafeArchiveError(`entry below a ${node.type === 'symlink' ? 'symlink' : 'file'} (nothing is written through links)`, entryName);
+    }
+  }
+  if (known === parents.length) return 0;
+  const created = parents.length - known;
+  const create = (index: number): number | Promise<number> => {
+    for (; index < parents.length; index++) {
+      nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date() });
+      const pending = writes.mkdir(path.join(root, parents[index]!));
+      if (pending !== undefined) return pending.then(() => create(index + 1));
+    }
+    return created;
+  };
+  return create(known);
+}
+
+function linkReader(nodes: Map<string, Node>) {
+  return (segments: readonly string[]): string | undefined => {
+    const node = nodes.get(segments.join('/'));
+    return node?.type === 'symlink' ? node.target : undefined;
+  };
+}
+
+/** Re-checks every symlink against the final tree: a link added later can change how an earlier one resolves. */
+function assertLinksStayInside(nodes: Map<string, Node>, tenant: string): void {
+  const readLink = linkReader(nodes);
+  for (const [relPath, node] of nodes) {
+    if (node.type !== 'symlink') continue;
+    const segments = relPath.split('/');
+    if (resolveInsideRoot(segments.slice(0, -1), node.target, readLink) === undefined) {
+      throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(node.target)} escapes the tenant`, entryNameFor(tenant, relPath));
+    }
+  }
+}
+
+function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: Manifest, tenant: string): void {
+  if (manifest.tenant !== tenant) {
+    throw new CorruptArchiveError(`the manifest is for tenant "${manifest.tenant}" but the entries are for "${tenant}"`);
+  }
+  const mismatch = (what: string) => new CorruptArchiveError(`the archive does not match its manifest: ${what}`);
+  const quoted = (relPath: string) => JSON.stringify(relPath === '' ? '.' : relPath);
+  const found = new Map(extracted.map((directory) => [directory.path, directory]));
+  for (const expected of manifest.directories) {
+    const actual = found.get(expected.path);
+    if (actual === undefined) throw mismatch(`directory ${quoted(expected.path)} is missing`);
+    found.delete(expected.path);
+    if (actual.entries !== expected.entries) {
+      throw mismatch(`directory ${quoted(expected.path)} holds ${plural(actual.entries, 'entry', 'entries')}, the manifest lists ${expected.entries}`);
+    }
+    if (actual.sha256 !== expected.sha256) {
+      throw mismatch(`the names, types, sizes, contents or link targets of the entries in ${quoted(expected.path)} differ`);
+    }
+  }
+  for (const unlisted of found.keys()) throw mismatch(`directory ${quoted(unlisted)} is not listed`);
+}
+
+/**
+ * Directory modes and times last, deepest first: writing children changes a directory's
+ * mtime, and a read-only one could not take them.
+ */
+async function applyDirectoryAttributes(root: string, nodes: Map<string, Node>, writes: TreeWriter, signal: AbortSignal | undefined): Promise<void> {
+  const directories: [string, Extract<Node, { type: 'directory' }>][] = [];
+  for (const entry of nodes) if (entry[1].type === 'directory') directories.push(entry as [string, Extract<Node, { type: 'directory' }>]);
+  directories.sort(([a], [b]) => depth(b) - depth(a));
+  let done = 0;
+  for (const [relPath, node] of directories) {
+    if (++done % 1024 === 0) throwIfAborted(signal);
+    const absPath = relPath === '' ? root : path.join(root, relPath);
+    const pending = writes.setAttributes(absPath, node.mode, node.mtime);
+    if (pending !== undefined) await pending;
+  }
+}
+
+function depth(relPath: string): number {
+  if (relPath === '') return 0;
+  let count = 1;
+  for (const char of relPath) if (char === '/') count++;
+  return count;
+}
+
+function isRegularFile(type: string | null | undefined): boolean {
+  return type === 'file' || type === 'contiguous-file';
+}

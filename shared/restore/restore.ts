@@ -1,0 +1,209 @@
+// Restores one tenant from an archive location: the core operation behind the CLI's
+// `tenants restore` and the restore Lambda. Streams the archive (no temporary copy),
+// extracts it into a staging directory under the base dir, verifies it against its
+// manifest, and only then commits it into the slot (see tenant/slot.ts). Anything that
+// fails or is refused leaves the slot exactly as it was and nothing else behind. First it
+// sweeps the base dir of dead operations' leftovers (base-dir-sweep.ts) and settles any
+// interrupted restore of the target under its lock.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
+import { crashPoint } from '../crash-points.js';
+import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
+import { extractTenantArchive, type ExtractProgress } from './extract.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
+import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
+import { assertTenantName } from '../tenant/names.js';
+import { throwIfAborted } from '../storage/streams.js';
+import type { ArchiveLocation } from '../storage/types.js';
+import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { decompressFrames } from '../archive/zstd-decoder.js';
+import type { FileAccess } from '../file-access.js';
+
+export interface RestoreRequest {
+  readonly tenantsDir: string;
+  readonly location: ArchiveLocation;
+  /** Restore under this name instead of the archive's. */
+  readonly as?: string;
+  /** Replace an existing tenant in the slot. */
+  readonly force?: boolean;
+  readonly limits?: ExtractLimits;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** How to call the file system; by default chosen for the base dir's (file-access.ts). */
+  readonly fileAccess?: FileAccess;
+  /** When files start being written on a worker thread (extract.ts). */
+  readonly workerThresholdBytes?: number;
+}
+
+export interface RestoreResult {
+  readonly operation: 'restore';
+  /** The name the tenant was restored under. */
+  readonly tenant: string;
+  /** The name the archive carries. */
+  readonly archiveTenant: string;
+  readonly location: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  readonly durationMs: number;
+  /** Whether every entry was checked against the archive's manifest. */
+  readonly verified: boolean;
+  readonly replaced: boolean;
+  readonly backupCreatedAt?: string;
+  /** Notes the backup recorded (files changed while read, databases archived raw). */
+  readonly warnings: readonly ManifestNote[];
+  readonly recovered: RecoveryAction;
+  readonly notices: readonly string[];
+}
+
+export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
+  const started = Date.now();
+  const { tenantsDir, location, signal } = request;
+  const force = request.force ?? false;
+  const limits = request.limits ?? DEFAULT_LIMITS;
+  const targetOverride = request.as === undefined ? undefined : assertTenantName(request.as, '--as name');
+
+  let lock: TenantLock | undefined;
+  let staging: StagingArea | undefined;
+  let recovered: RecoveryAction = 'none';
+  let replaced = false;
+
+  async function claimSlot(tenant: string): Promise<void> {
+    lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
+    recovered = await recoverSlot(tenantsDir, tenant);
+    replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
+  }
+
+  let createdTenantsDir: string | undefined;
+  let committed = false;
+  try {
+    // A restore onto a new gateway may create its base dir; a refused one removes it again.
+    createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
+    if (targetOverride !== undefined) await claimSlot(targetOverride);
+
+    const source = await location.read({ signal });
+    let archiveBytes = 0;
+    let marker: ArchiveMarker | undefined;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source as AsyncIterable<Uint8Array>) {
+        throwIfAborted(signal);
+        archiveBytes += chunk.length;
+        yield chunk;
+      }
+    }
+    const decoded = cancellable(
+      decompressFrames(counted(), {
+        skippableNibbles: [ARCHIVE_MARKER_NIBBLE],
+        onSkippableFrame: (payload) => {
+          if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
+          marker = parseArchiveMarker(payload);
+        },
+      }),
+      signal,
+    );
+
+    const extracted = await extractTenantArchive(decoded, {
+      limits,
+      signal,
+      fileAccess: request.fileAccess,
+      ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
+      requireManifest: () => marker !== undefined,
+      onProgress: (progress) => {
+        crashPoint('restore:extracting');
+        request.onProgress?.({ ...progress, archiveBytes });
+      },
+      prepare: async (archiveTenant) => {
+        const target = targetOverride ?? archiveTenant;
+        if (lock === undefined) await claimSlot(target);
+        staging = await createStagingArea(tenantsDir, target);
+        return staging.dir;
+      },
+    }).catch((error: unknown) => {
+      throw restoreWriteError(error, tenantsDir);
+    });
+    throwIfAborted(signal);
+    if (marker !== undefined && marker.tenant !== extracted.tenant) {
+      throw new CorruptArchiveError(`the archive is marked as tenant "${marker.tenant}" but its entries are for "${extracted.tenant}"`);
+    }
+    crashPoint('restore:verified');
+    const tenant = targetOverride ?? extracted.tenant;
+    await staging!.commit({ force });
+    staging = undefined;
+    committed = true;
+    crashPoint('restore:committed');
+
+    const notices: string[] = [];
+    if (extracted.manifest === undefined) {
+      notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
+    }
+    return {
+      operation: 'restore',
+      tenant,
+      archiveTenant: extracted.tenant,
+      location: location.display,
+      files: extracted.files,
+      directories: extracted.directories,
+      symlinks: extracted.symlinks,
+      hardlinks: extracted.hardlinks,
+      bytes: extracted.bytes,
+      archiveBytes,
+      durationMs: Date.now() - started,
+      verified: extracted.manifest !== undefined,
+      replaced,
+      backupCreatedAt: extracted.manifest?.createdAt,
+      warnings: extracted.manifest?.warnings ?? [],
+      recovered,
+      notices,
+    };
+  } finally {
+    const leftover = staging as StagingArea | undefined;
+    if (leftover !== undefined) await leftover.discard().catch(() => undefined);
+    await (lock as TenantLock | undefined)?.release();
+    if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
+  }
+}
+
+/**
+ * A system error met while creating the staging tree, as a FileSystemError that says where
+ * and why in one line; our own errors and anything unrecognised pass through.
+ */
+export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
+  if (error instanceof OpenClawError || !(error instanceof Error)) return error;
+  const { code, path: where } = error as NodeJS.ErrnoException;
+  // Every entry's name is unique in the archive (extract.ts): a clash is the file system's doing.
+  const what = code === 'EEXIST' ? 'two entries name the same file here (a file system that folds case or Unicode forms?)' : errnoMessage(error);
+  if (what === undefined) return error;
+  const place = where === undefined ? '' : ` (${where})`;
+  return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });
+}
+
+/** Removes `deepest` and its parents up to `topmost` (mkdir -p created them all), stopping at the first that is not empty. */
+async function removeEmptyDirs(topmost: string, deepest: string): Promise<void> {
+  for (let dir = deepest; dir.length >= topmost.length; dir = path.dirname(dir)) {
+    try {
+      await fs.rmdir(dir);
+    } catch {
+      return;
+    }
+  }
+}
+
+/** The decoded stream, checked for cancellation before each chunk: a small input may decode for a long time. */
+async function* cancellable(decoded: AsyncGenerator<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of decoded) {
+      throwIfAborted(signal);
+      yield chunk;
+    }
+  } finally {
+    await decoded.return(undefined);
+  }
+}

@@ -1,0 +1,47 @@
+// The file-system side of extraction: extract.ts decides what may be created and in which
+// order, a TreeWriter creates it. Every writer keeps the same promises: files are created
+// with O_EXCL|O_NOFOLLOW (never through a link) and their final mode and mtime; each call
+// happens in the order it was made for the same directory, a hard link after its target;
+// a failure surfaces as the errno error the same call would have thrown on this thread.
+//
+// Which writer, and when to switch, is chosen in one place: choose-tree-writer.ts.
+
+import { constants as fsConstants } from 'node:fs';
+
+export const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+
+/** Where one file's content goes; `write` and `finish` return a promise only when they wait. */
+export interface FileSink {
+  /** Bytes written so far. */
+  readonly size: number;
+  write(bytes: Buffer): Promise<void> | undefined;
+  /** Sets the file's mode and mtime and closes it (or hands it to a background write). */
+  finish(): Promise<void> | undefined;
+  /** Closes the file after a failure, without waiting. */
+  abandon(): void;
+}
+
+/** The process umask, read once: files are created with their final mode, fixed up only where it strips bits. */
+const UMASK = process.umask();
+export const umaskStrips = (mode: number) => (mode & ~UMASK) !== mode;
+
+export interface TreeWriter {
+  /** The chunk of the decoded stream that the content passed to file sinks will come from, until the next call. */
+  beginChunk(chunk: Buffer): void;
+  /** Every write from the current chunk has been issued; may wait for room. */
+  endChunk(): Promise<void> | undefined;
+  mkdir(absPath: string): Promise<void> | undefined;
+  openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink>;
+  symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined;
+  /** A hard link to a file created earlier (by this writer). */
+  link(existingPath: string, absPath: string): Promise<void> | undefined;
+  /** After the last entry: waits for every write in flight and rethrows the first failure; the writer is done. */
+  flush(): Promise<void>;
+  /** After a failure: waits for every write in flight, failed or not; the writer is done. */
+  settle(): Promise<void>;
+  /**
+   * After `flush`, deepest first: a directory's final mode and mtime (set last, since writing
+   * its children changes its mtime and a read-only one could not take them).
+   */
+  setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> | undefined;
+}

@@ -1,0 +1,100 @@
+// The program of a writer thread (worker-tree-writer.ts), and the messages it exchanges
+// with the main thread.
+//
+// It runs as a CommonJS script given to the Worker as source text (`eval`), built from the
+// function below: no file path has to be resolved at run time, so it works unchanged from
+// the CLI's bundle and from each Lambda function's bundle.
+
+/**
+ * One operation for a writer thread: open (the one current file); write a range of the
+ * batch's bytes to it; close it (chmod first unless -1, then set its mtime); hard link;
+ * close the current file after a failure. (Directories and symlinks are made by the main
+ * thread.) A batch sends its operations flattened into one array of strings and numbers
+ * (cheap to clone).
+ */
+export type WorkerOp = ['open', string, number] | ['write', number, number] | ['close', number, number] | ['link', string, string] | ['abandon'];
+
+export interface WorkerBatch {
+  readonly batch: number;
+  readonly ops: (string | number)[];
+  /** The chunk's bytes; write offsets are relative to it. */
+  readonly bytes: SharedArrayBuffer | undefined;
+}
+
+export interface WorkerReply {
+  readonly batch: number;
+  /** The first failure, once there has been one; every later batch is skipped. */
+  readonly error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string; dest?: string };
+}
+
+/**
+ * The worker's whole program, run as a CommonJS script with `eval` (so bundling the
+ * gateway's code cannot lose a file). `load` is the script's `require`, passed in as an
+ * argument: a bundler rewrites `require(...)` calls it can see into helpers that do not
+ * exist in the worker. Mirrors SyncTreeWriter call for call, for files and hard links.
+ */
+function workerMain(load: NodeJS.Require): void {
+  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const fsSync = load('node:fs') as typeof import('node:fs');
+  const flags = fsSync.constants.O_WRONLY | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL | fsSync.constants.O_NOFOLLOW;
+  let fd = -1;
+  let failure: WorkerReply['error'];
+  parentPort!.on('message', ({ batch, ops, bytes }: WorkerBatch) => {
+    if (failure === undefined) {
+      const data = bytes === undefined ? undefined : new Uint8Array(bytes);
+      const text = (at: number) => ops[at] as string;
+      const number = (at: number) => ops[at] as number;
+      try {
+        for (let i = 0; i < ops.length; ) {
+          switch (ops[i]) {
+            case 'open':
+              fd = fsSync.openSync(text(i + 1), flags, number(i + 2));
+              i += 3;
+              break;
+            case 'write': {
+              const offset = number(i + 1);
+              const length = number(i + 2);
+              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, data!, offset + written, length - written);
+              i += 3;
+              break;
+            }
+            case 'close': {
+              const closing = fd;
+              fd = -1;
+              try {
+                if (number(i + 1) !== -1) fsSync.fchmodSync(closing, number(i + 1));
+                // A Date: Node takes a negative number of seconds (before 1970) for "now".
+                const mtime = new Date(number(i + 2) * 1000);
+                fsSync.futimesSync(closing, mtime, mtime);
+              } finally {
+                fsSync.closeSync(closing);
+              }
+              i += 3;
+              break;
+            }
+            case 'link':
+              fsSync.linkSync(text(i + 1), text(i + 2));
+              i += 3;
+              break;
+            case 'abandon':
+              if (fd !== -1) fsSync.closeSync(fd);
+              fd = -1;
+              i += 1;
+              break;
+            default:
+              throw new Error(`unknown operation ${String(ops[i])}`);
+          }
+        }
+      } catch (error) {
+        const { message, code, errno, syscall, path, dest } = error as NodeJS.ErrnoException & { dest?: string };
+        failure = { message, code, errno, syscall, path, dest };
+        if (fd !== -1) fsSync.closeSync(fd);
+        fd = -1;
+      }
+    }
+    parentPort!.postMessage({ batch, error: failure } satisfies WorkerReply);
+  });
+}
+
+/** The writer thread's source text, for `new Worker(WRITER_THREAD_SOURCE, { eval: true })`. */
+export const WRITER_THREAD_SOURCE = `(${workerMain.toString()})(require)`;

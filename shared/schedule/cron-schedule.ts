@@ -1,0 +1,247 @@
+// Unix cron (5 fields, as in a crontab) → EventBridge's `cron(...)` (6 fields, always UTC),
+// for `openclaw cron add`. Pure: no SDK, no clock unless asked for.
+//
+// The expression is first validated by cron-parser (ranges, names, steps, impossible dates
+// such as "30 2"), whose parsed value sets are then written out in the syntax EventBridge
+// accepts for each field:
+//   minutes, hours, month        `*`, `a/n` (a step running to the field's end), `a-b`, lists
+//   day of month                 the same, plus `L` (last day)
+//   day of week                  names SUN-SAT, `MON-FRI`, lists (EventBridge allows no step
+//                                here), `nL` (last such weekday), `n#k` (k-th such weekday)
+// Unix days of week are 0-7 with 0 and 7 = Sunday; EventBridge's are 1-7 with 1 = Sunday.
+//
+// Days follow Vixie cron / cronie, the system cron being replaced: when both day fields are
+// restricted a job runs on days matching EITHER; when one of them starts with `*` (as in
+// `*/2`), only days matching BOTH. EventBridge needs one of the two to be `?`, so a schedule
+// is refused when both really restrict the day; the message says how to split it in two.
+// Also refused, with a reason: seconds (6 fields), `@reboot`, cron-parser's hashed `H`
+// values, `L`/`#` inside lists, and expressions longer than EventBridge's 256 characters.
+
+import { CronExpressionParser, type CronExpression } from 'cron-parser';
+
+import { CronScheduleError } from '../errors.js';
+
+export interface ConvertedSchedule {
+  /** The schedule as given, whitespace collapsed (macros kept as written). */
+  readonly schedule: string;
+  /** For PutRule's ScheduleExpression, e.g. `cron(0 3 * * ? *)`. */
+  readonly expression: string;
+  /** A 5-field Unix expression with exactly the EventBridge rule's meaning (for previews). */
+  readonly canonical: string;
+}
+
+/** Predefined schedules of Vixie cron, as 5 fields. */
+const MACROS: Readonly<Record<string, string>> = {
+  '@yearly': '0 0 1 1 *',
+  '@annually': '0 0 1 1 *',
+  '@monthly': '0 0 1 * *',
+  '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *',
+  '@midnight': '0 0 * * *',
+  '@hourly': '0 * * * *',
+};
+
+const DAY_NAMES = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] as const;
+
+/** EventBridge's limit on a rule's ScheduleExpression. */
+export const MAX_SCHEDULE_EXPRESSION_LENGTH = 256;
+
+const FIELD_NAMES = ['minute', 'hour', 'day of month', 'month', 'day of week'] as const;
+
+export function toEventBridgeCron(input: string): ConvertedSchedule {
+  const schedule = input.trim().split(/\s+/).join(' ');
+  if (schedule === '') throw new CronScheduleError('the schedule is empty: give 5 fields, e.g. "0 3 * * *" (03:00 UTC every day)');
+  const unix = expandMacro(schedule);
+  const fields = unix.split(' ');
+  if (fields.length === 6 || fields.length === 7) {
+    throw new CronScheduleError(
+      `schedule "${schedule}" has ${fields.length} fields: EventBridge has no seconds field; give the 5 Unix fields ` +
+        '(minute hour day-of-month month day-of-week)',
+    );
+  }
+  if (fields.length !== 5) {
+    throw new CronScheduleError(
+      `schedule "${schedule}" has ${fields.length} field${fields.length === 1 ? '' : 's'}: expected 5 ` +
+        '(minute hour day-of-month month day-of-week), e.g. "0 3 * * *"',
+    );
+  }
+  fields.forEach((field, index) => {
+    if (/(^|[,/-])H/i.test(field)) {
+      throw new CronScheduleError(`schedule "${schedule}": hashed "H" values (${FIELD_NAMES[index]} "${field}") are not Unix cron; give a fixed value`);
+    }
+  });
+
+  const parsed = parseUnix(schedule, fields);
+  const [rawMinute, rawHour, rawDom, rawMonth, rawDow] = fields as [string, string, string, string, string];
+  const { minute, hour, dayOfMonth, month, dayOfWeek } = parsed.fields;
+
+  const minutes = numericField(minute.values, 0, 59);
+  const hours = numericField(hour.values, 0, 23);
+  const months = numericField(month.values, 1, 12);
+  const dom = dayOfMonthField(schedule, dayOfMonth.values);
+  const dow = dayOfWeekField(schedule, dayOfWeek.values, dayOfWeek.nthDay);
+
+  // Vixie cron: a day field starting with "*" makes the two day fields AND, else they OR.
+  const starred = /^[*?]/.test(rawDom) || /^[*?]/.test(rawDow);
+  let ebDom: string;
+  let ebDow: string;
+  let unixDom: string;
+  let unixDow: string;
+  if (starred ? dom.full && dow.full : dom.full || dow.full) {
+    [ebDom, ebDow, unixDom, unixDow] = ['*', '?', '*', '*'];
+  } else if (starred && dow.full) {
+    [ebDom, ebDow, unixDom, unixDow] = [dom.expression, '?', rawDom, '*'];
+  } else if (starred && dom.full) {
+    [ebDom, ebDow, unixDom, unixDow] = ['?', dow.expression, '*', rawDow];
+  } else if (starred) {
+    throw new CronScheduleError(
+      `schedule "${schedule}": with a day field starting with "*", cron runs only on days matching both ` +
+        `the day of month "${rawDom}" and the day of week "${rawDow}"; EventBridge cannot combine the two ` +
+        '(one of them must be "?"): restrict only one of them',
+    );
+  } else {
+    throw new CronScheduleError(
+      `schedule "${schedule}": Unix cron runs on days matching either the day of month "${rawDom}" or the day of week ` +
+        `"${rawDow}"; EventBridge cannot combine the two (one of them must be "?"): add two crons, ` +
+        `"${rawMinute} ${rawHour} ${rawDom} ${rawMonth} *" and "${rawMinute} ${rawHour} * ${rawMonth} ${rawDow}"`,
+    );
+  }
+
+  const expression = `cron(${minutes.expression} ${hours.expression} ${ebDom} ${months.expression} ${ebDow} *)`;
+  if (expression.length > MAX_SCHEDULE_EXPRESSION_LENGTH) {
+    throw new CronScheduleError(
+      `schedule "${schedule}" becomes ${expression.length} characters in EventBridge syntax, more than its limit of ` +
+        `${MAX_SCHEDULE_EXPRESSION_LENGTH}: use ranges or steps instead of long lists`,
+    );
+  }
+  return { schedule, expression, canonical: `${rawMinute} ${rawHour} ${unixDom} ${rawMonth} ${unixDow}` };
+}
+
+/** The next `count` times (UTC) the converted schedule fires after `from`. */
+export function nextRuns(converted: ConvertedSchedule, count: number, from: Date = new Date()): Date[] {
+  const expression = CronExpressionParser.parse(converted.canonical, { tz: 'UTC', currentDate: from });
+  return expression.take(count).map((date) => date.toDate());
+}
+
+/**
+ * Validates a schedule for a local crontab line (Vixie cron: 5 fields or a macro, `@reboot`
+ * included); returns it with whitespace collapsed.
+ */
+export function validateUnixSchedule(input: string): string {
+  const schedule = input.trim().split(/\s+/).join(' ');
+  if (schedule.toLowerCase() === '@reboot') return schedule;
+  const unix = expandMacro(schedule);
+  const fields = unix.split(' ');
+  if (fields.length !== 5) {
+    throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
+  }
+  if (fields.some((field) => /(^|[,/-])H/i.test(field))) throw new CronScheduleError(`schedule "${schedule}": hashed "H" values are not Unix cron`);
+  parseUnix(schedule, fields);
+  return schedule;
+}
+
+/**
+ * cron-parser, which refuses overlapping list items ("1-5,3-7", "0,7" in the day of week)
+ * that cron accepts: each such field is then written as the union of its items, each item
+ * validated on its own by cron-parser, and the whole expression parsed again.
+ */
+function parseUnix(schedule: string, fields: readonly string[]): CronExpression {
+  const parse = (text: string) => CronExpressionParser.parse(text, { tz: 'UTC' });
+  try {
+    try {
+      return parse(fields.join(' '));
+    } catch (error) {
+      if (!/duplicate values/i.test((error as Error).message)) throw error;
+      return parse(fields.map((field, index) => unionOfItems(field, index, parse)).join(' '));
+    }
+  } catch (error) {
+    throw new CronScheduleError(`invalid schedule "${schedule}": ${(error as Error).message}`);
+  }
+}
+
+const FIELD_KEYS = ['minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek'] as const;
+
+function unionOfItems(field: string, index: number, parse: (text: string) => CronExpression): string {
+  const items = field.split(',');
+  if (items.length < 2 || items.some((item) => /[L#]/i.test(item))) return field;
+  const values = new Set<number>();
+  for (const item of items) {
+    const alone = FIELD_KEYS.map((_, position) => (position === index ? item : '*')).join(' ');
+    for (const value of parse(alone).fields[FIELD_KEYS[index]!].values) values.add(index === 4 ? Number(value) % 7 : Number(value));
+  }
+  return [...values].sort((a, b) => a - b).join(',');
+}
+
+function expandMacro(schedule: string): string {
+  if (!schedule.startsWith('@')) return schedule;
+  const macro = schedule.toLowerCase();
+  if (macro === '@reboot') {
+    throw new CronScheduleError('@reboot has no EventBridge equivalent: rules run on a schedule, not when something starts');
+  }
+  const expanded = MACROS[macro];
+  if (expanded === undefined) {
+    throw new CronScheduleError(`unknown schedule ${JSON.stringify(schedule)}: use 5 fields or one of ${Object.keys(MACROS).join(', ')}`);
+  }
+  return expanded;
+}
+
+interface Field {
+  readonly expression: string;
+  /** Every value of the field's range is included. */
+  readonly full: boolean;
+}
+
+/** Writes a set of numbers as `*`, `a/n` (a step to the end), or ranges and single values. */
+function numericField(values: readonly (number | string)[], min: number, max: number): Field {
+  const set = [...new Set(values.filter((value): value is number => typeof value === 'number'))].sort((a, b) => a - b);
+  if (set.length === max - min + 1) return { expression: '*', full: true };
+  return { expression: compress(set, max, String), full: false };
+}
+
+function dayOfMonthField(schedule: string, values: readonly (number | string)[]): Field {
+  if (values.includes('L')) {
+    if (values.length !== 1) throw new CronScheduleError(`schedule "${schedule}": "L" (last day of the month) must stand alone in the day of month for EventBridge`);
+    return { expression: 'L', full: false };
+  }
+  return numericField(values, 1, 31);
+}
+
+function dayOfWeekField(schedule: string, values: readonly (number | string)[], nth: number): Field {
+  const last = values.filter((value): value is string => typeof value === 'string');
+  if (last.length > 0) {
+    if (values.length !== 1) throw new CronScheduleError(`schedule "${schedule}": "L" (last weekday of the month) must stand alone in the day of week for EventBridge`);
+    const day = Number.parseInt(last[0]!, 10) % 7;
+    return { expression: `${day + 1}L`, full: false };
+  }
+  // Unix 0 and 7 are both Sunday.
+  const days = [...new Set((values as number[]).map((value) => value % 7))].sort((a, b) => a - b);
+  if (nth > 0) {
+    if (days.length !== 1) throw new CronScheduleError(`schedule "${schedule}": "#" (n-th weekday of the month) must stand alone in the day of week for EventBridge`);
+    return { expression: `${days[0]! + 1}#${nth}`, full: false };
+  }
+  if (days.length === 7) return { expression: '*', full: true };
+  // No steps in EventBridge's day of week: write every day out, by name.
+  return { expression: compress(days, Number.POSITIVE_INFINITY, (day) => DAY_NAMES[day]!), full: false };
+}
+
+/**
+ * Sorted distinct values → EventBridge text. An arithmetic progression of three or more that
+ * runs to the field's end (what `*\/n` and `a/n` produce) is `a/n`; anything else is runs of three or
+ * more consecutive values as `a-b` and the rest listed.
+ */
+function compress(values: readonly number[], max: number, name: (value: number) => string): string {
+  if (values.length >= 3) {
+    const step = values[1]! - values[0]!;
+    const progression = step > 1 && values.every((value, index) => index === 0 || value - values[index - 1]! === step);
+    if (progression && values[values.length - 1]! + step > max) return `${name(values[0]!)}/${step}`;
+  }
+  const parts: string[] = [];
+  for (let start = 0; start < values.length; ) {
+    let end = start;
+    while (end + 1 < values.length && values[end + 1] === values[end]! + 1) end++;
+    if (end - start >= 2) parts.push(`${name(values[start]!)}-${name(values[end]!)}`);
+    else for (let index = start; index <= end; index++) parts.push(name(values[index]!));
+    start = end + 1;
+  }
+  return parts.join(',');
+}

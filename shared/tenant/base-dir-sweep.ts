@@ -1,0 +1,86 @@
+// The sweep every command runs when it opens the tenant base dir: leftovers of killed
+// operations on any tenant, not just the one named, are settled once their owner is
+// provably gone. Lock temporaries carry their owner in their name (process-owner.ts);
+// journals, staging, aside and trash directories belong to whoever holds the tenant's
+// lock, so the sweep takes that lock (taking over one whose holder is gone, refusing a live
+// one) and runs the tenant's recovery (tenant/slot.ts) under it. Nothing of a live process
+// is touched. Cost: it works on one readdir of the base dir and looks only at names that
+// start with ".openclaw-", which a clean base dir has none of, so `tenants list` on
+// thousands of tenants pays one prefix test per name.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { describeError, RecoveryNeededError, TenantBusyError } from '../errors.js';
+import { HIDDEN_PREFIX, parseHiddenName, type HiddenName } from './hidden-names.js';
+import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
+import { acquireTenantLock } from './lock.js';
+import { recoverSlot } from './slot.js';
+
+/** A tenant whose leftovers the sweep left in place, and why. */
+export type Unsettled =
+  /** A live operation holds the tenant's lock: its files are its own. */
+  | { readonly state: 'busy' }
+  /** Recovery refused (it needs `tenants recover --keep`) or failed. */
+  | { readonly state: 'refused' | 'failed'; readonly detail: string };
+
+export interface SweepResult {
+  readonly unsettled: ReadonlyMap<string, Unsettled>;
+  /** Whether the sweep removed or moved anything. */
+  readonly changed: boolean;
+}
+
+export interface SweepOptions {
+  /** Names in the base dir, when the caller has just read them (saves a readdir). */
+  readonly names?: readonly string[];
+  /** A tenant the caller settles itself, under its own lock. */
+  readonly except?: string;
+}
+
+export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {}): Promise<SweepResult> {
+  const names = options.names ?? (await fs.readdir(tenantsDir).catch(() => [] as string[]));
+  const byTenant = new Map<string, HiddenName[]>();
+  for (const name of names) {
+    if (!name.startsWith(HIDDEN_PREFIX)) continue;
+    const hidden = parseHiddenName(name);
+    if (hidden === undefined || hidden.tenant === options.except) continue;
+    byTenant.set(hidden.tenant, [...(byTenant.get(hidden.tenant) ?? []), hidden]);
+  }
+
+  const unsettled = new Map<string, Unsettled>();
+  let changed = false;
+  for (const [tenant, leftovers] of byTenant) {
+    for (const hidden of leftovers) {
+      if (hidden.owner === undefined) continue;
+      const full = path.join(tenantsDir, hidden.name);
+      const stat = await fs.lstat(full).catch(() => undefined);
+      if (stat !== undefined && isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS)) {
+        await fs.rm(full, { force: true }).catch(() => undefined);
+        changed = true;
+      }
+    }
+    if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
+    const outcome = await settle(tenantsDir, tenant);
+    if (outcome === 'settled') changed = true;
+    else unsettled.set(tenant, outcome);
+  }
+  return { unsettled, changed };
+}
+
+async function settle(tenantsDir: string, tenant: string): Promise<Unsettled | 'settled'> {
+  let lock;
+  try {
+    lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
+  } catch (error) {
+    if (error instanceof TenantBusyError) return { state: 'busy' };
+    return { state: 'failed', detail: describeError(error) };
+  }
+  try {
+    await recoverSlot(tenantsDir, tenant);
+    return 'settled';
+  } catch (error) {
+    return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeError(error) };
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}

@@ -1,0 +1,243 @@
+// One operation per tenant at a time. The lock is a file beside the tenant slot, created
+// atomically with its content (written to a temporary file, then hard-linked into place,
+// which fails if a lock exists), so it works on any POSIX file system, EFS included, across
+// processes and hosts, and no one ever reads a half-written lock. Its holder refreshes its
+// mtime while it runs; a lock whose holder is provably gone (process-owner.ts: a dead
+// process in our pid namespace, or a heartbeat silent for LOCK_STALE_MS elsewhere) is
+// taken over instead of blocking forever. A failed write (a full disk) removes what it
+// created. The temporary and taken-over files carry their owner in their names, so the
+// base-dir sweep can remove those of a killed process.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+
+import { crashPoint } from '../crash-points.js';
+import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { hiddenNames } from './hidden-names.js';
+import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, type ProcessOwner } from './process-owner.js';
+
+export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
+/** A lock not refreshed for this long belongs to a holder that is gone (another host, or a frozen process). */
+export const LOCK_STALE_MS = STALE_AFTER_MS;
+/**
+ * A lock that does not parse was left by an older version, or written in place on a file
+ * system without hard links by a writer that is now gone (a live one finishes in
+ * microseconds): it is taken over once it is this old.
+ */
+const UNREADABLE_LOCK_STALE_MS = 5_000;
+/** How long an operation waits for a recovery (the base-dir sweep) that holds the lock. */
+const RECOVERY_WAIT_MS = 10_000;
+
+export type TenantOperation = 'backup' | 'restore' | 'recover';
+
+interface LockRecord {
+  readonly token: string;
+  readonly pid: number;
+  readonly host: string;
+  /** process-owner.ts; absent in locks written by older versions. */
+  readonly hostId?: string;
+  readonly started?: number;
+  readonly operation: TenantOperation;
+  readonly startedAt: string;
+}
+
+export interface TenantLock {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+export function lockPathFor(tenantsDir: string, tenant: string): string {
+  return path.join(tenantsDir, hiddenNames.lock(tenant));
+}
+
+export interface LockOptions {
+  /** Overrides for tests: how old a heartbeat may be, how often it beats. */
+  readonly staleMs?: number;
+  readonly heartbeatMs?: number;
+}
+
+// Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the lock
+// is created in place with O_EXCL, and a reader may catch it half-written for a moment.
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+export async function acquireTenantLock(
+  tenantsDir: string,
+  tenant: string,
+  operation: TenantOperation,
+  options: LockOptions = {},
+): Promise<TenantLock> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  const self = thisProcess();
+  const record: LockRecord = {
+    token: randomBytes(12).toString('hex'),
+    pid: self.pid,
+    host: hostname(),
+    hostId: self.hostId,
+    started: self.started,
+    operation,
+    startedAt: new Date().toISOString(),
+  };
+  const content = JSON.stringify(record);
+  const waitUntil = Date.now() + RECOVERY_WAIT_MS;
+
+  for (let takeovers = 0; takeovers < 3; ) {
+    if (await createLockFile(tenantsDir, tenant, content)) {
+      crashPoint('lock:acquired');
+      return holdLock(lockPath, record.token, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
+    }
+    const holder = await readHolder(lockPath);
+    if (holder === undefined) continue; // released between our attempt and the read
+    if (await isStale(lockPath, holder, options.staleMs ?? LOCK_STALE_MS)) {
+      await breakStaleLock(tenantsDir, tenant, holder.raw);
+      takeovers++;
+      continue;
+    }
+    // Another command's sweep settling this tenant's leftovers holds it for a moment.
+    if (holder.record?.operation === 'recover' && operation !== 'recover' && Date.now() < waitUntil) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
+    throw busyError(tenant, lockPath, holder.record);
+  }
+  throw new TenantBusyError(`tenant "${tenant}" is busy: could not take its lock ${lockPath}`);
+}
+
+function busyError(tenant: string, lockPath: string, record: LockRecord | undefined): TenantBusyError {
+  if (record === undefined) {
+    return new TenantBusyError(
+      `tenant "${tenant}" is busy: its lock file ${lockPath} is being written or was left unreadable by an older version ` +
+        `(it is taken over once it is ${UNREADABLE_LOCK_STALE_MS / 1000} s old)`,
+    );
+  }
+  return new TenantBusyError(
+    `tenant "${tenant}" is busy: a ${record.operation} by pid ${record.pid} on ${record.host} holds it since ${record.startedAt} (lock file ${lockPath})`,
+  );
+}
+
+/** Puts `content` at the lock path unless a lock is there (false); leaves nothing behind when it fails. */
+async function createLockFile(tenantsDir: string, tenant: string, content: string): Promise<boolean> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
+  try {
+    await writeNewFile(temp, content);
+    crashPoint('lock:temp-written');
+    try {
+      await fs.link(temp, lockPath);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return await writeNewFile(lockPath, content).then(() => true, existsOr);
+      throw error;
+    }
+    crashPoint('lock:linked');
+    return true;
+  } catch (error) {
+    throw lockWriteError(error, lockPath);
+  } finally {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+  }
+}
+
+function existsOr(error: unknown): false {
+  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+  throw error;
+}
+
+/** Creates `file` (O_EXCL) holding `content`; a failed write removes the file it created. */
+async function writeNewFile(file: string, content: string): Promise<void> {
+  const handle = await fs.open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(file, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+function lockWriteError(error: unknown, lockPath: string): unknown {
+  const what = errnoCode(error) === 'ENOENT' ? 'the tenant base dir does not exist' : errnoMessage(error);
+  if (what === undefined) return error;
+  return new FileSystemError(`cannot write the lock file ${lockPath}: ${what}`, { cause: error });
+}
+
+function holdLock(lockPath: string, token: string, heartbeatMs: number): TenantLock {
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    fs.utimes(lockPath, now, now).catch(() => undefined);
+  }, heartbeatMs);
+  heartbeat.unref();
+  let released = false;
+  return {
+    path: lockPath,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(heartbeat);
+      const holder = await readHolder(lockPath);
+      if (holder?.record?.token === token) await fs.rm(lockPath, { force: true });
+    },
+  };
+}
+
+async function readHolder(lockPath: string): Promise<{ raw: string; record?: LockRecord } | undefined> {
+  let raw: string;
+  try {
+    raw = await fs.readFile(lockPath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const record = JSON.parse(raw) as LockRecord;
+    if (typeof record.pid !== 'number' || typeof record.host !== 'string') return { raw };
+    return { raw, record };
+  } catch {
+    return { raw };
+  }
+}
+
+/** The process a lock record names, when its liveness can be checked here. */
+function localOwner(record: LockRecord): ProcessOwner | undefined {
+  if (record.hostId !== undefined) {
+    const owner = { pid: record.pid, started: record.started ?? 0, hostId: record.hostId };
+    return isLocal(owner) ? owner : undefined;
+  }
+  // A lock from an older version names its host only.
+  return record.host === hostname() ? { pid: record.pid, started: 0, hostId: hostId() } : undefined;
+}
+
+async function isStale(lockPath: string, holder: { record?: LockRecord }, staleMs: number): Promise<boolean> {
+  const owner = holder.record === undefined ? undefined : localOwner(holder.record);
+  if (owner !== undefined) return !isProcessAlive(owner.pid, owner.started);
+  try {
+    const stat = await fs.stat(lockPath);
+    return Date.now() - stat.mtimeMs > (holder.record === undefined ? UNREADABLE_LOCK_STALE_MS : staleMs);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Moves the stale lock aside under a unique name, then checks it is the lock we judged:
+ * if a live process replaced it in the meantime, its lock is put back and we lose the race.
+ */
+async function breakStaleLock(tenantsDir: string, tenant: string, judgedContent: string): Promise<void> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  const aside = path.join(tenantsDir, hiddenNames.lockBroken(tenant));
+  try {
+    await fs.rename(lockPath, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  crashPoint('lock:stale-moved-aside');
+  const taken = await fs.readFile(aside, 'utf8').catch(() => '');
+  if (taken !== judgedContent) {
+    await fs.link(aside, lockPath).catch(() => undefined);
+  }
+  await fs.rm(aside, { force: true });
+}

@@ -1,0 +1,78 @@
+// Validation of every name that comes from outside: tenant names (the gateway's tenant ID
+// rule), `--as` values and archive entry paths. Pure string checks, no file system: the
+// extractor and the CLI both call these, so a rule lives in exactly one place.
+
+import { InvalidNameError, UnsafeArchiveError } from '../errors.js';
+
+/** The gateway's tenant ID rule. */
+export const TENANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** Linux's limits on one path component and on a whole path: longer names cannot be created anyway. */
+const NAME_MAX_BYTES = 255;
+const PATH_MAX_BYTES = 4095;
+
+/** Prefix every archive entry lives under: `tenants/<name>/…`. */
+export const ARCHIVE_ROOT = 'tenants';
+
+export function isValidTenantName(name: string): boolean {
+  return TENANT_NAME_PATTERN.test(name);
+}
+
+/** Throws unless `name` is a valid tenant name; `what` names the source in the message. */
+export function assertTenantName(name: string, what = 'tenant name'): string {
+  if (!isValidTenantName(name)) {
+    throw new InvalidNameError(
+      `invalid ${what} ${JSON.stringify(name)}: must match ${TENANT_NAME_PATTERN.source} ` +
+        '(lowercase letters, digits, "-" and "_", at most 32 characters, no "/" or "..")',
+    );
+  }
+  return name;
+}
+
+/** An archive entry name split into the tenant it belongs to and its path inside the tenant. */
+export interface EntryLocation {
+  readonly tenant: string;
+  /** Path segments below `tenants/<tenant>/`; empty for the tenant root itself. */
+  readonly segments: readonly string[];
+}
+
+// C0 controls, DEL and C1 controls: none belong in a file name we restore.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Pure first stage of extraction: turn a tar entry name into a location inside a tenant,
+ * refusing anything that could point elsewhere. A trailing "/" (directory entries) and
+ * "./" prefixes from GNU tar are accepted; everything else odd is refused.
+ */
+export function parseEntryName(name: string): EntryLocation {
+  if (name.length === 0) throw new UnsafeArchiveError('entry with an empty name');
+  if (CONTROL_CHARACTERS.test(name)) throw new UnsafeArchiveError('entry name with a control character', name);
+  if (name.includes('\\')) throw new UnsafeArchiveError('entry name with a backslash', name);
+  if (name.startsWith('/')) throw new UnsafeArchiveError('entry with an absolute path', name);
+  if (/^[A-Za-z]:/.test(name)) throw new UnsafeArchiveError('entry with a drive-letter path', name);
+
+  let rest = name;
+  while (rest.startsWith('./')) rest = rest.slice(2);
+  if (rest.endsWith('/')) rest = rest.slice(0, -1);
+  if (Buffer.byteLength(name) > PATH_MAX_BYTES) throw new UnsafeArchiveError(`entry name longer than ${PATH_MAX_BYTES} bytes`, name.slice(0, 64) + '…');
+  const segments = rest.split('/');
+  for (const segment of segments) {
+    if (segment === '..') throw new UnsafeArchiveError('entry with a ".." segment', name);
+    if (segment === '.' || segment === '') throw new UnsafeArchiveError('entry with an empty or "." segment', name);
+    if (Buffer.byteLength(segment) > NAME_MAX_BYTES) {
+      throw new UnsafeArchiveError(`entry with a path component longer than ${NAME_MAX_BYTES} bytes`, name.slice(0, 64) + '…');
+    }
+  }
+  if (segments[0] !== ARCHIVE_ROOT || segments.length < 2) {
+    throw new UnsafeArchiveError(`entry outside ${ARCHIVE_ROOT}/<name>/`, name);
+  }
+  const tenant = segments[1]!;
+  if (!isValidTenantName(tenant)) throw new UnsafeArchiveError('entry for an invalid tenant name', name);
+  return { tenant, segments: segments.slice(2) };
+}
+
+/** `tenants/<tenant>/<relative>` (directories get a trailing slash from the tar packer). */
+export function entryNameFor(tenant: string, relativePath: string): string {
+  return relativePath === '' ? `${ARCHIVE_ROOT}/${tenant}` : `${ARCHIVE_ROOT}/${tenant}/${relativePath}`;
+}

@@ -1,0 +1,461 @@
+// The tenant slot `<base>/<name>/` and the all-or-nothing way a restore fills it, including
+// recovery after a crash at any step. The full state machine, every state and what
+// recovery does with it, is in docs/crash-safety.md; in short:
+//
+// A restore extracts into a hidden staging directory, verifies it, then writes a journal
+// saying "committing" (from then on the staged tenant counts as complete) and moves it in:
+// with --force the old tenant is first renamed aside, and only once the new one is in the
+// slot is the old one renamed to trash and deleted. Recovery (run by the next command that
+// takes the tenant's lock, or by any command's sweep of the base dir once the lock's owner
+// is gone) replays the journal: before "committing" it removes the unverified staging
+// directory (the slot was never touched); from "committing" on it finishes the commit.
+// It never deletes the only copy of a complete tenant tree: where finishing would (the
+// slot was re-created by someone else while the old tenant was aside, or the new tenant
+// vanished from the slot) it moves nothing and refuses with RecoveryNeededError, naming
+// each directory and what it holds; `openclaw tenants recover NAME --keep old|new|slot`
+// settles it through a journal of its own ("keeping"). All steps are renames within the
+// base dir, which are atomic, and each is idempotent when replayed.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { crashPoint } from '../crash-points.js';
+import { errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
+import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
+
+type JournalPhase = 'extracting' | 'committing' | 'keeping';
+
+/** What `tenants recover --keep` puts in the slot: the previous tenant, the restored one, or what the slot holds now. */
+export type Keep = 'old' | 'new' | 'slot';
+export const KEEP_CHOICES: readonly Keep[] = ['old', 'new', 'slot'];
+
+interface Journal {
+  readonly tenant: string;
+  readonly phase: JournalPhase;
+  /** Base names inside the tenants dir. Set for 'extracting' and 'committing'. */
+  readonly staging?: string;
+  /** Where the previous tenant goes (--force). */
+  readonly aside?: string;
+  /** 'keeping' only. */
+  readonly keep?: Keep;
+}
+
+export function journalPathFor(tenantsDir: string, tenant: string): string {
+  return path.join(tenantsDir, hiddenNames.journal(tenant));
+}
+
+/** What recovery found and did. */
+export type RecoveryAction = 'none' | 'rolled-back' | 'finished-commit' | 'removed-leftovers' | 'kept-old' | 'kept-new' | 'kept-slot';
+
+export type SlotState = 'absent' | 'empty' | 'occupied';
+
+export async function slotState(tenantsDir: string, tenant: string): Promise<SlotState> {
+  const slot = path.join(tenantsDir, tenant);
+  let stat;
+  try {
+    stat = await fs.lstat(slot);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw error;
+  }
+  if (!stat.isDirectory()) return 'occupied';
+  const dir = await fs.opendir(slot);
+  try {
+    return (await dir.read()) === null ? 'empty' : 'occupied';
+  } finally {
+    await dir.close().catch(() => undefined);
+  }
+}
+
+/** Refuses unless the slot can take a restored tenant (absent or empty, or anything with force). */
+export async function assertSlotAvailable(tenantsDir: string, tenant: string, force: boolean): Promise<SlotState> {
+  const state = await slotState(tenantsDir, tenant);
+  if (state === 'occupied' && !force) {
+    throw new SlotOccupiedError(
+      `tenant "${tenant}" already exists in ${tenantsDir}: restore with --force to replace it, or --as NAME to restore under another name`,
+    );
+  }
+  return state;
+}
+
+export interface StagingArea {
+  /** Absolute path of the directory the archive is extracted into. */
+  readonly dir: string;
+  /** Moves the verified tenant into its slot: the commit point of a restore. */
+  commit(options: { force: boolean }): Promise<void>;
+  /** Removes the staging directory and journal unless the commit began (then recovery finishes it). */
+  discard(): Promise<void>;
+}
+
+/** Call while holding the tenant's lock, after recoverSlot. */
+export async function createStagingArea(tenantsDir: string, tenant: string): Promise<StagingArea> {
+  const staging = hiddenNames.staging(tenant);
+  const stagingDir = path.join(tenantsDir, staging);
+  await writeJournal(tenantsDir, { tenant, phase: 'extracting', staging });
+  crashPoint('restore:journal-written');
+  await fs.mkdir(stagingDir, { mode: 0o700 });
+  crashPoint('restore:staging-created');
+  let committing = false;
+
+  const discard = async () => {
+    if (committing) return;
+    await removeTree(stagingDir);
+    crashPoint('restore:staging-discarded');
+    await removeJournal(tenantsDir, tenant);
+  };
+  return {
+    dir: stagingDir,
+    async commit({ force }) {
+      const state = await assertSlotAvailable(tenantsDir, tenant, force);
+      const journal: Journal = { tenant, phase: 'committing', staging, ...(state === 'occupied' && { aside: hiddenNames.aside(tenant) }) };
+      await writeJournal(tenantsDir, journal);
+      committing = true;
+      crashPoint('commit:journal-written');
+      try {
+        await rollForward(tenantsDir, journal);
+      } catch (error) {
+        if (journal.aside === undefined && error instanceof RecoveryNeededError) {
+          // The slot filled between the check and the rename: nothing was moved, so the
+          // restore is refused as a whole, like one that found the slot occupied.
+          committing = false;
+          await discard();
+          throw new SlotOccupiedError(`tenant "${tenant}" appeared in ${tenantsDir} during the restore; nothing was changed`);
+        }
+        throw error;
+      }
+    },
+    discard,
+  };
+}
+
+/**
+ * Brings the slot back to a settled state after an interrupted restore and removes the
+ * tenant's leftovers. Call it while holding the tenant's lock, before anything else
+ * touches the slot. Throws RecoveryNeededError, having moved nothing, when settling would
+ * delete the only copy of a tenant.
+ */
+export async function recoverSlot(tenantsDir: string, tenant: string): Promise<RecoveryAction> {
+  const journal = await readJournal(tenantsDir, tenant);
+  const removed = await removeGarbage(tenantsDir, tenant, journal);
+  let action: RecoveryAction = 'none';
+  if (journal !== undefined) action = await replay(tenantsDir, journal);
+  const settled = await settleOrphanAsides(tenantsDir, tenant);
+  return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
+}
+
+/**
+ * `tenants recover NAME --keep CHOICE`: recovers as recoverSlot does, and where that needs a
+ * decision, puts the chosen tree in the slot and deletes the others. Call with the lock held.
+ */
+export async function recoverSlotKeeping(tenantsDir: string, tenant: string, keep: Keep): Promise<RecoveryAction> {
+  let pending: RecoveryNeededError['pending'];
+  try {
+    return await recoverSlot(tenantsDir, tenant);
+  } catch (error) {
+    if (!(error instanceof RecoveryNeededError)) throw error;
+    pending = error.pending;
+  }
+  if (!pending.choices.includes(keep)) {
+    const choose = pending.choices.length === 0 ? 'settle it by hand' : `choose ${pending.choices.join(' or ')}`;
+    throw new RecoveryNeededError(`--keep ${keep} is not possible for tenant "${tenant}": ${choose}`, pending);
+  }
+  const journal: Journal = {
+    tenant,
+    phase: 'keeping',
+    keep,
+    ...(pending.staging !== undefined && { staging: pending.staging }),
+    ...(pending.aside !== undefined && { aside: pending.aside }),
+  };
+  await writeJournal(tenantsDir, journal);
+  crashPoint('keep:journal-written');
+  return replay(tenantsDir, journal);
+}
+
+/** Whether a restore is moving trees in or out of the slot (read-only; no lock needed). */
+export async function isMidCommit(tenantsDir: string, tenant: string): Promise<boolean> {
+  const journal = await readJournal(tenantsDir, tenant).catch(() => undefined);
+  return journal !== undefined && journal.phase !== 'extracting';
+}
+
+async function replay(tenantsDir: string, journal: Journal): Promise<RecoveryAction> {
+  switch (journal.phase) {
+    case 'extracting':
+      await removeTree(path.join(tenantsDir, journal.staging!));
+      crashPoint('restore:staging-discarded');
+      await removeJournal(tenantsDir, journal.tenant);
+      return 'rolled-back';
+    case 'committing':
+      await rollForward(tenantsDir, journal);
+      return 'finished-commit';
+    case 'keeping':
+      await keepOne(tenantsDir, journal);
+      return `kept-${journal.keep!}`;
+  }
+}
+
+/**
+ * The commit, from whatever step it reached: old tenant aside (if any), staged tenant in,
+ * old tenant to trash, journal removed, trash deleted. Each step is taken only if the tree
+ * it moves is still where the step before left it, so replaying it after a crash resumes it.
+ */
+async function rollForward(tenantsDir: string, journal: Journal): Promise<void> {
+  const { tenant } = journal;
+  const slot = path.join(tenantsDir, tenant);
+  const staging = path.join(tenantsDir, journal.staging!);
+  const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
+  let asideThere = aside !== undefined && (await exists(aside));
+
+  if (await exists(staging)) {
+    if (aside !== undefined && !asideThere && (await slotState(tenantsDir, tenant)) === 'occupied') {
+      asideThere = await renameIfThere(slot, aside);
+      crashPoint('commit:old-moved-aside');
+    }
+    try {
+      // rename(2) replaces an absent or empty slot atomically and fails on anything else.
+      await fs.rename(staging, slot);
+    } catch (error) {
+      if (!SLOT_TAKEN.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      throw await recoveryNeeded(tenantsDir, journal, 'the slot was re-created while the restored tenant was being moved in');
+    }
+    crashPoint('commit:new-moved-in');
+  } else if (asideThere && (await slotState(tenantsDir, tenant)) === 'absent') {
+    throw await recoveryNeeded(tenantsDir, journal, 'the restored tenant was moved into the slot and has been removed from it since');
+  }
+
+  let trash: string | undefined;
+  if (asideThere) {
+    trash = path.join(tenantsDir, hiddenNames.trash(tenant));
+    await fs.rename(aside!, trash);
+    crashPoint('commit:old-moved-to-trash');
+  }
+  await syncDir(tenantsDir);
+  await removeJournal(tenantsDir, tenant);
+  crashPoint('commit:journal-removed');
+  if (trash !== undefined) await removeTree(trash);
+}
+
+/** `--keep`: the chosen tree into the slot (what held the slot to trash), the others to trash. */
+async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
+  const { tenant } = journal;
+  const slot = path.join(tenantsDir, tenant);
+  const staging = journal.staging === undefined ? undefined : path.join(tenantsDir, journal.staging);
+  const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
+  const kept = journal.keep === 'old' ? aside : journal.keep === 'new' ? staging : undefined;
+  const trashes: string[] = [];
+  const toTrash = async (from: string) => {
+    const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
+    if (await renameIfThere(from, trash)) trashes.push(trash);
+  };
+
+  if (kept !== undefined && (await exists(kept))) {
+    await toTrash(slot);
+    crashPoint('keep:slot-moved-to-trash');
+    await fs.rename(kept, slot);
+    crashPoint('keep:moved-in');
+  }
+  for (const other of [staging, aside]) {
+    if (other === undefined || other === kept) continue;
+    await toTrash(other);
+    crashPoint('keep:other-moved-to-trash');
+  }
+  await syncDir(tenantsDir);
+  await removeJournal(tenantsDir, tenant);
+  for (const trash of trashes) await removeTree(trash);
+}
+
+/**
+ * What is garbage whatever state the slot is in: staging directories the journal does not
+ * name (unverified), trash, journal temporaries, and lock temporaries whose owner is gone.
+ * Returns whether anything was removed.
+ */
+async function removeGarbage(tenantsDir: string, tenant: string, journal: Journal | undefined): Promise<boolean> {
+  let removed = false;
+  for (const hidden of await hiddenNamesOf(tenantsDir, tenant)) {
+    const full = path.join(tenantsDir, hidden.name);
+    if (hidden.kind === 'trash' || hidden.kind === 'journal-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
+      await removeTree(full);
+      removed = true;
+    } else if (hidden.owner !== undefined) {
+      const stat = await fs.lstat(full).catch(() => undefined);
+      if (stat !== undefined && isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS)) {
+        await fs.rm(full, { force: true });
+        removed = true;
+      }
+    }
+  }
+  return removed;
+}
+
+/**
+ * Aside directories no journal names: older versions removed the journal before the old
+ * tenant, so one beside a tenant in the slot was superseded; without one it may be the only
+ * copy, which needs a decision. Returns whether anything was removed.
+ */
+async function settleOrphanAsides(tenantsDir: string, tenant: string): Promise<boolean> {
+  const asides = (await hiddenNamesOf(tenantsDir, tenant)).filter((hidden) => hidden.kind === 'aside').map((hidden) => hidden.name);
+  if (asides.length === 0) return false;
+  if ((await slotState(tenantsDir, tenant)) !== 'occupied') {
+    throw await recoveryNeeded(
+      tenantsDir,
+      { tenant, phase: 'committing', ...(asides.length === 1 && { aside: asides[0] }) },
+      'a previous tenant was left aside by an interrupted restore --force whose journal is gone',
+      asides,
+    );
+  }
+  for (const aside of asides) {
+    const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
+    await fs.rename(path.join(tenantsDir, aside), trash);
+    await removeTree(trash);
+  }
+  return true;
+}
+
+async function hiddenNamesOf(tenantsDir: string, tenant: string): Promise<HiddenName[]> {
+  const names = await readNames(tenantsDir);
+  return names.map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
+}
+
+const SLOT_TAKEN = new Set(['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR']);
+
+async function recoveryNeeded(tenantsDir: string, journal: Journal, why: string, asides?: readonly string[]): Promise<RecoveryNeededError> {
+  const { tenant } = journal;
+  const staging = journal.staging !== undefined && (await exists(path.join(tenantsDir, journal.staging))) ? journal.staging : undefined;
+  const aside = journal.aside !== undefined && (await exists(path.join(tenantsDir, journal.aside))) ? journal.aside : undefined;
+  const parts = [`${path.join(tenantsDir, tenant)} ${await describeTree(path.join(tenantsDir, tenant))}`];
+  for (const name of asides ?? (aside === undefined ? [] : [aside])) {
+    parts.push(`${path.join(tenantsDir, name)} holds the previous tenant (${await describeContent(path.join(tenantsDir, name))})`);
+  }
+  if (staging !== undefined) parts.push(`${path.join(tenantsDir, staging)} holds the restored tenant, verified (${await describeContent(path.join(tenantsDir, staging))})`);
+  // Several old copies (older versions only) are beyond what --keep names: that is by hand.
+  const several = (asides?.length ?? 0) > 1;
+  const choices: Keep[] = several ? [] : [...(aside !== undefined ? ['old' as const] : []), ...(staging !== undefined ? ['new' as const] : []), 'slot'];
+  const settle = several
+    ? `Move the one to keep to ${path.join(tenantsDir, tenant)} by hand and remove the others`
+    : `Keep one with: openclaw tenants recover ${tenant} --keep ${choices.join('|')} (the others are deleted)`;
+  const message = `tenant "${tenant}" needs a decision after an interrupted restore (${why}); nothing was moved: ${parts.join('; ')}. ${settle}`;
+  return new RecoveryNeededError(message, { tenant, ...(staging !== undefined && { staging }), ...(aside !== undefined && { aside }), choices });
+}
+
+/** "is absent", "is empty", "holds 3 files (12 KiB)": what the slot holds, in words. */
+async function describeTree(dir: string): Promise<string> {
+  const stat = await fs.lstat(dir).catch(() => undefined);
+  if (stat === undefined) return 'is absent';
+  if (!stat.isDirectory()) return 'is not a directory';
+  const content = await describeContent(dir);
+  return content === 'empty' ? 'is empty' : `holds ${content}, written since`;
+}
+
+async function describeContent(dir: string): Promise<string> {
+  let files = 0;
+  let directories = 0;
+  const visit = async (at: string): Promise<void> => {
+    for (const entry of await fs.readdir(at, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isDirectory()) {
+        directories++;
+        await visit(path.join(at, entry.name));
+      } else files++;
+    }
+  };
+  await visit(dir);
+  if (files === 0 && directories === 0) return 'empty';
+  return `${files} ${files === 1 ? 'file' : 'files'} in ${directories + 1} ${directories === 0 ? 'directory' : 'directories'}`;
+}
+
+async function writeJournal(tenantsDir: string, journal: Journal): Promise<void> {
+  const journalPath = journalPathFor(tenantsDir, journal.tenant);
+  const temp = path.join(tenantsDir, hiddenNames.journalTemp(journal.tenant));
+  try {
+    const handle = await fs.open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(journal));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    crashPoint(`journal:${journal.phase}:temp-written`);
+    await fs.rename(temp, journalPath);
+  } catch (error) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    const what = errnoMessage(error);
+    if (what === undefined) throw error;
+    throw new FileSystemError(`cannot write the restore journal ${journalPath}: ${what}`, { cause: error });
+  }
+  await syncDir(tenantsDir);
+}
+
+async function removeJournal(tenantsDir: string, tenant: string): Promise<void> {
+  await fs.rm(journalPathFor(tenantsDir, tenant), { force: true });
+}
+
+async function readJournal(tenantsDir: string, tenant: string): Promise<Journal | undefined> {
+  const journalPath = journalPathFor(tenantsDir, tenant);
+  let raw: string;
+  try {
+    raw = await fs.readFile(journalPath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const journal = JSON.parse(raw) as Journal;
+    const names = (value: unknown, kind: HiddenKind) => {
+      const hidden = typeof value === 'string' ? parseHiddenName(value) : undefined;
+      return hidden?.kind === kind && hidden.tenant === tenant;
+    };
+    if (journal.tenant !== tenant) throw new Error('names another tenant');
+    if (!['extracting', 'committing', 'keeping'].includes(journal.phase)) throw new Error('unknown phase');
+    if (journal.phase !== 'keeping' && !names(journal.staging, 'staging')) throw new Error('bad staging name');
+    if (journal.staging !== undefined && !names(journal.staging, 'staging')) throw new Error('bad staging name');
+    if (journal.aside !== undefined && !names(journal.aside, 'aside')) throw new Error('bad aside name');
+    if (journal.phase === 'keeping' && !KEEP_CHOICES.includes(journal.keep!)) throw new Error('bad choice');
+    return journal;
+  } catch (error) {
+    throw new FileSystemError(`the restore journal ${journalPath} is damaged; inspect it and remove it by hand`, { cause: error });
+  }
+}
+
+async function readNames(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** Renames unless `from` is gone; returns whether it moved. */
+async function renameIfThere(from: string, to: string): Promise<boolean> {
+  try {
+    await fs.rename(from, to);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+async function removeTree(target: string): Promise<void> {
+  await fs.rm(target, { recursive: true, force: true });
+}
+
+async function exists(target: string): Promise<boolean> {
+  try {
+    await fs.lstat(target);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,132 @@
+// The tenant base dir: where it is, which tenants it holds (and whether a restore is moving
+// one), and how big they are.
+
+import { promises as fs, type Dirent } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { sweepBaseDir } from './base-dir-sweep.js';
+import { TenantNotFoundError } from '../errors.js';
+import { HIDDEN_PREFIX } from './hidden-names.js';
+import { assertTenantName, isValidTenantName } from './names.js';
+import { fileAccessFor } from '../file-access.js';
+import { isMidCommit } from './slot.js';
+import { walkTenant } from '../backup/tenant-walk.js';
+
+/** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
+export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = flag ?? env.OPENCLAW_TENANTS_DIR ?? path.join(os.homedir(), '.openclaw', 'tenants');
+  return path.resolve(chosen);
+}
+
+/** The tenant's directory, refused unless it is a real directory (a symlinked tenant could point anywhere). */
+export async function tenantDirFor(tenantsDir: string, tenant: string): Promise<string> {
+  assertTenantName(tenant);
+  const dir = path.join(tenantsDir, tenant);
+  let stat;
+  try {
+    stat = await fs.lstat(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new TenantNotFoundError(`no tenant "${tenant}" in ${tenantsDir}`);
+    }
+    throw error;
+  }
+  if (stat.isSymbolicLink()) throw new TenantNotFoundError(`tenant "${tenant}" in ${tenantsDir} is a symlink; refusing to follow it`);
+  if (!stat.isDirectory()) throw new TenantNotFoundError(`tenant "${tenant}" in ${tenantsDir} is not a directory`);
+  return dir;
+}
+
+/**
+ * How a tenant's slot stands: settled; 'mid-commit' while a restore moves trees in or out of
+ * it (a live one, or one whose recovery failed); 'needs-recovery' when recovery needs the
+ * operator's decision (`tenants recover`).
+ */
+export type TenantState = 'ok' | 'mid-commit' | 'needs-recovery';
+
+export interface TenantEntry {
+  readonly name: string;
+  readonly state: TenantState;
+  /** What is going on, for a tenant that is not 'ok'. */
+  readonly detail?: string;
+}
+
+/**
+ * The tenants in the base dir, sorted, after sweeping leftovers of dead operations
+ * (base-dir-sweep.ts). A tenant whose slot is mid-commit or needs a decision is listed
+ * even when its slot is momentarily absent. An absent base dir holds none.
+ */
+export async function listTenants(tenantsDir: string): Promise<TenantEntry[]> {
+  let entries = await readEntries(tenantsDir);
+  const hidden: string[] = [];
+  for (const entry of entries) if (entry.name.startsWith(HIDDEN_PREFIX)) hidden.push(entry.name);
+  const unsettled = new Map<string, TenantEntry>();
+  if (hidden.length > 0) {
+    const sweep = await sweepBaseDir(tenantsDir, { names: hidden });
+    if (sweep.changed) entries = await readEntries(tenantsDir);
+    for (const [name, condition] of sweep.unsettled) {
+      if (condition.state === 'refused') unsettled.set(name, { name, state: 'needs-recovery', detail: condition.detail });
+      else if (await isMidCommit(tenantsDir, name)) {
+        unsettled.set(name, { name, state: 'mid-commit', detail: condition.state === 'busy' ? 'a restore is moving it into place' : condition.detail });
+      }
+    }
+  }
+  const names = entries.filter((entry) => entry.isDirectory() && isValidTenantName(entry.name) && !unsettled.has(entry.name)).map((entry) => entry.name);
+  if (unsettled.size === 0) return names.sort().map((name) => ({ name, state: 'ok' }));
+  const listed = [...names.map((name): TenantEntry => ({ name, state: 'ok' })), ...unsettled.values()];
+  return listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Names of the tenants in the base dir, sorted (listTenants). */
+export async function listTenantNames(tenantsDir: string): Promise<string[]> {
+  return (await listTenants(tenantsDir)).map((tenant) => tenant.name);
+}
+
+async function readEntries(tenantsDir: string): Promise<Dirent[]> {
+  try {
+    return await fs.readdir(tenantsDir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+export interface TenantSummary {
+  readonly name: string;
+  readonly state: TenantState;
+  readonly detail?: string;
+  /** Bytes of regular files that a backup would archive (pty/ excluded); only for an 'ok' tenant. */
+  readonly bytes?: number;
+  readonly files?: number;
+  /** Newest modification time of anything in the tenant. */
+  readonly lastModified?: Date;
+}
+
+export async function summarizeTenants(tenantsDir: string): Promise<TenantSummary[]> {
+  const tenants = await listTenants(tenantsDir);
+  return Promise.all(
+    tenants.map((tenant) =>
+      tenant.state === 'ok'
+        ? summarizeTenant(tenantsDir, tenant.name).catch((error: NodeJS.ErrnoException) => {
+            // A restore moved it between the listing and the walk.
+            if (error.code === 'ENOENT') return { name: tenant.name, state: 'mid-commit' as const, detail: 'a restore is moving it into place' };
+            throw error;
+          })
+        : tenant,
+    ),
+  );
+}
+
+export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {
+  const root = path.join(tenantsDir, name);
+  const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
+  // The backup's own walk, so the summary counts exactly what a backup would archive.
+  for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root))) {
+    totals.lastModifiedMs = Math.max(totals.lastModifiedMs, item.stat.mtimeMs);
+    if (item.kind === 'file') {
+      totals.files++;
+      totals.bytes += item.stat.size;
+    }
+  }
+  return { name, state: 'ok', bytes: totals.bytes, files: totals.files, lastModified: new Date(totals.lastModifiedMs) };
+}
