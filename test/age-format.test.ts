@@ -421,7 +421,7 @@ describe('round trips', () => {
     const { error } = decrypt(file, [carol]);
     expect(error).toBeInstanceOf(AgeNoIdentityMatchedError);
     expect((error as AgeNoIdentityMatchedError).outcome).toBe('refused');
-    expect((error as AgeNoIdentityMatchedError).message).toMatch(/^wrong key: the identity given can decrypt this file \(it is encrypted to 2 recipients: X25519 ×2\)$/);
+    expect((error as AgeNoIdentityMatchedError).message).toMatch(/^wrong key: the identity given cannot decrypt this file \(it is encrypted to 2 recipients: X25519 ×2\)$/);
   });
 
   it('uses a fresh file key, nonce and ephemeral share for every file', () => {

@@ -78,8 +78,8 @@ beforeAll(async () => {
     const made = spawnSync('age-keygen', ['-o', file]);
     expect(made.status, made.stderr?.toString()).toBe(0);
   }
-  [alice] = await loadIdentityFile(aliceKeyFile);
-  [bob] = await loadIdentityFile(bobKeyFile);
+  alice = (await loadIdentityFile(aliceKeyFile))[0]!;
+  bob = (await loadIdentityFile(bobKeyFile))[0]!;
 });
 
 afterAll(async () => {
@@ -179,7 +179,7 @@ describe('age encrypts, we decrypt', () => {
     const file = ageOk(['-r', alice.recipient.text], randomBytes(1000));
     const { plaintext, error } = decrypt(file, [bob]);
     expect(error).toBeInstanceOf(AgeNoIdentityMatchedError);
-    expect((error as Error).message).toBe('wrong key: the identity given can decrypt this file (it is encrypted to 1 recipient: X25519)');
+    expect((error as Error).message).toBe('wrong key: the identity given cannot decrypt this file (it is encrypted to 1 recipient: X25519)');
     expect(plaintext.length).toBe(0);
   });
 

@@ -44,9 +44,9 @@ export function unlockHeader(header: AgeHeader, identities: readonly AgeIdentity
     }
   }
   if (fileKey === undefined) {
-    const given = identities.length === 1 ? 'the identity given' : `none of the ${identities.length} identities given`;
+    const given = identities.length === 1 ? 'the identity given cannot' : `none of the ${identities.length} identities given can`;
     throw new AgeNoIdentityMatchedError(
-      `wrong key: ${given} can decrypt this file (it is encrypted to ${header.stanzas.length} recipient${header.stanzas.length === 1 ? '' : 's'}: ${describeRecipientTypes(types)})`,
+      `wrong key: ${given} decrypt this file (it is encrypted to ${header.stanzas.length} recipient${header.stanzas.length === 1 ? '' : 's'}: ${describeRecipientTypes(types)})`,
       types,
     );
   }

@@ -137,9 +137,12 @@ export class AgeHeaderReader {
       if (room <= 0) {
         throw new AgeHeaderLimitError(`the age header is larger than ${this.limits.maxHeaderBytes} bytes (limit)`);
       }
-      // Take one line's worth at most, so the rest of a large first chunk is not copied.
+      // Take one line at most, and no more of it than its limit allows (plus one byte to
+      // tell it is over): the rest of a large chunk is not copied before it is needed.
+      const lineLimit = this.state === 'body' ? COLUMNS_PER_LINE : this.limits.maxLineBytes;
+      const lineRoom = this.lineStart + lineLimit + 2 - this.length;
       const newline = chunk.indexOf(LF, offset);
-      const end = Math.min(newline === -1 ? chunk.length : newline + 1, offset + room);
+      const end = Math.min(newline === -1 ? chunk.length : newline + 1, offset + room, offset + lineRoom);
       this.append(chunk.subarray(offset, end));
       offset = end;
       if (this.state === 'version') this.checkStart();

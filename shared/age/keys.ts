@@ -57,8 +57,13 @@ function recipientFromPublicBytes(bytes: Buffer): AgeRecipient {
 }
 
 function identityFromSecretBytes(bytes: Uint8Array): AgeIdentity {
-  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, bytes]), format: 'der', type: 'pkcs8' });
-  return { kind: 'X25519', privateKey, recipient: recipientFromPublicBytes(x25519PublicBytes(createPublicKey(privateKey))) };
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, bytes]);
+  try {
+    const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    return { kind: 'X25519', privateKey, recipient: recipientFromPublicBytes(x25519PublicBytes(createPublicKey(privateKey))) };
+  } finally {
+    der.fill(0);
+  }
 }
 
 /** A recipient quoted for a message: printable ASCII only, and not too long. */

@@ -7,9 +7,10 @@
 // Both directions are synchronous state machines fed chunk by chunk, so async generators and
 // Transform streams can wrap them. Neither copies the data it is given: input chunks are held
 // as views until a whole chunk (plus one byte, which tells a middle chunk from the last) is
-// there, then fed to the cipher slice by slice. At most one chunk and the input chunk that
-// completed it are held. Decryption releases a chunk's plaintext only after its tag
-// verified; anything missing, reordered, altered, or appended is an AgeDamagedError.
+// there, then fed to the cipher slice by slice; so, as with any Node stream, a chunk must not
+// be modified once written. At most one chunk of input is held between writes. Decryption
+// releases a chunk's plaintext only after its tag verified; anything missing, reordered,
+// altered, or appended is an AgeDamagedError.
 
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject, createSecretKey } from 'node:crypto';
 
