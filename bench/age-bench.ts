@@ -1,7 +1,7 @@
 // Throughput of the built-in age encryption (shared/age) against the `age` CLI, and what it
 // adds to a large backup and restore. Not a test (no pass/fail): it prints numbers.
 //
-//   npm run build && node --import tsx bench/age-bench.ts [--size-mib 512] [--runs 3] [--no-backup] [--work DIR]
+//   npm run build && node --import tsx bench/age-bench.ts [--size-mib 512] [--runs 3] [--no-stream] [--no-backup] [--work DIR]
 //
 // 1. Stream throughput: a file of random bytes (compressed archives look random) encrypted
 //    and decrypted by our Transforms (in this process) and by `age -r` / `age -d -i`, output
@@ -40,6 +40,7 @@ const MiB = 1024 * 1024;
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Options {
+  stream: boolean;
   sizeMiB: number;
   runs: number;
   backup: boolean;
@@ -47,13 +48,14 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { sizeMiB: 512, runs: 3, backup: true, workDir: path.join(REPO, 'bench', 'work') };
+  const options: Options = { stream: true, sizeMiB: 512, runs: 3, backup: true, workDir: path.join(REPO, 'bench', 'work') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => argv[++i] ?? '';
     if (flag === '--size-mib') options.sizeMiB = Number(value());
     else if (flag === '--runs') options.runs = Number(value());
     else if (flag === '--no-backup') options.backup = false;
+    else if (flag === '--no-stream') options.stream = false;
     else if (flag === '--work') options.workDir = path.resolve(value());
     else throw new Error(`unknown option ${flag}`);
   }
@@ -269,12 +271,6 @@ async function streamSection(options: Options, tmp: string): Promise<void> {
 
 // ---- backup and restore of the large tree, one child process per run ----
 
-interface ChildResult {
-  ms: number;
-  rssMiB: number;
-  archiveBytes: number;
-}
-
 /**
  * One backup or restore, run by a child `node` on the compiled code in dist/ (as the CLI
  * runs; `npm run build` first): under tsx the restore's worker threads, whose code is
@@ -300,11 +296,14 @@ const started = performance.now();
 let archiveBytes = 0;
 if (mode === 'backup') archiveBytes = (await backupTenant({ tenantsDir, tenant, location, overwrite: true })).archiveBytes;
 else await restoreTenant({ tenantsDir, location, as: tenant });
-process.stdout.write(JSON.stringify({ ms: performance.now() - started, rssMiB: process.resourceUsage().maxRSS / 1024, archiveBytes }) + '\\n');
+const usage = process.resourceUsage();
+process.stdout.write(JSON.stringify({ ms: performance.now() - started, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, rssMiB: usage.maxRSS / 1024, archiveBytes }) + '\\n');
 `;
 
 interface ChildResult {
   ms: number;
+  /** User + system CPU of the whole child (every thread), start-up included. */
+  cpuMs: number;
   rssMiB: number;
   archiveBytes: number;
 }
@@ -357,8 +356,8 @@ async function backupSection(options: Options, tmp: string): Promise<void> {
   console.log(`\n## Large tree (${(tree.stamp.backedUpBytes / MiB).toFixed(0)} MiB, ${tree.stamp.backedUpFiles} files; archive ${archiveMiB.toFixed(1)} MiB), median of ${options.runs}\n`);
   // Each round runs both variants back to back: the median of the rounds' ratios is less
   // swayed by other load on the machine than the ratio of the medians.
-  console.log('| run | plain | encrypted | encrypted/plain (median of pairs) | peak RSS plain | peak RSS encrypted |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('| run | plain | encrypted | encrypted/plain (median of pairs) | CPU plain | CPU encrypted | peak RSS plain | peak RSS encrypted |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const operation of ['backup', 'restore']) {
     const plain = results[`${operation} plain`]!;
     const sealed = results[`${operation} encrypted`]!;
@@ -366,7 +365,7 @@ async function backupSection(options: Options, tmp: string): Promise<void> {
     const sealedMs = median(sealed.map((r) => r.ms));
     const pairRatio = median(sealed.map((r, i) => r.ms / plain[i]!.ms));
     console.log(
-      `| ${operation} | ${(plainMs / 1000).toFixed(2)} s | ${(sealedMs / 1000).toFixed(2)} s | ${pairRatio.toFixed(3)}× | ${median(plain.map((r) => r.rssMiB)).toFixed(0)} MiB | ${median(sealed.map((r) => r.rssMiB)).toFixed(0)} MiB |`,
+      `| ${operation} | ${(plainMs / 1000).toFixed(2)} s | ${(sealedMs / 1000).toFixed(2)} s | ${pairRatio.toFixed(3)}× | ${(median(plain.map((r) => r.cpuMs)) / 1000).toFixed(2)} s | ${(median(sealed.map((r) => r.cpuMs)) / 1000).toFixed(2)} s | ${median(plain.map((r) => r.rssMiB)).toFixed(0)} MiB | ${median(sealed.map((r) => r.rssMiB)).toFixed(0)} MiB |`,
     );
   }
   console.log('\nper run (s), plain / encrypted:');
@@ -381,7 +380,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'age-bench-'));
   try {
     console.log(`# age bench: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`);
-    await streamSection(options, tmp);
+    if (options.stream) await streamSection(options, tmp);
     if (options.backup) await backupSection(options, tmp);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 // The stream wrappers emit one buffer per input chunk (the sealed 64 KiB chunks and their
 // tags joined): a consumer that writes each buffer with its own system call, like the
 // local file location, would otherwise make two per 64 KiB, and those queue on the libuv
-// thread pool behind compression (measured: a large backup took twice as long).
+// thread pool behind compression (measured: a large backup took up to twice as long).
 
 import { randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
