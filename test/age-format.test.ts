@@ -664,6 +664,16 @@ describe('hostile and foreign input', () => {
     expect(error).toBeInstanceOf(AgeDamagedError);
   });
 
+  it('names at most five stanza types, shortened, when no identity matches', () => {
+    const stanzas = Array.from({ length: 40 }, (_, i) => `-> ${String(i).padStart(3, '0')}${'t'.repeat(2000)}\n\n`).join('');
+    const file = Buffer.from(`${AGE_MAGIC}-> X25519 ${encodeBase64(randomBytes(32))}\n${encodeBase64(randomBytes(32))}\n${stanzas}--- ${'A'.repeat(43)}\n`);
+    const { error } = decrypt(file, [alice]);
+    expect(error).toBeInstanceOf(AgeNoIdentityMatchedError);
+    expect((error as Error).message.length).toBeLessThan(400);
+    expect((error as Error).message).toMatch(/41 recipients: X25519, 000t+…, 001t+…, 002t+…, 003t+…, 36 more types\)$/);
+    expect((error as AgeNoIdentityMatchedError).recipientTypes).toHaveLength(41);
+  });
+
   it('a passphrase (scrypt) header is refused as unsupported', async () => {
     const { error } = await feed([Buffer.from(`${AGE_MAGIC}-> scrypt ${encodeBase64(randomBytes(16))} 18\n${encodeBase64(randomBytes(32))}\n--- ${'A'.repeat(43)}\n`)]);
     expect(error).toBeInstanceOf(AgeUnsupportedError);

@@ -22,11 +22,22 @@ export interface AgeDecryptOptions {
   readonly limits?: HeaderLimits;
 }
 
-/** Summarises stanza types for a message: `X25519 ×2, scrypt`. */
+const MAX_TYPES_SHOWN = 5;
+const MAX_TYPE_CHARS = 40;
+
+/**
+ * Summarises stanza types for a message: `X25519 ×2, scrypt`. A hostile header may carry
+ * thousands of long types: at most five are named, each cut at 40 characters.
+ */
 export function describeRecipientTypes(types: readonly string[]): string {
   const counts = new Map<string, number>();
   for (const type of types) counts.set(type, (counts.get(type) ?? 0) + 1);
-  return [...counts].map(([type, count]) => (count === 1 ? type : `${type} ×${count}`)).join(', ');
+  const named = [...counts].slice(0, MAX_TYPES_SHOWN).map(([type, count]) => {
+    const shown = type.length > MAX_TYPE_CHARS ? `${type.slice(0, MAX_TYPE_CHARS)}…` : type;
+    return count === 1 ? shown : `${shown} ×${count}`;
+  });
+  if (counts.size > MAX_TYPES_SHOWN) named.push(`${counts.size - MAX_TYPES_SHOWN} more types`);
+  return named.join(', ');
 }
 
 /** Finds the file key: the first identity that opens an X25519 stanza, MAC checked. */
