@@ -1,0 +1,211 @@
+// age X25519 keys: `age1…` recipients (public) and `AGE-SECRET-KEY-1…` identities (secret),
+// and the files that hold them, read the way the `age` CLI reads `-R` and `-i` files: one key
+// per line, blank lines and lines starting with `#` ignored, a trailing CR dropped.
+//
+// Keys become node:crypto KeyObjects once, at parse time, so the X25519 agreements of every
+// later file use OpenSSL directly. Only X25519 is supported: post-quantum (`age1pq1…`,
+// `AGE-SECRET-KEY-PQ-1…`), plugin (`age1yubikey1…`, `AGE-PLUGIN-…`) and SSH keys are refused
+// with a message saying so. Error messages may quote a recipient (public) but never any part
+// of an identity line (it could be a secret with a typo in it).
+
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+
+import { decodeBech32, encodeBech32 } from './encoding.js';
+import { AgeBadIdentityError, AgeBadRecipientError } from './errors.js';
+
+const RECIPIENT_HRP = 'age';
+const IDENTITY_HRP = 'AGE-SECRET-KEY-';
+const X25519_KEY_BYTES = 32;
+/** DER prefixes of an X25519 SubjectPublicKeyInfo and PKCS#8 PrivateKeyInfo (RFC 8410). */
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+/** The `age` CLI's own limits for key files. */
+const MAX_KEY_FILE_BYTES = 16 * 1024 * 1024;
+const MAX_KEY_LINE_CHARS = 8 * 1024;
+const QUOTE_LIMIT = 80;
+
+/** An X25519 recipient: who a file is encrypted to. */
+export interface AgeRecipient {
+  readonly kind: 'X25519';
+  /** The canonical `age1…` encoding. */
+  readonly text: string;
+  readonly publicKey: KeyObject;
+  /** The raw 32-byte point (part of the wrap key's salt). */
+  readonly publicBytes: Buffer;
+}
+
+/** An X25519 identity: the secret that decrypts files encrypted to its recipient. */
+export interface AgeIdentity {
+  readonly kind: 'X25519';
+  readonly privateKey: KeyObject;
+  /** Its recipient. */
+  readonly recipient: AgeRecipient;
+}
+
+export function x25519PublicKeyFromBytes(bytes: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, bytes]), format: 'der', type: 'spki' });
+}
+
+export function x25519PublicBytes(key: KeyObject): Buffer {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return der.subarray(der.length - X25519_KEY_BYTES);
+}
+
+function recipientFromPublicBytes(bytes: Buffer): AgeRecipient {
+  return { kind: 'X25519', text: encodeBech32(RECIPIENT_HRP, bytes), publicKey: x25519PublicKeyFromBytes(bytes), publicBytes: bytes };
+}
+
+function identityFromSecretBytes(bytes: Uint8Array): AgeIdentity {
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, bytes]);
+  try {
+    const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    return { kind: 'X25519', privateKey, recipient: recipientFromPublicBytes(x25519PublicBytes(createPublicKey(privateKey))) };
+  } finally {
+    der.fill(0);
+  }
+}
+
+/** A recipient quoted for a message: printable ASCII only, and not too long. */
+function quoteRecipient(text: string): string {
+  const printable = text.replace(/[^\x20-\x7e]/g, '?');
+  return JSON.stringify(printable.length > QUOTE_LIMIT ? `${printable.slice(0, QUOTE_LIMIT)}…` : printable);
+}
+
+/** Why a recipient line is not one we can use, or undefined when it looks like `age1…` X25519. */
+function unsupportedRecipientKind(text: string): string | undefined {
+  if (/^age1pq1/i.test(text)) return 'post-quantum (age1pq1…) recipients are not supported; use an X25519 recipient (age1…)';
+  if (/^age1tag(pq)?1/i.test(text)) return 'tagged (hardware) recipients are not supported; use an X25519 recipient (age1…)';
+  // The Bech32 alphabet has no "1": a second one means the prefix is `age1<plugin>1`.
+  if (/^age1[a-z0-9._-]+1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]+$/i.test(text)) {
+    return 'plugin recipients are not supported; use an X25519 recipient (age1…)';
+  }
+  if (/^(ssh-(ed25519|rsa)|ecdsa-sha2-|sk-(ssh|ecdsa))/.test(text)) return 'SSH keys are not supported as recipients; use an X25519 recipient (age1…)';
+  return undefined;
+}
+
+/** Parses one `age1…` X25519 recipient (surrounding whitespace is not trimmed). */
+export function parseRecipient(text: string): AgeRecipient {
+  const unsupported = unsupportedRecipientKind(text);
+  if (unsupported !== undefined) throw new AgeBadRecipientError(`recipient ${quoteRecipient(text)}: ${unsupported}`);
+  if (!text.toLowerCase().startsWith('age1')) {
+    throw new AgeBadRecipientError(`recipient ${quoteRecipient(text)} is not an age recipient (it should start with "age1")`);
+  }
+  const decoded = decodeBech32(text);
+  if (typeof decoded === 'string') throw new AgeBadRecipientError(`recipient ${quoteRecipient(text)} is malformed: it ${decoded}`);
+  if (decoded.hrp !== RECIPIENT_HRP) {
+    throw new AgeBadRecipientError(`recipient ${quoteRecipient(text)} is malformed: it must be lowercase`);
+  }
+  if (decoded.bytes.length !== X25519_KEY_BYTES) {
+    throw new AgeBadRecipientError(`recipient ${quoteRecipient(text)} is malformed: it holds ${decoded.bytes.length} bytes instead of ${X25519_KEY_BYTES}`);
+  }
+  return recipientFromPublicBytes(decoded.bytes);
+}
+
+/**
+ * Parses one `AGE-SECRET-KEY-1…` identity. `where` names it in messages (e.g. "identity file
+ * key.txt, line 3"); the key itself is never quoted.
+ */
+export function parseIdentity(text: string, where = 'identity'): AgeIdentity {
+  if (/^AGE-SECRET-KEY-PQ-1/i.test(text)) {
+    throw new AgeBadIdentityError(`${where}: post-quantum identities (AGE-SECRET-KEY-PQ-1…) are not supported; use an X25519 identity (AGE-SECRET-KEY-1…)`);
+  }
+  if (/^AGE-PLUGIN-/i.test(text)) throw new AgeBadIdentityError(`${where}: plugin identities (AGE-PLUGIN-…) are not supported; use an X25519 identity (AGE-SECRET-KEY-1…)`);
+  if (/^-----BEGIN /.test(text)) throw new AgeBadIdentityError(`${where}: SSH and PEM keys are not supported; use an X25519 identity (AGE-SECRET-KEY-1…)`);
+  if (/^age1/i.test(text)) throw new AgeBadIdentityError(`${where} is a recipient (public key, age1…), not an identity (AGE-SECRET-KEY-1…)`);
+  if (!/^AGE-SECRET-KEY-1/i.test(text)) throw new AgeBadIdentityError(`${where} is not an age identity (it should start with "AGE-SECRET-KEY-1")`);
+  const decoded = decodeBech32(text);
+  if (typeof decoded === 'string') throw new AgeBadIdentityError(`${where} is malformed: it ${decoded}`);
+  if (decoded.hrp !== IDENTITY_HRP) throw new AgeBadIdentityError(`${where} is malformed: it must be uppercase`);
+  if (decoded.bytes.length !== X25519_KEY_BYTES) {
+    throw new AgeBadIdentityError(`${where} is malformed: it holds ${decoded.bytes.length} bytes instead of ${X25519_KEY_BYTES}`);
+  }
+  try {
+    return identityFromSecretBytes(decoded.bytes);
+  } finally {
+    decoded.bytes.fill(0);
+  }
+}
+
+/** The canonical `AGE-SECRET-KEY-1…` text of an identity (for key generation and tests). */
+export function formatIdentity(identity: AgeIdentity): string {
+  const jwk = identity.privateKey.export({ format: 'jwk' });
+  const secret = Buffer.from(jwk.d!, 'base64url');
+  try {
+    return encodeBech32(IDENTITY_HRP, secret);
+  } finally {
+    secret.fill(0);
+  }
+}
+
+/** A fresh random identity, as `age-keygen` makes. */
+export function generateIdentity(): AgeIdentity {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  return { kind: 'X25519', privateKey, recipient: recipientFromPublicBytes(x25519PublicBytes(publicKey)) };
+}
+
+/** The lines of a key file that carry keys: [line number, text]. */
+function keyLines(text: string): [number, string][] {
+  const lines: [number, string][] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '' || line.startsWith('#')) return;
+    lines.push([index + 1, line]);
+  });
+  return lines;
+}
+
+/** Parses the text of a recipients file (as `age -R`); `name` labels messages. */
+export function parseRecipientsFile(text: string, name = 'recipients file'): AgeRecipient[] {
+  const recipients: AgeRecipient[] = [];
+  for (const [number, line] of keyLines(text)) {
+    if (line.length > MAX_KEY_LINE_CHARS) throw new AgeBadRecipientError(`${name}, line ${number}: the line is too long`);
+    try {
+      recipients.push(parseRecipient(line));
+    } catch (error) {
+      if (error instanceof AgeBadRecipientError) throw new AgeBadRecipientError(`${name}, line ${number}: ${error.message}`);
+      throw error;
+    }
+  }
+  if (recipients.length === 0) throw new AgeBadRecipientError(`${name} holds no recipients`);
+  return recipients;
+}
+
+/** Parses the text of an identity file (as `age -i`, X25519 keys only); `name` labels messages. */
+export function parseIdentityFile(text: string, name = 'identity file'): AgeIdentity[] {
+  if (text.startsWith('age-encryption.org/')) {
+    throw new AgeBadIdentityError(`${name} is itself encrypted (a passphrase-protected key): decrypt it with "age -d" first`);
+  }
+  const identities: AgeIdentity[] = [];
+  for (const [number, line] of keyLines(text)) {
+    if (line.length > MAX_KEY_LINE_CHARS) throw new AgeBadIdentityError(`${name}, line ${number}: the line is too long`);
+    identities.push(parseIdentity(line, `${name}, line ${number}`));
+  }
+  if (identities.length === 0) throw new AgeBadIdentityError(`${name} holds no identities (AGE-SECRET-KEY-1… lines)`);
+  return identities;
+}
+
+async function readKeyFile(path: string, what: string, fail: (message: string) => Error): Promise<string> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw fail(`${what} ${JSON.stringify(path)} is not a regular file`);
+    if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (error instanceof AgeBadIdentityError || error instanceof AgeBadRecipientError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+  }
+}
+
+/** Reads and parses an identity file from disk. */
+export async function loadIdentityFile(path: string): Promise<AgeIdentity[]> {
+  const text = await readKeyFile(path, 'identity file', (message) => new AgeBadIdentityError(message));
+  return parseIdentityFile(text, `identity file ${JSON.stringify(path)}`);
+}
+
+/** Reads and parses a recipients file from disk. */
+export async function loadRecipientsFile(path: string): Promise<AgeRecipient[]> {
+  const text = await readKeyFile(path, 'recipients file', (message) => new AgeBadRecipientError(message));
+  return parseRecipientsFile(text, `recipients file ${JSON.stringify(path)}`);
+}

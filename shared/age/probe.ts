@@ -1,0 +1,35 @@
+// Looking at an age file without decrypting it: whether a byte prefix is an age file (for
+// "encrypted?" in listings and hints), and which recipient stanza types its header carries
+// (for `backups`). Both read only a prefix the caller already has; the summary parses the
+// header strictly, with the same limits as decryption.
+
+import { AGE_MAGIC, DEFAULT_HEADER_LIMITS, parseHeaderPrefix, type HeaderLimits } from './header.js';
+
+const MAGIC = Buffer.from(AGE_MAGIC, 'latin1');
+
+/** Bytes `isAgeFile` needs to see: the `age-encryption.org/v1\n` line. */
+export const AGE_MAGIC_BYTES = MAGIC.length;
+
+/** Whether `prefix` starts with the age v1 magic line (binary age file; not ASCII armor). */
+export function isAgeFile(prefix: Uint8Array): boolean {
+  return prefix.length >= MAGIC.length && MAGIC.equals(Buffer.from(prefix.buffer, prefix.byteOffset, MAGIC.length));
+}
+
+export interface AgeHeaderSummary {
+  /** The stanza types in header order, e.g. `["X25519", "X25519"]`. */
+  readonly recipientTypes: readonly string[];
+  /** Length of the header, MAC line included (the payload nonce follows it). */
+  readonly headerBytes: number;
+}
+
+/**
+ * Summarises the header at the start of `prefix`, or returns undefined when `prefix` ends
+ * before the header does (read more, up to `limits.maxHeaderBytes`; a header with a few
+ * X25519 recipients takes about 100 bytes each). Throws the typed errors of the header
+ * parser for input that is not a well-formed age header.
+ */
+export function summarizeAgeHeader(prefix: Uint8Array, limits: HeaderLimits = DEFAULT_HEADER_LIMITS): AgeHeaderSummary | undefined {
+  const done = parseHeaderPrefix(prefix, limits);
+  if (done === undefined) return undefined;
+  return { recipientTypes: done.header.stanzas.map((stanza) => stanza.type), headerBytes: done.header.length };
+}
