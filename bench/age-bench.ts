@@ -280,8 +280,8 @@ async function streamSection(options: Options, tmp: string): Promise<void> {
 const CHILD_SOURCE = `
 import { pipeline } from 'node:stream';
 const [dist, mode, tenantsDir, tenant, archive, keyText] = process.argv.slice(2);
-const { backupTenant } = await import(dist + '/shared/backup.js');
-const { restoreTenant } = await import(dist + '/shared/restore.js');
+const { backupTenant } = await import(dist + '/shared/backup/backup.js');
+const { restoreTenant } = await import(dist + '/shared/restore/restore.js');
 const { LocalFileLocation } = await import(dist + '/shared/storage/local.js');
 const age = await import(dist + '/shared/age/index.js');
 const local = new LocalFileLocation(archive);

@@ -12,7 +12,7 @@
 
 import { Transform } from 'node:stream';
 
-import { AgeBadIdentityError, AgeDamagedError, AgeNoIdentityMatchedError, AgeUnsupportedError } from './errors.js';
+import { AgeBadIdentityError, AgeDamagedError, AgeNoIdentityMatchedError, AgeUnsupportedError } from '../errors.js';
 import { AgeHeaderReader, DEFAULT_HEADER_LIMITS, headerMacMatches, type AgeHeader, type HeaderLimits } from './header.js';
 import type { AgeIdentity } from './keys.js';
 import { derivePayloadKey, PAYLOAD_NONCE_BYTES, StreamDecryptor, takeJoined } from './stream.js';

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
 
-import { AgeBadRecipientError } from './errors.js';
+import { AgeBadRecipientError } from '../errors.js';
 import { computeHeaderMac, formatHeader, formatHeaderWithoutMac } from './header.js';
 import type { AgeRecipient } from './keys.js';
 import { derivePayloadKey, newPayloadNonce, StreamEncryptor, takeJoined } from './stream.js';

@@ -16,7 +16,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 import { decodeCanonicalBase64, encodeBase64 } from './encoding.js';
-import { AgeDamagedError, AgeHeaderLimitError, AgeNotEncryptedError, AgeUnsupportedError } from './errors.js';
+import { AgeDamagedError, AgeHeaderLimitError, AgeNotEncryptedError, AgeUnsupportedError } from '../errors.js';
 
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
 const VERSION_PREFIX = 'age-encryption.org/';

@@ -22,7 +22,7 @@ export {
   AgeNotEncryptedError,
   AgeUnsupportedError,
   type AgeDamagedPart,
-} from './errors.js';
+} from '../errors.js';
 export { DEFAULT_HEADER_LIMITS, type HeaderLimits } from './header.js';
 export {
   formatIdentity,

@@ -12,7 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { readFile, stat } from 'node:fs/promises';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
-import { AgeBadIdentityError, AgeBadRecipientError } from './errors.js';
+import { AgeBadIdentityError, AgeBadRecipientError } from '../errors.js';
 
 const RECIPIENT_HRP = 'age';
 const IDENTITY_HRP = 'AGE-SECRET-KEY-';

@@ -14,7 +14,7 @@
 
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject, createSecretKey } from 'node:crypto';
 
-import { AgeDamagedError } from './errors.js';
+import { AgeDamagedError } from '../errors.js';
 
 export const PAYLOAD_NONCE_BYTES = 16;
 export const CHUNK_BYTES = 64 * 1024;

@@ -10,7 +10,7 @@
 import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto';
 
 import { decodeCanonicalBase64, encodeBase64 } from './encoding.js';
-import { AgeBadRecipientError, AgeDamagedError } from './errors.js';
+import { AgeBadRecipientError, AgeDamagedError } from '../errors.js';
 import type { Stanza } from './header.js';
 import { x25519PublicBytes, x25519PublicKeyFromBytes, type AgeIdentity, type AgeRecipient } from './keys.js';
 

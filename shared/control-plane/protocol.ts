@@ -21,6 +21,11 @@
 
 import {
   AbortedError,
+  AgeBadIdentityError,
+  AgeBadRecipientError,
+  AgeHeaderLimitError,
+  AgeNotEncryptedError,
+  AgeUnsupportedError,
   ArchiveLimitError,
   CorruptArchiveError,
   CronCommandError,
@@ -139,6 +144,14 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   CRON_EXISTS: remote('CRON_EXISTS'),
   CRON_NAME_TAKEN: remote('CRON_NAME_TAKEN'),
   CRON_NOT_FOUND: remote('CRON_NOT_FOUND'),
+  AGE_BAD_RECIPIENT: (message) => new AgeBadRecipientError(message),
+  AGE_BAD_IDENTITY: (message) => new AgeBadIdentityError(message),
+  AGE_NOT_ENCRYPTED: (message) => new AgeNotEncryptedError(message),
+  AGE_UNSUPPORTED: (message) => new AgeUnsupportedError(message),
+  // Their classes hold the stanza types or the damaged part; the message says it too.
+  AGE_NO_IDENTITY_MATCHED: wireOnly('AGE_NO_IDENTITY_MATCHED', 'refused'),
+  AGE_DAMAGED: wireOnly('AGE_DAMAGED', 'refused'),
+  AGE_HEADER_LIMIT: (message) => new AgeHeaderLimitError(message),
   ABORTED: (message) => new AbortedError(message),
   FILESYSTEM: (message) => new FileSystemError(message),
   PIPE_FAILED: (message) => new PipeCommandError(message),
