@@ -16,7 +16,7 @@ What is delayed (L = --delay-ms), per request the kernel sends; modelled on the 
 client talking to EFS, where every RPC is a network round trip:
   - LOOKUP, GETATTR, SETATTR (chmod, chown, truncate, utimes: one request), OPEN, CREATE,
     MKDIR, MKNOD, SYMLINK, LINK, UNLINK, RMDIR, RENAME, READLINK, ACCESS, STATFS,
-    FSYNCDIR: L each.
+    FSYNCDIR: L each; a failed request (a lookup of an absent name) too.
   - READDIR(PLUS): L for each started block of 1,000 entries (an NFS READDIR reply of
     32 KiB or more holds about that many). Listings carry attributes (READDIRPLUS, like
     NFS's READDIR), so a stat of a listed entry within the cache timeout costs nothing.
@@ -29,11 +29,12 @@ client talking to EFS, where every RPC is a network round trip:
   - RELEASE, OPENDIR, RELEASEDIR, FORGET: free.
 The operation is carried out when the request arrives and its reply is sent after the
 delay, so concurrent requests overlap their delays, as on a network file system (the
-benchmark checks that on every mount: bench/latency-mount.ts). What the kernel itself serialises stays serialised, as on NFS: creating,
-renaming or removing names in one directory holds that directory's lock. Known gap: the
-kernel looks a new name up (one L) before it creates it, where an NFSv4 OPEN does both in
-one round trip. The daemon is one Python thread: at 0 ms it answers some tens of thousands
-of requests a second (docs/benchmarks.md).
+benchmark checks that on every mount: bench/latency-mount.ts). What the kernel itself
+serialises stays serialised, as on NFS: creating, renaming or removing names in one
+directory holds that directory's lock. Known gap: the kernel looks a new name up (one L)
+before it creates it, where an NFSv4 OPEN does both in one round trip. The daemon is one
+Python thread: at 0 ms it answered ~14,000 requests a second on a loaded 2-core machine
+(docs/benchmarks.md).
 
 Kernel caches: entries and attributes for --cache-s (1 s), no negative entries, file data
 dropped on every open (close-to-open consistency). Permissions are checked by the kernel

@@ -1043,6 +1043,7 @@ const FUSE_COLUMNS: [string, (kind: string) => boolean][] = [
 function renderLatency(report: Report): string[] {
   const latency = report.latency!;
   const lines: string[] = [];
+  if (latency.checks.length === 0) return ['Latency mount: not mounted (the latency rows say why).', ''];
   lines.push(`Latency mount: every request to the file system waits ${latency.delayMs} ms for its reply (bench/latencyfs.py, FUSE; what is delayed and why: docs/benchmarks.md). ` +
     'Writes are buffered and paid for by the flush on close; release, opendir, releasedir and write cost nothing.');
   const checks = latency.checks.map((c) => `${c.size} ${c.row}: ${c.serialMs.toFixed(0)} → ${c.parallelMs.toFixed(0)} ms`);
