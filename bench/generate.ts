@@ -7,7 +7,13 @@
 // real SQLite databases (better-sqlite3, idle: no -wal beside them), incompressible media
 // (~28% of the bytes, a few large enough to be streamed rather than read whole), many tiny
 // JSON files (config, pairings, usage, tool cache), a few symlinks, and a `pty/` dir that
-// backups leave out. `tiny` is 200,000 JSON files under 1 KiB in 400 directories.
+// backups leave out. `tiny` is 200,000 JSON files under 1 KiB in 400 directories, `tiny20k`
+// the same at 20,000 files (for the latency mount, where 200,000 would take an hour).
+//
+// `mixed` (~244 MiB, ~9,290 files) has the shape of a tenant measured from outside (issue
+// #20): a third of the files under 8 KiB, exactly 33 over 1 MiB, most of the rest 8–64 KiB
+// session transcripts and memory notes; usage/pairing JSON, media, and SQLite memory
+// databases (4 of them over 1 MiB).
 //
 // Every file gets an mtime months in the past: a fresh mtime would send every large file
 // down the archive writer's "recently modified, spool it first" path, which a real idle
@@ -25,7 +31,7 @@ import { ByteStream, logNormalSize, pick, randomInt, seededRandom, type Random }
 import { chatSession, markdownNote, TextSource } from './text.js';
 
 export const GENERATOR_VERSION = 3;
-export type TreeSize = 'small' | 'large' | 'tiny';
+export type TreeSize = 'small' | 'large' | 'mixed' | 'tiny' | 'tiny20k';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -101,7 +107,7 @@ export function treeRoot(workDir: string, size: TreeSize): string {
 /** The tree for `size` under `workDir`: reused if valid, else generated. */
 export function ensureTree(workDir: string, size: TreeSize, log: (line: string) => void): Tree {
   const root = treeRoot(workDir, size);
-  const tenant = size === 'tiny' ? 'tiny' : `acme-${size}`;
+  const tenant = size === 'tiny' || size === 'tiny20k' ? size : `acme-${size}`;
   const tenantsDir = path.join(root, 'tenants');
   const stampPath = path.join(root, 'stamp.json');
   if (existsSync(stampPath)) {
@@ -123,7 +129,11 @@ export function ensureTree(workDir: string, size: TreeSize, log: (line: string) 
   log(`generating the ${size} tree in ${root} …`);
   const started = Date.now();
   const tenantDir = path.join(tenantsDir, tenant);
-  const categoriesWritten = size === 'tiny' ? generateTiny(tenantDir) : generateTenant(tenantDir, size === 'small' ? 1 : 10);
+  const categoriesWritten =
+    size === 'tiny' ? generateTiny(tenantDir, 200_000)
+    : size === 'tiny20k' ? generateTiny(tenantDir, 20_000)
+    : size === 'mixed' ? generateMixed(tenantDir)
+    : generateTenant(tenantDir, size === 'small' ? 1 : 10);
   const counted = countTree(tenantDir);
   const pty = countTree(path.join(tenantDir, 'pty'));
   const stamp: TreeStamp = {
@@ -380,14 +390,13 @@ function writeSqlite(file: string, text: TextSource, random: Random, bytes: Byte
   }
 }
 
-/** 200,000 JSON files under 1 KiB, 500 per directory: events, receipts, pairing state. */
-function generateTiny(tenantDir: string): Record<string, { files: number; bytes: number }> {
+/** `files` JSON files under 1 KiB, 500 per directory: events, receipts, pairing state. */
+function generateTiny(tenantDir: string, files: number): Record<string, { files: number; bytes: number }> {
   const random = seededRandom(424242);
   const text = new TextSource(seededRandom(4242), 3000);
   const writer = new Writer(tenantDir, random, false);
-  const FILES = 200_000;
   const PER_DIR = 500;
-  for (let i = 0; i < FILES; i++) {
+  for (let i = 0; i < files; i++) {
     const target = randomInt(random, 80, 1000);
     const record: Record<string, unknown> = { id: i, ts: EPOCH_MS + i * 1000, type: pick(random, ['event', 'receipt', 'ack', 'pairing']) };
     let json = JSON.stringify(record);
@@ -398,5 +407,108 @@ function generateTiny(tenantDir: string): Record<string, { files: number; bytes:
     if (json.length > 1000) json = JSON.stringify({ id: i, ts: EPOCH_MS + i * 1000, note: text.sentence(3, 8).slice(0, 200) });
     writer.file(`events/shard-${String(Math.floor(i / PER_DIR)).padStart(3, '0')}/evt-${String(i).padStart(6, '0')}.json`, json, 'tiny-json');
   }
+  return writer.categories;
+}
+
+/**
+ * The `mixed` tenant's plan. Sizes are log-normal per category, rescaled to the category's
+ * bytes; every category but `large` and the big SQLite databases stays under 1 MiB, so the
+ * count over 1 MiB is exact (29 + 4 = 33).
+ */
+function mixedCategories(): Category[] {
+  return [
+    { name: 'small-json', files: 1300, bytes: 1.3 * MiB, median: 700, sigma: 0.9, min: 60, max: 7 * KiB },
+    { name: 'memory-md', files: 1800, bytes: 21 * MiB, median: 9 * KiB, sigma: 0.9, min: 300, max: 64 * KiB },
+    { name: 'sessions-jsonl', files: 5298, bytes: 82 * MiB, median: 16 * KiB, sigma: 0.6, min: 1 * KiB, max: 1000 * KiB },
+    { name: 'media', files: 830, bytes: 36 * MiB, median: 28 * KiB, sigma: 1.0, min: 2 * KiB, max: 1000 * KiB },
+    { name: 'large', files: 29, bytes: 76 * MiB, median: 2.2 * MiB, sigma: 0.6, min: 1.1 * MiB, max: 9 * MiB },
+    { name: 'pty', files: 20, bytes: 1 * MiB, median: 32 * KiB, sigma: 1.0, min: 1 * KiB, max: 256 * KiB },
+  ];
+}
+
+/** SQLite memory databases of the `mixed` tenant: 4 under 1 MiB, 4 over. */
+const MIXED_SQLITE_SIZES = [200 * KiB, 300 * KiB, 400 * KiB, 520 * KiB, 1.6 * MiB, 2.4 * MiB, 4.2 * MiB, 6.8 * MiB];
+
+function generateMixed(tenantDir: string): Record<string, { files: number; bytes: number }> {
+  const random = seededRandom(20261203);
+  const text = new TextSource(seededRandom(1203));
+  const bytes = new ByteStream('tenant-mixed');
+  const writer = new Writer(tenantDir, seededRandom(1204));
+  const plan = new Map(mixedCategories().map((category) => [category.name, planSizes(random, category)]));
+  const agents = 12;
+  const month = (i: number) => `2026-${String(1 + (i % 6)).padStart(2, '0')}`;
+  const day = (i: number) => `${month(i)}-${String(1 + (i % 28)).padStart(2, '0')}`;
+
+  writer.file('config.json', JSON.stringify({ displayName: 'Mixed Corp', model: 'claude-sonnet-4-5', maxAgents: agents, timezone: 'Europe/Paris' }, null, 2), 'small-json');
+  writer.file('token.sha256', `${bytes.bytes(32).toString('hex')}\n`, 'small-json', 0o600);
+  writer.file('channels/telegram.json', JSON.stringify({ botToken: `123456:${text.identifier('', 35)}`, chatIds: [2001, 2002, 2003] }), 'small-json', 0o600);
+  writer.file('channels/whatsapp/creds.json', JSON.stringify({ pairedDevice: 'device-7', noiseKey: bytes.bytes(32).toString('base64') }), 'small-json', 0o600);
+  writer.file('cron/jobs.json', JSON.stringify(Array.from({ length: 9 }, (_, i) => ({ name: `job-${i}`, schedule: `${i * 5} 7 * * *`, agent: `agent-${i % agents}`, prompt: text.sentence() })), null, 2), 'small-json');
+
+  // Usage records, pairings, tool-call cache: many small JSON files.
+  (plan.get('small-json') ?? []).forEach((size, i) => {
+    const kind = i % 4;
+    const relative =
+      kind === 0 ? `usage/${month(i)}/day-${String(i).padStart(5, '0')}.json`
+      : kind === 1 ? `cache/tools/${String(i % 64).padStart(2, '0')}/${text.identifier('call_', 12)}.json`
+      : kind === 2 ? `channels/state/chat-${String(i).padStart(6, '0')}.json`
+      : `agents/agent-${i % agents}/state/${text.identifier('s_', 10)}.json`;
+    const record: Record<string, unknown> = { id: i, updated: EPOCH_MS + i * 60_000, agent: `agent-${i % agents}` };
+    while (JSON.stringify(record).length < size) record[text.word()] = random() < 0.5 ? randomInt(random, 0, 1e6) : text.sentence(2, 8);
+    writer.file(relative, JSON.stringify(record), 'small-json');
+  });
+
+  // Memory notes: one Markdown file per agent and day.
+  (plan.get('memory-md') ?? []).forEach((size, i) => {
+    writer.file(`memory/agent-${i % agents}/${day(Math.floor(i / agents))}-${String(i).padStart(4, '0')}.md`, markdownNote(text, random, size), 'memory-md');
+  });
+
+  (plan.get('sessions-jsonl') ?? []).forEach((size, i) => {
+    writer.file(`agents/agent-${i % agents}/sessions/${month(i)}/${text.identifier('', 8)}-${String(i).padStart(5, '0')}.jsonl`, chatSession(text, random, bytes, size, EPOCH_MS + i * 3_600_000), 'sessions-jsonl');
+  });
+
+  const media: [string, Buffer][] = [
+    ['png', Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex')],
+    ['jpg', Buffer.from('ffd8ffe000104a46494600010100', 'hex')],
+    ['pdf', Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1')],
+  ];
+  (plan.get('media') ?? []).forEach((size, i) => {
+    const [ext, magic] = media[i % media.length]!;
+    writer.file(`workspace/uploads/${month(i)}/${text.identifier('att_', 10)}.${ext}`, Buffer.concat([magic, bytes.bytes(Math.max(0, size - magic.length))]), 'media');
+  });
+
+  // Over 1 MiB: long transcripts (compressible), recordings and exports (incompressible), indexes.
+  (plan.get('large') ?? []).forEach((size, i) => {
+    const kind = i % 3;
+    if (kind === 0) writer.file(`agents/agent-${i % agents}/sessions/archive/long-${String(i).padStart(3, '0')}.jsonl`, chatSession(text, random, bytes, size, EPOCH_MS + i * 86_400_000), 'large');
+    else if (kind === 1) writer.file(`workspace/recordings/${text.identifier('rec_', 8)}.mp4`, Buffer.concat([Buffer.from('000000206674797069736f6d', 'hex'), bytes.bytes(size - 12)]), 'large');
+    else writer.file(`agents/agent-${i % agents}/index/vectors-${String(i).padStart(3, '0')}.db`, pagedFile(text, random, bytes, size), 'large');
+  });
+
+  MIXED_SQLITE_SIZES.forEach((size, i) => {
+    const full = path.join(tenantDir, `memory/agent-${i}.sqlite`);
+    writer.dir(path.dirname(full));
+    writeSqlite(full, text, random, bytes, size);
+    writer.touch(full);
+    const tally = (writer.categories.sqlite ??= { files: 0, bytes: 0 });
+    tally.files++;
+    tally.bytes += lstatSync(full).size;
+  });
+
+  (plan.get('pty') ?? []).forEach((size, i) => {
+    let log = '';
+    while (log.length < size) log += `\x1b[32m$\x1b[0m ${text.sentence(2, 6)}\r\n${text.code(3)}\r\n`;
+    writer.file(`pty/term-${i}/output.log`, log.slice(0, size), 'pty');
+  });
+
+  const link = (target: string, relative: string) => {
+    const full = path.join(tenantDir, relative);
+    writer.dir(path.dirname(full));
+    symlinkSync(target, full);
+  };
+  link('agents/agent-0', 'current-agent');
+  link('../config.json', 'workspace/config.json');
+
+  writer.finish();
   return writer.categories;
 }
