@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 
 import { UsageError } from '../shared/errors.js';
-import { assertOpenclawCommandLine, crontabLine, expandTemplate } from '../shared/schedule/cron-command.js';
+import { assertOpenclawCommandLine, crontabLine } from '../shared/schedule/cron-command.js';
+import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { eventBridgeClient, lambdaClient } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
@@ -75,7 +76,7 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
 
   const next = added.nextRuns.map((date) => date.toISOString());
   const first = added.nextRuns[0];
-  const sample = first === undefined ? undefined : expandTemplate(added.command.to, first);
+  const sample = first === undefined ? undefined : expandTemplate(added.command.to, { time: first, tenant: added.command.tenant });
   context.output.result(
     {
       operation: 'cron-add',

@@ -1,5 +1,4 @@
-// shared/schedule/cron-command.ts: --cmd parsed as one openclaw command (no shell), date templates
-// expanded at fire time, rule names, the rule target's input transformer and description.
+// shared/schedule/cron-command.ts: --cmd parsed as one openclaw command (no shell), rule names, the rule target's input transformer and description.
 
 import { describe, expect, it } from 'vitest';
 
@@ -9,11 +8,9 @@ import {
   cronRuleName,
   cronTargetInput,
   crontabLine,
-  expandTemplate,
   parseCronCommand,
   parseCronDescription,
   splitWords,
-  templateProblem,
 } from '../shared/schedule/cron-command.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, type FlagSpec } from '../shared/command-flags.js';
 
@@ -105,34 +102,6 @@ describe('parseCronCommand', () => {
     } catch (error) {
       expect((error as { outcome?: string }).outcome).toBe('usage');
     }
-  });
-});
-
-describe('templates', () => {
-  const time = new Date('2026-06-03T03:00:07Z');
-  it.each([
-    ['s3://b/acme/{date:%F}.tar.zst', 's3://b/acme/2026-06-03.tar.zst'],
-    ['s3://b/acme/{date:%Y}/{date:%m}/{date:%d}/{date:%H%M%S}.tar.zst', 's3://b/acme/2026/06/03/030007.tar.zst'],
-    ['s3://b/{date:%FT%T}', 's3://b/2026-06-03T03:00:07'],
-    ['s3://b/{date:%y%j-%u%w-%a%b}', 's3://b/26154-33-WedJun'],
-    ['s3://b/{date:%s}', 's3://b/1780455607'],
-    ['s3://b/{date:%G-W%V}', 's3://b/2026-W23'],
-    ['s3://b/{date:100%%}', 's3://b/100%'],
-    ['s3://b/plain', 's3://b/plain'],
-  ])('expands %s in UTC', (template, expected) => {
-    expect(expandTemplate(template, time)).toBe(expected);
-  });
-
-  it('uses ISO weeks across the year boundary', () => {
-    expect(expandTemplate('{date:%G-W%V}', new Date('2027-01-01T00:00:00Z'))).toBe('2026-W53');
-    expect(expandTemplate('{date:%G-W%V}', new Date('2025-12-29T00:00:00Z'))).toBe('2026-W01');
-  });
-
-  it('finds broken templates', () => {
-    expect(templateProblem('s3://b/{date:%F')).toMatch(/literal/);
-    expect(templateProblem('s3://b/{date:%}')).toMatch(/lone "%"/);
-    expect(templateProblem('s3://b/{date:%Z}')).toMatch(/"%Z" is not supported/);
-    expect(() => expandTemplate('s3://b/{oops}', time)).toThrow(/invalid template/);
   });
 });
 

@@ -34,11 +34,11 @@ import {
   cronTargetInput,
   CRON_NAME_TAG,
   CRON_TARGET_ID,
-  expandTemplate,
   parseCronCommand,
   parseCronDescription,
   TENANT_TAG,
 } from '../schedule/cron-command.js';
+import { expandTemplate } from '../schedule/destination-template.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
 import { assertTenantName } from '../tenant/names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
@@ -108,7 +108,7 @@ export async function addCron(plane: ControlPlane, clients: CronClients, request
       } catch {
         config = undefined; // a misconfigured function: doctor says more
       }
-      if (config !== undefined) assertRemoteStorage('backup', expandTemplate(scheduled.command.to, new Date()), scheduled.command.storage, config);
+      if (config !== undefined) assertRemoteStorage('backup', expandTemplate(scheduled.command.to, { time: new Date(), tenant: scheduled.command.tenant }), scheduled.command.storage, config);
     }
   } catch (error) {
     throw translateAwsError(error, plane, `looking up the backup function ${backupFunction}`);

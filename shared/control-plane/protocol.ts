@@ -53,7 +53,8 @@ import {
   type Outcome,
 } from '../errors.js';
 import type { BackupCommand, RestoreCommand, StorageFlags } from '../operations.js';
-import { CRON_PAYLOAD_SOURCE, expandTemplate } from '../schedule/cron-command.js';
+import { CRON_PAYLOAD_SOURCE } from '../schedule/cron-command.js';
+import { expandTemplate } from '../schedule/destination-template.js';
 import { redact } from '../storage/redact.js';
 
 export interface ErrorBody {
@@ -332,7 +333,7 @@ export function parseCronPayload(value: unknown, now: () => Date): ScheduledBack
     timeSource = 'event';
   }
   return {
-    command: { ...command, to: expandTemplate(command.to, time) },
+    command: { ...command, to: expandTemplate(command.to, { time, tenant }) },
     cronName,
     time,
     timeSource,

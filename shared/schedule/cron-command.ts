@@ -12,16 +12,16 @@
 // `openclaw tenants backup <tenant> --to s3://…`, for the cron's own tenant; its flags are
 // the CLI's own (command-flags.ts), each of which is taken, ignored or refused here.
 //
-// Template syntax (the payload's `command.to`): literal text plus `{date:FORMAT}`, FORMAT a
-// strftime subset (DATE_FORMATS). Literal `{`, `}` are refused in `--to` so a placeholder
-// is never ambiguous; `<` and `>` are refused everywhere because EventBridge's input
-// transformer would take them for its own placeholders.
+// The payload's `command.to` is a destination template (destination-template.ts); `<` and
+// `>` are refused everywhere because EventBridge's input transformer would take them for
+// its own placeholders.
 
 import { CronCommandError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag } from '../command-flags.js';
 import type { BackupCommand, StorageFlags } from '../operations.js';
 import { parseS3Url } from '../storage/s3-url.js';
+import { dateFormatProblem, expandTemplate, hasPlaceholders, templateProblem } from './destination-template.js';
 
 /** `source` of the payload a cron rule sends to the backup function. */
 export const CRON_PAYLOAD_SOURCE = 'openclaw.cron';
@@ -70,89 +70,6 @@ export function cronRuleName(prefix: string, tenant: string, cronName: string): 
 /** Rule names of one tenant's crons start with this (other tenants' may too: check the tags). */
 export function cronRulePrefix(prefix: string, tenant?: string): string {
   return tenant === undefined ? `${prefix}-` : `${prefix}-${tenant}-`;
-}
-
-// ---------------------------------------------------------------------------------------
-// Date templates
-
-type Formatter = (date: Date) => string;
-
-const pad = (value: number, width = 2) => String(value).padStart(width, '0');
-const DAY_ABBREVIATIONS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTH_ABBREVIATIONS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-function isoWeek(date: Date): { year: number; week: number } {
-  const day = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
-  const weekday = day.getUTCDay() || 7;
-  day.setUTCDate(day.getUTCDate() + 4 - weekday); // the Thursday of this ISO week
-  const yearStart = Date.UTC(day.getUTCFullYear(), 0, 1);
-  return { year: day.getUTCFullYear(), week: Math.ceil(((day.getTime() - yearStart) / 86_400_000 + 1) / 7) };
-}
-
-/** `date +FORMAT` conversions understood in templates, all in UTC. */
-export const DATE_FORMATS: Readonly<Record<string, Formatter>> = {
-  Y: (d) => pad(d.getUTCFullYear(), 4),
-  y: (d) => pad(d.getUTCFullYear() % 100),
-  m: (d) => pad(d.getUTCMonth() + 1),
-  d: (d) => pad(d.getUTCDate()),
-  H: (d) => pad(d.getUTCHours()),
-  M: (d) => pad(d.getUTCMinutes()),
-  S: (d) => pad(d.getUTCSeconds()),
-  F: (d) => `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`,
-  T: (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`,
-  j: (d) => pad(Math.floor((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1, 3),
-  u: (d) => String(d.getUTCDay() || 7),
-  w: (d) => String(d.getUTCDay()),
-  a: (d) => DAY_ABBREVIATIONS[d.getUTCDay()]!,
-  b: (d) => MONTH_ABBREVIATIONS[d.getUTCMonth()]!,
-  s: (d) => String(Math.floor(d.getTime() / 1000)),
-  V: (d) => pad(isoWeek(d).week),
-  G: (d) => pad(isoWeek(d).year, 4),
-  '%': () => '%',
-};
-
-/** Why `format` is not a usable `date +FORMAT`, or undefined. */
-export function dateFormatProblem(format: string): string | undefined {
-  if (format === '') return 'the date format is empty';
-  for (let index = 0; index < format.length; index++) {
-    const char = format[index]!;
-    if (/[{}<>]/.test(char)) return `"${char}" is not allowed in a date format`;
-    if (char !== '%') continue;
-    const conversion = format[++index];
-    if (conversion === undefined) return `the date format "${format}" ends with a lone "%"`;
-    if (!(conversion in DATE_FORMATS)) {
-      return `"%${conversion}" is not supported in a date format (supported: ${Object.keys(DATE_FORMATS).map((c) => `%${c}`).join(' ')})`;
-    }
-  }
-  return undefined;
-}
-
-export function formatDate(format: string, date: Date): string {
-  return format.replace(/%(.)/g, (_match, conversion: string) => DATE_FORMATS[conversion]!(date));
-}
-
-const PLACEHOLDER = /\{date:([^{}]*)\}/g;
-
-/** Why `template` is not a valid template, or undefined. */
-export function templateProblem(template: string): string | undefined {
-  const literal = template.replace(PLACEHOLDER, '');
-  if (/[{}]/.test(literal)) return 'literal "{" and "}" are not allowed (placeholders are {date:FORMAT})';
-  for (const match of template.matchAll(PLACEHOLDER)) {
-    const problem = dateFormatProblem(match[1]!);
-    if (problem !== undefined) return problem;
-  }
-  return undefined;
-}
-
-/** Expands every `{date:FORMAT}` with `date` in UTC. */
-export function expandTemplate(template: string, date: Date): string {
-  const problem = templateProblem(template);
-  if (problem !== undefined) throw new CronCommandError(`invalid template ${JSON.stringify(template)}: ${problem}`);
-  return template.replace(PLACEHOLDER, (_match, format: string) => formatDate(format, date));
-}
-
-export function hasPlaceholders(template: string): boolean {
-  return /\{date:/.test(template);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -420,7 +337,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     throw new CronCommandError(`--cmd backs up tenant "${tenant}", but the cron belongs to tenant "${context.tenant}": they must be the same`);
   }
   if (to === undefined) throw new CronCommandError('--cmd has no --to: openclaw tenants backup <tenant> --to s3://bucket/key');
-  assertScheduledDestination(to);
+  assertScheduledDestination(to, tenant);
 
   return {
     command: {
@@ -451,17 +368,20 @@ function assertSchedulableCommand(words: readonly Word[]): void {
   }
 }
 
-/** A scheduled `--to`: an s3:// URL whose bucket is literal, valid once expanded. */
-export function assertScheduledDestination(to: string): { bucket: string } {
+/**
+ * A scheduled `--to`: an s3:// URL whose bucket is literal, valid once expanded (with the
+ * tenant it is for, or a sample name when one template serves every tenant).
+ */
+export function assertScheduledDestination(to: string, tenant = 'sample-tenant'): { bucket: string } {
   if (!to.startsWith('s3://')) {
     throw new CronCommandError(`a scheduled backup stores its archive in S3: --to must be s3://bucket/key, got ${JSON.stringify(to)}`);
   }
   const problem = templateProblem(to);
   if (problem !== undefined) throw new CronCommandError(`invalid --to ${JSON.stringify(to)}: ${problem}`);
   const bucketPart = to.slice('s3://'.length).split('/')[0]!;
-  if (hasPlaceholders(bucketPart)) throw new CronCommandError('the bucket in --to must be literal: $(date …) can only be used in the key');
+  if (hasPlaceholders(bucketPart)) throw new CronCommandError('the bucket in --to must be literal: placeholders and $(date …) can only be used in the key');
   // Expanded with a sample date, the URL must follow the usual rules.
-  const { bucket } = parseS3Url(expandTemplate(to, new Date(Date.UTC(2026, 11, 31, 23, 59, 59))));
+  const { bucket } = parseS3Url(expandTemplate(to, { time: new Date(Date.UTC(2026, 11, 31, 23, 59, 59)), tenant }));
   return { bucket };
 }
 

@@ -1,0 +1,65 @@
+// shared/schedule/destination-template.ts: the placeholders of a scheduled or all-tenants
+// backup's destination, expanded in UTC when the backup runs.
+
+import { describe, expect, it } from 'vitest';
+
+import { expandTemplate, hasPlaceholders, namesTenant, templateProblem } from '../shared/schedule/destination-template.js';
+
+const time = new Date('2026-06-03T03:00:07Z');
+
+describe('expandTemplate', () => {
+  it.each([
+    ['s3://b/acme/{date:%F}.tar.zst', 's3://b/acme/2026-06-03.tar.zst'],
+    ['s3://b/acme/{date:%Y}/{date:%m}/{date:%d}/{date:%H%M%S}.tar.zst', 's3://b/acme/2026/06/03/030007.tar.zst'],
+    ['s3://b/{date:%FT%T}', 's3://b/2026-06-03T03:00:07'],
+    ['s3://b/{date:%y%j-%u%w-%a%b}', 's3://b/26154-33-WedJun'],
+    ['s3://b/{date:%s}', 's3://b/1780455607'],
+    ['s3://b/{date:%G-W%V}', 's3://b/2026-W23'],
+    ['s3://b/{date:100%%}', 's3://b/100%'],
+    ['s3://b/plain', 's3://b/plain'],
+    ['s3://b/backups/{tenant}/{date}.tar.zst', 's3://b/backups/acme/2026-06-03.tar.zst'],
+    ['/var/backups/{tenant}/{date}-{time}.tar.zst', '/var/backups/acme/2026-06-03-030007.tar.zst'],
+  ])('expands %s in UTC', (template, expected) => {
+    expect(expandTemplate(template, { time, tenant: 'acme' })).toBe(expected);
+  });
+
+  it('uses ISO weeks across the year boundary', () => {
+    expect(expandTemplate('{date:%G-W%V}', { time: new Date('2027-01-01T00:00:00Z') })).toBe('2026-W53');
+    expect(expandTemplate('{date:%G-W%V}', { time: new Date('2025-12-29T00:00:00Z') })).toBe('2026-W01');
+  });
+
+  it('refuses {tenant} when no tenant is given', () => {
+    expect(() => expandTemplate('s3://b/{tenant}/x', { time })).toThrow(/names \{tenant\}, but no tenant was given/);
+  });
+});
+
+describe('templateProblem', () => {
+  it.each([
+    ['s3://b/{date:%F', /literal/],
+    ['s3://b/{date:%}', /lone "%"/],
+    ['s3://b/{date:%Z}', /"%Z" is not supported/],
+    ['s3://b/{oops}', /literal/],
+    ['s3://b/{tenant:x}', /\{tenant\} takes no format/],
+    ['s3://b/{time:%H}', /\{time\} takes no format/],
+  ])('finds what is wrong with %s', (template, reason) => {
+    expect(templateProblem(template)).toMatch(reason);
+    expect(() => expandTemplate(template, { time, tenant: 'acme' })).toThrow(/invalid template/);
+  });
+
+  it('accepts every placeholder', () => {
+    expect(templateProblem('s3://b/{tenant}/{date}/{time}/{date:%F}')).toBeUndefined();
+  });
+});
+
+describe('hasPlaceholders and namesTenant', () => {
+  it.each([
+    ['s3://b/plain', false, false],
+    ['s3://b/{date}', true, false],
+    ['s3://b/{time}', true, false],
+    ['s3://b/{date:%F}', true, false],
+    ['s3://b/{tenant}.tar.zst', true, true],
+  ])('%s', (template, placeholders, tenant) => {
+    expect(hasPlaceholders(template)).toBe(placeholders);
+    expect(namesTenant(template)).toBe(tenant);
+  });
+});
