@@ -26,6 +26,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       tenant,
       to: flags.to as string,
       overwrite: flags.overwrite === true,
+      ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
       storage: storageFlags(flags),
     };
     const started = Date.now();

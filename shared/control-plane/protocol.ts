@@ -4,7 +4,7 @@
 // handlers and cli/remote.ts.
 //
 // Requests (Invoke payloads, JSON):
-//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, storage? }
+//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, sqliteRawFallback?, storage? }
 //                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
 //                     time, eventId, command: BackupCommand with a templated `to` }
 //   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }
@@ -200,11 +200,12 @@ const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKe
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
-  onlyKeys(record, ['tenant', 'to', 'overwrite', 'storage'], what);
+  onlyKeys(record, ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage'], what);
   return {
     tenant: requiredString(record, 'tenant', what),
     to: requiredString(record, 'to', what),
     ...optionalBoolean(record, 'overwrite', what),
+    ...optionalBoolean(record, 'sqliteRawFallback', what),
     ...optionalStorage(record, what),
   };
 }
