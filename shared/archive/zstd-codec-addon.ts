@@ -34,7 +34,14 @@ export function addonZstdCodec(): CodecChoice {
   return {
     name: '@mongodb-js/zstd',
     compressFrame: (data, level) => native.compress(data, level),
-    decodeWholeFrame: (frame) => native.decompress(frame),
+    decodeWholeFrame: (frame) =>
+      native.decompress(frame).catch((error: unknown) => {
+        // libzstd's words for a checksum that does not match, put as the other codecs put them.
+        if (error instanceof Error && /doesn't match checksum/.test(error.message)) {
+          throw new Error(`content checksum mismatch (${error.message})`, { cause: error });
+        }
+        throw error;
+      }),
     async streamingDecoder(frame) {
       tools ??= loadStreamingTools();
       return fzstdDecoder(frame.hasChecksum, await tools);

@@ -39,7 +39,7 @@ export function zlibZstdCodec(): CodecChoice {
             pledgedSrcSize: data.length,
             params: { [levelParam]: level, [checksumParam]: 0 },
           },
-          (error, frame) => (error ? reject(error) : resolve(frame)),
+          (error, frame) => (error ? reject(codecError(error)) : resolve(frame)),
         );
       }),
     decodeWholeFrame: (frame, decodedBound) =>
@@ -51,12 +51,24 @@ export function zlibZstdCodec(): CodecChoice {
             maxOutputLength: Math.max(1, decodedBound),
             params: { [windowLogMax]: WHOLE_FRAME_WINDOW_LOG_MAX },
           },
-          (error, data) => (error ? reject(error) : resolve(data)),
+          (error, data) => (error ? reject(codecError(error)) : resolve(data)),
         );
       }),
     streamingDecoder: (frame) => Promise.resolve(streamingDecoder(frame, windowLogMax)),
   };
   return codec;
+}
+
+/** libzstd's errors in the words every codec uses (the checksum's as the Node 20 codec words it). */
+function codecError(error: Error): Error {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ZSTD_error_checksum_wrong':
+      return new Error('content checksum mismatch: the content does not hash to the checksum the frame records', { cause: error });
+    case 'ZSTD_error_frameParameter_windowTooLarge':
+      return new Error(`the frame needs a larger window than allowed (${error.message})`, { cause: error });
+    default:
+      return error;
+  }
 }
 
 /** ZSTD_compressBound (zstd.h): the largest frame `size` bytes can compress to. */
@@ -71,7 +83,7 @@ function streamingDecoder(frame: StreamedFrame, windowLogMaxParam: number): Stre
     params: { [windowLogMaxParam]: Math.max(10, Math.ceil(Math.log2(frame.windowSize))) },
   });
   let failure: Error | undefined;
-  stream.on('error', (error) => (failure ??= error));
+  stream.on('error', (error) => (failure ??= codecError(error)));
   // Flowing: each output chunk is handed over as zlib pushes it, before the callback of the
   // write that produced it (the stream's buffer stays empty, so nothing waits in it).
   let output: Buffer[] = [];
@@ -83,11 +95,11 @@ function streamingDecoder(frame: StreamedFrame, windowLogMaxParam: number): Stre
   };
   const settled = (done: (callback: (error?: Error | null) => void) => void): Promise<void> =>
     new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
+      const onError = (error: Error) => reject(codecError(error));
       stream.once('error', onError);
       done((error) => {
         stream.off('error', onError);
-        if (error) reject(error);
+        if (error) reject(codecError(error));
         else resolve();
       });
     });
