@@ -40,6 +40,11 @@ const S3_ONLY_FLAGS = [
 
 const REGION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
 const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
+/**
+ * Schemes a backup location could be meant as: `gs:/b/k` or `https:x` is a mistyped URL,
+ * never a file the user wants created under that name (`s3:` as a directory, a file `https:`).
+ */
+const URL_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'gcs', 'az', 'azure', 'abfs', 'abfss', 'wasb', 'wasbs', 'r2', 'b2', 'minio', 'swift', 'oss', 'cos', 'hdfs', 'http', 'https', 'ftp', 'ftps', 'sftp', 'scp', 'ssh', 'rsync', 'webdav', 'dav', 'davs', 'smb', 'nfs', 'file']);
 
 export async function openLocation(spec: string, options: LocationOptions = {}): Promise<ArchiveLocation> {
   const location = isS3Url(spec) ? await openS3(spec, options) : openLocal(spec, options);
@@ -101,6 +106,7 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
   validateLocationOptions(spec, options);
   const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
   if (scheme === undefined) {
+    assertNotMistypedUrl(spec);
     if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
     return new LocalFileLocation(spec);
   }
@@ -118,6 +124,21 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
     throw new UsageError(`invalid file URL ${JSON.stringify(spec)}: expected file:///absolute/path/archive.tar.zst`);
   }
   return new LocalFileLocation(path);
+}
+
+/**
+ * A local path that is really a URL with a slip of the keyboard (`s3:/bucket/key`, `s3:bucket`,
+ * `s3//bucket/key`, `gs:/b/k`, `file:/x`): refused, or the archive would land in a local
+ * file or directory named after the scheme.
+ */
+function assertNotMistypedUrl(spec: string): void {
+  const shown = JSON.stringify(spec.length > 60 ? `${spec.slice(0, 60)}…` : spec);
+  const colon = /^([a-z][a-z0-9+.-]*):/i.exec(spec);
+  const slashes = /^([a-z][a-z0-9+.-]*)\/\//i.exec(spec);
+  const scheme = (colon ?? slashes)?.[1]?.toLowerCase();
+  if (scheme === undefined || !URL_SCHEMES.has(scheme)) return;
+  const meant = scheme === 's3' ? 's3://bucket/key' : scheme === 'file' ? 'file:///absolute/path or a plain path' : `${scheme}://… (not supported: give s3://bucket/key or a file path)`;
+  throw new UsageError(`${shown} looks like a mistyped URL, not a file path: write ${meant} (a local file of that name: prefix it with ./)`);
 }
 
 /** `scheme://host[:port]` of a valid --endpoint; the URL itself is never echoed (it may hold credentials). */
