@@ -18,6 +18,7 @@ export function registerDoctor(program: Command, context: CliContext): void {
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
     const plane = requireRemote(context, 'doctor');
+    context.exitAtOnceOnInterrupt();
     const [{ diagnoseGateway }, lambda, invoke, efs, ec2] = await Promise.all([
       import('../shared/control-plane/doctor.js'),
       lambdaClient(plane),

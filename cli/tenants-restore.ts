@@ -6,7 +6,7 @@ import type { RestoreCommand } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -43,7 +43,14 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       .restore(request, {
         signal: context.signal,
         onProgress: (p) =>
-          progress.update(() => `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
+          progress.update(() =>
+            progressText(
+              `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`,
+              p.archiveBytes,
+              p.archiveTotalBytes,
+              started,
+            ),
+          ),
       })
       .finally(() => progress.done());
     context.output.result(result, describeRestore(result, context.tenantsDir));

@@ -11,7 +11,8 @@ import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
+import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import { isAgeFile } from '../age/probe.js';
 import { extractTenantArchive, type ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
@@ -32,7 +33,8 @@ export interface RestoreRequest {
   readonly force?: boolean;
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** How to call the file system; by default chosen for the base dir's (file-access.ts). */
   readonly fileAccess?: FileAccess;
   /** When files start being written on a worker thread (extract.ts). */
@@ -89,12 +91,14 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
-    const source = await location.read({ signal });
+    let archiveTotalBytes: number | undefined;
+    const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
     let archiveBytes = 0;
     let marker: ArchiveMarker | undefined;
     async function* counted(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source as AsyncIterable<Uint8Array>) {
         throwIfAborted(signal);
+        if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
         archiveBytes += chunk.length;
         yield chunk;
       }
@@ -118,7 +122,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       requireManifest: () => marker !== undefined,
       onProgress: (progress) => {
         crashPoint('restore:extracting');
-        request.onProgress?.({ ...progress, archiveBytes });
+        request.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) });
       },
       prepare: async (archiveTenant) => {
         const target = targetOverride ?? archiveTenant;
@@ -169,6 +173,18 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await (lock as TenantLock | undefined)?.release();
     if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
   }
+}
+
+/**
+ * An archive that starts with the age header is still encrypted: the zstd decoder would call
+ * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
+ * (a --pipe whose output is still age-encrypted gets the same hint).
+ */
+export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
+  if (!isAgeFile(firstBytes)) return;
+  throw new UsageError(
+    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
+  );
 }
 
 /**

@@ -75,7 +75,8 @@ class PipeLocation implements ArchiveLocation {
   }
 
   async read(options: ReadOptions = {}): Promise<Readable> {
-    const source = await this.inner.read(options);
+    // The command's output is not the stored bytes: their size says nothing about it.
+    const source = await this.inner.read({ signal: options.signal });
     if (options.signal?.aborted) {
       destroyQuietly(source);
       throw abortedError(options.signal);

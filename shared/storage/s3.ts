@@ -217,6 +217,7 @@ export class S3Location implements ArchiveLocation {
       if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
     }
+    if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const stream = ReadableStream.from(this.resumingBody(sdk, first, context, signal), { objectMode: false });
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
     stream.once('close', stopListening);

@@ -33,6 +33,12 @@ export interface WriteResult {
 
 export interface ReadOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Called at most once, before the first byte, with the stored archive's size when the
+   * store knows it without another request (a file's stat, an object's Content-Length); for
+   * progress only. A wrapper that changes the bytes (--pipe) does not pass it on.
+   */
+  readonly onSize?: (bytes: number) => void;
 }
 
 /** Where one backup archive lives. */
