@@ -14,6 +14,7 @@ import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { Keep } from './tenant/slot.js';
+import type { Owner } from './tenant/ownership.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -33,6 +34,8 @@ export interface RestoreCommand {
   readonly force?: boolean;
   readonly limits?: Partial<ExtractLimits>;
   readonly storage?: StorageFlags;
+  /** `--owner UID:GID` (local mode only: on the gateway the access point's user owns everything). */
+  readonly owner?: Owner;
 }
 
 export interface RecoverCommand {
@@ -93,6 +96,7 @@ export function localOperations(tenantsDir: string): TenantOperations {
         as: command.as,
         force: command.force,
         limits: { ...DEFAULT_LIMITS, ...command.limits },
+        ...(command.owner !== undefined && { owner: command.owner }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
       });
