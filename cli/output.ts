@@ -90,6 +90,11 @@ export function progressText(details: string, done: number, total: number | unde
   return eta === '' ? details : `${eta} · ${details}`;
 }
 
+/** " via http://minio:9000 (profile minio, endpoint_url)" for an S3-compatible store; nothing for AWS or a file. */
+export function via(endpoint: { readonly url: string; readonly source: string } | undefined): string {
+  return endpoint === undefined ? '' : ` via ${endpoint.url} (${endpoint.source})`;
+}
+
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }

@@ -7,7 +7,7 @@ import type { BackupCommand } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
-import { count, formatBytes, plural, printable, progressText, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -50,7 +50,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
 
 function describeBackup(result: BackupResult): string[] {
   const lines = [
-    `Backed up tenant "${result.tenant}" to ${result.location}`,
+    `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,

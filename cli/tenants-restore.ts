@@ -7,7 +7,7 @@ import type { RestoreResult } from '../shared/restore/restore.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, progressText, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -62,7 +62,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
 function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   const renamed = result.archiveTenant === result.tenant ? '' : ` (archived as "${result.archiveTenant}")`;
   const lines = [
-    `Restored tenant "${result.tenant}"${renamed} from ${result.location} into ${tenantsDir}/${result.tenant}` +
+    `Restored tenant "${result.tenant}"${renamed} from ${result.location}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +
       (result.replaced ? ', replacing the previous one' : ''),
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,

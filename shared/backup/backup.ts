@@ -17,7 +17,7 @@ import { errnoCode, FileSystemError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
@@ -45,6 +45,8 @@ export interface BackupResult {
   readonly operation: 'backup';
   readonly tenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint the archive went to, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
@@ -123,6 +125,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       operation: 'backup',
       tenant,
       location: location.display,
+      ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
       files: manifest.totals.files,
       directories: manifest.totals.directories,
       symlinks: manifest.totals.symlinks,

@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { decompressFrames } from '../archive/zstd-decoder.js';
@@ -55,6 +55,8 @@ export interface RestoreResult {
   /** The name the archive carries. */
   readonly archiveTenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
@@ -172,6 +174,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       tenant,
       archiveTenant: extracted.tenant,
       location: location.display,
+      ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
       files: extracted.files,
       directories: extracted.directories,
       symlinks: extracted.symlinks,

@@ -82,13 +82,20 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
 async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
   validateLocationOptions(spec, options);
   const { bucket, key } = parseS3Url(spec);
-  const endpoint = options.endpoint === undefined ? undefined : endpointOrigin(options.endpoint);
+  // `--endpoint`, else one the environment or the profile configures (AWS_ENDPOINT_URL_S3,
+  // endpoint_url…), resolved for `--aws-profile` as for AWS_PROFILE: either way an
+  // S3-compatible store, with the same settings (path-style, checksums only when required).
+  const configured =
+    options.endpoint !== undefined
+      ? { url: options.endpoint, source: '--endpoint' }
+      : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
+  const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
   // Only now, with everything valid, is the SDK loaded.
   const [{ createS3Client }, { S3Location }] = await Promise.all([import('./s3-client.js'), import('./s3.js')]);
   const client = await createS3Client({
     ...(options.region !== undefined && { region: options.region }),
     ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
-    ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
+    ...(configured !== undefined && { endpoint: configured.url }),
     ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
     ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
   });
@@ -96,7 +103,7 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
     client,
     bucket,
     key,
-    ...(endpoint !== undefined && { endpoint }),
+    ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
     ...(options.expectedBytes !== undefined && { expectedBytes: options.expectedBytes }),
     secrets: [options.secretKey],
   });
@@ -141,21 +148,25 @@ function assertNotMistypedUrl(spec: string): void {
   throw new UsageError(`${shown} looks like a mistyped URL, not a file path: write ${meant} (a local file of that name: prefix it with ./)`);
 }
 
-/** `scheme://host[:port]` of a valid --endpoint; the URL itself is never echoed (it may hold credentials). */
-function endpointOrigin(endpoint: string): string {
+/**
+ * `scheme://host[:port]` of a valid endpoint, given by `--endpoint` or configured (`source`
+ * names where); the URL itself is never echoed (it may hold credentials).
+ */
+function endpointOrigin(endpoint: string, source = '--endpoint'): string {
+  const what = source === '--endpoint' ? '--endpoint' : `endpoint URL (from ${source})`;
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new UsageError('invalid --endpoint: expected a URL like https://minio.internal:9000');
+    throw new UsageError(`invalid ${what}: expected a URL like https://minio.internal:9000`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UsageError('invalid --endpoint: only http:// and https:// URLs are supported');
+    throw new UsageError(`invalid ${what}: only http:// and https:// URLs are supported`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new UsageError('credentials in --endpoint are not supported: use --access-key and --secret-key');
+    throw new UsageError(`credentials in ${what} are not supported: use --access-key and --secret-key`);
   }
-  if (url.search !== '' || url.hash !== '') throw new UsageError('invalid --endpoint: no query or fragment allowed');
-  if (url.hostname === '') throw new UsageError('invalid --endpoint: no host');
+  if (url.search !== '' || url.hash !== '') throw new UsageError(`invalid ${what}: no query or fragment allowed`);
+  if (url.hostname === '') throw new UsageError(`invalid ${what}: no host`);
   return url.origin;
 }

@@ -49,6 +49,10 @@ class PipeLocation implements ArchiveLocation {
     this.display = `${inner.display} (through the --pipe command)`;
   }
 
+  get endpoint(): ArchiveLocation['endpoint'] {
+    return this.inner.endpoint;
+  }
+
   checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
     return this.inner.checkWritable(options);
   }
