@@ -53,7 +53,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true));
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
-    return interruptedBy === undefined ? EXIT_CODES.ok : signalExitCode(interruptedBy);
+    if (interruptedBy === undefined) return EXIT_CODES.ok;
+    process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
+    return signalExitCode(interruptedBy);
   } catch (error) {
     const json = program.opts().json === true || asksForJson(argv);
     if (error instanceof CommanderError) {
