@@ -73,7 +73,10 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
-  const baseDir = await fs.stat(tenantsDir).catch(() => undefined);
+  const baseDir = await fs.stat(tenantsDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
   if (baseDir === undefined || !baseDir.isDirectory()) throw tenantsDirNotFound(tenantsDir, baseDir === undefined ? 'ENOENT' : 'ENOTDIR');
   await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
   await TempArea.sweep().catch(() => undefined);
