@@ -176,8 +176,11 @@ describe('a backup of a tenant being written', () => {
 describe('the cross-host path: databases whose writers may be on another host (the Lambda functions, NFS, FUSE)', () => {
   it('backs up a database its writer keeps committing to and checkpointing, each restore a consistent prefix', async () => {
     createSampleTenant(tenantDir, { sessions: 4, notes: 20, mediaFiles: 1 });
-    // Checkpoints (TRUNCATE) every 150 commits besides SQLite's own: the WAL keeps restarting.
-    const writer = await LiveWriter.start(tenantDir, { LIVE_WRITER_CHECKPOINT_EVERY: '150' });
+    // Checkpoints (TRUNCATE) every 150 commits besides SQLite's own: the WAL keeps restarting,
+    // every 0.3 s at 500 commits a second. Faster (2,000 a second: a restart every 75 ms), a
+    // copy on a loaded 2-core machine could not fit between two restarts five times running,
+    // and the backup rightly failed (SQLITE_SNAPSHOT_FAILED).
+    const writer = await LiveWriter.start(tenantDir, { LIVE_WRITER_CHECKPOINT_EVERY: '150', LIVE_WRITER_RATE: '500' });
     const seen: string[] = [];
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
