@@ -4,7 +4,7 @@
 // the large one ten times over: chat-session JSONL transcripts (most of the bytes,
 // compressible text with the odd base64 attachment), Markdown notes, page-structured binary
 // index files (4 KiB pages: records, float32 embeddings, sorted keys, free space), a few
-// real SQLite databases (better-sqlite3, idle: no -wal beside them), incompressible media
+// real SQLite databases (written through the core's driver, idle: no -wal beside them), incompressible media
 // (~28% of the bytes, a few large enough to be streamed rather than read whole), many tiny
 // JSON files (config, pairings, usage, tool cache), a few symlinks, and a `pty/` dir that
 // backups leave out. `tiny` is 200,000 JSON files under 1 KiB in 400 directories, `tiny20k`
@@ -25,7 +25,7 @@
 import { mkdirSync, readFileSync, readdirSync, lstatSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
-import Database from 'better-sqlite3';
+import { sqliteDriver } from '../shared/backup/sqlite-driver.js';
 
 import { ByteStream, logNormalSize, pick, randomInt, seededRandom, type Random } from './random.js';
 import { chatSession, markdownNote, TextSource } from './text.js';
@@ -360,9 +360,9 @@ function pagedFile(text: TextSource, random: Random, bytes: ByteStream, size: nu
 
 /** A real SQLite database of about `size` bytes (memories: text plus an embedding blob), left idle (journal_mode DELETE). */
 function writeSqlite(file: string, text: TextSource, random: Random, bytes: ByteStream, size: number): void {
-  const db = new Database(file);
+  const db = sqliteDriver().open(file);
   try {
-    db.pragma('journal_mode = DELETE');
+    db.exec('PRAGMA journal_mode = DELETE');
     db.exec(`CREATE TABLE memories (id INTEGER PRIMARY KEY, created INTEGER NOT NULL, topic TEXT NOT NULL, body TEXT NOT NULL, embedding BLOB);
              CREATE INDEX memories_topic ON memories(topic, created);
              CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;`);
@@ -371,18 +371,18 @@ function writeSqlite(file: string, text: TextSource, random: Random, bytes: Byte
     let estimate = 0;
     let row = 0;
     while (estimate < size * 0.93) {
-      db.transaction(() => {
-        for (let i = 0; i < 200; i++, row++) {
-          const body = text.paragraph(1, 6);
-          // 256 float32 components whose low bytes are noise: compresses like real embeddings (barely).
-          const embedding = Buffer.alloc(1024);
-          const noise = bytes.bytes(512);
-          for (let c = 0; c < 256; c++) embedding.writeFloatLE((noise.readUInt16LE(c * 2) / 65536 - 0.5) * 0.25, c * 4);
-          insert.run(EPOCH_MS + row * 60_000, `${text.word()}/${text.word()}`, body, embedding);
-          if (row % 10 === 0) kv.run(`${text.word()}.${text.word()}.${row % 500}`, text.sentence(2, 10));
-          estimate += body.length + 1024 + 60;
-        }
-      })();
+      db.exec('BEGIN');
+      for (let i = 0; i < 200; i++, row++) {
+        const body = text.paragraph(1, 6);
+        // 256 float32 components whose low bytes are noise: compresses like real embeddings (barely).
+        const embedding = Buffer.alloc(1024);
+        const noise = bytes.bytes(512);
+        for (let c = 0; c < 256; c++) embedding.writeFloatLE((noise.readUInt16LE(c * 2) / 65536 - 0.5) * 0.25, c * 4);
+        insert.run(EPOCH_MS + row * 60_000, `${text.word()}/${text.word()}`, body, embedding);
+        if (row % 10 === 0) kv.run(`${text.word()}.${text.word()}.${row % 500}`, text.sentence(2, 10));
+        estimate += body.length + 1024 + 60;
+      }
+      db.exec('COMMIT');
       if (random() < 0.02) db.exec(`DELETE FROM memories WHERE id % 17 = ${randomInt(random, 0, 16)}`); // some free pages
     }
   } finally {

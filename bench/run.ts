@@ -15,6 +15,8 @@
 //   --restore-dir DIR            where restore rows write (default WORK/restore; e.g. /dev/shm)
 //   --out DIR                    latest.md / latest.json (default bench/results; bench/work/results with --quick)
 //   --name NAME                  write NAME.md / NAME.json instead of latest.*
+//   --node PATH                  also run ours under this Node (e.g. Node 24) in the backup, restore,
+//                                s3 and tiny rows, alternating with the others, against the same baselines
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -58,6 +60,8 @@ interface Options {
   /** File stem of the results in outDir (default latest). */
   name: string;
   quick: boolean;
+  /** Another Node to run ours under too, beside the one running the bench. */
+  altNode?: string;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -128,6 +132,10 @@ function parseArgs(argv: readonly string[]): Options {
         options.name = value();
         if (!/^[A-Za-z0-9._-]+$/.test(options.name)) throw new Error('--name must be a file name stem (letters, digits, . _ -)');
         break;
+      case '--node':
+        options.altNode = path.resolve(value());
+        if (!existsSync(options.altNode)) throw new Error(`--node: no such file ${options.altNode}`);
+        break;
       case '--help':
       case '-h':
         process.stdout.write(`${readUsage()}\n`);
@@ -158,6 +166,7 @@ function readUsage(): string {
     'npm run bench -- [--sizes small,mixed,large,tiny,tiny20k] [--rows backup,restore,s3,tiny,startup,latency]',
     '                 [--latency-sizes small,tiny20k] [--latency-ms MS] [--repeat N]',
     '                 [--quick] [--profile] [--no-build] [--work DIR] [--restore-dir DIR] [--out DIR] [--name NAME]',
+    '                 [--node PATH]   (ours also under that Node, e.g. .tools/node24/node_modules/.bin/node)',
     '',
     'Default: every row but latency, on small, mixed, large and tiny, 3 repeats. --rows latency runs',
     'backup and restore over a FUSE mount that delays every request (bench/latencyfs.py; needs',
@@ -169,8 +178,11 @@ function readUsage(): string {
 
 interface Contender {
   readonly name: string;
-  /** Is this "ours" (the numerator of the ratio), "baseline" (the denominator), or extra information? */
-  readonly role: 'ours' | 'baseline' | 'extra';
+  /**
+   * Is this "ours" (the numerator of the ratio), "baseline" (the denominator), "alt" (ours
+   * under the --node Node: a second numerator) or extra information?
+   */
+  readonly role: 'ours' | 'alt' | 'baseline' | 'extra';
   /** Command line for run number `index` (negative: warm-up). */
   readonly command: (index: number) => string;
   readonly env?: NodeJS.ProcessEnv;
@@ -237,6 +249,8 @@ interface RowResult {
   extraRatios: Record<string, number>;
   /** ours archive bytes / baseline archive bytes. */
   sizeRatio?: number;
+  /** Ours under the --node Node: its wall time / the baseline's, and / ours', medians of pairs. */
+  alt?: { ratio: number; pairRatios: number[]; vsOurs: number };
   loadBefore: number;
   loadAfter: number;
 }
@@ -380,6 +394,11 @@ async function measureRow(row: RowResult, contenders: readonly Contender[], repe
     row.extraRatios[extra.name] = median(ours.samples.map((s, i) => s.wallMs / extra.samples[i]!.wallMs));
   }
   if (ours.archiveBytes !== undefined && baseline.archiveBytes !== undefined) row.sizeRatio = ours.archiveBytes / baseline.archiveBytes;
+  const alt = row.contenders.find((c) => c.role === 'alt');
+  if (alt !== undefined) {
+    const pairRatios = alt.samples.map((s, i) => s.wallMs / baseline.samples[i]!.wallMs);
+    row.alt = { ratio: median(pairRatios), pairRatios, vsOurs: median(alt.samples.map((s, i) => s.wallMs / ours.samples[i]!.wallMs)) };
+  }
   row.loadAfter = os.loadavg()[0]!;
   row.status = 'ok';
 }
@@ -427,6 +446,24 @@ function ours(args: string): string {
   return `${quote(BIN)} --json ${args}`;
 }
 
+/** Who runs ours: the bench's own Node, or the --node one (as the installed command would, first on PATH). */
+interface OursVariant {
+  readonly role: 'ours' | 'alt';
+  /** Appended to the contender's name. */
+  readonly suffix: string;
+  /** Distinguishes what the variant writes (restore directories, S3 keys). */
+  readonly tag: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const OURS: OursVariant = { role: 'ours', suffix: '', tag: 'ours', env: OURS_ENV };
+let altVariant: OursVariant | undefined;
+
+/** The variants of ours a row runs: ours, and ours under --node if given. */
+function oursVariants(): OursVariant[] {
+  return altVariant === undefined ? [OURS] : [OURS, altVariant];
+}
+
 function tarCreate(tree: Tree): string {
   return `tar -C ${quote(tree.tenantsDir)} --exclude=${quote(`${tree.tenant}/pty`)} -cf - ${quote(tree.tenant)}`;
 }
@@ -467,10 +504,10 @@ async function backupRow(options: Options, tree: Tree, label = 'backup to a loca
   const baseFile = path.join(dir, 'base-run.tar.zst');
   const t0File = path.join(dir, 'base-t0-run.tar.zst');
   const contenders: Contender[] = [
-    {
-      name: 'openclaw tenants backup',
-      role: 'ours',
-      env: OURS_ENV,
+    ...oursVariants().map((variant): Contender => ({
+      name: `openclaw tenants backup${variant.suffix}`,
+      role: variant.role,
+      env: variant.env,
       input: { tree },
       command: () => ours(`--tenants-dir ${quote(tree.tenantsDir)} tenants backup ${quote(tree.tenant)} --to ${quote(oursFile)}`),
       before: () => rmSync(oursFile, { force: true }),
@@ -481,7 +518,7 @@ async function backupRow(options: Options, tree: Tree, label = 'backup to a loca
         renameSync(oursFile, path.join(dir, 'ours.tar.zst'));
         return size;
       },
-    },
+    })),
     {
       name: 'tar | zstd -3',
       role: 'baseline',
@@ -557,22 +594,22 @@ async function restoreRow(options: Options, tree: Tree, label: string, target: T
     const restoreDir = path.join(options.restoreRoot, `${tree.size}-${process.pid}`);
     rowScratch = restoreDir;
     mkdirSync(restoreDir, { recursive: true });
-    const oursDir = (i: number) => path.join(restoreDir, `ours-${i < 0 ? 'warmup' : i + 1}`);
+    const oursDir = (tag: string, i: number) => path.join(restoreDir, `${tag}-${i < 0 ? 'warmup' : i + 1}`);
     const baseDir = (i: number) => path.join(restoreDir, `base-${i < 0 ? 'warmup' : i + 1}`);
     const contenders: Contender[] = [
-      {
-        name: 'openclaw tenants restore',
-        role: 'ours',
-        env: OURS_ENV,
+      ...oursVariants().map((variant): Contender => ({
+        name: `openclaw tenants restore${variant.suffix}`,
+        role: variant.role,
+        env: variant.env,
         input: { file: archives.ours },
-        command: (i) => ours(`--tenants-dir ${quote(oursDir(i))} tenants restore --from ${quote(archives.ours)}`),
+        command: (i) => ours(`--tenants-dir ${quote(oursDir(variant.tag, i))} tenants restore --from ${quote(archives.ours)}`),
         after: (_i, result) => {
           const json = parseJson(result.stdout);
           if (json.verified !== true) throw new Error('ours restored without verifying against the manifest');
           if (json.files !== tree.stamp.backedUpFiles) throw new Error(`ours restored ${String(json.files)} files, expected ${tree.stamp.backedUpFiles}`);
           return undefined;
         },
-      },
+      })),
       {
         name: 'zstd -dc | tar -xf -',
         role: 'baseline',
@@ -600,8 +637,8 @@ async function restoreRow(options: Options, tree: Tree, label: string, target: T
     log(`${label} [${tree.size}] failed: ${row.note}`);
   } finally {
     // Removed only when every row and profile is done (see above).
-    // Each run's directory holds a copy of the tenant: 2 contenders × (warm-up + repeats).
-    if (rowScratch !== undefined) restoredTrees.push({ dir: rowScratch, files: tree.stamp.backedUpFiles * 2 * (repeat + 1) });
+    // Each run's directory holds a copy of the tenant: each contender × (warm-up + repeats).
+    if (rowScratch !== undefined) restoredTrees.push({ dir: rowScratch, files: tree.stamp.backedUpFiles * (oursVariants().length + 1) * (repeat + 1) });
   }
   return row;
 }
@@ -617,16 +654,16 @@ async function s3Row(options: Options, tree: Tree, s3: BenchS3): Promise<RowResu
     return size;
   };
   const contenders: Contender[] = [
-    {
-      name: 'openclaw tenants backup --to s3://…',
-      role: 'ours',
+    ...oursVariants().map((variant): Contender => ({
+      name: `openclaw tenants backup --to s3://…${variant.suffix}`,
+      role: variant.role,
       input: { tree },
-      env: { ...OURS_ENV, OPENCLAW_S3_ACCESS_KEY: 'S3RVER', OPENCLAW_S3_SECRET_KEY: 'S3RVER-secret' },
+      env: { ...variant.env, OPENCLAW_S3_ACCESS_KEY: 'S3RVER', OPENCLAW_S3_SECRET_KEY: 'S3RVER-secret' },
       command: (i) =>
-        ours(`--tenants-dir ${quote(tree.tenantsDir)} tenants backup ${quote(tree.tenant)} --to ${quote(`s3://${s3.bucket}/${key('ours', i)}`)} --endpoint ${quote(s3.endpoint)}`),
-      before: (i) => s3.remove(key('ours', i)),
-      after: (i) => checkAndRemove(key('ours', i)),
-    },
+        ours(`--tenants-dir ${quote(tree.tenantsDir)} tenants backup ${quote(tree.tenant)} --to ${quote(`s3://${s3.bucket}/${key(variant.tag, i)}`)} --endpoint ${quote(s3.endpoint)}`),
+      before: (i) => s3.remove(key(variant.tag, i)),
+      after: (i) => checkAndRemove(key(variant.tag, i)),
+    })),
     {
       name: 'tar | zstd -3 | aws s3 cp -',
       role: 'baseline',
@@ -642,7 +679,7 @@ async function s3Row(options: Options, tree: Tree, s3: BenchS3): Promise<RowResu
     await measureRow(row, contenders, options.repeat);
   } catch (error) {
     row.note = (error as Error).message;
-    if (error instanceof RunFailure && error.contender.role === 'ours' && /s3|not (yet )?(supported|implemented)|unknown option/i.test(error.result.stderr)) {
+    if (error instanceof RunFailure && error.contender.role !== 'baseline' && /s3|not (yet )?(supported|implemented)|unknown option/i.test(error.result.stderr)) {
       row.status = 'n/a';
       row.note = `n/a (not available): ${firstLines(error.result.stderr, 1)}`;
     } else row.status = 'failed';
@@ -973,6 +1010,24 @@ function renderMarkdown(report: Report): string {
     );
   }
   lines.push('');
+  const altRows = report.rows.filter((row) => row.status === 'ok' && row.alt !== undefined);
+  if (altRows.length > 0) {
+    lines.push(`Ours under ${report.tools.altNode ?? 'the --node Node'} (\`--node\`), in the same alternating rounds as the table above, against the same baselines:`);
+    lines.push('');
+    lines.push(`| row | size | ours ${report.tools.node} median | ours ${report.tools.altNode ?? '--node'} median | baseline median | ${report.tools.node}/baseline | ${report.tools.altNode ?? '--node'}/baseline (pairs) | ${report.tools.altNode ?? '--node'}/${report.tools.node} (median of pairs) | ${report.tools.altNode ?? '--node'} peak RSS | target |`);
+    lines.push('|---|---|---:|---:|---:|---:|---|---:|---:|---|');
+    for (const row of altRows) {
+      const ours = row.contenders.find((c) => c.role === 'ours')!;
+      const alt = row.contenders.find((c) => c.role === 'alt')!;
+      const baseline = row.contenders.find((c) => c.role === 'baseline')!;
+      const verdictAlt = row.target === undefined ? '' : row.alt!.ratio <= row.target.maxRatio ? ' ✅' : ' ❌';
+      lines.push(
+        `| ${row.label} | ${row.size} | ${seconds(ours.wallMedianMs)} s | ${seconds(alt.wallMedianMs)} s | ${seconds(baseline.wallMedianMs)} s | ${times(row.ratio)} | ` +
+          `**${times(row.alt!.ratio)}**${verdictAlt} (${row.alt!.pairRatios.map((r) => r.toFixed(2)).join(', ')}) | ${times(row.alt!.vsOurs)} | ${mib(alt.rssMedianBytes)} MiB${alt.rssMaxBytes > 200 * MiB ? ' ❌' : ''} | ${row.target?.text ?? ''} |`,
+      );
+    }
+    lines.push('');
+  }
   const extras = report.rows.filter((row) => row.status === 'ok' && row.contenders.some((c) => c.role === 'extra'));
   if (extras.length > 0) {
     lines.push('Extra information (not a target):');
@@ -981,7 +1036,7 @@ function renderMarkdown(report: Report): string {
     lines.push('|---|---|---|---:|---:|---:|---:|---:|');
     for (const row of extras) {
       for (const c of row.contenders) {
-        const ratio = c.role === 'extra' ? times(row.extraRatios[c.name]) : c.role === 'baseline' ? times(row.ratio) : '';
+        const ratio = c.role === 'extra' ? times(row.extraRatios[c.name]) : c.role === 'baseline' ? times(row.ratio) : c.role === 'alt' ? `${times(row.alt?.vsOurs)} of ours` : '';
         lines.push(`| ${row.label} | ${row.size} | ${cell(c.name)} | ${seconds(c.wallMedianMs)} s | ${ratio} | ${mib(c.rssMedianBytes)} MiB | ${seconds(c.cpuMedianMs)} s | ${c.archiveBytes === undefined ? '' : `${(c.archiveBytes / MiB).toFixed(2)} MiB`} |`);
       }
     }
@@ -1088,15 +1143,18 @@ interface Report {
 
 interface Tools {
   node: string;
+  /** The --node Node's version, if given. */
+  altNode?: string;
   zstd: string;
   tar: string;
   aws: string;
 }
 
-async function toolVersions(): Promise<Tools> {
+async function toolVersions(altNode: string | undefined): Promise<Tools> {
   const version = async (command: string) => (await run('bash', ['-c', command])).stdout.trim().split('\n')[0] ?? '';
   return {
     node: process.version,
+    ...(altNode !== undefined && { altNode: await version(`${quote(altNode)} --version`) }),
     zstd: await version('zstd --version'),
     tar: await version('tar --version'),
     aws: await version('/usr/bin/aws --version 2>&1'),
@@ -1127,7 +1185,17 @@ async function main(): Promise<void> {
   // Only the big trees' restores suffer measurably (the quick run must stay quick).
   const bigRestores = (options.rows.includes('restore') && options.sizes.includes('large')) || (options.rows.includes('tiny') && options.sizes.includes('tiny'));
   if (bigRestores) await waitForDeletionsToAge(options.restoreRoot);
-  const tools = await toolVersions();
+  const tools = await toolVersions(options.altNode);
+  if (options.altNode !== undefined) {
+    if (!/^v\d+\./.test(tools.altNode ?? '')) throw new Error(`--node ${options.altNode} does not run: ${tools.altNode ?? ''}`);
+    altVariant = {
+      role: 'alt',
+      suffix: ` (${tools.altNode})`,
+      tag: 'alt',
+      env: { ...OURS_ENV, PATH: `${path.dirname(options.altNode)}${path.delimiter}${process.env.PATH ?? ''}` },
+    };
+    log(`ours also runs under ${options.altNode} (${tools.altNode})`);
+  }
   const commit = (await sh('git rev-parse --short HEAD', { cwd: REPO })).trim();
   const dirty = (await sh('git status --porcelain -- shared cli bin', { cwd: REPO })).trim() !== '';
 

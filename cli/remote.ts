@@ -30,7 +30,14 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
   return {
     async backup(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
-      const payload: BackupCommand = { tenant: command.tenant, to: command.to, ...(command.overwrite !== undefined && { overwrite: command.overwrite }), ...forwarded(command.storage) };
+      const payload: BackupCommand = {
+        tenant: command.tenant,
+        to: command.to,
+        ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
+        // Sent only when set: a gateway older than the flag refuses it as an unknown field.
+        ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }),
+        ...forwarded(command.storage),
+      };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupResult;

@@ -27,6 +27,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       tenant,
       to: flags.to as string,
       overwrite: flags.overwrite === true,
+      ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
       storage: storageFlags(flags),
     };
     const misnamed = misleadingArchiveName(request.to);

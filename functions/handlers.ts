@@ -39,10 +39,19 @@ export interface HandlerDeps {
   readonly config: FunctionConfig;
   readonly logger: Logger;
   readonly publish: PublishCompletion;
-  /** @default localOperations(config.tenantsDir) */
+  /** @default functionOperations(config) */
   readonly operations?: TenantOperations;
   /** The clock for a scheduled payload without an event time. @default () => new Date() */
   readonly now?: () => Date;
+}
+
+/**
+ * The core operations on the EFS mount. The gateway that writes the tenants' SQLite databases
+ * is another host, so their `-shm` is never trusted: databases are snapshotted from private
+ * copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
+ */
+export function functionOperations(config: FunctionConfig): TenantOperations {
+  return localOperations(config.tenantsDir, { sqliteWriters: 'cross-host' });
 }
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
@@ -61,7 +70,7 @@ export class ScheduledOperationError extends Error {
 
 export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? localOperations(config.tenantsDir);
+  const operations = deps.operations ?? functionOperations(config);
   const now = deps.now ?? (() => new Date());
   return async (event, context) => {
     const started = Date.now();
@@ -137,7 +146,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
 
 export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? localOperations(config.tenantsDir);
+  const operations = deps.operations ?? functionOperations(config);
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
@@ -203,7 +212,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
 
 export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListResponse> {
   const { config, logger } = deps;
-  const operations = deps.operations ?? localOperations(config.tenantsDir);
+  const operations = deps.operations ?? functionOperations(config);
   return async (event, context) => {
     logger.addContext(context);
     try {

@@ -12,18 +12,17 @@
 // cannot see, so HTTPS goes to `httpsEgress` (default: anywhere; the subnets' routes decide);
 // NFS still only to the mount targets' security group.
 //
-// Native modules: @mongodb-js/zstd ships prebuilt binaries per platform (npm picks them by
-// npm_config_cpu/os/libc), but better-sqlite3 compiles from source with node-gyp for the
-// host CPU when no prebuilt can be downloaded (offline, as here). Its binary is then only
-// right for a function on the build machine's CPU, so the architecture defaults to x86_64
-// (the build machines are x86_64; arm64 is available as a prop for a build host that is
-// arm64 or online) and every asset goes through `bundle-check.ts`, which fails the synth on
-// a binary for the wrong CPU or a native import the asset does not ship.
+// Runtime and code: nodejs24.x, whose node:zlib (zstd) and node:sqlite (backup()) the core
+// uses, so each asset is one esbuild bundle (AWS SDK included) and nothing else: no
+// node_modules, no native code, nothing specific to a CPU. The architecture is therefore a
+// free choice, arm64 by default; `bundle-check.ts` fails the synth on any native file or
+// run-time package import in an asset. Each function is told the vCPUs its memory buys
+// (OPENCLAW_CPUS), which its compression and writer threads follow.
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Aspects, CfnResource, Duration, Size, Stack, Validations, type IAspect } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -31,23 +30,24 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import type { BackupBucket } from './backup-bucket.js';
-import type { LambdaArch } from './bundle-check.js';
 import { roleName } from './role-names.js';
 import { S3PrefixList } from './s3-prefix-list.js';
 import {
+  DEFAULT_ARCHITECTURE,
   DEFAULT_EPHEMERAL_STORAGE_MIB,
   DEFAULT_LOG_RETENTION,
   DEFAULT_MEMORY_MIB,
+  FUNCTION_BUNDLE_TARGET,
   FUNCTION_CONNECT_TIMEOUT_MS,
   FUNCTION_REQUEST_TIMEOUT_MS,
   FUNCTION_RUNTIME,
-  FUNCTION_RUNTIME_NODE_ABI,
   LIST_MEMORY_MIB,
   LIST_TIMEOUT,
   LONG_TASK_TIMEOUT,
   logGroupProps,
+  vcpusForMemory,
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
@@ -56,35 +56,8 @@ import { FUNCTION_ENV, STACK_PREFIX_PATTERN, functionName } from '../shared/cont
 /** The repository root: holds package.json, package-lock.json and `functions/`. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Native packages the handlers may import; never bundled by esbuild. */
-export const NATIVE_PACKAGES = ['@mongodb-js/zstd', 'better-sqlite3'] as const;
-export type NativePackage = (typeof NATIVE_PACKAGES)[number];
-
-/**
- * Native packages that only the backup path loads, on first use (shared/backup/sqlite-snapshot.ts
- * requires better-sqlite3 when it snapshots a database): the other bundles mention them but
- * never load them, so they may go without.
- */
-export const LAZY_NATIVE_PACKAGES: readonly NativePackage[] = ['better-sqlite3'];
-
-/**
- * Which native packages each function's asset ships. Every handler imports the shared core,
- * whose zstd framing loads @mongodb-js/zstd when the module loads: all three need it.
- */
-export interface FunctionNativeModules {
-  /** @default ['@mongodb-js/zstd', 'better-sqlite3'] (compression, SQLite snapshots) */
-  readonly backup?: readonly NativePackage[];
-  /** @default ['@mongodb-js/zstd'] */
-  readonly restore?: readonly NativePackage[];
-  /** @default ['@mongodb-js/zstd'] */
-  readonly list?: readonly NativePackage[];
-}
-
-const DEFAULT_NATIVE_MODULES: Required<FunctionNativeModules> = {
-  backup: ['@mongodb-js/zstd', 'better-sqlite3'],
-  restore: ['@mongodb-js/zstd'],
-  list: ['@mongodb-js/zstd'],
-};
+/** Lambda CPU architectures, named as Lambda names them. */
+export type LambdaArch = 'x86_64' | 'arm64';
 
 /** `httpsEgress` entry naming the region's S3 prefix list (looked up at deploy time). */
 export const S3_PREFIX_LIST_PEER = 's3';
@@ -129,14 +102,13 @@ export interface BackupFunctionsProps {
    */
   readonly extraSourceKmsKeyArns?: readonly string[];
   /**
-   * CPU architecture of the functions. arm64 needs a better-sqlite3 binary for arm64, which
-   * this build only gets on an arm64 host or with network access to its prebuilt binaries;
-   * the bundle check fails the synth otherwise.
-   * @default 'x86_64'
+   * CPU architecture of the functions (their assets hold no native code: either works).
+   * @default 'arm64'
    */
   readonly architecture?: LambdaArch;
   /**
-   * Memory of the backup and restore functions, in MiB (CPU scales with it).
+   * Memory of the backup and restore functions, in MiB (CPU scales with it: 1,769 MB buys one
+   * vCPU, and the functions' threads follow; see infra/README.md).
    * @default 2048
    */
   readonly memorySizeMiB?: number;
@@ -169,15 +141,10 @@ export interface BackupFunctionsProps {
    */
   readonly functionsDir?: string;
   /**
-   * Project root: holds package.json (versions of the native packages) and package-lock.json.
+   * Project root: holds package.json and package-lock.json.
    * @default - this repository's root
    */
   readonly projectRoot?: string;
-  /**
-   * Native packages each function ships.
-   * @default - backup: zstd and better-sqlite3; restore: zstd; list: none
-   */
-  readonly nativeModules?: FunctionNativeModules;
 }
 
 export class BackupFunctions extends Construct {
@@ -197,8 +164,11 @@ export class BackupFunctions extends Construct {
     super(scope, id);
     validate(props);
 
-    const arch: LambdaArch = props.architecture ?? 'x86_64';
+    const arch: LambdaArch = props.architecture ?? DEFAULT_ARCHITECTURE;
     this.architecture = arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+    // The helper functions CDK adds to the stack (custom resource providers, plain JavaScript)
+    // run on the same architecture, so every function of the deployment is on one.
+    Aspects.of(Stack.of(this)).add(new DefaultFunctionArchitecture(arch));
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     const functionsDir = join(projectRoot, props.functionsDir ?? 'functions');
     const fileSystem = props.tenantFileSystem;
@@ -253,6 +223,7 @@ export class BackupFunctions extends Construct {
         ],
       });
       this.roles[name] = role;
+      const memorySize = heavy ? (props.memorySizeMiB ?? DEFAULT_MEMORY_MIB) : LIST_MEMORY_MIB;
       return new nodejs.NodejsFunction(this, `${title}Function`, {
         role,
         functionName: functionName(props.prefix, name),
@@ -263,11 +234,12 @@ export class BackupFunctions extends Construct {
         depsLockFilePath: join(projectRoot, 'package-lock.json'),
         runtime: FUNCTION_RUNTIME,
         architecture: this.architecture,
-        memorySize: heavy ? (props.memorySizeMiB ?? DEFAULT_MEMORY_MIB) : LIST_MEMORY_MIB,
+        memorySize,
         ephemeralStorageSize: heavy ? Size.mebibytes(props.ephemeralStorageMiB ?? DEFAULT_EPHEMERAL_STORAGE_MIB) : undefined,
         timeout,
         reservedConcurrentExecutions: heavy ? props.reservedConcurrency : undefined,
-        environment,
+        // The vCPUs this memory buys: what the function's threads keep busy.
+        environment: { ...environment, [FUNCTION_ENV.cpus]: String(vcpusForMemory(memorySize)) },
         vpc: fileSystem.vpc,
         vpcSubnets: fileSystem.subnets,
         securityGroups: [this.securityGroup],
@@ -276,7 +248,7 @@ export class BackupFunctions extends Construct {
         logGroup: new logs.LogGroup(this, `${title}Logs`, logGroupProps(props.logRetention ?? DEFAULT_LOG_RETENTION)),
         loggingFormat: lambda.LoggingFormat.JSON,
         tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
-        bundling: bundlingOptions(arch, props.nativeModules?.[name] ?? DEFAULT_NATIVE_MODULES[name]),
+        bundling: bundlingOptions(),
       });
     };
 
@@ -324,13 +296,6 @@ export class BackupFunctions extends Construct {
 
   /** cdk-nag findings that are intended here, each with the reason, on the narrowest construct. */
   private acknowledgeFindings(bucket: BackupBucket, extraSourceBuckets: readonly string[], tracing: boolean): void {
-    for (const fn of this.functions) {
-      Validations.of(fn).acknowledge({
-        id: 'AwsSolutions-L1',
-        reason:
-          'Node.js 20 on purpose: better-sqlite3 is compiled against the build machine\'s Node 20 ABI and must match the runtime.',
-      });
-    }
     for (const role of Object.values(this.roles)) {
       Validations.of(role).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -368,15 +333,29 @@ export class BackupFunctions extends Construct {
   }
 }
 
-/** esbuild and install settings of one function's asset. */
-function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage[]): nodejs.BundlingOptions {
+/** Sets `arch` on every Lambda function of the scope that names no architecture of its own. */
+class DefaultFunctionArchitecture implements IAspect {
+  constructor(private readonly arch: LambdaArch) {}
+
+  visit(node: IConstruct): void {
+    if (!(node instanceof CfnResource) || node.cfnResourceType !== 'AWS::Lambda::Function') return;
+    if (node instanceof lambda.CfnFunction) {
+      node.architectures ??= [this.arch];
+    } else {
+      node.addPropertyOverride('Architectures', [this.arch]);
+    }
+  }
+}
+
+/** esbuild settings of a function's asset: one ES module, the AWS SDK included, checked after bundling. */
+function bundlingOptions(): nodejs.BundlingOptions {
   const checkScript = fileURLToPath(new URL('./bundle-check.ts', import.meta.url));
   const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
   const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
   return {
     forceDockerBundling: false,
     format: nodejs.OutputFormat.ESM,
-    target: 'node20',
+    target: FUNCTION_BUNDLE_TARGET,
     mainFields: ['module', 'main'],
     // CommonJS dependencies bundled into an ES module still call require().
     banner: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);",
@@ -387,36 +366,14 @@ function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage
     metafile: true,
     // The SDK version the code was tested with, not the runtime's.
     bundleAwsSDK: true,
-    // Every native package stays external in every function; each asset installs only its own.
-    externalModules: [...NATIVE_PACKAGES],
-    nodeModules: nativeModules.length > 0 ? [...nativeModules] : undefined,
-    environment: {
-      // Pick the native binaries for the function's platform, not the build machine's.
-      npm_config_cpu: arch === 'arm64' ? 'arm64' : 'x64',
-      npm_config_os: 'linux',
-      npm_config_libc: 'glibc',
-      // prebuild-install (better-sqlite3) reads the target CPU from here; npm itself warns
-      // that it does not know the key, so it is set only when it differs from the host's.
-      ...(arch === 'arm64' ? { npm_config_arch: 'arm64' } : {}),
-    },
+    // Nothing is left external and nothing is installed beside the bundle: the Node 20
+    // fallbacks (@mongodb-js/zstd, better-sqlite3) are required at run time only where Node
+    // lacks zstd and SQLite, which nodejs24.x does not.
+    externalModules: [],
     commandHooks: {
       beforeBundling: () => [],
       beforeInstall: () => [],
-      afterBundling: (_inputDir, outputDir) => [
-        [
-          process.execPath,
-          tsxCli,
-          checkScript,
-          outputDir,
-          arch,
-          String(FUNCTION_RUNTIME_NODE_ABI),
-          ...nativeModules.map((name) => `--ship=${name}`),
-          ...LAZY_NATIVE_PACKAGES.filter((name) => !nativeModules.includes(name)).map((name) => `--lazy=${name}`),
-          ...NATIVE_PACKAGES.map((name) => `--native=${name}`),
-        ]
-          .map(quote)
-          .join(' '),
-      ],
+      afterBundling: (_inputDir, outputDir) => [[process.execPath, tsxCli, checkScript, outputDir].map(quote).join(' ')],
     },
   };
 }
@@ -461,14 +418,6 @@ function validate(props: BackupFunctionsProps): void {
       problems.check(
         target === S3_PREFIX_LIST_PEER || /^pl-[0-9a-f]{8,17}$/.test(target) || RESOURCE_ID_PATTERNS.securityGroup.test(target) || isIpv4Cidr(target),
         `httpsEgress: ${JSON.stringify(target)} must be an IPv4 CIDR, a prefix list (pl-…), a security group (sg-…) or "s3"`,
-      );
-    }
-  }
-  for (const [name, modules] of Object.entries(props.nativeModules ?? {})) {
-    for (const module of modules as readonly string[]) {
-      problems.check(
-        (NATIVE_PACKAGES as readonly string[]).includes(module),
-        `nativeModules.${name}: ${JSON.stringify(module)} is not one of ${NATIVE_PACKAGES.join(', ')}`,
       );
     }
   }

@@ -5,7 +5,6 @@
 
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { BackupBucketEncryption, ObjectLockMode } from './backup-bucket.js';
-import type { NativePackage } from './backup-functions.js';
 import { DEFAULT_PREFIX, type OpenClawBackupStackProps } from './stack.js';
 import { InfraConfigError } from './validation.js';
 
@@ -50,9 +49,6 @@ export const CONTEXT_KEYS = [
   'tracing',
   'reservedConcurrency',
   'functionsDir',
-  'backupNativeModules',
-  'restoreNativeModules',
-  'listNativeModules',
   // Events, schedules, notifications.
   'useDefaultEventBus',
   'notifications',
@@ -136,7 +132,6 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
       `openclaw:logRetentionDays must be one of CloudWatch's retention periods (${[...RETENTION_DAYS].sort((a, b) => a - b).join(', ')}), got ${logRetentionDays}`,
     );
   }
-  const native = (key: ContextKey) => list(key) as NativePackage[] | undefined;
 
   const objectLockMode = oneOf('objectLockMode', Object.values(ObjectLockMode));
   const objectLockRetentionDays = int('objectLockRetentionDays');
@@ -201,11 +196,6 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
       allowedEndpoints: list('allowedEndpoints'),
       allowOverwrite: bool('allowOverwrite'),
       httpsEgress: list('httpsEgress'),
-      nativeModules: {
-        backup: native('backupNativeModules'),
-        restore: native('restoreNativeModules'),
-        list: native('listNativeModules'),
-      },
     },
     events: {
       useDefaultBus: bool('useDefaultEventBus'),

@@ -28,17 +28,30 @@ export const LIST_TIMEOUT = Duration.minutes(1);
 export const LIST_MEMORY_MIB = 256;
 /** zstd compression uses about two cores' worth of CPU; Lambda gives CPU in proportion to memory. */
 export const DEFAULT_MEMORY_MIB = 2048;
+/** Lambda's CPU share: a function with 1,769 MB has the equivalent of one vCPU (AWS Lambda developer guide, "Configure Lambda function memory"). */
+export const LAMBDA_MB_PER_VCPU = 1769;
+
+/**
+ * The vCPUs a function's memory buys, rounded to whole threads (at least 1): what its
+ * compression and writer threads should keep busy (OPENCLAW_CPUS). Lambda shows such a
+ * function more CPUs than that (2 up to 3,008 MB) and shares time between them.
+ */
+export function vcpusForMemory(memoryMiB: number): number {
+  return Math.max(1, Math.round(memoryMiB / LAMBDA_MB_PER_VCPU));
+}
 /** /tmp room for SQLite snapshots taken before archiving. */
 export const DEFAULT_EPHEMERAL_STORAGE_MIB = 2048;
 export const DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 /**
- * Node.js 20: the native modules (better-sqlite3 is compiled here against the local Node 20
- * headers) must match the runtime's Node ABI, and package.json requires Node >= 20.
+ * Node.js 24: zstd (node:zlib) and SQLite with backup() (node:sqlite) are built in, so the
+ * assets hold no native code. Lambda deprecates nodejs24.x on 2028-04-30 (see infra/README.md).
  */
-export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_20_X;
-/** NODE_MODULE_VERSION of FUNCTION_RUNTIME: native addons in the assets must be built for it. */
-export const FUNCTION_RUNTIME_NODE_ABI = 115;
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+/** esbuild's target for FUNCTION_RUNTIME. */
+export const FUNCTION_BUNDLE_TARGET = 'node24';
+/** arm64 (Graviton): cheaper per GB-second than x86_64; nothing in the assets is CPU-specific. */
+export const DEFAULT_ARCHITECTURE = 'arm64';
 
 /** Bucket settings: private, encrypted, TLS-only, versioned, kept when the stack goes. */
 export const SECURE_BUCKET_PROPS = {

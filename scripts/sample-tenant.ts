@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import Database from 'better-sqlite3';
+import { sqliteDriver } from '../shared/backup/sqlite-driver.js';
 
 export interface SampleTenantOptions {
   /** Agent sessions to write (each a JSONL transcript). */
@@ -77,15 +77,15 @@ export function createSampleTenant(tenantDir: string, options: SampleTenantOptio
 
   mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
   for (const agent of ['agent-0', 'agent-1']) {
-    const db = new Database(path.join(tenantDir, 'memory', `${agent}.sqlite`));
-    db.pragma('journal_mode = WAL');
+    const db = sqliteDriver().open(path.join(tenantDir, 'memory', `${agent}.sqlite`));
+    db.exec('PRAGMA journal_mode = WAL');
     db.exec('CREATE TABLE IF NOT EXISTS memories (id INTEGER PRIMARY KEY, created INTEGER, topic TEXT, body TEXT)');
     const insert = db.prepare('INSERT INTO memories (created, topic, body) VALUES (?, ?, ?)');
     const rows = options.memoryRows ?? 300;
-    db.transaction(() => {
-      for (let i = 0; i < rows; i++) insert.run(1_760_000_000 + i, sentence(random, 2), sentence(random, 30));
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.exec('BEGIN');
+    for (let i = 0; i < rows; i++) insert.run(1_760_000_000 + i, sentence(random, 2), sentence(random, 30));
+    db.exec('COMMIT');
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     db.close();
   }
 

@@ -51,6 +51,10 @@ function storageFlags(direction: 'backup' | 'restore') {
 export const BACKUP_FLAGS = {
   to: { flag: '--to', value: '<destination>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
   overwrite: { flag: '--overwrite', description: 'replace an existing archive at the destination' },
+  sqliteRawFallback: {
+    flag: '--sqlite-raw-fallback',
+    description: 'archive a SQLite database of which no consistent copy can be had (locked, or changing under every copy) raw, with a warning, instead of failing the backup',
+  },
   ...storageFlags('backup'),
 } as const satisfies Record<string, FlagSpec>;
 

@@ -60,6 +60,10 @@ const CODES = {
   /** The local `crontab` command failed (cron add|list|rm without --stack). */
   CRONTAB_FAILED: 'failed',
   PIPE_FAILED: 'failed',
+  /** What this Node needs for zstd or SQLite (a built-in, or an optional package on Node 20) is missing. */
+  MODULE_UNAVAILABLE: 'failed',
+  /** A live SQLite database of which no consistent copy could be had (and no --sqlite-raw-fallback). */
+  SQLITE_SNAPSHOT_FAILED: 'failed',
   // Storage (local file, S3, S3-compatible store).
   STORAGE: 'failed',
   NOT_FOUND: 'failed',
@@ -389,6 +393,26 @@ export class PipeCommandError extends OpenClawError {
 /** The operation was interrupted (Ctrl-C, SIGTERM, Lambda timeout). */
 export class AbortedError extends OpenClawError {
   readonly code = 'ABORTED';
+  readonly outcome = 'failed' as const;
+}
+
+/**
+ * This process lacks what an operation needs: zstd (node:zlib on Node ≥ 22.15, else the
+ * optional @mongodb-js/zstd) or SQLite (node:sqlite on Node ≥ 22.16, else the optional
+ * better-sqlite3). A deployment error: the message says what to install.
+ */
+export class ModuleUnavailableError extends OpenClawError {
+  readonly code = 'MODULE_UNAVAILABLE';
+  readonly outcome = 'failed' as const;
+}
+
+/**
+ * No transactionally consistent copy of a live SQLite database could be taken (it kept
+ * changing under every copy, or stayed locked), so the tenant's backup fails rather than
+ * archive it raw; `--sqlite-raw-fallback` archives it raw with a warning instead.
+ */
+export class SqliteSnapshotError extends OpenClawError {
+  readonly code = 'SQLITE_SNAPSHOT_FAILED';
   readonly outcome = 'failed' as const;
 }
 

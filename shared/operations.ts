@@ -13,6 +13,7 @@ import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
+import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
 import type { Owner } from './tenant/ownership.js';
 
@@ -24,6 +25,8 @@ export interface BackupCommand {
   /** `s3://bucket/key` or a local path. */
   readonly to: string;
   readonly overwrite?: boolean;
+  /** Archive a SQLite database of which no consistent copy can be had raw, with a warning, instead of failing. */
+  readonly sqliteRawFallback?: boolean;
   readonly storage?: StorageFlags;
 }
 
@@ -69,7 +72,15 @@ export interface TenantOperations {
   listSummaries(): Promise<TenantSummary[]>;
 }
 
-export function localOperations(tenantsDir: string): TenantOperations {
+export interface LocalOptions {
+  /**
+   * Where the writers of the tenants' SQLite databases may be (backup/sqlite-policy.ts).
+   * @default by the tenant's file system type
+   */
+  readonly sqliteWriters?: SqliteWriters;
+}
+
+export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
   return {
     async backup(command, hooks = {}) {
       assertTenantName(command.tenant);
@@ -83,6 +94,7 @@ export function localOperations(tenantsDir: string): TenantOperations {
         tenant: command.tenant,
         location,
         overwrite: command.overwrite,
+        sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback },
         signal: hooks.signal,
         onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       });

@@ -44,6 +44,16 @@ describe('parseCronCommand', () => {
     expect(parse('openclaw --stack openclaw-backup tenants backup acme --to s3://bkt/k.tar.zst').command.tenant).toBe('acme');
   });
 
+  it('takes --sqlite-raw-fallback into the scheduled backup, as the CLI\'s backup does', () => {
+    expect(parse('openclaw tenants backup acme --sqlite-raw-fallback --to s3://bkt/k.tar.zst').command).toEqual({
+      tenant: 'acme',
+      to: 's3://bkt/k.tar.zst',
+      sqliteRawFallback: true,
+    });
+    expect(parse('openclaw tenants backup acme --to s3://bkt/k.tar.zst').command).not.toHaveProperty('sqliteRawFallback');
+    expect(() => parse('openclaw tenants backup acme --to s3://bkt/k --sqlite-raw-fallback=yes')).toThrow(/--sqlite-raw-fallback takes no value/);
+  });
+
   it('knows every flag of the CLI\'s own `tenants backup`: each is taken, ignored or refused with its reason', () => {
     for (const spec of [...Object.values<FlagSpec>(GLOBAL_FLAGS), ...Object.values<FlagSpec>(BACKUP_FLAGS)]) {
       const value = spec.value === undefined ? '' : spec.flag === '--stack' ? ' openclaw-backup' : ' s3://bkt/other';

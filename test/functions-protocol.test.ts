@@ -27,7 +27,7 @@ import {
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { errorBody, errorFromBody, isFailureResponse, parseCronPayload, parseRestoreCommand } from '../shared/control-plane/protocol.js';
+import { errorBody, errorFromBody, isFailureResponse, parseBackupCommand, parseCronPayload, parseRestoreCommand } from '../shared/control-plane/protocol.js';
 
 describe('errors over the wire', () => {
   it.each([
@@ -80,6 +80,17 @@ describe('errors over the wire', () => {
 });
 
 describe('requests', () => {
+  it('parses backup commands strictly, --sqlite-raw-fallback included', () => {
+    expect(parseBackupCommand({ tenant: 'acme', to: 's3://b/k', overwrite: false, sqliteRawFallback: true })).toEqual({
+      tenant: 'acme',
+      to: 's3://b/k',
+      overwrite: false,
+      sqliteRawFallback: true,
+    });
+    expect(() => parseBackupCommand({ tenant: 'acme', to: 's3://b/k', sqliteRawFallback: 'yes' })).toThrow(/"sqliteRawFallback" must be true or false/);
+    expect(() => parseBackupCommand({ tenant: 'acme', to: 's3://b/k', sqliteRaw: true })).toThrow(/unknown field "sqliteRaw"/);
+  });
+
   it('parses restore commands strictly', () => {
     expect(parseRestoreCommand({ from: 's3://b/k', as: 'x', force: true, limits: { maxEntries: 5 }, storage: { region: 'eu-west-1', accessKey: null } })).toEqual({
       from: 's3://b/k',
@@ -145,6 +156,7 @@ describe('configuration', () => {
       connectTimeoutMs: 500,
       requestTimeoutMs: 2_500,
     });
+    expect(readFunctionConfig({ OPENCLAW_CPUS: '2' }).cpus).toBe(2);
     expect(readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9000/, http://10.0.0.5:9000' }).allowedEndpoints).toEqual([
       'https://minio.internal:9000',
       'http://10.0.0.5:9000',
@@ -160,6 +172,9 @@ describe('configuration', () => {
     expect(() => readFunctionConfig({ OPENCLAW_ALLOW_OVERWRITE: 'yes' })).toThrow(/OPENCLAW_ALLOW_OVERWRITE must be true or false/);
     expect(() => readFunctionConfig({ OPENCLAW_CONNECT_TIMEOUT_MS: '0' })).toThrow(/OPENCLAW_CONNECT_TIMEOUT_MS must be a whole number of milliseconds \(at least 1\)/);
     expect(() => readFunctionConfig({ OPENCLAW_REQUEST_TIMEOUT_MS: 'never' })).toThrow(/OPENCLAW_REQUEST_TIMEOUT_MS/);
+    for (const cpus of ['0', '1.5', 'two']) {
+      expect(() => readFunctionConfig({ OPENCLAW_CPUS: cpus })).toThrow(/OPENCLAW_CPUS must be a whole number of CPUs \(at least 1\)/);
+    }
   });
 });
 

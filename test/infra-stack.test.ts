@@ -56,7 +56,7 @@ function allStatements(t: Template): Statement[] {
 }
 
 describe('functions', () => {
-  it('creates backup, restore and list on Node.js 20, x86_64, in the VPC', () => {
+  it('creates backup, restore and list on Node.js 24, arm64, in the VPC, each told the vCPUs its memory buys', () => {
     const t = template();
     for (const [name, timeout, memory] of [
       ['openclaw-backup-backup', 900, 2048],
@@ -65,8 +65,10 @@ describe('functions', () => {
     ] as const) {
       t.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: name,
-        Runtime: 'nodejs20.x',
-        Architectures: ['x86_64'],
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        // 1,769 MB buys one vCPU: 2048 → 1, 256 → 1 (at least one).
+        Environment: { Variables: Match.objectLike({ OPENCLAW_CPUS: '1' }) },
         Handler: 'index.handler',
         Timeout: timeout,
         MemorySize: memory,
@@ -78,6 +80,17 @@ describe('functions', () => {
       FunctionName: 'openclaw-backup-backup',
       EphemeralStorage: { Size: 2048 },
     });
+  });
+
+  it('runs every function of the stack, CDK\'s custom resource handlers included, on Node.js 24 and one architecture', () => {
+    for (const arch of ['arm64', 'x86_64']) {
+      const functions = Object.values(resourcesOf(template({ 'openclaw:architecture': arch }), 'AWS::Lambda::Function'));
+      expect(functions.length).toBeGreaterThanOrEqual(5);
+      for (const fn of functions) {
+        expect(fn.Properties.Runtime).toBe('nodejs24.x');
+        expect(fn.Properties.Architectures).toEqual([arch]);
+      }
+    }
   });
 
   it('mounts the tenant access point at /mnt/tenants in every function', () => {
@@ -143,16 +156,17 @@ describe('functions', () => {
 
   it('takes architecture, memory and storage from context, also as strings from -c', () => {
     const t = template({
-      'openclaw:architecture': 'arm64',
-      'openclaw:memorySizeMiB': '3008',
+      'openclaw:architecture': 'x86_64',
+      'openclaw:memorySizeMiB': '3538',
       'openclaw:ephemeralStorageMiB': 4096,
       'openclaw:reservedConcurrency': '4',
       'openclaw:tracing': 'true',
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'openclaw-backup-backup',
-      Architectures: ['arm64'],
-      MemorySize: 3008,
+      Architectures: ['x86_64'],
+      MemorySize: 3538,
+      Environment: { Variables: Match.objectLike({ OPENCLAW_CPUS: '2' }) },
       EphemeralStorage: { Size: 4096 },
       ReservedConcurrentExecutions: 4,
       TracingConfig: { Mode: 'Active' },

@@ -1,10 +1,13 @@
 // Backing up a tenant that is being written: a separate process commits to a WAL-mode memory
 // database and appends to transcripts throughout the backup; the restored tenant must hold a
 // consistent database (integrity_check ok, a contiguous prefix of the commits, at least every
-// one committed before the backup began) and no torn line in any file not warned about. Also
-// the rest of the consistency rules: corrupt databases archived raw with a warning, idle
-// databases archived byte for byte without being touched, files that change re-read, files
-// that vanish warned about.
+// one committed before the backup began) and no torn line in any file not warned about; the
+// same through the cross-host path (private copies, as the Lambda functions take them) while
+// the writer also checkpoints and restarts its WAL. Also the rest of the consistency rules:
+// corrupt databases archived raw with a warning, a database of which no consistent copy can
+// be had failing the backup (or archived raw with --sqlite-raw-fallback), idle databases
+// archived byte for byte without being touched, files that change re-read, files that vanish
+// warned about.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,10 +16,11 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
+import type { SqliteOptions } from '../shared/backup/sqlite-policy.js';
+import { SqliteSnapshotError } from '../shared/errors.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore/restore.js';
@@ -25,6 +29,7 @@ import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';
+import { column, openDatabase, value, type SqliteConnection } from './helpers/sqlite.js';
 import { describeTree, repoRoot, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -44,8 +49,8 @@ function archiveLocation(): LocalFileLocation {
   return new LocalFileLocation(path.join(dir.path, 'acme.tar.zst'));
 }
 
-async function backup(): Promise<BackupResult> {
-  return backupTenant({ tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true });
+async function backup(sqlite?: SqliteOptions): Promise<BackupResult> {
+  return backupTenant({ tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true, sqlite });
 }
 
 async function restore(): Promise<string> {
@@ -54,9 +59,27 @@ async function restore(): Promise<string> {
   return path.join(restoredBase, 'acme');
 }
 
-async function backupAndRestore(): Promise<{ backup: BackupResult; restored: string }> {
-  const result = await backup();
+async function backupAndRestore(sqlite?: SqliteOptions): Promise<{ backup: BackupResult; restored: string }> {
+  const result = await backup(sqlite);
   return { backup: result, restored: await restore() };
+}
+
+/** Checks a restored live database: intact, standalone, commits 1..n for some n in [from, to]; returns n. */
+function checkRestoredLiveDatabase(file: string, from: number, to: number): number {
+  const db = openDatabase(file);
+  try {
+    expect(value(db, 'PRAGMA integrity_check')).toBe('ok');
+    const numbers = column(db, 'SELECT n FROM commits ORDER BY n') as number[];
+    const last = numbers.length;
+    expect(numbers).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    expect(value(db, 'SELECT n FROM head')).toBe(last);
+    expect(last).toBeGreaterThanOrEqual(from);
+    expect(last).toBeLessThanOrEqual(to);
+    db.prepare('INSERT INTO commits (n, body) VALUES (?, NULL)').run(last + 1); // opens read-write
+    return last;
+  } finally {
+    db.close();
+  }
 }
 
 const warnedPaths = (notes: readonly ManifestNote[]) => new Set(notes.map((note) => note.path));
@@ -68,10 +91,11 @@ class LiveWriter {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
-  static async start(tenant: string): Promise<LiveWriter> {
+  static async start(tenant: string, env: NodeJS.ProcessEnv = {}): Promise<LiveWriter> {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'live-writer.ts'), tenant], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let stderr = '';
     child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
@@ -128,20 +152,8 @@ describe('a backup of a tenant being written', () => {
     );
     expect(warnedPaths(result.warnings).has(LIVE_DATABASE)).toBe(false);
     expect(existsSync(path.join(restored, `${LIVE_DATABASE}-wal`))).toBe(false);
-    const db = new Database(path.join(restored, LIVE_DATABASE));
-    try {
-      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-      const numbers = db.prepare('SELECT n FROM commits ORDER BY n').pluck().all() as number[];
-      const last = numbers.length;
-      expect(numbers).toEqual(Array.from({ length: last }, (_, i) => i + 1));
-      expect(db.prepare('SELECT n FROM head').pluck().get()).toBe(last);
-      expect(last).toBeGreaterThanOrEqual(before);
-      expect(last).toBeLessThanOrEqual(after);
-      console.log(`restored database holds commits 1..${last} (${last - before} more than at the start of the backup)`);
-      db.prepare('INSERT INTO commits (n, body) VALUES (?, NULL)').run(last + 1); // opens read-write
-    } finally {
-      db.close();
-    }
+    const last = checkRestoredLiveDatabase(path.join(restored, LIVE_DATABASE), before, after);
+    console.log(`restored database holds commits 1..${last} (${last - before} more than at the start of the backup)`);
 
     // Every other file: one version of itself, or a warning.
     const warned = warnedPaths(result.warnings);
@@ -157,6 +169,120 @@ describe('a backup of a tenant being written', () => {
     // The idle sample databases beside it were archived byte for byte.
     for (const idle of ['memory/agent-0.sqlite', 'memory/agent-1.sqlite']) {
       expect(readFileSync(path.join(restored, idle)).equals(readFileSync(path.join(tenantDir, idle)))).toBe(true);
+    }
+  });
+});
+
+describe('the cross-host path: databases whose writers may be on another host (the Lambda functions, NFS, FUSE)', () => {
+  it('backs up a database its writer keeps committing to and checkpointing, each restore a consistent prefix', async () => {
+    createSampleTenant(tenantDir, { sessions: 4, notes: 20, mediaFiles: 1 });
+    // Checkpoints (TRUNCATE) every 150 commits besides SQLite's own: the WAL keeps restarting,
+    // every 0.3 s at 500 commits a second. Faster (2,000 a second: a restart every 75 ms), a
+    // copy on a loaded 2-core machine could not fit between two restarts five times running,
+    // and the backup rightly failed (SQLITE_SNAPSHOT_FAILED).
+    const writer = await LiveWriter.start(tenantDir, { LIVE_WRITER_CHECKPOINT_EVERY: '150', LIVE_WRITER_RATE: '500' });
+    const seen: string[] = [];
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (let round = 1; round <= 4; round++) {
+        const before = await writer.committed();
+        const result = await backup({ writers: 'cross-host' });
+        const after = await writer.committed();
+        expect(warnedPaths(result.warnings).has(LIVE_DATABASE)).toBe(false);
+        expect(result.skipped).toEqual(expect.arrayContaining([{ path: `${LIVE_DATABASE}-wal`, reason: expect.stringContaining('consistent snapshot') }]));
+        const restored = await restore();
+        expect(readdirSync(path.join(restored, 'memory')).filter((name) => name.startsWith('live.sqlite'))).toEqual(['live.sqlite']);
+        const last = checkRestoredLiveDatabase(path.join(restored, LIVE_DATABASE), before, after);
+        seen.push(`${before}..${last}..${after}`);
+        // The idle sample databases went the same way: snapshots of private copies, intact.
+        for (const idle of ['memory/agent-0.sqlite', 'memory/agent-1.sqlite']) {
+          const db = openDatabase(path.join(restored, idle), { readOnly: true });
+          try {
+            expect(value(db, 'SELECT count(*) FROM memories')).toBe(300);
+          } finally {
+            db.close();
+          }
+        }
+      }
+    } finally {
+      await writer.stop();
+    }
+    console.log(`cross-host backups while the writer committed and checkpointed (before..restored..after): ${seen.join(', ')}`);
+  });
+
+  it('never trusts the -shm: a stale index (another host\'s view of the WAL) does not hide commits', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'open.sqlite');
+    const db = openDatabase(file);
+    try {
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      for (let n = 1; n <= 100; n++) db.prepare('INSERT INTO t VALUES (?)').run(n);
+      const staleIndex = readFileSync(`${file}-shm`);
+      for (let n = 101; n <= 500; n++) db.prepare('INSERT INTO t VALUES (?)').run(n);
+      // The index now describes the WAL as it was after 100 commits, as a second host's copy of
+      // the shared memory may; the writer still holds the database open, so readers trust it.
+      writeFileSync(`${file}-shm`, staleIndex);
+
+      const crossHost = await backupAndRestore({ writers: 'cross-host' });
+      expect(crossHost.backup.warnings).toEqual([]);
+      const restored = openDatabase(path.join(crossHost.restored, 'memory', 'open.sqlite'), { readOnly: true });
+      try {
+        expect(value(restored, 'SELECT count(*) FROM t')).toBe(500);
+      } finally {
+        restored.close();
+      }
+      // For the record: a live reader on this host follows the stale index.
+      const sameHost = await backupAndRestore({ writers: 'same-host' });
+      const stale = openDatabase(path.join(sameHost.restored, 'memory', 'open.sqlite'), { readOnly: true });
+      try {
+        console.log(`same-host snapshot through the stale -shm holds ${String(value(stale, 'SELECT count(*) FROM t'))} of 500 commits`);
+      } finally {
+        stale.close();
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('fails the backup, storing nothing, when every copy changes under it; archives it raw with a warning on request', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    writeFileSync(path.join(tenantDir, 'notes.md'), 'kept\n');
+    const file = path.join(tenantDir, 'memory', 'restless.sqlite');
+    const db = openDatabase(file);
+    db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, body BLOB)');
+    for (let n = 1; n <= 2000; n++) db.prepare('INSERT INTO t VALUES (?, randomblob(1000))').run(n);
+    // A writer in this process that empties the WAL and commits on every turn of the event
+    // loop: every copy, which takes several turns, sees a restarted WAL.
+    let writing = true;
+    let n = 2000;
+    const writer = (async () => {
+      while (writing) {
+        db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+        db.prepare('INSERT INTO t VALUES (?, NULL)').run(++n);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    try {
+      const failure = await backup({ writers: 'cross-host' }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SqliteSnapshotError);
+      expect((failure as Error).message).toMatch(
+        /^no consistent copy of the SQLite database memory\/restless\.sqlite: it changed under each of 5 copies \(last: .*\); nothing was stored \(retry, or pass --sqlite-raw-fallback/,
+      );
+      expect(existsSync(archiveLocation().display)).toBe(false);
+
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', rawFallback: true });
+      expect(result.warnings[0]).toEqual({
+        path: 'memory/restless.sqlite',
+        reason: expect.stringMatching(/^no consistent SQLite snapshot \(it changed under each of 5 copies .*archived raw with its -wal\/-shm\/-journal \(--sqlite-raw-fallback\)/),
+      });
+      // Read raw while the writer goes on, its files may also be "changed as we read it".
+      expect(result.warnings.every((note) => note.path.startsWith('memory/restless.sqlite'))).toBe(true);
+      expect(readFileSync(path.join(restored, 'notes.md'), 'utf8')).toBe('kept\n');
+      expect(existsSync(path.join(restored, 'memory', 'restless.sqlite'))).toBe(true);
+    } finally {
+      writing = false;
+      await writer;
+      db.close();
     }
   });
 });
@@ -194,30 +320,51 @@ describe('SQLite databases', () => {
     expect(describeTree(restored)).toEqual(describeTree(tenantDir, { exclude: (p) => p === 'pty' }));
   });
 
-  it('snapshots a database whose uncommitted-to-the-main-file transactions are only in its WAL', async () => {
+  it.each(['same-host', 'cross-host'] as const)('snapshots a database whose uncommitted-to-the-main-file transactions are only in its WAL (%s)', async (writers) => {
     mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
     const file = path.join(tenantDir, 'memory', 'open.sqlite');
-    const db = new Database(file);
+    const db: SqliteConnection = openDatabase(file);
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('wal_autocheckpoint = 0');
-      db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER PRIMARY KEY)');
       const insert = db.prepare('INSERT INTO t VALUES (?)');
       for (let n = 1; n <= 500; n++) insert.run(n);
-      const { backup, restored } = await backupAndRestore();
+      const walBefore = readFileSync(`${file}-wal`);
+      const { backup, restored } = await backupAndRestore({ writers });
       expect(backup.warnings).toEqual([]);
       expect(backup.skipped.map((note) => note.path).sort()).toEqual(['memory/open.sqlite-shm', 'memory/open.sqlite-wal']);
       expect(readdirSync(path.join(restored, 'memory'))).toEqual(['open.sqlite']);
-      const copy = new Database(path.join(restored, 'memory', 'open.sqlite'), { readonly: true });
+      const copy = openDatabase(path.join(restored, 'memory', 'open.sqlite'), { readOnly: true });
       try {
-        expect(copy.prepare('SELECT count(*) FROM t').pluck().get()).toBe(500);
-        expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(500);
+        expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
       } finally {
         copy.close();
       }
       // The live database was only read.
-      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(500);
+      expect(readFileSync(`${file}-wal`).equals(walBefore)).toBe(true);
+      expect(value(db, 'PRAGMA journal_mode')).toBe('wal');
+      expect(value(db, 'SELECT count(*) FROM t')).toBe(500);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('fails the backup on a database locked past the busy timeout; archives it raw with a warning on request', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'locked.sqlite');
+    const db = openDatabase(file); // rollback journal: a writer's exclusive lock keeps readers out
+    try {
+      db.exec('CREATE TABLE t (n INTEGER)');
+      db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
+      const failure = await backup({ busyTimeoutMs: 200 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SqliteSnapshotError);
+      expect((failure as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/locked\.sqlite: still locked after the busy timeout \(SQLITE_BUSY/);
+      expect(existsSync(archiveLocation().display)).toBe(false);
+
+      const { backup: result, restored } = await backupAndRestore({ busyTimeoutMs: 200, rawFallback: true });
+      expect(result.warnings).toEqual([{ path: 'memory/locked.sqlite', reason: expect.stringMatching(/^no consistent SQLite snapshot \(still locked/) }]);
+      expect(readdirSync(path.join(restored, 'memory')).sort()).toEqual(['agent-0.sqlite', 'agent-1.sqlite', 'locked.sqlite', 'locked.sqlite-journal']);
+      db.exec('COMMIT');
     } finally {
       db.close();
     }

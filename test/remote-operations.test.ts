@@ -104,6 +104,12 @@ describe('remote executor', () => {
     const client = calls[0]!.thisValue as LambdaClient;
     expect(client.config.profile).toBe('ops');
     expect(await client.config.region()).toBe('eu-central-1');
+
+    // --sqlite-raw-fallback travels only when given (an older gateway refuses the field).
+    await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/b.tar.zst', '--sqlite-raw-fallback']);
+    expect(lambda.commandCalls(InvokeCommand)[1]!.args[0].input.Payload).toEqual(
+      encode({ tenant: 'acme', to: 's3://backups/acme/b.tar.zst', overwrite: false, sqliteRawFallback: true }),
+    );
   });
 
   it('invokes <prefix>-restore and <prefix>-list, the stack from OPENCLAW_STACK', async () => {

@@ -1,12 +1,26 @@
-// The SQLite snapshot on its own: header and companion names, a consistent standalone copy of
-// a WAL database that never writes to the source, and the reasons it gives when it cannot copy.
+// SQLite on its own: which driver this Node gets, header and companion names, a consistent
+// standalone copy of a WAL database that never writes to the source, the reasons it gives
+// when it cannot copy (busy or unusable), the integrity check, and the stable private copy
+// that the cross-host path snapshots instead of the live file.
 
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from '../shared/backup/sqlite-snapshot.js';
+import { betterSqliteDriver, nodeSqliteDriver, sqliteDriver } from '../shared/backup/sqlite-driver.js';
+import { copyDatabasePrivately, PRIVATE_COPY_ATTEMPTS } from '../shared/backup/sqlite-private-copy.js';
+import { sqlitePolicyFor, writersMayBeRemote } from '../shared/backup/sqlite-policy.js';
+import {
+  checkDatabaseOpens,
+  checkIntegrity,
+  companionBaseName,
+  companionNames,
+  isSqliteHeader,
+  snapshotDatabase,
+} from '../shared/backup/sqlite-snapshot.js';
+import { TempArea } from '../shared/backup/temp-area.js';
+import { column, openDatabase, transaction, value, type SqliteConnection } from './helpers/sqlite.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -15,17 +29,29 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
-function walDatabase(file: string, rows: number, rowBytes = 100): Database.Database {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('wal_autocheckpoint = 0'); // keep every commit in the WAL
+function walDatabase(file: string, rows: number, rowBytes = 100): SqliteConnection {
+  const db = openDatabase(file);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA wal_autocheckpoint = 0'); // keep every commit in the WAL
   db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY, body BLOB); CREATE INDEX t_body ON t (body)');
   const insert = db.prepare('INSERT INTO t VALUES (?, randomblob(?))');
-  db.transaction(() => {
+  transaction(db, () => {
     for (let n = 1; n <= rows; n++) insert.run(n, rowBytes);
-  })();
+  });
   return db;
 }
+
+describe('the SQLite of this process', () => {
+  it('is node:sqlite where Node has backup(), else better-sqlite3', () => {
+    const builtIn = nodeSqliteDriver();
+    expect(sqliteDriver().name).toBe('unavailable' in builtIn ? 'better-sqlite3' : 'node:sqlite');
+    if (!('unavailable' in builtIn)) {
+      // better-sqlite3 is compiled for the Node that installed it (20 here): not for this one.
+      const addon = betterSqliteDriver();
+      if ('unavailable' in addon) expect(addon.unavailable).toMatch(/^the optional package better-sqlite3 cannot be loaded/);
+    }
+  });
+});
 
 describe('database recognition', () => {
   it.each([
@@ -65,23 +91,23 @@ describe('snapshotDatabase', () => {
       const snapshot = path.join(dir.path, 'snapshot.sqlite');
       const outcome = await snapshotDatabase(source, snapshot);
       expect(outcome.ok).toBe(true);
-      if (outcome.ok) console.log(`snapshot of ${(walBefore.length / 2 ** 20).toFixed(1)} MiB of WAL + main file: ${outcome.pages} pages in ${outcome.durationMs} ms`);
+      if (outcome.ok) console.log(`snapshot (${sqliteDriver().name}) of ${(walBefore.length / 2 ** 20).toFixed(1)} MiB of WAL + main file: ${outcome.pages} pages in ${outcome.durationMs} ms`);
 
       // The source was only read: same bytes, same journal mode, still writable by its owner.
       expect(readFileSync(source).equals(mainBefore)).toBe(true);
       expect(readFileSync(`${source}-wal`).equals(walBefore)).toBe(true);
-      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(value(db, 'PRAGMA journal_mode')).toBe('wal');
       db.prepare('INSERT INTO t VALUES (?, NULL)').run(20_001);
 
       // The copy stands alone: moved without any -wal, it opens read-write and is intact.
       const alone = path.join(dir.path, 'alone');
       mkdirSync(alone);
       copyFileSync(snapshot, path.join(alone, 'restored.sqlite'));
-      const copy = new Database(path.join(alone, 'restored.sqlite'));
+      const copy = openDatabase(path.join(alone, 'restored.sqlite'));
       try {
-        expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
-        expect(copy.prepare('SELECT count(*) FROM t').pluck().get()).toBe(20_000);
-        expect(copy.prepare('SELECT max(n) FROM t').pluck().get()).toBe(20_000);
+        expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(20_000);
+        expect(value(copy, 'SELECT max(n) FROM t')).toBe(20_000);
         copy.prepare('INSERT INTO t VALUES (?, NULL)').run(30_000);
       } finally {
         copy.close();
@@ -97,8 +123,7 @@ describe('snapshotDatabase', () => {
     try {
       let n = 5_000;
       const insert = db.prepare('INSERT INTO t VALUES (?, NULL)');
-      // Commits on every turn of the event loop while the snapshot runs (its first step is
-      // taken on a later turn than its start).
+      // Commits on every turn of the event loop while the snapshot runs.
       let writing = true;
       const writer = (async () => {
         while (writing) {
@@ -111,11 +136,11 @@ describe('snapshotDatabase', () => {
       writing = false;
       await writer;
       expect(outcome.ok).toBe(true);
-      const copy = new Database(snapshot, { readonly: true });
+      const copy = openDatabase(snapshot, { readOnly: true });
       try {
-        expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
-        const count = copy.prepare('SELECT count(*) FROM t').pluck().get() as number;
-        expect(copy.prepare('SELECT max(n) FROM t').pluck().get()).toBe(count); // a contiguous prefix
+        expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
+        const count = value(copy, 'SELECT count(*) FROM t') as number;
+        expect(value(copy, 'SELECT max(n) FROM t')).toBe(count); // a contiguous prefix
         expect(count).toBeGreaterThanOrEqual(5_000);
         expect(count).toBeLessThanOrEqual(n);
       } finally {
@@ -130,35 +155,204 @@ describe('snapshotDatabase', () => {
     const source = path.join(dir.path, 'corrupt.sqlite');
     writeFileSync(source, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(4096, 0x41)]));
     const outcome = await snapshotDatabase(source, path.join(dir.path, 'snapshot.sqlite'));
-    expect(outcome).toEqual({ ok: false, reason: expect.stringContaining('SQLITE_NOTADB') });
+    expect(outcome).toEqual({ ok: false, kind: 'unusable', reason: expect.stringContaining('SQLITE_NOTADB') });
     expect(checkDatabaseOpens(source)).toEqual(expect.stringContaining('SQLITE_NOTADB'));
+    expect(checkIntegrity(source)).toEqual(expect.stringContaining('SQLITE_NOTADB'));
   });
 
   it('says why for a file that does not exist, and creates nothing', async () => {
     const outcome = await snapshotDatabase(path.join(dir.path, 'absent.sqlite'), path.join(dir.path, 'snapshot.sqlite'));
-    expect(outcome.ok).toBe(false);
+    expect(outcome).toEqual({ ok: false, kind: 'unusable', reason: expect.stringContaining('SQLITE_CANTOPEN') });
     expect(() => readFileSync(path.join(dir.path, 'absent.sqlite'))).toThrow();
   });
 
-  it('gives up on a database locked beyond the timeout', async () => {
+  it('gives up on a database locked beyond the timeout, as busy', async () => {
     const source = path.join(dir.path, 'locked.sqlite');
-    const db = new Database(source); // rollback journal: a writer's exclusive lock keeps readers out
+    const db = openDatabase(source); // rollback journal: a writer's exclusive lock keeps readers out
     try {
       db.exec('CREATE TABLE t (n INTEGER)');
       db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
       const started = Date.now();
       const outcome = await snapshotDatabase(source, path.join(dir.path, 'snapshot.sqlite'), { timeoutMs: 300 });
-      expect(outcome).toEqual({ ok: false, reason: expect.stringMatching(/SQLITE_BUSY|locked/) });
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(outcome).toEqual({ ok: false, kind: 'busy', reason: expect.stringMatching(/^still locked after the busy timeout \(SQLITE_BUSY/) });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
       db.exec('COMMIT');
     } finally {
       db.close();
     }
   });
 
-  it('checks that a private copy opens', () => {
+  it('checks that a private copy opens and is intact', () => {
     const file = path.join(dir.path, 'good.sqlite');
     walDatabase(file, 10).close();
     expect(checkDatabaseOpens(file)).toBeUndefined();
+    expect(checkIntegrity(file)).toBeUndefined();
+  });
+
+  it('reports what integrity_check finds in a damaged database', () => {
+    const file = path.join(dir.path, 'damaged.sqlite');
+    const db = openDatabase(file);
+    db.exec('PRAGMA page_size = 4096; CREATE TABLE t (n INTEGER PRIMARY KEY, body TEXT); CREATE INDEX t_body ON t (body)');
+    transaction(db, () => {
+      for (let n = 1; n <= 2000; n++) db.prepare('INSERT INTO t VALUES (?, ?)').run(n, `row ${n}`.repeat(5));
+    });
+    const indexRoot = value(db, "SELECT rootpage FROM sqlite_schema WHERE name = 't_body'") as number;
+    db.close();
+    // Scribble over the index's root page, past its type byte: the schema still reads, the index does not.
+    expect(indexRoot).toBeGreaterThan(1);
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(4095, 0xff), 0, 4095, (indexRoot - 1) * 4096 + 1);
+    closeSync(fd);
+    expect(checkDatabaseOpens(file)).toBeUndefined();
+    expect(checkIntegrity(file)).toMatch(/^integrity_check: \*\*\* in database main \*\*\* .*page \d+/i);
+  });
+});
+
+describe('the stable private copy (cross-host path)', () => {
+  let temp: TempArea;
+  beforeEach(() => {
+    temp = new TempArea(dir.path);
+  });
+  afterEach(() => temp.dispose());
+
+  async function privateCopy(file: string, afterDatabaseCopy?: (attempt: number) => void | Promise<void>) {
+    const handle = await fs.open(file, 'r');
+    try {
+      return await copyDatabasePrivately(handle, file, temp, { afterDatabaseCopy });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  it('copies the database and its WAL without opening them; SQLite recovers the copy to the last commit', async () => {
+    const source = path.join(dir.path, 'live.sqlite');
+    const db = walDatabase(source, 3_000);
+    try {
+      const copy = await privateCopy(source);
+      expect(copy).toEqual({ stable: true, path: expect.any(String), companions: ['-wal'], attempts: 1 });
+      if (!copy.stable) return;
+      expect(readFileSync(`${copy.path}-wal`).equals(readFileSync(`${source}-wal`))).toBe(true);
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      const outcome = await snapshotDatabase(copy.path, snapshot, { privateCopy: true });
+      expect(outcome.ok).toBe(true);
+      const restored = openDatabase(snapshot, { readOnly: true });
+      try {
+        expect(value(restored, 'SELECT count(*) FROM t')).toBe(3_000);
+      } finally {
+        restored.close();
+      }
+      expect(checkIntegrity(snapshot)).toBeUndefined();
+      await temp.remove(copy.path);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('copies again when the WAL restarts during the copy, and keeps commits appended meanwhile', async () => {
+    const source = path.join(dir.path, 'restarting.sqlite');
+    const db = walDatabase(source, 100);
+    try {
+      const copy = await privateCopy(source, (attempt) => {
+        if (attempt === 1) {
+          // A complete checkpoint, then a commit: the writer restarts the WAL with new salts.
+          db.exec('PRAGMA wal_checkpoint(RESTART)');
+          db.prepare('INSERT INTO t VALUES (?, NULL)').run(101);
+        } else {
+          db.prepare('INSERT INTO t VALUES (?, NULL)').run(200 + attempt); // an append: welcome
+        }
+      });
+      expect(copy).toEqual({ stable: true, path: expect.any(String), companions: ['-wal'], attempts: 2 });
+      if (!copy.stable) return;
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      expect((await snapshotDatabase(copy.path, snapshot, { privateCopy: true })).ok).toBe(true);
+      const restored = openDatabase(snapshot, { readOnly: true });
+      try {
+        const numbers = column(restored, 'SELECT n FROM t ORDER BY n') as number[];
+        expect(numbers.slice(0, 101)).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
+        expect(numbers.length).toBeGreaterThanOrEqual(101);
+      } finally {
+        restored.close();
+      }
+      await temp.remove(copy.path);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('keeps a copy during which a checkpoint grew the database: the WAL copied after it holds those pages', async () => {
+    const source = path.join(dir.path, 'checkpointed.sqlite');
+    const db = walDatabase(source, 3_000); // the main file holds the schema only, the WAL the rows
+    try {
+      const sizeBefore = (await fs.stat(source)).size;
+      // Writes the rows into the main file and leaves the WAL as it is (the next commit would
+      // restart it: that is the case above).
+      const copy = await privateCopy(source, () => void db.exec('PRAGMA wal_checkpoint(PASSIVE)'));
+      expect((await fs.stat(source)).size).toBeGreaterThan(sizeBefore);
+      expect(copy).toEqual({ stable: true, path: expect.any(String), companions: ['-wal'], attempts: 1 });
+      if (!copy.stable) return;
+      expect(readFileSync(copy.path).length).toBe(sizeBefore);
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      expect((await snapshotDatabase(copy.path, snapshot, { privateCopy: true })).ok).toBe(true);
+      expect(checkIntegrity(snapshot)).toBeUndefined();
+      const restored = openDatabase(snapshot, { readOnly: true });
+      try {
+        expect(value(restored, 'SELECT count(*) FROM t')).toBe(3_000);
+      } finally {
+        restored.close();
+      }
+      await temp.remove(copy.path);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('copies again when a rollback-journal database commits during the copy', async () => {
+    const source = path.join(dir.path, 'journal.sqlite');
+    const db = openDatabase(source);
+    try {
+      db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      db.prepare('INSERT INTO t VALUES (?)').run(1);
+      let commits = 0;
+      const copy = await privateCopy(source, (attempt) => {
+        if (attempt <= 2) db.prepare('INSERT INTO t VALUES (?)').run(++commits + 1);
+      });
+      expect(copy).toEqual({ stable: true, path: expect.any(String), companions: [], attempts: 3 });
+      if (copy.stable) await temp.remove(copy.path);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('gives up, saying why, on a database that changes under every copy, and leaves nothing', async () => {
+    const source = path.join(dir.path, 'restless.sqlite');
+    const db = walDatabase(source, 10);
+    try {
+      let n = 10;
+      const copy = await privateCopy(source, () => {
+        db.exec('PRAGMA wal_checkpoint(RESTART)');
+        db.prepare('INSERT INTO t VALUES (?, NULL)').run(++n);
+      });
+      expect(copy).toEqual({
+        stable: false,
+        reason: expect.stringMatching(new RegExp(`^it changed under each of ${PRIVATE_COPY_ATTEMPTS} copies \\(last: its WAL was restarted`)),
+        attempts: PRIVATE_COPY_ATTEMPTS,
+      });
+      const leftovers = await fs.readdir(dir.path, { recursive: true });
+      expect(leftovers.filter((name) => name.includes('private-copy'))).toEqual([]);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('where the writers may be', () => {
+  it('takes the same-host path on a local file system, the cross-host path when told or when the type cannot be read', () => {
+    // The test machine's temp dir is a local file system (ext4, tmpfs, overlayfs…).
+    expect(writersMayBeRemote(dir.path)).toBeUndefined();
+    expect(sqlitePolicyFor(dir.path)).toEqual({ writers: 'same-host', rawFallback: false, busyTimeoutMs: 10_000 });
+    expect(sqlitePolicyFor(dir.path, { writers: 'cross-host', rawFallback: true })).toEqual({ writers: 'cross-host', rawFallback: true, busyTimeoutMs: 10_000 });
+    const missing = path.join(dir.path, 'no-such-dir');
+    expect(writersMayBeRemote(missing)).toMatch(/cannot be read \(ENOENT\)/);
+    expect(sqlitePolicyFor(missing).writers).toBe('cross-host');
   });
 });

@@ -1,99 +1,88 @@
-// The zstd codec behind one seam, so it can be replaced (by Node 24's zlib zstd, for
-// instance) without touching the framing (zstd-encoder.ts, zstd-decoder.ts). Frames are
-// compressed whole by libzstd (@mongodb-js/zstd) on the thread pool, and decoded one of two
-// ways:
-// - `decodeWholeFrame`: a complete frame handed to libzstd on the thread pool, for frames the
-//   walker has bounded to a few MiB in and out;
-// - `StreamingFrameDecoder`: any larger frame, pushed in slices that end next to block
-//   boundaries and decoded by fzstd's pure-JS streaming decoder, so memory stays bounded by
-//   the frame's window whatever the frame decodes to.
-// Both keep one promise: a frame that carries a content checksum (the low 32 bits of the
-// XXH64 of its content, RFC 8878 §3.1.1) is verified before its end is reported. libzstd
-// does that itself; fzstd skips the checksum unread, so the streaming decoder hashes what it
-// yields (xxhash-wasm, one 64-bit hash state per frame) and compares at the frame's end.
-// Failures are plain Errors: the walker wraps them with the frame's offset.
+// The zstd codec behind one seam, chosen once per process, so the framing (zstd-encoder.ts,
+// zstd-decoder.ts, zstd-frame-reader.ts) never knows which libzstd it talks to:
+// - Node ≥ 22.15: node:zlib's zstd (zstd-codec-zlib.ts). Built in: nothing native ships,
+//   which is what the Lambda functions (nodejs24.x) run.
+// - Node 20: the optional packages @mongodb-js/zstd for whole frames and fzstd + xxhash-wasm
+//   for large frames (zstd-codec-addon.ts).
+// - Neither: every call fails with ModuleUnavailableError, which says what is missing; the
+//   commands that compress nothing (list, help) still work.
+//
+// Every codec keeps the same promises:
+// - `compressFrame`: one standard frame holding `data`, without a content checksum (the
+//   manifest covers our archives), compressed off the main thread; node:zlib also records
+//   the content size (it is pledged), @mongodb-js/zstd 1.2.2 does not;
+// - `decodeWholeFrame`: a complete frame (the walker has bounded it to a few MiB in and out)
+//   decoded at once off the main thread, with a window of at most 128 MiB (zstd's own
+//   default limit);
+// - `streamingDecoder`: one larger frame pushed in slices that end next to block boundaries,
+//   each push answered with what those bytes decoded to, with a window of at most
+//   `windowSize` (the walker refuses more than 8 MiB before asking);
+// - a frame that carries a content checksum (the low 32 bits of the XXH64 of its content,
+//   RFC 8878 §3.1.1) is verified before its end is reported, on either path;
+// - failures are plain Errors (the walker wraps them with the frame's offset), except
+//   ModuleUnavailableError.
 
-import { createRequire } from 'node:module';
-import { Decompress } from 'fzstd';
-import type { XXHashAPI } from 'xxhash-wasm';
+import { ModuleUnavailableError } from '../errors.js';
+import { addonZstdCodec } from './zstd-codec-addon.js';
+import { zlibZstdCodec } from './zstd-codec-zlib.js';
 
-interface NativeZstd {
-  compress(data: Buffer, level: number): Promise<Buffer>;
-  decompress(data: Buffer): Promise<Buffer>;
+export interface ZstdCodec {
+  /** What it is built on, for logs and the benchmark: `node:zlib` or `@mongodb-js/zstd`. */
+  readonly name: string;
+  /** One frame holding `data` at `level`, without a checksum. */
+  compressFrame(data: Buffer, level: number): Promise<Buffer>;
+  /**
+   * Decodes one complete frame that decodes to at most `decodedBound` bytes; rejects on
+   * damage, a content checksum mismatch included.
+   */
+  decodeWholeFrame(frame: Buffer, decodedBound: number): Promise<Buffer>;
+  /** The decoder of one frame too large to decode whole. */
+  streamingDecoder(frame: StreamedFrame): Promise<StreamingFrameDecoder>;
 }
 
-// The package's index.js (1.2.2) calls the binding without the level, so every frame would be
-// level 3 whatever was asked; its napi bindings take the level.
-const nativeZstd = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as NativeZstd;
-
-/** One frame holding `data`, with its content size and without a checksum (libzstd's defaults). */
-export function compressFrame(data: Buffer, level: number): Promise<Buffer> {
-  return nativeZstd.compress(data, level);
+/** What the walker read from a streamed frame's header. */
+export interface StreamedFrame {
+  /** Its header announces a content checksum. */
+  readonly hasChecksum: boolean;
+  /** The window it declares, already checked against the walker's limit. */
+  readonly windowSize: number;
 }
 
-/** Decodes one complete frame; rejects on damage, a content checksum mismatch included. */
-export function decodeWholeFrame(frame: Buffer): Promise<Buffer> {
-  return nativeZstd.decompress(frame);
-}
-
-/** Decodes one frame pushed piece by piece; `push` returns what those bytes decoded to. */
+/** Decodes one frame pushed piece by piece. */
 export interface StreamingFrameDecoder {
   /**
-   * `bytes` continue the frame (the first push starts at its magic number). With `final`,
-   * they end it, its checksum field included, and the checksum is verified.
+   * `bytes` continue the frame (the first push starts at its magic number); resolves to what
+   * they decoded to. With `final`, they end it, its checksum field included, and the
+   * checksum is verified.
    */
-  push(bytes: Buffer, final: boolean): Buffer[];
+  push(bytes: Buffer, final: boolean): Promise<Buffer[]>;
+  /** Frees what the decoder holds; for a frame abandoned before its end (harmless after it). */
+  close(): void;
 }
 
-/** Makes the streaming decoder of one frame; `hasChecksum` says whether its header announced a checksum. */
-export type StreamingDecoderFactory = (frame: { readonly hasChecksum: boolean }) => StreamingFrameDecoder;
+/** A codec, or why it cannot be had in this process. */
+export type CodecChoice = ZstdCodec | { readonly unavailable: string };
 
-let streamingFactory: Promise<StreamingDecoderFactory> | undefined;
+let chosen: ZstdCodec | undefined;
 
-/**
- * The streaming decoder factory, once what it needs (a small WebAssembly module, loaded on
- * first use: most restores never stream a frame) is compiled; once per process.
- */
-export function streamingFrameDecoders(): Promise<StreamingDecoderFactory> {
-  streamingFactory ??= import('xxhash-wasm')
-    .then(({ default: xxhash }) => xxhash())
-    .then((api) => (frame) => fzstdDecoder(frame.hasChecksum, api));
-  return streamingFactory;
+/** The codec of this process: node:zlib where Node has zstd, else the optional packages. */
+export function zstdCodec(): ZstdCodec {
+  chosen ??= chooseCodec();
+  return chosen;
 }
 
-function fzstdDecoder(hasChecksum: boolean, api: XXHashAPI): StreamingFrameDecoder {
-  const hash = hasChecksum ? api.create64() : undefined;
-  const output: Buffer[] = [];
-  const decoder = new Decompress((chunk) => {
-    if (chunk.length === 0) return;
-    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    hash?.update(bytes);
-    output.push(bytes);
-  });
-  return {
-    push(bytes, final) {
-      // fzstd steps over the checksum field without reading it.
-      const stored = final && hash !== undefined && bytes.length >= 4 ? bytes.readUInt32LE(bytes.length - 4) : undefined;
-      try {
-        decoder.push(bytes, final);
-        if (final && hash !== undefined) {
-          const computed = Number(hash.digest() & 0xffffffffn);
-          if (computed !== stored) {
-            throw new Error(
-              `content checksum mismatch: the frame records ${hex(stored)}, its content hashes to ${hex(computed)}`,
-            );
-          }
-        }
-      } catch (error) {
-        output.length = 0;
-        throw error;
-      }
-      return output.splice(0);
-    },
-  };
+function chooseCodec(): ZstdCodec {
+  const builtIn = zlibZstdCodec();
+  if (!('unavailable' in builtIn)) return builtIn;
+  const addon = addonZstdCodec();
+  if (!('unavailable' in addon)) return addon;
+  return unavailableCodec(
+    `zstd is not available: ${builtIn.unavailable}, and ${addon.unavailable} ` +
+      '(Node 22.15 or later has zstd built in; on Node 20 reinstall with the optional dependencies)',
+  );
 }
 
-function hex(value: number | undefined): string {
-  if (value === undefined) return 'nothing';
-  return `0x${value.toString(16).padStart(8, '0')}`;
+function unavailableCodec(reason: string): ZstdCodec {
+  const fail = () => Promise.reject(new ModuleUnavailableError(reason));
+  return { name: 'unavailable', compressFrame: fail, decodeWholeFrame: fail, streamingDecoder: fail };
 }

@@ -1,17 +1,17 @@
 // The reading side of our zstd framing: decodes a stream of concatenated zstd frames (ours,
 // or what the `zstd` CLI writes: `tar | zstd` makes one frame of any size) in bounded memory,
 // whatever the input claims. zstd-frame-reader.ts finds the frames and enforces the limits;
-// here each frame is decoded, whole on the libuv thread pool (libzstd, zstd-codec.ts) when
-// it is small, several at once but never more than twice `maxNativeFrameBytes` together, or
-// streamed through the pure-JS decoder when it is large, and the output leaves in order.
+// here each frame is decoded by the process's codec (zstd-codec.ts): whole, off the main
+// thread, when it is small, several at once but never more than twice `maxNativeFrameBytes`
+// together, or streamed slice by slice when it is large, and the output leaves in order.
 // Every frame that carries a content checksum is verified, whichever way it is decoded; our
 // own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
-import { CorruptArchiveError } from '../errors.js';
+import { CorruptArchiveError, ModuleUnavailableError } from '../errors.js';
 import { InOrder } from './in-order.js';
-import { decodeWholeFrame, streamingFrameDecoders } from './zstd-codec.js';
+import { zstdCodec, type StreamingFrameDecoder, type ZstdCodec } from './zstd-codec.js';
 import { defaultConcurrency, MiB, positiveInteger } from './zstd-format.js';
-import { contentSizeMismatch, FrameReader, type WholeFrame } from './zstd-frame-reader.js';
+import { contentSizeMismatch, FrameReader, type StreamingFrame, type WholeFrame } from './zstd-frame-reader.js';
 
 /**
  * Our frames hold 2 MiB; 8 MiB keeps frames decoding whole (16 MiB together, plus the 8 MiB
@@ -22,7 +22,7 @@ const DEFAULT_MAX_NATIVE_FRAME_BYTES = 8 * MiB;
 const DEFAULT_MAX_SKIPPABLE_BYTES = 64 * 1024;
 
 export interface DecompressOptions {
-  /** Frames decompressing at once on the native path. @default os.availableParallelism() + 1 */
+  /** Frames decoding whole at once. @default the CPU budget (cpu-budget.ts) + 1 */
   concurrency?: number;
   /**
    * Largest frame, compressed or (bounded) decoded, decoded whole; larger frames are
@@ -38,6 +38,8 @@ export interface DecompressOptions {
   skippableNibbles?: readonly number[];
   /** Largest skippable payload `onSkippableFrame` receives; a larger one is refused. @default 64 KiB */
   maxSkippableBytes?: number;
+  /** @default the process's codec (zstd-codec.ts) */
+  codec?: ZstdCodec;
 }
 
 /**
@@ -56,12 +58,15 @@ export async function* decompressFrames(
   );
   const maxSkippableBytes = positiveInteger(options.maxSkippableBytes ?? DEFAULT_MAX_SKIPPABLE_BYTES, 'maxSkippableBytes');
   const { onSkippableFrame, skippableNibbles } = options;
+  const codec = options.codec ?? zstdCodec();
   const collect = (nibble: number): boolean => onSkippableFrame !== undefined && (skippableNibbles?.includes(nibble) ?? true);
   const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect);
   const pending = new InOrder<Decoded>();
   /** Bytes the frames decoding whole hold, in and out: at most twice maxNativeFrameBytes. */
   const inFlightLimit = 2 * maxNativeFrameBytes;
   let inFlight = 0;
+  /** The frame being streamed, if any. */
+  let streamed: { readonly frame: StreamingFrame; readonly decoder: StreamingFrameDecoder; produced: number } | undefined;
 
   function* release(decoded: Decoded): Generator<Buffer> {
     if (decoded.kind === 'skippable') onSkippableFrame?.(decoded.payload, decoded.magicNibble);
@@ -71,36 +76,68 @@ export async function* decompressFrames(
     }
   }
 
-  for await (const chunk of source) {
-    reader.push(asBuffer(chunk));
-    for (let event = reader.next(); event !== undefined; event = reader.next()) {
-      switch (event.kind) {
-        case 'frame': {
-          const holds = event.bytes.length + event.decodedBound;
-          while (pending.size >= concurrency || (pending.size > 0 && inFlight + holds > inFlightLimit)) {
-            yield* release(await pending.next());
+  try {
+    for await (const chunk of source) {
+      reader.push(asBuffer(chunk));
+      for (let event = reader.next(); event !== undefined; event = reader.next()) {
+        switch (event.kind) {
+          case 'frame': {
+            const holds = event.bytes.length + event.decodedBound;
+            while (pending.size >= concurrency || (pending.size > 0 && inFlight + holds > inFlightLimit)) {
+              yield* release(await pending.next());
+            }
+            inFlight += holds;
+            pending.add(decodeWhole(codec, event, holds));
+            break;
           }
-          inFlight += holds;
-          pending.add(decodeNative(event, holds));
-          break;
+          case 'skippable':
+            pending.add(Promise.resolve(event));
+            break;
+          case 'streaming': {
+            const { offset, contentSize, hasChecksum, windowSize } = event;
+            const decoder = await codec.streamingDecoder({ hasChecksum, windowSize }).catch((error: unknown) => {
+              throw frameError(offset, offset, error);
+            });
+            streamed = { frame: { offset, contentSize, hasChecksum, windowSize }, decoder, produced: 0 };
+            while (pending.size > 0) yield* release(await pending.next());
+            break;
+          }
+          case 'slice': {
+            const stream = streamed!;
+            const chunks = await stream.decoder.push(event.bytes, event.final).catch((error: unknown) => {
+              throw frameError(stream.frame.offset, event.from, error);
+            });
+            // Emptied as it goes: optimized code may keep the last array alive a while.
+            for (let data = chunks.shift(); data !== undefined; data = chunks.shift()) {
+              stream.produced += data.length;
+              yield data;
+            }
+            if (event.final) {
+              streamed = undefined;
+              stream.decoder.close();
+              const { contentSize, offset } = stream.frame;
+              if (contentSize !== undefined && stream.produced !== contentSize) throw contentSizeMismatch(offset, contentSize, stream.produced);
+            }
+            break;
+          }
         }
-        case 'skippable':
-          pending.add(Promise.resolve(event));
-          break;
-        case 'streaming':
-          reader.streamingDecoders ??= await streamingFrameDecoders();
-          while (pending.size > 0) yield* release(await pending.next());
-          break;
-        case 'decoded':
-          // Emptied as it goes: optimized code may keep the last event alive a while.
-          for (let data = event.chunks.shift(); data !== undefined; data = event.chunks.shift()) yield data;
-          break;
       }
+      while (pending.headSettled()) yield* release(await pending.next());
     }
-    while (pending.headSettled()) yield* release(await pending.next());
+    reader.end();
+    while (pending.size > 0) yield* release(await pending.next());
+  } finally {
+    streamed?.decoder.close();
   }
-  reader.end();
-  while (pending.size > 0) yield* release(await pending.next());
+}
+
+/** A streamed frame's failure, with where: the frame, and the bytes being decoded. */
+function frameError(frameOffset: number, from: number, error: unknown): Error {
+  if (error instanceof ModuleUnavailableError) return error;
+  return new CorruptArchiveError(
+    `corrupt zstd frame at byte ${frameOffset}${from > frameOffset ? ` (in the bytes from ${from})` : ''}: ${(error as Error).message}`,
+    { cause: error },
+  );
 }
 
 type Decoded =
@@ -108,11 +145,12 @@ type Decoded =
   | { kind: 'data'; data: Buffer; holds: number }
   | { kind: 'skippable'; payload: Buffer; magicNibble: number };
 
-async function decodeNative(frame: WholeFrame, holds: number): Promise<Decoded> {
+async function decodeWhole(codec: ZstdCodec, frame: WholeFrame, holds: number): Promise<Decoded> {
   let data: Buffer;
   try {
-    data = await decodeWholeFrame(frame.bytes);
+    data = await codec.decodeWholeFrame(frame.bytes, frame.decodedBound);
   } catch (error) {
+    if (error instanceof ModuleUnavailableError) throw error;
     throw new CorruptArchiveError(
       `corrupt zstd frame at byte ${frame.offset}: ${(error as Error).message}`,
       { cause: error },

@@ -1,10 +1,11 @@
-// The writing side of our zstd framing. `@mongodb-js/zstd` only compresses whole buffers, so
-// an archive is written as a sequence of independent frames, each holding `frameSize` bytes
-// of input (standard zstd: `zstd -d` reads concatenated frames), compressed several at a
-// time on the libuv thread pool (zstd-codec.ts) while the next one fills. Memory stays near
+// The writing side of our zstd framing. An archive is written as a sequence of independent
+// frames, each holding `frameSize` bytes of input (standard zstd: `zstd -d` reads
+// concatenated frames), compressed several at a time off the main thread by the process's
+// codec (zstd-codec.ts) while the next one fills: frames compress in parallel, and frames of
+// a few MiB compress whole, which every codec can. Memory stays near
 // `concurrency * 2 * frameSize` whatever the input size.
 
-import { compressFrame } from './zstd-codec.js';
+import { zstdCodec, type ZstdCodec } from './zstd-codec.js';
 import { defaultConcurrency, integer, MiB, positiveInteger } from './zstd-format.js';
 
 const DEFAULT_FRAME_SIZE = 2 * MiB;
@@ -17,8 +18,10 @@ export interface CompressOptions {
   frameSize?: number;
   /** zstd compression level. @default 3 */
   level?: number;
-  /** Frames compressing at once. @default os.availableParallelism() + 1 */
+  /** Frames compressing at once. @default the CPU budget (cpu-budget.ts) + 1 */
   concurrency?: number;
+  /** @default the process's codec (zstd-codec.ts) */
+  codec?: ZstdCodec;
 }
 
 /**
@@ -31,6 +34,7 @@ export class FrameWriter {
   private readonly frameSize: number;
   private readonly level: number;
   private readonly concurrency: number;
+  private readonly codec: ZstdCodec;
   private frame: Buffer | undefined;
   private filled = 0;
   private readonly queue: { compressed: Promise<Buffer>; input: Buffer }[] = [];
@@ -44,6 +48,7 @@ export class FrameWriter {
     this.frameSize = positiveInteger(options.frameSize ?? DEFAULT_FRAME_SIZE, 'frameSize');
     this.level = integer(options.level ?? DEFAULT_LEVEL, 'level');
     this.concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
+    this.codec = options.codec ?? zstdCodec();
   }
 
   /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
@@ -162,7 +167,7 @@ export class FrameWriter {
   }
 
   private push(frame: Buffer): void {
-    const compressed = compressFrame(frame, this.level);
+    const compressed = this.codec.compressFrame(frame, this.level);
     compressed.catch((error: unknown) => this.abort(error));
     this.queue.push({ compressed, input: frame });
     this.wakeReader?.();

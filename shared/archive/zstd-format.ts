@@ -2,8 +2,7 @@
 // numbers and block layout, skippable frames, and the checks of the options the encoder and
 // the decoder take.
 
-import os from 'node:os';
-
+import { cpuBudget } from '../cpu-budget.js';
 import { UsageError } from '../errors.js';
 
 export const MiB = 1024 * 1024;
@@ -35,9 +34,9 @@ export function skippableFrame(payload: Uint8Array, magicNibble = 0): Buffer {
   return frame;
 }
 
-/** Frames compressing or decompressing at once, by default: one per core, plus one being filled or consumed. */
+/** Frames compressing or decompressing at once, by default: one per CPU of the budget, plus one being filled or consumed. */
 export function defaultConcurrency(): number {
-  return os.availableParallelism() + 1;
+  return cpuBudget() + 1;
 }
 
 export function integer(value: number, name: string): number {

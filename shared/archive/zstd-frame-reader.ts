@@ -4,21 +4,21 @@
 // - a frame is handed over to be decoded whole only when it is complete and both its
 //   compressed size and its decoded size (bounded from its block headers) are at most
 //   `maxNativeFrameBytes`;
-// - a larger frame (or a decompression bomb) is streamed through the pure-JS decoder in
-//   slices of at most 64 blocks or 1 MiB of input, fewer when its window is large (that
-//   decoder moves its whole window once per block), so at most 8 MiB of output exists per
-//   step, each yielded chunk is ≤ 128 KiB and each step takes milliseconds; its window may
-//   be at most 8 MiB, which every zstd level from 1 to 19 stays within (`--ultra` levels and
-//   `--long` need more);
+// - a larger frame (or a decompression bomb) is handed to the codec's streaming decoder in
+//   slices of at most 64 blocks or 1 MiB of input, fewer when its window is large (the
+//   pure-JS decoder of Node 20 moves its whole window once per block), so at most 8 MiB of
+//   output exists per step and each step takes milliseconds; its window may be at most
+//   8 MiB, which every zstd level from 1 to 19 stays within (`--ultra` levels and `--long`
+//   need more);
 // - windows above 128 MiB (zstd's own default decoder limit) and skippable-frame payloads
 //   above `maxSkippableBytes` (when they are asked for at all) are refused with
 //   ArchiveLimitError;
 // - anything malformed, cut short, failing its content checksum, or not matching its
-//   declared content size is a CorruptArchiveError.
+//   declared content size is a CorruptArchiveError (the size of a streamed frame is checked
+//   by its caller, zstd-decoder.ts, which sees what it decoded to).
 
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { ByteQueue } from './byte-queue.js';
-import type { StreamingDecoderFactory, StreamingFrameDecoder } from './zstd-codec.js';
 import {
   BLOCK_COMPRESSED,
   BLOCK_HEADER_BYTES,
@@ -34,9 +34,9 @@ import {
 
 const MAX_WINDOW_BYTES = 128 * MiB;
 /**
- * Largest window of a streamed frame: the pure-JS decoder allocates all of it, anew for each
- * frame, and old ones wait for the garbage collector (24 frames with 32 MiB windows took a
- * restore to 202 MiB of peak RSS). zstd levels 1-19 use at most 8 MiB.
+ * Largest window of a streamed frame: the decoder allocates all of it for each frame (the
+ * pure-JS one anew, the old ones waiting for the garbage collector: 24 frames with 32 MiB
+ * windows took a restore to 202 MiB of peak RSS). zstd levels 1-19 use at most 8 MiB.
  */
 const MAX_STREAMING_WINDOW_BYTES = 8 * MiB;
 const STREAM_SLICE_BLOCKS = 64;
@@ -56,9 +56,18 @@ export type ReaderEvent =
   /** A whole frame to decode at once. */
   | ({ kind: 'frame' } & WholeFrame)
   | { kind: 'skippable'; payload: Buffer; magicNibble: number }
-  /** The current frame is too large for the native decoder: its bytes follow as `decoded`. */
-  | { kind: 'streaming' }
-  | { kind: 'decoded'; chunks: Buffer[] };
+  /** The current frame is too large to decode whole: its bytes follow as slices. */
+  | ({ kind: 'streaming' } & StreamingFrame)
+  /** The next bytes of the streamed frame, starting at stream offset `from`; `final` ends the frame. */
+  | { kind: 'slice'; bytes: Buffer; from: number; final: boolean };
+
+/** What the decoder of a streamed frame needs from its header. */
+export interface StreamingFrame {
+  readonly offset: number;
+  readonly contentSize: number | undefined;
+  readonly hasChecksum: boolean;
+  readonly windowSize: number;
+}
 
 interface FrameHeader {
   readonly offset: number;
@@ -76,15 +85,8 @@ interface FrameScan {
   decodedBound: number;
   /** Stream offset just past the frame, once its last block header has been read. */
   end: number | undefined;
-  stream: StreamingDecode | undefined;
-}
-
-interface StreamingDecode {
-  /** Made at the first slice (the factory is loaded once a frame needs it). */
-  decoder: StreamingFrameDecoder | undefined;
-  /** Blocks per slice: fewer for a large window. */
-  readonly sliceBlocks: number;
-  produced: number;
+  /** Set once the frame is streamed: blocks per slice, fewer for a large window. */
+  sliceBlocks: number | undefined;
 }
 
 /**
@@ -94,9 +96,6 @@ export class FrameReader {
   private readonly queue = new ByteQueue();
   private frame: FrameScan | undefined;
   private skipRemaining = 0;
-
-  /** Set by the caller on the first 'streaming' event, before asking for the next one. */
-  streamingDecoders: StreamingDecoderFactory | undefined;
 
   constructor(
     private readonly maxNativeFrameBytes: number,
@@ -128,13 +127,13 @@ export class FrameReader {
         scan: header.offset + header.headerBytes,
         decodedBound: 0,
         end: undefined,
-        stream: undefined,
+        sliceBlocks: undefined,
       };
       if (header.contentSize !== undefined && header.contentSize > this.maxNativeFrameBytes) {
         return this.startStreaming(this.frame);
       }
     }
-    return this.frame.stream === undefined ? this.nextNative(this.frame) : this.nextStreaming(this.frame);
+    return this.frame.sliceBlocks === undefined ? this.nextNative(this.frame) : this.nextStreaming(this.frame);
   }
 
   /** Throws unless the input ended on a frame boundary. */
@@ -250,7 +249,9 @@ export class FrameReader {
     if (frame.end === undefined || queue.end < frame.end) return undefined;
     this.frame = undefined;
     const { contentSize } = frame.header;
-    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize, decodedBound: contentSize ?? frame.decodedBound };
+    // The blocks bound what it can decode to; a declared content size, if smaller, is what it should.
+    const decodedBound = Math.min(contentSize ?? frame.decodedBound, frame.decodedBound);
+    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize, decodedBound };
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {
@@ -261,12 +262,12 @@ export class FrameReader {
           `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels 1-19, without --ultra or --long)`,
       );
     }
-    const sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));
-    frame.stream = { decoder: undefined, sliceBlocks, produced: 0 };
+    frame.sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));
     // Walk the blocks again from the first: each push must end next to a block boundary.
     frame.scan = frame.header.offset + frame.header.headerBytes;
     frame.end = undefined;
-    return { kind: 'streaming' };
+    const { contentSize, hasChecksum } = frame.header;
+    return { kind: 'streaming', offset, contentSize, hasChecksum, windowSize };
   }
 
   private nextStreaming(frame: FrameScan): ReaderEvent | undefined {
@@ -274,44 +275,26 @@ export class FrameReader {
     let blocks = 0;
     while (
       frame.end === undefined &&
-      blocks < frame.stream!.sliceBlocks &&
+      blocks < frame.sliceBlocks! &&
       frame.scan - queue.start < STREAM_SLICE_BYTES &&
       this.readBlock(frame)
     ) {
       blocks++;
     }
     if (frame.end !== undefined && queue.end >= frame.end) {
-      const chunks = this.pushToDecoder(frame, frame.end, true);
-      const { contentSize, offset } = frame.header;
-      if (contentSize !== undefined && frame.stream!.produced !== contentSize) {
-        throw contentSizeMismatch(offset, contentSize, frame.stream!.produced);
-      }
       this.frame = undefined;
-      return { kind: 'decoded', chunks };
+      return this.slice(frame.end, true);
     }
     if (blocks === 0) return undefined;
-    // fzstd keeps a reference to the tail of every push that ends exactly on a block boundary
-    // and drops them only once a push ends inside a block: without this, a long frame would
-    // keep all its compressed bytes alive. So the last byte waits for the next push.
-    return { kind: 'decoded', chunks: this.pushToDecoder(frame, frame.scan - 1, false) };
+    // fzstd (Node 20) keeps a reference to the tail of every push that ends exactly on a block
+    // boundary and drops them only once a push ends inside a block: without this, a long frame
+    // would keep all its compressed bytes alive. So the last byte waits for the next push.
+    return this.slice(frame.scan - 1, false);
   }
 
-  private pushToDecoder(frame: FrameScan, upTo: number, final: boolean): Buffer[] {
-    const stream = frame.stream!;
-    stream.decoder ??= this.streamingDecoders!({ hasChecksum: frame.header.hasChecksum });
-    const offset = this.queue.start;
-    let chunks: Buffer[];
-    try {
-      chunks = stream.decoder.push(this.queue.take(upTo), final);
-    } catch (error) {
-      throw new CorruptArchiveError(
-        `corrupt zstd frame at byte ${frame.header.offset} (in the bytes from ${offset}): ` +
-          (error as Error).message,
-        { cause: error },
-      );
-    }
-    for (const chunk of chunks) stream.produced += chunk.length;
-    return chunks;
+  private slice(upTo: number, final: boolean): ReaderEvent {
+    const from = this.queue.start;
+    return { kind: 'slice', bytes: this.queue.take(upTo), from, final };
   }
 }
 

@@ -25,6 +25,7 @@ import { tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
+import type { SqliteOptions } from './sqlite-policy.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;
@@ -39,6 +40,8 @@ export interface BackupRequest {
   readonly now?: () => Date;
   /** How to call the file system; by default chosen for the tenant's (file-access.ts). */
   readonly fileAccess?: FileAccess;
+  /** How live SQLite databases are read (sqlite-policy.ts); by default by the tenant's file system, failing on a database with no consistent copy. */
+  readonly sqlite?: SqliteOptions;
 }
 
 export interface BackupResult {
@@ -99,6 +102,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       createdAt,
       compression: request.compression,
       fileAccess: request.fileAccess,
+      sqlite: request.sqlite,
       onProgress: (update) => {
         progress = update;
       },

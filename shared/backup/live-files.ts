@@ -1,7 +1,8 @@
 // Which version of a live file goes into a backup. The tenant is live while it is read
 // (docs/consistency.md): every file is archived as one version of itself (re-read while it
 // changes, see stable-read.ts, else warned about), and every SQLite database, recognised by
-// its header, as one transactionally consistent state (sqlite-snapshot.ts); there is no
+// its header, as one transactionally consistent state (sqlite-snapshot.ts; taken from a
+// private copy when its writers may be on another host, sqlite-policy.ts); there is no
 // snapshot across files. A large file modified recently is copied to a spool file first, so
 // that its size is known before its content. Temporary copies live in a private directory
 // (temp-area.ts) removed when the run ends. The bytes are written by archive/archive-writer.ts.
@@ -10,8 +11,11 @@ import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 
 import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
 import type { TreeEntry } from '../archive/tree-digest.js';
+import { SqliteSnapshotError } from '../errors.js';
 import { isVanished, type FileAccess } from '../file-access.js';
-import { checkDatabaseOpens, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase } from './sqlite-snapshot.js';
+import type { SqlitePolicy } from './sqlite-policy.js';
+import { copyDatabasePrivately } from './sqlite-private-copy.js';
+import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
 import { readHead, readWhole, readWholeAt, sameVersion, spoolFile } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
 import { noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
@@ -38,6 +42,8 @@ export interface PackContext {
   readonly snapshotted: Set<string>;
   /** Files with a companion beside them that have been packed (relative paths). */
   readonly settled: Set<string>;
+  /** How live SQLite databases are read (sqlite-policy.ts). */
+  readonly sqlite: SqlitePolicy;
 }
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
@@ -174,27 +180,29 @@ async function packSpooled(
 const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /**
- * A file that starts with the SQLite header. An idle database (nothing beside it, nothing
- * appearing while it is copied) is already its own consistent state: it is copied like any
- * file, without opening the live file in SQLite (which would create `-wal`/`-shm` beside it),
- * then the copy is checked to open. A database in use (a `-wal`, `-shm` or `-journal` beside
- * it) is copied through SQLite's online backup API; if that fails it is archived raw, with
- * its companions, and a warning.
+ * A file that starts with the SQLite header. Writers on this host only (sqlite-policy.ts):
+ * an idle database (nothing beside it, nothing appearing while it is copied) is already its
+ * own consistent state: it is copied like any file, without opening the live file in SQLite
+ * (which would create `-wal`/`-shm` beside it), then the copy is checked to open; a database
+ * in use (a `-wal`, `-shm` or `-journal` beside it) is snapshotted in place. Writers maybe
+ * elsewhere: every database is snapshotted from a stable private copy. Either way a
+ * database of which no consistent state can be had fails the backup (or, with the raw
+ * fallback, is archived raw with its companions and a warning), and one SQLite cannot read
+ * is archived raw with a warning.
  */
 async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats): Promise<ArchivedFile> {
   const { relPath } = item;
   const mode = item.stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
-  const companionPaths = companionNames(item.absPath);
 
-  if (!hasCompanions(item)) {
+  if (context.sqlite.writers === 'same-host' && !hasCompanions(item)) {
     const copyPath = await context.temp.file('database');
     try {
       const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
         if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined; // the snapshot path says why
         throw error;
       });
-      if (copy?.stable && !(await anyExists(companionPaths))) {
+      if (copy?.stable && !(await anyExists(companionNames(item.absPath)))) {
         const problem = checkDatabaseOpens(copyPath);
         if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
         return await archiveTempFile(context, relPath, mode, copyPath, copy.stat.mtimeMs);
@@ -210,19 +218,75 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   try {
     const before = await handle.stat();
     const outcome = (await isSameFile(item.absPath, before))
-      ? await snapshotDatabase(item.absPath, snapshotPath)
-      : ({ ok: false, reason: 'the path no longer names the file that was opened' } as const);
+      ? context.sqlite.writers === 'same-host'
+        ? await snapshotDatabase(item.absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs })
+        : await snapshotPrivateCopy(context, handle, item.absPath, snapshotPath)
+      : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
     if (outcome.ok && (await isSameFile(item.absPath, before))) {
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
     }
-    const reason = outcome.ok ? 'the file was replaced while it was copied' : outcome.reason;
-    warn(`SQLite snapshot failed (${reason}); archived raw with its -wal/-shm/-journal, which may not be consistent`);
+    const failure = outcome.ok ? ({ kind: 'busy', reason: 'the file was replaced while it was copied' } as const) : outcome;
+    if (failure.kind === 'busy' && !context.sqlite.rawFallback) {
+      throw new SqliteSnapshotError(
+        `no consistent copy of the SQLite database ${relPath}: ${failure.reason}; nothing was stored ` +
+          '(retry, or pass --sqlite-raw-fallback to archive it raw with a warning)',
+      );
+    }
+    warn(
+      failure.kind === 'busy'
+        ? `no consistent SQLite snapshot (${failure.reason}); archived raw with its -wal/-shm/-journal (--sqlite-raw-fallback), which may not be consistent`
+        : `SQLite snapshot failed (${failure.reason}); archived raw with its -wal/-shm/-journal, which may not be consistent`,
+    );
   } finally {
     await context.temp.remove(snapshotPath);
   }
   return packContent(context, item, handle, await handle.stat(), false);
 }
+
+/**
+ * The snapshot of a database whose writers may be on another host: taken from a stable
+ * private copy (sqlite-private-copy.ts), which SQLite recovers when it opens it, and checked
+ * with `PRAGMA integrity_check`; an idle database (copied without a WAL or journal) is its
+ * own consistent state, so its copy itself is checked and becomes the snapshot, byte for
+ * byte as on a local disk. A copy that never holds still is `busy`; one SQLite cannot read
+ * is copied once more before the database is called `unusable`, in case the copy, not the
+ * database, was at fault.
+ */
+async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, absPath: string, snapshotPath: string): Promise<{ readonly ok: true } | SnapshotFailure> {
+  let outcome: SnapshotOutcome | undefined;
+  for (let round = 1; round <= UNUSABLE_COPY_ROUNDS; round++) {
+    await context.temp.remove(snapshotPath);
+    const copy = await copyDatabasePrivately(handle, absPath, context.temp);
+    if (!copy.stable) return { ok: false, kind: 'busy', reason: copy.reason };
+    try {
+      if (copy.companions.length === 0) {
+        const problem = checkIntegrity(copy.path);
+        if (problem === undefined) {
+          await fs.rename(copy.path, snapshotPath);
+          return { ok: true };
+        }
+        outcome = { ok: false, kind: 'unusable', reason: problem };
+        continue;
+      }
+      outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true });
+      if (outcome.ok) {
+        const problem = checkIntegrity(snapshotPath);
+        if (problem === undefined) return outcome;
+        outcome = { ok: false, kind: 'unusable', reason: problem };
+      }
+      if (outcome.kind === 'busy') return outcome;
+    } finally {
+      await context.temp.remove(copy.path);
+    }
+  }
+  return outcome as SnapshotFailure;
+}
+
+type SnapshotFailure = Extract<SnapshotOutcome, { ok: false }>;
+
+/** Private copies made of a database SQLite cannot read before it is archived raw. */
+const UNUSABLE_COPY_ROUNDS = 2;
 
 /** Whether `absPath` (not followed if a symlink) is still the file `stat` describes. */
 async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {

@@ -1,36 +1,30 @@
 // Consistent copies of live SQLite databases. Agents write to their memory databases while
 // the gateway serves them, usually in WAL mode: the committed state is the main file *plus*
 // its `-wal`, and a byte copy of either taken mid-write can lose commits and still open
-// clean. So a database in use is copied through SQLite itself.
+// clean. So a database in use is copied through SQLite itself (sqlite-driver.ts picks which).
 //
-// Why the online backup API, in one step:
-// - `sqlite3_backup_step(-1)` (better-sqlite3's `db.backup()` with a progress callback that
-//   asks for every page) copies the database inside one read transaction: a WAL reader sees
-//   one snapshot, so the copy holds exactly the transactions committed before it began,
-//   while the gateway keeps writing to the WAL. Copied in many small steps instead, a write
-//   by another process restarts the backup, which never finishes under constant writes.
+// Why the online backup API, in one step, inside one read transaction:
+// - The snapshot opens the database, starts a read transaction (BEGIN, then a read of the
+//   schema: that takes the read lock, within the busy timeout, and fails on a file that is
+//   not a usable database), and copies every page with one backup step on that connection.
+//   A WAL reader sees one snapshot, so the copy holds exactly the transactions committed
+//   before it began, while the gateway keeps writing to the WAL. Copied in many small steps
+//   outside a transaction, a write by another process would restart the backup, which would
+//   never finish under constant writes.
 // - The copy goes page by page to a temporary file through SQLite's pager, so memory stays
-//   bounded by the page cache (tenant databases can be hundreds of MiB; `serialize()` would
-//   hold all of it). It is page-identical to the source, indexes and free pages included;
-//   `VACUUM INTO` would also be consistent but rebuilds every index (slower) and changes
-//   the layout.
-// - The step is synchronous (better-sqlite3 has no async I/O): it blocks the event loop for
-//   the copy, about 25 ms for 5 MiB here. Acceptable for a backup run; documented.
+//   bounded by the page cache (tenant databases can be hundreds of MiB). It is page-identical
+//   to the source, indexes and free pages included; `VACUUM INTO` would also be consistent
+//   but rebuilds every index (slower) and changes the layout.
 //
-// The source is opened read-only with `fileMustExist` and a busy timeout: the backup never
-// writes to the live database, never checkpoints and never changes its journal mode. (A
-// read-only connection to a WAL database still maps the `-shm`; SQLite creates `-wal` and
-// `-shm` when they are missing, which is why idle databases are not opened at all: see
-// live-files.ts.) The snapshot keeps the source's header, so a WAL database restores as
-// a WAL database without a `-wal` file: SQLite opens it as a complete, standalone database.
-//
-// better-sqlite3 is a native module, loaded on first use: if it cannot be loaded (a bundle
-// shipped for the wrong architecture), every database is reported as not snapshotted and the
-// caller archives it raw with a warning, instead of the whole backup failing.
+// This file copies a database it is handed; which one it is handed is live-files.ts's
+// choice: the live file when every writer is on this host (SQLite's `-shm` index is shared
+// memory, valid only between processes of one host), else a private copy made by
+// sqlite-private-copy.ts. The live file is opened read-only with a busy timeout: the backup
+// never writes to it, never checkpoints and never changes its journal mode. The snapshot
+// keeps the source's header, so a WAL database restores as a WAL database without a `-wal`
+// file: SQLite opens it as a complete, standalone database.
 
-import { createRequire } from 'node:module';
-
-import type BetterSqlite3 from 'better-sqlite3';
+import { sqliteDriver, SqliteError } from './sqlite-driver.js';
 
 /** Every SQLite database file starts with these 16 bytes (the format's magic string). */
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -59,91 +53,96 @@ export function companionNames(name: string): string[] {
   return SQLITE_COMPANION_SUFFIXES.map((suffix) => `${name}${suffix}`);
 }
 
+/**
+ * How a snapshot ended. `busy`: the database stayed locked past the timeout (no consistent
+ * copy could be had now); `unusable`: SQLite cannot read it (not a database, corrupt).
+ */
 export type SnapshotOutcome =
   | { readonly ok: true; readonly pages: number; readonly durationMs: number }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly kind: 'busy' | 'unusable'; readonly reason: string };
 
 export interface SnapshotOptions {
-  /** Busy timeout, and the longest the whole snapshot may wait for locks. */
+  /** Busy timeout: the longest the snapshot waits for a writer's lock. @default 10 s */
   readonly timeoutMs?: number;
+  /** Open the source read-write: only for a private copy, which SQLite may have to recover first. */
+  readonly privateCopy?: boolean;
 }
 
 /**
  * Copies the database at `source` into the new file `destination` with the online backup
- * API, in one step. Never throws for a database that cannot be copied (not a database,
- * corrupt, locked beyond the timeout, SQLite unavailable): says why instead. The caller
- * owns `destination` (and the `-journal` SQLite may leave beside it) and deletes it.
+ * API, in one step inside one read transaction. Never throws for a database that cannot be
+ * copied: says why. Throws ModuleUnavailableError when this process has no SQLite. The
+ * caller owns `destination` (and the side files SQLite may leave beside it) and deletes it.
  */
 export async function snapshotDatabase(source: string, destination: string, options: SnapshotOptions = {}): Promise<SnapshotOutcome> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
-  const Database = loadSqlite();
-  if (typeof Database === 'string') return { ok: false, reason: Database };
+  const driver = sqliteDriver();
   const started = Date.now();
-  let db: BetterSqlite3.Database | undefined;
+  let db;
   try {
-    db = new Database(source, { readonly: true, fileMustExist: true, timeout: timeoutMs });
-    // Reads the header and the schema: a file that is not a usable database fails here.
-    db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
-    const result = await db.backup(destination, {
-      // The first step copies no pages (better-sqlite3 starts with 0); this one asks for all of
-      // them, so the copy is one read transaction. A step that met a lock (SQLITE_BUSY after
-      // the busy timeout) comes back here too: give up once the deadline has passed.
-      progress: () => {
-        if (Date.now() - started > timeoutMs) throw new SnapshotTimeout(timeoutMs);
-        return 0x7fffffff;
-      },
-    });
-    return { ok: true, pages: result.totalPages, durationMs: Date.now() - started };
+    db = driver.open(source, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
+    db.exec('BEGIN');
+    // Takes the read lock and reads the header and the schema: a file that is not a usable
+    // database fails here, a database locked beyond the timeout too.
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    const pages = await db.backupTo(destination);
+    db.exec('COMMIT');
+    return { ok: true, pages, durationMs: Date.now() - started };
   } catch (error) {
-    return { ok: false, reason: describeSqliteError(error) };
+    return failure(error);
   } finally {
     db?.close();
   }
 }
 
 /**
- * Whether the file at `path` (a private copy: SQLite may create `-wal`/`-shm` beside it)
- * opens as a SQLite database and its schema can be read; undefined if so, else why not.
+ * Whether the private file at `path` opens as a SQLite database whose schema can be read;
+ * undefined if so, else why not. Throws ModuleUnavailableError when this process has no SQLite.
  */
 export function checkDatabaseOpens(path: string): string | undefined {
-  const Database = loadSqlite();
-  if (typeof Database === 'string') return Database;
-  let db: BetterSqlite3.Database | undefined;
+  const driver = sqliteDriver();
+  let db;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+    db = driver.open(path, { readOnly: true });
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
     return undefined;
   } catch (error) {
-    return describeSqliteError(error);
+    return sqliteProblem(error);
   } finally {
     db?.close();
   }
 }
 
-class SnapshotTimeout extends Error {
-  constructor(timeoutMs: number) {
-    super(`still locked after ${Math.round(timeoutMs / 1000)} s`);
-    this.name = 'SnapshotTimeout';
+/**
+ * `PRAGMA integrity_check` of the private file at `path`: undefined if it says "ok", else
+ * its first findings (or why it could not run). Reads every page: its time grows with the
+ * database.
+ */
+export function checkIntegrity(path: string): string | undefined {
+  const driver = sqliteDriver();
+  let db;
+  try {
+    db = driver.open(path, { readOnly: true });
+    const findings = db.prepare('PRAGMA integrity_check(5)').all().map((row) => String(Object.values(row)[0]).replace(/\s+/g, ' '));
+    return findings.length === 1 && findings[0] === 'ok' ? undefined : `integrity_check: ${findings.join('; ')}`;
+  } catch (error) {
+    return sqliteProblem(error);
+  } finally {
+    db?.close();
   }
 }
 
-function describeSqliteError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('SQLITE_') ? `${code}: ${error.message}` : error.message;
+const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+
+/** What SQLite said, as an outcome; anything else is a bug and is thrown on. */
+function failure(error: unknown): SnapshotOutcome {
+  if (!(error instanceof SqliteError)) throw error;
+  const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
+  const said = `${error.code}: ${error.message}`;
+  return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
 }
 
-type SqliteConstructor = typeof BetterSqlite3;
-let loaded: SqliteConstructor | string | undefined;
-
-/** better-sqlite3, or why it cannot be loaded (loaded once, on first use). */
-function loadSqlite(): SqliteConstructor | string {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)('better-sqlite3') as SqliteConstructor;
-    } catch (error) {
-      loaded = `SQLite (better-sqlite3) cannot be loaded: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
-    }
-  }
-  return loaded;
+/** What SQLite said, in words; anything else is a bug and is thrown on. */
+function sqliteProblem(error: unknown): string {
+  if (!(error instanceof SqliteError)) throw error;
+  return `${error.code}: ${error.message}`;
 }

@@ -10,6 +10,7 @@ import { TreeDigest, type TreeEntry } from '../archive/tree-digest.js';
 import { fileAccessFor, type FileAccess } from '../file-access.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
+import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
 import { TempArea } from './temp-area.js';
 import { walkTenant, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
@@ -32,6 +33,8 @@ export interface TenantArchiveOptions {
   readonly onProgress?: (progress: ArchiveProgress) => void;
   /** How to call the file system; by default chosen for the tenant's (file-access.ts). */
   readonly fileAccess?: FileAccess;
+  /** How live SQLite databases are read; by default by the tenant's file system (sqlite-policy.ts). */
+  readonly sqlite?: SqliteOptions;
 }
 
 export interface TenantArchive {
@@ -65,7 +68,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const access = options.fileAccess ?? fileAccessFor(tenantDir);
-  const context: PackContext = { writer, scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT), notes, access, temp: new TempArea(), snapshotted: new Set(), settled: new Set() };
+  const context: PackContext = { writer, scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT), notes, access, temp: new TempArea(), snapshotted: new Set(), settled: new Set(), sqlite: sqlitePolicyFor(tenantDir, options.sqlite) };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
 

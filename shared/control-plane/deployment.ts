@@ -55,6 +55,7 @@ export const FUNCTION_ENV = {
   abortMargin: 'OPENCLAW_ABORT_MARGIN_MS',
   connectTimeout: 'OPENCLAW_CONNECT_TIMEOUT_MS',
   requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',
+  cpus: 'OPENCLAW_CPUS',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
 } as const;
 

@@ -20,6 +20,9 @@
 //   OPENCLAW_REQUEST_TIMEOUT_MS       optional: their per-request timeout, and the most a
 //                                     completion event may take to publish (10000); both are
 //                                     further bounded by the invocation's time left
+//   OPENCLAW_CPUS                     optional: the vCPUs the function's memory buys (1,769 MB
+//                                     a vCPU); frames compressed at once and writer threads
+//                                     follow it (shared/cpu-budget.ts); unset = what Node sees
 
 import path from 'node:path';
 
@@ -44,6 +47,8 @@ export interface FunctionConfig {
   readonly connectTimeoutMs?: number;
   /** Per-request timeout of those clients. @default DEFAULT_REQUEST_TIMEOUT_MS */
   readonly requestTimeoutMs?: number;
+  /** CPUs the function may keep busy; undefined: what Node sees. */
+  readonly cpus?: number;
 }
 
 export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
@@ -95,6 +100,12 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   const connectTimeoutMs = milliseconds(ENV.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1);
   const requestTimeoutMs = milliseconds(ENV.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, 1);
 
+  const cpusText = text(ENV.cpus);
+  const cpus = cpusText === undefined ? undefined : Number(cpusText);
+  if (cpus !== undefined && !(Number.isSafeInteger(cpus) && cpus >= 1)) {
+    throw new FunctionConfigError(`${ENV.cpus} must be a whole number of CPUs (at least 1), got ${JSON.stringify(cpusText)}`);
+  }
+
   return {
     tenantsDir: path.resolve(tenantsDir),
     ...(backupBucket !== undefined && { backupBucket }),
@@ -107,6 +118,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     abortMarginMs,
     connectTimeoutMs,
     requestTimeoutMs,
+    ...(cpus !== undefined && { cpus }),
   };
 }
 

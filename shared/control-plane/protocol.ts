@@ -4,7 +4,7 @@
 // handlers and cli/remote.ts.
 //
 // Requests (Invoke payloads, JSON):
-//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, storage? }
+//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, sqliteRawFallback?, storage? }
 //                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
 //                     time, eventId, command: BackupCommand with a templated `to` }
 //   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }
@@ -36,10 +36,12 @@ import {
   InvalidRequestError,
   LocalCronError,
   LocationNotAllowedError,
+  ModuleUnavailableError,
   OverwriteNotAllowedError,
   PipeCommandError,
   RemoteError,
   SlotOccupiedError,
+  SqliteSnapshotError,
   StorageError,
   TenantBusyError,
   TenantNotFoundError,
@@ -160,6 +162,8 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   TENANTS_DIR_NOT_FOUND: (message) => new TenantsDirNotFoundError(message),
   CRONTAB_FAILED: (message) => new LocalCronError('CRONTAB_FAILED', message),
   PIPE_FAILED: (message) => new PipeCommandError(message),
+  MODULE_UNAVAILABLE: (message) => new ModuleUnavailableError(message),
+  SQLITE_SNAPSHOT_FAILED: (message) => new SqliteSnapshotError(message),
   STORAGE: storage('STORAGE'),
   NOT_FOUND: storage('NOT_FOUND'),
   NOT_A_FILE: storage('NOT_A_FILE'),
@@ -200,11 +204,12 @@ const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKe
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
-  onlyKeys(record, ['tenant', 'to', 'overwrite', 'storage'], what);
+  onlyKeys(record, ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage'], what);
   return {
     tenant: requiredString(record, 'tenant', what),
     to: requiredString(record, 'to', what),
     ...optionalBoolean(record, 'overwrite', what),
+    ...optionalBoolean(record, 'sqliteRawFallback', what),
     ...optionalStorage(record, what),
   };
 }

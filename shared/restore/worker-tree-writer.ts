@@ -4,17 +4,17 @@
 // runs beside `zstd -d`, and in two directories at once. Failures come back with the
 // chunk's acknowledgement. The threads run writer-thread.ts.
 
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+import { cpuBudget } from '../cpu-budget.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
 import { umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 import { WRITER_THREAD_SOURCE, type WorkerBatch, type WorkerOp, type WorkerReply } from './writer-thread.js';
 
 /** Decoded chunks handed to the writer threads and not yet written: bounds memory (2 MiB frames). */
 const WORKER_CHUNKS_IN_FLIGHT = 4;
-/** Writer threads: two keep file creation going in two directories at once (more would compete with the main thread on 2 cores). */
-const WRITER_LANES = Math.min(2, availableParallelism());
+/** Writer threads: two keep file creation going in two directories at once (more would compete with the main thread on 2 cores); fewer on a budget of one CPU. */
+const MAX_WRITER_LANES = 2;
 /**
  * A writer thread's JavaScript only holds one batch of operations at a time: a small young
  * generation (V8 would size it like the main thread's) takes ~7 MiB per thread off a
@@ -63,7 +63,7 @@ export class WorkerTreeWriter implements TreeWriter {
   private readonly spareBuffers: SharedArrayBuffer[] = [];
 
   /** `owner`: who gets every entry created (tree-writer.ts). */
-  constructor(laneCount = WRITER_LANES, private readonly owner?: Owner) {
+  constructor(laneCount = Math.min(MAX_WRITER_LANES, cpuBudget()), private readonly owner?: Owner) {
     this.onThisThread = new SyncTreeWriter(owner);
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => this.startLane());
   }

@@ -214,7 +214,7 @@ export interface CronCommandContext {
 type ScheduledUse =
   /** `--to`: the archive's key, a template (`$(date …)` allowed). */
   | 'destination'
-  /** A switch of the BackupCommand the function runs (`--overwrite`). */
+  /** A switch of the BackupCommand the function runs (`--overwrite`, `--sqlite-raw-fallback`). */
   | 'command'
   /** A storage flag the function uses as given (`--endpoint`). */
   | 'storage'
@@ -234,6 +234,9 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   json: 'ignored',
   to: 'destination',
   overwrite: 'command',
+  // The scheduled backup takes it as the CLI's backup does: a database the function cannot
+  // copy consistently is then archived raw with a warning instead of failing the run.
+  sqliteRawFallback: 'command',
   awsProfile: {
     refused: 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
   },
@@ -344,6 +347,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
       tenant,
       to,
       ...(switches.overwrite === true && { overwrite: true }),
+      ...(switches.sqliteRawFallback === true && { sqliteRawFallback: true }),
       ...(Object.keys(storage).length > 0 && { storage: storage as StorageFlags }),
     },
     templated: hasPlaceholders(to),

@@ -8,7 +8,10 @@
 // n (n = 1, 2, 3, …) to the database, append line n to every transcript (each line a single
 // `write`, several KiB so a read can catch one half-written), and rewrite the state file
 // (truncate, then write: a reader can find it empty or cut short). `LIVE_WRITER_RATE` sets
-// the pace in transactions a second (default 2000).
+// the pace in transactions a second (default 2000). SQLite checkpoints the WAL on its own
+// (every 1,000 pages); `LIVE_WRITER_CHECKPOINT_EVERY=N` also runs
+// `PRAGMA wal_checkpoint(TRUNCATE)` after every N transactions, so the WAL keeps being
+// emptied and restarted with new salts while backups copy it.
 //
 // Protocol on stdin/stdout, one line each: the writer prints `ready` after setup; on `mark`
 // it prints `committed N`, N being the last transaction whose COMMIT has returned.
@@ -18,18 +21,20 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
-import Database from 'better-sqlite3';
+import { openDatabase, transaction } from './sqlite.js';
 
 export const LIVE_DATABASE = 'memory/live.sqlite';
 export const LIVE_TRANSCRIPTS = ['sessions/live-0.jsonl', 'sessions/live-1.jsonl', 'sessions/live-2.jsonl'];
 export const LIVE_STATE_FILE = 'state/live.json';
 /** Transactions a second. */
 const RATE = Number(process.env.LIVE_WRITER_RATE ?? 2000);
+/** Transactions between explicit checkpoints; 0: none. */
+const CHECKPOINT_EVERY = Number(process.env.LIVE_WRITER_CHECKPOINT_EVERY ?? 0);
 
 function main(tenantDir: string): void {
   for (const dir of ['memory', 'sessions', 'state']) mkdirSync(path.join(tenantDir, dir), { recursive: true });
-  const db = new Database(path.join(tenantDir, LIVE_DATABASE));
-  db.pragma('journal_mode = WAL');
+  const db = openDatabase(path.join(tenantDir, LIVE_DATABASE));
+  db.exec('PRAGMA journal_mode = WAL');
   db.exec(`
     CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB);
     CREATE TABLE commits (n INTEGER PRIMARY KEY, body BLOB);
@@ -37,16 +42,17 @@ function main(tenantDir: string): void {
     INSERT INTO head VALUES (1, 0);
   `);
   const fill = db.prepare('INSERT INTO filler (body) VALUES (randomblob(3000))');
-  db.transaction(() => {
+  transaction(db, () => {
     for (let i = 0; i < 1500; i++) fill.run();
-  })();
+  });
   // Each transaction writes at least two pages: the commit row and the head row.
   const insert = db.prepare('INSERT INTO commits (n, body) VALUES (?, randomblob(1500))');
   const advance = db.prepare('UPDATE head SET n = ? WHERE id = 1');
-  const commit = db.transaction((n: number) => {
-    insert.run(n);
-    advance.run(n);
-  });
+  const commit = (n: number) =>
+    transaction(db, () => {
+      insert.run(n);
+      advance.run(n);
+    });
 
   const transcripts = LIVE_TRANSCRIPTS.map((relative) => openSync(path.join(tenantDir, relative), 'a'));
   const state = openSync(path.join(tenantDir, LIVE_STATE_FILE), 'w');
@@ -66,6 +72,7 @@ function main(tenantDir: string): void {
       const n = committed + 1;
       commit(n);
       committed = n;
+      if (CHECKPOINT_EVERY > 0 && n % CHECKPOINT_EVERY === 0) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
       const line = `${JSON.stringify({ n, role: n % 2 ? 'assistant' : 'user', text: `message ${n} `.repeat(60) })}\n`;
       for (const fd of transcripts) writeSync(fd, line);
       const snapshot = Buffer.from(JSON.stringify({ n, note: 'x'.repeat(6000) }));

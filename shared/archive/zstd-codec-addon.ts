@@ -1,0 +1,101 @@
+// The zstd codec of Node 20, which has no zstd of its own: optional packages. Whole frames go
+// to libzstd through @mongodb-js/zstd (a napi-rs addon: prebuilt per platform, on the
+// thread pool; it only takes whole buffers). Frames too large for that are decoded by
+// fzstd's pure-JS streaming decoder, which steps over the content checksum unread, so the
+// decoder hashes what it yields itself (xxhash-wasm, one 64-bit hash state per frame) and
+// compares at the frame's end. fzstd and xxhash-wasm are loaded on first use: most restores
+// never stream a frame.
+
+import { createRequire } from 'node:module';
+
+import type { CodecChoice, StreamingFrameDecoder, ZstdCodec } from './zstd-codec.js';
+
+interface NativeZstd {
+  compress(data: Buffer, level: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+}
+
+interface StreamingTools {
+  readonly Decompress: typeof import('fzstd').Decompress;
+  readonly xxhash: Awaited<ReturnType<typeof import('xxhash-wasm').default>>;
+}
+
+/** @mongodb-js/zstd with fzstd for large frames, or why the addon cannot be loaded here. */
+export function addonZstdCodec(): CodecChoice {
+  let native: NativeZstd;
+  try {
+    // The package's index.js (1.2.2) calls the binding without the level, so every frame would
+    // be level 3 whatever was asked; its napi bindings take the level.
+    native = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as NativeZstd;
+  } catch (error) {
+    return { unavailable: `the optional package @mongodb-js/zstd cannot be loaded (${firstLine(error)})` };
+  }
+  let tools: Promise<StreamingTools> | undefined;
+  return {
+    name: '@mongodb-js/zstd',
+    compressFrame: (data, level) => native.compress(data, level),
+    decodeWholeFrame: (frame) =>
+      native.decompress(frame).catch((error: unknown) => {
+        // libzstd's words for a checksum that does not match, put as the other codecs put them.
+        if (error instanceof Error && /doesn't match checksum/.test(error.message)) {
+          throw new Error(`content checksum mismatch (${error.message})`, { cause: error });
+        }
+        throw error;
+      }),
+    async streamingDecoder(frame) {
+      tools ??= loadStreamingTools();
+      return fzstdDecoder(frame.hasChecksum, await tools);
+    },
+  };
+}
+
+async function loadStreamingTools(): Promise<StreamingTools> {
+  try {
+    const [{ Decompress }, { default: xxhashWasm }] = await Promise.all([import('fzstd'), import('xxhash-wasm')]);
+    return { Decompress, xxhash: await xxhashWasm() };
+  } catch (error) {
+    throw new Error(`the optional packages fzstd and xxhash-wasm, which decode large frames on this Node, cannot be loaded (${firstLine(error)})`, { cause: error });
+  }
+}
+
+function fzstdDecoder(hasChecksum: boolean, tools: StreamingTools): StreamingFrameDecoder {
+  const hash = hasChecksum ? tools.xxhash.create64() : undefined;
+  const output: Buffer[] = [];
+  const decoder = new tools.Decompress((chunk) => {
+    if (chunk.length === 0) return;
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    hash?.update(bytes);
+    output.push(bytes);
+  });
+  return {
+    push(bytes, final) {
+      // fzstd steps over the checksum field without reading it.
+      const stored = final && hash !== undefined && bytes.length >= 4 ? bytes.readUInt32LE(bytes.length - 4) : undefined;
+      try {
+        decoder.push(bytes, final);
+        if (final && hash !== undefined) {
+          const computed = Number(hash.digest() & 0xffffffffn);
+          if (computed !== stored) {
+            throw new Error(`content checksum mismatch: the frame records ${hex(stored)}, its content hashes to ${hex(computed)}`);
+          }
+        }
+      } catch (error) {
+        output.length = 0;
+        return Promise.reject(error as Error);
+      }
+      return Promise.resolve(output.splice(0));
+    },
+    close() {
+      output.length = 0;
+    },
+  };
+}
+
+function hex(value: number | undefined): string {
+  if (value === undefined) return 'nothing';
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}

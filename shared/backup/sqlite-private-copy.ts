@@ -1,0 +1,202 @@
+// A live SQLite database copied into private storage without SQLite ever opening the live
+// file: how a backup reads a database whose writer may be on another host. There the `-shm`
+// index (shared memory between the processes of one host) cannot be trusted: SQLite's own
+// documentation says WAL does not work over a network file system, and a reader on a
+// second host may follow a stale index and read a state that was never committed.
+//
+// So the database and its `-wal` (or rollback `-journal`) are copied byte by byte into the
+// backup's temporary area, and the copy counts only if neither changed in a way that could
+// mix two states, judged from what SQLite itself writes (https://sqlite.org/fileformat.html):
+// - the database: same inode; and, unless it is in WAL mode with the same WAL throughout,
+//   same size, same 100-byte header (the file change counter at offset 24 moves with every
+//   commit in rollback mode) and same mtime. In WAL mode only checkpoints write the
+//   database, copying frames that the WAL (copied after it) still holds: a checkpoint during
+//   the copy may grow, shrink or rewrite it, and the WAL's frames replace those pages;
+// - the WAL: same inode, same 32-byte header (checkpoint sequence and salts, which change
+//   when a writer restarts the WAL from its beginning, overwriting frames in place), and not
+//   shorter than before (a truncation); frames appended meanwhile are welcome, and a frame
+//   cut short at the end fails its checksum and is dropped by recovery;
+// - the journal: same inode and header, not shorter: a commit deletes, truncates or zeroes it;
+// - no companion appeared or vanished.
+// The database is copied before its WAL or journal, so every page a checkpoint or a writer
+// changed during the copy has its committed (WAL) or original (journal) version in the
+// copy of the companion. A copy that changed is made again, a few times with growing pauses
+// (a WAL restart is brief); the caller then opens the private copy, where SQLite's recovery
+// rebuilds the index from the WAL (or rolls a hot journal back), and snapshots it.
+
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { isVanished } from '../file-access.js';
+import type { TempArea } from './temp-area.js';
+
+/** Copies made before giving up on a database that keeps changing. */
+export const PRIVATE_COPY_ATTEMPTS = 5;
+/** Pause before each new copy, in milliseconds. */
+export const PRIVATE_COPY_DELAYS_MS: readonly number[] = [20, 100, 250, 500];
+
+const DATABASE_HEADER_BYTES = 100;
+const WAL_HEADER_BYTES = 32;
+const JOURNAL_HEADER_BYTES = 28;
+const COPY_CHUNK = 1024 * 1024;
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+export type PrivateCopy =
+  /**
+   * `path`: the copy of the database, in the temp area; `companions`: the suffixes of the
+   * files copied beside it (`-wal`, `-journal`), none for an idle database.
+   */
+  | { readonly stable: true; readonly path: string; readonly companions: readonly string[]; readonly attempts: number }
+  | { readonly stable: false; readonly reason: string; readonly attempts: number };
+
+export interface CopyHooks {
+  /** Called after the database is copied and before its companions are (tests write here). */
+  readonly afterDatabaseCopy?: (attempt: number) => void | Promise<void>;
+}
+
+/**
+ * Copies the database open as `database` (at `absPath`) and its WAL or journal into `temp`,
+ * until a copy is stable or the attempts run out. A stable copy's files belong to the
+ * caller, who removes them with `temp.remove(path)`; an unstable one leaves nothing.
+ */
+export async function copyDatabasePrivately(database: fs.FileHandle, absPath: string, temp: TempArea, hooks: CopyHooks = {}): Promise<PrivateCopy> {
+  let reason = '';
+  for (let attempt = 1; attempt <= PRIVATE_COPY_ATTEMPTS; attempt++) {
+    if (attempt > 1) await sleep(PRIVATE_COPY_DELAYS_MS[attempt - 2] ?? PRIVATE_COPY_DELAYS_MS.at(-1)!);
+    const path = await temp.file('private-copy.sqlite');
+    let kept = false;
+    try {
+      const before = await fingerprints(database, absPath);
+      await copyOpen(database, before.database.stat.size, path);
+      await hooks.afterDatabaseCopy?.(attempt);
+      let change: string | undefined;
+      for (const suffix of COMPANIONS) {
+        const was = before[suffix];
+        if (was !== undefined && !(await copyCompanion(`${absPath}${suffix}`, was.stat, `${path}${suffix}`))) {
+          change = `its ${suffix} was replaced or removed while it was copied`;
+          break;
+        }
+      }
+      change ??= changeBetween(before, await fingerprints(database, absPath));
+      if (change === undefined) {
+        kept = true;
+        return { stable: true, path, companions: COMPANIONS.filter((suffix) => before[suffix] !== undefined), attempts: attempt };
+      }
+      reason = change;
+    } finally {
+      if (!kept) await temp.remove(path);
+    }
+  }
+  return { stable: false, reason: `it changed under each of ${PRIVATE_COPY_ATTEMPTS} copies (last: ${reason})`, attempts: PRIVATE_COPY_ATTEMPTS };
+}
+
+const COMPANIONS = ['-wal', '-journal'] as const;
+
+interface Fingerprint {
+  readonly stat: Stats;
+  readonly header: Buffer;
+}
+
+interface Fingerprints {
+  readonly database: Fingerprint;
+  readonly '-wal': Fingerprint | undefined;
+  readonly '-journal': Fingerprint | undefined;
+}
+
+async function fingerprints(database: fs.FileHandle, absPath: string): Promise<Fingerprints> {
+  const [wal, journal] = await Promise.all([fingerprintOf(`${absPath}-wal`, WAL_HEADER_BYTES), fingerprintOf(`${absPath}-journal`, JOURNAL_HEADER_BYTES)]);
+  const stat = await database.stat();
+  return { database: { stat, header: await readAt(database, DATABASE_HEADER_BYTES) }, '-wal': wal, '-journal': journal };
+}
+
+/** The file at `path` (never through a symlink), or undefined if there is none. */
+async function fingerprintOf(path: string, headerBytes: number): Promise<Fingerprint | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path, READ_FLAGS);
+  } catch (error) {
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
+    throw error;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return undefined;
+    return { stat, header: await readAt(handle, headerBytes) };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What changed between two fingerprints in a way that could mix two states; undefined if nothing did. */
+function changeBetween(before: Fingerprints, after: Fingerprints): string | undefined {
+  for (const suffix of COMPANIONS) {
+    const was = before[suffix];
+    const is = after[suffix];
+    if ((was === undefined) !== (is === undefined)) return `its ${suffix} ${was === undefined ? 'appeared' : 'vanished'}`;
+    if (was === undefined || is === undefined) continue;
+    if (was.stat.ino !== is.stat.ino) return `its ${suffix} was replaced`;
+    if (!was.header.equals(is.header)) return suffix === '-wal' ? 'its WAL was restarted or checkpointed to its start (new salts)' : 'its journal was committed or restarted';
+    if (is.stat.size < was.stat.size) return `its ${suffix} was truncated`;
+  }
+  const db = { before: before.database, after: after.database };
+  if (db.before.stat.ino !== db.after.stat.ino) return 'the database was replaced';
+  // In WAL mode, with the same WAL throughout, only checkpoints write the database, and only
+  // pages whose frames the WAL (copied after it) still holds: it may grow, shrink or change.
+  const walMode = db.before.header[18] === 2 && db.before.header[19] === 2;
+  if (walMode && before['-wal'] !== undefined) return undefined;
+  if (db.before.stat.size !== db.after.stat.size) return 'the database changed size';
+  if (!db.before.header.equals(db.after.header)) return 'the database header changed (a commit)';
+  if (db.before.stat.mtimeMs !== db.after.stat.mtimeMs) return 'the database was written';
+  return undefined;
+}
+
+/** Up to `length` bytes from the start of an open file (fewer if it is shorter). */
+async function readAt(handle: fs.FileHandle, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
+}
+
+/** Copies the first `size` bytes of an open file into the new file `destination`. */
+async function copyOpen(source: fs.FileHandle, size: number, destination: string): Promise<void> {
+  const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+  try {
+    const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(1, size)));
+    let position = 0;
+    while (position < size) {
+      const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, size - position), position);
+      if (bytesRead === 0) break; // shrank: the size check says so
+      await out.write(chunk, 0, bytesRead, position);
+      position += bytesRead;
+    }
+  } finally {
+    await out.close();
+  }
+}
+
+/**
+ * Copies the companion at `path`, as long as it is still the file `was` describes, up to the
+ * size it has when opened (what is appended later is not needed). False if it is not.
+ */
+async function copyCompanion(path: string, was: Stats, destination: string): Promise<boolean> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path, READ_FLAGS);
+  } catch (error) {
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') return false;
+    throw error;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile() || stat.ino !== was.ino) return false;
+    await copyOpen(handle, stat.size, destination);
+    return true;
+  } finally {
+    await handle.close();
+  }
+}

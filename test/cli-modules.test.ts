@@ -1,0 +1,90 @@
+// The built CLI on a Node that lacks what an operation needs: a preload hides node:sqlite and
+// better-sqlite3 (or node:zlib's zstd and @mongodb-js/zstd) from the process, as on a Node 20
+// whose optional packages failed to install. A backup that meets a database then fails with
+// one line and MODULE_UNAVAILABLE instead of archiving the database raw; what needs neither
+// still works. And `--sqlite-raw-fallback` is a flag of `tenants backup`.
+
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { runCli, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-cli-modules-');
+const base = path.join(dir.path, 'tenants');
+const hideSqlite = path.join(dir.path, 'hide-sqlite.cjs');
+const hideZstd = path.join(dir.path, 'hide-zstd.cjs');
+
+beforeAll(() => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 1, notes: 2, memoryRows: 10 });
+  mkdirSync(path.join(base, 'plain', 'notes'), { recursive: true });
+  writeFileSync(path.join(base, 'plain', 'notes', 'a.md'), 'no database here\n');
+  const hidePackages = (names: string[]) => `
+const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (${JSON.stringify(names)}.some((name) => request === name || request.startsWith(name + '/'))) {
+    const error = new Error("Cannot find module '" + request + "'");
+    error.code = 'MODULE_NOT_FOUND';
+    throw error;
+  }
+  return resolve.call(this, request, ...rest);
+};
+`;
+  writeFileSync(
+    hideSqlite,
+    `${hidePackages(['better-sqlite3'])}
+const getBuiltinModule = process.getBuiltinModule;
+if (getBuiltinModule) process.getBuiltinModule = (id) => (id === 'node:sqlite' || id === 'sqlite' ? undefined : getBuiltinModule(id));
+`,
+  );
+  writeFileSync(
+    hideZstd,
+    `${hidePackages(['@mongodb-js/zstd'])}
+const zlib = require('node:zlib');
+for (const name of Object.keys(zlib)) if (/zstd/i.test(name)) zlib[name] = undefined;
+`,
+  );
+});
+afterAll(() => dir.cleanup());
+
+const withPreload = (preload: string) => ({ env: { NODE_OPTIONS: `--require=${preload}` } });
+
+describe('a Node without SQLite', () => {
+  it('fails the backup of a tenant with a database in one line, MODULE_UNAVAILABLE, storing nothing', () => {
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive], withPreload(hideSqlite));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: SQLite is not available to back up databases: .*better-sqlite3 cannot be loaded.*Node 22\.16 or later has it built in/);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    const json = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive], withPreload(hideSqlite));
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'MODULE_UNAVAILABLE', message: expect.any(String) } });
+    expect(existsSync(archive)).toBe(false);
+  });
+
+  it('still backs up a tenant without a database', () => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'plain', '--to', path.join(dir.path, 'plain.tar.zst')], withPreload(hideSqlite));
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+});
+
+describe('a Node without zstd', () => {
+  it('lists tenants, and fails a backup in one line with MODULE_UNAVAILABLE', () => {
+    expect(runCli(['--tenants-dir', base, 'tenants', 'list', '--names'], withPreload(hideZstd))).toMatchObject({ status: 0, stdout: 'acme\nplain\n' });
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'plain', '--to', path.join(dir.path, 'nozstd.tar.zst')], withPreload(hideZstd));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: zstd is not available: .*no zstd in node:zlib.*@mongodb-js\/zstd cannot be loaded/);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('--sqlite-raw-fallback', () => {
+  it('is a flag of tenants backup, and a backup that needs no fallback is unchanged by it', () => {
+    expect(runCli(['tenants', 'backup', '--help']).stdout).toMatch(/--sqlite-raw-fallback\s+archive a SQLite database of which no consistent copy/);
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'fallback.tar.zst'), '--sqlite-raw-fallback']);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ operation: 'backup', warnings: [] });
+  });
+});

@@ -1,0 +1,114 @@
+// The functions as Lambda runs them: each handler bundled by esbuild the way the stack bundles
+// it (one ES module for Node 24, the AWS SDK inside, nothing external, nothing installed
+// beside it), checked by the stack's bundle check, then loaded from a directory with no
+// node_modules and invoked: a backup to an S3-compatible store (s3rver) and a restore of it
+// into a second tenant. On a Node with zstd and SQLite built in (nodejs24.x) they work; on
+// Node 20, which would need the optional native packages, the bundle answers
+// MODULE_UNAVAILABLE instead of crashing.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { checkAsset, METAFILE_NAME } from '../infra/bundle-check.js';
+import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
+import { nodeSqliteDriver } from '../shared/backup/sqlite-driver.js';
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { describeTree, repoRoot, tempDir } from './helpers/tree.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+
+type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
+
+const builtIns = !('unavailable' in zlibZstdCodec()) && !('unavailable' in nodeSqliteDriver());
+const dir = tempDir('openclaw-functions-bundle-');
+const base = path.join(dir.path, 'mnt-tenants');
+let server: S3TestServer;
+const handlers: Record<string, Handler> = {};
+
+function context(): unknown {
+  const deadline = Date.now() + 900_000;
+  return {
+    awsRequestId: 'req-bundle',
+    functionName: 'openclaw-backup-backup',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
+    memoryLimitInMB: '2048',
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+  };
+}
+
+beforeAll(async () => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 3, memoryRows: 50 });
+  server = await startS3Server({ bucket: 'backups' });
+  // The environment the stack sets (no event bus: no completion events), and the role's keys.
+  for (const [name, value] of Object.entries({
+    OPENCLAW_TENANTS_DIR: base,
+    OPENCLAW_BACKUP_BUCKET: 'backups',
+    OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint,
+    OPENCLAW_STACK_PREFIX: 'openclaw-backup',
+    OPENCLAW_CPUS: '1',
+    POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
+    AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: 'role-secret',
+    AWS_REGION: 'us-east-1',
+  })) {
+    vi.stubEnv(name, value);
+  }
+  for (const name of ['backup', 'restore']) {
+    const outdir = path.join(dir.path, 'asset', name);
+    mkdirSync(outdir, { recursive: true });
+    const result = await build({
+      entryPoints: [path.join(repoRoot, 'functions', `${name}.ts`)],
+      outfile: path.join(outdir, 'index.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      mainFields: ['module', 'main'],
+      banner: { js: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);" },
+      metafile: true,
+      logLevel: 'silent',
+    });
+    writeFileSync(path.join(outdir, METAFILE_NAME), JSON.stringify(result.metafile));
+    expect(checkAsset(outdir), `${name} asset`).toEqual([]);
+    const module = (await import(pathToFileURL(path.join(outdir, 'index.mjs')).href)) as { handler: Handler };
+    handlers[name] = module.handler;
+  }
+}, 120_000);
+
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await server?.dispose();
+  dir.cleanup();
+});
+
+/** Runs a handler with Powertools' log lines kept off the test output. */
+async function invoke(name: string, event: unknown): Promise<Record<string, unknown>> {
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    return await handlers[name]!(event, context());
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('the bundled handlers', () => {
+  it.runIf(builtIns)('back up and restore through node:zlib and node:sqlite, with nothing native beside them', async () => {
+    const storage = { endpoint: server.endpoint };
+    const backup = await invoke('backup', { tenant: 'acme', to: 's3://backups/bundle/acme.tar.zst', storage });
+    expect(backup).toMatchObject({ operation: 'backup', tenant: 'acme', warnings: [] });
+    expect(backup.skipped).not.toContainEqual(expect.objectContaining({ reason: expect.stringMatching(/SQLite/) }));
+    const restore = await invoke('restore', { from: 's3://backups/bundle/acme.tar.zst', as: 'acme-copy', storage });
+    expect(restore).toMatchObject({ operation: 'restore', tenant: 'acme-copy', verified: true });
+    expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+  });
+
+  it.runIf(!builtIns)('answer MODULE_UNAVAILABLE on a Node without zstd and SQLite built in', async () => {
+    const backup = await invoke('backup', { tenant: 'acme', to: 's3://backups/bundle/node20.tar.zst', storage: { endpoint: server.endpoint } });
+    expect(backup).toEqual({ ok: false, error: { code: 'MODULE_UNAVAILABLE', outcome: 'failed', message: expect.stringMatching(/is not available/) } });
+  });
+});

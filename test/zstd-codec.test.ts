@@ -1,0 +1,117 @@
+// The zstd codec seam: which codec this Node gets, and the same contract checked against
+// every codec that loads here (on Node 24 both node:zlib and @mongodb-js/zstd, on Node 20 the
+// addon only): frames the zstd CLI reads, content size without checksum, whole and streamed
+// decoding, checksums verified on both paths, and the walker's window limit on either.
+
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+
+import { addonZstdCodec } from '../shared/archive/zstd-codec-addon.js';
+import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
+import { zstdCodec, type ZstdCodec } from '../shared/archive/zstd-codec.js';
+import { decompressFrames } from '../shared/archive/zstd-decoder.js';
+import { FrameWriter } from '../shared/archive/zstd-encoder.js';
+import { ArchiveLimitError, CorruptArchiveError } from '../shared/errors.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const candidates = [zlibZstdCodec(), addonZstdCodec()];
+const codecs = candidates.filter((codec): codec is ZstdCodec => !('unavailable' in codec));
+
+function zstdCli(args: string[], input: Buffer): Buffer {
+  const result = spawnSync('zstd', ['-q', ...args], { input, maxBuffer: 256 * MiB });
+  if (result.status !== 0) throw new Error(`zstd ${args.join(' ')} failed: ${result.stderr.toString()}`);
+  return result.stdout;
+}
+
+/** Text-like, compressible bytes with some random runs. */
+function sample(size: number): Buffer {
+  const line = Buffer.from('{"role":"assistant","text":"the tenant backup carries on"}\n');
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; at += line.length) line.copy(out, at);
+  for (let at = 0; at + 4 * KiB < size; at += 64 * KiB) randomBytes(4 * KiB).copy(out, at);
+  return out;
+}
+
+async function decodeAll(codec: ZstdCodec, stream: Buffer, maxNativeFrameBytes?: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const pieces = [stream.subarray(0, 1000), stream.subarray(1000, 70_000), stream.subarray(70_000)];
+  for await (const chunk of decompressFrames((async function* () { yield* pieces; })(), { codec, maxNativeFrameBytes })) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+describe('the codec this process uses', () => {
+  it('is node:zlib where Node has zstd, else @mongodb-js/zstd, chosen once', () => {
+    expect(zstdCodec().name).toBe(typeof zlib.zstdCompress === 'function' ? 'node:zlib' : '@mongodb-js/zstd');
+    expect(zstdCodec()).toBe(zstdCodec());
+  });
+
+  it('has at least one implementation that loads here', () => {
+    expect(codecs.length).toBeGreaterThan(0);
+    if (typeof zlib.zstdCompress === 'function') expect(codecs.map((codec) => codec.name)).toContain('node:zlib');
+  });
+});
+
+describe.each(codecs.map((codec) => [codec.name, codec] as const))('%s', (_name, codec) => {
+  it('writes frames without a checksum (node:zlib: with their content size), which the zstd CLI decodes', async () => {
+    const data = sample(2 * MiB + 123);
+    const frame = await codec.compressFrame(data, 3);
+    const descriptor = frame[4]!;
+    // Frame_Content_Size_Flag: node:zlib pledges the size; the addon (1.2.2) leaves it out.
+    expect(descriptor >> 6 !== 0).toBe(codec.name === 'node:zlib');
+    expect(descriptor & 0x04).toBe(0); // no Content_Checksum_Flag
+    expect(frame.length).toBeLessThan(data.length / 4);
+    expect(zstdCli(['-dc'], frame).equals(data)).toBe(true);
+    expect((await codec.decodeWholeFrame(frame, data.length)).equals(data)).toBe(true);
+  });
+
+  it('compresses at the level asked for', async () => {
+    const data = sample(1 * MiB);
+    const [fast, strong] = await Promise.all([codec.compressFrame(data, 1), codec.compressFrame(data, 19)]);
+    expect(strong.length).toBeLessThan(fast.length);
+  });
+
+  it('decodes through the walker, whole and streamed, what the zstd CLI writes', async () => {
+    const data = sample(3 * MiB);
+    const stream = zstdCli(['-c'], data);
+    expect((await decodeAll(codec, stream)).equals(data)).toBe(true);
+    expect((await decodeAll(codec, stream, 64 * KiB)).equals(data)).toBe(true);
+  });
+
+  it('refuses a flipped byte of content or of the checksum, whole and streamed', async () => {
+    const random = randomBytes(300 * KiB); // stored raw: a flipped byte still decodes, only the checksum tells
+    const data = Buffer.concat([sample(200 * KiB), random, sample(100 * KiB)]);
+    const stream = zstdCli(['-c'], data);
+    const contentFlipped = Buffer.from(stream);
+    contentFlipped[contentFlipped.indexOf(random.subarray(1000, 1064)) + 7]! ^= 0x01;
+    const checksumFlipped = Buffer.from(stream);
+    checksumFlipped[checksumFlipped.length - 1]! ^= 0x40;
+    for (const broken of [contentFlipped, checksumFlipped]) {
+      await expect(codec.decodeWholeFrame(broken, 1 * MiB)).rejects.toThrow(/content checksum mismatch/);
+      for (const maxNativeFrameBytes of [8 * MiB, 64 * KiB]) {
+        const error = await decodeAll(codec, broken, maxNativeFrameBytes).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CorruptArchiveError);
+        expect((error as Error).message).toMatch(/^corrupt zstd frame at byte 0.*content checksum mismatch/);
+      }
+    }
+  });
+
+  it('streams a frame with an 8 MiB window (zstd -19) and refuses a larger one before decoding', async () => {
+    const data = sample(10 * MiB);
+    expect((await decodeAll(codec, zstdCli(['-c', '-19', '--single-thread'], data), 1 * MiB)).equals(data)).toBe(true);
+    const wide = zstdCli(['-c', '--long=25', '-3'], data);
+    await expect(decodeAll(codec, wide, 1 * MiB)).rejects.toThrow(ArchiveLimitError);
+  });
+
+  it('frees an abandoned streamed frame', async () => {
+    const stream = zstdCli(['-c'], sample(4 * MiB));
+    const decoder = await codec.streamingDecoder({ hasChecksum: true, windowSize: 4 * MiB });
+    const first = await decoder.push(stream.subarray(0, 20 * KiB), false);
+    expect(Buffer.concat(first).length).toBeGreaterThan(0);
+    decoder.close();
+    decoder.close();
+  });
+});
