@@ -147,6 +147,12 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     backup: async (command, hooks) => (await load()).backup(command, hooks),
     restore: async (command, hooks) => (await load()).restore(command, hooks),
     recover: async (command) => (await load()).recover(command),
+    backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),
+    planBackup: async (command, hooks) => (await load()).planBackup(command, hooks),
+    planRestore: async (command, hooks) => (await load()).planRestore(command, hooks),
+    verify: async (command, hooks) => (await load()).verify(command, hooks),
+    listBackups: async (command, hooks) => (await load()).listBackups(command, hooks),
+    prune: async (command, hooks) => (await load()).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
   };
