@@ -17,6 +17,9 @@ import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
+import { registerBackups } from './tenants-backups.js';
+import { registerPrune } from './tenants-prune.js';
+import { registerVerify } from './tenants-verify.js';
 import { registerList } from './tenants-list.js';
 import { registerRecover } from './tenants-recover.js';
 import { registerRestore } from './tenants-restore.js';
@@ -125,10 +128,13 @@ function buildProgram(signal: AbortSignal): Command {
     },
   };
 
-  const tenants = program.command('tenants').description('back up, restore and list tenants');
+  const tenants = program.command('tenants').description('back up, restore, verify and list tenants; list and prune their backups');
   registerBackup(tenants, context);
   registerRestore(tenants, context);
+  registerVerify(tenants, context);
   registerList(tenants, context);
+  registerBackups(tenants, context);
+  registerPrune(tenants, context);
   registerRecover(tenants, context);
   const list = tenants.commands.find((command) => command.name() === 'list');
   if (list !== undefined) addControlPlaneOptions(list);
