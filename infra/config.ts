@@ -53,6 +53,7 @@ export const CONTEXT_KEYS = [
   'backupNativeModules',
   'restoreNativeModules',
   'listNativeModules',
+  'pruneNativeModules',
   // Events, schedules, notifications.
   'useDefaultEventBus',
   'notifications',
@@ -205,6 +206,7 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
         backup: native('backupNativeModules'),
         restore: native('restoreNativeModules'),
         list: native('listNativeModules'),
+        prune: native('pruneNativeModules'),
       },
     },
     events: {
