@@ -17,7 +17,7 @@ import { HEAD_BYTES, MAX_LISTED_OBJECTS, type ArchiveStore, type DeletionTerms, 
 import { loadS3Sdk } from './s3-client.js';
 import { s3ErrorName, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { METADATA_PREFIX } from './s3.js';
-import { abortedError, destroyQuietly } from './streams.js';
+import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
@@ -53,7 +53,7 @@ export class S3ArchiveStore implements ArchiveStore {
     let token: string | undefined;
     do {
       const page = await this.call(
-        () =>
+        (abortSignal) =>
           this.client.send(
             new sdk.ListObjectsV2Command({
               Bucket: this.options.bucket,
@@ -61,7 +61,7 @@ export class S3ArchiveStore implements ArchiveStore {
               ...(this.options.pageSize !== undefined && { MaxKeys: this.options.pageSize }),
               ...(token !== undefined && { ContinuationToken: token }),
             }),
-            { abortSignal: options.signal },
+            { abortSignal },
           ),
         options.signal,
       );
@@ -86,16 +86,14 @@ export class S3ArchiveStore implements ArchiveStore {
     const sdk = await loadS3Sdk();
     const key = this.keyOf(object);
     const answer = await this.call(
-      () =>
-        this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), {
-          abortSignal: options.signal,
-        }),
+      (abortSignal) =>
+        this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
       options.signal,
       object.location,
     );
     const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES);
     const tags = await this.call(
-      () => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal: options.signal }),
+      (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
       options.signal,
       object.location,
     ).catch((error: unknown) => {
@@ -116,14 +114,14 @@ export class S3ArchiveStore implements ArchiveStore {
   async deletionTerms(options: ReadOptions = {}): Promise<DeletionTerms> {
     const sdk = await loadS3Sdk();
     const bucket = this.options.bucket;
-    const versioning = await this.optional(() => this.client.send(new sdk.GetBucketVersioningCommand({ Bucket: bucket }), { abortSignal: options.signal }), options.signal);
+    const versioning = await this.optional((abortSignal) => this.client.send(new sdk.GetBucketVersioningCommand({ Bucket: bucket }), { abortSignal }), options.signal);
     const lock = await this.optional(
-      () => this.client.send(new sdk.GetObjectLockConfigurationCommand({ Bucket: bucket }), { abortSignal: options.signal }),
+      (abortSignal) => this.client.send(new sdk.GetObjectLockConfigurationCommand({ Bucket: bucket }), { abortSignal }),
       options.signal,
       ['ObjectLockConfigurationNotFoundError', 'ObjectLockConfigurationNotFound'],
     );
     const lifecycle = await this.optional(
-      () => this.client.send(new sdk.GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), { abortSignal: options.signal }),
+      (abortSignal) => this.client.send(new sdk.GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), { abortSignal }),
       options.signal,
       ['NoSuchLifecycleConfiguration'],
     );
@@ -142,12 +140,12 @@ export class S3ArchiveStore implements ArchiveStore {
     const key = this.keyOf(object);
     const notLocked = ['NoSuchObjectLockConfiguration', 'ObjectLockConfigurationNotFoundError', 'InvalidRequest'];
     const retention = await this.optional(
-      () => this.client.send(new sdk.GetObjectRetentionCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal: options.signal }),
+      (abortSignal) => this.client.send(new sdk.GetObjectRetentionCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
       options.signal,
       notLocked,
     );
     const legalHold = await this.optional(
-      () => this.client.send(new sdk.GetObjectLegalHoldCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal: options.signal }),
+      (abortSignal) => this.client.send(new sdk.GetObjectLegalHoldCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
       options.signal,
       notLocked,
     );
@@ -164,7 +162,7 @@ export class S3ArchiveStore implements ArchiveStore {
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
     const sdk = await loadS3Sdk();
     await this.call(
-      () => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal: options.signal }),
+      (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
       options.signal,
       object.location,
     );
@@ -184,9 +182,9 @@ export class S3ArchiveStore implements ArchiveStore {
     };
   }
 
-  private async call<T>(run: () => Promise<T>, signal: AbortSignal | undefined, display?: string): Promise<T> {
+  private async call<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, display?: string): Promise<T> {
     try {
-      return await run();
+      return await withRequestSignal(signal, run);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       if (error instanceof OpenClawError) throw error;
@@ -195,9 +193,9 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 
   /** A bucket setting: its value, 'absent' (one of `absentNames`), or 'unknown' (the store or the credentials cannot tell). */
-  private async optional<T>(run: () => Promise<T>, signal: AbortSignal | undefined, absentNames: readonly string[] = []): Promise<T | 'absent' | 'unknown'> {
+  private async optional<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, absentNames: readonly string[] = []): Promise<T | 'absent' | 'unknown'> {
     try {
-      return await run();
+      return await withRequestSignal(signal, run);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       const name = s3ErrorName(error) ?? '';
@@ -206,6 +204,20 @@ export class S3ArchiveStore implements ArchiveStore {
       if (CANNOT_TELL.has(name) || status === 403 || status === 405 || status === 501) return 'unknown';
       throw translateS3Error(error, this.context());
     }
+  }
+}
+
+/**
+ * Runs one request with a signal of its own that follows `signal`: the SDK leaves a listener
+ * on the signal it is given, and a listing makes hundreds of requests under the command's one.
+ */
+async function withRequestSignal<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  const request = new AbortController();
+  const stop = onAbort(signal, () => request.abort(signal?.reason));
+  try {
+    return await run(request.signal);
+  } finally {
+    stop();
   }
 }
 
