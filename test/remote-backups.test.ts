@@ -160,7 +160,7 @@ describe('a scheduled prune', () => {
     // What EventBridge's input transformer makes of the template (the keys the CLI never sends).
     const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
     const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-1"'));
-    const result = (await handler(event, context())) as { removed: number; keep: unknown[] };
+    const result = (await handler(event, context())) as { removed: number; keep: readonly unknown[] };
     expect(result.removed).toBe(1);
     expect(result.keep).toHaveLength(2); // the newest, and the newest verified
     const entry = eventBridge.commandCalls(PutEventsCommand).at(-1)!.args[0].input.Entries![0]!;
