@@ -76,8 +76,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 const REMOTE_MODE_HELP = `
 Remote mode:
   With --stack <prefix> (or OPENCLAW_STACK=<prefix>) the tenants commands run on the gateway
-  deployed with that prefix: its <prefix>-backup, -restore and -list Lambda functions, on the
-  gateway's EFS volume, with the same flags, output and exit codes. --aws-profile and --region
+  deployed with that prefix: its <prefix>-backup, -restore (also verify and backups), -list
+  and -prune Lambda functions, with the same flags, output and exit codes (backup --all not yet). --aws-profile and --region
   then choose the account and region the gateway is called in (AWS_PROFILE / AWS_REGION by
   default). Archives must be s3:// locations, --pipe is not available, and no progress is
   shown. "cron" schedules backups there (EventBridge rules, UTC); "doctor" checks the
