@@ -142,6 +142,9 @@ describe('remote and local runs of the new commands', () => {
     expect(outside.stderr).toMatch(/--in must be s3:\/\/backups\/backups\/…/);
     const otherBucket = await remote(['tenants', 'backups', 'acme', '--in', 's3://elsewhere/backups/']);
     expect(otherBucket.status).toBe(3);
+    expect(otherBucket.stderr).toBe('openclaw: this gateway lists archives in s3://backups/backups/ only, not in bucket "elsewhere"\n');
+    const pruneElsewhere = await remote(['tenants', 'prune', 'acme', '--in', 's3://elsewhere/backups/', '--keep-last', '1']);
+    expect(pruneElsewhere.stderr).toBe('openclaw: this gateway prunes archives in s3://backups/backups/ only, not in bucket "elsewhere"\n');
     const localPath = await remote(['tenants', 'backups', 'acme', '--in', '/var/backups/']);
     expect(localPath.status).toBe(2);
     expect(localPath.stderr).toMatch(/--in must be s3:\/\/bucket\/prefix\//);

@@ -100,6 +100,16 @@ export function assertRemoteStore(purpose: 'list' | 'prune', location: string, s
   if (storage?.endpoint === undefined && bucket === config.backupBucket && keyPrefix !== undefined && !prefix.startsWith(keyPrefix)) {
     throw new LocationNotAllowedError(`this gateway keeps its archives under ${backupArea(config)}: --in must be s3://${bucket}/${keyPrefix}…, not ${location}`);
   }
+  if (storage?.endpoint === undefined && config.backupBucket !== undefined) {
+    const readable = [config.backupBucket, ...(purpose === 'list' ? config.allowedSourceBuckets : [])];
+    if (!readable.includes(bucket)) {
+      throw new LocationNotAllowedError(
+        purpose === 'prune'
+          ? `this gateway prunes archives in ${backupArea(config)} only, not in bucket "${bucket}"`
+          : `this gateway lists archives in ${[backupArea(config), ...config.allowedSourceBuckets.map((name) => `s3://${name}/`)].join(', ')} only, not in bucket "${bucket}"`,
+      );
+    }
+  }
   // The same rules as for one archive there: a key inside the prefix stands for it.
   assertRemoteStorage(purpose === 'prune' ? 'backup' : 'restore', `s3://${bucket}/${prefix}x`, storage, config);
 }
