@@ -81,7 +81,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [format(header), ...rows.map(format)];
 }
 
-/** `2026-06-03 03:00 UTC` from an ISO time. */
-export function utcMinute(iso: string): string {
-  return `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+/** `2026-06-03 03:00:00 UTC` from an ISO time. */
+export function utcSecond(iso: string): string {
+  return `${iso.slice(0, 19).replace('T', ' ')} UTC`;
 }

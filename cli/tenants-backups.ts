@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupEntry, BackupsListing } from '../shared/catalog/backups.js';
 import { BACKUPS_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, printable, table, utcMinute } from './output.js';
+import { formatBytes, plural, printable, table, utcSecond } from './output.js';
 
 export function registerBackups(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -31,12 +31,12 @@ export function describeListing(listing: BackupsListing): string[] {
     return [`no backups of "${listing.tenant}" in ${listing.location}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
   }
   const rows = listing.backups.map((entry) => [
-    entry.createdAt === undefined ? `? (file ${utcMinute(entry.modifiedAt)})` : utcMinute(entry.createdAt),
+    entry.createdAt === undefined ? `? (file ${utcSecond(entry.modifiedAt)})` : utcSecond(entry.createdAt),
     formatBytes(entry.bytes),
     entry.toolVersion ?? '-',
     entry.manifestSha256 === undefined ? '-' : entry.manifestSha256.slice(0, 12),
     describeContent(entry),
-    entry.verifiedAt === undefined ? '-' : utcMinute(entry.verifiedAt).slice(0, 10),
+    entry.verifiedAt === undefined ? '-' : entry.verifiedAt.slice(0, 10),
     printable(entry.location) + (entry.note === undefined ? '' : `  (${printable(entry.note)})`),
   ]);
   return [

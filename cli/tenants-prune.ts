@@ -7,7 +7,7 @@ import type { RetentionPolicy } from '../shared/catalog/retention.js';
 import { PRUNE_FLAGS } from '../shared/command-flags.js';
 import { ReportedError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, printable, table, utcMinute } from './output.js';
+import { formatBytes, plural, printable, table, utcSecond } from './output.js';
 
 export function registerPrune(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -38,7 +38,7 @@ export function registerPrune(tenants: Command, context: CliContext): void {
 
 function describePrune(result: PruneResult): string[] {
   const rows = (decisions: readonly PruneDecision[], action: string) =>
-    decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcMinute(decision.createdAt), formatBytes(decision.bytes), printable(decision.location), decision.reasons.join(', ')]);
+    decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), printable(decision.location), decision.reasons.join(', ')]);
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
   const lines = [
     result.dryRun

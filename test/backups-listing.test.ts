@@ -93,7 +93,7 @@ describe('tenants backups in a local directory', () => {
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe(`6 backups of "acme" in ${backups}, newest first:`);
     expect(lines[1]).toMatch(/^CREATED\s+SIZE\s+VERSION\s+MANIFEST\s+CONTENT\s+VERIFIED\s+LOCATION$/);
-    expect(lines[2]).toMatch(/^2026-06-03 03:00 UTC\s+[\d.]+ KiB\s+0\.1\.0\s+[0-9a-f]{12}\s+tar\.zst\s+-\s+.*3\.tar\.zst$/);
+    expect(lines[2]).toMatch(/^2026-06-03 03:00:00 UTC\s+[\d.]+ KiB\s+0\.1\.0\s+[0-9a-f]{12}\s+tar\.zst\s+-\s+.*3\.tar\.zst$/);
     expect(lines.find((line) => line.includes('secret.tar.zst.age'))).toMatch(/^\? \(file .*\)\s.*encrypted \(age: X25519\)\s+-\s+.*secret\.tar\.zst\.age$/);
   });
 
