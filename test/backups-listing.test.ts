@@ -50,6 +50,8 @@ beforeAll(async () => {
   mkdirSync(path.join(backups, 'misc'));
   writeFileSync(path.join(backups, 'misc', 'old.tar.zst'), asOlderVersion(readFileSync(path.join(backups, 'acme', '1.tar.zst'))));
   writeFileSync(path.join(backups, 'notes.txt'), 'not an archive\n');
+  // In a directory named after the tenant, but nothing like an archive: not one of its backups.
+  writeFileSync(path.join(backups, 'acme', 'README'), 'nightly backups of acme\n');
   // Object times that disagree with the backups' own: the listing must not go by them.
   for (const [index, name] of ['1.tar.zst', '2.tar.zst', '3.tar.zst'].entries()) {
     const time = new Date(Date.UTC(2027, 0, 10 - index));
@@ -80,7 +82,7 @@ describe('tenants backups in a local directory', () => {
       ['acme/secret.tar.zst.age', 'encrypted', null, null],
       ['misc/old.tar.zst', 'archive', null, 'acme'],
     ]);
-    expect(listing.otherObjects).toBe(2); // beta's archive, notes.txt
+    expect(listing.otherObjects).toBe(3); // beta's archive, notes.txt, acme/README
     const newest = listing.backups[0]!;
     expect(newest).toMatchObject({ location: path.join(backups, 'acme', '3.tar.zst'), toolVersion: '0.1.0', createdAtFrom: 'archive', bytes: readFileSync(newest.location).length });
     expect(newest.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -117,7 +119,7 @@ describe('tenants backups in a local directory', () => {
   it('lists nothing, with exit 0, for a tenant without archives; fails on a missing directory', async () => {
     const none = await runMain(['tenants', 'backups', 'gamma', '--in', backups]);
     expect(none.status).toBe(0);
-    expect(none.stdout).toBe(`no backups of "gamma" in ${backups} (8 other objects there)\n`);
+    expect(none.stdout).toBe(`no backups of "gamma" in ${backups} (9 other objects there)\n`);
     const missing = await runMain(['tenants', 'backups', 'acme', '--in', path.join(dir.path, 'nowhere')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe(`openclaw: no such directory or file: ${path.join(dir.path, 'nowhere')}\n`);

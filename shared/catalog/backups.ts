@@ -8,9 +8,9 @@
 // another tool, or unknown (piped through some other command). An S3 object also carries what
 // the backup recorded beside it (tenant, creation time, tool version; the digest as a tag),
 // whatever its bytes are, so an encrypted S3 archive is dated and attributed as well as a
-// plain one. A local file whose bytes do not name its tenant (encrypted, or from another tool)
-// is attributed by its path: listed when a directory on its way (the store's own included) is
-// named after the tenant. The marker and footer are parsed as strictly as restore parses them;
+// plain one. A local file whose bytes do not name its tenant (encrypted, from another tool, or
+// with `.tar` in its name) is attributed by its path: listed when a directory on its way (the
+// store's own included) is named after the tenant. The marker and footer are parsed as strictly as restore parses them;
 // a malformed one makes the entry "unknown" with a note, never the listing fail.
 //
 // Dates are the manifest's creation time (marker, metadata, or a verification mark that
@@ -169,11 +169,17 @@ function findFooter(tail: Buffer, notes: string[]): ArchiveFooter | undefined {
   return undefined;
 }
 
-/** The tenant's by what the archive says; else, if it says nothing, by a directory named after the tenant. */
+/**
+ * The tenant's by what the archive says; else, if it says nothing, by a directory named after
+ * the tenant, for what looks like an archive: encrypted, a zstd stream, or bytes of another
+ * `--pipe` command under a name with `.tar` in it (a tenant's own files lying in such a
+ * directory are not its backups).
+ */
 function belongsTo(entry: BackupEntry, tenant: string, storeName: string): boolean {
   if (entry.tenant !== undefined) return entry.tenant === tenant;
-  const directories = [storeName, ...entry.name.split('/').slice(0, -1)];
-  return directories.includes(tenant);
+  const segments = entry.name.split('/');
+  if (entry.content === 'unknown' && !segments.at(-1)!.includes('.tar')) return false;
+  return [storeName, ...segments.slice(0, -1)].includes(tenant);
 }
 
 function newestFirst(entries: BackupEntry[]): BackupEntry[] {
