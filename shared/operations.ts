@@ -4,9 +4,11 @@
 // functions (remote mode), which run these same local operations on the EFS volume.
 
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 
 import { backupTenant, type BackupResult } from './backup/backup.js';
-import { backupAll, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
+import { backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
+import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup, type BackupPlan } from './backup/backup-plan.js';
 import { listBackups, type BackupsListing } from './catalog/backups.js';
 import { pruneBackups, type PruneResult } from './catalog/prune.js';
@@ -119,22 +121,24 @@ export interface TenantOperations {
 }
 
 export function localOperations(tenantsDir: string): TenantOperations {
+  const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions): Promise<BackupResult> => {
+    assertTenantName(command.tenant);
+    // An S3 upload picks its part size from the expected size (10,000 parts at most);
+    // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
+    const expectedBytes = isS3Url(command.to) ? await tenantBytes(tenantsDir, command.tenant) : undefined;
+    const location = await openLocation(command.to, { ...command.storage, expectedBytes });
+    return backupTenant({
+      tenantsDir,
+      tenant: command.tenant,
+      location,
+      overwrite: command.overwrite,
+      signal: hooks.signal,
+      onProgress: hooks.onProgress,
+      ...(compression !== undefined && { compression }),
+    });
+  };
   return {
-    async backup(command, hooks = {}) {
-      assertTenantName(command.tenant);
-      // An S3 upload picks its part size from the expected size (10,000 parts at most);
-      // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
-      const expectedBytes = isS3Url(command.to) ? await tenantBytes(tenantsDir, command.tenant) : undefined;
-      const location = await openLocation(command.to, { ...command.storage, expectedBytes });
-      return backupTenant({
-        tenantsDir,
-        tenant: command.tenant,
-        location,
-        overwrite: command.overwrite,
-        signal: hooks.signal,
-        onProgress: hooks.onProgress,
-      });
-    },
+    backup: (command, hooks = {}) => backup(command, hooks),
     async restore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const location = await openLocation(command.from, { ...command.storage });
@@ -150,13 +154,19 @@ export function localOperations(tenantsDir: string): TenantOperations {
     },
     async backupAll(command, hooks = {}) {
       const tenants = await listTenantNamesOrFail(tenantsDir);
+      const jobs = command.jobs ?? defaultJobs();
+      // The backups at once share the cores' compression: their frames in flight together stay
+      // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
+      // MiB: --jobs 1 peaks at 175-183 MiB; --jobs 2 and 3 at 200-217 MiB with every backup
+      // compressing on all cores, 149-164 MiB sharing them).
+      const compression: CompressOptions = { concurrency: Math.max(1, Math.floor((os.availableParallelism() + 1) / jobs)) };
       return backupAll({
         tenants,
         template: command.to,
-        ...(command.jobs !== undefined && { jobs: command.jobs }),
+        jobs,
         signal: hooks.signal,
         onProgress: hooks.onProgress,
-        backupOne: (tenant, to, signal) => this.backup({ tenant, to, overwrite: command.overwrite, storage: command.storage }, { signal }),
+        backupOne: (tenant, to, signal) => backup({ tenant, to, overwrite: command.overwrite, storage: command.storage }, { signal }, compression),
       });
     },
     async planBackup(command, hooks = {}) {
