@@ -42,6 +42,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async restore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
+      refuseRemoteOwner(command);
       const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
@@ -63,6 +64,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async planRestore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
+      refuseRemoteOwner(command);
       const answer = await invoke(plane, 'restore', { ...restorePayload(command), dryRun: true }, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'restore-plan') throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestorePlan;
@@ -130,6 +132,14 @@ function restorePayload(command: RestoreCommand): RestoreCommand {
     ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
     ...forwarded(command.storage),
   };
+}
+
+function refuseRemoteOwner(command: RestoreCommand): void {
+  if (command.owner === undefined) return;
+  throw new UsageError(
+    '--owner is a local-mode setting: on the gateway the access point\'s POSIX user owns everything the restore function writes (see doctor)',
+    'REMOTE_UNSUPPORTED',
+  );
 }
 
 /** What can be refused here without a round trip; the function checks everything again. */

@@ -9,7 +9,8 @@ import type { BackupCommand } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, rate, seconds, table } from './output.js';
+import { misleadingArchiveName } from '../shared/archive/archive-name.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, table, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -28,6 +29,8 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   addFlags(command, BACKUP_FLAGS, { jobs: jobsValue });
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
     const storage = storageFlags(flags);
+    const misnamed = misleadingArchiveName(flags.to as string);
+    if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
     if (flags.all === true) {
       if (tenant !== undefined) throw new UsageError(`give a tenant or --all, not both (got "${tenant}" and --all)`);
       if (flags.dryRun === true) throw new UsageError('--dry-run takes one tenant: run it per tenant (tenants list --names)');
@@ -49,8 +52,11 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       .operations()
       .backup(request, {
         signal: context.signal,
+        measureTotal: context.output.interactive,
         onProgress: (p) =>
-          progress.update(() => `${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`),
+          progress.update(() =>
+            progressText(`${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`, p.bytes, p.totalBytes, started),
+          ),
       })
       .finally(() => progress.done());
     context.output.result(result, describeBackup(result));
@@ -82,15 +88,21 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
       ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), outcome.result.location]
       : ['FAILED', outcome.tenant, '-', '-', '-', `${outcome.to}: ${printable(outcome.error.message)}`],
   );
-  return [
-    `Backed up ${result.succeeded} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}${result.failed > 0 ? `; ${result.failed} FAILED` : ''}`,
+  const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
+  const lines = [
+    `Backed up ${result.succeeded} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}` +
+      `${endpoint?.ok === true ? via(endpoint.result.endpoint) : ''}${result.failed > 0 ? `; ${result.failed} FAILED` : ''}`,
     ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
   ];
+  for (const outcome of result.results) {
+    if (outcome.ok) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${printable(notice)}`);
+  }
+  return lines;
 }
 
 function describePlan(plan: BackupPlan): string[] {
   const lines = [
-    `Dry run: would back up tenant "${plan.tenant}" to ${plan.location}` +
+    `Dry run: would back up tenant "${plan.tenant}" to ${plan.location}${via(plan.endpoint)}` +
       (plan.destination === 'exists' ? (plan.refusal === undefined ? ', replacing the archive there (--overwrite)' : '') : ''),
     `  ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ${formatBytes(plan.bytes)} of content as the files are now`,
   ];
@@ -111,11 +123,13 @@ function describePlan(plan: BackupPlan): string[] {
 
 function describeBackup(result: BackupResult): string[] {
   const lines = [
-    `Backed up tenant "${result.tenant}" to ${result.location}`,
+    `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
   ];
+  // A gateway of an older version sends no notices.
+  for (const notice of result.notices ?? []) lines.push(`  note: ${printable(notice)}`);
   if (result.skipped.length > 0) {
     lines.push(`  left out ${result.skipped.length}:`);
     for (const note of result.skipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupEntry, BackupsListing } from '../shared/catalog/backups.js';
 import { BACKUPS_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, printable, table, utcSecond } from './output.js';
+import { formatBytes, plural, printable, table, utcSecond, via } from './output.js';
 
 export function registerBackups(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -28,7 +28,7 @@ export function registerBackups(tenants: Command, context: CliContext): void {
 
 export function describeListing(listing: BackupsListing): string[] {
   if (listing.backups.length === 0) {
-    return [`no backups of "${listing.tenant}" in ${listing.location}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
+    return [`no backups of "${listing.tenant}" in ${listing.location}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
   }
   const rows = listing.backups.map((entry) => [
     entry.createdAt === undefined ? `? (file ${utcSecond(entry.modifiedAt)})` : utcSecond(entry.createdAt),
@@ -40,7 +40,7 @@ export function describeListing(listing: BackupsListing): string[] {
     printable(entry.location) + (entry.note === undefined ? '' : `  (${printable(entry.note)})`),
   ]);
   return [
-    `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${listing.location}, newest first:`,
+    `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${listing.location}${via(listing.endpoint)}, newest first:`,
     ...table(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], rows, [1]),
   ];
 }

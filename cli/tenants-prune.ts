@@ -7,7 +7,7 @@ import type { RetentionPolicy } from '../shared/catalog/retention.js';
 import { PRUNE_FLAGS } from '../shared/command-flags.js';
 import { ReportedError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, printable, table, utcSecond } from './output.js';
+import { formatBytes, plural, printable, table, utcSecond, via } from './output.js';
 
 export function registerPrune(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -42,8 +42,8 @@ function describePrune(result: PruneResult): string[] {
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
   const lines = [
     result.dryRun
-      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${result.location}`
-      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${result.location}`,
+      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`
+      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`,
   ];
   const all = [...rows(result.keep, 'keep'), ...rows(result.remove, result.dryRun ? 'would remove' : 'removed')];
   if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));

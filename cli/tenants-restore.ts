@@ -7,8 +7,9 @@ import type { RestoreResult } from '../shared/restore/restore.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
+import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -27,7 +28,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force\n' +
         '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst --dry-run',
     );
-  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger });
+  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger, owner: ownerIds });
   command.action(async (flags: Record<string, unknown>) => {
     const request: RestoreCommand = {
       from: flags.from as string,
@@ -38,28 +39,39 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         ...(flags.maxBytes !== undefined && { maxBytes: flags.maxBytes as number }),
       },
       storage: storageFlags(flags),
+      ...(flags.owner !== undefined && { owner: flags.owner as Owner }),
     };
+    const started = Date.now();
     if (flags.dryRun === true) {
       const progress = context.output.progress('restore --dry-run');
       const plan = await context
         .operations()
         .planRestore(request, {
           signal: context.signal,
-          onProgress: (p) => progress.update(() => `${count(p.entries)} entries, ${formatBytes(p.bytes)} checked, ${formatBytes(p.archiveBytes)} read`),
+          onProgress: (p) =>
+            progress.update(() =>
+              progressText(`${count(p.entries)} entries, ${formatBytes(p.bytes)} checked, ${formatBytes(p.archiveBytes)} read`, p.archiveBytes, p.archiveTotalBytes, started),
+            ),
         })
         .finally(() => progress.done());
       context.output.result(plan, describePlan(plan));
       if (plan.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', plan.refusal.message);
       return;
     }
-    const started = Date.now();
     const progress = context.output.progress('restore');
     const result = await context
       .operations()
       .restore(request, {
         signal: context.signal,
         onProgress: (p) =>
-          progress.update(() => `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
+          progress.update(() =>
+            progressText(
+              `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`,
+              p.archiveBytes,
+              p.archiveTotalBytes,
+              started,
+            ),
+          ),
       })
       .finally(() => progress.done());
     context.output.result(result, describeRestore(result, context.tenantsDir));
@@ -69,7 +81,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
 function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   const renamed = result.archiveTenant === result.tenant ? '' : ` (archived as "${result.archiveTenant}")`;
   const lines = [
-    `Restored tenant "${result.tenant}"${renamed} from ${result.location} into ${tenantsDir}/${result.tenant}` +
+    `Restored tenant "${result.tenant}"${renamed} from ${result.location}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +
       (result.replaced ? ', replacing the previous one' : ''),
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,
@@ -77,6 +89,7 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
       : '  NOT verified per file: the archive has no manifest',
   ];
+  if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
   if (result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
@@ -87,7 +100,7 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
 function describePlan(plan: RestorePlan): string[] {
   const renamed = plan.archiveTenant === plan.tenant ? '' : ` (archived as "${plan.archiveTenant}")`;
   const lines = [
-    `Dry run: would restore tenant "${plan.tenant}"${renamed} from ${plan.location} into ${plan.target}`,
+    `Dry run: would restore tenant "${plan.tenant}"${renamed} from ${plan.location}${via(plan.endpoint)} into ${plan.target}`,
     `  the archive holds ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ` +
       `${formatBytes(plan.bytes)} (${formatBytes(plan.archiveBytes)} stored)`,
     plan.verified
@@ -106,6 +119,12 @@ function describePlan(plan: RestorePlan): string[] {
   if (plan.refusal !== undefined) lines.push(`  the restore would be REFUSED: ${printable(plan.refusal.message)}`);
   else lines.push('  nothing was written');
   return lines;
+}
+
+function ownerIds(value: string): Owner {
+  const owner = parseOwner(value);
+  if (owner === undefined) throw new InvalidArgumentError('must be UID:GID in numbers, e.g. 1000:1000 (see id -u NAME, id -g NAME)');
+  return owner;
 }
 
 export function positiveInteger(value: string): number {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { VERIFY_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 import { positiveInteger } from './tenants-restore.js';
 
 const MAX_NOTES_SHOWN = 10;
@@ -40,7 +40,15 @@ export function registerVerify(tenants: Command, context: CliContext): void {
         },
         {
           signal: context.signal,
-          onProgress: (p) => progress.update(() => `${count(p.entries)} entries, ${formatBytes(p.bytes)} checked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
+          onProgress: (p) =>
+            progress.update(() =>
+              progressText(
+                `${count(p.entries)} entries, ${formatBytes(p.bytes)} checked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`,
+                p.archiveBytes,
+                p.archiveTotalBytes,
+                started,
+              ),
+            ),
         },
       )
       .finally(() => progress.done());
@@ -50,7 +58,7 @@ export function registerVerify(tenants: Command, context: CliContext): void {
 
 function describeVerify(result: VerifyResult): string[] {
   const lines = [
-    `${result.verified ? 'Intact' : 'Readable'}: ${result.location} holds tenant "${result.tenant}"`,
+    `${result.verified ? 'Intact' : 'Readable'}: ${result.location}${via(result.endpoint)} holds tenant "${result.tenant}"`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} read, in ${seconds(result.durationMs)}`,
     result.verified

@@ -3,7 +3,6 @@
 // in-process (`localOperations`, the embedded default) or a deployed gateway's Lambda
 // functions (remote mode), which run these same local operations on the EFS volume.
 
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 
 import { backupTenant, type BackupResult } from './backup/backup.js';
@@ -13,7 +12,6 @@ import { planBackup, type BackupPlan } from './backup/backup-plan.js';
 import { listBackups, type BackupsListing } from './catalog/backups.js';
 import { pruneBackups, type PruneResult } from './catalog/prune.js';
 import type { RetentionPolicy } from './catalog/retention.js';
-import { FileSystemError } from './errors.js';
 import { planRestore, type RestorePlan } from './restore/restore-plan.js';
 import { verifyArchive, type VerifyResult } from './restore/verify.js';
 import { openStore } from './storage/open-store.js';
@@ -27,6 +25,7 @@ import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { Keep } from './tenant/slot.js';
+import type { Owner } from './tenant/ownership.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -46,6 +45,8 @@ export interface RestoreCommand {
   readonly force?: boolean;
   readonly limits?: Partial<ExtractLimits>;
   readonly storage?: StorageFlags;
+  /** `--owner UID:GID` (local mode only: on the gateway the access point's user owns everything). */
+  readonly owner?: Owner;
 }
 
 /** `tenants backup --all`: every tenant, each to `to` with `{tenant}` (and dates) filled in. */
@@ -94,10 +95,18 @@ export interface RecoverCommand {
 export interface OperationHooks<P> {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: P) => void;
+  /**
+   * Progress should carry a total (for a percent and an ETA), even where finding it costs
+   * something: a backup to a local file walks the tenant once more first (one lstat per
+   * entry). Ask only when the progress is shown.
+   */
+  readonly measureTotal?: boolean;
 }
 
-export type BackupProgress = ArchiveProgress & { readonly archiveBytes: number };
-export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number };
+/** `totalBytes`: the tenant's file content as a walk before the backup found it, when measured. */
+export type BackupProgress = ArchiveProgress & { readonly archiveBytes: number; readonly totalBytes?: number };
+/** `archiveTotalBytes`: the stored archive's size, when the store told it (not through --pipe). */
+export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number };
 export type VerifyProgress = RestoreProgress;
 export type { BackupAllProgress };
 
@@ -125,15 +134,16 @@ export function localOperations(tenantsDir: string): TenantOperations {
     assertTenantName(command.tenant);
     // An S3 upload picks its part size from the expected size (10,000 parts at most);
     // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
-    const expectedBytes = isS3Url(command.to) ? await tenantBytes(tenantsDir, command.tenant) : undefined;
+    const expectedBytes = isS3Url(command.to) || hooks.measureTotal === true ? await tenantBytes(tenantsDir, command.tenant) : undefined;
     const location = await openLocation(command.to, { ...command.storage, expectedBytes });
+    const { onProgress } = hooks;
     return backupTenant({
       tenantsDir,
       tenant: command.tenant,
       location,
       overwrite: command.overwrite,
       signal: hooks.signal,
-      onProgress: hooks.onProgress,
+      onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       ...(compression !== undefined && { compression }),
     });
   };
@@ -148,12 +158,14 @@ export function localOperations(tenantsDir: string): TenantOperations {
         as: command.as,
         force: command.force,
         limits: { ...DEFAULT_LIMITS, ...command.limits },
+        ...(command.owner !== undefined && { owner: command.owner }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
       });
     },
     async backupAll(command, hooks = {}) {
-      const tenants = await listTenantNamesOrFail(tenantsDir);
+      // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
+      const tenants = await listTenantNames(tenantsDir);
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
@@ -205,15 +217,6 @@ export function localOperations(tenantsDir: string): TenantOperations {
     listNames: () => listTenantNames(tenantsDir),
     listSummaries: () => summarizeTenants(tenantsDir),
   };
-}
-
-/** The tenants to back up with --all: a missing base dir is a failure, not "no tenants". */
-async function listTenantNamesOrFail(tenantsDir: string): Promise<string[]> {
-  const info = await fs.stat(tenantsDir).catch(() => undefined);
-  if (info === undefined || !info.isDirectory()) {
-    throw new FileSystemError(`the tenant base dir ${tenantsDir} does not exist (give --tenants-dir or set OPENCLAW_TENANTS_DIR)`);
-  }
-  return listTenantNames(tenantsDir);
 }
 
 async function tenantBytes(tenantsDir: string, tenant: string): Promise<number | undefined> {

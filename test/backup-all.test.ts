@@ -82,7 +82,10 @@ describe('backup --all to local paths', () => {
   it('fails (exit 1) on a missing base dir instead of backing up nothing', async () => {
     const run = await runMain(['--tenants-dir', path.join(dir.path, 'no-such-dir'), 'tenants', 'backup', '--all', '--to', path.join(dir.path, '{tenant}.tar.zst')]);
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe(`openclaw: the tenant base dir ${path.join(dir.path, 'no-such-dir')} does not exist (give --tenants-dir or set OPENCLAW_TENANTS_DIR)\n`);
+    expect(run.stderr).toBe(`openclaw: the tenant base dir ${path.join(dir.path, 'no-such-dir')} does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)\n`);
+    const json = await runMain(['--json', '--tenants-dir', path.join(dir.path, 'no-such-dir'), 'tenants', 'backup', '--all', '--to', path.join(dir.path, '{tenant}.tar.zst')]);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout).error.code).toBe('TENANTS_DIR_NOT_FOUND');
   });
 
   it('the README\'s shell loop still works beside it', () => {

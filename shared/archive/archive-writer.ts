@@ -46,6 +46,7 @@ export interface EntryAttributes {
 export class ArchiveWriter {
   private readonly out: FrameWriter;
   private manifestSha256: string | undefined;
+  private contentBytes = 0;
 
   /** `createdAt`: the manifest's creation time, repeated in the marker. */
   constructor(
@@ -74,6 +75,11 @@ export class ArchiveWriter {
     }
   }
 
+  /** Bytes of file content taken in so far, a file being streamed included: for progress. */
+  get contentRead(): number {
+    return this.contentBytes;
+  }
+
   /** Fails both sides: whoever writes entries, and the reader of `chunks()`. The first reason wins. */
   abort(error: unknown): void {
     this.out.abort(error);
@@ -89,6 +95,7 @@ export class ArchiveWriter {
 
   /** A regular file whose content is in memory. */
   file(entry: EntryAttributes, content: Buffer): Promise<void> {
+    this.contentBytes += content.length;
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) }, content);
   }
 
@@ -107,10 +114,12 @@ export class ArchiveWriter {
       hash.update(first);
       await out.write(first);
       position = first.length;
+      this.contentBytes += first.length;
     }
     const hashed = (target: Buffer, offset: number, bytesRead: number): number => {
       hash.update(target.subarray(offset, offset + bytesRead));
       position += bytesRead;
+      this.contentBytes += bytesRead;
       return bytesRead;
     };
     const read = (target: Buffer, offset: number, length: number): number | Promise<number> => {

@@ -12,7 +12,7 @@ import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { tenantDirFor } from '../tenant/tenants.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
 import { walkTenant, type WalkNotes } from './tenant-walk.js';
 
@@ -23,6 +23,8 @@ export interface BackupPlan {
   readonly operation: 'backup-plan';
   readonly tenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
@@ -86,6 +88,7 @@ export async function planBackup(request: {
     operation: 'backup-plan',
     tenant,
     location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
     ...totals,
     largest,
     skipped: notes.skipped,

@@ -28,6 +28,7 @@ import {
 import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE, ZSTD_MAGIC } from '../archive/zstd-format.js';
 import { describeError } from '../errors.js';
 import type { ArchiveStore, ObjectFacts, StoredObject } from '../storage/archive-store.js';
+import type { StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 
@@ -72,6 +73,8 @@ export interface BackupsListing {
   readonly operation: 'backups';
   readonly tenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint listed, and what chose it; absent for AWS and local directories. */
+  readonly endpoint?: StoreEndpoint;
   /** Newest first; those without a creation time last, by object time. */
   readonly backups: readonly BackupEntry[];
   /** Objects looked at that belong to other tenants or are not attributable. */
@@ -93,7 +96,14 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
     }
   };
   await Promise.all(Array.from({ length: Math.min(INSPECT_CONCURRENCY, objects.length) }, worker));
-  return { operation: 'backups', tenant, location: store.display, backups: newestFirst(entries), otherObjects: objects.length - entries.length };
+  return {
+    operation: 'backups',
+    tenant,
+    location: store.display,
+    ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
+    backups: newestFirst(entries),
+    otherObjects: objects.length - entries.length,
+  };
 }
 
 /** What one stored object is, from its facts. Pure. */

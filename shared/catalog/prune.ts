@@ -20,6 +20,7 @@
 
 import { ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
+import type { StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 import { listBackups, type BackupEntry } from './backups.js';
@@ -46,6 +47,8 @@ export interface PruneResult {
   readonly operation: 'prune';
   readonly tenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local directories. */
+  readonly endpoint?: StoreEndpoint;
   readonly dryRun: boolean;
   readonly policy: RetentionPolicy;
   /** Newest first. */
@@ -109,6 +112,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     operation: 'prune' as const,
     tenant,
     location: store.display,
+    ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     dryRun,
     policy,
     keep: kept,

@@ -12,7 +12,7 @@ import type { FileAccess } from '../file-access.js';
 import { DiscardingTreeWriter } from './discarding-tree-writer.js';
 import { ParallelTreeWriter } from './parallel-tree-writer.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
-import type { FileSink, TreeWriter } from './tree-writer.js';
+import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
 import { WorkerTreeWriter } from './worker-tree-writer.js';
 
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
@@ -28,28 +28,36 @@ export interface TreeWriterChoice {
   readonly workerThresholdBytes?: number;
   /** Write nothing: the extraction's checks run, the tree is not created. */
   readonly discard?: boolean;
+  /** Who gets every entry created (tree-writer.ts); none: the process's own identity, no chown call. */
+  readonly owner?: Owner;
 }
 
 export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
+  const { owner } = choice;
   if (choice.discard === true) return new DiscardingTreeWriter();
-  if (choice.access.kind === 'parallel') return new ParallelTreeWriter();
+  if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner);
   const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
-  return threshold <= 0 ? new WorkerTreeWriter() : new SyncThenThreads(threshold);
+  return threshold <= 0 ? new WorkerTreeWriter(undefined, owner) : new SyncThenThreads(threshold, owner);
 }
 
 /** SyncTreeWriter until the archive is worth writer threads, then a WorkerTreeWriter. */
 class SyncThenThreads implements TreeWriter {
-  private current: TreeWriter = new SyncTreeWriter();
+  private current: TreeWriter;
   private switched = false;
   /** What the archive has declared so far: file content, and entries written. */
   private bytes = 0;
   private entries = 0;
 
-  constructor(private readonly thresholdBytes: number) {}
+  constructor(
+    private readonly thresholdBytes: number,
+    private readonly owner: Owner | undefined,
+  ) {
+    this.current = new SyncTreeWriter(owner);
+  }
 
   beginChunk(chunk: Buffer): void {
     if (!this.switched && (this.bytes >= this.thresholdBytes || (this.thresholdBytes !== Infinity && this.entries >= WORKER_THRESHOLD_ENTRIES))) {
-      this.current = new WorkerTreeWriter();
+      this.current = new WorkerTreeWriter(undefined, this.owner);
       this.switched = true;
     }
     this.current.beginChunk(chunk);

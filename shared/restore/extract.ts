@@ -38,7 +38,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
-import type { FileSink, TreeWriter } from './tree-writer.js';
+import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
 
 /** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
 const MAX_DEPTH = 1024;
@@ -79,6 +79,8 @@ export interface ExtractOptions {
   readonly workerThresholdBytes?: number;
   /** Check everything, write nothing: `prepare`'s directory is only a name (choose-tree-writer.ts). */
   readonly discard?: boolean;
+  /** Who gets every entry written (tree-writer.ts), asked once `prepare` has chosen the target; none: no chown. */
+  readonly owner?: () => Owner | undefined;
 }
 
 export interface ExtractResult {
@@ -207,6 +209,7 @@ class Extraction {
       access: this.options.fileAccess ?? (this.options.discard === true ? SYNC_ACCESS : fileAccessFor(this.root)),
       workerThresholdBytes: this.options.workerThresholdBytes,
       discard: this.options.discard,
+      owner: this.options.owner?.(),
     });
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);

@@ -6,7 +6,8 @@
 // a restore's dry run read through it with `discard`, writing nothing. One path, so the two
 // can never check differently.
 
-import { CorruptArchiveError } from '../errors.js';
+import { isAgeFile } from '../age/probe.js';
+import { CorruptArchiveError, UsageError } from '../errors.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
 import {
@@ -21,9 +22,10 @@ import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { decompressFrames } from '../archive/zstd-decoder.js';
 
-export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard'> {
+export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard' | 'owner'> {
   readonly limits: ExtractLimits;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
 }
 
 export interface ReadArchive {
@@ -38,13 +40,15 @@ export interface ReadArchive {
 
 export async function readTenantArchive(location: ArchiveLocation, options: ReadArchiveOptions): Promise<ReadArchive> {
   const { signal } = options;
-  const source = await location.read({ signal });
+  let archiveTotalBytes: number | undefined;
+  const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
   async function* counted(): AsyncGenerator<Uint8Array> {
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
       throwIfAborted(signal);
+      if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
       archiveBytes += chunk.length;
       yield chunk;
     }
@@ -83,12 +87,25 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     ...(options.fileAccess !== undefined && { fileAccess: options.fileAccess }),
     ...(options.workerThresholdBytes !== undefined && { workerThresholdBytes: options.workerThresholdBytes }),
     ...(options.discard !== undefined && { discard: options.discard }),
+    ...(options.owner !== undefined && { owner: options.owner }),
     requireManifest: () => marker !== undefined || footer !== undefined,
-    onProgress: (progress) => options.onProgress?.({ ...progress, archiveBytes }),
+    onProgress: (progress) => options.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) }),
   });
   throwIfAborted(signal);
   assertEndsAgree(extracted, marker, footer);
   return { extracted, marker, footer, archiveBytes };
+}
+
+/**
+ * An archive that starts with the age header is still encrypted: the zstd decoder would call
+ * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
+ * (a --pipe whose output is still age-encrypted gets the same hint).
+ */
+export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
+  if (!isAgeFile(firstBytes)) return;
+  throw new UsageError(
+    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
+  );
 }
 
 /** What the marker and footer say must be what the archive holds. */

@@ -9,7 +9,7 @@ import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { slotState } from '../tenant/slot.js';
 import { summarizeTenant } from '../tenant/tenants.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { readTenantArchive } from './read-archive.js';
@@ -20,6 +20,8 @@ const TOP_LEVEL_SHOWN = 20;
 export interface RestorePlan {
   readonly operation: 'restore-plan';
   readonly location: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   /** The name the tenant would be restored under, and the name the archive carries. */
   readonly tenant: string;
   readonly archiveTenant: string;
@@ -53,7 +55,7 @@ export async function planRestore(request: {
   readonly force?: boolean;
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
 }): Promise<RestorePlan> {
   const { tenantsDir, location } = request;
   if (request.as !== undefined) assertTenantName(request.as, '--as name');
@@ -85,6 +87,7 @@ export async function planRestore(request: {
   return {
     operation: 'restore-plan',
     location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
     tenant,
     archiveTenant: extracted.tenant,
     target: `${tenantsDir}/${tenant}`,

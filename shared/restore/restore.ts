@@ -11,15 +11,16 @@ import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
+import { errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { readTenantArchive } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import type { FileAccess } from '../file-access.js';
 
 export interface RestoreRequest {
@@ -31,11 +32,18 @@ export interface RestoreRequest {
   readonly force?: boolean;
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** How to call the file system; by default chosen for the base dir's (file-access.ts). */
   readonly fileAccess?: FileAccess;
   /** When files start being written on a worker thread (extract.ts). */
   readonly workerThresholdBytes?: number;
+  /**
+   * `--owner`: who owns the restored tree. By default, when running as root, the owner of the
+   * tenant replaced, else of the base dir (ownership.ts); otherwise the process's own user.
+   * Changing to another user needs root.
+   */
+  readonly owner?: Owner;
 }
 
 export interface RestoreResult {
@@ -45,6 +53,8 @@ export interface RestoreResult {
   /** The name the archive carries. */
   readonly archiveTenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
@@ -60,6 +70,8 @@ export interface RestoreResult {
   readonly warnings: readonly ManifestNote[];
   readonly recovered: RecoveryAction;
   readonly notices: readonly string[];
+  /** Who the restored entries were given to (a restore as root, or --owner); absent: the process's own user. */
+  readonly owner?: Owner;
 }
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
@@ -68,16 +80,24 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   const force = request.force ?? false;
   const limits = request.limits ?? DEFAULT_LIMITS;
   const targetOverride = request.as === undefined ? undefined : assertTenantName(request.as, '--as name');
+  const self = processOwner();
+  if (request.owner !== undefined && self !== undefined && self.uid !== 0 && request.owner.uid !== self.uid) {
+    throw new UsageError(`--owner ${request.owner.uid}:${request.owner.gid} gives the tenant to another user, which needs root: run the restore as root, or leave --owner out`);
+  }
 
   let lock: TenantLock | undefined;
   let staging: StagingArea | undefined;
   let recovered: RecoveryAction = 'none';
   let replaced = false;
+  /** Who gets the restored entries; undefined: whoever creates them (no chown call). */
+  let owner: Owner | undefined;
 
   async function claimSlot(tenant: string): Promise<void> {
     lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
     recovered = await recoverSlot(tenantsDir, tenant);
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
+    const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
+    owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
   }
 
   let createdTenantsDir: string | undefined;
@@ -85,6 +105,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   try {
     // A restore onto a new gateway may create its base dir; a refused one removes it again.
     createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    if (createdTenantsDir !== undefined && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
@@ -93,6 +114,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       signal,
       ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
+      owner: () => owner,
       onProgress: (progress) => {
         crashPoint('restore:extracting');
         request.onProgress?.(progress);
@@ -123,6 +145,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       tenant,
       archiveTenant: extracted.tenant,
       location: location.display,
+      ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
       files: extracted.files,
       directories: extracted.directories,
       symlinks: extracted.symlinks,
@@ -136,6 +159,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       warnings: extracted.manifest?.warnings ?? [],
       recovered,
       notices,
+      ...(owner !== undefined && { owner }),
     };
   } finally {
     const leftover = staging as StagingArea | undefined;
@@ -157,6 +181,11 @@ export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
   if (what === undefined) return error;
   const place = where === undefined ? '' : ` (${where})`;
   return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });
+}
+
+/** The effective user and group of this process (undefined where POSIX IDs do not exist). */
+function processOwner(): Owner | undefined {
+  return process.geteuid === undefined || process.getegid === undefined ? undefined : { uid: process.geteuid(), gid: process.getegid() };
 }
 
 /** Removes `deepest` and its parents up to `topmost` (mkdir -p created them all), stopping at the first that is not empty. */

@@ -11,7 +11,7 @@
 
 import type { ManifestNote } from '../archive/manifest.js';
 import { describeError } from '../errors.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { readTenantArchive } from './read-archive.js';
@@ -25,7 +25,8 @@ export interface VerifyRequest {
   /** Record the verification beside the archive. @default true */
   readonly record?: boolean;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it. */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** The clock of the mark. */
   readonly now?: () => Date;
 }
@@ -33,6 +34,8 @@ export interface VerifyRequest {
 export interface VerifyResult {
   readonly operation: 'verify';
   readonly location: string;
+  /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   /** The tenant the archive holds. */
   readonly tenant: string;
   readonly files: number;
@@ -84,6 +87,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
   return {
     operation: 'verify',
     location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
     tenant: extracted.tenant,
     files: extracted.files,
     directories: extracted.directories,

@@ -9,7 +9,7 @@
 // Bounds: at most MAX_LISTED_OBJECTS objects are listed (a larger prefix is refused: give a
 // narrower one), HEAD_BYTES and TAIL_BYTES are read per object.
 
-import type { ArchiveMetadata, ReadOptions, VerifiedMark } from './types.js';
+import type { ArchiveMetadata, ReadOptions, StoreEndpoint, VerifiedMark } from './types.js';
 
 /** Most objects one listing looks at. */
 export const MAX_LISTED_OBJECTS = 100_000;
@@ -63,6 +63,8 @@ export interface ArchiveStore {
   readonly display: string;
   /** The last segment of the store's own path (the directory's or prefix's name), to attribute unreadable archives. */
   readonly baseName: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local directories. */
+  readonly endpoint?: StoreEndpoint;
   /** Every object below, at most MAX_LISTED_OBJECTS (StorageError TOO_LARGE beyond). No order promised. */
   list(options?: ReadOptions): Promise<StoredObject[]>;
   /** What the object says about itself; reads only HEAD_BYTES, TAIL_BYTES and what lies beside it. */

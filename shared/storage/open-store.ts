@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import type { ArchiveStore } from './archive-store.js';
 import { LocalArchiveStore } from './local-store.js';
-import { validateLocationOptions, type LocationOptions } from './open-location.js';
+import { s3ClientFor, validateLocationOptions, type LocationOptions } from './open-location.js';
 import { isS3Url, parseS3Prefix } from './s3-url.js';
 
 const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
@@ -22,19 +22,12 @@ export async function openStore(spec: string, options: StoreOptions = {}): Promi
     return new LocalArchiveStore(spec);
   }
   const { bucket, prefix } = parseS3Prefix(spec);
-  const [{ createS3Client }, { S3ArchiveStore }] = await Promise.all([import('./s3-client.js'), import('./s3-store.js')]);
-  const client = await createS3Client({
-    ...(options.region !== undefined && { region: options.region }),
-    ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
-    ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
-    ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
-    ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
-  });
+  const [{ client, endpoint }, { S3ArchiveStore }] = await Promise.all([s3ClientFor(options), import('./s3-store.js')]);
   return new S3ArchiveStore({
     client,
     bucket,
     prefix,
-    ...(options.endpoint !== undefined && { endpoint: new URL(options.endpoint).origin }),
+    ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
     secrets: [options.secretKey],
   });
 }

@@ -18,7 +18,7 @@ import { loadS3Sdk } from './s3-client.js';
 import { s3ErrorName, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { METADATA_PREFIX } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
-import type { ArchiveMetadata, ReadOptions } from './types.js';
+import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 /** Answers meaning "this store or these credentials cannot tell": the listing goes on without it. */
@@ -31,6 +31,8 @@ export interface S3StoreOptions {
   readonly prefix: string;
   /** Origin of a custom endpoint, for messages. */
   readonly endpoint?: string;
+  /** Where the custom endpoint came from (open-location.ts). @default '--endpoint' */
+  readonly endpointSource?: string;
   readonly secrets?: readonly (string | undefined)[];
   /** Objects a ListObjectsV2 page holds (S3's maximum is 1,000). */
   readonly pageSize?: number;
@@ -39,10 +41,12 @@ export interface S3StoreOptions {
 export class S3ArchiveStore implements ArchiveStore {
   readonly display: string;
   readonly baseName: string;
+  readonly endpoint?: StoreEndpoint;
   private readonly client: S3Client;
 
   constructor(private readonly options: S3StoreOptions) {
     this.client = options.client;
+    if (options.endpoint !== undefined) this.endpoint = { url: options.endpoint, source: options.endpointSource ?? '--endpoint' };
     this.display = `s3://${options.bucket}/${options.prefix}`;
     this.baseName = options.prefix.split('/').filter((part) => part !== '').pop() ?? '';
   }
