@@ -136,6 +136,11 @@ describe('tenants verify on a local archive', () => {
     const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
     const encrypted = path.join(backups, 'acme', 'enc.tar.zst.age');
     await backupAt(tenantsDir, 'acme', encrypted, CREATED, undefined, `age -r ${recipient}`);
+    // Without --pipe: the restore's hint (exit 2), not "not a zstd stream"; nothing recorded.
+    const bare = await verify('--from', encrypted);
+    expect(bare.status).toBe(2);
+    expect(bare.stderr).toBe(`openclaw: ${encrypted} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"\n`);
+    expect(existsSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'))).toBe(false);
     const run = await verify('--from', encrypted, '--pipe', `age -d -i ${key}`);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
