@@ -48,7 +48,10 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       return answer as unknown as RestoreResult;
     },
     async backupAll() {
-      // The gateway's fan-out function (one invocation per tenant) is a separate piece of work.
+      // The seam for the remote fan-out (issue 16): shared/backup/backup-all.ts's backupAll()
+      // takes the tenants, the template, --jobs and a `backupOne(tenant, to, signal)`; remote
+      // mode supplies the tenants from the list function and a backupOne that invokes the
+      // backup function (or a fan-out function does the same on the gateway). Until then:
       throw new UsageError(
         'tenants backup --all is not available remotely yet: run it where the tenant base dir is mounted (--tenants-dir), ' +
           'or back up each tenant of `openclaw --stack … tenants list --names` in turn',
