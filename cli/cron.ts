@@ -25,11 +25,11 @@ export function registerCron(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     cron
       .command('add')
-      .description('schedule a backup of one tenant')
+      .description('schedule a backup (or a prune) of one tenant')
       .argument('<tenant>', 'tenant name')
       .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields in UTC, e.g. "0 3 * * *"')
       .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup')
-      .requiredOption('--cmd <command>', 'the openclaw tenants backup command to run; $(date +FORMAT) is expanded when it runs')
+      .requiredOption('--cmd <command>', 'the openclaw tenants backup (or tenants prune) command to run; $(date +FORMAT) is expanded when it runs')
       .option('--replace', 'replace an existing cron of that name')
       .option('--log <file>', 'local mode: the file the cron\'s output is appended to (default ~/.openclaw/logs/cron-<tenant>-<name>.log)')
       .addHelpText(
@@ -72,7 +72,8 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
 
   const next = added.nextRuns.map((date) => date.toISOString());
   const first = added.nextRuns[0];
-  const sample = first === undefined ? undefined : expandTemplate(added.command.to, { time: first, tenant: added.command.tenant });
+  const command = added.command;
+  const sample = first === undefined || !('to' in command) ? undefined : expandTemplate(command.to, { time: first, tenant: command.tenant });
   context.output.result(
     {
       operation: 'cron-add',
@@ -89,13 +90,15 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
       replaced: added.replaced,
     },
     [
-      `${added.replaced ? 'Replaced' : 'Added'} cron "${added.name}" for tenant "${tenant}": EventBridge rule ${added.rule} → ${added.backupFunction}`,
+      `${added.replaced ? 'Replaced' : 'Added'} cron "${added.name}" for tenant "${tenant}": EventBridge rule ${added.rule} → ${added.targetFunction}`,
       `  schedule  ${added.schedule}  =  ${added.expression}, in UTC (EventBridge schedules always run in UTC)`,
       `  next      ${next.map(utc).join(', ')}`,
       `  runs      ${added.cmd}`,
-      ...(added.templated && sample !== undefined
-        ? [`  archive   ${added.command.to}: dates filled in UTC when the rule fires (first: ${sample})`]
-        : [`  archive   ${added.command.to}${added.command.overwrite ? ' (overwritten each time)' : ': the same key every time, so runs after the first fail unless --overwrite is in --cmd'}`]),
+      ...(!('to' in command)
+        ? [`  prunes    ${command.in}, keeping ${Object.entries(command.keep).map(([rule, count]) => `${rule} ${count}`).join(', ')}`]
+        : added.templated && sample !== undefined
+          ? [`  archive   ${command.to}: dates filled in UTC when the rule fires (first: ${sample})`]
+          : [`  archive   ${command.to}${command.overwrite ? ' (overwritten each time)' : ': the same key every time, so runs after the first fail unless --overwrite is in --cmd'}`]),
     ],
   );
 }

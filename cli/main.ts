@@ -17,6 +17,9 @@ import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
+import { registerBackups } from './tenants-backups.js';
+import { registerPrune } from './tenants-prune.js';
+import { registerVerify } from './tenants-verify.js';
 import { registerList } from './tenants-list.js';
 import { registerRecover } from './tenants-recover.js';
 import { registerRestore } from './tenants-restore.js';
@@ -83,8 +86,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 const REMOTE_MODE_HELP = `
 Remote mode:
   With --stack <prefix> (or OPENCLAW_STACK=<prefix>) the tenants commands run on the gateway
-  deployed with that prefix: its <prefix>-backup, -restore and -list Lambda functions, on the
-  gateway's EFS volume, with the same flags, output and exit codes. --aws-profile and --region
+  deployed with that prefix: its <prefix>-backup, -restore (also verify and backups), -list
+  and -prune Lambda functions, with the same flags, output and exit codes (backup --all not yet). --aws-profile and --region
   then choose the account and region the gateway is called in (AWS_PROFILE / AWS_REGION by
   default). Archives must be s3:// locations, --pipe is not available, and no progress is
   shown. "cron" schedules backups there (EventBridge rules, UTC); "doctor" checks the
@@ -136,10 +139,13 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): C
     },
   };
 
-  const tenants = program.command('tenants').description('back up, restore and list tenants');
+  const tenants = program.command('tenants').description('back up, restore, verify and list tenants; list and prune their backups');
   registerBackup(tenants, context);
   registerRestore(tenants, context);
+  registerVerify(tenants, context);
   registerList(tenants, context);
+  registerBackups(tenants, context);
+  registerPrune(tenants, context);
   registerRecover(tenants, context);
   const list = tenants.commands.find((command) => command.name() === 'list');
   if (list !== undefined) addControlPlaneOptions(list);
@@ -158,6 +164,12 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     backup: async (command, hooks) => (await load()).backup(command, hooks),
     restore: async (command, hooks) => (await load()).restore(command, hooks),
     recover: async (command) => (await load()).recover(command),
+    backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),
+    planBackup: async (command, hooks) => (await load()).planBackup(command, hooks),
+    planRestore: async (command, hooks) => (await load()).planRestore(command, hooks),
+    verify: async (command, hooks) => (await load()).verify(command, hooks),
+    listBackups: async (command, hooks) => (await load()).listBackups(command, hooks),
+    prune: async (command, hooks) => (await load()).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
   };

@@ -110,3 +110,18 @@ export function printable(text: string): string {
 }
 
 export { formatBytes, groupThousands as count, plural } from '../shared/format.js';
+
+/** Rows under a header, columns padded to their widest cell; `right` columns align right (numbers). */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const format = (row: readonly string[]) =>
+    row
+      .map((cell, column) => (column === row.length - 1 && !right.includes(column) ? cell : right.includes(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join('  ');
+  return [format(header), ...rows.map(format)];
+}
+
+/** `2026-06-03 03:00:00 UTC` from an ISO time. */
+export function utcSecond(iso: string): string {
+  return `${iso.slice(0, 19).replace('T', ' ')} UTC`;
+}

@@ -11,15 +11,20 @@
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
 import type { BackupResult } from '../shared/backup/backup.js';
+import type { BackupPlan } from '../shared/backup/backup-plan.js';
+import type { BackupsListing } from '../shared/catalog/backups.js';
+import type { PruneResult } from '../shared/catalog/prune.js';
+import type { RestorePlan } from '../shared/restore/restore-plan.js';
+import type { VerifyResult } from '../shared/restore/verify.js';
 import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
-import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import type { BackupCommand, PruneCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
 import { translateAwsError } from '../shared/control-plane/aws-errors.js';
-import { functionName, TENANTS_MOUNT_PATH, type ControlPlane } from '../shared/control-plane/deployment.js';
+import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
 import { invokeClient } from './aws.js';
 
 export function remoteTenantsDirLabel(plane: ControlPlane): string {
@@ -44,22 +49,61 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async restore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
-      if (command.owner !== undefined) {
-        throw new UsageError(
-          '--owner is a local-mode setting: on the gateway the access point\'s POSIX user owns everything the restore function writes (see doctor)',
-          'REMOTE_UNSUPPORTED',
-        );
-      }
-      const payload: RestoreCommand = {
+      refuseRemoteOwner(command);
+      const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
+      return answer as unknown as RestoreResult;
+    },
+    async backupAll() {
+      // The seam for the remote fan-out (issue 16): shared/backup/backup-all.ts's backupAll()
+      // takes the tenants, the template, --jobs and a `backupOne(tenant, to, signal)`; remote
+      // mode supplies the tenants from the list function and a backupOne that invokes the
+      // backup function (or a fan-out function does the same on the gateway). Until then:
+      throw new UsageError(
+        'tenants backup --all is not available remotely yet: run it where the tenant base dir is mounted (--tenants-dir), ' +
+          'or back up each tenant of `openclaw --stack … tenants list --names` in turn',
+        'REMOTE_UNSUPPORTED',
+      );
+    },
+    async planBackup(command, hooks = {}) {
+      assertRemoteLocation(command.to, '--to', command.storage);
+      const payload = { tenant: command.tenant, to: command.to, ...(command.overwrite !== undefined && { overwrite: command.overwrite }), ...forwarded(command.storage), dryRun: true };
+      const answer = await invoke(plane, 'backup', payload, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'backup-plan') throw unexpectedAnswer(plane, 'backup');
+      return answer as unknown as BackupPlan;
+    },
+    async planRestore(command, hooks = {}) {
+      assertRemoteLocation(command.from, '--from', command.storage);
+      refuseRemoteOwner(command);
+      const answer = await invoke(plane, 'restore', { ...restorePayload(command), dryRun: true }, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'restore-plan') throw unexpectedAnswer(plane, 'restore');
+      return answer as unknown as RestorePlan;
+    },
+    async verify(command, hooks = {}) {
+      assertRemoteLocation(command.from, '--from', command.storage);
+      const payload = {
+        operation: 'verify',
         from: command.from,
-        ...(command.as !== undefined && { as: command.as }),
-        ...(command.force !== undefined && { force: command.force }),
         ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
+        ...(command.record !== undefined && { record: command.record }),
         ...forwarded(command.storage),
       };
       const answer = await invoke(plane, 'restore', payload, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
-      return answer as unknown as RestoreResult;
+      if (!isRecord(answer) || answer.operation !== 'verify') throw unexpectedAnswer(plane, 'restore');
+      return answer as unknown as VerifyResult;
+    },
+    async listBackups(command, hooks = {}) {
+      assertRemoteLocation(command.in, '--in', command.storage);
+      const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...forwarded(command.storage) }, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'backups' || !Array.isArray(answer.backups)) throw unexpectedAnswer(plane, 'restore');
+      return answer as unknown as BackupsListing;
+    },
+    async prune(command, hooks = {}) {
+      assertRemoteLocation(command.in, '--in', command.storage);
+      const payload: PruneCommand = { tenant: command.tenant, in: command.in, keep: command.keep, ...(command.dryRun !== undefined && { dryRun: command.dryRun }), ...forwarded(command.storage) };
+      const answer = await invoke(plane, 'prune', payload, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'prune') throw unexpectedAnswer(plane, 'prune');
+      return answer as unknown as PruneResult;
     },
     async recover() {
       throw new UsageError(
@@ -90,12 +134,30 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
   };
 }
 
+function restorePayload(command: RestoreCommand): RestoreCommand {
+  return {
+    from: command.from,
+    ...(command.as !== undefined && { as: command.as }),
+    ...(command.force !== undefined && { force: command.force }),
+    ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
+    ...forwarded(command.storage),
+  };
+}
+
+function refuseRemoteOwner(command: RestoreCommand): void {
+  if (command.owner === undefined) return;
+  throw new UsageError(
+    '--owner is a local-mode setting: on the gateway the access point\'s POSIX user owns everything the restore function writes (see doctor)',
+    'REMOTE_UNSUPPORTED',
+  );
+}
+
 /** What can be refused here without a round trip; the function checks everything again. */
-function assertRemoteLocation(location: string, flag: string, storage: StorageFlags | undefined): void {
+function assertRemoteLocation(location: string, flag: string, storage: Partial<StorageFlags> | undefined): void {
   if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
   if (!isS3Url(location)) {
     throw new UsageError(
-      `in remote mode archives are stored in S3: ${flag} must be s3://bucket/key (the gateway's functions cannot reach a path on this machine)`,
+      `in remote mode archives are stored in S3: ${flag} must be ${flag === '--in' ? 's3://bucket/prefix/' : 's3://bucket/key'} (the gateway's functions cannot reach a path on this machine)`,
       'REMOTE_UNSUPPORTED',
     );
   }
@@ -122,7 +184,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Invokes `<stack>-<role>` and returns its JSON answer; failures become typed errors. */
-async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', payload: object, signal?: AbortSignal): Promise<unknown> {
+async function invoke(plane: ControlPlane, role: FunctionRole, payload: object, signal?: AbortSignal): Promise<unknown> {
   const name = functionName(plane.stack, role);
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
@@ -134,7 +196,7 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
   } catch (error) {
     if (signal?.aborted || (error as Error | undefined)?.name === 'AbortError') {
       throw new AbortedError(
-        role === 'list'
+        role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined))
           ? 'interrupted'
           : `interrupted while waiting for the gateway: the ${role} may still finish there (see its completion event, or the logs of ${name})`,
       );
@@ -161,7 +223,7 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
   return answer;
 }
 
-function unexpectedAnswer(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): OpenClawError {
+function unexpectedAnswer(plane: ControlPlane, role: FunctionRole): OpenClawError {
   return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,
   );
 }

@@ -1,37 +1,57 @@
-// `openclaw tenants backup NAME --to DEST`
+// `openclaw tenants backup NAME --to DEST`, `tenants backup --all --to TEMPLATE`, and their `--dry-run`
 
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 import type { BackupResult } from '../shared/backup/backup.js';
+import type { BackupAllResult } from '../shared/backup/backup-all.js';
+import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupCommand } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
+import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
-import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, table, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
     .command('backup')
-    .description('snapshot one tenant as a tar.zst archive to S3, an S3-compatible store, or a local file')
-    .argument('<tenant>', 'tenant name')
+    .description('snapshot one tenant (or every tenant, --all) as a tar.zst archive to S3, an S3-compatible store, or a local file')
+    .argument('[tenant]', 'tenant name (or --all)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
-        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."',
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."\n' +
+        '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --jobs 2\n' +
+        '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run',
     );
-  addFlags(command, BACKUP_FLAGS);
-  command.action(async (tenant: string, flags: Record<string, unknown>) => {
+  addFlags(command, BACKUP_FLAGS, { jobs: jobsValue });
+  command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
+    const storage = storageFlags(flags);
+    const misnamed = misleadingArchiveName(flags.to as string);
+    if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
+    if (flags.all === true) {
+      if (tenant !== undefined) throw new UsageError(`give a tenant or --all, not both (got "${tenant}" and --all)`);
+      if (flags.dryRun === true) throw new UsageError('--dry-run takes one tenant: run it per tenant (tenants list --names)');
+      await backupEveryTenant(context, { to: flags.to as string, overwrite: flags.overwrite === true, storage, ...(flags.jobs !== undefined && { jobs: flags.jobs as number }) });
+      return;
+    }
+    if (tenant === undefined) throw new UsageError('name the tenant to back up, or give --all');
+    if (flags.jobs !== undefined) throw new UsageError('--jobs goes with --all');
     const request: BackupCommand = {
       tenant,
       to: flags.to as string,
       overwrite: flags.overwrite === true,
       ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
-      storage: storageFlags(flags),
+      storage,
     };
-    const misnamed = misleadingArchiveName(request.to);
-    if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
+    if (flags.dryRun === true) {
+      const plan = await context.operations().planBackup(request, { signal: context.signal });
+      context.output.result(plan, describePlan(plan));
+      if (plan.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', plan.refusal.message);
+      return;
+    }
     const started = Date.now();
     const progress = context.output.progress(`backup ${tenant}`);
     const result = await context
@@ -47,6 +67,64 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       .finally(() => progress.done());
     context.output.result(result, describeBackup(result));
   });
+}
+
+async function backupEveryTenant(context: CliContext, request: { to: string; overwrite: boolean; jobs?: number; storage: BackupCommand['storage'] }): Promise<void> {
+  const progress = context.output.progress('backup --all');
+  const result = await context
+    .operations()
+    .backupAll(request, {
+      signal: context.signal,
+      onProgress: (p) => progress.update(() => `${p.done}/${p.total} done${p.failed > 0 ? `, ${p.failed} failed` : ''}; running ${p.running.join(', ')}`),
+    })
+    .finally(() => progress.done());
+  context.output.result(result, describeAll(result, context.tenantsDir));
+  if (result.failed > 0) {
+    const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
+    const message = `${plural(result.failed, 'backup')} of ${result.results.length} failed: ${names.join(', ')}`;
+    context.output.notice(message);
+    throw new ReportedError('BACKUP_ALL_FAILED', message);
+  }
+}
+
+function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
+  if (result.results.length === 0) return [`no tenants in ${tenantsDir}: nothing to back up`];
+  const rows = result.results.map((outcome) =>
+    outcome.ok
+      ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), outcome.result.location]
+      : ['FAILED', outcome.tenant, '-', '-', '-', `${outcome.to}: ${printable(outcome.error.message)}`],
+  );
+  const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
+  const lines = [
+    `Backed up ${result.succeeded} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}` +
+      `${endpoint?.ok === true ? via(endpoint.result.endpoint) : ''}${result.failed > 0 ? `; ${result.failed} FAILED` : ''}`,
+    ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
+  ];
+  for (const outcome of result.results) {
+    if (outcome.ok) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${printable(notice)}`);
+  }
+  return lines;
+}
+
+function describePlan(plan: BackupPlan): string[] {
+  const lines = [
+    `Dry run: would back up tenant "${plan.tenant}" to ${plan.location}${via(plan.endpoint)}` +
+      (plan.destination === 'exists' ? (plan.refusal === undefined ? ', replacing the archive there (--overwrite)' : '') : ''),
+    `  ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ${formatBytes(plan.bytes)} of content as the files are now`,
+  ];
+  if (plan.largest.length > 0) lines.push(`  largest: ${plan.largest.map((file) => `${printable(file.path)} (${formatBytes(file.bytes)})`).join(', ')}`);
+  if (plan.skipped.length > 0) {
+    lines.push(`  left out ${plan.skipped.length}:`);
+    for (const note of plan.skipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
+    if (plan.skipped.length > 10) lines.push(`    … and ${plan.skipped.length - 10} more (see --json)`);
+  }
+  if (plan.mayBeSkipped.length > 0) {
+    lines.push(`  may be left out ${plan.mayBeSkipped.length} (decided from content a dry run does not read):`);
+    for (const note of plan.mayBeSkipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
+  }
+  if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${printable(plan.refusal.message)}`);
+  else lines.push('  nothing was read or written');
+  return lines;
 }
 
 function describeBackup(result: BackupResult): string[] {
@@ -69,4 +147,10 @@ function describeBackup(result: BackupResult): string[] {
     if (result.warnings.length > 10) lines.push(`    … and ${result.warnings.length - 10} more (see --json)`);
   }
   return lines;
+}
+
+function jobsValue(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < 1 || parsed > 64) throw new InvalidArgumentError('must be a whole number from 1 to 64');
+  return parsed;
 }

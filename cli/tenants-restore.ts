@@ -4,6 +4,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
+import type { RestorePlan } from '../shared/restore/restore-plan.js';
+import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
@@ -23,7 +25,8 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       '\nExamples:\n' +
         '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants restore --from s3://my-bucket/acme/2026-06-03.tar.zst --as acme-staging\n' +
-        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force',
+        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force\n' +
+        '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst --dry-run',
     );
   addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger, owner: ownerIds });
   command.action(async (flags: Record<string, unknown>) => {
@@ -39,6 +42,22 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       ...(flags.owner !== undefined && { owner: flags.owner as Owner }),
     };
     const started = Date.now();
+    if (flags.dryRun === true) {
+      const progress = context.output.progress('restore --dry-run');
+      const plan = await context
+        .operations()
+        .planRestore(request, {
+          signal: context.signal,
+          onProgress: (p) =>
+            progress.update(() =>
+              progressText(`${count(p.entries)} entries, ${formatBytes(p.bytes)} checked, ${formatBytes(p.archiveBytes)} read`, p.archiveBytes, p.archiveTotalBytes, started),
+            ),
+        })
+        .finally(() => progress.done());
+      context.output.result(plan, describePlan(plan));
+      if (plan.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', plan.refusal.message);
+      return;
+    }
     const progress = context.output.progress('restore');
     const result = await context
       .operations()
@@ -78,13 +97,37 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   return lines;
 }
 
+function describePlan(plan: RestorePlan): string[] {
+  const renamed = plan.archiveTenant === plan.tenant ? '' : ` (archived as "${plan.archiveTenant}")`;
+  const lines = [
+    `Dry run: would restore tenant "${plan.tenant}"${renamed} from ${plan.location}${via(plan.endpoint)} into ${plan.target}`,
+    `  the archive holds ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ` +
+      `${formatBytes(plan.bytes)} (${formatBytes(plan.archiveBytes)} stored)`,
+    plan.verified
+      ? `  every entry checks out against the manifest (backup taken ${plan.backupCreatedAt}, by version ${plan.backupToolVersion})`
+      : '  NOT verifiable per file: the archive has no manifest',
+  ];
+  if (plan.topLevel.length > 0) lines.push(`  top level: ${plan.topLevel.map((dir) => `${printable(dir.name)}/ (${plural(dir.entries, 'entry', 'entries')})`).join(', ')}`);
+  if (plan.replaces !== undefined) {
+    lines.push(
+      `  it would REPLACE the tenant there now: ${plural(plan.replaces.files, 'file')}, ${formatBytes(plan.replaces.bytes)}, last modified ${plan.replaces.lastModified}` +
+        (plan.refusal === undefined ? ' (kept until the new one is verified and in place)' : ''),
+    );
+  } else lines.push(`  ${plan.target} is free: nothing would be replaced`);
+  for (const note of plan.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
+  for (const notice of plan.notices) lines.push(`  note: ${printable(notice)}`);
+  if (plan.refusal !== undefined) lines.push(`  the restore would be REFUSED: ${printable(plan.refusal.message)}`);
+  else lines.push('  nothing was written');
+  return lines;
+}
+
 function ownerIds(value: string): Owner {
   const owner = parseOwner(value);
   if (owner === undefined) throw new InvalidArgumentError('must be UID:GID in numbers, e.g. 1000:1000 (see id -u NAME, id -g NAME)');
   return owner;
 }
 
-function positiveInteger(value: string): number {
+export function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed <= 0) {
     throw new InvalidArgumentError('must be a positive whole number');

@@ -1,4 +1,4 @@
-// Completion events: every backup and restore, direct or scheduled, ends with one event on
+// Completion events: every backup, restore and prune, direct or scheduled, ends with one event on
 // the stack's bus (source `openclaw.backup`), so operators can alert on failures and keep
 // a record of successes without reading logs. Details carry no secrets: locations are the
 // `s3://bucket/key` shown to users, error messages the one line the CLI would print.
@@ -34,12 +34,15 @@ export interface CompletionDetail {
   readonly archiveTenant?: string;
   readonly verified?: boolean;
   readonly replaced?: boolean;
+  /** A prune: backups kept and removed (`archiveBytes`: the bytes removed). */
+  readonly kept?: number;
+  readonly removed?: number;
   /** On failure. */
   readonly error?: Pick<ErrorBody, 'code' | 'message'>;
 }
 
 export interface CompletionEvent {
-  readonly operation: 'backup' | 'restore';
+  readonly operation: 'backup' | 'restore' | 'prune';
   readonly ok: boolean;
   readonly detail: CompletionDetail;
 }

@@ -1,10 +1,14 @@
-// The three handlers as factories over their dependencies (configuration, logger, event
+// The handlers as factories over their dependencies (configuration, logger, event
 // publisher, the operations), so tests build them with a temporary base dir and mocked
 // clients while backup.ts / restore.ts / list.ts wire the real ones at module scope.
 //
 // Each handler is a thin adapter: validate the event → check what remote mode allows →
 // run one core operation (the same `localOperations` the CLI runs, on the EFS mount) under
-// a deadline → publish the completion event → answer. Direct invocations get the result or
+// a deadline → publish the completion event → answer. The restore function also answers
+// `tenants verify` and `tenants backups` (reading archives is its job and its role's), and
+// both backup and restore answer their dry runs, without completion events; the prune
+// function (S3 only, the one role that may delete) answers `tenants prune`, direct or
+// scheduled. Direct invocations get the result or
 // `{ ok: false, error }`; a cron invocation rethrows, so Lambda retries it and the failure
 // reaches the on-failure destination and the Errors alarm.
 //
@@ -16,24 +20,41 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupResult } from '../shared/backup/backup.js';
 import { isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
-import { localOperations, type BackupCommand, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';
+import {
+  localOperations,
+  type BackupCommand,
+  type BackupsCommand,
+  type RestoreCommand,
+  type StorageFlags,
+  type TenantOperations,
+  type VerifyCommand,
+} from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { endpointOrigin, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
-import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
+import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
   errorBody,
   failureResponse,
   isScheduledEvent,
-  parseBackupCommand,
+  parseBackupFunctionRequest,
   parseCronPayload,
   parseListRequest,
-  parseRestoreCommand,
+  parsePruneCommand,
+  parseRestoreFunctionRequest,
+  parseScheduledPrune,
+  isRecord,
   type ErrorBody,
   type FailureResponse,
 } from '../shared/control-plane/protocol.js';
+import type { BackupPlan } from '../shared/backup/backup-plan.js';
+import type { BackupsListing } from '../shared/catalog/backups.js';
+import type { PruneResult } from '../shared/catalog/prune.js';
+import type { RestorePlan } from '../shared/restore/restore-plan.js';
+import type { VerifyResult } from '../shared/restore/verify.js';
+import type { PruneCommand } from '../shared/operations.js';
 
 export interface HandlerDeps {
   readonly config: FunctionConfig;
@@ -56,8 +77,9 @@ export function functionOperations(config: FunctionConfig): TenantOperations {
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
 
-export type BackupResponse = BackupResult | FailureResponse;
-export type RestoreResponse = RestoreResult | FailureResponse;
+export type BackupResponse = BackupResult | BackupPlan | FailureResponse;
+export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
+export type PruneResponse = PruneResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport } | FailureResponse;
 
 /** A scheduled backup's failure, rethrown for Lambda: the core error's name, a safe message. */
@@ -72,9 +94,21 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
   const now = deps.now ?? (() => new Date());
+  /** A dry run: the same checks of the request, the plan as the answer, no completion event. */
+  const planBackup = async (command: BackupCommand, context: LambdaContext): Promise<BackupPlan> => {
+    logger.appendKeys({ operation: 'backup-plan', tenant: command.tenant, trigger: 'direct' });
+    assertRemoteStorage('backup', command.to, command.storage, config);
+    assertOverwriteAllowed(command.overwrite, config);
+    const plan = await withDeadline(context, config, (signal) => operations.planBackup(command, { signal }));
+    logger.info('backup planned', { location: plan.location, files: plan.files, bytes: plan.bytes, refused: plan.refusal?.code });
+    return { ...plan, skipped: cut(plan.skipped), mayBeSkipped: cut(plan.mayBeSkipped) };
+  };
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
+    if (isRecord(event) && event.dryRun === true && !isScheduledEvent(event)) {
+      return answerWithoutEvent(logger, 'backup plan failed', event, () => planBackup(parseBackupFunctionRequest(event).command, context));
+    }
     const scheduled = isScheduledEvent(event);
     const trigger: Trigger = scheduled ? 'schedule' : 'direct';
     let command: BackupCommand | undefined;
@@ -87,7 +121,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
         logger.appendKeys({ cronName, eventId: request.eventId });
         logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource });
       } else {
-        command = parseBackupCommand(event);
+        command = parseBackupFunctionRequest(event).command;
       }
       logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger });
       assertRemoteStorage('backup', command.to, command.storage, config);
@@ -147,12 +181,21 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
 export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
+  const reads = readHandlers(config, logger, operations);
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
+    if (isRecord(event) && (event.operation !== undefined || event.dryRun === true)) {
+      return answerWithoutEvent(logger, 'request failed', event, async () => {
+        const request = parseRestoreFunctionRequest(event);
+        if (request.kind === 'verify') return reads.verify(request.command, context);
+        if (request.kind === 'backups') return reads.backups(request.command, context);
+        return reads.planRestore(request.command, context);
+      });
+    }
     let command: RestoreCommand | undefined;
     try {
-      command = parseRestoreCommand(event);
+      command = parseRestoreFunctionRequest(event).command as RestoreCommand;
       logger.appendKeys({ operation: 'restore', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
       assertRemoteStorage('restore', command.from, command.storage, config);
       logger.info('restore started', { location: command.from, ...endpointKeys(command.storage), as: command.as, force: command.force === true });
@@ -203,6 +246,127 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           error: { code: body.code, message: body.message },
         },
       }, timeLeft(context));
+      return { ok: false, error: body };
+    } finally {
+      logger.resetKeys();
+    }
+  };
+}
+
+/** Runs a request that publishes no completion event (a dry run, verify, a listing): its result, or the failure response. */
+async function answerWithoutEvent<R>(logger: Logger, message: string, event: Record<string, unknown>, run: () => Promise<R>): Promise<R | FailureResponse> {
+  try {
+    return await run();
+  } catch (error) {
+    const storage = isRecord(event.storage) ? event.storage : {};
+    const body = errorBody(error, [storage.secretKey, storage.accessKey].map((value) => (typeof value === 'string' ? value : undefined)));
+    logFailure(logger, message, error, body);
+    return { ok: false, error: body };
+  } finally {
+    logger.resetKeys();
+  }
+}
+
+/** What the restore function answers besides restores: verify, the listing of backups, a restore's dry run. */
+function readHandlers(config: FunctionConfig, logger: Logger, operations: TenantOperations) {
+  return {
+    async verify(command: VerifyCommand, context: LambdaContext): Promise<VerifyResult> {
+      logger.appendKeys({ operation: 'verify', trigger: 'direct' });
+      assertRemoteStorage('restore', command.from, command.storage, config);
+      logger.info('verify started', { location: command.from, ...endpointKeys(command.storage) });
+      const result = await withDeadline(context, config, (signal) => operations.verify(command, { signal }));
+      logger.info('verify finished', { location: result.location, tenant: result.tenant, files: result.files, archiveBytes: result.archiveBytes, durationMs: result.durationMs, verified: result.verified });
+      return { ...result, warnings: cut(result.warnings) };
+    },
+    async backups(command: BackupsCommand, context: LambdaContext): Promise<BackupsListing> {
+      logger.appendKeys({ operation: 'backups', tenant: command.tenant, trigger: 'direct' });
+      assertRemoteStore('list', command.in, command.storage, config);
+      const listing = await withDeadline(context, config, (signal) => operations.listBackups(command, { signal }));
+      logger.info('listed backups', { location: listing.location, count: listing.backups.length });
+      return listing;
+    },
+    async planRestore(command: RestoreCommand, context: LambdaContext): Promise<RestorePlan> {
+      logger.appendKeys({ operation: 'restore-plan', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
+      assertRemoteStorage('restore', command.from, command.storage, config);
+      const plan = await withDeadline(context, config, (signal) => operations.planRestore(command, { signal }));
+      logger.info('restore planned', { location: plan.location, tenant: plan.tenant, files: plan.files, refused: plan.refusal?.code });
+      return { ...plan, warnings: cut(plan.warnings) };
+    },
+  };
+}
+
+/**
+ * The prune function: a direct `tenants prune` (dry run or not) or a cron rule's scheduled
+ * prune, only ever in the backup bucket (within its key prefix). A scheduled failure is
+ * rethrown, as a scheduled backup's is.
+ */
+export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
+  const { config, logger, publish } = deps;
+  const operations = deps.operations ?? localOperations(config.tenantsDir);
+  return async (event, context) => {
+    const started = Date.now();
+    logger.addContext(context);
+    const scheduled = isScheduledEvent(event);
+    const trigger: Trigger = scheduled ? 'schedule' : 'direct';
+    let command: PruneCommand | undefined;
+    let cronName: string | undefined;
+    try {
+      if (scheduled) {
+        const request = parseScheduledPrune(event);
+        command = request.command;
+        cronName = request.cronName;
+        logger.appendKeys({ cronName, eventId: request.eventId });
+      } else {
+        command = parsePruneCommand(event);
+      }
+      logger.appendKeys({ operation: 'prune', tenant: command.tenant, trigger });
+      assertRemoteStore('prune', command.in, command.storage, config);
+      logger.info('prune started', { location: command.in, ...endpointKeys(command.storage), keep: command.keep, dryRun: command.dryRun === true });
+      const result = await withDeadline(context, config, (signal) => operations.prune(command!, { signal }));
+      logger.info('prune finished', { location: result.location, kept: result.keep.length, removed: result.removed, dryRun: result.dryRun, refused: result.refusal !== undefined });
+      if (!result.dryRun) {
+        await publish(
+          {
+            operation: 'prune',
+            ok: true,
+            detail: {
+              tenant: result.tenant,
+              location: result.location,
+              trigger,
+              ...(cronName !== undefined && { cronName }),
+              requestId: context.awsRequestId,
+              durationMs: Date.now() - started,
+              kept: result.keep.length,
+              removed: result.removed,
+              archiveBytes: result.bytesRemoved,
+            },
+          },
+          timeLeft(context),
+        );
+      }
+      return result;
+    } catch (error) {
+      const body = errorBody(error, secretsOf(command?.storage));
+      logFailure(logger, 'prune failed', error, body);
+      if (command?.dryRun !== true) {
+        await publish(
+          {
+            operation: 'prune',
+            ok: false,
+            detail: {
+              tenant: command?.tenant ?? null,
+              location: command?.in ?? '',
+              trigger,
+              ...(cronName !== undefined && { cronName }),
+              requestId: context.awsRequestId,
+              durationMs: Date.now() - started,
+              error: { code: body.code, message: body.message },
+            },
+          },
+          timeLeft(context),
+        );
+      }
+      if (scheduled) throw new ScheduledOperationError(body, errorName(error));
       return { ok: false, error: body };
     } finally {
       logger.resetKeys();
@@ -275,12 +439,15 @@ function errorName(error: unknown): string {
 const MAX_RESPONSE_CHARS = 4_000_000;
 const KEPT_NOTES = 1000;
 
+/** A long note list, cut (with a note saying so) to what fits a Lambda response. */
+function cut(notes: readonly ManifestNote[]): ManifestNote[] {
+  return notes.length <= KEPT_NOTES
+    ? [...notes]
+    : [...notes.slice(0, KEPT_NOTES), { path: '…', reason: `${notes.length - KEPT_NOTES} more not shown (the Lambda response is limited to 6 MB)` }];
+}
+
 function bounded<T extends BackupResult | RestoreResult>(result: T): T {
   if (JSON.stringify(result).length <= MAX_RESPONSE_CHARS) return result;
-  const cut = (notes: readonly ManifestNote[]): ManifestNote[] =>
-    notes.length <= KEPT_NOTES
-      ? [...notes]
-      : [...notes.slice(0, KEPT_NOTES), { path: '…', reason: `${notes.length - KEPT_NOTES} more not shown (the Lambda response is limited to 6 MB)` }];
   return {
     ...result,
     warnings: cut(result.warnings),

@@ -9,8 +9,10 @@
 // (If-None-Match), enforced by IAM, not only by the function. A created bucket can add S3
 // Object Lock (no one, in compliance mode not even the account root, can delete a locked
 // version before its retention ends) and replicate every new archive to a bucket in another
-// account, out of reach of this account's credentials. Deleting old archives is a job for a
-// separate prune role (not part of this stack yet); nothing here grants it.
+// account, out of reach of this account's credentials. Deleting old archives is the prune
+// role's job alone (`grantPrune`): s3:DeleteObject on the key prefix, never a version action,
+// so in the versioned bucket a prune adds delete markers and the data stays as noncurrent
+// versions until the lifecycle rule expires them (and not before Object Lock allows).
 
 import { Duration, FeatureFlags, Stack, Validations } from 'aws-cdk-lib';
 import * as cxapi from 'aws-cdk-lib/cx-api';
@@ -305,12 +307,41 @@ export class BackupBucket extends Construct {
     this.encryptionKey?.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
   }
 
-  /** What a restore needs: read (any version of) an archive under the prefix, and list it. */
+  /**
+   * What a restore needs: read (any version of) an archive under the prefix, and list it.
+   * The restore function also answers `tenants backups` (the manifest-digest tag) and
+   * `tenants verify`, which tags an archive it found intact (`openclaw-verified`, on the
+   * version it read): tagging changes no archive's bytes and deletes nothing.
+   */
   grantRestoreRead(grantee: iam.IGrantable): void {
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
       resourceArns: [this.objectsArn()],
+    });
+    this.grantListPrefix(grantee);
+    this.encryptionKey?.grantDecrypt(grantee);
+  }
+
+  /**
+   * What `tenants prune` needs, and only the prune function gets: list the prefix, read each
+   * archive's first bytes, metadata and tags, read the bucket's versioning, Object Lock and
+   * lifecycle settings and an archive's retention and legal hold (to refuse a removal Object
+   * Lock forbids and to say what happens to noncurrent versions), and s3:DeleteObject on the
+   * key prefix. No s3:DeleteObjectVersion, no s3:BypassGovernanceRetention, no
+   * s3:PutLifecycleConfiguration: in the versioned bucket a removal is a delete marker, and
+   * the data goes only when the bucket's own lifecycle says so.
+   */
+  grantPrune(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold', 's3:DeleteObject'],
+      resourceArns: [this.objectsArn()],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:GetLifecycleConfiguration'],
+      resourceArns: [this.bucket.bucketArn],
     });
     this.grantListPrefix(grantee);
     this.encryptionKey?.grantDecrypt(grantee);

@@ -1,9 +1,11 @@
-// The three Lambda functions (backup, restore, list), bundled locally with esbuild from
-// `functions/*.ts`, each mounting the tenant access point at /mnt/tenants inside the VPC.
-// Permissions are granted per function and per need: backup writes archives (never deletes,
-// never overwrites unless allowed), restore reads them (also from the extra source buckets
-// of a cross-account restore), list touches no S3 and only reads the file system. Each
-// function has its own role with a fixed name (role-names.ts) that other accounts can rely on.
+// The Lambda functions (backup, restore, list, prune), bundled locally with esbuild from
+// `functions/*.ts`; backup, restore and list mount the tenant access point at /mnt/tenants
+// inside the VPC. Permissions are granted per function and per need: backup writes archives
+// (never deletes, never overwrites unless allowed), restore reads them (also from the extra
+// source buckets of a cross-account restore) and tags those `tenants verify` found intact,
+// list touches no S3 and only reads the file system, prune mounts no file system and is the
+// only one that may delete an archive (backup-bucket.ts grantPrune). Each function has its
+// own role with a fixed name (role-names.ts) that other accounts can rely on.
 //
 // Network: the functions' security group lets out only what they call. In a created VPC that
 // is exactly knowable: HTTPS to S3 (the region's S3 prefix list, which the gateway endpoint
@@ -58,6 +60,9 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Lambda CPU architectures, named as Lambda names them. */
 export type LambdaArch = 'x86_64' | 'arm64';
+
+/** The functions, by the role they play. */
+export type FunctionName = 'backup' | 'restore' | 'list' | 'prune';
 
 /** `httpsEgress` entry naming the region's S3 prefix list (looked up at deploy time). */
 export const S3_PREFIX_LIST_PEER = 's3';
@@ -135,7 +140,7 @@ export interface BackupFunctionsProps {
    */
   readonly reservedConcurrency?: number;
   /**
-   * Directory of the handler entries `backup.ts`, `restore.ts` and `list.ts`; relative paths
+   * Directory of the handler entries `backup.ts`, `restore.ts`, `list.ts` and `prune.ts`; relative paths
    * are resolved against `projectRoot`. Must be inside `projectRoot`.
    * @default 'functions'
    */
@@ -151,11 +156,13 @@ export class BackupFunctions extends Construct {
   readonly backupFunction: nodejs.NodejsFunction;
   readonly restoreFunction: nodejs.NodejsFunction;
   readonly listFunction: nodejs.NodejsFunction;
-  /** Security group of all three functions: egress to NFS (2049) on the file system and HTTPS. */
+  /** Removes old archives (`tenants prune`); no file system. */
+  readonly pruneFunction: nodejs.NodejsFunction;
+  /** Security group of all the functions: egress to NFS (2049) on the file system and HTTPS. */
   readonly securityGroup: ec2.SecurityGroup;
   readonly architecture: lambda.Architecture;
   /** Each function's execution role, named `<prefix>-<function>-<region>`. */
-  readonly roles: Record<'backup' | 'restore' | 'list', iam.Role> = {} as Record<'backup' | 'restore' | 'list', iam.Role>;
+  readonly roles: Record<FunctionName, iam.Role> = {} as Record<FunctionName, iam.Role>;
   /** ARNs of the extra source buckets (cross-account restore). */
   readonly extraSourceBucketArns: readonly string[];
   private s3PrefixList?: S3PrefixList;
@@ -211,7 +218,7 @@ export class BackupFunctions extends Construct {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
 
-    const make = (name: 'backup' | 'restore' | 'list', description: string, timeout: Duration, heavy: boolean) => {
+    const make = (name: FunctionName, description: string, timeout: Duration, heavy: boolean) => {
       const title = `${name[0]!.toUpperCase()}${name.slice(1)}`;
       const role = new iam.Role(this, `${title}Role`, {
         roleName: roleName(props.prefix, name),
@@ -243,8 +250,8 @@ export class BackupFunctions extends Construct {
         vpc: fileSystem.vpc,
         vpcSubnets: fileSystem.subnets,
         securityGroups: [this.securityGroup],
-        // List only reads: it mounts without ClientWrite.
-        filesystem: fileSystem.lambdaFileSystem({ write: name !== 'list' }),
+        // List only reads: it mounts without ClientWrite. Prune works on S3 only.
+        filesystem: name === 'prune' ? undefined : fileSystem.lambdaFileSystem({ write: name !== 'list' }),
         logGroup: new logs.LogGroup(this, `${title}Logs`, logGroupProps(props.logRetention ?? DEFAULT_LOG_RETENTION)),
         loggingFormat: lambda.LoggingFormat.JSON,
         tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
@@ -255,9 +262,11 @@ export class BackupFunctions extends Construct {
     this.backupFunction = make('backup', 'Backs up one tenant directory to S3 as a tar.zst archive', LONG_TASK_TIMEOUT, true);
     this.restoreFunction = make('restore', 'Restores one tenant directory from a tar.zst archive in S3', LONG_TASK_TIMEOUT, true);
     this.listFunction = make('list', 'Lists the tenant directories on the file system', LIST_TIMEOUT, false);
+    this.pruneFunction = make('prune', 'Removes the archives a retention policy does not keep from the backup bucket', LONG_TASK_TIMEOUT, false);
 
     bucket.grantBackupWrite(this.backupFunction, { allowOverwrite: props.allowOverwrite ?? false });
     bucket.grantRestoreRead(this.restoreFunction);
+    bucket.grantPrune(this.pruneFunction);
     if (extraSourceBuckets.length > 0) {
       const partition = Stack.of(this).partition;
       iam.Grant.addToPrincipal({
@@ -274,13 +283,13 @@ export class BackupFunctions extends Construct {
     (props.extraSourceKmsKeyArns ?? []).forEach((keyArn, index) => {
       kms.Key.fromKeyArn(this, `ExtraSourceKey${index}`, keyArn).grantDecrypt(this.restoreFunction);
     });
-    for (const fn of [this.backupFunction, this.restoreFunction]) props.eventBus.grantPutEventsTo(fn);
+    for (const fn of [this.backupFunction, this.restoreFunction, this.pruneFunction]) props.eventBus.grantPutEventsTo(fn);
 
     this.acknowledgeFindings(bucket, extraSourceBuckets, props.tracing ?? false);
   }
 
   get functions(): readonly nodejs.NodejsFunction[] {
-    return [this.backupFunction, this.restoreFunction, this.listFunction];
+    return [this.backupFunction, this.restoreFunction, this.listFunction, this.pruneFunction];
   }
 
   /** A security group peer for an `httpsEgress` entry (validated in `validate`). */
@@ -322,7 +331,11 @@ export class BackupFunctions extends Construct {
     });
     Validations.of(this.roles.restore).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
-      reason: 'Read-only object actions on the backup key prefix: restores read archives chosen at run time.',
+      reason: 'Read and tag object actions on the backup key prefix: restores and verifications read archives chosen at run time; a verification tags the archive it found intact.',
+    });
+    Validations.of(this.roles.prune).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
+      reason: 'Prune reads and deletes archives under the backup key prefix, chosen at run time by the retention policy; no version actions.',
     });
     for (const name of extraSourceBuckets) {
       Validations.of(this.roles.restore).acknowledge({

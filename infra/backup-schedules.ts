@@ -1,7 +1,7 @@
-// Scheduled backups and what happens when one fails. The remote CLI creates one EventBridge
-// rule per schedule at run time (PutRule/PutTargets, rule names `<prefix>-…` on the default
-// bus, where schedule rules live); this construct gives such rules, and only those, the right
-// to invoke the backup function. Asynchronous invocations that still fail after their retries
+// Scheduled backups (and prunes) and what happens when one fails. The remote CLI creates one
+// EventBridge rule per schedule at run time (PutRule/PutTargets, rule names `<prefix>-…` on
+// the default bus, where schedule rules live); this construct gives such rules, and only
+// those, the right to invoke the backup function and the prune function. Asynchronous invocations that still fail after their retries
 // land in an encrypted dead-letter queue, and alarms watch the function errors and the queue.
 
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
@@ -23,6 +23,11 @@ export interface BackupSchedulesProps {
   readonly backupFunction: lambda.IFunction;
   /** Gets the same dead-letter queue (no retries: a restore is never repeated blindly). */
   readonly restoreFunction: lambda.IFunction;
+  /**
+   * Scheduled prunes: invoked by the same rules, retried and dead-lettered as backups are.
+   * @default - none
+   */
+  readonly pruneFunction?: lambda.IFunction;
   /**
    * Topic the alarms notify.
    * @default - alarms without actions
@@ -60,12 +65,14 @@ export class BackupSchedules extends Construct {
       resourceName: `${this.rulePrefix}*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
-    props.backupFunction.addPermission('InvokeFromScheduleRules', {
-      principal: new iam.ServicePrincipal('events.amazonaws.com'),
-      action: 'lambda:InvokeFunction',
-      sourceArn: this.ruleArnPattern,
-      sourceAccount: Stack.of(this).account,
-    });
+    for (const fn of [props.backupFunction, ...(props.pruneFunction === undefined ? [] : [props.pruneFunction])]) {
+      fn.addPermission('InvokeFromScheduleRules', {
+        principal: new iam.ServicePrincipal('events.amazonaws.com'),
+        action: 'lambda:InvokeFunction',
+        sourceArn: this.ruleArnPattern,
+        sourceAccount: Stack.of(this).account,
+      });
+    }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', SECURE_QUEUE_PROPS);
     Validations.of(this.deadLetterQueue).acknowledge({
@@ -81,6 +88,12 @@ export class BackupSchedules extends Construct {
     props.restoreFunction.configureAsyncInvoke({
       onFailure: new SqsDestination(this.deadLetterQueue),
       retryAttempts: 0,
+      maxEventAge,
+    });
+    // A retried prune decides again from what is there: removing is idempotent.
+    props.pruneFunction?.configureAsyncInvoke({
+      onFailure: new SqsDestination(this.deadLetterQueue),
+      retryAttempts: props.backupRetryAttempts ?? 2,
       maxEventAge,
     });
 
@@ -105,6 +118,7 @@ export class BackupSchedules extends Construct {
     this.alarms = [
       errorAlarm(props.backupFunction, 'BackupErrorsAlarm', 'backup'),
       errorAlarm(props.restoreFunction, 'RestoreErrorsAlarm', 'restore'),
+      ...(props.pruneFunction === undefined ? [] : [errorAlarm(props.pruneFunction, 'PruneErrorsAlarm', 'prune')]),
       dlqAlarm,
     ];
     if (props.alarmTopic) {

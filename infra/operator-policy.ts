@@ -1,6 +1,6 @@
 // A managed policy for the people (or CI roles) who drive the remote CLI (cli/*.ts): invoke
-// and inspect the three functions, manage the schedule rules named `<prefix>-…` and point
-// them at the backup function only, describe the tenant file system and the functions'
+// and inspect the functions, manage the schedule rules named `<prefix>-…` and point them at
+// the backup and prune functions only, describe the tenant file system and the functions'
 // network (`openclaw doctor`: read-only EC2 Describe calls), and read the stack's outputs.
 // Attach it to a role or group; the stack attaches it to nothing.
 
@@ -15,6 +15,11 @@ export interface OperatorPolicyProps {
   readonly functions: readonly lambda.IFunction[];
   /** The function schedule rules may target. */
   readonly backupFunction: lambda.IFunction;
+  /**
+   * The other function schedule rules may target (scheduled prunes).
+   * @default - none
+   */
+  readonly pruneFunction?: lambda.IFunction;
   /** ARN pattern of the schedule rules the CLI may manage (`…:rule/<prefix>-*`). */
   readonly ruleArnPattern: string;
   /** Names of those rules start with this (`<prefix>-`). */
@@ -68,7 +73,9 @@ export class OperatorPolicy extends Construct {
           sid: 'TargetOnlyTheBackupFunction',
           actions: ['events:PutTargets'],
           resources: [props.ruleArnPattern],
-          conditions: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [props.backupFunction.functionArn] } },
+          conditions: {
+            'ForAllValues:ArnEquals': { 'events:TargetArn': [props.backupFunction.functionArn, ...(props.pruneFunction === undefined ? [] : [props.pruneFunction.functionArn])] },
+          },
         }),
         new iam.PolicyStatement({
           sid: 'ListScheduleRules',

@@ -11,7 +11,7 @@
 import { Aws } from 'aws-cdk-lib';
 
 /** The roles with fixed names: one per function, and the replication role. */
-export type NamedRole = 'backup' | 'restore' | 'list' | 'replication';
+export type NamedRole = 'backup' | 'restore' | 'list' | 'prune' | 'replication';
 
 /** `<prefix>-<role>-<region>` (at most 24 + 13 + 15 characters: within IAM's 64). */
 export function roleName(prefix: string, role: NamedRole): string {

@@ -22,6 +22,7 @@ export const OUTPUT_NAMES = [
   'BackupFunctionArn',
   'RestoreFunctionName',
   'ListFunctionName',
+  'PruneFunctionName',
   'BucketName',
   'BackupKeyPrefix',
   'EventBusName',
@@ -125,21 +126,24 @@ export class OpenClawBackupStack extends Stack {
       extraSourceBuckets: props.extraSourceBuckets,
       extraSourceKmsKeyArns: props.extraSourceKmsKeyArns,
     });
-    // A created VPC's S3 gateway endpoint reaches the functions' buckets and no other.
-    this.tenantFileSystem.restrictS3Endpoint([
-      this.backupBucket.bucket.bucketArn,
-      ...this.backupFunctions.extraSourceBucketArns,
-    ]);
+    // A created VPC's S3 gateway endpoint reaches the functions' buckets and no other, and
+    // lets a delete through for the prune role only.
+    this.tenantFileSystem.restrictS3Endpoint([this.backupBucket.bucket.bucketArn, ...this.backupFunctions.extraSourceBucketArns], {
+      roleArn: this.backupFunctions.roles.prune.roleArn,
+      objectsArn: this.backupBucket.objectsArn(),
+    });
     this.backupSchedules = new BackupSchedules(this, 'Schedules', {
       ...props.schedules,
       prefix,
       backupFunction: this.backupFunctions.backupFunction,
       restoreFunction: this.backupFunctions.restoreFunction,
+      pruneFunction: this.backupFunctions.pruneFunction,
       alarmTopic: this.backupEvents.notificationTopic,
     });
     this.operatorPolicy = new OperatorPolicy(this, 'Operator', {
       functions: this.backupFunctions.functions,
       backupFunction: this.backupFunctions.backupFunction,
+      pruneFunction: this.backupFunctions.pruneFunction,
       ruleArnPattern: this.backupSchedules.ruleArnPattern,
       rulePrefix: this.backupSchedules.rulePrefix,
       fileSystem: this.tenantFileSystem.fileSystem,
@@ -152,6 +156,7 @@ export class OpenClawBackupStack extends Stack {
       BackupFunctionArn: [fns.backupFunction.functionArn, 'Target of the schedule rules'],
       RestoreFunctionName: [fns.restoreFunction.functionName, 'Function the CLI invokes to restore a tenant'],
       ListFunctionName: [fns.listFunction.functionName, 'Function the CLI invokes to list tenants'],
+      PruneFunctionName: [fns.pruneFunction.functionName, 'Function the CLI (and prune schedules) invoke to remove old archives'],
       BucketName: [this.backupBucket.bucket.bucketName, 'Bucket the backups are written to'],
       BackupKeyPrefix: [this.backupBucket.keyPrefix, 'Key prefix the functions may write backups under and read them from'],
       EventBusName: [this.backupEvents.eventBus.eventBusName, 'Bus the completion events are published to'],

@@ -35,6 +35,15 @@ export const S3_ENDPOINT_ACTIONS = [
   's3:PutObjectVersionTagging',
   's3:AbortMultipartUpload',
   's3:ListBucket',
+  // tenants verify (the verification tag) and tenants prune (the prune function); the one
+  // delete, s3:DeleteObject, goes through for the prune role only (restrictS3Endpoint)
+  's3:GetObjectTagging',
+  's3:GetObjectVersionTagging',
+  's3:GetObjectRetention',
+  's3:GetObjectLegalHold',
+  's3:GetBucketVersioning',
+  's3:GetBucketObjectLockConfiguration',
+  's3:GetLifecycleConfiguration',
 ] as const;
 
 /** An existing EFS file system and the network the functions reach it through. */
@@ -211,13 +220,25 @@ export class TenantFileSystem extends Construct {
    * e.g. one of a caller's own with keys of their own. A no-op when importing: the
    * gateway's VPC and its endpoints are the deployer's (infra/README.md shows the policy).
    */
-  restrictS3Endpoint(bucketArns: readonly string[]): void {
+  restrictS3Endpoint(bucketArns: readonly string[], deleter?: { readonly roleArn: string; readonly objectsArn: string }): void {
     this.s3Endpoint?.addToPolicy(
       new iam.PolicyStatement({
         sid: 'OnlyTheBackupBuckets',
         principals: [new iam.AnyPrincipal()],
         actions: [...S3_ENDPOINT_ACTIONS],
         resources: bucketArns.flatMap((arn) => [arn, `${arn}/*`]),
+      }),
+    );
+    if (deleter === undefined) return;
+    // Deleting archives is the prune role's alone, under the key prefix: no other caller in
+    // the VPC gets a delete through the endpoint, whatever its own credentials allow.
+    this.s3Endpoint?.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyThePruneRoleDeletes',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:DeleteObject'],
+        resources: [deleter.objectsArn],
+        conditions: { ArnEquals: { 'aws:PrincipalArn': deleter.roleArn } },
       }),
     );
   }

@@ -1,6 +1,6 @@
 // The flags of the openclaw command line that more than the CLI must know, declared once:
 // the CLI builds its commander options from these tables (cli/), and `cron add` parses the
-// `tenants backup` line of its `--cmd` against the same ones (schedule/cron-command.ts),
+// `tenants backup` or `tenants prune` line of its `--cmd` against the same ones (schedule/cron-command.ts),
 // which must decide, for every flag here, what a scheduled backup does with it. Data only:
 // no commander, no parsing.
 
@@ -47,14 +47,28 @@ function storageFlags(direction: 'backup' | 'restore') {
   } as const satisfies Record<string, FlagSpec>;
 }
 
-/** `openclaw tenants backup <tenant>`, in `--help` order. */
+/** The S3 flags of a command that works on many archives at once (`--in`): no `--pipe`. */
+function storeFlags() {
+  const { pipe: _pipe, ...flags } = storageFlags('restore');
+  return flags;
+}
+
+/** `openclaw tenants backup <tenant>` (or `--all`), in `--help` order. */
 export const BACKUP_FLAGS = {
-  to: { flag: '--to', value: '<destination>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
+  to: {
+    flag: '--to',
+    value: '<destination>',
+    description: 's3://bucket/key.tar.zst or a local file path; with --all a template naming {tenant} (and {date}, {time}, {date:FORMAT}: UTC)',
+    required: true,
+  },
   overwrite: { flag: '--overwrite', description: 'replace an existing archive at the destination' },
   sqliteRawFallback: {
     flag: '--sqlite-raw-fallback',
     description: 'archive a SQLite database of which no consistent copy can be had (locked, or changing under every copy) raw, with a warning, instead of failing the backup',
   },
+  all: { flag: '--all', description: 'back up every tenant of the base dir, each to --to with {tenant} filled in' },
+  jobs: { flag: '--jobs', value: '<n>', description: 'with --all: tenants backed up at once (default: the number of cores, at most 4)' },
+  dryRun: { flag: '--dry-run', description: 'show what would be archived and what left out, reading no file content and writing nothing' },
   ...storageFlags('backup'),
 } as const satisfies Record<string, FlagSpec>;
 
@@ -65,6 +79,7 @@ export const RESTORE_FLAGS = {
   force: { flag: '--force', description: 'replace an existing tenant (it is kept until the new one is verified and in place)' },
   maxEntries: { flag: '--max-entries', value: '<n>', description: `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})` },
   maxBytes: { flag: '--max-bytes', value: '<n>', description: `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes})` },
+  dryRun: { flag: '--dry-run', description: 'read and check the archive, show where it would go and what it would replace; write nothing' },
   owner: {
     flag: '--owner',
     value: '<uid:gid>',
@@ -73,5 +88,33 @@ export const RESTORE_FLAGS = {
   ...storageFlags('restore'),
 } as const satisfies Record<string, FlagSpec>;
 
+/** `openclaw tenants verify`, in `--help` order. */
+export const VERIFY_FLAGS = {
+  from: { flag: '--from', value: '<source>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
+  maxEntries: RESTORE_FLAGS.maxEntries,
+  maxBytes: RESTORE_FLAGS.maxBytes,
+  noRecord: { flag: '--no-record', description: 'do not record the verification beside the archive (an S3 tag, a hidden file)' },
+  ...storageFlags('restore'),
+} as const satisfies Record<string, FlagSpec>;
+
+/** `openclaw tenants backups <tenant>` */
+export const BACKUPS_FLAGS = {
+  in: { flag: '--in', value: '<location>', description: 's3://bucket/prefix/ or a local directory (searched below, 8 levels deep)', required: true },
+  ...storeFlags(),
+} as const satisfies Record<string, FlagSpec>;
+
+/** `openclaw tenants prune <tenant>`: the `--keep-*` flags take whole numbers. */
+export const PRUNE_FLAGS = {
+  in: BACKUPS_FLAGS.in,
+  keepLast: { flag: '--keep-last', value: '<n>', description: 'keep the n newest backups' },
+  keepDaily: { flag: '--keep-daily', value: '<n>', description: 'keep the newest backup of each of the last n days that have one (UTC)' },
+  keepWeekly: { flag: '--keep-weekly', value: '<n>', description: 'keep the newest backup of each of the last n ISO weeks that have one' },
+  keepMonthly: { flag: '--keep-monthly', value: '<n>', description: 'keep the newest backup of each of the last n months that have one' },
+  keepYearly: { flag: '--keep-yearly', value: '<n>', description: 'keep the newest backup of each of the last n years that have one' },
+  dryRun: { flag: '--dry-run', description: 'show what would be kept and removed, and why; remove nothing' },
+  ...storeFlags(),
+} as const satisfies Record<string, FlagSpec>;
+
 export type GlobalFlag = keyof typeof GLOBAL_FLAGS;
 export type BackupFlag = keyof typeof BACKUP_FLAGS;
+export type PruneFlag = keyof typeof PRUNE_FLAGS;

@@ -45,6 +45,10 @@ const CODES = {
   CRON_EXISTS: 'refused',
   CRON_NAME_TAKEN: 'refused',
   CRON_NOT_FOUND: 'refused',
+  /** Object Lock or a legal hold keeps a backup that prune would remove. */
+  OBJECT_LOCKED: 'refused',
+  /** A dry run found that the real run would be refused (it printed why). */
+  DRY_RUN_REFUSED: 'refused',
   // Encrypted archives (age).
   AGE_NOT_ENCRYPTED: 'refused',
   AGE_UNSUPPORTED: 'refused',
@@ -97,6 +101,8 @@ const CODES = {
   CRON_TARGET_FAILED: 'failed',
   /** `doctor` found failing checks (already printed). */
   DOCTOR_FAILED: 'failed',
+  /** `backup --all`: some tenants' backups failed (each named in the summary already printed). */
+  BACKUP_ALL_FAILED: 'failed',
 } as const satisfies Record<string, Outcome>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -360,6 +366,12 @@ export class DestinationExistsError extends OpenClawError {
   readonly outcome = 'refused' as const;
 }
 
+/** Object Lock or a legal hold keeps the data of a backup prune would remove: nothing was removed. */
+export class ObjectLockedError extends OpenClawError {
+  readonly code = 'OBJECT_LOCKED';
+  readonly outcome = 'refused' as const;
+}
+
 /** The request names a bucket or endpoint this deployment does not allow. */
 export class LocationNotAllowedError extends OpenClawError {
   readonly code = 'LOCATION_NOT_ALLOWED';
@@ -473,12 +485,13 @@ export class WireError extends OpenClawError {
  * exits with its outcome's code without printing it again.
  */
 export class ReportedError extends OpenClawError {
-  readonly outcome = 'failed' as const;
+  readonly outcome: Outcome;
   constructor(
-    readonly code: 'DOCTOR_FAILED',
+    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'DRY_RUN_REFUSED',
     message: string,
   ) {
     super(message);
+    this.outcome = CODES[code];
   }
 }
 

@@ -148,6 +148,30 @@ describe('cron add', () => {
     expect(ok.status).toBe(0);
   });
 
+  it('schedules a prune on the prune function, checked against its own bucket', async () => {
+    const PRUNE_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-prune';
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: { FunctionArn: PRUNE_ARN, Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'my-bucket', OPENCLAW_BACKUP_PREFIX: 'backups/' } } },
+    });
+    const cmd = 'openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-daily 7 --keep-monthly 12';
+    const result = await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '30 4 * * *', '--name', 'nightly-prune', '--cmd', cmd]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(lambda.commandCalls(GetFunctionCommand).map((call) => call.args[0].input)).toEqual([{ FunctionName: 'openclaw-backup-prune' }]);
+    const target = events.commandCalls(PutTargetsCommand)[0]!.args[0].input.Targets![0]!;
+    expect(target.Arn).toBe(PRUNE_ARN);
+    expect(target.InputTransformer!.InputTemplate).toBe(
+      '{"source":"openclaw.cron","tenant":"acme","cronName":"nightly-prune","time":<time>,"eventId":<eventId>,' +
+        '"command":{"tenant":"acme","in":"s3://my-bucket/backups/acme/","keep":{"daily":7,"monthly":12}}}',
+    );
+    expect(result.stdout).toMatch(/→ openclaw-backup-prune\n/);
+    expect(result.stdout).toMatch(/\n  prunes    s3:\/\/my-bucket\/backups\/acme\/, keeping daily 7, monthly 12\n/);
+
+    const outside = await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '30 4 * * *', '--name', 'p2', '--cmd', 'openclaw tenants prune acme --in s3://my-bucket/ --keep-daily 7']);
+    expect(outside.status).toBe(3);
+    expect(outside.stderr).toMatch(/--in must be s3:\/\/my-bucket\/backups\/…/);
+  });
+
   it('takes the rule back when its target cannot be set', async () => {
     events.on(PutTargetsCommand).resolves({ FailedEntryCount: 1, FailedEntries: [{ TargetId: 'openclaw-backup', ErrorCode: 'ValidationException', ErrorMessage: 'bad target' }] });
     events.on(DeleteRuleCommand).resolves({});

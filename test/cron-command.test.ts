@@ -9,9 +9,10 @@ import {
   cronTargetInput,
   parseCronCommand,
   parseCronDescription,
+  parseScheduledCommand,
   splitWords,
 } from '../shared/schedule/cron-command.js';
-import { BACKUP_FLAGS, GLOBAL_FLAGS, type FlagSpec } from '../shared/command-flags.js';
+import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, type FlagSpec } from '../shared/command-flags.js';
 
 const context = { tenant: 'acme', stack: 'openclaw-backup' };
 const parse = (line: string) => parseCronCommand(line, context);
@@ -111,6 +112,56 @@ describe('parseCronCommand', () => {
     } catch (error) {
       expect((error as { outcome?: string }).outcome).toBe('usage');
     }
+  });
+});
+
+describe('parseScheduledCommand', () => {
+  const scheduled = (line: string) => parseScheduledCommand(line, context);
+
+  it('tells a backup from a prune, and parses the prune\'s location and rules', () => {
+    expect(scheduled('openclaw tenants backup acme --to s3://bkt/acme/$(date +%F).tar.zst')).toEqual({
+      kind: 'backup',
+      command: { tenant: 'acme', to: 's3://bkt/acme/{date:%F}.tar.zst' },
+      templated: true,
+    });
+    expect(scheduled('openclaw tenants prune acme --in s3://bkt/backups/acme/ --keep-daily 7 --keep-weekly=4 --endpoint https://minio.internal:9000')).toEqual({
+      kind: 'prune',
+      command: { tenant: 'acme', in: 's3://bkt/backups/acme/', keep: { daily: 7, weekly: 4 }, storage: { endpoint: 'https://minio.internal:9000' } },
+      templated: false,
+    });
+    expect(scheduled('/usr/local/bin/openclaw --stack openclaw-backup --json tenants prune acme --in s3://bkt/ --keep-last 3').command).toEqual({ tenant: 'acme', in: 's3://bkt/', keep: { last: 3 } });
+  });
+
+  it('knows every flag of the CLI\'s own `tenants prune`: each is taken, ignored or refused with its reason', () => {
+    for (const spec of [...Object.values<FlagSpec>(GLOBAL_FLAGS), ...Object.values<FlagSpec>(PRUNE_FLAGS)]) {
+      const value = spec.value === undefined ? '' : spec.flag === '--stack' ? ' openclaw-backup' : spec.flag.startsWith('--keep') ? ' 2' : ' s3://bkt/other/';
+      let message = '';
+      try {
+        scheduled(`openclaw tenants prune acme --in s3://bkt/p/ --keep-last 1 ${spec.flag}${value}`);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message, spec.flag).not.toMatch(/unknown option/);
+    }
+  });
+
+  it.each([
+    ['openclaw tenants prune acme --in s3://bkt/p/', /keeps nothing/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 0', /keeps nothing/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily seven', /must be a whole number/],
+    ['openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7', /works on S3: --cmd needs --in s3:\/\/bucket\/prefix\//],
+    ['openclaw tenants prune acme --keep-daily 7', /needs --in s3/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7 --dry-run', /runs for real/],
+    ['openclaw tenants prune beta --in s3://bkt/p/ --keep-daily 7', /prunes tenant "beta", but the cron belongs to tenant "acme"/],
+    ['openclaw tenants prune acme --in s3://bkt/$(date +%F)/ --keep-daily 7', /cannot be used in a scheduled prune/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7 --aws-profile x', /drop --aws-profile/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7 --secret-key x', /clear text/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7 --frob', /unknown option "--frob"/],
+    ['openclaw tenants prune acme --in s3://Bkt/p/ --keep-daily 7', /invalid S3 bucket name/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7; rm -rf /', /not run by a shell/],
+    ['openclaw tenants verify --from s3://bkt/k', /only "openclaw tenants backup/],
+  ])('refuses %j', (line, reason) => {
+    expect(() => scheduled(line)).toThrow(reason);
   });
 });
 

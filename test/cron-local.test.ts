@@ -148,6 +148,33 @@ describe('cron add in local mode', () => {
   });
 });
 
+describe('the new commands from cron in local mode', () => {
+  it('backup --all with a {tenant} template, then a prune, each run from cron\'s environment', () => {
+    createSampleTenant(path.join(base, 'globex'), { sessions: 1, memoryRows: 5 });
+    const backups = path.join(dir.path, 'backups');
+    const all = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'all', '--cmd', `openclaw tenants backup --all --to ${backups}/{tenant}/$(date +%F).tar.zst --jobs 2`]);
+    expect(all.status, all.stderr).toBe(0);
+    const prune = openclaw(['cron', 'add', 'acme', '--schedule', '30 3 * * *', '--name', 'prune', '--cmd', `openclaw tenants prune acme --in ${backups}/acme --keep-last 1`]);
+    expect(prune.status, prune.stderr).toBe(0);
+    const lines = readFileSync(crontabFile, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+
+    const backedUp = runAsCron(lines[0]!);
+    expect(backedUp.status, backedUp.stderr).toBe(0);
+    for (const tenant of ['acme', 'globex']) expect(existsSync(path.join(backups, tenant, `${today()}.tar.zst`)), tenant).toBe(true);
+    expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-all.log'), 'utf8')).toMatch(/^Backed up 2 of 2 tenants/);
+
+    // A second backup, taken after the cron's: the prune keeps the newest only (by creation time, not name).
+    const later = openclaw(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme', 'later.tar.zst')]);
+    expect(later.status, later.stderr).toBe(0);
+    const pruned = runAsCron(lines[1]!);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-prune.log'), 'utf8')).toMatch(/^Kept 1 and removed 1 backup/);
+    expect(existsSync(path.join(backups, 'acme', `${today()}.tar.zst`))).toBe(false);
+    expect(existsSync(path.join(backups, 'acme', 'later.tar.zst'))).toBe(true);
+  });
+});
+
 describe('cron list and rm in local mode', () => {
   it('lists our entries only, and removes one leaving everything else', () => {
     writeFileSync(crontabFile, THEIRS);

@@ -311,6 +311,12 @@ function recordingOperations(): { operations: TenantOperations; calls: string[] 
       listNames: () => (calls.push('listNames'), real.listNames()),
       listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),
       recover: (...args) => (calls.push('recover'), real.recover(...args)),
+      backupAll: (...args) => (calls.push('backupAll'), real.backupAll(...args)),
+      planBackup: (...args) => (calls.push('planBackup'), real.planBackup(...args)),
+      planRestore: (...args) => (calls.push('planRestore'), real.planRestore(...args)),
+      verify: (...args) => (calls.push('verify'), real.verify(...args)),
+      listBackups: (...args) => (calls.push('listBackups'), real.listBackups(...args)),
+      prune: (...args) => (calls.push('prune'), real.prune(...args)),
     },
   };
 }

@@ -93,13 +93,15 @@ describe('functions', () => {
     }
   });
 
-  it('mounts the tenant access point at /mnt/tenants in every function', () => {
+  it('mounts the tenant access point at /mnt/tenants in every function but prune, which works on S3 only', () => {
     const t = template();
     const accessPoint = logicalId(t, 'AWS::EFS::AccessPoint');
-    const functions = Object.values(resourcesOf(t, 'AWS::Lambda::Function')).filter(
+    const named = Object.values(resourcesOf(t, 'AWS::Lambda::Function')).filter(
       (fn) => typeof fn.Properties.FunctionName === 'string',
     );
-    expect(functions).toHaveLength(3);
+    expect(named.map((fn) => fn.Properties.FunctionName).sort()).toEqual(['openclaw-backup-backup', 'openclaw-backup-list', 'openclaw-backup-prune', 'openclaw-backup-restore']);
+    const functions = named.filter((fn) => fn.Properties.FunctionName !== 'openclaw-backup-prune');
+    expect(named.find((fn) => fn.Properties.FunctionName === 'openclaw-backup-prune')!.Properties.FileSystemConfigs).toBeUndefined();
     for (const fn of functions) {
       expect(fn.Properties.FileSystemConfigs).toEqual([
         {
@@ -233,6 +235,9 @@ describe('least-privilege IAM', () => {
         const actions = actionsOf(functionStatements(t, `openclaw-backup-${name}`));
         expect(actions.filter((action) => ERASING_ACTIONS.includes(action) || action === 's3:*' || action === 's3:Delete*'), name).toEqual([]);
       }
+      // The prune function deletes archives (delete markers in a versioned bucket), nothing more.
+      const prune = actionsOf(functionStatements(t, 'openclaw-backup-prune'));
+      expect(prune.filter((action) => ERASING_ACTIONS.includes(action) || action === 's3:*' || action === 's3:Delete*')).toEqual(['s3:DeleteObject']);
     }
   });
 
@@ -249,13 +254,44 @@ describe('least-privilege IAM', () => {
     });
   });
 
-  it('lets the restore function only read, from the backup bucket and the extra source buckets', () => {
+  it('lets the prune function alone delete, and only under the key prefix, without a file system or version actions', () => {
+    const t = template();
+    const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    const statements = functionStatements(t, 'openclaw-backup-prune');
+    const deleting = statements.filter((statement) => [statement.Action].flat().includes('s3:DeleteObject'));
+    expect(deleting).toEqual([
+      expect.objectContaining({
+        Action: ['s3:DeleteObject', 's3:GetObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention', 's3:GetObjectTagging'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] },
+      }),
+    ]);
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: ['s3:GetBucketObjectLockConfiguration', 's3:GetBucketVersioning', 's3:GetLifecycleConfiguration'],
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: 's3:ListBucket', Condition: { StringLike: { 's3:prefix': ['backups/*'] } } }),
+    );
+    const actions = actionsOf(statements);
+    expect(actions.filter((action) => action.startsWith('s3:') && /ObjectVersion|Bypass|Put/.test(action))).toEqual([]);
+    expect(actions.filter((action) => action.startsWith('elasticfilesystem:'))).toEqual([]);
+    const roleId = logicalId(t, 'AWS::IAM::Role', { RoleName: { 'Fn::Join': ['', ['openclaw-backup-prune-', { Ref: 'AWS::Region' }]] } });
+    t.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune', Role: { 'Fn::GetAtt': [roleId, 'Arn'] } });
+  });
+
+  it('lets the restore function read, from the backup bucket and the extra source buckets, and tag (verify) under the prefix', () => {
     const t = template({
       'openclaw:extraSourceBuckets': 'other-account-backups, arn:aws:s3:::second-source',
     });
     const statements = functionStatements(t, 'openclaw-backup-restore');
     const s3Actions = actionsOf(statements).filter((action) => action.startsWith('s3:'));
-    expect(new Set(s3Actions)).toEqual(new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket']));
+    expect(new Set(s3Actions)).toEqual(
+      new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 's3:GetObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectTagging', 's3:PutObjectVersionTagging']),
+    );
+    const tagging = statements.filter((statement) => [statement.Action].flat().includes('s3:PutObjectTagging'));
+    expect(tagging.map((statement) => statement.Resource)).toEqual([{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } }), 'Arn'] }, '/backups/*']] }]);
     for (const name of ['other-account-backups', 'second-source']) {
       expect(statements).toContainEqual(
         expect.objectContaining({
@@ -553,13 +589,20 @@ describe('exfiltration: what the functions can reach', () => {
     const bucket = logicalId(t, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
     const endpoint = resourcesOf(t, 'AWS::EC2::VPCEndpoint')[logicalId(t, 'AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' })]!;
     const document = endpoint.Properties.PolicyDocument as { Statement: (Statement & { Principal: unknown })[] };
-    expect(document.Statement).toHaveLength(1);
-    const [statement] = document.Statement;
+    expect(document.Statement).toHaveLength(2);
+    const [statement, deletes] = document.Statement;
     expect(statement).toMatchObject({ Sid: 'OnlyTheBackupBuckets', Effect: 'Allow', Principal: { AWS: '*' } });
     expect([statement!.Action].flat().sort()).toEqual([
       's3:AbortMultipartUpload',
+      's3:GetBucketObjectLockConfiguration',
+      's3:GetBucketVersioning',
+      's3:GetLifecycleConfiguration',
       's3:GetObject',
+      's3:GetObjectLegalHold',
+      's3:GetObjectRetention',
+      's3:GetObjectTagging',
       's3:GetObjectVersion',
+      's3:GetObjectVersionTagging',
       's3:ListBucket',
       's3:PutObject',
       's3:PutObjectTagging',
@@ -575,8 +618,17 @@ describe('exfiltration: what the functions can reach', () => {
         { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::other-account-backups/*']] },
       ]),
     );
-    // No delete of any kind goes through it.
+    // No delete of any kind goes through it but the prune role's, of archives under the key prefix.
     expect([statement!.Action].flat().some((action) => /Delete|\*/.test(action))).toBe(false);
+    const pruneRole = logicalId(t, 'AWS::IAM::Role', { RoleName: { 'Fn::Join': ['', ['openclaw-backup-prune-', { Ref: 'AWS::Region' }]] } });
+    expect(deletes).toEqual({
+      Sid: 'OnlyThePruneRoleDeletes',
+      Effect: 'Allow',
+      Principal: { AWS: '*' },
+      Action: 's3:DeleteObject',
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] },
+      Condition: { ArnEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [pruneRole, 'Arn'] } } },
+    });
   });
 
   it('lets the functions of a created VPC out only to S3\'s prefix list, the endpoints and the mount targets', () => {
@@ -649,23 +701,27 @@ function t_resourceCountIs(t: Template, type: string, count: number): void {
 }
 
 describe('schedules, failures and events', () => {
-  it('lets only EventBridge rules named with the stack prefix invoke the backup function', () => {
+  it('lets only EventBridge rules named with the stack prefix invoke the backup and prune functions', () => {
     const t = template();
-    const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
     const permissions = Object.values(resourcesOf(t, 'AWS::Lambda::Permission'));
-    expect(permissions).toHaveLength(1);
-    expect(permissions[0]!.Properties).toEqual({
-      Action: 'lambda:InvokeFunction',
-      FunctionName: { 'Fn::GetAtt': [backup, 'Arn'] },
-      Principal: 'events.amazonaws.com',
-      SourceAccount: { Ref: 'AWS::AccountId' },
-      SourceArn: {
-        'Fn::Join': [
-          '',
-          ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/openclaw-backup-*'],
-        ],
-      },
-    });
+    expect(permissions).toHaveLength(2);
+    for (const [index, name] of ['openclaw-backup-backup', 'openclaw-backup-prune'].entries()) {
+      const fn = logicalId(t, 'AWS::Lambda::Function', { FunctionName: name });
+      expect(permissions[index]!.Properties).toEqual({
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceAccount: { Ref: 'AWS::AccountId' },
+        SourceArn: {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/openclaw-backup-*'],
+          ],
+        },
+      });
+    }
+    const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: prune }, MaximumRetryAttempts: 2 });
   });
 
   it('follows a custom prefix in names, rule pattern and exports', () => {
@@ -703,12 +759,14 @@ describe('schedules, failures and events', () => {
     }
   });
 
-  it('alarms on backup and restore errors and on messages in the dead-letter queue, notifying the topic', () => {
+  it('alarms on backup, restore and prune errors and on messages in the dead-letter queue, notifying the topic', () => {
     const t = template();
     const topic = logicalId(t, 'AWS::SNS::Topic');
     const queue = logicalId(t, 'AWS::SQS::Queue');
     const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: prune } }] });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
@@ -741,7 +799,7 @@ describe('schedules, failures and events', () => {
     const t = template({ 'openclaw:useDefaultEventBus': true, 'openclaw:notifications': 'false' });
     t.resourceCountIs('AWS::Events::EventBus', 0);
     t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
     t.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'openclaw-backup-backup',
       Environment: { Variables: Match.objectLike({ OPENCLAW_EVENT_BUS: 'default' }) },
@@ -750,9 +808,10 @@ describe('schedules, failures and events', () => {
 });
 
 describe('operator policy', () => {
-  it('lets the CLI invoke the functions and manage only prefixed rules targeting the backup function', () => {
+  it('lets the CLI invoke the functions and manage only prefixed rules targeting the backup and prune functions', () => {
     const t = template();
     const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
+    const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
     const policy = Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy'))[0]!;
     const statements = (policy.Properties.PolicyDocument as { Statement: (Statement & { Sid: string })[] }).Statement;
     const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
@@ -761,7 +820,7 @@ describe('operator policy', () => {
     expect(JSON.stringify(bySid.DescribeTenantFileSystem!.Resource)).toContain(logicalId(t, 'AWS::EFS::FileSystem'));
     expect(bySid.TargetOnlyTheBackupFunction).toMatchObject({
       Action: 'events:PutTargets',
-      Condition: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [{ 'Fn::GetAtt': [backup, 'Arn'] }] } },
+      Condition: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [{ 'Fn::GetAtt': [backup, 'Arn'] }, { 'Fn::GetAtt': [prune, 'Arn'] }] } },
     });
     expect(JSON.stringify(bySid.ManageScheduleRules!.Resource)).toContain(':rule/openclaw-backup-*');
   });

@@ -77,6 +77,17 @@ describe.runIf(hasScript)('on a terminal', () => {
     for (const line of restoring) expect(line).toMatch(/^restore: \d{1,2}%(, ETA [^·]+)? · [\d,]+ entries, .* unpacked, .* read, .*\/s$/);
   });
 
+  it('draws a verify\'s percent from the stored size', () => {
+    const verifyArchive = path.join(dir.path, 'verify.tar.zst');
+    expect(onTerminal(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', verifyArchive]).status).toBe(0);
+    const verify = onTerminal(['tenants', 'verify', '--from', verifyArchive]);
+    expect(verify.status).toBe(0);
+    const drawn = verify.screen.split('\r\x1b[2K').slice(1, -1);
+    expect(drawn.length).toBeGreaterThan(0);
+    for (const line of drawn) expect(line).toMatch(/^verify: \d{1,2}%(, ETA [^·]+)? · [\d,]+ entries, .* checked, .* read, .*\/s$/);
+    expect(verify.screen).toMatch(/\r\x1b\[2KIntact: /);
+  });
+
   it('draws nothing with --json', () => {
     const run = onTerminal(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'json.tar.zst')]);
     expect(run.status).toBe(0);

@@ -167,6 +167,33 @@ describe('a backup and restore with --aws-profile against s3rver', () => {
     expect(listed).toContain('tenants/acme/.openclaw-backup-manifest.json');
   });
 
+  it('lists, verifies, dry-runs and prunes at the profile\'s endpoint too, saying so', async () => {
+    const prefix = `listed-${Date.now()}/acme/`;
+    for (const name of ['one', 'two']) {
+      const backup = await openclaw(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/${prefix}${name}.tar.zst`, '--aws-profile', 'minio']);
+      expect(backup.status, backup.stderr).toBe(0);
+    }
+    const endpoint = { url: server.endpoint, source: 'profile minio, endpoint_url' };
+    const store = `s3://${server.bucket}/${prefix}`;
+    const listing = await openclaw(['--json', 'tenants', 'backups', 'acme', '--in', store, '--aws-profile', 'minio']);
+    expect(listing.stderr).toBe('');
+    expect(JSON.parse(listing.stdout)).toMatchObject({ operation: 'backups', endpoint, backups: [{ location: `s3://${server.bucket}/${prefix}two.tar.zst` }, { location: `s3://${server.bucket}/${prefix}one.tar.zst` }] });
+    const shown = await openclaw(['tenants', 'backups', 'acme', '--in', store, '--aws-profile', 'minio']);
+    expect(shown.stdout).toContain(`2 backups of "acme" in ${store} via ${server.endpoint} (profile minio, endpoint_url), newest first:`);
+
+    const verify = await openclaw(['--json', 'tenants', 'verify', '--from', `${store}one.tar.zst`, '--aws-profile', 'minio']);
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ operation: 'verify', tenant: 'acme', verified: true, endpoint });
+    const plan = await openclaw(['--tenants-dir', base, '--json', 'tenants', 'restore', '--from', `${store}one.tar.zst`, '--aws-profile', 'minio', '--as', 'copy', '--dry-run']);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout)).toMatchObject({ operation: 'restore-plan', endpoint });
+
+    const pruned = await openclaw(['--json', 'tenants', 'prune', 'acme', '--in', store, '--aws-profile', 'minio', '--keep-last', '1']);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    // "one" is the newest verified backup: kept whatever --keep-last says.
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ operation: 'prune', endpoint, removed: 0, protected: `${store}one.tar.zst` });
+  });
+
   it('takes AWS_ENDPOINT_URL_S3 from the environment the same way', async () => {
     writeFileSync(config, '[default]\nregion = us-east-1\naws_access_key_id = S3RVER\naws_secret_access_key = anything\n');
     const key = `env-${Date.now()}.tar.zst`;

@@ -1,18 +1,31 @@
 // Our archive's bytes, written in bounded memory:
 //
-//   [skippable zstd frame: archive marker] [zstd frame] [zstd frame] …
+//   [skippable zstd frame: archive marker] [zstd frame] [zstd frame] … [skippable frame: footer]
 //
 // The zstd frames, decoded and concatenated, are one plain POSIX tar stream (pax headers
 // where names need them) whose entries all live under `tenants/<name>/`, ending with the
 // manifest. `zstd -dc | tar -x` restores it; the marker tells our restore that the archive
-// is ours, so a missing manifest means damage rather than a foreign archive. File content is
+// is ours, so a missing manifest means damage rather than a foreign archive, and carries the
+// creation time and tool version; the footer carries the manifest's SHA-256, so a listing
+// reads both ends of a file instead of all of it (`zstd -d` skips both). File content is
 // read straight into the frame buffers. What goes in, and which version of a live file, is
 // the backup's business (backup/tenant-archive.ts, backup/live-files.ts).
 
 import crypto, { createHash } from 'node:crypto';
 
 import { entryNameFor } from '../tenant/names.js';
-import { ARCHIVE_MARKER_NIBBLE, MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, serializeManifest, type ArchiveMarker, type Manifest } from './manifest.js';
+import {
+  ARCHIVE_FOOTER_NIBBLE,
+  ARCHIVE_MARKER_NIBBLE,
+  MANIFEST_FILE_NAME,
+  MANIFEST_FORMAT,
+  MANIFEST_FORMAT_VERSION,
+  serializeManifest,
+  type ArchiveFooter,
+  type ArchiveMarker,
+  type Manifest,
+} from './manifest.js';
+import { TOOL_VERSION } from '../version.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
 import { FrameWriter, type CompressOptions } from './zstd-encoder.js';
 import { skippableFrame } from './zstd-format.js';
@@ -32,20 +45,34 @@ export interface EntryAttributes {
 
 export class ArchiveWriter {
   private readonly out: FrameWriter;
+  private manifestSha256: string | undefined;
   private contentBytes = 0;
 
+  /** `createdAt`: the manifest's creation time, repeated in the marker. */
   constructor(
     private readonly tenant: string,
     compression?: CompressOptions,
+    private readonly createdAt?: Date,
   ) {
     this.out = new FrameWriter(compression);
   }
 
-  /** The archive's bytes as they are ready: the marker, then the compressed frames; consume once. */
+  /** The archive's bytes as they are ready: the marker, the compressed frames, the footer; consume once. */
   async *chunks(): AsyncGenerator<Buffer> {
-    const marker: ArchiveMarker = { format: MANIFEST_FORMAT, formatVersion: MANIFEST_FORMAT_VERSION, tenant: this.tenant };
+    const marker: ArchiveMarker = {
+      format: MANIFEST_FORMAT,
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      tenant: this.tenant,
+      ...(this.createdAt !== undefined && { createdAt: this.createdAt.toISOString() }),
+      toolVersion: TOOL_VERSION,
+    };
     yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
     yield* this.out.frames();
+    // The frames end only after `finish` closed them, which set the digest.
+    if (this.manifestSha256 !== undefined) {
+      const footer: ArchiveFooter = { format: MANIFEST_FORMAT, tenant: this.tenant, manifestSha256: this.manifestSha256 };
+      yield skippableFrame(Buffer.from(JSON.stringify(footer)), ARCHIVE_FOOTER_NIBBLE);
+    }
   }
 
   /** Bytes of file content taken in so far, a file being streamed included: for progress. */
@@ -115,8 +142,9 @@ export class ArchiveWriter {
     const manifestBytes = serializeManifest(manifest);
     await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)) }, manifestBytes);
     await this.out.write(END_OF_ARCHIVE);
+    this.manifestSha256 = sha256(manifestBytes);
     await this.out.close();
-    return sha256(manifestBytes);
+    return this.manifestSha256;
   }
 
   private async add(entry: EntryToWrite, content?: Buffer): Promise<void> {

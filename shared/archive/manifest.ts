@@ -12,7 +12,8 @@
 // manifest, 9 MiB for 200,000 files, still fits), and at most MAX_MANIFEST_CONTAINERS objects
 // and arrays and MAX_MANIFEST_VALUES values, because JSON.parse turns 16 MiB of `{},` into
 // 500 MiB of objects. Within those bounds parsing one costs under 100 MiB whatever it holds.
-// The archive marker (the leading skippable frame) is checked as strictly.
+// The archive marker (the leading skippable frame) and footer (the trailing one) are checked
+// as strictly.
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
 
@@ -59,6 +60,29 @@ export interface ArchiveMarker {
   readonly format: typeof MANIFEST_FORMAT;
   readonly formatVersion: number;
   readonly tenant: string;
+  /**
+   * The manifest's creation time and the tool's version, repeated here so that a listing
+   * (`tenants backups`) reads them from the archive's first bytes. Archives written before
+   * 0.1.0's listing carry neither.
+   */
+  readonly createdAt?: string;
+  readonly toolVersion?: string;
+}
+
+/** The magic nibble of the archive's trailing skippable frame, whose payload is an ArchiveFooter. */
+export const ARCHIVE_FOOTER_NIBBLE = 0x0d;
+/** Largest footer payload written or read: a few short fields. */
+export const MAX_FOOTER_BYTES = 1024;
+
+/**
+ * Payload of the archive's last frame (after the tar stream's frames): the manifest's
+ * SHA-256, known only once the manifest is written, so a listing of local archives reads it
+ * from the file's last bytes. Restore and verify check it against the manifest they read.
+ */
+export interface ArchiveFooter {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly tenant: string;
+  readonly manifestSha256: string;
 }
 
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -134,7 +158,27 @@ export function parseArchiveMarker(payload: Buffer): ArchiveMarker | undefined {
   const marker = new Checked(value, 'the archive marker');
   const formatVersion = marker.count('formatVersion');
   if (formatVersion < 1) throw marker.malformed('not a format version', 'formatVersion');
-  return { format: MANIFEST_FORMAT, formatVersion, tenant: marker.label('tenant') };
+  return {
+    format: MANIFEST_FORMAT,
+    formatVersion,
+    tenant: marker.label('tenant'),
+    ...(value.createdAt !== undefined && { createdAt: marker.time('createdAt') }),
+    ...(value.toolVersion !== undefined && { toolVersion: marker.label('toolVersion') }),
+  };
+}
+
+/** The archive footer's payload, or undefined when it is not ours; one that says it is ours is checked strictly. */
+export function parseArchiveFooter(payload: Buffer): ArchiveFooter | undefined {
+  if (payload.length > MAX_FOOTER_BYTES) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(value) || value.format !== MANIFEST_FORMAT) return undefined;
+  const footer = new Checked(value, 'the archive footer');
+  return { format: MANIFEST_FORMAT, tenant: footer.label('tenant'), manifestSha256: footer.sha256('manifestSha256') };
 }
 
 /** Refuses JSON too large to parse in bounded memory, before JSON.parse sees it. */

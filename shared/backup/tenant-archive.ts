@@ -47,7 +47,7 @@ export interface TenantArchive {
 }
 
 export function createTenantArchive(options: TenantArchiveOptions): TenantArchive {
-  const writer = new ArchiveWriter(options.tenant, options.compression);
+  const writer = new ArchiveWriter(options.tenant, options.compression, options.createdAt);
   const summary = packTenant(writer, options);
   summary.catch((error: unknown) => writer.abort(error));
 

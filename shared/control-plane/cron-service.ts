@@ -3,9 +3,10 @@
 // them for the chosen profile and region; tests mock them).
 //
 // `add` converts the 5-field schedule to EventBridge's cron (UTC), parses `--cmd` as one
-// `openclaw tenants backup` (schedule/cron-command.ts), checks the destination against the
-// backup function's own policy (read from its environment), and creates the rule
-// `<prefix>-<tenant>-<name>` targeting the backup function, tagged with the tenant and cron
+// `openclaw tenants backup` or `tenants prune` (schedule/cron-command.ts), checks the
+// destination against the target function's own policy (read from its environment), and
+// creates the rule `<prefix>-<tenant>-<name>` targeting the backup function (or the prune
+// function), tagged with the tenant and cron
 // name, the original schedule and command kept in its description for `list`. A rule whose
 // target cannot be set is taken back (unless it replaced one).
 //
@@ -26,7 +27,7 @@ import {
 import { GetFunctionCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 
 import { RemoteError } from '../errors.js';
-import type { BackupCommand } from '../operations.js';
+import type { BackupCommand, PruneCommand } from '../operations.js';
 import {
   cronDescription,
   cronRuleName,
@@ -34,7 +35,7 @@ import {
   cronTargetInput,
   CRON_NAME_TAG,
   CRON_TARGET_ID,
-  parseCronCommand,
+  parseScheduledCommand,
   parseCronDescription,
   TENANT_TAG,
 } from '../schedule/cron-command.js';
@@ -42,9 +43,9 @@ import { expandTemplate } from '../schedule/destination-template.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
 import { assertTenantName } from '../tenant/names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
-import { functionName, type ControlPlane } from './deployment.js';
+import { functionName, PRUNE_ROLE, type ControlPlane } from './deployment.js';
 import { readFunctionConfig } from './function-config.js';
-import { assertRemoteStorage } from './remote-policy.js';
+import { assertRemoteStorage, assertRemoteStore } from './remote-policy.js';
 
 export interface CronClients {
   readonly events: EventBridgeClient;
@@ -57,7 +58,7 @@ export interface AddCronRequest {
   readonly name: string;
   /** 5 Unix cron fields, UTC. */
   readonly schedule: string;
-  /** The `openclaw tenants backup …` line to run. */
+  /** The `openclaw tenants backup …` or `openclaw tenants prune …` line to run. */
   readonly cmd: string;
   /** Replace an existing cron of that name. */
   readonly replace?: boolean;
@@ -68,14 +69,15 @@ export interface AddedCron {
   readonly name: string;
   readonly rule: string;
   readonly ruleArn: string | undefined;
-  /** The backup function the rule targets. */
-  readonly backupFunction: string;
+  /** What the rule runs, and the function it targets (`<prefix>-backup` or `<prefix>-prune`). */
+  readonly kind: 'backup' | 'prune';
+  readonly targetFunction: string;
   /** The schedule as given (whitespace collapsed) and in EventBridge's syntax. */
   readonly schedule: string;
   readonly expression: string;
   readonly cmd: string;
-  /** The backup the function runs; `to` may hold `{date:FORMAT}` placeholders. */
-  readonly command: BackupCommand;
+  /** The backup the function runs (`to` may hold `{date:FORMAT}` placeholders), or the prune. */
+  readonly command: BackupCommand | PruneCommand;
   readonly templated: boolean;
   /** The next three runs, UTC. */
   readonly nextRuns: readonly Date[];
@@ -87,13 +89,13 @@ export async function addCron(plane: ControlPlane, clients: CronClients, request
   assertTenantName(tenant);
   const rule = cronRuleName(plane.stack, tenant, name);
   const converted = toEventBridgeCron(request.schedule);
-  const scheduled = parseCronCommand(request.cmd, { tenant, stack: plane.stack });
+  const scheduled = parseScheduledCommand(request.cmd, { tenant, stack: plane.stack });
   const description = cronDescription(converted.schedule, request.cmd);
   const input = cronTargetInput(tenant, name, scheduled.command);
   const { events, lambda } = clients;
 
-  // The target: the backup function's ARN; its environment tells which bucket it may write.
-  const backupFunction = functionName(plane.stack, 'backup');
+  // The target: the backup (or prune) function's ARN; its environment tells which bucket it may write.
+  const backupFunction = functionName(plane.stack, scheduled.kind === 'prune' ? PRUNE_ROLE : 'backup');
   let functionArn: string;
   try {
     const found = await lambda.send(new GetFunctionCommand({ FunctionName: backupFunction }));
@@ -108,7 +110,10 @@ export async function addCron(plane: ControlPlane, clients: CronClients, request
       } catch {
         config = undefined; // a misconfigured function: doctor says more
       }
-      if (config !== undefined) assertRemoteStorage('backup', expandTemplate(scheduled.command.to, { time: new Date(), tenant: scheduled.command.tenant }), scheduled.command.storage, config);
+      if (config !== undefined) {
+        if (scheduled.kind === 'prune') assertRemoteStore('prune', scheduled.command.in, scheduled.command.storage, config);
+        else assertRemoteStorage('backup', expandTemplate(scheduled.command.to, { time: new Date(), tenant: scheduled.command.tenant }), scheduled.command.storage, config);
+      }
     }
   } catch (error) {
     throw translateAwsError(error, plane, `looking up the backup function ${backupFunction}`);
@@ -157,7 +162,8 @@ export async function addCron(plane: ControlPlane, clients: CronClients, request
     name,
     rule,
     ruleArn,
-    backupFunction,
+    kind: scheduled.kind,
+    targetFunction: backupFunction,
     schedule: converted.schedule,
     expression: converted.expression,
     cmd: request.cmd,

@@ -31,9 +31,11 @@ export interface ControlPlane {
   readonly region?: string;
 }
 
-/** The gateway's Lambda functions, each named `<prefix>-<role>`. */
+/** The gateway's Lambda functions that mount the tenants, each named `<prefix>-<role>`. */
 export const FUNCTION_ROLES = ['backup', 'restore', 'list'] as const;
-export type FunctionRole = (typeof FUNCTION_ROLES)[number];
+/** The prune function (`<prefix>-prune`): S3 only, no file system, a role of its own that may delete. */
+export const PRUNE_ROLE = 'prune';
+export type FunctionRole = (typeof FUNCTION_ROLES)[number] | typeof PRUNE_ROLE;
 
 export function functionName(stack: string, role: FunctionRole): string {
   return `${stack}-${role}`;
@@ -66,4 +68,5 @@ export const EVENT_SOURCE = 'openclaw.backup';
 export const EVENT_DETAIL_TYPES = {
   backup: { ok: 'OpenClaw Backup Succeeded', failed: 'OpenClaw Backup Failed' },
   restore: { ok: 'OpenClaw Restore Succeeded', failed: 'OpenClaw Restore Failed' },
+  prune: { ok: 'OpenClaw Prune Succeeded', failed: 'OpenClaw Prune Failed' },
 } as const;

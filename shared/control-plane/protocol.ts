@@ -7,7 +7,15 @@
 //   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, sqliteRawFallback?, storage? }
 //                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
 //                     time, eventId, command: BackupCommand with a templated `to` }
-//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }
+//                     with `dryRun: true`: the BackupPlan of `tenants backup --dry-run`
+//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }, with
+//                     `dryRun: true` the RestorePlan of `tenants restore --dry-run`;
+//                     { operation: "verify", from, limits?, record?, storage? } (`tenants verify`);
+//                     { operation: "backups", tenant, in, storage? } (`tenants backups`)
+//                     (an older gateway answers INVALID_REQUEST "unknown field")
+//   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
+//                     yearly? }, dryRun?, storage? }, or a cron rule's payload as for backup
+//                     with the PruneCommand as `command`
 //   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number }
 //                     (ownership: also report who owns the tenant tree, for `doctor`; a gateway
 //                     older than that answers INVALID_REQUEST "unknown field")
@@ -37,6 +45,7 @@ import {
   LocalCronError,
   LocationNotAllowedError,
   ModuleUnavailableError,
+  ObjectLockedError,
   OverwriteNotAllowedError,
   PipeCommandError,
   RemoteError,
@@ -56,7 +65,8 @@ import {
   type OpenClawError,
   type Outcome,
 } from '../errors.js';
-import type { BackupCommand, RestoreCommand, StorageFlags } from '../operations.js';
+import type { BackupCommand, BackupsCommand, PruneCommand, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
+import { RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
 import { CRON_PAYLOAD_SOURCE } from '../schedule/cron-command.js';
 import { expandTemplate } from '../schedule/destination-template.js';
 import { redact } from '../storage/redact.js';
@@ -149,6 +159,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   CRON_EXISTS: remote('CRON_EXISTS'),
   CRON_NAME_TAKEN: remote('CRON_NAME_TAKEN'),
   CRON_NOT_FOUND: remote('CRON_NOT_FOUND'),
+  OBJECT_LOCKED: (message) => new ObjectLockedError(message),
   AGE_BAD_RECIPIENT: (message) => new AgeBadRecipientError(message),
   AGE_BAD_IDENTITY: (message) => new AgeBadIdentityError(message),
   AGE_NOT_ENCRYPTED: (message) => new AgeNotEncryptedError(message),
@@ -195,6 +206,8 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   CRON_TARGET_FAILED: remote('CRON_TARGET_FAILED'),
   // The CLI's own: printed where it happened.
   DOCTOR_FAILED: wireOnly('DOCTOR_FAILED', 'failed'),
+  BACKUP_ALL_FAILED: wireOnly('BACKUP_ALL_FAILED', 'failed'),
+  DRY_RUN_REFUSED: wireOnly('DRY_RUN_REFUSED', 'refused'),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -218,23 +231,94 @@ export function parseRestoreCommand(value: unknown): RestoreCommand {
   const what = 'restore request';
   const record = expectRecord(value, what);
   onlyKeys(record, ['from', 'as', 'force', 'limits', 'storage'], what);
-  let limits: RestoreCommand['limits'];
-  if (record.limits !== undefined) {
-    const raw = expectRecord(record.limits, `${what} limits`);
-    onlyKeys(raw, ['maxEntries', 'maxBytes'], `${what} limits`);
-    for (const key of ['maxEntries', 'maxBytes'] as const) {
-      const limit = raw[key];
-      if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
-        throw new InvalidRequestError(`${what}: limits.${key} must be a positive whole number`);
-      }
-    }
-    limits = raw as RestoreCommand['limits'];
-  }
   return {
     from: requiredString(record, 'from', what),
     ...(record.as !== undefined && { as: requiredString(record, 'as', what) }),
     ...optionalBoolean(record, 'force', what),
-    ...(limits !== undefined && { limits }),
+    ...optionalLimits(record, what),
+    ...optionalStorage(record, what),
+  };
+}
+
+function optionalLimits(record: Record<string, unknown>, what: string): { limits?: RestoreCommand['limits'] } {
+  if (record.limits === undefined) return {};
+  const raw = expectRecord(record.limits, `${what} limits`);
+  onlyKeys(raw, ['maxEntries', 'maxBytes'], `${what} limits`);
+  for (const key of ['maxEntries', 'maxBytes'] as const) {
+    const limit = raw[key];
+    if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
+      throw new InvalidRequestError(`${what}: limits.${key} must be a positive whole number`);
+    }
+  }
+  return { limits: raw as RestoreCommand['limits'] };
+}
+
+/** What the backup function is asked: a backup, or its dry run. */
+export interface BackupFunctionRequest {
+  readonly command: BackupCommand;
+  readonly dryRun: boolean;
+}
+
+export function parseBackupFunctionRequest(value: unknown): BackupFunctionRequest {
+  const record = expectRecord(value, 'backup request');
+  const { dryRun, ...rest } = record;
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new InvalidRequestError('backup request: "dryRun" must be true or false');
+  return { command: parseBackupCommand(rest), dryRun: dryRun === true };
+}
+
+/** What the restore function is asked: a restore (or its dry run), a verification, a listing of backups. */
+export type RestoreFunctionRequest =
+  | { readonly kind: 'restore'; readonly command: RestoreCommand; readonly dryRun: boolean }
+  | { readonly kind: 'verify'; readonly command: VerifyCommand }
+  | { readonly kind: 'backups'; readonly command: BackupsCommand };
+
+export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequest {
+  const record = expectRecord(value, 'restore request');
+  const { operation, dryRun, ...rest } = record;
+  if (operation === 'verify') {
+    const what = 'verify request';
+    if (dryRun !== undefined) throw new InvalidRequestError(`${what}: unknown field "dryRun"`);
+    onlyKeys(rest, ['from', 'limits', 'record', 'storage'], what);
+    return {
+      kind: 'verify',
+      command: {
+        from: requiredString(rest, 'from', what),
+        ...optionalLimits(rest, what),
+        ...optionalBoolean(rest, 'record', what),
+        ...optionalStorage(rest, what),
+      },
+    };
+  }
+  if (operation === 'backups') {
+    const what = 'backups request';
+    if (dryRun !== undefined) throw new InvalidRequestError(`${what}: unknown field "dryRun"`);
+    onlyKeys(rest, ['tenant', 'in', 'storage'], what);
+    return { kind: 'backups', command: { tenant: requiredString(rest, 'tenant', what), in: requiredString(rest, 'in', what), ...optionalStorage(rest, what) } };
+  }
+  if (operation !== undefined) throw new InvalidRequestError(`restore request: unknown operation ${JSON.stringify(operation)?.slice(0, 40)} (are the CLI and the gateway the same version?)`);
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new InvalidRequestError('restore request: "dryRun" must be true or false');
+  return { kind: 'restore', command: parseRestoreCommand(rest), dryRun: dryRun === true };
+}
+
+export function parsePruneCommand(value: unknown, what = 'prune request'): PruneCommand {
+  const record = expectRecord(value, what);
+  onlyKeys(record, ['tenant', 'in', 'keep', 'dryRun', 'storage'], what);
+  const keep = expectRecord(record.keep, `${what} keep`);
+  onlyKeys(keep, RETENTION_RULES, `${what} keep`);
+  const policy: { -readonly [K in keyof RetentionPolicy]: number } = {};
+  for (const rule of RETENTION_RULES) {
+    const count = keep[rule];
+    if (count === undefined || count === null) continue;
+    if (!(typeof count === 'number' && Number.isSafeInteger(count) && count >= 0)) {
+      throw new InvalidRequestError(`${what}: keep.${rule} must be a whole number`);
+    }
+    policy[rule] = count;
+  }
+  return {
+    tenant: requiredString(record, 'tenant', what),
+    in: requiredString(record, 'in', what),
+    keep: policy,
+    ...optionalBoolean(record, 'dryRun', what),
     ...optionalStorage(record, what),
   };
 }
@@ -314,6 +398,27 @@ export interface ScheduledBackupRequest {
   readonly time: Date;
   readonly timeSource: 'event' | 'clock';
   readonly eventId?: string;
+}
+
+/** A cron rule's prune payload, validated. */
+export interface ScheduledPruneRequest {
+  readonly command: PruneCommand;
+  readonly cronName: string;
+  readonly eventId?: string;
+}
+
+export function parseScheduledPrune(value: unknown): ScheduledPruneRequest {
+  const what = 'scheduled prune';
+  const record = expectRecord(value, what);
+  if (record.source === 'aws.events') {
+    throw new InvalidRequestError('a scheduled event without openclaw\'s payload: create schedules with `openclaw cron add`, whose rules pass the prune to run');
+  }
+  onlyKeys(record, ['source', 'tenant', 'cronName', 'time', 'eventId', 'command'], what);
+  const tenant = requiredString(record, 'tenant', what);
+  const command = parsePruneCommand(record.command, `${what} command`);
+  if (command.tenant !== tenant) throw new InvalidRequestError(`${what}: the command prunes "${command.tenant}", not the cron's tenant "${tenant}"`);
+  if (command.dryRun === true) throw new InvalidRequestError(`${what}: a scheduled prune cannot be a dry run`);
+  return { command, cronName: requiredString(record, 'cronName', what), ...(typeof record.eventId === 'string' && { eventId: record.eventId }) };
 }
 
 export function isScheduledEvent(value: unknown): boolean {

@@ -12,11 +12,14 @@
 //     listed in OPENCLAW_ALLOWED_ENDPOINTS (none by default), any bucket there
 //   - `--overwrite`: only where the deployer allowed it (OPENCLAW_ALLOW_OVERWRITE); a backup
 //     function that can replace archives can erase a tenant's history
+//   - many archives at once (`tenants backups`, `tenants prune`: `s3://bucket/prefix/`): a
+//     listing where a restore may read, a prune only in the backup bucket, both within its key
+//     prefix when one is configured
 // Every check here runs before anything is read from the tenant volume or S3.
 
 import { LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
 import type { StorageFlags } from '../operations.js';
-import { isS3Url, parseS3Url } from '../storage/s3-url.js';
+import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { endpointOrigin, type FunctionConfig } from './function-config.js';
 
 export const PIPE_REFUSAL =
@@ -79,6 +82,36 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
       `this gateway keeps its archives under ${backupArea(config)}: ${flag} must be s3://${bucket}/${prefix}…, not ${location}`,
     );
   }
+}
+
+/**
+ * `--in s3://bucket/prefix/` of `tenants backups` (`list`: where restores may read) and
+ * `tenants prune` (`prune`: the backup bucket only), within the key prefix.
+ */
+export function assertRemoteStore(purpose: 'list' | 'prune', location: string, storage: Omit<StorageFlags, 'pipe'> | undefined, config: FunctionConfig): void {
+  if (!isS3Url(location)) {
+    throw new UsageError(
+      'in remote mode archives are stored in S3: --in must be s3://bucket/prefix/ (the gateway\'s functions cannot reach a directory on this machine)',
+      'REMOTE_UNSUPPORTED',
+    );
+  }
+  const { bucket, prefix } = parseS3Prefix(location);
+  const keyPrefix = config.backupKeyPrefix;
+  if (storage?.endpoint === undefined && bucket === config.backupBucket && keyPrefix !== undefined && !prefix.startsWith(keyPrefix)) {
+    throw new LocationNotAllowedError(`this gateway keeps its archives under ${backupArea(config)}: --in must be s3://${bucket}/${keyPrefix}…, not ${location}`);
+  }
+  if (storage?.endpoint === undefined && config.backupBucket !== undefined) {
+    const readable = [config.backupBucket, ...(purpose === 'list' ? config.allowedSourceBuckets : [])];
+    if (!readable.includes(bucket)) {
+      throw new LocationNotAllowedError(
+        purpose === 'prune'
+          ? `this gateway prunes archives in ${backupArea(config)} only, not in bucket "${bucket}"`
+          : `this gateway lists archives in ${[backupArea(config), ...config.allowedSourceBuckets.map((name) => `s3://${name}/`)].join(', ')} only, not in bucket "${bucket}"`,
+      );
+    }
+  }
+  // The same rules as for one archive there: a key inside the prefix stands for it.
+  assertRemoteStorage(purpose === 'prune' ? 'backup' : 'restore', `s3://${bucket}/${prefix}x`, storage, config);
 }
 
 /** `--overwrite` is the deployer's opt-in (OPENCLAW_ALLOW_OVERWRITE); refused otherwise. */

@@ -6,8 +6,10 @@
 //     then writer threads (WorkerTreeWriter): starting threads costs more than a small
 //     archive takes. The switch happens between two decoded chunks; a file already open
 //     stays with the writer that opened it.
+//   - Nothing at all (`tenants verify`, a restore's dry run): DiscardingTreeWriter.
 
 import type { FileAccess } from '../file-access.js';
+import { DiscardingTreeWriter } from './discarding-tree-writer.js';
 import { ParallelTreeWriter } from './parallel-tree-writer.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
 import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
@@ -24,12 +26,15 @@ export interface TreeWriterChoice {
    * files are written on writer threads; 0 or less: from the start. @default 16 MiB
    */
   readonly workerThresholdBytes?: number;
+  /** Write nothing: the extraction's checks run, the tree is not created. */
+  readonly discard?: boolean;
   /** Who gets every entry created (tree-writer.ts); none: the process's own identity, no chown call. */
   readonly owner?: Owner;
 }
 
 export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
   const { owner } = choice;
+  if (choice.discard === true) return new DiscardingTreeWriter();
   if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner);
   const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   return threshold <= 0 ? new WorkerTreeWriter(undefined, owner) : new SyncThenThreads(threshold, owner);

@@ -19,14 +19,16 @@
 // it exactly. Damage the tar parser finds is a CorruptArchiveError.
 //
 // This module decides what is created and in which order; a TreeWriter creates it, and which
-// writer that is (and when it changes, for speed) is choose-tree-writer.ts's business.
+// writer that is (and when it changes, for speed) is choose-tree-writer.ts's business. With
+// `discard` (`tenants verify`, a restore's dry run) the writer creates nothing: every check
+// here runs the same, since none of them reads back what was written.
 
 import { createHash, type Hash } from 'node:crypto';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
-import { fileAccessFor, type FileAccess } from '../file-access.js';
+import { fileAccessFor, SYNC_ACCESS, type FileAccess } from '../file-access.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from '../format.js';
@@ -75,6 +77,8 @@ export interface ExtractOptions {
   readonly fileAccess?: FileAccess;
   /** On a local disk, when files start being written on writer threads (choose-tree-writer.ts). @default 16 MiB */
   readonly workerThresholdBytes?: number;
+  /** Check everything, write nothing: `prepare`'s directory is only a name (choose-tree-writer.ts). */
+  readonly discard?: boolean;
   /** Who gets every entry written (tree-writer.ts), asked once `prepare` has chosen the target; none: no chown. */
   readonly owner?: () => Owner | undefined;
 }
@@ -88,6 +92,8 @@ export interface ExtractResult {
   readonly bytes: number;
   /** The archive's manifest, which the extracted tree was verified against; undefined for foreign archives. */
   readonly manifest?: Manifest;
+  /** SHA-256 of the manifest's bytes as stored (what a backup reports and tags its archive with). */
+  readonly manifestSha256?: string;
 }
 
 type Node =
@@ -154,6 +160,7 @@ class Extraction {
   private tenant: string | undefined;
   private root = '';
   private manifest: Manifest | undefined;
+  private manifestSha256: string | undefined;
   private manifestSeen = false;
   private entryCount = 0;
   private unpackedBytes = 0;
@@ -199,8 +206,9 @@ class Extraction {
     this.tenant = tenant;
     this.root = await this.options.prepare(tenant);
     this.writes = chooseTreeWriter({
-      access: this.options.fileAccess ?? fileAccessFor(this.root),
+      access: this.options.fileAccess ?? (this.options.discard === true ? SYNC_ACCESS : fileAccessFor(this.root)),
       workerThresholdBytes: this.options.workerThresholdBytes,
+      discard: this.options.discard,
       owner: this.options.owner?.(),
     });
     // The chunk holding this first entry began before there was a writer.
@@ -361,6 +369,7 @@ class Extraction {
     this.body = undefined;
     if (body.kind === 'manifest') {
       this.manifest = parseManifest(body.bytes);
+      this.manifestSha256 = createHash('sha256').update(body.bytes).digest('hex');
       return undefined;
     }
     const done = body.sink.finish();
@@ -397,7 +406,7 @@ class Extraction {
     }
     throwIfAborted(this.options.signal);
     await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
-    return { tenant, ...this.counts, bytes: this.unpackedBytes, manifest };
+    return { tenant, ...this.counts, bytes: this.unpackedBytes, manifest, ...(manifest !== undefined && { manifestSha256: this.manifestSha256 }) };
   }
 
   /** After a failure: the open file closed, writes in flight settled. */

@@ -11,17 +11,15 @@ import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
-import { isAgeFile } from '../age/probe.js';
-import { extractTenantArchive, type ExtractProgress } from './extract.js';
+import { errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
-import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
+import type { ManifestNote } from '../archive/manifest.js';
+import { readTenantArchive } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
-import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
-import { decompressFrames } from '../archive/zstd-decoder.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import type { FileAccess } from '../file-access.js';
 
@@ -111,39 +109,15 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
-    let archiveTotalBytes: number | undefined;
-    const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
-    let archiveBytes = 0;
-    let marker: ArchiveMarker | undefined;
-    async function* counted(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of source as AsyncIterable<Uint8Array>) {
-        throwIfAborted(signal);
-        if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
-        archiveBytes += chunk.length;
-        yield chunk;
-      }
-    }
-    const decoded = cancellable(
-      decompressFrames(counted(), {
-        skippableNibbles: [ARCHIVE_MARKER_NIBBLE],
-        onSkippableFrame: (payload) => {
-          if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
-          marker = parseArchiveMarker(payload);
-        },
-      }),
-      signal,
-    );
-
-    const extracted = await extractTenantArchive(decoded, {
+    const read = await readTenantArchive(location, {
       limits,
       signal,
-      fileAccess: request.fileAccess,
+      ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       owner: () => owner,
-      requireManifest: () => marker !== undefined,
       onProgress: (progress) => {
         crashPoint('restore:extracting');
-        request.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) });
+        request.onProgress?.(progress);
       },
       prepare: async (archiveTenant) => {
         const target = targetOverride ?? archiveTenant;
@@ -154,10 +128,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     }).catch((error: unknown) => {
       throw restoreWriteError(error, tenantsDir);
     });
-    throwIfAborted(signal);
-    if (marker !== undefined && marker.tenant !== extracted.tenant) {
-      throw new CorruptArchiveError(`the archive is marked as tenant "${marker.tenant}" but its entries are for "${extracted.tenant}"`);
-    }
+    const { extracted, archiveBytes } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await staging!.commit({ force });
@@ -199,18 +170,6 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 }
 
 /**
- * An archive that starts with the age header is still encrypted: the zstd decoder would call
- * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
- * (a --pipe whose output is still age-encrypted gets the same hint).
- */
-export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
-  if (!isAgeFile(firstBytes)) return;
-  throw new UsageError(
-    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
-  );
-}
-
-/**
  * A system error met while creating the staging tree, as a FileSystemError that says where
  * and why in one line; our own errors and anything unrecognised pass through.
  */
@@ -237,17 +196,5 @@ async function removeEmptyDirs(topmost: string, deepest: string): Promise<void> 
     } catch {
       return;
     }
-  }
-}
-
-/** The decoded stream, checked for cancellation before each chunk: a small input may decode for a long time. */
-async function* cancellable(decoded: AsyncGenerator<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-  try {
-    for await (const chunk of decoded) {
-      throwIfAborted(signal);
-      yield chunk;
-    }
-  } finally {
-    await decoded.return(undefined);
   }
 }

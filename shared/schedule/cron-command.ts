@@ -8,9 +8,11 @@
 // the backup function when the rule fires, in UTC, from the scheduled event's time (which
 // the rule passes in; see `cronTargetInput`), so a retried invocation writes the same key.
 // Everything else a shell would do (`;`, pipes, redirections, `$VAR`, backticks, other
-// commands) is refused with the reason. The only command that can be scheduled is
-// `openclaw tenants backup <tenant> --to s3://…`, for the cron's own tenant; its flags are
-// the CLI's own (command-flags.ts), each of which is taken, ignored or refused here.
+// commands) is refused with the reason. The commands that can be scheduled are
+// `openclaw tenants backup <tenant> --to s3://…` and `openclaw tenants prune <tenant> --in
+// s3://… --keep-…`, for the cron's own tenant (`parseScheduledCommand` tells them apart);
+// their flags are the CLI's own (command-flags.ts), each of which is taken, ignored or
+// refused here.
 //
 // The payload's `command.to` is a destination template (destination-template.ts); `<` and
 // `>` are refused everywhere because EventBridge's input transformer would take them for
@@ -18,9 +20,10 @@
 
 import { CronCommandError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
-import { BACKUP_FLAGS, GLOBAL_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag } from '../command-flags.js';
-import type { BackupCommand, StorageFlags } from '../operations.js';
-import { parseS3Url } from '../storage/s3-url.js';
+import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag, type PruneFlag } from '../command-flags.js';
+import type { BackupCommand, PruneCommand, StorageFlags } from '../operations.js';
+import type { RetentionPolicy, RetentionRule } from '../catalog/retention.js';
+import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { dateFormatProblem, expandTemplate, hasPlaceholders, templateProblem } from './destination-template.js';
 
 /** `source` of the payload a cron rule sends to the backup function. */
@@ -245,6 +248,9 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
   pipe: { refused: '--pipe runs a shell command and is not available in a scheduled (Lambda) backup; the bucket encrypts archives at rest' },
+  all: { refused: 'a cron backs up its own tenant: drop --all (one cron per tenant)' },
+  jobs: { refused: '--jobs goes with --all, which a cron does not take' },
+  dryRun: { refused: 'a scheduled backup runs for real: try the command with --dry-run by hand first' },
 };
 
 type BackupLineFlag = { readonly key: GlobalFlag | BackupFlag; readonly spec: FlagSpec };
@@ -356,10 +362,11 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
 
 /** Options of any openclaw command that take a value (to find the subcommand before judging options). */
 const VALUE_OPTIONS = new Set<string>(
-  [GLOBAL_FLAGS, BACKUP_FLAGS, RESTORE_FLAGS].flatMap((flags) => Object.values<FlagSpec>(flags)).filter((spec) => spec.value !== undefined).map((spec) => spec.flag),
+  [GLOBAL_FLAGS, BACKUP_FLAGS, RESTORE_FLAGS, PRUNE_FLAGS].flatMap((flags) => Object.values<FlagSpec>(flags)).filter((spec) => spec.value !== undefined).map((spec) => spec.flag),
 );
 
-function assertSchedulableCommand(words: readonly Word[]): void {
+/** The first two command words of a line (`tenants backup`), skipping options and their values. */
+function subcommandOf(words: readonly Word[]): string[] {
   const commands: string[] = [];
   for (let index = 1; index < words.length && commands.length < 2; index++) {
     const head = words[index]!.map((part) => ('text' in part ? part.text : '')).join('');
@@ -367,9 +374,143 @@ function assertSchedulableCommand(words: readonly Word[]): void {
     if (!head.startsWith('-')) commands.push(head);
     else if (VALUE_OPTIONS.has(head)) index++;
   }
+  return commands;
+}
+
+const SCHEDULABLE = 'only "openclaw tenants backup <tenant> --to s3://…" and "openclaw tenants prune <tenant> --in s3://… --keep-…" can be scheduled';
+
+function assertSchedulableCommand(words: readonly Word[]): void {
+  const commands = subcommandOf(words);
   if (commands[0] !== 'tenants' || commands[1] !== 'backup') {
-    throw new CronCommandError(`only "openclaw tenants backup <tenant> --to s3://…" can be scheduled, got "openclaw ${commands.join(' ')}"`);
+    throw new CronCommandError(`${SCHEDULABLE}, got "openclaw ${commands.join(' ')}"`);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduled prunes
+
+/** What a cron runs: a backup (its `to` a template) or a prune. */
+export type ScheduledCommand =
+  | ({ readonly kind: 'backup' } & ScheduledBackup)
+  | { readonly kind: 'prune'; readonly command: PruneCommand; readonly templated: false };
+
+/** Parses `--cmd` into the backup or prune it schedules. */
+export function parseScheduledCommand(line: string, context: CronCommandContext): ScheduledCommand {
+  if (/[<>]/.test(line)) throw notAShell('"<" and ">"');
+  const words = splitWords(line);
+  const [group, verb] = words.length === 0 ? [] : subcommandOf(words);
+  if (group === 'tenants' && verb === 'prune') return { kind: 'prune', command: parsePruneLine(words, context), templated: false };
+  return { kind: 'backup', ...parseCronCommand(line, context) };
+}
+
+type PruneUse = 'location' | 'keep' | 'storage' | 'ignored' | 'this-stack' | { readonly refused: string };
+
+/** Every flag the CLI's `tenants prune` accepts, and what a scheduled prune does with it. */
+const SCHEDULED_PRUNE: { readonly [F in GlobalFlag | PruneFlag]: PruneUse } = {
+  tenantsDir: 'ignored',
+  stack: 'this-stack',
+  json: 'ignored',
+  in: 'location',
+  keepLast: 'keep',
+  keepDaily: 'keep',
+  keepWeekly: 'keep',
+  keepMonthly: 'keep',
+  keepYearly: 'keep',
+  dryRun: { refused: 'a scheduled prune runs for real: try the command with --dry-run by hand first' },
+  awsProfile: { refused: 'the scheduled prune runs with the prune function\'s execution role: drop --aws-profile (give it to `cron add` itself)' },
+  region: { refused: 'the scheduled prune runs in the gateway\'s region: drop --region (give it to `cron add` itself)' },
+  endpoint: 'storage',
+  accessKey: { refused: DROP_KEYS },
+  secretKey: { refused: DROP_KEYS },
+};
+
+const PRUNE_LINE_FLAGS = new Map<string, { readonly key: GlobalFlag | PruneFlag; readonly spec: FlagSpec }>(
+  [...Object.entries(GLOBAL_FLAGS), ...Object.entries(PRUNE_FLAGS)].map(([key, spec]) => [spec.flag, { key: key as GlobalFlag | PruneFlag, spec }]),
+);
+
+const KEEP_RULES: Readonly<Partial<Record<GlobalFlag | PruneFlag, RetentionRule>>> = {
+  keepLast: 'last',
+  keepDaily: 'daily',
+  keepWeekly: 'weekly',
+  keepMonthly: 'monthly',
+  keepYearly: 'yearly',
+};
+
+function parsePruneLine(words: readonly Word[], context: CronCommandContext): PruneCommand {
+  const literal = (word: Word, what: string): string => {
+    if (word.some((part) => 'date' in part)) throw new CronCommandError(`$(date …) cannot be used in a scheduled prune (${what})`);
+    return word.map((part) => ('text' in part ? part.text : '')).join('');
+  };
+  const program = literal(words[0]!, 'the command name');
+  if (program !== 'openclaw' && !program.endsWith('/openclaw')) {
+    throw new CronCommandError(`--cmd must be an openclaw command (it is not run by a shell), got ${JSON.stringify(program)}`);
+  }
+  const positionals: string[] = [];
+  const keep: { -readonly [K in RetentionRule]?: number } = {};
+  const storage: Record<string, string> = {};
+  let location: string | undefined;
+  let optionsEnded = false;
+  for (let index = 1; index < words.length; index++) {
+    const text = literal(words[index]!, 'the command');
+    if (optionsEnded || !text.startsWith('-') || text === '-') {
+      positionals.push(text);
+      continue;
+    }
+    if (text === '--') {
+      optionsEnded = true;
+      continue;
+    }
+    const equals = text.indexOf('=');
+    const name = equals === -1 ? text : text.slice(0, equals);
+    const known = PRUNE_LINE_FLAGS.get(name);
+    if (known === undefined) throw new CronCommandError(`unknown option ${JSON.stringify(name)} in --cmd (a scheduled prune takes --in, --keep-* and --endpoint)`);
+    const use = SCHEDULED_PRUNE[known.key];
+    if (typeof use === 'object') throw new CronCommandError(use.refused);
+    let value: string | undefined;
+    if (known.spec.value !== undefined) {
+      if (equals !== -1) value = text.slice(equals + 1);
+      else {
+        const next = words[++index];
+        if (next === undefined) throw new CronCommandError(`${name} in --cmd needs a value`);
+        value = literal(next, name);
+      }
+    } else if (equals !== -1) throw new CronCommandError(`${name} takes no value`);
+    switch (use) {
+      case 'location':
+        if (location !== undefined) throw new CronCommandError(`${name} is given twice in --cmd`);
+        location = value!;
+        break;
+      case 'keep': {
+        const count = Number(value);
+        if (!/^\d+$/.test(value!) || !Number.isSafeInteger(count)) throw new CronCommandError(`${name} in --cmd must be a whole number`);
+        keep[KEEP_RULES[known.key]!] = count;
+        break;
+      }
+      case 'storage':
+        storage[known.key] = value!;
+        break;
+      case 'ignored':
+        break;
+      case 'this-stack':
+        if (value !== context.stack) throw new CronCommandError(`--cmd names --stack ${value}, but the cron is added to ${context.stack}`);
+        break;
+    }
+  }
+  const [, , tenant, ...extra] = positionals;
+  if (tenant === undefined) throw new CronCommandError('--cmd names no tenant: openclaw tenants prune <tenant> --in s3://… --keep-…');
+  if (extra.length > 0) throw new CronCommandError(`unexpected ${JSON.stringify(extra.join(' '))} in --cmd`);
+  assertTenantName(tenant);
+  if (tenant !== context.tenant) {
+    throw new CronCommandError(`--cmd prunes tenant "${tenant}", but the cron belongs to tenant "${context.tenant}": they must be the same`);
+  }
+  if (location === undefined || !isS3Url(location)) {
+    throw new CronCommandError('a scheduled prune works on S3: --cmd needs --in s3://bucket/prefix/');
+  }
+  parseS3Prefix(location);
+  if (!Object.values(keep).some((count) => count > 0)) {
+    throw new CronCommandError('--cmd keeps nothing: a scheduled prune needs at least one --keep-last/-daily/-weekly/-monthly/-yearly above 0');
+  }
+  return { tenant, in: location, keep: keep as RetentionPolicy, ...(Object.keys(storage).length > 0 && { storage: storage as StorageFlags }) };
 }
 
 /**
@@ -401,8 +542,8 @@ export interface CronPayload {
   readonly time?: string;
   /** The scheduled event's `id`, for the logs. */
   readonly eventId?: string;
-  /** The backup; `to` is a template. */
-  readonly command: BackupCommand;
+  /** The backup (`to` a template) or the prune. */
+  readonly command: BackupCommand | PruneCommand;
 }
 
 export interface InputTransformer {
@@ -414,7 +555,7 @@ export interface InputTransformer {
  * The rule target's input transformer: the payload with the scheduled event's `time` and
  * `id` filled in by EventBridge. (`<time>` unquoted in a JSON template becomes a JSON string.)
  */
-export function cronTargetInput(tenant: string, cronName: string, command: BackupCommand): InputTransformer {
+export function cronTargetInput(tenant: string, cronName: string, command: BackupCommand | PruneCommand): InputTransformer {
   const fixed = JSON.stringify({ source: CRON_PAYLOAD_SOURCE, tenant, cronName });
   if (/[<>]/.test(fixed + JSON.stringify(command))) throw notAShell('"<" and ">"');
   return {

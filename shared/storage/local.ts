@@ -14,6 +14,10 @@
 // its name instead (`.<archive>.<pid>-<start>-<host>.<random>.partial`, process-owner.ts)
 // and its writer touches it every HEARTBEAT_MS: the next write into the same
 // directory removes those whose owner is provably gone.
+//
+// `tenants verify` records a verification beside the archive in a hidden file,
+// `.<archive>.openclaw-verified` (verified-mark.ts says what it holds); it names the
+// archive's size and mtime, so a mark outlives no change of the archive.
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
@@ -25,7 +29,8 @@ import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import { formatLocalMark, verifiedMarkPath } from './verified-mark.js';
 
 /** The StorageError code of a file system failure, by errno. */
 const STORAGE_CODES: Readonly<Record<string, StorageCode>> = {
@@ -192,6 +197,27 @@ export class LocalFileLocation implements ArchiveLocation {
     }
     options.onSize?.(info.size);
     return guardReadable(handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES }), (error) => this.fsError(error, 'read'), options.signal);
+  }
+
+  async markVerified(mark: VerifiedMark, options: ReadOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    const info = await stat(this.path).catch((error: unknown) => {
+      throw this.fsError(error, 'read');
+    });
+    const target = verifiedMarkPath(this.path);
+    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE);
+      try {
+        await writeFully(handle, formatLocalMark(mark, info));
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, target);
+    } catch (error) {
+      await unlink(temporary).catch(() => {});
+      throw this.fsError(error, 'write', target);
+    }
   }
 
   private async commit(temporary: string, overwrite: boolean): Promise<void> {

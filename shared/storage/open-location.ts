@@ -10,7 +10,8 @@ import { UsageError } from '../errors.js';
 import { LocalFileLocation } from './local.js';
 import { withPipeCommand } from './pipe.js';
 import { isS3Url, parseS3Url } from './s3-url.js';
-import type { ArchiveLocation } from './types.js';
+import type { ArchiveLocation, StoreEndpoint } from './types.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 export { redact } from './redact.js';
 
@@ -82,23 +83,8 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
 async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
   validateLocationOptions(spec, options);
   const { bucket, key } = parseS3Url(spec);
-  // `--endpoint`, else one the environment or the profile configures (AWS_ENDPOINT_URL_S3,
-  // endpoint_url…), resolved for `--aws-profile` as for AWS_PROFILE: either way an
-  // S3-compatible store, with the same settings (path-style, checksums only when required).
-  const configured =
-    options.endpoint !== undefined
-      ? { url: options.endpoint, source: '--endpoint' }
-      : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
-  const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
-  // Only now, with everything valid, is the SDK loaded.
-  const [{ createS3Client }, { S3Location }] = await Promise.all([import('./s3-client.js'), import('./s3.js')]);
-  const client = await createS3Client({
-    ...(options.region !== undefined && { region: options.region }),
-    ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
-    ...(configured !== undefined && { endpoint: configured.url }),
-    ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
-    ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
-  });
+  const { client, endpoint } = await s3ClientFor(options);
+  const { S3Location } = await import('./s3.js');
   return new S3Location({
     client,
     bucket,
@@ -107,6 +93,31 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
     ...(options.expectedBytes !== undefined && { expectedBytes: options.expectedBytes }),
     secrets: [options.secretKey],
   });
+}
+
+/**
+ * The S3 client for validated `options`, and the S3-compatible endpoint it talks to:
+ * `--endpoint`, else one the environment or the profile configures (AWS_ENDPOINT_URL_S3,
+ * endpoint_url…), resolved for `--aws-profile` as for AWS_PROFILE: either way an
+ * S3-compatible store, with the same settings (path-style, checksums only when required).
+ * Shared with open-store.ts, so a listing or a prune reaches the store a backup wrote to.
+ */
+export async function s3ClientFor(options: LocationOptions): Promise<{ client: S3Client; endpoint?: StoreEndpoint }> {
+  const configured =
+    options.endpoint !== undefined
+      ? { url: options.endpoint, source: '--endpoint' }
+      : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
+  const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
+  // Only now, with everything valid, is the SDK loaded.
+  const { createS3Client } = await import('./s3-client.js');
+  const client = await createS3Client({
+    ...(options.region !== undefined && { region: options.region }),
+    ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
+    ...(configured !== undefined && { endpoint: configured.url }),
+    ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
+    ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
+  });
+  return { client, ...(endpoint !== undefined && { endpoint }) };
 }
 
 function openLocal(spec: string, options: LocationOptions): ArchiveLocation {

@@ -19,9 +19,9 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
-import { OpenClawError, PipeCommandError } from '../errors.js';
+import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ReadOptions, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
 export interface PipeCommandOptions {
   /** Shell that runs the command. @default '/bin/sh' */
@@ -55,6 +55,12 @@ class PipeLocation implements ArchiveLocation {
 
   checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
     return this.inner.checkWritable(options);
+  }
+
+  /** The mark belongs to the stored bytes, which the command only filters. */
+  markVerified(mark: VerifiedMark, options?: ReadOptions): Promise<void> {
+    if (this.inner.markVerified === undefined) return Promise.reject(new StorageError(`${this.inner.display} cannot record a verification`, 'NOT_SUPPORTED'));
+    return this.inner.markVerified(mark, options);
   }
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {

@@ -66,6 +66,30 @@ export function parseS3Url(text: string): S3Url {
   return { bucket, key };
 }
 
+/** An `s3://bucket/prefix/` location of many archives: the prefix is empty or ends in "/". */
+export interface S3Prefix {
+  readonly bucket: string;
+  readonly prefix: string;
+}
+
+/**
+ * Parses `s3://bucket/`, `s3://bucket/prefix/` (or `s3://bucket/prefix`, taken as the folder
+ * `prefix/`), with the bucket and key rules of parseS3Url.
+ */
+export function parseS3Prefix(text: string): S3Prefix {
+  if (!isS3Url(text)) throw new InvalidNameError(`not an S3 URL: expected s3://bucket/prefix/, got ${JSON.stringify(text)}`);
+  const rest = text.slice(S3_SCHEME.length);
+  const slash = rest.indexOf('/');
+  const path = slash === -1 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
+  if (path === '') {
+    // Only the bucket: checked by the same rules, with a placeholder key.
+    const { bucket } = parseS3Url(`${S3_SCHEME}${slash === -1 ? rest : rest.slice(0, slash)}/x`);
+    return { bucket, prefix: '' };
+  }
+  const { bucket, key } = parseS3Url(`${S3_SCHEME}${rest.slice(0, slash)}/${path}`);
+  return { bucket, prefix: `${key}/` };
+}
+
 /** Why `name` is not a valid general purpose bucket name, or undefined when it is. */
 export function bucketNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'empty';

@@ -37,6 +37,10 @@
 // Integrity: on AWS every part carries a CRC32 checksum S3 verifies; custom endpoints get
 // only the checksums the API requires (see s3-client.ts).
 //
+// Verification marks (`tenants verify`): the tag `openclaw-verified` (verified-mark.ts) is
+// added to the object's tags, on the version that was read (or, unversioned, only while the
+// object still has the ETag that was read), keeping the other tags.
+//
 // Reads resume: if the body breaks mid-way, a ranged GET continues from the byte where it
 // stopped, pinned to the first response's ETag with If-Match (and the answer's ETag and
 // Content-Range are checked), so a changed object is an error rather than a splice. At
@@ -52,7 +56,8 @@ import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, uploadStream, UploadFailure, type StreamUploadResult } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, ReadOptions, StoreEndpoint, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, ReadOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 const MiB = 1024 * 1024;
 
@@ -128,6 +133,8 @@ export class S3Location implements ArchiveLocation {
   private readonly client: S3Client;
   private readonly options: S3LocationOptions;
   private region: Promise<string | undefined> | undefined;
+  /** The object `read` opened: what a verification mark is pinned to. */
+  private opened: { readonly etag?: string; readonly versionId?: string } | undefined;
 
   constructor(options: S3LocationOptions) {
     this.options = options;
@@ -221,11 +228,34 @@ export class S3Location implements ArchiveLocation {
       if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
     }
+    this.opened = { etag: first.ETag, versionId: first.VersionId };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const stream = ReadableStream.from(this.resumingBody(sdk, first, context, signal), { objectMode: false });
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
     stream.once('close', stopListening);
     return stream;
+  }
+
+  async markVerified(mark: VerifiedMark, options: ReadOptions = {}): Promise<void> {
+    const { signal } = options;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
+    const versionId = this.opened?.versionId;
+    const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
+    try {
+      if (versionId === undefined && this.opened?.etag !== undefined) {
+        const head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+        if (head.ETag !== this.opened.etag) throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
+      }
+      const current = await this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal: signal });
+      const kept = (current.TagSet ?? []).filter((tag) => tag.Key !== VERIFIED_TAG);
+      await this.client.send(
+        new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [...kept, { Key: VERIFIED_TAG, Value: formatMarkTag(mark) }] } }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw translateS3Error(error, context);
+    }
   }
 
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */

@@ -49,6 +49,16 @@ export interface StoreEndpoint {
   readonly source: string;
 }
 
+/** What `tenants verify` records beside an archive it found intact (prune keeps the newest such backup). */
+export interface VerifiedMark {
+  /** ISO-8601 time of the verification. */
+  readonly verifiedAt: string;
+  /** SHA-256 of the manifest the archive was verified against. */
+  readonly manifestSha256: string;
+  /** The manifest's creation time (lets a listing date an archive whose marker predates it). */
+  readonly createdAt: string;
+}
+
 /** Where one backup archive lives. */
 export interface ArchiveLocation {
   /** How to show the location to a user: no credentials, ever. */
@@ -82,4 +92,12 @@ export interface ArchiveLocation {
    * StorageError). Implementations may resume broken transfers transparently.
    */
   read(options?: ReadOptions): Promise<Readable>;
+
+  /**
+   * Records that the archive read last was verified intact: an object tag on S3, a hidden
+   * file beside a local archive. Optional (the in-memory location has none). Rejects with
+   * StorageError when the mark cannot be written (read-only access); the caller decides
+   * whether that matters. A mark never changes the archive's bytes.
+   */
+  markVerified?(mark: VerifiedMark, options?: ReadOptions): Promise<void>;
 }

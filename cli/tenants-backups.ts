@@ -1,0 +1,59 @@
+// `openclaw tenants backups NAME --in LOCATION`: the tenant's archives, newest first.
+
+import type { Command } from 'commander';
+
+import type { BackupEntry, BackupsListing } from '../shared/catalog/backups.js';
+import { BACKUPS_FLAGS } from '../shared/command-flags.js';
+import { addFlags, storageFlags, type CliContext } from './context.js';
+import { formatBytes, plural, printable, table, utcSecond, via } from './output.js';
+
+export function registerBackups(tenants: Command, context: CliContext): void {
+  const command = tenants
+    .command('backups')
+    .description("list a tenant's backups in a directory or below an S3 prefix, newest first (reads only their first and last bytes and metadata)")
+    .argument('<tenant>', 'tenant name')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  openclaw tenants backups acme --in /var/backups/acme/\n' +
+        '  openclaw tenants backups acme --in s3://my-bucket/backups/ --aws-profile production',
+    );
+  addFlags(command, BACKUPS_FLAGS);
+  command.action(async (tenant: string, flags: Record<string, unknown>) => {
+    const { pipe: _pipe, ...storage } = storageFlags(flags);
+    const listing = await context.operations().listBackups({ tenant, in: flags.in as string, storage }, { signal: context.signal });
+    context.output.result(listing, describeListing(listing));
+  });
+}
+
+export function describeListing(listing: BackupsListing): string[] {
+  if (listing.backups.length === 0) {
+    return [`no backups of "${listing.tenant}" in ${listing.location}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
+  }
+  const rows = listing.backups.map((entry) => [
+    entry.createdAt === undefined ? `? (file ${utcSecond(entry.modifiedAt)})` : utcSecond(entry.createdAt),
+    formatBytes(entry.bytes),
+    entry.toolVersion ?? '-',
+    entry.manifestSha256 === undefined ? '-' : entry.manifestSha256.slice(0, 12),
+    describeContent(entry),
+    entry.verifiedAt === undefined ? '-' : entry.verifiedAt.slice(0, 10),
+    printable(entry.location) + (entry.note === undefined ? '' : `  (${printable(entry.note)})`),
+  ]);
+  return [
+    `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${listing.location}${via(listing.endpoint)}, newest first:`,
+    ...table(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], rows, [1]),
+  ];
+}
+
+function describeContent(entry: BackupEntry): string {
+  switch (entry.content) {
+    case 'archive':
+      return 'tar.zst';
+    case 'zstd':
+      return 'zstd (other tool)';
+    case 'encrypted':
+      return `encrypted (age${entry.recipients === undefined ? '' : `: ${entry.recipients.join(', ')}`})`;
+    case 'unknown':
+      return 'unknown/piped';
+  }
+}

@@ -1,0 +1,59 @@
+// `openclaw tenants prune NAME --in LOCATION --keep-… [--dry-run]`
+
+import { InvalidArgumentError, type Command } from 'commander';
+
+import type { PruneDecision, PruneResult } from '../shared/catalog/prune.js';
+import type { RetentionPolicy } from '../shared/catalog/retention.js';
+import { PRUNE_FLAGS } from '../shared/command-flags.js';
+import { ReportedError } from '../shared/errors.js';
+import { addFlags, storageFlags, type CliContext } from './context.js';
+import { formatBytes, plural, printable, table, utcSecond, via } from './output.js';
+
+export function registerPrune(tenants: Command, context: CliContext): void {
+  const command = tenants
+    .command('prune')
+    .description("remove a tenant's backups that no --keep rule keeps (restic forget rules, dated by each backup's creation time)")
+    .argument('<tenant>', 'tenant name')
+    .addHelpText(
+      'after',
+      '\nA backup kept by any rule stays; so does the newest verified one (tenants verify), and any backup whose creation time\n' +
+        'or tenant cannot be read. Days, weeks, months and years are UTC. In a versioned bucket a removal adds a delete marker:\n' +
+        "the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output says when).\n" +
+        '\nExamples:\n' +
+        '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
+        '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12',
+    );
+  addFlags(command, PRUNE_FLAGS, { keepLast: count, keepDaily: count, keepWeekly: count, keepMonthly: count, keepYearly: count });
+  command.action(async (tenant: string, flags: Record<string, unknown>) => {
+    const keep: { -readonly [K in keyof RetentionPolicy]: number } = {};
+    for (const [flag, rule] of [['keepLast', 'last'], ['keepDaily', 'daily'], ['keepWeekly', 'weekly'], ['keepMonthly', 'monthly'], ['keepYearly', 'yearly']] as const) {
+      if (flags[flag] !== undefined) keep[rule] = flags[flag] as number;
+    }
+    const { pipe: _pipe, ...storage } = storageFlags(flags);
+    const result = await context.operations().prune({ tenant, in: flags.in as string, keep, dryRun: flags.dryRun === true, storage }, { signal: context.signal });
+    context.output.result(result, describePrune(result));
+    if (result.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', result.refusal);
+  });
+}
+
+function describePrune(result: PruneResult): string[] {
+  const rows = (decisions: readonly PruneDecision[], action: string) =>
+    decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), printable(decision.location), decision.reasons.join(', ')]);
+  const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
+  const lines = [
+    result.dryRun
+      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`
+      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`,
+  ];
+  const all = [...rows(result.keep, 'keep'), ...rows(result.remove, result.dryRun ? 'would remove' : 'removed')];
+  if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));
+  for (const note of result.notes) lines.push(`  note: ${printable(note)}`);
+  if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${printable(result.refusal)}`);
+  return lines;
+}
+
+function count(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError('must be a whole number');
+  return parsed;
+}

@@ -1,0 +1,17 @@
+// The prune function (`<prefix>-prune`): removes old archives from the backup bucket by a
+// retention policy, direct or scheduled. It mounts no file system; its role is the only one
+// in the stack that may delete (backup-bucket.ts grantPrune). The handler lives in handlers.ts.
+
+import { Logger } from '@aws-lambda-powertools/logger';
+
+import { createEventBridgeClient } from './aws-clients.js';
+import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
+import { readFunctionConfig } from '../shared/control-plane/function-config.js';
+import { completionPublisher } from './events.js';
+import { pruneHandler } from './handlers.js';
+
+const config = readFunctionConfig(process.env);
+const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });
+const eventBridge = createEventBridgeClient(config);
+
+export const handler = pruneHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }) });

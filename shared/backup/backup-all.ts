@@ -1,0 +1,109 @@
+// `tenants backup --all --to TEMPLATE`: every tenant of the base dir, each to its own
+// archive (TEMPLATE names `{tenant}`; `{date}`, `{time}` and `{date:FORMAT}` are filled in
+// UTC from the run's start, the same for every tenant), at most `jobs` at once. One tenant's
+// failure does not stop the others: every outcome is collected, in tenant order, and the
+// caller reports them together. Runs whatever backs up one tenant (`backupOne`): the local
+// operation here, a gateway's function elsewhere.
+
+import os from 'node:os';
+
+import type { BackupResult } from './backup.js';
+import { abortedError } from '../storage/streams.js';
+import { describeError, isOpenClawError, UsageError } from '../errors.js';
+import { validateLocationOptions } from '../storage/open-location.js';
+import { expandTemplate, namesTenant, templateProblem } from '../schedule/destination-template.js';
+
+/** Tenants backed up at once by default: each backup compresses on every core already, so a few at most. */
+export function defaultJobs(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism()));
+}
+
+export const MAX_JOBS = 64;
+
+export type BackupAllOutcome =
+  | { readonly tenant: string; readonly to: string; readonly ok: true; readonly result: BackupResult }
+  | { readonly tenant: string; readonly to: string; readonly ok: false; readonly error: { readonly code: string; readonly outcome: string; readonly message: string } };
+
+export interface BackupAllResult {
+  readonly operation: 'backup-all';
+  readonly template: string;
+  /** The time the template's dates were filled in with. */
+  readonly time: string;
+  readonly jobs: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  /** In tenant order. */
+  readonly results: readonly BackupAllOutcome[];
+  readonly durationMs: number;
+}
+
+export interface BackupAllProgress {
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly running: readonly string[];
+}
+
+/** A TEMPLATE for `--all`: valid, naming {tenant}, and a valid location once expanded. */
+export function assertAllTemplate(template: string): void {
+  const problem = templateProblem(template);
+  if (problem !== undefined) throw new UsageError(`invalid --to template ${JSON.stringify(template)}: ${problem}`);
+  if (!namesTenant(template)) {
+    throw new UsageError(`with --all, --to must contain {tenant} so every tenant gets its own archive, e.g. /var/backups/{tenant}/{date}.tar.zst`);
+  }
+  validateLocationOptions(expandTemplate(template, { time: new Date(), tenant: 'sample-tenant' }), {});
+}
+
+export async function backupAll(request: {
+  readonly tenants: readonly string[];
+  readonly template: string;
+  readonly jobs?: number;
+  readonly time?: Date;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: BackupAllProgress) => void;
+  readonly backupOne: (tenant: string, to: string, signal: AbortSignal | undefined) => Promise<BackupResult>;
+}): Promise<BackupAllResult> {
+  const started = Date.now();
+  const { tenants, template, signal } = request;
+  assertAllTemplate(template);
+  const jobs = request.jobs ?? defaultJobs();
+  if (!Number.isSafeInteger(jobs) || jobs < 1 || jobs > MAX_JOBS) throw new UsageError(`--jobs must be a whole number from 1 to ${MAX_JOBS}`);
+  const time = request.time ?? new Date();
+  const results: BackupAllOutcome[] = new Array(tenants.length);
+  const running = new Set<string>();
+  let next = 0;
+  let done = 0;
+  let failed = 0;
+  const report = () => request.onProgress?.({ total: tenants.length, done, failed, running: [...running] });
+  const worker = async () => {
+    while (next < tenants.length && !signal?.aborted) {
+      const index = next++;
+      const tenant = tenants[index]!;
+      const to = expandTemplate(template, { time, tenant });
+      running.add(tenant);
+      report();
+      try {
+        results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, signal) };
+      } catch (error) {
+        const body = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', outcome: isOpenClawError(error) ? error.outcome : 'failed', message: describeError(error) };
+        results[index] = { tenant, to, ok: false, error: body };
+        failed++;
+      }
+      running.delete(tenant);
+      done++;
+      report();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, Math.max(tenants.length, 1)) }, worker));
+  if (signal?.aborted) throw abortedError(signal);
+  return {
+    operation: 'backup-all',
+    template,
+    time: time.toISOString(),
+    jobs,
+    succeeded: tenants.length - failed,
+    failed,
+    results,
+    durationMs: Date.now() - started,
+  };
+}

@@ -1,0 +1,99 @@
+// `tenants backup --dry-run`: what a backup would archive, from the backup's own walk
+// (tenant-walk.ts) and its rules for what is left out and why, without reading any file's
+// content and without writing anything (no lock, no sweep, no archive). What a dry run
+// cannot know without reading is said as such: a `-wal`/`-shm`/`-journal` file beside a
+// database is left out when that database (recognised by its header) is snapshotted, so it
+// is listed as "may be left out". The destination is checked as the backup checks it before
+// it reads anything (an existing archive is refused without --overwrite): the plan carries
+// that refusal, and the CLI exits with it.
+
+import { describeError, isOpenClawError } from '../errors.js';
+import { fileAccessFor } from '../file-access.js';
+import type { ManifestNote } from '../archive/manifest.js';
+import { assertTenantName } from '../tenant/names.js';
+import { tenantDirFor } from '../tenant/tenants.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
+import { databaseOf } from './live-files.js';
+import { walkTenant, type WalkNotes } from './tenant-walk.js';
+
+/** Largest files shown. */
+const LARGEST_SHOWN = 5;
+
+export interface BackupPlan {
+  readonly operation: 'backup-plan';
+  readonly tenant: string;
+  readonly location: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  /** Bytes of file content the archive would hold (as the files are now). */
+  readonly bytes: number;
+  readonly largest: readonly { readonly path: string; readonly bytes: number }[];
+  /** Left out, with the reason (the walk's own notes). */
+  readonly skipped: readonly ManifestNote[];
+  /** Left out only if what the content shows allows it (companions of SQLite databases). */
+  readonly mayBeSkipped: readonly ManifestNote[];
+  /** 'absent', 'exists' (replaced with --overwrite) or 'unknown' (the check failed: see refusal). */
+  readonly destination: 'absent' | 'exists' | 'unknown';
+  /** Why the real backup would not run, if it would not. */
+  readonly refusal?: { readonly code: string; readonly message: string };
+}
+
+export async function planBackup(request: {
+  readonly tenantsDir: string;
+  readonly tenant: string;
+  readonly location: ArchiveLocation;
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+}): Promise<BackupPlan> {
+  const { tenantsDir, tenant, location } = request;
+  assertTenantName(tenant);
+  const tenantDir = await tenantDirFor(tenantsDir, tenant);
+  const notes: WalkNotes = { skipped: [], warnings: [] };
+  const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+  const largest: { path: string; bytes: number }[] = [];
+  const mayBeSkipped: ManifestNote[] = [];
+  for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir))) {
+    if (request.signal?.aborted) break;
+    if (item.kind === 'directory') totals.directories++;
+    else if (item.kind === 'symlink') totals.symlinks++;
+    else {
+      totals.files++;
+      totals.bytes += item.stat.size;
+      const database = databaseOf(item);
+      if (database !== undefined) {
+        mayBeSkipped.push({ path: item.relPath, reason: `SQLite companion of ${database}: left out if ${database} is a database archived as a consistent snapshot` });
+      }
+      largest.push({ path: item.relPath, bytes: item.stat.size });
+      largest.sort((a, b) => b.bytes - a.bytes);
+      largest.length = Math.min(largest.length, LARGEST_SHOWN);
+    }
+  }
+
+  let destination: BackupPlan['destination'] = 'absent';
+  let refusal: BackupPlan['refusal'];
+  try {
+    await location.checkWritable({ overwrite: true });
+    await location.checkWritable({ overwrite: false }).catch((error: unknown) => {
+      destination = 'exists';
+      if (request.overwrite !== true) throw error;
+    });
+  } catch (error) {
+    if (destination === 'absent') destination = 'unknown';
+    refusal = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', message: describeError(error) };
+  }
+  return {
+    operation: 'backup-plan',
+    tenant,
+    location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+    ...totals,
+    largest,
+    skipped: notes.skipped,
+    mayBeSkipped,
+    destination,
+    ...(refusal !== undefined && { refusal }),
+  };
+}

@@ -1,0 +1,205 @@
+// `tenants backups NAME --in LOCATION`: one tenant's archives in a directory or below an S3
+// prefix, newest first, from what each says about itself without being downloaded (a store's
+// `inspect`: first and last bytes, S3 metadata and tags, verification marks).
+//
+// What an object is, from its first bytes: our archive (the marker frame names the tenant,
+// and from 0.1.0's listing on its creation time and tool version; the footer frame at the end
+// the manifest digest), an age-encrypted file (`age-encryption.org/v1`), a zstd stream of
+// another tool, or unknown (piped through some other command). An S3 object also carries what
+// the backup recorded beside it (tenant, creation time, tool version; the digest as a tag),
+// whatever its bytes are, so an encrypted S3 archive is dated and attributed as well as a
+// plain one. A local file whose bytes do not name its tenant (encrypted, from another tool, or
+// with `.tar` in its name) is attributed by its path: listed when a directory on its way (the
+// store's own included) is named after the tenant. The marker and footer are parsed as strictly as restore parses them;
+// a malformed one makes the entry "unknown" with a note, never the listing fail.
+//
+// Dates are the manifest's creation time (marker, metadata, or a verification mark that
+// recorded it), never the store's object time, which a copy or a restore of the bucket changes.
+
+import { AGE_MAGIC_BYTES, isAgeFile, summarizeAgeHeader } from '../age/probe.js';
+import {
+  ARCHIVE_FOOTER_NIBBLE,
+  ARCHIVE_MARKER_NIBBLE,
+  parseArchiveFooter,
+  parseArchiveMarker,
+  type ArchiveFooter,
+  type ArchiveMarker,
+} from '../archive/manifest.js';
+import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE, ZSTD_MAGIC } from '../archive/zstd-format.js';
+import { describeError } from '../errors.js';
+import type { ArchiveStore, ObjectFacts, StoredObject } from '../storage/archive-store.js';
+import type { StoreEndpoint } from '../storage/types.js';
+import { throwIfAborted } from '../storage/streams.js';
+import { assertTenantName } from '../tenant/names.js';
+
+/** Objects inspected at once (each a few small reads or requests). */
+const INSPECT_CONCURRENCY = 8;
+
+export type BackupContent =
+  /** Our archive, readable as it is. */
+  | 'archive'
+  /** A zstd stream of another tool (e.g. `tar | zstd`): restorable, not verifiable per file. */
+  | 'zstd'
+  /** An age-encrypted file (`--pipe "age -r …"`). */
+  | 'encrypted'
+  /** Bytes of some other `--pipe` command, or not an archive. */
+  | 'unknown';
+
+export interface BackupEntry {
+  /** What `tenants restore --from` / `verify --from` take. */
+  readonly location: string;
+  /** Path or key below the listed location. */
+  readonly name: string;
+  /** The tenant the archive says it holds; undefined when only its path names the tenant. */
+  readonly tenant?: string;
+  /** The manifest's creation time (ISO 8601); undefined when nothing recorded it. */
+  readonly createdAt?: string;
+  readonly createdAtFrom?: 'archive' | 'metadata' | 'verification';
+  readonly bytes: number;
+  /** The store's own time of the object (for reference; not used to order or prune). */
+  readonly modifiedAt: string;
+  readonly toolVersion?: string;
+  readonly manifestSha256?: string;
+  readonly content: BackupContent;
+  /** Recipient stanza types of an encrypted archive (e.g. ["X25519"]). */
+  readonly recipients?: readonly string[];
+  /** When `tenants verify` last found this archive intact (a mark beside it). */
+  readonly verifiedAt?: string;
+  /** Why something could not be read. */
+  readonly note?: string;
+}
+
+export interface BackupsListing {
+  readonly operation: 'backups';
+  readonly tenant: string;
+  readonly location: string;
+  /** The S3-compatible endpoint listed, and what chose it; absent for AWS and local directories. */
+  readonly endpoint?: StoreEndpoint;
+  /** Newest first; those without a creation time last, by object time. */
+  readonly backups: readonly BackupEntry[];
+  /** Objects looked at that belong to other tenants or are not attributable. */
+  readonly otherObjects: number;
+}
+
+export async function listBackups(store: ArchiveStore, tenant: string, options: { readonly signal?: AbortSignal } = {}): Promise<BackupsListing> {
+  assertTenantName(tenant);
+  const { signal } = options;
+  const objects = await store.list({ signal });
+  const entries: BackupEntry[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < objects.length) {
+      const object = objects[next++]!;
+      throwIfAborted(signal);
+      const entry = describeStoredArchive(object, await store.inspect(object, { signal }));
+      if (belongsTo(entry, tenant, store.baseName)) entries.push(entry);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(INSPECT_CONCURRENCY, objects.length) }, worker));
+  return {
+    operation: 'backups',
+    tenant,
+    location: store.display,
+    ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
+    backups: newestFirst(entries),
+    otherObjects: objects.length - entries.length,
+  };
+}
+
+/** What one stored object is, from its facts. Pure. */
+export function describeStoredArchive(object: StoredObject, facts: ObjectFacts): BackupEntry {
+  const notes: string[] = [];
+  const head = classifyHead(facts.head, notes);
+  const footer = facts.tail === undefined || head.content !== 'archive' ? undefined : findFooter(facts.tail, notes);
+  const metadata = facts.metadata;
+  const tenant = head.marker?.tenant ?? metadata?.tenant;
+  const createdAt = head.marker?.createdAt ?? metadata?.createdAt ?? facts.verified?.createdAt;
+  const createdAtFrom = head.marker?.createdAt !== undefined ? 'archive' : metadata?.createdAt !== undefined ? 'metadata' : facts.verified !== undefined ? 'verification' : undefined;
+  const manifestSha256 = footer?.manifestSha256 ?? facts.manifestSha256 ?? facts.verified?.manifestSha256;
+  if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant "${footer.tenant}"`);
+  // A mark for another digest is about another version of the archive.
+  const verifiedAt = facts.verified !== undefined && (manifestSha256 === undefined || facts.verified.manifestSha256 === manifestSha256) ? facts.verified.verifiedAt : undefined;
+  const toolVersion = head.marker?.toolVersion ?? metadata?.toolVersion;
+  return {
+    location: object.location,
+    name: object.name,
+    ...(tenant !== undefined && { tenant }),
+    ...(createdAt !== undefined && { createdAt: new Date(createdAt).toISOString(), createdAtFrom }),
+    bytes: object.bytes,
+    modifiedAt: object.modifiedAt.toISOString(),
+    ...(toolVersion !== undefined && { toolVersion }),
+    ...(manifestSha256 !== undefined && { manifestSha256 }),
+    content: head.content,
+    ...(head.recipients !== undefined && { recipients: head.recipients }),
+    ...(verifiedAt !== undefined && { verifiedAt }),
+    ...(notes.length > 0 && { note: notes.join('; ') }),
+  };
+}
+
+function classifyHead(head: Buffer, notes: string[]): { content: BackupContent; marker?: ArchiveMarker; recipients?: readonly string[] } {
+  if (head.length >= SKIPPABLE_HEADER_BYTES && head.readUInt32LE(0) === SKIPPABLE_MAGIC_BASE + ARCHIVE_MARKER_NIBBLE) {
+    const size = head.readUInt32LE(4);
+    if (SKIPPABLE_HEADER_BYTES + size > head.length) notes.push('its marker frame is larger than a marker can be');
+    else {
+      try {
+        const marker = parseArchiveMarker(head.subarray(SKIPPABLE_HEADER_BYTES, SKIPPABLE_HEADER_BYTES + size));
+        if (marker !== undefined) return { content: 'archive', marker };
+      } catch (error) {
+        notes.push(describeError(error));
+        return { content: 'unknown' };
+      }
+    }
+  }
+  if (head.length >= AGE_MAGIC_BYTES && isAgeFile(head)) {
+    try {
+      const summary = summarizeAgeHeader(head);
+      return { content: 'encrypted', ...(summary !== undefined && { recipients: summary.recipientTypes }) };
+    } catch (error) {
+      notes.push(describeError(error));
+      return { content: 'encrypted' };
+    }
+  }
+  if (head.length >= 4 && head.readUInt32LE(0) === ZSTD_MAGIC) return { content: 'zstd' };
+  if (head.length >= 4 && (head.readUInt32LE(0) & 0xfffffff0) === SKIPPABLE_MAGIC_BASE) return { content: 'zstd' };
+  return { content: 'unknown' };
+}
+
+/** Our footer frame, if the tail ends with one. */
+function findFooter(tail: Buffer, notes: string[]): ArchiveFooter | undefined {
+  const magic = SKIPPABLE_MAGIC_BASE + ARCHIVE_FOOTER_NIBBLE;
+  for (let at = tail.length - SKIPPABLE_HEADER_BYTES; at >= 0; at--) {
+    if (tail.readUInt32LE(at) !== magic || tail.readUInt32LE(at + 4) !== tail.length - at - SKIPPABLE_HEADER_BYTES) continue;
+    try {
+      return parseArchiveFooter(tail.subarray(at + SKIPPABLE_HEADER_BYTES));
+    } catch (error) {
+      notes.push(describeError(error));
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The tenant's by what the archive says; else, if it says nothing, by a directory named after
+ * the tenant, for what looks like an archive: encrypted, a zstd stream, or bytes of another
+ * `--pipe` command under a name with `.tar` in it (a tenant's own files lying in such a
+ * directory are not its backups).
+ */
+function belongsTo(entry: BackupEntry, tenant: string, storeName: string): boolean {
+  if (entry.tenant !== undefined) return entry.tenant === tenant;
+  const segments = entry.name.split('/');
+  if (entry.content === 'unknown' && !segments.at(-1)!.includes('.tar')) return false;
+  return [storeName, ...segments.slice(0, -1)].includes(tenant);
+}
+
+function newestFirst(entries: BackupEntry[]): BackupEntry[] {
+  const time = (entry: BackupEntry) => (entry.createdAt === undefined ? undefined : Date.parse(entry.createdAt));
+  return entries.sort((a, b) => {
+    const [ta, tb] = [time(a), time(b)];
+    if (ta !== undefined && tb !== undefined && ta !== tb) return tb - ta;
+    if (ta !== undefined && tb === undefined) return -1;
+    if (ta === undefined && tb !== undefined) return 1;
+    const byObject = Date.parse(b.modifiedAt) - Date.parse(a.modifiedAt);
+    return byObject !== 0 ? byObject : a.location < b.location ? -1 : 1;
+  });
+}

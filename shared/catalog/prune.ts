@@ -1,0 +1,195 @@
+// `tenants prune NAME --in LOCATION --keep-…`: removes the tenant's backups that no rule of
+// the retention policy keeps (retention.ts, restic's `forget` semantics), dated by the
+// manifest's creation time as the listing reads it (backups.ts).
+//
+// What it never removes:
+//   - a backup it cannot date or attribute (no recorded creation time, or only its path names
+//     the tenant): kept, with the reason;
+//   - the newest verified backup (the newest one `tenants verify` found intact and marked),
+//     whatever the policy says: a prune must never leave a tenant with only backups nobody
+//     has shown to restore. Verified means checked end to end, not merely "its digest is
+//     known": a digest says the backup finished writing, not that its bytes still decode.
+//     Without any verified backup the policy alone decides (it always keeps the newest), and
+//     the result says so.
+// It refuses, before removing anything, when Object Lock or a legal hold keeps the data of
+// a backup it would remove: a delete there would only hide the archive behind a delete
+// marker while its data stays locked, so the listing would lie about what is stored.
+// In a versioned bucket a removal adds a delete marker and the data stays as a noncurrent
+// version until the bucket's lifecycle expires it; the result says which (deletionTerms).
+// `dryRun` decides and reports the same, and removes nothing.
+
+import { ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
+import type { StoreEndpoint } from '../storage/types.js';
+import { throwIfAborted } from '../storage/streams.js';
+import { assertTenantName } from '../tenant/names.js';
+import { listBackups, type BackupEntry } from './backups.js';
+import { applyRetention, hasRules, RETENTION_RULES, type RetentionPolicy } from './retention.js';
+
+export interface PruneRequest {
+  readonly store: ArchiveStore;
+  readonly tenant: string;
+  readonly policy: RetentionPolicy;
+  readonly dryRun?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface PruneDecision {
+  readonly location: string;
+  readonly createdAt?: string;
+  readonly bytes: number;
+  readonly verifiedAt?: string;
+  /** Why it is kept (every rule that keeps it) or removed. */
+  readonly reasons: readonly string[];
+}
+
+export interface PruneResult {
+  readonly operation: 'prune';
+  readonly tenant: string;
+  readonly location: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local directories. */
+  readonly endpoint?: StoreEndpoint;
+  readonly dryRun: boolean;
+  readonly policy: RetentionPolicy;
+  /** Newest first. */
+  readonly keep: readonly PruneDecision[];
+  /** Oldest first, the order they are removed in. */
+  readonly remove: readonly PruneDecision[];
+  /** How many were removed (0 in a dry run). */
+  readonly removed: number;
+  readonly bytesRemoved: number;
+  /** The newest verified backup, kept whatever the policy says. */
+  readonly protected?: string;
+  readonly deletion: DeletionTerms;
+  readonly notes: readonly string[];
+  /** Set in a dry run that the real run would refuse (Object Lock). */
+  readonly refusal?: string;
+}
+
+export const NO_RULE_REASON = 'no keep rule matches';
+
+export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
+  const { store, tenant, policy, signal } = request;
+  assertTenantName(tenant);
+  assertPolicy(policy);
+  const dryRun = request.dryRun ?? false;
+  const listing = await listBackups(store, tenant, { signal });
+  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant);
+  const undated = listing.backups.filter((entry) => !dated.includes(entry));
+  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
+
+  const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
+  let remove = [...outcome.remove];
+  for (const entry of undated) {
+    keep.set(entry, [entry.tenant === undefined ? 'not attributable: only its path names the tenant' : 'creation time unknown (tenants verify records it)']);
+  }
+  const notes: string[] = [];
+  const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
+  if (newestVerified === undefined) {
+    notes.push(`no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`);
+  } else if (remove.includes(newestVerified)) {
+    remove = remove.filter((entry) => entry !== newestVerified);
+    keep.set(newestVerified, ['newest verified backup (never removed)']);
+  } else {
+    keep.get(newestVerified)!.push('newest verified backup');
+  }
+
+  const deletion = await store.deletionTerms({ signal });
+  remove.sort((a, b) => Date.parse(a.createdAt!) - Date.parse(b.createdAt!));
+  const refusal = remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  if (remove.length > 0) notes.push(...deletionNotes(deletion));
+
+  const decision = (entry: BackupEntry, reasons: readonly string[]): PruneDecision => ({
+    location: entry.location,
+    ...(entry.createdAt !== undefined && { createdAt: entry.createdAt }),
+    bytes: entry.bytes,
+    ...(entry.verifiedAt !== undefined && { verifiedAt: entry.verifiedAt }),
+    reasons,
+  });
+  const kept = listing.backups.filter((entry) => keep.has(entry)).map((entry) => decision(entry, keep.get(entry)!));
+  const removing = remove.map((entry) => decision(entry, [NO_RULE_REASON]));
+  const result = {
+    operation: 'prune' as const,
+    tenant,
+    location: store.display,
+    ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
+    dryRun,
+    policy,
+    keep: kept,
+    remove: removing,
+    ...(newestVerified !== undefined && { protected: newestVerified.location }),
+    deletion,
+    notes,
+  };
+  if (refusal !== undefined) {
+    if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, refusal };
+    throw new ObjectLockedError(refusal);
+  }
+  if (dryRun) return { ...result, removed: 0, bytesRemoved: 0 };
+
+  let removed = 0;
+  let bytesRemoved = 0;
+  for (const entry of remove) {
+    throwIfAborted(signal);
+    try {
+      await store.remove(storedObject(entry), { signal });
+    } catch (error) {
+      if (removed === 0 || !(error instanceof StorageError)) throw error;
+      throw new StorageError(`prune removed ${removed} of ${remove.length} backups, then stopped: ${error.message}`, error.code, { cause: error });
+    }
+    removed++;
+    bytesRemoved += entry.bytes;
+  }
+  return { ...result, removed, bytesRemoved };
+}
+
+export function assertPolicy(policy: RetentionPolicy): void {
+  for (const rule of RETENTION_RULES) {
+    const count = policy[rule];
+    if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0)) throw new UsageError(`--keep-${rule} must be a whole number`);
+  }
+  if (!hasRules(policy)) {
+    throw new UsageError('prune needs at least one --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly above 0 (without one it would remove every backup)');
+  }
+}
+
+/** The refusal for the first backup whose data Object Lock or a legal hold keeps, if any. */
+async function firstHold(store: ArchiveStore, remove: readonly BackupEntry[], signal: AbortSignal | undefined): Promise<string | undefined> {
+  for (const entry of remove) {
+    const hold = await store.holdOf(storedObject(entry), { signal });
+    if (hold === undefined) continue;
+    const why = hold.retainUntil !== undefined ? `Object Lock (${hold.mode ?? 'retention'}) until ${hold.retainUntil.toISOString()}` : 'a legal hold';
+    const when = hold.retainUntil !== undefined && !hold.legalHold ? `; a prune after ${hold.retainUntil.toISOString().slice(0, 10)} can remove it` : '';
+    return (
+      `${entry.location} is kept by ${why}${hold.legalHold && hold.retainUntil !== undefined ? ' and a legal hold' : ''}: its data cannot be deleted, ` +
+      `a delete would only hide it behind a delete marker; prune refuses and removes nothing${when} ` +
+      '(or keep more with --keep-* so the policy agrees with the bucket\'s retention)'
+    );
+  }
+  return undefined;
+}
+
+function deletionNotes(terms: DeletionTerms): string[] {
+  switch (terms.versioning) {
+    case 'enabled':
+    case 'suspended': {
+      const what = terms.versioning === 'enabled' ? 'the bucket is versioned' : 'versioning is suspended on the bucket';
+      const expiry =
+        terms.noncurrentExpirationDays !== undefined
+          ? `until its lifecycle rule deletes noncurrent versions ${terms.noncurrentExpirationDays} days later`
+          : terms.lifecycle === 'known'
+            ? 'and no lifecycle rule deletes noncurrent versions: it stays (and is billed) until deleted by hand'
+            : 'until a lifecycle rule deletes it (the bucket\'s lifecycle could not be read)';
+      const lock = terms.objectLock === 'enabled' ? ', and not before its Object Lock retention ends' : '';
+      return [`${what}: each removal adds a delete marker; the archive's data stays as a noncurrent version ${expiry}${lock}`];
+    }
+    case 'unknown':
+      return ['could not tell whether the bucket is versioned: in a versioned bucket a removal only adds a delete marker and the data stays as a noncurrent version'];
+    case 'off':
+      return [];
+  }
+}
+
+function storedObject(entry: BackupEntry): StoredObject {
+  return { name: entry.name, location: entry.location, bytes: entry.bytes, modifiedAt: new Date(entry.modifiedAt) };
+}

@@ -1,0 +1,127 @@
+// Reading one archive end to end, with every check a restore makes: the stored bytes
+// decoded frame by frame (zstd-decoder.ts, its limits), our marker and footer recognised and
+// checked, the tar stream extracted under the limits and verified against the manifest
+// (extract.ts), and the marker and footer checked against what the archive turned out to
+// hold. Restore (restore.ts) reads through it into a staging directory; `tenants verify` and
+// a restore's dry run read through it with `discard`, writing nothing. One path, so the two
+// can never check differently.
+
+import { isAgeFile } from '../age/probe.js';
+import { CorruptArchiveError, UsageError } from '../errors.js';
+import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
+import type { ExtractLimits } from './limits.js';
+import {
+  ARCHIVE_FOOTER_NIBBLE,
+  ARCHIVE_MARKER_NIBBLE,
+  parseArchiveFooter,
+  parseArchiveMarker,
+  type ArchiveFooter,
+  type ArchiveMarker,
+} from '../archive/manifest.js';
+import { throwIfAborted } from '../storage/streams.js';
+import type { ArchiveLocation } from '../storage/types.js';
+import { decompressFrames } from '../archive/zstd-decoder.js';
+
+export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard' | 'owner'> {
+  readonly limits: ExtractLimits;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
+}
+
+export interface ReadArchive {
+  readonly extracted: ExtractResult;
+  /** The leading frame that marks the archive as ours; undefined for an archive made by another tool. */
+  readonly marker?: ArchiveMarker;
+  /** The trailing frame with the manifest's digest (archives from 0.1.0's listing on). */
+  readonly footer?: ArchiveFooter;
+  /** Bytes read from the location. */
+  readonly archiveBytes: number;
+}
+
+export async function readTenantArchive(location: ArchiveLocation, options: ReadArchiveOptions): Promise<ReadArchive> {
+  const { signal } = options;
+  let archiveTotalBytes: number | undefined;
+  const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
+  let archiveBytes = 0;
+  let marker: ArchiveMarker | undefined;
+  let footer: ArchiveFooter | undefined;
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      throwIfAborted(signal);
+      if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
+      archiveBytes += chunk.length;
+      yield chunk;
+    }
+  }
+  const frames = decompressFrames(counted(), {
+    skippableNibbles: [ARCHIVE_MARKER_NIBBLE, ARCHIVE_FOOTER_NIBBLE],
+    onSkippableFrame: (payload, nibble) => {
+      if (nibble === ARCHIVE_MARKER_NIBBLE) {
+        if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
+        marker = parseArchiveMarker(payload);
+        return;
+      }
+      const parsed = parseArchiveFooter(payload);
+      if (parsed === undefined) return;
+      if (footer !== undefined) throw new CorruptArchiveError('the archive has two archive footers');
+      footer = parsed;
+    },
+  });
+  async function* decoded(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of frames) {
+        throwIfAborted(signal);
+        // The footer is written last: anything decoded after it was appended to the archive.
+        if (footer !== undefined) throw new CorruptArchiveError('the archive continues after its footer (two archives joined?)');
+        yield chunk;
+      }
+    } finally {
+      await frames.return(undefined);
+    }
+  }
+
+  const extracted = await extractTenantArchive(decoded(), {
+    limits: options.limits,
+    signal,
+    prepare: options.prepare,
+    ...(options.fileAccess !== undefined && { fileAccess: options.fileAccess }),
+    ...(options.workerThresholdBytes !== undefined && { workerThresholdBytes: options.workerThresholdBytes }),
+    ...(options.discard !== undefined && { discard: options.discard }),
+    ...(options.owner !== undefined && { owner: options.owner }),
+    requireManifest: () => marker !== undefined || footer !== undefined,
+    onProgress: (progress) => options.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) }),
+  });
+  throwIfAborted(signal);
+  assertEndsAgree(extracted, marker, footer);
+  return { extracted, marker, footer, archiveBytes };
+}
+
+/**
+ * An archive that starts with the age header is still encrypted: the zstd decoder would call
+ * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
+ * (a --pipe whose output is still age-encrypted gets the same hint).
+ */
+export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
+  if (!isAgeFile(firstBytes)) return;
+  throw new UsageError(
+    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
+  );
+}
+
+/** What the marker and footer say must be what the archive holds. */
+function assertEndsAgree(extracted: ExtractResult, marker: ArchiveMarker | undefined, footer: ArchiveFooter | undefined): void {
+  if (marker !== undefined && marker.tenant !== extracted.tenant) {
+    throw new CorruptArchiveError(`the archive is marked as tenant "${marker.tenant}" but its entries are for "${extracted.tenant}"`);
+  }
+  const manifest = extracted.manifest;
+  if (marker?.createdAt !== undefined && manifest !== undefined && Date.parse(marker.createdAt) !== Date.parse(manifest.createdAt)) {
+    throw new CorruptArchiveError(`the archive marker says it was created ${marker.createdAt}, its manifest ${manifest.createdAt}`);
+  }
+  if (footer === undefined) return;
+  if (footer.tenant !== extracted.tenant) {
+    throw new CorruptArchiveError(`the archive footer names tenant "${footer.tenant}" but its entries are for "${extracted.tenant}"`);
+  }
+  if (extracted.manifestSha256 !== footer.manifestSha256) {
+    throw new CorruptArchiveError('the archive footer does not match its manifest (the manifest or the footer was changed)');
+  }
+}

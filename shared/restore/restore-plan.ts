@@ -1,0 +1,109 @@
+// `tenants restore --dry-run`: what a restore would do, without doing it. The archive is read
+// through the restore's own path with every check (read-archive.ts, writing nothing), so a
+// damaged archive fails exactly as the restore would; then the slot it would go to is looked
+// at (read-only: no lock, no recovery, no sweep): what tenant is there now, and whether the
+// restore would refuse to replace it. Nothing is written anywhere.
+
+import { TOOL_VERSION } from '../version.js';
+import type { ManifestNote } from '../archive/manifest.js';
+import { assertTenantName } from '../tenant/names.js';
+import { slotState } from '../tenant/slot.js';
+import { summarizeTenant } from '../tenant/tenants.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
+import type { ExtractProgress } from './extract.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
+import { readTenantArchive } from './read-archive.js';
+
+/** Top-level directories shown. */
+const TOP_LEVEL_SHOWN = 20;
+
+export interface RestorePlan {
+  readonly operation: 'restore-plan';
+  readonly location: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
+  /** The name the tenant would be restored under, and the name the archive carries. */
+  readonly tenant: string;
+  readonly archiveTenant: string;
+  /** Where it would go. */
+  readonly target: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  /** Whether every entry was checked against a manifest. */
+  readonly verified: boolean;
+  readonly backupCreatedAt?: string;
+  readonly backupToolVersion?: string;
+  readonly manifestSha256?: string;
+  /** The archive's top-level directories, with how many entries each holds directly. */
+  readonly topLevel: readonly { readonly name: string; readonly entries: number }[];
+  readonly warnings: readonly ManifestNote[];
+  /** What is in the slot now: the tenant the restore would replace. */
+  readonly replaces?: { readonly files: number; readonly bytes: number; readonly lastModified: string };
+  /** Why the real restore would refuse, if it would. */
+  readonly refusal?: { readonly code: string; readonly message: string };
+  readonly notices: readonly string[];
+}
+
+export async function planRestore(request: {
+  readonly tenantsDir: string;
+  readonly location: ArchiveLocation;
+  readonly as?: string;
+  readonly force?: boolean;
+  readonly limits?: ExtractLimits;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
+}): Promise<RestorePlan> {
+  const { tenantsDir, location } = request;
+  if (request.as !== undefined) assertTenantName(request.as, '--as name');
+  const { extracted, archiveBytes } = await readTenantArchive(location, {
+    limits: request.limits ?? DEFAULT_LIMITS,
+    signal: request.signal,
+    discard: true,
+    prepare: async () => '/nonexistent/openclaw-dry-run',
+    ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
+  });
+  const tenant = request.as ?? extracted.tenant;
+  const manifest = extracted.manifest;
+  const state = await slotState(tenantsDir, tenant);
+  const replaces = state === 'occupied' ? await summarizeTenant(tenantsDir, tenant).catch(() => undefined) : undefined;
+  const refusal =
+    state === 'occupied' && request.force !== true
+      ? {
+          code: 'SLOT_OCCUPIED',
+          message: `tenant "${tenant}" already exists in ${tenantsDir}: restore with --force to replace it, or --as NAME to restore under another name`,
+        }
+      : undefined;
+  const notices: string[] = [];
+  if (manifest === undefined) notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
+  else if (manifest.tool.version !== TOOL_VERSION) notices.push(`the archive was written by ${manifest.tool.name} ${manifest.tool.version}`);
+  const topLevel = (manifest?.directories ?? [])
+    .filter((directory) => directory.path !== '' && !directory.path.includes('/'))
+    .slice(0, TOP_LEVEL_SHOWN)
+    .map((directory) => ({ name: directory.path, entries: directory.entries }));
+  return {
+    operation: 'restore-plan',
+    location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+    tenant,
+    archiveTenant: extracted.tenant,
+    target: `${tenantsDir}/${tenant}`,
+    files: extracted.files,
+    directories: extracted.directories,
+    symlinks: extracted.symlinks,
+    hardlinks: extracted.hardlinks,
+    bytes: extracted.bytes,
+    archiveBytes,
+    verified: manifest !== undefined,
+    ...(manifest !== undefined && { backupCreatedAt: manifest.createdAt, backupToolVersion: manifest.tool.version }),
+    ...(extracted.manifestSha256 !== undefined && { manifestSha256: extracted.manifestSha256 }),
+    topLevel,
+    warnings: manifest?.warnings ?? [],
+    ...(replaces !== undefined && { replaces: { files: replaces.files, bytes: replaces.bytes, lastModified: replaces.lastModified.toISOString() } }),
+    ...(refusal !== undefined && { refusal }),
+    notices,
+  };
+}

@@ -1,0 +1,106 @@
+// `tenants verify`: reads a whole archive as a restore would (read-archive.ts: every frame,
+// every tar header, every file against the manifest, the same limits) and writes nothing to
+// any tenant base dir. What it finds is the restore's own verdict: a damaged archive fails
+// with the error the restore would have refused it with (exit 3; a manifest mismatch names
+// the first directory that differs), an unreadable one with the storage error (exit 1).
+//
+// An archive found intact against its manifest gets a verification mark beside it (an S3
+// object tag, a hidden file beside a local archive; storage/verified-mark.ts) unless the
+// caller says not to: `tenants prune` never removes the newest verified backup. A mark that
+// cannot be written (read-only access) is a notice, not a failure: the archive is intact.
+
+import type { ManifestNote } from '../archive/manifest.js';
+import { describeError } from '../errors.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
+import type { ExtractProgress } from './extract.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
+import { readTenantArchive } from './read-archive.js';
+
+/** What `prepare` hands the extractor in place of a staging directory: nothing is created under it. */
+const NOWHERE = '/nonexistent/openclaw-verify';
+
+export interface VerifyRequest {
+  readonly location: ArchiveLocation;
+  readonly limits?: ExtractLimits;
+  /** Record the verification beside the archive. @default true */
+  readonly record?: boolean;
+  readonly signal?: AbortSignal;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it. */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
+  /** The clock of the mark. */
+  readonly now?: () => Date;
+}
+
+export interface VerifyResult {
+  readonly operation: 'verify';
+  readonly location: string;
+  /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
+  /** The tenant the archive holds. */
+  readonly tenant: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  readonly durationMs: number;
+  /** Whether every entry was checked against the archive's manifest (false: a foreign archive without one). */
+  readonly verified: boolean;
+  readonly manifestSha256?: string;
+  readonly backupCreatedAt?: string;
+  readonly toolVersion?: string;
+  /** Notes the backup recorded. */
+  readonly warnings: readonly ManifestNote[];
+  /** When the verification was recorded beside the archive; undefined when it was not. */
+  readonly recorded?: string;
+  readonly notices: readonly string[];
+}
+
+export async function verifyArchive(request: VerifyRequest): Promise<VerifyResult> {
+  const started = Date.now();
+  const { location, signal } = request;
+  const { extracted, archiveBytes } = await readTenantArchive(location, {
+    limits: request.limits ?? DEFAULT_LIMITS,
+    signal,
+    discard: true,
+    prepare: async () => NOWHERE,
+    ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
+  });
+  const { manifest, manifestSha256 } = extracted;
+  const notices: string[] = [];
+  let recorded: string | undefined;
+  if (manifest === undefined || manifestSha256 === undefined) {
+    notices.push('the archive has no manifest (made by another tool?): its tar stream is sound, but per-file verification was not possible');
+  } else if (request.record ?? true) {
+    if (location.markVerified === undefined) notices.push(`${location.display} cannot record a verification`);
+    else {
+      const verifiedAt = (request.now ?? (() => new Date()))().toISOString();
+      try {
+        await location.markVerified({ verifiedAt, manifestSha256, createdAt: new Date(manifest.createdAt).toISOString() }, { signal });
+        recorded = verifiedAt;
+      } catch (error) {
+        notices.push(`the verification was not recorded beside the archive: ${describeError(error)}`);
+      }
+    }
+  }
+  return {
+    operation: 'verify',
+    location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+    tenant: extracted.tenant,
+    files: extracted.files,
+    directories: extracted.directories,
+    symlinks: extracted.symlinks,
+    hardlinks: extracted.hardlinks,
+    bytes: extracted.bytes,
+    archiveBytes,
+    durationMs: Date.now() - started,
+    verified: manifest !== undefined,
+    ...(manifestSha256 !== undefined && { manifestSha256 }),
+    ...(manifest !== undefined && { backupCreatedAt: manifest.createdAt, toolVersion: manifest.tool.version }),
+    warnings: manifest?.warnings ?? [],
+    ...(recorded !== undefined && { recorded }),
+    notices,
+  };
+}

@@ -1,0 +1,80 @@
+// Many archives in one place: a local directory (local-store.ts) or an S3 prefix
+// (s3-store.ts), for `tenants backups` and `tenants prune`. Where ArchiveLocation (types.ts)
+// is one archive's bytes, a store lists what is there and reads only what each archive says
+// about itself without being downloaded: its first and last bytes, what the backup recorded
+// beside it (S3 metadata and tags), and verification marks. It also removes archives, and
+// says what removing means there (versioning, lifecycle, Object Lock). Which archives belong
+// to whom, and which to remove, is decided above (catalog/).
+//
+// Bounds: at most MAX_LISTED_OBJECTS objects are listed (a larger prefix is refused: give a
+// narrower one), HEAD_BYTES and TAIL_BYTES are read per object.
+
+import type { ArchiveMetadata, ReadOptions, StoreEndpoint, VerifiedMark } from './types.js';
+
+/** Most objects one listing looks at. */
+export const MAX_LISTED_OBJECTS = 100_000;
+/** First bytes read of each object: the marker frame, or an age header with many recipients. */
+export const HEAD_BYTES = 4096;
+/** Last bytes read of each local archive: the footer frame. */
+export const TAIL_BYTES = 1024;
+
+export interface StoredObject {
+  /** The key below the bucket (S3) or the path below the directory (local), `/`-separated. */
+  readonly name: string;
+  /** What `--from` takes: `s3://bucket/key` or the absolute path. */
+  readonly location: string;
+  readonly bytes: number;
+  /** The store's own time of the object (LastModified, mtime): not the backup's. */
+  readonly modifiedAt: Date;
+}
+
+export interface ObjectFacts {
+  /** The object's first bytes (at most HEAD_BYTES). */
+  readonly head: Buffer;
+  /** Its last bytes (at most TAIL_BYTES), where our footer is; undefined where not read. */
+  readonly tail?: Buffer;
+  /** What the backup recorded beside the bytes (S3 user metadata). */
+  readonly metadata?: Partial<ArchiveMetadata>;
+  /** The manifest digest the backup recorded beside the bytes (S3 tag). */
+  readonly manifestSha256?: string;
+  readonly verified?: VerifiedMark;
+}
+
+/** What keeps an object's data from being deleted now. */
+export interface ObjectHold {
+  /** Object Lock retention: GOVERNANCE or COMPLIANCE, until when. */
+  readonly mode?: string;
+  readonly retainUntil?: Date;
+  readonly legalHold: boolean;
+}
+
+/** What removing an archive does in this store. */
+export interface DeletionTerms {
+  /** S3 versioning: with it, a removal adds a delete marker and the data stays as a noncurrent version. */
+  readonly versioning: 'enabled' | 'suspended' | 'off' | 'unknown';
+  /** Days after which a lifecycle rule deletes noncurrent versions under this prefix (undefined: no such rule, or unknown). */
+  readonly noncurrentExpirationDays?: number;
+  readonly lifecycle: 'known' | 'unknown';
+  readonly objectLock: 'enabled' | 'off' | 'unknown';
+}
+
+export interface ArchiveStore {
+  /** `s3://bucket/prefix/` or the directory. */
+  readonly display: string;
+  /** The last segment of the store's own path (the directory's or prefix's name), to attribute unreadable archives. */
+  readonly baseName: string;
+  /** The S3-compatible endpoint, and what chose it; absent for AWS and local directories. */
+  readonly endpoint?: StoreEndpoint;
+  /** Every object below, at most MAX_LISTED_OBJECTS (StorageError TOO_LARGE beyond). No order promised. */
+  list(options?: ReadOptions): Promise<StoredObject[]>;
+  /** What the object says about itself; reads only HEAD_BYTES, TAIL_BYTES and what lies beside it. */
+  inspect(object: StoredObject, options?: ReadOptions): Promise<ObjectFacts>;
+  deletionTerms(options?: ReadOptions): Promise<DeletionTerms>;
+  /** Whether Object Lock or a legal hold keeps the object's data now; undefined when nothing does. */
+  holdOf(object: StoredObject, options?: ReadOptions): Promise<ObjectHold | undefined>;
+  /**
+   * Removes the archive (and its verification mark). Refuses (StorageError CHANGED) when the
+   * object is no longer the one listed, where the store can tell.
+   */
+  remove(object: StoredObject, options?: ReadOptions): Promise<void>;
+}

@@ -1,0 +1,151 @@
+// A directory of archives (archive-store.ts), walked recursively: at most MAX_DEPTH levels,
+// regular files only, never following a symlink, skipping hidden names (temporary
+// `.partial` files and verification marks start with a dot). Each file's first bytes are
+// read with one pread, and only when they are our marker frame its last bytes too; a
+// verification mark (the hidden file beside it) is read only when the listing saw one.
+// Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
+// (file-access.ts), and a directory may hold thousands of files.
+
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
+import { lstat, readdir, unlink } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+
+import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
+import { HEAD_BYTES, MAX_LISTED_OBJECTS, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type ObjectFacts, type StoredObject } from './archive-store.js';
+import { throwIfAborted } from './streams.js';
+import type { ReadOptions } from './types.js';
+import { MAX_LOCAL_MARK_BYTES, parseLocalMark, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
+import { ARCHIVE_MARKER_NIBBLE } from '../archive/manifest.js';
+import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
+
+/** Directory levels below the store's directory that are listed. */
+const MAX_DEPTH = 8;
+
+export class LocalArchiveStore implements ArchiveStore {
+  readonly directory: string;
+  readonly display: string;
+  readonly baseName: string;
+
+  /** Verification marks seen by `list`, by path. */
+  private readonly marks = new Set<string>();
+
+  constructor(directory: string) {
+    this.directory = resolve(directory);
+    this.display = this.directory;
+    this.baseName = basename(this.directory);
+  }
+
+  async list(options: ReadOptions = {}): Promise<StoredObject[]> {
+    const found: StoredObject[] = [];
+    const info = await lstat(this.directory).catch((error: unknown) => {
+      throw this.fsError(error, this.directory);
+    });
+    if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
+    const visit = async (dir: string, prefix: string, depth: number): Promise<void> => {
+      throwIfAborted(options.signal);
+      const entries = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+        throw this.fsError(error, dir);
+      });
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) {
+          if (entry.name.endsWith(VERIFIED_MARK_SUFFIX)) this.marks.add(join(dir, entry.name));
+          continue;
+        }
+        const full = join(dir, entry.name);
+        const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+        if (entry.isDirectory()) {
+          if (depth < MAX_DEPTH) await visit(full, name, depth + 1);
+        } else if (entry.isFile()) {
+          const stat = lstatOptional(full);
+          if (stat === undefined || !stat.isFile() || stat.size === 0) continue;
+          if (found.length >= MAX_LISTED_OBJECTS) {
+            throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} files: give a narrower directory`, 'TOO_LARGE');
+          }
+          found.push({ name, location: full, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) });
+        }
+      }
+    };
+    await visit(this.directory, '', 0);
+    return found;
+  }
+
+  async inspect(object: StoredObject, options: ReadOptions = {}): Promise<ObjectFacts> {
+    throwIfAborted(options.signal);
+    let fd: number;
+    try {
+      fd = openSync(object.location, 'r');
+    } catch (error) {
+      throw this.fsError(error, object.location);
+    }
+    try {
+      const stat = fstatSync(fd);
+      const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size));
+      readSync(fd, head, 0, head.length, 0);
+      // The footer is ours only behind our marker.
+      let tail: Buffer | undefined;
+      if (head.length >= 4 && head.readUInt32LE(0) === SKIPPABLE_MAGIC_BASE + ARCHIVE_MARKER_NIBBLE) {
+        tail = Buffer.alloc(Math.min(TAIL_BYTES, stat.size));
+        readSync(fd, tail, 0, tail.length, stat.size - tail.length);
+      }
+      const markPath = verifiedMarkPath(object.location);
+      let verified;
+      if (this.marks.has(markPath)) {
+        const markBytes = readOptional(markPath);
+        verified = markBytes === undefined || markBytes.length > MAX_LOCAL_MARK_BYTES ? undefined : parseLocalMark(markBytes, stat);
+      }
+      return { head, ...(tail !== undefined && { tail }), ...(verified !== undefined && { verified }) };
+    } catch (error) {
+      throw this.fsError(error, object.location);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async deletionTerms(): Promise<DeletionTerms> {
+    return { versioning: 'off', lifecycle: 'known', objectLock: 'off' };
+  }
+
+  async holdOf(): Promise<undefined> {
+    return undefined;
+  }
+
+  async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    const now = await lstat(object.location).catch((error: unknown) => {
+      throw this.fsError(error, object.location);
+    });
+    if (!now.isFile() || now.size !== object.bytes || Math.floor(now.mtimeMs) !== object.modifiedAt.getTime()) {
+      throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+    }
+    await unlink(object.location).catch((error: unknown) => {
+      throw this.fsError(error, object.location);
+    });
+    await unlink(verifiedMarkPath(object.location)).catch(() => undefined);
+  }
+
+  private fsError(error: unknown, path: string): OpenClawError {
+    if (error instanceof OpenClawError) return error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return new StorageError(`no such directory or file: ${path}`, 'NOT_FOUND', { cause: error });
+    if (code === 'ENOTDIR') return new StorageError(`${path}: a parent is not a directory`, 'NOT_A_DIRECTORY', { cause: error });
+    if (code === 'EACCES' || code === 'EPERM') return new StorageError(`cannot access ${path}: permission denied`, 'ACCESS_DENIED', { cause: error });
+    return new StorageError(`cannot read ${path}: ${errnoMessage(error) ?? code ?? String(error)}`, 'IO', { cause: error });
+  }
+}
+
+function readOptional(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function lstatOptional(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}

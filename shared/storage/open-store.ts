@@ -1,0 +1,33 @@
+// The factory of archive stores (archive-store.ts), as open-location.ts is of single
+// archives: `--in s3://bucket/prefix/` or a local directory, with the same storage flags,
+// each validated before any client or credential is touched; the AWS SDK is imported only
+// for S3.
+
+import { UsageError } from '../errors.js';
+import type { ArchiveStore } from './archive-store.js';
+import { LocalArchiveStore } from './local-store.js';
+import { s3ClientFor, validateLocationOptions, type LocationOptions } from './open-location.js';
+import { isS3Url, parseS3Prefix } from './s3-url.js';
+
+const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
+
+export type StoreOptions = Omit<LocationOptions, 'pipe' | 'expectedBytes'>;
+
+export async function openStore(spec: string, options: StoreOptions = {}): Promise<ArchiveStore> {
+  validateLocationOptions(spec, options);
+  if (!isS3Url(spec)) {
+    const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
+    if (scheme === 's3') throw new UsageError('S3 URLs are written in lowercase: s3://bucket/prefix/');
+    if (scheme !== undefined) throw new UsageError(`unsupported location ${JSON.stringify(`${scheme}://…`)}: give s3://bucket/prefix/ or a directory`);
+    return new LocalArchiveStore(spec);
+  }
+  const { bucket, prefix } = parseS3Prefix(spec);
+  const [{ client, endpoint }, { S3ArchiveStore }] = await Promise.all([s3ClientFor(options), import('./s3-store.js')]);
+  return new S3ArchiveStore({
+    client,
+    bucket,
+    prefix,
+    ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
+    secrets: [options.secretKey],
+  });
+}

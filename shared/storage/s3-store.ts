@@ -1,0 +1,268 @@
+// The archives below an S3 prefix (archive-store.ts): ListObjectsV2 (paged), then per object
+// one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
+// GetObjectTagging (the manifest digest and verification mark). Tags are optional: a store
+// without tagging (R2), or credentials without s3:GetObjectTagging, list without them.
+//
+// Removal is DeleteObject on the key, never on a version: in a versioned bucket that adds a
+// delete marker and the data stays as a noncurrent version until the bucket's lifecycle
+// expires it, which `deletionTerms` reads (versioning, lifecycle rules, Object Lock) so the
+// caller can say so. `holdOf` reads an object's retention and legal hold when the bucket has
+// Object Lock: its data cannot be deleted before then, whatever a delete marker hides.
+
+import type { Readable } from 'node:stream';
+import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
+
+import { OpenClawError, StorageError } from '../errors.js';
+import { HEAD_BYTES, MAX_LISTED_OBJECTS, type ArchiveStore, type DeletionTerms, type ObjectFacts, type ObjectHold, type StoredObject } from './archive-store.js';
+import { loadS3Sdk } from './s3-client.js';
+import { s3ErrorName, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { METADATA_PREFIX } from './s3.js';
+import { abortedError, destroyQuietly, onAbort } from './streams.js';
+import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
+import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
+
+/** Answers meaning "this store or these credentials cannot tell": the listing goes on without it. */
+const CANNOT_TELL = new Set(['AccessDenied', 'NotImplemented', 'MethodNotAllowed', 'NotSupported', 'XNotImplemented']);
+
+export interface S3StoreOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** The key prefix, empty or ending in "/". */
+  readonly prefix: string;
+  /** Origin of a custom endpoint, for messages. */
+  readonly endpoint?: string;
+  /** Where the custom endpoint came from (open-location.ts). @default '--endpoint' */
+  readonly endpointSource?: string;
+  readonly secrets?: readonly (string | undefined)[];
+  /** Objects a ListObjectsV2 page holds (S3's maximum is 1,000). */
+  readonly pageSize?: number;
+}
+
+export class S3ArchiveStore implements ArchiveStore {
+  readonly display: string;
+  readonly baseName: string;
+  readonly endpoint?: StoreEndpoint;
+  private readonly client: S3Client;
+
+  constructor(private readonly options: S3StoreOptions) {
+    this.client = options.client;
+    if (options.endpoint !== undefined) this.endpoint = { url: options.endpoint, source: options.endpointSource ?? '--endpoint' };
+    this.display = `s3://${options.bucket}/${options.prefix}`;
+    this.baseName = options.prefix.split('/').filter((part) => part !== '').pop() ?? '';
+  }
+
+  async list(options: ReadOptions = {}): Promise<StoredObject[]> {
+    const sdk = await loadS3Sdk();
+    const found: StoredObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.call(
+        (abortSignal) =>
+          this.client.send(
+            new sdk.ListObjectsV2Command({
+              Bucket: this.options.bucket,
+              ...(this.options.prefix !== '' && { Prefix: this.options.prefix }),
+              ...(this.options.pageSize !== undefined && { MaxKeys: this.options.pageSize }),
+              ...(token !== undefined && { ContinuationToken: token }),
+            }),
+            { abortSignal },
+          ),
+        options.signal,
+      );
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined || item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
+        if (found.length >= MAX_LISTED_OBJECTS) {
+          throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
+        }
+        found.push({
+          name: item.Key.slice(this.options.prefix.length),
+          location: `s3://${this.options.bucket}/${item.Key}`,
+          bytes: item.Size ?? 0,
+          modifiedAt: item.LastModified ?? new Date(0),
+        });
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return found;
+  }
+
+  async inspect(object: StoredObject, options: ReadOptions = {}): Promise<ObjectFacts> {
+    const sdk = await loadS3Sdk();
+    const key = this.keyOf(object);
+    const answer = await this.call(
+      (abortSignal) =>
+        this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
+      options.signal,
+      object.location,
+    );
+    const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES);
+    const tags = await this.call(
+      (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
+      options.signal,
+      object.location,
+    ).catch((error: unknown) => {
+      if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) return undefined;
+      throw error;
+    });
+    const tag = (name: string) => tags?.TagSet?.find((entry) => entry.Key === name)?.Value;
+    const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
+    const verified = parseMarkTag(tag(VERIFIED_TAG));
+    return {
+      head,
+      metadata: metadataOf(answer.Metadata),
+      ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
+      ...(verified !== undefined && { verified }),
+    };
+  }
+
+  async deletionTerms(options: ReadOptions = {}): Promise<DeletionTerms> {
+    const sdk = await loadS3Sdk();
+    const bucket = this.options.bucket;
+    const versioning = await this.optional((abortSignal) => this.client.send(new sdk.GetBucketVersioningCommand({ Bucket: bucket }), { abortSignal }), options.signal);
+    const lock = await this.optional(
+      (abortSignal) => this.client.send(new sdk.GetObjectLockConfigurationCommand({ Bucket: bucket }), { abortSignal }),
+      options.signal,
+      ['ObjectLockConfigurationNotFoundError', 'ObjectLockConfigurationNotFound'],
+    );
+    const lifecycle = await this.optional(
+      (abortSignal) => this.client.send(new sdk.GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), { abortSignal }),
+      options.signal,
+      ['NoSuchLifecycleConfiguration'],
+    );
+    const status = versioning === 'unknown' ? 'unknown' : versioning === 'absent' ? 'off' : versioning.Status === 'Enabled' ? 'enabled' : versioning.Status === 'Suspended' ? 'suspended' : 'off';
+    const days = lifecycle === 'unknown' || lifecycle === 'absent' ? undefined : noncurrentExpiration(lifecycle.Rules ?? [], this.options.prefix);
+    return {
+      versioning: status,
+      lifecycle: lifecycle === 'unknown' ? 'unknown' : 'known',
+      ...(days !== undefined && { noncurrentExpirationDays: days }),
+      objectLock: lock === 'unknown' ? 'unknown' : lock === 'absent' ? 'off' : lock.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'off',
+    };
+  }
+
+  async holdOf(object: StoredObject, options: ReadOptions = {}): Promise<ObjectHold | undefined> {
+    const sdk = await loadS3Sdk();
+    const key = this.keyOf(object);
+    const notLocked = ['NoSuchObjectLockConfiguration', 'ObjectLockConfigurationNotFoundError', 'InvalidRequest'];
+    const retention = await this.optional(
+      (abortSignal) => this.client.send(new sdk.GetObjectRetentionCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
+      options.signal,
+      notLocked,
+    );
+    const legalHold = await this.optional(
+      (abortSignal) => this.client.send(new sdk.GetObjectLegalHoldCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
+      options.signal,
+      notLocked,
+    );
+    const until = typeof retention === 'object' ? retention.Retention?.RetainUntilDate : undefined;
+    const held = typeof legalHold === 'object' && legalHold.LegalHold?.Status === 'ON';
+    const retained = until !== undefined && until.getTime() > Date.now();
+    if (!retained && !held) return undefined;
+    return {
+      legalHold: held,
+      ...(retained && { retainUntil: until, ...(typeof retention === 'object' && retention.Retention?.Mode !== undefined && { mode: retention.Retention.Mode }) }),
+    };
+  }
+
+  async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
+    const sdk = await loadS3Sdk();
+    await this.call(
+      (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
+      options.signal,
+      object.location,
+    );
+  }
+
+  private keyOf(object: StoredObject): string {
+    return `${this.options.prefix}${object.name}`;
+  }
+
+  private context(display = this.display): S3ErrorContext {
+    return {
+      display,
+      bucket: this.options.bucket,
+      operation: 'check',
+      ...(this.options.endpoint !== undefined && { endpoint: this.options.endpoint }),
+      ...(this.options.secrets !== undefined && { secrets: this.options.secrets }),
+    };
+  }
+
+  private async call<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, display?: string): Promise<T> {
+    try {
+      return await withRequestSignal(signal, run);
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
+      throw translateS3Error(error, this.context(display));
+    }
+  }
+
+  /** A bucket setting: its value, 'absent' (one of `absentNames`), or 'unknown' (the store or the credentials cannot tell). */
+  private async optional<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, absentNames: readonly string[] = []): Promise<T | 'absent' | 'unknown'> {
+    try {
+      return await withRequestSignal(signal, run);
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      const name = s3ErrorName(error) ?? '';
+      if (absentNames.includes(name)) return 'absent';
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (CANNOT_TELL.has(name) || status === 403 || status === 405 || status === 501) return 'unknown';
+      throw translateS3Error(error, this.context());
+    }
+  }
+}
+
+/**
+ * Runs one request with a signal of its own that follows `signal`: the SDK leaves a listener
+ * on the signal it is given, and a listing makes hundreds of requests under the command's one.
+ */
+async function withRequestSignal<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  const request = new AbortController();
+  const stop = onAbort(signal, () => request.abort(signal?.reason));
+  try {
+    return await run(request.signal);
+  } finally {
+    stop();
+  }
+}
+
+function metadataOf(metadata: Record<string, string> | undefined): Partial<ArchiveMetadata> | undefined {
+  if (metadata === undefined) return undefined;
+  const get = (name: string) => metadata[`${METADATA_PREFIX}${name}`];
+  const formatVersion = Number(get('format-version'));
+  const createdAt = get('created-at');
+  const result: { -readonly [K in keyof ArchiveMetadata]?: ArchiveMetadata[K] } = {};
+  if (get('tenant') !== undefined) result.tenant = get('tenant');
+  if (Number.isSafeInteger(formatVersion) && formatVersion > 0) result.formatVersion = formatVersion;
+  if (get('tool-version') !== undefined) result.toolVersion = get('tool-version');
+  if (createdAt !== undefined && !Number.isNaN(Date.parse(createdAt))) result.createdAt = new Date(createdAt).toISOString();
+  return Object.keys(result).length === 0 ? undefined : result;
+}
+
+/** The shortest NoncurrentVersionExpiration of an enabled rule that covers the whole prefix. */
+function noncurrentExpiration(rules: readonly LifecycleRule[], prefix: string): number | undefined {
+  let days: number | undefined;
+  for (const rule of rules) {
+    if (rule.Status !== 'Enabled' || rule.NoncurrentVersionExpiration?.NoncurrentDays === undefined) continue;
+    const rulePrefix = rule.Filter?.Prefix ?? rule.Filter?.And?.Prefix ?? rule.Prefix ?? '';
+    const tagged = rule.Filter?.Tag !== undefined || (rule.Filter?.And?.Tags?.length ?? 0) > 0;
+    if (tagged || !prefix.startsWith(rulePrefix)) continue;
+    days = Math.min(days ?? Infinity, rule.NoncurrentVersionExpiration.NoncurrentDays);
+  }
+  return days;
+}
+
+async function readAtMost(body: Readable | undefined, limit: number): Promise<Buffer> {
+  if (body === undefined) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= limit) break;
+    }
+  } finally {
+    destroyQuietly(body);
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}

@@ -1,0 +1,65 @@
+// How a verification mark (types.ts VerifiedMark) is stored, for the two places that write
+// one (local.ts, s3.ts) and the listings that read them back (local-store.ts, s3-store.ts):
+//   - beside a local archive, a hidden JSON file `.<archive>.openclaw-verified` that also
+//     names the archive's size and mtime: a mark whose archive changed since is ignored;
+//   - on an S3 object, the tag `openclaw-verified` (`<time> <manifest sha256>`), next to the
+//     backup's own `openclaw-manifest-sha256` tag (s3.ts tagsFor).
+// Marks are read from places anyone with write access can change, so they are parsed as
+// strictly as the archive's own metadata; a malformed mark is no mark.
+
+import type { Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+import type { VerifiedMark } from './types.js';
+
+export const VERIFIED_MARK_SUFFIX = '.openclaw-verified';
+const LOCAL_FORMAT = 'openclawmu-verified';
+/** Largest mark file read. */
+export const MAX_LOCAL_MARK_BYTES = 4096;
+/** The S3 tag key (METADATA_PREFIX + 'verified'). */
+export const VERIFIED_TAG = 'openclaw-verified';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** `.<archive>.openclaw-verified` in the archive's directory. */
+export function verifiedMarkPath(archivePath: string): string {
+  return join(dirname(archivePath), `.${basename(archivePath)}${VERIFIED_MARK_SUFFIX}`);
+}
+
+export function formatLocalMark(mark: VerifiedMark, archive: Pick<Stats, 'size' | 'mtimeMs'>): Buffer {
+  return Buffer.from(`${JSON.stringify({ format: LOCAL_FORMAT, ...mark, archiveBytes: archive.size, archiveMtimeMs: archive.mtimeMs })}\n`);
+}
+
+/** The mark in `bytes`, if it is well formed and names this size and mtime of the archive. */
+export function parseLocalMark(bytes: Buffer, archive: Pick<Stats, 'size' | 'mtimeMs'>): VerifiedMark | undefined {
+  if (bytes.length > MAX_LOCAL_MARK_BYTES) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  if (record.format !== LOCAL_FORMAT || record.archiveBytes !== archive.size || record.archiveMtimeMs !== archive.mtimeMs) return undefined;
+  return markOf(record.verifiedAt, record.manifestSha256, record.createdAt);
+}
+
+/** The tag's value: `<verifiedAt> <manifestSha256> <createdAt>` (tag values allow spaces, not JSON's quotes). */
+export function formatMarkTag(mark: VerifiedMark): string {
+  return `${mark.verifiedAt} ${mark.manifestSha256} ${mark.createdAt}`;
+}
+
+export function parseMarkTag(value: string | undefined): VerifiedMark | undefined {
+  if (value === undefined) return undefined;
+  const [verifiedAt, manifestSha256, createdAt, ...rest] = value.split(' ');
+  return rest.length === 0 ? markOf(verifiedAt, manifestSha256, createdAt) : undefined;
+}
+
+function markOf(verifiedAt: unknown, manifestSha256: unknown, createdAt: unknown): VerifiedMark | undefined {
+  if (typeof verifiedAt !== 'string' || !ISO_TIME.test(verifiedAt) || Number.isNaN(Date.parse(verifiedAt))) return undefined;
+  if (typeof createdAt !== 'string' || !ISO_TIME.test(createdAt) || Number.isNaN(Date.parse(createdAt))) return undefined;
+  if (typeof manifestSha256 !== 'string' || !SHA256_HEX.test(manifestSha256)) return undefined;
+  return { verifiedAt, manifestSha256, createdAt };
+}

@@ -1,0 +1,123 @@
+// `tenants backup --all --to TEMPLATE`: every tenant, a bounded number at once, one summary,
+// exit 0 only if all succeeded and each failure named; to local paths and to s3rver; the
+// README's shell loop still works; and the template's rules as usage errors.
+
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { BackupAllResult } from '../shared/backup/backup-all.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { makeTenants, s3Flags } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { cliPath, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-all-');
+const tenantsDir = path.join(dir.path, 'tenants');
+const TENANTS = ['acme', 'beta', 'gamma'];
+
+beforeAll(() => makeTenants(tenantsDir, TENANTS));
+afterAll(() => dir.cleanup());
+
+const all = (...args: string[]) => runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', ...args]);
+const today = () => new Date().toISOString().slice(0, 10);
+
+describe('backup --all to local paths', () => {
+  it('backs up every tenant to its own archive and prints one summary', async () => {
+    const template = path.join(dir.path, 'one', '{tenant}', '{date}.tar.zst');
+    const run = await all('--to', template, '--jobs', '2');
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Backed up 3 of 3 tenants \(2 at once\) in [\d.]+ s$/);
+    expect(lines[1]).toMatch(/^\s+TENANT\s+CONTENT\s+STORED\s+TIME\s+ARCHIVE$/);
+    for (const [index, tenant] of TENANTS.entries()) {
+      const archive = path.join(dir.path, 'one', tenant, `${today()}.tar.zst`);
+      expect(lines[2 + index]).toMatch(new RegExp(`^\\s+ok\\s+${tenant}\\s.*${archive.replace(/[.]/g, '\\.')}$`));
+      expect(existsSync(archive)).toBe(true);
+    }
+    // Each archive holds its own tenant, and restores.
+    const verify = await runMain(['--json', 'tenants', 'verify', '--from', path.join(dir.path, 'one', 'beta', `${today()}.tar.zst`), '--no-record']);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ tenant: 'beta', verified: true });
+  });
+
+  it('goes on past a failure, exits 1, and names each failure', async () => {
+    const template = path.join(dir.path, 'two', '{tenant}.tar.zst');
+    mkdirSync(path.join(dir.path, 'two'), { recursive: true });
+    writeFileSync(path.join(dir.path, 'two', 'beta.tar.zst'), 'already here');
+    const run = await runMain(['--tenants-dir', tenantsDir, '--json', 'tenants', 'backup', '--all', '--to', template]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('openclaw: 1 backup of 3 failed: beta\n');
+    const result = JSON.parse(run.stdout) as BackupAllResult;
+    expect(result).toMatchObject({ operation: 'backup-all', succeeded: 2, failed: 1, template });
+    expect(result.results.map((outcome) => [outcome.tenant, outcome.ok])).toEqual([['acme', true], ['beta', false], ['gamma', true]]);
+    expect(result.results[1]).toMatchObject({ ok: false, error: { code: 'DESTINATION_EXISTS', outcome: 'refused' } });
+    expect(readdirSync(path.join(dir.path, 'two')).sort()).toEqual(['acme.tar.zst', 'beta.tar.zst', 'gamma.tar.zst']);
+
+    const human = await all('--to', template);
+    expect(human.status).toBe(1);
+    expect(human.stdout).toMatch(/; 3 FAILED\n/);
+    expect(human.stdout).toMatch(/FAILED\s+beta\s+-\s+-\s+-\s+.*beta\.tar\.zst: .*already exists: pass --overwrite to replace it/);
+  });
+
+  it('refuses a template without {tenant}, a bad placeholder, a tenant with --all, and bad --jobs, as usage errors', async () => {
+    for (const args of [
+      ['--to', path.join(dir.path, 'x', '{date}.tar.zst')],
+      ['--to', path.join(dir.path, '{tenant}', '{hour}.tar.zst')],
+      ['--to', path.join(dir.path, '{tenant}.tar.zst'), '--jobs', '0'],
+      ['--to', path.join(dir.path, '{tenant}.tar.zst'), '--jobs', 'many'],
+    ]) {
+      const run = await all(...args);
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.stderr).toMatch(/^openclaw: /);
+    }
+    expect((await all('--to', path.join(dir.path, 'x', '{date}.tar.zst'))).stderr).toMatch(/--to must contain \{tenant\}/);
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--all', '--to', '/tmp/{tenant}'])).status).toBe(2);
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--to', '/tmp/x.tar.zst'])).stderr).toMatch(/name the tenant to back up, or give --all/);
+  });
+
+  it('fails (exit 1) on a missing base dir instead of backing up nothing', async () => {
+    const run = await runMain(['--tenants-dir', path.join(dir.path, 'no-such-dir'), 'tenants', 'backup', '--all', '--to', path.join(dir.path, '{tenant}.tar.zst')]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`openclaw: the tenant base dir ${path.join(dir.path, 'no-such-dir')} does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)\n`);
+    const json = await runMain(['--json', '--tenants-dir', path.join(dir.path, 'no-such-dir'), 'tenants', 'backup', '--all', '--to', path.join(dir.path, '{tenant}.tar.zst')]);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout).error.code).toBe('TENANTS_DIR_NOT_FOUND');
+  });
+
+  it('the README\'s shell loop still works beside it', () => {
+    const out = path.join(dir.path, 'loop');
+    const loop =
+      `openclaw() { node ${JSON.stringify(cliPath)} --tenants-dir ${JSON.stringify(tenantsDir)} "$@"; }; ` +
+      `for t in $(openclaw tenants list --names); do openclaw tenants backup "$t" --to "${out}/$t/$(date +%F).tar.zst"; done`;
+    execFileSync('bash', ['-e', '-c', loop], { stdio: 'pipe' });
+    expect(readdirSync(out).sort()).toEqual(TENANTS);
+  });
+});
+
+describe('backup --all to s3rver', () => {
+  let server: S3TestServer;
+  let client: S3Client;
+  beforeAll(async () => {
+    server = await startS3Server();
+    client = await createS3Client(server.clientOptions);
+  });
+  afterAll(async () => {
+    client.destroy();
+    await server.dispose();
+  });
+
+  it('writes one object per tenant under the template\'s key', async () => {
+    const run = await all('--to', 's3://backups/backups/{tenant}/{date:%Y/%m/%d}-{time}.tar.zst', ...s3Flags(server));
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const keys = ((await client.send(new ListObjectsV2Command({ Bucket: 'backups' }))).Contents ?? []).map((item) => item.Key!);
+    expect(keys).toHaveLength(3);
+    for (const [index, tenant] of TENANTS.entries()) expect(keys[index]).toMatch(new RegExp(`^backups/${tenant}/${today().replace(/-/g, '/')}-\\d{6}\\.tar\\.zst$`));
+    const listed = await runMain(['--json', 'tenants', 'backups', 'gamma', '--in', 's3://backups/backups/', ...s3Flags(server)]);
+    expect(JSON.parse(listed.stdout).backups).toHaveLength(1);
+  });
+});

@@ -1,0 +1,205 @@
+// `tenants backups NAME --in LOCATION`: a tenant's archives newest first, from their first and
+// last bytes, S3 metadata and tags, and verification marks, in a local directory and below an
+// s3rver prefix; encrypted, foreign and older archives; S3 listings of more than one page.
+
+import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/util-stream';
+import { mockClient } from 'aws-sdk-client-mock';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
+import { S3ArchiveStore } from '../shared/storage/s3-store.js';
+import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-backups-');
+const tenantsDir = path.join(dir.path, 'tenants');
+const backups = path.join(dir.path, 'backups');
+const JUNE_1 = new Date('2026-06-01T03:00:00.000Z');
+let key = '';
+let recipient = '';
+
+/** The archive as a version before the listing wrote it: a marker without time or version, no footer. */
+function asOlderVersion(bytes: Buffer): Buffer {
+  const markerSize = bytes.readUInt32LE(4);
+  const oldMarker = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme' }));
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(0x184d2a5c, 0);
+  header.writeUInt32LE(oldMarker.length, 4);
+  const footerMagic = Buffer.alloc(4);
+  footerMagic.writeUInt32LE(0x184d2a5d, 0);
+  const footerAt = bytes.lastIndexOf(footerMagic);
+  return Buffer.concat([header, oldMarker, bytes.subarray(8 + markerSize, footerAt)]);
+}
+
+beforeAll(async () => {
+  makeTenants(tenantsDir, ['acme', 'beta']);
+  for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', path.join(backups, 'acme', `${day + 1}.tar.zst`), new Date(JUNE_1.getTime() + day * DAY));
+  await backupAt(tenantsDir, 'beta', path.join(backups, 'beta', '1.tar.zst'), JUNE_1);
+  key = path.join(dir.path, 'key.txt');
+  execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+  recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
+  await backupAt(tenantsDir, 'acme', path.join(backups, 'acme', 'secret.tar.zst.age'), new Date(JUNE_1.getTime() + 5 * DAY), undefined, `age -r ${recipient}`);
+  execFileSync('bash', ['-o', 'pipefail', '-c', `tar -C ${JSON.stringify(dir.path)} -cf - tenants/acme | zstd -q -o ${JSON.stringify(path.join(backups, 'acme', 'by-hand.tar.zst'))}`]);
+  mkdirSync(path.join(backups, 'misc'));
+  writeFileSync(path.join(backups, 'misc', 'old.tar.zst'), asOlderVersion(readFileSync(path.join(backups, 'acme', '1.tar.zst'))));
+  writeFileSync(path.join(backups, 'notes.txt'), 'not an archive\n');
+  // In a directory named after the tenant, but nothing like an archive: not one of its backups.
+  writeFileSync(path.join(backups, 'acme', 'README'), 'nightly backups of acme\n');
+  // Object times that disagree with the backups' own: the listing must not go by them.
+  for (const [index, name] of ['1.tar.zst', '2.tar.zst', '3.tar.zst'].entries()) {
+    const time = new Date(Date.UTC(2027, 0, 10 - index));
+    utimesSync(path.join(backups, 'acme', name), time, time);
+  }
+});
+afterAll(() => dir.cleanup());
+
+const summary = (entry: BackupEntry) => [entry.name, entry.content, entry.createdAt ?? null, entry.tenant ?? null];
+
+describe('tenants backups in a local directory', () => {
+  it('lists the tenant\'s archives newest first by creation time, with size, version, digest and content', async () => {
+    const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const listing = JSON.parse(run.stdout) as { backups: BackupEntry[]; otherObjects: number; location: string };
+    expect(listing.location).toBe(backups);
+    // Dated first, newest first; then what nothing dates (an encrypted file attributed by its
+    // directory, GNU tar's, an older version's), by object time.
+    expect(listing.backups.map(summary)).toEqual([
+      ['acme/3.tar.zst', 'archive', '2026-06-03T03:00:00.000Z', 'acme'],
+      ['acme/2.tar.zst', 'archive', '2026-06-02T03:00:00.000Z', 'acme'],
+      ['acme/1.tar.zst', 'archive', '2026-06-01T03:00:00.000Z', 'acme'],
+      ...listing.backups.slice(3).map(summary),
+    ]);
+    expect(listing.backups.slice(3).map(summary).sort()).toEqual([
+      ['acme/by-hand.tar.zst', 'zstd', null, null],
+      ['acme/secret.tar.zst.age', 'encrypted', null, null],
+      ['misc/old.tar.zst', 'archive', null, 'acme'],
+    ]);
+    expect(listing.otherObjects).toBe(3); // beta's archive, notes.txt, acme/README
+    const newest = listing.backups[0]!;
+    expect(newest).toMatchObject({ location: path.join(backups, 'acme', '3.tar.zst'), toolVersion: '0.1.0', createdAtFrom: 'archive', bytes: readFileSync(newest.location).length });
+    expect(newest.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(listing.backups.find((entry) => entry.content === 'encrypted')).toMatchObject({ recipients: ['X25519'] });
+  });
+
+  it('prints a table a person can read', async () => {
+    const run = await runMain(['tenants', 'backups', 'acme', '--in', backups]);
+    expect(run.status).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe(`6 backups of "acme" in ${backups}, newest first:`);
+    expect(lines[1]).toMatch(/^CREATED\s+SIZE\s+VERSION\s+MANIFEST\s+CONTENT\s+VERIFIED\s+LOCATION$/);
+    expect(lines[2]).toMatch(/^2026-06-03 03:00:00 UTC\s+[\d.]+ KiB\s+0\.1\.0\s+[0-9a-f]{12}\s+tar\.zst\s+-\s+.*3\.tar\.zst$/);
+    expect(lines.find((line) => line.includes('secret.tar.zst.age'))).toMatch(/^\? \(file .*\)\s.*encrypted \(age: X25519\)\s+-\s+.*secret\.tar\.zst\.age$/);
+  });
+
+  it('shows a verification, and dates an older archive by the time its verification recorded', async () => {
+    expect((await runMain(['tenants', 'verify', '--from', path.join(backups, 'misc', 'old.tar.zst')])).status).toBe(0);
+    expect((await runMain(['tenants', 'verify', '--from', path.join(backups, 'acme', '2.tar.zst')])).status).toBe(0);
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups])).stdout) as { backups: BackupEntry[] };
+    const byName = Object.fromEntries(listing.backups.map((entry) => [entry.name, entry]));
+    expect(byName['misc/old.tar.zst']).toMatchObject({ createdAt: '2026-06-01T03:00:00.000Z', createdAtFrom: 'verification' });
+    expect(byName['misc/old.tar.zst']!.verifiedAt).toBeDefined();
+    expect(byName['acme/2.tar.zst']!.verifiedAt).toBeDefined();
+    expect(byName['acme/3.tar.zst']!.verifiedAt).toBeUndefined();
+    // A mark outlives no change of its archive.
+    const changed = path.join(backups, 'acme', '2.tar.zst');
+    const later = new Date();
+    utimesSync(changed, later, new Date(later.getTime() + 1000));
+    const again = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups])).stdout) as { backups: BackupEntry[] };
+    expect(again.backups.find((entry) => entry.name === 'acme/2.tar.zst')!.verifiedAt).toBeUndefined();
+  });
+
+  it('lists nothing, with exit 0, for a tenant without archives; fails on a missing directory', async () => {
+    const none = await runMain(['tenants', 'backups', 'gamma', '--in', backups]);
+    expect(none.status).toBe(0);
+    expect(none.stdout).toBe(`no backups of "gamma" in ${backups} (9 other objects there)\n`);
+    const missing = await runMain(['tenants', 'backups', 'acme', '--in', path.join(dir.path, 'nowhere')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe(`openclaw: no such directory or file: ${path.join(dir.path, 'nowhere')}\n`);
+    expect((await runMain(['tenants', 'backups', 'Not_A_Tenant', '--in', backups])).status).toBe(2);
+  });
+});
+
+describe('tenants backups below an s3rver prefix', () => {
+  let server: S3TestServer;
+  beforeAll(async () => {
+    server = await startS3Server();
+    for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/backups/acme/${day + 1}.tar.zst`, new Date(JUNE_1.getTime() + day * DAY), server);
+    await backupAt(tenantsDir, 'acme', 's3://backups/backups/acme/secret.tar.zst.age', new Date(JUNE_1.getTime() + 5 * DAY), server, `age -r ${recipient}`);
+    await backupAt(tenantsDir, 'beta', 's3://backups/backups/beta/1.tar.zst', JUNE_1, server);
+  });
+  afterAll(() => server.dispose());
+
+  it('lists by metadata and first bytes: the encrypted archive is dated and attributed too', async () => {
+    const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/', ...s3Flags(server)]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const listing = JSON.parse(run.stdout) as { backups: BackupEntry[]; otherObjects: number };
+    expect(listing.backups.map(summary)).toEqual([
+      ['acme/secret.tar.zst.age', 'encrypted', '2026-06-06T03:00:00.000Z', 'acme'],
+      ['acme/3.tar.zst', 'archive', '2026-06-03T03:00:00.000Z', 'acme'],
+      ['acme/2.tar.zst', 'archive', '2026-06-02T03:00:00.000Z', 'acme'],
+      ['acme/1.tar.zst', 'archive', '2026-06-01T03:00:00.000Z', 'acme'],
+    ]);
+    expect(listing.otherObjects).toBe(1);
+    expect(listing.backups[0]).toMatchObject({ location: 's3://backups/backups/acme/secret.tar.zst.age', createdAtFrom: 'metadata', toolVersion: '0.1.0' });
+    // The digest comes from the tag the backup set, for the encrypted one as for the others.
+    for (const entry of listing.backups) expect(entry.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('takes s3://bucket/prefix without the trailing slash, and refuses a bad URL as a usage error', async () => {
+    const run = await runMain(['--json', 'tenants', 'backups', 'beta', '--in', 's3://backups/backups', ...s3Flags(server)]);
+    expect(JSON.parse(run.stdout).backups).toHaveLength(1);
+    const bad = await runMain(['tenants', 'backups', 'acme', '--in', 's3://Backups/', ...s3Flags(server)]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^openclaw: invalid S3 bucket name "Backups": must be lowercase\n$/);
+  });
+});
+
+describe('an S3 listing of many pages', () => {
+  it('follows continuation tokens and reads only each object\'s first bytes', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const marker = (tenant: string, createdAt: string) => {
+        const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant, createdAt, toolVersion: '0.1.0' }));
+        const header = Buffer.alloc(8);
+        header.writeUInt32LE(0x184d2a5c, 0);
+        header.writeUInt32LE(payload.length, 4);
+        return Buffer.concat([header, payload, Buffer.alloc(100, 1)]);
+      };
+      const pages = Array.from({ length: 3 }, (_, page) => Array.from({ length: 4 }, (_, index) => `acme/${page}-${index}.tar.zst`));
+      s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => {
+        const page = input.ContinuationToken === undefined ? 0 : Number(input.ContinuationToken);
+        return {
+          Contents: pages[page]!.map((Key) => ({ Key: `p/${Key}`, Size: 1000, LastModified: new Date('2030-01-01') })),
+          IsTruncated: page < 2,
+          ...(page < 2 && { NextContinuationToken: String(page + 1) }),
+        };
+      });
+      const ranges: string[] = [];
+      s3.on(GetObjectCommand).callsFake((input: { Key: string; Range?: string }) => {
+        ranges.push(input.Range ?? 'whole');
+        const [page, index] = input.Key.slice('p/acme/'.length).split('.')[0]!.split('-').map(Number);
+        const createdAt = new Date(Date.UTC(2026, 0, 1 + page! * 4 + index!)).toISOString();
+        return { Body: sdkStreamMixin(Readable.from([marker('acme', createdAt)])), Metadata: {} };
+      });
+      s3.on(GetObjectTaggingCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/', pageSize: 4 });
+      const listing = await listBackups(store, 'acme');
+      expect(listing.backups).toHaveLength(12);
+      expect(listing.backups[0]!.createdAt).toBe('2026-01-12T00:00:00.000Z');
+      expect(listing.backups[11]!.createdAt).toBe('2026-01-01T00:00:00.000Z');
+      expect(s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input.ContinuationToken)).toEqual([undefined, '1', '2']);
+      expect(new Set(ranges)).toEqual(new Set(['bytes=0-4095']));
+    } finally {
+      s3.restore();
+    }
+  });
+});

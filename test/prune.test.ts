@@ -1,0 +1,240 @@
+// `tenants prune`: restic `forget` rules over a tenant's backups, dated by their creation time,
+// in a local directory and below an s3rver prefix: --dry-run decides and removes nothing, the
+// real run removes what it said; the newest verified backup and undatable ones stay; Object
+// Lock refuses before anything is removed; a versioned bucket's delete markers are explained.
+
+import {
+  DeleteObjectCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  GetObjectLegalHoldCommand,
+  GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
+  GetObjectTaggingCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/util-stream';
+import { mockClient } from 'aws-sdk-client-mock';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { ObjectLockedError } from '../shared/errors.js';
+import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
+import { S3ArchiveStore } from '../shared/storage/s3-store.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-prune-');
+const tenantsDir = path.join(dir.path, 'tenants');
+const JUNE_1 = Date.parse('2026-06-01T03:00:00.000Z');
+/** June 1 to 6 at 03:00, and a second backup on June 6 at 15:00. */
+const TIMES = [...Array.from({ length: 6 }, (_, day) => new Date(JUNE_1 + day * DAY)), new Date(JUNE_1 + 5 * DAY + 12 * 3600 * 1000)];
+const name = (time: Date) => `${time.toISOString().slice(0, 13).replace('T', '-')}.tar.zst`;
+
+beforeAll(() => makeTenants(tenantsDir, ['acme', 'beta']));
+afterAll(() => dir.cleanup());
+
+const decisions = (result: PruneResult) => ({
+  keep: result.keep.map((decision) => [path.basename(decision.location), decision.reasons]),
+  remove: result.remove.map((decision) => path.basename(decision.location)),
+});
+
+describe('prune in a local directory', () => {
+  const store = path.join(dir.path, 'local');
+  beforeAll(async () => {
+    for (const time of TIMES) await backupAt(tenantsDir, 'acme', path.join(store, name(time)), time);
+    await backupAt(tenantsDir, 'beta', path.join(store, 'beta-old.tar.zst'), new Date(JUNE_1 - 30 * DAY));
+    writeFileSync(path.join(store, 'README.txt'), 'notes\n');
+  });
+
+  it('a dry run says what it would keep and remove, and why, and removes nothing', async () => {
+    // The oldest backup is the newest verified one: it stays whatever the rules say.
+    expect((await runMain(['tenants', 'verify', '--from', path.join(store, name(TIMES[0]!))])).status).toBe(0);
+    const before = readdirSync(store).sort();
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--keep-daily', '3', '--dry-run']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result).toMatchObject({ dryRun: true, removed: 0, tenant: 'acme', policy: { last: 1, daily: 3 } });
+    expect(decisions(result)).toEqual({
+      keep: [
+        ['2026-06-06-15.tar.zst', ['last', 'daily 2026-06-06']],
+        ['2026-06-05-03.tar.zst', ['daily 2026-06-05']],
+        ['2026-06-04-03.tar.zst', ['daily 2026-06-04']],
+        ['2026-06-01-03.tar.zst', ['newest verified backup (never removed)']],
+      ],
+      remove: ['2026-06-02-03.tar.zst', '2026-06-03-03.tar.zst', '2026-06-06-03.tar.zst'],
+    });
+    expect(result.protected).toBe(path.join(store, '2026-06-01-03.tar.zst'));
+    expect(readdirSync(store).sort()).toEqual(before);
+
+    const human = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--keep-daily', '3', '--dry-run']);
+    const lines = human.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Dry run: would keep 4 and remove 3 backups \([\d.]+ KiB\) of "acme" in /);
+    expect(lines.filter((line) => /^\s+would remove\s/.test(line))).toHaveLength(3);
+    expect(lines.find((line) => line.includes('2026-06-06-03.tar.zst'))).toMatch(/would remove .* no keep rule matches$/);
+  });
+
+  it('removes what the dry run said, with their verification marks, and nothing of other tenants', async () => {
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--keep-daily', '3']);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result.removed).toBe(3);
+    expect(readdirSync(store).sort()).toEqual([
+      '.2026-06-01-03.tar.zst.openclaw-verified',
+      '2026-06-01-03.tar.zst',
+      '2026-06-04-03.tar.zst',
+      '2026-06-05-03.tar.zst',
+      '2026-06-06-15.tar.zst',
+      'README.txt',
+      'beta-old.tar.zst',
+    ]);
+    const again = JSON.parse((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--keep-daily', '3'])).stdout) as PruneResult;
+    expect(again.removed).toBe(0);
+  });
+
+  it('keeps a backup it cannot date, and says why', async () => {
+    const undated = path.join(dir.path, 'undated');
+    await backupAt(tenantsDir, 'acme', path.join(undated, 'acme', 'new.tar.zst'), new Date(JUNE_1));
+    writeFileSync(path.join(undated, 'acme', 'encrypted.age'), Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(200, 7)]));
+    const result = JSON.parse((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', undated, '--keep-last', '1'])).stdout) as PruneResult;
+    expect(decisions(result).keep).toEqual([
+      ['new.tar.zst', ['last']],
+      ['encrypted.age', ['not attributable: only its path names the tenant']],
+    ]);
+    expect(result.notes.join('\n')).toMatch(/no backup of "acme" here has been verified/);
+  });
+
+  it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
+    const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/^openclaw: prune needs at least one --keep-last, --keep-daily/);
+    expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', '0'])).status).toBe(2);
+    expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', '-1'])).status).toBe(2);
+    expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', 'seven'])).status).toBe(2);
+    expect((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store])).stdout).toMatch(/^\{"error":\{"code":"USAGE"/);
+  });
+});
+
+describe('prune below an s3rver prefix', () => {
+  let server: S3TestServer;
+  let client: S3Client;
+  beforeAll(async () => {
+    server = await startS3Server();
+    client = await createS3Client(server.clientOptions);
+    for (const time of TIMES) await backupAt(tenantsDir, 'acme', `s3://backups/backups/acme/${name(time)}`, time, server);
+    await backupAt(tenantsDir, 'beta', 's3://backups/backups/beta/1.tar.zst', new Date(JUNE_1 - 30 * DAY), server);
+  });
+  afterAll(async () => {
+    client.destroy();
+    await server.dispose();
+  });
+  const keys = async () => ((await client.send(new ListObjectsV2Command({ Bucket: 'backups' }))).Contents ?? []).map((item) => item.Key).sort();
+
+  it('dry run, then the real run: removes the objects no rule keeps', async () => {
+    const before = await keys();
+    const dry = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/', '--keep-daily', '2', '--dry-run', ...s3Flags(server)]);
+    expect(dry.stderr).toBe('');
+    expect(dry.status).toBe(0);
+    expect(decisions(JSON.parse(dry.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['2026-06-06-15.tar.zst', ['daily 2026-06-06']],
+        ['2026-06-05-03.tar.zst', ['daily 2026-06-05']],
+      ],
+      remove: ['2026-06-01-03.tar.zst', '2026-06-02-03.tar.zst', '2026-06-03-03.tar.zst', '2026-06-04-03.tar.zst', '2026-06-06-03.tar.zst'],
+    });
+    expect(await keys()).toEqual(before);
+
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-daily', '2', ...s3Flags(server)]);
+    expect(run.status).toBe(0);
+    expect((JSON.parse(run.stdout) as PruneResult).removed).toBe(5);
+    expect(await keys()).toEqual(['backups/acme/2026-06-05-03.tar.zst', 'backups/acme/2026-06-06-15.tar.zst', 'backups/beta/1.tar.zst']);
+  });
+});
+
+describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => {
+  // Made when this block runs: a mock patches every S3Client, s3rver's tests' included.
+  let s3: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    s3 = mockClient(S3Client);
+  });
+  const object = (tenant: string, createdAt: string) => {
+    const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant, createdAt, toolVersion: '0.1.0' }));
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0x184d2a5c, 0);
+    header.writeUInt32LE(payload.length, 4);
+    return Buffer.concat([header, payload]);
+  };
+  const created = ['2026-06-01T03:00:00.000Z', '2026-06-02T03:00:00.000Z', '2026-06-03T03:00:00.000Z'];
+  let retainUntil = new Date(Date.now() + 10 * DAY);
+  beforeEach(() => {
+    s3.reset();
+    s3.on(ListObjectsV2Command).resolves({ Contents: created.map((time) => ({ Key: `backups/acme/${time.slice(0, 10)}.tar.zst`, Size: 1000, LastModified: new Date() })) });
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({ Body: sdkStreamMixin(Readable.from([object('acme', `${input.Key.slice(13, 23)}T03:00:00.000Z`)])), Metadata: {} }));
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(GetObjectLockConfigurationCommand).resolves({ ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' } });
+    s3.on(GetBucketLifecycleConfigurationCommand).resolves({
+      Rules: [{ ID: 'expire-noncurrent-versions', Status: 'Enabled', Filter: { Prefix: '' }, NoncurrentVersionExpiration: { NoncurrentDays: 30 } }],
+    });
+    s3.on(GetObjectRetentionCommand).callsFake(() => ({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: retainUntil } }));
+    s3.on(GetObjectLegalHoldCommand).resolves({ LegalHold: { Status: 'OFF' } });
+    s3.on(DeleteObjectCommand).resolves({ DeleteMarker: true });
+  });
+  afterAll(() => s3.restore());
+  const store = () => new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'backups', prefix: 'backups/acme/' });
+
+  it('refuses before removing anything while Object Lock keeps a backup it would remove', async () => {
+    retainUntil = new Date(Date.now() + 10 * DAY);
+    const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ObjectLockedError);
+    expect((error as Error).message).toMatch(
+      new RegExp(`^s3://backups/backups/acme/2026-06-01\\.tar\\.zst is kept by Object Lock \\(COMPLIANCE\\) until ${retainUntil.toISOString().replace(/\./g, '\\.')}: its data cannot be deleted`),
+    );
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+
+    const dry = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 }, dryRun: true });
+    expect(dry.refusal).toBe((error as Error).message);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+
+  it('removes once retention has passed, saying the data stays as noncurrent versions for 30 days', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } });
+    expect(result.removed).toBe(2);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input)).toEqual([
+      { Bucket: 'backups', Key: 'backups/acme/2026-06-01.tar.zst' },
+      { Bucket: 'backups', Key: 'backups/acme/2026-06-02.tar.zst' },
+    ]);
+    expect(result.notes).toContain(
+      "the bucket is versioned: each removal adds a delete marker; the archive's data stays as a noncurrent version until its lifecycle rule deletes noncurrent versions 30 days later, and not before its Object Lock retention ends",
+    );
+  });
+
+  it('refuses on a legal hold too, through the CLI with exit 3', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    s3.on(GetObjectLegalHoldCommand).resolves({ LegalHold: { Status: 'ON' } });
+    const run = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/^openclaw: s3:\/\/backups\/backups\/acme\/2026-06-01\.tar\.zst is kept by a legal hold: its data cannot be deleted/);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+    const dry = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1', '--dry-run']);
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toMatch(/the prune would be REFUSED: .*legal hold/);
+  });
+});
+
+it('a prune of backups that are all kept removes nothing and needs no bucket settings', async () => {
+  const only = path.join(dir.path, 'only');
+  await backupAt(tenantsDir, 'acme', path.join(only, 'one.tar.zst'), new Date(JUNE_1));
+  const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', only, '--keep-monthly', '12']);
+  expect(JSON.parse(run.stdout)).toMatchObject({ removed: 0, remove: [], deletion: { versioning: 'off' } });
+  expect(existsSync(path.join(only, 'one.tar.zst'))).toBe(true);
+});

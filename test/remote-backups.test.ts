@@ -1,0 +1,175 @@
+// The new commands in remote mode: the CLI invokes the gateway's functions (Invoke mocked,
+// handing the payload to the real handlers: a temp dir as the EFS mount, s3rver as an
+// S3-compatible store the deployer allowed) and prints what local mode prints, with the
+// same exit codes: tenants verify and tenants backups on the restore function, the dry runs,
+// tenants prune on the prune function (direct, and as a cron rule's scheduled payload, with
+// its completion event), and the remote policy's refusals. backup --all is not remote yet.
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { completionPublisher } from '../functions/events.js';
+import { backupHandler, listHandler, pruneHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { cronTargetInput, parseScheduledCommand } from '../shared/schedule/cron-command.js';
+import { backupAt, DAY, makeTenants } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { tempDir } from './helpers/tree.js';
+
+const lambda = mockClient(LambdaClient);
+const eventBridge = mockClient(EventBridgeClient);
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const decode = (payload: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(payload)) as unknown;
+const context = (): LambdaContext => ({
+  awsRequestId: 'req',
+  functionName: 'f',
+  functionVersion: '1',
+  invokedFunctionArn: 'arn',
+  memoryLimitInMB: '1024',
+  getRemainingTimeInMillis: () => 900_000,
+});
+
+const dir = tempDir('openclaw-remote-backups-');
+const base = path.join(dir.path, 'tenants');
+const JUNE_1 = Date.parse('2026-06-01T03:00:00.000Z');
+let server: S3TestServer;
+let config: FunctionConfig;
+const invoked: string[] = [];
+
+beforeAll(async () => {
+  makeTenants(base, ['acme']);
+  server = await startS3Server({ bucket: 'backups' });
+  for (let day = 0; day < 4; day++) await backupAt(base, 'acme', `s3://backups/backups/acme/${day + 1}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+});
+afterAll(async () => {
+  lambda.restore();
+  eventBridge.restore();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  lambda.reset();
+  eventBridge.reset();
+  invoked.length = 0;
+  vi.stubEnv('OPENCLAW_STACK', '');
+  vi.stubEnv('AWS_REGION', 'eu-west-1');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+  config = { tenantsDir: base, backupBucket: 'backups', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], abortMarginMs: 1000, eventBus: 'bus' };
+  const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger);
+  const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
+    'openclaw-backup-backup': backupHandler({ config, logger, publish }),
+    'openclaw-backup-restore': restoreHandler({ config, logger, publish }),
+    'openclaw-backup-list': listHandler({ config, logger }),
+    'openclaw-backup-prune': pruneHandler({ config, logger, publish }),
+  };
+  lambda.on(InvokeCommand).callsFake(async (input: { FunctionName: string; Payload: Uint8Array }) => {
+    invoked.push(input.FunctionName);
+    return { StatusCode: 200, Payload: encode(await handlers[input.FunctionName]!(decode(input.Payload), context())) };
+  });
+  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+});
+
+const storage = () => ['--endpoint', server.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'test-secret-key'];
+const local = (args: string[]) => runMain(['--tenants-dir', base, ...args]);
+const remote = (args: string[]) => runMain(['--stack', 'openclaw-backup', ...args]);
+const normalise = (text: string) => text.replace(/\d+(\.\d+)? s\b/g, 'N s').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'TIME').replace(/\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)/g, '(TIME)');
+
+describe('remote and local runs of the new commands', () => {
+  it('tenants verify runs on the restore function, with the same output and the mark recorded', async () => {
+    const args = ['tenants', 'verify', '--from', 's3://backups/backups/acme/1.tar.zst', ...storage()];
+    const [l, r] = [await local([...args, '--no-record']), await remote(args)];
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(invoked).toEqual(['openclaw-backup-restore']);
+    expect(normalise(r.stdout).split('\n').slice(0, 3)).toEqual(normalise(l.stdout).split('\n').slice(0, 3));
+    expect(r.stdout).toMatch(/recorded as verified beside the archive/);
+    const damaged = await remote(['tenants', 'verify', '--from', 's3://backups/backups/acme/none.tar.zst', ...storage()]);
+    expect(damaged.status).toBe(1);
+    expect(damaged.stderr).toBe('openclaw: no archive at s3://backups/backups/acme/none.tar.zst\n');
+  });
+
+  it('tenants backups lists alike, and shows the verification', async () => {
+    const args = ['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/', ...storage()];
+    const [l, r] = [await local(args), await remote(args)];
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(l.stdout));
+    expect(JSON.parse(r.stdout).backups.map((entry: { name: string; verifiedAt?: string }) => [entry.name, entry.verifiedAt !== undefined])).toEqual([
+      ['acme/4.tar.zst', false],
+      ['acme/3.tar.zst', false],
+      ['acme/2.tar.zst', false],
+      ['acme/1.tar.zst', true],
+    ]);
+  });
+
+  it('dry runs of backup and restore answer with the plan and no completion event', async () => {
+    const backup = await remote(['--json', 'tenants', 'backup', 'acme', '--to', 's3://backups/backups/acme/5.tar.zst', '--dry-run', ...storage()]);
+    expect(backup.status).toBe(0);
+    expect(JSON.parse(backup.stdout)).toMatchObject({ operation: 'backup-plan', tenant: 'acme', destination: 'absent' });
+    const restore = await remote(['tenants', 'restore', '--from', 's3://backups/backups/acme/4.tar.zst', '--dry-run', ...storage()]);
+    expect(restore.status).toBe(3);
+    expect(restore.stdout).toMatch(/the restore would be REFUSED: tenant "acme" already exists/);
+    expect(invoked).toEqual(['openclaw-backup-backup', 'openclaw-backup-restore']);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('tenants prune runs on the prune function: a dry run, then for real, with a completion event', async () => {
+    const dry = await remote(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '2', '--dry-run', ...storage()]);
+    expect(dry.stderr).toBe('');
+    expect(dry.status).toBe(0);
+    // 1.tar.zst is the newest verified backup: kept whatever the rules say.
+    expect(JSON.parse(dry.stdout).remove.map((decision: { location: string }) => path.basename(decision.location))).toEqual(['2.tar.zst']);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+    const real = await remote(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '2', ...storage()]);
+    expect(real.status).toBe(0);
+    expect(real.stdout).toMatch(/^Kept 3 and removed 1 backup /);
+    expect(invoked).toEqual(['openclaw-backup-prune', 'openclaw-backup-prune']);
+    const events = eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries![0]!);
+    expect(events.map((entry) => entry.DetailType)).toEqual(['OpenClaw Prune Succeeded']);
+    expect(JSON.parse(events[0]!.Detail!)).toMatchObject({ tenant: 'acme', location: 's3://backups/backups/acme/', trigger: 'direct', kept: 3, removed: 1 });
+  });
+
+  it('refuses what the gateway does not allow, and --all, as local mode would refuse a usage error', async () => {
+    const outside = await remote(['tenants', 'prune', 'acme', '--in', 's3://backups/', '--keep-last', '1']);
+    expect(outside.status).toBe(3);
+    expect(outside.stderr).toMatch(/--in must be s3:\/\/backups\/backups\/…/);
+    const otherBucket = await remote(['tenants', 'backups', 'acme', '--in', 's3://elsewhere/backups/']);
+    expect(otherBucket.status).toBe(3);
+    expect(otherBucket.stderr).toBe('openclaw: this gateway lists archives in s3://backups/backups/ only, not in bucket "elsewhere"\n');
+    const pruneElsewhere = await remote(['tenants', 'prune', 'acme', '--in', 's3://elsewhere/backups/', '--keep-last', '1']);
+    expect(pruneElsewhere.stderr).toBe('openclaw: this gateway prunes archives in s3://backups/backups/ only, not in bucket "elsewhere"\n');
+    const localPath = await remote(['tenants', 'backups', 'acme', '--in', '/var/backups/']);
+    expect(localPath.status).toBe(2);
+    expect(localPath.stderr).toMatch(/--in must be s3:\/\/bucket\/prefix\//);
+    const all = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst']);
+    expect(all.status).toBe(2);
+    expect(all.stderr).toMatch(/^openclaw: tenants backup --all is not available remotely yet/);
+  });
+});
+
+describe('a scheduled prune', () => {
+  it('runs the payload a cron rule hands the prune function, and rethrows a failure for Lambda', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'bus', logger);
+    const handler = pruneHandler({ config, logger, publish });
+    const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    // What EventBridge's input transformer makes of the template (the keys the CLI never sends).
+    const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
+    const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-1"'));
+    const result = (await handler(event, context())) as { removed: number; keep: readonly unknown[] };
+    expect(result.removed).toBe(1);
+    expect(result.keep).toHaveLength(2); // the newest, and the newest verified
+    const entry = eventBridge.commandCalls(PutEventsCommand).at(-1)!.args[0].input.Entries![0]!;
+    expect(JSON.parse(entry.Detail!)).toMatchObject({ trigger: 'schedule', cronName: 'nightly-prune', removed: 1 });
+
+    const refused = JSON.parse(transformer.InputTemplate.replace('<time>', '"x"').replace('<eventId>', '"e-2"').replace('"in":"s3://backups/backups/acme/"', '"in":"s3://other/"'));
+    await expect(handler(refused, context())).rejects.toBeInstanceOf(ScheduledOperationError);
+  });
+});

@@ -1,0 +1,76 @@
+// Retention policies with restic `forget` semantics (catalog/retention.ts): which backups each
+// rule keeps, with the reasons, on hand-made timelines whose answers are worked out by hand.
+
+import { describe, expect, it } from 'vitest';
+
+import { applyRetention, hasRules, type RetentionPolicy } from '../shared/catalog/retention.js';
+
+const at = (iso: string) => ({ id: iso, time: new Date(iso) });
+const timeOf = (item: { time: Date }) => item.time;
+const kept = (items: { id: string; time: Date }[], policy: RetentionPolicy) => {
+  const outcome = applyRetention(items, timeOf, policy);
+  return { keep: outcome.keep.map(({ item, reasons }) => [item.id, reasons]), remove: outcome.remove.map((item) => item.id) };
+};
+
+// Two backups a day, 2026-05-25 (Monday) to 2026-06-07 (Sunday): 28 backups, oldest last.
+const TWO_A_DAY = Array.from({ length: 14 }, (_, day) => [3, 15].map((hour) => at(new Date(Date.UTC(2026, 4, 25 + day, hour)).toISOString()))).flat().reverse();
+
+describe('applyRetention', () => {
+  it('keep-last keeps the n newest, whatever order they come in', () => {
+    const items = [at('2026-06-01T00:00:00Z'), at('2026-06-03T00:00:00Z'), at('2026-06-02T00:00:00Z')];
+    expect(kept(items, { last: 2 })).toEqual({
+      keep: [['2026-06-03T00:00:00Z', ['last']], ['2026-06-02T00:00:00Z', ['last']]],
+      remove: ['2026-06-01T00:00:00Z'],
+    });
+  });
+
+  it('keep-daily keeps the newest of each of the n most recent days that have a backup (UTC days)', () => {
+    const result = kept(TWO_A_DAY, { daily: 3 });
+    expect(result.keep).toEqual([
+      ['2026-06-07T15:00:00.000Z', ['daily 2026-06-07']],
+      ['2026-06-06T15:00:00.000Z', ['daily 2026-06-06']],
+      ['2026-06-05T15:00:00.000Z', ['daily 2026-06-05']],
+    ]);
+    expect(result.remove).toHaveLength(25);
+  });
+
+  it('days with no backup do not count: keep-daily 3 reaches back past a gap', () => {
+    const items = [at('2026-06-10T01:00:00Z'), at('2026-06-05T01:00:00Z'), at('2026-06-04T23:59:59Z'), at('2026-06-01T12:00:00Z'), at('2026-05-30T12:00:00Z')];
+    expect(kept(items, { daily: 3 }).keep.map(([id]) => id)).toEqual(['2026-06-10T01:00:00Z', '2026-06-05T01:00:00Z', '2026-06-04T23:59:59Z']);
+  });
+
+  it('keep-weekly buckets by ISO week (Monday to Sunday), keep-monthly by month, keep-yearly by year', () => {
+    const result = kept(TWO_A_DAY, { weekly: 2 });
+    // Weeks 2026-W22 (May 25-31) and W23 (June 1-7).
+    expect(result.keep).toEqual([
+      ['2026-06-07T15:00:00.000Z', ['weekly 2026-W23']],
+      ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
+    ]);
+    expect(kept(TWO_A_DAY, { monthly: 5 }).keep).toEqual([
+      ['2026-06-07T15:00:00.000Z', ['monthly 2026-06']],
+      ['2026-05-31T15:00:00.000Z', ['monthly 2026-05']],
+    ]);
+    const years = [at('2026-01-01T00:00:00Z'), at('2025-12-31T23:59:59Z'), at('2025-06-01T00:00:00Z'), at('2024-02-29T00:00:00Z')];
+    expect(kept(years, { yearly: 2 })).toEqual({
+      keep: [['2026-01-01T00:00:00Z', ['yearly 2026']], ['2025-12-31T23:59:59Z', ['yearly 2025']]],
+      remove: ['2025-06-01T00:00:00Z', '2024-02-29T00:00:00Z'],
+    });
+  });
+
+  it('a backup kept by any rule stays, with every rule that keeps it as a reason', () => {
+    const result = kept(TWO_A_DAY, { last: 2, daily: 2, weekly: 2 });
+    expect(result.keep).toEqual([
+      ['2026-06-07T15:00:00.000Z', ['last', 'daily 2026-06-07', 'weekly 2026-W23']],
+      ['2026-06-07T03:00:00.000Z', ['last']],
+      ['2026-06-06T15:00:00.000Z', ['daily 2026-06-06']],
+      ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
+    ]);
+    expect(result.remove).toHaveLength(24);
+  });
+
+  it('hasRules says whether a policy keeps anything', () => {
+    expect(hasRules({})).toBe(false);
+    expect(hasRules({ daily: 0 })).toBe(false);
+    expect(hasRules({ monthly: 1 })).toBe(true);
+  });
+});

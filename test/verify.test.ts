@@ -1,0 +1,249 @@
+// `tenants verify`: the restore's own checks on the whole archive, nothing written. Against a
+// local file and s3rver, through the CLI (exit codes 0 intact, 3 damaged naming the bad
+// directory, 1 unreadable); the verification mark beside the archive; and, on a table of
+// hostile and damaged archives, the same verdict as a restore, word for word.
+
+import { GetObjectTaggingCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ARCHIVE_FOOTER_NIBBLE, ARCHIVE_MARKER_NIBBLE } from '../shared/archive/manifest.js';
+import { skippableFrame } from '../shared/archive/zstd-format.js';
+import { restoreTenant } from '../shared/restore/restore.js';
+import { verifyArchive } from '../shared/restore/verify.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import type { ArchiveLocation } from '../shared/storage/types.js';
+import { backupAt, flipByte, makeTenants, s3Flags } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { TarBuilder } from './helpers/tar-builder.js';
+import { describeTree, tempDir } from './helpers/tree.js';
+import { compressFrames } from './helpers/zstd.js';
+
+const dir = tempDir('openclaw-verify-');
+const tenantsDir = path.join(dir.path, 'tenants');
+const backups = path.join(dir.path, 'backups');
+const archive = path.join(backups, 'acme', '2026-06-03.tar.zst');
+const CREATED = new Date('2026-06-03T03:00:00.000Z');
+
+beforeAll(async () => {
+  makeTenants(tenantsDir, ['acme']);
+  await backupAt(tenantsDir, 'acme', archive, CREATED);
+});
+afterAll(() => dir.cleanup());
+
+const verify = (...args: string[]) => runMain(['--tenants-dir', tenantsDir, 'tenants', 'verify', ...args]);
+const copyOf = (name: string) => {
+  const copy = path.join(dir.path, name);
+  writeFileSync(copy, readFileSync(archive));
+  return copy;
+};
+
+describe('tenants verify on a local archive', () => {
+  it('finds an intact archive intact, writes nothing but the mark beside it, and exits 0', async () => {
+    const tenantsBefore = describeTree(tenantsDir);
+    const run = await runMain(['--tenants-dir', tenantsDir, '--json', 'tenants', 'verify', '--from', archive]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result).toMatchObject({ operation: 'verify', tenant: 'acme', verified: true, backupCreatedAt: CREATED.toISOString(), toolVersion: '0.1.0' });
+    expect(result.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(result.files).toBeGreaterThan(10);
+    expect(describeTree(tenantsDir)).toEqual(tenantsBefore);
+    expect(readdirSync(path.dirname(archive)).sort()).toEqual(['.2026-06-03.tar.zst.openclaw-verified', '2026-06-03.tar.zst']);
+    const mark = JSON.parse(readFileSync(path.join(path.dirname(archive), '.2026-06-03.tar.zst.openclaw-verified'), 'utf8'));
+    expect(mark).toMatchObject({ verifiedAt: result.recorded, manifestSha256: result.manifestSha256, createdAt: CREATED.toISOString() });
+  });
+
+  it('with --no-record writes nothing at all', async () => {
+    const copy = copyOf('no-record.tar.zst');
+    const before = readdirSync(dir.path).sort();
+    const run = await verify('--from', copy, '--no-record');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^Intact: .* holds tenant "acme"/);
+    expect(run.stdout).not.toContain('recorded');
+    expect(readdirSync(dir.path).sort()).toEqual(before);
+  });
+
+  it('exits 3 on a flipped byte, naming the first directory that differs, and marks nothing', async () => {
+    const copy = copyOf('damaged.tar.zst');
+    flipByte(copy, 0.5);
+    const run = await verify('--from', copy);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/^openclaw: the archive (does not match its manifest: .*"[^"]+"|is damaged|.*corrupt|.*zstd)/m);
+    expect(existsSync(path.join(dir.path, '.damaged.tar.zst.openclaw-verified'))).toBe(false);
+  });
+
+  it('exits 3 on a manifest mismatch with the directory named', async () => {
+    // A file's content changed inside the tar stream, recompressed: frames decode, the digest does not match.
+    const tarBytes = execFileSync('zstd', ['-dc', archive]);
+    const at = tarBytes.indexOf(Buffer.from('"role"'));
+    expect(at).toBeGreaterThan(0);
+    tarBytes[at + 2] = 'X'.charCodeAt(0);
+    const edited = path.join(dir.path, 'edited.tar.zst');
+    writeFileSync(edited, execFileSync('zstd', ['-q', '-c'], { input: tarBytes }));
+    const run = await verify('--from', edited);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/^openclaw: the archive does not match its manifest: the names, types, sizes, contents or link targets of the entries in "[^"]+" differ\n$/);
+  });
+
+  it('exits 3 on a truncated archive and on one whose footer was changed', async () => {
+    const truncated = copyOf('truncated.tar.zst');
+    writeFileSync(truncated, readFileSync(truncated).subarray(0, Math.floor(readFileSync(truncated).length * 0.7)));
+    expect((await verify('--from', truncated)).status).toBe(3);
+
+    const footer = copyOf('footer.tar.zst');
+    const bytes = readFileSync(footer);
+    const digest = bytes.lastIndexOf(Buffer.from('"manifestSha256":"')) + 18;
+    bytes[digest] = bytes[digest] === 0x30 ? 0x31 : 0x30;
+    writeFileSync(footer, bytes);
+    const run = await verify('--from', footer);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toBe('openclaw: the archive footer does not match its manifest (the manifest or the footer was changed)\n');
+  });
+
+  it('exits 3 on a second archive appended after the footer', async () => {
+    const joined = copyOf('joined.tar.zst');
+    writeFileSync(joined, Buffer.concat([readFileSync(archive), readFileSync(archive)]));
+    const run = await verify('--from', joined);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/two archive markers|continues after its footer/);
+  });
+
+  it('exits 1 when the archive cannot be read', async () => {
+    const run = await verify('--from', path.join(dir.path, 'missing.tar.zst'));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`openclaw: no archive at ${path.join(dir.path, 'missing.tar.zst')}\n`);
+  });
+
+  it('reads an archive of GNU tar + zstd, saying it could not check per file', async () => {
+    const foreign = path.join(dir.path, 'foreign.tar.zst');
+    execFileSync('bash', ['-o', 'pipefail', '-c', `tar -C ${JSON.stringify(dir.path)} -cf - tenants/acme | zstd -q -o ${JSON.stringify(foreign)}`]);
+    const run = await runMain(['--json', 'tenants', 'verify', '--from', foreign]);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result).toMatchObject({ verified: false, tenant: 'acme' });
+    expect(result.notices.join(' ')).toMatch(/no manifest/);
+    expect(existsSync(path.join(dir.path, '.foreign.tar.zst.openclaw-verified'))).toBe(false);
+  });
+
+  it('decrypts through --pipe (age) and records the mark on the stored file', async () => {
+    const key = path.join(dir.path, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
+    const encrypted = path.join(backups, 'acme', 'enc.tar.zst.age');
+    await backupAt(tenantsDir, 'acme', encrypted, CREATED, undefined, `age -r ${recipient}`);
+    // Without --pipe: the restore's hint (exit 2), not "not a zstd stream"; nothing recorded.
+    const bare = await verify('--from', encrypted);
+    expect(bare.status).toBe(2);
+    expect(bare.stderr).toBe(`openclaw: ${encrypted} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"\n`);
+    expect(existsSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'))).toBe(false);
+    const run = await verify('--from', encrypted, '--pipe', `age -d -i ${key}`);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'))).toBe(true);
+    rmSync(encrypted);
+    rmSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'));
+  });
+});
+
+describe('tenants verify against s3rver', () => {
+  let server: S3TestServer;
+  let client: S3Client;
+  beforeAll(async () => {
+    server = await startS3Server();
+    client = await createS3Client(server.clientOptions);
+    await backupAt(tenantsDir, 'acme', 's3://backups/acme/2026-06-03.tar.zst', CREATED, server);
+  });
+  afterAll(async () => {
+    client.destroy();
+    await server.dispose();
+  });
+
+  it('verifies the object and tags it, keeping the manifest digest tag', async () => {
+    const run = await runMain(['--json', 'tenants', 'verify', '--from', 's3://backups/acme/2026-06-03.tar.zst', ...s3Flags(server)]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout);
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/2026-06-03.tar.zst' }));
+    const byKey = Object.fromEntries((tags.TagSet ?? []).map((tag) => [tag.Key, tag.Value]));
+    expect(byKey).toEqual({
+      'openclaw-manifest-sha256': result.manifestSha256,
+      'openclaw-verified': `${result.recorded} ${result.manifestSha256} ${CREATED.toISOString()}`,
+    });
+  });
+
+  it('exits 3 on a damaged object', async () => {
+    const body = Buffer.from(readFileSync(archive));
+    body[Math.floor(body.length / 2)]! ^= 0x5a;
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'acme/damaged.tar.zst', Body: body }));
+    const run = await runMain(['tenants', 'verify', '--from', 's3://backups/acme/damaged.tar.zst', ...s3Flags(server)]);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/^openclaw: .+\n$/);
+  });
+
+  it('exits 1 on a missing object', async () => {
+    const run = await runMain(['tenants', 'verify', '--from', 's3://backups/acme/nothing.tar.zst', ...s3Flags(server)]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('openclaw: no archive at s3://backups/acme/nothing.tar.zst\n');
+  });
+});
+
+describe('verify runs the restore\'s checks', () => {
+  const T = (relative: string) => `tenants/acme/${relative}`;
+  const tar = () => new TarBuilder();
+  const ours = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme' }));
+  const marker = (payload: Buffer = ours) => skippableFrame(payload, ARCHIVE_MARKER_NIBBLE);
+  const footer = (sha: string) => skippableFrame(Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', tenant: 'acme', manifestSha256: sha })), ARCHIVE_FOOTER_NIBBLE);
+  const cases: [string, () => Buffer, Buffer?, Buffer?][] = [
+    ['an entry outside tenants/', () => tar().file('etc/passwd', 'x').build()],
+    ['a ".." segment', () => tar().file('tenants/acme/../victim/x', 'x').build()],
+    ['a second tenant', () => tar().file(T('a'), 'x').file('tenants/victim/b', 'y').build()],
+    ['an escaping symlink', () => tar().symlink(T('l'), '../../etc').build()],
+    ['a file below a symlink', () => tar().dir(T('d/')).symlink(T('l'), 'd').file(T('l/x'), 'x').build()],
+    ['a hardlink to something absent', () => tar().hardlink(T('h'), 'tenants/acme/nothing').build()],
+    ['a device', () => tar().special(T('dev'), '3').build()],
+    ['a duplicate entry', () => tar().file(T('a'), 'x').file(T('a'), 'y').build()],
+    ['data after the end of the archive', () => Buffer.concat([tar().file(T('a'), 'x').build(), tar().file(T('b'), 'y').build()])],
+    ['a manifest that does not match', () => tar().file(T('a'), 'x').manifest('acme', (m) => ({ ...m, directories: m.directories.map((d) => ({ ...d, sha256: '0'.repeat(64) })) })).build()],
+    ['a malformed manifest', () => tar().file(T('a'), 'x').bytes(Buffer.alloc(0)).manifest('acme', (m) => ({ ...m, tenant: 5 }) as never).build()],
+    ['our marker without a manifest', () => tar().file(T('a'), 'x').build(), marker()],
+    ['a marker naming another tenant', () => tar().file(T('a'), 'x').manifest('acme').build(), marker(Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'victim' })))],
+    ['a footer that does not match', () => tar().file(T('a'), 'x').manifest('acme').build(), marker(), footer('0'.repeat(64))],
+    ['an intact archive', () => tar().dir(T('')).file(T('a'), 'x').symlink(T('l'), 'a').manifest('acme').build(), marker()],
+  ];
+
+  it.each(cases)('%s: the same outcome, word for word', async (_label, build, before, after) => {
+    const frames: Buffer[] = before === undefined ? [] : [before];
+    for await (const frame of compressFrames(Readable.from([build()]))) frames.push(frame);
+    if (after !== undefined) frames.push(after);
+    const bytes = Buffer.concat(frames);
+    const location: ArchiveLocation = {
+      display: 'memory://hostile',
+      checkWritable: async () => undefined,
+      write: async () => {
+        throw new Error('read-only');
+      },
+      read: async () => Readable.from([bytes]),
+    };
+    const base = path.join(dir.path, 'same-checks');
+    mkdirSync(base, { recursive: true });
+    const outcome = (promise: Promise<unknown>) =>
+      promise.then(
+        (value) => ({ ok: true, value }),
+        (error: Error) => ({ ok: false, name: error.constructor.name, message: error.message }),
+      );
+    const restored = await outcome(restoreTenant({ tenantsDir: base, location, as: 'fresh' }));
+    const verified = await outcome(verifyArchive({ location }));
+    if (restored.ok) {
+      expect(verified.ok).toBe(true);
+      expect((verified as { value: { files: number } }).value.files).toBe((restored as { value: { files: number } }).value.files);
+    } else {
+      expect(verified).toEqual(restored);
+    }
+    rmSync(base, { recursive: true, force: true });
+  });
+});
