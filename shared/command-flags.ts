@@ -51,6 +51,7 @@ function storageFlags(direction: 'backup' | 'restore') {
 export const BACKUP_FLAGS = {
   to: { flag: '--to', value: '<destination>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
   overwrite: { flag: '--overwrite', description: 'replace an existing archive at the destination' },
+  all: { flag: '--all', description: 'every tenant, instead of one: --to is then a template naming {tenant} (and {date}, {time})' },
   ...storageFlags('backup'),
 } as const satisfies Record<string, FlagSpec>;
 

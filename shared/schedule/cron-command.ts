@@ -21,10 +21,15 @@ import { assertTenantName } from '../tenant/names.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag } from '../command-flags.js';
 import type { BackupCommand, StorageFlags } from '../operations.js';
 import { parseS3Url } from '../storage/s3-url.js';
-import { dateFormatProblem, expandTemplate, hasPlaceholders, templateProblem } from './destination-template.js';
+import { dateFormatProblem, expandTemplate, hasPlaceholders, namesTenant, templateProblem } from './destination-template.js';
 
-/** `source` of the payload a cron rule sends to the backup function. */
+/** `source` of the payload a cron schedule (or a rule of the previous version) sends to the backup function. */
 export const CRON_PAYLOAD_SOURCE = 'openclaw.cron';
+
+/** `source` of the payload that starts a fan-out: an all-tenants schedule's, or `tenants backup --all`'s. */
+export const FANOUT_PAYLOAD_SOURCE = 'openclaw.fanout';
+/** The fan-out payload's version: a fan-out function refuses one it does not know. */
+export const FANOUT_PAYLOAD_VERSION = 1;
 
 /** Tags on every rule `cron add` creates. */
 export const TENANT_TAG = 'openclaw:tenant';
@@ -234,6 +239,7 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   json: 'ignored',
   to: 'destination',
   overwrite: 'command',
+  all: { refused: 'a cron backs up one tenant: to schedule every tenant, use `cron add --all --schedule … --name … --to s3://bucket/…/{tenant}/{date}.tar.zst`' },
   awsProfile: {
     refused: 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
   },
@@ -369,6 +375,20 @@ function assertSchedulableCommand(words: readonly Word[]): void {
 }
 
 /**
+ * The `--to` of a backup of every tenant: a scheduled destination whose key names
+ * `{tenant}`, so that no two tenants write the same archive.
+ */
+export function assertAllTenantsDestination(to: string): { bucket: string } {
+  const checked = assertScheduledDestination(to);
+  if (!namesTenant(to)) {
+    throw new CronCommandError(
+      `--to ${JSON.stringify(to)} is the same key for every tenant: put {tenant} in it, e.g. s3://bucket/backups/{tenant}/{date}.tar.zst`,
+    );
+  }
+  return checked;
+}
+
+/**
  * A scheduled `--to`: an s3:// URL whose bucket is literal, valid once expanded (with the
  * tenant it is for, or a sample name when one template serves every tenant).
  */
@@ -399,6 +419,57 @@ export interface CronPayload {
   readonly eventId?: string;
   /** The backup; `to` is a template. */
   readonly command: BackupCommand;
+}
+
+/** A schedule's context attributes, which EventBridge Scheduler replaces in a target's Input when it fires. */
+export const SCHEDULER_ATTRIBUTES = {
+  scheduledTime: '<aws.scheduler.scheduled-time>',
+  executionId: '<aws.scheduler.execution-id>',
+} as const;
+
+/**
+ * The Input of a tenant's schedule: the payload with the scheduled time and the execution's
+ * ID filled in by Scheduler (quoted: Scheduler replaces the placeholder's text only), and
+ * the schedule's time zone when it is not UTC (dates in `to` are written in it).
+ */
+export function cronScheduleInput(tenant: string, cronName: string, command: BackupCommand, timeZone?: string): string {
+  const fixed = JSON.stringify({ source: CRON_PAYLOAD_SOURCE, tenant, cronName });
+  if (/[<>]/.test(fixed + JSON.stringify(command) + (timeZone ?? ''))) throw notAShell('"<" and ">"');
+  return (
+    `${fixed.slice(0, -1)},"time":"${SCHEDULER_ATTRIBUTES.scheduledTime}","eventId":"${SCHEDULER_ATTRIBUTES.executionId}",` +
+    `${timeZone === undefined ? '' : `"timeZone":${JSON.stringify(timeZone)},`}"command":${JSON.stringify(command)}}`
+  );
+}
+
+/** What starts a fan-out (protocol.ts parses it): the destination template and the run's identity. */
+export interface FanOutPayload {
+  readonly source: typeof FANOUT_PAYLOAD_SOURCE;
+  readonly version: typeof FANOUT_PAYLOAD_VERSION;
+  /** A template naming {tenant}; dates are filled from `time`. */
+  readonly to: string;
+  readonly overwrite?: boolean;
+  /** The all-tenants cron that fired; absent for `tenants backup --all`. */
+  readonly cronName?: string;
+  /** The scheduled time (ISO 8601); absent: the fan-out's clock. */
+  readonly time?: string;
+  readonly timeZone?: string;
+  /** Identifies the run in logs and messages; absent: the invocation's request ID. */
+  readonly runId?: string;
+}
+
+/** The Input of an all-tenants schedule: a fan-out payload with Scheduler's time and execution ID. */
+export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string } = {}): string {
+  const payload = {
+    source: FANOUT_PAYLOAD_SOURCE,
+    version: FANOUT_PAYLOAD_VERSION,
+    to,
+    ...(options.overwrite === true && { overwrite: true }),
+    cronName,
+    ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
+  };
+  const fixed = JSON.stringify(payload);
+  if (/[<>]/.test(fixed)) throw notAShell('"<" and ">"');
+  return `${fixed.slice(0, -1)},"time":"${SCHEDULER_ATTRIBUTES.scheduledTime}","runId":"${SCHEDULER_ATTRIBUTES.executionId}"}`;
 }
 
 export interface InputTransformer {
