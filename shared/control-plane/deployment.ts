@@ -168,3 +168,6 @@ export const METRIC_NAMES = {
   staleTenants: 'StaleTenants',
   tenantsChecked: 'TenantsChecked',
 } as const;
+
+/** What the stack's hourly schedule hands the monitor function to run the freshness check. */
+export const FRESHNESS_CHECK_EVENT = { source: 'openclaw.monitor', check: 'freshness' } as const;

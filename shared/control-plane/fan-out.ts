@@ -172,7 +172,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
           failed.push({ tenant: entry.tenant, code: failure.Code ?? 'SQS', message: `SQS refused the message: ${failure.Message ?? failure.Code ?? 'sender fault'}` });
         } else {
           again.push(entry);
-          lastProblem = { code: failure.Code === 'RequestThrottled' || failure.Code === 'ThrottlingException' ? 'THROTTLED' : 'SQS', message: `${failure.Code ?? 'failed'}: ${failure.Message ?? ''}`.trim() };
+          lastProblem = { code: failure.Code === 'RequestThrottled' || failure.Code === 'ThrottlingException' ? 'THROTTLED' : 'SQS', message: [failure.Code ?? 'failed', failure.Message].filter((part) => part !== undefined && part !== '').join(': ') };
         }
       }
       pending = again;
