@@ -12,7 +12,8 @@ import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
 import type { BackupResult } from '../shared/backup/backup.js';
 import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
-import type { BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import type { BackupAllResult, BackupCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
@@ -34,6 +35,21 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupResult;
+    },
+    async backupAll(command, hooks = {}) {
+      assertRemoteLocation(command.to, '--to', command.storage);
+      const { endpoint, accessKey, secretKey } = command.storage ?? {};
+      if (endpoint !== undefined || accessKey !== undefined || secretKey !== undefined) {
+        throw new UsageError(
+          'tenants backup --all on a gateway writes every archive to its own bucket with its functions\' role: drop --endpoint, --access-key and --secret-key',
+          'REMOTE_UNSUPPORTED',
+        );
+      }
+      assertAllTenantsDestination(command.to);
+      const payload: FanOutPayload = { source: FANOUT_PAYLOAD_SOURCE, version: FANOUT_PAYLOAD_VERSION, to: command.to, ...(command.overwrite === true && { overwrite: true }) };
+      const answer = await invoke(plane, 'fanout', payload, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'backup-all' || typeof answer.queued !== 'number' || !Array.isArray(answer.failed)) throw unexpectedAnswer(plane, 'fanout');
+      return answer as unknown as BackupAllResult;
     },
     async restore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
@@ -109,7 +125,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Invokes `<stack>-<role>` and returns its JSON answer; failures become typed errors. */
-async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', payload: object, signal?: AbortSignal): Promise<unknown> {
+async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, signal?: AbortSignal): Promise<unknown> {
   const name = functionName(plane.stack, role);
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
@@ -123,6 +139,8 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
       throw new AbortedError(
         role === 'list'
           ? 'interrupted'
+          : role === 'fanout'
+          ? `interrupted while waiting for the gateway: the fan-out may still queue the backups there (see the logs of ${name})`
           : `interrupted while waiting for the gateway: the ${role} may still finish there (see its completion event, or the logs of ${name})`,
       );
     }
@@ -148,7 +166,9 @@ async function invoke(plane: ControlPlane, role: 'backup' | 'restore' | 'list', 
   return answer;
 }
 
-function unexpectedAnswer(plane: ControlPlane, role: 'backup' | 'restore' | 'list'): OpenClawError {
+type InvokedRole = 'backup' | 'restore' | 'list' | 'fanout';
+
+function unexpectedAnswer(plane: ControlPlane, role: InvokedRole): OpenClawError {
   return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,
   );
 }

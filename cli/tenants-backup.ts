@@ -1,9 +1,11 @@
-// `openclaw tenants backup NAME --to DEST`
+// `openclaw tenants backup NAME --to DEST`, and `openclaw tenants backup --all --to TEMPLATE`
+// (every tenant; on a gateway, queued for its backup function: see cli/remote.ts).
 
 import type { Command } from 'commander';
 
 import type { BackupResult } from '../shared/backup/backup.js';
-import type { BackupCommand } from '../shared/operations.js';
+import { ReportedError, UsageError } from '../shared/errors.js';
+import type { BackupAllResult, BackupCommand } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
@@ -11,17 +13,28 @@ import { count, formatBytes, plural, printable, rate, seconds } from './output.j
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
     .command('backup')
-    .description('snapshot one tenant as a tar.zst archive to S3, an S3-compatible store, or a local file')
-    .argument('<tenant>', 'tenant name')
+    .description('snapshot one tenant (or every tenant, with --all) as a tar.zst archive to S3, an S3-compatible store, or a local file')
+    .argument('[tenant]', 'tenant name (none with --all)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
-        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."',
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."\n' +
+        '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst"',
     );
   addFlags(command, BACKUP_FLAGS);
-  command.action(async (tenant: string, flags: Record<string, unknown>) => {
+  command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
+    if (flags.all === true) {
+      if (tenant !== undefined) throw new UsageError(`tenants backup --all backs up every tenant: drop the tenant name "${tenant}"`);
+      const result = await context.operations().backupAll({ to: flags.to as string, overwrite: flags.overwrite === true, storage: storageFlags(flags) }, { signal: context.signal });
+      context.output.result(result, describeQueued(result, context.remote?.stack));
+      if (result.failed.length > 0) {
+        throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${result.failed.length} of ${result.tenants} tenants were not queued`);
+      }
+      return;
+    }
+    if (tenant === undefined) throw new UsageError('tenants backup needs a tenant name, or --all for every tenant');
     const request: BackupCommand = {
       tenant,
       to: flags.to as string,
@@ -58,6 +71,20 @@ function describeBackup(result: BackupResult): string[] {
     lines.push(`  warnings ${result.warnings.length}:`);
     for (const note of result.warnings.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
     if (result.warnings.length > 10) lines.push(`    … and ${result.warnings.length - 10} more (see --json)`);
+  }
+  return lines;
+}
+
+function describeQueued(result: BackupAllResult, stack: string | undefined): string[] {
+  const lines = [
+    `Queued ${count(result.queued)} of ${plural(result.tenants, 'tenant')} for backup${stack === undefined ? '' : ` on ${stack}`} (run ${result.runId}), to ${result.template}`,
+    ...(result.sample === undefined ? [] : [`  e.g.      ${result.sample}`]),
+    `  they run on the gateway a bounded number at a time, from the queue ${result.queue ?? '?'}: follow them with \`openclaw${stack === undefined ? '' : ` --stack ${stack}`} doctor\` and the dashboard`,
+  ];
+  if (result.failed.length > 0) {
+    lines.push(`  not queued ${result.failed.length}:`);
+    for (const failure of result.failed.slice(0, 10)) lines.push(`    ${failure.tenant}: ${failure.code}: ${printable(failure.message)}`);
+    if (result.failed.length > 10) lines.push(`    … and ${result.failed.length - 10} more (see --json)`);
   }
   return lines;
 }

@@ -89,6 +89,8 @@ const CODES = {
   CRON_TARGET_FAILED: 'failed',
   /** `doctor` found failing checks (already printed). */
   DOCTOR_FAILED: 'failed',
+  /** `tenants backup --all` could not queue every tenant (the ones left out already printed). */
+  BACKUP_ALL_INCOMPLETE: 'failed',
 } as const satisfies Record<string, Outcome>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -425,7 +427,7 @@ export class WireError extends OpenClawError {
 export class ReportedError extends OpenClawError {
   readonly outcome = 'failed' as const;
   constructor(
-    readonly code: 'DOCTOR_FAILED',
+    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_INCOMPLETE',
     message: string,
   ) {
     super(message);

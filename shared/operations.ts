@@ -14,6 +14,8 @@ import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { Keep } from './tenant/slot.js';
+import type { FanOutResult } from './control-plane/protocol.js';
+import { UsageError } from './errors.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -35,6 +37,16 @@ export interface RestoreCommand {
   readonly storage?: StorageFlags;
 }
 
+/** `tenants backup --all`: every tenant, each to `to` with its placeholders filled in ({tenant}, {date}, …). */
+export interface BackupAllCommand {
+  readonly to: string;
+  readonly overwrite?: boolean;
+  readonly storage?: StorageFlags;
+}
+
+/** What `tenants backup --all` did on a gateway: the backups it queued, which run there a bounded number at a time. */
+export type BackupAllResult = FanOutResult;
+
 export interface RecoverCommand {
   readonly tenant: string;
   readonly keep?: Keep;
@@ -51,6 +63,8 @@ export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number 
 /** Runs operations somewhere: in this process, or on a deployed gateway. */
 export interface TenantOperations {
   backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult>;
+  /** Backs up every tenant (`tenants backup --all`). */
+  backupAll(command: BackupAllCommand, hooks?: OperationHooks<never>): Promise<BackupAllResult>;
   restore(command: RestoreCommand, hooks?: OperationHooks<RestoreProgress>): Promise<RestoreResult>;
   /** Settles an interrupted restore (`tenants recover`); local mode only. */
   recover(command: RecoverCommand): Promise<RecoverResult>;
@@ -87,6 +101,13 @@ export function localOperations(tenantsDir: string): TenantOperations {
         signal: hooks.signal,
         onProgress: hooks.onProgress,
       });
+    },
+    async backupAll() {
+      throw new UsageError(
+        'tenants backup --all runs on a deployed gateway in this version (give --stack <prefix>); on this machine, ' +
+          'loop over `openclaw tenants list --names`',
+        'REMOTE_ONLY',
+      );
     },
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
     listNames: () => listTenantNames(tenantsDir),

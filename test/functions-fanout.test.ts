@@ -32,6 +32,8 @@ const context: LambdaContext = {
   memoryLimitInMB: '256',
   getRemainingTimeInMillis: () => 300_000,
 };
+/** A Lambda answer's payload (the SDK's blob adapter type, which tests need not build). */
+const payloadOf = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as never;
 const okFor = (input: SendMessageBatchCommandInput) => ({ Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })), Failed: [] });
 
 beforeEach(() => {
@@ -128,8 +130,8 @@ describe('list client', () => {
   it('asks the list function for pages and collects every name', async () => {
     lambda
       .on(InvokeCommand)
-      .resolvesOnce({ Payload: new TextEncoder().encode(JSON.stringify({ tenants: ['a', 'b'], next: 'b' })) })
-      .resolvesOnce({ Payload: new TextEncoder().encode(JSON.stringify({ tenants: ['c'] })) });
+      .resolvesOnce({ Payload: payloadOf({ tenants: ['a', 'b'], next: 'b' }) })
+      .resolvesOnce({ Payload: payloadOf({ tenants: ['c'] }) });
     const names = await allTenantNames(listFunctionPages(new LambdaClient({ region: 'eu-west-1' }), 'openclaw-backup-list'), 2);
     expect(names).toEqual(['a', 'b', 'c']);
     expect(lambda.commandCalls(InvokeCommand).map((call) => JSON.parse(new TextDecoder().decode(call.args[0].input.Payload as Uint8Array)))).toEqual([
@@ -140,11 +142,11 @@ describe('list client', () => {
 
   it('never mistakes a failure for an empty list', async () => {
     const pages = listFunctionPages(new LambdaClient({ region: 'eu-west-1' }), 'openclaw-backup-list');
-    lambda.on(InvokeCommand).resolves({ FunctionError: 'Unhandled', Payload: new TextEncoder().encode(JSON.stringify({ errorMessage: 'Task timed out after 60.00 seconds' })) });
+    lambda.on(InvokeCommand).resolves({ FunctionError: 'Unhandled', Payload: payloadOf({ errorMessage: 'Task timed out after 60.00 seconds' }) });
     await expect(pages(undefined, 10)).rejects.toMatchObject({ code: 'REMOTE_FUNCTION_ERROR', message: 'openclaw-backup-list failed: Task timed out after 60.00 seconds' });
-    lambda.on(InvokeCommand).resolves({ Payload: new TextEncoder().encode(JSON.stringify({ ok: false, error: { code: 'FILESYSTEM', outcome: 'failed', message: 'EIO' } })) });
+    lambda.on(InvokeCommand).resolves({ Payload: payloadOf({ ok: false, error: { code: 'FILESYSTEM', outcome: 'failed', message: 'EIO' } }) });
     await expect(pages(undefined, 10)).rejects.toMatchObject({ code: 'FILESYSTEM' });
-    lambda.on(InvokeCommand).resolves({ Payload: new TextEncoder().encode(JSON.stringify({ tenants: ['../etc'] })) });
+    lambda.on(InvokeCommand).resolves({ Payload: payloadOf({ tenants: ['../etc'] }) });
     await expect(pages(undefined, 10)).rejects.toMatchObject({ code: 'REMOTE_PROTOCOL' });
   });
 });

@@ -307,6 +307,7 @@ function recordingOperations(): { operations: TenantOperations; calls: string[] 
     calls,
     operations: {
       backup: (...args) => (calls.push('backup'), real.backup(...args)),
+      backupAll: (...args) => (calls.push('backupAll'), real.backupAll(...args)),
       restore: (...args) => (calls.push('restore'), real.restore(...args)),
       listNames: () => (calls.push('listNames'), real.listNames()),
       listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),

@@ -202,6 +202,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   CRON_TARGET_FAILED: remote('CRON_TARGET_FAILED'),
   // The CLI's own: printed where it happened.
   DOCTOR_FAILED: wireOnly('DOCTOR_FAILED', 'failed'),
+  BACKUP_ALL_INCOMPLETE: wireOnly('BACKUP_ALL_INCOMPLETE', 'failed'),
 };
 
 // ---------------------------------------------------------------------------------------
