@@ -21,7 +21,8 @@ import { errorBody, isFanOutPayload, parseFanOutRequest, type FailureResponse, t
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
-import { ScheduledOperationError, type Handler } from './handlers.js';
+import type { Handler } from './handlers.js';
+import { ScheduledOperationError } from './scheduled-error.js';
 import { deadlineSignal } from './lambda-context.js';
 import type { ListPage } from './list-client.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';

@@ -23,6 +23,7 @@ import type { RestoreResult } from '../shared/restore/restore.js';
 import { endpointOrigin, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
+import { ScheduledOperationError } from './scheduled-error.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
@@ -57,13 +58,7 @@ export type BackupResponse = BackupResult | FailureResponse;
 export type RestoreResponse = RestoreResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly next?: string } | FailureResponse;
 
-/** A scheduled backup's failure, rethrown for Lambda: the core error's name, a safe message. */
-export class ScheduledOperationError extends Error {
-  constructor(body: ErrorBody, name: string) {
-    super(`${body.code}: ${body.message}`);
-    this.name = name;
-  }
-}
+export { ScheduledOperationError } from './scheduled-error.js';
 
 export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
   const now = deps.now ?? (() => new Date());

@@ -2,9 +2,12 @@
 // detail type `OpenClaw Backup Succeeded`, `… Failed`, `OpenClaw Restore Succeeded`, `… Failed`)
 // to an event bus, a custom one by default so the stack's traffic is kept apart. An
 // optional encrypted SNS topic receives the failures through an example rule, and the
-// stack's alarms.
+// stack's alarms: its policy lets EventBridge (that rule) and CloudWatch (alarms named
+// `<prefix>-…` of this account) publish. Without the CloudWatch statement the alarms could
+// not publish at all: a topic policy replaces the default one that let the account's own
+// services in, which is how a stack's alarms end up notifying nobody.
 
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -73,6 +76,19 @@ export class BackupEvents extends Construct {
       masterKey: key,
       enforceSSL: true,
     });
+    const stack = Stack.of(this);
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${props.prefix}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          StringEquals: { 'aws:SourceAccount': stack.account },
+        },
+      }),
+    );
     if (props.notificationEmail !== undefined) {
       topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
     }

@@ -191,6 +191,12 @@ export class BackupFunctions extends Construct {
   readonly roles: Record<'backup' | 'restore' | 'list', iam.Role> = {} as Record<'backup' | 'restore' | 'list', iam.Role>;
   /** ARNs of the extra source buckets (cross-account restore). */
   readonly extraSourceBucketArns: readonly string[];
+  /** The environment every function gets (the coordinating functions take their policy from it). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Where the handler entries are, and the root their bundles are built from. */
+  readonly functionsDir: string;
+  readonly projectRoot: string;
+  readonly logRetention: logs.RetentionDays;
   private s3PrefixList?: S3PrefixList;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
@@ -201,6 +207,9 @@ export class BackupFunctions extends Construct {
     this.architecture = arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     const functionsDir = join(projectRoot, props.functionsDir ?? 'functions');
+    this.projectRoot = projectRoot;
+    this.functionsDir = functionsDir;
+    this.logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const fileSystem = props.tenantFileSystem;
     const bucket = props.backupBucket;
     const extraSourceBuckets = (props.extraSourceBuckets ?? []).map((bucketRef) => bucketNameOf(bucketRef)!);
@@ -240,6 +249,7 @@ export class BackupFunctions extends Construct {
       MALLOC_ARENA_MAX: '2',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
+    this.environment = environment;
 
     const make = (name: 'backup' | 'restore' | 'list', description: string, timeout: Duration, heavy: boolean) => {
       const title = `${name[0]!.toUpperCase()}${name.slice(1)}`;
@@ -369,7 +379,7 @@ export class BackupFunctions extends Construct {
 }
 
 /** esbuild and install settings of one function's asset. */
-function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage[]): nodejs.BundlingOptions {
+export function bundlingOptions(arch: LambdaArch, nativeModules: readonly NativePackage[]): nodejs.BundlingOptions {
   const checkScript = fileURLToPath(new URL('./bundle-check.ts', import.meta.url));
   const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
   const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
