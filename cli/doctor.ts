@@ -1,31 +1,40 @@
 // `openclaw doctor` (remote mode): the gateway's checklist (shared/control-plane/doctor.ts
-// says what is checked, with read-only calls only), printed; exits 1 when a check fails.
+// and doctor-schedules.ts say what is checked, with read-only calls only), printed; exits 1
+// when a check fails.
 
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { CheckStatus } from '../shared/control-plane/doctor.js';
 import { ReportedError } from '../shared/errors.js';
-import { ec2Client, efsClient, invokeClient, lambdaClient } from './aws.js';
+import { dynamoDbClient, ec2Client, efsClient, eventBridgeClient, invokeClient, lambdaClient, schedulerClient, sqsClient } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 
 export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     program
       .command('doctor')
-      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership (remote mode)')
+      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership, schedules, queues, last failures, freshness (remote mode)')
       .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants')
       .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', wholeNumber)
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
     const plane = requireRemote(context, 'doctor');
-    const [{ diagnoseGateway }, lambda, invoke, efs, ec2] = await Promise.all([
+    const [{ diagnoseGateway }, lambda, invoke, efs, ec2, scheduler, sqs, dynamodb, events] = await Promise.all([
       import('../shared/control-plane/doctor.js'),
       lambdaClient(plane),
       invokeClient(plane),
       efsClient(plane),
       ec2Client(plane),
+      schedulerClient(plane),
+      sqsClient(plane),
+      dynamoDbClient(plane),
+      eventBridgeClient(plane),
     ]);
-    const { region, checks } = await diagnoseGateway(plane, { lambda, invoke, efs, ec2 }, { rootPath: flags.expectRootPath, uid: flags.expectUid, gid: flags.expectGid });
+    const { region, checks } = await diagnoseGateway(
+      plane,
+      { lambda, invoke, efs, ec2, schedules: { scheduler, sqs, dynamodb, events, lambda } },
+      { rootPath: flags.expectRootPath, uid: flags.expectUid, gid: flags.expectGid },
+    );
     const failed = checks.filter((check) => check.status === 'fail').length;
     const warned = checks.filter((check) => check.status === 'warn').length;
     const mark: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
