@@ -728,7 +728,7 @@ describe('schedules, failures and events', () => {
     const topic = logicalId(t, 'AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     t.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: bus },
-      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'] },
+      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'], detail: { trigger: [{ 'anything-but': 'queue' }] } },
       Targets: [Match.objectLike({ Arn: { Ref: topic } })],
     });
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
