@@ -1,19 +1,19 @@
 // `openclaw cron add|list|rm|migrate`: scheduled backups as EventBridge Scheduler schedules
 // on a deployed gateway (remote mode), through the service in
 // shared/control-plane/cron-service.ts (loaded, with the SDK, only when one runs). In local
-// mode the commands point at the system crontab, and `add` prints the crontab line that
-// does the same on this machine.
+// mode (no --stack) add|list|rm install, list and remove entries of this user's crontab
+// (cron-local.ts); --all, --timezone, --window and migrate are the gateway's.
 
 import type { Command } from 'commander';
 
 import { UsageError } from '../shared/errors.js';
-import { assertOpenclawCommandLine, crontabLine } from '../shared/schedule/cron-command.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { formatWindow, isUtc, parseWindow } from '../shared/schedule/schedule-options.js';
 import type { CronOwner } from '../shared/schedule/schedule-names.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { dynamoDbClient, eventBridgeClient, lambdaClient, schedulerClient } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
+import { addLocalCron, listLocalCrons, removeLocalCron } from './cron-local.js';
 
 interface AddFlags {
   schedule: string;
@@ -25,13 +25,18 @@ interface AddFlags {
   timezone?: string;
   window?: string;
   replace?: boolean;
+  log?: string;
 }
 
 export function registerCron(program: Command, context: CliContext): void {
   const cron = program
     .command('cron')
-    .description('schedule backups on the gateway as EventBridge Scheduler schedules (remote mode)')
-    .addHelpText('after', '\nIn local mode (no --stack) use the system crontab; "cron add" prints the line to add.');
+    .description('schedule backups: on the gateway as EventBridge Scheduler schedules (remote mode), else in this user\'s crontab (local time)')
+    .addHelpText(
+      'after',
+      '\nWithout --stack the crons are lines of this user\'s crontab, marked "# openclaw:<tenant>:<name>"; each runs this\n' +
+        'node and CLI by absolute path with this --tenants-dir, and appends its output to a log file.',
+    );
 
   addControlPlaneOptions(
     cron
@@ -47,13 +52,16 @@ export function registerCron(program: Command, context: CliContext): void {
       .option('--timezone <zone>', 'the IANA time zone the schedule runs in, e.g. Europe/Berlin (default UTC); dates in the archive name follow it')
       .option('--window <duration>', 'let the start be spread over this long, e.g. 60m or 2h (default off)')
       .option('--replace', 'replace an existing cron of that name')
+      .option('--log <file>', 'local mode: the file the cron\'s output is appended to (default ~/.openclaw/logs/cron-<tenant>-<name>.log)')
       .addHelpText(
         'after',
         '\nExamples:\n' +
           '  openclaw --stack openclaw-backup cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
           '    --cmd "openclaw tenants backup acme --to s3://my-bucket/acme/\\$(date +%F).tar.zst"\n' +
           '  openclaw --stack openclaw-backup cron add --all --schedule "0 3 * * *" --name nightly \\\n' +
-          '    --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst" --timezone Europe/Berlin --window 30m',
+          '    --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst" --timezone Europe/Berlin --window 30m\n' +
+          '  openclaw --tenants-dir /srv/openclaw/tenants cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
+          '    --cmd "openclaw tenants backup acme --to /var/backups/acme/\\$(date +%F).tar.zst"',
       ),
   ).action(async (tenant: string | undefined, flags: AddFlags) => {
     await addCron(context, tenant, flags);
@@ -99,8 +107,17 @@ function ownerOf(tenant: string | undefined, all: boolean, command: string): Cro
   return { tenant: assertTenantName(tenant) };
 }
 
-async function cronClients(context: CliContext, what: string, hint: string) {
-  const plane = requireRemote(context, what, hint);
+/** Refuses, in local mode, what only a gateway's scheduler does. */
+function assertLocalFlags(command: string, flags: { all?: boolean; timezone?: string; window?: string }): void {
+  if (flags.all === true) {
+    throw new UsageError(`${command} --all schedules every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK (on this machine, add a cron per tenant)`, 'REMOTE_ONLY');
+  }
+  if (flags.timezone !== undefined) throw new UsageError(`--timezone is for a schedule on a gateway: a cron on this machine runs in its local time (TZ of the cron daemon)`, 'REMOTE_ONLY');
+  if (flags.window !== undefined) throw new UsageError(`--window is for a schedule on a gateway: a cron on this machine starts on time`, 'REMOTE_ONLY');
+}
+
+async function cronClients(context: CliContext, what: string) {
+  const plane = requireRemote(context, what);
   const [service, scheduler, dynamodb, events, lambda] = await Promise.all([
     import('../shared/control-plane/cron-service.js'),
     schedulerClient(plane),
@@ -122,20 +139,11 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
   const windowMinutes = flags.window === undefined ? 0 : parseWindow(flags.window);
 
   if (context.remote === undefined) {
-    // cron-parser is loaded only by the commands that need it.
-    const { validateUnixSchedule } = await import('../shared/schedule/cron-schedule.js');
-    const schedule = validateUnixSchedule(flags.schedule);
-    const cmd = all ? `openclaw tenants backup --all --to '${flags.to!.replace(/'/g, `'\\''`)}'${flags.overwrite === true ? ' --overwrite' : ''}` : flags.cmd!;
-    assertOpenclawCommandLine(cmd);
-    const line = crontabLine(schedule, cmd);
-    if (!context.output.json) process.stdout.write(`${line}\n`);
-    throw new UsageError(
-      `cron add creates a schedule on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK; ` +
-        `on this machine, add this line to your crontab (crontab -e; it runs in local time): ${line}`,
-      'REMOTE_ONLY',
-    );
+    assertLocalFlags('cron add', flags);
+    return addLocalCron(context, tenant!, { schedule: flags.schedule, name: flags.name, cmd: flags.cmd!, replace: flags.replace, log: flags.log });
   }
-  const { plane, service, clients } = await cronClients(context, 'cron add', '');
+  if (flags.log !== undefined) throw new UsageError('--log is for a cron on this machine: a scheduled backup on the gateway logs to CloudWatch', 'REMOTE_UNSUPPORTED');
+  const { plane, service, clients } = await cronClients(context, 'cron add');
   const added = await service.addCron(plane, clients, {
     owner,
     name: flags.name,
@@ -193,7 +201,12 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
 async function listCrons(context: CliContext, tenant: string | undefined, all: boolean): Promise<void> {
   if (tenant !== undefined) assertTenantName(tenant);
   if (tenant !== undefined && all) throw new UsageError('cron list takes a tenant or --all, not both');
-  const { plane, service, clients } = await cronClients(context, 'cron list', '; on this machine, see crontab -l');
+  context.exitAtOnceOnInterrupt();
+  if (context.remote === undefined) {
+    assertLocalFlags('cron list', { all });
+    return listLocalCrons(context, tenant);
+  }
+  const { plane, service, clients } = await cronClients(context, 'cron list');
   const owner: CronOwner | undefined = all ? { all: true } : tenant === undefined ? undefined : { tenant };
   const crons = await service.listCrons(plane, clients, owner);
   const rows = crons.map((cron) => [
@@ -230,7 +243,11 @@ async function removeCron(context: CliContext, first: string, second: string | u
     owner = { tenant: assertTenantName(first) };
     name = second;
   }
-  const { plane, service, clients } = await cronClients(context, 'cron rm', '; on this machine, edit crontab -e');
+  if (context.remote === undefined) {
+    assertLocalFlags('cron rm', { all });
+    return removeLocalCron(context, first, name);
+  }
+  const { plane, service, clients } = await cronClients(context, 'cron rm');
   const removed = await service.removeCron(plane, clients, owner, name);
   const whose = all ? 'of every tenant' : `of tenant "${first}"`;
   context.output.result(
@@ -240,7 +257,7 @@ async function removeCron(context: CliContext, first: string, second: string | u
 }
 
 async function migrateCrons(context: CliContext, dryRun: boolean): Promise<void> {
-  const { plane, service, clients } = await cronClients(context, 'cron migrate', '');
+  const { plane, service, clients } = await cronClients(context, 'cron migrate');
   const results = await service.migrateCrons(plane, clients, { dryRun });
   const moved = results.filter((result) => result.outcome !== 'left');
   const left = results.filter((result) => result.outcome === 'left');

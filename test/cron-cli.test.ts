@@ -2,7 +2,8 @@
 // Scheduler, DynamoDB (cron catalog), Lambda and EventBridge inputs; one tenant's crons and
 // every tenant's (--all); time zones and windows; the rollback when the catalog cannot be
 // written; that listing makes no call per schedule (10,000 of them); the rules of the
-// previous version listed, removed and migrated; local mode's crontab line.
+// previous version listed, removed and migrated; what local mode refuses. Local mode (the
+// user's crontab) is otherwise cron-local.test.ts's.
 
 import { DeleteItemCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -229,13 +230,23 @@ describe('cron add, one tenant', () => {
     expect(result.stderr).toMatch(/the schedule group openclaw-backup does not exist: deploy this version of the stack openclaw-backup \(it creates the group\)/);
   });
 
-  it('points at the crontab in local mode, with the line to add', async () => {
-    const result = await run(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst']);
-    expect(result.status).toBe(2);
-    expect(result.stdout).toBe('0 3 * * * openclaw tenants backup acme --to /var/backups/acme-$(date +\\%F).tar.zst\n');
-    expect(result.stderr).toMatch(/^openclaw: cron add creates a schedule on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK; on this machine, add this line to your crontab/);
+  it('refuses in local mode what only a gateway\'s scheduler does, before touching the crontab', async () => {
     const all = await run(['cron', 'add', '--all', '--schedule', '0 3 * * *', '--name', 'nightly', '--to', '/var/backups/{tenant}/{date}.tar.zst']);
-    expect(all.stdout).toBe("0 3 * * * openclaw tenants backup --all --to '/var/backups/{tenant}/{date}.tar.zst'\n");
+    expect(all.status).toBe(2);
+    expect(all.stderr).toMatch(/^openclaw: cron add --all schedules every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK/);
+    const zoned = await run(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', CMD, '--timezone', 'Europe/Berlin']);
+    expect(zoned.status).toBe(2);
+    expect(zoned.stderr).toMatch(/--timezone is for a schedule on a gateway: a cron on this machine runs in its local time/);
+    const windowed = await run(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', CMD, '--window', '30m']);
+    expect(windowed.stderr).toMatch(/--window is for a schedule on a gateway/);
+    expect((await run(['cron', 'list', '--all'])).stderr).toMatch(/cron list --all schedules every tenant on a deployed gateway/);
+    expect((await run(['cron', 'rm', '--all', 'nightly'])).stderr).toMatch(/cron rm --all schedules every tenant on a deployed gateway/);
+    const migrate = await run(['cron', 'migrate']);
+    expect(migrate.status).toBe(2);
+    expect(migrate.stderr).toBe('openclaw: cron migrate works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK\n');
+    const logged = await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', CMD, '--log', '/tmp/x.log']);
+    expect(logged.status).toBe(2);
+    expect(logged.stderr).toMatch(/--log is for a cron on this machine/);
     expect(scheduler.calls()).toHaveLength(0);
   });
 });
@@ -337,7 +348,7 @@ describe('cron list', () => {
     expect(result.stderr).toBe('openclaw: 1 of these is an EventBridge rule of the previous version: move it to EventBridge Scheduler with `openclaw --stack openclaw-backup cron migrate` (--dry-run shows what would move)\n');
   });
 
-  it('prints a table for all tenants, and a clear message in local mode', async () => {
+  it('prints a table for all tenants', async () => {
     scheduler.on(ListSchedulesCommand).resolves({ Schedules: [summary('acme.nightly-backup'), summary('_all.nightly'), summary('not-ours')] });
     dynamodb.on(QueryCommand).resolves({
       Items: [entry('acme.nightly-backup', 'acme', 'nightly-backup', CMD), entry('_all.nightly', '*', 'nightly', 'openclaw tenants backup --all --to s3://my-bucket/{tenant}/{date}.tar.zst', { windowMinutes: { N: '60' } })],
@@ -350,9 +361,6 @@ describe('cron list', () => {
       `acme    nightly-backup  0 3 * * *            UTC        ENABLED  ${CMD}`,
       '',
     ]);
-    const local = await run(['cron', 'list']);
-    expect(local.status).toBe(2);
-    expect(local.stderr).toBe('openclaw: cron list works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK; on this machine, see crontab -l\n');
   });
 
   it('lists 10,000 schedules with 100 ListSchedules pages and a few catalog pages, and no call per schedule', async () => {

@@ -30,6 +30,10 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-s
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
 import { cidrContains } from '../shared/control-plane/doctor-network.js';
 import { runMain } from './helpers/run-main.js';
 
@@ -225,7 +229,8 @@ describe('doctor', () => {
       '  ok    schedule DLQ: empty',
       "  ok    last failures: no tenant's last backup failed (2 tenants on record)",
       expect.stringMatching(/^ {2}ok {4}freshness: all 2 tenants backed up within 26 hours as of \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
-      '24 checks: 0 failed, 0 warnings',
+      "  ok    endpoints: AWS's own for Lambda, EFS, EC2, Scheduler, SQS, DynamoDB, EventBridge (no endpoint URL configured)",
+      '25 checks: 0 failed, 0 warnings',
       '',
     ]);
     // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
@@ -357,6 +362,43 @@ describe('doctor', () => {
       Payload: new TextEncoder().encode(JSON.stringify({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: 'list request: unknown field "ownership"' } })) as never,
     });
     expect((await doctorJson()).byName['tenant ownership']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/does not report ownership/) });
+  });
+
+  it('says which endpoint it called, for the profile given as for AWS_PROFILE', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'openclaw-doctor-'));
+    try {
+      const config = path.join(dir, 'config');
+      writeFileSync(config, '[profile local]\nregion = eu-west-1\nendpoint_url = http://localstack.internal:4566\n[services only-lambda]\nlambda =\n  endpoint_url = http://lambda.internal:9001\n[profile split]\nservices = only-lambda\n');
+      vi.stubEnv('AWS_CONFIG_FILE', config);
+      vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', path.join(dir, 'none'));
+      const result = await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--aws-profile', 'local', '--region', 'eu-west-1']);
+      const report = JSON.parse(result.stdout) as { endpoints: unknown; checks: Array<{ check: string; status: string; detail: string }> };
+      const endpoint = { url: 'http://localstack.internal:4566', source: 'profile local, endpoint_url' };
+      expect(report.endpoints).toEqual({ Lambda: endpoint, EFS: endpoint, EC2: endpoint, Scheduler: endpoint, SQS: endpoint, DynamoDB: endpoint, EventBridge: endpoint });
+      expect(report.checks.find((check) => check.check === 'endpoints')).toEqual({
+        check: 'endpoints',
+        status: 'ok',
+        detail: ['Lambda', 'EFS', 'EC2', 'Scheduler', 'SQS', 'DynamoDB', 'EventBridge'].map((service) => `${service} via http://localstack.internal:4566 (profile local, endpoint_url)`).join('; '),
+      });
+      // The client really was built for that endpoint.
+      const [invoke] = lambda.commandCalls(InvokeCommand);
+      expect(await (invoke!.thisValue as LambdaClient).config.endpoint?.()).toMatchObject({ hostname: 'localstack.internal', port: 4566 });
+      // So were the clients of the scheduled side.
+      const [schedules] = scheduler.commandCalls(ListSchedulesCommand);
+      expect(await (schedules!.thisValue as SchedulerClient).config.endpoint?.()).toMatchObject({ hostname: 'localstack.internal', port: 4566 });
+      const split = JSON.parse((await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--aws-profile', 'split', '--region', 'eu-west-1'])).stdout) as { endpoints: unknown };
+      expect(split.endpoints).toEqual({
+        Lambda: { url: 'http://lambda.internal:9001', source: 'profile split, services only-lambda' },
+        EFS: null,
+        EC2: null,
+        Scheduler: null,
+        SQS: null,
+        DynamoDB: null,
+        EventBridge: null,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('knows which address blocks contain which', () => {

@@ -128,7 +128,7 @@ describe('10,000 tenants in one night, simulated', () => {
           stored.add(to);
           backedUp.set(tenant, (backedUp.get(tenant) ?? 0) + 1);
           doneAt.set(tenant, clock.now);
-          return { operation: 'backup', tenant, location: to, files: 10_000, directories: 100, symlinks: 0, bytes: 2 ** 30, archiveBytes: 2 ** 29, durationMs: durationOf(index), createdAt: '', manifestSha256: '', skipped: [], warnings: [], recovered: 'none' } as BackupResult;
+          return { operation: 'backup', tenant, location: to, files: 10_000, directories: 100, symlinks: 0, bytes: 2 ** 30, archiveBytes: 2 ** 29, durationMs: durationOf(index), createdAt: '', manifestSha256: '', skipped: [], warnings: [], notices: [], recovered: 'none' } satisfies BackupResult;
         } finally {
           running.delete(tenant);
         }

@@ -32,6 +32,7 @@ export interface EntryAttributes {
 
 export class ArchiveWriter {
   private readonly out: FrameWriter;
+  private contentBytes = 0;
 
   constructor(
     private readonly tenant: string,
@@ -45,6 +46,11 @@ export class ArchiveWriter {
     const marker: ArchiveMarker = { format: MANIFEST_FORMAT, formatVersion: MANIFEST_FORMAT_VERSION, tenant: this.tenant };
     yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
     yield* this.out.frames();
+  }
+
+  /** Bytes of file content taken in so far, a file being streamed included: for progress. */
+  get contentRead(): number {
+    return this.contentBytes;
   }
 
   /** Fails both sides: whoever writes entries, and the reader of `chunks()`. The first reason wins. */
@@ -62,6 +68,7 @@ export class ArchiveWriter {
 
   /** A regular file whose content is in memory. */
   file(entry: EntryAttributes, content: Buffer): Promise<void> {
+    this.contentBytes += content.length;
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) }, content);
   }
 
@@ -80,10 +87,12 @@ export class ArchiveWriter {
       hash.update(first);
       await out.write(first);
       position = first.length;
+      this.contentBytes += first.length;
     }
     const hashed = (target: Buffer, offset: number, bytesRead: number): number => {
       hash.update(target.subarray(offset, offset + bytesRead));
       position += bytesRead;
+      this.contentBytes += bytesRead;
       return bytesRead;
     };
     const read = (target: Buffer, offset: number, length: number): number | Promise<number> => {

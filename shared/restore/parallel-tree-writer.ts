@@ -5,7 +5,7 @@
 
 import { promises as fs } from 'node:fs';
 
-import { FILE_FLAGS, umaskStrips, type FileSink, type TreeWriter } from './tree-writer.js';
+import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Files up to this size are collected whole and written in one call in the background. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
@@ -19,7 +19,8 @@ const WRITE_CONCURRENCY = 16;
 export class ParallelTreeWriter implements TreeWriter {
   private readonly pending = new Set<Promise<void>>();
   private failure: unknown;
-  constructor(private readonly limit = WRITE_CONCURRENCY) {}
+  /** `owner`: who gets every entry created (tree-writer.ts). */
+  constructor(private readonly limit = WRITE_CONCURRENCY, private readonly owner?: Owner) {}
 
   beginChunk(): void {}
 
@@ -33,6 +34,7 @@ export class ParallelTreeWriter implements TreeWriter {
 
   async symlink(target: string, absPath: string, mtime: Date): Promise<void> {
     await fs.symlink(target, absPath);
+    if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
     await fs.lutimes(absPath, mtime, mtime);
   }
 
@@ -43,14 +45,14 @@ export class ParallelTreeWriter implements TreeWriter {
 
   async openFile(absPath: string, size: number, mode: number, mtime: Date): Promise<FileSink> {
     if (size <= SMALL_FILE_LIMIT) return new CollectingSink((chunks) => this.writeSmall(absPath, chunks, mode, mtime));
-    return new HandleSink(await fs.open(absPath, FILE_FLAGS, mode), mode, mtime);
+    return new HandleSink(await fs.open(absPath, FILE_FLAGS, mode), mode, mtime, this.owner);
   }
 
   private async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
     this.rethrow();
     while (this.pending.size >= this.limit) await Promise.race(this.pending);
     this.rethrow();
-    const running: Promise<void> = writeSmallAsync(absPath, chunks, mode, mtime)
+    const running: Promise<void> = writeSmallAsync(absPath, chunks, mode, mtime, this.owner)
       .catch((error: unknown) => {
         this.failure ??= error;
       })
@@ -67,6 +69,7 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   async setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> {
+    if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
     await fs.chmod(absPath, mode);
     await fs.utimes(absPath, mtime, mtime);
   }
@@ -102,7 +105,7 @@ class CollectingSink implements FileSink {
 
 class HandleSink implements FileSink {
   size = 0;
-  constructor(private readonly handle: fs.FileHandle, private readonly mode: number, private readonly mtime: Date) {}
+  constructor(private readonly handle: fs.FileHandle, private readonly mode: number, private readonly mtime: Date, private readonly owner: Owner | undefined) {}
 
   async write(bytes: Buffer): Promise<void> {
     await this.handle.write(bytes);
@@ -111,6 +114,7 @@ class HandleSink implements FileSink {
 
   async finish(): Promise<void> {
     try {
+      if (this.owner !== undefined) await this.handle.chown(this.owner.uid, this.owner.gid);
       if (umaskStrips(this.mode)) await this.handle.chmod(this.mode);
       await this.handle.utimes(this.mtime, this.mtime);
     } finally {
@@ -123,10 +127,11 @@ class HandleSink implements FileSink {
   }
 }
 
-async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
+async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date, owner: Owner | undefined): Promise<void> {
   const handle = await fs.open(absPath, FILE_FLAGS, mode);
   try {
     if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
+    if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
     if (umaskStrips(mode)) await handle.chmod(mode);
     await handle.utimes(mtime, mtime);
   } finally {
