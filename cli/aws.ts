@@ -5,12 +5,16 @@
 //
 // Settings: `--stack <prefix>` or OPENCLAW_STACK selects remote mode. `--aws-profile` and
 // `--region` (on the command that runs), else AWS_PROFILE / AWS_REGION / the profile's
-// region, choose the account and region for Lambda, EventBridge, EFS and EC2 calls.
+// region, choose the account and region for Lambda, EventBridge, Scheduler, SQS, DynamoDB,
+// EFS and EC2 calls.
 
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EFSClient } from '@aws-sdk/client-efs';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { SchedulerClient } from '@aws-sdk/client-scheduler';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
@@ -83,4 +87,18 @@ export function efsClient(plane: ControlPlane): Promise<EFSClient> {
 /** For doctor's read-only network checks (Describe* calls only). */
 export function ec2Client(plane: ControlPlane): Promise<EC2Client> {
   return cached(keyOf('ec2', plane), async () => new (await import('@aws-sdk/client-ec2')).EC2Client(await baseConfig(plane, 'EC2')));
+}
+
+export function schedulerClient(plane: ControlPlane): Promise<SchedulerClient> {
+  return cached(keyOf('scheduler', plane), async () => new (await import('@aws-sdk/client-scheduler')).SchedulerClient(await baseConfig(plane, 'Scheduler')));
+}
+
+/** The stack's status table: the cron catalog, the tenants' last outcomes, the freshness check. */
+export function dynamoDbClient(plane: ControlPlane): Promise<DynamoDBClient> {
+  return cached(keyOf('dynamodb', plane), async () => new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(await baseConfig(plane, 'DynamoDB')));
+}
+
+/** For doctor's queue depths (GetQueueUrl, GetQueueAttributes). */
+export function sqsClient(plane: ControlPlane): Promise<SQSClient> {
+  return cached(keyOf('sqs', plane), async () => new (await import('@aws-sdk/client-sqs')).SQSClient(await baseConfig(plane, 'SQS')));
 }

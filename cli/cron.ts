@@ -1,21 +1,37 @@
-// `openclaw cron add|list|rm`: scheduled backups as EventBridge rules on a deployed gateway
-// (remote mode), through the service in shared/control-plane/cron-service.ts (loaded, with
-// the SDK, only when one runs). In local mode (no --stack) they install, list and remove
-// entries of this user's crontab (cron-local.ts).
+// `openclaw cron add|list|rm|migrate`: scheduled backups as EventBridge Scheduler schedules
+// on a deployed gateway (remote mode), through the service in
+// shared/control-plane/cron-service.ts (loaded, with the SDK, only when one runs). In local
+// mode (no --stack) add|list|rm install, list and remove entries of this user's crontab
+// (cron-local.ts); --all, --timezone, --window and migrate are the gateway's.
 
 import type { Command } from 'commander';
 
 import { UsageError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
+import { formatWindow, isUtc, parseWindow } from '../shared/schedule/schedule-options.js';
+import type { CronOwner } from '../shared/schedule/schedule-names.js';
 import { assertTenantName } from '../shared/tenant/names.js';
-import { eventBridgeClient, lambdaClient } from './aws.js';
-import { addControlPlaneOptions, type CliContext } from './context.js';
+import { dynamoDbClient, eventBridgeClient, lambdaClient, schedulerClient } from './aws.js';
+import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 import { addLocalCron, listLocalCrons, removeLocalCron } from './cron-local.js';
+
+interface AddFlags {
+  schedule: string;
+  name: string;
+  cmd?: string;
+  all?: boolean;
+  to?: string;
+  overwrite?: boolean;
+  timezone?: string;
+  window?: string;
+  replace?: boolean;
+  log?: string;
+}
 
 export function registerCron(program: Command, context: CliContext): void {
   const cron = program
     .command('cron')
-    .description('schedule backups: on the gateway as EventBridge rules (remote mode; UTC), else in this user\'s crontab (local time)')
+    .description('schedule backups: on the gateway as EventBridge Scheduler schedules (remote mode), else in this user\'s crontab (local time)')
     .addHelpText(
       'after',
       '\nWithout --stack the crons are lines of this user\'s crontab, marked "# openclaw:<tenant>:<name>"; each runs this\n' +
@@ -25,11 +41,16 @@ export function registerCron(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     cron
       .command('add')
-      .description('schedule a backup (or a prune) of one tenant')
-      .argument('<tenant>', 'tenant name')
-      .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields in UTC, e.g. "0 3 * * *"')
+      .description('schedule a backup (or a prune) of one tenant, or a backup of every tenant (--all)')
+      .argument('[tenant]', 'tenant name (none with --all)')
+      .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields, e.g. "0 3 * * *" (in --timezone)')
       .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup')
-      .requiredOption('--cmd <command>', 'the openclaw tenants backup (or tenants prune) command to run; $(date +FORMAT) is expanded when it runs')
+      .option('--cmd <command>', 'one tenant: the openclaw tenants backup (or tenants prune) command to run; $(date +FORMAT) is expanded when it runs')
+      .option('--all', 'every tenant: one schedule fans out one backup per tenant, run a bounded number at a time')
+      .option('--to <template>', 'with --all: where each tenant\'s archive goes, naming {tenant} (and {date}, {time}, {date:FORMAT})')
+      .option('--overwrite', 'with --all: replace existing archives (only where the gateway allows it)')
+      .option('--timezone <zone>', 'the IANA time zone the schedule runs in, e.g. Europe/Berlin (default UTC); dates in the archive name follow it')
+      .option('--window <duration>', 'let the start be spread over this long, e.g. 60m or 2h (default off)')
       .option('--replace', 'replace an existing cron of that name')
       .option('--log <file>', 'local mode: the file the cron\'s output is appended to (default ~/.openclaw/logs/cron-<tenant>-<name>.log)')
       .addHelpText(
@@ -37,10 +58,12 @@ export function registerCron(program: Command, context: CliContext): void {
         '\nExamples:\n' +
           '  openclaw --stack openclaw-backup cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
           '    --cmd "openclaw tenants backup acme --to s3://my-bucket/acme/\\$(date +%F).tar.zst"\n' +
+          '  openclaw --stack openclaw-backup cron add --all --schedule "0 3 * * *" --name nightly \\\n' +
+          '    --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst" --timezone Europe/Berlin --window 30m\n' +
           '  openclaw --tenants-dir /srv/openclaw/tenants cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
           '    --cmd "openclaw tenants backup acme --to /var/backups/acme/\\$(date +%F).tar.zst"',
       ),
-  ).action(async (tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean; log?: string }) => {
+  ).action(async (tenant: string | undefined, flags: AddFlags) => {
     await addCron(context, tenant, flags);
   });
 
@@ -48,88 +71,214 @@ export function registerCron(program: Command, context: CliContext): void {
     cron
       .command('list')
       .description('list the scheduled backups, of one tenant or all')
-      .argument('[tenant]', 'only this tenant\'s'),
-  ).action(async (tenant: string | undefined) => {
-    await listCrons(context, tenant);
+      .argument('[tenant]', 'only this tenant\'s')
+      .option('--all', 'only the crons of every tenant (cron add --all)'),
+  ).action(async (tenant: string | undefined, flags: { all?: boolean }) => {
+    await listCrons(context, tenant, flags.all === true);
   });
 
   addControlPlaneOptions(
-    cron.command('rm').description('remove a scheduled backup').argument('<tenant>', 'tenant name').argument('<name>', 'the cron\'s name'),
-  ).action(async (tenant: string, name: string) => {
-    await removeCron(context, tenant, name);
+    cron
+      .command('rm')
+      .description('remove a scheduled backup: cron rm <tenant> <name>, or cron rm --all <name>')
+      .argument('<tenant>', 'tenant name (with --all: the cron\'s name)')
+      .argument('[name]', 'the cron\'s name')
+      .option('--all', 'remove a cron of every tenant (cron add --all)'),
+  ).action(async (first: string, second: string | undefined, flags: { all?: boolean }) => {
+    await removeCron(context, first, second, flags.all === true);
+  });
+
+  addControlPlaneOptions(
+    cron
+      .command('migrate')
+      .description('move the crons of the previous version (EventBridge rules) to EventBridge Scheduler')
+      .option('--dry-run', 'show what would move, change nothing'),
+  ).action(async (flags: { dryRun?: boolean }) => {
+    await migrateCrons(context, flags.dryRun === true);
   });
 }
 
 // ---------------------------------------------------------------------------------------
 
-async function addCron(context: CliContext, tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean; log?: string }): Promise<void> {
-  assertTenantName(tenant);
-  if (context.remote === undefined) return addLocalCron(context, tenant, flags);
-  if (flags.log !== undefined) throw new UsageError('--log is for a cron on this machine: a scheduled backup on the gateway logs to CloudWatch', 'REMOTE_UNSUPPORTED');
-  const plane = context.remote;
-  const [service, events, lambda] = await Promise.all([import('../shared/control-plane/cron-service.js'), eventBridgeClient(plane), lambdaClient(plane)]);
-  const added = await service.addCron(plane, { events, lambda }, { tenant, name: flags.name, schedule: flags.schedule, cmd: flags.cmd, replace: flags.replace });
+function ownerOf(tenant: string | undefined, all: boolean, command: string): CronOwner {
+  if (all && tenant !== undefined) throw new UsageError(`${command} --all covers every tenant: drop the tenant name "${tenant}"`);
+  if (all) return { all: true };
+  if (tenant === undefined) throw new UsageError(`${command} needs a tenant name, or --all for every tenant`);
+  return { tenant: assertTenantName(tenant) };
+}
 
-  const next = added.nextRuns.map((date) => date.toISOString());
+/** Refuses, in local mode, what only a gateway's scheduler does. */
+function assertLocalFlags(command: string, flags: { all?: boolean; timezone?: string; window?: string }): void {
+  if (flags.all === true) {
+    throw new UsageError(`${command} --all schedules every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK (on this machine, add a cron per tenant)`, 'REMOTE_ONLY');
+  }
+  if (flags.timezone !== undefined) throw new UsageError(`--timezone is for a schedule on a gateway: a cron on this machine runs in its local time (TZ of the cron daemon)`, 'REMOTE_ONLY');
+  if (flags.window !== undefined) throw new UsageError(`--window is for a schedule on a gateway: a cron on this machine starts on time`, 'REMOTE_ONLY');
+}
+
+async function cronClients(context: CliContext, what: string) {
+  const plane = requireRemote(context, what);
+  const [service, scheduler, dynamodb, events, lambda] = await Promise.all([
+    import('../shared/control-plane/cron-service.js'),
+    schedulerClient(plane),
+    dynamoDbClient(plane),
+    eventBridgeClient(plane),
+    lambdaClient(plane),
+  ]);
+  return { plane, service, clients: { scheduler, dynamodb, events, lambda } };
+}
+
+async function addCron(context: CliContext, tenant: string | undefined, flags: AddFlags): Promise<void> {
+  const all = flags.all === true;
+  const owner = ownerOf(tenant, all, 'cron add');
+  if (!all && flags.to !== undefined) throw new UsageError('cron add <tenant> takes --cmd; --to goes with --all');
+  if (!all && flags.overwrite === true) throw new UsageError('cron add <tenant> takes --overwrite inside --cmd; --overwrite goes with --all');
+  if (all && flags.cmd !== undefined) throw new UsageError('cron add --all takes --to (a template naming {tenant}), not --cmd');
+  if (all && flags.to === undefined) throw new UsageError('cron add --all needs --to, e.g. --to "s3://bucket/backups/{tenant}/{date}.tar.zst"');
+  if (!all && flags.cmd === undefined) throw new UsageError(`cron add ${tenant!} needs --cmd: the openclaw tenants backup command to run`);
+  const windowMinutes = flags.window === undefined ? 0 : parseWindow(flags.window);
+
+  if (context.remote === undefined) {
+    assertLocalFlags('cron add', flags);
+    return addLocalCron(context, tenant!, { schedule: flags.schedule, name: flags.name, cmd: flags.cmd!, replace: flags.replace, log: flags.log });
+  }
+  if (flags.log !== undefined) throw new UsageError('--log is for a cron on this machine: a scheduled backup on the gateway logs to CloudWatch', 'REMOTE_UNSUPPORTED');
+  const { plane, service, clients } = await cronClients(context, 'cron add');
+  const added = await service.addCron(plane, clients, {
+    owner,
+    name: flags.name,
+    schedule: flags.schedule,
+    ...(flags.timezone !== undefined && { timeZone: flags.timezone }),
+    windowMinutes,
+    ...(flags.cmd !== undefined && { cmd: flags.cmd }),
+    ...(flags.to !== undefined && { to: flags.to }),
+    ...(flags.overwrite === true && { overwrite: true }),
+    ...(flags.replace === true && { replace: true }),
+  });
+
+  const zone = added.timeZone;
   const first = added.nextRuns[0];
-  const command = added.command;
-  const sample = first === undefined || !('to' in command) ? undefined : expandTemplate(command.to, { time: first, tenant: command.tenant });
+  const sampleTenant = added.all ? 'sample-tenant' : added.tenant;
+  const sample = first === undefined ? undefined : expandTemplate(added.to, { time: first, tenant: sampleTenant, ...(!isUtc(zone) && { timeZone: zone }) });
+  const when = (date: Date) => (isUtc(zone) ? `${inZone(date, 'UTC')} UTC` : `${inZone(date, zone)} ${zone} (${inZone(date, 'UTC').slice(11)} UTC)`);
+  const overwrites = added.all ? added.cmd.endsWith(' --overwrite') : added.command !== undefined && 'overwrite' in added.command && added.command.overwrite === true;
   context.output.result(
     {
       operation: 'cron-add',
-      tenant,
+      tenant: added.tenant,
+      all: added.all,
       name: added.name,
-      rule: added.rule,
-      ruleArn: added.ruleArn,
+      scheduleName: `${added.group}/${added.scheduleName}`,
+      scheduleArn: added.scheduleArn,
+      target: added.target,
       schedule: added.schedule,
       expression: added.expression,
-      timezone: 'UTC',
+      timezone: zone,
+      windowMinutes: added.windowMinutes,
       cmd: added.cmd,
-      command: added.command,
-      nextRuns: next,
+      ...(added.command !== undefined && { command: added.command }),
+      to: added.to,
+      nextRuns: added.nextRuns.map((date) => date.toISOString()),
       replaced: added.replaced,
     },
     [
-      `${added.replaced ? 'Replaced' : 'Added'} cron "${added.name}" for tenant "${tenant}": EventBridge rule ${added.rule} → ${added.targetFunction}`,
-      `  schedule  ${added.schedule}  =  ${added.expression}, in UTC (EventBridge schedules always run in UTC)`,
-      `  next      ${next.map(utc).join(', ')}`,
+      `${added.replaced ? 'Replaced' : 'Added'} cron "${added.name}" for ${added.all ? 'every tenant' : `tenant "${added.tenant}"`}: ` +
+        `schedule ${added.group}/${added.scheduleName} → ${added.target}${added.all ? ' (one backup per tenant through the work queue)' : ''}`,
+      `  schedule  ${added.schedule}  =  ${added.expression}, in ${zone}${isUtc(zone) ? '' : ' (its daylight saving time included)'}`,
+      ...(added.windowMinutes > 0 ? [`  window    the start may be spread over ${formatWindow(added.windowMinutes)}`] : []),
+      `  next      ${added.nextRuns.map(when).join(', ')}`,
       `  runs      ${added.cmd}`,
-      ...(!('to' in command)
-        ? [`  prunes    ${command.in}, keeping ${Object.entries(command.keep).map(([rule, count]) => `${rule} ${count}`).join(', ')}`]
+      ...(added.kind === 'prune' && added.command !== undefined && 'keep' in added.command
+        ? [`  prunes    ${added.command.in}, keeping ${Object.entries(added.command.keep).map(([rule, count]) => `${rule} ${count}`).join(', ')}`]
         : added.templated && sample !== undefined
-          ? [`  archive   ${command.to}: dates filled in UTC when the rule fires (first: ${sample})`]
-          : [`  archive   ${command.to}${command.overwrite ? ' (overwritten each time)' : ': the same key every time, so runs after the first fail unless --overwrite is in --cmd'}`]),
+        ? [
+            `  archive   ${added.to}: filled in ${added.all ? 'for each tenant ' : ''}when it fires, dates in ${zone} ` +
+              `(first${added.all ? `, for a tenant "${sampleTenant}"` : ''}: ${sample})`,
+          ]
+        : [`  archive   ${added.to}${overwrites ? ' (overwritten each time)' : ': the same key every time, so runs after the first fail unless --overwrite is in --cmd'}`]),
     ],
   );
 }
 
-async function listCrons(context: CliContext, tenant: string | undefined): Promise<void> {
+async function listCrons(context: CliContext, tenant: string | undefined, all: boolean): Promise<void> {
   if (tenant !== undefined) assertTenantName(tenant);
+  if (tenant !== undefined && all) throw new UsageError('cron list takes a tenant or --all, not both');
   context.exitAtOnceOnInterrupt();
-  if (context.remote === undefined) return listLocalCrons(context, tenant);
-  const plane = context.remote;
-  const [service, events] = await Promise.all([import('../shared/control-plane/cron-service.js'), eventBridgeClient(plane)]);
-  const crons = await service.listCrons(plane, { events }, tenant);
-  const rows = crons.map((cron) => [cron.tenant, cron.name, cron.schedule ?? cron.expression, cron.state, cron.cmd ?? '']);
+  if (context.remote === undefined) {
+    assertLocalFlags('cron list', { all });
+    return listLocalCrons(context, tenant);
+  }
+  const { plane, service, clients } = await cronClients(context, 'cron list');
+  const owner: CronOwner | undefined = all ? { all: true } : tenant === undefined ? undefined : { tenant };
+  const crons = await service.listCrons(plane, clients, owner);
+  const rows = crons.map((cron) => [
+    cron.tenant,
+    cron.name,
+    `${cron.schedule ?? cron.expression ?? '?'}${(cron.windowMinutes ?? 0) > 0 ? ` within ${formatWindow(cron.windowMinutes!)}` : ''}`,
+    cron.timeZone ?? '?',
+    cron.kind === 'rule' ? `${cron.state} (rule)` : cron.state,
+    cron.cmd ?? '',
+  ]);
+  const rules = crons.filter((cron) => cron.kind === 'rule').length;
+  const scope = tenant === undefined ? (all ? ' for every tenant' : '') : ` for tenant "${tenant}"`;
   context.output.result(
     { crons },
-    crons.length === 0
-      ? [`no crons${tenant === undefined ? '' : ` for tenant "${tenant}"`} on ${plane.stack}`]
-      : [...table(['TENANT', 'NAME', 'SCHEDULE (UTC)', 'STATE', 'COMMAND'], rows)],
+    crons.length === 0 ? [`no crons${scope} on ${plane.stack}`] : [...table(['TENANT', 'NAME', 'SCHEDULE', 'TIME ZONE', 'STATE', 'COMMAND'], rows)],
+  );
+  if (rules > 0) {
+    context.output.notice(
+      `${rules} of these ${rules === 1 ? 'is an EventBridge rule' : 'are EventBridge rules'} of the previous version: ` +
+        `move ${rules === 1 ? 'it' : 'them'} to EventBridge Scheduler with \`openclaw --stack ${plane.stack} cron migrate\` (--dry-run shows what would move)`,
+    );
+  }
+}
+
+async function removeCron(context: CliContext, first: string, second: string | undefined, all: boolean): Promise<void> {
+  let owner: CronOwner;
+  let name: string;
+  if (all) {
+    if (second !== undefined) throw new UsageError(`cron rm --all takes the cron's name only: cron rm --all ${second}`);
+    owner = { all: true };
+    name = first;
+  } else {
+    if (second === undefined) throw new UsageError(`cron rm needs the tenant and the cron's name: cron rm ${first} <name> (or cron rm --all ${first})`);
+    owner = { tenant: assertTenantName(first) };
+    name = second;
+  }
+  if (context.remote === undefined) {
+    assertLocalFlags('cron rm', { all });
+    return removeLocalCron(context, first, name);
+  }
+  const { plane, service, clients } = await cronClients(context, 'cron rm');
+  const removed = await service.removeCron(plane, clients, owner, name);
+  const whose = all ? 'of every tenant' : `of tenant "${first}"`;
+  context.output.result(
+    { operation: 'cron-rm', tenant: all ? '*' : first, all, name, kind: removed.kind, id: removed.id },
+    [`Removed cron "${name}" ${whose} (${removed.kind === 'schedule' ? `schedule ${removed.id}` : `EventBridge rule ${removed.id}`})`],
   );
 }
 
-async function removeCron(context: CliContext, tenant: string, name: string): Promise<void> {
-  assertTenantName(tenant);
-  if (context.remote === undefined) return removeLocalCron(context, tenant, name);
-  const plane = context.remote;
-  const [service, events] = await Promise.all([import('../shared/control-plane/cron-service.js'), eventBridgeClient(plane)]);
-  const rule = await service.removeCron(plane, { events }, tenant, name);
-  context.output.result({ operation: 'cron-rm', tenant, name, rule }, [`Removed cron "${name}" of tenant "${tenant}" (EventBridge rule ${rule})`]);
+async function migrateCrons(context: CliContext, dryRun: boolean): Promise<void> {
+  const { plane, service, clients } = await cronClients(context, 'cron migrate');
+  const results = await service.migrateCrons(plane, clients, { dryRun });
+  const moved = results.filter((result) => result.outcome !== 'left');
+  const left = results.filter((result) => result.outcome === 'left');
+  const lines: string[] = [];
+  if (results.length === 0) lines.push(`no cron rules of the previous version on ${plane.stack}: nothing to migrate`);
+  if (moved.length > 0) {
+    lines.push(dryRun ? `Would move ${moved.length} cron${moved.length === 1 ? '' : 's'} to EventBridge Scheduler (nothing changed):` : `Moved ${moved.length} cron${moved.length === 1 ? '' : 's'} to EventBridge Scheduler:`);
+    lines.push(...table(['TENANT', 'NAME', 'RULE', 'SCHEDULE'], moved.map((result) => [result.tenant, result.name, result.rule, `${result.schedule}${result.outcome === 'already-migrated' ? ' (existed already)' : ''}`])).map((line) => `  ${line}`));
+  }
+  if (left.length > 0) {
+    lines.push(`Left ${left.length} rule${left.length === 1 ? '' : 's'} as ${left.length === 1 ? 'it is' : 'they are'} (still running; move by hand with cron add, then cron rm):`);
+    for (const result of left) lines.push(`  ${result.rule}: ${result.reason ?? ''}`);
+  }
+  context.output.result({ operation: 'cron-migrate', dryRun, results }, lines);
 }
 
-function utc(iso: string): string {
-  return `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+/** `date`'s wall time in `zone`, as `YYYY-MM-DD HH:MM`. */
+function inZone(date: Date, zone: string): string {
+  return new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(date);
 }
 
 function table(header: string[], rows: string[][]): string[] {

@@ -1,5 +1,6 @@
 // `openclaw doctor` (remote mode): the gateway's checklist (shared/control-plane/doctor.ts
-// says what is checked, with read-only calls only), printed; exits 1 when a check fails.
+// and doctor-schedules.ts say what is checked, with read-only calls only), printed; exits 1
+// when a check fails.
 
 import { InvalidArgumentError, type Command } from 'commander';
 
@@ -7,28 +8,36 @@ import type { Check, CheckStatus } from '../shared/control-plane/doctor.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 import { ReportedError } from '../shared/errors.js';
-import { controlPlaneEndpoint, ec2Client, efsClient, invokeClient, lambdaClient } from './aws.js';
+import { controlPlaneEndpoint, dynamoDbClient, ec2Client, efsClient, eventBridgeClient, invokeClient, lambdaClient, schedulerClient, sqsClient } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 
 export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     program
       .command('doctor')
-      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership (remote mode)')
+      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership, schedules, queues, last failures, freshness (remote mode)')
       .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants')
       .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', wholeNumber)
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
     const plane = requireRemote(context, 'doctor');
     context.exitAtOnceOnInterrupt();
-    const [{ diagnoseGateway }, lambda, invoke, efs, ec2] = await Promise.all([
+    const [{ diagnoseGateway }, lambda, invoke, efs, ec2, scheduler, sqs, dynamodb, events] = await Promise.all([
       import('../shared/control-plane/doctor.js'),
       lambdaClient(plane),
       invokeClient(plane),
       efsClient(plane),
       ec2Client(plane),
+      schedulerClient(plane),
+      sqsClient(plane),
+      dynamoDbClient(plane),
+      eventBridgeClient(plane),
     ]);
-    const report = await diagnoseGateway(plane, { lambda, invoke, efs, ec2 }, { rootPath: flags.expectRootPath, uid: flags.expectUid, gid: flags.expectGid });
+    const report = await diagnoseGateway(
+      plane,
+      { lambda, invoke, efs, ec2, schedules: { scheduler, sqs, dynamodb, events, lambda } },
+      { rootPath: flags.expectRootPath, uid: flags.expectUid, gid: flags.expectGid },
+    );
     const { region } = report;
     const endpoints = await endpointsUsed(plane);
     const checks = [...report.checks, endpointsCheck(endpoints)];
@@ -45,7 +54,7 @@ export function registerDoctor(program: Command, context: CliContext): void {
 }
 
 /** The services doctor calls, by the SDK's service id. */
-const DOCTOR_SERVICES = ['Lambda', 'EFS', 'EC2'] as const;
+const DOCTOR_SERVICES = ['Lambda', 'EFS', 'EC2', 'Scheduler', 'SQS', 'DynamoDB', 'EventBridge'] as const;
 
 /** Which endpoint each of doctor's clients called: a configured one (and why), or AWS's own (null). */
 async function endpointsUsed(plane: ControlPlane): Promise<Record<string, ConfiguredEndpoint | null>> {

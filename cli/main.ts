@@ -90,8 +90,9 @@ Remote mode:
   and -prune Lambda functions, with the same flags, output and exit codes (backup --all not yet). --aws-profile and --region
   then choose the account and region the gateway is called in (AWS_PROFILE / AWS_REGION by
   default). Archives must be s3:// locations, --pipe is not available, and no progress is
-  shown. "cron" schedules backups there (EventBridge rules, UTC); "doctor" checks the
-  deployment. Without --stack (or with --stack '') everything runs on this machine.`;
+  shown. "tenants backup --all" queues every tenant's backup there. "cron" schedules
+  backups there (EventBridge Scheduler, in a time zone, for one tenant or --all);
+  "doctor" checks the deployment. Without --stack (or with --stack '') everything runs on this machine.`;
 
 function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): Command {
   const program = new Command('openclaw')
@@ -162,9 +163,9 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
   const load = () => (loaded ??= import('../shared/operations.js').then(({ localOperations }) => localOperations(tenantsDir)));
   return {
     backup: async (command, hooks) => (await load()).backup(command, hooks),
+    backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),
     restore: async (command, hooks) => (await load()).restore(command, hooks),
     recover: async (command) => (await load()).recover(command),
-    backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),
     planBackup: async (command, hooks) => (await load()).planBackup(command, hooks),
     planRestore: async (command, hooks) => (await load()).planRestore(command, hooks),
     verify: async (command, hooks) => (await load()).verify(command, hooks),

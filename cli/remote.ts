@@ -17,7 +17,8 @@ import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
-import type { BackupCommand, PruneCommand, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import type { BackupCommand, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
@@ -47,23 +48,28 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupResult;
     },
+    async backupAll(command, hooks = {}) {
+      assertRemoteLocation(command.to, '--to', command.storage);
+      const { endpoint, accessKey, secretKey } = command.storage ?? {};
+      if (endpoint !== undefined || accessKey !== undefined || secretKey !== undefined) {
+        throw new UsageError(
+          'tenants backup --all on a gateway writes every archive to its own bucket with its functions\' role: drop --endpoint, --access-key and --secret-key',
+          'REMOTE_UNSUPPORTED',
+        );
+      }
+      if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
+      assertAllTenantsDestination(command.to);
+      const payload: FanOutPayload = { source: FANOUT_PAYLOAD_SOURCE, version: FANOUT_PAYLOAD_VERSION, to: command.to, ...(command.overwrite === true && { overwrite: true }) };
+      const answer = await invoke(plane, 'fanout', payload, hooks.signal);
+      if (!isRecord(answer) || answer.operation !== 'backup-all' || typeof answer.queued !== 'number' || !Array.isArray(answer.failed)) throw unexpectedAnswer(plane, 'fanout');
+      return answer as unknown as QueuedBackupAll;
+    },
     async restore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
       const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
-    },
-    async backupAll() {
-      // The seam for the remote fan-out (issue 16): shared/backup/backup-all.ts's backupAll()
-      // takes the tenants, the template, --jobs and a `backupOne(tenant, to, signal)`; remote
-      // mode supplies the tenants from the list function and a backupOne that invokes the
-      // backup function (or a fan-out function does the same on the gateway). Until then:
-      throw new UsageError(
-        'tenants backup --all is not available remotely yet: run it where the tenant base dir is mounted (--tenants-dir), ' +
-          'or back up each tenant of `openclaw --stack … tenants list --names` in turn',
-        'REMOTE_UNSUPPORTED',
-      );
     },
     async planBackup(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
@@ -184,7 +190,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Invokes `<stack>-<role>` and returns its JSON answer; failures become typed errors. */
-async function invoke(plane: ControlPlane, role: FunctionRole, payload: object, signal?: AbortSignal): Promise<unknown> {
+async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, signal?: AbortSignal): Promise<unknown> {
   const name = functionName(plane.stack, role);
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
@@ -198,6 +204,8 @@ async function invoke(plane: ControlPlane, role: FunctionRole, payload: object, 
       throw new AbortedError(
         role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined))
           ? 'interrupted'
+          : role === 'fanout'
+          ? `interrupted while waiting for the gateway: the fan-out may still queue the backups there (see the logs of ${name})`
           : `interrupted while waiting for the gateway: the ${role} may still finish there (see its completion event, or the logs of ${name})`,
       );
     }
@@ -223,7 +231,9 @@ async function invoke(plane: ControlPlane, role: FunctionRole, payload: object, 
   return answer;
 }
 
-function unexpectedAnswer(plane: ControlPlane, role: FunctionRole): OpenClawError {
+type InvokedRole = FunctionRole | 'fanout';
+
+function unexpectedAnswer(plane: ControlPlane, role: InvokedRole): OpenClawError {
   return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,
   );
 }

@@ -1,11 +1,12 @@
-// `openclaw tenants backup NAME --to DEST`, `tenants backup --all --to TEMPLATE`, and their `--dry-run`
+// `openclaw tenants backup NAME --to DEST`, `tenants backup --all --to TEMPLATE` (every tenant: here, or
+// on a gateway queued for its backup function: see cli/remote.ts), and their `--dry-run`
 
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupAllResult } from '../shared/backup/backup-all.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
-import type { BackupCommand } from '../shared/operations.js';
+import { isQueuedBackupAll, type BackupCommand, type QueuedBackupAll } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
@@ -15,8 +16,8 @@ import { count, formatBytes, plural, printable, progressText, rate, seconds, tab
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
     .command('backup')
-    .description('snapshot one tenant (or every tenant, --all) as a tar.zst archive to S3, an S3-compatible store, or a local file')
-    .argument('[tenant]', 'tenant name (or --all)')
+    .description('snapshot one tenant (or every tenant, with --all) as a tar.zst archive to S3, an S3-compatible store, or a local file')
+    .argument('[tenant]', 'tenant name (none with --all)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -24,7 +25,8 @@ export function registerBackup(tenants: Command, context: CliContext): void {
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."\n' +
         '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --jobs 2\n' +
-        '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run',
+        '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run\n' +
+        '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst"',
     );
   addFlags(command, BACKUP_FLAGS, { jobs: jobsValue });
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
@@ -78,6 +80,11 @@ async function backupEveryTenant(context: CliContext, request: { to: string; ove
       onProgress: (p) => progress.update(() => `${p.done}/${p.total} done${p.failed > 0 ? `, ${p.failed} failed` : ''}; running ${p.running.join(', ')}`),
     })
     .finally(() => progress.done());
+  if (isQueuedBackupAll(result)) {
+    context.output.result(result, describeQueued(result, context.remote?.stack));
+    if (result.failed.length > 0) throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${result.failed.length} of ${result.tenants} tenants were not queued`);
+    return;
+  }
   context.output.result(result, describeAll(result, context.tenantsDir));
   if (result.failed > 0) {
     const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
@@ -153,4 +160,18 @@ function jobsValue(value: string): number {
   const parsed = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < 1 || parsed > 64) throw new InvalidArgumentError('must be a whole number from 1 to 64');
   return parsed;
+}
+
+function describeQueued(result: QueuedBackupAll, stack: string | undefined): string[] {
+  const lines = [
+    `Queued ${count(result.queued)} of ${plural(result.tenants, 'tenant')} for backup${stack === undefined ? '' : ` on ${stack}`} (run ${result.runId}), to ${result.template}`,
+    ...(result.sample === undefined ? [] : [`  e.g.      ${result.sample}`]),
+    `  they run on the gateway a bounded number at a time, from the queue ${result.queue ?? '?'}: follow them with \`openclaw${stack === undefined ? '' : ` --stack ${stack}`} doctor\` and the dashboard`,
+  ];
+  if (result.failed.length > 0) {
+    lines.push(`  not queued ${result.failed.length}:`);
+    for (const failure of result.failed.slice(0, 10)) lines.push(`    ${failure.tenant}: ${failure.code}: ${printable(failure.message)}`);
+    if (result.failed.length > 10) lines.push(`    … and ${result.failed.length - 10} more (see --json)`);
+  }
+  return lines;
 }

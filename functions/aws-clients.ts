@@ -1,12 +1,16 @@
-// The AWS clients the functions create themselves (today: EventBridge, for completion
-// events), built in one place so none of them goes without bounds: a connect timeout and a
+// The AWS clients the functions create themselves (EventBridge for completion events; SQS,
+// Lambda and DynamoDB for the fan-out and the monitor), built in one place so none of them
+// goes without bounds: a connect timeout and a
 // per-request timeout from the configuration (OPENCLAW_CONNECT_TIMEOUT_MS,
 // OPENCLAW_REQUEST_TIMEOUT_MS, set by the stack) and two attempts at most. Each call is
 // further bounded by the invocation's time left (see events.ts). The S3 clients are made by
 // the core (shared/storage/s3-client.ts: connect and socket timeouts of their own) and every
 // transfer runs under the invocation's deadline signal.
 
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SQSClient } from '@aws-sdk/client-sqs';
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 
@@ -41,4 +45,23 @@ export function createEventBridgeClient(
   overrides: Omit<EventBridgeClientConfig, 'requestHandler' | 'maxAttempts'> = {},
 ): EventBridgeClient {
   return new EventBridgeClient({ ...overrides, ...eventBridgeClientConfig(config) });
+}
+
+type Timeouts = Pick<FunctionConfig, 'connectTimeoutMs' | 'requestTimeoutMs'>;
+
+/** The fan-out's queue client: the SDK's own retry once, then the fan-out's back-off (control-plane/fan-out.ts). */
+export function createSqsClient(config: Timeouts): SQSClient {
+  return new SQSClient({ maxAttempts: CLIENT_MAX_ATTEMPTS, requestHandler: clientTimeouts(config) });
+}
+
+export function createDynamoDbClient(config: Timeouts): DynamoDBClient {
+  return new DynamoDBClient({ maxAttempts: 3, requestHandler: clientTimeouts(config) });
+}
+
+/** The list function answers within its own timeout (one minute): the invoke may take that long. */
+export const LIST_INVOKE_TIMEOUT_MS = 70_000;
+
+/** For invoking the list function: one attempt (a page is asked for again by whoever needs it), up to its timeout. */
+export function createListInvokeClient(config: Timeouts): LambdaClient {
+  return new LambdaClient({ maxAttempts: 1, requestHandler: { ...clientTimeouts(config), requestTimeout: LIST_INVOKE_TIMEOUT_MS } });
 }

@@ -1,5 +1,6 @@
-// The backup function (`<prefix>-backup`): configuration, logger and clients are created once
-// per cold start; the handler itself lives in handlers.ts.
+// The backup function (`<prefix>-backup`): configuration, logger, metrics and clients are
+// created once per cold start; the handlers live in handlers.ts (direct and scheduled
+// invocations) and queue-handler.ts (batches from the work queue).
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
@@ -8,12 +9,23 @@ import { limitCpuBudget } from '../shared/cpu-budget.js';
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
-import { backupHandler } from './handlers.js';
+import { backupHandler, type Handler } from './handlers.js';
+import { createMetrics, powertoolsMetrics } from './metrics.js';
+import { isSqsBatch, workQueueHandler } from './queue-handler.js';
 
 const config = readFunctionConfig(process.env);
 // Lambda shows more CPUs than the function's memory pays for: use what it pays for.
 if (config.cpus !== undefined) limitCpuBudget(config.cpus);
-const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });
+const service = process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup';
+const logger = new Logger({ serviceName: service });
 const eventBridge = createEventBridgeClient(config);
+const deps = {
+  config,
+  logger,
+  publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }),
+  metrics: powertoolsMetrics(createMetrics(service)),
+};
+const direct = backupHandler(deps);
+const queued = workQueueHandler(deps);
 
-export const handler = backupHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }) });
+export const handler: Handler<unknown> = (event, context) => (isSqsBatch(event) ? queued(event, context) : direct(event, context));

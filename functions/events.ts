@@ -15,16 +15,18 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../shared/control-plane/function-con
 import { EVENT_DETAIL_TYPES, EVENT_SOURCE } from '../shared/control-plane/deployment.js';
 import type { ErrorBody } from '../shared/control-plane/protocol.js';
 
-/** How the operation was started. */
-export type Trigger = 'direct' | 'schedule';
+/** How the operation was started: invoked by a caller, by a tenant's schedule, or from the work queue (a fan-out). */
+export type Trigger = 'direct' | 'schedule' | 'queue';
 
 export interface CompletionDetail {
   /** The tenant backed up or restored (for a failed restore without --as: null, unknown). */
   readonly tenant: string | null;
   readonly location: string;
   readonly trigger: Trigger;
-  /** The cron's name, for scheduled backups. */
+  /** The cron's name, for scheduled backups (and queued ones an all-tenants cron started). */
   readonly cronName?: string;
+  /** The fan-out run a queued backup belongs to. */
+  readonly runId?: string;
   readonly requestId: string;
   readonly durationMs: number;
   /** On success: bytes of tenant content and of the stored archive. */

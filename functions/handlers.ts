@@ -4,13 +4,14 @@
 //
 // Each handler is a thin adapter: validate the event → check what remote mode allows →
 // run one core operation (the same `localOperations` the CLI runs, on the EFS mount) under
-// a deadline → publish the completion event → answer. The restore function also answers
-// `tenants verify` and `tenants backups` (reading archives is its job and its role's), and
-// both backup and restore answer their dry runs, without completion events; the prune
-// function (S3 only, the one role that may delete) answers `tenants prune`, direct or
-// scheduled. Direct invocations get the result or
-// `{ ok: false, error }`; a cron invocation rethrows, so Lambda retries it and the failure
-// reaches the on-failure destination and the Errors alarm.
+// a deadline → publish the completion event → record its metrics → answer. The restore
+// function also answers `tenants verify` and `tenants backups` (reading archives is its job
+// and its role's), and both backup and restore answer their dry runs, without completion
+// events; the prune function (S3 only, the one role that may delete) answers `tenants prune`,
+// direct or scheduled. Direct invocations get the result or `{ ok: false, error }` (and count
+// in the `Failed` metric, which Lambda's Errors never sees); a cron invocation rethrows, so
+// Lambda retries it and the failure reaches the on-failure destination and the Errors alarm.
+// Queued backups (a fan-out) go through queue-handler.ts, over the same `executeBackup`.
 //
 // Logs are structured (Powertools) and never hold a secret: the event itself is never
 // logged, only the tenant, the s3:// location, the endpoint's origin and outcomes.
@@ -32,6 +33,8 @@ import {
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { endpointOrigin, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
+import { noMetrics, type OperationMetrics } from './metrics.js';
+import { ScheduledOperationError } from './scheduled-error.js';
 import { deadlineSignal, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
@@ -39,6 +42,7 @@ import {
   errorBody,
   failureResponse,
   isScheduledEvent,
+  pageOfNames,
   parseBackupFunctionRequest,
   parseCronPayload,
   parseListRequest,
@@ -64,6 +68,8 @@ export interface HandlerDeps {
   readonly operations?: TenantOperations;
   /** The clock for a scheduled payload without an event time. @default () => new Date() */
   readonly now?: () => Date;
+  /** Where each operation's metrics go. @default none */
+  readonly metrics?: OperationMetrics;
 }
 
 /**
@@ -80,18 +86,12 @@ export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
 export type BackupResponse = BackupResult | BackupPlan | FailureResponse;
 export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 export type PruneResponse = PruneResult | FailureResponse;
-export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport } | FailureResponse;
+export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly next?: string } | FailureResponse;
 
-/** A scheduled backup's failure, rethrown for Lambda: the core error's name, a safe message. */
-export class ScheduledOperationError extends Error {
-  constructor(body: ErrorBody, name: string) {
-    super(`${body.code}: ${body.message}`);
-    this.name = name;
-  }
-}
+export { ScheduledOperationError } from './scheduled-error.js';
 
 export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
-  const { config, logger, publish } = deps;
+  const { config, logger } = deps;
   const operations = deps.operations ?? functionOperations(config);
   const now = deps.now ?? (() => new Date());
   /** A dry run: the same checks of the request, the plan as the answer, no completion event. */
@@ -104,84 +104,141 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
     return { ...plan, skipped: cut(plan.skipped), mayBeSkipped: cut(plan.mayBeSkipped) };
   };
   return async (event, context) => {
-    const started = Date.now();
-    logger.addContext(context);
-    if (isRecord(event) && event.dryRun === true && !isScheduledEvent(event)) {
+    const scheduled = isScheduledEvent(event);
+    if (isRecord(event) && event.dryRun === true && !scheduled) {
+      logger.addContext(context);
       return answerWithoutEvent(logger, 'backup plan failed', event, () => planBackup(parseBackupFunctionRequest(event).command, context));
     }
-    const scheduled = isScheduledEvent(event);
-    const trigger: Trigger = scheduled ? 'schedule' : 'direct';
-    let command: BackupCommand | undefined;
-    let cronName: string | undefined;
-    try {
-      if (scheduled) {
-        const request = parseCronPayload(event, now);
-        command = request.command;
-        cronName = request.cronName;
-        logger.appendKeys({ cronName, eventId: request.eventId });
-        logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource });
-      } else {
-        command = parseBackupFunctionRequest(event).command;
-      }
-      logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger });
-      assertRemoteStorage('backup', command.to, command.storage, config);
-      assertOverwriteAllowed(command.overwrite, config);
-      logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true });
+    const run = await executeBackup(deps, context, scheduled ? 'schedule' : 'direct', () => {
+      if (!scheduled) return { command: parseBackupFunctionRequest(event).command };
+      const request = parseCronPayload(event, now);
+      deps.logger.appendKeys({ cronName: request.cronName, eventId: request.eventId });
+      deps.logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource, ...(request.timeZone !== undefined && { timeZone: request.timeZone }) });
+      return { command: request.command, cronName: request.cronName };
+    });
+    if (run.outcome === 'succeeded') return run.result;
+    if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
+    return { ok: false, error: run.body };
+  };
+}
 
-      const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command!, { signal })));
-      logger.info('backup finished', {
+/** What a backup is, once its request is read: the command, and the cron or fan-out run it belongs to. */
+export interface PreparedBackup {
+  readonly command: BackupCommand;
+  readonly cronName?: string;
+  readonly runId?: string;
+}
+
+/** How one backup ended: done, skipped (a queued backup with nothing to do), or failed. */
+export type BackupRun =
+  | { readonly outcome: 'succeeded'; readonly result: BackupResult }
+  | { readonly outcome: 'skipped'; readonly reason: string; readonly body: ErrorBody }
+  | { readonly outcome: 'failed'; readonly error: unknown; readonly body: ErrorBody };
+
+/**
+ * One backup, whatever started it: read the request (`prepare`), check what remote mode
+ * allows, run it under the invocation's deadline, log, publish its completion event and
+ * record its metrics. `skip` names the errors that mean there was nothing to do (for a queued
+ * backup: the tenant vanished, its archive exists): logged and counted as skipped, with no
+ * completion event. Never throws.
+ */
+export async function executeBackup(
+  deps: HandlerDeps,
+  context: LambdaContext,
+  trigger: Trigger,
+  prepare: () => PreparedBackup,
+  skip: (error: unknown) => string | undefined = () => undefined,
+): Promise<BackupRun> {
+  const { config, logger, publish } = deps;
+  const operations = deps.operations ?? functionOperations(config);
+  const metrics = deps.metrics ?? noMetrics;
+  const started = Date.now();
+  logger.addContext(context);
+  let prepared: PreparedBackup | undefined;
+  try {
+    prepared = prepare();
+    const { command } = prepared;
+    logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger, ...(prepared.runId !== undefined && { runId: prepared.runId }) });
+    assertRemoteStorage('backup', command.to, command.storage, config);
+    assertOverwriteAllowed(command.overwrite, config);
+    logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true });
+
+    const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command, { signal })));
+    logger.info('backup finished', {
+      location: result.location,
+      files: result.files,
+      bytes: result.bytes,
+      archiveBytes: result.archiveBytes,
+      durationMs: result.durationMs,
+      skipped: result.skipped.length,
+      warnings: result.warnings.length,
+    });
+    await publish({
+      operation: 'backup',
+      ok: true,
+      detail: {
+        tenant: result.tenant,
         location: result.location,
-        files: result.files,
+        trigger,
+        ...runKeys(prepared),
+        requestId: context.awsRequestId,
+        durationMs: result.durationMs,
         bytes: result.bytes,
         archiveBytes: result.archiveBytes,
-        durationMs: result.durationMs,
-        skipped: result.skipped.length,
-        warnings: result.warnings.length,
-      });
-      await publish({
-        operation: 'backup',
-        ok: true,
-        detail: {
-          tenant: result.tenant,
-          location: result.location,
-          trigger,
-          ...(cronName !== undefined && { cronName }),
-          requestId: context.awsRequestId,
-          durationMs: result.durationMs,
-          bytes: result.bytes,
-          archiveBytes: result.archiveBytes,
-          manifestSha256: result.manifestSha256,
-        },
-      }, timeLeft(context));
-      return result;
-    } catch (error) {
-      const body = errorBody(error, secretsOf(command?.storage));
-      logFailure(logger, 'backup failed', error, body);
-      await publish({
-        operation: 'backup',
-        ok: false,
-        detail: {
-          tenant: command?.tenant ?? null,
-          location: command?.to ?? '',
-          trigger,
-          ...(cronName !== undefined && { cronName }),
-          requestId: context.awsRequestId,
-          durationMs: Date.now() - started,
-          error: { code: body.code, message: body.message },
-        },
-      }, timeLeft(context));
-      if (scheduled) throw new ScheduledOperationError(body, errorName(error));
-      return { ok: false, error: body };
-    } finally {
-      logger.resetKeys();
+        manifestSha256: result.manifestSha256,
+      },
+    }, timeLeft(context));
+    metrics.record({ operation: 'backup', outcome: 'succeeded', trigger, tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files, ...runKeys(prepared) });
+    return { outcome: 'succeeded', result };
+  } catch (error) {
+    const command = prepared?.command;
+    const body = errorBody(error, secretsOf(command?.storage));
+    const durationMs = Date.now() - started;
+    const reason = skip(error);
+    if (reason !== undefined) {
+      logger.info('backup skipped', { reason, errorCode: body.code, errorMessage: body.message });
+      metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant: command?.tenant ?? null, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
+      return { outcome: 'skipped', reason, body };
     }
-  };
+    logFailure(logger, 'backup failed', error, body);
+    await publish({
+      operation: 'backup',
+      ok: false,
+      detail: {
+        tenant: command?.tenant ?? null,
+        location: command?.to ?? '',
+        trigger,
+        ...runKeys(prepared),
+        requestId: context.awsRequestId,
+        durationMs,
+        error: { code: body.code, message: body.message },
+      },
+    }, timeLeft(context));
+    metrics.record({ operation: 'backup', outcome: failureOutcome(trigger, body), trigger, tenant: command?.tenant ?? null, durationMs, errorCode: body.code, ...runKeys(prepared) });
+    return { outcome: 'failed', error, body };
+  } finally {
+    logger.resetKeys();
+  }
+}
+
+/**
+ * A direct invocation's refusal (a usage error, an existing archive) is the caller's answer,
+ * seen at their terminal: counted as refused. Every other unsuccessful operation, scheduled
+ * and queued ones whatever the reason, is a failure someone must hear of.
+ */
+function failureOutcome(trigger: Trigger, body: ErrorBody): 'failed' | 'refused' {
+  return trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed';
+}
+
+function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; runId?: string } {
+  return { ...(prepared?.cronName !== undefined && { cronName: prepared.cronName }), ...(prepared?.runId !== undefined && { runId: prepared.runId }) };
 }
 
 export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
   const reads = readHandlers(config, logger, operations);
+  const metrics = deps.metrics ?? noMetrics;
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
@@ -230,6 +287,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           replaced: result.replaced,
         },
       }, timeLeft(context));
+      metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
       return result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
@@ -246,6 +304,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
           error: { code: body.code, message: body.message },
         },
       }, timeLeft(context));
+      metrics.record({ operation: 'restore', outcome: failureOutcome('direct', body), trigger: 'direct', tenant: command?.as ?? null, durationMs: Date.now() - started, errorCode: body.code });
       return { ok: false, error: body };
     } finally {
       logger.resetKeys();
@@ -302,7 +361,7 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
  */
 export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? localOperations(config.tenantsDir);
+  const operations = deps.operations ?? functionOperations(config);
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
@@ -388,6 +447,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         );
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
         return { tenants, ownership };
+      }
+      if (request.after !== undefined || request.limit !== undefined) {
+        const page = pageOfNames(await operations.listNames(), request.after, request.limit);
+        logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
+        return page;
       }
       const tenants = request.names ? await operations.listNames() : await operations.listSummaries();
       logger.info('listed tenants', { names: request.names, count: tenants.length });

@@ -2,9 +2,12 @@
 // detail type `OpenClaw Backup Succeeded`, `… Failed`, `OpenClaw Restore Succeeded`, `… Failed`)
 // to an event bus, a custom one by default so the stack's traffic is kept apart. An
 // optional encrypted SNS topic receives the failures through an example rule, and the
-// stack's alarms.
+// stack's alarms: its policy lets EventBridge (that rule) and CloudWatch (alarms named
+// `<prefix>-…` of this account) publish. Without the CloudWatch statement the alarms could
+// not publish at all: a topic policy replaces the default one that let the account's own
+// services in, which is how a stack's alarms end up notifying nobody.
 
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -73,15 +76,31 @@ export class BackupEvents extends Construct {
       masterKey: key,
       enforceSSL: true,
     });
+    const stack = Stack.of(this);
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${props.prefix}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          StringEquals: { 'aws:SourceAccount': stack.account },
+        },
+      }),
+    );
     if (props.notificationEmail !== undefined) {
       topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
     }
+    // Not the queued ones: a run of 10,000 tenants against an outage would send 30,000
+    // messages; those reach the topic as alarms, one per change of state (backup-observability.ts).
     this.failureRule = new events.Rule(this, 'FailureRule', {
-      description: 'Example: forwards failed backups and restores to the notification topic',
+      description: 'Example: forwards failed backups and restores to the notification topic (queued backups: through the alarms)',
       eventBus: this.eventBus,
       eventPattern: {
         source: [EVENT_SOURCE],
         detailType: [EVENT_DETAIL_TYPES.backup.failed, EVENT_DETAIL_TYPES.restore.failed],
+        detail: { trigger: [{ 'anything-but': 'queue' }] },
       },
       targets: [new targets.SnsTopic(topic)],
     });

@@ -165,6 +165,12 @@ export class BackupFunctions extends Construct {
   readonly roles: Record<FunctionName, iam.Role> = {} as Record<FunctionName, iam.Role>;
   /** ARNs of the extra source buckets (cross-account restore). */
   readonly extraSourceBucketArns: readonly string[];
+  /** The environment every function gets (the coordinating functions take their policy from it). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Where the handler entries are, and the root their bundles are built from. */
+  readonly functionsDir: string;
+  readonly projectRoot: string;
+  readonly logRetention: logs.RetentionDays;
   private s3PrefixList?: S3PrefixList;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
@@ -178,6 +184,9 @@ export class BackupFunctions extends Construct {
     Aspects.of(Stack.of(this)).add(new DefaultFunctionArchitecture(arch));
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     const functionsDir = join(projectRoot, props.functionsDir ?? 'functions');
+    this.projectRoot = projectRoot;
+    this.functionsDir = functionsDir;
+    this.logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const fileSystem = props.tenantFileSystem;
     const bucket = props.backupBucket;
     const extraSourceBuckets = (props.extraSourceBuckets ?? []).map((bucketRef) => bucketNameOf(bucketRef)!);
@@ -217,6 +226,7 @@ export class BackupFunctions extends Construct {
       MALLOC_ARENA_MAX: '2',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
+    this.environment = environment;
 
     const make = (name: FunctionName, description: string, timeout: Duration, heavy: boolean) => {
       const title = `${name[0]!.toUpperCase()}${name.slice(1)}`;
@@ -361,7 +371,7 @@ class DefaultFunctionArchitecture implements IAspect {
 }
 
 /** esbuild settings of a function's asset: one ES module, the AWS SDK included, checked after bundling. */
-function bundlingOptions(): nodejs.BundlingOptions {
+export function bundlingOptions(): nodejs.BundlingOptions {
   const checkScript = fileURLToPath(new URL('./bundle-check.ts', import.meta.url));
   const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
   const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;

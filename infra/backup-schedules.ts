@@ -1,7 +1,8 @@
-// Scheduled backups (and prunes) and what happens when one fails. The remote CLI creates one
-// EventBridge rule per schedule at run time (PutRule/PutTargets, rule names `<prefix>-…` on
-// the default bus, where schedule rules live); this construct gives such rules, and only
-// those, the right to invoke the backup function and the prune function. Asynchronous invocations that still fail after their retries
+// Scheduled backups of the previous version and what happens when an asynchronous invocation
+// fails. The previous CLI created one EventBridge rule per schedule (rule names `<prefix>-…`
+// on the default bus); this construct still gives such rules, and only those, the right to
+// invoke the backup function, until `openclaw cron migrate` has moved them to EventBridge
+// Scheduler (backup-scheduler.ts). Asynchronous invocations that still fail after their retries
 // land in an encrypted dead-letter queue, and alarms watch the function errors and the queue.
 
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
@@ -98,8 +99,10 @@ export class BackupSchedules extends Construct {
     });
 
     const period = Duration.minutes(5);
+    // Named `<prefix>-…`: the notification topic lets CloudWatch publish for those alarms only.
     const errorAlarm = (fn: lambda.IFunction, alarmId: string, what: string) =>
       fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }).createAlarm(this, alarmId, {
+        alarmName: `${props.prefix}-${what}-errors`,
         alarmDescription: `A ${what} failed (function errors)`,
         threshold: 1,
         evaluationPeriods: 1,
@@ -109,6 +112,7 @@ export class BackupSchedules extends Construct {
     const dlqAlarm = this.deadLetterQueue
       .metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM })
       .createAlarm(this, 'DeadLetterQueueAlarm', {
+        alarmName: `${props.prefix}-async-dlq`,
         alarmDescription: 'Asynchronous backups or restores gave up and are waiting in the dead-letter queue',
         threshold: 1,
         evaluationPeriods: 1,

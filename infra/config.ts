@@ -5,6 +5,7 @@
 
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { BackupBucketEncryption, ObjectLockMode } from './backup-bucket.js';
+import { EFS_THROUGHPUT_MODES } from './backup-concurrency.js';
 import { DEFAULT_PREFIX, type OpenClawBackupStackProps } from './stack.js';
 import { InfraConfigError } from './validation.js';
 
@@ -54,6 +55,12 @@ export const CONTEXT_KEYS = [
   'notifications',
   'notificationEmail',
   'backupRetryAttempts',
+  // All-tenant runs and freshness.
+  'efsThroughputMode',
+  'efsProvisionedMiBps',
+  'efsStoredGiB',
+  'backupConcurrency',
+  'staleAfterHours',
 ] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -148,8 +155,19 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
     problems.push('openclaw:replicationBucket needs openclaw:replicationAccount (the destination bucket\'s 12-digit account ID)');
   }
 
+  const throughputMode = oneOf('efsThroughputMode', EFS_THROUGHPUT_MODES);
+  const provisionedMiBps = int('efsProvisionedMiBps');
+  const storedGiB = int('efsStoredGiB');
+  if (throughputMode === undefined && (provisionedMiBps !== undefined || storedGiB !== undefined)) {
+    problems.push('openclaw:efsProvisionedMiBps and openclaw:efsStoredGiB describe the throughput mode: set openclaw:efsThroughputMode too');
+  }
+  if (throughputMode === 'provisioned' && provisionedMiBps === undefined) problems.push('openclaw:efsThroughputMode provisioned needs openclaw:efsProvisionedMiBps');
+
   const props: OpenClawBackupStackProps = {
     prefix,
+    throughput: throughputMode === undefined ? undefined : { mode: throughputMode, provisionedMiBps, storedGiB },
+    backupConcurrency: int('backupConcurrency'),
+    staleAfterHours: int('staleAfterHours'),
     fileSystem: {
       existing:
         fileSystemId === undefined

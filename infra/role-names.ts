@@ -10,8 +10,8 @@
 
 import { Aws } from 'aws-cdk-lib';
 
-/** The roles with fixed names: one per function, and the replication role. */
-export type NamedRole = 'backup' | 'restore' | 'list' | 'prune' | 'replication';
+/** The roles with fixed names: one per function, the replication role, and the role EventBridge Scheduler invokes with. */
+export type NamedRole = 'backup' | 'restore' | 'list' | 'prune' | 'fanout' | 'monitor' | 'replication' | 'scheduler';
 
 /** `<prefix>-<role>-<region>` (at most 24 + 13 + 15 characters: within IAM's 64). */
 export function roleName(prefix: string, role: NamedRole): string {

@@ -4,6 +4,10 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BackupBucket, type BackupBucketProps, type BackupReplication } from './backup-bucket.js';
+import { defaultBackupConcurrency, EFS_THROUGHPUT_MODES, type EfsThroughput } from './backup-concurrency.js';
+import { BackupFanOut } from './backup-fanout.js';
+import { BackupObservability } from './backup-observability.js';
+import { BackupScheduler } from './backup-scheduler.js';
 import { BackupEvents, type BackupEventsProps } from './backup-events.js';
 import { BackupFunctions, type BackupFunctionsProps } from './backup-functions.js';
 import { BackupSchedules, type BackupSchedulesProps } from './backup-schedules.js';
@@ -33,6 +37,15 @@ export const OUTPUT_NAMES = [
   'OperatorPolicyArn',
   'RestoreRoleArn',
   'Region',
+  'FanOutFunctionName',
+  'ScheduleGroupName',
+  'SchedulerRoleArn',
+  'ScheduleDeadLetterQueueUrl',
+  'WorkQueueUrl',
+  'WorkDeadLetterQueueUrl',
+  'BackupConcurrency',
+  'StatusTableName',
+  'DashboardName',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
 
@@ -85,6 +98,22 @@ export interface OpenClawBackupStackProps extends StackProps {
    * @default - see BackupSchedulesProps
    */
   readonly schedules?: Pick<BackupSchedulesProps, 'backupRetryAttempts' | 'maxEventAge'>;
+  /**
+   * The throughput mode of an imported tenant file system: sizes how many backups the work
+   * queue runs at once (backup-concurrency.ts). A created file system is Elastic.
+   * @default - Elastic for a created file system; Bursting of unknown size for an imported one
+   */
+  readonly throughput?: EfsThroughput;
+  /**
+   * Backups at once through the work queue (all-tenant runs).
+   * @default - from the throughput mode
+   */
+  readonly backupConcurrency?: number;
+  /**
+   * Hours without a successful backup before a tenant is stale (the freshness alarm).
+   * @default 26
+   */
+  readonly staleAfterHours?: number;
 }
 
 export class OpenClawBackupStack extends Stack {
@@ -94,11 +123,14 @@ export class OpenClawBackupStack extends Stack {
   readonly backupEvents: BackupEvents;
   readonly backupFunctions: BackupFunctions;
   readonly backupSchedules: BackupSchedules;
+  readonly backupFanOut: BackupFanOut;
+  readonly backupScheduler: BackupScheduler;
+  readonly observability: BackupObservability;
   readonly operatorPolicy: OperatorPolicy;
 
   constructor(scope: Construct, id: string, props: OpenClawBackupStackProps = {}) {
     super(scope, id, {
-      description: 'OpenClawMU tenant backups: Lambda functions on the tenant EFS, S3 archives, EventBridge schedules',
+      description: 'OpenClawMU tenant backups: Lambda functions on the tenant EFS, S3 archives, EventBridge Scheduler schedules, a work queue, alarms',
       ...props,
     });
     const prefix = props.prefix ?? DEFAULT_PREFIX;
@@ -107,6 +139,17 @@ export class OpenClawBackupStack extends Stack {
       STACK_PREFIX_PATTERN.test(prefix),
       `prefix ${JSON.stringify(prefix)} must match ${STACK_PREFIX_PATTERN.source} (lowercase letters, digits and "-", 2 to 24 characters)`,
     );
+    if (props.throughput !== undefined) {
+      problems.check(props.fileSystem?.existing !== undefined, 'throughput describes an imported file system: a created one is always Elastic');
+      problems.check(EFS_THROUGHPUT_MODES.includes(props.throughput.mode), `throughput.mode must be one of ${EFS_THROUGHPUT_MODES.join(', ')}`);
+    }
+    const reserved = props.functions?.reservedConcurrency;
+    if (reserved !== undefined && props.backupConcurrency !== undefined) {
+      problems.check(
+        props.backupConcurrency < reserved,
+        `backupConcurrency (${props.backupConcurrency}) must stay below the backup function's reservedConcurrency (${reserved}): it also serves direct and scheduled backups`,
+      );
+    }
     problems.throwIfAny();
     this.prefix = prefix;
 
@@ -140,12 +183,41 @@ export class OpenClawBackupStack extends Stack {
       pruneFunction: this.backupFunctions.pruneFunction,
       alarmTopic: this.backupEvents.notificationTopic,
     });
+    const throughput: EfsThroughput = this.tenantFileSystem.created ? { mode: 'elastic' } : (props.throughput ?? { mode: 'bursting' });
+    // With a reserved concurrency, the queue keeps one execution free for direct and scheduled backups.
+    const concurrency = props.backupConcurrency ?? (reserved === undefined ? undefined : Math.min(defaultBackupConcurrency(throughput), Math.max(2, reserved - 1)));
+    this.backupFanOut = new BackupFanOut(this, 'FanOut', {
+      prefix,
+      functions: this.backupFunctions,
+      throughput,
+      ...(concurrency !== undefined && { maxConcurrency: concurrency }),
+      asyncDeadLetterQueue: this.backupSchedules.deadLetterQueue,
+    });
+    this.backupScheduler = new BackupScheduler(this, 'Scheduler', {
+      prefix,
+      targets: [this.backupFunctions.backupFunction, this.backupFanOut.fanOutFunction, this.backupFunctions.pruneFunction],
+    });
+    this.observability = new BackupObservability(this, 'Observability', {
+      prefix,
+      functions: this.backupFunctions,
+      fanOutFunction: this.backupFanOut.fanOutFunction,
+      eventBus: this.backupEvents.eventBus,
+      workQueue: this.backupFanOut.queue,
+      workDeadLetterQueue: this.backupFanOut.deadLetterQueue,
+      scheduleDeadLetterQueue: this.backupScheduler.deadLetterQueue,
+      asyncDeadLetterQueue: this.backupSchedules.deadLetterQueue,
+      ...(this.backupEvents.notificationTopic !== undefined && { alarmTopic: this.backupEvents.notificationTopic }),
+      ...(props.staleAfterHours !== undefined && { staleAfterHours: props.staleAfterHours }),
+      otherAlarms: this.backupSchedules.alarms,
+    });
     this.operatorPolicy = new OperatorPolicy(this, 'Operator', {
-      functions: this.backupFunctions.functions,
-      backupFunction: this.backupFunctions.backupFunction,
-      pruneFunction: this.backupFunctions.pruneFunction,
+      functions: [...this.backupFunctions.functions, this.backupFanOut.fanOutFunction],
       ruleArnPattern: this.backupSchedules.ruleArnPattern,
       rulePrefix: this.backupSchedules.rulePrefix,
+      scheduleArnPattern: this.backupScheduler.scheduleArnPattern,
+      schedulerRole: this.backupScheduler.role,
+      statusTable: this.observability.statusTable,
+      queues: [this.backupFanOut.queue, this.backupFanOut.deadLetterQueue, this.backupScheduler.deadLetterQueue, this.backupSchedules.deadLetterQueue],
       fileSystem: this.tenantFileSystem.fileSystem,
       accessPoint: this.tenantFileSystem.accessPoint,
     });
@@ -153,20 +225,29 @@ export class OpenClawBackupStack extends Stack {
     const fns = this.backupFunctions;
     const values: Record<OutputName, [string, string]> = {
       BackupFunctionName: [fns.backupFunction.functionName, 'Function the CLI invokes to back up a tenant'],
-      BackupFunctionArn: [fns.backupFunction.functionArn, 'Target of the schedule rules'],
+      BackupFunctionArn: [fns.backupFunction.functionArn, 'Target of the tenants\' schedules'],
       RestoreFunctionName: [fns.restoreFunction.functionName, 'Function the CLI invokes to restore a tenant'],
       ListFunctionName: [fns.listFunction.functionName, 'Function the CLI invokes to list tenants'],
       PruneFunctionName: [fns.pruneFunction.functionName, 'Function the CLI (and prune schedules) invoke to remove old archives'],
       BucketName: [this.backupBucket.bucket.bucketName, 'Bucket the backups are written to'],
       BackupKeyPrefix: [this.backupBucket.keyPrefix, 'Key prefix the functions may write backups under and read them from'],
       EventBusName: [this.backupEvents.eventBus.eventBusName, 'Bus the completion events are published to'],
-      RulePrefix: [this.backupSchedules.rulePrefix, 'Schedule rules must be named with this prefix (default bus)'],
+      RulePrefix: [this.backupSchedules.rulePrefix, 'Schedule rules of the previous version are named with this prefix (default bus; see cron migrate)'],
       FileSystemId: [this.tenantFileSystem.fileSystem.fileSystemId, 'EFS file system holding the tenants'],
       AccessPointId: [this.tenantFileSystem.accessPoint.accessPointId, 'Access point the functions mount at /mnt/tenants'],
       DeadLetterQueueUrl: [this.backupSchedules.deadLetterQueue.queueUrl, 'Failed asynchronous backups and restores'],
       OperatorPolicyArn: [this.operatorPolicy.policy.managedPolicyArn, 'Managed policy for the users of the remote CLI'],
       RestoreRoleArn: [fns.roles.restore.roleArn, 'Role another account allows to read its bucket for a cross-account restore (a fixed name)'],
       Region: [Aws.REGION, 'Region of the stack'],
+      FanOutFunctionName: [this.backupFanOut.fanOutFunction.functionName, 'Function that queues one backup per tenant'],
+      ScheduleGroupName: [this.backupScheduler.groupName, 'EventBridge Scheduler group of the crons'],
+      SchedulerRoleArn: [this.backupScheduler.role.roleArn, 'Role the schedules invoke their targets with'],
+      ScheduleDeadLetterQueueUrl: [this.backupScheduler.deadLetterQueue.queueUrl, 'Invocations EventBridge Scheduler could not deliver'],
+      WorkQueueUrl: [this.backupFanOut.queue.queueUrl, 'One message per tenant to back up'],
+      WorkDeadLetterQueueUrl: [this.backupFanOut.deadLetterQueue.queueUrl, 'Queued backups that failed their last attempt'],
+      BackupConcurrency: [String(this.backupFanOut.maxConcurrency), 'Backups the work queue runs at once'],
+      StatusTableName: [this.observability.statusTable.tableName, 'Each tenant\'s last outcome, the cron catalog, the freshness check'],
+      DashboardName: [this.observability.dashboard.dashboardName, 'CloudWatch dashboard of the backups'],
     };
     for (const name of OUTPUT_NAMES) {
       const [value, description] = values[name];

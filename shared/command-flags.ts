@@ -66,8 +66,8 @@ export const BACKUP_FLAGS = {
     flag: '--sqlite-raw-fallback',
     description: 'archive a SQLite database of which no consistent copy can be had (locked, or changing under every copy) raw, with a warning, instead of failing the backup',
   },
-  all: { flag: '--all', description: 'back up every tenant of the base dir, each to --to with {tenant} filled in' },
-  jobs: { flag: '--jobs', value: '<n>', description: 'with --all: tenants backed up at once (default: the number of cores, at most 4)' },
+  all: { flag: '--all', description: 'every tenant, instead of one: --to is then a template naming {tenant} (and {date}, {time}, {date:FORMAT})' },
+  jobs: { flag: '--jobs', value: '<n>', description: 'with --all on this machine: tenants backed up at once (default: the number of cores, at most 4); a gateway runs its own number at once' },
   dryRun: { flag: '--dry-run', description: 'show what would be archived and what left out, reading no file content and writing nothing' },
   ...storageFlags('backup'),
 } as const satisfies Record<string, FlagSpec>;

@@ -103,6 +103,8 @@ const CODES = {
   DOCTOR_FAILED: 'failed',
   /** `backup --all`: some tenants' backups failed (each named in the summary already printed). */
   BACKUP_ALL_FAILED: 'failed',
+  /** `tenants backup --all` could not queue every tenant (the ones left out already printed). */
+  BACKUP_ALL_INCOMPLETE: 'failed',
 } as const satisfies Record<string, Outcome>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -487,7 +489,7 @@ export class WireError extends OpenClawError {
 export class ReportedError extends OpenClawError {
   readonly outcome: Outcome;
   constructor(
-    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'DRY_RUN_REFUSED',
+    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'BACKUP_ALL_INCOMPLETE' | 'DRY_RUN_REFUSED',
     message: string,
   ) {
     super(message);

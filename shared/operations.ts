@@ -26,6 +26,8 @@ import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary 
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
+import type { FanOutResult } from './control-plane/protocol.js';
+import { UsageError } from './errors.js';
 import type { Owner } from './tenant/ownership.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
@@ -52,14 +54,22 @@ export interface RestoreCommand {
   readonly owner?: Owner;
 }
 
-/** `tenants backup --all`: every tenant, each to `to` with `{tenant}` (and dates) filled in. */
+/** `tenants backup --all`: every tenant, each to `to` with its placeholders filled in ({tenant}, {date}, …). */
 export interface BackupAllCommand {
   /** A destination template naming `{tenant}` (destination-template.ts). */
   readonly to: string;
-  /** Backups at once. @default from the cores (backup-all.ts) */
+  /** Backups at once on this machine. @default from the cores (backup-all.ts); a gateway runs its own number at once */
   readonly jobs?: number;
   readonly overwrite?: boolean;
   readonly storage?: StorageFlags;
+}
+
+/** What `tenants backup --all` did on a gateway: the backups it queued, which run there a bounded number at a time. */
+export type QueuedBackupAll = FanOutResult;
+
+/** Local mode runs every backup and answers with their outcomes; a gateway queues them. */
+export function isQueuedBackupAll(result: BackupAllResult | QueuedBackupAll): result is QueuedBackupAll {
+  return 'queued' in result;
 }
 
 /** `tenants verify --from SRC`: the restore's checks, nothing written. */
@@ -117,8 +127,8 @@ export type { BackupAllProgress };
 export interface TenantOperations {
   backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult>;
   restore(command: RestoreCommand, hooks?: OperationHooks<RestoreProgress>): Promise<RestoreResult>;
-  /** Every tenant (`backup --all`); each failure is in the result, not thrown. */
-  backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult>;
+  /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
+  backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
   /** What `backup` would do (`--dry-run`): nothing is written. */
   planBackup(command: BackupCommand, hooks?: OperationHooks<never>): Promise<BackupPlan>;
   /** What `restore` would do (`--dry-run`): the archive is read and checked, nothing is written. */

@@ -1,5 +1,5 @@
 // shared/schedule/destination-template.ts: the placeholders of a scheduled or all-tenants
-// backup's destination, expanded in UTC when the backup runs.
+// backup's destination, expanded when the backup runs, in UTC or in the schedule's time zone.
 
 import { describe, expect, it } from 'vitest';
 
@@ -61,5 +61,22 @@ describe('hasPlaceholders and namesTenant', () => {
   ])('%s', (template, placeholders, tenant) => {
     expect(hasPlaceholders(template)).toBe(placeholders);
     expect(namesTenant(template)).toBe(tenant);
+  });
+});
+
+describe('expandTemplate in a time zone', () => {
+  it('writes the zone\'s date and time, and %s from the instant', () => {
+    // 23:30 UTC on June 2 is 01:30 on June 3 in Berlin (summer time, UTC+2).
+    const late = new Date('2026-06-02T23:30:05Z');
+    expect(expandTemplate('s3://b/{tenant}/{date}-{time}.tar.zst', { time: late, tenant: 'acme', timeZone: 'Europe/Berlin' })).toBe('s3://b/acme/2026-06-03-013005.tar.zst');
+    expect(expandTemplate('s3://b/{tenant}/{date}-{time}.tar.zst', { time: late, tenant: 'acme' })).toBe('s3://b/acme/2026-06-02-233005.tar.zst');
+    expect(expandTemplate('{date:%s}', { time: late, timeZone: 'Europe/Berlin' })).toBe('1780443005');
+    expect(expandTemplate('{date:%a %j %G-W%V}', { time: new Date('2026-12-31T23:30:00Z'), timeZone: 'Asia/Tokyo' })).toBe('Fri 001 2026-W53');
+  });
+
+  it('follows daylight saving time', () => {
+    // New York: UTC-5 in January, UTC-4 in July.
+    expect(expandTemplate('{date:%H}', { time: new Date('2026-01-15T12:00:00Z'), timeZone: 'America/New_York' })).toBe('07');
+    expect(expandTemplate('{date:%H}', { time: new Date('2026-07-15T12:00:00Z'), timeZone: 'America/New_York' })).toBe('08');
   });
 });

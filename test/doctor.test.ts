@@ -22,7 +22,11 @@ import {
   DescribeMountTargetsCommand,
   EFSClient,
 } from '@aws-sdk/client-efs';
-import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient, type FunctionConfiguration } from '@aws-sdk/client-lambda';
+import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient, ListEventSourceMappingsCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
+import { DynamoDBClient, GetItemCommand, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, ListRulesCommand } from '@aws-sdk/client-eventbridge';
+import { ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -36,6 +40,34 @@ import { runMain } from './helpers/run-main.js';
 const lambda = mockClient(LambdaClient);
 const efs = mockClient(EFSClient);
 const ec2 = mockClient(EC2Client);
+const scheduler = mockClient(SchedulerClient);
+const sqs = mockClient(SQSClient);
+const dynamodb = mockClient(DynamoDBClient);
+const events = mockClient(EventBridgeClient);
+const QUEUE_URL = (name: string) => `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}`;
+
+/** The scheduled side of a deployment: two crons, the work queue drained by its mapping, empty DLQs, tenants fresh. */
+function scheduledSide(options: { depths?: Record<string, [number, number]>; tenants?: Record<string, AttributeValue>[]; freshness?: Record<string, AttributeValue> | null } = {}): void {
+  scheduler.on(ListSchedulesCommand).resolves({ Schedules: [{ Name: 'acme.nightly-backup', State: 'ENABLED' }, { Name: '_all.nightly', State: 'ENABLED' }] });
+  events.on(ListRulesCommand).resolves({ Rules: [] });
+  sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: QUEUE_URL(input.QueueName) }));
+  sqs.on(GetQueueAttributesCommand).callsFake((input: { QueueUrl: string }) => {
+    const name = input.QueueUrl.split('/').pop()!;
+    const [visible, inFlight] = options.depths?.[name] ?? [0, 0];
+    return { Attributes: { QueueArn: `arn:aws:sqs:eu-west-1:123456789012:${name}`, ApproximateNumberOfMessages: String(visible), ApproximateNumberOfMessagesNotVisible: String(inFlight) } };
+  });
+  lambda.on(ListEventSourceMappingsCommand).resolves({ EventSourceMappings: [{ State: 'Enabled', ScalingConfig: { MaximumConcurrency: 100 } }] });
+  dynamodb.on(QueryCommand).resolves({
+    Items: options.tenants ?? [
+      { kind: { S: 'tenant' }, name: { S: 'acme' }, lastSuccessAt: { S: '2026-06-03T03:10:00.000Z' } },
+      { kind: { S: 'tenant' }, name: { S: 'beta' }, lastSuccessAt: { S: '2026-06-03T03:12:00.000Z' }, lastFailureAt: { S: '2026-06-02T03:12:00.000Z' } },
+    ],
+  });
+  const freshness = options.freshness === undefined
+    ? { kind: { S: 'check' }, name: { S: 'freshness' }, checkedAt: { S: new Date(Date.now() - 1_800_000).toISOString() }, tenants: { N: '2' }, stale: { N: '0' }, staleSample: { L: [] }, staleAfterHours: { N: '26' } }
+    : options.freshness;
+  dynamodb.on(GetItemCommand).resolves(freshness === null ? {} : { Item: freshness });
+}
 const S3_PL = 'pl-6da54004';
 
 /** The functions' group: HTTPS to S3's prefix list and to the endpoint's group, NFS to the mount targets'. */
@@ -135,6 +167,8 @@ beforeEach(() => {
   lambda.reset();
   efs.reset();
   ec2.reset();
+  for (const client of [scheduler, sqs, dynamodb, events]) client.reset();
+  scheduledSide();
   network();
   ownership();
   efs.on(DescribeMountTargetSecurityGroupsCommand).resolves({ SecurityGroups: ['sg-mt'] });
@@ -161,6 +195,7 @@ afterAll(() => {
   lambda.restore();
   efs.restore();
   ec2.restore();
+  for (const client of [scheduler, sqs, dynamodb, events]) client.restore();
 });
 
 describe('doctor', () => {
@@ -188,8 +223,14 @@ describe('doctor', () => {
       '  ok    network: EventBridge: reachable through the interface endpoint vpce-events',
       '  ok    network: EFS (NFS 2049): 2 of 2 mount targets accept NFS from the functions',
       '  ok    tenant ownership: 1000:1000 owns the base dir and all 42 entries of 2 tenants',
-      "  ok    endpoints: AWS's own for Lambda, EFS, EC2 (no endpoint URL configured)",
-      '19 checks: 0 failed, 0 warnings',
+      '  ok    schedules: 2 crons in openclaw-backup, 1 for every tenant',
+      '  ok    work queue: 0 waiting, 0 running or backing off; at most 100 backups at once',
+      '  ok    work DLQ: empty',
+      '  ok    schedule DLQ: empty',
+      "  ok    last failures: no tenant's last backup failed (2 tenants on record)",
+      expect.stringMatching(/^ {2}ok {4}freshness: all 2 tenants backed up within 26 hours as of \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
+      "  ok    endpoints: AWS's own for Lambda, EFS, EC2, Scheduler, SQS, DynamoDB, EventBridge (no endpoint URL configured)",
+      '25 checks: 0 failed, 0 warnings',
       '',
     ]);
     // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
@@ -333,17 +374,28 @@ describe('doctor', () => {
       const result = await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--aws-profile', 'local', '--region', 'eu-west-1']);
       const report = JSON.parse(result.stdout) as { endpoints: unknown; checks: Array<{ check: string; status: string; detail: string }> };
       const endpoint = { url: 'http://localstack.internal:4566', source: 'profile local, endpoint_url' };
-      expect(report.endpoints).toEqual({ Lambda: endpoint, EFS: endpoint, EC2: endpoint });
+      expect(report.endpoints).toEqual({ Lambda: endpoint, EFS: endpoint, EC2: endpoint, Scheduler: endpoint, SQS: endpoint, DynamoDB: endpoint, EventBridge: endpoint });
       expect(report.checks.find((check) => check.check === 'endpoints')).toEqual({
         check: 'endpoints',
         status: 'ok',
-        detail: 'Lambda via http://localstack.internal:4566 (profile local, endpoint_url); EFS via http://localstack.internal:4566 (profile local, endpoint_url); EC2 via http://localstack.internal:4566 (profile local, endpoint_url)',
+        detail: ['Lambda', 'EFS', 'EC2', 'Scheduler', 'SQS', 'DynamoDB', 'EventBridge'].map((service) => `${service} via http://localstack.internal:4566 (profile local, endpoint_url)`).join('; '),
       });
       // The client really was built for that endpoint.
       const [invoke] = lambda.commandCalls(InvokeCommand);
       expect(await (invoke!.thisValue as LambdaClient).config.endpoint?.()).toMatchObject({ hostname: 'localstack.internal', port: 4566 });
+      // So were the clients of the scheduled side.
+      const [schedules] = scheduler.commandCalls(ListSchedulesCommand);
+      expect(await (schedules!.thisValue as SchedulerClient).config.endpoint?.()).toMatchObject({ hostname: 'localstack.internal', port: 4566 });
       const split = JSON.parse((await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--aws-profile', 'split', '--region', 'eu-west-1'])).stdout) as { endpoints: unknown };
-      expect(split.endpoints).toEqual({ Lambda: { url: 'http://lambda.internal:9001', source: 'profile split, services only-lambda' }, EFS: null, EC2: null });
+      expect(split.endpoints).toEqual({
+        Lambda: { url: 'http://lambda.internal:9001', source: 'profile split, services only-lambda' },
+        EFS: null,
+        EC2: null,
+        Scheduler: null,
+        SQS: null,
+        DynamoDB: null,
+        EventBridge: null,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -370,3 +422,55 @@ async function doctorJson(): Promise<{ status: number; byName: Record<string, { 
   const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; status: string; detail: string }> };
   return { status: result.status, byName: Object.fromEntries(report.checks.map((check) => [check.check, check])) };
 }
+
+describe('doctor: the scheduled side', () => {
+  const checksOf = async () => {
+    const result = await run(['--stack', 'openclaw-backup', '--json', 'doctor']);
+    const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; status: string; detail: string }> };
+    return { status: result.status, byName: Object.fromEntries(report.checks.map((check) => [check.check, check])) };
+  };
+
+  it('reports queue depths, backups waiting in the DLQ with the command to redrive them, and the tenants whose last backup failed', async () => {
+    scheduledSide({
+      depths: { 'openclaw-backup-work': [4200, 100], 'openclaw-backup-work-dlq': [2, 0] },
+      tenants: [
+        { kind: { S: 'tenant' }, name: { S: 'acme' }, lastSuccessAt: { S: '2026-06-02T03:10:00.000Z' }, lastFailureAt: { S: '2026-06-03T03:20:00.000Z' }, lastFailureCode: { S: 'UNREACHABLE' }, lastFailureMessage: { S: 'S3 did not answer' } },
+        { kind: { S: 'tenant' }, name: { S: 'beta' }, lastFailureAt: { S: '2026-06-03T04:00:00.000Z' }, lastFailureCode: { S: 'TENANT_BUSY' }, lastFailureMessage: { S: 'busy' } },
+        { kind: { S: 'tenant' }, name: { S: 'gamma' }, lastSuccessAt: { S: '2026-06-03T05:00:00.000Z' }, lastFailureAt: { S: '2026-06-03T03:00:00.000Z' } },
+      ],
+    });
+    const { status, byName } = await checksOf();
+    expect(status).toBe(0);
+    expect(byName['work queue']).toEqual({ check: 'work queue', status: 'ok', detail: '4200 waiting, 100 running or backing off; at most 100 backups at once' });
+    expect(byName['work DLQ']).toEqual({
+      check: 'work DLQ',
+      status: 'warn',
+      detail: '2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq',
+    });
+    expect(byName['last failures']).toEqual({
+      check: 'last failures',
+      status: 'warn',
+      detail: "2 tenants' last backups failed: beta (2026-06-03 04:00 UTC, TENANT_BUSY: busy); acme (2026-06-03 03:20 UTC, UNREACHABLE: S3 did not answer)",
+    });
+  });
+
+  it('names stale tenants, an overdue check, rules still to migrate, and fails what is missing', async () => {
+    scheduledSide({
+      freshness: { kind: { S: 'check' }, name: { S: 'freshness' }, checkedAt: { S: new Date(Date.now() - 5 * 3_600_000).toISOString() }, tenants: { N: '10000' }, stale: { N: '3' }, staleSample: { L: [{ S: 'acme' }, { S: 'beta' }, { S: 'gamma' }] }, staleAfterHours: { N: '26' } },
+    });
+    events.on(ListRulesCommand).resolves({ Rules: [{ Name: 'openclaw-backup-acme-old', Arn: 'arn:aws:events:eu-west-1:123456789012:rule/openclaw-backup-acme-old', ScheduleExpression: 'cron(0 3 * * ? *)', Description: JSON.stringify({ schedule: '0 3 * * *', cmd: 'openclaw tenants backup acme --to s3://acme-backups/k' }) }] });
+    let { byName } = await checksOf();
+    expect(byName.freshness).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^3 of 10000 tenants had no successful backup for 26 hours as of .*: acme, beta, gamma; that was 5 hours ago: is the monitor's schedule running\?$/) });
+    expect(byName.schedules).toMatchObject({ status: 'warn', detail: '2 crons in openclaw-backup, 1 for every tenant; 1 EventBridge rule of the previous version: run `openclaw --stack openclaw-backup cron migrate`' });
+
+    scheduler.on(ListSchedulesCommand).rejects(Object.assign(new Error('Schedule group openclaw-backup does not exist.'), { name: 'ResourceNotFoundException' }));
+    lambda.on(ListEventSourceMappingsCommand).resolves({ EventSourceMappings: [] });
+    dynamodb.on(QueryCommand).rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
+    const missing = await checksOf();
+    byName = missing.byName;
+    expect(missing.status).toBe(1);
+    expect(byName.schedules).toMatchObject({ status: 'fail', detail: 'no schedule group openclaw-backup: deploy this version of the stack (crons live there)' });
+    expect(byName['work queue']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/no event source mapping feeds it to openclaw-backup-backup: nothing drains it/) });
+    expect(byName['last failures']).toMatchObject({ status: 'fail', detail: 'no status table openclaw-backup-status: deploy this version of the stack' });
+  });
+});

@@ -307,11 +307,11 @@ function recordingOperations(): { operations: TenantOperations; calls: string[] 
     calls,
     operations: {
       backup: (...args) => (calls.push('backup'), real.backup(...args)),
+      backupAll: (...args) => (calls.push('backupAll'), real.backupAll(...args)),
       restore: (...args) => (calls.push('restore'), real.restore(...args)),
       listNames: () => (calls.push('listNames'), real.listNames()),
       listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),
       recover: (...args) => (calls.push('recover'), real.recover(...args)),
-      backupAll: (...args) => (calls.push('backupAll'), real.backupAll(...args)),
       planBackup: (...args) => (calls.push('planBackup'), real.planBackup(...args)),
       planRestore: (...args) => (calls.push('planRestore'), real.planRestore(...args)),
       verify: (...args) => (calls.push('verify'), real.verify(...args)),

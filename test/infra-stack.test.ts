@@ -93,15 +93,26 @@ describe('functions', () => {
     }
   });
 
-  it('mounts the tenant access point at /mnt/tenants in every function but prune, which works on S3 only', () => {
+  it('mounts the tenant access point at /mnt/tenants in every function on the volume, and in no coordinating one nor prune', () => {
     const t = template();
     const accessPoint = logicalId(t, 'AWS::EFS::AccessPoint');
-    const named = Object.values(resourcesOf(t, 'AWS::Lambda::Function')).filter(
-      (fn) => typeof fn.Properties.FunctionName === 'string',
-    );
-    expect(named.map((fn) => fn.Properties.FunctionName).sort()).toEqual(['openclaw-backup-backup', 'openclaw-backup-list', 'openclaw-backup-prune', 'openclaw-backup-restore']);
-    const functions = named.filter((fn) => fn.Properties.FunctionName !== 'openclaw-backup-prune');
+    const named = Object.values(resourcesOf(t, 'AWS::Lambda::Function')).filter((fn) => typeof fn.Properties.FunctionName === 'string');
+    expect(named.map((fn) => fn.Properties.FunctionName).sort()).toEqual([
+      'openclaw-backup-backup',
+      'openclaw-backup-fanout',
+      'openclaw-backup-list',
+      'openclaw-backup-monitor',
+      'openclaw-backup-prune',
+      'openclaw-backup-restore',
+    ]);
+    // The fan-out and the monitor run outside the VPC and never see the tenants' files; prune works on S3 only.
+    for (const fn of named.filter((candidate) => /-(fanout|monitor)$/.test(candidate.Properties.FunctionName as string))) {
+      expect(fn.Properties.FileSystemConfigs).toBeUndefined();
+      expect(fn.Properties.VpcConfig).toBeUndefined();
+    }
     expect(named.find((fn) => fn.Properties.FunctionName === 'openclaw-backup-prune')!.Properties.FileSystemConfigs).toBeUndefined();
+    const functions = named.filter((fn) => !/-(fanout|monitor|prune)$/.test(fn.Properties.FunctionName as string));
+    expect(functions).toHaveLength(3);
     for (const fn of functions) {
       expect(fn.Properties.FileSystemConfigs).toEqual([
         {
@@ -703,7 +714,10 @@ function t_resourceCountIs(t: Template, type: string, count: number): void {
 describe('schedules, failures and events', () => {
   it('lets only EventBridge rules named with the stack prefix invoke the backup and prune functions', () => {
     const t = template();
-    const permissions = Object.values(resourcesOf(t, 'AWS::Lambda::Permission'));
+    const ruleTargets = ['openclaw-backup-backup', 'openclaw-backup-prune'].map((name) => logicalId(t, 'AWS::Lambda::Function', { FunctionName: name }));
+    const permissions = Object.values(resourcesOf(t, 'AWS::Lambda::Permission')).filter((permission) =>
+      ruleTargets.some((fn) => JSON.stringify(permission.Properties.FunctionName).includes(fn)),
+    );
     expect(permissions).toHaveLength(2);
     for (const [index, name] of ['openclaw-backup-backup', 'openclaw-backup-prune'].entries()) {
       const fn = logicalId(t, 'AWS::Lambda::Function', { FunctionName: name });
@@ -736,8 +750,13 @@ describe('schedules, failures and events', () => {
 
   it('sends failed asynchronous invocations to an encrypted, TLS-only dead-letter queue', () => {
     const t = template();
-    const queue = logicalId(t, 'AWS::SQS::Queue');
-    t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    // The asynchronous invocations' queue is the only one without a fixed name.
+    const unnamed = Object.entries(resourcesOf(t, 'AWS::SQS::Queue')).filter(([, resource]) => resource.Properties.QueueName === undefined);
+    expect(unnamed).toHaveLength(1);
+    const queue = unnamed[0]![0];
+    for (const resource of Object.values(resourcesOf(t, 'AWS::SQS::Queue'))) {
+      expect(resource.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    }
     t.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -762,10 +781,11 @@ describe('schedules, failures and events', () => {
   it('alarms on backup, restore and prune errors and on messages in the dead-letter queue, notifying the topic', () => {
     const t = template();
     const topic = logicalId(t, 'AWS::SNS::Topic');
-    const queue = logicalId(t, 'AWS::SQS::Queue');
+    const queue = Object.entries(resourcesOf(t, 'AWS::SQS::Queue')).find(([, resource]) => resource.Properties.QueueName === undefined)![0];
     const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
     const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    // Four here, the rest of the stack's alarms in test/infra-scale.test.ts.
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: prune } }] });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -789,7 +809,7 @@ describe('schedules, failures and events', () => {
     const topic = logicalId(t, 'AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     t.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: bus },
-      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'] },
+      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'], detail: { trigger: [{ 'anything-but': 'queue' }] } },
       Targets: [Match.objectLike({ Arn: { Ref: topic } })],
     });
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
@@ -799,7 +819,8 @@ describe('schedules, failures and events', () => {
     const t = template({ 'openclaw:useDefaultEventBus': true, 'openclaw:notifications': 'false' });
     t.resourceCountIs('AWS::Events::EventBus', 0);
     t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 16);
+    for (const alarm of Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'))) expect(alarm.Properties.AlarmActions).toBeUndefined();
     t.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'openclaw-backup-backup',
       Environment: { Variables: Match.objectLike({ OPENCLAW_EVENT_BUS: 'default' }) },
@@ -808,21 +829,28 @@ describe('schedules, failures and events', () => {
 });
 
 describe('operator policy', () => {
-  it('lets the CLI invoke the functions and manage only prefixed rules targeting the backup and prune functions', () => {
+  it('lets the CLI invoke the functions, manage the group\'s schedules with the stack\'s role, and only remove the previous version\'s rules', () => {
     const t = template();
-    const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
-    const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
     const policy = Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy'))[0]!;
     const statements = (policy.Properties.PolicyDocument as { Statement: (Statement & { Sid: string })[] }).Statement;
     const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
     expect(bySid.InvokeFunctions!.Action).toEqual(['lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:InvokeFunction']);
-    expect(bySid.ManageScheduleRules!.Action).toEqual(expect.arrayContaining(['events:PutRule', 'events:TagResource', 'events:DeleteRule']));
+    expect(JSON.stringify(bySid.InvokeFunctions!.Resource)).toContain(logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-fanout' }));
     expect(JSON.stringify(bySid.DescribeTenantFileSystem!.Resource)).toContain(logicalId(t, 'AWS::EFS::FileSystem'));
-    expect(bySid.TargetOnlyTheBackupFunction).toMatchObject({
-      Action: 'events:PutTargets',
-      Condition: { 'ForAllValues:ArnEquals': { 'events:TargetArn': [{ 'Fn::GetAtt': [backup, 'Arn'] }, { 'Fn::GetAtt': [prune, 'Arn'] }] } },
+    expect(bySid.ManageSchedules!.Action).toEqual(['scheduler:CreateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule', 'scheduler:UpdateSchedule']);
+    expect(JSON.stringify(bySid.ManageSchedules!.Resource)).toContain(':schedule/openclaw-backup/*');
+    expect(bySid.PassTheSchedulerRole).toMatchObject({
+      Action: 'iam:PassRole',
+      Resource: { 'Fn::GetAtt': [logicalId(t, 'AWS::IAM::Role', { RoleName: { 'Fn::Join': ['', ['openclaw-backup-scheduler-', { Ref: 'AWS::Region' }]] } }), 'Arn'] },
+      Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
     });
-    expect(JSON.stringify(bySid.ManageScheduleRules!.Resource)).toContain(':rule/openclaw-backup-*');
+    expect(bySid.CronCatalogAndStatus!.Resource).toEqual({ 'Fn::GetAtt': [logicalId(t, 'AWS::DynamoDB::Table'), 'Arn'] });
+    // Rules are never created any more: no PutRule, PutTargets or tagging.
+    const ruleActions = statements.filter((statement) => JSON.stringify(statement.Resource).includes(':rule/')).flatMap((statement) => [statement.Action].flat());
+    expect(ruleActions.sort()).toEqual(['events:DeleteRule', 'events:DescribeRule', 'events:ListTagsForResource', 'events:ListTargetsByRule', 'events:RemoveTargets']);
+    expect(actionsOf(statements)).not.toContain('events:PutRule');
+    expect(actionsOf(statements)).not.toContain('events:PutTargets');
+    expect(JSON.stringify(bySid.MigrateScheduleRules!.Resource)).toContain(':rule/openclaw-backup-*');
   });
 });
 

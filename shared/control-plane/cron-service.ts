@@ -1,289 +1,580 @@
-// Scheduled backups on a deployed gateway, as EventBridge rules: the service behind
-// `openclaw cron add|list|rm` in remote mode, over the clients it is given (the CLI makes
-// them for the chosen profile and region; tests mock them).
+// Scheduled backups on a deployed gateway, as EventBridge Scheduler schedules: the service
+// behind `openclaw cron add|list|rm|migrate` in remote mode, over the clients it is given
+// (the CLI makes them for the chosen profile and region; tests mock them).
 //
-// `add` converts the 5-field schedule to EventBridge's cron (UTC), parses `--cmd` as one
-// `openclaw tenants backup` or `tenants prune` (schedule/cron-command.ts), checks the
-// destination against the target function's own policy (read from its environment), and
-// creates the rule `<prefix>-<tenant>-<name>` targeting the backup function (or the prune
-// function), tagged with the tenant and cron
-// name, the original schedule and command kept in its description for `list`. A rule whose
-// target cannot be set is taken back (unless it replaced one).
+// Why Scheduler: the previous version made one EventBridge rule per cron on the default bus,
+// which holds 300 rules (100 in some regions) shared with everything else there, and every
+// rule set to "0 3 * * *" fired in the same second. Scheduler allows 1,000,000 schedules per
+// account and region, runs each in a time zone, can spread a start over a flexible window,
+// and retries delivery with a dead-letter queue per schedule.
+// `add` converts the 5-field schedule to cron() (schedule/cron-schedule.ts), and creates the
+// schedule `<tenant>.<cron>` (or `_all.<cron>` for every tenant, schedule/schedule-names.ts)
+// in the stack's group `<prefix>`: for one tenant it invokes the backup function with the
+// `--cmd` parsed as one `openclaw tenants backup` (schedule/cron-command.ts), or the prune
+// function with a `tenants prune`; for every
+// tenant, the fan-out function with the `--to` template (control-plane/fan-out.ts). The
+// target is invoked with the stack's role `<prefix>-scheduler-<region>`, retried for at most
+// SCHEDULE_RETRY_POLICY, then sent to `<prefix>-schedule-dlq`. The destination is checked
+// against the backup function's own policy (read from its environment): refuse now what it
+// would refuse at 3 a.m. What `cron list` shows is kept in the status table's cron catalog
+// (status-table.ts): ListSchedules returns names and states only, and one GetSchedule per
+// schedule would be 10,000 calls for 10,000 tenants. A schedule whose catalog entry cannot
+// be written is taken back.
 //
-// Rule names can collide (tenant "a-b" + cron "c" vs tenant "a" + cron "b-c"): the tags are
-// the identity, checked before a rule is replaced or removed.
+// The rules of the previous version (legacy-cron-rules.ts) keep running until `cron migrate`
+// moves them: `list` shows them, `rm` removes them, `add` refuses to double one.
 
-import {
-  DeleteRuleCommand,
-  DescribeRuleCommand,
-  ListRulesCommand,
-  ListTagsForResourceCommand,
-  ListTargetsByRuleCommand,
-  PutRuleCommand,
-  PutTargetsCommand,
-  RemoveTargetsCommand,
-  type EventBridgeClient,
-} from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetFunctionCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-
-import { RemoteError } from '../errors.js';
-import type { BackupCommand, PruneCommand } from '../operations.js';
 import {
-  cronDescription,
-  cronRuleName,
-  cronRulePrefix,
-  cronTargetInput,
-  CRON_NAME_TAG,
-  CRON_TARGET_ID,
-  parseScheduledCommand,
-  parseCronDescription,
-  TENANT_TAG,
-} from '../schedule/cron-command.js';
-import { expandTemplate } from '../schedule/destination-template.js';
+  CreateScheduleCommand,
+  DeleteScheduleCommand,
+  ListSchedulesCommand,
+  UpdateScheduleCommand,
+  type CreateScheduleCommandInput,
+  type SchedulerClient,
+  type ScheduleSummary,
+} from '@aws-sdk/client-scheduler';
+
+import { RemoteError, UsageError } from '../errors.js';
+import type { BackupCommand, PruneCommand } from '../operations.js';
+import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
+import { expandTemplate, hasPlaceholders } from '../schedule/destination-template.js';
+import { DEFAULT_TIME_ZONE, assertTimeZone, isUtc } from '../schedule/schedule-options.js';
+import { ALL_TENANTS_LABEL, isAllTenants, ownerLabel, parseScheduleName, scheduleName, scheduleNamePrefix, type CronOwner } from '../schedule/schedule-names.js';
 import { assertTenantName } from '../tenant/names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
-import { functionName, PRUNE_ROLE, type ControlPlane } from './deployment.js';
+import {
+  arnParts,
+  functionName,
+  PRUNE_ROLE,
+  queueArn,
+  scheduleDeadLetterQueueName,
+  scheduleGroupName,
+  schedulerRoleArn,
+  statusTableName,
+  type ArnParts,
+  type ControlPlane,
+} from './deployment.js';
 import { readFunctionConfig } from './function-config.js';
-import { assertRemoteStorage, assertRemoteStore } from './remote-policy.js';
+import { findLegacyCron, listLegacyCrons, removeLegacyRule, ruleTags, type LegacyCron } from './legacy-cron-rules.js';
+import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from './remote-policy.js';
+import { deleteCronEntry, putCronEntry, readCronEntries, type CronEntry } from './status-table.js';
 
 export interface CronClients {
-  readonly events: EventBridgeClient;
-  readonly lambda: LambdaClient;
+  readonly scheduler: Pick<SchedulerClient, 'send'>;
+  readonly lambda: Pick<LambdaClient, 'send'>;
+  readonly dynamodb: Pick<DynamoDBClient, 'send'>;
+  /** For the rules of the previous version. */
+  readonly events: Pick<EventBridgeClient, 'send'>;
 }
 
+/**
+ * How long Scheduler keeps trying to invoke a target it could not reach (throttled, the
+ * function being updated) before the invocation goes to the schedule DLQ: a nightly backup
+ * should not start at noon.
+ */
+export const SCHEDULE_RETRY_POLICY = { MaximumEventAgeInSeconds: 3 * 3600, MaximumRetryAttempts: 20 } as const;
+
 export interface AddCronRequest {
-  readonly tenant: string;
-  /** The cron's name, unique per tenant. */
+  /** One tenant's cron (with `cmd`), or every tenant's (`all`, with `to`). */
+  readonly owner: CronOwner;
+  /** The cron's name, unique per owner. */
   readonly name: string;
-  /** 5 Unix cron fields, UTC. */
+  /** 5 Unix cron fields, read in `timeZone`. */
   readonly schedule: string;
-  /** The `openclaw tenants backup …` or `openclaw tenants prune …` line to run. */
-  readonly cmd: string;
+  /** An IANA time zone name. @default UTC */
+  readonly timeZone?: string;
+  /** The flexible window's length in minutes; 0 or absent: off. */
+  readonly windowMinutes?: number;
+  /** One tenant: the `openclaw tenants backup …` line to run. */
+  readonly cmd?: string;
+  /** Every tenant: the destination template (naming {tenant}). */
+  readonly to?: string;
+  /** Every tenant: replace existing archives (only where the gateway allows it). */
+  readonly overwrite?: boolean;
   /** Replace an existing cron of that name. */
   readonly replace?: boolean;
+  /** The state to create it in (a migrated rule keeps its own). @default ENABLED */
+  readonly state?: 'ENABLED' | 'DISABLED';
 }
 
 export interface AddedCron {
+  /** The tenant, or `*` for every tenant. */
   readonly tenant: string;
+  readonly all: boolean;
   readonly name: string;
-  readonly rule: string;
-  readonly ruleArn: string | undefined;
-  /** What the rule runs, and the function it targets (`<prefix>-backup` or `<prefix>-prune`). */
-  readonly kind: 'backup' | 'prune';
-  readonly targetFunction: string;
-  /** The schedule as given (whitespace collapsed) and in EventBridge's syntax. */
+  /** `<group>/<schedule name>`. */
+  readonly scheduleName: string;
+  readonly group: string;
+  readonly scheduleArn: string | undefined;
+  /** The function the schedule invokes. */
+  readonly target: string;
+  /** The schedule as given (whitespace collapsed) and in Scheduler's syntax. */
   readonly schedule: string;
   readonly expression: string;
+  readonly timeZone: string;
+  readonly windowMinutes: number;
   readonly cmd: string;
-  /** The backup the function runs (`to` may hold `{date:FORMAT}` placeholders), or the prune. */
-  readonly command: BackupCommand | PruneCommand;
+  /** What the schedule runs: a backup (of one tenant or, `all`, of every tenant) or a prune. */
+  readonly kind: 'backup' | 'prune';
+  /** One tenant: the backup (`to` may hold placeholders) or the prune the function runs. */
+  readonly command?: BackupCommand | PruneCommand;
+  /** The destination, with its placeholders (a prune: the location it prunes). */
+  readonly to: string;
   readonly templated: boolean;
-  /** The next three runs, UTC. */
+  /** The next three runs. */
   readonly nextRuns: readonly Date[];
   readonly replaced: boolean;
 }
 
-export async function addCron(plane: ControlPlane, clients: CronClients, request: AddCronRequest): Promise<AddedCron> {
-  const { tenant, name } = request;
-  assertTenantName(tenant);
-  const rule = cronRuleName(plane.stack, tenant, name);
-  const converted = toEventBridgeCron(request.schedule);
-  const scheduled = parseScheduledCommand(request.cmd, { tenant, stack: plane.stack });
-  const description = cronDescription(converted.schedule, request.cmd);
-  const input = cronTargetInput(tenant, name, scheduled.command);
-  const { events, lambda } = clients;
+/** What the schedule targets: the function's ARN, and where its account, region and partition are. */
+interface Targets {
+  readonly backupArn: string;
+  readonly where: ArnParts;
+  /** The backup function's own policy, from its environment; undefined when unreadable (doctor says more). */
+  readonly config: ReturnType<typeof readFunctionConfig> | undefined;
+  fanOutArn(): Promise<string>;
+  /** The prune function's ARN and its own policy. */
+  prune(): Promise<{ readonly arn: string; readonly config: ReturnType<typeof readFunctionConfig> | undefined }>;
+}
 
-  // The target: the backup (or prune) function's ARN; its environment tells which bucket it may write.
-  const backupFunction = functionName(plane.stack, scheduled.kind === 'prune' ? PRUNE_ROLE : 'backup');
-  let functionArn: string;
+async function resolveTargets(plane: ControlPlane, lambda: CronClients['lambda']): Promise<Targets> {
+  const backupFunction = functionName(plane.stack, 'backup');
+  let found;
   try {
-    const found = await lambda.send(new GetFunctionCommand({ FunctionName: backupFunction }));
-    functionArn = found.Configuration?.FunctionArn ?? '';
-    // The function's own policy, from its own environment: refuse now what it would refuse
-    // at 3 a.m. (a bucket or key prefix its role cannot write).
-    const environment = found.Configuration?.Environment?.Variables;
-    if (environment !== undefined) {
-      let config;
-      try {
-        config = readFunctionConfig(environment);
-      } catch {
-        config = undefined; // a misconfigured function: doctor says more
-      }
-      if (config !== undefined) {
-        if (scheduled.kind === 'prune') assertRemoteStore('prune', scheduled.command.in, scheduled.command.storage, config);
-        else assertRemoteStorage('backup', expandTemplate(scheduled.command.to, { time: new Date(), tenant: scheduled.command.tenant }), scheduled.command.storage, config);
-      }
-    }
+    found = await lambda.send(new GetFunctionCommand({ FunctionName: backupFunction }));
   } catch (error) {
     throw translateAwsError(error, plane, `looking up the backup function ${backupFunction}`);
   }
+  const backupArn = found.Configuration?.FunctionArn ?? '';
+  const where = arnParts(backupArn);
+  if (where === undefined) throw new RemoteError('REMOTE_PROTOCOL', `the backup function ${backupFunction} has no usable ARN (${JSON.stringify(backupArn)})`);
+  const environment = found.Configuration?.Environment?.Variables;
+  let config;
+  try {
+    config = environment === undefined ? undefined : readFunctionConfig(environment);
+  } catch {
+    config = undefined; // a misconfigured function: doctor says more
+  }
+  let fanOut: Promise<string> | undefined;
+  let prune: ReturnType<Targets['prune']> | undefined;
+  return {
+    backupArn,
+    where,
+    config,
+    fanOutArn: () =>
+      (fanOut ??= (async () => {
+        const name = functionName(plane.stack, 'fanout');
+        try {
+          return (await lambda.send(new GetFunctionCommand({ FunctionName: name }))).Configuration?.FunctionArn ?? '';
+        } catch (error) {
+          if (awsErrorName(error) === 'ResourceNotFoundException') {
+            throw new UsageError(`the gateway ${plane.stack} has no fan-out function ${name}: deploy this version of the stack to back up every tenant`, 'STACK_NOT_FOUND');
+          }
+          throw translateAwsError(error, plane, `looking up the fan-out function ${name}`);
+        }
+      })()),
+    prune: () =>
+      (prune ??= (async () => {
+        const name = functionName(plane.stack, PRUNE_ROLE);
+        let configuration;
+        try {
+          configuration = (await lambda.send(new GetFunctionCommand({ FunctionName: name }))).Configuration;
+        } catch (error) {
+          if (awsErrorName(error) === 'ResourceNotFoundException') {
+            throw new UsageError(`the gateway ${plane.stack} has no prune function ${name}: deploy this version of the stack to schedule prunes`, 'STACK_NOT_FOUND');
+          }
+          throw translateAwsError(error, plane, `looking up the prune function ${name}`);
+        }
+        let pruneConfig;
+        try {
+          pruneConfig = configuration?.Environment?.Variables === undefined ? undefined : readFunctionConfig(configuration.Environment.Variables);
+        } catch {
+          pruneConfig = undefined; // a misconfigured function: doctor says more
+        }
+        return { arn: configuration?.FunctionArn ?? '', config: pruneConfig };
+      })()),
+  };
+}
 
-  const existing = await describeCronRule(plane, events, rule);
-  if (existing !== undefined) {
-    if (existing.tenant !== tenant || existing.cronName !== name) throw collision(rule, existing);
-    if (request.replace !== true) {
-      throw new RemoteError('CRON_EXISTS', `tenant "${tenant}" already has a cron "${name}" (rule ${rule}): give --replace, or remove it first with cron rm`);
+export async function addCron(plane: ControlPlane, clients: CronClients, request: AddCronRequest): Promise<AddedCron> {
+  const spec = cronSpec(plane, request);
+  if (!isAllTenants(request.owner)) {
+    const legacy = await findLegacyCron(plane, clients.events, request.owner.tenant, request.name);
+    if (legacy !== undefined) {
+      throw new RemoteError(
+        'CRON_EXISTS',
+        `tenant "${legacy.tenant}" already has a cron "${legacy.name}" as an EventBridge rule of the previous version (${legacy.rule}): ` +
+          `move it with \`cron migrate\`, or remove it with \`cron rm ${legacy.tenant} ${legacy.name}\``,
+      );
+    }
+  }
+  const targets = await resolveTargets(plane, clients.lambda);
+  return createSchedule(plane, clients, targets, spec, request);
+}
+
+/** Everything about the cron that needs no AWS call: checked before anything is created. */
+interface CronSpec {
+  readonly owner: CronOwner;
+  readonly name: string;
+  readonly scheduleName: string;
+  readonly converted: ReturnType<typeof toEventBridgeCron>;
+  readonly timeZone: string;
+  readonly windowMinutes: number;
+  readonly cmd: string;
+  readonly to: string;
+  readonly kind: 'backup' | 'prune';
+  readonly command?: BackupCommand | PruneCommand;
+  readonly overwrite: boolean;
+  readonly input: string;
+  readonly description: string;
+}
+
+function cronSpec(plane: ControlPlane, request: AddCronRequest): CronSpec {
+  const { owner, name } = request;
+  if (!isAllTenants(owner)) assertTenantName(owner.tenant);
+  const schedule = scheduleName(owner, name);
+  const converted = toEventBridgeCron(request.schedule);
+  const timeZone = assertTimeZone(request.timeZone ?? DEFAULT_TIME_ZONE);
+  const zone = isUtc(timeZone) ? undefined : timeZone;
+  const windowMinutes = request.windowMinutes ?? 0;
+  let cmd: string;
+  let to: string;
+  let command: BackupCommand | PruneCommand | undefined;
+  let kind: 'backup' | 'prune' = 'backup';
+  let input: string;
+  let overwrite: boolean;
+  if (isAllTenants(owner)) {
+    if (request.to === undefined) throw new UsageError('cron add --all needs --to: the destination template, e.g. s3://bucket/backups/{tenant}/{date}.tar.zst');
+    if (request.cmd !== undefined) throw new UsageError('cron add --all takes --to, not --cmd (which backs up one tenant)');
+    to = request.to;
+    assertAllTenantsDestination(to);
+    overwrite = request.overwrite === true;
+    cmd = `openclaw tenants backup --all --to ${shellQuote(to)}${overwrite ? ' --overwrite' : ''}`;
+    input = fanOutScheduleInput(name, to, { overwrite, ...(zone !== undefined && { timeZone: zone }) });
+  } else {
+    if (request.cmd === undefined) throw new UsageError(`cron add ${owner.tenant} needs --cmd: the openclaw tenants backup (or tenants prune) command to run`);
+    if (request.to !== undefined) throw new UsageError('cron add <tenant> takes --cmd; --to is for cron add --all');
+    cmd = request.cmd;
+    const scheduled = parseScheduledCommand(cmd, { tenant: owner.tenant, stack: plane.stack });
+    kind = scheduled.kind;
+    if (scheduled.kind === 'prune') {
+      command = scheduled.command;
+      to = scheduled.command.in;
+      overwrite = false;
+    } else {
+      command = scheduled.command;
+      to = scheduled.command.to;
+      overwrite = scheduled.command.overwrite === true;
+    }
+    input = cronScheduleInput(owner.tenant, name, command, zone);
+  }
+  const description = JSON.stringify({ schedule: converted.schedule, cmd, ...(zone !== undefined && { timeZone: zone }) });
+  if (description.length > MAX_DESCRIPTION_LENGTH) {
+    throw new UsageError(`the command is too long to keep in the schedule's description (EventBridge Scheduler allows ${MAX_DESCRIPTION_LENGTH} characters): shorten it`, 'INVALID_CRON_COMMAND');
+  }
+  return { owner, name, scheduleName: schedule, converted, timeZone, windowMinutes, cmd, to, kind, ...(command !== undefined && { command }), overwrite, input, description };
+}
+
+async function createSchedule(plane: ControlPlane, clients: CronClients, targets: Targets, spec: CronSpec, request: AddCronRequest): Promise<AddedCron> {
+  const { scheduler, dynamodb } = clients;
+  const all = isAllTenants(spec.owner);
+  const sampleTenant = all ? 'sample-tenant' : (spec.owner as { tenant: string }).tenant;
+  let targetArn: string;
+  if (spec.kind === 'prune') {
+    const prune = await targets.prune();
+    // The prune function's own policy: refuse now a location it would refuse at 3 a.m.
+    if (prune.config !== undefined) assertRemoteStore('prune', spec.to, spec.command?.storage, prune.config);
+    targetArn = prune.arn;
+  } else {
+    if (targets.config !== undefined) {
+      // The function's own policy, from its own environment: refuse now what it would refuse at 3 a.m.
+      assertRemoteStorage('backup', expandTemplate(spec.to, { time: new Date(), tenant: sampleTenant }), spec.command?.storage, targets.config);
+      assertOverwriteAllowed(spec.overwrite, targets.config);
+    }
+    targetArn = all ? await targets.fanOutArn() : targets.backupArn;
+  }
+  const group = scheduleGroupName(plane.stack);
+  const input: CreateScheduleCommandInput = {
+    Name: spec.scheduleName,
+    GroupName: group,
+    ScheduleExpression: spec.converted.expression,
+    ScheduleExpressionTimezone: spec.timeZone,
+    FlexibleTimeWindow: spec.windowMinutes > 0 ? { Mode: 'FLEXIBLE', MaximumWindowInMinutes: spec.windowMinutes } : { Mode: 'OFF' },
+    State: request.state ?? 'ENABLED',
+    Description: spec.description,
+    ActionAfterCompletion: 'NONE',
+    Target: {
+      Arn: targetArn,
+      RoleArn: schedulerRoleArn(plane.stack, targets.where),
+      Input: spec.input,
+      RetryPolicy: { ...SCHEDULE_RETRY_POLICY },
+      DeadLetterConfig: { Arn: queueArn(scheduleDeadLetterQueueName(plane.stack), targets.where) },
+    },
+  };
+
+  let scheduleArn: string | undefined;
+  let replaced = false;
+  try {
+    scheduleArn = (await scheduler.send(new CreateScheduleCommand(input))).ScheduleArn;
+  } catch (error) {
+    const name = awsErrorName(error);
+    if (name === 'ConflictException') {
+      if (request.replace !== true) {
+        throw new RemoteError(
+          'CRON_EXISTS',
+          `${all ? 'every tenant' : `tenant "${ownerLabel(spec.owner)}"`} already has a cron "${spec.name}" (schedule ${group}/${spec.scheduleName}): give --replace, or remove it first with cron rm`,
+        );
+      }
+      try {
+        scheduleArn = (await scheduler.send(new UpdateScheduleCommand(input))).ScheduleArn;
+        replaced = true;
+      } catch (updateError) {
+        throw translateAwsError(updateError, plane, `replacing the schedule ${group}/${spec.scheduleName}`);
+      }
+    } else if (name === 'ResourceNotFoundException') {
+      throw new UsageError(
+        `the schedule group ${group} does not exist${plane.region === undefined ? '' : ` in ${plane.region}`}: deploy this version of the stack ${plane.stack} (it creates the group), or check --stack, --region and --aws-profile`,
+        'STACK_NOT_FOUND',
+      );
+    } else {
+      throw translateAwsError(error, plane, `creating the schedule ${group}/${spec.scheduleName}`);
     }
   }
 
-  let ruleArn: string | undefined;
+  const entry: CronEntry = {
+    name: spec.scheduleName,
+    tenant: ownerLabel(spec.owner),
+    cronName: spec.name,
+    schedule: spec.converted.schedule,
+    expression: spec.converted.expression,
+    timeZone: spec.timeZone,
+    windowMinutes: spec.windowMinutes,
+    cmd: spec.cmd,
+    createdAt: new Date().toISOString(),
+  };
   try {
-    const put = await events.send(
-      new PutRuleCommand({
-        Name: rule,
-        ScheduleExpression: converted.expression,
-        State: 'ENABLED',
-        Description: description,
-        Tags: [
-          { Key: TENANT_TAG, Value: tenant },
-          { Key: CRON_NAME_TAG, Value: name },
-        ],
-      }),
-    );
-    ruleArn = put.RuleArn;
+    await putCronEntry(dynamodb, statusTableName(plane.stack), entry);
   } catch (error) {
-    throw translateAwsError(error, plane, `creating the EventBridge rule ${rule}`);
-  }
-  try {
-    const targets = await events.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: CRON_TARGET_ID, Arn: functionArn, InputTransformer: input }] }));
-    if ((targets.FailedEntryCount ?? 0) > 0) {
-      const entry = targets.FailedEntries?.[0];
-      throw new RemoteError('CRON_TARGET_FAILED', `EventBridge refused the rule's target: ${entry?.ErrorCode ?? ''} ${entry?.ErrorMessage ?? ''}`.trim());
-    }
-  } catch (error) {
-    // A new rule without its target would fire into nothing: take it back.
-    if (existing === undefined) await events.send(new DeleteRuleCommand({ Name: rule })).catch(() => undefined);
-    throw translateAwsError(error, plane, `pointing the rule ${rule} at ${backupFunction}`);
+    // A schedule `cron list` cannot describe is one nobody sees: take a new one back.
+    if (!replaced) await scheduler.send(new DeleteScheduleCommand({ Name: spec.scheduleName, GroupName: group })).catch(() => undefined);
+    throw translateAwsError(error, plane, `recording the cron in the table ${statusTableName(plane.stack)}${replaced ? ' (the schedule was replaced; run the command again)' : ''}`);
   }
 
   return {
-    tenant,
-    name,
-    rule,
-    ruleArn,
-    kind: scheduled.kind,
-    targetFunction: backupFunction,
-    schedule: converted.schedule,
-    expression: converted.expression,
-    cmd: request.cmd,
-    command: scheduled.command,
-    templated: scheduled.templated,
-    nextRuns: nextRuns(converted, 3),
-    replaced: existing !== undefined,
+    tenant: ownerLabel(spec.owner),
+    all,
+    name: spec.name,
+    scheduleName: spec.scheduleName,
+    group,
+    scheduleArn,
+    target: targetArn.split(':').pop() ?? targetArn,
+    schedule: spec.converted.schedule,
+    expression: spec.converted.expression,
+    timeZone: spec.timeZone,
+    windowMinutes: spec.windowMinutes,
+    cmd: spec.cmd,
+    kind: spec.kind,
+    ...(spec.command !== undefined && { command: spec.command }),
+    to: spec.to,
+    templated: hasPlaceholders(spec.to),
+    nextRuns: nextRuns(spec.converted, 3, new Date(), spec.timeZone),
+    replaced,
   };
 }
 
 /** One scheduled backup, as `cron list` shows it. */
 export interface CronListing {
+  /** The tenant, or `*` for every tenant. */
   readonly tenant: string;
   readonly name: string;
-  readonly rule: string;
-  /** The schedule as given to `cron add`; null when the rule's description was changed by hand. */
+  /** `schedule`: EventBridge Scheduler; `rule`: an EventBridge rule of the previous version (see `cron migrate`). */
+  readonly kind: 'schedule' | 'rule';
+  /** `<group>/<schedule name>`, or the rule's name. */
+  readonly id: string;
+  /** The schedule as given to `cron add`; null when the cron catalog has no entry for it. */
   readonly schedule: string | null;
-  readonly expression: string;
+  readonly expression: string | null;
+  readonly timeZone: string | null;
+  readonly windowMinutes: number | null;
   readonly state: string;
   readonly cmd: string | null;
 }
 
-/** The crons of one tenant, or of all, sorted by tenant and name; rules not made by `cron add` are left out. */
-export async function listCrons(plane: ControlPlane, clients: Pick<CronClients, 'events'>, tenant?: string): Promise<CronListing[]> {
-  if (tenant !== undefined) assertTenantName(tenant);
-  const { events } = clients;
-  const rules: CronRuleInfo[] = [];
+/**
+ * The crons of one tenant (or every tenant's `--all` crons, or all), sorted by tenant and
+ * name: ListSchedules and the cron catalog a page at a time, and the previous version's
+ * rules from ListRules: no call per schedule.
+ */
+export async function listCrons(plane: ControlPlane, clients: Omit<CronClients, 'lambda'>, owner?: CronOwner): Promise<CronListing[]> {
+  const prefix = owner === undefined ? undefined : scheduleNamePrefix(owner);
+  const group = scheduleGroupName(plane.stack);
+  const summaries: ScheduleSummary[] = [];
   let token: string | undefined;
   do {
     let page;
     try {
-      page = await events.send(new ListRulesCommand({ NamePrefix: cronRulePrefix(plane.stack, tenant), ...(token !== undefined && { NextToken: token }) }));
+      page = await clients.scheduler.send(new ListSchedulesCommand({ GroupName: group, ...(prefix !== undefined && { NamePrefix: prefix }), ...(token !== undefined && { NextToken: token }) }));
     } catch (error) {
-      throw translateAwsError(error, plane, 'listing the EventBridge rules');
+      if (awsErrorName(error) === 'ResourceNotFoundException') break; // a stack of the previous version: its rules are listed below
+      throw translateAwsError(error, plane, `listing the schedules of ${group}`);
     }
-    for (const rule of page.Rules ?? []) {
-      if (rule.Name === undefined || rule.Arn === undefined || rule.ScheduleExpression === undefined) continue;
-      rules.push({ name: rule.Name, arn: rule.Arn, state: rule.State, expression: rule.ScheduleExpression, description: rule.Description });
-    }
+    summaries.push(...(page.Schedules ?? []));
     token = page.NextToken;
   } while (token !== undefined);
 
+  let catalog: Map<string, CronEntry>;
+  try {
+    catalog = summaries.length === 0 ? new Map() : await readCronEntries(clients.dynamodb, statusTableName(plane.stack), prefix);
+  } catch (error) {
+    throw translateAwsError(error, plane, `reading the cron catalog in ${statusTableName(plane.stack)}`);
+  }
+
   const crons: CronListing[] = [];
-  for (const rule of rules) {
-    const tags = await ruleTags(plane, events, rule.arn);
-    if (tags.tenant === undefined || tags.cronName === undefined) continue; // not made by `cron add`
-    if (tenant !== undefined && tags.tenant !== tenant) continue; // "acme-2"'s rules share the prefix
-    const description = parseCronDescription(rule.description);
+  for (const summary of summaries) {
+    const parsed = summary.Name === undefined ? undefined : parseScheduleName(summary.Name);
+    if (parsed === undefined) continue; // not made by `cron add`
+    const entry = catalog.get(summary.Name!);
     crons.push({
-      tenant: tags.tenant,
-      name: tags.cronName,
-      rule: rule.name,
-      schedule: description?.schedule ?? null,
-      expression: rule.expression!,
-      state: rule.state ?? 'UNKNOWN',
-      cmd: description?.cmd ?? null,
+      tenant: ownerLabel(parsed.owner),
+      name: parsed.cronName,
+      kind: 'schedule',
+      id: `${group}/${summary.Name!}`,
+      schedule: entry?.schedule ?? null,
+      expression: entry?.expression ?? null,
+      timeZone: entry?.timeZone ?? null,
+      windowMinutes: entry?.windowMinutes ?? null,
+      state: summary.State ?? 'UNKNOWN',
+      cmd: entry?.cmd ?? null,
     });
   }
-  return crons.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name));
+  if (owner === undefined || !isAllTenants(owner)) {
+    for (const legacy of await listLegacyCrons(plane, clients.events, owner?.tenant)) crons.push(legacyListing(legacy));
+  }
+  return crons.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));
 }
 
-/** Removes a cron's rule and its targets; returns the rule's name. */
-export async function removeCron(plane: ControlPlane, clients: Pick<CronClients, 'events'>, tenant: string, name: string): Promise<string> {
-  assertTenantName(tenant);
-  const { events } = clients;
-  const rule = cronRuleName(plane.stack, tenant, name);
-  const existing = await describeCronRule(plane, events, rule);
-  if (existing === undefined) {
-    throw new RemoteError('CRON_NOT_FOUND', `tenant "${tenant}" has no cron "${name}" on ${plane.stack} (see cron list ${tenant})`);
-  }
-  if (existing.tenant !== tenant || existing.cronName !== name) throw collision(rule, existing);
+function legacyListing(legacy: LegacyCron): CronListing {
+  return {
+    tenant: legacy.tenant,
+    name: legacy.name,
+    kind: 'rule',
+    id: legacy.rule,
+    schedule: legacy.schedule,
+    expression: legacy.expression,
+    timeZone: 'UTC',
+    windowMinutes: 0,
+    state: legacy.state,
+    cmd: legacy.cmd,
+  };
+}
 
+/** What `cron rm` removed. */
+export interface RemovedCron {
+  readonly kind: 'schedule' | 'rule';
+  /** `<group>/<schedule name>`, or the rule's name. */
+  readonly id: string;
+}
+
+/** Removes a cron's schedule (or its rule of the previous version) and its catalog entry. */
+export async function removeCron(plane: ControlPlane, clients: Omit<CronClients, 'lambda'>, owner: CronOwner, name: string): Promise<RemovedCron> {
+  const schedule = scheduleName(owner, name);
+  const group = scheduleGroupName(plane.stack);
+  let deleted = true;
   try {
-    const ids: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await events.send(new ListTargetsByRuleCommand({ Rule: rule, ...(token !== undefined && { NextToken: token }) }));
-      for (const target of page.Targets ?? []) if (target.Id !== undefined) ids.push(target.Id);
-      token = page.NextToken;
-    } while (token !== undefined);
-    if (ids.length > 0) await events.send(new RemoveTargetsCommand({ Rule: rule, Ids: ids }));
-    await events.send(new DeleteRuleCommand({ Name: rule }));
+    await clients.scheduler.send(new DeleteScheduleCommand({ Name: schedule, GroupName: group }));
   } catch (error) {
-    throw translateAwsError(error, plane, `removing the EventBridge rule ${rule}`);
+    if (awsErrorName(error) !== 'ResourceNotFoundException') throw translateAwsError(error, plane, `removing the schedule ${group}/${schedule}`);
+    deleted = false;
   }
-  return rule;
+  if (deleted) {
+    // An entry without its schedule is never shown (and a later `add` rewrites it): a failure
+    // here would only make the command fail after the cron is gone.
+    await deleteCronEntry(clients.dynamodb, statusTableName(plane.stack), schedule).catch(() => undefined);
+    return { kind: 'schedule', id: `${group}/${schedule}` };
+  }
+  if (!isAllTenants(owner)) {
+    const legacy = await findLegacyCron(plane, clients.events, owner.tenant, name);
+    if (legacy !== undefined) {
+      await removeLegacyRule(plane, clients.events, legacy.rule);
+      return { kind: 'rule', id: legacy.rule };
+    }
+  }
+  const who = isAllTenants(owner) ? `no all-tenants cron "${name}"` : `tenant "${owner.tenant}" has no cron "${name}"`;
+  throw new RemoteError('CRON_NOT_FOUND', `${who} on ${plane.stack} (see cron list${isAllTenants(owner) ? '' : ` ${owner.tenant}`})`);
 }
 
-interface CronRuleInfo {
+/** One rule of the previous version, and what `cron migrate` did (or would do) with it. */
+export interface MigratedCron {
+  readonly tenant: string;
   readonly name: string;
-  readonly arn: string;
-  readonly tenant?: string;
-  readonly cronName?: string;
-  readonly state?: string;
-  readonly expression?: string;
-  readonly description?: string;
+  readonly rule: string;
+  /** `<group>/<schedule name>` it became (or would become). */
+  readonly schedule: string;
+  readonly outcome: 'migrated' | 'would-migrate' | 'already-migrated' | 'left';
+  /** Why a rule was left as it was. */
+  readonly reason?: string;
 }
 
-async function describeCronRule(plane: ControlPlane, events: EventBridgeClient, rule: string): Promise<CronRuleInfo | undefined> {
-  try {
-    const found = await events.send(new DescribeRuleCommand({ Name: rule }));
-    const arn = found.Arn ?? '';
-    return { name: rule, arn, state: found.State, expression: found.ScheduleExpression, description: found.Description, ...(await ruleTags(plane, events, arn)) };
-  } catch (error) {
-    if (awsErrorName(error) === 'ResourceNotFoundException') return undefined;
-    throw translateAwsError(error, plane, `reading the EventBridge rule ${rule}`);
+/**
+ * Moves every cron rule of the previous version to a schedule with the same tenant, name,
+ * schedule (UTC, no window), command and state, then removes the rule: the schedule exists
+ * before the rule goes, so no night is missed (a run in between could back up twice; the
+ * second finds its archive and is refused, not repeated). With `dryRun`, changes nothing.
+ * A rule whose tags do not confirm its identity, or whose description was changed by hand,
+ * is left in place with the reason.
+ */
+export async function migrateCrons(plane: ControlPlane, clients: CronClients, options: { dryRun?: boolean } = {}): Promise<MigratedCron[]> {
+  const legacy = await listLegacyCrons(plane, clients.events);
+  const results: MigratedCron[] = [];
+  let targets: Targets | undefined;
+  for (const cron of legacy) {
+    const owner = { tenant: cron.tenant };
+    let schedule: string;
+    try {
+      schedule = `${scheduleGroupName(plane.stack)}/${scheduleName(owner, cron.name)}`;
+    } catch (error) {
+      results.push({ tenant: cron.tenant, name: cron.name, rule: cron.rule, schedule: '', outcome: 'left', reason: (error as Error).message });
+      continue;
+    }
+    const base = { tenant: cron.tenant, name: cron.name, rule: cron.rule, schedule };
+    const tags = await ruleTags(plane, clients.events, cron.ruleArn);
+    if (tags.tenant !== cron.tenant || tags.cronName !== cron.name) {
+      results.push({ ...base, outcome: 'left', reason: 'its tags do not name this tenant and cron (made or changed by hand?)' });
+      continue;
+    }
+    let spec: CronSpec;
+    try {
+      spec = cronSpec(plane, { owner, name: cron.name, schedule: cron.schedule, cmd: cron.cmd });
+    } catch (error) {
+      results.push({ ...base, outcome: 'left', reason: (error as Error).message });
+      continue;
+    }
+    if (options.dryRun === true) {
+      results.push({ ...base, outcome: 'would-migrate' });
+      continue;
+    }
+    targets ??= await resolveTargets(plane, clients.lambda);
+    let outcome: MigratedCron['outcome'] = 'migrated';
+    try {
+      await createSchedule(plane, clients, targets, spec, { owner, name: cron.name, schedule: cron.schedule, cmd: cron.cmd, state: cron.state === 'DISABLED' ? 'DISABLED' : 'ENABLED' });
+    } catch (error) {
+      // A schedule of that name exists: an earlier migration stopped between its two steps.
+      if ((error as RemoteError | undefined)?.code !== 'CRON_EXISTS') throw error;
+      outcome = 'already-migrated';
+    }
+    await removeLegacyRule(plane, clients.events, cron.rule);
+    results.push({ ...base, outcome });
   }
+  return results;
 }
 
-async function ruleTags(plane: ControlPlane, events: EventBridgeClient, arn: string): Promise<{ tenant?: string; cronName?: string }> {
-  try {
-    const { Tags = [] } = await events.send(new ListTagsForResourceCommand({ ResourceARN: arn }));
-    const tag = (key: string) => Tags.find((candidate) => candidate.Key === key)?.Value;
-    return { ...(tag(TENANT_TAG) !== undefined && { tenant: tag(TENANT_TAG) }), ...(tag(CRON_NAME_TAG) !== undefined && { cronName: tag(CRON_NAME_TAG) }) };
-  } catch (error) {
-    throw translateAwsError(error, plane, `reading the tags of ${arn}`);
-  }
+/** `to` as one shell word for the command line `cron list` shows. */
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./{}-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-function collision(rule: string, existing: CronRuleInfo): RemoteError {
-  const owner = existing.tenant === undefined ? 'something not made by openclaw cron' : `tenant "${existing.tenant}"'s cron "${existing.cronName ?? '?'}"`;
-  return new RemoteError('CRON_NAME_TAKEN', `the rule name ${rule} is already used by ${owner}: choose another cron name`);
-}
+export { ALL_TENANTS_LABEL };

@@ -31,14 +31,76 @@ export interface ControlPlane {
   readonly region?: string;
 }
 
-/** The gateway's Lambda functions that mount the tenants, each named `<prefix>-<role>`. */
+/** The gateway's Lambda functions on the tenant volume (in its VPC, mounting EFS), each named `<prefix>-<role>`. */
 export const FUNCTION_ROLES = ['backup', 'restore', 'list'] as const;
 /** The prune function (`<prefix>-prune`): S3 only, no file system, a role of its own that may delete. */
 export const PRUNE_ROLE = 'prune';
 export type FunctionRole = (typeof FUNCTION_ROLES)[number] | typeof PRUNE_ROLE;
 
-export function functionName(stack: string, role: FunctionRole): string {
+/**
+ * The coordinating functions, outside the VPC and without the tenant volume: `fanout` queues
+ * one backup per tenant (all-tenant schedules, `tenants backup --all`), `monitor` records each
+ * backup's outcome and checks every tenant's freshness.
+ */
+export const CONTROL_FUNCTION_ROLES = ['fanout', 'monitor'] as const;
+export type ControlFunctionRole = (typeof CONTROL_FUNCTION_ROLES)[number];
+
+export function functionName(stack: string, role: FunctionRole | ControlFunctionRole): string {
   return `${stack}-${role}`;
+}
+
+/** The EventBridge Scheduler group holding every schedule `cron add` creates: named like the stack. */
+export function scheduleGroupName(stack: string): string {
+  return stack;
+}
+
+/** The queue of per-tenant backups the fan-out fills and the backup function drains. */
+export function workQueueName(stack: string): string {
+  return `${stack}-work`;
+}
+
+/** Where a queued backup goes after its last attempt. */
+export function workDeadLetterQueueName(stack: string): string {
+  return `${stack}-work-dlq`;
+}
+
+/** Where a schedule's invocation goes when EventBridge Scheduler cannot deliver it. */
+export function scheduleDeadLetterQueueName(stack: string): string {
+  return `${stack}-schedule-dlq`;
+}
+
+/** The DynamoDB table of each tenant's last backup outcome, the cron catalog and the freshness check. */
+export function statusTableName(stack: string): string {
+  return `${stack}-status`;
+}
+
+/**
+ * The role EventBridge Scheduler assumes to invoke the functions: `<prefix>-scheduler-<region>`
+ * (infra/role-names.ts names every role of the stack this way).
+ */
+export function schedulerRoleName(stack: string, region: string): string {
+  return `${stack}-scheduler-${region}`;
+}
+
+/** Partition, region and account of an ARN, e.g. of a function: what the names above need to become ARNs. */
+export interface ArnParts {
+  readonly partition: string;
+  readonly region: string;
+  readonly account: string;
+}
+
+export function arnParts(arn: string): ArnParts | undefined {
+  const [scheme, partition, , region, account] = arn.split(':');
+  if (scheme !== 'arn' || partition === undefined || region === undefined || account === undefined || !/^\d{12}$/.test(account)) return undefined;
+  return { partition, region, account };
+}
+
+export function schedulerRoleArn(stack: string, where: ArnParts): string {
+  return `arn:${where.partition}:iam::${where.account}:role/${schedulerRoleName(stack, where.region)}`;
+}
+
+export function queueArn(name: string, where: ArnParts): string {
+  return `arn:${where.partition}:sqs:${where.region}:${where.account}:${name}`;
 }
 
 /** Where every function mounts the tenant access point (Lambda requires a path under /mnt). */
@@ -59,6 +121,13 @@ export const FUNCTION_ENV = {
   requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',
   cpus: 'OPENCLAW_CPUS',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
+  /** The fan-out: the queue it fills, the function it lists tenants with. */
+  workQueueUrl: 'OPENCLAW_WORK_QUEUE_URL',
+  listFunction: 'OPENCLAW_LIST_FUNCTION',
+  /** The monitor: the status table, and how old a tenant's last success may get. */
+  statusTable: 'OPENCLAW_STATUS_TABLE',
+  staleAfterHours: 'OPENCLAW_STALE_AFTER_HOURS',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
 
 /** `source` of every completion event the functions publish. */
@@ -70,3 +139,39 @@ export const EVENT_DETAIL_TYPES = {
   restore: { ok: 'OpenClaw Restore Succeeded', failed: 'OpenClaw Restore Failed' },
   prune: { ok: 'OpenClaw Prune Succeeded', failed: 'OpenClaw Prune Failed' },
 } as const;
+
+/**
+ * The custom metrics every function emits (CloudWatch embedded metric format, through
+ * Powertools Metrics), and the alarms and dashboard of the stack read. Two dimensions only,
+ * `service` (the prefix) and `operation`: the tenant is a property of each record, never a
+ * dimension (10,000 tenants would be 10,000 metrics, each billed).
+ */
+export const METRIC_NAMESPACE = 'OpenClawBackup';
+export const METRIC_OPERATIONS = ['backup', 'restore', 'fanout', 'freshness'] as const;
+export type MetricOperation = (typeof METRIC_OPERATIONS)[number];
+export const METRIC_NAMES = {
+  /** One per operation that did its job. */
+  succeeded: 'Succeeded',
+  /**
+   * One per operation that did not: every failure, and every refusal nobody was there to
+   * see (scheduled and queued runs). A direct invocation's refusal is the caller's answer.
+   */
+  failed: 'Failed',
+  /** A direct invocation refused (a usage error, an existing archive): the caller saw it. */
+  refused: 'Refused',
+  /** A queued backup with nothing to do: the tenant vanished, or its archive already exists. */
+  skipped: 'Skipped',
+  durationMs: 'DurationMs',
+  bytes: 'Bytes',
+  archiveBytes: 'ArchiveBytes',
+  files: 'Files',
+  /** The fan-out: messages queued, and tenants it could not queue. */
+  queued: 'TenantsQueued',
+  queueFailures: 'QueueSendFailures',
+  /** The freshness check: tenants without a successful backup for too long, and tenants checked. */
+  staleTenants: 'StaleTenants',
+  tenantsChecked: 'TenantsChecked',
+} as const;
+
+/** What the stack's hourly schedule hands the monitor function to run the freshness check. */
+export const FRESHNESS_CHECK_EVENT = { source: 'openclaw.monitor', check: 'freshness' } as const;

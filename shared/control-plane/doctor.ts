@@ -12,6 +12,8 @@
 //           reachable from their subnets through routes, endpoints and security groups
 //   Lambda  Invoke of <prefix>-list with { ownership: true }: the tenant tree on the volume
 //           belongs to the access point's POSIX user (the list function only reads)
+//   and, given the clients, the scheduled side (doctor-schedules.ts): the crons, the work
+//   queue and its mapping, the DLQs, the tenants whose last backup failed, freshness
 // The file system and access point come from the functions' own configuration, so no
 // CloudFormation access is needed.
 
@@ -22,6 +24,7 @@ import { GetFunctionConfigurationCommand, InvokeCommand, type FunctionConfigurat
 import { awsErrorName, translateAwsError } from './aws-errors.js';
 import { FUNCTION_ENV, FUNCTION_ROLES, functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from './deployment.js';
 import { checkNetwork } from './doctor-network.js';
+import { checkSchedulesAndQueues, type ScheduleDoctorClients } from './doctor-schedules.js';
 import { isFailureResponse } from './protocol.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -45,6 +48,8 @@ export interface DoctorClients {
   readonly invoke: LambdaClient;
   readonly efs: EFSClient;
   readonly ec2: EC2Client;
+  /** For the scheduled side (schedules, queues, status table); without them it is not checked. */
+  readonly schedules?: ScheduleDoctorClients;
 }
 
 export interface DoctorReport {
@@ -56,6 +61,7 @@ export interface DoctorReport {
 /** Runs every check; a check that fails is a `fail` in the report, an AWS call that fails is thrown as a typed error. */
 export async function diagnoseGateway(plane: ControlPlane, clients: DoctorClients, expect: DoctorExpectations = {}): Promise<DoctorReport> {
   const checks = await runChecks(plane, clients, expect);
+  if (clients.schedules !== undefined) checks.push(...(await checkSchedulesAndQueues(plane, clients.schedules)));
   const region = plane.region ?? (await clients.lambda.config.region().catch(() => undefined));
   return { region, checks };
 }

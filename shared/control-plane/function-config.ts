@@ -137,3 +137,46 @@ function originOf(url: string): string {
   if (origin === undefined) throw new FunctionConfigError(`${ENV.allowedEndpoints}: ${JSON.stringify(url)} is not an http(s) URL`);
   return origin;
 }
+
+/**
+ * What the coordinating functions read besides the above: the fan-out its queue and the list
+ * function, the monitor its table, the list function and the freshness limit.
+ *   OPENCLAW_WORK_QUEUE_URL       the fan-out: the queue it sends one message per tenant to
+ *   OPENCLAW_LIST_FUNCTION        both: the function that lists the tenants
+ *   OPENCLAW_STATUS_TABLE         the monitor: the status table
+ *   OPENCLAW_STALE_AFTER_HOURS    the monitor: hours without a successful backup before a tenant is stale (26)
+ */
+export interface CoordinatorConfig {
+  readonly workQueueUrl?: string;
+  readonly listFunction?: string;
+  readonly statusTable?: string;
+  readonly staleAfterHours: number;
+}
+
+export function readCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
+  const text = (name: string) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const workQueueUrl = text(ENV.workQueueUrl);
+  if (workQueueUrl !== undefined && !/^https:\/\/\S+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/.test(workQueueUrl)) {
+    throw new FunctionConfigError(`${ENV.workQueueUrl} must be an SQS queue URL, got ${JSON.stringify(workQueueUrl)}`);
+  }
+  const hours = text(ENV.staleAfterHours);
+  const staleAfterHours = hours === undefined ? 26 : Number(hours);
+  if (!Number.isFinite(staleAfterHours) || staleAfterHours <= 0) {
+    throw new FunctionConfigError(`${ENV.staleAfterHours} must be a positive number of hours, got ${JSON.stringify(hours)}`);
+  }
+  return {
+    ...(workQueueUrl !== undefined && { workQueueUrl }),
+    ...(text(ENV.listFunction) !== undefined && { listFunction: text(ENV.listFunction) }),
+    ...(text(ENV.statusTable) !== undefined && { statusTable: text(ENV.statusTable) }),
+    staleAfterHours,
+  };
+}
+
+/** A setting a function cannot start without. */
+export function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new FunctionConfigError(`${name} is not set: the stack sets it; is this function deployed by it?`);
+  return value;
+}

@@ -16,13 +16,20 @@
 //   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
 //                     yearly? }, dryRun?, storage? }, or a cron rule's payload as for backup
 //                     with the PruneCommand as `command`
-//   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number }
+//   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number,
+//                       after?: string, limit?: number }
 //                     (ownership: also report who owns the tenant tree, for `doctor`; a gateway
-//                     older than that answers INVALID_REQUEST "unknown field")
+//                     older than that answers INVALID_REQUEST "unknown field"; after/limit: one
+//                     page of names, those sorted after `after`, for the fan-out)
+//   <prefix>-fanout   a fan-out payload (schedule/cron-command.ts FanOutPayload): { source:
+//                     "openclaw.fanout", version: 1, to: template, overwrite?, cronName?, time?,
+//                     timeZone?, runId? }: queues one backup per tenant (control-plane/fan-out.ts)
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
-//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for
+//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for,
+//                     and `next` (the name to ask `after` for) when a page has more behind it;
+//                     the fan-out's FanOutResult
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
 //                     reaches the on-failure destination and the Errors metric.
@@ -67,8 +74,10 @@ import {
 } from '../errors.js';
 import type { BackupCommand, BackupsCommand, PruneCommand, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
 import { RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
-import { CRON_PAYLOAD_SOURCE } from '../schedule/cron-command.js';
+import { CRON_PAYLOAD_SOURCE, FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination } from '../schedule/cron-command.js';
 import { expandTemplate } from '../schedule/destination-template.js';
+import { assertTimeZone } from '../schedule/schedule-options.js';
+import { isValidTenantName } from '../tenant/names.js';
 import { redact } from '../storage/redact.js';
 
 export interface ErrorBody {
@@ -87,6 +96,10 @@ export interface FailureResponse {
 export interface ListRequest {
   /** Only the names (the default is summaries). */
   readonly names?: boolean;
+  /** One page of names: those sorted after this one (names only). */
+  readonly after?: string;
+  /** At most this many names (names only). */
+  readonly limit?: number;
   /** Also report the owner of the base dir, of each tenant root, and mismatches below. */
   readonly ownership?: boolean;
   /** The identity the tree should belong to (the access point's POSIX user); only with `ownership`. */
@@ -97,6 +110,8 @@ export interface ListRequest {
 export interface ParsedListRequest {
   readonly names: boolean;
   readonly ownership: boolean;
+  readonly after?: string;
+  readonly limit?: number;
   readonly expectUid?: number;
   readonly expectGid?: number;
 }
@@ -208,6 +223,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   DOCTOR_FAILED: wireOnly('DOCTOR_FAILED', 'failed'),
   BACKUP_ALL_FAILED: wireOnly('BACKUP_ALL_FAILED', 'failed'),
   DRY_RUN_REFUSED: wireOnly('DRY_RUN_REFUSED', 'refused'),
+  BACKUP_ALL_INCOMPLETE: wireOnly('BACKUP_ALL_INCOMPLETE', 'failed'),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -326,8 +342,23 @@ export function parsePruneCommand(value: unknown, what = 'prune request'): Prune
 export function parseListRequest(value: unknown): ParsedListRequest {
   const what = 'list request';
   const record = value === undefined || value === null ? {} : expectRecord(value, what);
-  onlyKeys(record, ['names', 'ownership', 'expectUid', 'expectGid'], what);
+  onlyKeys(record, ['names', 'ownership', 'expectUid', 'expectGid', 'after', 'limit'], what);
   const ownership = optionalBoolean(record, 'ownership', what).ownership ?? false;
+  const names = optionalBoolean(record, 'names', what).names ?? false;
+  const page: { after?: string; limit?: number } = {};
+  if (record.after !== undefined && record.after !== null) {
+    if (typeof record.after !== 'string') throw new InvalidRequestError(`${what}: "after" must be a tenant name`);
+    page.after = record.after;
+  }
+  if (record.limit !== undefined && record.limit !== null) {
+    if (!(typeof record.limit === 'number' && Number.isSafeInteger(record.limit) && record.limit >= 1 && record.limit <= MAX_LIST_PAGE)) {
+      throw new InvalidRequestError(`${what}: "limit" must be a whole number from 1 to ${MAX_LIST_PAGE}`);
+    }
+    page.limit = record.limit;
+  }
+  if ((page.after !== undefined || page.limit !== undefined) && (!names || ownership)) {
+    throw new InvalidRequestError(`${what}: "after" and "limit" page through names: they go with "names": true`);
+  }
   const ids: { expectUid?: number; expectGid?: number } = {};
   for (const key of ['expectUid', 'expectGid'] as const) {
     const id = record[key];
@@ -338,7 +369,19 @@ export function parseListRequest(value: unknown): ParsedListRequest {
     if (!ownership) throw new InvalidRequestError(`${what}: "${key}" goes with "ownership": true`);
     ids[key] = id;
   }
-  return { names: optionalBoolean(record, 'names', what).names ?? false, ownership, ...ids };
+  return { names, ownership, ...ids, ...page };
+}
+
+/** The most names one list page holds: 10,000 names of 32 characters stay far below Lambda's 6 MB answer. */
+export const MAX_LIST_PAGE = 10_000;
+
+/** One page of a sorted list of names: those after `after`, at most `limit`, and where the next page starts. */
+export function pageOfNames(sorted: readonly string[], after: string | undefined, limit: number | undefined): { tenants: string[]; next?: string } {
+  const start = after === undefined ? 0 : sorted.findIndex((name) => name > after);
+  const rest = start === -1 ? [] : sorted.slice(start);
+  if (limit === undefined || rest.length <= limit) return { tenants: [...rest] };
+  const tenants = rest.slice(0, limit);
+  return { tenants, next: tenants[tenants.length - 1]! };
 }
 
 function optionalStorage(record: Record<string, unknown>, what: string): { storage?: StorageFlags } {
@@ -397,6 +440,8 @@ export interface ScheduledBackupRequest {
   /** The time the placeholders were expanded with, and where it came from. */
   readonly time: Date;
   readonly timeSource: 'event' | 'clock';
+  /** The schedule's time zone, when not UTC: the dates in `to` are written in it. */
+  readonly timeZone?: string;
   readonly eventId?: string;
 }
 
@@ -413,7 +458,7 @@ export function parseScheduledPrune(value: unknown): ScheduledPruneRequest {
   if (record.source === 'aws.events') {
     throw new InvalidRequestError('a scheduled event without openclaw\'s payload: create schedules with `openclaw cron add`, whose rules pass the prune to run');
   }
-  onlyKeys(record, ['source', 'tenant', 'cronName', 'time', 'eventId', 'command'], what);
+  onlyKeys(record, ['source', 'tenant', 'cronName', 'time', 'eventId', 'timeZone', 'command'], what);
   const tenant = requiredString(record, 'tenant', what);
   const command = parsePruneCommand(record.command, `${what} command`);
   if (command.tenant !== tenant) throw new InvalidRequestError(`${what}: the command prunes "${command.tenant}", not the cron's tenant "${tenant}"`);
@@ -433,24 +478,102 @@ export function parseCronPayload(value: unknown, now: () => Date): ScheduledBack
       'a scheduled event without openclaw\'s payload: create schedules with `openclaw cron add`, whose rules pass the backup to run',
     );
   }
-  onlyKeys(record, ['source', 'tenant', 'cronName', 'time', 'eventId', 'command'], what);
+  onlyKeys(record, ['source', 'tenant', 'cronName', 'time', 'eventId', 'timeZone', 'command'], what);
   const tenant = requiredString(record, 'tenant', what);
   const cronName = requiredString(record, 'cronName', what);
   const command = parseBackupCommand(record.command, `${what} command`);
   if (command.tenant !== tenant) throw new InvalidRequestError(`${what}: the command backs up "${command.tenant}", not the cron's tenant "${tenant}"`);
-  let time = now();
-  let timeSource: ScheduledBackupRequest['timeSource'] = 'clock';
-  if (record.time !== undefined && record.time !== null) {
-    const parsed = typeof record.time === 'string' ? new Date(record.time) : new Date(Number.NaN);
-    if (Number.isNaN(parsed.getTime())) throw new InvalidRequestError(`${what}: "time" must be an ISO 8601 time`);
-    time = parsed;
-    timeSource = 'event';
-  }
+  const { time, timeSource } = eventTime(record, now, what);
+  const timeZone = optionalTimeZone(record, what);
   return {
-    command: { ...command, to: expandTemplate(command.to, { time, tenant }) },
+    command: { ...command, to: expandTemplate(command.to, { time, tenant, ...(timeZone !== undefined && { timeZone }) }) },
     cronName,
     time,
     timeSource,
+    ...(timeZone !== undefined && { timeZone }),
     ...(typeof record.eventId === 'string' && { eventId: record.eventId }),
   };
+}
+
+function eventTime(record: Record<string, unknown>, now: () => Date, what: string): { time: Date; timeSource: 'event' | 'clock' } {
+  if (record.time === undefined || record.time === null) return { time: now(), timeSource: 'clock' };
+  const parsed = typeof record.time === 'string' && /^\d{4}-\d\d-\d\dT/.test(record.time) ? new Date(record.time) : new Date(Number.NaN);
+  if (Number.isNaN(parsed.getTime())) throw new InvalidRequestError(`${what}: "time" must be an ISO 8601 time`);
+  return { time: parsed, timeSource: 'event' };
+}
+
+function optionalTimeZone(record: Record<string, unknown>, what: string): string | undefined {
+  if (record.timeZone === undefined || record.timeZone === null) return undefined;
+  if (typeof record.timeZone !== 'string') throw new InvalidRequestError(`${what}: "timeZone" must be an IANA time zone name`);
+  try {
+    return assertTimeZone(record.timeZone);
+  } catch (error) {
+    throw new InvalidRequestError(`${what}: ${(error as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fan-out
+
+/** A fan-out request, validated: the template, and the time and run it is expanded for. */
+export interface FanOutRequest {
+  readonly to: string;
+  readonly overwrite: boolean;
+  readonly cronName?: string;
+  readonly time: Date;
+  readonly timeSource: 'event' | 'clock';
+  readonly timeZone?: string;
+  readonly runId?: string;
+}
+
+export function isFanOutPayload(value: unknown): boolean {
+  return isRecord(value) && value.source === FANOUT_PAYLOAD_SOURCE;
+}
+
+export function parseFanOutRequest(value: unknown, now: () => Date): FanOutRequest {
+  const what = 'fan-out request';
+  const record = expectRecord(value, what);
+  if (record.source !== FANOUT_PAYLOAD_SOURCE) throw new InvalidRequestError(`${what}: "source" must be "${FANOUT_PAYLOAD_SOURCE}"`);
+  if (record.version !== FANOUT_PAYLOAD_VERSION) {
+    throw new InvalidRequestError(`${what}: version ${JSON.stringify(record.version)} is not one this gateway knows (${FANOUT_PAYLOAD_VERSION}): are the CLI and the gateway the same version?`);
+  }
+  onlyKeys(record, ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId'], what);
+  const to = requiredString(record, 'to', what);
+  assertAllTenantsDestination(to);
+  const { time, timeSource } = eventTime(record, now, what);
+  const timeZone = optionalTimeZone(record, what);
+  for (const key of ['cronName', 'runId'] as const) {
+    if (record[key] !== undefined && record[key] !== null && (typeof record[key] !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(record[key]))) {
+      throw new InvalidRequestError(`${what}: "${key}" must be 1-128 letters, digits, ".", "_", ":" and "-"`);
+    }
+  }
+  return {
+    to,
+    overwrite: optionalBoolean(record, 'overwrite', what).overwrite ?? false,
+    time,
+    timeSource,
+    ...(typeof record.cronName === 'string' && { cronName: record.cronName }),
+    ...(timeZone !== undefined && { timeZone }),
+    ...(typeof record.runId === 'string' && { runId: record.runId }),
+  };
+}
+
+/** What the fan-out answers: what it queued, and the tenants it could not queue. */
+export interface FanOutResult {
+  readonly operation: 'backup-all';
+  readonly runId: string;
+  readonly time: string;
+  readonly template: string;
+  /** `to` expanded for a sample tenant (the first), to show what the keys look like. */
+  readonly sample?: string;
+  readonly tenants: number;
+  readonly queued: number;
+  /** Tenants left out because they could not be queued, with the reason. */
+  readonly failed: readonly { readonly tenant: string; readonly code: string; readonly message: string }[];
+  /** The queue's name, and how many backups it runs at once (the backup function's maximum concurrency), when known. */
+  readonly queue?: string;
+}
+
+export function isValidTenantList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((name) => typeof name === 'string' && isValidTenantName(name));
 }

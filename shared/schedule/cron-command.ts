@@ -24,10 +24,15 @@ import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, RESTORE_FLAGS, type BackupFlag
 import type { BackupCommand, PruneCommand, StorageFlags } from '../operations.js';
 import type { RetentionPolicy, RetentionRule } from '../catalog/retention.js';
 import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
-import { dateFormatProblem, expandTemplate, hasPlaceholders, templateProblem } from './destination-template.js';
+import { dateFormatProblem, expandTemplate, hasPlaceholders, namesTenant, templateProblem } from './destination-template.js';
 
-/** `source` of the payload a cron rule sends to the backup function. */
+/** `source` of the payload a cron schedule (or a rule of the previous version) sends to the backup function. */
 export const CRON_PAYLOAD_SOURCE = 'openclaw.cron';
+
+/** `source` of the payload that starts a fan-out: an all-tenants schedule's, or `tenants backup --all`'s. */
+export const FANOUT_PAYLOAD_SOURCE = 'openclaw.fanout';
+/** The fan-out payload's version: a fan-out function refuses one it does not know. */
+export const FANOUT_PAYLOAD_VERSION = 1;
 
 /** Tags on every rule `cron add` creates. */
 export const TENANT_TAG = 'openclaw:tenant';
@@ -240,6 +245,7 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   // The scheduled backup takes it as the CLI's backup does: a database the function cannot
   // copy consistently is then archived raw with a warning instead of failing the run.
   sqliteRawFallback: 'command',
+  all: { refused: 'a cron backs up one tenant: to schedule every tenant, use `cron add --all --schedule … --name … --to s3://bucket/…/{tenant}/{date}.tar.zst`' },
   awsProfile: {
     refused: 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
   },
@@ -248,8 +254,7 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
   pipe: { refused: '--pipe runs a shell command and is not available in a scheduled (Lambda) backup; the bucket encrypts archives at rest' },
-  all: { refused: 'a cron backs up its own tenant: drop --all (one cron per tenant)' },
-  jobs: { refused: '--jobs goes with --all, which a cron does not take' },
+  jobs: { refused: '--jobs goes with a local --all; a scheduled --all queues every tenant on the gateway, which runs them a bounded number at a time' },
   dryRun: { refused: 'a scheduled backup runs for real: try the command with --dry-run by hand first' },
 };
 
@@ -514,6 +519,20 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
 }
 
 /**
+ * The `--to` of a backup of every tenant: a scheduled destination whose key names
+ * `{tenant}`, so that no two tenants write the same archive.
+ */
+export function assertAllTenantsDestination(to: string): { bucket: string } {
+  const checked = assertScheduledDestination(to);
+  if (!namesTenant(to)) {
+    throw new CronCommandError(
+      `--to ${JSON.stringify(to)} is the same key for every tenant: put {tenant} in it, e.g. s3://bucket/backups/{tenant}/{date}.tar.zst`,
+    );
+  }
+  return checked;
+}
+
+/**
  * A scheduled `--to`: an s3:// URL whose bucket is literal, valid once expanded (with the
  * tenant it is for, or a sample name when one template serves every tenant).
  */
@@ -544,6 +563,57 @@ export interface CronPayload {
   readonly eventId?: string;
   /** The backup (`to` a template) or the prune. */
   readonly command: BackupCommand | PruneCommand;
+}
+
+/** A schedule's context attributes, which EventBridge Scheduler replaces in a target's Input when it fires. */
+export const SCHEDULER_ATTRIBUTES = {
+  scheduledTime: '<aws.scheduler.scheduled-time>',
+  executionId: '<aws.scheduler.execution-id>',
+} as const;
+
+/**
+ * The Input of a tenant's schedule: the payload with the scheduled time and the execution's
+ * ID filled in by Scheduler (quoted: Scheduler replaces the placeholder's text only), and
+ * the schedule's time zone when it is not UTC (dates in `to` are written in it).
+ */
+export function cronScheduleInput(tenant: string, cronName: string, command: BackupCommand | PruneCommand, timeZone?: string): string {
+  const fixed = JSON.stringify({ source: CRON_PAYLOAD_SOURCE, tenant, cronName });
+  if (/[<>]/.test(fixed + JSON.stringify(command) + (timeZone ?? ''))) throw notAShell('"<" and ">"');
+  return (
+    `${fixed.slice(0, -1)},"time":"${SCHEDULER_ATTRIBUTES.scheduledTime}","eventId":"${SCHEDULER_ATTRIBUTES.executionId}",` +
+    `${timeZone === undefined ? '' : `"timeZone":${JSON.stringify(timeZone)},`}"command":${JSON.stringify(command)}}`
+  );
+}
+
+/** What starts a fan-out (protocol.ts parses it): the destination template and the run's identity. */
+export interface FanOutPayload {
+  readonly source: typeof FANOUT_PAYLOAD_SOURCE;
+  readonly version: typeof FANOUT_PAYLOAD_VERSION;
+  /** A template naming {tenant}; dates are filled from `time`. */
+  readonly to: string;
+  readonly overwrite?: boolean;
+  /** The all-tenants cron that fired; absent for `tenants backup --all`. */
+  readonly cronName?: string;
+  /** The scheduled time (ISO 8601); absent: the fan-out's clock. */
+  readonly time?: string;
+  readonly timeZone?: string;
+  /** Identifies the run in logs and messages; absent: the invocation's request ID. */
+  readonly runId?: string;
+}
+
+/** The Input of an all-tenants schedule: a fan-out payload with Scheduler's time and execution ID. */
+export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string } = {}): string {
+  const payload = {
+    source: FANOUT_PAYLOAD_SOURCE,
+    version: FANOUT_PAYLOAD_VERSION,
+    to,
+    ...(options.overwrite === true && { overwrite: true }),
+    cronName,
+    ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
+  };
+  const fixed = JSON.stringify(payload);
+  if (/[<>]/.test(fixed)) throw notAShell('"<" and ">"');
+  return `${fixed.slice(0, -1)},"time":"${SCHEDULER_ATTRIBUTES.scheduledTime}","runId":"${SCHEDULER_ATTRIBUTES.executionId}"}`;
 }
 
 export interface InputTransformer {

@@ -1,5 +1,6 @@
-// Unix cron (5 fields, as in a crontab) → EventBridge's `cron(...)` (6 fields, always UTC),
-// for `openclaw cron add`. Pure: no SDK, no clock unless asked for.
+// Unix cron (5 fields, as in a crontab) → EventBridge's `cron(...)` (6 fields; the syntax
+// of EventBridge rules and of EventBridge Scheduler, which adds a time zone), for
+// `openclaw cron add`. Pure: no SDK, no clock unless asked for.
 //
 // The expression is first validated by cron-parser (ranges, names, steps, impossible dates
 // such as "30 2"), whose parsed value sets are then written out in the syntax EventBridge
@@ -117,9 +118,9 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
   return { schedule, expression, canonical: `${rawMinute} ${rawHour} ${unixDom} ${rawMonth} ${unixDow}` };
 }
 
-/** The next `count` times (UTC) the converted schedule fires after `from`. */
-export function nextRuns(converted: ConvertedSchedule, count: number, from: Date = new Date()): Date[] {
-  const expression = CronExpressionParser.parse(converted.canonical, { tz: 'UTC', currentDate: from });
+/** The next `count` times the converted schedule fires after `from`, its fields read in `timeZone` (default UTC). */
+export function nextRuns(converted: ConvertedSchedule, count: number, from: Date = new Date(), timeZone = 'UTC'): Date[] {
+  const expression = CronExpressionParser.parse(converted.canonical, { tz: timeZone, currentDate: from });
   return expression.take(count).map((date) => date.toDate());
 }
 

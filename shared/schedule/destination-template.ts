@@ -1,6 +1,7 @@
 // Destination templates: where a scheduled or all-tenants backup writes, with the parts that
-// change from run to run left as placeholders, expanded when the backup runs (in UTC, from
-// the scheduled time, so a retried run writes the same key):
+// change from run to run left as placeholders, expanded when the backup runs (from the
+// scheduled time, so a retried run writes the same key; in UTC, or in the schedule's time
+// zone when it has one, so a 00:30 Berlin backup is named after the Berlin date):
 //   {tenant}        the tenant's name (for a template shared by every tenant)
 //   {date}          YYYY-MM-DD                  {time}   HHMMSS
 //   {date:FORMAT}   FORMAT a strftime subset (DATE_FORMATS), what `$(date +FORMAT)` becomes
@@ -60,8 +61,30 @@ export function dateFormatProblem(format: string): string | undefined {
   return undefined;
 }
 
-export function formatDate(format: string, date: Date): string {
-  return format.replace(/%(.)/g, (_match, conversion: string) => DATE_FORMATS[conversion]!(date));
+/** `date` formatted as `date +FORMAT` would in `timeZone` (default UTC). */
+export function formatDate(format: string, date: Date, timeZone?: string): string {
+  const wall = timeZone === undefined ? date : wallClock(date, timeZone);
+  return format.replace(/%(.)/g, (_match, conversion: string) => (conversion === 's' ? DATE_FORMATS.s!(date) : DATE_FORMATS[conversion]!(wall)));
+}
+
+/**
+ * The instant whose UTC fields read as `date`'s local time in `timeZone`: formatting it
+ * with the UTC getters above gives the zone's date and time (seconds since the epoch, `%s`,
+ * come from the real instant).
+ */
+function wallClock(date: Date, timeZone: string): Date {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(date);
+  const field = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((part) => part.type === type)?.value ?? Number.NaN);
+  return new Date(Date.UTC(field('year'), field('month') - 1, field('day'), field('hour'), field('minute'), field('second'), date.getUTCMilliseconds()));
 }
 
 const PLACEHOLDER = /\{(tenant|date|time)(?::([^{}]*))?\}/g;
@@ -85,6 +108,8 @@ export function templateProblem(template: string): string | undefined {
 export interface TemplateValues {
   readonly time: Date;
   readonly tenant?: string;
+  /** The IANA zone dates and times are written in. @default UTC */
+  readonly timeZone?: string;
 }
 
 /** Expands every placeholder; a `{tenant}` without a tenant is refused. */
@@ -96,8 +121,8 @@ export function expandTemplate(template: string, values: TemplateValues): string
       if (values.tenant === undefined) throw new CronCommandError(`the template ${JSON.stringify(template)} names {tenant}, but no tenant was given`);
       return values.tenant;
     }
-    if (name === 'time') return formatDate('%H%M%S', values.time);
-    return formatDate(format ?? '%F', values.time);
+    if (name === 'time') return formatDate('%H%M%S', values.time, values.timeZone);
+    return formatDate(format ?? '%F', values.time, values.timeZone);
   });
 }
 

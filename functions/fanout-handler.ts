@@ -1,0 +1,121 @@
+// The fan-out function (`<prefix>-fanout`): started by an all-tenants schedule (`cron add
+// --all`) or by `tenants backup --all` in remote mode, it queues one backup per tenant
+// (control-plane/fan-out.ts) and answers what it queued. It runs outside the VPC and never
+// touches the tenant volume: the list function names the tenants, the work queue carries
+// the backups to the backup function, which runs a bounded number at a time.
+//
+// Before anything is listed, the template is checked against the gateway's own policy (the
+// bucket and key prefix the backup function may write): a wrong template fails once, here,
+// not 10,000 times in the queue. A scheduled fan-out that queued nothing throws, so Lambda
+// retries it (nothing is doubled); one that queued some tenants but not all answers
+// normally and counts the rest in `QueueSendFailures` (alarmed): retrying it whole would
+// queue every tenant twice. A direct invocation gets the result, failures included, or
+// `{ ok: false, error }`.
+
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+
+import { fanOut, type FanOutOptions } from '../shared/control-plane/fan-out.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { errorBody, isFanOutPayload, parseFanOutRequest, type FailureResponse, type FanOutResult } from '../shared/control-plane/protocol.js';
+import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
+import { InvalidRequestError, RemoteError } from '../shared/errors.js';
+import { expandTemplate } from '../shared/schedule/destination-template.js';
+import type { Handler } from './handlers.js';
+import { ScheduledOperationError } from './scheduled-error.js';
+import { deadlineSignal } from './lambda-context.js';
+import type { ListPage } from './list-client.js';
+import { noMetrics, type OperationMetrics } from './metrics.js';
+
+export interface FanOutHandlerDeps {
+  readonly config: FunctionConfig;
+  readonly logger: Logger;
+  readonly sqs: Pick<SQSClient, 'send'>;
+  readonly queueUrl: string;
+  readonly listPage: ListPage;
+  /** @default none */
+  readonly metrics?: OperationMetrics;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** For tests and the simulation: the back-off's clock and dice. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+  readonly options?: FanOutOptions;
+}
+
+export type FanOutResponse = FanOutResult | FailureResponse;
+
+/** A scheduled fan-out that queued nothing: thrown so Lambda runs it again (its metrics are already counted). */
+class NothingQueuedError extends RemoteError {
+  constructor(message: string) {
+    super('AWS_ERROR', message);
+  }
+}
+
+export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> {
+  const { config, logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
+  const now = deps.now ?? (() => new Date());
+  return async (event, context) => {
+    const started = Date.now();
+    logger.addContext(context);
+    // Scheduled: by an all-tenants cron, whose payload names it.
+    const scheduled = isFanOutPayload(event) && typeof (event as { cronName?: unknown }).cronName === 'string';
+    const trigger = scheduled ? 'schedule' : 'direct';
+    const deadline = deadlineSignal(context, Math.min(config.abortMarginMs, 30_000));
+    try {
+      if (!isFanOutPayload(event)) throw new InvalidRequestError('fan-out request: expected { "source": "openclaw.fanout", "version": 1, "to": … }');
+      const request = parseFanOutRequest(event, now);
+      const runId = request.runId ?? context.awsRequestId;
+      logger.appendKeys({ operation: 'fanout', trigger, runId, ...(request.cronName !== undefined && { cronName: request.cronName }) });
+      const timeZone = request.timeZone;
+      assertRemoteStorage('backup', expandTemplate(request.to, { time: request.time, tenant: 'sample-tenant', ...(timeZone !== undefined && { timeZone }) }), undefined, config);
+      assertOverwriteAllowed(request.overwrite, config);
+      logger.info('fan-out started', { template: request.to, time: request.time.toISOString(), timeSource: request.timeSource, ...(timeZone !== undefined && { timeZone }) });
+
+      const outcome = await fanOut(
+        { template: request.to, overwrite: request.overwrite, time: request.time, runId, ...(timeZone !== undefined && { timeZone }), ...(request.cronName !== undefined && { cronName: request.cronName }) },
+        { sqs: deps.sqs, queueUrl: deps.queueUrl, listPage: deps.listPage, signal: deadline.signal, ...(deps.sleep !== undefined && { sleep: deps.sleep }), ...(deps.random !== undefined && { random: deps.random }) },
+        deps.options,
+      );
+      const attributes = { tenants: outcome.tenants, queued: outcome.queued, failed: outcome.failed.length, pages: outcome.pages, requests: outcome.requests, retries: outcome.retries, complete: outcome.complete };
+      if (outcome.failed.length > 0 || !outcome.complete) {
+        logger.error('fan-out left tenants out', { ...attributes, notQueued: outcome.failed.slice(0, 50) });
+      } else {
+        logger.info('fan-out finished', attributes);
+      }
+      const ok = outcome.failed.length === 0 && outcome.complete;
+      metrics.count(
+        'fanout',
+        { [ok ? 'succeeded' : 'failed']: 1, queued: outcome.queued, queueFailures: outcome.failed.length, durationMs: Date.now() - started },
+        { trigger, runId, cronName: request.cronName, tenants: outcome.tenants, retries: outcome.retries },
+      );
+      if (scheduled && outcome.queued === 0 && outcome.tenants > 0) {
+        throw new NothingQueuedError(`the fan-out queued none of ${outcome.tenants} tenants: ${outcome.failed[0]?.message ?? 'it ran out of time'}`);
+      }
+      return {
+        operation: 'backup-all',
+        runId,
+        time: request.time.toISOString(),
+        template: request.to,
+        ...(outcome.sample !== undefined && { sample: outcome.sample }),
+        tenants: outcome.tenants,
+        queued: outcome.queued,
+        failed: outcome.failed,
+        queue: deps.queueUrl.split('/').pop() ?? deps.queueUrl,
+      };
+    } catch (error) {
+      const body = errorBody(error);
+      if (body.outcome === 'failed') logger.error('fan-out failed', { errorCode: body.code, errorMessage: body.message });
+      else logger.warn('fan-out refused', { errorCode: body.code, errorMessage: body.message });
+      if (!(error instanceof NothingQueuedError)) {
+        metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code });
+      }
+      if (scheduled) throw new ScheduledOperationError(body, error instanceof Error ? error.name : 'Error');
+      return { ok: false, error: body };
+    } finally {
+      deadline.dispose();
+      logger.resetKeys();
+    }
+  };
+}

@@ -1,0 +1,86 @@
+// The backup function's other door: batches of work queue messages (control-plane/
+// work-queue.ts), handed over by its SQS event source mapping, which runs at most
+// MaximumConcurrency of them at once (infra/backup-fanout.ts). Each message is one tenant's
+// backup, run by the same `executeBackup` as a direct or scheduled one (handlers.ts).
+//
+// The answer is the mapping's partial batch response: a message that failed is named in
+// `batchItemFailures`, so only it comes back (after the queue's visibility timeout: the
+// back-off) and, after its last attempt, goes to the work DLQ; the others are deleted. One
+// tenant's failure never touches another's. Two outcomes are not failures, since another try
+// cannot change them and a thousand of them must not look like an outage: a tenant that
+// vanished between the fan-out's list and its backup, and an archive that already exists
+// (an earlier attempt, or a repeated fan-out, wrote it). Both are logged and counted as
+// skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
+
+import { isRecord } from '../shared/control-plane/protocol.js';
+import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
+import { isOpenClawError } from '../shared/errors.js';
+import { executeBackup, type Handler, type HandlerDeps } from './handlers.js';
+
+export interface SqsRecord {
+  readonly messageId: string;
+  readonly body: string;
+  readonly eventSource?: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
+}
+
+export interface SqsBatch {
+  readonly Records: readonly SqsRecord[];
+}
+
+export interface BatchResponse {
+  readonly batchItemFailures: readonly { readonly itemIdentifier: string }[];
+}
+
+/** A batch from an SQS event source mapping. */
+export function isSqsBatch(event: unknown): event is SqsBatch {
+  return (
+    isRecord(event) &&
+    Array.isArray(event.Records) &&
+    event.Records.length > 0 &&
+    event.Records.every((record: unknown) => isRecord(record) && record.eventSource === 'aws:sqs' && typeof record.messageId === 'string' && typeof record.body === 'string')
+  );
+}
+
+/** Why a queued backup had nothing to do, or undefined for a real failure. */
+export function queuedBackupSkip(error: unknown): string | undefined {
+  if (!isOpenClawError(error)) return undefined;
+  if (error.code === 'TENANT_NOT_FOUND') return 'the tenant is gone (it vanished after the fan-out listed it)';
+  if (error.code === 'DESTINATION_EXISTS') return 'its archive exists already (an earlier attempt or run wrote it)';
+  return undefined;
+}
+
+/** Time a message needs at least, besides the abort margin, to be worth starting. */
+export const MIN_BACKUP_TIME_MS = 30_000;
+
+export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
+  return async (event, context) => {
+    if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
+    const failures: { itemIdentifier: string }[] = [];
+    for (const record of event.Records) {
+      if (context.getRemainingTimeInMillis() < deps.config.abortMarginMs + MIN_BACKUP_TIME_MS) {
+        // Not started: it comes back after the visibility timeout, in an invocation of its own.
+        failures.push({ itemIdentifier: record.messageId });
+        continue;
+      }
+      const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+      const run = await executeBackup(
+        deps,
+        context,
+        'queue',
+        () => {
+          deps.logger.appendKeys({ messageId: record.messageId, attempt });
+          const message = parseWorkMessage(record.body);
+          return {
+            command: { tenant: message.tenant, to: message.to, ...(message.overwrite === true && { overwrite: true }) },
+            runId: message.run.id,
+            ...(message.run.cronName !== undefined && { cronName: message.run.cronName }),
+          };
+        },
+        queuedBackupSkip,
+      );
+      if (run.outcome === 'failed') failures.push({ itemIdentifier: record.messageId });
+    }
+    return { batchItemFailures: failures };
+  };
+}

@@ -1,0 +1,127 @@
+// Every tenant, a bounded number at a time: the work queue (`<prefix>-work`) the fan-out
+// function (`<prefix>-fanout`) fills with one message per tenant, and the backup function's
+// SQS event source mapping that drains it, at most `maxConcurrency` backups at once (sized
+// from the tenant file system's throughput mode by default: backup-concurrency.ts), one
+// message per invocation (each backup gets the function's whole timeout), with partial
+// batch responses. A message whose backup failed comes back after the queue's visibility
+// timeout (the back-off: 30 minutes by default, twice the function's timeout, so a retry
+// never overlaps the attempt before it and a failing tenant reaches the DLQ within about
+// 1.5 hours rather than the 4.5 that AWS's generic "six times the timeout" would give; the
+// handler's tenant lock and its "archive exists" skip make an early redelivery harmless),
+// and goes to `<prefix>-work-dlq` after `maxReceiveCount` attempts.
+
+import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { defaultBackupConcurrency, MAX_CONCURRENCY, MIN_CONCURRENCY, type EfsThroughput } from './backup-concurrency.js';
+import type { BackupFunctions } from './backup-functions.js';
+import { coordinatorFunction } from './coordinator-function.js';
+import { SECURE_QUEUE_PROPS } from './secure-defaults.js';
+import { ProblemList } from './validation.js';
+import { FUNCTION_ENV, STACK_PREFIX_PATTERN, workDeadLetterQueueName, workQueueName } from '../shared/control-plane/deployment.js';
+
+/** Attempts of one tenant's queued backup before it goes to the work DLQ. */
+export const DEFAULT_MAX_RECEIVE_COUNT = 3;
+/** The back-off between two attempts: twice the backup function's 15-minute timeout. */
+export const DEFAULT_WORK_VISIBILITY_TIMEOUT = Duration.minutes(30);
+export const FANOUT_TIMEOUT = Duration.minutes(5);
+export const FANOUT_MEMORY_MIB = 512;
+
+/** The environment the fan-out takes from the backup function: what it may write, for its early check. */
+const POLICY_ENV = [FUNCTION_ENV.bucket, FUNCTION_ENV.keyPrefix, FUNCTION_ENV.allowedEndpoints, FUNCTION_ENV.allowOverwrite, FUNCTION_ENV.stackPrefix, FUNCTION_ENV.serviceName, FUNCTION_ENV.connectTimeout, FUNCTION_ENV.requestTimeout];
+
+export interface BackupFanOutProps {
+  readonly prefix: string;
+  readonly functions: BackupFunctions;
+  /** The tenant file system's throughput: sizes the default concurrency. */
+  readonly throughput: EfsThroughput;
+  /**
+   * Backups at once through the queue (the event source mapping's MaximumConcurrency).
+   * @default - from `throughput` (backup-concurrency.ts)
+   */
+  readonly maxConcurrency?: number;
+  /** @default 3 */
+  readonly maxReceiveCount?: number;
+  /** @default 30 minutes */
+  readonly visibilityTimeout?: Duration;
+  /** Where a scheduled fan-out that failed after its retries goes. */
+  readonly asyncDeadLetterQueue: sqs.IQueue;
+}
+
+export class BackupFanOut extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly fanOutFunction: nodejs.NodejsFunction;
+  readonly maxConcurrency: number;
+
+  constructor(scope: Construct, id: string, props: BackupFanOutProps) {
+    super(scope, id);
+    const timeout = props.functions.backupFunction.timeout ?? Duration.minutes(15);
+    const visibilityTimeout = props.visibilityTimeout ?? DEFAULT_WORK_VISIBILITY_TIMEOUT;
+    const problems = new ProblemList('BackupFanOut');
+    problems.check(STACK_PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${STACK_PREFIX_PATTERN.source}`);
+    problems.integerInRange(props.maxConcurrency, 'maxConcurrency', MIN_CONCURRENCY, MAX_CONCURRENCY);
+    problems.integerInRange(props.maxReceiveCount, 'maxReceiveCount', 1, 100);
+    problems.check(
+      visibilityTimeout.toSeconds() >= timeout.toSeconds(),
+      `visibilityTimeout (${visibilityTimeout.toSeconds()} s) must be at least the backup function's timeout (${timeout.toSeconds()} s), or a message reappears while its backup runs`,
+    );
+    if (props.throughput.mode === 'provisioned') {
+      problems.check(props.throughput.provisionedMiBps !== undefined && props.throughput.provisionedMiBps > 0, 'a provisioned file system needs its throughput (efsProvisionedMiBps)');
+    }
+    problems.throwIfAny();
+
+    this.maxConcurrency = props.maxConcurrency ?? defaultBackupConcurrency(props.throughput);
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', { ...SECURE_QUEUE_PROPS, queueName: workDeadLetterQueueName(props.prefix) });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself a dead-letter queue: of the work queue, for backups that failed their last attempt.',
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      ...SECURE_QUEUE_PROPS,
+      queueName: workQueueName(props.prefix),
+      visibilityTimeout,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT },
+    });
+
+    props.functions.backupFunction.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: 1, maxConcurrency: this.maxConcurrency, reportBatchItemFailures: true }),
+    );
+
+    const environment = Object.fromEntries(POLICY_ENV.flatMap((key) => (props.functions.environment[key] === undefined ? [] : [[key, props.functions.environment[key]!]])));
+    this.fanOutFunction = coordinatorFunction(this, 'Function', {
+      prefix: props.prefix,
+      name: 'fanout',
+      description: 'Queues one backup per tenant (all-tenants schedules, tenants backup --all)',
+      functions: props.functions,
+      environment: {
+        ...environment,
+        [FUNCTION_ENV.workQueueUrl]: this.queue.queueUrl,
+        [FUNCTION_ENV.listFunction]: props.functions.listFunction.functionName,
+      },
+      timeout: FANOUT_TIMEOUT,
+      memorySizeMiB: FANOUT_MEMORY_MIB,
+    });
+    this.queue.grantSendMessages(this.fanOutFunction);
+    props.functions.listFunction.grantInvoke(this.fanOutFunction);
+    this.fanOutFunction.configureAsyncInvoke({ onFailure: new SqsDestination(props.asyncDeadLetterQueue), retryAttempts: 2, maxEventAge: Duration.hours(2) });
+    acknowledgeInvokeWildcard(this.fanOutFunction.role, props.functions.listFunction);
+  }
+}
+
+/** `grantInvoke` also allows the function's versions and aliases (`<arn>:*`): nag sees a wildcard there. */
+export function acknowledgeInvokeWildcard(role: iam.IRole | undefined, invoked: lambda.Function): void {
+  const policy = role?.node.tryFindChild('DefaultPolicy');
+  if (policy === undefined) return;
+  const logicalId = Stack.of(invoked).getLogicalId(invoked.node.defaultChild as CfnElement);
+  Validations.of(policy).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+    reason: `lambda:InvokeFunction on ${invoked.node.id} and its versions (what grantInvoke allows): that function only.`,
+  });
+}

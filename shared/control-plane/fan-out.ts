@@ -1,0 +1,227 @@
+// The fan-out: one backup per tenant, as messages on the work queue (work-queue.ts), over
+// the clients it is given (the fan-out function wires SQS and a page source that invokes
+// the list function; tests and the 10,000-tenant simulation mock them).
+//
+// Limits: the tenant list is read a page at a time (`pageSize` names, 1,000 by default), so
+// memory does not grow with the number of tenants; each page is sent in batches of 10
+// (SQS's SendMessageBatch maximum), at most `concurrency` batches in flight. A throttled or
+// failed request, or a batch entry SQS failed on its side, is sent again after an
+// exponential back-off with full jitter (base × 2^attempt, at most `maxDelayMs`, times a
+// random factor), at most `maxAttempts` times; what still fails is reported by tenant, never
+// silently dropped. An entry SQS refuses as the sender's fault, and a request error that no
+// retry can fix (no such queue, access denied), are not retried: the first fails its
+// tenant, the second ends the fan-out with a typed error.
+
+import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, type SQSClient } from '@aws-sdk/client-sqs';
+
+import { RemoteError } from '../errors.js';
+import { expandTemplate } from '../schedule/destination-template.js';
+import { redact } from '../storage/redact.js';
+import { encodeWorkMessage, WORK_MESSAGE_VERSION } from './work-queue.js';
+
+/** SQS's most entries per SendMessageBatch. */
+export const SQS_BATCH_SIZE = 10;
+
+export interface FanOutOptions {
+  /** Names per list page. @default 1000 */
+  readonly pageSize?: number;
+  /** Batches in flight at once. @default 4 */
+  readonly concurrency?: number;
+  /** Sends of one entry at most, the first included. @default 8 */
+  readonly maxAttempts?: number;
+  /** The first back-off's ceiling. @default 200 */
+  readonly baseDelayMs?: number;
+  /** No back-off is longer. @default 20000 */
+  readonly maxDelayMs?: number;
+}
+
+/** One page of tenant names, sorted, and the name to ask for the next one after (absent: the last page). */
+export interface NamesPage {
+  readonly tenants: readonly string[];
+  readonly next?: string;
+}
+
+export interface FanOutDeps {
+  readonly sqs: Pick<SQSClient, 'send'>;
+  readonly queueUrl: string;
+  listPage(after: string | undefined, limit: number): Promise<NamesPage>;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /** Stops the fan-out between batches (the invocation's deadline). */
+  readonly signal?: AbortSignal;
+}
+
+/** The run being fanned out: a validated template and the time its dates are filled from. */
+export interface FanOutRun {
+  readonly template: string;
+  readonly overwrite?: boolean;
+  readonly time: Date;
+  readonly timeZone?: string;
+  readonly runId: string;
+  readonly cronName?: string;
+}
+
+export interface FanOutFailure {
+  readonly tenant: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface FanOutOutcome {
+  /** Tenants listed. */
+  readonly tenants: number;
+  readonly queued: number;
+  readonly failed: readonly FanOutFailure[];
+  readonly pages: number;
+  readonly requests: number;
+  /** Requests or entries answered with throttling or a failure on SQS's side, each followed by a back-off. */
+  readonly retries: number;
+  /** False when the deadline stopped the fan-out before the last page. */
+  readonly complete: boolean;
+  /** The first tenant's destination. */
+  readonly sample?: string;
+}
+
+interface Entry {
+  readonly id: string;
+  readonly tenant: string;
+  readonly body: string;
+}
+
+const RETRIABLE_ERRORS = new Set([
+  'ThrottlingException',
+  'RequestThrottled',
+  'Throttling',
+  'KmsThrottled',
+  'KMS.ThrottlingException',
+  'ServiceUnavailable',
+  'InternalError',
+  'InternalFailure',
+  'RequestTimeout',
+  'TimeoutError',
+  'AbortError',
+]);
+
+function isRetriable(error: unknown): boolean {
+  const shape = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number }; code?: string } | undefined;
+  const status = shape?.$metadata?.httpStatusCode;
+  return (
+    RETRIABLE_ERRORS.has(shape?.name ?? '') ||
+    shape?.$retryable !== undefined ||
+    (status !== undefined && (status >= 500 || status === 429)) ||
+    ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN'].includes(shape?.code ?? '')
+  );
+}
+
+export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOptions = {}): Promise<FanOutOutcome> {
+  const pageSize = options.pageSize ?? 1000;
+  const concurrency = options.concurrency ?? 4;
+  const maxAttempts = options.maxAttempts ?? 8;
+  const baseDelayMs = options.baseDelayMs ?? 200;
+  const maxDelayMs = options.maxDelayMs ?? 20_000;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const random = deps.random ?? Math.random;
+  const aborted = () => deps.signal?.aborted === true;
+
+  const failed: FanOutFailure[] = [];
+  let tenants = 0;
+  let queued = 0;
+  let pages = 0;
+  let requests = 0;
+  let retries = 0;
+  let sample: string | undefined;
+  let complete = true;
+
+  const destination = (tenant: string) =>
+    expandTemplate(run.template, { time: run.time, tenant, ...(run.timeZone !== undefined && { timeZone: run.timeZone }) });
+  const backOff = (attempt: number) => Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+
+  async function sendBatch(batch: readonly Entry[]): Promise<void> {
+    let pending = batch;
+    let lastProblem = { code: 'THROTTLED', message: 'SQS kept throttling' };
+    for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
+      if (attempt > 1) {
+        retries++;
+        await sleep(backOff(attempt - 1));
+      }
+      if (aborted()) break;
+      let output: SendMessageBatchCommandOutput;
+      try {
+        requests++;
+        output = await deps.sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: deps.queueUrl, Entries: pending.map((entry) => ({ Id: entry.id, MessageBody: entry.body })) }),
+        );
+      } catch (error) {
+        const name = (error as Error | undefined)?.name ?? 'Error';
+        const message = redact(String((error as Error | undefined)?.message ?? error).split('\n')[0]!);
+        if (!isRetriable(error)) {
+          throw new RemoteError('AWS_ERROR', `sending to the work queue: ${name}: ${message} (${queued} of ${tenants} tenants listed so far were queued)`);
+        }
+        lastProblem = { code: name === 'ThrottlingException' || name === 'RequestThrottled' ? 'THROTTLED' : 'SQS', message: `${name}: ${message}` };
+        continue;
+      }
+      const byId = new Map(pending.map((entry) => [entry.id, entry]));
+      queued += output.Successful?.length ?? 0;
+      const again: Entry[] = [];
+      for (const failure of output.Failed ?? []) {
+        const entry = byId.get(failure.Id ?? '');
+        if (entry === undefined) continue;
+        if (failure.SenderFault === true) {
+          failed.push({ tenant: entry.tenant, code: failure.Code ?? 'SQS', message: `SQS refused the message: ${failure.Message ?? failure.Code ?? 'sender fault'}` });
+        } else {
+          again.push(entry);
+          lastProblem = { code: failure.Code === 'RequestThrottled' || failure.Code === 'ThrottlingException' ? 'THROTTLED' : 'SQS', message: [failure.Code ?? 'failed', failure.Message].filter((part) => part !== undefined && part !== '').join(': ') };
+        }
+      }
+      pending = again;
+    }
+    for (const entry of pending) {
+      failed.push(aborted() ? { tenant: entry.tenant, code: 'ABORTED', message: 'the fan-out ran out of time before it could queue this tenant' } : { tenant: entry.tenant, ...lastProblem, message: `not queued after ${maxAttempts} attempts: ${lastProblem.message}` });
+    }
+  }
+
+  let after: string | undefined;
+  do {
+    if (aborted()) {
+      complete = false;
+      break;
+    }
+    const page = await deps.listPage(after, pageSize);
+    pages++;
+    tenants += page.tenants.length;
+    const entries = page.tenants.map((tenant, index): Entry => {
+      const to = destination(tenant);
+      sample ??= to;
+      return {
+        id: String(index % SQS_BATCH_SIZE),
+        tenant,
+        body: encodeWorkMessage({
+          version: WORK_MESSAGE_VERSION,
+          kind: 'backup',
+          tenant,
+          to,
+          ...(run.overwrite === true && { overwrite: true }),
+          run: {
+            id: run.runId,
+            time: run.time.toISOString(),
+            template: run.template,
+            ...(run.cronName !== undefined && { cronName: run.cronName }),
+          },
+        }),
+      };
+    });
+    const batches: Entry[][] = [];
+    for (let start = 0; start < entries.length; start += SQS_BATCH_SIZE) batches.push(entries.slice(start, start + SQS_BATCH_SIZE));
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) await sendBatch(batches[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, worker));
+    after = page.next;
+    if (after !== undefined && aborted()) complete = false;
+  } while (after !== undefined && complete);
+
+  return { tenants, queued, failed, pages, requests, retries, complete, ...(sample !== undefined && { sample }) };
+}

@@ -1,0 +1,108 @@
+// The messages of the work queue (`<prefix>-work`): one per tenant to back up, written by
+// the fan-out, read by the backup function through its SQS event source mapping. The
+// format is versioned and documented in docs/scale.md ("The work queue's messages"), since
+// other producers and consumers will share the queue (backups that continue across
+// invocations, issue 19). Pure: no SDK.
+//
+// Version 1, a JSON object:
+//   { "version": 1, "kind": "backup", "tenant": "acme",
+//     "to": "s3://bucket/backups/acme/2026-06-03.tar.zst",   the destination, already expanded
+//     "overwrite": true,                                     optional, only when asked for
+//     "run": { "id": "…", "time": "2026-06-03T03:00:00Z",    the fan-out run and its time
+//              "template": "s3://bucket/backups/{tenant}/{date}.tar.zst",
+//              "cronName": "nightly" } }                     optional: the all-tenants cron
+// A consumer refuses (and so, after the queue's retries, parks in the work DLQ for a later
+// redrive) a message whose version or kind it does not know or that has a field it does not
+// know: a new field or kind comes with a consumer that understands it, and a change of
+// meaning with a new version. Messages stay far below SQS's 256 KiB (a few hundred bytes).
+
+import { InvalidRequestError } from '../errors.js';
+import { parseS3Url } from '../storage/s3-url.js';
+import { isValidTenantName } from '../tenant/names.js';
+
+export const WORK_MESSAGE_VERSION = 1;
+
+/** What the fan-out run that queued a message was. */
+export interface WorkRun {
+  /** The Scheduler execution's ID, or the fan-out invocation's request ID. */
+  readonly id: string;
+  /** ISO 8601: the time the destination's dates were filled from. */
+  readonly time: string;
+  /** The destination template, as given. */
+  readonly template: string;
+  readonly cronName?: string;
+}
+
+export interface BackupWorkMessage {
+  readonly version: typeof WORK_MESSAGE_VERSION;
+  readonly kind: 'backup';
+  readonly tenant: string;
+  /** `s3://bucket/key`, expanded for this tenant and run. */
+  readonly to: string;
+  readonly overwrite?: boolean;
+  readonly run: WorkRun;
+}
+
+export type WorkMessage = BackupWorkMessage;
+
+export function encodeWorkMessage(message: WorkMessage): string {
+  return JSON.stringify(message);
+}
+
+/** The message in an SQS record's body, validated; an InvalidRequestError says what is wrong with it. */
+export function parseWorkMessage(body: string): WorkMessage {
+  const what = 'work queue message';
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new InvalidRequestError(`${what}: not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidRequestError(`${what}: expected a JSON object`);
+  const record = value as Record<string, unknown>;
+  if (record.version !== WORK_MESSAGE_VERSION) {
+    throw new InvalidRequestError(
+      `${what}: version ${JSON.stringify(record.version)} is not one this backup function knows (${WORK_MESSAGE_VERSION}): deploy the version that wrote it, then redrive the work DLQ`,
+    );
+  }
+  if (record.kind !== 'backup') throw new InvalidRequestError(`${what}: kind ${JSON.stringify(record.kind)} is not one this backup function knows ("backup")`);
+  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'run'], what);
+  const tenant = record.tenant;
+  if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new InvalidRequestError(`${what}: "tenant" must be a tenant name`);
+  if (typeof record.to !== 'string') throw new InvalidRequestError(`${what}: "to" must be an s3:// URL`);
+  try {
+    parseS3Url(record.to);
+  } catch (error) {
+    throw new InvalidRequestError(`${what}: "to": ${(error as Error).message}`);
+  }
+  if (record.overwrite !== undefined && typeof record.overwrite !== 'boolean') throw new InvalidRequestError(`${what}: "overwrite" must be true or false`);
+  const run = record.run;
+  if (typeof run !== 'object' || run === null || Array.isArray(run)) throw new InvalidRequestError(`${what}: "run" must be an object`);
+  const runRecord = run as Record<string, unknown>;
+  unknownKeys(runRecord, ['id', 'time', 'template', 'cronName'], `${what} run`);
+  for (const key of ['id', 'time', 'template'] as const) {
+    if (typeof runRecord[key] !== 'string') throw new InvalidRequestError(`${what}: "run.${key}" must be a string`);
+  }
+  if (Number.isNaN(Date.parse(runRecord.time as string))) throw new InvalidRequestError(`${what}: "run.time" must be an ISO 8601 time`);
+  if (runRecord.cronName !== undefined && typeof runRecord.cronName !== 'string') throw new InvalidRequestError(`${what}: "run.cronName" must be a string`);
+  return {
+    version: WORK_MESSAGE_VERSION,
+    kind: 'backup',
+    tenant,
+    to: record.to,
+    ...(record.overwrite === true && { overwrite: true }),
+    run: {
+      id: runRecord.id as string,
+      time: runRecord.time as string,
+      template: runRecord.template as string,
+      ...(typeof runRecord.cronName === 'string' && { cronName: runRecord.cronName }),
+    },
+  };
+}
+
+function unknownKeys(record: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  const unknown = Object.keys(record).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) {
+    throw new InvalidRequestError(`${what}: unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (written by a newer version?)`);
+  }
+}

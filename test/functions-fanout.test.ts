@@ -1,0 +1,169 @@
+// The fan-out function's handler (functions/fanout-handler.ts) over mocked SQS and a page
+// source, the list client it and the monitor use (functions/list-client.ts) over a mocked
+// Lambda, and the list function's pages (functions/handlers.ts listHandler on a temp dir).
+
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
+import { fanOutHandler } from '../functions/fanout-handler.js';
+import { listHandler, ScheduledOperationError } from '../functions/handlers.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import { allTenantNames, listFunctionPages } from '../functions/list-client.js';
+import type { MetricCounts } from '../functions/metrics.js';
+import { tempDir } from './helpers/tree.js';
+
+const sqs = mockClient(SQSClient);
+const lambda = mockClient(LambdaClient);
+const QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/openclaw-backup-work';
+const logger = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'SILENT' });
+const config: FunctionConfig = { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], abortMarginMs: 60_000 };
+const context: LambdaContext = {
+  awsRequestId: 'req-f',
+  functionName: 'openclaw-backup-fanout',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-fanout',
+  memoryLimitInMB: '256',
+  getRemainingTimeInMillis: () => 300_000,
+};
+/** A Lambda answer's payload (the SDK's blob adapter type, which tests need not build). */
+const payloadOf = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as never;
+const okFor = (input: SendMessageBatchCommandInput) => ({ Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })), Failed: [] });
+
+beforeEach(() => {
+  sqs.reset();
+  lambda.reset();
+  sqs.on(SendMessageBatchCommand).callsFake(okFor);
+});
+afterAll(() => {
+  sqs.restore();
+  lambda.restore();
+});
+
+function fanOut(names: string[]) {
+  const counts: { operation: string; counts: MetricCounts; properties?: Record<string, unknown> }[] = [];
+  let listed = 0;
+  const handle = fanOutHandler({
+    config,
+    logger,
+    sqs: new SQSClient({ region: 'eu-west-1' }),
+    queueUrl: QUEUE,
+    listPage: async (after, limit) => {
+      listed++;
+      const start = after === undefined ? 0 : names.indexOf(after) + 1;
+      const tenants = names.slice(start, start + limit);
+      return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
+    },
+    metrics: { record() {}, count: (operation, values, properties) => void counts.push({ operation, counts: values, ...(properties !== undefined && { properties }) }) },
+    now: () => new Date('2026-06-03T09:15:00Z'),
+    sleep: async () => {},
+  });
+  return { handle, counts, listed: () => listed };
+}
+
+const payload = (extra: Record<string, unknown> = {}) => ({ source: 'openclaw.fanout', version: 1, to: 's3://my-bucket/backups/{tenant}/{date}-{time}.tar.zst', ...extra });
+
+describe('fan-out handler', () => {
+  it('queues every tenant for a direct invocation and answers what it queued', async () => {
+    const { handle, counts } = fanOut(['acme', 'beta', 'gamma']);
+    const answer = await handle(payload(), context);
+    expect(answer).toEqual({
+      operation: 'backup-all',
+      runId: 'req-f',
+      time: '2026-06-03T09:15:00.000Z',
+      template: 's3://my-bucket/backups/{tenant}/{date}-{time}.tar.zst',
+      sample: 's3://my-bucket/backups/acme/2026-06-03-091500.tar.zst',
+      tenants: 3,
+      queued: 3,
+      failed: [],
+      queue: 'openclaw-backup-work',
+    });
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => parseWorkMessage(entry.MessageBody!)));
+    expect(bodies.map((body) => body.to)).toEqual(['acme', 'beta', 'gamma'].map((tenant) => `s3://my-bucket/backups/${tenant}/2026-06-03-091500.tar.zst`));
+    expect(counts).toEqual([{ operation: 'fanout', counts: { succeeded: 1, queued: 3, queueFailures: 0, durationMs: expect.any(Number) }, properties: expect.objectContaining({ trigger: 'direct', runId: 'req-f' }) }]);
+  });
+
+  it('takes the scheduled time, zone and run ID an all-tenants schedule passes', async () => {
+    const { handle } = fanOut(['acme']);
+    const answer = await handle(payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z', timeZone: 'Europe/Berlin', runId: 'exec-1' }), context);
+    expect(answer).toMatchObject({ runId: 'exec-1', sample: 's3://my-bucket/backups/acme/2026-06-03-003000.tar.zst' });
+  });
+
+  it('refuses a template the gateway could not write before it lists a single tenant', async () => {
+    const { handle, listed, counts } = fanOut(['acme']);
+    expect(await handle(payload({ to: 's3://other-bucket/{tenant}.tar.zst' }), context)).toEqual({
+      ok: false,
+      error: { code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: expect.stringMatching(/backs up to s3:\/\/my-bucket\/backups\/ only/) },
+    });
+    expect(await handle(payload({ to: 's3://my-bucket/backups/all.tar.zst' }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_CRON_COMMAND', message: expect.stringMatching(/same key for every tenant/) } });
+    expect(await handle(payload({ overwrite: true }), context)).toMatchObject({ ok: false, error: { code: 'OVERWRITE_NOT_ALLOWED' } });
+    expect(await handle({ source: 'openclaw.fanout', version: 9, to: 's3://my-bucket/backups/{tenant}' }, context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
+    expect(listed()).toBe(0);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(counts.map((entry) => entry.counts)).toEqual(Array(4).fill({ refused: 1, durationMs: expect.any(Number) }));
+  });
+
+  it('throws for a scheduled run that could queue nothing (Lambda runs it again), answers one that queued some', async () => {
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('slow down'), { name: 'ThrottlingException' }));
+    const none = fanOut(['acme', 'beta']);
+    await expect(none.handle(payload({ cronName: 'nightly' }), context)).rejects.toBeInstanceOf(ScheduledOperationError);
+    expect(none.counts[0]!.counts).toMatchObject({ failed: 1, queued: 0, queueFailures: 2 });
+
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
+      Successful: input.Entries!.slice(1).map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })),
+      Failed: [{ Id: input.Entries![0]!.Id!, SenderFault: true, Code: 'InvalidParameterValue', Message: 'bad' }],
+    }));
+    const some = fanOut(['acme', 'beta']);
+    const answer = await some.handle(payload({ cronName: 'nightly' }), context);
+    expect(answer).toMatchObject({ tenants: 2, queued: 1, failed: [{ tenant: 'acme', code: 'InvalidParameterValue' }] });
+    expect(some.counts[0]!.counts).toMatchObject({ failed: 1, queued: 1, queueFailures: 1 });
+  });
+});
+
+describe('list client', () => {
+  it('asks the list function for pages and collects every name', async () => {
+    lambda
+      .on(InvokeCommand)
+      .resolvesOnce({ Payload: payloadOf({ tenants: ['a', 'b'], next: 'b' }) })
+      .resolvesOnce({ Payload: payloadOf({ tenants: ['c'] }) });
+    const names = await allTenantNames(listFunctionPages(new LambdaClient({ region: 'eu-west-1' }), 'openclaw-backup-list'), 2);
+    expect(names).toEqual(['a', 'b', 'c']);
+    expect(lambda.commandCalls(InvokeCommand).map((call) => JSON.parse(new TextDecoder().decode(call.args[0].input.Payload as Uint8Array)))).toEqual([
+      { names: true, limit: 2 },
+      { names: true, limit: 2, after: 'b' },
+    ]);
+  });
+
+  it('never mistakes a failure for an empty list', async () => {
+    const pages = listFunctionPages(new LambdaClient({ region: 'eu-west-1' }), 'openclaw-backup-list');
+    lambda.on(InvokeCommand).resolves({ FunctionError: 'Unhandled', Payload: payloadOf({ errorMessage: 'Task timed out after 60.00 seconds' }) });
+    await expect(pages(undefined, 10)).rejects.toMatchObject({ code: 'REMOTE_FUNCTION_ERROR', message: 'openclaw-backup-list failed: Task timed out after 60.00 seconds' });
+    lambda.on(InvokeCommand).resolves({ Payload: payloadOf({ ok: false, error: { code: 'FILESYSTEM', outcome: 'failed', message: 'EIO' } }) });
+    await expect(pages(undefined, 10)).rejects.toMatchObject({ code: 'FILESYSTEM' });
+    lambda.on(InvokeCommand).resolves({ Payload: payloadOf({ tenants: ['../etc'] }) });
+    await expect(pages(undefined, 10)).rejects.toMatchObject({ code: 'REMOTE_PROTOCOL' });
+  });
+});
+
+describe('list function pages', () => {
+  const dir = tempDir('openclaw-list-pages-');
+  afterAll(() => dir.cleanup());
+
+  it('answers sorted pages of names and where the next one starts', async () => {
+    for (const name of ['delta', 'alpha', 'charlie', 'bravo', 'echo']) mkdirSync(path.join(dir.path, name));
+    const list = listHandler({ config: { ...config, tenantsDir: dir.path }, logger });
+    expect(await list({ names: true, limit: 2 }, context)).toEqual({ tenants: ['alpha', 'bravo'], next: 'bravo' });
+    expect(await list({ names: true, limit: 2, after: 'bravo' }, context)).toEqual({ tenants: ['charlie', 'delta'], next: 'delta' });
+    expect(await list({ names: true, limit: 2, after: 'delta' }, context)).toEqual({ tenants: ['echo'] });
+    // A name that vanished between two pages still places the next page.
+    expect(await list({ names: true, limit: 2, after: 'beta' }, context)).toEqual({ tenants: ['bravo', 'charlie'], next: 'charlie' });
+    expect(await list({ limit: 2 }, context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: expect.stringMatching(/go with "names": true/) } });
+    expect(await list({ names: true, limit: 0 }, context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
+  });
+});

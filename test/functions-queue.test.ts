@@ -1,0 +1,156 @@
+// The backup function fed by its SQS event source mapping (functions/queue-handler.ts):
+// real backups of real tenants (a temp dir stands for the EFS mount, s3rver for the bucket)
+// from work queue messages, and the partial batch response: one tenant's failure never
+// touches another's, a vanished tenant and an existing archive are skipped (not failures,
+// no completion event), an unreadable message fails so it lands in the DLQ, a message that
+// would start too late is handed back unstarted. Metrics and completion events are captured.
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { encodeWorkMessage, type BackupWorkMessage } from '../shared/control-plane/work-queue.js';
+import { localOperations, type TenantOperations } from '../shared/operations.js';
+import { completionPublisher } from '../functions/events.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import type { OperationRecord } from '../functions/metrics.js';
+import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue-handler.js';
+import { tempDir } from './helpers/tree.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+
+const dir = tempDir('openclaw-queue-');
+const base = path.join(dir.path, 'mnt-tenants');
+const eventBridge = mockClient(EventBridgeClient);
+const logger = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'SILENT' });
+let server: S3TestServer;
+let config: FunctionConfig;
+let operations: TenantOperations;
+
+function context(remainingMs = 900_000): LambdaContext {
+  const deadline = Date.now() + remainingMs;
+  return {
+    awsRequestId: 'req-q',
+    functionName: 'openclaw-backup-backup',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
+    memoryLimitInMB: '2048',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+function message(tenant: string, to = `s3://backups/nightly/${tenant}/2026-06-03.tar.zst`): BackupWorkMessage {
+  return { version: 1, kind: 'backup', tenant, to, run: { id: 'run-7', time: '2026-06-03T03:00:00.000Z', template: 's3://backups/nightly/{tenant}/{date}.tar.zst', cronName: 'nightly' } };
+}
+
+function record(id: string, body: string, receiveCount = 1): SqsRecord {
+  return { messageId: id, body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: String(receiveCount) } };
+}
+
+function handler() {
+  const records: OperationRecord[] = [];
+  const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'openclaw-backup-events', logger);
+  const metrics = { record: (entry: OperationRecord) => void records.push(entry), count() {} };
+  return { handle: workQueueHandler({ config, logger, publish, operations, metrics }), records };
+}
+
+const events = () =>
+  eventBridge.commandCalls(PutEventsCommand).map((call) => {
+    const entry = call.args[0].input.Entries![0]!;
+    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
+  });
+
+beforeAll(async () => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10, mediaFiles: 0 });
+  createSampleTenant(path.join(base, 'beta'), { sessions: 1, memoryRows: 5, mediaFiles: 0 });
+  server = await startS3Server({ bucket: 'backups' });
+  config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], eventBus: 'openclaw-backup-events', stackPrefix: 'openclaw-backup', abortMarginMs: 1000 };
+  // The function writes with its role to AWS S3; here the same backups go to s3rver.
+  const local = localOperations(base);
+  operations = {
+    ...local,
+    backup: (command, hooks) => local.backup({ ...command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'x' } }, hooks),
+  };
+});
+afterAll(async () => {
+  eventBridge.restore();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  eventBridge.reset();
+  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe('work queue handler', () => {
+  it('recognises SQS batches only', () => {
+    expect(isSqsBatch({ Records: [record('m1', '{}')] })).toBe(true);
+    expect(isSqsBatch({ Records: [] })).toBe(false);
+    expect(isSqsBatch({ Records: [{ eventSource: 'aws:s3', messageId: 'x', body: '' }] })).toBe(false);
+    expect(isSqsBatch({ tenant: 'acme', to: 's3://b/k' })).toBe(false);
+  });
+
+  it('backs up each tenant of a batch on its own: one failure is reported alone, a vanished tenant is skipped', async () => {
+    const { handle, records } = handler();
+    const answer = await handle(
+      {
+        Records: [
+          record('m-acme', encodeWorkMessage(message('acme'))),
+          record('m-ghost', encodeWorkMessage(message('ghost'))),
+          // The gateway may write only to its own bucket: refused, and reported for a retry.
+          record('m-elsewhere', encodeWorkMessage(message('beta', 's3://not-ours/beta.tar.zst'))),
+          record('m-beta', encodeWorkMessage(message('beta'))),
+        ],
+      },
+      context(),
+    );
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-elsewhere' }] });
+    expect(records.map((entry) => [entry.tenant, entry.outcome, entry.trigger, entry.errorCode])).toEqual([
+      ['acme', 'succeeded', 'queue', undefined],
+      ['ghost', 'skipped', 'queue', 'TENANT_NOT_FOUND'],
+      ['beta', 'failed', 'queue', 'LOCATION_NOT_ALLOWED'],
+      ['beta', 'succeeded', 'queue', undefined],
+    ]);
+    expect(records[0]).toMatchObject({ runId: 'run-7', cronName: 'nightly', bytes: expect.any(Number), archiveBytes: expect.any(Number), files: expect.any(Number) });
+    expect(records[1]!.reason).toMatch(/vanished/);
+    // Completion events for the backups that ran or failed; none for the skip.
+    expect(events().map((event) => [event.detailType, event.detail.tenant, event.detail.trigger, event.detail.runId])).toEqual([
+      ['OpenClaw Backup Succeeded', 'acme', 'queue', 'run-7'],
+      ['OpenClaw Backup Failed', 'beta', 'queue', 'run-7'],
+      ['OpenClaw Backup Succeeded', 'beta', 'queue', 'run-7'],
+    ]);
+  });
+
+  it('skips a message whose archive exists already (a repeated fan-out, or an attempt that finished)', async () => {
+    const { handle, records } = handler();
+    const body = encodeWorkMessage(message('acme', 's3://backups/twice/acme.tar.zst'));
+    expect(await handle({ Records: [record('first', body)] }, context())).toEqual({ batchItemFailures: [] });
+    expect(await handle({ Records: [record('again', body, 2)] }, context())).toEqual({ batchItemFailures: [] });
+    expect(records.map((entry) => [entry.outcome, entry.errorCode])).toEqual([
+      ['succeeded', undefined],
+      ['skipped', 'DESTINATION_EXISTS'],
+    ]);
+  });
+
+  it('fails a message it cannot read, so that it reaches the DLQ as it was', async () => {
+    const { handle, records } = handler();
+    const newer = JSON.stringify({ ...message('acme'), version: 2 });
+    const answer = await handle({ Records: [record('m-newer', newer), record('m-junk', 'not json')] }, context());
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-newer' }, { itemIdentifier: 'm-junk' }] });
+    expect(records.map((entry) => [entry.outcome, entry.errorCode, entry.tenant])).toEqual([
+      ['failed', 'INVALID_REQUEST', null],
+      ['failed', 'INVALID_REQUEST', null],
+    ]);
+  });
+
+  it('hands back unstarted a message the invocation has no time left for', async () => {
+    const { handle, records } = handler();
+    const answer = await handle({ Records: [record('late', encodeWorkMessage(message('acme', 's3://backups/late/acme.tar.zst')))] }, context(20_000));
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'late' }] });
+    expect(records).toEqual([]);
+  });
+});

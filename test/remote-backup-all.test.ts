@@ -1,0 +1,128 @@
+// `openclaw --stack P tenants backup --all --to TEMPLATE` in-process: the exact Invoke of the
+// fan-out function, the answer printed (and exit 1 when tenants were left out), what is
+// refused before any call, and a run where the mocked Invoke hands the payload to the real
+// fan-out handler, whose messages land on a mocked queue.
+
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
+import { fanOutHandler } from '../functions/fanout-handler.js';
+import { runMain as run } from './helpers/run-main.js';
+
+const lambda = mockClient(LambdaClient);
+const sqs = mockClient(SQSClient);
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as never;
+const TEMPLATE = 's3://my-bucket/backups/{tenant}/{date}.tar.zst';
+
+const RESULT = {
+  operation: 'backup-all',
+  runId: 'req-9',
+  time: '2026-06-03T09:00:00.000Z',
+  template: TEMPLATE,
+  sample: 's3://my-bucket/backups/acme/2026-06-03.tar.zst',
+  tenants: 3,
+  queued: 3,
+  failed: [],
+  queue: 'openclaw-backup-work',
+};
+
+beforeEach(() => {
+  lambda.reset();
+  sqs.reset();
+  vi.stubEnv('OPENCLAW_STACK', '');
+  vi.stubEnv('AWS_REGION', 'eu-west-1');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+});
+afterEach(() => vi.unstubAllEnvs());
+afterAll(() => {
+  lambda.restore();
+  sqs.restore();
+});
+
+const backupAll = (...extra: string[]) => run(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', TEMPLATE, ...extra]);
+
+describe('tenants backup --all on a gateway', () => {
+  it('invokes the fan-out once and prints what it queued', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(RESULT) });
+    const result = await backupAll();
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const [call] = lambda.commandCalls(InvokeCommand);
+    expect(call!.args[0].input.FunctionName).toBe('openclaw-backup-fanout');
+    expect(call!.args[0].input.InvocationType).toBe('RequestResponse');
+    expect(JSON.parse(new TextDecoder().decode(call!.args[0].input.Payload as Uint8Array))).toEqual({ source: 'openclaw.fanout', version: 1, to: TEMPLATE });
+    expect(result.stdout.split('\n')).toEqual([
+      `Queued 3 of 3 tenants for backup on openclaw-backup (run req-9), to ${TEMPLATE}`,
+      '  e.g.      s3://my-bucket/backups/acme/2026-06-03.tar.zst',
+      '  they run on the gateway a bounded number at a time, from the queue openclaw-backup-work: follow them with `openclaw --stack openclaw-backup doctor` and the dashboard',
+      '',
+    ]);
+  });
+
+  it('names the tenants it could not queue and exits 1, with one JSON object under --json', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ...RESULT, queued: 2, failed: [{ tenant: 'beta', code: 'THROTTLED', message: 'not queued after 8 attempts: ThrottlingException: slow down' }] }) });
+    const result = await backupAll();
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^Queued 2 of 3 tenants/);
+    expect(result.stdout).toContain('  not queued 1:\n    beta: THROTTLED: not queued after 8 attempts: ThrottlingException: slow down\n');
+    expect(result.stderr).toBe('');
+    const json = await run(['--stack', 'openclaw-backup', '--json', 'tenants', 'backup', '--all', '--to', TEMPLATE]);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ operation: 'backup-all', queued: 2 });
+  });
+
+  it('refuses before any call what cannot work', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', 's3://my-bucket/backups/all.tar.zst'], /same key for every tenant: put \{tenant\} in it/],
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--all', '--to', TEMPLATE], /drop the tenant name "acme"/],
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', '/var/backups/{tenant}.tar.zst'], /--to must be s3:\/\/bucket\/key/],
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', TEMPLATE, '--endpoint', 'https://minio.example'], /drop --endpoint/],
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', '--to', TEMPLATE], /needs a tenant name, or --all/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(args);
+      expect(result.status, message.source).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    expect(lambda.calls()).toHaveLength(0);
+  });
+
+  it('queues, through the real fan-out handler, one message per tenant the list function names', async () => {
+    const handle = fanOutHandler({
+      config: { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], abortMarginMs: 60_000 },
+      logger: new Logger({ serviceName: 'openclaw-backup', logLevel: 'SILENT' }),
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/openclaw-backup-work',
+      listPage: async () => ({ tenants: ['acme', 'beta'] }),
+      now: () => new Date('2026-06-03T09:00:00Z'),
+    });
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({ Successful: input.Entries!.map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })) }));
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const answer = await handle(JSON.parse(new TextDecoder().decode(input.Payload)), {
+        awsRequestId: 'req-real',
+        functionName: 'openclaw-backup-fanout',
+        functionVersion: '$LATEST',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-fanout',
+        memoryLimitInMB: '256',
+        getRemainingTimeInMillis: () => 300_000,
+      });
+      return { StatusCode: 200, Payload: encode(answer) };
+    });
+    const result = await backupAll();
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^Queued 2 of 2 tenants for backup on openclaw-backup \(run req-real\)/);
+    const messages = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => parseWorkMessage(entry.MessageBody!)));
+    expect(messages.map((message) => message.to)).toEqual(['s3://my-bucket/backups/acme/2026-06-03.tar.zst', 's3://my-bucket/backups/beta/2026-06-03.tar.zst']);
+  });
+
+  it('says where every tenant is backed up in local mode, for now', async () => {
+    const result = await run(['tenants', 'backup', '--all', '--to', '/tmp/never/{tenant}.tar.zst']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/runs on a deployed gateway in this version/);
+  });
+});
