@@ -78,9 +78,13 @@ describe('the schedules\' side', () => {
     const statements = roleStatements(t, role);
     expect(statements.find((statement) => statement.Sid === 'InvokeScheduleTargets')).toMatchObject({
       Action: 'lambda:InvokeFunction',
-      Resource: expect.arrayContaining([{ 'Fn::GetAtt': [fn(t, 'backup'), 'Arn'] }, { 'Fn::GetAtt': [fn(t, 'fanout'), 'Arn'] }]),
+      Resource: expect.arrayContaining([
+        { 'Fn::GetAtt': [fn(t, 'backup'), 'Arn'] },
+        { 'Fn::GetAtt': [fn(t, 'fanout'), 'Arn'] },
+        { 'Fn::GetAtt': [fn(t, 'prune'), 'Arn'] },
+      ]),
     });
-    expect(statements.find((statement) => statement.Sid === 'InvokeScheduleTargets')!.Resource).toHaveLength(2);
+    expect(statements.find((statement) => statement.Sid === 'InvokeScheduleTargets')!.Resource).toHaveLength(3);
     const dlq = queue(t, 'openclaw-backup-schedule-dlq');
     expect(statements.filter((statement) => statement.Sid !== 'InvokeScheduleTargets')).toEqual([
       expect.objectContaining({ Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], Resource: { 'Fn::GetAtt': [dlq, 'Arn'] } }),
@@ -222,6 +226,7 @@ describe('alarms that reach someone', () => {
         'coordinator-errors',
         'fanout-failures',
         'freshness-check-missing',
+        'prune-errors',
         'restore-errors',
         'restore-failures',
         'restore-near-timeout',

@@ -136,7 +136,7 @@ describe('remote and local runs of the new commands', () => {
     expect(JSON.parse(events[0]!.Detail!)).toMatchObject({ tenant: 'acme', location: 's3://backups/backups/acme/', trigger: 'direct', kept: 3, removed: 1 });
   });
 
-  it('refuses what the gateway does not allow, and --all, as local mode would refuse a usage error', async () => {
+  it('refuses what the gateway does not allow, and --jobs with --all, as local mode would refuse a usage error', async () => {
     const outside = await remote(['tenants', 'prune', 'acme', '--in', 's3://backups/', '--keep-last', '1']);
     expect(outside.status).toBe(3);
     expect(outside.stderr).toMatch(/--in must be s3:\/\/backups\/backups\/…/);
@@ -148,9 +148,9 @@ describe('remote and local runs of the new commands', () => {
     const localPath = await remote(['tenants', 'backups', 'acme', '--in', '/var/backups/']);
     expect(localPath.status).toBe(2);
     expect(localPath.stderr).toMatch(/--in must be s3:\/\/bucket\/prefix\//);
-    const all = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst']);
+    const all = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst', '--jobs', '2']);
     expect(all.status).toBe(2);
-    expect(all.stderr).toMatch(/^openclaw: tenants backup --all is not available remotely yet/);
+    expect(all.stderr).toMatch(/^openclaw: --jobs is for --all on this machine/);
   });
 });
 
