@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    // OPENCLAW_CRONTAB: no test may reach the user's real crontab by accident (`cron add`
+    // without --stack); tests that want one give their own stand-in, or '' inside a private
+    // mount namespace (cron-local.test.ts).
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', OPENCLAW_CRONTAB: '/nonexistent/tests-never-use-the-real-crontab' },
   },
 });

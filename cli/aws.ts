@@ -13,6 +13,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
+import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 
 /** Invokes can run 15 minutes: wait a little longer than that for the answer. */
 const INVOKE_SOCKET_TIMEOUT_MS = 16 * 60 * 1000;
@@ -22,12 +23,24 @@ const CONTROL_SOCKET_TIMEOUT_MS = 30_000;
 
 // `socketTimeout` (idle) rather than `requestTimeout`: since @smithy/node-http-handler 4.x the
 // latter only logs a warning unless `throwOnRequestTimeout` is set.
-function baseConfig(plane: ControlPlane, socketTimeout = CONTROL_SOCKET_TIMEOUT_MS) {
+//
+// An endpoint the environment or the profile configures for the service (AWS_ENDPOINT_URL,
+// a profile's endpoint_url: LocalStack, a VPC endpoint) is passed explicitly: the SDK reads
+// it for AWS_PROFILE only, so `--aws-profile` must mean the same (configured-endpoint.ts).
+async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout = CONTROL_SOCKET_TIMEOUT_MS) {
+  const endpoint = await controlPlaneEndpoint(plane, serviceId);
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
     ...(plane.region !== undefined && { region: plane.region }),
+    ...(endpoint !== undefined && { endpoint: endpoint.url }),
     requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout },
   };
+}
+
+/** The endpoint configured for one of the control plane's services, if any (`doctor` shows them). */
+export async function controlPlaneEndpoint(plane: ControlPlane, serviceId: string): Promise<ConfiguredEndpoint | undefined> {
+  const { configuredEndpoint } = await import('../shared/storage/configured-endpoint.js');
+  return configuredEndpoint(serviceId, { profile: plane.profile });
 }
 
 const clients = new Map<string, Promise<unknown>>();
@@ -50,24 +63,24 @@ const keyOf = (kind: string, plane: ControlPlane) => `${kind}\u0000${plane.profi
 export function invokeClient(plane: ControlPlane): Promise<LambdaClient> {
   return cached(keyOf('invoke', plane), async () => {
     const { LambdaClient } = await import('@aws-sdk/client-lambda');
-    return new LambdaClient({ ...baseConfig(plane, INVOKE_SOCKET_TIMEOUT_MS), maxAttempts: 1 });
+    return new LambdaClient({ ...(await baseConfig(plane, 'Lambda', INVOKE_SOCKET_TIMEOUT_MS)), maxAttempts: 1 });
   });
 }
 
 /** For reading function configuration: the SDK's retries. */
 export function lambdaClient(plane: ControlPlane): Promise<LambdaClient> {
-  return cached(keyOf('lambda', plane), async () => new (await import('@aws-sdk/client-lambda')).LambdaClient(baseConfig(plane)));
+  return cached(keyOf('lambda', plane), async () => new (await import('@aws-sdk/client-lambda')).LambdaClient(await baseConfig(plane, 'Lambda')));
 }
 
 export function eventBridgeClient(plane: ControlPlane): Promise<EventBridgeClient> {
-  return cached(keyOf('events', plane), async () => new (await import('@aws-sdk/client-eventbridge')).EventBridgeClient(baseConfig(plane)));
+  return cached(keyOf('events', plane), async () => new (await import('@aws-sdk/client-eventbridge')).EventBridgeClient(await baseConfig(plane, 'EventBridge')));
 }
 
 export function efsClient(plane: ControlPlane): Promise<EFSClient> {
-  return cached(keyOf('efs', plane), async () => new (await import('@aws-sdk/client-efs')).EFSClient(baseConfig(plane)));
+  return cached(keyOf('efs', plane), async () => new (await import('@aws-sdk/client-efs')).EFSClient(await baseConfig(plane, 'EFS')));
 }
 
 /** For doctor's read-only network checks (Describe* calls only). */
 export function ec2Client(plane: ControlPlane): Promise<EC2Client> {
-  return cached(keyOf('ec2', plane), async () => new (await import('@aws-sdk/client-ec2')).EC2Client(baseConfig(plane)));
+  return cached(keyOf('ec2', plane), async () => new (await import('@aws-sdk/client-ec2')).EC2Client(await baseConfig(plane, 'EC2')));
 }

@@ -1,22 +1,26 @@
 // `openclaw cron add|list|rm`: scheduled backups as EventBridge rules on a deployed gateway
 // (remote mode), through the service in shared/control-plane/cron-service.ts (loaded, with
-// the SDK, only when one runs). In local mode the commands point at the system crontab, and
-// `add` prints the crontab line that does the same on this machine.
+// the SDK, only when one runs). In local mode (no --stack) they install, list and remove
+// entries of this user's crontab (cron-local.ts).
 
 import type { Command } from 'commander';
 
 import { UsageError } from '../shared/errors.js';
-import { assertOpenclawCommandLine, crontabLine } from '../shared/schedule/cron-command.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { eventBridgeClient, lambdaClient } from './aws.js';
-import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
+import { addControlPlaneOptions, type CliContext } from './context.js';
+import { addLocalCron, listLocalCrons, removeLocalCron } from './cron-local.js';
 
 export function registerCron(program: Command, context: CliContext): void {
   const cron = program
     .command('cron')
-    .description('schedule backups on the gateway as EventBridge rules (remote mode; UTC)')
-    .addHelpText('after', '\nIn local mode (no --stack) use the system crontab; "cron add" prints the line to add.');
+    .description('schedule backups: on the gateway as EventBridge rules (remote mode; UTC), else in this user\'s crontab (local time)')
+    .addHelpText(
+      'after',
+      '\nWithout --stack the crons are lines of this user\'s crontab, marked "# openclaw:<tenant>:<name>"; each runs this\n' +
+        'node and CLI by absolute path with this --tenants-dir, and appends its output to a log file.',
+    );
 
   addControlPlaneOptions(
     cron
@@ -27,13 +31,16 @@ export function registerCron(program: Command, context: CliContext): void {
       .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup')
       .requiredOption('--cmd <command>', 'the openclaw tenants backup command to run; $(date +FORMAT) is expanded when it runs')
       .option('--replace', 'replace an existing cron of that name')
+      .option('--log <file>', 'local mode: the file the cron\'s output is appended to (default ~/.openclaw/logs/cron-<tenant>-<name>.log)')
       .addHelpText(
         'after',
-        '\nExample:\n' +
+        '\nExamples:\n' +
           '  openclaw --stack openclaw-backup cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
-          '    --cmd "openclaw tenants backup acme --to s3://my-bucket/acme/\\$(date +%F).tar.zst"',
+          '    --cmd "openclaw tenants backup acme --to s3://my-bucket/acme/\\$(date +%F).tar.zst"\n' +
+          '  openclaw --tenants-dir /srv/openclaw/tenants cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
+          '    --cmd "openclaw tenants backup acme --to /var/backups/acme/\\$(date +%F).tar.zst"',
       ),
-  ).action(async (tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean }) => {
+  ).action(async (tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean; log?: string }) => {
     await addCron(context, tenant, flags);
   });
 
@@ -55,21 +62,10 @@ export function registerCron(program: Command, context: CliContext): void {
 
 // ---------------------------------------------------------------------------------------
 
-async function addCron(context: CliContext, tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean }): Promise<void> {
+async function addCron(context: CliContext, tenant: string, flags: { schedule: string; name: string; cmd: string; replace?: boolean; log?: string }): Promise<void> {
   assertTenantName(tenant);
-  if (context.remote === undefined) {
-    // cron-parser is loaded only by the commands that need it.
-    const { validateUnixSchedule } = await import('../shared/schedule/cron-schedule.js');
-    const schedule = validateUnixSchedule(flags.schedule);
-    assertOpenclawCommandLine(flags.cmd);
-    const line = crontabLine(schedule, flags.cmd);
-    if (!context.output.json) process.stdout.write(`${line}\n`);
-    throw new UsageError(
-      `cron add creates a schedule on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK; ` +
-        `on this machine, add this line to your crontab (crontab -e; it runs in local time): ${line}`,
-      'REMOTE_ONLY',
-    );
-  }
+  if (context.remote === undefined) return addLocalCron(context, tenant, flags);
+  if (flags.log !== undefined) throw new UsageError('--log is for a cron on this machine: a scheduled backup on the gateway logs to CloudWatch', 'REMOTE_UNSUPPORTED');
   const plane = context.remote;
   const [service, events, lambda] = await Promise.all([import('../shared/control-plane/cron-service.js'), eventBridgeClient(plane), lambdaClient(plane)]);
   const added = await service.addCron(plane, { events, lambda }, { tenant, name: flags.name, schedule: flags.schedule, cmd: flags.cmd, replace: flags.replace });
@@ -106,7 +102,9 @@ async function addCron(context: CliContext, tenant: string, flags: { schedule: s
 
 async function listCrons(context: CliContext, tenant: string | undefined): Promise<void> {
   if (tenant !== undefined) assertTenantName(tenant);
-  const plane = requireRemote(context, 'cron list', '; on this machine, see crontab -l');
+  context.exitAtOnceOnInterrupt();
+  if (context.remote === undefined) return listLocalCrons(context, tenant);
+  const plane = context.remote;
   const [service, events] = await Promise.all([import('../shared/control-plane/cron-service.js'), eventBridgeClient(plane)]);
   const crons = await service.listCrons(plane, { events }, tenant);
   const rows = crons.map((cron) => [cron.tenant, cron.name, cron.schedule ?? cron.expression, cron.state, cron.cmd ?? '']);
@@ -120,7 +118,8 @@ async function listCrons(context: CliContext, tenant: string | undefined): Promi
 
 async function removeCron(context: CliContext, tenant: string, name: string): Promise<void> {
   assertTenantName(tenant);
-  const plane = requireRemote(context, 'cron rm', '; on this machine, edit crontab -e');
+  if (context.remote === undefined) return removeLocalCron(context, tenant, name);
+  const plane = context.remote;
   const [service, events] = await Promise.all([import('../shared/control-plane/cron-service.js'), eventBridgeClient(plane)]);
   const rule = await service.removeCron(plane, { events }, tenant, name);
   context.output.result({ operation: 'cron-rm', tenant, name, rule }, [`Removed cron "${name}" of tenant "${tenant}" (EventBridge rule ${rule})`]);

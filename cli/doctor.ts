@@ -3,9 +3,11 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 
-import type { CheckStatus } from '../shared/control-plane/doctor.js';
+import type { Check, CheckStatus } from '../shared/control-plane/doctor.js';
+import type { ControlPlane } from '../shared/control-plane/deployment.js';
+import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 import { ReportedError } from '../shared/errors.js';
-import { ec2Client, efsClient, invokeClient, lambdaClient } from './aws.js';
+import { controlPlaneEndpoint, ec2Client, efsClient, invokeClient, lambdaClient } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 
 export function registerDoctor(program: Command, context: CliContext): void {
@@ -18,6 +20,7 @@ export function registerDoctor(program: Command, context: CliContext): void {
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
     const plane = requireRemote(context, 'doctor');
+    context.exitAtOnceOnInterrupt();
     const [{ diagnoseGateway }, lambda, invoke, efs, ec2] = await Promise.all([
       import('../shared/control-plane/doctor.js'),
       lambdaClient(plane),
@@ -25,17 +28,41 @@ export function registerDoctor(program: Command, context: CliContext): void {
       efsClient(plane),
       ec2Client(plane),
     ]);
-    const { region, checks } = await diagnoseGateway(plane, { lambda, invoke, efs, ec2 }, { rootPath: flags.expectRootPath, uid: flags.expectUid, gid: flags.expectGid });
+    const report = await diagnoseGateway(plane, { lambda, invoke, efs, ec2 }, { rootPath: flags.expectRootPath, uid: flags.expectUid, gid: flags.expectGid });
+    const { region } = report;
+    const endpoints = await endpointsUsed(plane);
+    const checks = [...report.checks, endpointsCheck(endpoints)];
     const failed = checks.filter((check) => check.status === 'fail').length;
     const warned = checks.filter((check) => check.status === 'warn').length;
     const mark: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
-    context.output.result({ stack: plane.stack, ok: failed === 0, checks }, [
+    context.output.result({ stack: plane.stack, ok: failed === 0, endpoints, checks }, [
       `Gateway ${plane.stack}${region === undefined ? '' : ` in ${region}`}:`,
       ...checks.map((check) => `  ${mark[check.status]}  ${check.check}: ${check.detail}`),
       `${checks.length} checks: ${failed} failed, ${warned} warning${warned === 1 ? '' : 's'}`,
     ]);
     if (failed > 0) throw new ReportedError('DOCTOR_FAILED', `${failed} of ${checks.length} checks failed`);
   });
+}
+
+/** The services doctor calls, by the SDK's service id. */
+const DOCTOR_SERVICES = ['Lambda', 'EFS', 'EC2'] as const;
+
+/** Which endpoint each of doctor's clients called: a configured one (and why), or AWS's own (null). */
+async function endpointsUsed(plane: ControlPlane): Promise<Record<string, ConfiguredEndpoint | null>> {
+  const found = await Promise.all(DOCTOR_SERVICES.map(async (service) => [service, (await controlPlaneEndpoint(plane, service)) ?? null] as const));
+  return Object.fromEntries(found);
+}
+
+function endpointsCheck(endpoints: Record<string, ConfiguredEndpoint | null>): Check {
+  const configured = Object.entries(endpoints).filter((entry): entry is [string, ConfiguredEndpoint] => entry[1] !== null);
+  return {
+    check: 'endpoints',
+    status: 'ok',
+    detail:
+      configured.length === 0
+        ? `AWS's own for ${DOCTOR_SERVICES.join(', ')} (no endpoint URL configured)`
+        : configured.map(([service, endpoint]) => `${service} via ${endpoint.url} (${endpoint.source})`).join('; '),
+  };
 }
 
 function wholeNumber(value: string): number {

@@ -35,34 +35,44 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
   // The first SIGINT or SIGTERM aborts the operation, which cleans up and ends with the
-  // shell's code for that signal (128 + its number); a second one exits at once.
+  // shell's code for that signal (128 + its number); a second one exits at once, and so does
+  // the first during a command that has nothing to clean up (it said so: exitAtOnceOnInterrupt).
+  // A command that ignores the signal (it must finish what it started) still ends with that
+  // code, so a script sees the interruption.
   const abort = new AbortController();
   let interruptedBy: NodeJS.Signals | undefined;
+  let nothingToCleanUp = false;
   const interrupt = (signal: NodeJS.Signals) => {
-    if (abort.signal.aborted) process.exit(signalExitCode(signal));
+    if (abort.signal.aborted || nothingToCleanUp) process.exit(signalExitCode(signal));
     interruptedBy = signal;
     abort.abort(new AbortedError(`interrupted by ${signal}`));
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
 
-  const program = buildProgram(abort.signal);
+  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true));
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
-    return EXIT_CODES.ok;
+    if (interruptedBy === undefined) return EXIT_CODES.ok;
+    process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
+    return signalExitCode(interruptedBy);
   } catch (error) {
+    const json = program.opts().json === true || asksForJson(argv);
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; it has already printed them.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
         return EXIT_CODES.ok;
       }
+      // Commander has printed its line on stderr; a script reading --json gets it too.
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: error.message.replace(/^error: /, '') } })}\n`);
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
-    const json = program.opts().json === true;
     if (json) process.stdout.write(`${JSON.stringify({ error: { code: errorCode(error), message: describeError(error) } })}\n`);
     process.stderr.write(`openclaw: ${describeError(error)}\n`);
-    if (interruptedBy !== undefined && error instanceof AbortedError) return signalExitCode(interruptedBy);
+    // Whatever the interruption made fail (the --pipe command the terminal's Ctrl-C also
+    // reached, an aborted request), the shell is told it was the signal.
+    if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
     return EXIT_CODES[outcomeOf(error)];
   } finally {
     process.off('SIGINT', interrupt);
@@ -80,7 +90,7 @@ Remote mode:
   shown. "cron" schedules backups there (EventBridge rules, UTC); "doctor" checks the
   deployment. Without --stack (or with --stack '') everything runs on this machine.`;
 
-function buildProgram(signal: AbortSignal): Command {
+function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): Command {
   const program = new Command('openclaw')
     .description('OpenClawMU gateway tools: back up and restore tenants')
     .version(TOOL_VERSION)
@@ -103,6 +113,7 @@ function buildProgram(signal: AbortSignal): Command {
   let operations: TenantOperations | undefined;
   const context: CliContext = {
     signal,
+    exitAtOnceOnInterrupt,
     get output() {
       return createOutput({ json: program.opts().json === true });
     },
@@ -150,6 +161,15 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
   };
+}
+
+/**
+ * `--json` among the arguments (before any `--`): commander may fail before it has parsed
+ * the global options, e.g. on an unknown option, and the answer must still be JSON.
+ */
+function asksForJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 function signalExitCode(signal: NodeJS.Signals): number {

@@ -5,6 +5,8 @@ import { formatBytes } from '../shared/format.js';
 
 export interface Output {
   readonly json: boolean;
+  /** Whether progress is drawn (stderr is a terminal, output is for humans): worth measuring a total for. */
+  readonly interactive: boolean;
   /** A progress reporter; a no-op unless stderr is a TTY and output is for humans. */
   progress(label: string): ProgressLine;
   result(value: object, humanLines: readonly string[]): void;
@@ -23,6 +25,7 @@ export function createOutput(options: { json: boolean }): Output {
   const interactive = process.stderr.isTTY === true && !options.json;
   return {
     json: options.json,
+    interactive,
     progress(label) {
       if (!interactive) return { update() {}, done() {} };
       let last = 0;
@@ -53,6 +56,43 @@ export function createOutput(options: { json: boolean }): Output {
 export function rate(bytes: number, startedAt: number): string {
   const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
   return `${formatBytes(bytes / seconds)}/s`;
+}
+
+/**
+ * How far an operation is, for the progress line: "42%, ETA 1m 05s" from the work done and
+ * the total (bytes of content for a backup, bytes of stored archive for a restore or a
+ * verify), extrapolating the rate so far. Empty when the total is unknown (0 or undefined);
+ * the percent stays below 100 until the operation says it is done (files can grow while a
+ * backup reads them), and the ETA waits for a second of history and some progress.
+ */
+export function percentAndEta(done: number, total: number | undefined, elapsedMs: number): string {
+  if (total === undefined || !(total > 0)) return '';
+  const fraction = Math.min(Math.max(done / total, 0), 1);
+  const percent = `${Math.min(Math.floor(fraction * 100), 99)}%`;
+  if (elapsedMs < 1000 || done <= 0) return percent;
+  const remainingMs = fraction >= 1 ? 0 : (elapsedMs * (1 - fraction)) / fraction;
+  return `${percent}, ETA ${duration(remainingMs)}`;
+}
+
+/** A duration for people: "7 s", "1m 05s", "2h 03m". */
+export function duration(ms: number): string {
+  const total = Math.max(Math.round(ms / 1000), 0);
+  if (total < 60) return `${total} s`;
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const secs = total % 60;
+  return hours > 0 ? `${hours}h ${String(minutes).padStart(2, '0')}m` : `${minutes}m ${String(secs).padStart(2, '0')}s`;
+}
+
+/** A progress line's text: the percent and ETA first when the total is known, then the details. */
+export function progressText(details: string, done: number, total: number | undefined, startedAt: number, now = Date.now()): string {
+  const eta = percentAndEta(done, total, now - startedAt);
+  return eta === '' ? details : `${eta} · ${details}`;
+}
+
+/** " via http://minio:9000 (profile minio, endpoint_url)" for an S3-compatible store; nothing for AWS or a file. */
+export function via(endpoint: { readonly url: string; readonly source: string } | undefined): string {
+  return endpoint === undefined ? '' : ` via ${endpoint.url} (${endpoint.source})`;
 }
 
 export function seconds(ms: number): string {

@@ -37,6 +37,12 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async restore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
+      if (command.owner !== undefined) {
+        throw new UsageError(
+          '--owner is a local-mode setting: on the gateway the access point\'s POSIX user owns everything the restore function writes (see doctor)',
+          'REMOTE_UNSUPPORTED',
+        );
+      }
       const payload: RestoreCommand = {
         from: command.from,
         ...(command.as !== undefined && { as: command.as }),

@@ -6,7 +6,8 @@ import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupCommand } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
+import { misleadingArchiveName } from '../shared/archive/archive-name.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -28,14 +29,19 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       overwrite: flags.overwrite === true,
       storage: storageFlags(flags),
     };
+    const misnamed = misleadingArchiveName(request.to);
+    if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
     const started = Date.now();
     const progress = context.output.progress(`backup ${tenant}`);
     const result = await context
       .operations()
       .backup(request, {
         signal: context.signal,
+        measureTotal: context.output.interactive,
         onProgress: (p) =>
-          progress.update(() => `${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`),
+          progress.update(() =>
+            progressText(`${count(p.files)} files, ${formatBytes(p.bytes)} read, ${formatBytes(p.archiveBytes)} written, ${rate(p.bytes, started)}`, p.bytes, p.totalBytes, started),
+          ),
       })
       .finally(() => progress.done());
     context.output.result(result, describeBackup(result));
@@ -44,11 +50,13 @@ export function registerBackup(tenants: Command, context: CliContext): void {
 
 function describeBackup(result: BackupResult): string[] {
   const lines = [
-    `Backed up tenant "${result.tenant}" to ${result.location}`,
+    `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
   ];
+  // A gateway of an older version sends no notices.
+  for (const notice of result.notices ?? []) lines.push(`  note: ${printable(notice)}`);
   if (result.skipped.length > 0) {
     lines.push(`  left out ${result.skipped.length}:`);
     for (const note of result.skipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);

@@ -13,6 +13,7 @@ export function registerList(tenants: Command, context: CliContext): void {
     .description('list the tenants in the tenant base dir')
     .option('--names', 'only the names, one per line (for shell loops)')
     .action(async (flags: { names?: boolean }) => {
+      context.exitAtOnceOnInterrupt();
       const operations = context.operations();
       if (flags.names) {
         const names = await operations.listNames();

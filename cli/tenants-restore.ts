@@ -5,8 +5,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { RestoreCommand } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
+import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, rate, seconds } from './output.js';
+import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -24,7 +25,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         '  openclaw tenants restore --from s3://my-bucket/acme/2026-06-03.tar.zst --as acme-staging\n' +
         '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force',
     );
-  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger });
+  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger, owner: ownerIds });
   command.action(async (flags: Record<string, unknown>) => {
     const request: RestoreCommand = {
       from: flags.from as string,
@@ -35,6 +36,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         ...(flags.maxBytes !== undefined && { maxBytes: flags.maxBytes as number }),
       },
       storage: storageFlags(flags),
+      ...(flags.owner !== undefined && { owner: flags.owner as Owner }),
     };
     const started = Date.now();
     const progress = context.output.progress('restore');
@@ -43,7 +45,14 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       .restore(request, {
         signal: context.signal,
         onProgress: (p) =>
-          progress.update(() => `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`),
+          progress.update(() =>
+            progressText(
+              `${count(p.entries)} entries, ${formatBytes(p.bytes)} unpacked, ${formatBytes(p.archiveBytes)} read, ${rate(p.bytes, started)}`,
+              p.archiveBytes,
+              p.archiveTotalBytes,
+              started,
+            ),
+          ),
       })
       .finally(() => progress.done());
     context.output.result(result, describeRestore(result, context.tenantsDir));
@@ -53,7 +62,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
 function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   const renamed = result.archiveTenant === result.tenant ? '' : ` (archived as "${result.archiveTenant}")`;
   const lines = [
-    `Restored tenant "${result.tenant}"${renamed} from ${result.location} into ${tenantsDir}/${result.tenant}` +
+    `Restored tenant "${result.tenant}"${renamed} from ${result.location}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +
       (result.replaced ? ', replacing the previous one' : ''),
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,
@@ -61,11 +70,18 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
       : '  NOT verified per file: the archive has no manifest',
   ];
+  if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
   if (result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
   lines.push(PAIRING_REMINDER);
   return lines;
+}
+
+function ownerIds(value: string): Owner {
+  const owner = parseOwner(value);
+  if (owner === undefined) throw new InvalidArgumentError('must be UID:GID in numbers, e.g. 1000:1000 (see id -u NAME, id -g NAME)');
+  return owner;
 }
 
 function positiveInteger(value: string): number {

@@ -61,6 +61,11 @@ export const RESTORE_FLAGS = {
   force: { flag: '--force', description: 'replace an existing tenant (it is kept until the new one is verified and in place)' },
   maxEntries: { flag: '--max-entries', value: '<n>', description: `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})` },
   maxBytes: { flag: '--max-bytes', value: '<n>', description: `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes})` },
+  owner: {
+    flag: '--owner',
+    value: '<uid:gid>',
+    description: 'give the restored files to this user and group (numbers; needs root). As root the default is the owner of the tenant replaced, else of the base dir. Not in remote mode',
+  },
   ...storageFlags('restore'),
 } as const satisfies Record<string, FlagSpec>;
 

@@ -55,6 +55,10 @@ const CODES = {
   // Failed: exit 1.
   ABORTED: 'failed',
   FILESYSTEM: 'failed',
+  /** The tenant base dir does not exist (a wrong --tenants-dir, an unmounted volume). */
+  TENANTS_DIR_NOT_FOUND: 'failed',
+  /** The local `crontab` command failed (cron add|list|rm without --stack). */
+  CRONTAB_FAILED: 'failed',
   PIPE_FAILED: 'failed',
   // Storage (local file, S3, S3-compatible store).
   STORAGE: 'failed',
@@ -337,6 +341,15 @@ export class TenantNotFoundError extends OpenClawError {
   readonly outcome = 'refused' as const;
 }
 
+/**
+ * The tenant base dir is missing: an error, never "no tenants" (a loop over `tenants list`
+ * would back up nothing and succeed). A restore creates it instead.
+ */
+export class TenantsDirNotFoundError extends OpenClawError {
+  readonly code = 'TENANTS_DIR_NOT_FOUND';
+  readonly outcome = 'failed' as const;
+}
+
 /** The backup destination already holds an object and overwriting was not asked for. */
 export class DestinationExistsError extends OpenClawError {
   readonly code = 'DESTINATION_EXISTS';
@@ -383,6 +396,19 @@ export class AbortedError extends OpenClawError {
 export class FileSystemError extends OpenClawError {
   readonly code = 'FILESYSTEM';
   readonly outcome = 'failed' as const;
+}
+
+/** The user's crontab, as `cron add|list|rm` edit it in local mode: an entry that exists or not, or `crontab` failing. */
+export class LocalCronError extends OpenClawError {
+  readonly outcome: Outcome;
+  constructor(
+    readonly code: 'CRON_EXISTS' | 'CRON_NOT_FOUND' | 'CRONTAB_FAILED',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.outcome = CODES[code];
+  }
 }
 
 /** A failure or refusal of the control plane: an AWS call of remote mode, a cron rule, the gateway's answer. */

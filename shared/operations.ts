@@ -14,6 +14,7 @@ import { isS3Url } from './storage/s3-url.js';
 import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { Keep } from './tenant/slot.js';
+import type { Owner } from './tenant/ownership.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -33,6 +34,8 @@ export interface RestoreCommand {
   readonly force?: boolean;
   readonly limits?: Partial<ExtractLimits>;
   readonly storage?: StorageFlags;
+  /** `--owner UID:GID` (local mode only: on the gateway the access point's user owns everything). */
+  readonly owner?: Owner;
 }
 
 export interface RecoverCommand {
@@ -43,10 +46,18 @@ export interface RecoverCommand {
 export interface OperationHooks<P> {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: P) => void;
+  /**
+   * Progress should carry a total (for a percent and an ETA), even where finding it costs
+   * something: a backup to a local file walks the tenant once more first (one lstat per
+   * entry). Ask only when the progress is shown.
+   */
+  readonly measureTotal?: boolean;
 }
 
-export type BackupProgress = ArchiveProgress & { readonly archiveBytes: number };
-export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number };
+/** `totalBytes`: the tenant's file content as a walk before the backup found it, when measured. */
+export type BackupProgress = ArchiveProgress & { readonly archiveBytes: number; readonly totalBytes?: number };
+/** `archiveTotalBytes`: the stored archive's size, when the store told it (not through --pipe). */
+export type RestoreProgress = ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number };
 
 /** Runs operations somewhere: in this process, or on a deployed gateway. */
 export interface TenantOperations {
@@ -64,15 +75,16 @@ export function localOperations(tenantsDir: string): TenantOperations {
       assertTenantName(command.tenant);
       // An S3 upload picks its part size from the expected size (10,000 parts at most);
       // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
-      const expectedBytes = isS3Url(command.to) ? await tenantBytes(tenantsDir, command.tenant) : undefined;
+      const expectedBytes = isS3Url(command.to) || hooks.measureTotal === true ? await tenantBytes(tenantsDir, command.tenant) : undefined;
       const location = await openLocation(command.to, { ...command.storage, expectedBytes });
+      const { onProgress } = hooks;
       return backupTenant({
         tenantsDir,
         tenant: command.tenant,
         location,
         overwrite: command.overwrite,
         signal: hooks.signal,
-        onProgress: hooks.onProgress,
+        onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       });
     },
     async restore(command, hooks = {}) {
@@ -84,6 +96,7 @@ export function localOperations(tenantsDir: string): TenantOperations {
         as: command.as,
         force: command.force,
         limits: { ...DEFAULT_LIMITS, ...command.limits },
+        ...(command.owner !== undefined && { owner: command.owner }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
       });

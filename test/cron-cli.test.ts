@@ -1,7 +1,7 @@
 // `openclaw cron add|list|rm` in-process against aws-sdk-client-mock: the exact GetFunction,
 // DescribeRule, PutRule, PutTargets, ListRules, ListTagsForResource, ListTargetsByRule,
 // RemoveTargets and DeleteRule inputs, the rollback when the target cannot be set, the
-// collision check, and local mode's crontab line.
+// collision check. Local mode (the user's crontab) is cron-local.test.ts's.
 
 import {
   DeleteRuleCommand,
@@ -177,13 +177,6 @@ describe('cron add', () => {
     expect(taken.stderr).toMatch(/already used by tenant "acme-nightly"'s cron "backup": choose another cron name/);
   });
 
-  it('points at the crontab in local mode, with the line to add', async () => {
-    const result = await run(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst']);
-    expect(result.status).toBe(2);
-    expect(result.stdout).toBe('0 3 * * * openclaw tenants backup acme --to /var/backups/acme-$(date +\\%F).tar.zst\n');
-    expect(result.stderr).toMatch(/^openclaw: cron add creates a schedule on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK; on this machine, add this line to your crontab/);
-    expect(events.calls()).toHaveLength(0);
-  });
 });
 
 describe('cron list', () => {
@@ -213,7 +206,7 @@ describe('cron list', () => {
     });
   });
 
-  it('prints a table for all tenants, and a clear message in local mode', async () => {
+  it('prints a table for all tenants', async () => {
     events.on(ListRulesCommand).resolves({
       Rules: [{ Name: 'openclaw-backup-acme-nightly-backup', Arn: RULE_ARN, State: 'ENABLED', ScheduleExpression: 'cron(0 3 * * ? *)', Description: JSON.stringify({ schedule: '0 3 * * *', cmd: CMD }) }],
     });
@@ -225,9 +218,6 @@ describe('cron list', () => {
       `acme    nightly-backup  0 3 * * *       ENABLED  ${CMD}`,
       '',
     ]);
-    const local = await run(['cron', 'list']);
-    expect(local.status).toBe(2);
-    expect(local.stderr).toBe('openclaw: cron list works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK; on this machine, see crontab -l\n');
   });
 });
 

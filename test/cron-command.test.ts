@@ -7,7 +7,6 @@ import {
   cronDescription,
   cronRuleName,
   cronTargetInput,
-  crontabLine,
   parseCronCommand,
   parseCronDescription,
   splitWords,
@@ -131,13 +130,6 @@ describe('rule names, input and description', () => {
     expect(parseCronDescription(description)).toEqual({ schedule: '0 3 * * *', cmd: 'openclaw tenants backup acme --to s3://b/k' });
     expect(parseCronDescription('made by hand')).toBeUndefined();
     expect(() => cronDescription('0 3 * * *', `openclaw tenants backup acme --to s3://b/${'k'.repeat(500)}`)).toThrow(/too long/);
-  });
-
-  it('writes crontab lines with % escaped', () => {
-    expect(crontabLine('0 3 * * *', 'openclaw tenants backup acme --to /b/acme-$(date +%F).tar.zst')).toBe(
-      '0 3 * * * openclaw tenants backup acme --to /b/acme-$(date +\\%F).tar.zst',
-    );
-    expect(crontabLine('0 3 * * *', 'openclaw x $(date +\\%F)')).toBe('0 3 * * * openclaw x $(date +\\%F)');
   });
 
   it('checks local command lines for openclaw and shell syntax', () => {

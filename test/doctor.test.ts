@@ -26,6 +26,10 @@ import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient, type Func
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
 import { cidrContains } from '../shared/control-plane/doctor-network.js';
 import { runMain } from './helpers/run-main.js';
 
@@ -184,7 +188,8 @@ describe('doctor', () => {
       '  ok    network: EventBridge: reachable through the interface endpoint vpce-events',
       '  ok    network: EFS (NFS 2049): 2 of 2 mount targets accept NFS from the functions',
       '  ok    tenant ownership: 1000:1000 owns the base dir and all 42 entries of 2 tenants',
-      '18 checks: 0 failed, 0 warnings',
+      "  ok    endpoints: AWS's own for Lambda, EFS, EC2 (no endpoint URL configured)",
+      '19 checks: 0 failed, 0 warnings',
       '',
     ]);
     // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
@@ -316,6 +321,32 @@ describe('doctor', () => {
       Payload: new TextEncoder().encode(JSON.stringify({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: 'list request: unknown field "ownership"' } })) as never,
     });
     expect((await doctorJson()).byName['tenant ownership']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/does not report ownership/) });
+  });
+
+  it('says which endpoint it called, for the profile given as for AWS_PROFILE', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'openclaw-doctor-'));
+    try {
+      const config = path.join(dir, 'config');
+      writeFileSync(config, '[profile local]\nregion = eu-west-1\nendpoint_url = http://localstack.internal:4566\n[services only-lambda]\nlambda =\n  endpoint_url = http://lambda.internal:9001\n[profile split]\nservices = only-lambda\n');
+      vi.stubEnv('AWS_CONFIG_FILE', config);
+      vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', path.join(dir, 'none'));
+      const result = await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--aws-profile', 'local', '--region', 'eu-west-1']);
+      const report = JSON.parse(result.stdout) as { endpoints: unknown; checks: Array<{ check: string; status: string; detail: string }> };
+      const endpoint = { url: 'http://localstack.internal:4566', source: 'profile local, endpoint_url' };
+      expect(report.endpoints).toEqual({ Lambda: endpoint, EFS: endpoint, EC2: endpoint });
+      expect(report.checks.find((check) => check.check === 'endpoints')).toEqual({
+        check: 'endpoints',
+        status: 'ok',
+        detail: 'Lambda via http://localstack.internal:4566 (profile local, endpoint_url); EFS via http://localstack.internal:4566 (profile local, endpoint_url); EC2 via http://localstack.internal:4566 (profile local, endpoint_url)',
+      });
+      // The client really was built for that endpoint.
+      const [invoke] = lambda.commandCalls(InvokeCommand);
+      expect(await (invoke!.thisValue as LambdaClient).config.endpoint?.()).toMatchObject({ hostname: 'localstack.internal', port: 4566 });
+      const split = JSON.parse((await run(['--stack', 'openclaw-backup', '--json', 'doctor', '--aws-profile', 'split', '--region', 'eu-west-1'])).stdout) as { endpoints: unknown };
+      expect(split.endpoints).toEqual({ Lambda: { url: 'http://lambda.internal:9001', source: 'profile split, services only-lambda' }, EFS: null, EC2: null });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('knows which address blocks contain which', () => {

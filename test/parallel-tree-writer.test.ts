@@ -95,7 +95,7 @@ describe('ParallelTreeWriter', () => {
 
   it('holds extraction back while its queue is full', async () => {
     watchWrites(5);
-    const writer = new ParallelTreeWriter(2, 3);
+    const writer = new ParallelTreeWriter(2, undefined, 3);
     const target = path.join(dir.path, 'q');
     mkdirSync(target);
     const finished: (Promise<void> | undefined)[] = [];

@@ -64,10 +64,10 @@ describe('remote mode from the command line', () => {
     expect(runCli(['--stack', 'x', 'tenants', 'list']).status).toBe(2);
   });
 
-  it('prints a crontab line for cron add in local mode', () => {
+  it('keeps cron in local mode with OPENCLAW_STACK empty (the crontab: cron-local.test.ts), and never calls AWS', () => {
     const run = runCli(['cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst'], { env: { OPENCLAW_STACK: '' } });
-    expect(run.status).toBe(2);
-    expect(run.stdout).toBe('@daily openclaw tenants backup acme --to /var/backups/acme-$(date +\\%F).tar.zst\n');
-    expect(run.stderr).toMatch(/crontab -e/);
+    // The test configuration points OPENCLAW_CRONTAB at nothing: the local path is taken, and fails there.
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('openclaw: /nonexistent/tests-never-use-the-real-crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command\n');
   });
 });

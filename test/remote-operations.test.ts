@@ -201,7 +201,8 @@ describe('remote executor', () => {
     // `--stack ''` overrides OPENCLAW_STACK: local mode.
     vi.stubEnv('OPENCLAW_STACK', 'openclaw-backup');
     const local = await run(['--stack', '', '--tenants-dir', '/nonexistent/openclaw-test', 'tenants', 'list', '--names']);
-    expect(local).toEqual({ status: 0, stdout: '', stderr: '' });
+    // Local mode: the missing base dir is named (exit 1), and no function is invoked.
+    expect(local).toEqual({ status: 1, stdout: '', stderr: 'openclaw: the tenant base dir /nonexistent/openclaw-test does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)\n' });
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
   });
 

@@ -22,6 +22,8 @@ export interface ContractOptions {
   readonly largeBytes: number;
   /** Two concurrent writes without overwrite: exactly one wins (not on stores ignoring If-None-Match). */
   readonly atomicNoClobber: boolean;
+  /** The bytes read are the bytes stored, so `read` tells their size (not through --pipe). @default true */
+  readonly readsStoredBytes?: boolean;
 }
 
 export const METADATA: ArchiveMetadata = {
@@ -98,6 +100,18 @@ export function describeStorageContract(name: string, options: ContractOptions, 
       expect(result.bytes).toBe(data.length);
       expect(sha256(await readAll(await location.read()))).toBe(sha256(data));
       expect(await subject().leftovers(location)).toEqual([]);
+    });
+
+    it(options.readsStoredBytes === false ? 'tells no size for bytes that are not the stored ones' : 'tells the stored size before the first byte, once (for a restore\'s percent)', async () => {
+      const location = await fresh();
+      const data = randomBytes(54_321);
+      await location.write(bodyOf(data, 7_000), writeOptions());
+      const sizes: number[] = [];
+      const stream = await location.read({ onSize: (bytes) => sizes.push(bytes) });
+      const expected = options.readsStoredBytes === false ? [] : [data.length];
+      expect(sizes).toEqual(expected);
+      expect((await readAll(stream)).length).toBe(data.length);
+      expect(sizes).toEqual(expected);
     });
 
     it('round-trips an empty archive', async () => {

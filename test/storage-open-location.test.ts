@@ -41,6 +41,11 @@ describe('openLocation', () => {
     expect((url as LocalFileLocation).path).toBe('/var/backups/acme b.tar.zst');
   });
 
+  it('takes a colon in a file name when the path says it is one', async () => {
+    expect((await openLocation('./s3:/x.tar.zst')) as LocalFileLocation).toEqual(new LocalFileLocation('./s3:/x.tar.zst'));
+    expect(((await openLocation('backup:2026-06-03.tar.zst')) as LocalFileLocation).path).toBe(join(process.cwd(), 'backup:2026-06-03.tar.zst'));
+  });
+
   it('wraps the location in the --pipe command, keeping the command out of display', async () => {
     const location = await openLocation('/tmp/x.tar.zst.age', { pipe: 'age -r age1secretish' });
     expect(location.display).toBe('/tmp/x.tar.zst.age (through the --pipe command)');
@@ -68,6 +73,15 @@ describe('openLocation', () => {
     ['other scheme', 'https://bucket.s3.amazonaws.com/x', {}, /unsupported location "https:\/\/…"/],
     ['a directory', '/var/backups/', {}, /names a directory/],
     ['file URL with a host', 'file://server/share/x', {}, /invalid file URL/],
+    ['s3 URL with one slash', 's3:/bucket/key.tar.zst', {}, /"s3:\/bucket\/key.tar.zst" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/key/],
+    ['s3 URL without slashes', 's3:bucket/key', {}, /mistyped URL.*s3:\/\/bucket\/key/],
+    ['a bare s3:', 's3:', {}, /mistyped URL/],
+    ['uppercase s3 with one slash', 'S3:/bucket/key', {}, /mistyped URL.*s3:\/\/bucket\/key/],
+    ['s3 URL without the colon', 's3//bucket/key', {}, /mistyped URL.*s3:\/\/bucket\/key/],
+    ['gs URL with one slash', 'gs:/bucket/key', {}, /mistyped URL.*gs:\/\/… \(not supported/],
+    ['https without slashes', 'https:host/x', {}, /mistyped URL/],
+    ['gs URL', 'gs://bucket/key', {}, /unsupported location "gs:\/\/…"/],
+    ['file URL with one slash', 'file:/var/x.tar.zst', {}, /mistyped URL.*file:\/\/\/absolute\/path/],
   ])('refuses %s with a usage error', async (_label, spec, options, message) => {
     const error = await openLocation(spec, options).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);

@@ -34,6 +34,7 @@ export class ArchiveWriter {
   private readonly out: FrameWriter;
   /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
   private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
+  private contentBytes = 0;
 
   constructor(
     private readonly tenant: string,
@@ -47,6 +48,11 @@ export class ArchiveWriter {
     const marker: ArchiveMarker = { format: MANIFEST_FORMAT, formatVersion: MANIFEST_FORMAT_VERSION, tenant: this.tenant };
     yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
     yield* this.out.frames();
+  }
+
+  /** Bytes of file content taken in so far, a file being streamed included: for progress. */
+  get contentRead(): number {
+    return this.contentBytes;
   }
 
   /** Fails both sides: whoever writes entries, and the reader of `chunks()`. The first reason wins. */
@@ -64,6 +70,7 @@ export class ArchiveWriter {
 
   /** A regular file whose content is in memory; a promise only if the writer has to wait for room (await it before the next call). */
   file(entry: EntryAttributes, content: Buffer): Promise<void> | undefined {
+    this.contentBytes += content.length;
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs), size: content.length }, content);
   }
 
@@ -82,10 +89,12 @@ export class ArchiveWriter {
       hash.update(first);
       await out.write(first);
       position = first.length;
+      this.contentBytes += first.length;
     }
     const hashed = (target: Buffer, offset: number, bytesRead: number): number => {
       hash.update(target.subarray(offset, offset + bytesRead));
       position += bytesRead;
+      this.contentBytes += bytesRead;
       return bytesRead;
     };
     const read = (target: Buffer, offset: number, length: number): number | Promise<number> => {

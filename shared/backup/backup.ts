@@ -3,7 +3,9 @@
 // (base-dir-sweep.ts) and its own scratch space of killed backups' (temp-area.ts), holds
 // the tenant's lock for the whole run (first settling any interrupted restore of it),
 // refuses to overwrite an existing archive unless asked, and streams the archive to the
-// location in bounded memory.
+// location in bounded memory. A read-only base dir (a snapshot, a read-only mount: EROFS on
+// the lock file) cannot change under the backup and cannot take a lock: the tenant is backed
+// up without one, saying so, unless the snapshot caught a restore of it mid-commit.
 
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -11,15 +13,15 @@ import { Readable } from 'node:stream';
 import { createTenantArchive, type ArchiveProgress } from './tenant-archive.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { TenantNotFoundError } from '../errors.js';
+import { errnoCode, FileSystemError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation } from '../storage/types.js';
-import { acquireTenantLock } from '../tenant/lock.js';
-import { recoverSlot, type RecoveryAction } from '../tenant/slot.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
+import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
-import { tenantDirFor } from '../tenant/tenants.js';
+import { tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
@@ -43,6 +45,8 @@ export interface BackupResult {
   readonly operation: 'backup';
   readonly tenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint the archive went to, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
@@ -58,6 +62,8 @@ export interface BackupResult {
   /** Caveats, all counted as warnings: files changed as they were read, databases archived raw, entries that vanished (also in `skipped`). */
   readonly warnings: readonly ManifestNote[];
   readonly recovered: RecoveryAction;
+  /** Things the operator should know about how the backup was taken (e.g. without a lock on a read-only base dir). */
+  readonly notices: readonly string[];
 }
 
 /** Object metadata key for the manifest's digest (S3 user metadata, etc.). */
@@ -67,13 +73,19 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
-  if (!(await isDirectory(tenantsDir))) throw new TenantNotFoundError(`no tenant "${tenant}": the tenant base dir ${tenantsDir} does not exist`);
+  const baseDir = await fs.stat(tenantsDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (baseDir === undefined || !baseDir.isDirectory()) throw tenantsDirNotFound(tenantsDir, baseDir === undefined ? 'ENOENT' : 'ENOTDIR');
   await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
   await TempArea.sweep().catch(() => undefined);
-  const lock = await acquireTenantLock(tenantsDir, tenant, 'backup');
+  const notices: string[] = [];
+  const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices);
   try {
-    // An interrupted restore may have left the slot mid-commit: settle it before reading.
-    const recovered = await recoverSlot(tenantsDir, tenant);
+    // An interrupted restore may have left the slot mid-commit: settle it before reading
+    // (nothing to settle, or nothing that could be, on a read-only base dir).
+    const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant);
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     await location.checkWritable({ overwrite: request.overwrite ?? false });
     throwIfAborted(signal);
@@ -98,7 +110,8 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       for await (const chunk of archive.chunks) {
         throwIfAborted(signal);
         archiveBytes += chunk.length;
-        request.onProgress?.({ ...progress, archiveBytes });
+        // Bytes read so far, the file being read included: a large file moves the percent too.
+        request.onProgress?.({ ...progress, bytes: Math.max(progress.bytes, archive.contentRead()), archiveBytes });
         yield chunk;
       }
     }
@@ -115,6 +128,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       operation: 'backup',
       tenant,
       location: location.display,
+      ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
       files: manifest.totals.files,
       directories: manifest.totals.directories,
       symlinks: manifest.totals.symlinks,
@@ -126,16 +140,30 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       skipped: manifest.skipped,
       warnings: manifest.warnings,
       recovered,
+      notices,
     };
   } finally {
-    await lock.release();
+    await lock?.release();
   }
 }
 
-async function isDirectory(dir: string): Promise<boolean> {
+/**
+ * The tenant's lock; or, when the base dir is read-only (EROFS), no lock and a notice: the
+ * tenant cannot change under the backup. A snapshot that caught a restore of this tenant
+ * mid-commit is refused (the slot may hold neither tree whole); one that caught it before
+ * the commit holds the old tenant intact.
+ */
+async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: string[]): Promise<TenantLock | undefined> {
   try {
-    return (await fs.stat(dir)).isDirectory();
-  } catch {
-    return false;
+    return await acquireTenantLock(tenantsDir, tenant, 'backup');
+  } catch (error) {
+    if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'EROFS') throw error;
   }
+  if (await isMidCommit(tenantsDir, tenant)) {
+    throw new TenantBusyError(
+      `tenant "${tenant}" was being moved into place by a restore when this read-only copy of ${tenantsDir} was taken: back up the live base dir, or a copy taken later`,
+    );
+  }
+  notices.push(`the tenant base dir ${tenantsDir} is read-only (a snapshot?): the tenant cannot change, so it was backed up without taking its lock`);
+  return undefined;
 }

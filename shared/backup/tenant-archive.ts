@@ -45,6 +45,8 @@ export interface TenantArchive {
   readonly chunks: AsyncGenerator<Buffer>;
   /** Resolves once the manifest has been written into the stream. */
   readonly summary: Promise<ArchiveSummary>;
+  /** Bytes of file content read so far, the file being read included (ArchiveProgress counts finished files). */
+  contentRead(): number;
 }
 
 export function createTenantArchive(options: TenantArchiveOptions): TenantArchive {
@@ -60,7 +62,7 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
       writer.abort(new Error('archive stream closed'));
     }
   }
-  return { chunks: chunks(), summary };
+  return { chunks: chunks(), summary, contentRead: () => writer.contentRead };
 }
 
 async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary> {

@@ -10,7 +10,7 @@
 import type { FileAccess } from '../file-access.js';
 import { ParallelTreeWriter } from './parallel-tree-writer.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
-import type { FileSink, TreeWriter } from './tree-writer.js';
+import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
 import { WorkerTreeWriter } from './worker-tree-writer.js';
 
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
@@ -24,27 +24,35 @@ export interface TreeWriterChoice {
    * files are written on writer threads; 0 or less: from the start. @default 16 MiB
    */
   readonly workerThresholdBytes?: number;
+  /** Who gets every entry created (tree-writer.ts); none: the process's own identity, no chown call. */
+  readonly owner?: Owner;
 }
 
 export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
-  if (choice.access.kind === 'parallel') return new ParallelTreeWriter();
+  const { owner } = choice;
+  if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner);
   const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
-  return threshold <= 0 ? new WorkerTreeWriter() : new SyncThenThreads(threshold);
+  return threshold <= 0 ? new WorkerTreeWriter(undefined, owner) : new SyncThenThreads(threshold, owner);
 }
 
 /** SyncTreeWriter until the archive is worth writer threads, then a WorkerTreeWriter. */
 class SyncThenThreads implements TreeWriter {
-  private current: TreeWriter = new SyncTreeWriter();
+  private current: TreeWriter;
   private switched = false;
   /** What the archive has declared so far: file content, and entries written. */
   private bytes = 0;
   private entries = 0;
 
-  constructor(private readonly thresholdBytes: number) {}
+  constructor(
+    private readonly thresholdBytes: number,
+    private readonly owner: Owner | undefined,
+  ) {
+    this.current = new SyncTreeWriter(owner);
+  }
 
   beginChunk(chunk: Buffer): void {
     if (!this.switched && (this.bytes >= this.thresholdBytes || (this.thresholdBytes !== Infinity && this.entries >= WORKER_THRESHOLD_ENTRIES))) {
-      this.current = new WorkerTreeWriter();
+      this.current = new WorkerTreeWriter(undefined, this.owner);
       this.switched = true;
     }
     this.current.beginChunk(chunk);

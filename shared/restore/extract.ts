@@ -36,7 +36,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
-import type { FileSink, TreeWriter } from './tree-writer.js';
+import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
 
 /** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
 const MAX_DEPTH = 1024;
@@ -75,6 +75,8 @@ export interface ExtractOptions {
   readonly fileAccess?: FileAccess;
   /** On a local disk, when files start being written on writer threads (choose-tree-writer.ts). @default 16 MiB */
   readonly workerThresholdBytes?: number;
+  /** Who gets every entry written (tree-writer.ts), asked once `prepare` has chosen the target; none: no chown. */
+  readonly owner?: () => Owner | undefined;
 }
 
 export interface ExtractResult {
@@ -196,7 +198,11 @@ class Extraction {
   private async firstEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> {
     this.tenant = tenant;
     this.root = await this.options.prepare(tenant);
-    this.writes = chooseTreeWriter({ access: this.options.fileAccess ?? fileAccessFor(this.root), workerThresholdBytes: this.options.workerThresholdBytes });
+    this.writes = chooseTreeWriter({
+      access: this.options.fileAccess ?? fileAccessFor(this.root),
+      workerThresholdBytes: this.options.workerThresholdBytes,
+      owner: this.options.owner?.(),
+    });
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
     const pending = this.nextEntry(header, tenant, segments);

@@ -14,7 +14,7 @@
 import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
-import { FILE_FLAGS, umaskStrips, type FileSink, type TreeWriter } from './tree-writer.js';
+import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Files up to this size are collected whole and written in one go in the background. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
@@ -53,8 +53,10 @@ export class ParallelTreeWriter implements TreeWriter {
   /** Woken when a write ends (room in the queue, or everything written). */
   private readonly wakers: (() => void)[] = [];
 
+  /** `owner`: who gets every entry created (tree-writer.ts). */
   constructor(
     private readonly limit = CALLS_IN_FLIGHT,
+    private readonly owner?: Owner,
     private readonly maxQueuedFiles = QUEUED_FILES,
   ) {}
 
@@ -72,6 +74,7 @@ export class ParallelTreeWriter implements TreeWriter {
   async symlink(target: string, absPath: string, mtime: Date): Promise<void> {
     this.rethrow();
     await fs.symlink(target, absPath);
+    if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
     await fs.lutimes(absPath, mtime, mtime);
   }
 
@@ -83,7 +86,7 @@ export class ParallelTreeWriter implements TreeWriter {
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
     this.rethrow();
     if (size <= SMALL_FILE_LIMIT) return new CollectingSink((chunks, collected) => this.queue({ absPath, chunks, size: collected, mode, mtime }));
-    return fs.open(absPath, FILE_FLAGS, mode).then((handle) => new HandleSink(handle, mode, mtime));
+    return fs.open(absPath, FILE_FLAGS, mode).then((handle) => new HandleSink(handle, mode, mtime, this.owner));
   }
 
   /** Queues a small file; waits only while the queue is full. */
@@ -116,7 +119,7 @@ export class ParallelTreeWriter implements TreeWriter {
         const file = queue.waiting.shift()!;
         queue.inFlight++;
         this.inFlight++;
-        writeSmallFile(file).then(
+        writeSmallFile(file, this.owner).then(
           () => this.written(directory, queue, file),
           (error: unknown) => {
             this.failure ??= { error };
@@ -159,6 +162,7 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   async setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> {
+    if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
     await fs.chmod(absPath, mode);
     await fs.utimes(absPath, mtime, mtime);
   }
@@ -193,7 +197,7 @@ class CollectingSink implements FileSink {
 
 class HandleSink implements FileSink {
   size = 0;
-  constructor(private readonly handle: fs.FileHandle, private readonly mode: number, private readonly mtime: Date) {}
+  constructor(private readonly handle: fs.FileHandle, private readonly mode: number, private readonly mtime: Date, private readonly owner: Owner | undefined) {}
 
   async write(bytes: Buffer): Promise<void> {
     await this.handle.write(bytes);
@@ -202,6 +206,7 @@ class HandleSink implements FileSink {
 
   async finish(): Promise<void> {
     try {
+      if (this.owner !== undefined) await this.handle.chown(this.owner.uid, this.owner.gid);
       if (umaskStrips(this.mode)) await this.handle.chmod(this.mode);
       await this.handle.utimes(this.mtime, this.mtime);
     } finally {
@@ -214,10 +219,11 @@ class HandleSink implements FileSink {
   }
 }
 
-async function writeSmallFile({ absPath, chunks, mode, mtime }: SmallFile): Promise<void> {
+async function writeSmallFile({ absPath, chunks, mode, mtime }: SmallFile, owner: Owner | undefined): Promise<void> {
   const handle = await fs.open(absPath, FILE_FLAGS, mode);
   try {
     if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
+    if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
     if (umaskStrips(mode)) await handle.chmod(mode);
     await handle.utimes(mtime, mtime);
   } finally {

@@ -11,16 +11,18 @@ import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
+import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import { isAgeFile } from '../age/probe.js';
 import { extractTenantArchive, type ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { decompressFrames } from '../archive/zstd-decoder.js';
+import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import type { FileAccess } from '../file-access.js';
 
 export interface RestoreRequest {
@@ -32,11 +34,18 @@ export interface RestoreRequest {
   readonly force?: boolean;
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number }) => void;
+  /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
+  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** How to call the file system; by default chosen for the base dir's (file-access.ts). */
   readonly fileAccess?: FileAccess;
   /** When files start being written on a worker thread (extract.ts). */
   readonly workerThresholdBytes?: number;
+  /**
+   * `--owner`: who owns the restored tree. By default, when running as root, the owner of the
+   * tenant replaced, else of the base dir (ownership.ts); otherwise the process's own user.
+   * Changing to another user needs root.
+   */
+  readonly owner?: Owner;
 }
 
 export interface RestoreResult {
@@ -46,6 +55,8 @@ export interface RestoreResult {
   /** The name the archive carries. */
   readonly archiveTenant: string;
   readonly location: string;
+  /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
+  readonly endpoint?: StoreEndpoint;
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
@@ -61,6 +72,8 @@ export interface RestoreResult {
   readonly warnings: readonly ManifestNote[];
   readonly recovered: RecoveryAction;
   readonly notices: readonly string[];
+  /** Who the restored entries were given to (a restore as root, or --owner); absent: the process's own user. */
+  readonly owner?: Owner;
 }
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
@@ -69,16 +82,24 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   const force = request.force ?? false;
   const limits = request.limits ?? DEFAULT_LIMITS;
   const targetOverride = request.as === undefined ? undefined : assertTenantName(request.as, '--as name');
+  const self = processOwner();
+  if (request.owner !== undefined && self !== undefined && self.uid !== 0 && request.owner.uid !== self.uid) {
+    throw new UsageError(`--owner ${request.owner.uid}:${request.owner.gid} gives the tenant to another user, which needs root: run the restore as root, or leave --owner out`);
+  }
 
   let lock: TenantLock | undefined;
   let staging: StagingArea | undefined;
   let recovered: RecoveryAction = 'none';
   let replaced = false;
+  /** Who gets the restored entries; undefined: whoever creates them (no chown call). */
+  let owner: Owner | undefined;
 
   async function claimSlot(tenant: string): Promise<void> {
     lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
     recovered = await recoverSlot(tenantsDir, tenant);
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
+    const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
+    owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
   }
 
   let createdTenantsDir: string | undefined;
@@ -86,15 +107,18 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   try {
     // A restore onto a new gateway may create its base dir; a refused one removes it again.
     createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    if (createdTenantsDir !== undefined && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
-    const source = await location.read({ signal });
+    let archiveTotalBytes: number | undefined;
+    const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
     let archiveBytes = 0;
     let marker: ArchiveMarker | undefined;
     async function* counted(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source as AsyncIterable<Uint8Array>) {
         throwIfAborted(signal);
+        if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
         archiveBytes += chunk.length;
         yield chunk;
       }
@@ -115,10 +139,11 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       signal,
       fileAccess: request.fileAccess,
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
+      owner: () => owner,
       requireManifest: () => marker !== undefined,
       onProgress: (progress) => {
         crashPoint('restore:extracting');
-        request.onProgress?.({ ...progress, archiveBytes });
+        request.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) });
       },
       prepare: async (archiveTenant) => {
         const target = targetOverride ?? archiveTenant;
@@ -149,6 +174,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       tenant,
       archiveTenant: extracted.tenant,
       location: location.display,
+      ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
       files: extracted.files,
       directories: extracted.directories,
       symlinks: extracted.symlinks,
@@ -162,6 +188,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       warnings: extracted.manifest?.warnings ?? [],
       recovered,
       notices,
+      ...(owner !== undefined && { owner }),
     };
   } finally {
     const leftover = staging as StagingArea | undefined;
@@ -169,6 +196,18 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await (lock as TenantLock | undefined)?.release();
     if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
   }
+}
+
+/**
+ * An archive that starts with the age header is still encrypted: the zstd decoder would call
+ * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
+ * (a --pipe whose output is still age-encrypted gets the same hint).
+ */
+export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
+  if (!isAgeFile(firstBytes)) return;
+  throw new UsageError(
+    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
+  );
 }
 
 /**
@@ -183,6 +222,11 @@ export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
   if (what === undefined) return error;
   const place = where === undefined ? '' : ` (${where})`;
   return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });
+}
+
+/** The effective user and group of this process (undefined where POSIX IDs do not exist). */
+function processOwner(): Owner | undefined {
+  return process.geteuid === undefined || process.getegid === undefined ? undefined : { uid: process.geteuid(), gid: process.getegid() };
 }
 
 /** Removes `deepest` and its parents up to `topmost` (mkdir -p created them all), stopping at the first that is not empty. */

@@ -2,11 +2,14 @@
 // like GNU tar's. A local disk answers a metadata call faster than a hop to libuv's pool
 // costs (file-access.ts); right for small archives, and the model the other writers follow.
 
-import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
-import { FILE_FLAGS, umaskStrips, type FileSink, type TreeWriter } from './tree-writer.js';
+import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 export class SyncTreeWriter implements TreeWriter {
+  /** Who gets every entry created (tree-writer.ts); none: no chown call at all. */
+  constructor(private readonly owner?: Owner) {}
+
   beginChunk(): void {}
 
   endChunk(): undefined {
@@ -20,6 +23,7 @@ export class SyncTreeWriter implements TreeWriter {
 
   symlink(target: string, absPath: string, mtime: Date): undefined {
     symlinkSync(target, absPath);
+    if (this.owner !== undefined) lchownSync(absPath, this.owner.uid, this.owner.gid);
     lutimesSync(absPath, mtime, mtime);
     return undefined;
   }
@@ -30,13 +34,15 @@ export class SyncTreeWriter implements TreeWriter {
   }
 
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
-    return new SyncFileSink(openSync(absPath, FILE_FLAGS, mode), mode, mtime);
+    return new SyncFileSink(openSync(absPath, FILE_FLAGS, mode), mode, mtime, this.owner);
   }
 
   async flush(): Promise<void> {}
   async settle(): Promise<void> {}
 
   setAttributes(absPath: string, mode: number, mtime: Date): undefined {
+    // lchown: a directory this restore made, but no call on a restored path ever follows a link.
+    if (this.owner !== undefined) lchownSync(absPath, this.owner.uid, this.owner.gid);
     chmodSync(absPath, mode);
     utimesSync(absPath, mtime, mtime);
     return undefined;
@@ -47,7 +53,7 @@ class SyncFileSink implements FileSink {
   size = 0;
   private fd: number | undefined;
 
-  constructor(fd: number, private readonly mode: number, private readonly mtime: Date) {
+  constructor(fd: number, private readonly mode: number, private readonly mtime: Date, private readonly owner: Owner | undefined) {
     this.fd = fd;
   }
 
@@ -61,6 +67,7 @@ class SyncFileSink implements FileSink {
     const fd = this.fd!;
     this.fd = undefined;
     try {
+      if (this.owner !== undefined) fchownSync(fd, this.owner.uid, this.owner.gid);
       if (umaskStrips(this.mode)) fchmodSync(fd, this.mode);
       futimesSync(fd, this.mtime, this.mtime);
     } finally {

@@ -4,9 +4,19 @@
 // happens in the order it was made for the same directory, a hard link after its target;
 // a failure surfaces as the errno error the same call would have thrown on this thread.
 //
+// Ownership: given an owner (a restore run as root: the tenant's or base dir's owner, or
+// --owner), every writer gives each created entry to it: a file through its descriptor
+// (fchown, before its mode is set), a symlink with lchown, a directory with lchown when its
+// attributes are set; hard links share their target's inode. Without an owner no chown call
+// is made at all.
+//
 // Which writer, and when to switch, is chosen in one place: choose-tree-writer.ts.
 
 import { constants as fsConstants } from 'node:fs';
+
+import type { Owner } from '../tenant/ownership.js';
+
+export type { Owner };
 
 export const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
 
@@ -40,8 +50,9 @@ export interface TreeWriter {
   /** After a failure: waits for every write in flight, failed or not; the writer is done. */
   settle(): Promise<void>;
   /**
-   * After `flush`, deepest first: a directory's final mode and mtime (set last, since writing
-   * its children changes its mtime and a read-only one could not take them).
+   * After `flush`, deepest first: a directory's owner (if the writer has one), final mode and
+   * mtime (set last, since writing its children changes its mtime and a read-only one could
+   * not take them).
    */
   setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> | undefined;
 }

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import { SyncTreeWriter } from './sync-tree-writer.js';
-import { umaskStrips, type FileSink, type TreeWriter } from './tree-writer.js';
+import { umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 import { WRITER_THREAD_SOURCE, type WorkerBatch, type WorkerOp, type WorkerReply } from './writer-thread.js';
 
 /** Decoded chunks handed to the writer threads and not yet written: bounds memory (2 MiB frames). */
@@ -49,7 +49,7 @@ interface Batch {
 export class WorkerTreeWriter implements TreeWriter {
   private readonly lanes: Lane[];
   /** Directories and symlinks are made here, at once. */
-  private readonly onThisThread = new SyncTreeWriter();
+  private readonly onThisThread: SyncTreeWriter;
   /** The lane of every directory that has held a file, by absolute path. */
   private readonly laneOfDirectory = new Map<string, number>();
   private nextLane = 0;
@@ -62,7 +62,9 @@ export class WorkerTreeWriter implements TreeWriter {
   private stopping = false;
   private readonly spareBuffers: SharedArrayBuffer[] = [];
 
-  constructor(laneCount = WRITER_LANES) {
+  /** `owner`: who gets every entry created (tree-writer.ts). */
+  constructor(laneCount = WRITER_LANES, private readonly owner?: Owner) {
+    this.onThisThread = new SyncTreeWriter(owner);
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => this.startLane());
   }
 
@@ -108,7 +110,7 @@ export class WorkerTreeWriter implements TreeWriter {
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
     const lane = this.laneFor(absPath);
     this.queue(lane, 'open', absPath, mode);
-    return new WorkerFileSink(this, lane, mode, mtime);
+    return new WorkerFileSink(this, lane, mode, mtime, this.owner);
   }
 
   /** For WorkerFileSink. */
@@ -218,6 +220,7 @@ class WorkerFileSink implements FileSink {
     private readonly lane: number,
     private readonly mode: number,
     private readonly mtime: Date,
+    private readonly owner: Owner | undefined,
   ) {}
 
   write(bytes: Buffer): undefined {
@@ -227,7 +230,7 @@ class WorkerFileSink implements FileSink {
   }
 
   finish(): undefined {
-    this.writer.queue(this.lane, 'close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000);
+    this.writer.queue(this.lane, 'close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000, this.owner?.uid ?? -1, this.owner?.gid ?? -1);
     return undefined;
   }
 

@@ -7,12 +7,12 @@
 
 /**
  * One operation for a writer thread: open (the one current file); write a range of the
- * batch's bytes to it; close it (chmod first unless -1, then set its mtime); hard link;
- * close the current file after a failure. (Directories and symlinks are made by the main
- * thread.) A batch sends its operations flattened into one array of strings and numbers
- * (cheap to clone).
+ * batch's bytes to it; close it (fchown to uid:gid unless -1, chmod unless -1, then set its
+ * mtime); hard link; close the current file after a failure. (Directories and symlinks are
+ * made by the main thread.) A batch sends its operations flattened into one array of
+ * strings and numbers (cheap to clone).
  */
-export type WorkerOp = ['open', string, number] | ['write', number, number] | ['close', number, number] | ['link', string, string] | ['abandon'];
+export type WorkerOp = ['open', string, number] | ['write', number, number] | ['close', number, number, number, number] | ['link', string, string] | ['abandon'];
 
 export interface WorkerBatch {
   readonly batch: number;
@@ -62,6 +62,8 @@ function workerMain(load: NodeJS.Require): void {
               const closing = fd;
               fd = -1;
               try {
+                const uid = ops[i + 3] as number;
+                if (uid !== -1) fsSync.fchownSync(closing, uid, ops[i + 4] as number);
                 const mode = ops[i + 1] as number;
                 if (mode !== -1) fsSync.fchmodSync(closing, mode);
                 // A Date: Node takes a negative number of seconds (before 1970) for "now".
@@ -70,7 +72,7 @@ function workerMain(load: NodeJS.Require): void {
               } finally {
                 fsSync.closeSync(closing);
               }
-              i += 3;
+              i += 5;
               break;
             }
             case 'link':

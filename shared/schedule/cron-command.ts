@@ -446,16 +446,8 @@ export function parseCronDescription(description: string | undefined): CronDescr
 }
 
 /**
- * `cmd` as a line for a local crontab: `%` is a newline to cron unless escaped. The command
- * itself stays shell syntax (cron runs it with /bin/sh), so `$(date +%F)` works there too.
- */
-export function crontabLine(schedule: string, cmd: string): string {
-  return `${schedule} ${cmd.replace(/(?<!\\)%/g, '\\%')}`;
-}
-
-/**
- * For a local crontab line: the same "one openclaw command, only $(date +FORMAT)" rule,
- * without the remote-only restrictions (local paths, --pipe and profiles work there).
+ * For a local crontab line (crontab.ts): the same "one openclaw command, only $(date +FORMAT)"
+ * rule, without the remote-only restrictions (local paths, --pipe and profiles work there).
  */
 export function assertOpenclawCommandLine(line: string): void {
   if (/[<>]/.test(line)) throw notAShell('"<" and ">"');

@@ -190,6 +190,7 @@ export class LocalFileLocation implements ArchiveLocation {
       await handle.close();
       throw new StorageError(`${this.display} is not a regular file`, 'NOT_A_FILE');
     }
+    options.onSize?.(info.size);
     return guardReadable(handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES }), (error) => this.fsError(error, 'read'), options.signal);
   }
 

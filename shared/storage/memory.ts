@@ -69,6 +69,7 @@ export class MemoryLocation implements ArchiveLocation {
     const archive = this.store.archives.get(this.name);
     if (archive === undefined) throw new StorageError(`no archive at ${this.display}`, 'NOT_FOUND');
     const { bytes } = archive;
+    options.onSize?.(bytes.length);
     function* chunks(): Generator<Buffer> {
       for (let offset = 0; offset < bytes.length; offset += READ_CHUNK) yield bytes.subarray(offset, offset + READ_CHUNK);
     }

@@ -40,6 +40,11 @@ const S3_ONLY_FLAGS = [
 
 const REGION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
 const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
+/**
+ * Schemes a backup location could be meant as: `gs:/b/k` or `https:x` is a mistyped URL,
+ * never a file the user wants created under that name (`s3:` as a directory, a file `https:`).
+ */
+const URL_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'gcs', 'az', 'azure', 'abfs', 'abfss', 'wasb', 'wasbs', 'r2', 'b2', 'minio', 'swift', 'oss', 'cos', 'hdfs', 'http', 'https', 'ftp', 'ftps', 'sftp', 'scp', 'ssh', 'rsync', 'webdav', 'dav', 'davs', 'smb', 'nfs', 'file']);
 
 export async function openLocation(spec: string, options: LocationOptions = {}): Promise<ArchiveLocation> {
   const location = isS3Url(spec) ? await openS3(spec, options) : openLocal(spec, options);
@@ -77,13 +82,20 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
 async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
   validateLocationOptions(spec, options);
   const { bucket, key } = parseS3Url(spec);
-  const endpoint = options.endpoint === undefined ? undefined : endpointOrigin(options.endpoint);
+  // `--endpoint`, else one the environment or the profile configures (AWS_ENDPOINT_URL_S3,
+  // endpoint_url…), resolved for `--aws-profile` as for AWS_PROFILE: either way an
+  // S3-compatible store, with the same settings (path-style, checksums only when required).
+  const configured =
+    options.endpoint !== undefined
+      ? { url: options.endpoint, source: '--endpoint' }
+      : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
+  const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
   // Only now, with everything valid, is the SDK loaded.
   const [{ createS3Client }, { S3Location }] = await Promise.all([import('./s3-client.js'), import('./s3.js')]);
   const client = await createS3Client({
     ...(options.region !== undefined && { region: options.region }),
     ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
-    ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
+    ...(configured !== undefined && { endpoint: configured.url }),
     ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
     ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
   });
@@ -91,7 +103,7 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
     client,
     bucket,
     key,
-    ...(endpoint !== undefined && { endpoint }),
+    ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
     ...(options.expectedBytes !== undefined && { expectedBytes: options.expectedBytes }),
     secrets: [options.secretKey],
   });
@@ -101,6 +113,7 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
   validateLocationOptions(spec, options);
   const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
   if (scheme === undefined) {
+    assertNotMistypedUrl(spec);
     if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
     return new LocalFileLocation(spec);
   }
@@ -120,21 +133,40 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
   return new LocalFileLocation(path);
 }
 
-/** `scheme://host[:port]` of a valid --endpoint; the URL itself is never echoed (it may hold credentials). */
-function endpointOrigin(endpoint: string): string {
+/**
+ * A local path that is really a URL with a slip of the keyboard (`s3:/bucket/key`, `s3:bucket`,
+ * `s3//bucket/key`, `gs:/b/k`, `file:/x`): refused, or the archive would land in a local
+ * file or directory named after the scheme.
+ */
+function assertNotMistypedUrl(spec: string): void {
+  const shown = JSON.stringify(spec.length > 60 ? `${spec.slice(0, 60)}…` : spec);
+  const colon = /^([a-z][a-z0-9+.-]*):/i.exec(spec);
+  const slashes = /^([a-z][a-z0-9+.-]*)\/\//i.exec(spec);
+  const scheme = (colon ?? slashes)?.[1]?.toLowerCase();
+  if (scheme === undefined || !URL_SCHEMES.has(scheme)) return;
+  const meant = scheme === 's3' ? 's3://bucket/key' : scheme === 'file' ? 'file:///absolute/path or a plain path' : `${scheme}://… (not supported: give s3://bucket/key or a file path)`;
+  throw new UsageError(`${shown} looks like a mistyped URL, not a file path: write ${meant} (a local file of that name: prefix it with ./)`);
+}
+
+/**
+ * `scheme://host[:port]` of a valid endpoint, given by `--endpoint` or configured (`source`
+ * names where); the URL itself is never echoed (it may hold credentials).
+ */
+function endpointOrigin(endpoint: string, source = '--endpoint'): string {
+  const what = source === '--endpoint' ? '--endpoint' : `endpoint URL (from ${source})`;
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new UsageError('invalid --endpoint: expected a URL like https://minio.internal:9000');
+    throw new UsageError(`invalid ${what}: expected a URL like https://minio.internal:9000`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UsageError('invalid --endpoint: only http:// and https:// URLs are supported');
+    throw new UsageError(`invalid ${what}: only http:// and https:// URLs are supported`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new UsageError('credentials in --endpoint are not supported: use --access-key and --secret-key');
+    throw new UsageError(`credentials in ${what} are not supported: use --access-key and --secret-key`);
   }
-  if (url.search !== '' || url.hash !== '') throw new UsageError('invalid --endpoint: no query or fragment allowed');
-  if (url.hostname === '') throw new UsageError('invalid --endpoint: no host');
+  if (url.search !== '' || url.hash !== '') throw new UsageError(`invalid ${what}: no query or fragment allowed`);
+  if (url.hostname === '') throw new UsageError(`invalid ${what}: no host`);
   return url.origin;
 }

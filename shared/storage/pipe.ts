@@ -49,6 +49,10 @@ class PipeLocation implements ArchiveLocation {
     this.display = `${inner.display} (through the --pipe command)`;
   }
 
+  get endpoint(): ArchiveLocation['endpoint'] {
+    return this.inner.endpoint;
+  }
+
   checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
     return this.inner.checkWritable(options);
   }
@@ -75,7 +79,8 @@ class PipeLocation implements ArchiveLocation {
   }
 
   async read(options: ReadOptions = {}): Promise<Readable> {
-    const source = await this.inner.read(options);
+    // The command's output is not the stored bytes: their size says nothing about it.
+    const source = await this.inner.read({ signal: options.signal });
     if (options.signal?.aborted) {
       destroyQuietly(source);
       throw abortedError(options.signal);

@@ -52,7 +52,7 @@ import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, uploadStream, UploadFailure, type StreamUploadResult } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, ReadOptions, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, ReadOptions, StoreEndpoint, WriteOptions, WriteResult } from './types.js';
 
 const MiB = 1024 * 1024;
 
@@ -97,6 +97,8 @@ export interface S3LocationOptions {
   readonly key: string;
   /** Origin of a custom endpoint, for messages; undefined for AWS. */
   readonly endpoint?: string;
+  /** Where the custom endpoint came from (`--endpoint`, `AWS_ENDPOINT_URL_S3`, `profile minio, endpoint_url`). @default '--endpoint' */
+  readonly endpointSource?: string;
   /** Expected archive size in bytes, to choose a part size that fits in 10,000 parts. */
   readonly expectedBytes?: number;
   /** @default 8 MiB (at least 5 MiB, S3's minimum) */
@@ -122,6 +124,7 @@ export class S3Location implements ArchiveLocation {
   readonly bucket: string;
   readonly key: string;
   readonly plan: UploadPlan;
+  readonly endpoint?: StoreEndpoint;
   private readonly client: S3Client;
   private readonly options: S3LocationOptions;
   private region: Promise<string | undefined> | undefined;
@@ -132,6 +135,7 @@ export class S3Location implements ArchiveLocation {
     this.bucket = options.bucket;
     this.key = options.key;
     this.display = formatS3Url(options);
+    if (options.endpoint !== undefined) this.endpoint = { url: options.endpoint, source: options.endpointSource ?? '--endpoint' };
     this.plan = planUpload(options.expectedBytes, options.partSize, options.queueSize);
   }
 
@@ -217,6 +221,7 @@ export class S3Location implements ArchiveLocation {
       if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
     }
+    if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const stream = ReadableStream.from(this.resumingBody(sdk, first, context, signal), { objectMode: false });
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
     stream.once('close', stopListening);

@@ -33,12 +33,29 @@ export interface WriteResult {
 
 export interface ReadOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Called at most once, before the first byte, with the stored archive's size when the
+   * store knows it without another request (a file's stat, an object's Content-Length); for
+   * progress only. A wrapper that changes the bytes (--pipe) does not pass it on.
+   */
+  readonly onSize?: (bytes: number) => void;
+}
+
+/** The S3-compatible store a location talks to instead of AWS, and what chose it. */
+export interface StoreEndpoint {
+  /** Its origin, `scheme://host[:port]` (never credentials). */
+  readonly url: string;
+  /** `--endpoint`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, `profile NAME, endpoint_url`, `profile NAME, services X`. */
+  readonly source: string;
 }
 
 /** Where one backup archive lives. */
 export interface ArchiveLocation {
   /** How to show the location to a user: no credentials, ever. */
   readonly display: string;
+
+  /** The S3-compatible endpoint an S3 location uses; absent for AWS itself and for local files. */
+  readonly endpoint?: StoreEndpoint;
 
   /**
    * Cheap pre-flight check before any tenant data is read: rejects with

@@ -1,4 +1,5 @@
-// Who owns the tenant tree, as the list function sees it through the access point: the
+// Who owns the tenant tree. For a restore: whom the restored tree is given to (inheritedOwner,
+// parseOwner for --owner). For `doctor`, as the list function sees it through the access point: the
 // owner (uid:gid) of the tenant base dir, of each tenant's root, and how many entries below
 // belong to someone else. `openclaw doctor` compares that with the access point's POSIX
 // user, which every function acts as: a tree the gateway wrote as another user is one the
@@ -43,6 +44,26 @@ export interface OwnershipOptions {
   readonly signal?: AbortSignal;
   /** @default DEFAULT_MAX_ENTRIES */
   readonly maxEntries?: number;
+}
+
+/**
+ * Whom a restore run as root gives the restored tree to (unless --owner says): the owner of
+ * the tenant it replaces, else of the base dir, so the gateway's service user that owns them
+ * can write its tenant afterwards. Read with lstat: a slot that is a symlink names nobody.
+ */
+export async function inheritedOwner(tenantsDir: string, tenant: string): Promise<Owner> {
+  const slot = await fs.lstat(path.join(tenantsDir, tenant)).catch(() => undefined);
+  const from = slot?.isDirectory() === true ? slot : await fs.stat(tenantsDir);
+  return { uid: from.uid, gid: from.gid };
+}
+
+/** `UID:GID` (numbers, as `chown` takes them), or undefined when `text` is not that. */
+export function parseOwner(text: string): Owner | undefined {
+  const match = /^(\d{1,10}):(\d{1,10})$/.exec(text);
+  if (match === null) return undefined;
+  const [uid, gid] = [Number(match[1]), Number(match[2])];
+  // 2^32 - 1 is (uid_t)-1, "leave unchanged" to chown(2): not an owner.
+  return uid < 0xffffffff && gid < 0xffffffff ? { uid, gid } : undefined;
 }
 
 export const DEFAULT_MAX_ENTRIES = 500_000;

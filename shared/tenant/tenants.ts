@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { TenantNotFoundError } from '../errors.js';
+import { TenantNotFoundError, TenantsDirNotFoundError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
@@ -54,7 +54,9 @@ export interface TenantEntry {
 /**
  * The tenants in the base dir, sorted, after sweeping leftovers of dead operations
  * (base-dir-sweep.ts). A tenant whose slot is mid-commit or needs a decision is listed
- * even when its slot is momentarily absent. An absent base dir holds none.
+ * even when its slot is momentarily absent. An absent base dir is an error
+ * (TenantsDirNotFoundError), never an empty list: a loop over the names would back up
+ * nothing and succeed.
  */
 export async function listTenants(tenantsDir: string): Promise<TenantEntry[]> {
   let entries = await readEntries(tenantsDir);
@@ -86,9 +88,16 @@ async function readEntries(tenantsDir: string): Promise<Dirent[]> {
   try {
     return await fs.readdir(tenantsDir, { withFileTypes: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw tenantsDirNotFound(tenantsDir, code);
     throw error;
   }
+}
+
+/** The base dir is missing (or is not a directory), in one line that names it and where it came from. */
+export function tenantsDirNotFound(tenantsDir: string, code: 'ENOENT' | 'ENOTDIR' = 'ENOENT'): TenantsDirNotFoundError {
+  const what = code === 'ENOENT' ? 'does not exist' : 'is not a directory';
+  return new TenantsDirNotFoundError(`the tenant base dir ${tenantsDir} ${what} (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)`);
 }
 
 export interface TenantSummary {

@@ -62,9 +62,10 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): CliRun {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): CliRun {
   const result: SpawnSyncReturns<string> = spawnSync(process.execPath, [cliPath, ...args], {
     encoding: 'utf8',
+    cwd: options.cwd,
     env: { ...process.env, ...options.env },
     input: options.input,
     maxBuffer: 64 * 1024 * 1024,

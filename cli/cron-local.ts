@@ -1,0 +1,94 @@
+// `openclaw cron add|list|rm` without --stack: scheduled backups in this user's crontab
+// (shared/schedule/crontab.ts writes and reads the lines, crontab-runner.ts calls `crontab`,
+// or the command OPENCLAW_CRONTAB names). A line calls this very node binary and CLI script
+// by absolute path, with the tenant base dir this command runs with, and appends its output
+// to a log file, so it runs from cron's bare environment as it runs here.
+
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { UsageError } from '../shared/errors.js';
+import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
+import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
+import { assertCronName } from '../shared/schedule/cron-command.js';
+import type { CliContext } from './context.js';
+
+export interface LocalCronFlags {
+  readonly schedule: string;
+  readonly name: string;
+  readonly cmd: string;
+  readonly replace?: boolean;
+  readonly log?: string;
+}
+
+export async function addLocalCron(context: CliContext, tenant: string, flags: LocalCronFlags): Promise<void> {
+  assertCronName(flags.name);
+  // cron-parser is loaded only by the commands that need it.
+  const { validateUnixSchedule } = await import('../shared/schedule/cron-schedule.js');
+  const schedule = validateUnixSchedule(flags.schedule);
+  const paths: CrontabPaths = {
+    node: process.execPath,
+    cli: cliScript(),
+    tenantsDir: context.tenantsDir,
+    log: path.resolve(flags.log ?? path.join(os.homedir(), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
+  };
+  const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
+
+  const crontab = crontabCommand();
+  const { text, replaced } = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
+  mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
+  await installCrontab(crontab, text);
+
+  if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
+  const [entry] = crontabEntries(line);
+  context.output.result(
+    { operation: 'cron-add', mode: 'local', tenant, name: flags.name, schedule, timezone: 'local', cmd: entry?.cmd ?? flags.cmd, log: paths.log, line, replaced },
+    [
+      `${replaced ? 'Replaced' : 'Added'} cron "${flags.name}" for tenant "${tenant}" in this user's crontab (see crontab -l)`,
+      `  schedule  ${schedule}, in this machine's local time (cron)`,
+      `  runs      ${entry?.cmd ?? flags.cmd}`,
+      `  with      ${paths.node} ${paths.cli} --tenants-dir ${paths.tenantsDir}`,
+      `  log       ${paths.log} (output appended)`,
+    ],
+  );
+}
+
+export async function listLocalCrons(context: CliContext, tenant: string | undefined): Promise<void> {
+  const crons = crontabEntries(await readCrontab(crontabCommand())).filter((entry) => tenant === undefined || entry.tenant === tenant);
+  const rows = crons.map((cron) => [cron.tenant, cron.name, cron.schedule, cron.enabled ? 'enabled' : 'disabled', cron.cmd]);
+  context.output.result(
+    { crons: crons.map(({ line: _line, ...cron }) => cron) },
+    crons.length === 0 ? [`no crons${tenant === undefined ? '' : ` for tenant "${tenant}"`} in this user's crontab`] : table(['TENANT', 'NAME', 'SCHEDULE (LOCAL)', 'STATE', 'COMMAND'], rows),
+  );
+}
+
+export async function removeLocalCron(context: CliContext, tenant: string, name: string): Promise<void> {
+  assertCronName(name);
+  const crontab = crontabCommand();
+  await installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name));
+  context.output.result({ operation: 'cron-rm', mode: 'local', tenant, name }, [`Removed cron "${name}" of tenant "${tenant}" from this user's crontab`]);
+}
+
+/** `crontab`, or the command OPENCLAW_CRONTAB names (tests; systems whose crontab is elsewhere). */
+function crontabCommand(): string {
+  const chosen = process.env.OPENCLAW_CRONTAB;
+  return chosen === undefined || chosen.trim() === '' ? 'crontab' : chosen;
+}
+
+/** The script this CLI was started from (bin/openclaw.js), symlinks (npm's bin links) resolved. */
+function cliScript(): string {
+  const script = process.argv[1];
+  if (script === undefined) throw new UsageError('cannot tell where the openclaw CLI is installed: run cron add through the openclaw command');
+  return realpathSync(script);
+}
+
+function isDirectory(dir: string): boolean {
+  return statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const format = (row: string[]) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ');
+  return [format(header), ...rows.map(format)];
+}

@@ -1,0 +1,35 @@
+// What an archive's file name or key should say about it: the bytes are tar compressed with
+// zstd, so `.tar.zst` (plus `.age` or similar when a --pipe command encrypts them). A name
+// ending in another format's suffix (`.gz`, `.tgz`, `.tar`…) makes file managers, `tar -xf`
+// (which picks its decompressor from the name) and the next operator reach for the wrong
+// tool: a warning, not an error, since the name is the operator's to choose.
+
+/** Suffixes of other formats, and what they claim. */
+const MISLEADING_SUFFIXES: readonly (readonly [string, string])[] = [
+  ['.tar.gz', 'gzip'],
+  ['.tgz', 'gzip'],
+  ['.gz', 'gzip'],
+  ['.tar.bz2', 'bzip2'],
+  ['.bz2', 'bzip2'],
+  ['.tar.xz', 'xz'],
+  ['.xz', 'xz'],
+  ['.zip', 'zip'],
+  ['.tar', 'an uncompressed tar'],
+];
+
+/**
+ * A one-line warning when `destination` (a path or s3:// URL) ends like another format's
+ * archive, with the name to use instead; undefined when the name is fine. A trailing `.age`
+ * (encrypted through --pipe) is looked through.
+ */
+export function misleadingArchiveName(destination: string): string | undefined {
+  const lower = destination.toLowerCase();
+  const encrypted = lower.endsWith('.age') ? '.age' : '';
+  const name = lower.slice(0, lower.length - encrypted.length);
+  const match = MISLEADING_SUFFIXES.find(([suffix]) => name.endsWith(suffix));
+  if (match === undefined) return undefined;
+  const [suffix, format] = match;
+  const stem = destination.slice(0, name.length - suffix.length);
+  const better = `${stem}.tar.zst${destination.slice(name.length)}`;
+  return `the archive is a zstd-compressed tar, but its name ends in ${suffix} (${format}): consider ${better} (tar -xf and file managers pick the tool by the name)`;
+}

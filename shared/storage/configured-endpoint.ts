@@ -1,0 +1,69 @@
+// Endpoint URLs configured outside the command line, resolved the way the AWS SDK and CLI
+// resolve them ("service-specific endpoints"): the environment first (AWS_ENDPOINT_URL_<SERVICE>,
+// then AWS_ENDPOINT_URL), then the profile's `services` section (`s3 = / endpoint_url = …`),
+// then the profile's own `endpoint_url`; none at all when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+// or the profile's `ignore_configured_endpoint_urls` is true.
+//
+// Why not leave it to the SDK: it reads these for the AWS_PROFILE profile only, never for the
+// `profile` given to a client, so `--aws-profile minio` would send a backup to AWS while
+// `AWS_PROFILE=minio` sends it to the profile's MinIO. Resolving it here for the profile the
+// command names makes the two mean the same, and lets the caller treat a configured
+// endpoint like `--endpoint` (path-style requests, checksums only when required) and say
+// which endpoint was used and why. The shared config files are read with the SDK's own
+// loader (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, `[profile x]` and `[services y]`
+// sections), loaded only when an S3 location or a remote command needs it.
+
+export interface ConfiguredEndpoint {
+  /** The URL as configured (not yet validated). */
+  readonly url: string;
+  /** Where it came from, for messages and results: `AWS_ENDPOINT_URL_S3`, `profile minio, endpoint_url`… */
+  readonly source: string;
+}
+
+export interface ConfiguredEndpointOptions {
+  /** `--aws-profile`; else AWS_PROFILE, else "default" (as the SDK chooses). */
+  readonly profile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The endpoint configured for `serviceId` (the SDK's service id: "S3", "Lambda",
+ * "EventBridge", "EFS", "EC2"…), or undefined when none is. A `services` name with no such
+ * section falls through to the profile's own `endpoint_url`.
+ */
+export async function configuredEndpoint(serviceId: string, options: ConfiguredEndpointOptions = {}): Promise<ConfiguredEndpoint | undefined> {
+  const env = options.env ?? process.env;
+  const { loadSharedConfigFiles, getProfileName, CONFIG_PREFIX_SEPARATOR } = await import('@smithy/core/config');
+  const profileName = getProfileName({ ...(options.profile !== undefined && { profile: options.profile }) });
+  // Re-read every time: a long-running process (a test, the Lambda) must see edits.
+  const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
+  const profile: Record<string, string | undefined> = { ...credentialsFile[profileName], ...configFile[profileName] };
+
+  const ignore = booleanSetting(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) ?? booleanSetting(profile.ignore_configured_endpoint_urls) ?? false;
+  if (ignore) return undefined;
+
+  const suffix = serviceId.split(' ').map((word) => word.toUpperCase()).join('_');
+  const serviceVariable = `AWS_ENDPOINT_URL_${suffix}`;
+  if (nonEmpty(env[serviceVariable])) return { url: env[serviceVariable]!, source: serviceVariable };
+  if (nonEmpty(env.AWS_ENDPOINT_URL)) return { url: env.AWS_ENDPOINT_URL!, source: 'AWS_ENDPOINT_URL' };
+
+  const services = profile.services;
+  if (nonEmpty(services)) {
+    const section = configFile[['services', services].join(CONFIG_PREFIX_SEPARATOR)];
+    const key = [serviceId.split(' ').map((word) => word.toLowerCase()).join('_'), 'endpoint_url'].join(CONFIG_PREFIX_SEPARATOR);
+    const url = section?.[key];
+    if (nonEmpty(url)) return { url, source: `profile ${profileName}, services ${services}` };
+  }
+  if (nonEmpty(profile.endpoint_url)) return { url: profile.endpoint_url, source: `profile ${profileName}, endpoint_url` };
+  return undefined;
+}
+
+function nonEmpty(value: string | undefined): value is string {
+  return value !== undefined && value.trim() !== '';
+}
+
+function booleanSetting(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  const lower = value.trim().toLowerCase();
+  return lower === 'true' ? true : lower === 'false' ? false : undefined;
+}

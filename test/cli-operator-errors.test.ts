@@ -1,0 +1,148 @@
+// Rough edges an operator meets first, through the built CLI: --json answers every usage
+// error (commander's own too) with one {"error"} object; a destination that is a mistyped
+// URL is refused instead of becoming a local file named "s3:"; a missing tenant base dir is
+// an error naming it, not an empty list; hints for an age-encrypted archive restored without
+// --pipe and for a destination named like another format.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { misleadingArchiveName } from '../shared/archive/archive-name.js';
+import { runCli, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-operator-');
+const base = path.join(dir.path, 'tenants');
+const archive = path.join(dir.path, 'acme.tar.zst');
+const hasAge = existsSync('/usr/bin/age') && existsSync('/usr/bin/age-keygen');
+
+beforeAll(() => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 5, mediaFiles: 0 });
+  expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+});
+afterAll(() => dir.cleanup());
+
+/** One JSON object on stdout, and the same one line on stderr. */
+function expectJsonError(args: string[], status: number, code: string, message: RegExp) {
+  const run = runCli(args);
+  expect(run.status).toBe(status);
+  expect(run.stdout.trim().split('\n')).toHaveLength(1);
+  const answer = JSON.parse(run.stdout) as { error: { code: string; message: string } };
+  expect(Object.keys(answer)).toEqual(['error']);
+  expect(answer.error.code).toBe(code);
+  expect(answer.error.message).toMatch(message);
+  expect(run.stderr.split('\n')[0]).toBe(`openclaw: ${answer.error.message}`);
+  expect(run.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('--json on usage errors', () => {
+  it.each<[string, string[], RegExp]>([
+    ['an unknown option', ['--json', 'tenants', 'backup', 'acme', '--to', archive, '--bogus'], /^unknown option '--bogus'$/],
+    ['an unknown option before the command', ['--json', '--bogus', 'tenants', 'list'], /^unknown option '--bogus'$/],
+    ['a missing required option', ['--json', 'tenants', 'backup', 'acme'], /^required option '--to <destination>' not specified$/],
+    ['a missing argument', ['--json', 'tenants', 'recover'], /^missing required argument 'tenant'$/],
+    ['an unknown command', ['--json', 'tenants', 'frobnicate'], /^unknown command 'frobnicate'$/],
+    ['an invalid option value', ['--json', 'tenants', 'restore', '--from', archive, '--max-entries', 'lots'], /argument 'lots' is invalid\. must be a positive whole number$/],
+    ['--json after the command', ['tenants', 'backup', 'acme', '--json'], /^required option '--to <destination>' not specified$/],
+  ])('answers %s with one error object', (_label, args, message) => {
+    expectJsonError(['--tenants-dir', base, ...args], 2, 'USAGE', message);
+  });
+
+  it('answers our own usage errors the same way', () => {
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', '../etc', '--to', archive], 2, 'INVALID_NAME', /invalid tenant name/);
+  });
+
+  it('leaves help as it is', () => {
+    expect(runCli(['--json', 'tenants', 'backup', '--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants backup/) });
+  });
+});
+
+describe('a destination that looks like a mistyped URL', () => {
+  it.each([['s3:/bucket/acme.tar.zst'], ['s3:bucket/acme.tar.zst'], ['S3:/bucket/acme.tar.zst'], ['s3//bucket/acme.tar.zst'], ['gs:/bucket/acme.tar.zst'], ['https:bucket/acme.tar.zst']])(
+    'refuses %s without writing anything',
+    (to) => {
+      const cwd = path.join(dir.path, `cwd-${Buffer.from(to).toString('hex')}`);
+      mkdirSync(cwd);
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to], { cwd });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(new RegExp(`^openclaw: ${JSON.stringify(to).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} looks like a mistyped URL, not a file path: write `));
+      expect(run.stderr.split('\n')).toHaveLength(2);
+      expect(readdirSync(cwd)).toEqual([]);
+    },
+  );
+
+  it('refuses one as a restore source too', () => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', 's3:/bucket/acme.tar.zst']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/looks like a mistyped URL/);
+  });
+});
+
+describe('a missing tenant base dir', () => {
+  const missing = path.join(dir.path, 'no-such-base');
+
+  it('is an error naming it for list, list --names and backup, never "no tenants"', () => {
+    const expected = `the tenant base dir ${missing} does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)`;
+    for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'x.tar.zst')]]) {
+      const run = runCli(['--tenants-dir', missing, ...args]);
+      expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${expected}\n` });
+    }
+    expectJsonError(['--tenants-dir', missing, '--json', 'tenants', 'list'], 1, 'TENANTS_DIR_NOT_FOUND', /does not exist/);
+    // A file where the base dir should be.
+    const file = path.join(dir.path, 'a-file');
+    writeFileSync(file, '');
+    expect(runCli(['--tenants-dir', file, 'tenants', 'list']).stderr).toBe(`openclaw: the tenant base dir ${file} is not a directory (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)\n`);
+    // An empty base dir is fine: no tenants.
+    const empty = path.join(dir.path, 'empty-base');
+    mkdirSync(empty);
+    expect(runCli(['--tenants-dir', empty, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: '' });
+  });
+
+  it('is created by a restore (a new gateway), as before', () => {
+    const fresh = path.join(dir.path, 'new-gateway', 'tenants');
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    expect(readdirSync(fresh)).toEqual(['acme']);
+  });
+
+  it('names a tenant missing from an existing base dir with exit code 3', () => {
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', 'nobody', '--to', path.join(dir.path, 'n.tar.zst')], 3, 'TENANT_NOT_FOUND', /no tenant "nobody"/);
+  });
+});
+
+describe('hints', () => {
+  it.runIf(hasAge)('says an age-encrypted archive needs --pipe to decrypt it', () => {
+    const key = path.join(dir.path, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
+    const encrypted = path.join(dir.path, 'acme.tar.zst.age');
+    writeFileSync(encrypted, execFileSync('age', ['-r', recipient], { input: readFileSync(archive) }));
+    const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', encrypted, '--as', 'secret']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(`openclaw: ${encrypted} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"\n`);
+    expect(readdirSync(base)).toEqual(['acme']);
+    // With --pipe it restores.
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', encrypted, '--as', 'secret', '--pipe', `age -d -i '${key}'`]).status).toBe(0);
+  });
+
+  it('warns when a destination is named like another format, and backs up all the same', () => {
+    const gz = path.join(dir.path, 'acme.tar.gz');
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', gz]);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe(
+      `openclaw: warning: the archive is a zstd-compressed tar, but its name ends in .tar.gz (gzip): consider ${path.join(dir.path, 'acme.tar.zst')} (tar -xf and file managers pick the tool by the name)\n`,
+    );
+    expect(existsSync(gz)).toBe(true);
+  });
+
+  it('names the better name for each misleading suffix, and none for ours', () => {
+    expect(misleadingArchiveName('/b/acme.tgz')).toMatch(/ends in \.tgz \(gzip\): consider \/b\/acme\.tar\.zst /);
+    expect(misleadingArchiveName('/b/acme.gz')).toMatch(/ends in \.gz \(gzip\): consider \/b\/acme\.tar\.zst /);
+    expect(misleadingArchiveName('s3://b/acme.TAR')).toMatch(/ends in \.tar \(an uncompressed tar\): consider s3:\/\/b\/acme\.tar\.zst /);
+    expect(misleadingArchiveName('/b/acme.tar.gz.age')).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
+    expect(misleadingArchiveName('/b/acme.zip')).toMatch(/\(zip\)/);
+    for (const fine of ['/b/acme.tar.zst', '/b/acme.tar.zst.age', 's3://b/acme-2026-06-03', '/b/acme.tzst', '/b/tarball']) expect(misleadingArchiveName(fine), fine).toBeUndefined();
+  });
+});

@@ -1,0 +1,138 @@
+// Ctrl-C and SIGTERM as shells expect them: 130 and 143 (128 + the signal), for every command.
+// A backup stops and cleans up (no archive, no temporary file); a second signal exits at once
+// (cleanup skipped: the next backup settles what is left); a listing exits at the first
+// signal; a command that must finish what it started finishes, then reports the signal.
+// Slow steps are made with a --pipe command or a stand-in crontab that sleep; each CLI runs
+// in a process group of its own, which the test kills (by its id) in the end.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { cliPath, tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+let backups: string;
+const groups: number[] = [];
+
+beforeEach(() => {
+  dir = tempDir('openclaw-signals-');
+  base = path.join(dir.path, 'tenants');
+  backups = path.join(dir.path, 'backups');
+  createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10 });
+});
+afterEach(() => {
+  for (const group of groups.splice(0)) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  dir.cleanup();
+});
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  groups.push(child.pid!);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal === null ? null : -1))));
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+async function until(condition: () => boolean, what: string, running: Running): Promise<void> {
+  for (let waited = 0; !condition(); waited += 20) {
+    if (waited > 30_000) throw new Error(`timed out waiting for ${what}: ${running.stderr()}`);
+    await sleep(20);
+  }
+}
+
+/** A backup held up by its --pipe command, once its temporary archive file exists. */
+async function stalledBackup(pipe: string): Promise<Running> {
+  const started = path.join(dir.path, 'pipe-started');
+  const running = start(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst'), '--pipe', `touch '${started}'; ${pipe}`]);
+  await until(() => existsSync(started) && existsSync(backups) && readdirSync(backups).some((name) => name.endsWith('.partial')), 'the backup to start writing', running);
+  return running;
+}
+
+describe('an interrupted backup', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('stops at %s, cleans up and exits %i', async (signal, code) => {
+    const running = await stalledBackup('sleep 30; cat');
+    running.child.kill(signal);
+    expect(await running.exited).toBe(code);
+    expect(running.stderr()).toBe(`openclaw: interrupted by ${signal}\n`);
+    expect(readdirSync(backups)).toEqual([]);
+    expect(readdirSync(base)).toEqual(['acme']); // lock released
+  });
+
+  it('exits at once at a second signal, leaving what the next backup settles', async () => {
+    // The pipe command ignores SIGTERM: the cleanup after the first signal waits for it.
+    const running = await stalledBackup("trap '' TERM; sleep 30; cat");
+    running.child.kill('SIGINT');
+    await sleep(200);
+    running.child.kill('SIGINT');
+    expect(await running.exited).toBe(130);
+    // It left before its cleanup could release the tenant's lock…
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
+    process.kill(-running.child.pid!, 'SIGKILL'); // the pipe command, still asleep
+    // …which the next backup takes over (its holder is gone), leaving nothing behind.
+    const next = start(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst')]);
+    expect(await next.exited).toBe(0);
+    expect(readdirSync(backups)).toEqual(['acme.tar.zst']);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe('other commands', () => {
+  let fakeCrontab: string;
+  let crontabStarted: string;
+  beforeEach(() => {
+    fakeCrontab = path.join(dir.path, 'slow-crontab');
+    crontabStarted = path.join(dir.path, 'crontab-started');
+    const file = path.join(dir.path, 'crontab.txt');
+    writeFileSync(
+      fakeCrontab,
+      `#!/bin/sh\ntouch '${crontabStarted}'\nsleep 1\ncase "$1" in\n  -l) cat '${file}' 2>/dev/null || { echo "no crontab" >&2; exit 1; } ;;\n  -) cat > '${file}' ;;\nesac\n`,
+    );
+    chmodSync(fakeCrontab, 0o755);
+  });
+
+  it('a listing exits at the first signal, without waiting', async () => {
+    const running = start(['cron', 'list'], { OPENCLAW_CRONTAB: fakeCrontab });
+    await until(() => existsSync(crontabStarted), 'cron list to read the crontab', running);
+    running.child.kill('SIGINT');
+    expect(await running.exited).toBe(130);
+    expect(running.stdout()).toBe(''); // it did not wait for the crontab's answer
+  });
+
+  it('one that must finish what it started finishes, then exits with the signal\'s code', async () => {
+    const running = start(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst'], {
+      OPENCLAW_CRONTAB: fakeCrontab,
+      HOME: dir.path,
+    });
+    await until(() => existsSync(crontabStarted), 'cron add to read the crontab', running);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(143);
+    expect(running.stdout()).toMatch(/^Added cron "nightly" for tenant "acme"/);
+    expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM, after the command had completed\n');
+    expect(readFileSync(path.join(dir.path, 'crontab.txt'), 'utf8')).toMatch(/# openclaw:acme:nightly\n$/);
+  });
+});

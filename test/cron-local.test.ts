@@ -1,0 +1,222 @@
+// `openclaw cron add|list|rm` without --stack: entries in the user's crontab that run from
+// cron's bare environment. The crontab here is a stand-in (OPENCLAW_CRONTAB: a script that
+// keeps it in a file), so no test touches a real user's crontab; the installed line is run
+// as cron runs it (`env -i SHELL=/bin/sh PATH=/usr/bin:/bin sh -c …`, after cron's reading of
+// `%`) and the backup must appear. One test uses the real `crontab` binary (Debian's cron),
+// as root inside a private mount namespace whose /var/spool/cron/crontabs is an empty tmpfs:
+// the machine's crontabs are never seen or changed.
+
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { commandCronRuns, NODE_ENVIRONMENT, NODE_FLAGS } from '../shared/schedule/crontab.js';
+import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
+
+const THEIRS = 'MAILTO=ops@example.com\n# m h dom mon dow command\n15 * * * * /usr/local/bin/rotate --all\n';
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+let home: string;
+let crontabFile: string;
+let fakeCrontab: string;
+
+beforeEach(() => {
+  dir = tempDir('openclaw-cron-local-');
+  base = path.join(dir.path, 'tenants');
+  home = path.join(dir.path, 'home');
+  mkdirSync(home);
+  createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10 });
+  crontabFile = path.join(dir.path, 'crontab.txt');
+  fakeCrontab = path.join(dir.path, 'fake-crontab');
+  // crontab(1)'s interface: -l prints the crontab (or "no crontab for USER", exit 1), - installs stdin.
+  writeFileSync(
+    fakeCrontab,
+    `#!/bin/sh\ncase "$1" in\n  -l) if [ -f '${crontabFile}' ]; then cat '${crontabFile}'; else echo "no crontab for $(id -un)" >&2; exit 1; fi ;;\n  -) cat > '${crontabFile}' ;;\n  *) echo "usage: crontab [-l | -]" >&2; exit 2 ;;\nesac\n`,
+  );
+  chmodSync(fakeCrontab, 0o755);
+});
+afterEach(() => dir.cleanup());
+
+function openclaw(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runCli(['--tenants-dir', base, ...args], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home, ...env } });
+}
+
+const nightly = (to: string, ...extra: string[]) => ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup acme --to ${to}`, ...extra];
+
+/** Runs a crontab line as cron would: its command after cron's reading of %, with cron's environment, from HOME. */
+function runAsCron(line: string) {
+  const { command, stdin } = commandCronRuns(line);
+  return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', 'sh', '-c', command], { cwd: home, input: stdin, encoding: 'utf8' });
+}
+
+const today = () => spawnSync('date', ['+%F'], { encoding: 'utf8' }).stdout.trim();
+
+describe('cron add in local mode', () => {
+  it('installs a line that backs up from cron\'s environment, keeping the rest of the crontab', () => {
+    writeFileSync(crontabFile, THEIRS);
+    const backups = path.join(dir.path, 'backups');
+    const added = openclaw(nightly(`${backups}/acme-$(date +%F).tar.zst`));
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+    const log = path.join(home, '.openclaw', 'logs', 'cron-acme-nightly.log');
+    expect(added.stdout.split('\n')).toEqual([
+      'Added cron "nightly" for tenant "acme" in this user\'s crontab (see crontab -l)',
+      "  schedule  0 3 * * *, in this machine's local time (cron)",
+      `  runs      openclaw tenants backup acme --to ${backups}/acme-$(date +%F).tar.zst`,
+      `  with      ${process.execPath} ${cliPath} --tenants-dir ${base}`,
+      `  log       ${log} (output appended)`,
+      '',
+    ]);
+
+    const crontab = readFileSync(crontabFile, 'utf8');
+    expect(crontab.startsWith(THEIRS)).toBe(true);
+    const line = crontab.slice(THEIRS.length, -1);
+    expect(line).toBe(
+      `0 3 * * * MALLOC_ARENA_MAX=2 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
+        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst >> '${log}' 2>&1 # openclaw:acme:nightly`,
+    );
+
+    const ran = runAsCron(line);
+    expect(ran.status, ran.stderr).toBe(0);
+    expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
+    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^Backed up tenant "acme" to ${backups}/acme-${today()}\\.tar\\.zst\\n`));
+    // The same day again: refused (the archive exists), and the log keeps both runs.
+    expect(runAsCron(line).status).toBe(3);
+    expect(readFileSync(log, 'utf8')).toMatch(/^Backed up tenant "acme"[^]*\nopenclaw: .*already exists/);
+  });
+
+  it('refuses a second cron of that name unless --replace, and replaces it in place', () => {
+    writeFileSync(crontabFile, THEIRS);
+    expect(openclaw(nightly('/b/a.tar.zst')).status).toBe(0);
+    const again = openclaw(['--json', ...nightly('/b/other.tar.zst')]);
+    expect(again.status).toBe(3);
+    expect(JSON.parse(again.stdout)).toEqual({ error: { code: 'CRON_EXISTS', message: 'tenant "acme" already has a cron "nightly" in this crontab: give --replace, or remove it first with cron rm' } });
+    const replaced = openclaw(['--json', 'cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/c.tar.zst', '--replace', '--log', path.join(dir.path, 'acme.log')]);
+    expect(replaced.status).toBe(0);
+    expect(JSON.parse(replaced.stdout)).toMatchObject({ operation: 'cron-add', mode: 'local', replaced: true, schedule: '@daily', timezone: 'local', log: path.join(dir.path, 'acme.log') });
+    const crontab = readFileSync(crontabFile, 'utf8');
+    expect(crontab.match(/# openclaw:/g)).toHaveLength(1);
+    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst >> '${dir.path}/acme\\.log' 2>&1 # openclaw:acme:nightly\\n$`));
+  });
+
+  it('refuses what would not run from cron, and leaves the crontab alone', () => {
+    writeFileSync(crontabFile, THEIRS);
+    for (const [cmd, message] of [
+      ['openclaw --tenants-dir /elsewhere tenants backup acme --to /b/x.tar.zst', /drop --tenants-dir from --cmd/],
+      ['openclaw --stack prod tenants backup acme --to s3://b/x.tar.zst', /drop --stack from --cmd/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst; rm -rf /', /not run by a shell/],
+      ['openclaw tenants backup acme --to /b/#1.tar.zst', /"#" in --cmd/],
+    ] as const) {
+      const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
+      expect(run.status, cmd).toBe(2);
+      expect(run.stderr).toMatch(message);
+    }
+    expect(openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * *', '--name', 'nightly', '--cmd', 'openclaw tenants list']).stderr).toMatch(/has 4 fields/);
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    const remoteLog = runCli(['--stack', 'openclaw-backup', ...nightly('s3://b/x.tar.zst', '--log', '/tmp/x.log')], { env: { AWS_REGION: 'eu-west-1' } });
+    expect(remoteLog.status).toBe(2);
+    expect(remoteLog.stderr).toBe('openclaw: --log is for a cron on this machine: a scheduled backup on the gateway logs to CloudWatch\n');
+  });
+
+  it('says when the crontab command fails', () => {
+    const failing = path.join(dir.path, 'failing-crontab');
+    writeFileSync(failing, '#!/bin/sh\necho "crontab: your crontab is locked by the administrator" >&2\nexit 1\n');
+    chmodSync(failing, 0o755);
+    const locked = openclaw(['--json', ...nightly('/b/x.tar.zst')], { OPENCLAW_CRONTAB: failing });
+    expect(locked.status).toBe(1);
+    expect(JSON.parse(locked.stdout).error).toEqual({ code: 'CRONTAB_FAILED', message: `${failing} could not read the crontab (exit 1): crontab: your crontab is locked by the administrator` });
+    const missing = openclaw(nightly('/b/x.tar.zst'), { OPENCLAW_CRONTAB: path.join(dir.path, 'no-such-crontab') });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/no-such-crontab not found: install cron \(apt-get install cron\)/);
+  });
+
+  it('warns when the base dir is missing, since the cron would fail', () => {
+    const run = runCli(['--tenants-dir', path.join(dir.path, 'not-yet'), ...nightly('/b/x.tar.zst')], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home } });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe(`openclaw: warning: the tenant base dir ${dir.path}/not-yet does not exist (yet): the cron fails until it does\n`);
+  });
+
+  it('gives node the settings the launcher gives it', () => {
+    const launcher = readFileSync(path.join(repoRoot, 'bin', 'openclaw.js'), 'utf8');
+    expect(launcher).toContain(`MALLOC_ARENA_MAX="\${MALLOC_ARENA_MAX:-2}"`);
+    expect(NODE_ENVIRONMENT).toBe('MALLOC_ARENA_MAX=2');
+    expect(launcher).toContain(`exec node ${NODE_FLAGS} "$0" "$@"`);
+  });
+});
+
+describe('cron list and rm in local mode', () => {
+  it('lists our entries only, and removes one leaving everything else', () => {
+    writeFileSync(crontabFile, THEIRS);
+    expect(openclaw(nightly('/b/acme-$(date +%F).tar.zst')).status).toBe(0);
+    createSampleTenant(path.join(base, 'beta'), { sessions: 1, memoryRows: 1, mediaFiles: 0 });
+    expect(openclaw(['cron', 'add', 'beta', '--schedule', '30 2 * * 1-5', '--name', 'weekday', '--cmd', 'openclaw tenants backup beta --to /b/beta.tar.zst --overwrite']).status).toBe(0);
+
+    const table = openclaw(['cron', 'list']);
+    expect(table.status).toBe(0);
+    expect(table.stdout.split('\n')).toEqual([
+      'TENANT  NAME     SCHEDULE (LOCAL)  STATE    COMMAND',
+      'acme    nightly  0 3 * * *         enabled  openclaw tenants backup acme --to /b/acme-$(date +%F).tar.zst',
+      'beta    weekday  30 2 * * 1-5      enabled  openclaw tenants backup beta --to /b/beta.tar.zst --overwrite',
+      '',
+    ]);
+    const json = JSON.parse(openclaw(['--json', 'cron', 'list', 'beta']).stdout);
+    expect(json).toEqual({
+      crons: [{ tenant: 'beta', name: 'weekday', schedule: '30 2 * * 1-5', cmd: 'openclaw tenants backup beta --to /b/beta.tar.zst --overwrite', tenantsDir: base, log: path.join(home, '.openclaw', 'logs', 'cron-beta-weekday.log'), enabled: true }],
+    });
+
+    const removed = openclaw(['cron', 'rm', 'acme', 'nightly']);
+    expect(removed).toMatchObject({ status: 0, stdout: 'Removed cron "nightly" of tenant "acme" from this user\'s crontab\n' });
+    expect(openclaw(['cron', 'rm', 'beta', 'weekday']).status).toBe(0);
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    const gone = openclaw(['cron', 'rm', 'acme', 'nightly']);
+    expect(gone.status).toBe(3);
+    expect(gone.stderr).toBe('openclaw: tenant "acme" has no cron "nightly" in this crontab (see cron list acme)\n');
+    expect(openclaw(['cron', 'list']).stdout).toBe("no crons in this user's crontab\n");
+  });
+
+  it('reads a user without a crontab as one without crons', () => {
+    expect(openclaw(['cron', 'list', 'acme'])).toMatchObject({ status: 0, stdout: 'no crons for tenant "acme" in this user\'s crontab\n' });
+  });
+});
+
+const canUseRealCrontab =
+  process.geteuid?.() === 0 && existsSync('/usr/bin/crontab') && existsSync('/usr/bin/unshare') && existsSync('/var/spool/cron/crontabs') &&
+  spawnSync('unshare', ['-m', '--propagation', 'private', 'mount', '-t', 'tmpfs', 'tmpfs', '/var/spool/cron/crontabs']).status === 0;
+
+describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, empty crontab spool)', () => {
+  it('installs, lists and removes the entry, and the installed line backs up from cron\'s environment', () => {
+    const backups = path.join(dir.path, 'real-backups');
+    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
+    const script = [
+      'set -e',
+      'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
+      'chgrp crontab /var/spool/cron/crontabs',
+      `echo '15 * * * * /usr/local/bin/rotate --all' | crontab -`,
+      cli(...nightly(`${backups}/acme-$(date +%F).tar.zst`)),
+      'echo "=== crontab"',
+      'crontab -l',
+      'echo "=== list"',
+      cli('--json', 'cron', 'list'),
+      cli('cron', 'rm', 'acme', 'nightly'),
+      'echo "=== after"',
+      'crontab -l',
+    ].join('\n');
+    const run = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, HOME: home, OPENCLAW_CRONTAB: '' } });
+    expect(run.status, run.stderr).toBe(0);
+    const [, installed, listed, after] = run.stdout.split(/^=== (?:crontab|list|after)\n/m);
+    const lines = installed!.trim().split('\n');
+    expect(lines[0]).toBe('15 * * * * /usr/local/bin/rotate --all');
+    expect(lines[1]).toMatch(/^0 3 \* \* \* MALLOC_ARENA_MAX=2 .* # openclaw:acme:nightly$/);
+    expect(JSON.parse(listed!.split('\n')[0]!).crons).toMatchObject([{ tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', enabled: true }]);
+    expect(after!.trim()).toBe('15 * * * * /usr/local/bin/rotate --all');
+
+    const ran = runAsCron(lines[1]!);
+    expect(ran.status, ran.stderr).toBe(0);
+    expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
+  });
+});

@@ -1,0 +1,190 @@
+// Who owns a restored tenant. Run as root (a gateway's operator restoring into the service
+// user's base dir), every restored entry takes the owner of the tenant it replaces, else of
+// the base dir, or --owner's; each of the three tree writers (synchronous, writer threads,
+// many calls in flight) gives it to files, directories, symlinks and hard links. A restore
+// that needs no change of owner makes no chown call at all (counted with strace), and
+// --owner is refused where it cannot work: another user's IDs without root, remote mode.
+
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { PARALLEL_ACCESS } from '../shared/file-access.js';
+import { restoreTenant, type RestoreRequest } from '../shared/restore/restore.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
+import { TarBuilder } from './helpers/tar-builder.js';
+import { cliPath, runCli, tempDir } from './helpers/tree.js';
+import { compressFrames } from './helpers/zstd.js';
+
+const isRoot = process.geteuid?.() === 0;
+const hasStrace = existsSync('/usr/bin/strace');
+const hasSetpriv = existsSync('/usr/bin/setpriv');
+const NOBODY = 65534;
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+let archive: string;
+
+/** Every kind of entry a restore creates: directories (one implied), files (one over a frame), a symlink, a hard link. */
+async function writeArchive(file: string): Promise<void> {
+  const tar = new TarBuilder()
+    .dir('tenants/acme/')
+    .dir('tenants/acme/sessions/')
+    .file('tenants/acme/config.json', '{"name":"Acme"}')
+    .file('tenants/acme/sessions/s1.jsonl', Buffer.alloc(3 * 1024 * 1024, 7))
+    .file('tenants/acme/implied/deeper/note.txt', 'parents made on the way')
+    .symlink('tenants/acme/current', 'sessions/s1.jsonl')
+    .hardlink('tenants/acme/config.copy', 'tenants/acme/config.json')
+    .build();
+  const frames: Buffer[] = [];
+  for await (const frame of compressFrames(Readable.from([tar]))) frames.push(frame);
+  writeFileSync(file, Buffer.concat(frames));
+}
+
+beforeEach(async () => {
+  dir = tempDir('openclaw-owner-');
+  base = path.join(dir.path, 'tenants');
+  mkdirSync(base);
+  archive = path.join(dir.path, 'acme.tar.zst');
+  await writeArchive(archive);
+});
+afterEach(() => dir.cleanup());
+
+/** uid:gid of every entry of the tree, by path. */
+function owners(root: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  const visit = (relative: string) => {
+    const full = relative === '' ? root : path.join(root, relative);
+    const stat = lstatSync(full);
+    found[relative === '' ? '.' : relative] = `${stat.uid}:${stat.gid}`;
+    if (stat.isDirectory()) for (const name of readdirSync(full)) visit(relative === '' ? name : `${relative}/${name}`);
+  };
+  visit('');
+  return found;
+}
+
+function expectAllOwnedBy(root: string, owner: Owner): void {
+  const tree = owners(root);
+  expect(Object.keys(tree).sort()).toEqual(['.', 'config.copy', 'config.json', 'current', 'implied', 'implied/deeper', 'implied/deeper/note.txt', 'sessions', 'sessions/s1.jsonl']);
+  for (const [entry, ids] of Object.entries(tree)) expect(`${entry} ${ids}`).toBe(`${entry} ${owner.uid}:${owner.gid}`);
+}
+
+const restore = (extra: Partial<RestoreRequest> = {}) => restoreTenant({ tenantsDir: base, location: new LocalFileLocation(archive), ...extra });
+
+const WRITERS: [string, Partial<RestoreRequest>][] = [
+  ['the synchronous writer', { workerThresholdBytes: Infinity }],
+  ['the writer threads', { workerThresholdBytes: 0 }],
+  ['the network file system writer', { fileAccess: PARALLEL_ACCESS }],
+];
+
+describe.skipIf(!isRoot)('a restore run as root', () => {
+  describe.each(WRITERS)('through %s', (_name, writer) => {
+    it('gives every entry to the owner of the base dir', async () => {
+      chownSync(base, 4242, 4343);
+      const result = await restore(writer);
+      expect(result.owner).toEqual({ uid: 4242, gid: 4343 });
+      expectAllOwnedBy(path.join(base, 'acme'), { uid: 4242, gid: 4343 });
+    });
+
+    it('gives every entry to the owner of the tenant it replaces', async () => {
+      chownSync(base, 4242, 4343);
+      mkdirSync(path.join(base, 'acme'));
+      writeFileSync(path.join(base, 'acme', 'old.txt'), 'the tenant replaced');
+      chownSync(path.join(base, 'acme'), 5151, 5252);
+      const result = await restore({ ...writer, force: true });
+      expect(result.replaced).toBe(true);
+      expectAllOwnedBy(path.join(base, 'acme'), { uid: 5151, gid: 5252 });
+    });
+
+    it('gives every entry to --owner, whoever owns the rest', async () => {
+      chownSync(base, 4242, 4343);
+      await restore({ ...writer, owner: { uid: 777, gid: 778 } });
+      expectAllOwnedBy(path.join(base, 'acme'), { uid: 777, gid: 778 });
+    });
+  });
+
+  it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
+    const result = await restore();
+    expect(result.owner).toBeUndefined();
+    expectAllOwnedBy(path.join(base, 'acme'), { uid: 0, gid: 0 });
+  });
+
+  it('gives a base dir it creates to --owner too (a restore onto a new gateway)', async () => {
+    const fresh = path.join(dir.path, 'new-gateway', 'tenants');
+    await restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(archive), owner: { uid: 4242, gid: 4343 } });
+    expect(`${lstatSync(fresh).uid}:${lstatSync(fresh).gid}`).toBe('4242:4343');
+    expectAllOwnedBy(path.join(fresh, 'acme'), { uid: 4242, gid: 4343 });
+  });
+
+  it('through the CLI: --owner, and the default, are reported', () => {
+    chownSync(base, 4242, 4343);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('  owned by 4242:4343\n');
+    const json = runCli(['--tenants-dir', base, '--json', 'tenants', 'restore', '--from', archive, '--as', 'other', '--owner', '31:32']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ tenant: 'other', owner: { uid: 31, gid: 32 } });
+    expectAllOwnedBy(path.join(base, 'other'), { uid: 31, gid: 32 });
+  });
+
+  it.skipIf(!hasStrace)('makes no chown call when nobody else should own the tree', () => {
+    const calls = chownCalls([process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'restore', '--from', archive]);
+    expect(calls.status).toBe(0);
+    expect(calls.chowns).toEqual([]);
+    // …and one per entry (the hard link shares its target's) when someone else should.
+    chownSync(base, 4242, 4343);
+    const owned = chownCalls([process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--as', 'owned']);
+    expect(owned.status).toBe(0);
+    expect(owned.chowns).toHaveLength(8);
+  });
+});
+
+describe.skipIf(!isRoot || !hasSetpriv)('a restore run as another user', () => {
+  beforeEach(() => {
+    chmodSync(dir.path, 0o755);
+    chownSync(base, NOBODY, NOBODY);
+  });
+
+  it.skipIf(!hasStrace)('restores without a single chown call', () => {
+    const calls = chownCalls(['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'restore', '--from', archive]);
+    expect(calls.status, calls.stderr).toBe(0);
+    expect(calls.chowns).toEqual([]);
+    expectAllOwnedBy(path.join(base, 'acme'), { uid: NOBODY, gid: NOBODY });
+  });
+
+  it('refuses --owner naming another user, before touching anything', () => {
+    const run = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--owner', '0:0'], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('openclaw: --owner 0:0 gives the tenant to another user, which needs root: run the restore as root, or leave --owner out\n');
+    expect(readdirSync(base)).toEqual([]);
+  });
+});
+
+describe('--owner', () => {
+  it('takes UID:GID in numbers only', () => {
+    expect(parseOwner('1000:1000')).toEqual({ uid: 1000, gid: 1000 });
+    expect(parseOwner('0:0')).toEqual({ uid: 0, gid: 0 });
+    for (const bad of ['openclaw:openclaw', '1000', '1000:', ':1000', '-1:-1', '1000:1000:1', ' 1:1', '4294967295:0', '99999999999:1']) expect(parseOwner(bad), bad).toBeUndefined();
+  });
+
+  it('is a usage error when it is not UID:GID, and in remote mode', () => {
+    const bad = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--owner', 'openclaw']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^openclaw: option '--owner <uid:gid>' argument 'openclaw' is invalid\. must be UID:GID in numbers/);
+    const remote = runCli(['--stack', 'openclaw-backup', 'tenants', 'restore', '--from', 's3://bucket/acme.tar.zst', '--owner', '1000:1000'], { env: { AWS_REGION: 'eu-west-1' } });
+    expect(remote.status).toBe(2);
+    expect(remote.stderr).toBe("openclaw: --owner is a local-mode setting: on the gateway the access point's POSIX user owns everything the restore function writes (see doctor)\n");
+    expect(readdirSync(base)).toEqual([]);
+  });
+});
+
+/** Runs `command` under strace, returning the chown-family calls it made. */
+function chownCalls(command: string[]): { status: number | null; stderr: string; chowns: string[] } {
+  const log = path.join(dir.path, `strace-${Date.now()}.log`);
+  const run = spawnSync('strace', ['-f', '-qq', '-o', log, '-e', 'trace=chown,fchown,lchown,fchownat', ...command], { encoding: 'utf8' });
+  const chowns = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((line) => /\b(f|l)?chown(at)?\(/.test(line)) : [];
+  return { status: run.status, stderr: run.stderr, chowns };
+}
