@@ -221,9 +221,13 @@ export class BackupFunctions extends Construct {
       [FUNCTION_ENV.requestTimeout]: String(FUNCTION_REQUEST_TIMEOUT_MS),
       [FUNCTION_ENV.serviceName]: props.prefix,
       // As bin/openclaw.js starts the CLI: a small young generation and two malloc arenas
-      // keep a large backup's or restore's peak memory 30-60 MiB lower at the same speed.
+      // keep a large backup's or restore's peak memory 30-60 MiB lower at the same speed;
+      // 64 threads in libuv's pool (Node's default is 4) let a backup or restore keep that
+      // many calls to EFS in flight, each a network round trip (THREAD_POOL_SIZE in
+      // shared/file-access.ts; read when the pool starts, so only the environment can set it).
       NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
       MALLOC_ARENA_MAX: '2',
+      UV_THREADPOOL_SIZE: '64',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     this.environment = environment;

@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { OUTPUT_NAMES } from '../infra/stack.js';
+import { THREAD_POOL_SIZE } from '../shared/file-access.js';
 
 afterAll(removeTestOutdirs);
 
@@ -161,6 +162,8 @@ describe('functions', () => {
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
             NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
             MALLOC_ARENA_MAX: '2',
+            // The pool the core's calls to EFS are sized for (shared/file-access.ts).
+            UV_THREADPOOL_SIZE: String(THREAD_POOL_SIZE),
           }),
         },
       });
