@@ -30,7 +30,14 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
   return {
     async backup(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
-      const payload: BackupCommand = { tenant: command.tenant, to: command.to, ...(command.overwrite !== undefined && { overwrite: command.overwrite }), ...forwarded(command.storage) };
+      const payload: BackupCommand = {
+        tenant: command.tenant,
+        to: command.to,
+        ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
+        ...forwarded(command.storage),
+        // Public keys only.
+        ...(command.encryptTo !== undefined && command.encryptTo.length > 0 && { encryptTo: command.encryptTo }),
+      };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupResult;
@@ -43,8 +50,16 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
           'REMOTE_UNSUPPORTED',
         );
       }
+      if (command.identityFiles !== undefined && command.identityFiles.length > 0) {
+        throw new UsageError(
+          '--identity reads a secret key on this machine, and identities never travel to the gateway: store it in AWS Secrets Manager ' +
+            `under ${plane.stack}/ (e.g. ${plane.stack}/backup-key) and give --identity-secret NAME`,
+          'REMOTE_UNSUPPORTED',
+        );
+      }
       const payload: RestoreCommand = {
         from: command.from,
+        ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
         ...(command.as !== undefined && { as: command.as }),
         ...(command.force !== undefined && { force: command.force }),
         ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),

@@ -6,6 +6,7 @@ import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupCommand } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
+import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
 
@@ -19,15 +20,18 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       '\nExamples:\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
-        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."',
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst.age --encrypt-to age1... --encrypt-to age1...\n' +
+        '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst.age --recipients-file /etc/openclaw/recipients.txt',
     );
   addFlags(command, BACKUP_FLAGS);
   command.action(async (tenant: string, flags: Record<string, unknown>) => {
+    const encryptTo = await recipientTexts(flags);
     const request: BackupCommand = {
       tenant,
       to: flags.to as string,
       overwrite: flags.overwrite === true,
       storage: storageFlags(flags),
+      ...(encryptTo.length > 0 && { encryptTo }),
     };
     const misnamed = misleadingArchiveName(request.to);
     if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
@@ -48,6 +52,16 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   });
 }
 
+/**
+ * `--encrypt-to` and the recipients of `--recipients-file`, as age1… texts: the files are read
+ * here, on this machine, in local and remote mode alike (only public keys go to the gateway).
+ */
+async function recipientTexts(flags: Record<string, unknown>): Promise<string[]> {
+  const texts = [...((flags.encryptTo as string[] | undefined) ?? [])];
+  for (const file of (flags.recipientsFile as string[] | undefined) ?? []) texts.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  return texts;
+}
+
 function describeBackup(result: BackupResult): string[] {
   const lines = [
     `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
@@ -55,6 +69,8 @@ function describeBackup(result: BackupResult): string[] {
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
   ];
+  const recipients = result.encryptedTo ?? [];
+  if (recipients.length > 0) lines.push(`  encrypted with age to ${plural(recipients.length, 'recipient')}: ${recipients.join(', ')}`);
   // A gateway of an older version sends no notices.
   for (const notice of result.notices ?? []) lines.push(`  note: ${printable(notice)}`);
   if (result.skipped.length > 0) {

@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore/restore.js';
+import { NOT_ENCRYPTED_NOTICE, type RestoreResult } from '../shared/restore/restore.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
@@ -23,7 +23,8 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       '\nExamples:\n' +
         '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants restore --from s3://my-bucket/acme/2026-06-03.tar.zst --as acme-staging\n' +
-        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force',
+        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --identity key.txt --force\n' +
+        '  openclaw --stack openclaw-backup tenants restore --from s3://bucket/acme/x.tar.zst.age --identity-secret openclaw-backup/backup-key',
     );
   addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger, owner: ownerIds });
   command.action(async (flags: Record<string, unknown>) => {
@@ -37,6 +38,8 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       },
       storage: storageFlags(flags),
       ...(flags.owner !== undefined && { owner: flags.owner as Owner }),
+      ...(flags.identity !== undefined && { identityFiles: flags.identity as string[] }),
+      ...(typeof flags.identitySecret === 'string' && { identitySecret: flags.identitySecret }),
     };
     const started = Date.now();
     const progress = context.output.progress('restore');
@@ -70,6 +73,8 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
       : '  NOT verified per file: the archive has no manifest',
   ];
+  if (result.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
+  if (result.notices?.includes(NOT_ENCRYPTED_NOTICE) === true) lines.push(`  note: ${NOT_ENCRYPTED_NOTICE}`);
   if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);

@@ -1,5 +1,5 @@
-// The AWS clients the functions create themselves (today: EventBridge, for completion
-// events), built in one place so none of them goes without bounds: a connect timeout and a
+// The AWS clients the functions create themselves (EventBridge, for completion events;
+// Secrets Manager, for the restore function's `--identity-secret`), built in one place so none of them goes without bounds: a connect timeout and a
 // per-request timeout from the configuration (OPENCLAW_CONNECT_TIMEOUT_MS,
 // OPENCLAW_REQUEST_TIMEOUT_MS, set by the stack) and two attempts at most. Each call is
 // further bounded by the invocation's time left (see events.ts). The S3 clients are made by
@@ -7,6 +7,7 @@
 // transfer runs under the invocation's deadline signal.
 
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 
@@ -41,4 +42,8 @@ export function createEventBridgeClient(
   overrides: Omit<EventBridgeClientConfig, 'requestHandler' | 'maxAttempts'> = {},
 ): EventBridgeClient {
   return new EventBridgeClient({ ...overrides, ...eventBridgeClientConfig(config) });
+}
+
+export function createSecretsManagerClient(config: Pick<FunctionConfig, 'connectTimeoutMs' | 'requestTimeoutMs'>): SecretsManagerClient {
+  return new SecretsManagerClient({ maxAttempts: CLIENT_MAX_ATTEMPTS, requestHandler: clientTimeouts(config) });
 }

@@ -16,7 +16,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupResult } from '../shared/backup/backup.js';
 import { isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
-import { localOperations, type BackupCommand, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';
+import { localOperations, type BackupCommand, type IdentitySecretReader, type RestoreCommand, type StorageFlags, type TenantOperations } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { endpointOrigin, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
@@ -43,6 +43,8 @@ export interface HandlerDeps {
   readonly operations?: TenantOperations;
   /** The clock for a scheduled payload without an event time. @default () => new Date() */
   readonly now?: () => Date;
+  /** Reads `--identity-secret` (restore; Secrets Manager, identity-secrets.ts); absent: the flag is refused. */
+  readonly identitySecrets?: IdentitySecretReader;
 }
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
@@ -83,7 +85,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger });
       assertRemoteStorage('backup', command.to, command.storage, config);
       assertOverwriteAllowed(command.overwrite, config);
-      logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true });
+      logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true, encryptedTo: command.encryptTo?.length ?? 0 });
 
       const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command!, { signal })));
       logger.info('backup finished', {
@@ -137,7 +139,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
 
 export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? localOperations(config.tenantsDir);
+  const operations = deps.operations ?? localOperations(config.tenantsDir, { ...(deps.identitySecrets !== undefined && { identitySecrets: deps.identitySecrets }) });
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
@@ -146,7 +148,13 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       command = parseRestoreCommand(event);
       logger.appendKeys({ operation: 'restore', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
       assertRemoteStorage('restore', command.from, command.storage, config);
-      logger.info('restore started', { location: command.from, ...endpointKeys(command.storage), as: command.as, force: command.force === true });
+      logger.info('restore started', {
+        location: command.from,
+        ...endpointKeys(command.storage),
+        as: command.as,
+        force: command.force === true,
+        ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
+      });
 
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.

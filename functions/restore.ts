@@ -3,7 +3,8 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
-import { createEventBridgeClient } from './aws-clients.js';
+import { createEventBridgeClient, createSecretsManagerClient } from './aws-clients.js';
+import { secretIdentityReader } from './identity-secrets.js';
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
@@ -12,5 +13,11 @@ import { restoreHandler } from './handlers.js';
 const config = readFunctionConfig(process.env);
 const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });
 const eventBridge = createEventBridgeClient(config);
+const identitySecrets = secretIdentityReader(createSecretsManagerClient(config), config.stackPrefix);
 
-export const handler = restoreHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }) });
+export const handler = restoreHandler({
+  config,
+  logger,
+  publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }),
+  identitySecrets,
+});

@@ -15,6 +15,8 @@ export interface FlagSpec {
   readonly description: string;
   /** The command refuses to run without it. */
   readonly required?: true;
+  /** May be given more than once; the values are collected in order. */
+  readonly repeatable?: true;
 }
 
 /** Flags of `openclaw` itself, given before the subcommand. */
@@ -51,6 +53,18 @@ function storageFlags(direction: 'backup' | 'restore') {
 export const BACKUP_FLAGS = {
   to: { flag: '--to', value: '<destination>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
   overwrite: { flag: '--overwrite', description: 'replace an existing archive at the destination' },
+  encryptTo: {
+    flag: '--encrypt-to',
+    value: '<recipient>',
+    description: 'encrypt the archive with age to this recipient (an age1… public key; repeatable): the stored object is an age file',
+    repeatable: true,
+  },
+  recipientsFile: {
+    flag: '--recipients-file',
+    value: '<file>',
+    description: 'encrypt to the recipients in this file (one age1… per line, # comments, as age -R; repeatable)',
+    repeatable: true,
+  },
   ...storageFlags('backup'),
 } as const satisfies Record<string, FlagSpec>;
 
@@ -65,6 +79,17 @@ export const RESTORE_FLAGS = {
     flag: '--owner',
     value: '<uid:gid>',
     description: 'give the restored files to this user and group (numbers; needs root). As root the default is the owner of the tenant replaced, else of the base dir. Not in remote mode',
+  },
+  identity: {
+    flag: '--identity',
+    value: '<file>',
+    description: 'decrypt an age-encrypted archive with the identities in this file (AGE-SECRET-KEY-1… lines, as age -i; repeatable). Not in remote mode',
+    repeatable: true,
+  },
+  identitySecret: {
+    flag: '--identity-secret',
+    value: '<name>',
+    description: 'remote mode: the gateway reads the identity from this AWS Secrets Manager secret (named <stack prefix>/…)',
   },
   ...storageFlags('restore'),
 } as const satisfies Record<string, FlagSpec>;

@@ -15,6 +15,9 @@ import { listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary 
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { Keep } from './tenant/slot.js';
 import type { Owner } from './tenant/ownership.js';
+import { AgeBadRecipientError, UsageError } from './errors.js';
+import { MAX_RECIPIENTS } from './archive/encrypted-archive.js';
+import { loadIdentityFile, parseRecipient, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -25,6 +28,8 @@ export interface BackupCommand {
   readonly to: string;
   readonly overwrite?: boolean;
   readonly storage?: StorageFlags;
+  /** `--encrypt-to` and the keys of `--recipients-file`: age1… recipients (public keys) to encrypt the archive to. */
+  readonly encryptTo?: readonly string[];
 }
 
 export interface RestoreCommand {
@@ -36,6 +41,18 @@ export interface RestoreCommand {
   readonly storage?: StorageFlags;
   /** `--owner UID:GID` (local mode only: on the gateway the access point's user owns everything). */
   readonly owner?: Owner;
+  /** `--identity FILE`: age identity files on this machine (local mode only: identities never travel to the gateway). */
+  readonly identityFiles?: readonly string[];
+  /** `--identity-secret NAME`: the Secrets Manager secret the gateway's restore function reads the identity from (remote mode only). */
+  readonly identitySecret?: string;
+}
+
+/** Reads the identities held by a named secret (the restore function's Secrets Manager client). */
+export type IdentitySecretReader = (name: string, signal?: AbortSignal) => Promise<AgeIdentity[]>;
+
+export interface LocalOperationsOptions {
+  /** Where `--identity-secret` is read; absent (the CLI's local mode): the flag is refused. */
+  readonly identitySecrets?: IdentitySecretReader;
 }
 
 export interface RecoverCommand {
@@ -69,10 +86,11 @@ export interface TenantOperations {
   listSummaries(): Promise<TenantSummary[]>;
 }
 
-export function localOperations(tenantsDir: string): TenantOperations {
+export function localOperations(tenantsDir: string, options: LocalOperationsOptions = {}): TenantOperations {
   return {
     async backup(command, hooks = {}) {
       assertTenantName(command.tenant);
+      const recipients = parseRecipients(command);
       // An S3 upload picks its part size from the expected size (10,000 parts at most);
       // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
       const expectedBytes = isS3Url(command.to) || hooks.measureTotal === true ? await tenantBytes(tenantsDir, command.tenant) : undefined;
@@ -84,11 +102,13 @@ export function localOperations(tenantsDir: string): TenantOperations {
         location,
         overwrite: command.overwrite,
         signal: hooks.signal,
+        ...(recipients.length > 0 && { recipients }),
         onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       });
     },
     async restore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
+      const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage });
       return restoreTenant({
         tenantsDir,
@@ -97,6 +117,7 @@ export function localOperations(tenantsDir: string): TenantOperations {
         force: command.force,
         limits: { ...DEFAULT_LIMITS, ...command.limits },
         ...(command.owner !== undefined && { owner: command.owner }),
+        ...(identities.length > 0 && { identities }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
       });
@@ -113,4 +134,41 @@ async function tenantBytes(tenantsDir: string, tenant: string): Promise<number |
   } catch {
     return undefined; // a missing tenant is reported by the backup itself, with its own message
   }
+}
+
+/** The age recipients of `--encrypt-to` / `--recipients-file`, validated before anything is read. */
+function parseRecipients(command: BackupCommand): AgeRecipient[] {
+  const texts = command.encryptTo ?? [];
+  if (texts.length === 0) return [];
+  if (command.storage?.pipe !== undefined) {
+    throw new UsageError(
+      '--encrypt-to/--recipients-file and --pipe exclude each other: built-in encryption replaces --pipe "age -r …"; ' +
+        'to encrypt with another tool, leave --encrypt-to out and give it as --pipe',
+    );
+  }
+  if (texts.length > MAX_RECIPIENTS) throw new AgeBadRecipientError(`too many recipients (${texts.length}): at most ${MAX_RECIPIENTS}`);
+  const recipients = texts.map((text) => parseRecipient(text));
+  // The same key twice would only make the header longer.
+  return recipients.filter((recipient, index) => recipients.findIndex((other) => other.text === recipient.text) === index);
+}
+
+/** The identities of `--identity` files or of `--identity-secret`; none when neither is given. */
+async function loadIdentities(command: RestoreCommand, options: LocalOperationsOptions, signal: AbortSignal | undefined): Promise<AgeIdentity[]> {
+  const files = command.identityFiles ?? [];
+  const given = files.length > 0 || command.identitySecret !== undefined;
+  if (given && command.storage?.pipe !== undefined) {
+    throw new UsageError('--identity/--identity-secret and --pipe exclude each other: built-in decryption replaces --pipe "age -d -i …"');
+  }
+  const identities: AgeIdentity[] = [];
+  for (const file of files) identities.push(...(await loadIdentityFile(file)));
+  if (command.identitySecret !== undefined) {
+    if (options.identitySecrets === undefined) {
+      throw new UsageError(
+        '--identity-secret is read by the gateway\'s restore function from AWS Secrets Manager (remote mode, --stack): here, give the identity file with --identity FILE',
+        'REMOTE_ONLY',
+      );
+    }
+    identities.push(...(await options.identitySecrets(command.identitySecret, signal)));
+  }
+  return identities;
 }

@@ -3,7 +3,8 @@
 // them for the chosen profile and region; tests mock them).
 //
 // `add` converts the 5-field schedule to EventBridge's cron (UTC), parses `--cmd` as one
-// `openclaw tenants backup` (schedule/cron-command.ts), checks the destination against the
+// `openclaw tenants backup` (schedule/cron-command.ts; its `--encrypt-to` recipients and
+// those of its `--recipients-file`s, read here, go into the rule's payload), checks the destination against the
 // backup function's own policy (read from its environment), and creates the rule
 // `<prefix>-<tenant>-<name>` targeting the backup function, tagged with the tenant and cron
 // name, the original schedule and command kept in its description for `list`. A rule whose
@@ -25,7 +26,9 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { GetFunctionCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 
-import { RemoteError } from '../errors.js';
+import { AgeBadRecipientError, RemoteError } from '../errors.js';
+import { loadRecipientsFile, parseRecipient } from '../age/keys.js';
+import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 import type { BackupCommand } from '../operations.js';
 import {
   cronDescription,
@@ -37,6 +40,7 @@ import {
   parseCronCommand,
   parseCronDescription,
   TENANT_TAG,
+  type ScheduledBackup,
 } from '../schedule/cron-command.js';
 import { expandTemplate } from '../schedule/destination-template.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
@@ -87,7 +91,7 @@ export async function addCron(plane: ControlPlane, clients: CronClients, request
   assertTenantName(tenant);
   const rule = cronRuleName(plane.stack, tenant, name);
   const converted = toEventBridgeCron(request.schedule);
-  const scheduled = parseCronCommand(request.cmd, { tenant, stack: plane.stack });
+  const scheduled = await withRecipients(parseCronCommand(request.cmd, { tenant, stack: plane.stack }));
   const description = cronDescription(converted.schedule, request.cmd);
   const input = cronTargetInput(tenant, name, scheduled.command);
   const { events, lambda } = clients;
@@ -280,4 +284,19 @@ async function ruleTags(plane: ControlPlane, events: EventBridgeClient, arn: str
 function collision(rule: string, existing: CronRuleInfo): RemoteError {
   const owner = existing.tenant === undefined ? 'something not made by openclaw cron' : `tenant "${existing.tenant}"'s cron "${existing.cronName ?? '?'}"`;
   return new RemoteError('CRON_NAME_TAKEN', `the rule name ${rule} is already used by ${owner}: choose another cron name`);
+}
+
+/**
+ * The scheduled command with the recipients of its `--recipients-file`s added, each recipient
+ * checked now (a bad key fails `cron add`, not the 3 a.m. backup) and written canonically:
+ * the rule's payload carries public keys only, so every scheduled backup is encrypted.
+ */
+async function withRecipients(scheduled: ScheduledBackup): Promise<ScheduledBackup> {
+  const texts = [...(scheduled.command.encryptTo ?? [])].map((text) => parseRecipient(text).text);
+  for (const file of scheduled.recipientsFiles ?? []) texts.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  if (texts.length === 0) return scheduled;
+  const encryptTo = texts.filter((text, index) => texts.indexOf(text) === index);
+  if (encryptTo.length > MAX_RECIPIENTS) throw new AgeBadRecipientError(`too many recipients (${encryptTo.length}): at most ${MAX_RECIPIENTS}`);
+  const { recipientsFiles: _read, ...rest } = scheduled;
+  return { ...rest, command: { ...scheduled.command, encryptTo } };
 }

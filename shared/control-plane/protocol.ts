@@ -4,10 +4,13 @@
 // handlers and cli/remote.ts.
 //
 // Requests (Invoke payloads, JSON):
-//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, storage? }
+//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, storage?, encryptTo? }
+//                     (encryptTo: age1… recipients, public keys; the archive is stored encrypted)
 //                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
 //                     time, eventId, command: BackupCommand with a templated `to` }
-//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }
+//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage?, identitySecret? }
+//                     (identitySecret: the name of the Secrets Manager secret holding the age
+//                     identity; identities themselves never travel in a payload)
 //   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number }
 //                     (ownership: also report who owns the tenant tree, for `doctor`; a gateway
 //                     older than that answers INVALID_REQUEST "unknown field")
@@ -58,6 +61,7 @@ import type { BackupCommand, RestoreCommand, StorageFlags } from '../operations.
 import { CRON_PAYLOAD_SOURCE } from '../schedule/cron-command.js';
 import { expandTemplate } from '../schedule/destination-template.js';
 import { redact } from '../storage/redact.js';
+import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 
 export interface ErrorBody {
   /** An ErrorCode; UNEXPECTED for a bug; a newer gateway may send one this version does not know. */
@@ -200,19 +204,20 @@ const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKe
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
-  onlyKeys(record, ['tenant', 'to', 'overwrite', 'storage'], what);
+  onlyKeys(record, ['tenant', 'to', 'overwrite', 'storage', 'encryptTo'], what);
   return {
     tenant: requiredString(record, 'tenant', what),
     to: requiredString(record, 'to', what),
     ...optionalBoolean(record, 'overwrite', what),
     ...optionalStorage(record, what),
+    ...optionalRecipients(record, what),
   };
 }
 
 export function parseRestoreCommand(value: unknown): RestoreCommand {
   const what = 'restore request';
   const record = expectRecord(value, what);
-  onlyKeys(record, ['from', 'as', 'force', 'limits', 'storage'], what);
+  onlyKeys(record, ['from', 'as', 'force', 'limits', 'storage', 'identitySecret'], what);
   let limits: RestoreCommand['limits'];
   if (record.limits !== undefined) {
     const raw = expectRecord(record.limits, `${what} limits`);
@@ -231,7 +236,20 @@ export function parseRestoreCommand(value: unknown): RestoreCommand {
     ...optionalBoolean(record, 'force', what),
     ...(limits !== undefined && { limits }),
     ...optionalStorage(record, what),
+    ...(record.identitySecret !== undefined && { identitySecret: requiredString(record, 'identitySecret', what) }),
   };
+}
+
+/** A recipient's text is ~62 characters; anything much longer is not one (the core parses each). */
+const MAX_RECIPIENT_CHARS = 200;
+
+function optionalRecipients(record: Record<string, unknown>, what: string): { encryptTo?: string[] } {
+  const value = record.encryptTo;
+  if (value === undefined || value === null) return {};
+  if (!Array.isArray(value) || value.length > MAX_RECIPIENTS || !value.every((item) => typeof item === 'string' && item.length <= MAX_RECIPIENT_CHARS)) {
+    throw new InvalidRequestError(`${what}: "encryptTo" must be a list of at most ${MAX_RECIPIENTS} age recipients (age1… strings)`);
+  }
+  return value.length === 0 ? {} : { encryptTo: value as string[] };
 }
 
 export function parseListRequest(value: unknown): ParsedListRequest {

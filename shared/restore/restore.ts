@@ -12,7 +12,8 @@ import path from 'node:path';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { CorruptArchiveError, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
-import { isAgeFile } from '../age/probe.js';
+import type { AgeIdentity } from '../age/keys.js';
+import { plaintextArchive } from '../archive/encrypted-archive.js';
 import { extractTenantArchive, type ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { ARCHIVE_MARKER_NIBBLE, parseArchiveMarker, type ArchiveMarker, type ManifestNote } from '../archive/manifest.js';
@@ -46,6 +47,8 @@ export interface RestoreRequest {
    * Changing to another user needs root.
    */
   readonly owner?: Owner;
+  /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
+  readonly identities?: readonly AgeIdentity[];
 }
 
 export interface RestoreResult {
@@ -74,7 +77,12 @@ export interface RestoreResult {
   readonly notices: readonly string[];
   /** Who the restored entries were given to (a restore as root, or --owner); absent: the process's own user. */
   readonly owner?: Owner;
+  /** The stored archive was age-encrypted and decrypted (every chunk authenticated). */
+  readonly decrypted?: true;
 }
+
+/** Restoring an archive that is not encrypted, with an identity given, is allowed: it says so. */
+export const NOT_ENCRYPTED_NOTICE = 'the archive is not encrypted: the identity given was not needed';
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();
@@ -115,16 +123,21 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
     let archiveBytes = 0;
     let marker: ArchiveMarker | undefined;
+    let encrypted = false;
     async function* counted(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source as AsyncIterable<Uint8Array>) {
         throwIfAborted(signal);
-        if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
         archiveBytes += chunk.length;
         yield chunk;
       }
     }
+    const plaintext = plaintextArchive(counted(), {
+      display: location.display,
+      ...(request.identities !== undefined && { identities: request.identities }),
+      onFormat: (isEncrypted) => (encrypted = isEncrypted),
+    });
     const decoded = cancellable(
-      decompressFrames(counted(), {
+      decompressFrames(plaintext, {
         skippableNibbles: [ARCHIVE_MARKER_NIBBLE],
         onSkippableFrame: (payload) => {
           if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
@@ -166,6 +179,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:committed');
 
     const notices: string[] = [];
+    if (!encrypted && (request.identities?.length ?? 0) > 0) notices.push(NOT_ENCRYPTED_NOTICE);
     if (extracted.manifest === undefined) {
       notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
     }
@@ -189,6 +203,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       recovered,
       notices,
       ...(owner !== undefined && { owner }),
+      ...(encrypted ? { decrypted: true as const } : {}),
     };
   } finally {
     const leftover = staging as StagingArea | undefined;
@@ -196,18 +211,6 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await (lock as TenantLock | undefined)?.release();
     if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
   }
-}
-
-/**
- * An archive that starts with the age header is still encrypted: the zstd decoder would call
- * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
- * (a --pipe whose output is still age-encrypted gets the same hint).
- */
-export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
-  if (!isAgeFile(firstBytes)) return;
-  throw new UsageError(
-    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
-  );
 }
 
 /**
