@@ -117,7 +117,7 @@ describe('a scheduled backup with --encrypt-to', () => {
     expect(payload.command.encryptTo).toEqual([recipient.alice, recipient.bob]);
     expect(target.InputTransformer!.InputTemplate).not.toMatch(/AGE-SECRET-KEY/);
 
-    const result = (await backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({}), undefined, logger) })(payload, context())) as Record<string, unknown>;
+    const result = (await backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({}), undefined, logger) })(payload, context())) as unknown as Record<string, unknown>;
     expect(result.operation).toBe('backup');
     expect(result.encryptedTo).toEqual([recipient.alice, recipient.bob]);
     const file = path.join(dir.path, 'scheduled.tar.zst.age');
@@ -168,7 +168,7 @@ describe('remote backup and restore with encryption', () => {
     expect(restore.status).toBe(0);
     expect(describeTree(path.join(base, 'acme-r'), { exclude: (rel) => rel.startsWith('pty') })).toEqual(describeTree(path.join(base, 'acme'), { exclude: (rel) => rel.startsWith('pty') }));
     expect(secrets.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input)).toEqual([{ SecretId: 'openclaw-backup/backup-key' }]);
-    const payloads = lambda.commandCalls(InvokeCommand).map((call) => new TextDecoder().decode(call.args[0].input.Payload));
+    const payloads = lambda.commandCalls(InvokeCommand).map((call) => new TextDecoder().decode(call.args[0].input.Payload as Uint8Array));
     expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
     expect(payloads.some((payload) => payload.includes('"identitySecret":"openclaw-backup/backup-key"'))).toBe(true);
   });
@@ -201,7 +201,7 @@ describe('remote backup and restore with encryption', () => {
     const read = secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), 'openclaw-backup');
     await expect(read('openclaw-backup/denied')).rejects.toMatchObject({ code: 'ACCESS_DENIED', outcome: 'failed' });
     secrets.on(GetSecretValueCommand, { SecretId: 'openclaw-backup/not-a-key' }).resolves({ SecretString: 'hunter2' });
-    const error = await read('openclaw-backup/not-a-key').catch((caught: unknown) => caught as Error);
+    const error = (await read('openclaw-backup/not-a-key').catch((caught: unknown) => caught)) as Error;
     expect(error).toMatchObject({ code: 'AGE_BAD_IDENTITY' });
     expect(error.message).not.toContain('hunter2');
     await expect(secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), undefined)('openclaw-backup/backup-key')).rejects.toMatchObject({ code: 'AGE_BAD_IDENTITY' });
