@@ -10,10 +10,10 @@
 //    rate of the encryptor over an in-memory buffer, and that of the npm package
 //    `age-encryption` when it is installed (`npm install --no-save age-encryption`).
 // 2. Backup and restore of the bench's `large` tree (bench/generate.ts, ~600 MiB, generated
-//    once under --work), to a local file, plain and encrypted (the archive stream through
-//    createAgeEncryptStream, as built-in encryption will wire it; restore through
-//    createAgeDecryptStream). Each run is a child process on the compiled code in dist/, so
-//    peak RSS is per run. Runs alternate plain/encrypted; medians are reported, with ratios.
+//    once under --work), to a local file, plain and encrypted (built-in encryption: backup's
+//    `recipients`, restore's `identities`, as `--encrypt-to` / `--identity` run them). Each
+//    run is a child process on the compiled code in dist/, with the CLI launcher's memory
+//    settings (bin/openclaw.js), so peak RSS is per run and comparable to the CLI's. Runs alternate plain/encrypted; medians are reported, with ratios.
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -274,28 +274,21 @@ async function streamSection(options: Options, tmp: string): Promise<void> {
 /**
  * One backup or restore, run by a child `node` on the compiled code in dist/ (as the CLI
  * runs; `npm run build` first): under tsx the restore's worker threads, whose code is
- * eval'd, break. With a key, the archive goes through the age streams the way built-in
- * encryption will wire them: a wrapper around the location.
+ * eval'd, break. With a key, the backup is encrypted to its recipient and the restore
+ * decrypts with it, through the core's own wiring.
  */
 const CHILD_SOURCE = `
-import { pipeline } from 'node:stream';
 const [dist, mode, tenantsDir, tenant, archive, keyText] = process.argv.slice(2);
 const { backupTenant } = await import(dist + '/shared/backup/backup.js');
 const { restoreTenant } = await import(dist + '/shared/restore/restore.js');
 const { LocalFileLocation } = await import(dist + '/shared/storage/local.js');
 const age = await import(dist + '/shared/age/index.js');
-const local = new LocalFileLocation(archive);
+const location = new LocalFileLocation(archive);
 const identity = keyText === '-' ? undefined : age.parseIdentity(keyText);
-const location = identity === undefined ? local : {
-  display: local.display,
-  checkWritable: (options) => local.checkWritable(options),
-  write: (body, options) => local.write(pipeline(body, age.createAgeEncryptStream([identity.recipient]), () => undefined), options),
-  read: async (options) => pipeline(await local.read(options), age.createAgeDecryptStream([identity]), () => undefined),
-};
 const started = performance.now();
 let archiveBytes = 0;
-if (mode === 'backup') archiveBytes = (await backupTenant({ tenantsDir, tenant, location, overwrite: true })).archiveBytes;
-else await restoreTenant({ tenantsDir, location, as: tenant });
+if (mode === 'backup') archiveBytes = (await backupTenant({ tenantsDir, tenant, location, overwrite: true, ...(identity && { recipients: [identity.recipient] }) })).archiveBytes;
+else await restoreTenant({ tenantsDir, location, as: tenant, ...(identity && { identities: [identity] }) });
 const usage = process.resourceUsage();
 process.stdout.write(JSON.stringify({ ms: performance.now() - started, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, rssMiB: usage.maxRSS / 1024, archiveBytes }) + '\\n');
 `;
@@ -313,7 +306,11 @@ function runChild(tmp: string, args: readonly string[]): Promise<ChildResult> {
   const script = path.join(tmp, 'child.mjs');
   writeFileSync(script, CHILD_SOURCE);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, path.join(REPO, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], cwd: REPO });
+    const child = spawn(process.execPath, ['--max-semi-space-size=4', script, path.join(REPO, 'dist'), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: REPO,
+      env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
+    });
     let stdout = '';
     child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult) : reject(new Error(`child ${args[0]} exited ${code}`))));

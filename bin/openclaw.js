@@ -1,13 +1,16 @@
 #!/bin/sh
-':' //; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" exec node --max-semi-space-size=4 "$0" "$@"
+':' //; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}" exec node --max-semi-space-size=4 "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
 // process cannot give itself once running: a 4 MiB young generation (V8's default grows to
 // 16 MiB semi-spaces under a backup's allocation rate) and at most two glibc malloc arenas
 // (each libuv thread compressing would otherwise keep its own). Together they take 30-60 MiB
-// off a large backup's or restore's peak RSS at the same speed (docs/benchmarks.md). Run as
-// `node bin/openclaw.js`, Node skips the first line and the second is a string and a comment.
+// off a large backup's or restore's peak RSS at the same speed (docs/benchmarks.md). And 64
+// threads in libuv's pool (THREAD_POOL_SIZE in shared/file-access.ts; Node's default is 4),
+// so that a backup or restore on a network file system keeps that many calls in flight.
+// Run as `node bin/openclaw.js`, Node skips the first line and the second is a string and a
+// comment (and the pool keeps Node's default, or UV_THREADPOOL_SIZE from the environment).
 // (A POSIX shell is needed to run it as a command: Linux and macOS, not plain Windows.)
 const { main } = await import('../dist/bundle/main.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -42,7 +42,8 @@ export function addFlags<K extends string>(command: Command, flags: Readonly<Rec
     const option = new Option(spec.value === undefined ? spec.flag : `${spec.flag} ${spec.value}`, spec.description);
     if (spec.required === true) option.makeOptionMandatory();
     const parse = parsers[key];
-    if (parse !== undefined) option.argParser(parse);
+    if (spec.repeatable === true) option.argParser((value: string, previous: unknown[] | undefined) => [...(previous ?? []), parse === undefined ? value : parse(value)]);
+    else if (parse !== undefined) option.argParser(parse);
     command.addOption(option);
   }
   return command;

@@ -17,7 +17,7 @@ import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
-import type { BackupCommand, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
+import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
@@ -43,6 +43,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         // Sent only when set: a gateway older than the flag refuses it as an unknown field.
         ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }),
         ...forwarded(command.storage),
+        // Public keys only.
+        ...encryptToOf(command),
       };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
@@ -58,6 +60,13 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         );
       }
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
+      if (command.encryptTo !== undefined && command.encryptTo.length > 0) {
+        throw new UsageError(
+          '--encrypt-to/--recipients-file with --all is not available on a gateway yet (its queued backups carry no recipients): ' +
+            'back up each tenant with `tenants backup NAME --encrypt-to …`, schedule `cron add NAME --cmd "… --encrypt-to age1…"` per tenant, or run --all on a machine that mounts the tenants',
+          'REMOTE_UNSUPPORTED',
+        );
+      }
       assertAllTenantsDestination(command.to);
       const payload: FanOutPayload = { source: FANOUT_PAYLOAD_SOURCE, version: FANOUT_PAYLOAD_VERSION, to: command.to, ...(command.overwrite === true && { overwrite: true }) };
       const answer = await invoke(plane, 'fanout', payload, hooks.signal);
@@ -67,13 +76,21 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     async restore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
+      refuseIdentityFiles(plane, command);
       const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
     },
     async planBackup(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
-      const payload = { tenant: command.tenant, to: command.to, ...(command.overwrite !== undefined && { overwrite: command.overwrite }), ...forwarded(command.storage), dryRun: true };
+      const payload = {
+        tenant: command.tenant,
+        to: command.to,
+        ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
+        ...forwarded(command.storage),
+        ...encryptToOf(command),
+        dryRun: true,
+      };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup-plan') throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupPlan;
@@ -81,15 +98,18 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     async planRestore(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
+      refuseIdentityFiles(plane, command);
       const answer = await invoke(plane, 'restore', { ...restorePayload(command), dryRun: true }, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'restore-plan') throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestorePlan;
     },
     async verify(command, hooks = {}) {
       assertRemoteLocation(command.from, '--from', command.storage);
+      refuseIdentityFiles(plane, command);
       const payload = {
         operation: 'verify',
         from: command.from,
+        ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
         ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
         ...(command.record !== undefined && { record: command.record }),
         ...forwarded(command.storage),
@@ -143,11 +163,27 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
 function restorePayload(command: RestoreCommand): RestoreCommand {
   return {
     from: command.from,
+    ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
     ...(command.as !== undefined && { as: command.as }),
     ...(command.force !== undefined && { force: command.force }),
     ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
     ...forwarded(command.storage),
   };
+}
+
+/** `--identity` reads a secret key on this machine; in remote mode the gateway reads one from Secrets Manager. */
+function refuseIdentityFiles(plane: ControlPlane, command: IdentitySources): void {
+  if (command.identityFiles === undefined || command.identityFiles.length === 0) return;
+  throw new UsageError(
+    '--identity reads a secret key on this machine, and identities never travel to the gateway: store it in AWS Secrets Manager ' +
+      `under ${plane.stack}/ (e.g. ${plane.stack}/backup-key) and give --identity-secret NAME`,
+    'REMOTE_UNSUPPORTED',
+  );
+}
+
+/** The recipients (public keys) a backup is encrypted to, sent only when there are any. */
+function encryptToOf(command: BackupCommand): { encryptTo?: readonly string[] } {
+  return command.encryptTo !== undefined && command.encryptTo.length > 0 ? { encryptTo: command.encryptTo } : {};
 }
 
 function refuseRemoteOwner(command: RestoreCommand): void {

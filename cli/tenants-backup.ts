@@ -6,10 +6,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupAllResult } from '../shared/backup/backup-all.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
-import { isQueuedBackupAll, type BackupCommand, type QueuedBackupAll } from '../shared/operations.js';
+import { isQueuedBackupAll, type BackupAllCommand, type BackupCommand, type QueuedBackupAll } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
+import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { count, formatBytes, plural, printable, progressText, rate, seconds, table, via } from './output.js';
 
@@ -23,7 +24,8 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       '\nExamples:\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
-        '  openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --pipe "age -r age1..."\n' +
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst.age --encrypt-to age1... --encrypt-to age1...\n' +
+        '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst.age --recipients-file /etc/openclaw/recipients.txt\n' +
         '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --jobs 2\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run\n' +
         '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst"',
@@ -31,12 +33,19 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   addFlags(command, BACKUP_FLAGS, { jobs: jobsValue });
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
     const storage = storageFlags(flags);
+    const encryptTo = await recipientTexts(flags);
     const misnamed = misleadingArchiveName(flags.to as string);
     if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
     if (flags.all === true) {
       if (tenant !== undefined) throw new UsageError(`give a tenant or --all, not both (got "${tenant}" and --all)`);
       if (flags.dryRun === true) throw new UsageError('--dry-run takes one tenant: run it per tenant (tenants list --names)');
-      await backupEveryTenant(context, { to: flags.to as string, overwrite: flags.overwrite === true, storage, ...(flags.jobs !== undefined && { jobs: flags.jobs as number }) });
+      await backupEveryTenant(context, {
+        to: flags.to as string,
+        overwrite: flags.overwrite === true,
+        storage,
+        ...(flags.jobs !== undefined && { jobs: flags.jobs as number }),
+        ...(encryptTo.length > 0 && { encryptTo }),
+      });
       return;
     }
     if (tenant === undefined) throw new UsageError('name the tenant to back up, or give --all');
@@ -47,6 +56,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       overwrite: flags.overwrite === true,
       ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
       storage,
+      ...(encryptTo.length > 0 && { encryptTo }),
     };
     if (flags.dryRun === true) {
       const plan = await context.operations().planBackup(request, { signal: context.signal });
@@ -71,7 +81,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   });
 }
 
-async function backupEveryTenant(context: CliContext, request: { to: string; overwrite: boolean; jobs?: number; storage: BackupCommand['storage'] }): Promise<void> {
+async function backupEveryTenant(context: CliContext, request: BackupAllCommand): Promise<void> {
   const progress = context.output.progress('backup --all');
   const result = await context
     .operations()
@@ -134,6 +144,16 @@ function describePlan(plan: BackupPlan): string[] {
   return lines;
 }
 
+/**
+ * `--encrypt-to` and the recipients of `--recipients-file`, as age1… texts: the files are read
+ * here, on this machine, in local and remote mode alike (only public keys go to the gateway).
+ */
+async function recipientTexts(flags: Record<string, unknown>): Promise<string[]> {
+  const texts = [...((flags.encryptTo as string[] | undefined) ?? [])];
+  for (const file of (flags.recipientsFile as string[] | undefined) ?? []) texts.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  return texts;
+}
+
 function describeBackup(result: BackupResult): string[] {
   const lines = [
     `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
@@ -141,6 +161,8 @@ function describeBackup(result: BackupResult): string[] {
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
   ];
+  const recipients = result.encryptedTo ?? [];
+  if (recipients.length > 0) lines.push(`  encrypted with age to ${plural(recipients.length, 'recipient')}: ${recipients.join(', ')}`);
   // A gateway of an older version sends no notices.
   for (const notice of result.notices ?? []) lines.push(`  note: ${printable(notice)}`);
   if (result.skipped.length > 0) {

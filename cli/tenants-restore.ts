@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore/restore.js';
+import { NOT_ENCRYPTED_NOTICE, type RestoreResult } from '../shared/restore/restore.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
@@ -25,7 +25,8 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       '\nExamples:\n' +
         '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst\n' +
         '  openclaw tenants restore --from s3://my-bucket/acme/2026-06-03.tar.zst --as acme-staging\n' +
-        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt" --force\n' +
+        '  openclaw tenants restore --from s3://my-bucket/acme/x.tar.zst.age --identity key.txt --force\n' +
+        '  openclaw --stack openclaw-backup tenants restore --from s3://bucket/acme/x.tar.zst.age --identity-secret openclaw-backup/backup-key\n' +
         '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst --dry-run',
     );
   addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger, owner: ownerIds });
@@ -40,6 +41,8 @@ export function registerRestore(tenants: Command, context: CliContext): void {
       },
       storage: storageFlags(flags),
       ...(flags.owner !== undefined && { owner: flags.owner as Owner }),
+      ...(flags.identity !== undefined && { identityFiles: flags.identity as string[] }),
+      ...(typeof flags.identitySecret === 'string' && { identitySecret: flags.identitySecret }),
     };
     const started = Date.now();
     if (flags.dryRun === true) {
@@ -89,6 +92,8 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
       : '  NOT verified per file: the archive has no manifest',
   ];
+  if (result.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
+  if (result.notices?.includes(NOT_ENCRYPTED_NOTICE) === true) lines.push(`  note: ${NOT_ENCRYPTED_NOTICE}`);
   if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
@@ -107,6 +112,7 @@ function describePlan(plan: RestorePlan): string[] {
       ? `  every entry checks out against the manifest (backup taken ${plan.backupCreatedAt}, by version ${plan.backupToolVersion})`
       : '  NOT verifiable per file: the archive has no manifest',
   ];
+  if (plan.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
   if (plan.topLevel.length > 0) lines.push(`  top level: ${plan.topLevel.map((dir) => `${printable(dir.name)}/ (${plural(dir.entries, 'entry', 'entries')})`).join(', ')}`);
   if (plan.replaces !== undefined) {
     lines.push(

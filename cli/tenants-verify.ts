@@ -20,7 +20,8 @@ export function registerVerify(tenants: Command, context: CliContext): void {
         'An intact archive is marked as verified beside it (an S3 object tag, a hidden file): prune never removes the newest verified backup.\n' +
         '\nExamples:\n' +
         '  openclaw tenants verify --from /var/backups/acme/2026-06-03.tar.zst\n' +
-        '  openclaw tenants verify --from s3://my-bucket/acme/x.tar.zst.age --pipe "age -d -i key.txt"',
+        '  openclaw tenants verify --from s3://my-bucket/acme/x.tar.zst.age --identity key.txt\n' +
+        '  openclaw --stack openclaw-backup tenants verify --from s3://bucket/acme/x.tar.zst.age --identity-secret openclaw-backup/backup-key',
     );
   addFlags(command, VERIFY_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger });
   command.action(async (flags: Record<string, unknown>) => {
@@ -37,6 +38,8 @@ export function registerVerify(tenants: Command, context: CliContext): void {
           },
           record: flags.record !== false,
           storage: storageFlags(flags),
+          ...(flags.identity !== undefined && { identityFiles: flags.identity as string[] }),
+          ...(typeof flags.identitySecret === 'string' && { identitySecret: flags.identitySecret }),
         },
         {
           signal: context.signal,
@@ -65,6 +68,7 @@ function describeVerify(result: VerifyResult): string[] {
       ? `  every frame, tar header and file checked against the manifest (sha256 ${result.manifestSha256}; backup taken ${result.backupCreatedAt} by version ${result.toolVersion})`
       : '  NOT verified per file: the archive has no manifest (made by another tool?)',
   ];
+  if (result.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
   if (result.recorded !== undefined) lines.push(`  recorded as verified beside the archive (${result.recorded})`);

@@ -1,6 +1,7 @@
 // The AWS clients the functions create themselves (EventBridge for completion events; SQS,
-// Lambda and DynamoDB for the fan-out and the monitor), built in one place so none of them
-// goes without bounds: a connect timeout and a
+// Lambda and DynamoDB for the fan-out and the monitor; Secrets Manager for the restore
+// function's `--identity-secret`), built in one place so none of them goes without
+// bounds: a connect timeout and a
 // per-request timeout from the configuration (OPENCLAW_CONNECT_TIMEOUT_MS,
 // OPENCLAW_REQUEST_TIMEOUT_MS, set by the stack) and two attempts at most. Each call is
 // further bounded by the invocation's time left (see events.ts). The S3 clients are made by
@@ -11,6 +12,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 
@@ -64,4 +66,8 @@ export const LIST_INVOKE_TIMEOUT_MS = 70_000;
 /** For invoking the list function: one attempt (a page is asked for again by whoever needs it), up to its timeout. */
 export function createListInvokeClient(config: Timeouts): LambdaClient {
   return new LambdaClient({ maxAttempts: 1, requestHandler: { ...clientTimeouts(config), requestTimeout: LIST_INVOKE_TIMEOUT_MS } });
+}
+
+export function createSecretsManagerClient(config: Timeouts): SecretsManagerClient {
+  return new SecretsManagerClient({ maxAttempts: CLIENT_MAX_ATTEMPTS, requestHandler: clientTimeouts(config) });
 }

@@ -25,6 +25,7 @@ import {
   localOperations,
   type BackupCommand,
   type BackupsCommand,
+  type IdentitySecretReader,
   type RestoreCommand,
   type StorageFlags,
   type TenantOperations,
@@ -70,6 +71,8 @@ export interface HandlerDeps {
   readonly now?: () => Date;
   /** Where each operation's metrics go. @default none */
   readonly metrics?: OperationMetrics;
+  /** Reads `--identity-secret` (restore, its dry run, verify; Secrets Manager, identity-secrets.ts); absent: the flag is refused. */
+  readonly identitySecrets?: IdentitySecretReader;
 }
 
 /**
@@ -77,8 +80,8 @@ export interface HandlerDeps {
  * is another host, so their `-shm` is never trusted: databases are snapshotted from private
  * copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
  */
-export function functionOperations(config: FunctionConfig): TenantOperations {
-  return localOperations(config.tenantsDir, { sqliteWriters: 'cross-host' });
+export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
+  return localOperations(config.tenantsDir, { sqliteWriters: 'cross-host', ...(identitySecrets !== undefined && { identitySecrets }) });
 }
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
@@ -161,7 +164,7 @@ export async function executeBackup(
     logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger, ...(prepared.runId !== undefined && { runId: prepared.runId }) });
     assertRemoteStorage('backup', command.to, command.storage, config);
     assertOverwriteAllowed(command.overwrite, config);
-    logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true });
+    logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true, encryptedTo: command.encryptTo?.length ?? 0 });
 
     const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command, { signal })));
     logger.info('backup finished', {
@@ -236,7 +239,7 @@ function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; run
 
 export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? functionOperations(config);
+  const operations = deps.operations ?? functionOperations(config, deps.identitySecrets);
   const reads = readHandlers(config, logger, operations);
   const metrics = deps.metrics ?? noMetrics;
   return async (event, context) => {
@@ -255,7 +258,13 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       command = parseRestoreFunctionRequest(event).command as RestoreCommand;
       logger.appendKeys({ operation: 'restore', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
       assertRemoteStorage('restore', command.from, command.storage, config);
-      logger.info('restore started', { location: command.from, ...endpointKeys(command.storage), as: command.as, force: command.force === true });
+      logger.info('restore started', {
+        location: command.from,
+        ...endpointKeys(command.storage),
+        as: command.as,
+        force: command.force === true,
+        ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
+      });
 
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
@@ -332,7 +341,7 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
     async verify(command: VerifyCommand, context: LambdaContext): Promise<VerifyResult> {
       logger.appendKeys({ operation: 'verify', trigger: 'direct' });
       assertRemoteStorage('restore', command.from, command.storage, config);
-      logger.info('verify started', { location: command.from, ...endpointKeys(command.storage) });
+      logger.info('verify started', { location: command.from, ...endpointKeys(command.storage), ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }) });
       const result = await withDeadline(context, config, (signal) => operations.verify(command, { signal }));
       logger.info('verify finished', { location: result.location, tenant: result.tenant, files: result.files, archiveBytes: result.archiveBytes, durationMs: result.durationMs, verified: result.verified });
       return { ...result, warnings: cut(result.warnings) };

@@ -3,7 +3,8 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
-import { createEventBridgeClient } from './aws-clients.js';
+import { createEventBridgeClient, createSecretsManagerClient } from './aws-clients.js';
+import { secretIdentityReader } from './identity-secrets.js';
 import { limitCpuBudget } from '../shared/cpu-budget.js';
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
@@ -17,10 +18,12 @@ if (config.cpus !== undefined) limitCpuBudget(config.cpus);
 const service = process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup';
 const logger = new Logger({ serviceName: service });
 const eventBridge = createEventBridgeClient(config);
+const identitySecrets = secretIdentityReader(createSecretsManagerClient(config), config.stackPrefix);
 
 export const handler = restoreHandler({
   config,
   logger,
   publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }),
   metrics: powertoolsMetrics(createMetrics(service)),
+  identitySecrets,
 });

@@ -173,9 +173,13 @@ export class BackupFunctions extends Construct {
   readonly logRetention: logs.RetentionDays;
   private s3PrefixList?: S3PrefixList;
 
+  /** The deployment prefix (names the secrets the restore function may read: `<prefix>/…`). */
+  readonly prefix: string;
+
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
     validate(props);
+    this.prefix = props.prefix;
 
     const arch: LambdaArch = props.architecture ?? DEFAULT_ARCHITECTURE;
     this.architecture = arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
@@ -221,9 +225,13 @@ export class BackupFunctions extends Construct {
       [FUNCTION_ENV.requestTimeout]: String(FUNCTION_REQUEST_TIMEOUT_MS),
       [FUNCTION_ENV.serviceName]: props.prefix,
       // As bin/openclaw.js starts the CLI: a small young generation and two malloc arenas
-      // keep a large backup's or restore's peak memory 30-60 MiB lower at the same speed.
+      // keep a large backup's or restore's peak memory 30-60 MiB lower at the same speed;
+      // 64 threads in libuv's pool (Node's default is 4) let a backup or restore keep that
+      // many calls to EFS in flight, each a network round trip (THREAD_POOL_SIZE in
+      // shared/file-access.ts; read when the pool starts, so only the environment can set it).
       NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
       MALLOC_ARENA_MAX: '2',
+      UV_THREADPOOL_SIZE: '64',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     this.environment = environment;
@@ -294,6 +302,14 @@ export class BackupFunctions extends Construct {
       kms.Key.fromKeyArn(this, `ExtraSourceKey${index}`, keyArn).grantDecrypt(this.restoreFunction);
     });
     for (const fn of [this.backupFunction, this.restoreFunction, this.pruneFunction]) props.eventBus.grantPutEventsTo(fn);
+    // `--identity-secret`: the restore function reads age identities from secrets named
+    // `<prefix>/…` in its own account and region, and no others (secret ARNs end in a random
+    // suffix, hence the wildcard after the prefix's slash).
+    iam.Grant.addToPrincipal({
+      grantee: this.restoreFunction,
+      actions: ['secretsmanager:GetSecretValue'],
+      resourceArns: [identitySecretsArn(this, props.prefix)],
+    });
 
     this.acknowledgeFindings(bucket, extraSourceBuckets, props.tracing ?? false);
   }
@@ -340,6 +356,10 @@ export class BackupFunctions extends Construct {
       reason: 'Object actions on the backup key prefix only: backups are new objects with names chosen at run time.',
     });
     Validations.of(this.roles.restore).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.prefix}/*]`,
+      reason: 'secretsmanager:GetSecretValue on the secrets under the stack prefix only: the age identity a restore names with --identity-secret.',
+    });
+    Validations.of(this.roles.restore).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucket.nagObjectsResource()}]`,
       reason: 'Read and tag object actions on the backup key prefix: restores and verifications read archives chosen at run time; a verification tags the archive it found intact.',
     });
@@ -368,6 +388,12 @@ class DefaultFunctionArchitecture implements IAspect {
       node.addPropertyOverride('Architectures', [this.arch]);
     }
   }
+}
+
+/** ARN pattern of the secrets `<prefix>/…` in the stack's account and region. */
+export function identitySecretsArn(scope: Construct, prefix: string): string {
+  const stack = Stack.of(scope);
+  return `arn:${stack.partition}:secretsmanager:${stack.region}:${stack.account}:secret:${prefix}/*`;
 }
 
 /** esbuild settings of a function's asset: one ES module, the AWS SDK included, checked after bundling. */

@@ -158,7 +158,8 @@ export class TenantFileSystem extends Construct {
       vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
       this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
       // Isolated subnets have no route out: the functions reach S3 through a gateway
-      // endpoint and EventBridge (completion events) through an interface endpoint. Their
+      // endpoint, EventBridge (completion events) and Secrets Manager (restore identities)
+      // through interface endpoints. Their
       // logs and the DLQ are written by the Lambda service, outside the VPC.
       this.s3Endpoint = vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] });
       // Closed by default: only the functions' security group is let in (by BackupFunctions).
@@ -168,7 +169,14 @@ export class TenantFileSystem extends Construct {
         privateDnsEnabled: true,
         open: false,
       });
-      this.interfaceEndpoints = [eventsEndpoint];
+      // Secrets Manager: the restore function reads an age identity (--identity-secret).
+      const secretsEndpoint = vpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
+        service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+        subnets: this.subnets,
+        privateDnsEnabled: true,
+        open: false,
+      });
+      this.interfaceEndpoints = [eventsEndpoint, secretsEndpoint];
       this.vpc = vpc;
       this.fileSystem = new efs.FileSystem(this, 'FileSystem', {
         ...SECURE_FILE_SYSTEM_PROPS,

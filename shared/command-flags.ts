@@ -15,6 +15,8 @@ export interface FlagSpec {
   readonly description: string;
   /** The command refuses to run without it. */
   readonly required?: true;
+  /** May be given more than once; the values are collected in order. */
+  readonly repeatable?: true;
 }
 
 /** Flags of `openclaw` itself, given before the subcommand. */
@@ -69,6 +71,18 @@ export const BACKUP_FLAGS = {
   all: { flag: '--all', description: 'every tenant, instead of one: --to is then a template naming {tenant} (and {date}, {time}, {date:FORMAT})' },
   jobs: { flag: '--jobs', value: '<n>', description: 'with --all on this machine: tenants backed up at once (default: the number of cores, at most 4); a gateway runs its own number at once' },
   dryRun: { flag: '--dry-run', description: 'show what would be archived and what left out, reading no file content and writing nothing' },
+  encryptTo: {
+    flag: '--encrypt-to',
+    value: '<recipient>',
+    description: 'encrypt the archive with age to this recipient (an age1… public key; repeatable): the stored object is an age file',
+    repeatable: true,
+  },
+  recipientsFile: {
+    flag: '--recipients-file',
+    value: '<file>',
+    description: 'encrypt to the recipients in this file (one age1… per line, # comments, as age -R; repeatable)',
+    repeatable: true,
+  },
   ...storageFlags('backup'),
 } as const satisfies Record<string, FlagSpec>;
 
@@ -85,6 +99,17 @@ export const RESTORE_FLAGS = {
     value: '<uid:gid>',
     description: 'give the restored files to this user and group (numbers; needs root). As root the default is the owner of the tenant replaced, else of the base dir. Not in remote mode',
   },
+  identity: {
+    flag: '--identity',
+    value: '<file>',
+    description: 'decrypt an age-encrypted archive with the identities in this file (AGE-SECRET-KEY-1… lines, as age -i; repeatable). Not in remote mode',
+    repeatable: true,
+  },
+  identitySecret: {
+    flag: '--identity-secret',
+    value: '<name>',
+    description: 'remote mode: the gateway reads the identity from this AWS Secrets Manager secret (named <stack prefix>/…)',
+  },
   ...storageFlags('restore'),
 } as const satisfies Record<string, FlagSpec>;
 
@@ -94,6 +119,8 @@ export const VERIFY_FLAGS = {
   maxEntries: RESTORE_FLAGS.maxEntries,
   maxBytes: RESTORE_FLAGS.maxBytes,
   noRecord: { flag: '--no-record', description: 'do not record the verification beside the archive (an S3 tag, a hidden file)' },
+  identity: RESTORE_FLAGS.identity,
+  identitySecret: RESTORE_FLAGS.identitySecret,
   ...storageFlags('restore'),
 } as const satisfies Record<string, FlagSpec>;
 

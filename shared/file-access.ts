@@ -10,8 +10,30 @@
 // SYNC_ACCESS makes blocking calls and answers with values; PARALLEL_ACCESS makes promise
 // calls and answers with promises, which the caller keeps many of in flight. Callers await
 // only what is a promise, so the synchronous path costs no turn of the event loop.
+//
+// Promise calls wait on libuv's thread pool, one thread per call in flight: with Node's
+// default of 4 threads, no more than 4 calls are ever in flight. The pool is sized when it
+// starts, from UV_THREADPOOL_SIZE, which only the environment of the process can set (the
+// launcher bin/openclaw.js and the functions' environment set THREAD_POOL_SIZE);
+// CALLS_IN_FLIGHT is what a backup or restore keeps in flight, the pool as it really is
+// less room for the frames compressing beside it.
 
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readSync, statfsSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
+
+/** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
+export const THREAD_POOL_SIZE = 64;
+/** Threads libuv's pool started with: UV_THREADPOOL_SIZE as libuv reads it (1 to 1024, default 4). */
+export const POOL_THREADS = poolThreads(process.env.UV_THREADPOOL_SIZE);
+/** Promise calls to a network file system kept in flight: the pool less a few threads for compression, and at least 4. */
+export const CALLS_IN_FLIGHT = Math.max(4, POOL_THREADS - 8);
+
+/** As libuv reads it: atoi, 0 means 1, anything over 1024 (or negative, as an unsigned int) means 1024. */
+export function poolThreads(setting: string | undefined): number {
+  if (setting === undefined) return 4;
+  const threads = Number.parseInt(setting, 10) || 0;
+  if (threads === 0) return 1;
+  return threads < 0 || threads > 1024 ? 1024 : threads;
+}
 
 /** A value now (SYNC_ACCESS) or later (PARALLEL_ACCESS). */
 export type Maybe<T> = T | Promise<T>;
@@ -27,7 +49,8 @@ export interface OpenFile {
 export interface FileAccess {
   /** 'sync': blocking calls (a local disk); 'parallel': promise calls, many in flight (a network file system). */
   readonly kind: 'sync' | 'parallel';
-  readdir(dir: string): Maybe<string[]>;
+  /** The directory's entries with their types (d_type; an lstat where the file system gives none). */
+  readdir(dir: string): Maybe<Dirent[]>;
   /** lstat of each path; undefined for one that vanished (ENOENT, ENOTDIR). */
   lstatEach(paths: readonly string[]): Maybe<(Stats | undefined)[]>;
   /** Opens a file to read, never through a symlink (ELOOP) and without waiting on a FIFO. */
@@ -40,7 +63,7 @@ const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O
 
 export const SYNC_ACCESS: FileAccess = {
   kind: 'sync',
-  readdir: (dir) => readdirSync(dir),
+  readdir: (dir) => readdirSync(dir, { withFileTypes: true }),
   lstatEach: (paths) => paths.map(lstatOrVanished),
   openToRead: (path) => syncFile(openSync(path, READ_FLAGS)),
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
@@ -48,7 +71,7 @@ export const SYNC_ACCESS: FileAccess = {
 
 export const PARALLEL_ACCESS: FileAccess = {
   kind: 'parallel',
-  readdir: (dir) => fs.readdir(dir),
+  readdir: (dir) => fs.readdir(dir, { withFileTypes: true }),
   lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(path).catch(vanishedAsUndefined))),
   openToRead: async (path) => fileOfHandle(await fs.open(path, READ_FLAGS)),
   fileOf: (handle) => fileOfHandle(handle),

@@ -27,8 +27,10 @@ import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
 import type { FanOutResult } from './control-plane/protocol.js';
-import { UsageError } from './errors.js';
 import type { Owner } from './tenant/ownership.js';
+import { AgeBadRecipientError, UsageError } from './errors.js';
+import { MAX_RECIPIENTS } from './archive/encrypted-archive.js';
+import { loadIdentityFile, parseRecipient, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -41,6 +43,8 @@ export interface BackupCommand {
   /** Archive a SQLite database of which no consistent copy can be had raw, with a warning, instead of failing. */
   readonly sqliteRawFallback?: boolean;
   readonly storage?: StorageFlags;
+  /** `--encrypt-to` and the keys of `--recipients-file`: age1… recipients (public keys) to encrypt the archive to. */
+  readonly encryptTo?: readonly string[];
 }
 
 export interface RestoreCommand {
@@ -52,6 +56,21 @@ export interface RestoreCommand {
   readonly storage?: StorageFlags;
   /** `--owner UID:GID` (local mode only: on the gateway the access point's user owns everything). */
   readonly owner?: Owner;
+  /** `--identity FILE`: age identity files on this machine (local mode only: identities never travel to the gateway). */
+  readonly identityFiles?: readonly string[];
+  /** `--identity-secret NAME`: the Secrets Manager secret the gateway's restore function reads the identity from (remote mode only). */
+  readonly identitySecret?: string;
+}
+
+/** Reads the identities held by a named secret (the restore function's Secrets Manager client). */
+export type IdentitySecretReader = (name: string, signal?: AbortSignal) => Promise<AgeIdentity[]>;
+
+/** Where the identities that decrypt an archive come from (restore, its dry run, verify). */
+export interface IdentitySources {
+  /** `--identity FILE`: age identity files on this machine (local mode only: identities never travel to the gateway). */
+  readonly identityFiles?: readonly string[];
+  /** `--identity-secret NAME`: the Secrets Manager secret the gateway's functions read the identity from (remote mode only). */
+  readonly identitySecret?: string;
 }
 
 /** `tenants backup --all`: every tenant, each to `to` with its placeholders filled in ({tenant}, {date}, …). */
@@ -62,6 +81,8 @@ export interface BackupAllCommand {
   readonly jobs?: number;
   readonly overwrite?: boolean;
   readonly storage?: StorageFlags;
+  /** age1… recipients every archive is encrypted to (as BackupCommand.encryptTo). */
+  readonly encryptTo?: readonly string[];
 }
 
 /** What `tenants backup --all` did on a gateway: the backups it queued, which run there a bounded number at a time. */
@@ -79,6 +100,9 @@ export interface VerifyCommand {
   /** Record the verification beside the archive (tag, hidden file). @default true */
   readonly record?: boolean;
   readonly storage?: StorageFlags;
+  /** `--identity FILE` (local mode) / `--identity-secret NAME` (remote mode): as RestoreCommand's. */
+  readonly identityFiles?: readonly string[];
+  readonly identitySecret?: string;
 }
 
 /** Where many archives live: `s3://bucket/prefix/` or a directory. `--pipe` does not apply. */
@@ -148,11 +172,14 @@ export interface LocalOptions {
    * @default by the tenant's file system type
    */
   readonly sqliteWriters?: SqliteWriters;
+  /** Where `--identity-secret` is read (the gateway's functions); absent (the CLI's local mode): the flag is refused. */
+  readonly identitySecrets?: IdentitySecretReader;
 }
 
 export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions): Promise<BackupResult> => {
     assertTenantName(command.tenant);
+    const recipients = parseRecipients(command);
     // An S3 upload picks its part size from the expected size (10,000 parts at most);
     // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
     const expectedBytes = isS3Url(command.to) || hooks.measureTotal === true ? await tenantBytes(tenantsDir, command.tenant) : undefined;
@@ -165,6 +192,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       overwrite: command.overwrite,
       sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback },
       signal: hooks.signal,
+      ...(recipients.length > 0 && { recipients }),
       onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       ...(compression !== undefined && { compression }),
     });
@@ -173,6 +201,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     backup: (command, hooks = {}) => backup(command, hooks),
     async restore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
+      const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage });
       return restoreTenant({
         tenantsDir,
@@ -181,11 +210,14 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         force: command.force,
         limits: { ...DEFAULT_LIMITS, ...command.limits },
         ...(command.owner !== undefined && { owner: command.owner }),
+        ...(identities.length > 0 && { identities }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
       });
     },
     async backupAll(command, hooks = {}) {
+      // Bad recipients fail the command before any backup, not every backup one by one.
+      parseRecipients(command);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
       const tenants = await listTenantNames(tenantsDir);
       const jobs = command.jobs ?? defaultJobs();
@@ -200,18 +232,23 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         jobs,
         signal: hooks.signal,
         onProgress: hooks.onProgress,
-        backupOne: (tenant, to, signal) => backup({ tenant, to, overwrite: command.overwrite, storage: command.storage }, { signal }, compression),
+        backupOne: (tenant, to, signal) =>
+          backup({ tenant, to, overwrite: command.overwrite, storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression),
       });
     },
     async planBackup(command, hooks = {}) {
       assertTenantName(command.tenant);
+      // The recipients are checked as the backup would check them.
+      parseRecipients(command);
       const location = await openLocation(command.to, { ...command.storage });
       return planBackup({ tenantsDir, tenant: command.tenant, location, overwrite: command.overwrite, signal: hooks.signal });
     },
     async planRestore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
+      const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage });
       return planRestore({
+        ...(identities.length > 0 && { identities }),
         tenantsDir,
         location,
         as: command.as,
@@ -222,8 +259,16 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       });
     },
     async verify(command, hooks = {}) {
+      const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage });
-      return verifyArchive({ location, limits: { ...DEFAULT_LIMITS, ...command.limits }, record: command.record, signal: hooks.signal, onProgress: hooks.onProgress });
+      return verifyArchive({
+        location,
+        limits: { ...DEFAULT_LIMITS, ...command.limits },
+        record: command.record,
+        signal: hooks.signal,
+        onProgress: hooks.onProgress,
+        ...(identities.length > 0 && { identities }),
+      });
     },
     async listBackups(command, hooks = {}) {
       assertTenantName(command.tenant);
@@ -247,4 +292,45 @@ async function tenantBytes(tenantsDir: string, tenant: string): Promise<number |
   } catch {
     return undefined; // a missing tenant is reported by the backup itself, with its own message
   }
+}
+
+/** The age recipients of `--encrypt-to` / `--recipients-file`, validated before anything is read. */
+function parseRecipients(command: Pick<BackupCommand, 'encryptTo' | 'storage'>): AgeRecipient[] {
+  const texts = command.encryptTo ?? [];
+  if (texts.length === 0) return [];
+  if (command.storage?.pipe !== undefined) {
+    throw new UsageError(
+      '--encrypt-to/--recipients-file and --pipe exclude each other: built-in encryption replaces --pipe "age -r …"; ' +
+        'to encrypt with another tool, leave --encrypt-to out and give it as --pipe',
+    );
+  }
+  if (texts.length > MAX_RECIPIENTS) throw new AgeBadRecipientError(`too many recipients (${texts.length}): at most ${MAX_RECIPIENTS}`);
+  const recipients = texts.map((text) => parseRecipient(text));
+  // The same key twice would only make the header longer.
+  return recipients.filter((recipient, index) => recipients.findIndex((other) => other.text === recipient.text) === index);
+}
+
+/** The identities of `--identity` files or of `--identity-secret`; none when neither is given. */
+async function loadIdentities(
+  command: IdentitySources & { readonly storage?: StorageFlags },
+  options: LocalOptions,
+  signal: AbortSignal | undefined,
+): Promise<AgeIdentity[]> {
+  const files = command.identityFiles ?? [];
+  const given = files.length > 0 || command.identitySecret !== undefined;
+  if (given && command.storage?.pipe !== undefined) {
+    throw new UsageError('--identity/--identity-secret and --pipe exclude each other: built-in decryption replaces --pipe "age -d -i …"');
+  }
+  const identities: AgeIdentity[] = [];
+  for (const file of files) identities.push(...(await loadIdentityFile(file)));
+  if (command.identitySecret !== undefined) {
+    if (options.identitySecrets === undefined) {
+      throw new UsageError(
+        '--identity-secret is read by the gateway\'s restore function from AWS Secrets Manager (remote mode, --stack): here, give the identity file with --identity FILE',
+        'REMOTE_ONLY',
+      );
+    }
+    identities.push(...(await options.identitySecrets(command.identitySecret, signal)));
+  }
+  return identities;
 }

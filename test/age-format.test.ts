@@ -166,7 +166,7 @@ describe('keys', () => {
     ['age1tag1qt8lw0ual6avlwmwatk888yqnmdamm7xfd0wak53ut6elz5c4swx2yqdj4e', /tagged/],
     ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKq8 user@host', /SSH keys are not supported/],
     [encodeBech32('age', randomBytes(31)), /31 bytes instead of 32/],
-    ['AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX', /not an age recipient/],
+    ['AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX', /a secret key \(AGE-SECRET-KEY-…\) was given as a recipient/],
     ['', /not an age recipient/],
     ['age1\u001b[31mred', /not an age recipient|malformed/],
   ])('refuses the recipient %j', (text, message) => {

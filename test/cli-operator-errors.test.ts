@@ -113,7 +113,7 @@ describe('a missing tenant base dir', () => {
 });
 
 describe('hints', () => {
-  it.runIf(hasAge)('says an age-encrypted archive needs --pipe to decrypt it', () => {
+  it.runIf(hasAge)('says an age-encrypted archive needs an identity (or --pipe) to decrypt it', () => {
     const key = path.join(dir.path, 'key.txt');
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
@@ -121,7 +121,10 @@ describe('hints', () => {
     writeFileSync(encrypted, execFileSync('age', ['-r', recipient], { input: readFileSync(archive) }));
     const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', encrypted, '--as', 'secret']);
     expect(run.status).toBe(2);
-    expect(run.stderr).toBe(`openclaw: ${encrypted} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"\n`);
+    expect(run.stderr).toBe(
+      `openclaw: ${encrypted} is encrypted with age (it starts with the age header): give the identity that decrypts it, ` +
+        '--identity KEY_FILE (remote mode: --identity-secret NAME), or decrypt it with --pipe "age -d -i KEY_FILE"\n',
+    );
     expect(readdirSync(base)).toEqual(['acme']);
     // With --pipe it restores.
     expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', encrypted, '--as', 'secret', '--pipe', `age -d -i '${key}'`]).status).toBe(0);

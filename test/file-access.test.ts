@@ -2,12 +2,12 @@
 // many promise calls in flight on network file systems. They must be indistinguishable in
 // what they produce.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
-import { fileAccessFor, PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
+import { fileAccessFor, PARALLEL_ACCESS, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -21,9 +21,28 @@ describe('file-system call modes', () => {
     expect(fileAccessFor(dir.path)).toBe(SYNC_ACCESS);
   });
 
+  it.each([
+    [undefined, 4],
+    ['64', 64],
+    ['8 ', 8],
+    ['0', 1],
+    ['many', 1],
+    ['5000', 1024],
+    ['-1', 1024],
+  ])('reads UV_THREADPOOL_SIZE=%j as libuv does: %i threads', (setting, threads) => {
+    expect(poolThreads(setting)).toBe(threads);
+  });
+
   it('writes byte-identical archives and restores identical trees in both modes', async () => {
     const base = path.join(dir.path, 'tenants');
     createSampleTenant(path.join(base, 'acme'), { sessions: 30, notes: 200 });
+    // Enough small files that a local backup reads them on reader threads (over 1,024), in
+    // several directories, and a file larger than a reader's arena (4 MiB).
+    for (let d = 0; d < 3; d++) {
+      mkdirSync(path.join(base, 'acme', 'cache', `shard-${d}`), { recursive: true });
+      for (let f = 0; f < 500; f++) writeFileSync(path.join(base, 'acme', 'cache', `shard-${d}`, `entry-${f}.json`), `{"shard":${d},"entry":${f}}\n`.repeat(f % 7));
+    }
+    writeFileSync(path.join(base, 'acme', 'cache', 'large.bin'), Buffer.alloc(5 * 1024 * 1024 + 3, 7));
     const createdAt = new Date('2026-06-03T03:00:00Z');
     const archives = { sync: path.join(dir.path, 'sync.tar.zst'), parallel: path.join(dir.path, 'parallel.tar.zst') };
     const accesses = { sync: SYNC_ACCESS, parallel: PARALLEL_ACCESS };

@@ -67,9 +67,15 @@ describe('created file system (standalone)', () => {
       ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.events$')])] },
       PrivateDnsEnabled: true,
     });
+    // The restore function reads its age identity from Secrets Manager (--identity-secret).
+    t.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Interface',
+      ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.secretsmanager$')])] },
+      PrivateDnsEnabled: true,
+    });
   });
 
-  it('lets only the functions reach NFS and the EventBridge endpoint', () => {
+  it('lets only the functions reach NFS and the EventBridge and Secrets Manager endpoints', () => {
     const t = template();
     const fnSecurityGroup = Object.keys(
       t.findResources('AWS::EC2::SecurityGroup', {
@@ -102,7 +108,7 @@ describe('created file system (standalone)', () => {
         .map((rule) => (rule as { Properties: Record<string, unknown> }).Properties)
         .filter((rule) => JSON.stringify(rule.GroupId).includes(fnSecurityGroup[0]!)),
     ];
-    expect(egress).toHaveLength(3);
+    expect(egress).toHaveLength(4);
     expect(egress.some((rule) => rule.CidrIp !== undefined)).toBe(false);
     expect(egress).toContainEqual(expect.objectContaining({ DestinationPrefixListId: expect.anything() as unknown, FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }));
     expect(egress).toContainEqual(expect.objectContaining({ FromPort: 2049, ToPort: 2049 }));

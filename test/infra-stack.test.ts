@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { OUTPUT_NAMES } from '../infra/stack.js';
+import { THREAD_POOL_SIZE } from '../shared/file-access.js';
 
 afterAll(removeTestOutdirs);
 
@@ -161,6 +162,8 @@ describe('functions', () => {
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
             NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
             MALLOC_ARENA_MAX: '2',
+            // The pool the core's calls to EFS are sized for (shared/file-access.ts).
+            UV_THREADPOOL_SIZE: String(THREAD_POOL_SIZE),
           }),
         },
       });
@@ -398,6 +401,25 @@ describe('least-privilege IAM', () => {
         Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
       });
     }
+  });
+
+  it('lets only the restore function read secrets, and only those under the stack prefix (--identity-secret)', () => {
+    const secretArn = (prefix: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${prefix}/*`]],
+    });
+    const t = template();
+    expect(functionStatements(t, 'openclaw-backup-restore')).toContainEqual({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secretArn('openclaw-backup') });
+    const secretStatements = allStatements(t).filter((statement) => [statement.Action].flat().some((action) => action.startsWith('secretsmanager:')));
+    expect(secretStatements).toEqual([{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secretArn('openclaw-backup') }]);
+    for (const name of ['backup', 'list']) expect(actionsOf(functionStatements(t, `openclaw-backup-${name}`)).filter((action) => action.startsWith('secretsmanager:'))).toEqual([]);
+    // A created VPC reaches Secrets Manager through a closed interface endpoint.
+    t.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.secretsmanager$')])] },
+      VpcEndpointType: 'Interface',
+      PrivateDnsEnabled: true,
+    });
+    const custom = template({ 'openclaw:prefix': 'acme-gw' });
+    expect(functionStatements(custom, 'acme-gw-restore')).toContainEqual({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secretArn('acme-gw') });
   });
 
   it('adds KMS permissions for a KMS-encrypted bucket', () => {
@@ -655,8 +677,9 @@ describe('exfiltration: what the functions can reach', () => {
     expect(rules).toContainEqual(
       expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, DestinationPrefixListId: { 'Fn::GetAtt': [lookup, 'PrefixLists.0.PrefixListId'] } }),
     );
-    expect(rules.filter((rule) => rule.DestinationSecurityGroupId !== undefined).map((rule) => rule.FromPort).sort()).toEqual([2049, 443]);
-    expect(rules).toHaveLength(3);
+    // NFS to the mount targets, HTTPS to the EventBridge and Secrets Manager endpoints.
+    expect(rules.filter((rule) => rule.DestinationSecurityGroupId !== undefined).map((rule) => rule.FromPort).sort()).toEqual([2049, 443, 443]);
+    expect(rules).toHaveLength(4);
     // The lookup reads the region's S3 prefix list, by name.
     t.hasResourceProperties('Custom::S3PrefixListLookup', {
       Create: Match.anyValue(),

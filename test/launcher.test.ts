@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { THREAD_POOL_SIZE } from '../shared/file-access.js';
 import { cliPath } from './helpers/tree.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'launcher-'));
@@ -16,11 +17,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A preload that reports how Node was started, before the CLI runs. */
 const reporter = path.join(dir, 'report.cjs');
-writeFileSync(reporter, `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX }) + '\\n');\n`);
+writeFileSync(
+  reporter,
+  `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, pool: process.env.UV_THREADPOOL_SIZE }) + '\\n');\n`,
+);
 
 interface Started {
   readonly execArgv: string[];
   readonly arenas?: string;
+  /** UV_THREADPOOL_SIZE as Node found it (libuv reads it when its pool starts). */
+  readonly pool?: string;
   readonly stdout: string;
 }
 
@@ -51,6 +57,11 @@ describe('bin/openclaw.js', () => {
 
   it('keeps a MALLOC_ARENA_MAX the user set', () => {
     expect(run(cliPath, ['--version'], { MALLOC_ARENA_MAX: '4' }).arenas).toBe('4');
+  });
+
+  it('run as a command, starts Node with the thread pool the file-system calls are sized for, unless the user set one', () => {
+    expect(run(cliPath, ['--version'], { UV_THREADPOOL_SIZE: '' }).pool).toBe(String(THREAD_POOL_SIZE));
+    expect(run(cliPath, ['--version'], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
   });
 
   it('run as `node bin/openclaw.js`, is the same CLI, with Node as it was started', () => {

@@ -25,7 +25,7 @@ import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { REREAD_ATTEMPTS, readWhole, readWholeAt, spoolFile } from '../shared/backup/stable-read.js';
-import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
+import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';
@@ -380,22 +380,30 @@ describe('SQLite databases', () => {
 });
 
 describe('files that change or vanish while read', () => {
-  it('warns about a file that vanishes between the walk and its read, and still succeeds', async () => {
-    mkdirSync(path.join(tenantDir, 'notes', 'sub'), { recursive: true });
-    for (const name of ['a.txt', 'b.txt', 'c.txt', 'sub/d.txt']) writeFileSync(path.join(tenantDir, 'notes', name), `${name}\n`);
-    const archive = createTenantArchive({
-      tenantDir,
-      tenant: 'acme',
-      createdAt: new Date(),
-      // The walk has listed and stat'ed notes/ when a.txt is archived: b.txt and sub/ go
-      // before they are read.
-      onProgress: ({ files }) => {
-        if (files === 1) {
-          rmSync(path.join(tenantDir, 'notes', 'b.txt'));
-          rmSync(path.join(tenantDir, 'notes', 'sub'), { recursive: true });
-        }
+  it.each([
+    ['synchronous', SYNC_ACCESS],
+    ['promise', PARALLEL_ACCESS],
+  ])('warns about a file and a directory that vanish between the listing and their reads, and still succeeds (%s calls)', async (_label, access) => {
+    const notesDir = path.join(tenantDir, 'notes');
+    const subDir = path.join(notesDir, 'sub');
+    mkdirSync(subDir, { recursive: true });
+    for (const name of ['a.txt', 'b.txt', 'c.txt', 'sub/d.txt']) writeFileSync(path.join(notesDir, name), `${name}\n`);
+    // notes/ is listed (and sub/ stat'ed as a directory), then b.txt goes before it is read
+    // and sub/ before it is listed: the files are read ahead, so the listing is the last
+    // moment the backup is sure to pass before reading.
+    const vanishing: FileAccess = {
+      ...access,
+      readdir: (dir) => {
+        if (dir === subDir) rmSync(subDir, { recursive: true });
+        const listed = access.readdir(dir);
+        const afterListing = <T>(entries: T): T => {
+          if (dir === notesDir) rmSync(path.join(notesDir, 'b.txt'));
+          return entries;
+        };
+        return listed instanceof Promise ? listed.then(afterListing) : afterListing(listed);
       },
-    });
+    };
+    const archive = createTenantArchive({ tenantDir, tenant: 'acme', createdAt: new Date(), fileAccess: vanishing });
     for await (const chunk of archive.chunks) void chunk;
     const { manifest } = await archive.summary;
     // notes/ holds a.txt, c.txt and the (now empty) sub/ directory.

@@ -130,23 +130,44 @@ describe('tenants verify on a local archive', () => {
     expect(existsSync(path.join(dir.path, '.foreign.tar.zst.openclaw-verified'))).toBe(false);
   });
 
-  it('decrypts through --pipe (age) and records the mark on the stored file', async () => {
+  it('decrypts with --identity or through --pipe (age) and records the mark on the stored file; restore --dry-run takes --identity too', async () => {
     const key = path.join(dir.path, 'key.txt');
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
     const encrypted = path.join(backups, 'acme', 'enc.tar.zst.age');
+    const mark = path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified');
     await backupAt(tenantsDir, 'acme', encrypted, CREATED, undefined, `age -r ${recipient}`);
-    // Without --pipe: the restore's hint (exit 2), not "not a zstd stream"; nothing recorded.
+    // Without an identity: the restore's hint (exit 2), not "not a zstd stream"; nothing recorded.
     const bare = await verify('--from', encrypted);
     expect(bare.status).toBe(2);
-    expect(bare.stderr).toBe(`openclaw: ${encrypted} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"\n`);
-    expect(existsSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'))).toBe(false);
-    const run = await verify('--from', encrypted, '--pipe', `age -d -i ${key}`);
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(existsSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'))).toBe(true);
+    expect(bare.stderr).toBe(
+      `openclaw: ${encrypted} is encrypted with age (it starts with the age header): give the identity that decrypts it, ` +
+        '--identity KEY_FILE (remote mode: --identity-secret NAME), or decrypt it with --pipe "age -d -i KEY_FILE"\n',
+    );
+    expect(existsSync(mark)).toBe(false);
+    const piped = await verify('--from', encrypted, '--pipe', `age -d -i ${key}`);
+    expect(piped.stderr).toBe('');
+    expect(piped.status).toBe(0);
+    expect(existsSync(mark)).toBe(true);
+    rmSync(mark);
+
+    const decrypted = await runMain(['--tenants-dir', tenantsDir, '--json', 'tenants', 'verify', '--from', encrypted, '--identity', key]);
+    expect(decrypted.stderr).toBe('');
+    expect(decrypted.status).toBe(0);
+    expect(JSON.parse(decrypted.stdout)).toMatchObject({ operation: 'verify', tenant: 'acme', verified: true, decrypted: true });
+    expect(existsSync(mark)).toBe(true);
+
+    const tenantsBefore = describeTree(tenantsDir);
+    const plan = await runMain(['--tenants-dir', tenantsDir, '--json', 'tenants', 'restore', '--from', encrypted, '--as', 'acme-copy', '--dry-run', '--identity', key]);
+    expect(plan.stderr).toBe('');
+    expect(plan.status).toBe(0);
+    expect(JSON.parse(plan.stdout)).toMatchObject({ operation: 'restore-plan', tenant: 'acme-copy', archiveTenant: 'acme', verified: true, decrypted: true });
+    const refused = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', encrypted, '--as', 'acme-copy', '--dry-run']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/is encrypted with age .*--identity KEY_FILE/);
+    expect(describeTree(tenantsDir)).toEqual(tenantsBefore);
     rmSync(encrypted);
-    rmSync(path.join(backups, 'acme', '.enc.tar.zst.age.openclaw-verified'));
+    rmSync(mark);
   });
 });
 

@@ -86,6 +86,10 @@ function unsupportedRecipientKind(text: string): string | undefined {
 
 /** Parses one `age1…` X25519 recipient (surrounding whitespace is not trimmed). */
 export function parseRecipient(text: string): AgeRecipient {
+  // A secret key given where a public one belongs: say so without echoing it.
+  if (/^AGE-(SECRET-KEY|PLUGIN)-/i.test(text)) {
+    throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipient: keep it secret, and give its public key instead (age-keygen -y KEY_FILE prints it)');
+  }
   const unsupported = unsupportedRecipientKind(text);
   if (unsupported !== undefined) throw new AgeBadRecipientError(`recipient ${quoteRecipient(text)}: ${unsupported}`);
   if (!text.toLowerCase().startsWith('age1')) {

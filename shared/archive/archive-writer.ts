@@ -26,7 +26,7 @@ import {
   type Manifest,
 } from './manifest.js';
 import { TOOL_VERSION } from '../version.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
+import { BLOCK_SIZE, encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
 import { FrameWriter, type CompressOptions } from './zstd-encoder.js';
 import { skippableFrame } from './zstd-format.js';
 
@@ -46,6 +46,8 @@ export interface EntryAttributes {
 export class ArchiveWriter {
   private readonly out: FrameWriter;
   private manifestSha256: string | undefined;
+  /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
+  private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
   private contentBytes = 0;
 
   /** `createdAt`: the manifest's creation time, repeated in the marker. */
@@ -85,18 +87,18 @@ export class ArchiveWriter {
     this.out.abort(error);
   }
 
-  directory(entry: EntryAttributes): Promise<void> {
+  directory(entry: EntryAttributes): Promise<void> | undefined {
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'directory', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
   }
 
-  symlink(entry: EntryAttributes & { readonly target: string }): Promise<void> {
+  symlink(entry: EntryAttributes & { readonly target: string }): Promise<void> | undefined {
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'symlink', linkname: entry.target, mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
   }
 
-  /** A regular file whose content is in memory. */
-  file(entry: EntryAttributes, content: Buffer): Promise<void> {
+  /** A regular file whose content is in memory; a promise only if the writer has to wait for room (await it before the next call). */
+  file(entry: EntryAttributes, content: Buffer): Promise<void> | undefined {
     this.contentBytes += content.length;
-    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) }, content);
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs), size: content.length }, content);
   }
 
   /**
@@ -140,19 +142,29 @@ export class ArchiveWriter {
   /** Ends the archive: the manifest as its last entry, then the end-of-archive blocks. Returns the manifest's SHA-256. */
   async finish(manifest: Manifest): Promise<string> {
     const manifestBytes = serializeManifest(manifest);
-    await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)) }, manifestBytes);
+    await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)), size: manifestBytes.length }, manifestBytes);
     await this.out.write(END_OF_ARCHIVE);
     this.manifestSha256 = sha256(manifestBytes);
     await this.out.close();
     return this.manifestSha256;
   }
 
-  private async add(entry: EntryToWrite, content?: Buffer): Promise<void> {
+  /**
+   * One entry: its header (encoded into a reused block: entries are added one after another)
+   * and its content. Returns a promise only if the frames are full and it has to wait.
+   */
+  private add(entry: EntryToWrite, content?: Buffer): Promise<void> | undefined {
+    const header = this.out.write(encodeHeader(entry, this.headerBlock));
+    if (header !== undefined) return header.then(() => this.addContent(content));
+    return this.addContent(content);
+  }
+
+  private addContent(content: Buffer | undefined): Promise<void> | undefined {
+    if (content === undefined || content.length === 0) return undefined;
     const { out } = this;
-    await out.write(encodeHeader(content === undefined ? entry : { ...entry, size: content.length }));
-    if (content === undefined || content.length === 0) return;
-    await out.write(content);
-    await out.zeros(paddingAfter(content.length));
+    const written = out.write(content);
+    if (written !== undefined) return written.then(() => out.zeros(paddingAfter(content.length)));
+    return out.zeros(paddingAfter(content.length));
   }
 }
 

@@ -78,52 +78,74 @@ export function paddingAfter(size: number): number {
 /** Two zero blocks: the end of a tar archive. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK_SIZE);
 
-/** The header block(s) of one entry: 512 bytes, or a pax header, its records and the ustar block. */
-export function encodeHeader(entry: EntryToWrite): Buffer {
+/**
+ * The header block(s) of one entry: 512 bytes, or a pax header, its records and the ustar
+ * block. With `reuse` (a 512-byte buffer), a header that fits one block is written into it
+ * and `reuse` is returned: valid until the next call with the same buffer.
+ */
+export function encodeHeader(entry: EntryToWrite, reuse?: Buffer): Buffer {
   const size = entry.size ?? 0;
   const name = entry.type === 'directory' && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name;
   const split = splitUstarName(name);
   const linkname = entry.linkname ?? '';
-  const linkFits = isAscii(linkname) && linkname.length <= 100;
+  const linkFits = linkname.length <= 100 && isAscii(linkname);
   if (split !== undefined && linkFits) {
-    const block = Buffer.alloc(BLOCK_SIZE);
-    writeUstar(block, { ...entry, size }, split.name, split.prefix, linkname);
+    const block = reuse === undefined ? Buffer.alloc(BLOCK_SIZE) : reuse.fill(0);
+    writeUstar(block, entry.type, entry.mode, size, entry.mtime, split.name, split.prefix, linkname);
     return block;
   }
   const records = paxRecord('path', name) + (linkFits ? '' : paxRecord('linkpath', linkname));
   const body = Buffer.from(records, 'utf8');
   const out = Buffer.alloc(BLOCK_SIZE + body.length + paddingAfter(body.length) + BLOCK_SIZE);
-  writeUstar(out, { name: 'PaxHeader', type: 'file', mode: entry.mode, mtime: entry.mtime, size: body.length }, 'PaxHeader', '', '', 'x');
+  writeUstar(out, 'file', entry.mode, body.length, entry.mtime, 'PaxHeader', '', '', 'x');
   body.copy(out, BLOCK_SIZE);
   const at = out.length - BLOCK_SIZE;
   const fallback = asciiFallback(name, 100);
-  writeUstar(out.subarray(at), { ...entry, size }, fallback, '', linkFits ? linkname : asciiFallback(linkname, 100));
+  writeUstar(out.subarray(at), entry.type, entry.mode, size, entry.mtime, fallback, '', linkFits ? linkname : asciiFallback(linkname, 100));
   return out;
 }
 
-function writeUstar(block: Buffer, entry: EntryToWrite & { size: number }, name: string, prefix: string, linkname: string, typeflag = TYPEFLAGS[entry.type]): void {
+/** "ustar\0" "00": the POSIX magic and version. */
+const USTAR_MAGIC_BYTES = Buffer.from(USTAR_MAGIC, 'latin1');
+/** The checksum field counts as eight spaces while the sum is taken. */
+const CHECKSUM_FIELD_AS_SPACES = 8 * 0x20;
+
+/** Writes a ustar block into `block`, which must be zeros. Names are ASCII (or ASCII fallbacks). */
+function writeUstar(
+  block: Buffer,
+  type: EntryToWrite['type'],
+  mode: number,
+  size: number,
+  mtime: number,
+  name: string,
+  prefix: string,
+  linkname: string,
+  typeflag = TYPEFLAGS[type],
+): void {
   block.write(name, 0, 100, 'latin1');
-  writeOctal(block, 100, 8, entry.mode & 0o7777);
+  writeOctal(block, 100, 8, mode & 0o7777);
   writeOctal(block, 108, 8, 0);
   writeOctal(block, 116, 8, 0);
-  if (entry.size <= MAX_OCTAL_11) writeOctal(block, 124, 12, entry.size);
-  else writeBase256(block, 124, 12, entry.size);
-  writeOctal(block, 136, 12, Math.min(Math.max(Math.floor(entry.mtime), 0), MAX_OCTAL_11));
-  block.write(typeflag, 156, 1, 'latin1');
-  block.write(linkname, 157, 100, 'latin1');
-  block.write(USTAR_MAGIC, 257, 8, 'latin1');
+  if (size <= MAX_OCTAL_11) writeOctal(block, 124, 12, size);
+  else writeBase256(block, 124, 12, size);
+  writeOctal(block, 136, 12, Math.min(Math.max(Math.floor(mtime), 0), MAX_OCTAL_11));
+  block[156] = typeflag.charCodeAt(0);
+  if (linkname !== '') block.write(linkname, 157, 100, 'latin1');
+  USTAR_MAGIC_BYTES.copy(block, 257);
   writeOctal(block, 329, 8, 0);
   writeOctal(block, 337, 8, 0);
-  block.write(prefix, 345, 155, 'latin1');
-  block.fill(0x20, 148, 156);
+  if (prefix !== '') block.write(prefix, 345, 155, 'latin1');
   writeOctal(block, 148, 8, checksum(block));
 }
 
-/** `digits` octal digits then a NUL, in a field of digits + 1 bytes. */
+/** `length - 1` octal digits then a NUL, in a field of `length` bytes (digit by digit: no string per field). */
 function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
-  const text = value.toString(8).padStart(length - 1, '0');
-  block.write(text, offset, length - 1, 'latin1');
-  block[offset + length - 1] = 0;
+  const end = offset + length - 1;
+  block[end] = 0;
+  for (let at = end - 1; at >= offset; at--) {
+    block[at] = 0x30 + (value % 8);
+    value = Math.floor(value / 8);
+  }
 }
 
 function writeBase256(block: Buffer, offset: number, length: number, value: number): void {
@@ -163,9 +185,11 @@ function paxRecord(key: string, value: string): string {
   return `${length}${rest}`;
 }
 
+/** The header checksum: the sum of the block's bytes, the checksum field counted as spaces. */
 function checksum(block: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  let sum = CHECKSUM_FIELD_AS_SPACES;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < BLOCK_SIZE; i++) sum += block[i]!;
   return sum;
 }
 

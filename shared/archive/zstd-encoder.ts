@@ -53,12 +53,27 @@ export class FrameWriter {
 
   /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
   write(bytes: Uint8Array): Promise<void> | undefined {
+    if (this.fits(bytes.length)) {
+      this.frame!.set(bytes, this.filled);
+      this.filled += bytes.length;
+      return undefined;
+    }
     return this.append(bytes.length, (frame, at, done, step) => frame.set(bytes.subarray(done, done + step), at));
   }
 
   /** Appends `length` zero bytes. */
   zeros(length: number): Promise<void> | undefined {
+    if (this.fits(length)) {
+      this.frame!.fill(0, this.filled, this.filled + length);
+      this.filled += length;
+      return undefined;
+    }
     return this.append(length, (frame, at, _done, step) => frame.fill(0, at, at + step));
+  }
+
+  /** Whether `length` bytes go into the current frame without filling it (most writes: no closure, no frame change). */
+  private fits(length: number): boolean {
+    return this.frame !== undefined && this.failure === undefined && this.filled + length < this.frame.length;
   }
 
   /**

@@ -55,18 +55,19 @@ export async function planBackup(request: {
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
-  for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir))) {
+  for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
     if (request.signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;
     else if (item.kind === 'symlink') totals.symlinks++;
     else {
       totals.files++;
-      totals.bytes += item.stat.size;
+      const bytes = item.stat?.size ?? 0;
+      totals.bytes += bytes;
       const database = databaseOf(item);
       if (database !== undefined) {
         mayBeSkipped.push({ path: item.relPath, reason: `SQLite companion of ${database}: left out if ${database} is a database archived as a consistent snapshot` });
       }
-      largest.push({ path: item.relPath, bytes: item.stat.size });
+      largest.push({ path: item.relPath, bytes });
       largest.sort((a, b) => b.bytes - a.bytes);
       largest.length = Math.min(largest.length, LARGEST_SHOWN);
     }

@@ -3,7 +3,8 @@
 // (base-dir-sweep.ts) and its own scratch space of killed backups' (temp-area.ts), holds
 // the tenant's lock for the whole run (first settling any interrupted restore of it),
 // refuses to overwrite an existing archive unless asked, and streams the archive to the
-// location in bounded memory. A read-only base dir (a snapshot, a read-only mount: EROFS on
+// location in bounded memory, encrypted to age recipients when asked (compress, then
+// encrypt: archive/encrypted-archive.ts). A read-only base dir (a snapshot, a read-only mount: EROFS on
 // the lock file) cannot change under the backup and cannot take a lock: the tenant is backed
 // up without one, saying so, unless the snapshot caught a restore of it mid-commit.
 
@@ -26,6 +27,8 @@ import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
 import type { SqliteOptions } from './sqlite-policy.js';
+import type { AgeRecipient } from '../age/keys.js';
+import { encryptArchive } from '../archive/encrypted-archive.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;
@@ -42,6 +45,8 @@ export interface BackupRequest {
   readonly fileAccess?: FileAccess;
   /** How live SQLite databases are read (sqlite-policy.ts); by default by the tenant's file system, failing on a database with no consistent copy. */
   readonly sqlite?: SqliteOptions;
+  /** Encrypt the archive to these age recipients (after compression); none: stored as tar.zst. */
+  readonly recipients?: readonly AgeRecipient[];
 }
 
 export interface BackupResult {
@@ -67,6 +72,8 @@ export interface BackupResult {
   readonly recovered: RecoveryAction;
   /** Things the operator should know about how the backup was taken (e.g. without a lock on a read-only base dir). */
   readonly notices: readonly string[];
+  /** The age recipients (public keys) the stored archive is encrypted to; absent: not encrypted. */
+  readonly encryptedTo?: readonly string[];
 }
 
 /** Object metadata key for the manifest's digest (S3 user metadata, etc.). */
@@ -120,7 +127,9 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       }
     }
 
-    const written = await location.write(Readable.from(counted(), { objectMode: false }), {
+    const recipients = request.recipients ?? [];
+    const stored = recipients.length > 0 ? encryptArchive(counted(), recipients) : counted();
+    const written = await location.write(Readable.from(stored, { objectMode: false }), {
       overwrite: request.overwrite ?? false,
       signal,
       metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString() },
@@ -145,6 +154,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       warnings: manifest.warnings,
       recovered,
       notices,
+      ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
     };
   } finally {
     await lock?.release();

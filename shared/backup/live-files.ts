@@ -73,19 +73,20 @@ interface ArchivedFile {
 
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
 export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
-  // On a local disk a small file is read in one go by path; elsewhere, and for what turns
-  // out to need more (a database, a file grown past the limit), through a handle below.
-  if (context.access.kind === 'sync' && item.stat.size <= WHOLE_READ_LIMIT) {
+  // On a local disk a file that may be small is read in one go by path; elsewhere, and for
+  // what turns out to need more (a database, a file over the limit), through a handle below.
+  if (context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
     const read = await readWholeAt(context.access, item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;
     }
-    // Databases, and files that grew past the limit since the walk, take the general path below.
+    // Databases, and files over the limit, take the general path below.
     if (read !== 'large' && !isSqliteHeader(read.content)) {
-      const mode = item.stat.mode & 0o7777;
+      const mode = read.stat.mode & 0o7777;
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
-      await context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
+      const written = context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
+      if (written !== undefined) await written;
       return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
     }
   }
@@ -122,7 +123,7 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
  */
 async function packContent(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats, sniff: boolean): Promise<ArchivedFile> {
   const { relPath } = item;
-  const mode = item.stat.mode & 0o7777;
+  const mode = stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
   if (stat.size <= WHOLE_READ_LIMIT) {
     const first = await readHead(handle, stat.size);
@@ -130,7 +131,8 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first);
     if (version !== undefined) {
       if (!version.stable) warn(CHANGED_WARNING);
-      await context.writer.file({ relPath, mode, mtimeMs: version.stat.mtimeMs }, version.content);
+      const written = context.writer.file({ relPath, mode, mtimeMs: version.stat.mtimeMs }, version.content);
+      if (written !== undefined) await written;
       return { size: version.content.length, sha256: sha256(version.content) };
     }
     stat = await handle.stat(); // grew past the limit while read: a large file now
@@ -192,7 +194,7 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  */
 async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats): Promise<ArchivedFile> {
   const { relPath } = item;
-  const mode = item.stat.mode & 0o7777;
+  const mode = stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
 
   if (context.sqlite.writers === 'same-host' && !hasCompanions(item)) {

@@ -1,7 +1,10 @@
 // Turns a tenant directory into the bytes of a backup archive, streamed in bounded memory:
-// the walk (tenant-walk.ts) in byte order, each file as live-files.ts chooses to read it
-// (SQLite companions held back until their database is settled), the tree's digest and
-// totals, and the manifest, all written by archive/archive-writer.ts.
+// the walk (tenant-walk.ts) in byte order; small files read ahead of the writer
+// (read-ahead.ts: reader threads on a local disk, many calls in flight on a network file
+// system) and archived as read, unless they turn out to be databases; every other file as
+// live-files.ts chooses to read it (SQLite companions held back until their database is
+// settled); the tree's digest and totals, and the manifest, all written by
+// archive/archive-writer.ts.
 
 import { ArchiveWriter } from '../archive/archive-writer.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
@@ -12,7 +15,10 @@ import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
 import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
 import { TempArea } from './temp-area.js';
-import { walkTenant, type WalkItem, type WalkNotes } from './tenant-walk.js';
+import { readAheadFor } from './read-ahead.js';
+import { READ_VANISHED, READ_WHOLE } from './read-run.js';
+import { isSqliteHeader } from './sqlite-snapshot.js';
+import { noteVanished, recordNote, TenantWalk, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
 export interface ArchiveProgress {
   readonly files: number;
@@ -72,38 +78,79 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
 
+  const recordFile = (path: string, size: number, sha256: string): void => {
+    digest.add({ path, type: 'file', size, sha256 });
+    totals.files++;
+    totals.bytes += size;
+    options.onProgress?.({ files: totals.files, bytes: totals.bytes });
+  };
   const record = (entry: TreeEntry | undefined): void => {
     if (entry === undefined) return;
+    if (entry.type === 'file') return recordFile(entry.path, entry.size, entry.sha256);
     digest.add(entry);
-    if (entry.type === 'file') {
-      totals.files++;
-      totals.bytes += entry.size;
-      options.onProgress?.({ files: totals.files, bytes: totals.bytes });
-    } else if (entry.type === 'directory') totals.directories++;
+    if (entry.type === 'directory') totals.directories++;
     else totals.symlinks++;
   };
+  /** A file the read-ahead did not archive: the general way, companions after their database. */
+  const packInTurn = async (item: FileItem): Promise<void> => {
+    const base = databaseOf(item);
+    if (base !== undefined && !context.settled.has(base)) {
+      waiting.set(base, [...(waiting.get(base) ?? []), item]);
+      return;
+    }
+    record(await packCompanionOrFile(context, item, base));
+    if (hasCompanions(item)) {
+      context.settled.add(item.relPath);
+      for (const companion of waiting.get(item.relPath) ?? []) record(await packCompanionOrFile(context, companion, item.relPath));
+      waiting.delete(item.relPath);
+    }
+  };
 
+  // Databases with companions, and the companions, are read in their turn (live-files.ts), not ahead.
+  const ahead = readAheadFor(new TenantWalk(tenantDir, access), access, (item) => databaseOf(item) === undefined && !hasCompanions(item));
   try {
-    for await (const item of walkTenant(tenantDir, notes, access)) {
-      if (item.kind === 'file') {
-        const base = databaseOf(item);
-        if (base !== undefined && !context.settled.has(base)) {
-          waiting.set(base, [...(waiting.get(base) ?? []), item]);
+    for (;;) {
+      const next = ahead.next();
+      const segment = next instanceof Promise ? await next : next;
+      if (segment === undefined) break;
+      const { items, slots } = segment;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (item.kind === 'note') {
+          recordNote(notes, item);
           continue;
         }
-        record(await packCompanionOrFile(context, item, base));
-        if (hasCompanions(item)) {
-          context.settled.add(item.relPath);
-          for (const companion of waiting.get(item.relPath) ?? []) record(await packCompanionOrFile(context, companion, item.relPath));
-          waiting.delete(item.relPath);
+        if (item.kind !== 'file') {
+          record(await packItem(writer, item));
+          continue;
         }
-      } else {
-        record(await packItem(writer, item));
+        const slot = slots[i]!;
+        if (slot !== -1) {
+          const found = segment.partOf(slot);
+          const part = found instanceof Promise ? await found : found;
+          const outcome = part.outcome(slot);
+          if (outcome === READ_VANISHED) {
+            noteVanished(notes, item.relPath);
+            continue;
+          }
+          if (outcome === READ_WHOLE) {
+            const content = part.content(slot);
+            // A database (by its header) takes the general way: a snapshot, or a checked copy.
+            if (!isSqliteHeader(content)) {
+              const written = writer.file({ relPath: item.relPath, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) }, content);
+              if (written !== undefined) await written;
+              recordFile(item.relPath, content.length, part.sha256(slot));
+              continue;
+            }
+          }
+        }
+        await packInTurn(item);
       }
     }
     // Companions whose database never came (it was not a regular file, or vanished from the listing).
     for (const companions of waiting.values()) for (const companion of companions) record(await packFile(context, companion));
   } finally {
+    await ahead.close();
     await context.temp.dispose();
   }
 
@@ -122,7 +169,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   return { manifest, manifestSha256 };
 }
 
-async function packItem(writer: ArchiveWriter, item: Exclude<WalkItem, FileItem>): Promise<TreeEntry> {
+async function packItem(writer: ArchiveWriter, item: Extract<WalkItem, { kind: 'directory' | 'symlink' }>): Promise<TreeEntry> {
   const { relPath } = item;
   const mtimeMs = item.stat.mtimeMs;
   if (item.kind === 'directory') {

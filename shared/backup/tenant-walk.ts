@@ -9,11 +9,17 @@
 // a SQLite database that has a `-wal`/`-shm`/`-journal` beside it from an idle one, whatever
 // order the two are met in. (Byte order always puts `x.sqlite` before `x.sqlite-wal`: a
 // name sorts before every name it is a prefix of.)
+//
+// A listing carries each name's type (d_type), so regular files are not stat'ed here: the
+// read that archives a file stats its open handle anyway (one fstat instead of an lstat by
+// path, and on a network file system one round trip fewer). Directories and symlinks are
+// lstat'ed for their mode and mtime. Items are handed out in runs (`TenantWalk.next`), so
+// the caller can read many files ahead of the one it archives.
 
-import { lstatSync, readlinkSync, promises as fs, type Stats } from 'node:fs';
+import { lstatSync, promises as fs, readlinkSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { isVanished, PARALLEL_ACCESS, type FileAccess } from '../file-access.js';
+import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 
@@ -30,9 +36,15 @@ export type WalkItem =
       readonly name: string;
       /** Every name in the file's directory when it was listed (one shared set per directory). */
       readonly siblings: ReadonlySet<string>;
-      readonly stat: Stats;
+      /** The listing's lstat, only when the walk was asked for it (`statFiles`): a backup's read stats the open file. */
+      readonly stat: Stats | undefined;
     }
-  | { readonly kind: 'symlink'; readonly relPath: string; readonly target: string; readonly stat: Stats };
+  | { readonly kind: 'symlink'; readonly relPath: string; readonly target: string; readonly stat: Stats }
+  /**
+   * Something the walk leaves out, where it met it: recorded in walk order when the caller
+   * reaches it (so the manifest's notes do not depend on how far ahead the walk ran).
+   */
+  | { readonly kind: 'note'; readonly relPath: string; readonly skipped: string; readonly warning?: string };
 
 /** Where the walk records what it leaves out. */
 export interface WalkNotes {
@@ -42,100 +54,225 @@ export interface WalkNotes {
   readonly warnings: ManifestNote[];
 }
 
+export interface WalkOptions {
+  /** lstat every regular file as it is listed (for `tenants list`, which only needs sizes). */
+  readonly statFiles?: boolean;
+}
+
 /** Records an entry that disappeared between being listed and being read: skipped, and warned about. */
 export function noteVanished(notes: WalkNotes, relPath: string): void {
-  notes.skipped.push({ path: relPath, reason: 'vanished during backup' });
-  notes.warnings.push({ path: relPath, reason: 'vanished during backup; not archived' });
+  recordNote(notes, vanished(relPath));
+}
+
+/** Records a note item in `notes`. */
+export function recordNote(notes: WalkNotes, note: Extract<WalkItem, { kind: 'note' }>): void {
+  notes.skipped.push({ path: note.relPath, reason: note.skipped });
+  if (note.warning !== undefined) notes.warnings.push({ path: note.relPath, reason: note.warning });
+}
+
+type Note = Extract<WalkItem, { kind: 'note' }>;
+
+function vanished(relPath: string): Note {
+  return { kind: 'note', relPath, skipped: 'vanished during backup', warning: 'vanished during backup; not archived' };
 }
 
 /** A directory whose entry is archived but which vanished before its contents could be listed. */
-function noteVanishedDirectory(notes: WalkNotes, relPath: string): void {
-  notes.skipped.push({ path: relPath, reason: 'directory vanished during backup' });
-  notes.warnings.push({ path: relPath, reason: 'directory vanished during backup; its contents are not archived' });
+function vanishedDirectory(relPath: string): Note {
+  return { kind: 'note', relPath, skipped: 'directory vanished during backup', warning: 'directory vanished during backup; its contents are not archived' };
+}
+
+function leftOut(relPath: string, reason: string): Note {
+  return { kind: 'note', relPath, skipped: reason };
 }
 
 /** How many lstat calls one directory may have in flight. */
 const STAT_CONCURRENCY = 64;
+/** Items handed out at a time by walkTenant. */
+const WALK_RUN = 256;
 
-export async function* walkTenant(root: string, notes: WalkNotes, access: FileAccess = PARALLEL_ACCESS): AsyncGenerator<WalkItem> {
-  const rootStat = await fs.lstat(root);
-  yield { kind: 'directory', relPath: '', stat: rootStat };
-  yield* walkDirectory(root, [], notes, access);
+/** A listed directory: its items in walk order, and how far the walk has got. */
+interface Cursor {
+  readonly items: WalkItem[];
+  next: number;
 }
 
-async function* walkDirectory(root: string, dirSegments: string[], notes: WalkNotes, access: FileAccess): AsyncGenerator<WalkItem> {
-  const { skipped } = notes;
-  const dirPath = path.join(root, ...dirSegments);
-  let names: string[];
-  try {
-    const listed = access.readdir(dirPath);
-    names = listed instanceof Promise ? await listed : listed;
-  } catch (error) {
-    if (isVanished(error)) {
-      noteVanishedDirectory(notes, dirSegments.join('/'));
-      return;
-    }
-    throw error;
+/**
+ * The walk, handed out in runs of items: `next(max)` answers with a value on a synchronous
+ * access and with a promise otherwise; an empty run means the walk is over.
+ */
+export class TenantWalk {
+  private readonly stack: Cursor[] = [];
+  private started = false;
+
+  constructor(
+    private readonly root: string,
+    private readonly access: FileAccess = PARALLEL_ACCESS,
+    private readonly options: WalkOptions = {},
+  ) {}
+
+  /** Up to `max` more items (fewer only at the end). */
+  next(max: number): Maybe<WalkItem[]> {
+    return this.fill([], max);
   }
-  sortByBytes(names);
-  const siblings: ReadonlySet<string> = new Set(names);
 
-  const atRoot = dirSegments.length === 0;
-  const wanted = names.filter((name) => {
-    if (atRoot && name === EPHEMERAL_DIR) {
-      skipped.push({ path: EPHEMERAL_DIR, reason: 'ephemeral terminal state is never backed up' });
-      return false;
+  private fill(run: WalkItem[], max: number): Maybe<WalkItem[]> {
+    if (!this.started) {
+      this.started = true;
+      const root = lstatOrThrow(this.root, this.access);
+      if (root instanceof Promise) return root.then((stat) => this.enter(run, max, { kind: 'directory', relPath: '', stat }));
+      return this.enter(run, max, { kind: 'directory', relPath: '', stat: root });
     }
-    if (atRoot && name === MANIFEST_FILE_NAME) {
-      skipped.push({ path: name, reason: 'name reserved for the backup manifest' });
-      return false;
-    }
-    return true;
-  });
-
-  for (let start = 0; start < wanted.length; start += STAT_CONCURRENCY) {
-    const batch = wanted.slice(start, start + STAT_CONCURRENCY);
-    const statted = access.lstatEach(batch.map((name) => path.join(dirPath, name)));
-    const stats = statted instanceof Promise ? await statted : statted;
-    for (let i = 0; i < batch.length; i++) {
-      const name = batch[i]!;
-      const stat = stats[i];
-      const segments = [...dirSegments, name];
-      const relPath = segments.join('/');
-      if (stat === undefined) {
-        noteVanished(notes, relPath);
+    while (run.length < max) {
+      const top = this.stack[this.stack.length - 1];
+      if (top === undefined) break;
+      if (top.next === top.items.length) {
+        this.stack.pop();
         continue;
       }
-      if (stat.isDirectory()) {
-        yield { kind: 'directory', relPath, stat };
-        yield* walkDirectory(root, segments, notes, access);
-      } else if (stat.isFile()) {
-        yield { kind: 'file', relPath, absPath: path.join(dirPath, name), name, siblings, stat };
-      } else if (stat.isSymbolicLink()) {
-        const item = symlinkItem(root, segments, stat, notes);
-        if (item) yield item;
-      } else {
-        skipped.push({ path: relPath, reason: `${describeSpecial(stat)} cannot be archived` });
+      const item = top.items[top.next++]!;
+      if (item.kind === 'directory') return this.enter(run, max, item);
+      run.push(item);
+    }
+    return run;
+  }
+
+  /** Hands out a directory's item and lists it, then goes on. */
+  private enter(run: WalkItem[], max: number, directory: Extract<WalkItem, { kind: 'directory' }>): Maybe<WalkItem[]> {
+    run.push(directory);
+    const listed = this.list(directory.relPath);
+    if (listed instanceof Promise) {
+      return listed.then((cursor) => {
+        this.stack.push(cursor);
+        return this.fill(run, max);
+      });
+    }
+    this.stack.push(listed);
+    return this.fill(run, max);
+  }
+
+  /** A directory's items in byte order; a note alone if it vanished before it could be listed. */
+  private list(relPath: string): Maybe<Cursor> {
+    const dirPath = relPath === '' ? this.root : path.join(this.root, relPath);
+    let listed: Maybe<Dirent[]>;
+    try {
+      listed = this.access.readdir(dirPath);
+    } catch (error) {
+      return vanishedBeforeListing(relPath, error);
+    }
+    if (listed instanceof Promise) return listed.then((entries) => this.itemsOf(relPath, dirPath, entries), (error: unknown) => vanishedBeforeListing(relPath, error));
+    return this.itemsOf(relPath, dirPath, listed);
+  }
+
+  private itemsOf(relPath: string, dirPath: string, entries: Dirent[]): Maybe<Cursor> {
+    sortByName(entries);
+    const siblings: ReadonlySet<string> = new Set(entries.map((entry) => entry.name));
+    const atRoot = relPath === '';
+    const prefix = atRoot ? '' : `${relPath}/`;
+    const statFiles = this.options.statFiles === true;
+
+    // What is left out by name is noted first, as the directory is listed; the rest in order
+    // once the directories and symlinks among them have been stat'ed.
+    const items: WalkItem[] = [];
+    const wanted: Dirent[] = [];
+    const toStat: string[] = [];
+    for (const entry of entries) {
+      const { name } = entry;
+      if (atRoot && name === EPHEMERAL_DIR) items.push(leftOut(EPHEMERAL_DIR, 'ephemeral terminal state is never backed up'));
+      else if (atRoot && name === MANIFEST_FILE_NAME) items.push(leftOut(name, 'name reserved for the backup manifest'));
+      else {
+        wanted.push(entry);
+        if (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles)) toStat.push(name);
       }
+    }
+
+    const place = (stats: Map<string, Stats | undefined>): Cursor => {
+      for (const entry of wanted) {
+        const { name } = entry;
+        const itemPath = prefix + name;
+        if (entry.isFile() && !statFiles) {
+          items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat: undefined });
+          continue;
+        }
+        if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
+          items.push(leftOut(itemPath, `${describeSpecial(entry)} cannot be archived`));
+          continue;
+        }
+        const stat = stats.get(name);
+        if (stat === undefined) items.push(vanished(itemPath));
+        else if (stat.isDirectory()) items.push({ kind: 'directory', relPath: itemPath, stat });
+        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat });
+        else if (stat.isSymbolicLink()) items.push(symlinkItem(this.root, itemPath.split('/'), stat));
+        else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
+      }
+      return { items, next: 0 };
+    };
+    return lstatAll(dirPath, toStat, this.access, place);
+  }
+}
+
+function vanishedBeforeListing(relPath: string, error: unknown): Cursor {
+  if (!isVanished(error)) throw error;
+  return { items: [vanishedDirectory(relPath)], next: 0 };
+}
+
+/** Every item of the walk, one at a time, its notes recorded in `notes` (for callers that want no more than that). */
+export async function* walkTenant(
+  root: string,
+  notes: WalkNotes,
+  access: FileAccess = PARALLEL_ACCESS,
+  options: WalkOptions = {},
+): AsyncGenerator<Exclude<WalkItem, Note>> {
+  const walk = new TenantWalk(root, access, options);
+  for (;;) {
+    const next = walk.next(WALK_RUN);
+    const run = next instanceof Promise ? await next : next;
+    if (run.length === 0) return;
+    for (const item of run) {
+      if (item.kind === 'note') recordNote(notes, item);
+      else yield item;
     }
   }
 }
 
-function symlinkItem(root: string, segments: string[], stat: Stats, notes: WalkNotes): WalkItem | undefined {
+function lstatOrThrow(file: string, access: FileAccess): Maybe<Stats> {
+  return access.kind === 'sync' ? lstatSync(file) : fs.lstat(file);
+}
+
+/** lstat of `names` in `dirPath`, STAT_CONCURRENCY at a time, then `place` with what was found. */
+function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAccess, place: (stats: Map<string, Stats | undefined>) => T): Maybe<T> {
+  const stats = new Map<string, Stats | undefined>();
+  const batch = (start: number): Maybe<T> => {
+    for (; start < names.length; start += STAT_CONCURRENCY) {
+      const slice = names.slice(start, start + STAT_CONCURRENCY);
+      const statted = access.lstatEach(slice.map((name) => `${dirPath}/${name}`));
+      const record = (found: (Stats | undefined)[]): void => {
+        for (let i = 0; i < slice.length; i++) stats.set(slice[i]!, found[i]);
+      };
+      if (statted instanceof Promise) {
+        const from = start + STAT_CONCURRENCY;
+        return statted.then((found) => {
+          record(found);
+          return batch(from);
+        });
+      }
+      record(statted);
+    }
+    return place(stats);
+  };
+  return batch(0);
+}
+
+function symlinkItem(root: string, segments: string[], stat: Stats): WalkItem {
   const relPath = segments.join('/');
   let target: string;
   try {
     target = readlinkSync(path.join(root, ...segments));
   } catch (error) {
-    if (isVanished(error)) {
-      noteVanished(notes, relPath);
-      return undefined;
-    }
+    if (isVanished(error)) return vanished(relPath);
     throw error;
   }
   if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
-    notes.skipped.push({ path: relPath, reason: `symlink target ${JSON.stringify(target)} resolves outside the tenant` });
-    return undefined;
+    return leftOut(relPath, `symlink target ${JSON.stringify(target)} resolves outside the tenant`);
   }
   return { kind: 'symlink', relPath, target, stat };
 }
@@ -149,7 +286,7 @@ function readLinkOnDisk(root: string, segments: readonly string[]): string | und
   }
 }
 
-function describeSpecial(stat: Stats): string {
+function describeSpecial(stat: Stats | Dirent): string {
   if (stat.isSocket()) return 'socket';
   if (stat.isFIFO()) return 'FIFO';
   if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'device';
@@ -157,15 +294,15 @@ function describeSpecial(stat: Stats): string {
 }
 
 /**
- * Sorts names in the byte order of their UTF-8 encoding. JavaScript compares UTF-16 code
- * units, which agrees with it unless a name holds a character from U+D800 up (surrogate
- * pairs sort before U+E000-U+FFFF there): only then are the names encoded to compare.
+ * Sorts entries by name in the byte order of the names' UTF-8 encoding. JavaScript compares
+ * UTF-16 code units, which agrees with it unless a name holds a character from U+D800 up
+ * (surrogate pairs sort before U+E000-U+FFFF there): only then are the names encoded to compare.
  */
-function sortByBytes(names: string[]): void {
-  if (!names.some((name) => /[\ud800-\uffff]/.test(name))) {
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+function sortByName(entries: Dirent[]): void {
+  if (!entries.some((entry) => /[\ud800-\uffff]/.test(entry.name))) {
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return;
   }
-  const encoded = new Map(names.map((name) => [name, Buffer.from(name)]));
-  names.sort((a, b) => Buffer.compare(encoded.get(a)!, encoded.get(b)!));
+  const encoded = new Map(entries.map((entry) => [entry, Buffer.from(entry.name)]));
+  entries.sort((a, b) => Buffer.compare(encoded.get(a)!, encoded.get(b)!));
 }

@@ -10,8 +10,10 @@
 // `add` converts the 5-field schedule to cron() (schedule/cron-schedule.ts), and creates the
 // schedule `<tenant>.<cron>` (or `_all.<cron>` for every tenant, schedule/schedule-names.ts)
 // in the stack's group `<prefix>`: for one tenant it invokes the backup function with the
-// `--cmd` parsed as one `openclaw tenants backup` (schedule/cron-command.ts), or the prune
-// function with a `tenants prune`; for every
+// `--cmd` parsed as one `openclaw tenants backup` (schedule/cron-command.ts; its
+// `--encrypt-to` recipients and those of its `--recipients-file`s, read here, are stored in
+// the schedule's payload: public keys only), or the prune function with a `tenants prune`;
+// for every
 // tenant, the fan-out function with the `--to` template (control-plane/fan-out.ts). The
 // target is invoked with the stack's role `<prefix>-scheduler-<region>`, retried for at most
 // SCHEDULE_RETRY_POLICY, then sent to `<prefix>-schedule-dlq`. The destination is checked
@@ -37,7 +39,9 @@ import {
   type ScheduleSummary,
 } from '@aws-sdk/client-scheduler';
 
-import { RemoteError, UsageError } from '../errors.js';
+import { AgeBadRecipientError, RemoteError, UsageError } from '../errors.js';
+import { loadRecipientsFile, parseRecipient } from '../age/keys.js';
+import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
@@ -201,7 +205,7 @@ async function resolveTargets(plane: ControlPlane, lambda: CronClients['lambda']
 }
 
 export async function addCron(plane: ControlPlane, clients: CronClients, request: AddCronRequest): Promise<AddedCron> {
-  const spec = cronSpec(plane, request);
+  const spec = await cronSpec(plane, request);
   if (!isAllTenants(request.owner)) {
     const legacy = await findLegacyCron(plane, clients.events, request.owner.tenant, request.name);
     if (legacy !== undefined) {
@@ -233,7 +237,7 @@ interface CronSpec {
   readonly description: string;
 }
 
-function cronSpec(plane: ControlPlane, request: AddCronRequest): CronSpec {
+async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<CronSpec> {
   const { owner, name } = request;
   if (!isAllTenants(owner)) assertTenantName(owner.tenant);
   const schedule = scheduleName(owner, name);
@@ -266,9 +270,9 @@ function cronSpec(plane: ControlPlane, request: AddCronRequest): CronSpec {
       to = scheduled.command.in;
       overwrite = false;
     } else {
-      command = scheduled.command;
-      to = scheduled.command.to;
-      overwrite = scheduled.command.overwrite === true;
+      command = await withRecipients(scheduled.command, scheduled.recipientsFiles);
+      to = command.to;
+      overwrite = command.overwrite === true;
     }
     input = cronScheduleInput(owner.tenant, name, command, zone);
   }
@@ -548,7 +552,7 @@ export async function migrateCrons(plane: ControlPlane, clients: CronClients, op
     }
     let spec: CronSpec;
     try {
-      spec = cronSpec(plane, { owner, name: cron.name, schedule: cron.schedule, cmd: cron.cmd });
+      spec = await cronSpec(plane, { owner, name: cron.name, schedule: cron.schedule, cmd: cron.cmd });
     } catch (error) {
       results.push({ ...base, outcome: 'left', reason: (error as Error).message });
       continue;
@@ -578,3 +582,18 @@ function shellQuote(word: string): string {
 }
 
 export { ALL_TENANTS_LABEL };
+
+/**
+ * A scheduled backup's command with the recipients of its `--recipients-file`s added, each
+ * recipient checked now (a bad key fails `cron add`, not the 3 a.m. backup) and written
+ * canonically: the schedule's payload carries public keys only, so every scheduled backup is
+ * encrypted.
+ */
+async function withRecipients(command: BackupCommand, recipientsFiles: readonly string[] | undefined): Promise<BackupCommand> {
+  const texts = [...(command.encryptTo ?? [])].map((text) => parseRecipient(text).text);
+  for (const file of recipientsFiles ?? []) texts.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  if (texts.length === 0) return command;
+  const encryptTo = texts.filter((text, index) => texts.indexOf(text) === index);
+  if (encryptTo.length > MAX_RECIPIENTS) throw new AgeBadRecipientError(`too many recipients (${encryptTo.length}): at most ${MAX_RECIPIENTS}`);
+  return { ...command, encryptTo };
+}

@@ -4,13 +4,16 @@
 // handlers and cli/remote.ts.
 //
 // Requests (Invoke payloads, JSON):
-//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, sqliteRawFallback?, storage? }
+//   <prefix>-backup   a BackupCommand: { tenant, to, overwrite?, sqliteRawFallback?, storage?, encryptTo? }
+//                     (encryptTo: age1… recipients, public keys; the archive is stored encrypted)
 //                     or a cron rule's payload: { source: "openclaw.cron", tenant, cronName,
 //                     time, eventId, command: BackupCommand with a templated `to` }
 //                     with `dryRun: true`: the BackupPlan of `tenants backup --dry-run`
-//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage? }, with
+//   <prefix>-restore  a RestoreCommand: { from, as?, force?, limits?, storage?, identitySecret? }, with
 //                     `dryRun: true` the RestorePlan of `tenants restore --dry-run`;
-//                     { operation: "verify", from, limits?, record?, storage? } (`tenants verify`);
+//                     { operation: "verify", from, limits?, record?, storage?, identitySecret? } (`tenants verify`);
+//                     (identitySecret: the name of the Secrets Manager secret holding the age
+//                     identity; identities themselves never travel in a payload)
 //                     { operation: "backups", tenant, in, storage? } (`tenants backups`)
 //                     (an older gateway answers INVALID_REQUEST "unknown field")
 //   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
@@ -79,6 +82,7 @@ import { expandTemplate } from '../schedule/destination-template.js';
 import { assertTimeZone } from '../schedule/schedule-options.js';
 import { isValidTenantName } from '../tenant/names.js';
 import { redact } from '../storage/redact.js';
+import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 
 export interface ErrorBody {
   /** An ErrorCode; UNEXPECTED for a bug; a newer gateway may send one this version does not know. */
@@ -233,26 +237,28 @@ const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKe
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
-  onlyKeys(record, ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage'], what);
+  onlyKeys(record, ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage', 'encryptTo'], what);
   return {
     tenant: requiredString(record, 'tenant', what),
     to: requiredString(record, 'to', what),
     ...optionalBoolean(record, 'overwrite', what),
     ...optionalBoolean(record, 'sqliteRawFallback', what),
     ...optionalStorage(record, what),
+    ...optionalRecipients(record, what),
   };
 }
 
 export function parseRestoreCommand(value: unknown): RestoreCommand {
   const what = 'restore request';
   const record = expectRecord(value, what);
-  onlyKeys(record, ['from', 'as', 'force', 'limits', 'storage'], what);
+  onlyKeys(record, ['from', 'as', 'force', 'limits', 'storage', 'identitySecret'], what);
   return {
     from: requiredString(record, 'from', what),
     ...(record.as !== undefined && { as: requiredString(record, 'as', what) }),
     ...optionalBoolean(record, 'force', what),
     ...optionalLimits(record, what),
     ...optionalStorage(record, what),
+    ...optionalIdentitySecret(record, what),
   };
 }
 
@@ -294,7 +300,7 @@ export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequ
   if (operation === 'verify') {
     const what = 'verify request';
     if (dryRun !== undefined) throw new InvalidRequestError(`${what}: unknown field "dryRun"`);
-    onlyKeys(rest, ['from', 'limits', 'record', 'storage'], what);
+    onlyKeys(rest, ['from', 'limits', 'record', 'storage', 'identitySecret'], what);
     return {
       kind: 'verify',
       command: {
@@ -302,6 +308,7 @@ export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequ
         ...optionalLimits(rest, what),
         ...optionalBoolean(rest, 'record', what),
         ...optionalStorage(rest, what),
+        ...optionalIdentitySecret(rest, what),
       },
     };
   }
@@ -337,6 +344,23 @@ export function parsePruneCommand(value: unknown, what = 'prune request'): Prune
     ...optionalBoolean(record, 'dryRun', what),
     ...optionalStorage(record, what),
   };
+}
+
+/** `identitySecret`: a secret's name (identity-secrets.ts checks it is under the stack's prefix). */
+function optionalIdentitySecret(record: Record<string, unknown>, what: string): { identitySecret?: string } {
+  return record.identitySecret === undefined ? {} : { identitySecret: requiredString(record, 'identitySecret', what) };
+}
+
+/** A recipient's text is ~62 characters; anything much longer is not one (the core parses each). */
+const MAX_RECIPIENT_CHARS = 200;
+
+function optionalRecipients(record: Record<string, unknown>, what: string): { encryptTo?: string[] } {
+  const value = record.encryptTo;
+  if (value === undefined || value === null) return {};
+  if (!Array.isArray(value) || value.length > MAX_RECIPIENTS || !value.every((item) => typeof item === 'string' && item.length <= MAX_RECIPIENT_CHARS)) {
+    throw new InvalidRequestError(`${what}: "encryptTo" must be a list of at most ${MAX_RECIPIENTS} age recipients (age1… strings)`);
+  }
+  return value.length === 0 ? {} : { encryptTo: value as string[] };
 }
 
 export function parseListRequest(value: unknown): ParsedListRequest {

@@ -1,26 +1,64 @@
 // Network file systems (NFS, so EFS under the Lambda functions; SMB; FUSE): each call waits
 // about a millisecond, so many promise calls are kept in flight. Small files are collected
-// whole and written in one call in the background, a bounded number at once; a large file
-// is written through its own handle, in order.
+// whole and written in one go each (open, write, times, close) in the background; a large
+// file is written through its own handle, in order.
+//
+// A file system creates names in one directory one at a time (an O_CREAT open holds the
+// directory's lock, on NFS for a round trip or two), and an archive lists a directory's
+// files together. So small files wait in a queue per directory, and the writes in flight are
+// shared out among the directories that have files waiting (at most PER_DIRECTORY each):
+// while one directory's creates take their turns, other directories' go on. Extraction runs
+// ahead of the writes, as far as QUEUED_FILES files or QUEUED_BYTES bytes (their content,
+// views of the decoded archive, is held until written), then waits.
 
 import { promises as fs } from 'node:fs';
 
+import { CALLS_IN_FLIGHT } from '../file-access.js';
 import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
-/** Files up to this size are collected whole and written in one call in the background. */
+/** Files up to this size are collected whole and written in one go in the background. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
-/** Small-file writes in flight at once: overlaps the file system's latency (EFS!). */
-const WRITE_CONCURRENCY = 16;
+/** Small files written in one directory at once: one creating (under the directory's lock), the others writing and closing. */
+const PER_DIRECTORY = 4;
+/** Small files extracted and not yet written, at most (by count and by content). */
+const QUEUED_FILES = 4096;
+const QUEUED_BYTES = 32 * 1024 * 1024;
+
+interface SmallFile {
+  readonly absPath: string;
+  readonly chunks: readonly Buffer[];
+  readonly size: number;
+  readonly mode: number;
+  readonly mtime: Date;
+}
+
+/** The files waiting in one directory, and how many of its writes are in flight. */
+interface DirectoryQueue {
+  readonly waiting: SmallFile[];
+  inFlight: number;
+}
 
 /**
- * Network file systems (EFS): a bounded set of small-file writes in flight hides each
- * call's latency; a large file is written through its own handle in order.
+ * Network file systems (EFS): small-file writes from several directories in flight at once
+ * (CALLS_IN_FLIGHT in all, PER_DIRECTORY per directory) hide each call's latency; a large
+ * file is written through its own handle, in order.
  */
 export class ParallelTreeWriter implements TreeWriter {
-  private readonly pending = new Set<Promise<void>>();
-  private failure: unknown;
+  /** Directories with files waiting or in flight, in the order they were met. */
+  private readonly directories = new Map<string, DirectoryQueue>();
+  private inFlight = 0;
+  private queuedFiles = 0;
+  private queuedBytes = 0;
+  private failure: { error: unknown } | undefined;
+  /** Woken when a write ends (room in the queue, or everything written). */
+  private readonly wakers: (() => void)[] = [];
+
   /** `owner`: who gets every entry created (tree-writer.ts). */
-  constructor(private readonly limit = WRITE_CONCURRENCY, private readonly owner?: Owner) {}
+  constructor(
+    private readonly limit = CALLS_IN_FLIGHT,
+    private readonly owner?: Owner,
+    private readonly maxQueuedFiles = QUEUED_FILES,
+  ) {}
 
   beginChunk(): void {}
 
@@ -29,43 +67,98 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   async mkdir(absPath: string): Promise<void> {
+    this.rethrow();
     await fs.mkdir(absPath, { mode: 0o700 });
   }
 
   async symlink(target: string, absPath: string, mtime: Date): Promise<void> {
+    this.rethrow();
     await fs.symlink(target, absPath);
     if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
     await fs.lutimes(absPath, mtime, mtime);
   }
 
   async link(existingPath: string, absPath: string): Promise<void> {
-    await this.drain(); // the file linked to may still be in flight
+    await this.drain(); // the file linked to may still be waiting or in flight
     await fs.link(existingPath, absPath);
   }
 
-  async openFile(absPath: string, size: number, mode: number, mtime: Date): Promise<FileSink> {
-    if (size <= SMALL_FILE_LIMIT) return new CollectingSink((chunks) => this.writeSmall(absPath, chunks, mode, mtime));
-    return new HandleSink(await fs.open(absPath, FILE_FLAGS, mode), mode, mtime, this.owner);
+  openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
+    this.rethrow();
+    if (size <= SMALL_FILE_LIMIT) return new CollectingSink((chunks, collected) => this.queue({ absPath, chunks, size: collected, mode, mtime }));
+    return fs.open(absPath, FILE_FLAGS, mode).then((handle) => new HandleSink(handle, mode, mtime, this.owner));
   }
 
-  private async writeSmall(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date): Promise<void> {
+  /** Queues a small file; waits only while the queue is full. */
+  private queue(file: SmallFile): Promise<void> | undefined {
     this.rethrow();
-    while (this.pending.size >= this.limit) await Promise.race(this.pending);
+    const directory = file.absPath.slice(0, file.absPath.lastIndexOf('/'));
+    let queue = this.directories.get(directory);
+    if (queue === undefined) {
+      queue = { waiting: [], inFlight: 0 };
+      this.directories.set(directory, queue);
+    }
+    queue.waiting.push(file);
+    this.queuedFiles++;
+    this.queuedBytes += file.size;
+    this.startWrites();
+    if (this.hasRoom()) return undefined;
+    return this.waitUntil(() => this.hasRoom());
+  }
+
+  private hasRoom(): boolean {
+    return this.queuedFiles < this.maxQueuedFiles && this.queuedBytes < QUEUED_BYTES;
+  }
+
+  /** Starts waiting files, directory by directory in the order met, as long as there is room. */
+  private startWrites(): void {
+    if (this.failure !== undefined) return;
+    for (const [directory, queue] of this.directories) {
+      if (this.inFlight >= this.limit) return;
+      while (queue.waiting.length > 0 && queue.inFlight < PER_DIRECTORY && this.inFlight < this.limit) {
+        const file = queue.waiting.shift()!;
+        queue.inFlight++;
+        this.inFlight++;
+        writeSmallFile(file, this.owner).then(
+          () => this.written(directory, queue, file),
+          (error: unknown) => {
+            this.failure ??= { error };
+            this.written(directory, queue, file);
+          },
+        );
+      }
+    }
+  }
+
+  private written(directory: string, queue: DirectoryQueue, file: SmallFile): void {
+    queue.inFlight--;
+    this.inFlight--;
+    this.queuedFiles--;
+    this.queuedBytes -= file.size;
+    if (queue.inFlight === 0 && queue.waiting.length === 0) this.directories.delete(directory);
+    this.startWrites();
+    for (const wake of this.wakers.splice(0)) wake();
+  }
+
+  private async waitUntil(done: () => boolean): Promise<void> {
+    while (!done() && this.failure === undefined) await new Promise<void>((resolve) => this.wakers.push(resolve));
     this.rethrow();
-    const running: Promise<void> = writeSmallAsync(absPath, chunks, mode, mtime, this.owner)
-      .catch((error: unknown) => {
-        this.failure ??= error;
-      })
-      .finally(() => this.pending.delete(running));
-    this.pending.add(running);
   }
 
   flush(): Promise<void> {
     return this.drain();
   }
 
+  /** Drops what has not started, and waits for what is in flight. */
   async settle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending);
+    this.failure ??= { error: new Error('the restore was abandoned') };
+    for (const queue of this.directories.values()) {
+      for (const file of queue.waiting.splice(0)) {
+        this.queuedFiles--;
+        this.queuedBytes -= file.size;
+      }
+    }
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.wakers.push(resolve));
   }
 
   async setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> {
@@ -75,20 +168,19 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   private async drain(): Promise<void> {
-    await this.settle();
-    this.rethrow();
+    await this.waitUntil(() => this.queuedFiles === 0);
   }
 
   private rethrow(): void {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.failure !== undefined) throw this.failure.error;
   }
 }
 
-/** Holds a small file's content (views of the decoded stream, which is never reused) for one background write. */
+/** Holds a small file's content (views of the decoded stream, which is never reused) until it is queued whole. */
 class CollectingSink implements FileSink {
   size = 0;
   private readonly chunks: Buffer[] = [];
-  constructor(private readonly write_: (chunks: readonly Buffer[]) => Promise<void>) {}
+  constructor(private readonly queue: (chunks: readonly Buffer[], size: number) => Promise<void> | undefined) {}
 
   write(bytes: Buffer): undefined {
     this.chunks.push(bytes);
@@ -96,8 +188,8 @@ class CollectingSink implements FileSink {
     return undefined;
   }
 
-  finish(): Promise<void> {
-    return this.write_(this.chunks);
+  finish(): Promise<void> | undefined {
+    return this.queue(this.chunks, this.size);
   }
 
   abandon(): void {}
@@ -127,7 +219,7 @@ class HandleSink implements FileSink {
   }
 }
 
-async function writeSmallAsync(absPath: string, chunks: readonly Buffer[], mode: number, mtime: Date, owner: Owner | undefined): Promise<void> {
+async function writeSmallFile({ absPath, chunks, mode, mtime }: SmallFile, owner: Owner | undefined): Promise<void> {
   const handle = await fs.open(absPath, FILE_FLAGS, mode);
   try {
     if (chunks.length > 0) await handle.writev(chunks as Buffer[]);

@@ -4,10 +4,13 @@
 // (extract.ts), and the marker and footer checked against what the archive turned out to
 // hold. Restore (restore.ts) reads through it into a staging directory; `tenants verify` and
 // a restore's dry run read through it with `discard`, writing nothing. One path, so the two
-// can never check differently.
+// can never check differently. An age-encrypted archive is decrypted here, before anything
+// else sees a byte (archive/encrypted-archive.ts), with the identities given; without them it
+// is refused with a hint, so restore, its dry run and verify all read encrypted archives alike.
 
-import { isAgeFile } from '../age/probe.js';
-import { CorruptArchiveError, UsageError } from '../errors.js';
+import type { AgeIdentity } from '../age/keys.js';
+import { plaintextArchive } from '../archive/encrypted-archive.js';
+import { CorruptArchiveError } from '../errors.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
 import {
@@ -24,6 +27,8 @@ import { decompressFrames } from '../archive/zstd-decoder.js';
 
 export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard' | 'owner'> {
   readonly limits: ExtractLimits;
+  /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
+  readonly identities?: readonly AgeIdentity[];
   /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
 }
@@ -36,6 +41,16 @@ export interface ReadArchive {
   readonly footer?: ArchiveFooter;
   /** Bytes read from the location. */
   readonly archiveBytes: number;
+  /** The stored bytes were an age file, decrypted (every chunk authenticated). */
+  readonly encrypted: boolean;
+}
+
+/** Reading an archive that is not encrypted, with an identity given, is allowed: it says so. */
+export const NOT_ENCRYPTED_NOTICE = 'the archive is not encrypted: the identity given was not needed';
+
+/** The notice to add when identities were given for an archive that needed none. */
+export function encryptionNotices(read: Pick<ReadArchive, 'encrypted'>, identities: readonly AgeIdentity[] | undefined): string[] {
+  return !read.encrypted && (identities?.length ?? 0) > 0 ? [NOT_ENCRYPTED_NOTICE] : [];
 }
 
 export async function readTenantArchive(location: ArchiveLocation, options: ReadArchiveOptions): Promise<ReadArchive> {
@@ -45,15 +60,22 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
+  let encrypted = false;
   async function* counted(): AsyncGenerator<Uint8Array> {
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
       throwIfAborted(signal);
-      if (archiveBytes === 0) refuseEncryptedArchive(chunk, location.display);
       archiveBytes += chunk.length;
       yield chunk;
     }
   }
-  const frames = decompressFrames(counted(), {
+  // An age file without identities is refused here with a hint (also one that --pipe left
+  // encrypted): the zstd decoder would call it "not a zstd stream".
+  const plaintext = plaintextArchive(counted(), {
+    display: location.display,
+    ...(options.identities !== undefined && { identities: options.identities }),
+    onFormat: (isEncrypted) => (encrypted = isEncrypted),
+  });
+  const frames = decompressFrames(plaintext, {
     skippableNibbles: [ARCHIVE_MARKER_NIBBLE, ARCHIVE_FOOTER_NIBBLE],
     onSkippableFrame: (payload, nibble) => {
       if (nibble === ARCHIVE_MARKER_NIBBLE) {
@@ -93,19 +115,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   });
   throwIfAborted(signal);
   assertEndsAgree(extracted, marker, footer);
-  return { extracted, marker, footer, archiveBytes };
-}
-
-/**
- * An archive that starts with the age header is still encrypted: the zstd decoder would call
- * it "not a zstd stream", which says nothing about the missing decryption. `--pipe` decrypts
- * (a --pipe whose output is still age-encrypted gets the same hint).
- */
-export function refuseEncryptedArchive(firstBytes: Uint8Array, display: string): void {
-  if (!isAgeFile(firstBytes)) return;
-  throw new UsageError(
-    `${display} is encrypted with age (it starts with the age header): decrypt it as it is read, with --pipe "age -d -i KEY_FILE"`,
-  );
+  return { extracted, marker, footer, archiveBytes, encrypted };
 }
 
 /** What the marker and footer say must be what the archive holds. */

@@ -12,7 +12,8 @@ import { summarizeTenant } from '../tenant/tenants.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
-import { readTenantArchive } from './read-archive.js';
+import type { AgeIdentity } from '../age/keys.js';
+import { encryptionNotices, readTenantArchive } from './read-archive.js';
 
 /** Top-level directories shown. */
 const TOP_LEVEL_SHOWN = 20;
@@ -46,6 +47,8 @@ export interface RestorePlan {
   /** Why the real restore would refuse, if it would. */
   readonly refusal?: { readonly code: string; readonly message: string };
   readonly notices: readonly string[];
+  /** The stored archive was age-encrypted and decrypted (every chunk authenticated). */
+  readonly decrypted?: true;
 }
 
 export async function planRestore(request: {
@@ -56,16 +59,20 @@ export async function planRestore(request: {
   readonly limits?: ExtractLimits;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
+  /** Identities to decrypt an age-encrypted archive with (`--identity`). */
+  readonly identities?: readonly AgeIdentity[];
 }): Promise<RestorePlan> {
   const { tenantsDir, location } = request;
   if (request.as !== undefined) assertTenantName(request.as, '--as name');
-  const { extracted, archiveBytes } = await readTenantArchive(location, {
+  const read = await readTenantArchive(location, {
     limits: request.limits ?? DEFAULT_LIMITS,
     signal: request.signal,
+    ...(request.identities !== undefined && { identities: request.identities }),
     discard: true,
     prepare: async () => '/nonexistent/openclaw-dry-run',
     ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
   });
+  const { extracted, archiveBytes } = read;
   const tenant = request.as ?? extracted.tenant;
   const manifest = extracted.manifest;
   const state = await slotState(tenantsDir, tenant);
@@ -77,7 +84,7 @@ export async function planRestore(request: {
           message: `tenant "${tenant}" already exists in ${tenantsDir}: restore with --force to replace it, or --as NAME to restore under another name`,
         }
       : undefined;
-  const notices: string[] = [];
+  const notices = encryptionNotices(read, request.identities);
   if (manifest === undefined) notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
   else if (manifest.tool.version !== TOOL_VERSION) notices.push(`the archive was written by ${manifest.tool.name} ${manifest.tool.version}`);
   const topLevel = (manifest?.directories ?? [])
@@ -105,5 +112,6 @@ export async function planRestore(request: {
     ...(replaces !== undefined && { replaces: { files: replaces.files, bytes: replaces.bytes, lastModified: replaces.lastModified.toISOString() } }),
     ...(refusal !== undefined && { refusal }),
     notices,
+    ...(read.encrypted && { decrypted: true as const }),
   };
 }

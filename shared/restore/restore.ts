@@ -12,10 +12,11 @@ import path from 'node:path';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { readTenantArchive } from './read-archive.js';
+import { encryptionNotices, readTenantArchive } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
@@ -44,6 +45,8 @@ export interface RestoreRequest {
    * Changing to another user needs root.
    */
   readonly owner?: Owner;
+  /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
+  readonly identities?: readonly AgeIdentity[];
 }
 
 export interface RestoreResult {
@@ -72,7 +75,11 @@ export interface RestoreResult {
   readonly notices: readonly string[];
   /** Who the restored entries were given to (a restore as root, or --owner); absent: the process's own user. */
   readonly owner?: Owner;
+  /** The stored archive was age-encrypted and decrypted (every chunk authenticated). */
+  readonly decrypted?: true;
 }
+
+export { NOT_ENCRYPTED_NOTICE } from './read-archive.js';
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();
@@ -112,6 +119,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const read = await readTenantArchive(location, {
       limits,
       signal,
+      ...(request.identities !== undefined && { identities: request.identities }),
       ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       owner: () => owner,
@@ -128,7 +136,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     }).catch((error: unknown) => {
       throw restoreWriteError(error, tenantsDir);
     });
-    const { extracted, archiveBytes } = read;
+    const { extracted, archiveBytes, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await staging!.commit({ force });
@@ -136,7 +144,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     committed = true;
     crashPoint('restore:committed');
 
-    const notices: string[] = [];
+    const notices = encryptionNotices(read, request.identities);
     if (extracted.manifest === undefined) {
       notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
     }
@@ -160,6 +168,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       recovered,
       notices,
       ...(owner !== undefined && { owner }),
+      ...(encrypted ? { decrypted: true as const } : {}),
     };
   } finally {
     const leftover = staging as StagingArea | undefined;

@@ -14,7 +14,8 @@ import { describeError } from '../errors.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
-import { readTenantArchive } from './read-archive.js';
+import type { AgeIdentity } from '../age/keys.js';
+import { encryptionNotices, readTenantArchive } from './read-archive.js';
 
 /** What `prepare` hands the extractor in place of a staging directory: nothing is created under it. */
 const NOWHERE = '/nonexistent/openclaw-verify';
@@ -29,6 +30,8 @@ export interface VerifyRequest {
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** The clock of the mark. */
   readonly now?: () => Date;
+  /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
+  readonly identities?: readonly AgeIdentity[];
 }
 
 export interface VerifyResult {
@@ -55,20 +58,24 @@ export interface VerifyResult {
   /** When the verification was recorded beside the archive; undefined when it was not. */
   readonly recorded?: string;
   readonly notices: readonly string[];
+  /** The stored archive was age-encrypted and decrypted (every chunk authenticated). */
+  readonly decrypted?: true;
 }
 
 export async function verifyArchive(request: VerifyRequest): Promise<VerifyResult> {
   const started = Date.now();
   const { location, signal } = request;
-  const { extracted, archiveBytes } = await readTenantArchive(location, {
+  const read = await readTenantArchive(location, {
     limits: request.limits ?? DEFAULT_LIMITS,
     signal,
+    ...(request.identities !== undefined && { identities: request.identities }),
     discard: true,
     prepare: async () => NOWHERE,
     ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
   });
+  const { extracted, archiveBytes } = read;
   const { manifest, manifestSha256 } = extracted;
-  const notices: string[] = [];
+  const notices = encryptionNotices(read, request.identities);
   let recorded: string | undefined;
   if (manifest === undefined || manifestSha256 === undefined) {
     notices.push('the archive has no manifest (made by another tool?): its tar stream is sound, but per-file verification was not possible');
@@ -102,5 +109,6 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
     warnings: manifest?.warnings ?? [],
     ...(recorded !== undefined && { recorded }),
     notices,
+    ...(read.encrypted && { decrypted: true as const }),
   };
 }

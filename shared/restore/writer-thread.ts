@@ -31,7 +31,9 @@ export interface WorkerReply {
  * The worker's whole program, run as a CommonJS script with `eval` (so bundling the
  * gateway's code cannot lose a file). `load` is the script's `require`, passed in as an
  * argument: a bundler rewrites `require(...)` calls it can see into helpers that do not
- * exist in the worker. Mirrors SyncTreeWriter call for call, for files and hard links.
+ * exist in the worker; and it declares no inner named function, since a bundler that keeps
+ * names (the functions' esbuild: minify + keepNames) would call a helper of its own from one.
+ * Mirrors SyncTreeWriter call for call, for files and hard links.
  */
 function workerMain(load: NodeJS.Require): void {
   const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
@@ -42,18 +44,16 @@ function workerMain(load: NodeJS.Require): void {
   parentPort!.on('message', ({ batch, ops, bytes }: WorkerBatch) => {
     if (failure === undefined) {
       const data = bytes === undefined ? undefined : new Uint8Array(bytes);
-      const text = (at: number) => ops[at] as string;
-      const number = (at: number) => ops[at] as number;
       try {
         for (let i = 0; i < ops.length; ) {
           switch (ops[i]) {
             case 'open':
-              fd = fsSync.openSync(text(i + 1), flags, number(i + 2));
+              fd = fsSync.openSync(ops[i + 1] as string, flags, ops[i + 2] as number);
               i += 3;
               break;
             case 'write': {
-              const offset = number(i + 1);
-              const length = number(i + 2);
+              const offset = ops[i + 1] as number;
+              const length = ops[i + 2] as number;
               for (let written = 0; written < length; ) written += fsSync.writeSync(fd, data!, offset + written, length - written);
               i += 3;
               break;
@@ -62,10 +62,12 @@ function workerMain(load: NodeJS.Require): void {
               const closing = fd;
               fd = -1;
               try {
-                if (number(i + 3) !== -1) fsSync.fchownSync(closing, number(i + 3), number(i + 4));
-                if (number(i + 1) !== -1) fsSync.fchmodSync(closing, number(i + 1));
+                const uid = ops[i + 3] as number;
+                if (uid !== -1) fsSync.fchownSync(closing, uid, ops[i + 4] as number);
+                const mode = ops[i + 1] as number;
+                if (mode !== -1) fsSync.fchmodSync(closing, mode);
                 // A Date: Node takes a negative number of seconds (before 1970) for "now".
-                const mtime = new Date(number(i + 2) * 1000);
+                const mtime = new Date((ops[i + 2] as number) * 1000);
                 fsSync.futimesSync(closing, mtime, mtime);
               } finally {
                 fsSync.closeSync(closing);
@@ -74,7 +76,7 @@ function workerMain(load: NodeJS.Require): void {
               break;
             }
             case 'link':
-              fsSync.linkSync(text(i + 1), text(i + 2));
+              fsSync.linkSync(ops[i + 1] as string, ops[i + 2] as string);
               i += 3;
               break;
             case 'abandon':

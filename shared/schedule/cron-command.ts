@@ -209,6 +209,11 @@ export interface ScheduledBackup {
   readonly command: BackupCommand;
   /** Whether `to` has placeholders, expanded when the rule fires. */
   readonly templated: boolean;
+  /**
+   * `--recipients-file` paths of the line: the caller reads them when the cron is added and
+   * adds their recipients to `command.encryptTo` (this parser does no I/O).
+   */
+  readonly recipientsFiles?: readonly string[];
 }
 
 export interface CronCommandContext {
@@ -226,6 +231,10 @@ type ScheduledUse =
   | 'command'
   /** A storage flag the function uses as given (`--endpoint`). */
   | 'storage'
+  /** `--encrypt-to`: a recipient (public key) stored in the rule's payload. */
+  | 'recipient'
+  /** `--recipients-file`: read when the cron is added; its recipients are stored in the payload. */
+  | 'recipients-file'
   /** Meaningless there (`--json`: the function answers in JSON anyway). */
   | 'ignored'
   /** `--stack`: must name the stack the cron is added to. */
@@ -246,6 +255,8 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   // copy consistently is then archived raw with a warning instead of failing the run.
   sqliteRawFallback: 'command',
   all: { refused: 'a cron backs up one tenant: to schedule every tenant, use `cron add --all --schedule … --name … --to s3://bucket/…/{tenant}/{date}.tar.zst`' },
+  encryptTo: 'recipient',
+  recipientsFile: 'recipients-file',
   awsProfile: {
     refused: 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
   },
@@ -253,7 +264,10 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   endpoint: 'storage',
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
-  pipe: { refused: '--pipe runs a shell command and is not available in a scheduled (Lambda) backup; the bucket encrypts archives at rest' },
+  pipe: {
+    refused:
+      '--pipe runs a shell command and is not available in a scheduled (Lambda) backup: to encrypt, give --encrypt-to age1… (or --recipients-file FILE); the bucket also encrypts archives at rest',
+  },
   jobs: { refused: '--jobs goes with a local --all; a scheduled --all queues every tenant on the gateway, which runs them a bounded number at a time' },
   dryRun: { refused: 'a scheduled backup runs for real: try the command with --dry-run by hand first' },
 };
@@ -265,7 +279,7 @@ const BACKUP_LINE_FLAGS = new Map<string, BackupLineFlag>(
 
 /** "--to, --overwrite and --endpoint": the flags a scheduled backup takes. */
 const TAKEN = (() => {
-  const taken = [...BACKUP_LINE_FLAGS.values()].filter(({ key }) => ['destination', 'command', 'storage'].includes(SCHEDULED[key] as string)).map(({ spec }) => spec.flag);
+  const taken = [...BACKUP_LINE_FLAGS.values()].filter(({ key }) => ['destination', 'command', 'storage', 'recipient', 'recipients-file'].includes(SCHEDULED[key] as string)).map(({ spec }) => spec.flag);
   return `${taken.slice(0, -1).join(', ')} and ${taken[taken.length - 1]}`;
 })();
 
@@ -289,6 +303,8 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
   let to: string | undefined;
   const switches: Partial<Record<BackupFlag | GlobalFlag, true>> = {};
   const storage: Record<string, string> = {};
+  const encryptTo: string[] = [];
+  const recipientsFiles: string[] = [];
   let optionsEnded = false;
   for (let index = 1; index < words.length; index++) {
     const word = words[index]!;
@@ -330,6 +346,12 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
       case 'storage':
         storage[known.key] = literal(value(), name);
         break;
+      case 'recipient':
+        encryptTo.push(literal(value(), name));
+        break;
+      case 'recipients-file':
+        recipientsFiles.push(literal(value(), name));
+        break;
       case 'ignored':
         break;
       case 'this-stack': {
@@ -360,8 +382,10 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
       ...(switches.overwrite === true && { overwrite: true }),
       ...(switches.sqliteRawFallback === true && { sqliteRawFallback: true }),
       ...(Object.keys(storage).length > 0 && { storage: storage as StorageFlags }),
+      ...(encryptTo.length > 0 && { encryptTo }),
     },
     templated: hasPlaceholders(to),
+    ...(recipientsFiles.length > 0 && { recipientsFiles }),
   };
 }
 

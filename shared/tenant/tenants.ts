@@ -130,11 +130,12 @@ export async function summarizeTenant(tenantsDir: string, name: string): Promise
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
   // The backup's own walk, so the summary counts exactly what a backup would archive.
-  for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root))) {
-    totals.lastModifiedMs = Math.max(totals.lastModifiedMs, item.stat.mtimeMs);
+  for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root), { statFiles: true })) {
+    const stat = item.stat!; // statFiles: files are stat'ed too
+    totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
     if (item.kind === 'file') {
       totals.files++;
-      totals.bytes += item.stat.size;
+      totals.bytes += stat.size;
     }
   }
   return { name, state: 'ok', bytes: totals.bytes, files: totals.files, lastModified: new Date(totals.lastModifiedMs) };

@@ -1,0 +1,473 @@
+// Reads a backup's small files ahead of the archive writer, in the walk's order, so that
+// the writer never waits for one file system call after another:
+//   - On a local disk, reader threads (reader-thread.ts) make the blocking calls and hash
+//     what they read, a run of files at a time, into shared arenas, while this thread
+//     encodes, copies and compresses: open/fstat/read/fstat/close cost this thread nothing
+//     (a small backup reads on this thread until it is worth starting a thread).
+//   - On a network file system (EFS), each call waits about a millisecond: many promise
+//     calls are kept in flight (CALLS_IN_FLIGHT, sized by libuv's pool).
+// Either way a file is read once, whole, and counts only if it held still (read-run.ts);
+// whatever is not read here (large files, databases with companions, files that changed
+// while read, errors) is read by the caller the general way, in its turn (live-files.ts).
+// Memory is bounded: arenas per reader thread, and on a network file system a number of
+// files in flight of at most PROMISE_FILE_LIMIT bytes each.
+
+import crypto, { createHash } from 'node:crypto';
+import * as syncFs from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
+import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
+import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
+import type { TenantWalk, WalkItem } from './tenant-walk.js';
+
+type FileItem = Extract<WalkItem, { kind: 'file' }>;
+
+/** Walk items per segment on a local disk: one message to a reader thread. */
+const LOCAL_RUN = 256;
+/** Walk items per segment on a network file system: its files are read all at once. */
+const REMOTE_RUN = 16;
+/** On a local disk, files read on this thread before reader threads are started (starting one costs ~30 ms). */
+const THREAD_THRESHOLD_FILES = 1024;
+/** Reader threads: with this thread and compression, two keep two cores busy. */
+const READER_THREADS = Math.min(2, availableParallelism());
+/** Largest file read ahead on a network file system (bounds what is in flight: CALLS_IN_FLIGHT of these). */
+const PROMISE_FILE_LIMIT = 256 * 1024;
+
+/** What a reader found for a stretch [from, to) of a segment's paths. */
+export interface ReadPart {
+  readonly from: number;
+  readonly to: number;
+  /** READ_WHOLE, READ_VANISHED or READ_ELSEWHERE (read-run.ts). */
+  outcome(slot: number): number;
+  /** For READ_WHOLE: the content (valid until the segment moves past this part), its mode, mtime and SHA-256. */
+  content(slot: number): Buffer;
+  mode(slot: number): number;
+  mtimeMs(slot: number): number;
+  sha256(slot: number): string;
+  release(): void;
+}
+
+/**
+ * A run of walk items, and the reads of those of its files that are read ahead (`slots[i]`
+ * is the index of item i's path in `paths`, or -1). Parts arrive in order; asking for a slot
+ * releases the parts before it.
+ */
+export class Segment {
+  readonly slots: Int32Array;
+  readonly paths: string[] = [];
+  private readonly parts: ReadPart[] = [];
+  private failure: { error: unknown } | undefined;
+  private wake: (() => void) | undefined;
+  private closed = false;
+  /** For readers that read when asked rather than ahead. */
+  readOnDemand: ((segment: Segment, slot: number) => ReadPart) | undefined;
+
+  constructor(
+    readonly items: readonly WalkItem[],
+    readAhead: (item: FileItem) => boolean,
+  ) {
+    this.slots = new Int32Array(items.length).fill(-1);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (item.kind === 'file' && readAhead(item)) this.slots[i] = this.paths.push(item.absPath) - 1;
+    }
+  }
+
+  /** The part that holds `slot` (asked for in increasing order). */
+  partOf(slot: number): Maybe<ReadPart> {
+    for (;;) {
+      const part = this.parts[0];
+      if (part !== undefined && slot >= part.to) {
+        part.release();
+        this.parts.shift();
+        continue;
+      }
+      if (part !== undefined) return part;
+      if (this.failure !== undefined) throw this.failure.error;
+      if (this.readOnDemand !== undefined) {
+        const read = this.readOnDemand(this, slot);
+        this.parts.push(read);
+        return read;
+      }
+      return new Promise<void>((resolve) => (this.wake = resolve)).then(() => {
+        this.wake = undefined;
+        return this.partOf(slot);
+      });
+    }
+  }
+
+  deliver(part: ReadPart): void {
+    if (this.closed) part.release();
+    else this.parts.push(part);
+    this.wake?.();
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    this.wake?.();
+  }
+
+  /** Done with the segment: every part is released, and any that still arrives. */
+  close(): void {
+    this.closed = true;
+    for (const part of this.parts.splice(0)) part.release();
+  }
+}
+
+/** Reads segments' files: ahead (threads, promises) or when asked (this thread). */
+interface Reader {
+  /** Segments handed out and not yet closed that may be read at once. */
+  readonly window: number;
+  start(segment: Segment): void;
+  close(): Promise<void>;
+}
+
+/** The walk in segments, each segment's reads started `window` segments before it is needed. */
+export class ReadAhead {
+  private readonly queue: Segment[] = [];
+  private walkDone = false;
+  private current: Segment | undefined;
+
+  constructor(
+    private readonly walk: TenantWalk,
+    private readonly reader: Reader,
+    private readonly readAhead: (item: FileItem) => boolean,
+    private readonly run: number,
+  ) {}
+
+  /** The next segment (the previous one is closed); undefined at the end of the walk. */
+  next(): Maybe<Segment | undefined> {
+    this.current?.close();
+    this.current = undefined;
+    const filled = this.fill();
+    if (filled instanceof Promise) return filled.then(() => this.take());
+    return this.take();
+  }
+
+  private take(): Segment | undefined {
+    this.current = this.queue.shift();
+    return this.current;
+  }
+
+  private fill(): Maybe<void> {
+    while (!this.walkDone && this.queue.length < this.reader.window) {
+      const items = this.walk.next(this.run);
+      if (items instanceof Promise) return items.then((run) => this.add(run)).then(() => this.fill());
+      this.add(items);
+    }
+    return undefined;
+  }
+
+  private add(items: WalkItem[]): void {
+    if (items.length === 0) {
+      this.walkDone = true;
+      return;
+    }
+    const segment = new Segment(items, this.readAhead);
+    if (segment.paths.length > 0) this.reader.start(segment);
+    this.queue.push(segment);
+  }
+
+  /** Stops the readers; segments not yet read are dropped. */
+  async close(): Promise<void> {
+    this.current?.close();
+    for (const segment of this.queue.splice(0)) segment.close();
+    await this.reader.close();
+  }
+}
+
+export interface ReadAheadOptions {
+  /** On a local disk, files read on this thread before reader threads start. @default 1,024 */
+  readonly threadThresholdFiles?: number;
+  /** Reader threads on a local disk. @default 2 (1 on one core) */
+  readonly threads?: number;
+}
+
+/** The read-ahead for a tenant on the file system `access` is for; `readAhead` says which files to read ahead. */
+export function readAheadFor(walk: TenantWalk, access: FileAccess, readAhead: (item: FileItem) => boolean, options: ReadAheadOptions = {}): ReadAhead {
+  if (access.kind === 'parallel') return new ReadAhead(walk, new PromiseReader(), readAhead, REMOTE_RUN);
+  const reader = new ThisThreadThenThreads(options.threadThresholdFiles ?? THREAD_THRESHOLD_FILES, options.threads ?? READER_THREADS);
+  return new ReadAhead(walk, reader, readAhead, LOCAL_RUN);
+}
+
+// ---------------------------------------------------------------------------------------
+// Arena parts: what readRun recorded, on this thread or a reader thread.
+
+class ArenaPart implements ReadPart {
+  private readonly digestBytes: Buffer;
+
+  constructor(
+    readonly from: number,
+    readonly to: number,
+    private readonly meta: Float64Array,
+    digests: Uint8Array,
+    private readonly arena: Buffer,
+    private readonly onRelease: () => void,
+  ) {
+    this.digestBytes = Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength);
+  }
+
+  outcome(slot: number): number {
+    return this.meta[(slot - this.from) * META_FIELDS]!;
+  }
+
+  content(slot: number): Buffer {
+    const at = (slot - this.from) * META_FIELDS;
+    const offset = this.meta[at + 4]!;
+    return this.arena.subarray(offset, offset + this.meta[at + 1]!);
+  }
+
+  mode(slot: number): number {
+    return this.meta[(slot - this.from) * META_FIELDS + 2]!;
+  }
+
+  mtimeMs(slot: number): number {
+    return this.meta[(slot - this.from) * META_FIELDS + 3]!;
+  }
+
+  sha256(slot: number): string {
+    const at = (slot - this.from) * DIGEST_BYTES;
+    return this.digestBytes.toString('hex', at, at + DIGEST_BYTES);
+  }
+
+  release(): void {
+    this.onRelease();
+  }
+}
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+
+function digestInto(bytes: Uint8Array, into: Uint8Array, at: number): void {
+  into.set(oneShotHash !== undefined ? oneShotHash('sha256', bytes, 'buffer') : createHash('sha256').update(bytes).digest(), at);
+}
+
+/** Reads on this thread, when a slot is asked for, into one arena reused part after part. */
+class ThisThreadReader implements Reader {
+  readonly window = 1;
+  private arena: Buffer | undefined;
+
+  start(segment: Segment): void {
+    segment.readOnDemand = (asking, slot) => this.read(asking, slot);
+  }
+
+  private read(segment: Segment, slot: number): ReadPart {
+    // The previous part has been released (parts are read one at a time, in order).
+    this.arena ??= Buffer.allocUnsafeSlow(ARENA_BYTES);
+    const left = segment.paths.length - slot;
+    const meta = new Float64Array(left * META_FIELDS);
+    const digests = new Uint8Array(left * DIGEST_BYTES);
+    const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, this.arena, meta, digests, ARENA_BYTES);
+    return new ArenaPart(slot, slot + count, meta, digests, this.arena, () => undefined);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A reader thread with its arenas. */
+class ReaderThread {
+  private readonly worker: Worker;
+  private readonly state: Int32Array;
+  private readonly arenas: Buffer[];
+  private readonly pending = new Map<number, Segment>();
+  private nextRequest = 0;
+  private failure: { error: unknown } | undefined;
+  private stopping = false;
+
+  constructor() {
+    const buffers = Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(ARENA_BYTES));
+    const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (STATE_ARENAS + ARENAS_PER_THREAD));
+    this.state = new Int32Array(stateBuffer);
+    this.arenas = buffers.map((buffer) => Buffer.from(buffer));
+    const setup: ReaderSetup = { arenas: buffers, state: stateBuffer, maxFileBytes: ARENA_BYTES };
+    this.worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: setup, resourceLimits: READER_HEAP_LIMITS });
+    this.worker.on('message', (part: ReaderPart) => this.received(part));
+    this.worker.on('error', (error) => this.failAll(error));
+    this.worker.on('exit', () => {
+      if (!this.stopping) this.failAll(new Error('a file-reading thread stopped unexpectedly'));
+    });
+  }
+
+  submit(segment: Segment): void {
+    if (this.failure !== undefined) {
+      segment.fail(this.failure.error);
+      return;
+    }
+    const request = this.nextRequest++;
+    this.pending.set(request, segment);
+    this.worker.postMessage({ request, paths: segment.paths } satisfies ReaderRequest);
+  }
+
+  private received({ request, from, to, arena, meta, digests }: ReaderPart): void {
+    const segment = this.pending.get(request);
+    if (to === segment?.paths.length) this.pending.delete(request);
+    const part = new ArenaPart(from, to, meta, digests, this.arenas[arena]!, () => this.releaseArena(arena));
+    if (segment === undefined) part.release();
+    else segment.deliver(part);
+  }
+
+  private releaseArena(arena: number): void {
+    Atomics.store(this.state, STATE_ARENAS + arena, 0);
+    Atomics.add(this.state, STATE_RELEASES, 1);
+    Atomics.notify(this.state, STATE_RELEASES);
+  }
+
+  private failAll(error: unknown): void {
+    this.failure ??= { error };
+    for (const segment of this.pending.values()) segment.fail(error);
+    this.pending.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    Atomics.store(this.state, STATE_STOP, 1);
+    Atomics.add(this.state, STATE_RELEASES, 1);
+    Atomics.notify(this.state, STATE_RELEASES);
+    await this.worker.terminate();
+  }
+}
+
+/**
+ * A reader thread's JavaScript holds one run of paths and its results at a time: a small
+ * young generation, as the restore's writer threads have (restore/worker-tree-writer.ts).
+ */
+const READER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
+
+/** Reader threads, a segment each in turn. */
+class ThreadReader implements Reader {
+  readonly window: number;
+  private readonly threads: ReaderThread[];
+  private next = 0;
+
+  constructor(count = READER_THREADS) {
+    this.threads = Array.from({ length: Math.max(1, count) }, () => new ReaderThread());
+    // Two segments per thread: one it reads while this thread archives another.
+    this.window = 2 * this.threads.length + 1;
+  }
+
+  start(segment: Segment): void {
+    this.threads[this.next]!.submit(segment);
+    this.next = (this.next + 1) % this.threads.length;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.stop()));
+  }
+}
+
+/** This thread until `thresholdFiles` files have been handed out, then reader threads. */
+class ThisThreadThenThreads implements Reader {
+  private readonly here = new ThisThreadReader();
+  private threads: ThreadReader | undefined;
+  private files = 0;
+
+  constructor(
+    private readonly thresholdFiles: number,
+    private readonly threadCount: number,
+  ) {}
+
+  get window(): number {
+    return (this.threads ?? this.here).window;
+  }
+
+  start(segment: Segment): void {
+    this.files += segment.paths.length;
+    if (this.threads === undefined && this.files > this.thresholdFiles) this.threads = new ThreadReader(this.threadCount);
+    (this.threads ?? this.here).start(segment);
+  }
+
+  async close(): Promise<void> {
+    await this.threads?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Promise calls, many in flight: network file systems.
+
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+interface PromiseRead {
+  readonly outcome: number;
+  readonly content?: Buffer;
+  readonly mode?: number;
+  readonly mtimeMs?: number;
+}
+
+class PromisePart implements ReadPart {
+  readonly from = 0;
+  readonly to: number;
+  private readonly digests: (string | undefined)[];
+
+  constructor(private readonly reads: readonly PromiseRead[]) {
+    this.to = reads.length;
+    this.digests = reads.map((read) => (read.content === undefined ? undefined : createHash('sha256').update(read.content).digest('hex')));
+  }
+
+  outcome(slot: number): number {
+    return this.reads[slot]!.outcome;
+  }
+
+  content(slot: number): Buffer {
+    return this.reads[slot]!.content!;
+  }
+
+  mode(slot: number): number {
+    return this.reads[slot]!.mode!;
+  }
+
+  mtimeMs(slot: number): number {
+    return this.reads[slot]!.mtimeMs!;
+  }
+
+  sha256(slot: number): string {
+    return this.digests[slot]!;
+  }
+
+  release(): void {}
+}
+
+/** Every file of a segment read at once with promise calls; `window` segments at a time keep CALLS_IN_FLIGHT files in flight. */
+class PromiseReader implements Reader {
+  readonly window = Math.max(1, Math.floor(CALLS_IN_FLIGHT / REMOTE_RUN)) + 1;
+
+  start(segment: Segment): void {
+    Promise.all(segment.paths.map((path) => readOnce(path))).then(
+      (reads) => segment.deliver(new PromisePart(reads)),
+      (error: unknown) => segment.fail(error),
+    );
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function readOnce(path: string): Promise<PromiseRead> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path, READ_FLAGS);
+  } catch (error) {
+    return { outcome: isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE };
+  }
+  try {
+    const before = await handle.stat();
+    if (!before.isFile()) return { outcome: READ_VANISHED };
+    if (before.size > PROMISE_FILE_LIMIT) return { outcome: READ_ELSEWHERE };
+    const content = Buffer.allocUnsafe(before.size);
+    let got = 0;
+    while (got < content.length) {
+      const { bytesRead } = await handle.read(content, got, content.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const after = await handle.stat();
+    if (!after.isFile()) return { outcome: READ_VANISHED };
+    const stable = got === before.size && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ino === before.ino;
+    if (!stable) return { outcome: READ_ELSEWHERE };
+    return { outcome: READ_WHOLE, content, mode: after.mode & 0o7777, mtimeMs: after.mtimeMs };
+  } catch {
+    return { outcome: READ_ELSEWHERE }; // the general read will meet the error again, and report it
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,107 @@
+// One attempt at reading each of a run of small files whole, with blocking calls: open
+// (never through a symlink, never waiting on a FIFO), fstat, read, fstat, close, and the
+// SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
+// same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
+// checked here once. Everything else (a file that changed while read, is larger than the
+// caller wants here, or failed in any way but vanishing) is left to the caller, which reads
+// it the general way (live-files.ts: re-reads, databases, spooling, the errors it throws).
+//
+// `readRun` runs on the backup's own thread and, as source text, on reader threads
+// (reader-thread.ts): it uses nothing but its arguments (not even the constants below, which
+// it spells out), and declares no inner functions or classes (a bundler that keeps names
+// would call a helper of its own from them).
+
+/** The file was read whole and held still: its content, stat and SHA-256 are in the run's arrays. */
+export const READ_WHOLE = 1;
+/** The path is gone, or no longer names a regular file (a symlink, directory or FIFO swapped in). */
+export const READ_VANISHED = 2;
+/** Left to the caller: too large, changed while read, or failed with anything but vanishing. */
+export const READ_ELSEWHERE = 3;
+
+/** Numbers per path in a run's `meta`: outcome, size, mode, mtime (ms), offset of the content. */
+export const META_FIELDS = 5;
+export const DIGEST_BYTES = 32;
+
+/** What readRun needs of node:fs (its synchronous calls). */
+export interface SyncFs {
+  openSync(path: string, flags: number): number;
+  fstatSync(fd: number): { isFile(): boolean; size: number; mode: number; mtimeMs: number; ino: number };
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
+  closeSync(fd: number): void;
+  readonly constants: { readonly O_RDONLY: number; readonly O_NOFOLLOW: number; readonly O_NONBLOCK: number };
+}
+
+/** The SHA-256 of `bytes`, written into `into` at `at`. */
+export type DigestInto = (bytes: Uint8Array, into: Uint8Array, at: number) => void;
+
+/**
+ * Reads `paths[from]`, `paths[from + 1]`… into `content`, packed from its start, and records
+ * each in `meta` and `digests` (indexed from 0 for `paths[from]`). Stops before the first file
+ * that does not fit in what is left of `content` (that one is left to the caller only if it
+ * would not fit in an empty `content` either, or is over `maxFileBytes`), or at `to`. Returns
+ * how many paths it dealt with.
+ */
+export function readRun(
+  fs: SyncFs,
+  digestInto: DigestInto,
+  paths: readonly string[],
+  from: number,
+  to: number,
+  content: Uint8Array,
+  meta: Float64Array,
+  digests: Uint8Array,
+  maxFileBytes: number,
+): number {
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+  let used = 0;
+  let index = from;
+  for (; index < to; index++) {
+    const at = (index - from) * 5;
+    let fd = -1;
+    try {
+      fd = fs.openSync(paths[index]!, flags);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      meta[at] = code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' ? 2 : 3;
+      continue;
+    }
+    let outcome = 3;
+    let stop = false;
+    try {
+      const before = fs.fstatSync(fd);
+      const size = before.size;
+      if (!before.isFile()) outcome = 2;
+      else if (size > maxFileBytes || size > content.length) outcome = 3;
+      else if (size > content.length - used) stop = true;
+      else {
+        let got = 0;
+        while (got < size) {
+          const read = fs.readSync(fd, content, used + got, size - got, got);
+          if (read === 0) break;
+          got += read;
+        }
+        const after = fs.fstatSync(fd);
+        if (!after.isFile()) outcome = 2;
+        else if (got === size && after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino) {
+          outcome = 1;
+          meta[at + 1] = size;
+          meta[at + 2] = after.mode & 0o7777;
+          meta[at + 3] = after.mtimeMs;
+          meta[at + 4] = used;
+          digestInto(content.subarray(used, used + size), digests, (index - from) * 32);
+          used += size;
+        }
+      }
+    } catch {
+      outcome = 3; // the caller's own read will meet the error again, and report it
+    }
+    try {
+      fs.closeSync(fd);
+    } catch {
+      outcome = 3;
+    }
+    if (stop) break;
+    meta[at] = outcome;
+  }
+  return index - from;
+}

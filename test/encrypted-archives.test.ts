@@ -1,0 +1,227 @@
+// Built-in age encryption end to end, with the `age` CLI (Debian's age, the reference Go
+// implementation), zstd and GNU tar as independent clients: what `tenants backup
+// --encrypt-to` stores, `age -d | zstd -d | tar -t` reads; what `age -r` encrypts, `tenants
+// restore --identity` restores; recipients files as `age -R` reads them; a wrong key, a
+// truncated or a tampered file exit 3 with one line and leave the slot as it was; an
+// encrypted archive without an identity gets the hint; local files and S3 (s3rver, read
+// back with the AWS CLI).
+
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { runMain } from './helpers/run-main.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { describeTree, runCli, sh, tempDir } from './helpers/tree.js';
+
+const run = promisify(execFile);
+const dir = tempDir('openclaw-age-');
+const base = path.join(dir.path, 'tenants');
+const keys = { alice: path.join(dir.path, 'alice.txt'), bob: path.join(dir.path, 'bob.txt'), eve: path.join(dir.path, 'eve.txt') };
+const recipient: Record<keyof typeof keys, string> = { alice: '', bob: '', eve: '' };
+const noPty = (rel: string) => rel === 'pty' || rel.startsWith('pty/');
+const tree = (name: string) => describeTree(path.join(base, name), { exclude: noPty });
+const archive = (name: string) => path.join(dir.path, name);
+const cli = (...args: string[]) => runCli(['--tenants-dir', base, ...args]);
+
+beforeAll(() => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 3, memoryRows: 50 });
+  for (const [name, file] of Object.entries(keys) as [keyof typeof keys, string][]) {
+    sh(`age-keygen -o '${file}' 2>/dev/null`);
+    recipient[name] = sh(`age-keygen -y '${file}'`).toString().trim();
+  }
+});
+afterAll(() => dir.cleanup());
+
+describe('backup --encrypt-to', () => {
+  it('stores a standard age file: age -d | zstd -d | tar -t lists the tenant', () => {
+    const file = archive('acme.tar.zst.age');
+    const backup = cli('--json', 'tenants', 'backup', 'acme', '--to', file, '--encrypt-to', recipient.alice);
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+    expect(JSON.parse(backup.stdout).encryptedTo).toEqual([recipient.alice]);
+    expect(readFileSync(file).subarray(0, 22).toString('latin1')).toBe('age-encryption.org/v1\n');
+    const listing = sh(`age -d -i '${keys.alice}' '${file}' | zstd -dq | tar -t`).toString().split('\n');
+    expect(listing).toContain('tenants/acme/.openclaw-backup-manifest.json');
+    expect(listing.some((entry) => entry.startsWith('tenants/acme/pty'))).toBe(false);
+    // Not a zstd stream any more: nothing of the plaintext is readable without the key.
+    expect(() => sh(`zstd -dq < '${file}' > /dev/null`)).toThrow();
+
+    const restored = cli('tenants', 'restore', '--from', file, '--as', 'acme-a', '--identity', keys.alice);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    expect(restored.stdout).toMatch(/decrypted with age \(every chunk authenticated\)/);
+    expect(tree('acme-a')).toEqual(tree('acme'));
+  });
+
+  it('encrypts to every recipient of --recipients-file (comments and blank lines, as age -R) and of --encrypt-to', () => {
+    const recipients = path.join(dir.path, 'recipients.txt');
+    writeFileSync(recipients, `# escrow\n${recipient.alice}\n\n# operator\r\n${recipient.bob}\r\n`);
+    const file = archive('acme-multi.tar.zst.age');
+    const backup = cli('tenants', 'backup', 'acme', '--to', file, '--recipients-file', recipients, '--encrypt-to', recipient.eve);
+    expect(backup.stderr).toBe('');
+    expect(backup.stdout).toMatch(/encrypted with age to 3 recipients/);
+    for (const key of Object.values(keys)) expect(sh(`age -d -i '${key}' '${file}' | zstd -dq | tar -t | wc -l`).toString().trim()).not.toBe('0');
+    // Any one of the identities restores it; several files may be given.
+    const restored = cli('tenants', 'restore', '--from', file, '--as', 'acme-b', '--identity', keys.eve, '--identity', keys.bob);
+    expect(restored.status).toBe(0);
+    expect(tree('acme-b')).toEqual(tree('acme'));
+  });
+
+  it('refuses a bad recipient, a bad recipients file, and --pipe beside it, before reading the tenant', () => {
+    const file = archive('never.tar.zst.age');
+    const bad = cli('tenants', 'backup', 'acme', '--to', file, '--encrypt-to', 'age1notakey');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^openclaw: .*recipient/);
+    const secretInRecipients = path.join(dir.path, 'wrong-recipients.txt');
+    writeFileSync(secretInRecipients, readFileSync(keys.alice));
+    const wrongFile = cli('tenants', 'backup', 'acme', '--to', file, '--recipients-file', secretInRecipients);
+    expect(wrongFile.status).toBe(2);
+    // The secret key itself is never echoed.
+    expect(wrongFile.stderr).toMatch(/a secret key \(AGE-SECRET-KEY-…\) was given as a recipient/);
+    expect(wrongFile.stderr).not.toMatch(/AGE-SECRET-KEY-1[0-9A-Z]/);
+    const both = cli('tenants', 'backup', 'acme', '--to', file, '--encrypt-to', recipient.alice, '--pipe', 'cat');
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--encrypt-to\/--recipients-file and --pipe exclude each other/);
+    expect(() => readFileSync(file)).toThrow();
+  });
+});
+
+describe('backup --all --encrypt-to', () => {
+  it('encrypts every tenant\'s archive to the recipients, and refuses a bad recipient before any backup', () => {
+    const allBase = path.join(dir.path, 'all-tenants');
+    for (const name of ['one', 'two']) createSampleTenant(path.join(allBase, name), { sessions: 1, memoryRows: 5 });
+    const template = path.join(dir.path, 'all', '{tenant}.tar.zst.age');
+    const all = runCli(['--tenants-dir', allBase, '--json', 'tenants', 'backup', '--all', '--to', template, '--encrypt-to', recipient.alice, '--encrypt-to', recipient.bob]);
+    expect(all.stderr).toBe('');
+    expect(all.status).toBe(0);
+    const outcomes = JSON.parse(all.stdout).results as { tenant: string; ok: boolean; result: { encryptedTo: string[] } }[];
+    expect(outcomes.map((outcome) => [outcome.tenant, outcome.ok, outcome.result.encryptedTo])).toEqual([
+      ['one', true, [recipient.alice, recipient.bob]],
+      ['two', true, [recipient.alice, recipient.bob]],
+    ]);
+    for (const name of ['one', 'two']) {
+      const file = path.join(dir.path, 'all', `${name}.tar.zst.age`);
+      for (const key of [keys.alice, keys.bob]) expect(sh(`age -d -i '${key}' '${file}' | zstd -dq | tar -t`).toString()).toContain(`tenants/${name}/.openclaw-backup-manifest.json`);
+    }
+
+    const bad = runCli(['--tenants-dir', allBase, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'bad', '{tenant}.tar.zst.age'), '--encrypt-to', 'age1notakey']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(() => readFileSync(path.join(dir.path, 'bad', 'one.tar.zst.age'))).toThrow();
+  });
+});
+
+describe('restore --identity', () => {
+  it('restores an archive the age CLI encrypted (age -r over our tar.zst, and over GNU tar | zstd)', () => {
+    const plain = archive('acme-plain.tar.zst');
+    expect(cli('tenants', 'backup', 'acme', '--to', plain).status).toBe(0);
+    sh(`age -r '${recipient.bob}' -o '${plain}.age' '${plain}'`);
+    const ours = cli('tenants', 'restore', '--from', `${plain}.age`, '--as', 'acme-c', '--identity', keys.bob);
+    expect(ours.stderr).toBe('');
+    expect(ours.status).toBe(0);
+    expect(tree('acme-c')).toEqual(tree('acme'));
+
+    const foreign = archive('foreign.tar.zst.age');
+    sh(`tar -C '${base}/..' -c --exclude=pty tenants/acme | zstd -q | age -r '${recipient.bob}' > '${foreign}'`);
+    const handmade = cli('tenants', 'restore', '--from', foreign, '--as', 'acme-d', '--identity', keys.bob);
+    expect(handmade.status).toBe(0);
+    expect(handmade.stdout).toMatch(/NOT verified per file/);
+  });
+
+  it('refuses an encrypted archive without an identity, with the hint (exit 2)', () => {
+    const result = cli('tenants', 'restore', '--from', archive('acme.tar.zst.age'), '--as', 'acme-e');
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/is encrypted with age .*--identity KEY_FILE .*--identity-secret NAME.*--pipe "age -d -i KEY_FILE"/);
+  });
+
+  it('restores a plain archive with an identity given, saying it was not needed', () => {
+    const result = cli('tenants', 'restore', '--from', archive('acme-plain.tar.zst'), '--as', 'acme-f', '--identity', keys.alice);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/note: the archive is not encrypted: the identity given was not needed/);
+  });
+
+  describe('refused with exit 3, one line, the slot untouched', () => {
+    const before = () => tree('acme');
+    const refused = (file: string, key: string, pattern: RegExp) => {
+      const snapshot = before();
+      // --force onto the live tenant: a refusal must leave it exactly as it was.
+      const result = cli('tenants', 'restore', '--from', file, '--force', '--identity', key);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(pattern);
+      expect(result.status).toBe(3);
+      expect(tree('acme')).toEqual(snapshot);
+      expect(sh(`ls -A '${base}'`).toString()).not.toMatch(/staging|aside/);
+    };
+
+    it('the wrong key', () => {
+      refused(archive('acme.tar.zst.age'), keys.eve, /wrong key: the identity given cannot decrypt this file/);
+    });
+
+    it('a truncated file (cut mid-payload, and cut at a chunk boundary)', () => {
+      const whole = readFileSync(archive('acme.tar.zst.age'));
+      const cut = archive('cut.tar.zst.age');
+      writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.7)));
+      refused(cut, keys.alice, /damaged age file: .*(truncated|failed authentication)/);
+      const header = whole.indexOf('\n---') + 1;
+      const payloadStart = whole.indexOf('\n', header) + 1 + 16;
+      writeFileSync(cut, whole.subarray(0, payloadStart + (64 * 1024 + 16)));
+      refused(cut, keys.alice, /damaged age file: the final chunk is missing \(truncated file\)/);
+    });
+
+    it('a tampered byte (payload, and header)', () => {
+      const whole = Buffer.from(readFileSync(archive('acme.tar.zst.age')));
+      const tampered = archive('tampered.tar.zst.age');
+      const payload = Buffer.from(whole);
+      payload[Math.floor(payload.length / 2)]! ^= 0x01;
+      writeFileSync(tampered, payload);
+      refused(tampered, keys.alice, /damaged age file: .*failed authentication/);
+      // The `age` CLI agrees the file is damaged.
+      expect(() => sh(`age -d -i '${keys.alice}' '${tampered}' > /dev/null`)).toThrow();
+      const header = Buffer.from(whole);
+      const mac = header.indexOf('\n--- ') + 6;
+      header[mac] = header[mac] === 0x41 ? 0x42 : 0x41;
+      writeFileSync(tampered, header);
+      refused(tampered, keys.alice, /damaged age file: the header MAC does not match/);
+    });
+  });
+});
+
+describe('encrypted archives in S3 (s3rver)', () => {
+  let server: S3TestServer;
+  const storage = () => ['--endpoint', server.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'test-secret-key'];
+
+  beforeAll(async () => {
+    server = await startS3Server({ bucket: 'backups' });
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it('backs up encrypted to S3, the AWS CLI and age read it back, and it restores', async () => {
+    const url = 's3://backups/acme/2026-06-03.tar.zst.age';
+    const backup = await runMain(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', url, '--encrypt-to', recipient.alice, ...storage()]);
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+    const downloaded = archive('downloaded.tar.zst.age');
+    await run('/usr/bin/aws', ['s3', 'cp', '--endpoint-url', server.endpoint, url, downloaded], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'test-secret-key', AWS_DEFAULT_REGION: 'us-east-1' },
+    });
+    expect(sh(`age -d -i '${keys.alice}' '${downloaded}' | zstd -dq | tar -t`).toString()).toMatch(/tenants\/acme\/\.openclaw-backup-manifest\.json/);
+
+    const restore = await runMain(['--tenants-dir', base, 'tenants', 'restore', '--from', url, '--as', 'acme-s3', '--identity', keys.alice, ...storage()]);
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    expect(tree('acme-s3')).toEqual(tree('acme'));
+    const wrong = await runMain(['--tenants-dir', base, 'tenants', 'restore', '--from', url, '--as', 'acme-s3w', '--identity', keys.bob, ...storage()]);
+    expect(wrong.status).toBe(3);
+    expect(wrong.stderr).toMatch(/^openclaw: wrong key/);
+    expect(() => tree('acme-s3w')).toThrow();
+  });
+});

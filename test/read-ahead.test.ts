@@ -1,0 +1,133 @@
+// The backup's read-ahead (read-ahead.ts): the walk in segments, each file read ahead
+// handed back in walk order with what is on disk, whichever reader read it (this thread,
+// one or two reader threads, promise calls), including runs that fill several arenas, so
+// that a reader thread has to wait for the backup to hand arenas back.
+
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { readAheadFor, type ReadAheadOptions } from '../shared/backup/read-ahead.js';
+import { READ_ELSEWHERE, READ_VANISHED, READ_WHOLE } from '../shared/backup/read-run.js';
+import { TenantWalk } from '../shared/backup/tenant-walk.js';
+import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
+import { tempDir } from './helpers/tree.js';
+
+const dir = tempDir('read-ahead-');
+afterAll(() => dir.cleanup());
+
+const MiB = 1024 * 1024;
+const root = path.join(dir.path, 'tenant');
+
+beforeAll(() => {
+  // Many small files in a few directories, then files of 1.5 MiB: three to an arena of 4 MiB
+  // (two fit), more than the three arenas of a reader thread hold at once.
+  for (let d = 0; d < 4; d++) {
+    mkdirSync(path.join(root, `d${d}`), { recursive: true });
+    for (let f = 0; f < 300; f++) writeFileSync(path.join(root, `d${d}`, `f${String(f).padStart(3, '0')}`), `${d}/${f}\n`.repeat(f % 5));
+  }
+  mkdirSync(path.join(root, 'media'));
+  for (let f = 0; f < 12; f++) writeFileSync(path.join(root, 'media', `m${String(f).padStart(2, '0')}`), Buffer.alloc(1.5 * MiB, f));
+  writeFileSync(path.join(root, 'media', 'n-huge'), Buffer.alloc(4 * MiB + 1, 1)); // larger than an arena
+  symlinkSync('d0', path.join(root, 'link'));
+});
+
+interface Seen {
+  readonly relPath: string;
+  readonly outcome: number | 'not read ahead';
+  readonly sha256?: string;
+}
+
+async function readEverything(access: FileAccess, options: ReadAheadOptions): Promise<Seen[]> {
+  const seen: Seen[] = [];
+  const ahead = readAheadFor(new TenantWalk(root, access), access, (item) => !item.name.startsWith('f299'), options);
+  try {
+    for (;;) {
+      const next = ahead.next();
+      const segment = next instanceof Promise ? await next : next;
+      if (segment === undefined) break;
+      for (let i = 0; i < segment.items.length; i++) {
+        const item = segment.items[i]!;
+        if (item.kind !== 'file') continue;
+        const slot = segment.slots[i]!;
+        if (slot === -1) {
+          seen.push({ relPath: item.relPath, outcome: 'not read ahead' });
+          continue;
+        }
+        const found = segment.partOf(slot);
+        const part = found instanceof Promise ? await found : found;
+        const outcome = part.outcome(slot);
+        if (outcome !== READ_WHOLE) {
+          seen.push({ relPath: item.relPath, outcome });
+          continue;
+        }
+        const content = part.content(slot);
+        expect(part.sha256(slot)).toBe(createHash('sha256').update(content).digest('hex'));
+        seen.push({ relPath: item.relPath, outcome, sha256: createHash('sha256').update(content).digest('hex') });
+      }
+    }
+  } finally {
+    await ahead.close();
+  }
+  return seen;
+}
+
+/** What each reader must hand back: every file in walk order, as it is on disk. */
+function expected(largest: number): Seen[] {
+  const seen: Seen[] = [];
+  for (let d = 0; d < 4; d++) {
+    for (let f = 0; f < 300; f++) {
+      const relPath = `d${d}/f${String(f).padStart(3, '0')}`;
+      if (f === 299) seen.push({ relPath, outcome: 'not read ahead' });
+      else seen.push({ relPath, outcome: READ_WHOLE, sha256: createHash('sha256').update(readFileSync(path.join(root, relPath))).digest('hex') });
+    }
+  }
+  for (let f = 0; f < 12; f++) {
+    const relPath = `media/m${String(f).padStart(2, '0')}`;
+    if (1.5 * MiB > largest) seen.push({ relPath, outcome: READ_ELSEWHERE });
+    else seen.push({ relPath, outcome: READ_WHOLE, sha256: createHash('sha256').update(readFileSync(path.join(root, relPath))).digest('hex') });
+  }
+  seen.push({ relPath: 'media/n-huge', outcome: READ_ELSEWHERE });
+  return seen;
+}
+
+describe('read-ahead', () => {
+  it.each([
+    ['this thread', { threadThresholdFiles: Infinity }],
+    ['one reader thread', { threadThresholdFiles: 0, threads: 1 }],
+    ['two reader threads', { threadThresholdFiles: 0, threads: 2 }],
+    ['this thread, then reader threads', { threadThresholdFiles: 500, threads: 2 }],
+  ] as const)('hands back every file in walk order as it is on disk, read by %s', async (_label, options) => {
+    expect(await readEverything(SYNC_ACCESS, options)).toEqual(expected(4 * MiB));
+  });
+
+  it('hands back every small file in walk order with promise calls, and leaves larger ones to the caller', async () => {
+    expect(await readEverything(PARALLEL_ACCESS, {})).toEqual(expected(256 * 1024));
+  });
+
+  it.each([
+    ['a reader thread', SYNC_ACCESS],
+    ['promise calls', PARALLEL_ACCESS],
+  ])('reports a file removed after the listing as vanished (%s)', async (_label, access) => {
+    const removed = path.join(root, 'd1', 'f000');
+    const removing: FileAccess = {
+      ...access,
+      readdir: (at) => {
+        const listed = access.readdir(at);
+        const afterListing = <T>(entries: T): T => {
+          if (at === path.dirname(removed)) rmSync(removed);
+          return entries;
+        };
+        return listed instanceof Promise ? listed.then(afterListing) : afterListing(listed);
+      },
+    };
+    try {
+      const seen = await readEverything(removing, { threadThresholdFiles: 0, threads: 1 });
+      expect(seen.find(({ relPath }) => relPath === 'd1/f000')).toEqual({ relPath: 'd1/f000', outcome: READ_VANISHED });
+      expect(seen).toHaveLength(4 * 300 + 13);
+    } finally {
+      writeFileSync(removed, '');
+    }
+  });
+});

@@ -1,0 +1,133 @@
+// One attempt at reading a run of small files (read-run.ts), as the backup's read-ahead makes
+// it on its own thread and on reader threads: what counts as read, what has vanished, and
+// what is left to the general read (too large, changed while read, any other failure).
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun, type SyncFs } from '../shared/backup/read-run.js';
+import { tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  dir = tempDir('read-run-');
+});
+afterEach(() => dir.cleanup());
+
+const digestInto = (bytes: Uint8Array, into: Uint8Array, at: number): void => {
+  into.set(createHash('sha256').update(bytes).digest(), at);
+};
+
+interface Outcome {
+  readonly outcome: number;
+  readonly content?: string;
+  readonly mode?: number;
+  readonly sha256?: string;
+}
+
+/** readRun over `names` (in `dir`), into an arena of `arenaBytes`: how many it dealt with, and each outcome. */
+function read(names: readonly string[], options: { arenaBytes?: number; maxFileBytes?: number; from?: number; syncFs?: SyncFs } = {}) {
+  const paths = names.map((name) => path.join(dir.path, name));
+  const from = options.from ?? 0;
+  const arena = Buffer.alloc(options.arenaBytes ?? 1024);
+  const meta = new Float64Array(paths.length * META_FIELDS);
+  const digests = new Uint8Array(paths.length * DIGEST_BYTES);
+  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20);
+  const outcomes: Outcome[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = i * META_FIELDS;
+    const outcome = meta[at]!;
+    if (outcome !== READ_WHOLE) {
+      outcomes.push({ outcome });
+      continue;
+    }
+    const content = arena.subarray(meta[at + 4]!, meta[at + 4]! + meta[at + 1]!);
+    const sha256 = Buffer.from(digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)).toString('hex');
+    outcomes.push({ outcome, content: content.toString(), mode: meta[at + 2]!, sha256 });
+  }
+  return { count, outcomes };
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('readRun', () => {
+  it('reads files whole, packed into the arena, with their mode and SHA-256, an empty file too', () => {
+    fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    fs.writeFileSync(path.join(dir.path, 'b'), '', { mode: 0o600 });
+    fs.writeFileSync(path.join(dir.path, 'c'), 'gamma');
+    fs.chmodSync(path.join(dir.path, 'b'), 0o600);
+    expect(read(['a', 'b', 'c'])).toEqual({
+      count: 3,
+      outcomes: [
+        { outcome: READ_WHOLE, content: 'alpha', mode: 0o644 & ~process.umask(), sha256: sha('alpha') },
+        { outcome: READ_WHOLE, content: '', mode: 0o600, sha256: sha('') },
+        { outcome: READ_WHOLE, content: 'gamma', mode: 0o644 & ~process.umask(), sha256: sha('gamma') },
+      ],
+    });
+  });
+
+  it('reports what is gone or is no regular file as vanished, without following a symlink or waiting on a FIFO', () => {
+    fs.writeFileSync(path.join(dir.path, 'target'), 'secret');
+    fs.symlinkSync('target', path.join(dir.path, 'link'));
+    fs.mkdirSync(path.join(dir.path, 'dir'));
+    execFileSync('mkfifo', [path.join(dir.path, 'fifo')]);
+    fs.writeFileSync(path.join(dir.path, 'file'), 'x');
+    const { outcomes } = read(['missing', 'link', 'dir', 'fifo', 'file/below']);
+    expect(outcomes.map(({ outcome }) => outcome)).toEqual([READ_VANISHED, READ_VANISHED, READ_VANISHED, READ_VANISHED, READ_VANISHED]);
+  });
+
+  it('leaves a file over the per-file limit, or larger than the whole arena, to the caller', () => {
+    fs.writeFileSync(path.join(dir.path, 'big'), 'x'.repeat(100));
+    fs.writeFileSync(path.join(dir.path, 'huge'), 'x'.repeat(2000));
+    fs.writeFileSync(path.join(dir.path, 'small'), 'y');
+    const { count, outcomes } = read(['big', 'huge', 'small'], { maxFileBytes: 50 });
+    expect(count).toBe(3);
+    expect(outcomes.map(({ outcome }) => outcome)).toEqual([READ_ELSEWHERE, READ_ELSEWHERE, READ_WHOLE]);
+  });
+
+  it('stops before a file that does not fit in what is left of the arena, and starts from the given path', () => {
+    for (const name of ['a', 'b', 'c']) fs.writeFileSync(path.join(dir.path, name), name.repeat(400));
+    const first = read(['a', 'b', 'c'], { arenaBytes: 1000 });
+    expect(first.count).toBe(2);
+    expect(first.outcomes.map(({ content }) => content?.[0])).toEqual(['a', 'b']);
+    const rest = read(['a', 'b', 'c'], { arenaBytes: 1000, from: 2 });
+    expect(rest).toMatchObject({ count: 1, outcomes: [{ outcome: READ_WHOLE, content: 'c'.repeat(400) }] });
+  });
+
+  it('leaves a file that changed while it was read to the caller (which reads it again)', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, '{"version":1}');
+    // The file is rewritten right after it is read, before the second fstat.
+    const rewriting: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      readSync: (fd, buffer, offset, length, position) => {
+        const got = fs.readSync(fd, buffer, offset, length, position);
+        fs.writeFileSync(file, '{"version":2,"longer":true}');
+        return got;
+      },
+    };
+    expect(read(['state.json'], { syncFs: rewriting }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
+  });
+
+  it('leaves a file whose read fails to the caller, and closes it', () => {
+    fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    const closed: number[] = [];
+    const failing: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      readSync: () => {
+        throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+      },
+      closeSync: (fd) => {
+        closed.push(fd);
+        fs.closeSync(fd);
+      },
+    };
+    expect(read(['a'], { syncFs: failing }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
+    expect(closed).toHaveLength(1);
+  });
+});

@@ -1,0 +1,243 @@
+// Encryption in remote mode, through the real handlers: `cron add` with --encrypt-to and
+// --recipients-file in its --cmd stores the recipients (public keys) in the schedule's
+// payload, and the scheduled backup the schedule triggers (its Input with Scheduler's
+// placeholders filled in, into the real backup handler; s3rver as S3) stores an age file the `age` CLI
+// decrypts with either key. A remote restore reads its identity from Secrets Manager
+// (mocked) by --identity-secret, never from the payload; secrets outside the stack's prefix
+// and --identity files are refused in remote mode.
+
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeRuleCommand, EventBridgeClient, ListRulesCommand, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { GetFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { completionPublisher } from '../functions/events.js';
+import { backupHandler, listHandler, restoreHandler } from '../functions/handlers.js';
+import { secretIdentityReader } from '../functions/identity-secrets.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { runMain } from './helpers/run-main.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { describeTree, sh, tempDir } from './helpers/tree.js';
+
+const exec = promisify(execFile);
+const lambda = mockClient(LambdaClient);
+const events = mockClient(EventBridgeClient);
+const secrets = mockClient(SecretsManagerClient);
+const scheduler = mockClient(SchedulerClient);
+const dynamodb = mockClient(DynamoDBClient);
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const decode = (payload: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(payload)) as unknown;
+
+const dir = tempDir('openclaw-remote-age-');
+const base = path.join(dir.path, 'mnt-tenants');
+const keys = { alice: path.join(dir.path, 'alice.txt'), bob: path.join(dir.path, 'bob.txt') };
+const recipient = { alice: '', bob: '' };
+const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+let server: S3TestServer;
+let config: FunctionConfig;
+
+const context = (): LambdaContext => ({
+  awsRequestId: 'req',
+  functionName: 'f',
+  functionVersion: '1',
+  invokedFunctionArn: 'arn',
+  memoryLimitInMB: '1024',
+  getRemainingTimeInMillis: () => 900_000,
+});
+
+async function download(url: string, file: string): Promise<void> {
+  await exec('/usr/bin/aws', ['s3', 'cp', '--endpoint-url', server.endpoint, url, file], {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'x', AWS_DEFAULT_REGION: 'us-east-1' },
+  });
+}
+
+beforeAll(async () => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 20 });
+  for (const name of ['alice', 'bob'] as const) {
+    sh(`age-keygen -o '${keys[name]}' 2>/dev/null`);
+    recipient[name] = sh(`age-keygen -y '${keys[name]}'`).toString().trim();
+  }
+  server = await startS3Server({ bucket: 'backups' });
+  config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], stackPrefix: 'openclaw-backup', abortMarginMs: 1000 };
+});
+afterAll(async () => {
+  lambda.restore();
+  events.restore();
+  secrets.restore();
+  scheduler.restore();
+  dynamodb.restore();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  lambda.reset();
+  events.reset();
+  secrets.reset();
+  scheduler.reset();
+  dynamodb.reset();
+  vi.stubEnv('OPENCLAW_STACK', '');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  // The execution role's credentials as Lambda sets them (s3rver takes any).
+  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
+  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+});
+afterEach(() => vi.unstubAllEnvs());
+
+/** What Scheduler sends for a schedule's Input: its context attributes filled in. */
+function scheduledInput(input: string, time: string, executionId: string): unknown {
+  return JSON.parse(input.split('<aws.scheduler.scheduled-time>').join(time).split('<aws.scheduler.execution-id>').join(executionId));
+}
+
+describe('a scheduled backup with --encrypt-to', () => {
+  it('stores the recipients in the schedule, and the backup the schedule runs is an age file both keys open', async () => {
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: {
+        FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-backup',
+        Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'backups', OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint } },
+      },
+    });
+    events.on(DescribeRuleCommand).rejects(Object.assign(new Error('no rule'), { name: 'ResourceNotFoundException' }));
+    events.on(ListRulesCommand).resolves({ Rules: [] });
+    scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn:aws:scheduler:us-east-1:123456789012:schedule/openclaw-backup/acme.nightly' });
+    dynamodb.on(PutItemCommand).resolves({});
+    const recipientsFile = path.join(dir.path, 'escrow.txt');
+    writeFileSync(recipientsFile, `# escrow key\n${recipient.bob}\n`);
+    const cmd = `openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst.age --endpoint ${server.endpoint} --encrypt-to ${recipient.alice} --recipients-file ${recipientsFile}`;
+    const added = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+
+    const input = scheduler.commandCalls(CreateScheduleCommand)[0]!.args[0].input.Target!.Input!;
+    const payload = scheduledInput(input, '2026-06-03T03:00:00Z', 'execution-1') as { command: Record<string, unknown> };
+    // Public keys only, canonical, the file's read when the cron was added.
+    expect(payload.command.encryptTo).toEqual([recipient.alice, recipient.bob]);
+    expect(input).not.toMatch(/AGE-SECRET-KEY/);
+
+    const result = (await backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({}), undefined, logger) })(payload, context())) as unknown as Record<string, unknown>;
+    expect(result.operation).toBe('backup');
+    expect(result.encryptedTo).toEqual([recipient.alice, recipient.bob]);
+    const file = path.join(dir.path, 'scheduled.tar.zst.age');
+    await download('s3://backups/acme/2026-06-03.tar.zst.age', file);
+    for (const key of Object.values(keys)) {
+      expect(sh(`age -d -i '${key}' '${file}' | zstd -dq | tar -t`).toString()).toMatch(/tenants\/acme\/\.openclaw-backup-manifest\.json/);
+    }
+  });
+
+  it('refuses --pipe in a scheduled --cmd with a pointer to --encrypt-to', async () => {
+    const result = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://backups/k --pipe "age -r x"']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/give --encrypt-to age1/);
+  });
+});
+
+describe('remote backup and restore with encryption', () => {
+  const storage = () => ['--endpoint', server.endpoint];
+  const remote = (...args: string[]) => runMain(['--stack', 'openclaw-backup', ...args]);
+
+  beforeEach(() => {
+    const publish = completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), undefined, logger);
+    const identitySecrets = secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), 'openclaw-backup');
+    const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
+      'openclaw-backup-backup': backupHandler({ config, logger, publish }),
+      'openclaw-backup-restore': restoreHandler({ config, logger, publish, identitySecrets }),
+      'openclaw-backup-list': listHandler({ config, logger }),
+    };
+    lambda.on(InvokeCommand).callsFake(async (input: { FunctionName: string; Payload: Uint8Array }) => ({
+      StatusCode: 200,
+      Payload: encode(await handlers[input.FunctionName]!(decode(input.Payload), context())),
+    }));
+    secrets.on(GetSecretValueCommand, { SecretId: 'openclaw-backup/backup-key' }).resolves({ SecretString: readFileSync(keys.alice, 'utf8') });
+    secrets.on(GetSecretValueCommand, { SecretId: 'openclaw-backup/missing' }).rejects(Object.assign(new Error('not found'), { name: 'ResourceNotFoundException' }));
+  });
+
+  it('sends recipients, restores with the identity from Secrets Manager, and never sends an identity', async () => {
+    const url = 's3://backups/acme/remote.tar.zst.age';
+    const backup = await remote('tenants', 'backup', 'acme', '--to', url, '--encrypt-to', recipient.alice, ...storage());
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+    const file = path.join(dir.path, 'remote.tar.zst.age');
+    await download(url, file);
+    expect(sh(`age -d -i '${keys.alice}' '${file}' | zstd -dq | tar -t`).toString()).toMatch(/tenants\/acme\//);
+
+    const restore = await remote('tenants', 'restore', '--from', url, '--as', 'acme-r', '--identity-secret', 'openclaw-backup/backup-key', ...storage());
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    expect(describeTree(path.join(base, 'acme-r'), { exclude: (rel) => rel.startsWith('pty') })).toEqual(describeTree(path.join(base, 'acme'), { exclude: (rel) => rel.startsWith('pty') }));
+    expect(secrets.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input)).toEqual([{ SecretId: 'openclaw-backup/backup-key' }]);
+    const payloads = lambda.commandCalls(InvokeCommand).map((call) => new TextDecoder().decode(call.args[0].input.Payload as Uint8Array));
+    expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
+    expect(payloads.some((payload) => payload.includes('"identitySecret":"openclaw-backup/backup-key"'))).toBe(true);
+  });
+
+  it('verifies and dry-runs a restore of an encrypted archive with the identity from Secrets Manager; refuses --encrypt-to with --all', async () => {
+    const url = 's3://backups/acme/remote-verify.tar.zst.age';
+    const backup = await remote('tenants', 'backup', 'acme', '--to', url, '--encrypt-to', recipient.alice, ...storage());
+    expect(backup.status).toBe(0);
+    const verified = await remote('--json', 'tenants', 'verify', '--from', url, '--no-record', '--identity-secret', 'openclaw-backup/backup-key', ...storage());
+    expect(verified.stderr).toBe('');
+    expect(verified.status).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ operation: 'verify', tenant: 'acme', verified: true, decrypted: true });
+    const plan = await remote('--json', 'tenants', 'restore', '--from', url, '--as', 'acme-plan', '--dry-run', '--identity-secret', 'openclaw-backup/backup-key', ...storage());
+    expect(plan.stderr).toBe('');
+    expect(plan.status).toBe(0);
+    expect(JSON.parse(plan.stdout)).toMatchObject({ operation: 'restore-plan', tenant: 'acme-plan', decrypted: true });
+    const noIdentity = await remote('tenants', 'verify', '--from', url, '--no-record', ...storage());
+    expect(noIdentity.status).toBe(2);
+    expect(noIdentity.stderr).toMatch(/is encrypted with age/);
+    const identityFile = await remote('tenants', 'verify', '--from', url, '--identity', keys.alice, ...storage());
+    expect(identityFile.status).toBe(2);
+    expect(identityFile.stderr).toMatch(/identities never travel to the gateway/);
+
+    const all = await remote('tenants', 'backup', '--all', '--to', 's3://backups/{tenant}/{date}.tar.zst.age', '--encrypt-to', recipient.alice);
+    expect(all.status).toBe(2);
+    expect(all.stderr).toMatch(/--encrypt-to\/--recipients-file with --all is not available on a gateway yet/);
+    expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input.FunctionName)).not.toContain('openclaw-backup-fanout');
+    const payloads = lambda.commandCalls(InvokeCommand).map((call) => new TextDecoder().decode(call.args[0].input.Payload as Uint8Array));
+    expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
+  });
+
+  it('refuses: no identity, --identity in remote mode, a secret outside the prefix, a missing secret; --identity-secret locally', async () => {
+    const url = 's3://backups/acme/remote.tar.zst.age';
+    const none = await remote('tenants', 'restore', '--from', url, '--as', 'acme-x', ...storage());
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/is encrypted with age .*--identity-secret NAME/);
+
+    const file = await remote('tenants', 'restore', '--from', url, '--as', 'acme-x', '--identity', keys.alice, ...storage());
+    expect(file.status).toBe(2);
+    expect(file.stderr).toMatch(/identities never travel to the gateway: store it in AWS Secrets Manager under openclaw-backup\//);
+
+    const outside = await remote('tenants', 'restore', '--from', url, '--as', 'acme-x', '--identity-secret', 'prod/db-password', ...storage());
+    expect(outside.status).toBe(2);
+    expect(outside.stderr).toMatch(/reads identities only from secrets named openclaw-backup\/…, not "prod\/db-password"/);
+    const missing = await remote('tenants', 'restore', '--from', url, '--as', 'acme-x', '--identity-secret', 'openclaw-backup/missing', ...storage());
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/the secret "openclaw-backup\/missing" does not exist/);
+    expect(secrets.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.SecretId)).toEqual(['openclaw-backup/missing']);
+
+    const local = await runMain(['--tenants-dir', base, 'tenants', 'restore', '--from', url, '--as', 'acme-x', '--identity-secret', 'openclaw-backup/backup-key', ...storage()]);
+    expect(local.status).toBe(2);
+    expect(local.stderr).toMatch(/--identity-secret is read by the gateway's restore function/);
+  });
+
+  it('maps Secrets Manager refusals to one-line errors', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'openclaw-backup/denied' }).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+    const read = secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), 'openclaw-backup');
+    await expect(read('openclaw-backup/denied')).rejects.toMatchObject({ code: 'ACCESS_DENIED', outcome: 'failed' });
+    secrets.on(GetSecretValueCommand, { SecretId: 'openclaw-backup/not-a-key' }).resolves({ SecretString: 'hunter2' });
+    const error = (await read('openclaw-backup/not-a-key').catch((caught: unknown) => caught)) as Error;
+    expect(error).toMatchObject({ code: 'AGE_BAD_IDENTITY' });
+    expect(error.message).not.toContain('hunter2');
+    await expect(secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), undefined)('openclaw-backup/backup-key')).rejects.toMatchObject({ code: 'AGE_BAD_IDENTITY' });
+  });
+});

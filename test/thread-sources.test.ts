@@ -1,0 +1,83 @@
+// The reader threads of a backup (backup/reader-thread.ts) and the writer threads of a restore
+// (restore/writer-thread.ts) run source text taken from a function at run time. That text
+// must still work after the bundlers that ship it: the CLI's (tested through the CLI) and
+// the Lambda functions' (esbuild with minify and keepNames, which wraps inner named
+// functions in a helper of its own that the thread does not have). Built here with those
+// settings, each thread does one real job.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { build } from 'esbuild';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { repoRoot, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('thread-sources-');
+afterAll(() => dir.cleanup());
+
+interface Sources {
+  readonly READER_THREAD_SOURCE: string;
+  readonly WRITER_THREAD_SOURCE: string;
+}
+
+/** Both sources, from a bundle built as the functions' bundles are (infra/backup-functions.ts). */
+async function bundledSources(): Promise<Sources> {
+  const entry = path.join(dir.path, 'entry.ts');
+  writeFileSync(
+    entry,
+    [
+      `export { READER_THREAD_SOURCE } from ${JSON.stringify(path.join(repoRoot, 'shared/backup/reader-thread.ts'))};`,
+      `export { WRITER_THREAD_SOURCE } from ${JSON.stringify(path.join(repoRoot, 'shared/restore/writer-thread.ts'))};`,
+    ].join('\n'),
+  );
+  const outfile = path.join(dir.path, 'bundle.mjs');
+  await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'node', target: 'node20', minify: true, keepNames: true, logLevel: 'silent' });
+  return (await import(pathToFileURL(outfile).href)) as Sources;
+}
+
+function once<T>(worker: Worker): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+describe('thread sources in a bundle built with minify and keepNames', () => {
+  it('a reader thread reads files into its arena', async () => {
+    const { READER_THREAD_SOURCE } = await bundledSources();
+    const file = path.join(dir.path, 'read-me');
+    writeFileSync(file, 'content');
+    const arena = new SharedArrayBuffer(1024);
+    const state = new SharedArrayBuffer(4 * 3);
+    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], state, maxFileBytes: 1024 } });
+    try {
+      const reply = once<{ from: number; to: number; arena: number; meta: Float64Array }>(worker);
+      worker.postMessage({ request: 0, paths: [file] });
+      const part = await reply;
+      expect(part).toMatchObject({ from: 0, to: 1, arena: 0 });
+      expect([...part.meta.subarray(0, 2)]).toEqual([1, 7]); // READ_WHOLE, 7 bytes
+      expect(Buffer.from(arena, part.meta[4], 7).toString()).toBe('content');
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it('a writer thread creates a file', async () => {
+    const { WRITER_THREAD_SOURCE } = await bundledSources();
+    const target = path.join(dir.path, 'written', 'file');
+    mkdirSync(path.dirname(target));
+    const bytes = new SharedArrayBuffer(5);
+    new Uint8Array(bytes).set(Buffer.from('hello'));
+    const worker = new Worker(WRITER_THREAD_SOURCE, { eval: true });
+    try {
+      const reply = once<{ batch: number; error?: unknown }>(worker);
+      worker.postMessage({ batch: 0, ops: ['open', target, 0o640, 'write', 0, 5, 'close', -1, 1_700_000_000, -1, -1], bytes });
+      expect(await reply).toEqual({ batch: 0, error: undefined });
+      expect(readFileSync(target, 'utf8')).toBe('hello');
+    } finally {
+      await worker.terminate();
+    }
+  });
+});
