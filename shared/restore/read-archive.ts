@@ -45,6 +45,21 @@ export interface ReadArchive {
   readonly encrypted: boolean;
 }
 
+/** What an archive holds and how much of it was read: restore, verify and restore --dry-run report these alike. */
+export interface ArchiveCounts {
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  /** Bytes read from the location. */
+  readonly archiveBytes: number;
+}
+
+export function archiveCounts({ extracted, archiveBytes }: ReadArchive): ArchiveCounts {
+  return { files: extracted.files, directories: extracted.directories, symlinks: extracted.symlinks, hardlinks: extracted.hardlinks, bytes: extracted.bytes, archiveBytes };
+}
+
 /** Reading an archive that is not encrypted, with an identity given, is allowed: it says so. */
 export const NOT_ENCRYPTED_NOTICE = 'the archive is not encrypted: the identity given was not needed';
 

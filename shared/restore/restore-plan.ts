@@ -13,12 +13,12 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
-import { encryptionNotices, readTenantArchive } from './read-archive.js';
+import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 
 /** Top-level directories shown. */
 const TOP_LEVEL_SHOWN = 20;
 
-export interface RestorePlan {
+export interface RestorePlan extends ArchiveCounts {
   readonly operation: 'restore-plan';
   readonly location: string;
   /** The S3-compatible endpoint, and what chose it; absent for AWS and local files. */
@@ -28,12 +28,6 @@ export interface RestorePlan {
   readonly archiveTenant: string;
   /** Where it would go. */
   readonly target: string;
-  readonly files: number;
-  readonly directories: number;
-  readonly symlinks: number;
-  readonly hardlinks: number;
-  readonly bytes: number;
-  readonly archiveBytes: number;
   /** Whether every entry was checked against a manifest. */
   readonly verified: boolean;
   readonly backupCreatedAt?: string;
@@ -72,7 +66,7 @@ export async function planRestore(request: {
     prepare: async () => '/nonexistent/openclaw-dry-run',
     ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
   });
-  const { extracted, archiveBytes } = read;
+  const { extracted } = read;
   const tenant = request.as ?? extracted.tenant;
   const manifest = extracted.manifest;
   const state = await slotState(tenantsDir, tenant);
@@ -98,12 +92,7 @@ export async function planRestore(request: {
     tenant,
     archiveTenant: extracted.tenant,
     target: `${tenantsDir}/${tenant}`,
-    files: extracted.files,
-    directories: extracted.directories,
-    symlinks: extracted.symlinks,
-    hardlinks: extracted.hardlinks,
-    bytes: extracted.bytes,
-    archiveBytes,
+    ...archiveCounts(read),
     verified: manifest !== undefined,
     ...(manifest !== undefined && { backupCreatedAt: manifest.createdAt, backupToolVersion: manifest.tool.version }),
     ...(extracted.manifestSha256 !== undefined && { manifestSha256: extracted.manifestSha256 }),

@@ -16,7 +16,7 @@ import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { encryptionNotices, readTenantArchive } from './read-archive.js';
+import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
@@ -49,7 +49,7 @@ export interface RestoreRequest {
   readonly identities?: readonly AgeIdentity[];
 }
 
-export interface RestoreResult {
+export interface RestoreResult extends ArchiveCounts {
   readonly operation: 'restore';
   /** The name the tenant was restored under. */
   readonly tenant: string;
@@ -58,12 +58,6 @@ export interface RestoreResult {
   readonly location: string;
   /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
   readonly endpoint?: StoreEndpoint;
-  readonly files: number;
-  readonly directories: number;
-  readonly symlinks: number;
-  readonly hardlinks: number;
-  readonly bytes: number;
-  readonly archiveBytes: number;
   readonly durationMs: number;
   /** Whether every entry was checked against the archive's manifest. */
   readonly verified: boolean;
@@ -136,7 +130,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     }).catch((error: unknown) => {
       throw restoreWriteError(error, tenantsDir);
     });
-    const { extracted, archiveBytes, encrypted } = read;
+    const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await staging!.commit({ force });
@@ -154,12 +148,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       archiveTenant: extracted.tenant,
       location: location.display,
       ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
-      files: extracted.files,
-      directories: extracted.directories,
-      symlinks: extracted.symlinks,
-      hardlinks: extracted.hardlinks,
-      bytes: extracted.bytes,
-      archiveBytes,
+      ...archiveCounts(read),
       durationMs: Date.now() - started,
       verified: extracted.manifest !== undefined,
       replaced,

@@ -15,7 +15,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
-import { encryptionNotices, readTenantArchive } from './read-archive.js';
+import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 
 /** What `prepare` hands the extractor in place of a staging directory: nothing is created under it. */
 const NOWHERE = '/nonexistent/openclaw-verify';
@@ -34,19 +34,13 @@ export interface VerifyRequest {
   readonly identities?: readonly AgeIdentity[];
 }
 
-export interface VerifyResult {
+export interface VerifyResult extends ArchiveCounts {
   readonly operation: 'verify';
   readonly location: string;
   /** The S3-compatible endpoint the archive came from, and what chose it; absent for AWS and local files. */
   readonly endpoint?: StoreEndpoint;
   /** The tenant the archive holds. */
   readonly tenant: string;
-  readonly files: number;
-  readonly directories: number;
-  readonly symlinks: number;
-  readonly hardlinks: number;
-  readonly bytes: number;
-  readonly archiveBytes: number;
   readonly durationMs: number;
   /** Whether every entry was checked against the archive's manifest (false: a foreign archive without one). */
   readonly verified: boolean;
@@ -73,7 +67,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
     prepare: async () => NOWHERE,
     ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
   });
-  const { extracted, archiveBytes } = read;
+  const { extracted } = read;
   const { manifest, manifestSha256 } = extracted;
   const notices = encryptionNotices(read, request.identities);
   let recorded: string | undefined;
@@ -96,12 +90,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
     location: location.display,
     ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
     tenant: extracted.tenant,
-    files: extracted.files,
-    directories: extracted.directories,
-    symlinks: extracted.symlinks,
-    hardlinks: extracted.hardlinks,
-    bytes: extracted.bytes,
-    archiveBytes,
+    ...archiveCounts(read),
     durationMs: Date.now() - started,
     verified: manifest !== undefined,
     ...(manifestSha256 !== undefined && { manifestSha256 }),
