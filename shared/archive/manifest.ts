@@ -148,13 +148,8 @@ export function parseManifest(bytes: Buffer): Manifest {
  * frame of the same nibble). One that says it is ours is checked as strictly as a manifest.
  */
 export function parseArchiveMarker(payload: Buffer): ArchiveMarker | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(value) || value.format !== MANIFEST_FORMAT) return undefined;
+  const value = ourPayload(payload);
+  if (value === undefined) return undefined;
   const marker = new Checked(value, 'the archive marker');
   const formatVersion = marker.count('formatVersion');
   if (formatVersion < 1) throw marker.malformed('not a format version', 'formatVersion');
@@ -170,15 +165,21 @@ export function parseArchiveMarker(payload: Buffer): ArchiveMarker | undefined {
 /** The archive footer's payload, or undefined when it is not ours; one that says it is ours is checked strictly. */
 export function parseArchiveFooter(payload: Buffer): ArchiveFooter | undefined {
   if (payload.length > MAX_FOOTER_BYTES) return undefined;
+  const value = ourPayload(payload);
+  if (value === undefined) return undefined;
+  const footer = new Checked(value, 'the archive footer');
+  return { format: MANIFEST_FORMAT, tenant: footer.label('tenant'), manifestSha256: footer.sha256('manifestSha256') };
+}
+
+/** A skippable frame's JSON payload when it says it is ours; undefined for another tool's frame of the same nibble. */
+function ourPayload(payload: Buffer): Record<string, unknown> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch {
     return undefined;
   }
-  if (!isRecord(value) || value.format !== MANIFEST_FORMAT) return undefined;
-  const footer = new Checked(value, 'the archive footer');
-  return { format: MANIFEST_FORMAT, tenant: footer.label('tenant'), manifestSha256: footer.sha256('manifestSha256') };
+  return isRecord(value) && value.format === MANIFEST_FORMAT ? value : undefined;
 }
 
 /** Refuses JSON too large to parse in bounded memory, before JSON.parse sees it. */
