@@ -7,21 +7,21 @@
 // rule set to "0 3 * * *" fired in the same second. Scheduler allows 1,000,000 schedules per
 // account and region, runs each in a time zone, can spread a start over a flexible window,
 // and retries delivery with a dead-letter queue per schedule.
+//
 // `add` converts the 5-field schedule to cron() (schedule/cron-schedule.ts), and creates the
 // schedule `<tenant>.<cron>` (or `_all.<cron>` for every tenant, schedule/schedule-names.ts)
 // in the stack's group `<prefix>`: for one tenant it invokes the backup function with the
 // `--cmd` parsed as one `openclaw tenants backup` (schedule/cron-command.ts; its
 // `--encrypt-to` recipients and those of its `--recipients-file`s, read here, are stored in
 // the schedule's payload: public keys only), or the prune function with a `tenants prune`;
-// for every
-// tenant, the fan-out function with the `--to` template (control-plane/fan-out.ts). The
-// target is invoked with the stack's role `<prefix>-scheduler-<region>`, retried for at most
-// SCHEDULE_RETRY_POLICY, then sent to `<prefix>-schedule-dlq`. The destination is checked
-// against the backup function's own policy (read from its environment): refuse now what it
-// would refuse at 3 a.m. What `cron list` shows is kept in the status table's cron catalog
-// (status-table.ts): ListSchedules returns names and states only, and one GetSchedule per
-// schedule would be 10,000 calls for 10,000 tenants. A schedule whose catalog entry cannot
-// be written is taken back.
+// for every tenant, the fan-out function with the `--to` template (control-plane/fan-out.ts).
+// The target is invoked with the stack's role `<prefix>-scheduler-<region>`, retried for at
+// most SCHEDULE_RETRY_POLICY, then sent to `<prefix>-schedule-dlq`. The destination is
+// checked against the target function's own policy (read from its environment): refuse now
+// what it would refuse at 3 a.m. What `cron list` shows is kept in the status table's cron
+// catalog (status-table.ts): ListSchedules returns names and states only, and one GetSchedule
+// per schedule would be 10,000 calls for 10,000 tenants. A schedule whose catalog entry
+// cannot be written is taken back.
 //
 // The rules of the previous version (legacy-cron-rules.ts) keep running until `cron migrate`
 // moves them: `list` shows them, `rm` removes them, `add` refuses to double one.
