@@ -117,6 +117,8 @@ export const FUNCTION_ENV = {
   allowedEndpoints: 'OPENCLAW_ALLOWED_ENDPOINTS',
   allowOverwrite: 'OPENCLAW_ALLOW_OVERWRITE',
   abortMargin: 'OPENCLAW_ABORT_MARGIN_MS',
+  continueMargin: 'OPENCLAW_CONTINUE_MARGIN_MS',
+  abandonAfter: 'OPENCLAW_ABANDON_AFTER_MS',
   connectTimeout: 'OPENCLAW_CONNECT_TIMEOUT_MS',
   requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',
   cpus: 'OPENCLAW_CPUS',

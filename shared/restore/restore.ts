@@ -20,6 +20,7 @@ import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { assertNoContinuation } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import type { FileAccess } from '../file-access.js';
@@ -95,6 +96,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 
   async function claimSlot(tenant: string): Promise<void> {
     lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
+    await assertNoContinuation(tenantsDir, tenant, 'restore');
     recovered = await recoverSlot(tenantsDir, tenant);
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
