@@ -28,7 +28,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
-import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
+import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import { ContinuationEndedError } from '../shared/errors.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError } from '../shared/errors.js';
@@ -316,7 +316,8 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
 
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
-      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal })));
+      const maxArchiveBytes = restoreLimit(context, config);
+      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes })));
       logger.info('restore finished', {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,
@@ -546,6 +547,20 @@ async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperatio
   } catch (error) {
     deps.logger.warn('could not look for abandoned backups', { errorMessage: (error as Error).message });
   }
+}
+
+/**
+ * The largest archive a restore can finish in the invocation's time left, at the throughput
+ * the deployment counts on: a restore cannot continue in another invocation (docs/scale.md),
+ * so a larger one is refused before anything is written.
+ */
+function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: number; reason: string } {
+  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
+  const seconds = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  return {
+    bytes: Math.floor(seconds * mbps * 1e6),
+    reason: `the restore function can restore in the ${Math.floor(seconds)} s it has left at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS): restore it with the CLI in local mode on a host that mounts the tenant volume`,
+  };
 }
 
 /** What the completion event may still spend: the invocation's time left. */

@@ -16,6 +16,7 @@ import { planRestore, type RestorePlan } from './restore/restore-plan.js';
 import { verifyArchive, type VerifyResult } from './restore/verify.js';
 import { openStore } from './storage/open-store.js';
 import type { ExtractProgress } from './restore/extract.js';
+import type { ArchiveSizeLimit } from './restore/read-archive.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
 import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
@@ -140,6 +141,11 @@ export interface OperationHooks<P> {
   readonly measureTotal?: boolean;
 }
 
+/** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit. */
+export interface RestoreHooks extends OperationHooks<RestoreProgress> {
+  readonly maxArchiveBytes?: ArchiveSizeLimit;
+}
+
 /** A piece of a backup in pieces (backup.ts): when to stop, and the chain it continues. */
 export interface PieceHooks extends OperationHooks<BackupProgress> {
   readonly stopWhen: () => boolean;
@@ -160,7 +166,7 @@ export interface TenantOperations {
   backupPiece?(command: BackupCommand, hooks: PieceHooks): Promise<BackupResult | BackupSuspended>;
   /** Ends the backups in pieces whose next piece has not come for `olderThanMs` (backup.ts); only where `backupPiece` is. */
   abandonStaleBackups?(olderThanMs: number): Promise<AbandonedBackup[]>;
-  restore(command: RestoreCommand, hooks?: OperationHooks<RestoreProgress>): Promise<RestoreResult>;
+  restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult>;
   /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
   backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
   /** What `backup` would do (`--dry-run`): nothing is written. */
@@ -230,6 +236,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         ...(identities.length > 0 && { identities }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
+        ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
       });
     },
     async backupAll(command, hooks = {}) {

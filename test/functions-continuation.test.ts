@@ -16,7 +16,7 @@
 // other backups and restores of the tenant out.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -171,6 +171,15 @@ describe('a backup that continues across invocations', () => {
     expect(describeTree(path.join(base, 'big-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
     const verified = await restoreHandler(deps())({ operation: 'verify', from: 's3://backups/big/one.tar.zst' }, budgetContext('req-v', 900_000));
     expect(verified).toMatchObject({ verified: true });
+  });
+
+  it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
+    const slow = { ...deps(), config: { ...config, restoreMBps: 1 } };
+    const refused = await restoreHandler(slow)({ from: 's3://backups/big/one.tar.zst', as: 'too-big' }, budgetContext('req-r', 10_000));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT' } });
+    expect((refused as { error: { message: string } }).error.message).toMatch(/^s3:\/\/backups\/big\/one\.tar\.zst is [\d.]+ MiB, more than the [\d.]+ MiB the restore function can restore in the \d s it has left at 1 MB\/s/);
+    // Nothing was written: no tenant, no staging area, no lock.
+    expect(readdirSync(base).filter((name) => name.includes('too-big'))).toEqual([]);
   });
 
   it('archives each file as the piece that read it saw it, when the tenant changes between pieces', async () => {

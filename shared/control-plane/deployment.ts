@@ -119,6 +119,7 @@ export const FUNCTION_ENV = {
   abortMargin: 'OPENCLAW_ABORT_MARGIN_MS',
   continueMargin: 'OPENCLAW_CONTINUE_MARGIN_MS',
   abandonAfter: 'OPENCLAW_ABANDON_AFTER_MS',
+  restoreMBps: 'OPENCLAW_RESTORE_MBPS',
   connectTimeout: 'OPENCLAW_CONNECT_TIMEOUT_MS',
   requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',
   cpus: 'OPENCLAW_CPUS',

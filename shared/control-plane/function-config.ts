@@ -18,6 +18,9 @@
 //   OPENCLAW_CONTINUE_MARGIN_MS       optional: a backup that continues across invocations
 //                                     stops taking new entries this long before the abort
 //                                     margin, to finish the entry it is on and hand over (120000)
+//   OPENCLAW_RESTORE_MBPS             optional: the restore throughput the restore function counts
+//                                     on (MB/s); it refuses up front an archive larger than that
+//                                     rate restores in the invocation's time left (40)
 //   OPENCLAW_ABANDON_AFTER_MS         optional: a continuing backup whose next piece has not
 //                                     come for this long is abandoned: upload aborted, state
 //                                     removed, failure event (86400000, a day)
@@ -51,6 +54,8 @@ export interface FunctionConfig {
   readonly abortMarginMs: number;
   /** A piece of a backup in pieces stops taking entries when the time left falls under `abortMarginMs` + this. @default DEFAULT_CONTINUE_MARGIN_MS */
   readonly continueMarginMs?: number;
+  /** The restore throughput (MB/s of stored archive) the restore function counts on to refuse what it cannot finish. @default DEFAULT_RESTORE_MBPS */
+  readonly restoreMBps?: number;
   /** A backup in pieces whose state has not been saved for this long has broken: it is cleaned up. @default DEFAULT_ABANDON_AFTER_MS */
   readonly abandonAfterMs?: number;
   /** Connect timeout of the AWS clients the functions create. @default DEFAULT_CONNECT_TIMEOUT_MS */
@@ -65,6 +70,7 @@ export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONTINUE_MARGIN_MS = 120_000;
+export const DEFAULT_RESTORE_MBPS = 40;
 export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
@@ -114,6 +120,10 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   const connectTimeoutMs = milliseconds(ENV.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1);
   const requestTimeoutMs = milliseconds(ENV.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, 1);
 
+  const restoreText = text(ENV.restoreMBps);
+  const restoreMBps = restoreText === undefined ? DEFAULT_RESTORE_MBPS : Number(restoreText);
+  if (!(Number.isFinite(restoreMBps) && restoreMBps > 0)) throw new FunctionConfigError(`${ENV.restoreMBps} must be a positive number of MB/s, got ${JSON.stringify(restoreText)}`);
+
   const cpusText = text(ENV.cpus);
   const cpus = cpusText === undefined ? undefined : Number(cpusText);
   if (cpus !== undefined && !(Number.isSafeInteger(cpus) && cpus >= 1)) {
@@ -132,6 +142,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     abortMarginMs,
     continueMarginMs,
     abandonAfterMs,
+    restoreMBps,
     connectTimeoutMs,
     requestTimeoutMs,
     ...(cpus !== undefined && { cpus }),
