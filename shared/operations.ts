@@ -161,7 +161,8 @@ export type { BackupAllProgress };
 
 /** Runs operations somewhere: in this process, or on a deployed gateway. */
 export interface TenantOperations {
-  backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult>;
+  /** On a gateway, a backup that outlasts its invocation answers BackupSuspended: it continues there (backup.ts). */
+  backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult | BackupSuspended>;
   /** A piece of a backup that may continue in another process (backup.ts); only where the operations run in this process. */
   backupPiece?(command: BackupCommand, hooks: PieceHooks): Promise<BackupResult | BackupSuspended>;
   /** Ends the backups in pieces whose next piece has not come for `olderThanMs` (backup.ts); only where `backupPiece` is. */
