@@ -146,7 +146,8 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
     const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant);
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     const recipients = request.recipients ?? [];
-    const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && recipients.length === 0;
+    // In pieces only where the state can be kept between them: not on a read-only base dir (no lock).
+    const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && recipients.length === 0 && lock !== undefined;
     let from: Continuation | undefined;
     if (request.chain !== undefined) {
       from = await loadContinuation(tenantsDir, tenant);
@@ -244,7 +245,8 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
       symlinks: manifest.totals.symlinks,
       bytes: manifest.totals.bytes,
       archiveBytes: written.bytes,
-      durationMs: Date.now() - started,
+      // A backup in pieces took from its first piece's start (time in the queue included).
+      durationMs: Date.now() - (from === undefined ? started : Date.parse(from.state.startedAt)),
       createdAt: manifest.createdAt,
       manifestSha256: digest,
       skipped: manifest.skipped,
