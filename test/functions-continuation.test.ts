@@ -10,7 +10,8 @@
 // and a piece looks once per entry, so a piece archives ~20 entries whatever the machine
 // (the tenant: ~30 MiB in ~230 entries, so a dozen pieces; 300 MiB would only be slower).
 //
-// Also: a tenant that changes between pieces still restores and verifies, each file as the
+// Also: a piece killed after it sent parts (its message comes again, the older state on
+// disk) does not spoil the archive; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
 // other backups and restores of the tenant out.
@@ -171,6 +172,28 @@ describe('a backup that continues across invocations', () => {
     expect(describeTree(path.join(base, 'big-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
     const verified = await restoreHandler(deps())({ operation: 'verify', from: 's3://backups/big/one.tar.zst' }, budgetContext('req-v', 900_000));
     expect(verified).toMatchObject({ verified: true });
+  });
+
+  it('goes on from the last saved state when a piece was killed and its message comes again', async () => {
+    const tenantDir = makeTenant('killed');
+    await backupHandler(deps())({ tenant: 'killed', to: 's3://backups/killed/one.tar.zst' }, budgetContext('req-1', 8000));
+    const stateFile = continuationPathFor(base, 'killed');
+    const saved = readFileSync(stateFile);
+    const message = queue.shift()!;
+    // The next piece runs (sending parts, saving a newer state, queueing its successor) and is
+    // then "killed" before its rename: the disk holds the older state, and its message returns.
+    const handle = workQueueHandler(deps());
+    const record = { messageId: 'm-1', body: encodeWorkMessage(message), eventSource: 'aws:sqs' };
+    expect(await handle({ Records: [record] }, budgetContext('req-2', 8000))).toEqual({ batchItemFailures: [] });
+    writeFileSync(stateFile, saved);
+    queue = [];
+    expect(await handle({ Records: [record] }, budgetContext('req-3'))).toEqual({ batchItemFailures: [] });
+    await drainQueue();
+
+    expect(existsSync(stateFile)).toBe(false);
+    const restored = await restoreHandler(deps())({ from: 's3://backups/killed/one.tar.zst', as: 'killed-copy' }, budgetContext('req-r', 900_000));
+    expect(restored).toMatchObject({ verified: true });
+    expect(describeTree(path.join(base, 'killed-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
   });
 
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
