@@ -3,7 +3,7 @@
 // run writes of the same tree: marker, frames, manifest and footer. And the walk's order, as
 // a resumed walk compares positions, is the order the walk hands items out in.
 
-import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -91,5 +91,25 @@ describe('an archive written in pieces', () => {
       for (let run = await resumed.next(1000); run.length > 0; run = await resumed.next(1000)) rest.push(...run.map((item) => item.relPath));
       expect(rest).toEqual(order.slice(at + 1));
     }
+  });
+
+  it('goes on after the position when the directories above it changed: gone, or now a file', async () => {
+    const root = path.join(dir.path, 'changing');
+    for (const file of ['a/b/one', 'a/b/two', 'a/c', 'z']) {
+      mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+      writeFileSync(path.join(root, file), file);
+    }
+    const walked = async (resumeAfter: string) => {
+      const rest: string[] = [];
+      const walk = new TenantWalk(root, undefined, { resumeAfter });
+      for (let run = await walk.next(100); run.length > 0; run = await walk.next(100)) rest.push(...run.map((item) => `${item.kind}:${item.relPath}`));
+      return rest;
+    };
+    expect(await walked('a/b/one')).toEqual(['file:a/b/two', 'file:a/c', 'file:z']);
+    rmSync(path.join(root, 'a', 'b'), { recursive: true });
+    writeFileSync(path.join(root, 'a', 'b'), 'a file now');
+    expect(await walked('a/b/one')).toEqual(['file:a/c', 'file:z']);
+    rmSync(path.join(root, 'a'), { recursive: true });
+    expect(await walked('a/b/one')).toEqual(['file:z']);
   });
 });

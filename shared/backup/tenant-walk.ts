@@ -192,8 +192,9 @@ export class TenantWalk {
     const atRoot = relPath === '';
     const prefix = atRoot ? '' : `${relPath}/`;
     const statFiles = this.options.statFiles === true;
-    const { resumeAfter } = this.options;
-    // Resumed: what came before, except the directory to go on in (its item is not handed out again).
+    // Resumed, in a directory above the position: only what comes after it, and the directory
+    // to go on in (whose item is not handed out again). Any other directory comes after it whole.
+    const resumeAfter = this.options.resumeAfter !== undefined && isAtOrAbove(relPath, this.options.resumeAfter) ? this.options.resumeAfter : undefined;
     const wanted =
       resumeAfter === undefined
         ? entries
