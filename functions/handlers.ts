@@ -29,9 +29,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
-import { ContinuationEndedError } from '../shared/errors.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
-import { isOpenClawError } from '../shared/errors.js';
+import { ContinuationEndedError, isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import {
   localOperations,
@@ -534,15 +533,17 @@ async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperatio
     for (const chain of await operations.abandonStaleBackups(olderThanMs)) {
       const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
       const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
+      const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
       deps.logger.error('abandoned a backup that stopped continuing', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, startedAt: chain.startedAt, savedAt: chain.savedAt });
       await deps.publish(
         {
           operation: 'backup',
           ok: false,
-          detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs: Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0, error: { code: 'CONTINUATION_ENDED', message } },
+          detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, error: { code: 'CONTINUATION_ENDED', message } },
         },
         timeLeft(context),
       );
+      (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
     }
   } catch (error) {
     deps.logger.warn('could not look for abandoned backups', { errorMessage: (error as Error).message });
