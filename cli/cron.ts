@@ -288,12 +288,12 @@ async function migrateCrons(context: CliContext, dryRun: boolean): Promise<void>
   context.output.result({ operation: 'cron-migrate', dryRun, results }, lines);
 }
 
-/** `date`'s wall time in `zone`, as `YYYY-MM-DD HH:MM`. */
 /** A repeatable option's values. */
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/** `date`'s wall time in `zone`, as `YYYY-MM-DD HH:MM`. */
 function inZone(date: Date, zone: string): string {
   return new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(date);
 }
