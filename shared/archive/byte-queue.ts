@@ -43,15 +43,18 @@ export class ByteQueue {
     return this.uintAt(at, 4);
   }
 
-  /** Removes the bytes before `upTo` and returns them: a view if they lie in one chunk, else a copy. */
-  take(upTo: number): Buffer {
+  /**
+   * Removes the bytes before `upTo` and returns them: a view if they lie in one chunk, else a
+   * copy, into a buffer from `allocate` when given.
+   */
+  take(upTo: number, allocate: (bytes: number) => Buffer = Buffer.allocUnsafe): Buffer {
     const first = this.chunks[0]!;
     const firstStart = this.ends[0]! - first.length;
     let bytes: Buffer;
     if (upTo <= this.ends[0]!) {
       bytes = first.subarray(this.start - firstStart, upTo - firstStart);
     } else {
-      bytes = Buffer.allocUnsafe(upTo - this.start);
+      bytes = allocate(upTo - this.start);
       let written = 0;
       for (let i = 0; written < bytes.length; i++) {
         const chunk = this.chunks[i]!;

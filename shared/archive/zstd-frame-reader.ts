@@ -101,6 +101,8 @@ export class FrameReader {
     private readonly maxNativeFrameBytes: number,
     private readonly maxSkippableBytes: number,
     private readonly collectSkippable: (magicNibble: number) => boolean,
+    /** Where a whole frame that spans input chunks is copied to. */
+    private readonly allocateFrame?: (bytes: number) => Buffer,
   ) {}
 
   push(chunk: Buffer): void {
@@ -251,7 +253,7 @@ export class FrameReader {
     const { contentSize } = frame.header;
     // The blocks bound what it can decode to; a declared content size, if smaller, is what it should.
     const decodedBound = Math.min(contentSize ?? frame.decodedBound, frame.decodedBound);
-    return { kind: 'frame', bytes: queue.take(frame.end), offset, contentSize, decodedBound };
+    return { kind: 'frame', bytes: queue.take(frame.end, this.allocateFrame), offset, contentSize, decodedBound };
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {
