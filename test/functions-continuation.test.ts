@@ -14,7 +14,7 @@
 // it with the identity from the function's secret), whose age stream's key stays in the
 // state file (mode 0600), never in a message, a result, an event or a log line.
 //
-// Also: a piece killed after it sent parts (its message comes again, the older state on
+// Also: a piece killed after it sent parts (plain or encrypted; its message comes again, the older state on
 // disk) does not spoil the archive; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
@@ -229,10 +229,13 @@ describe('a backup that continues across invocations', () => {
     expect(describeTree(path.join(base, 'secret-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
   });
 
-  it('goes on from the last saved state when a piece was killed and its message comes again', async () => {
-    const tenantDir = makeTenant('killed');
-    await backupHandler(deps())({ tenant: 'killed', to: 's3://backups/killed/one.tar.zst' }, budgetContext('req-1', 8000));
-    const stateFile = continuationPathFor(base, 'killed');
+  it.each([['plain', false], ['encrypted', true]])('goes on from the last saved state when a piece was killed and its message comes again (%s)', async (kind, encrypted) => {
+    const identity = generateIdentity();
+    const tenant = `killed-${kind}`;
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    const tenantDir = makeTenant(tenant);
+    await backupHandler(deps())({ tenant, to, ...(encrypted && { encryptTo: [identity.recipient.text] }) }, budgetContext('req-1', 8000));
+    const stateFile = continuationPathFor(base, tenant);
     const saved = readFileSync(stateFile);
     const message = queue.shift()!;
     // The next piece runs (sending parts, saving a newer state, queueing its successor) and is
@@ -246,9 +249,10 @@ describe('a backup that continues across invocations', () => {
     await drainQueue();
 
     expect(existsSync(stateFile)).toBe(false);
-    const restored = await restoreHandler(deps())({ from: 's3://backups/killed/one.tar.zst', as: 'killed-copy' }, budgetContext('req-r', 900_000));
+    const withIdentity = { ...deps(), identitySecrets: async () => [identity] };
+    const restored = await restoreHandler(withIdentity)({ from: to, as: `${tenant}-copy`, ...(encrypted && { identitySecret: 'openclaw-backup/backup-key' }) }, budgetContext('req-r', 900_000));
     expect(restored).toMatchObject({ verified: true });
-    expect(describeTree(path.join(base, 'killed-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+    expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
   });
 
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
