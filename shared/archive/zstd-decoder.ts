@@ -9,6 +9,7 @@
 
 import { CorruptArchiveError, ModuleUnavailableError } from '../errors.js';
 import { InOrder } from './in-order.js';
+import { release as releaseBuffer } from '../released-buffers.js';
 import { zstdCodec, type StreamingFrameDecoder, type ZstdCodec } from './zstd-codec.js';
 import { defaultConcurrency, MiB, positiveInteger } from './zstd-format.js';
 import { contentSizeMismatch, FrameReader, type StreamingFrame, type WholeFrame } from './zstd-frame-reader.js';
@@ -122,6 +123,7 @@ export async function* decompressFrames(
           }
         }
       }
+      reader.releaseConsumed();
       while (pending.headSettled()) yield* release(await pending.next());
     }
     reader.end();
@@ -149,6 +151,7 @@ async function decodeWhole(codec: ZstdCodec, frame: WholeFrame, holds: number): 
   let data: Buffer;
   try {
     data = await codec.decodeWholeFrame(frame.bytes, frame.decodedBound);
+    releaseBuffer(frame.bytes); // decoded: nothing reads it any more
   } catch (error) {
     if (error instanceof ModuleUnavailableError) throw error;
     throw new CorruptArchiveError(
