@@ -14,6 +14,7 @@ import { assertTenantName } from '../shared/tenant/names.js';
 import { dynamoDbClient, eventBridgeClient, lambdaClient, schedulerClient } from './aws.js';
 import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
 import { addLocalCron, listLocalCrons, removeLocalCron } from './cron-local.js';
+import { plural } from './output.js';
 
 interface AddFlags {
   schedule: string;
@@ -22,6 +23,8 @@ interface AddFlags {
   all?: boolean;
   to?: string;
   overwrite?: boolean;
+  encryptTo?: string[];
+  recipientsFile?: string[];
   timezone?: string;
   window?: string;
   replace?: boolean;
@@ -49,6 +52,8 @@ export function registerCron(program: Command, context: CliContext): void {
       .option('--all', 'every tenant: one schedule fans out one backup per tenant, run a bounded number at a time')
       .option('--to <template>', 'with --all: where each tenant\'s archive goes, naming {tenant} (and {date}, {time}, {date:FORMAT})')
       .option('--overwrite', 'with --all: replace existing archives (only where the gateway allows it)')
+      .option('--encrypt-to <recipient>', 'with --all: encrypt every archive with age to this recipient (an age1… public key, stored in the schedule; repeatable)', collect)
+      .option('--recipients-file <file>', 'with --all: encrypt to the recipients in this file (one age1… per line, # comments, as age -R; read now; repeatable)', collect)
       .option('--timezone <zone>', 'the IANA time zone the schedule runs in, e.g. Europe/Berlin (default UTC); dates in the archive name follow it')
       .option('--window <duration>', 'let the start be spread over this long, e.g. 60m or 2h (default off)')
       .option('--replace', 'replace an existing cron of that name')
@@ -59,7 +64,7 @@ export function registerCron(program: Command, context: CliContext): void {
           '  openclaw --stack openclaw-backup cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
           '    --cmd "openclaw tenants backup acme --to s3://my-bucket/acme/\\$(date +%F).tar.zst"\n' +
           '  openclaw --stack openclaw-backup cron add --all --schedule "0 3 * * *" --name nightly \\\n' +
-          '    --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst" --timezone Europe/Berlin --window 30m\n' +
+          '    --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst.age" --encrypt-to age1... --timezone Europe/Berlin --window 30m\n' +
           '  openclaw --tenants-dir /srv/openclaw/tenants cron add acme --schedule "0 3 * * *" --name nightly-backup \\\n' +
           '    --cmd "openclaw tenants backup acme --to /var/backups/acme/\\$(date +%F).tar.zst"',
       ),
@@ -133,6 +138,9 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
   const owner = ownerOf(tenant, all, 'cron add');
   if (!all && flags.to !== undefined) throw new UsageError('cron add <tenant> takes --cmd; --to goes with --all');
   if (!all && flags.overwrite === true) throw new UsageError('cron add <tenant> takes --overwrite inside --cmd; --overwrite goes with --all');
+  if (!all && (flags.encryptTo !== undefined || flags.recipientsFile !== undefined)) {
+    throw new UsageError('cron add <tenant> takes --encrypt-to and --recipients-file inside --cmd; given to cron add itself they go with --all');
+  }
   if (all && flags.cmd !== undefined) throw new UsageError('cron add --all takes --to (a template naming {tenant}), not --cmd');
   if (all && flags.to === undefined) throw new UsageError('cron add --all needs --to, e.g. --to "s3://bucket/backups/{tenant}/{date}.tar.zst"');
   if (!all && flags.cmd === undefined) throw new UsageError(`cron add ${tenant!} needs --cmd: the openclaw tenants backup command to run`);
@@ -153,6 +161,8 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
     ...(flags.cmd !== undefined && { cmd: flags.cmd }),
     ...(flags.to !== undefined && { to: flags.to }),
     ...(flags.overwrite === true && { overwrite: true }),
+    ...(flags.encryptTo !== undefined && { encryptTo: flags.encryptTo }),
+    ...(flags.recipientsFile !== undefined && { recipientsFiles: flags.recipientsFile }),
     ...(flags.replace === true && { replace: true }),
   });
 
@@ -178,6 +188,7 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
       cmd: added.cmd,
       ...(added.command !== undefined && { command: added.command }),
       to: added.to,
+      ...(added.encryptTo !== undefined && { encryptTo: added.encryptTo }),
       nextRuns: added.nextRuns.map((date) => date.toISOString()),
       replaced: added.replaced,
     },
@@ -188,6 +199,7 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
       ...(added.windowMinutes > 0 ? [`  window    the start may be spread over ${formatWindow(added.windowMinutes)}`] : []),
       `  next      ${added.nextRuns.map(when).join(', ')}`,
       `  runs      ${added.cmd}`,
+      ...(added.encryptTo === undefined ? [] : [`  encrypts  with age to ${plural(added.encryptTo.length, 'recipient')}: ${added.encryptTo.join(', ')}`]),
       ...(added.kind === 'prune' && added.command !== undefined && 'keep' in added.command
         ? [`  prunes    ${added.command.in}, keeping ${Object.entries(added.command.keep).map(([rule, count]) => `${rule} ${count}`).join(', ')}`]
         : added.templated && sample !== undefined
@@ -274,6 +286,11 @@ async function migrateCrons(context: CliContext, dryRun: boolean): Promise<void>
     for (const result of left) lines.push(`  ${result.rule}: ${result.reason ?? ''}`);
   }
   context.output.result({ operation: 'cron-migrate', dryRun, results }, lines);
+}
+
+/** A repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** `date`'s wall time in `zone`, as `YYYY-MM-DD HH:MM`. */

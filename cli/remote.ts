@@ -20,6 +20,7 @@ import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
+import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
@@ -60,15 +61,17 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         );
       }
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
-      if (command.encryptTo !== undefined && command.encryptTo.length > 0) {
-        throw new UsageError(
-          '--encrypt-to/--recipients-file with --all is not available on a gateway yet (its queued backups carry no recipients): ' +
-            'back up each tenant with `tenants backup NAME --encrypt-to …`, schedule `cron add NAME --cmd "… --encrypt-to age1…"` per tenant, or run --all on a machine that mounts the tenants',
-          'REMOTE_UNSUPPORTED',
-        );
-      }
       assertAllTenantsDestination(command.to);
-      const payload: FanOutPayload = { source: FANOUT_PAYLOAD_SOURCE, version: FANOUT_PAYLOAD_VERSION, to: command.to, ...(command.overwrite === true && { overwrite: true }) };
+      // Checked here, with the line the CLI would print locally, before the gateway is called.
+      const encryptTo = backupRecipients(command.encryptTo ?? []).map((recipient) => recipient.text);
+      const payload: FanOutPayload = {
+        source: FANOUT_PAYLOAD_SOURCE,
+        version: FANOUT_PAYLOAD_VERSION,
+        to: command.to,
+        ...(command.overwrite === true && { overwrite: true }),
+        // Public keys only; sent only when set: a gateway older than the field refuses it as unknown.
+        ...(encryptTo.length > 0 && { encryptTo }),
+      };
       const answer = await invoke(plane, 'fanout', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup-all' || typeof answer.queued !== 'number' || !Array.isArray(answer.failed)) throw unexpectedAnswer(plane, 'fanout');
       return answer as unknown as QueuedBackupAll;

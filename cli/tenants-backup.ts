@@ -28,7 +28,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst.age --recipients-file /etc/openclaw/recipients.txt\n' +
         '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --jobs 2\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run\n' +
-        '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst"',
+        '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst.age" --recipients-file recipients.txt',
     );
   addFlags(command, BACKUP_FLAGS, { jobs: jobsValue });
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
@@ -188,6 +188,9 @@ function describeQueued(result: QueuedBackupAll, stack: string | undefined): str
   const lines = [
     `Queued ${count(result.queued)} of ${plural(result.tenants, 'tenant')} for backup${stack === undefined ? '' : ` on ${stack}`} (run ${result.runId}), to ${result.template}`,
     ...(result.sample === undefined ? [] : [`  e.g.      ${result.sample}`]),
+    ...(result.encryptedTo === undefined || result.encryptedTo.length === 0
+      ? []
+      : [`  each archive encrypted with age to ${plural(result.encryptedTo.length, 'recipient')}: ${result.encryptedTo.join(', ')}`]),
     `  they run on the gateway a bounded number at a time, from the queue ${result.queue ?? '?'}: follow them with \`openclaw${stack === undefined ? '' : ` --stack ${stack}`} doctor\` and the dashboard`,
   ];
   if (result.failed.length > 0) {

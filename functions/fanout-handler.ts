@@ -6,7 +6,7 @@
 //
 // Before anything is listed, the template is checked against the gateway's own policy (the
 // bucket and key prefix the backup function may write): a wrong template fails once, here,
-// not 10,000 times in the queue. A scheduled fan-out that queued nothing throws, so Lambda
+// not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out that queued nothing throws, so Lambda
 // retries it (nothing is doubled); one that queued some tenants but not all answers
 // normally and counts the rest in `QueueSendFailures` (alarmed): retrying it whole would
 // queue every tenant twice. A direct invocation gets the result, failures included, or
@@ -71,10 +71,19 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       const timeZone = request.timeZone;
       assertRemoteStorage('backup', expandTemplate(request.to, { time: request.time, tenant: 'sample-tenant', ...(timeZone !== undefined && { timeZone }) }), undefined, config);
       assertOverwriteAllowed(request.overwrite, config);
-      logger.info('fan-out started', { template: request.to, time: request.time.toISOString(), timeSource: request.timeSource, ...(timeZone !== undefined && { timeZone }) });
+      const encryptTo = request.encryptTo ?? [];
+      logger.info('fan-out started', { template: request.to, time: request.time.toISOString(), timeSource: request.timeSource, ...(timeZone !== undefined && { timeZone }), encryptedTo: encryptTo.length });
 
       const outcome = await fanOut(
-        { template: request.to, overwrite: request.overwrite, time: request.time, runId, ...(timeZone !== undefined && { timeZone }), ...(request.cronName !== undefined && { cronName: request.cronName }) },
+        {
+          template: request.to,
+          overwrite: request.overwrite,
+          time: request.time,
+          runId,
+          ...(timeZone !== undefined && { timeZone }),
+          ...(request.cronName !== undefined && { cronName: request.cronName }),
+          ...(encryptTo.length > 0 && { encryptTo }),
+        },
         { sqs: deps.sqs, queueUrl: deps.queueUrl, listPage: deps.listPage, signal: deadline.signal, ...(deps.sleep !== undefined && { sleep: deps.sleep }), ...(deps.random !== undefined && { random: deps.random }) },
         deps.options,
       );
@@ -102,6 +111,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
         tenants: outcome.tenants,
         queued: outcome.queued,
         failed: outcome.failed,
+        ...(encryptTo.length > 0 && { encryptedTo: encryptTo }),
         queue: deps.queueUrl.split('/').pop() ?? deps.queueUrl,
       };
     } catch (error) {

@@ -1,7 +1,8 @@
 // The backup function's other door: batches of work queue messages (control-plane/
 // work-queue.ts), handed over by its SQS event source mapping, which runs at most
 // MaximumConcurrency of them at once (infra/backup-fanout.ts). Each message is one tenant's
-// backup, run by the same `executeBackup` as a direct or scheduled one (handlers.ts).
+// backup, run by the same `executeBackup` as a direct or scheduled one (handlers.ts), encrypted
+// to the message's recipients when it carries any.
 //
 // The answer is the mapping's partial batch response: a message that failed is named in
 // `batchItemFailures`, so only it comes back (after the queue's visibility timeout: the
@@ -72,7 +73,12 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
           deps.logger.appendKeys({ messageId: record.messageId, attempt });
           const message = parseWorkMessage(record.body);
           return {
-            command: { tenant: message.tenant, to: message.to, ...(message.overwrite === true && { overwrite: true }) },
+            command: {
+              tenant: message.tenant,
+              to: message.to,
+              ...(message.overwrite === true && { overwrite: true }),
+              ...(message.encryptTo !== undefined && { encryptTo: message.encryptTo }),
+            },
             runId: message.run.id,
             ...(message.run.cronName !== undefined && { cronName: message.run.cronName }),
           };

@@ -28,9 +28,9 @@ import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
-import { AgeBadRecipientError, UsageError } from './errors.js';
-import { MAX_RECIPIENTS } from './archive/encrypted-archive.js';
-import { loadIdentityFile, parseRecipient, type AgeIdentity, type AgeRecipient } from './age/keys.js';
+import { UsageError } from './errors.js';
+import { backupRecipients } from './archive/encrypted-archive.js';
+import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -304,10 +304,7 @@ function parseRecipients(command: Pick<BackupCommand, 'encryptTo' | 'storage'>):
         'to encrypt with another tool, leave --encrypt-to out and give it as --pipe',
     );
   }
-  if (texts.length > MAX_RECIPIENTS) throw new AgeBadRecipientError(`too many recipients (${texts.length}): at most ${MAX_RECIPIENTS}`);
-  const recipients = texts.map((text) => parseRecipient(text));
-  // The same key twice would only make the header longer.
-  return recipients.filter((recipient, index) => recipients.findIndex((other) => other.text === recipient.text) === index);
+  return backupRecipients(texts);
 }
 
 /** The identities of `--identity` files or of `--identity-secret`; none when neither is given. */

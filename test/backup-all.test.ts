@@ -1,10 +1,11 @@
 // `tenants backup --all --to TEMPLATE`: every tenant, a bounded number at once, one summary,
-// exit 0 only if all succeeded and each failure named; to local paths and to s3rver; the
+// exit 0 only if all succeeded and each failure named; to local paths and to s3rver (there
+// also encrypted with --encrypt-to, restored with --identity); the
 // README's shell loop still works; and the template's rules as usage errors.
 
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -13,7 +14,7 @@ import { createS3Client } from '../shared/storage/s3-client.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { cliPath, tempDir } from './helpers/tree.js';
+import { cliPath, describeTree, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-all-');
 const tenantsDir = path.join(dir.path, 'tenants');
@@ -119,5 +120,26 @@ describe('backup --all to s3rver', () => {
     for (const [index, tenant] of TENANTS.entries()) expect(keys[index]).toMatch(new RegExp(`^backups/${tenant}/${today().replace(/-/g, '/')}-\\d{6}\\.tar\\.zst$`));
     const listed = await runMain(['--json', 'tenants', 'backups', 'gamma', '--in', 's3://backups/backups/', ...s3Flags(server)]);
     expect(JSON.parse(listed.stdout).backups).toHaveLength(1);
+  });
+
+  it('with --encrypt-to stores age files: listed as encrypted, restored with --identity', async () => {
+    const key = path.join(dir.path, 'all-key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' });
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
+    const run = await all('--to', 's3://backups/age/{tenant}/{date}.tar.zst.age', '--encrypt-to', recipient, ...s3Flags(server));
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const listed = await runMain(['--json', 'tenants', 'backups', 'beta', '--in', 's3://backups/age/', ...s3Flags(server)]);
+    expect(JSON.parse(listed.stdout).backups).toEqual([expect.objectContaining({ content: 'encrypted', recipients: ['X25519'] })]);
+    const url = `s3://backups/age/beta/${today()}.tar.zst.age`;
+    const plain = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', url, '--as', 'beta-copy', ...s3Flags(server)]);
+    expect(plain.status).toBe(2);
+    expect(plain.stderr).toMatch(/is encrypted with age/);
+    const restored = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', url, '--as', 'beta-copy', '--identity', key, ...s3Flags(server)]);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    const tree = (name: string) => describeTree(path.join(tenantsDir, name), { exclude: (rel) => rel.startsWith('pty') });
+    expect(tree('beta-copy')).toEqual(tree('beta'));
+    rmSync(path.join(tenantsDir, 'beta-copy'), { recursive: true, force: true });
   });
 });

@@ -1,6 +1,6 @@
 // `openclaw cron add|list|rm|migrate` in-process against aws-sdk-client-mock: the exact
 // Scheduler, DynamoDB (cron catalog), Lambda and EventBridge inputs; one tenant's crons and
-// every tenant's (--all); time zones and windows; the rollback when the catalog cannot be
+// every tenant's (--all, its recipients stored in the schedule's input); time zones and windows; the rollback when the catalog cannot be
 // written; that listing makes no call per schedule (10,000 of them); the rules of the
 // previous version listed, removed and migrated; what local mode refuses. Local mode (the
 // user's crontab) is otherwise cron-local.test.ts's.
@@ -26,9 +26,13 @@ import {
   UpdateScheduleCommand,
 } from '@aws-sdk/client-scheduler';
 import { mockClient } from 'aws-sdk-client-mock';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { generateIdentity } from '../shared/age/keys.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/tree.js';
 
 const scheduler = mockClient(SchedulerClient);
 const dynamodb = mockClient(DynamoDBClient);
@@ -304,6 +308,49 @@ describe('cron add --all', () => {
     const lines = result.stdout.split('\n');
     expect(lines[0]).toBe('Added cron "nightly" for every tenant: schedule openclaw-backup/_all.nightly → openclaw-backup-fanout (one backup per tenant through the work queue)');
     expect(lines[4]).toMatch(/^ {2}archive {3}s3:\/\/my-bucket\/backups\/\{tenant\}\/\{date\}\.tar\.zst: filled in for each tenant when it fires, dates in Europe\/Berlin \(first, for a tenant "sample-tenant": s3:\/\/my-bucket\/backups\/sample-tenant\/\d{4}-\d\d-\d\d\.tar\.zst\)$/);
+  });
+
+  it('stores the recipients of --encrypt-to and --recipients-file in the schedule\'s input; cron list shows that it encrypts', async () => {
+    const [alice, bob] = [generateIdentity().recipient.text, generateIdentity().recipient.text];
+    const dir = tempDir('openclaw-cron-all-');
+    try {
+      const file = path.join(dir.path, 'escrow.txt');
+      writeFileSync(file, `# escrow key\n${bob}\n`);
+      const result = await addAll('--encrypt-to', alice, '--recipients-file', file, '--encrypt-to', alice);
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      const input = JSON.parse(createInputs()[0]!.Target!.Input!) as Record<string, unknown>;
+      // Public keys only, each once, those of the file read now.
+      expect(input).toMatchObject({ source: 'openclaw.fanout', to: 's3://my-bucket/backups/{tenant}/{date}.tar.zst', encryptTo: [alice, bob] });
+      const cmd = `openclaw tenants backup --all --to s3://my-bucket/backups/{tenant}/{date}.tar.zst --encrypt-to ${alice} --encrypt-to ${alice} --recipients-file ${file}`;
+      const item = dynamodb.commandCalls(PutItemCommand)[0]!.args[0].input.Item!;
+      expect(item.cmd).toEqual({ S: cmd });
+      expect(result.stdout).toContain(`\n  runs      ${cmd}\n  encrypts  with age to 2 recipients: ${alice}, ${bob}\n`);
+
+      scheduler.on(ListSchedulesCommand).resolves({ Schedules: [summary('_all.nightly')] });
+      dynamodb.on(QueryCommand).resolves({ Items: [item] });
+      const listed = await run(['--stack', 'openclaw-backup', 'cron', 'list', '--all']);
+      expect(listed.stdout.split('\n')[1]).toMatch(new RegExp(`^\\*\\s+nightly\\s+0 3 \\* \\* \\*\\s+UTC\\s+ENABLED\\s+openclaw tenants backup --all --to \\S+ --encrypt-to ${alice} `));
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('refuses a bad recipient before any call, and recipients given to a tenant\'s cron add outside --cmd', async () => {
+    const bad = await addAll('--encrypt-to', 'age1notakey');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^openclaw: recipient "age1notakey" is malformed: .*\n$/);
+    const secret = await addAll('--encrypt-to', 'AGE-SECRET-KEY-1SECRET');
+    expect(secret.status).toBe(2);
+    expect(secret.stderr).not.toContain('AGE-SECRET-KEY-1SECRET');
+    const missing = await addAll('--recipients-file', '/no/such/recipients.txt');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read recipients file "\/no\/such\/recipients.txt": ENOENT/);
+    const tenant = await add('--encrypt-to', generateIdentity().recipient.text);
+    expect(tenant.status).toBe(2);
+    expect(tenant.stderr).toMatch(/takes --encrypt-to and --recipients-file inside --cmd/);
+    expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
+    expect(dynamodb.commandCalls(PutItemCommand)).toHaveLength(0);
   });
 
   it('refuses a template every tenant would share, a tenant name, --cmd, and a gateway without a fan-out', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { generateIdentity } from '../shared/age/keys.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
 import { listHandler, ScheduledOperationError } from '../functions/handlers.js';
@@ -93,6 +94,36 @@ describe('fan-out handler', () => {
     const { handle } = fanOut(['acme']);
     const answer = await handle(payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z', timeZone: 'Europe/Berlin', runId: 'exec-1' }), context);
     expect(answer).toMatchObject({ runId: 'exec-1', sample: 's3://my-bucket/backups/acme/2026-06-03-003000.tar.zst' });
+  });
+
+  it('carries the recipients (public keys) into every tenant\'s message, each once, and answers them', async () => {
+    const [alice, bob] = [generateIdentity().recipient.text, generateIdentity().recipient.text];
+    const { handle } = fanOut(['acme', 'beta']);
+    const answer = await handle(payload({ encryptTo: [alice, bob, alice] }), context);
+    expect(answer).toMatchObject({ queued: 2, encryptedTo: [alice, bob] });
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => parseWorkMessage(entry.MessageBody!)));
+    expect(bodies.map((body) => [body.tenant, body.encryptTo])).toEqual([
+      ['acme', [alice, bob]],
+      ['beta', [alice, bob]],
+    ]);
+    // Without recipients the messages carry none: those archives are stored as plain tar.zst.
+    sqs.resetHistory();
+    await handle(payload(), context);
+    expect(sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => JSON.parse(entry.MessageBody!) as object))).toEqual([
+      expect.not.objectContaining({ encryptTo: expect.anything() }),
+      expect.not.objectContaining({ encryptTo: expect.anything() }),
+    ]);
+  });
+
+  it('refuses a bad recipient before it lists a single tenant', async () => {
+    const { handle, listed } = fanOut(['acme']);
+    const secret = await handle(payload({ encryptTo: ['AGE-SECRET-KEY-1QQQQ'] }), context);
+    expect(secret).toMatchObject({ ok: false, error: { code: 'AGE_BAD_RECIPIENT', message: expect.stringMatching(/a secret key .* was given as a recipient/) } });
+    expect(JSON.stringify(secret)).not.toContain('AGE-SECRET-KEY-1QQQQ');
+    expect(await handle(payload({ encryptTo: ['age1notakey'] }), context)).toMatchObject({ ok: false, error: { code: 'AGE_BAD_RECIPIENT', message: expect.stringMatching(/^recipient "age1notakey" is malformed/) } });
+    expect(await handle(payload({ encryptTo: 'age1x' }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: expect.stringMatching(/"encryptTo" must be a list/) } });
+    expect(listed()).toBe(0);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
   });
 
   it('refuses a template the gateway could not write before it lists a single tenant', async () => {

@@ -3,23 +3,27 @@
 // from work queue messages, and the partial batch response: one tenant's failure never
 // touches another's, a vanished tenant and an existing archive are skipped (not failures,
 // no completion event), an unreadable message fails so it lands in the DLQ, a message that
-// would start too late is handed back unstarted. Metrics and completion events are captured.
+// would start too late is handed back unstarted; a message with recipients stores an age file
+// the age CLI decrypts. Metrics and completion events are captured.
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
-import { encodeWorkMessage, type BackupWorkMessage } from '../shared/control-plane/work-queue.js';
+import { encodeWorkMessage, parseWorkMessage, type BackupWorkMessage } from '../shared/control-plane/work-queue.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
 import { localOperations, type TenantOperations } from '../shared/operations.js';
 import { completionPublisher } from '../functions/events.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationRecord } from '../functions/metrics.js';
 import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue-handler.js';
-import { tempDir } from './helpers/tree.js';
+import { sh, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 
 const dir = tempDir('openclaw-queue-');
@@ -145,6 +149,31 @@ describe('work queue handler', () => {
       ['failed', 'INVALID_REQUEST', null],
       ['failed', 'INVALID_REQUEST', null],
     ]);
+  });
+
+  it('encrypts the archive to the message\'s recipients: the age CLI decrypts it', async () => {
+    const key = path.join(dir.path, 'queue-key.txt');
+    sh(`age-keygen -o '${key}' 2>/dev/null`);
+    const recipient = sh(`age-keygen -y '${key}'`).toString().trim();
+    const { handle, records } = handler();
+    const to = 's3://backups/encrypted/acme.tar.zst.age';
+    expect(await handle({ Records: [record('m-age', encodeWorkMessage({ ...message('acme', to), encryptTo: [recipient] }))] }, context())).toEqual({ batchItemFailures: [] });
+    expect(records.map((entry) => [entry.tenant, entry.outcome])).toEqual([['acme', 'succeeded']]);
+    const client = await createS3Client(server.clientOptions);
+    const stored = await client.send(new GetObjectCommand({ Bucket: 'backups', Key: 'encrypted/acme.tar.zst.age' }));
+    const file = path.join(dir.path, 'queued.tar.zst.age');
+    writeFileSync(file, await stored.Body!.transformToByteArray());
+    client.destroy();
+    expect(readFileSync(file).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    expect(sh(`age -d -i '${key}' '${file}' | zstd -dq | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
+  });
+
+  it('fails a message whose recipient is not an age1… public key, before anything is written', async () => {
+    const { handle, records } = handler();
+    const body = encodeWorkMessage({ ...message('acme', 's3://backups/bad-key/acme.tar.zst.age'), encryptTo: ['age1notakey'] });
+    expect(await handle({ Records: [record('m-bad-key', body)] }, context())).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-bad-key' }] });
+    expect(records.map((entry) => [entry.outcome, entry.errorCode])).toEqual([['failed', 'INVALID_REQUEST']]);
+    expect(() => parseWorkMessage(body)).toThrow(/work queue message: "encryptTo": recipient "age1notakey" is malformed/);
   });
 
   it('hands back unstarted a message the invocation has no time left for', async () => {

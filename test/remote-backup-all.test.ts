@@ -1,22 +1,28 @@
 // `openclaw --stack P tenants backup --all --to TEMPLATE` in-process: the exact Invoke of the
 // fan-out function, the answer printed (and exit 1 when tenants were left out), what is
-// refused before any call, and a run where the mocked Invoke hands the payload to the real
-// fan-out handler, whose messages land on a mocked queue.
+// refused before any call (a bad recipient included), the recipients sent, and a run where the
+// mocked Invoke hands the payload to the real fan-out handler, whose messages land on a mocked
+// queue. (remote-encryption.test.ts follows encrypted messages on to the backup function.)
 
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { generateIdentity } from '../shared/age/keys.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
 import { runMain as run } from './helpers/run-main.js';
+import { tempDir } from './helpers/tree.js';
 
 const lambda = mockClient(LambdaClient);
 const sqs = mockClient(SQSClient);
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as never;
 const TEMPLATE = 's3://my-bucket/backups/{tenant}/{date}.tar.zst';
+const dir = tempDir('openclaw-remote-all-');
 
 const RESULT = {
   operation: 'backup-all',
@@ -42,6 +48,7 @@ afterEach(() => vi.unstubAllEnvs());
 afterAll(() => {
   lambda.restore();
   sqs.restore();
+  dir.cleanup();
 });
 
 const backupAll = (...extra: string[]) => run(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', TEMPLATE, ...extra]);
@@ -64,6 +71,19 @@ describe('tenants backup --all on a gateway', () => {
     ]);
   });
 
+  it('sends the recipients of --encrypt-to and --recipients-file (public keys, each once) and says the archives are encrypted', async () => {
+    const [alice, bob] = [generateIdentity().recipient.text, generateIdentity().recipient.text];
+    const file = path.join(dir.path, 'recipients.txt');
+    writeFileSync(file, `# escrow\n${bob}\n${alice}\n`);
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ...RESULT, encryptedTo: [alice, bob] }) });
+    const result = await backupAll('--encrypt-to', alice, '--recipients-file', file);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const [call] = lambda.commandCalls(InvokeCommand);
+    expect(JSON.parse(new TextDecoder().decode(call!.args[0].input.Payload as Uint8Array))).toEqual({ source: 'openclaw.fanout', version: 1, to: TEMPLATE, encryptTo: [alice, bob] });
+    expect(result.stdout.split('\n')[2]).toBe(`  each archive encrypted with age to 2 recipients: ${alice}, ${bob}`);
+  });
+
   it('names the tenants it could not queue and exits 1, with one JSON object under --json', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ...RESULT, queued: 2, failed: [{ tenant: 'beta', code: 'THROTTLED', message: 'not queued after 8 attempts: ThrottlingException: slow down' }] }) });
     const result = await backupAll();
@@ -83,11 +103,14 @@ describe('tenants backup --all on a gateway', () => {
       [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', '/var/backups/{tenant}.tar.zst'], /--to must be s3:\/\/bucket\/key/],
       [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', TEMPLATE, '--endpoint', 'https://minio.example'], /drop --endpoint/],
       [['--stack', 'openclaw-backup', 'tenants', 'backup', '--to', TEMPLATE], /name the tenant to back up, or give --all/],
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', TEMPLATE, '--encrypt-to', 'age1notakey'], /^openclaw: recipient "age1notakey" is malformed/],
+      [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', TEMPLATE, '--encrypt-to', 'AGE-SECRET-KEY-1XYZ'], /a secret key \(AGE-SECRET-KEY-…\) was given as a recipient/],
     ];
     for (const [args, message] of cases) {
       const result = await run(args);
       expect(result.status, message.source).toBe(2);
       expect(result.stderr).toMatch(message);
+      expect(result.stderr.trimEnd().split('\n'), message.source).toHaveLength(1);
     }
     expect(lambda.calls()).toHaveLength(0);
   });

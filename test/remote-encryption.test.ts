@@ -2,12 +2,15 @@
 // --recipients-file in its --cmd stores the recipients (public keys) in the schedule's
 // payload, and the scheduled backup the schedule triggers (its Input with Scheduler's
 // placeholders filled in, into the real backup handler; s3rver as S3) stores an age file the `age` CLI
-// decrypts with either key. A remote restore reads its identity from Secrets Manager
+// decrypts with either key. Every tenant's backup, by `tenants backup --all --encrypt-to` or
+// by a `cron add --all --encrypt-to` schedule, goes through the real fan-out, its work queue
+// messages (a mocked queue) and the real queue handler, and stores age files the `age` CLI
+// decrypts and the CLI restores with --identity. A remote restore reads its identity from Secrets Manager
 // (mocked) by --identity-secret, never from the payload; secrets outside the stack's prefix
 // and --identity files are refused in remote mode.
 
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -15,16 +18,21 @@ import { DescribeRuleCommand, EventBridgeClient, ListRulesCommand, PutEventsComm
 import { CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { completionPublisher } from '../functions/events.js';
+import { fanOutHandler } from '../functions/fanout-handler.js';
 import { backupHandler, listHandler, restoreHandler } from '../functions/handlers.js';
+import { listFunctionPages } from '../functions/list-client.js';
+import { workQueueHandler } from '../functions/queue-handler.js';
 import { secretIdentityReader } from '../functions/identity-secrets.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { localOperations, type TenantOperations } from '../shared/operations.js';
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
@@ -35,6 +43,7 @@ const events = mockClient(EventBridgeClient);
 const secrets = mockClient(SecretsManagerClient);
 const scheduler = mockClient(SchedulerClient);
 const dynamodb = mockClient(DynamoDBClient);
+const sqs = mockClient(SQSClient);
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const decode = (payload: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(payload)) as unknown;
 
@@ -76,6 +85,7 @@ afterAll(async () => {
   secrets.restore();
   scheduler.restore();
   dynamodb.restore();
+  sqs.restore();
   await server.dispose();
   dir.cleanup();
 });
@@ -85,6 +95,7 @@ beforeEach(() => {
   secrets.reset();
   scheduler.reset();
   dynamodb.reset();
+  sqs.reset();
   vi.stubEnv('OPENCLAW_STACK', '');
   vi.stubEnv('AWS_REGION', 'us-east-1');
   // The execution role's credentials as Lambda sets them (s3rver takes any).
@@ -141,6 +152,111 @@ describe('a scheduled backup with --encrypt-to', () => {
   });
 });
 
+describe('every tenant, encrypted, through the fan-out and the work queue', () => {
+  const allBase = path.join(dir.path, 'all-tenants');
+  const allConfig = (): FunctionConfig => ({ ...config, tenantsDir: allBase });
+  const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/openclaw-backup-work';
+  let fanOut: (event: unknown, context: LambdaContext) => Promise<unknown>;
+
+  beforeAll(() => {
+    for (const name of ['one', 'two']) createSampleTenant(path.join(allBase, name), { sessions: 1, memoryRows: 8 });
+  });
+
+  beforeEach(() => {
+    // The gateway: the fan-out lists the tenants through the (real) list function and sends
+    // its messages to a mocked queue.
+    fanOut = fanOutHandler({
+      config: allConfig(),
+      logger,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      queueUrl: QUEUE,
+      listPage: listFunctionPages(new LambdaClient({ region: 'us-east-1' }), 'openclaw-backup-list'),
+      now: () => new Date('2026-06-03T03:00:00Z'),
+    });
+    const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
+      'openclaw-backup-fanout': fanOut,
+      'openclaw-backup-list': listHandler({ config: allConfig(), logger }),
+    };
+    lambda.on(InvokeCommand).callsFake(async (input: { FunctionName: string; Payload: Uint8Array }) => ({
+      StatusCode: 200,
+      Payload: encode(await handlers[input.FunctionName]!(decode(input.Payload), context())),
+    }));
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({ Successful: input.Entries!.map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })) }));
+  });
+
+  /** The backup function drains what the fan-out queued (its role's writes go to s3rver here). */
+  async function drainQueue(): Promise<unknown> {
+    const local = localOperations(allBase);
+    const operations: TenantOperations = {
+      ...local,
+      backup: (command, hooks) => local.backup({ ...command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'x' } }, hooks),
+    };
+    const publish = completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), undefined, logger);
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => entry.MessageBody!));
+    const Records = bodies.map((body, index) => ({ messageId: `m-${index}`, body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '1' } }));
+    return workQueueHandler({ config: allConfig(), logger, publish, operations })({ Records }, context());
+  }
+
+  /** Each tenant's archive under `prefix` is an age file both keys decrypt, holding that tenant. */
+  async function expectAgeFiles(prefix: string): Promise<void> {
+    for (const tenant of ['one', 'two']) {
+      const file = path.join(dir.path, `${prefix.replace(/\W/g, '-')}-${tenant}.tar.zst.age`);
+      await download(`s3://backups/${prefix}/${tenant}/2026-06-03.tar.zst.age`, file);
+      for (const key of Object.values(keys)) {
+        expect(sh(`age -d -i '${key}' '${file}' | zstd -dq | tar -t`).toString()).toContain(`tenants/${tenant}/.openclaw-backup-manifest.json`);
+      }
+    }
+  }
+
+  it('tenants backup --all --encrypt-to: every queued backup stores an age file; the CLI restores it with --identity', async () => {
+    const recipientsFile = path.join(dir.path, 'all-escrow.txt');
+    writeFileSync(recipientsFile, `${recipient.bob}\n`);
+    const template = 's3://backups/direct/{tenant}/{date}.tar.zst.age';
+    const queued = await runMain(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', template, '--encrypt-to', recipient.alice, '--recipients-file', recipientsFile]);
+    expect(queued.stderr).toBe('');
+    expect(queued.status).toBe(0);
+    expect(queued.stdout).toMatch(/^Queued 2 of 2 tenants for backup on openclaw-backup/);
+    expect(queued.stdout).toContain(`  each archive encrypted with age to 2 recipients: ${recipient.alice}, ${recipient.bob}\n`);
+    expect(await drainQueue()).toEqual({ batchItemFailures: [] });
+    await expectAgeFiles('direct');
+
+    const url = 's3://backups/direct/two/2026-06-03.tar.zst.age';
+    const restored = await runMain(['--tenants-dir', allBase, 'tenants', 'restore', '--from', url, '--as', 'two-r', '--identity', keys.bob, '--endpoint', server.endpoint]);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    const tree = (name: string) => describeTree(path.join(allBase, name), { exclude: (rel) => rel.startsWith('pty') });
+    expect(tree('two-r')).toEqual(tree('two'));
+    rmSync(path.join(allBase, 'two-r'), { recursive: true, force: true });
+    const payloads = lambda.commandCalls(InvokeCommand).map((call) => new TextDecoder().decode(call.args[0].input.Payload as Uint8Array));
+    expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
+  });
+
+  it('cron add --all --encrypt-to stores the recipients in the schedule; the run it starts stores age files', async () => {
+    lambda.on(GetFunctionCommand, { FunctionName: 'openclaw-backup-backup' }).resolves({
+      Configuration: { FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-backup', Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'backups' } } },
+    });
+    lambda.on(GetFunctionCommand, { FunctionName: 'openclaw-backup-fanout' }).resolves({ Configuration: { FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-fanout' } });
+    scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn:aws:scheduler:us-east-1:123456789012:schedule/openclaw-backup/_all.nightly' });
+    dynamodb.on(PutItemCommand).resolves({});
+    const added = await runMain([
+      '--stack', 'openclaw-backup', 'cron', 'add', '--all', '--schedule', '0 3 * * *', '--name', 'nightly',
+      '--to', 's3://backups/scheduled/{tenant}/{date}.tar.zst.age', '--encrypt-to', recipient.alice, '--encrypt-to', recipient.bob,
+    ]);
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+    const input = scheduler.commandCalls(CreateScheduleCommand)[0]!.args[0].input.Target!.Input!;
+    expect(input).not.toMatch(/AGE-SECRET-KEY/);
+    const payload = scheduledInput(input, '2026-06-03T03:00:00Z', 'execution-all');
+    expect(payload).toMatchObject({ source: 'openclaw.fanout', cronName: 'nightly', encryptTo: [recipient.alice, recipient.bob] });
+
+    // Scheduler invokes the fan-out with the schedule's Input.
+    const answer = await fanOut(payload, context());
+    expect(answer).toMatchObject({ queued: 2, runId: 'execution-all', encryptedTo: [recipient.alice, recipient.bob] });
+    expect(await drainQueue()).toEqual({ batchItemFailures: [] });
+    await expectAgeFiles('scheduled');
+  });
+});
+
 describe('remote backup and restore with encryption', () => {
   const storage = () => ['--endpoint', server.endpoint];
   const remote = (...args: string[]) => runMain(['--stack', 'openclaw-backup', ...args]);
@@ -180,7 +296,7 @@ describe('remote backup and restore with encryption', () => {
     expect(payloads.some((payload) => payload.includes('"identitySecret":"openclaw-backup/backup-key"'))).toBe(true);
   });
 
-  it('verifies and dry-runs a restore of an encrypted archive with the identity from Secrets Manager; refuses --encrypt-to with --all', async () => {
+  it('verifies and dry-runs a restore of an encrypted archive with the identity from Secrets Manager', async () => {
     const url = 's3://backups/acme/remote-verify.tar.zst.age';
     const backup = await remote('tenants', 'backup', 'acme', '--to', url, '--encrypt-to', recipient.alice, ...storage());
     expect(backup.status).toBe(0);
@@ -198,13 +314,6 @@ describe('remote backup and restore with encryption', () => {
     const identityFile = await remote('tenants', 'verify', '--from', url, '--identity', keys.alice, ...storage());
     expect(identityFile.status).toBe(2);
     expect(identityFile.stderr).toMatch(/identities never travel to the gateway/);
-
-    const all = await remote('tenants', 'backup', '--all', '--to', 's3://backups/{tenant}/{date}.tar.zst.age', '--encrypt-to', recipient.alice);
-    expect(all.status).toBe(2);
-    expect(all.stderr).toMatch(/--encrypt-to\/--recipients-file with --all is not available on a gateway yet/);
-    expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input.FunctionName)).not.toContain('openclaw-backup-fanout');
-    const payloads = lambda.commandCalls(InvokeCommand).map((call) => new TextDecoder().decode(call.args[0].input.Payload as Uint8Array));
-    expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
   });
 
   it('refuses: no identity, --identity in remote mode, a secret outside the prefix, a missing secret; --identity-secret locally', async () => {

@@ -9,6 +9,7 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
+import { zstdCodec, type ZstdCodec } from '../shared/archive/zstd-codec.js';
 import { decompressFrames } from '../shared/archive/zstd-decoder.js';
 import { skippableFrame } from '../shared/archive/zstd-format.js';
 import { compressFrames } from './helpers/zstd.js';
@@ -185,6 +186,28 @@ describe('compressFrames → decompressFrames', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('copies frames that span input chunks into a few reused buffers, not one per frame', async () => {
+    const data = randomBytes(40 * 256 * KiB);
+    const stream = Buffer.concat(await compressAll(fixedChunks(data, 256 * KiB), { frameSize: 256 * KiB }));
+    // 64 KiB input pieces, as an age file's plaintext arrives: every frame spans several.
+    const pieces = fixedChunks(stream, 64 * KiB).map((piece) => Buffer.from(piece));
+    const real = zstdCodec();
+    const copies: ArrayBufferLike[] = [];
+    const codec: ZstdCodec = {
+      ...real,
+      name: real.name,
+      decodeWholeFrame: (frame, bound) => {
+        if (!pieces.some((piece) => piece.buffer === frame.buffer)) copies.push(frame.buffer);
+        return real.decodeWholeFrame(frame, bound);
+      },
+    };
+    const decoded = await collect(decompressFrames(chunksOf(pieces), { codec, concurrency: 3 }));
+    expect(Buffer.concat(decoded).equals(data)).toBe(true);
+    expect(copies).toHaveLength(40);
+    // At most one per frame decoding at once, and one being filled.
+    expect(new Set(copies).size).toBeLessThanOrEqual(4);
   });
 
   it('reads input only as frames are needed, and closes it when the consumer stops', async () => {

@@ -49,16 +49,16 @@ export class ByteQueue {
 
   /**
    * Removes the bytes before `upTo` and returns them: a view if they lie in one chunk (unless
-   * `copy`), else a copy.
+   * `copy`), else a copy, into a buffer from `allocate` when given.
    */
-  take(upTo: number, copy = false): Buffer {
+  take(upTo: number, allocate: (bytes: number) => Buffer = Buffer.allocUnsafe, copy = false): Buffer {
     const first = this.chunks[0]!;
     const firstStart = this.ends[0]! - first.length;
     let bytes: Buffer;
     if (upTo <= this.ends[0]! && !copy) {
       bytes = first.subarray(this.start - firstStart, upTo - firstStart);
     } else {
-      bytes = Buffer.allocUnsafe(upTo - this.start);
+      bytes = allocate(upTo - this.start);
       let written = 0;
       for (let i = 0; written < bytes.length; i++) {
         const chunk = this.chunks[i]!;

@@ -10,14 +10,34 @@
 // the decryptor only once its chunk authenticated; a wrong key, a truncated or tampered file
 // fails as a typed age error (exit 3), so a restore that meets one commits nothing.
 
-import { UsageError } from '../errors.js';
+import { AgeBadRecipientError, UsageError } from '../errors.js';
 import { AgeDecryptor } from '../age/decrypt.js';
 import { encryptAge } from '../age/encrypt.js';
-import type { AgeIdentity, AgeRecipient } from '../age/keys.js';
+import { parseRecipient, type AgeIdentity, type AgeRecipient } from '../age/keys.js';
 import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
 
 /** At most this many recipients per backup (each adds a stanza of ~100 bytes to the header). */
 export const MAX_RECIPIENTS = 64;
+
+/**
+ * The recipients a backup is encrypted to, from their `age1…` texts: each one checked (a bad
+ * one is an AgeBadRecipientError naming it), written canonically, the same key once.
+ */
+export function backupRecipients(texts: readonly string[]): AgeRecipient[] {
+  if (texts.length > MAX_RECIPIENTS * 4) throw tooManyRecipients(texts.length);
+  const recipients: AgeRecipient[] = [];
+  for (const text of texts) {
+    const recipient = parseRecipient(text);
+    // The same key twice would only make the header longer.
+    if (!recipients.some((other) => other.text === recipient.text)) recipients.push(recipient);
+  }
+  if (recipients.length > MAX_RECIPIENTS) throw tooManyRecipients(recipients.length);
+  return recipients;
+}
+
+function tooManyRecipients(count: number): AgeBadRecipientError {
+  return new AgeBadRecipientError(`too many recipients (${count}): at most ${MAX_RECIPIENTS}`);
+}
 
 /** The archive's chunks, encrypted to `recipients` (one output buffer per input chunk). */
 export function encryptArchive(chunks: AsyncIterable<Uint8Array>, recipients: readonly AgeRecipient[]): AsyncGenerator<Uint8Array> {

@@ -3,13 +3,15 @@
 // whatever the input claims. zstd-frame-reader.ts finds the frames and enforces the limits;
 // here each frame is decoded by the process's codec (zstd-codec.ts): whole, off the main
 // thread, when it is small, several at once but never more than twice `maxNativeFrameBytes`
-// together, or streamed slice by slice when it is large, and the output leaves in order.
+// together, or streamed slice by slice when it is large, and the output leaves in order. A
+// frame decoded whole is copied into a reused buffer (frame-pool.ts), so that the input chunks
+// are freed as soon as they are consumed (released-buffers.ts).
 // Every frame that carries a content checksum is verified, whichever way it is decoded; our
 // own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
 import { CorruptArchiveError, ModuleUnavailableError } from '../errors.js';
+import { FramePool } from './frame-pool.js';
 import { InOrder } from './in-order.js';
-import { release as releaseBuffer } from '../released-buffers.js';
 import { zstdCodec, type StreamingFrameDecoder, type ZstdCodec } from './zstd-codec.js';
 import { defaultConcurrency, MiB, positiveInteger } from './zstd-format.js';
 import { contentSizeMismatch, FrameReader, type StreamingFrame, type WholeFrame } from './zstd-frame-reader.js';
@@ -61,10 +63,12 @@ export async function* decompressFrames(
   const { onSkippableFrame, skippableNibbles } = options;
   const codec = options.codec ?? zstdCodec();
   const collect = (nibble: number): boolean => onSkippableFrame !== undefined && (skippableNibbles?.includes(nibble) ?? true);
-  const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect);
-  const pending = new InOrder<Decoded>();
   /** Bytes the frames decoding whole hold, in and out: at most twice maxNativeFrameBytes. */
   const inFlightLimit = 2 * maxNativeFrameBytes;
+  // Whole frames are copied out of the input into reused buffers (frame-pool.ts).
+  const pool = new FramePool(maxNativeFrameBytes);
+  const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect, (bytes) => pool.acquire(bytes));
+  const pending = new InOrder<Decoded>();
   let inFlight = 0;
   /** The frame being streamed, if any. */
   let streamed: { readonly frame: StreamingFrame; readonly decoder: StreamingFrameDecoder; produced: number } | undefined;
@@ -73,6 +77,8 @@ export async function* decompressFrames(
     if (decoded.kind === 'skippable') onSkippableFrame?.(decoded.payload, decoded.magicNibble);
     else {
       inFlight -= decoded.holds;
+      // (A codec's output is never a view of its input; were it one, the buffer stays out of the pool.)
+      if (decoded.data.buffer !== decoded.frame.buffer) pool.release(decoded.frame);
       if (decoded.data.length > 0) yield decoded.data;
     }
   }
@@ -143,15 +149,14 @@ function frameError(frameOffset: number, from: number, error: unknown): Error {
 }
 
 type Decoded =
-  /** `holds`: the bytes counted in flight while the frame decoded. */
-  | { kind: 'data'; data: Buffer; holds: number }
+  /** `holds`: the bytes counted in flight while the frame decoded; `frame`: its input, which the codec is done with. */
+  | { kind: 'data'; data: Buffer; holds: number; frame: Buffer }
   | { kind: 'skippable'; payload: Buffer; magicNibble: number };
 
 async function decodeWhole(codec: ZstdCodec, frame: WholeFrame, holds: number): Promise<Decoded> {
   let data: Buffer;
   try {
     data = await codec.decodeWholeFrame(frame.bytes, frame.decodedBound);
-    releaseBuffer(frame.bytes); // decoded: nothing reads it any more
   } catch (error) {
     if (error instanceof ModuleUnavailableError) throw error;
     throw new CorruptArchiveError(
@@ -162,7 +167,7 @@ async function decodeWhole(codec: ZstdCodec, frame: WholeFrame, holds: number): 
   if (frame.contentSize !== undefined && data.length !== frame.contentSize) {
     throw contentSizeMismatch(frame.offset, frame.contentSize, data.length);
   }
-  return { kind: 'data', data, holds };
+  return { kind: 'data', data, holds, frame: frame.bytes };
 }
 
 function asBuffer(chunk: Uint8Array): Buffer {

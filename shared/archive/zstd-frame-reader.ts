@@ -19,7 +19,6 @@
 
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { ByteQueue } from './byte-queue.js';
-import { releasable } from '../released-buffers.js';
 import {
   BLOCK_COMPRESSED,
   BLOCK_HEADER_BYTES,
@@ -102,6 +101,8 @@ export class FrameReader {
     private readonly maxNativeFrameBytes: number,
     private readonly maxSkippableBytes: number,
     private readonly collectSkippable: (magicNibble: number) => boolean,
+    /** Where a whole frame is copied to. */
+    private readonly allocateFrame?: (bytes: number) => Buffer,
   ) {}
 
   push(chunk: Buffer): void {
@@ -171,7 +172,7 @@ export class FrameReader {
     }
     if (queue.length < SKIPPABLE_HEADER_BYTES + size) return undefined;
     // A copy, like whole frames: it is read after later input has been consumed.
-    const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size, true).subarray(SKIPPABLE_HEADER_BYTES);
+    const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size, Buffer.allocUnsafe, true).subarray(SKIPPABLE_HEADER_BYTES);
     return { kind: 'skippable', payload, magicNibble };
   }
 
@@ -266,9 +267,9 @@ export class FrameReader {
     if (frame.end === undefined || queue.end < frame.end) return undefined;
     this.frame = undefined;
     const decodedBound = bound();
-    // A copy of its own, which the decoder frees once decoded: the input chunks it came from
-    // are then consumed, and freed as soon as the events they produced are handled.
-    return { kind: 'frame', bytes: releasable(queue.take(frame.end, true)), offset, contentSize, decodedBound };
+    // Always a copy (into the decoder's reused buffers): the input chunks it came from are
+    // then consumed, and freed as soon as the events they produced are handled.
+    return { kind: 'frame', bytes: queue.take(frame.end, this.allocateFrame, true), offset, contentSize, decodedBound };
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {

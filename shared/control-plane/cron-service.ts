@@ -14,7 +14,9 @@
 // `--cmd` parsed as one `openclaw tenants backup` (schedule/cron-command.ts; its
 // `--encrypt-to` recipients and those of its `--recipients-file`s, read here, are stored in
 // the schedule's payload: public keys only), or the prune function with a `tenants prune`;
-// for every tenant, the fan-out function with the `--to` template (control-plane/fan-out.ts).
+// for every tenant, the fan-out function with the `--to` template (control-plane/fan-out.ts)
+// and the recipients of `cron add --all --encrypt-to/--recipients-file`, which every queued
+// backup encrypts to.
 // The target is invoked with the stack's role `<prefix>-scheduler-<region>`, retried for at
 // most SCHEDULE_RETRY_POLICY, then sent to `<prefix>-schedule-dlq`. The destination is
 // checked against the target function's own policy (read from its environment): refuse now
@@ -39,9 +41,9 @@ import {
   type ScheduleSummary,
 } from '@aws-sdk/client-scheduler';
 
-import { AgeBadRecipientError, RemoteError, UsageError } from '../errors.js';
-import { loadRecipientsFile, parseRecipient } from '../age/keys.js';
-import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
+import { RemoteError, UsageError } from '../errors.js';
+import { loadRecipientsFile } from '../age/keys.js';
+import { backupRecipients } from '../archive/encrypted-archive.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
@@ -99,6 +101,10 @@ export interface AddCronRequest {
   readonly to?: string;
   /** Every tenant: replace existing archives (only where the gateway allows it). */
   readonly overwrite?: boolean;
+  /** Every tenant: age1… recipients each archive is encrypted to (one tenant: in `cmd`). */
+  readonly encryptTo?: readonly string[];
+  /** Every tenant: files of recipients (as `age -R`), read now; their keys are stored in the schedule. */
+  readonly recipientsFiles?: readonly string[];
   /** Replace an existing cron of that name. */
   readonly replace?: boolean;
   /** The state to create it in (a migrated rule keeps its own). @default ENABLED */
@@ -129,6 +135,8 @@ export interface AddedCron {
   /** The destination, with its placeholders (a prune: the location it prunes). */
   readonly to: string;
   readonly templated: boolean;
+  /** The recipients every backup the schedule runs is encrypted to (public keys, stored in the schedule). */
+  readonly encryptTo?: readonly string[];
   /** The next three runs. */
   readonly nextRuns: readonly Date[];
   readonly replaced: boolean;
@@ -233,6 +241,7 @@ interface CronSpec {
   readonly kind: 'backup' | 'prune';
   readonly command?: BackupCommand | PruneCommand;
   readonly overwrite: boolean;
+  readonly encryptTo?: readonly string[];
   readonly input: string;
   readonly description: string;
 }
@@ -251,17 +260,25 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
   let kind: 'backup' | 'prune' = 'backup';
   let input: string;
   let overwrite: boolean;
+  let encryptTo: readonly string[] = [];
   if (isAllTenants(owner)) {
     if (request.to === undefined) throw new UsageError('cron add --all needs --to: the destination template, e.g. s3://bucket/backups/{tenant}/{date}.tar.zst');
     if (request.cmd !== undefined) throw new UsageError('cron add --all takes --to, not --cmd (which backs up one tenant)');
     to = request.to;
     assertAllTenantsDestination(to);
     overwrite = request.overwrite === true;
-    cmd = `openclaw tenants backup --all --to ${shellQuote(to)}${overwrite ? ' --overwrite' : ''}`;
-    input = fanOutScheduleInput(name, to, { overwrite, ...(zone !== undefined && { timeZone: zone }) });
+    encryptTo = await recipientTexts(request.encryptTo ?? [], request.recipientsFiles);
+    // As given, like a tenant's --cmd: the keys of a --recipients-file are in the schedule's input.
+    cmd =
+      `openclaw tenants backup --all --to ${shellQuote(to)}${overwrite ? ' --overwrite' : ''}` +
+      [...(request.encryptTo ?? []).map((text) => ` --encrypt-to ${shellQuote(text)}`), ...(request.recipientsFiles ?? []).map((file) => ` --recipients-file ${shellQuote(file)}`)].join('');
+    input = fanOutScheduleInput(name, to, { overwrite, encryptTo, ...(zone !== undefined && { timeZone: zone }) });
   } else {
     if (request.cmd === undefined) throw new UsageError(`cron add ${owner.tenant} needs --cmd: the openclaw tenants backup (or tenants prune) command to run`);
     if (request.to !== undefined) throw new UsageError('cron add <tenant> takes --cmd; --to is for cron add --all');
+    if ((request.encryptTo?.length ?? 0) > 0 || (request.recipientsFiles?.length ?? 0) > 0) {
+      throw new UsageError('cron add <tenant> takes --encrypt-to and --recipients-file inside --cmd; given to cron add itself they go with --all');
+    }
     cmd = request.cmd;
     const scheduled = parseScheduledCommand(cmd, { tenant: owner.tenant, stack: plane.stack });
     kind = scheduled.kind;
@@ -273,14 +290,34 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
       command = await withRecipients(scheduled.command, scheduled.recipientsFiles);
       to = command.to;
       overwrite = command.overwrite === true;
+      encryptTo = command.encryptTo ?? [];
     }
     input = cronScheduleInput(owner.tenant, name, command, zone);
   }
   const description = JSON.stringify({ schedule: converted.schedule, cmd, ...(zone !== undefined && { timeZone: zone }) });
   if (description.length > MAX_DESCRIPTION_LENGTH) {
-    throw new UsageError(`the command is too long to keep in the schedule's description (EventBridge Scheduler allows ${MAX_DESCRIPTION_LENGTH} characters): shorten it`, 'INVALID_CRON_COMMAND');
+    throw new UsageError(
+      `the command is too long to keep in the schedule's description (EventBridge Scheduler allows ${MAX_DESCRIPTION_LENGTH} characters): shorten it` +
+        ((request.encryptTo?.length ?? 0) > 1 || /--encrypt-to/.test(request.cmd ?? '') ? ' (several recipients fit in a --recipients-file)' : ''),
+      'INVALID_CRON_COMMAND',
+    );
   }
-  return { owner, name, scheduleName: schedule, converted, timeZone, windowMinutes, cmd, to, kind, ...(command !== undefined && { command }), overwrite, input, description };
+  return {
+    owner,
+    name,
+    scheduleName: schedule,
+    converted,
+    timeZone,
+    windowMinutes,
+    cmd,
+    to,
+    kind,
+    ...(command !== undefined && { command }),
+    overwrite,
+    ...(encryptTo.length > 0 && { encryptTo }),
+    input,
+    description,
+  };
 }
 
 async function createSchedule(plane: ControlPlane, clients: CronClients, targets: Targets, spec: CronSpec, request: AddCronRequest): Promise<AddedCron> {
@@ -385,6 +422,7 @@ async function createSchedule(plane: ControlPlane, clients: CronClients, targets
     ...(spec.command !== undefined && { command: spec.command }),
     to: spec.to,
     templated: hasPlaceholders(spec.to),
+    ...(spec.encryptTo !== undefined && { encryptTo: spec.encryptTo }),
     nextRuns: nextRuns(spec.converted, 3, new Date(), spec.timeZone),
     replaced,
   };
@@ -590,10 +628,13 @@ export { ALL_TENANTS_LABEL };
  * encrypted.
  */
 async function withRecipients(command: BackupCommand, recipientsFiles: readonly string[] | undefined): Promise<BackupCommand> {
-  const texts = [...(command.encryptTo ?? [])].map((text) => parseRecipient(text).text);
-  for (const file of recipientsFiles ?? []) texts.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
-  if (texts.length === 0) return command;
-  const encryptTo = texts.filter((text, index) => texts.indexOf(text) === index);
-  if (encryptTo.length > MAX_RECIPIENTS) throw new AgeBadRecipientError(`too many recipients (${encryptTo.length}): at most ${MAX_RECIPIENTS}`);
-  return { ...command, encryptTo };
+  const encryptTo = await recipientTexts(command.encryptTo ?? [], recipientsFiles);
+  return encryptTo.length === 0 ? command : { ...command, encryptTo };
+}
+
+/** `--encrypt-to` texts and the keys of `--recipients-file`s, checked, canonical, each once. */
+async function recipientTexts(texts: readonly string[], recipientsFiles: readonly string[] | undefined): Promise<string[]> {
+  const all = [...texts];
+  for (const file of recipientsFiles ?? []) all.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  return backupRecipients(all).map((recipient) => recipient.text);
 }

@@ -61,6 +61,8 @@ export interface FanOutRun {
   readonly timeZone?: string;
   readonly runId: string;
   readonly cronName?: string;
+  /** age1… recipients every tenant's archive is encrypted to (checked by the caller). */
+  readonly encryptTo?: readonly string[];
 }
 
 export interface FanOutFailure {
@@ -203,6 +205,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
           tenant,
           to,
           ...(run.overwrite === true && { overwrite: true }),
+          ...(run.encryptTo !== undefined && run.encryptTo.length > 0 && { encryptTo: run.encryptTo }),
           run: {
             id: run.runId,
             time: run.time.toISOString(),

@@ -26,7 +26,10 @@
 //                     page of names, those sorted after `after`, for the fan-out)
 //   <prefix>-fanout   a fan-out payload (schedule/cron-command.ts FanOutPayload): { source:
 //                     "openclaw.fanout", version: 1, to: template, overwrite?, cronName?, time?,
-//                     timeZone?, runId? }: queues one backup per tenant (control-plane/fan-out.ts)
+//                     timeZone?, runId?, encryptTo? }: queues one backup per tenant
+//                     (control-plane/fan-out.ts), each encrypted to encryptTo (age1… recipients,
+//                     checked before anything is queued; a gateway older than the field refuses
+//                     it as an unknown field)
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
@@ -82,7 +85,7 @@ import { expandTemplate } from '../schedule/destination-template.js';
 import { assertTimeZone } from '../schedule/schedule-options.js';
 import { isValidTenantName } from '../tenant/names.js';
 import { redact } from '../storage/redact.js';
-import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
+import { backupRecipients, MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 
 export interface ErrorBody {
   /** An ErrorCode; UNEXPECTED for a bug; a newer gateway may send one this version does not know. */
@@ -548,6 +551,8 @@ export interface FanOutRequest {
   readonly timeSource: 'event' | 'clock';
   readonly timeZone?: string;
   readonly runId?: string;
+  /** The recipients every archive is encrypted to, canonical; absent: not encrypted. */
+  readonly encryptTo?: readonly string[];
 }
 
 export function isFanOutPayload(value: unknown): boolean {
@@ -561,9 +566,11 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
   if (record.version !== FANOUT_PAYLOAD_VERSION) {
     throw new InvalidRequestError(`${what}: version ${JSON.stringify(record.version)} is not one this gateway knows (${FANOUT_PAYLOAD_VERSION}): are the CLI and the gateway the same version?`);
   }
-  onlyKeys(record, ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId'], what);
+  onlyKeys(record, ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId', 'encryptTo'], what);
   const to = requiredString(record, 'to', what);
   assertAllTenantsDestination(to);
+  // Checked once here, not once per tenant in the queue.
+  const encryptTo = backupRecipients(optionalRecipients(record, what).encryptTo ?? []).map((recipient) => recipient.text);
   const { time, timeSource } = eventTime(record, now, what);
   const timeZone = optionalTimeZone(record, what);
   for (const key of ['cronName', 'runId'] as const) {
@@ -579,6 +586,7 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
     ...(typeof record.cronName === 'string' && { cronName: record.cronName }),
     ...(timeZone !== undefined && { timeZone }),
     ...(typeof record.runId === 'string' && { runId: record.runId }),
+    ...(encryptTo.length > 0 && { encryptTo }),
   };
 }
 
@@ -594,6 +602,8 @@ export interface FanOutResult {
   readonly queued: number;
   /** Tenants left out because they could not be queued, with the reason. */
   readonly failed: readonly { readonly tenant: string; readonly code: string; readonly message: string }[];
+  /** The recipients every queued backup encrypts its archive to; absent: not encrypted. */
+  readonly encryptedTo?: readonly string[];
   /** The queue's name, and how many backups it runs at once (the backup function's maximum concurrency), when known. */
   readonly queue?: string;
 }

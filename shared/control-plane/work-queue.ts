@@ -8,14 +8,17 @@
 //   { "version": 1, "kind": "backup", "tenant": "acme",
 //     "to": "s3://bucket/backups/acme/2026-06-03.tar.zst",   the destination, already expanded
 //     "overwrite": true,                                     optional, only when asked for
+//     "encryptTo": ["age1…"],                                optional: age recipients (public keys)
 //     "run": { "id": "…", "time": "2026-06-03T03:00:00Z",    the fan-out run and its time
 //              "template": "s3://bucket/backups/{tenant}/{date}.tar.zst",
 //              "cronName": "nightly" } }                     optional: the all-tenants cron
 // A consumer refuses (and so, after the queue's retries, parks in the work DLQ for a later
 // redrive) a message whose version or kind it does not know or that has a field it does not
 // know: a new field or kind comes with a consumer that understands it, and a change of
-// meaning with a new version. Messages stay far below SQS's 256 KiB (a few hundred bytes).
+// meaning with a new version. Messages stay far below SQS's 256 KiB (a few hundred bytes;
+// with the most recipients, MAX_RECIPIENTS of ~62 characters each, about 5 KB).
 
+import { backupRecipients, MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 import { InvalidRequestError } from '../errors.js';
 import { parseS3Url } from '../storage/s3-url.js';
 import { isValidTenantName } from '../tenant/names.js';
@@ -40,6 +43,8 @@ export interface BackupWorkMessage {
   /** `s3://bucket/key`, expanded for this tenant and run. */
   readonly to: string;
   readonly overwrite?: boolean;
+  /** age1… recipients the archive is encrypted to; absent: stored as plain tar.zst. */
+  readonly encryptTo?: readonly string[];
   readonly run: WorkRun;
 }
 
@@ -66,7 +71,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     );
   }
   if (record.kind !== 'backup') throw new InvalidRequestError(`${what}: kind ${JSON.stringify(record.kind)} is not one this backup function knows ("backup")`);
-  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'run'], what);
+  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'encryptTo', 'run'], what);
   const tenant = record.tenant;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new InvalidRequestError(`${what}: "tenant" must be a tenant name`);
   if (typeof record.to !== 'string') throw new InvalidRequestError(`${what}: "to" must be an s3:// URL`);
@@ -76,6 +81,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     throw new InvalidRequestError(`${what}: "to": ${(error as Error).message}`);
   }
   if (record.overwrite !== undefined && typeof record.overwrite !== 'boolean') throw new InvalidRequestError(`${what}: "overwrite" must be true or false`);
+  const encryptTo = recipientsOf(record.encryptTo, what);
   const run = record.run;
   if (typeof run !== 'object' || run === null || Array.isArray(run)) throw new InvalidRequestError(`${what}: "run" must be an object`);
   const runRecord = run as Record<string, unknown>;
@@ -91,6 +97,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     tenant,
     to: record.to,
     ...(record.overwrite === true && { overwrite: true }),
+    ...(encryptTo.length > 0 && { encryptTo }),
     run: {
       id: runRecord.id as string,
       time: runRecord.time as string,
@@ -98,6 +105,19 @@ export function parseWorkMessage(body: string): WorkMessage {
       ...(typeof runRecord.cronName === 'string' && { cronName: runRecord.cronName }),
     },
   };
+}
+
+/** `encryptTo`: a list of age1… recipients, each one checked. */
+function recipientsOf(value: unknown, what: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_RECIPIENTS || !value.every((item) => typeof item === 'string')) {
+    throw new InvalidRequestError(`${what}: "encryptTo" must be a list of at most ${MAX_RECIPIENTS} age recipients (age1… strings)`);
+  }
+  try {
+    return backupRecipients(value as string[]).map((recipient) => recipient.text);
+  } catch (error) {
+    throw new InvalidRequestError(`${what}: "encryptTo": ${(error as Error).message}`);
+  }
 }
 
 function unknownKeys(record: Record<string, unknown>, allowed: readonly string[], what: string): void {

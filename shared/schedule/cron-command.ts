@@ -623,15 +623,18 @@ export interface FanOutPayload {
   readonly timeZone?: string;
   /** Identifies the run in logs and messages; absent: the invocation's request ID. */
   readonly runId?: string;
+  /** age1… recipients (public keys) every tenant's archive is encrypted to; absent: not encrypted. */
+  readonly encryptTo?: readonly string[];
 }
 
 /** The Input of an all-tenants schedule: a fan-out payload with Scheduler's time and execution ID. */
-export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string } = {}): string {
+export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string; encryptTo?: readonly string[] } = {}): string {
   const payload = {
     source: FANOUT_PAYLOAD_SOURCE,
     version: FANOUT_PAYLOAD_VERSION,
     to,
     ...(options.overwrite === true && { overwrite: true }),
+    ...(options.encryptTo !== undefined && options.encryptTo.length > 0 && { encryptTo: options.encryptTo }),
     cronName,
     ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
   };
