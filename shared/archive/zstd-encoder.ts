@@ -15,8 +15,6 @@ import { defaultConcurrency, integer, MiB, positiveInteger } from './zstd-format
 
 const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
-/** Compressed frames kept for reuse: the writer fills one while the others compress. */
-const MAX_SPARE_FRAMES = 1;
 
 export interface CompressOptions {
   /** Bytes of input per frame: zstd -3 looks back 2 MiB anyway. @default 2 MiB */
@@ -167,7 +165,7 @@ export class FrameWriter {
         }
         const compressed = await head.compressed;
         this.queue.shift();
-        if (head.input.length === this.frameSize && this.spare.length < MAX_SPARE_FRAMES) this.spare.push(head.input);
+        if (head.input.length === this.frameSize && this.spare.length < this.concurrency) this.spare.push(head.input);
         this.wakeWriter?.();
         yield compressed;
       }

@@ -25,6 +25,7 @@ import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/
 import { StorageError } from '../errors.js';
 import type { S3Sdk } from './s3-client.js';
 import { s3ErrorName, s3StatusCode } from './s3-errors.js';
+import { release } from '../released-buffers.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 
 /** What every request of the upload names: the object and the headers it is created with. */
@@ -162,6 +163,7 @@ class Uploader {
           offset += length;
           this.bytes += length;
         }
+        release(chunk); // copied into the parts (released-buffers.ts)
         if (this.failure !== undefined) return { bytes: this.bytes };
       }
     } catch (error) {
