@@ -207,6 +207,8 @@ export async function executeBackup(
         tenant: command.tenant,
         to: command.to,
         ...(command.overwrite === true && { overwrite: true }),
+        // The recipients (public keys) only: the age stream's key stays in the saved state.
+        ...(command.encryptTo !== undefined && command.encryptTo.length > 0 && { encryptTo: command.encryptTo }),
         run,
         continues: { chain: outcome.chain, trigger },
       });

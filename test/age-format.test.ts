@@ -483,6 +483,64 @@ describe('round trips', () => {
   });
 });
 
+describe('a file written by several encryptors in turn', () => {
+  /** Encrypts `plaintext` in runs that each stop (suspend) at the next stop; the saved position goes through a copy, as a file on disk. */
+  function inRuns(plaintext: Buffer, stops: readonly number[]): Buffer {
+    const out: Uint8Array[] = [];
+    let encryptor = new AgeEncryptor([alice.recipient]);
+    let from = 0;
+    for (const stop of stops) {
+      for (const piece of cutAt(plaintext.subarray(from, stop), [30_000, 70_000])) encryptor.write(piece, out);
+      const saved = encryptor.suspend(out);
+      expect(saved.pending.length).toBeLessThanOrEqual(CHUNK);
+      encryptor = new AgeEncryptor({ chunkIndex: saved.chunkIndex, payloadKey: Buffer.from(saved.payloadKey), pending: Buffer.from(saved.pending) });
+      from = stop;
+    }
+    encryptor.write(plaintext.subarray(from), out);
+    encryptor.end(out);
+    return Buffer.concat(out);
+  }
+
+  // Stops before anything was written, inside a chunk, on a chunk boundary (a full chunk held back: more may follow), twice in one chunk.
+  it.each([[[0]], [[1]], [[CHUNK - 1]], [[CHUNK]], [[CHUNK + 1]], [[2 * CHUNK, 2 * CHUNK]], [[10, 20, CHUNK, 3 * CHUNK + 5]]])('stops at %j: one age file of the format\'s size', (stops) => {
+    for (const size of [3 * CHUNK + 5, 4 * CHUNK]) {
+      const plaintext = randomBytes(size);
+      const file = inRuns(plaintext, stops);
+      const headerLength = parseHeaderPrefix(file)!.header.length;
+      expect(file.length).toBe(headerLength + 16 + size + 16 * Math.ceil(size / CHUNK));
+      expect(decryptOrThrow(file, [alice]).equals(plaintext)).toBe(true);
+    }
+  });
+
+  it('seals the chunks exactly as one encryptor would', () => {
+    const key = derivePayloadKey(randomBytes(16), randomBytes(16));
+    const plaintext = randomBytes(5 * CHUNK + 123);
+    const whole: Uint8Array[] = [];
+    const once = new StreamEncryptor(key);
+    once.write(plaintext, whole);
+    once.end(whole);
+    const pieces: Uint8Array[] = [];
+    let sealer = new StreamEncryptor(key);
+    let from = 0;
+    for (const stop of [7, CHUNK, 3 * CHUNK + 1, 3 * CHUNK + 2]) {
+      sealer.write(plaintext.subarray(from, stop), pieces);
+      sealer = new StreamEncryptor(key, sealer.suspend());
+      from = stop;
+    }
+    sealer.write(plaintext.subarray(from), pieces);
+    sealer.end(pieces);
+    expect(Buffer.concat(pieces).equals(Buffer.concat(whole))).toBe(true);
+  });
+
+  it('refuses a position that no payload can be at', () => {
+    const key = derivePayloadKey(randomBytes(16), randomBytes(16));
+    expect(() => new StreamEncryptor(key, { chunkIndex: 1, pending: Buffer.alloc(0) })).toThrow(RangeError);
+    expect(() => new StreamEncryptor(key, { chunkIndex: 0, pending: Buffer.alloc(CHUNK + 1) })).toThrow(RangeError);
+    expect(() => new StreamEncryptor(key, { chunkIndex: -1, pending: Buffer.alloc(1) })).toThrow(RangeError);
+    expect(() => new AgeEncryptor({ chunkIndex: 0, payloadKey: Buffer.alloc(16), pending: Buffer.alloc(1) })).toThrow(RangeError);
+  });
+});
+
 describe('damaged files are refused, and nothing unauthenticated is released', () => {
   const plaintext = randomBytes(3 * CHUNK + 1000);
   const file = encrypt(plaintext, [alice.recipient]);

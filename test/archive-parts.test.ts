@@ -1,13 +1,17 @@
 // An archive written in pieces (a run stops after some entries, the next resumes from where
 // it stopped, through a checkpoint that went through JSON) is byte for byte the archive one
 // run writes of the same tree: marker, frames, manifest and footer. And the walk's order, as
-// a resumed walk compares positions, is the order the walk hands items out in.
+// a resumed walk compares positions, is the order the walk hands items out in. An encrypted
+// archive written in pieces (the age stream suspended with it, its position saved and
+// loaded) is one age file that the `age` CLI decrypts to the archive one run writes.
 
 import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { formatIdentity, generateIdentity, isAgeFile, parseRecipient, type SuspendedAgeFile } from '../shared/age/index.js';
+import { encryptArchivePiece } from '../shared/archive/encrypted-archive.js';
 import { createTenantArchive, type SuspendedArchive } from '../shared/backup/tenant-archive.js';
 import { compareWalkOrder, TenantWalk } from '../shared/backup/tenant-walk.js';
 import { sh, tempDir } from './helpers/tree.js';
@@ -62,6 +66,29 @@ async function inPieces(tenantDir: string, entries: number): Promise<{ bytes: Bu
   }
 }
 
+/** As `inPieces`, encrypted to `recipient`: each run's archive bytes go through one piece of the age file. */
+async function encryptedInPieces(tenantDir: string, entries: number, recipient: string): Promise<{ bytes: Buffer; runs: number }> {
+  const pieces: Buffer[] = [];
+  let resume: SuspendedArchive | undefined;
+  let stream: SuspendedAgeFile | undefined;
+  for (let runs = 1; ; runs++) {
+    let asked = 0;
+    const archive = createTenantArchive({ tenantDir, tenant: 'acme', createdAt, compression, stopWhen: () => ++asked > entries, ...(resume !== undefined && { resume }) });
+    let stopped = false;
+    void archive.summary.then((summary) => (stopped = summary.suspended === true));
+    const encrypted = encryptArchivePiece(archive.chunks, stream ?? [parseRecipient(recipient)], () => stopped);
+    pieces.push(await bytesOf(encrypted.chunks as AsyncIterable<Buffer>));
+    const summary = await archive.summary;
+    if (!summary.suspended) {
+      expect(encrypted.suspended()).toBeUndefined();
+      return { bytes: Buffer.concat(pieces), runs };
+    }
+    resume = { suspended: true, checkpoint: JSON.parse(JSON.stringify(summary.checkpoint)), pendingFrame: Buffer.from(summary.pendingFrame) };
+    const saved = encrypted.suspended()!;
+    stream = { chunkIndex: saved.chunkIndex, payloadKey: Buffer.from(saved.payloadKey), pending: Buffer.from(saved.pending) };
+  }
+}
+
 describe('an archive written in pieces', () => {
   const tenantDir = path.join(dir.path, 'acme');
   makeTree(tenantDir);
@@ -78,6 +105,29 @@ describe('an archive written in pieces', () => {
     const listing = sh(`zstd -dc '${file}' | tar -tf -`).toString().split('\n');
     expect(listing).toContain('tenants/acme/dir-5/sub/file-11.txt');
     expect(listing).toContain('tenants/acme/.openclaw-backup-manifest.json');
+  });
+
+  it('encrypted, is one age file that `age -d` opens to the archive one run writes', async () => {
+    const identity = generateIdentity();
+    const keyFile = path.join(dir.path, 'key.txt');
+    writeFileSync(keyFile, `${formatIdentity(identity)}\n`, { mode: 0o600 });
+    const whole = await bytesOf(createTenantArchive({ tenantDir, tenant: 'acme', createdAt, compression }).chunks);
+    for (const entries of [1, 9, 60]) {
+      const { bytes, runs } = await encryptedInPieces(tenantDir, entries, identity.recipient.text);
+      expect(runs).toBeGreaterThan(1);
+      expect(isAgeFile(bytes)).toBe(true);
+      // One header: the magic line appears once; the pieces' age layers are not concatenated files.
+      expect(bytes.toString('latin1').split('age-encryption.org/v1\n')).toHaveLength(2);
+      const file = path.join(dir.path, `pieces-${entries}.tar.zst.age`);
+      writeFileSync(file, bytes);
+      const plaintext = sh(`age -d -i '${keyFile}' '${file}'`);
+      expect(plaintext.equals(whole)).toBe(true);
+      if (entries === 9) {
+        const listing = sh(`age -d -i '${keyFile}' '${file}' | zstd -dc | tar -tf -`).toString().split('\n');
+        expect(listing).toContain('tenants/acme/dir-5/big.bin');
+        expect(listing).toContain('tenants/acme/.openclaw-backup-manifest.json');
+      }
+    }
   });
 
   it('leaves out, when resumed, exactly what the walk handed out before the position', async () => {

@@ -1,9 +1,11 @@
 // The state a backup in pieces keeps between invocations (backup/continuation.ts): it round
-// trips, a damaged file is refused rather than resumed from, the base-dir sweep leaves it
+// trips (an encrypted backup's age stream too, its key only in the file, which is mode
+// 0600), a damaged file is refused rather than resumed from, the base-dir sweep leaves it
 // alone while the tenant's recovery removes a killed save's temporary file, and while it
 // exists the tenant is busy for other operations.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +55,37 @@ describe('continuation state', () => {
     await expect(loadContinuation(base, 'acme')).rejects.toThrow(FileSystemError);
     await expect(loadContinuation(base, 'acme')).rejects.toThrow(/is damaged/);
     writeFileSync(file, whole);
+  });
+
+  it('keeps an encrypted backup\'s age stream, its key only in the file, which only its owner may read', async () => {
+    const payloadKey = randomBytes(32);
+    const pending = randomBytes(65_536);
+    const encrypted: Continuation = { ...sample('enc'), encryption: { recipients: ['age1example'], stream: { chunkIndex: 41, payloadKey: Buffer.from(payloadKey), pending } } };
+    await saveContinuation(base, encrypted);
+    const file = continuationPathFor(base, 'enc');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const loaded = (await loadContinuation(base, 'enc'))!;
+    expect(loaded.state).toEqual(encrypted.state);
+    expect(loaded.pendingFrame.toString()).toBe('frame bytes');
+    expect(loaded.tail.toString()).toBe('tail bytes');
+    expect(loaded.encryption!.recipients).toEqual(['age1example']);
+    expect(loaded.encryption!.stream.chunkIndex).toBe(41);
+    expect(loaded.encryption!.stream.payloadKey.equals(payloadKey)).toBe(true);
+    expect(loaded.encryption!.stream.pending.equals(pending)).toBe(true);
+    // The JSON says how long the key is, never what it is.
+    const whole = readFileSync(file);
+    const json = whole.subarray(10, 10 + whole.readUInt32BE(6)).toString();
+    expect(JSON.parse(json).encryption).toEqual({ recipients: ['age1example'], chunkIndex: 41, keyBytes: 32, pendingBytes: 65_536 });
+    expect(json).not.toContain(payloadKey.toString('hex'));
+    expect(json).not.toContain(payloadKey.toString('base64'));
+    // A state whose stream cannot be (a key of another length, more than a chunk unsealed) is damaged.
+    for (const stream of [{ chunkIndex: 1, payloadKey: randomBytes(16), pending }, { chunkIndex: 1, payloadKey, pending: randomBytes(65_537) }]) {
+      await saveContinuation(base, { ...encrypted, encryption: { recipients: ['age1example'], stream } });
+      await expect(loadContinuation(base, 'enc')).rejects.toThrow(/is damaged/);
+    }
+    writeFileSync(file, whole.subarray(0, whole.length - 1));
+    await expect(loadContinuation(base, 'enc')).rejects.toThrow(/is damaged/);
+    rmSync(file);
   });
 
   it('makes the tenant busy, survives the sweep, and its temporary file goes with the tenant\'s recovery', async () => {

@@ -10,14 +10,18 @@
 // and a piece looks once per entry, so a piece archives ~20 entries whatever the machine
 // (the tenant: ~30 MiB in ~230 entries, so a dozen pieces; 300 MiB would only be slower).
 //
-// Also: a piece killed after it sent parts (its message comes again, the older state on
+// An encrypted backup continues too: one age file (the `age` CLI opens it; restore decrypts
+// it with the identity from the function's secret), whose age stream's key stays in the
+// state file (mode 0600), never in a message, a result, an event or a log line.
+//
+// Also: a piece killed after it sent parts (plain or encrypted; its message comes again, the older state on
 // disk) does not spoil the archive; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
 // other backups and restores of the tenant out.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -30,6 +34,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
+import { formatIdentity, generateIdentity, isAgeFile } from '../shared/age/index.js';
 import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -174,10 +179,63 @@ describe('a backup that continues across invocations', () => {
     expect(verified).toMatchObject({ verified: true });
   });
 
-  it('goes on from the last saved state when a piece was killed and its message comes again', async () => {
-    const tenantDir = makeTenant('killed');
-    await backupHandler(deps())({ tenant: 'killed', to: 's3://backups/killed/one.tar.zst' }, budgetContext('req-1', 8000));
-    const stateFile = continuationPathFor(base, 'killed');
+  it('continues an encrypted backup into one age file, which age -d opens and restore decrypts, its key only in the state file', async () => {
+    const identity = generateIdentity();
+    const keyFile = path.join(dir.path, 'secret-key.txt');
+    writeFileSync(keyFile, `${formatIdentity(identity)}\n`, { mode: 0o600 });
+    const tenantDir = makeTenant('secret');
+    const to = 's3://backups/secret/one.tar.zst.age';
+    const first = await backupHandler(deps())({ tenant: 'secret', to, encryptTo: [identity.recipient.text] }, budgetContext('req-1'));
+    expect(first).toMatchObject({ operation: 'backup', suspended: true, tenant: 'secret', pieces: 1 });
+    expect(queue).toEqual([expect.objectContaining({ tenant: 'secret', to, encryptTo: [identity.recipient.text], continues: expect.objectContaining({ trigger: 'direct' }) })]);
+    const stateFile = continuationPathFor(base, 'secret');
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+    const { encryption } = (await loadContinuation(base, 'secret'))!;
+    expect(encryption?.recipients).toEqual([identity.recipient.text]);
+    const key = Buffer.from(encryption!.stream.payloadKey);
+    const messages = [JSON.stringify(first), ...queue.map((message) => encodeWorkMessage(message))];
+
+    let pieces = 1;
+    for (let message = queue.shift(); message !== undefined; message = queue.shift()) {
+      pieces++;
+      const answer = await workQueueHandler(deps())({ Records: [{ messageId: `m-${pieces}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-q${pieces}`));
+      expect(answer).toEqual({ batchItemFailures: [] });
+      messages.push(...queue.map((next) => encodeWorkMessage(next)));
+      if (pieces > 100) throw new Error('the chain does not end');
+    }
+    expect(pieces).toBeGreaterThanOrEqual(5);
+    expect(existsSync(stateFile)).toBe(false);
+    const done = events();
+    expect(done).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant: 'secret', location: to }) })]);
+
+    // Where the key could leak: the messages, the answers, the events, the log lines.
+    const logged = [process.stdout, process.stderr].flatMap((stream) => vi.mocked(stream.write).mock.calls.map((call) => String(call[0])));
+    expect(logged.some((line) => line.includes('backup piece done'))).toBe(true);
+    const seen = [...messages, ...done.map((event) => JSON.stringify(event)), ...logged].join('\n');
+    for (const encoding of ['hex', 'base64', 'base64url'] as const) expect(seen).not.toContain(key.toString(encoding));
+
+    const file = await download('secret/one.tar.zst.age');
+    expect(isAgeFile(readFileSync(file))).toBe(true);
+    const listing = sh(`age -d -i '${keyFile}' '${file}' | zstd -dc | tar -tf -`).toString().split('\n').filter((line) => line !== '');
+    expect(listing).toContain('tenants/secret/sessions-9/media.bin');
+    expect(listing.filter((line) => line.endsWith('.jsonl'))).toHaveLength(200);
+    expect(new Set(listing).size).toBe(listing.length);
+
+    const withIdentity = { ...deps(), identitySecrets: async (name: string) => (name === 'openclaw-backup/backup-key' ? [identity] : []) };
+    const refused = await restoreHandler(deps())({ from: to, as: 'secret-copy' }, budgetContext('req-r0', 900_000));
+    expect(refused).toMatchObject({ ok: false, error: { message: expect.stringMatching(/is encrypted with age/) } });
+    const restored = await restoreHandler(withIdentity)({ from: to, as: 'secret-copy', identitySecret: 'openclaw-backup/backup-key' }, budgetContext('req-r', 900_000));
+    expect(restored).toMatchObject({ operation: 'restore', tenant: 'secret-copy', verified: true });
+    expect(describeTree(path.join(base, 'secret-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+  });
+
+  it.each([['plain', false], ['encrypted', true]])('goes on from the last saved state when a piece was killed and its message comes again (%s)', async (kind, encrypted) => {
+    const identity = generateIdentity();
+    const tenant = `killed-${kind}`;
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    const tenantDir = makeTenant(tenant);
+    await backupHandler(deps())({ tenant, to, ...(encrypted && { encryptTo: [identity.recipient.text] }) }, budgetContext('req-1', 8000));
+    const stateFile = continuationPathFor(base, tenant);
     const saved = readFileSync(stateFile);
     const message = queue.shift()!;
     // The next piece runs (sending parts, saving a newer state, queueing its successor) and is
@@ -191,9 +249,10 @@ describe('a backup that continues across invocations', () => {
     await drainQueue();
 
     expect(existsSync(stateFile)).toBe(false);
-    const restored = await restoreHandler(deps())({ from: 's3://backups/killed/one.tar.zst', as: 'killed-copy' }, budgetContext('req-r', 900_000));
+    const withIdentity = { ...deps(), identitySecrets: async () => [identity] };
+    const restored = await restoreHandler(withIdentity)({ from: to, as: `${tenant}-copy`, ...(encrypted && { identitySecret: 'openclaw-backup/backup-key' }) }, budgetContext('req-r', 900_000));
     expect(restored).toMatchObject({ verified: true });
-    expect(describeTree(path.join(base, 'killed-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+    expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
   });
 
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {

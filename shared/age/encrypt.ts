@@ -6,29 +6,55 @@
 // tags joined): a consumer that writes each buffer with its own system call, like the
 // local file location, would otherwise make two per 64 KiB, and those queue on the libuv
 // thread pool behind compression (measured: a large backup took up to twice as long).
+//
+// One file may be written by several encryptors in turn, processes apart: `suspend` stops
+// one without ending the payload and answers with the payload key, the next chunk's index
+// and the plaintext not sealed yet; an encryptor created from that writes the rest. The
+// pieces' output, concatenated, is one age file (test/age-format.test.ts).
 
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { Transform } from 'node:stream';
 
 import { AgeBadRecipientError } from '../errors.js';
 import { computeHeaderMac, formatHeader, formatHeaderWithoutMac } from './header.js';
 import type { AgeRecipient } from './keys.js';
-import { derivePayloadKey, newPayloadNonce, StreamEncryptor, takeJoined } from './stream.js';
+import { derivePayloadKey, newPayloadNonce, PAYLOAD_KEY_BYTES, StreamEncryptor, takeJoined, type StreamPosition } from './stream.js';
 import { FILE_KEY_BYTES, wrapFileKey } from './x25519.js';
 
-/** Encrypts one file: feed it with `write`, close it with `end`; output goes to `out`. */
+/**
+ * Where an age file being written stands when its writer stops before the end, to go on in
+ * another process (a backup that continues in another invocation): the header is written,
+ * the payload is not finished. `payloadKey` is a secret: whoever holds it decrypts the file.
+ */
+export interface SuspendedAgeFile extends StreamPosition {
+  /** HKDF of the file key and the header's nonce (stream.ts): the key the payload's chunks are sealed under. */
+  readonly payloadKey: Buffer;
+}
+
+/** Encrypts one file: feed it with `write`, close it with `end` (or stop with `suspend`); output goes to `out`. */
 export class AgeEncryptor {
   private prologue: Buffer | undefined;
+  private readonly payloadKey: KeyObject;
   private readonly payload: StreamEncryptor;
 
-  constructor(recipients: readonly AgeRecipient[]) {
+  /** A new file to `recipients`; or, given where an earlier encryptor stopped, the rest of that file (no header). */
+  constructor(to: readonly AgeRecipient[] | SuspendedAgeFile) {
+    if (!Array.isArray(to)) {
+      const from = to as SuspendedAgeFile;
+      if (from.payloadKey.length !== PAYLOAD_KEY_BYTES) throw new RangeError('not an age payload key');
+      this.payloadKey = createSecretKey(Buffer.from(from.payloadKey));
+      this.payload = new StreamEncryptor(this.payloadKey, from);
+      return;
+    }
+    const recipients = to as readonly AgeRecipient[];
     if (recipients.length === 0) throw new AgeBadRecipientError('no recipients to encrypt to');
     const fileKey = randomBytes(FILE_KEY_BYTES);
     try {
       const macInput = formatHeaderWithoutMac(recipients.map((recipient) => wrapFileKey(fileKey, recipient)));
       const nonce = newPayloadNonce();
       this.prologue = Buffer.concat([formatHeader(macInput, computeHeaderMac(fileKey, macInput)), nonce]);
-      this.payload = new StreamEncryptor(derivePayloadKey(fileKey, nonce));
+      this.payloadKey = derivePayloadKey(fileKey, nonce);
+      this.payload = new StreamEncryptor(this.payloadKey);
     } finally {
       fileKey.fill(0);
     }
@@ -42,6 +68,12 @@ export class AgeEncryptor {
   end(out: Uint8Array[]): void {
     this.emitPrologue(out);
     this.payload.end(out);
+  }
+
+  /** Stops before the end: the header (if not out yet) goes to `out`; the answer lets another encryptor write the rest. */
+  suspend(out: Uint8Array[]): SuspendedAgeFile {
+    this.emitPrologue(out);
+    return { ...this.payload.suspend(), payloadKey: this.payloadKey.export() };
   }
 
   private emitPrologue(out: Uint8Array[]): void {

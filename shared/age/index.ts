@@ -12,7 +12,7 @@
 // C2SP test vectors (npm `cctv-age`) and the `age` CLI check this implementation both ways.
 
 export { createAgeDecryptStream, decryptAge, AgeDecryptor, describeRecipientTypes, type AgeDecryptOptions } from './decrypt.js';
-export { createAgeEncryptStream, encryptAge, AgeEncryptor } from './encrypt.js';
+export { createAgeEncryptStream, encryptAge, AgeEncryptor, type SuspendedAgeFile } from './encrypt.js';
 export {
   AgeBadIdentityError,
   AgeBadRecipientError,

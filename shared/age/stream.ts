@@ -17,6 +17,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject
 import { AgeDamagedError } from '../errors.js';
 
 export const PAYLOAD_NONCE_BYTES = 16;
+export const PAYLOAD_KEY_BYTES = 32;
 export const CHUNK_BYTES = 64 * 1024;
 const TAG_BYTES = 16;
 export const SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
@@ -27,7 +28,7 @@ const AEAD_OPTIONS = { authTagLength: TAG_BYTES } as const;
 
 /** payload key = HKDF-SHA-256(ikm = file key, salt = nonce, info = "payload"). */
 export function derivePayloadKey(fileKey: Uint8Array, nonce: Uint8Array): KeyObject {
-  return createSecretKey(Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32)));
+  return createSecretKey(Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', PAYLOAD_KEY_BYTES)));
 }
 
 export function newPayloadNonce(): Buffer {
@@ -99,13 +100,39 @@ class ChunkNonce {
   }
 }
 
-/** Encrypts a payload; `write` and `end` append the sealed bytes to `out`. */
+/**
+ * Where an unfinished payload stands: the next chunk's index, and the plaintext not sealed yet
+ * (1 to CHUNK_BYTES bytes once anything was written: a full chunk waits for the byte that
+ * makes it a middle one).
+ */
+export interface StreamPosition {
+  readonly chunkIndex: number;
+  readonly pending: Buffer;
+}
+
+/**
+ * Encrypts a payload; `write` and `end` append the sealed bytes to `out`. A payload may be
+ * sealed by several encryptors in turn (processes apart): `suspend` hands over where it
+ * stands instead of ending, and an encryptor given that position and the same key goes on,
+ * so the chunks come out exactly as one encryptor would have sealed them.
+ */
 export class StreamEncryptor {
   private readonly pending = new PendingBytes();
   private readonly nonce = new ChunkNonce();
   private ended = false;
 
-  constructor(private readonly key: KeyObject) {}
+  constructor(
+    private readonly key: KeyObject,
+    from?: StreamPosition,
+  ) {
+    if (from === undefined) return;
+    const { chunkIndex, pending } = from;
+    if (!Number.isSafeInteger(chunkIndex) || chunkIndex < 0 || chunkIndex >= MAX_CHUNKS || pending.length > CHUNK_BYTES || (chunkIndex > 0 && pending.length === 0)) {
+      throw new RangeError('not a position in an age STREAM payload');
+    }
+    this.nonce.index = chunkIndex;
+    this.pending.add(pending);
+  }
 
   write(chunk: Uint8Array, out: Uint8Array[]): void {
     this.pending.add(chunk);
@@ -117,6 +144,13 @@ export class StreamEncryptor {
     if (this.ended) return;
     this.ended = true;
     this.seal(this.pending.takeAll(), true, out);
+  }
+
+  /** Stops without ending the payload (nothing more is sealed here): where it stands, the unsealed plaintext copied. */
+  suspend(): StreamPosition {
+    if (this.ended) throw new Error('the payload has already ended');
+    this.ended = true;
+    return { chunkIndex: this.nonce.index, pending: Buffer.concat(this.pending.takeAll()) };
   }
 
   private seal(slices: readonly Uint8Array[], last: boolean, out: Uint8Array[]): void {

@@ -4,7 +4,8 @@
 // turns the stored bytes back into the tar.zst stream with `plaintextArchive`, which looks at
 // the first bytes: an age file is decrypted with the identities given, or refused with a
 // hint when there are none; anything else passes through unchanged. The stored object is a
-// standard age v1 file (`age -d -i key.txt FILE | zstd -d | tar -t` reads it).
+// standard age v1 file (`age -d -i key.txt FILE | zstd -d | tar -t` reads it), also when a
+// backup wrote it in pieces, in several processes (`encryptArchivePiece`).
 //
 // Memory: one 64 KiB age chunk plus the input chunk in hand (shared/age/). Plaintext leaves
 // the decryptor only once its chunk authenticated; a wrong key, a truncated or tampered file
@@ -12,7 +13,8 @@
 
 import { AgeBadRecipientError, UsageError } from '../errors.js';
 import { AgeDecryptor } from '../age/decrypt.js';
-import { encryptAge } from '../age/encrypt.js';
+import { AgeEncryptor, encryptAge, type SuspendedAgeFile } from '../age/encrypt.js';
+import { takeJoined } from '../age/stream.js';
 import { parseRecipient, type AgeIdentity, type AgeRecipient } from '../age/keys.js';
 import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
 
@@ -42,6 +44,35 @@ function tooManyRecipients(count: number): AgeBadRecipientError {
 /** The archive's chunks, encrypted to `recipients` (one output buffer per input chunk). */
 export function encryptArchive(chunks: AsyncIterable<Uint8Array>, recipients: readonly AgeRecipient[]): AsyncGenerator<Uint8Array> {
   return encryptAge(chunks, recipients);
+}
+
+/**
+ * One piece of an encrypted archive written in pieces (backup/backup.ts): the first piece is
+ * given the recipients (the header comes first), the others where the last one stopped. Once
+ * `chunks` ends, the age file ends, or, when `suspendWhen()` says so, is suspended: then
+ * `suspended()` answers where it stands, for the next piece (its payload key is a secret).
+ */
+export function encryptArchivePiece(
+  chunks: AsyncIterable<Uint8Array>,
+  from: readonly AgeRecipient[] | SuspendedAgeFile,
+  suspendWhen: () => boolean,
+): { readonly chunks: AsyncGenerator<Uint8Array>; suspended(): SuspendedAgeFile | undefined } {
+  // Created here, not in the generator: a bad recipient or saved position fails before any byte is read.
+  const encryptor = new AgeEncryptor(from);
+  let suspended: SuspendedAgeFile | undefined;
+  async function* piece(): AsyncGenerator<Uint8Array> {
+    const out: Uint8Array[] = [];
+    for await (const chunk of chunks) {
+      encryptor.write(chunk, out);
+      const joined = takeJoined(out);
+      if (joined !== undefined) yield joined;
+    }
+    if (suspendWhen()) suspended = encryptor.suspend(out);
+    else encryptor.end(out);
+    const joined = takeJoined(out);
+    if (joined !== undefined) yield joined;
+  }
+  return { chunks: piece(), suspended: () => suspended };
 }
 
 export interface PlaintextOptions {

@@ -12,8 +12,10 @@
 // Lambda, whose invocations end at 15 minutes): a piece stops between two entries when
 // `stopWhen` says so, suspends the S3 multipart upload and saves where it stands
 // (continuation.ts); the next piece, given the chain's name, takes the tenant's lock again
-// and goes on. The finished object is an ordinary archive. Encrypted backups and locations
-// without `writePiece` (local files) are written in one piece.
+// and goes on. The finished object is an ordinary archive; an encrypted one is one age file,
+// its age stream suspended and resumed with the archive (the payload key travels in the
+// state, continuation.ts). Locations without `writePiece` (local files) are written in one
+// piece.
 
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -36,7 +38,7 @@ import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
 import type { SqliteOptions } from './sqlite-policy.js';
 import type { AgeRecipient } from '../age/keys.js';
-import { encryptArchive } from '../archive/encrypted-archive.js';
+import { encryptArchive, encryptArchivePiece } from '../archive/encrypted-archive.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;
@@ -147,11 +149,11 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     const recipients = request.recipients ?? [];
     // In pieces only where the state can be kept between them: not on a read-only base dir (no lock).
-    const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && recipients.length === 0 && lock !== undefined;
+    const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && lock !== undefined;
     let from: Continuation | undefined;
     if (request.chain !== undefined) {
       from = await loadContinuation(tenantsDir, tenant);
-      if (from?.state.chain !== request.chain || from.state.location !== location.display || !inPieces) {
+      if (from?.state.chain !== request.chain || from.state.location !== location.display || !inPieces || !sameRecipients(from, recipients)) {
         throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${request.chain}) has ended: its state is gone or belongs to another backup`);
       }
     } else {
@@ -191,7 +193,12 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
       }
     }
 
-    const stored = recipients.length > 0 ? encryptArchive(counted(), recipients) : counted();
+    // Encrypted in pieces: the age file goes on from where the last piece stopped, and is
+    // suspended with the archive (the same moment the upload is asked about).
+    const encryption = recipients.length > 0 && inPieces ? encryptArchivePiece(counted(), from?.encryption?.stream ?? recipients, () => outcome?.suspended === true) : undefined;
+    const stored = encryption?.chunks ?? (recipients.length > 0 ? encryptArchive(counted(), recipients) : counted());
+    // The encryptor holds its own copy: the saved key need not stay in memory.
+    from?.encryption?.stream.payloadKey.fill(0);
     const body = Readable.from(stored, { objectMode: false });
     const options: WriteOptions = {
       overwrite: request.overwrite ?? false,
@@ -223,11 +230,18 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
       const { tail, ...upload } = written.suspended!;
       const pieces = (from?.state.pieces ?? 0) + 1;
       const savedAt = new Date().toISOString();
-      await saveContinuation(tenantsDir, {
-        state: { version: 1, chain, tenant, location: location.display, createdAt: createdAt.toISOString(), startedAt: from?.state.startedAt ?? new Date(started).toISOString(), savedAt, pieces, archive: summary.checkpoint, upload },
-        pendingFrame: summary.pendingFrame,
-        tail,
-      });
+      const stream = encryption?.suspended();
+      if (recipients.length > 0 && stream === undefined) throw new Error('an encrypted backup was suspended without its age stream'); // cannot happen: both follow `outcome`
+      try {
+        await saveContinuation(tenantsDir, {
+          state: { version: 1, chain, tenant, location: location.display, createdAt: createdAt.toISOString(), startedAt: from?.state.startedAt ?? new Date(started).toISOString(), savedAt, pieces, archive: summary.checkpoint, upload },
+          pendingFrame: summary.pendingFrame,
+          ...(stream !== undefined && { encryption: { recipients: recipients.map((recipient) => recipient.text), stream } }),
+          tail,
+        });
+      } finally {
+        stream?.payloadKey.fill(0);
+      }
       crashPoint('backup:piece-saved');
       const { totals } = summary.checkpoint;
       return { operation: 'backup', suspended: true, tenant, location: location.display, chain, pieces, files: totals.files, bytes: totals.bytes, archiveBytes: written.bytes, durationMs: Date.now() - started, createdAt: createdAt.toISOString() };
@@ -258,6 +272,12 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
   } finally {
     await lock?.release();
   }
+}
+
+/** Whether a piece is asked to encrypt as its chain's state says the archive is: to the same recipients, or not at all. */
+function sameRecipients(from: Continuation, recipients: readonly AgeRecipient[]): boolean {
+  const saved = from.encryption?.recipients ?? [];
+  return saved.length === recipients.length && recipients.every((recipient) => saved.includes(recipient.text));
 }
 
 /**

@@ -6,7 +6,11 @@
 // (tenant-archive.ts's checkpoint: the walk's position, the digests, notes and counts so far),
 // where the upload stands (the multipart upload's id and parts), and two byte strings that
 // have not reached the store yet: the unfinished zstd frame's input (under a frame, 2 MiB)
-// and the upload's tail (under S3's 5 MiB minimum part).
+// and the upload's tail (under S3's 5 MiB minimum part). An encrypted backup's state adds its
+// age stream (age/encrypt.ts SuspendedAgeFile): the recipients, the next chunk's index, the
+// plaintext not sealed yet (at most 64 KiB) and the payload key. The key decrypts the
+// archive: the file is created mode 0600, next to the tenant's plaintext data it guards no
+// less, and the key never leaves it (not in the queue's message, the results, events or logs).
 //
 // While the file exists the chain owns the tenant between its pieces, as a lock would: a new
 // backup or a restore of the tenant is refused (TenantBusyError) until the chain ends,
@@ -15,8 +19,9 @@
 // a killed save is removed by the tenant's recovery (slot.ts), like a journal's.
 //
 // Format: "OCCS1\n", the state's JSON length (4 bytes, big-endian), the JSON, the frame's
-// bytes, the tail's bytes; the JSON gives both lengths, and a file whose lengths do not add
-// up is refused.
+// bytes, for an encrypted backup the payload key's and the unsealed plaintext's bytes, then
+// the tail's bytes; the JSON gives every length, and a file whose lengths do not add up is
+// refused.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -26,6 +31,8 @@ import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
+import type { SuspendedAgeFile } from '../age/encrypt.js';
+import { PAYLOAD_KEY_BYTES, CHUNK_BYTES } from '../age/stream.js';
 
 const MAGIC = Buffer.from('OCCS1\n');
 export const CONTINUATION_FORMAT_VERSION = 1;
@@ -48,10 +55,28 @@ export interface ContinuationState {
   readonly upload: Omit<UploadCheckpoint, 'tail'>;
 }
 
+/** An encrypted backup's age file between pieces. */
+export interface SavedEncryption {
+  /** The age1… recipients its header was written to (public keys). */
+  readonly recipients: readonly string[];
+  /** Where its payload stands; `payloadKey` is a secret. */
+  readonly stream: SuspendedAgeFile;
+}
+
 export interface Continuation {
   readonly state: ContinuationState;
   readonly pendingFrame: Buffer;
+  /** Present when the archive is encrypted. */
+  readonly encryption?: SavedEncryption;
   readonly tail: Buffer;
+}
+
+/** How the JSON records an encrypted backup's stream: lengths of the bytes beside it, never the key. */
+interface EncryptionRecord {
+  readonly recipients: readonly string[];
+  readonly chunkIndex: number;
+  readonly keyBytes: number;
+  readonly pendingBytes: number;
 }
 
 export function continuationPathFor(tenantsDir: string, tenant: string): string {
@@ -65,8 +90,11 @@ export function newChainId(): string {
 
 /** Replaces the tenant's continuation state, atomically. */
 export async function saveContinuation(tenantsDir: string, continuation: Continuation): Promise<void> {
-  const { state, pendingFrame, tail } = continuation;
-  const json = Buffer.from(JSON.stringify({ ...state, frameBytes: pendingFrame.length, tailBytes: tail.length }));
+  const { state, pendingFrame, encryption, tail } = continuation;
+  const stream = encryption?.stream;
+  const record: EncryptionRecord | undefined =
+    encryption === undefined ? undefined : { recipients: encryption.recipients, chunkIndex: stream!.chunkIndex, keyBytes: stream!.payloadKey.length, pendingBytes: stream!.pending.length };
+  const json = Buffer.from(JSON.stringify({ ...state, frameBytes: pendingFrame.length, tailBytes: tail.length, ...(record !== undefined && { encryption: record }) }));
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length);
   const target = continuationPathFor(tenantsDir, state.tenant);
@@ -74,7 +102,7 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {
-      await handle.writev([MAGIC, length, json, pendingFrame, tail]);
+      await handle.writev(stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
       await handle.sync();
     } finally {
       await handle.close();
@@ -101,15 +129,38 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   const damaged = () => new FileSystemError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`);
   if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged();
   const jsonEnd = MAGIC.length + 4 + bytes.readUInt32BE(MAGIC.length);
-  let parsed: ContinuationState & { frameBytes: number; tailBytes: number };
+  let parsed: ContinuationState & { frameBytes: number; tailBytes: number; encryption?: EncryptionRecord };
   try {
     parsed = JSON.parse(bytes.subarray(MAGIC.length + 4, jsonEnd).toString('utf8'));
   } catch {
     throw damaged();
   }
-  const { frameBytes, tailBytes, ...state } = parsed;
-  if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant || jsonEnd + frameBytes + tailBytes !== bytes.length) throw damaged();
-  return { state, pendingFrame: bytes.subarray(jsonEnd, jsonEnd + frameBytes), tail: bytes.subarray(jsonEnd + frameBytes) };
+  const { frameBytes, tailBytes, encryption: record, ...state } = parsed;
+  if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
+  if (record !== undefined && !isEncryptionRecord(record)) throw damaged();
+  const keyBytes = record?.keyBytes ?? 0;
+  const pendingBytes = record?.pendingBytes ?? 0;
+  if (jsonEnd + frameBytes + keyBytes + pendingBytes + tailBytes !== bytes.length) throw damaged();
+  let at = jsonEnd;
+  const take = (count: number): Buffer => bytes.subarray(at, (at += count));
+  const pendingFrame = take(frameBytes);
+  const encryption: SavedEncryption | undefined =
+    record === undefined ? undefined : { recipients: record.recipients, stream: { chunkIndex: record.chunkIndex, payloadKey: take(keyBytes), pending: take(pendingBytes) } };
+  return { state, pendingFrame, ...(encryption !== undefined && { encryption }), tail: take(tailBytes) };
+}
+
+function isEncryptionRecord(record: EncryptionRecord): boolean {
+  return (
+    Array.isArray(record.recipients) &&
+    record.recipients.length > 0 &&
+    record.recipients.every((recipient) => typeof recipient === 'string') &&
+    Number.isSafeInteger(record.chunkIndex) &&
+    record.chunkIndex >= 0 &&
+    record.keyBytes === PAYLOAD_KEY_BYTES &&
+    Number.isSafeInteger(record.pendingBytes) &&
+    record.pendingBytes >= 0 &&
+    record.pendingBytes <= CHUNK_BYTES
+  );
 }
 
 export async function removeContinuation(tenantsDir: string, tenant: string): Promise<void> {
