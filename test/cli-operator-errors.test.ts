@@ -60,6 +60,27 @@ describe('--json on usage errors', () => {
   });
 });
 
+describe('a flag given twice', () => {
+  it.each<[string, string[], RegExp]>([
+    ['--to', ['tenants', 'backup', 'acme', '--to', 'first.tar.zst', '--to', 'second.tar.zst'], /^option '--to <destination>' argument 'second\.tar\.zst' is invalid\. given twice \(first "first\.tar\.zst"\): give it once$/],
+    ['--from', ['tenants', 'restore', '--from', archive, '--from', archive, '--as', 'twice'], /^option '--from <source>' argument '.*' is invalid\. given twice/],
+    ['--as', ['tenants', 'restore', '--from', archive, '--as', 'one', '--as', 'two'], /^option '--as <name>' argument 'two' is invalid\. given twice \(first "one"\)/],
+    ['--max-entries', ['tenants', 'verify', '--from', archive, '--max-entries', '5', '--max-entries', '6'], /^option '--max-entries <n>' argument '6' is invalid\. given twice/],
+    ['--tenants-dir', ['--tenants-dir', base, 'tenants', 'list'], /^option '--tenants-dir <dir>' argument '.*' is invalid\. given twice/],
+  ])('is refused for %s (exit 2, one JSON error), instead of the last one winning in silence', (_flag, args, message) => {
+    const before = readdirSync(dir.path).sort();
+    expectJsonError(['--tenants-dir', base, '--json', ...args], 2, 'USAGE', message);
+    expect(readdirSync(dir.path).sort()).toEqual(before);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('is still collected for a repeatable one', () => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'twice.tar.zst.age'), '--encrypt-to', 'garbage-one', '--encrypt-to', 'garbage-two']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/recipient "garbage-one" is not an age recipient/);
+  });
+});
+
 describe('a destination that looks like a mistyped URL', () => {
   it.each([['s3:/bucket/acme.tar.zst'], ['s3:bucket/acme.tar.zst'], ['S3:/bucket/acme.tar.zst'], ['s3//bucket/acme.tar.zst'], ['gs:/bucket/acme.tar.zst'], ['https:bucket/acme.tar.zst']])(
     'refuses %s without writing anything',
