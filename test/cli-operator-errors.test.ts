@@ -5,7 +5,7 @@
 // --pipe and for a destination named like another format.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,48 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(run.stderr).toMatch(/looks like a mistyped URL/);
   });
 });
+
+describe('a local destination inside the tenant base dir', () => {
+  // In the tenant's own directory the archive would be in every later backup of it and be
+  // deleted by a restore --force of the tenant; anywhere else in the base dir it makes up a
+  // tenant (listed, backed up by --all).
+  it.each<[string, string[]]>([
+    ['the tenant\'s own directory', ['acme', 'self.tar.zst']],
+    ['a new directory, which would become a tenant', ['backups', 'acme.tar.zst']],
+    ['the base dir itself', ['acme.tar.zst']],
+  ])('is refused in %s (exit 2), before anything is written', (_where, parts) => {
+    const before = describeBase();
+    for (const extra of [[], ['--dry-run']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(base, ...parts), ...extra]);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/^openclaw: .* is inside the tenant base dir .*: store backups outside it\n$/);
+      expect(describeBase()).toEqual(before);
+    }
+  });
+
+  it('is refused through a symlink into the base dir, and for every tenant of --all', () => {
+    const link = path.join(dir.path, 'into-base');
+    symlinkSync(base, link);
+    const before = describeBase();
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(link, 'acme', 'x.tar.zst')]).status).toBe(2);
+    const all = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(base, '{tenant}', 'x.tar.zst')]);
+    expect(all.status).toBe(1);
+    expect(all.stdout).toMatch(/inside the tenant base dir/);
+    expect(describeBase()).toEqual(before);
+    rmSync(link);
+  });
+
+  it('is not confused with a sibling directory that shares the base dir\'s name as a prefix', () => {
+    const sibling = path.join(`${base}-backups`, 'acme.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', sibling]).status).toBe(0);
+    rmSync(`${base}-backups`, { recursive: true });
+  });
+});
+
+/** Every path under the base dir. */
+function describeBase(): string[] {
+  return (readdirSync(base, { recursive: true }) as string[]).sort();
+}
 
 describe('a missing tenant base dir', () => {
   const missing = path.join(dir.path, 'no-such-base');

@@ -22,7 +22,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
-import { tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
+import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
@@ -97,6 +97,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
     // (nothing to settle, or nothing that could be, on a read-only base dir).
     const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant);
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
+    if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     await location.checkWritable({ overwrite: request.overwrite ?? false });
     throwIfAborted(signal);
 
