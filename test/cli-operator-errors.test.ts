@@ -170,6 +170,14 @@ describe('a missing tenant base dir', () => {
     expect(readdirSync(fresh)).toEqual(['acme']);
   });
 
+  it('is refused by a restore when a file stands where the base dir should be, with one line', () => {
+    const file = path.join(dir.path, 'a-file-base');
+    writeFileSync(file, 'not a directory\n');
+    const run = runCli(['--tenants-dir', file, 'tenants', 'restore', '--from', archive]);
+    expect(run).toMatchObject({ status: 1, stderr: `openclaw: the tenant base dir ${file} is not a directory (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)\n` });
+    expect(readFileSync(file, 'utf8')).toBe('not a directory\n');
+  });
+
   it('names a tenant missing from an existing base dir with exit code 3', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', 'nobody', '--to', path.join(dir.path, 'n.tar.zst')], 3, 'TENANT_NOT_FOUND', /no tenant "nobody"/);
   });
