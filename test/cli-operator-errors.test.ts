@@ -178,6 +178,20 @@ describe('a missing tenant base dir', () => {
     expect(readFileSync(file, 'utf8')).toBe('not a directory\n');
   });
 
+  it('is never the working directory: an empty --tenants-dir or OPENCLAW_TENANTS_DIR is a usage error', () => {
+    const cwd = path.join(dir.path, 'cwd');
+    mkdirSync(path.join(cwd, 'looks-like-a-tenant'), { recursive: true });
+    for (const args of [['tenants', 'list', '--names'], ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'from-cwd-{tenant}.tar.zst')], ['tenants', 'restore', '--from', archive]]) {
+      for (const [flags, env] of [[['--tenants-dir', ''], {}], [[], { OPENCLAW_TENANTS_DIR: '' }]] as const) {
+        const run = runCli([...flags, ...args], { cwd, env });
+        expect(run).toMatchObject({ status: 2, stdout: '' });
+        expect(run.stderr).toMatch(/^openclaw: (--tenants-dir|OPENCLAW_TENANTS_DIR) is empty: name the tenant base dir\n$/);
+      }
+    }
+    expect(readdirSync(cwd)).toEqual(['looks-like-a-tenant']);
+    expect(readdirSync(dir.path).filter((name) => name.startsWith('from-cwd-'))).toEqual([]);
+  });
+
   it('names a tenant missing from an existing base dir with exit code 3', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', 'nobody', '--to', path.join(dir.path, 'n.tar.zst')], 3, 'TENANT_NOT_FOUND', /no tenant "nobody"/);
   });

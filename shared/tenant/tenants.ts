@@ -15,6 +15,10 @@ import { walkTenant } from '../backup/tenant-walk.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  // An empty value (an unset shell variable) would resolve to the working directory, whose
+  // subdirectories would then be listed, backed up and restored into as tenants.
+  if (flag === '') throw new UsageError('--tenants-dir is empty: name the tenant base dir');
+  if (flag === undefined && env.OPENCLAW_TENANTS_DIR === '') throw new UsageError('OPENCLAW_TENANTS_DIR is empty: name the tenant base dir');
   const chosen = flag ?? env.OPENCLAW_TENANTS_DIR ?? path.join(os.homedir(), '.openclaw', 'tenants');
   return path.resolve(chosen);
 }
