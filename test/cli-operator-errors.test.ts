@@ -62,7 +62,7 @@ describe('--json on usage errors', () => {
 
 describe('a flag given twice', () => {
   it.each<[string, string[], RegExp]>([
-    ['--to', ['tenants', 'backup', 'acme', '--to', 'first.tar.zst', '--to', 'second.tar.zst'], /^option '--to <destination>' argument 'second\.tar\.zst' is invalid\. given twice \(first "first\.tar\.zst"\): give it once$/],
+    ['--to', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'first.tar.zst'), '--to', path.join(dir.path, 'second.tar.zst')], /^option '--to <destination>' argument '.*second\.tar\.zst' is invalid\. given twice \(first ".*first\.tar\.zst"\): give it once$/],
     ['--from', ['tenants', 'restore', '--from', archive, '--from', archive, '--as', 'twice'], /^option '--from <source>' argument '.*' is invalid\. given twice/],
     ['--as', ['tenants', 'restore', '--from', archive, '--as', 'one', '--as', 'two'], /^option '--as <name>' argument 'two' is invalid\. given twice \(first "one"\)/],
     ['--max-entries', ['tenants', 'verify', '--from', archive, '--max-entries', '5', '--max-entries', '6'], /^option '--max-entries <n>' argument '6' is invalid\. given twice/],
