@@ -10,7 +10,7 @@
 
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
-import type { BackupResult } from '../shared/backup/backup.js';
+import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
@@ -49,7 +49,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
-      return answer as unknown as BackupResult;
+      // A backup that outlasts its invocation answers BackupSuspended: it continues on the gateway.
+      return answer as unknown as BackupResult | BackupSuspended;
     },
     async backupAll(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);

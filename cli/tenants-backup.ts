@@ -3,7 +3,7 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 
-import type { BackupResult } from '../shared/backup/backup.js';
+import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import type { BackupAllResult } from '../shared/backup/backup-all.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import { isQueuedBackupAll, type BackupAllCommand, type BackupCommand, type QueuedBackupAll } from '../shared/operations.js';
@@ -154,7 +154,14 @@ async function recipientTexts(flags: Record<string, unknown>): Promise<string[]>
   return texts;
 }
 
-function describeBackup(result: BackupResult): string[] {
+function describeBackup(result: BackupResult | BackupSuspended): string[] {
+  if ('suspended' in result) {
+    return [
+      `The backup of tenant "${result.tenant}" to ${result.location} continues on the gateway in further invocations`,
+      `  so far ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
+      '  its completion event (OpenClaw Backup Succeeded or Failed) reports the end; tenants backups lists the archive then',
+    ];
+  }
   const lines = [
     `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +

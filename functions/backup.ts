@@ -4,10 +4,13 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
-import { createEventBridgeClient } from './aws-clients.js';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+
+import { createEventBridgeClient, createSqsClient } from './aws-clients.js';
+import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { limitCpuBudget } from '../shared/cpu-budget.js';
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
-import { readFunctionConfig } from '../shared/control-plane/function-config.js';
+import { readCoordinatorConfig, readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
 import { backupHandler, type Handler } from './handlers.js';
 import { createMetrics, powertoolsMetrics } from './metrics.js';
@@ -19,11 +22,19 @@ if (config.cpus !== undefined) limitCpuBudget(config.cpus);
 const service = process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup';
 const logger = new Logger({ serviceName: service });
 const eventBridge = createEventBridgeClient(config);
+// The work queue, where a backup that outlasts an invocation queues its next piece.
+const { workQueueUrl } = readCoordinatorConfig(process.env);
+const sqs = workQueueUrl === undefined ? undefined : createSqsClient(config);
 const deps = {
   config,
   logger,
   publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }),
   metrics: powertoolsMetrics(createMetrics(service)),
+  ...(sqs !== undefined && {
+    continueBackup: async (message: WorkMessage) => {
+      await sqs.send(new SendMessageCommand({ QueueUrl: workQueueUrl, MessageBody: encodeWorkMessage(message) }));
+    },
+  }),
 };
 const direct = backupHandler(deps);
 const queued = workQueueHandler(deps);

@@ -13,13 +13,24 @@
 // Lambda retries it and the failure reaches the on-failure destination and the Errors alarm.
 // Queued backups (a fan-out) go through queue-handler.ts, over the same `executeBackup`.
 //
+// A backup that would outlast its invocation continues in another (when the function has a
+// work queue to hand over to, `continueBackup`): it stops between two entries when the time
+// left falls under the abort margin plus `continueMarginMs`, saves where it stands on the
+// tenant volume (shared/backup/continuation.ts), and queues its next piece on the work queue,
+// whose retries, dead-letter queue and concurrency bound apply to pieces as to backups. The
+// completion event comes once, from the piece that completes the archive, with the trigger
+// that started it. Every backup invocation first ends chains that broke (no piece for
+// `abandonAfterMs`): upload aborted, state removed, a failure event published.
+//
 // Logs are structured (Powertools) and never hold a secret: the event itself is never
 // logged, only the tenant, the s3:// location, the endpoint's origin and outcomes.
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-import type { BackupResult } from '../shared/backup/backup.js';
-import { isOpenClawError } from '../shared/errors.js';
+import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
+import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
+import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
+import { ContinuationEndedError, isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import {
   localOperations,
@@ -73,6 +84,8 @@ export interface HandlerDeps {
   readonly metrics?: OperationMetrics;
   /** Reads `--identity-secret` (restore, its dry run, verify; Secrets Manager, identity-secrets.ts); absent: the flag is refused. */
   readonly identitySecrets?: IdentitySecretReader;
+  /** Queues the next piece of a backup that outlasts its invocation (the work queue); absent: every backup runs in one invocation. */
+  readonly continueBackup?: (message: WorkMessage) => Promise<void>;
 }
 
 /**
@@ -86,7 +99,7 @@ export function functionOperations(config: FunctionConfig, identitySecrets?: Ide
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
 
-export type BackupResponse = BackupResult | BackupPlan | FailureResponse;
+export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | FailureResponse;
 export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 export type PruneResponse = PruneResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly next?: string } | FailureResponse;
@@ -119,7 +132,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       deps.logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource, ...(request.timeZone !== undefined && { timeZone: request.timeZone }) });
       return { command: request.command, cronName: request.cronName };
     });
-    if (run.outcome === 'succeeded') return run.result;
+    if (run.outcome === 'succeeded' || run.outcome === 'continued') return run.result;
     if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
     return { ok: false, error: run.body };
   };
@@ -130,11 +143,17 @@ export interface PreparedBackup {
   readonly command: BackupCommand;
   readonly cronName?: string;
   readonly runId?: string;
+  /** The fan-out run a queued backup belongs to, as its message gave it. */
+  readonly run?: WorkRun;
+  /** A piece of a backup that started in an earlier invocation. */
+  readonly continues?: Continues;
 }
 
 /** How one backup ended: done, skipped (a queued backup with nothing to do), or failed. */
 export type BackupRun =
   | { readonly outcome: 'succeeded'; readonly result: BackupResult }
+  /** Stopped early: its next piece is queued. */
+  | { readonly outcome: 'continued'; readonly result: BackupSuspended }
   | { readonly outcome: 'skipped'; readonly reason: string; readonly body: ErrorBody }
   | { readonly outcome: 'failed'; readonly error: unknown; readonly body: ErrorBody };
 
@@ -148,7 +167,7 @@ export type BackupRun =
 export async function executeBackup(
   deps: HandlerDeps,
   context: LambdaContext,
-  trigger: Trigger,
+  invokedBy: Trigger,
   prepare: () => PreparedBackup,
   skip: (error: unknown) => string | undefined = () => undefined,
 ): Promise<BackupRun> {
@@ -157,16 +176,44 @@ export async function executeBackup(
   const metrics = deps.metrics ?? noMetrics;
   const started = Date.now();
   logger.addContext(context);
+  await abandonBrokenChains(deps, operations, context);
   let prepared: PreparedBackup | undefined;
+  let trigger = invokedBy;
   try {
     prepared = prepare();
-    const { command } = prepared;
-    logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger, ...(prepared.runId !== undefined && { runId: prepared.runId }) });
+    const { command, continues } = prepared;
+    trigger = continues?.trigger ?? invokedBy;
+    logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger, ...(prepared.runId !== undefined && { runId: prepared.runId }), ...(continues !== undefined && { chain: continues.chain }) });
     assertRemoteStorage('backup', command.to, command.storage, config);
     assertOverwriteAllowed(command.overwrite, config);
-    logger.info('backup started', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true, encryptedTo: command.encryptTo?.length ?? 0 });
+    logger.info(continues === undefined ? 'backup started' : 'backup continues', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true, encryptedTo: command.encryptTo?.length ?? 0 });
 
-    const result = bounded(await withDeadline(context, config, (signal) => operations.backup(command, { signal })));
+    // In pieces when there is a queue to hand over to and the message can say everything the
+    // next piece needs (no endpoint or keys of the caller's: the function's role reaches S3).
+    const continueBackup = deps.continueBackup;
+    const inPieces = continueBackup !== undefined && operations.backupPiece !== undefined && command.storage === undefined;
+    if (continues !== undefined && !inPieces) throw new ContinuationEndedError(`this function cannot continue the backup of "${command.tenant}" (no work queue, or a request with its own storage settings)`);
+    const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
+    const outcome = await withDeadline(context, config, (signal) =>
+      inPieces
+        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
+        : operations.backup(command, { signal }),
+    );
+    if ('suspended' in outcome) {
+      const run: WorkRun = prepared.run ?? { id: context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
+      await continueBackup!({
+        version: 1,
+        kind: 'backup',
+        tenant: command.tenant,
+        to: command.to,
+        ...(command.overwrite === true && { overwrite: true }),
+        run,
+        continues: { chain: outcome.chain, trigger },
+      });
+      logger.info('backup piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, files: outcome.files, bytes: outcome.bytes, archiveBytes: outcome.archiveBytes, durationMs: outcome.durationMs });
+      return { outcome: 'continued', result: outcome };
+    }
+    const result = bounded(outcome);
     logger.info('backup finished', {
       location: result.location,
       files: result.files,
@@ -268,7 +315,8 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
 
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
-      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal })));
+      const maxArchiveBytes = restoreLimit(context, config);
+      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes })));
       logger.info('restore finished', {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,
@@ -470,6 +518,49 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       logFailure(logger, 'list failed', error, body);
       return failureResponse(error);
     }
+  };
+}
+
+/**
+ * Ends the chains of backups in pieces that broke (their state not saved for
+ * `abandonAfterMs`), each with a failure event. Never throws: a backup is not held up by
+ * another's leftovers.
+ */
+async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperations, context: LambdaContext): Promise<void> {
+  if (deps.continueBackup === undefined || operations.abandonStaleBackups === undefined) return;
+  try {
+    const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
+    for (const chain of await operations.abandonStaleBackups(olderThanMs)) {
+      const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
+      const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
+      const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
+      deps.logger.error('abandoned a backup that stopped continuing', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, startedAt: chain.startedAt, savedAt: chain.savedAt });
+      await deps.publish(
+        {
+          operation: 'backup',
+          ok: false,
+          detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, error: { code: 'CONTINUATION_ENDED', message } },
+        },
+        timeLeft(context),
+      );
+      (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+    }
+  } catch (error) {
+    deps.logger.warn('could not look for abandoned backups', { errorMessage: (error as Error).message });
+  }
+}
+
+/**
+ * The largest archive a restore can finish in the invocation's time left, at the throughput
+ * the deployment counts on: a restore cannot continue in another invocation (docs/scale.md),
+ * so a larger one is refused before anything is written.
+ */
+function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: number; reason: string } {
+  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
+  const seconds = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  return {
+    bytes: Math.floor(seconds * mbps * 1e6),
+    reason: `the restore function can restore in the ${Math.floor(seconds)} s it has left at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS): restore it with the CLI in local mode on a host that mounts the tenant volume`,
   };
 }
 

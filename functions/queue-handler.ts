@@ -16,6 +16,7 @@
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError } from '../shared/errors.js';
+import { DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { executeBackup, type Handler, type HandlerDeps } from './handlers.js';
 
 export interface SqsRecord {
@@ -48,10 +49,11 @@ export function queuedBackupSkip(error: unknown): string | undefined {
   if (!isOpenClawError(error)) return undefined;
   if (error.code === 'TENANT_NOT_FOUND') return 'the tenant is gone (it vanished after the fan-out listed it)';
   if (error.code === 'DESTINATION_EXISTS') return 'its archive exists already (an earlier attempt or run wrote it)';
+  if (error.code === 'CONTINUATION_ENDED') return 'the backup it continues has ended (completed, failed, or abandoned) before this piece was read';
   return undefined;
 }
 
-/** Time a message needs at least, besides the abort margin, to be worth starting. */
+/** Time a message needs at least, besides the abort margin, to be worth starting (a backup that can continue: its continue margin). */
 export const MIN_BACKUP_TIME_MS = 30_000;
 
 export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
@@ -59,7 +61,8 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];
     for (const record of event.Records) {
-      if (context.getRemainingTimeInMillis() < deps.config.abortMarginMs + MIN_BACKUP_TIME_MS) {
+      const needed = deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
+      if (context.getRemainingTimeInMillis() < deps.config.abortMarginMs + needed) {
         // Not started: it comes back after the visibility timeout, in an invocation of its own.
         failures.push({ itemIdentifier: record.messageId });
         continue;
@@ -80,7 +83,9 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
               ...(message.encryptTo !== undefined && { encryptTo: message.encryptTo }),
             },
             runId: message.run.id,
+            run: message.run,
             ...(message.run.cronName !== undefined && { cronName: message.run.cronName }),
+            ...(message.continues !== undefined && { continues: message.continues }),
           };
         },
         queuedBackupSkip,

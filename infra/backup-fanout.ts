@@ -93,6 +93,9 @@ export class BackupFanOut extends Construct {
     props.functions.backupFunction.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 1, maxConcurrency: this.maxConcurrency, reportBatchItemFailures: true }),
     );
+    // A backup that outlasts an invocation queues its next piece here (functions/handlers.ts).
+    this.queue.grantSendMessages(props.functions.backupFunction);
+    props.functions.backupFunction.addEnvironment(FUNCTION_ENV.workQueueUrl, this.queue.queueUrl);
 
     const environment = Object.fromEntries(POLICY_ENV.flatMap((key) => (props.functions.environment[key] === undefined ? [] : [[key, props.functions.environment[key]!]])));
     this.fanOutFunction = coordinatorFunction(this, 'Function', {

@@ -183,9 +183,12 @@ export class BackupObservability extends Construct {
       }),
       'Lambda throttled a function of the stack (account concurrency, or a reserved concurrency below the work queue\'s)',
     );
+    // A backup continues in another invocation 3 minutes before the limit: one that gets this
+    // close was finishing one very large file, or ran in one piece (encrypted, its own endpoint).
+    const risk = { 'backup-near-timeout': 'a larger file, or a larger backup that cannot continue (encrypted, its own endpoint), will time out', 'restore-near-timeout': 'larger tenants will time out' };
     for (const [suffix, fn] of [['backup-near-timeout', functions.backupFunction], ['restore-near-timeout', functions.restoreFunction]] as const) {
       const limitMs = (fn.timeout ?? Duration.minutes(15)).toMilliseconds();
-      alarm(suffix, fn.metricDuration({ period: fiveMinutes, statistic: 'Maximum' }), `A run of ${fn.node.id} took ${NEAR_TIMEOUT_SHARE * 100} % of its ${limitMs / 60_000}-minute limit: larger tenants will time out`, {
+      alarm(suffix, fn.metricDuration({ period: fiveMinutes, statistic: 'Maximum' }), `A run of ${fn.node.id} took ${NEAR_TIMEOUT_SHARE * 100} % of its ${limitMs / 60_000}-minute limit: ${risk[suffix]}`, {
         threshold: Math.round(NEAR_TIMEOUT_SHARE * limitMs),
       });
     }

@@ -59,7 +59,7 @@ export interface ExistingFileSystem {
   readonly vpcId: string;
   /**
    * Private subnets for the functions: they must reach the mount targets and, through a NAT
-   * gateway or VPC endpoints, S3 and EventBridge.
+   * gateway or VPC endpoints, S3, EventBridge and SQS.
    */
   readonly subnetIds: readonly string[];
   /**
@@ -158,8 +158,8 @@ export class TenantFileSystem extends Construct {
       vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
       this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
       // Isolated subnets have no route out: the functions reach S3 through a gateway
-      // endpoint, EventBridge (completion events) and Secrets Manager (restore identities)
-      // through interface endpoints. Their
+      // endpoint, EventBridge (completion events), Secrets Manager (restore identities) and
+      // SQS (a backup continuing in another invocation) through interface endpoints. Their
       // logs and the DLQ are written by the Lambda service, outside the VPC.
       this.s3Endpoint = vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] });
       // Closed by default: only the functions' security group is let in (by BackupFunctions).
@@ -176,7 +176,14 @@ export class TenantFileSystem extends Construct {
         privateDnsEnabled: true,
         open: false,
       });
-      this.interfaceEndpoints = [eventsEndpoint, secretsEndpoint];
+      // SQS: a backup that outlasts an invocation queues its next piece on the work queue.
+      const sqsEndpoint = vpc.addInterfaceEndpoint('SqsEndpoint', {
+        service: ec2.InterfaceVpcEndpointAwsService.SQS,
+        subnets: this.subnets,
+        privateDnsEnabled: true,
+        open: false,
+      });
+      this.interfaceEndpoints = [eventsEndpoint, secretsEndpoint, sqsEndpoint];
       this.vpc = vpc;
       this.fileSystem = new efs.FileSystem(this, 'FileSystem', {
         ...SECURE_FILE_SYSTEM_PROPS,

@@ -19,6 +19,8 @@ export const CRASH_POINTS = [
   'archive:linked',
   'archive:renamed',
   'backup:stored',
+  // A backup in pieces (backup.ts, continuation.ts): a piece saved its state.
+  'backup:piece-saved',
   // Restore (restore.ts) and its staging area (tenant/slot.ts).
   'journal:extracting:temp-written',
   'restore:journal-written',

@@ -39,6 +39,8 @@ const CODES = {
   SLOT_OCCUPIED: 'refused',
   RECOVERY_NEEDED: 'refused',
   TENANT_BUSY: 'refused',
+  /** A piece of a backup in pieces whose chain has ended (completed, failed, or cleaned up as abandoned). */
+  CONTINUATION_ENDED: 'refused',
   TENANT_NOT_FOUND: 'refused',
   DESTINATION_EXISTS: 'refused',
   /** A bucket or endpoint the deployment does not allow. */
@@ -346,6 +348,12 @@ export class AgeHeaderLimitError extends OpenClawError {
 /** Another operation holds the tenant's lock. */
 export class TenantBusyError extends OpenClawError {
   readonly code = 'TENANT_BUSY';
+  readonly outcome = 'refused' as const;
+}
+
+/** The backup a continuation message names has ended: nothing is left to continue (backup/continuation.ts). */
+export class ContinuationEndedError extends OpenClawError {
+  readonly code = 'CONTINUATION_ENDED';
   readonly outcome = 'refused' as const;
 }
 

@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 
-import { backupTenant, type BackupResult } from './backup/backup.js';
+import { abandonStaleBackups, backupTenant, backupTenantInPieces, type AbandonedBackup, type BackupRequest, type BackupResult, type BackupSuspended } from './backup/backup.js';
 import { backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup, type BackupPlan } from './backup/backup-plan.js';
@@ -16,6 +16,7 @@ import { planRestore, type RestorePlan } from './restore/restore-plan.js';
 import { verifyArchive, type VerifyResult } from './restore/verify.js';
 import { openStore } from './storage/open-store.js';
 import type { ExtractProgress } from './restore/extract.js';
+import type { ArchiveSizeLimit } from './restore/read-archive.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
 import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
@@ -140,6 +141,17 @@ export interface OperationHooks<P> {
   readonly measureTotal?: boolean;
 }
 
+/** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit. */
+export interface RestoreHooks extends OperationHooks<RestoreProgress> {
+  readonly maxArchiveBytes?: ArchiveSizeLimit;
+}
+
+/** A piece of a backup in pieces (backup.ts): when to stop, and the chain it continues. */
+export interface PieceHooks extends OperationHooks<BackupProgress> {
+  readonly stopWhen: () => boolean;
+  readonly chain?: string;
+}
+
 /** `totalBytes`: the tenant's file content as a walk before the backup found it, when measured. */
 export type BackupProgress = ArchiveProgress & { readonly archiveBytes: number; readonly totalBytes?: number };
 /** `archiveTotalBytes`: the stored archive's size, when the store told it (not through --pipe). */
@@ -149,8 +161,13 @@ export type { BackupAllProgress };
 
 /** Runs operations somewhere: in this process, or on a deployed gateway. */
 export interface TenantOperations {
-  backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult>;
-  restore(command: RestoreCommand, hooks?: OperationHooks<RestoreProgress>): Promise<RestoreResult>;
+  /** On a gateway, a backup that outlasts its invocation answers BackupSuspended: it continues there (backup.ts). */
+  backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult | BackupSuspended>;
+  /** A piece of a backup that may continue in another process (backup.ts); only where the operations run in this process. */
+  backupPiece?(command: BackupCommand, hooks: PieceHooks): Promise<BackupResult | BackupSuspended>;
+  /** Ends the backups in pieces whose next piece has not come for `olderThanMs` (backup.ts); only where `backupPiece` is. */
+  abandonStaleBackups?(olderThanMs: number): Promise<AbandonedBackup[]>;
+  restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult>;
   /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
   backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
   /** What `backup` would do (`--dry-run`): nothing is written. */
@@ -177,15 +194,17 @@ export interface LocalOptions {
 }
 
 export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
-  const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions): Promise<BackupResult> => {
+  /** The core's request for a backup command. `chain`: a continuing piece, which keeps the part size its chain started with. */
+  const backupRequest = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, chain?: string): Promise<BackupRequest> => {
     assertTenantName(command.tenant);
     const recipients = parseRecipients(command);
     // An S3 upload picks its part size from the expected size (10,000 parts at most);
     // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
-    const expectedBytes = isS3Url(command.to) || hooks.measureTotal === true ? await tenantBytes(tenantsDir, command.tenant) : undefined;
+    const measure = chain === undefined && (isS3Url(command.to) || hooks.measureTotal === true);
+    const expectedBytes = measure ? await tenantBytes(tenantsDir, command.tenant) : undefined;
     const location = await openLocation(command.to, { ...command.storage, expectedBytes });
     const { onProgress } = hooks;
-    return backupTenant({
+    return {
       tenantsDir,
       tenant: command.tenant,
       location,
@@ -195,10 +214,15 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(recipients.length > 0 && { recipients }),
       onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       ...(compression !== undefined && { compression }),
-    });
+    };
   };
+  const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions): Promise<BackupResult> =>
+    backupTenant(await backupRequest(command, hooks, compression));
   return {
     backup: (command, hooks = {}) => backup(command, hooks),
+    abandonStaleBackups: (olderThanMs) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {})),
+    backupPiece: async (command, hooks) =>
+      backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain)), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
     async restore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const identities = await loadIdentities(command, options, hooks.signal);
@@ -213,6 +237,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         ...(identities.length > 0 && { identities }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
+        ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
       });
     },
     async backupAll(command, hooks = {}) {

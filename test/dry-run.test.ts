@@ -68,7 +68,7 @@ describe('backup --dry-run', () => {
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe(`Dry run: would back up tenant "acme" to ${path.join(dir.path, 'out.tar.zst')}`);
     expect(lines[1]).toMatch(/^\s+\d+ files, \d+ directories, 1 symlink; [\d.]+ KiB of content as the files are now$/);
-    expect(run.stdout).toMatch(/\n  left out 2:\n    pty: ephemeral terminal state is never backed up\n    gateway\.sock: socket cannot be archived\n/);
+    expect(run.stdout).toMatch(/\n  left out 2:\n    gateway\.sock: socket cannot be archived\n    pty: ephemeral terminal state is never backed up\n/);
     expect(lines.at(-1)).toBe('  nothing was read or written');
   });
 

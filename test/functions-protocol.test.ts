@@ -138,6 +138,9 @@ describe('configuration', () => {
       eventBus: 'openclaw-backup-events',
       stackPrefix: 'openclaw-backup',
       abortMarginMs: 60_000,
+      continueMarginMs: 120_000,
+      abandonAfterMs: 86_400_000,
+      restoreMBps: 40,
       connectTimeoutMs: 3_000,
       requestTimeoutMs: 10_000,
     });
@@ -148,6 +151,9 @@ describe('configuration', () => {
       allowedEndpoints: [],
       allowOverwrite: false,
       abortMarginMs: 60_000,
+      continueMarginMs: 120_000,
+      abandonAfterMs: 86_400_000,
+      restoreMBps: 40,
       connectTimeoutMs: 3_000,
       requestTimeoutMs: 10_000,
     });
@@ -157,6 +163,11 @@ describe('configuration', () => {
       requestTimeoutMs: 2_500,
     });
     expect(readFunctionConfig({ OPENCLAW_CPUS: '2' }).cpus).toBe(2);
+    expect(readFunctionConfig({ OPENCLAW_CONTINUE_MARGIN_MS: '90000', OPENCLAW_ABANDON_AFTER_MS: '3600000', OPENCLAW_RESTORE_MBPS: '120' })).toMatchObject({
+      continueMarginMs: 90_000,
+      abandonAfterMs: 3_600_000,
+      restoreMBps: 120,
+    });
     expect(readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9000/, http://10.0.0.5:9000' }).allowedEndpoints).toEqual([
       'https://minio.internal:9000',
       'http://10.0.0.5:9000',
@@ -172,6 +183,8 @@ describe('configuration', () => {
     expect(() => readFunctionConfig({ OPENCLAW_ALLOW_OVERWRITE: 'yes' })).toThrow(/OPENCLAW_ALLOW_OVERWRITE must be true or false/);
     expect(() => readFunctionConfig({ OPENCLAW_CONNECT_TIMEOUT_MS: '0' })).toThrow(/OPENCLAW_CONNECT_TIMEOUT_MS must be a whole number of milliseconds \(at least 1\)/);
     expect(() => readFunctionConfig({ OPENCLAW_REQUEST_TIMEOUT_MS: 'never' })).toThrow(/OPENCLAW_REQUEST_TIMEOUT_MS/);
+    expect(() => readFunctionConfig({ OPENCLAW_ABANDON_AFTER_MS: '1000' })).toThrow(/OPENCLAW_ABANDON_AFTER_MS must be a whole number of milliseconds \(at least 60000\)/);
+    expect(() => readFunctionConfig({ OPENCLAW_RESTORE_MBPS: '0' })).toThrow(/OPENCLAW_RESTORE_MBPS must be a positive number of MB\/s/);
     for (const cpus of ['0', '1.5', 'two']) {
       expect(() => readFunctionConfig({ OPENCLAW_CPUS: cpus })).toThrow(/OPENCLAW_CPUS must be a whole number of CPUs \(at least 1\)/);
     }

@@ -75,7 +75,7 @@ describe('created file system (standalone)', () => {
     });
   });
 
-  it('lets only the functions reach NFS and the EventBridge and Secrets Manager endpoints', () => {
+  it('lets only the functions reach NFS and the EventBridge, Secrets Manager and SQS endpoints', () => {
     const t = template();
     const fnSecurityGroup = Object.keys(
       t.findResources('AWS::EC2::SecurityGroup', {
@@ -108,7 +108,7 @@ describe('created file system (standalone)', () => {
         .map((rule) => (rule as { Properties: Record<string, unknown> }).Properties)
         .filter((rule) => JSON.stringify(rule.GroupId).includes(fnSecurityGroup[0]!)),
     ];
-    expect(egress).toHaveLength(4);
+    expect(egress).toHaveLength(5);
     expect(egress.some((rule) => rule.CidrIp !== undefined)).toBe(false);
     expect(egress).toContainEqual(expect.objectContaining({ DestinationPrefixListId: expect.anything() as unknown, FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }));
     expect(egress).toContainEqual(expect.objectContaining({ FromPort: 2049, ToPort: 2049 }));

@@ -112,6 +112,22 @@ describe('the work queue', () => {
     t.hasOutput('BackupConcurrency', { Value: '100' });
   });
 
+  it('lets the backup function queue the next piece of a backup that outlasts its invocation, on the work queue only', () => {
+    const t = template();
+    const work = queue(t, 'openclaw-backup-work');
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'openclaw-backup-backup',
+      Environment: { Variables: Match.objectLike({ OPENCLAW_WORK_QUEUE_URL: { Ref: work } }) },
+    });
+    const role = (resources(t, 'AWS::Lambda::Function')[fn(t, 'backup')]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const sends = Object.values(resources(t, 'AWS::IAM::Policy'))
+      .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(role))
+      .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement)
+      .filter((statement) => JSON.stringify(statement.Action).includes('sqs:SendMessage'));
+    // Besides the schedules' dead-letter queue (its asynchronous invocations' failures).
+    expect(sends.flatMap((statement) => statement.Resource)).toContainEqual({ 'Fn::GetAtt': [work, 'Arn'] });
+  });
+
   it('sizes the concurrency from an imported file system\'s throughput mode, or takes it as given', () => {
     const concurrency = (context: Record<string, unknown>) =>
       (Object.values(resources(template({ ...IMPORT, ...context }), 'AWS::Lambda::EventSourceMapping'))[0]!.Properties.ScalingConfig as { MaximumConcurrency: number }).MaximumConcurrency;

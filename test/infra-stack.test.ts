@@ -677,9 +677,9 @@ describe('exfiltration: what the functions can reach', () => {
     expect(rules).toContainEqual(
       expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, DestinationPrefixListId: { 'Fn::GetAtt': [lookup, 'PrefixLists.0.PrefixListId'] } }),
     );
-    // NFS to the mount targets, HTTPS to the EventBridge and Secrets Manager endpoints.
-    expect(rules.filter((rule) => rule.DestinationSecurityGroupId !== undefined).map((rule) => rule.FromPort).sort()).toEqual([2049, 443, 443]);
-    expect(rules).toHaveLength(4);
+    // NFS to the mount targets, HTTPS to the EventBridge, Secrets Manager and SQS endpoints.
+    expect(rules.filter((rule) => rule.DestinationSecurityGroupId !== undefined).map((rule) => rule.FromPort).sort()).toEqual([2049, 443, 443, 443]);
+    expect(rules).toHaveLength(5);
     // The lookup reads the region's S3 prefix list, by name.
     t.hasResourceProperties('Custom::S3PrefixListLookup', {
       Create: Match.anyValue(),

@@ -78,6 +78,18 @@ afterAll(() => {
 });
 
 describe('remote executor', () => {
+  it('says so when the gateway answers that the backup continues in further invocations', async () => {
+    const suspended = { operation: 'backup', suspended: true, tenant: 'acme', location: 's3://backups/acme/big.tar.zst', chain: 'ab'.repeat(12), pieces: 1, files: 1200, bytes: 50 * 1024 ** 3, archiveBytes: 21 * 1024 ** 3, durationMs: 720_000, createdAt: '2026-06-03T03:00:00.000Z' };
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(suspended) as never });
+    const result = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/big.tar.zst']);
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('\n').slice(0, 3)).toEqual([
+      'The backup of tenant "acme" to s3://backups/acme/big.tar.zst continues on the gateway in further invocations',
+      '  so far 1,200 files, 50.0 GiB of content, 21.0 GiB stored, in 720.0 s',
+      '  its completion event (OpenClaw Backup Succeeded or Failed) reports the end; tenants backups lists the archive then',
+    ]);
+  });
+
   it('invokes <prefix>-backup with the backup command, exactly', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(BACKUP_RESULT) as never });
     const result = await run([

@@ -57,3 +57,52 @@ describe('uploadStream', () => {
     expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)[0]!.args[0].input).toMatchObject({ UploadId: 'upload-2' });
   });
 });
+
+describe('an upload in pieces', () => {
+  const partSize = 6 * MiB;
+  const bodyBytes = (call: { args: [{ input: unknown }] }) => (call.args[0].input as { Body: Buffer }).Body;
+
+  it('suspends with its checkpoint instead of completing, and a resumed one goes on with the next part number', async () => {
+    const data = randomBytes(20 * MiB);
+    // Piece 1: 8 MiB, one full part, then 2 MiB that stay behind (under S3's 5 MiB minimum).
+    const first = await uploadStream(bodyOf(data.subarray(0, 8 * MiB)), { sdk, client, target, partSize, queueSize: 2, suspendWhen: () => true });
+    expect(first.suspended).toMatchObject({ uploadId: 'upload-1', bytes: 8 * MiB, partSize, parts: [{ PartNumber: 1, ETag: '"part-1"' }] });
+    expect(first.suspended!.tail.equals(data.subarray(6 * MiB, 8 * MiB))).toBe(true);
+    expect(s3.commandCalls(sdk.CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)).toHaveLength(0);
+
+    // Piece 2: the tail and 3.5 MiB more pass a part's minimum: sent as a (shorter) part at the suspension.
+    const second = await uploadStream(bodyOf(data.subarray(8 * MiB, 11.5 * MiB)), { sdk, client, target, partSize, queueSize: 2, resume: first.suspended!, suspendWhen: () => true });
+    expect(second.suspended).toMatchObject({ uploadId: 'upload-1', bytes: 11.5 * MiB, parts: [{ PartNumber: 1 }, { PartNumber: 2 }] });
+    expect(second.suspended!.tail).toHaveLength(0);
+
+    // Piece 3 completes: no new multipart upload, every part in order, every byte once.
+    const last = await uploadStream(bodyOf(data.subarray(11.5 * MiB)), { sdk, client, target, partSize, queueSize: 2, resume: second.suspended!, suspendWhen: () => false });
+    expect(last).toEqual({ bytes: 20 * MiB });
+    expect(s3.commandCalls(sdk.CreateMultipartUploadCommand)).toHaveLength(1);
+    const parts = s3.commandCalls(sdk.UploadPartCommand).map((call) => [(call.args[0].input as { PartNumber: number }).PartNumber, bodyBytes(call)] as const);
+    expect(parts.map(([number]) => number)).toEqual([1, 2, 3, 4]);
+    expect(Buffer.concat(parts.map(([, bytes]) => bytes)).equals(data)).toBe(true);
+    const completed = s3.commandCalls(sdk.CompleteMultipartUploadCommand)[0]!.args[0].input as sdk.CompleteMultipartUploadCommandInput;
+    expect(completed.MultipartUpload!.Parts!.map((part) => part.PartNumber)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('keeps a small piece whole in its checkpoint, without a multipart upload, and ends it as one PutObject', async () => {
+    s3.on(sdk.PutObjectCommand).resolves({});
+    const data = randomBytes(3 * MiB);
+    const first = await uploadStream(bodyOf(data.subarray(0, MiB)), { sdk, client, target, partSize, queueSize: 2, suspendWhen: () => true });
+    expect(first.suspended).toMatchObject({ bytes: MiB, parts: [] });
+    expect(first.suspended!.uploadId).toBeUndefined();
+    await uploadStream(bodyOf(data.subarray(MiB)), { sdk, client, target, partSize, queueSize: 2, resume: first.suspended!, suspendWhen: () => false });
+    expect(s3.commandCalls(sdk.CreateMultipartUploadCommand)).toHaveLength(0);
+    expect((s3.commandCalls(sdk.PutObjectCommand)[0]!.args[0].input as { Body: Buffer }).Body.equals(data)).toBe(true);
+  });
+
+  it('aborts the whole upload when a resumed piece fails', async () => {
+    s3.on(sdk.UploadPartCommand).rejects(new Error('boom'));
+    const resume = { uploadId: 'upload-9', parts: [{ PartNumber: 1, ETag: '"p1"' }], bytes: 6 * MiB, partSize, tail: Buffer.alloc(0) };
+    const error = await uploadStream(bodyOf(randomBytes(13 * MiB)), { sdk, client, target, partSize, queueSize: 2, resume, suspendWhen: () => false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UploadFailure);
+    expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)[0]!.args[0].input).toMatchObject({ UploadId: 'upload-9' });
+  });
+});

@@ -87,8 +87,9 @@ describe('process owners', () => {
   });
 
   it('take a zombie (killed, not reaped by its parent) for dead', async () => {
-    // sh starts `sleep 0` in the background and becomes `sleep 5`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // sh starts `sleep 0.3` in the background and becomes `sleep 5`, which never reaps it (the
+    // child outlives the exec, so sh itself cannot have reaped it first).
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (data: Buffer) => resolve(data.toString()))));
       const deadline = Date.now() + 5_000;

@@ -67,3 +67,22 @@ describe('directory digests', () => {
     expect(rootOf()).toEqual({ path: '', entries: 2, sha256: sha256('d\0a\0d\0b\0') });
   });
 });
+
+describe('saved and resumed digests', () => {
+  it('give the digests of an uninterrupted run, across every split of the entries', () => {
+    const entries: TreeEntry[] = [
+      { path: '', type: 'directory' },
+      { path: 'd', type: 'directory' },
+      ...Array.from({ length: 30 }, (_, i): TreeEntry => ({ path: `d/${'é'.repeat(i)}${i}`, type: 'file', size: i, sha256: sha256(String(i)) })),
+      { path: 'l', type: 'symlink', target: 'd' },
+    ];
+    const whole = digestTree(entries);
+    for (let split = 0; split <= entries.length; split++) {
+      const first = new TreeDigest();
+      for (const entry of entries.slice(0, split)) first.add(entry);
+      const second = TreeDigest.resume(JSON.parse(JSON.stringify(first.save())));
+      for (const entry of entries.slice(split)) second.add(entry);
+      expect(second.digests()).toEqual(whole);
+    }
+  });
+});

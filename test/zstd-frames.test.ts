@@ -437,6 +437,31 @@ describe('damaged input', () => {
     }
   });
 
+  it('refuses a frame that holds more than it declares, decoded whole however many blocks it has', async () => {
+    // 200 KiB in two blocks: 256 KiB by its blocks' bound, over the limit; its declared size decides.
+    const data = mixedData(200 * KiB, 61);
+    const file = path.join(tmp, 'declared');
+    await writeFile(file, data); // read from a file, zstd knows and records the size
+    const frame = zstdCli(['-c', '--no-check', file]);
+    expect((await decompressAll([frame], { maxNativeFrameBytes: 200 * KiB })).equals(data)).toBe(true);
+    const understated = withDeclaredContentSize(frame, 100 * KiB);
+    for (const maxNativeFrameBytes of [200 * KiB, 1]) {
+      await expect(decompressAll([understated], { maxNativeFrameBytes })).rejects.toThrow(CorruptArchiveError);
+    }
+  });
+
+  /** `frame` (whose header has a 2-, 4- or 8-byte content size field) declaring `size` bytes of content. */
+  function withDeclaredContentSize(frame: Buffer, size: number): Buffer {
+    const descriptor = frame[4]!;
+    const fieldBytes = [0, 2, 4, 8][descriptor >> 6]!;
+    if (fieldBytes === 0) throw new Error('the frame has no content size field of 2 bytes or more');
+    const at = 5 + ((descriptor & 0x20) === 0 ? 1 : 0) + [0, 1, 2, 4][descriptor & 0x03]!;
+    const patched = Buffer.from(frame);
+    if (fieldBytes === 2) patched.writeUInt16LE(size - 256, at);
+    else patched.writeUIntLE(size, at, Math.min(fieldBytes, 6));
+    return patched;
+  }
+
   it('refuses a window larger than 128 MiB as over the limit', async () => {
     const stream = handMadeFrame(raw(0), Buffer.alloc(0), 0x00, 0xf8);
     await expect(decompressAll([stream])).rejects.toThrow(ArchiveLimitError);

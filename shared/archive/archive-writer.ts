@@ -10,6 +10,11 @@
 // reads both ends of a file instead of all of it (`zstd -d` skips both). File content is
 // read straight into the frame buffers. What goes in, and which version of a live file, is
 // the backup's business (backup/tenant-archive.ts, backup/live-files.ts).
+//
+// An archive can be written in pieces (a backup that continues in another invocation):
+// `suspend` ends a piece between two entries, handing back the unfinished frame's input, and
+// a writer created with `resume` writes the next piece, without the marker, from there on.
+// The pieces, concatenated, are the bytes one writer would have written.
 
 import crypto, { createHash } from 'node:crypto';
 
@@ -43,6 +48,12 @@ export interface EntryAttributes {
   readonly mtimeMs: number;
 }
 
+/** Where a suspended writer stopped: the unfinished frame's input, and the content bytes taken in so far. */
+export interface SuspendedWriter {
+  readonly pendingFrame: Buffer;
+  readonly contentBytes: number;
+}
+
 export class ArchiveWriter {
   private readonly out: FrameWriter;
   private manifestSha256: string | undefined;
@@ -50,13 +61,15 @@ export class ArchiveWriter {
   private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
   private contentBytes = 0;
 
-  /** `createdAt`: the manifest's creation time, repeated in the marker. */
+  /** `createdAt`: the manifest's creation time, repeated in the marker. `resume`: what `suspend` returned, to write the next piece. */
   constructor(
     private readonly tenant: string,
     compression?: CompressOptions,
     private readonly createdAt?: Date,
+    private readonly resume?: SuspendedWriter,
   ) {
-    this.out = new FrameWriter(compression);
+    this.out = new FrameWriter(compression, resume?.pendingFrame);
+    this.contentBytes = resume?.contentBytes ?? 0;
   }
 
   /** The archive's bytes as they are ready: the marker, the compressed frames, the footer; consume once. */
@@ -68,7 +81,7 @@ export class ArchiveWriter {
       ...(this.createdAt !== undefined && { createdAt: this.createdAt.toISOString() }),
       toolVersion: TOOL_VERSION,
     };
-    yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
+    if (this.resume === undefined) yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
     yield* this.out.frames();
     // The frames end only after `finish` closed them, which set the digest.
     if (this.manifestSha256 !== undefined) {
@@ -147,6 +160,11 @@ export class ArchiveWriter {
     this.manifestSha256 = sha256(manifestBytes);
     await this.out.close();
     return this.manifestSha256;
+  }
+
+  /** Ends this piece of the archive between two entries (see the module comment); `chunks()` ends after the full frames. */
+  suspend(): SuspendedWriter {
+    return { pendingFrame: this.out.suspend(), contentBytes: this.contentBytes };
   }
 
   /**

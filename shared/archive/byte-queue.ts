@@ -2,6 +2,8 @@
 // offset in the whole stream, so frame and block headers can be read across chunk borders
 // without copying, and a frame taken whole as one view when it lies in one chunk.
 
+import { isReleasable, release } from '../released-buffers.js';
+
 /**
  * Input bytes not yet consumed, kept as the chunks they arrived in. Positions are offsets in
  * the whole stream; `start` and `end` bound the bytes held.
@@ -12,6 +14,8 @@ export class ByteQueue {
   private readonly ends: number[] = [];
   /** Index of the chunk the last lookup found: lookups mostly move forward. */
   private hint = 0;
+  /** Releasable chunks wholly consumed since `releaseConsumed` last ran. */
+  private consumed: Buffer[] = [];
   start = 0;
   end = 0;
 
@@ -44,14 +48,14 @@ export class ByteQueue {
   }
 
   /**
-   * Removes the bytes before `upTo` and returns them: a view if they lie in one chunk, else a
-   * copy, into a buffer from `allocate` when given.
+   * Removes the bytes before `upTo` and returns them: a view if they lie in one chunk (unless
+   * `copy`), else a copy, into a buffer from `allocate` when given.
    */
-  take(upTo: number, allocate: (bytes: number) => Buffer = Buffer.allocUnsafe): Buffer {
+  take(upTo: number, allocate: (bytes: number) => Buffer = Buffer.allocUnsafe, copy = false): Buffer {
     const first = this.chunks[0]!;
     const firstStart = this.ends[0]! - first.length;
     let bytes: Buffer;
-    if (upTo <= this.ends[0]!) {
+    if (upTo <= this.ends[0]! && !copy) {
       bytes = first.subarray(this.start - firstStart, upTo - firstStart);
     } else {
       bytes = allocate(upTo - this.start);
@@ -72,9 +76,19 @@ export class ByteQueue {
     this.start = upTo;
     let drop = 0;
     while (drop < this.ends.length && this.ends[drop]! <= upTo) drop++;
+    for (let i = 0; i < drop; i++) if (isReleasable(this.chunks[i]!)) this.consumed.push(this.chunks[i]!);
     this.chunks.splice(0, drop);
     this.ends.splice(0, drop);
     this.hint = Math.max(0, this.hint - drop);
+  }
+
+  /**
+   * Frees the chunks consumed so far whose last consumer this queue is (released-buffers.ts).
+   * For when no view `take` returned of them is read any more.
+   */
+  releaseConsumed(): void {
+    for (const chunk of this.consumed) release(chunk);
+    this.consumed = [];
   }
 
   private chunkIndex(at: number): number {

@@ -1,14 +1,15 @@
-// Buffers a whole zstd frame is copied into when it spans input chunks (byte-queue.ts), used
-// again once that frame has decoded. Why: input that arrives in small pieces makes every
-// frame a copy; an age-encrypted archive reaches the decoder as 64 KiB chunks of plaintext
-// (node:crypto allocates each), so a restore made one new ~1-2 MiB buffer per frame, ~300 of
+// Buffers a whole zstd frame is copied into (byte-queue.ts), used again once that frame has
+// decoded. Every whole frame is copied, even one that lies in one input chunk: then no view
+// outlives the chunk, which is freed as soon as it is consumed (released-buffers.ts). Why
+// reuse them: input that arrives in small pieces makes every frame a copy; an age-encrypted
+// archive reaches the decoder as 64 KiB chunks of plaintext (node:crypto allocates each), so
+// a restore made one new ~1-2 MiB buffer per frame, ~300 of
 // them for a 600 MiB tenant, each garbage as soon as its frame decoded and freed only at the
 // next GC, and glibc kept the heap they had grown (peak RSS 193-220 MiB against 176-209 MiB
 // for the same archive unencrypted). Reused, they stay the few the decoder has in flight.
 //
 // A buffer comes back only after the codec has finished with it (the caller releases it when
-// the frame's decode settled), and only the pool's own buffers come back: a frame that lies
-// in one input chunk is a view of that chunk, which the queue may still hold. What the pool
+// the frame's decode settled), and only the pool's own buffers come back. What the pool
 // keeps is bounded by `maxBytes` (the decoder's in-flight limit); a frame's failure leaves
 // its buffer to the garbage collector.
 

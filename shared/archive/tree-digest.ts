@@ -7,8 +7,10 @@
 //   symlink    "l" name target
 //   hard link  "h" name target-path   (never written by backup: it cannot match a manifest)
 // A tree of 200,000 small files costs a few hundred digests instead of 200,000 entries.
+// The digests so far can be saved and taken up again (`save`, `TreeDigest.resume`): a backup
+// that continues in another invocation goes on hashing where the last one stopped.
 
-import { createHash, type Hash } from 'node:crypto';
+import { ResumableSha256, type Sha256State } from './resumable-sha256.js';
 
 export type TreeEntry =
   | { readonly path: string; readonly type: 'file'; readonly size: number; readonly sha256: string }
@@ -24,8 +26,13 @@ export interface DirectoryDigest {
   readonly sha256: string;
 }
 
+/** The digests so far, JSON-safe: each directory in the order first met. */
+export interface TreeDigestState {
+  readonly directories: readonly { readonly path: string; readonly entries: number; readonly listed: boolean; readonly hash: Sha256State }[];
+}
+
 interface OpenDirectory {
-  readonly hash: Hash;
+  readonly hash: ResumableSha256;
   entries: number;
   /** Had an entry of its own. */
   listed: boolean;
@@ -33,6 +40,17 @@ interface OpenDirectory {
 
 export class TreeDigest {
   private readonly directories = new Map<string, OpenDirectory>();
+
+  /** A digest that goes on from `state` (from `save`). */
+  static resume(state: TreeDigestState): TreeDigest {
+    const digest = new TreeDigest();
+    for (const { path, entries, listed, hash } of state.directories) digest.directories.set(path, { hash: new ResumableSha256(hash), entries, listed });
+    return digest;
+  }
+
+  save(): TreeDigestState {
+    return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: open.hash.save() })) };
+  }
 
   /** Adds `entry` to its parent's digest; a directory also starts a digest of its own. A directory met twice counts once. */
   add(entry: TreeEntry): void {
@@ -64,13 +82,13 @@ export class TreeDigest {
 
   /** Every directory that was listed or holds an entry, in the order first met. */
   digests(): DirectoryDigest[] {
-    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: open.hash.copy().digest('hex') }));
+    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: open.hash.hex() }));
   }
 
   private directory(path: string): OpenDirectory {
     let open = this.directories.get(path);
     if (open === undefined) {
-      open = { hash: createHash('sha256'), entries: 0, listed: false };
+      open = { hash: new ResumableSha256(), entries: 0, listed: false };
       this.directories.set(path, open);
     }
     return open;

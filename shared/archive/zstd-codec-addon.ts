@@ -8,6 +8,7 @@
 
 import { createRequire } from 'node:module';
 
+import { releasable } from '../released-buffers.js';
 import type { CodecChoice, StreamingFrameDecoder, ZstdCodec } from './zstd-codec.js';
 
 interface NativeZstd {
@@ -33,9 +34,9 @@ export function addonZstdCodec(): CodecChoice {
   let tools: Promise<StreamingTools> | undefined;
   return {
     name: '@mongodb-js/zstd',
-    compressFrame: (data, level) => native.compress(data, level),
+    compressFrame: (data, level) => native.compress(data, level).then(releasable),
     decodeWholeFrame: (frame) =>
-      native.decompress(frame).catch((error: unknown) => {
+      native.decompress(frame).then(releasable, (error: unknown) => {
         // libzstd's words for a checksum that does not match, put as the other codecs put them.
         if (error instanceof Error && /doesn't match checksum/.test(error.message)) {
           throw new Error(`content checksum mismatch (${error.message})`, { cause: error });

@@ -9,6 +9,7 @@
 
 import zlib from 'node:zlib';
 
+import { releasable } from '../released-buffers.js';
 import type { CodecChoice, StreamedFrame, StreamingFrameDecoder, ZstdCodec } from './zstd-codec.js';
 
 /** 2^27 = 128 MiB: libzstd's default limit, for frames decoded whole. */
@@ -27,21 +28,11 @@ export function zlibZstdCodec(): CodecChoice {
   const levelParam = constants.ZSTD_c_compressionLevel!;
   const checksumParam = constants.ZSTD_c_checksumFlag!;
   const windowLogMax = constants.ZSTD_d_windowLogMax;
+  const endFrame = constants.ZSTD_e_end!;
 
   const codec: ZstdCodec = {
     name: 'node:zlib',
-    compressFrame: (data, level) =>
-      new Promise((resolve, reject) => {
-        zlib.zstdCompress(
-          data,
-          {
-            chunkSize: Math.max(MIN_CHUNK_BYTES, compressBound(data.length)),
-            pledgedSrcSize: data.length,
-            params: { [levelParam]: level, [checksumParam]: 0 },
-          },
-          (error, frame) => (error ? reject(codecError(error)) : resolve(frame)),
-        );
-      }),
+    compressFrame: (data, level) => compressWhole(data, { [levelParam]: level, [checksumParam]: 0 }, endFrame),
     decodeWholeFrame: (frame, decodedBound) =>
       new Promise((resolve, reject) => {
         zlib.zstdDecompress(
@@ -51,7 +42,7 @@ export function zlibZstdCodec(): CodecChoice {
             maxOutputLength: Math.max(1, decodedBound),
             params: { [windowLogMax]: WHOLE_FRAME_WINDOW_LOG_MAX },
           },
-          (error, data) => (error ? reject(codecError(error)) : resolve(data)),
+          (error, data) => (error ? reject(codecError(error)) : resolve(releasable(data))),
         );
       }),
     streamingDecoder: (frame) => Promise.resolve(streamingDecoder(frame, windowLogMax)),
@@ -71,6 +62,46 @@ function codecError(error: Error): Error {
   }
 }
 
+/**
+ * One frame holding `data`, compressed in one call: the write itself ends the frame
+ * (ZSTD_e_end), so libzstd compresses the input where it lies, and the stream is then dropped
+ * rather than ended (ending would append an empty frame). zlib.zstdCompress writes, then
+ * ends the frame in a second call: libzstd first copies the input into a window buffer of
+ * its own (2 MiB more per frame compressing; incompressible frames took twice as long), and
+ * the frame comes in two pieces that are concatenated, leaving zlib's output buffer of
+ * `chunkSize` bytes to the garbage collector. Here the frame is a view of that buffer from
+ * its start, which its last consumer may free at once (released-buffers.ts). (Compressed in
+ * one call, libzstd 1.5.7 splits the blocks finely; the frame's declared content size still
+ * bounds its output for the restore's frame reader.)
+ */
+function compressWhole(data: Buffer, params: Record<number, number>, endFrame: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const stream = zlib.createZstdCompress({ chunkSize: Math.max(MIN_CHUNK_BYTES, compressBound(data.length)), pledgedSrcSize: data.length, flush: endFrame, params });
+    const pieces: Buffer[] = [];
+    stream.on('data', (piece: Buffer) => pieces.push(piece));
+    stream.on('error', (error) => reject(codecError(error)));
+    // The write's callback comes once zlib has consumed all of it and pushed what it made
+    // (the streaming decoder below relies on the same order).
+    stream.write(data, (error) => {
+      stream.destroy();
+      if (error) reject(codecError(error));
+      else resolve(releasable(joined(pieces)));
+    });
+  });
+}
+
+/** The pieces as one buffer: a view when they lie side by side in one buffer from its start, else a copy. */
+function joined(pieces: readonly Buffer[]): Buffer {
+  const first = pieces[0];
+  if (first === undefined) return Buffer.alloc(0);
+  let end = first.byteOffset;
+  for (const piece of pieces) {
+    if (piece.buffer !== first.buffer || piece.byteOffset !== end) return Buffer.concat(pieces);
+    end += piece.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+}
+
 /** ZSTD_compressBound (zstd.h): the largest frame `size` bytes can compress to. */
 function compressBound(size: number): number {
   const small = 128 * 1024;
@@ -86,8 +117,10 @@ function streamingDecoder(frame: StreamedFrame, windowLogMaxParam: number): Stre
   stream.on('error', (error) => (failure ??= codecError(error)));
   // Flowing: each output chunk is handed over as zlib pushes it, before the callback of the
   // write that produced it (the stream's buffer stays empty, so nothing waits in it).
+  // A chunk that fills zlib's output buffer is its own (zlib takes a new one for what
+  // follows); a shorter one shares it with the next.
   let output: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => output.push(chunk));
+  stream.on('data', (chunk: Buffer) => output.push(chunk.byteLength === chunk.buffer.byteLength ? releasable(chunk) : chunk));
   const taken = (): Buffer[] => {
     const chunks = output;
     output = [];

@@ -13,7 +13,11 @@
 //   the content size (it is pledged), @mongodb-js/zstd 1.2.2 does not;
 // - `decodeWholeFrame`: a complete frame (the walker has bounded it to a few MiB in and out)
 //   decoded at once off the main thread, with a window of at most 128 MiB (zstd's own
-//   default limit);
+//   default limit), into at most `decodedBound` bytes and at most the content size the frame
+//   declares (node:zlib: maxOutputLength; @mongodb-js/zstd decodes into a buffer of the
+//   declared size): a frame holding more fails;
+// - the buffers both return are their own, used by nobody else: the last consumer may free
+//   them (released-buffers.ts);
 // - `streamingDecoder`: one larger frame pushed in slices that end next to block boundaries,
 //   each push answered with what those bytes decoded to, with a window of at most
 //   `windowSize` (the walker refuses more than 8 MiB before asking);

@@ -4,7 +4,8 @@
 // here each frame is decoded by the process's codec (zstd-codec.ts): whole, off the main
 // thread, when it is small, several at once but never more than twice `maxNativeFrameBytes`
 // together, or streamed slice by slice when it is large, and the output leaves in order. A
-// frame that spans input chunks is copied into a reused buffer (frame-pool.ts).
+// frame decoded whole is copied into a reused buffer (frame-pool.ts), so that the input chunks
+// are freed as soon as they are consumed (released-buffers.ts).
 // Every frame that carries a content checksum is verified, whichever way it is decoded; our
 // own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
@@ -64,7 +65,7 @@ export async function* decompressFrames(
   const collect = (nibble: number): boolean => onSkippableFrame !== undefined && (skippableNibbles?.includes(nibble) ?? true);
   /** Bytes the frames decoding whole hold, in and out: at most twice maxNativeFrameBytes. */
   const inFlightLimit = 2 * maxNativeFrameBytes;
-  // Frames copied out of the input are copied into reused buffers (frame-pool.ts).
+  // Whole frames are copied out of the input into reused buffers (frame-pool.ts).
   const pool = new FramePool(maxNativeFrameBytes);
   const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect, (bytes) => pool.acquire(bytes));
   const pending = new InOrder<Decoded>();
@@ -128,6 +129,7 @@ export async function* decompressFrames(
           }
         }
       }
+      reader.releaseConsumed();
       while (pending.headSettled()) yield* release(await pending.next());
     }
     reader.end();

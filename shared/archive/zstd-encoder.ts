@@ -4,14 +4,17 @@
 // codec (zstd-codec.ts) while the next one fills: frames compress in parallel, and frames of
 // a few MiB compress whole, which every codec can. Memory stays near
 // `concurrency * 2 * frameSize` whatever the input size.
+//
+// A writer can be suspended (`suspend`): the full frames are compressed and handed out, and
+// the input of the unfinished frame is returned instead of compressed, so a writer created
+// later with it as `pending` cuts the same frames: the compressed stream, in pieces, is the
+// one an uninterrupted writer produces.
 
 import { zstdCodec, type ZstdCodec } from './zstd-codec.js';
 import { defaultConcurrency, integer, MiB, positiveInteger } from './zstd-format.js';
 
 const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
-/** Compressed frames kept for reuse: the writer fills one while the others compress. */
-const MAX_SPARE_FRAMES = 1;
 
 export interface CompressOptions {
   /** Bytes of input per frame: zstd -3 looks back 2 MiB anyway. @default 2 MiB */
@@ -44,11 +47,18 @@ export class FrameWriter {
   private wakeWriter: (() => void) | undefined;
   private wakeReader: (() => void) | undefined;
 
-  constructor(options: CompressOptions = {}) {
+  /** `pending`: the unfinished frame's input a suspended writer returned (shorter than a frame). */
+  constructor(options: CompressOptions = {}, pending?: Uint8Array) {
     this.frameSize = positiveInteger(options.frameSize ?? DEFAULT_FRAME_SIZE, 'frameSize');
     this.level = integer(options.level ?? DEFAULT_LEVEL, 'level');
     this.concurrency = positiveInteger(options.concurrency ?? defaultConcurrency(), 'concurrency');
     this.codec = options.codec ?? zstdCodec();
+    if (pending !== undefined && pending.length > 0) {
+      if (pending.length >= this.frameSize) throw new RangeError('a pending frame must be shorter than the frame size');
+      this.frame = Buffer.allocUnsafe(this.frameSize);
+      this.frame.set(pending);
+      this.filled = pending.length;
+    }
   }
 
   /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
@@ -123,6 +133,18 @@ export class FrameWriter {
     this.wakeReader?.();
   }
 
+  /**
+   * Ends `frames()` after the full frames, without compressing the unfinished one: returns
+   * its input (a copy), for a writer that goes on later (`pending`).
+   */
+  suspend(): Buffer {
+    const pending = this.frame === undefined ? Buffer.alloc(0) : Buffer.from(this.frame.subarray(0, this.filled));
+    this.frame = undefined;
+    this.closed = true;
+    this.wakeReader?.();
+    return pending;
+  }
+
   /** Fails both sides: a waiting writer, and the reader of `frames()`. The first reason wins. */
   abort(error: unknown): void {
     this.failure ??= { error };
@@ -143,7 +165,7 @@ export class FrameWriter {
         }
         const compressed = await head.compressed;
         this.queue.shift();
-        if (head.input.length === this.frameSize && this.spare.length < MAX_SPARE_FRAMES) this.spare.push(head.input);
+        if (head.input.length === this.frameSize && this.spare.length < this.concurrency) this.spare.push(head.input);
         this.wakeWriter?.();
         yield compressed;
       }

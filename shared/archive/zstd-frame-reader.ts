@@ -2,8 +2,8 @@
 // (RFC 8878) over the bytes received so far and says what to do with each frame, enforcing
 // the limits a hostile stream must not pass:
 // - a frame is handed over to be decoded whole only when it is complete and both its
-//   compressed size and its decoded size (bounded from its block headers) are at most
-//   `maxNativeFrameBytes`;
+//   compressed size and its decoded size (bounded by its block headers, and by the content
+//   size it declares, which the codecs hold it to) are at most `maxNativeFrameBytes`;
 // - a larger frame (or a decompression bomb) is handed to the codec's streaming decoder in
 //   slices of at most 64 blocks or 1 MiB of input, fewer when its window is large (the
 //   pure-JS decoder of Node 20 moves its whole window once per block), so at most 8 MiB of
@@ -101,12 +101,21 @@ export class FrameReader {
     private readonly maxNativeFrameBytes: number,
     private readonly maxSkippableBytes: number,
     private readonly collectSkippable: (magicNibble: number) => boolean,
-    /** Where a whole frame that spans input chunks is copied to. */
+    /** Where a whole frame is copied to. */
     private readonly allocateFrame?: (bytes: number) => Buffer,
   ) {}
 
   push(chunk: Buffer): void {
     this.queue.push(chunk);
+  }
+
+  /**
+   * Frees the input consumed so far, if it was marked releasable (released-buffers.ts): call
+   * once every event returned so far has been handled (a slice is a view of the input; whole
+   * frames and skippable payloads are copies).
+   */
+  releaseConsumed(): void {
+    this.queue.releaseConsumed();
   }
 
   /** The next event the bytes received so far allow, or undefined when more input is needed. */
@@ -162,7 +171,8 @@ export class FrameReader {
       );
     }
     if (queue.length < SKIPPABLE_HEADER_BYTES + size) return undefined;
-    const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size).subarray(SKIPPABLE_HEADER_BYTES);
+    // A copy, like whole frames: it is read after later input has been consumed.
+    const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size, Buffer.allocUnsafe, true).subarray(SKIPPABLE_HEADER_BYTES);
     return { kind: 'skippable', payload, magicNibble };
   }
 
@@ -242,18 +252,24 @@ export class FrameReader {
   private nextNative(frame: FrameScan): ReaderEvent | undefined {
     const queue = this.queue;
     const offset = frame.header.offset;
+    const { contentSize } = frame.header;
+    // The blocks bound what it can decode to; a declared content size, if smaller, is what it
+    // should, and every codec decodes a whole frame into at most that (a frame that holds more
+    // fails): libzstd splits the blocks of a frame compressed in one call finely, and their
+    // 128 KiB apiece would send many a 2 MiB frame to the streaming decoder.
+    const bound = (): number => Math.min(contentSize ?? frame.decodedBound, frame.decodedBound);
     while (frame.end === undefined && this.readBlock(frame)) {
       const compressedBytes = frame.scan - offset;
-      if (frame.decodedBound > this.maxNativeFrameBytes || compressedBytes > this.maxNativeFrameBytes) {
+      if (bound() > this.maxNativeFrameBytes || compressedBytes > this.maxNativeFrameBytes) {
         return this.startStreaming(frame);
       }
     }
     if (frame.end === undefined || queue.end < frame.end) return undefined;
     this.frame = undefined;
-    const { contentSize } = frame.header;
-    // The blocks bound what it can decode to; a declared content size, if smaller, is what it should.
-    const decodedBound = Math.min(contentSize ?? frame.decodedBound, frame.decodedBound);
-    return { kind: 'frame', bytes: queue.take(frame.end, this.allocateFrame), offset, contentSize, decodedBound };
+    const decodedBound = bound();
+    // Always a copy (into the decoder's reused buffers): the input chunks it came from are
+    // then consumed, and freed as soon as the events they produced are handled.
+    return { kind: 'frame', bytes: queue.take(frame.end, this.allocateFrame, true), offset, contentSize, decodedBound };
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {

@@ -7,18 +7,26 @@
 // encrypt: archive/encrypted-archive.ts). A read-only base dir (a snapshot, a read-only mount: EROFS on
 // the lock file) cannot change under the backup and cannot take a lock: the tenant is backed
 // up without one, saying so, unless the snapshot caught a restore of it mid-commit.
+//
+// A backup may be written in pieces, each in its own process (`backupTenantInPieces`: the
+// Lambda, whose invocations end at 15 minutes): a piece stops between two entries when
+// `stopWhen` says so, suspends the S3 multipart upload and saves where it stands
+// (continuation.ts); the next piece, given the chain's name, takes the tenant's lock again
+// and goes on. The finished object is an ordinary archive. Encrypted backups and locations
+// without `writePiece` (local files) are written in one piece.
 
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
-import { createTenantArchive, type ArchiveProgress } from './tenant-archive.js';
+import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
+import { abandonedChains, assertNoContinuation, loadContinuation, newChainId, removeContinuation, saveContinuation, type Continuation } from './continuation.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { errnoCode, FileSystemError, TenantBusyError } from '../errors.js';
+import { ContinuationEndedError, errnoCode, FileSystemError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
+import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
@@ -47,6 +55,31 @@ export interface BackupRequest {
   readonly sqlite?: SqliteOptions;
   /** Encrypt the archive to these age recipients (after compression); none: stored as tar.zst. */
   readonly recipients?: readonly AgeRecipient[];
+}
+
+export interface PieceRequest extends BackupRequest {
+  /** Asked between entries: true stops this piece there, and the backup continues in another. */
+  readonly stopWhen: () => boolean;
+  /** The chain this piece continues (from the last piece's BackupSuspended); absent: a new backup. */
+  readonly chain?: string;
+}
+
+/** A piece that stopped early: the backup goes on in another piece of the same chain. */
+export interface BackupSuspended {
+  readonly operation: 'backup';
+  readonly suspended: true;
+  readonly tenant: string;
+  readonly location: string;
+  /** Give it to the next piece (`PieceRequest.chain`). */
+  readonly chain: string;
+  /** Pieces run so far, this one included. */
+  readonly pieces: number;
+  /** So far: files, their bytes, and bytes of the archive. */
+  readonly files: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  readonly durationMs: number;
+  readonly createdAt: string;
 }
 
 export interface BackupResult {
@@ -80,6 +113,21 @@ export interface BackupResult {
 export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
 
 export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
+  const result = await runBackup(request);
+  if ('suspended' in result) throw new Error('a backup in one piece was suspended'); // cannot happen: nothing asked it to stop
+  return result;
+}
+
+/**
+ * A backup that may be written in pieces (see the module comment). A piece that fails once
+ * it has touched the upload ends the chain: the upload is aborted and the state removed. One
+ * that fails before (its lock taken by another operation, say) leaves the state for a retry.
+ */
+export async function backupTenantInPieces(request: PieceRequest): Promise<BackupResult | BackupSuspended> {
+  return runBackup(request);
+}
+
+async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>): Promise<BackupResult | BackupSuspended> {
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
@@ -98,12 +146,24 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
     const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant);
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
-    await location.checkWritable({ overwrite: request.overwrite ?? false });
+    const recipients = request.recipients ?? [];
+    // In pieces only where the state can be kept between them: not on a read-only base dir (no lock).
+    const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && recipients.length === 0 && lock !== undefined;
+    let from: Continuation | undefined;
+    if (request.chain !== undefined) {
+      from = await loadContinuation(tenantsDir, tenant);
+      if (from?.state.chain !== request.chain || from.state.location !== location.display || !inPieces) {
+        throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${request.chain}) has ended: its state is gone or belongs to another backup`);
+      }
+    } else {
+      if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup');
+      await location.checkWritable({ overwrite: request.overwrite ?? false });
+    }
     throwIfAborted(signal);
 
-    const createdAt = (request.now ?? (() => new Date()))();
-    let archiveBytes = 0;
-    let progress: ArchiveProgress = { files: 0, bytes: 0 };
+    const createdAt = from === undefined ? (request.now ?? (() => new Date()))() : new Date(from.state.createdAt);
+    let archiveBytes = from?.state.upload.bytes ?? 0;
+    let progress: ArchiveProgress = { files: from?.state.archive.totals.files ?? 0, bytes: from?.state.archive.totals.bytes ?? 0 };
     const archive = createTenantArchive({
       tenantDir,
       tenant,
@@ -114,9 +174,13 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       onProgress: (update) => {
         progress = update;
       },
+      ...(inPieces && { stopWhen: request.stopWhen }),
+      ...(from !== undefined && { resume: { suspended: true, checkpoint: from.state.archive, pendingFrame: from.pendingFrame } }),
     });
-    let manifestSha256: string | undefined;
-    void archive.summary.then((summary) => (manifestSha256 = summary.manifestSha256)).catch(() => undefined);
+    // Settled before the body ends (the archive's stream awaits it), so the store can ask.
+    let outcome: ArchiveSummary | SuspendedArchive | undefined;
+    void archive.summary.then((summary) => (outcome = summary)).catch(() => undefined);
+    const manifestSha256 = () => (outcome !== undefined && !outcome.suspended ? outcome.manifestSha256 : undefined);
 
     async function* counted(): AsyncGenerator<Buffer> {
       for await (const chunk of archive.chunks) {
@@ -128,15 +192,49 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       }
     }
 
-    const recipients = request.recipients ?? [];
     const stored = recipients.length > 0 ? encryptArchive(counted(), recipients) : counted();
-    const written = await location.write(Readable.from(stored, { objectMode: false }), {
+    const body = Readable.from(stored, { objectMode: false });
+    const options: WriteOptions = {
       overwrite: request.overwrite ?? false,
       signal,
       metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString() },
-      finalMetadata: (): Record<string, string> => (manifestSha256 ? { [MANIFEST_DIGEST_METADATA_KEY]: manifestSha256 } : {}),
-    });
-    const { manifest, manifestSha256: digest } = await archive.summary;
+      finalMetadata: (): Record<string, string> => {
+        const digest = manifestSha256();
+        return digest !== undefined ? { [MANIFEST_DIGEST_METADATA_KEY]: digest } : {};
+      },
+    };
+    let written: PieceResult;
+    if (!inPieces) written = await location.write(body, options);
+    else {
+      try {
+        written = await location.writePiece!(body, {
+          ...options,
+          suspendWhen: () => outcome?.suspended === true,
+          ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
+        });
+      } catch (error) {
+        // The upload was aborted with it: the chain has ended.
+        if (from !== undefined) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
+        throw error;
+      }
+    }
+    const summary = await archive.summary;
+    if (summary.suspended) {
+      const chain = from?.state.chain ?? newChainId();
+      const { tail, ...upload } = written.suspended!;
+      const pieces = (from?.state.pieces ?? 0) + 1;
+      const savedAt = new Date().toISOString();
+      await saveContinuation(tenantsDir, {
+        state: { version: 1, chain, tenant, location: location.display, createdAt: createdAt.toISOString(), startedAt: from?.state.startedAt ?? new Date(started).toISOString(), savedAt, pieces, archive: summary.checkpoint, upload },
+        pendingFrame: summary.pendingFrame,
+        tail,
+      });
+      crashPoint('backup:piece-saved');
+      const { totals } = summary.checkpoint;
+      return { operation: 'backup', suspended: true, tenant, location: location.display, chain, pieces, files: totals.files, bytes: totals.bytes, archiveBytes: written.bytes, durationMs: Date.now() - started, createdAt: createdAt.toISOString() };
+    }
+    if (from !== undefined) await removeContinuation(tenantsDir, tenant);
+    const { manifest, manifestSha256: digest } = summary;
     crashPoint('backup:stored');
     return {
       operation: 'backup',
@@ -148,7 +246,8 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
       symlinks: manifest.totals.symlinks,
       bytes: manifest.totals.bytes,
       archiveBytes: written.bytes,
-      durationMs: Date.now() - started,
+      // A backup in pieces took from its first piece's start (time in the queue included).
+      durationMs: Date.now() - (from === undefined ? started : Date.parse(from.state.startedAt)),
       createdAt: manifest.createdAt,
       manifestSha256: digest,
       skipped: manifest.skipped,
@@ -181,4 +280,62 @@ async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: s
   }
   notices.push(`the tenant base dir ${tenantsDir} is read-only (a snapshot?): the tenant cannot change, so it was backed up without taking its lock`);
   return undefined;
+}
+
+/** A chain that broke, cleaned up: what its state said, and whether its upload could be aborted. */
+export interface AbandonedBackup {
+  readonly tenant: string;
+  readonly location: string;
+  readonly chain: string;
+  readonly pieces: number;
+  readonly startedAt: string;
+  readonly savedAt: string;
+  /** Why the upload could not be aborted (a bucket lifecycle rule AbortIncompleteMultipartUpload removes it then). */
+  readonly abortError?: unknown;
+}
+
+/**
+ * Ends the chains of backups in pieces whose state was last saved more than `olderThanMs`
+ * ago (their next piece never came: a lost message, a piece killed again and again): under
+ * the tenant's lock, the upload is aborted and the state removed. A tenant whose lock is
+ * held is left for a later run.
+ */
+export async function abandonStaleBackups(tenantsDir: string, olderThanMs: number, open: (location: string) => Promise<ArchiveLocation>): Promise<AbandonedBackup[]> {
+  const abandoned: AbandonedBackup[] = [];
+  for (const tenant of await abandonedChains(tenantsDir, olderThanMs)) {
+    let lock: TenantLock;
+    try {
+      lock = await acquireTenantLock(tenantsDir, tenant, 'backup');
+    } catch (error) {
+      if (error instanceof TenantBusyError) continue;
+      throw error;
+    }
+    try {
+      const from = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
+      let abortError: unknown;
+      if (from !== undefined) {
+        try {
+          const location = await open(from.state.location);
+          await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
+        } catch (error) {
+          abortError = error;
+        }
+      }
+      await removeContinuation(tenantsDir, tenant);
+      const state = from?.state;
+      abandoned.push({
+        tenant,
+        location: state?.location ?? '',
+        chain: state?.chain ?? '',
+        pieces: state?.pieces ?? 0,
+        startedAt: state?.startedAt ?? '',
+        savedAt: state?.savedAt ?? '',
+        ...(from === undefined && { abortError: new Error('its state could not be read') }),
+        ...(abortError !== undefined && { abortError }),
+      });
+    } finally {
+      await lock.release();
+    }
+  }
+  return abandoned;
 }

@@ -5,11 +5,21 @@
 // live-files.ts chooses to read it (SQLite companions held back until their database is
 // settled); the tree's digest and totals, and the manifest, all written by
 // archive/archive-writer.ts.
+//
+// An archive can be written in pieces, by runs that may be processes or invocations apart
+// (a backup that continues across Lambda invocations): asked to (`stopWhen`, checked between
+// entries, never inside one), a run stops after the entry it archived last and hands back
+// where it stopped (`SuspendedArchive`: the walk's position, the digests, notes and counts
+// so far, the unfinished frame's input). A run given that (`resume`) walks on after that
+// entry and writes the rest. The pieces, concatenated, are the archive one run would have
+// written of the same files (test/archive-parts.test.ts).
+
+import path from 'node:path';
 
 import { ArchiveWriter } from '../archive/archive-writer.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest } from '../archive/manifest.js';
-import { TreeDigest, type TreeEntry } from '../archive/tree-digest.js';
+import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestNote } from '../archive/manifest.js';
+import { TreeDigest, type TreeDigestState, type TreeEntry } from '../archive/tree-digest.js';
 import { fileAccessFor, type FileAccess } from '../file-access.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
@@ -26,8 +36,33 @@ export interface ArchiveProgress {
 }
 
 export interface ArchiveSummary {
+  readonly suspended?: undefined;
   readonly manifest: Manifest;
   readonly manifestSha256: string;
+}
+
+/** Where a run that stopped early left the archive (JSON-safe, but for `pendingFrame`). */
+export interface ArchiveCheckpoint {
+  /** The last item of the walk that was dealt with: the next run walks on after it. */
+  readonly resumeAfter: string;
+  readonly digest: TreeDigestState;
+  readonly skipped: readonly ManifestNote[];
+  readonly warnings: readonly ManifestNote[];
+  readonly totals: Manifest['totals'];
+  /** Content bytes taken in so far (progress). */
+  readonly contentBytes: number;
+  /** Databases archived as snapshots, and files whose companions may follow (live-files.ts). */
+  readonly snapshotted: readonly string[];
+  readonly settled: readonly string[];
+  /** Companions held back until their database is packed. */
+  readonly waiting: readonly { readonly database: string; readonly relPath: string }[];
+}
+
+export interface SuspendedArchive {
+  readonly suspended: true;
+  readonly checkpoint: ArchiveCheckpoint;
+  /** Input of the unfinished zstd frame: the next run compresses it first. */
+  readonly pendingFrame: Buffer;
 }
 
 export interface TenantArchiveOptions {
@@ -41,19 +76,29 @@ export interface TenantArchiveOptions {
   readonly fileAccess?: FileAccess;
   /** How live SQLite databases are read; by default by the tenant's file system (sqlite-policy.ts). */
   readonly sqlite?: SqliteOptions;
+  /** Asked between entries whether to stop here (the archive is then suspended, not finished). */
+  readonly stopWhen?: () => boolean;
+  /** Where an earlier run stopped: this one writes the rest (without the marker). `createdAt` must be that run's. */
+  readonly resume?: SuspendedArchive;
 }
 
 export interface TenantArchive {
   /** The archive's bytes; consume it once. Stopping early cancels the walk. */
   readonly chunks: AsyncGenerator<Buffer>;
-  /** Resolves once the manifest has been written into the stream. */
-  readonly summary: Promise<ArchiveSummary>;
+  /** Resolves once the manifest has been written into the stream, or once the run stopped early (`stopWhen`). */
+  readonly summary: Promise<ArchiveSummary | SuspendedArchive>;
   /** Bytes of file content read so far, the file being read included (ArchiveProgress counts finished files). */
   contentRead(): number;
 }
 
 export function createTenantArchive(options: TenantArchiveOptions): TenantArchive {
-  const writer = new ArchiveWriter(options.tenant, options.compression, options.createdAt);
+  const { resume } = options;
+  const writer = new ArchiveWriter(
+    options.tenant,
+    options.compression,
+    options.createdAt,
+    resume === undefined ? undefined : { pendingFrame: resume.pendingFrame, contentBytes: resume.checkpoint.contentBytes },
+  );
   const summary = packTenant(writer, options);
   summary.catch((error: unknown) => writer.abort(error));
 
@@ -68,15 +113,29 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
   return { chunks: chunks(), summary, contentRead: () => writer.contentRead };
 }
 
-async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary> {
-  const { tenant, tenantDir } = options;
-  const digest = new TreeDigest();
-  const notes: WalkNotes = { skipped: [], warnings: [] };
-  const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary | SuspendedArchive> {
+  const { tenant, tenantDir, stopWhen } = options;
+  const from = options.resume?.checkpoint;
+  const digest = from === undefined ? new TreeDigest() : TreeDigest.resume(from.digest);
+  const notes: WalkNotes = { skipped: [...(from?.skipped ?? [])], warnings: [...(from?.warnings ?? [])] };
+  const totals = { ...(from?.totals ?? { files: 0, directories: 0, symlinks: 0, bytes: 0 }) };
   const access = options.fileAccess ?? fileAccessFor(tenantDir);
-  const context: PackContext = { writer, scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT), notes, access, temp: new TempArea(), snapshotted: new Set(), settled: new Set(), sqlite: sqlitePolicyFor(tenantDir, options.sqlite) };
+  const context: PackContext = {
+    writer,
+    scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT),
+    notes,
+    access,
+    temp: new TempArea(),
+    snapshotted: new Set(from?.snapshotted),
+    settled: new Set(from?.settled),
+    sqlite: sqlitePolicyFor(tenantDir, options.sqlite),
+  };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
+  for (const { database, relPath } of from?.waiting ?? []) waiting.set(database, [...(waiting.get(database) ?? []), heldBackItem(tenantDir, relPath)]);
+  /** The last item dealt with, and whether a run may stop after it: not right after a directory, whose note (it vanished) or listing follows. */
+  let last = from?.resumeAfter;
+  let mayStop = false;
 
   const recordFile = (path: string, size: number, sha256: string): void => {
     digest.add({ path, type: 'file', size, sha256 });
@@ -107,9 +166,11 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
 
   // Databases with companions, and the companions, are read in their turn (live-files.ts), not ahead.
-  const ahead = readAheadFor(new TenantWalk(tenantDir, access), access, (item) => databaseOf(item) === undefined && !hasCompanions(item));
+  const walk = new TenantWalk(tenantDir, access, from === undefined ? {} : { resumeAfter: from.resumeAfter });
+  const ahead = readAheadFor(walk, access, (item) => databaseOf(item) === undefined && !hasCompanions(item));
+  let stopped = false;
   try {
-    for (;;) {
+    walking: for (;;) {
       const next = ahead.next();
       const segment = next instanceof Promise ? await next : next;
       if (segment === undefined) break;
@@ -118,8 +179,15 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
         const item = items[i]!;
         if (item.kind === 'note') {
           recordNote(notes, item);
+          last = item.relPath;
           continue;
         }
+        if (mayStop && stopWhen?.() === true) {
+          stopped = true;
+          break walking;
+        }
+        last = item.relPath;
+        mayStop = item.kind !== 'directory';
         if (item.kind !== 'file') {
           record(await packItem(writer, item));
           continue;
@@ -148,10 +216,26 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
       }
     }
     // Companions whose database never came (it was not a regular file, or vanished from the listing).
-    for (const companions of waiting.values()) for (const companion of companions) record(await packFile(context, companion));
+    if (!stopped) for (const companions of waiting.values()) for (const companion of companions) record(await packFile(context, companion));
   } finally {
     await ahead.close();
     await context.temp.dispose();
+  }
+
+  if (stopped) {
+    const { pendingFrame, contentBytes } = writer.suspend();
+    const checkpoint: ArchiveCheckpoint = {
+      resumeAfter: last!,
+      digest: digest.save(),
+      skipped: notes.skipped,
+      warnings: notes.warnings,
+      totals,
+      contentBytes,
+      snapshotted: [...context.snapshotted],
+      settled: [...context.settled],
+      waiting: [...waiting].flatMap(([database, companions]) => companions.map((companion) => ({ database, relPath: companion.relPath }))),
+    };
+    return { suspended: true, checkpoint, pendingFrame };
   }
 
   const manifest: Manifest = {
@@ -167,6 +251,12 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
   const manifestSha256 = await writer.finish(manifest);
   return { manifest, manifestSha256 };
+}
+
+/** A companion held back by an earlier run, as the walk would have listed it. */
+function heldBackItem(tenantDir: string, relPath: string): FileItem {
+  const name = relPath.slice(relPath.lastIndexOf('/') + 1);
+  return { kind: 'file', relPath, absPath: path.join(tenantDir, relPath), name, siblings: new Set([name]), stat: undefined };
 }
 
 async function packItem(writer: ArchiveWriter, item: Extract<WalkItem, { kind: 'directory' | 'symlink' }>): Promise<TreeEntry> {

@@ -15,6 +15,11 @@
 // path, and on a network file system one round trip fewer). Directories and symlinks are
 // lstat'ed for their mode and mtime. Items are handed out in runs (`TenantWalk.next`), so
 // the caller can read many files ahead of the one it archives.
+//
+// A walk can start after a given item (`resumeAfter`: a backup that continues in another
+// invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
+// the directories above it are listed again, to go on below them. What is there now is
+// walked; what changed in the part already walked is not looked at again.
 
 import { lstatSync, promises as fs, readlinkSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -57,6 +62,23 @@ export interface WalkNotes {
 export interface WalkOptions {
   /** lstat every regular file as it is listed (for `tenants list`, which only needs sizes). */
   readonly statFiles?: boolean;
+  /** Hand out only what comes after this path in walk order (the last item a stopped backup archived). */
+  readonly resumeAfter?: string;
+}
+
+/**
+ * The walk's order of two relative paths: a directory before what it holds, names in the
+ * byte order of their UTF-8 encoding (as `sortByName`), compared one path segment at a time.
+ */
+export function compareWalkOrder(a: string, b: string): number {
+  if (a === b) return 0;
+  // NUL sorts before every byte a name can hold, so "a/x" (a's child) comes before "a-b".
+  return Buffer.compare(Buffer.from(a.replaceAll('/', '\0')), Buffer.from(b.replaceAll('/', '\0')));
+}
+
+/** Whether `directory` is `relPath` or one of the directories above it. */
+function isAtOrAbove(directory: string, relPath: string): boolean {
+  return directory === '' || directory === relPath || relPath.startsWith(`${directory}/`);
 }
 
 /** Records an entry that disappeared between being listed and being read: skipped, and warned about. */
@@ -136,9 +158,10 @@ export class TenantWalk {
     return run;
   }
 
-  /** Hands out a directory's item and lists it, then goes on. */
+  /** Hands out a directory's item (unless it was handed out before the walk resumed) and lists it, then goes on. */
   private enter(run: WalkItem[], max: number, directory: Extract<WalkItem, { kind: 'directory' }>): Maybe<WalkItem[]> {
-    run.push(directory);
+    const { resumeAfter } = this.options;
+    if (resumeAfter === undefined || !isAtOrAbove(directory.relPath, resumeAfter)) run.push(directory);
     const listed = this.list(directory.relPath);
     if (listed instanceof Promise) {
       return listed.then((cursor) => {
@@ -169,26 +192,35 @@ export class TenantWalk {
     const atRoot = relPath === '';
     const prefix = atRoot ? '' : `${relPath}/`;
     const statFiles = this.options.statFiles === true;
+    // Resumed, in a directory above the position: only what comes after it, and the directory
+    // to go on in (whose item is not handed out again). Any other directory comes after it whole.
+    const resumeAfter = this.options.resumeAfter !== undefined && isAtOrAbove(relPath, this.options.resumeAfter) ? this.options.resumeAfter : undefined;
+    const wanted =
+      resumeAfter === undefined
+        ? entries
+        : entries.filter((entry) => compareWalkOrder(prefix + entry.name, resumeAfter) > 0 || (entry.isDirectory() && isAtOrAbove(prefix + entry.name, resumeAfter)));
 
-    // What is left out by name is noted first, as the directory is listed; the rest in order
-    // once the directories and symlinks among them have been stat'ed.
+    // Everything in order, what is left out by name included, once the directories and
+    // symlinks among them have been stat'ed.
     const items: WalkItem[] = [];
-    const wanted: Dirent[] = [];
     const toStat: string[] = [];
-    for (const entry of entries) {
-      const { name } = entry;
-      if (atRoot && name === EPHEMERAL_DIR) items.push(leftOut(EPHEMERAL_DIR, 'ephemeral terminal state is never backed up'));
-      else if (atRoot && name === MANIFEST_FILE_NAME) items.push(leftOut(name, 'name reserved for the backup manifest'));
-      else {
-        wanted.push(entry);
-        if (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles)) toStat.push(name);
-      }
+    const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
+    for (const entry of wanted) {
+      if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
     const place = (stats: Map<string, Stats | undefined>): Cursor => {
       for (const entry of wanted) {
         const { name } = entry;
         const itemPath = prefix + name;
+        if (atRoot && name === EPHEMERAL_DIR) {
+          items.push(leftOut(EPHEMERAL_DIR, 'ephemeral terminal state is never backed up'));
+          continue;
+        }
+        if (atRoot && name === MANIFEST_FILE_NAME) {
+          items.push(leftOut(name, 'name reserved for the backup manifest'));
+          continue;
+        }
         if (entry.isFile() && !statFiles) {
           items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat: undefined });
           continue;
@@ -203,6 +235,10 @@ export class TenantWalk {
         else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat });
         else if (stat.isSymbolicLink()) items.push(symlinkItem(this.root, itemPath.split('/'), stat));
         else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
+      }
+      // A directory above the resume point that is something else now was walked already.
+      if (resumeAfter !== undefined && items.some((item) => item.kind !== 'directory' && compareWalkOrder(item.relPath, resumeAfter) <= 0)) {
+        return { items: items.filter((item) => item.kind === 'directory' || compareWalkOrder(item.relPath, resumeAfter) > 0), next: 0 };
       }
       return { items, next: 0 };
     };

@@ -15,6 +15,15 @@
 //   OPENCLAW_EVENT_BUS                bus for completion events; unset = none published
 //   OPENCLAW_STACK_PREFIX             the deployment prefix (logs)
 //   OPENCLAW_ABORT_MARGIN_MS          optional: how long before the timeout to stop (60000)
+//   OPENCLAW_CONTINUE_MARGIN_MS       optional: a backup that continues across invocations
+//                                     stops taking new entries this long before the abort
+//                                     margin, to finish the entry it is on and hand over (120000)
+//   OPENCLAW_RESTORE_MBPS             optional: the restore throughput the restore function counts
+//                                     on (MB/s); it refuses up front an archive larger than that
+//                                     rate restores in the invocation's time left (40)
+//   OPENCLAW_ABANDON_AFTER_MS         optional: a continuing backup whose next piece has not
+//                                     come for this long is abandoned: upload aborted, state
+//                                     removed, failure event (86400000, a day)
 //   OPENCLAW_CONNECT_TIMEOUT_MS       optional: connect timeout of the AWS clients the functions
 //                                     create themselves (EventBridge) (3000)
 //   OPENCLAW_REQUEST_TIMEOUT_MS       optional: their per-request timeout, and the most a
@@ -43,6 +52,12 @@ export interface FunctionConfig {
   readonly eventBus?: string;
   readonly stackPrefix?: string;
   readonly abortMarginMs: number;
+  /** A piece of a backup in pieces stops taking entries when the time left falls under `abortMarginMs` + this. @default DEFAULT_CONTINUE_MARGIN_MS */
+  readonly continueMarginMs?: number;
+  /** The restore throughput (MB/s of stored archive) the restore function counts on to refuse what it cannot finish. @default DEFAULT_RESTORE_MBPS */
+  readonly restoreMBps?: number;
+  /** A backup in pieces whose state has not been saved for this long has broken: it is cleaned up. @default DEFAULT_ABANDON_AFTER_MS */
+  readonly abandonAfterMs?: number;
   /** Connect timeout of the AWS clients the functions create. @default DEFAULT_CONNECT_TIMEOUT_MS */
   readonly connectTimeoutMs?: number;
   /** Per-request timeout of those clients. @default DEFAULT_REQUEST_TIMEOUT_MS */
@@ -54,6 +69,9 @@ export interface FunctionConfig {
 export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
+export const DEFAULT_CONTINUE_MARGIN_MS = 120_000;
+export const DEFAULT_RESTORE_MBPS = 40;
+export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
@@ -97,8 +115,14 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     return parsed;
   };
   const abortMarginMs = milliseconds(ENV.abortMargin, DEFAULT_ABORT_MARGIN_MS, 0);
+  const continueMarginMs = milliseconds(ENV.continueMargin, DEFAULT_CONTINUE_MARGIN_MS, 0);
+  const abandonAfterMs = milliseconds(ENV.abandonAfter, DEFAULT_ABANDON_AFTER_MS, 60_000);
   const connectTimeoutMs = milliseconds(ENV.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1);
   const requestTimeoutMs = milliseconds(ENV.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, 1);
+
+  const restoreText = text(ENV.restoreMBps);
+  const restoreMBps = restoreText === undefined ? DEFAULT_RESTORE_MBPS : Number(restoreText);
+  if (!(Number.isFinite(restoreMBps) && restoreMBps > 0)) throw new FunctionConfigError(`${ENV.restoreMBps} must be a positive number of MB/s, got ${JSON.stringify(restoreText)}`);
 
   const cpusText = text(ENV.cpus);
   const cpus = cpusText === undefined ? undefined : Number(cpusText);
@@ -116,6 +140,9 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     ...(text(ENV.eventBus) !== undefined && { eventBus: text(ENV.eventBus) }),
     ...(text(ENV.stackPrefix) !== undefined && { stackPrefix: text(ENV.stackPrefix) }),
     abortMarginMs,
+    continueMarginMs,
+    abandonAfterMs,
+    restoreMBps,
     connectTimeoutMs,
     requestTimeoutMs,
     ...(cpus !== undefined && { cpus }),

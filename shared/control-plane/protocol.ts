@@ -66,6 +66,7 @@ import {
   SqliteSnapshotError,
   StorageError,
   TenantBusyError,
+  ContinuationEndedError,
   TenantNotFoundError,
   TenantsDirNotFoundError,
   UnsafeArchiveError,
@@ -175,6 +176,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   // Its class holds the trees' names; the message names them too.
   RECOVERY_NEEDED: wireOnly('RECOVERY_NEEDED', 'refused'),
   TENANT_BUSY: (message) => new TenantBusyError(message),
+  CONTINUATION_ENDED: (message) => new ContinuationEndedError(message),
   TENANT_NOT_FOUND: (message) => new TenantNotFoundError(message),
   DESTINATION_EXISTS: (message) => new DestinationExistsError(message),
   LOCATION_NOT_ALLOWED: (message) => new LocationNotAllowedError(message),

@@ -11,7 +11,9 @@
 //     "encryptTo": ["age1…"],                                optional: age recipients (public keys)
 //     "run": { "id": "…", "time": "2026-06-03T03:00:00Z",    the fan-out run and its time
 //              "template": "s3://bucket/backups/{tenant}/{date}.tar.zst",
-//              "cronName": "nightly" } }                     optional: the all-tenants cron
+//              "cronName": "nightly" },                      optional: the all-tenants cron
+//     "continues": { "chain": "…", "trigger": "direct" } }   optional: the next piece of a
+//                  backup that outlasted an invocation (backup/backup.ts), how it was started
 // A consumer refuses (and so, after the queue's retries, parks in the work DLQ for a later
 // redrive) a message whose version or kind it does not know or that has a field it does not
 // know: a new field or kind comes with a consumer that understands it, and a change of
@@ -48,7 +50,16 @@ export interface BackupWorkMessage {
   readonly run: WorkRun;
 }
 
-export type WorkMessage = BackupWorkMessage;
+/** How the backup a continuation message continues was started (functions/events.ts Trigger). */
+export type ContinuedTrigger = 'direct' | 'schedule' | 'queue';
+
+/** The next piece of a backup in pieces: the chain to go on with (backup/continuation.ts). */
+export interface Continues {
+  readonly chain: string;
+  readonly trigger: ContinuedTrigger;
+}
+
+export type WorkMessage = BackupWorkMessage & { readonly continues?: Continues };
 
 export function encodeWorkMessage(message: WorkMessage): string {
   return JSON.stringify(message);
@@ -71,7 +82,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     );
   }
   if (record.kind !== 'backup') throw new InvalidRequestError(`${what}: kind ${JSON.stringify(record.kind)} is not one this backup function knows ("backup")`);
-  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'encryptTo', 'run'], what);
+  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'encryptTo', 'run', 'continues'], what);
   const tenant = record.tenant;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new InvalidRequestError(`${what}: "tenant" must be a tenant name`);
   if (typeof record.to !== 'string') throw new InvalidRequestError(`${what}: "to" must be an s3:// URL`);
@@ -91,6 +102,7 @@ export function parseWorkMessage(body: string): WorkMessage {
   }
   if (Number.isNaN(Date.parse(runRecord.time as string))) throw new InvalidRequestError(`${what}: "run.time" must be an ISO 8601 time`);
   if (runRecord.cronName !== undefined && typeof runRecord.cronName !== 'string') throw new InvalidRequestError(`${what}: "run.cronName" must be a string`);
+  const continues = record.continues === undefined ? undefined : parseContinues(record.continues, what);
   return {
     version: WORK_MESSAGE_VERSION,
     kind: 'backup',
@@ -104,7 +116,19 @@ export function parseWorkMessage(body: string): WorkMessage {
       template: runRecord.template as string,
       ...(typeof runRecord.cronName === 'string' && { cronName: runRecord.cronName }),
     },
+    ...(continues !== undefined && { continues }),
   };
+}
+
+function parseContinues(value: unknown, what: string): Continues {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidRequestError(`${what}: "continues" must be an object`);
+  const record = value as Record<string, unknown>;
+  unknownKeys(record, ['chain', 'trigger'], `${what} continues`);
+  if (typeof record.chain !== 'string' || !/^[0-9a-f]{24}$/.test(record.chain)) throw new InvalidRequestError(`${what}: "continues.chain" must name a chain`);
+  if (record.trigger !== 'direct' && record.trigger !== 'schedule' && record.trigger !== 'queue') {
+    throw new InvalidRequestError(`${what}: "continues.trigger" must be "direct", "schedule" or "queue"`);
+  }
+  return { chain: record.chain, trigger: record.trigger };
 }
 
 /** `encryptTo`: a list of age1… recipients, each one checked. */

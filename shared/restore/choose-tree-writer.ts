@@ -42,6 +42,8 @@ export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
 
 /** SyncTreeWriter until the archive is worth writer threads, then a WorkerTreeWriter. */
 class SyncThenThreads implements TreeWriter {
+  /** Neither writer does. */
+  readonly readsChunksLater = false;
   private current: TreeWriter;
   private switched = false;
   /** What the archive has declared so far: file content, and entries written. */

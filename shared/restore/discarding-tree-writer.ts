@@ -7,6 +7,7 @@
 import type { FileSink, TreeWriter } from './tree-writer.js';
 
 export class DiscardingTreeWriter implements TreeWriter {
+  readonly readsChunksLater = false;
   beginChunk(): void {}
   endChunk(): undefined {
     return undefined;

@@ -34,6 +34,7 @@ import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
 import { entryNameFor, parseEntryName } from '../tenant/names.js';
+import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
@@ -136,6 +137,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
       }
       const pending = extraction.endChunk();
       if (pending !== undefined) await pending;
+      extraction.doneWith(input);
     }
     reader.end();
     return await extraction.finish();
@@ -192,6 +194,11 @@ class Extraction {
       );
     }
     return this.writes?.endChunk();
+  }
+
+  /** After `endChunk` has settled: frees the chunk's memory now if no write will read it later (released-buffers.ts). */
+  doneWith(chunk: Uint8Array): void {
+    if (this.writes === undefined || !this.writes.readsChunksLater) release(chunk);
   }
 
   /** A header. Returns a promise only when the file system is called asynchronously. */

@@ -44,6 +44,8 @@ interface DirectoryQueue {
  * file is written through its own handle, in order.
  */
 export class ParallelTreeWriter implements TreeWriter {
+  /** Small files are collected and written later, many at once, from views of their chunks. */
+  readonly readsChunksLater = true;
   /** Directories with files waiting or in flight, in the order they were met. */
   private readonly directories = new Map<string, DirectoryQueue>();
   private inFlight = 0;

@@ -10,7 +10,8 @@
 
 import type { AgeIdentity } from '../age/keys.js';
 import { plaintextArchive } from '../archive/encrypted-archive.js';
-import { CorruptArchiveError } from '../errors.js';
+import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
 import {
@@ -31,6 +32,13 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
   readonly identities?: readonly AgeIdentity[];
   /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
+  /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. */
+  readonly maxArchiveBytes?: ArchiveSizeLimit;
+}
+
+export interface ArchiveSizeLimit {
+  readonly bytes: number;
+  readonly reason: string;
 }
 
 export interface ReadArchive {
@@ -72,6 +80,11 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   const { signal } = options;
   let archiveTotalBytes: number | undefined;
   const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
+  const limit = options.maxArchiveBytes;
+  if (limit !== undefined && archiveTotalBytes !== undefined && archiveTotalBytes > limit.bytes) {
+    source.destroy();
+    throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);
+  }
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;

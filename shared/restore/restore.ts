@@ -16,10 +16,11 @@ import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts } from './read-archive.js';
+import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts, type ArchiveSizeLimit } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { assertNoContinuation } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
@@ -48,6 +49,8 @@ export interface RestoreRequest {
   readonly owner?: Owner;
   /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
   readonly identities?: readonly AgeIdentity[];
+  /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
+  readonly maxArchiveBytes?: ArchiveSizeLimit;
 }
 
 export interface RestoreResult extends ArchiveCounts {
@@ -96,6 +99,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 
   async function claimSlot(tenant: string): Promise<void> {
     lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
+    await assertNoContinuation(tenantsDir, tenant, 'restore');
     recovered = await recoverSlot(tenantsDir, tenant);
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
@@ -117,6 +121,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       limits,
       signal,
       ...(request.identities !== undefined && { identities: request.identities }),
+      ...(request.maxArchiveBytes !== undefined && { maxArchiveBytes: request.maxArchiveBytes }),
       ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       owner: () => owner,

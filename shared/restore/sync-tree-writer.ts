@@ -7,6 +7,7 @@ import { chmodSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, 
 import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 export class SyncTreeWriter implements TreeWriter {
+  readonly readsChunksLater = false;
   /** Who gets every entry created (tree-writer.ts); none: no chown call at all. */
   constructor(private readonly owner?: Owner) {}
 

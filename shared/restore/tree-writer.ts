@@ -36,6 +36,11 @@ const UMASK = process.umask();
 export const umaskStrips = (mode: number) => (mode & ~UMASK) !== mode;
 
 export interface TreeWriter {
+  /**
+   * Whether content passed to file sinks may still be read once `endChunk` has returned and
+   * its promise settled (writes left in flight). If not, the chunk may be freed then.
+   */
+  readonly readsChunksLater: boolean;
   /** The chunk of the decoded stream that the content passed to file sinks will come from, until the next call. */
   beginChunk(chunk: Buffer): void;
   /** Every write from the current chunk has been issued; may wait for room. */

@@ -47,6 +47,8 @@ interface Batch {
  * hard link goes to the lane that created its target, after it.
  */
 export class WorkerTreeWriter implements TreeWriter {
+  /** `endChunk` copies what the chunk's writes need into shared memory. */
+  readonly readsChunksLater = false;
   private readonly lanes: Lane[];
   /** Directories and symlinks are made here, at once. */
   private readonly onThisThread: SyncTreeWriter;

@@ -27,6 +27,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
+import { releasable, release } from '../released-buffers.js';
 import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
@@ -147,6 +148,7 @@ export class LocalFileLocation implements ArchiveLocation {
               if (bytes === 0) crashPoint('archive:temp-opened');
               bytes += chunk.length;
               flushBehind.wrote(chunk.length);
+              release(chunk); // written: nothing reads it any more (released-buffers.ts)
             }
           },
           { signal },
@@ -200,7 +202,13 @@ export class LocalFileLocation implements ArchiveLocation {
       throw new StorageError(`${this.display} is not a regular file`, 'NOT_A_FILE');
     }
     options.onSize?.(info.size);
-    return guardReadable(handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES }), (error) => this.fsError(error, 'read'), options.signal);
+    const stream = handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES });
+    // fs.ReadStream reads each chunk into a new buffer of its own: the reader that uses it
+    // last may free it (released-buffers.ts).
+    stream.on('data', (chunk: string | Buffer) => {
+      if (typeof chunk !== 'string') releasable(chunk);
+    });
+    return guardReadable(stream, (error) => this.fsError(error, 'read'), options.signal);
   }
 
   async markVerified(mark: VerifiedMark, options: ReadOptions = {}): Promise<void> {

@@ -9,6 +9,13 @@
 // a 600 MiB backup. A buffer is reused only once the request that sent it has settled,
 // retries included.
 //
+// An upload can span processes (a backup that continues in another invocation): asked to
+// suspend once the body has ended (`suspendWhen`), it sends what it holds as a part if that
+// is at least S3's minimum part size, and answers with its checkpoint (the upload id, the
+// parts sent, the bytes that are not a part yet) instead of completing; an upload given that
+// checkpoint (`resume`) goes on with the next part number. S3 keeps the parts until the
+// upload is completed or aborted.
+//
 // The first failure wins: an S3 error, the body's error or the abort signal stops reading
 // the body, cancels the parts in flight and aborts the multipart upload (twice if the first
 // abort fails). The error tells where it came from so the caller can word it.
@@ -18,6 +25,7 @@ import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/
 import { StorageError } from '../errors.js';
 import type { S3Sdk } from './s3-client.js';
 import { s3ErrorName, s3StatusCode } from './s3-errors.js';
+import { release } from '../released-buffers.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 
 /** What every request of the upload names: the object and the headers it is created with. */
@@ -33,6 +41,20 @@ export interface UploadTarget {
 
 /** S3's limit on the parts of one multipart upload. */
 export const MAX_PARTS = 10_000;
+/** S3's smallest part, but for the last. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/** Where a suspended upload stands (JSON-safe, but for `tail`). */
+export interface UploadCheckpoint {
+  /** Absent while everything fits in `tail` (no part sent yet). */
+  readonly uploadId?: string;
+  readonly parts: readonly CompletedPart[];
+  /** Bytes of the body so far, `tail` included. */
+  readonly bytes: number;
+  readonly partSize: number;
+  /** The bytes not sent as a part yet (fewer than MIN_PART_SIZE). */
+  readonly tail: Buffer;
+}
 
 export interface StreamUpload {
   readonly sdk: S3Sdk;
@@ -45,11 +67,17 @@ export interface StreamUpload {
   /** Called once the body has ended, before the object is committed; throwing cancels the upload. */
   readonly beforeCommit?: () => void;
   readonly signal?: AbortSignal;
+  /** Called once the body has ended, before `beforeCommit`: true suspends the upload instead of completing it. */
+  readonly suspendWhen?: () => boolean;
+  /** A suspended upload to go on with. */
+  readonly resume?: UploadCheckpoint;
 }
 
 export interface StreamUploadResult {
   readonly bytes: number;
   readonly versionId?: string;
+  /** Set when the upload was suspended rather than completed. */
+  readonly suspended?: UploadCheckpoint;
 }
 
 export type UploadFailureSource = 'body' | 's3' | 'abort';
@@ -83,7 +111,16 @@ class Uploader {
   constructor(
     private readonly body: Readable,
     private readonly upload: StreamUpload,
-  ) {}
+  ) {
+    const { resume } = upload;
+    if (resume !== undefined) {
+      if (resume.partSize !== upload.partSize || resume.tail.length >= upload.partSize) throw new RangeError('a resumed upload keeps its part size');
+      this.uploadId = resume.uploadId;
+      this.completed.push(...resume.parts);
+      this.partsStarted = resume.parts.length;
+      this.bytes = resume.bytes;
+    }
+  }
 
   async run(): Promise<StreamUploadResult> {
     const stopListening = onAbort(this.upload.signal, () => this.fail(abortedError(this.upload.signal), 'abort'));
@@ -102,9 +139,13 @@ class Uploader {
   }
 
   private async transfer(): Promise<StreamUploadResult> {
-    const { partSize } = this.upload;
+    const { partSize, resume } = this.upload;
     let part: Buffer | undefined;
     let filled = 0;
+    if (resume !== undefined && resume.tail.length > 0) {
+      part = Buffer.allocUnsafeSlow(partSize);
+      filled = resume.tail.copy(part);
+    }
     try {
       for await (const chunk of this.body as AsyncIterable<Uint8Array>) {
         for (let offset = 0; offset < chunk.length; ) {
@@ -122,6 +163,7 @@ class Uploader {
           offset += length;
           this.bytes += length;
         }
+        release(chunk); // copied into the parts (released-buffers.ts)
         if (this.failure !== undefined) return { bytes: this.bytes };
       }
     } catch (error) {
@@ -130,6 +172,7 @@ class Uploader {
     }
     if (this.failure !== undefined) return { bytes: this.bytes };
     try {
+      if (this.upload.suspendWhen?.() === true) return await this.suspend(part, filled);
       this.upload.beforeCommit?.();
     } catch (error) {
       this.fail(error, 'body');
@@ -140,6 +183,20 @@ class Uploader {
     await Promise.all(this.inFlight);
     if (this.failure !== undefined) return { bytes: this.bytes };
     return this.completeMultipartUpload();
+  }
+
+  /** Sends what is held if it may be a part, waits for the parts in flight, and answers with the checkpoint. */
+  private async suspend(part: Buffer | undefined, filled: number): Promise<StreamUploadResult> {
+    let tail = part?.subarray(0, filled) ?? Buffer.alloc(0);
+    if (part !== undefined && filled >= MIN_PART_SIZE) {
+      await this.sendPart(part, filled);
+      tail = Buffer.alloc(0);
+    }
+    await Promise.all(this.inFlight);
+    if (this.failure !== undefined) return { bytes: this.bytes };
+    const parts = [...this.completed].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    const checkpoint: UploadCheckpoint = { ...(this.uploadId !== undefined && { uploadId: this.uploadId }), parts, bytes: this.bytes, partSize: this.upload.partSize, tail: Buffer.from(tail) };
+    return { bytes: this.bytes, suspended: checkpoint };
   }
 
   /** Starts uploading `part` once a slot is free (never throws: failures go to `fail`); the buffer returns to the pool when done. */

@@ -54,16 +54,15 @@ import { AbortedError, DestinationExistsError, OpenClawError, StorageError } fro
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
-import { MAX_PARTS, uploadStream, UploadFailure, type StreamUploadResult } from './s3-upload.js';
+import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, ReadOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, PieceOptions, PieceResult, ReadOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 const MiB = 1024 * 1024;
 
-/** S3's limits on multipart uploads (and MAX_PARTS, from s3-upload.ts). */
-export { MAX_PARTS };
-export const MIN_PART_SIZE = 5 * MiB;
+/** S3's limits on multipart uploads (and MAX_PARTS, MIN_PART_SIZE, from s3-upload.ts). */
+export { MAX_PARTS, MIN_PART_SIZE };
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 
 /** 8 MiB × 10,000 parts = 78 GiB without a size hint. */
@@ -154,7 +153,29 @@ export class S3Location implements ArchiveLocation {
   }
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
+    return this.upload(body, options);
+  }
+
+  /** A piece of a write that spans processes: the multipart upload goes on from `resume`, and is suspended rather than completed when `suspendWhen` says so. */
+  async writePiece(body: Readable, options: PieceOptions): Promise<PieceResult> {
+    return this.upload(body, options, options);
+  }
+
+  async abandonPieces(at: UploadCheckpoint, options: ReadOptions = {}): Promise<void> {
+    if (at.uploadId === undefined) return;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('write')]);
+    try {
+      await this.client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: at.uploadId }), { abortSignal: options.signal });
+    } catch (error) {
+      if (s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404) return;
+      if (options.signal?.aborted) throw abortedError(options.signal);
+      throw translateS3Error(error, context);
+    }
+  }
+
+  private async upload(body: Readable, options: WriteOptions, piece?: PieceOptions): Promise<PieceResult> {
     const { signal, overwrite } = options;
+    const resume = piece?.resume as UploadCheckpoint | undefined;
     // An error of `body` during the pre-check must not go unhandled; the upload reads it.
     holdErrors(body);
     const context = await this.context('write');
@@ -162,7 +183,7 @@ export class S3Location implements ArchiveLocation {
     try {
       sdk = await loadS3Sdk();
       throwIfAborted(signal);
-      if (!overwrite && (await this.probe(sdk, context, signal)) === 'exists') throw this.existsError();
+      if (!overwrite && resume === undefined && (await this.probe(sdk, context, signal)) === 'exists') throw this.existsError();
       throwIfAborted(signal);
     } catch (error) {
       destroyQuietly(body);
@@ -186,8 +207,10 @@ export class S3Location implements ArchiveLocation {
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
           ...(conditional && { IfNoneMatch: '*' }),
         },
-        partSize: this.plan.partSize,
+        partSize: resume?.partSize ?? this.plan.partSize,
         queueSize: this.plan.queueSize,
+        ...(piece !== undefined && { suspendWhen: piece.suspendWhen }),
+        ...(resume !== undefined && { resume }),
         beforeCommit: () => {
           tags = tagsFor(options.finalMetadata?.() ?? {});
         },
@@ -198,7 +221,8 @@ export class S3Location implements ArchiveLocation {
       destroyQuietly(body);
       throw translateS3Error(error, context);
     }
-    const { bytes, versionId } = uploaded;
+    const { bytes, versionId, suspended } = uploaded;
+    if (suspended !== undefined) return { bytes, suspended };
     // Committed: the archive is complete at the location. A late abort no longer undoes it,
     // and neither does a failed tagging: see the module comment.
     if (tags.length > 0) {

@@ -5,6 +5,19 @@
 
 import type { Readable } from 'node:stream';
 
+import type { UploadCheckpoint } from './s3-upload.js';
+
+/** A write in pieces, each in its own process: where the last piece left the upload, and whether to suspend this one once its body has ended. */
+export interface PieceOptions extends WriteOptions {
+  readonly resume?: UploadCheckpoint;
+  readonly suspendWhen: () => boolean;
+}
+
+/** A piece's answer: `suspended` (what the next piece goes on from) unless the archive was committed. */
+export interface PieceResult extends WriteResult {
+  readonly suspended?: UploadCheckpoint;
+}
+
 /** Facts about an archive that a location may record beside the bytes (e.g. S3 metadata). */
 export interface ArchiveMetadata {
   readonly tenant: string;
@@ -88,6 +101,19 @@ export interface ArchiveLocation {
    * Memory use is bounded whatever the body's size.
    */
   write(body: Readable, options: WriteOptions): Promise<WriteResult>;
+
+  /**
+   * `write`, in pieces that may run in different processes (a backup that continues in
+   * another invocation): a piece whose `suspendWhen` answers true once its body has ended
+   * commits nothing and answers with where the write stands, which the next piece is given as
+   * `resume`; the piece that is not suspended commits the whole archive. Optional: only S3,
+   * whose multipart uploads outlive a process, offers it. A failed piece leaves nothing, as
+   * a failed `write`.
+   */
+  writePiece?(body: Readable, options: PieceOptions): Promise<PieceResult>;
+
+  /** Gives up a write in pieces whose chain broke: what its pieces stored is discarded (an aborted multipart upload). */
+  abandonPieces?(at: UploadCheckpoint, options?: ReadOptions): Promise<void>;
 
   /**
    * Streams the archive's bytes from the first. Rejects with StorageError code NOT_FOUND

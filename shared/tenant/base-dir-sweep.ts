@@ -43,7 +43,8 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
   for (const name of names) {
     if (!name.startsWith(HIDDEN_PREFIX)) continue;
     const hidden = parseHiddenName(name);
-    if (hidden === undefined || hidden.tenant === options.except) continue;
+    // A continuing backup's state is live between its pieces; abandoned chains are cleaned up with their uploads (backup/continuation.ts).
+    if (hidden === undefined || hidden.tenant === options.except || hidden.kind === 'continuation') continue;
     byTenant.set(hidden.tenant, [...(byTenant.get(hidden.tenant) ?? []), hidden]);
   }
 

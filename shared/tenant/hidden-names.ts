@@ -25,7 +25,10 @@ export type HiddenKind =
   /** The previous tenant while `restore --force` moves the new one in. */
   | 'aside'
   /** Trees on their way out: nothing in them is kept. */
-  | 'trash';
+  | 'trash'
+  /** `.openclaw-continuation-<t>`: a backup continuing across invocations (backup/continuation.ts). */
+  | 'continuation'
+  | 'continuation-temp';
 
 export interface HiddenName {
   readonly name: string;
@@ -46,6 +49,8 @@ const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['staging', new RegExp(`^\\.openclaw-staging-${TENANT}-${RANDOM}$`)],
   ['aside', new RegExp(`^\\.openclaw-aside-${TENANT}-${RANDOM}$`)],
   ['trash', new RegExp(`^\\.openclaw-trash-${TENANT}-${RANDOM}$`)],
+  ['continuation', new RegExp(`^\\.openclaw-continuation-${TENANT}$`)],
+  ['continuation-temp', new RegExp(`^\\.openclaw-continuation-${TENANT}\\.${RANDOM}\\.tmp$`)],
 ];
 
 /** What a name in the base dir is, if the tool made it. */
@@ -71,4 +76,6 @@ export const hiddenNames = {
   staging: (tenant: string) => `${HIDDEN_PREFIX}staging-${tenant}-${random()}`,
   aside: (tenant: string) => `${HIDDEN_PREFIX}aside-${tenant}-${random()}`,
   trash: (tenant: string) => `${HIDDEN_PREFIX}trash-${tenant}-${random()}`,
+  continuation: (tenant: string) => `${HIDDEN_PREFIX}continuation-${tenant}`,
+  continuationTemp: (tenant: string) => `${HIDDEN_PREFIX}continuation-${tenant}.${random()}.tmp`,
 };

@@ -1,0 +1,141 @@
+// The state of a backup that continues across processes (a Lambda invocation that ran out of
+// time hands over to the next): one file per tenant in the tenant base dir,
+// `.openclaw-continuation-<tenant>`, written atomically (a temporary file, fsync'ed, renamed
+// over the last state, the directory fsync'ed), so a crash at any moment leaves the previous
+// piece's state or the new one whole. It holds where the archive stands
+// (tenant-archive.ts's checkpoint: the walk's position, the digests, notes and counts so far),
+// where the upload stands (the multipart upload's id and parts), and two byte strings that
+// have not reached the store yet: the unfinished zstd frame's input (under a frame, 2 MiB)
+// and the upload's tail (under S3's 5 MiB minimum part).
+//
+// While the file exists the chain owns the tenant between its pieces, as a lock would: a new
+// backup or a restore of the tenant is refused (TenantBusyError) until the chain ends,
+// completed, failed, or cleaned up as abandoned (`abandonedChains`). Each piece holds the
+// tenant's lock while it runs. The base-dir sweep leaves the file alone; a temporary file of
+// a killed save is removed by the tenant's recovery (slot.ts), like a journal's.
+//
+// Format: "OCCS1\n", the state's JSON length (4 bytes, big-endian), the JSON, the frame's
+// bytes, the tail's bytes; the JSON gives both lengths, and a file whose lengths do not add
+// up is refused.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
+import type { UploadCheckpoint } from '../storage/s3-upload.js';
+import type { ArchiveCheckpoint } from './tenant-archive.js';
+
+const MAGIC = Buffer.from('OCCS1\n');
+export const CONTINUATION_FORMAT_VERSION = 1;
+
+export interface ContinuationState {
+  readonly version: typeof CONTINUATION_FORMAT_VERSION;
+  /** Names the chain: the continuation message carries it, and a piece goes on only from its own chain's state. */
+  readonly chain: string;
+  readonly tenant: string;
+  /** The destination, as shown to users (`s3://bucket/key`). */
+  readonly location: string;
+  /** The archive's creation time (its marker's and manifest's). */
+  readonly createdAt: string;
+  /** When the first piece started, and when the last one saved this. */
+  readonly startedAt: string;
+  readonly savedAt: string;
+  /** Pieces run so far. */
+  readonly pieces: number;
+  readonly archive: ArchiveCheckpoint;
+  readonly upload: Omit<UploadCheckpoint, 'tail'>;
+}
+
+export interface Continuation {
+  readonly state: ContinuationState;
+  readonly pendingFrame: Buffer;
+  readonly tail: Buffer;
+}
+
+export function continuationPathFor(tenantsDir: string, tenant: string): string {
+  return path.join(tenantsDir, hiddenNames.continuation(tenant));
+}
+
+/** A new chain's name. */
+export function newChainId(): string {
+  return randomBytes(12).toString('hex');
+}
+
+/** Replaces the tenant's continuation state, atomically. */
+export async function saveContinuation(tenantsDir: string, continuation: Continuation): Promise<void> {
+  const { state, pendingFrame, tail } = continuation;
+  const json = Buffer.from(JSON.stringify({ ...state, frameBytes: pendingFrame.length, tailBytes: tail.length }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(json.length);
+  const target = continuationPathFor(tenantsDir, state.tenant);
+  const temp = path.join(tenantsDir, hiddenNames.continuationTemp(state.tenant));
+  try {
+    const handle = await fs.open(temp, 'wx', 0o600);
+    try {
+      await handle.writev([MAGIC, length, json, pendingFrame, tail]);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, target);
+    const directory = await fs.open(tenantsDir, 'r');
+    await directory.sync().finally(() => directory.close());
+  } catch (error) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw new FileSystemError(`cannot save the state of the continuing backup of "${state.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
+}
+
+/** The tenant's continuation state; undefined when there is none. */
+export async function loadContinuation(tenantsDir: string, tenant: string): Promise<Continuation | undefined> {
+  const file = continuationPathFor(tenantsDir, tenant);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FileSystemError(`cannot read the state of the continuing backup of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
+  const damaged = () => new FileSystemError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`);
+  if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged();
+  const jsonEnd = MAGIC.length + 4 + bytes.readUInt32BE(MAGIC.length);
+  let parsed: ContinuationState & { frameBytes: number; tailBytes: number };
+  try {
+    parsed = JSON.parse(bytes.subarray(MAGIC.length + 4, jsonEnd).toString('utf8'));
+  } catch {
+    throw damaged();
+  }
+  const { frameBytes, tailBytes, ...state } = parsed;
+  if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant || jsonEnd + frameBytes + tailBytes !== bytes.length) throw damaged();
+  return { state, pendingFrame: bytes.subarray(jsonEnd, jsonEnd + frameBytes), tail: bytes.subarray(jsonEnd + frameBytes) };
+}
+
+export async function removeContinuation(tenantsDir: string, tenant: string): Promise<void> {
+  await fs.rm(continuationPathFor(tenantsDir, tenant), { force: true });
+}
+
+/** Refuses to start an operation on a tenant that a continuing backup owns between its pieces. */
+export async function assertNoContinuation(tenantsDir: string, tenant: string, operation: string): Promise<void> {
+  const file = continuationPathFor(tenantsDir, tenant);
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (stat === undefined) return;
+  throw new TenantBusyError(
+    `tenant "${tenant}" is busy: a backup of it continues across invocations (state ${file}, saved ${stat.mtime.toISOString()}); ` +
+      `the ${operation} can run once it ends, or once an abandoned one is cleaned up`,
+  );
+}
+
+/** Tenants whose continuation state was last saved more than `olderThanMs` ago: chains that broke. */
+export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now()): Promise<string[]> {
+  const names = await fs.readdir(tenantsDir).catch(() => [] as string[]);
+  const tenants: string[] = [];
+  for (const name of names) {
+    const hidden = parseHiddenName(name);
+    if (hidden?.kind !== 'continuation') continue;
+    const stat = await fs.stat(path.join(tenantsDir, name)).catch(() => undefined);
+    if (stat !== undefined && now - stat.mtimeMs > olderThanMs) tenants.push(hidden.tenant);
+  }
+  return tenants;
+}

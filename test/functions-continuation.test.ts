@@ -1,0 +1,278 @@
+// A backup larger than one invocation, through the real handlers: the backup function,
+// invoked directly with a 5-second budget, stops between entries, saves its state on the
+// (temporary) tenant volume and queues its next piece; the work queue handler runs the
+// pieces, each with 5 seconds, until one completes the archive: one ordinary object in S3
+// (s3rver) that GNU tar + zstd list and the restore function restores and verifies. The
+// "queue" is an array the handler's `continueBackup` appends to.
+//
+// The budget runs down with the backup's progress rather than the machine's speed: every
+// look at the time left costs the fake context 50 ms of virtual time besides the real time,
+// and a piece looks once per entry, so a piece archives ~20 entries whatever the machine
+// (the tenant: ~30 MiB in ~230 entries, so a dozen pieces; 300 MiB would only be slower).
+//
+// Also: a piece killed after it sent parts (its message comes again, the older state on
+// disk) does not spoil the archive; a tenant that changes between pieces still restores and verifies, each file as the
+// piece that read it saw it; a chain whose next piece never comes is abandoned by the next
+// backup invocation (upload aborted, state removed, failure event); and a live chain keeps
+// other backups and restores of the tenant out.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { AbortMultipartUploadCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { completionPublisher } from '../functions/events.js';
+import { backupHandler, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import { workQueueHandler } from '../functions/queue-handler.js';
+import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
+import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { describeTree, sh, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-continuation-');
+const base = path.join(dir.path, 'mnt-tenants');
+const eventBridge = mockClient(EventBridgeClient);
+const logger = new Logger({ serviceName: 'openclaw-backup-test' });
+let server: S3TestServer;
+let s3: S3Client;
+let queue: WorkMessage[] = [];
+
+const config: FunctionConfig = {
+  tenantsDir: base,
+  backupBucket: 'backups',
+  allowedSourceBuckets: [],
+  eventBus: 'openclaw-backup-events',
+  stackPrefix: 'openclaw-backup',
+  abortMarginMs: 1000,
+  continueMarginMs: 3000,
+};
+
+/** Five seconds, and 50 ms more gone at every look at the time left (see the header). */
+function budgetContext(requestId: string, budgetMs = 5000): LambdaContext {
+  const deadline = Date.now() + budgetMs;
+  let looks = 0;
+  return {
+    awsRequestId: requestId,
+    functionName: 'openclaw-backup-backup',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
+    memoryLimitInMB: '1769',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now() - 50 * looks++),
+  };
+}
+
+function deps(): HandlerDeps {
+  return {
+    config,
+    logger,
+    publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
+    continueBackup: async (message) => {
+      queue.push(JSON.parse(encodeWorkMessage(message)) as WorkMessage);
+    },
+  };
+}
+
+/** Runs queued pieces until the queue is empty; how many ran. */
+async function drainQueue(): Promise<number> {
+  const handle = workQueueHandler(deps());
+  let pieces = 0;
+  for (let message = queue.shift(); message !== undefined; message = queue.shift()) {
+    pieces++;
+    const answer = await handle({ Records: [{ messageId: `m-${pieces}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-q${pieces}`));
+    expect(answer).toEqual({ batchItemFailures: [] });
+    if (pieces > 100) throw new Error('the chain does not end');
+  }
+  return pieces;
+}
+
+const events = () =>
+  eventBridge.commandCalls(PutEventsCommand).map((call) => {
+    const entry = call.args[0].input.Entries![0]!;
+    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
+  });
+
+async function download(key: string): Promise<string> {
+  const answer = await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: key }));
+  const file = path.join(dir.path, key.replaceAll('/', '_'));
+  writeFileSync(file, await answer.Body!.transformToByteArray());
+  return file;
+}
+
+function makeTenant(name: string): string {
+  const tenantDir = path.join(base, name);
+  for (let d = 0; d < 10; d++) {
+    for (let f = 0; f < 20; f++) {
+      const file = path.join(tenantDir, `sessions-${d}`, `s-${String(f).padStart(2, '0')}.jsonl`);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `{"turn":${f},"text":"${'conversation '.repeat(200 + f)}"}\n`);
+    }
+    // Incompressible media: S3 parts fill, tails are carried from piece to piece.
+    writeFileSync(path.join(tenantDir, `sessions-${d}`, 'media.bin'), randomBytes(3 * 1024 * 1024));
+  }
+  mkdirSync(path.join(tenantDir, 'pty'));
+  writeFileSync(path.join(tenantDir, 'pty', 'scrollback'), 'ephemeral');
+  return tenantDir;
+}
+
+beforeAll(async () => {
+  server = await startS3Server({ bucket: 'backups' });
+  s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  // The function's role, and "S3" at the endpoint the environment names (s3rver).
+  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  eventBridge.restore();
+  s3.destroy();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  queue = [];
+  eventBridge.reset();
+  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+  for (const stream of [process.stdout, process.stderr]) vi.spyOn(stream, 'write').mockImplementation(() => true);
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe('a backup that continues across invocations', () => {
+  it('writes one ordinary archive in many 5-second invocations, which restores and verifies', async () => {
+    const tenantDir = makeTenant('big');
+    const first = await backupHandler(deps())({ tenant: 'big', to: 's3://backups/big/one.tar.zst' }, budgetContext('req-1'));
+    expect(first).toMatchObject({ operation: 'backup', suspended: true, tenant: 'big', pieces: 1 });
+    expect(existsSync(continuationPathFor(base, 'big'))).toBe(true);
+    expect(events()).toEqual([]);
+
+    const pieces = 1 + (await drainQueue());
+    expect(pieces).toBeGreaterThanOrEqual(5);
+    expect(existsSync(continuationPathFor(base, 'big'))).toBe(false);
+    const done = events();
+    expect(done).toHaveLength(1);
+    expect(done[0]).toMatchObject({ detailType: 'OpenClaw Backup Succeeded', detail: { tenant: 'big', location: 's3://backups/big/one.tar.zst', trigger: 'direct' } });
+
+    const file = await download('big/one.tar.zst');
+    const listing = sh(`zstd -dc '${file}' | tar -tf -`).toString().split('\n').filter((line) => line !== '');
+    expect(listing).toContain('tenants/big/sessions-9/media.bin');
+    expect(listing.filter((line) => line.endsWith('.jsonl'))).toHaveLength(200);
+    expect(new Set(listing).size).toBe(listing.length);
+
+    const restored = await restoreHandler(deps())({ from: 's3://backups/big/one.tar.zst', as: 'big-copy' }, budgetContext('req-r', 900_000));
+    expect(restored).toMatchObject({ operation: 'restore', tenant: 'big-copy', verified: true });
+    expect(describeTree(path.join(base, 'big-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+    const verified = await restoreHandler(deps())({ operation: 'verify', from: 's3://backups/big/one.tar.zst' }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+  });
+
+  it('goes on from the last saved state when a piece was killed and its message comes again', async () => {
+    const tenantDir = makeTenant('killed');
+    await backupHandler(deps())({ tenant: 'killed', to: 's3://backups/killed/one.tar.zst' }, budgetContext('req-1', 8000));
+    const stateFile = continuationPathFor(base, 'killed');
+    const saved = readFileSync(stateFile);
+    const message = queue.shift()!;
+    // The next piece runs (sending parts, saving a newer state, queueing its successor) and is
+    // then "killed" before its rename: the disk holds the older state, and its message returns.
+    const handle = workQueueHandler(deps());
+    const record = { messageId: 'm-1', body: encodeWorkMessage(message), eventSource: 'aws:sqs' };
+    expect(await handle({ Records: [record] }, budgetContext('req-2', 8000))).toEqual({ batchItemFailures: [] });
+    writeFileSync(stateFile, saved);
+    queue = [];
+    expect(await handle({ Records: [record] }, budgetContext('req-3'))).toEqual({ batchItemFailures: [] });
+    await drainQueue();
+
+    expect(existsSync(stateFile)).toBe(false);
+    const restored = await restoreHandler(deps())({ from: 's3://backups/killed/one.tar.zst', as: 'killed-copy' }, budgetContext('req-r', 900_000));
+    expect(restored).toMatchObject({ verified: true });
+    expect(describeTree(path.join(base, 'killed-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+  });
+
+  it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
+    const slow = { ...deps(), config: { ...config, restoreMBps: 1 } };
+    const refused = await restoreHandler(slow)({ from: 's3://backups/big/one.tar.zst', as: 'too-big' }, budgetContext('req-r', 10_000));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT' } });
+    expect((refused as { error: { message: string } }).error.message).toMatch(/^s3:\/\/backups\/big\/one\.tar\.zst is [\d.]+ MiB, more than the [\d.]+ MiB the restore function can restore in the \d s it has left at 1 MB\/s/);
+    // Nothing was written: no tenant, no staging area, no lock.
+    expect(readdirSync(base).filter((name) => name.includes('too-big'))).toEqual([]);
+  });
+
+  it('archives each file as the piece that read it saw it, when the tenant changes between pieces', async () => {
+    const tenantDir = makeTenant('moving');
+    await backupHandler(deps())({ tenant: 'moving', to: 's3://backups/moving/one.tar.zst' }, budgetContext('req-1'));
+    const position = (await loadContinuation(base, 'moving'))!.state.archive.resumeAfter;
+    const walked = 'sessions-0/s-00.jsonl';
+    const ahead = 'sessions-9/s-19.jsonl';
+    expect(compareWalkOrder(walked, position)).toBeLessThanOrEqual(0);
+    expect(compareWalkOrder(ahead, position)).toBeGreaterThan(0);
+    const before = readFileSync(path.join(tenantDir, walked));
+    writeFileSync(path.join(tenantDir, walked), 'changed after it was archived\n');
+    writeFileSync(path.join(tenantDir, ahead), 'changed before it was archived\n');
+    writeFileSync(path.join(tenantDir, 'sessions-9', 'new.jsonl'), 'created between pieces\n');
+    rmSync(path.join(tenantDir, 'sessions-8', 's-05.jsonl'));
+
+    await drainQueue();
+    const restored = await restoreHandler(deps())({ from: 's3://backups/moving/one.tar.zst', as: 'moving-copy' }, budgetContext('req-r', 900_000));
+    expect(restored).toMatchObject({ verified: true });
+    const copy = path.join(base, 'moving-copy');
+    expect(readFileSync(path.join(copy, walked))).toEqual(before);
+    expect(readFileSync(path.join(copy, ahead), 'utf8')).toBe('changed before it was archived\n');
+    expect(readFileSync(path.join(copy, 'sessions-9', 'new.jsonl'), 'utf8')).toBe('created between pieces\n');
+    expect(existsSync(path.join(copy, 'sessions-8', 's-05.jsonl'))).toBe(false);
+  });
+
+  it('keeps other backups and restores of the tenant out while it continues, and ends a chain whose next piece never comes', async () => {
+    makeTenant('broken');
+    // A longer first piece: past two media files, so its upload holds a part.
+    await backupHandler(deps())({ tenant: 'broken', to: 's3://backups/broken/one.tar.zst' }, budgetContext('req-1', 8000));
+    expect(queue).toHaveLength(1);
+    const { state } = (await loadContinuation(base, 'broken'))!;
+    // The next piece is lost (its message, say, or the process was killed again and again).
+    queue = [];
+
+    const other = await backupHandler(deps())({ tenant: 'broken', to: 's3://backups/broken/two.tar.zst' }, budgetContext('req-2', 900_000));
+    expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
+    const restore = await restoreHandler(deps())({ from: 's3://backups/big/one.tar.zst', as: 'broken', force: true }, budgetContext('req-3', 900_000));
+    expect(restore).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
+    expect(state.upload.uploadId).toBeDefined();
+
+    // A day later (the state's age is what counts), any backup invocation ends the chain first.
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(continuationPathFor(base, 'broken'), dayAgo, dayAgo);
+    // s3rver cannot abort a multipart upload (405): the abort is answered here and recorded.
+    const aborted: unknown[] = [];
+    const send = S3Client.prototype.send;
+    vi.spyOn(S3Client.prototype, 'send').mockImplementation(function (this: S3Client, command: unknown, ...rest: unknown[]) {
+      if (command instanceof AbortMultipartUploadCommand) {
+        aborted.push(command.input);
+        return Promise.resolve({});
+      }
+      return (send as (...args: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof send);
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+    const after = await backupHandler(deps())({ tenant: 'big', to: 's3://backups/big/two.tar.zst' }, budgetContext('req-4', 900_000));
+    expect(after).toMatchObject({ operation: 'backup', tenant: 'big' });
+
+    expect(aborted).toEqual([{ Bucket: 'backups', Key: 'broken/one.tar.zst', UploadId: state.upload.uploadId }]);
+    expect(existsSync(continuationPathFor(base, 'broken'))).toBe(false);
+    const failed = events().filter((event) => event.detailType === 'OpenClaw Backup Failed');
+    expect(failed).toEqual([
+      expect.objectContaining({ detail: expect.objectContaining({ tenant: 'broken', location: 's3://backups/broken/one.tar.zst', error: expect.objectContaining({ code: 'CONTINUATION_ENDED' }) }) }),
+    ]);
+    // The lost piece, delivered late, has nothing left to continue: skipped, not failed.
+    const late = await workQueueHandler(deps())(
+      { Records: [{ messageId: 'late', body: encodeWorkMessage({ version: 1, kind: 'backup', tenant: 'broken', to: 's3://backups/broken/one.tar.zst', run: { id: 'req-1', time: state.createdAt, template: 's3://backups/broken/one.tar.zst' }, continues: { chain: state.chain, trigger: 'direct' } }), eventSource: 'aws:sqs' }] },
+      budgetContext('req-5'),
+    );
+    expect(late).toEqual({ batchItemFailures: [] });
+  });
+});

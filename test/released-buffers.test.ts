@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { isReleasable, releasable, release } from '../shared/released-buffers.js';
+import { zstdCodec } from '../shared/archive/zstd-codec.js';
+
+describe('released buffers', () => {
+  it('frees a buffer marked releasable once, when its last consumer releases it', () => {
+    const buffer = releasable(Buffer.alloc(256 * 1024, 7));
+    expect(isReleasable(buffer)).toBe(true);
+    release(buffer);
+    expect(buffer.buffer.byteLength).toBe(0);
+    expect(buffer.length).toBe(0);
+    expect(isReleasable(buffer)).toBe(false);
+    expect(() => release(buffer)).not.toThrow();
+  });
+
+  it('leaves alone what was not marked, views into a buffer, and small buffers that may share the pool', () => {
+    const unmarked = Buffer.alloc(256 * 1024, 1);
+    release(unmarked);
+    expect(unmarked.length).toBe(256 * 1024);
+
+    const whole = Buffer.alloc(512 * 1024, 2);
+    const view = whole.subarray(1024);
+    releasable(view);
+    release(view);
+    expect(whole.length).toBe(512 * 1024);
+    expect(whole[0]).toBe(2);
+
+    const pooled = Buffer.allocUnsafe(100).fill(3);
+    const neighbour = Buffer.allocUnsafe(100).fill(4);
+    releasable(pooled);
+    release(pooled);
+    expect(pooled.length).toBe(100);
+    expect(neighbour.every((byte) => byte === 4)).toBe(true);
+  });
+
+  it('the codec gives frames of their own, which their consumer may free', async () => {
+    const codec = zstdCodec();
+    const data = Buffer.concat([randomBytes(256 * 1024), Buffer.from('{"role":"user"}\n'.repeat(20_000))]);
+    const frame = await codec.compressFrame(data, 3);
+    expect(isReleasable(frame)).toBe(true);
+    const decoded = await codec.decodeWholeFrame(Buffer.from(frame), data.length);
+    expect(decoded.equals(data)).toBe(true);
+    expect(isReleasable(decoded)).toBe(true);
+    release(frame);
+    release(decoded);
+    expect(frame.length).toBe(0);
+    expect(decoded.length).toBe(0);
+  });
+});
