@@ -117,6 +117,16 @@ export async function listTenantNames(tenantsDir: string): Promise<string[]> {
   return (await listTenants(tenantsDir)).map((tenant) => tenant.name);
 }
 
+/**
+ * Names in the base dir that are tenant names but symlinks: no tenant a backup follows
+ * (tenantDirFor refuses them), yet `backup --all` must name each as a failure rather than
+ * pass over it in silence and exit 0.
+ */
+export async function listSymlinkedTenantNames(tenantsDir: string): Promise<string[]> {
+  const entries = await readEntries(tenantsDir);
+  return entries.filter((entry) => entry.isSymbolicLink() && isValidTenantName(entry.name)).map((entry) => entry.name);
+}
+
 async function readEntries(tenantsDir: string): Promise<Dirent[]> {
   try {
     return await fs.readdir(tenantsDir, { withFileTypes: true });
