@@ -1,7 +1,7 @@
 // What every subcommand needs: where the tenants are, how to run operations (in this
 // process, or on a deployed gateway), how to report, and the Ctrl-C signal.
 
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 
 import type { FlagSpec } from '../shared/command-flags.js';
 
@@ -43,10 +43,23 @@ export function addFlags<K extends string>(command: Command, flags: Readonly<Rec
     if (spec.required === true) option.makeOptionMandatory();
     const parse = parsers[key];
     if (spec.repeatable === true) option.argParser((value: string, previous: unknown[] | undefined) => [...(previous ?? []), parse === undefined ? value : parse(value)]);
-    else if (parse !== undefined) option.argParser(parse);
+    else if (spec.value !== undefined) option.argParser(once(parse));
     command.addOption(option);
   }
   return command;
+}
+
+/**
+ * A flag that takes one value refuses a second one: commander would keep the last in
+ * silence, so `--to a … --to b` (a script appending to a command line) would write to b.
+ */
+function once(parse: ((value: string) => unknown) | undefined): (value: string, previous: unknown) => unknown {
+  return (value, previous) => {
+    if (previous !== undefined) {
+      throw new InvalidArgumentError(`given twice${typeof previous === 'string' ? ` (first ${JSON.stringify(previous)})` : ''}: give it once`);
+    }
+    return parse === undefined ? value : parse(value);
+  };
 }
 
 /** `--aws-profile` / `--region` for commands that only call the gateway (remote mode). */

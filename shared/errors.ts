@@ -29,6 +29,8 @@ const CODES = {
   /** An age recipient or identity (or a file of them) that cannot be used. */
   AGE_BAD_RECIPIENT: 'usage',
   AGE_BAD_IDENTITY: 'usage',
+  /** A local backup destination inside the tenant base dir (it would become part of a tenant, or one). */
+  DESTINATION_IN_TENANTS_DIR: 'usage',
 
   // Refused, nothing changed: exit 3.
   UNSAFE_ARCHIVE: 'refused',

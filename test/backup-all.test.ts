@@ -5,7 +5,7 @@
 
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -62,6 +62,21 @@ describe('backup --all to local paths', () => {
     expect(human.status).toBe(1);
     expect(human.stdout).toMatch(/; 3 FAILED\n/);
     expect(human.stdout).toMatch(/FAILED\s+beta\s+-\s+-\s+-\s+.*beta\.tar\.zst: .*already exists: pass --overwrite to replace it/);
+  });
+
+  it('names a tenant whose directory is a symlink as a failure (exit 1) instead of passing over it in silence', async () => {
+    const base = path.join(dir.path, 'with-link');
+    makeTenants(base, ['acme']);
+    makeTenants(path.join(dir.path, 'elsewhere'), ['moved']);
+    symlinkSync(path.join(dir.path, 'elsewhere', 'moved'), path.join(base, 'moved'));
+    const template = path.join(dir.path, 'linked-out', '{tenant}.tar.zst');
+    const run = await runMain(['--tenants-dir', base, '--json', 'tenants', 'backup', '--all', '--to', template]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('openclaw: 1 backup of 2 failed: moved\n');
+    const result = JSON.parse(run.stdout) as BackupAllResult;
+    expect(result.results.map((outcome) => [outcome.tenant, outcome.ok])).toEqual([['acme', true], ['moved', false]]);
+    expect(result.results[1]).toMatchObject({ ok: false, error: { code: 'TENANT_NOT_FOUND', message: expect.stringMatching(/is a symlink; refusing to follow it/) } });
+    expect(readdirSync(path.join(dir.path, 'linked-out'))).toEqual(['acme.tar.zst']);
   });
 
   it('refuses a template without {tenant}, a bad placeholder, a tenant with --all, and bad --jobs, as usage errors', async () => {

@@ -5,7 +5,7 @@
 // --pipe and for a destination named like another format.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +60,27 @@ describe('--json on usage errors', () => {
   });
 });
 
+describe('a flag given twice', () => {
+  it.each<[string, string[], RegExp]>([
+    ['--to', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'first.tar.zst'), '--to', path.join(dir.path, 'second.tar.zst')], /^option '--to <destination>' argument '.*second\.tar\.zst' is invalid\. given twice \(first ".*first\.tar\.zst"\): give it once$/],
+    ['--from', ['tenants', 'restore', '--from', archive, '--from', archive, '--as', 'twice'], /^option '--from <source>' argument '.*' is invalid\. given twice/],
+    ['--as', ['tenants', 'restore', '--from', archive, '--as', 'one', '--as', 'two'], /^option '--as <name>' argument 'two' is invalid\. given twice \(first "one"\)/],
+    ['--max-entries', ['tenants', 'verify', '--from', archive, '--max-entries', '5', '--max-entries', '6'], /^option '--max-entries <n>' argument '6' is invalid\. given twice/],
+    ['--tenants-dir', ['--tenants-dir', base, 'tenants', 'list'], /^option '--tenants-dir <dir>' argument '.*' is invalid\. given twice/],
+  ])('is refused for %s (exit 2, one JSON error), instead of the last one winning in silence', (_flag, args, message) => {
+    const before = readdirSync(dir.path).sort();
+    expectJsonError(['--tenants-dir', base, '--json', ...args], 2, 'USAGE', message);
+    expect(readdirSync(dir.path).sort()).toEqual(before);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('is still collected for a repeatable one', () => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'twice.tar.zst.age'), '--encrypt-to', 'garbage-one', '--encrypt-to', 'garbage-two']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/recipient "garbage-one" is not an age recipient/);
+  });
+});
+
 describe('a destination that looks like a mistyped URL', () => {
   it.each([['s3:/bucket/acme.tar.zst'], ['s3:bucket/acme.tar.zst'], ['S3:/bucket/acme.tar.zst'], ['s3//bucket/acme.tar.zst'], ['gs:/bucket/acme.tar.zst'], ['https:bucket/acme.tar.zst']])(
     'refuses %s without writing anything',
@@ -80,6 +101,48 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(run.stderr).toMatch(/looks like a mistyped URL/);
   });
 });
+
+describe('a local destination inside the tenant base dir', () => {
+  // In the tenant's own directory the archive would be in every later backup of it and be
+  // deleted by a restore --force of the tenant; anywhere else in the base dir it makes up a
+  // tenant (listed, backed up by --all).
+  it.each<[string, string[]]>([
+    ['the tenant\'s own directory', ['acme', 'self.tar.zst']],
+    ['a new directory, which would become a tenant', ['backups', 'acme.tar.zst']],
+    ['the base dir itself', ['acme.tar.zst']],
+  ])('is refused in %s (exit 2), before anything is written', (_where, parts) => {
+    const before = describeBase();
+    for (const extra of [[], ['--dry-run']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(base, ...parts), ...extra]);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/^openclaw: .* is inside the tenant base dir .*: store backups outside it\n$/);
+      expect(describeBase()).toEqual(before);
+    }
+  });
+
+  it('is refused through a symlink into the base dir, and for every tenant of --all', () => {
+    const link = path.join(dir.path, 'into-base');
+    symlinkSync(base, link);
+    const before = describeBase();
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(link, 'acme', 'x.tar.zst')]).status).toBe(2);
+    const all = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(base, '{tenant}', 'x.tar.zst')]);
+    expect(all.status).toBe(1);
+    expect(all.stdout).toMatch(/inside the tenant base dir/);
+    expect(describeBase()).toEqual(before);
+    rmSync(link);
+  });
+
+  it('is not confused with a sibling directory that shares the base dir\'s name as a prefix', () => {
+    const sibling = path.join(`${base}-backups`, 'acme.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', sibling]).status).toBe(0);
+    rmSync(`${base}-backups`, { recursive: true });
+  });
+});
+
+/** Every path under the base dir. */
+function describeBase(): string[] {
+  return (readdirSync(base, { recursive: true }) as string[]).sort();
+}
 
 describe('a missing tenant base dir', () => {
   const missing = path.join(dir.path, 'no-such-base');
@@ -105,6 +168,28 @@ describe('a missing tenant base dir', () => {
     const fresh = path.join(dir.path, 'new-gateway', 'tenants');
     expect(runCli(['--tenants-dir', fresh, 'tenants', 'restore', '--from', archive]).status).toBe(0);
     expect(readdirSync(fresh)).toEqual(['acme']);
+  });
+
+  it('is refused by a restore when a file stands where the base dir should be, with one line', () => {
+    const file = path.join(dir.path, 'a-file-base');
+    writeFileSync(file, 'not a directory\n');
+    const run = runCli(['--tenants-dir', file, 'tenants', 'restore', '--from', archive]);
+    expect(run).toMatchObject({ status: 1, stderr: `openclaw: the tenant base dir ${file} is not a directory (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)\n` });
+    expect(readFileSync(file, 'utf8')).toBe('not a directory\n');
+  });
+
+  it('is never the working directory: an empty --tenants-dir or OPENCLAW_TENANTS_DIR is a usage error', () => {
+    const cwd = path.join(dir.path, 'cwd');
+    mkdirSync(path.join(cwd, 'looks-like-a-tenant'), { recursive: true });
+    for (const args of [['tenants', 'list', '--names'], ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'from-cwd-{tenant}.tar.zst')], ['tenants', 'restore', '--from', archive]]) {
+      for (const [flags, env] of [[['--tenants-dir', ''], {}], [[], { OPENCLAW_TENANTS_DIR: '' }]] as const) {
+        const run = runCli([...flags, ...args], { cwd, env });
+        expect(run).toMatchObject({ status: 2, stdout: '' });
+        expect(run.stderr).toMatch(/^openclaw: (--tenants-dir|OPENCLAW_TENANTS_DIR) is empty: name the tenant base dir\n$/);
+      }
+    }
+    expect(readdirSync(cwd)).toEqual(['looks-like-a-tenant']);
+    expect(readdirSync(dir.path).filter((name) => name.startsWith('from-cwd-'))).toEqual([]);
   });
 
   it('names a tenant missing from an existing base dir with exit code 3', () => {

@@ -11,7 +11,7 @@ import { describeError, isOpenClawError } from '../errors.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
-import { tenantDirFor } from '../tenant/tenants.js';
+import { assertOutsideTenantsDir, tenantDirFor } from '../tenant/tenants.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
 import { walkTenant, type WalkNotes } from './tenant-walk.js';
@@ -51,6 +51,7 @@ export async function planBackup(request: {
   const { tenantsDir, tenant, location } = request;
   assertTenantName(tenant);
   const tenantDir = await tenantDirFor(tenantsDir, tenant);
+  if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const largest: { path: string; bytes: number }[] = [];

@@ -32,7 +32,7 @@ import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions } from '
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
-import { tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
+import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
@@ -147,6 +147,7 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
     // (nothing to settle, or nothing that could be, on a read-only base dir).
     const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant);
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
+    if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];
     // In pieces only where the state can be kept between them: not on a read-only base dir (no lock).
     const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && lock !== undefined;

@@ -168,6 +168,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   REMOTE_ONLY: usage('REMOTE_ONLY'),
   REMOTE_UNSUPPORTED: usage('REMOTE_UNSUPPORTED'),
   STACK_NOT_FOUND: usage('STACK_NOT_FOUND'),
+  DESTINATION_IN_TENANTS_DIR: usage('DESTINATION_IN_TENANTS_DIR'),
   UNSAFE_ARCHIVE: (message) => new UnsafeArchiveError(message),
   CORRUPT_ARCHIVE: (message) => new CorruptArchiveError(message),
   ARCHIVE_LIMIT: (message) => new ArchiveLimitError(message),

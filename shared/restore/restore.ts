@@ -23,6 +23,7 @@ import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
+import { tenantsDirNotFound } from '../tenant/tenants.js';
 import type { FileAccess } from '../file-access.js';
 
 export interface RestoreRequest {
@@ -109,7 +110,9 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   let committed = false;
   try {
     // A restore onto a new gateway may create its base dir; a refused one removes it again.
-    createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 });
+    createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 }).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? tenantsDirNotFound(tenantsDir, 'ENOTDIR') : error;
+    });
     if (createdTenantsDir !== undefined && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);

@@ -71,6 +71,10 @@ export class LocalFileLocation implements ArchiveLocation {
   readonly display: string;
   private readonly flushBehindBytes: number;
 
+  get localPath(): string {
+    return this.path;
+  }
+
   constructor(path: string, options: LocalFileOptions = {}) {
     this.path = resolve(path);
     this.display = this.path;

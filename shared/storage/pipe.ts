@@ -53,6 +53,10 @@ class PipeLocation implements ArchiveLocation {
     return this.inner.endpoint;
   }
 
+  get localPath(): string | undefined {
+    return this.inner.localPath;
+  }
+
   checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
     return this.inner.checkWritable(options);
   }

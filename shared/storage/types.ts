@@ -80,6 +80,9 @@ export interface ArchiveLocation {
   /** The S3-compatible endpoint an S3 location uses; absent for AWS itself and for local files. */
   readonly endpoint?: StoreEndpoint;
 
+  /** The absolute path of a file on this machine (through a --pipe command too); absent for any other store. */
+  readonly localPath?: string;
+
   /**
    * Cheap pre-flight check before any tenant data is read: rejects with
    * DestinationExistsError when an archive is already there and `overwrite` is false, and

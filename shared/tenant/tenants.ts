@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { TenantNotFoundError, TenantsDirNotFoundError } from '../errors.js';
+import { TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
@@ -15,6 +15,10 @@ import { walkTenant } from '../backup/tenant-walk.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  // An empty value (an unset shell variable) would resolve to the working directory, whose
+  // subdirectories would then be listed, backed up and restored into as tenants.
+  if (flag === '') throw new UsageError('--tenants-dir is empty: name the tenant base dir');
+  if (flag === undefined && env.OPENCLAW_TENANTS_DIR === '') throw new UsageError('OPENCLAW_TENANTS_DIR is empty: name the tenant base dir');
   const chosen = flag ?? env.OPENCLAW_TENANTS_DIR ?? path.join(os.homedir(), '.openclaw', 'tenants');
   return path.resolve(chosen);
 }
@@ -35,6 +39,35 @@ export async function tenantDirFor(tenantsDir: string, tenant: string): Promise<
   if (stat.isSymbolicLink()) throw new TenantNotFoundError(`tenant "${tenant}" in ${tenantsDir} is a symlink; refusing to follow it`);
   if (!stat.isDirectory()) throw new TenantNotFoundError(`tenant "${tenant}" in ${tenantsDir} is not a directory`);
   return dir;
+}
+
+/**
+ * Refuses a local backup destination inside the tenant base dir: in a tenant's directory the
+ * archive is in every later backup of it and is deleted by a restore --force of the tenant;
+ * elsewhere there it makes up a tenant, or leftovers beside them. Symlinks are resolved as
+ * far as the path exists.
+ */
+export async function assertOutsideTenantsDir(tenantsDir: string, destination: string): Promise<void> {
+  const [base, target] = await Promise.all([realPathSoFar(tenantsDir), realPathSoFar(destination)]);
+  const relative = path.relative(base, target);
+  if (relative === '' || (!relative.startsWith(`..${path.sep}`) && relative !== '..' && !path.isAbsolute(relative))) {
+    throw new UsageError(`${destination} is inside the tenant base dir ${tenantsDir}: store backups outside it`, 'DESTINATION_IN_TENANTS_DIR');
+  }
+}
+
+/** `file` with its deepest existing ancestor resolved through symlinks, the rest appended. */
+async function realPathSoFar(file: string): Promise<string> {
+  const absolute = path.resolve(file);
+  const rest: string[] = [];
+  for (let at = absolute; ; at = path.dirname(at)) {
+    try {
+      return path.join(await fs.realpath(at), ...rest.reverse());
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(at) === at) return absolute;
+      rest.push(path.basename(at));
+    }
+  }
 }
 
 /**
@@ -82,6 +115,16 @@ export async function listTenants(tenantsDir: string): Promise<TenantEntry[]> {
 /** Names of the tenants in the base dir, sorted (listTenants). */
 export async function listTenantNames(tenantsDir: string): Promise<string[]> {
   return (await listTenants(tenantsDir)).map((tenant) => tenant.name);
+}
+
+/**
+ * Names in the base dir that are tenant names but symlinks: no tenant a backup follows
+ * (tenantDirFor refuses them), yet `backup --all` must name each as a failure rather than
+ * pass over it in silence and exit 0.
+ */
+export async function listSymlinkedTenantNames(tenantsDir: string): Promise<string[]> {
+  const entries = await readEntries(tenantsDir);
+  return entries.filter((entry) => entry.isSymbolicLink() && isValidTenantName(entry.name)).map((entry) => entry.name);
 }
 
 async function readEntries(tenantsDir: string): Promise<Dirent[]> {
