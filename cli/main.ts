@@ -173,6 +173,7 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     prune: async (command, hooks) => (await load()).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
+    listSkipped: async () => (await load()).listSkipped(),
   };
 }
 

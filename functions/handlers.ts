@@ -512,9 +512,10 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
         return page;
       }
-      const tenants = request.names ? await operations.listNames() : await operations.listSummaries();
-      logger.info('listed tenants', { names: request.names, count: tenants.length });
-      return { tenants };
+      const [tenants, skipped] = await Promise.all([request.names ? operations.listNames() : operations.listSummaries(), operations.listSkipped()]);
+      logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
+      if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
+      return { tenants, ...(skipped.length > 0 && { skipped }) };
     } catch (error) {
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);

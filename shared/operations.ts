@@ -23,7 +23,7 @@ import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSymlinkedTenantNames, listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
@@ -181,6 +181,8 @@ export interface TenantOperations {
   recover(command: RecoverCommand): Promise<RecoverResult>;
   listNames(): Promise<string[]>;
   listSummaries(): Promise<TenantSummary[]>;
+  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why. */
+  listSkipped(): Promise<SkippedTenant[]>;
 }
 
 export interface LocalOptions {
@@ -244,7 +246,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       // Bad recipients fail the command before any backup, not every backup one by one.
       parseRecipients(command);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
-      const tenants = [...new Set([...(await listTenantNames(tenantsDir)), ...(await listSymlinkedTenantNames(tenantsDir))])].sort();
+      const tenants = [...new Set([...(await listTenantNames(tenantsDir)), ...(await listSkippedTenants(tenantsDir)).map((skipped) => skipped.name)])].sort();
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
@@ -308,6 +310,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
     listNames: () => listTenantNames(tenantsDir),
     listSummaries: () => summarizeTenants(tenantsDir),
+    listSkipped: () => listSkippedTenants(tenantsDir),
   };
 }
 

@@ -234,3 +234,25 @@ describe('hints', () => {
     for (const fine of ['/b/acme.tar.zst', '/b/acme.tar.zst.age', 's3://b/acme-2026-06-03', '/b/acme.tzst', '/b/tarball']) expect(misleadingArchiveName(fine), fine).toBeUndefined();
   });
 });
+
+describe('tenants list with a tenant whose directory is a symlink', () => {
+  it('names it on stderr and exits 1, as backup --all does, with the real tenants alone on stdout', () => {
+    const listed = path.join(dir.path, 'listed');
+    createSampleTenant(path.join(listed, 'acme'), { sessions: 1, memoryRows: 1, mediaFiles: 0 });
+    mkdirSync(path.join(dir.path, 'elsewhere-moved'), { recursive: true });
+    symlinkSync(path.join(dir.path, 'elsewhere-moved'), path.join(listed, 'moved'));
+    const names = runCli(['--tenants-dir', listed, 'tenants', 'list', '--names']);
+    expect(names).toMatchObject({ status: 1, stdout: 'acme\n' });
+    expect(names.stderr).toMatch(/^openclaw: tenant "moved" in .* is a symlink; refusing to follow it: skipped\n/);
+    const table = runCli(['--tenants-dir', listed, 'tenants', 'list']);
+    expect(table.status).toBe(1);
+    expect(table.stdout).toMatch(/^NAME .*\nacme /);
+    expect(table.stdout).not.toMatch(/moved/);
+    expect(table.stderr).toMatch(/tenant "moved" .* is a symlink/);
+    const json = runCli(['--tenants-dir', listed, '--json', 'tenants', 'list', '--names']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ tenants: ['acme'], skipped: [{ name: 'moved', reason: expect.stringMatching(/is a symlink/) }] });
+    rmSync(path.join(listed, 'moved'));
+    expect(runCli(['--tenants-dir', listed, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n', stderr: '' });
+  });
+});
