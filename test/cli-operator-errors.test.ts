@@ -147,9 +147,9 @@ function describeBase(): string[] {
 describe('a missing tenant base dir', () => {
   const missing = path.join(dir.path, 'no-such-base');
 
-  it('is an error naming it for list, list --names and backup, never "no tenants"', () => {
+  it('is an error naming it for list, list --names, backup and recover, never "no tenants"', () => {
     const expected = `the tenant base dir ${missing} does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)`;
-    for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'x.tar.zst')]]) {
+    for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'x.tar.zst')], ['tenants', 'recover', 'acme']]) {
       const run = runCli(['--tenants-dir', missing, ...args]);
       expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${expected}\n` });
     }
@@ -254,5 +254,18 @@ describe('tenants list with a tenant whose directory is a symlink', () => {
     expect(JSON.parse(json.stdout)).toEqual({ tenants: ['acme'], skipped: [{ name: 'moved', reason: expect.stringMatching(/is a symlink/) }] });
     rmSync(path.join(listed, 'moved'));
     expect(runCli(['--tenants-dir', listed, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n', stderr: '' });
+  });
+});
+
+describe('tenants recover of a tenant that does not exist', () => {
+  it('is refused with exit 3 and the one line backup gives, not "nothing to recover"', () => {
+    const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'nosuch', '--to', path.join(dir.path, 'nosuch.tar.zst')]);
+    expect(backup.status).toBe(3);
+    const recover = runCli(['--tenants-dir', base, 'tenants', 'recover', 'nosuch']);
+    expect(recover).toMatchObject({ status: 3, stdout: '', stderr: backup.stderr });
+    expect(recover.stderr).toMatch(/^openclaw: no tenant "nosuch" in .*\n$/);
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'nosuch'], 3, 'TENANT_NOT_FOUND', /^no tenant "nosuch" in /);
+    expect(readdirSync(base).filter((name) => name.includes('nosuch'))).toEqual([]);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme'])).toMatchObject({ status: 0, stdout: 'Tenant "acme": nothing to recover\n' });
   });
 });
