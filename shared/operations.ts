@@ -185,6 +185,16 @@ export interface TenantOperations {
   listSkipped(): Promise<SkippedTenant[]>;
 }
 
+/**
+ * Every name a backup of all tenants tries, sorted: the listed tenants and the skipped ones
+ * (a symlinked directory), whose backups then fail by name instead of being passed over.
+ * The local `backup --all` and the gateway's fan-out (through the list function's pages) both.
+ */
+export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>): Promise<string[]> {
+  const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
+  return [...new Set([...names, ...skipped.map((tenant) => tenant.name)])].sort();
+}
+
 export interface LocalOptions {
   /**
    * Where the writers of the tenants' SQLite databases may be (backup/sqlite-policy.ts).
@@ -246,7 +256,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       // Bad recipients fail the command before any backup, not every backup one by one.
       parseRecipients(command);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
-      const tenants = [...new Set([...(await listTenantNames(tenantsDir)), ...(await listSkippedTenants(tenantsDir)).map((skipped) => skipped.name)])].sort();
+      const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: () => listSkippedTenants(tenantsDir) });
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
