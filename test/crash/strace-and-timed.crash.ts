@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../../scripts/sample-tenant.js';
 import { cliPath } from '../helpers/tree.js';
-import { describeRun, expectOk, exited, Fixtures, World } from './harness.js';
+import { cli, describeRun, expectOk, exited, Fixtures, World } from './harness.js';
 
 const straceWorks = spawnSync('strace', ['-f', '-qq', '-e', 'trace=none', 'true']).status === 0;
 if (!straceWorks) console.log('crash suite: strace is missing or ptrace is not permitted here; the strace kills are skipped');
@@ -133,7 +133,7 @@ describe('timed kills of a larger tenant', () => {
     const w = new World(fixtures, 'big-source');
     createSampleTenant(path.join(w.root, 'src', 'acme'), { sessions: 40, notes: 600, mediaFiles: 8, mediaBytes: 2 * 1024 * 1024, seed: 9 });
     const archive = path.join(fixtures.dir.path, 'big.tar.zst');
-    expectOk(w.cli(['--tenants-dir', path.join(w.root, 'src'), 'tenants', 'backup', 'acme', '--to', archive]));
+    expectOk(cli(['--tenants-dir', path.join(w.root, 'src'), 'tenants', 'backup', 'acme', '--to', archive], { TMPDIR: w.tmp }));
     big = { archive };
   }, 120_000);
 
