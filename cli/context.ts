@@ -21,6 +21,20 @@ export interface CliContext {
   readonly remote: ControlPlane | undefined;
   /** Built on first use, so `--help` and usage errors load nothing heavy. */
   operations(): TenantOperations;
+  /**
+   * `argv` parsed by this CLI's own program definition without running anything (a cron's
+   * `--cmd`): commander's errors (unknown option or command, a flag given twice, a missing
+   * one) are thrown as CommanderError, help or version included.
+   */
+  parseCommandLine(argv: readonly string[]): Promise<ParsedCommandLine>;
+}
+
+/** A command line as the CLI reads it: which command, its arguments and its flags (the global ones too). */
+export interface ParsedCommandLine {
+  /** E.g. `['tenants', 'backup']`. */
+  readonly command: readonly string[];
+  readonly args: readonly unknown[];
+  readonly flags: Readonly<Record<string, unknown>>;
 }
 
 /** The remote control plane, or a usage error explaining that `what` needs one. */

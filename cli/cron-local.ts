@@ -8,10 +8,15 @@ import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { UsageError } from '../shared/errors.js';
+import { CommanderError } from 'commander';
+
+import { CronCommandError, UsageError } from '../shared/errors.js';
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
-import { assertCronName } from '../shared/schedule/cron-command.js';
+import { assertCronName, splitWords } from '../shared/schedule/cron-command.js';
+import { expandTemplate } from '../shared/schedule/destination-template.js';
+import { isS3Url } from '../shared/storage/s3-url.js';
+import { assertTenantName } from '../shared/tenant/names.js';
 import type { CliContext } from './context.js';
 
 export interface LocalCronFlags {
@@ -34,6 +39,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(os.homedir(), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
+  await assertRunsAsGiven(context, flags.cmd);
 
   const crontab = crontabCommand();
   const { text, replaced } = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
@@ -53,6 +59,43 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     ],
   );
 }
+
+/**
+ * `--cmd` (already one openclaw command by crontab.ts's rules) parsed by this CLI's own
+ * program definition, and the checks a backup makes before it reads anything: what fails
+ * here would fail every night. `$(date +FORMAT)` stands for a date meanwhile.
+ */
+async function assertRunsAsGiven(context: CliContext, cmd: string): Promise<void> {
+  const argv = splitWords(cmd)
+    .slice(1)
+    .map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
+  try {
+    const parsed = await context.parseCommandLine(argv);
+    if (parsed.command.join(' ') !== 'tenants backup') return;
+    const [tenant] = parsed.args as [string | undefined];
+    const to = parsed.flags.to as string;
+    if (tenant !== undefined) assertTenantName(tenant);
+    const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
+    if (!isS3Url(destination)) {
+      const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
+      await assertOutsideTenantsDir(context.tenantsDir, destination);
+    }
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
+        throw new CronCommandError('--cmd only shows help or the version: give a command to run');
+      }
+      // One line: commander puts its "(Did you mean …?)" on a second one.
+      const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ');
+      throw new CronCommandError(`--cmd: ${message}`);
+    }
+    if (error instanceof UsageError) throw new CronCommandError(`--cmd: ${error.message}`);
+    throw error;
+  }
+}
+
+/** What `$(date +FORMAT)` stands for while `--cmd` is checked. */
+const SAMPLE_DATE = '2026-12-31';
 
 export async function listLocalCrons(context: CliContext, tenant: string | undefined): Promise<void> {
   const crons = crontabEntries(await readCrontab(crontabCommand())).filter((entry) => tenant === undefined || entry.tenant === tenant);

@@ -11,7 +11,7 @@ import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
 import { assertStackPrefix, type ControlPlane } from '../shared/control-plane/deployment.js';
 import { GLOBAL_FLAGS } from '../shared/command-flags.js';
-import { addControlPlaneOptions, addFlags, type CliContext } from './context.js';
+import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLine } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';
@@ -138,6 +138,7 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): C
       operations ??= remote === undefined ? lazyLocalOperations(this.tenantsDir) : remoteOperations(remote);
       return operations;
     },
+    parseCommandLine: (argv) => parseWithoutRunning(argv),
   };
 
   const tenants = program.command('tenants').description('back up, restore, verify and list tenants; list and prune their backups');
@@ -152,9 +153,31 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): C
   if (list !== undefined) addControlPlaneOptions(list);
   registerCron(program, context);
   registerDoctor(program, context);
-  const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
-  for (const command of all(program).slice(1)) command.exitOverride();
+  for (const command of allCommands(program).slice(1)) command.exitOverride();
   return program;
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
+
+/** A fresh program whose commands record what they were given instead of running, and print nothing. */
+async function parseWithoutRunning(argv: readonly string[]): Promise<ParsedCommandLine> {
+  const program = buildProgram(new AbortController().signal, () => {});
+  let parsed: ParsedCommandLine | undefined;
+  for (const command of allCommands(program)) {
+    command.configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+    if (command.commands.length > 0) continue;
+    command.action((...received: unknown[]) => {
+      const self = received[received.length - 1] as Command;
+      const names: string[] = [];
+      for (let at: Command | null = self; at !== null && at !== program; at = at.parent) names.unshift(at.name());
+      parsed = { command: names, args: received.slice(0, -2), flags: { ...program.opts(), ...self.opts() } };
+    });
+  }
+  await program.parseAsync(argv as string[], { from: 'user' });
+  if (parsed === undefined) throw new CommanderError(2, 'commander.help', 'no command');
+  return parsed;
 }
 
 /** The in-process operations, imported on first use: `--help` and usage errors skip the core. */
@@ -173,6 +196,7 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     prune: async (command, hooks) => (await load()).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
     listSummaries: async () => (await load()).listSummaries(),
+    listSkipped: async () => (await load()).listSkipped(),
   };
 }
 

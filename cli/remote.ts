@@ -22,7 +22,7 @@ import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestinat
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
-import type { TenantSummary } from '../shared/tenant/tenants.js';
+import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
 import { translateAwsError } from '../shared/control-plane/aws-errors.js';
@@ -146,6 +146,16 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       const tenants = await list(plane, { names: true });
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
       return tenants as string[];
+    },
+    async listSkipped() {
+      const answer = await invoke(plane, 'list', { names: true });
+      // A gateway of an older version sends no `skipped`.
+      if (!isRecord(answer) || answer.skipped === undefined) return [];
+      const skipped = answer.skipped;
+      if (!Array.isArray(skipped) || !skipped.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string')) {
+        throw unexpectedAnswer(plane, 'list');
+      }
+      return skipped as SkippedTenant[];
     },
     async listSummaries() {
       const tenants = await list(plane, {});

@@ -3,7 +3,8 @@
 
 import type { Command } from 'commander';
 
-import type { TenantSummary } from '../shared/tenant/tenants.js';
+import { ReportedError } from '../shared/errors.js';
+import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
 import { count, formatBytes } from './output.js';
 
@@ -16,11 +17,12 @@ export function registerList(tenants: Command, context: CliContext): void {
       context.exitAtOnceOnInterrupt();
       const operations = context.operations();
       if (flags.names) {
-        const names = await operations.listNames();
-        context.output.result({ tenants: names }, names);
+        const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
+        context.output.result({ tenants: names, ...withSkipped(skipped) }, names);
+        reportSkipped(context, skipped);
         return;
       }
-      const tenants = await operations.listSummaries();
+      const [tenants, skipped] = await Promise.all([operations.listSummaries(), operations.listSkipped()]);
       // A STATE column only when a tenant is not settled, so the usual table stays as it was.
       const unsettled = tenants.some((tenant) => tenant.state !== 'ok');
       const header = ['NAME', 'SIZE', 'FILES', 'LAST MODIFIED', ...(unsettled ? ['STATE'] : [])];
@@ -31,8 +33,20 @@ export function registerList(tenants: Command, context: CliContext): void {
         tenant.lastModified?.toISOString() ?? '-',
         ...(unsettled ? [describeState(tenant)] : []),
       ]);
-      context.output.result({ tenants }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
+      context.output.result({ tenants, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
+      reportSkipped(context, skipped);
     });
+}
+
+function withSkipped(skipped: readonly SkippedTenant[]): { skipped?: readonly SkippedTenant[] } {
+  return skipped.length > 0 ? { skipped } : {};
+}
+
+/** A tenant the listing leaves out is named on stderr (stdout stays one real tenant a line) and fails the command, as in `backup --all`. */
+function reportSkipped(context: CliContext, skipped: readonly SkippedTenant[]): void {
+  if (skipped.length === 0) return;
+  for (const tenant of skipped) context.output.notice(`${tenant.reason}: skipped`);
+  throw new ReportedError('TENANTS_SKIPPED', `${skipped.length} tenant(s) not listed: ${skipped.map((tenant) => tenant.name).join(', ')}`);
 }
 
 function describeState(tenant: TenantSummary): string {

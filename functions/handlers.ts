@@ -34,6 +34,7 @@ import { ContinuationEndedError, isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import {
   localOperations,
+  namesToBackUp,
   type BackupCommand,
   type BackupsCommand,
   type IdentitySecretReader,
@@ -508,13 +509,15 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         return { tenants, ownership };
       }
       if (request.after !== undefined || request.limit !== undefined) {
-        const page = pageOfNames(await operations.listNames(), request.after, request.limit);
+        // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
+        const page = pageOfNames(await namesToBackUp(operations), request.after, request.limit);
         logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
         return page;
       }
-      const tenants = request.names ? await operations.listNames() : await operations.listSummaries();
-      logger.info('listed tenants', { names: request.names, count: tenants.length });
-      return { tenants };
+      const [tenants, skipped] = await Promise.all([request.names ? operations.listNames() : operations.listSummaries(), operations.listSkipped()]);
+      logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
+      if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
+      return { tenants, ...(skipped.length > 0 && { skipped }) };
     } catch (error) {
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);

@@ -109,6 +109,8 @@ const CODES = {
   BACKUP_ALL_FAILED: 'failed',
   /** `tenants backup --all` could not queue every tenant (the ones left out already printed). */
   BACKUP_ALL_INCOMPLETE: 'failed',
+  /** `tenants list`: a name that looks like a tenant was left out (a symlinked directory; each named on stderr already). */
+  TENANTS_SKIPPED: 'failed',
 } as const satisfies Record<string, Outcome>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -499,7 +501,7 @@ export class WireError extends OpenClawError {
 export class ReportedError extends OpenClawError {
   readonly outcome: Outcome;
   constructor(
-    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'BACKUP_ALL_INCOMPLETE' | 'DRY_RUN_REFUSED',
+    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'BACKUP_ALL_INCOMPLETE' | 'DRY_RUN_REFUSED' | 'TENANTS_SKIPPED',
     message: string,
   ) {
     super(message);

@@ -23,7 +23,7 @@ import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSymlinkedTenantNames, listTenantNames, summarizeTenant, summarizeTenants, type TenantSummary } from './tenant/tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
@@ -181,6 +181,18 @@ export interface TenantOperations {
   recover(command: RecoverCommand): Promise<RecoverResult>;
   listNames(): Promise<string[]>;
   listSummaries(): Promise<TenantSummary[]>;
+  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why. */
+  listSkipped(): Promise<SkippedTenant[]>;
+}
+
+/**
+ * Every name a backup of all tenants tries, sorted: the listed tenants and the skipped ones
+ * (a symlinked directory), whose backups then fail by name instead of being passed over.
+ * The local `backup --all` and the gateway's fan-out (through the list function's pages) both.
+ */
+export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>): Promise<string[]> {
+  const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
+  return [...new Set([...names, ...skipped.map((tenant) => tenant.name)])].sort();
 }
 
 export interface LocalOptions {
@@ -244,7 +256,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       // Bad recipients fail the command before any backup, not every backup one by one.
       parseRecipients(command);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
-      const tenants = [...new Set([...(await listTenantNames(tenantsDir)), ...(await listSymlinkedTenantNames(tenantsDir))])].sort();
+      const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: () => listSkippedTenants(tenantsDir) });
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
@@ -308,6 +320,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
     listNames: () => listTenantNames(tenantsDir),
     listSummaries: () => summarizeTenants(tenantsDir),
+    listSkipped: () => listSkippedTenants(tenantsDir),
   };
 }
 

@@ -147,9 +147,9 @@ function describeBase(): string[] {
 describe('a missing tenant base dir', () => {
   const missing = path.join(dir.path, 'no-such-base');
 
-  it('is an error naming it for list, list --names and backup, never "no tenants"', () => {
+  it('is an error naming it for list, list --names, backup and recover, never "no tenants"', () => {
     const expected = `the tenant base dir ${missing} does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)`;
-    for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'x.tar.zst')]]) {
+    for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'x.tar.zst')], ['tenants', 'recover', 'acme']]) {
       const run = runCli(['--tenants-dir', missing, ...args]);
       expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${expected}\n` });
     }
@@ -232,5 +232,40 @@ describe('hints', () => {
     expect(misleadingArchiveName('/b/acme.tar.gz.age')).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
     expect(misleadingArchiveName('/b/acme.zip')).toMatch(/\(zip\)/);
     for (const fine of ['/b/acme.tar.zst', '/b/acme.tar.zst.age', 's3://b/acme-2026-06-03', '/b/acme.tzst', '/b/tarball']) expect(misleadingArchiveName(fine), fine).toBeUndefined();
+  });
+});
+
+describe('tenants list with a tenant whose directory is a symlink', () => {
+  it('names it on stderr and exits 1, as backup --all does, with the real tenants alone on stdout', () => {
+    const listed = path.join(dir.path, 'listed');
+    createSampleTenant(path.join(listed, 'acme'), { sessions: 1, memoryRows: 1, mediaFiles: 0 });
+    mkdirSync(path.join(dir.path, 'elsewhere-moved'), { recursive: true });
+    symlinkSync(path.join(dir.path, 'elsewhere-moved'), path.join(listed, 'moved'));
+    const names = runCli(['--tenants-dir', listed, 'tenants', 'list', '--names']);
+    expect(names).toMatchObject({ status: 1, stdout: 'acme\n' });
+    expect(names.stderr).toMatch(/^openclaw: tenant "moved" in .* is a symlink; refusing to follow it: skipped\n/);
+    const table = runCli(['--tenants-dir', listed, 'tenants', 'list']);
+    expect(table.status).toBe(1);
+    expect(table.stdout).toMatch(/^NAME .*\nacme /);
+    expect(table.stdout).not.toMatch(/moved/);
+    expect(table.stderr).toMatch(/tenant "moved" .* is a symlink/);
+    const json = runCli(['--tenants-dir', listed, '--json', 'tenants', 'list', '--names']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ tenants: ['acme'], skipped: [{ name: 'moved', reason: expect.stringMatching(/is a symlink/) }] });
+    rmSync(path.join(listed, 'moved'));
+    expect(runCli(['--tenants-dir', listed, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n', stderr: '' });
+  });
+});
+
+describe('tenants recover of a tenant that does not exist', () => {
+  it('is refused with exit 3 and the one line backup gives, not "nothing to recover"', () => {
+    const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'nosuch', '--to', path.join(dir.path, 'nosuch.tar.zst')]);
+    expect(backup.status).toBe(3);
+    const recover = runCli(['--tenants-dir', base, 'tenants', 'recover', 'nosuch']);
+    expect(recover).toMatchObject({ status: 3, stdout: '', stderr: backup.stderr });
+    expect(recover.stderr).toMatch(/^openclaw: no tenant "nosuch" in .*\n$/);
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'nosuch'], 3, 'TENANT_NOT_FOUND', /^no tenant "nosuch" in /);
+    expect(readdirSync(base).filter((name) => name.includes('nosuch'))).toEqual([]);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme'])).toMatchObject({ status: 0, stdout: 'Tenant "acme": nothing to recover\n' });
   });
 });

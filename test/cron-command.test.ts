@@ -90,7 +90,10 @@ describe('parseCronCommand', () => {
     ['openclaw tenants backup $(date +%F) --to s3://bkt/k.tar.zst', /only be used in --to, not in the tenant name/],
     ['openclaw tenants backup acme', /has no --to/],
     ['openclaw tenants backup acme --to /var/backups/acme.tar.zst', /stores its archive in S3/],
-    ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/x --to s3://bkt/y', /--to is given twice/],
+    ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/x --to s3://bkt/y', /^--to is given twice in --cmd \(first "s3:\/\/bkt\/\{date:%F\}\/x"\): give it once$/],
+    ['openclaw tenants backup acme --to s3://bkt/k --endpoint https://a.example --endpoint https://b.example', /^--endpoint is given twice in --cmd \(first "https:\/\/a\.example"\): give it once$/],
+    ['openclaw tenants backup acme --to s3://bkt/k --endpoint=https://a.example --endpoint https://a.example', /^--endpoint is given twice in --cmd/],
+    ['openclaw --stack openclaw-backup --stack openclaw-backup tenants backup acme --to s3://bkt/k', /^--stack is given twice in --cmd/],
     ['openclaw tenants backup acme --to s3://b-$(date +%Y)/x.tar.zst', /bucket in --to must be literal/],
     ['openclaw tenants backup acme --to s3://bkt/{x}.tar.zst', /literal "\{" and "\}"/],
     ['openclaw tenants backup acme --to s3://B1/x.tar.zst', /invalid S3 bucket name/],
@@ -160,6 +163,9 @@ describe('parseScheduledCommand', () => {
     ['openclaw tenants prune acme --in s3://Bkt/p/ --keep-daily 7', /invalid S3 bucket name/],
     ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7; rm -rf /', /not run by a shell/],
     ['openclaw tenants verify --from s3://bkt/k', /only "openclaw tenants backup/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-last 3 --keep-last 5', /^--keep-last is given twice in --cmd \(first "3"\): give it once$/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-last 3 --endpoint https://a.example --endpoint https://b.example', /^--endpoint is given twice in --cmd/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --in s3://bkt/q/ --keep-last 3', /^--in is given twice in --cmd \(first "s3:\/\/bkt\/p\/"\): give it once$/],
   ])('refuses %j', (line, reason) => {
     expect(() => scheduled(line)).toThrow(reason);
   });

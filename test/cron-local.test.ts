@@ -122,6 +122,31 @@ describe('cron add in local mode', () => {
     expect(remoteLog.stderr).toBe('openclaw: --log is for a cron on this machine: a scheduled backup on the gateway logs to CloudWatch\n');
   });
 
+  it('checks --cmd as the CLI would parse it, so that a line that fails every night is refused now', () => {
+    writeFileSync(crontabFile, THEIRS);
+    for (const [cmd, message] of [
+      ['openclaw tenants backup acme --to /b/x.tar.zst --bogus', /^openclaw: --cmd: unknown option '--bogus'\n$/],
+      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(Did you mean backup\?\)\n$/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --to /b/y.tar.zst', /^openclaw: --cmd: option '--to <destination>' argument '\/b\/y\.tar\.zst' is invalid\. given twice \(first "\/b\/x\.tar\.zst"\): give it once\n$/],
+      ['openclaw tenants backup acme', /^openclaw: --cmd: required option '--to <destination>' not specified\n$/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --help', /^openclaw: --cmd only shows help or the version: give a command to run\n$/],
+      [`openclaw tenants backup acme --to ${base}/acme/$(date +%F).tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir .*: store backups outside it\n$/],
+      [`openclaw tenants backup --all --to ${base}/{tenant}.tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir/],
+      ['openclaw tenants backup ../etc --to /b/x.tar.zst', /^openclaw: --cmd: invalid tenant name/],
+    ] as const) {
+      const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
+      expect(run.status, cmd).toBe(2);
+      expect(run.stdout, cmd).toBe('');
+      expect(run.stderr, cmd).toMatch(message);
+    }
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    // --json: the same line as one error object.
+    const json = openclaw(['--json', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst --bogus']);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'INVALID_CRON_COMMAND', message: "--cmd: unknown option '--bogus'" } });
+    // Good lines still go in, dates and all.
+    expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
+  });
+
   it('says when the crontab command fails', () => {
     const failing = path.join(dir.path, 'failing-crontab');
     writeFileSync(failing, '#!/bin/sh\necho "crontab: your crontab is locked by the administrator" >&2\nexit 1\n');

@@ -10,7 +10,7 @@ import type { TenantOperations } from '../shared/operations.js';
 import { localOperations } from '../shared/operations.js';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -311,6 +311,7 @@ function recordingOperations(): { operations: TenantOperations; calls: string[] 
       restore: (...args) => (calls.push('restore'), real.restore(...args)),
       listNames: () => (calls.push('listNames'), real.listNames()),
       listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),
+      listSkipped: () => real.listSkipped(),
       recover: (...args) => (calls.push('recover'), real.recover(...args)),
       planBackup: (...args) => (calls.push('planBackup'), real.planBackup(...args)),
       planRestore: (...args) => (calls.push('planRestore'), real.planRestore(...args)),
@@ -497,6 +498,23 @@ describe('list handler', () => {
       lastModified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     expect(await list({ names: 'yes' }, fakeContext())).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
+  });
+
+  it('names a tenant whose directory is a symlink as skipped, as the local list does', async () => {
+    const link = path.join(base, 'moved');
+    symlinkSync(path.join(base, 'acme'), link);
+    try {
+      const { list } = handlers();
+      const skipped = [{ name: 'moved', reason: expect.stringMatching(/"moved" .* is a symlink; refusing to follow it/) }];
+      const names = (await list({ names: true }, fakeContext())) as { tenants: string[] };
+      expect(names).toEqual({ tenants: expect.not.arrayContaining(['moved']), skipped });
+      expect(await list({}, fakeContext())).toMatchObject({ skipped });
+      // The pages the fan-out queues a backup for each name of: it is among them, so its backup fails by name, as in a local backup --all.
+      const page = (await list({ names: true, after: 'm', limit: 100 }, fakeContext())) as { tenants: string[] };
+      expect(page.tenants).toContain('moved');
+    } finally {
+      rmSync(link);
+    }
   });
 });
 

@@ -312,6 +312,7 @@ describe('alarms that reach someone', () => {
         recover: async () => Promise.reject(new Error('unused')),
         listNames: async () => [],
         listSummaries: async () => [],
+        listSkipped: async () => [],
         backup: async (command) => {
           throw command.tenant === 'ghost' ? new TenantNotFoundError('no tenant "ghost"') : new StorageError('S3 did not answer', 'UNREACHABLE');
         },

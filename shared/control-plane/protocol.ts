@@ -234,6 +234,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   BACKUP_ALL_FAILED: wireOnly('BACKUP_ALL_FAILED', 'failed'),
   DRY_RUN_REFUSED: wireOnly('DRY_RUN_REFUSED', 'refused'),
   BACKUP_ALL_INCOMPLETE: wireOnly('BACKUP_ALL_INCOMPLETE', 'failed'),
+  TENANTS_SKIPPED: wireOnly('TENANTS_SKIPPED', 'failed'),
 };
 
 // ---------------------------------------------------------------------------------------

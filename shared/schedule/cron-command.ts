@@ -305,6 +305,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
   const storage: Record<string, string> = {};
   const encryptTo: string[] = [];
   const recipientsFiles: string[] = [];
+  const given = new Map<string, string>();
   let optionsEnded = false;
   for (let index = 1; index < words.length; index++) {
     const word = words[index]!;
@@ -337,14 +338,15 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     if (known.spec.value === undefined) takesNoValue();
     switch (use) {
       case 'destination':
-        if (to !== undefined) throw new CronCommandError(`${name} is given twice in --cmd`);
         to = wordTemplate(value());
+        takeOnce(given, known.spec, to);
         break;
       case 'command':
         switches[known.key] = true;
         break;
       case 'storage':
         storage[known.key] = literal(value(), name);
+        takeOnce(given, known.spec, storage[known.key]!);
         break;
       case 'recipient':
         encryptTo.push(literal(value(), name));
@@ -356,6 +358,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
         break;
       case 'this-stack': {
         const stack = literal(value(), name);
+        takeOnce(given, known.spec, stack);
         if (stack !== context.stack) throw new CronCommandError(`--cmd names --stack ${stack}, but the cron is added to ${context.stack}`);
         break;
       }
@@ -387,6 +390,17 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     templated: hasPlaceholders(to),
     ...(recipientsFiles.length > 0 && { recipientsFiles }),
   };
+}
+
+/**
+ * Refuses a second value of a flag that takes one, as the CLI does (cli/context.ts): else
+ * the last would win in silence. `given` holds the first value of each flag seen so far.
+ */
+function takeOnce(given: Map<string, string>, spec: FlagSpec, value: string): void {
+  if (spec.repeatable === true) return;
+  const first = given.get(spec.flag);
+  if (first !== undefined) throw new CronCommandError(`${spec.flag} is given twice in --cmd (first ${JSON.stringify(first)}): give it once`);
+  given.set(spec.flag, value);
 }
 
 /** Options of any openclaw command that take a value (to find the subcommand before judging options). */
@@ -477,6 +491,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
   const positionals: string[] = [];
   const keep: { -readonly [K in RetentionRule]?: number } = {};
   const storage: Record<string, string> = {};
+  const given = new Map<string, string>();
   let location: string | undefined;
   let optionsEnded = false;
   for (let index = 1; index < words.length; index++) {
@@ -504,9 +519,9 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
         value = literal(next, name);
       }
     } else if (equals !== -1) throw new CronCommandError(`${name} takes no value`);
+    if (value !== undefined) takeOnce(given, known.spec, value);
     switch (use) {
       case 'location':
-        if (location !== undefined) throw new CronCommandError(`${name} is given twice in --cmd`);
         location = value!;
         break;
       case 'keep': {

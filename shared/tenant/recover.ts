@@ -6,9 +6,9 @@
 import { promises as fs } from 'node:fs';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { TenantNotFoundError } from '../errors.js';
 import { assertTenantName } from './names.js';
 import { acquireTenantLock } from './lock.js';
+import { tenantDirFor, tenantsDirNotFound } from './tenants.js';
 import { recoverSlot, recoverSlotKeeping, type Keep, type RecoveryAction } from './slot.js';
 
 export interface RecoverRequest {
@@ -28,11 +28,13 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
   const { tenantsDir, tenant, keep } = request;
   assertTenantName(tenant);
   const base = await fs.stat(tenantsDir).catch(() => undefined);
-  if (!base?.isDirectory()) throw new TenantNotFoundError(`no tenant "${tenant}": the tenant base dir ${tenantsDir} does not exist`);
+  if (!base?.isDirectory()) throw tenantsDirNotFound(tenantsDir, base === undefined ? 'ENOENT' : 'ENOTDIR');
   await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
   const lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
   try {
     const recovered = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep);
+    // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
+    if (recovered === 'none') await tenantDirFor(tenantsDir, tenant);
     return { operation: 'recover', tenant, recovered };
   } finally {
     await lock.release();

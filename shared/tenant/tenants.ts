@@ -117,14 +117,23 @@ export async function listTenantNames(tenantsDir: string): Promise<string[]> {
   return (await listTenants(tenantsDir)).map((tenant) => tenant.name);
 }
 
+/** A name in the base dir that is a tenant name but no tenant any command follows, and why. */
+export interface SkippedTenant {
+  readonly name: string;
+  readonly reason: string;
+}
+
 /**
  * Names in the base dir that are tenant names but symlinks: no tenant a backup follows
- * (tenantDirFor refuses them), yet `backup --all` must name each as a failure rather than
- * pass over it in silence and exit 0.
+ * (tenantDirFor refuses them), yet `list` and `backup --all` must name each rather than pass
+ * over it in silence and exit 0.
  */
-export async function listSymlinkedTenantNames(tenantsDir: string): Promise<string[]> {
+export async function listSkippedTenants(tenantsDir: string): Promise<SkippedTenant[]> {
   const entries = await readEntries(tenantsDir);
-  return entries.filter((entry) => entry.isSymbolicLink() && isValidTenantName(entry.name)).map((entry) => entry.name);
+  return entries
+    .filter((entry) => entry.isSymbolicLink() && isValidTenantName(entry.name))
+    .map((entry) => ({ name: entry.name, reason: `tenant "${entry.name}" in ${tenantsDir} is a symlink; refusing to follow it` }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 async function readEntries(tenantsDir: string): Promise<Dirent[]> {
