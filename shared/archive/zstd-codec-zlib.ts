@@ -18,7 +18,7 @@ const WHOLE_FRAME_WINDOW_LOG_MAX = 27;
 const STREAM_CHUNK_BYTES = 128 * 1024;
 /** zlib's smallest chunk. */
 const MIN_CHUNK_BYTES = 64;
-/** Idle whole-frame decoders kept for the next frames: about as many as a restore decodes at once. */
+/** Idle whole-frame decoders kept for the next frames (the oldest goes first): about as many as a restore decodes at once. */
 const MAX_IDLE_DECODERS = 4;
 
 /** node:zlib's zstd, or why this Node has none usable. */
@@ -100,9 +100,10 @@ function decodeWhole(frame: Buffer, decodedBound: number, windowLogMaxParam: num
       detach();
       const only = pieces.length === 1 ? pieces[0]! : undefined;
       const fillsItsBuffer = only !== undefined && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength;
-      if (fillsItsBuffer && idleDecoders.length < MAX_IDLE_DECODERS) {
+      if (fillsItsBuffer) {
         (stream as zlib.ZstdDecompress & { reset(): void }).reset();
         idleDecoders.push(decoder);
+        if (idleDecoders.length > MAX_IDLE_DECODERS) idleDecoders.shift()!.stream.destroy();
       } else {
         stream.destroy();
       }
