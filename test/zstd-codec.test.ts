@@ -99,6 +99,22 @@ describe.each(codecs.map((codec) => [codec.name, codec] as const))('%s', (_name,
     }
   });
 
+  it('decodes frames after one another and side by side, a damaged one between, each into a buffer of its own', async () => {
+    const datas = Array.from({ length: 7 }, (_, index) => Buffer.concat([randomBytes(64 * KiB), sample(index === 3 ? 100 * KiB : 2 * MiB)]));
+    const frames = await Promise.all(datas.map((data) => codec.compressFrame(data, 3)));
+    const decoded = await Promise.all(frames.slice(0, 3).map((frame, index) => codec.decodeWholeFrame(frame, datas[index]!.length)));
+    const damaged = zstdCli(['-c'], datas[0]!);
+    damaged[damaged.length - 1]! ^= 0x40;
+    await expect(codec.decodeWholeFrame(damaged, datas[0]!.length)).rejects.toThrow(/content checksum mismatch/);
+    for (const index of [3, 4]) decoded.push(await codec.decodeWholeFrame(frames[index]!, datas[index]!.length));
+    decoded.push(...(await Promise.all(frames.slice(5).map((frame, index) => codec.decodeWholeFrame(frame, datas[index + 5]!.length)))));
+    // Bounded loosely (a frame without its content size), the output leaves its buffer part unused.
+    const loose = [await codec.decodeWholeFrame(frames[3]!, 1 * MiB), await codec.decodeWholeFrame(frames[3]!, 1 * MiB)];
+    expect(decoded.map((data, index) => data.equals(datas[index]!))).toEqual(datas.map(() => true));
+    expect(loose.map((data) => data.equals(datas[3]!))).toEqual([true, true]);
+    expect(new Set([...decoded, ...loose].map((data) => data.buffer)).size).toBe(decoded.length + loose.length);
+  });
+
   it('streams a frame with an 8 MiB window (zstd -19) and refuses a larger one before decoding', async () => {
     const data = sample(10 * MiB);
     expect((await decodeAll(codec, zstdCli(['-c', '-19', '--single-thread'], data), 1 * MiB)).equals(data)).toBe(true);
