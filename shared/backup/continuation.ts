@@ -28,6 +28,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
@@ -108,8 +109,7 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
       await handle.close();
     }
     await fs.rename(temp, target);
-    const directory = await fs.open(tenantsDir, 'r');
-    await directory.sync().finally(() => directory.close());
+    await syncDirectory(tenantsDir);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw new FileSystemError(`cannot save the state of the continuing backup of "${state.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });

@@ -28,6 +28,7 @@ import { pipeline } from 'node:stream/promises';
 import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
+import { syncDirectory } from '../sync-directory.js';
 import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
@@ -173,7 +174,9 @@ export class LocalFileLocation implements ArchiveLocation {
 
       await this.commit(temporary, options.overwrite);
       temporary = undefined;
-      await syncDirectory(directory);
+      // Best effort: the archive is already visible, and failing the write now would break
+      // the all-or-nothing promise.
+      await syncDirectory(directory).catch(() => {});
       return { bytes };
     } catch (error) {
       destroyQuietly(body);
@@ -337,21 +340,5 @@ async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
   while (offset < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
-  }
-}
-
-/**
- * Makes a rename or link durable. Best effort: it runs after the commit, when the archive
- * is already visible, and failing the write then would break the all-or-nothing promise.
- */
-async function syncDirectory(directory: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(directory, 'r');
-    await handle.sync();
-  } catch {
-    // Some file systems cannot fsync a directory (EINVAL); the data itself was fsynced.
-  } finally {
-    await handle?.close().catch(() => {});
   }
 }

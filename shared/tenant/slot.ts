@@ -20,6 +20,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
+import { syncDirectory } from '../sync-directory.js';
 import { errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
@@ -229,7 +230,7 @@ async function rollForward(tenantsDir: string, journal: Journal): Promise<void> 
     await fs.rename(aside!, trash);
     crashPoint('commit:old-moved-to-trash');
   }
-  await syncDir(tenantsDir);
+  await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
   crashPoint('commit:journal-removed');
   if (trash !== undefined) await removeTree(trash);
@@ -259,7 +260,7 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
     await toTrash(other);
     crashPoint('keep:other-moved-to-trash');
   }
-  await syncDir(tenantsDir);
+  await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
   for (const trash of trashes) await removeTree(trash);
 }
@@ -381,7 +382,7 @@ async function writeJournal(tenantsDir: string, journal: Journal): Promise<void>
     if (what === undefined) throw error;
     throw new FileSystemError(`cannot write the restore journal ${journalPath}: ${what}`, { cause: error });
   }
-  await syncDir(tenantsDir);
+  await syncDirectory(tenantsDir);
 }
 
 async function removeJournal(tenantsDir: string, tenant: string): Promise<void> {
@@ -446,16 +447,5 @@ async function exists(target: string): Promise<boolean> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Some file systems refuse fsync on directories; the rename is still atomic there.
-  } finally {
-    await handle.close();
   }
 }
