@@ -31,7 +31,7 @@ import {
   type Manifest,
 } from './manifest.js';
 import { TOOL_VERSION } from '../version.js';
-import { BLOCK_SIZE, encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
+import { BLOCK_SIZE, encodeHeader, END_OF_ARCHIVE, paddingAfter, writeFileHeader, type EntryToWrite } from './tar-format.js';
 import { FrameWriter, type CompressOptions } from './zstd-encoder.js';
 import { skippableFrame } from './zstd-format.js';
 
@@ -110,8 +110,23 @@ export class ArchiveWriter {
 
   /** A regular file whose content is in memory; a promise only if the writer has to wait for room (await it before the next call). */
   file(entry: EntryAttributes, content: Buffer): Promise<void> | undefined {
-    this.contentBytes += content.length;
-    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs), size: content.length }, content);
+    const size = content.length;
+    this.contentBytes += size;
+    const name = entryNameFor(this.tenant, entry.relPath);
+    const mtime = tarMtime(entry.mtimeMs);
+    // Most small files: header, content and padding straight into the frame being filled.
+    const padded = size + paddingAfter(size);
+    const frame = this.out.spaceFor(BLOCK_SIZE + padded);
+    if (frame !== undefined) {
+      const at = this.out.filledTo;
+      if (writeFileHeader(frame, at, name, entry.mode, mtime, size)) {
+        frame.set(content, at + BLOCK_SIZE);
+        fillZeros(frame, at + BLOCK_SIZE + size, at + BLOCK_SIZE + padded);
+        this.out.advance(BLOCK_SIZE + padded);
+        return undefined;
+      }
+    }
+    return this.add({ name, type: 'file', mode: entry.mode, mtime, size }, content);
   }
 
   /**
@@ -184,6 +199,11 @@ export class ArchiveWriter {
     if (written !== undefined) return written.then(() => out.zeros(paddingAfter(content.length)));
     return out.zeros(paddingAfter(content.length));
   }
+}
+
+/** Zeros bytes `start` to `end` (TypedArray's fill: none of Buffer.fill's argument handling). */
+function fillZeros(target: Buffer, start: number, end: number): void {
+  Uint8Array.prototype.fill.call(target, 0, start, end);
 }
 
 /**

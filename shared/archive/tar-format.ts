@@ -130,26 +130,35 @@ const USTAR_TEMPLATE = (() => {
 const TEMPLATE_SUM = checksum(USTAR_TEMPLATE);
 
 /**
- * Writes a ustar block over `block` (whatever it held). Returns false, having written part of
- * it, if a name is not ASCII.
+ * Writes a ustar block over `block` at `at` (whatever it held). Returns false, having written
+ * part of it, if a name is not ASCII.
  */
-function writeUstar(block: Buffer, mode: number, size: number, mtime: number, name: string, prefix: string, linkname: string, typeflag: string): boolean {
-  block.set(USTAR_TEMPLATE);
+function writeUstar(block: Buffer, mode: number, size: number, mtime: number, name: string, prefix: string, linkname: string, typeflag: string, at = 0): boolean {
+  block.set(USTAR_TEMPLATE, at);
   let sum = TEMPLATE_SUM;
-  const nameSum = writeAscii(block, 0, name);
-  const linkSum = writeAscii(block, 157, linkname);
-  const prefixSum = writeAscii(block, 345, prefix);
+  const nameSum = writeAscii(block, at, name);
+  const linkSum = writeAscii(block, at + 157, linkname);
+  const prefixSum = writeAscii(block, at + 345, prefix);
   if (nameSum < 0 || linkSum < 0 || prefixSum < 0) return false;
   sum += nameSum + linkSum + prefixSum;
-  sum += writeOctal(block, 100, 8, mode & 0o7777);
-  if (size <= MAX_OCTAL_11) sum += writeOctal(block, 124, 12, size);
-  else sum += writeBase256(block, 124, 12, size);
-  sum += writeOctal(block, 136, 12, Math.min(Math.max(Math.floor(mtime), 0), MAX_OCTAL_11));
+  sum += writeOctal(block, at + 100, 8, mode & 0o7777);
+  if (size <= MAX_OCTAL_11) sum += writeOctal(block, at + 124, 12, size);
+  else sum += writeBase256(block, at + 124, 12, size);
+  sum += writeOctal(block, at + 136, 12, Math.min(Math.max(Math.floor(mtime), 0), MAX_OCTAL_11));
   const flag = typeflag.charCodeAt(0);
-  block[156] = flag;
+  block[at + 156] = flag;
   sum += flag;
-  writeOctal(block, 148, 8, sum);
+  writeOctal(block, at + 148, 8, sum);
   return true;
+}
+
+/**
+ * The header of a regular file, written into `target` at `at` when it takes one block (the
+ * name fits the name field and is ASCII, as most do): the block `encodeHeader` would return.
+ * Returns false, having written part of the block, when it does not: use `encodeHeader` then.
+ */
+export function writeFileHeader(target: Buffer, at: number, name: string, mode: number, mtime: number, size: number): boolean {
+  return name.length <= 100 && writeUstar(target, mode, size, mtime, name, '', '', TYPEFLAGS.file, at);
 }
 
 /** Writes `text` at `offset` one byte per character; returns the bytes' sum, or -1 (and stops) at a character past ASCII. */
