@@ -37,6 +37,9 @@ describe('file entries', () => {
       { relPath: `notes/f${i}.md`, size },
       { relPath: `ünïcødé/${i}.txt`, size: size + 1 },
       { relPath: `${'long/'.repeat(30)}${i}`, size: size + 2 },
+      // Names of 100 bytes (the name field's size) and 101 with the `tenants/acme/` before them.
+      { relPath: `${String(i).padStart(2, '0')}${'n'.repeat(85)}`, size },
+      { relPath: `${String(i).padStart(2, '0')}${'n'.repeat(86)}`, size },
     ]);
     const collected: Buffer[] = [];
     const reading = (async () => {

@@ -60,6 +60,8 @@ export class ArchiveWriter {
   /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
   private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
   private contentBytes = 0;
+  /** What entry names start with: `entryNameFor(tenant, relPath)` is this and `relPath`. */
+  private readonly entryPrefix: string;
 
   /** `createdAt`: the manifest's creation time, repeated in the marker. `resume`: what `suspend` returned, to write the next piece. */
   constructor(
@@ -70,6 +72,7 @@ export class ArchiveWriter {
   ) {
     this.out = new FrameWriter(compression, resume?.pendingFrame);
     this.contentBytes = resume?.contentBytes ?? 0;
+    this.entryPrefix = `${entryNameFor(tenant, '')}/`;
   }
 
   /** The archive's bytes as they are ready: the marker, the compressed frames, the footer; consume once. */
@@ -112,21 +115,20 @@ export class ArchiveWriter {
   file(entry: EntryAttributes, content: Buffer): Promise<void> | undefined {
     const size = content.length;
     this.contentBytes += size;
-    const name = entryNameFor(this.tenant, entry.relPath);
     const mtime = tarMtime(entry.mtimeMs);
     // Most small files: header, content and padding straight into the frame being filled.
     const padded = size + paddingAfter(size);
     const frame = this.out.spaceFor(BLOCK_SIZE + padded);
     if (frame !== undefined) {
       const at = this.out.filledTo;
-      if (writeFileHeader(frame, at, name, entry.mode, mtime, size)) {
+      if (writeFileHeader(frame, at, this.entryPrefix, entry.relPath, entry.mode, mtime, size)) {
         frame.set(content, at + BLOCK_SIZE);
         fillZeros(frame, at + BLOCK_SIZE + size, at + BLOCK_SIZE + padded);
         this.out.advance(BLOCK_SIZE + padded);
         return undefined;
       }
     }
-    return this.add({ name, type: 'file', mode: entry.mode, mtime, size }, content);
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime, size }, content);
   }
 
   /**

@@ -130,17 +130,18 @@ const USTAR_TEMPLATE = (() => {
 const TEMPLATE_SUM = checksum(USTAR_TEMPLATE);
 
 /**
- * Writes a ustar block over `block` at `at` (whatever it held). Returns false, having written
- * part of it, if a name is not ASCII.
+ * Writes a ustar block over `block` at `at` (whatever it held), the name field holding
+ * `namePrefix` then `name`. Returns false, having written part of it, if a name is not ASCII.
  */
-function writeUstar(block: Buffer, mode: number, size: number, mtime: number, name: string, prefix: string, linkname: string, typeflag: string, at = 0): boolean {
+function writeUstar(block: Buffer, mode: number, size: number, mtime: number, name: string, prefix: string, linkname: string, typeflag: string, at = 0, namePrefix = ''): boolean {
   block.set(USTAR_TEMPLATE, at);
   let sum = TEMPLATE_SUM;
-  const nameSum = writeAscii(block, at, name);
+  const namePrefixSum = writeAscii(block, at, namePrefix);
+  const nameSum = writeAscii(block, at + namePrefix.length, name);
   const linkSum = writeAscii(block, at + 157, linkname);
   const prefixSum = writeAscii(block, at + 345, prefix);
-  if (nameSum < 0 || linkSum < 0 || prefixSum < 0) return false;
-  sum += nameSum + linkSum + prefixSum;
+  if (namePrefixSum < 0 || nameSum < 0 || linkSum < 0 || prefixSum < 0) return false;
+  sum += namePrefixSum + nameSum + linkSum + prefixSum;
   sum += writeOctal(block, at + 100, 8, mode & 0o7777);
   if (size <= MAX_OCTAL_11) sum += writeOctal(block, at + 124, 12, size);
   else sum += writeBase256(block, at + 124, 12, size);
@@ -153,12 +154,13 @@ function writeUstar(block: Buffer, mode: number, size: number, mtime: number, na
 }
 
 /**
- * The header of a regular file, written into `target` at `at` when it takes one block (the
- * name fits the name field and is ASCII, as most do): the block `encodeHeader` would return.
- * Returns false, having written part of the block, when it does not: use `encodeHeader` then.
+ * The header of a regular file named `namePrefix + name`, written into `target` at `at` when
+ * it takes one block (the name fits the name field and is ASCII, as most do): the block
+ * `encodeHeader` would return. Returns false, having written part of the block, when it does
+ * not: use `encodeHeader` then. (The name in two parts: no string joined per file.)
  */
-export function writeFileHeader(target: Buffer, at: number, name: string, mode: number, mtime: number, size: number): boolean {
-  return name.length <= 100 && writeUstar(target, mode, size, mtime, name, '', '', TYPEFLAGS.file, at);
+export function writeFileHeader(target: Buffer, at: number, namePrefix: string, name: string, mode: number, mtime: number, size: number): boolean {
+  return namePrefix.length + name.length <= 100 && writeUstar(target, mode, size, mtime, name, '', '', TYPEFLAGS.file, at, namePrefix);
 }
 
 /** Writes `text` at `offset` one byte per character; returns the bytes' sum, or -1 (and stops) at a character past ASCII. */
