@@ -41,13 +41,8 @@ export interface TreeDigestOptions {
   readonly resumable?: boolean;
 }
 
-/** Records are hashed this many characters at a time (one call per record costs more than the hashing). */
-const PENDING_CHARACTERS = 16 * 1024;
-
 interface OpenDirectory {
   readonly hash: ResumableSha256 | Hash;
-  /** Records not hashed yet. */
-  pending: string;
   entries: number;
   /** Had an entry of its own. */
   listed: boolean;
@@ -67,13 +62,13 @@ export class TreeDigest {
   /** A resumable digest that goes on from `state` (from `save`). */
   static resume(state: TreeDigestState): TreeDigest {
     const digest = new TreeDigest({ resumable: true });
-    for (const { path, entries, listed, hash } of state.directories) digest.directories.set(path, { hash: new ResumableSha256(hash), pending: '', entries, listed });
+    for (const { path, entries, listed, hash } of state.directories) digest.directories.set(path, { hash: new ResumableSha256(hash), entries, listed });
     return digest;
   }
 
   save(): TreeDigestState {
     if (!this.resumable) throw new Error('TreeDigest.save: this digest was not made resumable');
-    return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: (hashed(open) as ResumableSha256).save() })) };
+    return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: (open.hash as ResumableSha256).save() })) };
   }
 
   /** The same as `add` of a file entry, without the entry object. */
@@ -81,7 +76,7 @@ export class TreeDigest {
     const slash = path.lastIndexOf('/');
     const parent = this.parentOf(path, slash);
     parent.entries++;
-    append(parent, `f\0${path.slice(slash + 1)}\0${size}\0${sha256}\0`);
+    parent.hash.update(`f\0${path.slice(slash + 1)}\0${size}\0${sha256}\0`);
   }
 
   /** Adds `entry` to its parent's digest; a directory also starts a digest of its own. A directory met twice counts once. */
@@ -98,23 +93,23 @@ export class TreeDigest {
     parent.entries++;
     switch (entry.type) {
       case 'file':
-        append(parent, `f\0${name}\0${entry.size}\0${entry.sha256}\0`);
+        parent.hash.update(`f\0${name}\0${entry.size}\0${entry.sha256}\0`);
         break;
       case 'directory':
-        append(parent, `d\0${name}\0`);
+        parent.hash.update(`d\0${name}\0`);
         break;
       case 'symlink':
-        append(parent, `l\0${name}\0${entry.target}\0`);
+        parent.hash.update(`l\0${name}\0${entry.target}\0`);
         break;
       case 'hardlink':
-        append(parent, `h\0${name}\0${entry.target}\0`);
+        parent.hash.update(`h\0${name}\0${entry.target}\0`);
         break;
     }
   }
 
   /** Every directory that was listed or holds an entry, in the order first met. */
   digests(): DirectoryDigest[] {
-    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(hashed(open)) }));
+    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open.hash) }));
   }
 
   /** The directory holding `path`, whose last slash is at `slash`. */
@@ -131,7 +126,7 @@ export class TreeDigest {
   private directory(path: string): OpenDirectory {
     let open = this.directories.get(path);
     if (open === undefined) {
-      open = { hash: this.resumable ? new ResumableSha256() : createHash('sha256'), pending: '', entries: 0, listed: false };
+      open = { hash: this.resumable ? new ResumableSha256() : createHash('sha256'), entries: 0, listed: false };
       this.directories.set(path, open);
     }
     return open;
@@ -143,20 +138,6 @@ export function digestTree(entries: Iterable<TreeEntry>): DirectoryDigest[] {
   const digest = new TreeDigest();
   for (const entry of entries) digest.add(entry);
   return digest.digests();
-}
-
-function append(open: OpenDirectory, record: string): void {
-  open.pending += record;
-  if (open.pending.length >= PENDING_CHARACTERS) hashed(open);
-}
-
-/** The directory's hash, its pending records hashed. */
-function hashed(open: OpenDirectory): ResumableSha256 | Hash {
-  if (open.pending !== '') {
-    open.hash.update(open.pending);
-    open.pending = '';
-  }
-  return open.hash;
 }
 
 /** The digest so far, leaving the hash able to take more. */
