@@ -1,9 +1,13 @@
-// What the archive writer puts in tar headers, checked with GNU tar as the reader.
+// What the archive writer puts in tar headers, checked with GNU tar as the reader, and the
+// bytes of its file entries.
 
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { ArchiveWriter } from '../shared/archive/archive-writer.js';
+import { encodeHeader, paddingAfter } from '../shared/archive/tar-format.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { sh, tempDir } from './helpers/tree.js';
@@ -22,5 +26,38 @@ describe('tar headers', () => {
     await backupTenant({ tenantsDir: path.join(dir.path, 'tenants'), tenant: 'acme', location: new LocalFileLocation(archive) });
     const listing = sh(`zstd -dc '${archive}' | TZ=UTC tar -tv --full-time -f - tenants/acme/late.txt`).toString();
     expect(listing).toContain('2023-11-14 22:13:20 tenants/acme/late.txt');
+  });
+});
+
+describe('file entries', () => {
+  it('are the header, content and padding encodeHeader gives, whether written straight into a frame or across frames', async () => {
+    // Frames of 4 KiB: some entries fit the frame being filled, others cross into the next.
+    const writer = new ArchiveWriter('acme', { frameSize: 4096, concurrency: 2 });
+    const files = [0, 1, 100, 511, 512, 513, 3000, 4095, 4096, 5000, 7, 9000, 2].flatMap((size, i) => [
+      { relPath: `notes/f${i}.md`, size },
+      { relPath: `ünïcødé/${i}.txt`, size: size + 1 },
+      { relPath: `${'long/'.repeat(30)}${i}`, size: size + 2 },
+      // Names of 100 bytes (the name field's size) and 101 with the `tenants/acme/` before them.
+      { relPath: `${String(i).padStart(2, '0')}${'n'.repeat(85)}`, size },
+      { relPath: `${String(i).padStart(2, '0')}${'n'.repeat(86)}`, size },
+    ]);
+    const collected: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of writer.chunks()) collected.push(chunk);
+    })();
+    const expected: Buffer[] = [];
+    for (const [i, { relPath, size }] of files.entries()) {
+      const content = Buffer.alloc(size, 0x41 + (i % 26));
+      const mode = 0o600 + (i % 8);
+      const mtimeMs = 1_700_000_000_000 + i * 1001;
+      const written = writer.file({ relPath, mode, mtimeMs }, content);
+      if (written !== undefined) await written;
+      expected.push(encodeHeader({ name: `tenants/acme/${relPath}`, type: 'file', mode, mtime: Math.floor(mtimeMs / 1000), size }), content, Buffer.alloc(paddingAfter(size)));
+    }
+    // The full frames, compressed, then the unfinished one's input.
+    const { pendingFrame } = writer.suspend();
+    await reading;
+    const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
+    expect(tar.equals(Buffer.concat(expected))).toBe(true);
   });
 });

@@ -405,6 +405,25 @@ describe('encodeHeader, read by GNU tar', () => {
   });
 });
 
+describe('encodeHeader, byte for byte', () => {
+  it('writes the bytes it always wrote (every backup archive of the same files stays the same)', () => {
+    const written = archiveOf(WRITTEN);
+    expect(createHash('sha256').update(written).digest('hex')).toBe('2ac9242cc4eac75c49d78984019bf9cc125ef7d55cd48e81c9c7ebbd086cfc4a');
+  });
+
+  it('writes into a reused block what it writes into a new one, whatever the block held', () => {
+    const reuse = Buffer.alloc(BLOCK_SIZE, 0xff);
+    for (const previous of [undefined, ...WRITTEN]) {
+      if (previous !== undefined) encodeHeader(previous.entry, reuse);
+      for (const { entry } of WRITTEN) {
+        const fresh = encodeHeader(entry);
+        expect(encodeHeader(entry, reuse).equals(fresh), entry.name).toBe(true);
+        if (previous !== undefined) encodeHeader(previous.entry, reuse);
+      }
+    }
+  });
+});
+
 describe('encodeHeader, read by tar-stream and by TarReader', () => {
   it('tar-stream extracts every entry with the name, type, size, mode, mtime, link target and content written', async () => {
     const archive = archiveOf(WRITTEN);

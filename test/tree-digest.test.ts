@@ -78,11 +78,33 @@ describe('saved and resumed digests', () => {
     ];
     const whole = digestTree(entries);
     for (let split = 0; split <= entries.length; split++) {
-      const first = new TreeDigest();
+      const first = new TreeDigest({ resumable: true });
       for (const entry of entries.slice(0, split)) first.add(entry);
       const second = TreeDigest.resume(JSON.parse(JSON.stringify(first.save())));
       for (const entry of entries.slice(split)) second.add(entry);
       expect(second.digests()).toEqual(whole);
     }
+  });
+
+  it('are the digests node:crypto gives, whichever way the files are added', () => {
+    const entries: TreeEntry[] = [
+      { path: '', type: 'directory' },
+      ...Array.from({ length: 40 }, (_, i): TreeEntry => ({ path: `${i % 3 === 0 ? 'a' : 'a/b'}/${'ü'.repeat(i)}${i}`, type: 'file', size: i * 1000, sha256: sha256(String(i)) })),
+      { path: 'a', type: 'directory' },
+      { path: 'top', type: 'file', size: 1, sha256: sha256('t') },
+    ];
+    const resumable = new TreeDigest({ resumable: true });
+    const native = new TreeDigest();
+    for (const entry of entries) {
+      resumable.add(entry);
+      if (entry.type === 'file') native.addFile(entry.path, entry.size, entry.sha256);
+      else native.add(entry);
+    }
+    expect(native.digests()).toEqual(resumable.digests());
+    expect(native.digests()).toEqual(digestTree(entries));
+  });
+
+  it('cannot be saved unless made resumable', () => {
+    expect(() => new TreeDigest().save()).toThrow(/not made resumable/);
   });
 });

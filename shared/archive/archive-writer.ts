@@ -31,7 +31,7 @@ import {
   type Manifest,
 } from './manifest.js';
 import { TOOL_VERSION } from '../version.js';
-import { BLOCK_SIZE, encodeHeader, END_OF_ARCHIVE, paddingAfter, type EntryToWrite } from './tar-format.js';
+import { BLOCK_SIZE, encodeHeader, END_OF_ARCHIVE, paddingAfter, writeFileHeader, type EntryToWrite } from './tar-format.js';
 import { FrameWriter, type CompressOptions } from './zstd-encoder.js';
 import { skippableFrame } from './zstd-format.js';
 
@@ -60,6 +60,8 @@ export class ArchiveWriter {
   /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
   private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
   private contentBytes = 0;
+  /** What entry names start with: `entryNameFor(tenant, relPath)` is this and `relPath`. */
+  private readonly entryPrefix: string;
 
   /** `createdAt`: the manifest's creation time, repeated in the marker. `resume`: what `suspend` returned, to write the next piece. */
   constructor(
@@ -70,6 +72,7 @@ export class ArchiveWriter {
   ) {
     this.out = new FrameWriter(compression, resume?.pendingFrame);
     this.contentBytes = resume?.contentBytes ?? 0;
+    this.entryPrefix = `${entryNameFor(tenant, '')}/`;
   }
 
   /** The archive's bytes as they are ready: the marker, the compressed frames, the footer; consume once. */
@@ -110,8 +113,22 @@ export class ArchiveWriter {
 
   /** A regular file whose content is in memory; a promise only if the writer has to wait for room (await it before the next call). */
   file(entry: EntryAttributes, content: Buffer): Promise<void> | undefined {
-    this.contentBytes += content.length;
-    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime: tarMtime(entry.mtimeMs), size: content.length }, content);
+    const size = content.length;
+    this.contentBytes += size;
+    const mtime = tarMtime(entry.mtimeMs);
+    // Most small files: header, content and padding straight into the frame being filled.
+    const padded = size + paddingAfter(size);
+    const frame = this.out.spaceFor(BLOCK_SIZE + padded);
+    if (frame !== undefined) {
+      const at = this.out.filledTo;
+      if (writeFileHeader(frame, at, this.entryPrefix, entry.relPath, entry.mode, mtime, size)) {
+        frame.set(content, at + BLOCK_SIZE);
+        fillZeros(frame, at + BLOCK_SIZE + size, at + BLOCK_SIZE + padded);
+        this.out.advance(BLOCK_SIZE + padded);
+        return undefined;
+      }
+    }
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'file', mode: entry.mode, mtime, size }, content);
   }
 
   /**
@@ -184,6 +201,11 @@ export class ArchiveWriter {
     if (written !== undefined) return written.then(() => out.zeros(paddingAfter(content.length)));
     return out.zeros(paddingAfter(content.length));
   }
+}
+
+/** Zeros bytes `start` to `end` (TypedArray's fill: none of Buffer.fill's argument handling). */
+function fillZeros(target: Buffer, start: number, end: number): void {
+  Uint8Array.prototype.fill.call(target, 0, start, end);
 }
 
 /**

@@ -45,16 +45,18 @@ export class ResumableSha256 {
     const bytes = Buffer.from(text, 'utf8');
     this.length += bytes.length;
     let at = 0;
-    while (at < bytes.length) {
-      const step = Math.min(64 - this.filled, bytes.length - at);
-      bytes.copy(this.block, this.filled, at, at + step);
-      this.filled += step;
-      at += step;
-      if (this.filled === 64) {
-        compress(this.h, this.block);
-        this.filled = 0;
-      }
+    if (this.filled > 0) {
+      at = Math.min(64 - this.filled, bytes.length);
+      bytes.copy(this.block, this.filled, 0, at);
+      this.filled += at;
+      if (this.filled < 64) return this;
+      compress(this.h, this.block, 0);
+      this.filled = 0;
     }
+    // Whole blocks straight from the input.
+    for (; at + 64 <= bytes.length; at += 64) compress(this.h, bytes, at);
+    bytes.copy(this.block, 0, at);
+    this.filled = bytes.length - at;
     return this;
   }
 
@@ -67,8 +69,8 @@ export class ResumableSha256 {
     const bits = this.length * 8;
     tail.writeUInt32BE(Math.floor(bits / 2 ** 32), tail.length - 8);
     tail.writeUInt32BE(bits >>> 0, tail.length - 4);
-    compress(h, tail.subarray(0, 64));
-    if (tail.length === 128) compress(h, tail.subarray(64));
+    compress(h, tail, 0);
+    if (tail.length === 128) compress(h, tail, 64);
     const out = Buffer.alloc(32);
     for (let i = 0; i < 8; i++) out.writeUInt32BE(h[i]!, i * 4);
     return out.toString('hex');
@@ -79,8 +81,9 @@ export class ResumableSha256 {
   }
 }
 
-function compress(h: Uint32Array, block: Buffer): void {
-  for (let i = 0; i < 16; i++) W[i] = block.readUInt32BE(i * 4);
+/** One 64-byte block of `bytes`, from `offset`, into the chaining words `h`. */
+function compress(h: Uint32Array, bytes: Uint8Array, offset: number): void {
+  for (let i = 0, at = offset; i < 16; i++, at += 4) W[i] = (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
   for (let i = 16; i < 64; i++) {
     const w15 = W[i - 15]!;
     const w2 = W[i - 2]!;

@@ -86,22 +86,28 @@ export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK_SIZE);
 export function encodeHeader(entry: EntryToWrite, reuse?: Buffer): Buffer {
   const size = entry.size ?? 0;
   const name = entry.type === 'directory' && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name;
-  const split = splitUstarName(name);
   const linkname = entry.linkname ?? '';
+  const typeflag = TYPEFLAGS[entry.type];
+  // Most names fit the name field as they are: written straight in, checked for ASCII on the way.
+  if (name.length <= 100 && linkname.length <= 100) {
+    const block = reuse ?? Buffer.allocUnsafe(BLOCK_SIZE);
+    if (writeUstar(block, entry.mode, size, entry.mtime, name, '', linkname, typeflag)) return block;
+  }
+  const split = splitUstarName(name);
   const linkFits = linkname.length <= 100 && isAscii(linkname);
   if (split !== undefined && linkFits) {
-    const block = reuse === undefined ? Buffer.alloc(BLOCK_SIZE) : reuse.fill(0);
-    writeUstar(block, entry.type, entry.mode, size, entry.mtime, split.name, split.prefix, linkname);
+    const block = reuse ?? Buffer.allocUnsafe(BLOCK_SIZE);
+    writeUstar(block, entry.mode, size, entry.mtime, split.name, split.prefix, linkname, typeflag);
     return block;
   }
   const records = paxRecord('path', name) + (linkFits ? '' : paxRecord('linkpath', linkname));
   const body = Buffer.from(records, 'utf8');
   const out = Buffer.alloc(BLOCK_SIZE + body.length + paddingAfter(body.length) + BLOCK_SIZE);
-  writeUstar(out, 'file', entry.mode, body.length, entry.mtime, 'PaxHeader', '', '', 'x');
+  writeUstar(out, entry.mode, body.length, entry.mtime, 'PaxHeader', '', '', 'x');
   body.copy(out, BLOCK_SIZE);
   const at = out.length - BLOCK_SIZE;
   const fallback = asciiFallback(name, 100);
-  writeUstar(out.subarray(at), entry.type, entry.mode, size, entry.mtime, fallback, '', linkFits ? linkname : asciiFallback(linkname, 100));
+  writeUstar(out.subarray(at), entry.mode, size, entry.mtime, fallback, '', linkFits ? linkname : asciiFallback(linkname, 100), typeflag);
   return out;
 }
 
@@ -110,50 +116,96 @@ const USTAR_MAGIC_BYTES = Buffer.from(USTAR_MAGIC, 'latin1');
 /** The checksum field counts as eight spaces while the sum is taken. */
 const CHECKSUM_FIELD_AS_SPACES = 8 * 0x20;
 
-/** Writes a ustar block into `block`, which must be zeros. Names are ASCII (or ASCII fallbacks). */
-function writeUstar(
-  block: Buffer,
-  type: EntryToWrite['type'],
-  mode: number,
-  size: number,
-  mtime: number,
-  name: string,
-  prefix: string,
-  linkname: string,
-  typeflag = TYPEFLAGS[type],
-): void {
-  block.write(name, 0, 100, 'latin1');
-  writeOctal(block, 100, 8, mode & 0o7777);
+/** What every ustar block we write holds: uid and gid 0, the magic, device numbers 0; zeros elsewhere. */
+const USTAR_TEMPLATE = (() => {
+  const block = Buffer.alloc(BLOCK_SIZE);
   writeOctal(block, 108, 8, 0);
   writeOctal(block, 116, 8, 0);
-  if (size <= MAX_OCTAL_11) writeOctal(block, 124, 12, size);
-  else writeBase256(block, 124, 12, size);
-  writeOctal(block, 136, 12, Math.min(Math.max(Math.floor(mtime), 0), MAX_OCTAL_11));
-  block[156] = typeflag.charCodeAt(0);
-  if (linkname !== '') block.write(linkname, 157, 100, 'latin1');
   USTAR_MAGIC_BYTES.copy(block, 257);
   writeOctal(block, 329, 8, 0);
   writeOctal(block, 337, 8, 0);
-  if (prefix !== '') block.write(prefix, 345, 155, 'latin1');
-  writeOctal(block, 148, 8, checksum(block));
+  return new Uint8Array(block.buffer, block.byteOffset, BLOCK_SIZE);
+})();
+/** The checksum of the template, its checksum field counted as spaces: each field written adds its bytes. */
+const TEMPLATE_SUM = checksum(USTAR_TEMPLATE);
+
+/**
+ * Writes a ustar block over `block` at `at` (whatever it held), the name field holding
+ * `namePrefix` then `name`. Returns false, having written part of it, if a name is not ASCII.
+ */
+function writeUstar(block: Buffer, mode: number, size: number, mtime: number, name: string, prefix: string, linkname: string, typeflag: string, at = 0, namePrefix = ''): boolean {
+  block.set(USTAR_TEMPLATE, at);
+  let sum = TEMPLATE_SUM;
+  const namePrefixSum = writeAscii(block, at, namePrefix);
+  const nameSum = writeAscii(block, at + namePrefix.length, name);
+  const linkSum = writeAscii(block, at + 157, linkname);
+  const prefixSum = writeAscii(block, at + 345, prefix);
+  if (namePrefixSum < 0 || nameSum < 0 || linkSum < 0 || prefixSum < 0) return false;
+  sum += namePrefixSum + nameSum + linkSum + prefixSum;
+  sum += writeOctal(block, at + 100, 8, mode & 0o7777);
+  if (size <= MAX_OCTAL_11) sum += writeOctal(block, at + 124, 12, size);
+  else sum += writeBase256(block, at + 124, 12, size);
+  sum += writeOctal(block, at + 136, 12, Math.min(Math.max(Math.floor(mtime), 0), MAX_OCTAL_11));
+  const flag = typeflag.charCodeAt(0);
+  block[at + 156] = flag;
+  sum += flag;
+  writeOctal(block, at + 148, 8, sum);
+  return true;
 }
 
-/** `length - 1` octal digits then a NUL, in a field of `length` bytes (digit by digit: no string per field). */
-function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
+/**
+ * The header of a regular file named `namePrefix + name`, written into `target` at `at` when
+ * it takes one block (the name fits the name field and is ASCII, as most do): the block
+ * `encodeHeader` would return. Returns false, having written part of the block, when it does
+ * not: use `encodeHeader` then. (The name in two parts: no string joined per file.)
+ */
+export function writeFileHeader(target: Buffer, at: number, namePrefix: string, name: string, mode: number, mtime: number, size: number): boolean {
+  return namePrefix.length + name.length <= 100 && writeUstar(target, mode, size, mtime, name, '', '', TYPEFLAGS.file, at, namePrefix);
+}
+
+/** Writes `text` at `offset` one byte per character; returns the bytes' sum, or -1 (and stops) at a character past ASCII. */
+function writeAscii(block: Buffer, offset: number, text: string): number {
+  let sum = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    block[offset + i] = code;
+    sum += code;
+  }
+  return sum;
+}
+
+/** `length - 1` octal digits then a NUL, in a field of `length` bytes (digit by digit: no string per field). Returns the bytes' sum. */
+function writeOctal(block: Buffer, offset: number, length: number, value: number): number {
   const end = offset + length - 1;
   block[end] = 0;
-  for (let at = end - 1; at >= offset; at--) {
-    block[at] = 0x30 + (value % 8);
+  let sum = 0;
+  let at = end - 1;
+  for (; at >= offset && value > 0x7fffffff; at--) {
+    const digit = value % 8;
+    block[at] = 0x30 + digit;
+    sum += 0x30 + digit;
     value = Math.floor(value / 8);
   }
+  for (; at >= offset; at--) {
+    const digit = value & 7;
+    block[at] = 0x30 + digit;
+    sum += 0x30 + digit;
+    value >>>= 3;
+  }
+  return sum;
 }
 
-function writeBase256(block: Buffer, offset: number, length: number, value: number): void {
+/** Returns the bytes' sum. */
+function writeBase256(block: Buffer, offset: number, length: number, value: number): number {
   block[offset] = 0x80;
+  let sum = 0x80;
   for (let i = length - 1; i > 0; i--) {
     block[offset + i] = value % 256;
+    sum += value % 256;
     value = Math.floor(value / 256);
   }
+  return sum;
 }
 
 function splitUstarName(name: string): { name: string; prefix: string } | undefined {
@@ -168,8 +220,8 @@ function splitUstarName(name: string): { name: string; prefix: string } | undefi
 }
 
 function isAscii(text: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(text);
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function asciiFallback(text: string, length: number): string {

@@ -8,7 +8,12 @@
 //   hard link  "h" name target-path   (never written by backup: it cannot match a manifest)
 // A tree of 200,000 small files costs a few hundred digests instead of 200,000 entries.
 // The digests so far can be saved and taken up again (`save`, `TreeDigest.resume`): a backup
-// that continues in another invocation goes on hashing where the last one stopped.
+// that continues in another invocation goes on hashing where the last one stopped. Only a
+// digest made `resumable` can be saved: it hashes in JavaScript (resumable-sha256.ts), since
+// node:crypto's hash state cannot be exported; any other uses node:crypto, several times
+// faster. Both give the same digests.
+
+import { createHash, type Hash } from 'node:crypto';
 
 import { ResumableSha256, type Sha256State } from './resumable-sha256.js';
 
@@ -31,8 +36,13 @@ export interface TreeDigestState {
   readonly directories: readonly { readonly path: string; readonly entries: number; readonly listed: boolean; readonly hash: Sha256State }[];
 }
 
+export interface TreeDigestOptions {
+  /** Whether `save` will be called: the digests are then hashed so that they can be. @default false */
+  readonly resumable?: boolean;
+}
+
 interface OpenDirectory {
-  readonly hash: ResumableSha256;
+  readonly hash: ResumableSha256 | Hash;
   entries: number;
   /** Had an entry of its own. */
   listed: boolean;
@@ -40,16 +50,33 @@ interface OpenDirectory {
 
 export class TreeDigest {
   private readonly directories = new Map<string, OpenDirectory>();
+  private readonly resumable: boolean;
+  /** The directory the last entry went into (entries come directory by directory): no lookup for its siblings. */
+  private lastParentPath: string | undefined;
+  private lastParent: OpenDirectory | undefined;
 
-  /** A digest that goes on from `state` (from `save`). */
+  constructor(options: TreeDigestOptions = {}) {
+    this.resumable = options.resumable === true;
+  }
+
+  /** A resumable digest that goes on from `state` (from `save`). */
   static resume(state: TreeDigestState): TreeDigest {
-    const digest = new TreeDigest();
+    const digest = new TreeDigest({ resumable: true });
     for (const { path, entries, listed, hash } of state.directories) digest.directories.set(path, { hash: new ResumableSha256(hash), entries, listed });
     return digest;
   }
 
   save(): TreeDigestState {
-    return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: open.hash.save() })) };
+    if (!this.resumable) throw new Error('TreeDigest.save: this digest was not made resumable');
+    return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: (open.hash as ResumableSha256).save() })) };
+  }
+
+  /** The same as `add` of a file entry, without the entry object. */
+  addFile(path: string, size: number, sha256: string): void {
+    const slash = path.lastIndexOf('/');
+    const parent = this.parentOf(path, slash);
+    parent.entries++;
+    parent.hash.update(`f\0${path.slice(slash + 1)}\0${size}\0${sha256}\0`);
   }
 
   /** Adds `entry` to its parent's digest; a directory also starts a digest of its own. A directory met twice counts once. */
@@ -61,7 +88,7 @@ export class TreeDigest {
       if (entry.path === '') return;
     }
     const slash = entry.path.lastIndexOf('/');
-    const parent = this.directory(slash === -1 ? '' : entry.path.slice(0, slash));
+    const parent = this.parentOf(entry.path, slash);
     const name = entry.path.slice(slash + 1);
     parent.entries++;
     switch (entry.type) {
@@ -82,13 +109,24 @@ export class TreeDigest {
 
   /** Every directory that was listed or holds an entry, in the order first met. */
   digests(): DirectoryDigest[] {
-    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: open.hash.hex() }));
+    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open.hash) }));
+  }
+
+  /** The directory holding `path`, whose last slash is at `slash`. */
+  private parentOf(path: string, slash: number): OpenDirectory {
+    const last = this.lastParentPath;
+    if (last !== undefined && slash === last.length && path.startsWith(last)) return this.lastParent!;
+    const parentPath = slash === -1 ? '' : path.slice(0, slash);
+    const parent = this.directory(parentPath);
+    this.lastParentPath = parentPath;
+    this.lastParent = parent;
+    return parent;
   }
 
   private directory(path: string): OpenDirectory {
     let open = this.directories.get(path);
     if (open === undefined) {
-      open = { hash: new ResumableSha256(), entries: 0, listed: false };
+      open = { hash: this.resumable ? new ResumableSha256() : createHash('sha256'), entries: 0, listed: false };
       this.directories.set(path, open);
     }
     return open;
@@ -100,4 +138,9 @@ export function digestTree(entries: Iterable<TreeEntry>): DirectoryDigest[] {
   const digest = new TreeDigest();
   for (const entry of entries) digest.add(entry);
   return digest.digests();
+}
+
+/** The digest so far, leaving the hash able to take more. */
+function hexOf(hash: ResumableSha256 | Hash): string {
+  return hash instanceof ResumableSha256 ? hash.hex() : hash.copy().digest('hex');
 }

@@ -74,11 +74,30 @@ export class FrameWriter {
   /** Appends `length` zero bytes. */
   zeros(length: number): Promise<void> | undefined {
     if (this.fits(length)) {
-      this.frame!.fill(0, this.filled, this.filled + length);
+      Uint8Array.prototype.fill.call(this.frame!, 0, this.filled, this.filled + length);
       this.filled += length;
       return undefined;
     }
     return this.append(length, (frame, at, _done, step) => frame.fill(0, at, at + step));
+  }
+
+  /**
+   * The frame being filled, if `length` more bytes fit into it without filling it, for a
+   * caller that writes them there itself, from `filledTo` on, then calls `advance(length)`.
+   */
+  spaceFor(length: number): Buffer | undefined {
+    return this.fits(length) ? this.frame : undefined;
+  }
+
+  /** Where the free space of the frame being filled starts. */
+  get filledTo(): number {
+    return this.filled;
+  }
+
+  /** Takes in `length` bytes written into the frame `spaceFor(length)` returned. */
+  advance(length: number): void {
+    if (!this.fits(length)) throw new RangeError('FrameWriter.advance past the space asked for');
+    this.filled += length;
   }
 
   /** Whether `length` bytes go into the current frame without filling it (most writes: no closure, no frame change). */

@@ -48,13 +48,37 @@ export interface PackContext {
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
 export function databaseOf(item: FileItem): string | undefined {
+  if (databasesIn(item.siblings).size === 0) return undefined;
   const base = companionBaseName(item.name);
   if (base === undefined || !item.siblings.has(base)) return undefined;
   return item.relPath.slice(0, item.relPath.length - item.name.length) + base;
 }
 
 export function hasCompanions(item: FileItem): boolean {
-  return companionNames(item.name).some((name) => item.siblings.has(name));
+  return databasesIn(item.siblings).has(item.name);
+}
+
+/** The names in a listing with a companion beside them: worked out once per listing, so a file in a directory without any costs a lookup. */
+const databasesOfListing = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+const NONE: ReadonlySet<string> = new Set();
+let lastListing: ReadonlySet<string> | undefined;
+let lastDatabases: ReadonlySet<string> = NONE;
+
+function databasesIn(siblings: ReadonlySet<string>): ReadonlySet<string> {
+  if (siblings === lastListing) return lastDatabases;
+  let databases = databasesOfListing.get(siblings);
+  if (databases === undefined) {
+    let found: Set<string> | undefined;
+    for (const name of siblings) {
+      const base = companionBaseName(name);
+      if (base !== undefined && siblings.has(base)) (found ??= new Set()).add(base);
+    }
+    databases = found ?? NONE;
+    databasesOfListing.set(siblings, databases);
+  }
+  lastListing = siblings;
+  lastDatabases = databases;
+  return databases;
 }
 
 /** Archives a file, unless it is the companion of a database archived as a snapshot. */

@@ -37,7 +37,10 @@ export const DEFAULT_SNAPSHOT_TIMEOUT_MS = 10_000;
 
 /** Whether these bytes (the first read of a file) begin with the SQLite header. */
 export function isSqliteHeader(head: Uint8Array): boolean {
-  return head.length >= SQLITE_HEADER.length && SQLITE_HEADER.equals(head.subarray(0, SQLITE_HEADER.length));
+  if (head.length < SQLITE_HEADER.length) return false;
+  // Compared here, byte by byte: most files differ at the first, and this runs for every file.
+  for (let i = 0; i < SQLITE_HEADER.length; i++) if (head[i] !== SQLITE_HEADER[i]) return false;
+  return true;
 }
 
 /** `x.sqlite` for `x.sqlite-wal`, `x.sqlite-shm` or `x.sqlite-journal`; undefined for any other name. */

@@ -116,7 +116,8 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
 async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary | SuspendedArchive> {
   const { tenant, tenantDir, stopWhen } = options;
   const from = options.resume?.checkpoint;
-  const digest = from === undefined ? new TreeDigest() : TreeDigest.resume(from.digest);
+  // Only a run that may stop has to save the digests (hashed in JavaScript then: tree-digest.ts).
+  const digest = from === undefined ? new TreeDigest({ resumable: stopWhen !== undefined }) : TreeDigest.resume(from.digest);
   const notes: WalkNotes = { skipped: [...(from?.skipped ?? [])], warnings: [...(from?.warnings ?? [])] };
   const totals = { ...(from?.totals ?? { files: 0, directories: 0, symlinks: 0, bytes: 0 }) };
   const access = options.fileAccess ?? fileAccessFor(tenantDir);
@@ -138,7 +139,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   let mayStop = false;
 
   const recordFile = (path: string, size: number, sha256: string): void => {
-    digest.add({ path, type: 'file', size, sha256 });
+    digest.addFile(path, size, sha256);
     totals.files++;
     totals.bytes += size;
     options.onProgress?.({ files: totals.files, bytes: totals.bytes });
