@@ -337,10 +337,12 @@ class ReaderThread {
 }
 
 /**
- * A reader thread's JavaScript holds one run of paths and its results at a time: a small
- * young generation, as the restore's writer threads have (restore/worker-tree-writer.ts).
+ * A reader thread's JavaScript holds one run of paths and its results at a time, but makes
+ * short-lived objects per file (two Stats with four Dates each on Node 20, a digest): a young
+ * generation of 8 MiB scavenges a quarter as often as one of 2 MiB (reader GC on 200,000
+ * tiny files 270 -> 85 ms).
  */
-const READER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
+const READER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 };
 
 /** Reader threads, a segment each in turn. */
 class ThreadReader implements Reader {
