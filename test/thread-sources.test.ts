@@ -5,6 +5,7 @@
 // functions in a helper of its own that the thread does not have). Built here with those
 // settings, each thread does one real job.
 
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,15 +51,19 @@ describe('thread sources in a bundle built with minify and keepNames', () => {
     const file = path.join(dir.path, 'read-me');
     writeFileSync(file, 'content');
     const arena = new SharedArrayBuffer(1024);
+    const meta = new SharedArrayBuffer(8 * 5);
+    const digest = new SharedArrayBuffer(32);
     const state = new SharedArrayBuffer(4 * 3);
-    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], state, maxFileBytes: 1024 } });
+    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], metas: [meta], digests: [digest], state, maxFileBytes: 1024 } });
     try {
-      const reply = once<{ from: number; to: number; arena: number; meta: Float64Array }>(worker);
+      const reply = once<{ from: number; to: number; arena: number }>(worker);
       worker.postMessage({ request: 0, paths: [file] });
       const part = await reply;
-      expect(part).toMatchObject({ from: 0, to: 1, arena: 0 });
-      expect([...part.meta.subarray(0, 2)]).toEqual([1, 7]); // READ_WHOLE, 7 bytes
-      expect(Buffer.from(arena, part.meta[4], 7).toString()).toBe('content');
+      expect(part).toEqual({ request: 0, from: 0, to: 1, arena: 0 });
+      const records = new Float64Array(meta);
+      expect([...records.subarray(0, 2)]).toEqual([1, 7]); // READ_WHOLE, 7 bytes
+      expect(Buffer.from(arena, records[4], 7).toString()).toBe('content');
+      expect(Buffer.from(digest).toString('hex')).toBe(createHash('sha256').update('content').digest('hex'));
     } finally {
       await worker.terminate();
     }

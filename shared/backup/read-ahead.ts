@@ -20,13 +20,13 @@ import { Worker } from 'node:worker_threads';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
-import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
+import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import type { TenantWalk, WalkItem } from './tenant-walk.js';
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
 
 /** Walk items per segment on a local disk: one message to a reader thread. */
-const LOCAL_RUN = 256;
+const LOCAL_RUN = RUN_PATHS;
 /** Walk items per segment on a network file system: its files are read all at once. */
 const REMOTE_RUN = 16;
 /** On a local disk, files read on this thread before reader threads are started (starting one costs ~30 ms). */
@@ -203,18 +203,35 @@ export function readAheadFor(walk: TenantWalk, access: FileAccess, readAhead: (i
 // ---------------------------------------------------------------------------------------
 // Arena parts: what readRun recorded, on this thread or a reader thread.
 
+/** An arena and readRun's records of the files in it, for RUN_PATHS files. */
+class ArenaRecords {
+  readonly meta: Float64Array;
+  readonly digests: Buffer;
+
+  constructor(
+    readonly content: Buffer,
+    metaBuffer: ArrayBufferLike = new ArrayBuffer(RUN_PATHS * META_FIELDS * Float64Array.BYTES_PER_ELEMENT),
+    digestBuffer: ArrayBufferLike = new ArrayBuffer(RUN_PATHS * DIGEST_BYTES),
+  ) {
+    this.meta = new Float64Array(metaBuffer);
+    this.digests = Buffer.from(digestBuffer);
+  }
+}
+
 class ArenaPart implements ReadPart {
+  private readonly meta: Float64Array;
   private readonly digestBytes: Buffer;
+  private readonly arena: Buffer;
 
   constructor(
     readonly from: number,
     readonly to: number,
-    private readonly meta: Float64Array,
-    digests: Uint8Array,
-    private readonly arena: Buffer,
+    records: ArenaRecords,
     private readonly onRelease: () => void,
   ) {
-    this.digestBytes = Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength);
+    this.meta = records.meta;
+    this.digestBytes = records.digests;
+    this.arena = records.content;
   }
 
   outcome(slot: number): number {
@@ -254,7 +271,7 @@ function digestInto(bytes: Uint8Array, into: Uint8Array, at: number): void {
 /** Reads on this thread, when a slot is asked for, into one arena reused part after part. */
 class ThisThreadReader implements Reader {
   readonly window = 1;
-  private arena: Buffer | undefined;
+  private records: ArenaRecords | undefined;
 
   start(segment: Segment): void {
     segment.readOnDemand = (asking, slot) => this.read(asking, slot);
@@ -262,12 +279,9 @@ class ThisThreadReader implements Reader {
 
   private read(segment: Segment, slot: number): ReadPart {
     // The previous part has been released (parts are read one at a time, in order).
-    this.arena ??= Buffer.allocUnsafeSlow(ARENA_BYTES);
-    const left = segment.paths.length - slot;
-    const meta = new Float64Array(left * META_FIELDS);
-    const digests = new Uint8Array(left * DIGEST_BYTES);
-    const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, this.arena, meta, digests, ARENA_BYTES);
-    return new ArenaPart(slot, slot + count, meta, digests, this.arena, () => undefined);
+    const records = (this.records ??= new ArenaRecords(Buffer.allocUnsafeSlow(ARENA_BYTES)));
+    const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, records.content, records.meta, records.digests, ARENA_BYTES);
+    return new ArenaPart(slot, slot + count, records, () => undefined);
   }
 
   async close(): Promise<void> {}
@@ -277,18 +291,21 @@ class ThisThreadReader implements Reader {
 class ReaderThread {
   private readonly worker: Worker;
   private readonly state: Int32Array;
-  private readonly arenas: Buffer[];
+  private readonly arenas: ArenaRecords[];
   private readonly pending = new Map<number, Segment>();
   private nextRequest = 0;
   private failure: { error: unknown } | undefined;
   private stopping = false;
 
   constructor() {
-    const buffers = Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(ARENA_BYTES));
+    const shared = (bytes: number) => Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(bytes));
+    const arenas = shared(ARENA_BYTES);
+    const metas = shared(RUN_PATHS * META_FIELDS * Float64Array.BYTES_PER_ELEMENT);
+    const digests = shared(RUN_PATHS * DIGEST_BYTES);
     const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (STATE_ARENAS + ARENAS_PER_THREAD));
     this.state = new Int32Array(stateBuffer);
-    this.arenas = buffers.map((buffer) => Buffer.from(buffer));
-    const setup: ReaderSetup = { arenas: buffers, state: stateBuffer, maxFileBytes: ARENA_BYTES };
+    this.arenas = arenas.map((arena, i) => new ArenaRecords(Buffer.from(arena), metas[i], digests[i]));
+    const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES };
     this.worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: setup, resourceLimits: READER_HEAP_LIMITS });
     this.worker.on('message', (part: ReaderPart) => this.received(part));
     this.worker.on('error', (error) => this.failAll(error));
@@ -307,10 +324,10 @@ class ReaderThread {
     this.worker.postMessage({ request, paths: segment.paths } satisfies ReaderRequest);
   }
 
-  private received({ request, from, to, arena, meta, digests }: ReaderPart): void {
+  private received({ request, from, to, arena }: ReaderPart): void {
     const segment = this.pending.get(request);
     if (to === segment?.paths.length) this.pending.delete(request);
-    const part = new ArenaPart(from, to, meta, digests, this.arenas[arena]!, () => this.releaseArena(arena));
+    const part = new ArenaPart(from, to, this.arenas[arena]!, () => this.releaseArena(arena));
     if (segment === undefined) part.release();
     else segment.deliver(part);
   }
