@@ -296,6 +296,8 @@ class ReaderThread {
   private nextRequest = 0;
   private failure: { error: unknown } | undefined;
   private stopping = false;
+  /** The thread runs (starting one takes ~30-60 ms, which the backup's thread spends reading itself). */
+  online = false;
 
   constructor() {
     const shared = (bytes: number) => Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(bytes));
@@ -307,6 +309,7 @@ class ReaderThread {
     this.arenas = arenas.map((arena, i) => new ArenaRecords(Buffer.from(arena), metas[i], digests[i]));
     const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES };
     this.worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: setup, resourceLimits: READER_HEAP_LIMITS });
+    this.worker.once('online', () => (this.online = true));
     this.worker.on('message', (part: ReaderPart) => this.received(part));
     this.worker.on('error', (error) => this.failAll(error));
     this.worker.on('exit', () => {
@@ -373,6 +376,10 @@ class ThreadReader implements Reader {
     this.window = 2 * this.threads.length + 1;
   }
 
+  get online(): boolean {
+    return this.threads.every((thread) => thread.online);
+  }
+
   start(segment: Segment): void {
     this.threads[this.next]!.submit(segment);
     this.next = (this.next + 1) % this.threads.length;
@@ -383,7 +390,10 @@ class ThreadReader implements Reader {
   }
 }
 
-/** This thread until `thresholdFiles` files have been handed out, then reader threads. */
+/**
+ * This thread until `thresholdFiles` files have been handed out; then reader threads are
+ * started, and take over once they run (this thread reads on meanwhile rather than wait).
+ */
 class ThisThreadThenThreads implements Reader {
   private readonly here = new ThisThreadReader();
   private threads: ThreadReader | undefined;
@@ -394,14 +404,18 @@ class ThisThreadThenThreads implements Reader {
     private readonly threadCount: number,
   ) {}
 
+  private get current(): Reader {
+    return this.threads?.online === true ? this.threads : this.here;
+  }
+
   get window(): number {
-    return (this.threads ?? this.here).window;
+    return this.current.window;
   }
 
   start(segment: Segment): void {
     this.files += segment.paths.length;
     if (this.threads === undefined && this.files > this.thresholdFiles) this.threads = new ThreadReader(this.threadCount);
-    (this.threads ?? this.here).start(segment);
+    this.current.start(segment);
   }
 
   async close(): Promise<void> {
