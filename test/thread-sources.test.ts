@@ -56,10 +56,10 @@ describe('thread sources in a bundle built with minify and keepNames', () => {
     const state = new SharedArrayBuffer(4 * 3);
     const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], metas: [meta], digests: [digest], state, maxFileBytes: 1024 } });
     try {
-      const reply = once<{ from: number; to: number; arena: number }>(worker);
+      const reply = once<{ from: number; to: number; arena: number; readMs: number }>(worker);
       worker.postMessage({ request: 0, paths: [file] });
       const part = await reply;
-      expect(part).toEqual({ request: 0, from: 0, to: 1, arena: 0 });
+      expect(part).toEqual({ request: 0, from: 0, to: 1, arena: 0, readMs: expect.any(Number) });
       const records = new Float64Array(meta);
       expect([...records.subarray(0, 2)]).toEqual([1, 7]); // READ_WHOLE, 7 bytes
       expect(Buffer.from(arena, records[4], 7).toString()).toBe('content');

@@ -4,6 +4,8 @@
 //     what they read, a run of files at a time, into shared arenas, while this thread
 //     encodes, copies and compresses: open/fstat/read/fstat/close cost this thread nothing
 //     (a small backup reads on this thread until it is worth starting a thread).
+//     While the page cache is cold, a cache warmer keeps reads of the coming files in flight
+//     on libuv's pool (cache-warmer.ts), so that the disk serves many at once.
 //   - On a network file system (EFS), each call waits about a millisecond: many promise
 //     calls are kept in flight (CALLS_IN_FLIGHT, sized by libuv's pool).
 // Either way a file is read once, whole, and counts only if it held still (read-run.ts);
@@ -17,6 +19,7 @@ import * as syncFs from 'node:fs';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
+import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
@@ -191,12 +194,16 @@ export interface ReadAheadOptions {
   readonly threadThresholdFiles?: number;
   /** Reader threads on a local disk. @default the CPU budget less one, from 1 to 2 */
   readonly threads?: number;
+  /** The page cache counts as cold while reader threads wait longer than this per file (0: always). @default 0.05 */
+  readonly coldMsPerFile?: number;
+  /** Files warmed at once while it is cold (cache-warmer.ts). @default WARM_CALLS, from libuv's pool */
+  readonly warmCalls?: number;
 }
 
 /** The read-ahead for a tenant on the file system `access` is for; `readAhead` says which files to read ahead. */
 export function readAheadFor(walk: TenantWalk, access: FileAccess, readAhead: (item: FileItem) => boolean, options: ReadAheadOptions = {}): ReadAhead {
   if (access.kind === 'parallel') return new ReadAhead(walk, new PromiseReader(), readAhead, REMOTE_RUN);
-  const reader = new ThisThreadThenThreads(options.threadThresholdFiles ?? THREAD_THRESHOLD_FILES, options.threads ?? readerThreads());
+  const reader = new ThisThreadThenThreads(options.threadThresholdFiles ?? THREAD_THRESHOLD_FILES, () => new ThreadReader(options));
   return new ReadAhead(walk, reader, readAhead, LOCAL_RUN);
 }
 
@@ -292,14 +299,15 @@ class ReaderThread {
   private readonly worker: Worker;
   private readonly state: Int32Array;
   private readonly arenas: ArenaRecords[];
-  private readonly pending = new Map<number, Segment>();
+  private readonly pending = new Map<number, { readonly segment: Segment; readonly warmed: boolean }>();
   private nextRequest = 0;
   private failure: { error: unknown } | undefined;
   private stopping = false;
   /** The thread runs (starting one takes ~30-60 ms, which the backup's thread spends reading itself). */
   online = false;
 
-  constructor() {
+  /** `onRead` hears how long each part of a segment not warmed took to read. */
+  constructor(private readonly onRead: (readMs: number, files: number, bytes: number) => void) {
     const shared = (bytes: number) => Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(bytes));
     const arenas = shared(ARENA_BYTES);
     const metas = shared(RUN_PATHS * META_FIELDS * Float64Array.BYTES_PER_ELEMENT);
@@ -317,22 +325,25 @@ class ReaderThread {
     });
   }
 
-  submit(segment: Segment): void {
+  /** `warmed`: its files are being brought into the page cache meanwhile (cache-warmer.ts). */
+  submit(segment: Segment, warmed: boolean): void {
     if (this.failure !== undefined) {
       segment.fail(this.failure.error);
       return;
     }
     const request = this.nextRequest++;
-    this.pending.set(request, segment);
+    this.pending.set(request, { segment, warmed });
     this.worker.postMessage({ request, paths: segment.paths } satisfies ReaderRequest);
   }
 
-  private received({ request, from, to, arena }: ReaderPart): void {
-    const segment = this.pending.get(request);
-    if (to === segment?.paths.length) this.pending.delete(request);
-    const part = new ArenaPart(from, to, this.arenas[arena]!, () => this.releaseArena(arena));
-    if (segment === undefined) part.release();
-    else segment.deliver(part);
+  private received({ request, from, to, arena, readMs }: ReaderPart): void {
+    const pending = this.pending.get(request);
+    if (to === pending?.segment.paths.length) this.pending.delete(request);
+    const records = this.arenas[arena]!;
+    if (pending?.warmed === false) this.onRead(readMs, to - from, bytesRead(records.meta, to - from));
+    const part = new ArenaPart(from, to, records, () => this.releaseArena(arena));
+    if (pending === undefined) part.release();
+    else pending.segment.deliver(part);
   }
 
   private releaseArena(arena: number): void {
@@ -343,7 +354,7 @@ class ReaderThread {
 
   private failAll(error: unknown): void {
     this.failure ??= { error };
-    for (const segment of this.pending.values()) segment.fail(error);
+    for (const { segment } of this.pending.values()) segment.fail(error);
     this.pending.clear();
   }
 
@@ -364,14 +375,43 @@ class ReaderThread {
  */
 const READER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 };
 
-/** Reader threads, a segment each in turn. */
+/** Bytes of the files read whole among the first `files` records of `meta`. */
+function bytesRead(meta: Float64Array, files: number): number {
+  let bytes = 0;
+  for (let at = 0; at < files * META_FIELDS; at += META_FIELDS) if (meta[at] === READ_WHOLE) bytes += meta[at + 1]!;
+  return bytes;
+}
+
+/**
+ * The page cache counts as cold while a reader thread waits longer than this per file, and
+ * per byte beyond the first (warm, a small file's five calls take 5-10 µs, and the content
+ * copies at several GB/s).
+ */
+const COLD_MS_PER_FILE = 0.05;
+const COLD_MS_PER_BYTE = 1e-6;
+/** While the cache is cold, one segment in this many is read without warming, to see whether it still is. */
+const PROBE_EVERY = 8;
+
+/**
+ * Reader threads, a segment each in turn. While the page cache is cold (the reader threads
+ * wait on the disk), a cache warmer keeps reads of the coming segments' files in flight.
+ */
 class ThreadReader implements Reader {
   readonly window: number;
   private readonly threads: ReaderThread[];
   private next = 0;
+  private readonly warmer: CacheWarmer;
+  private cold = false;
+  private coldSegments = 0;
 
-  constructor(count = readerThreads()) {
-    this.threads = Array.from({ length: Math.max(1, count) }, () => new ReaderThread());
+  constructor(options: ReadAheadOptions) {
+    this.warmer = new CacheWarmer(options.warmCalls);
+    const coldMsPerFile = options.coldMsPerFile ?? COLD_MS_PER_FILE;
+    const onRead = (readMs: number, files: number, bytes: number): void => {
+      this.cold = coldMsPerFile === 0 || readMs > files * coldMsPerFile + bytes * COLD_MS_PER_BYTE;
+    };
+    const count = options.threads ?? readerThreads();
+    this.threads = Array.from({ length: Math.max(1, count) }, () => new ReaderThread(onRead));
     // Two segments per thread: one it reads while this thread archives another.
     this.window = 2 * this.threads.length + 1;
   }
@@ -381,12 +421,14 @@ class ThreadReader implements Reader {
   }
 
   start(segment: Segment): void {
-    this.threads[this.next]!.submit(segment);
+    const warm = this.cold && this.warmer.enabled && ++this.coldSegments % PROBE_EVERY !== 0;
+    if (warm) this.warmer.warm(segment.paths);
+    this.threads[this.next]!.submit(segment, warm);
     this.next = (this.next + 1) % this.threads.length;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.threads.map((thread) => thread.stop()));
+    await Promise.all([this.warmer.stop(), ...this.threads.map((thread) => thread.stop())]);
   }
 }
 
@@ -401,7 +443,7 @@ class ThisThreadThenThreads implements Reader {
 
   constructor(
     private readonly thresholdFiles: number,
-    private readonly threadCount: number,
+    private readonly startThreads: () => ThreadReader,
   ) {}
 
   private get current(): Reader {
@@ -414,7 +456,7 @@ class ThisThreadThenThreads implements Reader {
 
   start(segment: Segment): void {
     this.files += segment.paths.length;
-    if (this.threads === undefined && this.files > this.thresholdFiles) this.threads = new ThreadReader(this.threadCount);
+    if (this.threads === undefined && this.files > this.thresholdFiles) this.threads = this.startThreads();
     this.current.start(segment);
   }
 

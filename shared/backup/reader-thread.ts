@@ -50,6 +50,8 @@ export interface ReaderPart {
   readonly from: number;
   readonly to: number;
   readonly arena: number;
+  /** Milliseconds spent reading them, hashing aside: how long the file system made the thread wait. */
+  readonly readMs: number;
 }
 
 /** The reader thread's whole program; `load` is its `require`, `read` the text of readRun. */
@@ -73,9 +75,15 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         for (let i = 0; i < views.length && arena === -1; i++) if (Atomics.compareExchange(state, 2 + i, 0, 1) === 0) arena = i;
         if (arena === -1) Atomics.wait(state, 1, releases);
       }
+      let hashMs = 0;
+      const started = performance.now();
       const count = read(
         fs,
-        (bytes, into, at) => into.set(oneShot !== undefined ? oneShot('sha256', bytes, 'buffer') : crypto.createHash('sha256').update(bytes).digest(), at),
+        (bytes, into, at) => {
+          const hashing = performance.now();
+          into.set(oneShot !== undefined ? oneShot('sha256', bytes, 'buffer') : crypto.createHash('sha256').update(bytes).digest(), at);
+          hashMs += performance.now() - hashing;
+        },
         paths,
         from,
         paths.length,
@@ -84,7 +92,8 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         digestViews[arena]!,
         maxFileBytes,
       );
-      parentPort!.postMessage({ request, from, to: from + count, arena } satisfies ReaderPart);
+      const readMs = performance.now() - started - hashMs;
+      parentPort!.postMessage({ request, from, to: from + count, arena, readMs } satisfies ReaderPart);
       from += count;
     }
   });
