@@ -383,12 +383,12 @@ function bytesRead(meta: Float64Array, files: number): number {
 }
 
 /**
- * The page cache counts as cold while a reader thread waits longer than this per file, and
- * per byte beyond the first (warm, a small file's five calls take 5-10 µs, and the content
- * copies at several GB/s).
+ * The page cache counts as cold while a reader thread takes longer than this per file, and
+ * per byte beyond the first, to read and hash files (warm, a small file's five calls take
+ * 5-10 µs, and content is copied and hashed at well over 200 MB/s).
  */
 const COLD_MS_PER_FILE = 0.05;
-const COLD_MS_PER_BYTE = 1e-6;
+const COLD_MS_PER_BYTE = 5e-6;
 /** While the cache is cold, one segment in this many is read without warming, to see whether it still is. */
 const PROBE_EVERY = 8;
 

@@ -50,7 +50,7 @@ export interface ReaderPart {
   readonly from: number;
   readonly to: number;
   readonly arena: number;
-  /** Milliseconds spent reading them, hashing aside: how long the file system made the thread wait. */
+  /** Milliseconds spent reading and hashing them: how long the file system made the thread wait, and more. */
   readonly readMs: number;
 }
 
@@ -75,15 +75,10 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         for (let i = 0; i < views.length && arena === -1; i++) if (Atomics.compareExchange(state, 2 + i, 0, 1) === 0) arena = i;
         if (arena === -1) Atomics.wait(state, 1, releases);
       }
-      let hashMs = 0;
       const started = performance.now();
       const count = read(
         fs,
-        (bytes, into, at) => {
-          const hashing = performance.now();
-          into.set(oneShot !== undefined ? oneShot('sha256', bytes, 'buffer') : crypto.createHash('sha256').update(bytes).digest(), at);
-          hashMs += performance.now() - hashing;
-        },
+        (bytes, into, at) => into.set(oneShot !== undefined ? oneShot('sha256', bytes, 'buffer') : crypto.createHash('sha256').update(bytes).digest(), at),
         paths,
         from,
         paths.length,
@@ -92,7 +87,7 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         digestViews[arena]!,
         maxFileBytes,
       );
-      const readMs = performance.now() - started - hashMs;
+      const readMs = performance.now() - started;
       parentPort!.postMessage({ request, from, to: from + count, arena, readMs } satisfies ReaderPart);
       from += count;
     }
