@@ -333,7 +333,7 @@ class ReaderThread {
     }
     const request = this.nextRequest++;
     this.pending.set(request, { segment, warmed });
-    this.worker.postMessage({ request, paths: segment.paths } satisfies ReaderRequest);
+    this.worker.postMessage({ request, paths: segment.paths.join('\0') } satisfies ReaderRequest);
   }
 
   private received({ request, from, to, arena, readMs }: ReaderPart): void {

@@ -38,10 +38,10 @@ export interface ReaderSetup {
   readonly maxFileBytes: number;
 }
 
-/** A run of paths to read, in order. */
+/** A run of paths to read, in order, joined by NUL (which no path holds): one string is copied whole, an array of them one by one. */
 export interface ReaderRequest {
   readonly request: number;
-  readonly paths: readonly string[];
+  readonly paths: string;
 }
 
 /** What one arena holds of a request: paths [from, to), their content in arena `arena`, their records beside it (indexed from 0 for `from`). */
@@ -65,7 +65,8 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
   const metaViews = metas.map((meta) => new Float64Array(meta));
   const digestViews = digests.map((digest) => new Uint8Array(digest));
   const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
-  parentPort!.on('message', ({ request, paths }: ReaderRequest) => {
+  parentPort!.on('message', ({ request, paths: joined }: ReaderRequest) => {
+    const paths = joined.split('\0');
     let from = 0;
     while (from < paths.length) {
       let arena = -1;
