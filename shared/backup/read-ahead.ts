@@ -389,6 +389,8 @@ function bytesRead(meta: Float64Array, files: number): number {
  */
 const COLD_MS_PER_FILE = 0.05;
 const COLD_MS_PER_BYTE = 5e-6;
+/** Parts in a row that must be slow before the cache counts as cold (one can be slow because the thread was not scheduled). */
+const COLD_PARTS = 2;
 /** While the cache is cold, one segment in this many is read without warming, to see whether it still is. */
 const PROBE_EVERY = 8;
 
@@ -401,14 +403,15 @@ class ThreadReader implements Reader {
   private readonly threads: ReaderThread[];
   private next = 0;
   private readonly warmer: CacheWarmer;
-  private cold = false;
+  private slowParts = 0;
   private coldSegments = 0;
 
   constructor(options: ReadAheadOptions) {
     this.warmer = new CacheWarmer(options.warmCalls);
     const coldMsPerFile = options.coldMsPerFile ?? COLD_MS_PER_FILE;
     const onRead = (readMs: number, files: number, bytes: number): void => {
-      this.cold = coldMsPerFile === 0 || readMs > files * coldMsPerFile + bytes * COLD_MS_PER_BYTE;
+      const slow = coldMsPerFile === 0 || readMs > files * coldMsPerFile + bytes * COLD_MS_PER_BYTE;
+      this.slowParts = slow ? this.slowParts + 1 : 0;
     };
     const count = options.threads ?? readerThreads();
     this.threads = Array.from({ length: Math.max(1, count) }, () => new ReaderThread(onRead));
@@ -421,7 +424,7 @@ class ThreadReader implements Reader {
   }
 
   start(segment: Segment): void {
-    const warm = this.cold && this.warmer.enabled && ++this.coldSegments % PROBE_EVERY !== 0;
+    const warm = this.slowParts >= COLD_PARTS && this.warmer.enabled && ++this.coldSegments % PROBE_EVERY !== 0;
     if (warm) this.warmer.warm(segment.paths);
     this.threads[this.next]!.submit(segment, warm);
     this.next = (this.next + 1) % this.threads.length;
