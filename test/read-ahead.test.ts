@@ -1,7 +1,8 @@
 // The backup's read-ahead (read-ahead.ts): the walk in segments, each file read ahead
 // handed back in walk order with what is on disk, whichever reader read it (this thread,
-// one or two reader threads, promise calls), including runs that fill several arenas, so
-// that a reader thread has to wait for the backup to hand arenas back.
+// one or two reader threads, promise calls, a reader thread with the page cache warmed ahead
+// of it), including runs that fill several arenas, so that a reader thread has to wait for
+// the backup to hand arenas back.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -98,6 +99,7 @@ describe('read-ahead', () => {
     ['one reader thread', { threadThresholdFiles: 0, threads: 1 }],
     ['two reader threads', { threadThresholdFiles: 0, threads: 2 }],
     ['this thread, then reader threads', { threadThresholdFiles: 500, threads: 2 }],
+    ['a reader thread, the cache warmed ahead of it', { threadThresholdFiles: 0, threads: 1, coldMsPerFile: 0, warmCalls: 4 }],
   ] as const)('hands back every file in walk order as it is on disk, read by %s', async (_label, options) => {
     expect(await readEverything(SYNC_ACCESS, options)).toEqual(expected(4 * MiB));
   });

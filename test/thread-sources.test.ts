@@ -5,6 +5,7 @@
 // functions in a helper of its own that the thread does not have). Built here with those
 // settings, each thread does one real job.
 
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,16 +50,25 @@ describe('thread sources in a bundle built with minify and keepNames', () => {
     const { READER_THREAD_SOURCE } = await bundledSources();
     const file = path.join(dir.path, 'read-me');
     writeFileSync(file, 'content');
+    const second = path.join(dir.path, 'and-me');
+    writeFileSync(second, 'more');
     const arena = new SharedArrayBuffer(1024);
+    const meta = new SharedArrayBuffer(8 * 5 * 2);
+    const digest = new SharedArrayBuffer(32 * 2);
     const state = new SharedArrayBuffer(4 * 3);
-    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], state, maxFileBytes: 1024 } });
+    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], metas: [meta], digests: [digest], state, maxFileBytes: 1024 } });
     try {
-      const reply = once<{ from: number; to: number; arena: number; meta: Float64Array }>(worker);
-      worker.postMessage({ request: 0, paths: [file] });
+      const reply = once<{ from: number; to: number; arena: number; readMs: number }>(worker);
+      worker.postMessage({ request: 0, paths: `${file}\0${second}` });
       const part = await reply;
-      expect(part).toMatchObject({ from: 0, to: 1, arena: 0 });
-      expect([...part.meta.subarray(0, 2)]).toEqual([1, 7]); // READ_WHOLE, 7 bytes
-      expect(Buffer.from(arena, part.meta[4], 7).toString()).toBe('content');
+      expect(part).toEqual({ request: 0, from: 0, to: 2, arena: 0, readMs: expect.any(Number) });
+      const records = new Float64Array(meta);
+      expect([...records.subarray(0, 2)]).toEqual([1, 7]); // READ_WHOLE, 7 bytes
+      expect(Buffer.from(arena, records[4], 7).toString()).toBe('content');
+      expect([...records.subarray(5, 7)]).toEqual([1, 4]);
+      expect(Buffer.from(arena, records[9], 4).toString()).toBe('more');
+      expect(Buffer.from(digest, 0, 32).toString('hex')).toBe(createHash('sha256').update('content').digest('hex'));
+      expect(Buffer.from(digest, 32, 32).toString('hex')).toBe(createHash('sha256').update('more').digest('hex'));
     } finally {
       await worker.terminate();
     }

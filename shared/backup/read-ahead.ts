@@ -4,6 +4,8 @@
 //     what they read, a run of files at a time, into shared arenas, while this thread
 //     encodes, copies and compresses: open/fstat/read/fstat/close cost this thread nothing
 //     (a small backup reads on this thread until it is worth starting a thread).
+//     While the page cache is cold, a cache warmer keeps reads of the coming files in flight
+//     on libuv's pool (cache-warmer.ts), so that the disk serves many at once.
 //   - On a network file system (EFS), each call waits about a millisecond: many promise
 //     calls are kept in flight (CALLS_IN_FLIGHT, sized by libuv's pool).
 // Either way a file is read once, whole, and counts only if it held still (read-run.ts);
@@ -17,16 +19,17 @@ import * as syncFs from 'node:fs';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
+import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
-import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
+import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import type { TenantWalk, WalkItem } from './tenant-walk.js';
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
 
 /** Walk items per segment on a local disk: one message to a reader thread. */
-const LOCAL_RUN = 256;
+const LOCAL_RUN = RUN_PATHS;
 /** Walk items per segment on a network file system: its files are read all at once. */
 const REMOTE_RUN = 16;
 /** On a local disk, files read on this thread before reader threads are started (starting one costs ~30 ms). */
@@ -191,30 +194,51 @@ export interface ReadAheadOptions {
   readonly threadThresholdFiles?: number;
   /** Reader threads on a local disk. @default the CPU budget less one, from 1 to 2 */
   readonly threads?: number;
+  /** The page cache counts as cold while reader threads wait longer than this per file (0: always). @default 0.05 */
+  readonly coldMsPerFile?: number;
+  /** Files warmed at once while it is cold (cache-warmer.ts). @default WARM_CALLS, from libuv's pool */
+  readonly warmCalls?: number;
 }
 
 /** The read-ahead for a tenant on the file system `access` is for; `readAhead` says which files to read ahead. */
 export function readAheadFor(walk: TenantWalk, access: FileAccess, readAhead: (item: FileItem) => boolean, options: ReadAheadOptions = {}): ReadAhead {
   if (access.kind === 'parallel') return new ReadAhead(walk, new PromiseReader(), readAhead, REMOTE_RUN);
-  const reader = new ThisThreadThenThreads(options.threadThresholdFiles ?? THREAD_THRESHOLD_FILES, options.threads ?? readerThreads());
+  const reader = new ThisThreadThenThreads(options.threadThresholdFiles ?? THREAD_THRESHOLD_FILES, () => new ThreadReader(options));
   return new ReadAhead(walk, reader, readAhead, LOCAL_RUN);
 }
 
 // ---------------------------------------------------------------------------------------
 // Arena parts: what readRun recorded, on this thread or a reader thread.
 
+/** An arena and readRun's records of the files in it, for RUN_PATHS files. */
+class ArenaRecords {
+  readonly meta: Float64Array;
+  readonly digests: Buffer;
+
+  constructor(
+    readonly content: Buffer,
+    metaBuffer: ArrayBufferLike = new ArrayBuffer(RUN_PATHS * META_FIELDS * Float64Array.BYTES_PER_ELEMENT),
+    digestBuffer: ArrayBufferLike = new ArrayBuffer(RUN_PATHS * DIGEST_BYTES),
+  ) {
+    this.meta = new Float64Array(metaBuffer);
+    this.digests = Buffer.from(digestBuffer);
+  }
+}
+
 class ArenaPart implements ReadPart {
+  private readonly meta: Float64Array;
   private readonly digestBytes: Buffer;
+  private readonly arena: Buffer;
 
   constructor(
     readonly from: number,
     readonly to: number,
-    private readonly meta: Float64Array,
-    digests: Uint8Array,
-    private readonly arena: Buffer,
+    records: ArenaRecords,
     private readonly onRelease: () => void,
   ) {
-    this.digestBytes = Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength);
+    this.meta = records.meta;
+    this.digestBytes = records.digests;
+    this.arena = records.content;
   }
 
   outcome(slot: number): number {
@@ -254,7 +278,7 @@ function digestInto(bytes: Uint8Array, into: Uint8Array, at: number): void {
 /** Reads on this thread, when a slot is asked for, into one arena reused part after part. */
 class ThisThreadReader implements Reader {
   readonly window = 1;
-  private arena: Buffer | undefined;
+  private records: ArenaRecords | undefined;
 
   start(segment: Segment): void {
     segment.readOnDemand = (asking, slot) => this.read(asking, slot);
@@ -262,12 +286,9 @@ class ThisThreadReader implements Reader {
 
   private read(segment: Segment, slot: number): ReadPart {
     // The previous part has been released (parts are read one at a time, in order).
-    this.arena ??= Buffer.allocUnsafeSlow(ARENA_BYTES);
-    const left = segment.paths.length - slot;
-    const meta = new Float64Array(left * META_FIELDS);
-    const digests = new Uint8Array(left * DIGEST_BYTES);
-    const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, this.arena, meta, digests, ARENA_BYTES);
-    return new ArenaPart(slot, slot + count, meta, digests, this.arena, () => undefined);
+    const records = (this.records ??= new ArenaRecords(Buffer.allocUnsafeSlow(ARENA_BYTES)));
+    const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, records.content, records.meta, records.digests, ARENA_BYTES);
+    return new ArenaPart(slot, slot + count, records, () => undefined);
   }
 
   async close(): Promise<void> {}
@@ -277,19 +298,26 @@ class ThisThreadReader implements Reader {
 class ReaderThread {
   private readonly worker: Worker;
   private readonly state: Int32Array;
-  private readonly arenas: Buffer[];
-  private readonly pending = new Map<number, Segment>();
+  private readonly arenas: ArenaRecords[];
+  private readonly pending = new Map<number, { readonly segment: Segment; readonly warmed: boolean }>();
   private nextRequest = 0;
   private failure: { error: unknown } | undefined;
   private stopping = false;
+  /** The thread runs (starting one takes ~30-60 ms, which the backup's thread spends reading itself). */
+  online = false;
 
-  constructor() {
-    const buffers = Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(ARENA_BYTES));
+  /** `onRead` hears how long each part of a segment not warmed took to read. */
+  constructor(private readonly onRead: (readMs: number, files: number, bytes: number) => void) {
+    const shared = (bytes: number) => Array.from({ length: ARENAS_PER_THREAD }, () => new SharedArrayBuffer(bytes));
+    const arenas = shared(ARENA_BYTES);
+    const metas = shared(RUN_PATHS * META_FIELDS * Float64Array.BYTES_PER_ELEMENT);
+    const digests = shared(RUN_PATHS * DIGEST_BYTES);
     const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (STATE_ARENAS + ARENAS_PER_THREAD));
     this.state = new Int32Array(stateBuffer);
-    this.arenas = buffers.map((buffer) => Buffer.from(buffer));
-    const setup: ReaderSetup = { arenas: buffers, state: stateBuffer, maxFileBytes: ARENA_BYTES };
+    this.arenas = arenas.map((arena, i) => new ArenaRecords(Buffer.from(arena), metas[i], digests[i]));
+    const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES };
     this.worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: setup, resourceLimits: READER_HEAP_LIMITS });
+    this.worker.once('online', () => (this.online = true));
     this.worker.on('message', (part: ReaderPart) => this.received(part));
     this.worker.on('error', (error) => this.failAll(error));
     this.worker.on('exit', () => {
@@ -297,22 +325,25 @@ class ReaderThread {
     });
   }
 
-  submit(segment: Segment): void {
+  /** `warmed`: its files are being brought into the page cache meanwhile (cache-warmer.ts). */
+  submit(segment: Segment, warmed: boolean): void {
     if (this.failure !== undefined) {
       segment.fail(this.failure.error);
       return;
     }
     const request = this.nextRequest++;
-    this.pending.set(request, segment);
-    this.worker.postMessage({ request, paths: segment.paths } satisfies ReaderRequest);
+    this.pending.set(request, { segment, warmed });
+    this.worker.postMessage({ request, paths: segment.paths.join('\0') } satisfies ReaderRequest);
   }
 
-  private received({ request, from, to, arena, meta, digests }: ReaderPart): void {
-    const segment = this.pending.get(request);
-    if (to === segment?.paths.length) this.pending.delete(request);
-    const part = new ArenaPart(from, to, meta, digests, this.arenas[arena]!, () => this.releaseArena(arena));
-    if (segment === undefined) part.release();
-    else segment.deliver(part);
+  private received({ request, from, to, arena, readMs }: ReaderPart): void {
+    const pending = this.pending.get(request);
+    if (to === pending?.segment.paths.length) this.pending.delete(request);
+    const records = this.arenas[arena]!;
+    if (pending?.warmed === false) this.onRead(readMs, to - from, bytesRead(records.meta, to - from));
+    const part = new ArenaPart(from, to, records, () => this.releaseArena(arena));
+    if (pending === undefined) part.release();
+    else pending.segment.deliver(part);
   }
 
   private releaseArena(arena: number): void {
@@ -323,7 +354,7 @@ class ReaderThread {
 
   private failAll(error: unknown): void {
     this.failure ??= { error };
-    for (const segment of this.pending.values()) segment.fail(error);
+    for (const { segment } of this.pending.values()) segment.fail(error);
     this.pending.clear();
   }
 
@@ -337,34 +368,77 @@ class ReaderThread {
 }
 
 /**
- * A reader thread's JavaScript holds one run of paths and its results at a time: a small
- * young generation, as the restore's writer threads have (restore/worker-tree-writer.ts).
+ * A reader thread's JavaScript holds one run of paths and its results at a time, but makes
+ * short-lived objects per file (two Stats with four Dates each on Node 20, a digest): a young
+ * generation of 4 MiB scavenges half as often as one of 2 MiB (reader GC on 200,000 tiny
+ * files 270 -> ~90 ms; 8 MiB saved ~25 ms more for ~10 MiB more peak RSS).
  */
-const READER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
+const READER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
-/** Reader threads, a segment each in turn. */
+/** Bytes of the files read whole among the first `files` records of `meta`. */
+function bytesRead(meta: Float64Array, files: number): number {
+  let bytes = 0;
+  for (let at = 0; at < files * META_FIELDS; at += META_FIELDS) if (meta[at] === READ_WHOLE) bytes += meta[at + 1]!;
+  return bytes;
+}
+
+/**
+ * The page cache counts as cold while a reader thread takes longer than this per file, and
+ * per byte beyond the first, to read and hash files (warm, a small file's five calls take
+ * 5-10 µs, and content is copied and hashed at well over 200 MB/s).
+ */
+const COLD_MS_PER_FILE = 0.05;
+const COLD_MS_PER_BYTE = 5e-6;
+/** Parts in a row that must be slow before the cache counts as cold (one can be slow because the thread was not scheduled). */
+const COLD_PARTS = 2;
+/** While the cache is cold, one segment in this many is read without warming, to see whether it still is. */
+const PROBE_EVERY = 8;
+
+/**
+ * Reader threads, a segment each in turn. While the page cache is cold (the reader threads
+ * wait on the disk), a cache warmer keeps reads of the coming segments' files in flight.
+ */
 class ThreadReader implements Reader {
   readonly window: number;
   private readonly threads: ReaderThread[];
   private next = 0;
+  private readonly warmer: CacheWarmer;
+  private slowParts = 0;
+  private coldSegments = 0;
 
-  constructor(count = readerThreads()) {
-    this.threads = Array.from({ length: Math.max(1, count) }, () => new ReaderThread());
+  constructor(options: ReadAheadOptions) {
+    this.warmer = new CacheWarmer(options.warmCalls);
+    const coldMsPerFile = options.coldMsPerFile ?? COLD_MS_PER_FILE;
+    const onRead = (readMs: number, files: number, bytes: number): void => {
+      const slow = coldMsPerFile === 0 || readMs > files * coldMsPerFile + bytes * COLD_MS_PER_BYTE;
+      this.slowParts = slow ? this.slowParts + 1 : 0;
+    };
+    const count = options.threads ?? readerThreads();
+    this.threads = Array.from({ length: Math.max(1, count) }, () => new ReaderThread(onRead));
     // Two segments per thread: one it reads while this thread archives another.
     this.window = 2 * this.threads.length + 1;
   }
 
+  get online(): boolean {
+    return this.threads.every((thread) => thread.online);
+  }
+
   start(segment: Segment): void {
-    this.threads[this.next]!.submit(segment);
+    const warm = this.slowParts >= COLD_PARTS && this.warmer.enabled && ++this.coldSegments % PROBE_EVERY !== 0;
+    if (warm) this.warmer.warm(segment.paths);
+    this.threads[this.next]!.submit(segment, warm);
     this.next = (this.next + 1) % this.threads.length;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.threads.map((thread) => thread.stop()));
+    await Promise.all([this.warmer.stop(), ...this.threads.map((thread) => thread.stop())]);
   }
 }
 
-/** This thread until `thresholdFiles` files have been handed out, then reader threads. */
+/**
+ * This thread until `thresholdFiles` files have been handed out; then reader threads are
+ * started, and take over once they run (this thread reads on meanwhile rather than wait).
+ */
 class ThisThreadThenThreads implements Reader {
   private readonly here = new ThisThreadReader();
   private threads: ThreadReader | undefined;
@@ -372,17 +446,21 @@ class ThisThreadThenThreads implements Reader {
 
   constructor(
     private readonly thresholdFiles: number,
-    private readonly threadCount: number,
+    private readonly startThreads: () => ThreadReader,
   ) {}
 
+  private get current(): Reader {
+    return this.threads?.online === true ? this.threads : this.here;
+  }
+
   get window(): number {
-    return (this.threads ?? this.here).window;
+    return this.current.window;
   }
 
   start(segment: Segment): void {
     this.files += segment.paths.length;
-    if (this.threads === undefined && this.files > this.thresholdFiles) this.threads = new ThreadReader(this.threadCount);
-    (this.threads ?? this.here).start(segment);
+    if (this.threads === undefined && this.files > this.thresholdFiles) this.threads = this.startThreads();
+    this.current.start(segment);
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,8 @@ import { readRun } from './read-run.js';
 export const ARENAS_PER_THREAD = 3;
 /** Bytes per arena: files larger than this are read by the backup's thread. */
 export const ARENA_BYTES = 4 * 1024 * 1024;
+/** Most paths in one request (the records beside each arena are sized for this many). */
+export const RUN_PATHS = 256;
 
 /** Indices into a reader thread's shared state (an Int32Array): stop flag, release counter, then one flag per arena (1: in use). */
 export const STATE_STOP = 0;
@@ -29,24 +31,27 @@ export const STATE_ARENAS = 2;
 
 export interface ReaderSetup {
   readonly arenas: readonly SharedArrayBuffer[];
+  /** Per arena, readRun's records of the files in it: RUN_PATHS × META_FIELDS numbers, then RUN_PATHS digests. */
+  readonly metas: readonly SharedArrayBuffer[];
+  readonly digests: readonly SharedArrayBuffer[];
   readonly state: SharedArrayBuffer;
   readonly maxFileBytes: number;
 }
 
-/** A run of paths to read, in order. */
+/** A run of paths to read, in order, joined by NUL (which no path holds): one string is copied whole, an array of them one by one. */
 export interface ReaderRequest {
   readonly request: number;
-  readonly paths: readonly string[];
+  readonly paths: string;
 }
 
-/** What one arena holds of a request: paths [from, to), their meta and digests (transferred), their content in arena `arena`. */
+/** What one arena holds of a request: paths [from, to), their content in arena `arena`, their records beside it (indexed from 0 for `from`). */
 export interface ReaderPart {
   readonly request: number;
   readonly from: number;
   readonly to: number;
   readonly arena: number;
-  readonly meta: Float64Array;
-  readonly digests: Uint8Array;
+  /** Milliseconds spent reading and hashing them: how long the file system made the thread wait, and more. */
+  readonly readMs: number;
 }
 
 /** The reader thread's whole program; `load` is its `require`, `read` the text of readRun. */
@@ -54,11 +59,14 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
   const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
   const fs = load('node:fs') as typeof import('node:fs');
   const crypto = load('node:crypto') as typeof import('node:crypto');
-  const { arenas, state: stateBuffer, maxFileBytes } = workerData as ReaderSetup;
+  const { arenas, metas, digests, state: stateBuffer, maxFileBytes } = workerData as ReaderSetup;
   const state = new Int32Array(stateBuffer);
   const views = arenas.map((arena) => new Uint8Array(arena));
+  const metaViews = metas.map((meta) => new Float64Array(meta));
+  const digestViews = digests.map((digest) => new Uint8Array(digest));
   const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
-  parentPort!.on('message', ({ request, paths }: ReaderRequest) => {
+  parentPort!.on('message', ({ request, paths: joined }: ReaderRequest) => {
+    const paths = joined.split('\0');
     let from = 0;
     while (from < paths.length) {
       let arena = -1;
@@ -68,8 +76,7 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         for (let i = 0; i < views.length && arena === -1; i++) if (Atomics.compareExchange(state, 2 + i, 0, 1) === 0) arena = i;
         if (arena === -1) Atomics.wait(state, 1, releases);
       }
-      const meta = new Float64Array((paths.length - from) * 5);
-      const digests = new Uint8Array((paths.length - from) * 32);
+      const started = performance.now();
       const count = read(
         fs,
         (bytes, into, at) => into.set(oneShot !== undefined ? oneShot('sha256', bytes, 'buffer') : crypto.createHash('sha256').update(bytes).digest(), at),
@@ -77,11 +84,12 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         from,
         paths.length,
         views[arena]!,
-        meta,
-        digests,
+        metaViews[arena]!,
+        digestViews[arena]!,
         maxFileBytes,
       );
-      parentPort!.postMessage({ request, from, to: from + count, arena, meta, digests } satisfies ReaderPart, [meta.buffer, digests.buffer]);
+      const readMs = performance.now() - started;
+      parentPort!.postMessage({ request, from, to: from + count, arena, readMs } satisfies ReaderPart);
       from += count;
     }
   });
