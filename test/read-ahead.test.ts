@@ -40,9 +40,9 @@ interface Seen {
   readonly sha256?: string;
 }
 
-async function readEverything(access: FileAccess, options: ReadAheadOptions): Promise<Seen[]> {
+async function readEverything(access: FileAccess, options: ReadAheadOptions, threadsStarted?: (count: number) => void, from = root): Promise<Seen[]> {
   const seen: Seen[] = [];
-  const ahead = readAheadFor(new TenantWalk(root, access), access, (item) => !item.name.startsWith('f299'), options);
+  const ahead = readAheadFor(new TenantWalk(from, access), access, (item) => !item.name.startsWith('f299'), options);
   try {
     for (;;) {
       const next = ahead.next();
@@ -69,6 +69,7 @@ async function readEverything(access: FileAccess, options: ReadAheadOptions): Pr
       }
     }
   } finally {
+    threadsStarted?.(ahead.readerThreads);
     await ahead.close();
   }
   return seen;
@@ -102,6 +103,22 @@ describe('read-ahead', () => {
     ['a reader thread, the cache warmed ahead of it', { threadThresholdFiles: 0, threads: 1, coldMsPerFile: 0, warmCalls: 4 }],
   ] as const)('hands back every file in walk order as it is on disk, read by %s', async (_label, options) => {
     expect(await readEverything(SYNC_ACCESS, options)).toEqual(expected(4 * MiB));
+  });
+
+  it('starts a second reader thread once the files read turn out small, and still hands back every file in walk order', async () => {
+    let threads = 0;
+    expect(await readEverything(SYNC_ACCESS, { threadThresholdFiles: 0, threads: 1, maxThreads: 2, smallFilesProbe: 16 }, (count) => (threads = count))).toEqual(expected(4 * MiB));
+    expect(threads).toBe(2);
+  });
+
+  it('keeps one reader thread for files that are not small', async () => {
+    const larger = path.join(dir.path, 'larger');
+    mkdirSync(larger);
+    for (let f = 0; f < 40; f++) writeFileSync(path.join(larger, `g${String(f).padStart(2, '0')}`), Buffer.alloc(64 * 1024, f));
+    let threads = 0;
+    const seen = await readEverything(SYNC_ACCESS, { threadThresholdFiles: 0, threads: 1, maxThreads: 2, smallFilesProbe: 8 }, (count) => (threads = count), larger);
+    expect(seen.map(({ outcome }) => outcome)).toEqual(Array(40).fill(READ_WHOLE));
+    expect(threads).toBe(1);
   });
 
   it('hands back every small file in walk order with promise calls, and leaves larger ones to the caller', async () => {
