@@ -24,7 +24,7 @@ import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
-import type { TenantWalk, WalkItem } from './tenant-walk.js';
+import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
 
@@ -94,7 +94,7 @@ export class Segment {
     this.slots = new Int32Array(items.length).fill(-1);
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if (item.kind === 'file' && readAhead(item)) this.slots[i] = this.paths.push(item.absPath) - 1;
+      if (item.kind === 'file' && readAhead(item)) this.slots[i] = this.paths.push(absPathOf(item)) - 1;
     }
   }
 

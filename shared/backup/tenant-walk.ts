@@ -36,7 +36,8 @@ export type WalkItem =
   | {
       readonly kind: 'file';
       readonly relPath: string;
-      readonly absPath: string;
+      /** The path of the file's directory (the walk's root joined with the directory's relative path): one string per directory, see `absPathOf`. */
+      readonly dirPath: string;
       /** The file's own name (last path segment). */
       readonly name: string;
       /** Every name in the file's directory when it was listed (one shared set per directory). */
@@ -50,6 +51,14 @@ export type WalkItem =
    * reaches it (so the manifest's notes do not depend on how far ahead the walk ran).
    */
   | { readonly kind: 'note'; readonly relPath: string; readonly skipped: string; readonly warning?: string };
+
+/**
+ * A file item's path on disk. Built when needed rather than held by every item: a directory's
+ * items all live until the walk has moved past it, and each path is read once.
+ */
+export function absPathOf(item: Extract<WalkItem, { kind: 'file' }>): string {
+  return `${item.dirPath}/${item.name}`;
+}
 
 /** Where the walk records what it leaves out. */
 export interface WalkNotes {
@@ -222,7 +231,7 @@ export class TenantWalk {
           continue;
         }
         if (entry.isFile() && !statFiles) {
-          items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat: undefined });
+          items.push({ kind: 'file', relPath: itemPath, dirPath, name, siblings, stat: undefined });
           continue;
         }
         if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
@@ -232,7 +241,7 @@ export class TenantWalk {
         const stat = stats.get(name);
         if (stat === undefined) items.push(vanished(itemPath));
         else if (stat.isDirectory()) items.push({ kind: 'directory', relPath: itemPath, stat });
-        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat });
+        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, dirPath, name, siblings, stat });
         else if (stat.isSymbolicLink()) items.push(symlinkItem(this.root, itemPath.split('/'), stat));
         else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
       }
