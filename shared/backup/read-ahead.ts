@@ -69,6 +69,9 @@ export interface ReadPart {
   mode(slot: number): number;
   mtimeMs(slot: number): number;
   sha256(slot: number): string;
+  /** The same SHA-256 as 32 bytes: at `sha256Offset(slot)` in `sha256Bytes(slot)` (no string, no copy). */
+  sha256Bytes(slot: number): Uint8Array;
+  sha256Offset(slot: number): number;
   release(): void;
 }
 
@@ -285,6 +288,14 @@ class ArenaPart implements ReadPart {
   sha256(slot: number): string {
     const at = (slot - this.from) * DIGEST_BYTES;
     return this.digestBytes.toString('hex', at, at + DIGEST_BYTES);
+  }
+
+  sha256Bytes(): Uint8Array {
+    return this.digestBytes;
+  }
+
+  sha256Offset(slot: number): number {
+    return (slot - this.from) * DIGEST_BYTES;
   }
 
   release(): void {
@@ -538,11 +549,11 @@ interface PromiseRead {
 class PromisePart implements ReadPart {
   readonly from = 0;
   readonly to: number;
-  private readonly digests: (string | undefined)[];
+  private readonly digests: (Buffer | undefined)[];
 
   constructor(private readonly reads: readonly PromiseRead[]) {
     this.to = reads.length;
-    this.digests = reads.map((read) => (read.content === undefined ? undefined : createHash('sha256').update(read.content).digest('hex')));
+    this.digests = reads.map((read) => (read.content === undefined ? undefined : createHash('sha256').update(read.content).digest()));
   }
 
   outcome(slot: number): number {
@@ -562,7 +573,15 @@ class PromisePart implements ReadPart {
   }
 
   sha256(slot: number): string {
+    return this.digests[slot]!.toString('hex');
+  }
+
+  sha256Bytes(slot: number): Uint8Array {
     return this.digests[slot]!;
+  }
+
+  sha256Offset(): number {
+    return 0;
   }
 
   release(): void {}
