@@ -48,9 +48,11 @@ export interface PackContext {
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
 export function databaseOf(item: FileItem): string | undefined {
-  if (databasesIn(item.siblings).size === 0) return undefined;
+  const databases = databasesIn(item.siblings);
+  if (databases.size === 0) return undefined;
   const base = companionBaseName(item.name);
-  if (base === undefined || !item.siblings.has(base)) return undefined;
+  // A database in the listing with a companion beside it: this file is one.
+  if (base === undefined || !databases.has(base)) return undefined;
   return item.relPath.slice(0, item.relPath.length - item.name.length) + base;
 }
 
@@ -59,19 +61,21 @@ export function hasCompanions(item: FileItem): boolean {
 }
 
 /** The names in a listing with a companion beside them: worked out once per listing, so a file in a directory without any costs a lookup. */
-const databasesOfListing = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+const databasesOfListing = new WeakMap<readonly string[], ReadonlySet<string>>();
 const NONE: ReadonlySet<string> = new Set();
-let lastListing: ReadonlySet<string> | undefined;
+let lastListing: readonly string[] | undefined;
 let lastDatabases: ReadonlySet<string> = NONE;
 
-function databasesIn(siblings: ReadonlySet<string>): ReadonlySet<string> {
+function databasesIn(siblings: readonly string[]): ReadonlySet<string> {
   if (siblings === lastListing) return lastDatabases;
   let databases = databasesOfListing.get(siblings);
   if (databases === undefined) {
     let found: Set<string> | undefined;
+    // The names as a set only in a listing that holds a companion's name.
+    let names: ReadonlySet<string> | undefined;
     for (const name of siblings) {
       const base = companionBaseName(name);
-      if (base !== undefined && siblings.has(base)) (found ??= new Set()).add(base);
+      if (base !== undefined && (names ??= new Set(siblings)).has(base)) (found ??= new Set()).add(base);
     }
     databases = found ?? NONE;
     databasesOfListing.set(siblings, databases);

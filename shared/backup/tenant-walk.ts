@@ -40,8 +40,8 @@ export type WalkItem =
       readonly dirPath: string;
       /** The file's own name (last path segment). */
       readonly name: string;
-      /** Every name in the file's directory when it was listed (one shared set per directory). */
-      readonly siblings: ReadonlySet<string>;
+      /** Every name in the file's directory when it was listed, in walk order (one shared array per directory). */
+      readonly siblings: readonly string[];
       /** The listing's lstat, only when the walk was asked for it (`statFiles`): a backup's read stats the open file. */
       readonly stat: Stats | undefined;
     }
@@ -197,7 +197,7 @@ export class TenantWalk {
 
   private itemsOf(relPath: string, dirPath: string, entries: Dirent[]): Maybe<Cursor> {
     sortByName(entries);
-    const siblings: ReadonlySet<string> = new Set(entries.map((entry) => entry.name));
+    const siblings: readonly string[] = entries.map((entry) => entry.name);
     const atRoot = relPath === '';
     const prefix = atRoot ? '' : `${relPath}/`;
     const statFiles = this.options.statFiles === true;
@@ -338,13 +338,16 @@ function describeSpecial(stat: Stats | Dirent): string {
   return 'special file';
 }
 
+/** A character from U+D800 up (one regular expression: a literal in the callback would be a new object per name). */
+const SORTS_DIFFERENTLY_IN_UTF8 = /[\ud800-\uffff]/;
+
 /**
  * Sorts entries by name in the byte order of the names' UTF-8 encoding. JavaScript compares
  * UTF-16 code units, which agrees with it unless a name holds a character from U+D800 up
  * (surrogate pairs sort before U+E000-U+FFFF there): only then are the names encoded to compare.
  */
 function sortByName(entries: Dirent[]): void {
-  if (!entries.some((entry) => /[\ud800-\uffff]/.test(entry.name))) {
+  if (!entries.some((entry) => SORTS_DIFFERENTLY_IN_UTF8.test(entry.name))) {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return;
   }
