@@ -117,11 +117,16 @@ export class Segment {
         this.parts.push(read);
         return read;
       }
-      return new Promise<void>((resolve) => (this.wake = resolve)).then(() => {
-        this.wake = undefined;
-        return this.partOf(slot);
-      });
+      return this.arrival(slot);
     }
+  }
+
+  /** The part that holds `slot`, once it arrives. (Its own method: closures in `partOf` would cost every call a context.) */
+  private arrival(slot: number): Promise<ReadPart> {
+    return new Promise<void>((resolve) => (this.wake = resolve)).then(() => {
+      this.wake = undefined;
+      return this.partOf(slot);
+    });
   }
 
   deliver(part: ReadPart): void {
