@@ -128,6 +128,17 @@ describe('saved and resumed digests', () => {
     expect(resumable.digests()).toEqual(digestTree(entries));
   });
 
+  it('hash a file entry of any size and digest text exactly as its record reads', () => {
+    const entries: TreeEntry[] = [
+      { path: 'a/x', type: 'file', size: -Number.MAX_VALUE, sha256: 'ü'.repeat(6000) },
+      { path: 'a/y', type: 'file', size: 1.5, sha256: '\ud800' },
+      { path: 'a/z', type: 'file', size: 2 ** 60, sha256: sha256('z') },
+    ];
+    const native = new TreeDigest();
+    for (const entry of entries) if (entry.type === 'file') native.addFile(entry.path, entry.size, entry.sha256);
+    expect(native.digests()).toEqual(digestTree(entries));
+  });
+
   it('cannot be saved unless made resumable', () => {
     expect(() => new TreeDigest().save()).toThrow(/not made resumable/);
   });

@@ -83,14 +83,14 @@ export class TreeDigest {
 
   /** The same as `add` of a file entry, without the entry object. */
   addFile(path: string, size: number, sha256: string): void {
-    const at = this.fileRecordStart(path, size);
-    this.pendingLength = at + this.pending.write(sha256, at, 'latin1');
+    const at = this.fileRecordStart(path, size, sha256.length * 3);
+    this.pendingLength = at + this.pending.write(sha256, at, 'utf8');
     this.pending[this.pendingLength++] = 0;
   }
 
   /** `addFile` with the content's SHA-256 as the 32 bytes at `digestAt` in `digest` (no hex string per file). */
   addFileDigest(path: string, size: number, digest: Uint8Array, digestAt: number): void {
-    let at = this.fileRecordStart(path, size);
+    let at = this.fileRecordStart(path, size, 2 * DIGEST_BYTES);
     const { pending } = this;
     for (let i = digestAt; i < digestAt + DIGEST_BYTES; i++) {
       const byte = digest[i]!;
@@ -103,16 +103,17 @@ export class TreeDigest {
 
   /**
    * Writes a file record up to its digest ("f" name size, each NUL-terminated) into the
-   * parent's pending bytes; returns where the digest goes. Records are hashed in batches
-   * (`flush`): one hash update per many files rather than a string and an update per file.
+   * parent's pending bytes, with room left for `digestBytes` and a NUL; returns where the
+   * digest goes. Records are hashed in batches (`flush`): one hash update per many files
+   * rather than a string and an update per file.
    */
-  private fileRecordStart(path: string, size: number): number {
+  private fileRecordStart(path: string, size: number, digestBytes: number): number {
     const slash = path.lastIndexOf('/');
     const parent = this.parentOf(path, slash);
     parent.entries++;
     const name = path.slice(slash + 1);
-    // Room for the record at its longest: name in UTF-8 (at most 3 bytes per UTF-16 unit), a size, a hex digest, NULs.
-    const longest = 1 + name.length * 3 + 1 + 20 + 1 + 2 * DIGEST_BYTES + 1;
+    // Room for the record at its longest: name in UTF-8 (at most 3 bytes per UTF-16 unit), a size, the digest, NULs.
+    const longest = 1 + 1 + name.length * 3 + 1 + 24 + 1 + digestBytes + 1;
     if (parent !== this.pendingFor || this.pendingLength + longest > this.pending.length) {
       this.flush();
       this.pendingFor = parent;
