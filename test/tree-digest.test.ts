@@ -104,6 +104,41 @@ describe('saved and resumed digests', () => {
     expect(native.digests()).toEqual(digestTree(entries));
   });
 
+  it('are the same when file digests come as bytes, records are batched across directories, a name is very long, and the digest is saved midway', () => {
+    const entries: TreeEntry[] = [
+      { path: '', type: 'directory' },
+      ...Array.from({ length: 300 }, (_, i): TreeEntry => ({ path: `${['a', 'a/b', 'c'][i % 3]}/${i === 7 ? 'x'.repeat(20_000) : 'é'.repeat(i % 5)}${i}`, type: 'file', size: i * 7, sha256: sha256(String(i)) })),
+      { path: 'a', type: 'directory' },
+      { path: 'top', type: 'file', size: 0, sha256: sha256('') },
+    ];
+    const bytes = new TreeDigest();
+    let resumable = new TreeDigest({ resumable: true });
+    entries.forEach((entry, i) => {
+      if (i === 150) resumable = TreeDigest.resume(JSON.parse(JSON.stringify(resumable.save())));
+      if (entry.type !== 'file') {
+        bytes.add(entry);
+        resumable.add(entry);
+        return;
+      }
+      const digest = Buffer.concat([Buffer.alloc(i % 4), Buffer.from(entry.sha256, 'hex')]);
+      bytes.addFileDigest(entry.path, entry.size, digest, i % 4);
+      resumable.addFile(entry.path, entry.size, entry.sha256);
+    });
+    expect(bytes.digests()).toEqual(digestTree(entries));
+    expect(resumable.digests()).toEqual(digestTree(entries));
+  });
+
+  it('hash a file entry of any size and digest text exactly as its record reads', () => {
+    const entries: TreeEntry[] = [
+      { path: 'a/x', type: 'file', size: -Number.MAX_VALUE, sha256: 'ü'.repeat(6000) },
+      { path: 'a/y', type: 'file', size: 1.5, sha256: '\ud800' },
+      { path: 'a/z', type: 'file', size: 2 ** 60, sha256: sha256('z') },
+    ];
+    const native = new TreeDigest();
+    for (const entry of entries) if (entry.type === 'file') native.addFile(entry.path, entry.size, entry.sha256);
+    expect(native.digests()).toEqual(digestTree(entries));
+  });
+
   it('cannot be saved unless made resumable', () => {
     expect(() => new TreeDigest().save()).toThrow(/not made resumable/);
   });

@@ -41,8 +41,8 @@ export class ResumableSha256 {
     this.filled = pending.length;
   }
 
-  update(text: string): this {
-    const bytes = Buffer.from(text, 'utf8');
+  update(data: string | Uint8Array): this {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.length += bytes.length;
     let at = 0;
     if (this.filled > 0) {

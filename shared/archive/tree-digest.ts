@@ -41,6 +41,11 @@ export interface TreeDigestOptions {
   readonly resumable?: boolean;
 }
 
+const DIGEST_BYTES = 32;
+/** File records hashed at a time: ~100 small files' worth. */
+const PENDING_BYTES = 16 * 1024;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
 interface OpenDirectory {
   readonly hash: ResumableSha256 | Hash;
   entries: number;
@@ -54,6 +59,10 @@ export class TreeDigest {
   /** The directory the last entry went into (entries come directory by directory): no lookup for its siblings. */
   private lastParentPath: string | undefined;
   private lastParent: OpenDirectory | undefined;
+  /** File records not hashed yet, all of one directory's (`pendingFor`). */
+  private pending = Buffer.allocUnsafe(PENDING_BYTES);
+  private pendingLength = 0;
+  private pendingFor: OpenDirectory | undefined;
 
   constructor(options: TreeDigestOptions = {}) {
     this.resumable = options.resumable === true;
@@ -68,19 +77,69 @@ export class TreeDigest {
 
   save(): TreeDigestState {
     if (!this.resumable) throw new Error('TreeDigest.save: this digest was not made resumable');
+    this.flush();
     return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: (open.hash as ResumableSha256).save() })) };
   }
 
   /** The same as `add` of a file entry, without the entry object. */
   addFile(path: string, size: number, sha256: string): void {
+    const at = this.fileRecordStart(path, size, sha256.length * 3);
+    this.pendingLength = at + this.pending.write(sha256, at, 'utf8');
+    this.pending[this.pendingLength++] = 0;
+  }
+
+  /** `addFile` with the content's SHA-256 as the 32 bytes at `digestAt` in `digest` (no hex string per file). */
+  addFileDigest(path: string, size: number, digest: Uint8Array, digestAt: number): void {
+    let at = this.fileRecordStart(path, size, 2 * DIGEST_BYTES);
+    const { pending } = this;
+    for (let i = digestAt; i < digestAt + DIGEST_BYTES; i++) {
+      const byte = digest[i]!;
+      pending[at++] = HEX_DIGITS[byte >> 4]!;
+      pending[at++] = HEX_DIGITS[byte & 15]!;
+    }
+    pending[at++] = 0;
+    this.pendingLength = at;
+  }
+
+  /**
+   * Writes a file record up to its digest ("f" name size, each NUL-terminated) into the
+   * parent's pending bytes, with room left for `digestBytes` and a NUL; returns where the
+   * digest goes. Records are hashed in batches (`flush`): one hash update per many files
+   * rather than a string and an update per file.
+   */
+  private fileRecordStart(path: string, size: number, digestBytes: number): number {
     const slash = path.lastIndexOf('/');
     const parent = this.parentOf(path, slash);
     parent.entries++;
-    parent.hash.update(`f\0${path.slice(slash + 1)}\0${size}\0${sha256}\0`);
+    const name = path.slice(slash + 1);
+    // Room for the record at its longest: name in UTF-8 (at most 3 bytes per UTF-16 unit), a size, the digest, NULs.
+    const longest = 1 + 1 + name.length * 3 + 1 + 24 + 1 + digestBytes + 1;
+    if (parent !== this.pendingFor || this.pendingLength + longest > this.pending.length) {
+      this.flush();
+      this.pendingFor = parent;
+    }
+    if (longest > this.pending.length) this.pending = Buffer.allocUnsafe(longest); // a name no file system allows: from an archive
+    const { pending } = this;
+    let at = this.pendingLength;
+    pending[at++] = 0x66; // "f"
+    pending[at++] = 0;
+    at = writeUtf8(pending, at, name);
+    pending[at++] = 0;
+    at = writeDecimal(pending, at, size);
+    pending[at++] = 0;
+    return at;
+  }
+
+  /** Hashes the pending file records into their directory's digest. */
+  private flush(): void {
+    if (this.pendingFor !== undefined && this.pendingLength > 0) this.pendingFor.hash.update(this.pending.subarray(0, this.pendingLength));
+    this.pendingLength = 0;
+    this.pendingFor = undefined;
   }
 
   /** Adds `entry` to its parent's digest; a directory also starts a digest of its own. A directory met twice counts once. */
   add(entry: TreeEntry): void {
+    this.flush();
     if (entry.type === 'directory') {
       const own = this.directory(entry.path);
       if (own.listed) return;
@@ -109,6 +168,7 @@ export class TreeDigest {
 
   /** Every directory that was listed or holds an entry, in the order first met. */
   digests(): DirectoryDigest[] {
+    this.flush();
     return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open.hash) }));
   }
 
@@ -131,6 +191,32 @@ export class TreeDigest {
     }
     return open;
   }
+}
+
+/** Writes `text` as UTF-8 at `at`; returns where it ends. ASCII byte by byte (Buffer.write costs more than a short name). */
+function writeUtf8(target: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return at - i + target.write(text, at - i, 'utf8');
+    target[at++] = code;
+  }
+  return at;
+}
+
+/** Writes `value` (a whole number ≥ 0, as `String(value)` has it) at `at`; returns where it ends. */
+function writeDecimal(target: Buffer, at: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) return at + target.write(String(value), at, 'latin1');
+  const start = at;
+  do {
+    target[at++] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  } while (value > 0);
+  for (let low = start, high = at - 1; low < high; low++, high--) {
+    const digit = target[low]!;
+    target[low] = target[high]!;
+    target[high] = digit;
+  }
+  return at;
 }
 
 /** The digests of `entries`, in archive order. */

@@ -18,7 +18,7 @@ import { copyDatabasePrivately } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
 import { readHead, readWhole, readWholeAt, sameVersion, spoolFile } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
-import { noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
+import { absPathOf, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */
 export const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
@@ -48,9 +48,11 @@ export interface PackContext {
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
 export function databaseOf(item: FileItem): string | undefined {
-  if (databasesIn(item.siblings).size === 0) return undefined;
+  const databases = databasesIn(item.siblings);
+  if (databases.size === 0) return undefined;
   const base = companionBaseName(item.name);
-  if (base === undefined || !item.siblings.has(base)) return undefined;
+  // A database in the listing with a companion beside it: this file is one.
+  if (base === undefined || !databases.has(base)) return undefined;
   return item.relPath.slice(0, item.relPath.length - item.name.length) + base;
 }
 
@@ -59,19 +61,21 @@ export function hasCompanions(item: FileItem): boolean {
 }
 
 /** The names in a listing with a companion beside them: worked out once per listing, so a file in a directory without any costs a lookup. */
-const databasesOfListing = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+const databasesOfListing = new WeakMap<readonly string[], ReadonlySet<string>>();
 const NONE: ReadonlySet<string> = new Set();
-let lastListing: ReadonlySet<string> | undefined;
+let lastListing: readonly string[] | undefined;
 let lastDatabases: ReadonlySet<string> = NONE;
 
-function databasesIn(siblings: ReadonlySet<string>): ReadonlySet<string> {
+function databasesIn(siblings: readonly string[]): ReadonlySet<string> {
   if (siblings === lastListing) return lastDatabases;
   let databases = databasesOfListing.get(siblings);
   if (databases === undefined) {
     let found: Set<string> | undefined;
+    // The names as a set only in a listing that holds a companion's name.
+    let names: ReadonlySet<string> | undefined;
     for (const name of siblings) {
       const base = companionBaseName(name);
-      if (base !== undefined && siblings.has(base)) (found ??= new Set()).add(base);
+      if (base !== undefined && (names ??= new Set(siblings)).has(base)) (found ??= new Set()).add(base);
     }
     databases = found ?? NONE;
     databasesOfListing.set(siblings, databases);
@@ -97,10 +101,11 @@ interface ArchivedFile {
 
 /** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
 export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
+  const absPath = absPathOf(item);
   // On a local disk a file that may be small is read in one go by path; elsewhere, and for
   // what turns out to need more (a database, a file over the limit), through a handle below.
   if (context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
-    const read = await readWholeAt(context.access, item.absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
+    const read = await readWholeAt(context.access, absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;
@@ -116,7 +121,7 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
   }
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    handle = await fs.open(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch (error) {
     if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') {
       noteVanished(context.notes, item.relPath);
@@ -218,6 +223,7 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  */
 async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats): Promise<ArchivedFile> {
   const { relPath } = item;
+  const absPath = absPathOf(item);
   const mode = stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
 
@@ -228,7 +234,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined; // the snapshot path says why
         throw error;
       });
-      if (copy?.stable && !(await anyExists(companionNames(item.absPath)))) {
+      if (copy?.stable && !(await anyExists(companionNames(absPath)))) {
         const problem = checkDatabaseOpens(copyPath);
         if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
         return await archiveTempFile(context, relPath, mode, copyPath, copy.stat.mtimeMs);
@@ -243,12 +249,12 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   const snapshotPath = await context.temp.file('snapshot');
   try {
     const before = await handle.stat();
-    const outcome = (await isSameFile(item.absPath, before))
+    const outcome = (await isSameFile(absPath, before))
       ? context.sqlite.writers === 'same-host'
-        ? await snapshotDatabase(item.absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs })
-        : await snapshotPrivateCopy(context, handle, item.absPath, snapshotPath)
+        ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs })
+        : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
       : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
-    if (outcome.ok && (await isSameFile(item.absPath, before))) {
+    if (outcome.ok && (await isSameFile(absPath, before))) {
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
     }

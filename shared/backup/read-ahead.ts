@@ -24,7 +24,7 @@ import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
-import type { TenantWalk, WalkItem } from './tenant-walk.js';
+import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
 
@@ -69,6 +69,9 @@ export interface ReadPart {
   mode(slot: number): number;
   mtimeMs(slot: number): number;
   sha256(slot: number): string;
+  /** The same SHA-256 as 32 bytes: at `sha256Offset(slot)` in `sha256Bytes(slot)` (no string, no copy). */
+  sha256Bytes(slot: number): Uint8Array;
+  sha256Offset(slot: number): number;
   release(): void;
 }
 
@@ -94,7 +97,7 @@ export class Segment {
     this.slots = new Int32Array(items.length).fill(-1);
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if (item.kind === 'file' && readAhead(item)) this.slots[i] = this.paths.push(item.absPath) - 1;
+      if (item.kind === 'file' && readAhead(item)) this.slots[i] = this.paths.push(absPathOf(item)) - 1;
     }
   }
 
@@ -114,11 +117,16 @@ export class Segment {
         this.parts.push(read);
         return read;
       }
-      return new Promise<void>((resolve) => (this.wake = resolve)).then(() => {
-        this.wake = undefined;
-        return this.partOf(slot);
-      });
+      return this.arrival(slot);
     }
+  }
+
+  /** The part that holds `slot`, once it arrives. (Its own method: closures in `partOf` would cost every call a context.) */
+  private arrival(slot: number): Promise<ReadPart> {
+    return new Promise<void>((resolve) => (this.wake = resolve)).then(() => {
+      this.wake = undefined;
+      return this.partOf(slot);
+    });
   }
 
   deliver(part: ReadPart): void {
@@ -285,6 +293,14 @@ class ArenaPart implements ReadPart {
   sha256(slot: number): string {
     const at = (slot - this.from) * DIGEST_BYTES;
     return this.digestBytes.toString('hex', at, at + DIGEST_BYTES);
+  }
+
+  sha256Bytes(): Uint8Array {
+    return this.digestBytes;
+  }
+
+  sha256Offset(slot: number): number {
+    return (slot - this.from) * DIGEST_BYTES;
   }
 
   release(): void {
@@ -538,11 +554,11 @@ interface PromiseRead {
 class PromisePart implements ReadPart {
   readonly from = 0;
   readonly to: number;
-  private readonly digests: (string | undefined)[];
+  private readonly digests: (Buffer | undefined)[];
 
   constructor(private readonly reads: readonly PromiseRead[]) {
     this.to = reads.length;
-    this.digests = reads.map((read) => (read.content === undefined ? undefined : createHash('sha256').update(read.content).digest('hex')));
+    this.digests = reads.map((read) => (read.content === undefined ? undefined : createHash('sha256').update(read.content).digest()));
   }
 
   outcome(slot: number): number {
@@ -562,7 +578,15 @@ class PromisePart implements ReadPart {
   }
 
   sha256(slot: number): string {
+    return this.digests[slot]!.toString('hex');
+  }
+
+  sha256Bytes(slot: number): Uint8Array {
     return this.digests[slot]!;
+  }
+
+  sha256Offset(): number {
+    return 0;
   }
 
   release(): void {}

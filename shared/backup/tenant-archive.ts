@@ -138,15 +138,17 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   let last = from?.resumeAfter;
   let mayStop = false;
 
-  const recordFile = (path: string, size: number, sha256: string): void => {
-    digest.addFile(path, size, sha256);
+  const countFile = (size: number): void => {
     totals.files++;
     totals.bytes += size;
     options.onProgress?.({ files: totals.files, bytes: totals.bytes });
   };
   const record = (entry: TreeEntry | undefined): void => {
     if (entry === undefined) return;
-    if (entry.type === 'file') return recordFile(entry.path, entry.size, entry.sha256);
+    if (entry.type === 'file') {
+      digest.addFile(entry.path, entry.size, entry.sha256);
+      return countFile(entry.size);
+    }
     digest.add(entry);
     if (entry.type === 'directory') totals.directories++;
     else totals.symlinks++;
@@ -208,7 +210,8 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
             if (!isSqliteHeader(content)) {
               const written = writer.file({ relPath: item.relPath, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) }, content);
               if (written !== undefined) await written;
-              recordFile(item.relPath, content.length, part.sha256(slot));
+              digest.addFileDigest(item.relPath, content.length, part.sha256Bytes(slot), part.sha256Offset(slot));
+              countFile(content.length);
               continue;
             }
           }
@@ -257,7 +260,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
 /** A companion held back by an earlier run, as the walk would have listed it. */
 function heldBackItem(tenantDir: string, relPath: string): FileItem {
   const name = relPath.slice(relPath.lastIndexOf('/') + 1);
-  return { kind: 'file', relPath, absPath: path.join(tenantDir, relPath), name, siblings: new Set([name]), stat: undefined };
+  return { kind: 'file', relPath, dirPath: path.dirname(path.join(tenantDir, relPath)), name, siblings: [name], stat: undefined };
 }
 
 async function packItem(writer: ArchiveWriter, item: Extract<WalkItem, { kind: 'directory' | 'symlink' }>): Promise<TreeEntry> {

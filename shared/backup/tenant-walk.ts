@@ -36,11 +36,12 @@ export type WalkItem =
   | {
       readonly kind: 'file';
       readonly relPath: string;
-      readonly absPath: string;
+      /** The path of the file's directory (the walk's root joined with the directory's relative path): one string per directory, see `absPathOf`. */
+      readonly dirPath: string;
       /** The file's own name (last path segment). */
       readonly name: string;
-      /** Every name in the file's directory when it was listed (one shared set per directory). */
-      readonly siblings: ReadonlySet<string>;
+      /** Every name in the file's directory when it was listed, in walk order (one shared array per directory). */
+      readonly siblings: readonly string[];
       /** The listing's lstat, only when the walk was asked for it (`statFiles`): a backup's read stats the open file. */
       readonly stat: Stats | undefined;
     }
@@ -50,6 +51,14 @@ export type WalkItem =
    * reaches it (so the manifest's notes do not depend on how far ahead the walk ran).
    */
   | { readonly kind: 'note'; readonly relPath: string; readonly skipped: string; readonly warning?: string };
+
+/**
+ * A file item's path on disk. Built when needed rather than held by every item: a directory's
+ * items all live until the walk has moved past it, and each path is read once.
+ */
+export function absPathOf(item: Extract<WalkItem, { kind: 'file' }>): string {
+  return `${item.dirPath}/${item.name}`;
+}
 
 /** Where the walk records what it leaves out. */
 export interface WalkNotes {
@@ -188,7 +197,7 @@ export class TenantWalk {
 
   private itemsOf(relPath: string, dirPath: string, entries: Dirent[]): Maybe<Cursor> {
     sortByName(entries);
-    const siblings: ReadonlySet<string> = new Set(entries.map((entry) => entry.name));
+    const siblings: readonly string[] = entries.map((entry) => entry.name);
     const atRoot = relPath === '';
     const prefix = atRoot ? '' : `${relPath}/`;
     const statFiles = this.options.statFiles === true;
@@ -222,7 +231,7 @@ export class TenantWalk {
           continue;
         }
         if (entry.isFile() && !statFiles) {
-          items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat: undefined });
+          items.push({ kind: 'file', relPath: itemPath, dirPath, name, siblings, stat: undefined });
           continue;
         }
         if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
@@ -232,7 +241,7 @@ export class TenantWalk {
         const stat = stats.get(name);
         if (stat === undefined) items.push(vanished(itemPath));
         else if (stat.isDirectory()) items.push({ kind: 'directory', relPath: itemPath, stat });
-        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, absPath: `${dirPath}/${name}`, name, siblings, stat });
+        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, dirPath, name, siblings, stat });
         else if (stat.isSymbolicLink()) items.push(symlinkItem(this.root, itemPath.split('/'), stat));
         else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
       }
@@ -329,13 +338,16 @@ function describeSpecial(stat: Stats | Dirent): string {
   return 'special file';
 }
 
+/** A character from U+D800 up (one regular expression: a literal in the callback would be a new object per name). */
+const SORTS_DIFFERENTLY_IN_UTF8 = /[\ud800-\uffff]/;
+
 /**
  * Sorts entries by name in the byte order of the names' UTF-8 encoding. JavaScript compares
  * UTF-16 code units, which agrees with it unless a name holds a character from U+D800 up
  * (surrogate pairs sort before U+E000-U+FFFF there): only then are the names encoded to compare.
  */
 function sortByName(entries: Dirent[]): void {
-  if (!entries.some((entry) => /[\ud800-\uffff]/.test(entry.name))) {
+  if (!entries.some((entry) => SORTS_DIFFERENTLY_IN_UTF8.test(entry.name))) {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return;
   }
