@@ -41,7 +41,8 @@ if (getBuiltinModule) process.getBuiltinModule = (id) => (id === 'node:sqlite' |
   );
   writeFileSync(
     hideZstd,
-    `${hidePackages(['@mongodb-js/zstd'])}
+    // Without the optional dependencies: the package and its platform packages.
+    `${hidePackages(['@mongodb-js/zstd', ...['x64', 'arm64'].flatMap((arch) => [`@mongodb-js/zstd-linux-${arch}-gnu`, `@mongodb-js/zstd-linux-${arch}-musl`])])}
 const zlib = require('node:zlib');
 for (const name of Object.keys(zlib)) if (/zstd/i.test(name)) zlib[name] = undefined;
 `,
