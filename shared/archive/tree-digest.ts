@@ -81,7 +81,7 @@ export class TreeDigest {
     return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: (open.hash as ResumableSha256).save() })) };
   }
 
-  /** The same as `add` of a file entry, without the entry object. */
+  /** `add` of a file entry, without the entry object. */
   addFile(path: string, size: number, sha256: string): void {
     const at = this.fileRecordStart(path, size, sha256.length * 3);
     this.pendingLength = at + this.pending.write(sha256, at, 'utf8');
@@ -139,6 +139,7 @@ export class TreeDigest {
 
   /** Adds `entry` to its parent's digest; a directory also starts a digest of its own. A directory met twice counts once. */
   add(entry: TreeEntry): void {
+    if (entry.type === 'file') return this.addFile(entry.path, entry.size, entry.sha256);
     this.flush();
     if (entry.type === 'directory') {
       const own = this.directory(entry.path);
@@ -151,9 +152,6 @@ export class TreeDigest {
     const name = entry.path.slice(slash + 1);
     parent.entries++;
     switch (entry.type) {
-      case 'file':
-        parent.hash.update(`f\0${name}\0${entry.size}\0${entry.sha256}\0`);
-        break;
       case 'directory':
         parent.hash.update(`d\0${name}\0`);
         break;

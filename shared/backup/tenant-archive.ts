@@ -145,12 +145,9 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
   const record = (entry: TreeEntry | undefined): void => {
     if (entry === undefined) return;
-    if (entry.type === 'file') {
-      digest.addFile(entry.path, entry.size, entry.sha256);
-      return countFile(entry.size);
-    }
     digest.add(entry);
-    if (entry.type === 'directory') totals.directories++;
+    if (entry.type === 'file') countFile(entry.size);
+    else if (entry.type === 'directory') totals.directories++;
     else totals.symlinks++;
   };
   /** A file the read-ahead did not archive: the general way, companions after their database. */
