@@ -68,8 +68,7 @@ export interface ReadPart {
   content(slot: number): Buffer;
   mode(slot: number): number;
   mtimeMs(slot: number): number;
-  sha256(slot: number): string;
-  /** The same SHA-256 as 32 bytes: at `sha256Offset(slot)` in `sha256Bytes(slot)` (no string, no copy). */
+  /** The content's SHA-256, 32 bytes at `sha256Offset(slot)` in `sha256Bytes(slot)` (no string, no copy). */
   sha256Bytes(slot: number): Uint8Array;
   sha256Offset(slot: number): number;
   release(): void;
@@ -288,11 +287,6 @@ class ArenaPart implements ReadPart {
 
   mtimeMs(slot: number): number {
     return this.meta[(slot - this.from) * META_FIELDS + 3]!;
-  }
-
-  sha256(slot: number): string {
-    const at = (slot - this.from) * DIGEST_BYTES;
-    return this.digestBytes.toString('hex', at, at + DIGEST_BYTES);
   }
 
   sha256Bytes(): Uint8Array {
@@ -575,10 +569,6 @@ class PromisePart implements ReadPart {
 
   mtimeMs(slot: number): number {
     return this.reads[slot]!.mtimeMs!;
-  }
-
-  sha256(slot: number): string {
-    return this.digests[slot]!.toString('hex');
   }
 
   sha256Bytes(slot: number): Uint8Array {
