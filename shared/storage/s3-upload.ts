@@ -99,7 +99,8 @@ export async function uploadStream(body: Readable, upload: StreamUpload): Promis
 }
 
 class Uploader {
-  private readonly cancelParts = new AbortController();
+  /** Aborted at the first failure: every request of the upload stops then, but for the AbortMultipartUpload that cleans up. */
+  private readonly cancelRequests = new AbortController();
   private readonly freeBuffers: Buffer[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private readonly completed: CompletedPart[] = [];
@@ -229,7 +230,7 @@ class Uploader {
   private async createMultipartUpload(): Promise<string> {
     const { sdk, client, target } = this.upload;
     const { IfNoneMatch: _conditionalAtCompletion, ...create } = target;
-    const answer = await client.send(new sdk.CreateMultipartUploadCommand(create));
+    const answer = await client.send(new sdk.CreateMultipartUploadCommand(create), { abortSignal: this.cancelRequests.signal });
     if (answer.UploadId === undefined) throw new StorageError('S3 started a multipart upload without an upload id', 'S3');
     return answer.UploadId;
   }
@@ -246,7 +247,7 @@ class Uploader {
         ContentLength: data.length,
         ...(target.ChecksumAlgorithm !== undefined && { ChecksumAlgorithm: target.ChecksumAlgorithm }),
       }),
-      { abortSignal: this.cancelParts.signal },
+      { abortSignal: this.cancelRequests.signal },
     );
     if (answer.ETag === undefined) throw new StorageError(`S3 answered part ${partNumber} without an ETag`, 'S3');
     this.completed.push({
@@ -270,20 +271,21 @@ class Uploader {
         MultipartUpload: { Parts: parts },
         ...(target.IfNoneMatch !== undefined && { IfNoneMatch: target.IfNoneMatch }),
       }),
+      { abortSignal: this.cancelRequests.signal },
     );
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
   }
 
   private async putObject(data: Buffer): Promise<StreamUploadResult> {
     const { sdk, client, target } = this.upload;
-    const answer = await client.send(new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length }));
+    const answer = await client.send(new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length }), { abortSignal: this.cancelRequests.signal });
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
   }
 
   private fail(error: unknown, source: UploadFailureSource): void {
     if (this.failure !== undefined) return;
     this.failure = { error, source };
-    this.cancelParts.abort();
+    this.cancelRequests.abort();
     destroyQuietly(this.body);
   }
 
