@@ -557,6 +557,18 @@ const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
   EMLINK: 'too many links or subdirectories for this file system',
 };
 
+/**
+ * A system error on a named file (EACCES on a tenant's file, EIO on a directory) as one line:
+ * what was being done, the path, what the error means; anything else (our own errors, an
+ * errno we have no words for, one without a path) unchanged.
+ */
+export function withFileContext(error: unknown, doing: string): unknown {
+  const what = errnoMessage(error);
+  const file = (error as NodeJS.ErrnoException | undefined)?.path;
+  if (what === undefined || typeof file !== 'string') return error;
+  return new FileSystemError(`${doing}: ${file}: ${what}`, { cause: error });
+}
+
 /** The errno code of a system error (`ENOSPC`), if it is one. */
 export function errnoCode(error: unknown): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;

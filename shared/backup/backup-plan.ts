@@ -7,7 +7,7 @@
 // it reads anything (an existing archive is refused without --overwrite): the plan carries
 // that refusal, and the CLI exits with it.
 
-import { describeError, isOpenClawError } from '../errors.js';
+import { describeError, isOpenClawError, withFileContext } from '../errors.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -49,6 +49,14 @@ export async function planBackup(request: {
   readonly overwrite?: boolean;
   readonly signal?: AbortSignal;
 }): Promise<BackupPlan> {
+  try {
+    return await planBackupSteps(request);
+  } catch (error) {
+    throw withFileContext(error, `cannot read tenant "${request.tenant}"`);
+  }
+}
+
+async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promise<BackupPlan> {
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
   const tenantDir = await tenantDirFor(tenantsDir, tenant);

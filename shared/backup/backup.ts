@@ -24,7 +24,7 @@ import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type Su
 import { abandonedChains, assertNoContinuation, loadContinuation, newChainId, removeContinuation, saveContinuation, type Continuation } from './continuation.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { ContinuationEndedError, errnoCode, FileSystemError, TenantBusyError } from '../errors.js';
+import { ContinuationEndedError, errnoCode, FileSystemError, TenantBusyError, withFileContext } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
@@ -130,6 +130,14 @@ export async function backupTenantInPieces(request: PieceRequest): Promise<Backu
 }
 
 async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>): Promise<BackupResult | BackupSuspended> {
+  try {
+    return await runBackupSteps(request);
+  } catch (error) {
+    throw withFileContext(error, `cannot back up tenant "${request.tenant}"`);
+  }
+}
+
+async function runBackupSteps(request: BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>): Promise<BackupResult | BackupSuspended> {
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);

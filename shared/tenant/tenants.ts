@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
+import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError, withFileContext } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
@@ -142,6 +142,8 @@ async function readEntries(tenantsDir: string): Promise<Dirent[]> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw tenantsDirNotFound(tenantsDir, code);
+    const what = errnoMessage(error);
+    if (what !== undefined) throw new FileSystemError(`cannot read the tenant base dir ${tenantsDir}: ${what}`, { cause: error });
     throw error;
   }
 }
@@ -171,7 +173,7 @@ export async function summarizeTenants(tenantsDir: string): Promise<TenantSummar
         ? summarizeTenant(tenantsDir, tenant.name).catch((error: NodeJS.ErrnoException) => {
             // A restore moved it between the listing and the walk.
             if (error.code === 'ENOENT') return { name: tenant.name, state: 'mid-commit' as const, detail: 'a restore is moving it into place' };
-            throw error;
+            throw withFileContext(error, `cannot read tenant "${tenant.name}"`);
           })
         : tenant,
     ),
