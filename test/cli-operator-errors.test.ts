@@ -100,6 +100,17 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/looks like a mistyped URL/);
   });
+
+  it('refuses "-", which many tools read as standard output or input, instead of writing a file named "-"', () => {
+    const cwd = path.join(dir.path, 'cwd-dash');
+    mkdirSync(cwd);
+    const expected = 'openclaw: "-" is taken as a file name here, not standard input or output: give a file path or s3://bucket/key (a local file named "-": write ./-)\n';
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '-'], { cwd })).toMatchObject({ status: 2, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', '-', '--as', 'dash'], { cwd })).toMatchObject({ status: 2, stderr: expected });
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './-'], { cwd }).status).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['-']);
+  });
 });
 
 describe('a local destination inside the tenant base dir', () => {
