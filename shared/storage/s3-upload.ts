@@ -17,8 +17,10 @@
 // upload is completed or aborted.
 //
 // The first failure wins: an S3 error, the body's error or the abort signal stops reading
-// the body, cancels the parts in flight and aborts the multipart upload (twice if the first
-// abort fails). The error tells where it came from so the caller can word it.
+// the body, cancels every request in flight and aborts the multipart upload (twice if the
+// first abort fails, each attempt bounded by ABORT_UPLOAD_TIMEOUT_MS). One cancelled while S3
+// was creating it has no id to abort: it holds no part, and a lifecycle rule removes it. The
+// error tells where it came from so the caller can word it.
 
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
@@ -38,6 +40,13 @@ export interface UploadTarget {
   /** '*' makes the object's creation conditional (PutObject and CompleteMultipartUpload). */
   readonly IfNoneMatch?: string;
 }
+
+/**
+ * How long each attempt to abort a failed multipart upload may take: a store that stopped
+ * answering must not hold up a failed or interrupted backup for the SDK's whole timeouts
+ * (two minutes of silence, five times over); a lifecycle rule removes what is left.
+ */
+export const ABORT_UPLOAD_TIMEOUT_MS = 15_000;
 
 /** S3's limit on the parts of one multipart upload. */
 export const MAX_PARTS = 10_000;
@@ -71,6 +80,8 @@ export interface StreamUpload {
   readonly suspendWhen?: () => boolean;
   /** A suspended upload to go on with. */
   readonly resume?: UploadCheckpoint;
+  /** @default ABORT_UPLOAD_TIMEOUT_MS */
+  readonly abortTimeoutMs?: number;
 }
 
 export interface StreamUploadResult {
@@ -293,16 +304,18 @@ class Uploader {
   private async abortMultipartUpload(): Promise<string | undefined> {
     if (this.uploadId === undefined) return undefined;
     const { sdk, client, target } = this.upload;
-    let lastError: unknown;
+    const timeoutMs = this.upload.abortTimeoutMs ?? ABORT_UPLOAD_TIMEOUT_MS;
+    let why = 'error';
     for (let attempt = 0; attempt < 2; attempt++) {
+      const deadline = AbortSignal.timeout(timeoutMs);
       try {
-        await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: this.uploadId }));
+        await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: this.uploadId }), { abortSignal: deadline });
         return undefined;
       } catch (error) {
         if (s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404) return undefined;
-        lastError = error;
+        why = deadline.aborted ? `no answer in ${timeoutMs / 1000} s` : (s3ErrorName(error) ?? 'error');
       }
     }
-    return `the incomplete multipart upload could not be aborted (${s3ErrorName(lastError) ?? 'error'}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
+    return `the incomplete multipart upload could not be aborted (${why}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
   }
 }
