@@ -24,12 +24,20 @@ export async function removeTree(target: string): Promise<void> {
   }
 }
 
-/** Gives every directory at and below `dir` u+rwx where it lacks it, depth first from the top. */
+/**
+ * Gives every directory at and below `dir` u+rwx where it lacks it, from the top down. The
+ * failed fs.rm may still be removing entries (it stops at the first error, not its other
+ * calls in flight): whatever vanishes meanwhile is skipped.
+ */
 async function openDirectories(dir: string): Promise<void> {
-  const stat = await fs.lstat(dir).catch(() => undefined);
-  if (stat === undefined || !stat.isDirectory()) return;
-  if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(dir, (stat.mode & 0o7777) | OWNER_ALL);
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await openDirectories(path.join(dir, entry.name));
+  try {
+    const stat = await fs.lstat(dir);
+    if (!stat.isDirectory()) return;
+    if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(dir, (stat.mode & 0o7777) | OWNER_ALL);
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) await openDirectories(path.join(dir, entry.name));
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
