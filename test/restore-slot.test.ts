@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
@@ -14,7 +15,9 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { TarBuilder } from './helpers/tar-builder.js';
 import { cliPath, describeTree, runCli, sh, tempDir } from './helpers/tree.js';
+import { compressFrames } from './helpers/zstd.js';
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
@@ -196,7 +199,7 @@ const isRoot = process.geteuid?.() === 0;
 const NOBODY = 65534;
 
 describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('read-only directories, restored without root', () => {
-  function runAsTenantsUser(args: string[]): { status: number | null; stderr: string } {
+  function runAsTenantsUser(args: string[]): { status: number | null; stdout: string; stderr: string } {
     if (!isRoot) return runCli(args);
     return spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
   }
@@ -249,5 +252,30 @@ describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('read-only directorie
     expect(restored.status).toBe(0);
     expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
     expect(statSync(path.join(base, 'copy', 'cache', 'pkg')).mode & 0o777).toBe(0o555);
+  });
+
+  it('a restored directory this user may not read is shown by list, beside the other tenants, and a dry run still says it would replace it', async () => {
+    const tar = new TarBuilder().dir('tenants/locked/').dir('tenants/locked/private/', { mode: 0o000 }).file('tenants/locked/private/key', 'k', { mode: 0o600 }).build();
+    const frames: Buffer[] = [];
+    for await (const frame of compressFrames(Readable.from([tar]))) frames.push(frame);
+    writeFileSync(path.join(dir.path, 'locked.tar.zst'), Buffer.concat(frames));
+    handOver();
+    const restored = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', path.join(dir.path, 'locked.tar.zst')]);
+    expect(restored.status, restored.stderr).toBe(0);
+
+    const list = runAsTenantsUser(['--tenants-dir', base, '--json', 'tenants', 'list']);
+    expect(list.stderr).toBe('');
+    expect(list.status).toBe(0);
+    const private_ = path.join(base, 'locked', 'private');
+    expect(JSON.parse(list.stdout).tenants).toEqual([
+      expect.objectContaining({ name: 'acme', state: 'ok' }),
+      { name: 'locked', state: 'unreadable', detail: `cannot read ${private_}: permission denied` },
+    ]);
+
+    const plan = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'locked', '--force', '--dry-run']);
+    expect(plan.stderr).toBe('');
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toContain(`  it would REPLACE the tenant there now, which cannot be read to describe it (${private_}: permission denied) (kept until the new one is verified and in place)\n`);
+    expect(plan.stdout).not.toContain('is free');
   });
 });
