@@ -616,6 +616,14 @@ describe('duplicates, the manifest and truncation', () => {
     await refused(cut, CorruptArchiveError, /manifest .* is missing/, { requireManifest: () => true });
   });
 
+  it('refuses a foreign archive (no manifest to check) cut exactly at an entry boundary: its end-of-archive marker is missing', async () => {
+    const cut = tar().dir('tenants/acme/').file(T('a'), 'x').file(T('b'), 'y').unterminated();
+    await refused(cut, CorruptArchiveError, /tar stream ends without the end-of-archive marker/);
+    // One zero block ends a tar stream for GNU tar too: that is whole.
+    const { result } = await accepted(Buffer.concat([cut, Buffer.alloc(512)]));
+    expect(result.files).toBe(2);
+  });
+
   it('refuses an archive cut inside an entry\'s data', async () => {
     const archive = tar().file(T('a'), Buffer.alloc(5000, 1)).manifest('acme').build();
     await refused(archive.subarray(0, 512 + 2048), CorruptArchiveError);

@@ -16,7 +16,9 @@
 // and chunk, and the event loop gets a turn every 50 ms (decoding and writing can otherwise
 // run for minutes on microtasks alone, and a SIGTERM handler or a deadline timer never
 // runs). When the archive carries a manifest (the last entry), the extracted tree must match
-// it exactly. Damage the tar parser finds is a CorruptArchiveError.
+// it exactly; without one, its tar stream must end with the end-of-archive marker (cut between
+// two entries, it would otherwise pass for whole). Damage the tar parser finds is a
+// CorruptArchiveError.
 //
 // This module decides what is created and in which order; a TreeWriter creates it, and which
 // writer that is (and when it changes, for speed) is choose-tree-writer.ts's business. With
@@ -140,7 +142,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
       extraction.doneWith(input);
     }
     reader.end();
-    return await extraction.finish();
+    return await extraction.finish(reader.ended);
   } catch (error) {
     await extraction.abandon();
     throw error;
@@ -400,8 +402,11 @@ class Extraction {
     return new ArchiveLimitError(`the archive has more than ${this.limits.maxEntries} entries (raise --max-entries if it is genuine)`);
   }
 
-  /** After the last entry: every write finished, links re-checked, the tree matched against the manifest. */
-  async finish(): Promise<ExtractResult> {
+  /**
+   * After the last entry: every write finished, links re-checked, the tree matched against the
+   * manifest. `ended`: whether the tar stream had its end-of-archive marker.
+   */
+  async finish(ended: boolean): Promise<ExtractResult> {
     await this.writes?.flush();
     const { tenant, nodes, manifest } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
@@ -410,6 +415,10 @@ class Extraction {
     if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant);
     else if (this.options.requireManifest?.()) {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
+    } else if (!ended) {
+      // Every tar writer ends the stream with zero blocks: without them, and without a manifest
+      // to say what the archive held, a stream cut between two entries would pass for whole.
+      throw new CorruptArchiveError('the archive is truncated: its tar stream ends without the end-of-archive marker');
     }
     throwIfAborted(this.options.signal);
     await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
