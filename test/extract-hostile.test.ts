@@ -479,6 +479,20 @@ describe('limits, checked while streaming', () => {
     expect(readdirSync(staging!).length).toBeLessThanOrEqual(5);
   });
 
+  it('refuses entry paths that add up to more than 128 characters per allowed entry (they are all held in memory)', async () => {
+    const limits = { maxEntries: 100, maxBytes: 1 << 20 };
+    const long = (i: number) => T(`${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(240)}${i}`);
+    const builder = tar().dir('tenants/acme/');
+    for (let i = 0; i < 20; i++) builder.file(long(i), 'x'); // 25 entries with their 4 parents, ~20,000 characters
+    await refused(builder.build(), ArchiveLimitError, /entry paths add up to more than 12\.5 KiB \(an average of 128 per entry/, { limits });
+    // The directories an entry implies count too: one file 150 levels down holds ~22,800 (of 20,480 allowed).
+    await refused(tar().file(T(`${'d/'.repeat(150)}f`), 'x').build(), ArchiveLimitError, /entry paths add up to more than/, { limits: { ...limits, maxEntries: 160 } });
+    // A tree of ordinary names is far inside the bound.
+    const ordinary = tar().dir('tenants/acme/');
+    for (let i = 0; i < 90; i++) ordinary.file(T(`sessions/agent-${i % 3}/2026-06-0${i % 9}-transcript-${i}.jsonl`), 'x');
+    await accepted(ordinary.build(), { limits });
+  });
+
   it('refuses more unpacked bytes than maxBytes across files', async () => {
     const builder = tar();
     for (let i = 0; i < 3; i++) builder.file(T(`f${i}`), Buffer.alloc(400 * 1024, i));
