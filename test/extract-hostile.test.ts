@@ -493,6 +493,16 @@ describe('limits, checked while streaming', () => {
     await accepted(ordinary.build(), { limits });
   });
 
+  it('refuses symlinks whose checking adds up to more than 256 steps per allowed entry (each is cheap enough alone)', async () => {
+    const limits = { maxEntries: 50, maxBytes: 1 << 20 }; // 12,800 steps
+    const costly = Array.from({ length: 150 }, () => 'x').join('/'); // 11,325 steps to resolve, inside the tenant
+    const builder = tar().dir('tenants/acme/');
+    for (let i = 0; i < 3; i++) builder.symlink(T(`l${i}`), costly);
+    await refused(builder.build(), ArchiveLimitError, /checking where the archive's symlinks lead takes more than 256 steps per allowed entry/, { limits });
+    // One such link, checked twice (when made and over the final tree), is just affordable.
+    await accepted(tar().dir('tenants/acme/').symlink(T('l'), Array.from({ length: 110 }, () => 'x').join('/')).build(), { limits });
+  });
+
   it('refuses more unpacked bytes than maxBytes across files', async () => {
     const builder = tar();
     for (let i = 0; i < 3; i++) builder.file(T(`f${i}`), Buffer.alloc(400 * 1024, i));
