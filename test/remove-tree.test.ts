@@ -42,7 +42,8 @@ function removeAsTenantsUser(targets: string[], vanishing?: string): { status: n
     for (const target of ${JSON.stringify(targets)}) await removeTree(target);`;
   const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
   const [command, ...args] = isRoot ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...node] : node;
-  return spawnSync(command!, args, { cwd: repoRoot, encoding: 'utf8' });
+  // tsx keeps a cache per user in the temporary directory: the child's goes in the test's own.
+  return spawnSync(command!, args, { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1' } });
 }
 
 /** A tree like a restored tenant's: many directories, some of them read-only or closed entirely. */
