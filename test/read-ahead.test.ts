@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { readAheadFor, type ReadAheadOptions } from '../shared/backup/read-ahead.js';
 import { READ_ELSEWHERE, READ_VANISHED, READ_WHOLE } from '../shared/backup/read-run.js';
+import { runQueueNanoseconds } from '../shared/backup/reader-thread.js';
 import { TenantWalk } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { tempDir } from './helpers/tree.js';
@@ -149,5 +150,36 @@ describe('read-ahead', () => {
     } finally {
       writeFileSync(removed, '');
     }
+  });
+});
+
+describe("a reader thread's time waiting for a CPU", () => {
+  it('is the run queue delay the kernel keeps for the thread, in nanoseconds, never going back', () => {
+    const schedstat = '/proc/thread-self/schedstat';
+    let available = true;
+    try {
+      readFileSync(schedstat);
+    } catch {
+      available = false;
+    }
+    const first = runQueueNanoseconds({ readFileSync });
+    const second = runQueueNanoseconds({ readFileSync });
+    if (!available) {
+      expect(first).toBe(-1);
+      return;
+    }
+    expect(Number.isInteger(first) && first >= 0).toBe(true);
+    expect(second).toBeGreaterThanOrEqual(first);
+    expect(Number(readFileSync(schedstat, 'latin1').split(' ')[1])).toBeGreaterThanOrEqual(second);
+  });
+
+  it('is unknown (-1) where the kernel does not say', () => {
+    const missing = () => {
+      throw Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' });
+    };
+    expect(runQueueNanoseconds({ readFileSync: missing })).toBe(-1);
+    expect(runQueueNanoseconds({ readFileSync: () => '' })).toBe(-1);
+    expect(runQueueNanoseconds({ readFileSync: () => '12345 not-a-number 7\n' })).toBe(-1);
+    expect(runQueueNanoseconds({ readFileSync: () => '12345 678 7\n' })).toBe(678);
   });
 });

@@ -19,7 +19,7 @@ import { copyDatabasePrivately } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
 import { readHead, readWhole, readWholeAt, sameVersion, spoolFile } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
-import { absPathOf, noteVanished, type WalkItem, type WalkNotes } from './tenant-walk.js';
+import { absPathOf, noteVanished, type DirectoryListing, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */
 export const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
@@ -49,7 +49,7 @@ export interface PackContext {
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
 export function databaseOf(item: FileItem): string | undefined {
-  const databases = databasesIn(item.siblings);
+  const databases = databasesIn(item.listing);
   if (databases.size === 0) return undefined;
   const base = companionBaseName(item.name);
   // A database in the listing with a companion beside it: this file is one.
@@ -58,32 +58,25 @@ export function databaseOf(item: FileItem): string | undefined {
 }
 
 export function hasCompanions(item: FileItem): boolean {
-  return databasesIn(item.siblings).has(item.name);
+  return databasesIn(item.listing).has(item.name);
 }
 
 /** The names in a listing with a companion beside them: worked out once per listing, so a file in a directory without any costs a lookup. */
-const databasesOfListing = new WeakMap<readonly string[], ReadonlySet<string>>();
-const NONE: ReadonlySet<string> = new Set();
-let lastListing: readonly string[] | undefined;
-let lastDatabases: ReadonlySet<string> = NONE;
+function databasesIn(listing: DirectoryListing): ReadonlySet<string> {
+  return (listing.databases ??= databasesAmong(listing.names));
+}
 
-function databasesIn(siblings: readonly string[]): ReadonlySet<string> {
-  if (siblings === lastListing) return lastDatabases;
-  let databases = databasesOfListing.get(siblings);
-  if (databases === undefined) {
-    let found: Set<string> | undefined;
-    // The names as a set only in a listing that holds a companion's name.
-    let names: ReadonlySet<string> | undefined;
-    for (const name of siblings) {
-      const base = companionBaseName(name);
-      if (base !== undefined && (names ??= new Set(siblings)).has(base)) (found ??= new Set()).add(base);
-    }
-    databases = found ?? NONE;
-    databasesOfListing.set(siblings, databases);
+const NONE: ReadonlySet<string> = new Set();
+
+function databasesAmong(names: readonly string[]): ReadonlySet<string> {
+  let found: Set<string> | undefined;
+  // The names as a set only in a listing that holds a companion's name.
+  let nameSet: ReadonlySet<string> | undefined;
+  for (const name of names) {
+    const base = companionBaseName(name);
+    if (base !== undefined && (nameSet ??= new Set(names)).has(base)) (found ??= new Set()).add(base);
   }
-  lastListing = siblings;
-  lastDatabases = databases;
-  return databases;
+  return found ?? NONE;
 }
 
 /** Archives a file, unless it is the companion of a database archived as a snapshot. */

@@ -423,11 +423,13 @@ function bytesRead(meta: Float64Array, files: number): number {
 /**
  * The page cache counts as cold while a reader thread takes longer than this per file, and
  * per byte beyond the first, to read and hash files (warm, a small file's five calls take
- * 5-10 µs, and content is copied and hashed at well over 200 MB/s).
+ * 5-10 µs, and content is copied and hashed at well over 200 MB/s). Not counted: time the
+ * thread waited for a CPU (reader-thread.ts), so that a busy machine, where warming would
+ * only add work, is not taken for a cold cache.
  */
 const COLD_MS_PER_FILE = 0.05;
 const COLD_MS_PER_BYTE = 5e-6;
-/** Parts in a row that must be slow before the cache counts as cold (one can be slow because the thread was not scheduled). */
+/** Parts in a row that must be slow before the cache counts as cold (one can be slow by chance: a scavenge, a page fault). */
 const COLD_PARTS = 2;
 /** While the cache is cold, one segment in this many is read without warming, to see whether it still is. */
 const PROBE_EVERY = 8;

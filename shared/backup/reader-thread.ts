@@ -50,12 +50,29 @@ export interface ReaderPart {
   readonly from: number;
   readonly to: number;
   readonly arena: number;
-  /** Milliseconds spent reading and hashing them: how long the file system made the thread wait, and more. */
+  /**
+   * Milliseconds spent reading and hashing them, less the time the thread waited for a CPU
+   * (the kernel's run queue): the calls' own cost and how long the file system made it wait.
+   */
   readonly readMs: number;
 }
 
-/** The reader thread's whole program; `load` is its `require`, `read` the text of readRun. */
-function readerMain(load: NodeJS.Require, read: typeof readRun): void {
+/**
+ * Nanoseconds the calling thread has spent runnable but waiting for a CPU (the run queue,
+ * /proc/thread-self/schedstat), or -1 where the kernel does not say. Subtracted from a part's
+ * read time, a busy machine is not taken for a cold page cache.
+ */
+export function runQueueNanoseconds(fs: { readFileSync(path: string, encoding: 'latin1'): string }): number {
+  try {
+    const queued = Number(fs.readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[1]);
+    return Number.isFinite(queued) && queued >= 0 ? queued : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/** The reader thread's whole program; `load` is its `require`, `read` the text of readRun, `queued` of runQueueNanoseconds. */
+function readerMain(load: NodeJS.Require, read: typeof readRun, queued: typeof runQueueNanoseconds): void {
   const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
   const fs = load('node:fs') as typeof import('node:fs');
   const crypto = load('node:crypto') as typeof import('node:crypto');
@@ -76,6 +93,7 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         for (let i = 0; i < views.length && arena === -1; i++) if (Atomics.compareExchange(state, 2 + i, 0, 1) === 0) arena = i;
         if (arena === -1) Atomics.wait(state, 1, releases);
       }
+      const queuedBefore = queued(fs);
       const started = performance.now();
       const count = read(
         fs,
@@ -88,7 +106,9 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
         digestViews[arena]!,
         maxFileBytes,
       );
-      const readMs = performance.now() - started;
+      const elapsedMs = performance.now() - started;
+      const queuedAfter = queued(fs);
+      const readMs = queuedBefore < 0 || queuedAfter < 0 ? elapsedMs : Math.max(0, elapsedMs - (queuedAfter - queuedBefore) / 1e6);
       parentPort!.postMessage({ request, from, to: from + count, arena, readMs } satisfies ReaderPart);
       from += count;
     }
@@ -96,4 +116,4 @@ function readerMain(load: NodeJS.Require, read: typeof readRun): void {
 }
 
 /** The reader thread's source text, for `new Worker(READER_THREAD_SOURCE, { eval: true, workerData })`. */
-export const READER_THREAD_SOURCE = `(${readerMain.toString()})(require, ${readRun.toString()})`;
+export const READER_THREAD_SOURCE = `(${readerMain.toString()})(require, ${readRun.toString()}, ${runQueueNanoseconds.toString()})`;

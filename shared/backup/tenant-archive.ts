@@ -257,7 +257,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
 /** A companion held back by an earlier run, as the walk would have listed it. */
 function heldBackItem(tenantDir: string, relPath: string): FileItem {
   const name = relPath.slice(relPath.lastIndexOf('/') + 1);
-  return { kind: 'file', relPath, dirPath: path.dirname(path.join(tenantDir, relPath)), name, siblings: [name], stat: undefined };
+  return { kind: 'file', relPath, dirPath: path.dirname(path.join(tenantDir, relPath)), name, listing: { names: [name] }, stat: undefined };
 }
 
 async function packItem(writer: ArchiveWriter, item: Extract<WalkItem, { kind: 'directory' | 'symlink' }>): Promise<TreeEntry> {

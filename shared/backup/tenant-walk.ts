@@ -5,7 +5,7 @@
 // every backup is restorable), and files that vanish mid-walk (a vanished entry is both
 // left out and warned about: the tenant changed under the backup).
 //
-// Each file comes with its directory's listing (`siblings`), so the archive writer can tell
+// Each file comes with its directory's listing (`listing`), so the archive writer can tell
 // a SQLite database that has a `-wal`/`-shm`/`-journal` beside it from an idle one, whatever
 // order the two are met in. (Byte order always puts `x.sqlite` before `x.sqlite-wal`: a
 // name sorts before every name it is a prefix of.)
@@ -31,6 +31,14 @@ import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 /** Top-level directory of a tenant holding ephemeral terminal state: never backed up. */
 export const EPHEMERAL_DIR = 'pty';
 
+/** A directory's names as the walk listed them, shared by the file items in it. */
+export interface DirectoryListing {
+  /** Every name in the directory, in walk order. */
+  readonly names: readonly string[];
+  /** The names with a SQLite companion beside them: worked out by the backup on first use (live-files.ts). */
+  databases?: ReadonlySet<string>;
+}
+
 export type WalkItem =
   | { readonly kind: 'directory'; readonly relPath: string; readonly stat: Stats }
   | {
@@ -40,8 +48,8 @@ export type WalkItem =
       readonly dirPath: string;
       /** The file's own name (last path segment). */
       readonly name: string;
-      /** Every name in the file's directory when it was listed, in walk order (one shared array per directory). */
-      readonly siblings: readonly string[];
+      /** The file's directory when it was listed (one per directory). */
+      readonly listing: DirectoryListing;
       /** The listing's lstat, only when the walk was asked for it (`statFiles`): a backup's read stats the open file. */
       readonly stat: Stats | undefined;
     }
@@ -197,7 +205,7 @@ export class TenantWalk {
 
   private itemsOf(relPath: string, dirPath: string, entries: Dirent[]): Maybe<Cursor> {
     sortByName(entries);
-    const siblings: readonly string[] = entries.map((entry) => entry.name);
+    const listing: DirectoryListing = { names: entries.map((entry) => entry.name) };
     const atRoot = relPath === '';
     const prefix = atRoot ? '' : `${relPath}/`;
     const statFiles = this.options.statFiles === true;
@@ -231,7 +239,7 @@ export class TenantWalk {
           continue;
         }
         if (entry.isFile() && !statFiles) {
-          items.push({ kind: 'file', relPath: itemPath, dirPath, name, siblings, stat: undefined });
+          items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat: undefined });
           continue;
         }
         if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
@@ -241,7 +249,7 @@ export class TenantWalk {
         const stat = stats.get(name);
         if (stat === undefined) items.push(vanished(itemPath));
         else if (stat.isDirectory()) items.push({ kind: 'directory', relPath: itemPath, stat });
-        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, dirPath, name, siblings, stat });
+        else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
         else if (stat.isSymbolicLink()) items.push(symlinkItem(this.root, itemPath.split('/'), stat));
         else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
       }
