@@ -57,6 +57,8 @@ function describeState(tenant: TenantSummary): string {
       return `mid-commit: ${tenant.detail ?? 'a restore is moving it into place'}`;
     case 'needs-recovery':
       return `needs recovery: run "openclaw tenants recover ${tenant.name}" for the details`;
+    case 'unreadable':
+      return `unreadable: ${tenant.detail ?? 'this user may not read all of it'}`;
   }
 }
 

@@ -115,10 +115,13 @@ function describePlan(plan: RestorePlan): string[] {
   if (plan.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
   if (plan.topLevel.length > 0) lines.push(`  top level: ${plan.topLevel.map((dir) => `${printable(dir.name)}/ (${plural(dir.entries, 'entry', 'entries')})`).join(', ')}`);
   if (plan.replaces !== undefined) {
-    lines.push(
-      `  it would REPLACE the tenant there now: ${plural(plan.replaces.files, 'file')}, ${formatBytes(plan.replaces.bytes)}, last modified ${plan.replaces.lastModified}` +
-        (plan.refusal === undefined ? ' (kept until the new one is verified and in place)' : ''),
-    );
+    const kept = plan.refusal === undefined ? ' (kept until the new one is verified and in place)' : '';
+    if ('unreadable' in plan.replaces) lines.push(`  it would REPLACE the tenant there now, which cannot be read to describe it (${printable(plan.replaces.unreadable)})${kept}`);
+    else {
+      lines.push(
+        `  it would REPLACE the tenant there now: ${plural(plan.replaces.files, 'file')}, ${formatBytes(plan.replaces.bytes)}, last modified ${plan.replaces.lastModified}${kept}`,
+      );
+    }
   } else lines.push(`  ${plan.target} is free: nothing would be replaced`);
   for (const note of plan.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   for (const notice of plan.notices) lines.push(`  note: ${printable(notice)}`);

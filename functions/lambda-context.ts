@@ -4,6 +4,8 @@
 // aborted, staging directory removed, tenant lock released) instead of being frozen
 // mid-write by the timeout.
 
+import { AbortedError } from '../shared/errors.js';
+
 export interface LambdaContext {
   readonly awsRequestId: string;
   readonly functionName: string;
@@ -29,7 +31,8 @@ export function deadlineSignal(context: LambdaContext, marginMs: number): Deadli
   const margin = Math.min(marginMs, remaining / 4);
   const inMs = Math.max(0, Math.floor(remaining - margin));
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error('the Lambda invocation is about to time out')), inMs);
+  // Our own error as the reason: the core answers an aborted operation with its signal's reason when it is one.
+  const timer = setTimeout(() => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), inMs);
   timer.unref();
   return { signal: controller.signal, inMs, dispose: () => clearTimeout(timer) };
 }

@@ -8,6 +8,8 @@
 // System errors (errno) are described in words by one helper, `errnoMessage`, wherever the
 // core turns them into one of these.
 
+import { constants } from 'node:os';
+
 /** How an operation ended, as seen by a caller: drives exit codes and HTTP-like statuses. */
 export type Outcome = 'usage' | 'refused' | 'failed';
 
@@ -557,22 +559,20 @@ const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
   EMLINK: 'too many links or subdirectories for this file system',
 };
 
-/**
- * A system error on a named file (EACCES on a tenant's file, EIO on a directory) as one line:
- * what was being done, the path, what the error means; anything else (our own errors, an
- * errno we have no words for, one without a path) unchanged.
- */
-export function withFileContext(error: unknown, doing: string): unknown {
-  const what = errnoMessage(error);
-  const file = (error as NodeJS.ErrnoException | undefined)?.path;
-  if (what === undefined || typeof file !== 'string') return error;
-  return new FileSystemError(`${doing}: ${file}: ${what}`, { cause: error });
-}
+/** Errno names by number (Linux: 122 is EDQUOT). */
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
 
-/** The errno code of a system error (`ENOSPC`), if it is one. */
+/**
+ * The errno code of a system error (`ENOSPC`), if it is one. Node 20's libuv has no name for
+ * some errors the kernel returns (EDQUOT: a quota exceeded on write or fsync); they arrive as
+ * `UNKNOWN` (synchronous calls) or `Unknown system error -122` (asynchronous ones), and are
+ * named here by their number.
+ */
 export function errnoCode(error: unknown): string | undefined {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
+  const { code, errno } = (error ?? {}) as NodeJS.ErrnoException;
+  if (typeof code !== 'string') return undefined;
+  if ((code === 'UNKNOWN' || code.startsWith('Unknown system error')) && typeof errno === 'number') return ERRNO_NAMES.get(Math.abs(errno)) ?? code;
+  return code;
 }
 
 /** What a system error means, in words ("no space left on the device"); undefined for anything else. */

@@ -12,8 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { rawHeader, base256, TarBuilder } from './helpers/tar-builder.js';
+import { TarBuilder } from './helpers/tar-builder.js';
 import { describeTree, runCli, runCliAsync, sh, tempDir } from './helpers/tree.js';
+import { zerosArchive } from './helpers/zstd.js';
 
 const dir = tempDir('cli-hostile-');
 const base = path.join(dir.path, 'tenants');
@@ -77,34 +78,10 @@ describe('a tar | zstd archive of one 40 MiB frame (too large to decode whole: s
 });
 
 describe('interrupted', () => {
-  /**
-   * One zstd frame (no checksum, 128 KiB window): a raw block holding the tar header of a
-   * `size`-byte file, RLE blocks of zeros for its content and the end-of-archive blocks.
-   * Four bytes per 128 KiB decoded: 16 GiB in 512 KiB, all of it one read of the input.
-   */
-  function zerosArchive(size: bigint): Buffer {
-    const header = rawHeader({ name: 'tenants/acme/zeros.bin', typeflag: '0', sizeField: base256(size) });
-    const block = 128 * 1024;
-    const rle = (bytes: number, last: boolean): Buffer => {
-      const out = Buffer.alloc(4);
-      out.writeUIntLE((bytes << 3) | (1 << 1) | (last ? 1 : 0), 0, 3);
-      return out;
-    };
-    const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3])];
-    const raw = Buffer.alloc(3);
-    raw.writeUIntLE(header.length << 3, 0, 3);
-    parts.push(raw, header);
-    const blocks = Number(size / BigInt(block));
-    const one = rle(block, false);
-    for (let i = 0; i < blocks; i++) parts.push(one);
-    parts.push(rle(1024, true));
-    return Buffer.concat(parts);
-  }
-
   it('by SIGTERM, a restore that decodes a small archive to a 16 GiB file stops writing, cleans up and exits 143', async () => {
     const archive = path.join(dir.path, 'zeros.tar.zst');
     const size = 16n * 1024n * 1024n * 1024n;
-    writeFileSync(archive, zerosArchive(size));
+    writeFileSync(archive, zerosArchive('acme', size));
     expect(statSync(archive).size).toBeLessThan(1 * MiB); // under the 2 MiB read-ahead: one read
     const before = describeTree(base, { mtimes: false });
 

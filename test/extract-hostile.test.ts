@@ -479,6 +479,30 @@ describe('limits, checked while streaming', () => {
     expect(readdirSync(staging!).length).toBeLessThanOrEqual(5);
   });
 
+  it('refuses entry paths that add up to more than 128 characters per allowed entry (they are all held in memory)', async () => {
+    const limits = { maxEntries: 100, maxBytes: 1 << 20 };
+    const long = (i: number) => T(`${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(240)}${i}`);
+    const builder = tar().dir('tenants/acme/');
+    for (let i = 0; i < 20; i++) builder.file(long(i), 'x'); // 25 entries with their 4 parents, ~20,000 characters
+    await refused(builder.build(), ArchiveLimitError, /entry paths add up to more than 12\.5 KiB \(an average of 128 per entry/, { limits });
+    // The directories an entry implies count too: one file 150 levels down holds ~22,800 (of 20,480 allowed).
+    await refused(tar().file(T(`${'d/'.repeat(150)}f`), 'x').build(), ArchiveLimitError, /entry paths add up to more than/, { limits: { ...limits, maxEntries: 160 } });
+    // A tree of ordinary names is far inside the bound.
+    const ordinary = tar().dir('tenants/acme/');
+    for (let i = 0; i < 90; i++) ordinary.file(T(`sessions/agent-${i % 3}/2026-06-0${i % 9}-transcript-${i}.jsonl`), 'x');
+    await accepted(ordinary.build(), { limits });
+  });
+
+  it('refuses symlinks whose checking adds up to more than 256 steps per allowed entry (each is cheap enough alone)', async () => {
+    const limits = { maxEntries: 50, maxBytes: 1 << 20 }; // 12,800 steps
+    const costly = Array.from({ length: 150 }, () => 'x').join('/'); // 11,325 steps to resolve, inside the tenant
+    const builder = tar().dir('tenants/acme/');
+    for (let i = 0; i < 3; i++) builder.symlink(T(`l${i}`), costly);
+    await refused(builder.build(), ArchiveLimitError, /checking where the archive's symlinks lead takes more than 256 steps per allowed entry/, { limits });
+    // One such link, checked twice (when made and over the final tree), is just affordable.
+    await accepted(tar().dir('tenants/acme/').symlink(T('l'), Array.from({ length: 110 }, () => 'x').join('/')).build(), { limits });
+  });
+
   it('refuses more unpacked bytes than maxBytes across files', async () => {
     const builder = tar();
     for (let i = 0; i < 3; i++) builder.file(T(`f${i}`), Buffer.alloc(400 * 1024, i));
@@ -614,6 +638,14 @@ describe('duplicates, the manifest and truncation', () => {
     const whole = tar().file(T('a'), 'x').file(T('b'), 'y');
     const cut = whole.unterminated(); // no manifest, no end blocks
     await refused(cut, CorruptArchiveError, /manifest .* is missing/, { requireManifest: () => true });
+  });
+
+  it('refuses a foreign archive (no manifest to check) cut exactly at an entry boundary: its end-of-archive marker is missing', async () => {
+    const cut = tar().dir('tenants/acme/').file(T('a'), 'x').file(T('b'), 'y').unterminated();
+    await refused(cut, CorruptArchiveError, /tar stream ends without the end-of-archive marker/);
+    // One zero block ends a tar stream for GNU tar too: that is whole.
+    const { result } = await accepted(Buffer.concat([cut, Buffer.alloc(512)]));
+    expect(result.files).toBe(2);
   });
 
   it('refuses an archive cut inside an entry\'s data', async () => {

@@ -22,6 +22,7 @@ import { backupHandler, listHandler, restoreHandler, ScheduledOperationError } f
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { zerosArchive } from './helpers/zstd.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const EVENT_BUS = 'openclaw-backup-events';
@@ -465,6 +466,12 @@ describe('restore handler', () => {
     expect(response).toMatchObject({ ok: false, error: { outcome: 'refused' } });
     expect(readdirSync(base).sort()).toEqual(before);
     expect(existsSync(path.join(base, 'garbage'))).toBe(false);
+  });
+
+  it('stops a verify that outlasts the invocation (64 GiB of zeros in 2 MiB stored), saying the time ran out', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'bomb.tar.zst', Body: zerosArchive('acme', 64n * 1024n ** 3n) }));
+    const response = await handlers().restore({ operation: 'verify', from: 's3://backups/bomb.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext(2_000));
+    expect(response).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: 'stopped: the Lambda invocation was about to time out' } });
   });
 
   it('refuses sources outside the allowed buckets and --pipe', async () => {

@@ -65,6 +65,14 @@ describe('resolveInsideRoot: table', () => {
     expect(resolveInsideRoot(deep, steps(affordable + 1), linksFrom({}))).toBeUndefined();
   });
 
+  it('adds the work each resolution took to `spent`, capped at MAX_RESOLVE_WORK for one refused as too costly', () => {
+    const spent = { work: 0 };
+    expect(resolveInsideRoot(['a'], 'b/c', linksFrom({}), spent)).toEqual(['a', 'b', 'c']);
+    expect(spent.work).toBe(2 + 3); // looked up a/b, then a/b/c
+    expect(resolveInsideRoot(Array<string>(1000).fill('d'), 'x/../'.repeat(1000), linksFrom({}), spent)).toBeUndefined();
+    expect(spent.work).toBe(5 + MAX_RESOLVE_WORK);
+  });
+
   it('does not modify the linkDir it is given', () => {
     const linkDir = ['a', 'b'];
     resolveInsideRoot(linkDir, '../c', linksFrom({}));

@@ -26,6 +26,11 @@ describe('restoreWriteError', () => {
     expect((error as Error).cause).toBe(cause);
   });
 
+  it('names a quota exceeded, which Node 20 reports as UNKNOWN (a writer thread\'s write) with its errno only', () => {
+    const error = restoreWriteError(errno('UNKNOWN', 'UNKNOWN: unknown error, write', { errno: -122, syscall: 'write' }), '/srv/tenants');
+    expect(describeError(error)).toBe('cannot write the restored tenant under /srv/tenants: disk quota exceeded');
+  });
+
   it('adds the path the call was about when there is one', () => {
     const error = restoreWriteError(errno('EACCES', 'EACCES: permission denied, mkdir', { path: '/srv/tenants/.openclaw-staging-acme-1' }), '/srv/tenants');
     expect(describeError(error)).toBe('cannot write the restored tenant under /srv/tenants: permission denied (/srv/tenants/.openclaw-staging-acme-1)');

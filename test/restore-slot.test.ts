@@ -1,9 +1,11 @@
 // Restore's promises about the slot: empty unless --force, the old tenant untouched by
 // anything that fails before the commit, one operation per tenant, recovery after a crash.
 
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
@@ -13,7 +15,9 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, tempDir } from './helpers/tree.js';
+import { TarBuilder } from './helpers/tar-builder.js';
+import { cliPath, describeTree, runCli, sh, tempDir } from './helpers/tree.js';
+import { compressFrames } from './helpers/zstd.js';
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
@@ -184,5 +188,94 @@ describe('a refused restore onto a new gateway', () => {
     expect(readdirSync(dir.path)).not.toContain('new-gateway');
     const result = await restoreTenant({ tenantsDir: fresh, location: archive });
     expect(readdirSync(fresh)).toEqual([result.tenant]);
+  });
+});
+
+// A tenant may hold read-only directories (a cache of mode 0555), and a restore keeps them.
+// Without root nothing can be unlinked inside one, so removing such a tree (the old tenant in
+// trash, a refused restore's staging directory) needs the directories opened up first; the
+// gateway's restore function never runs as root. Run as nobody when the suite runs as root.
+const isRoot = process.geteuid?.() === 0;
+const NOBODY = 65534;
+
+describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('read-only directories, restored without root', () => {
+  function runAsTenantsUser(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    if (!isRoot) return runCli(args);
+    return spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
+  }
+  function readOnlyDirectories(tenant: string): void {
+    mkdirSync(path.join(tenant, 'cache', 'pkg'), { recursive: true });
+    writeFileSync(path.join(tenant, 'cache', 'pkg', 'module.go'), 'package pkg\n');
+    mkdirSync(path.join(tenant, 'sealed'));
+    writeFileSync(path.join(tenant, 'sealed', 'secret'), 'x');
+    chmodSync(path.join(tenant, 'cache', 'pkg'), 0o555);
+    chmodSync(path.join(tenant, 'cache'), 0o555);
+    chmodSync(path.join(tenant, 'sealed'), 0o500);
+  }
+  function handOver(): void {
+    if (!isRoot) return;
+    chmodSync(dir.path, 0o755);
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(base)} ${JSON.stringify(dir.path)}/*.tar.zst`);
+  }
+
+  it('--force replaces a tenant that holds them, and leaves no trash behind', async () => {
+    readOnlyDirectories(path.join(base, 'acme'));
+    // A link in the old tenant to a read-only directory elsewhere: removing the tenant must not change it.
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(outside, { mode: 0o555 });
+    symlinkSync(outside, path.join(base, 'acme', 'cache-elsewhere'));
+    handOver();
+    const run = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(existsSync(path.join(base, 'acme', 'sealed'))).toBe(false);
+    expect(statSync(outside).mode & 0o777).toBe(0o555);
+  });
+
+  it('a restore refused once their modes are set (a changed footer) leaves nothing behind, and the next one restores', async () => {
+    readOnlyDirectories(path.join(base, 'acme'));
+    const withThem = path.join(dir.path, 'read-only.tar.zst');
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(withThem) });
+    const changed = path.join(dir.path, 'changed-footer.tar.zst');
+    const bytes = readFileSync(withThem);
+    const digest = bytes.lastIndexOf(Buffer.from('"manifestSha256":"')) + 18;
+    bytes[digest] = bytes[digest] === 0x30 ? 0x31 : 0x30;
+    writeFileSync(changed, bytes);
+    handOver();
+    const refused = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', changed, '--as', 'copy']);
+    expect(refused.stderr).toBe('openclaw: the archive footer does not match its manifest (the manifest or the footer was changed)\n');
+    expect(refused.status).toBe(3);
+    expect(readdirSync(base)).toEqual(['acme']);
+    const restored = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', withThem, '--as', 'copy']);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
+    expect(statSync(path.join(base, 'copy', 'cache', 'pkg')).mode & 0o777).toBe(0o555);
+  });
+
+  it('a restored directory this user may not read is shown by list, beside the other tenants, and a dry run still says it would replace it', async () => {
+    const tar = new TarBuilder().dir('tenants/locked/').dir('tenants/locked/private/', { mode: 0o000 }).file('tenants/locked/private/key', 'k', { mode: 0o600 }).build();
+    const frames: Buffer[] = [];
+    for await (const frame of compressFrames(Readable.from([tar]))) frames.push(frame);
+    writeFileSync(path.join(dir.path, 'locked.tar.zst'), Buffer.concat(frames));
+    handOver();
+    const restored = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', path.join(dir.path, 'locked.tar.zst')]);
+    expect(restored.status, restored.stderr).toBe(0);
+
+    const list = runAsTenantsUser(['--tenants-dir', base, '--json', 'tenants', 'list']);
+    expect(list.stderr).toBe('');
+    expect(list.status).toBe(0);
+    const private_ = path.join(base, 'locked', 'private');
+    expect(JSON.parse(list.stdout).tenants).toEqual([
+      expect.objectContaining({ name: 'acme', state: 'ok' }),
+      { name: 'locked', state: 'unreadable', detail: `cannot read ${private_}: permission denied` },
+    ]);
+
+    const plan = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'locked', '--force', '--dry-run']);
+    expect(plan.stderr).toBe('');
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toContain(`  it would REPLACE the tenant there now, which cannot be read to describe it (${private_}: permission denied) (kept until the new one is verified and in place)\n`);
+    expect(plan.stdout).not.toContain('is free');
   });
 });

@@ -132,5 +132,30 @@ describe('LocalFileLocation', () => {
       expect((error as Error).message).toMatch(/: input\/output error$/);
       expect(await readdir(dirname(location.path))).toEqual([]);
     });
+
+    // NFS and quotas may report a full disk only when the data reaches the server: at fsync or close.
+    it('fails in one line, leaving nothing behind, when the final fsync finds the disk full', async () => {
+      const prototype = Object.getPrototypeOf(fileHandle) as FileHandle;
+      vi.spyOn(prototype, 'sync').mockRejectedValueOnce(Object.assign(new Error('ENOSPC: no space left on device, fsync'), { code: 'ENOSPC', errno: -28, syscall: 'fsync' }));
+      const location = new LocalFileLocation(join(base, 'fsync-fails', 'acme.tar.zst'));
+      const error = await location.write(patternBody(MiB), writeOptions()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).code).toBe('NO_SPACE');
+      expect((error as Error).message).toBe(`cannot write ${location.path}: no space left on the device`);
+      expect(await readdir(dirname(location.path))).toEqual([]);
+    });
+
+    it('names a quota exceeded at fsync, an errno Node 20 has no name for', async () => {
+      const prototype = Object.getPrototypeOf(fileHandle) as FileHandle;
+      vi.spyOn(prototype, 'sync').mockRejectedValueOnce(
+        Object.assign(new Error('Unknown system error -122: Unknown system error -122, fsync'), { code: 'Unknown system error -122', errno: -122, syscall: 'fsync' }),
+      );
+      const location = new LocalFileLocation(join(base, 'quota-fails', 'acme.tar.zst'));
+      const error = await location.write(patternBody(MiB), writeOptions()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).code).toBe('NO_SPACE');
+      expect((error as Error).message).toBe(`cannot write ${location.path}: disk quota exceeded`);
+      expect(await readdir(dirname(location.path))).toEqual([]);
+    });
   });
 });

@@ -858,6 +858,16 @@ describe('TarReader on hand-built headers', () => {
     expect(() => consume(archive)).toThrow(`two '${typeflag}' extended headers for one entry`);
   });
 
+  it.each([
+    ['a GNU long name, then a pax path', (b: TarBuilder) => b.gnuLongName('/etc/from-L').pax({ path: 'from-x' }), 'path'],
+    ['a pax path, then a GNU long name', (b: TarBuilder) => b.pax({ path: 'from-x' }).gnuLongName('/etc/from-L'), 'path'],
+    ['a GNU long link name and a pax linkpath', (b: TarBuilder) => b.gnuLongName('/etc', 'K').pax({ linkpath: 'inside' }), 'linkpath'],
+  ])('refuses %s for one entry (GNU tar takes the pax one, Python\'s tarfile the first)', (_, build, key) => {
+    const archive = build(new TarBuilder()).symlink('f', 'x').build();
+    expect(() => consume(archive)).toThrow(UnsafeArchiveError);
+    expect(() => consume(archive)).toThrow(`a GNU long name and a pax ${key} for one entry`);
+  });
+
   it('reports a GNU sparse file (typeflag S, or pax GNU.sparse records) as sparse, not as a plain file', () => {
     const archive = new TarBuilder()
       .special('old-sparse', 'S', text('map'))

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -37,5 +37,31 @@ describe('walkTenant order', () => {
   it('sorts plain ASCII names by byte order too (upper case before lower case)', async () => {
     for (const name of ['b', 'A', 'a', '_', 'Z']) writeFileSync(path.join(root, name), '');
     expect(await walkOrder('sync')).toEqual(['', 'A', 'Z', '_', 'a', 'b']);
+  });
+});
+
+describe('walkTenant and names that are not valid UTF-8', () => {
+  it.each(['sync', 'parallel'] as const)('leaves them out with a warning that says so, and walks names that hold U+FFFD itself (%s)', async (mode) => {
+    const bytesPath = (...parts: (string | number[])[]) => Buffer.concat([Buffer.from(`${root}/`), ...parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : Buffer.from(part)))]);
+    writeFileSync(bytesPath('caf', [0xe9], '.txt'), 'latin-1 name');
+    writeFileSync(bytesPath('caf', [0xe8], '.txt'), 'another, decoded alike');
+    mkdirSync(bytesPath('dir', [0xff]));
+    writeFileSync(bytesPath('dir', [0xff], '/inside'), 'under a bad directory name');
+    writeFileSync(path.join(root, 'real\uFFFDchar'), 'a valid name holding U+FFFD');
+    symlinkSync(bytesPath('target', [0xfe]), path.join(root, 'link'));
+    writeFileSync(path.join(root, 'plain'), 'plain');
+
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(root, notes, mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS)) walked.push(item.relPath);
+
+    expect(walked).toEqual(['', 'plain', 'real\uFFFDchar']);
+    expect(notes.warnings).toEqual([
+      { path: 'caf\uFFFD.txt', reason: expect.stringMatching(/^name is not valid UTF-8, which an archive cannot hold: not archived/) },
+      { path: 'caf\uFFFD.txt', reason: expect.stringMatching(/^name is not valid UTF-8/) },
+      { path: 'dir\uFFFD', reason: expect.stringMatching(/^directory whose name is not valid UTF-8.*nor anything in it/) },
+      { path: 'link', reason: 'symlink target is not valid UTF-8, which an archive cannot hold: not archived' },
+    ]);
+    expect(notes.warnings.some((note) => /vanished/.test(note.reason))).toBe(false);
   });
 });

@@ -14,7 +14,7 @@
 // entry `tar -t` would not show, is refused as UnsafeArchiveError, and so is whatever other
 // readers would read differently: a global pax header that sets a name, size or time (GNU
 // tar applies it to every later entry, libarchive ignores it), two extended headers of one
-// kind for one entry. What an entry may be (its name, its type, its size) is the extractor's
+// kind for one entry, a GNU long name and a pax path (or long link and linkpath) for one. What an entry may be (its name, its type, its size) is the extractor's
 // business, not the reader's; GNU sparse files are reported as 'sparse-file'.
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
@@ -435,6 +435,10 @@ export class TarReader {
     if (pax !== undefined) {
       const paxPath = pax.records.get('path');
       const paxLink = pax.records.get('linkpath');
+      // GNU tar takes the pax value whichever comes first, Python's tarfile the first header.
+      if ((paxPath !== undefined && this.longName !== undefined) || (paxLink !== undefined && this.longLink !== undefined)) {
+        throw new UnsafeArchiveError(`a GNU long name and a pax ${paxPath !== undefined && this.longName !== undefined ? 'path' : 'linkpath'} for one entry, at byte ${offset}`);
+      }
       const paxSize = pax.records.get('size');
       const paxMtime = pax.records.get('mtime');
       if (paxPath !== undefined) name = paxPath;

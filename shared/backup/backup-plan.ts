@@ -7,7 +7,8 @@
 // it reads anything (an existing archive is refused without --overwrite): the plan carries
 // that refusal, and the CLI exits with it.
 
-import { describeError, isOpenClawError, withFileContext } from '../errors.js';
+import { describeError, isOpenClawError } from '../errors.js';
+import { backupReadError } from './backup.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -52,7 +53,7 @@ export async function planBackup(request: {
   try {
     return await planBackupSteps(request);
   } catch (error) {
-    throw withFileContext(error, `cannot read tenant "${request.tenant}"`);
+    throw backupReadError(error, request.tenant);
   }
 }
 

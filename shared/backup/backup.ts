@@ -24,7 +24,7 @@ import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type Su
 import { abandonedChains, assertNoContinuation, loadContinuation, newChainId, removeContinuation, saveContinuation, type Continuation } from './continuation.js';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { ContinuationEndedError, errnoCode, FileSystemError, TenantBusyError, withFileContext } from '../errors.js';
+import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
@@ -115,7 +115,9 @@ export interface BackupResult {
 export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
 
 export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
-  const result = await runBackup(request);
+  const result = await runBackup(request).catch((error: unknown) => {
+    throw backupReadError(error, request.tenant);
+  });
   if ('suspended' in result) throw new Error('a backup in one piece was suspended'); // cannot happen: nothing asked it to stop
   return result;
 }
@@ -126,18 +128,27 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
  * that fails before (its lock taken by another operation, say) leaves the state for a retry.
  */
 export async function backupTenantInPieces(request: PieceRequest): Promise<BackupResult | BackupSuspended> {
-  return runBackup(request);
+  return runBackup(request).catch((error: unknown) => {
+    throw backupReadError(error, request.tenant);
+  });
+}
+
+/**
+ * A system error that reached the backup unexplained, as a FileSystemError that says where
+ * and why in one line: the destination's own failures are StorageErrors already, so these
+ * come from reading the tenant (a file or directory it may not read, an I/O error) or from
+ * the scratch space. Our own errors and anything unrecognised pass through.
+ */
+export function backupReadError(error: unknown, tenant: string): unknown {
+  if (error instanceof OpenClawError || !(error instanceof Error)) return error;
+  const what = errnoMessage(error);
+  if (what === undefined) return error;
+  const { path: where, syscall } = error as NodeJS.ErrnoException;
+  const place = where !== undefined ? ` (${where})` : syscall !== undefined ? ` (${syscall})` : '';
+  return new FileSystemError(`cannot back up tenant "${tenant}": ${what}${place}`, { cause: error });
 }
 
 async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>): Promise<BackupResult | BackupSuspended> {
-  try {
-    return await runBackupSteps(request);
-  } catch (error) {
-    throw withFileContext(error, `cannot back up tenant "${request.tenant}"`);
-  }
-}
-
-async function runBackupSteps(request: BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>): Promise<BackupResult | BackupSuspended> {
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);

@@ -8,10 +8,11 @@
 // (temp-area.ts) removed when the run ends. The bytes are written by archive/archive-writer.ts.
 
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
 
 import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
 import type { TreeEntry } from '../archive/tree-digest.js';
-import { SqliteSnapshotError } from '../errors.js';
+import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { isVanished, type FileAccess } from '../file-access.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately } from './sqlite-private-copy.js';
@@ -191,7 +192,7 @@ async function packSpooled(
     try {
       copy = await spoolFile(handle, stat, spool);
     } catch (error) {
-      if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+      if (NO_ROOM.has(errnoCode(error) ?? '')) return undefined;
       throw error;
     }
     if (!copy.stable) warn(CHANGED_WARNING);
@@ -220,12 +221,16 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   const mode = stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
 
+  /** Why the idle database could not be copied for want of room: a snapshot would not fit either. */
+  let noRoom: string | undefined;
   if (context.sqlite.writers === 'same-host' && !hasCompanions(item)) {
     const copyPath = await context.temp.file('database');
     try {
       const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
-        if (NO_ROOM.has((error as NodeJS.ErrnoException).code ?? '')) return undefined; // the snapshot path says why
-        throw error;
+        const code = errnoCode(error) ?? '';
+        if (!NO_ROOM.has(code)) throw error;
+        noRoom = `no room for a copy in ${path.dirname(copyPath)} (${code})`;
+        return undefined;
       });
       if (copy?.stable && !(await anyExists(companionNames(absPath)))) {
         const problem = checkDatabaseOpens(copyPath);
@@ -242,11 +247,15 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   const snapshotPath = await context.temp.file('snapshot');
   try {
     const before = await handle.stat();
-    const outcome = (await isSameFile(absPath, before))
-      ? context.sqlite.writers === 'same-host'
-        ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs })
-        : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
-      : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
+    // Without room the live database is not opened either (SQLite would create -wal and -shm beside an idle one).
+    const outcome =
+      noRoom !== undefined
+        ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
+        : (await isSameFile(absPath, before))
+          ? context.sqlite.writers === 'same-host'
+            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs })
+            : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
+          : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
     if (outcome.ok && (await isSameFile(absPath, before))) {
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);

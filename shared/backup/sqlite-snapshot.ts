@@ -24,6 +24,8 @@
 // keeps the source's header, so a WAL database restores as a WAL database without a `-wal`
 // file: SQLite opens it as a complete, standalone database.
 
+import path from 'node:path';
+
 import { sqliteDriver, SqliteError } from './sqlite-driver.js';
 
 /** Every SQLite database file starts with these 16 bytes (the format's magic string). */
@@ -57,8 +59,9 @@ export function companionNames(name: string): string[] {
 }
 
 /**
- * How a snapshot ended. `busy`: the database stayed locked past the timeout (no consistent
- * copy could be had now); `unusable`: SQLite cannot read it (not a database, corrupt).
+ * How a snapshot ended. `busy`: no consistent copy could be had now (the database stayed
+ * locked past the timeout, or the snapshot found no room in the temporary directory);
+ * `unusable`: SQLite cannot read it (not a database, corrupt).
  */
 export type SnapshotOutcome =
   | { readonly ok: true; readonly pages: number; readonly durationMs: number }
@@ -91,7 +94,7 @@ export async function snapshotDatabase(source: string, destination: string, opti
     db.exec('COMMIT');
     return { ok: true, pages, durationMs: Date.now() - started };
   } catch (error) {
-    return failure(error);
+    return failure(error, destination);
   } finally {
     db?.close();
   }
@@ -136,11 +139,16 @@ export function checkIntegrity(path: string): string | undefined {
 
 const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
 
-/** What SQLite said, as an outcome; anything else is a bug and is thrown on. */
-function failure(error: unknown): SnapshotOutcome {
+/**
+ * What SQLite said, as an outcome; anything else is a bug and is thrown on. SQLITE_FULL is the
+ * snapshot's own file (at `destination`) meeting a full disk: a fact about the temporary
+ * directory, not the database, so never a reason to archive the database raw unasked.
+ */
+function failure(error: unknown, destination: string): SnapshotOutcome {
   if (!(error instanceof SqliteError)) throw error;
-  const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
   const said = `${error.code}: ${error.message}`;
+  if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${path.dirname(destination)} (${said})` };
+  const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
 }
 

@@ -16,12 +16,17 @@
 // lstat'ed for their mode and mtime. Items are handed out in runs (`TenantWalk.next`), so
 // the caller can read many files ahead of the one it archives.
 //
+// A name that is not valid UTF-8 cannot be archived (tar's pax names are UTF-8, and Node
+// hands such a name over with U+FFFD in place of its bad bytes, a name no call can open):
+// it is left out with a warning that says so, rather than met later as vanished.
+//
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
 // the directories above it are listed again, to go on below them. What is there now is
 // walked; what changed in the part already walked is not looked at again.
 
-import { lstatSync, promises as fs, readlinkSync, type Dirent, type Stats } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { lstatSync, promises as fs, readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
 import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
@@ -118,6 +123,45 @@ function vanished(relPath: string): Note {
 /** A directory whose entry is archived but which vanished before its contents could be listed. */
 function vanishedDirectory(relPath: string): Note {
   return { kind: 'note', relPath, skipped: 'directory vanished during backup', warning: 'directory vanished during backup; its contents are not archived' };
+}
+
+function nameNotUtf8(relPath: string, directory: boolean): Note {
+  const what = directory ? 'directory whose name' : 'name';
+  return {
+    kind: 'note',
+    relPath,
+    skipped: `${what} is not valid UTF-8`,
+    warning: `${what} is not valid UTF-8, which an archive cannot hold: not archived${directory ? ', nor anything in it' : ''} (rename it to back it up)`,
+  };
+}
+
+/**
+ * The entries of a listing whose names are not valid UTF-8. Only a listing with U+FFFD in a
+ * name is read again, as bytes, to tell such names from names that really hold U+FFFD.
+ */
+function namesNotUtf8(dirPath: string, entries: readonly Dirent[]): ReadonlySet<Dirent> | undefined {
+  if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return undefined;
+  let names: Buffer[];
+  try {
+    names = readdirSync(dirPath, { encoding: 'buffer' });
+  } catch {
+    return undefined; // gone since the listing: its entries turn out vanished
+  }
+  // How many names not valid UTF-8 decode to each string (two can decode alike).
+  const decodedAlike = new Map<string, number>();
+  for (const bytes of names) {
+    if (isUtf8(bytes)) continue;
+    const decoded = bytes.toString('utf8');
+    decodedAlike.set(decoded, (decodedAlike.get(decoded) ?? 0) + 1);
+  }
+  const found = new Set<Dirent>();
+  for (const entry of entries) {
+    const left = decodedAlike.get(entry.name) ?? 0;
+    if (left === 0) continue;
+    decodedAlike.set(entry.name, left - 1);
+    found.add(entry);
+  }
+  return found;
 }
 
 function leftOut(relPath: string, reason: string): Note {
@@ -222,7 +266,9 @@ export class TenantWalk {
     const items: WalkItem[] = [];
     const toStat: string[] = [];
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
+    const notUtf8 = namesNotUtf8(dirPath, wanted);
     for (const entry of wanted) {
+      if (notUtf8?.has(entry) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
@@ -236,6 +282,10 @@ export class TenantWalk {
         }
         if (atRoot && name === MANIFEST_FILE_NAME) {
           items.push(leftOut(name, 'name reserved for the backup manifest'));
+          continue;
+        }
+        if (notUtf8?.has(entry) === true) {
+          items.push(nameNotUtf8(itemPath, entry.isDirectory()));
           continue;
         }
         if (entry.isFile() && !statFiles) {
@@ -317,13 +367,17 @@ function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAcce
 
 function symlinkItem(root: string, segments: string[], stat: Stats): WalkItem {
   const relPath = segments.join('/');
-  let target: string;
+  let targetBytes: Buffer;
   try {
-    target = readlinkSync(path.join(root, ...segments));
+    targetBytes = readlinkSync(path.join(root, ...segments), { encoding: 'buffer' });
   } catch (error) {
     if (isVanished(error)) return vanished(relPath);
     throw error;
   }
+  if (!isUtf8(targetBytes)) {
+    return { kind: 'note', relPath, skipped: 'symlink target is not valid UTF-8', warning: 'symlink target is not valid UTF-8, which an archive cannot hold: not archived' };
+  }
+  const target = targetBytes.toString('utf8');
   if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
     return leftOut(relPath, `symlink target ${JSON.stringify(target)} resolves outside the tenant`);
   }

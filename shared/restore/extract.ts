@@ -9,14 +9,18 @@
 // order cannot smuggle an escape), a hardlink may only point at an earlier regular file.
 // Devices, FIFOs, unknown entry types and directories or links carrying data are refused;
 // setuid/setgid/sticky bits dropped. Entry count (implied directories included), unpacked
-// size, nesting depth (1024) and symlink target length (4095 bytes) are capped while
+// size, the characters of all paths held in memory (128 per entry allowed, on average), the
+// work of checking symlinks (256 steps per entry allowed, on average), nesting depth (1024)
+// and symlink target length (4095 bytes) are capped while
 // streaming, and so is the tar stream itself: it may exceed what its entries declare only by
 // their headers' worth (TAR_OVERHEAD_PER_ENTRY each, plus TAR_OVERHEAD_SLACK), so no run of
 // headers, padding or zeros goes on for long. The abort signal is checked before every entry
 // and chunk, and the event loop gets a turn every 50 ms (decoding and writing can otherwise
 // run for minutes on microtasks alone, and a SIGTERM handler or a deadline timer never
 // runs). When the archive carries a manifest (the last entry), the extracted tree must match
-// it exactly. Damage the tar parser finds is a CorruptArchiveError.
+// it exactly; without one, its tar stream must end with the end-of-archive marker (cut between
+// two entries, it would otherwise pass for whole). Damage the tar parser finds is a
+// CorruptArchiveError.
 //
 // This module decides what is created and in which order; a TreeWriter creates it, and which
 // writer that is (and when it changes, for speed) is choose-tree-writer.ts's business. With
@@ -45,6 +49,20 @@ import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
 const MAX_DEPTH = 1024;
 /** Longest symlink target Linux stores (PATH_MAX - 1). */
 const MAX_LINK_TARGET_BYTES = 4095;
+/**
+ * Every path the extraction has created is held in memory (`nodes`), implied directories
+ * included: their characters may add up to this much per entry the limits allow on average,
+ * 256 MB by default. Real trees average well under 100; without a bound, 1.2 million empty
+ * files with 3.8 KiB names (5 MiB stored) took `tenants verify` past its 4 GiB heap.
+ */
+const PATH_CHARACTERS_PER_ENTRY = 128;
+/**
+ * Symlink resolution work (link-resolve.ts: MAX_RESOLVE_WORK per link) the whole archive may
+ * take, per entry the limits allow: each link is checked when created and again over the
+ * final tree. Real links take tens; 2,000 links of 700 components took 16 s to check, so
+ * 2 million (8 MB stored) would have taken hours.
+ */
+const LINK_WORK_PER_ENTRY = 256;
 /**
  * Tar headers, pax records (long names and link targets, up to 4 KiB each) and padding: the
  * tar stream may exceed the content its entries declare by this much per entry…
@@ -140,7 +158,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
       extraction.doneWith(input);
     }
     reader.end();
-    return await extraction.finish();
+    return await extraction.finish(reader.ended);
   } catch (error) {
     await extraction.abandon();
     throw error;
@@ -165,6 +183,10 @@ class Extraction {
   private manifestSha256: string | undefined;
   private manifestSeen = false;
   private entryCount = 0;
+  /** Characters of the paths in `nodes`; ensureParents adds the implied directories'. */
+  private readonly held = { pathCharacters: 0 };
+  /** Symlink resolution work so far (LINK_WORK_PER_ENTRY). */
+  private readonly linkWork = { work: 0 };
   private unpackedBytes = 0;
   /** Bytes of tar stream read, and how many of them entries have declared as content. */
   private streamBytes = 0;
@@ -261,7 +283,8 @@ class Extraction {
 
     const relPath = segments.length === 1 ? segments[0]! : segments.join('/');
     const absPath = path.join(this.root, relPath);
-    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes!);
+    this.held.pathCharacters += relPath.length;
+    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes!, this.held);
     if (typeof created !== 'number') return created.then((count) => this.place(header, count, relPath, absPath, segments, mode, mtime));
     return this.place(header, created, relPath, absPath, segments, mode, mtime);
   }
@@ -278,6 +301,11 @@ class Extraction {
     // Directories an entry implies count too: each is a node in memory and an inode on disk.
     this.entryCount += impliedDirectories;
     if (this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+    if (this.held.pathCharacters > this.limits.maxEntries * PATH_CHARACTERS_PER_ENTRY) {
+      throw new ArchiveLimitError(
+        `the archive's entry paths add up to more than ${formatBytes(this.limits.maxEntries * PATH_CHARACTERS_PER_ENTRY)} (an average of ${PATH_CHARACTERS_PER_ENTRY} per entry allowed; raise --max-entries if it is genuine)`,
+      );
+    }
     const nodes = this.nodes;
     const writes = this.writes!;
     const existing = nodes.get(relPath);
@@ -328,9 +356,9 @@ class Extraction {
     if (Buffer.byteLength(target) > MAX_LINK_TARGET_BYTES) {
       throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
     }
-    if (resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes)) === undefined) {
-      throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
-    }
+    const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes), this.linkWork);
+    this.assertLinkWorkAffordable();
+    if (resolved === undefined) throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
     const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, { type: 'symlink', target });
@@ -396,20 +424,35 @@ class Extraction {
     return undefined;
   }
 
+  private assertLinkWorkAffordable(): void {
+    if (this.linkWork.work > this.limits.maxEntries * LINK_WORK_PER_ENTRY) {
+      throw new ArchiveLimitError(
+        `checking where the archive's symlinks lead takes more than ${LINK_WORK_PER_ENTRY} steps per allowed entry (their targets are unusually long or chained; raise --max-entries if it is genuine)`,
+      );
+    }
+  }
+
   private tooManyEntries(): ArchiveLimitError {
     return new ArchiveLimitError(`the archive has more than ${this.limits.maxEntries} entries (raise --max-entries if it is genuine)`);
   }
 
-  /** After the last entry: every write finished, links re-checked, the tree matched against the manifest. */
-  async finish(): Promise<ExtractResult> {
+  /**
+   * After the last entry: every write finished, links re-checked, the tree matched against the
+   * manifest. `ended`: whether the tar stream had its end-of-archive marker.
+   */
+  async finish(ended: boolean): Promise<ExtractResult> {
     await this.writes?.flush();
     const { tenant, nodes, manifest } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
-    assertLinksStayInside(nodes, tenant);
+    assertLinksStayInside(nodes, tenant, this.linkWork, () => this.assertLinkWorkAffordable());
     if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant);
     else if (this.options.requireManifest?.()) {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
+    } else if (!ended) {
+      // Every tar writer ends the stream with zero blocks: without them, and without a manifest
+      // to say what the archive held, a stream cut between two entries would pass for whole.
+      throw new CorruptArchiveError('the archive is truncated: its tar stream ends without the end-of-archive marker');
     }
     throwIfAborted(this.options.signal);
     await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
@@ -436,6 +479,7 @@ function ensureParents(
   nodes: Map<string, Node>,
   entryName: string,
   writes: TreeWriter,
+  held: { pathCharacters: number },
 ): number | Promise<number> {
   if (segments.length === 1) return 0;
   const parents: string[] = [];
@@ -454,6 +498,7 @@ function ensureParents(
   const created = parents.length - known;
   const create = (index: number): number | Promise<number> => {
     for (; index < parents.length; index++) {
+      held.pathCharacters += parents[index]!.length;
       nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date() });
       const pending = writes.mkdir(path.join(root, parents[index]!));
       if (pending !== undefined) return pending.then(() => create(index + 1));
@@ -471,12 +516,14 @@ function linkReader(nodes: Map<string, Node>) {
 }
 
 /** Re-checks every symlink against the final tree: a link added later can change how an earlier one resolves. */
-function assertLinksStayInside(nodes: Map<string, Node>, tenant: string): void {
+function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: { work: number }, assertAffordable: () => void): void {
   const readLink = linkReader(nodes);
   for (const [relPath, node] of nodes) {
     if (node.type !== 'symlink') continue;
     const segments = relPath.split('/');
-    if (resolveInsideRoot(segments.slice(0, -1), node.target, readLink) === undefined) {
+    const resolved = resolveInsideRoot(segments.slice(0, -1), node.target, readLink, spent);
+    assertAffordable();
+    if (resolved === undefined) {
       throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(node.target)} escapes the tenant`, entryNameFor(tenant, relPath));
     }
   }

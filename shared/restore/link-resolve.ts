@@ -28,9 +28,13 @@ export function resolveInsideRoot(
   linkDir: readonly string[],
   target: string,
   readLinkAt: ReadLinkAt,
+  /** Adds the work this resolution took to `spent.work`: a caller checking many links bounds their total. */
+  spent?: { work: number },
 ): string[] | undefined {
   const budget = { hops: MAX_LINK_HOPS, work: MAX_RESOLVE_WORK };
-  return walk([...linkDir], target, readLinkAt, budget);
+  const resolved = walk([...linkDir], target, readLinkAt, budget);
+  if (spent !== undefined) spent.work += MAX_RESOLVE_WORK - Math.max(0, budget.work);
+  return resolved;
 }
 
 function walk(

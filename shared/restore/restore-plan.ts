@@ -4,6 +4,7 @@
 // at (read-only: no lock, no recovery, no sweep): what tenant is there now, and whether the
 // restore would refuse to replace it. Nothing is written anywhere.
 
+import { describeError, errnoMessage } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -36,8 +37,11 @@ export interface RestorePlan extends ArchiveCounts {
   /** The archive's top-level directories, with how many entries each holds directly. */
   readonly topLevel: readonly { readonly name: string; readonly entries: number }[];
   readonly warnings: readonly ManifestNote[];
-  /** What is in the slot now: the tenant the restore would replace. */
-  readonly replaces?: { readonly files: number; readonly bytes: number; readonly lastModified: string };
+  /**
+   * What is in the slot now: the tenant the restore would replace, or, when this user may not
+   * read all of it, why it cannot be described (it would be replaced all the same).
+   */
+  readonly replaces?: { readonly files: number; readonly bytes: number; readonly lastModified: string } | { readonly unreadable: string };
   /** Why the real restore would refuse, if it would. */
   readonly refusal?: { readonly code: string; readonly message: string };
   readonly notices: readonly string[];
@@ -70,7 +74,7 @@ export async function planRestore(request: {
   const tenant = request.as ?? extracted.tenant;
   const manifest = extracted.manifest;
   const state = await slotState(tenantsDir, tenant);
-  const replaces = state === 'occupied' ? await summarizeTenant(tenantsDir, tenant).catch(() => undefined) : undefined;
+  const replaces = state === 'occupied' ? await describeOccupant(tenantsDir, tenant) : undefined;
   const refusal =
     state === 'occupied' && request.force !== true
       ? {
@@ -98,9 +102,20 @@ export async function planRestore(request: {
     ...(extracted.manifestSha256 !== undefined && { manifestSha256: extracted.manifestSha256 }),
     topLevel,
     warnings: manifest?.warnings ?? [],
-    ...(replaces !== undefined && { replaces: { files: replaces.files, bytes: replaces.bytes, lastModified: replaces.lastModified.toISOString() } }),
+    ...(replaces !== undefined && { replaces }),
     ...(refusal !== undefined && { refusal }),
     notices,
     ...(read.encrypted && { decrypted: true as const }),
   };
+}
+
+/** The tenant in an occupied slot, in numbers; what kept it from being read, if something did. */
+async function describeOccupant(tenantsDir: string, tenant: string): Promise<NonNullable<RestorePlan['replaces']>> {
+  try {
+    const summary = await summarizeTenant(tenantsDir, tenant);
+    return { files: summary.files, bytes: summary.bytes, lastModified: summary.lastModified.toISOString() };
+  } catch (error) {
+    const { path: where } = error as NodeJS.ErrnoException;
+    return { unreadable: `${where === undefined ? '' : `${where}: `}${errnoMessage(error) ?? describeError(error)}` };
+  }
 }

@@ -162,13 +162,20 @@ export class LocalFileLocation implements ArchiveLocation {
         throw this.fsError(error, 'write');
       });
 
-      const written = await file.stat();
+      // A file system may report a full disk or quota only now (NFS, quotas): at fsync or close.
+      const written = await file.stat().catch((error: unknown) => {
+        throw this.fsError(error, 'write');
+      });
       if (written.size !== bytes) {
         throw new StorageError(`short write to ${this.display}: ${written.size} of ${bytes} bytes on disk`, 'SHORT_WRITE');
       }
-      await file.sync();
-      await file.close();
+      await file.sync().catch((error: unknown) => {
+        throw this.fsError(error, 'write');
+      });
       handle = undefined;
+      await file.close().catch((error: unknown) => {
+        throw this.fsError(error, 'write');
+      });
       throwIfAborted(signal);
       crashPoint('archive:temp-written');
 

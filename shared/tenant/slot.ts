@@ -24,6 +24,7 @@ import { syncDirectory } from '../sync-directory.js';
 import { errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
+import { removeTree } from './remove-tree.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
 
@@ -434,10 +435,6 @@ async function renameIfThere(from: string, to: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
-}
-
-async function removeTree(target: string): Promise<void> {
-  await fs.rm(target, { recursive: true, force: true });
 }
 
 async function exists(target: string): Promise<boolean> {

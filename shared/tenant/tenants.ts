@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError, withFileContext } from '../errors.js';
+import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
@@ -73,9 +73,11 @@ async function realPathSoFar(file: string): Promise<string> {
 /**
  * How a tenant's slot stands: settled; 'mid-commit' while a restore moves trees in or out of
  * it (a live one, or one whose recovery failed); 'needs-recovery' when recovery needs the
- * operator's decision (`tenants recover`).
+ * operator's decision (`tenants recover`); 'unreadable' when this user may not read all of
+ * it (a directory without read permission, which a restore keeps as archived), so it
+ * cannot be summarized or backed up.
  */
-export type TenantState = 'ok' | 'mid-commit' | 'needs-recovery';
+export type TenantState = 'ok' | 'mid-commit' | 'needs-recovery' | 'unreadable';
 
 export interface TenantEntry {
   readonly name: string;
@@ -173,11 +175,18 @@ export async function summarizeTenants(tenantsDir: string): Promise<TenantSummar
         ? summarizeTenant(tenantsDir, tenant.name).catch((error: NodeJS.ErrnoException) => {
             // A restore moved it between the listing and the walk.
             if (error.code === 'ENOENT') return { name: tenant.name, state: 'mid-commit' as const, detail: 'a restore is moving it into place' };
-            throw withFileContext(error, `cannot read tenant "${tenant.name}"`);
+            // One tenant this user cannot read must not hide the others.
+            if (error.code === 'EACCES' || error.code === 'EPERM') return { name: tenant.name, state: 'unreadable' as const, detail: unreadableDetail(error) };
+            throw error;
           })
         : tenant,
     ),
   );
+}
+
+/** "cannot read <path>: permission denied". */
+function unreadableDetail(error: NodeJS.ErrnoException): string {
+  return `cannot read ${error.path ?? 'part of it'}: ${errnoMessage(error) ?? error.code}`;
 }
 
 export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {

@@ -151,6 +151,31 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
   });
 });
 
+describe.skipIf(!mountable)('the scratch space (TMPDIR) is full', () => {
+  // A database's snapshot (or an idle one's checked copy) finds no room: no consistent copy can
+  // be had, so the backup fails in one line and stores nothing, as with a database locked past
+  // the busy timeout; the live database is not opened either (no -wal or -shm appears beside
+  // it). With --sqlite-raw-fallback it is archived raw with a warning.
+  it('fails in one line, storing nothing and leaving the tenant untouched; archives raw on request', () => {
+    const w = new World(fixtures, 'full-tmp');
+    mountTmpfs(w.tmp, 'size=64k');
+    fill(w.tmp, 0);
+    const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')]);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: no consistent copy of the SQLite database \S+: no room for a copy in \S+ \(ENOSPC\); nothing was stored/);
+    expectOneLine(run);
+    expect(readdirSync(w.out)).toEqual([]);
+    const raw = expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst'), '--sqlite-raw-fallback', '--json']));
+    const warnings = (JSON.parse(raw.stdout) as { warnings: { reason: string }[] }).warnings;
+    expect(warnings.length).toBeGreaterThan(0);
+    for (const { reason } of warnings) expect(reason).toMatch(/^no consistent SQLite snapshot \(no room for a copy in .*\(--sqlite-raw-fallback\)/);
+    rmSync(path.join(w.tmp, '.filler'));
+    rmSync(path.join(w.out, 'a.tar.zst'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+});
+
 describe.skipIf(!mountable)("the backup's destination runs out of space", () => {
   for (const leave of [0, 64 * 1024, 512 * 1024]) {
     it(`with ${leave} bytes free: one line, no archive, no temporary file, no scratch`, () => {

@@ -127,6 +127,31 @@ describe.skipIf(!straceWorks)('strace: a kill right after each rename and link',
   });
 });
 
+describe.skipIf(!straceWorks)('strace: a tenant file that cannot be read', () => {
+  // Every read of one file fails (-P: only calls on that path or a descriptor of it), on
+  // whichever thread reads it: the backup fails in one line naming the tenant, the reason and
+  // the call, and leaves no archive, no temporary file and no scratch.
+  for (const [syscall, expected] of [
+    ['pread64', 'input/output error \\(read\\)'],
+    ['openat', 'input/output error \\(\\S+config\\.json\\)'],
+  ] as const) {
+    it(`EIO on ${syscall}: one line, nothing stored`, async () => {
+      const w = new World(fixtures, `strace-eio-${syscall}`);
+      const child = spawn(
+        'strace',
+        ['-f', '-qq', '-o', '/dev/null', '-P', path.join(w.base, 'acme', 'config.json'), '-e', `trace=${syscall}`, '-e', `inject=${syscall}:error=EIO`,
+          process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')],
+        { env: { ...process.env, TMPDIR: w.tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const run = await exited(child);
+      expect(run.status, describeRun(run)).toBe(1);
+      expect(run.stderr).toMatch(new RegExp(`^openclaw: cannot back up tenant "acme": ${expected}\\n$`));
+      expect(readdirSync(w.out)).toEqual([]);
+      w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+    });
+  }
+});
+
 describe('timed kills of a larger tenant', () => {
   let big: { archive: string };
   beforeAll(() => {

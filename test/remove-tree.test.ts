@@ -1,0 +1,102 @@
+// removeTree: `rm -rf` for the slot's own trees (staging, trash), also through directories the
+// tree made read-only, as a user other than root (root is never refused: the suite, when run
+// as root, runs the removals as nobody). A link in the tree is never followed.
+
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { repoRoot, sh, tempDir } from './helpers/tree.js';
+
+const isRoot = process.geteuid?.() === 0;
+const NOBODY = 65534;
+
+let dir: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  dir = tempDir('openclaw-remove-tree-');
+  chmodSync(dir.path, 0o755);
+  if (isRoot) chownSync(dir.path, NOBODY, NOBODY);
+});
+afterEach(() => dir.cleanup());
+
+/**
+ * Runs removeTree on each of `targets` in a child process of the tenants' user. With
+ * `vanishing`, that directory is removed just before the retry lists it, as the failed first
+ * fs.rm's calls still in flight may do.
+ */
+function removeAsTenantsUser(targets: string[], vanishing?: string): { status: number | null; stderr: string } {
+  const script = `const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))});
+    const fs = (await import('node:fs')).promises;
+    const vanishing = ${JSON.stringify(vanishing ?? null)};
+    if (vanishing !== null) {
+      const { rm, readdir } = fs;
+      let failed = false;
+      fs.rm = (...args) => rm(...args).catch((error) => { failed = true; throw error; });
+      fs.readdir = async (dir, ...rest) => {
+        if (failed && dir === vanishing) await rm(vanishing, { recursive: true, force: true });
+        return readdir(dir, ...rest);
+      };
+    }
+    for (const target of ${JSON.stringify(targets)}) await removeTree(target);`;
+  const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
+  const [command, ...args] = isRoot ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...node] : node;
+  // tsx keeps a cache per user in the temporary directory: the child's goes in the test's own.
+  return spawnSync(command!, args, { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1' } });
+}
+
+/** A tree like a restored tenant's: many directories, some of them read-only or closed entirely. */
+function buildTree(root: string): void {
+  for (let d = 0; d < 30; d++) {
+    mkdirSync(path.join(root, `d${d}`, 'inner'), { recursive: true });
+    for (let f = 0; f < 10; f++) writeFileSync(path.join(root, `d${d}`, 'inner', `f${f}`), 'x');
+  }
+  for (const [name, mode] of [['cache', 0o555], ['sealed', 0o500], ['closed', 0o000], ['write-only', 0o300]] as const) {
+    mkdirSync(path.join(root, name, 'inner'), { recursive: true });
+    writeFileSync(path.join(root, name, 'inner', 'f'), 'x');
+    chmodSync(path.join(root, name, 'inner'), 0o555);
+    mkdirSync(path.join(root, name, 'open'));
+    writeFileSync(path.join(root, name, 'open', 'f'), 'x');
+    chmodSync(path.join(root, name), mode);
+  }
+}
+
+describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('removeTree, as a user other than root', () => {
+  it('removes trees holding read-only and closed directories, every time (the failed first attempt may still be removing)', () => {
+    const targets = Array.from({ length: 12 }, (_, i) => path.join(dir.path, `tree-${i}`));
+    for (const target of targets) buildTree(target);
+    if (isRoot) sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    const run = removeAsTenantsUser(targets);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    for (const target of targets) expect(existsSync(target), target).toBe(false);
+  });
+
+  it('skips a directory that vanishes while it opens the tree up', () => {
+    const target = path.join(dir.path, 'tree');
+    buildTree(target);
+    if (isRoot) sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    // The first attempt empties cache/open but cannot remove it from the read-only cache.
+    const run = removeAsTenantsUser([target], path.join(target, 'cache', 'open'));
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('never changes what a link in the tree points to, and takes an absent tree as removed', () => {
+    const target = path.join(dir.path, 'tree');
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(path.join(outside, 'inner'), { recursive: true });
+    buildTree(target);
+    symlinkSync(outside, path.join(target, 'sealed-link'));
+    chmodSync(outside, 0o555);
+    if (isRoot) sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    const run = removeAsTenantsUser([target, path.join(dir.path, 'absent')]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(false);
+    expect(statSync(outside).mode & 0o777).toBe(0o555);
+    expect(existsSync(path.join(outside, 'inner'))).toBe(true);
+  });
+});
