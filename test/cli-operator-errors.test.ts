@@ -4,15 +4,15 @@
 // an error naming it, not an empty list; hints for an age-encrypted archive restored without
 // --pipe and for a destination named like another format.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
-import { runCli, tempDir } from './helpers/tree.js';
+import { cliPath, runCli, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-operator-');
 const base = path.join(dir.path, 'tenants');
@@ -99,6 +99,17 @@ describe('a destination that looks like a mistyped URL', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', 's3:/bucket/acme.tar.zst']);
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/looks like a mistyped URL/);
+  });
+
+  it('refuses "-", which many tools read as standard output or input, instead of writing a file named "-"', () => {
+    const cwd = path.join(dir.path, 'cwd-dash');
+    mkdirSync(cwd);
+    const expected = 'openclaw: "-" is taken as a file name here, not standard input or output: give a file path or s3://bucket/key (a local file named "-": write ./-)\n';
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '-'], { cwd })).toMatchObject({ status: 2, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', '-', '--as', 'dash'], { cwd })).toMatchObject({ status: 2, stderr: expected });
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './-'], { cwd }).status).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['-']);
   });
 });
 
@@ -267,5 +278,68 @@ describe('tenants recover of a tenant that does not exist', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'nosuch'], 3, 'TENANT_NOT_FOUND', /^no tenant "nosuch" in /);
     expect(readdirSync(base).filter((name) => name.includes('nosuch'))).toEqual([]);
     expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme'])).toMatchObject({ status: 0, stdout: 'Tenant "acme": nothing to recover\n' });
+  });
+});
+
+// Run as root, the test gives the CLI another user (nobody), for whom permissions hold.
+describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
+  const NOBODY = 65534;
+  let place: string;
+  beforeAll(() => {
+    place = path.join(dir.path, 'unreadable');
+    mkdirSync(place);
+    chownSync(place, NOBODY, NOBODY); // where its archives go
+    chmodSync(dir.path, 0o755);
+  });
+
+  function asNobody(args: string[]) {
+    const run = spawnSync(process.execPath, [cliPath, ...args], { uid: NOBODY, gid: NOBODY, cwd: place, env: { ...process.env, HOME: place }, encoding: 'utf8' });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+
+  /** A base dir holding acme, which nobody owns and may write, but for `unreadable` (a path in it, or acme itself) left to root. */
+  function baseWith(name: string, unreadable: string, mode: number): string {
+    const where = path.join(place, name);
+    cpSync(base, where, { recursive: true });
+    execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, where]);
+    const target = path.join(where, unreadable);
+    chownSync(target, 0, 0);
+    chmodSync(target, mode);
+    return where;
+  }
+
+  it('a base dir: every listing names it, in one line (exit 1)', () => {
+    const locked = baseWith('locked', '', 0o700);
+    const expected = `openclaw: cannot read the tenant base dir ${locked}: permission denied\n`;
+    for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', '--all', '--to', path.join(place, '{tenant}.tar.zst')]]) {
+      expect(asNobody(['--tenants-dir', locked, ...args])).toMatchObject({ status: 1, stderr: expected });
+    }
+    const json = asNobody(['--tenants-dir', locked, '--json', 'tenants', 'list']);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'FILESYSTEM', message: `cannot read the tenant base dir ${locked}: permission denied` } });
+  });
+
+  it('a directory of a tenant: the backup and its dry run name it, in one line (exit 1)', () => {
+    const tenants = baseWith('dir', 'acme/workspace', 0o700);
+    const workspace = path.join(tenants, 'acme', 'workspace');
+    const destination = path.join(place, 'dir.tar.zst');
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({
+      status: 1,
+      stderr: `openclaw: cannot back up tenant "acme": permission denied (${workspace})\n`,
+    });
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination, '--dry-run'])).toMatchObject({
+      status: 1,
+      stderr: `openclaw: cannot back up tenant "acme": permission denied (${workspace})\n`,
+    });
+    expect(existsSync(destination)).toBe(false);
+  });
+
+  it('a file of a tenant: the backup names it, in one line (exit 1), and leaves no archive', () => {
+    const tenants = baseWith('file', 'acme/config.json', 0o600);
+    const destination = path.join(place, 'file.tar.zst');
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({
+      status: 1,
+      stderr: `openclaw: cannot back up tenant "acme": permission denied (${path.join(tenants, 'acme', 'config.json')})\n`,
+    });
+    expect(readdirSync(place).filter((name) => name.includes('file.tar.zst'))).toEqual([]);
   });
 });

@@ -6,6 +6,8 @@
 // in a process group of its own, which the test kills (by its id) in the end.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -135,4 +137,43 @@ describe('other commands', () => {
     expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM, after the command had completed\n');
     expect(readFileSync(path.join(dir.path, 'crontab.txt'), 'utf8')).toMatch(/# openclaw:acme:nightly\n$/);
   });
+});
+
+describe('a backup to an S3 endpoint that does not answer', () => {
+  // The SDK gives a silent socket two minutes, five times over: without the signal reaching
+  // every request, SIGTERM would wait ten minutes for the last timeout.
+  let server: Server;
+  let endpoint: string;
+  const seen: string[] = [];
+  let answersLookups = false;
+  beforeEach(async () => {
+    seen.length = 0;
+    server = createServer((request: IncomingMessage, response: ServerResponse) => {
+      seen.push(request.method!);
+      request.resume();
+      if (!answersLookups || (request.method !== 'HEAD' && request.method !== 'GET')) return; // never answered
+      response.writeHead(404, { 'content-type': 'application/xml' });
+      response.end(request.method === 'GET' ? '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>none</Message></Error>' : undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it.each([
+    ['while it checks the destination', false, 'HEAD', []],
+    ['while it uploads the archive', true, 'PUT', []],
+    ['in a dry run, while it checks the destination', false, 'HEAD', ['--dry-run']],
+  ] as const)('stops at SIGTERM %s', async (_when, lookups, method, extra) => {
+    answersLookups = lookups;
+    const running = start(['tenants', 'backup', 'acme', '--to', 's3://backups/acme/a.tar.zst', '--endpoint', endpoint, '--access-key', 'AK', '--secret-key', 'SK', ...extra]);
+    await until(() => seen.includes(method), `a ${method} request`, running);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(143);
+    expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM\n');
+    expect(readdirSync(base)).toEqual(['acme']); // lock released
+  }, 20_000);
 });

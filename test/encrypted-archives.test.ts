@@ -140,6 +140,23 @@ describe('restore --identity', () => {
     expect(result.stderr).toMatch(/is encrypted with age .*--identity KEY_FILE .*--identity-secret NAME.*--pipe "age -d -i KEY_FILE"/);
   });
 
+  it('refuses an ASCII-armored age file (age -a) with the --pipe hint (exit 2), not as damaged; through --pipe "age -d" it restores', () => {
+    const armored = archive('acme.tar.zst.age.asc');
+    sh(`age -a -r '${recipient.bob}' -o '${armored}' '${archive('acme-plain.tar.zst')}'`);
+    for (const args of [
+      ['tenants', 'restore', '--from', armored, '--as', 'acme-g', '--identity', keys.bob],
+      ['tenants', 'restore', '--from', armored, '--as', 'acme-g'],
+      ['tenants', 'verify', '--from', armored, '--identity', keys.bob],
+    ]) {
+      const result = cli(...args);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toBe(`openclaw: ${armored} is an ASCII-armored age file (age -a), which is not read directly: decrypt it with --pipe "age -d -i KEY_FILE", or store it unarmored (age without -a)\n`);
+    }
+    const piped = cli('tenants', 'restore', '--from', armored, '--as', 'acme-g', '--pipe', `age -d -i '${keys.bob}'`);
+    expect(piped.status).toBe(0);
+    expect(tree('acme-g')).toEqual(tree('acme'));
+  });
+
   it('restores a plain archive with an identity given, saying it was not needed', () => {
     const result = cli('tenants', 'restore', '--from', archive('acme-plain.tar.zst'), '--as', 'acme-f', '--identity', keys.alice);
     expect(result.status).toBe(0);

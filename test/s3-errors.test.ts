@@ -64,7 +64,13 @@ describe('translateS3Error', () => {
     ['ENOTFOUND', networkError('ENOTFOUND'), 'UNREACHABLE', /ENOTFOUND/],
     ['EAI_AGAIN', networkError('EAI_AGAIN'), 'UNREACHABLE', /EAI_AGAIN/],
     ['ETIMEDOUT', networkError('ETIMEDOUT'), 'UNREACHABLE', /ETIMEDOUT/],
-    ['TimeoutError', Object.assign(new Error('Connection timed out after 10000 ms'), { name: 'TimeoutError' }), 'UNREACHABLE', /TimeoutError/],
+    ['TimeoutError', Object.assign(new Error('Connection timed out after 10000 ms'), { name: 'TimeoutError' }), 'UNREACHABLE', /: TimeoutError \(no answer\)$/],
+    [
+      'TimeoutError after retries',
+      Object.assign(new Error('the request socket timed out after 120000 ms of inactivity'), { name: 'TimeoutError', $metadata: { attempts: 5 } }),
+      'UNREACHABLE',
+      /^cannot reach https:\/\/minio\.internal:9000 for s3:\/\/my-bucket\/acme\/x\.tar\.zst: TimeoutError \(no answer in 5 attempts\)$/,
+    ],
     ['self-signed certificate', networkError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'UNREACHABLE', /TLS certificate problem/],
     [
       'PermanentRedirect with region header',

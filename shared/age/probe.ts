@@ -15,6 +15,14 @@ export function isAgeFile(prefix: Uint8Array): boolean {
   return prefix.length >= MAGIC.length && MAGIC.equals(Buffer.from(prefix.buffer, prefix.byteOffset, MAGIC.length));
 }
 
+/** The start of age's ASCII armor (`age -a`): `-----BEGIN AGE ENCRYPTED FILE-----`, as far as AGE_MAGIC_BYTES show it. */
+const ARMOR_START = Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----', 'latin1').subarray(0, AGE_MAGIC_BYTES);
+
+/** Whether `prefix` starts like an ASCII-armored age file (PEM-style base64, `age -a`). */
+export function isArmoredAgeFile(prefix: Uint8Array): boolean {
+  return prefix.length >= ARMOR_START.length && ARMOR_START.equals(Buffer.from(prefix.buffer, prefix.byteOffset, ARMOR_START.length));
+}
+
 export interface AgeHeaderSummary {
   /** The stanza types in header order, e.g. `["X25519", "X25519"]`. */
   readonly recipientTypes: readonly string[];

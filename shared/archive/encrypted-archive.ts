@@ -16,7 +16,7 @@ import { AgeDecryptor } from '../age/decrypt.js';
 import { AgeEncryptor, encryptAge, type SuspendedAgeFile } from '../age/encrypt.js';
 import { takeJoined } from '../age/stream.js';
 import { parseRecipient, type AgeIdentity, type AgeRecipient } from '../age/keys.js';
-import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
+import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile } from '../age/probe.js';
 
 /** At most this many recipients per backup (each adds a stanza of ~100 bytes to the header). */
 export const MAX_RECIPIENTS = 64;
@@ -92,6 +92,14 @@ export function encryptedArchiveHint(display: string): string {
   );
 }
 
+/** The hint for an ASCII-armored age file, which is read only through the age CLI. */
+export function armoredArchiveHint(display: string): string {
+  return (
+    `${display} is an ASCII-armored age file (age -a), which is not read directly: ` +
+    'decrypt it with --pipe "age -d -i KEY_FILE", or store it unarmored (age without -a)'
+  );
+}
+
 /**
  * The tar.zst stream held by `stored`: decrypted when it is an age file (with
  * `options.identities`), else unchanged. An age file without identities is a UsageError
@@ -119,6 +127,11 @@ export async function* plaintextArchive(stored: AsyncIterable<Uint8Array>, optio
   }
   const first = head.length === 1 ? head[0]! : Buffer.concat(head);
   const encrypted = isAgeFile(first);
+  if (isArmoredAgeFile(first)) {
+    // Not damaged, only wrapped: the zstd reader would call it "not a zstd stream".
+    await iterator.return?.().catch(() => undefined);
+    throw new UsageError(armoredArchiveHint(options.display));
+  }
   if (encrypted && (options.identities === undefined || options.identities.length === 0)) {
     await iterator.return?.().catch(() => undefined);
     throw new UsageError(encryptedArchiveHint(options.display));

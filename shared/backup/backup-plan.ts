@@ -8,10 +8,12 @@
 // that refusal, and the CLI exits with it.
 
 import { describeError, isOpenClawError } from '../errors.js';
+import { backupReadError } from './backup.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { assertOutsideTenantsDir, tenantDirFor } from '../tenant/tenants.js';
+import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
 import { walkTenant, type WalkNotes } from './tenant-walk.js';
@@ -48,7 +50,15 @@ export async function planBackup(request: {
   readonly overwrite?: boolean;
   readonly signal?: AbortSignal;
 }): Promise<BackupPlan> {
-  const { tenantsDir, tenant, location } = request;
+  try {
+    return await planBackupSteps(request);
+  } catch (error) {
+    throw backupReadError(error, request.tenant);
+  }
+}
+
+async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promise<BackupPlan> {
+  const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
   const tenantDir = await tenantDirFor(tenantsDir, tenant);
   if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
@@ -57,7 +67,7 @@ export async function planBackup(request: {
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
   for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
-    if (request.signal?.aborted) break;
+    if (signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;
     else if (item.kind === 'symlink') totals.symlinks++;
     else {
@@ -74,15 +84,20 @@ export async function planBackup(request: {
     }
   }
 
+  throwIfAborted(signal);
+
   let destination: BackupPlan['destination'] = 'absent';
   let refusal: BackupPlan['refusal'];
+  const withSignal = signal !== undefined ? { signal } : {};
   try {
-    await location.checkWritable({ overwrite: true });
-    await location.checkWritable({ overwrite: false }).catch((error: unknown) => {
+    await location.checkWritable({ overwrite: true, ...withSignal });
+    await location.checkWritable({ overwrite: false, ...withSignal }).catch((error: unknown) => {
       destination = 'exists';
       if (request.overwrite !== true) throw error;
     });
   } catch (error) {
+    // Interrupted: no plan (the check did not answer), the command stops.
+    throwIfAborted(signal);
     if (destination === 'absent') destination = 'unknown';
     refusal = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', message: describeError(error) };
   }

@@ -178,7 +178,7 @@ async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'st
       }
     } else {
       if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup');
-      await location.checkWritable({ overwrite: request.overwrite ?? false });
+      await location.checkWritable({ overwrite: request.overwrite ?? false, ...(signal !== undefined && { signal }) });
     }
     throwIfAborted(signal);
 

@@ -31,7 +31,7 @@ import { releasable, release } from '../released-buffers.js';
 import { syncDirectory } from '../sync-directory.js';
 import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatLocalMark, verifiedMarkPath } from './verified-mark.js';
 
 /** The StorageError code of a file system failure, by errno. */
@@ -82,7 +82,7 @@ export class LocalFileLocation implements ArchiveLocation {
     this.flushBehindBytes = options.flushBehindBytes ?? FLUSH_BEHIND_BYTES;
   }
 
-  async checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+  async checkWritable(options: CheckWritableOptions): Promise<void> {
     const existing = await this.statTarget();
     if (existing !== undefined) {
       if (existing.isDirectory()) throw new StorageError(`${this.display} is a directory, not an archive file`, 'NOT_A_FILE');

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DestinationExistsError, StorageError } from '../errors.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, ReadOptions, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, ReadOptions, WriteOptions, WriteResult } from './types.js';
 
 export interface StoredArchive {
   readonly bytes: Buffer;
@@ -32,7 +32,7 @@ export class MemoryLocation implements ArchiveLocation {
     this.display = `memory:${name}`;
   }
 
-  async checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+  async checkWritable(options: CheckWritableOptions): Promise<void> {
     if (!options.overwrite && this.store.archives.has(this.name)) throw this.existsError();
   }
 

@@ -124,6 +124,9 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
   validateLocationOptions(spec, options);
   const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
   if (scheme === undefined) {
+    if (spec === '-') {
+      throw new UsageError('"-" is taken as a file name here, not standard input or output: give a file path or s3://bucket/key (a local file named "-": write ./-)');
+    }
     assertNotMistypedUrl(spec);
     if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
     return new LocalFileLocation(spec);

@@ -21,7 +21,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
 export interface PipeCommandOptions {
   /** Shell that runs the command. @default '/bin/sh' */
@@ -57,7 +57,7 @@ class PipeLocation implements ArchiveLocation {
     return this.inner.localPath;
   }
 
-  checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+  checkWritable(options: CheckWritableOptions): Promise<void> {
     return this.inner.checkWritable(options);
   }
 

@@ -72,7 +72,7 @@ interface SdkErrorShape {
   code?: string;
   message?: string;
   Region?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; attempts?: number };
   $response?: { headers?: Record<string, string | undefined> };
 }
 
@@ -105,7 +105,9 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   }
   if (NETWORK_CODES.has(errno) || TLS_CODES.has(errno) || name === 'TimeoutError' || name === 'RequestTimeout') {
     const target = context.endpoint ?? 'S3';
-    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem)' : '';
+    // A server that accepts the connection and never answers: each attempt waited out the socket's idle timeout.
+    const attempts = shape.$metadata?.attempts ?? 1;
+    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem)' : name === 'TimeoutError' ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})` : '';
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
   }
   if (name === 'NoSuchBucket') {

@@ -17,8 +17,10 @@
 // upload is completed or aborted.
 //
 // The first failure wins: an S3 error, the body's error or the abort signal stops reading
-// the body, cancels the parts in flight and aborts the multipart upload (twice if the first
-// abort fails). The error tells where it came from so the caller can word it.
+// the body, cancels every request in flight and aborts the multipart upload (twice if the
+// first abort fails, each attempt bounded by ABORT_UPLOAD_TIMEOUT_MS). One cancelled while S3
+// was creating it has no id to abort: it holds no part, and a lifecycle rule removes it. The
+// error tells where it came from so the caller can word it.
 
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
@@ -38,6 +40,13 @@ export interface UploadTarget {
   /** '*' makes the object's creation conditional (PutObject and CompleteMultipartUpload). */
   readonly IfNoneMatch?: string;
 }
+
+/**
+ * How long each attempt to abort a failed multipart upload may take: a store that stopped
+ * answering must not hold up a failed or interrupted backup for the SDK's whole timeouts
+ * (two minutes of silence, five times over); a lifecycle rule removes what is left.
+ */
+export const ABORT_UPLOAD_TIMEOUT_MS = 15_000;
 
 /** S3's limit on the parts of one multipart upload. */
 export const MAX_PARTS = 10_000;
@@ -71,6 +80,8 @@ export interface StreamUpload {
   readonly suspendWhen?: () => boolean;
   /** A suspended upload to go on with. */
   readonly resume?: UploadCheckpoint;
+  /** @default ABORT_UPLOAD_TIMEOUT_MS */
+  readonly abortTimeoutMs?: number;
 }
 
 export interface StreamUploadResult {
@@ -99,7 +110,8 @@ export async function uploadStream(body: Readable, upload: StreamUpload): Promis
 }
 
 class Uploader {
-  private readonly cancelParts = new AbortController();
+  /** Aborted at the first failure: every request of the upload stops then, but for the AbortMultipartUpload that cleans up. */
+  private readonly cancelRequests = new AbortController();
   private readonly freeBuffers: Buffer[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private readonly completed: CompletedPart[] = [];
@@ -229,7 +241,7 @@ class Uploader {
   private async createMultipartUpload(): Promise<string> {
     const { sdk, client, target } = this.upload;
     const { IfNoneMatch: _conditionalAtCompletion, ...create } = target;
-    const answer = await client.send(new sdk.CreateMultipartUploadCommand(create));
+    const answer = await client.send(new sdk.CreateMultipartUploadCommand(create), { abortSignal: this.cancelRequests.signal });
     if (answer.UploadId === undefined) throw new StorageError('S3 started a multipart upload without an upload id', 'S3');
     return answer.UploadId;
   }
@@ -246,7 +258,7 @@ class Uploader {
         ContentLength: data.length,
         ...(target.ChecksumAlgorithm !== undefined && { ChecksumAlgorithm: target.ChecksumAlgorithm }),
       }),
-      { abortSignal: this.cancelParts.signal },
+      { abortSignal: this.cancelRequests.signal },
     );
     if (answer.ETag === undefined) throw new StorageError(`S3 answered part ${partNumber} without an ETag`, 'S3');
     this.completed.push({
@@ -270,20 +282,21 @@ class Uploader {
         MultipartUpload: { Parts: parts },
         ...(target.IfNoneMatch !== undefined && { IfNoneMatch: target.IfNoneMatch }),
       }),
+      { abortSignal: this.cancelRequests.signal },
     );
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
   }
 
   private async putObject(data: Buffer): Promise<StreamUploadResult> {
     const { sdk, client, target } = this.upload;
-    const answer = await client.send(new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length }));
+    const answer = await client.send(new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length }), { abortSignal: this.cancelRequests.signal });
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
   }
 
   private fail(error: unknown, source: UploadFailureSource): void {
     if (this.failure !== undefined) return;
     this.failure = { error, source };
-    this.cancelParts.abort();
+    this.cancelRequests.abort();
     destroyQuietly(this.body);
   }
 
@@ -291,16 +304,18 @@ class Uploader {
   private async abortMultipartUpload(): Promise<string | undefined> {
     if (this.uploadId === undefined) return undefined;
     const { sdk, client, target } = this.upload;
-    let lastError: unknown;
+    const timeoutMs = this.upload.abortTimeoutMs ?? ABORT_UPLOAD_TIMEOUT_MS;
+    let why = 'error';
     for (let attempt = 0; attempt < 2; attempt++) {
+      const deadline = AbortSignal.timeout(timeoutMs);
       try {
-        await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: this.uploadId }));
+        await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: this.uploadId }), { abortSignal: deadline });
         return undefined;
       } catch (error) {
         if (s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404) return undefined;
-        lastError = error;
+        why = deadline.aborted ? `no answer in ${timeoutMs / 1000} s` : (s3ErrorName(error) ?? 'error');
       }
     }
-    return `the incomplete multipart upload could not be aborted (${s3ErrorName(lastError) ?? 'error'}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
+    return `the incomplete multipart upload could not be aborted (${why}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
   }
 }

@@ -56,7 +56,7 @@ import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, PieceOptions, PieceResult, ReadOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 const MiB = 1024 * 1024;
@@ -145,10 +145,18 @@ export class S3Location implements ArchiveLocation {
     this.plan = planUpload(options.expectedBytes, options.partSize, options.queueSize);
   }
 
-  async checkWritable(options: { readonly overwrite: boolean }): Promise<void> {
+  async checkWritable(options: CheckWritableOptions): Promise<void> {
+    const { signal } = options;
     const sdk = await loadS3Sdk();
     const context = await this.context('check');
-    const state = await this.probe(sdk, context);
+    throwIfAborted(signal);
+    let state: Probe;
+    try {
+      state = await this.probe(sdk, context, signal);
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw error;
+    }
     if (state === 'exists' && !options.overwrite) throw this.existsError();
   }
 

@@ -44,6 +44,12 @@ export interface WriteResult {
   readonly bytes: number;
 }
 
+export interface CheckWritableOptions {
+  /** Whether an existing archive may be replaced; otherwise it is refused. */
+  readonly overwrite: boolean;
+  readonly signal?: AbortSignal;
+}
+
 export interface ReadOptions {
   readonly signal?: AbortSignal;
   /**
@@ -88,9 +94,10 @@ export interface ArchiveLocation {
    * DestinationExistsError when an archive is already there and `overwrite` is false, and
    * with StorageError when the location clearly cannot be written (missing bucket or
    * directory, access denied). A pass is no promise: `write` checks again atomically
-   * where the store allows it.
+   * where the store allows it. `signal` aborting rejects with AbortedError at once (a store
+   * that does not answer must not hold up an interrupted command).
    */
-  checkWritable(options: { readonly overwrite: boolean }): Promise<void>;
+  checkWritable(options: CheckWritableOptions): Promise<void>;
 
   /**
    * Stores every byte of `body` as the archive. All or nothing: when the promise resolves

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { errnoMessage, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
+import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
@@ -144,6 +144,8 @@ async function readEntries(tenantsDir: string): Promise<Dirent[]> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw tenantsDirNotFound(tenantsDir, code);
+    const what = errnoMessage(error);
+    if (what !== undefined) throw new FileSystemError(`cannot read the tenant base dir ${tenantsDir}: ${what}`, { cause: error });
     throw error;
   }
 }
