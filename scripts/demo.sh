@@ -10,7 +10,7 @@ mkdir -p "$demo/gateway-a" "$demo/gateway-b" "$demo/backups"
 openclaw() { bin/openclaw.js "$@"; } # as the installed command runs
 
 echo "== 1. A sample tenant 'acme' on gateway A ($demo/gateway-a)"
-node --import tsx -e "import('./scripts/sample-tenant.ts').then(m => m.createSampleTenant('$demo/gateway-a/acme'))"
+TSX_DISABLE_CACHE=1 node --import tsx -e "import('./scripts/sample-tenant.ts').then(m => m.createSampleTenant('$demo/gateway-a/acme'))"
 openclaw --tenants-dir "$demo/gateway-a" tenants list
 
 echo

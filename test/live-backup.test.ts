@@ -95,7 +95,8 @@ class LiveWriter {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'live-writer.ts'), tenant], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
+      // tsx would keep a cache per user in /tmp.
+      env: { ...process.env, TSX_DISABLE_CACHE: '1', ...env },
     });
     let stderr = '';
     child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));

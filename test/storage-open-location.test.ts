@@ -126,7 +126,7 @@ describe('lazy AWS SDK', () => {
     `;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', TSX_DISABLE_CACHE: '1' },
     });
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { before: number; after: number };
     expect(result.before).toBe(0);
