@@ -41,6 +41,8 @@ describe('templateProblem', () => {
     ['s3://b/{oops}', /literal/],
     ['s3://b/{tenant:x}', /\{tenant\} takes no format/],
     ['s3://b/{time:%H}', /\{time\} takes no format/],
+    ['/backups/{tenant}/{date:%Y/../../..}/x.tar.zst', /"\." and "\.\." are not allowed as path segments/],
+    ['/backups/{tenant}/{date:./%F}.tar.zst', /"\." and "\.\." are not allowed as path segments/],
   ])('finds what is wrong with %s', (template, reason) => {
     expect(templateProblem(template)).toMatch(reason);
     expect(() => expandTemplate(template, { time, tenant: 'acme' })).toThrow(/invalid template/);
@@ -48,6 +50,7 @@ describe('templateProblem', () => {
 
   it('accepts every placeholder', () => {
     expect(templateProblem('s3://b/{tenant}/{date}/{time}/{date:%F}')).toBeUndefined();
+    expect(templateProblem('/backups/{tenant}/{date:%Y/%m/%d..%H}.tar.zst')).toBeUndefined();
   });
 });
 

@@ -48,6 +48,8 @@ export const DATE_FORMATS: Readonly<Record<string, Formatter>> = {
 /** Why `format` is not a usable `date +FORMAT`, or undefined. */
 export function dateFormatProblem(format: string): string | undefined {
   if (format === '') return 'the date format is empty';
+  // `%Y/../..` would climb out of what the template names before it ({tenant} too).
+  if (format.split('/').some((segment) => segment === '.' || segment === '..')) return `"." and ".." are not allowed as path segments in a date format ("${format}")`;
   for (let index = 0; index < format.length; index++) {
     const char = format[index]!;
     if (/[{}<>]/.test(char)) return `"${char}" is not allowed in a date format`;
