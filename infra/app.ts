@@ -1,4 +1,4 @@
-// Entry point of `cdk synth` / `cdk deploy` (cdk.json: `npx tsx infra/app.ts`).
+// Entry point of `cdk synth` / `cdk deploy` (cdk.json: `node --import tsx infra/app.ts`).
 
 import { App } from 'aws-cdk-lib';
 import { createBackupApp } from './backup-app.js';

@@ -23,7 +23,7 @@
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Aspects, CfnResource, Duration, Size, Stack, Validations, type IAspect } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -399,7 +399,8 @@ export function identitySecretsArn(scope: Construct, prefix: string): string {
 /** esbuild settings of a function's asset: one ES module, the AWS SDK included, checked after bundling. */
 export function bundlingOptions(): nodejs.BundlingOptions {
   const checkScript = fileURLToPath(new URL('./bundle-check.ts', import.meta.url));
-  const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+  // tsx as a loader: its CLI would leave a directory of its own in /tmp (tsx-<uid>) after every synth.
+  const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
   return {
     forceDockerBundling: false,
@@ -422,7 +423,7 @@ export function bundlingOptions(): nodejs.BundlingOptions {
     commandHooks: {
       beforeBundling: () => [],
       beforeInstall: () => [],
-      afterBundling: (_inputDir, outputDir) => [[process.execPath, tsxCli, checkScript, outputDir].map(quote).join(' ')],
+      afterBundling: (_inputDir, outputDir) => [[process.execPath, '--import', tsxLoader, checkScript, outputDir].map(quote).join(' ')],
     },
   };
 }

@@ -11,7 +11,7 @@
 //   2. a `node_modules` directory: nothing is installed beside the bundle;
 //   3. a package the bundle still imports at run time (esbuild's metafile lists what it left
 //      external; only Node's built-ins may remain), and then deletes the metafile.
-// Usage: tsx infra/bundle-check.ts <assetDir>
+// Usage: node --import tsx infra/bundle-check.ts <assetDir>
 
 import { existsSync, lstatSync, openSync, closeSync, readSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkAsset, externalPackagesOf, nativeContentOf, nativeFormatOf, packageOfSpecifier } from '../infra/bundle-check.js';
 
@@ -146,10 +146,11 @@ describe('checkAsset', () => {
 
 describe('the afterBundling command', () => {
   const script = fileURLToPath(new URL('../infra/bundle-check.ts', import.meta.url));
-  const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+  // As infra/backup-functions.ts runs it: tsx as a loader, which (without its cache) leaves nothing in /tmp.
+  const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const run = (args: string[]) => {
     try {
-      execFileSync(process.execPath, [tsxCli, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(process.execPath, ['--import', tsxLoader, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
       return { status: 0, stderr: '' };
     } catch (error) {
       const failure = error as { status: number; stderr: Buffer };
