@@ -119,7 +119,16 @@ export interface S3LocationOptions {
   readonly resumeDelayMs?: number;
   /** Secrets to mask in messages (secret key, session token). */
   readonly secrets?: readonly (string | undefined)[];
+  /** How long the look at the key before a write may take, retries included. @default PROBE_DEADLINE_MS */
+  readonly probeDeadlineMs?: number;
 }
+
+/**
+ * The look at the key before a write is a command's first request, a few hundred bytes each
+ * way: a store that accepts connections and never answers fails it in a minute, not after
+ * every attempt has waited out the socket's two-minute idle timeout (ten minutes).
+ */
+const PROBE_DEADLINE_MS = 60_000;
 
 type Probe = 'exists' | 'absent' | 'unknown';
 
@@ -292,6 +301,17 @@ export class S3Location implements ArchiveLocation {
 
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
   private async probe(sdk: S3Sdk, context: S3ErrorContext, signal?: AbortSignal): Promise<Probe> {
+    const deadlineMs = this.options.probeDeadlineMs ?? PROBE_DEADLINE_MS;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    try {
+      return await this.lookAtKey(sdk, context, signal === undefined ? deadline : AbortSignal.any([signal, deadline]));
+    } catch (error) {
+      if (!deadline.aborted || signal?.aborted === true) throw error;
+      throw new StorageError(`cannot reach ${context.endpoint ?? 'S3'} for ${context.display}: no answer in ${deadlineMs / 1000} s`, 'UNREACHABLE', { cause: error });
+    }
+  }
+
+  private async lookAtKey(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal): Promise<Probe> {
     try {
       await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
       return 'exists';

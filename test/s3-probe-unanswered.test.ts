@@ -1,0 +1,47 @@
+// The look at the key before a write, against a store that accepts connections and never
+// answers (a local HTTP server that reads requests and sends nothing): it fails within its
+// deadline as "no answer", not after every attempt has waited out the socket's idle timeout.
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { StorageError } from '../shared/errors.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { S3Location } from '../shared/storage/s3.js';
+
+let server: Server;
+let client: S3Client;
+let endpoint = '';
+
+beforeAll(async () => {
+  server = createServer((request) => request.resume());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  client = await createS3Client({ endpoint, accessKey: 'AK', secretKey: 'SK' });
+});
+afterAll(async () => {
+  client.destroy();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function location(): S3Location {
+  return new S3Location({ client, bucket: 'b', key: 'acme/x.tar.zst', endpoint, probeDeadlineMs: 300 });
+}
+
+describe('a store that never answers the look at the key', () => {
+  it('fails the check within the deadline, as unreachable', async () => {
+    const failure = await location().checkWritable({ overwrite: false }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StorageError);
+    expect(failure).toMatchObject({ code: 'UNREACHABLE', message: `cannot reach ${endpoint} for s3://b/acme/x.tar.zst: no answer in 0.3 s` });
+  });
+
+  it('answers an abort as an abort, not as the deadline', async () => {
+    const controller = new AbortController();
+    const checking = location().checkWritable({ overwrite: false, signal: controller.signal }).catch((error: unknown) => error);
+    setTimeout(() => controller.abort(), 50);
+    expect(await checking).toMatchObject({ code: 'ABORTED' });
+  });
+});
