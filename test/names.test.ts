@@ -49,6 +49,18 @@ describe('assertTenantName', () => {
     expect(() => assertTenantName('A', '--as name')).toThrow(/invalid --as name "A"/);
   });
 
+  it('quotes the first 64 characters of a long name, and says how long it is', () => {
+    const name = `${'x'.repeat(64)}${'y'.repeat(100_000)}`;
+    let message = '';
+    try {
+      assertTenantName(name);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^invalid tenant name "x{64}"… \(100064 characters\): must match /);
+    expect(message.length).toBeLessThan(300);
+  });
+
   it.each([
     ['..', 'parent directory'],
     ['a/b', 'nested path'],

@@ -18,11 +18,15 @@ export function isValidTenantName(name: string): boolean {
   return TENANT_NAME_PATTERN.test(name);
 }
 
+const SHOWN_NAME_CHARS = 64;
+
 /** Throws unless `name` is a valid tenant name; `what` names the source in the message. */
 export function assertTenantName(name: string, what = 'tenant name'): string {
   if (!isValidTenantName(name)) {
+    // A name from outside may be of any length: the message quotes enough of it to recognise.
+    const shown = name.length > SHOWN_NAME_CHARS ? `${JSON.stringify(name.slice(0, SHOWN_NAME_CHARS))}… (${name.length} characters)` : JSON.stringify(name);
     throw new InvalidNameError(
-      `invalid ${what} ${JSON.stringify(name)}: must match ${TENANT_NAME_PATTERN.source} ` +
+      `invalid ${what} ${shown}: must match ${TENANT_NAME_PATTERN.source} ` +
         '(lowercase letters, digits, "-" and "_", at most 32 characters, no "/" or "..")',
     );
   }
