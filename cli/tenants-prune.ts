@@ -54,6 +54,6 @@ function describePrune(result: PruneResult): string[] {
 
 function count(value: string): number {
   const parsed = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError('must be a whole number');
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError('must be a whole number (0 or more)');
   return parsed;
 }

@@ -146,7 +146,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
 export function assertPolicy(policy: RetentionPolicy): void {
   for (const rule of RETENTION_RULES) {
     const count = policy[rule];
-    if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0)) throw new UsageError(`--keep-${rule} must be a whole number`);
+    if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0)) throw new UsageError(`--keep-${rule} must be a whole number (0 or more)`);
   }
   if (!hasRules(policy)) {
     throw new UsageError('prune needs at least one --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly above 0 (without one it would remove every backup)');
