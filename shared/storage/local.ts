@@ -113,6 +113,9 @@ export class LocalFileLocation implements ArchiveLocation {
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
     const { signal } = options;
+    const writeFailed = (error: unknown): never => {
+      throw this.fsError(error, 'write');
+    };
     holdErrors(body);
     const directory = dirname(this.path);
     let handle: FileHandle | undefined;
@@ -126,9 +129,7 @@ export class LocalFileLocation implements ArchiveLocation {
       });
       await removeDeadPartials(directory);
       temporary = `${directory}/.${basename(this.path).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
-      handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE).catch((error: unknown) => {
-        throw this.fsError(error, 'write');
-      });
+      handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE).catch(writeFailed);
 
       const file = handle;
       heartbeat = setInterval(() => {
@@ -143,9 +144,7 @@ export class LocalFileLocation implements ArchiveLocation {
           body,
           async (source: AsyncIterable<Buffer>) => {
             for await (const chunk of source) {
-              await writeFully(file, chunk).catch((error: unknown) => {
-                throw this.fsError(error, 'write');
-              });
+              await writeFully(file, chunk).catch(writeFailed);
               if (bytes === 0) crashPoint('archive:temp-opened');
               bytes += chunk.length;
               flushBehind.wrote(chunk.length);
@@ -158,24 +157,16 @@ export class LocalFileLocation implements ArchiveLocation {
         await flushBehind.settle().catch(() => {});
         throw error;
       }
-      await flushBehind.settle().catch((error: unknown) => {
-        throw this.fsError(error, 'write');
-      });
+      await flushBehind.settle().catch(writeFailed);
 
       // A file system may report a full disk or quota only now (NFS, quotas): at fsync or close.
-      const written = await file.stat().catch((error: unknown) => {
-        throw this.fsError(error, 'write');
-      });
+      const written = await file.stat().catch(writeFailed);
       if (written.size !== bytes) {
         throw new StorageError(`short write to ${this.display}: ${written.size} of ${bytes} bytes on disk`, 'SHORT_WRITE');
       }
-      await file.sync().catch((error: unknown) => {
-        throw this.fsError(error, 'write');
-      });
+      await file.sync().catch(writeFailed);
       handle = undefined;
-      await file.close().catch((error: unknown) => {
-        throw this.fsError(error, 'write');
-      });
+      await file.close().catch(writeFailed);
       throwIfAborted(signal);
       crashPoint('archive:temp-written');
 
