@@ -115,9 +115,7 @@ export interface BackupResult {
 export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
 
 export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
-  const result = await runBackup(request).catch((error: unknown) => {
-    throw backupReadError(error, request.tenant);
-  });
+  const result = await runBackup(request);
   if ('suspended' in result) throw new Error('a backup in one piece was suspended'); // cannot happen: nothing asked it to stop
   return result;
 }
@@ -128,9 +126,7 @@ export async function backupTenant(request: BackupRequest): Promise<BackupResult
  * that fails before (its lock taken by another operation, say) leaves the state for a retry.
  */
 export async function backupTenantInPieces(request: PieceRequest): Promise<BackupResult | BackupSuspended> {
-  return runBackup(request).catch((error: unknown) => {
-    throw backupReadError(error, request.tenant);
-  });
+  return runBackup(request);
 }
 
 /**
@@ -148,7 +144,15 @@ export function backupReadError(error: unknown, tenant: string): unknown {
   return new FileSystemError(`cannot back up tenant "${tenant}": ${what}${place}`, { cause: error });
 }
 
-async function runBackup(request: BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>): Promise<BackupResult | BackupSuspended> {
+type RunRequest = BackupRequest & Partial<Pick<PieceRequest, 'stopWhen' | 'chain'>>;
+
+function runBackup(request: RunRequest): Promise<BackupResult | BackupSuspended> {
+  return backupSteps(request).catch((error: unknown) => {
+    throw backupReadError(error, request.tenant);
+  });
+}
+
+async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSuspended> {
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
