@@ -99,24 +99,24 @@ describe('a read from a store that never answers', () => {
 describe('a read whose body stops delivering bytes', () => {
   it('resumes where it stopped, pinned to the ETag, and reads the object whole', async () => {
     answer = firstThen((request, response) => servesRange(request, response));
-    const back = await readAll(await location({ stallDeadlineMs: 200 }).read());
+    const back = await readAll(await location({ stallDeadlineMs: 500 }).read());
     expect(sha256(back)).toBe(sha256(DATA));
     expect(gets).toEqual([{}, { range: `bytes=${STALL_AT}-`, ifMatch: ETAG }]);
   }, 10_000);
 
   it('counts each stall that made progress as a new break', async () => {
-    // Each resume delivers 10,000 bytes, then stalls: more stalls than maxResumes, none without progress.
-    answer = firstThen((request, response) => servesRange(request, response, 10_000));
-    const back = await readAll(await location({ stallDeadlineMs: 100, maxResumes: 1 }).read());
+    // Each resume delivers 30,000 bytes, then stalls: more stalls than maxResumes, none without progress.
+    answer = firstThen((request, response) => servesRange(request, response, 30_000));
+    const back = await readAll(await location({ stallDeadlineMs: 300, maxResumes: 1 }).read());
     expect(sha256(back)).toBe(sha256(DATA));
-    expect(gets).toHaveLength(1 + Math.ceil((DATA.length - STALL_AT) / 10_000));
+    expect(gets).toHaveLength(1 + Math.ceil((DATA.length - STALL_AT) / 30_000));
   }, 20_000);
 
   it('fails in one line when every resume stalls without progress', async () => {
     answer = firstThen((request, response) => servesRange(request, response, 0));
-    const failure = await readAll(await location({ stallDeadlineMs: 200, maxResumes: 2 }).read()).catch((error: unknown) => error);
+    const failure = await readAll(await location({ stallDeadlineMs: 300, maxResumes: 2 }).read()).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(StorageError);
-    expect(failure).toMatchObject({ code: 'READ_FAILED', message: `download of s3://b/${KEY} kept breaking at byte ${STALL_AT}: no data in 0.2 s` });
+    expect(failure).toMatchObject({ code: 'READ_FAILED', message: `download of s3://b/${KEY} kept breaking at byte ${STALL_AT}: no data in 0.3 s` });
     expect(gets).toHaveLength(3);
   }, 10_000);
 
@@ -148,10 +148,10 @@ describe('a read whose body stops delivering bytes', () => {
       response.writeHead(200, { 'content-length': DATA.length, etag: ETAG, 'content-type': 'application/octet-stream' });
       response.end(DATA);
     };
-    const stream = await location({ stallDeadlineMs: 100 }).read();
+    const stream = await location({ stallDeadlineMs: 300 }).read();
     const chunks: Buffer[] = [];
     for await (const chunk of stream) {
-      if (chunks.length === 0) await sleep(400);
+      if (chunks.length === 0) await sleep(1_000);
       chunks.push(chunk as Buffer);
     }
     expect(sha256(Buffer.concat(chunks))).toBe(sha256(DATA));
