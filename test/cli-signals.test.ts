@@ -148,7 +148,7 @@ describe('other commands', () => {
   });
 });
 
-describe('a backup to an S3 endpoint that does not answer', () => {
+describe('a command on an S3 endpoint that does not answer', () => {
   // The SDK gives a silent socket two minutes, five times over: without the signal reaching
   // every request, SIGTERM would wait ten minutes for the last timeout.
   let server: Server;
@@ -184,5 +184,17 @@ describe('a backup to an S3 endpoint that does not answer', () => {
     expect(await running.exited).toBe(143);
     expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM\n');
     expect(readdirSync(base)).toEqual(['acme']); // lock released
+  }, 20_000);
+
+  it.each([
+    ['a restore', ['tenants', 'restore', '--as', 'beta']],
+    ['a verification', ['tenants', 'verify']],
+  ] as const)('stops %s at SIGTERM while it waits for the archive', async (_what, command) => {
+    const running = start([...command, '--from', 's3://backups/acme/a.tar.zst', '--endpoint', endpoint, '--access-key', 'AK', '--secret-key', 'SK']);
+    await until(() => seen.includes('GET'), 'a GET request', running);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(143);
+    expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM\n');
+    expect(readdirSync(base)).toEqual(['acme']); // nothing restored, no lock left
   }, 20_000);
 });

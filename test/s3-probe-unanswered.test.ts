@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 function location(): S3Location {
-  return new S3Location({ client, bucket: 'b', key: 'acme/x.tar.zst', endpoint, probeDeadlineMs: 300 });
+  return new S3Location({ client, bucket: 'b', key: 'acme/x.tar.zst', endpoint, answerDeadlineMs: 300 });
 }
 
 describe('a store that never answers the look at the key', () => {

@@ -45,6 +45,13 @@
 // stopped, pinned to the first response's ETag with If-Match (and the answer's ETag and
 // Content-Range are checked), so a changed object is an error rather than a splice. At
 // most `maxResumes` consecutive breaks without progress are tolerated.
+//
+// Silence is bounded: a store that accepts connections and never answers would otherwise
+// hold a command for ten minutes (five attempts, each waiting out the socket's two-minute
+// idle timeout). The look at the key before a write and every GET of a read (the first and
+// each resume) must be answered within a minute, retries included, or fail as "cannot
+// reach … no answer in 60 s"; a body that delivers nothing for a minute while we wait for
+// it counts as a break and is resumed like any other.
 
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
@@ -119,16 +126,23 @@ export interface S3LocationOptions {
   readonly resumeDelayMs?: number;
   /** Secrets to mask in messages (secret key, session token). */
   readonly secrets?: readonly (string | undefined)[];
-  /** How long the look at the key before a write may take, retries included. @default PROBE_DEADLINE_MS */
-  readonly probeDeadlineMs?: number;
+  /**
+   * How long the look at the key before a write, and each GET of a read (the first and every
+   * resume), may wait for an answer, retries included. @default ANSWER_DEADLINE_MS
+   */
+  readonly answerDeadlineMs?: number;
+  /** How long a read waits for the body's next bytes before the connection counts as broken and is resumed. @default STALL_DEADLINE_MS */
+  readonly stallDeadlineMs?: number;
 }
 
 /**
- * The look at the key before a write is a command's first request, a few hundred bytes each
- * way: a store that accepts connections and never answers fails it in a minute, not after
- * every attempt has waited out the socket's two-minute idle timeout (ten minutes).
+ * These requests are a few hundred bytes each way (a GET's answer is its headers): a store
+ * that accepts connections and never answers fails them in a minute, not after every
+ * attempt has waited out the socket's two-minute idle timeout (ten minutes).
  */
-const PROBE_DEADLINE_MS = 60_000;
+const ANSWER_DEADLINE_MS = 60_000;
+/** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
+const STALL_DEADLINE_MS = 60_000;
 
 type Probe = 'exists' | 'absent' | 'unknown';
 
@@ -264,9 +278,10 @@ export class S3Location implements ArchiveLocation {
     throwIfAborted(signal);
     let first: GetObjectCommandOutput;
     try {
-      first = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+      first = await this.answered(context, signal, (abortSignal) =>
+        this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }),
+      );
     } catch (error) {
-      if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
     }
     this.opened = { etag: first.ETag, versionId: first.VersionId };
@@ -300,14 +315,27 @@ export class S3Location implements ArchiveLocation {
   }
 
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
-  private async probe(sdk: S3Sdk, context: S3ErrorContext, signal?: AbortSignal): Promise<Probe> {
-    const deadlineMs = this.options.probeDeadlineMs ?? PROBE_DEADLINE_MS;
-    const deadline = AbortSignal.timeout(deadlineMs);
+  private probe(sdk: S3Sdk, context: S3ErrorContext, signal?: AbortSignal): Promise<Probe> {
+    return this.answered(context, signal, (abortSignal) => this.lookAtKey(sdk, context, abortSignal));
+  }
+
+  /**
+   * `request`, given a signal that also fires at the answer deadline: past it, a StorageError
+   * UNREACHABLE "no answer"; an abort of `signal` stays AbortedError. The deadline ends when
+   * `request` settles, so a body still streaming after it is never cut off by it.
+   */
+  private async answered<T>(context: S3ErrorContext, signal: AbortSignal | undefined, request: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const deadlineMs = this.options.answerDeadlineMs ?? ANSWER_DEADLINE_MS;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), deadlineMs);
     try {
-      return await this.lookAtKey(sdk, context, signal === undefined ? deadline : AbortSignal.any([signal, deadline]));
+      return await request(signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]));
     } catch (error) {
-      if (!deadline.aborted || signal?.aborted === true) throw error;
+      if (signal?.aborted) throw abortedError(signal);
+      if (!deadline.signal.aborted) throw error;
       throw new StorageError(`cannot reach ${context.endpoint ?? 'S3'} for ${context.display}: no answer in ${deadlineMs / 1000} s`, 'UNREACHABLE', { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -344,9 +372,16 @@ export class S3Location implements ArchiveLocation {
     const etag = first.ETag;
     const maxResumes = this.options.maxResumes ?? 5;
     const resumeDelay = this.options.resumeDelayMs ?? 200;
+    const stallMs = this.options.stallDeadlineMs ?? STALL_DEADLINE_MS;
     let body = first.Body as Readable | undefined;
     let offset = 0;
     let breaksWithoutProgress = 0;
+    // Only time spent waiting for the store counts: while the consumer holds us at `yield`
+    // (a slow disk), the body is paused by our own backpressure, not stalled.
+    let waiting = false;
+    const watchdog = setTimeout(() => {
+      if (waiting) destroyQuietly(body, new Error(`no data in ${stallMs / 1000} s`));
+    }, stallMs).unref();
     try {
       for (;;) {
         if (body === undefined) throw new StorageError(`S3 returned no body for ${this.display}`, 'S3');
@@ -357,11 +392,15 @@ export class S3Location implements ArchiveLocation {
         const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
         for (;;) {
           let step: IteratorResult<Buffer>;
+          waiting = true;
+          watchdog.refresh();
           try {
             step = await chunks.next();
           } catch (error) {
             broken = error;
             break;
+          } finally {
+            waiting = false;
           }
           if (step.done === true) break;
           offset += step.value.length;
@@ -390,6 +429,7 @@ export class S3Location implements ArchiveLocation {
         body = await this.openRange(sdk, offset, etag, context, signal);
       }
     } finally {
+      clearTimeout(watchdog);
       destroyQuietly(body);
     }
   }
@@ -403,12 +443,10 @@ export class S3Location implements ArchiveLocation {
   ): Promise<Readable> {
     let answer: GetObjectCommandOutput;
     try {
-      answer = await this.client.send(
-        new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${offset}-`, IfMatch: etag }),
-        { abortSignal: signal },
+      answer = await this.answered(context, signal, (abortSignal) =>
+        this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${offset}-`, IfMatch: etag }), { abortSignal }),
       );
     } catch (error) {
-      if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
     }
     const body = answer.Body as Readable | undefined;
