@@ -13,7 +13,7 @@ import { CommanderError } from 'commander';
 import { CronCommandError, UsageError } from '../shared/errors.js';
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
-import { assertCronName, splitWords } from '../shared/schedule/cron-command.js';
+import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { assertTenantName } from '../shared/tenant/names.js';
@@ -39,7 +39,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(os.homedir(), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  await assertRunsAsGiven(context, flags.cmd);
+  await assertRunsAsGiven(context, tenant, flags.cmd);
 
   const crontab = crontabCommand();
   const { text, replaced } = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
@@ -63,18 +63,21 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
 /**
  * `--cmd` (already one openclaw command by crontab.ts's rules) parsed by this CLI's own
  * program definition, and the checks a backup makes before it reads anything: what fails
- * here would fail every night. `$(date +FORMAT)` stands for a date meanwhile.
+ * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
+ * gateway. `$(date +FORMAT)` stands for a date meanwhile.
  */
-async function assertRunsAsGiven(context: CliContext, cmd: string): Promise<void> {
+async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string): Promise<void> {
   const argv = splitWords(cmd)
     .slice(1)
     .map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
     const parsed = await context.parseCommandLine(argv);
-    if (parsed.command.join(' ') !== 'tenants backup') return;
     const [tenant] = parsed.args as [string | undefined];
+    const backup = parsed.command.join(' ') === 'tenants backup';
+    if (backup && tenant !== undefined) assertTenantName(tenant);
+    assertCronTenant(parsed.command, tenant, cronTenant);
+    if (!backup) return;
     const to = parsed.flags.to as string;
-    if (tenant !== undefined) assertTenantName(tenant);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
     if (!isS3Url(destination)) {
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
@@ -89,7 +92,7 @@ async function assertRunsAsGiven(context: CliContext, cmd: string): Promise<void
       const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ');
       throw new CronCommandError(`--cmd: ${message}`);
     }
-    if (error instanceof UsageError) throw new CronCommandError(`--cmd: ${error.message}`);
+    if (error instanceof UsageError && !(error instanceof CronCommandError)) throw new CronCommandError(`--cmd: ${error.message}`);
     throw error;
   }
 }

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -65,10 +65,11 @@ async function until(condition: () => boolean, what: string, running: Running): 
 }
 
 /** A backup held up by its --pipe command, once its temporary archive file exists. */
-async function stalledBackup(pipe: string): Promise<Running> {
+async function stalledBackup(pipe: string, to = path.join(backups, 'acme.tar.zst')): Promise<Running> {
   const started = path.join(dir.path, 'pipe-started');
-  const running = start(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst'), '--pipe', `touch '${started}'; ${pipe}`]);
-  await until(() => existsSync(started) && existsSync(backups) && readdirSync(backups).some((name) => name.endsWith('.partial')), 'the backup to start writing', running);
+  const running = start(['tenants', 'backup', 'acme', '--to', to, '--pipe', `touch '${started}'; ${pipe}`]);
+  const into = path.dirname(to);
+  await until(() => existsSync(started) && existsSync(into) && readdirSync(into).some((name) => name.endsWith('.partial')), 'the backup to start writing', running);
   return running;
 }
 
@@ -81,8 +82,16 @@ describe('an interrupted backup', () => {
     running.child.kill(signal);
     expect(await running.exited).toBe(code);
     expect(running.stderr()).toBe(`openclaw: interrupted by ${signal}\n`);
-    expect(readdirSync(backups)).toEqual([]);
+    expect(existsSync(backups)).toBe(false); // made for the archive, removed with it
     expect(readdirSync(base)).toEqual(['acme']); // lock released
+  });
+
+  it('removes the directories it created for the archive, keeping the one that was there', async () => {
+    mkdirSync(backups);
+    const running = await stalledBackup('sleep 30; cat', path.join(backups, 'a', 'b', 'c', 'acme.tar.zst'));
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(143);
+    expect(readdirSync(backups)).toEqual([]);
   });
 
   it('exits at once at a second signal, leaving what the next backup settles', async () => {

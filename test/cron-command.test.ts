@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  assertCronTenant,
   assertOpenclawCommandLine,
   cronDescription,
   cronRuleName,
@@ -203,6 +204,16 @@ describe('rule names, input and description', () => {
     expect(() => assertOpenclawCommandLine('openclaw tenants backup acme --to /b/$(date +%F) --pipe "age -r x"')).not.toThrow();
     expect(() => assertOpenclawCommandLine('rm -rf /')).toThrow(/openclaw command/);
     expect(() => assertOpenclawCommandLine('openclaw x; rm -rf /')).toThrow(/not run by a shell/);
+  });
+
+  it('binds a backup or prune to the cron\'s tenant, in either mode, and leaves other commands alone', () => {
+    expect(() => assertCronTenant(['tenants', 'backup'], 'other', 'acme')).toThrow(
+      '--cmd backs up tenant "other", but the cron belongs to tenant "acme": they must be the same',
+    );
+    expect(() => assertCronTenant(['tenants', 'prune'], 'other', 'acme')).toThrow('--cmd prunes tenant "other"');
+    expect(() => assertCronTenant(['tenants', 'backup'], 'acme', 'acme')).not.toThrow();
+    expect(() => assertCronTenant(['tenants', 'backup'], undefined, 'acme')).not.toThrow(); // --all
+    expect(() => assertCronTenant(['tenants', 'verify'], undefined, 'acme')).not.toThrow();
   });
 
   it('splits words like a shell', () => {

@@ -147,6 +147,32 @@ describe('cron add in local mode', () => {
     expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
   });
 
+  it('refuses a --cmd that backs up or prunes another tenant than the cron\'s, with remote mode\'s message', () => {
+    writeFileSync(crontabFile, THEIRS);
+    for (const [cmd, message] of [
+      ['openclaw tenants backup other --to /x/{date}.tar.zst', 'openclaw: --cmd backs up tenant "other", but the cron belongs to tenant "acme": they must be the same\n'],
+      ['openclaw --json tenants backup --to /x/a.tar.zst -- other', 'openclaw: --cmd backs up tenant "other", but the cron belongs to tenant "acme": they must be the same\n'],
+      ['openclaw tenants prune other --in /x --keep-last 1', 'openclaw: --cmd prunes tenant "other", but the cron belongs to tenant "acme": they must be the same\n'],
+    ] as const) {
+      const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
+      expect(run.status, cmd).toBe(2);
+      expect(run.stdout, cmd).toBe('');
+      expect(run.stderr, cmd).toBe(message);
+    }
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    // The cron's own tenant, a backup of every tenant (filed under a name of your choice) and
+    // commands that back up or prune no tenant still go in.
+    for (const [name, cmd] of [
+      ['own', `openclaw tenants backup acme --to ${dir.path}/b/acme/$(date +%F).tar.zst`],
+      ['own-prune', `openclaw tenants prune acme --in ${dir.path}/b/acme --keep-daily 7`],
+      ['all', `openclaw tenants backup --all --to ${dir.path}/b/{tenant}/{date}.tar.zst`],
+      ['verify', `openclaw tenants verify --from ${dir.path}/b/acme/x.tar.zst`],
+    ] as const) {
+      const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', name, '--cmd', cmd]);
+      expect(run.status, `${cmd}: ${run.stderr}`).toBe(0);
+    }
+  });
+
   it('says when the crontab command fails', () => {
     const failing = path.join(dir.path, 'failing-crontab');
     writeFileSync(failing, '#!/bin/sh\necho "crontab: your crontab is locked by the administrator" >&2\nexit 1\n');

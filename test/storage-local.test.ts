@@ -1,12 +1,27 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DestinationExistsError, StorageError } from '../shared/errors.js';
+import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
-import { bodyOf, describeStorageContract, failingBody, readAll, writeOptions } from './storage-contract.js';
+import { bodyOf, describeStorageContract, failingBody, readAll, stallingBody, writeOptions } from './storage-contract.js';
+
+/** Runs once before the next `open` of node:fs/promises (the archive's temporary file is opened with it). */
+const beforeNextOpen = vi.hoisted(() => ({ hook: undefined as undefined | (() => Promise<void>) }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const open: typeof actual.open = async (...args) => {
+    const hook = beforeNextOpen.hook;
+    beforeNextOpen.hook = undefined;
+    await hook?.();
+    return actual.open(...args);
+  };
+  return { ...actual, default: { ...actual, open }, open };
+});
 
 let base: string;
 beforeAll(async () => {
@@ -82,10 +97,83 @@ describe('LocalFileLocation', () => {
   });
 
   it('removes the temporary file when the body fails after the first bytes reached the disk', async () => {
+    await mkdir(join(base, 'fail'));
     const location = new LocalFileLocation(join(base, 'fail', 'acme.tar.zst'));
     const boom = new Error('boom');
     await expect(location.write(failingBody(1024 * 1024, boom), writeOptions())).rejects.toBe(boom);
     expect(await readdir(dirname(location.path))).toEqual([]);
+  });
+
+  describe('a failed or aborted write removes the directories it created, and only those', () => {
+    it('when the body fails: the new a/b/c go, the empty directory that was there stays', async () => {
+      const existing = join(base, 'made', 'empty');
+      await mkdir(existing, { recursive: true });
+      const location = new LocalFileLocation(join(existing, 'a', 'b', 'c', 'acme.tar.zst'));
+      const boom = new Error('boom');
+      await expect(location.write(failingBody(1024 * 1024, boom), writeOptions())).rejects.toBe(boom);
+      expect(await readdir(existing)).toEqual([]);
+    });
+
+    it('when aborted (SIGINT, SIGTERM) while writing', async () => {
+      const existing = join(base, 'aborted');
+      await mkdir(existing);
+      const location = new LocalFileLocation(join(existing, 'a', 'b', 'acme.tar.zst'));
+      const controller = new AbortController();
+      const writing = location.write(stallingBody(1024 * 1024, () => controller.abort()), writeOptions({ signal: controller.signal }));
+      await expect(writing).rejects.toBeInstanceOf(AbortedError);
+      expect(await readdir(existing)).toEqual([]);
+    });
+
+    it('keeps a directory it created once something else is in it', async () => {
+      const existing = join(base, 'shared-parent');
+      await mkdir(existing);
+      const location = new LocalFileLocation(join(existing, 'a', 'b', 'acme.tar.zst'));
+      const boom = new Error('boom');
+      async function* body(): AsyncGenerator<Buffer> {
+        yield Buffer.alloc(1024);
+        await writeFile(join(existing, 'a', 'other.tar.zst'), 'x'); // another archive, beside b/
+        throw boom;
+      }
+      await expect(location.write(Readable.from(body(), { objectMode: false }), writeOptions())).rejects.toBe(boom);
+      expect(await readdir(existing)).toEqual(['a']);
+      expect(await readdir(join(existing, 'a'))).toEqual(['other.tar.zst']);
+    });
+
+    it('makes the directory again when a failed writer beside it removed it before its temporary file was in it', async () => {
+      const existing = join(base, 'raced');
+      await mkdir(join(existing, 'a', 'b'), { recursive: true }); // the other writer's
+      const location = new LocalFileLocation(join(existing, 'a', 'b', 'acme.tar.zst'));
+      // The other writer (another tenant of a backup --all into the same new directory) failed
+      // between our mkdir and our open, and removed the then empty directories it had made.
+      beforeNextOpen.hook = () => rm(join(existing, 'a'), { recursive: true });
+      await location.write(bodyOf(Buffer.from('data')), writeOptions());
+      expect(beforeNextOpen.hook).toBeUndefined();
+      expect(await readFile(location.path, 'utf8')).toBe('data');
+    });
+
+    it.skipIf(process.getuid?.() !== 0)('on a full disk (a 1 MiB tmpfs; needs root to mount it)', async () => {
+      const small = join(base, 'small');
+      await mkdir(small);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+      try {
+        await mkdir(join(small, 'empty'));
+        const location = new LocalFileLocation(join(small, 'empty', 'a', 'b', 'c', 'acme.tar.zst'));
+        const error = await location.write(failingBody(4 * 1024 * 1024, new Error('not reached')), writeOptions()).catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: 'NO_SPACE' });
+        expect(await readdir(small)).toEqual(['empty']);
+        expect(await readdir(join(small, 'empty'))).toEqual([]);
+      } finally {
+        execFileSync('umount', [small]);
+      }
+    });
+
+    it('when creating them fails part way: the levels made before the failure go', async () => {
+      const existing = join(base, 'long');
+      await mkdir(existing);
+      const location = new LocalFileLocation(join(existing, 'a', 'x'.repeat(300), 'acme.tar.zst'));
+      await expect(location.write(bodyOf(Buffer.from('data')), writeOptions())).rejects.toMatchObject({ code: 'NAME_TOO_LONG' });
+      expect(await readdir(existing)).toEqual([]);
+    });
   });
 
   describe('flush-behind', () => {
@@ -130,7 +218,7 @@ describe('LocalFileLocation', () => {
       const error = await location.write(patternBody(4 * MiB), writeOptions()).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
       expect((error as Error).message).toMatch(/: input\/output error$/);
-      expect(await readdir(dirname(location.path))).toEqual([]);
+      expect(existsSync(dirname(location.path))).toBe(false); // made by the write, removed with it
     });
 
     // NFS and quotas may report a full disk only when the data reaches the server: at fsync or close.
@@ -142,7 +230,7 @@ describe('LocalFileLocation', () => {
       expect(error).toBeInstanceOf(StorageError);
       expect((error as StorageError).code).toBe('NO_SPACE');
       expect((error as Error).message).toBe(`cannot write ${location.path}: no space left on the device`);
-      expect(await readdir(dirname(location.path))).toEqual([]);
+      expect(existsSync(dirname(location.path))).toBe(false); // made by the write, removed with it
     });
 
     it('names a quota exceeded at fsync, an errno Node 20 has no name for', async () => {
@@ -155,7 +243,7 @@ describe('LocalFileLocation', () => {
       expect(error).toBeInstanceOf(StorageError);
       expect((error as StorageError).code).toBe('NO_SPACE');
       expect((error as Error).message).toBe(`cannot write ${location.path}: disk quota exceeded`);
-      expect(await readdir(dirname(location.path))).toEqual([]);
+      expect(existsSync(dirname(location.path))).toBe(false); // made by the write, removed with it
     });
   });
 });

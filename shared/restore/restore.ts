@@ -7,10 +7,10 @@
 // interrupted restore of the target under its lock.
 
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
+import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
 import { errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
@@ -106,14 +106,14 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
   }
 
-  let createdTenantsDir: string | undefined;
+  let createdDirectories: readonly string[] = [];
   let committed = false;
   try {
     // A restore onto a new gateway may create its base dir; a refused one removes it again.
-    createdTenantsDir = await fs.mkdir(tenantsDir, { recursive: true, mode: 0o750 }).catch((error: NodeJS.ErrnoException) => {
+    createdDirectories = await createDirectories(tenantsDir, 0o750).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? tenantsDirNotFound(tenantsDir, 'ENOTDIR') : error;
     });
-    if (createdTenantsDir !== undefined && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
+    if (createdDirectories.length > 0 && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 
@@ -170,7 +170,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const leftover = staging as StagingArea | undefined;
     if (leftover !== undefined) await leftover.discard().catch(() => undefined);
     await (lock as TenantLock | undefined)?.release();
-    if (!committed && createdTenantsDir !== undefined) await removeEmptyDirs(createdTenantsDir, tenantsDir);
+    if (!committed) await removeCreatedDirectories(createdDirectories);
   }
 }
 
@@ -191,15 +191,4 @@ export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
 /** The effective user and group of this process (undefined where POSIX IDs do not exist). */
 function processOwner(): Owner | undefined {
   return process.geteuid === undefined || process.getegid === undefined ? undefined : { uid: process.geteuid(), gid: process.getegid() };
-}
-
-/** Removes `deepest` and its parents up to `topmost` (mkdir -p created them all), stopping at the first that is not empty. */
-async function removeEmptyDirs(topmost: string, deepest: string): Promise<void> {
-  for (let dir = deepest; dir.length >= topmost.length; dir = path.dirname(dir)) {
-    try {
-      await fs.rmdir(dir);
-    } catch {
-      return;
-    }
-  }
 }

@@ -372,9 +372,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
   if (tenant === undefined) throw new CronCommandError('--cmd names no tenant: openclaw tenants backup <tenant> --to s3://…');
   if (extra.length > 0) throw new CronCommandError(`unexpected ${JSON.stringify(extra.join(' '))} in --cmd`);
   assertTenantName(tenant);
-  if (tenant !== context.tenant) {
-    throw new CronCommandError(`--cmd backs up tenant "${tenant}", but the cron belongs to tenant "${context.tenant}": they must be the same`);
-  }
+  assertCronTenant(['tenants', 'backup'], tenant, context.tenant);
   if (to === undefined) throw new CronCommandError('--cmd has no --to: openclaw tenants backup <tenant> --to s3://bucket/key');
   assertScheduledDestination(to, tenant);
 
@@ -390,6 +388,23 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     templated: hasPlaceholders(to),
     ...(recipientsFiles.length > 0 && { recipientsFiles }),
   };
+}
+
+/** The commands that act on the one tenant they name, and what the refusal says they do to it. */
+const TENANT_VERBS: Readonly<Record<string, string>> = {
+  'tenants backup': 'backs up',
+  'tenants prune': 'prunes',
+};
+
+/**
+ * A tenant's cron acts on that tenant: the tenant its backup or prune names must be the
+ * cron's, in local mode (crontab) and remote mode (Scheduler) alike. Other commands, and a
+ * command naming no tenant (`tenants backup --all`), are left to each mode's own rules.
+ */
+export function assertCronTenant(command: readonly string[], commandTenant: string | undefined, cronTenant: string): void {
+  const verb = TENANT_VERBS[command.join(' ')];
+  if (verb === undefined || commandTenant === undefined || commandTenant === cronTenant) return;
+  throw new CronCommandError(`--cmd ${verb} tenant "${commandTenant}", but the cron belongs to tenant "${cronTenant}": they must be the same`);
 }
 
 /**
@@ -544,9 +559,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
   if (tenant === undefined) throw new CronCommandError('--cmd names no tenant: openclaw tenants prune <tenant> --in s3://… --keep-…');
   if (extra.length > 0) throw new CronCommandError(`unexpected ${JSON.stringify(extra.join(' '))} in --cmd`);
   assertTenantName(tenant);
-  if (tenant !== context.tenant) {
-    throw new CronCommandError(`--cmd prunes tenant "${tenant}", but the cron belongs to tenant "${context.tenant}": they must be the same`);
-  }
+  assertCronTenant(['tenants', 'prune'], tenant, context.tenant);
   if (location === undefined || !isS3Url(location)) {
     throw new CronCommandError('a scheduled prune works on S3: --cmd needs --in s3://bucket/prefix/');
   }

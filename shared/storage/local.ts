@@ -5,7 +5,8 @@
 // refuses to clobber, even against a concurrent writer) or `rename` when it is, followed
 // by an fsync of the directory so the new name survives a crash. Any failure or abort
 // removes the temporary file. A missing parent directory is created (like `mkdir -p`),
-// which is what users of backup tools expect from `--to /var/backups/acme/x.tar.zst`.
+// which is what users of backup tools expect from `--to /var/backups/acme/x.tar.zst`; a
+// failure or abort removes again those it created that are still empty.
 // Archives are created with mode 0600: they hold a tenant's private data.
 //
 // A killed process cannot remove its temporary file. Linux's O_TMPFILE would leave none,
@@ -21,10 +22,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
 import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
@@ -121,15 +123,11 @@ export class LocalFileLocation implements ArchiveLocation {
     let handle: FileHandle | undefined;
     let temporary: string | undefined;
     let heartbeat: NodeJS.Timeout | undefined;
+    const createdDirectories: string[] = [];
     try {
       throwIfAborted(signal);
       if (!options.overwrite && (await this.statTarget()) !== undefined) throw this.existsError();
-      await mkdir(directory, { recursive: true }).catch((error: unknown) => {
-        throw this.fsError(error, 'write', directory);
-      });
-      await removeDeadPartials(directory);
-      temporary = `${directory}/.${basename(this.path).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
-      handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE).catch(writeFailed);
+      ({ temporary, handle } = await this.openTemporary(directory, createdDirectories));
 
       const file = handle;
       heartbeat = setInterval(() => {
@@ -180,6 +178,7 @@ export class LocalFileLocation implements ArchiveLocation {
       destroyQuietly(body);
       await handle?.close().catch(() => {});
       if (temporary !== undefined) await unlink(temporary).catch(() => {});
+      await removeCreatedDirectories(createdDirectories);
       if (isAbortError(error) || signal?.aborted) throw abortedError(signal);
       // Errors from our own file operations are already StorageErrors; anything else
       // came from `body` and belongs to the caller.
@@ -230,6 +229,31 @@ export class LocalFileLocation implements ArchiveLocation {
     } catch (error) {
       await unlink(temporary).catch(() => {});
       throw this.fsError(error, 'write', target);
+    }
+  }
+
+  /**
+   * Creates `directory` as `mkdir -p` (adding the directories it made to `created`) and opens
+   * a new temporary file in it.
+   */
+  private async openTemporary(directory: string, created: string[]): Promise<{ temporary: string; handle: FileHandle }> {
+    for (let attempt = 1; ; attempt++) {
+      created.push(
+        ...(await createDirectories(directory).catch((error: unknown) => {
+          throw this.fsError(error, 'write', directory);
+        })),
+      );
+      await removeDeadPartials(directory);
+      const temporary = `${directory}/.${basename(this.path).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
+      try {
+        return { temporary, handle: await open(temporary, 'wx', ARCHIVE_FILE_MODE) };
+      } catch (error) {
+        // A writer beside this one (another tenant of a `--all` into the same new directory)
+        // that failed removes the directories it made while they are empty: possibly before
+        // our temporary file is in them. Make them again, once.
+        if (attempt === 1 && errnoCode(error) === 'ENOENT') continue;
+        throw this.fsError(error, 'write');
+      }
     }
   }
 

@@ -193,4 +193,19 @@ describe.skipIf(!mountable)("the backup's destination runs out of space", () => 
       w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
     });
   }
+
+  it('into directories it creates: removes them again, keeping the ones that were there', () => {
+    const w = new World(fixtures, 'full-out-new-dirs');
+    const disk = path.join(w.out, 'disk');
+    mountTmpfs(disk, 'size=4m');
+    mkdirSync(path.join(disk, 'empty'));
+    fill(disk, 0);
+    const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(disk, 'empty', 'a', 'b', 'c', 'acme.tar.zst')]);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write \S+acme\.tar\.zst: no space left on the device\n$/);
+    expect(readdirSync(disk).sort()).toEqual(['.filler', 'empty']);
+    expect(readdirSync(path.join(disk, 'empty'))).toEqual([]);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
 });
