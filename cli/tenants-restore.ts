@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
-import { NOT_ENCRYPTED_NOTICE, type RestoreResult } from '../shared/restore/restore.js';
+import { NO_MANIFEST_NOTICE, type RestoreResult } from '../shared/restore/restore.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
@@ -93,7 +93,8 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
       : '  NOT verified per file: the archive has no manifest',
   ];
   if (result.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
-  if (result.notices?.includes(NOT_ENCRYPTED_NOTICE) === true) lines.push(`  note: ${NOT_ENCRYPTED_NOTICE}`);
+  // The missing manifest is the line above; a gateway of an older version may send no notices.
+  for (const notice of result.notices ?? []) if (notice !== NO_MANIFEST_NOTICE) lines.push(`  note: ${printable(notice)}`);
   if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);

@@ -701,6 +701,102 @@ describe('duplicates, the manifest and truncation', () => {
   });
 });
 
+describe('the ephemeral pty/ directory: left out whatever its entries are', () => {
+  /** The rest of the tenant, the same in every archive below. */
+  const rest = (b: TarBuilder) => b.dir('tenants/acme/').dir(T('sub/')).file(T('sub/a.txt'), 'kept').symlink(T('l'), 'sub/a.txt');
+  const expectRest = (staging: string, result: ExtractResult) => {
+    expect(readdirSync(staging).sort()).toEqual(['l', 'sub']);
+    expect(readFileSync(path.join(staging, 'l'), 'utf8')).toBe('kept');
+    expect(result).toMatchObject({ files: 1, directories: 2, symlinks: 1, hardlinks: 0, bytes: 4 });
+  };
+
+  it('leaves out directories, files (content read past, across chunks), links, FIFOs and devices under pty/, counting them', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5, 0x70);
+    const archive = rest(tar())
+      .dir(T('pty/'))
+      .file(T('pty/session.log'), 'terminal output')
+      .dir(T('pty/deep/'))
+      .file(T('pty/deep/big.bin'), big)
+      .symlink(T('pty/out'), '/etc/passwd')
+      .symlink(T('pty/up'), '../../victim')
+      .hardlink(T('pty/same'), T('pty/session.log'))
+      .hardlink(T('pty/kept'), T('sub/a.txt'))
+      .special(T('pty/fifo'), '6')
+      .special(T('pty/tty'), '3')
+      .file(T('after'), 'after pty')
+      .build();
+    const { staging, result } = await accepted(archive);
+    expect(existsSync(path.join(staging, 'pty'))).toBe(false);
+    expect(readFileSync(path.join(staging, 'after'), 'utf8')).toBe('after pty');
+    expect(result.ephemeral).toEqual({ entries: 10, bytes: 'terminal output'.length + big.length });
+    expect(result).toMatchObject({ files: 2, directories: 2, symlinks: 1, hardlinks: 0, bytes: 4 + 'after pty'.length });
+  });
+
+  it.each([
+    ['a symlink out of the tenant, then files "inside" it', (b: TarBuilder) => b.symlink(T('pty'), '../victim').file(T('pty/secret.txt'), 'pwned').dir(T('pty/d/'))],
+    ['an absolute symlink, then a file through it', (b: TarBuilder) => b.symlink(T('pty'), '/').file(T('pty/etc/passwd'), 'pwned')],
+    ['a regular file', (b: TarBuilder) => b.file(T('pty'), 'x')],
+    ['a hardlink to a file of the tenant', (b: TarBuilder) => b.hardlink(T('pty'), T('sub/a.txt'))],
+    ['a hardlink out of the tenant', (b: TarBuilder) => b.hardlink(T('pty'), 'tenants/victim/secret.txt')],
+    ['a FIFO', (b: TarBuilder) => b.special(T('pty'), '6')],
+  ])('leaves out pty as %s', async (_label, build) => {
+    const { staging, result } = await accepted(build(rest(tar())).build());
+    expect(existsSync(path.join(staging, 'pty'))).toBe(false);
+    expectRest(staging, result);
+    expect(result.ephemeral.entries).toBeGreaterThan(0);
+  });
+
+  it('restores a pty below the top level: only the tenant root\'s is ephemeral', async () => {
+    const { staging, result } = await accepted(rest(tar()).file(T('sub/pty/x'), 'not ephemeral').build());
+    expect(readFileSync(path.join(staging, 'sub', 'pty', 'x'), 'utf8')).toBe('not ephemeral');
+    expect(result.ephemeral).toEqual({ entries: 0, bytes: 0 });
+  });
+
+  it('keeps a symlink that points into pty/ (it dangles, inside the tenant)', async () => {
+    const { staging } = await accepted(rest(tar()).file(T('pty/x'), 'y').symlink(T('to-pty'), 'pty/x').build());
+    expect(readlinkSync(path.join(staging, 'to-pty'))).toBe('pty/x');
+    expect(existsSync(path.join(staging, 'pty'))).toBe(false);
+  });
+
+  it('refuses a hardlink from outside pty/ to a file in it: its content was never kept', async () => {
+    const { staging } = await refused(
+      rest(tar()).file(T('pty/log'), 'terminal').hardlink(T('sub/log'), T('pty/log')).build(),
+      UnsafeArchiveError,
+      /^hardlink to a file under pty\/, which is left out \(ephemeral terminal state\), so it has no content to link to; re-create the archive without pty\/ \(tar --exclude=tenants\/acme\/pty\): "tenants\/acme\/sub\/log"$/,
+    );
+    expect(existsSync(path.join(staging!, 'pty'))).toBe(false);
+    // Also when pty/ held no such file: the name alone decides.
+    await refused(rest(tar()).hardlink(T('sub/log'), T('pty/never-there')).build(), UnsafeArchiveError, /hardlink to a file under pty\//);
+  });
+
+  it.each([
+    ['S', 'GNU sparse file'],
+    ['M', 'GNU multi-volume continuation'],
+    ['I', 'unknown letter'],
+  ])('still refuses typeflag %j (%s) under pty/: no reader can be sure where it ends', async (typeflag) => {
+    await refused(rest(tar()).special(T('pty/x'), typeflag).build(), UnsafeArchiveError, /refused/);
+  });
+
+  it('still refuses damage under pty/: a directory that carries data', async () => {
+    await refused(rest(tar()).dir(T('pty/'), { size: 600 }).bytes(Buffer.alloc(1024, 0x41)).build(), UnsafeArchiveError, /carries data/);
+  });
+
+  it('counts pty/ content against maxBytes and its entries against maxEntries (it is decoded all the same)', async () => {
+    const limits = { maxEntries: 100, maxBytes: 1 << 20 };
+    await refused(rest(tar()).file(T('pty/big'), Buffer.alloc((1 << 20) + 1)).build(), ArchiveLimitError, /unpacks to more than 1.0 MiB/, { limits });
+    const many = rest(tar());
+    for (let i = 0; i < 10; i++) many.file(T(`pty/f${i}`), 'x');
+    await refused(many.build(), ArchiveLimitError, /more than 8 entries/, { limits: { ...limits, maxEntries: 8 } });
+  });
+
+  it('refuses pty/ in an archive with a manifest (ours never holds it), and a manifest that lists pty/', async () => {
+    const withPty = rest(tar()).file(T('pty/log'), 'terminal').dir(T('pty/d/')).manifest('acme');
+    await refused(withPty.build(), CorruptArchiveError, /^the archive does not match its manifest: it holds 2 entries under pty\/, which a backup never archives$/);
+    const listing = rest(tar()).manifest('acme', (m) => ({ ...m, directories: [...m.directories, { path: 'pty', entries: 0, sha256: createHash('sha256').update('').digest('hex') }] }));
+    await refused(listing.build(), CorruptArchiveError, /^the archive does not match its manifest: it lists pty\/, which a backup never archives$/);
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 // Regressions named after node-tar advisories. Each also checks (via the snapshot in
 // attempt() and afterEach) that the victim tenant is byte-for-byte untouched.

@@ -16,7 +16,8 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import type { SqliteOptions } from '../shared/backup/sqlite-policy.js';
@@ -31,6 +32,32 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';
 import { column, openDatabase, value, type SqliteConnection } from './helpers/sqlite.js';
 import { describeTree, repoRoot, tempDir } from './helpers/tree.js';
+
+/**
+ * What every private copy of a database (sqlite-private-copy.ts) runs between copying the
+ * database and copying its WAL, through the copy's own hook for tests; a test sets it, and
+ * unsets it when done.
+ */
+const privateCopies = vi.hoisted(() => ({ afterDatabaseCopy: undefined as ((attempt: number) => Promise<void>) | undefined }));
+vi.mock('../shared/backup/sqlite-private-copy.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../shared/backup/sqlite-private-copy.js')>();
+  const copyDatabasePrivately: typeof original.copyDatabasePrivately = (database, absPath, temp, hooks = {}) =>
+    original.copyDatabasePrivately(database, absPath, temp, {
+      ...hooks,
+      afterDatabaseCopy: async (attempt) => {
+        await hooks.afterDatabaseCopy?.(attempt);
+        await privateCopies.afterDatabaseCopy?.(attempt);
+      },
+    });
+  return { ...original, copyDatabasePrivately };
+});
+
+/**
+ * WAL restarts a copy waits for between its database and its WAL. One would do (the writer
+ * answers between rounds, so the next one starts after the copy's first look at the WAL);
+ * two leave no doubt.
+ */
+const ROUNDS_PER_COPY = 2;
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
@@ -84,15 +111,19 @@ function checkRestoredLiveDatabase(file: string, from: number, to: number): numb
 
 const warnedPaths = (notes: readonly ManifestNote[]) => new Set(notes.map((note) => note.path));
 
-/** The live writer as a child process, with its `mark` question. */
+/**
+ * A writer helper as a child process, with its `mark` question: the live writer
+ * (helpers/live-writer.ts, given the tenant) or the WAL restarter (helpers/wal-restarter.ts,
+ * given the database).
+ */
 class LiveWriter {
   private readonly lines: AsyncIterator<string>;
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
-  static async start(tenant: string, env: NodeJS.ProcessEnv = {}): Promise<LiveWriter> {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'live-writer.ts'), tenant], {
+  static async start(target: string, env: NodeJS.ProcessEnv = {}, script = 'live-writer.ts'): Promise<LiveWriter> {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', script), target], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],
       // tsx would keep a cache per user in /tmp.
@@ -106,11 +137,11 @@ class LiveWriter {
     return writer;
   }
 
-  /** The last transaction the writer has committed. */
+  /** The last transaction the writer has committed (the WAL restarter: the rounds it has completed). */
   async committed(): Promise<number> {
     this.child.stdin.write('mark\n');
     const answer = await this.lines.next();
-    const match = /^committed (\d+)$/.exec(String(answer.value));
+    const match = /^(?:committed|rounds) (\d+)$/.exec(String(answer.value));
     if (!match) throw new Error(`unexpected answer from the live writer: ${String(answer.value)}`);
     return Number(match[1]);
   }
@@ -252,21 +283,16 @@ describe('the cross-host path: databases whose writers may be on another host (t
   it('fails the backup, storing nothing, when every copy changes under it; archives it raw with a warning on request', async () => {
     mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
     writeFileSync(path.join(tenantDir, 'notes.md'), 'kept\n');
-    const file = path.join(tenantDir, 'memory', 'restless.sqlite');
-    const db = openDatabase(file);
-    db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, body BLOB)');
-    for (let n = 1; n <= 2000; n++) db.prepare('INSERT INTO t VALUES (?, randomblob(1000))').run(n);
-    // A writer in this process that empties the WAL and commits on every turn of the event
-    // loop: every copy, which takes several turns, sees a restarted WAL.
-    let writing = true;
-    let n = 2000;
-    const writer = (async () => {
-      while (writing) {
-        db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-        db.prepare('INSERT INTO t VALUES (?, NULL)').run(++n);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    })();
+    // Another process restarts the WAL round after round, however busy the machine. Between
+    // copying the database and its WAL, every copy waits until that writer has completed
+    // ROUNDS_PER_COPY more rounds: each copy has then demonstrably changed under it.
+    const writer = await LiveWriter.start(path.join(tenantDir, 'memory', 'restless.sqlite'), {}, 'wal-restarter.ts');
+    const copies: number[] = [];
+    privateCopies.afterDatabaseCopy = async (attempt) => {
+      const target = (await writer.committed()) + ROUNDS_PER_COPY;
+      while ((await writer.committed()) < target) await sleep(1);
+      copies.push(attempt);
+    };
     try {
       const failure = await backup({ writers: 'cross-host' }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(SqliteSnapshotError);
@@ -274,6 +300,7 @@ describe('the cross-host path: databases whose writers may be on another host (t
         /^no consistent copy of the SQLite database memory\/restless\.sqlite: it changed under each of 5 copies \(last: .*\); nothing was stored \(retry, or pass --sqlite-raw-fallback/,
       );
       expect(existsSync(archiveLocation().display)).toBe(false);
+      expect(copies).toEqual([1, 2, 3, 4, 5]);
 
       const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', rawFallback: true });
       expect(result.warnings[0]).toEqual({
@@ -284,10 +311,10 @@ describe('the cross-host path: databases whose writers may be on another host (t
       expect(result.warnings.every((note) => note.path.startsWith('memory/restless.sqlite'))).toBe(true);
       expect(readFileSync(path.join(restored, 'notes.md'), 'utf8')).toBe('kept\n');
       expect(existsSync(path.join(restored, 'memory', 'restless.sqlite'))).toBe(true);
+      expect(copies).toEqual([1, 2, 3, 4, 5, 1, 2, 3, 4, 5]);
     } finally {
-      writing = false;
-      await writer;
-      db.close();
+      privateCopies.afterDatabaseCopy = undefined;
+      await writer.stop();
     }
   });
 });

@@ -306,6 +306,27 @@ describe('the stable private copy (cross-host path)', () => {
     }
   });
 
+  it('copies again when the database is written while its WAL is empty at both looks (a TRUNCATE checkpoint)', async () => {
+    const source = path.join(dir.path, 'truncated.sqlite');
+    const db = walDatabase(source, 100);
+    try {
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)'); // the WAL: 0 bytes, no header to compare
+      const copy = await privateCopy(source, (attempt) => {
+        // A commit and a checkpoint that writes it into the database and empties the WAL
+        // again: during the database's copy it would have torn it, and the WAL copied after
+        // it holds none of those pages.
+        if (attempt === 1) {
+          db.prepare('INSERT INTO t VALUES (?, randomblob(100))').run(101);
+          db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+        }
+      });
+      expect(copy).toEqual({ stable: true, path: expect.any(String), companions: ['-wal'], attempts: 2 });
+      if (copy.stable) await temp.remove(copy.path);
+    } finally {
+      db.close();
+    }
+  });
+
   it('copies again when a rollback-journal database commits during the copy', async () => {
     const source = path.join(dir.path, 'journal.sqlite');
     const db = openDatabase(source);

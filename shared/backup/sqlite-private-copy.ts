@@ -11,7 +11,9 @@
 //   same size, same 100-byte header (the file change counter at offset 24 moves with every
 //   commit in rollback mode) and same mtime. In WAL mode only checkpoints write the
 //   database, copying frames that the WAL (copied after it) still holds: a checkpoint during
-//   the copy may grow, shrink or rewrite it, and the WAL's frames replace those pages;
+//   the copy may grow, shrink or rewrite it, and the WAL's frames replace those pages (not
+//   when the WAL is empty, as a TRUNCATE checkpoint leaves it: then the database is held to
+//   the same rules as outside WAL mode);
 // - the WAL: same inode, same 32-byte header (checkpoint sequence and salts, which change
 //   when a writer restarts the WAL from its beginning, overwriting frames in place), and not
 //   shorter than before (a truncation); frames appended meanwhile are welcome, and a frame
@@ -142,8 +144,10 @@ function changeBetween(before: Fingerprints, after: Fingerprints): string | unde
   if (db.before.stat.ino !== db.after.stat.ino) return 'the database was replaced';
   // In WAL mode, with the same WAL throughout, only checkpoints write the database, and only
   // pages whose frames the WAL (copied after it) still holds: it may grow, shrink or change.
+  // Not so for a WAL empty at both looks (a TRUNCATE checkpoint leaves 0 bytes): it has no
+  // header to tell a restart by, and holds none of the pages a checkpoint in between wrote.
   const walMode = db.before.header[18] === 2 && db.before.header[19] === 2;
-  if (walMode && before['-wal'] !== undefined) return undefined;
+  if (walMode && before['-wal']?.header.length === WAL_HEADER_BYTES) return undefined;
   if (db.before.stat.size !== db.after.stat.size) return 'the database changed size';
   if (!db.before.header.equals(db.after.header)) return 'the database header changed (a commit)';
   if (db.before.stat.mtimeMs !== db.after.stat.mtimeMs) return 'the database was written';

@@ -32,9 +32,7 @@ import path from 'node:path';
 import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
-
-/** Top-level directory of a tenant holding ephemeral terminal state: never backed up. */
-export const EPHEMERAL_DIR = 'pty';
+import { EPHEMERAL_DIR } from '../tenant/names.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {

@@ -22,6 +22,15 @@
 // two entries, it would otherwise pass for whole). Damage the tar parser finds is a
 // CorruptArchiveError.
 //
+// The tenant's `pty/` (ephemeral terminal state, which a backup never archives) is left out
+// whatever its entries are, the FIFOs and devices refused elsewhere included: nothing is
+// created for them, their content is read past and counted (`ephemeral`), still within the
+// limits. Entries no reader can be sure where they end (GNU sparse files, unknown types) stay
+// refused there too. A hardlink from outside `pty/` to a file in it is refused: that file's
+// content is not kept, so the link would have nothing to point at (materialising it would
+// mean writing pty/ content after all). An archive with a manifest (ours) never holds `pty/`:
+// one that holds or lists it is refused as not matching it.
+//
 // This module decides what is created and in which order; a TreeWriter creates it, and which
 // writer that is (and when it changes, for speed) is choose-tree-writer.ts's business. With
 // `discard` (`tenants verify`, a restore's dry run) the writer creates nothing: every check
@@ -37,7 +46,7 @@ import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
-import { entryNameFor, parseEntryName } from '../tenant/names.js';
+import { entryNameFor, EPHEMERAL_DIR, parseEntryName } from '../tenant/names.js';
 import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
@@ -113,6 +122,8 @@ export interface ExtractResult {
   readonly manifest?: Manifest;
   /** SHA-256 of the manifest's bytes as stored (what a backup reports and tags its archive with). */
   readonly manifestSha256?: string;
+  /** The tenant's `pty/` entries (itself included) left out, and the bytes of content they carried. */
+  readonly ephemeral: { readonly entries: number; readonly bytes: number };
 }
 
 type Node =
@@ -167,7 +178,9 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
 
 type Body =
   | { readonly kind: 'manifest'; readonly bytes: Buffer; filled: number }
-  | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash };
+  | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash }
+  /** Content of a left-out entry: read past. */
+  | { readonly kind: 'skipped' };
 
 /** One extraction: the entries seen so far, what they created, and the entry whose content is arriving. */
 class Extraction {
@@ -192,6 +205,7 @@ class Extraction {
   private streamBytes = 0;
   private declaredBytes = 0;
   private readonly counts = { files: 0, directories: 0, symlinks: 0, hardlinks: 0 };
+  private readonly ephemeral = { entries: 0, bytes: 0 };
   private body: Body | undefined;
   private remaining = 0;
   private currentChunk: Buffer | undefined;
@@ -262,6 +276,8 @@ class Extraction {
     const mtime = new Date(header.mtime * 1000);
     if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
 
+    if (segments[0] === EPHEMERAL_DIR) return this.leaveOut(header);
+
     if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
       if (header.size > MAX_MANIFEST_BYTES) {
         throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
@@ -325,9 +341,7 @@ class Extraction {
       case 'contiguous-file': {
         this.unpackedBytes += header.size;
         this.declaredBytes += header.size;
-        if (this.unpackedBytes > this.limits.maxBytes) {
-          throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} (raise --max-bytes if it is genuine)`);
-        }
+        this.assertContentAffordable();
         // Recorded now (so a later entry cannot claim the path), completed when its content has arrived.
         nodes.set(relPath, FILE_NODE);
         this.counts.files++;
@@ -341,6 +355,30 @@ class Extraction {
         return this.hardlink(header, relPath, absPath);
       default:
         throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
+    }
+  }
+
+  /**
+   * An entry under `pty/`: nothing is created, its content is read past. Its content still
+   * counts against --max-bytes (it is decoded all the same) and its header against
+   * --max-entries.
+   */
+  private leaveOut(header: TarHeader): undefined {
+    // The reader cannot tell where these end the way every other reader would: refused anywhere.
+    if (header.type === undefined || header.type === 'sparse-file') {
+      throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
+    }
+    this.ephemeral.entries++;
+    this.ephemeral.bytes += header.size;
+    this.declaredBytes += header.size;
+    this.assertContentAffordable();
+    if (header.size > 0) this.startBody({ kind: 'skipped' }, header.size);
+    return undefined;
+  }
+
+  private assertContentAffordable(): void {
+    if (this.unpackedBytes + this.ephemeral.bytes > this.limits.maxBytes) {
+      throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} (raise --max-bytes if it is genuine)`);
     }
   }
 
@@ -369,6 +407,13 @@ class Extraction {
 
   private async hardlink(header: TarHeader, relPath: string, absPath: string): Promise<void> {
     const target = parseEntryName(header.linkname ?? '');
+    if (target.tenant === this.tenant && target.segments[0] === EPHEMERAL_DIR) {
+      throw new UnsafeArchiveError(
+        `hardlink to a file under ${EPHEMERAL_DIR}/, which is left out (ephemeral terminal state), so it has no content to link to; ` +
+          `re-create the archive without ${EPHEMERAL_DIR}/ (tar --exclude=${entryNameFor(this.tenant, EPHEMERAL_DIR)})`,
+        header.name,
+      );
+    }
     const targetNode = this.nodes.get(target.segments.join('/'));
     if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
       throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
@@ -391,7 +436,7 @@ class Extraction {
     const body = this.body!;
     this.remaining -= bytes.length;
     if (body.kind === 'manifest') body.filled += bytes.copy(body.bytes, body.filled); // the chunk may be handed to the writer thread
-    else {
+    else if (body.kind === 'file') {
       body.hash.update(bytes);
       const pending = body.sink.write(bytes);
       if (pending !== undefined) return this.remaining === 0 ? pending.then(() => this.endBody()) : pending;
@@ -407,6 +452,7 @@ class Extraction {
       this.manifestSha256 = createHash('sha256').update(body.bytes).digest('hex');
       return undefined;
     }
+    if (body.kind === 'skipped') return undefined;
     const done = body.sink.finish();
     const record = (): undefined => {
       const { size } = body.sink;
@@ -446,7 +492,7 @@ class Extraction {
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
     assertLinksStayInside(nodes, tenant, this.linkWork, () => this.assertLinkWorkAffordable());
-    if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant);
+    if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant, this.ephemeral.entries);
     else if (this.options.requireManifest?.()) {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
     } else if (!ended) {
@@ -456,7 +502,14 @@ class Extraction {
     }
     throwIfAborted(this.options.signal);
     await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
-    return { tenant, ...this.counts, bytes: this.unpackedBytes, manifest, ...(manifest !== undefined && { manifestSha256: this.manifestSha256 }) };
+    return {
+      tenant,
+      ...this.counts,
+      bytes: this.unpackedBytes,
+      manifest,
+      ...(manifest !== undefined && { manifestSha256: this.manifestSha256 }),
+      ephemeral: { ...this.ephemeral },
+    };
   }
 
   /** After a failure: the open file closed, writes in flight settled. */
@@ -529,11 +582,16 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: 
   }
 }
 
-function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: Manifest, tenant: string): void {
+/** `ephemeralEntries`: how many `pty/` entries were left out; a backup never archives any. */
+function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: Manifest, tenant: string, ephemeralEntries: number): void {
   if (manifest.tenant !== tenant) {
     throw new CorruptArchiveError(`the manifest is for tenant "${manifest.tenant}" but the entries are for "${tenant}"`);
   }
   const mismatch = (what: string) => new CorruptArchiveError(`the archive does not match its manifest: ${what}`);
+  if (ephemeralEntries > 0) throw mismatch(`it holds ${plural(ephemeralEntries, 'entry', 'entries')} under ${EPHEMERAL_DIR}/, which a backup never archives`);
+  if (manifest.directories.some((directory) => directory.path === EPHEMERAL_DIR || directory.path.startsWith(`${EPHEMERAL_DIR}/`))) {
+    throw mismatch(`it lists ${EPHEMERAL_DIR}/, which a backup never archives`);
+  }
   const quoted = (relPath: string) => JSON.stringify(relPath === '' ? '.' : relPath);
   const found = new Map(extracted.map((directory) => [directory.path, directory]));
   for (const expected of manifest.directories) {

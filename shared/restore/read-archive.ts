@@ -11,7 +11,8 @@
 import type { AgeIdentity } from '../age/keys.js';
 import { plaintextArchive } from '../archive/encrypted-archive.js';
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, plural } from '../format.js';
+import { EPHEMERAL_DIR } from '../tenant/names.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
 import {
@@ -70,6 +71,22 @@ export function archiveCounts({ extracted, archiveBytes }: ReadArchive): Archive
 
 /** Reading an archive that is not encrypted, with an identity given, is allowed: it says so. */
 export const NOT_ENCRYPTED_NOTICE = 'the archive is not encrypted: the identity given was not needed';
+
+/** What a restore of an archive without a manifest says about it (restore and its dry run alike). */
+export const NO_MANIFEST_NOTICE = 'the archive has no manifest (made by another tool?): per-file verification was not possible';
+
+/**
+ * The notice for an archive (only ever a foreign one) that holds the tenant's `pty/`, which a
+ * restore leaves out: `restored` for the restore itself, else for verify and the dry run.
+ */
+export function ephemeralNotice({ extracted }: Pick<ReadArchive, 'extracted'>, restored: boolean): string[] {
+  const { entries, bytes } = extracted.ephemeral;
+  if (entries === 0) return [];
+  return [
+    `the archive's ${EPHEMERAL_DIR}/ (${plural(entries, 'entry', 'entries')}, ${formatBytes(bytes)}) is ephemeral terminal state: ` +
+      (restored ? 'left out' : 'a restore leaves it out'),
+  ];
+}
 
 /** The notice to add when identities were given for an archive that needed none. */
 export function encryptionNotices(read: Pick<ReadArchive, 'encrypted'>, identities: readonly AgeIdentity[] | undefined): string[] {

@@ -14,7 +14,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
-import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts } from './read-archive.js';
+import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 
 /** Top-level directories shown. */
 const TOP_LEVEL_SHOWN = 20;
@@ -83,8 +83,9 @@ export async function planRestore(request: {
         }
       : undefined;
   const notices = encryptionNotices(read, request.identities);
-  if (manifest === undefined) notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
+  if (manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
   else if (manifest.tool.version !== TOOL_VERSION) notices.push(`the archive was written by ${manifest.tool.name} ${manifest.tool.version}`);
+  notices.push(...ephemeralNotice(read, false));
   const topLevel = (manifest?.directories ?? [])
     .filter((directory) => directory.path !== '' && !directory.path.includes('/'))
     .slice(0, TOP_LEVEL_SHOWN)

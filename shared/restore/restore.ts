@@ -16,7 +16,7 @@ import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts, type ArchiveSizeLimit } from './read-archive.js';
+import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveSizeLimit } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
@@ -77,7 +77,7 @@ export interface RestoreResult extends ArchiveCounts {
   readonly decrypted?: true;
 }
 
-export { NOT_ENCRYPTED_NOTICE } from './read-archive.js';
+export { NO_MANIFEST_NOTICE, NOT_ENCRYPTED_NOTICE } from './read-archive.js';
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();
@@ -147,9 +147,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:committed');
 
     const notices = encryptionNotices(read, request.identities);
-    if (extracted.manifest === undefined) {
-      notices.push('the archive has no manifest (made by another tool?): per-file verification was not possible');
-    }
+    if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
+    notices.push(...ephemeralNotice(read, true));
     return {
       operation: 'restore',
       tenant,

@@ -15,7 +15,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
-import { archiveCounts, encryptionNotices, readTenantArchive, type ArchiveCounts } from './read-archive.js';
+import { archiveCounts, encryptionNotices, ephemeralNotice, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 
 /** What `prepare` hands the extractor in place of a staging directory: nothing is created under it. */
 const NOWHERE = '/nonexistent/openclaw-verify';
@@ -73,6 +73,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
   let recorded: string | undefined;
   if (manifest === undefined || manifestSha256 === undefined) {
     notices.push('the archive has no manifest (made by another tool?): its tar stream is sound, but per-file verification was not possible');
+    notices.push(...ephemeralNotice(read, false));
   } else if (request.record ?? true) {
     if (location.markVerified === undefined) notices.push(`${location.display} cannot record a verification`);
     else {

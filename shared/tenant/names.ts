@@ -14,6 +14,9 @@ const PATH_MAX_BYTES = 4095;
 /** Prefix every archive entry lives under: `tenants/<name>/…`. */
 export const ARCHIVE_ROOT = 'tenants';
 
+/** A tenant's top-level directory of ephemeral terminal state: never backed up, never restored. */
+export const EPHEMERAL_DIR = 'pty';
+
 export function isValidTenantName(name: string): boolean {
   return TENANT_NAME_PATTERN.test(name);
 }

@@ -12,6 +12,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
+import { EPHEMERAL_DIR } from './names.js';
+
 export interface Owner {
   readonly uid: number;
   readonly gid: number;
@@ -118,7 +120,7 @@ export async function scanOwnership(tenantsDir: string, tenantNames: readonly st
       } catch {
         continue; // unreadable or gone: the entry itself was already counted
       }
-      if (relative === '') names = names.filter((entry) => entry !== 'pty');
+      if (relative === '') names = names.filter((entry) => entry !== EPHEMERAL_DIR);
       for (let start = 0; start < names.length && !stop(); start += CONCURRENCY) {
         const batch = names.slice(start, start + CONCURRENCY);
         const stats = await Promise.all(batch.map((entry) => fs.lstat(path.join(root, relative, entry)).catch(() => undefined)));
