@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
-import { DEFAULT_PART_SIZE, planUpload, S3Location, type S3LocationOptions } from '../shared/storage/s3.js';
+import { DEFAULT_PART_SIZE, LARGEST_USEFUL_PART_SIZE, MAX_OBJECT_SIZE, MAX_PARTS, planUpload, S3Location, type S3LocationOptions } from '../shared/storage/s3.js';
 import { bodyOf, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
@@ -90,9 +90,14 @@ describe('planUpload', () => {
     expect(plan.partSize % MiB).toBe(0);
     expect(Math.ceil((500 * 1024 * MiB) / plan.partSize)).toBeLessThanOrEqual(9_000);
     expect(plan.queueSize).toBe(1);
-    expect(planUpload(5 * 1024 * 1024 * MiB).partSize).toBe(583 * MiB);
+    expect(planUpload(4 * 1024 * 1024 * MiB).partSize).toBe(467 * MiB);
     expect(planUpload(1_000).partSize).toBe(8 * MiB);
     expect(planUpload(100 * 1024 * MiB)).toEqual({ partSize: 12 * MiB, queueSize: 1 });
+  });
+  it('asks no larger parts than S3\'s largest object (5 TiB) needs in 10,000, however large the hint', () => {
+    expect(LARGEST_USEFUL_PART_SIZE).toBe(525 * MiB);
+    expect(LARGEST_USEFUL_PART_SIZE * MAX_PARTS).toBeGreaterThanOrEqual(MAX_OBJECT_SIZE);
+    for (const tib of [5, 10, 50, 1024]) expect(planUpload(tib * 1024 * 1024 * MiB)).toEqual({ partSize: 525 * MiB, queueSize: 1 });
   });
   it('never goes below S3 minimum of 5 MiB', () => {
     expect(planUpload(undefined, 1024).partSize).toBe(5 * MiB);

@@ -6,7 +6,8 @@
 // size is fixed up front: 8 MiB by default (as the aws CLI), which holds archives up to
 // 78 GiB with 24 MiB of buffers (two parts in flight), or larger when the caller hints the
 // expected size (a backup hints the tenant's size), planned for 9,000 parts to leave 10%
-// headroom for an underestimate.
+// headroom for an underestimate, but never larger than the parts S3's largest object (5 TiB)
+// needs: bigger parts would only cost memory (a 10 TiB hint asked for 2.3 GiB of buffers).
 //
 // All or nothing: the object only appears when the upload completes. Any failure (an S3
 // error, the body erroring, the abort signal) stops feeding parts at once, cancels the
@@ -71,6 +72,10 @@ const MiB = 1024 * 1024;
 /** S3's limits on multipart uploads (and MAX_PARTS, MIN_PART_SIZE, from s3-upload.ts). */
 export { MAX_PARTS, MIN_PART_SIZE };
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** S3's largest object. */
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
+/** The part size at which MAX_PARTS parts hold S3's largest object (525 MiB): a hint can ask for no more. */
+export const LARGEST_USEFUL_PART_SIZE = Math.ceil(MAX_OBJECT_SIZE / MAX_PARTS / MiB) * MiB;
 
 /** 8 MiB × 10,000 parts = 78 GiB without a size hint. */
 export const DEFAULT_PART_SIZE = 8 * MiB;
@@ -95,7 +100,7 @@ export interface UploadPlan {
 export function planUpload(expectedBytes?: number, partSize = DEFAULT_PART_SIZE, queueSize?: number): UploadPlan {
   let size = Math.max(partSize, MIN_PART_SIZE);
   if (expectedBytes !== undefined && expectedBytes > 0) {
-    size = Math.max(size, Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB);
+    size = Math.max(size, Math.min(Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB, LARGEST_USEFUL_PART_SIZE));
   }
   size = Math.min(size, MAX_PART_SIZE);
   const queue = queueSize ?? Math.min(MAX_QUEUE_SIZE, Math.max(1, Math.floor(IN_FLIGHT_BUDGET / size)));
