@@ -313,6 +313,31 @@ describe('S3Location.write (mocked S3)', () => {
   });
 });
 
+describe('S3Location.writePiece (mocked S3)', () => {
+  beforeEach(emptyBucket);
+
+  it('keeps as few parts in flight as the part size its chain started with allows, not its own plan\'s', async () => {
+    // The chain's first piece planned 24 MiB parts from the tenant's size: one in flight. A
+    // continuing piece is not given the size, so its own plan is the default's (5 MiB here: 3 in flight).
+    let inFlight = 0;
+    let most = 0;
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number }) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight--;
+      return { ETag: `"part-${input.PartNumber}"` };
+    });
+    const resume = { uploadId: 'upload-1', parts: [{ PartNumber: 1, ETag: '"part-1"' }], bytes: 24 * MiB, partSize: 24 * MiB, tail: Buffer.alloc(0) };
+    const piece = location();
+    expect(piece.plan.queueSize).toBeGreaterThan(1);
+    const result = await piece.writePiece(bodyOf(randomBytes(100 * MiB), MiB), { ...writeOptions(), resume, suspendWhen: () => false });
+    expect(result.bytes).toBe(124 * MiB);
+    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(5);
+    expect(most).toBe(planUpload(undefined, 24 * MiB).queueSize);
+    expect(most).toBe(1);
+  });
+});
+
 describe('S3Location.checkWritable (mocked S3)', () => {
   beforeEach(emptyBucket);
 

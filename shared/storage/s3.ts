@@ -243,8 +243,8 @@ export class S3Location implements ArchiveLocation {
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
           ...(conditional && { IfNoneMatch: '*' }),
         },
-        partSize: resume?.partSize ?? this.plan.partSize,
-        queueSize: this.plan.queueSize,
+        // A continuing piece keeps its chain's part size, and the parts in flight that size allows.
+        ...(resume === undefined ? this.plan : planUpload(undefined, resume.partSize, this.options.queueSize)),
         ...(piece !== undefined && { suspendWhen: piece.suspendWhen }),
         ...(resume !== undefined && { resume }),
         beforeCommit: () => {
