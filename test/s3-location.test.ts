@@ -427,6 +427,29 @@ describe('S3Location.read (mocked S3)', () => {
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(4);
   });
 
+  it('counts a refused reconnection as one more break, so a store that restarts within the resumes does not fail the read', async () => {
+    const data = randomBytes(100_000);
+    const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' });
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .rejectsOnce(refused())
+      .rejectsOnce(refused())
+      .resolvesOnce(getAnswer(data.subarray(10_000), { ContentRange: 'bytes 10000-99999/100000' }) as never);
+    expect(sha256(await readAll(await location({ resumeDelayMs: 1 }).read()))).toBe(sha256(data));
+    expect(s3.commandCalls(GetObjectCommand).slice(1).map((call) => call.args[0].input.Range)).toEqual(['bytes=10000-', 'bytes=10000-', 'bytes=10000-']);
+  });
+
+  it('fails as unreachable, in one line, once the reconnections are refused as often as breaks may repeat', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' }));
+    const error = await readAll(await location({ resumeDelayMs: 1, maxResumes: 3, endpoint: 'http://127.0.0.1:9000' }).read()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNREACHABLE', message: 'cannot reach http://127.0.0.1:9000 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED' });
+    // The break, then a refused reconnection for each further break allowed.
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1 + 3);
+  });
+
   it('reports a missing object as NOT_FOUND before any stream exists', async () => {
     s3.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
     await expect(location().read()).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'no archive at s3://my-bucket/acme/x.tar.zst' });

@@ -45,7 +45,8 @@
 // Reads resume: if the body breaks mid-way, a ranged GET continues from the byte where it
 // stopped, pinned to the first response's ETag with If-Match (and the answer's ETag and
 // Content-Range are checked), so a changed object is an error rather than a splice. At
-// most `maxResumes` consecutive breaks without progress are tolerated.
+// most `maxResumes` consecutive breaks without progress are tolerated; a ranged GET whose
+// connection is refused or dropped (a store restarting) is one more such break.
 //
 // Silence is bounded: a store that accepts connections and never answers would otherwise
 // hold a command for ten minutes (five attempts, each waiting out the socket's two-minute
@@ -426,12 +427,20 @@ export class S3Location implements ArchiveLocation {
         }
         destroyQuietly(body);
         body = undefined;
-        try {
-          await delay(resumeDelay * 2 ** (breaksWithoutProgress - 1), undefined, { signal });
-        } catch {
-          throw abortedError(signal);
+        // A reconnection the store refuses or drops (a store restarting) is one more break
+        // without progress: the next waits twice as long, the last fails as unreachable.
+        while (body === undefined) {
+          try {
+            await delay(resumeDelay * 2 ** (breaksWithoutProgress - 1), undefined, { signal });
+          } catch {
+            throw abortedError(signal);
+          }
+          try {
+            body = await this.openRange(sdk, offset, etag, context, signal);
+          } catch (error) {
+            if (!isConnectionLost(error) || ++breaksWithoutProgress > maxResumes) throw error;
+          }
         }
-        body = await this.openRange(sdk, offset, etag, context, signal);
       }
     } finally {
       clearTimeout(watchdog);
@@ -532,6 +541,14 @@ export function tagsFor(finalMetadata: Readonly<Record<string, string>>): Tag[] 
     }
     return { Key: key, Value: value };
   });
+}
+
+/** Connections the store refused or dropped before answering: worth another ranged GET (an answer that never came is not: its deadline was a minute). */
+const CONNECTION_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function isConnectionLost(error: unknown): boolean {
+  if (!(error instanceof StorageError) || error.code !== 'UNREACHABLE') return false;
+  return CONNECTION_LOST.has((error.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
 /** Breaks worth a ranged retry: anything but an abort or a checksum mismatch. */
