@@ -249,6 +249,12 @@ describe('keys', () => {
       await expect(loadIdentityFile(dir)).rejects.toThrow(AgeBadIdentityError);
       await expect(loadRecipientsFile(path.join(dir, 'missing.txt'))).rejects.toThrow(AgeBadRecipientError);
     });
+
+    it('reads a key file from a pipe or device, bounded: a device that never ends fails at the size limit', async () => {
+      await expect(loadIdentityFile('/dev/zero')).rejects.toThrow(/identity file "\/dev\/zero" is larger than 16 MiB/);
+      await expect(loadRecipientsFile('/dev/null')).rejects.toThrow(/holds no recipients/);
+      await expect(loadIdentityFile(dir)).rejects.toThrow(/is not a file/);
+    });
   });
 });
 

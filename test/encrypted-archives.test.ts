@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { describeTree, runCli, sh, tempDir } from './helpers/tree.js';
+import { cliPath, describeTree, runCli, sh, tempDir } from './helpers/tree.js';
 
 const run = promisify(execFile);
 const dir = tempDir('openclaw-age-');
@@ -155,6 +155,15 @@ describe('restore --identity', () => {
     const piped = cli('tenants', 'restore', '--from', armored, '--as', 'acme-g', '--pipe', `age -d -i '${keys.bob}'`);
     expect(piped.status).toBe(0);
     expect(tree('acme-g')).toEqual(tree('acme'));
+  });
+
+  it('reads the identity from a pipe (a shell\'s <(pass show KEY), or /dev/stdin), as age -i does: the key need not be on disk', () => {
+    const openclaw = `'${process.execPath}' '${cliPath}' --tenants-dir '${base}'`;
+    const encrypted = `'${archive('acme-plain.tar.zst')}.age'`;
+    const substituted = sh(`${openclaw} tenants verify --from ${encrypted} --identity <(cat '${keys.bob}') --no-record`);
+    expect(substituted.toString()).toMatch(/^Intact: /);
+    const piped = sh(`cat '${keys.bob}' | ${openclaw} tenants verify --from ${encrypted} --identity /dev/stdin --no-record`);
+    expect(piped.toString()).toMatch(/^Intact: /);
   });
 
   it('restores a plain archive with an identity given, saying it was not needed', () => {

@@ -9,7 +9,7 @@
 // of an identity line (it could be a secret with a typo in it).
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { AgeBadIdentityError, AgeBadRecipientError } from '../errors.js';
@@ -189,16 +189,40 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
   return identities;
 }
 
+/**
+ * The text of a key file: a regular file, or a pipe or device such as `<(pass show key)` or
+ * /dev/stdin (as `age -i` reads them, so a secret need not be written to disk). Read with a
+ * bound either way: a device that never ends fails at the size limit.
+ */
 async function readKeyFile(path: string, what: string, fail: (message: string) => Error): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw fail(`${what} ${JSON.stringify(path)} is not a regular file`);
-    if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
-    return await readFile(path, 'utf8');
+    handle = await open(path, 'r');
+    const info = await handle.stat();
+    if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
+    const buffer = Buffer.alloc(info.isFile() ? Math.min(info.size, MAX_KEY_FILE_BYTES) + 1 : 64 * 1024);
+    const pieces: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
+      pieces.push(Buffer.from(buffer.subarray(0, bytesRead)));
+    }
+    buffer.fill(0);
+    const bytes = Buffer.concat(pieces);
+    for (const piece of pieces) piece.fill(0);
+    const text = bytes.toString('utf8');
+    bytes.fill(0);
+    return text;
   } catch (error) {
     if (error instanceof AgeBadIdentityError || error instanceof AgeBadRecipientError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'EISDIR') throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
 }
 
