@@ -216,6 +216,16 @@ describe('restore --identity', () => {
       writeFileSync(tampered, header);
       refused(tampered, keys.alice, /damaged age file: the header MAC does not match/);
     });
+
+    it('an age file with CRLF line ends, or of another version: said as such, not "not a zstd stream"', () => {
+      const whole = readFileSync(archive('acme.tar.zst.age'));
+      const converted = archive('converted.tar.zst.age');
+      writeFileSync(converted, Buffer.concat([Buffer.from(whole.toString('latin1', 0, whole.indexOf('\n---')).replaceAll('\n', '\r\n'), 'latin1'), whole.subarray(whole.indexOf('\n---'))]));
+      refused(converted, keys.alice, /damaged age header: it has CRLF line ends/);
+      expect(() => sh(`age -d -i '${keys.alice}' '${converted}' > /dev/null`)).toThrow();
+      writeFileSync(converted, Buffer.concat([Buffer.from('age-encryption.org/v2\n'), whole.subarray(whole.indexOf('\n') + 1)]));
+      refused(converted, keys.alice, /unsupported age format version "v2"/);
+    });
   });
 });
 

@@ -16,7 +16,7 @@ import { AgeDecryptor } from '../age/decrypt.js';
 import { AgeEncryptor, encryptAge, type SuspendedAgeFile } from '../age/encrypt.js';
 import { takeJoined } from '../age/stream.js';
 import { parseRecipient, type AgeIdentity, type AgeRecipient } from '../age/keys.js';
-import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile } from '../age/probe.js';
+import { AGE_MAGIC_BYTES, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 
 /** At most this many recipients per backup (each adds a stanza of ~100 bytes to the header). */
 export const MAX_RECIPIENTS = 64;
@@ -126,7 +126,8 @@ export async function* plaintextArchive(stored: AsyncIterable<Uint8Array>, optio
     throw error;
   }
   const first = head.length === 1 ? head[0]! : Buffer.concat(head);
-  const encrypted = isAgeFile(first);
+  // Any `age-encryption.org/…` start: a damaged or newer age file is told apart by the age parser, not called "not a zstd stream".
+  const encrypted = startsLikeAgeFile(first);
   if (isArmoredAgeFile(first)) {
     // Not damaged, only wrapped: the zstd reader would call it "not a zstd stream".
     await iterator.return?.().catch(() => undefined);
