@@ -186,6 +186,22 @@ describe('keys', () => {
   });
 
   const secret = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
+  it.each([` ${secret}`, `"${secret}"`, `'${secret}'`, secret.replace('KEY-1', 'KEY1'), `identity: ${secret}`, `\t${secret.toLowerCase()}`, `AGE-PLUGIN-YUBIKEY1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQ5Y6PY7`])(
+    'refuses a secret key given as a recipient without quoting it, also pasted with a space, quotes or a typo: %j',
+    (text) => {
+      expect(() => parseRecipient(text)).toThrow(/a secret key \(AGE-SECRET-KEY-…\) was given as a recipient/);
+      let message = '';
+      try {
+        parseRecipientsFile(`# escrow\n${text}\n`, 'recipients file r.txt');
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^recipients file r.txt, line 2: a secret key/);
+      expect(message.toUpperCase()).not.toContain('GFPYYSJZ');
+      expect(message.toUpperCase()).not.toContain('QYQSZQGP');
+    },
+  );
+
   it.each([
     [secret.toLowerCase(), /must be uppercase/],
     [`${secret.slice(0, -1)}Q`, /checksum/],

@@ -86,8 +86,9 @@ function unsupportedRecipientKind(text: string): string | undefined {
 
 /** Parses one `age1…` X25519 recipient (surrounding whitespace is not trimmed). */
 export function parseRecipient(text: string): AgeRecipient {
-  // A secret key given where a public one belongs: say so without echoing it.
-  if (/^AGE-(SECRET-KEY|PLUGIN)-/i.test(text)) {
+  // A secret key given where a public one belongs: say so without echoing it, also when it
+  // was pasted with a space, quotes or a label, or mistyped (the message quotes what it refuses).
+  if (/AGE-?SECRET-?KEY|AGE-?PLUGIN-/i.test(text)) {
     throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipient: keep it secret, and give its public key instead (age-keygen -y KEY_FILE prints it)');
   }
   const unsupported = unsupportedRecipientKind(text);
