@@ -266,6 +266,13 @@ describe('keys', () => {
       await expect(loadRecipientsFile(path.join(dir, 'missing.txt'))).rejects.toThrow(AgeBadRecipientError);
     });
 
+    it('refuses a secret key given where the key file\'s path belongs, without quoting it', async () => {
+      const secretKey = formatIdentity(carol);
+      await expect(loadIdentityFile(secretKey)).rejects.toThrow(/^--identity takes the path of a file holding the identity, not the secret key itself/);
+      await expect(loadIdentityFile(` ${secretKey}`)).rejects.not.toThrow(secretKey.slice(20));
+      await expect(loadRecipientsFile(secretKey)).rejects.toThrow(/^a secret key \(AGE-SECRET-KEY-…\) was given as a recipients file/);
+    });
+
     it('reads a key file from a pipe or device, bounded: a device that never ends fails at the size limit', async () => {
       await expect(loadIdentityFile('/dev/zero')).rejects.toThrow(/identity file "\/dev\/zero" is larger than 16 MiB/);
       await expect(loadRecipientsFile('/dev/null')).rejects.toThrow(/holds no recipients/);

@@ -339,6 +339,25 @@ describe('remote backup and restore with encryption', () => {
     expect(local.stderr).toMatch(/--identity-secret is read by the gateway's restore function/);
   });
 
+  it('refuses the secret key itself given as --identity-secret before anything is sent, without quoting it; so does the function', async () => {
+    const secretKey = readFileSync(keys.alice, 'utf8').split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const given = await remote('--json', 'tenants', 'restore', '--from', 's3://backups/acme/remote.tar.zst.age', '--as', 'acme-x', '--identity-secret', secretKey, ...storage());
+    expect(given.status).toBe(2);
+    expect(JSON.parse(given.stdout).error.message).toMatch(/--identity-secret takes the name of the Secrets Manager secret holding the identity, not the secret key itself/);
+    expect(given.stdout + given.stderr).not.toContain(secretKey.slice(20));
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+    // A request that bypasses the CLI: refused while parsing, before it is logged or a secret is asked for.
+    const logged: string[] = [];
+    const watched = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) vi.spyOn(watched, level).mockImplementation((...args: unknown[]) => void logged.push(JSON.stringify(args)));
+    const publish = completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), undefined, watched);
+    const handler = restoreHandler({ config, logger: watched, publish, identitySecrets: secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), 'openclaw-backup') });
+    const answer = JSON.stringify(await handler({ from: 's3://backups/acme/remote.tar.zst.age', as: 'acme-x', identitySecret: ` ${secretKey}` }, context()));
+    expect(answer).toMatch(/not the secret key itself/);
+    expect(answer + logged.join('\n')).not.toContain(secretKey.slice(20));
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+  });
+
   it('maps Secrets Manager refusals to one-line errors', async () => {
     secrets.on(GetSecretValueCommand, { SecretId: 'openclaw-backup/denied' }).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
     const read = secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), 'openclaw-backup');

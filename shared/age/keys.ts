@@ -84,11 +84,19 @@ function unsupportedRecipientKind(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether `text` holds what looks like an age secret key (or plugin identity), also pasted
+ * with a space, quotes or a label, or mistyped: given where a recipient, a file name or a
+ * secret's name belongs, it is refused without being quoted, sent or logged.
+ */
+export function looksLikeSecretKey(text: string): boolean {
+  return /AGE-?SECRET-?KEY|AGE-?PLUGIN-/i.test(text);
+}
+
 /** Parses one `age1…` X25519 recipient (surrounding whitespace is not trimmed). */
 export function parseRecipient(text: string): AgeRecipient {
-  // A secret key given where a public one belongs: say so without echoing it, also when it
-  // was pasted with a space, quotes or a label, or mistyped (the message quotes what it refuses).
-  if (/AGE-?SECRET-?KEY|AGE-?PLUGIN-/i.test(text)) {
+  // A secret key given where a public one belongs: say so without echoing it.
+  if (looksLikeSecretKey(text)) {
     throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipient: keep it secret, and give its public key instead (age-keygen -y KEY_FILE prints it)');
   }
   const unsupported = unsupportedRecipientKind(text);
@@ -229,12 +237,18 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
 
 /** Reads and parses an identity file from disk. */
 export async function loadIdentityFile(path: string): Promise<AgeIdentity[]> {
+  if (looksLikeSecretKey(path)) {
+    throw new AgeBadIdentityError('--identity takes the path of a file holding the identity, not the secret key itself (not shown here): put the key in a file, or give it through a pipe, --identity <(pass show KEY)');
+  }
   const text = await readKeyFile(path, 'identity file', (message) => new AgeBadIdentityError(message));
   return parseIdentityFile(text, `identity file ${JSON.stringify(path)}`);
 }
 
 /** Reads and parses a recipients file from disk. */
 export async function loadRecipientsFile(path: string): Promise<AgeRecipient[]> {
+  if (looksLikeSecretKey(path)) {
+    throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipients file: keep it secret, and give a file of public keys instead (age-keygen -y KEY_FILE prints one)');
+  }
   const text = await readKeyFile(path, 'recipients file', (message) => new AgeBadRecipientError(message));
   return parseRecipientsFile(text, `recipients file ${JSON.stringify(path)}`);
 }
