@@ -89,6 +89,25 @@ describe('backup --encrypt-to', () => {
     expect(both.stderr).toMatch(/--encrypt-to\/--recipients-file and --pipe exclude each other/);
     expect(() => readFileSync(file)).toThrow();
   });
+
+  it('refuses to store a plaintext archive under a name ending in .age (recipients forgotten): one tenant, --all, --dry-run', () => {
+    const file = archive('forgotten.tar.zst.age');
+    for (const args of [
+      ['tenants', 'backup', 'acme', '--to', file],
+      ['tenants', 'backup', 'acme', '--to', file, '--dry-run'],
+      ['tenants', 'backup', '--all', '--to', archive('forgotten-{tenant}.tar.zst.AGE')],
+    ]) {
+      const result = cli(...args);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/^openclaw: ".*" ends in "\.age" but nothing encrypts the archive: give --encrypt-to age1… or --recipients-file FILE/);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(sh(`ls -A '${dir.path}'`).toString()).not.toMatch(/forgotten/);
+    // Encrypted by another tool through --pipe: the name is right.
+    const piped = cli('tenants', 'backup', 'acme', '--to', file, '--pipe', `age -r ${recipient.alice}`);
+    expect(piped.status).toBe(0);
+    expect(readFileSync(file).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+  });
 });
 
 describe('backup --all --encrypt-to', () => {

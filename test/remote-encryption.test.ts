@@ -145,6 +145,16 @@ describe('a scheduled backup with --encrypt-to', () => {
     }
   });
 
+  it('refuses a schedule that would store plaintext archives under names ending in .age (recipients forgotten)', async () => {
+    const one = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst.age']);
+    expect(one.status).toBe(2);
+    expect(one.stderr).toMatch(/ends in "\.age" but nothing encrypts the archive/);
+    const all = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', '--all', '--schedule', '0 3 * * *', '--name', 'n', '--to', 's3://backups/{tenant}/{date}.tar.zst.age']);
+    expect(all.status).toBe(2);
+    expect(all.stderr).toMatch(/ends in "\.age" but nothing encrypts the archive/);
+    expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
+  });
+
   it('refuses --pipe in a scheduled --cmd with a pointer to --encrypt-to', async () => {
     const result = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://backups/k --pipe "age -r x"']);
     expect(result.status).toBe(2);

@@ -37,6 +37,18 @@ export function backupRecipients(texts: readonly string[]): AgeRecipient[] {
   return recipients;
 }
 
+/**
+ * Refuses to store a plaintext archive under a name ending in `.age`: the name says it is
+ * encrypted, so the recipients were forgotten (or lost on the way to a schedule).
+ */
+export function assertNotPlaintextAsAge(to: string): void {
+  if (!/\.age$/i.test(to)) return;
+  throw new UsageError(
+    `${JSON.stringify(to)} ends in ".age" but nothing encrypts the archive: give --encrypt-to age1… or --recipients-file FILE ` +
+      '(or encrypt with --pipe "age -r …"), or store it under a name without ".age"',
+  );
+}
+
 function tooManyRecipients(count: number): AgeBadRecipientError {
   return new AgeBadRecipientError(`too many recipients (${count}): at most ${MAX_RECIPIENTS}`);
 }
