@@ -237,6 +237,7 @@ describe('keys', () => {
     expect(() => parseIdentityFile('# only a comment\n\n', 'k.txt')).toThrow(/k.txt holds no identities/);
     expect(() => parseIdentityFile(`${formatIdentity(alice)}\n  ${formatIdentity(bob)}\n`, 'k.txt')).toThrow(/k.txt, line 2 is not an age identity/);
     expect(() => parseIdentityFile(`${AGE_MAGIC}-> scrypt abc 18\n`, 'k.txt')).toThrow(/itself encrypted/);
+    expect(() => parseIdentityFile('-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IHNjcnlwdCBhYmMgMTgK\n-----END AGE ENCRYPTED FILE-----\n', 'k.txt')).toThrow(/k.txt is itself encrypted/);
     expect(() => parseIdentityFile(`${'A'.repeat(9000)}\n`, 'k.txt')).toThrow(AgeBadIdentityError);
   });
 

@@ -186,7 +186,7 @@ export function parseRecipientsFile(text: string, name = 'recipients file'): Age
 
 /** Parses the text of an identity file (as `age -i`, X25519 keys only); `name` labels messages. */
 export function parseIdentityFile(text: string, name = 'identity file'): AgeIdentity[] {
-  if (text.startsWith('age-encryption.org/')) {
+  if (text.startsWith('age-encryption.org/') || text.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) {
     throw new AgeBadIdentityError(`${name} is itself encrypted (a passphrase-protected key): decrypt it with "age -d" first`);
   }
   const identities: AgeIdentity[] = [];
