@@ -209,6 +209,7 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     handle = await open(path, 'r');
     const info = await handle.stat();
     if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
+    if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
     const buffer = Buffer.alloc(info.isFile() ? Math.min(info.size, MAX_KEY_FILE_BYTES) + 1 : 64 * 1024);
     const pieces: Buffer[] = [];
     let total = 0;
