@@ -176,13 +176,15 @@ describe('restore --identity', () => {
     expect(tree('acme-g')).toEqual(tree('acme'));
   });
 
-  it('reads the identity from a pipe (a shell\'s <(pass show KEY), or /dev/stdin), as age -i does: the key need not be on disk', () => {
+  it('reads the identity from a pipe (a shell\'s <(pass show KEY), or standard input: - or /dev/stdin), as age -i does: the key need not be on disk', () => {
     const openclaw = `'${process.execPath}' '${cliPath}' --tenants-dir '${base}'`;
     const encrypted = `'${archive('acme-plain.tar.zst')}.age'`;
     const substituted = sh(`${openclaw} tenants verify --from ${encrypted} --identity <(cat '${keys.bob}') --no-record`);
     expect(substituted.toString()).toMatch(/^Intact: /);
-    const piped = sh(`cat '${keys.bob}' | ${openclaw} tenants verify --from ${encrypted} --identity /dev/stdin --no-record`);
-    expect(piped.toString()).toMatch(/^Intact: /);
+    for (const stdin of ['/dev/stdin', '-']) {
+      const piped = sh(`cat '${keys.bob}' | ${openclaw} tenants verify --from ${encrypted} --identity ${stdin} --no-record`);
+      expect(piped.toString()).toMatch(/^Intact: /);
+    }
   });
 
   it('restores a plain archive with an identity given, saying it was not needed', () => {

@@ -199,14 +199,14 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
 }
 
 /**
- * The text of a key file: a regular file, or a pipe or device such as `<(pass show key)` or
- * /dev/stdin (as `age -i` reads them, so a secret need not be written to disk). Read with a
- * bound either way: a device that never ends fails at the size limit.
+ * The text of a key file: a regular file, or a pipe or device such as `<(pass show key)`, or
+ * `-` for standard input (as `age -i` reads them, so a secret need not be written to disk).
+ * Read with a bound either way: a device that never ends fails at the size limit.
  */
 async function readKeyFile(path: string, what: string, fail: (message: string) => Error): Promise<string> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(path, 'r');
+    handle = await open(path === '-' ? '/dev/stdin' : path, 'r');
     const info = await handle.stat();
     if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
