@@ -11,6 +11,7 @@ import path from 'node:path';
 import { CommanderError } from 'commander';
 
 import { CronCommandError, UsageError } from '../shared/errors.js';
+import { assertNotPlaintextAsAge } from '../shared/archive/encrypted-archive.js';
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
 import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
@@ -78,6 +79,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     assertCronTenant(parsed.command, tenant, cronTenant);
     if (!backup) return;
     const to = parsed.flags.to as string;
+    if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
     if (!isS3Url(destination)) {
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');

@@ -16,7 +16,7 @@ import type { BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
-import { AbortedError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
+import { AbortedError, AgeBadIdentityError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
@@ -24,7 +24,8 @@ import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
-import { errorFromBody, isFailureResponse, isRecord, type ListRequest } from '../shared/control-plane/protocol.js';
+import { errorFromBody, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
+import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
 import { invokeClient } from './aws.js';
@@ -187,6 +188,7 @@ function restorePayload(command: RestoreCommand): RestoreCommand {
 
 /** `--identity` reads a secret key on this machine; in remote mode the gateway reads one from Secrets Manager. */
 function refuseIdentityFiles(plane: ControlPlane, command: IdentitySources): void {
+  if (command.identitySecret !== undefined && looksLikeSecretKey(command.identitySecret)) throw new AgeBadIdentityError(SECRET_KEY_AS_SECRET_NAME);
   if (command.identityFiles === undefined || command.identityFiles.length === 0) return;
   throw new UsageError(
     '--identity reads a secret key on this machine, and identities never travel to the gateway: store it in AWS Secrets Manager ' +

@@ -6,7 +6,8 @@
 
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
-import { parseIdentityFile, type AgeIdentity } from '../shared/age/keys.js';
+import { looksLikeSecretKey, parseIdentityFile, type AgeIdentity } from '../shared/age/keys.js';
+import { SECRET_KEY_AS_SECRET_NAME } from '../shared/control-plane/protocol.js';
 import { AgeBadIdentityError, RemoteError } from '../shared/errors.js';
 import type { IdentitySecretReader } from '../shared/operations.js';
 
@@ -31,6 +32,7 @@ export function secretIdentityReader(client: SecretsManagerClient, stackPrefix: 
 }
 
 export function assertIdentitySecretName(name: string, stackPrefix: string | undefined): void {
+  if (looksLikeSecretKey(name)) throw new AgeBadIdentityError(SECRET_KEY_AS_SECRET_NAME);
   if (name.length === 0 || name.length > MAX_SECRET_NAME_CHARS || !SECRET_NAME_PATTERN.test(name)) {
     throw new AgeBadIdentityError(`invalid --identity-secret ${JSON.stringify(name.slice(0, 80))}: a Secrets Manager secret name (letters, digits and /_+=.@-)`);
   }

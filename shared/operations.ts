@@ -30,7 +30,7 @@ import type { Keep } from './tenant/slot.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
 import { UsageError } from './errors.js';
-import { backupRecipients } from './archive/encrypted-archive.js';
+import { assertNotPlaintextAsAge, backupRecipients } from './archive/encrypted-archive.js';
 import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
@@ -333,9 +333,13 @@ async function tenantBytes(tenantsDir: string, tenant: string): Promise<number |
 }
 
 /** The age recipients of `--encrypt-to` / `--recipients-file`, validated before anything is read. */
-function parseRecipients(command: Pick<BackupCommand, 'encryptTo' | 'storage'>): AgeRecipient[] {
+function parseRecipients(command: Pick<BackupCommand, 'to' | 'encryptTo' | 'storage'>): AgeRecipient[] {
   const texts = command.encryptTo ?? [];
-  if (texts.length === 0) return [];
+  if (texts.length === 0) {
+    // A name that says "encrypted" over a plaintext archive: the recipients were forgotten (or lost on the way).
+    if (command.storage?.pipe === undefined) assertNotPlaintextAsAge(command.to);
+    return [];
+  }
   if (command.storage?.pipe !== undefined) {
     throw new UsageError(
       '--encrypt-to/--recipients-file and --pipe exclude each other: built-in encryption replaces --pipe "age -r …"; ' +

@@ -186,6 +186,22 @@ describe('keys', () => {
   });
 
   const secret = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
+  it.each([` ${secret}`, `"${secret}"`, `'${secret}'`, secret.replace('KEY-1', 'KEY1'), `identity: ${secret}`, `\t${secret.toLowerCase()}`, `AGE-PLUGIN-YUBIKEY1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQ5Y6PY7`])(
+    'refuses a secret key given as a recipient without quoting it, also pasted with a space, quotes or a typo: %j',
+    (text) => {
+      expect(() => parseRecipient(text)).toThrow(/a secret key \(AGE-SECRET-KEY-…\) was given as a recipient/);
+      let message = '';
+      try {
+        parseRecipientsFile(`# escrow\n${text}\n`, 'recipients file r.txt');
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^recipients file r.txt, line 2: a secret key/);
+      expect(message.toUpperCase()).not.toContain('GFPYYSJZ');
+      expect(message.toUpperCase()).not.toContain('QYQSZQGP');
+    },
+  );
+
   it.each([
     [secret.toLowerCase(), /must be uppercase/],
     [`${secret.slice(0, -1)}Q`, /checksum/],
@@ -221,6 +237,7 @@ describe('keys', () => {
     expect(() => parseIdentityFile('# only a comment\n\n', 'k.txt')).toThrow(/k.txt holds no identities/);
     expect(() => parseIdentityFile(`${formatIdentity(alice)}\n  ${formatIdentity(bob)}\n`, 'k.txt')).toThrow(/k.txt, line 2 is not an age identity/);
     expect(() => parseIdentityFile(`${AGE_MAGIC}-> scrypt abc 18\n`, 'k.txt')).toThrow(/itself encrypted/);
+    expect(() => parseIdentityFile('-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IHNjcnlwdCBhYmMgMTgK\n-----END AGE ENCRYPTED FILE-----\n', 'k.txt')).toThrow(/k.txt is itself encrypted/);
     expect(() => parseIdentityFile(`${'A'.repeat(9000)}\n`, 'k.txt')).toThrow(AgeBadIdentityError);
   });
 
@@ -248,6 +265,19 @@ describe('keys', () => {
       await expect(loadIdentityFile(path.join(dir, 'missing.txt'))).rejects.toThrow(/cannot read identity file .*missing.txt.*ENOENT/);
       await expect(loadIdentityFile(dir)).rejects.toThrow(AgeBadIdentityError);
       await expect(loadRecipientsFile(path.join(dir, 'missing.txt'))).rejects.toThrow(AgeBadRecipientError);
+    });
+
+    it('refuses a secret key given where the key file\'s path belongs, without quoting it', async () => {
+      const secretKey = formatIdentity(carol);
+      await expect(loadIdentityFile(secretKey)).rejects.toThrow(/^--identity takes the path of a file holding the identity, not the secret key itself/);
+      await expect(loadIdentityFile(` ${secretKey}`)).rejects.not.toThrow(secretKey.slice(20));
+      await expect(loadRecipientsFile(secretKey)).rejects.toThrow(/^a secret key \(AGE-SECRET-KEY-…\) was given as a recipients file/);
+    });
+
+    it('reads a key file from a pipe or device, bounded: a device that never ends fails at the size limit', async () => {
+      await expect(loadIdentityFile('/dev/zero')).rejects.toThrow(/identity file "\/dev\/zero" is larger than 16 MiB/);
+      await expect(loadRecipientsFile('/dev/null')).rejects.toThrow(/holds no recipients/);
+      await expect(loadIdentityFile(dir)).rejects.toThrow(/is not a file/);
     });
   });
 });

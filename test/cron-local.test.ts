@@ -133,6 +133,7 @@ describe('cron add in local mode', () => {
       [`openclaw tenants backup acme --to ${base}/acme/$(date +%F).tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir .*: store backups outside it\n$/],
       [`openclaw tenants backup --all --to ${base}/{tenant}.tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir/],
       ['openclaw tenants backup ../etc --to /b/x.tar.zst', /^openclaw: --cmd: invalid tenant name/],
+      ['openclaw tenants backup acme --to /b/$(date +%F).tar.zst.age', /^openclaw: --cmd: ".*" ends in "\.age" but nothing encrypts the archive/],
     ] as const) {
       const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
       expect(run.status, cmd).toBe(2);
@@ -145,6 +146,7 @@ describe('cron add in local mode', () => {
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'INVALID_CRON_COMMAND', message: "--cmd: unknown option '--bogus'" } });
     // Good lines still go in, dates and all.
     expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
+    expect(openclaw([...nightly(`${dir.path}/b/$(date +%F).tar.zst.age --encrypt-to age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj`), '--replace']).status).toBe(0);
   });
 
   it('refuses a --cmd that backs up or prunes another tenant than the cron\'s, with remote mode\'s message', () => {

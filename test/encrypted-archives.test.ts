@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { describeTree, runCli, sh, tempDir } from './helpers/tree.js';
+import { cliPath, describeTree, runCli, sh, tempDir } from './helpers/tree.js';
 
 const run = promisify(execFile);
 const dir = tempDir('openclaw-age-');
@@ -89,6 +89,25 @@ describe('backup --encrypt-to', () => {
     expect(both.stderr).toMatch(/--encrypt-to\/--recipients-file and --pipe exclude each other/);
     expect(() => readFileSync(file)).toThrow();
   });
+
+  it('refuses to store a plaintext archive under a name ending in .age (recipients forgotten): one tenant, --all, --dry-run', () => {
+    const file = archive('forgotten.tar.zst.age');
+    for (const args of [
+      ['tenants', 'backup', 'acme', '--to', file],
+      ['tenants', 'backup', 'acme', '--to', file, '--dry-run'],
+      ['tenants', 'backup', '--all', '--to', archive('forgotten-{tenant}.tar.zst.AGE')],
+    ]) {
+      const result = cli(...args);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/^openclaw: ".*" ends in "\.age" but nothing encrypts the archive: give --encrypt-to age1… or --recipients-file FILE/);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(sh(`ls -A '${dir.path}'`).toString()).not.toMatch(/forgotten/);
+    // Encrypted by another tool through --pipe: the name is right.
+    const piped = cli('tenants', 'backup', 'acme', '--to', file, '--pipe', `age -r ${recipient.alice}`);
+    expect(piped.status).toBe(0);
+    expect(readFileSync(file).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+  });
 });
 
 describe('backup --all --encrypt-to', () => {
@@ -157,6 +176,17 @@ describe('restore --identity', () => {
     expect(tree('acme-g')).toEqual(tree('acme'));
   });
 
+  it('reads the identity from a pipe (a shell\'s <(pass show KEY), or standard input: - or /dev/stdin), as age -i does: the key need not be on disk', () => {
+    const openclaw = `'${process.execPath}' '${cliPath}' --tenants-dir '${base}'`;
+    const encrypted = `'${archive('acme-plain.tar.zst')}.age'`;
+    const substituted = sh(`${openclaw} tenants verify --from ${encrypted} --identity <(cat '${keys.bob}') --no-record`);
+    expect(substituted.toString()).toMatch(/^Intact: /);
+    for (const stdin of ['/dev/stdin', '-']) {
+      const piped = sh(`cat '${keys.bob}' | ${openclaw} tenants verify --from ${encrypted} --identity ${stdin} --no-record`);
+      expect(piped.toString()).toMatch(/^Intact: /);
+    }
+  });
+
   it('restores a plain archive with an identity given, saying it was not needed', () => {
     const result = cli('tenants', 'restore', '--from', archive('acme-plain.tar.zst'), '--as', 'acme-f', '--identity', keys.alice);
     expect(result.status).toBe(0);
@@ -206,6 +236,16 @@ describe('restore --identity', () => {
       header[mac] = header[mac] === 0x41 ? 0x42 : 0x41;
       writeFileSync(tampered, header);
       refused(tampered, keys.alice, /damaged age file: the header MAC does not match/);
+    });
+
+    it('an age file with CRLF line ends, or of another version: said as such, not "not a zstd stream"', () => {
+      const whole = readFileSync(archive('acme.tar.zst.age'));
+      const converted = archive('converted.tar.zst.age');
+      writeFileSync(converted, Buffer.concat([Buffer.from(whole.toString('latin1', 0, whole.indexOf('\n---')).replaceAll('\n', '\r\n'), 'latin1'), whole.subarray(whole.indexOf('\n---'))]));
+      refused(converted, keys.alice, /damaged age header: it has CRLF line ends/);
+      expect(() => sh(`age -d -i '${keys.alice}' '${converted}' > /dev/null`)).toThrow();
+      writeFileSync(converted, Buffer.concat([Buffer.from('age-encryption.org/v2\n'), whole.subarray(whole.indexOf('\n') + 1)]));
+      refused(converted, keys.alice, /unsupported age format version "v2"/);
     });
   });
 });

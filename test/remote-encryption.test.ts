@@ -145,6 +145,16 @@ describe('a scheduled backup with --encrypt-to', () => {
     }
   });
 
+  it('refuses a schedule that would store plaintext archives under names ending in .age (recipients forgotten)', async () => {
+    const one = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst.age']);
+    expect(one.status).toBe(2);
+    expect(one.stderr).toMatch(/ends in "\.age" but nothing encrypts the archive/);
+    const all = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', '--all', '--schedule', '0 3 * * *', '--name', 'n', '--to', 's3://backups/{tenant}/{date}.tar.zst.age']);
+    expect(all.status).toBe(2);
+    expect(all.stderr).toMatch(/ends in "\.age" but nothing encrypts the archive/);
+    expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
+  });
+
   it('refuses --pipe in a scheduled --cmd with a pointer to --encrypt-to', async () => {
     const result = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://backups/k --pipe "age -r x"']);
     expect(result.status).toBe(2);
@@ -337,6 +347,25 @@ describe('remote backup and restore with encryption', () => {
     const local = await runMain(['--tenants-dir', base, 'tenants', 'restore', '--from', url, '--as', 'acme-x', '--identity-secret', 'openclaw-backup/backup-key', ...storage()]);
     expect(local.status).toBe(2);
     expect(local.stderr).toMatch(/--identity-secret is read by the gateway's restore function/);
+  });
+
+  it('refuses the secret key itself given as --identity-secret before anything is sent, without quoting it; so does the function', async () => {
+    const secretKey = readFileSync(keys.alice, 'utf8').split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const given = await remote('--json', 'tenants', 'restore', '--from', 's3://backups/acme/remote.tar.zst.age', '--as', 'acme-x', '--identity-secret', secretKey, ...storage());
+    expect(given.status).toBe(2);
+    expect(JSON.parse(given.stdout).error.message).toMatch(/--identity-secret takes the name of the Secrets Manager secret holding the identity, not the secret key itself/);
+    expect(given.stdout + given.stderr).not.toContain(secretKey.slice(20));
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+    // A request that bypasses the CLI: refused while parsing, before it is logged or a secret is asked for.
+    const logged: string[] = [];
+    const watched = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) vi.spyOn(watched, level).mockImplementation((...args: unknown[]) => void logged.push(JSON.stringify(args)));
+    const publish = completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), undefined, watched);
+    const handler = restoreHandler({ config, logger: watched, publish, identitySecrets: secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), 'openclaw-backup') });
+    const answer = JSON.stringify(await handler({ from: 's3://backups/acme/remote.tar.zst.age', as: 'acme-x', identitySecret: ` ${secretKey}` }, context()));
+    expect(answer).toMatch(/not the secret key itself/);
+    expect(answer + logged.join('\n')).not.toContain(secretKey.slice(20));
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
   });
 
   it('maps Secrets Manager refusals to one-line errors', async () => {

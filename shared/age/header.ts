@@ -215,6 +215,7 @@ export class AgeHeaderReader {
           this.state = 'stanza-or-mac';
           return undefined;
         }
+        if (line === `${VERSION_LINE}\r`) throw damaged('it has CRLF line ends (a text conversion altered the file; age files are binary)');
         if (line.startsWith(VERSION_PREFIX)) {
           throw new AgeUnsupportedError(`unsupported age format version ${JSON.stringify(line.slice(VERSION_PREFIX.length, VERSION_PREFIX.length + 40))} (only v1 is supported)`);
         }

@@ -9,7 +9,7 @@
 // of an identity line (it could be a secret with a typo in it).
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { AgeBadIdentityError, AgeBadRecipientError } from '../errors.js';
@@ -84,10 +84,19 @@ function unsupportedRecipientKind(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether `text` holds what looks like an age secret key (or plugin identity), also pasted
+ * with a space, quotes or a label, or mistyped: given where a recipient, a file name or a
+ * secret's name belongs, it is refused without being quoted, sent or logged.
+ */
+export function looksLikeSecretKey(text: string): boolean {
+  return /AGE-?SECRET-?KEY|AGE-?PLUGIN-/i.test(text);
+}
+
 /** Parses one `age1…` X25519 recipient (surrounding whitespace is not trimmed). */
 export function parseRecipient(text: string): AgeRecipient {
   // A secret key given where a public one belongs: say so without echoing it.
-  if (/^AGE-(SECRET-KEY|PLUGIN)-/i.test(text)) {
+  if (looksLikeSecretKey(text)) {
     throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipient: keep it secret, and give its public key instead (age-keygen -y KEY_FILE prints it)');
   }
   const unsupported = unsupportedRecipientKind(text);
@@ -177,7 +186,7 @@ export function parseRecipientsFile(text: string, name = 'recipients file'): Age
 
 /** Parses the text of an identity file (as `age -i`, X25519 keys only); `name` labels messages. */
 export function parseIdentityFile(text: string, name = 'identity file'): AgeIdentity[] {
-  if (text.startsWith('age-encryption.org/')) {
+  if (text.startsWith('age-encryption.org/') || text.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) {
     throw new AgeBadIdentityError(`${name} is itself encrypted (a passphrase-protected key): decrypt it with "age -d" first`);
   }
   const identities: AgeIdentity[] = [];
@@ -189,27 +198,58 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
   return identities;
 }
 
+/**
+ * The text of a key file: a regular file, or a pipe or device such as `<(pass show key)`, or
+ * `-` for standard input (as `age -i` reads them, so a secret need not be written to disk).
+ * Read with a bound either way: a device that never ends fails at the size limit.
+ */
 async function readKeyFile(path: string, what: string, fail: (message: string) => Error): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw fail(`${what} ${JSON.stringify(path)} is not a regular file`);
+    handle = await open(path === '-' ? '/dev/stdin' : path, 'r');
+    const info = await handle.stat();
+    if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
-    return await readFile(path, 'utf8');
+    const buffer = Buffer.alloc(info.isFile() ? Math.min(info.size, MAX_KEY_FILE_BYTES) + 1 : 64 * 1024);
+    const pieces: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
+      pieces.push(Buffer.from(buffer.subarray(0, bytesRead)));
+    }
+    buffer.fill(0);
+    const bytes = Buffer.concat(pieces);
+    for (const piece of pieces) piece.fill(0);
+    const text = bytes.toString('utf8');
+    bytes.fill(0);
+    return text;
   } catch (error) {
     if (error instanceof AgeBadIdentityError || error instanceof AgeBadRecipientError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'EISDIR') throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
 }
 
 /** Reads and parses an identity file from disk. */
 export async function loadIdentityFile(path: string): Promise<AgeIdentity[]> {
+  if (looksLikeSecretKey(path)) {
+    throw new AgeBadIdentityError('--identity takes the path of a file holding the identity, not the secret key itself (not shown here): put the key in a file, or give it through a pipe, --identity <(pass show KEY)');
+  }
   const text = await readKeyFile(path, 'identity file', (message) => new AgeBadIdentityError(message));
   return parseIdentityFile(text, `identity file ${JSON.stringify(path)}`);
 }
 
 /** Reads and parses a recipients file from disk. */
 export async function loadRecipientsFile(path: string): Promise<AgeRecipient[]> {
+  if (looksLikeSecretKey(path)) {
+    throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipients file: keep it secret, and give a file of public keys instead (age-keygen -y KEY_FILE prints one)');
+  }
   const text = await readKeyFile(path, 'recipients file', (message) => new AgeBadRecipientError(message));
   return parseRecipientsFile(text, `recipients file ${JSON.stringify(path)}`);
 }

@@ -15,6 +15,17 @@ export function isAgeFile(prefix: Uint8Array): boolean {
   return prefix.length >= MAGIC.length && MAGIC.equals(Buffer.from(prefix.buffer, prefix.byteOffset, MAGIC.length));
 }
 
+const VERSION_PREFIX = Buffer.from('age-encryption.org/', 'latin1');
+
+/**
+ * Whether `prefix` starts with age's version line, whatever follows `age-encryption.org/`:
+ * a v1 file, another version, or a v1 file whose line ends a text tool converted. Read as
+ * age, such a file gets age's own diagnosis instead of being taken for something else.
+ */
+export function startsLikeAgeFile(prefix: Uint8Array): boolean {
+  return prefix.length >= VERSION_PREFIX.length && VERSION_PREFIX.equals(Buffer.from(prefix.buffer, prefix.byteOffset, VERSION_PREFIX.length));
+}
+
 /** The start of age's ASCII armor (`age -a`): `-----BEGIN AGE ENCRYPTED FILE-----`, as far as AGE_MAGIC_BYTES show it. */
 const ARMOR_START = Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----', 'latin1').subarray(0, AGE_MAGIC_BYTES);
 

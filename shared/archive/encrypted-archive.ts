@@ -16,7 +16,7 @@ import { AgeDecryptor } from '../age/decrypt.js';
 import { AgeEncryptor, encryptAge, type SuspendedAgeFile } from '../age/encrypt.js';
 import { takeJoined } from '../age/stream.js';
 import { parseRecipient, type AgeIdentity, type AgeRecipient } from '../age/keys.js';
-import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile } from '../age/probe.js';
+import { AGE_MAGIC_BYTES, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 
 /** At most this many recipients per backup (each adds a stanza of ~100 bytes to the header). */
 export const MAX_RECIPIENTS = 64;
@@ -35,6 +35,18 @@ export function backupRecipients(texts: readonly string[]): AgeRecipient[] {
   }
   if (recipients.length > MAX_RECIPIENTS) throw tooManyRecipients(recipients.length);
   return recipients;
+}
+
+/**
+ * Refuses to store a plaintext archive under a name ending in `.age`: the name says it is
+ * encrypted, so the recipients were forgotten (or lost on the way to a schedule).
+ */
+export function assertNotPlaintextAsAge(to: string): void {
+  if (!/\.age$/i.test(to)) return;
+  throw new UsageError(
+    `${JSON.stringify(to)} ends in ".age" but nothing encrypts the archive: give --encrypt-to age1… or --recipients-file FILE ` +
+      '(or encrypt with --pipe "age -r …"), or store it under a name without ".age"',
+  );
 }
 
 function tooManyRecipients(count: number): AgeBadRecipientError {
@@ -126,7 +138,8 @@ export async function* plaintextArchive(stored: AsyncIterable<Uint8Array>, optio
     throw error;
   }
   const first = head.length === 1 ? head[0]! : Buffer.concat(head);
-  const encrypted = isAgeFile(first);
+  // Any `age-encryption.org/…` start: a damaged or newer age file is told apart by the age parser, not called "not a zstd stream".
+  const encrypted = startsLikeAgeFile(first);
   if (isArmoredAgeFile(first)) {
     // Not damaged, only wrapped: the zstd reader would call it "not a zstd stream".
     await iterator.return?.().catch(() => undefined);

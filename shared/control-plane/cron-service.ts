@@ -43,7 +43,7 @@ import {
 
 import { RemoteError, UsageError } from '../errors.js';
 import { loadRecipientsFile } from '../age/keys.js';
-import { backupRecipients } from '../archive/encrypted-archive.js';
+import { assertNotPlaintextAsAge, backupRecipients } from '../archive/encrypted-archive.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
 import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
@@ -268,6 +268,7 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
     assertAllTenantsDestination(to);
     overwrite = request.overwrite === true;
     encryptTo = await recipientTexts(request.encryptTo ?? [], request.recipientsFiles);
+    if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
     // As given, like a tenant's --cmd: the keys of a --recipients-file are in the schedule's input.
     cmd =
       `openclaw tenants backup --all --to ${shellQuote(to)}${overwrite ? ' --overwrite' : ''}` +
@@ -291,6 +292,7 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
       to = command.to;
       overwrite = command.overwrite === true;
       encryptTo = command.encryptTo ?? [];
+      if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
     }
     input = cronScheduleInput(owner.tenant, name, command, zone);
   }

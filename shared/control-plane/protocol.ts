@@ -87,6 +87,7 @@ import { assertTimeZone } from '../schedule/schedule-options.js';
 import { isValidTenantName } from '../tenant/names.js';
 import { redact } from '../storage/redact.js';
 import { backupRecipients, MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
+import { looksLikeSecretKey } from '../age/keys.js';
 
 export interface ErrorBody {
   /** An ErrorCode; UNEXPECTED for a bug; a newer gateway may send one this version does not know. */
@@ -353,9 +354,17 @@ export function parsePruneCommand(value: unknown, what = 'prune request'): Prune
   };
 }
 
+/** The refusal of an age secret key given where the name of the secret holding it belongs (the key is not quoted). */
+export const SECRET_KEY_AS_SECRET_NAME =
+  '--identity-secret takes the name of the Secrets Manager secret holding the identity, not the secret key itself (not shown, sent or logged)';
+
 /** `identitySecret`: a secret's name (identity-secrets.ts checks it is under the stack's prefix). */
 function optionalIdentitySecret(record: Record<string, unknown>, what: string): { identitySecret?: string } {
-  return record.identitySecret === undefined ? {} : { identitySecret: requiredString(record, 'identitySecret', what) };
+  if (record.identitySecret === undefined) return {};
+  const identitySecret = requiredString(record, 'identitySecret', what);
+  // Checked before the request is logged: a key pasted here must not reach the logs.
+  if (looksLikeSecretKey(identitySecret)) throw new InvalidRequestError(`${what}: ${SECRET_KEY_AS_SECRET_NAME}`);
+  return { identitySecret };
 }
 
 /** A recipient's text is ~62 characters; anything much longer is not one (the core parses each). */
