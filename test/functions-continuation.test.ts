@@ -15,7 +15,8 @@
 // state file (mode 0600), never in a message, a result, an event or a log line.
 //
 // Also: a piece killed after it sent parts (plain or encrypted; its message comes again, the older state on
-// disk) does not spoil the archive; a tenant that changes between pieces still restores and verifies, each file as the
+// disk) does not spoil the archive; a first piece whose hand-over never left is taken up
+// by the same backup asked again; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
 // other backups and restores of the tenant out.
@@ -253,6 +254,31 @@ describe('a backup that continues across invocations', () => {
     const restored = await restoreHandler(withIdentity)({ from: to, as: `${tenant}-copy`, ...(encrypted && { identitySecret: 'openclaw-backup/backup-key' }) }, budgetContext('req-r', 900_000));
     expect(restored).toMatchObject({ verified: true });
     expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+  });
+
+  it('goes on from the first piece\'s saved state when its hand-over never left (the queue refused it, or the piece was killed after the save) and the same backup comes again', async () => {
+    const tenant = 'handover';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    const tenantDir = makeTenant(tenant);
+    const refusing = { ...deps(), continueBackup: async () => Promise.reject(new Error('the work queue is unavailable')) };
+    const first = await backupHandler(refusing)({ tenant, to }, budgetContext('req-1'));
+    expect(first).toMatchObject({ ok: false });
+    expect(existsSync(continuationPathFor(base, tenant))).toBe(true);
+    expect(queue).toEqual([]);
+
+    // The same request again (a scheduled invocation's retry, a redelivered message): not "busy", the chain goes on.
+    const again = await backupHandler(deps())({ tenant, to }, budgetContext('req-2'));
+    expect(again).toMatchObject({ operation: 'backup', suspended: true, tenant, pieces: 2 });
+    await drainQueue();
+    expect(existsSync(continuationPathFor(base, tenant))).toBe(false);
+    const restored = await restoreHandler(deps())({ from: to, as: `${tenant}-copy` }, budgetContext('req-r', 900_000));
+    expect(restored).toMatchObject({ verified: true });
+    expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+
+    // A backup of the tenant to another archive is still refused while a chain owns it.
+    await backupHandler(refusing)({ tenant, to: `s3://backups/${tenant}/two.tar.zst` }, budgetContext('req-3'));
+    const other = await backupHandler(deps())({ tenant, to: `s3://backups/${tenant}/three.tar.zst` }, budgetContext('req-4'));
+    expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
   });
 
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {

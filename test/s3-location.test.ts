@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
-import { DEFAULT_PART_SIZE, planUpload, S3Location, type S3LocationOptions } from '../shared/storage/s3.js';
+import { DEFAULT_PART_SIZE, LARGEST_USEFUL_PART_SIZE, MAX_OBJECT_SIZE, MAX_PARTS, planUpload, S3Location, type S3LocationOptions } from '../shared/storage/s3.js';
 import { bodyOf, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
@@ -90,9 +90,14 @@ describe('planUpload', () => {
     expect(plan.partSize % MiB).toBe(0);
     expect(Math.ceil((500 * 1024 * MiB) / plan.partSize)).toBeLessThanOrEqual(9_000);
     expect(plan.queueSize).toBe(1);
-    expect(planUpload(5 * 1024 * 1024 * MiB).partSize).toBe(583 * MiB);
+    expect(planUpload(4 * 1024 * 1024 * MiB).partSize).toBe(467 * MiB);
     expect(planUpload(1_000).partSize).toBe(8 * MiB);
     expect(planUpload(100 * 1024 * MiB)).toEqual({ partSize: 12 * MiB, queueSize: 1 });
+  });
+  it('asks no larger parts than S3\'s largest object (5 TiB) needs in 10,000, however large the hint', () => {
+    expect(LARGEST_USEFUL_PART_SIZE).toBe(525 * MiB);
+    expect(LARGEST_USEFUL_PART_SIZE * MAX_PARTS).toBeGreaterThanOrEqual(MAX_OBJECT_SIZE);
+    for (const tib of [5, 10, 50, 1024]) expect(planUpload(tib * 1024 * 1024 * MiB)).toEqual({ partSize: 525 * MiB, queueSize: 1 });
   });
   it('never goes below S3 minimum of 5 MiB', () => {
     expect(planUpload(undefined, 1024).partSize).toBe(5 * MiB);
@@ -308,6 +313,31 @@ describe('S3Location.write (mocked S3)', () => {
   });
 });
 
+describe('S3Location.writePiece (mocked S3)', () => {
+  beforeEach(emptyBucket);
+
+  it('keeps as few parts in flight as the part size its chain started with allows, not its own plan\'s', async () => {
+    // The chain's first piece planned 24 MiB parts from the tenant's size: one in flight. A
+    // continuing piece is not given the size, so its own plan is the default's (5 MiB here: 3 in flight).
+    let inFlight = 0;
+    let most = 0;
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number }) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight--;
+      return { ETag: `"part-${input.PartNumber}"` };
+    });
+    const resume = { uploadId: 'upload-1', parts: [{ PartNumber: 1, ETag: '"part-1"' }], bytes: 24 * MiB, partSize: 24 * MiB, tail: Buffer.alloc(0) };
+    const piece = location();
+    expect(piece.plan.queueSize).toBeGreaterThan(1);
+    const result = await piece.writePiece(bodyOf(randomBytes(100 * MiB), MiB), { ...writeOptions(), resume, suspendWhen: () => false });
+    expect(result.bytes).toBe(124 * MiB);
+    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(5);
+    expect(most).toBe(planUpload(undefined, 24 * MiB).queueSize);
+    expect(most).toBe(1);
+  });
+});
+
 describe('S3Location.checkWritable (mocked S3)', () => {
   beforeEach(emptyBucket);
 
@@ -395,6 +425,29 @@ describe('S3Location.read (mocked S3)', () => {
     expect(error).toMatchObject({ code: 'READ_FAILED' });
     expect((error as Error).message).toMatch(/kept breaking at byte 10000: read ECONNRESET/);
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(4);
+  });
+
+  it('counts a refused reconnection as one more break, so a store that restarts within the resumes does not fail the read', async () => {
+    const data = randomBytes(100_000);
+    const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' });
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .rejectsOnce(refused())
+      .rejectsOnce(refused())
+      .resolvesOnce(getAnswer(data.subarray(10_000), { ContentRange: 'bytes 10000-99999/100000' }) as never);
+    expect(sha256(await readAll(await location({ resumeDelayMs: 1 }).read()))).toBe(sha256(data));
+    expect(s3.commandCalls(GetObjectCommand).slice(1).map((call) => call.args[0].input.Range)).toEqual(['bytes=10000-', 'bytes=10000-', 'bytes=10000-']);
+  });
+
+  it('fails as unreachable, in one line, once the reconnections are refused as often as breaks may repeat', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
+      .rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' }));
+    const error = await readAll(await location({ resumeDelayMs: 1, maxResumes: 3, endpoint: 'http://127.0.0.1:9000' }).read()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNREACHABLE', message: 'cannot reach http://127.0.0.1:9000 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED' });
+    // The break, then a refused reconnection for each further break allowed.
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1 + 3);
   });
 
   it('reports a missing object as NOT_FOUND before any stream exists', async () => {

@@ -181,8 +181,14 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
         throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${request.chain}) has ended: its state is gone or belongs to another backup`);
       }
     } else {
-      if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup');
-      await location.checkWritable({ overwrite: request.overwrite ?? false, ...(signal !== undefined && { signal }) });
+      // A chain whose first piece saved its state but never handed over (the queue refused
+      // the message, or the piece was killed in between) is this same backup asked again:
+      // it goes on; a backup of the tenant to anywhere else stays refused while a chain owns it.
+      from = inPieces ? await ownChain(tenantsDir, tenant, location.display, recipients) : undefined;
+      if (from === undefined) {
+        if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup');
+        await location.checkWritable({ overwrite: request.overwrite ?? false, ...(signal !== undefined && { signal }) });
+      }
     }
     throwIfAborted(signal);
 
@@ -296,6 +302,12 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   } finally {
     await lock?.release();
   }
+}
+
+/** The tenant's chain, if it writes to `location` as asked (same recipients); a damaged state is left to assertNoContinuation. */
+async function ownChain(tenantsDir: string, tenant: string, location: string, recipients: readonly AgeRecipient[]): Promise<Continuation | undefined> {
+  const saved = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
+  return saved !== undefined && saved.state.location === location && sameRecipients(saved, recipients) ? saved : undefined;
 }
 
 /** Whether a piece is asked to encrypt as its chain's state says the archive is: to the same recipients, or not at all. */

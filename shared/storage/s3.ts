@@ -6,7 +6,8 @@
 // size is fixed up front: 8 MiB by default (as the aws CLI), which holds archives up to
 // 78 GiB with 24 MiB of buffers (two parts in flight), or larger when the caller hints the
 // expected size (a backup hints the tenant's size), planned for 9,000 parts to leave 10%
-// headroom for an underestimate.
+// headroom for an underestimate, but never larger than the parts S3's largest object (5 TiB)
+// needs: bigger parts would only cost memory (a 10 TiB hint asked for 2.3 GiB of buffers).
 //
 // All or nothing: the object only appears when the upload completes. Any failure (an S3
 // error, the body erroring, the abort signal) stops feeding parts at once, cancels the
@@ -44,7 +45,8 @@
 // Reads resume: if the body breaks mid-way, a ranged GET continues from the byte where it
 // stopped, pinned to the first response's ETag with If-Match (and the answer's ETag and
 // Content-Range are checked), so a changed object is an error rather than a splice. At
-// most `maxResumes` consecutive breaks without progress are tolerated.
+// most `maxResumes` consecutive breaks without progress are tolerated; a ranged GET whose
+// connection is refused or dropped (a store restarting) is one more such break.
 //
 // Silence is bounded: a store that accepts connections and never answers would otherwise
 // hold a command for ten minutes (five attempts, each waiting out the socket's two-minute
@@ -71,6 +73,10 @@ const MiB = 1024 * 1024;
 /** S3's limits on multipart uploads (and MAX_PARTS, MIN_PART_SIZE, from s3-upload.ts). */
 export { MAX_PARTS, MIN_PART_SIZE };
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** S3's largest object. */
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
+/** The part size at which MAX_PARTS parts hold S3's largest object (525 MiB): a hint can ask for no more. */
+export const LARGEST_USEFUL_PART_SIZE = Math.ceil(MAX_OBJECT_SIZE / MAX_PARTS / MiB) * MiB;
 
 /** 8 MiB × 10,000 parts = 78 GiB without a size hint. */
 export const DEFAULT_PART_SIZE = 8 * MiB;
@@ -95,7 +101,7 @@ export interface UploadPlan {
 export function planUpload(expectedBytes?: number, partSize = DEFAULT_PART_SIZE, queueSize?: number): UploadPlan {
   let size = Math.max(partSize, MIN_PART_SIZE);
   if (expectedBytes !== undefined && expectedBytes > 0) {
-    size = Math.max(size, Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB);
+    size = Math.max(size, Math.min(Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB, LARGEST_USEFUL_PART_SIZE));
   }
   size = Math.min(size, MAX_PART_SIZE);
   const queue = queueSize ?? Math.min(MAX_QUEUE_SIZE, Math.max(1, Math.floor(IN_FLIGHT_BUDGET / size)));
@@ -238,8 +244,8 @@ export class S3Location implements ArchiveLocation {
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
           ...(conditional && { IfNoneMatch: '*' }),
         },
-        partSize: resume?.partSize ?? this.plan.partSize,
-        queueSize: this.plan.queueSize,
+        // A continuing piece keeps its chain's part size, and the parts in flight that size allows.
+        ...(resume === undefined ? this.plan : planUpload(undefined, resume.partSize, this.options.queueSize)),
         ...(piece !== undefined && { suspendWhen: piece.suspendWhen }),
         ...(resume !== undefined && { resume }),
         beforeCommit: () => {
@@ -421,12 +427,20 @@ export class S3Location implements ArchiveLocation {
         }
         destroyQuietly(body);
         body = undefined;
-        try {
-          await delay(resumeDelay * 2 ** (breaksWithoutProgress - 1), undefined, { signal });
-        } catch {
-          throw abortedError(signal);
+        // A reconnection the store refuses or drops (a store restarting) is one more break
+        // without progress: the next waits twice as long, the last fails as unreachable.
+        while (body === undefined) {
+          try {
+            await delay(resumeDelay * 2 ** (breaksWithoutProgress - 1), undefined, { signal });
+          } catch {
+            throw abortedError(signal);
+          }
+          try {
+            body = await this.openRange(sdk, offset, etag, context, signal);
+          } catch (error) {
+            if (!isConnectionLost(error) || ++breaksWithoutProgress > maxResumes) throw error;
+          }
         }
-        body = await this.openRange(sdk, offset, etag, context, signal);
       }
     } finally {
       clearTimeout(watchdog);
@@ -527,6 +541,14 @@ export function tagsFor(finalMetadata: Readonly<Record<string, string>>): Tag[] 
     }
     return { Key: key, Value: value };
   });
+}
+
+/** Connections the store refused or dropped before answering: worth another ranged GET (an answer that never came is not: its deadline was a minute). */
+const CONNECTION_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function isConnectionLost(error: unknown): boolean {
+  if (!(error instanceof StorageError) || error.code !== 'UNREACHABLE') return false;
+  return CONNECTION_LOST.has((error.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
 /** Breaks worth a ranged retry: anything but an abort or a checksum mismatch. */
