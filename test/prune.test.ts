@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -110,6 +110,33 @@ describe('prune in a local directory', () => {
       ['encrypted.age', ['not attributable: only its path names the tenant']],
     ]);
     expect(result.notes.join('\n')).toMatch(/no backup of "acme" here has been verified/);
+  });
+
+  it('counts no cut-short copy as a backup: the whole ones stay', async () => {
+    const cut = path.join(dir.path, 'cut');
+    await backupAt(tenantsDir, 'acme', path.join(cut, 'whole.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(cut, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    // A copy of the newer one that stopped half way (cp to a full disk, an interrupted rsync).
+    const newer = readFileSync(path.join(cut, 'newer.tar.zst'));
+    writeFileSync(path.join(cut, 'newer-copy.tar.zst'), newer.subarray(0, Math.floor(newer.length / 2)));
+    rmSync(path.join(cut, 'newer.tar.zst'));
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', cut, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(decisions(result)).toEqual({
+      keep: [
+        ['newer-copy.tar.zst', ['incomplete: no footer at its end (cut short?); counted by no rule']],
+        ['whole.tar.zst', ['last']],
+      ],
+      remove: [],
+    });
+    expect(readdirSync(cut).sort()).toEqual(['newer-copy.tar.zst', 'whole.tar.zst']);
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', cut])).stdout) as { backups: { name: string; incomplete?: boolean; note?: string }[] };
+    expect(listing.backups.map((entry) => [entry.name, entry.incomplete ?? false])).toEqual([
+      ['newer-copy.tar.zst', true],
+      ['whole.tar.zst', false],
+    ]);
+    expect(listing.backups[0]!.note).toMatch(/no footer at its end: the file is cut short/);
   });
 
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
