@@ -12,6 +12,7 @@ import { CommanderError } from 'commander';
 
 import { CronCommandError, UsageError } from '../shared/errors.js';
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
+import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
 import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
@@ -42,9 +43,12 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   await assertRunsAsGiven(context, tenant, flags.cmd);
 
   const crontab = crontabCommand();
-  const { text, replaced } = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
-  mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
-  await installCrontab(crontab, text);
+  const replaced = await withCrontabLock(crontabLockPath(), async () => {
+    const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
+    mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
+    await installCrontab(crontab, edited.text);
+    return edited.replaced;
+  });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
   const [entry] = crontabEntries(line);
@@ -112,7 +116,7 @@ export async function listLocalCrons(context: CliContext, tenant: string | undef
 export async function removeLocalCron(context: CliContext, tenant: string, name: string): Promise<void> {
   assertCronName(name);
   const crontab = crontabCommand();
-  await installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name));
+  await withCrontabLock(crontabLockPath(), async () => installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name)));
   context.output.result({ operation: 'cron-rm', mode: 'local', tenant, name }, [`Removed cron "${name}" of tenant "${tenant}" from this user's crontab`]);
 }
 
@@ -120,6 +124,11 @@ export async function removeLocalCron(context: CliContext, tenant: string, name:
 function crontabCommand(): string {
   const chosen = process.env.OPENCLAW_CRONTAB;
   return chosen === undefined || chosen.trim() === '' ? 'crontab' : chosen;
+}
+
+/** Held while a cron command reads, edits and installs the crontab (crontab-lock.ts). */
+function crontabLockPath(): string {
+  return path.join(os.homedir(), '.openclaw', 'crontab.lock');
 }
 
 /** The script this CLI was started from (bin/openclaw.js), symlinks (npm's bin links) resolved. */
