@@ -6,7 +6,7 @@ import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, S3Clie
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +124,26 @@ describe('tenants backups in a local directory', () => {
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe(`openclaw: no such directory or file: ${path.join(dir.path, 'nowhere')}\n`);
     expect((await runMain(['tenants', 'backups', 'Not_A_Tenant', '--in', backups])).status).toBe(2);
+  });
+
+  it('lists through a directory named by a symlink (a backup volume mounted elsewhere), following no symlink below it', async () => {
+    const link = path.join(dir.path, 'backups-link');
+    symlinkSync(backups, link);
+    symlinkSync(path.join(backups, 'acme'), path.join(backups, 'acme-again'));
+    try {
+      const direct = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups])).stdout) as { backups: BackupEntry[] };
+      for (const spec of [link, `${link}/`]) {
+        const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', spec]);
+        expect(run.stderr).toBe('');
+        expect(run.status).toBe(0);
+        const listing = JSON.parse(run.stdout) as { backups: BackupEntry[] };
+        expect(listing.backups.map((entry) => entry.name)).toEqual(direct.backups.map((entry) => entry.name));
+        expect(listing.backups[0]!.location).toBe(path.join(link, listing.backups[0]!.name));
+      }
+    } finally {
+      rmSync(link);
+      rmSync(path.join(backups, 'acme-again'));
+    }
   });
 });
 

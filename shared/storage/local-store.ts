@@ -1,13 +1,14 @@
 // A directory of archives (archive-store.ts), walked recursively: at most MAX_DEPTH levels,
-// regular files only, never following a symlink, skipping hidden names (temporary
-// `.partial` files and verification marks start with a dot). Each file's first bytes are
+// regular files only, never following a symlink below the directory named (which may be
+// one), skipping hidden names (temporary `.partial` files and verification marks start
+// with a dot). Each file's first bytes are
 // read with one pread, and only when they are our marker frame its last bytes too; a
 // verification mark (the hidden file beside it) is read only when the listing saw one.
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
 import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
-import { lstat, readdir, unlink } from 'node:fs/promises';
+import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
@@ -37,7 +38,8 @@ export class LocalArchiveStore implements ArchiveStore {
 
   async list(options: ReadOptions = {}): Promise<StoredObject[]> {
     const found: StoredObject[] = [];
-    const info = await lstat(this.directory).catch((error: unknown) => {
+    // The directory named is followed if it is a symlink (a backup volume mounted elsewhere); nothing below it is.
+    const info = await stat(this.directory).catch((error: unknown) => {
       throw this.fsError(error, this.directory);
     });
     if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
