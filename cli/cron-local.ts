@@ -76,6 +76,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     .map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
     const parsed = await context.parseCommandLine(argv);
+    assertAbsolutePaths(parsed.flags);
     const [tenant] = parsed.args as [string | undefined];
     const backup = parsed.command.join(' ') === 'tenants backup';
     if (backup && tenant !== undefined) assertTenantName(tenant);
@@ -98,6 +99,29 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     }
     if (error instanceof UsageError && !(error instanceof CronCommandError)) throw new CronCommandError(`--cmd: ${error.message}`);
     throw error;
+  }
+}
+
+/** Flags of the commands a cron may run whose values are local paths (or s3:// URLs). */
+const PATH_FLAGS = [
+  ['to', '--to'],
+  ['from', '--from'],
+  ['in', '--in'],
+  ['identity', '--identity'],
+  ['recipientsFile', '--recipients-file'],
+] as const;
+
+/**
+ * cron runs the line from the user's home directory, not from where `cron add` ran: a
+ * relative path would be checked here and written there.
+ */
+function assertAbsolutePaths(flags: Readonly<Record<string, unknown>>): void {
+  for (const [name, flag] of PATH_FLAGS) {
+    const value = flags[name];
+    for (const given of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+      if (typeof given !== 'string' || isS3Url(given) || given.startsWith('file://') || path.isAbsolute(given)) continue;
+      throw new CronCommandError(`--cmd: ${flag} ${JSON.stringify(given)} is a relative path, which cron would take from the home directory it runs the line in: give an absolute path`);
+    }
   }
 }
 

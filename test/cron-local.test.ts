@@ -133,6 +133,11 @@ describe('cron add in local mode', () => {
       [`openclaw tenants backup acme --to ${base}/acme/$(date +%F).tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir .*: store backups outside it\n$/],
       [`openclaw tenants backup --all --to ${base}/{tenant}.tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir/],
       ['openclaw tenants backup ../etc --to /b/x.tar.zst', /^openclaw: --cmd: invalid tenant name/],
+      // cron runs the line from HOME: a relative path would be checked here and written there.
+      ['openclaw tenants backup acme --to backups/acme/$(date +%F).tar.zst', /^openclaw: --cmd: --to "backups\/acme\/2026-12-31\.tar\.zst" is a relative path, which cron would take from the home directory it runs the line in: give an absolute path\n$/],
+      ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" is a relative path/],
+      ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
     ] as const) {
       const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
       expect(run.status, cmd).toBe(2);
