@@ -24,6 +24,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { ObjectLockedError } from '../shared/errors.js';
 import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
+import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
@@ -137,6 +138,19 @@ describe('prune in a local directory', () => {
       ['whole.tar.zst', false],
     ]);
     expect(listing.backups[0]!.note).toMatch(/no footer at its end: the file is cut short/);
+  });
+
+  it('finishes when another prune of the directory removed some of the same backups first; refuses one that changed', async () => {
+    const both = path.join(dir.path, 'both');
+    for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(both, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+    const store = new LocalArchiveStore(both);
+    const listed = await store.list();
+    const byName = (name: string) => listed.find((object) => object.name === name)!;
+    rmSync(path.join(both, '0.tar.zst')); // the other prune was quicker
+    await store.remove(byName('0.tar.zst'));
+    writeFileSync(path.join(both, '1.tar.zst'), 'a new archive under the old name');
+    await expect(store.remove(byName('1.tar.zst'))).rejects.toThrow(/1\.tar\.zst changed since it was listed: not removed/);
+    expect(readdirSync(both).sort()).toEqual(['1.tar.zst', '2.tar.zst', '3.tar.zst']);
   });
 
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {

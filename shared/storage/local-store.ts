@@ -112,17 +112,21 @@ export class LocalArchiveStore implements ArchiveStore {
     return undefined;
   }
 
+  /** Removes the archive; one already gone (another prune of the same directory) is removed, as S3's DeleteObject has it. */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     const now = await lstat(object.location).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw this.fsError(error, object.location);
     });
-    if (!now.isFile() || now.size !== object.bytes || Math.floor(now.mtimeMs) !== object.modifiedAt.getTime()) {
-      throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+    if (now !== undefined) {
+      if (!now.isFile() || now.size !== object.bytes || Math.floor(now.mtimeMs) !== object.modifiedAt.getTime()) {
+        throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+      }
+      await unlink(object.location).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location);
+      });
     }
-    await unlink(object.location).catch((error: unknown) => {
-      throw this.fsError(error, object.location);
-    });
     await unlink(verifiedMarkPath(object.location)).catch(() => undefined);
   }
 
