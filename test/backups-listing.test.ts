@@ -126,6 +126,21 @@ describe('tenants backups in a local directory', () => {
     expect((await runMain(['tenants', 'backups', 'Not_A_Tenant', '--in', backups])).status).toBe(2);
   });
 
+  it('lists past a directory whose name is not UTF-8 (copied from another system) instead of failing on it', async () => {
+    const odd = Buffer.concat([Buffer.from(`${backups}/acme/latin1-`), Buffer.from([0xe9, 0xe9])]);
+    mkdirSync(odd);
+    writeFileSync(Buffer.concat([odd, Buffer.from('/x.tar.zst')]), readFileSync(path.join(backups, 'acme', '1.tar.zst')));
+    try {
+      const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect((JSON.parse(run.stdout) as { backups: BackupEntry[] }).backups.slice(0, 3).map((entry) => entry.name)).toEqual(['acme/3.tar.zst', 'acme/2.tar.zst', 'acme/1.tar.zst']);
+      expect((await runMain(['tenants', 'prune', 'acme', '--in', backups, '--keep-last', '9', '--dry-run'])).status).toBe(0);
+    } finally {
+      rmSync(odd, { recursive: true });
+    }
+  });
+
   it('lists through a directory named by a symlink (a backup volume mounted elsewhere), following no symlink below it', async () => {
     const link = path.join(dir.path, 'backups-link');
     symlinkSync(backups, link);

@@ -46,6 +46,9 @@ export class LocalArchiveStore implements ArchiveStore {
     const visit = async (dir: string, prefix: string, depth: number): Promise<void> => {
       throwIfAborted(options.signal);
       const entries = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+        // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
+        // decoded name leads nowhere), holds nothing to list; skipped like such a file.
+        if (depth > 0 && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw this.fsError(error, dir);
       });
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
