@@ -13,6 +13,7 @@ import { CommanderError } from 'commander';
 import { CronCommandError, UsageError } from '../shared/errors.js';
 import { assertNotPlaintextAsAge } from '../shared/archive/encrypted-archive.js';
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
+import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
 import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
@@ -43,9 +44,12 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   await assertRunsAsGiven(context, tenant, flags.cmd);
 
   const crontab = crontabCommand();
-  const { text, replaced } = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
-  mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
-  await installCrontab(crontab, text);
+  const replaced = await withCrontabLock(crontabLockPath(), async () => {
+    const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
+    mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
+    await installCrontab(crontab, edited.text);
+    return edited.replaced;
+  });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
   const [entry] = crontabEntries(line);
@@ -73,6 +77,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     .map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
     const parsed = await context.parseCommandLine(argv);
+    assertAbsolutePaths(parsed.flags);
     const [tenant] = parsed.args as [string | undefined];
     const backup = parsed.command.join(' ') === 'tenants backup';
     if (backup && tenant !== undefined) assertTenantName(tenant);
@@ -99,6 +104,29 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
   }
 }
 
+/** Flags of the commands a cron may run whose values are local paths (or s3:// URLs). */
+const PATH_FLAGS = [
+  ['to', '--to'],
+  ['from', '--from'],
+  ['in', '--in'],
+  ['identity', '--identity'],
+  ['recipientsFile', '--recipients-file'],
+] as const;
+
+/**
+ * cron runs the line from the user's home directory, not from where `cron add` ran: a
+ * relative path would be checked here and written there.
+ */
+function assertAbsolutePaths(flags: Readonly<Record<string, unknown>>): void {
+  for (const [name, flag] of PATH_FLAGS) {
+    const value = flags[name];
+    for (const given of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+      if (typeof given !== 'string' || isS3Url(given) || given.startsWith('file://') || path.isAbsolute(given)) continue;
+      throw new CronCommandError(`--cmd: ${flag} ${JSON.stringify(given)} is a relative path, which cron would take from the home directory it runs the line in: give an absolute path`);
+    }
+  }
+}
+
 /** What `$(date +FORMAT)` stands for while `--cmd` is checked. */
 const SAMPLE_DATE = '2026-12-31';
 
@@ -114,7 +142,7 @@ export async function listLocalCrons(context: CliContext, tenant: string | undef
 export async function removeLocalCron(context: CliContext, tenant: string, name: string): Promise<void> {
   assertCronName(name);
   const crontab = crontabCommand();
-  await installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name));
+  await withCrontabLock(crontabLockPath(), async () => installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name)));
   context.output.result({ operation: 'cron-rm', mode: 'local', tenant, name }, [`Removed cron "${name}" of tenant "${tenant}" from this user's crontab`]);
 }
 
@@ -122,6 +150,11 @@ export async function removeLocalCron(context: CliContext, tenant: string, name:
 function crontabCommand(): string {
   const chosen = process.env.OPENCLAW_CRONTAB;
   return chosen === undefined || chosen.trim() === '' ? 'crontab' : chosen;
+}
+
+/** Held while a cron command reads, edits and installs the crontab (crontab-lock.ts). */
+function crontabLockPath(): string {
+  return path.join(os.homedir(), '.openclaw', 'crontab.lock');
 }
 
 /** The script this CLI was started from (bin/openclaw.js), symlinks (npm's bin links) resolved. */

@@ -92,13 +92,13 @@ async function backupEveryTenant(context: CliContext, request: BackupAllCommand)
     .finally(() => progress.done());
   if (isQueuedBackupAll(result)) {
     context.output.result(result, describeQueued(result, context.remote?.stack));
-    if (result.failed.length > 0) throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${result.failed.length} of ${result.tenants} tenants were not queued`);
+    if (result.failed.length > 0) throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${count(result.failed.length)} of ${count(result.tenants)} tenants were not queued`);
     return;
   }
   context.output.result(result, describeAll(result, context.tenantsDir));
   if (result.failed > 0) {
     const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
-    const message = `${plural(result.failed, 'backup')} of ${result.results.length} failed: ${names.join(', ')}`;
+    const message = `${plural(result.failed, 'backup')} of ${count(result.results.length)} failed: ${names.join(', ')}`;
     context.output.notice(message);
     throw new ReportedError('BACKUP_ALL_FAILED', message);
   }
@@ -113,8 +113,8 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   );
   const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
   const lines = [
-    `Backed up ${result.succeeded} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}` +
-      `${endpoint?.ok === true ? via(endpoint.result.endpoint) : ''}${result.failed > 0 ? `; ${result.failed} FAILED` : ''}`,
+    `Backed up ${count(result.succeeded)} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}` +
+      `${endpoint?.ok === true ? via(endpoint.result.endpoint) : ''}${result.failed > 0 ? `; ${count(result.failed)} FAILED` : ''}`,
     ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
   ];
   for (const outcome of result.results) {

@@ -14,7 +14,7 @@ import { createS3Client } from '../shared/storage/s3-client.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { cliPath, describeTree, tempDir } from './helpers/tree.js';
+import { cliPath, describeTree, runCli, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-all-');
 const tenantsDir = path.join(dir.path, 'tenants');
@@ -102,6 +102,19 @@ describe('backup --all to local paths', () => {
     const json = await runMain(['--json', '--tenants-dir', path.join(dir.path, 'no-such-dir'), 'tenants', 'backup', '--all', '--to', path.join(dir.path, '{tenant}.tar.zst')]);
     expect(json.status).toBe(1);
     expect(JSON.parse(json.stdout).error.code).toBe('TENANTS_DIR_NOT_FOUND');
+  });
+
+  it('runs more than ten at once without a word on stderr (each backup listens on a signal of its own)', () => {
+    const base = path.join(dir.path, 'many');
+    const names = Array.from({ length: 14 }, (_, index) => `t${String(index).padStart(2, '0')}`);
+    for (const name of names) {
+      mkdirSync(path.join(base, name, 'workspace'), { recursive: true });
+      writeFileSync(path.join(base, name, 'workspace', 'note.md'), `${name}\n`);
+    }
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'many-out', '{tenant}.tar.zst'), '--jobs', '14']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readdirSync(path.join(dir.path, 'many-out')).sort()).toEqual(names.map((name) => `${name}.tar.zst`));
   });
 
   it('the README\'s shell loop still works beside it', () => {

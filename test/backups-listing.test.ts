@@ -6,7 +6,7 @@ import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, S3Clie
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +124,41 @@ describe('tenants backups in a local directory', () => {
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe(`openclaw: no such directory or file: ${path.join(dir.path, 'nowhere')}\n`);
     expect((await runMain(['tenants', 'backups', 'Not_A_Tenant', '--in', backups])).status).toBe(2);
+  });
+
+  it('lists past a directory whose name is not UTF-8 (copied from another system) instead of failing on it', async () => {
+    const odd = Buffer.concat([Buffer.from(`${backups}/acme/latin1-`), Buffer.from([0xe9, 0xe9])]);
+    mkdirSync(odd);
+    writeFileSync(Buffer.concat([odd, Buffer.from('/x.tar.zst')]), readFileSync(path.join(backups, 'acme', '1.tar.zst')));
+    try {
+      const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect((JSON.parse(run.stdout) as { backups: BackupEntry[] }).backups.slice(0, 3).map((entry) => entry.name)).toEqual(['acme/3.tar.zst', 'acme/2.tar.zst', 'acme/1.tar.zst']);
+      expect((await runMain(['tenants', 'prune', 'acme', '--in', backups, '--keep-last', '9', '--dry-run'])).status).toBe(0);
+    } finally {
+      rmSync(odd, { recursive: true });
+    }
+  });
+
+  it('lists through a directory named by a symlink (a backup volume mounted elsewhere), following no symlink below it', async () => {
+    const link = path.join(dir.path, 'backups-link');
+    symlinkSync(backups, link);
+    symlinkSync(path.join(backups, 'acme'), path.join(backups, 'acme-again'));
+    try {
+      const direct = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', backups])).stdout) as { backups: BackupEntry[] };
+      for (const spec of [link, `${link}/`]) {
+        const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', spec]);
+        expect(run.stderr).toBe('');
+        expect(run.status).toBe(0);
+        const listing = JSON.parse(run.stdout) as { backups: BackupEntry[] };
+        expect(listing.backups.map((entry) => entry.name)).toEqual(direct.backups.map((entry) => entry.name));
+        expect(listing.backups[0]!.location).toBe(path.join(link, listing.backups[0]!.name));
+      }
+    } finally {
+      rmSync(link);
+      rmSync(path.join(backups, 'acme-again'));
+    }
   });
 });
 

@@ -3,16 +3,17 @@
 // is mid-commit or needs a decision instead of dropping it. Also the leftovers outside the
 // base dir: temporary archives beside a destination and backup scratch directories.
 
-import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, promises as fs, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
 import { hostId, ownerTag, thisProcess } from '../shared/tenant/process-owner.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
+import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
 import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
 import { runCli, tempDir } from './helpers/tree.js';
@@ -126,6 +127,22 @@ describe('the base-dir sweep', () => {
     utimesSync(path.join(base, foreign), old, old);
     await listTenants(base);
     expect(readdirSync(base)).not.toContain(foreign);
+  });
+
+  it('takes a tenant whose lock this process holds for busy without trying its lock (backup --all: one sweep per backup, each beside the others)', async () => {
+    const held = await Promise.all(['acme', 'beta'].map((tenant) => acquireTenantLock(base, tenant, 'backup')));
+    const links = vi.spyOn(fs, 'link');
+    try {
+      const sweep = await sweepBaseDir(base);
+      expect(links).not.toHaveBeenCalled();
+      expect(Object.fromEntries(sweep.unsettled)).toEqual({ acme: { state: 'busy' }, beta: { state: 'busy' } });
+      expect(sweep.changed).toBe(false);
+    } finally {
+      links.mockRestore();
+      for (const lock of held) await lock.release();
+    }
+    // Released, they are no longer this process's: the sweep finds nothing to settle.
+    expect((await sweepBaseDir(base)).unsettled.size).toBe(0);
   });
 });
 

@@ -7,14 +7,14 @@
 // the machine's crontabs are never seen or changed.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { commandCronRuns, NODE_ENVIRONMENT, NODE_FLAGS } from '../shared/schedule/crontab.js';
-import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
+import { cliPath, repoRoot, runCli, runCliAsync, tempDir } from './helpers/tree.js';
 
 const THEIRS = 'MAILTO=ops@example.com\n# m h dom mon dow command\n15 * * * * /usr/local/bin/rotate --all\n';
 
@@ -134,6 +134,11 @@ describe('cron add in local mode', () => {
       [`openclaw tenants backup --all --to ${base}/{tenant}.tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir/],
       ['openclaw tenants backup ../etc --to /b/x.tar.zst', /^openclaw: --cmd: invalid tenant name/],
       ['openclaw tenants backup acme --to /b/$(date +%F).tar.zst.age', /^openclaw: --cmd: ".*" ends in "\.age" but nothing encrypts the archive/],
+      // cron runs the line from HOME: a relative path would be checked here and written there.
+      ['openclaw tenants backup acme --to backups/acme/$(date +%F).tar.zst', /^openclaw: --cmd: --to "backups\/acme\/2026-12-31\.tar\.zst" is a relative path, which cron would take from the home directory it runs the line in: give an absolute path\n$/],
+      ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" is a relative path/],
+      ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
     ] as const) {
       const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
       expect(run.status, cmd).toBe(2);
@@ -256,6 +261,31 @@ describe('cron list and rm in local mode', () => {
     expect(gone.status).toBe(3);
     expect(gone.stderr).toBe('openclaw: tenant "acme" has no cron "nightly" in this crontab (see cron list acme)\n');
     expect(openclaw(['cron', 'list']).stdout).toBe("no crons in this user's crontab\n");
+  });
+
+  it('keeps every entry when cron add and cron rm run at the same time (a script adding many tenants in parallel)', async () => {
+    writeFileSync(crontabFile, THEIRS);
+    const tenants = Array.from({ length: 8 }, (_, index) => `t${index}`);
+    const env = { OPENCLAW_CRONTAB: fakeCrontab, HOME: home };
+    const all = (args: (tenant: string) => string[]) =>
+      Promise.all(
+        tenants.map(
+          (tenant) =>
+            new Promise<number | null>((resolve) => {
+              const child = runCliAsync(['--tenants-dir', base, ...args(tenant)], { env });
+              child.stdout.resume();
+              child.stderr.resume();
+              child.on('close', resolve);
+            }),
+        ),
+      );
+    expect(await all((tenant) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}.tar.zst`])).toEqual(tenants.map(() => 0));
+    const crontab = readFileSync(crontabFile, 'utf8');
+    expect(crontab.startsWith(THEIRS)).toBe(true);
+    expect(crontab.match(/# openclaw:t\d:nightly$/gm)?.sort()).toEqual(tenants.map((tenant) => `# openclaw:${tenant}:nightly`));
+    expect(await all((tenant) => ['cron', 'rm', tenant, 'nightly'])).toEqual(tenants.map(() => 0));
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    expect(readdirSync(path.join(home, '.openclaw'))).toEqual(['logs']);
   });
 
   it('reads a user without a crontab as one without crons', () => {

@@ -17,13 +17,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { ObjectLockedError } from '../shared/errors.js';
 import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
+import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
@@ -110,6 +111,46 @@ describe('prune in a local directory', () => {
       ['encrypted.age', ['not attributable: only its path names the tenant']],
     ]);
     expect(result.notes.join('\n')).toMatch(/no backup of "acme" here has been verified/);
+  });
+
+  it('counts no cut-short copy as a backup: the whole ones stay', async () => {
+    const cut = path.join(dir.path, 'cut');
+    await backupAt(tenantsDir, 'acme', path.join(cut, 'whole.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(cut, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    // A copy of the newer one that stopped half way (cp to a full disk, an interrupted rsync).
+    const newer = readFileSync(path.join(cut, 'newer.tar.zst'));
+    writeFileSync(path.join(cut, 'newer-copy.tar.zst'), newer.subarray(0, Math.floor(newer.length / 2)));
+    rmSync(path.join(cut, 'newer.tar.zst'));
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', cut, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(decisions(result)).toEqual({
+      keep: [
+        ['newer-copy.tar.zst', ['incomplete: no footer at its end (cut short?); counted by no rule']],
+        ['whole.tar.zst', ['last']],
+      ],
+      remove: [],
+    });
+    expect(readdirSync(cut).sort()).toEqual(['newer-copy.tar.zst', 'whole.tar.zst']);
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', cut])).stdout) as { backups: { name: string; incomplete?: boolean; note?: string }[] };
+    expect(listing.backups.map((entry) => [entry.name, entry.incomplete ?? false])).toEqual([
+      ['newer-copy.tar.zst', true],
+      ['whole.tar.zst', false],
+    ]);
+    expect(listing.backups[0]!.note).toMatch(/no footer at its end: the file is cut short/);
+  });
+
+  it('finishes when another prune of the directory removed some of the same backups first; refuses one that changed', async () => {
+    const both = path.join(dir.path, 'both');
+    for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(both, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+    const store = new LocalArchiveStore(both);
+    const listed = await store.list();
+    const byName = (name: string) => listed.find((object) => object.name === name)!;
+    rmSync(path.join(both, '0.tar.zst')); // the other prune was quicker
+    await store.remove(byName('0.tar.zst'));
+    writeFileSync(path.join(both, '1.tar.zst'), 'a new archive under the old name');
+    await expect(store.remove(byName('1.tar.zst'))).rejects.toThrow(/1\.tar\.zst changed since it was listed: not removed/);
+    expect(readdirSync(both).sort()).toEqual(['1.tar.zst', '2.tar.zst', '3.tar.zst']);
   });
 
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {

@@ -8,7 +8,7 @@
 import os from 'node:os';
 
 import type { BackupResult } from './backup.js';
-import { abortedError } from '../storage/streams.js';
+import { abortedError, onAbort } from '../storage/streams.js';
 import { describeError, isOpenClawError, UsageError } from '../errors.js';
 import { validateLocationOptions } from '../storage/open-location.js';
 import { expandTemplate, namesTenant, templateProblem } from '../schedule/destination-template.js';
@@ -75,26 +75,41 @@ export async function backupAll(request: {
   let done = 0;
   let failed = 0;
   const report = () => request.onProgress?.({ total: tenants.length, done, failed, running: [...running] });
+  // Each backup gets a signal of its own, all following the command's through one listener:
+  // up to MAX_JOBS backups listening on the command's signal at once would make Node warn of
+  // a listener leak on stderr.
+  const stops = new Set<AbortController>();
+  const stopFollowing = onAbort(signal, () => {
+    for (const stop of stops) stop.abort(signal!.reason);
+  });
   const worker = async () => {
     while (next < tenants.length && !signal?.aborted) {
       const index = next++;
       const tenant = tenants[index]!;
       const to = expandTemplate(template, { time, tenant });
+      const stop = new AbortController();
+      stops.add(stop);
       running.add(tenant);
       report();
       try {
-        results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, signal) };
+        results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, signal === undefined ? undefined : stop.signal) };
       } catch (error) {
         const body = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', outcome: isOpenClawError(error) ? error.outcome : 'failed', message: describeError(error) };
         results[index] = { tenant, to, ok: false, error: body };
         failed++;
+      } finally {
+        stops.delete(stop);
       }
       running.delete(tenant);
       done++;
       report();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, Math.max(tenants.length, 1)) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, Math.max(tenants.length, 1)) }, worker));
+  } finally {
+    stopFollowing();
+  }
   if (signal?.aborted) throw abortedError(signal);
   return {
     operation: 'backup-all',

@@ -65,6 +65,12 @@ export interface BackupEntry {
   readonly recipients?: readonly string[];
   /** When `tenants verify` last found this archive intact (a mark beside it). */
   readonly verifiedAt?: string;
+  /**
+   * Our archive whose last bytes were read and hold no footer although its marker says it was
+   * written by a version that ends every archive with one: the file is cut short (a copy
+   * that stopped, a full disk) or its end is damaged. Only local archives are read there.
+   */
+  readonly incomplete?: true;
   /** Why something could not be read. */
   readonly note?: string;
 }
@@ -117,6 +123,9 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const createdAtFrom = head.marker?.createdAt !== undefined ? 'archive' : metadata?.createdAt !== undefined ? 'metadata' : facts.verified !== undefined ? 'verification' : undefined;
   const manifestSha256 = footer?.manifestSha256 ?? facts.manifestSha256 ?? facts.verified?.manifestSha256;
   if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant "${footer.tenant}"`);
+  // The marker's creation time and the footer came in the same version: a dated marker promises a footer.
+  const incomplete = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
+  if (incomplete) notes.push('no footer at its end: the file is cut short or its end is damaged');
   // A mark for another digest is about another version of the archive.
   const verifiedAt = facts.verified !== undefined && (manifestSha256 === undefined || facts.verified.manifestSha256 === manifestSha256) ? facts.verified.verifiedAt : undefined;
   const toolVersion = head.marker?.toolVersion ?? metadata?.toolVersion;
@@ -132,6 +141,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     content: head.content,
     ...(head.recipients !== undefined && { recipients: head.recipients }),
     ...(verifiedAt !== undefined && { verifiedAt }),
+    ...(incomplete && { incomplete: true as const }),
     ...(notes.length > 0 && { note: notes.join('; ') }),
   };
 }

@@ -5,6 +5,8 @@
 // What it never removes:
 //   - a backup it cannot date or attribute (no recorded creation time, or only its path names
 //     the tenant): kept, with the reason;
+//   - a backup whose end is missing (a local archive without its footer: a copy cut short):
+//     kept, and counted by no rule, so it never takes the place of a whole backup;
 //   - the newest verified backup (the newest one `tenants verify` found intact and marked),
 //     whatever the policy says: a prune must never leave a tenant with only backups nobody
 //     has shown to restore. Verified means checked end to end, not merely "its digest is
@@ -74,14 +76,14 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   assertPolicy(policy);
   const dryRun = request.dryRun ?? false;
   const listing = await listBackups(store, tenant, { signal });
-  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant);
-  const undated = listing.backups.filter((entry) => !dated.includes(entry));
+  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true);
+  const uncounted = listing.backups.filter((entry) => !dated.includes(entry));
   const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
   let remove = [...outcome.remove];
-  for (const entry of undated) {
-    keep.set(entry, [entry.tenant === undefined ? 'not attributable: only its path names the tenant' : 'creation time unknown (tenants verify records it)']);
+  for (const entry of uncounted) {
+    keep.set(entry, [keptUncounted(entry)]);
   }
   const notes: string[] = [];
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
@@ -188,6 +190,13 @@ function deletionNotes(terms: DeletionTerms): string[] {
     case 'off':
       return [];
   }
+}
+
+/** Why a backup no rule may count is kept. */
+function keptUncounted(entry: BackupEntry): string {
+  if (entry.tenant === undefined) return 'not attributable: only its path names the tenant';
+  if (entry.incomplete === true) return 'incomplete: no footer at its end (cut short?); counted by no rule';
+  return 'creation time unknown (tenants verify records it)';
 }
 
 function storedObject(entry: BackupEntry): StoredObject {

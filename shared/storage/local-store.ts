@@ -1,13 +1,14 @@
 // A directory of archives (archive-store.ts), walked recursively: at most MAX_DEPTH levels,
-// regular files only, never following a symlink, skipping hidden names (temporary
-// `.partial` files and verification marks start with a dot). Each file's first bytes are
+// regular files only, never following a symlink below the directory named (which may be
+// one), skipping hidden names (temporary `.partial` files and verification marks start
+// with a dot). Each file's first bytes are
 // read with one pread, and only when they are our marker frame its last bytes too; a
 // verification mark (the hidden file beside it) is read only when the listing saw one.
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
 import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
-import { lstat, readdir, unlink } from 'node:fs/promises';
+import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
@@ -37,13 +38,17 @@ export class LocalArchiveStore implements ArchiveStore {
 
   async list(options: ReadOptions = {}): Promise<StoredObject[]> {
     const found: StoredObject[] = [];
-    const info = await lstat(this.directory).catch((error: unknown) => {
+    // The directory named is followed if it is a symlink (a backup volume mounted elsewhere); nothing below it is.
+    const info = await stat(this.directory).catch((error: unknown) => {
       throw this.fsError(error, this.directory);
     });
     if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
     const visit = async (dir: string, prefix: string, depth: number): Promise<void> => {
       throwIfAborted(options.signal);
       const entries = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+        // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
+        // decoded name leads nowhere), holds nothing to list; skipped like such a file.
+        if (depth > 0 && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw this.fsError(error, dir);
       });
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -110,17 +115,21 @@ export class LocalArchiveStore implements ArchiveStore {
     return undefined;
   }
 
+  /** Removes the archive; one already gone (another prune of the same directory) is removed, as S3's DeleteObject has it. */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     const now = await lstat(object.location).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw this.fsError(error, object.location);
     });
-    if (!now.isFile() || now.size !== object.bytes || Math.floor(now.mtimeMs) !== object.modifiedAt.getTime()) {
-      throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+    if (now !== undefined) {
+      if (!now.isFile() || now.size !== object.bytes || Math.floor(now.mtimeMs) !== object.modifiedAt.getTime()) {
+        throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+      }
+      await unlink(object.location).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location);
+      });
     }
-    await unlink(object.location).catch((error: unknown) => {
-      throw this.fsError(error, object.location);
-    });
     await unlink(verifiedMarkPath(object.location)).catch(() => undefined);
   }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describeError, RecoveryNeededError, TenantBusyError } from '../errors.js';
 import { HIDDEN_PREFIX, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { acquireTenantLock } from './lock.js';
+import { acquireTenantLock, isLockHeldHere } from './lock.js';
 import { recoverSlot } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
@@ -40,15 +40,22 @@ export interface SweepOptions {
 export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {}): Promise<SweepResult> {
   const names = options.names ?? (await fs.readdir(tenantsDir).catch(() => [] as string[]));
   const byTenant = new Map<string, HiddenName[]>();
+  const unsettled = new Map<string, Unsettled>();
   for (const name of names) {
     if (!name.startsWith(HIDDEN_PREFIX)) continue;
     const hidden = parseHiddenName(name);
     // A continuing backup's state is live between its pieces; abandoned chains are cleaned up with their uploads (backup/continuation.ts).
     if (hidden === undefined || hidden.tenant === options.except || hidden.kind === 'continuation') continue;
+    // Held by another operation of this very process (the backups of a `backup --all` at
+    // once): busy, as trying its lock would say, without the files that takes. Judged as
+    // the names are read: one released later is not settled as if it had been left over.
+    if (isLockHeldHere(tenantsDir, hidden.tenant)) {
+      unsettled.set(hidden.tenant, { state: 'busy' });
+      continue;
+    }
     byTenant.set(hidden.tenant, [...(byTenant.get(hidden.tenant) ?? []), hidden]);
   }
 
-  const unsettled = new Map<string, Unsettled>();
   let changed = false;
   for (const [tenant, leftovers] of byTenant) {
     for (const hidden of leftovers) {

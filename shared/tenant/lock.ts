@@ -48,6 +48,14 @@ export interface TenantLock {
   release(): Promise<void>;
 }
 
+/** Locks this process holds now, by path. */
+const heldHere = new Set<string>();
+
+/** Whether this process holds the tenant's lock now (another of its operations runs on the tenant). */
+export function isLockHeldHere(tenantsDir: string, tenant: string): boolean {
+  return heldHere.has(lockPathFor(tenantsDir, tenant));
+}
+
 export function lockPathFor(tenantsDir: string, tenant: string): string {
   return path.join(tenantsDir, hiddenNames.lock(tenant));
 }
@@ -170,6 +178,7 @@ function holdLock(lockPath: string, token: string, heartbeatMs: number): TenantL
     fs.utimes(lockPath, now, now).catch(() => undefined);
   }, heartbeatMs);
   heartbeat.unref();
+  heldHere.add(lockPath);
   let released = false;
   return {
     path: lockPath,
@@ -177,8 +186,12 @@ function holdLock(lockPath: string, token: string, heartbeatMs: number): TenantL
       if (released) return;
       released = true;
       clearInterval(heartbeat);
-      const holder = await readHolder(lockPath);
-      if (holder?.record?.token === token) await fs.rm(lockPath, { force: true });
+      try {
+        const holder = await readHolder(lockPath);
+        if (holder?.record?.token === token) await fs.rm(lockPath, { force: true });
+      } finally {
+        heldHere.delete(lockPath);
+      }
     },
   };
 }

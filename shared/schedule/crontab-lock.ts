@@ -1,0 +1,136 @@
+// One `openclaw cron add|rm` at a time edits the user's crontab. Each reads the whole crontab
+// and installs it back whole (`crontab -l`, `crontab -`), so two at once (a provisioning
+// script adding the crons of many tenants in parallel) would each install the text it read,
+// and the last one would silently drop the others' lines. The lock is a file (in
+// ~/.openclaw/, where the logs go), created whole (written to a temporary file, then
+// hard-linked into place, which fails if a lock exists) and naming its owner; a lock whose
+// owner is provably gone (process-owner.ts) is taken over, one held by a live process is
+// waited for: an edit takes milliseconds.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { errnoMessage, LocalCronError } from '../errors.js';
+import { isLocal, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
+
+/** How long a cron command waits for another one's edit. */
+const WAIT_MS = 30_000;
+const POLL_MS = 25;
+/** A lock that names no owner (half-written by a writer without hard links) is taken over once it is this old. */
+const UNREADABLE_STALE_MS = 5_000;
+/** A lock is taken over only once it is this old, even when its owner is gone. */
+const FRESH_MS = 2_000;
+
+/** Holds the crontab lock at `lockPath` while `edit` runs. */
+export async function withCrontabLock<T>(lockPath: string, edit: () => Promise<T>, options: { readonly waitMs?: number } = {}): Promise<T> {
+  const release = await acquire(lockPath, options.waitMs ?? WAIT_MS);
+  try {
+    return await edit();
+  } finally {
+    await release();
+  }
+}
+
+async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<void>> {
+  const content = `${ownerTag(thisProcess())} ${randomBytes(8).toString('hex')}\n`;
+  const deadline = Date.now() + waitMs;
+  try {
+    await fs.mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
+    for (;;) {
+      if (await create(lockPath, content)) {
+        return async () => {
+          if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === content) await fs.rm(lockPath, { force: true });
+        };
+      }
+      const held = await readHeld(lockPath);
+      if (held === undefined) continue; // released meanwhile
+      if (isStale(held)) {
+        await breakStale(lockPath, held);
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        const pid = parseOwnerTag(held.content.split(' ')[0] ?? '')?.pid;
+        throw new LocalCronError('CRONTAB_FAILED', `another openclaw cron command${pid === undefined ? '' : ` (pid ${pid})`} has been editing the crontab for ${waitMs / 1000} s (lock ${lockPath})`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (error) {
+    if (error instanceof LocalCronError) throw error;
+    throw new LocalCronError('CRONTAB_FAILED', `cannot take the crontab lock ${lockPath}: ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
+}
+
+/** Puts `content` at `lockPath` unless a lock is there (false); leaves no temporary file. */
+async function create(lockPath: string, content: string): Promise<boolean> {
+  const temp = `${lockPath}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await fs.writeFile(temp, content, { flag: 'wx', mode: 0o600 });
+    try {
+      await fs.link(temp, lockPath);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      // No hard links on this file system: created in place (a reader may see it empty for a moment).
+      return await fs.writeFile(lockPath, content, { flag: 'wx', mode: 0o600 }).then(
+        () => true,
+        (inPlace: NodeJS.ErrnoException) => {
+          if (inPlace.code === 'EEXIST') return false;
+          throw inPlace;
+        },
+      );
+    }
+  } finally {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+  }
+}
+
+interface Held {
+  readonly content: string;
+  /** The lock file's inode and mtime when its content was read. */
+  readonly ino: number;
+  readonly mtimeMs: number;
+}
+
+async function readHeld(lockPath: string): Promise<Held | undefined> {
+  const handle = await fs.open(lockPath, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (handle === undefined) return undefined;
+  try {
+    const stat = await handle.stat();
+    return { content: await handle.readFile('utf8'), ino: stat.ino, mtimeMs: stat.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Whether the lock's owner is provably gone. A lock younger than FRESH_MS is never stale: its
+ * owner may have released it and exited between our read and our look at its process, and
+ * the name may already hold the lock of the next one.
+ */
+function isStale(held: Held): boolean {
+  const age = Date.now() - held.mtimeMs;
+  if (age < FRESH_MS) return false;
+  const owner = parseOwnerTag(held.content.split(' ')[0] ?? '');
+  if (owner !== undefined && isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
+  // Another host's owner (a shared home directory) cannot be asked: its edit is long over by then.
+  return age > (owner === undefined ? UNREADABLE_STALE_MS : STALE_AFTER_MS);
+}
+
+/** Moves the stale lock aside, unless the name now holds another lock, and puts it back if it turns out to be another one. */
+async function breakStale(lockPath: string, judged: Held): Promise<void> {
+  const now = await fs.lstat(lockPath).catch(() => undefined);
+  if (now?.ino !== judged.ino) return;
+  const aside = `${lockPath}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await fs.rename(lockPath, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if ((await fs.lstat(aside).catch(() => undefined))?.ino !== judged.ino) await fs.link(aside, lockPath).catch(() => undefined);
+  await fs.rm(aside, { force: true });
+}

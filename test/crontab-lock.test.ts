@@ -1,0 +1,72 @@
+// The lock one `openclaw cron add|rm` holds while it reads, edits and installs the crontab
+// (shared/schedule/crontab-lock.ts): edits run one at a time, a lock whose owner is gone is
+// taken over once it is not fresh, a live one is waited for and then named.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { LocalCronError } from '../shared/errors.js';
+import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
+import { ownerTag, thisProcess } from '../shared/tenant/process-owner.js';
+import { tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+let lockPath: string;
+beforeEach(() => {
+  dir = tempDir('openclaw-crontab-lock-');
+  lockPath = path.join(dir.path, '.openclaw', 'crontab.lock');
+});
+afterEach(() => dir.cleanup());
+
+/** The owner tag of a process that has exited. */
+function goneOwner(): string {
+  const pid = spawnSync('true').pid!;
+  return ownerTag({ ...thisProcess(), pid, started: 0 });
+}
+
+describe('the crontab lock', () => {
+  it('runs edits one at a time and leaves nothing behind', async () => {
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        withCrontabLock(lockPath, async () => {
+          most = Math.max(most, ++inside);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          inside--;
+        }),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(existsSync(lockPath)).toBe(false);
+  });
+
+  it('takes over the lock of a process that is gone, once the lock is not fresh', async () => {
+    await withCrontabLock(lockPath, async () => undefined); // creates the directory
+    writeFileSync(lockPath, `${goneOwner()} 0123456789abcdef\n`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lockPath, old, old);
+    expect(await withCrontabLock(lockPath, async () => 'edited', { waitMs: 1_000 })).toBe('edited');
+    expect(existsSync(lockPath)).toBe(false);
+  });
+
+  it('waits for a fresh lock even when its owner is gone (it may have just released it), then takes it over', async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    writeFileSync(lockPath, `${goneOwner()} 0123456789abcdef\n`);
+    const started = Date.now();
+    expect(await withCrontabLock(lockPath, async () => 'edited', { waitMs: 10_000 })).toBe('edited');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+  });
+
+  it('names the live owner after waiting', async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    writeFileSync(lockPath, `${ownerTag(thisProcess())} 0123456789abcdef\n`);
+    const attempt = withCrontabLock(lockPath, async () => 'edited', { waitMs: 200 });
+    await expect(attempt).rejects.toBeInstanceOf(LocalCronError);
+    await expect(attempt).rejects.toThrow(`another openclaw cron command (pid ${process.pid}) has been editing the crontab for 0.2 s (lock ${lockPath})`);
+    expect(existsSync(lockPath)).toBe(true);
+  });
+});
