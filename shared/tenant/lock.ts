@@ -98,6 +98,7 @@ export async function acquireTenantLock(
     const holder = await readHolder(lockPath);
     if (holder === undefined) continue; // released between our attempt and the read
     if (await isStale(lockPath, holder, options.staleMs ?? LOCK_STALE_MS)) {
+      crashPoint('lock:stale-judged');
       await breakStaleLock(tenantsDir, tenant, holder.raw);
       takeovers++;
       continue;
