@@ -4,7 +4,7 @@
 // a recovery holding the lock is waited for.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -136,6 +136,33 @@ describe('taking over a stale lock', () => {
     await b.release();
     expect(readdirSync(base)).toEqual(['acme']);
   }, 30_000);
+
+  it('waits until the lock of a dead holder is no longer fresh, then takes it over', async () => {
+    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(gone));
+    const started = Date.now();
+    const lock = await acquireTenantLock(base, 'acme', 'restore');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('lets a holder whose lock was taken over notice it, and leaves the new lock alone', async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'restore', { heartbeatMs: 20 });
+    await lock.assertHeld();
+    // As if this process had been frozen past the stale interval: another took the tenant.
+    const lockPath = lockPathFor(base, 'acme');
+    rmSync(lockPath);
+    writeFileSync(lockPath, JSON.stringify({ token: 'other', pid: process.pid, host: 'h', hostId: hostId(), started: thisProcess().started, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' }));
+    const old = new Date(Date.now() - 30_000);
+    utimesSync(lockPath, old, old);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(readFileSync(lockPath, 'utf8')).toContain('"other"');
+    expect(Math.abs(Date.now() - 30_000 - statSync(lockPath).mtimeMs)).toBeLessThan(5_000); // no heartbeat on it
+    await expect(lock.assertHeld()).rejects.toThrow(/lost the tenant's lock .*another operation took it over/);
+    await lock.release();
+    expect(readFileSync(lockPath, 'utf8')).toContain('"other"');
+  });
 });
 
 describe('process owners', () => {
