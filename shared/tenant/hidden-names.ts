@@ -15,7 +15,7 @@ export type HiddenKind =
   | 'lock'
   /** The lock's content before it is linked into place. */
   | 'lock-temp'
-  /** A stale lock's second name (a hard link) while one taker takes it over; or the lock moved aside where there are no hard links. */
+  /** A stale lock moved aside while it is taken over. */
   | 'lock-broken'
   /** `.openclaw-journal-<t>.json`: what a restore of the tenant is doing. */
   | 'journal'

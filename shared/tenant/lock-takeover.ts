@@ -2,19 +2,18 @@
 // the crontab lock (schedule/crontab-lock.ts). POSIX has no "remove this name if it still
 // holds the file I judged", and a takeover that moves away the wrong lock lets two owners
 // run at once (the one whose lock was moved, and whoever creates the next lock meanwhile).
-// So a taker removes only the file it judged, and only one taker acts on it:
+// So the taker makes sure, at every step, that it moves only the file it judged:
 // - the lock is judged from one open handle: content, inode and times of one file;
 // - a lock younger than LOCK_FRESH_MS is never taken over: its owner may have released it
 //   and exited between our read and our look at its process, and the name may hold the
 //   next lock already, whose times then differ from the judged ones by at least that much
 //   (even where timestamps are coarse and inode numbers are reused at once);
-// - right before claiming it, the name must still hold the judged file (inode and times);
-// - takers claim the judged file by giving it a second name (a hard link) and go on only
-//   if it has exactly two, so a taker never removes the lock another taker created after
-//   finishing its own takeover.
-// What is left: a holder judged gone that is not (on another host, silent for the stale
-// interval) releasing its lock within the takeover; and, without hard links, the
-// move-aside fallback, where a second taker can still displace a fresh lock.
+// - right before the rename, the name must still hold the judged file (inode and times);
+// - after the rename, the moved file is checked once more and linked back if it is another.
+// What is left is the name changing between that last look and the rename (one system
+// call): only the judged lock's removal can make room for another, and its owner is gone,
+// so it takes a second taker finishing a whole takeover and creating its own lock within
+// that call.
 
 import { promises as fs, type Stats } from 'node:fs';
 
@@ -60,36 +59,13 @@ export function isSameFile(a: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>, b: Pic
 }
 
 /**
- * Removes the lock `judged` (its owner is gone, it is not fresh) from `lockPath` unless the
- * name holds another lock by then. Takers of one lock exclude each other: each hard-links the
- * lock to its own name `claim` and goes on only if the file then has exactly two names (the
- * lock's and its own); takers that collide all back off. So no taker removes a lock another
- * taker has just created. Without hard links, it moves the lock aside and puts back another.
- * The caller then tries to create its own lock again.
+ * Removes the lock `judged` (its owner is gone, it is not fresh) from `lockPath`, by way of
+ * the unique name `aside`, unless the name holds another lock by then (left alone, or put
+ * back). The caller then tries to create its own lock again.
  */
-export async function takeOverLock(lockPath: string, judged: LockFileState, claim: string, onClaimed?: () => void): Promise<void> {
+export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, onMovedAside?: () => void): Promise<void> {
   const now = await fs.lstat(lockPath).catch(() => undefined);
   if (now === undefined || !isSameFile(now, judged)) return;
-  try {
-    await fs.link(lockPath, claim);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'EEXIST' || code === 'EMLINK') throw error;
-    return await moveAsideUnlessReplaced(lockPath, judged, claim, onClaimed);
-  }
-  try {
-    const claimed = await fs.lstat(claim);
-    // A hard link changes the file's ctime, not its inode or mtime.
-    if (claimed.ino !== judged.ino || claimed.mtimeMs !== judged.mtimeMs || claimed.nlink !== 2) return;
-    onClaimed?.();
-    await fs.rm(lockPath, { force: true });
-  } finally {
-    await fs.rm(claim, { force: true });
-  }
-}
-
-async function moveAsideUnlessReplaced(lockPath: string, judged: LockFileState, aside: string, onMovedAside?: () => void): Promise<void> {
   try {
     await fs.rename(lockPath, aside);
   } catch (error) {

@@ -114,8 +114,6 @@ export async function acquireTenantLock(
       crashPoint('lock:stale-judged');
       await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), () => crashPoint('lock:stale-moved-aside'));
       takeovers++;
-      // Takers that collided back off; a random pause keeps them from colliding again.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
       continue;
     }
     // Another command's sweep settling this tenant's leftovers holds it for a moment.
