@@ -3,7 +3,8 @@
 // (test/crash/) sets OPENCLAW_TEST_CRASH_AT=<point> and checks that the next command
 // settles whatever the killed one left; OPENCLAW_TEST_PAUSE_AT=<point> stops the process
 // there instead (SIGSTOP), so a test can act while it holds its lock, then continue or kill
-// it. `<point>@<n>` picks the n-th time the point is reached. Unset (always, outside tests),
+// it (several points, comma-separated, stop it at each). `<point>@<n>` picks the n-th time
+// the point is reached. Unset (always, outside tests),
 // a crash point is one comparison.
 
 export const CRASH_POINTS = [
@@ -11,6 +12,7 @@ export const CRASH_POINTS = [
   'lock:temp-written',
   'lock:linked',
   'lock:acquired',
+  'lock:stale-judged',
   'lock:stale-moved-aside',
   // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
   'backup:scratch-created',
@@ -47,15 +49,15 @@ export const CRASH_POINTS = [
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 const crashAt = parseTarget(process.env.OPENCLAW_TEST_CRASH_AT);
-const pauseAt = parseTarget(process.env.OPENCLAW_TEST_PAUSE_AT);
+const pauseAt = (process.env.OPENCLAW_TEST_PAUSE_AT ?? '').split(',').flatMap((target) => parseTarget(target) ?? []);
 const reached = new Map<string, number>();
 
 export function crashPoint(point: CrashPoint): void {
-  if (crashAt === undefined && pauseAt === undefined) return;
+  if (crashAt === undefined && pauseAt.length === 0) return;
   const count = (reached.get(point) ?? 0) + 1;
   reached.set(point, count);
   if (crashAt?.point === point && crashAt.nth === count) process.kill(process.pid, 'SIGKILL');
-  if (pauseAt?.point === point && pauseAt.nth === count) process.kill(process.pid, 'SIGSTOP');
+  if (pauseAt.some((target) => target.point === point && target.nth === count)) process.kill(process.pid, 'SIGSTOP');
 }
 
 function parseTarget(value: string | undefined): { point: string; nth: number } | undefined {

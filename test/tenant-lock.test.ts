@@ -3,15 +3,15 @@
 // taken over; a process is judged dead by pid and start time (a recycled pid, a zombie);
 // a recovery holding the lock is waited for.
 
-import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { TenantBusyError } from '../shared/errors.js';
 import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess } from '../shared/tenant/process-owner.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
-import { tempDir } from './helpers/tree.js';
+import { repoRoot, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
@@ -68,6 +68,100 @@ describe('the tenant lock', () => {
     const lock = await acquireTenantLock(base, 'acme', 'backup');
     expect(JSON.parse(readFileSync(lock.path, 'utf8')).operation).toBe('backup');
     await lock.release();
+  });
+});
+
+/** A lock taker in its own process (test/helpers/lock-taker.ts), with its first line of output. */
+function startTaker(env: NodeJS.ProcessEnv): { child: ChildProcess; said: Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'lock-taker.ts'), base, 'acme'], {
+    cwd: repoRoot,
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, TSX_DISABLE_CACHE: '1', ...env },
+  });
+  const said = new Promise<string>((resolve) => {
+    let out = '';
+    child.stdout!.on('data', (data: Buffer) => (out += data.toString()));
+    child.on('close', () => resolve(out.trim()));
+  });
+  return { child, said };
+}
+
+function isStopped(child: ChildProcess): boolean {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  } catch {
+    return false; // exited
+  }
+}
+
+/** Waits until `child` stops itself at a pause point (true) or exits (false). */
+async function pausedOrExited(child: ChildProcess): Promise<boolean> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (isStopped(child)) return true;
+    if (child.exitCode !== null) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`lock taker ${child.pid} neither paused nor exited`);
+}
+
+describe('taking over a stale lock', () => {
+  it('leaves alone a lock that replaced the one judged stale (its holder released it, another took the tenant)', async () => {
+    // H1's lock: its process is gone (it released the lock and exited after A read it).
+    const lockPath = lockPathFor(base, 'acme');
+    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPath, JSON.stringify(gone));
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lockPath, old, old);
+
+    // A has read H1's lock and judged it stale; it stops right there (and again after any move aside).
+    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-judged,lock:stale-moved-aside' });
+    expect(await pausedOrExited(a.child)).toBe(true);
+    rmSync(lockPath); // H1 releases
+    const b = await acquireTenantLock(base, 'acme', 'backup'); // B takes the tenant
+    a.child.kill('SIGCONT');
+    const movedAside = await pausedOrExited(a.child);
+    // While A runs, C tries: B holds the tenant, so C must be refused.
+    const c = await acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error);
+    if (movedAside) a.child.kill('SIGCONT');
+    a.child.stdin!.end();
+    const aSaid = await a.said;
+
+    const holders = [...(c instanceof TenantBusyError ? [] : ['C']), ...(aSaid === 'acquired' ? ['A'] : [])];
+    expect(holders).toEqual([]); // only B
+    expect(aSaid).toMatch(/^busy: tenant "acme" is busy: a backup by pid \d+/);
+    expect(JSON.parse(readFileSync(lockPath, 'utf8'))).toMatchObject({ pid: process.pid, operation: 'backup' });
+    if (!(c instanceof TenantBusyError)) await (c as Awaited<ReturnType<typeof acquireTenantLock>>).release();
+    await b.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 30_000);
+
+  it('waits until the lock of a dead holder is no longer fresh, then takes it over', async () => {
+    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(gone));
+    const started = Date.now();
+    const lock = await acquireTenantLock(base, 'acme', 'restore');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('lets a holder whose lock was taken over notice it, and leaves the new lock alone', async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'restore', { heartbeatMs: 20 });
+    await lock.assertHeld();
+    // As if this process had been frozen past the stale interval: another took the tenant.
+    const lockPath = lockPathFor(base, 'acme');
+    rmSync(lockPath);
+    writeFileSync(lockPath, JSON.stringify({ token: 'other', pid: process.pid, host: 'h', hostId: hostId(), started: thisProcess().started, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' }));
+    const old = new Date(Date.now() - 30_000);
+    utimesSync(lockPath, old, old);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(readFileSync(lockPath, 'utf8')).toContain('"other"');
+    expect(Math.abs(Date.now() - 30_000 - statSync(lockPath).mtimeMs)).toBeLessThan(5_000); // no heartbeat on it
+    await expect(lock.assertHeld()).rejects.toThrow(/lost the tenant's lock .*another operation took it over/);
+    await lock.release();
+    expect(readFileSync(lockPath, 'utf8')).toContain('"other"');
   });
 });
 

@@ -141,6 +141,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
+    await (lock as TenantLock | undefined)?.assertHeld();
     await staging!.commit({ force });
     staging = undefined;
     committed = true;

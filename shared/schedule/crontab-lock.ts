@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoMessage, LocalCronError } from '../errors.js';
+import { LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
 import { isLocal, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
 
 /** How long a cron command waits for another one's edit. */
@@ -19,8 +20,6 @@ const WAIT_MS = 30_000;
 const POLL_MS = 25;
 /** A lock that names no owner (half-written by a writer without hard links) is taken over once it is this old. */
 const UNREADABLE_STALE_MS = 5_000;
-/** A lock is taken over only once it is this old, even when its owner is gone. */
-const FRESH_MS = 2_000;
 
 /** Holds the crontab lock at `lockPath` while `edit` runs. */
 export async function withCrontabLock<T>(lockPath: string, edit: () => Promise<T>, options: { readonly waitMs?: number } = {}): Promise<T> {
@@ -43,10 +42,10 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
           if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === content) await fs.rm(lockPath, { force: true });
         };
       }
-      const held = await readHeld(lockPath);
+      const held = await readLockFile(lockPath);
       if (held === undefined) continue; // released meanwhile
       if (isStale(held)) {
-        await breakStale(lockPath, held);
+        await takeOverLock(lockPath, held, `${lockPath}.${randomBytes(6).toString('hex')}.stale`);
         continue;
       }
       if (Date.now() >= deadline) {
@@ -85,52 +84,15 @@ async function create(lockPath: string, content: string): Promise<boolean> {
   }
 }
 
-interface Held {
-  readonly content: string;
-  /** The lock file's inode and mtime when its content was read. */
-  readonly ino: number;
-  readonly mtimeMs: number;
-}
-
-async function readHeld(lockPath: string): Promise<Held | undefined> {
-  const handle = await fs.open(lockPath, 'r').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
-  if (handle === undefined) return undefined;
-  try {
-    const stat = await handle.stat();
-    return { content: await handle.readFile('utf8'), ino: stat.ino, mtimeMs: stat.mtimeMs };
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
- * Whether the lock's owner is provably gone. A lock younger than FRESH_MS is never stale: its
- * owner may have released it and exited between our read and our look at its process, and
- * the name may already hold the lock of the next one.
+ * Whether the lock's owner is provably gone. A lock younger than LOCK_FRESH_MS is never stale
+ * (tenant/lock-takeover.ts).
  */
-function isStale(held: Held): boolean {
+function isStale(held: LockFileState): boolean {
   const age = Date.now() - held.mtimeMs;
-  if (age < FRESH_MS) return false;
+  if (age < LOCK_FRESH_MS) return false;
   const owner = parseOwnerTag(held.content.split(' ')[0] ?? '');
   if (owner !== undefined && isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
   // Another host's owner (a shared home directory) cannot be asked: its edit is long over by then.
   return age > (owner === undefined ? UNREADABLE_STALE_MS : STALE_AFTER_MS);
-}
-
-/** Moves the stale lock aside, unless the name now holds another lock, and puts it back if it turns out to be another one. */
-async function breakStale(lockPath: string, judged: Held): Promise<void> {
-  const now = await fs.lstat(lockPath).catch(() => undefined);
-  if (now?.ino !== judged.ino) return;
-  const aside = `${lockPath}.${randomBytes(6).toString('hex')}.stale`;
-  try {
-    await fs.rename(lockPath, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  if ((await fs.lstat(aside).catch(() => undefined))?.ino !== judged.ino) await fs.link(aside, lockPath).catch(() => undefined);
-  await fs.rm(aside, { force: true });
 }

@@ -4,8 +4,9 @@
 // processes and hosts, and no one ever reads a half-written lock. Its holder refreshes its
 // mtime while it runs; a lock whose holder is provably gone (process-owner.ts: a dead
 // process in our pid namespace, or a heartbeat silent for LOCK_STALE_MS elsewhere) is
-// taken over instead of blocking forever. A failed write (a full disk) removes what it
-// created. The temporary and taken-over files carry their owner in their names, so the
+// taken over instead of blocking forever, once it is not fresh, moving only the very lock
+// judged (lock-takeover.ts); a holder whose lock was taken over notices it (`assertHeld`).
+// A failed write (a full disk) removes what it created. The temporary and taken-over files carry their owner in their names, so the
 // base-dir sweep can remove those of a killed process.
 
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames } from './hidden-names.js';
+import { freshForMs, isSameFile, readLockFile, takeOverLock, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -45,6 +47,8 @@ interface LockRecord {
 
 export interface TenantLock {
   readonly path: string;
+  /** Fails (TenantBusyError) unless the lock is still this holder's: before a step that must not run twice at once. */
+  assertHeld(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -90,24 +94,34 @@ export async function acquireTenantLock(
   const content = JSON.stringify(record);
   const waitUntil = Date.now() + RECOVERY_WAIT_MS;
 
+  let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    if (await createLockFile(tenantsDir, tenant, content)) {
+    const created = await createLockFile(tenantsDir, tenant, content);
+    if (created !== undefined) {
       crashPoint('lock:acquired');
-      return holdLock(lockPath, record.token, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
+      return holdLock(lockPath, record.token, created, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
     }
-    const holder = await readHolder(lockPath);
-    if (holder === undefined) continue; // released between our attempt and the read
-    if (await isStale(lockPath, holder, options.staleMs ?? LOCK_STALE_MS)) {
-      await breakStaleLock(tenantsDir, tenant, holder.raw);
+    const held = await readLockFile(lockPath);
+    if (held === undefined) continue; // released between our attempt and the read
+    const holder = parseRecord(held.content);
+    if (isStale(held, holder, options.staleMs ?? LOCK_STALE_MS)) {
+      if (firstSeen === undefined || !isSameFile(firstSeen.state, held)) firstSeen = { state: held, at: Date.now() };
+      const fresh = freshForMs(held, firstSeen);
+      if (fresh > 0) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(fresh, 250)));
+        continue;
+      }
+      crashPoint('lock:stale-judged');
+      await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), () => crashPoint('lock:stale-moved-aside'));
       takeovers++;
       continue;
     }
     // Another command's sweep settling this tenant's leftovers holds it for a moment.
-    if (holder.record?.operation === 'recover' && operation !== 'recover' && Date.now() < waitUntil) {
+    if (holder?.operation === 'recover' && operation !== 'recover' && Date.now() < waitUntil) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
-    throw busyError(tenant, lockPath, holder.record);
+    throw busyError(tenant, lockPath, holder);
   }
   throw new TenantBusyError(`tenant "${tenant}" is busy: could not take its lock ${lockPath}`);
 }
@@ -124,23 +138,23 @@ function busyError(tenant: string, lockPath: string, record: LockRecord | undefi
   );
 }
 
-/** Puts `content` at the lock path unless a lock is there (false); leaves nothing behind when it fails. */
-async function createLockFile(tenantsDir: string, tenant: string, content: string): Promise<boolean> {
+/** Puts `content` at the lock path unless a lock is there (undefined): the lock file's inode. Leaves nothing behind when it fails. */
+async function createLockFile(tenantsDir: string, tenant: string, content: string): Promise<number | undefined> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
   try {
-    await writeNewFile(temp, content);
+    const ino = await writeNewFile(temp, content);
     crashPoint('lock:temp-written');
     try {
       await fs.link(temp, lockPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return false;
-      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return await writeNewFile(lockPath, content).then(() => true, existsOr);
+      if (code === 'EEXIST') return undefined;
+      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return await writeNewFile(lockPath, content).catch(existsOr);
       throw error;
     }
     crashPoint('lock:linked');
-    return true;
+    return ino;
   } catch (error) {
     throw lockWriteError(error, lockPath);
   } finally {
@@ -148,17 +162,19 @@ async function createLockFile(tenantsDir: string, tenant: string, content: strin
   }
 }
 
-function existsOr(error: unknown): false {
-  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+function existsOr(error: unknown): undefined {
+  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
   throw error;
 }
 
-/** Creates `file` (O_EXCL) holding `content`; a failed write removes the file it created. */
-async function writeNewFile(file: string, content: string): Promise<void> {
+/** Creates `file` (O_EXCL) holding `content`: its inode. A failed write removes the file it created. */
+async function writeNewFile(file: string, content: string): Promise<number> {
   const handle = await fs.open(file, 'wx', 0o600);
   try {
     await handle.writeFile(content);
+    const { ino } = await handle.stat();
     await handle.close();
+    return ino;
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(file, { force: true }).catch(() => undefined);
@@ -172,23 +188,40 @@ function lockWriteError(error: unknown, lockPath: string): unknown {
   return new FileSystemError(`cannot write the lock file ${lockPath}: ${what}`, { cause: error });
 }
 
-function holdLock(lockPath: string, token: string, heartbeatMs: number): TenantLock {
+/**
+ * Beats the lock's heartbeat while it is ours. Should the name hold another file (this process
+ * was frozen past LOCK_STALE_MS and its lock taken over), the heartbeat stops, so it never
+ * keeps the new holder's lock fresh, and `assertHeld` says so.
+ */
+function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: number): TenantLock {
+  let lost = false;
+  const isOurs = (held: LockFileState | undefined) => held?.ino === ino && parseRecord(held.content)?.token === token;
+  const ours = async (): Promise<boolean> => {
+    lost ||= !isOurs(await readLockFile(lockPath).catch(() => undefined));
+    return !lost;
+  };
   const heartbeat = setInterval(() => {
-    const now = new Date();
-    fs.utimes(lockPath, now, now).catch(() => undefined);
+    void ours().then(async (still) => {
+      if (!still) return clearInterval(heartbeat);
+      const now = new Date();
+      await fs.utimes(lockPath, now, now);
+    }).catch(() => undefined);
   }, heartbeatMs);
   heartbeat.unref();
   heldHere.add(lockPath);
   let released = false;
   return {
     path: lockPath,
+    async assertHeld() {
+      if (!released && (await ours())) return;
+      throw new TenantBusyError(`lost the tenant's lock ${lockPath}: another operation took it over (was this process frozen for more than ${LOCK_STALE_MS / 1000} s?)`);
+    },
     async release() {
       if (released) return;
       released = true;
       clearInterval(heartbeat);
       try {
-        const holder = await readHolder(lockPath);
-        if (holder?.record?.token === token) await fs.rm(lockPath, { force: true });
+        if (isOurs(await readLockFile(lockPath))) await fs.rm(lockPath, { force: true });
       } finally {
         heldHere.delete(lockPath);
       }
@@ -196,20 +229,12 @@ function holdLock(lockPath: string, token: string, heartbeatMs: number): TenantL
   };
 }
 
-async function readHolder(lockPath: string): Promise<{ raw: string; record?: LockRecord } | undefined> {
-  let raw: string;
-  try {
-    raw = await fs.readFile(lockPath, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+function parseRecord(raw: string): LockRecord | undefined {
   try {
     const record = JSON.parse(raw) as LockRecord;
-    if (typeof record.pid !== 'number' || typeof record.host !== 'string') return { raw };
-    return { raw, record };
+    return typeof record.pid === 'number' && typeof record.host === 'string' ? record : undefined;
   } catch {
-    return { raw };
+    return undefined;
   }
 }
 
@@ -223,34 +248,8 @@ function localOwner(record: LockRecord): ProcessOwner | undefined {
   return record.host === hostname() ? { pid: record.pid, started: 0, hostId: hostId() } : undefined;
 }
 
-async function isStale(lockPath: string, holder: { record?: LockRecord }, staleMs: number): Promise<boolean> {
-  const owner = holder.record === undefined ? undefined : localOwner(holder.record);
+function isStale(held: LockFileState, record: LockRecord | undefined, staleMs: number): boolean {
+  const owner = record === undefined ? undefined : localOwner(record);
   if (owner !== undefined) return !isProcessAlive(owner.pid, owner.started);
-  try {
-    const stat = await fs.stat(lockPath);
-    return Date.now() - stat.mtimeMs > (holder.record === undefined ? UNREADABLE_LOCK_STALE_MS : staleMs);
-  } catch {
-    return true;
-  }
-}
-
-/**
- * Moves the stale lock aside under a unique name, then checks it is the lock we judged:
- * if a live process replaced it in the meantime, its lock is put back and we lose the race.
- */
-async function breakStaleLock(tenantsDir: string, tenant: string, judgedContent: string): Promise<void> {
-  const lockPath = lockPathFor(tenantsDir, tenant);
-  const aside = path.join(tenantsDir, hiddenNames.lockBroken(tenant));
-  try {
-    await fs.rename(lockPath, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  crashPoint('lock:stale-moved-aside');
-  const taken = await fs.readFile(aside, 'utf8').catch(() => '');
-  if (taken !== judgedContent) {
-    await fs.link(aside, lockPath).catch(() => undefined);
-  }
-  await fs.rm(aside, { force: true });
+  return Date.now() - held.mtimeMs > (record === undefined ? UNREADABLE_LOCK_STALE_MS : staleMs);
 }

@@ -97,16 +97,18 @@ describe('a refused restore killed while it cleans up', () => {
 });
 
 describe('a lock takeover killed half-way', () => {
-  it('at lock:stale-moved-aside: the dead lock is gone, the next command proceeds', () => {
-    const w = world('takeover');
-    // A lock an older version left: it names the host only, and a pid that is not running.
-    const dead = { token: 'x', pid: 2 ** 22 + 99, host: hostname(), operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
-    writeFileSync(path.join(w.base, '.openclaw-lock-acme'), JSON.stringify(dead));
-    killAt(w, 'lock:stale-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
-    expect(readdirSync(w.base).some((name) => name.endsWith('.broken'))).toBe(true);
-    nextCommand(w, 'acme', true);
-    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
-  });
+  for (const point of ['lock:stale-judged', 'lock:stale-moved-aside']) {
+    it(`at ${point}: the dead lock is gone or still there, the next command proceeds`, () => {
+      const w = world(`takeover-${point}`);
+      // A lock an older version left: it names the host only, and a pid that is not running.
+      const dead = { token: 'x', pid: 2 ** 22 + 99, host: hostname(), operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+      writeFileSync(path.join(w.base, '.openclaw-lock-acme'), JSON.stringify(dead));
+      killAt(w, point, ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+      expect(readdirSync(w.base).some((name) => name.endsWith('.broken'))).toBe(point === 'lock:stale-moved-aside');
+      nextCommand(w, 'acme', true);
+      w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+    });
+  }
 });
 
 describe('backup killed at every step', () => {

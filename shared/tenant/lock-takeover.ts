@@ -1,0 +1,82 @@
+// Taking over a lock file whose owner is gone: one routine for the tenant lock (lock.ts) and
+// the crontab lock (schedule/crontab-lock.ts). POSIX has no "remove this name if it still
+// holds the file I judged", and a takeover that moves away the wrong lock lets two owners
+// run at once (the one whose lock was moved, and whoever creates the next lock meanwhile).
+// So the taker makes sure, at every step, that it moves only the file it judged:
+// - the lock is judged from one open handle: content, inode and times of one file;
+// - a lock younger than LOCK_FRESH_MS is never taken over: its owner may have released it
+//   and exited between our read and our look at its process, and the name may hold the
+//   next lock already, whose times then differ from the judged ones by at least that much
+//   (even where timestamps are coarse and inode numbers are reused at once);
+// - right before the rename, the name must still hold the judged file (inode and times);
+// - after the rename, the moved file is checked once more and linked back if it is another.
+// What is left is the name changing between that last look and the rename (one system
+// call): only the judged lock's removal can make room for another, and its owner is gone,
+// so it takes a second taker finishing a whole takeover and creating its own lock within
+// that call.
+
+import { promises as fs, type Stats } from 'node:fs';
+
+/** A lock younger than this is never taken over, even when its owner is gone. */
+export const LOCK_FRESH_MS = 2_000;
+
+/** A lock file as read through one handle: its content and the identity of the file it came from. */
+export interface LockFileState {
+  readonly content: string;
+  readonly ino: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+/** The lock at `lockPath`; undefined when there is none. */
+export async function readLockFile(lockPath: string): Promise<LockFileState | undefined> {
+  const handle = await fs.open(lockPath, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (handle === undefined) return undefined;
+  try {
+    const stat = await handle.stat();
+    return { content: await handle.readFile('utf8'), ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Milliseconds until `judged` may be taken over: until it is LOCK_FRESH_MS old by its mtime,
+ * or has been seen unchanged for that long since `firstSeen` (our clock may run behind the
+ * file server's, which stamps the mtime).
+ */
+export function freshForMs(judged: LockFileState, firstSeen: { readonly state: LockFileState; readonly at: number }): number {
+  const byMtime = LOCK_FRESH_MS - (Date.now() - judged.mtimeMs);
+  const seenUnchanged = isSameFile(firstSeen.state, judged) ? LOCK_FRESH_MS - (Date.now() - firstSeen.at) : LOCK_FRESH_MS;
+  return Math.max(0, Math.min(byMtime, seenUnchanged));
+}
+
+export function isSameFile(a: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>, b: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>): boolean {
+  return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/**
+ * Removes the lock `judged` (its owner is gone, it is not fresh) from `lockPath`, by way of
+ * the unique name `aside`, unless the name holds another lock by then (left alone, or put
+ * back). The caller then tries to create its own lock again.
+ */
+export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, onMovedAside?: () => void): Promise<void> {
+  const now = await fs.lstat(lockPath).catch(() => undefined);
+  if (now === undefined || !isSameFile(now, judged)) return;
+  try {
+    await fs.rename(lockPath, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  onMovedAside?.();
+  // The rename may change the file's ctime: the inode and the content tell it now.
+  const moved = await readLockFile(aside).catch(() => undefined);
+  if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
+    await fs.link(aside, lockPath).catch(() => undefined);
+  }
+  await fs.rm(aside, { force: true });
+}
