@@ -47,6 +47,15 @@ function openclaw(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 const nightly = (to: string, ...extra: string[]) => ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup acme --to ${to}`, ...extra];
 
+/** `cron add acme … --cmd CMD` is refused as a usage error, with `message` (a whole stderr, or a pattern) and nothing on stdout. */
+function expectRefused(cmd: string, message: string | RegExp): void {
+  const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
+  expect(run.status, cmd).toBe(2);
+  expect(run.stdout, cmd).toBe('');
+  if (typeof message === 'string') expect(run.stderr, cmd).toBe(message);
+  else expect(run.stderr, cmd).toMatch(message);
+}
+
 /** Runs a crontab line as cron would: its command after cron's reading of %, with cron's environment, from HOME. */
 function runAsCron(line: string) {
   const { command, stdin } = commandCronRuns(line);
@@ -139,12 +148,7 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" is a relative path/],
       ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
       ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
-    ] as const) {
-      const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
-      expect(run.status, cmd).toBe(2);
-      expect(run.stdout, cmd).toBe('');
-      expect(run.stderr, cmd).toMatch(message);
-    }
+    ] as const) expectRefused(cmd, message);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // --json: the same line as one error object.
     const json = openclaw(['--json', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst --bogus']);
@@ -160,12 +164,7 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup other --to /x/{date}.tar.zst', 'openclaw: --cmd backs up tenant "other", but the cron belongs to tenant "acme": they must be the same\n'],
       ['openclaw --json tenants backup --to /x/a.tar.zst -- other', 'openclaw: --cmd backs up tenant "other", but the cron belongs to tenant "acme": they must be the same\n'],
       ['openclaw tenants prune other --in /x --keep-last 1', 'openclaw: --cmd prunes tenant "other", but the cron belongs to tenant "acme": they must be the same\n'],
-    ] as const) {
-      const run = openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', cmd]);
-      expect(run.status, cmd).toBe(2);
-      expect(run.stdout, cmd).toBe('');
-      expect(run.stderr, cmd).toBe(message);
-    }
+    ] as const) expectRefused(cmd, message);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // The cron's own tenant, a backup of every tenant (filed under a name of your choice) and
     // commands that back up or prune no tenant still go in.
