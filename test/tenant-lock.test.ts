@@ -4,9 +4,9 @@
 // a recovery holding the lock is waited for.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { TenantBusyError } from '../shared/errors.js';
 import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess } from '../shared/tenant/process-owner.js';
@@ -162,6 +162,27 @@ describe('taking over a stale lock', () => {
     await expect(lock.assertHeld()).rejects.toThrow(/lost the tenant's lock .*another operation took it over/);
     await lock.release();
     expect(readFileSync(lockPath, 'utf8')).toContain('"other"');
+  });
+
+  it('keeps the heartbeat going through a failed read of its lock (a network file system\'s hiccup is not a lost lock)', async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'backup', { heartbeatMs: 20 });
+    const lockPath = lockPathFor(base, 'acme');
+    const realOpen = fs.open;
+    const failing = vi.spyOn(fs, 'open').mockImplementation(((file: PathLike, ...rest: unknown[]) =>
+      file === lockPath ? Promise.reject(Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' })) : (realOpen as (...a: unknown[]) => unknown)(file, ...rest)) as typeof fs.open);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(failing).toHaveBeenCalledWith(lockPath, 'r');
+    } finally {
+      failing.mockRestore();
+    }
+    const old = new Date(Date.now() - 30_000);
+    utimesSync(lockPath, old, old);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(Date.now() - statSync(lockPath).mtimeMs).toBeLessThan(5_000); // beating again
+    await lock.assertHeld();
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
   });
 });
 

@@ -196,8 +196,11 @@ function lockWriteError(error: unknown, lockPath: string): unknown {
 function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: number): TenantLock {
   let lost = false;
   const isOurs = (held: LockFileState | undefined) => held?.ino === ino && parseRecord(held.content)?.token === token;
+  // Lost only when the name is seen holding another file, or none: a read that fails (a
+  // network file system's hiccup) tells nothing, and must not stop the heartbeat.
   const ours = async (): Promise<boolean> => {
-    lost ||= !isOurs(await readLockFile(lockPath).catch(() => undefined));
+    const held = await readLockFile(lockPath).then((state) => ({ state }), () => undefined);
+    if (held !== undefined) lost ||= !isOurs(held.state);
     return !lost;
   };
   const heartbeat = setInterval(() => {
