@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoMessage, LocalCronError } from '../errors.js';
-import { LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
+import { createLockFile, LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
 import { isLocal, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
 
 /** How long a cron command waits for another one's edit. */
@@ -37,7 +37,7 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
   try {
     await fs.mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
     for (;;) {
-      if (await create(lockPath, content)) {
+      if ((await createLockFile(lockPath, `${lockPath}.${randomBytes(6).toString('hex')}.tmp`, content)) !== undefined) {
         return async () => {
           if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === content) await fs.rm(lockPath, { force: true });
         };
@@ -57,30 +57,6 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
   } catch (error) {
     if (error instanceof LocalCronError) throw error;
     throw new LocalCronError('CRONTAB_FAILED', `cannot take the crontab lock ${lockPath}: ${errnoMessage(error) ?? String(error)}`, { cause: error });
-  }
-}
-
-/** Puts `content` at `lockPath` unless a lock is there (false); leaves no temporary file. */
-async function create(lockPath: string, content: string): Promise<boolean> {
-  const temp = `${lockPath}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await fs.writeFile(temp, content, { flag: 'wx', mode: 0o600 });
-    try {
-      await fs.link(temp, lockPath);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      // No hard links on this file system: created in place (a reader may see it empty for a moment).
-      return await fs.writeFile(lockPath, content, { flag: 'wx', mode: 0o600 }).then(
-        () => true,
-        (inPlace: NodeJS.ErrnoException) => {
-          if (inPlace.code === 'EEXIST') return false;
-          throw inPlace;
-        },
-      );
-    }
-  } finally {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
   }
 }
 

@@ -1,5 +1,5 @@
-// Taking over a lock file whose owner is gone: one routine for the tenant lock (lock.ts) and
-// the crontab lock (schedule/crontab-lock.ts). POSIX has no "remove this name if it still
+// Lock files, for the tenant lock (lock.ts) and the crontab lock (schedule/crontab-lock.ts):
+// created whole (`createLockFile`), and taken over when their owner is gone. POSIX has no "remove this name if it still
 // holds the file I judged", and a takeover that moves away the wrong lock lets two owners
 // run at once (the one whose lock was moved, and whoever creates the next lock meanwhile).
 // So the taker makes sure, at every step, that it moves only the file it judged:
@@ -16,6 +16,60 @@
 // that call.
 
 import { promises as fs, type Stats } from 'node:fs';
+
+// Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the lock
+// is created in place with O_EXCL, and a reader may catch it half-written for a moment.
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Steps of `createLockFile` a caller may mark (crash points). */
+export interface CreateSteps {
+  readonly tempWritten?: () => void;
+  readonly linked?: () => void;
+}
+
+/**
+ * Puts `content` at `lockPath` unless a lock is there (undefined), written whole at `temp`
+ * first and hard-linked into place; returns the lock file's inode. Leaves nothing behind when
+ * it fails, and never the temporary file.
+ */
+export async function createLockFile(lockPath: string, temp: string, content: string, steps: CreateSteps = {}): Promise<number | undefined> {
+  try {
+    const ino = await writeNewFile(temp, content);
+    steps.tempWritten?.();
+    try {
+      await fs.link(temp, lockPath);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return undefined;
+      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return await writeNewFile(lockPath, content).catch(existsOr);
+      throw error;
+    }
+    steps.linked?.();
+    return ino;
+  } finally {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+  }
+}
+
+function existsOr(error: unknown): undefined {
+  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+  throw error;
+}
+
+/** Creates `file` (O_EXCL) holding `content`: its inode. A failed write removes the file it created. */
+async function writeNewFile(file: string, content: string): Promise<number> {
+  const handle = await fs.open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+    const { ino } = await handle.stat();
+    await handle.close();
+    return ino;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(file, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
 
 /** A lock younger than this is never taken over, even when its owner is gone. */
 export const LOCK_FRESH_MS = 2_000;

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames } from './hidden-names.js';
-import { freshForMs, isSameFile, readLockFile, takeOverLock, type LockFileState } from './lock-takeover.js';
+import { createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -70,10 +70,6 @@ export interface LockOptions {
   readonly heartbeatMs?: number;
 }
 
-// Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the lock
-// is created in place with O_EXCL, and a reader may catch it half-written for a moment.
-const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
 export async function acquireTenantLock(
   tenantsDir: string,
   tenant: string,
@@ -96,7 +92,7 @@ export async function acquireTenantLock(
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    const created = await createLockFile(tenantsDir, tenant, content);
+    const created = await createTenantLockFile(tenantsDir, tenant, content);
     if (created !== undefined) {
       crashPoint('lock:acquired');
       return holdLock(lockPath, record.token, created, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
@@ -138,48 +134,15 @@ function busyError(tenant: string, lockPath: string, record: LockRecord | undefi
   );
 }
 
-/** Puts `content` at the lock path unless a lock is there (undefined): the lock file's inode. Leaves nothing behind when it fails. */
-async function createLockFile(tenantsDir: string, tenant: string, content: string): Promise<number | undefined> {
+/** The tenant's lock file with `content` unless a lock is there (undefined): its inode. */
+async function createTenantLockFile(tenantsDir: string, tenant: string, content: string): Promise<number | undefined> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
-  try {
-    const ino = await writeNewFile(temp, content);
-    crashPoint('lock:temp-written');
-    try {
-      await fs.link(temp, lockPath);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return undefined;
-      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return await writeNewFile(lockPath, content).catch(existsOr);
-      throw error;
-    }
-    crashPoint('lock:linked');
-    return ino;
-  } catch (error) {
-    throw lockWriteError(error, lockPath);
-  } finally {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
-  }
-}
-
-function existsOr(error: unknown): undefined {
-  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-  throw error;
-}
-
-/** Creates `file` (O_EXCL) holding `content`: its inode. A failed write removes the file it created. */
-async function writeNewFile(file: string, content: string): Promise<number> {
-  const handle = await fs.open(file, 'wx', 0o600);
-  try {
-    await handle.writeFile(content);
-    const { ino } = await handle.stat();
-    await handle.close();
-    return ino;
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(file, { force: true }).catch(() => undefined);
-    throw error;
-  }
+  return createLockFile(lockPath, temp, content, { tempWritten: () => crashPoint('lock:temp-written'), linked: () => crashPoint('lock:linked') }).catch(
+    (error: unknown) => {
+      throw lockWriteError(error, lockPath);
+    },
+  );
 }
 
 function lockWriteError(error: unknown, lockPath: string): unknown {
