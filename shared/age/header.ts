@@ -19,9 +19,11 @@ import { decodeCanonicalBase64, encodeBase64 } from './encoding.js';
 import { AgeDamagedError, AgeHeaderLimitError, AgeNotEncryptedError, AgeUnsupportedError } from '../errors.js';
 
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
-const VERSION_PREFIX = 'age-encryption.org/';
+/** How every age file's first line starts, whatever its version. */
+export const VERSION_PREFIX = 'age-encryption.org/';
 const VERSION_LINE = 'age-encryption.org/v1';
-const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
+/** The first line of an ASCII-armored age file (`age -a`). */
+export const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
 const COLUMNS_PER_LINE = 64;
 const BYTES_PER_LINE = (COLUMNS_PER_LINE / 4) * 3;
 const MAC_BYTES = 32;

@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { open, type FileHandle } from 'node:fs/promises';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
+import { ARMOR_BEGIN, VERSION_PREFIX } from './header.js';
 import { AgeBadIdentityError, AgeBadRecipientError } from '../errors.js';
 
 const RECIPIENT_HRP = 'age';
@@ -186,7 +187,7 @@ export function parseRecipientsFile(text: string, name = 'recipients file'): Age
 
 /** Parses the text of an identity file (as `age -i`, X25519 keys only); `name` labels messages. */
 export function parseIdentityFile(text: string, name = 'identity file'): AgeIdentity[] {
-  if (text.startsWith('age-encryption.org/') || text.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) {
+  if (text.startsWith(VERSION_PREFIX) || text.startsWith(ARMOR_BEGIN)) {
     throw new AgeBadIdentityError(`${name} is itself encrypted (a passphrase-protected key): decrypt it with "age -d" first`);
   }
   const identities: AgeIdentity[] = [];

@@ -3,7 +3,7 @@
 // (for `backups`). Both read only a prefix the caller already has; the summary parses the
 // header strictly, with the same limits as decryption.
 
-import { AGE_MAGIC, DEFAULT_HEADER_LIMITS, parseHeaderPrefix, type HeaderLimits } from './header.js';
+import { AGE_MAGIC, ARMOR_BEGIN, DEFAULT_HEADER_LIMITS, parseHeaderPrefix, VERSION_PREFIX, type HeaderLimits } from './header.js';
 
 const MAGIC = Buffer.from(AGE_MAGIC, 'latin1');
 
@@ -12,10 +12,10 @@ export const AGE_MAGIC_BYTES = MAGIC.length;
 
 /** Whether `prefix` starts with the age v1 magic line (binary age file; not ASCII armor). */
 export function isAgeFile(prefix: Uint8Array): boolean {
-  return prefix.length >= MAGIC.length && MAGIC.equals(Buffer.from(prefix.buffer, prefix.byteOffset, MAGIC.length));
+  return startsWith(prefix, MAGIC);
 }
 
-const VERSION_PREFIX = Buffer.from('age-encryption.org/', 'latin1');
+const VERSION_START = Buffer.from(VERSION_PREFIX, 'latin1');
 
 /**
  * Whether `prefix` starts with age's version line, whatever follows `age-encryption.org/`:
@@ -23,15 +23,19 @@ const VERSION_PREFIX = Buffer.from('age-encryption.org/', 'latin1');
  * age, such a file gets age's own diagnosis instead of being taken for something else.
  */
 export function startsLikeAgeFile(prefix: Uint8Array): boolean {
-  return prefix.length >= VERSION_PREFIX.length && VERSION_PREFIX.equals(Buffer.from(prefix.buffer, prefix.byteOffset, VERSION_PREFIX.length));
+  return startsWith(prefix, VERSION_START);
 }
 
 /** The start of age's ASCII armor (`age -a`): `-----BEGIN AGE ENCRYPTED FILE-----`, as far as AGE_MAGIC_BYTES show it. */
-const ARMOR_START = Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----', 'latin1').subarray(0, AGE_MAGIC_BYTES);
+const ARMOR_START = Buffer.from(ARMOR_BEGIN, 'latin1').subarray(0, AGE_MAGIC_BYTES);
 
 /** Whether `prefix` starts like an ASCII-armored age file (PEM-style base64, `age -a`). */
 export function isArmoredAgeFile(prefix: Uint8Array): boolean {
-  return prefix.length >= ARMOR_START.length && ARMOR_START.equals(Buffer.from(prefix.buffer, prefix.byteOffset, ARMOR_START.length));
+  return startsWith(prefix, ARMOR_START);
+}
+
+function startsWith(prefix: Uint8Array, start: Buffer): boolean {
+  return prefix.length >= start.length && start.equals(Buffer.from(prefix.buffer, prefix.byteOffset, start.length));
 }
 
 export interface AgeHeaderSummary {
