@@ -17,7 +17,7 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
-const digestInto = (bytes: Uint8Array, into: Uint8Array, at: number): void => {
+const digestInto = (bytes: Uint8Array, into: Buffer, at: number): void => {
   into.set(createHash('sha256').update(bytes).digest(), at);
 };
 
@@ -34,7 +34,7 @@ function read(names: readonly string[], options: { arenaBytes?: number; maxFileB
   const from = options.from ?? 0;
   const arena = Buffer.alloc(options.arenaBytes ?? 1024);
   const meta = new Float64Array(paths.length * META_FIELDS);
-  const digests = new Uint8Array(paths.length * DIGEST_BYTES);
+  const digests = Buffer.alloc(paths.length * DIGEST_BYTES);
   const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < count; i++) {

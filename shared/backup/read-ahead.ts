@@ -302,10 +302,10 @@ class ArenaPart implements ReadPart {
   }
 }
 
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'binary') => string }).hash;
 
-function digestInto(bytes: Uint8Array, into: Uint8Array, at: number): void {
-  into.set(oneShotHash !== undefined ? oneShotHash('sha256', bytes, 'buffer') : createHash('sha256').update(bytes).digest(), at);
+function digestInto(bytes: Uint8Array, into: Buffer, at: number): void {
+  into.write(oneShotHash !== undefined ? oneShotHash('sha256', bytes, 'binary') : createHash('sha256').update(bytes).digest('binary'), at, 'latin1');
 }
 
 /** Reads on this thread, when a slot is asked for, into one arena reused part after part. */

@@ -80,8 +80,8 @@ function readerMain(load: NodeJS.Require, read: typeof readRun, queued: typeof r
   const state = new Int32Array(stateBuffer);
   const views = arenas.map((arena) => new Uint8Array(arena));
   const metaViews = metas.map((meta) => new Float64Array(meta));
-  const digestViews = digests.map((digest) => new Uint8Array(digest));
-  const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+  const digestViews = digests.map((digest) => Buffer.from(digest));
+  const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'binary') => string }).hash;
   parentPort!.on('message', ({ request, paths: joined }: ReaderRequest) => {
     const paths = joined.split('\0');
     let from = 0;
@@ -97,7 +97,7 @@ function readerMain(load: NodeJS.Require, read: typeof readRun, queued: typeof r
       const started = performance.now();
       const count = read(
         fs,
-        (bytes, into, at) => into.set(oneShot !== undefined ? oneShot('sha256', bytes, 'buffer') : crypto.createHash('sha256').update(bytes).digest(), at),
+        (bytes, into, at) => into.write(oneShot !== undefined ? oneShot('sha256', bytes, 'binary') : crypto.createHash('sha256').update(bytes).digest('binary'), at, 'latin1'),
         paths,
         from,
         paths.length,
