@@ -19,6 +19,7 @@ import {
   SECURE_FILE_SYSTEM_PROPS,
   TENANTS_DIRECTORY_PERMISSIONS,
   logGroupProps,
+  tenantFileSystemPolicy,
 } from './secure-defaults.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, isAbsoluteDirectory } from './validation.js';
 import { TENANTS_MOUNT_PATH } from '../shared/control-plane/deployment.js';
@@ -185,11 +186,15 @@ export class TenantFileSystem extends Construct {
       });
       this.interfaceEndpoints = [eventsEndpoint, secretsEndpoint, sqsEndpoint];
       this.vpc = vpc;
-      this.fileSystem = new efs.FileSystem(this, 'FileSystem', {
+      const fileSystem = new efs.FileSystem(this, 'FileSystem', {
         ...SECURE_FILE_SYSTEM_PROPS,
         vpc,
         vpcSubnets: this.subnets,
       });
+      // In place of CDK's statement for denied anonymous access (ClientWrite and
+      // ClientRootAccess for every principal): nothing beyond the roles' own grants.
+      (fileSystem.node.defaultChild as efs.CfnFileSystem).fileSystemPolicy = tenantFileSystemPolicy();
+      this.fileSystem = fileSystem;
     }
 
     this.accessPoint =
