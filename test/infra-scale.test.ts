@@ -140,6 +140,13 @@ describe('the work queue', () => {
     // A reserved concurrency keeps one execution free for direct and scheduled backups.
     expect(concurrency({ 'openclaw:efsThroughputMode': 'elastic', 'openclaw:reservedConcurrency': 40 })).toBe(39);
     expect(() => template({ ...IMPORT, 'openclaw:backupConcurrency': 50, 'openclaw:reservedConcurrency': 40 })).toThrow(/must stay below the backup function's reservedConcurrency/);
+    // The mapping runs at least 2 at once: a reserved concurrency of 2 or less would throttle it
+    // (each throttled message comes back after the visibility timeout and counts as an attempt)
+    // and leave nothing for direct and scheduled backups.
+    for (const reserved of [1, 2]) {
+      expect(() => template({ ...IMPORT, 'openclaw:reservedConcurrency': reserved })).toThrow(/reservedConcurrency \(\d\) must be at least 3/);
+    }
+    expect(concurrency({ 'openclaw:reservedConcurrency': 3 })).toBe(2);
     expect(() => template({ 'openclaw:efsThroughputMode': 'bursting' })).toThrow(/a created one is always Elastic/);
     expect(() => template({ ...IMPORT, 'openclaw:efsThroughputMode': 'provisioned' })).toThrow(/needs openclaw:efsProvisionedMiBps/);
     expect(() => template({ ...IMPORT, 'openclaw:backupConcurrency': 1 })).toThrow(/maxConcurrency must be an integer from 2 to 1000/);
