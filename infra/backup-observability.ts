@@ -27,6 +27,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -65,7 +66,7 @@ export interface BackupObservabilityProps {
   readonly workQueue: sqs.IQueue;
   readonly workDeadLetterQueue: sqs.IQueue;
   readonly scheduleDeadLetterQueue: sqs.IQueue;
-  /** Where the monitor's failed event deliveries and checks go. */
+  /** Where the monitor's failed event deliveries, failed outcomes and failed checks go. */
   readonly asyncDeadLetterQueue: sqs.IQueue;
   /** @default - alarms without actions */
   readonly alarmTopic?: sns.ITopic;
@@ -117,6 +118,10 @@ export class BackupObservability extends Construct {
       memorySizeMiB: 256,
     });
     this.statusTable.grant(this.monitorFunction, 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');
+    // The rule and the schedule below invoke it asynchronously: their retries and DLQs cover
+    // delivery only. An outcome or a check the function itself failed on is retried by Lambda,
+    // then kept in the asynchronous DLQ (alarmed) instead of dropped.
+    this.monitorFunction.configureAsyncInvoke({ onFailure: new SqsDestination(props.asyncDeadLetterQueue), retryAttempts: 2, maxEventAge: Duration.hours(6) });
     functions.listFunction.grantInvoke(this.monitorFunction);
     acknowledgeInvokeWildcard(this.monitorFunction.role, functions.listFunction);
 

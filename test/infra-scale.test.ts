@@ -201,7 +201,27 @@ describe('the coordinating functions', () => {
       Environment: { Variables: Match.objectLike({ OPENCLAW_STATUS_TABLE: { Ref: table }, OPENCLAW_STALE_AFTER_HOURS: '26', POWERTOOLS_SERVICE_NAME: 'openclaw-backup' }) },
     });
     const actions = roleStatements(t, roleOf(t, monitor)).flatMap((statement) => [statement.Action].flat());
-    expect(actions.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'lambda:InvokeFunction']);
+    // (and the asynchronous DLQ's send, below)
+    expect(actions.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'lambda:InvokeFunction', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+  });
+
+  it('keeps an outcome or a check the monitor failed on after Lambda\'s retries: in the alarmed asynchronous DLQ', () => {
+    // EventBridge and Scheduler invoke the monitor asynchronously: their retry policies and
+    // DLQs cover delivery only; an error in the function is Lambda's to retry, then to drop.
+    const t = template();
+    const monitor = fn(t, 'monitor');
+    const dlqArn = (resources(t, 'AWS::Lambda::EventInvokeConfig')[idOf(t, 'AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn(t, 'backup') } })]!.Properties
+      .DestinationConfig as { OnFailure: { Destination: unknown } }).OnFailure.Destination;
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: monitor },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: dlqArn } },
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'openclaw-backup-async-dlq',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [(dlqArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0], 'QueueName'] } }],
+    });
+    expect(roleStatements(t, roleOf(t, monitor)).some((statement) => [statement.Action].flat().includes('sqs:SendMessage'))).toBe(true);
   });
 
   it('draws a dashboard of the nights', () => {
