@@ -20,7 +20,7 @@
 // (BackupSchedules keeps its alarms on the backup and restore functions' Errors and on the
 // asynchronous invocations' dead-letter queue.)
 
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -36,6 +36,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeInvokeWildcard } from './backup-fanout.js';
+import { schedulerPrincipal } from './backup-scheduler.js';
 import type { BackupFunctions } from './backup-functions.js';
 import { coordinatorFunction } from './coordinator-function.js';
 import { ProblemList } from './validation.js';
@@ -134,12 +135,8 @@ export class BackupObservability extends Construct {
     const stack = Stack.of(this);
     const checkRole = new iam.Role(this, 'FreshnessCheckRole', {
       description: `${prefix}: EventBridge Scheduler starts the hourly freshness check`,
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: 'default/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }) },
-        },
-      }),
+      // The check is a schedule of the default group.
+      assumedBy: schedulerPrincipal(stack, 'default'),
     });
     new scheduler.Schedule(this, 'FreshnessCheck', {
       description: `${prefix}: checks hourly that every tenant had a successful backup in the last ${staleAfterHours} hours`,

@@ -66,10 +66,12 @@ describe('the schedules\' side', () => {
           Action: 'sts:AssumeRole',
           Effect: 'Allow',
           Principal: { Service: 'scheduler.amazonaws.com' },
+          // Scheduler names the schedule's group as aws:SourceArn when it assumes the role,
+          // never the schedule (EventBridge Scheduler user guide, "Confused deputy prevention").
           Condition: {
-            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
-            ArnLike: {
-              'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/openclaw-backup/*']] },
+            StringEquals: {
+              'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+              'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule-group/openclaw-backup']] },
             },
           },
         },
@@ -89,6 +91,17 @@ describe('the schedules\' side', () => {
     expect(statements.filter((statement) => statement.Sid !== 'InvokeScheduleTargets')).toEqual([
       expect.objectContaining({ Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], Resource: { 'Fn::GetAtt': [dlq, 'Arn'] } }),
     ]);
+  });
+  it('lets Scheduler assume every role it runs a schedule with: each trust names a schedule group, never a schedule', () => {
+    const t = template();
+    const trusts = Object.values(resources(t, 'AWS::IAM::Role'))
+      .flatMap((role) => (role.Properties.AssumeRolePolicyDocument as { Statement: { Principal: { Service?: string }; Condition?: Record<string, Record<string, unknown>> }[] }).Statement)
+      .filter((statement) => statement.Principal.Service === 'scheduler.amazonaws.com');
+    // The CLI's schedules' role, and the hourly freshness check's (a schedule in the default group).
+    expect(trusts).toHaveLength(2);
+    const sourceArns = trusts.map((statement) => JSON.stringify(Object.values(statement.Condition ?? {}).find((keys) => 'aws:SourceArn' in keys)?.['aws:SourceArn']));
+    expect(sourceArns).toEqual(expect.arrayContaining([expect.stringMatching(/:schedule-group\/openclaw-backup"/), expect.stringMatching(/:schedule-group\/default"/)]));
+    for (const arn of sourceArns) expect(arn).not.toMatch(/:schedule\//);
   });
 });
 
