@@ -198,6 +198,30 @@ describe('tenants backups below an s3rver prefix', () => {
   });
 });
 
+describe('an S3 archive written again while it is listed', () => {
+  it('fails the listing with one line rather than read the end of another version', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }));
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(0x184d2a5c, 0);
+      header.writeUInt32LE(payload.length, 4);
+      const bytes = Buffer.concat([header, payload, Buffer.alloc(10_000, 1)]);
+      s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'p/acme/1.tar.zst', Size: bytes.length, ETag: '"old"', LastModified: new Date() }] });
+      // The first read sees the old version; the read of its end, a new one (a store that ignores If-Match).
+      s3.on(GetObjectCommand)
+        .callsFakeOnce(() => ({ Body: sdkStreamMixin(Readable.from([bytes.subarray(0, 4096)])), ContentRange: `bytes 0-4095/${bytes.length}`, ETag: '"old"', Metadata: {} }))
+        .callsFakeOnce(() => ({ Body: sdkStreamMixin(Readable.from([bytes.subarray(-1024)])), ETag: '"new"', Metadata: {} }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/p\/acme\/1\.tar\.zst changed while it was being listed: list again$/);
+      expect(s3.commandCalls(GetObjectCommand)[1]!.args[0].input).toMatchObject({ Range: `bytes=${bytes.length - 1024}-${bytes.length - 1}`, IfMatch: '"old"' });
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
 describe('an S3 listing of many pages', () => {
   it('follows continuation tokens and reads each object\'s first bytes, and the last 1 KiB of only the tenant\'s own', async () => {
     const s3 = mockClient(S3Client);
