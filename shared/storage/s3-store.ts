@@ -244,7 +244,8 @@ export class S3ArchiveStore implements ArchiveStore {
       throw error;
     });
     if (head === undefined) return false;
-    const sameVersion = object.etag !== undefined ? head.ETag === object.etag : head.LastModified?.getTime() === object.modifiedAt.getTime();
+    const sameVersion =
+      object.etag !== undefined && head.ETag !== undefined ? head.ETag === object.etag : head.LastModified?.getTime() === object.modifiedAt.getTime();
     if (!sameVersion || (head.ContentLength !== undefined && head.ContentLength !== object.bytes)) throw changedSinceListed(object);
     return true;
   }
