@@ -117,9 +117,10 @@ export function isSameFile(a: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>, b: Pic
  * the unique name `aside`, unless the name holds another lock by then (left alone, or put
  * back). The caller then tries to create its own lock again.
  */
-export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, onMovedAside?: () => void): Promise<void> {
+export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, onMovedAside?: () => void, onChecked?: () => void): Promise<void> {
   const now = await fs.lstat(lockPath).catch(() => undefined);
   if (now === undefined || !isSameFile(now, judged)) return;
+  onChecked?.();
   try {
     await fs.rename(lockPath, aside);
   } catch (error) {

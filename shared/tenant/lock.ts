@@ -108,7 +108,7 @@ export async function acquireTenantLock(
         continue;
       }
       crashPoint('lock:stale-judged');
-      await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), () => crashPoint('lock:stale-moved-aside'));
+      await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), () => crashPoint('lock:stale-moved-aside'), () => crashPoint('lock:stale-checked'));
       takeovers++;
       continue;
     }
