@@ -170,6 +170,24 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   }, 30_000);
 
+  it('takes over a dead lock whose other taker was killed mid-takeover (its claim is ignored, then removed)', async () => {
+    const lockPath = lockPathFor(base, 'acme');
+    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPath, JSON.stringify(gone));
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lockPath, old, old);
+    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked' });
+    expect(await pausedOrExited(a.child)).toBe(true);
+    expect(readdirSync(base).filter((name) => name.endsWith('.taking'))).toHaveLength(1);
+    a.child.kill('SIGKILL');
+    await a.said;
+
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    expect(JSON.parse(readFileSync(lockPath, 'utf8'))).toMatchObject({ pid: process.pid, operation: 'backup' });
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 30_000);
+
   it('waits until the lock of a dead holder is no longer fresh, then takes it over', async () => {
     const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
     writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(gone));

@@ -29,7 +29,7 @@ export const LOCK_STALE_MS = STALE_AFTER_MS;
  * microseconds): it is taken over once it is this old.
  */
 const UNREADABLE_LOCK_STALE_MS = 5_000;
-/** How long an operation waits for a recovery (the base-dir sweep) that holds the lock. */
+/** How long an operation waits for a recovery (the base-dir sweep) that holds the lock, or for another taker of a stale lock. */
 const RECOVERY_WAIT_MS = 10_000;
 
 export type TenantOperation = 'backup' | 'restore' | 'recover';
@@ -108,8 +108,15 @@ export async function acquireTenantLock(
         continue;
       }
       crashPoint('lock:stale-judged');
-      await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), () => crashPoint('lock:stale-moved-aside'), () => crashPoint('lock:stale-checked'));
-      takeovers++;
+      const outcome = await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), {
+        checked: () => crashPoint('lock:stale-checked'),
+        movedAside: () => crashPoint('lock:stale-moved-aside'),
+      }).catch((error: unknown) => {
+        throw lockWriteError(error, lockPath);
+      });
+      if (outcome !== 'contended') takeovers++;
+      else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+      else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
       continue;
     }
     // Another command's sweep settling this tenant's leftovers holds it for a moment.
