@@ -5,9 +5,10 @@
 // mtime while it runs; a lock whose holder is provably gone (process-owner.ts: a dead
 // process in our pid namespace, or a heartbeat silent for LOCK_STALE_MS elsewhere) is
 // taken over instead of blocking forever, once it is not fresh, moving only the very lock
-// judged (lock-takeover.ts); a holder whose lock was taken over notices it (`assertHeld`).
-// A failed write (a full disk) removes what it created. The temporary and taken-over files carry their owner in their names, so the
-// base-dir sweep can remove those of a killed process.
+// judged, one taker at a time (lock-takeover.ts); a holder whose lock was taken over
+// notices it (`assertHeld`). A failed write (a full disk) removes what it created. The
+// temporary and taken-over files and a taker's claim carry their owner in their names, so
+// the base-dir sweep can remove those of a killed process.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
