@@ -134,7 +134,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       const payload: PruneCommand = { tenant: command.tenant, in: command.in, keep: command.keep, ...(command.dryRun !== undefined && { dryRun: command.dryRun }), ...forwarded(command.storage) };
       const answer = await invoke(plane, 'prune', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'prune') throw unexpectedAnswer(plane, 'prune');
-      return answer as unknown as PruneResult;
+      // A gateway deployed before `skipped` existed never skips.
+      return { skipped: [], ...answer } as unknown as PruneResult;
     },
     async recover() {
       throw new UsageError(

@@ -18,7 +18,8 @@ export function registerPrune(tenants: Command, context: CliContext): void {
       'after',
       '\nA backup kept by any rule stays; so does the newest verified one (tenants verify), and any backup whose creation time\n' +
         'or tenant cannot be read. Days, weeks, months and years are UTC. In a versioned bucket a removal adds a delete marker:\n' +
-        "the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output says when).\n" +
+        "the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output says when). A backup that\n" +
+        'changed since the listing (written again, e.g. by backup --overwrite) is skipped with a note, not removed (exit 0).\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
         '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12',
@@ -45,7 +46,12 @@ function describePrune(result: PruneResult): string[] {
       ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`
       : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`,
   ];
-  const all = [...rows(result.keep, 'keep'), ...rows(result.remove, result.dryRun ? 'would remove' : 'removed')];
+  const skipped = new Set(result.skipped.map((skip) => skip.location));
+  const all = [
+    ...rows(result.keep, 'keep'),
+    ...rows(result.remove.filter((decision) => !skipped.has(decision.location)), result.dryRun ? 'would remove' : 'removed'),
+    ...rows(result.remove.filter((decision) => skipped.has(decision.location)), 'skipped'),
+  ];
   if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));
   for (const note of result.notes) lines.push(`  note: ${printable(note)}`);
   if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${printable(result.refusal)}`);

@@ -442,7 +442,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
       assertRemoteStore('prune', command.in, command.storage, config);
       logger.info('prune started', { location: command.in, ...endpointKeys(command.storage), keep: command.keep, dryRun: command.dryRun === true });
       const result = await withDeadline(context, config, (signal) => operations.prune(command!, { signal }));
-      logger.info('prune finished', { location: result.location, kept: result.keep.length, removed: result.removed, dryRun: result.dryRun, refused: result.refusal !== undefined });
+      logger.info('prune finished', { location: result.location, kept: result.keep.length, removed: result.removed, skipped: result.skipped.length, dryRun: result.dryRun, refused: result.refusal !== undefined });
       if (!result.dryRun) {
         await publish(
           {

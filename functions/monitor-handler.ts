@@ -2,7 +2,8 @@
 //   - record each backup's outcome: an EventBridge rule hands it every "OpenClaw Backup
 //     Succeeded|Failed" completion event, which it writes to the status table as the
 //     tenant's last success or last failure (control-plane/status-table.ts; an older event
-//     never overwrites a newer one). A write that fails throws, so EventBridge retries it.
+//     never overwrites a newer one). A write that fails throws, so Lambda retries it (twice)
+//     and then keeps the event in the stack's asynchronous DLQ.
 //   - check freshness, hourly (the stack's schedule): every tenant the list function sees
 //     against those records (control-plane/freshness.ts), emitting `StaleTenants` (the
 //     freshness alarm's metric) and `TenantsChecked` (whose absence is the "check is not

@@ -321,7 +321,7 @@ export class BackupFunctions extends Construct {
   /** A security group peer for an `httpsEgress` entry (validated in `validate`). */
   private peerOf(target: string): ec2.IPeer {
     if (target === S3_PREFIX_LIST_PEER) {
-      this.s3PrefixList ??= new S3PrefixList(this, 'S3PrefixList');
+      this.s3PrefixList ??= new S3PrefixList(this, 'S3PrefixList', { logRetention: this.logRetention });
       return ec2.Peer.prefixList(this.s3PrefixList.prefixListId);
     }
     if (target.startsWith('pl-')) return ec2.Peer.prefixList(target);

@@ -20,13 +20,14 @@
 // (BackupSchedules keeps its alarms on the backup and restore functions' Errors and on the
 // asynchronous invocations' dead-letter queue.)
 
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -35,6 +36,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeInvokeWildcard } from './backup-fanout.js';
+import { schedulerPrincipal } from './backup-scheduler.js';
 import type { BackupFunctions } from './backup-functions.js';
 import { coordinatorFunction } from './coordinator-function.js';
 import { ProblemList } from './validation.js';
@@ -65,7 +67,7 @@ export interface BackupObservabilityProps {
   readonly workQueue: sqs.IQueue;
   readonly workDeadLetterQueue: sqs.IQueue;
   readonly scheduleDeadLetterQueue: sqs.IQueue;
-  /** Where the monitor's failed event deliveries and checks go. */
+  /** Where the monitor's failed event deliveries, failed outcomes and failed checks go. */
   readonly asyncDeadLetterQueue: sqs.IQueue;
   /** @default - alarms without actions */
   readonly alarmTopic?: sns.ITopic;
@@ -117,6 +119,10 @@ export class BackupObservability extends Construct {
       memorySizeMiB: 256,
     });
     this.statusTable.grant(this.monitorFunction, 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');
+    // The rule and the schedule below invoke it asynchronously: their retries and DLQs cover
+    // delivery only. An outcome or a check the function itself failed on is retried by Lambda,
+    // then kept in the asynchronous DLQ (alarmed) instead of dropped.
+    this.monitorFunction.configureAsyncInvoke({ onFailure: new SqsDestination(props.asyncDeadLetterQueue), retryAttempts: 2, maxEventAge: Duration.hours(6) });
     functions.listFunction.grantInvoke(this.monitorFunction);
     acknowledgeInvokeWildcard(this.monitorFunction.role, functions.listFunction);
 
@@ -129,12 +135,8 @@ export class BackupObservability extends Construct {
     const stack = Stack.of(this);
     const checkRole = new iam.Role(this, 'FreshnessCheckRole', {
       description: `${prefix}: EventBridge Scheduler starts the hourly freshness check`,
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: 'default/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }) },
-        },
-      }),
+      // The check is a schedule of the default group.
+      assumedBy: schedulerPrincipal(stack, 'default'),
     });
     new scheduler.Schedule(this, 'FreshnessCheck', {
       description: `${prefix}: checks hourly that every tenant had a successful backup in the last ${staleAfterHours} hours`,

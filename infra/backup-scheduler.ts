@@ -1,7 +1,7 @@
 // What the schedules `openclaw cron add` creates at run time need from the stack: the
 // EventBridge Scheduler group they live in (`<prefix>`), the role Scheduler assumes to invoke
 // their target (`<prefix>-scheduler-<region>`: only Scheduler, only for this account's
-// schedules in this group, may assume it; it may invoke the backup and fan-out functions and
+// schedules in this group, may assume it; it may invoke the backup, fan-out and prune functions and
 // write to the schedule DLQ, nothing else), and that dead-letter queue
 // (`<prefix>-schedule-dlq`), where an invocation Scheduler could not deliver within its retry
 // policy lands. Names are fixed so the CLI can derive them (control-plane/deployment.ts).
@@ -61,17 +61,27 @@ export class BackupScheduler extends Construct {
     this.role = new iam.Role(this, 'Role', {
       roleName: roleName(props.prefix, 'scheduler'),
       description: `${props.prefix}: EventBridge Scheduler invokes the backup and fan-out functions for the schedules of group ${this.groupName}`,
-      // The confused-deputy guard: Scheduler acting for this account's schedules in this group only.
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': this.scheduleArnPattern },
-        },
-      }),
+      // The confused-deputy guard: Scheduler acting for this account's schedules in this group
+      // only. Scheduler gives the schedule's group as aws:SourceArn, never the schedule: a
+      // condition on schedule ARNs would keep every schedule out (EventBridge Scheduler user
+      // guide, "Confused deputy prevention").
+      assumedBy: schedulerPrincipal(stack, this.groupName),
     });
     this.role.addToPolicy(
       new iam.PolicyStatement({ sid: 'InvokeScheduleTargets', actions: ['lambda:InvokeFunction'], resources: props.targets.map((fn) => fn.functionArn) }),
     );
     this.deadLetterQueue.grantSendMessages(this.role);
   }
+}
+
+/** EventBridge Scheduler, acting for the schedules of `groupName` in the stack's account only. */
+export function schedulerPrincipal(stack: Stack, groupName: string): iam.ServicePrincipal {
+  return new iam.ServicePrincipal('scheduler.amazonaws.com', {
+    conditions: {
+      StringEquals: {
+        'aws:SourceAccount': stack.account,
+        'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule-group', resourceName: groupName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+      },
+    },
+  });
 }

@@ -183,6 +183,7 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
       posixUid: int('posixUid'),
       posixGid: int('posixGid'),
       maxAzs: int('maxAzs'),
+      flowLogRetention: logRetentionDays as logs.RetentionDays | undefined,
     },
     bucket: {
       existingBucketName: str('bucketName'),

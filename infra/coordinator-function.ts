@@ -60,9 +60,5 @@ export function coordinatorFunction(scope: Construct, id: string, props: Coordin
     loggingFormat: lambda.LoggingFormat.JSON,
     bundling: bundlingOptions(),
   });
-  Validations.of(fn).acknowledge({
-    id: 'AwsSolutions-L1',
-    reason: 'The same Node.js runtime as the other functions of the stack (chosen for the native modules of backup and restore).',
-  });
   return fn;
 }

@@ -9,13 +9,18 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { DEFAULT_LOG_RETENTION, logGroupProps } from './secure-defaults.js';
+import { logGroupProps } from './secure-defaults.js';
+
+export interface S3PrefixListProps {
+  /** Retention of the lookup function's logs. */
+  readonly logRetention: logs.RetentionDays;
+}
 
 export class S3PrefixList extends Construct {
   /** `pl-…` of the region's S3 prefix list (a deploy-time token). */
   readonly prefixListId: string;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: S3PrefixListProps) {
     super(scope, id);
     const name = `com.amazonaws.${Aws.REGION}.s3`;
     const lookup = new cr.AwsCustomResource(this, 'Lookup', {
@@ -31,7 +36,7 @@ export class S3PrefixList extends Construct {
         new iam.PolicyStatement({ actions: ['ec2:DescribeManagedPrefixLists'], resources: ['*'] }),
       ]),
       installLatestAwsSdk: false,
-      logGroup: new logs.LogGroup(this, 'Logs', logGroupProps(DEFAULT_LOG_RETENTION)),
+      logGroup: new logs.LogGroup(this, 'Logs', logGroupProps(props.logRetention)),
     });
     this.prefixListId = lookup.getResponseField('PrefixLists.0.PrefixListId');
     Validations.of(lookup).acknowledge({

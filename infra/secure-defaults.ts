@@ -4,6 +4,7 @@
 
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -92,6 +93,29 @@ export const SECURE_FILE_SYSTEM_PROPS = {
   throughputMode: efs.ThroughputMode.ELASTIC,
   removalPolicy: RemovalPolicy.RETAIN,
 } as const satisfies Omit<efs.FileSystemProps, 'vpc'>;
+
+/**
+ * The file system policy of a created file system. EFS lets a client do what either the file
+ * system policy or the client's own IAM policy allows (EFS user guide, "Using IAM to control
+ * access to file systems"), so this one allows nothing: each role's own statements decide
+ * (list mounts read-only, no one gets root), and with a policy in place and no Allow in it no
+ * anonymous client gets in either. It only refuses connections without TLS (Lambda encrypts
+ * its NFS traffic). CDK's own policy for `allowAnonymousAccess: false` would instead allow
+ * ClientWrite and ClientRootAccess to every principal that reaches a mount target.
+ */
+export function tenantFileSystemPolicy(): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'RefuseClientsWithoutTls',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess'],
+        conditions: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    ],
+  });
+}
 
 /** Log groups the stack creates keep their logs for a bounded time and outlive the stack. */
 export function logGroupProps(retention: logs.RetentionDays): logs.LogGroupProps {

@@ -4,7 +4,7 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BackupBucket, type BackupBucketProps, type BackupReplication } from './backup-bucket.js';
-import { defaultBackupConcurrency, EFS_THROUGHPUT_MODES, type EfsThroughput } from './backup-concurrency.js';
+import { defaultBackupConcurrency, EFS_THROUGHPUT_MODES, MIN_CONCURRENCY, type EfsThroughput } from './backup-concurrency.js';
 import { BackupFanOut } from './backup-fanout.js';
 import { BackupObservability } from './backup-observability.js';
 import { BackupScheduler } from './backup-scheduler.js';
@@ -144,6 +144,15 @@ export class OpenClawBackupStack extends Stack {
       problems.check(EFS_THROUGHPUT_MODES.includes(props.throughput.mode), `throughput.mode must be one of ${EFS_THROUGHPUT_MODES.join(', ')}`);
     }
     const reserved = props.functions?.reservedConcurrency;
+    if (reserved !== undefined) {
+      // A mapping whose MaximumConcurrency exceeds the function's reserved concurrency is
+      // throttled, and one that equals it throttles direct and scheduled backups; the
+      // mapping's least is MIN_CONCURRENCY.
+      problems.check(
+        reserved > MIN_CONCURRENCY,
+        `reservedConcurrency (${reserved}) must be at least ${MIN_CONCURRENCY + 1}: the work queue runs at least ${MIN_CONCURRENCY} backups at once and one execution stays free for direct and scheduled backups`,
+      );
+    }
     if (reserved !== undefined && props.backupConcurrency !== undefined) {
       problems.check(
         props.backupConcurrency < reserved,

@@ -4,7 +4,7 @@
 // VPC with isolated subnets for a standalone deployment. Either way the functions see only
 // the tenant base directory, as one fixed POSIX user, through the access point.
 
-import { Fn } from 'aws-cdk-lib';
+import { CfnResource, Fn, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -19,6 +19,7 @@ import {
   SECURE_FILE_SYSTEM_PROPS,
   TENANTS_DIRECTORY_PERMISSIONS,
   logGroupProps,
+  tenantFileSystemPolicy,
 } from './secure-defaults.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, isAbsoluteDirectory } from './validation.js';
 import { TENANTS_MOUNT_PATH } from '../shared/control-plane/deployment.js';
@@ -45,6 +46,9 @@ export const S3_ENDPOINT_ACTIONS = [
   's3:GetBucketObjectLockConfiguration',
   's3:GetLifecycleConfiguration',
 ] as const;
+
+/** Construct ID (in the stack) of CDK's provider for the VPC's restrictDefaultSecurityGroup custom resource. */
+const RESTRICT_DEFAULT_SG_PROVIDER_ID = 'Custom::VpcRestrictDefaultSGCustomResourceProvider';
 
 /** An existing EFS file system and the network the functions reach it through. */
 export interface ExistingFileSystem {
@@ -100,7 +104,8 @@ export interface TenantFileSystemProps {
    */
   readonly maxAzs?: number;
   /**
-   * Retention of the created VPC's flow logs (ignored when importing).
+   * Retention of the created VPC's flow logs and of the logs of the custom resource that
+   * closes its default security group (ignored when importing).
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly flowLogRetention?: logs.RetentionDays;
@@ -154,8 +159,17 @@ export class TenantFileSystem extends Construct {
         natGateways: 0,
         subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
       });
-      const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', logGroupProps(props.flowLogRetention ?? DEFAULT_LOG_RETENTION));
+      const logRetention = props.flowLogRetention ?? DEFAULT_LOG_RETENTION;
+      const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', logGroupProps(logRetention));
       vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
+      // The custom resource that empties the VPC's default security group (the
+      // restrictDefaultSecurityGroup feature flag) runs a provider function CDK makes without a
+      // log group: Lambda would create one on its first run and keep its logs forever.
+      const provider = Stack.of(this).node.tryFindChild(RESTRICT_DEFAULT_SG_PROVIDER_ID)?.node.tryFindChild('Handler');
+      if (provider instanceof CfnResource) {
+        const providerLogs = new logs.LogGroup(this, 'DefaultSecurityGroupProviderLogs', logGroupProps(logRetention));
+        provider.addPropertyOverride('LoggingConfig', { LogGroup: providerLogs.logGroupName });
+      }
       this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
       // Isolated subnets have no route out: the functions reach S3 through a gateway
       // endpoint, EventBridge (completion events), Secrets Manager (restore identities) and
@@ -185,11 +199,15 @@ export class TenantFileSystem extends Construct {
       });
       this.interfaceEndpoints = [eventsEndpoint, secretsEndpoint, sqsEndpoint];
       this.vpc = vpc;
-      this.fileSystem = new efs.FileSystem(this, 'FileSystem', {
+      const fileSystem = new efs.FileSystem(this, 'FileSystem', {
         ...SECURE_FILE_SYSTEM_PROPS,
         vpc,
         vpcSubnets: this.subnets,
       });
+      // In place of CDK's statement for denied anonymous access (ClientWrite and
+      // ClientRootAccess for every principal): nothing beyond the roles' own grants.
+      (fileSystem.node.defaultChild as efs.CfnFileSystem).fileSystemPolicy = tenantFileSystemPolicy();
+      this.fileSystem = fileSystem;
     }
 
     this.accessPoint =

@@ -13,6 +13,7 @@ export const CRASH_POINTS = [
   'lock:linked',
   'lock:acquired',
   'lock:stale-judged',
+  'lock:stale-checked',
   'lock:stale-moved-aside',
   // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
   'backup:scratch-created',

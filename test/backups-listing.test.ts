@@ -198,8 +198,32 @@ describe('tenants backups below an s3rver prefix', () => {
   });
 });
 
+describe('an S3 archive written again while it is listed', () => {
+  it('fails the listing with one line rather than read the end of another version', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }));
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(0x184d2a5c, 0);
+      header.writeUInt32LE(payload.length, 4);
+      const bytes = Buffer.concat([header, payload, Buffer.alloc(10_000, 1)]);
+      s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'p/acme/1.tar.zst', Size: bytes.length, ETag: '"old"', LastModified: new Date() }] });
+      // The first read sees the old version; the read of its end, a new one (a store that ignores If-Match).
+      s3.on(GetObjectCommand)
+        .callsFakeOnce(() => ({ Body: sdkStreamMixin(Readable.from([bytes.subarray(0, 4096)])), ContentRange: `bytes 0-4095/${bytes.length}`, ETag: '"old"', Metadata: {} }))
+        .callsFakeOnce(() => ({ Body: sdkStreamMixin(Readable.from([bytes.subarray(-1024)])), ETag: '"new"', Metadata: {} }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/p\/acme\/1\.tar\.zst changed while it was being listed: list again$/);
+      expect(s3.commandCalls(GetObjectCommand)[1]!.args[0].input).toMatchObject({ Range: `bytes=${bytes.length - 1024}-${bytes.length - 1}`, IfMatch: '"old"' });
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
 describe('an S3 listing of many pages', () => {
-  it('follows continuation tokens and reads only each object\'s first bytes', async () => {
+  it('follows continuation tokens and reads each object\'s first bytes, and the last 1 KiB of only the tenant\'s own', async () => {
     const s3 = mockClient(S3Client);
     try {
       const marker = (tenant: string, createdAt: string) => {
@@ -213,7 +237,7 @@ describe('an S3 listing of many pages', () => {
       s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => {
         const page = input.ContinuationToken === undefined ? 0 : Number(input.ContinuationToken);
         return {
-          Contents: pages[page]!.map((Key) => ({ Key: `p/${Key}`, Size: 1000, LastModified: new Date('2030-01-01') })),
+          Contents: pages[page]!.map((Key) => ({ Key: `p/${Key}`, Size: 10_000, LastModified: new Date('2030-01-01') })),
           IsTruncated: page < 2,
           ...(page < 2 && { NextContinuationToken: String(page + 1) }),
         };
@@ -232,6 +256,13 @@ describe('an S3 listing of many pages', () => {
       expect(listing.backups[0]!.createdAt).toBe('2026-01-12T00:00:00.000Z');
       expect(listing.backups[11]!.createdAt).toBe('2026-01-01T00:00:00.000Z');
       expect(s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input.ContinuationToken)).toEqual([undefined, '1', '2']);
+      // These objects end without a footer: the end read finds them cut short.
+      expect(listing.backups.every((entry) => entry.incomplete === true)).toBe(true);
+      expect(ranges.filter((range) => range === 'bytes=0-4095')).toHaveLength(12);
+      expect(ranges.filter((range) => range === 'bytes=8976-9999')).toHaveLength(12);
+      expect(ranges).toHaveLength(24);
+      ranges.length = 0;
+      expect((await listBackups(store, 'beta')).backups).toHaveLength(0);
       expect(new Set(ranges)).toEqual(new Set(['bytes=0-4095']));
     } finally {
       s3.restore();

@@ -1,7 +1,7 @@
 // `openclaw doctor` against aws-sdk-client-mock: the function configurations lead to the
 // access point and file system; EC2 Describe answers describe the functions' network (a
-// standalone deployment's by default: isolated subnets, an S3 gateway endpoint, an events
-// interface endpoint); the list function answers the ownership report. Each check passes,
+// standalone deployment's by default: isolated subnets, an S3 gateway endpoint, events, SQS and
+// Secrets Manager interface endpoints); the list function answers the ownership report. Each check passes,
 // warns or fails, and any failure makes the exit code 1.
 
 import {
@@ -102,6 +102,15 @@ const EVENTS_ENDPOINT: VpcEndpoint = {
   Groups: [{ GroupId: 'sg-endpoint', GroupName: 'events' }],
 };
 
+const SQS_ENDPOINT: VpcEndpoint = { ...EVENTS_ENDPOINT, VpcEndpointId: 'vpce-sqs', ServiceName: 'com.amazonaws.eu-west-1.sqs', Groups: [{ GroupId: 'sg-endpoint', GroupName: 'sqs' }] };
+const SECRETS_ENDPOINT: VpcEndpoint = {
+  ...EVENTS_ENDPOINT,
+  VpcEndpointId: 'vpce-secrets',
+  ServiceName: 'com.amazonaws.eu-west-1.secretsmanager',
+  Groups: [{ GroupId: 'sg-endpoint', GroupName: 'secretsmanager' }],
+};
+const INTERFACE_ENDPOINTS = [EVENTS_ENDPOINT, SQS_ENDPOINT, SECRETS_ENDPOINT];
+
 /** Isolated subnets: a table of their own, no default route. */
 const ISOLATED: RouteTable[] = [
   { RouteTableId: 'rtb-main', Associations: [{ Main: true }], Routes: [{ DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local' }] },
@@ -120,7 +129,7 @@ function network(options: { groups?: SecurityGroup[]; endpoints?: VpcEndpoint[];
     ],
   });
   ec2.on(DescribeRouteTablesCommand).resolves({ RouteTables: options.routeTables ?? ISOLATED });
-  ec2.on(DescribeVpcEndpointsCommand).resolves({ VpcEndpoints: options.endpoints ?? [S3_GATEWAY, EVENTS_ENDPOINT] });
+  ec2.on(DescribeVpcEndpointsCommand).resolves({ VpcEndpoints: options.endpoints ?? [S3_GATEWAY, ...INTERFACE_ENDPOINTS] });
   ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: options.groups ?? [functionGroup(), ...GROUPS] });
   ec2.on(DescribeManagedPrefixListsCommand).resolves({ PrefixLists: [{ PrefixListId: S3_PL, PrefixListName: 'com.amazonaws.eu-west-1.s3' }] });
 }
@@ -158,7 +167,15 @@ function configuration(role: string, overrides: Partial<FunctionConfiguration> =
     LastUpdateStatus: 'Successful',
     VpcConfig: { VpcId: 'vpc-1', SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
     FileSystemConfigs: [{ Arn: AP_ARN, LocalMountPath: '/mnt/tenants' }],
-    Environment: { Variables: { OPENCLAW_TENANTS_DIR: '/mnt/tenants', OPENCLAW_BACKUP_BUCKET: 'acme-backups', OPENCLAW_EVENT_BUS: 'openclaw-backup-events' } },
+    Environment: {
+      Variables: {
+        OPENCLAW_TENANTS_DIR: '/mnt/tenants',
+        OPENCLAW_BACKUP_BUCKET: 'acme-backups',
+        OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
+        OPENCLAW_STACK_PREFIX: 'openclaw-backup',
+        ...(role === 'backup' && { OPENCLAW_WORK_QUEUE_URL: QUEUE_URL('openclaw-backup-work') }),
+      },
+    },
     ...overrides,
   };
 }
@@ -221,6 +238,8 @@ describe('doctor', () => {
       '  ok    mount targets: 2 available in eu-west-1a, eu-west-1b',
       '  ok    network: S3: reachable through gateway endpoint vpce-s3',
       '  ok    network: EventBridge: reachable through the interface endpoint vpce-events',
+      '  ok    network: SQS: reachable through the interface endpoint vpce-sqs',
+      '  ok    network: Secrets Manager: reachable through the interface endpoint vpce-secrets',
       '  ok    network: EFS (NFS 2049): 2 of 2 mount targets accept NFS from the functions',
       '  ok    tenant ownership: 1000:1000 owns the base dir and all 42 entries of 2 tenants',
       '  ok    schedules: 2 crons in openclaw-backup, 1 for every tenant',
@@ -230,7 +249,7 @@ describe('doctor', () => {
       "  ok    last failures: no tenant's last backup failed (2 tenants on record)",
       expect.stringMatching(/^ {2}ok {4}freshness: all 2 tenants backed up within 26 hours as of \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
       "  ok    endpoints: AWS's own for Lambda, EFS, EC2, Scheduler, SQS, DynamoDB, EventBridge (no endpoint URL configured)",
-      '25 checks: 0 failed, 0 warnings',
+      '27 checks: 0 failed, 0 warnings',
       '',
     ]);
     // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
@@ -292,6 +311,10 @@ describe('doctor', () => {
       status: 'fail',
       detail: expect.stringMatching(/an interface endpoint for com\.amazonaws\.eu-west-1\.events.*\(completion events would not be published; backups still succeed\)/),
     });
+    expect(report.byName['network: SQS']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^subnet-a: only an internet gateway route \(igw-1\).*an interface endpoint for com\.amazonaws\.eu-west-1\.sqs.*\(backups longer than one invocation would fail at the hand-over to their next piece\)$/),
+    });
   });
 
   it('accepts a NAT gateway with HTTPS egress to anywhere, the imported VPC\'s usual way out', async () => {
@@ -307,7 +330,91 @@ describe('doctor', () => {
     expect(report.status).toBe(0);
     expect(report.byName['network: S3']).toEqual({ check: 'network: S3', status: 'ok', detail: 'reachable through NAT gateway nat-1' });
     expect(report.byName['network: EventBridge']).toMatchObject({ status: 'ok', detail: 'reachable through the NAT route of every subnet' });
+    expect(report.byName['network: SQS']).toMatchObject({ status: 'ok', detail: 'reachable through the NAT route of every subnet' });
+    expect(report.byName['network: Secrets Manager']).toMatchObject({ status: 'ok', detail: 'reachable through the NAT route of every subnet' });
     expect(report.byName['network: EFS (NFS 2049)']).toMatchObject({ status: 'ok', detail: '1 of 1 mount target accept NFS from the functions' });
+  });
+
+  it('checks that a backup longer than one invocation can hand over to the work queue (SQS)', async () => {
+    const handOver = /\(backups longer than one invocation would fail at the hand-over to their next piece\)$/;
+    // No sqs endpoint in isolated subnets: no way to the queue.
+    network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, SECRETS_ENDPOINT] });
+    let report = await doctorJson();
+    expect(report.status).toBe(1);
+    expect(report.byName['network: SQS']).toEqual({
+      check: 'network: SQS',
+      status: 'fail',
+      detail:
+        'subnet-a: no route out of the VPC: add an interface endpoint for com.amazonaws.eu-west-1.sqs or a NAT gateway; ' +
+        'subnet-b: no route out of the VPC: add an interface endpoint for com.amazonaws.eu-west-1.sqs or a NAT gateway ' +
+        '(backups longer than one invocation would fail at the hand-over to their next piece)',
+    });
+    expect(report.byName['network: EventBridge']).toMatchObject({ status: 'ok' });
+
+    // The endpoint is there, but with private DNS off the queue URL's name resolves to SQS's public address.
+    network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, { ...SQS_ENDPOINT, PrivateDnsEnabled: false }, SECRETS_ENDPOINT] });
+    report = await doctorJson();
+    expect(report.status).toBe(1);
+    expect(report.byName['network: SQS']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^the sqs endpoint vpce-sqs has private DNS off: the functions resolve SQS's public name and do not use it; subnet-a: no route out of the VPC: add private DNS on the endpoint vpce-sqs or a NAT gateway;/),
+    });
+    expect(report.byName['network: SQS']!.detail).toMatch(handOver);
+
+    // The endpoint's security group does not let the functions in.
+    network({ groups: [functionGroup(), { ...GROUPS[0]!, GroupId: 'sg-sqs', IpPermissions: [] }, ...GROUPS], endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, { ...SQS_ENDPOINT, Groups: [{ GroupId: 'sg-sqs' }] }, SECRETS_ENDPOINT] });
+    report = await doctorJson();
+    expect(report.byName['network: SQS']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/let no HTTPS out to the endpoint vpce-sqs \(its groups sg-sqs\)/) });
+    expect(report.byName['network: SQS']!.detail).toMatch(handOver);
+
+    // A NAT route, but the functions' group lets HTTPS out to S3's prefix list only.
+    const natOnly: RouteTable[] = [{ RouteTableId: 'rtb-private', Associations: [{ SubnetId: 'subnet-a' }, { SubnetId: 'subnet-b' }], Routes: [{ DestinationCidrBlock: '0.0.0.0/0', NatGatewayId: 'nat-1' }] }];
+    network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, SECRETS_ENDPOINT], routeTables: natOnly });
+    report = await doctorJson();
+    expect(report.status).toBe(1);
+    expect(report.byName['network: SQS']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^subnet-a: a NAT route, but the functions' security groups let no HTTPS out to anywhere \(SQS has no prefix list\); subnet-b: /),
+    });
+    expect(report.byName['network: SQS']!.detail).toMatch(handOver);
+
+    // The same NAT route with HTTPS out to anywhere: the endpoint without private DNS is not needed.
+    network({
+      endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, { ...SQS_ENDPOINT, PrivateDnsEnabled: false }, SECRETS_ENDPOINT],
+      routeTables: natOnly,
+      groups: [functionGroup([...functionGroup().IpPermissionsEgress!, { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }]), ...GROUPS],
+    });
+    report = await doctorJson();
+    expect(report.status).toBe(0);
+    expect(report.byName['network: SQS']).toEqual({
+      check: 'network: SQS',
+      status: 'ok',
+      detail: "reachable through the NAT route of every subnet; the sqs endpoint vpce-sqs has private DNS off: the functions resolve SQS's public name and do not use it",
+    });
+  });
+
+  it('checks SQS only when the backup function has the work queue, Secrets Manager only when the restore function reads identities', async () => {
+    network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT] });
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-backup' }).resolves(
+      configuration('backup', { Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'acme-backups', OPENCLAW_EVENT_BUS: 'openclaw-backup-events', OPENCLAW_WORK_QUEUE_URL: ' ' } } }),
+    );
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-restore' }).resolves(
+      configuration('restore', { Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'acme-backups', OPENCLAW_EVENT_BUS: 'openclaw-backup-events' } } }),
+    );
+    const report = await doctorJson();
+    expect(report.status).toBe(0);
+    expect(Object.keys(report.byName).filter((name) => name.startsWith('network: '))).toEqual(['network: S3', 'network: EventBridge', 'network: EFS (NFS 2049)']);
+  });
+
+  it('only warns when restores with --identity-secret cannot reach Secrets Manager', async () => {
+    network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, SQS_ENDPOINT] });
+    const report = await doctorJson();
+    expect(report.status).toBe(0);
+    expect(report.byName['network: Secrets Manager']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^subnet-a: no route out of the VPC: add an interface endpoint for com\.amazonaws\.eu-west-1\.secretsmanager or a NAT gateway; .*\(restores with --identity-secret would fail; other restores and backups are unaffected\)$/),
+    });
+    expect(report.byName['network: SQS']).toMatchObject({ status: 'ok' });
   });
 
   it('says which security group rule is missing', async () => {
@@ -335,11 +442,11 @@ describe('doctor', () => {
 
   it('warns about routes it cannot follow and an endpoint policy without the bucket', async () => {
     network({
-      endpoints: [{ ...S3_GATEWAY, RouteTableIds: ['rtb-other'], PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: 'arn:aws:s3:::someone-else/*' }] }) }, EVENTS_ENDPOINT],
+      endpoints: [{ ...S3_GATEWAY, RouteTableIds: ['rtb-other'], PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: 'arn:aws:s3:::someone-else/*' }] }) }, ...INTERFACE_ENDPOINTS],
       routeTables: [{ RouteTableId: 'rtb-tgw', Associations: [{ Main: true }], Routes: [{ DestinationCidrBlock: '0.0.0.0/0', TransitGatewayId: 'tgw-1' }] }],
     });
     expect((await doctorJson()).byName['network: S3']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/the default route goes to tgw-1, which cannot be followed from here/) });
-    network({ endpoints: [{ ...S3_GATEWAY, PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: 'arn:aws:s3:::someone-else/*' }] }) }, EVENTS_ENDPOINT] });
+    network({ endpoints: [{ ...S3_GATEWAY, PolicyDocument: JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: 'arn:aws:s3:::someone-else/*' }] }) }, ...INTERFACE_ENDPOINTS] });
     expect((await doctorJson()).byName['network: S3']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/the endpoint's policy does not name the bucket acme-backups/) });
   });
 

@@ -43,6 +43,21 @@ describe('created file system (standalone)', () => {
     });
   });
 
+  it('grants nothing to every principal in its file system policy: each role alone decides, so list cannot write', () => {
+    // EFS allows a client action that the file system policy OR the client's IAM policy allows
+    // (EFS user guide, "Using IAM to control access to file systems"): an Allow to "*" there
+    // would give the list role ClientWrite and every role ClientRootAccess.
+    const t = template();
+    const [fileSystem] = Object.values(t.findResources('AWS::EFS::FileSystem')) as { Properties: { FileSystemPolicy?: { Statement: Record<string, unknown>[] } } }[];
+    // A policy must exist: without one, EFS lets every client that reaches a mount target in, anonymous ones too.
+    const statements = fileSystem!.Properties.FileSystemPolicy?.Statement ?? [];
+    expect(statements.length).toBeGreaterThan(0);
+    expect(statements.filter((statement) => statement.Effect === 'Allow')).toEqual([]);
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
   it('takes the tenant path and POSIX identity from context', () => {
     const t = template({ 'openclaw:tenantsPath': '/srv/openclaw/tenants', 'openclaw:posixUid': '2001', 'openclaw:posixGid': 2002 });
     t.hasResourceProperties('AWS::EFS::AccessPoint', {

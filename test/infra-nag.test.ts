@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
@@ -106,6 +107,20 @@ describe('cdk-nag AwsSolutions', () => {
     const { app, stack } = fixtureApp();
     stack.backupFunctions.roles.list.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
     expect(() => app.synth()).toThrow(/AwsSolutions-IAM5\[Resource::\*\][\s\S]*ListRole|ListRole[\s\S]*AwsSolutions-IAM5\[Resource::\*\]/);
+  });
+
+  it('acknowledges no runtime finding (L1): every function, CDK\'s helpers included, runs the newest Node.js runtime', () => {
+    const { app, stack } = fixtureApp();
+    const acknowledged = stack.node.findAll().flatMap((construct) =>
+      construct.node.metadata
+        .filter((entry) => entry.type === 'aws:cdk:acknowledged-rules')
+        .flatMap((entry) => Object.keys(entry.data as Record<string, string>).map((id) => `${id} at ${construct.node.path}`)),
+    );
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(acknowledged.filter((entry) => /\bAwsSolutions-L1\b/.test(entry))).toEqual([]);
+    const template = app.synth().getStackByName(stack.stackName).template as { Resources: Record<string, { Type: string; Properties: { Runtime?: string } }> };
+    const runtimes = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function').map((resource) => resource.Properties.Runtime);
+    expect(new Set(runtimes)).toEqual(new Set([lambda.Runtime.NODEJS_24_X.name]));
   });
 
   it('is active for warnings too: a network ACL (warning VPC3) fails the synth', () => {

@@ -66,10 +66,12 @@ describe('the schedules\' side', () => {
           Action: 'sts:AssumeRole',
           Effect: 'Allow',
           Principal: { Service: 'scheduler.amazonaws.com' },
+          // Scheduler names the schedule's group as aws:SourceArn when it assumes the role,
+          // never the schedule (EventBridge Scheduler user guide, "Confused deputy prevention").
           Condition: {
-            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
-            ArnLike: {
-              'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/openclaw-backup/*']] },
+            StringEquals: {
+              'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+              'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule-group/openclaw-backup']] },
             },
           },
         },
@@ -89,6 +91,17 @@ describe('the schedules\' side', () => {
     expect(statements.filter((statement) => statement.Sid !== 'InvokeScheduleTargets')).toEqual([
       expect.objectContaining({ Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], Resource: { 'Fn::GetAtt': [dlq, 'Arn'] } }),
     ]);
+  });
+  it('lets Scheduler assume every role it runs a schedule with: each trust names a schedule group, never a schedule', () => {
+    const t = template();
+    const trusts = Object.values(resources(t, 'AWS::IAM::Role'))
+      .flatMap((role) => (role.Properties.AssumeRolePolicyDocument as { Statement: { Principal: { Service?: string }; Condition?: Record<string, Record<string, unknown>> }[] }).Statement)
+      .filter((statement) => statement.Principal.Service === 'scheduler.amazonaws.com');
+    // The CLI's schedules' role, and the hourly freshness check's (a schedule in the default group).
+    expect(trusts).toHaveLength(2);
+    const sourceArns = trusts.map((statement) => JSON.stringify(Object.values(statement.Condition ?? {}).find((keys) => 'aws:SourceArn' in keys)?.['aws:SourceArn']));
+    expect(sourceArns).toEqual(expect.arrayContaining([expect.stringMatching(/:schedule-group\/openclaw-backup"/), expect.stringMatching(/:schedule-group\/default"/)]));
+    for (const arn of sourceArns) expect(arn).not.toMatch(/:schedule\//);
   });
 });
 
@@ -140,6 +153,13 @@ describe('the work queue', () => {
     // A reserved concurrency keeps one execution free for direct and scheduled backups.
     expect(concurrency({ 'openclaw:efsThroughputMode': 'elastic', 'openclaw:reservedConcurrency': 40 })).toBe(39);
     expect(() => template({ ...IMPORT, 'openclaw:backupConcurrency': 50, 'openclaw:reservedConcurrency': 40 })).toThrow(/must stay below the backup function's reservedConcurrency/);
+    // The mapping runs at least 2 at once: a reserved concurrency of 2 or less would throttle it
+    // (each throttled message comes back after the visibility timeout and counts as an attempt)
+    // and leave nothing for direct and scheduled backups.
+    for (const reserved of [1, 2]) {
+      expect(() => template({ ...IMPORT, 'openclaw:reservedConcurrency': reserved })).toThrow(/reservedConcurrency \(\d\) must be at least 3/);
+    }
+    expect(concurrency({ 'openclaw:reservedConcurrency': 3 })).toBe(2);
     expect(() => template({ 'openclaw:efsThroughputMode': 'bursting' })).toThrow(/a created one is always Elastic/);
     expect(() => template({ ...IMPORT, 'openclaw:efsThroughputMode': 'provisioned' })).toThrow(/needs openclaw:efsProvisionedMiBps/);
     expect(() => template({ ...IMPORT, 'openclaw:backupConcurrency': 1 })).toThrow(/maxConcurrency must be an integer from 2 to 1000/);
@@ -194,7 +214,27 @@ describe('the coordinating functions', () => {
       Environment: { Variables: Match.objectLike({ OPENCLAW_STATUS_TABLE: { Ref: table }, OPENCLAW_STALE_AFTER_HOURS: '26', POWERTOOLS_SERVICE_NAME: 'openclaw-backup' }) },
     });
     const actions = roleStatements(t, roleOf(t, monitor)).flatMap((statement) => [statement.Action].flat());
-    expect(actions.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'lambda:InvokeFunction']);
+    // (and the asynchronous DLQ's send, below)
+    expect(actions.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'lambda:InvokeFunction', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+  });
+
+  it('keeps an outcome or a check the monitor failed on after Lambda\'s retries: in the alarmed asynchronous DLQ', () => {
+    // EventBridge and Scheduler invoke the monitor asynchronously: their retry policies and
+    // DLQs cover delivery only; an error in the function is Lambda's to retry, then to drop.
+    const t = template();
+    const monitor = fn(t, 'monitor');
+    const dlqArn = (resources(t, 'AWS::Lambda::EventInvokeConfig')[idOf(t, 'AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn(t, 'backup') } })]!.Properties
+      .DestinationConfig as { OnFailure: { Destination: unknown } }).OnFailure.Destination;
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: monitor },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: dlqArn } },
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'openclaw-backup-async-dlq',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [(dlqArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0], 'QueueName'] } }],
+    });
+    expect(roleStatements(t, roleOf(t, monitor)).some((statement) => [statement.Action].flat().includes('sqs:SendMessage'))).toBe(true);
   });
 
   it('draws a dashboard of the nights', () => {

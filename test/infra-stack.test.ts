@@ -199,11 +199,17 @@ describe('functions', () => {
     });
   });
 
-  it('keeps function logs in log groups with a retention', () => {
+  it('keeps every function\'s logs and the flow logs for logRetentionDays, in log groups the stack made', () => {
     const t = template({ 'openclaw:logRetentionDays': 90 });
-    const groups = Object.values(resourcesOf(t, 'AWS::Logs::LogGroup'));
-    expect(groups.length).toBeGreaterThanOrEqual(3);
-    expect(groups.filter((group) => group.Properties.RetentionInDays === 90).length).toBeGreaterThanOrEqual(3);
+    const groups = resourcesOf(t, 'AWS::Logs::LogGroup');
+    expect(Object.keys(groups).length).toBeGreaterThanOrEqual(3);
+    for (const [id, group] of Object.entries(groups)) expect({ id, retention: group.Properties.RetentionInDays }).toEqual({ id, retention: 90 });
+    // CDK's own helper functions included: a function without a log group of its own logs to
+    // one Lambda creates on first use, kept forever.
+    for (const [id, fn] of Object.entries(resourcesOf(t, 'AWS::Lambda::Function'))) {
+      const logGroup = (fn.Properties.LoggingConfig as { LogGroup?: { Ref: string } } | undefined)?.LogGroup;
+      expect({ id, logGroup: logGroup !== undefined && groups[logGroup.Ref] !== undefined }).toEqual({ id, logGroup: true });
+    }
   });
 });
 

@@ -12,8 +12,11 @@ import {
   GetObjectLockConfigurationCommand,
   GetObjectRetentionCommand,
   GetObjectTaggingCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -22,11 +25,16 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { backupTenant } from '../shared/backup/backup.js';
+import { listBackups } from '../shared/catalog/backups.js';
 import { ObjectLockedError } from '../shared/errors.js';
 import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
+import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
+import { openLocation } from '../shared/storage/open-location.js';
+import { openStore } from '../shared/storage/open-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -153,6 +161,22 @@ describe('prune in a local directory', () => {
     expect(readdirSync(both).sort()).toEqual(['1.tar.zst', '2.tar.zst', '3.tar.zst']);
   });
 
+  it('skips a backup written again after the listing, removes the rest, and succeeds', async () => {
+    const race = path.join(dir.path, 'race');
+    for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', path.join(race, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+    const store = new LocalArchiveStore(race);
+    const racing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+      deletionTerms: async () => {
+        rmSync(path.join(race, '0.tar.zst'));
+        await backupAt(tenantsDir, 'acme', path.join(race, '0.tar.zst'), new Date(JUNE_1 + 9 * DAY));
+        return store.deletionTerms();
+      },
+    });
+    const result = await pruneBackups({ store: racing, tenant: 'acme', policy: { last: 1 } });
+    expect(result).toMatchObject({ removed: 1, skipped: [{ location: path.join(race, '0.tar.zst'), reason: 'changed since it was listed (written again?): not removed' }] });
+    expect(readdirSync(race).sort()).toEqual(['0.tar.zst', '2.tar.zst']);
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);
@@ -200,6 +224,63 @@ describe('prune below an s3rver prefix', () => {
     expect((JSON.parse(run.stdout) as PruneResult).removed).toBe(5);
     expect(await keys()).toEqual(['backups/acme/2026-06-05-03.tar.zst', 'backups/acme/2026-06-06-15.tar.zst', 'backups/beta/1.tar.zst']);
   });
+
+  it('skips a backup that `backup --overwrite` rewrote after the listing: the new one stays (s3rver ignores If-Match: the look right before the delete)', async () => {
+    for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/race/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+    const store = await openStore('s3://backups/race/acme/', { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });
+    const rewritten = new Date(JUNE_1 + 9 * DAY);
+    // The listing is done and 0.tar.zst chosen for removal when a backup overwrites that key.
+    const racing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+      deletionTerms: async (options?: { signal?: AbortSignal }) => {
+        const location = await openLocation('s3://backups/race/acme/0.tar.zst', { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });
+        await backupTenant({ tenantsDir, tenant: 'acme', location, now: () => rewritten, overwrite: true });
+        return store.deletionTerms(options);
+      },
+    });
+    const result = await pruneBackups({ store: racing, tenant: 'acme', policy: { last: 1 } });
+    expect(decisions(result).remove).toEqual(['0.tar.zst', '1.tar.zst']);
+    expect(result.removed).toBe(1);
+    expect(result.skipped).toEqual([{ location: 's3://backups/race/acme/0.tar.zst', reason: 'changed since it was listed (written again?): not removed' }]);
+    expect(result.notes).toContain('s3://backups/race/acme/0.tar.zst changed since it was listed (written again?): not removed');
+    expect((await keys()).filter((key) => key!.startsWith('race/'))).toEqual(['race/acme/0.tar.zst', 'race/acme/2.tar.zst']);
+    const listing = await listBackups(store, 'acme');
+    expect(listing.backups.map((entry) => [entry.name, entry.createdAt])).toEqual([
+      ['0.tar.zst', rewritten.toISOString()],
+      ['2.tar.zst', new Date(JUNE_1 + 2 * DAY).toISOString()],
+    ]);
+  });
+
+  it('counts no cut-short object as a backup (an outside copy, a multipart upload completed early): the whole ones stay', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/cut/acme/whole.tar.zst', new Date(JUNE_1), server);
+    await backupAt(tenantsDir, 'acme', 's3://backups/cut/acme/newer.tar.zst', new Date(JUNE_1 + DAY), server);
+    const newer = await client.send(new GetObjectCommand({ Bucket: 'backups', Key: 'cut/acme/newer.tar.zst' }));
+    const bytes = Buffer.from(await newer.Body!.transformToByteArray());
+    // A copy that stopped half way, without our metadata; and the first parts of an upload completed by hand, with it.
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'cut/acme/newer-copy.tar.zst', Body: bytes.subarray(0, Math.floor(bytes.length / 2)) }));
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'cut/acme/newer-parts.tar.zst', Body: bytes.subarray(0, Math.floor(bytes.length / 3)), Metadata: newer.Metadata }));
+    await client.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'cut/acme/newer.tar.zst' }));
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/cut/acme/', '--keep-last', '1', ...s3Flags(server)]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const incomplete = 'incomplete: no footer at its end (cut short?); counted by no rule';
+    const result = decisions(JSON.parse(run.stdout) as PruneResult);
+    // The two cut ones have the same creation time: their order is the store's object time.
+    expect({ ...result, keep: result.keep.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)) }).toEqual({
+      keep: [
+        ['newer-copy.tar.zst', [incomplete]],
+        ['newer-parts.tar.zst', [incomplete]],
+        ['whole.tar.zst', ['last']],
+      ],
+      remove: [],
+    });
+    expect((await keys()).filter((key) => key!.startsWith('cut/'))).toEqual(['cut/acme/newer-copy.tar.zst', 'cut/acme/newer-parts.tar.zst', 'cut/acme/whole.tar.zst']);
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/cut/acme/', ...s3Flags(server)])).stdout) as { backups: { name: string; incomplete?: boolean }[] };
+    expect(listing.backups.map((entry) => [entry.name, entry.incomplete ?? false]).sort()).toEqual([
+      ['newer-copy.tar.zst', true],
+      ['newer-parts.tar.zst', true],
+      ['whole.tar.zst', false],
+    ]);
+  });
 });
 
 describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => {
@@ -208,19 +289,36 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
   beforeAll(() => {
     s3 = mockClient(S3Client);
   });
-  const object = (tenant: string, createdAt: string) => {
-    const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant, createdAt, toolVersion: '0.1.0' }));
+  const frame = (magic: number, payload: object) => {
+    const bytes = Buffer.from(JSON.stringify(payload));
     const header = Buffer.alloc(8);
-    header.writeUInt32LE(0x184d2a5c, 0);
-    header.writeUInt32LE(payload.length, 4);
-    return Buffer.concat([header, payload]);
+    header.writeUInt32LE(magic, 0);
+    header.writeUInt32LE(bytes.length, 4);
+    return Buffer.concat([header, bytes]);
   };
+  /** A whole archive as a listing sees it: the marker, 8 KiB of frames, the footer. */
+  const object = (tenant: string, createdAt: string) =>
+    Buffer.concat([
+      frame(0x184d2a5c, { format: 'openclawmu-tenant-backup', formatVersion: 2, tenant, createdAt, toolVersion: '0.1.0' }),
+      Buffer.alloc(8192, 1),
+      frame(0x184d2a5d, { format: 'openclawmu-tenant-backup', tenant, manifestSha256: 'a'.repeat(64) }),
+    ]);
   const created = ['2026-06-01T03:00:00.000Z', '2026-06-02T03:00:00.000Z', '2026-06-03T03:00:00.000Z'];
+  const bytesOf = (key: string) => object('acme', `${key.slice(13, 23)}T03:00:00.000Z`);
+  const etagOf = (key: string) => `"etag-${key.slice(13, 23)}"`;
+  const s3Error = (name: string, status: number) => new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message: `${name} happened` });
   let retainUntil = new Date(Date.now() + 10 * DAY);
   beforeEach(() => {
     s3.reset();
-    s3.on(ListObjectsV2Command).resolves({ Contents: created.map((time) => ({ Key: `backups/acme/${time.slice(0, 10)}.tar.zst`, Size: 1000, LastModified: new Date() })) });
-    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({ Body: sdkStreamMixin(Readable.from([object('acme', `${input.Key.slice(13, 23)}T03:00:00.000Z`)])), Metadata: {} }));
+    s3.on(ListObjectsV2Command).resolves({
+      Contents: created.map((time) => `backups/acme/${time.slice(0, 10)}.tar.zst`).map((Key) => ({ Key, Size: bytesOf(Key).length, ETag: etagOf(Key), LastModified: new Date() })),
+    });
+    s3.on(GetObjectCommand).callsFake((input: { Key: string; Range: string }) => {
+      const bytes = bytesOf(input.Key);
+      const [start, end] = /^bytes=(\d+)-(\d+)$/.exec(input.Range)!.slice(1).map(Number);
+      const last = Math.min(end!, bytes.length - 1);
+      return { Body: sdkStreamMixin(Readable.from([bytes.subarray(start, last + 1)])), ContentRange: `bytes ${start}-${last}/${bytes.length}`, ETag: etagOf(input.Key), Metadata: {} };
+    });
     s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
     s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
     s3.on(GetObjectLockConfigurationCommand).resolves({ ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' } });
@@ -252,13 +350,65 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     retainUntil = new Date(Date.now() - DAY);
     const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } });
     expect(result.removed).toBe(2);
+    // AWS deletes only while the object has the ETag listed: no HEAD is needed.
     expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input)).toEqual([
-      { Bucket: 'backups', Key: 'backups/acme/2026-06-01.tar.zst' },
-      { Bucket: 'backups', Key: 'backups/acme/2026-06-02.tar.zst' },
+      { Bucket: 'backups', Key: 'backups/acme/2026-06-01.tar.zst', IfMatch: '"etag-2026-06-01"' },
+      { Bucket: 'backups', Key: 'backups/acme/2026-06-02.tar.zst', IfMatch: '"etag-2026-06-02"' },
+    ]);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+    // Each archive's first 4 KiB, then its last 1 KiB (the footer), pinned to the ETag the first read saw.
+    const size = bytesOf('backups/acme/2026-06-01.tar.zst').length;
+    const reads = s3.commandCalls(GetObjectCommand).map((call) => [call.args[0].input.Range, call.args[0].input.IfMatch ?? '']);
+    expect(reads.sort()).toEqual([
+      ...created.map(() => ['bytes=0-4095', '']),
+      ...created.map((time) => [`bytes=${size - 1024}-${size - 1}`, `"etag-${time.slice(0, 10)}"`]),
     ]);
     expect(result.notes).toContain(
       "the bucket is versioned: each removal adds a delete marker; the archive's data stays as a noncurrent version until its lifecycle rule deletes noncurrent versions 30 days later, and not before its Object Lock retention ends",
     );
+  });
+
+  it('skips a backup written again after the listing (S3 answers If-Match with 412) and removes the rest; exit 0 with a note', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
+      if (input.Key.endsWith('2026-06-01.tar.zst')) throw s3Error('PreconditionFailed', 412);
+      return { DeleteMarker: true };
+    });
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result).toMatchObject({ removed: 1, skipped: [{ location: 's3://backups/backups/acme/2026-06-01.tar.zst', reason: 'changed since it was listed (written again?): not removed' }] });
+    expect(result.bytesRemoved).toBe(bytesOf('backups/acme/2026-06-02.tar.zst').length);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.IfMatch)).toEqual(['"etag-2026-06-01"', '"etag-2026-06-02"']);
+
+    const human = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    expect(human.status).toBe(0);
+    const lines = human.stdout.split('\n');
+    expect(lines[0]).toMatch(/^Kept 1 and removed 1 backup \(/);
+    expect(lines.find((line) => line.includes('2026-06-01.tar.zst') && !line.includes('note:'))).toMatch(/^\s+skipped\s/);
+    expect(lines.filter((line) => line.includes('note: s3://backups/backups/acme/2026-06-01.tar.zst changed since it was listed (written again?): not removed'))).toHaveLength(1);
+  });
+
+  it('where the store refuses If-Match on a delete, a HEAD right before each delete compares the ETag instead', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    s3.on(DeleteObjectCommand).callsFake((input: { IfMatch?: string }) => {
+      if (input.IfMatch !== undefined) throw s3Error('NotImplemented', 501);
+      return {};
+    });
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({
+      ETag: input.Key.endsWith('2026-06-01.tar.zst') ? '"written-again"' : etagOf(input.Key),
+      ContentLength: bytesOf(input.Key).length,
+    }));
+    const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } });
+    expect(result.removed).toBe(1);
+    expect(result.skipped.map((skip) => skip.location)).toEqual(['s3://backups/backups/acme/2026-06-01.tar.zst']);
+    // Refused once, the condition is not sent again.
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input)).toEqual([
+      { Bucket: 'backups', Key: 'backups/acme/2026-06-01.tar.zst', IfMatch: '"etag-2026-06-01"' },
+      { Bucket: 'backups', Key: 'backups/acme/2026-06-02.tar.zst' },
+    ]);
+    expect(s3.commandCalls(HeadObjectCommand).map((call) => call.args[0].input.Key)).toEqual(['backups/acme/2026-06-01.tar.zst', 'backups/acme/2026-06-02.tar.zst']);
   });
 
   it('refuses on a legal hold too, through the CLI with exit 3', async () => {

@@ -137,6 +137,57 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   }, 30_000);
 
+  it('lets only one of two takers of one dead lock through (the other would move aside the lock the first just created)', async () => {
+    const lockPath = lockPathFor(base, 'acme');
+    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPath, JSON.stringify(gone));
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lockPath, old, old);
+
+    // A has judged the dead lock stale and seen that the name still holds it: the rename is next.
+    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked,lock:stale-moved-aside' });
+    expect(await pausedOrExited(a.child)).toBe(true);
+    // B takes over the same dead lock meanwhile (or waits for A, which is taking it over).
+    const b = acquireTenantLock(base, 'acme', 'backup').then((lock) => lock, (error: unknown) => error);
+    await Promise.race([b, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+    a.child.kill('SIGCONT');
+    const movedAside = await pausedOrExited(a.child);
+    // Whatever A moved aside, the name is empty now: C takes it.
+    const c = await acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error);
+    if (movedAside) a.child.kill('SIGCONT');
+    a.child.stdin!.end();
+    const aSaid = await a.said;
+    const bOutcome = await b;
+
+    const isLock = (outcome: unknown): outcome is Awaited<ReturnType<typeof acquireTenantLock>> => !(outcome instanceof Error);
+    const holders = [...(aSaid === 'acquired' ? ['A'] : []), ...(isLock(bOutcome) ? ['B'] : []), ...(isLock(c) ? ['C'] : [])];
+    expect(holders).toHaveLength(1);
+    expect(aSaid).toMatch(/^(acquired|busy: tenant "acme" is busy: a \w+ by pid \d+)/);
+    for (const outcome of [bOutcome, c]) {
+      if (isLock(outcome)) await outcome.release();
+      else expect(outcome).toBeInstanceOf(TenantBusyError);
+    }
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 30_000);
+
+  it('takes over a dead lock whose other taker was killed mid-takeover (its claim is ignored, then removed)', async () => {
+    const lockPath = lockPathFor(base, 'acme');
+    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPath, JSON.stringify(gone));
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lockPath, old, old);
+    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked' });
+    expect(await pausedOrExited(a.child)).toBe(true);
+    expect(readdirSync(base).filter((name) => name.endsWith('.taking'))).toHaveLength(1);
+    a.child.kill('SIGKILL');
+    await a.said;
+
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    expect(JSON.parse(readFileSync(lockPath, 'utf8'))).toMatchObject({ pid: process.pid, operation: 'backup' });
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 30_000);
+
   it('waits until the lock of a dead holder is no longer fresh, then takes it over', async () => {
     const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
     writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(gone));

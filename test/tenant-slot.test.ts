@@ -271,6 +271,7 @@ describe('hidden names', () => {
       ['.openclaw-journal-acme.json.0a1b2c3d4e5f.tmp', 'acme', 'journal-temp'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.tmp', 'acme', 'lock-temp'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.broken', 'acme', 'lock-broken'],
+      ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.taking', 'acme', 'lock-taking'],
     ];
     for (const [name, tenant, kind] of cases) expect(parseHiddenName(name)).toMatchObject({ tenant, kind });
     expect(parseHiddenName('.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.broken')?.owner).toEqual({ pid: 123, started: 456, hostId: '0123456789ab' });

@@ -1,6 +1,7 @@
 // `tenants backups NAME --in LOCATION`: one tenant's archives in a directory or below an S3
 // prefix, newest first, from what each says about itself without being downloaded (a store's
-// `inspect`: first and last bytes, S3 metadata and tags, verification marks).
+// `inspect`: first bytes, the last bytes of the tenant's own archives, S3 metadata and tags,
+// verification marks).
 //
 // What an object is, from its first bytes: our archive (the marker frame names the tenant,
 // and from 0.1.0's listing on its creation time and tool version; the footer frame at the end
@@ -58,6 +59,8 @@ export interface BackupEntry {
   readonly bytes: number;
   /** The store's own time of the object (for reference; not used to order or prune). */
   readonly modifiedAt: string;
+  /** The S3 ETag as listed: a prune removes the object only while it still has it. */
+  readonly etag?: string;
   readonly toolVersion?: string;
   readonly manifestSha256?: string;
   readonly content: BackupContent;
@@ -66,9 +69,9 @@ export interface BackupEntry {
   /** When `tenants verify` last found this archive intact (a mark beside it). */
   readonly verifiedAt?: string;
   /**
-   * Our archive whose last bytes were read and hold no footer although its marker says it was
-   * written by a version that ends every archive with one: the file is cut short (a copy
-   * that stopped, a full disk) or its end is damaged. Only local archives are read there.
+   * Our archive whose last bytes hold no footer although its marker says it was written by a
+   * version that ends every archive with one: the file or object is cut short (a copy that
+   * stopped, a full disk, a multipart upload someone completed early) or its end is damaged.
    */
   readonly incomplete?: true;
   /** Why something could not be read. */
@@ -90,6 +93,11 @@ export interface BackupsListing {
 export async function listBackups(store: ArchiveStore, tenant: string, options: { readonly signal?: AbortSignal } = {}): Promise<BackupsListing> {
   assertTenantName(tenant);
   const { signal } = options;
+  // Only the end of the tenant's own archives that promise a footer is read: on S3 each end is a request.
+  const wantsTail = (head: Buffer) => {
+    const marker = classifyHead(head, []).marker;
+    return marker?.tenant === tenant && marker.createdAt !== undefined;
+  };
   const objects = await store.list({ signal });
   const entries: BackupEntry[] = [];
   let next = 0;
@@ -97,7 +105,7 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
     while (next < objects.length) {
       const object = objects[next++]!;
       throwIfAborted(signal);
-      const entry = describeStoredArchive(object, await store.inspect(object, { signal }));
+      const entry = describeStoredArchive(object, await store.inspect(object, { signal, wantsTail }));
       if (belongsTo(entry, tenant, store.baseName)) entries.push(entry);
     }
   };
@@ -136,6 +144,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     ...(createdAt !== undefined && { createdAt: new Date(createdAt).toISOString(), createdAtFrom }),
     bytes: object.bytes,
     modifiedAt: object.modifiedAt.toISOString(),
+    ...(object.etag !== undefined && { etag: object.etag }),
     ...(toolVersion !== undefined && { toolVersion }),
     ...(manifestSha256 !== undefined && { manifestSha256 }),
     content: head.content,

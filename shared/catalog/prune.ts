@@ -13,6 +13,12 @@
 //     known": a digest says the backup finished writing, not that its bytes still decode.
 //     Without any verified backup the policy alone decides (it always keeps the newest), and
 //     the result says so.
+//   - a backup that changed since it was listed (a `backup --overwrite` wrote the key again
+//     after the listing): the store refuses the removal (archive-store.ts; on S3 a delete
+//     conditional on the listed ETag, or where the store cannot take that condition a HEAD
+//     right before the delete, which narrows the window without closing it), and it is
+//     skipped with a note and listed in `skipped`, the rest going on. It holds a newer backup
+//     the next prune judges; the prune still succeeds, as with the other backups it keeps.
 // It refuses, before removing anything, when Object Lock or a legal hold keeps the data of
 // a backup it would remove: a delete there would only hide the archive behind a delete
 // marker while its data stays locked, so the listing would lie about what is stored.
@@ -59,6 +65,8 @@ export interface PruneResult {
   readonly remove: readonly PruneDecision[];
   /** How many were removed (0 in a dry run). */
   readonly removed: number;
+  /** Chosen for removal but not removed: changed since the listing (empty in a dry run). */
+  readonly skipped: readonly PruneSkip[];
   readonly bytesRemoved: number;
   /** The newest verified backup, kept whatever the policy says. */
   readonly protected?: string;
@@ -68,7 +76,13 @@ export interface PruneResult {
   readonly refusal?: string;
 }
 
+export interface PruneSkip {
+  readonly location: string;
+  readonly reason: string;
+}
+
 export const NO_RULE_REASON = 'no keep rule matches';
+export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
   const { store, tenant, policy, signal } = request;
@@ -124,25 +138,30 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     notes,
   };
   if (refusal !== undefined) {
-    if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, refusal };
+    if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [], refusal };
     throw new ObjectLockedError(refusal);
   }
-  if (dryRun) return { ...result, removed: 0, bytesRemoved: 0 };
+  if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [] };
 
   let removed = 0;
   let bytesRemoved = 0;
+  const skipped: PruneSkip[] = [];
   for (const entry of remove) {
     throwIfAborted(signal);
     try {
       await store.remove(storedObject(entry), { signal });
     } catch (error) {
+      if (error instanceof StorageError && error.code === 'CHANGED') {
+        skipped.push({ location: entry.location, reason: CHANGED_REASON });
+        continue;
+      }
       if (removed === 0 || !(error instanceof StorageError)) throw error;
       throw new StorageError(`prune removed ${removed} of ${remove.length} backups, then stopped: ${error.message}`, error.code, { cause: error });
     }
     removed++;
     bytesRemoved += entry.bytes;
   }
-  return { ...result, removed, bytesRemoved };
+  return { ...result, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
 }
 
 export function assertPolicy(policy: RetentionPolicy): void {
@@ -200,5 +219,5 @@ function keptUncounted(entry: BackupEntry): string {
 }
 
 function storedObject(entry: BackupEntry): StoredObject {
-  return { name: entry.name, location: entry.location, bytes: entry.bytes, modifiedAt: new Date(entry.modifiedAt) };
+  return { name: entry.name, location: entry.location, bytes: entry.bytes, modifiedAt: new Date(entry.modifiedAt), ...(entry.etag !== undefined && { etag: entry.etag }) };
 }

@@ -8,6 +8,10 @@
 //                to where that leads (the S3 prefix list or anywhere; the endpoint's group)
 //   EventBridge  (when the functions publish events) an `events` interface endpoint with
 //                private DNS, or a NAT route; egress to it, and its group letting them in
+//   SQS          (when the backup function has the work queue) the same, for `sqs`: a backup
+//                longer than one invocation hands its next piece over through it
+//   Secrets      (when the restore function reads identities, --identity-secret) the same, for
+//   Manager      `secretsmanager`; a warning only, as other restores do not need it
 //   EFS          NFS (2049) from the functions' groups to a mount target's, both ways
 //
 // A Lambda function's network interfaces never get a public IP: a route to an internet
@@ -46,6 +50,10 @@ export interface FunctionNetwork {
   readonly securityGroupIds: readonly string[];
   /** Whether some function publishes completion events (OPENCLAW_EVENT_BUS). */
   readonly publishesEvents: boolean;
+  /** Whether the backup function hands long backups over to the work queue (OPENCLAW_WORK_QUEUE_URL). */
+  readonly usesWorkQueue: boolean;
+  /** Whether the restore function reads age identities from Secrets Manager (OPENCLAW_STACK_PREFIX set). */
+  readonly readsIdentitySecrets: boolean;
   /** The backup bucket, to check the S3 endpoint's policy names it. */
   readonly bucket?: string;
 }
@@ -78,8 +86,33 @@ export async function checkNetwork(
   clients: NetworkClients,
 ): Promise<NetworkCheck[]> {
   const facts = await gatherFacts(plane, region, network, mountTargets, clients);
-  return [s3Check(network, facts), ...(network.publishesEvents ? [eventsCheck(network, facts)] : []), efsCheck(network, facts)];
+  const services = [
+    ...(network.publishesEvents ? [EVENTBRIDGE] : []),
+    ...(network.usesWorkQueue ? [SQS] : []),
+    ...(network.readsIdentitySecrets ? [SECRETS_MANAGER] : []),
+  ];
+  return [s3Check(network, facts), ...services.map((target) => interfaceServiceCheck(network, facts, target)), efsCheck(network, facts)];
 }
+
+/** A service the functions reach over HTTPS through an interface endpoint or a NAT gateway. */
+interface InterfaceService {
+  /** The endpoint service's last part: com.amazonaws.<region>.<name>. */
+  readonly name: string;
+  readonly label: string;
+  /** What breaks when it cannot be reached, appended to every problem. */
+  readonly consequence: string;
+  /** The status when it cannot be reached (a route that cannot be followed is always a warning). */
+  readonly unreachable: NetworkStatus;
+}
+
+const EVENTBRIDGE: InterfaceService = { name: 'events', label: 'EventBridge', consequence: 'completion events would not be published; backups still succeed', unreachable: 'fail' };
+const SQS: InterfaceService = { name: 'sqs', label: 'SQS', consequence: 'backups longer than one invocation would fail at the hand-over to their next piece', unreachable: 'fail' };
+const SECRETS_MANAGER: InterfaceService = {
+  name: 'secretsmanager',
+  label: 'Secrets Manager',
+  consequence: 'restores with --identity-secret would fail; other restores and backups are unaffected',
+  unreachable: 'warn',
+};
 
 async function gatherFacts(
   plane: ControlPlane,
@@ -184,33 +217,34 @@ function s3Check(network: FunctionNetwork, facts: Facts): NetworkCheck {
   };
 }
 
-function eventsCheck(network: FunctionNetwork, facts: Facts): NetworkCheck {
-  const check = 'network: EventBridge';
-  const endpoint = facts.endpoints.find((candidate) => candidate.VpcEndpointType === 'Interface' && candidate.ServiceName === service(facts, 'events'));
-  if (endpoint !== undefined) {
-    if (endpoint.PrivateDnsEnabled !== true) {
-      return { check, status: 'fail', detail: `the events endpoint ${endpoint.VpcEndpointId} has private DNS off: the functions resolve EventBridge's public name and do not use it` };
-    }
+function interfaceServiceCheck(network: FunctionNetwork, facts: Facts, target: InterfaceService): NetworkCheck {
+  const check = `network: ${target.label}`;
+  const serviceName = service(facts, target.name);
+  const endpoint = facts.endpoints.find((candidate) => candidate.VpcEndpointType === 'Interface' && candidate.ServiceName === serviceName);
+  if (endpoint?.PrivateDnsEnabled === true) {
     const blocked = interfaceProblem(facts, network, endpoint);
     if (blocked === undefined) return { check, status: 'ok', detail: `reachable through the interface endpoint ${endpoint.VpcEndpointId}` };
-    return { check, status: 'fail', detail: blocked };
+    return { check, status: target.unreachable, detail: `${blocked} (${target.consequence})` };
   }
+  // Without private DNS the functions resolve the service's public name: only a NAT route takes them there.
+  const unused = endpoint === undefined ? undefined : `the ${target.name} endpoint ${endpoint.VpcEndpointId} has private DNS off: the functions resolve ${target.label}'s public name and do not use it`;
+  const wanted = endpoint === undefined ? `an interface endpoint for ${serviceName}` : `private DNS on the endpoint ${endpoint.VpcEndpointId}`;
   const problems: string[] = [];
   for (const subnetId of network.subnetIds) {
     const out = defaultRoute(routeTableOf(facts, subnetId));
     if (out.kind === 'nat') {
       if (!egressAllows(facts, network.securityGroupIds, HTTPS, { cidrs: [ANYWHERE], prefixLists: [] })) {
-        problems.push(`${subnetId}: a NAT route, but the functions' security groups let no HTTPS out to anywhere (EventBridge has no prefix list)`);
+        problems.push(`${subnetId}: a NAT route, but the functions' security groups let no HTTPS out to anywhere (${target.label} has no prefix list)`);
       }
       continue;
     }
-    problems.push(`${subnetId}: ${noWayOut(out, `an interface endpoint for ${service(facts, 'events')}`)}`);
+    problems.push(`${subnetId}: ${noWayOut(out, wanted)}`);
   }
-  if (problems.length === 0) return { check, status: 'ok', detail: 'reachable through the NAT route of every subnet' };
+  if (problems.length === 0) return { check, status: 'ok', detail: `reachable through the NAT route of every subnet${unused === undefined ? '' : `; ${unused}`}` };
   return {
     check,
-    status: problems.every((problem) => problem.includes('cannot be followed')) ? 'warn' : 'fail',
-    detail: `${problems.join('; ')} (completion events would not be published; backups still succeed)`,
+    status: problems.every((problem) => problem.includes('cannot be followed')) ? 'warn' : target.unreachable,
+    detail: `${[...(unused === undefined ? [] : [unused]), ...problems].join('; ')} (${target.consequence})`,
   };
 }
 
@@ -242,7 +276,7 @@ type DefaultRoute =
   | { readonly kind: 'other'; readonly target: string }
   | { readonly kind: 'none' };
 
-function service(facts: Facts, name: 's3' | 'events'): string {
+function service(facts: Facts, name: string): string {
   return `com.amazonaws.${facts.region}.${name}`;
 }
 

@@ -8,8 +8,9 @@
 //           system's root, with a fixed non-root POSIX user (or the expected one)
 //           DescribeFileSystems: the file system is available (and encrypted)
 //           DescribeMountTargets: at least one available mount target in the functions' VPC
-//   EC2     the functions' network (doctor-network.ts): S3, EventBridge and the mount targets
-//           reachable from their subnets through routes, endpoints and security groups
+//   EC2     the functions' network (doctor-network.ts): S3, EventBridge, SQS, Secrets Manager
+//           (each when configured) and the mount targets reachable from their subnets through
+//           routes, endpoints and security groups
 //   Lambda  Invoke of <prefix>-list with { ownership: true }: the tenant tree on the volume
 //           belongs to the access point's POSIX user (the list function only reads)
 //   and, given the clients, the scheduled side (doctor-schedules.ts): the crons, the work
@@ -177,6 +178,7 @@ async function runChecks(plane: ControlPlane, clients: DoctorClients, expect: Do
   const all = [...configurations.values()];
   if (vpcId !== undefined && region !== undefined) {
     const envOf = (configuration: FunctionConfiguration) => configuration.Environment?.Variables ?? {};
+    const isSet = (configuration: FunctionConfiguration | undefined, name: string) => configuration !== undefined && (envOf(configuration)[name]?.trim() ?? '') !== '';
     const publishers = ['backup', 'restore'].map((role) => configurations.get(role)).filter((configuration) => configuration !== undefined);
     const bucket = publishers.map((configuration) => envOf(configuration)[FUNCTION_ENV.bucket]).find((name) => name !== undefined && name !== '');
     const network = await checkNetwork(
@@ -187,6 +189,8 @@ async function runChecks(plane: ControlPlane, clients: DoctorClients, expect: Do
         subnetIds: [...new Set(all.flatMap((configuration) => configuration.VpcConfig?.SubnetIds ?? []))],
         securityGroupIds: [...new Set(all.flatMap((configuration) => configuration.VpcConfig?.SecurityGroupIds ?? []))],
         publishesEvents: publishers.some((configuration) => (envOf(configuration)[FUNCTION_ENV.eventBus] ?? '') !== ''),
+        usesWorkQueue: isSet(configurations.get('backup'), FUNCTION_ENV.workQueueUrl),
+        readsIdentitySecrets: isSet(configurations.get('restore'), FUNCTION_ENV.stackPrefix),
         ...(bucket !== undefined && { bucket }),
       },
       inVpc,

@@ -45,14 +45,14 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
       const held = await readLockFile(lockPath);
       if (held === undefined) continue; // released meanwhile
       if (isStale(held)) {
-        await takeOverLock(lockPath, held, `${lockPath}.${randomBytes(6).toString('hex')}.stale`);
-        continue;
+        if ((await takeOverLock(lockPath, held, `${lockPath}.${randomBytes(6).toString('hex')}.stale`)) !== 'contended') continue;
       }
       if (Date.now() >= deadline) {
         const pid = parseOwnerTag(held.content.split(' ')[0] ?? '')?.pid;
         throw new LocalCronError('CRONTAB_FAILED', `another openclaw cron command${pid === undefined ? '' : ` (pid ${pid})`} has been editing the crontab for ${waitMs / 1000} s (lock ${lockPath})`);
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      // Jittered, so that takers of one stale lock that let each other go first do not meet again.
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS * (0.5 + Math.random())));
     }
   } catch (error) {
     if (error instanceof LocalCronError) throw error;

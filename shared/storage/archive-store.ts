@@ -7,15 +7,22 @@
 // to whom, and which to remove, is decided above (catalog/).
 //
 // Bounds: at most MAX_LISTED_OBJECTS objects are listed (a larger prefix is refused: give a
-// narrower one), HEAD_BYTES and TAIL_BYTES are read per object.
+// narrower one), HEAD_BYTES per object, and TAIL_BYTES of those whose first bytes the caller
+// wants the end of (on S3 each tail is one more ranged GET).
+//
+// A removal is of the object as listed: a store refuses (StorageError CHANGED) one that
+// changed since, where it can tell, so a prune never deletes a backup written again under
+// the same name after it chose the old one.
 
+import { ARCHIVE_MARKER_NIBBLE } from '../archive/manifest.js';
+import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint, VerifiedMark } from './types.js';
 
 /** Most objects one listing looks at. */
 export const MAX_LISTED_OBJECTS = 100_000;
 /** First bytes read of each object: the marker frame, or an age header with many recipients. */
 export const HEAD_BYTES = 4096;
-/** Last bytes read of each local archive: the footer frame. */
+/** Last bytes read of an archive whose end is wanted: the footer frame. */
 export const TAIL_BYTES = 1024;
 
 export interface StoredObject {
@@ -26,12 +33,22 @@ export interface StoredObject {
   readonly bytes: number;
   /** The store's own time of the object (LastModified, mtime): not the backup's. */
   readonly modifiedAt: Date;
+  /** The S3 ETag as listed: a removal is conditional on it. */
+  readonly etag?: string;
+}
+
+export interface InspectOptions extends ReadOptions {
+  /**
+   * Whether the object's last TAIL_BYTES are wanted, given its first bytes.
+   * @default behind our archive marker
+   */
+  readonly wantsTail?: (head: Buffer) => boolean;
 }
 
 export interface ObjectFacts {
   /** The object's first bytes (at most HEAD_BYTES). */
   readonly head: Buffer;
-  /** Its last bytes (at most TAIL_BYTES), where our footer is; undefined where not read. */
+  /** Its last bytes (at most TAIL_BYTES), where our footer is; undefined where not wanted. */
   readonly tail?: Buffer;
   /** What the backup recorded beside the bytes (S3 user metadata). */
   readonly metadata?: Partial<ArchiveMetadata>;
@@ -67,14 +84,20 @@ export interface ArchiveStore {
   readonly endpoint?: StoreEndpoint;
   /** Every object below, at most MAX_LISTED_OBJECTS (StorageError TOO_LARGE beyond). No order promised. */
   list(options?: ReadOptions): Promise<StoredObject[]>;
-  /** What the object says about itself; reads only HEAD_BYTES, TAIL_BYTES and what lies beside it. */
-  inspect(object: StoredObject, options?: ReadOptions): Promise<ObjectFacts>;
+  /** What the object says about itself; reads only HEAD_BYTES, TAIL_BYTES (if wanted) and what lies beside it. */
+  inspect(object: StoredObject, options?: InspectOptions): Promise<ObjectFacts>;
   deletionTerms(options?: ReadOptions): Promise<DeletionTerms>;
   /** Whether Object Lock or a legal hold keeps the object's data now; undefined when nothing does. */
   holdOf(object: StoredObject, options?: ReadOptions): Promise<ObjectHold | undefined>;
   /**
    * Removes the archive (and its verification mark). Refuses (StorageError CHANGED) when the
-   * object is no longer the one listed, where the store can tell.
+   * object is no longer the one listed, where the store can tell; one already gone counts as
+   * removed (another prune was quicker).
    */
   remove(object: StoredObject, options?: ReadOptions): Promise<void>;
+}
+
+/** Whether the bytes start with our archive marker frame (behind which our footer ends the archive). */
+export function startsWithMarker(head: Buffer): boolean {
+  return head.length >= 4 && head.readUInt32LE(0) === SKIPPABLE_MAGIC_BASE + ARCHIVE_MARKER_NIBBLE;
 }

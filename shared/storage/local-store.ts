@@ -1,9 +1,10 @@
 // A directory of archives (archive-store.ts), walked recursively: at most MAX_DEPTH levels,
 // regular files only, never following a symlink below the directory named (which may be
 // one), skipping hidden names (temporary `.partial` files and verification marks start
-// with a dot). Each file's first bytes are
-// read with one pread, and only when they are our marker frame its last bytes too; a
-// verification mark (the hidden file beside it) is read only when the listing saw one.
+// with a dot). Each file's first bytes are read with one pread, and only when the caller
+// wants its end (by default: behind our marker frame) its last bytes too; a verification
+// mark (the hidden file beside it) is read only when the listing saw one. A removal is of
+// the file as listed: one whose size or mtime changed since is refused (CHANGED).
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
@@ -12,12 +13,10 @@ import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
-import { HEAD_BYTES, MAX_LISTED_OBJECTS, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type ObjectFacts, type StoredObject } from './archive-store.js';
+import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
 import { MAX_LOCAL_MARK_BYTES, parseLocalMark, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
-import { ARCHIVE_MARKER_NIBBLE } from '../archive/manifest.js';
-import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 
 /** Directory levels below the store's directory that are listed. */
 const MAX_DEPTH = 8;
@@ -75,7 +74,7 @@ export class LocalArchiveStore implements ArchiveStore {
     return found;
   }
 
-  async inspect(object: StoredObject, options: ReadOptions = {}): Promise<ObjectFacts> {
+  async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
     throwIfAborted(options.signal);
     let fd: number;
     try {
@@ -87,9 +86,8 @@ export class LocalArchiveStore implements ArchiveStore {
       const stat = fstatSync(fd);
       const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size));
       readSync(fd, head, 0, head.length, 0);
-      // The footer is ours only behind our marker.
       let tail: Buffer | undefined;
-      if (head.length >= 4 && head.readUInt32LE(0) === SKIPPABLE_MAGIC_BASE + ARCHIVE_MARKER_NIBBLE) {
+      if ((options.wantsTail ?? startsWithMarker)(head)) {
         tail = Buffer.alloc(Math.min(TAIL_BYTES, stat.size));
         readSync(fd, tail, 0, tail.length, stat.size - tail.length);
       }

@@ -2,20 +2,45 @@
 // one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
 // GetObjectTagging (the manifest digest and verification mark). Tags are optional: a store
 // without tagging (R2), or credentials without s3:GetObjectTagging, list without them.
+// The last TAIL_BYTES (our footer: whether the object is whole) cost one more ranged GET,
+// pinned to the first GET's ETag, made only for the objects the caller wants the end of
+// (the listing: the tenant's own archives whose marker promises a footer), and none for
+// an object the first GET read whole.
 //
 // Removal is DeleteObject on the key, never on a version: in a versioned bucket that adds a
 // delete marker and the data stays as a noncurrent version until the bucket's lifecycle
 // expires it, which `deletionTerms` reads (versioning, lifecycle rules, Object Lock) so the
 // caller can say so. `holdOf` reads an object's retention and legal hold when the bucket has
 // Object Lock: its data cannot be deleted before then, whatever a delete marker hides.
+//
+// A removal is of the object as listed (a backup may have written the key again since, with
+// `--overwrite`): on AWS the DeleteObject carries `If-Match: <listed ETag>` (S3 honours it on
+// general purpose buckets since September 2025; it needs s3:GetObject beside s3:DeleteObject)
+// and answers 412 for anything else, 404 for an object already gone. Custom endpoints may
+// ignore that header (s3rver does, and deletes) or refuse it, so there, unless
+// `conditionalWrites` is set, and after a store refused the header, a HEAD right before the
+// delete compares the ETag instead. That only narrows the window to the time between the
+// HEAD and the DELETE: a write landing in it is still deleted. A changed object is refused
+// with StorageError CHANGED.
 
 import type { Readable } from 'node:stream';
-import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 
 import { OpenClawError, StorageError } from '../errors.js';
-import { HEAD_BYTES, MAX_LISTED_OBJECTS, type ArchiveStore, type DeletionTerms, type ObjectFacts, type ObjectHold, type StoredObject } from './archive-store.js';
-import { loadS3Sdk } from './s3-client.js';
-import { s3ErrorName, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import {
+  HEAD_BYTES,
+  MAX_LISTED_OBJECTS,
+  startsWithMarker,
+  TAIL_BYTES,
+  type ArchiveStore,
+  type DeletionTerms,
+  type InspectOptions,
+  type ObjectFacts,
+  type ObjectHold,
+  type StoredObject,
+} from './archive-store.js';
+import { loadS3Sdk, type S3Sdk } from './s3-client.js';
+import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { METADATA_PREFIX } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
@@ -23,6 +48,8 @@ import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 /** Answers meaning "this store or these credentials cannot tell": the listing goes on without it. */
 const CANNOT_TELL = new Set(['AccessDenied', 'NotImplemented', 'MethodNotAllowed', 'NotSupported', 'XNotImplemented']);
+/** Answers to a DeleteObject with If-Match from a store that does not take the header: the HEAD check stands in. */
+const REFUSES_CONDITION = new Set(['NotImplemented', 'XNotImplemented', 'NotSupported', 'InvalidArgument', 'InvalidRequest']);
 
 export interface S3StoreOptions {
   readonly client: S3Client;
@@ -36,6 +63,11 @@ export interface S3StoreOptions {
   readonly secrets?: readonly (string | undefined)[];
   /** Objects a ListObjectsV2 page holds (S3's maximum is 1,000). */
   readonly pageSize?: number;
+  /**
+   * Delete with `If-Match: <listed ETag>` and trust the store to refuse a changed object, as
+   * S3LocationOptions' writes. @default true on AWS, false on custom endpoints (a HEAD compares the ETag instead)
+   */
+  readonly conditionalWrites?: boolean;
 }
 
 export class S3ArchiveStore implements ArchiveStore {
@@ -43,9 +75,12 @@ export class S3ArchiveStore implements ArchiveStore {
   readonly baseName: string;
   readonly endpoint?: StoreEndpoint;
   private readonly client: S3Client;
+  /** Cleared when the store refuses If-Match on a delete. */
+  private conditionalDeletes: boolean;
 
   constructor(private readonly options: S3StoreOptions) {
     this.client = options.client;
+    this.conditionalDeletes = options.conditionalWrites ?? options.endpoint === undefined;
     if (options.endpoint !== undefined) this.endpoint = { url: options.endpoint, source: options.endpointSource ?? '--endpoint' };
     this.display = `s3://${options.bucket}/${options.prefix}`;
     this.baseName = options.prefix.split('/').filter((part) => part !== '').pop() ?? '';
@@ -79,6 +114,7 @@ export class S3ArchiveStore implements ArchiveStore {
           location: `s3://${this.options.bucket}/${item.Key}`,
           bytes: item.Size ?? 0,
           modifiedAt: item.LastModified ?? new Date(0),
+          ...(item.ETag !== undefined && { etag: item.ETag }),
         });
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
@@ -86,7 +122,7 @@ export class S3ArchiveStore implements ArchiveStore {
     return found;
   }
 
-  async inspect(object: StoredObject, options: ReadOptions = {}): Promise<ObjectFacts> {
+  async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
     const sdk = await loadS3Sdk();
     const key = this.keyOf(object);
     const answer = await this.call(
@@ -96,6 +132,7 @@ export class S3ArchiveStore implements ArchiveStore {
       object.location,
     );
     const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES);
+    const tail = (options.wantsTail ?? startsWithMarker)(head) ? await this.readTail(sdk, object, answer, head, options.signal) : undefined;
     const tags = await this.call(
       (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
       options.signal,
@@ -109,6 +146,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
       head,
+      ...(tail !== undefined && { tail }),
       metadata: metadataOf(answer.Metadata),
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
       ...(verified !== undefined && { verified }),
@@ -165,11 +203,81 @@ export class S3ArchiveStore implements ArchiveStore {
 
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
     const sdk = await loadS3Sdk();
+    if (this.conditionalDeletes && object.etag !== undefined) {
+      if ((await this.deleteIfMatch(sdk, object, object.etag, options.signal)) === 'done') return;
+      this.conditionalDeletes = false;
+    }
+    if (!(await this.stillAsListed(sdk, object, options.signal))) return;
     await this.call(
       (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
       options.signal,
       object.location,
     );
+  }
+
+  /** DeleteObject with If-Match: 'done' (deleted, or already gone), or 'refused' when the store does not take the header. */
+  private async deleteIfMatch(sdk: S3Sdk, object: StoredObject, etag: string, signal: AbortSignal | undefined): Promise<'done' | 'refused'> {
+    try {
+      await withRequestSignal(signal, (abortSignal) =>
+        this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object), IfMatch: etag }), { abortSignal }),
+      );
+      return 'done';
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      const name = s3ErrorName(error) ?? '';
+      const status = s3StatusCode(error);
+      if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') throw changedSinceListed(object, error);
+      if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) return 'done';
+      if (REFUSES_CONDITION.has(name) || status === 501) return 'refused';
+      throw translateS3Error(error, this.context(object.location));
+    }
+  }
+
+  /** Whether the object is still the one listed (HEAD: its ETag, or size and time); false when gone; CHANGED when not. */
+  private async stillAsListed(sdk: S3Sdk, object: StoredObject, signal: AbortSignal | undefined): Promise<boolean> {
+    const head = await this.call(
+      (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
+      signal,
+      object.location,
+    ).catch((error: unknown) => {
+      if (error instanceof StorageError && error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    });
+    if (head === undefined) return false;
+    const sameVersion =
+      object.etag !== undefined && head.ETag !== undefined ? head.ETag === object.etag : head.LastModified?.getTime() === object.modifiedAt.getTime();
+    if (!sameVersion || (head.ContentLength !== undefined && head.ContentLength !== object.bytes)) throw changedSinceListed(object);
+    return true;
+  }
+
+  /** The object's last TAIL_BYTES, from the first GET's bytes when they hold it all, else one ranged GET pinned to its ETag. */
+  private async readTail(sdk: S3Sdk, object: StoredObject, first: GetObjectCommandOutput, head: Buffer, signal: AbortSignal | undefined): Promise<Buffer> {
+    const size = totalSize(first.ContentRange) ?? object.bytes;
+    if (size <= head.length) return head.subarray(Math.max(0, head.length - TAIL_BYTES));
+    const changed = () => new StorageError(`${object.location} changed while it was being listed: list again`, 'CHANGED');
+    let answer: GetObjectCommandOutput;
+    try {
+      answer = await withRequestSignal(signal, (abortSignal) =>
+        this.client.send(
+          new sdk.GetObjectCommand({
+            Bucket: this.options.bucket,
+            Key: this.keyOf(object),
+            Range: `bytes=${Math.max(0, size - TAIL_BYTES)}-${size - 1}`,
+            ...(first.ETag !== undefined && { IfMatch: first.ETag }),
+          }),
+          { abortSignal },
+        ),
+      );
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      if (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed') throw changed();
+      throw translateS3Error(error, this.context(object.location));
+    }
+    if (first.ETag !== undefined && answer.ETag !== undefined && answer.ETag !== first.ETag) {
+      destroyQuietly(answer.Body as Readable | undefined);
+      throw changed();
+    }
+    return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES);
   }
 
   private keyOf(object: StoredObject): string {
@@ -223,6 +331,16 @@ async function withRequestSignal<T>(signal: AbortSignal | undefined, run: (abort
   } finally {
     stop();
   }
+}
+
+function changedSinceListed(object: StoredObject, cause?: unknown): StorageError {
+  return new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED', cause !== undefined ? { cause } : undefined);
+}
+
+/** The object's size from a ranged GET's Content-Range (`bytes 0-4095/123456`). */
+function totalSize(contentRange: string | undefined): number | undefined {
+  const total = /\/(\d+)$/.exec(contentRange ?? '')?.[1];
+  return total === undefined ? undefined : Number(total);
 }
 
 function metadataOf(metadata: Record<string, string> | undefined): Partial<ArchiveMetadata> | undefined {

@@ -17,6 +17,8 @@ export type HiddenKind =
   | 'lock-temp'
   /** A stale lock moved aside while it is taken over. */
   | 'lock-broken'
+  /** A taker's claim while it takes over a stale lock (created by lock-takeover.ts). */
+  | 'lock-taking'
   /** `.openclaw-journal-<t>.json`: what a restore of the tenant is doing. */
   | 'journal'
   | 'journal-temp'
@@ -34,7 +36,7 @@ export interface HiddenName {
   readonly name: string;
   readonly tenant: string;
   readonly kind: HiddenKind;
-  /** The process that created it (lock temporaries only). */
+  /** The process that created it (lock temporaries and claims only). */
   readonly owner?: ProcessOwner;
 }
 
@@ -44,6 +46,7 @@ const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['lock', new RegExp(`^\\.openclaw-lock-${TENANT}$`)],
   ['lock-temp', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.tmp$`)],
   ['lock-broken', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.broken$`)],
+  ['lock-taking', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.taking$`)],
   ['journal', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json$`)],
   ['journal-temp', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json\\.[0-9a-f]+\\.tmp$`)],
   ['staging', new RegExp(`^\\.openclaw-staging-${TENANT}-${RANDOM}$`)],

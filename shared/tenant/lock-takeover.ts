@@ -2,20 +2,33 @@
 // created whole (`createLockFile`), and taken over when their owner is gone. POSIX has no "remove this name if it still
 // holds the file I judged", and a takeover that moves away the wrong lock lets two owners
 // run at once (the one whose lock was moved, and whoever creates the next lock meanwhile).
-// So the taker makes sure, at every step, that it moves only the file it judged:
+// So the taker makes sure that it moves only the file it judged:
 // - the lock is judged from one open handle: content, inode and times of one file;
 // - a lock younger than LOCK_FRESH_MS is never taken over: its owner may have released it
 //   and exited between our read and our look at its process, and the name may hold the
 //   next lock already, whose times then differ from the judged ones by at least that much
 //   (even where timestamps are coarse and inode numbers are reused at once);
-// - right before the rename, the name must still hold the judged file (inode and times);
-// - after the rename, the moved file is checked once more and linked back if it is another.
-// What is left is the name changing between that last look and the rename (one system
-// call): only the judged lock's removal can make room for another, and its owner is gone,
-// so it takes a second taker finishing a whole takeover and creating its own lock within
-// that call.
+// - takers of one lock take turns: each announces itself with a claim file of its own
+//   (`<lock>.<owner>.<rand>.taking`), then lists the directory, and backs off if it sees
+//   the claim of another taker that is not provably gone. Of two takers, the later to
+//   create its claim lists after the earlier one's claim exists, so at most one goes on,
+//   and a claim is removed only after its taker's move (or once its owner is gone, by
+//   anyone: a dead taker moves nothing). Nothing else removes a lock whose owner is gone,
+//   so a name seen holding the judged lock by the one taker in turn still holds it at
+//   the rename;
+// - after the rename, the moved file is checked once more and linked back if it is another
+//   (never expected: it guards the cases below).
+// A taker killed at any step leaves a claim of a dead owner, ignored and removed by the
+// next taker (on another host: once it is STALE_AFTER_MS old), and maybe the judged lock
+// under its aside name, removed by the sweep; the lock name is free or holds the dead lock.
+// Not covered: a holder or taker on another host frozen past STALE_AFTER_MS that wakes up
+// mid-step, and takers of older versions, which make no claim.
 
+import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+
+import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from './process-owner.js';
 
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the lock
 // is created in place with O_EXCL, and a reader may catch it half-written for a moment.
@@ -112,25 +125,77 @@ export function isSameFile(a: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>, b: Pic
   return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
+/** Steps of `takeOverLock` a caller may mark (crash points). */
+export interface TakeoverSteps {
+  /** The name still held the judged lock, seen by the one taker in turn: the rename is next. */
+  readonly checked?: () => void;
+  readonly movedAside?: () => void;
+}
+
+/**
+ * What `takeOverLock` did: moved the judged lock away; found the name holding another lock
+ * (or none); or let another taker, alive, go first (try again in a moment).
+ */
+export type TakeoverOutcome = 'moved' | 'replaced' | 'contended';
+
 /**
  * Removes the lock `judged` (its owner is gone, it is not fresh) from `lockPath`, by way of
- * the unique name `aside`, unless the name holds another lock by then (left alone, or put
- * back). The caller then tries to create its own lock again.
+ * the unique name `aside`, unless the name holds another lock by then, or another taker is at
+ * work on it. The caller then tries to create its own lock again.
  */
-export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, onMovedAside?: () => void): Promise<void> {
-  const now = await fs.lstat(lockPath).catch(() => undefined);
-  if (now === undefined || !isSameFile(now, judged)) return;
+export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps = {}): Promise<TakeoverOutcome> {
+  if (!(await holdsJudged(lockPath, judged))) return 'replaced';
+  const claim = `${lockPath}.${ownerTag()}.${randomBytes(6).toString('hex')}${CLAIM_SUFFIX}`;
+  await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 });
   try {
-    await fs.rename(lockPath, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
+    if (await anotherTakerAtWork(lockPath, claim)) return 'contended';
+    if (!(await holdsJudged(lockPath, judged))) return 'replaced';
+    steps.checked?.();
+    try {
+      await fs.rename(lockPath, aside);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
+      throw error;
+    }
+    steps.movedAside?.();
+    // The rename may change the file's ctime: the inode and the content tell it now.
+    const moved = await readLockFile(aside).catch(() => undefined);
+    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
+      await fs.link(aside, lockPath).catch(() => undefined);
+    }
+    await fs.rm(aside, { force: true });
+    return 'moved';
+  } finally {
+    await fs.rm(claim, { force: true }).catch(() => undefined);
   }
-  onMovedAside?.();
-  // The rename may change the file's ctime: the inode and the content tell it now.
-  const moved = await readLockFile(aside).catch(() => undefined);
-  if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
-    await fs.link(aside, lockPath).catch(() => undefined);
+}
+
+/** A taker's claim is `<lock>.<owner>.<rand>.taking` (tenant/hidden-names.ts parses the tenant lock's). */
+const CLAIM_SUFFIX = '.taking';
+const CLAIM_AFTER_LOCK_NAME = new RegExp(`^(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.taking$`);
+
+async function holdsJudged(lockPath: string, judged: LockFileState): Promise<boolean> {
+  const now = await fs.lstat(lockPath).catch(() => undefined);
+  return now !== undefined && isSameFile(now, judged);
+}
+
+/**
+ * Whether the directory holds the claim of another taker of `lockPath` whose owner is not
+ * provably gone. Claims of gone owners are removed on the way: they never move anything again.
+ */
+async function anotherTakerAtWork(lockPath: string, ownClaim: string): Promise<boolean> {
+  const dir = path.dirname(lockPath);
+  const prefix = `${path.basename(lockPath)}.`;
+  for (const name of await fs.readdir(dir)) {
+    if (!name.startsWith(prefix) || name === path.basename(ownClaim)) continue;
+    const tag = CLAIM_AFTER_LOCK_NAME.exec(name.slice(prefix.length))?.[1];
+    const owner = tag === undefined ? undefined : parseOwnerTag(tag);
+    if (owner === undefined) continue;
+    const claim = path.join(dir, name);
+    const stat = await fs.lstat(claim).catch(() => undefined);
+    if (stat === undefined) continue; // its taker is done
+    if (!isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS)) return true;
+    await fs.rm(claim, { force: true }).catch(() => undefined);
   }
-  await fs.rm(aside, { force: true });
+  return false;
 }

@@ -5,9 +5,10 @@
 // mtime while it runs; a lock whose holder is provably gone (process-owner.ts: a dead
 // process in our pid namespace, or a heartbeat silent for LOCK_STALE_MS elsewhere) is
 // taken over instead of blocking forever, once it is not fresh, moving only the very lock
-// judged (lock-takeover.ts); a holder whose lock was taken over notices it (`assertHeld`).
-// A failed write (a full disk) removes what it created. The temporary and taken-over files carry their owner in their names, so the
-// base-dir sweep can remove those of a killed process.
+// judged, one taker at a time (lock-takeover.ts); a holder whose lock was taken over
+// notices it (`assertHeld`). A failed write (a full disk) removes what it created. The
+// temporary and taken-over files and a taker's claim carry their owner in their names, so
+// the base-dir sweep can remove those of a killed process.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -29,7 +30,7 @@ export const LOCK_STALE_MS = STALE_AFTER_MS;
  * microseconds): it is taken over once it is this old.
  */
 const UNREADABLE_LOCK_STALE_MS = 5_000;
-/** How long an operation waits for a recovery (the base-dir sweep) that holds the lock. */
+/** How long an operation waits for a recovery (the base-dir sweep) that holds the lock, or for another taker of a stale lock. */
 const RECOVERY_WAIT_MS = 10_000;
 
 export type TenantOperation = 'backup' | 'restore' | 'recover';
@@ -108,8 +109,15 @@ export async function acquireTenantLock(
         continue;
       }
       crashPoint('lock:stale-judged');
-      await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), () => crashPoint('lock:stale-moved-aside'));
-      takeovers++;
+      const outcome = await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), {
+        checked: () => crashPoint('lock:stale-checked'),
+        movedAside: () => crashPoint('lock:stale-moved-aside'),
+      }).catch((error: unknown) => {
+        throw lockWriteError(error, lockPath);
+      });
+      if (outcome !== 'contended') takeovers++;
+      else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+      else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
       continue;
     }
     // Another command's sweep settling this tenant's leftovers holds it for a moment.

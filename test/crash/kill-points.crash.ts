@@ -97,14 +97,15 @@ describe('a refused restore killed while it cleans up', () => {
 });
 
 describe('a lock takeover killed half-way', () => {
-  for (const point of ['lock:stale-judged', 'lock:stale-moved-aside']) {
-    it(`at ${point}: the dead lock is gone or still there, the next command proceeds`, () => {
+  for (const point of ['lock:stale-judged', 'lock:stale-checked', 'lock:stale-moved-aside']) {
+    it(`at ${point}: the dead lock is gone or still there, the killed taker's claim is ignored, the next command proceeds`, () => {
       const w = world(`takeover-${point}`);
       // A lock an older version left: it names the host only, and a pid that is not running.
       const dead = { token: 'x', pid: 2 ** 22 + 99, host: hostname(), operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
       writeFileSync(path.join(w.base, '.openclaw-lock-acme'), JSON.stringify(dead));
       killAt(w, point, ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
       expect(readdirSync(w.base).some((name) => name.endsWith('.broken'))).toBe(point === 'lock:stale-moved-aside');
+      expect(readdirSync(w.base).some((name) => name.endsWith('.taking'))).toBe(point !== 'lock:stale-judged');
       nextCommand(w, 'acme', true);
       w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
     });
