@@ -15,6 +15,9 @@ export const CRASH_POINTS = [
   'lock:stale-judged',
   'lock:stale-checked',
   'lock:stale-moved-aside',
+  // The crontab lock of `openclaw cron add|rm` (schedule/crontab-lock.ts).
+  'crontab:temp-written',
+  'crontab:stale-moved-aside',
   // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
   'backup:scratch-created',
   'archive:temp-opened',
