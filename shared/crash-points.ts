@@ -20,6 +20,8 @@ export const CRASH_POINTS = [
   'crontab:stale-moved-aside',
   // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
   'backup:scratch-created',
+  // A snapshot or copy of a live file written in the scratch area, about to be archived (live-files.ts).
+  'backup:temp-copy-written',
   'archive:temp-opened',
   'archive:temp-written',
   'archive:linked',

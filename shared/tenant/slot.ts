@@ -275,7 +275,7 @@ async function removeGarbage(tenantsDir: string, tenant: string, journal: Journa
   let removed = false;
   for (const hidden of await hiddenNamesOf(tenantsDir, tenant)) {
     const full = path.join(tenantsDir, hidden.name);
-    if (hidden.kind === 'trash' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
+    if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
       await removeTree(full);
       removed = true;
     } else if (hidden.owner !== undefined) {
