@@ -5,11 +5,14 @@
 
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { BackupAllResult } from '../shared/backup/backup-all.js';
+import { localOperations } from '../shared/operations.js';
+import { journalPathFor } from '../shared/tenant/slot.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
@@ -169,5 +172,89 @@ describe('backup --all to s3rver', () => {
     const tree = (name: string) => describeTree(path.join(tenantsDir, name), { exclude: (rel) => rel.startsWith('pty') });
     expect(tree('beta-copy')).toEqual(tree('beta'));
     rmSync(path.join(tenantsDir, 'beta-copy'), { recursive: true, force: true });
+  });
+});
+
+describe('backup --all at fleet scale', () => {
+  /** Tiny tenants t00…: one session file each. */
+  const fleet = (name: string, count: number) => {
+    const base = path.join(dir.path, name);
+    for (let index = 0; index < count; index++) {
+      const tenant = path.join(base, `t${String(index).padStart(2, '0')}`, 'sessions');
+      mkdirSync(tenant, { recursive: true });
+      writeFileSync(path.join(tenant, 's.json'), `{"tenant":${index}}`);
+    }
+    return base;
+  };
+
+  /** Listings of the base dir and of the one destination directory during a `backup --all` of `count` tenants. */
+  const listingsOf = async (count: number) => {
+    const base = fleet(`fleet-${count}`, count);
+    const out = path.join(dir.path, `fleet-${count}-out`);
+    // Also reaches `import { readdir } from 'node:fs/promises'` once the builtins' exports are synced.
+    const readdir = vi.spyOn(fsp, 'readdir');
+    syncBuiltinESMExports();
+    try {
+      const run = await runMain(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(out, '{tenant}.tar.zst'), '--jobs', '2']);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const of = (directory: string) => readdir.mock.calls.filter(([at]) => path.resolve(String(at)) === directory).length;
+      return { base: of(base), destination: of(out) };
+    } finally {
+      readdir.mockRestore();
+      syncBuiltinESMExports();
+    }
+  };
+
+  it('lists the base dir and the destination directory as often for 12 tenants as for 3 (each backup listing them made the run quadratic)', async () => {
+    const few = await listingsOf(3);
+    const many = await listingsOf(12);
+    expect(many).toEqual(few);
+    expect(few.destination).toBe(1);
+  });
+
+  it("still settles a tenant's restore killed after the run's one listing, before backing the tenant up, and refuses one that needs a decision", async () => {
+    const base = fleet('fleet-late', 3);
+    const restored = { 'sessions/s.json': '{"restored":true}', 'config.json': 'restored' };
+    // Planted once the first backup runs, after the run's listing: t02 killed between the
+    // commit's journal and its rename (row 3); t01's slot re-created while the old tenant was
+    // aside (row 9: a decision).
+    const plantKilledRestores = () => {
+      const staging = (tenant: string) => {
+        const name = `.openclaw-staging-${tenant}-0123456789ab`;
+        for (const [file, text] of Object.entries(restored)) {
+          mkdirSync(path.dirname(path.join(base, name, file)), { recursive: true });
+          writeFileSync(path.join(base, name, file), text);
+        }
+        return name;
+      };
+      rmSync(path.join(base, 't02'), { recursive: true });
+      writeFileSync(journalPathFor(base, 't02'), JSON.stringify({ tenant: 't02', phase: 'committing', staging: staging('t02') }));
+      const aside = '.openclaw-aside-t01-ba9876543210';
+      renameSync(path.join(base, 't01'), path.join(base, aside));
+      mkdirSync(path.join(base, 't01'));
+      writeFileSync(path.join(base, 't01', 'gateway.json'), 'written after the old tenant went aside');
+      writeFileSync(journalPathFor(base, 't01'), JSON.stringify({ tenant: 't01', phase: 'committing', staging: staging('t01'), aside }));
+    };
+    let planted = false;
+    const out = path.join(dir.path, 'fleet-late-out');
+    const result = (await localOperations(base).backupAll(
+      { to: path.join(out, '{tenant}.tar.zst'), jobs: 1 },
+      {
+        onProgress: (progress) => {
+          if (planted || progress.running.length === 0) return;
+          planted = true;
+          plantKilledRestores();
+        },
+      },
+    )) as BackupAllResult;
+    expect(planted).toBe(true);
+    const [t00, t01, t02] = result.results;
+    expect(t00).toMatchObject({ ok: true });
+    expect(t01).toMatchObject({ ok: false, error: { code: 'RECOVERY_NEEDED' } });
+    expect(readdirSync(base).filter((name) => name.includes('-t01')).sort()).toEqual(['.openclaw-aside-t01-ba9876543210', '.openclaw-journal-t01.json', '.openclaw-staging-t01-0123456789ab']);
+    expect(t02).toMatchObject({ ok: true, result: { recovered: 'finished-commit', files: 2 } });
+    expect(readFileSync(path.join(base, 't02', 'config.json'), 'utf8')).toBe('restored');
+    expect(readdirSync(base).filter((name) => name.includes('-t02'))).toEqual([]);
   });
 });

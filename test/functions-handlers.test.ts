@@ -263,6 +263,20 @@ describe('backup handler', () => {
     expect(publishedEvents().map((event) => event.DetailType)).toEqual(cases.map(() => 'OpenClaw Backup Failed'));
   });
 
+  it('keeps a megabyte field out of the logs, the metrics and the completion event (CloudWatch and EventBridge cut or refuse entries over 256 KiB)', async () => {
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    const backup = backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger), metrics });
+    const huge = 'a'.repeat(1024 * 1024);
+    for (const payload of [{ tenant: huge, to: 's3://backups/x.tar.zst' }, { tenant: 'acme', to: `s3://backups/${huge}` }]) {
+      const response = await backup(payload, fakeContext());
+      expect(response).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: expect.stringMatching(/is too long \(1048\d{3} characters; at most 2048\)/) } });
+    }
+    const longest = (texts: string[]) => Math.max(...texts.map((text) => text.length));
+    expect(longest(logged)).toBeLessThan(16 * 1024);
+    expect(longest(publishedEvents().map((event) => JSON.stringify(event.Detail)))).toBeLessThan(16 * 1024);
+    expect(longest(metrics.record.mock.calls.map(([record]) => JSON.stringify(record)))).toBeLessThan(16 * 1024);
+  });
+
   it('throws for a scheduled event that did not come through an openclaw rule', async () => {
     const { backup } = handlers();
     await expect(backup(scheduledEvent('2026-06-03T03:00:00Z', 'hand-made'), fakeContext())).rejects.toThrow(/without openclaw's payload/);

@@ -27,7 +27,7 @@ import {
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { errorBody, errorFromBody, isFailureResponse, parseBackupCommand, parseCronPayload, parseRestoreCommand } from '../shared/control-plane/protocol.js';
+import { errorBody, errorFromBody, isFailureResponse, MAX_FIELD_CHARS, parseBackupCommand, parseCronPayload, parseRestoreCommand } from '../shared/control-plane/protocol.js';
 
 describe('errors over the wire', () => {
   it.each([
@@ -101,6 +101,17 @@ describe('requests', () => {
     });
     expect(() => parseRestoreCommand({ from: 's3://b/k', storage: { token: 'x' } })).toThrow(/unknown field "token"/);
     expect(() => parseRestoreCommand({ from: 's3://b/k', force: 'yes' })).toThrow(/"force" must be true or false/);
+  });
+
+  it('refuses a string field longer than any name or location before anything logs it', () => {
+    const long = 'a'.repeat(MAX_FIELD_CHARS + 1);
+    expect(() => parseBackupCommand({ tenant: long, to: 's3://b/k' })).toThrow(`backup request: "tenant" is too long (${MAX_FIELD_CHARS + 1} characters; at most ${MAX_FIELD_CHARS})`);
+    expect(() => parseBackupCommand({ tenant: 'acme', to: `s3://b/${long}` })).toThrow(/"to" is too long/);
+    expect(() => parseRestoreCommand({ from: 's3://b/k', as: long })).toThrow(/"as" is too long/);
+    expect(() => parseRestoreCommand({ from: 's3://b/k', storage: { endpoint: `https://${long}` } })).toThrow(/"storage.endpoint" is too long/);
+    const command = { tenant: 'acme', to: 's3://b/k' };
+    expect(() => parseCronPayload({ source: 'openclaw.cron', tenant: 'acme', cronName: 'n', eventId: long, command }, () => new Date())).toThrow(/"eventId" is too long/);
+    expect(parseBackupCommand({ tenant: 'acme', to: `s3://b/${'k'.repeat(1024)}` }).to).toHaveLength(1031);
   });
 
   it('expands a cron payload with the event time, else the clock', () => {

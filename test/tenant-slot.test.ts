@@ -135,6 +135,35 @@ describe('recovery settles every state it can', () => {
   });
 });
 
+describe('recovery from a listing of the base dir read before the lock (backup --all reads it once for every tenant)', () => {
+  // The journal is read afresh and names every tree a restore leaves: a listing taken before
+  // the killed restore began (here: none of its names) settles and refuses as a fresh one.
+  for (const [row, state, expected] of SETTLED.filter(([, state]) => state.journal !== undefined)) {
+    it(`row ${row}, listed before the restore began`, async () => {
+      build(state);
+      expect(await recoverSlot(base, 'acme', { names: [] })).toBe(expected.action);
+      expect(slotHolds()).toBe(expected.slot);
+      expect(hiddenLeft()).toEqual([]);
+    });
+  }
+  for (const [row, state, choices] of DECISIONS.filter(([, state]) => state.journal !== undefined)) {
+    it(`row ${row}, listed before the restore began: refuses, moving nothing`, async () => {
+      build(state);
+      const before = describeTree(base, { mtimes: false });
+      await expect(recoverSlot(base, 'acme', { names: [] })).rejects.toMatchObject({ pending: { choices } });
+      expect(describeTree(base, { mtimes: false })).toEqual(before);
+    });
+  }
+
+  it('takes names settled since the listing for gone, not for leftovers', async () => {
+    build({ journal: { phase: 'committing', aside: true }, staging: true, aside: true, slot: 'absent' });
+    const names = readdirSync(base);
+    expect(await recoverSlot(base, 'acme')).toBe('finished-commit');
+    expect(await recoverSlot(base, 'acme', { names })).toBe('none');
+    expect(slotHolds()).toBe('new');
+  });
+});
+
 describe('recovery that needs a decision moves nothing', () => {
   for (const [row, state, choices] of DECISIONS) {
     it(`row ${row}: refuses naming every tree, then --keep settles it`, async () => {

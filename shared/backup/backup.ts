@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
 import { abandonedChains, assertNoContinuation, loadContinuation, newChainId, removeContinuation, saveContinuation, type Continuation } from './continuation.js';
-import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
+import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -57,6 +57,12 @@ export interface BackupRequest {
   readonly sqlite?: SqliteOptions;
   /** Encrypt the archive to these age recipients (after compression); none: stored as tar.zst. */
   readonly recipients?: readonly AgeRecipient[];
+  /**
+   * The base dir as the caller swept it (`backup --all`: once for every tenant): the backup
+   * then neither sweeps it nor lists it again, and recovers its tenant from the names that
+   * sweep read. Absent: the backup sweeps the base dir itself.
+   */
+  readonly sweptBaseDir?: Pick<SweepResult, 'names'>;
 }
 
 export interface PieceRequest extends BackupRequest {
@@ -161,14 +167,14 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     throw error;
   });
   if (baseDir === undefined || !baseDir.isDirectory()) throw tenantsDirNotFound(tenantsDir, baseDir === undefined ? 'ENOENT' : 'ENOTDIR');
-  await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
+  const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined));
   await TempArea.sweep().catch(() => undefined);
   const notices: string[] = [];
   const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices);
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant);
+    const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant, swept === undefined ? {} : { names: swept.names });
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];

@@ -433,6 +433,7 @@ function optionalStorage(record: Record<string, unknown>, what: string): { stora
     const value = storage[key];
     if (value === undefined || value === null) continue;
     if (typeof value !== 'string') throw new InvalidRequestError(`${what}: storage.${key} must be a string`);
+    assertFieldLength(value, `storage.${key}`, what);
     flags[key] = value;
   }
   return { storage: flags as StorageFlags };
@@ -457,10 +458,30 @@ function onlyKeys(record: Record<string, unknown>, allowed: readonly string[], w
   }
 }
 
+/**
+ * The longest string field a request may carry: a location (an S3 key is at most 1,024
+ * bytes), a name or a key, with room to spare. Fields reach the logs, the metrics document
+ * and the completion event before the core judges them: a field of megabytes would be
+ * written into each (and cut off there, which breaks the JSON a metric or event is read from).
+ */
+export const MAX_FIELD_CHARS = 2048;
+
 function requiredString(record: Record<string, unknown>, key: string, what: string): string {
   const value = record[key];
   if (typeof value !== 'string') throw new InvalidRequestError(`${what}: "${key}" must be a string`);
+  assertFieldLength(value, key, what);
   return value;
+}
+
+/** The EventBridge event's id, when the rule passed one (logged with the run). */
+function optionalEventId(record: Record<string, unknown>, what: string): { eventId?: string } {
+  if (typeof record.eventId !== 'string') return {};
+  assertFieldLength(record.eventId, 'eventId', what);
+  return { eventId: record.eventId };
+}
+
+function assertFieldLength(value: string, key: string, what: string): void {
+  if (value.length > MAX_FIELD_CHARS) throw new InvalidRequestError(`${what}: "${key}" is too long (${value.length} characters; at most ${MAX_FIELD_CHARS})`);
 }
 
 function optionalBoolean<K extends string>(record: Record<string, unknown>, key: K, what: string): { [P in K]?: boolean } {
@@ -503,7 +524,7 @@ export function parseScheduledPrune(value: unknown): ScheduledPruneRequest {
   const command = parsePruneCommand(record.command, `${what} command`);
   if (command.tenant !== tenant) throw new InvalidRequestError(`${what}: the command prunes "${command.tenant}", not the cron's tenant "${tenant}"`);
   if (command.dryRun === true) throw new InvalidRequestError(`${what}: a scheduled prune cannot be a dry run`);
-  return { command, cronName: requiredString(record, 'cronName', what), ...(typeof record.eventId === 'string' && { eventId: record.eventId }) };
+  return { command, cronName: requiredString(record, 'cronName', what), ...optionalEventId(record, what) };
 }
 
 export function isScheduledEvent(value: unknown): boolean {
@@ -531,7 +552,7 @@ export function parseCronPayload(value: unknown, now: () => Date): ScheduledBack
     time,
     timeSource,
     ...(timeZone !== undefined && { timeZone }),
-    ...(typeof record.eventId === 'string' && { eventId: record.eventId }),
+    ...optionalEventId(record, what),
   };
 }
 

@@ -67,12 +67,19 @@ const READ_AHEAD_BYTES = 2 * 1024 * 1024;
 export interface LocalFileOptions {
   /** @default FLUSH_BEHIND_BYTES */
   readonly flushBehindBytes?: number;
+  /**
+   * Directories whose dead writers' temporary archives were removed already in this run,
+   * shared by its locations (`backup --all` into one directory: listed once, not once per
+   * tenant); the directories this location sweeps are added. Absent: swept on every write.
+   */
+  readonly sweptDirectories?: Set<string>;
 }
 
 export class LocalFileLocation implements ArchiveLocation {
   readonly path: string;
   readonly display: string;
   private readonly flushBehindBytes: number;
+  private readonly sweptDirectories: Set<string> | undefined;
 
   get localPath(): string {
     return this.path;
@@ -82,6 +89,7 @@ export class LocalFileLocation implements ArchiveLocation {
     this.path = resolve(path);
     this.display = this.path;
     this.flushBehindBytes = options.flushBehindBytes ?? FLUSH_BEHIND_BYTES;
+    this.sweptDirectories = options.sweptDirectories;
   }
 
   async checkWritable(options: CheckWritableOptions): Promise<void> {
@@ -243,7 +251,10 @@ export class LocalFileLocation implements ArchiveLocation {
           throw this.fsError(error, 'write', directory);
         })),
       );
-      await removeDeadPartials(directory);
+      if (this.sweptDirectories?.has(directory) !== true) {
+        this.sweptDirectories?.add(directory);
+        await removeDeadPartials(directory);
+      }
       const temporary = `${directory}/.${basename(this.path).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
       try {
         return { temporary, handle: await open(temporary, 'wx', ARCHIVE_FILE_MODE) };

@@ -7,7 +7,7 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
-import { LocalFileLocation } from './local.js';
+import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
 import { isS3Url, parseS3Url } from './s3-url.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
@@ -29,6 +29,8 @@ export interface LocationOptions {
   readonly pipe?: string;
   /** Expected archive size in bytes: lets S3 uploads pick a part size that fits. */
   readonly expectedBytes?: number;
+  /** Local files: see LocalFileOptions.sweptDirectories. */
+  readonly sweptDirectories?: Set<string>;
 }
 
 const S3_ONLY_FLAGS = [
@@ -129,7 +131,7 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
     }
     assertNotMistypedUrl(spec);
     if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
-    return new LocalFileLocation(spec);
+    return new LocalFileLocation(spec, localOptions(options));
   }
   if (scheme === 's3') throw new UsageError('S3 URLs are written in lowercase: s3://bucket/key');
   if (scheme !== 'file') {
@@ -144,7 +146,11 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
   if (!isAbsolute(path) || path.endsWith('/')) {
     throw new UsageError(`invalid file URL ${JSON.stringify(spec)}: expected file:///absolute/path/archive.tar.zst`);
   }
-  return new LocalFileLocation(path);
+  return new LocalFileLocation(path, localOptions(options));
+}
+
+function localOptions(options: LocationOptions): LocalFileOptions {
+  return options.sweptDirectories === undefined ? {} : { sweptDirectories: options.sweptDirectories };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface SweepResult {
   readonly unsettled: ReadonlyMap<string, Unsettled>;
   /** Whether the sweep removed or moved anything. */
   readonly changed: boolean;
+  /** The names it read, before it settled anything: the tenant it was told to leave (`except`) can be recovered from them (tenant/slot.ts recoverSlot). */
+  readonly names: readonly string[];
 }
 
 export interface SweepOptions {
@@ -69,14 +71,14 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       }
     }
     if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
-    const outcome = await settle(tenantsDir, tenant);
+    const outcome = await settle(tenantsDir, tenant, names);
     if (outcome === 'settled') changed = true;
     else unsettled.set(tenant, outcome);
   }
-  return { unsettled, changed };
+  return { unsettled, changed, names };
 }
 
-async function settle(tenantsDir: string, tenant: string): Promise<Unsettled | 'settled'> {
+async function settle(tenantsDir: string, tenant: string, names: readonly string[]): Promise<Unsettled | 'settled'> {
   let lock;
   try {
     lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
@@ -85,7 +87,7 @@ async function settle(tenantsDir: string, tenant: string): Promise<Unsettled | '
     return { state: 'failed', detail: describeError(error) };
   }
   try {
-    await recoverSlot(tenantsDir, tenant);
+    await recoverSlot(tenantsDir, tenant, { names });
     return 'settled';
   } catch (error) {
     return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeError(error) };

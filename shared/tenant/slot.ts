@@ -137,13 +137,25 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
  * touches the slot. Throws RecoveryNeededError, having moved nothing, when settling would
  * delete the only copy of a tenant.
  */
-export async function recoverSlot(tenantsDir: string, tenant: string): Promise<RecoveryAction> {
+export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
   const journal = await readJournal(tenantsDir, tenant);
-  const removed = await removeGarbage(tenantsDir, tenant, journal);
+  const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
+  const removed = await removeGarbage(tenantsDir, leftovers, journal);
   let action: RecoveryAction = 'none';
   if (journal !== undefined) action = await replay(tenantsDir, journal);
-  const settled = await settleOrphanAsides(tenantsDir, tenant);
+  const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
+}
+
+export interface RecoverOptions {
+  /**
+   * The base dir's names, read by the caller before it took the tenant's lock (one listing
+   * for a whole `backup --all` instead of one per tenant). Enough to recover from: the
+   * journal, which names every staging and aside directory a restore of this version
+   * leaves, is read afresh; names that appeared since the listing are otherwise only
+   * garbage (trash, temporaries), which the next sweep removes.
+   */
+  readonly names?: readonly string[];
 }
 
 /**
@@ -271,10 +283,12 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
  * name (unverified), trash, journal temporaries, and lock temporaries whose owner is gone.
  * Returns whether anything was removed.
  */
-async function removeGarbage(tenantsDir: string, tenant: string, journal: Journal | undefined): Promise<boolean> {
+async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined): Promise<boolean> {
   let removed = false;
-  for (const hidden of await hiddenNamesOf(tenantsDir, tenant)) {
+  for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
+    // Names listed before the lock was taken may have been moved on since.
+    if (!(await exists(full))) continue;
     if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
       await removeTree(full);
       removed = true;
@@ -294,8 +308,10 @@ async function removeGarbage(tenantsDir: string, tenant: string, journal: Journa
  * tenant, so one beside a tenant in the slot was superseded; without one it may be the only
  * copy, which needs a decision. Returns whether anything was removed.
  */
-async function settleOrphanAsides(tenantsDir: string, tenant: string): Promise<boolean> {
-  const asides = (await hiddenNamesOf(tenantsDir, tenant)).filter((hidden) => hidden.kind === 'aside').map((hidden) => hidden.name);
+async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers: readonly HiddenName[]): Promise<boolean> {
+  const asides: string[] = [];
+  // The journal's own aside was moved on by its replay: only those still there are orphans.
+  for (const hidden of leftovers) if (hidden.kind === 'aside' && (await exists(path.join(tenantsDir, hidden.name)))) asides.push(hidden.name);
   if (asides.length === 0) return false;
   if ((await slotState(tenantsDir, tenant)) !== 'occupied') {
     throw await recoveryNeeded(
@@ -311,11 +327,6 @@ async function settleOrphanAsides(tenantsDir: string, tenant: string): Promise<b
     await removeTree(trash);
   }
   return true;
-}
-
-async function hiddenNamesOf(tenantsDir: string, tenant: string): Promise<HiddenName[]> {
-  const names = await readNames(tenantsDir);
-  return names.map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
 }
 
 const SLOT_TAKEN = new Set(['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR']);
