@@ -15,8 +15,13 @@ export const CRASH_POINTS = [
   'lock:stale-judged',
   'lock:stale-checked',
   'lock:stale-moved-aside',
+  // The crontab lock of `openclaw cron add|rm` (schedule/crontab-lock.ts).
+  'crontab:temp-written',
+  'crontab:stale-moved-aside',
   // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
   'backup:scratch-created',
+  // A snapshot or copy of a live file written in the scratch area, about to be archived (live-files.ts).
+  'backup:temp-copy-written',
   'archive:temp-opened',
   'archive:temp-written',
   'archive:linked',

@@ -2,16 +2,16 @@
 // (shared/schedule/crontab-lock.ts): edits run one at a time, a lock whose owner is gone is
 // taken over once it is not fresh, a live one is waited for and then named.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { LocalCronError } from '../shared/errors.js';
 import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { ownerTag, thisProcess } from '../shared/tenant/process-owner.js';
-import { tempDir } from './helpers/tree.js';
+import { repoRoot, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 let lockPath: string;
@@ -70,3 +70,64 @@ describe('the crontab lock', () => {
     expect(existsSync(lockPath)).toBe(true);
   });
 });
+
+/** Takes the crontab lock in its own process (test/helpers/crontab-lock-taker.ts), killed at `crashAt`: its exit signal. */
+async function takerKilledAt(crashAt: string): Promise<NodeJS.Signals | null> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'crontab-lock-taker.ts'), lockPath], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, TSX_DISABLE_CACHE: '1', OPENCLAW_TEST_CRASH_AT: crashAt },
+  });
+  return new Promise((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+}
+
+describe('a crontab lock taker killed mid-step', () => {
+  const leftovers = () => readdirSync(path.dirname(lockPath)).sort();
+
+  it('killed after moving a dead lock aside: the next cron command removes what it left', async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    writeFileSync(lockPath, `${goneOwner()} 0123456789abcdef\n`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lockPath, old, old);
+    expect(await takerKilledAt('crontab:stale-moved-aside')).toBe('SIGKILL');
+    expect(leftovers().map((name) => name.slice(name.lastIndexOf('.')))).toEqual(['.stale', '.taking']);
+
+    expect(await withCrontabLock(lockPath, async () => 'edited', { waitMs: 1_000 })).toBe('edited');
+    expect(leftovers()).toEqual([]);
+  }, 30_000);
+
+  it('killed with its lock written but not yet linked into place: the next cron command removes the temporary file', async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    expect(await takerKilledAt('crontab:temp-written')).toBe('SIGKILL');
+    expect(leftovers().map((name) => name.slice(name.lastIndexOf('.')))).toEqual(['.tmp']);
+
+    await withCrontabLock(lockPath, async () => undefined);
+    expect(leftovers()).toEqual([]);
+  }, 30_000);
+
+  it("leaves alone a live taker's files", async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    const live = [`crontab.lock.${ownerTag(thisProcess())}.0123456789ab.stale`, `crontab.lock.${ownerTag(thisProcess())}.0123456789ab.tmp`];
+    for (const name of live) writeFileSync(path.join(path.dirname(lockPath), name), '');
+    await withCrontabLock(lockPath, async () => undefined);
+    expect(leftovers()).toEqual(live.sort());
+  });
+
+  it('removes the ownerless leftovers of older versions once they have not been touched for a minute', async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    const older = ['crontab.lock.0123456789ab.stale', 'crontab.lock.0123456789ab.tmp'];
+    for (const name of older) writeFileSync(path.join(path.dirname(lockPath), name), '');
+    await withCrontabLock(lockPath, async () => undefined);
+    expect(leftovers()).toEqual(older);
+
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now + 61_000);
+    try {
+      await withCrontabLock(lockPath, async () => undefined);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(leftovers()).toEqual([]);
+  });
+});
+

@@ -211,7 +211,7 @@ describe('snapshotDatabase', () => {
 describe('the stable private copy (cross-host path)', () => {
   let temp: TempArea;
   beforeEach(() => {
-    temp = new TempArea(dir.path);
+    temp = TempArea.underTmpdir(dir.path);
   });
   afterEach(() => temp.dispose());
 

@@ -267,6 +267,7 @@ describe('hidden names', () => {
       ['.openclaw-staging-a-0123456789ab-ffffffffffff', 'a-0123456789ab', 'staging'],
       ['.openclaw-aside-acme-0123456789ab', 'acme', 'aside'],
       ['.openclaw-trash-acme-0123456789ab', 'acme', 'trash'],
+      ['.openclaw-scratch-acme-0123456789ab', 'acme', 'scratch'],
       ['.openclaw-journal-acme.json', 'acme', 'journal'],
       ['.openclaw-journal-acme.json.0a1b2c3d4e5f.tmp', 'acme', 'journal-temp'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.tmp', 'acme', 'lock-temp'],

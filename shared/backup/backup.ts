@@ -36,7 +36,7 @@ import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../te
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import type { FileAccess } from '../file-access.js';
-import type { SqliteOptions } from './sqlite-policy.js';
+import { writersMayBeRemote, type SqliteOptions } from './sqlite-policy.js';
 import type { AgeRecipient } from '../age/keys.js';
 import { encryptArchive, encryptArchivePiece } from '../archive/encrypted-archive.js';
 
@@ -208,6 +208,10 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       compression: request.compression,
       fileAccess: request.fileAccess,
       sqlite: request.sqlite,
+      // Encrypted: the plaintext copies stay in the base dir, beside the live files (temp-area.ts).
+      // Not on network storage (EFS: each copy would cross the network twice more), nor
+      // without the lock (a read-only base dir): $TMPDIR there.
+      ...(recipients.length > 0 && lock !== undefined && writersMayBeRemote(tenantsDir) === undefined && { temp: TempArea.inTenantsDir(tenantsDir, tenant) }),
       onProgress: (update) => {
         progress = update;
       },

@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
 import type { TreeEntry } from '../archive/tree-digest.js';
+import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { isVanished, type FileAccess } from '../file-access.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
@@ -335,6 +336,7 @@ async function anyExists(paths: readonly string[]): Promise<boolean> {
 
 /** Archives a private temporary file (a snapshot or spool copy) under the tenant file's name, mode and mtime. */
 async function archiveTempFile(context: PackContext, relPath: string, mode: number, file: string, mtimeMs: number): Promise<ArchivedFile> {
+  crashPoint('backup:temp-copy-written');
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();

@@ -1,15 +1,23 @@
 // A private scratch directory for one backup run: SQLite snapshots and spooled copies of
-// large files that were being written. Created on first use under os.tmpdir() (on Lambda,
-// the function's ephemeral storage) with mode 0700, since it holds tenant data; each file
-// is removed as soon as it has been archived, and the directory when the run ends, however
-// it ends. Only a killed process leaves one behind: its name carries its owner
-// (process-owner.ts), and the next backup on this machine removes those whose owner is dead.
+// large files that were being written. Created on first use with mode 0700, since it holds
+// tenant data; each file is removed as soon as it has been archived, and the directory when
+// the run ends, however it ends. Only a killed process leaves one behind. Two places:
+// - under os.tmpdir() (on Lambda, the function's ephemeral storage): its name carries its
+//   owner (process-owner.ts), and the next backup on this machine removes those whose owner
+//   is dead;
+// - in the tenant base dir (`inTenantsDir`), for an encrypted backup, so that its plaintext
+//   copies never exist outside the base dir, on storage as private as the live files: a
+//   hidden `.openclaw-scratch-<tenant>-<rand>` (tenant/hidden-names.ts), made only while the
+//   backup holds the tenant's lock, so the next command that sweeps the base dir (any
+//   command but `cron`) removes one whose backup is gone, as it removes a killed restore's
+//   staging (tenant/slot.ts).
 
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
+import { hiddenNames } from '../tenant/hidden-names.js';
 import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
 
 /** Files SQLite may create beside a database it opens. */
@@ -23,12 +31,27 @@ export class TempArea {
   private dir: string | undefined;
   private counter = 0;
 
-  constructor(private readonly parent: string = os.tmpdir()) {}
+  /** `create` makes the directory (mode 0700) and returns its path. */
+  private constructor(private readonly create: () => Promise<string>) {}
+
+  /** An area under `parent`, named after its owner. */
+  static underTmpdir(parent: string = os.tmpdir()): TempArea {
+    return new TempArea(() => fs.mkdtemp(path.join(parent, `${PREFIX}${ownerTag()}-`)));
+  }
+
+  /** An area in the tenant base dir; the backup must hold the tenant's lock while it uses it. */
+  static inTenantsDir(tenantsDir: string, tenant: string): TempArea {
+    return new TempArea(async () => {
+      const dir = path.join(tenantsDir, hiddenNames.scratch(tenant));
+      await fs.mkdir(dir, { mode: 0o700 });
+      return dir;
+    });
+  }
 
   /** A fresh path inside the area (nothing is created there). */
   async file(label: string): Promise<string> {
     if (this.dir === undefined) {
-      this.dir = await fs.mkdtemp(path.join(this.parent, `${PREFIX}${ownerTag()}-`));
+      this.dir = await this.create();
       crashPoint('backup:scratch-created');
     }
     this.counter++;

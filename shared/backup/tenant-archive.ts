@@ -81,6 +81,8 @@ export interface TenantArchiveOptions {
   readonly stopWhen?: () => boolean;
   /** Where an earlier run stopped: this one writes the rest (without the marker). `createdAt` must be that run's. */
   readonly resume?: SuspendedArchive;
+  /** Where snapshots and copies of live files go; the run removes it when it ends. @default an area under os.tmpdir() */
+  readonly temp?: TempArea;
 }
 
 export interface TenantArchive {
@@ -127,7 +129,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     scratch: new ReadScratch(WHOLE_READ_LIMIT),
     notes,
     access,
-    temp: new TempArea(),
+    temp: options.temp ?? TempArea.underTmpdir(),
     snapshotted: new Set(from?.snapshotted),
     settled: new Set(from?.settled),
     sqlite: sqlitePolicyFor(tenantDir, options.sqlite),

@@ -5,15 +5,18 @@
 // ~/.openclaw/, where the logs go), created whole (written to a temporary file, then
 // hard-linked into place, which fails if a lock exists) and naming its owner; a lock whose
 // owner is provably gone (process-owner.ts) is taken over, one held by a live process is
-// waited for: an edit takes milliseconds.
+// waited for: an edit takes milliseconds. Every file a taker makes beside the lock (the
+// temporary lock, a dead lock moved aside, a claim: `crontab.lock.<owner>.<rand>.<kind>`)
+// names its process, so the next holder removes those of a taker killed between two steps.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
+import { crashPoint } from '../crash-points.js';
 import { errnoMessage, LocalCronError } from '../errors.js';
 import { createLockFile, LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
-import { isLocal, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
+import { isLocal, isOwnerGone, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
 
 /** How long a cron command waits for another one's edit. */
 const WAIT_MS = 30_000;
@@ -25,6 +28,7 @@ const UNREADABLE_STALE_MS = 5_000;
 export async function withCrontabLock<T>(lockPath: string, edit: () => Promise<T>, options: { readonly waitMs?: number } = {}): Promise<T> {
   const release = await acquire(lockPath, options.waitMs ?? WAIT_MS);
   try {
+    await removeLeftovers(lockPath);
     return await edit();
   } finally {
     await release();
@@ -37,7 +41,7 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
   try {
     await fs.mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
     for (;;) {
-      if ((await createLockFile(lockPath, `${lockPath}.${randomBytes(6).toString('hex')}.tmp`, content)) !== undefined) {
+      if ((await createLockFile(lockPath, besideLock(lockPath, 'tmp'), content, { tempWritten: () => crashPoint('crontab:temp-written') })) !== undefined) {
         return async () => {
           if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === content) await fs.rm(lockPath, { force: true });
         };
@@ -45,7 +49,8 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
       const held = await readLockFile(lockPath);
       if (held === undefined) continue; // released meanwhile
       if (isStale(held)) {
-        if ((await takeOverLock(lockPath, held, `${lockPath}.${randomBytes(6).toString('hex')}.stale`)) !== 'contended') continue;
+        const movedAside = () => crashPoint('crontab:stale-moved-aside');
+        if ((await takeOverLock(lockPath, held, besideLock(lockPath, 'stale'), { movedAside })) !== 'contended') continue;
       }
       if (Date.now() >= deadline) {
         const pid = parseOwnerTag(held.content.split(' ')[0] ?? '')?.pid;
@@ -71,4 +76,33 @@ function isStale(held: LockFileState): boolean {
   if (owner !== undefined && isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
   // Another host's owner (a shared home directory) cannot be asked: its edit is long over by then.
   return age > (owner === undefined ? UNREADABLE_STALE_MS : STALE_AFTER_MS);
+}
+
+/** `<lock>.<owner>.<rand>.<kind>`: a file of this process beside the lock (the claims of lock-takeover.ts have this shape too). */
+function besideLock(lockPath: string, kind: 'tmp' | 'stale'): string {
+  return `${lockPath}.${ownerTag()}.${randomBytes(6).toString('hex')}.${kind}`;
+}
+
+const LEFTOVER_AFTER_LOCK_NAME = new RegExp(`^(?:(${OWNER_TAG_PATTERN})\\.)?[0-9a-f]{12}\\.(?:tmp|stale|taking)$`);
+
+/**
+ * Removes the files beside the lock whose owner is provably gone: what a taker killed between
+ * two steps left. Nothing of a live taker is touched. Files without an owner come from older
+ * versions: gone once untouched for STALE_AFTER_MS (a rename touches the ctime). A file that
+ * cannot be removed now is tried again by the next cron command.
+ */
+async function removeLeftovers(lockPath: string): Promise<void> {
+  const dir = path.dirname(lockPath);
+  const prefix = `${path.basename(lockPath)}.`;
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const match = LEFTOVER_AFTER_LOCK_NAME.exec(name.slice(prefix.length));
+    if (match === null) continue;
+    const file = path.join(dir, name);
+    const stat = await fs.lstat(file).catch(() => undefined);
+    if (stat === undefined) continue;
+    const owner = match[1] === undefined ? undefined : parseOwnerTag(match[1]);
+    const gone = owner === undefined ? Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > STALE_AFTER_MS : isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS);
+    if (gone) await fs.rm(file, { force: true }).catch(() => undefined);
+  }
 }

@@ -1,9 +1,10 @@
 // The sweep every command runs when it opens the tenant base dir: leftovers of killed
 // operations on any tenant, not just the one named, are settled once their owner is
 // provably gone. Lock temporaries carry their owner in their name (process-owner.ts);
-// journals, staging, aside and trash directories belong to whoever holds the tenant's
-// lock, so the sweep takes that lock (taking over one whose holder is gone, refusing a live
-// one) and runs the tenant's recovery (tenant/slot.ts) under it. Nothing of a live process
+// journals, staging, aside and trash directories, and encrypted backups' scratch
+// directories, belong to whoever holds the tenant's lock, so the sweep takes that lock
+// (taking over one whose holder is gone, refusing a live one) and runs the tenant's
+// recovery (tenant/slot.ts) under it. Nothing of a live process
 // is touched. Cost: it works on one readdir of the base dir and looks only at names that
 // start with ".openclaw-", which a clean base dir has none of, so `tenants list` on
 // thousands of tenants pays one prefix test per name.

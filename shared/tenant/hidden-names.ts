@@ -28,6 +28,8 @@ export type HiddenKind =
   | 'aside'
   /** Trees on their way out: nothing in them is kept. */
   | 'trash'
+  /** An encrypted backup's snapshots and copies of live files (backup/temp-area.ts). */
+  | 'scratch'
   /** `.openclaw-continuation-<t>`: a backup continuing across invocations (backup/continuation.ts). */
   | 'continuation'
   | 'continuation-temp';
@@ -52,6 +54,7 @@ const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['staging', new RegExp(`^\\.openclaw-staging-${TENANT}-${RANDOM}$`)],
   ['aside', new RegExp(`^\\.openclaw-aside-${TENANT}-${RANDOM}$`)],
   ['trash', new RegExp(`^\\.openclaw-trash-${TENANT}-${RANDOM}$`)],
+  ['scratch', new RegExp(`^\\.openclaw-scratch-${TENANT}-${RANDOM}$`)],
   ['continuation', new RegExp(`^\\.openclaw-continuation-${TENANT}$`)],
   ['continuation-temp', new RegExp(`^\\.openclaw-continuation-${TENANT}\\.${RANDOM}\\.tmp$`)],
 ];
@@ -79,6 +82,7 @@ export const hiddenNames = {
   staging: (tenant: string) => `${HIDDEN_PREFIX}staging-${tenant}-${random()}`,
   aside: (tenant: string) => `${HIDDEN_PREFIX}aside-${tenant}-${random()}`,
   trash: (tenant: string) => `${HIDDEN_PREFIX}trash-${tenant}-${random()}`,
+  scratch: (tenant: string) => `${HIDDEN_PREFIX}scratch-${tenant}-${random()}`,
   continuation: (tenant: string) => `${HIDDEN_PREFIX}continuation-${tenant}`,
   continuationTemp: (tenant: string) => `${HIDDEN_PREFIX}continuation-${tenant}.${random()}.tmp`,
 };

@@ -289,7 +289,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
-    if (hidden.kind === 'trash' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
+    if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
       await removeTree(full);
       removed = true;
     } else if (hidden.owner !== undefined) {

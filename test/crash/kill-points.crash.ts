@@ -6,7 +6,8 @@
 // leave exactly the old or the new tenant and nothing else (harness.ts, expectSettled).
 // Run with `npm run test:crash`.
 
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,7 +114,7 @@ describe('a lock takeover killed half-way', () => {
 });
 
 describe('backup killed at every step', () => {
-  const points = [...LOCK_POINTS, 'backup:scratch-created', 'archive:temp-opened', 'archive:temp-written', 'archive:linked', 'backup:stored'];
+  const points = [...LOCK_POINTS, 'backup:scratch-created', 'backup:temp-copy-written', 'archive:temp-opened', 'archive:temp-written', 'archive:linked', 'backup:stored'];
   for (const point of points) {
     it(`at ${point}: no archive or the whole one, and the next backup leaves no temporary file`, () => {
       const w = world(`backup-${point}`);
@@ -135,6 +136,27 @@ describe('backup killed at every step', () => {
     expectOk(w.cli(['tenants', 'restore', '--from', archive, '--as', 'check']));
     expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'next.tar.zst')]));
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta', 'check'] });
+  });
+});
+
+describe('an encrypted backup killed with a plaintext copy of a database in its scratch area', () => {
+  it('kept the copy in the base dir, never in TMPDIR, and the next command removes it', () => {
+    const w = world('backup-encrypted-copy');
+    const key = path.join(w.root, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' });
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
+    killAt(w, 'backup:temp-copy-written', ['tenants', 'backup', 'acme', '--to', path.join(w.out, 'acme.tar.zst.age'), '--encrypt-to', recipient]);
+    expect(readdirSync(w.tmp)).toEqual([]);
+    const scratch = readdirSync(w.base).filter((name) => name.startsWith('.openclaw-scratch-acme-'));
+    expect(scratch).toHaveLength(1);
+    const copies = readdirSync(path.join(w.base, scratch[0]!)).filter((name) => readFileSync(path.join(w.base, scratch[0]!, name)).subarray(0, 16).toString('latin1') === 'SQLite format 3\0');
+    expect(copies).toHaveLength(1);
+
+    expectOk(w.cli(['tenants', 'list']));
+    expect(readdirSync(w.base).sort()).toEqual(['acme', 'beta']);
+    // The next backup removes the killed one's temporary archive (as in every case above).
+    expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'next.tar.zst')]));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 });
 
