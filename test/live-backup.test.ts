@@ -25,7 +25,7 @@ import { SqliteSnapshotError } from '../shared/errors.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore/restore.js';
-import { REREAD_ATTEMPTS, readWhole, readWholeAt, spoolFile } from '../shared/backup/stable-read.js';
+import { ReadScratch, REREAD_ATTEMPTS, readWhole, readWholeAt, spoolFile } from '../shared/backup/stable-read.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -482,11 +482,28 @@ describe('files that change or vanish while read', () => {
     const listed = lstatSync(file);
     rmSync(file);
     writeFileSync(file, '{"version":2,"and":"longer"}');
-    const scratch = Buffer.alloc(1024);
+    const scratch = new ReadScratch(1024);
     const read = await readWholeAt(access, file, 1 << 20, { listed, scratch });
     expect(read).toMatchObject({ stable: true, reads: 2 });
     expect((read as { content: Buffer }).content.toString()).toBe('{"version":2,"and":"longer"}');
-    expect((read as { content: Buffer }).content.buffer).toBe(scratch.buffer);
+    expect((read as { content: Buffer }).content.buffer).toBe(scratch.take(1)!.buffer);
+  });
+
+  it('makes the whole-read scratch only as large as the files read so far need, up to its limit', async () => {
+    const small = path.join(dir.path, 'small');
+    const large = path.join(dir.path, 'large');
+    writeFileSync(small, 'x'.repeat(100));
+    writeFileSync(large, 'y'.repeat(100 * 1024));
+    const scratch = new ReadScratch(1 << 20);
+    expect(scratch.size).toBe(0);
+    await readWholeAt(SYNC_ACCESS, small, 1 << 20, { scratch });
+    expect(scratch.size).toBe(64 * 1024);
+    const read = await readWholeAt(SYNC_ACCESS, large, 1 << 20, { scratch });
+    expect(scratch.size).toBe(128 * 1024);
+    expect((read as { content: Buffer }).content.toString()).toBe('y'.repeat(100 * 1024));
+    await readWholeAt(SYNC_ACCESS, small, 1 << 20, { scratch });
+    expect(scratch.size).toBe(128 * 1024);
+    expect(new ReadScratch(1 << 20).take((1 << 20) + 1)).toBeUndefined();
   });
 
   it.each([

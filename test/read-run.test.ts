@@ -79,13 +79,21 @@ describe('readRun', () => {
     expect(outcomes.map(({ outcome }) => outcome)).toEqual([READ_VANISHED, READ_VANISHED, READ_VANISHED, READ_VANISHED, READ_VANISHED]);
   });
 
-  it('leaves a file over the per-file limit, or larger than the whole arena, to the caller', () => {
+  it('leaves a file over the per-file limit to the caller', () => {
     fs.writeFileSync(path.join(dir.path, 'big'), 'x'.repeat(100));
     fs.writeFileSync(path.join(dir.path, 'huge'), 'x'.repeat(2000));
     fs.writeFileSync(path.join(dir.path, 'small'), 'y');
     const { count, outcomes } = read(['big', 'huge', 'small'], { maxFileBytes: 50 });
     expect(count).toBe(3);
     expect(outcomes.map(({ outcome }) => outcome)).toEqual([READ_ELSEWHERE, READ_ELSEWHERE, READ_WHOLE]);
+  });
+
+  it('stops at a file within the limit but larger than the whole arena, first or not, for a caller that grows the arena', () => {
+    fs.writeFileSync(path.join(dir.path, 'small'), 'y');
+    fs.writeFileSync(path.join(dir.path, 'huge'), 'x'.repeat(2000));
+    expect(read(['small', 'huge'], { arenaBytes: 1024 }).count).toBe(1);
+    expect(read(['huge', 'small'], { arenaBytes: 1024 }).count).toBe(0);
+    expect(read(['huge', 'small'], { arenaBytes: 2048 })).toMatchObject({ count: 2, outcomes: [{ outcome: READ_WHOLE }, { outcome: READ_WHOLE }] });
   });
 
   it('stops before a file that does not fit in what is left of the arena, and starts from the given path', () => {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
 import { zstdCodec, type ZstdCodec } from '../shared/archive/zstd-codec.js';
 import { decompressFrames } from '../shared/archive/zstd-decoder.js';
+import { FrameWriter } from '../shared/archive/zstd-encoder.js';
 import { skippableFrame } from '../shared/archive/zstd-format.js';
 import { compressFrames } from './helpers/zstd.js';
 import { cutAt } from './helpers/chunks.js';
@@ -230,6 +231,38 @@ describe('compressFrames → decompressFrames', () => {
     }
     expect(pulled).toBeLessThanOrEqual(4 * frameSize);
     expect(closed).toBe(true);
+  });
+
+  it('starts the first frame small and grows it, cutting the same frames as ever', async () => {
+    const data = randomBytes(600 * KiB);
+    const real = zstdCodec();
+    const inputs: number[] = [];
+    const codec: ZstdCodec = {
+      ...real,
+      name: real.name,
+      compressFrame: (frame, level) => {
+        inputs.push(frame.length);
+        return real.compressFrame(frame, level);
+      },
+    };
+    const writer = new FrameWriter({ frameSize: 256 * KiB, codec, concurrency: 2 });
+    const frames = collect(writer.frames());
+    await writer.write(data.subarray(0, 1000));
+    // A small archive needs no more than the first 64 KiB.
+    expect(writer.spaceFor(1)?.length).toBe(64 * KiB);
+    let at = 1000;
+    for (const step of [5000, 70 * KiB, 1, 200 * KiB]) {
+      await writer.write(data.subarray(at, at + step));
+      at += step;
+    }
+    await writer.readInto(data.length - at, (target, offset, length) => {
+      data.copy(target, offset, at, at + length);
+      at += length;
+      return length;
+    });
+    await writer.close();
+    expect(inputs).toEqual([256 * KiB, 256 * KiB, 88 * KiB]);
+    expect(Buffer.concat(await collect(decompressFrames(chunksOf(await frames)))).equals(data)).toBe(true);
   });
 
   it('rejects nonsensical options with UsageError', async () => {

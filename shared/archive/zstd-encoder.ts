@@ -15,6 +15,13 @@ import { defaultConcurrency, integer, MiB, positiveInteger } from './zstd-format
 
 const DEFAULT_FRAME_SIZE = 2 * MiB;
 const DEFAULT_LEVEL = 3;
+/**
+ * The first frame's buffer starts this small and doubles as it fills, up to `frameSize`: a
+ * small archive (a tenant of a few files) needs a few KiB, not a whole frame. Thousands of
+ * such archives in one process (`backup --all`) each allocating 2 MiB made V8 run a full
+ * collection every few tenants (it starts one per ~64 MiB of memory outside its heap).
+ */
+const FIRST_FRAME_BYTES = 64 * 1024;
 
 export interface CompressOptions {
   /** Bytes of input per frame: zstd -3 looks back 2 MiB anyway. @default 2 MiB */
@@ -40,6 +47,8 @@ export class FrameWriter {
   private readonly codec: ZstdCodec;
   private frame: Buffer | undefined;
   private filled = 0;
+  /** Whether a full frame has been handed on: later frames are made at full size. */
+  private emitted = false;
   private readonly queue: { compressed: Promise<Buffer>; input: Buffer }[] = [];
   private readonly spare: Buffer[] = [];
   private closed = false;
@@ -117,6 +126,10 @@ export class FrameWriter {
       this.filled += step;
       done += step;
       if (this.filled === frame.length) {
+        if (frame.length < this.frameSize) {
+          this.grow();
+          continue;
+        }
         const waiting = this.emit();
         if (waiting !== undefined) return waiting.then(() => this.append(length, put, done));
       }
@@ -136,7 +149,10 @@ export class FrameWriter {
       if (got === 0) break;
       this.filled += got;
       appended += got;
-      if (this.filled === frame.length) await this.emit();
+      if (this.filled === frame.length) {
+        if (frame.length < this.frameSize) this.grow();
+        else await this.emit();
+      }
     }
     return appended;
   }
@@ -196,15 +212,23 @@ export class FrameWriter {
   private currentFrame(): Buffer {
     if (this.failure !== undefined) throw this.failure.error;
     if (this.frame === undefined) {
-      this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.frameSize);
+      this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.emitted ? this.frameSize : Math.min(FIRST_FRAME_BYTES, this.frameSize));
       this.filled = 0;
     }
     return this.frame;
   }
 
+  /** Doubles the (full) first frame's buffer, up to `frameSize`. */
+  private grow(): void {
+    const larger = Buffer.allocUnsafe(Math.min(this.frame!.length * 2, this.frameSize));
+    larger.set(this.frame!.subarray(0, this.filled));
+    this.frame = larger;
+  }
+
   private emit(): Promise<void> | undefined {
     const full = this.frame!;
     this.frame = undefined;
+    this.emitted = true;
     if (this.queue.length < this.concurrency) {
       this.push(full);
       return undefined;

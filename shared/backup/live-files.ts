@@ -18,7 +18,7 @@ import { isVanished, type FileAccess } from '../file-access.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
-import { readHead, readWhole, readWholeAt, sameVersion, spoolFile } from './stable-read.js';
+import { readHead, readWhole, readWholeAt, sameVersion, spoolFile, type ReadScratch } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
 import { absPathOf, noteVanished, type DirectoryListing, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
@@ -35,7 +35,7 @@ export type FileItem = Extract<WalkItem, { kind: 'file' }>;
 export interface PackContext {
   readonly writer: ArchiveWriter;
   /** Whole reads land here: copied into the archive before the next read. */
-  readonly scratch: Buffer;
+  readonly scratch: ReadScratch;
   readonly notes: WalkNotes;
   /** How the tenant's file system is called (file-access.ts). */
   readonly access: FileAccess;

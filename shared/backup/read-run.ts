@@ -40,10 +40,11 @@ export type DigestInto = (bytes: Uint8Array, into: Buffer, at: number) => void;
 
 /**
  * Reads `paths[from]`, `paths[from + 1]`… into `content`, packed from its start, and records
- * each in `meta` and `digests` (indexed from 0 for `paths[from]`). Stops before the first file
- * that does not fit in what is left of `content` (that one is left to the caller only if it
- * would not fit in an empty `content` either, or is over `maxFileBytes`), or at `to`. Returns
- * how many paths it dealt with.
+ * each in `meta` and `digests` (indexed from 0 for `paths[from]`). A file over `maxFileBytes`
+ * is left to the caller. Stops before the first file that does not fit in what is left of
+ * `content`, or at `to`. Returns how many paths it dealt with: 0 if `paths[from]` is larger
+ * than the whole `content` (which can be only if `content` is smaller than `maxFileBytes`:
+ * the caller may grow it).
  */
 export function readRun(
   fs: SyncFs,
@@ -75,7 +76,7 @@ export function readRun(
       const before = fs.fstatSync(fd);
       const size = before.size;
       if (!before.isFile()) outcome = 2;
-      else if (size > maxFileBytes || size > content.length) outcome = 3;
+      else if (size > maxFileBytes) outcome = 3;
       else if (size > content.length - used) stop = true;
       else {
         let got = 0;

@@ -73,10 +73,10 @@ export async function readWhole(
 
 export interface PathReadOptions extends ReadHooks {
   /**
-   * Read into this buffer when the file fits: the content returned is then a view of it,
-   * valid until the next read into the same buffer (saves an allocation per file).
+   * Read into its buffer when the file fits: the content returned is then a view of it,
+   * valid until the next read into the same scratch (saves an allocation per file).
    */
-  readonly scratch?: Buffer;
+  readonly scratch?: ReadScratch;
   /**
    * The file's stat from a listing made just before (lstat): saves an fstat per file. The
    * read is still checked against fstat after it, so a file replaced since is read again.
@@ -118,7 +118,7 @@ async function readStable(
   file: OpenFile,
   before: Stats,
   limit: number,
-  options: ReadHooks & { readonly first?: Buffer; readonly scratch?: Buffer },
+  options: ReadHooks & { readonly first?: Buffer; readonly scratch?: ReadScratch },
 ): Promise<WholeRead | 'vanished' | 'large'> {
   let stat = before;
   for (let reads = 1; ; reads++) {
@@ -148,9 +148,38 @@ async function readStable(
   }
 }
 
+/** Smallest buffer a ReadScratch makes. */
+const MIN_SCRATCH_BYTES = 64 * 1024;
+
+/**
+ * The buffer whole reads land in, one after another: made at the size the largest file so far
+ * needs (a power of two, up to `maxBytes`), not at `maxBytes` up front. Most tenants' files
+ * are small, and `backup --all` over thousands of tiny tenants made V8 run a full collection
+ * every few tenants when each backup allocated its 8 MiB at once (V8 starts one per ~64 MiB
+ * of memory outside its heap).
+ */
+export class ReadScratch {
+  private buffer: Buffer | undefined;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** A buffer of at least `bytes` (a larger one replaces the last), or undefined past `maxBytes`. */
+  take(bytes: number): Buffer | undefined {
+    if (this.buffer !== undefined && this.buffer.length >= bytes) return this.buffer;
+    if (bytes > this.maxBytes) return undefined;
+    this.buffer = Buffer.allocUnsafeSlow(Math.min(this.maxBytes, Math.max(MIN_SCRATCH_BYTES, 2 ** Math.ceil(Math.log2(bytes)))));
+    return this.buffer;
+  }
+
+  /** Bytes of the buffer made so far (0 before the first `take`). */
+  get size(): number {
+    return this.buffer?.length ?? 0;
+  }
+}
+
 /** Up to `length` bytes from position 0, into `scratch` when it is large enough. */
-function readAll(file: OpenFile, length: number, scratch?: Buffer): Buffer | Promise<Buffer> {
-  const buffer = scratch !== undefined && scratch.length >= length ? scratch : Buffer.allocUnsafe(length);
+function readAll(file: OpenFile, length: number, scratch?: ReadScratch): Buffer | Promise<Buffer> {
+  const buffer = scratch?.take(length) ?? Buffer.allocUnsafe(length);
   let filled = 0;
   const more = (): Buffer | Promise<Buffer> => {
     while (filled < length) {

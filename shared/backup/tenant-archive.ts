@@ -28,6 +28,7 @@ import { TempArea } from './temp-area.js';
 import { readAheadFor } from './read-ahead.js';
 import { READ_VANISHED, READ_WHOLE } from './read-run.js';
 import { isSqliteHeader } from './sqlite-snapshot.js';
+import { ReadScratch } from './stable-read.js';
 import { noteVanished, recordNote, TenantWalk, type WalkItem, type WalkNotes } from './tenant-walk.js';
 
 export interface ArchiveProgress {
@@ -125,7 +126,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   const access = options.fileAccess ?? fileAccessFor(tenantDir);
   const context: PackContext = {
     writer,
-    scratch: Buffer.allocUnsafe(WHOLE_READ_LIMIT),
+    scratch: new ReadScratch(WHOLE_READ_LIMIT),
     notes,
     access,
     temp: options.temp ?? TempArea.underTmpdir(),
