@@ -106,14 +106,22 @@ async function pausedOrExited(child: ChildProcess): Promise<boolean> {
   throw new Error(`lock taker ${child.pid} neither paused nor exited`);
 }
 
+/** acme's lock as a backup whose process is gone left it, `ageMs` old (0: just written); returns its path. */
+function plantDeadLock({ ageMs = 0 }: { ageMs?: number } = {}): string {
+  const lockPath = lockPathFor(base, 'acme');
+  const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+  writeFileSync(lockPath, JSON.stringify(gone));
+  if (ageMs > 0) {
+    const old = new Date(Date.now() - ageMs);
+    utimesSync(lockPath, old, old);
+  }
+  return lockPath;
+}
+
 describe('taking over a stale lock', () => {
   it('leaves alone a lock that replaced the one judged stale (its holder released it, another took the tenant)', async () => {
     // H1's lock: its process is gone (it released the lock and exited after A read it).
-    const lockPath = lockPathFor(base, 'acme');
-    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
-    writeFileSync(lockPath, JSON.stringify(gone));
-    const old = new Date(Date.now() - 10_000);
-    utimesSync(lockPath, old, old);
+    const lockPath = plantDeadLock({ ageMs: 10_000 });
 
     // A has read H1's lock and judged it stale; it stops right there (and again after any move aside).
     const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-judged,lock:stale-moved-aside' });
@@ -138,11 +146,7 @@ describe('taking over a stale lock', () => {
   }, 30_000);
 
   it('lets only one of two takers of one dead lock through (the other would move aside the lock the first just created)', async () => {
-    const lockPath = lockPathFor(base, 'acme');
-    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
-    writeFileSync(lockPath, JSON.stringify(gone));
-    const old = new Date(Date.now() - 10_000);
-    utimesSync(lockPath, old, old);
+    const lockPath = plantDeadLock({ ageMs: 10_000 });
 
     // A has judged the dead lock stale and seen that the name still holds it: the rename is next.
     const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked,lock:stale-moved-aside' });
@@ -171,11 +175,7 @@ describe('taking over a stale lock', () => {
   }, 30_000);
 
   it('takes over a dead lock whose other taker was killed mid-takeover (its claim is ignored, then removed)', async () => {
-    const lockPath = lockPathFor(base, 'acme');
-    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
-    writeFileSync(lockPath, JSON.stringify(gone));
-    const old = new Date(Date.now() - 10_000);
-    utimesSync(lockPath, old, old);
+    const lockPath = plantDeadLock({ ageMs: 10_000 });
     const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked' });
     expect(await pausedOrExited(a.child)).toBe(true);
     expect(readdirSync(base).filter((name) => name.endsWith('.taking'))).toHaveLength(1);
@@ -189,8 +189,7 @@ describe('taking over a stale lock', () => {
   }, 30_000);
 
   it('waits until the lock of a dead holder is no longer fresh, then takes it over', async () => {
-    const gone = { token: 'h1', pid: spawnSync('true').pid!, host: 'h', hostId: hostId(), started: 0, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
-    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(gone));
+    plantDeadLock();
     const started = Date.now();
     const lock = await acquireTenantLock(base, 'acme', 'restore');
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
