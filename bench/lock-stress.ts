@@ -7,7 +7,8 @@
 // and before releasing: a marker of another live process means two hold the lock at once.
 // Prints one JSON line: acquisitions, kills, overlaps (distinct pairs of holds).
 //
-//   npx tsx bench/lock-stress.ts [--seconds 90] [--workers 8] [--kill 0.1] [--lock tenant|crontab]
+//   TSX_DISABLE_CACHE=1 node --import tsx bench/lock-stress.ts [--seconds 90] [--workers 8] [--kill 0.1] [--lock tenant|crontab]
+//   (TSX_DISABLE_CACHE: tsx would leave its cache in /tmp, as `npm run bench` avoids too)
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
