@@ -118,23 +118,37 @@ function plantDeadLock({ ageMs = 0 }: { ageMs?: number } = {}): string {
   return lockPath;
 }
 
+/** A lock taker that stops itself at the first of `points` (crash-points.ts) it reaches; asserts it did. */
+async function takerPausedAt(points: string): Promise<ReturnType<typeof startTaker>> {
+  const taker = startTaker({ OPENCLAW_TEST_PAUSE_AT: points });
+  expect(await pausedOrExited(taker.child)).toBe(true);
+  return taker;
+}
+
+/**
+ * Lets a paused taker go on; if it stops again (after moving a lock aside), runs `meanwhile`
+ * there, else once it has exited. Then lets it finish, and returns what it said.
+ */
+async function finishTaker<T>(taker: ReturnType<typeof startTaker>, meanwhile: () => Promise<T>): Promise<{ meanwhile: T; said: string }> {
+  taker.child.kill('SIGCONT');
+  const pausedAgain = await pausedOrExited(taker.child);
+  const result = await meanwhile();
+  if (pausedAgain) taker.child.kill('SIGCONT');
+  taker.child.stdin!.end();
+  return { meanwhile: result, said: await taker.said };
+}
+
 describe('taking over a stale lock', () => {
   it('leaves alone a lock that replaced the one judged stale (its holder released it, another took the tenant)', async () => {
     // H1's lock: its process is gone (it released the lock and exited after A read it).
     const lockPath = plantDeadLock({ ageMs: 10_000 });
 
     // A has read H1's lock and judged it stale; it stops right there (and again after any move aside).
-    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-judged,lock:stale-moved-aside' });
-    expect(await pausedOrExited(a.child)).toBe(true);
+    const a = await takerPausedAt('lock:stale-judged,lock:stale-moved-aside');
     rmSync(lockPath); // H1 releases
     const b = await acquireTenantLock(base, 'acme', 'backup'); // B takes the tenant
-    a.child.kill('SIGCONT');
-    const movedAside = await pausedOrExited(a.child);
     // While A runs, C tries: B holds the tenant, so C must be refused.
-    const c = await acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error);
-    if (movedAside) a.child.kill('SIGCONT');
-    a.child.stdin!.end();
-    const aSaid = await a.said;
+    const { meanwhile: c, said: aSaid } = await finishTaker(a, () => acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error));
 
     const holders = [...(c instanceof TenantBusyError ? [] : ['C']), ...(aSaid === 'acquired' ? ['A'] : [])];
     expect(holders).toEqual([]); // only B
@@ -149,18 +163,12 @@ describe('taking over a stale lock', () => {
     const lockPath = plantDeadLock({ ageMs: 10_000 });
 
     // A has judged the dead lock stale and seen that the name still holds it: the rename is next.
-    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked,lock:stale-moved-aside' });
-    expect(await pausedOrExited(a.child)).toBe(true);
+    const a = await takerPausedAt('lock:stale-checked,lock:stale-moved-aside');
     // B takes over the same dead lock meanwhile (or waits for A, which is taking it over).
     const b = acquireTenantLock(base, 'acme', 'backup').then((lock) => lock, (error: unknown) => error);
     await Promise.race([b, new Promise((resolve) => setTimeout(resolve, 1_000))]);
-    a.child.kill('SIGCONT');
-    const movedAside = await pausedOrExited(a.child);
     // Whatever A moved aside, the name is empty now: C takes it.
-    const c = await acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error);
-    if (movedAside) a.child.kill('SIGCONT');
-    a.child.stdin!.end();
-    const aSaid = await a.said;
+    const { meanwhile: c, said: aSaid } = await finishTaker(a, () => acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error));
     const bOutcome = await b;
 
     const isLock = (outcome: unknown): outcome is Awaited<ReturnType<typeof acquireTenantLock>> => !(outcome instanceof Error);
@@ -176,8 +184,7 @@ describe('taking over a stale lock', () => {
 
   it('takes over a dead lock whose other taker was killed mid-takeover (its claim is ignored, then removed)', async () => {
     const lockPath = plantDeadLock({ ageMs: 10_000 });
-    const a = startTaker({ OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked' });
-    expect(await pausedOrExited(a.child)).toBe(true);
+    const a = await takerPausedAt('lock:stale-checked');
     expect(readdirSync(base).filter((name) => name.endsWith('.taking'))).toHaveLength(1);
     a.child.kill('SIGKILL');
     await a.said;
