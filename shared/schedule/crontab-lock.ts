@@ -15,8 +15,8 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { errnoMessage, LocalCronError } from '../errors.js';
-import { createLockFile, LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
-import { isLocal, isOwnerGone, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
+import { besideLockName, createLockFile, filesBesideLock, LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
+import { isLocal, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
 
 /** How long a cron command waits for another one's edit. */
 const WAIT_MS = 30_000;
@@ -41,7 +41,7 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
   try {
     await fs.mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
     for (;;) {
-      if ((await createLockFile(lockPath, besideLock(lockPath, 'tmp'), content, { tempWritten: () => crashPoint('crontab:temp-written') })) !== undefined) {
+      if ((await createLockFile(lockPath, besideLockName(lockPath, 'tmp'), content, { tempWritten: () => crashPoint('crontab:temp-written') })) !== undefined) {
         return async () => {
           if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === content) await fs.rm(lockPath, { force: true });
         };
@@ -50,7 +50,7 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
       if (held === undefined) continue; // released meanwhile
       if (isStale(held)) {
         const movedAside = () => crashPoint('crontab:stale-moved-aside');
-        if ((await takeOverLock(lockPath, held, besideLock(lockPath, 'stale'), { movedAside })) !== 'contended') continue;
+        if ((await takeOverLock(lockPath, held, besideLockName(lockPath, 'stale'), { movedAside })) !== 'contended') continue;
       }
       if (Date.now() >= deadline) {
         const pid = parseOwnerTag(held.content.split(' ')[0] ?? '')?.pid;
@@ -78,12 +78,6 @@ function isStale(held: LockFileState): boolean {
   return age > (owner === undefined ? UNREADABLE_STALE_MS : STALE_AFTER_MS);
 }
 
-/** `<lock>.<owner>.<rand>.<kind>`: a file of this process beside the lock (the claims of lock-takeover.ts have this shape too). */
-function besideLock(lockPath: string, kind: 'tmp' | 'stale'): string {
-  return `${lockPath}.${ownerTag()}.${randomBytes(6).toString('hex')}.${kind}`;
-}
-
-const LEFTOVER_AFTER_LOCK_NAME = new RegExp(`^(?:(${OWNER_TAG_PATTERN})\\.)?[0-9a-f]{12}\\.(?:tmp|stale|taking)$`);
 
 /**
  * Removes the files beside the lock whose owner is provably gone: what a taker killed between
@@ -92,16 +86,8 @@ const LEFTOVER_AFTER_LOCK_NAME = new RegExp(`^(?:(${OWNER_TAG_PATTERN})\\.)?[0-9
  * cannot be removed now is tried again by the next cron command.
  */
 async function removeLeftovers(lockPath: string): Promise<void> {
-  const dir = path.dirname(lockPath);
-  const prefix = `${path.basename(lockPath)}.`;
-  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix)) continue;
-    const match = LEFTOVER_AFTER_LOCK_NAME.exec(name.slice(prefix.length));
-    if (match === null) continue;
-    const file = path.join(dir, name);
-    const stat = await fs.lstat(file).catch(() => undefined);
-    if (stat === undefined) continue;
-    const owner = match[1] === undefined ? undefined : parseOwnerTag(match[1]);
+  const leftovers = await filesBesideLock(lockPath, ['tmp', 'stale', 'taking'], { ownerless: true }).catch(() => []);
+  for (const { path: file, owner, stat } of leftovers) {
     const gone = owner === undefined ? Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > STALE_AFTER_MS : isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS);
     if (gone) await fs.rm(file, { force: true }).catch(() => undefined);
   }

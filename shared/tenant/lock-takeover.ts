@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from './process-owner.js';
+import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, type ProcessOwner } from './process-owner.js';
 
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the lock
 // is created in place with O_EXCL, and a reader may catch it half-written for a moment.
@@ -145,7 +145,7 @@ export type TakeoverOutcome = 'moved' | 'replaced' | 'contended';
  */
 export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps = {}): Promise<TakeoverOutcome> {
   if (!(await holdsJudged(lockPath, judged))) return 'replaced';
-  const claim = `${lockPath}.${ownerTag()}.${randomBytes(6).toString('hex')}${CLAIM_SUFFIX}`;
+  const claim = besideLockName(lockPath, CLAIM_KIND);
   await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 });
   try {
     if (await anotherTakerAtWork(lockPath, claim)) return 'contended';
@@ -171,8 +171,37 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
 }
 
 /** A taker's claim is `<lock>.<owner>.<rand>.taking` (tenant/hidden-names.ts parses the tenant lock's). */
-const CLAIM_SUFFIX = '.taking';
-const CLAIM_AFTER_LOCK_NAME = new RegExp(`^(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.taking$`);
+const CLAIM_KIND = 'taking';
+
+/** `<lock>.<owner>.<rand>.<kind>`: a file of this process beside the lock, named so that others can tell when it is gone. */
+export function besideLockName(lockPath: string, kind: string): string {
+  return `${lockPath}.${ownerTag()}.${randomBytes(6).toString('hex')}.${kind}`;
+}
+
+export interface FileBesideLock {
+  readonly path: string;
+  /** Undefined for a name without an owner (`<lock>.<rand>.<kind>`, from older versions). */
+  readonly owner: ProcessOwner | undefined;
+  readonly stat: Stats;
+}
+
+/** The files beside `lockPath` named as `besideLockName` names them, of these kinds (with `ownerless`, also those without an owner). */
+export async function filesBesideLock(lockPath: string, kinds: readonly string[], options: { readonly ownerless?: boolean } = {}): Promise<FileBesideLock[]> {
+  const dir = path.dirname(lockPath);
+  const prefix = `${path.basename(lockPath)}.`;
+  const pattern = new RegExp(`^(?:(${OWNER_TAG_PATTERN})\\.)${options.ownerless === true ? '?' : ''}[0-9a-f]{12}\\.(?:${kinds.join('|')})$`);
+  const found: FileBesideLock[] = [];
+  for (const name of await fs.readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const match = pattern.exec(name.slice(prefix.length));
+    if (match === null) continue;
+    const owner = match[1] === undefined ? undefined : parseOwnerTag(match[1]);
+    const file = path.join(dir, name);
+    const stat = await fs.lstat(file).catch(() => undefined);
+    if (stat !== undefined) found.push({ path: file, owner, stat }); // else: its taker is done
+  }
+  return found;
+}
 
 async function holdsJudged(lockPath: string, judged: LockFileState): Promise<boolean> {
   const now = await fs.lstat(lockPath).catch(() => undefined);
@@ -184,18 +213,10 @@ async function holdsJudged(lockPath: string, judged: LockFileState): Promise<boo
  * provably gone. Claims of gone owners are removed on the way: they never move anything again.
  */
 async function anotherTakerAtWork(lockPath: string, ownClaim: string): Promise<boolean> {
-  const dir = path.dirname(lockPath);
-  const prefix = `${path.basename(lockPath)}.`;
-  for (const name of await fs.readdir(dir)) {
-    if (!name.startsWith(prefix) || name === path.basename(ownClaim)) continue;
-    const tag = CLAIM_AFTER_LOCK_NAME.exec(name.slice(prefix.length))?.[1];
-    const owner = tag === undefined ? undefined : parseOwnerTag(tag);
-    if (owner === undefined) continue;
-    const claim = path.join(dir, name);
-    const stat = await fs.lstat(claim).catch(() => undefined);
-    if (stat === undefined) continue; // its taker is done
-    if (!isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS)) return true;
-    await fs.rm(claim, { force: true }).catch(() => undefined);
+  for (const claim of await filesBesideLock(lockPath, [CLAIM_KIND])) {
+    if (claim.path === ownClaim) continue;
+    if (!isOwnerGone(claim.owner!, claim.stat.mtimeMs, STALE_AFTER_MS)) return true;
+    await fs.rm(claim.path, { force: true }).catch(() => undefined);
   }
   return false;
 }
