@@ -117,13 +117,16 @@ export interface BackupsCommand {
   readonly storage?: StoreFlags;
 }
 
+/** A prune's store flags: those of any store, and `--delete-if-match` (open-store.ts). */
+export type PruneStoreFlags = StoreFlags & { readonly deleteIfMatch?: boolean };
+
 /** `tenants prune NAME --in LOCATION --keep-…` */
 export interface PruneCommand {
   readonly tenant: string;
   readonly in: string;
   readonly keep: RetentionPolicy;
   readonly dryRun?: boolean;
-  readonly storage?: StoreFlags;
+  readonly storage?: PruneStoreFlags;
 }
 
 export interface RecoverCommand {
