@@ -185,7 +185,12 @@ async function parseWithoutRunning(argv: readonly string[]): Promise<ParsedComma
       parsed = { command: names, args: received.slice(0, -2), flags: { ...program.opts(), ...self.opts() } };
     });
   }
-  await program.parseAsync(argv as string[], { from: 'user' });
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError) || ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) throw error;
+    throw new CommanderError(error.exitCode, error.code, usageErrorLine(error, failedCommand.get(error) ?? program));
+  }
   if (parsed === undefined) throw new CommanderError(2, 'commander.help', 'no command');
   return parsed;
 }
