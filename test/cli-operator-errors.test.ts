@@ -133,6 +133,14 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './-'], { cwd }).status).toBe(0);
     expect(readdirSync(cwd)).toEqual(['-']);
   });
+
+  it('says how to name the archive when --to is an existing directory, and writes nothing in it', () => {
+    const into = path.join(dir.path, 'into-dir');
+    mkdirSync(into);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', into]);
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${into} is a directory, not an archive file: name the archive in it, e.g. ${into}/NAME.tar.zst\n` });
+    expect(readdirSync(into)).toEqual([]);
+  });
 });
 
 describe('a local destination inside the tenant base dir', () => {
