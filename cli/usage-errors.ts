@@ -14,6 +14,11 @@ const MISPLACED_FLAGS: Readonly<Record<string, string>> = {
   'tenants restore --to':
     'tenants restore has no --to: it reads the archive --from SRC and restores into the tenant base dir (--tenants-dir DIR) under the archive\'s tenant name, or --as NAME',
   'tenants verify --to': 'tenants verify has no --to: it reads the archive --from SRC and writes nothing',
+  'tenants backup --force': 'tenants backup has no --force: --overwrite replaces an existing archive at --to DEST (--force is for tenants restore, to replace a tenant)',
+  'tenants restore --overwrite': 'tenants restore has no --overwrite: --force replaces the tenant in its slot (kept until the restored one is verified)',
+  'tenants backup --tenant': 'tenants backup has no --tenant: name the tenant as its argument (tenants backup NAME --to DEST), or --all for every tenant',
+  'tenants restore --tenant': 'tenants restore has no --tenant: the archive names its tenant; --as NAME restores under another name',
+  'tenants restore --name': 'tenants restore has no --name: the archive names its tenant; --as NAME restores under another name',
   'tenants backups --from': 'tenants backups has no --from: name the directory or s3:// prefix to search with --in LOCATION',
   'tenants backups --to': 'tenants backups has no --to: name the directory or s3:// prefix to search with --in LOCATION',
   'tenants prune --from': 'tenants prune has no --from: name the directory or s3:// prefix of the backups with --in LOCATION',
