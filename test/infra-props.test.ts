@@ -206,6 +206,17 @@ describe('stack and context', () => {
     ]);
   });
 
+  it('refuses an openclaw: context key it does not read, naming the one meant, instead of ignoring it', () => {
+    const context: Record<string, unknown> = { ...cdkJsonContext(), 'openclaw:fileSystemid': 'fs-0123', 'openclaw:bucketNam': 'b', 'openclaw:colour': 'blue' };
+    expect(problemsOf(() => readConfig((key) => context[key], Object.keys(context)))).toEqual([
+      'openclaw:fileSystemid is not a context key of this app (did you mean openclaw:fileSystemId?): infra/README.md lists them',
+      'openclaw:bucketNam is not a context key of this app (did you mean openclaw:bucketName?): infra/README.md lists them',
+      'openclaw:colour is not a context key of this app: infra/README.md lists them',
+    ]);
+    // Through the app, as cdk synth -c passes it.
+    expect(() => fixtureApp({ 'openclaw:fileSystemid': 'fs-0123' })).toThrow(/openclaw:fileSystemid is not a context key of this app \(did you mean openclaw:fileSystemId\?\)/);
+  });
+
   it('reads lists as JSON arrays or comma-separated strings and ignores empty values', () => {
     const read = (context: Record<string, unknown>) => readConfig((key) => context[key]).props;
     expect(read({ 'openclaw:extraSourceBuckets': 'a-bucket, b-bucket,' }).extraSourceBuckets).toEqual(['a-bucket', 'b-bucket']);
