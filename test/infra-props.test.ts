@@ -1,5 +1,7 @@
 // Bad props and bad context: every construct reports all of its problems in one error.
 
+import { spawnSync } from 'node:child_process';
+
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -215,6 +217,21 @@ describe('stack and context', () => {
     ]);
     // Through the app, as cdk synth -c passes it.
     expect(() => fixtureApp({ 'openclaw:fileSystemid': 'fs-0123' })).toThrow(/openclaw:fileSystemid is not a context key of this app \(did you mean openclaw:fileSystemId\?\)/);
+  });
+
+  it('is reported by the cdk app as its list of problems, exit 1, no stack trace', () => {
+    // As `cdk synth -c …` runs cdk.json's app: the context in CDK_CONTEXT_JSON.
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
+      encoding: 'utf8',
+      env: { ...process.env, TSX_DISABLE_CACHE: '1', CDK_OUTDIR: testOutdir(), CDK_CONTEXT_JSON: JSON.stringify({ 'openclaw:fileSystemid': 'fs-0123', 'openclaw:posixUid': 'abc' }) },
+    });
+    expect(run).toMatchObject({
+      status: 1,
+      stderr:
+        'cdk context: invalid configuration:\n' +
+        '  - openclaw:fileSystemid is not a context key of this app (did you mean openclaw:fileSystemId?): infra/README.md lists them\n' +
+        '  - openclaw:posixUid must be an integer, got "abc"\n',
+    });
   });
 
   it('reads lists as JSON arrays or comma-separated strings and ignores empty values', () => {
