@@ -67,6 +67,18 @@ const REGION_NAMES = new Set([
   'MovedPermanently',
 ]);
 
+/**
+ * A 200 answer no S3 store gives: a HEAD, GET or PutObject without an ETag, a listing without
+ * any of its fields. The endpoint is some other HTTP server (a web server's default site, a
+ * console port taken for the API port): nothing it said may pass for a stored or found object.
+ */
+export class NotS3Answer extends Error {
+  constructor(readonly request: string) {
+    super(`${request} answered 200 without what S3 always sends`);
+    this.name = 'NotS3Answer';
+  }
+}
+
 interface SdkErrorShape {
   name?: string;
   code?: string;
@@ -100,6 +112,9 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   const where = context.display;
   const fail = (text: string, code: StorageCode) => new StorageError(text, code, { cause: error });
 
+  if (error instanceof NotS3Answer) {
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.request} got 200 without an S3 answer) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+  }
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
   }

@@ -40,7 +40,7 @@ import {
   type StoredObject,
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { NotS3Answer, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { METADATA_PREFIX } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
@@ -104,6 +104,10 @@ export class S3ArchiveStore implements ArchiveStore {
           ),
         options.signal,
       );
+      // An empty S3 listing still names its bucket and key count; a web server's 200 names nothing.
+      if (page.Contents === undefined && page.Name === undefined && page.KeyCount === undefined && page.IsTruncated === undefined) {
+        throw translateS3Error(new NotS3Answer('ListObjectsV2'), this.context());
+      }
       for (const item of page.Contents ?? []) {
         if (item.Key === undefined || item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
         if (found.length >= MAX_LISTED_OBJECTS) {

@@ -61,7 +61,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { NotS3Answer, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
@@ -346,16 +346,21 @@ export class S3Location implements ArchiveLocation {
   }
 
   private async lookAtKey(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal): Promise<Probe> {
+    let head: { ETag?: string } | undefined;
     try {
-      await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
-      return 'exists';
+      head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
     } catch (headError) {
       const status = s3StatusCode(headError);
       if (status === undefined || status >= 500) throw translateS3Error(headError, context);
     }
+    if (head !== undefined) {
+      if (head.ETag === undefined) throw translateS3Error(new NotS3Answer('HeadObject'), context);
+      return 'exists';
+    }
     try {
       const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }), { abortSignal: signal });
       destroyQuietly(answer.Body as Readable | undefined);
+      if (answer.ETag === undefined) throw new NotS3Answer('GetObject');
       return 'exists';
     } catch (getError) {
       const name = s3ErrorName(getError);
