@@ -223,4 +223,21 @@ describe('an endpoint that is a web server, not S3', () => {
       await web.stop();
     }
   });
+
+  it('never takes a gateway that answers 404 to everything for a store without the archive', async () => {
+    const gateway = await startWebServer(404);
+    const viaGateway = await createS3Client({ ...server.clientOptions, endpoint: gateway.endpoint, maxAttempts: 1 });
+    try {
+      const location = new S3Location({ client: viaGateway, bucket: server.bucket, key: 'acme/x.tar.zst', endpoint: gateway.endpoint });
+      const notS3 = { code: 'S3', message: expect.stringMatching(new RegExp(`^${gateway.endpoint} does not answer like S3 \\((GetObject|ListObjectsV2) got a 404 without an S3 error code\\)`)) };
+      await expect(location.read()).rejects.toMatchObject(notS3);
+      await expect(location.checkWritable({ overwrite: false })).rejects.toMatchObject(notS3);
+      await expect(new S3ArchiveStore({ client: viaGateway, bucket: server.bucket, prefix: 'acme/', endpoint: gateway.endpoint }).list()).rejects.toMatchObject(notS3);
+      // A real store's 404 still means what it says.
+      await expect(at('acme/none.tar.zst').read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    } finally {
+      viaGateway.destroy();
+      await gateway.stop();
+    }
+  });
 });

@@ -68,15 +68,26 @@ const REGION_NAMES = new Set([
 ]);
 
 /**
- * A 200 answer no S3 store gives: a HEAD, GET or PutObject without an ETag, a listing without
- * any of its fields. The endpoint is some other HTTP server (a web server's default site, a
- * console port taken for the API port): nothing it said may pass for a stored or found object.
+ * An answer no S3 store gives: a 200 to a HEAD, GET or PutObject without an ETag, a listing
+ * without any of its fields, a 404 to a GET or a listing without an error code (S3 names
+ * NoSuchKey or NoSuchBucket there; only HEAD answers have no body). The endpoint is some other
+ * HTTP server (a web server's default site, a console port taken for the API port, a gateway
+ * that answers 404 to everything): nothing it said may pass for a stored, missing or found object.
  */
 export class NotS3Answer extends Error {
-  constructor(readonly request: string) {
-    super(`${request} answered 200 without what S3 always sends`);
+  constructor(
+    readonly request: string,
+    readonly answer = '200 without an S3 answer',
+  ) {
+    super(`${request} got ${answer}`);
     this.name = 'NotS3Answer';
   }
+}
+
+/** A GET's or a listing's 404 without an S3 error code (see NotS3Answer), else undefined. */
+export function notS3NotFound(error: unknown, request: string): NotS3Answer | undefined {
+  const coded = typeof error === 'object' && error !== null && typeof (error as { Code?: unknown }).Code === 'string';
+  return s3StatusCode(error) === 404 && s3ErrorName(error) === 'NotFound' && !coded ? new NotS3Answer(request, 'a 404 without an S3 error code') : undefined;
 }
 
 interface SdkErrorShape {
@@ -113,7 +124,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   const fail = (text: string, code: StorageCode) => new StorageError(text, code, { cause: error });
 
   if (error instanceof NotS3Answer) {
-    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.request} got 200 without an S3 answer) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.message}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');

@@ -40,7 +40,7 @@ import {
   type StoredObject,
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { NotS3Answer, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { METADATA_PREFIX } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
@@ -91,9 +91,9 @@ export class S3ArchiveStore implements ArchiveStore {
     const found: StoredObject[] = [];
     let token: string | undefined;
     do {
-      const page = await this.call(
-        (abortSignal) =>
-          this.client.send(
+      const page = await this.call(async (abortSignal) => {
+        try {
+          return await this.client.send(
             new sdk.ListObjectsV2Command({
               Bucket: this.options.bucket,
               ...(this.options.prefix !== '' && { Prefix: this.options.prefix }),
@@ -101,9 +101,11 @@ export class S3ArchiveStore implements ArchiveStore {
               ...(token !== undefined && { ContinuationToken: token }),
             }),
             { abortSignal },
-          ),
-        options.signal,
-      );
+          );
+        } catch (error) {
+          throw notS3NotFound(error, 'ListObjectsV2') ?? error;
+        }
+      }, options.signal);
       // An empty S3 listing still names its bucket and key count; a web server's 200 names nothing.
       if (page.Contents === undefined && page.Name === undefined && page.KeyCount === undefined && page.IsTruncated === undefined) {
         throw translateS3Error(new NotS3Answer('ListObjectsV2'), this.context());

@@ -61,7 +61,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { NotS3Answer, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
@@ -288,7 +288,7 @@ export class S3Location implements ArchiveLocation {
         this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }),
       );
     } catch (error) {
-      throw translateS3Error(error, context);
+      throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
     }
     this.opened = { etag: first.ETag, versionId: first.VersionId };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
@@ -369,7 +369,7 @@ export class S3Location implements ArchiveLocation {
       if (name === 'InvalidRange') return 'exists';
       // Write-only credentials (no s3:GetObject) cannot look: the conditional write decides.
       if (name === 'AccessDenied') return 'unknown';
-      throw translateS3Error(getError, context);
+      throw translateS3Error(notS3NotFound(getError, 'GetObject') ?? getError, context);
     }
   }
 

@@ -149,17 +149,18 @@ export interface WebServer {
 }
 
 /**
- * An HTTP server that is not S3: every request, whatever its method, gets 200 and a small web
- * page (a web server's default site, a console port taken for the API port, a captive portal).
+ * An HTTP server that is not S3: every request, whatever its method, gets `status` and a small
+ * web page (a web server's default site, a console port taken for the API port, a captive
+ * portal), or with 404 an empty body (a gateway that knows no such host).
  */
-export async function startWebServer(): Promise<WebServer> {
+export async function startWebServer(status = 200): Promise<WebServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((request, response) => {
     requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
     request.resume();
     request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'text/html' });
-      response.end('<html><body>Welcome</body></html>');
+      if (status === 404) response.writeHead(404).end();
+      else response.writeHead(status, { 'content-type': 'text/html' }).end('<html><body>Welcome</body></html>');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
