@@ -95,6 +95,12 @@ describe('translateS3Error', () => {
     ['NotImplemented', s3Error('NotImplemented', 501), 'NOT_SUPPORTED', /does not support/],
     ['too many parts', new Error('Exceeded 10000 parts in multipart upload to Bucket: my-bucket Key: acme/x.tar.zst.'), 'TOO_LARGE', /expected size/],
     ['InternalError', s3Error('InternalError', 500, 'We encountered an internal error. Please try again.'), 'S3', /S3 InternalError \(HTTP 500\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: We encountered/],
+    [
+      'a web page for an error document',
+      Object.assign(new Error('@aws-sdk XML parse error: mismatched tags <meta> and </head>.'), { $metadata: { httpStatusCode: 404 } }),
+      'S3',
+      /^https:\/\/minio\.internal:9000 does not answer like S3 \(HTTP 404 with a body that is not S3's XML\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: is it the store's S3 API endpoint\?$/,
+    ],
   ])('%s', (_label, error, code, message) => {
     const translated = translateS3Error(error, context);
     expect(translated.code).toBe(code);

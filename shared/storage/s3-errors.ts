@@ -123,6 +123,10 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   const where = context.display;
   const fail = (text: string, code: StorageCode) => new StorageError(text, code, { cause: error });
 
+  // A body that is not XML at all: a web page where S3 sends its error document.
+  if (message.startsWith('@aws-sdk XML parse error')) {
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (HTTP ${status ?? '?'} with a body that is not S3's XML) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+  }
   if (error instanceof NotS3Answer) {
     return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.message}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
