@@ -216,6 +216,8 @@ describe('an endpoint that is a web server, not S3', () => {
         expect((error as Error).message).toMatch(new RegExp(`^${web.endpoint} does not answer like S3 `));
       }
       await expect(location.checkWritable({ overwrite: false })).rejects.toMatchObject({ code: 'S3', message: expect.stringMatching(/does not answer like S3/) });
+      // Its page is not a damaged archive either.
+      await expect(location.read()).rejects.toMatchObject({ code: 'S3', message: expect.stringMatching(/does not answer like S3 \(GetObject got 200/) });
       const store = new S3ArchiveStore({ client: viaWeb, bucket: server.bucket, prefix: 'acme/', endpoint: web.endpoint });
       await expect(store.list()).rejects.toMatchObject({ code: 'S3', message: expect.stringMatching(/does not answer like S3/) });
     } finally {

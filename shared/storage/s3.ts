@@ -290,6 +290,10 @@ export class S3Location implements ArchiveLocation {
     } catch (error) {
       throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
     }
+    if (first.ETag === undefined) {
+      destroyQuietly(first.Body as Readable | undefined);
+      throw translateS3Error(new NotS3Answer('GetObject'), context);
+    }
     this.opened = { etag: first.ETag, versionId: first.VersionId };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const stream = ReadableStream.from(this.resumingBody(sdk, first, context, signal), { objectMode: false });
