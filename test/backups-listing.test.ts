@@ -15,7 +15,7 @@ import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { startGlacierProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-backups-');
@@ -187,6 +187,36 @@ describe('tenants backups below an s3rver prefix', () => {
     expect(listing.backups[0]).toMatchObject({ location: 's3://backups/backups/acme/secret.tar.zst.age', createdAtFrom: 'metadata', toolVersion: '0.1.0' });
     // The digest comes from the tag the backup set, for the encrypted one as for the others.
     for (const entry of listing.backups) expect(entry.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('lists a backup a lifecycle rule moved to Glacier by its metadata, without reading it, and prunes by its date', async () => {
+    for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/glacier/acme/${day + 1}.tar.zst`, new Date(JUNE_1.getTime() + day * DAY), server);
+    const glacier = await startGlacierProxy(server.endpoint, (key) => key === 'glacier/acme/1.tar.zst');
+    const flags = ['--endpoint', glacier.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key'];
+    try {
+      const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/glacier/acme/', ...flags]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const listing = JSON.parse(run.stdout) as { backups: BackupEntry[] };
+      expect(listing.backups.map(summary)).toEqual([
+        ['3.tar.zst', 'archive', '2026-06-03T03:00:00.000Z', 'acme'],
+        ['2.tar.zst', 'archive', '2026-06-02T03:00:00.000Z', 'acme'],
+        ['1.tar.zst', 'archived', '2026-06-01T03:00:00.000Z', 'acme'],
+      ]);
+      expect(listing.backups[2]).toMatchObject({ storageClass: 'GLACIER', createdAtFrom: 'metadata', manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/), note: expect.stringMatching(/GLACIER storage class: restore it/) });
+      const table = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/glacier/acme/', ...flags]);
+      expect(table.stdout).toMatch(/archived \(GLACIER\)/);
+
+      const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/glacier/acme/', '--keep-last', '1', ...flags]);
+      expect(prune.stderr).toBe('');
+      expect(prune.status).toBe(0);
+      expect((JSON.parse(prune.stdout) as { remove: { location: string }[] }).remove.map((entry) => entry.location)).toEqual([
+        's3://backups/glacier/acme/1.tar.zst',
+        's3://backups/glacier/acme/2.tar.zst',
+      ]);
+    } finally {
+      await glacier.stop();
+    }
   });
 
   it('takes s3://bucket/prefix without the trailing slash, and refuses a bad URL as a usage error', async () => {

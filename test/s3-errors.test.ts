@@ -92,6 +92,12 @@ describe('translateS3Error', () => {
     ],
     ['HEAD 301 without a body', s3Error('Unknown', 301, 'UnknownError'), 'WRONG_REGION', /in another region/],
     ['SlowDown', s3Error('SlowDown', 503), 'THROTTLED', /throttling/],
+    [
+      'InvalidObjectState (Glacier)',
+      s3Error('InvalidObjectState', 403, "The operation is not valid for the object's storage class", { StorageClass: 'DEEP_ARCHIVE' }),
+      'NOT_SUPPORTED',
+      /^s3:\/\/my-bucket\/acme\/x\.tar\.zst is in an archive storage class \(DEEP_ARCHIVE\): restore it first \(aws s3api restore-object\), then read it$/,
+    ],
     ['NotImplemented', s3Error('NotImplemented', 501), 'NOT_SUPPORTED', /does not support/],
     ['too many parts', new Error('Exceeded 10000 parts in multipart upload to Bucket: my-bucket Key: acme/x.tar.zst.'), 'TOO_LARGE', /expected size/],
     ['InternalError', s3Error('InternalError', 500, 'We encountered an internal error. Please try again.'), 'S3', /S3 InternalError \(HTTP 500\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: We encountered/],

@@ -180,6 +180,11 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (name === 'RequestTimeTooSkewed') {
     return fail(`S3 refused the request for ${where}: this machine's clock is wrong`, 'CLOCK_SKEW');
   }
+  // A 403 too, but not about permissions: a lifecycle rule moved the object to Glacier.
+  if (name === 'InvalidObjectState') {
+    const storageClass = typeof (shape as { StorageClass?: unknown }).StorageClass === 'string' ? ` (${(shape as { StorageClass: string }).StorageClass})` : '';
+    return fail(`${where} is in an archive storage class${storageClass}: restore it first (aws s3api restore-object), then read it`, 'NOT_SUPPORTED');
+  }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'Forbidden' || status === 403) {
     return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy`, 'ACCESS_DENIED');
   }

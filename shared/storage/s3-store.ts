@@ -7,6 +7,11 @@
 // (the listing: the tenant's own archives whose marker promises a footer), and none for
 // an object the first GET read whole.
 //
+// An object a lifecycle rule moved to an archive storage class (GLACIER, DEEP_ARCHIVE, an
+// Intelligent-Tiering archive tier) refuses every GET until it is restored (403
+// InvalidObjectState): its metadata comes from a HEAD instead, which archived objects answer,
+// so it is still dated and attributed, and one such backup does not fail the whole listing.
+//
 // Removal is DeleteObject on the key, never on a version: in a versioned bucket that adds a
 // delete marker and the data stays as a noncurrent version until the bucket's lifecycle
 // expires it, which `deletionTerms` reads (versioning, lifecycle rules, Object Lock) so the
@@ -131,17 +136,41 @@ export class S3ArchiveStore implements ArchiveStore {
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
     const sdk = await loadS3Sdk();
     const key = this.keyOf(object);
-    const answer = await this.call(
-      (abortSignal) =>
-        this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
-      options.signal,
-      object.location,
-    );
+    let answer: GetObjectCommandOutput;
+    try {
+      answer = await this.call(
+        (abortSignal) =>
+          this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
+        options.signal,
+        object.location,
+      );
+    } catch (error) {
+      if (!(error instanceof StorageError && s3ErrorName(error.cause) === 'InvalidObjectState')) throw error;
+      return this.inspectArchived(sdk, object, options.signal);
+    }
     const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES);
     const tail = (options.wantsTail ?? startsWithMarker)(head) ? await this.readTail(sdk, object, answer, head, options.signal) : undefined;
+    return { head, ...(tail !== undefined && { tail }), ...(await this.recorded(sdk, object, answer.Metadata, options.signal)) };
+  }
+
+  /** What an object in an archive storage class says about itself without its bytes: HEAD's metadata and storage class, and its tags. */
+  private async inspectArchived(sdk: S3Sdk, object: StoredObject, signal: AbortSignal | undefined): Promise<ObjectFacts> {
+    const head = await this.call(
+      (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
+      signal,
+      object.location,
+    );
+    // An Intelligent-Tiering object names its archive tier apart: INTELLIGENT_TIERING ARCHIVE_ACCESS.
+    const storageClass = [head.StorageClass ?? 'archive', head.ArchiveStatus].filter((part) => part !== undefined).join(' ');
+    return { head: Buffer.alloc(0), storageClass, ...(await this.recorded(sdk, object, head.Metadata, signal)) };
+  }
+
+  /** What the backup recorded beside the bytes: user metadata, and the digest and verification mark as tags. */
+  private async recorded(sdk: S3Sdk, object: StoredObject, userMetadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Omit<ObjectFacts, 'head'>> {
+    const key = this.keyOf(object);
     const tags = await this.call(
       (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
-      options.signal,
+      signal,
       object.location,
     ).catch((error: unknown) => {
       if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) return undefined;
@@ -151,9 +180,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
-      head,
-      ...(tail !== undefined && { tail }),
-      metadata: metadataOf(answer.Metadata),
+      metadata: metadataOf(userMetadata),
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
       ...(verified !== undefined && { verified }),
     };

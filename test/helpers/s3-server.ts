@@ -240,3 +240,59 @@ export async function startAnswerLosingProxy(target: string, lose: CommitRequest
       }),
   };
 }
+
+/**
+ * An HTTP proxy in front of `target` (s3rver) that plays AWS for objects a lifecycle rule moved
+ * to the GLACIER storage class (`archived(key)`): a GET of one is refused with 403
+ * InvalidObjectState until it is restored, a HEAD and a listing say GLACIER; tags, metadata
+ * (through HEAD) and deletes work as usual. s3rver has no storage classes.
+ */
+export async function startGlacierProxy(target: string, archived: (key: string) => boolean): Promise<CuttingProxy> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const key = decodeURIComponent(url.pathname.split('/').slice(2).join('/'));
+    if (request.method === 'GET' && archived(key) && !url.searchParams.has('tagging')) {
+      request.resume();
+      response.writeHead(403, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidObjectState</Code><Message>The operation is not valid for the object\'s storage class</Message><StorageClass>GLACIER</StorageClass></Error>');
+      return;
+    }
+    const listing = request.method === 'GET' && url.searchParams.get('list-type') === '2';
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      const headers = { ...answer.headers };
+      if (request.method === 'HEAD' && archived(key)) headers['x-amz-storage-class'] = 'GLACIER';
+      if (!listing) {
+        response.writeHead(answer.statusCode ?? 502, headers);
+        answer.pipe(response);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks)
+          .toString()
+          .replace(/<Contents>(.*?)<\/Contents>/gs, (contents: string, inner: string) => {
+            const listed = /<Key>(.*?)<\/Key>/s.exec(inner)?.[1] ?? '';
+            return archived(listed) ? contents.replace(/<StorageClass>[A-Z_]*<\/StorageClass>/, '<StorageClass>GLACIER</StorageClass>') : contents;
+          });
+        response.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+        response.end(body);
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
