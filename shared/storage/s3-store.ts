@@ -46,7 +46,7 @@ import {
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
-import { METADATA_PREFIX } from './s3.js';
+import { ANSWER_DEADLINE_MS, METADATA_PREFIX } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -68,6 +68,12 @@ export interface S3StoreOptions {
   readonly secrets?: readonly (string | undefined)[];
   /** Objects a ListObjectsV2 page holds (S3's maximum is 1,000). */
   readonly pageSize?: number;
+  /**
+   * How long each request may wait for its answer, retries included: a store that accepts
+   * connections and never answers fails a listing or a prune in a minute, not after every
+   * attempt has waited out the socket's idle timeout. @default ANSWER_DEADLINE_MS (s3.ts)
+   */
+  readonly answerDeadlineMs?: number;
   /**
    * Delete with `If-Match: <listed ETag>` and trust the store to refuse a changed object, as
    * S3LocationOptions' writes. @default true on AWS, false on custom endpoints (a HEAD compares the ETag instead)
@@ -251,12 +257,15 @@ export class S3ArchiveStore implements ArchiveStore {
   /** DeleteObject with If-Match: 'done' (deleted, or already gone), or 'refused' when the store does not take the header. */
   private async deleteIfMatch(sdk: S3Sdk, object: StoredObject, etag: string, signal: AbortSignal | undefined): Promise<'done' | 'refused'> {
     try {
-      await withRequestSignal(signal, (abortSignal) =>
-        this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object), IfMatch: etag }), { abortSignal }),
+      await this.answered(
+        signal,
+        (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object), IfMatch: etag }), { abortSignal }),
+        object.location,
       );
       return 'done';
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
       const name = s3ErrorName(error) ?? '';
       const status = s3StatusCode(error);
       if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') throw changedSinceListed(object, error);
@@ -290,19 +299,23 @@ export class S3ArchiveStore implements ArchiveStore {
     const changed = () => new StorageError(`${object.location} changed while it was being listed: list again`, 'CHANGED');
     let answer: GetObjectCommandOutput;
     try {
-      answer = await withRequestSignal(signal, (abortSignal) =>
-        this.client.send(
-          new sdk.GetObjectCommand({
-            Bucket: this.options.bucket,
-            Key: this.keyOf(object),
-            Range: `bytes=${Math.max(0, size - TAIL_BYTES)}-${size - 1}`,
-            ...(first.ETag !== undefined && { IfMatch: first.ETag }),
-          }),
-          { abortSignal },
-        ),
+      answer = await this.answered(
+        signal,
+        (abortSignal) =>
+          this.client.send(
+            new sdk.GetObjectCommand({
+              Bucket: this.options.bucket,
+              Key: this.keyOf(object),
+              Range: `bytes=${Math.max(0, size - TAIL_BYTES)}-${size - 1}`,
+              ...(first.ETag !== undefined && { IfMatch: first.ETag }),
+            }),
+            { abortSignal },
+          ),
+        object.location,
       );
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
       if (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed') throw changed();
       throw translateS3Error(error, this.context(object.location));
     }
@@ -327,9 +340,34 @@ export class S3ArchiveStore implements ArchiveStore {
     };
   }
 
+  /**
+   * Runs one request with a signal of its own that follows `signal` (the SDK leaves a listener
+   * on the signal it is given, and a listing makes hundreds of requests under the command's
+   * one) and fires at the answer deadline: past it, StorageError UNREACHABLE "no answer".
+   */
+  private async answered<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>, display = this.display): Promise<T> {
+    const deadlineMs = this.options.answerDeadlineMs ?? ANSWER_DEADLINE_MS;
+    const request = new AbortController();
+    const stop = onAbort(signal, () => request.abort(signal?.reason));
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      request.abort();
+    }, deadlineMs);
+    try {
+      return await run(request.signal);
+    } catch (error) {
+      if (!late || signal?.aborted) throw error;
+      throw new StorageError(`cannot reach ${this.options.endpoint ?? 'S3'} for ${display}: no answer in ${deadlineMs / 1000} s`, 'UNREACHABLE', { cause: error });
+    } finally {
+      clearTimeout(timer);
+      stop();
+    }
+  }
+
   private async call<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, display?: string): Promise<T> {
     try {
-      return await withRequestSignal(signal, run);
+      return await this.answered(signal, run, display);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       if (error instanceof OpenClawError) throw error;
@@ -340,9 +378,10 @@ export class S3ArchiveStore implements ArchiveStore {
   /** A bucket setting: its value, 'absent' (one of `absentNames`), or 'unknown' (the store or the credentials cannot tell). */
   private async optional<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, absentNames: readonly string[] = []): Promise<T | 'absent' | 'unknown'> {
     try {
-      return await withRequestSignal(signal, run);
+      return await this.answered(signal, run);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
       const name = s3ErrorName(error) ?? '';
       if (absentNames.includes(name)) return 'absent';
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -352,19 +391,6 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 }
 
-/**
- * Runs one request with a signal of its own that follows `signal`: the SDK leaves a listener
- * on the signal it is given, and a listing makes hundreds of requests under the command's one.
- */
-async function withRequestSignal<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-  const request = new AbortController();
-  const stop = onAbort(signal, () => request.abort(signal?.reason));
-  try {
-    return await run(request.signal);
-  } finally {
-    stop();
-  }
-}
 
 function changedSinceListed(object: StoredObject, cause?: unknown): StorageError {
   return new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED', cause !== undefined ? { cause } : undefined);

@@ -146,7 +146,7 @@ export interface S3LocationOptions {
  * that accepts connections and never answers fails them in a minute, not after every
  * attempt has waited out the socket's two-minute idle timeout (ten minutes).
  */
-const ANSWER_DEADLINE_MS = 60_000;
+export const ANSWER_DEADLINE_MS = 60_000;
 /** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
 const STALL_DEADLINE_MS = 60_000;
 
