@@ -252,6 +252,30 @@ describe('an S3 archive written again while it is listed', () => {
   });
 });
 
+describe('an S3 archive removed while it is listed (another prune was quicker)', () => {
+  it('leaves it out instead of failing the listing', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }));
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(0x184d2a5c, 0);
+      header.writeUInt32LE(payload.length, 4);
+      const bytes = Buffer.concat([header, payload]);
+      s3.on(ListObjectsV2Command).resolves({
+        Contents: ['p/acme/1.tar.zst', 'p/acme/2.tar.zst'].map((Key) => ({ Key, Size: bytes.length, ETag: '"e"', LastModified: new Date() })),
+      });
+      s3.on(GetObjectCommand, { Key: 'p/acme/1.tar.zst' }).rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+      s3.on(GetObjectCommand, { Key: 'p/acme/2.tar.zst' }).callsFake(() => ({ Body: sdkStreamMixin(Readable.from([bytes])), ETag: '"e"', Metadata: {} }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(listing.backups.map((entry) => entry.name)).toEqual(['acme/2.tar.zst']);
+      expect(listing.otherObjects).toBe(0);
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
 describe('an S3 listing of many pages', () => {
   it('follows continuation tokens and reads each object\'s first bytes, and the last 1 KiB of only the tenant\'s own', async () => {
     const s3 = mockClient(S3Client);

@@ -28,7 +28,7 @@ import {
   type ArchiveMarker,
 } from '../archive/manifest.js';
 import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE, ZSTD_MAGIC } from '../archive/zstd-format.js';
-import { describeError } from '../errors.js';
+import { describeError, StorageError } from '../errors.js';
 import type { ArchiveStore, ObjectFacts, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
@@ -105,12 +105,22 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
   };
   const objects = await store.list({ signal });
   const entries: BackupEntry[] = [];
+  let gone = 0;
   let next = 0;
   const worker = async () => {
     while (next < objects.length) {
       const object = objects[next++]!;
       throwIfAborted(signal);
-      const entry = describeStoredArchive(object, await store.inspect(object, { signal, wantsTail }));
+      let facts: ObjectFacts;
+      try {
+        facts = await store.inspect(object, { signal, wantsTail });
+      } catch (error) {
+        // Removed since it was listed (another prune of the same place was quicker): not there to list.
+        if (!(error instanceof StorageError && error.code === 'NOT_FOUND')) throw error;
+        gone += 1;
+        continue;
+      }
+      const entry = describeStoredArchive(object, facts);
       if (belongsTo(entry, tenant, store.baseName)) entries.push(entry);
     }
   };
@@ -121,7 +131,7 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
     location: store.display,
     ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     backups: newestFirst(entries),
-    otherObjects: objects.length - entries.length,
+    otherObjects: objects.length - gone - entries.length,
   };
 }
 
