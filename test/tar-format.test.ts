@@ -1107,6 +1107,20 @@ describe('regressions', () => {
     expect(readWhole(archive).map((e) => [e.header.name, e.header.mtime, e.data.toString()])).toEqual([['f', PRE_EPOCH, 'old\n']]);
   });
 
+  it("reads a tar-stream header of a file modified before 1970: '-' then octal digits (this tool's archives before 109b34c)", () => {
+    // tar-stream 3.2 writes a negative mtime as `-` + the octal digits of its magnitude, which
+    // GNU tar takes for obsolete base-64; tar-stream reads it back as the negative number.
+    const block = encodeHeader({ name: 'f', type: 'file', mode: 0o644, mtime: MTIME, size: 0 });
+    const field = Buffer.from(`-${(-PRE_EPOCH).toString(8)} `.padEnd(12, '\0'), 'latin1');
+    expect(readWhole(patched(block, 136, field)).map((e) => [e.header.name, e.header.mtime])).toEqual([['f', PRE_EPOCH]]);
+  });
+
+  it("still refuses a '-' in the size field, and a '-' without digits in the mtime", () => {
+    const block = encodeHeader({ name: 'f', type: 'file', mode: 0o644, mtime: MTIME, size: 0 });
+    expect(() => consume(patched(block, 124, Buffer.from('-0000000001\0', 'latin1')))).toThrow(/unreadable size/);
+    expect(() => consume(patched(block, 136, Buffer.from('-\0\0\0\0\0\0\0\0\0\0\0', 'latin1')))).toThrow(/unreadable modification time/);
+  });
+
   it('keeps the leading slash of a 101-character name that starts with one (no split at slash 0 into an empty prefix)', () => {
     const name = `/${'a'.repeat(100)}`;
     expect(readWhole(encodeHeader({ name, type: 'file', mode: 0o644, mtime: MTIME }))[0]?.header.name).toBe(name);

@@ -573,7 +573,9 @@ function cString(bytes: Buffer, offset: number, length: number): string {
 /**
  * An octal field (spaces and NULs around the digits allowed), or GNU base-256 when the top
  * bit is set: 0x80 then a positive number, or 0xff then a negative one in two's complement
- * (GNU tar writes a file from before 1970 so), accepted only where `signed`.
+ * (GNU tar writes a file from before 1970 so), accepted only where `signed`. Where `signed`,
+ * octal digits after a '-' are a negative number too: tar-stream writes a file from before
+ * 1970 so, and this tool's archives were written by tar-stream before its own tar layer.
  */
 function readNumber(block: Buffer, offset: number, length: number, headerOffset: number, what: string, signed = false): number {
   const damaged = () => new CorruptArchiveError(`the archive is damaged: unreadable ${what} in the tar header at byte ${headerOffset}`);
@@ -590,6 +592,8 @@ function readNumber(block: Buffer, offset: number, length: number, headerOffset:
   let i = offset;
   const end = offset + length;
   while (i < end && (block[i] === 0x20 || block[i] === 0)) i++;
+  const minus = signed && i < end && block[i] === 0x2d;
+  if (minus) i++;
   let digits = 0;
   for (; i < end; i++, digits++) {
     const byte = block[i]!;
@@ -598,5 +602,9 @@ function readNumber(block: Buffer, offset: number, length: number, headerOffset:
     value = value * 8 + (byte - 0x30);
   }
   for (; i < end; i++) if (block[i] !== 0x20 && block[i] !== 0) throw damaged();
+  if (minus) {
+    if (digits === 0) throw damaged();
+    return -value;
+  }
   return value;
 }
