@@ -384,23 +384,29 @@ describe('encodeHeader, read by GNU tar', () => {
     }
   });
 
-  it('floors fractional mtimes, clamps negative ones to the epoch and masks the mode to its 12 permission bits', () => {
+  it('floors fractional mtimes, writes those before 1970 or after 2242 in base-256 as GNU tar does, and masks the mode to its 12 permission bits', () => {
+    const YEAR_2300 = Date.parse('2300-01-01T00:00:00Z') / 1000;
     const archive = archiveOf([
       { entry: { name: 'fraction', type: 'file', mode: 0o100644, mtime: MTIME + 0.9 } },
-      { entry: { name: 'before-epoch', type: 'file', mode: 0o644, mtime: -86_400 } },
-      { entry: { name: 'far-future', type: 'file', mode: 0o644, mtime: 2 ** 40 } },
+      { entry: { name: 'before-epoch', type: 'file', mode: 0o644, mtime: -86_400.5 } },
+      { entry: { name: 'last-octal', type: 'file', mode: 0o644, mtime: 2 ** 33 - 1 } },
+      { entry: { name: 'far-future', type: 'file', mode: 0o644, mtime: YEAR_2300 } },
     ]);
-    const archivePath2 = path.join(dir.path, 'clamped.tar');
+    const archivePath2 = path.join(dir.path, 'out-of-octal.tar');
     writeFileSync(archivePath2, archive);
+    const listed = (seconds: number) => new Date(seconds * 1000).toISOString().replace('T', ' ').slice(0, 19);
     expect(gnuList(archivePath2).map(({ perms, time }) => [perms, time])).toEqual([
       ['-rw-r--r--', MTIME_LISTED],
-      ['-rw-r--r--', '1970-01-01 00:00:00'],
-      ['-rw-r--r--', new Date((2 ** 33 - 1) * 1000).toISOString().replace('T', ' ').slice(0, 19)],
+      ['-rw-r--r--', listed(-86_401)],
+      ['-rw-r--r--', listed(2 ** 33 - 1)],
+      ['-rw-r--r--', listed(YEAR_2300)],
     ]);
+    expect([1, 2, 3].map((i) => archive[i * BLOCK_SIZE + 136])).toEqual([0xff, 0x37, 0x80]);
     expect(readWhole(archive).map(({ header }) => [header.mode, header.mtime])).toEqual([
       [0o644, MTIME],
-      [0o644, 0],
+      [0o644, -86_401],
       [0o644, 2 ** 33 - 1],
+      [0o644, YEAR_2300],
     ]);
   });
 });
