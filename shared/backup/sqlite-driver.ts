@@ -186,11 +186,11 @@ function translate<T>(call: () => T): T {
 // better-sqlite3
 
 /**
- * Why an addon did not load, in one line. Node's message for an addon built for another Node
+ * Why better-sqlite3 did not load, in one line. Node's message for an addon built for another Node
  * (after Node was upgraded, say from 20 to 22.12, without a reinstall) starts with a line
  * naming only the file: the versions, on the lines after it, are the reason.
  */
-export function addonLoadFailure(error: unknown): string {
+function betterSqliteLoadFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const versions = /NODE_MODULE_VERSION (\d+)\.[^]*?requires\s+NODE_MODULE_VERSION (\d+)/.exec(message);
   if (versions !== null) {
@@ -207,7 +207,7 @@ export function betterSqliteDriver(): DriverChoice {
     // The addon itself loads on the first connection: check now that it is built for this Node.
     new Database(':memory:').close();
   } catch (error) {
-    return { unavailable: `the optional package better-sqlite3 cannot be loaded (${addonLoadFailure(error)})` };
+    return { unavailable: `the optional package better-sqlite3 cannot be loaded (${betterSqliteLoadFailure(error)})` };
   }
   return {
     name: 'better-sqlite3',
