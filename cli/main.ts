@@ -87,12 +87,13 @@ const REMOTE_MODE_HELP = `
 Remote mode:
   With --stack <prefix> (or OPENCLAW_STACK=<prefix>) the tenants commands run on the gateway
   deployed with that prefix: its <prefix>-backup, -restore (also verify and backups), -list
-  and -prune Lambda functions, with the same flags, output and exit codes (backup --all not yet). --aws-profile and --region
-  then choose the account and region the gateway is called in (AWS_PROFILE / AWS_REGION by
-  default). Archives must be s3:// locations, --pipe is not available, and no progress is
-  shown. "tenants backup --all" queues every tenant's backup there. "cron" schedules
-  backups there (EventBridge Scheduler, in a time zone, for one tenant or --all);
-  "doctor" checks the deployment. Without --stack (or with --stack '') everything runs on this machine.`;
+  and -prune Lambda functions, with the same flags, output and exit codes. --aws-profile and
+  --region then choose the account and region the gateway is called in (AWS_PROFILE /
+  AWS_REGION by default). Archives must be s3:// locations, --pipe is not available, and no
+  progress is shown. "tenants backup --all" queues every tenant's backup there. "cron"
+  schedules backups there (EventBridge Scheduler, in a time zone, for one tenant or --all);
+  "doctor" checks the deployment. Without --stack (or with --stack '') everything runs on
+  this machine.`;
 
 function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): Command {
   const program = new Command('openclaw')

@@ -131,7 +131,14 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async prune(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
-      const payload: PruneCommand = { tenant: command.tenant, in: command.in, keep: command.keep, ...(command.dryRun !== undefined && { dryRun: command.dryRun }), ...forwarded(command.storage) };
+      const { storage } = forwarded(command.storage);
+      const payload: PruneCommand = {
+        tenant: command.tenant,
+        in: command.in,
+        keep: command.keep,
+        ...(command.dryRun !== undefined && { dryRun: command.dryRun }),
+        ...(command.storage?.deleteIfMatch === true ? { storage: { ...storage, deleteIfMatch: true } } : storage !== undefined && { storage }),
+      };
       const answer = await invoke(plane, 'prune', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'prune') throw unexpectedAnswer(plane, 'prune');
       // A gateway deployed before `skipped` existed never skips.

@@ -30,7 +30,8 @@ export function registerPrune(tenants: Command, context: CliContext): void {
     for (const [flag, rule] of [['keepLast', 'last'], ['keepDaily', 'daily'], ['keepWeekly', 'weekly'], ['keepMonthly', 'monthly'], ['keepYearly', 'yearly']] as const) {
       if (flags[flag] !== undefined) keep[rule] = flags[flag] as number;
     }
-    const { pipe: _pipe, ...storage } = storageFlags(flags);
+    const { pipe: _pipe, ...storeFlags } = storageFlags(flags);
+    const storage = { ...storeFlags, ...(flags.deleteIfMatch === true && { deleteIfMatch: true }) };
     const result = await context.operations().prune({ tenant, in: flags.in as string, keep, dryRun: flags.dryRun === true, storage }, { signal: context.signal });
     context.output.result(result, describePrune(result));
     if (result.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', result.refusal);

@@ -19,8 +19,10 @@
 // tenant volume (shared/backup/continuation.ts), and queues its next piece on the work queue,
 // whose retries, dead-letter queue and concurrency bound apply to pieces as to backups. The
 // completion event comes once, from the piece that completes the archive, with the trigger
-// that started it. Every backup invocation first ends chains that broke (no piece for
-// `abandonAfterMs`): upload aborted, state removed, a failure event published.
+// that started it. Every backup invocation first sweeps the base dir and ends chains that
+// broke (no piece for `abandonAfterMs`): upload aborted, state removed, a failure event
+// published; both from one listing, which the backups after it recover their tenants from
+// (one listing per direct or scheduled backup, and one per work queue batch).
 //
 // Logs are structured (Powertools) and never hold a secret: the event itself is never
 // logged, only the tenant, the s3:// location, the endpoint's origin and outcomes.
@@ -40,6 +42,7 @@ import {
   type IdentitySecretReader,
   type RestoreCommand,
   type StorageFlags,
+  type SweptBaseDir,
   type TenantOperations,
   type VerifyCommand,
 } from '../shared/operations.js';
@@ -159,11 +162,27 @@ export type BackupRun =
   | { readonly outcome: 'failed'; readonly error: unknown; readonly body: ErrorBody };
 
 /**
+ * What the backups of an invocation do first, once: sweep the base dir (every tenant's
+ * leftovers settled) and end the chains that broke, both from the one listing the sweep
+ * reads; the backups then recover their tenants from those names instead of listing again
+ * (safe as for `backup --all`: docs/crash-safety.md). Undefined when the sweep failed or the
+ * operations cannot sweep: each backup then sweeps itself. Never throws.
+ */
+export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext): Promise<SweptBaseDir | undefined> {
+  const operations = deps.operations ?? functionOperations(deps.config);
+  deps.logger.addContext(context);
+  const swept = await operations.sweepBaseDir?.().catch(() => undefined);
+  await abandonBrokenChains(deps, operations, context, swept);
+  return swept;
+}
+
+/**
  * One backup, whatever started it: read the request (`prepare`), check what remote mode
  * allows, run it under the invocation's deadline, log, publish its completion event and
  * record its metrics. `skip` names the errors that mean there was nothing to do (for a queued
  * backup: the tenant vanished, its archive exists): logged and counted as skipped, with no
- * completion event. Never throws.
+ * completion event. `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
+ * of; absent, the backup prepares the base dir itself. Never throws.
  */
 export async function executeBackup(
   deps: HandlerDeps,
@@ -171,13 +190,14 @@ export async function executeBackup(
   invokedBy: Trigger,
   prepare: () => PreparedBackup,
   skip: (error: unknown) => string | undefined = () => undefined,
+  sweptBaseDir?: SweptBaseDir,
 ): Promise<BackupRun> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
   const metrics = deps.metrics ?? noMetrics;
   const started = Date.now();
   logger.addContext(context);
-  await abandonBrokenChains(deps, operations, context);
+  const swept = sweptBaseDir ?? (await prepareBaseDir(deps, context));
   let prepared: PreparedBackup | undefined;
   let trigger = invokedBy;
   try {
@@ -197,8 +217,8 @@ export async function executeBackup(
     const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
     const outcome = await withDeadline(context, config, (signal) =>
       inPieces
-        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
-        : operations.backup(command, { signal }),
+        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }), ...(swept !== undefined && { sweptBaseDir: swept }) })
+        : operations.backup(command, { signal, ...(swept !== undefined && { sweptBaseDir: swept }) }),
     );
     if ('suspended' in outcome) {
       const run: WorkRun = prepared.run ?? { id: context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
@@ -531,11 +551,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
  * `abandonAfterMs`), each with a failure event. Never throws: a backup is not held up by
  * another's leftovers.
  */
-async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperations, context: LambdaContext): Promise<void> {
+async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperations, context: LambdaContext, swept: SweptBaseDir | undefined): Promise<void> {
   if (deps.continueBackup === undefined || operations.abandonStaleBackups === undefined) return;
   try {
     const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
-    for (const chain of await operations.abandonStaleBackups(olderThanMs)) {
+    for (const chain of await operations.abandonStaleBackups(olderThanMs, swept)) {
       const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
       const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
       const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;

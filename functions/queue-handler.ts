@@ -12,12 +12,14 @@
 // vanished between the fan-out's list and its backup, and an archive that already exists
 // (an earlier attempt, or a repeated fan-out, wrote it). Both are logged and counted as
 // skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
+// The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
+// chains), not once per message: each backup recovers its tenant from those names.
 
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError } from '../shared/errors.js';
 import { DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
-import { executeBackup, type Handler, type HandlerDeps } from './handlers.js';
+import { executeBackup, prepareBaseDir, type Handler, type HandlerDeps } from './handlers.js';
 
 export interface SqsRecord {
   readonly messageId: string;
@@ -60,6 +62,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
   return async (event, context) => {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];
+    const swept = await prepareBaseDir(deps, context);
     for (const record of event.Records) {
       const needed = deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
       if (context.getRemainingTimeInMillis() < deps.config.abortMarginMs + needed) {
@@ -89,6 +92,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
           };
         },
         queuedBackupSkip,
+        swept,
       );
       if (run.outcome === 'failed') failures.push({ itemIdentifier: record.messageId });
     }

@@ -2,14 +2,16 @@
 // detail type `OpenClaw Backup Succeeded`, `… Failed`, `OpenClaw Restore Succeeded`, `… Failed`)
 // to an event bus, a custom one by default so the stack's traffic is kept apart. An
 // optional encrypted SNS topic receives the failures through an example rule, and the
-// stack's alarms: its policy lets EventBridge (that rule) and CloudWatch (alarms named
-// `<prefix>-…` of this account) publish. Without the CloudWatch statement the alarms could
-// not publish at all: a topic policy replaces the default one that let the account's own
-// services in, which is how a stack's alarms end up notifying nobody.
+// stack's alarms: its policy lets EventBridge (that rule only, by its ARN) and CloudWatch
+// (alarms named `<prefix>-…` of this account) publish. Without the CloudWatch statement the
+// alarms could not publish at all: a topic policy replaces the default one that let the
+// account's own services in, which is how a stack's alarms end up notifying nobody.
+// CDK's `SnsTopic` target would let any EventBridge rule publish (no aws:SourceArn), so
+// the rule gets a target that grants nothing and the topic a statement naming the rule. The key policy grants to both services stay unconditioned:
+// AWS documents no aws:SourceArn in KMS requests made for EventBridge deliveries.
 
 import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -102,10 +104,24 @@ export class BackupEvents extends Construct {
         detailType: [EVENT_DETAIL_TYPES.backup.failed, EVENT_DETAIL_TYPES.restore.failed],
         detail: { trigger: [{ 'anything-but': 'queue' }] },
       },
-      targets: [new targets.SnsTopic(topic)],
+      targets: [topicWithoutGrant(topic)],
     });
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'FailureRulePublish',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': this.failureRule.ruleArn } },
+      }),
+    );
     this.notificationTopic = topic;
   }
+}
+
+/** A rule target publishing to `topic` that, unlike `targets.SnsTopic`, adds no publish grant. */
+function topicWithoutGrant(topic: sns.ITopic): events.IRuleTarget {
+  return { bind: () => ({ arn: topic.topicArn, targetResource: topic }) };
 }
 
 function validate(props: BackupEventsProps): void {

@@ -140,6 +140,11 @@ export const PRUNE_FLAGS = {
   keepYearly: { flag: '--keep-yearly', value: '<n>', description: 'keep the newest backup of each of the last n years that have one' },
   dryRun: { flag: '--dry-run', description: 'show what would be kept and removed, and why; remove nothing' },
   ...storeFlags(),
+  deleteIfMatch: {
+    flag: '--delete-if-match',
+    description:
+      'the --endpoint store honours If-Match on DeleteObject: delete each backup only if it is still the one listed (its ETag), instead of comparing it by a HEAD right before the delete (a write between the two is lost). AWS S3 does this always',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 export type GlobalFlag = keyof typeof GLOBAL_FLAGS;

@@ -117,13 +117,16 @@ export interface BackupsCommand {
   readonly storage?: StoreFlags;
 }
 
+/** A prune's store flags: those of any store, and `--delete-if-match` (open-store.ts). */
+export type PruneStoreFlags = StoreFlags & { readonly deleteIfMatch?: boolean };
+
 /** `tenants prune NAME --in LOCATION --keep-…` */
 export interface PruneCommand {
   readonly tenant: string;
   readonly in: string;
   readonly keep: RetentionPolicy;
   readonly dryRun?: boolean;
-  readonly storage?: StoreFlags;
+  readonly storage?: PruneStoreFlags;
 }
 
 export interface RecoverCommand {
@@ -148,7 +151,15 @@ export interface RestoreHooks extends OperationHooks<RestoreProgress> {
 }
 
 /** A piece of a backup in pieces (backup.ts): when to stop, and the chain it continues. */
-export interface PieceHooks extends OperationHooks<BackupProgress> {
+/** The names a sweep of the base dir read (BackupRequest.sweptBaseDir). */
+export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
+
+/** `sweptBaseDir`: the base dir as `sweepBaseDir` left it, for backups run one after another (a work queue batch). */
+export interface BackupHooks extends OperationHooks<BackupProgress> {
+  readonly sweptBaseDir?: SweptBaseDir;
+}
+
+export interface PieceHooks extends BackupHooks {
   readonly stopWhen: () => boolean;
   readonly chain?: string;
 }
@@ -163,11 +174,18 @@ export type { BackupAllProgress };
 /** Runs operations somewhere: in this process, or on a deployed gateway. */
 export interface TenantOperations {
   /** On a gateway, a backup that outlasts its invocation answers BackupSuspended: it continues there (backup.ts). */
-  backup(command: BackupCommand, hooks?: OperationHooks<BackupProgress>): Promise<BackupResult | BackupSuspended>;
+  backup(command: BackupCommand, hooks?: BackupHooks): Promise<BackupResult | BackupSuspended>;
   /** A piece of a backup that may continue in another process (backup.ts); only where the operations run in this process. */
   backupPiece?(command: BackupCommand, hooks: PieceHooks): Promise<BackupResult | BackupSuspended>;
   /** Ends the backups in pieces whose next piece has not come for `olderThanMs` (backup.ts); only where `backupPiece` is. */
-  abandonStaleBackups?(olderThanMs: number): Promise<AbandonedBackup[]>;
+  abandonStaleBackups?(olderThanMs: number, sweptBaseDir?: SweptBaseDir): Promise<AbandonedBackup[]>;
+  /**
+   * Settles the leftovers of every tenant in the base dir (tenant/base-dir-sweep.ts) and
+   * answers the names it read, for backups that follow to recover from instead of listing the
+   * base dir again, as `backup --all` does; undefined when the sweep failed (each then sweeps
+   * itself). Only where the operations run in this process.
+   */
+  sweepBaseDir?(): Promise<SweptBaseDir | undefined>;
   restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult>;
   /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
   backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
@@ -214,7 +232,7 @@ interface BackupRun {
 
 export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
   /** The core's request for a backup command. `chain`: a continuing piece, which keeps the part size its chain started with. */
-  const backupRequest = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, chain?: string, run: BackupRun = {}): Promise<BackupRequest> => {
+  const backupRequest = async (command: BackupCommand, hooks: BackupHooks, compression?: CompressOptions, chain?: string, run: BackupRun = {}): Promise<BackupRequest> => {
     assertTenantName(command.tenant);
     const recipients = parseRecipients(command);
     // An S3 upload picks its part size from the expected size (10,000 parts at most);
@@ -238,11 +256,13 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
     backupTenant(await backupRequest(command, hooks, compression, undefined, run));
+  const sweptBy = (hooks: BackupHooks): BackupRun => (hooks.sweptBaseDir === undefined ? {} : { sweptBaseDir: hooks.sweptBaseDir });
   return {
-    backup: (command, hooks = {}) => backup(command, hooks),
-    abandonStaleBackups: (olderThanMs) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {})),
+    backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
+    abandonStaleBackups: (olderThanMs, sweptBaseDir) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir),
+    sweepBaseDir: () => sweepBaseDir(tenantsDir).catch(() => undefined),
     backupPiece: async (command, hooks) =>
-      backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain)), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
+      backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
     async restore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const identities = await loadIdentities(command, options, hooks.signal);

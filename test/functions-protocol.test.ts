@@ -27,7 +27,7 @@ import {
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { errorBody, errorFromBody, isFailureResponse, MAX_FIELD_CHARS, parseBackupCommand, parseCronPayload, parseRestoreCommand } from '../shared/control-plane/protocol.js';
+import { errorBody, errorFromBody, isFailureResponse, MAX_FIELD_CHARS, parseBackupCommand, parseCronPayload, parsePruneCommand, parseRestoreCommand } from '../shared/control-plane/protocol.js';
 
 describe('errors over the wire', () => {
   it.each([
@@ -101,6 +101,15 @@ describe('requests', () => {
     });
     expect(() => parseRestoreCommand({ from: 's3://b/k', storage: { token: 'x' } })).toThrow(/unknown field "token"/);
     expect(() => parseRestoreCommand({ from: 's3://b/k', force: 'yes' })).toThrow(/"force" must be true or false/);
+  });
+
+  it('takes deleteIfMatch (true or false) in a prune\'s storage only', () => {
+    const prune = { tenant: 'acme', in: 's3://b/p/', keep: { last: 1 } };
+    expect(parsePruneCommand({ ...prune, storage: { endpoint: 'https://minio.internal', deleteIfMatch: true } })).toEqual({ ...prune, storage: { endpoint: 'https://minio.internal', deleteIfMatch: true } });
+    expect(parsePruneCommand({ ...prune, storage: { deleteIfMatch: false } })).toEqual({ ...prune, storage: { deleteIfMatch: false } });
+    expect(() => parsePruneCommand({ ...prune, storage: { deleteIfMatch: 'yes' } })).toThrow('prune request: storage.deleteIfMatch must be true or false');
+    expect(() => parsePruneCommand({ ...prune, storage: { deleteIfMatch: true, token: 'x' } })).toThrow(/unknown field "token"/);
+    expect(() => parseRestoreCommand({ from: 's3://b/k', storage: { deleteIfMatch: true } })).toThrow(/unknown field "deleteIfMatch"/);
   });
 
   it('refuses a string field longer than any name or location before anything logs it', () => {

@@ -4,13 +4,15 @@
 // touches another's, a vanished tenant and an existing archive are skipped (not failures,
 // no completion event), an unreadable message fails so it lands in the DLQ, a message that
 // would start too late is handed back unstarted; a message with recipients stores an age file
-// the age CLI decrypts. Metrics and completion events are captured.
+// the age CLI decrypts. Metrics and completion events are captured. The base dir is listed
+// once per batch (the sweep and the abandoned-chain check share it), and once per direct backup.
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -23,6 +25,7 @@ import { completionPublisher } from '../functions/events.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationRecord } from '../functions/metrics.js';
 import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue-handler.js';
+import { backupHandler } from '../functions/handlers.js';
 import { sh, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 
@@ -174,6 +177,33 @@ describe('work queue handler', () => {
     expect(await handle({ Records: [record('m-bad-key', body)] }, context())).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-bad-key' }] });
     expect(records.map((entry) => [entry.outcome, entry.errorCode])).toEqual([['failed', 'INVALID_REQUEST']]);
     expect(() => parseWorkMessage(body)).toThrow(/work queue message: "encryptTo": recipient "age1notakey" is malformed/);
+  });
+
+  it('lists the base dir once per batch, however many messages it holds, and once per direct backup', async () => {
+    // As deployed, with a work queue to continue on (the abandoned-chain check runs); in one piece here.
+    const deps = { config, logger, publish: async () => {}, operations: { ...operations, backupPiece: undefined }, continueBackup: async () => {} };
+    const listingsOf = async (invoke: () => Promise<unknown>) => {
+      const readdir = vi.spyOn(fsp, 'readdir');
+      syncBuiltinESMExports();
+      try {
+        await invoke();
+        return readdir.mock.calls.filter(([at]) => path.resolve(String(at)) === base).length;
+      } finally {
+        readdir.mockRestore();
+        syncBuiltinESMExports();
+      }
+    };
+    const batch = (size: number) => () =>
+      workQueueHandler(deps)(
+        { Records: Array.from({ length: size }, (_, index) => record(`m-${size}-${index}`, encodeWorkMessage(message(index % 2 === 0 ? 'acme' : 'beta', `s3://backups/listings/${size}-${index}.tar.zst`)))) },
+        context(),
+      );
+    expect(await listingsOf(batch(2))).toBe(1);
+    expect(await listingsOf(batch(6))).toBe(1);
+    const direct = await listingsOf(() => backupHandler(deps)({ tenant: 'acme', to: 's3://backups/listings/direct.tar.zst' }, context()));
+    expect(direct).toBe(1);
+    const stored = await createS3Client(server.clientOptions).then((client) => client.send(new ListObjectsV2Command({ Bucket: 'backups', Prefix: 'listings/' })).finally(() => client.destroy()));
+    expect(stored.Contents?.map((item) => item.Key).sort()).toEqual(['listings/2-0.tar.zst', 'listings/2-1.tar.zst', ...Array.from({ length: 6 }, (_, index) => `listings/6-${index}.tar.zst`), 'listings/direct.tar.zst'].sort());
   });
 
   it('hands back unstarted a message the invocation has no time left for', async () => {

@@ -844,6 +844,25 @@ describe('schedules, failures and events', () => {
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
   });
 
+  it('lets only the stack\'s own failure rule and its own alarms publish to the topic', () => {
+    const t = template();
+    const topic = logicalId(t, 'AWS::SNS::Topic');
+    const rule = logicalId(t, 'AWS::Events::Rule', { Targets: [Match.objectLike({ Arn: { Ref: topic } })] });
+    const [policy, ...others] = Object.values(resourcesOf(t, 'AWS::SNS::TopicPolicy'));
+    expect(others).toHaveLength(0);
+    const allows = (policy!.Properties.PolicyDocument as { Statement: (Statement & { Principal: unknown })[] }).Statement.filter((s) => s.Effect === 'Allow');
+    // One statement per publishing service, each naming its source: no service principal without one.
+    expect(allows.map((s) => s.Principal)).toEqual([{ Service: 'cloudwatch.amazonaws.com' }, { Service: 'events.amazonaws.com' }]);
+    const [alarms, events] = allows;
+    expect(events!.Condition).toEqual({ ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } });
+    const alarmArnPattern = JSON.stringify((alarms!.Condition as { ArnLike: Record<string, unknown> }).ArnLike['aws:SourceArn']);
+    expect(alarmArnPattern).toContain(':alarm:openclaw-backup-*');
+    // …and every alarm notifying the topic is one that pattern lets in.
+    const notifying = Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm')).filter((alarm) => JSON.stringify(alarm.Properties.AlarmActions) === JSON.stringify([{ Ref: topic }]));
+    expect(notifying.length).toBe(16);
+    for (const alarm of notifying) expect(alarm.Properties.AlarmName).toMatch(/^openclaw-backup-/);
+  });
+
   it('can use the default bus and go without notifications', () => {
     const t = template({ 'openclaw:useDefaultEventBus': true, 'openclaw:notifications': 'false' });
     t.resourceCountIs('AWS::Events::EventBus', 0);

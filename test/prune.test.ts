@@ -37,7 +37,7 @@ import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { startCuttingProxy, startS3Server, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-prune-');
@@ -187,6 +187,9 @@ describe('prune in a local directory', () => {
     expect(negative.stderr).toMatch(/argument .-1. is invalid\. must be a whole number \(0 or more\)\n/);
     expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', 'seven'])).status).toBe(2);
     expect((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store])).stdout).toMatch(/^\{"error":\{"code":"USAGE"/);
+    const ifMatch = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--delete-if-match']);
+    expect(ifMatch.status).toBe(2);
+    expect(ifMatch.stderr).toBe('openclaw: --delete-if-match applies only to s3:// locations\n');
   });
 });
 
@@ -248,6 +251,41 @@ describe('prune below an s3rver prefix', () => {
       ['0.tar.zst', rewritten.toISOString()],
       ['2.tar.zst', new Date(JUNE_1 + 2 * DAY).toISOString()],
     ]);
+  });
+
+  it('deletes on the condition of the listed ETag, with no HEAD, when told the store honours If-Match (--delete-if-match); by default a HEAD, then a plain delete', async () => {
+    for (const area of ['plain', 'if-match']) {
+      for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/${area}/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+    }
+    const listed = new Map(((await client.send(new ListObjectsV2Command({ Bucket: 'backups', Prefix: 'if-match/' }))).Contents ?? []).map((item) => [item.Key, item.ETag]));
+    // s3rver ignores If-Match (it would delete a changed object too): what matters is which request prune sends.
+    const proxy = await startCuttingProxy(server.endpoint, 0, 0);
+    const removals = (requests: readonly RecordedRequest[]) =>
+      requests.filter((request) => request.method === 'HEAD' || request.method === 'DELETE').map((request) => [request.method, request.url.split('?')[0], request.headers['if-match']]);
+    const prune = async (area: string, ...extra: string[]) => {
+      proxy.requests.length = 0;
+      const flags = ['--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1'];
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${area}/acme/`, '--keep-last', '1', ...flags, ...extra]);
+      expect(run.stderr).toBe('');
+      expect((JSON.parse(run.stdout) as PruneResult).removed).toBe(2);
+      return removals(proxy.requests);
+    };
+    try {
+      expect(await prune('plain')).toEqual([
+        ['HEAD', '/backups/plain/acme/0.tar.zst', undefined],
+        ['DELETE', '/backups/plain/acme/0.tar.zst', undefined],
+        ['HEAD', '/backups/plain/acme/1.tar.zst', undefined],
+        ['DELETE', '/backups/plain/acme/1.tar.zst', undefined],
+      ]);
+      expect(await prune('if-match', '--delete-if-match')).toEqual([
+        ['DELETE', '/backups/if-match/acme/0.tar.zst', listed.get('if-match/acme/0.tar.zst')],
+        ['DELETE', '/backups/if-match/acme/1.tar.zst', listed.get('if-match/acme/1.tar.zst')],
+      ]);
+      expect(listed.get('if-match/acme/0.tar.zst')).toMatch(/^"[0-9a-f]{32}"$/);
+    } finally {
+      await proxy.stop();
+    }
+    expect((await keys()).filter((key) => /^(plain|if-match)\//.test(key!))).toEqual(['if-match/acme/2.tar.zst', 'plain/acme/2.tar.zst']);
   });
 
   it('counts no cut-short object as a backup (an outside copy, a multipart upload completed early): the whole ones stay', async () => {

@@ -121,9 +121,10 @@ describe('remote and local runs of the new commands', () => {
   });
 
   it('tenants prune runs on the prune function: a dry run, then for real, with a completion event', async () => {
-    const dry = await remote(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '2', '--dry-run', ...storage()]);
+    const dry = await remote(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '2', '--dry-run', '--delete-if-match', ...storage()]);
     expect(dry.stderr).toBe('');
     expect(dry.status).toBe(0);
+    expect(decode(lambda.commandCalls(InvokeCommand)[0]!.args[0].input.Payload as Uint8Array)).toMatchObject({ storage: { endpoint: server.endpoint, deleteIfMatch: true } });
     // 1.tar.zst is the newest verified backup: kept whatever the rules say.
     expect(JSON.parse(dry.stdout).remove.map((decision: { location: string }) => path.basename(decision.location))).toEqual(['2.tar.zst']);
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
@@ -159,9 +160,10 @@ describe('a scheduled prune', () => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'bus', logger);
     const handler = pruneHandler({ config, logger, publish });
-    const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint} --delete-if-match`, { tenant: 'acme', stack: 'openclaw-backup' });
+    expect(scheduled.command.storage).toEqual({ endpoint: server.endpoint, deleteIfMatch: true });
     // What EventBridge's input transformer makes of the template (the keys the CLI never sends).
-    const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
+    const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { ...scheduled.command.storage, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
     const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-1"'));
     const result = (await handler(event, context())) as { removed: number; keep: readonly unknown[] };
     expect(result.removed).toBe(1);

@@ -45,7 +45,7 @@ describe('remote mode from the command line', () => {
   it('documents the setting in the help', () => {
     const help = runCli(['--help']).stdout;
     expect(help).toMatch(/--stack <prefix>\s+remote mode: run on the gateway deployed with this stack\s+prefix \(default: \$OPENCLAW_STACK\)/);
-    expect(help).toMatch(/no progress is\s+shown/);
+    expect(help).toMatch(/no\s+progress is\s+shown/);
     expect(runCli(['tenants', 'list', '--help']).stdout).toMatch(/--region <region>\s+remote mode: the region of the gateway/);
   });
 

@@ -363,11 +363,17 @@ export interface AbandonedBackup {
  * Ends the chains of backups in pieces whose state was last saved more than `olderThanMs`
  * ago (their next piece never came: a lost message, a piece killed again and again): under
  * the tenant's lock, the upload is aborted and the state removed. A tenant whose lock is
- * held is left for a later run.
+ * held is left for a later run. `sweptBaseDir`: as BackupRequest's, its names are looked
+ * through instead of listing the base dir again.
  */
-export async function abandonStaleBackups(tenantsDir: string, olderThanMs: number, open: (location: string) => Promise<ArchiveLocation>): Promise<AbandonedBackup[]> {
+export async function abandonStaleBackups(
+  tenantsDir: string,
+  olderThanMs: number,
+  open: (location: string) => Promise<ArchiveLocation>,
+  sweptBaseDir?: BackupRequest['sweptBaseDir'],
+): Promise<AbandonedBackup[]> {
   const abandoned: AbandonedBackup[] = [];
-  for (const tenant of await abandonedChains(tenantsDir, olderThanMs)) {
+  for (const tenant of await abandonedChains(tenantsDir, olderThanMs, Date.now(), sweptBaseDir?.names)) {
     let lock: TenantLock;
     try {
       lock = await acquireTenantLock(tenantsDir, tenant, 'backup');

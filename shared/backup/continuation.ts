@@ -178,9 +178,13 @@ export async function assertNoContinuation(tenantsDir: string, tenant: string, o
   );
 }
 
-/** Tenants whose continuation state was last saved more than `olderThanMs` ago: chains that broke. */
-export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now()): Promise<string[]> {
-  const names = await fs.readdir(tenantsDir).catch(() => [] as string[]);
+/**
+ * Tenants whose continuation state was last saved more than `olderThanMs` ago: chains that
+ * broke. `names`: the base dir's names, when the caller has just read them (saves a readdir;
+ * a chain whose state appeared since is younger than any `olderThanMs` anyway).
+ */
+export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): Promise<string[]> {
+  names ??= await fs.readdir(tenantsDir).catch(() => [] as string[]);
   const tenants: string[] = [];
   for (const name of names) {
     const hidden = parseHiddenName(name);

@@ -17,7 +17,8 @@
 //                     { operation: "backups", tenant, in, storage? } (`tenants backups`)
 //                     (an older gateway answers INVALID_REQUEST "unknown field")
 //   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
-//                     yearly? }, dryRun?, storage? }, or a cron rule's payload as for backup
+//                     yearly? }, dryRun?, storage? } (storage may add deleteIfMatch: boolean,
+//                     `--delete-if-match`), or a cron rule's payload as for backup
 //                     with the PruneCommand as `command`
 //   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number,
 //                       after?: string, limit?: number }
@@ -79,7 +80,7 @@ import {
   type OpenClawError,
   type Outcome,
 } from '../errors.js';
-import type { BackupCommand, BackupsCommand, PruneCommand, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
+import type { BackupCommand, BackupsCommand, PruneCommand, PruneStoreFlags, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
 import { RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
 import { CRON_PAYLOAD_SOURCE, FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination } from '../schedule/cron-command.js';
 import { expandTemplate } from '../schedule/destination-template.js';
@@ -350,8 +351,17 @@ export function parsePruneCommand(value: unknown, what = 'prune request'): Prune
     in: requiredString(record, 'in', what),
     keep: policy,
     ...optionalBoolean(record, 'dryRun', what),
-    ...optionalStorage(record, what),
+    ...pruneStorage(record, what),
   };
+}
+
+/** A prune's storage: as any request's, and `deleteIfMatch` (true or false). */
+function pruneStorage(record: Record<string, unknown>, what: string): { storage?: PruneStoreFlags } {
+  if (!isRecord(record.storage) || record.storage.deleteIfMatch === undefined) return optionalStorage(record, what);
+  const { deleteIfMatch, ...rest } = record.storage;
+  if (typeof deleteIfMatch !== 'boolean') throw new InvalidRequestError(`${what}: storage.deleteIfMatch must be true or false`);
+  const { storage } = optionalStorage({ storage: rest }, what);
+  return { storage: { ...storage, deleteIfMatch } };
 }
 
 /** The refusal of an age secret key given where the name of the secret holding it belongs (the key is not quoted). */

@@ -21,7 +21,7 @@
 import { CronCommandError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag, type PruneFlag } from '../command-flags.js';
-import type { BackupCommand, PruneCommand, StorageFlags } from '../operations.js';
+import type { BackupCommand, PruneCommand, PruneStoreFlags, StorageFlags } from '../operations.js';
 import type { RetentionPolicy, RetentionRule } from '../catalog/retention.js';
 import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { dateFormatProblem, expandTemplate, hasPlaceholders, namesTenant, templateProblem } from './destination-template.js';
@@ -461,7 +461,7 @@ export function parseScheduledCommand(line: string, context: CronCommandContext)
   return { kind: 'backup', ...parseCronCommand(line, context) };
 }
 
-type PruneUse = 'location' | 'keep' | 'storage' | 'ignored' | 'this-stack' | { readonly refused: string };
+type PruneUse = 'location' | 'keep' | 'storage' | 'storage-switch' | 'ignored' | 'this-stack' | { readonly refused: string };
 
 /** Every flag the CLI's `tenants prune` accepts, and what a scheduled prune does with it. */
 const SCHEDULED_PRUNE: { readonly [F in GlobalFlag | PruneFlag]: PruneUse } = {
@@ -480,6 +480,7 @@ const SCHEDULED_PRUNE: { readonly [F in GlobalFlag | PruneFlag]: PruneUse } = {
   endpoint: 'storage',
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
+  deleteIfMatch: 'storage-switch',
 };
 
 const PRUNE_LINE_FLAGS = new Map<string, { readonly key: GlobalFlag | PruneFlag; readonly spec: FlagSpec }>(
@@ -505,7 +506,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
   }
   const positionals: string[] = [];
   const keep: { -readonly [K in RetentionRule]?: number } = {};
-  const storage: Record<string, string> = {};
+  const storage: Record<string, string | boolean> = {};
   const given = new Map<string, string>();
   let location: string | undefined;
   let optionsEnded = false;
@@ -522,7 +523,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
     const equals = text.indexOf('=');
     const name = equals === -1 ? text : text.slice(0, equals);
     const known = PRUNE_LINE_FLAGS.get(name);
-    if (known === undefined) throw new CronCommandError(`unknown option ${JSON.stringify(name)} in --cmd (a scheduled prune takes --in, --keep-* and --endpoint)`);
+    if (known === undefined) throw new CronCommandError(`unknown option ${JSON.stringify(name)} in --cmd (a scheduled prune takes --in, --keep-*, --endpoint and --delete-if-match)`);
     const use = SCHEDULED_PRUNE[known.key];
     if (typeof use === 'object') throw new CronCommandError(use.refused);
     let value: string | undefined;
@@ -548,6 +549,9 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
       case 'storage':
         storage[known.key] = value!;
         break;
+      case 'storage-switch':
+        storage[known.key] = true;
+        break;
       case 'ignored':
         break;
       case 'this-stack':
@@ -567,7 +571,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
   if (!Object.values(keep).some((count) => count > 0)) {
     throw new CronCommandError('--cmd keeps nothing: a scheduled prune needs at least one --keep-last/-daily/-weekly/-monthly/-yearly above 0');
   }
-  return { tenant, in: location, keep: keep as RetentionPolicy, ...(Object.keys(storage).length > 0 && { storage: storage as StorageFlags }) };
+  return { tenant, in: location, keep: keep as RetentionPolicy, ...(Object.keys(storage).length > 0 && { storage: storage as PruneStoreFlags }) };
 }
 
 /**

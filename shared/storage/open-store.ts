@@ -1,7 +1,9 @@
 // The factory of archive stores (archive-store.ts), as open-location.ts is of single
 // archives: `--in s3://bucket/prefix/` or a local directory, with the same storage flags,
 // each validated before any client or credential is touched; the AWS SDK is imported only
-// for S3.
+// for S3. `deleteIfMatch` is the operator's word that an S3-compatible store honours
+// `If-Match` on DeleteObject (AWS S3 does and is trusted without it): removals are then
+// conditional on the listed ETag instead of checked by a HEAD just before (s3-store.ts).
 
 import { UsageError } from '../errors.js';
 import type { ArchiveStore } from './archive-store.js';
@@ -11,11 +13,15 @@ import { isS3Url, parseS3Prefix } from './s3-url.js';
 
 const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
 
-export type StoreOptions = Omit<LocationOptions, 'pipe' | 'expectedBytes'>;
+export type StoreOptions = Omit<LocationOptions, 'pipe' | 'expectedBytes'> & {
+  /** `--delete-if-match`: the store refuses a DeleteObject whose If-Match names another ETag. @default - only on AWS S3 */
+  readonly deleteIfMatch?: boolean;
+};
 
 export async function openStore(spec: string, options: StoreOptions = {}): Promise<ArchiveStore> {
   validateLocationOptions(spec, options);
   if (!isS3Url(spec)) {
+    if (options.deleteIfMatch === true) throw new UsageError('--delete-if-match applies only to s3:// locations');
     const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
     if (scheme === 's3') throw new UsageError('S3 URLs are written in lowercase: s3://bucket/prefix/');
     if (scheme !== undefined) throw new UsageError(`unsupported location ${JSON.stringify(`${scheme}://…`)}: give s3://bucket/prefix/ or a directory`);
@@ -29,5 +35,6 @@ export async function openStore(spec: string, options: StoreOptions = {}): Promi
     prefix,
     ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
     secrets: [options.secretKey],
+    ...(options.deleteIfMatch === true && { conditionalWrites: true }),
   });
 }

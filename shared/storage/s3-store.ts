@@ -18,7 +18,8 @@
 // general purpose buckets since September 2025; it needs s3:GetObject beside s3:DeleteObject)
 // and answers 412 for anything else, 404 for an object already gone. Custom endpoints may
 // ignore that header (s3rver does, and deletes) or refuse it, so there, unless
-// `conditionalWrites` is set, and after a store refused the header, a HEAD right before the
+// `conditionalWrites` is set (`tenants prune --delete-if-match`: the operator's word that the
+// store honours it), and after a store refused the header, a HEAD right before the
 // delete compares the ETag instead. That only narrows the window to the time between the
 // HEAD and the DELETE: a write landing in it is still deleted. A changed object is refused
 // with StorageError CHANGED.
