@@ -1,14 +1,22 @@
-// Archives written by earlier versions keep restoring. The fixture is a real backup made by
-// the version before manifest format 2 (commit a6488d4), whose manifest lists every entry.
+// Archives written by earlier versions keep restoring. Each fixture is a real backup made by
+// the commit its test names.
 
-import { readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { describeTree, runCli, tempDir } from './helpers/tree.js';
 
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'acme-manifest-v1.tar.zst');
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+/** Made by a6488d4, the version before manifest format 2: its manifest lists every entry. */
+const fixture = path.join(fixtures, 'acme-manifest-v1.tar.zst');
+/**
+ * Made by bab517d, when tar-stream wrote the tar headers (before 109b34c): notes/old.md was
+ * modified 1965-05-05, which tar-stream writes as '-' and octal digits; notes/ holds a
+ * 113-character name (a pax header).
+ */
+const tarStreamFixture = path.join(fixtures, 'acme-tar-stream-pre-1970.tar.zst');
 
 describe('archives of earlier versions', () => {
   const dir = tempDir();
@@ -26,6 +34,21 @@ describe('archives of earlier versions', () => {
     );
     expect(readFileSync(path.join(tenant, 'notes', 'sub', 'b.md'), 'utf8')).toBe('nested\n');
     expect(readFileSync(path.join(tenant, 'memory', 'blob.txt'), 'utf8')).toBe('x'.repeat(3000));
+    expect(readlinkSync(path.join(tenant, 'latest'))).toBe('notes/a.md');
+  });
+
+  it('restores and verifies a backup whose tar headers tar-stream wrote, a file from before 1970 included', () => {
+    const restore = runCli(['--tenants-dir', dir.path, '--json', 'tenants', 'restore', '--from', tarStreamFixture, '--as', 'acme-1965']);
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    expect(JSON.parse(restore.stdout)).toMatchObject({ tenant: 'acme-1965', verified: true, files: 5, symlinks: 1 });
+
+    const tenant = path.join(dir.path, 'acme-1965');
+    expect(Object.keys(describeTree(tenant)).sort()).toEqual(
+      ['', 'config.json', 'empty', 'latest', 'notes', 'notes/a.md', `notes/${'n'.repeat(110)}.md`, 'notes/old.md', 'notes/sub', 'notes/sub/b.md'],
+    );
+    expect(readFileSync(path.join(tenant, 'notes', 'old.md'), 'utf8')).toBe('from 1965\n');
+    expect(lstatSync(path.join(tenant, 'notes', 'old.md')).mtimeMs).toBe(Date.parse('1965-05-05T00:00:00Z'));
     expect(readlinkSync(path.join(tenant, 'latest'))).toBe('notes/a.md');
   });
 });

@@ -1223,6 +1223,15 @@ describe('restoreTenant end to end', () => {
       expect(readdirSync(base).sort()).toEqual(['victim']);
     });
 
+    it('refuses at its first frame an archive in a newer format version, naming the version that wrote it', async () => {
+      // Its manifest (the last entry) would be refused too, but only once everything was read.
+      const future = tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, formatVersion: 3 })).build();
+      const error = await restore(future, { before: marker({ ...ours, formatVersion: 3, toolVersion: '9.0.0' }) });
+      expect(error).toBeInstanceOf(CorruptArchiveError);
+      expect((error as Error).message).toMatch(/^the archive is in format version 3, written by version 9\.0\.0 of this tool; this tool \(version [^)]+\) reads versions 1 and 2: restore it with a newer version$/);
+      expect(readdirSync(base).sort()).toEqual(['victim']);
+    });
+
     it('ignores skippable frames of other nibbles, however large, and a marker-nibble frame that is not ours', async () => {
       for (const before of [marker('x'.repeat(1024 * 1024), 3), marker('not json'), marker({ format: 'someone-else' })]) {
         const result = (await restore(unmanifested(), { before, as: 'fresh' })) as { verified: boolean };

@@ -105,3 +105,28 @@ describe('backup and restore round trip', () => {
     chmodSync(path.join(gatewayC, 'acme', 'locked-dir'), 0o755);
   });
 });
+
+describe('every backup restores', () => {
+  const dir = tempDir();
+  const base = path.join(dir.path, 'base');
+  const archive = path.join(dir.path, 'odd.tar.zst');
+  afterAll(() => dir.cleanup());
+
+  it('leaves out names a restore refuses (control characters, backslashes) and what lies too deep, so the archive restores', () => {
+    const tenant = path.join(base, 'acme');
+    mkdirSync(path.join(tenant, ...Array<string>(1025).fill('d')), { recursive: true });
+    for (const name of ['new\nline.txt', 'back\\slash.txt', 'esc\u001b]0;title\u0007', 'kept.txt']) writeFileSync(path.join(tenant, name), 'x');
+
+    const backup = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive]);
+    expect(backup.status).toBe(0);
+    expect((JSON.parse(backup.stdout) as { warnings: { path: string }[] }).warnings.map((note) => note.path).sort()).toEqual(
+      [Array<string>(1025).fill('d').join('/'), 'back\\slash.txt', 'esc\u001b]0;title\u0007', 'new\nline.txt'].sort(),
+    );
+
+    const restore = runCli(['--tenants-dir', base, '--json', 'tenants', 'restore', '--from', archive, '--as', 'copy']);
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    expect(JSON.parse(restore.stdout)).toMatchObject({ tenant: 'copy', verified: true, files: 1, directories: 1025 });
+    expect(existsSync(path.join(base, 'copy', 'kept.txt'))).toBe(true);
+  });
+});

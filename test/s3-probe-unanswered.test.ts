@@ -1,6 +1,7 @@
-// The look at the key before a write, against a store that accepts connections and never
-// answers (a local HTTP server that reads requests and sends nothing): it fails within its
-// deadline as "no answer", not after every attempt has waited out the socket's idle timeout.
+// The look at the key before a write, and the requests of a listing or a prune, against a
+// store that accepts connections and never answers (a local HTTP server that reads requests
+// and sends nothing): each fails within its deadline as "no answer", not after every attempt
+// has waited out the socket's idle timeout.
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createServer, type Server } from 'node:http';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
+import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 
 let server: Server;
 let client: S3Client;
@@ -43,5 +45,24 @@ describe('a store that never answers the look at the key', () => {
     const checking = location().checkWritable({ overwrite: false, signal: controller.signal }).catch((error: unknown) => error);
     setTimeout(() => controller.abort(), 50);
     expect(await checking).toMatchObject({ code: 'ABORTED' });
+  });
+});
+
+describe('a store that never answers a listing or a prune', () => {
+  const store = () => new S3ArchiveStore({ client, bucket: 'b', prefix: 'acme/', endpoint, answerDeadlineMs: 300 });
+  const object = { name: '1.tar.zst', location: 's3://b/acme/1.tar.zst', bytes: 10_000, modifiedAt: new Date(), etag: '"e"' };
+
+  it('fails the listing, the look at an object and its removal within the deadline, as unreachable', async () => {
+    await expect(store().list()).rejects.toMatchObject({ code: 'UNREACHABLE', message: `cannot reach ${endpoint} for s3://b/acme/: no answer in 0.3 s` });
+    await expect(store().inspect(object)).rejects.toMatchObject({ code: 'UNREACHABLE', message: `cannot reach ${endpoint} for s3://b/acme/1.tar.zst: no answer in 0.3 s` });
+    await expect(store().remove(object)).rejects.toMatchObject({ code: 'UNREACHABLE', message: `cannot reach ${endpoint} for s3://b/acme/1.tar.zst: no answer in 0.3 s` });
+    await expect(store().deletionTerms()).rejects.toMatchObject({ code: 'UNREACHABLE' });
+  });
+
+  it('answers an abort as an abort, not as the deadline', async () => {
+    const controller = new AbortController();
+    const listing = store().list({ signal: controller.signal }).catch((error: unknown) => error);
+    setTimeout(() => controller.abort(), 50);
+    expect(await listing).toMatchObject({ code: 'ABORTED' });
   });
 });

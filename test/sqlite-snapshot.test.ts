@@ -48,7 +48,9 @@ describe('the SQLite of this process', () => {
     if (!('unavailable' in builtIn)) {
       // better-sqlite3 is compiled for the Node that installed it (20 here): not for this one.
       const addon = betterSqliteDriver();
-      if ('unavailable' in addon) expect(addon.unavailable).toMatch(/^the optional package better-sqlite3 cannot be loaded/);
+      if ('unavailable' in addon) {
+        expect(addon.unavailable).toMatch(/^the optional package better-sqlite3 cannot be loaded \(built for another Node \(NODE_MODULE_VERSION \d+; Node [\d.]+ needs \d+\): npm rebuild better-sqlite3\)$/);
+      }
     }
   });
 });

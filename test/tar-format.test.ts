@@ -384,23 +384,29 @@ describe('encodeHeader, read by GNU tar', () => {
     }
   });
 
-  it('floors fractional mtimes, clamps negative ones to the epoch and masks the mode to its 12 permission bits', () => {
+  it('floors fractional mtimes, writes those before 1970 or after 2242 in base-256 as GNU tar does, and masks the mode to its 12 permission bits', () => {
+    const YEAR_2300 = Date.parse('2300-01-01T00:00:00Z') / 1000;
     const archive = archiveOf([
       { entry: { name: 'fraction', type: 'file', mode: 0o100644, mtime: MTIME + 0.9 } },
-      { entry: { name: 'before-epoch', type: 'file', mode: 0o644, mtime: -86_400 } },
-      { entry: { name: 'far-future', type: 'file', mode: 0o644, mtime: 2 ** 40 } },
+      { entry: { name: 'before-epoch', type: 'file', mode: 0o644, mtime: -86_400.5 } },
+      { entry: { name: 'last-octal', type: 'file', mode: 0o644, mtime: 2 ** 33 - 1 } },
+      { entry: { name: 'far-future', type: 'file', mode: 0o644, mtime: YEAR_2300 } },
     ]);
-    const archivePath2 = path.join(dir.path, 'clamped.tar');
+    const archivePath2 = path.join(dir.path, 'out-of-octal.tar');
     writeFileSync(archivePath2, archive);
+    const listed = (seconds: number) => new Date(seconds * 1000).toISOString().replace('T', ' ').slice(0, 19);
     expect(gnuList(archivePath2).map(({ perms, time }) => [perms, time])).toEqual([
       ['-rw-r--r--', MTIME_LISTED],
-      ['-rw-r--r--', '1970-01-01 00:00:00'],
-      ['-rw-r--r--', new Date((2 ** 33 - 1) * 1000).toISOString().replace('T', ' ').slice(0, 19)],
+      ['-rw-r--r--', listed(-86_401)],
+      ['-rw-r--r--', listed(2 ** 33 - 1)],
+      ['-rw-r--r--', listed(YEAR_2300)],
     ]);
+    expect([1, 2, 3].map((i) => archive[i * BLOCK_SIZE + 136])).toEqual([0xff, 0x37, 0x80]);
     expect(readWhole(archive).map(({ header }) => [header.mode, header.mtime])).toEqual([
       [0o644, MTIME],
-      [0o644, 0],
+      [0o644, -86_401],
       [0o644, 2 ** 33 - 1],
+      [0o644, YEAR_2300],
     ]);
   });
 });
@@ -1105,6 +1111,20 @@ describe('regressions', () => {
   it('reads a GNU tar (--format=gnu) archive holding a file modified before 1970: the mtime is a negative base-256 number', () => {
     const archive = readFileSync(preEpochGnuArchive('regression'));
     expect(readWhole(archive).map((e) => [e.header.name, e.header.mtime, e.data.toString()])).toEqual([['f', PRE_EPOCH, 'old\n']]);
+  });
+
+  it("reads a tar-stream header of a file modified before 1970: '-' then octal digits (this tool's archives before 109b34c)", () => {
+    // tar-stream 3.2 writes a negative mtime as `-` + the octal digits of its magnitude, which
+    // GNU tar takes for obsolete base-64; tar-stream reads it back as the negative number.
+    const block = encodeHeader({ name: 'f', type: 'file', mode: 0o644, mtime: MTIME, size: 0 });
+    const field = Buffer.from(`-${(-PRE_EPOCH).toString(8)} `.padEnd(12, '\0'), 'latin1');
+    expect(readWhole(patched(block, 136, field)).map((e) => [e.header.name, e.header.mtime])).toEqual([['f', PRE_EPOCH]]);
+  });
+
+  it("still refuses a '-' in the size field, and a '-' without digits in the mtime", () => {
+    const block = encodeHeader({ name: 'f', type: 'file', mode: 0o644, mtime: MTIME, size: 0 });
+    expect(() => consume(patched(block, 124, Buffer.from('-0000000001\0', 'latin1')))).toThrow(/unreadable size/);
+    expect(() => consume(patched(block, 136, Buffer.from('-\0\0\0\0\0\0\0\0\0\0\0', 'latin1')))).toThrow(/unreadable modification time/);
   });
 
   it('keeps the leading slash of a 101-character name that starts with one (no split at slash 0 into an empty prefix)', () => {

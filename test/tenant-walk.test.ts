@@ -65,3 +65,42 @@ describe('walkTenant and names that are not valid UTF-8', () => {
     expect(notes.warnings.some((note) => /vanished/.test(note.reason))).toBe(false);
   });
 });
+
+describe('walkTenant and what a restore refuses', () => {
+  it.each(['sync', 'parallel'] as const)('leaves out names with a control character or a backslash, with a warning (%s)', async (mode) => {
+    for (const name of ['new\nline.txt', 'tab\there', 'del\u007f', 'c1\u0085', 'back\\slash.txt', 'plain']) writeFileSync(path.join(root, name), name);
+    mkdirSync(path.join(root, 'dir\u001b[31m'));
+    writeFileSync(path.join(root, 'dir\u001b[31m', 'inside'), 'under a refused directory name');
+
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(root, notes, mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS)) walked.push(item.relPath);
+
+    expect(walked).toEqual(['', 'plain']);
+    const refused = (what: string, reason: string) => `${what} holds ${reason}, which a restore refuses: not archived`;
+    expect(notes.warnings).toEqual([
+      { path: 'back\\slash.txt', reason: expect.stringContaining(refused('name', 'a backslash')) },
+      { path: 'c1\u0085', reason: expect.stringContaining(refused('name', 'a control character')) },
+      { path: 'del\u007f', reason: expect.stringContaining(refused('name', 'a control character')) },
+      { path: 'dir\u001b[31m', reason: expect.stringContaining(`${refused('directory whose name', 'a control character')}, nor anything in it`) },
+      { path: 'new\nline.txt', reason: expect.stringContaining(refused('name', 'a control character')) },
+      { path: 'tab\there', reason: expect.stringContaining(refused('name', 'a control character')) },
+    ]);
+  });
+
+  it('leaves out what lies deeper than 1024 directories, keeping the 1024th', async () => {
+    const deepest = path.join(root, ...Array<string>(1024).fill('d'));
+    mkdirSync(path.join(deepest, 'd'), { recursive: true });
+    writeFileSync(path.join(deepest, 'd', 'f'), 'too deep');
+
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(root, notes, SYNC_ACCESS)) walked.push(item.relPath);
+
+    expect(walked).toHaveLength(1 + 1024);
+    expect(walked.at(-1)).toBe(Array<string>(1024).fill('d').join('/'));
+    expect(notes.warnings).toEqual([
+      { path: Array<string>(1025).fill('d').join('/'), reason: 'nested deeper than 1024 directories, which a restore refuses: not archived, nor anything in it' },
+    ]);
+  });
+});

@@ -15,6 +15,7 @@
 // The archive marker (the leading skippable frame) and footer (the trailing one) are checked
 // as strictly.
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
 
 export const MANIFEST_FORMAT = 'openclawmu-tenant-backup';
@@ -160,6 +161,19 @@ export function parseArchiveMarker(payload: Buffer): ArchiveMarker | undefined {
     ...(value.createdAt !== undefined && { createdAt: marker.time('createdAt') }),
     ...(value.toolVersion !== undefined && { toolVersion: marker.label('toolVersion') }),
   };
+}
+
+/**
+ * Refuses, from the archive's first frame, an archive in a format version newer than this
+ * tool reads, naming the version that wrote it; otherwise that shows only at the manifest,
+ * the last entry, once the whole archive has been read.
+ */
+export function assertMarkerReadable(marker: ArchiveMarker): void {
+  if (marker.formatVersion <= MANIFEST_FORMAT_VERSION) return;
+  const writer = marker.toolVersion === undefined ? 'a newer version of this tool' : `version ${marker.toolVersion} of this tool`;
+  throw new CorruptArchiveError(
+    `the archive is in format version ${marker.formatVersion}, written by ${writer}; this tool (version ${TOOL_VERSION}) reads versions 1 and ${MANIFEST_FORMAT_VERSION}: restore it with a newer version`,
+  );
 }
 
 /** The archive footer's payload, or undefined when it is not ours; one that says it is ours is checked strictly. */

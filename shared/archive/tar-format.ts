@@ -61,7 +61,7 @@ export interface EntryToWrite {
   readonly name: string;
   readonly type: 'file' | 'directory' | 'symlink';
   readonly mode: number;
-  /** Seconds since the epoch (clamped to what the field holds). */
+  /** Seconds since the epoch (floored; in base-256 before 1970 and after 2242, as GNU tar writes them). */
   readonly mtime: number;
   readonly size?: number;
   readonly linkname?: string;
@@ -145,7 +145,9 @@ function writeUstar(block: Buffer, mode: number, size: number, mtime: number, na
   sum += writeOctal(block, at + 100, 8, mode & 0o7777);
   if (size <= MAX_OCTAL_11) sum += writeOctal(block, at + 124, 12, size);
   else sum += writeBase256(block, at + 124, 12, size);
-  sum += writeOctal(block, at + 136, 12, Math.min(Math.max(Math.floor(mtime), 0), MAX_OCTAL_11));
+  const seconds = Math.floor(mtime);
+  if (seconds >= 0 && seconds <= MAX_OCTAL_11) sum += writeOctal(block, at + 136, 12, seconds);
+  else sum += writeBase256(block, at + 136, 12, seconds);
   const flag = typeflag.charCodeAt(0);
   block[at + 156] = flag;
   sum += flag;
@@ -196,14 +198,17 @@ function writeOctal(block: Buffer, offset: number, length: number, value: number
   return sum;
 }
 
-/** Returns the bytes' sum. */
+/** GNU base-256, as GNU tar writes what octal cannot hold (a negative one in two's complement, after 0xff). Returns the bytes' sum. */
 function writeBase256(block: Buffer, offset: number, length: number, value: number): number {
-  block[offset] = 0x80;
-  let sum = 0x80;
+  const negative = value < 0;
+  let magnitude = negative ? -value - 1 : value;
+  block[offset] = negative ? 0xff : 0x80;
+  let sum = block[offset]!;
   for (let i = length - 1; i > 0; i--) {
-    block[offset + i] = value % 256;
-    sum += value % 256;
-    value = Math.floor(value / 256);
+    const byte = negative ? 0xff - (magnitude % 256) : magnitude % 256;
+    block[offset + i] = byte;
+    sum += byte;
+    magnitude = Math.floor(magnitude / 256);
   }
   return sum;
 }
@@ -573,7 +578,9 @@ function cString(bytes: Buffer, offset: number, length: number): string {
 /**
  * An octal field (spaces and NULs around the digits allowed), or GNU base-256 when the top
  * bit is set: 0x80 then a positive number, or 0xff then a negative one in two's complement
- * (GNU tar writes a file from before 1970 so), accepted only where `signed`.
+ * (GNU tar writes a file from before 1970 so), accepted only where `signed`. Where `signed`,
+ * octal digits after a '-' are a negative number too: tar-stream writes a file from before
+ * 1970 so, and this tool's archives were written by tar-stream before its own tar layer.
  */
 function readNumber(block: Buffer, offset: number, length: number, headerOffset: number, what: string, signed = false): number {
   const damaged = () => new CorruptArchiveError(`the archive is damaged: unreadable ${what} in the tar header at byte ${headerOffset}`);
@@ -590,6 +597,8 @@ function readNumber(block: Buffer, offset: number, length: number, headerOffset:
   let i = offset;
   const end = offset + length;
   while (i < end && (block[i] === 0x20 || block[i] === 0)) i++;
+  const minus = signed && i < end && block[i] === 0x2d;
+  if (minus) i++;
   let digits = 0;
   for (; i < end; i++, digits++) {
     const byte = block[i]!;
@@ -598,5 +607,9 @@ function readNumber(block: Buffer, offset: number, length: number, headerOffset:
     value = value * 8 + (byte - 0x30);
   }
   for (; i < end; i++) if (block[i] !== 0x20 && block[i] !== 0) throw damaged();
+  if (minus) {
+    if (digits === 0) throw damaged();
+    return -value;
+  }
   return value;
 }

@@ -86,7 +86,7 @@ function chooseDriver(): DriverChoice {
   return {
     unavailable:
       `SQLite is not available to back up databases: ${builtIn.unavailable}, and ${addon.unavailable} ` +
-      '(Node 22.16 or later has it built in; on Node 20 reinstall with the optional dependencies)',
+      '(Node 22.16 or later has it built in; on an older Node reinstall with the optional dependencies)',
   };
 }
 
@@ -185,6 +185,20 @@ function translate<T>(call: () => T): T {
 // ---------------------------------------------------------------------------------------
 // better-sqlite3
 
+/**
+ * Why better-sqlite3 did not load, in one line. Node's message for an addon built for another Node
+ * (after Node was upgraded, say from 20 to 22.12, without a reinstall) starts with a line
+ * naming only the file: the versions, on the lines after it, are the reason.
+ */
+function betterSqliteLoadFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const versions = /NODE_MODULE_VERSION (\d+)\.[^]*?requires\s+NODE_MODULE_VERSION (\d+)/.exec(message);
+  if (versions !== null) {
+    return `built for another Node (NODE_MODULE_VERSION ${versions[1]}; Node ${process.versions.node} needs ${versions[2]}): npm rebuild better-sqlite3`;
+  }
+  return message.split('\n')[0]!;
+}
+
 /** better-sqlite3, or why it cannot be loaded here (not installed, or built for another Node). */
 export function betterSqliteDriver(): DriverChoice {
   let Database: typeof BetterSqlite3;
@@ -193,8 +207,7 @@ export function betterSqliteDriver(): DriverChoice {
     // The addon itself loads on the first connection: check now that it is built for this Node.
     new Database(':memory:').close();
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    return { unavailable: `the optional package better-sqlite3 cannot be loaded (${reason})` };
+    return { unavailable: `the optional package better-sqlite3 cannot be loaded (${betterSqliteLoadFailure(error)})` };
   }
   return {
     name: 'better-sqlite3',

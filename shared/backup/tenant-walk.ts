@@ -18,7 +18,9 @@
 //
 // A name that is not valid UTF-8 cannot be archived (tar's pax names are UTF-8, and Node
 // hands such a name over with U+FFFD in place of its bad bytes, a name no call can open):
-// it is left out with a warning that says so, rather than met later as vanished.
+// it is left out with a warning that says so, rather than met later as vanished. So is a
+// name a restore refuses (a control character, a backslash: tenant/names.ts), and what lies
+// deeper than a restore goes (MAX_ENTRY_DEPTH): a backup that holds them would not restore.
 //
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
@@ -32,7 +34,8 @@ import path from 'node:path';
 import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
-import { EPHEMERAL_DIR } from '../tenant/names.js';
+import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
+import { EPHEMERAL_DIR, nameRestoreRefuses } from '../tenant/names.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {
@@ -131,6 +134,40 @@ function nameNotUtf8(relPath: string, directory: boolean): Note {
     skipped: `${what} is not valid UTF-8`,
     warning: `${what} is not valid UTF-8, which an archive cannot hold: not archived${directory ? ', nor anything in it' : ''} (rename it to back it up)`,
   };
+}
+
+function nameRefused(relPath: string, directory: boolean, reason: string): Note {
+  const what = directory ? 'directory whose name' : 'name';
+  return {
+    kind: 'note',
+    relPath,
+    skipped: `${what} holds ${reason}`,
+    warning: `${what} holds ${reason}, which a restore refuses: not archived${directory ? ', nor anything in it' : ''} (rename it to back it up)`,
+  };
+}
+
+function tooDeep(relPath: string): Note {
+  const reason = `nested deeper than ${MAX_ENTRY_DEPTH} directories, which a restore refuses`;
+  return { kind: 'note', relPath, skipped: reason, warning: `${reason}: not archived, nor anything in it` };
+}
+
+/** The entries of a listing whose names a restore refuses, with the reason; undefined when there are none (most listings). */
+function namesRestoreRefuses(entries: readonly Dirent[]): ReadonlyMap<Dirent, string> | undefined {
+  let refused: Map<Dirent, string> | undefined;
+  for (const entry of entries) {
+    const reason = nameRestoreRefuses(entry.name);
+    if (reason !== undefined) (refused ??= new Map()).set(entry, reason);
+  }
+  return refused;
+}
+
+/** Whether the entries of the directory `relPath` lie deeper than a restore goes. */
+function childrenTooDeep(relPath: string): boolean {
+  // Each segment takes at least two characters with its slash: most paths are ruled out by length.
+  if (relPath.length < 2 * MAX_ENTRY_DEPTH - 1) return false;
+  let segments = 1;
+  for (let at = relPath.indexOf('/'); at !== -1; at = relPath.indexOf('/', at + 1)) segments++;
+  return segments >= MAX_ENTRY_DEPTH;
 }
 
 /**
@@ -265,8 +302,10 @@ export class TenantWalk {
     const toStat: string[] = [];
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
     const notUtf8 = namesNotUtf8(dirPath, wanted);
+    const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
+    const refusedNames = namesRestoreRefuses(wanted);
     for (const entry of wanted) {
-      if (notUtf8?.has(entry) === true) continue;
+      if (notUtf8?.has(entry) === true || deeperThanRestore || refusedNames?.has(entry) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
@@ -284,6 +323,15 @@ export class TenantWalk {
         }
         if (notUtf8?.has(entry) === true) {
           items.push(nameNotUtf8(itemPath, entry.isDirectory()));
+          continue;
+        }
+        if (deeperThanRestore) {
+          items.push(tooDeep(itemPath));
+          continue;
+        }
+        const refused = refusedNames?.get(entry);
+        if (refused !== undefined) {
+          items.push(nameRefused(itemPath, entry.isDirectory(), refused));
           continue;
         }
         if (entry.isFile() && !statFiles) {

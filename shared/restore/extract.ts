@@ -42,7 +42,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 import { fileAccessFor, SYNC_ACCESS, type FileAccess } from '../file-access.js';
-import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
+import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js';
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
@@ -54,8 +54,6 @@ import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
 import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
 
-/** Deepest an entry may lie below the tenant root: node-tar's default maxDepth (CVE-2024-28863). */
-const MAX_DEPTH = 1024;
 /** Longest symlink target Linux stores (PATH_MAX - 1). */
 const MAX_LINK_TARGET_BYTES = 4095;
 /**
@@ -269,8 +267,8 @@ class Extraction {
     if ((header.type === 'directory' || header.type === 'symlink' || header.type === 'link') && header.size > 0) {
       throw new UnsafeArchiveError(`${header.type} entry that carries data`, header.name);
     }
-    if (segments.length > MAX_DEPTH) {
-      throw new ArchiveLimitError(`entry nested deeper than ${MAX_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
+    if (segments.length > MAX_ENTRY_DEPTH) {
+      throw new ArchiveLimitError(`entry nested deeper than ${MAX_ENTRY_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
     }
     const mode = header.mode & 0o777;
     const mtime = new Date(header.mtime * 1000);

@@ -13,3 +13,9 @@ export const DEFAULT_LIMITS: ExtractLimits = {
   maxEntries: 2_000_000,
   maxBytes: 256 * 1024 ** 3,
 };
+
+/**
+ * Deepest an entry may lie below the tenant root: node-tar's default maxDepth
+ * (CVE-2024-28863). Not a flag: a backup leaves out what lies deeper, so every backup restores.
+ */
+export const MAX_ENTRY_DEPTH = 1024;

@@ -18,6 +18,7 @@ import type { ExtractLimits } from './limits.js';
 import {
   ARCHIVE_FOOTER_NIBBLE,
   ARCHIVE_MARKER_NIBBLE,
+  assertMarkerReadable,
   parseArchiveFooter,
   parseArchiveMarker,
   type ArchiveFooter,
@@ -126,6 +127,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
       if (nibble === ARCHIVE_MARKER_NIBBLE) {
         if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
         marker = parseArchiveMarker(payload);
+        if (marker !== undefined) assertMarkerReadable(marker);
         return;
       }
       const parsed = parseArchiveFooter(payload);

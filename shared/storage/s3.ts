@@ -61,7 +61,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
@@ -146,7 +146,7 @@ export interface S3LocationOptions {
  * that accepts connections and never answers fails them in a minute, not after every
  * attempt has waited out the socket's two-minute idle timeout (ten minutes).
  */
-const ANSWER_DEADLINE_MS = 60_000;
+export const ANSWER_DEADLINE_MS = 60_000;
 /** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
 const STALL_DEADLINE_MS = 60_000;
 
@@ -288,7 +288,11 @@ export class S3Location implements ArchiveLocation {
         this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }),
       );
     } catch (error) {
-      throw translateS3Error(error, context);
+      throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
+    }
+    if (first.ETag === undefined) {
+      destroyQuietly(first.Body as Readable | undefined);
+      throw translateS3Error(new NotS3Answer('GetObject'), context);
     }
     this.opened = { etag: first.ETag, versionId: first.VersionId };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
@@ -346,16 +350,21 @@ export class S3Location implements ArchiveLocation {
   }
 
   private async lookAtKey(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal): Promise<Probe> {
+    let head: { ETag?: string } | undefined;
     try {
-      await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
-      return 'exists';
+      head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
     } catch (headError) {
       const status = s3StatusCode(headError);
       if (status === undefined || status >= 500) throw translateS3Error(headError, context);
     }
+    if (head !== undefined) {
+      if (head.ETag === undefined) throw translateS3Error(new NotS3Answer('HeadObject'), context);
+      return 'exists';
+    }
     try {
       const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }), { abortSignal: signal });
       destroyQuietly(answer.Body as Readable | undefined);
+      if (answer.ETag === undefined) throw new NotS3Answer('GetObject');
       return 'exists';
     } catch (getError) {
       const name = s3ErrorName(getError);
@@ -364,7 +373,7 @@ export class S3Location implements ArchiveLocation {
       if (name === 'InvalidRange') return 'exists';
       // Write-only credentials (no s3:GetObject) cannot look: the conditional write decides.
       if (name === 'AccessDenied') return 'unknown';
-      throw translateS3Error(getError, context);
+      throw translateS3Error(notS3NotFound(getError, 'GetObject') ?? getError, context);
     }
   }
 

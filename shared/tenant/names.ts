@@ -48,6 +48,16 @@ export interface EntryLocation {
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
+ * Why a restore refuses a file name (one path segment) that Linux allows, or undefined: a
+ * backup leaves such a name out, so that every backup restores.
+ */
+export function nameRestoreRefuses(name: string): string | undefined {
+  if (CONTROL_CHARACTERS.test(name)) return 'a control character';
+  if (name.includes('\\')) return 'a backslash';
+  return undefined;
+}
+
+/**
  * Pure first stage of extraction: turn a tar entry name into a location inside a tenant,
  * refusing anything that could point elsewhere. A trailing "/" (directory entries) and
  * "./" prefixes from GNU tar are accepted; everything else odd is refused.
