@@ -1,7 +1,7 @@
 // The look at the key before a write, the requests of a listing or a prune, and the tagging
-// after an upload or a verification, against a store that accepts connections and never answers (a local HTTP server that reads requests
-// and sends nothing): each fails within its deadline as "no answer", not after every attempt
-// has waited out the socket's idle timeout.
+// after an upload or a verification, against a store that accepts connections and never
+// answers (a local HTTP server that reads requests and sends nothing): each fails within its
+// deadline as "no answer", not after every attempt has waited out the socket's idle timeout.
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createServer, type Server } from 'node:http';
