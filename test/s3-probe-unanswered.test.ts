@@ -1,10 +1,11 @@
-// The look at the key before a write, and the requests of a listing or a prune, against a
-// store that accepts connections and never answers (a local HTTP server that reads requests
-// and sends nothing): each fails within its deadline as "no answer", not after every attempt
-// has waited out the socket's idle timeout.
+// The look at the key before a write, the requests of a listing or a prune, and the tagging
+// after an upload or a verification, against a store that accepts connections and never
+// answers (a local HTTP server that reads requests and sends nothing): each fails within its
+// deadline as "no answer", not after every attempt has waited out the socket's idle timeout.
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createServer, type Server } from 'node:http';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -64,5 +65,52 @@ describe('a store that never answers a listing or a prune', () => {
     const listing = store().list({ signal: controller.signal }).catch((error: unknown) => error);
     setTimeout(() => controller.abort(), 50);
     expect(await listing).toMatchObject({ code: 'ABORTED' });
+  });
+});
+
+describe('a store that takes the upload and never answers its tagging', () => {
+  let taggingServer: Server;
+  let taggingClient: S3Client;
+  let taggingEndpoint = '';
+  const taggingRequests: string[] = [];
+
+  beforeAll(async () => {
+    taggingServer = createServer((request, response) => {
+      request.resume();
+      if (request.url?.includes('tagging')) {
+        taggingRequests.push(`${request.method} ${request.url}`);
+        return;
+      }
+      request.on('end', () => response.writeHead(200, { ETag: '"stored"' }).end());
+    });
+    await new Promise<void>((resolve) => taggingServer.listen(0, '127.0.0.1', resolve));
+    taggingEndpoint = `http://127.0.0.1:${(taggingServer.address() as AddressInfo).port}`;
+    taggingClient = await createS3Client({ endpoint: taggingEndpoint, accessKey: 'AK', secretKey: 'SK' });
+  });
+  afterAll(async () => {
+    taggingClient.destroy();
+    taggingServer.closeAllConnections();
+    await new Promise((resolve) => taggingServer.close(resolve));
+  });
+
+  const taggingLocation = () => new S3Location({ client: taggingClient, bucket: 'b', key: 'acme/x.tar.zst', endpoint: taggingEndpoint, answerDeadlineMs: 300 });
+  const metadata = { tenant: 'acme', formatVersion: 2, toolVersion: '1', createdAt: new Date(0).toISOString() };
+
+  it('keeps the stored archive when the tags get no answer: tags are optional', async () => {
+    const written = await taggingLocation().write(Readable.from([Buffer.from('archive bytes')]), {
+      overwrite: true,
+      metadata,
+      finalMetadata: () => ({ 'manifest-sha256': 'a'.repeat(64) }),
+    });
+    expect(written.bytes).toBe(13);
+    expect(taggingRequests).toEqual([expect.stringMatching(/^PUT \/b\/acme\/x\.tar\.zst\?.*tagging/)]);
+  });
+
+  it('fails marking a verified archive within the deadline, as unreachable', async () => {
+    const mark = { verifiedAt: new Date(0).toISOString(), manifestSha256: 'a'.repeat(64), createdAt: new Date(0).toISOString() };
+    await expect(taggingLocation().markVerified(mark)).rejects.toMatchObject({
+      code: 'UNREACHABLE',
+      message: `cannot reach ${taggingEndpoint} for s3://b/acme/x.tar.zst: no answer in 0.3 s`,
+    });
   });
 });

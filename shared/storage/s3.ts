@@ -263,17 +263,17 @@ export class S3Location implements ArchiveLocation {
     // Committed: the archive is complete at the location. A late abort no longer undoes it,
     // and neither does a failed tagging: see the module comment.
     if (tags.length > 0) {
-      await this.client
-        .send(
+      await this.answered(context, signal, (abortSignal) =>
+        this.client.send(
           new sdk.PutObjectTaggingCommand({
             Bucket: this.bucket,
             Key: this.key,
             ...(versionId !== undefined && { VersionId: versionId }),
             Tagging: { TagSet: tags },
           }),
-          { abortSignal: signal },
-        )
-        .catch(() => undefined);
+          { abortSignal },
+        ),
+      ).catch(() => undefined);
     }
     return { bytes };
   }
@@ -308,16 +308,18 @@ export class S3Location implements ArchiveLocation {
     const versionId = this.opened?.versionId;
     const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
     try {
-      if (versionId === undefined && this.opened?.etag !== undefined) {
-        const head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
-        if (head.ETag !== this.opened.etag) throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
-      }
-      const current = await this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal: signal });
-      const kept = (current.TagSet ?? []).filter((tag) => tag.Key !== VERIFIED_TAG);
-      await this.client.send(
-        new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [...kept, { Key: VERIFIED_TAG, Value: formatMarkTag(mark) }] } }),
-        { abortSignal: signal },
-      );
+      await this.answered(context, signal, async (abortSignal) => {
+        if (versionId === undefined && this.opened?.etag !== undefined) {
+          const head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal });
+          if (head.ETag !== this.opened.etag) throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
+        }
+        const current = await this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal });
+        const kept = (current.TagSet ?? []).filter((tag) => tag.Key !== VERIFIED_TAG);
+        await this.client.send(
+          new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [...kept, { Key: VERIFIED_TAG, Value: formatMarkTag(mark) }] } }),
+          { abortSignal },
+        );
+      });
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
