@@ -115,7 +115,13 @@ function ownerOf(tenant: string | undefined, all: boolean, command: string): Cro
 /** Refuses, in local mode, what only a gateway's scheduler does. */
 function assertLocalFlags(command: string, flags: { all?: boolean; timezone?: string; window?: string }): void {
   if (flags.all === true) {
-    throw new UsageError(`${command} --all schedules every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK (on this machine, add a cron per tenant)`, 'REMOTE_ONLY');
+    // On this machine one cron runs `tenants backup --all`, filed under a name of the operator's (README).
+    const here =
+      command === 'cron add'
+        ? 'on this machine, one cron backs up every tenant: cron add all --schedule … --name … --cmd "openclaw tenants backup --all --to /var/backups/{tenant}/{date}.tar.zst"'
+        : `on this machine, a cron of every tenant is filed under the tenant name it was added with, e.g. ${command} all …`;
+    const verb = command === 'cron add' ? 'schedules every tenant' : 'is for the schedules of every tenant';
+    throw new UsageError(`${command} --all ${verb} on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK (${here})`, 'REMOTE_ONLY');
   }
   if (flags.timezone !== undefined) throw new UsageError(`--timezone is for a schedule on a gateway: a cron on this machine runs in its local time (TZ of the cron daemon)`, 'REMOTE_ONLY');
   if (flags.window !== undefined) throw new UsageError(`--window is for a schedule on a gateway: a cron on this machine starts on time`, 'REMOTE_ONLY');

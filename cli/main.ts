@@ -15,6 +15,7 @@ import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLi
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
 import { createOutput } from './output.js';
+import { usageErrorLine } from './usage-errors.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
 import { registerBackups } from './tenants-backups.js';
@@ -66,8 +67,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
         return EXIT_CODES.ok;
       }
-      // Commander has printed its line on stderr; a script reading --json gets it too.
-      if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: error.message.replace(/^error: /, '') } })}\n`);
+      const message = usageErrorLine(error, failedCommand.get(error) ?? program);
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message } })}\n`);
+      process.stderr.write(`openclaw: ${message}\n`);
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
@@ -100,9 +102,8 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): C
     .description('OpenClawMU gateway tools: back up and restore tenants')
     .version(TOOL_VERSION)
     .addHelpText('after', REMOTE_MODE_HELP)
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(`openclaw: ${text.replace(/^error: /, '')}`) })
-    .exitOverride();
+    // Usage errors are printed by main, as one line (usage-errors.ts).
+    .configureOutput({ outputError: () => {} });
   addFlags(program, GLOBAL_FLAGS);
 
   // `--aws-profile` / `--region` of the command that runs: in remote mode, the control plane's.
@@ -154,9 +155,17 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): C
   if (list !== undefined) addControlPlaneOptions(list);
   registerCron(program, context);
   registerDoctor(program, context);
-  for (const command of allCommands(program).slice(1)) command.exitOverride();
+  for (const command of allCommands(program)) {
+    command.exitOverride((error) => {
+      failedCommand.set(error, command);
+      throw error;
+    });
+  }
   return program;
 }
+
+/** The command whose arguments commander was parsing when it raised a usage error. */
+const failedCommand = new WeakMap<CommanderError, Command>();
 
 function allCommands(command: Command): Command[] {
   return [command, ...command.commands.flatMap(allCommands)];
@@ -176,7 +185,12 @@ async function parseWithoutRunning(argv: readonly string[]): Promise<ParsedComma
       parsed = { command: names, args: received.slice(0, -2), flags: { ...program.opts(), ...self.opts() } };
     });
   }
-  await program.parseAsync(argv as string[], { from: 'user' });
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError) || ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) throw error;
+    throw new CommanderError(error.exitCode, error.code, usageErrorLine(error, failedCommand.get(error) ?? program));
+  }
   if (parsed === undefined) throw new CommanderError(2, 'commander.help', 'no command');
   return parsed;
 }

@@ -11,7 +11,7 @@ import { OpenClawBackupStack } from './stack.js';
 export const STACK_ID = 'OpenClawBackupStack';
 
 export function createBackupApp(app: App): OpenClawBackupStack {
-  const config = readConfig((key) => app.node.tryGetContext(key));
+  const config = readConfig((key) => app.node.tryGetContext(key), Object.keys(app.node.getAllContext() as Record<string, unknown>));
   // No `env`: the stack stays environment-agnostic, so nothing is looked up at synth time
   // (a fixed account would make the VPC look up availability zones).
   const stack = new OpenClawBackupStack(app, STACK_ID, { ...config.props, stackName: config.stackName });

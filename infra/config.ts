@@ -77,9 +77,19 @@ const RETENTION_DAYS = new Set<number>(
   ),
 );
 
-/** Builds the stack configuration from `lookup(\`openclaw:${key}\`)`. */
-export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
+/**
+ * Builds the stack configuration from `lookup(\`openclaw:${key}\`)`. `givenKeys` are the
+ * context keys the deployer set: an `openclaw:` key this app does not read is refused, since a
+ * misspelled one (`-c openclaw:fileSystemid=fs-…`) would otherwise be ignored in silence (a
+ * standalone deploy instead of the gateway's file system).
+ */
+export function readConfig(lookup: (key: string) => unknown, givenKeys: Iterable<string> = []): BackupAppConfig {
   const problems: string[] = [];
+  for (const given of givenKeys) {
+    if (!given.startsWith('openclaw:') || (CONTEXT_KEYS as readonly string[]).includes(given.slice('openclaw:'.length))) continue;
+    const near = nearestContextKey(given.slice('openclaw:'.length));
+    problems.push(`${given} is not a context key of this app${near === undefined ? '' : ` (did you mean openclaw:${near}?)`}: infra/README.md lists them`);
+  }
   const raw = (key: ContextKey): unknown => {
     const value = lookup(`openclaw:${key}`);
     return value === null || value === '' ? undefined : value;
@@ -225,6 +235,29 @@ export function readConfig(lookup: (key: string) => unknown): BackupAppConfig {
   };
   if (problems.length > 0) throw new InfraConfigError('cdk context', problems);
   return { stackName, props: withoutUndefined(props) };
+}
+
+/** The context key a misspelled one most likely meant: the same but for case, or at most two edits away. */
+function nearestContextKey(key: string): ContextKey | undefined {
+  const sameButCase = CONTEXT_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
+  if (sameButCase !== undefined) return sameButCase;
+  let best: { key: ContextKey; distance: number } | undefined;
+  for (const known of CONTEXT_KEYS) {
+    const distance = editDistance(key.toLowerCase(), known.toLowerCase());
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key: known, distance };
+  }
+  return best?.key;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** Drops undefined members so that spreading the props never overrides a construct default. */

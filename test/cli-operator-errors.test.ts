@@ -40,13 +40,13 @@ function expectJsonError(args: string[], status: number, code: string, message: 
 
 describe('--json on usage errors', () => {
   it.each<[string, string[], RegExp]>([
-    ['an unknown option', ['--json', 'tenants', 'backup', 'acme', '--to', archive, '--bogus'], /^unknown option '--bogus'$/],
-    ['an unknown option before the command', ['--json', '--bogus', 'tenants', 'list'], /^unknown option '--bogus'$/],
-    ['a missing required option', ['--json', 'tenants', 'backup', 'acme'], /^required option '--to <destination>' not specified$/],
-    ['a missing argument', ['--json', 'tenants', 'recover'], /^missing required argument 'tenant'$/],
-    ['an unknown command', ['--json', 'tenants', 'frobnicate'], /^unknown command 'frobnicate'$/],
-    ['an invalid option value', ['--json', 'tenants', 'restore', '--from', archive, '--max-entries', 'lots'], /argument 'lots' is invalid\. must be a positive whole number$/],
-    ['--json after the command', ['tenants', 'backup', 'acme', '--json'], /^required option '--to <destination>' not specified$/],
+    ['an unknown option', ['--json', 'tenants', 'backup', 'acme', '--to', archive, '--bogus'], /^unknown option '--bogus' \(see openclaw tenants backup --help\)$/],
+    ['an unknown option before the command', ['--json', '--bogus', 'tenants', 'list'], /^unknown option '--bogus' \(see openclaw --help\)$/],
+    ['a missing required option', ['--json', 'tenants', 'backup', 'acme'], /^required option '--to <destination>' not specified \(see openclaw tenants backup --help\)$/],
+    ['a missing argument', ['--json', 'tenants', 'recover'], /^missing required argument 'tenant' \(see openclaw tenants recover --help\)$/],
+    ['an unknown command', ['--json', 'tenants', 'frobnicate'], /^unknown command 'frobnicate' \(see openclaw tenants --help\)$/],
+    ['an invalid option value', ['--json', 'tenants', 'restore', '--from', archive, '--max-entries', 'lots'], /argument 'lots' is invalid\. must be a positive whole number \(see openclaw tenants restore --help\)$/],
+    ['--json after the command', ['tenants', 'backup', 'acme', '--json'], /^required option '--to <destination>' not specified \(see openclaw tenants backup --help\)$/],
   ])('answers %s with one error object', (_label, args, message) => {
     expectJsonError(['--tenants-dir', base, ...args], 2, 'USAGE', message);
   });
@@ -60,9 +60,34 @@ describe('--json on usage errors', () => {
   });
 });
 
+describe('an operator\'s slip on the command line', () => {
+  // Each is one line on stderr (commander's "(Did you mean …?)" and help hint included) that
+  // names what to type instead, exit 2, and nothing written.
+  it.each<[string, string[], string]>([
+    ['a misspelled required flag', ['tenants', 'restore', '--form', archive], "unknown option '--form' (did you mean --from?) (see openclaw tenants restore --help)"],
+    ['a misspelled --to', ['tenants', 'backup', 'acme', '--too', path.join(dir.path, 'typo.tar.zst')], "unknown option '--too' (did you mean --to?) (see openclaw tenants backup --help)"],
+    ['a misspelled --keep-last', ['tenants', 'prune', 'acme', '--in', dir.path, '--keep-lst', '3'], "unknown option '--keep-lst' (did you mean --keep-last?) (see openclaw tenants prune --help)"],
+    ['--as on backup', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'as.tar.zst'), '--as', 'other'], 'tenants backup has no --as: it backs up the tenant named by its argument (tenants backup NAME --to DEST); --as is for tenants restore, to restore under another name (see openclaw tenants backup --help)'],
+    ['--to on restore', ['tenants', 'restore', '--from', archive, '--to', dir.path], "tenants restore has no --to: it reads the archive --from SRC and restores into the tenant base dir (--tenants-dir DIR) under the archive's tenant name, or --as NAME (see openclaw tenants restore --help)"],
+    ['--force on backup', ['tenants', 'backup', 'acme', '--to', archive, '--force'], 'tenants backup has no --force: --overwrite replaces an existing archive at --to DEST (--force is for tenants restore, to replace a tenant) (see openclaw tenants backup --help)'],
+    ['--overwrite on restore', ['tenants', 'restore', '--from', archive, '--overwrite'], 'tenants restore has no --overwrite: --force replaces the tenant in its slot (kept until the restored one is verified) (see openclaw tenants restore --help)'],
+    ['--tenant on backup', ['tenants', 'backup', '--tenant', 'acme', '--to', path.join(dir.path, 'flag.tar.zst')], 'tenants backup has no --tenant: name the tenant as its argument (tenants backup NAME --to DEST), or --all for every tenant (see openclaw tenants backup --help)'],
+    ['a tenant named to restore', ['tenants', 'restore', 'acme', '--from', archive], 'tenants restore takes no argument (got "acme"): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name'],
+    ['a flag of another command', ['tenants', 'list', '--in', dir.path], 'tenants list has no option --in: it is an option of tenants backups, tenants prune (see openclaw tenants list --help)'],
+    ['an unquoted value with a space', ['tenants', 'backup', 'acme', 'extra', '--to', path.join(dir.path, 'extra.tar.zst')], 'tenants backup takes 1 argument (tenant), got 2: "acme" "extra" (quote a value that holds spaces) (see openclaw tenants backup --help)'],
+  ])('%s', (_label, args, message) => {
+    const before = readdirSync(dir.path).sort();
+    const run = runCli(['--tenants-dir', base, ...args]);
+    expect(run).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${message}\n` });
+    expect(JSON.parse(runCli(['--tenants-dir', base, '--json', ...args]).stdout)).toEqual({ error: { code: 'USAGE', message } });
+    expect(readdirSync(dir.path).sort()).toEqual(before);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
 describe('a flag given twice', () => {
   it.each<[string, string[], RegExp]>([
-    ['--to', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'first.tar.zst'), '--to', path.join(dir.path, 'second.tar.zst')], /^option '--to <destination>' argument '.*second\.tar\.zst' is invalid\. given twice \(first ".*first\.tar\.zst"\): give it once$/],
+    ['--to', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'first.tar.zst'), '--to', path.join(dir.path, 'second.tar.zst')], /^option '--to <destination>' argument '.*second\.tar\.zst' is invalid\. given twice \(first ".*first\.tar\.zst"\): give it once \(see openclaw tenants backup --help\)$/],
     ['--from', ['tenants', 'restore', '--from', archive, '--from', archive, '--as', 'twice'], /^option '--from <source>' argument '.*' is invalid\. given twice/],
     ['--as', ['tenants', 'restore', '--from', archive, '--as', 'one', '--as', 'two'], /^option '--as <name>' argument 'two' is invalid\. given twice \(first "one"\)/],
     ['--max-entries', ['tenants', 'verify', '--from', archive, '--max-entries', '5', '--max-entries', '6'], /^option '--max-entries <n>' argument '6' is invalid\. given twice/],
@@ -110,6 +135,14 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(readdirSync(cwd)).toEqual([]);
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './-'], { cwd }).status).toBe(0);
     expect(readdirSync(cwd)).toEqual(['-']);
+  });
+
+  it('says how to name the archive when --to is an existing directory, and writes nothing in it', () => {
+    const into = path.join(dir.path, 'into-dir');
+    mkdirSync(into);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', into]);
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${into} is a directory, not an archive file: name the archive in it, e.g. ${into}/NAME.tar.zst\n` });
+    expect(readdirSync(into)).toEqual([]);
   });
 });
 

@@ -263,14 +263,14 @@ describe('cron add, one tenant', () => {
   it('refuses in local mode what only a gateway\'s scheduler does, before touching the crontab', async () => {
     const all = await run(['cron', 'add', '--all', '--schedule', '0 3 * * *', '--name', 'nightly', '--to', '/var/backups/{tenant}/{date}.tar.zst']);
     expect(all.status).toBe(2);
-    expect(all.stderr).toMatch(/^openclaw: cron add --all schedules every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK/);
+    expect(all.stderr).toMatch(/^openclaw: cron add --all schedules every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK \(on this machine, one cron backs up every tenant: cron add all --schedule … --name … --cmd "openclaw tenants backup --all --to /);
     const zoned = await run(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', CMD, '--timezone', 'Europe/Berlin']);
     expect(zoned.status).toBe(2);
     expect(zoned.stderr).toMatch(/--timezone is for a schedule on a gateway: a cron on this machine runs in its local time/);
     const windowed = await run(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', CMD, '--window', '30m']);
     expect(windowed.stderr).toMatch(/--window is for a schedule on a gateway/);
-    expect((await run(['cron', 'list', '--all'])).stderr).toMatch(/cron list --all schedules every tenant on a deployed gateway/);
-    expect((await run(['cron', 'rm', '--all', 'nightly'])).stderr).toMatch(/cron rm --all schedules every tenant on a deployed gateway/);
+    expect((await run(['cron', 'list', '--all'])).stderr).toMatch(/^openclaw: cron list --all is for the schedules of every tenant on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK \(on this machine, a cron of every tenant is filed under the tenant name it was added with, e\.g\. cron list all …\)\n$/);
+    expect((await run(['cron', 'rm', '--all', 'nightly'])).stderr).toMatch(/^openclaw: cron rm --all is for the schedules of every tenant on a deployed gateway/);
     const migrate = await run(['cron', 'migrate']);
     expect(migrate.status).toBe(2);
     expect(migrate.stderr).toBe('openclaw: cron migrate works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK\n');

@@ -134,10 +134,12 @@ describe('cron add in local mode', () => {
   it('checks --cmd as the CLI would parse it, so that a line that fails every night is refused now', () => {
     writeFileSync(crontabFile, THEIRS);
     for (const [cmd, message] of [
-      ['openclaw tenants backup acme --to /b/x.tar.zst --bogus', /^openclaw: --cmd: unknown option '--bogus'\n$/],
-      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(Did you mean backup\?\)\n$/],
-      ['openclaw tenants backup acme --to /b/x.tar.zst --to /b/y.tar.zst', /^openclaw: --cmd: option '--to <destination>' argument '\/b\/y\.tar\.zst' is invalid\. given twice \(first "\/b\/x\.tar\.zst"\): give it once\n$/],
-      ['openclaw tenants backup acme', /^openclaw: --cmd: required option '--to <destination>' not specified\n$/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --bogus', /^openclaw: --cmd: unknown option '--bogus' \(see openclaw tenants backup --help\)\n$/],
+      // A mistyped --to is named, not reported as --to missing.
+      ['openclaw tenants backup acme --too /b/x.tar.zst', /^openclaw: --cmd: unknown option '--too' \(did you mean --to\?\) \(see openclaw tenants backup --help\)\n$/],
+      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(Did you mean backup\?\) \(see openclaw tenants --help\)\n$/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --to /b/y.tar.zst', /^openclaw: --cmd: option '--to <destination>' argument '\/b\/y\.tar\.zst' is invalid\. given twice \(first "\/b\/x\.tar\.zst"\): give it once \(see openclaw tenants backup --help\)\n$/],
+      ['openclaw tenants backup acme', /^openclaw: --cmd: required option '--to <destination>' not specified \(see openclaw tenants backup --help\)\n$/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --help', /^openclaw: --cmd only shows help or the version: give a command to run\n$/],
       [`openclaw tenants backup acme --to ${base}/acme/$(date +%F).tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir .*: store backups outside it\n$/],
       [`openclaw tenants backup --all --to ${base}/{tenant}.tar.zst`, /^openclaw: --cmd: .* is inside the tenant base dir/],
@@ -152,7 +154,7 @@ describe('cron add in local mode', () => {
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // --json: the same line as one error object.
     const json = openclaw(['--json', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst --bogus']);
-    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'INVALID_CRON_COMMAND', message: "--cmd: unknown option '--bogus'" } });
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'INVALID_CRON_COMMAND', message: "--cmd: unknown option '--bogus' (see openclaw tenants backup --help)" } });
     // Good lines still go in, dates and all.
     expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
     expect(openclaw([...nightly(`${dir.path}/b/$(date +%F).tar.zst.age --encrypt-to age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj`), '--replace']).status).toBe(0);

@@ -1,5 +1,7 @@
 // Bad props and bad context: every construct reports all of its problems in one error.
 
+import { spawnSync } from 'node:child_process';
+
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -204,6 +206,32 @@ describe('stack and context', () => {
       'openclaw:architecture must be one of x86_64, arm64, got "sparc"',
       'openclaw:tracing must be true or false, got "yes"',
     ]);
+  });
+
+  it('refuses an openclaw: context key it does not read, naming the one meant, instead of ignoring it', () => {
+    const context: Record<string, unknown> = { ...cdkJsonContext(), 'openclaw:fileSystemid': 'fs-0123', 'openclaw:bucketNam': 'b', 'openclaw:colour': 'blue' };
+    expect(problemsOf(() => readConfig((key) => context[key], Object.keys(context)))).toEqual([
+      'openclaw:fileSystemid is not a context key of this app (did you mean openclaw:fileSystemId?): infra/README.md lists them',
+      'openclaw:bucketNam is not a context key of this app (did you mean openclaw:bucketName?): infra/README.md lists them',
+      'openclaw:colour is not a context key of this app: infra/README.md lists them',
+    ]);
+    // Through the app, as cdk synth -c passes it.
+    expect(() => fixtureApp({ 'openclaw:fileSystemid': 'fs-0123' })).toThrow(/openclaw:fileSystemid is not a context key of this app \(did you mean openclaw:fileSystemId\?\)/);
+  });
+
+  it('is reported by the cdk app as its list of problems, exit 1, no stack trace', () => {
+    // As `cdk synth -c …` runs cdk.json's app: the context in CDK_CONTEXT_JSON.
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
+      encoding: 'utf8',
+      env: { ...process.env, TSX_DISABLE_CACHE: '1', CDK_OUTDIR: testOutdir(), CDK_CONTEXT_JSON: JSON.stringify({ 'openclaw:fileSystemid': 'fs-0123', 'openclaw:posixUid': 'abc' }) },
+    });
+    expect(run).toMatchObject({
+      status: 1,
+      stderr:
+        'cdk context: invalid configuration:\n' +
+        '  - openclaw:fileSystemid is not a context key of this app (did you mean openclaw:fileSystemId?): infra/README.md lists them\n' +
+        '  - openclaw:posixUid must be an integer, got "abc"\n',
+    });
   });
 
   it('reads lists as JSON arrays or comma-separated strings and ignores empty values', () => {

@@ -184,7 +184,7 @@ describe('prune in a local directory', () => {
     expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', '0'])).status).toBe(2);
     const negative = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', '-1']);
     expect(negative.status).toBe(2);
-    expect(negative.stderr).toMatch(/argument .-1. is invalid\. must be a whole number \(0 or more\)\n/);
+    expect(negative.stderr).toMatch(/argument .-1. is invalid\. must be a whole number \(0 or more\) \(see openclaw tenants prune --help\)\n/);
     expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', 'seven'])).status).toBe(2);
     expect((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store])).stdout).toMatch(/^\{"error":\{"code":"USAGE"/);
     const ifMatch = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--delete-if-match']);

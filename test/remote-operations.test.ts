@@ -7,8 +7,9 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { main } from '../cli/main.js';
@@ -92,6 +93,12 @@ describe('remote executor', () => {
 
   it('invokes <prefix>-backup with the backup command, exactly', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(BACKUP_RESULT) as never });
+    // --aws-profile must name a profile of the shared config files (one not there is refused).
+    const awsDir = tempDir('openclaw-aws-config-');
+    onTestFinished(awsDir.cleanup);
+    writeFileSync(path.join(awsDir.path, 'config'), '[profile ops]\nregion = eu-central-1\n');
+    vi.stubEnv('AWS_CONFIG_FILE', path.join(awsDir.path, 'config'));
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', path.join(awsDir.path, 'credentials'));
     const result = await run([
       '--stack', 'openclaw-backup', 'tenants', 'backup', 'acme',
       '--to', 's3://backups/acme/2026-06-03.tar.zst',

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveLimitError, CorruptArchiveError, UsageError } from '../shared/errors.js';
@@ -15,6 +16,7 @@ import { FrameWriter } from '../shared/archive/zstd-encoder.js';
 import { skippableFrame } from '../shared/archive/zstd-format.js';
 import { compressFrames } from './helpers/zstd.js';
 import { cutAt } from './helpers/chunks.js';
+import { rawHeader } from './helpers/tar-builder.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -433,6 +435,24 @@ describe('damaged input', () => {
     await expect(decompressAll([frame, frame.subarray(0, 3), frame.subarray(3)])).resolves.toEqual(
       Buffer.from('hello tenanthello tenant'),
     );
+  });
+
+  it('names the format of a file that is another kind of archive, and how to make one restore reads', async () => {
+    const tar = Buffer.concat([rawHeader({ name: 'tenants/acme/config.json', typeflag: '0', size: 0 }), Buffer.alloc(1024)]);
+    const cases: [string, Buffer, RegExp][] = [
+      ['gzip', gzipSync(tar), /^not a zstd stream: it is gzip-compressed \(a \.tar\.gz\?\): recompress it with gzip -dc FILE \| zstd -o NAME\.tar\.zst$/],
+      ['bzip2', Buffer.from('BZh91AY&SY'), /^not a zstd stream: it is bzip2-compressed: recompress it with bzip2 -dc FILE/],
+      ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04]), /^not a zstd stream: it is xz-compressed: recompress it with xz -dc FILE/],
+      ['zip', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(60)]), /^not a zstd stream: it is a ZIP archive: give a tar of tenants\/NAME\/ compressed with zstd/],
+      ['tar', tar, /^not a zstd stream: it is an uncompressed tar: compress it with zstd FILE -o NAME\.tar\.zst$/],
+    ];
+    for (const [format, bytes, message] of cases) {
+      await expect(decompressAll([bytes]), format).rejects.toThrow(message);
+      await expect(decompressAll([bytes]), format).rejects.toBeInstanceOf(CorruptArchiveError);
+    }
+    // Only the stream's start is taken for another format: after a frame, it is damage.
+    const frame = (await compressAll([Buffer.from('hello tenant')]))[0]!;
+    await expect(decompressAll([frame, gzipSync(tar)])).rejects.toThrow(`not a zstd stream: bad frame magic at byte ${frame.length}`);
   });
 
   /** A frame with no content size or checksum, a window descriptor and one block. */

@@ -19,6 +19,7 @@
 
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { ByteQueue } from './byte-queue.js';
+import { OTHER_FORMAT_PROBE_BYTES, otherFormatHint } from './other-format.js';
 import {
   BLOCK_COMPRESSED,
   BLOCK_HEADER_BYTES,
@@ -176,12 +177,20 @@ export class FrameReader {
     return { kind: 'skippable', payload, magicNibble };
   }
 
+  /** The stream's first bytes, as many of OTHER_FORMAT_PROBE_BYTES as have arrived (the queue starts at 0). */
+  private firstBytes(): Buffer {
+    const bytes = Buffer.alloc(Math.min(this.queue.length, OTHER_FORMAT_PROBE_BYTES));
+    for (let i = 0; i < bytes.length; i++) bytes[i] = this.queue.byteAt(i);
+    return bytes;
+  }
+
   /** Parses the frame header at the queue's start (RFC 8878 §3.1.1.1), or undefined if incomplete. */
   private readFrameHeader(): FrameHeader | undefined {
     const queue = this.queue;
     const offset = queue.start;
     if (queue.uint32At(offset) !== ZSTD_MAGIC) {
-      throw new CorruptArchiveError(`not a zstd stream: bad frame magic at byte ${offset}`);
+      const hint = offset === 0 ? otherFormatHint(this.firstBytes()) : undefined;
+      throw new CorruptArchiveError(`not a zstd stream: ${hint ?? `bad frame magic at byte ${offset}`}`);
     }
     if (queue.length < 5) return undefined;
     const descriptor = queue.byteAt(offset + 4);

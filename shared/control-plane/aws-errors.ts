@@ -7,6 +7,9 @@ import { AbortedError, OpenClawError, RemoteError, UsageError } from '../errors.
 import { redact } from '../storage/redact.js';
 import type { ControlPlane } from './deployment.js';
 
+/** Node's codes for a connection that never reached AWS (no DNS, no route, refused, cut). */
+const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 interface AwsErrorShape {
   name?: string;
   message?: string;
@@ -30,6 +33,10 @@ export function translateAwsError(error: unknown, plane: ControlPlane, what: str
   if (name === 'AbortError') return new AbortedError(`interrupted while ${what}`);
   if (/region is missing/i.test(message)) {
     return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');
+  }
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) {
+    return new RemoteError('AWS_ERROR', `${what}: cannot reach AWS${where} (${message}): check the network (a proxy, a VPC endpoint) and --region`);
   }
   switch (name) {
     case 'ResourceNotFoundException':

@@ -23,7 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
@@ -95,7 +95,9 @@ export class LocalFileLocation implements ArchiveLocation {
   async checkWritable(options: CheckWritableOptions): Promise<void> {
     const existing = await this.statTarget();
     if (existing !== undefined) {
-      if (existing.isDirectory()) throw new StorageError(`${this.display} is a directory, not an archive file`, 'NOT_A_FILE');
+      if (existing.isDirectory()) {
+        throw new StorageError(`${this.display} is a directory, not an archive file: name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`, 'NOT_A_FILE');
+      }
       if (!options.overwrite) throw this.existsError();
     }
     // The nearest existing ancestor must be a writable directory: it is where `mkdir -p`

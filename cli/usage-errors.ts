@@ -1,0 +1,140 @@
+// Commander's usage errors as the one line the CLI prints for every error, saying what to do:
+// commander writes its message, a "(Did you mean …?)" and a help hint on separate lines, says
+// only "unknown option '--as'" for a flag of another command, and reports a mistyped required
+// flag (`restore --form FILE`) as the required one missing, hiding the typo.
+
+import type { Command, CommanderError } from 'commander';
+
+/** A flag an operator gives to the wrong command, and what to do instead. */
+const MISPLACED_FLAGS: Readonly<Record<string, string>> = {
+  'tenants backup --as':
+    'tenants backup has no --as: it backs up the tenant named by its argument (tenants backup NAME --to DEST); --as is for tenants restore, to restore under another name',
+  'tenants backup --from':
+    'tenants backup has no --from: it reads the tenant named by its argument and writes the archive --to DEST; --from is for tenants restore and verify',
+  'tenants restore --to':
+    'tenants restore has no --to: it reads the archive --from SRC and restores into the tenant base dir (--tenants-dir DIR) under the archive\'s tenant name, or --as NAME',
+  'tenants verify --to': 'tenants verify has no --to: it reads the archive --from SRC and writes nothing',
+  'tenants backup --force': 'tenants backup has no --force: --overwrite replaces an existing archive at --to DEST (--force is for tenants restore, to replace a tenant)',
+  'tenants restore --overwrite': 'tenants restore has no --overwrite: --force replaces the tenant in its slot (kept until the restored one is verified)',
+  'tenants backup --tenant': 'tenants backup has no --tenant: name the tenant as its argument (tenants backup NAME --to DEST), or --all for every tenant',
+  'tenants restore --tenant': 'tenants restore has no --tenant: the archive names its tenant; --as NAME restores under another name',
+  'tenants restore --name': 'tenants restore has no --name: the archive names its tenant; --as NAME restores under another name',
+  'tenants backups --from': 'tenants backups has no --from: name the directory or s3:// prefix to search with --in LOCATION',
+  'tenants backups --to': 'tenants backups has no --to: name the directory or s3:// prefix to search with --in LOCATION',
+  'tenants prune --from': 'tenants prune has no --from: name the directory or s3:// prefix of the backups with --in LOCATION',
+  'tenants prune --to': 'tenants prune has no --to: name the directory or s3:// prefix of the backups with --in LOCATION',
+};
+
+/** Positional arguments a command does not take, and why. */
+const NO_ARGUMENTS: Readonly<Record<string, string>> = {
+  'tenants restore':
+    'the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name',
+  'tenants verify': 'give the archive with --from SRC',
+  'tenants list': 'it lists every tenant of the base dir',
+};
+
+/**
+ * The one line (without the "openclaw: " prefix) for a usage error commander raised while
+ * parsing `command`'s arguments.
+ */
+export function usageErrorLine(error: CommanderError, command: Command): string {
+  const path = commandPath(command);
+  const help = ` (see openclaw ${path === '' ? '' : `${path} `}--help)`;
+  const message = oneLine(error.message.replace(/^error: /, ''));
+  // A mistyped flag leaves the command without the one it needed: the typo is what to fix.
+  const unknown = error.code === 'commander.unknownOption' ? /^unknown option '([^']*)'/.exec(message)?.[1] : firstUnknownOption(command);
+  if (unknown !== undefined) return `${unknownOptionLine(unknown, command, path)}${help}`;
+  if (error.code === 'commander.excessArguments') {
+    const given = command.args.map((arg) => JSON.stringify(arg)).join(' ');
+    const why = NO_ARGUMENTS[path];
+    if (why !== undefined && command.registeredArguments.length === 0) return `${path} takes no argument (got ${given}): ${why}`;
+    const expected = command.registeredArguments.map((argument) => argument.name()).join(', ');
+    return `${path} takes ${command.registeredArguments.length} argument${command.registeredArguments.length === 1 ? '' : 's'} (${expected}), got ${command.args.length}: ${given} (quote a value that holds spaces)${help}`;
+  }
+  return `${message}${help}`;
+}
+
+function unknownOptionLine(flag: string, command: Command, path: string): string {
+  const name = flag.split('=')[0] as string;
+  const misplaced = MISPLACED_FLAGS[`${path} ${name}`];
+  if (misplaced !== undefined) return misplaced;
+  const suggestions = suggestedFlags(name, command);
+  if (suggestions.length > 0) return `unknown option '${flag}' (did you mean ${suggestions.length === 1 ? '' : 'one of '}${suggestions.join(', ')}?)`;
+  const elsewhere = commandsWithFlag(rootOf(command), name).filter((other) => other !== command);
+  if (elsewhere.length > 0) return `${path} has no option ${name}: it is an option of ${elsewhere.map(commandPath).join(', ')}`;
+  return `unknown option '${flag}'`;
+}
+
+/**
+ * The first option among the arguments commander could not place: after it, commander
+ * classifies everything as unknown, so a required flag given after a typo looks missing.
+ */
+function firstUnknownOption(command: Command): string | undefined {
+  if (command.commands.length > 0) return undefined;
+  return command.args.find((arg) => arg.startsWith('-') && arg !== '-' && arg !== '--');
+}
+
+/** The long flags of this command (or the global ones) nearest to a mistyped one, by commander's rule. */
+function suggestedFlags(flag: string, command: Command): string[] {
+  if (!flag.startsWith('--')) return [];
+  const candidates = new Set<string>();
+  for (let at: Command | null = command; at !== null; at = at.parent) {
+    for (const option of at.options) if (option.long !== undefined && !option.hidden) candidates.add(option.long);
+  }
+  let best: string[] = [];
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const distance = editDistance(flag.slice(2), candidate.slice(2));
+    const length = Math.max(flag.length, candidate.length) - 2;
+    if ((length - distance) / length <= 0.4 || distance > bestDistance) continue;
+    if (distance < bestDistance) best = [];
+    bestDistance = distance;
+    best.push(candidate);
+  }
+  return best.sort();
+}
+
+/** Optimal string alignment distance (an adjacent swap counts one), as commander's. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+function commandsWithFlag(root: Command, flag: string): Command[] {
+  const found: Command[] = [];
+  const visit = (command: Command) => {
+    if (command.commands.length === 0 && command.options.some((option) => option.long === flag || option.short === flag)) found.push(command);
+    command.commands.forEach(visit);
+  };
+  visit(root);
+  return found;
+}
+
+function rootOf(command: Command): Command {
+  let root = command;
+  while (root.parent !== null) root = root.parent;
+  return root;
+}
+
+/** "tenants backup", "cron add"; "" for the program itself. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = command; at?.parent != null; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+}
+
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ');
+}
