@@ -18,9 +18,11 @@
 //
 // A name that is not valid UTF-8 cannot be archived (tar's pax names are UTF-8, and Node
 // hands such a name over with U+FFFD in place of its bad bytes, a name no call can open):
-// it is left out with a warning that says so, rather than met later as vanished. So is a
-// name a restore refuses (a control character, a backslash: tenant/names.ts), and what lies
-// deeper than a restore goes (MAX_ENTRY_DEPTH): a backup that holds them would not restore.
+// it is left out with a warning that says so, rather than met later as vanished. So is what
+// lies deeper than a restore goes (MAX_ENTRY_DEPTH), and a path longer than PATH_MAX, as an
+// archive entry name (`tenants/<name>/…`: a restore refuses it) or on disk (no system call
+// takes it): a backup that held them would not restore, or not finish. Any other name Linux
+// allows is archived, control characters and backslashes included (tenant/names.ts).
 //
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
@@ -34,8 +36,9 @@ import path from 'node:path';
 import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
+import { quotedPath } from '../format.js';
 import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
-import { EPHEMERAL_DIR, nameRestoreRefuses } from '../tenant/names.js';
+import { entryNameFor, EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {
@@ -136,13 +139,14 @@ function nameNotUtf8(relPath: string, directory: boolean): Note {
   };
 }
 
-function nameRefused(relPath: string, directory: boolean, reason: string): Note {
-  const what = directory ? 'directory whose name' : 'name';
+function pathTooLong(relPath: string, directory: boolean, where: 'entry' | 'disk'): Note {
+  const what = where === 'entry' ? `path longer than ${PATH_MAX_BYTES} bytes in the archive` : `path longer than ${PATH_MAX_BYTES} bytes on disk`;
+  const why = where === 'entry' ? 'which a restore refuses' : 'which no system call takes';
   return {
     kind: 'note',
     relPath,
-    skipped: `${what} holds ${reason}`,
-    warning: `${what} holds ${reason}, which a restore refuses: not archived${directory ? ', nor anything in it' : ''} (rename it to back it up)`,
+    skipped: what,
+    warning: `${what} (PATH_MAX), ${why}: not archived${directory ? ', nor anything in it' : ''} (move it higher up to back it up)`,
   };
 }
 
@@ -151,14 +155,24 @@ function tooDeep(relPath: string): Note {
   return { kind: 'note', relPath, skipped: reason, warning: `${reason}: not archived, nor anything in it` };
 }
 
-/** The entries of a listing whose names a restore refuses, with the reason; undefined when there are none (most listings). */
-function namesRestoreRefuses(entries: readonly Dirent[]): ReadonlyMap<Dirent, string> | undefined {
-  let refused: Map<Dirent, string> | undefined;
+/**
+ * The entries of a listing whose paths would be longer than PATH_MAX, with where: as an
+ * archive entry name (`entryPrefixBytes` is the length of `tenants/<name>/`) or on disk;
+ * undefined when there are none (most listings).
+ */
+function pathsTooLong(relPath: string, dirPath: string, entries: readonly Dirent[], entryPrefixBytes: number): ReadonlyMap<Dirent, 'entry' | 'disk'> | undefined {
+  const entryRoom = PATH_MAX_BYTES - entryPrefixBytes - (relPath === '' ? 0 : Buffer.byteLength(relPath) + 1);
+  const diskRoom = PATH_MAX_BYTES - Buffer.byteLength(dirPath) - 1;
+  const room = Math.min(entryRoom, diskRoom);
+  let found: Map<Dirent, 'entry' | 'disk'> | undefined;
   for (const entry of entries) {
-    const reason = nameRestoreRefuses(entry.name);
-    if (reason !== undefined) (refused ??= new Map()).set(entry, reason);
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: most names are ruled out by length.
+    if (entry.name.length * 3 <= room) continue;
+    const bytes = Buffer.byteLength(entry.name);
+    if (bytes > entryRoom) (found ??= new Map()).set(entry, 'entry');
+    else if (bytes > diskRoom) (found ??= new Map()).set(entry, 'disk');
   }
-  return refused;
+  return found;
 }
 
 /** Whether the entries of the directory `relPath` lie deeper than a restore goes. */
@@ -221,12 +235,16 @@ interface Cursor {
 export class TenantWalk {
   private readonly stack: Cursor[] = [];
   private started = false;
+  /** Bytes of `tenants/<name>/`, which every archive entry name starts with (the tenant's directory is named after it). */
+  private readonly entryPrefixBytes: number;
 
   constructor(
     private readonly root: string,
     private readonly access: FileAccess = PARALLEL_ACCESS,
     private readonly options: WalkOptions = {},
-  ) {}
+  ) {
+    this.entryPrefixBytes = Buffer.byteLength(entryNameFor(path.basename(root), '')) + 1;
+  }
 
   /** Up to `max` more items (fewer only at the end). */
   next(max: number): Maybe<WalkItem[]> {
@@ -303,9 +321,9 @@ export class TenantWalk {
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
     const notUtf8 = namesNotUtf8(dirPath, wanted);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
-    const refusedNames = namesRestoreRefuses(wanted);
+    const tooLong = pathsTooLong(relPath, dirPath, wanted, this.entryPrefixBytes);
     for (const entry of wanted) {
-      if (notUtf8?.has(entry) === true || deeperThanRestore || refusedNames?.has(entry) === true) continue;
+      if (notUtf8?.has(entry) === true || deeperThanRestore || tooLong?.has(entry) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
@@ -329,9 +347,9 @@ export class TenantWalk {
           items.push(tooDeep(itemPath));
           continue;
         }
-        const refused = refusedNames?.get(entry);
-        if (refused !== undefined) {
-          items.push(nameRefused(itemPath, entry.isDirectory(), refused));
+        const where = tooLong?.get(entry);
+        if (where !== undefined) {
+          items.push(pathTooLong(itemPath, entry.isDirectory(), where));
           continue;
         }
         if (entry.isFile() && !statFiles) {
@@ -425,7 +443,7 @@ function symlinkItem(root: string, segments: string[], stat: Stats): WalkItem {
   }
   const target = targetBytes.toString('utf8');
   if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
-    return leftOut(relPath, `symlink target ${JSON.stringify(target)} resolves outside the tenant`);
+    return leftOut(relPath, `symlink target ${quotedPath(target)} resolves outside the tenant`);
   }
   return { kind: 'symlink', relPath, target, stat };
 }
