@@ -1,5 +1,6 @@
-// Human-readable numbers for messages and reports; no dependencies, so the CLI can load it
-// without pulling in the archive code.
+// Human-readable numbers for messages and reports, and names and text from tenants and
+// archives as they may be shown to a person (escaped); no dependencies, so the CLI can load
+// it without pulling in the archive code.
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
