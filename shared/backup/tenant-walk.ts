@@ -19,9 +19,11 @@
 // A name that is not valid UTF-8 cannot be archived (tar's pax names are UTF-8, and Node
 // hands such a name over with U+FFFD in place of its bad bytes, a name no call can open):
 // it is left out with a warning that says so, rather than met later as vanished. So is what
-// lies deeper than a restore goes (MAX_ENTRY_DEPTH), and a path longer than PATH_MAX, as an
-// archive entry name (`tenants/<name>/…`: a restore refuses it) or on disk (no system call
-// takes it): a backup that held them would not restore, or not finish. Any other name Linux
+// lies deeper than a restore goes (MAX_ENTRY_DEPTH), and a path longer than PATH_MAX where a
+// restore beside the tenant writes it (in a staging directory with a longer name than the
+// tenant's; no system call takes a longer path, and the archive entry name `tenants/<name>/…`
+// is shorter still, so a restore never refuses it): a backup that held them would not
+// restore, or not finish. Any other name Linux
 // allows is archived, control characters and backslashes included (tenant/names.ts).
 //
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
@@ -38,7 +40,8 @@ import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 import { quotedPath } from '../format.js';
 import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
-import { entryNameFor, EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
+import { hiddenNames } from '../tenant/hidden-names.js';
+import { EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {
@@ -139,14 +142,15 @@ function nameNotUtf8(relPath: string, directory: boolean): Note {
   };
 }
 
-function pathTooLong(relPath: string, directory: boolean, where: 'entry' | 'disk'): Note {
-  const what = where === 'entry' ? `path longer than ${PATH_MAX_BYTES} bytes in the archive` : `path longer than ${PATH_MAX_BYTES} bytes on disk`;
-  const why = where === 'entry' ? 'which a restore refuses' : 'which no system call takes';
+function pathTooLong(relPath: string, directory: boolean): Note {
+  const what = `path longer than ${PATH_MAX_BYTES} bytes where a restore writes it`;
   return {
     kind: 'note',
     relPath,
     skipped: what,
-    warning: `${what} (PATH_MAX), ${why}: not archived${directory ? ', nor anything in it' : ''} (move it higher up to back it up)`,
+    warning:
+      `${what} (PATH_MAX, in a staging directory beside the tenant), which no system call takes: ` +
+      `not archived${directory ? ', nor anything in it' : ''} (move it higher up to back it up)`,
   };
 }
 
@@ -155,22 +159,22 @@ function tooDeep(relPath: string): Note {
   return { kind: 'note', relPath, skipped: reason, warning: `${reason}: not archived, nor anything in it` };
 }
 
+/** How much longer than the tenant's the name of a restore's staging directory beside it is (and than `tenants/`). */
+function stagingExtraBytes(tenant: string): number {
+  return Buffer.byteLength(hiddenNames.staging(tenant)) - Buffer.byteLength(tenant);
+}
+
 /**
- * The entries of a listing whose paths would be longer than PATH_MAX, with where: as an
- * archive entry name (`entryPrefixBytes` is the length of `tenants/<name>/`) or on disk;
- * undefined when there are none (most listings).
+ * The entries of the listing of `dirPath` whose paths would be longer than PATH_MAX where a
+ * restore beside the tenant writes them (`extraBytes` longer than here); undefined when
+ * there are none (most listings).
  */
-function pathsTooLong(relPath: string, dirPath: string, entries: readonly Dirent[], entryPrefixBytes: number): ReadonlyMap<Dirent, 'entry' | 'disk'> | undefined {
-  const entryRoom = PATH_MAX_BYTES - entryPrefixBytes - (relPath === '' ? 0 : Buffer.byteLength(relPath) + 1);
-  const diskRoom = PATH_MAX_BYTES - Buffer.byteLength(dirPath) - 1;
-  const room = Math.min(entryRoom, diskRoom);
-  let found: Map<Dirent, 'entry' | 'disk'> | undefined;
+function pathsTooLong(dirPath: string, entries: readonly Dirent[], extraBytes: number): ReadonlySet<Dirent> | undefined {
+  const room = PATH_MAX_BYTES - Buffer.byteLength(dirPath) - extraBytes - 1;
+  let found: Set<Dirent> | undefined;
   for (const entry of entries) {
     // A UTF-16 unit takes at most 3 bytes in UTF-8: most names are ruled out by length.
-    if (entry.name.length * 3 <= room) continue;
-    const bytes = Buffer.byteLength(entry.name);
-    if (bytes > entryRoom) (found ??= new Map()).set(entry, 'entry');
-    else if (bytes > diskRoom) (found ??= new Map()).set(entry, 'disk');
+    if (entry.name.length * 3 > room && Buffer.byteLength(entry.name) > room) (found ??= new Set()).add(entry);
   }
   return found;
 }
@@ -235,15 +239,15 @@ interface Cursor {
 export class TenantWalk {
   private readonly stack: Cursor[] = [];
   private started = false;
-  /** Bytes of `tenants/<name>/`, which every archive entry name starts with (the tenant's directory is named after it). */
-  private readonly entryPrefixBytes: number;
+  /** How much longer each path is where a restore beside the tenant writes it. */
+  private readonly restoreExtraBytes: number;
 
   constructor(
     private readonly root: string,
     private readonly access: FileAccess = PARALLEL_ACCESS,
     private readonly options: WalkOptions = {},
   ) {
-    this.entryPrefixBytes = Buffer.byteLength(entryNameFor(path.basename(root), '')) + 1;
+    this.restoreExtraBytes = stagingExtraBytes(path.basename(root));
   }
 
   /** Up to `max` more items (fewer only at the end). */
@@ -321,7 +325,7 @@ export class TenantWalk {
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
     const notUtf8 = namesNotUtf8(dirPath, wanted);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
-    const tooLong = pathsTooLong(relPath, dirPath, wanted, this.entryPrefixBytes);
+    const tooLong = pathsTooLong(dirPath, wanted, this.restoreExtraBytes);
     for (const entry of wanted) {
       if (notUtf8?.has(entry) === true || deeperThanRestore || tooLong?.has(entry) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
@@ -347,9 +351,8 @@ export class TenantWalk {
           items.push(tooDeep(itemPath));
           continue;
         }
-        const where = tooLong?.get(entry);
-        if (where !== undefined) {
-          items.push(pathTooLong(itemPath, entry.isDirectory(), where));
+        if (tooLong?.has(entry) === true) {
+          items.push(pathTooLong(itemPath, entry.isDirectory()));
           continue;
         }
         if (entry.isFile() && !statFiles) {
