@@ -10,7 +10,12 @@ export default defineConfig({
     pool: 'forks',
     // OPENCLAW_CRONTAB: no test may reach the user's real crontab by accident (`cron add`
     // without --stack); tests that want one give their own stand-in, or '' inside a private
-    // mount namespace (cron-local.test.ts).
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', OPENCLAW_CRONTAB: '/nonexistent/tests-never-use-the-real-crontab' },
+    // mount namespace (cron-local.test.ts). TSX_DISABLE_CACHE: a child run through tsx would
+    // otherwise leave tsx's cache in /tmp.
+    env: {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      OPENCLAW_CRONTAB: '/nonexistent/tests-never-use-the-real-crontab',
+      TSX_DISABLE_CACHE: '1',
+    },
   },
 });

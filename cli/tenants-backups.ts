@@ -55,5 +55,7 @@ function describeContent(entry: BackupEntry): string {
       return `encrypted (age${entry.recipients === undefined ? '' : `: ${entry.recipients.join(', ')}`})`;
     case 'unknown':
       return 'unknown/piped';
+    case 'archived':
+      return `archived (${entry.storageClass ?? '?'})`;
   }
 }

@@ -94,6 +94,16 @@ describe('backup --all to local paths', () => {
       expect(run.stderr).toMatch(/^openclaw: /);
     }
     expect((await all('--to', path.join(dir.path, 'x', '{date}.tar.zst'))).stderr).toMatch(/--to must contain \{tenant\}/);
+    // An S3 template whose keys no tenant could be stored under is refused before any tenant is backed up.
+    for (const [template, message] of [
+      ['s3://backups/all/{tenant}//{date}.tar.zst', /empty segment/],
+      ['s3://bk/{tenant}.tar.zst', /invalid S3 bucket name "bk"/],
+    ] as const) {
+      const run = await all('--to', template);
+      expect(run.status, template).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(run.stdout).toBe('');
+    }
     expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--all', '--to', '/tmp/{tenant}'])).status).toBe(2);
     expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--to', '/tmp/x.tar.zst'])).stderr).toMatch(/name the tenant to back up, or give --all/);
   });

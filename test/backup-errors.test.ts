@@ -1,10 +1,18 @@
 // A backup that cannot read its tenant (a file or directory it may not read, an I/O error)
 // fails with one line that names the tenant, the reason and the path, not "unexpected error".
+// A tenant that vanishes during its backup (removed or renamed by the gateway) fails it as
+// TENANT_NOT_FOUND and nothing is stored, instead of a "successful" backup of a few of its files.
 
-import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 
-import { backupReadError } from '../shared/backup/backup.js';
-import { describeError, FileSystemError, StorageError } from '../shared/errors.js';
+import { backupReadError, backupTenant } from '../shared/backup/backup.js';
+import { createTenantArchive } from '../shared/backup/tenant-archive.js';
+import { describeError, FileSystemError, StorageError, TenantNotFoundError } from '../shared/errors.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
+import { tempDir } from './helpers/tree.js';
 
 function errno(code: string, message: string, extra: Partial<NodeJS.ErrnoException> = {}): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code, ...extra });
@@ -29,5 +37,68 @@ describe('backupReadError', () => {
     expect(backupReadError(ours, 'acme')).toBe(ours);
     const odd = errno('EWEIRD', 'EWEIRD: something else');
     expect(backupReadError(odd, 'acme')).toBe(odd);
+  });
+});
+
+describe('a tenant that vanishes during its backup', () => {
+  const dir = tempDir('openclaw-vanish-');
+  afterAll(() => dir.cleanup());
+
+  /** A tenant of `files` incompressible files of 256 KiB: more than a few 2 MiB frames, so chunks come out while it is walked. */
+  function makeTenant(base: string, files = 48): string {
+    const root = path.join(base, 'acme');
+    mkdirSync(path.join(root, 'workspace'), { recursive: true });
+    for (let index = 0; index < files; index++) writeFileSync(path.join(root, 'workspace', `blob-${String(index).padStart(2, '0')}.bin`), randomBytes(256 * 1024));
+    return root;
+  }
+
+  async function drain(chunks: AsyncIterable<Buffer>): Promise<void> {
+    for await (const chunk of chunks) void chunk;
+  }
+
+  it('fails as TENANT_NOT_FOUND when the tenant is gone before its walk begins', async () => {
+    const archive = createTenantArchive({ tenantDir: path.join(dir.path, 'none', 'acme'), tenant: 'acme', createdAt: new Date() });
+    await expect(drain(archive.chunks)).rejects.toThrow(TenantNotFoundError);
+    await expect(archive.summary).rejects.toThrow(/^tenant "acme" vanished from .*none during its backup \(removed or renamed\); nothing was stored$/);
+  });
+
+  it.each([
+    ['renamed away', (root: string) => renameSync(root, `${root}-moved`)],
+    ['replaced by another directory', (root: string) => (renameSync(root, `${root}-old`), mkdirSync(root))],
+  ])('fails the archive when the tenant is %s mid-walk', async (what, change) => {
+    const root = makeTenant(path.join(dir.path, what.replaceAll(' ', '-')), 4);
+    let changed = false;
+    const archive = createTenantArchive({
+      tenantDir: root,
+      tenant: 'acme',
+      createdAt: new Date(),
+      onProgress: () => {
+        if (!changed) change(root);
+        changed = true;
+      },
+    });
+    await expect(drain(archive.chunks)).rejects.toThrow(TenantNotFoundError);
+    await expect(archive.summary).rejects.toThrow(/vanished .* during its backup/);
+  });
+
+  it('stores nothing, not even a temporary file, when the tenant is removed during a backup', async () => {
+    const base = path.join(dir.path, 'removed');
+    const root = makeTenant(base);
+    const out = path.join(dir.path, 'removed-out');
+    mkdirSync(out);
+    let moved = false;
+    const backup = backupTenant({
+      tenantsDir: base,
+      tenant: 'acme',
+      location: new LocalFileLocation(path.join(out, 'acme.tar.zst')),
+      onProgress: () => {
+        if (!moved) renameSync(root, path.join(dir.path, 'acme-elsewhere'));
+        moved = true;
+      },
+    });
+    await expect(backup).rejects.toThrow(TenantNotFoundError);
+    expect(moved).toBe(true);
+    expect(readdirSync(out)).toEqual([]);
+    expect(readdirSync(base)).toEqual([]);
   });
 });

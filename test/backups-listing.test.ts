@@ -15,7 +15,7 @@ import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { startGlacierProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-backups-');
@@ -189,6 +189,36 @@ describe('tenants backups below an s3rver prefix', () => {
     for (const entry of listing.backups) expect(entry.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('lists a backup a lifecycle rule moved to Glacier by its metadata, without reading it, and prunes by its date', async () => {
+    for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/glacier/acme/${day + 1}.tar.zst`, new Date(JUNE_1.getTime() + day * DAY), server);
+    const glacier = await startGlacierProxy(server.endpoint, (key) => key === 'glacier/acme/1.tar.zst');
+    const flags = ['--endpoint', glacier.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key'];
+    try {
+      const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/glacier/acme/', ...flags]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const listing = JSON.parse(run.stdout) as { backups: BackupEntry[] };
+      expect(listing.backups.map(summary)).toEqual([
+        ['3.tar.zst', 'archive', '2026-06-03T03:00:00.000Z', 'acme'],
+        ['2.tar.zst', 'archive', '2026-06-02T03:00:00.000Z', 'acme'],
+        ['1.tar.zst', 'archived', '2026-06-01T03:00:00.000Z', 'acme'],
+      ]);
+      expect(listing.backups[2]).toMatchObject({ storageClass: 'GLACIER', createdAtFrom: 'metadata', manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/), note: expect.stringMatching(/GLACIER storage class: restore it/) });
+      const table = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/glacier/acme/', ...flags]);
+      expect(table.stdout).toMatch(/archived \(GLACIER\)/);
+
+      const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/glacier/acme/', '--keep-last', '1', ...flags]);
+      expect(prune.stderr).toBe('');
+      expect(prune.status).toBe(0);
+      expect((JSON.parse(prune.stdout) as { remove: { location: string }[] }).remove.map((entry) => entry.location)).toEqual([
+        's3://backups/glacier/acme/1.tar.zst',
+        's3://backups/glacier/acme/2.tar.zst',
+      ]);
+    } finally {
+      await glacier.stop();
+    }
+  });
+
   it('takes s3://bucket/prefix without the trailing slash, and refuses a bad URL as a usage error', async () => {
     const run = await runMain(['--json', 'tenants', 'backups', 'beta', '--in', 's3://backups/backups', ...s3Flags(server)]);
     expect(JSON.parse(run.stdout).backups).toHaveLength(1);
@@ -216,6 +246,30 @@ describe('an S3 archive written again while it is listed', () => {
       const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
       await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/p\/acme\/1\.tar\.zst changed while it was being listed: list again$/);
       expect(s3.commandCalls(GetObjectCommand)[1]!.args[0].input).toMatchObject({ Range: `bytes=${bytes.length - 1024}-${bytes.length - 1}`, IfMatch: '"old"' });
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
+describe('an S3 archive removed while it is listed (another prune was quicker)', () => {
+  it('leaves it out instead of failing the listing', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }));
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(0x184d2a5c, 0);
+      header.writeUInt32LE(payload.length, 4);
+      const bytes = Buffer.concat([header, payload]);
+      s3.on(ListObjectsV2Command).resolves({
+        Contents: ['p/acme/1.tar.zst', 'p/acme/2.tar.zst'].map((Key) => ({ Key, Size: bytes.length, ETag: '"e"', LastModified: new Date() })),
+      });
+      s3.on(GetObjectCommand, { Key: 'p/acme/1.tar.zst' }).rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+      s3.on(GetObjectCommand, { Key: 'p/acme/2.tar.zst' }).callsFake(() => ({ Body: sdkStreamMixin(Readable.from([bytes])), ETag: '"e"', Metadata: {} }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(listing.backups.map((entry) => entry.name)).toEqual(['acme/2.tar.zst']);
+      expect(listing.otherObjects).toBe(0);
     } finally {
       s3.restore();
     }

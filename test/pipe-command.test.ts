@@ -119,6 +119,8 @@ describe('--pipe failures', () => {
     ['no-such-command-openclaw', /^pipe command failed with exit code 127: .*not found/],
     ['head -c 100000; kill -9 $$', /^pipe command was killed by SIGKILL$/],
     ['head -c 100000 >/dev/null', /^pipe command exited before reading all of its input$/],
+    // Its output goes to a file (age -r … -o FILE): storing nothing would pass for a backup.
+    ['cat >/dev/null', /^pipe command read 3145728 bytes and wrote nothing to its standard output \(does it write to a file instead, e\.g\. with -o\?\)$/],
   ])('%s → PipeCommandError, nothing stored', async (command, message) => {
     const inner = localFile();
     const body = bodyOf(randomBytes(3 * MiB));
@@ -126,6 +128,17 @@ describe('--pipe failures', () => {
     expect(error.message).toMatch(message);
     expect(body.destroyed).toBe(true);
     await expectEmptyDirectory(inner);
+  });
+
+  it('stores no object in S3 when the command writes nothing, and reads no archive through one', async () => {
+    const inner = new S3Location({ client, bucket: server.bucket, key: 'pipe/nothing.tar.zst', endpoint: server.endpoint, partSize: 5 * MiB });
+    await pipeError(withPipeCommand(inner, 'cat >/dev/null').write(bodyOf(randomBytes(1000)), writeOptions()));
+    await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const stored = new S3Location({ client, bucket: server.bucket, key: 'pipe/stored.tar.zst', endpoint: server.endpoint });
+    await stored.write(bodyOf(randomBytes(1000)), writeOptions());
+    const error = await readAll(await withPipeCommand(stored, 'cat >/dev/null').read()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PipeCommandError);
+    expect((error as Error).message).toMatch(/^pipe command read 1000 bytes and wrote nothing/);
   });
 
   it('leaves no object in S3 when the command fails after output began', async () => {

@@ -64,6 +64,15 @@ describe('remote mode from the command line', () => {
     expect(runCli(['--stack', 'x', 'tenants', 'list']).status).toBe(2);
   });
 
+  it('refuses an --aws-profile that no shared config file holds, by name, before any AWS call', () => {
+    const config = path.join(dir.path, 'aws-config');
+    writeFileSync(config, '[profile production]\nregion = eu-west-1\n');
+    const env = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: path.join(dir.path, 'no-credentials'), AWS_REGION: 'eu-west-1' };
+    const run = runCli(['--stack', 'openclaw-backup', 'tenants', 'list', '--aws-profile', 'prodution'], { env });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(`openclaw: AWS profile "prodution" is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE})\n`);
+  });
+
   it('keeps cron in local mode with OPENCLAW_STACK empty (the crontab: cron-local.test.ts), and never calls AWS', () => {
     const run = runCli(['cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst'], { env: { OPENCLAW_STACK: '' } });
     // The test configuration points OPENCLAW_CRONTAB at nothing: the local path is taken, and fails there.

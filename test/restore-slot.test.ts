@@ -2,7 +2,7 @@
 // anything that fails before the commit, one operation per tenant, recovery after a crash.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -187,6 +187,20 @@ describe('a refused restore onto a new gateway', () => {
     await expect(restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(path.join(dir.path, 'missing.tar.zst')) })).rejects.toThrow();
     expect(readdirSync(dir.path)).not.toContain('new-gateway');
     const result = await restoreTenant({ tenantsDir: fresh, location: archive });
+    expect(readdirSync(fresh)).toEqual([result.tenant]);
+  });
+
+  it('leaves another restore into that new base dir unharmed: one that finds it removed before its lock makes it again', async () => {
+    const fresh = path.join(dir.path, 'new-gateway-2', 'tenants');
+    // The other restore, refused, removes the (still empty) base dir it made while this one reads its archive.
+    const read = archive.read.bind(archive);
+    const location = Object.assign(Object.create(archive) as LocalFileLocation, {
+      read: async (options?: Parameters<LocalFileLocation['read']>[0]) => {
+        rmdirSync(fresh);
+        return read(options);
+      },
+    });
+    const result = await restoreTenant({ tenantsDir: fresh, location });
     expect(readdirSync(fresh)).toEqual([result.tenant]);
   });
 });

@@ -15,7 +15,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { configuredEndpoint } from '../shared/storage/configured-endpoint.js';
+import { UsageError } from '../shared/errors.js';
 import { openLocation } from '../shared/storage/open-location.js';
+import { openStore } from '../shared/storage/open-store.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, describeTree, tempDir } from './helpers/tree.js';
 
@@ -108,6 +110,17 @@ describe('configured endpoints', () => {
     await expect(openLocation('s3://bucket/x', { awsProfile: 'bad' })).rejects.toThrow('invalid endpoint URL (from profile bad, endpoint_url): only http:// and https:// URLs are supported');
     const error = (await openLocation('s3://bucket/x', { awsProfile: 'creds' }).catch((e: unknown) => e)) as Error;
     expect(error.message).toBe('credentials in endpoint URL (from profile creds, endpoint_url) are not supported: use --access-key and --secret-key');
+  });
+
+  it('refuses a --aws-profile that neither shared file holds, by name, instead of failing later on a missing region', async () => {
+    writeFileSync(credentials, '[keys-only]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = secret\n');
+    const error = await openLocation('s3://bucket/x', { awsProfile: 'mnio' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`AWS profile "mnio" is in neither shared config file (${config}, ${credentials})`);
+    await expect(openStore('s3://bucket/acme/', { awsProfile: 'mnio' })).rejects.toBeInstanceOf(UsageError);
+    // A profile of either file is enough.
+    expect((await openLocation('s3://bucket/x', { awsProfile: 'minio' })).endpoint?.url).toBe('http://minio.internal:9000');
+    await expect(openLocation('s3://bucket/x', { awsProfile: 'keys-only', region: 'eu-west-1' })).resolves.toBeDefined();
   });
 });
 

@@ -71,7 +71,7 @@ describe('translateS3Error', () => {
       'UNREACHABLE',
       /^cannot reach https:\/\/minio\.internal:9000 for s3:\/\/my-bucket\/acme\/x\.tar\.zst: TimeoutError \(no answer in 5 attempts\)$/,
     ],
-    ['self-signed certificate', networkError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'UNREACHABLE', /TLS certificate problem/],
+    ['self-signed certificate', networkError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'UNREACHABLE', /: DEPTH_ZERO_SELF_SIGNED_CERT \(TLS certificate problem: a private CA is trusted through NODE_EXTRA_CA_CERTS=FILE\)$/],
     [
       'PermanentRedirect with region header',
       s3Error('PermanentRedirect', 301, 'The bucket you are attempting to access must be addressed using the specified endpoint.', {}, { 'x-amz-bucket-region': 'eu-west-1' }),
@@ -92,9 +92,21 @@ describe('translateS3Error', () => {
     ],
     ['HEAD 301 without a body', s3Error('Unknown', 301, 'UnknownError'), 'WRONG_REGION', /in another region/],
     ['SlowDown', s3Error('SlowDown', 503), 'THROTTLED', /throttling/],
+    [
+      'InvalidObjectState (Glacier)',
+      s3Error('InvalidObjectState', 403, "The operation is not valid for the object's storage class", { StorageClass: 'DEEP_ARCHIVE' }),
+      'NOT_SUPPORTED',
+      /^s3:\/\/my-bucket\/acme\/x\.tar\.zst is in an archive storage class \(DEEP_ARCHIVE\): restore it first \(aws s3api restore-object\), then read it$/,
+    ],
     ['NotImplemented', s3Error('NotImplemented', 501), 'NOT_SUPPORTED', /does not support/],
     ['too many parts', new Error('Exceeded 10000 parts in multipart upload to Bucket: my-bucket Key: acme/x.tar.zst.'), 'TOO_LARGE', /expected size/],
     ['InternalError', s3Error('InternalError', 500, 'We encountered an internal error. Please try again.'), 'S3', /S3 InternalError \(HTTP 500\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: We encountered/],
+    [
+      'a web page for an error document',
+      Object.assign(new Error('@aws-sdk XML parse error: mismatched tags <meta> and </head>.'), { $metadata: { httpStatusCode: 404 } }),
+      'S3',
+      /^https:\/\/minio\.internal:9000 does not answer like S3 \(HTTP 404 with a body that is not S3's XML\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: is it the store's S3 API endpoint\?$/,
+    ],
   ])('%s', (_label, error, code, message) => {
     const translated = translateS3Error(error, context);
     expect(translated.code).toBe(code);

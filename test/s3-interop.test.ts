@@ -1,6 +1,7 @@
 // S3Location against a real S3-compatible server (s3rver): what the AWS CLI sees of our
 // uploads (and we of its), the metadata and digest tag, a download cut mid-way and resumed,
-// a server that dies mid-upload, and the error diagnosis on real HTTP answers.
+// a server that dies mid-upload, a write whose answer is lost, the error diagnosis on real
+// HTTP answers, and an endpoint that is a web server rather than S3.
 
 import { GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
@@ -13,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
-import { startCuttingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3ArchiveStore } from '../shared/storage/s3-store.js';
+import { startAnswerLosingProxy, startCuttingProxy, startS3Server, startWebServer, type CommitRequest, type S3TestServer } from './helpers/s3-server.js';
 import { bodyOf, readAll, sha256, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
@@ -167,6 +169,77 @@ describe('S3 on s3rver', () => {
       await expect(at('x', nowhere, 'http://127.0.0.1:9').read()).rejects.toMatchObject({ code: 'UNREACHABLE' });
     } finally {
       nowhere.destroy();
+    }
+  });
+});
+
+describe('a write whose answer is lost', () => {
+  // The request that commits the object reaches the store and is carried out, then the
+  // connection drops: the SDK's retry finds the key taken by its own first attempt (412 on
+  // AWS with If-None-Match, NoSuchUpload or an error for a completed multipart upload).
+  it.each<[CommitRequest, number, boolean]>([
+    ['PutObject', MiB, true],
+    ['PutObject', MiB, false],
+    ['CompleteMultipartUpload', 12 * MiB, true],
+    ['CompleteMultipartUpload', 12 * MiB, false],
+  ])('succeeds when the lost %s (%i bytes, conditional: %s) did store the archive', async (commit, size, conditionalWrites) => {
+    const proxy = await startAnswerLosingProxy(server.endpoint, commit);
+    const viaProxy = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    const key = `lost/${commit}-${conditionalWrites}.tar.zst`;
+    try {
+      const data = randomBytes(size);
+      const location = new S3Location({ client: viaProxy, bucket: server.bucket, key, endpoint: proxy.endpoint, partSize: 5 * MiB, conditionalWrites });
+      const result = await location.write(bodyOf(data), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'ab'.repeat(32) }) });
+      expect(result.bytes).toBe(size);
+      const commits = proxy.requests.filter((request) => (commit === 'PutObject' ? request.method === 'PUT' && !/[?&](partNumber|tagging)=/.test(request.url) : request.method === 'POST' && request.url.includes('uploadId=')));
+      expect(commits.length).toBeGreaterThanOrEqual(2);
+      expect(sha256(await readAll(await at(key).read()))).toBe(sha256(data));
+      const tags = await client.send(new GetObjectTaggingCommand({ Bucket: server.bucket, Key: key }));
+      expect(tags.TagSet).toEqual([{ Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) }]);
+    } finally {
+      viaProxy.destroy();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('an endpoint that is a web server, not S3', () => {
+  // Every request gets 200 and a page: nothing may pass for a stored, found or listed archive.
+  it('never reports a backup as stored, nor the key as taken', async () => {
+    const web = await startWebServer();
+    const viaWeb = await createS3Client({ ...server.clientOptions, endpoint: web.endpoint, maxAttempts: 1 });
+    try {
+      const location = new S3Location({ client: viaWeb, bucket: server.bucket, key: 'acme/x.tar.zst', endpoint: web.endpoint, partSize: 5 * MiB });
+      for (const overwrite of [true, false]) {
+        const error = await location.write(bodyOf(randomBytes(1000)), writeOptions({ overwrite })).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StorageError);
+        expect((error as Error).message).toMatch(new RegExp(`^${web.endpoint} does not answer like S3 `));
+      }
+      await expect(location.checkWritable({ overwrite: false })).rejects.toMatchObject({ code: 'S3', message: expect.stringMatching(/does not answer like S3/) });
+      // Its page is not a damaged archive either.
+      await expect(location.read()).rejects.toMatchObject({ code: 'S3', message: expect.stringMatching(/does not answer like S3 \(GetObject got 200/) });
+      const store = new S3ArchiveStore({ client: viaWeb, bucket: server.bucket, prefix: 'acme/', endpoint: web.endpoint });
+      await expect(store.list()).rejects.toMatchObject({ code: 'S3', message: expect.stringMatching(/does not answer like S3/) });
+    } finally {
+      viaWeb.destroy();
+      await web.stop();
+    }
+  });
+
+  it('never takes a gateway that answers 404 to everything for a store without the archive', async () => {
+    const gateway = await startWebServer(404);
+    const viaGateway = await createS3Client({ ...server.clientOptions, endpoint: gateway.endpoint, maxAttempts: 1 });
+    try {
+      const location = new S3Location({ client: viaGateway, bucket: server.bucket, key: 'acme/x.tar.zst', endpoint: gateway.endpoint });
+      const notS3 = { code: 'S3', message: expect.stringMatching(new RegExp(`^${gateway.endpoint} does not answer like S3 \\((GetObject|ListObjectsV2) got a 404 without an S3 error code\\)`)) };
+      await expect(location.read()).rejects.toMatchObject(notS3);
+      await expect(location.checkWritable({ overwrite: false })).rejects.toMatchObject(notS3);
+      await expect(new S3ArchiveStore({ client: viaGateway, bucket: server.bucket, prefix: 'acme/', endpoint: gateway.endpoint }).list()).rejects.toMatchObject(notS3);
+      // A real store's 404 still means what it says.
+      await expect(at('acme/none.tar.zst').read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    } finally {
+      viaGateway.destroy();
+      await gateway.stop();
     }
   });
 });

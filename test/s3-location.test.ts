@@ -21,8 +21,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
-import { DEFAULT_PART_SIZE, LARGEST_USEFUL_PART_SIZE, MAX_OBJECT_SIZE, MAX_PARTS, planUpload, S3Location, type S3LocationOptions } from '../shared/storage/s3.js';
-import { bodyOf, failingBody, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
+import { DEFAULT_PART_SIZE, LARGEST_USEFUL_PART_SIZE, MAX_OBJECT_SIZE, MAX_PARTS, planUpload, S3Location, userMetadata, type S3LocationOptions } from '../shared/storage/s3.js';
+import { bodyOf, failingBody, METADATA, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -183,6 +183,24 @@ describe('S3Location.write (mocked S3)', () => {
   it('maps a failed conditional PutObject to DestinationExistsError', async () => {
     s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
     await expect(location().write(bodyOf(Buffer.from('small')), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+  });
+
+  it('still refuses when the key a failed conditional PutObject found holds another backup (same size, another creation time)', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3Error('NotFound', 404, 'UnknownError'))
+      .resolves({ ETag: '"other"', ContentLength: 5, Metadata: { ...userMetadata(METADATA), 'openclaw-created-at': '2026-06-02T10:00:00.000Z' } });
+    await expect(location().write(bodyOf(Buffer.from('small')), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+  });
+
+  it('takes a failed conditional PutObject that finds this very upload at the key (its answer was lost) as done', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3Error('NotFound', 404, 'UnknownError'))
+      .resolves({ ETag: '"mine"', ContentLength: 5, Metadata: userMetadata(METADATA), VersionId: 'v-9' });
+    await expect(location().write(bodyOf(Buffer.from('small')), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'cd'.repeat(32) }) })).resolves.toEqual({ bytes: 5 });
+    expect(s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input).toMatchObject({ VersionId: 'v-9' });
   });
 
   it('maps a failed conditional completion to DestinationExistsError and aborts the upload', async () => {

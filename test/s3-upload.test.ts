@@ -88,7 +88,7 @@ describe('an upload in pieces', () => {
   });
 
   it('keeps a small piece whole in its checkpoint, without a multipart upload, and ends it as one PutObject', async () => {
-    s3.on(sdk.PutObjectCommand).resolves({});
+    s3.on(sdk.PutObjectCommand).resolves({ ETag: '"single"' });
     const data = randomBytes(3 * MiB);
     const first = await uploadStream(bodyOf(data.subarray(0, MiB)), { sdk, client, target, partSize, queueSize: 2, suspendWhen: () => true });
     expect(first.suspended).toMatchObject({ bytes: MiB, parts: [] });

@@ -11,6 +11,7 @@ import type { BackupResult } from './backup.js';
 import { abortedError, onAbort } from '../storage/streams.js';
 import { describeError, isOpenClawError, UsageError } from '../errors.js';
 import { validateLocationOptions } from '../storage/open-location.js';
+import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { expandTemplate, namesTenant, templateProblem } from '../schedule/destination-template.js';
 
 /** Tenants backed up at once by default: each backup compresses on every core already, so a few at most. */
@@ -51,7 +52,15 @@ export function assertAllTemplate(template: string): void {
   if (!namesTenant(template)) {
     throw new UsageError(`with --all, --to must contain {tenant} so every tenant gets its own archive, e.g. /var/backups/{tenant}/{date}.tar.zst`);
   }
-  validateLocationOptions(expandTemplate(template, { time: new Date(), tenant: 'sample-tenant' }), {});
+  const sample = expandTemplate(template, { time: new Date(), tenant: 'sample-tenant' });
+  validateLocationOptions(sample, {});
+  if (isS3Url(sample)) {
+    try {
+      parseS3Url(sample);
+    } catch (error) {
+      throw new UsageError(`invalid --to template ${JSON.stringify(template)}: ${describeError(error)}`);
+    }
+  }
 }
 
 export async function backupAll(request: {

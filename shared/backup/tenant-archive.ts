@@ -13,14 +13,21 @@
 // so far, the unfinished frame's input). A run given that (`resume`) walks on after that
 // entry and writes the rest. The pieces, concatenated, are the archive one run would have
 // written of the same files (test/archive-parts.test.ts).
+//
+// Files that vanish mid-walk are left out with a warning; the tenant directory itself
+// vanishing (removed, or renamed away, or replaced by another directory) fails the run
+// before the archive is finished (TenantNotFoundError), so a tenant deleted or renamed
+// during its backup is never stored as a backup of a few of its files, or of two trees.
 
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
 import { ArchiveWriter } from '../archive/archive-writer.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestNote } from '../archive/manifest.js';
 import { TreeDigest, type TreeDigestState, type TreeEntry } from '../archive/tree-digest.js';
-import { fileAccessFor, type FileAccess } from '../file-access.js';
+import { TenantNotFoundError } from '../errors.js';
+import { fileAccessFor, isVanished, type FileAccess } from '../file-access.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
 import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
@@ -118,6 +125,7 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
 
 async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary | SuspendedArchive> {
   const { tenant, tenantDir, stopWhen } = options;
+  const root = await tenantRoot(tenantDir, tenant);
   const from = options.resume?.checkpoint;
   // Only a run that may stop has to save the digests (hashed in JavaScript then: tree-digest.ts).
   const digest = from === undefined ? new TreeDigest({ resumable: stopWhen !== undefined }) : TreeDigest.resume(from.digest);
@@ -221,6 +229,12 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     }
     // Companions whose database never came (it was not a regular file, or vanished from the listing).
     if (!stopped) for (const companions of waiting.values()) for (const companion of companions) record(await packFile(context, companion));
+  } catch (error) {
+    // A read that failed because the whole tenant went away says so.
+    throw (await assertSameRoot(tenantDir, tenant, root).then(
+      () => undefined,
+      (vanished: unknown) => (vanished instanceof TenantNotFoundError ? vanished : undefined),
+    )) ?? error;
   } finally {
     await ahead.close();
     await context.temp.dispose();
@@ -253,8 +267,32 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     warnings: notes.warnings,
     totals,
   };
+  await assertSameRoot(tenantDir, tenant, root);
   const manifestSha256 = await writer.finish(manifest);
   return { manifest, manifestSha256 };
+}
+
+/** The tenant directory as the run begins. */
+async function tenantRoot(tenantDir: string, tenant: string): Promise<Stats> {
+  const stat = await fs.lstat(tenantDir).catch((error: unknown) => {
+    if (isVanished(error)) return undefined;
+    throw error;
+  });
+  if (stat === undefined || !stat.isDirectory()) throw vanishedTenant(tenantDir, tenant);
+  return stat;
+}
+
+/** Fails unless the tenant's name still holds the directory the run began with. */
+async function assertSameRoot(tenantDir: string, tenant: string, root: Stats): Promise<void> {
+  const now = await fs.lstat(tenantDir).catch((error: unknown) => {
+    if (isVanished(error)) return undefined;
+    throw error;
+  });
+  if (now === undefined || !now.isDirectory() || now.ino !== root.ino || now.dev !== root.dev) throw vanishedTenant(tenantDir, tenant);
+}
+
+function vanishedTenant(tenantDir: string, tenant: string): TenantNotFoundError {
+  return new TenantNotFoundError(`tenant "${tenant}" vanished from ${path.dirname(tenantDir)} during its backup (removed or renamed); nothing was stored`);
 }
 
 /** A companion held back by an earlier run, as the walk would have listed it. */

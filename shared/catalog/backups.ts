@@ -6,7 +6,8 @@
 // What an object is, from its first bytes: our archive (the marker frame names the tenant,
 // and from 0.1.0's listing on its creation time and tool version; the footer frame at the end
 // the manifest digest), an age-encrypted file (`age-encryption.org/v1`), a zstd stream of
-// another tool, or unknown (piped through some other command). An S3 object also carries what
+// another tool, or unknown (piped through some other command); or, for an S3 object in an
+// archive storage class (Glacier), unread: archived. An S3 object also carries what
 // the backup recorded beside it (tenant, creation time, tool version; the digest as a tag),
 // whatever its bytes are, so an encrypted S3 archive is dated and attributed as well as a
 // plain one. A local file whose bytes do not name its tenant (encrypted, from another tool, or
@@ -27,7 +28,7 @@ import {
   type ArchiveMarker,
 } from '../archive/manifest.js';
 import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE, ZSTD_MAGIC } from '../archive/zstd-format.js';
-import { describeError } from '../errors.js';
+import { describeError, StorageError } from '../errors.js';
 import type { ArchiveStore, ObjectFacts, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
@@ -44,7 +45,9 @@ export type BackupContent =
   /** An age-encrypted file (`--pipe "age -r …"`). */
   | 'encrypted'
   /** Bytes of some other `--pipe` command, or not an archive. */
-  | 'unknown';
+  | 'unknown'
+  /** In an S3 archive storage class (Glacier): its bytes cannot be read until it is restored. */
+  | 'archived';
 
 export interface BackupEntry {
   /** What `tenants restore --from` / `verify --from` take. */
@@ -64,6 +67,8 @@ export interface BackupEntry {
   readonly toolVersion?: string;
   readonly manifestSha256?: string;
   readonly content: BackupContent;
+  /** The storage class of an `archived` object (GLACIER, DEEP_ARCHIVE…). */
+  readonly storageClass?: string;
   /** Recipient stanza types of an encrypted archive (e.g. ["X25519"]). */
   readonly recipients?: readonly string[];
   /** When `tenants verify` last found this archive intact (a mark beside it). */
@@ -100,12 +105,22 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
   };
   const objects = await store.list({ signal });
   const entries: BackupEntry[] = [];
+  let gone = 0;
   let next = 0;
   const worker = async () => {
     while (next < objects.length) {
       const object = objects[next++]!;
       throwIfAborted(signal);
-      const entry = describeStoredArchive(object, await store.inspect(object, { signal, wantsTail }));
+      let facts: ObjectFacts;
+      try {
+        facts = await store.inspect(object, { signal, wantsTail });
+      } catch (error) {
+        // Removed since it was listed (another prune of the same place was quicker): not there to list.
+        if (!(error instanceof StorageError && error.code === 'NOT_FOUND')) throw error;
+        gone += 1;
+        continue;
+      }
+      const entry = describeStoredArchive(object, facts);
       if (belongsTo(entry, tenant, store.baseName)) entries.push(entry);
     }
   };
@@ -116,14 +131,15 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
     location: store.display,
     ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     backups: newestFirst(entries),
-    otherObjects: objects.length - entries.length,
+    otherObjects: objects.length - gone - entries.length,
   };
 }
 
 /** What one stored object is, from its facts. Pure. */
 export function describeStoredArchive(object: StoredObject, facts: ObjectFacts): BackupEntry {
   const notes: string[] = [];
-  const head = classifyHead(facts.head, notes);
+  const head = facts.storageClass !== undefined ? { content: 'archived' as const } : classifyHead(facts.head, notes);
+  if (facts.storageClass !== undefined) notes.push(`in the ${facts.storageClass} storage class: restore it (aws s3api restore-object) before a restore or verify reads it`);
   const footer = facts.tail === undefined || head.content !== 'archive' ? undefined : findFooter(facts.tail, notes);
   const metadata = facts.metadata;
   const tenant = head.marker?.tenant ?? metadata?.tenant;
@@ -148,6 +164,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     ...(toolVersion !== undefined && { toolVersion }),
     ...(manifestSha256 !== undefined && { manifestSha256 }),
     content: head.content,
+    ...(facts.storageClass !== undefined && { storageClass: facts.storageClass }),
     ...(head.recipients !== undefined && { recipients: head.recipients }),
     ...(verifiedAt !== undefined && { verifiedAt }),
     ...(incomplete && { incomplete: true as const }),
@@ -207,7 +224,7 @@ function findFooter(tail: Buffer, notes: string[]): ArchiveFooter | undefined {
 function belongsTo(entry: BackupEntry, tenant: string, storeName: string): boolean {
   if (entry.tenant !== undefined) return entry.tenant === tenant;
   const segments = entry.name.split('/');
-  if (entry.content === 'unknown' && !segments.at(-1)!.includes('.tar')) return false;
+  if ((entry.content === 'unknown' || entry.content === 'archived') && !segments.at(-1)!.includes('.tar')) return false;
   return [storeName, ...segments.slice(0, -1)].includes(tenant);
 }
 

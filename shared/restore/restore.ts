@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
-import { errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import { errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
@@ -99,7 +99,13 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   let owner: Owner | undefined;
 
   async function claimSlot(tenant: string): Promise<void> {
-    lock = await acquireTenantLock(tenantsDir, tenant, 'restore');
+    lock = await acquireTenantLock(tenantsDir, tenant, 'restore').catch(async (error: unknown) => {
+      // Another restore onto this new gateway, refused, removed the base dir it had made
+      // (empty until a lock is in it) after we found it there: make it again, once.
+      if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'ENOENT') throw error;
+      await makeBaseDir();
+      return acquireTenantLock(tenantsDir, tenant, 'restore');
+    });
     await assertNoContinuation(tenantsDir, tenant, 'restore');
     recovered = await recoverSlot(tenantsDir, tenant);
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
@@ -108,13 +114,18 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   }
 
   let createdDirectories: readonly string[] = [];
-  let committed = false;
-  try {
-    // A restore onto a new gateway may create its base dir; a refused one removes it again.
-    createdDirectories = await createDirectories(tenantsDir, 0o750).catch((error: NodeJS.ErrnoException) => {
+  /** A restore onto a new gateway may create its base dir; a refused one removes it again. */
+  async function makeBaseDir(): Promise<void> {
+    const created = await createDirectories(tenantsDir, 0o750).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? tenantsDirNotFound(tenantsDir, 'ENOTDIR') : error;
     });
-    if (createdDirectories.length > 0 && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
+    createdDirectories = [...createdDirectories, ...created];
+    if (created.length > 0 && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
+  }
+
+  let committed = false;
+  try {
+    await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
     if (targetOverride !== undefined) await claimSlot(targetOverride);
 

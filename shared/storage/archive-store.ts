@@ -55,6 +55,12 @@ export interface ObjectFacts {
   /** The manifest digest the backup recorded beside the bytes (S3 tag). */
   readonly manifestSha256?: string;
   readonly verified?: VerifiedMark;
+  /**
+   * The S3 storage class that keeps the object's bytes from being read until it is restored
+   * (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive tier): `head` is empty then, and
+   * what is known comes from its metadata and tags.
+   */
+  readonly storageClass?: string;
 }
 
 /** What keeps an object's data from being deleted now. */

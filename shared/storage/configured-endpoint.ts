@@ -13,6 +13,10 @@
 // loader (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, `[profile x]` and `[services y]`
 // sections), loaded only when an S3 location or a remote command needs it.
 
+import { join } from 'node:path';
+
+import { UsageError } from '../errors.js';
+
 export interface ConfiguredEndpoint {
   /** The URL as configured (not yet validated). */
   readonly url: string;
@@ -56,6 +60,21 @@ export async function configuredEndpoint(serviceId: string, options: ConfiguredE
   }
   if (nonEmpty(profile.endpoint_url)) return { url: profile.endpoint_url, source: `profile ${profileName}, endpoint_url` };
   return undefined;
+}
+
+/**
+ * Refuses a `--aws-profile` that neither shared file holds. The credentials of an S3 location
+ * come from that profile alone, so a mistyped name can never work, and the SDK would only say
+ * so later and elsewhere: as a missing region, or as credentials it cannot load.
+ */
+export async function assertProfileExists(profile: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { loadSharedConfigFiles, getHomeDir } = await import('@smithy/core/config');
+  const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
+  if (configFile[profile] !== undefined || credentialsFile[profile] !== undefined) return;
+  // The files the SDK's loader read (@smithy/shared-ini-file-loader).
+  const configPath = nonEmpty(env.AWS_CONFIG_FILE) ? env.AWS_CONFIG_FILE : join(getHomeDir(), '.aws', 'config');
+  const credentialsPath = nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE) ? env.AWS_SHARED_CREDENTIALS_FILE : join(getHomeDir(), '.aws', 'credentials');
+  throw new UsageError(`AWS profile ${JSON.stringify(profile)} is in neither shared config file (${configPath}, ${credentialsPath})`);
 }
 
 function nonEmpty(value: string | undefined): value is string {

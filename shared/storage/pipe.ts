@@ -7,7 +7,9 @@
 // reading all of its input: its stdout reaches the inner location through a gate that is
 // ended only then, and is destroyed with PipeCommandError otherwise, so a failing command
 // (or one that exits early, or dies mid-stream) makes the inner write fail and leave
-// nothing behind instead of storing a truncated archive. If the archive itself fails
+// nothing behind instead of storing a truncated archive. A command that read bytes and wrote
+// none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
+// empty, and storing nothing would pass for a backup. If the archive itself fails
 // (the body errors), the command is killed rather than being shown an end of input.
 // Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
 // quits early is expected and judged together with its exit status. The abort signal
@@ -112,6 +114,8 @@ class Filter {
   private readonly child: ChildProcessWithoutNullStreams | undefined;
   private stderrTail = Buffer.alloc(0);
   private inputEnded = false;
+  private inputBytes = 0;
+  private outputBytes = 0;
   private stdinError: NodeJS.ErrnoException | undefined;
   private exited = false;
   private killTimer: NodeJS.Timeout | undefined;
@@ -130,6 +134,7 @@ class Filter {
 
     input.once('error', (error) => this.fail(error));
     input.once('end', () => (this.inputEnded = true));
+    input.on('data', (chunk: Buffer) => (this.inputBytes += chunk.length));
 
     let child: ChildProcessWithoutNullStreams;
     try {
@@ -161,6 +166,7 @@ class Filter {
     // EPIPE / ERR_STREAM_DESTROYED when the command stops reading: judged at exit.
     child.stdin.on('error', (error: NodeJS.ErrnoException) => (this.stdinError ??= error));
     input.pipe(child.stdin);
+    child.stdout.on('data', (chunk: Buffer) => (this.outputBytes += chunk.length));
     child.stdout.pipe(this.output, { end: false });
 
     // The reader of `output` went away (or it was destroyed by fail): stop everything.
@@ -204,6 +210,8 @@ class Filter {
       this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${detail}`));
     } else if (!this.inputEnded || this.stdinError !== undefined) {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
+    } else if (this.inputBytes > 0 && this.outputBytes === 0) {
+      this.fail(new PipeCommandError(`pipe command read ${this.inputBytes} bytes and wrote nothing to its standard output (does it write to a file instead, e.g. with -o?)${detail}`));
     } else {
       this.output.end();
     }

@@ -67,6 +67,29 @@ const REGION_NAMES = new Set([
   'MovedPermanently',
 ]);
 
+/**
+ * An answer no S3 store gives: a 200 to a HEAD, GET or PutObject without an ETag, a listing
+ * without any of its fields, a 404 to a GET or a listing without an error code (S3 names
+ * NoSuchKey or NoSuchBucket there; only HEAD answers have no body). The endpoint is some other
+ * HTTP server (a web server's default site, a console port taken for the API port, a gateway
+ * that answers 404 to everything): nothing it said may pass for a stored, missing or found object.
+ */
+export class NotS3Answer extends Error {
+  constructor(
+    readonly request: string,
+    readonly answer = '200 without an S3 answer',
+  ) {
+    super(`${request} got ${answer}`);
+    this.name = 'NotS3Answer';
+  }
+}
+
+/** A GET's or a listing's 404 without an S3 error code (see NotS3Answer), else undefined. */
+export function notS3NotFound(error: unknown, request: string): NotS3Answer | undefined {
+  const coded = typeof error === 'object' && error !== null && typeof (error as { Code?: unknown }).Code === 'string';
+  return s3StatusCode(error) === 404 && s3ErrorName(error) === 'NotFound' && !coded ? new NotS3Answer(request, 'a 404 without an S3 error code') : undefined;
+}
+
 interface SdkErrorShape {
   name?: string;
   code?: string;
@@ -100,6 +123,13 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   const where = context.display;
   const fail = (text: string, code: StorageCode) => new StorageError(text, code, { cause: error });
 
+  // A body that is not XML at all: a web page where S3 sends its error document.
+  if (message.startsWith('@aws-sdk XML parse error')) {
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (HTTP ${status ?? '?'} with a body that is not S3's XML) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+  }
+  if (error instanceof NotS3Answer) {
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.message}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+  }
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
   }
@@ -107,7 +137,8 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     const target = context.endpoint ?? 'S3';
     // A server that accepts the connection and never answers: each attempt waited out the socket's idle timeout.
     const attempts = shape.$metadata?.attempts ?? 1;
-    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem)' : name === 'TimeoutError' ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})` : '';
+    // The SDK for JavaScript reads neither AWS_CA_BUNDLE nor a profile's ca_bundle (the aws CLI does): Node's own variable it is.
+    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem: a private CA is trusted through NODE_EXTRA_CA_CERTS=FILE)' : name === 'TimeoutError' ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})` : '';
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
   }
   if (name === 'NoSuchBucket') {
@@ -149,6 +180,11 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   }
   if (name === 'RequestTimeTooSkewed') {
     return fail(`S3 refused the request for ${where}: this machine's clock is wrong`, 'CLOCK_SKEW');
+  }
+  // A 403 too, but not about permissions: a lifecycle rule moved the object to Glacier.
+  if (name === 'InvalidObjectState') {
+    const storageClass = typeof (shape as { StorageClass?: unknown }).StorageClass === 'string' ? ` (${(shape as { StorageClass: string }).StorageClass})` : '';
+    return fail(`${where} is in an archive storage class${storageClass}: restore it first (aws s3api restore-object), then read it`, 'NOT_SUPPORTED');
   }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'Forbidden' || status === 403) {
     return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy`, 'ACCESS_DENIED');

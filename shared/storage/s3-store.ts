@@ -7,6 +7,11 @@
 // (the listing: the tenant's own archives whose marker promises a footer), and none for
 // an object the first GET read whole.
 //
+// An object a lifecycle rule moved to an archive storage class (GLACIER, DEEP_ARCHIVE, an
+// Intelligent-Tiering archive tier) refuses every GET until it is restored (403
+// InvalidObjectState): its metadata comes from a HEAD instead, which archived objects answer,
+// so it is still dated and attributed, and one such backup does not fail the whole listing.
+//
 // Removal is DeleteObject on the key, never on a version: in a versioned bucket that adds a
 // delete marker and the data stays as a noncurrent version until the bucket's lifecycle
 // expires it, which `deletionTerms` reads (versioning, lifecycle rules, Object Lock) so the
@@ -41,8 +46,8 @@ import {
   type StoredObject,
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
-import { METADATA_PREFIX } from './s3.js';
+import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { ANSWER_DEADLINE_MS, METADATA_PREFIX } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -64,6 +69,12 @@ export interface S3StoreOptions {
   readonly secrets?: readonly (string | undefined)[];
   /** Objects a ListObjectsV2 page holds (S3's maximum is 1,000). */
   readonly pageSize?: number;
+  /**
+   * How long each request may wait for its answer, retries included: a store that accepts
+   * connections and never answers fails a listing or a prune in a minute, not after every
+   * attempt has waited out the socket's idle timeout. @default ANSWER_DEADLINE_MS (s3.ts)
+   */
+  readonly answerDeadlineMs?: number;
   /**
    * Delete with `If-Match: <listed ETag>` and trust the store to refuse a changed object, as
    * S3LocationOptions' writes. @default true on AWS, false on custom endpoints (a HEAD compares the ETag instead)
@@ -92,9 +103,9 @@ export class S3ArchiveStore implements ArchiveStore {
     const found: StoredObject[] = [];
     let token: string | undefined;
     do {
-      const page = await this.call(
-        (abortSignal) =>
-          this.client.send(
+      const page = await this.call(async (abortSignal) => {
+        try {
+          return await this.client.send(
             new sdk.ListObjectsV2Command({
               Bucket: this.options.bucket,
               ...(this.options.prefix !== '' && { Prefix: this.options.prefix }),
@@ -102,9 +113,15 @@ export class S3ArchiveStore implements ArchiveStore {
               ...(token !== undefined && { ContinuationToken: token }),
             }),
             { abortSignal },
-          ),
-        options.signal,
-      );
+          );
+        } catch (error) {
+          throw notS3NotFound(error, 'ListObjectsV2') ?? error;
+        }
+      }, options.signal);
+      // An empty S3 listing still names its bucket and key count; a web server's 200 names nothing.
+      if (page.Contents === undefined && page.Name === undefined && page.KeyCount === undefined && page.IsTruncated === undefined) {
+        throw translateS3Error(new NotS3Answer('ListObjectsV2'), this.context());
+      }
       for (const item of page.Contents ?? []) {
         if (item.Key === undefined || item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
         if (found.length >= MAX_LISTED_OBJECTS) {
@@ -126,17 +143,41 @@ export class S3ArchiveStore implements ArchiveStore {
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
     const sdk = await loadS3Sdk();
     const key = this.keyOf(object);
-    const answer = await this.call(
-      (abortSignal) =>
-        this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
-      options.signal,
-      object.location,
-    );
+    let answer: GetObjectCommandOutput;
+    try {
+      answer = await this.call(
+        (abortSignal) =>
+          this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
+        options.signal,
+        object.location,
+      );
+    } catch (error) {
+      if (!(error instanceof StorageError && s3ErrorName(error.cause) === 'InvalidObjectState')) throw error;
+      return this.inspectArchived(sdk, object, options.signal);
+    }
     const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES);
     const tail = (options.wantsTail ?? startsWithMarker)(head) ? await this.readTail(sdk, object, answer, head, options.signal) : undefined;
+    return { head, ...(tail !== undefined && { tail }), ...(await this.recorded(sdk, object, answer.Metadata, options.signal)) };
+  }
+
+  /** What an object in an archive storage class says about itself without its bytes: HEAD's metadata and storage class, and its tags. */
+  private async inspectArchived(sdk: S3Sdk, object: StoredObject, signal: AbortSignal | undefined): Promise<ObjectFacts> {
+    const head = await this.call(
+      (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
+      signal,
+      object.location,
+    );
+    // An Intelligent-Tiering object names its archive tier apart: INTELLIGENT_TIERING ARCHIVE_ACCESS.
+    const storageClass = [head.StorageClass ?? 'archive', head.ArchiveStatus].filter((part) => part !== undefined).join(' ');
+    return { head: Buffer.alloc(0), storageClass, ...(await this.recorded(sdk, object, head.Metadata, signal)) };
+  }
+
+  /** What the backup recorded beside the bytes: user metadata, and the digest and verification mark as tags. */
+  private async recorded(sdk: S3Sdk, object: StoredObject, userMetadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Omit<ObjectFacts, 'head'>> {
+    const key = this.keyOf(object);
     const tags = await this.call(
       (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
-      options.signal,
+      signal,
       object.location,
     ).catch((error: unknown) => {
       if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) return undefined;
@@ -146,9 +187,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
-      head,
-      ...(tail !== undefined && { tail }),
-      metadata: metadataOf(answer.Metadata),
+      metadata: metadataOf(userMetadata),
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
       ...(verified !== undefined && { verified }),
     };
@@ -219,12 +258,15 @@ export class S3ArchiveStore implements ArchiveStore {
   /** DeleteObject with If-Match: 'done' (deleted, or already gone), or 'refused' when the store does not take the header. */
   private async deleteIfMatch(sdk: S3Sdk, object: StoredObject, etag: string, signal: AbortSignal | undefined): Promise<'done' | 'refused'> {
     try {
-      await withRequestSignal(signal, (abortSignal) =>
-        this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object), IfMatch: etag }), { abortSignal }),
+      await this.answered(
+        signal,
+        (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object), IfMatch: etag }), { abortSignal }),
+        object.location,
       );
       return 'done';
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
       const name = s3ErrorName(error) ?? '';
       const status = s3StatusCode(error);
       if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') throw changedSinceListed(object, error);
@@ -258,19 +300,23 @@ export class S3ArchiveStore implements ArchiveStore {
     const changed = () => new StorageError(`${object.location} changed while it was being listed: list again`, 'CHANGED');
     let answer: GetObjectCommandOutput;
     try {
-      answer = await withRequestSignal(signal, (abortSignal) =>
-        this.client.send(
-          new sdk.GetObjectCommand({
-            Bucket: this.options.bucket,
-            Key: this.keyOf(object),
-            Range: `bytes=${Math.max(0, size - TAIL_BYTES)}-${size - 1}`,
-            ...(first.ETag !== undefined && { IfMatch: first.ETag }),
-          }),
-          { abortSignal },
-        ),
+      answer = await this.answered(
+        signal,
+        (abortSignal) =>
+          this.client.send(
+            new sdk.GetObjectCommand({
+              Bucket: this.options.bucket,
+              Key: this.keyOf(object),
+              Range: `bytes=${Math.max(0, size - TAIL_BYTES)}-${size - 1}`,
+              ...(first.ETag !== undefined && { IfMatch: first.ETag }),
+            }),
+            { abortSignal },
+          ),
+        object.location,
       );
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
       if (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed') throw changed();
       throw translateS3Error(error, this.context(object.location));
     }
@@ -295,9 +341,34 @@ export class S3ArchiveStore implements ArchiveStore {
     };
   }
 
+  /**
+   * Runs one request with a signal of its own that follows `signal` (the SDK leaves a listener
+   * on the signal it is given, and a listing makes hundreds of requests under the command's
+   * one) and fires at the answer deadline: past it, StorageError UNREACHABLE "no answer".
+   */
+  private async answered<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>, display = this.display): Promise<T> {
+    const deadlineMs = this.options.answerDeadlineMs ?? ANSWER_DEADLINE_MS;
+    const request = new AbortController();
+    const stop = onAbort(signal, () => request.abort(signal?.reason));
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      request.abort();
+    }, deadlineMs);
+    try {
+      return await run(request.signal);
+    } catch (error) {
+      if (!late || signal?.aborted) throw error;
+      throw new StorageError(`cannot reach ${this.options.endpoint ?? 'S3'} for ${display}: no answer in ${deadlineMs / 1000} s`, 'UNREACHABLE', { cause: error });
+    } finally {
+      clearTimeout(timer);
+      stop();
+    }
+  }
+
   private async call<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, display?: string): Promise<T> {
     try {
-      return await withRequestSignal(signal, run);
+      return await this.answered(signal, run, display);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       if (error instanceof OpenClawError) throw error;
@@ -308,9 +379,10 @@ export class S3ArchiveStore implements ArchiveStore {
   /** A bucket setting: its value, 'absent' (one of `absentNames`), or 'unknown' (the store or the credentials cannot tell). */
   private async optional<T>(run: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, absentNames: readonly string[] = []): Promise<T | 'absent' | 'unknown'> {
     try {
-      return await withRequestSignal(signal, run);
+      return await this.answered(signal, run);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
       const name = s3ErrorName(error) ?? '';
       if (absentNames.includes(name)) return 'absent';
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -320,19 +392,6 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 }
 
-/**
- * Runs one request with a signal of its own that follows `signal`: the SDK leaves a listener
- * on the signal it is given, and a listing makes hundreds of requests under the command's one.
- */
-async function withRequestSignal<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-  const request = new AbortController();
-  const stop = onAbort(signal, () => request.abort(signal?.reason));
-  try {
-    return await run(request.signal);
-  } finally {
-    stop();
-  }
-}
 
 function changedSinceListed(object: StoredObject, cause?: unknown): StorageError {
   return new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED', cause !== undefined ? { cause } : undefined);

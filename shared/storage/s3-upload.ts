@@ -21,12 +21,20 @@
 // first abort fails, each attempt bounded by ABORT_UPLOAD_TIMEOUT_MS). One cancelled while S3
 // was creating it has no id to abort: it holds no part, and a lifecycle rule removes it. The
 // error tells where it came from so the caller can word it.
+//
+// A commit whose answer is lost: the PutObject or CompleteMultipartUpload reached the store
+// and was carried out, then the connection dropped, and the SDK's retry fails on the object
+// its own first attempt made (412 under If-None-Match, NoSuchUpload for a completed upload).
+// So when the committing request fails, a HEAD looks at the key: if it holds an object of
+// the upload's size with exactly the upload's user metadata (a backup's tenant and creation
+// time, to the millisecond), that object is this upload and the write succeeded. An upload
+// without metadata cannot be recognised and keeps the error.
 
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
 import type { S3Sdk } from './s3-client.js';
-import { s3ErrorName, s3StatusCode } from './s3-errors.js';
+import { NotS3Answer, s3ErrorName, s3StatusCode } from './s3-errors.js';
 import { release } from '../released-buffers.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 
@@ -190,11 +198,39 @@ class Uploader {
       this.fail(error, 'body');
       return { bytes: this.bytes };
     }
-    if (this.partsStarted === 0) return this.putObject(part?.subarray(0, filled) ?? Buffer.alloc(0));
+    if (this.partsStarted === 0) return this.commit(() => this.putObject(part?.subarray(0, filled) ?? Buffer.alloc(0)));
     if (part !== undefined && filled > 0) await this.sendPart(part, filled);
     await Promise.all(this.inFlight);
     if (this.failure !== undefined) return { bytes: this.bytes };
-    return this.completeMultipartUpload();
+    return this.commit(() => this.completeMultipartUpload());
+  }
+
+  /** Runs the request that commits the object; if it fails, the key may hold this upload all the same (module comment). */
+  private async commit(request: () => Promise<StreamUploadResult>): Promise<StreamUploadResult> {
+    try {
+      return await request();
+    } catch (error) {
+      const landed = await this.landedDespiteFailure();
+      if (landed !== undefined) return landed;
+      throw error;
+    }
+  }
+
+  /** This upload's object at the key (its size and all its user metadata), or undefined: not there, another object, or no answer. */
+  private async landedDespiteFailure(): Promise<StreamUploadResult | undefined> {
+    const { sdk, client, target, signal } = this.upload;
+    const expected = Object.entries(target.Metadata ?? {});
+    if (expected.length === 0 || signal?.aborted) return undefined;
+    const deadline = AbortSignal.timeout(this.upload.abortTimeoutMs ?? ABORT_UPLOAD_TIMEOUT_MS);
+    try {
+      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: target.Bucket, Key: target.Key }), {
+        abortSignal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+      });
+      const ours = head.ETag !== undefined && head.ContentLength === this.bytes && expected.every(([name, value]) => head.Metadata?.[name] === value);
+      return ours ? { bytes: this.bytes, ...(head.VersionId !== undefined && { versionId: head.VersionId }) } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Sends what is held if it may be a part, waits for the parts in flight, and answers with the checkpoint. */
@@ -290,6 +326,8 @@ class Uploader {
   private async putObject(data: Buffer): Promise<StreamUploadResult> {
     const { sdk, client, target } = this.upload;
     const answer = await client.send(new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length }), { abortSignal: this.cancelRequests.signal });
+    // Every S3 store answers a stored object with its ETag; a web server answers anything with 200.
+    if (answer.ETag === undefined) throw new NotS3Answer('PutObject');
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
   }
 

@@ -61,7 +61,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
-import { s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
+import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
@@ -146,7 +146,7 @@ export interface S3LocationOptions {
  * that accepts connections and never answers fails them in a minute, not after every
  * attempt has waited out the socket's two-minute idle timeout (ten minutes).
  */
-const ANSWER_DEADLINE_MS = 60_000;
+export const ANSWER_DEADLINE_MS = 60_000;
 /** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
 const STALL_DEADLINE_MS = 60_000;
 
@@ -263,17 +263,17 @@ export class S3Location implements ArchiveLocation {
     // Committed: the archive is complete at the location. A late abort no longer undoes it,
     // and neither does a failed tagging: see the module comment.
     if (tags.length > 0) {
-      await this.client
-        .send(
+      await this.answered(context, signal, (abortSignal) =>
+        this.client.send(
           new sdk.PutObjectTaggingCommand({
             Bucket: this.bucket,
             Key: this.key,
             ...(versionId !== undefined && { VersionId: versionId }),
             Tagging: { TagSet: tags },
           }),
-          { abortSignal: signal },
-        )
-        .catch(() => undefined);
+          { abortSignal },
+        ),
+      ).catch(() => undefined);
     }
     return { bytes };
   }
@@ -288,7 +288,11 @@ export class S3Location implements ArchiveLocation {
         this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }),
       );
     } catch (error) {
-      throw translateS3Error(error, context);
+      throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
+    }
+    if (first.ETag === undefined) {
+      destroyQuietly(first.Body as Readable | undefined);
+      throw translateS3Error(new NotS3Answer('GetObject'), context);
     }
     this.opened = { etag: first.ETag, versionId: first.VersionId };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
@@ -304,16 +308,18 @@ export class S3Location implements ArchiveLocation {
     const versionId = this.opened?.versionId;
     const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
     try {
-      if (versionId === undefined && this.opened?.etag !== undefined) {
-        const head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
-        if (head.ETag !== this.opened.etag) throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
-      }
-      const current = await this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal: signal });
-      const kept = (current.TagSet ?? []).filter((tag) => tag.Key !== VERIFIED_TAG);
-      await this.client.send(
-        new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [...kept, { Key: VERIFIED_TAG, Value: formatMarkTag(mark) }] } }),
-        { abortSignal: signal },
-      );
+      await this.answered(context, signal, async (abortSignal) => {
+        if (versionId === undefined && this.opened?.etag !== undefined) {
+          const head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal });
+          if (head.ETag !== this.opened.etag) throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
+        }
+        const current = await this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal });
+        const kept = (current.TagSet ?? []).filter((tag) => tag.Key !== VERIFIED_TAG);
+        await this.client.send(
+          new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [...kept, { Key: VERIFIED_TAG, Value: formatMarkTag(mark) }] } }),
+          { abortSignal },
+        );
+      });
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       throw translateS3Error(error, context);
@@ -346,16 +352,21 @@ export class S3Location implements ArchiveLocation {
   }
 
   private async lookAtKey(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal): Promise<Probe> {
+    let head: { ETag?: string } | undefined;
     try {
-      await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
-      return 'exists';
+      head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
     } catch (headError) {
       const status = s3StatusCode(headError);
       if (status === undefined || status >= 500) throw translateS3Error(headError, context);
     }
+    if (head !== undefined) {
+      if (head.ETag === undefined) throw translateS3Error(new NotS3Answer('HeadObject'), context);
+      return 'exists';
+    }
     try {
       const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }), { abortSignal: signal });
       destroyQuietly(answer.Body as Readable | undefined);
+      if (answer.ETag === undefined) throw new NotS3Answer('GetObject');
       return 'exists';
     } catch (getError) {
       const name = s3ErrorName(getError);
@@ -364,7 +375,7 @@ export class S3Location implements ArchiveLocation {
       if (name === 'InvalidRange') return 'exists';
       // Write-only credentials (no s3:GetObject) cannot look: the conditional write decides.
       if (name === 'AccessDenied') return 'unknown';
-      throw translateS3Error(getError, context);
+      throw translateS3Error(notS3NotFound(getError, 'GetObject') ?? getError, context);
     }
   }
 

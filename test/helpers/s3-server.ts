@@ -140,3 +140,159 @@ export async function startCuttingProxy(target: string, afterBytes: number, time
       }),
   };
 }
+
+export interface WebServer {
+  readonly endpoint: string;
+  /** Every request it answered, in order. */
+  readonly requests: RecordedRequest[];
+  stop(): Promise<void>;
+}
+
+/**
+ * An HTTP server that is not S3: every request, whatever its method, gets `status` and a small
+ * web page (a web server's default site, a console port taken for the API port, a captive
+ * portal), or with 404 an empty body (a gateway that knows no such host).
+ */
+export async function startWebServer(status = 200): Promise<WebServer> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    request.resume();
+    request.on('end', () => {
+      if (status === 404) response.writeHead(404).end();
+      else response.writeHead(status, { 'content-type': 'text/html' }).end('<html><body>Welcome</body></html>');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The request that commits an object: a single PutObject, or CompleteMultipartUpload. */
+export type CommitRequest = 'PutObject' | 'CompleteMultipartUpload';
+
+/**
+ * An HTTP proxy in front of `target` (s3rver) that loses the answer to the first `lose`
+ * request: the request reaches the server and is carried out, then the connection is cut
+ * instead of answering, so the client retries a write that already happened. Like AWS, and
+ * unlike s3rver, it refuses a PutObject or CompleteMultipartUpload that carries
+ * `If-None-Match: *` with 412 when the key already exists.
+ */
+export async function startAnswerLosingProxy(target: string, lose: CommitRequest): Promise<CuttingProxy> {
+  const requests: RecordedRequest[] = [];
+  let answersToLose = 1;
+  const commitOf = (method: string | undefined, url: URL): CommitRequest | undefined => {
+    if (method === 'POST' && url.searchParams.has('uploadId')) return 'CompleteMultipartUpload';
+    if (method === 'PUT' && !url.searchParams.has('uploadId') && !url.searchParams.has('tagging') && !url.searchParams.has('partNumber')) return 'PutObject';
+    return undefined;
+  };
+  const keyExists = (path: string) =>
+    new Promise<boolean>((resolve) => {
+      const head = httpRequest(`${target}${path}`, { method: 'HEAD' }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode === 200);
+      });
+      head.on('error', () => resolve(false));
+      head.end();
+    });
+  const server = createServer((request, response) => {
+    void (async () => {
+      requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+      const url = new URL(request.url ?? '/', 'http://proxy');
+      const commit = commitOf(request.method, url);
+      if (commit !== undefined && request.headers['if-none-match'] === '*' && (await keyExists(url.pathname))) {
+        request.resume();
+        response.writeHead(412, { 'content-type': 'application/xml' });
+        response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
+        return;
+      }
+      const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+        if (commit === lose && answersToLose > 0) {
+          answersToLose -= 1;
+          answer.resume();
+          answer.on('end', () => request.socket.destroy());
+          return;
+        }
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      });
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * An HTTP proxy in front of `target` (s3rver) that plays AWS for objects a lifecycle rule moved
+ * to the GLACIER storage class (`archived(key)`): a GET of one is refused with 403
+ * InvalidObjectState until it is restored, a HEAD and a listing say GLACIER; tags, metadata
+ * (through HEAD) and deletes work as usual. s3rver has no storage classes.
+ */
+export async function startGlacierProxy(target: string, archived: (key: string) => boolean): Promise<CuttingProxy> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const key = decodeURIComponent(url.pathname.split('/').slice(2).join('/'));
+    if (request.method === 'GET' && archived(key) && !url.searchParams.has('tagging')) {
+      request.resume();
+      response.writeHead(403, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidObjectState</Code><Message>The operation is not valid for the object\'s storage class</Message><StorageClass>GLACIER</StorageClass></Error>');
+      return;
+    }
+    const listing = request.method === 'GET' && url.searchParams.get('list-type') === '2';
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      const headers = { ...answer.headers };
+      if (request.method === 'HEAD' && archived(key)) headers['x-amz-storage-class'] = 'GLACIER';
+      if (!listing) {
+        response.writeHead(answer.statusCode ?? 502, headers);
+        answer.pipe(response);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks)
+          .toString()
+          .replace(/<Contents>(.*?)<\/Contents>/gs, (contents: string, inner: string) => {
+            const listed = /<Key>(.*?)<\/Key>/s.exec(inner)?.[1] ?? '';
+            return archived(listed) ? contents.replace(/<StorageClass>[A-Z_]*<\/StorageClass>/, '<StorageClass>GLACIER</StorageClass>') : contents;
+          });
+        response.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+        response.end(body);
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
