@@ -14,7 +14,7 @@ import { GLOBAL_FLAGS } from '../shared/command-flags.js';
 import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLine } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
-import { createOutput } from './output.js';
+import { createOutput, jsonLine, shownText } from './output.js';
 import { usageErrorLine } from './usage-errors.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
@@ -68,13 +68,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT_CODES.ok;
       }
       const message = usageErrorLine(error, failedCommand.get(error) ?? program);
-      if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message } })}\n`);
-      process.stderr.write(`openclaw: ${message}\n`);
+      if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+      process.stderr.write(`openclaw: ${shownText(message)}\n`);
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
-    if (json) process.stdout.write(`${JSON.stringify({ error: { code: errorCode(error), message: describeError(error) } })}\n`);
-    process.stderr.write(`openclaw: ${describeError(error)}\n`);
+    if (json) process.stdout.write(jsonLine({ error: { code: errorCode(error), message: describeError(error) } }));
+    process.stderr.write(`openclaw: ${shownText(describeError(error))}\n`);
     // Whatever the interruption made fail (the --pipe command the terminal's Ctrl-C also
     // reached, an aborted request), the shell is told it was the signal.
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);

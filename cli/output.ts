@@ -1,7 +1,7 @@
 // How the CLI talks to people and scripts: a live progress line on a TTY stderr (nothing
 // otherwise), a short human report on stdout, or one JSON object with `--json`.
 
-import { formatBytes } from '../shared/format.js';
+import { formatBytes, shownText } from '../shared/format.js';
 
 export interface Output {
   readonly json: boolean;
@@ -43,14 +43,24 @@ export function createOutput(options: { json: boolean }): Output {
         },
       };
     },
+    // Each line through shownText, whatever built it: no control character reaches the
+    // terminal raw (names are escaped where they are quoted; this is the net under that).
     result(value, humanLines) {
-      if (options.json) process.stdout.write(`${JSON.stringify(value)}\n`);
-      else for (const line of humanLines) process.stdout.write(`${line}\n`);
+      if (options.json) process.stdout.write(jsonLine(value));
+      else for (const line of humanLines) process.stdout.write(`${shownText(line)}\n`);
     },
     notice(message) {
-      process.stderr.write(`openclaw: ${message}\n`);
+      process.stderr.write(`openclaw: ${shownText(message)}\n`);
     },
   };
+}
+
+/**
+ * One line of JSON. JSON.stringify escapes C0 controls but writes DEL, C1 controls and the
+ * invisible marks raw; written as \u escapes (shownText) they read back the same.
+ */
+export function jsonLine(value: unknown): string {
+  return `${shownText(JSON.stringify(value))}\n`;
 }
 
 export function rate(bytes: number, startedAt: number): string {
@@ -99,17 +109,7 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
-/**
- * Text from an archive or a tenant (file names, backup notes) as it may be shown on a
- * terminal: control characters, and the invisible marks that reorder text, written as \u
- * escapes, so no name can move the cursor, recolour the screen or pass for another.
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-export { formatBytes, groupThousands as count, plural } from '../shared/format.js';
+export { formatBytes, groupThousands as count, plural, shownPath, shownText } from '../shared/format.js';
 
 /** Rows under a header, columns padded to their widest cell; `right` columns align right (numbers). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {

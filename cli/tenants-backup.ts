@@ -12,7 +12,7 @@ import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
-import { count, formatBytes, plural, printable, progressText, rate, seconds, table, via } from './output.js';
+import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, table, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -108,8 +108,8 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   if (result.results.length === 0) return [`no tenants in ${tenantsDir}: nothing to back up`];
   const rows = result.results.map((outcome) =>
     outcome.ok
-      ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), outcome.result.location]
-      : ['FAILED', outcome.tenant, '-', '-', '-', `${outcome.to}: ${printable(outcome.error.message)}`],
+      ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), shownPath(outcome.result.location)]
+      : ['FAILED', outcome.tenant, '-', '-', '-', `${shownPath(outcome.to)}: ${shownText(outcome.error.message)}`],
   );
   const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
   const lines = [
@@ -118,28 +118,28 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
     ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
   ];
   for (const outcome of result.results) {
-    if (outcome.ok) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${printable(notice)}`);
+    if (outcome.ok) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
   }
   return lines;
 }
 
 function describePlan(plan: BackupPlan): string[] {
   const lines = [
-    `Dry run: would back up tenant "${plan.tenant}" to ${plan.location}${via(plan.endpoint)}` +
+    `Dry run: would back up tenant "${plan.tenant}" to ${shownPath(plan.location)}${via(plan.endpoint)}` +
       (plan.destination === 'exists' ? (plan.refusal === undefined ? ', replacing the archive there (--overwrite)' : '') : ''),
     `  ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ${formatBytes(plan.bytes)} of content as the files are now`,
   ];
-  if (plan.largest.length > 0) lines.push(`  largest: ${plan.largest.map((file) => `${printable(file.path)} (${formatBytes(file.bytes)})`).join(', ')}`);
+  if (plan.largest.length > 0) lines.push(`  largest: ${plan.largest.map((file) => `${shownPath(file.path)} (${formatBytes(file.bytes)})`).join(', ')}`);
   if (plan.skipped.length > 0) {
     lines.push(`  left out ${plan.skipped.length}:`);
-    for (const note of plan.skipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
+    for (const note of plan.skipped.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);
     if (plan.skipped.length > 10) lines.push(`    … and ${plan.skipped.length - 10} more (see --json)`);
   }
   if (plan.mayBeSkipped.length > 0) {
     lines.push(`  may be left out ${plan.mayBeSkipped.length} (decided from content a dry run does not read):`);
-    for (const note of plan.mayBeSkipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
+    for (const note of plan.mayBeSkipped.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);
   }
-  if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${printable(plan.refusal.message)}`);
+  if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${shownText(plan.refusal.message)}`);
   else lines.push('  nothing was read or written');
   return lines;
 }
@@ -157,13 +157,13 @@ async function recipientTexts(flags: Record<string, unknown>): Promise<string[]>
 function describeBackup(result: BackupResult | BackupSuspended): string[] {
   if ('suspended' in result) {
     return [
-      `The backup of tenant "${result.tenant}" to ${result.location} continues on the gateway in further invocations`,
+      `The backup of tenant "${result.tenant}" to ${shownPath(result.location)} continues on the gateway in further invocations`,
       `  so far ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
       '  its completion event (OpenClaw Backup Succeeded or Failed) reports the end; tenants backups lists the archive then',
     ];
   }
   const lines = [
-    `Backed up tenant "${result.tenant}" to ${result.location}${via(result.endpoint)}`,
+    `Backed up tenant "${result.tenant}" to ${shownPath(result.location)}${via(result.endpoint)}`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
@@ -171,15 +171,15 @@ function describeBackup(result: BackupResult | BackupSuspended): string[] {
   const recipients = result.encryptedTo ?? [];
   if (recipients.length > 0) lines.push(`  encrypted with age to ${plural(recipients.length, 'recipient')}: ${recipients.join(', ')}`);
   // A gateway of an older version sends no notices.
-  for (const notice of result.notices ?? []) lines.push(`  note: ${printable(notice)}`);
+  for (const notice of result.notices ?? []) lines.push(`  note: ${shownText(notice)}`);
   if (result.skipped.length > 0) {
     lines.push(`  left out ${result.skipped.length}:`);
-    for (const note of result.skipped.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
+    for (const note of result.skipped.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);
     if (result.skipped.length > 10) lines.push(`    … and ${result.skipped.length - 10} more (see --json)`);
   }
   if (result.warnings.length > 0) {
     lines.push(`  warnings ${result.warnings.length}:`);
-    for (const note of result.warnings.slice(0, 10)) lines.push(`    ${printable(note.path)}: ${printable(note.reason)}`);
+    for (const note of result.warnings.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);
     if (result.warnings.length > 10) lines.push(`    … and ${result.warnings.length - 10} more (see --json)`);
   }
   return lines;
@@ -202,7 +202,7 @@ function describeQueued(result: QueuedBackupAll, stack: string | undefined): str
   ];
   if (result.failed.length > 0) {
     lines.push(`  not queued ${result.failed.length}:`);
-    for (const failure of result.failed.slice(0, 10)) lines.push(`    ${failure.tenant}: ${failure.code}: ${printable(failure.message)}`);
+    for (const failure of result.failed.slice(0, 10)) lines.push(`    ${failure.tenant}: ${failure.code}: ${shownText(failure.message)}`);
     if (result.failed.length > 10) lines.push(`    … and ${result.failed.length - 10} more (see --json)`);
   }
   return lines;

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupEntry, BackupsListing } from '../shared/catalog/backups.js';
 import { BACKUPS_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, printable, table, utcSecond, via } from './output.js';
+import { formatBytes, plural, shownPath, shownText, table, utcSecond, via } from './output.js';
 
 export function registerBackups(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -28,7 +28,7 @@ export function registerBackups(tenants: Command, context: CliContext): void {
 
 export function describeListing(listing: BackupsListing): string[] {
   if (listing.backups.length === 0) {
-    return [`no backups of "${listing.tenant}" in ${listing.location}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
+    return [`no backups of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
   }
   const rows = listing.backups.map((entry) => [
     entry.createdAt === undefined ? `? (file ${utcSecond(entry.modifiedAt)})` : utcSecond(entry.createdAt),
@@ -37,10 +37,10 @@ export function describeListing(listing: BackupsListing): string[] {
     entry.manifestSha256 === undefined ? '-' : entry.manifestSha256.slice(0, 12),
     describeContent(entry),
     entry.verifiedAt === undefined ? '-' : entry.verifiedAt.slice(0, 10),
-    printable(entry.location) + (entry.note === undefined ? '' : `  (${printable(entry.note)})`),
+    shownPath(entry.location) + (entry.note === undefined ? '' : `  (${shownText(entry.note)})`),
   ]);
   return [
-    `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${listing.location}${via(listing.endpoint)}, newest first:`,
+    `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, newest first:`,
     ...table(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], rows, [1]),
   ];
 }

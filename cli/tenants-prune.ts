@@ -7,7 +7,7 @@ import type { RetentionPolicy } from '../shared/catalog/retention.js';
 import { PRUNE_FLAGS } from '../shared/command-flags.js';
 import { ReportedError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, printable, table, utcSecond, via } from './output.js';
+import { formatBytes, plural, shownPath, shownText, table, utcSecond, via } from './output.js';
 
 export function registerPrune(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -40,12 +40,12 @@ export function registerPrune(tenants: Command, context: CliContext): void {
 
 function describePrune(result: PruneResult): string[] {
   const rows = (decisions: readonly PruneDecision[], action: string) =>
-    decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), printable(decision.location), decision.reasons.join(', ')]);
+    decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')]);
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
   const lines = [
     result.dryRun
-      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`
-      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${result.location}${via(result.endpoint)}`,
+      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
+      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
   ];
   const skipped = new Set(result.skipped.map((skip) => skip.location));
   const all = [
@@ -54,8 +54,8 @@ function describePrune(result: PruneResult): string[] {
     ...rows(result.remove.filter((decision) => skipped.has(decision.location)), 'skipped'),
   ];
   if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));
-  for (const note of result.notes) lines.push(`  note: ${printable(note)}`);
-  if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${printable(result.refusal)}`);
+  for (const note of result.notes) lines.push(`  note: ${shownText(note)}`);
+  if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${shownText(result.refusal)}`);
   return lines;
 }
 

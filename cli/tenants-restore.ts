@@ -9,7 +9,7 @@ import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
+import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -84,7 +84,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
 function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   const renamed = result.archiveTenant === result.tenant ? '' : ` (archived as "${result.archiveTenant}")`;
   const lines = [
-    `Restored tenant "${result.tenant}"${renamed} from ${result.location}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +
+    `Restored tenant "${result.tenant}"${renamed} from ${shownPath(result.location)}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +
       (result.replaced ? ', replacing the previous one' : ''),
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,
@@ -94,9 +94,9 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   ];
   if (result.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
   // The missing manifest is the line above; a gateway of an older version may send no notices.
-  for (const notice of result.notices ?? []) if (notice !== NO_MANIFEST_NOTICE) lines.push(`  note: ${printable(notice)}`);
+  for (const notice of result.notices ?? []) if (notice !== NO_MANIFEST_NOTICE) lines.push(`  note: ${shownText(notice)}`);
   if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
-  for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
+  for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
   if (result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
   lines.push(PAIRING_REMINDER);
@@ -106,7 +106,7 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
 function describePlan(plan: RestorePlan): string[] {
   const renamed = plan.archiveTenant === plan.tenant ? '' : ` (archived as "${plan.archiveTenant}")`;
   const lines = [
-    `Dry run: would restore tenant "${plan.tenant}"${renamed} from ${plan.location}${via(plan.endpoint)} into ${plan.target}`,
+    `Dry run: would restore tenant "${plan.tenant}"${renamed} from ${shownPath(plan.location)}${via(plan.endpoint)} into ${plan.target}`,
     `  the archive holds ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ` +
       `${formatBytes(plan.bytes)} (${formatBytes(plan.archiveBytes)} stored)`,
     plan.verified
@@ -114,19 +114,19 @@ function describePlan(plan: RestorePlan): string[] {
       : '  NOT verifiable per file: the archive has no manifest',
   ];
   if (plan.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
-  if (plan.topLevel.length > 0) lines.push(`  top level: ${plan.topLevel.map((dir) => `${printable(dir.name)}/ (${plural(dir.entries, 'entry', 'entries')})`).join(', ')}`);
+  if (plan.topLevel.length > 0) lines.push(`  top level: ${plan.topLevel.map((dir) => `${shownPath(dir.name)}/ (${plural(dir.entries, 'entry', 'entries')})`).join(', ')}`);
   if (plan.replaces !== undefined) {
     const kept = plan.refusal === undefined ? ' (kept until the new one is verified and in place)' : '';
-    if ('unreadable' in plan.replaces) lines.push(`  it would REPLACE the tenant there now, which cannot be read to describe it (${printable(plan.replaces.unreadable)})${kept}`);
+    if ('unreadable' in plan.replaces) lines.push(`  it would REPLACE the tenant there now, which cannot be read to describe it (${shownText(plan.replaces.unreadable)})${kept}`);
     else {
       lines.push(
         `  it would REPLACE the tenant there now: ${plural(plan.replaces.files, 'file')}, ${formatBytes(plan.replaces.bytes)}, last modified ${plan.replaces.lastModified}${kept}`,
       );
     }
   } else lines.push(`  ${plan.target} is free: nothing would be replaced`);
-  for (const note of plan.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
-  for (const notice of plan.notices) lines.push(`  note: ${printable(notice)}`);
-  if (plan.refusal !== undefined) lines.push(`  the restore would be REFUSED: ${printable(plan.refusal.message)}`);
+  for (const note of plan.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
+  for (const notice of plan.notices) lines.push(`  note: ${shownText(notice)}`);
+  if (plan.refusal !== undefined) lines.push(`  the restore would be REFUSED: ${shownText(plan.refusal.message)}`);
   else lines.push('  nothing was written');
   return lines;
 }

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { VERIFY_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, printable, progressText, rate, seconds, via } from './output.js';
+import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
 import { positiveInteger } from './tenants-restore.js';
 
 const MAX_NOTES_SHOWN = 10;
@@ -61,7 +61,7 @@ export function registerVerify(tenants: Command, context: CliContext): void {
 
 function describeVerify(result: VerifyResult): string[] {
   const lines = [
-    `${result.verified ? 'Intact' : 'Readable'}: ${result.location}${via(result.endpoint)} holds tenant "${result.tenant}"`,
+    `${result.verified ? 'Intact' : 'Readable'}: ${shownPath(result.location)}${via(result.endpoint)} holds tenant "${result.tenant}"`,
     `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} read, in ${seconds(result.durationMs)}`,
     result.verified
@@ -69,9 +69,9 @@ function describeVerify(result: VerifyResult): string[] {
       : '  NOT verified per file: the archive has no manifest (made by another tool?)',
   ];
   if (result.decrypted === true) lines.push('  decrypted with age (every chunk authenticated)');
-  for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${printable(note.path)}: ${printable(note.reason)}`);
+  for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
   if (result.recorded !== undefined) lines.push(`  recorded as verified beside the archive (${result.recorded})`);
-  for (const notice of result.notices) lines.push(`  note: ${printable(notice)}`);
+  for (const notice of result.notices) lines.push(`  note: ${shownText(notice)}`);
   return lines;
 }

@@ -10,6 +10,8 @@
 
 import { constants } from 'node:os';
 
+import { quotedPath } from './format.js';
+
 /** How an operation ended, as seen by a caller: drives exit codes and HTTP-like statuses. */
 export type Outcome = 'usage' | 'refused' | 'failed';
 
@@ -232,7 +234,7 @@ export class UnsafeArchiveError extends OpenClawError {
     readonly entry?: string,
     options?: ErrorOptions,
   ) {
-    super(entry === undefined ? message : `${message}: ${JSON.stringify(entry)}`, options);
+    super(entry === undefined ? message : `${message}: ${quotedPath(entry)}`, options);
   }
 }
 

@@ -1,5 +1,6 @@
-// Human-readable numbers for messages and reports; no dependencies, so the CLI can load it
-// without pulling in the archive code.
+// Human-readable numbers for messages and reports, and names and text from tenants and
+// archives as they may be shown to a person (escaped); no dependencies, so the CLI can load
+// it without pulling in the archive code.
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -24,4 +25,55 @@ export function groupThousands(count: number): string {
   const digits = sign === '' ? whole! : whole!.slice(1);
   const grouped = digits.replace(/\B(?=(\d{3})+$)/g, ',');
   return `${sign}${grouped}${fraction === undefined ? '' : `.${fraction}`}`;
+}
+
+// Control characters (C0, DEL, C1) and the invisible marks that reorder text or break lines:
+// a name or note holding one could move the cursor, recolour the screen, forge a log line or
+// pass for another name.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TO_SHOW = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+function escapeUnsafe(char: string): string {
+  return SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Text from a tenant or an archive (a note, a reason, a message that may quote a name) as it
+ * may be shown to a person: control characters and invisible marks written as JSON writes
+ * them (`\n`, `\t`, `\u001b`), everything else as it is. Text already shown this way is
+ * left unchanged, so a message may pass through it twice.
+ */
+export function shownText(text: string): string {
+  return text.replace(UNSAFE_TO_SHOW, escapeUnsafe);
+}
+
+/** Longest path shown whole: PATH_MAX. A longer one is no path a system call takes. */
+const SHOWN_PATH_MAX_BYTES = 4095;
+/** How much of a longer path is shown. */
+const SHOWN_PATH_START_CHARS = 100;
+
+/**
+ * A file name or path as it may be shown to a person: escaped like JSON (`\\` for a
+ * backslash too, so `a\nb` the newline and `a\\nb` the two characters stay apart), without
+ * quotes. A path longer than PATH_MAX is shown by its start: `first 100 characters… (N bytes)`.
+ */
+export function shownPath(path: string): string {
+  // A UTF-16 unit takes at most 3 bytes in UTF-8: most paths are ruled out by length.
+  if (path.length * 3 > SHOWN_PATH_MAX_BYTES) {
+    const bytes = Buffer.byteLength(path);
+    if (bytes > SHOWN_PATH_MAX_BYTES) return `${shownPath(startOf(path, SHOWN_PATH_START_CHARS))}… (${groupThousands(bytes)} bytes)`;
+  }
+  return shownText(path.replaceAll('\\', '\\\\'));
+}
+
+/** `shownPath` in double quotes (a `"` in it escaped as `\"`), where a message quotes the name. */
+export function quotedPath(path: string): string {
+  return `"${shownPath(path).replaceAll('"', '\\"')}"`;
+}
+
+/** The first `chars` UTF-16 units of `text`, not splitting a surrogate pair. */
+function startOf(text: string, chars: number): string {
+  const end = /[\ud800-\udbff]/.test(text.charAt(chars - 1)) ? chars - 1 : chars;
+  return text.slice(0, end);
 }

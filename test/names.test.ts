@@ -99,6 +99,15 @@ describe('parseEntryName', () => {
     ['tenants/acme/C:', 'acme', ['C:']],
     ['tenants/acme/ x ', 'acme', [' x ']],
     ['tenants/acme/\u2024\u2024', 'acme', ['\u2024\u2024']],
+    // A backslash or a control character is an ordinary character of a Linux name.
+    ['tenants/acme/a\\b', 'acme', ['a\\b']],
+    ['tenants/acme/..\\..\\x', 'acme', ['..\\..\\x']],
+    ['tenants/acme/\\', 'acme', ['\\']],
+    ['tenants/acme/a\nb', 'acme', ['a\nb']],
+    ['tenants/acme/a\rb/tab\there', 'acme', ['a\rb', 'tab\there']],
+    ['tenants/acme/\u001b[31mred', 'acme', ['\u001b[31mred']],
+    ['tenants/acme/del\u007f', 'acme', ['del\u007f']],
+    ['tenants/acme/c1\u0085', 'acme', ['c1\u0085']],
   ])('accepts %j', (name, tenant, segments) => {
     expect(parseEntryName(name)).toEqual({ tenant, segments });
   });
@@ -132,21 +141,17 @@ describe('parseEntryName', () => {
     ['/tmp/x', /absolute path/],
     ['/tenants/acme/x', /absolute path/],
     ['////tmp/x', /absolute path/],
-    ['tenants\\acme\\x', /backslash/],
-    ['tenants/acme/..\\..\\x', /backslash/],
-    ['tenants/acme/a\\b', /backslash/],
-    ['\\\\server\\share\\x', /backslash/],
+    ['tenants\\acme\\x', /outside tenants/],
+    ['\\\\server\\share\\x', /outside tenants/],
+    ['tenants/acme\\x', /invalid tenant name/],
+    ['tenants/acme\n/x', /invalid tenant name/],
     ['C:/x', /drive-letter/],
     ['c:../x', /drive-letter/],
     ['C:tenants/acme/x', /drive-letter/],
     ['z:', /drive-letter/],
-    ['tenants/acme/a\u0000b', /control character/],
-    ['tenants/acme/a\nb', /control character/],
-    ['tenants/acme/a\rb', /control character/],
-    ['tenants/acme/\u001b[31mred', /control character/],
-    ['tenants/acme/del\u007f', /control character/],
-    ['tenants/acme/c1\u0085', /control character/],
-    ['tenants/acme\u0000/x', /control character/],
+    ['tenants/acme/a\u0000b', /NUL character/],
+    ['tenants/acme\u0000/x', /NUL character/],
+    ['tenants/acme/x\u0000/../../y', /NUL character/],
   ])('refuses %j (%s)', (name, reason) => {
     let caught: unknown;
     try {
@@ -171,5 +176,18 @@ describe('parseEntryName length limits', () => {
     expect(() => parseEntryName(`tenants/acme/${'é'.repeat(128)}`)).toThrow(/component longer than 255 bytes/);
     expect(parseEntryName(`tenants/acme/${'x'.repeat(255)}`).segments).toEqual(['x'.repeat(255)]);
     expect(() => parseEntryName(`tenants/acme/${`${'d'.repeat(200)}/`.repeat(21)}f`)).toThrow(/longer than 4095 bytes/);
+  });
+
+  it('measures the path itself: the trailing slash of a directory entry does not count', () => {
+    const path = `tenants/acme/${`${'d'.repeat(200)}/`.repeat(20)}${'e'.repeat(4095 - 13 - 201 * 20)}`;
+    expect(Buffer.byteLength(path)).toBe(4095);
+    expect(parseEntryName(`${path}/`).segments).toHaveLength(21);
+    expect(() => parseEntryName(`${path}e/`)).toThrow(/longer than 4095 bytes/);
+  });
+
+  it('quotes a name escaped, and a name longer than PATH_MAX by its start and length', () => {
+    expect(() => parseEntryName('/a\nb\u001b[2J\\"')).toThrow('entry with an absolute path: "/a\\nb\\u001b[2J\\\\\\""');
+    const long = `tenants/acme/${'x/'.repeat(3000)}`;
+    expect(() => parseEntryName(long)).toThrow(`entry name longer than 4095 bytes: "tenants/acme/${'x/'.repeat(43)}x… (6,013 bytes)"`);
   });
 });

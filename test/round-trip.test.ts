@@ -6,7 +6,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, runCli, sh, tempDir } from './helpers/tree.js';
+import { hiddenNames } from '../shared/tenant/hidden-names.js';
+import { chainFilling, describeTree, makeDeepChain, runCli, sh, tempDir } from './helpers/tree.js';
 
 const notPty = (relPath: string) => relPath === 'pty';
 
@@ -106,27 +107,98 @@ describe('backup and restore round trip', () => {
   });
 });
 
-describe('every backup restores', () => {
+describe('every name Linux allows', () => {
   const dir = tempDir();
   const base = path.join(dir.path, 'base');
+  const tenant = path.join(base, 'acme');
   const archive = path.join(dir.path, 'odd.tar.zst');
-  afterAll(() => dir.cleanup());
+  const oddDir = 'dir\r\u001b]0;title\u0007';
+  const names = ['a\nb', 'tab\there', 'esc\u001b[31mred', 'back\\slash', '\u0085nel'];
+  /** A control character anywhere but as the line break between lines: what must never reach a terminal raw. */
+  // eslint-disable-next-line no-control-regex
+  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+  const shown = <T extends { stdout: string; stderr: string }>(run: T): T => {
+    expect(run.stdout + run.stderr).not.toMatch(RAW_CONTROL);
+    return run;
+  };
+  // What a backup leaves out: deeper than 1024 directories, and longer than PATH_MAX.
+  const leftOut = (relPath: string) => relPath === 'deep' || relPath === 'long';
+  // As long as fits where a restore beside the tenant writes it (its staging directory), then one directory more.
+  const longDirs = chainFilling(Buffer.byteLength(path.join(base, hiddenNames.staging('acme'), 'long')) + 1);
 
-  it('leaves out names a restore refuses (control characters, backslashes) and what lies too deep, so the archive restores', () => {
-    const tenant = path.join(base, 'acme');
-    mkdirSync(path.join(tenant, ...Array<string>(1025).fill('d')), { recursive: true });
-    for (const name of ['new\nline.txt', 'back\\slash.txt', 'esc\u001b]0;title\u0007', 'kept.txt']) writeFileSync(path.join(tenant, name), 'x');
+  beforeAll(() => {
+    mkdirSync(path.join(tenant, oddDir), { recursive: true });
+    for (const name of names) writeFileSync(path.join(tenant, name), `content of ${name}`);
+    writeFileSync(path.join(tenant, oddDir, 'inner\\file\n'), 'unique content 1234');
+    symlinkSync('a\nb', path.join(tenant, 'link\tto\nnewline'));
+    mkdirSync(path.join(tenant, 'deep', ...Array<string>(1024).fill('d')), { recursive: true });
+    makeDeepChain(path.join(tenant, 'long'), [...longDirs, 'x'.repeat(255)], { 'past PATH_MAX': 'x' });
+  });
+  // rmSync cannot remove a path longer than PATH_MAX.
+  afterAll(() => sh(`rm -rf '${dir.path}'`));
 
-    const backup = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive]);
+  it('backs them up, escaped in every line shown, and leaves out only what a restore refuses, each shown escaped or shortened', () => {
+    const dryRun = shown(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive, '--dry-run']));
+    expect(dryRun.status).toBe(0);
+    expect(dryRun.stdout).toContain('esc\\u001b[31mred (');
+    expect(dryRun.stdout).toContain('back\\\\slash (');
+
+    const backup = shown(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]));
     expect(backup.status).toBe(0);
-    expect((JSON.parse(backup.stdout) as { warnings: { path: string }[] }).warnings.map((note) => note.path).sort()).toEqual(
-      [Array<string>(1025).fill('d').join('/'), 'back\\slash.txt', 'esc\u001b]0;title\u0007', 'new\nline.txt'].sort(),
+    // The path left out for its length is shown by its first 100 characters.
+    expect(backup.stdout).toMatch(
+      / {4}long\/0d{94}… \(4,\d{3} bytes\): path longer than 4095 bytes where a restore writes it \(PATH_MAX, in a staging directory beside the tenant\), which no system call takes: not archived, nor anything in it/,
     );
+    expect(backup.stdout).toContain(`\n    deep/${Array<string>(1024).fill('d').join('/')}: nested deeper than 1024 directories`);
 
-    const restore = runCli(['--tenants-dir', base, '--json', 'tenants', 'restore', '--from', archive, '--as', 'copy']);
-    expect(restore.stderr).toBe('');
+    const json = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive, '--overwrite']);
+    const warnings = (JSON.parse(json.stdout) as { warnings: { path: string }[] }).warnings.map((note) => note.path);
+    expect(warnings.sort()).toEqual([`deep/${Array<string>(1024).fill('d').join('/')}`, `long/${[...longDirs, 'x'.repeat(255)].join('/')}`].sort());
+  });
+
+  it('restores them byte-identical, and verify and a dry run show them escaped', () => {
+    const dryRun = shown(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--as', 'copy', '--dry-run']));
+    expect(dryRun.status).toBe(0);
+    expect(dryRun.stdout).toContain('dir\\r\\u001b]0;title\\u0007/ (1 entry)');
+    const restore = shown(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--as', 'copy']));
     expect(restore.status).toBe(0);
-    expect(JSON.parse(restore.stdout)).toMatchObject({ tenant: 'copy', verified: true, files: 1, directories: 1025 });
-    expect(existsSync(path.join(base, 'copy', 'kept.txt'))).toBe(true);
+    expect(describeTree(path.join(base, 'copy'), { exclude: leftOut })).toEqual(describeTree(tenant, { exclude: leftOut }));
+    expect(readdirSync(path.join(base, 'copy')).sort()).toEqual(readdirSync(tenant).sort());
+    const verify = shown(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--no-record']));
+    expect(verify.status).toBe(0);
+    expect(verify.stdout).toContain('backup warning: long/0');
+  });
+
+  it('writes them so GNU tar lists and extracts them as they are', () => {
+    const listing = sh(`zstd -dc '${archive}' | tar --quoting-style=escape -tf -`).toString();
+    for (const expected of ['tenants/acme/a\\nb', 'tenants/acme/tab\\there', 'tenants/acme/esc\\033[31mred', 'tenants/acme/back\\\\slash', 'tenants/acme/\\302\\205nel']) {
+      expect(listing.split('\n')).toContain(expected);
+    }
+    const gnu = path.join(dir.path, 'gnu-extract');
+    mkdirSync(gnu);
+    sh(`zstd -dc '${archive}' | tar -xf - -C '${gnu}'`);
+    expect(describeTree(path.join(gnu, 'tenants', 'acme'), { exclude: (p) => leftOut(p) || p === '.openclaw-backup-manifest.json' })).toEqual(
+      describeTree(tenant, { exclude: leftOut }),
+    );
+  });
+
+  it('restores GNU tar\'s own archive of them', () => {
+    const gnuArchive = path.join(dir.path, 'gnu.tar.zst');
+    sh(`tar -C '${base}' --exclude=acme/deep --exclude=acme/long --transform 's,^acme,tenants/acme,' -cf - acme | zstd -q -3 -o '${gnuArchive}'`);
+    const restore = shown(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', gnuArchive, '--as', 'from-gnu']));
+    expect(restore.status).toBe(0);
+    expect(describeTree(path.join(base, 'from-gnu'))).toEqual(describeTree(tenant, { exclude: leftOut }));
+  });
+
+  it('names a damaged directory escaped when a restore refuses the archive', () => {
+    const tarBytes = sh(`zstd -dc '${archive}'`);
+    const at = tarBytes.indexOf('unique content 1234');
+    expect(at).toBeGreaterThan(0);
+    Buffer.from('unique content 1235').copy(tarBytes, at);
+    const edited = path.join(dir.path, 'edited.tar.zst');
+    sh(`zstd -q -3 -o '${edited}'`, { input: tarBytes });
+    const restore = shown(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', edited, '--as', 'edited']));
+    expect(restore.status).toBe(3);
+    expect(restore.stderr).toContain('of the entries in "dir\\r\\u001b]0;title\\u0007" differ');
   });
 });

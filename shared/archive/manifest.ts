@@ -15,6 +15,7 @@
 // The archive marker (the leading skippable frame) and footer (the trailing one) are checked
 // as strictly.
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
+import { quotedPath } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
 
@@ -128,7 +129,7 @@ export function parseManifest(bytes: Buffer): Manifest {
       : m.array('directories').map((entry, i) => directory(entry, `directories[${i}]`));
   const seen = new Set<string>();
   for (const { path } of directories) {
-    if (seen.has(path)) throw m.malformed(`${JSON.stringify(path.slice(0, 200))} is listed twice`, 'directories');
+    if (seen.has(path)) throw m.malformed(`${quotedPath(path.slice(0, 200))} is listed twice`, 'directories');
     seen.add(path);
   }
   return {

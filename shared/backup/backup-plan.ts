@@ -17,6 +17,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
 import { walkTenant, type WalkNotes } from './tenant-walk.js';
+import { shownPath } from '../format.js';
 
 /** Largest files shown. */
 const LARGEST_SHOWN = 5;
@@ -76,7 +77,7 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
       totals.bytes += bytes;
       const database = databaseOf(item);
       if (database !== undefined) {
-        mayBeSkipped.push({ path: item.relPath, reason: `SQLite companion of ${database}: left out if ${database} is a database archived as a consistent snapshot` });
+        mayBeSkipped.push({ path: item.relPath, reason: `SQLite companion of ${shownPath(database)}: left out if ${shownPath(database)} is a database archived as a consistent snapshot` });
       }
       largest.push({ path: item.relPath, bytes });
       largest.sort((a, b) => b.bytes - a.bytes);

@@ -39,6 +39,7 @@ import type { FileAccess } from '../file-access.js';
 import { writersMayBeRemote, type SqliteOptions } from './sqlite-policy.js';
 import type { AgeRecipient } from '../age/keys.js';
 import { encryptArchive, encryptArchivePiece } from '../archive/encrypted-archive.js';
+import { shownPath } from '../format.js';
 
 export interface BackupRequest {
   readonly tenantsDir: string;
@@ -146,7 +147,7 @@ export function backupReadError(error: unknown, tenant: string): unknown {
   const what = errnoMessage(error);
   if (what === undefined) return error;
   const { path: where, syscall } = error as NodeJS.ErrnoException;
-  const place = where !== undefined ? ` (${where})` : syscall !== undefined ? ` (${syscall})` : '';
+  const place = where !== undefined ? ` (${shownPath(where)})` : syscall !== undefined ? ` (${syscall})` : '';
   return new FileSystemError(`cannot back up tenant "${tenant}": ${what}${place}`, { cause: error });
 }
 

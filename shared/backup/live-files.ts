@@ -21,6 +21,7 @@ import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, 
 import { readHead, readWhole, readWholeAt, sameVersion, spoolFile, type ReadScratch } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
 import { absPathOf, noteVanished, type DirectoryListing, type WalkItem, type WalkNotes } from './tenant-walk.js';
+import { shownPath } from '../format.js';
 
 /** Files up to this size are read whole (and re-read if they change); larger ones stream. */
 export const WHOLE_READ_LIMIT = 8 * 1024 * 1024;
@@ -83,7 +84,7 @@ function databasesAmong(names: readonly string[]): ReadonlySet<string> {
 /** Archives a file, unless it is the companion of a database archived as a snapshot. */
 export async function packCompanionOrFile(context: PackContext, item: FileItem, database: string | undefined): Promise<TreeEntry | undefined> {
   if (database !== undefined && context.snapshotted.has(database)) {
-    context.notes.skipped.push({ path: item.relPath, reason: `SQLite companion of ${database}, which was archived as a consistent snapshot` });
+    context.notes.skipped.push({ path: item.relPath, reason: `SQLite companion of ${shownPath(database)}, which was archived as a consistent snapshot` });
     return undefined;
   }
   return packFile(context, item);
@@ -230,7 +231,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
         const code = errnoCode(error) ?? '';
         if (!NO_ROOM.has(code)) throw error;
-        noRoom = `no room for a copy in ${path.dirname(copyPath)} (${code})`;
+        noRoom = `no room for a copy in ${shownPath(path.dirname(copyPath))} (${code})`;
         return undefined;
       });
       if (copy?.stable && !(await anyExists(companionNames(absPath)))) {
@@ -264,7 +265,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     const failure = outcome.ok ? ({ kind: 'busy', reason: 'the file was replaced while it was copied' } as const) : outcome;
     if (failure.kind === 'busy' && !context.sqlite.rawFallback) {
       throw new SqliteSnapshotError(
-        `no consistent copy of the SQLite database ${relPath}: ${failure.reason}; nothing was stored ` +
+        `no consistent copy of the SQLite database ${shownPath(relPath)}: ${failure.reason}; nothing was stored ` +
           '(retry, or pass --sqlite-raw-fallback to archive it raw with a warning)',
       );
     }

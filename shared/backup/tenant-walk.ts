@@ -18,9 +18,13 @@
 //
 // A name that is not valid UTF-8 cannot be archived (tar's pax names are UTF-8, and Node
 // hands such a name over with U+FFFD in place of its bad bytes, a name no call can open):
-// it is left out with a warning that says so, rather than met later as vanished. So is a
-// name a restore refuses (a control character, a backslash: tenant/names.ts), and what lies
-// deeper than a restore goes (MAX_ENTRY_DEPTH): a backup that holds them would not restore.
+// it is left out with a warning that says so, rather than met later as vanished. So is what
+// lies deeper than a restore goes (MAX_ENTRY_DEPTH), and a path longer than PATH_MAX where a
+// restore beside the tenant writes it (in a staging directory with a longer name than the
+// tenant's; no system call takes a longer path, and the archive entry name `tenants/<name>/…`
+// is shorter still, so a restore never refuses it): a backup that held them would not
+// restore, or not finish. Any other name Linux
+// allows is archived, control characters and backslashes included (tenant/names.ts).
 //
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
@@ -34,8 +38,10 @@ import path from 'node:path';
 import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
+import { quotedPath } from '../format.js';
 import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
-import { EPHEMERAL_DIR, nameRestoreRefuses } from '../tenant/names.js';
+import { hiddenNames } from '../tenant/hidden-names.js';
+import { EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {
@@ -136,13 +142,15 @@ function nameNotUtf8(relPath: string, directory: boolean): Note {
   };
 }
 
-function nameRefused(relPath: string, directory: boolean, reason: string): Note {
-  const what = directory ? 'directory whose name' : 'name';
+function pathTooLong(relPath: string, directory: boolean): Note {
+  const what = `path longer than ${PATH_MAX_BYTES} bytes where a restore writes it`;
   return {
     kind: 'note',
     relPath,
-    skipped: `${what} holds ${reason}`,
-    warning: `${what} holds ${reason}, which a restore refuses: not archived${directory ? ', nor anything in it' : ''} (rename it to back it up)`,
+    skipped: what,
+    warning:
+      `${what} (PATH_MAX, in a staging directory beside the tenant), which no system call takes: ` +
+      `not archived${directory ? ', nor anything in it' : ''} (move it higher up to back it up)`,
   };
 }
 
@@ -151,14 +159,24 @@ function tooDeep(relPath: string): Note {
   return { kind: 'note', relPath, skipped: reason, warning: `${reason}: not archived, nor anything in it` };
 }
 
-/** The entries of a listing whose names a restore refuses, with the reason; undefined when there are none (most listings). */
-function namesRestoreRefuses(entries: readonly Dirent[]): ReadonlyMap<Dirent, string> | undefined {
-  let refused: Map<Dirent, string> | undefined;
+/** How much longer than the tenant's the name of a restore's staging directory beside it is (and than `tenants/`). */
+function stagingExtraBytes(tenant: string): number {
+  return Buffer.byteLength(hiddenNames.staging(tenant)) - Buffer.byteLength(tenant);
+}
+
+/**
+ * The entries of the listing of `dirPath` whose paths would be longer than PATH_MAX where a
+ * restore beside the tenant writes them (`extraBytes` longer than here); undefined when
+ * there are none (most listings).
+ */
+function pathsTooLong(dirPath: string, entries: readonly Dirent[], extraBytes: number): ReadonlySet<Dirent> | undefined {
+  const room = PATH_MAX_BYTES - Buffer.byteLength(dirPath) - extraBytes - 1;
+  let found: Set<Dirent> | undefined;
   for (const entry of entries) {
-    const reason = nameRestoreRefuses(entry.name);
-    if (reason !== undefined) (refused ??= new Map()).set(entry, reason);
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: most names are ruled out by length.
+    if (entry.name.length * 3 > room && Buffer.byteLength(entry.name) > room) (found ??= new Set()).add(entry);
   }
-  return refused;
+  return found;
 }
 
 /** Whether the entries of the directory `relPath` lie deeper than a restore goes. */
@@ -221,12 +239,16 @@ interface Cursor {
 export class TenantWalk {
   private readonly stack: Cursor[] = [];
   private started = false;
+  /** How much longer each path is where a restore beside the tenant writes it. */
+  private readonly restoreExtraBytes: number;
 
   constructor(
     private readonly root: string,
     private readonly access: FileAccess = PARALLEL_ACCESS,
     private readonly options: WalkOptions = {},
-  ) {}
+  ) {
+    this.restoreExtraBytes = stagingExtraBytes(path.basename(root));
+  }
 
   /** Up to `max` more items (fewer only at the end). */
   next(max: number): Maybe<WalkItem[]> {
@@ -303,9 +325,9 @@ export class TenantWalk {
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
     const notUtf8 = namesNotUtf8(dirPath, wanted);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
-    const refusedNames = namesRestoreRefuses(wanted);
+    const tooLong = pathsTooLong(dirPath, wanted, this.restoreExtraBytes);
     for (const entry of wanted) {
-      if (notUtf8?.has(entry) === true || deeperThanRestore || refusedNames?.has(entry) === true) continue;
+      if (notUtf8?.has(entry) === true || deeperThanRestore || tooLong?.has(entry) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
@@ -329,9 +351,8 @@ export class TenantWalk {
           items.push(tooDeep(itemPath));
           continue;
         }
-        const refused = refusedNames?.get(entry);
-        if (refused !== undefined) {
-          items.push(nameRefused(itemPath, entry.isDirectory(), refused));
+        if (tooLong?.has(entry) === true) {
+          items.push(pathTooLong(itemPath, entry.isDirectory()));
           continue;
         }
         if (entry.isFile() && !statFiles) {
@@ -425,7 +446,7 @@ function symlinkItem(root: string, segments: string[], stat: Stats): WalkItem {
   }
   const target = targetBytes.toString('utf8');
   if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
-    return leftOut(relPath, `symlink target ${JSON.stringify(target)} resolves outside the tenant`);
+    return leftOut(relPath, `symlink target ${quotedPath(target)} resolves outside the tenant`);
   }
   return { kind: 'symlink', relPath, target, stat };
 }

@@ -22,6 +22,7 @@ import { DescribeAccessPointsCommand, DescribeFileSystemsCommand, DescribeMountT
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { GetFunctionConfigurationCommand, InvokeCommand, type FunctionConfiguration, type LambdaClient } from '@aws-sdk/client-lambda';
 
+import { shownPath } from '../format.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
 import { FUNCTION_ENV, FUNCTION_ROLES, functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from './deployment.js';
 import { checkNetwork } from './doctor-network.js';
@@ -238,7 +239,7 @@ async function ownershipCheck(plane: ControlPlane, client: LambdaClient, uid: nu
   }
   const entries = report.tenants.reduce((sum, tenant) => sum + tenant.entries, 0);
   if (report.mismatched > 0) {
-    const sample = report.samples.map((entry) => `${entry.path} (${entry.uid}:${entry.gid})`).join(', ');
+    const sample = report.samples.map((entry) => `${shownPath(entry.path)} (${entry.uid}:${entry.gid})`).join(', ');
     return {
       check,
       status: 'warn',

@@ -1,12 +1,13 @@
 // Safe extraction of a tenant archive's tar stream into a fresh staging directory.
 //
 // Every entry goes through two stages. First a pure check of its name (names.ts): only
-// `tenants/<name>/…`, one tenant per archive, no absolute paths, `..`, backslashes or
-// control characters. Then checks against what this extraction has itself created, kept
-// in memory: a parent must be a directory we made (never a symlink), a file is created
-// with O_EXCL|O_NOFOLLOW so nothing is written through a link, a symlink must resolve
-// inside the tenant root (checked when created, and again over the final tree, so entry
-// order cannot smuggle an escape), a hardlink may only point at an earlier regular file.
+// `tenants/<name>/…`, one tenant per archive, no absolute paths, `..` or NUL (a backslash or
+// a control character is an ordinary character of a Linux name, shown escaped in messages).
+// Then checks against what this extraction has itself created, kept in memory: a parent
+// must be a directory we made (never a symlink), a file is created with O_EXCL|O_NOFOLLOW
+// so nothing is written through a link, a symlink must resolve inside the tenant root
+// (checked when created, and again over the final tree, so entry order cannot smuggle an
+// escape), a hardlink may only point at an earlier regular file.
 // Devices, FIFOs, unknown entry types and directories or links carrying data are refused;
 // setuid/setgid/sticky bits dropped. Entry count (implied directories included), unpacked
 // size, the characters of all paths held in memory (128 per entry allowed, on average), the
@@ -44,7 +45,7 @@ import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../e
 import { fileAccessFor, SYNC_ACCESS, type FileAccess } from '../file-access.js';
 import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js';
 import { resolveInsideRoot } from './link-resolve.js';
-import { formatBytes, plural } from '../format.js';
+import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
 import { entryNameFor, EPHEMERAL_DIR, parseEntryName } from '../tenant/names.js';
 import { release } from '../released-buffers.js';
@@ -268,17 +269,17 @@ class Extraction {
       throw new UnsafeArchiveError(`${header.type} entry that carries data`, header.name);
     }
     if (segments.length > MAX_ENTRY_DEPTH) {
-      throw new ArchiveLimitError(`entry nested deeper than ${MAX_ENTRY_DEPTH} directories: ${JSON.stringify(header.name.slice(0, 120))}…`);
+      throw new ArchiveLimitError(`entry nested deeper than ${MAX_ENTRY_DEPTH} directories: ${quotedPath(header.name.slice(0, 120))}…`);
     }
     const mode = header.mode & 0o777;
     const mtime = new Date(header.mtime * 1000);
-    if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${JSON.stringify(header.name)}`);
+    if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${quotedPath(header.name)}`);
 
     if (segments[0] === EPHEMERAL_DIR) return this.leaveOut(header);
 
     if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
       if (header.size > MAX_MANIFEST_BYTES) {
-        throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${header.name}`);
+        throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${shownPath(header.name)}`);
       }
       this.manifestSeen = true;
       this.declaredBytes += header.size;
@@ -394,7 +395,7 @@ class Extraction {
     }
     const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes), this.linkWork);
     this.assertLinkWorkAffordable();
-    if (resolved === undefined) throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(target)} escapes the tenant`, header.name);
+    if (resolved === undefined) throw new UnsafeArchiveError(`symlink whose target ${quotedPath(target)} escapes the tenant`, header.name);
     const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, { type: 'symlink', target });
@@ -575,7 +576,7 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: 
     const resolved = resolveInsideRoot(segments.slice(0, -1), node.target, readLink, spent);
     assertAffordable();
     if (resolved === undefined) {
-      throw new UnsafeArchiveError(`symlink whose target ${JSON.stringify(node.target)} escapes the tenant`, entryNameFor(tenant, relPath));
+      throw new UnsafeArchiveError(`symlink whose target ${quotedPath(node.target)} escapes the tenant`, entryNameFor(tenant, relPath));
     }
   }
 }
@@ -590,7 +591,7 @@ function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: 
   if (manifest.directories.some((directory) => directory.path === EPHEMERAL_DIR || directory.path.startsWith(`${EPHEMERAL_DIR}/`))) {
     throw mismatch(`it lists ${EPHEMERAL_DIR}/, which a backup never archives`);
   }
-  const quoted = (relPath: string) => JSON.stringify(relPath === '' ? '.' : relPath);
+  const quoted = (relPath: string) => quotedPath(relPath === '' ? '.' : relPath);
   const found = new Map(extracted.map((directory) => [directory.path, directory]));
   for (const expected of manifest.directories) {
     const actual = found.get(expected.path);

@@ -15,6 +15,7 @@ import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
 import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts } from './read-archive.js';
+import { shownPath } from '../format.js';
 
 /** Top-level directories shown. */
 const TOP_LEVEL_SHOWN = 20;
@@ -117,6 +118,6 @@ async function describeOccupant(tenantsDir: string, tenant: string): Promise<Non
     return { files: summary.files, bytes: summary.bytes, lastModified: summary.lastModified.toISOString() };
   } catch (error) {
     const { path: where } = error as NodeJS.ErrnoException;
-    return { unreadable: `${where === undefined ? '' : `${where}: `}${errnoMessage(error) ?? describeError(error)}` };
+    return { unreadable: `${where === undefined ? '' : `${shownPath(where)}: `}${errnoMessage(error) ?? describeError(error)}` };
   }
 }

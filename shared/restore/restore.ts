@@ -25,6 +25,7 @@ import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryActio
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import type { FileAccess } from '../file-access.js';
+import { shownPath } from '../format.js';
 
 export interface RestoreRequest {
   readonly tenantsDir: string;
@@ -196,7 +197,7 @@ export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
   // Every entry's name is unique in the archive (extract.ts): a clash is the file system's doing.
   const what = code === 'EEXIST' ? 'two entries name the same file here (a file system that folds case or Unicode forms?)' : errnoMessage(error);
   if (what === undefined) return error;
-  const place = where === undefined ? '' : ` (${where})`;
+  const place = where === undefined ? '' : ` (${shownPath(where)})`;
   return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });
 }
 

@@ -3,13 +3,14 @@
 // extractor and the CLI both call these, so a rule lives in exactly one place.
 
 import { InvalidNameError, UnsafeArchiveError } from '../errors.js';
+import { quotedPath } from '../format.js';
 
 /** The gateway's tenant ID rule. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
-/** Linux's limits on one path component and on a whole path: longer names cannot be created anyway. */
+/** Linux's limits on one path component and on a whole path (PATH_MAX less its NUL): longer names cannot be created anyway. */
 const NAME_MAX_BYTES = 255;
-const PATH_MAX_BYTES = 4095;
+export const PATH_MAX_BYTES = 4095;
 
 /** Prefix every archive entry lives under: `tenants/<name>/…`. */
 export const ARCHIVE_ROOT = 'tenants';
@@ -27,7 +28,7 @@ const SHOWN_NAME_CHARS = 64;
 export function assertTenantName(name: string, what = 'tenant name'): string {
   if (!isValidTenantName(name)) {
     // A name from outside may be of any length: the message quotes enough of it to recognise.
-    const shown = name.length > SHOWN_NAME_CHARS ? `${JSON.stringify(name.slice(0, SHOWN_NAME_CHARS))}… (${name.length} characters)` : JSON.stringify(name);
+    const shown = name.length > SHOWN_NAME_CHARS ? `${quotedPath(name.slice(0, SHOWN_NAME_CHARS))}… (${name.length} characters)` : quotedPath(name);
     throw new InvalidNameError(
       `invalid ${what} ${shown}: must match ${TENANT_NAME_PATTERN.source} ` +
         '(lowercase letters, digits, "-" and "_", at most 32 characters, no "/" or "..")',
@@ -43,42 +44,33 @@ export interface EntryLocation {
   readonly segments: readonly string[];
 }
 
-// C0 controls, DEL and C1 controls: none belong in a file name we restore.
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
-
-/**
- * Why a restore refuses a file name (one path segment) that Linux allows, or undefined: a
- * backup leaves such a name out, so that every backup restores.
- */
-export function nameRestoreRefuses(name: string): string | undefined {
-  if (CONTROL_CHARACTERS.test(name)) return 'a control character';
-  if (name.includes('\\')) return 'a backslash';
-  return undefined;
-}
-
 /**
  * Pure first stage of extraction: turn a tar entry name into a location inside a tenant,
  * refusing anything that could point elsewhere. A trailing "/" (directory entries) and
  * "./" prefixes from GNU tar are accepted; everything else odd is refused.
+ *
+ * A segment may hold any character Linux allows in a file name, NUL aside (no file name
+ * holds one, and a C string would end there): a backslash or a control character is no
+ * path separator on Linux, so it cannot lead out of the tenant. Messages show names escaped
+ * (format.ts). A name starting with a drive letter (`C:`) is refused as well: it would be
+ * outside `tenants/` anyway, and says what the archive was made for.
  */
 export function parseEntryName(name: string): EntryLocation {
   if (name.length === 0) throw new UnsafeArchiveError('entry with an empty name');
-  if (CONTROL_CHARACTERS.test(name)) throw new UnsafeArchiveError('entry name with a control character', name);
-  if (name.includes('\\')) throw new UnsafeArchiveError('entry name with a backslash', name);
+  if (name.includes('\0')) throw new UnsafeArchiveError('entry name with a NUL character', name);
   if (name.startsWith('/')) throw new UnsafeArchiveError('entry with an absolute path', name);
   if (/^[A-Za-z]:/.test(name)) throw new UnsafeArchiveError('entry with a drive-letter path', name);
 
   let rest = name;
   while (rest.startsWith('./')) rest = rest.slice(2);
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
-  if (Buffer.byteLength(name) > PATH_MAX_BYTES) throw new UnsafeArchiveError(`entry name longer than ${PATH_MAX_BYTES} bytes`, name.slice(0, 64) + '…');
+  if (Buffer.byteLength(rest) > PATH_MAX_BYTES) throw new UnsafeArchiveError(`entry name longer than ${PATH_MAX_BYTES} bytes`, name);
   const segments = rest.split('/');
   for (const segment of segments) {
     if (segment === '..') throw new UnsafeArchiveError('entry with a ".." segment', name);
     if (segment === '.' || segment === '') throw new UnsafeArchiveError('entry with an empty or "." segment', name);
     if (Buffer.byteLength(segment) > NAME_MAX_BYTES) {
-      throw new UnsafeArchiveError(`entry with a path component longer than ${NAME_MAX_BYTES} bytes`, name.slice(0, 64) + '…');
+      throw new UnsafeArchiveError(`entry with a path component longer than ${NAME_MAX_BYTES} bytes`, name);
     }
   }
   if (segments[0] !== ARCHIVE_ROOT || segments.length < 2) {

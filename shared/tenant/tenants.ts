@@ -12,6 +12,7 @@ import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
 import { isMidCommit } from './slot.js';
 import { walkTenant } from '../backup/tenant-walk.js';
+import { shownPath } from '../format.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -186,7 +187,7 @@ export async function summarizeTenants(tenantsDir: string): Promise<TenantSummar
 
 /** "cannot read <path>: permission denied". */
 function unreadableDetail(error: NodeJS.ErrnoException): string {
-  return `cannot read ${error.path ?? 'part of it'}: ${errnoMessage(error) ?? error.code}`;
+  return `cannot read ${error.path === undefined ? 'part of it' : shownPath(error.path)}: ${errnoMessage(error) ?? error.code}`;
 }
 
 export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {

@@ -3,7 +3,7 @@
 
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,34 @@ export const cliPath = path.join(repoRoot, 'bin', 'openclaw.js');
 export function tempDir(prefix = 'openclaw-test-'): { path: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   return { path: dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Creates `dirs` nested below `base` and the files `files` (name → content) in the deepest,
+ * one relative step at a time, so the paths may be longer than PATH_MAX. Changes the working
+ * directory while it runs: for test files run in a process of their own (vitest's forks).
+ * rmSync cannot remove such a tree; `rm -rf` can.
+ */
+export function makeDeepChain(base: string, dirs: readonly string[], files: Readonly<Record<string, string>>): void {
+  mkdirSync(base, { recursive: true });
+  const cwd = process.cwd();
+  process.chdir(base);
+  try {
+    for (const dir of dirs) {
+      mkdirSync(dir, { recursive: true });
+      process.chdir(dir);
+    }
+    for (const [name, content] of Object.entries(files)) writeFileSync(name, content);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** Names of 250 bytes, as many as leave between 5 and 255 bytes of PATH_MAX (4095) for one more name after `prefixBytes`. */
+export function chainFilling(prefixBytes: number): string[] {
+  const dirs: string[] = [];
+  while (4095 - prefixBytes - 251 * dirs.length > 255) dirs.push(`${dirs.length}`.padEnd(250, 'd'));
+  return dirs;
 }
 
 export interface TreeEntry {
