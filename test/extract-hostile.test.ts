@@ -651,6 +651,13 @@ describe('duplicates, the manifest and truncation', () => {
     await refused(tar().file(T('f'), 'x').manifest('victim').build(), UnsafeArchiveError, /second tenant/);
   });
 
+  // A label holds no control character, but may hold a quote: quoted raw, it could rewrite the message.
+  it('refuses a manifest whose tenant label differs from its entries, the label quoted with its quotes escaped', async () => {
+    const label = 'evil" but the entries are for "acme';
+    const { error } = await refused(tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, tenant: label })).build(), CorruptArchiveError, /manifest is for tenant/);
+    expect((error as Error).message).toBe('the manifest is for tenant "evil\\" but the entries are for \\"acme" but the entries are for "acme"');
+  });
+
   it('refuses a missing manifest when the archive is known to be ours (truncated)', async () => {
     await refused(tar().file(T('f'), 'x').build(), CorruptArchiveError, /manifest .* is missing/, { requireManifest: () => true });
   });
