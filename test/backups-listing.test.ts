@@ -25,17 +25,22 @@ const JUNE_1 = new Date('2026-06-01T03:00:00.000Z');
 let key = '';
 let recipient = '';
 
+/** A skippable zstd frame (the archive's marker) holding `fields` as JSON. */
+function markerFrame(fields: Record<string, unknown>): Buffer {
+  const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, ...fields }));
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(0x184d2a5c, 0);
+  header.writeUInt32LE(payload.length, 4);
+  return Buffer.concat([header, payload]);
+}
+
 /** The archive as a version before the listing wrote it: a marker without time or version, no footer. */
 function asOlderVersion(bytes: Buffer): Buffer {
   const markerSize = bytes.readUInt32LE(4);
-  const oldMarker = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme' }));
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(0x184d2a5c, 0);
-  header.writeUInt32LE(oldMarker.length, 4);
   const footerMagic = Buffer.alloc(4);
   footerMagic.writeUInt32LE(0x184d2a5d, 0);
   const footerAt = bytes.lastIndexOf(footerMagic);
-  return Buffer.concat([header, oldMarker, bytes.subarray(8 + markerSize, footerAt)]);
+  return Buffer.concat([markerFrame({ tenant: 'acme' }), bytes.subarray(8 + markerSize, footerAt)]);
 }
 
 beforeAll(async () => {
@@ -232,11 +237,7 @@ describe('an S3 archive written again while it is listed', () => {
   it('fails the listing with one line rather than read the end of another version', async () => {
     const s3 = mockClient(S3Client);
     try {
-      const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }));
-      const header = Buffer.alloc(8);
-      header.writeUInt32LE(0x184d2a5c, 0);
-      header.writeUInt32LE(payload.length, 4);
-      const bytes = Buffer.concat([header, payload, Buffer.alloc(10_000, 1)]);
+      const bytes = Buffer.concat([markerFrame({ tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }), Buffer.alloc(10_000, 1)]);
       s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'p/acme/1.tar.zst', Size: bytes.length, ETag: '"old"', LastModified: new Date() }] });
       // The first read sees the old version; the read of its end, a new one (a store that ignores If-Match).
       s3.on(GetObjectCommand)
@@ -256,11 +257,7 @@ describe('an S3 archive removed while it is listed (another prune was quicker)',
   it('leaves it out instead of failing the listing', async () => {
     const s3 = mockClient(S3Client);
     try {
-      const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }));
-      const header = Buffer.alloc(8);
-      header.writeUInt32LE(0x184d2a5c, 0);
-      header.writeUInt32LE(payload.length, 4);
-      const bytes = Buffer.concat([header, payload]);
+      const bytes = markerFrame({ tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' });
       s3.on(ListObjectsV2Command).resolves({
         Contents: ['p/acme/1.tar.zst', 'p/acme/2.tar.zst'].map((Key) => ({ Key, Size: bytes.length, ETag: '"e"', LastModified: new Date() })),
       });
@@ -280,13 +277,7 @@ describe('an S3 listing of many pages', () => {
   it('follows continuation tokens and reads each object\'s first bytes, and the last 1 KiB of only the tenant\'s own', async () => {
     const s3 = mockClient(S3Client);
     try {
-      const marker = (tenant: string, createdAt: string) => {
-        const payload = Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant, createdAt, toolVersion: '0.1.0' }));
-        const header = Buffer.alloc(8);
-        header.writeUInt32LE(0x184d2a5c, 0);
-        header.writeUInt32LE(payload.length, 4);
-        return Buffer.concat([header, payload, Buffer.alloc(100, 1)]);
-      };
+      const marker = (tenant: string, createdAt: string) => Buffer.concat([markerFrame({ tenant, createdAt, toolVersion: '0.1.0' }), Buffer.alloc(100, 1)]);
       const pages = Array.from({ length: 3 }, (_, page) => Array.from({ length: 4 }, (_, index) => `acme/${page}-${index}.tar.zst`));
       s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => {
         const page = input.ContinuationToken === undefined ? 0 : Number(input.ContinuationToken);

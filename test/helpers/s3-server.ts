@@ -88,9 +88,10 @@ export interface RecordedRequest {
   readonly headers: IncomingHttpHeaders;
 }
 
-export interface CuttingProxy {
+/** A local HTTP server of a test (a proxy in front of s3rver, or a web server that is not S3). */
+export interface RecordingServer {
   readonly endpoint: string;
-  /** Every request that passed, in order. */
+  /** Every request it was sent, in order. */
   readonly requests: RecordedRequest[];
   stop(): Promise<void>;
 }
@@ -100,7 +101,7 @@ export interface CuttingProxy {
  * responses after `afterBytes` body bytes: the headers promise the full length, then the
  * connection closes. Everything else passes through untouched.
  */
-export async function startCuttingProxy(target: string, afterBytes: number, times = 1): Promise<CuttingProxy> {
+export async function startCuttingProxy(target: string, afterBytes: number, times = 1): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   let cutsLeft = times;
   const server = createServer((request, response) => {
@@ -128,32 +129,16 @@ export async function startCuttingProxy(target: string, afterBytes: number, time
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listening(server, requests);
 }
 
-export interface WebServer {
-  readonly endpoint: string;
-  /** Every request it answered, in order. */
-  readonly requests: RecordedRequest[];
-  stop(): Promise<void>;
-}
 
 /**
  * An HTTP server that is not S3: every request, whatever its method, gets `status` and a small
  * web page (a web server's default site, a console port taken for the API port, a captive
  * portal), or with 404 an empty body (a gateway that knows no such host).
  */
-export async function startWebServer(status = 200): Promise<WebServer> {
+export async function startWebServer(status = 200): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((request, response) => {
     requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
@@ -163,17 +148,7 @@ export async function startWebServer(status = 200): Promise<WebServer> {
       else response.writeHead(status, { 'content-type': 'text/html' }).end('<html><body>Welcome</body></html>');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listening(server, requests);
 }
 
 /** The request that commits an object: a single PutObject, or CompleteMultipartUpload. */
@@ -186,7 +161,7 @@ export type CommitRequest = 'PutObject' | 'CompleteMultipartUpload';
  * unlike s3rver, it refuses a PutObject or CompleteMultipartUpload that carries
  * `If-None-Match: *` with 412 when the key already exists.
  */
-export async function startAnswerLosingProxy(target: string, lose: CommitRequest): Promise<CuttingProxy> {
+export async function startAnswerLosingProxy(target: string, lose: CommitRequest): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   let answersToLose = 1;
   const commitOf = (method: string | undefined, url: URL): CommitRequest | undefined => {
@@ -228,17 +203,7 @@ export async function startAnswerLosingProxy(target: string, lose: CommitRequest
       request.pipe(upstream);
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listening(server, requests);
 }
 
 /**
@@ -247,7 +212,7 @@ export async function startAnswerLosingProxy(target: string, lose: CommitRequest
  * InvalidObjectState until it is restored, a HEAD and a listing say GLACIER; tags, metadata
  * (through HEAD) and deletes work as usual. s3rver has no storage classes.
  */
-export async function startGlacierProxy(target: string, archived: (key: string) => boolean): Promise<CuttingProxy> {
+export async function startGlacierProxy(target: string, archived: (key: string) => boolean): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((request, response) => {
     requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
@@ -284,6 +249,11 @@ export async function startGlacierProxy(target: string, archived: (key: string) 
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
   });
+  return listening(server, requests);
+}
+
+/** `server` listening on a free local port: its endpoint, the requests it records, and a stop. */
+async function listening(server: Server, requests: RecordedRequest[]): Promise<RecordingServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
