@@ -537,7 +537,7 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) {
     const errno = error as NodeJS.ErrnoException;
     const detail = errno.code && !error.message.startsWith(`${errno.code}:`) ? `${errno.code}: ` : '';
-    return `unexpected error: ${detail}${firstLine(error.message)}`;
+    return `unexpected error: ${detail}${firstLine(withPathsShown(error.message, errno))}`;
   }
   return `unexpected error: ${String(error)}`;
 }
@@ -582,6 +582,19 @@ export function errnoMessage(error: unknown): string | undefined {
   if (error instanceof OpenClawError) return undefined;
   const code = errnoCode(error);
   return code === undefined ? undefined : ERRNO_MESSAGES[code];
+}
+
+/**
+ * A system error's message with the paths Node quoted in it (`open '/x/a'`, `link '/a' -> '/b'`)
+ * shown as names are (format.ts): a name may hold a newline, which would cut the message at
+ * the first line, or a backslash, which would pass for an escape.
+ */
+function withPathsShown(message: string, error: NodeJS.ErrnoException & { dest?: unknown }): string {
+  let shown = message;
+  for (const quoted of [error.path, error.dest]) {
+    if (typeof quoted === 'string' && quoted !== '') shown = shown.replaceAll(`'${quoted}'`, quotedPath(quoted));
+  }
+  return shown;
 }
 
 function firstLine(text: string): string {

@@ -294,6 +294,20 @@ describe('absolute paths, ".." and other path tricks', () => {
     expect(readFileSync(path.join(staging, name), 'utf8')).toBe('x');
   });
 
+  // Decoded, a bad byte becomes U+FFFD: `a\xff` would be restored as `a\ufffd` (GNU tar
+  // restores the byte), and `a\xff` then `a\xfe` refused as a "duplicate".
+  it('refuses a name or symlink target that is not UTF-8 rather than restoring it under another name', async () => {
+    const bad = (text: string) => Buffer.from(text, 'latin1');
+    await refused(tar().dir(T('')).raw({ name: bad('tenants/acme/a\xff'), typeflag: '0' }).build(), UnsafeArchiveError, /entry name that is not valid UTF-8.*"tenants\/acme\/a\ufffd"$/);
+    await refused(tar().dir(T('')).file(T('a\ufffd'), 'honest').raw({ name: bad('tenants/acme/a\xfe'), typeflag: '0' }).build(), UnsafeArchiveError, /not valid UTF-8/);
+    await refused(tar().pax({ path: bad('tenants/acme/\xc3') }).file(T('decoy'), 'x').build(), UnsafeArchiveError, /entry name that is not valid UTF-8/);
+    await refused(tar().dir(T('')).raw({ name: T('l'), typeflag: '2', linkname: bad('t\xff') }).build(), UnsafeArchiveError, /link target that is not valid UTF-8/);
+    await refused(tar().file(T('t'), 'x').raw({ name: T('h'), typeflag: '1', linkname: bad('tenants/acme/t\xff') }).build(), UnsafeArchiveError, /link target that is not valid UTF-8/);
+    // U+FFFD itself, written as UTF-8, is a character like any other.
+    const { staging } = await accepted(tar().dir(T('')).file(T('a\ufffd'), 'kept').build());
+    expect(readdirSync(staging)).toEqual(['a\ufffd']);
+  });
+
   it.each(['C:/x', 'c:x', 'C:tenants/acme/x', 'c:\\x'])('refuses the drive letter in %j', async (name) => {
     await refused(tar().file(name, 'x').build(), UnsafeArchiveError, /drive-letter|backslash/);
   });
@@ -635,6 +649,13 @@ describe('duplicates, the manifest and truncation', () => {
 
   it('refuses a manifest under another tenant name (a second tenant)', async () => {
     await refused(tar().file(T('f'), 'x').manifest('victim').build(), UnsafeArchiveError, /second tenant/);
+  });
+
+  // A label holds no control character, but may hold a quote: quoted raw, it could rewrite the message.
+  it('refuses a manifest whose tenant label differs from its entries, the label quoted with its quotes escaped', async () => {
+    const label = 'evil" but the entries are for "acme';
+    const { error } = await refused(tar().file(T('f'), 'x').manifest('acme', (m) => ({ ...m, tenant: label })).build(), CorruptArchiveError, /manifest is for tenant/);
+    expect((error as Error).message).toBe('the manifest is for tenant "evil\\" but the entries are for \\"acme" but the entries are for "acme"');
   });
 
   it('refuses a missing manifest when the archive is known to be ours (truncated)', async () => {

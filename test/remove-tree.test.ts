@@ -3,11 +3,12 @@
 // as root, runs the removals as nobody). A link in the tree is never followed.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { removeTree } from '../shared/tenant/remove-tree.js';
 import { repoRoot, sh, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -98,5 +99,37 @@ describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('removeTree, as a use
     expect(existsSync(target)).toBe(false);
     expect(statSync(outside).mode & 0o777).toBe(0o555);
     expect(existsSync(path.join(outside, 'inner'))).toBe(true);
+  });
+});
+
+/**
+ * `root/deep/` holding `levels` directories of 250-byte names, one inside the other, files at
+ * every level: paths far past PATH_MAX, built bottom-up by renames of short paths (no call
+ * takes the long ones).
+ */
+function buildDeepTree(root: string, levels: number): void {
+  mkdirSync(root, { recursive: true });
+  const name = (level: number) => `${level}\n${'x'.repeat(246)}\\`;
+  for (let level = levels - 1; level >= 0; level--) {
+    const here = path.join(root, `level-${level}`);
+    mkdirSync(here);
+    writeFileSync(path.join(here, 'f'), String(level));
+    if (level < levels - 1) renameSync(path.join(root, `level-${level + 1}`), path.join(here, name(level + 1)));
+  }
+  renameSync(path.join(root, 'level-0'), path.join(root, 'deep'));
+}
+
+// A tenant moved aside or to trash (a longer name than the slot's) may hold paths that fitted
+// in the slot and are longer than PATH_MAX there: fs.rm alone fails with ENAMETOOLONG, and the
+// trash it leaves behind made every later backup and restore of the tenant fail as well.
+describe('removeTree, paths longer than PATH_MAX', () => {
+  it('removes a tree whose paths are longer than any system call takes (and one of the tree\'s own ~N names)', async () => {
+    const target = path.join(dir.path, 'trash');
+    buildDeepTree(target, 40);
+    mkdirSync(path.join(target, '~0'));
+    writeFileSync(path.join(target, '~1'), 'a file of that name');
+    await removeTree(target);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(dir.path)).toEqual([]);
   });
 });

@@ -43,6 +43,20 @@ describe('restoreWriteError', () => {
     expect(restoreWriteError(odd, '/srv/tenants')).toBe(odd);
     expect(describeError(odd)).toBe('unexpected error: EWEIRD: something else');
   });
+
+  // Any errno the table does not name (a file system that refuses a name: EINVAL on vfat or
+  // SMB, EILSEQ on ZFS utf8only) shows Node's message, which quotes the path raw.
+  it('shows the paths of an unknown system error escaped, whole, like every name (not cut at a newline in one)', () => {
+    const where = '/srv/tenants/.openclaw-staging-acme-1/a\nb\\c';
+    const odd = errno('EINVAL', `EINVAL: invalid argument, open '${where}'`, { path: where, syscall: 'open' });
+    expect(restoreWriteError(odd, '/srv/tenants')).toBe(odd);
+    expect(describeError(odd)).toBe('unexpected error: EINVAL: invalid argument, open "/srv/tenants/.openclaw-staging-acme-1/a\\nb\\\\c"');
+    const dest = '/srv/tenants/x/h\r';
+    const link = errno('EXDEV', `EXDEV: cross-device link not permitted, link '${where}' -> '${dest}'`, { path: where, dest } as Partial<NodeJS.ErrnoException>);
+    expect(describeError(link)).toBe(
+      'unexpected error: EXDEV: cross-device link not permitted, link "/srv/tenants/.openclaw-staging-acme-1/a\\nb\\\\c" -> "/srv/tenants/x/h\\r"',
+    );
+  });
 });
 
 /** A small tmpfs to fill up; only where this process may mount one (root on Linux). */

@@ -2,7 +2,7 @@
 // anything that fails before the commit, one operation per tenant, recovery after a crash.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -59,6 +59,34 @@ describe('the restore slot', () => {
     expect(result.replaced).toBe(true);
     expect(readFileSync(path.join(base, 'acme', 'config.json'), 'utf8')).toContain('Acme Corp');
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // The old tenant goes aside and to trash under names 29 bytes longer than the slot's: a path
+  // that fits in the slot may not fit there, and fs.rm alone could not remove the trash (nor
+  // could the sweep of every later command on the tenant).
+  it('replaces with --force a tenant holding a path that fits in the slot but not in the trash, and leaves no trash behind', async () => {
+    const slot = path.join(base, 'acme');
+    const deepest = 4090; // bytes of the deepest file's path in the slot: PATH_MAX is 4095
+    const level = `d\n${'x'.repeat(198)}`; // 200 bytes
+    const room = deepest - Buffer.byteLength(slot) - 1;
+    const levels = Math.floor((room - 256) / (level.length + 1)) + 1;
+    const fileName = `f\r${'y'.repeat(room - levels * (level.length + 1) - 2)}`;
+    // Built bottom-up by renames of short paths: no call takes the long ones.
+    const build = path.join(dir.path, 'build');
+    mkdirSync(path.join(build, String(levels)), { recursive: true });
+    writeFileSync(path.join(build, String(levels), fileName), 'deep');
+    for (let at = levels - 1; at >= 0; at--) {
+      mkdirSync(path.join(build, String(at)));
+      renameSync(path.join(build, String(at + 1)), path.join(build, String(at), level));
+    }
+    renameSync(path.join(build, '0', level), path.join(slot, level));
+    expect(Buffer.byteLength(path.join(slot, ...Array<string>(levels).fill(level), fileName))).toBe(deepest);
+
+    const result = await restoreTenant({ tenantsDir: base, location: archive, force: true });
+    expect(result.replaced).toBe(true);
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(existsSync(path.join(slot, level))).toBe(false);
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(path.join(dir.path, 'after.tar.zst')) });
   });
 
   it('keeps the old tenant exactly as it was when a forced restore fails verification', async () => {

@@ -944,6 +944,37 @@ describe('TarReader on hand-built headers', () => {
     expect(readWhole(archive)[0]?.header.name).toBe(name);
   });
 
+  // Decoded, each bad byte would become U+FFFD: the entry restored under a name other than
+  // the one GNU tar restores, and `a\xff` and `a\xfe` met as one (a "duplicate").
+  it.each([
+    ['a ustar name', () => new TarBuilder().raw({ name: Buffer.from('tenants/acme/a\xff', 'latin1'), typeflag: '0' }), /entry name that is not valid UTF-8, at byte 0/],
+    ['a ustar prefix', () => new TarBuilder().file('first').raw({ prefix: Buffer.from('tenants/acme/\xc3', 'latin1'), name: 'x', typeflag: '0' }), /entry name that is not valid UTF-8, at byte 512/],
+    ['a ustar link target', () => new TarBuilder().raw({ name: 'l', typeflag: '2', linkname: Buffer.from('t\xe2\x82', 'latin1') }), /link target that is not valid UTF-8/],
+    ['a GNU long name', () => new TarBuilder().gnuLongName(Buffer.from('tenants/acme/\xed\xa0\x80', 'latin1')).file('decoy'), /entry name that is not valid UTF-8/],
+    ['a GNU long link', () => new TarBuilder().gnuLongName(Buffer.from('\xff', 'latin1'), 'K').symlink('l', 'decoy'), /link target that is not valid UTF-8/],
+    ['a pax path (hdrcharset=BINARY, as Python writes it)', () => new TarBuilder().pax({ hdrcharset: 'BINARY', path: Buffer.from('tenants/acme/a\xff', 'latin1') }).file('decoy'), /entry name that is not valid UTF-8/],
+    ['a pax linkpath', () => new TarBuilder().pax({ linkpath: Buffer.from('\xc0\xaf', 'latin1') }).symlink('l', 'decoy'), /link target that is not valid UTF-8/],
+  ])('refuses bytes that are not UTF-8 in %s', (_label, build, message) => {
+    expect(() => consume(build().build())).toThrow(UnsafeArchiveError);
+    expect(() => consume(build().build())).toThrow(message);
+  });
+
+  it('reads U+FFFD written as UTF-8 (a character a name may hold), and a ustar name cut inside a character where a long name or pax path replaces it', () => {
+    const cut = Buffer.from(`${'a'.repeat(99)}é`).subarray(0, 100); // 99 letters and half an é
+    const archive = new TarBuilder()
+      .file('tenants/acme/\ufffd')
+      .gnuLongName(`${'a'.repeat(99)}é`)
+      .raw({ name: cut, typeflag: '0', magic: 'gnu' })
+      .pax({ path: `${'a'.repeat(99)}é`, linkpath: 'é'.repeat(60) })
+      .raw({ name: cut, typeflag: '2', linkname: Buffer.from('é'.repeat(60)).subarray(0, 100) })
+      .build();
+    expect(readWhole(archive).map((e) => [e.header.name, e.header.linkname])).toEqual([
+      ['tenants/acme/\ufffd', undefined],
+      [`${'a'.repeat(99)}é`, undefined],
+      [`${'a'.repeat(99)}é`, 'é'.repeat(60)],
+    ]);
+  });
+
   it('reads an extended header of exactly 4 MiB', () => {
     const body = Buffer.concat([paxRecords({ path: 'from-a-4-MiB-header' }), Buffer.alloc(4 * MiB - paxRecords({ path: 'from-a-4-MiB-header' }).length)]);
     const archive = new TarBuilder().raw({ name: 'PaxHeader', typeflag: 'x', size: body.length }, body).file('ustar-name', 'x').build();

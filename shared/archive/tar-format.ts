@@ -17,6 +17,8 @@
 // kind for one entry, a GNU long name and a pax path (or long link and linkpath) for one. What an entry may be (its name, its type, its size) is the extractor's
 // business, not the reader's; GNU sparse files are reported as 'sparse-file'.
 
+import { isUtf8 } from 'node:buffer';
+
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 
 export const BLOCK_SIZE = 512;
@@ -429,25 +431,22 @@ export class TarReader {
       return undefined;
     }
 
-    let name = cString(block, 0, 100);
-    if (ustar && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
-    let linkname: string | undefined = block[157] === 0 ? undefined : cString(block, 157, 100);
     let entrySize = size;
     let mtime = readNumber(block, 136, 12, offset, 'modification time', true);
-    if (this.longName !== undefined) name = this.longName;
-    if (this.longLink !== undefined) linkname = this.longLink;
     const pax = this.pax;
+    const paxPath = pax?.records.get('path');
+    const paxLink = pax?.records.get('linkpath');
+    // GNU tar takes the pax value whichever comes first, Python's tarfile the first header.
+    if ((paxPath !== undefined && this.longName !== undefined) || (paxLink !== undefined && this.longLink !== undefined)) {
+      throw new UnsafeArchiveError(`a GNU long name and a pax ${paxPath !== undefined && this.longName !== undefined ? 'path' : 'linkpath'} for one entry, at byte ${offset}`);
+    }
+    // The ustar fields only where nothing replaces them: a writer may cut a UTF-8 character
+    // there, in a name its long-name or pax header carries whole.
+    const name = paxPath ?? this.longName ?? ustarName(block, ustar, offset);
+    const linkname = paxLink ?? this.longLink ?? (block[157] === 0 ? undefined : utf8Field(block, 157, 100, 'link target', offset));
     if (pax !== undefined) {
-      const paxPath = pax.records.get('path');
-      const paxLink = pax.records.get('linkpath');
-      // GNU tar takes the pax value whichever comes first, Python's tarfile the first header.
-      if ((paxPath !== undefined && this.longName !== undefined) || (paxLink !== undefined && this.longLink !== undefined)) {
-        throw new UnsafeArchiveError(`a GNU long name and a pax ${paxPath !== undefined && this.longName !== undefined ? 'path' : 'linkpath'} for one entry, at byte ${offset}`);
-      }
       const paxSize = pax.records.get('size');
       const paxMtime = pax.records.get('mtime');
-      if (paxPath !== undefined) name = paxPath;
-      if (paxLink !== undefined) linkname = paxLink;
       if (paxSize !== undefined) {
         if (!/^\d{1,16}$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) {
           throw new CorruptArchiveError(`the archive is damaged: pax size ${JSON.stringify(paxSize.slice(0, 40))} at byte ${offset}`);
@@ -497,8 +496,8 @@ export class TarReader {
     this.extendedParts = [];
     if (extended.typeflag === 'x') this.pax = parsePax(body, extended.offset);
     else if (extended.typeflag === 'g') assertHarmlessGlobal(parsePax(body, extended.offset), extended.offset);
-    else if (extended.typeflag === 'L') this.longName = cString(body, 0, body.length);
-    else if (extended.typeflag === 'K') this.longLink = cString(body, 0, body.length);
+    else if (extended.typeflag === 'L') this.longName = utf8Field(body, 0, body.length, 'entry name', extended.offset);
+    else if (extended.typeflag === 'K') this.longLink = utf8Field(body, 0, body.length, 'link target', extended.offset);
     this.remaining = paddingAfter(extended.size);
     this.state = this.remaining === 0 ? 'header' : 'padding';
   }
@@ -550,7 +549,8 @@ function parsePax(body: Buffer, offset: number): PaxRecords {
     const equals = record.indexOf(0x3d);
     if (equals <= 0) throw new CorruptArchiveError(`the archive is damaged: malformed pax record at byte ${offset}`);
     const key = record.toString('utf8', 0, equals);
-    if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
+    if (key === 'path' || key === 'linkpath') records.set(key, utf8Text(record, equals + 1, record.length, key === 'path' ? 'entry name' : 'link target', offset));
+    else if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
     else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
     at += length;
   }
@@ -569,10 +569,30 @@ function firstNonZero(bytes: Buffer): number {
   return -1;
 }
 
-/** A NUL-terminated (or field-filling) UTF-8 string. */
-function cString(bytes: Buffer, offset: number, length: number): string {
+/** The ustar name: the name field, after the prefix field's path where there is one (POSIX ustar only). */
+function ustarName(block: Buffer, ustar: boolean, offset: number): string {
+  const name = utf8Field(block, 0, 100, 'entry name', offset);
+  return ustar && block[345] !== 0 ? `${utf8Field(block, 345, 155, 'entry name', offset)}/${name}` : name;
+}
+
+/** A NUL-terminated (or field-filling) UTF-8 name or link target (`what`), from the header at `headerOffset`. */
+function utf8Field(bytes: Buffer, offset: number, length: number, what: string, headerOffset: number): string {
   const end = bytes.indexOf(0, offset);
-  return bytes.toString('utf8', offset, end === -1 || end > offset + length ? offset + length : end);
+  return utf8Text(bytes, offset, end === -1 || end > offset + length ? offset + length : end, what, headerOffset);
+}
+
+/**
+ * Bytes `start` to `end` of a name or link target as text. Bytes that are not UTF-8 are
+ * refused: decoded, each would become U+FFFD, and the entry would be restored under a name
+ * (or pointing at a target) other than the one GNU tar restores; two such names would meet
+ * as one. (A backup leaves a name that is not UTF-8 out: tenant-walk.ts.)
+ */
+function utf8Text(bytes: Buffer, start: number, end: number, what: string, headerOffset: number): string {
+  const text = bytes.toString('utf8', start, end);
+  if (text.includes('\ufffd') && !isUtf8(bytes.subarray(start, end))) {
+    throw new UnsafeArchiveError(`${what} that is not valid UTF-8, at byte ${headerOffset} (its bad bytes shown as U+FFFD; this tool archives and restores UTF-8 names only)`, text);
+  }
+  return text;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   type ArchiveMarker,
 } from '../archive/manifest.js';
 import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE, ZSTD_MAGIC } from '../archive/zstd-format.js';
+import { quotedPath } from '../format.js';
 import { describeError, StorageError } from '../errors.js';
 import type { ArchiveStore, ObjectFacts, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
@@ -146,7 +147,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const createdAt = head.marker?.createdAt ?? metadata?.createdAt ?? facts.verified?.createdAt;
   const createdAtFrom = head.marker?.createdAt !== undefined ? 'archive' : metadata?.createdAt !== undefined ? 'metadata' : facts.verified !== undefined ? 'verification' : undefined;
   const manifestSha256 = footer?.manifestSha256 ?? facts.manifestSha256 ?? facts.verified?.manifestSha256;
-  if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant "${footer.tenant}"`);
+  if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant ${quotedPath(footer.tenant)}`);
   // The marker's creation time and the footer came in the same version: a dated marker promises a footer.
   const incomplete = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
   if (incomplete) notes.push('no footer at its end: the file is cut short or its end is damaged');

@@ -584,7 +584,7 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: 
 /** `ephemeralEntries`: how many `pty/` entries were left out; a backup never archives any. */
 function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: Manifest, tenant: string, ephemeralEntries: number): void {
   if (manifest.tenant !== tenant) {
-    throw new CorruptArchiveError(`the manifest is for tenant "${manifest.tenant}" but the entries are for "${tenant}"`);
+    throw new CorruptArchiveError(`the manifest is for tenant ${quotedPath(manifest.tenant)} but the entries are for "${tenant}"`);
   }
   const mismatch = (what: string) => new CorruptArchiveError(`the archive does not match its manifest: ${what}`);
   if (ephemeralEntries > 0) throw mismatch(`it holds ${plural(ephemeralEntries, 'entry', 'entries')} under ${EPHEMERAL_DIR}/, which a backup never archives`);

@@ -11,7 +11,7 @@
 import type { AgeIdentity } from '../age/keys.js';
 import { plaintextArchive } from '../archive/encrypted-archive.js';
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
-import { formatBytes, plural } from '../format.js';
+import { formatBytes, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
@@ -168,7 +168,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
 /** What the marker and footer say must be what the archive holds. */
 function assertEndsAgree(extracted: ExtractResult, marker: ArchiveMarker | undefined, footer: ArchiveFooter | undefined): void {
   if (marker !== undefined && marker.tenant !== extracted.tenant) {
-    throw new CorruptArchiveError(`the archive is marked as tenant "${marker.tenant}" but its entries are for "${extracted.tenant}"`);
+    throw new CorruptArchiveError(`the archive is marked as tenant ${quotedPath(marker.tenant)} but its entries are for "${extracted.tenant}"`);
   }
   const manifest = extracted.manifest;
   if (marker?.createdAt !== undefined && manifest !== undefined && Date.parse(marker.createdAt) !== Date.parse(manifest.createdAt)) {
@@ -176,7 +176,7 @@ function assertEndsAgree(extracted: ExtractResult, marker: ArchiveMarker | undef
   }
   if (footer === undefined) return;
   if (footer.tenant !== extracted.tenant) {
-    throw new CorruptArchiveError(`the archive footer names tenant "${footer.tenant}" but its entries are for "${extracted.tenant}"`);
+    throw new CorruptArchiveError(`the archive footer names tenant ${quotedPath(footer.tenant)} but its entries are for "${extracted.tenant}"`);
   }
   if (extracted.manifestSha256 !== footer.manifestSha256) {
     throw new CorruptArchiveError('the archive footer does not match its manifest (the manifest or the footer was changed)');

@@ -29,7 +29,7 @@ export interface RawHeader {
   readonly mtimeField?: Buffer;
   readonly linkname?: string | Buffer;
   /** ustar prefix field (155 bytes). */
-  readonly prefix?: string;
+  readonly prefix?: string | Buffer;
   /** 'ustar' (POSIX, default), 'gnu' ("ustar  \0") or 'none' (v7: no magic). */
   readonly magic?: 'ustar' | 'gnu' | 'none';
   /** Checksum to store; by default the correct one. */
