@@ -154,7 +154,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await (lock as TenantLock | undefined)?.assertHeld();
-    await staging!.commit({ force });
+    const { notice: tidyUpNotice } = await staging!.commit({ force });
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
@@ -162,6 +162,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const notices = encryptionNotices(read, request.identities);
     if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
     notices.push(...ephemeralNotice(read, true));
+    if (tidyUpNotice !== undefined) notices.push(tidyUpNotice);
     return {
       operation: 'restore',
       tenant,

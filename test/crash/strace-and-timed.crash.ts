@@ -231,3 +231,34 @@ describe('timed kills of a larger tenant', () => {
     }
   });
 });
+
+describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => {
+  function straced(w: World, straceArgs: string[], args: string[]) {
+    const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', ...straceArgs, process.execPath, cliPath, '--tenants-dir', w.base, ...args], {
+      env: { ...process.env, TMPDIR: w.tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return exited(child);
+  }
+
+  it("restore --force that cannot delete the old tenant's trash (EBUSY on every rmdir): succeeds with a note, the next command deletes it", async () => {
+    const w = new World(fixtures, 'strace-trash-ebusy');
+    const run = await straced(w, ['-e', 'trace=rmdir', '-e', 'inject=rmdir:error=EBUSY'], ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    expect(run.status, describeRun(run)).toBe(0);
+    expect(run.stdout).toMatch(/note: the restored tenant is in place, but tidying up after it failed \(.*resource busy.*\): the next command on tenant "acme" finishes it/);
+    expect(w.which('acme')).toBe('new');
+    expectOk(w.cli(['tenants', 'list', '--names']));
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
+  it('backup whose lock cannot be removed (EIO on its unlink): succeeds, and the next command takes the lock over', async () => {
+    const w = new World(fixtures, 'strace-lock-unlink-eio');
+    const archive = path.join(w.out, 'a.tar.zst');
+    const lock = path.join(w.base, '.openclaw-lock-acme');
+    const run = await straced(w, ['-P', lock, '-e', 'trace=unlink', '-e', 'inject=unlink:error=EIO'], ['tenants', 'backup', 'acme', '--to', archive]);
+    expect(run.status, describeRun(run)).toBe(0);
+    expectOk(w.cli(['tenants', 'verify', '--no-record', '--from', archive]));
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'b.tar.zst')]));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+});
