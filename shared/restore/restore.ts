@@ -154,7 +154,9 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await (lock as TenantLock | undefined)?.assertHeld();
-    const { notice: tidyUpNotice } = await staging!.commit({ force });
+    const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
+      throw restoreWriteError(error, tenantsDir);
+    });
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');

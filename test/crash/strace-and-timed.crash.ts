@@ -262,3 +262,22 @@ describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => 
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 });
+
+describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
+  it('restore --as whose move into the slot fails (EXDEV): one line naming the reason; the journal says committing, so the next command finishes it', async () => {
+    const w = new World(fixtures, 'strace-slot-exdev');
+    // Its renames, on libuv's one thread: the journal ("extracting"), the journal ("committing"), the staged tenant into the slot.
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', 'inject=rename:error=EXDEV:when=3',
+        process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'restore', '--from', fixtures.newArchive, '--as', 'copy'],
+      { env: { ...process.env, TMPDIR: w.tmp, UV_THREADPOOL_SIZE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const run = await exited(child);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: cannot move across file systems \(\S+\.openclaw-staging-copy-\S+\)\n$/);
+    expect(w.which('acme')).toBe('old');
+    expectOk(w.cli(['tenants', 'list', '--names']));
+    w.expectSettled({ target: 'copy', holds: 'new', tenants: ['acme', 'beta', 'copy'] });
+  });
+});
