@@ -127,7 +127,11 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   try {
     await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
-    if (targetOverride !== undefined) await claimSlot(targetOverride);
+    if (targetOverride !== undefined) {
+      await claimSlot(targetOverride).catch((error: unknown) => {
+        throw restoreWriteError(error, tenantsDir);
+      });
+    }
 
     const read = await readTenantArchive(location, {
       limits,

@@ -264,6 +264,21 @@ describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => 
 });
 
 describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
+  it('restore --as that cannot list the base dir (EIO on getdents64): one line, as a restore without --as says it', async () => {
+    const w = new World(fixtures, 'strace-base-getdents-eio');
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-P', w.base, '-e', 'trace=getdents64', '-e', 'inject=getdents64:error=EIO',
+        process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'restore', '--from', fixtures.newArchive, '--as', 'copy'],
+      { env: { ...process.env, TMPDIR: w.tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const run = await exited(child);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: input\/output error \(\S+\)\n$/);
+    expectOk(w.cli(['tenants', 'list', '--names']));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('restore --as whose move into the slot fails (EXDEV): one line naming the reason; the journal says committing, so the next command finishes it', async () => {
     const w = new World(fixtures, 'strace-slot-exdev');
     // Its renames, on libuv's one thread: the journal ("extracting"), the journal ("committing"), the staged tenant into the slot.
