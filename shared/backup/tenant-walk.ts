@@ -23,8 +23,8 @@
 // restore beside the tenant writes it (in a staging directory with a longer name than the
 // tenant's; no system call takes a longer path, and the archive entry name `tenants/<name>/…`
 // is shorter still, so a restore never refuses it): a backup that held them would not
-// restore, or not finish. Any other name Linux
-// allows is archived, control characters and backslashes included (tenant/names.ts).
+// restore, or not finish. Any other name Linux allows is archived, control characters and
+// backslashes included (tenant/names.ts).
 //
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
