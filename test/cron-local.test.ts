@@ -7,12 +7,13 @@
 // the machine's crontabs are never seen or changed.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { THREAD_POOL_SIZE } from '../shared/file-access.js';
 import { commandCronRuns, NODE_ENVIRONMENT, NODE_FLAGS } from '../shared/schedule/crontab.js';
 import { cliPath, repoRoot, runCli, runCliAsync, tempDir } from './helpers/tree.js';
 
@@ -85,17 +86,39 @@ describe('cron add in local mode', () => {
     expect(crontab.startsWith(THEIRS)).toBe(true);
     const line = crontab.slice(THEIRS.length, -1);
     expect(line).toBe(
-      `0 3 * * * MALLOC_ARENA_MAX=2 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
-        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst >> '${log}' 2>&1 # openclaw:acme:nightly`,
+      `0 3 * * * MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
+        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst >> '${log}' 2>&1 ` +
+        `|| { code=$?; echo "openclaw: cron nightly of tenant acme failed (exit $code), the end of its log" '${log}': >&2; tail -n 5 '${log}' >&2; exit $code; } ` +
+        '# openclaw:acme:nightly',
     );
 
+    // A run that succeeds says nothing to cron (which would mail it).
     const ran = runAsCron(line);
     expect(ran.status, ran.stderr).toBe(0);
+    expect(ran.stdout + ran.stderr).toBe('');
     expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
     expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^Backed up tenant "acme" to ${backups}/acme-${today()}\\.tar\\.zst\\n`));
     // The same day again: refused (the archive exists), and the log keeps both runs.
-    expect(runAsCron(line).status).toBe(3);
-    expect(readFileSync(log, 'utf8')).toMatch(/^Backed up tenant "acme"[^]*\nopenclaw: .*already exists/);
+    const again = runAsCron(line);
+    expect(again.status).toBe(3);
+    expect(readFileSync(log, 'utf8')).toMatch(/^Backed up tenant "acme"[^]*\nopenclaw: .*already exists: pass --overwrite to replace it\n$/);
+    // A run that fails says so to cron too (mailed to MAILTO), with the error from its log.
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toMatch(new RegExp(`^openclaw: cron nightly of tenant acme failed \\(exit 3\\), the end of its log ${log}:\\n[^]*\\nopenclaw: .*already exists: pass --overwrite to replace it\\n$`));
+  });
+
+  it('tells cron when the line cannot run at all (the log\'s directory or the node binary gone)', () => {
+    const log = path.join(dir.path, 'logs', 'acme.log');
+    expect(openclaw([...nightly(`${dir.path}/b/$(date +%F).tar.zst`), '--log', log]).status).toBe(0);
+    const line = readFileSync(crontabFile, 'utf8').trim();
+    rmSync(path.join(dir.path, 'logs'), { recursive: true });
+    const noLog = runAsCron(line);
+    expect(noLog.status).not.toBe(0);
+    expect(noLog.stderr).toMatch(/^.*acme\.log.*\nopenclaw: cron nightly of tenant acme failed \(exit 2\), the end of its log /);
+    mkdirSync(path.dirname(log));
+    const noNode = runAsCron(line.replace(`'${process.execPath}'`, `'${dir.path}/node-was-here'`));
+    expect(noNode.status).toBe(127);
+    expect(noNode.stderr).toMatch(/^openclaw: cron nightly of tenant acme failed \(exit 127\), the end of its log [^]*node-was-here: not found\n$/);
   });
 
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {
@@ -109,7 +132,7 @@ describe('cron add in local mode', () => {
     expect(JSON.parse(replaced.stdout)).toMatchObject({ operation: 'cron-add', mode: 'local', replaced: true, schedule: '@daily', timezone: 'local', log: path.join(dir.path, 'acme.log') });
     const crontab = readFileSync(crontabFile, 'utf8');
     expect(crontab.match(/# openclaw:/g)).toHaveLength(1);
-    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst >> '${dir.path}/acme\\.log' 2>&1 # openclaw:acme:nightly\\n$`));
+    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
   });
 
   it('refuses what would not run from cron, and leaves the crontab alone', () => {
@@ -202,7 +225,8 @@ describe('cron add in local mode', () => {
   it('gives node the settings the launcher gives it', () => {
     const launcher = readFileSync(path.join(repoRoot, 'bin', 'openclaw.js'), 'utf8');
     expect(launcher).toContain(`MALLOC_ARENA_MAX="\${MALLOC_ARENA_MAX:-2}"`);
-    expect(NODE_ENVIRONMENT).toBe('MALLOC_ARENA_MAX=2');
+    expect(launcher).toContain(`UV_THREADPOOL_SIZE="\${UV_THREADPOOL_SIZE:-${THREAD_POOL_SIZE}}"`);
+    expect(NODE_ENVIRONMENT).toBe(`MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=${THREAD_POOL_SIZE}`);
     expect(launcher).toContain(`exec node ${NODE_FLAGS} "$0" "$@"`);
   });
 });

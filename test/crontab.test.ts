@@ -8,7 +8,14 @@ import { commandCronRuns, crontabEntries, crontabEntry, withEntry, withoutEntry,
 
 const PATHS: CrontabPaths = { node: '/usr/local/bin/node', cli: '/opt/openclaw/bin/openclaw.js', tenantsDir: '/srv/openclaw/tenants', log: '/var/log/openclaw/acme.log' };
 const CMD = 'openclaw tenants backup acme --to /var/backups/acme/$(date +%F).tar.zst';
+const FAILED =
+  " || { code=$?; echo \"openclaw: cron nightly of tenant acme failed (exit $code), the end of its log\" '/var/log/openclaw/acme.log': >&2; " +
+  "tail -n 5 '/var/log/openclaw/acme.log' >&2; exit $code; }";
 const LINE =
+  "0 3 * * * MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' " +
+  `tenants backup acme --to /var/backups/acme/$(date +\\%F).tar.zst >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`;
+/** A line as the previous version wrote it: no thread pool size, no failure notice. */
+const OLD_LINE =
   "0 3 * * * MALLOC_ARENA_MAX=2 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' " +
   "tenants backup acme --to /var/backups/acme/$(date +\\%F).tar.zst >> '/var/log/openclaw/acme.log' 2>&1 # openclaw:acme:nightly";
 
@@ -18,15 +25,15 @@ describe('a crontab entry', () => {
   it('calls node and the CLI by absolute path, with the base dir, a log, % escaped and our marker', () => {
     expect(crontabEntry({ tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', cmd: CMD }, PATHS)).toBe(LINE);
     expect(crontabEntry({ tenant: 'acme', name: 'weekly', schedule: '@weekly', cmd: '/usr/local/bin/openclaw --json tenants backup acme --to "/b/x y.tar.zst"' }, PATHS)).toMatch(
-      /^@weekly MALLOC_ARENA_MAX=2 .* --tenants-dir '\/srv\/openclaw\/tenants' --json tenants backup acme --to "\/b\/x y.tar.zst" >> .* # openclaw:acme:weekly$/,
+      /^@weekly MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 .* --tenants-dir '\/srv\/openclaw\/tenants' --json tenants backup acme --to "\/b\/x y.tar.zst" >> .* # openclaw:acme:weekly$/,
     );
   });
 
   it('is what cron hands to sh, once cron has read its %', () => {
     const { command, stdin } = commandCronRuns(LINE);
     expect(command).toBe(
-      "MALLOC_ARENA_MAX=2 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' " +
-        "tenants backup acme --to /var/backups/acme/$(date +%F).tar.zst >> '/var/log/openclaw/acme.log' 2>&1 # openclaw:acme:nightly",
+      "MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' " +
+        `tenants backup acme --to /var/backups/acme/$(date +%F).tar.zst >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`,
     );
     expect(stdin).toBe('');
     // A bare % ends the command; the rest is the command's stdin, % as newlines.
@@ -48,6 +55,10 @@ describe('a crontab entry', () => {
       { tenant: 'beta', name: 'weekday', schedule: '30 4 * * 1-5', cmd: '/usr/bin/true --x 10%', enabled: true, line: edited },
     ]);
     expect(crontabEntries(THEIRS)).toEqual([]);
+    // A line the previous version installed (no thread pool size, no failure notice) is still ours, in our shape.
+    expect(crontabEntries(`${OLD_LINE}\n`)).toEqual([
+      { tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', cmd: CMD, tenantsDir: PATHS.tenantsDir, log: PATHS.log, enabled: true, line: OLD_LINE },
+    ]);
   });
 });
 

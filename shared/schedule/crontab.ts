@@ -8,6 +8,9 @@
 // time. So it names everything absolutely: the node binary (with the memory settings
 // bin/openclaw.js would give it), the CLI's script, the tenant base dir, and a log file its
 // output is appended to; and every `%` is written `\%` (cron turns a bare one into a newline).
+// A run that fails also says so on stderr, which cron mails (MAILTO) or logs: the output in
+// the log alone would leave a failing nightly backup unnoticed. A run that succeeds says
+// nothing to cron.
 //
 // The command given (`--cmd`) stays the user's shell words after the program name, checked
 // to be one openclaw command (cron-command.ts's rules: no `;`, `|`, `&`, redirections or
@@ -25,10 +28,11 @@ export const MARKER_PREFIX = '# openclaw:';
 /**
  * What bin/openclaw.js gives Node before running the CLI (it finds `node` on PATH, which
  * cron's PATH may not hold, so the line calls node itself): a 4 MiB young generation and at
- * most two malloc arenas, 30-60 MiB off a large backup's peak RSS. Kept equal to the
- * launcher's by a test.
+ * most two malloc arenas, 30-60 MiB off a large backup's peak RSS, and libuv's pool of
+ * THREAD_POOL_SIZE threads (file-access.ts), the calls a network file system keeps in
+ * flight. Kept equal to the launcher's by a test.
  */
-export const NODE_ENVIRONMENT = 'MALLOC_ARENA_MAX=2';
+export const NODE_ENVIRONMENT = 'MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64';
 export const NODE_FLAGS = '--max-semi-space-size=4';
 
 /** Where the line finds everything: absolute paths, known when `cron add` runs. */
@@ -73,8 +77,25 @@ export function crontabEntry(spec: LocalCronSpec, paths: CrontabPaths): string {
   const quoted = (what: string, value: string) => quotedPath(what, value);
   const command =
     `${NODE_ENVIRONMENT} ${quoted('the node binary', paths.node)} ${NODE_FLAGS} ${quoted('the CLI script', paths.cli)} ` +
-    `--tenants-dir ${quoted('the tenant base dir', paths.tenantsDir)} ${rest} >> ${quoted('the log file', paths.log)} 2>&1`;
+    `--tenants-dir ${quoted('the tenant base dir', paths.tenantsDir)} ${rest} >> ${quoted('the log file', paths.log)} 2>&1` +
+    failureNotice(spec.tenant, spec.name, quoted('the log file', paths.log));
   return `${spec.schedule} ${escapePercent(command)} ${marker(spec.tenant, spec.name)}`;
+}
+
+/** How many of the log's last lines a failed run repeats on stderr: an error is one line, a `--all` summary a few. */
+export const FAILURE_LOG_LINES = 5;
+
+/**
+ * After the command: when it fails, a line naming the cron, its exit status and its log on
+ * stderr, then the end of the log (the run's error), and the command's own exit status
+ * (which cron logs). Double quotes hold only names and digits: the log path stays in
+ * single quotes.
+ */
+function failureNotice(tenant: string, name: string, quotedLog: string): string {
+  return (
+    ` || { code=$?; echo "openclaw: cron ${name} of tenant ${tenant} failed (exit $code), the end of its log" ${quotedLog}: >&2; ` +
+    `tail -n ${FAILURE_LOG_LINES} ${quotedLog} >&2; exit $code; }`
+  );
 }
 
 /** Our entries in a crontab's text, in order. */
@@ -139,9 +160,13 @@ export function commandCronRuns(line: string): { command: string; stdin: string 
 const SCHEDULE = /^\s*(?:@[a-z]+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+/i;
 /** Our marker at the end of a line. */
 const MARKER = /\s+# openclaw:([^:\s]+):(\S+)\s*$/;
-/** The command part of a line in the shape crontabEntry writes. */
+/**
+ * The command part of a line in the shape crontabEntry writes, or wrote before (without
+ * the thread pool's size or the failure notice).
+ */
 const OUR_SHAPE = new RegExp(
-  `^${NODE_ENVIRONMENT} '[^']*' ${NODE_FLAGS} '[^']*' --tenants-dir '(?<tenantsDir>[^']*)' (?<rest>.*) >> '(?<log>[^']*)' 2>&1$`,
+  `^MALLOC_ARENA_MAX=2(?: UV_THREADPOOL_SIZE=\\d+)? '[^']*' ${NODE_FLAGS} '[^']*' --tenants-dir '(?<tenantsDir>[^']*)' (?<rest>.*?) >> '(?<log>[^']*)' 2>&1` +
+    `(?: \\|\\| \\{ code=\\$\\?; .*; exit \\$code; \\})?$`,
 );
 
 function marker(tenant: string, name: string): string {
