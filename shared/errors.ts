@@ -559,6 +559,8 @@ const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
   EIO: 'input/output error',
   ENAMETOOLONG: 'a name is too long for this file system',
   EMLINK: 'too many links or subdirectories for this file system',
+  EBUSY: 'the device or resource is busy',
+  EXDEV: 'cannot move across file systems',
 };
 
 /** Errno names by number (Linux: 122 is EDQUOT). */

@@ -127,7 +127,11 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   try {
     await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
-    if (targetOverride !== undefined) await claimSlot(targetOverride);
+    if (targetOverride !== undefined) {
+      await claimSlot(targetOverride).catch((error: unknown) => {
+        throw restoreWriteError(error, tenantsDir);
+      });
+    }
 
     const read = await readTenantArchive(location, {
       limits,
@@ -154,7 +158,9 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await (lock as TenantLock | undefined)?.assertHeld();
-    await staging!.commit({ force });
+    const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
+      throw restoreWriteError(error, tenantsDir);
+    });
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
@@ -162,6 +168,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const notices = encryptionNotices(read, request.identities);
     if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
     notices.push(...ephemeralNotice(read, true));
+    if (tidyUpNotice !== undefined) notices.push(tidyUpNotice);
     return {
       operation: 'restore',
       tenant,

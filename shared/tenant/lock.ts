@@ -196,6 +196,10 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
       clearInterval(heartbeat);
       try {
         if (isOurs(await readLockFile(lockPath))) await fs.rm(lockPath, { force: true });
+      } catch {
+        // The operation is over, and the release cannot undo it: a lock left behind stops
+        // being renewed and is taken over by the next command once this process is gone or
+        // the lock is stale (lock-takeover.ts).
       } finally {
         heldHere.delete(lockPath);
       }

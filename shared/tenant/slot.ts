@@ -21,7 +21,7 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { removeTree } from './remove-tree.js';
@@ -84,8 +84,13 @@ export async function assertSlotAvailable(tenantsDir: string, tenant: string, fo
 export interface StagingArea {
   /** Absolute path of the directory the archive is extracted into. */
   readonly dir: string;
-  /** Moves the verified tenant into its slot: the commit point of a restore. */
-  commit(options: { force: boolean }): Promise<void>;
+  /**
+   * Moves the verified tenant into its slot: the commit point of a restore. Once it is in, a
+   * failure to tidy up (the previous tenant to trash and deleted, the journal removed) no
+   * longer fails the restore: the next command's recovery finishes it, and the returned
+   * notice says so.
+   */
+  commit(options: { force: boolean }): Promise<{ readonly notice?: string }>;
   /** Removes the staging directory and journal unless the commit began (then recovery finishes it). */
   discard(): Promise<void>;
 }
@@ -115,7 +120,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
       committing = true;
       crashPoint('commit:journal-written');
       try {
-        await rollForward(tenantsDir, journal);
+        await moveIn(tenantsDir, journal);
       } catch (error) {
         if (journal.aside === undefined && error instanceof RecoveryNeededError) {
           // The slot filled between the check and the rename: nothing was moved, so the
@@ -125,6 +130,12 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
           throw new SlotOccupiedError(`tenant "${tenant}" appeared in ${tenantsDir} during the restore; nothing was changed`);
         }
         throw error;
+      }
+      try {
+        await tidyUp(tenantsDir, journal);
+        return {};
+      } catch (error) {
+        return { notice: `the restored tenant is in place, but tidying up after it failed (${describeError(error)}): the next command on tenant "${tenant}" finishes it` };
       }
     },
     discard,
@@ -214,6 +225,12 @@ async function replay(tenantsDir: string, journal: Journal): Promise<RecoveryAct
  * it moves is still where the step before left it, so replaying it after a crash resumes it.
  */
 async function rollForward(tenantsDir: string, journal: Journal): Promise<void> {
+  await moveIn(tenantsDir, journal);
+  await tidyUp(tenantsDir, journal);
+}
+
+/** The commit's first steps: the old tenant aside (if any), the staged tenant into the slot. */
+async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
   const { tenant } = journal;
   const slot = path.join(tenantsDir, tenant);
   const staging = path.join(tenantsDir, journal.staging!);
@@ -236,11 +253,16 @@ async function rollForward(tenantsDir: string, journal: Journal): Promise<void> 
   } else if (asideThere && (await slotState(tenantsDir, tenant)) === 'absent') {
     throw await recoveryNeeded(tenantsDir, journal, 'the restored tenant was moved into the slot and has been removed from it since');
   }
+}
 
+/** The commit's last steps, with the restored tenant in the slot: the old tenant to trash, the journal removed, the trash deleted. */
+async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
+  const { tenant } = journal;
+  const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
   let trash: string | undefined;
-  if (asideThere) {
+  if (aside !== undefined && (await exists(aside))) {
     trash = path.join(tenantsDir, hiddenNames.trash(tenant));
-    await fs.rename(aside!, trash);
+    await fs.rename(aside, trash);
     crashPoint('commit:old-moved-to-trash');
   }
   await syncDirectory(tenantsDir);

@@ -231,3 +231,68 @@ describe('timed kills of a larger tenant', () => {
     }
   });
 });
+
+describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => {
+  function straced(w: World, straceArgs: string[], args: string[]) {
+    const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', ...straceArgs, process.execPath, cliPath, '--tenants-dir', w.base, ...args], {
+      env: { ...process.env, TMPDIR: w.tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return exited(child);
+  }
+
+  it("restore --force that cannot delete the old tenant's trash (EBUSY on every rmdir): succeeds with a note, the next command deletes it", async () => {
+    const w = new World(fixtures, 'strace-trash-ebusy');
+    const run = await straced(w, ['-e', 'trace=rmdir', '-e', 'inject=rmdir:error=EBUSY'], ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    expect(run.status, describeRun(run)).toBe(0);
+    expect(run.stdout).toMatch(/note: the restored tenant is in place, but tidying up after it failed \(.*resource busy.*\): the next command on tenant "acme" finishes it/);
+    expect(w.which('acme')).toBe('new');
+    expectOk(w.cli(['tenants', 'list', '--names']));
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
+  it('backup whose lock cannot be removed (EIO on its unlink): succeeds, and the next command takes the lock over', async () => {
+    const w = new World(fixtures, 'strace-lock-unlink-eio');
+    const archive = path.join(w.out, 'a.tar.zst');
+    const lock = path.join(w.base, '.openclaw-lock-acme');
+    const run = await straced(w, ['-P', lock, '-e', 'trace=unlink', '-e', 'inject=unlink:error=EIO'], ['tenants', 'backup', 'acme', '--to', archive]);
+    expect(run.status, describeRun(run)).toBe(0);
+    expectOk(w.cli(['tenants', 'verify', '--no-record', '--from', archive]));
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'b.tar.zst')]));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+});
+
+describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
+  it('restore --as that cannot list the base dir (EIO on getdents64): one line, as a restore without --as says it', async () => {
+    const w = new World(fixtures, 'strace-base-getdents-eio');
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-P', w.base, '-e', 'trace=getdents64', '-e', 'inject=getdents64:error=EIO',
+        process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'restore', '--from', fixtures.newArchive, '--as', 'copy'],
+      { env: { ...process.env, TMPDIR: w.tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const run = await exited(child);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: input\/output error \(\S+\)\n$/);
+    expectOk(w.cli(['tenants', 'list', '--names']));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('restore --as whose move into the slot fails (EXDEV): one line naming the reason; the journal says committing, so the next command finishes it', async () => {
+    const w = new World(fixtures, 'strace-slot-exdev');
+    // Its renames, on libuv's one thread: the journal ("extracting"), the journal ("committing"), the staged tenant into the slot.
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', 'inject=rename:error=EXDEV:when=3',
+        process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'restore', '--from', fixtures.newArchive, '--as', 'copy'],
+      { env: { ...process.env, TMPDIR: w.tmp, UV_THREADPOOL_SIZE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const run = await exited(child);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: cannot move across file systems \(\S+\.openclaw-staging-copy-\S+\)\n$/);
+    expect(w.which('acme')).toBe('old');
+    expectOk(w.cli(['tenants', 'list', '--names']));
+    w.expectSettled({ target: 'copy', holds: 'new', tenants: ['acme', 'beta', 'copy'] });
+  });
+});
