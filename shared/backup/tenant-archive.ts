@@ -284,11 +284,8 @@ async function tenantRoot(tenantDir: string, tenant: string): Promise<Stats> {
 
 /** Fails unless the tenant's name still holds the directory the run began with. */
 async function assertSameRoot(tenantDir: string, tenant: string, root: Stats): Promise<void> {
-  const now = await fs.lstat(tenantDir).catch((error: unknown) => {
-    if (isVanished(error)) return undefined;
-    throw error;
-  });
-  if (now === undefined || !now.isDirectory() || now.ino !== root.ino || now.dev !== root.dev) throw vanishedTenant(tenantDir, tenant);
+  const now = await tenantRoot(tenantDir, tenant);
+  if (now.ino !== root.ino || now.dev !== root.dev) throw vanishedTenant(tenantDir, tenant);
 }
 
 function vanishedTenant(tenantDir: string, tenant: string): TenantNotFoundError {
