@@ -422,7 +422,7 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
       assertRemoteStore('list', command.in, command.storage, config);
       const listing = await withDeadline(context, config, (signal) => operations.listBackups(command, { signal }));
       logger.info('listed backups', { location: listing.location, count: listing.backups.length });
-      return listing;
+      return boundedListing(listing);
     },
     async planRestore(command: RestoreCommand, context: LambdaContext): Promise<RestorePlan> {
       logger.appendKeys({ operation: 'restore-plan', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
@@ -633,6 +633,23 @@ function cut(notes: readonly ManifestNote[]): ManifestNote[] {
   return notes.length <= KEPT_NOTES
     ? [...notes]
     : [...notes.slice(0, KEPT_NOTES), { path: '…', reason: `${notes.length - KEPT_NOTES} more not shown (the Lambda response is limited to 6 MB)` }];
+}
+
+/**
+ * A listing whose JSON would not fit a Lambda response, cut to its newest backups that do
+ * (it is newest first), with the number of the others; a listing that fits is unchanged.
+ */
+export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_CHARS): BackupsListing {
+  if (Buffer.byteLength(JSON.stringify(listing)) <= maxBytes) return listing;
+  // What the listing holds besides its entries, with room for the `omitted` count.
+  let bytes = Buffer.byteLength(JSON.stringify({ ...listing, backups: [], omitted: listing.backups.length }));
+  let kept = 0;
+  for (const entry of listing.backups) {
+    bytes += Buffer.byteLength(JSON.stringify(entry)) + 1;
+    if (bytes > maxBytes) break;
+    kept += 1;
+  }
+  return { ...listing, backups: listing.backups.slice(0, kept), omitted: listing.backups.length - kept };
 }
 
 function bounded<T extends BackupResult | RestoreResult>(result: T): T {
