@@ -283,7 +283,7 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     const { errorType, errorMessage } = isRecord(answer) ? answer : {};
     const detail = typeof errorMessage === 'string' ? errorMessage.split('\n')[0] : output.FunctionError;
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
-      throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail})`);
+      throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail}): ${afterTimeout(role, name, payload)}`);
     }
     throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
@@ -292,6 +292,29 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
 }
 
 type InvokedRole = FunctionRole | 'fanout';
+
+/**
+ * What an invocation Lambda stopped at its timeout left behind, and what to do about it
+ * (docs/crash-safety.md): the function had no chance to say so itself.
+ */
+function afterTimeout(role: InvokedRole, name: string, payload: object): string {
+  const readOnly = role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined));
+  if (readOnly) return 'nothing was changed; try again';
+  switch (role) {
+    case 'restore':
+      return (
+        'the restore was cut off; the next command on the tenant settles what it left (once its lock is a minute old), ' +
+        'keeping the previous tenant unless the new one was already verified: check with tenants list, ' +
+        'and restore an archive this large with the CLI in local mode on a host that mounts the tenant volume'
+      );
+    case 'backup':
+      return 'the backup was cut off before its archive was complete, so none was stored under its name; try again';
+    case 'prune':
+      return 'the prune was cut off: the backups it removed are gone and the others are still there; run it again';
+    case 'fanout':
+      return `some backups may already be queued: see the logs of ${name} before trying again`;
+  }
+}
 
 function unexpectedAnswer(plane: ControlPlane, role: InvokedRole): OpenClawError {
   return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,

@@ -211,6 +211,28 @@ describe('remote executor', () => {
     }
   });
 
+  it('says what a function stopped at its timeout left, and what to do', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 9d22 Error: Task timed out after 900.00 seconds' }) } as never);
+    const cases: Array<[string[], string]> = [
+      [
+        ['tenants', 'restore', '--from', 's3://backups/acme/big.tar.zst', '--force'],
+        'openclaw-backup-restore timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): the restore was cut off; the next command on the tenant settles what it left ' +
+          '(once its lock is a minute old), keeping the previous tenant unless the new one was already verified: check with tenants list, ' +
+          'and restore an archive this large with the CLI in local mode on a host that mounts the tenant volume',
+      ],
+      [['tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'], 'openclaw-backup-backup timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): the backup was cut off before its archive was complete, so none was stored under its name; try again'],
+      [['tenants', 'prune', 'acme', '--in', 's3://backups/acme/', '--keep-last', '3'], 'openclaw-backup-prune timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): the prune was cut off: the backups it removed are gone and the others are still there; run it again'],
+      [['tenants', 'verify', '--from', 's3://backups/k.tar.zst'], 'openclaw-backup-restore timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): nothing was changed; try again'],
+      [['tenants', 'restore', '--from', 's3://backups/k.tar.zst', '--dry-run'], 'openclaw-backup-restore timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): nothing was changed; try again'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(['--stack', 'openclaw-backup', ...args]);
+      expect(result).toEqual({ status: 1, stdout: '', stderr: `openclaw: ${message}\n` });
+      const json = await run(['--stack', 'openclaw-backup', '--json', ...args]);
+      expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'REMOTE_TIMEOUT', message } });
+    }
+  });
+
   it('refuses what remote mode cannot do before calling anything', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['tenants', 'backup', 'acme', '--to', 's3://backups/k', '--pipe', 'age -r age1x'], /--pipe runs a shell command and is not available in remote mode/],
