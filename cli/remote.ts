@@ -26,7 +26,7 @@ import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
-import { translateAwsError } from '../shared/control-plane/aws-errors.js';
+import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
 import { invokeClient } from './aws.js';
 
@@ -255,11 +255,15 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
   try {
-    output = await client.send(
-      new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: encoder.encode(JSON.stringify(payload)) }),
-      { abortSignal: signal },
+    output = await sendRetryingThrottled(() =>
+      client.send(
+        new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: encoder.encode(JSON.stringify(payload)) }),
+        { abortSignal: signal },
+      ),
+      signal,
     );
   } catch (error) {
+    if (error instanceof AbortedError) throw error;
     if (signal?.aborted || (error as Error | undefined)?.name === 'AbortError') {
       throw new AbortedError(
         role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined))
@@ -292,6 +296,35 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
 }
 
 type InvokedRole = FunctionRole | 'fanout';
+
+/**
+ * The waits before sending again an invocation Lambda throttled (TooManyRequestsException: the
+ * function's reserved concurrency, or the account's, in use). A throttled invocation did not
+ * run, so it is sent again, unlike one whose answer was lost (invokeClient makes one attempt).
+ */
+const THROTTLED_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
+
+async function sendRetryingThrottled<T>(send: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      const delay = THROTTLED_RETRY_DELAYS_MS[attempt];
+      if (awsErrorName(error) !== 'TooManyRequestsException' || delay === undefined || signal?.aborted) throw error;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      // Interrupted while waiting: the throttled invocation never ran.
+      if (signal?.aborted) throw new AbortedError('interrupted');
+    }
+  }
+}
 
 /**
  * What an invocation Lambda stopped at its timeout left behind, and what to do about it

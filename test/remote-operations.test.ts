@@ -211,6 +211,35 @@ describe('remote executor', () => {
     }
   });
 
+  it('sends a throttled invocation again (it did not run), a few times, then says so in one line', async () => {
+    const throttled = Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException', $metadata: { httpStatusCode: 429 } });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => void vi.useRealTimers());
+    const settle = async <T>(pending: Promise<T>): Promise<T> => {
+      let done = false;
+      void pending.finally(() => (done = true));
+      while (!done) await vi.advanceTimersByTimeAsync(1_000);
+      return pending;
+    };
+
+    lambda.on(InvokeCommand).rejectsOnce(throttled).rejectsOnce(throttled).resolves({ StatusCode: 200, Payload: encode(BACKUP_RESULT) as never });
+    const backup = await settle(run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/2026-06-03.tar.zst']));
+    expect(backup).toMatchObject({ status: 0, stderr: '' });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(3);
+
+    lambda.reset();
+    lambda.on(InvokeCommand).rejects(throttled);
+    const verify = await settle(run(['--stack', 'openclaw-backup', 'tenants', 'verify', '--from', 's3://backups/k.tar.zst']));
+    expect(verify).toEqual({ status: 1, stdout: '', stderr: 'openclaw: invoking openclaw-backup-restore: throttled by AWS; try again shortly\n' });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(5);
+
+    // Any other failure is not sent again: the invocation may have run.
+    lambda.reset();
+    lambda.on(InvokeCommand).rejects(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    expect((await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'])).status).toBe(1);
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+  });
+
   it('says what a function stopped at its timeout left, and what to do', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 9d22 Error: Task timed out after 900.00 seconds' }) } as never);
     const cases: Array<[string[], string]> = [
