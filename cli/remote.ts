@@ -286,6 +286,13 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     // The function crashed or timed out instead of answering: Lambda's own error payload.
     const { errorType, errorMessage } = isRecord(answer) ? answer : {};
     const detail = typeof errorMessage === 'string' ? errorMessage.split('\n')[0] : output.FunctionError;
+    if (errorType === 'Function.ResponseSizeTooLarge') {
+      throw new RemoteError(
+        'REMOTE_FUNCTION_ERROR',
+        `${name} could not answer: its answer is larger than the 6 MB a Lambda response may hold; ` +
+          'run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket',
+      );
+    }
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
       throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail}): ${afterTimeout(role, name, payload)}`);
     }

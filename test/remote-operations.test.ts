@@ -240,6 +240,18 @@ describe('remote executor', () => {
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
   });
 
+  it('says what to do when an answer is over the 6 MB a Lambda response holds', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291556 bytes).' }) } as never);
+    const result = await run(['--stack', 'openclaw-backup', 'tenants', 'prune', 'acme', '--in', 's3://backups/acme/', '--keep-last', '3', '--dry-run']);
+    expect(result).toEqual({
+      status: 1,
+      stdout: '',
+      stderr:
+        'openclaw: openclaw-backup-prune could not answer: its answer is larger than the 6 MB a Lambda response may hold; ' +
+        'run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket\n',
+    });
+  });
+
   it('says what a function stopped at its timeout left, and what to do', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 9d22 Error: Task timed out after 900.00 seconds' }) } as never);
     const cases: Array<[string[], string]> = [
