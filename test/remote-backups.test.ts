@@ -9,6 +9,8 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -202,6 +204,36 @@ describe('answers larger than a Lambda response', () => {
     expect(listing.backups.length + listing.omitted).toBe(20_000);
     expect(listing.backups.map((entry) => entry.name)).toEqual(backups.slice(0, listing.backups.length).map((entry) => entry.name));
   });
+});
+
+describe('a backup whose notes are many and not ASCII', () => {
+  it('answers within 6 MB of UTF-8, its note lists cut, instead of failing after storing the archive', async () => {
+    // 25,000 FIFOs (never archived: each a skipped note) named in CJK, three bytes a character:
+    // 3.2 million characters of JSON, 6.9 million bytes.
+    const tenantDir = path.join(base, 'cjk');
+    mkdirSync(path.join(tenantDir, 'workspace'), { recursive: true });
+    writeFileSync(path.join(tenantDir, 'config.json'), '{}');
+    const name = '数据备份恢复测试文件名称'.repeat(6);
+    const fifos = Array.from({ length: 25_000 }, (_, n) => path.join(tenantDir, 'workspace', `${name}${n}`));
+    for (let at = 0; at < fifos.length; at += 2000) execFileSync('mkfifo', fifos.slice(at, at + 2000));
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const backup = backupHandler({ config, logger, publish: async () => {} });
+    const asLambda = (result: unknown) => {
+      const payload = encode(result);
+      return payload.length <= 6 * 1024 * 1024
+        ? { StatusCode: 200, Payload: payload }
+        : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
+    };
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => asLambda(await backup(decode(input.Payload), context())));
+
+    const result = await remote(['--json', 'tenants', 'backup', 'cjk', '--to', 's3://backups/backups/cjk/1.tar.zst', ...storage()]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const answer = JSON.parse(result.stdout) as { files: number; skipped: { path: string; reason: string }[] };
+    expect(answer.files).toBe(1);
+    expect(answer.skipped).toHaveLength(1001);
+    expect(answer.skipped.at(-1)).toEqual({ path: '…', reason: '24000 more not shown (the Lambda response is limited to 6 MB)' });
+  }, 60_000);
 });
 
 describe('a scheduled prune', () => {
