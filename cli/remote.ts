@@ -266,7 +266,7 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     if (error instanceof AbortedError) throw error;
     if (signal?.aborted || (error as Error | undefined)?.name === 'AbortError') {
       throw new AbortedError(
-        role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined))
+        changesNothing(role, payload)
           ? 'interrupted'
           : role === 'fanout'
           ? `interrupted while waiting for the gateway: the fan-out may still queue the backups there (see the logs of ${name})`
@@ -290,7 +290,9 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
       throw new RemoteError(
         'REMOTE_FUNCTION_ERROR',
         `${name} could not answer: its answer is larger than the 6 MB a Lambda response may hold; ` +
-          'run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket',
+          (changesNothing(role, payload)
+            ? 'run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket'
+            : `the ${role} itself may have finished: see its completion event, or the logs of ${name}`),
       );
     }
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
@@ -303,6 +305,11 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
 }
 
 type InvokedRole = FunctionRole | 'fanout';
+
+/** A listing, verify or dry run: nothing on the gateway changes, whatever becomes of the invocation. */
+function changesNothing(role: InvokedRole, payload: object): boolean {
+  return role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined));
+}
 
 /**
  * The waits before sending again an invocation Lambda throttled (TooManyRequestsException: the
@@ -338,9 +345,10 @@ async function sendRetryingThrottled<T>(send: () => Promise<T>, signal: AbortSig
  * (docs/crash-safety.md): the function had no chance to say so itself.
  */
 function afterTimeout(role: InvokedRole, name: string, payload: object): string {
-  const readOnly = role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined));
-  if (readOnly) return 'nothing was changed; try again';
+  if (changesNothing(role, payload)) return 'nothing was changed; try again';
   switch (role) {
+    case 'list':
+      return 'nothing was changed; try again';
     case 'restore':
       return (
         'the restore was cut off; the next command on the tenant settles what it left (once its lock is a minute old), ' +
