@@ -49,6 +49,7 @@ const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
   ['0 3 * * 0,7', 'cron(0 3 ? * SUN *)'],
   ['0 3 * * 7,0-2', 'cron(0 3 ? * SUN-TUE *)'],
   ['0 0 * 6-8 1-5', 'cron(0 0 ? 6-8 MON-FRI *)'],
+  ['0 0 1 jul,7 *', 'cron(0 0 1 7 ? *)'],
   // Vixie cron: both restricted but one covers every day (OR) → every day.
   ['0 0 1-31 * 1', 'cron(0 0 * * ? *)'],
   ['0 0 15 * 0-6', 'cron(0 0 * * ? *)'],
@@ -68,7 +69,7 @@ const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
 // cron-parser is no oracle for these: it ORs the day fields whenever neither is a bare "*",
 // where Vixie cron (what a crontab runs) ANDs them when one starts with "*"; and it refuses
 // overlapping items.
-const VIXIE_ONLY = new Set(['0 0 */2 * 0-7', '0 0 */1 * 1', '1-5,3-7 * * * *', '0 3 * * 0,7', '0 3 * * 7,0-2']);
+const VIXIE_ONLY = new Set(['0 0 */2 * 0-7', '0 0 */1 * 1', '1-5,3-7 * * * *', '0 3 * * 0,7', '0 3 * * 7,0-2', '0 0 1 jul,7 *']);
 const MACROS: Record<string, string> = { '@midnight': '0 0 * * *' };
 
 const REFUSALS: ReadonlyArray<readonly [string, RegExp]> = [
@@ -158,6 +159,17 @@ describe('toEventBridgeCron', () => {
   it('previews the next runs in UTC with the rule\'s meaning', () => {
     const runs = nextRuns(toEventBridgeCron('0 3 * * 1-5'), 3, new Date('2026-06-05T12:00:00Z'));
     expect(runs.map((date) => date.toISOString())).toEqual(['2026-06-08T03:00:00.000Z', '2026-06-09T03:00:00.000Z', '2026-06-10T03:00:00.000Z']);
+  });
+
+  // `cron add` previews after creating the schedule: a preview that threw left a created schedule behind an "unexpected error".
+  it('previews schedules with overlapping items, which cron-parser alone refuses', () => {
+    const from = new Date('2026-06-05T12:00:00Z');
+    const iso = (unix: string, count: number) => nextRuns(toEventBridgeCron(unix), count, from).map((date) => date.toISOString());
+    expect(iso('0 3 * * 0,7', 2)).toEqual(['2026-06-07T03:00:00.000Z', '2026-06-14T03:00:00.000Z']);
+    expect(iso('0 3 * * mon,MON', 2)).toEqual(['2026-06-08T03:00:00.000Z', '2026-06-15T03:00:00.000Z']);
+    expect(iso('1-5,3-7 13 * * *', 2)).toEqual(['2026-06-05T13:01:00.000Z', '2026-06-05T13:02:00.000Z']);
+    expect(iso('0 0 1-5,3-7 * *', 2)).toEqual(['2026-06-06T00:00:00.000Z', '2026-06-07T00:00:00.000Z']);
+    for (const unix of CONVERSIONS.map(([schedule]) => schedule)) expect(iso(unix, 3), unix).toHaveLength(3);
   });
 });
 

@@ -72,7 +72,7 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
     }
   });
 
-  const parsed = parseUnix(schedule, fields);
+  const { parsed, parsedFields } = parseUnix(schedule, fields);
   const [rawMinute, rawHour, rawDom, rawMonth, rawDow] = fields as [string, string, string, string, string];
   const { minute, hour, dayOfMonth, month, dayOfWeek } = parsed.fields;
 
@@ -115,7 +115,9 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
         `${MAX_SCHEDULE_EXPRESSION_LENGTH}: use ranges or steps instead of long lists`,
     );
   }
-  return { schedule, expression, canonical: `${rawMinute} ${rawHour} ${unixDom} ${rawMonth} ${unixDow}` };
+  // cron-parser reads the canonical form back for previews: overlapping items as their union.
+  const canonical = [parsedFields[0], parsedFields[1], unixDom === '*' ? '*' : parsedFields[2], parsedFields[3], unixDow === '*' ? '*' : parsedFields[4]].join(' ');
+  return { schedule, expression, canonical };
 }
 
 /** The next `count` times the converted schedule fires after `from`, its fields read in `timeZone` (default UTC). */
@@ -144,16 +146,18 @@ export function validateUnixSchedule(input: string): string {
 /**
  * cron-parser, which refuses overlapping list items ("1-5,3-7", "0,7" in the day of week)
  * that cron accepts: each such field is then written as the union of its items, each item
- * validated on its own by cron-parser, and the whole expression parsed again.
+ * validated on its own by cron-parser, and the whole expression parsed again. Returns the
+ * fields as cron-parser accepted them.
  */
-function parseUnix(schedule: string, fields: readonly string[]): CronExpression {
+function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronExpression; parsedFields: readonly string[] } {
   const parse = (text: string) => CronExpressionParser.parse(text, { tz: 'UTC' });
   try {
     try {
-      return parse(fields.join(' '));
+      return { parsed: parse(fields.join(' ')), parsedFields: fields };
     } catch (error) {
       if (!/duplicate values/i.test((error as Error).message)) throw error;
-      return parse(fields.map((field, index) => unionOfItems(field, index, parse)).join(' '));
+      const parsedFields = fields.map((field, index) => unionOfItems(field, index, parse));
+      return { parsed: parse(parsedFields.join(' ')), parsedFields };
     }
   } catch (error) {
     throw new CronScheduleError(`invalid schedule "${schedule}": ${(error as Error).message}`);
@@ -164,7 +168,8 @@ const FIELD_KEYS = ['minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek'] as con
 
 function unionOfItems(field: string, index: number, parse: (text: string) => CronExpression): string {
   const items = field.split(',');
-  if (items.length < 2 || items.some((item) => /[L#]/i.test(item))) return field;
+  // `L` (last) and `#` (n-th weekday) items; not the "l" of a month name such as JUL.
+  if (items.length < 2 || items.some((item) => /#|(^|\d)L$/i.test(item))) return field;
   const values = new Set<number>();
   for (const item of items) {
     const alone = FIELD_KEYS.map((_, position) => (position === index ? item : '*')).join(' ');
