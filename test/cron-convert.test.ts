@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { CronScheduleError } from '../shared/errors.js';
-import { nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
+import { firstRunSkippedByClockChange, nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
 
 const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
   ['0 3 * * *', 'cron(0 3 * * ? *)'],
@@ -170,6 +170,29 @@ describe('toEventBridgeCron', () => {
     expect(iso('1-5,3-7 13 * * *', 2)).toEqual(['2026-06-05T13:01:00.000Z', '2026-06-05T13:02:00.000Z']);
     expect(iso('0 0 1-5,3-7 * *', 2)).toEqual(['2026-06-06T00:00:00.000Z', '2026-06-07T00:00:00.000Z']);
     for (const unix of CONVERSIONS.map(([schedule]) => schedule)) expect(iso(unix, 3), unix).toHaveLength(3);
+  });
+
+  // EventBridge Scheduler: a time the clocks skip is not run that day, a repeated one runs once.
+  it('previews across daylight saving time as Scheduler runs it', () => {
+    const local = (unix: string, from: string, zone: string, count: number) =>
+      nextRuns(toEventBridgeCron(unix), count, new Date(from), zone).map((date) => date.toLocaleString('sv-SE', { timeZone: zone }).slice(0, 16));
+    expect(local('30 2 * * *', '2027-03-26T12:00:00Z', 'Europe/Berlin', 3)).toEqual(['2027-03-27 02:30', '2027-03-29 02:30', '2027-03-30 02:30']);
+    expect(local('30 2 * * *', '2027-03-13T12:00:00Z', 'America/New_York', 2)).toEqual(['2027-03-15 02:30', '2027-03-16 02:30']);
+    expect(local('0 * * * *', '2026-10-25T00:30:00+02:00', 'Europe/Berlin', 3)).toEqual(['2026-10-25 01:00', '2026-10-25 02:00', '2026-10-25 03:00']);
+    expect(local('30 1 * * *', '2026-11-01T00:00:00Z', 'America/New_York', 2)).toEqual(['2026-11-01 01:30', '2026-11-02 01:30']);
+  });
+
+  it('names the first run within a year that the zone\'s clocks skip', () => {
+    const skipped = (unix: string, zone: string, from: string) => firstRunSkippedByClockChange(toEventBridgeCron(unix), zone, new Date(from));
+    expect(skipped('30 2 * * *', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBe('2027-03-28 02:30');
+    expect(skipped('30 2 * * 0', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBe('2027-03-28 02:30');
+    expect(skipped('30 2 * * 1-5', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBeUndefined();
+    expect(skipped('0 3 * * *', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBeUndefined();
+    expect(skipped('*/20 * * * *', 'America/New_York', '2026-12-05T00:00:00Z')).toBe('2027-03-14 02:00');
+    expect(skipped('0 0 * * *', 'America/Santiago', '2026-08-01T00:00:00Z')).toBe('2026-09-06 00:00');
+    expect(skipped('15 2 * * *', 'Australia/Lord_Howe', '2026-08-01T00:00:00Z')).toBe('2026-10-04 02:15');
+    expect(skipped('45 2 * * *', 'Australia/Lord_Howe', '2026-08-01T00:00:00Z')).toBeUndefined();
+    expect(skipped('30 2 * * *', 'Asia/Kolkata', '2026-12-05T00:00:00Z')).toBeUndefined();
   });
 });
 

@@ -120,10 +120,64 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
   return { schedule, expression, canonical };
 }
 
-/** The next `count` times the converted schedule fires after `from`, its fields read in `timeZone` (default UTC). */
+/**
+ * The next `count` times the converted schedule fires after `from`, its fields read in
+ * `timeZone` (default UTC), as EventBridge Scheduler fires it across daylight saving time:
+ * a time the clocks skip does not run that day (cron-parser would move it an hour on), and a
+ * time the clocks repeat runs once.
+ */
 export function nextRuns(converted: ConvertedSchedule, count: number, from: Date = new Date(), timeZone = 'UTC'): Date[] {
   const expression = CronExpressionParser.parse(converted.canonical, { tz: timeZone, currentDate: from });
-  return expression.take(count).map((date) => date.toDate());
+  const { minute, hour } = expression.fields;
+  const wallClock = wallClockIn(timeZone);
+  const runs: Date[] = [];
+  let previous: string | undefined;
+  // Each skipped or repeated run costs one more step; a year of hourly runs has few of them.
+  for (let step = 0; runs.length < count && step < count + 100 && expression.hasNext(); step++) {
+    const run = expression.next().toDate();
+    const local = wallClock(run);
+    if (local === previous) continue;
+    previous = local;
+    const [localHour, localMinute] = local.slice(11).split(':').map(Number);
+    if ((hour.values as readonly number[]).includes(localHour!) && (minute.values as readonly number[]).includes(localMinute!)) runs.push(run);
+  }
+  return runs;
+}
+
+/**
+ * The first day within a year after `from` on which the clocks of `timeZone` skip a time the
+ * schedule fires at (`2027-03-28 02:30`, local), which EventBridge Scheduler then does not
+ * run; undefined when none does.
+ */
+export function firstRunSkippedByClockChange(converted: ConvertedSchedule, timeZone: string, from: Date = new Date()): string | undefined {
+  const wallClock = wallClockIn(timeZone);
+  const offsetMinutes = (time: number) => {
+    const wall = wallClock(new Date(time));
+    return (Date.parse(`${wall.replace(' ', 'T')}:00Z`) - Math.floor(time / 60_000) * 60_000) / 60_000;
+  };
+  const HOUR = 3_600_000;
+  const start = Math.floor(from.getTime() / HOUR) * HOUR;
+  // Read the wall clock as if it were UTC: the skipped local times are [before the jump, after it).
+  const asUtc = CronExpressionParser.parse(converted.canonical, { tz: 'UTC', currentDate: new Date(0) });
+  for (let time = start; time < start + 366 * 24 * HOUR; time += HOUR) {
+    const [before, after] = [offsetMinutes(time), offsetMinutes(time + HOUR)];
+    if (after <= before) continue;
+    // The change lies within this hour: find its minute.
+    let change = time;
+    while (offsetMinutes(change) === before) change += 60_000;
+    const gapStart = change + before * 60_000;
+    const gapEnd = change + after * 60_000;
+    asUtc.reset(new Date(gapStart - 1));
+    const run = asUtc.next().toDate();
+    if (run.getTime() < gapEnd) return run.toISOString().slice(0, 16).replace('T', ' ');
+  }
+  return undefined;
+}
+
+/** `YYYY-MM-DD HH:MM` of an instant in a time zone. */
+function wallClockIn(timeZone: string): (date: Date) => string {
+  const format = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  return (date) => format.format(date);
 }
 
 /**
