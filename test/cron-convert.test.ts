@@ -205,6 +205,11 @@ describe('validateUnixSchedule (local crontab lines)', () => {
   it('refuses what a crontab refuses', () => {
     expect(() => validateUnixSchedule('0 0 3 * * *')).toThrow(/expected 5/);
     expect(() => validateUnixSchedule('61 * * * *')).toThrow(/invalid schedule/);
+    // EventBridge's extensions, which cron-parser accepts and Debian's crontab refuses ("bad day-of-month").
+    for (const [schedule, what] of [['0 3 L * *', '"L" \\(last day'], ['0 3 ? * 1', '"\\?"'], ['0 3 * * 5L', '"5L"'], ['0 3 * * 1#2', '"1#2"'], ['0 3 1,L * *', '"L"']] as const) {
+      expect(() => validateUnixSchedule(schedule), schedule).toThrow(new RegExp(`${what}.* is not Unix cron: a crontab refuses it`));
+    }
+    expect(validateUnixSchedule('0 3 1 jul,JUL *')).toBe('0 3 1 jul,JUL *');
   });
 });
 

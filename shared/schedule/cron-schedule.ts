@@ -194,7 +194,24 @@ export function validateUnixSchedule(input: string): string {
   }
   if (fields.some((field) => /(^|[,/-])H/i.test(field))) throw new CronScheduleError(`schedule "${schedule}": hashed "H" values are not Unix cron`);
   parseUnix(schedule, fields);
+  const extension = quartzExtension(fields);
+  if (extension !== undefined) {
+    throw new CronScheduleError(`schedule "${schedule}": ${extension} is not Unix cron: a crontab refuses it (EventBridge takes it: cron add --stack)`);
+  }
   return schedule;
+}
+
+/** The first EventBridge (Quartz) extension cron-parser accepts and Vixie cron refuses: `?`, `L`, `nL`, `n#k`. */
+function quartzExtension(fields: readonly string[]): string | undefined {
+  for (const [index, field] of fields.entries()) {
+    for (const item of field.split(',')) {
+      if (item.includes('?')) return '"?" (no specific value)';
+      if (item.includes('#')) return `"${item}" (n-th weekday of the month)`;
+      if (index === 2 && /^L/i.test(item)) return `"${item}" (last day of the month)`;
+      if (index === 4 && /^\d+L$/i.test(item)) return `"${item}" (last weekday of the month)`;
+    }
+  }
+  return undefined;
 }
 
 /**
