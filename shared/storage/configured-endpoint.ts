@@ -63,18 +63,43 @@ export async function configuredEndpoint(serviceId: string, options: ConfiguredE
 }
 
 /**
- * Refuses a `--aws-profile` that neither shared file holds. The credentials of an S3 location
- * come from that profile alone, so a mistyped name can never work, and the SDK would only say
- * so later and elsewhere: as a missing region, or as credentials it cannot load.
+ * Refuses a `--aws-profile`, else an AWS_PROFILE, that neither shared file holds. The
+ * credentials come from that profile alone, so a mistyped name can never work, and the SDK
+ * would only say so later and elsewhere: as a missing region, or as credentials it cannot
+ * load. (The AWS CLI refuses such a profile as well.)
  */
-export async function assertProfileExists(profile: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function assertProfileExists(profile: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const named = profile ?? (nonEmpty(env.AWS_PROFILE) ? env.AWS_PROFILE : undefined);
+  if (named === undefined) return;
   const { loadSharedConfigFiles, getHomeDir } = await import('@smithy/core/config');
   const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
-  if (configFile[profile] !== undefined || credentialsFile[profile] !== undefined) return;
+  if (configFile[named] !== undefined || credentialsFile[named] !== undefined) return;
   // The files the SDK's loader read (@smithy/shared-ini-file-loader).
   const configPath = nonEmpty(env.AWS_CONFIG_FILE) ? env.AWS_CONFIG_FILE : join(getHomeDir(), '.aws', 'config');
   const credentialsPath = nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE) ? env.AWS_SHARED_CREDENTIALS_FILE : join(getHomeDir(), '.aws', 'credentials');
-  throw new UsageError(`AWS profile ${JSON.stringify(profile)} is in neither shared config file (${configPath}, ${credentialsPath})`);
+  const from = profile === undefined ? ' (AWS_PROFILE)' : '';
+  throw new UsageError(`AWS profile ${JSON.stringify(named)}${from} is in neither shared config file (${configPath}, ${credentialsPath})`);
+}
+
+export interface EnvironmentKeys {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/**
+ * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when AWS_PROFILE is set
+ * as well: the keys win, as in the AWS CLI, where only an explicit `--profile` beats them.
+ * (The JS SDK's default chain takes the profile instead and prints a multi-line warning.)
+ * Undefined otherwise: without AWS_PROFILE the default chain reads the keys itself.
+ */
+export function environmentKeysOverProfile(env: NodeJS.ProcessEnv = process.env): EnvironmentKeys | undefined {
+  if (!nonEmpty(env.AWS_PROFILE) || !nonEmpty(env.AWS_ACCESS_KEY_ID) || !nonEmpty(env.AWS_SECRET_ACCESS_KEY)) return undefined;
+  return {
+    accessKeyId: env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+    ...(nonEmpty(env.AWS_SESSION_TOKEN) && { sessionToken: env.AWS_SESSION_TOKEN }),
+  };
 }
 
 function nonEmpty(value: string | undefined): value is string {

@@ -105,7 +105,8 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
  * Shared with open-store.ts, so a listing or a prune reaches the store a backup wrote to.
  */
 export async function s3ClientFor(options: LocationOptions): Promise<{ client: S3Client; endpoint?: StoreEndpoint }> {
-  if (options.awsProfile !== undefined) await import('./configured-endpoint.js').then(({ assertProfileExists }) => assertProfileExists(options.awsProfile!));
+  // Static keys make the profile irrelevant.
+  if (options.accessKey === undefined) await import('./configured-endpoint.js').then(({ assertProfileExists }) => assertProfileExists(options.awsProfile));
   const configured =
     options.endpoint !== undefined
       ? { url: options.endpoint, source: '--endpoint' }

@@ -6,10 +6,13 @@
 // Credentials, in order: static keys (`--access-key`/`--secret-key`), a named profile
 // (`--aws-profile`, through `fromIni`, which also covers SSO, assumed roles and
 // credential_process from the shared config), else the SDK's default chain (environment,
-// shared files, container and instance roles).
+// shared files, container and instance roles), where AWS_ACCESS_KEY_ID and its secret beat
+// AWS_PROFILE as in the AWS CLI.
 
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { BuildHandler, BuildHandlerArguments } from '@smithy/types';
+
+import { environmentKeysOverProfile } from './configured-endpoint.js';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -82,6 +85,9 @@ export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3Cl
     config.credentials = fromIni({ profile: options.awsProfile });
     // Also makes the client read the region (and other settings) from that profile.
     config.profile = options.awsProfile;
+  } else {
+    const keys = environmentKeysOverProfile();
+    if (keys !== undefined) config.credentials = keys;
   }
   return config;
 }
