@@ -1,5 +1,5 @@
-// Endpoint URLs configured outside the command line, resolved the way the AWS SDK and CLI
-// resolve them ("service-specific endpoints"): the environment first (AWS_ENDPOINT_URL_<SERVICE>,
+// Endpoint URLs (and CA bundles, and which credentials win) configured outside the command
+// line, resolved the way the AWS SDK and CLI resolve them ("service-specific endpoints"): the environment first (AWS_ENDPOINT_URL_<SERVICE>,
 // then AWS_ENDPOINT_URL), then the profile's `services` section (`s3 = / endpoint_url = …`),
 // then the profile's own `endpoint_url`; none at all when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
 // or the profile's `ignore_configured_endpoint_urls` is true.
@@ -79,6 +79,40 @@ export async function assertProfileExists(profile: string | undefined, env: Node
   const credentialsPath = nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE) ? env.AWS_SHARED_CREDENTIALS_FILE : join(getHomeDir(), '.aws', 'credentials');
   const from = profile === undefined ? ' (AWS_PROFILE)' : '';
   throw new UsageError(`AWS profile ${JSON.stringify(named)}${from} is in neither shared config file (${configPath}, ${credentialsPath})`);
+}
+
+export interface CaBundle {
+  /** The PEM certificates, trusted instead of Node's own list (as the AWS CLI does). */
+  readonly pem: Buffer;
+  /** `AWS_CA_BUNDLE`, or `profile NAME, ca_bundle`. */
+  readonly source: string;
+}
+
+/**
+ * The CA bundle the AWS CLI would trust: AWS_CA_BUNDLE, else the profile's `ca_bundle`
+ * (the SDK for JavaScript reads neither), read now; undefined when neither is set. A bundle
+ * that cannot be read is a usage error naming where it was set.
+ */
+export async function configuredCaBundle(options: ConfiguredEndpointOptions = {}): Promise<CaBundle | undefined> {
+  const env = options.env ?? process.env;
+  let file: string | undefined;
+  let source = 'AWS_CA_BUNDLE';
+  if (nonEmpty(env.AWS_CA_BUNDLE)) {
+    file = env.AWS_CA_BUNDLE;
+  } else {
+    const { loadSharedConfigFiles, getProfileName } = await import('@smithy/core/config');
+    const profileName = getProfileName({ ...(options.profile !== undefined && { profile: options.profile }) });
+    const { configFile } = await loadSharedConfigFiles({ ignoreCache: true });
+    file = configFile[profileName]?.ca_bundle;
+    source = `profile ${profileName}, ca_bundle`;
+  }
+  if (!nonEmpty(file)) return undefined;
+  const { readFile } = await import('node:fs/promises');
+  const pem = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read the CA bundle ${JSON.stringify(file)} (from ${source}): ${error.code ?? error.message}`);
+  });
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`the CA bundle ${JSON.stringify(file)} (from ${source}) holds no PEM certificate`);
+  return { pem, source };
 }
 
 export interface EnvironmentKeys {

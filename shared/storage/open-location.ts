@@ -112,6 +112,7 @@ export async function s3ClientFor(options: LocationOptions): Promise<{ client: S
       ? { url: options.endpoint, source: '--endpoint' }
       : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
   const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
+  const caBundle = await import('./configured-endpoint.js').then(({ configuredCaBundle }) => configuredCaBundle({ profile: options.awsProfile }));
   // Only now, with everything valid, is the SDK loaded.
   const { createS3Client } = await import('./s3-client.js');
   const client = await createS3Client({
@@ -120,6 +121,7 @@ export async function s3ClientFor(options: LocationOptions): Promise<{ client: S
     ...(configured !== undefined && { endpoint: configured.url }),
     ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
     ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
+    ...(caBundle !== undefined && { caBundle: caBundle.pem }),
   });
   return { client, ...(endpoint !== undefined && { endpoint }) };
 }

@@ -34,6 +34,8 @@ export interface S3ConnectionOptions {
   readonly maxAttempts?: number;
   /** How long a socket may stay silent before the request fails. @default SOCKET_TIMEOUT_MS */
   readonly socketTimeoutMs?: number;
+  /** PEM certificates to trust instead of Node's own list (AWS_CA_BUNDLE, a profile's ca_bundle). */
+  readonly caBundle?: Buffer;
 }
 
 /** Region used to sign requests to a custom endpoint when none is given. */
@@ -59,7 +61,12 @@ export function loadS3Sdk(): Promise<S3Sdk> {
 export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3ClientConfig> {
   const config: S3ClientConfig = {
     maxAttempts: options.maxAttempts ?? 5,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: options.socketTimeoutMs ?? SOCKET_TIMEOUT_MS },
+    requestHandler: {
+      connectionTimeout: CONNECTION_TIMEOUT_MS,
+      socketTimeout: options.socketTimeoutMs ?? SOCKET_TIMEOUT_MS,
+      // Options, not an Agent: the SDK keeps its own keep-alive and socket limit.
+      ...(options.caBundle !== undefined && { httpsAgent: { ca: options.caBundle } }),
+    },
   };
   if (options.region !== undefined) config.region = options.region;
   if (options.endpoint !== undefined) {
