@@ -32,14 +32,19 @@ export const EXIT_CODES: Record<Outcome | 'ok', number> = {
   refused: 3,
 };
 
+/** Signals that stop a command the way Ctrl-C does; Node's default for each kills it without cleaning up. */
+const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function main(argv: readonly string[]): Promise<number> {
   // The AWS SDK warns on every run under Node 20 that its releases from 2027 on will need
   // Node 22: advice for whoever upgrades this package's dependencies (see the README), not
   // for the operator, whose output it would clutter.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
-  // The first SIGINT or SIGTERM aborts the operation, which cleans up and ends with the
-  // shell's code for that signal (128 + its number); a second one exits at once, and so does
+  if (!process.stderr.listeners('error').includes(carryOnWithoutStderr)) process.stderr.on('error', carryOnWithoutStderr);
+  // The first SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away) aborts the
+  // operation, which cleans up and ends with the shell's code for that signal (128 + its
+  // number); a second one exits at once, and so does
   // the first during a command that has nothing to clean up (it said so: exitAtOnceOnInterrupt).
   // A command that ignores the signal (it must finish what it started) still ends with that
   // code, so a script sees the interruption.
@@ -51,8 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     interruptedBy = signal;
     abort.abort(new AbortedError(`interrupted by ${signal}`));
   };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
+  for (const signal of INTERRUPTING_SIGNALS) process.on(signal, interrupt);
 
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true));
   try {
@@ -80,8 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
     return EXIT_CODES[outcomeOf(error)];
   } finally {
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
+    for (const signal of INTERRUPTING_SIGNALS) process.off(signal, interrupt);
   }
 }
 
@@ -238,3 +241,11 @@ function stopWhenReaderLeaves(error: NodeJS.ErrnoException): void {
   process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
   process.exit(EXIT_CODES.failed);
 }
+
+/**
+ * stderr cannot be written (the terminal hung up: EIO; `2>/dev/full`; its reader left): the
+ * progress line and messages are lost, but the command goes on (a restore or backup under
+ * way still cleans up if interrupted) and its exit code still tells. Unhandled, the error
+ * would end the process at once, mid-operation, with code 1.
+ */
+function carryOnWithoutStderr(): void {}
