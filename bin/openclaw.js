@@ -15,5 +15,14 @@
 // Run as `node bin/openclaw.js`, Node skips the first line and the second is a string and a
 // comment (and the pool keeps Node's default, or UV_THREADPOOL_SIZE from the environment).
 // (A POSIX shell is needed to run it as a command: Linux and macOS, not plain Windows.)
-const { main } = await import('../dist/bundle/main.js');
+let main;
+try {
+  ({ main } = await import('../dist/bundle/main.js'));
+} catch (error) {
+  // Loading the bundle opens its ~60 files at once, beside Node's own ~20 descriptors: under
+  // `ulimit -n 31` it fails with EMFILE. Said in one line, as every other failure is.
+  const hint = error?.code === 'EMFILE' ? ' (raise the open-file limit: ulimit -n)' : '';
+  process.stderr.write(`openclaw: cannot start: ${error?.message ?? error}${hint}\n`);
+  process.exit(1);
+}
 process.exitCode = await main(process.argv.slice(2));

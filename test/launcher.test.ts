@@ -76,6 +76,12 @@ describe('bin/openclaw.js', () => {
     expect(run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
   });
 
+  it('that cannot load the CLI (too few file descriptors to open its bundle) says so in one line', () => {
+    const { status, stderr } = spawnSync('sh', ['-c', 'ulimit -n 24; exec "$0" "$1" --version', process.execPath, cliPath], { encoding: 'utf8' });
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/^openclaw: cannot start: EMFILE: too many open files, open '.*' \(raise the open-file limit: ulimit -n\)\n$/);
+  });
+
   it('run as `node bin/openclaw.js`, is the same CLI, with Node as it was started', () => {
     const started = run(process.execPath, [cliPath, '--version'], { MALLOC_ARENA_MAX: '' });
     expect(started.execArgv).toEqual([]);
