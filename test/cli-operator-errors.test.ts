@@ -279,6 +279,20 @@ describe('hints', () => {
   });
 });
 
+describe('a TMPDIR a backup cannot make its scratch directory in', () => {
+  it.each([
+    ['does not exist', () => path.join(dir.path, 'no-such-tmp'), 'it does not exist'],
+    ['is a file', () => archive, 'it is not a directory'],
+  ])('(%s) is named in one line, exit 1, and nothing is stored', (_label, tmpdir, why) => {
+    const to = path.join(dir.path, 'tmpdir-check', 'acme.tar.zst');
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', to], { env: { TMPDIR: tmpdir() } });
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).error.code).toBe('FILESYSTEM');
+    expect(run.stderr).toBe(`openclaw: cannot make a scratch directory in the temporary directory ${tmpdir()} (TMPDIR): ${why}\n`);
+    expect(existsSync(to)).toBe(false);
+  });
+});
+
 describe('tenants list with a tenant whose directory is a symlink', () => {
   it('names it on stderr and exits 1, as backup --all does, with the real tenants alone on stdout', () => {
     const listed = path.join(dir.path, 'listed');
