@@ -64,7 +64,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (interruptedBy === undefined) return EXIT_CODES.ok;
     process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
     return signalExitCode(interruptedBy);
-  } catch (error) {
+  } catch (caught) {
+    const error = workingDirectoryGone(caught)
+      ? new UsageError('the working directory no longer exists (it was deleted): give absolute paths, or run the command from an existing directory')
+      : caught;
     const json = program.opts().json === true || asksForJson(argv);
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; it has already printed them.
@@ -233,6 +236,11 @@ function signalExitCode(signal: NodeJS.Signals): number {
 
 function errorCode(error: unknown): string {
   return typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'UNEXPECTED';
+}
+
+/** A relative path was resolved against a working directory that was deleted: process.cwd() fails (ENOENT, uv_cwd). */
+function workingDirectoryGone(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.syscall === 'uv_cwd';
 }
 
 /** The reader of stdout went away (`openclaw tenants list --names | head -1`): stop quietly, as Unix tools do. */
