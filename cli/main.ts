@@ -243,9 +243,13 @@ function workingDirectoryGone(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.syscall === 'uv_cwd';
 }
 
-/** The reader of stdout went away (`openclaw tenants list --names | head -1`): stop quietly, as Unix tools do. */
+/**
+ * The reader of stdout went away (`openclaw tenants list --names | head -1`): the rest of the
+ * output is dropped quietly, as Unix tools do, and the command's own exit code stands (a
+ * `backup --all` piped into a reader that left still exits 1 when a backup failed).
+ */
 function stopWhenReaderLeaves(error: NodeJS.ErrnoException): void {
-  if (error.code === 'EPIPE') process.exit(EXIT_CODES.ok);
+  if (error.code === 'EPIPE') return;
   process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
   process.exit(EXIT_CODES.failed);
 }
