@@ -40,12 +40,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Node 22: advice for whoever upgrades this package's dependencies (see the README), not
   // for the operator, whose output it would clutter.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
+  if (!process.stdout.listeners('error').includes(dropOutputWhenReaderLeaves)) process.stdout.on('error', dropOutputWhenReaderLeaves);
   if (!process.stderr.listeners('error').includes(carryOnWithoutStderr)) process.stderr.on('error', carryOnWithoutStderr);
   // The first SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away) aborts the
   // operation, which cleans up and ends with the shell's code for that signal (128 + its
-  // number); a second one exits at once, and so does
-  // the first during a command that has nothing to clean up (it said so: exitAtOnceOnInterrupt).
+  // number); a second one exits at once, and so does the first during a command that has
+  // nothing to clean up (it said so: exitAtOnceOnInterrupt).
   // A command that ignores the signal (it must finish what it started) still ends with that
   // code, so a script sees the interruption.
   const abort = new AbortController();
@@ -249,7 +249,7 @@ function workingDirectoryGone(error: unknown): boolean {
  * output is dropped quietly, as Unix tools do, and the command's own exit code stands (a
  * `backup --all` piped into a reader that left still exits 1 when a backup failed).
  */
-function stopWhenReaderLeaves(error: NodeJS.ErrnoException): void {
+function dropOutputWhenReaderLeaves(error: NodeJS.ErrnoException): void {
   if (error.code === 'EPIPE') return;
   process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
   process.exit(EXIT_CODES.failed);
