@@ -279,6 +279,36 @@ describe('hints', () => {
   });
 });
 
+describe('a TMPDIR a backup cannot make its scratch directory in', () => {
+  it.each([
+    ['does not exist', () => path.join(dir.path, 'no-such-tmp'), 'it does not exist'],
+    ['is a file', () => archive, 'it is not a directory'],
+  ])('(%s) is named in one line, exit 1, and nothing is stored', (_label, tmpdir, why) => {
+    const to = path.join(dir.path, 'tmpdir-check', 'acme.tar.zst');
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', to], { env: { TMPDIR: tmpdir() } });
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).error.code).toBe('FILESYSTEM');
+    expect(run.stderr).toBe(`openclaw: cannot make a scratch directory in the temporary directory ${tmpdir()} (TMPDIR): ${why}\n`);
+    expect(existsSync(to)).toBe(false);
+  });
+});
+
+describe('a working directory deleted before the command', () => {
+  it.each([
+    ['a relative --to', ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 'acme.tar.zst']],
+    ['a relative --tenants-dir', ['--tenants-dir', 'tenants', 'tenants', 'list']],
+    ['a relative --from', ['--tenants-dir', base, 'tenants', 'restore', '--from', 'acme.tar.zst', '--as', 'gone']],
+  ])('with %s is a usage error in one line (exit 2), nothing done', (_label, args) => {
+    const cwd = path.join(dir.path, 'deleted-cwd');
+    mkdirSync(cwd);
+    const before = readdirSync(base);
+    const run = spawnSync('sh', ['-c', 'cd "$1" && rmdir "$1" && shift && exec "$@"', 'sh', cwd, process.execPath, cliPath, ...args], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('openclaw: the working directory no longer exists (it was deleted): give absolute paths, or run the command from an existing directory\n');
+    expect(readdirSync(base)).toEqual(before);
+  });
+});
+
 describe('tenants list with a tenant whose directory is a symlink', () => {
   it('names it on stderr and exits 1, as backup --all does, with the real tenants alone on stdout', () => {
     const listed = path.join(dir.path, 'listed');
