@@ -71,8 +71,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     const json = program.opts().json === true || asksForJson(argv);
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; it has already printed them.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || (error.code === 'commander.help' && error.exitCode === 0)) {
         return EXIT_CODES.ok;
+      }
+      // A command given without its subcommand (`openclaw tenants`): a usage error in one
+      // line like the others (commander's help on stderr is silenced), not a success that did nothing.
+      if (error.code === 'commander.help') {
+        const message = missingCommandLine(failedCommand.get(error) ?? program);
+        if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+        process.stderr.write(`openclaw: ${message}\n`);
+        return EXIT_CODES.usage;
       }
       const message = usageErrorLine(error, failedCommand.get(error) ?? program);
       if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
@@ -110,7 +118,7 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     .version(TOOL_VERSION)
     .addHelpText('after', REMOTE_MODE_HELP)
     // Usage errors are printed by main, as one line (usage-errors.ts); `--json --version` is an object too.
-    .configureOutput({ outputError: () => {}, writeOut: (text) => process.stdout.write(json && text === version ? jsonLine({ version: TOOL_VERSION }) : text) });
+    .configureOutput({ outputError: () => {}, writeErr: () => {}, writeOut: (text) => process.stdout.write(json && text === version ? jsonLine({ version: TOOL_VERSION }) : text) });
   addFlags(program, GLOBAL_FLAGS);
 
   // `--aws-profile` / `--region` of the command that runs: in remote mode, the control plane's.
@@ -169,6 +177,14 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     });
   }
   return program;
+}
+
+/** "missing command: give one of backup, restore, … (see openclaw tenants --help)". */
+function missingCommandLine(command: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = command; at?.parent != null; at = at.parent) names.unshift(at.name());
+  const subcommands = command.commands.map((sub) => sub.name()).filter((name) => name !== 'help');
+  return `missing command: give one of ${subcommands.join(', ')} (see ${['openclaw', ...names, '--help'].join(' ')})`;
 }
 
 /** The command whose arguments commander was parsing when it raised a usage error. */

@@ -45,6 +45,7 @@ describe('--json on usage errors', () => {
     ['a missing required option', ['--json', 'tenants', 'backup', 'acme'], /^required option '--to <destination>' not specified \(see openclaw tenants backup --help\)$/],
     ['a missing argument', ['--json', 'tenants', 'recover'], /^missing required argument 'tenant' \(see openclaw tenants recover --help\)$/],
     ['an unknown command', ['--json', 'tenants', 'frobnicate'], /^unknown command 'frobnicate' \(see openclaw tenants --help\)$/],
+    ['a missing command', ['--json', 'tenants'], /^missing command: give one of backup, restore, verify, list, backups, prune, recover \(see openclaw tenants --help\)$/],
     ['an invalid option value', ['--json', 'tenants', 'restore', '--from', archive, '--max-entries', 'lots'], /argument 'lots' is invalid\. must be a positive whole number \(see openclaw tenants restore --help\)$/],
     ['--json after the command', ['tenants', 'backup', 'acme', '--json'], /^required option '--to <destination>' not specified \(see openclaw tenants backup --help\)$/],
   ])('answers %s with one error object', (_label, args, message) => {
@@ -57,6 +58,16 @@ describe('--json on usage errors', () => {
 
   it('leaves help as it is', () => {
     expect(runCli(['--json', 'tenants', 'backup', '--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants backup/) });
+  });
+
+  it('answers a command without its subcommand as a usage error, not a success that did nothing', () => {
+    for (const [args, line] of [
+      [[], 'openclaw: missing command: give one of tenants, cron, doctor (see openclaw --help)\n'],
+      [['cron'], 'openclaw: missing command: give one of add, list, rm, migrate (see openclaw cron --help)\n'],
+    ] as const) {
+      expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+    expect(runCli(['help', 'tenants'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants/) });
   });
 });
 
