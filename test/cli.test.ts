@@ -47,6 +47,20 @@ describe('openclaw CLI', () => {
     expect(json.tenants.map((t: { name: string }) => t.name)).toEqual(['acme', 'beta']);
   });
 
+  it("fills --all's placeholders in one tenant's --to with the date now (UTC), and refuses a brace that is none", () => {
+    const before = new Date().toISOString().slice(0, 10);
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'beta', '--to', path.join(dir.path, 'dated', '{tenant}-{date}.tar.zst')]);
+    const after = new Date().toISOString().slice(0, 10);
+    expect(run.status, run.stderr).toBe(0);
+    const { location } = JSON.parse(run.stdout) as { location: string };
+    expect([before, after].map((day) => path.join(dir.path, 'dated', `beta-${day}.tar.zst`))).toContain(location);
+    expect(existsSync(location)).toBe(true);
+    const typo = runCli(['--tenants-dir', base, 'tenants', 'backup', 'beta', '--to', path.join(dir.path, 'dated', '{dat}.tar.zst')]);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/^openclaw: invalid --to "[^"]*\{dat\}\.tar\.zst": .*\n$/);
+    expect(readdirSync(path.join(dir.path, 'dated'))).toEqual([path.basename(location)]);
+  });
+
   it('stops quietly when the reader of its output goes away', () => {
     const many = path.join(dir.path, 'many');
     for (let i = 0; i < 4000; i++) mkdirSync(path.join(many, `t${i}`), { recursive: true });
