@@ -23,7 +23,7 @@ import type { RestoreResult } from '../shared/restore/restore.js';
 import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
-import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
+import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { translateAwsError } from '../shared/control-plane/aws-errors.js';
@@ -220,7 +220,7 @@ function refuseRemoteOwner(command: RestoreCommand): void {
 
 /** What can be refused here without a round trip; the function checks everything again. */
 function assertRemoteLocation(location: string, flag: string, storage: Partial<StorageFlags> | undefined): void {
-  if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
+  if (storage?.pipe !== undefined) throw new UsageError(pipeRefusal(flag === '--to' ? 'backup' : 'restore'), 'REMOTE_UNSUPPORTED');
   if (!isS3Url(location)) {
     throw new UsageError(
       `in remote mode archives are stored in S3: ${flag} must be ${flag === '--in' ? 's3://bucket/prefix/' : 's3://bucket/key'} (the gateway's functions cannot reach a path on this machine)`,

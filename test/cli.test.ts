@@ -54,6 +54,15 @@ describe('openclaw CLI', () => {
     expect(run).toBe('t0\nexit 0\n');
   });
 
+  it('keeps its exit code when the reader of its output goes away: a failed backup --all still exits 1', () => {
+    const into = path.join(dir.path, 'all-to-closed-pipe');
+    mkdirSync(into);
+    writeFileSync(path.join(into, 'beta.tar.zst'), 'in the way'); // beta's backup is refused: it exists
+    const run = sh(`node '${cliPath}' --tenants-dir '${base}' tenants backup --all --to '${into}/{tenant}.tar.zst' | true; echo "exit \${PIPESTATUS[0]}"`).toString();
+    expect(run).toBe('exit 1\n');
+    expect(readdirSync(into).sort()).toEqual(['acme.tar.zst', 'beta.tar.zst']); // acme's was made all the same
+  });
+
   it('reads the base dir from OPENCLAW_TENANTS_DIR', () => {
     expect(runCli(['tenants', 'list', '--names'], { env: { OPENCLAW_TENANTS_DIR: base } }).stdout).toBe('acme\nbeta\n');
   });

@@ -213,7 +213,9 @@ describe('remote executor', () => {
 
   it('refuses what remote mode cannot do before calling anything', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['tenants', 'backup', 'acme', '--to', 's3://backups/k', '--pipe', 'age -r age1x'], /--pipe runs a shell command and is not available in remote mode/],
+      [['tenants', 'backup', 'acme', '--to', 's3://backups/k', '--pipe', 'age -r age1x'], /--pipe runs a shell command and is not available in remote mode \(the gateway's Lambda functions\): encrypt with --encrypt-to age1… or --recipients-file FILE/],
+      [['tenants', 'restore', '--from', 's3://backups/k.tar.zst.age', '--pipe', 'age -d -i key.txt'], /--pipe runs a shell command and is not available in remote mode \(the gateway's Lambda functions\): an age-encrypted archive is decrypted with --identity-secret NAME/],
+      [['tenants', 'verify', '--from', 's3://backups/k.tar.zst.age', '--pipe', 'age -d -i key.txt'], /an age-encrypted archive is decrypted with --identity-secret NAME/],
       [['tenants', 'restore', '--from', '/var/backups/acme.tar.zst'], /in remote mode archives are stored in S3: --from must be s3:\/\/bucket\/key/],
       [['--tenants-dir', '/srv/tenants', 'tenants', 'list'], /--tenants-dir is a local-mode setting/],
     ];
