@@ -1,6 +1,6 @@
 // Backup → restore through the CLI, as a user runs it, and interop with GNU tar + zstd.
 
-import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, writeSync, closeSync, writeFileSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync, closeSync, writeFileSync, symlinkSync, truncateSync, utimesSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,52 @@ describe('backup and restore round trip', () => {
     expect(restore.stdout).toContain('NOT verified per file');
     expect(describeTree(path.join(gatewayC, 'acme'))).toEqual(describeTree(tenant, { exclude: (p) => notPty(p) || p === 'escaping-link' }));
     chmodSync(path.join(gatewayC, 'acme', 'locked-dir'), 0o755);
+  });
+});
+
+describe('what a restored tenant differs in from the original (README, "The archive")', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('hard links come back as separate files with the same content, a sparse file as sparse, setuid/setgid/sticky dropped, mtimes in whole seconds', () => {
+    const tenant = path.join(dir.path, 'a', 'acme');
+    mkdirSync(path.join(tenant, 'links', 'sub'), { recursive: true });
+    writeFileSync(path.join(tenant, 'links', 'x'), 'three names\n');
+    linkSync(path.join(tenant, 'links', 'x'), path.join(tenant, 'links', 'y'));
+    linkSync(path.join(tenant, 'links', 'x'), path.join(tenant, 'links', 'sub', 'z'));
+    // 128 MiB holding 12 bytes: on the gateway's disk it takes a few blocks, and must again.
+    const image = path.join(tenant, 'disk.img');
+    writeFileSync(image, 'HEAD');
+    truncateSync(image, 128 * 1024 * 1024);
+    const fd = openSync(image, 'r+');
+    writeSync(fd, 'MIDDLE', 64 * 1024 * 1024 + 3);
+    writeSync(fd, 'END', 128 * 1024 * 1024 - 3);
+    closeSync(fd);
+    writeFileSync(path.join(tenant, 'setuid'), 'x');
+    chmodSync(path.join(tenant, 'setuid'), 0o4755);
+    mkdirSync(path.join(tenant, 'shared'));
+    chmodSync(path.join(tenant, 'shared'), 0o3775);
+    const mtime = new Date('2026-03-04T05:06:07.891Z');
+    utimesSync(path.join(tenant, 'links', 'x'), mtime, mtime);
+
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    expect(runCli(['--tenants-dir', path.join(dir.path, 'a'), 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    const restore = runCli(['--tenants-dir', path.join(dir.path, 'b'), 'tenants', 'restore', '--from', archive]);
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    const restored = path.join(dir.path, 'b', 'acme');
+
+    for (const name of ['links/x', 'links/y', 'links/sub/z']) {
+      expect(readFileSync(path.join(restored, name), 'utf8')).toBe('three names\n');
+      expect(lstatSync(path.join(restored, name)).nlink).toBe(1);
+    }
+    expect(lstatSync(path.join(restored, 'links', 'x')).mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+    const restoredImage = lstatSync(path.join(restored, 'disk.img'));
+    expect(restoredImage.size).toBe(128 * 1024 * 1024);
+    expect(restoredImage.blocks * 512).toBeLessThan(1024 * 1024);
+    expect(readFileSync(path.join(restored, 'disk.img')).equals(readFileSync(image))).toBe(true);
+    expect(lstatSync(path.join(restored, 'setuid')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(path.join(restored, 'shared')).mode & 0o7777).toBe(0o775);
   });
 });
 

@@ -76,6 +76,29 @@ describe('walkTenant and names that are not valid UTF-8', () => {
 });
 
 describe('walkTenant and what a restore refuses', () => {
+  it.each(['sync', 'parallel'] as const)('leaves out symlinks a restore refuses, each with the reason: absolute (even into the tenant), leading out, looping (%s)', async (mode) => {
+    mkdirSync(path.join(root, 'dir'));
+    writeFileSync(path.join(root, 'dir', 'file'), 'x');
+    symlinkSync(path.join(root, 'dir', 'file'), path.join(root, 'absolute-inside'));
+    symlinkSync('../outside', path.join(root, 'leading-out'));
+    symlinkSync('loop-b', path.join(root, 'loop-a'));
+    symlinkSync('loop-a', path.join(root, 'loop-b'));
+    symlinkSync('dir/file', path.join(root, 'relative'));
+    symlinkSync('nowhere', path.join(root, 'dangling'));
+
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(root, notes, mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS)) walked.push(item.relPath);
+
+    expect(walked.sort()).toEqual(['', 'dangling', 'dir', 'dir/file', 'relative']);
+    expect(notes.skipped).toEqual([
+      { path: 'absolute-inside', reason: `symlink target "${path.join(root, 'dir', 'file')}" is absolute (a restore takes only relative targets that stay inside the tenant)` },
+      { path: 'leading-out', reason: 'symlink target "../outside" resolves outside the tenant, or loops' },
+      { path: 'loop-a', reason: 'symlink target "loop-b" resolves outside the tenant, or loops' },
+      { path: 'loop-b', reason: 'symlink target "loop-a" resolves outside the tenant, or loops' },
+    ]);
+  });
+
   it.each(['sync', 'parallel'] as const)('archives every name Linux allows: control characters and backslashes included (%s)', async (mode) => {
     const names = ['new\nline.txt', 'tab\there', 'del\u007f', 'c1\u0085', 'back\\slash.txt', 'plain'];
     for (const name of names) writeFileSync(path.join(root, name), name);

@@ -83,7 +83,7 @@ describe('thread sources in a bundle built with minify and keepNames', () => {
     const worker = new Worker(WRITER_THREAD_SOURCE, { eval: true });
     try {
       const reply = once<{ batch: number; error?: unknown }>(worker);
-      worker.postMessage({ batch: 0, ops: ['open', target, 0o640, 'write', 0, 5, 'close', -1, 1_700_000_000, -1, -1], bytes });
+      worker.postMessage({ batch: 0, ops: ['open', target, 0o640, 'write', 0, 5, 0, 'close', -1, 1_700_000_000, -1, -1], bytes });
       expect(await reply).toEqual({ batch: 0, error: undefined });
       expect(readFileSync(target, 'utf8')).toBe('hello');
     } finally {

@@ -445,8 +445,12 @@ function symlinkItem(root: string, segments: string[], stat: Stats): WalkItem {
     return { kind: 'note', relPath, skipped: 'symlink target is not valid UTF-8', warning: 'symlink target is not valid UTF-8, which an archive cannot hold: not archived' };
   }
   const target = targetBytes.toString('utf8');
+  if (target.startsWith('/')) {
+    // Even one naming a file of the tenant: restored under another name or base dir it would lead back here.
+    return leftOut(relPath, `symlink target ${quotedPath(target)} is absolute (a restore takes only relative targets that stay inside the tenant)`);
+  }
   if (resolveInsideRoot(segments.slice(0, -1), target, (at) => readLinkOnDisk(root, at)) === undefined) {
-    return leftOut(relPath, `symlink target ${quotedPath(target)} resolves outside the tenant`);
+    return leftOut(relPath, `symlink target ${quotedPath(target)} resolves outside the tenant, or loops`);
   }
   return { kind: 'symlink', relPath, target, stat };
 }

@@ -14,6 +14,7 @@
 import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
+import { HolePlanner } from './holes.js';
 import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Files up to this size are collected whole and written in one go in the background. */
@@ -197,17 +198,29 @@ class CollectingSink implements FileSink {
   abandon(): void {}
 }
 
+/** A large file, written in order at the offsets a HolePlanner gives (long runs of zeros stay holes: holes.ts). */
 class HandleSink implements FileSink {
-  size = 0;
+  private readonly holes = new HolePlanner();
   constructor(private readonly handle: fs.FileHandle, private readonly mode: number, private readonly mtime: Date, private readonly owner: Owner | undefined) {}
 
+  get size(): number {
+    return this.holes.size;
+  }
+
   async write(bytes: Buffer): Promise<void> {
-    await this.handle.write(bytes);
-    this.size += bytes.length;
+    const planned: { bytes: Buffer; position: number }[] = [];
+    this.holes.plan(bytes, {
+      data: (from, length, position) => planned.push({ bytes: bytes.subarray(from, from + length), position }),
+      zeros: (length, position) => planned.push({ bytes: Buffer.alloc(length), position }),
+    });
+    for (const { bytes: piece, position } of planned) {
+      for (let written = 0; written < piece.length; ) written += (await this.handle.write(piece, written, piece.length - written, position + written)).bytesWritten;
+    }
   }
 
   async finish(): Promise<void> {
     try {
+      if (this.holes.endsInHole) await this.handle.truncate(this.holes.size);
       if (this.owner !== undefined) await this.handle.chown(this.owner.uid, this.owner.gid);
       if (umaskStrips(this.mode)) await this.handle.chmod(this.mode);
       await this.handle.utimes(this.mtime, this.mtime);

@@ -2,8 +2,9 @@
 // like GNU tar's. A local disk answers a metadata call faster than a hop to libuv's pool
 // costs (file-access.ts); right for small archives, and the model the other writers follow.
 
-import { chmodSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
+import { HolePlanner, type HoleWrites } from './holes.js';
 import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 export class SyncTreeWriter implements TreeWriter {
@@ -50,17 +51,28 @@ export class SyncTreeWriter implements TreeWriter {
   }
 }
 
+/** Writes at the offsets a HolePlanner gives: long runs of zeros stay holes (holes.ts). */
 class SyncFileSink implements FileSink {
-  size = 0;
   private fd: number | undefined;
+  private readonly holes = new HolePlanner();
+  private bytes: Buffer | undefined;
+  private readonly writes: HoleWrites = {
+    data: (from, length, position) => writeFully(this.fd!, this.bytes!, from, length, position),
+    zeros: (length, position) => writeFully(this.fd!, Buffer.alloc(length), 0, length, position),
+  };
 
   constructor(fd: number, private readonly mode: number, private readonly mtime: Date, private readonly owner: Owner | undefined) {
     this.fd = fd;
   }
 
+  get size(): number {
+    return this.holes.size;
+  }
+
   write(bytes: Buffer): undefined {
-    for (let written = 0; written < bytes.length; ) written += writeSync(this.fd!, bytes, written, bytes.length - written);
-    this.size += bytes.length;
+    this.bytes = bytes;
+    this.holes.plan(bytes, this.writes);
+    this.bytes = undefined;
     return undefined;
   }
 
@@ -68,6 +80,7 @@ class SyncFileSink implements FileSink {
     const fd = this.fd!;
     this.fd = undefined;
     try {
+      if (this.holes.endsInHole) ftruncateSync(fd, this.holes.size);
       if (this.owner !== undefined) fchownSync(fd, this.owner.uid, this.owner.gid);
       if (umaskStrips(this.mode)) fchmodSync(fd, this.mode);
       futimesSync(fd, this.mtime, this.mtime);
@@ -81,4 +94,8 @@ class SyncFileSink implements FileSink {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+function writeFully(fd: number, bytes: Buffer, from: number, length: number, position: number): void {
+  for (let written = 0; written < length; ) written += writeSync(fd, bytes, from + written, length - written, position + written);
 }

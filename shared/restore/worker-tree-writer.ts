@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 
 import { cpuBudget } from '../cpu-budget.js';
+import { HolePlanner, type HoleWrites } from './holes.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
 import { umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 import { WRITER_THREAD_SOURCE, type WorkerBatch, type WorkerOp, type WorkerReply } from './writer-thread.js';
@@ -215,8 +216,17 @@ export class WorkerTreeWriter implements TreeWriter {
   }
 }
 
+/** Plans its writes here (long runs of zeros stay holes: holes.ts); its lane makes them. */
 class WorkerFileSink implements FileSink {
-  size = 0;
+  private readonly holes = new HolePlanner();
+  /** The bytes being planned (a view of the current chunk). */
+  private bytes: Buffer | undefined;
+  private readonly writes: HoleWrites = {
+    // Only content that is written makes the chunk go to the threads.
+    data: (from, length, position) => this.writer.queue(this.lane, 'write', this.writer.offsetOf(this.bytes!) + from, length, position),
+    zeros: (length, position) => this.writer.queue(this.lane, 'zeros', length, position),
+  };
+
   constructor(
     private readonly writer: WorkerTreeWriter,
     private readonly lane: number,
@@ -225,13 +235,19 @@ class WorkerFileSink implements FileSink {
     private readonly owner: Owner | undefined,
   ) {}
 
+  get size(): number {
+    return this.holes.size;
+  }
+
   write(bytes: Buffer): undefined {
-    this.writer.queue(this.lane, 'write', this.writer.offsetOf(bytes), bytes.length);
-    this.size += bytes.length;
+    this.bytes = bytes;
+    this.holes.plan(bytes, this.writes);
+    this.bytes = undefined;
     return undefined;
   }
 
   finish(): undefined {
+    if (this.holes.endsInHole) this.writer.queue(this.lane, 'extend', this.holes.size);
     this.writer.queue(this.lane, 'close', umaskStrips(this.mode) ? this.mode : -1, this.mtime.getTime() / 1000, this.owner?.uid ?? -1, this.owner?.gid ?? -1);
     return undefined;
   }

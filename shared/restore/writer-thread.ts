@@ -7,12 +7,20 @@
 
 /**
  * One operation for a writer thread: open (the one current file); write a range of the
- * batch's bytes to it; close it (fchown to uid:gid unless -1, chmod unless -1, then set its
- * mtime); hard link; close the current file after a failure. (Directories and symlinks are
- * made by the main thread.) A batch sends its operations flattened into one array of
- * strings and numbers (cheap to clone).
+ * batch's bytes to it at a file offset; write zeros at an offset; extend it to a size (it
+ * ends in a hole: holes.ts); close it (fchown to uid:gid unless -1, chmod unless -1, then
+ * set its mtime); hard link; close the current file after a failure. (Directories and
+ * symlinks are made by the main thread.) A batch sends its operations flattened into one
+ * array of strings and numbers (cheap to clone).
  */
-export type WorkerOp = ['open', string, number] | ['write', number, number] | ['close', number, number, number, number] | ['link', string, string] | ['abandon'];
+export type WorkerOp =
+  | ['open', string, number]
+  | ['write', number, number, number]
+  | ['zeros', number, number]
+  | ['extend', number]
+  | ['close', number, number, number, number]
+  | ['link', string, string]
+  | ['abandon'];
 
 export interface WorkerBatch {
   readonly batch: number;
@@ -54,10 +62,23 @@ function workerMain(load: NodeJS.Require): void {
             case 'write': {
               const offset = ops[i + 1] as number;
               const length = ops[i + 2] as number;
-              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, data!, offset + written, length - written);
+              const position = ops[i + 3] as number;
+              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, data!, offset + written, length - written, position + written);
+              i += 4;
+              break;
+            }
+            case 'zeros': {
+              const length = ops[i + 1] as number;
+              const position = ops[i + 2] as number;
+              const zeros = new Uint8Array(length);
+              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, zeros, written, length - written, position + written);
               i += 3;
               break;
             }
+            case 'extend':
+              fsSync.ftruncateSync(fd, ops[i + 1] as number);
+              i += 2;
+              break;
             case 'close': {
               const closing = fd;
               fd = -1;

@@ -34,13 +34,16 @@ export async function* compressFrames(
  * A decompression bomb: one zstd frame (no checksum, 128 KiB window) of a raw block holding
  * the tar header of a `size`-byte file `tenants/<tenant>/zeros.bin`, RLE blocks of zeros for
  * its content and the end-of-archive blocks. Four bytes per 128 KiB decoded: 16 GiB in 512 KiB.
+ * `fill` is the content's byte: a restore leaves zeros unwritten (holes), so a file whose
+ * growth is watched must hold another byte.
  */
-export function zerosArchive(tenant: string, size: bigint): Buffer {
+export function zerosArchive(tenant: string, size: bigint, fill = 0): Buffer {
   const header = rawHeader({ name: `tenants/${tenant}/zeros.bin`, typeflag: '0', sizeField: base256(size) });
   const block = 128 * 1024;
-  const rle = (bytes: number, last: boolean): Buffer => {
+  const rle = (bytes: number, last: boolean, byte = 0): Buffer => {
     const out = Buffer.alloc(4);
     out.writeUIntLE((bytes << 3) | (1 << 1) | (last ? 1 : 0), 0, 3);
+    out[3] = byte;
     return out;
   };
   const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3])];
@@ -48,7 +51,7 @@ export function zerosArchive(tenant: string, size: bigint): Buffer {
   raw.writeUIntLE(header.length << 3, 0, 3);
   parts.push(raw, header);
   const blocks = Number(size / BigInt(block));
-  const one = rle(block, false);
+  const one = rle(block, false, fill);
   for (let i = 0; i < blocks; i++) parts.push(one);
   parts.push(rle(1024, true));
   return Buffer.concat(parts);
