@@ -76,7 +76,9 @@ describe('bin/openclaw.js', () => {
     expect(run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
   });
 
-  it('that cannot load the CLI (too few file descriptors to open its bundle) says so in one line', () => {
+  // Node 24 starts with fewer files open: with 22 descriptors it loads the whole CLI, with 21
+  // Node itself fails (reading package.json) before any code of ours runs.
+  it.skipIf(Number(process.versions.node.split('.')[0]) >= 24)('that cannot load the CLI (too few file descriptors to open its bundle) says so in one line', () => {
     const { status, stderr } = spawnSync('sh', ['-c', 'ulimit -n 24; exec "$0" "$1" --version', process.execPath, cliPath], { encoding: 'utf8' });
     expect(status).toBe(1);
     expect(stderr).toMatch(/^openclaw: cannot start: EMFILE: too many open files, open '.*' \(raise the open-file limit: ulimit -n\)\n$/);
