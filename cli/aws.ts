@@ -32,13 +32,17 @@ const CONTROL_SOCKET_TIMEOUT_MS = 30_000;
 // a profile's endpoint_url: LocalStack, a VPC endpoint) is passed explicitly: the SDK reads
 // it for AWS_PROFILE only, so `--aws-profile` must mean the same (configured-endpoint.ts).
 async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout = CONTROL_SOCKET_TIMEOUT_MS) {
-  if (plane.profile !== undefined) await import('../shared/storage/configured-endpoint.js').then(({ assertProfileExists }) => assertProfileExists(plane.profile!));
+  const { assertProfileExists, configuredCaBundle, environmentKeysOverProfile } = await import('../shared/storage/configured-endpoint.js');
+  await assertProfileExists(plane.profile);
   const endpoint = await controlPlaneEndpoint(plane, serviceId);
+  const keys = plane.profile === undefined ? environmentKeysOverProfile() : undefined;
+  const caBundle = await configuredCaBundle({ ...(plane.profile !== undefined && { profile: plane.profile }) });
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
+    ...(keys !== undefined && { credentials: keys }),
     ...(plane.region !== undefined && { region: plane.region }),
     ...(endpoint !== undefined && { endpoint: endpoint.url }),
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout },
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout, ...(caBundle !== undefined && { httpsAgent: { ca: caBundle.pem } }) },
   };
 }
 

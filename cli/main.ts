@@ -54,7 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
 
-  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true));
+  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     if (interruptedBy === undefined) return EXIT_CODES.ok;
@@ -97,13 +97,14 @@ Remote mode:
   "doctor" checks the deployment. Without --stack (or with --stack '') everything runs on
   this machine.`;
 
-function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void): Command {
+function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, json: boolean): Command {
+  const version = `${TOOL_VERSION}\n`;
   const program = new Command('openclaw')
     .description('OpenClawMU gateway tools: back up and restore tenants')
     .version(TOOL_VERSION)
     .addHelpText('after', REMOTE_MODE_HELP)
-    // Usage errors are printed by main, as one line (usage-errors.ts).
-    .configureOutput({ outputError: () => {} });
+    // Usage errors are printed by main, as one line (usage-errors.ts); `--json --version` is an object too.
+    .configureOutput({ outputError: () => {}, writeOut: (text) => process.stdout.write(json && text === version ? jsonLine({ version: TOOL_VERSION }) : text) });
   addFlags(program, GLOBAL_FLAGS);
 
   // `--aws-profile` / `--region` of the command that runs: in remote mode, the control plane's.
@@ -173,7 +174,7 @@ function allCommands(command: Command): Command[] {
 
 /** A fresh program whose commands record what they were given instead of running, and print nothing. */
 async function parseWithoutRunning(argv: readonly string[]): Promise<ParsedCommandLine> {
-  const program = buildProgram(new AbortController().signal, () => {});
+  const program = buildProgram(new AbortController().signal, () => {}, false);
   let parsed: ParsedCommandLine | undefined;
   for (const command of allCommands(program)) {
     command.configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });

@@ -21,6 +21,7 @@ import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
 import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import { sweepBaseDir } from './tenant/base-dir-sweep.js';
+import { TempArea } from './backup/temp-area.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
@@ -224,10 +225,11 @@ export interface LocalOptions {
   readonly identitySecrets?: IdentitySecretReader;
 }
 
-/** What the backups of one `backup --all` share: the base dir's sweep and the destination directories' (each once per run). */
+/** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
 interface BackupRun {
   readonly sweptBaseDir?: BackupRequest['sweptBaseDir'];
   readonly sweptDirectories?: Set<string>;
+  readonly tmpdirSwept?: boolean;
 }
 
 export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
@@ -252,6 +254,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
       ...(compression !== undefined && { compression }),
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
+      ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
     };
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
@@ -294,9 +297,14 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       // One sweep for the run, before any backup: each recovers its tenant from the names it
       // read instead of listing the base dir again (at 3,000 tenants, 3 listings each of
       // 3,000 names made the run quadratic: 49 s, and 152 s at 6,000).
-      // Likewise each destination directory is cleared of dead writers' temporaries once.
+      // Likewise each destination directory is cleared of dead writers' temporaries once, and
+      // os.tmpdir() of dead backups' scratch areas.
       const sweptBaseDir = await sweepBaseDir(tenantsDir).catch(() => undefined);
-      const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set() };
+      const tmpdirSwept = await TempArea.sweep().then(
+        () => true,
+        () => false,
+      );
+      const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set(), tmpdirSwept };
       return backupAll({
         tenants,
         template: command.to,

@@ -7,6 +7,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -209,18 +210,19 @@ describe('backup --all at fleet scale', () => {
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
       const of = (directory: string) => readdir.mock.calls.filter(([at]) => path.resolve(String(at)) === directory).length;
-      return { base: of(base), destination: of(out) };
+      return { base: of(base), destination: of(out), tmpdir: of(path.resolve(os.tmpdir())) };
     } finally {
       readdir.mockRestore();
       syncBuiltinESMExports();
     }
   };
 
-  it('lists the base dir and the destination directory as often for 12 tenants as for 3 (each backup listing them made the run quadratic)', async () => {
+  it('lists the base dir, the destination directory and $TMPDIR as often for 12 tenants as for 3 (each backup listing them made the run quadratic)', async () => {
     const few = await listingsOf(3);
     const many = await listingsOf(12);
     expect(many).toEqual(few);
     expect(few.destination).toBe(1);
+    expect(few.tmpdir).toBe(1);
   });
 
   it("still settles a tenant's restore killed after the run's one listing, before backing the tenant up, and refuses one that needs a decision", async () => {

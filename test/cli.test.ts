@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { TOOL_VERSION } from '../shared/version.js';
 import { cliPath, describeTree, runCli, runCliAsync, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir();
@@ -82,6 +83,9 @@ describe('openclaw CLI', () => {
     const refused = runCli(['--tenants-dir', base, '--json', 'tenants', 'restore', '--from', archive, '--as', 'acme-json']);
     expect(refused.status).toBe(3);
     expect(JSON.parse(refused.stdout)).toEqual({ error: { code: 'SLOT_OCCUPIED', message: expect.stringMatching(/already exists/) } });
+    // The version too, wherever --json stands; plain text without it.
+    for (const argv of [['--json', '--version'], ['-V', '--json']]) expect(JSON.parse(runCli(argv).stdout)).toEqual({ version: TOOL_VERSION });
+    expect(runCli(['--version']).stdout).toBe(`${TOOL_VERSION}\n`);
   });
 
   it('reminds the operator which pairings carry over', () => {

@@ -86,8 +86,8 @@ describe('cron add in local mode', () => {
     expect(crontab.startsWith(THEIRS)).toBe(true);
     const line = crontab.slice(THEIRS.length, -1);
     expect(line).toBe(
-      `0 3 * * * MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
-        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst >> '${log}' 2>&1 ` +
+      `0 3 * * * { echo "--- cron nightly of tenant acme, $(date +\\%FT\\%T\\%z)"; MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
+        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst; } >> '${log}' 2>&1 ` +
         `|| { code=$?; echo "openclaw: cron nightly of tenant acme failed (exit $code), the end of its log" '${log}': >&2; tail -n 5 '${log}' >&2; exit $code; } ` +
         '# openclaw:acme:nightly',
     );
@@ -97,11 +97,13 @@ describe('cron add in local mode', () => {
     expect(ran.status, ran.stderr).toBe(0);
     expect(ran.stdout + ran.stderr).toBe('');
     expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
-    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^Backed up tenant "acme" to ${backups}/acme-${today()}\\.tar\\.zst\\n`));
+    // Each run's output in the log under a heading that dates it (the output has no date).
+    const heading = `--- cron nightly of tenant acme, ${today()}T\\d\\d:\\d\\d:\\d\\d[+-]\\d{4}\\n`;
+    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^${heading}Backed up tenant "acme" to ${backups}/acme-${today()}\\.tar\\.zst\\n`));
     // The same day again: refused (the archive exists), and the log keeps both runs.
     const again = runAsCron(line);
     expect(again.status).toBe(3);
-    expect(readFileSync(log, 'utf8')).toMatch(/^Backed up tenant "acme"[^]*\nopenclaw: .*already exists: pass --overwrite to replace it\n$/);
+    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^${heading}Backed up tenant "acme"[^]*\\n${heading}openclaw: .*already exists: pass --overwrite to replace it\\n$`));
     // A run that fails says so to cron too (mailed to MAILTO), with the error from its log.
     expect(again.stdout).toBe('');
     expect(again.stderr).toMatch(new RegExp(`^openclaw: cron nightly of tenant acme failed \\(exit 3\\), the end of its log ${log}:\\n[^]*\\nopenclaw: .*already exists: pass --overwrite to replace it\\n$`));
@@ -132,7 +134,7 @@ describe('cron add in local mode', () => {
     expect(JSON.parse(replaced.stdout)).toMatchObject({ operation: 'cron-add', mode: 'local', replaced: true, schedule: '@daily', timezone: 'local', log: path.join(dir.path, 'acme.log') });
     const crontab = readFileSync(crontabFile, 'utf8');
     expect(crontab.match(/# openclaw:/g)).toHaveLength(1);
-    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
+    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst; \\} >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
   });
 
   it('refuses what would not run from cron, and leaves the crontab alone', () => {
@@ -245,14 +247,14 @@ describe('the new commands from cron in local mode', () => {
     const backedUp = runAsCron(lines[0]!);
     expect(backedUp.status, backedUp.stderr).toBe(0);
     for (const tenant of ['acme', 'globex']) expect(existsSync(path.join(backups, tenant, `${today()}.tar.zst`)), tenant).toBe(true);
-    expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-all.log'), 'utf8')).toMatch(/^Backed up 2 of 2 tenants/);
+    expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-all.log'), 'utf8')).toMatch(/^--- cron all of tenant acme, \S+\nBacked up 2 of 2 tenants/);
 
     // A second backup, taken after the cron's: the prune keeps the newest only (by creation time, not name).
     const later = openclaw(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme', 'later.tar.zst')]);
     expect(later.status, later.stderr).toBe(0);
     const pruned = runAsCron(lines[1]!);
     expect(pruned.status, pruned.stderr).toBe(0);
-    expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-prune.log'), 'utf8')).toMatch(/^Kept 1 and removed 1 backup/);
+    expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-prune.log'), 'utf8')).toMatch(/^--- cron prune of tenant acme, \S+\nKept 1 and removed 1 backup/);
     expect(existsSync(path.join(backups, 'acme', `${today()}.tar.zst`))).toBe(false);
     expect(existsSync(path.join(backups, 'acme', 'later.tar.zst'))).toBe(true);
   });
@@ -346,7 +348,7 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     const [, installed, listed, after] = run.stdout.split(/^=== (?:crontab|list|after)\n/m);
     const lines = installed!.trim().split('\n');
     expect(lines[0]).toBe('15 * * * * /usr/local/bin/rotate --all');
-    expect(lines[1]).toMatch(/^0 3 \* \* \* MALLOC_ARENA_MAX=2 .* # openclaw:acme:nightly$/);
+    expect(lines[1]).toMatch(/^0 3 \* \* \* \{ echo .*; MALLOC_ARENA_MAX=2 .* # openclaw:acme:nightly$/);
     expect(JSON.parse(listed!.split('\n')[0]!).crons).toMatchObject([{ tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', enabled: true }]);
     expect(after!.trim()).toBe('15 * * * * /usr/local/bin/rotate --all');
 

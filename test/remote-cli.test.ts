@@ -71,6 +71,10 @@ describe('remote mode from the command line', () => {
     const run = runCli(['--stack', 'openclaw-backup', 'tenants', 'list', '--aws-profile', 'prodution'], { env });
     expect(run.status).toBe(2);
     expect(run.stderr).toBe(`openclaw: AWS profile "prodution" is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE})\n`);
+    // The same name in AWS_PROFILE, not "no AWS credentials".
+    const fromEnv = runCli(['--stack', 'openclaw-backup', 'tenants', 'list'], { env: { ...env, AWS_PROFILE: 'prodution' } });
+    expect(fromEnv.status).toBe(2);
+    expect(fromEnv.stderr).toBe(`openclaw: AWS profile "prodution" (AWS_PROFILE) is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE})\n`);
   });
 
   it('keeps cron in local mode with OPENCLAW_STACK empty (the crontab: cron-local.test.ts), and never calls AWS', () => {

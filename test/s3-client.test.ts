@@ -103,6 +103,22 @@ describe('createS3Client', () => {
     expect(await s3.config.region()).toBe('ca-central-1');
   });
 
+  it("takes the environment's keys over AWS_PROFILE, as the AWS CLI does (only --aws-profile beats them), without the SDK's warning", async () => {
+    isolateFromMachine();
+    vi.stubEnv('AWS_PROFILE', 'production');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAENVEXAMPLE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'env-secret');
+    vi.stubEnv('AWS_SESSION_TOKEN', 'env-token');
+    const warn = vi.spyOn(console, 'warn');
+    const s3 = await client({});
+    expect(await s3.config.credentials()).toMatchObject({ accessKeyId: 'AKIAENVEXAMPLE', secretAccessKey: 'env-secret', sessionToken: 'env-token' });
+    // The region still comes from the profile AWS_PROFILE names.
+    expect(await s3.config.region()).toBe('eu-west-3');
+    expect(warn).not.toHaveBeenCalled();
+    const named = await client({ awsProfile: 'production' });
+    expect(await named.config.credentials()).toMatchObject({ accessKeyId: 'AKIAPRODUCTIONEXAMPLE' });
+  });
+
   it('falls back to the default chain: the default profile of the shared files', async () => {
     isolateFromMachine();
     const s3 = await client({});

@@ -122,6 +122,17 @@ describe('configured endpoints', () => {
     expect((await openLocation('s3://bucket/x', { awsProfile: 'minio' })).endpoint?.url).toBe('http://minio.internal:9000');
     await expect(openLocation('s3://bucket/x', { awsProfile: 'keys-only', region: 'eu-west-1' })).resolves.toBeDefined();
   });
+
+  it('refuses an AWS_PROFILE that neither shared file holds, naming the variable, unless static keys are given', async () => {
+    vi.stubEnv('AWS_PROFILE', 'mnio');
+    const error = await openLocation('s3://bucket/x', { region: 'eu-west-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`AWS profile "mnio" (AWS_PROFILE) is in neither shared config file (${config}, ${credentials})`);
+    await expect(openStore('s3://bucket/acme/', { region: 'eu-west-1' })).rejects.toBeInstanceOf(UsageError);
+    // --aws-profile wins over it; --access-key makes any profile irrelevant.
+    await expect(openLocation('s3://bucket/x', { awsProfile: 'minio' })).resolves.toBeDefined();
+    await expect(openLocation('s3://bucket/x', { endpoint: 'http://127.0.0.1:9', accessKey: 'AK', secretKey: 'SK' })).resolves.toBeDefined();
+  });
 });
 
 describe('a backup and restore with --aws-profile against s3rver', () => {

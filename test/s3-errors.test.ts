@@ -71,7 +71,7 @@ describe('translateS3Error', () => {
       'UNREACHABLE',
       /^cannot reach https:\/\/minio\.internal:9000 for s3:\/\/my-bucket\/acme\/x\.tar\.zst: TimeoutError \(no answer in 5 attempts\)$/,
     ],
-    ['self-signed certificate', networkError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'UNREACHABLE', /: DEPTH_ZERO_SELF_SIGNED_CERT \(TLS certificate problem: a private CA is trusted through NODE_EXTRA_CA_CERTS=FILE\)$/],
+    ['self-signed certificate', networkError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'UNREACHABLE', /: DEPTH_ZERO_SELF_SIGNED_CERT \(TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE\)$/],
     [
       'PermanentRedirect with region header',
       s3Error('PermanentRedirect', 301, 'The bucket you are attempting to access must be addressed using the specified endpoint.', {}, { 'x-amz-bucket-region': 'eu-west-1' }),

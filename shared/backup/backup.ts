@@ -64,6 +64,8 @@ export interface BackupRequest {
    * sweep read. Absent: the backup sweeps the base dir itself.
    */
   readonly sweptBaseDir?: Pick<SweepResult, 'names'>;
+  /** The caller removed dead backups' scratch areas under os.tmpdir() for this run (`backup --all`: once); absent: the backup does. */
+  readonly tmpdirSwept?: boolean;
 }
 
 export interface PieceRequest extends BackupRequest {
@@ -169,7 +171,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   });
   if (baseDir === undefined || !baseDir.isDirectory()) throw tenantsDirNotFound(tenantsDir, baseDir === undefined ? 'ENOENT' : 'ENOTDIR');
   const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined));
-  await TempArea.sweep().catch(() => undefined);
+  if (request.tmpdirSwept !== true) await TempArea.sweep().catch(() => undefined);
   const notices: string[] = [];
   const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices);
   try {

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
-import { errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import { describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
@@ -21,7 +21,7 @@ import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation } from '../backup/continuation.js';
-import { assertSlotAvailable, createStagingArea, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import type { FileAccess } from '../file-access.js';
@@ -159,7 +159,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const tenant = targetOverride ?? extracted.tenant;
     await (lock as TenantLock | undefined)?.assertHeld();
     const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
-      throw restoreWriteError(error, tenantsDir);
+      throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
     });
     staging = undefined;
     committed = true;
@@ -206,6 +206,15 @@ export function restoreWriteError(error: unknown, tenantsDir: string): unknown {
   if (what === undefined) return error;
   const place = where === undefined ? '' : ` (${shownPath(where)})`;
   return new FileSystemError(`cannot write the restored tenant under ${tenantsDir}: ${what}${place}`, { cause: error });
+}
+
+/** A failed move into the slot, in one line that says the restore is not lost: the next command finishes it. */
+function moveInPendingError(error: MoveInPendingError, tenantsDir: string): FileSystemError {
+  const { tenant } = error;
+  return new FileSystemError(
+    `${describeError(restoreWriteError(error.cause, tenantsDir))}; the restored tenant is verified and its move into the slot recorded: the next command on tenant "${tenant}" (e.g. openclaw tenants recover ${tenant}) finishes it`,
+    { cause: error.cause },
+  );
 }
 
 /** The effective user and group of this process (undefined where POSIX IDs do not exist). */

@@ -76,10 +76,19 @@ export function crontabEntry(spec: LocalCronSpec, paths: CrontabPaths): string {
   const rest = commandAfterProgram(spec.cmd);
   const quoted = (what: string, value: string) => quotedPath(what, value);
   const command =
+    `{ ${runHeading(spec.tenant, spec.name)}; ` +
     `${NODE_ENVIRONMENT} ${quoted('the node binary', paths.node)} ${NODE_FLAGS} ${quoted('the CLI script', paths.cli)} ` +
-    `--tenants-dir ${quoted('the tenant base dir', paths.tenantsDir)} ${rest} >> ${quoted('the log file', paths.log)} 2>&1` +
+    `--tenants-dir ${quoted('the tenant base dir', paths.tenantsDir)} ${rest}; } >> ${quoted('the log file', paths.log)} 2>&1` +
     failureNotice(spec.tenant, spec.name, quoted('the log file', paths.log));
   return `${spec.schedule} ${escapePercent(command)} ${marker(spec.tenant, spec.name)}`;
+}
+
+/**
+ * The log's line before each run's output: which cron ran and when, in local time with its
+ * offset (the output itself carries no date).
+ */
+function runHeading(tenant: string, name: string): string {
+  return `echo "--- cron ${name} of tenant ${tenant}, $(date +%FT%T%z)"`;
 }
 
 /** How many of the log's last lines a failed run repeats on stderr: an error is one line, a `--all` summary a few. */
@@ -161,11 +170,11 @@ const SCHEDULE = /^\s*(?:@[a-z]+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+/i;
 /** Our marker at the end of a line. */
 const MARKER = /\s+# openclaw:([^:\s]+):(\S+)\s*$/;
 /**
- * The command part of a line in the shape crontabEntry writes, or wrote before (without
- * the thread pool's size or the failure notice).
+ * The command part of a line in the shape crontabEntry writes, or wrote before (without the
+ * run's heading, the thread pool's size or the failure notice).
  */
 const OUR_SHAPE = new RegExp(
-  `^MALLOC_ARENA_MAX=2(?: UV_THREADPOOL_SIZE=\\d+)? '[^']*' ${NODE_FLAGS} '[^']*' --tenants-dir '(?<tenantsDir>[^']*)' (?<rest>.*?) >> '(?<log>[^']*)' 2>&1` +
+  `^(?:\\{ echo "[^"]*"; )?MALLOC_ARENA_MAX=2(?: UV_THREADPOOL_SIZE=\\d+)? '[^']*' ${NODE_FLAGS} '[^']*' --tenants-dir '(?<tenantsDir>[^']*)' (?<rest>.*?)(?:; \\})? >> '(?<log>[^']*)' 2>&1` +
     `(?: \\|\\| \\{ code=\\$\\?; .*; exit \\$code; \\})?$`,
 );
 

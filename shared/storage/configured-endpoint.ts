@@ -1,5 +1,5 @@
-// Endpoint URLs configured outside the command line, resolved the way the AWS SDK and CLI
-// resolve them ("service-specific endpoints"): the environment first (AWS_ENDPOINT_URL_<SERVICE>,
+// Endpoint URLs (and CA bundles, and which credentials win) configured outside the command
+// line, resolved the way the AWS SDK and CLI resolve them ("service-specific endpoints"): the environment first (AWS_ENDPOINT_URL_<SERVICE>,
 // then AWS_ENDPOINT_URL), then the profile's `services` section (`s3 = / endpoint_url = …`),
 // then the profile's own `endpoint_url`; none at all when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
 // or the profile's `ignore_configured_endpoint_urls` is true.
@@ -63,18 +63,77 @@ export async function configuredEndpoint(serviceId: string, options: ConfiguredE
 }
 
 /**
- * Refuses a `--aws-profile` that neither shared file holds. The credentials of an S3 location
- * come from that profile alone, so a mistyped name can never work, and the SDK would only say
- * so later and elsewhere: as a missing region, or as credentials it cannot load.
+ * Refuses a `--aws-profile`, else an AWS_PROFILE, that neither shared file holds. The
+ * credentials come from that profile alone, so a mistyped name can never work, and the SDK
+ * would only say so later and elsewhere: as a missing region, or as credentials it cannot
+ * load. (The AWS CLI refuses such a profile as well.)
  */
-export async function assertProfileExists(profile: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function assertProfileExists(profile: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const named = profile ?? (nonEmpty(env.AWS_PROFILE) ? env.AWS_PROFILE : undefined);
+  if (named === undefined) return;
   const { loadSharedConfigFiles, getHomeDir } = await import('@smithy/core/config');
   const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
-  if (configFile[profile] !== undefined || credentialsFile[profile] !== undefined) return;
+  if (configFile[named] !== undefined || credentialsFile[named] !== undefined) return;
   // The files the SDK's loader read (@smithy/shared-ini-file-loader).
   const configPath = nonEmpty(env.AWS_CONFIG_FILE) ? env.AWS_CONFIG_FILE : join(getHomeDir(), '.aws', 'config');
   const credentialsPath = nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE) ? env.AWS_SHARED_CREDENTIALS_FILE : join(getHomeDir(), '.aws', 'credentials');
-  throw new UsageError(`AWS profile ${JSON.stringify(profile)} is in neither shared config file (${configPath}, ${credentialsPath})`);
+  const from = profile === undefined ? ' (AWS_PROFILE)' : '';
+  throw new UsageError(`AWS profile ${JSON.stringify(named)}${from} is in neither shared config file (${configPath}, ${credentialsPath})`);
+}
+
+export interface CaBundle {
+  /** The PEM certificates, trusted instead of Node's own list (as the AWS CLI does). */
+  readonly pem: Buffer;
+  /** `AWS_CA_BUNDLE`, or `profile NAME, ca_bundle`. */
+  readonly source: string;
+}
+
+/**
+ * The CA bundle the AWS CLI would trust: AWS_CA_BUNDLE, else the profile's `ca_bundle`
+ * (the SDK for JavaScript reads neither), read now; undefined when neither is set. A bundle
+ * that cannot be read is a usage error naming where it was set.
+ */
+export async function configuredCaBundle(options: ConfiguredEndpointOptions = {}): Promise<CaBundle | undefined> {
+  const env = options.env ?? process.env;
+  let file: string | undefined;
+  let source = 'AWS_CA_BUNDLE';
+  if (nonEmpty(env.AWS_CA_BUNDLE)) {
+    file = env.AWS_CA_BUNDLE;
+  } else {
+    const { loadSharedConfigFiles, getProfileName } = await import('@smithy/core/config');
+    const profileName = getProfileName({ ...(options.profile !== undefined && { profile: options.profile }) });
+    const { configFile } = await loadSharedConfigFiles({ ignoreCache: true });
+    file = configFile[profileName]?.ca_bundle;
+    source = `profile ${profileName}, ca_bundle`;
+  }
+  if (!nonEmpty(file)) return undefined;
+  const { readFile } = await import('node:fs/promises');
+  const pem = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read the CA bundle ${JSON.stringify(file)} (from ${source}): ${error.code ?? error.message}`);
+  });
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`the CA bundle ${JSON.stringify(file)} (from ${source}) holds no PEM certificate`);
+  return { pem, source };
+}
+
+export interface EnvironmentKeys {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/**
+ * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when AWS_PROFILE is set
+ * as well: the keys win, as in the AWS CLI, where only an explicit `--profile` beats them.
+ * (The JS SDK's default chain takes the profile instead and prints a multi-line warning.)
+ * Undefined otherwise: without AWS_PROFILE the default chain reads the keys itself.
+ */
+export function environmentKeysOverProfile(env: NodeJS.ProcessEnv = process.env): EnvironmentKeys | undefined {
+  if (!nonEmpty(env.AWS_PROFILE) || !nonEmpty(env.AWS_ACCESS_KEY_ID) || !nonEmpty(env.AWS_SECRET_ACCESS_KEY)) return undefined;
+  return {
+    accessKeyId: env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+    ...(nonEmpty(env.AWS_SESSION_TOKEN) && { sessionToken: env.AWS_SESSION_TOKEN }),
+  };
 }
 
 function nonEmpty(value: string | undefined): value is string {

@@ -105,12 +105,14 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
  * Shared with open-store.ts, so a listing or a prune reaches the store a backup wrote to.
  */
 export async function s3ClientFor(options: LocationOptions): Promise<{ client: S3Client; endpoint?: StoreEndpoint }> {
-  if (options.awsProfile !== undefined) await import('./configured-endpoint.js').then(({ assertProfileExists }) => assertProfileExists(options.awsProfile!));
+  // Static keys make the profile irrelevant.
+  if (options.accessKey === undefined) await import('./configured-endpoint.js').then(({ assertProfileExists }) => assertProfileExists(options.awsProfile));
   const configured =
     options.endpoint !== undefined
       ? { url: options.endpoint, source: '--endpoint' }
       : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
   const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
+  const caBundle = await import('./configured-endpoint.js').then(({ configuredCaBundle }) => configuredCaBundle({ profile: options.awsProfile }));
   // Only now, with everything valid, is the SDK loaded.
   const { createS3Client } = await import('./s3-client.js');
   const client = await createS3Client({
@@ -119,6 +121,7 @@ export async function s3ClientFor(options: LocationOptions): Promise<{ client: S
     ...(configured !== undefined && { endpoint: configured.url }),
     ...(options.accessKey !== undefined && { accessKey: options.accessKey }),
     ...(options.secretKey !== undefined && { secretKey: options.secretKey }),
+    ...(caBundle !== undefined && { caBundle: caBundle.pem }),
   });
   return { client, ...(endpoint !== undefined && { endpoint }) };
 }

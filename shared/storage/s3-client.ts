@@ -6,10 +6,13 @@
 // Credentials, in order: static keys (`--access-key`/`--secret-key`), a named profile
 // (`--aws-profile`, through `fromIni`, which also covers SSO, assumed roles and
 // credential_process from the shared config), else the SDK's default chain (environment,
-// shared files, container and instance roles).
+// shared files, container and instance roles), where AWS_ACCESS_KEY_ID and its secret beat
+// AWS_PROFILE as in the AWS CLI.
 
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { BuildHandler, BuildHandlerArguments } from '@smithy/types';
+
+import { environmentKeysOverProfile } from './configured-endpoint.js';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -31,6 +34,8 @@ export interface S3ConnectionOptions {
   readonly maxAttempts?: number;
   /** How long a socket may stay silent before the request fails. @default SOCKET_TIMEOUT_MS */
   readonly socketTimeoutMs?: number;
+  /** PEM certificates to trust instead of Node's own list (AWS_CA_BUNDLE, a profile's ca_bundle). */
+  readonly caBundle?: Buffer;
 }
 
 /** Region used to sign requests to a custom endpoint when none is given. */
@@ -56,7 +61,12 @@ export function loadS3Sdk(): Promise<S3Sdk> {
 export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3ClientConfig> {
   const config: S3ClientConfig = {
     maxAttempts: options.maxAttempts ?? 5,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: options.socketTimeoutMs ?? SOCKET_TIMEOUT_MS },
+    requestHandler: {
+      connectionTimeout: CONNECTION_TIMEOUT_MS,
+      socketTimeout: options.socketTimeoutMs ?? SOCKET_TIMEOUT_MS,
+      // Options, not an Agent: the SDK keeps its own keep-alive and socket limit.
+      ...(options.caBundle !== undefined && { httpsAgent: { ca: options.caBundle } }),
+    },
   };
   if (options.region !== undefined) config.region = options.region;
   if (options.endpoint !== undefined) {
@@ -82,6 +92,9 @@ export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3Cl
     config.credentials = fromIni({ profile: options.awsProfile });
     // Also makes the client read the region (and other settings) from that profile.
     config.profile = options.awsProfile;
+  } else {
+    const keys = environmentKeysOverProfile();
+    if (keys !== undefined) config.credentials = keys;
   }
   return config;
 }

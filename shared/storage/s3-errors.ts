@@ -137,8 +137,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     const target = context.endpoint ?? 'S3';
     // A server that accepts the connection and never answers: each attempt waited out the socket's idle timeout.
     const attempts = shape.$metadata?.attempts ?? 1;
-    // The SDK for JavaScript reads neither AWS_CA_BUNDLE nor a profile's ca_bundle (the aws CLI does): Node's own variable it is.
-    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem: a private CA is trusted through NODE_EXTRA_CA_CERTS=FILE)' : name === 'TimeoutError' ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})` : '';
+    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE)' : name === 'TimeoutError' ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})` : '';
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
   }
   if (name === 'NoSuchBucket') {

@@ -95,6 +95,20 @@ export interface StagingArea {
   discard(): Promise<void>;
 }
 
+/**
+ * The move of a verified, staged tenant into its slot failed after the journal recorded the
+ * commit: the slot holds the old tenant or the new one, and the next command on the tenant
+ * (recoverSlot) finishes the move.
+ */
+export class MoveInPendingError extends Error {
+  constructor(
+    readonly tenant: string,
+    override readonly cause: unknown,
+  ) {
+    super(`moving the restored tenant "${tenant}" into its slot failed`, { cause });
+  }
+}
+
 /** Call while holding the tenant's lock, after recoverSlot. */
 export async function createStagingArea(tenantsDir: string, tenant: string): Promise<StagingArea> {
   const staging = hiddenNames.staging(tenant);
@@ -129,7 +143,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
           await discard();
           throw new SlotOccupiedError(`tenant "${tenant}" appeared in ${tenantsDir} during the restore; nothing was changed`);
         }
-        throw error;
+        throw new MoveInPendingError(tenant, error);
       }
       try {
         await tidyUp(tenantsDir, journal);

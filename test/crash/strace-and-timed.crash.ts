@@ -290,7 +290,7 @@ describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
     );
     const run = await exited(child);
     expect(run.status, describeRun(run)).toBe(1);
-    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: cannot move across file systems \(\S+\.openclaw-staging-copy-\S+\)\n$/);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: cannot move across file systems \(\S+\.openclaw-staging-copy-\S+\); the restored tenant is verified and its move into the slot recorded: the next command on tenant "copy" \(e\.g\. openclaw tenants recover copy\) finishes it\n$/);
     expect(w.which('acme')).toBe('old');
     expectOk(w.cli(['tenants', 'list', '--names']));
     w.expectSettled({ target: 'copy', holds: 'new', tenants: ['acme', 'beta', 'copy'] });

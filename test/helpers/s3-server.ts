@@ -44,6 +44,8 @@ export interface StartOptions {
   /** Reuse the content of an earlier server. */
   readonly directory?: string;
   readonly port?: number;
+  /** Serve HTTPS with this PEM key and certificate (endpoint https://127.0.0.1:PORT). */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
 
 export async function startS3Server(options: StartOptions = {}): Promise<S3TestServer> {
@@ -55,12 +57,13 @@ export async function startS3Server(options: StartOptions = {}): Promise<S3TestS
     directory,
     silent: true,
     configureBuckets: [{ name: bucket }],
+    ...(options.tls !== undefined && { key: options.tls.key, cert: options.tls.cert }),
   });
   // s3rver closes its (silent) logger when the server closes; a request finishing after
   // that makes winston complain on stderr. Keep the logger open.
   server.logger.close = () => {};
   const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
