@@ -13,7 +13,7 @@ import type { Output } from './output.js';
 export interface CliContext {
   readonly output: Output;
   readonly signal: AbortSignal;
-  /** For commands that change nothing (listings, checks): the first SIGINT/SIGTERM ends the process at once. */
+  /** For commands that change nothing (listings, checks): the first SIGINT/SIGTERM/SIGHUP ends the process at once. */
   exitAtOnceOnInterrupt(): void;
   /** The tenant base dir (local mode), or `<stack>:/mnt/tenants` (remote mode). */
   readonly tenantsDir: string;

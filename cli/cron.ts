@@ -196,6 +196,7 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
       to: added.to,
       ...(added.encryptTo !== undefined && { encryptTo: added.encryptTo }),
       nextRuns: added.nextRuns.map((date) => date.toISOString()),
+      ...(added.skippedByClockChange !== undefined && { skippedByClockChange: added.skippedByClockChange }),
       replaced: added.replaced,
     },
     [
@@ -204,6 +205,9 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
       `  schedule  ${added.schedule}  =  ${added.expression}, in ${zone}${isUtc(zone) ? '' : ' (its daylight saving time included)'}`,
       ...(added.windowMinutes > 0 ? [`  window    the start may be spread over ${formatWindow(added.windowMinutes)}`] : []),
       `  next      ${added.nextRuns.map(when).join(', ')}`,
+      ...(added.skippedByClockChange === undefined
+        ? []
+        : [`  skipped   ${added.skippedByClockChange} ${zone} does not exist (the clocks go forward): Scheduler does not run it that day; a time the clocks repeat runs once`]),
       `  runs      ${added.cmd}`,
       ...(added.encryptTo === undefined ? [] : [`  encrypts  with age to ${plural(added.encryptTo.length, 'recipient')}: ${added.encryptTo.join(', ')}`]),
       ...(added.kind === 'prune' && added.command !== undefined && 'keep' in added.command

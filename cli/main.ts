@@ -32,15 +32,20 @@ export const EXIT_CODES: Record<Outcome | 'ok', number> = {
   refused: 3,
 };
 
+/** Signals that stop a command the way Ctrl-C does; Node's default for each kills it without cleaning up. */
+const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function main(argv: readonly string[]): Promise<number> {
   // The AWS SDK warns on every run under Node 20 that its releases from 2027 on will need
   // Node 22: advice for whoever upgrades this package's dependencies (see the README), not
   // for the operator, whose output it would clutter.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  if (!process.stdout.listeners('error').includes(stopWhenReaderLeaves)) process.stdout.on('error', stopWhenReaderLeaves);
-  // The first SIGINT or SIGTERM aborts the operation, which cleans up and ends with the
-  // shell's code for that signal (128 + its number); a second one exits at once, and so does
-  // the first during a command that has nothing to clean up (it said so: exitAtOnceOnInterrupt).
+  if (!process.stdout.listeners('error').includes(dropOutputWhenReaderLeaves)) process.stdout.on('error', dropOutputWhenReaderLeaves);
+  if (!process.stderr.listeners('error').includes(carryOnWithoutStderr)) process.stderr.on('error', carryOnWithoutStderr);
+  // The first SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away) aborts the
+  // operation, which cleans up and ends with the shell's code for that signal (128 + its
+  // number); a second one exits at once, and so does the first during a command that has
+  // nothing to clean up (it said so: exitAtOnceOnInterrupt).
   // A command that ignores the signal (it must finish what it started) still ends with that
   // code, so a script sees the interruption.
   const abort = new AbortController();
@@ -51,8 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     interruptedBy = signal;
     abort.abort(new AbortedError(`interrupted by ${signal}`));
   };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
+  for (const signal of INTERRUPTING_SIGNALS) process.on(signal, interrupt);
 
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
   try {
@@ -60,12 +64,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (interruptedBy === undefined) return EXIT_CODES.ok;
     process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
     return signalExitCode(interruptedBy);
-  } catch (error) {
+  } catch (caught) {
+    const error = workingDirectoryGone(caught)
+      ? new UsageError('the working directory no longer exists (it was deleted): give absolute paths, or run the command from an existing directory')
+      : caught;
     const json = program.opts().json === true || asksForJson(argv);
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; it has already printed them.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || (error.code === 'commander.help' && error.exitCode === 0)) {
         return EXIT_CODES.ok;
+      }
+      // A command given without its subcommand (`openclaw tenants`): a usage error in one
+      // line like the others (commander's help on stderr is silenced), not a success that did nothing.
+      if (error.code === 'commander.help') {
+        const message = missingCommandLine(failedCommand.get(error) ?? program);
+        if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+        process.stderr.write(`openclaw: ${message}\n`);
+        return EXIT_CODES.usage;
       }
       const message = usageErrorLine(error, failedCommand.get(error) ?? program);
       if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
@@ -80,8 +95,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
     return EXIT_CODES[outcomeOf(error)];
   } finally {
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
+    for (const signal of INTERRUPTING_SIGNALS) process.off(signal, interrupt);
   }
 }
 
@@ -104,7 +118,7 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     .version(TOOL_VERSION)
     .addHelpText('after', REMOTE_MODE_HELP)
     // Usage errors are printed by main, as one line (usage-errors.ts); `--json --version` is an object too.
-    .configureOutput({ outputError: () => {}, writeOut: (text) => process.stdout.write(json && text === version ? jsonLine({ version: TOOL_VERSION }) : text) });
+    .configureOutput({ outputError: () => {}, writeErr: () => {}, writeOut: (text) => process.stdout.write(json && text === version ? jsonLine({ version: TOOL_VERSION }) : text) });
   addFlags(program, GLOBAL_FLAGS);
 
   // `--aws-profile` / `--region` of the command that runs: in remote mode, the control plane's.
@@ -163,6 +177,14 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     });
   }
   return program;
+}
+
+/** "missing command: give one of backup, restore, … (see openclaw tenants --help)". */
+function missingCommandLine(command: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = command; at?.parent != null; at = at.parent) names.unshift(at.name());
+  const subcommands = command.commands.map((sub) => sub.name()).filter((name) => name !== 'help');
+  return `missing command: give one of ${subcommands.join(', ')} (see ${['openclaw', ...names, '--help'].join(' ')})`;
 }
 
 /** The command whose arguments commander was parsing when it raised a usage error. */
@@ -233,9 +255,26 @@ function errorCode(error: unknown): string {
   return typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'UNEXPECTED';
 }
 
-/** The reader of stdout went away (`openclaw tenants list --names | head -1`): stop quietly, as Unix tools do. */
-function stopWhenReaderLeaves(error: NodeJS.ErrnoException): void {
-  if (error.code === 'EPIPE') process.exit(EXIT_CODES.ok);
+/** A relative path was resolved against a working directory that was deleted: process.cwd() fails (ENOENT, uv_cwd). */
+function workingDirectoryGone(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.syscall === 'uv_cwd';
+}
+
+/**
+ * The reader of stdout went away (`openclaw tenants list --names | head -1`): the rest of the
+ * output is dropped quietly, as Unix tools do, and the command's own exit code stands (a
+ * `backup --all` piped into a reader that left still exits 1 when a backup failed).
+ */
+function dropOutputWhenReaderLeaves(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE') return;
   process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
   process.exit(EXIT_CODES.failed);
 }
+
+/**
+ * stderr cannot be written (the terminal hung up: EIO; `2>/dev/full`; its reader left): the
+ * progress line and messages are lost, but the command goes on (a restore or backup under
+ * way still cleans up if interrupted) and its exit code still tells. Unhandled, the error
+ * would end the process at once, mid-operation, with code 1.
+ */
+function carryOnWithoutStderr(): void {}

@@ -23,10 +23,10 @@ import type { RestoreResult } from '../shared/restore/restore.js';
 import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
-import { PIPE_REFUSAL } from '../shared/control-plane/remote-policy.js';
+import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
-import { translateAwsError } from '../shared/control-plane/aws-errors.js';
+import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
 import { invokeClient } from './aws.js';
 
@@ -220,7 +220,7 @@ function refuseRemoteOwner(command: RestoreCommand): void {
 
 /** What can be refused here without a round trip; the function checks everything again. */
 function assertRemoteLocation(location: string, flag: string, storage: Partial<StorageFlags> | undefined): void {
-  if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
+  if (storage?.pipe !== undefined) throw new UsageError(pipeRefusal(flag === '--to' ? 'backup' : 'restore'), 'REMOTE_UNSUPPORTED');
   if (!isS3Url(location)) {
     throw new UsageError(
       `in remote mode archives are stored in S3: ${flag} must be ${flag === '--in' ? 's3://bucket/prefix/' : 's3://bucket/key'} (the gateway's functions cannot reach a path on this machine)`,
@@ -255,14 +255,18 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
   const [client, { InvokeCommand }] = await Promise.all([invokeClient(plane), import('@aws-sdk/client-lambda')]);
   let output: InvokeCommandOutput;
   try {
-    output = await client.send(
-      new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: encoder.encode(JSON.stringify(payload)) }),
-      { abortSignal: signal },
+    output = await sendRetryingThrottled(() =>
+      client.send(
+        new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: encoder.encode(JSON.stringify(payload)) }),
+        { abortSignal: signal },
+      ),
+      signal,
     );
   } catch (error) {
+    if (error instanceof AbortedError) throw error;
     if (signal?.aborted || (error as Error | undefined)?.name === 'AbortError') {
       throw new AbortedError(
-        role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined))
+        changesNothing(role, payload)
           ? 'interrupted'
           : role === 'fanout'
           ? `interrupted while waiting for the gateway: the fan-out may still queue the backups there (see the logs of ${name})`
@@ -282,8 +286,17 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     // The function crashed or timed out instead of answering: Lambda's own error payload.
     const { errorType, errorMessage } = isRecord(answer) ? answer : {};
     const detail = typeof errorMessage === 'string' ? errorMessage.split('\n')[0] : output.FunctionError;
+    if (errorType === 'Function.ResponseSizeTooLarge') {
+      throw new RemoteError(
+        'REMOTE_FUNCTION_ERROR',
+        `${name} could not answer: its answer is larger than the 6 MB a Lambda response may hold; ` +
+          (changesNothing(role, payload)
+            ? 'run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket'
+            : `the ${role} itself may have finished: see its completion event, or the logs of ${name}`),
+      );
+    }
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
-      throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail})`);
+      throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail}): ${afterTimeout(role, name, payload)}`);
     }
     throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
@@ -292,6 +305,64 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
 }
 
 type InvokedRole = FunctionRole | 'fanout';
+
+/** A listing, verify or dry run: nothing on the gateway changes, whatever becomes of the invocation. */
+function changesNothing(role: InvokedRole, payload: object): boolean {
+  return role === 'list' || (isRecord(payload) && (payload.dryRun === true || payload.operation !== undefined));
+}
+
+/**
+ * The waits before sending again an invocation Lambda throttled (TooManyRequestsException: the
+ * function's reserved concurrency, or the account's, in use). A throttled invocation did not
+ * run, so it is sent again, unlike one whose answer was lost (invokeClient makes one attempt).
+ */
+const THROTTLED_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
+
+async function sendRetryingThrottled<T>(send: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      const delay = THROTTLED_RETRY_DELAYS_MS[attempt];
+      if (awsErrorName(error) !== 'TooManyRequestsException' || delay === undefined || signal?.aborted) throw error;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      // Interrupted while waiting: the throttled invocation never ran.
+      if (signal?.aborted) throw new AbortedError('interrupted');
+    }
+  }
+}
+
+/**
+ * What an invocation Lambda stopped at its timeout left behind, and what to do about it
+ * (docs/crash-safety.md): the function had no chance to say so itself.
+ */
+function afterTimeout(role: InvokedRole, name: string, payload: object): string {
+  if (changesNothing(role, payload)) return 'nothing was changed; try again';
+  switch (role) {
+    case 'list':
+      return 'nothing was changed; try again';
+    case 'restore':
+      return (
+        'the restore was cut off; the next command on the tenant settles what it left (once its lock is a minute old), ' +
+        'keeping the previous tenant unless the new one was already verified: check with tenants list, ' +
+        'and restore an archive this large with the CLI in local mode on a host that mounts the tenant volume'
+      );
+    case 'backup':
+      return 'the backup was cut off before its archive was complete, so none was stored under its name; try again';
+    case 'prune':
+      return 'the prune was cut off: the backups it removed are gone and the others are still there; run it again';
+    case 'fanout':
+      return `some backups may already be queued: see the logs of ${name} before trying again`;
+  }
+}
 
 function unexpectedAnswer(plane: ControlPlane, role: InvokedRole): OpenClawError {
   return new RemoteError('REMOTE_PROTOCOL', `unexpected answer from ${functionName(plane.stack, role)}: are the CLI and the gateway the same version?`,

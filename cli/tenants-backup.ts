@@ -12,6 +12,7 @@ import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
+import { expandTemplate, templateProblem } from '../shared/schedule/destination-template.js';
 import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, table, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
@@ -52,7 +53,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
     if (flags.jobs !== undefined) throw new UsageError('--jobs goes with --all');
     const request: BackupCommand = {
       tenant,
-      to: flags.to as string,
+      to: destinationOf(flags.to as string, tenant),
       overwrite: flags.overwrite === true,
       ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
       storage,
@@ -142,6 +143,18 @@ function describePlan(plan: BackupPlan): string[] {
   if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${shownText(plan.refusal.message)}`);
   else lines.push('  nothing was read or written');
   return lines;
+}
+
+/**
+ * One tenant's `--to` with the placeholders of `--all` and of scheduled backups ({tenant},
+ * {date}, {time}, {date:FORMAT}) filled in now, in UTC: a cron line may say `{date}` instead
+ * of `$(date +\%F)`. A brace that is no placeholder is refused, as in a template.
+ */
+function destinationOf(to: string, tenant: string): string {
+  if (!/[{}]/.test(to)) return to;
+  const problem = templateProblem(to);
+  if (problem !== undefined) throw new UsageError(`invalid --to ${JSON.stringify(to)}: ${problem}`);
+  return expandTemplate(to, { time: new Date(), tenant });
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupEntry, BackupsListing } from '../shared/catalog/backups.js';
 import { BACKUPS_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, shownPath, shownText, table, utcSecond, via } from './output.js';
+import { count, formatBytes, plural, shownPath, shownText, table, utcSecond, via } from './output.js';
 
 export function registerBackups(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -39,9 +39,15 @@ export function describeListing(listing: BackupsListing): string[] {
     entry.verifiedAt === undefined ? '-' : entry.verifiedAt.slice(0, 10),
     shownPath(entry.location) + (entry.note === undefined ? '' : `  (${shownText(entry.note)})`),
   ]);
+  const omitted = listing.omitted ?? 0;
   return [
-    `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, newest first:`,
+    omitted === 0
+      ? `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, newest first:`
+      : `${plural(listing.backups.length + omitted, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, the newest ${count(listing.backups.length)} first:`,
     ...table(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], rows, [1]),
+    ...(omitted === 0
+      ? []
+      : [`… and ${plural(omitted, 'older backup')}, left out of the gateway's answer (a Lambda response holds at most 6 MB): run tenants backups without --stack to list them all, or prune them`]),
   ];
 }
 

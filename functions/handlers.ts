@@ -422,7 +422,7 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
       assertRemoteStore('list', command.in, command.storage, config);
       const listing = await withDeadline(context, config, (signal) => operations.listBackups(command, { signal }));
       logger.info('listed backups', { location: listing.location, count: listing.backups.length });
-      return listing;
+      return boundedListing(listing);
     },
     async planRestore(command: RestoreCommand, context: LambdaContext): Promise<RestorePlan> {
       logger.appendKeys({ operation: 'restore-plan', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
@@ -624,22 +624,46 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
-/** Lambda answers at most 6 MB: long note lists are cut (with a note saying so) well before that. */
-const MAX_RESPONSE_CHARS = 4_000_000;
+/**
+ * Lambda answers at most 6 MB, counted in bytes of UTF-8 (a path of CJK characters takes three
+ * a character): long note lists are cut (with a note saying so) well before that.
+ */
+const MAX_RESPONSE_BYTES = 4_000_000;
 const KEPT_NOTES = 1000;
 
+const responseBytes = (answer: unknown) => Buffer.byteLength(JSON.stringify(answer));
+
 /** A long note list, cut (with a note saying so) to what fits a Lambda response. */
-function cut(notes: readonly ManifestNote[]): ManifestNote[] {
-  return notes.length <= KEPT_NOTES
+function cut(notes: readonly ManifestNote[], kept = KEPT_NOTES): ManifestNote[] {
+  return notes.length <= kept
     ? [...notes]
-    : [...notes.slice(0, KEPT_NOTES), { path: '…', reason: `${notes.length - KEPT_NOTES} more not shown (the Lambda response is limited to 6 MB)` }];
+    : [...notes.slice(0, kept), { path: '…', reason: `${notes.length - kept} more not shown (the Lambda response is limited to 6 MB)` }];
 }
 
-function bounded<T extends BackupResult | RestoreResult>(result: T): T {
-  if (JSON.stringify(result).length <= MAX_RESPONSE_CHARS) return result;
-  return {
-    ...result,
-    warnings: cut(result.warnings),
-    ...('skipped' in result && { skipped: cut(result.skipped) }),
-  };
+/**
+ * A listing whose JSON would not fit a Lambda response, cut to its newest backups that do
+ * (it is newest first), with the number of the others; a listing that fits is unchanged.
+ */
+export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_BYTES): BackupsListing {
+  if (responseBytes(listing) <= maxBytes) return listing;
+  // What the listing holds besides its entries, with room for the `omitted` count.
+  let bytes = responseBytes({ ...listing, backups: [], omitted: listing.backups.length });
+  let kept = 0;
+  for (const entry of listing.backups) {
+    bytes += responseBytes(entry) + 1;
+    if (bytes > maxBytes) break;
+    kept += 1;
+  }
+  return { ...listing, backups: listing.backups.slice(0, kept), omitted: listing.backups.length - kept };
+}
+
+/** A backup's or restore's result with its note lists cut, as far as needed, to fit a Lambda response. */
+export function bounded<T extends BackupResult | RestoreResult>(result: T, maxBytes = MAX_RESPONSE_BYTES): T {
+  if (responseBytes(result) <= maxBytes) return result;
+  let fitted = result;
+  for (const kept of [KEPT_NOTES, 100, 10, 0]) {
+    fitted = { ...result, warnings: cut(result.warnings, kept), ...('skipped' in result && { skipped: cut(result.skipped, kept) }) };
+    if (responseBytes(fitted) <= maxBytes) break;
+  }
+  return fitted;
 }

@@ -45,6 +45,7 @@ describe('--json on usage errors', () => {
     ['a missing required option', ['--json', 'tenants', 'backup', 'acme'], /^required option '--to <destination>' not specified \(see openclaw tenants backup --help\)$/],
     ['a missing argument', ['--json', 'tenants', 'recover'], /^missing required argument 'tenant' \(see openclaw tenants recover --help\)$/],
     ['an unknown command', ['--json', 'tenants', 'frobnicate'], /^unknown command 'frobnicate' \(see openclaw tenants --help\)$/],
+    ['a missing command', ['--json', 'tenants'], /^missing command: give one of backup, restore, verify, list, backups, prune, recover \(see openclaw tenants --help\)$/],
     ['an invalid option value', ['--json', 'tenants', 'restore', '--from', archive, '--max-entries', 'lots'], /argument 'lots' is invalid\. must be a positive whole number \(see openclaw tenants restore --help\)$/],
     ['--json after the command', ['tenants', 'backup', 'acme', '--json'], /^required option '--to <destination>' not specified \(see openclaw tenants backup --help\)$/],
   ])('answers %s with one error object', (_label, args, message) => {
@@ -57,6 +58,16 @@ describe('--json on usage errors', () => {
 
   it('leaves help as it is', () => {
     expect(runCli(['--json', 'tenants', 'backup', '--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants backup/) });
+  });
+
+  it('answers a command without its subcommand as a usage error, not a success that did nothing', () => {
+    for (const [args, line] of [
+      [[], 'openclaw: missing command: give one of tenants, cron, doctor (see openclaw --help)\n'],
+      [['cron'], 'openclaw: missing command: give one of add, list, rm, migrate (see openclaw cron --help)\n'],
+    ] as const) {
+      expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+    expect(runCli(['help', 'tenants'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants/) });
   });
 });
 
@@ -276,6 +287,36 @@ describe('hints', () => {
     expect(misleadingArchiveName('/b/acme.tar.gz.age')).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
     expect(misleadingArchiveName('/b/acme.zip')).toMatch(/\(zip\)/);
     for (const fine of ['/b/acme.tar.zst', '/b/acme.tar.zst.age', 's3://b/acme-2026-06-03', '/b/acme.tzst', '/b/tarball']) expect(misleadingArchiveName(fine), fine).toBeUndefined();
+  });
+});
+
+describe('a TMPDIR a backup cannot make its scratch directory in', () => {
+  it.each([
+    ['does not exist', () => path.join(dir.path, 'no-such-tmp'), 'it does not exist'],
+    ['is a file', () => archive, 'it is not a directory'],
+  ])('(%s) is named in one line, exit 1, and nothing is stored', (_label, tmpdir, why) => {
+    const to = path.join(dir.path, 'tmpdir-check', 'acme.tar.zst');
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', to], { env: { TMPDIR: tmpdir() } });
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).error.code).toBe('FILESYSTEM');
+    expect(run.stderr).toBe(`openclaw: cannot make a scratch directory in the temporary directory ${tmpdir()} (TMPDIR): ${why}\n`);
+    expect(existsSync(to)).toBe(false);
+  });
+});
+
+describe('a working directory deleted before the command', () => {
+  it.each([
+    ['a relative --to', ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 'acme.tar.zst']],
+    ['a relative --tenants-dir', ['--tenants-dir', 'tenants', 'tenants', 'list']],
+    ['a relative --from', ['--tenants-dir', base, 'tenants', 'restore', '--from', 'acme.tar.zst', '--as', 'gone']],
+  ])('with %s is a usage error in one line (exit 2), nothing done', (_label, args) => {
+    const cwd = path.join(dir.path, 'deleted-cwd');
+    mkdirSync(cwd);
+    const before = readdirSync(base);
+    const run = spawnSync('sh', ['-c', 'cd "$1" && rmdir "$1" && shift && exec "$@"', 'sh', cwd, process.execPath, cliPath, ...args], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('openclaw: the working directory no longer exists (it was deleted): give absolute paths, or run the command from an existing directory\n');
+    expect(readdirSync(base)).toEqual(before);
   });
 });
 

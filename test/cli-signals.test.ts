@@ -1,4 +1,4 @@
-// Ctrl-C and SIGTERM as shells expect them: 130 and 143 (128 + the signal), for every command.
+// Ctrl-C, SIGTERM and SIGHUP as shells expect them: 130, 143 and 129 (128 + the signal), for every command.
 // A backup stops and cleans up (no archive, no temporary file); a second signal exits at once
 // (cleanup skipped: the next backup settles what is left); a listing exits at the first
 // signal; a command that must finish what it started finishes, then reports the signal.
@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -46,13 +46,13 @@ interface Running {
   stderr(): string;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+function start(args: string[], env: NodeJS.ProcessEnv = {}, stderrTo: 'pipe' | number = 'pipe'): Running {
+  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', stderrTo], detached: true });
   groups.push(child.pid!);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal === null ? null : -1))));
   return { child, exited, stdout: () => stdout, stderr: () => stderr };
 }
@@ -65,9 +65,9 @@ async function until(condition: () => boolean, what: string, running: Running): 
 }
 
 /** A backup held up by its --pipe command, once its temporary archive file exists. */
-async function stalledBackup(pipe: string, to = path.join(backups, 'acme.tar.zst')): Promise<Running> {
+async function stalledBackup(pipe: string, to = path.join(backups, 'acme.tar.zst'), stderrTo: 'pipe' | number = 'pipe'): Promise<Running> {
   const started = path.join(dir.path, 'pipe-started');
-  const running = start(['tenants', 'backup', 'acme', '--to', to, '--pipe', `touch '${started}'; ${pipe}`]);
+  const running = start(['tenants', 'backup', 'acme', '--to', to, '--pipe', `touch '${started}'; ${pipe}`], {}, stderrTo);
   const into = path.dirname(to);
   await until(() => existsSync(started) && existsSync(into) && readdirSync(into).some((name) => name.endsWith('.partial')), 'the backup to start writing', running);
   return running;
@@ -77,6 +77,7 @@ describe('an interrupted backup', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
+    ['SIGHUP', 129], // the terminal or ssh session went away
   ] as const)('stops at %s, cleans up and exits %i', async (signal, code) => {
     const running = await stalledBackup('sleep 30; cat');
     running.child.kill(signal);
@@ -98,7 +99,8 @@ describe('an interrupted backup', () => {
     // The pipe command ignores SIGTERM: the cleanup after the first signal waits for it.
     const running = await stalledBackup("trap '' TERM; sleep 30; cat");
     running.child.kill('SIGINT');
-    await sleep(200);
+    // Long enough for a loaded machine to have handled the first: two signals pending at once count as one.
+    await sleep(1000);
     running.child.kill('SIGINT');
     expect(await running.exited).toBe(130);
     // It left before its cleanup could release the tenant's lock…
@@ -108,6 +110,36 @@ describe('an interrupted backup', () => {
     const next = start(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst')]);
     expect(await next.exited).toBe(0);
     expect(readdirSync(backups)).toEqual(['acme.tar.zst']);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe('with a stderr that cannot be written (2>/dev/full, a closed terminal)', () => {
+  // What it would have said is lost; what it does and its exit code must not change.
+  let full: number;
+  beforeEach(() => {
+    full = openSync('/dev/full', 'w');
+  });
+  afterEach(() => closeSync(full));
+
+  it('a backup that warns first still backs up', async () => {
+    const to = path.join(backups, 'acme.tar'); // warned about: not named .tar.zst
+    const running = start(['tenants', 'backup', 'acme', '--to', to], {}, full);
+    expect(await running.exited).toBe(0);
+    expect(readdirSync(backups)).toEqual(['acme.tar']);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('a refusal keeps its exit code', async () => {
+    const running = start(['tenants', 'backup', 'nobody', '--to', path.join(backups, 'nobody.tar.zst')], {}, full);
+    expect(await running.exited).toBe(3);
+  });
+
+  it('an interrupted backup still cleans up and exits with the signal\'s code', async () => {
+    const running = await stalledBackup('sleep 30; cat', undefined, full);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(143);
+    expect(existsSync(backups)).toBe(false);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 });

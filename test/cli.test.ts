@@ -47,11 +47,34 @@ describe('openclaw CLI', () => {
     expect(json.tenants.map((t: { name: string }) => t.name)).toEqual(['acme', 'beta']);
   });
 
+  it("fills --all's placeholders in one tenant's --to with the date now (UTC), and refuses a brace that is none", () => {
+    const before = new Date().toISOString().slice(0, 10);
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'beta', '--to', path.join(dir.path, 'dated', '{tenant}-{date}.tar.zst')]);
+    const after = new Date().toISOString().slice(0, 10);
+    expect(run.status, run.stderr).toBe(0);
+    const { location } = JSON.parse(run.stdout) as { location: string };
+    expect([before, after].map((day) => path.join(dir.path, 'dated', `beta-${day}.tar.zst`))).toContain(location);
+    expect(existsSync(location)).toBe(true);
+    const typo = runCli(['--tenants-dir', base, 'tenants', 'backup', 'beta', '--to', path.join(dir.path, 'dated', '{dat}.tar.zst')]);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/^openclaw: invalid --to "[^"]*\{dat\}\.tar\.zst": .*\n$/);
+    expect(readdirSync(path.join(dir.path, 'dated'))).toEqual([path.basename(location)]);
+  });
+
   it('stops quietly when the reader of its output goes away', () => {
     const many = path.join(dir.path, 'many');
     for (let i = 0; i < 4000; i++) mkdirSync(path.join(many, `t${i}`), { recursive: true });
     const run = sh(`node '${cliPath}' --tenants-dir '${many}' tenants list --names 2>&1 | head -1; echo "exit \${PIPESTATUS[0]}"`).toString();
     expect(run).toBe('t0\nexit 0\n');
+  });
+
+  it('keeps its exit code when the reader of its output goes away: a failed backup --all still exits 1', () => {
+    const into = path.join(dir.path, 'all-to-closed-pipe');
+    mkdirSync(into);
+    writeFileSync(path.join(into, 'beta.tar.zst'), 'in the way'); // beta's backup is refused: it exists
+    const run = sh(`node '${cliPath}' --tenants-dir '${base}' tenants backup --all --to '${into}/{tenant}.tar.zst' | true; echo "exit \${PIPESTATUS[0]}"`).toString();
+    expect(run).toBe('exit 1\n');
+    expect(readdirSync(into).sort()).toEqual(['acme.tar.zst', 'beta.tar.zst']); // acme's was made all the same
   });
 
   it('reads the base dir from OPENCLAW_TENANTS_DIR', () => {

@@ -159,6 +159,26 @@ describe('cron add, one tenant', () => {
     expect(lines[3]).toMatch(/^ {2}next {6}\d{4}-\d\d-\d\d 00:30 Europe\/Berlin \(2[23]:30 UTC\), /);
   });
 
+  it('adds a schedule with overlapping items (Sunday as 0 and 7) and previews it, rather than failing after creating it', async () => {
+    const result = await run(['--stack', 'openclaw-backup', '--json', 'cron', 'add', 'acme', '--schedule', '0 3 * * 0,7', '--name', 'nightly-backup', '--cmd', CMD]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(createInputs()[0]).toMatchObject({ ScheduleExpression: 'cron(0 3 ? * SUN *)' });
+    const runs = (JSON.parse(result.stdout) as { nextRuns: string[] }).nextRuns;
+    expect(runs).toHaveLength(3);
+    for (const next of runs) expect(new Date(next).getUTCDay()).toBe(0);
+  });
+
+  it('says which run of the year the time zone\'s clocks skip', async () => {
+    const result = await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '30 2 * * *', '--name', 'nightly-backup', '--cmd', CMD, '--timezone', 'Europe/Berlin']);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.split('\n');
+    for (const next of lines[2]!.split(', ')) expect(next).toMatch(/02:30 Europe\/Berlin/);
+    expect(lines[3]).toMatch(/^ {2}skipped {3}\d{4}-03-\d\d 02:30 Europe\/Berlin does not exist \(the clocks go forward\): Scheduler does not run it that day/);
+    const utc = await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '30 2 * * *', '--name', 'nightly-backup', '--cmd', CMD, '--replace']);
+    expect(utc.stdout).not.toMatch(/skipped/);
+  });
+
   it('refuses, before creating anything, what cannot be scheduled', async () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['--schedule', '0 3 1 * 1'], 2, /EventBridge cannot combine the two/],

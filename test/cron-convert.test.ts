@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { CronScheduleError } from '../shared/errors.js';
-import { nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
+import { firstRunSkippedByClockChange, nextRuns, toEventBridgeCron, validateUnixSchedule } from '../shared/schedule/cron-schedule.js';
 
 const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
   ['0 3 * * *', 'cron(0 3 * * ? *)'],
@@ -49,6 +49,7 @@ const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
   ['0 3 * * 0,7', 'cron(0 3 ? * SUN *)'],
   ['0 3 * * 7,0-2', 'cron(0 3 ? * SUN-TUE *)'],
   ['0 0 * 6-8 1-5', 'cron(0 0 ? 6-8 MON-FRI *)'],
+  ['0 0 1 jul,7 *', 'cron(0 0 1 7 ? *)'],
   // Vixie cron: both restricted but one covers every day (OR) → every day.
   ['0 0 1-31 * 1', 'cron(0 0 * * ? *)'],
   ['0 0 15 * 0-6', 'cron(0 0 * * ? *)'],
@@ -68,7 +69,7 @@ const CONVERSIONS: ReadonlyArray<readonly [string, string]> = [
 // cron-parser is no oracle for these: it ORs the day fields whenever neither is a bare "*",
 // where Vixie cron (what a crontab runs) ANDs them when one starts with "*"; and it refuses
 // overlapping items.
-const VIXIE_ONLY = new Set(['0 0 */2 * 0-7', '0 0 */1 * 1', '1-5,3-7 * * * *', '0 3 * * 0,7', '0 3 * * 7,0-2']);
+const VIXIE_ONLY = new Set(['0 0 */2 * 0-7', '0 0 */1 * 1', '1-5,3-7 * * * *', '0 3 * * 0,7', '0 3 * * 7,0-2', '0 0 1 jul,7 *']);
 const MACROS: Record<string, string> = { '@midnight': '0 0 * * *' };
 
 const REFUSALS: ReadonlyArray<readonly [string, RegExp]> = [
@@ -159,6 +160,40 @@ describe('toEventBridgeCron', () => {
     const runs = nextRuns(toEventBridgeCron('0 3 * * 1-5'), 3, new Date('2026-06-05T12:00:00Z'));
     expect(runs.map((date) => date.toISOString())).toEqual(['2026-06-08T03:00:00.000Z', '2026-06-09T03:00:00.000Z', '2026-06-10T03:00:00.000Z']);
   });
+
+  // `cron add` previews after creating the schedule: a preview that threw left a created schedule behind an "unexpected error".
+  it('previews schedules with overlapping items, which cron-parser alone refuses', () => {
+    const from = new Date('2026-06-05T12:00:00Z');
+    const iso = (unix: string, count: number) => nextRuns(toEventBridgeCron(unix), count, from).map((date) => date.toISOString());
+    expect(iso('0 3 * * 0,7', 2)).toEqual(['2026-06-07T03:00:00.000Z', '2026-06-14T03:00:00.000Z']);
+    expect(iso('0 3 * * mon,MON', 2)).toEqual(['2026-06-08T03:00:00.000Z', '2026-06-15T03:00:00.000Z']);
+    expect(iso('1-5,3-7 13 * * *', 2)).toEqual(['2026-06-05T13:01:00.000Z', '2026-06-05T13:02:00.000Z']);
+    expect(iso('0 0 1-5,3-7 * *', 2)).toEqual(['2026-06-06T00:00:00.000Z', '2026-06-07T00:00:00.000Z']);
+    for (const unix of CONVERSIONS.map(([schedule]) => schedule)) expect(iso(unix, 3), unix).toHaveLength(3);
+  });
+
+  // EventBridge Scheduler: a time the clocks skip is not run that day, a repeated one runs once.
+  it('previews across daylight saving time as Scheduler runs it', () => {
+    const local = (unix: string, from: string, zone: string, count: number) =>
+      nextRuns(toEventBridgeCron(unix), count, new Date(from), zone).map((date) => date.toLocaleString('sv-SE', { timeZone: zone }).slice(0, 16));
+    expect(local('30 2 * * *', '2027-03-26T12:00:00Z', 'Europe/Berlin', 3)).toEqual(['2027-03-27 02:30', '2027-03-29 02:30', '2027-03-30 02:30']);
+    expect(local('30 2 * * *', '2027-03-13T12:00:00Z', 'America/New_York', 2)).toEqual(['2027-03-15 02:30', '2027-03-16 02:30']);
+    expect(local('0 * * * *', '2026-10-25T00:30:00+02:00', 'Europe/Berlin', 3)).toEqual(['2026-10-25 01:00', '2026-10-25 02:00', '2026-10-25 03:00']);
+    expect(local('30 1 * * *', '2026-11-01T00:00:00Z', 'America/New_York', 2)).toEqual(['2026-11-01 01:30', '2026-11-02 01:30']);
+  });
+
+  it('names the first run within a year that the zone\'s clocks skip', () => {
+    const skipped = (unix: string, zone: string, from: string) => firstRunSkippedByClockChange(toEventBridgeCron(unix), zone, new Date(from));
+    expect(skipped('30 2 * * *', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBe('2027-03-28 02:30');
+    expect(skipped('30 2 * * 0', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBe('2027-03-28 02:30');
+    expect(skipped('30 2 * * 1-5', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBeUndefined();
+    expect(skipped('0 3 * * *', 'Europe/Berlin', '2026-12-05T00:00:00Z')).toBeUndefined();
+    expect(skipped('*/20 * * * *', 'America/New_York', '2026-12-05T00:00:00Z')).toBe('2027-03-14 02:00');
+    expect(skipped('0 0 * * *', 'America/Santiago', '2026-08-01T00:00:00Z')).toBe('2026-09-06 00:00');
+    expect(skipped('15 2 * * *', 'Australia/Lord_Howe', '2026-08-01T00:00:00Z')).toBe('2026-10-04 02:15');
+    expect(skipped('45 2 * * *', 'Australia/Lord_Howe', '2026-08-01T00:00:00Z')).toBeUndefined();
+    expect(skipped('30 2 * * *', 'Asia/Kolkata', '2026-12-05T00:00:00Z')).toBeUndefined();
+  });
 });
 
 describe('validateUnixSchedule (local crontab lines)', () => {
@@ -170,6 +205,11 @@ describe('validateUnixSchedule (local crontab lines)', () => {
   it('refuses what a crontab refuses', () => {
     expect(() => validateUnixSchedule('0 0 3 * * *')).toThrow(/expected 5/);
     expect(() => validateUnixSchedule('61 * * * *')).toThrow(/invalid schedule/);
+    // EventBridge's extensions, which cron-parser accepts and Debian's crontab refuses ("bad day-of-month").
+    for (const [schedule, what] of [['0 3 L * *', '"L" \\(last day'], ['0 3 ? * 1', '"\\?"'], ['0 3 * * 5L', '"5L"'], ['0 3 * * 1#2', '"1#2"'], ['0 3 1,L * *', '"L"']] as const) {
+      expect(() => validateUnixSchedule(schedule), schedule).toThrow(new RegExp(`${what}.* is not Unix cron: a crontab refuses it`));
+    }
+    expect(validateUnixSchedule('0 3 1 jul,JUL *')).toBe('0 3 1 jul,JUL *');
   });
 });
 

@@ -227,7 +227,8 @@ describe('cron add in local mode', () => {
   it('gives node the settings the launcher gives it', () => {
     const launcher = readFileSync(path.join(repoRoot, 'bin', 'openclaw.js'), 'utf8');
     expect(launcher).toContain(`MALLOC_ARENA_MAX="\${MALLOC_ARENA_MAX:-2}"`);
-    expect(launcher).toContain(`UV_THREADPOOL_SIZE="\${UV_THREADPOOL_SIZE:-${THREAD_POOL_SIZE}}"`);
+    expect(launcher).toContain(`p=${THREAD_POOL_SIZE};`); // lowered under a small `ulimit -u` (launcher.test.ts)
+    expect(launcher).toContain(`UV_THREADPOOL_SIZE="\${UV_THREADPOOL_SIZE:-$p}"`);
     expect(NODE_ENVIRONMENT).toBe(`MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=${THREAD_POOL_SIZE}`);
     expect(launcher).toContain(`exec node ${NODE_FLAGS} "$0" "$@"`);
   });

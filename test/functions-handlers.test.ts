@@ -246,7 +246,7 @@ describe('backup handler', () => {
   it('refuses what remote mode cannot do, before touching S3, with the CLI\'s codes', async () => {
     const { backup } = handlers();
     const cases: Array<[unknown, string, string, RegExp]> = [
-      [{ tenant: 'acme', to: 's3://backups/x.tar.zst', storage: { pipe: 'age -r age1x' } }, 'REMOTE_UNSUPPORTED', 'usage', /--pipe runs a shell command and is not available in remote mode/],
+      [{ tenant: 'acme', to: 's3://backups/x.tar.zst', storage: { pipe: 'age -r age1x' } }, 'REMOTE_UNSUPPORTED', 'usage', /--pipe runs a shell command and is not available in remote mode .*: encrypt with --encrypt-to/],
       [{ tenant: 'acme', to: 's3://backups/x.tar.zst', storage: { awsProfile: 'prod' } }, 'REMOTE_UNSUPPORTED', 'usage', /execution role/],
       [{ tenant: 'acme', to: '/mnt/tenants/acme/x.tar.zst' }, 'REMOTE_UNSUPPORTED', 'usage', /--to must be s3:\/\/bucket\/key/],
       [{ tenant: 'acme', to: 's3://elsewhere/x.tar.zst' }, 'LOCATION_NOT_ALLOWED', 'refused', /backs up to s3:\/\/backups\/ only, not to bucket "elsewhere"/],

@@ -64,6 +64,24 @@ describe('bin/openclaw.js', () => {
     expect(run(cliPath, ['--version'], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
   });
 
+  it.each([
+    ['bash', 'ulimit -u', '100', '25'],
+    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '60', '15'], // dash names it -p
+    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '8', '4'],
+  ])('under a small process limit (%s: %s %s), starts a pool of a quarter of it, at least 4', (shell, command, limit, pool) => {
+    // libuv aborts Node, without a word, when it cannot start every thread of its pool, and
+    // the limit counts threads: 64 of them did not fit under `ulimit -u 60` (exit 134).
+    const started = run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '' });
+    expect(started.pool).toBe(pool);
+    expect(run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
+  });
+
+  it('that cannot load the CLI (too few file descriptors to open its bundle) says so in one line', () => {
+    const { status, stderr } = spawnSync('sh', ['-c', 'ulimit -n 24; exec "$0" "$1" --version', process.execPath, cliPath], { encoding: 'utf8' });
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/^openclaw: cannot start: EMFILE: too many open files, open '.*' \(raise the open-file limit: ulimit -n\)\n$/);
+  });
+
   it('run as `node bin/openclaw.js`, is the same CLI, with Node as it was started', () => {
     const started = run(process.execPath, [cliPath, '--version'], { MALLOC_ARENA_MAX: '' });
     expect(started.execArgv).toEqual([]);

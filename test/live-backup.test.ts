@@ -210,6 +210,29 @@ describe('a backup of a tenant being written', () => {
 });
 
 describe('the cross-host path: databases whose writers may be on another host (the Lambda functions, NFS, FUSE)', () => {
+  it('fails in one line naming the scratch space when a private copy finds no room (a full /tmp on Lambda)', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1, mediaFiles: 0 });
+    // What a write into a full file system throws, where the copy writes.
+    privateCopies.afterDatabaseCopy = async () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    };
+    try {
+      const failure = await backup({ writers: 'cross-host' }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SqliteSnapshotError);
+      expect((failure as Error).message).toMatch(
+        /^no consistent copy of the SQLite database memory\/agent-0\.sqlite: no room for a copy in \S+ \(ENOSPC\); nothing was stored \(retry, or pass --sqlite-raw-fallback/,
+      );
+      expect(existsSync(archiveLocation().display)).toBe(false);
+
+      const result = await backup({ writers: 'cross-host', rawFallback: true });
+      expect(result.warnings.map((note) => note.reason)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^no consistent SQLite snapshot \(no room for a copy in \S+ \(ENOSPC\)\); archived raw/)]),
+      );
+    } finally {
+      privateCopies.afterDatabaseCopy = undefined;
+    }
+  });
+
   it('backs up a database its writer keeps committing to and checkpointing, each restore a consistent prefix', async () => {
     createSampleTenant(tenantDir, { sessions: 4, notes: 20, mediaFiles: 1 });
     // Checkpoints (TRUNCATE) every 150 commits besides SQLite's own: the WAL keeps restarting,

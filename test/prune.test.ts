@@ -121,6 +121,24 @@ describe('prune in a local directory', () => {
     expect(result.notes.join('\n')).toMatch(/no backup of "acme" here has been verified/);
   });
 
+  it('counts no backup dated in the future (a host whose clock ran ahead): the real newest ones stay', async () => {
+    const skewed = path.join(dir.path, 'skewed');
+    const now = Date.now();
+    await backupAt(tenantsDir, 'acme', path.join(skewed, 'yesterday.tar.zst'), new Date(now - DAY));
+    await backupAt(tenantsDir, 'acme', path.join(skewed, 'today.tar.zst'), new Date(now - 60_000));
+    await backupAt(tenantsDir, 'acme', path.join(skewed, 'minutes-ahead.tar.zst'), new Date(now + 10 * 60_000));
+    await backupAt(tenantsDir, 'acme', path.join(skewed, 'next-year.tar.zst'), new Date(now + 400 * DAY));
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', skewed, '--keep-last', '1', '--dry-run']);
+    expect(run.status).toBe(0);
+    expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['next-year.tar.zst', ['dated in the future (made on a host whose clock was ahead?): counted by no rule']],
+        ['minutes-ahead.tar.zst', ['last']],
+      ],
+      remove: ['yesterday.tar.zst', 'today.tar.zst'],
+    });
+  });
+
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {
     const cut = path.join(dir.path, 'cut');
     await backupAt(tenantsDir, 'acme', path.join(cut, 'whole.tar.zst'), new Date(JUNE_1));

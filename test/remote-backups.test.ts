@@ -9,10 +9,13 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { completionPublisher } from '../functions/events.js';
+import { localOperations } from '../shared/operations.js';
 import { backupHandler, listHandler, pruneHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -153,6 +156,84 @@ describe('remote and local runs of the new commands', () => {
     expect(all.status).toBe(2);
     expect(all.stderr).toMatch(/^openclaw: --jobs is for --all on this machine/);
   });
+});
+
+describe('answers larger than a Lambda response', () => {
+  /** What Lambda answers for a function's result: the payload, or its own error over 6 MB. */
+  const asLambda = (result: unknown) => {
+    const payload = encode(result);
+    return payload.length <= 6 * 1024 * 1024
+      ? { StatusCode: 200, Payload: payload }
+      : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
+  };
+
+  it('tenants backups of 20,000 backups lists the newest that fit, and says how many more there are', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const backups = Array.from({ length: 20_000 }, (_, n) => ({
+      location: `s3://backups/backups/acme/${String(20_000 - n).padStart(5, '0')}.tar.zst`,
+      name: `acme/${String(20_000 - n).padStart(5, '0')}.tar.zst`,
+      tenant: 'acme',
+      createdAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
+      createdAtFrom: 'archive' as const,
+      bytes: 548_718,
+      modifiedAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
+      etag: `"${'e5'.repeat(16)}"`,
+      toolVersion: '0.1.0',
+      manifestSha256: 'c7'.repeat(32),
+      content: 'archive' as const,
+    }));
+    const operations = { ...localOperations(base), listBackups: async () => ({ operation: 'backups' as const, tenant: 'acme', location: 's3://backups/backups/', backups, otherObjects: 0 }) };
+    const restore = restoreHandler({ config, logger, publish: async () => {}, operations });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => asLambda(await restore(decode(input.Payload), context())));
+
+    const text = await remote(['tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
+    expect(text.stderr).toBe('');
+    expect(text.status).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    const shown = lines.length - 3; // the heading, the table's header, the closing note
+    expect(shown).toBeGreaterThan(1000);
+    expect(lines[0]).toBe(`20,000 backups of "acme" in s3://backups/backups/, the newest ${shown.toLocaleString('en-US')} first:`);
+    expect(lines[2]).toMatch(/ s3:\/\/backups\/backups\/acme\/20000\.tar\.zst$/);
+    expect(lines.at(-1)).toBe(
+      `… and ${(20_000 - shown).toLocaleString('en-US')} older backups, left out of the gateway's answer (a Lambda response holds at most 6 MB): run tenants backups without --stack to list them all, or prune them`,
+    );
+
+    const json = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
+    expect(json.status).toBe(0);
+    const listing = JSON.parse(json.stdout) as { backups: { name: string }[]; omitted: number };
+    expect(listing.backups.length + listing.omitted).toBe(20_000);
+    expect(listing.backups.map((entry) => entry.name)).toEqual(backups.slice(0, listing.backups.length).map((entry) => entry.name));
+  });
+});
+
+describe('a backup whose notes are many and not ASCII', () => {
+  it('answers within 6 MB of UTF-8, its note lists cut, instead of failing after storing the archive', async () => {
+    // 25,000 FIFOs (never archived: each a skipped note) named in CJK, three bytes a character:
+    // 3.2 million characters of JSON, 6.9 million bytes.
+    const tenantDir = path.join(base, 'cjk');
+    mkdirSync(path.join(tenantDir, 'workspace'), { recursive: true });
+    writeFileSync(path.join(tenantDir, 'config.json'), '{}');
+    const name = '数据备份恢复测试文件名称'.repeat(6);
+    const fifos = Array.from({ length: 25_000 }, (_, n) => path.join(tenantDir, 'workspace', `${name}${n}`));
+    for (let at = 0; at < fifos.length; at += 2000) execFileSync('mkfifo', fifos.slice(at, at + 2000));
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const backup = backupHandler({ config, logger, publish: async () => {} });
+    const asLambda = (result: unknown) => {
+      const payload = encode(result);
+      return payload.length <= 6 * 1024 * 1024
+        ? { StatusCode: 200, Payload: payload }
+        : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
+    };
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => asLambda(await backup(decode(input.Payload), context())));
+
+    const result = await remote(['--json', 'tenants', 'backup', 'cjk', '--to', 's3://backups/backups/cjk/1.tar.zst', ...storage()]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const answer = JSON.parse(result.stdout) as { files: number; skipped: { path: string; reason: string }[] };
+    expect(answer.files).toBe(1);
+    expect(answer.skipped).toHaveLength(1001);
+    expect(answer.skipped.at(-1)).toEqual({ path: '…', reason: '24000 more not shown (the Lambda response is limited to 6 MB)' });
+  }, 60_000);
 });
 
 describe('a scheduled prune', () => {

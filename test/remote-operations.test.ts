@@ -211,9 +211,74 @@ describe('remote executor', () => {
     }
   });
 
+  it('sends a throttled invocation again (it did not run), a few times, then says so in one line', async () => {
+    const throttled = Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException', $metadata: { httpStatusCode: 429 } });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => void vi.useRealTimers());
+    const settle = async <T>(pending: Promise<T>): Promise<T> => {
+      let done = false;
+      void pending.finally(() => (done = true));
+      while (!done) await vi.advanceTimersByTimeAsync(1_000);
+      return pending;
+    };
+
+    lambda.on(InvokeCommand).rejectsOnce(throttled).rejectsOnce(throttled).resolves({ StatusCode: 200, Payload: encode(BACKUP_RESULT) as never });
+    const backup = await settle(run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/2026-06-03.tar.zst']));
+    expect(backup).toMatchObject({ status: 0, stderr: '' });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(3);
+
+    lambda.reset();
+    lambda.on(InvokeCommand).rejects(throttled);
+    const verify = await settle(run(['--stack', 'openclaw-backup', 'tenants', 'verify', '--from', 's3://backups/k.tar.zst']));
+    expect(verify).toEqual({ status: 1, stdout: '', stderr: 'openclaw: invoking openclaw-backup-restore: throttled by AWS; try again shortly\n' });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(5);
+
+    // Any other failure is not sent again: the invocation may have run.
+    lambda.reset();
+    lambda.on(InvokeCommand).rejects(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    expect((await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'])).status).toBe(1);
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+  });
+
+  it('says what to do when an answer is over the 6 MB a Lambda response holds', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291556 bytes).' }) } as never);
+    const result = await run(['--stack', 'openclaw-backup', 'tenants', 'prune', 'acme', '--in', 's3://backups/acme/', '--keep-last', '3', '--dry-run']);
+    expect(result).toEqual({
+      status: 1,
+      stdout: '',
+      stderr:
+        'openclaw: openclaw-backup-prune could not answer: its answer is larger than the 6 MB a Lambda response may hold; ' +
+        'run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket\n',
+    });
+  });
+
+  it('says what a function stopped at its timeout left, and what to do', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 9d22 Error: Task timed out after 900.00 seconds' }) } as never);
+    const cases: Array<[string[], string]> = [
+      [
+        ['tenants', 'restore', '--from', 's3://backups/acme/big.tar.zst', '--force'],
+        'openclaw-backup-restore timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): the restore was cut off; the next command on the tenant settles what it left ' +
+          '(once its lock is a minute old), keeping the previous tenant unless the new one was already verified: check with tenants list, ' +
+          'and restore an archive this large with the CLI in local mode on a host that mounts the tenant volume',
+      ],
+      [['tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'], 'openclaw-backup-backup timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): the backup was cut off before its archive was complete, so none was stored under its name; try again'],
+      [['tenants', 'prune', 'acme', '--in', 's3://backups/acme/', '--keep-last', '3'], 'openclaw-backup-prune timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): the prune was cut off: the backups it removed are gone and the others are still there; run it again'],
+      [['tenants', 'verify', '--from', 's3://backups/k.tar.zst'], 'openclaw-backup-restore timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): nothing was changed; try again'],
+      [['tenants', 'restore', '--from', 's3://backups/k.tar.zst', '--dry-run'], 'openclaw-backup-restore timed out (RequestId: 9d22 Error: Task timed out after 900.00 seconds): nothing was changed; try again'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(['--stack', 'openclaw-backup', ...args]);
+      expect(result).toEqual({ status: 1, stdout: '', stderr: `openclaw: ${message}\n` });
+      const json = await run(['--stack', 'openclaw-backup', '--json', ...args]);
+      expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'REMOTE_TIMEOUT', message } });
+    }
+  });
+
   it('refuses what remote mode cannot do before calling anything', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['tenants', 'backup', 'acme', '--to', 's3://backups/k', '--pipe', 'age -r age1x'], /--pipe runs a shell command and is not available in remote mode/],
+      [['tenants', 'backup', 'acme', '--to', 's3://backups/k', '--pipe', 'age -r age1x'], /--pipe runs a shell command and is not available in remote mode \(the gateway's Lambda functions\): encrypt with --encrypt-to age1… or --recipients-file FILE/],
+      [['tenants', 'restore', '--from', 's3://backups/k.tar.zst.age', '--pipe', 'age -d -i key.txt'], /--pipe runs a shell command and is not available in remote mode \(the gateway's Lambda functions\): an age-encrypted archive is decrypted with --identity-secret NAME/],
+      [['tenants', 'verify', '--from', 's3://backups/k.tar.zst.age', '--pipe', 'age -d -i key.txt'], /an age-encrypted archive is decrypted with --identity-secret NAME/],
       [['tenants', 'restore', '--from', '/var/backups/acme.tar.zst'], /in remote mode archives are stored in S3: --from must be s3:\/\/bucket\/key/],
       [['--tenants-dir', '/srv/tenants', 'tenants', 'list'], /--tenants-dir is a local-mode setting/],
     ];

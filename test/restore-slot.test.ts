@@ -1,7 +1,7 @@
 // Restore's promises about the slot: empty unless --force, the old tenant untouched by
 // anything that fails before the commit, one operation per tenant, recovery after a crash.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -162,6 +162,40 @@ describe('one operation per tenant', () => {
     const lock = await acquireTenantLock(base, 'acme', 'restore');
     expect(JSON.parse(readFileSync(lockPath, 'utf8')).pid).toBe(process.pid);
     await lock.release();
+  });
+});
+
+describe('a live restore --force whose slot is re-created between its renames', () => {
+  /** Whether the process is stopped (state T in /proc/PID/stat). */
+  function stopped(pid: number): boolean {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  }
+
+  it('refuses as a decision (exit 3, RECOVERY_NEEDED, one line), never as a failure the next command finishes, and keeps the three trees', async () => {
+    // Stopped right after moving the old tenant aside; meanwhile the gateway writes a session file into the slot.
+    const child = spawn(process.execPath, [cliPath, '--json', '--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], {
+      env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'commit:old-moved-aside' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 60_000;
+    while (!stopped(child.pid!)) {
+      if (Date.now() > deadline) throw new Error(`the restore never reached commit:old-moved-aside: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    mkdirSync(path.join(base, 'acme'));
+    writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written by the live gateway\n');
+    child.kill('SIGCONT');
+    expect(await exited, stderr).toBe(3);
+    expect(stderr).toMatch(/^openclaw: tenant "acme" needs a decision after an interrupted restore \(the slot was re-created while the restored tenant was being moved in\); nothing was moved: .* Keep one with: openclaw tenants recover acme --keep old\|new\|slot \(the others are deleted\)\n$/);
+    expect(JSON.parse(stdout)).toMatchObject({ error: { code: 'RECOVERY_NEEDED' } });
+    expect(readdirSync(base).map((name) => name.replace(/[0-9a-f]{12}$/, '…')).sort()).toEqual(['.openclaw-aside-acme-…', '.openclaw-journal-acme.json', '.openclaw-staging-acme-…', 'acme']);
+    expect(readFileSync(path.join(base, 'acme', 'session.jsonl'), 'utf8')).toBe('written by the live gateway\n');
   });
 });
 

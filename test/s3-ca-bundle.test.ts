@@ -78,7 +78,9 @@ describe('a store with a certificate of a private CA', () => {
   it('refuses a bundle it cannot read, or one without a certificate, naming where it was set', async () => {
     const missing = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CA_BUNDLE: path.join(dir.path, 'nothing.pem') });
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toBe(`openclaw: cannot read the CA bundle "${path.join(dir.path, 'nothing.pem')}" (from AWS_CA_BUNDLE): ENOENT\n`);
+    expect(missing.stderr).toBe(`openclaw: cannot read the CA bundle "${path.join(dir.path, 'nothing.pem')}" (from AWS_CA_BUNDLE): no such file\n`);
+    const directory = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CA_BUNDLE: dir.path });
+    expect(directory.stderr).toBe(`openclaw: cannot read the CA bundle "${dir.path}" (from AWS_CA_BUNDLE): a directory\n`);
     const notPem = path.join(dir.path, 'not.pem');
     writeFileSync(notPem, 'hello\n');
     const empty = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CA_BUNDLE: notPem });

@@ -58,6 +58,36 @@ describe('uploadStream', () => {
   });
 });
 
+describe('an abort while the upload is being committed', () => {
+  it('lets CompleteMultipartUpload finish: the archive is stored whole, and the upload says so', async () => {
+    const controller = new AbortController();
+    s3.on(sdk.CompleteMultipartUploadCommand).callsFake(async () => {
+      // The deadline fires while S3 puts the parts together.
+      controller.abort();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return { VersionId: 'v-1' };
+    });
+    const result = await uploadStream(bodyOf(randomBytes(12 * MiB)), { sdk, client, target, partSize: 5 * MiB, queueSize: 2, signal: controller.signal });
+    expect(result).toEqual({ bytes: 12 * MiB, versionId: 'v-1' });
+    const [complete] = s3.commandCalls(sdk.CompleteMultipartUploadCommand);
+    // What the SDK's send was given besides the command (aws-sdk-client-mock types only the command).
+    const options = (complete!.args as unknown[])[1] as { abortSignal?: AbortSignal } | undefined;
+    expect(options?.abortSignal?.aborted ?? false).toBe(false);
+    expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('still fails, and aborts the upload, when the commit fails after the abort', async () => {
+    const controller = new AbortController();
+    s3.on(sdk.CompleteMultipartUploadCommand).callsFake(async () => {
+      controller.abort();
+      throw Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+    });
+    const error = await uploadStream(bodyOf(randomBytes(12 * MiB)), { sdk, client, target, partSize: 5 * MiB, queueSize: 2, signal: controller.signal }).catch((e: unknown) => e);
+    expect((error as UploadFailure).source).toBe('abort');
+    expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+});
+
 describe('an upload in pieces', () => {
   const partSize = 6 * MiB;
   const bodyBytes = (call: { args: [{ input: unknown }] }) => (call.args[0].input as { Body: Buffer }).Body;

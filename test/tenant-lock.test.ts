@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { TenantBusyError } from '../shared/errors.js';
-import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess } from '../shared/tenant/process-owner.js';
+import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { repoRoot, tempDir } from './helpers/tree.js';
 
@@ -256,6 +256,31 @@ describe('process owners', () => {
     const elsewhere = { pid: process.pid, started: 1, hostId: 'ffffffffffff' };
     expect(isOwnerGone(elsewhere, Date.now() - 1_000, 60_000)).toBe(false);
     expect(isOwnerGone(elsewhere, Date.now() - 61_000, 60_000)).toBe(true);
+  });
+
+  // Another host judges a heartbeat by its own clock: a holder whose clock ran two minutes
+  // behind stamped its live lock (and its temporary archive) "two minutes old", and was taken over.
+  it('keep their files fresh by the file system\'s clock, not a clock that runs behind', async () => {
+    const file = path.join(dir.path, 'touched');
+    writeFileSync(file, 'x');
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(file, old, old);
+    const lock = await acquireTenantLock(base, 'acme', 'backup', { heartbeatMs: 20 });
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 120_000 });
+    try {
+      const handle = await fs.open(file, 'r');
+      await touchWithFileSystemClock(handle).finally(() => handle.close());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      vi.useRealTimers();
+    }
+    for (const touched of [file, lock.path]) {
+      const stat = statSync(touched);
+      expect(Math.abs(stat.mtimeMs - Date.now()), touched).toBeLessThan(10_000);
+      expect(stat.ctimeMs - stat.mtimeMs).toBeGreaterThanOrEqual(0);
+      expect(stat.ctimeMs - stat.mtimeMs).toBeLessThan(1_000);
+    }
+    await lock.release();
   });
 
   it('take a zombie (killed, not reaped by its parent) for dead', async () => {

@@ -293,7 +293,15 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
   let outcome: SnapshotOutcome | undefined;
   for (let round = 1; round <= UNUSABLE_COPY_ROUNDS; round++) {
     await context.temp.remove(snapshotPath);
-    const copy = await copyDatabasePrivately(handle, absPath, context.temp);
+    let copy;
+    try {
+      copy = await copyDatabasePrivately(handle, absPath, context.temp);
+    } catch (error) {
+      // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
+      const code = errnoCode(error) ?? '';
+      if (!NO_ROOM.has(code)) throw error;
+      return { ok: false, kind: 'busy', reason: `no room for a copy in ${shownPath(path.dirname(snapshotPath))} (${code})` };
+    }
     if (!copy.stable) return { ok: false, kind: 'busy', reason: copy.reason };
     try {
       if (copy.companions.length === 0) {

@@ -17,6 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
+import { errnoCode, errnoMessage, FileSystemError } from '../errors.js';
+import { shownPath } from '../format.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
 
@@ -36,7 +38,11 @@ export class TempArea {
 
   /** An area under `parent`, named after its owner. */
   static underTmpdir(parent: string = os.tmpdir()): TempArea {
-    return new TempArea(() => fs.mkdtemp(path.join(parent, `${PREFIX}${ownerTag()}-`)));
+    return new TempArea(() =>
+      fs.mkdtemp(path.join(parent, `${PREFIX}${ownerTag()}-`)).catch((error: unknown) => {
+        throw scratchDirError(error, parent);
+      }),
+    );
   }
 
   /** An area in the tenant base dir; the backup must hold the tenant's lock while it uses it. */
@@ -82,4 +88,12 @@ export class TempArea {
       }
     }
   }
+}
+
+/** Why the scratch directory could not be made, naming the temporary directory (TMPDIR) it goes in. */
+function scratchDirError(error: unknown, parent: string): unknown {
+  const code = errnoCode(error);
+  const what = code === 'ENOENT' ? 'it does not exist' : code === 'ENOTDIR' ? 'it is not a directory' : errnoMessage(error);
+  if (what === undefined) return error;
+  return new FileSystemError(`cannot make a scratch directory in the temporary directory ${shownPath(parent)} (TMPDIR): ${what}`, { cause: error });
 }

@@ -94,6 +94,11 @@ export interface BackupsListing {
   readonly backups: readonly BackupEntry[];
   /** Objects looked at that belong to other tenants or are not attributable. */
   readonly otherObjects: number;
+  /**
+   * The oldest backups left out of `backups` to keep an answer within a limit (a Lambda
+   * response holds at most 6 MB); absent when every backup is listed.
+   */
+  readonly omitted?: number;
 }
 
 export async function listBackups(store: ArchiveStore, tenant: string, options: { readonly signal?: AbortSignal } = {}): Promise<BackupsListing> {

@@ -7,6 +7,9 @@
 //     the tenant): kept, with the reason;
 //   - a backup whose end is missing (a local archive without its footer: a copy cut short):
 //     kept, and counted by no rule, so it never takes the place of a whole backup;
+//   - a backup dated more than an hour after this prune's clock (made on a host whose clock
+//     ran ahead): kept, and counted by no rule; counted, it would be the "newest" backup and
+//     every real one after it would go first (--keep-last 1 would keep only it);
 //   - the newest verified backup (the newest one `tenants verify` found intact and marked),
 //     whatever the policy says: a prune must never leave a tenant with only backups nobody
 //     has shown to restore. Verified means checked end to end, not merely "its digest is
@@ -40,7 +43,12 @@ export interface PruneRequest {
   readonly policy: RetentionPolicy;
   readonly dryRun?: boolean;
   readonly signal?: AbortSignal;
+  /** This prune's clock (tests); default the system's. */
+  readonly now?: () => Date;
 }
+
+/** How far ahead of this prune's clock a backup may be dated and still count (clocks of two hosts differ a little). */
+export const FUTURE_TOLERANCE_MS = 3_600_000;
 
 export interface PruneDecision {
   readonly location: string;
@@ -82,6 +90,7 @@ export interface PruneSkip {
 }
 
 export const NO_RULE_REASON = 'no keep rule matches';
+export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
@@ -90,14 +99,16 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   assertPolicy(policy);
   const dryRun = request.dryRun ?? false;
   const listing = await listBackups(store, tenant, { signal });
-  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true);
+  const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
+  const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
+  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && !isFuture(entry));
   const uncounted = listing.backups.filter((entry) => !dated.includes(entry));
   const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
   let remove = [...outcome.remove];
   for (const entry of uncounted) {
-    keep.set(entry, [keptUncounted(entry)]);
+    keep.set(entry, [keptUncounted(entry, isFuture(entry))]);
   }
   const notes: string[] = [];
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
@@ -212,9 +223,10 @@ function deletionNotes(terms: DeletionTerms): string[] {
 }
 
 /** Why a backup no rule may count is kept. */
-function keptUncounted(entry: BackupEntry): string {
+function keptUncounted(entry: BackupEntry, future: boolean): string {
   if (entry.tenant === undefined) return 'not attributable: only its path names the tenant';
   if (entry.incomplete === true) return 'incomplete: no footer at its end (cut short?); counted by no rule';
+  if (future) return FUTURE_REASON;
   return 'creation time unknown (tenants verify records it)';
 }
 

@@ -46,7 +46,7 @@ import { loadRecipientsFile } from '../age/keys.js';
 import { assertNotPlaintextAsAge, backupRecipients } from '../archive/encrypted-archive.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
-import { nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
+import { firstRunSkippedByClockChange, nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
 import { expandTemplate, hasPlaceholders } from '../schedule/destination-template.js';
 import { DEFAULT_TIME_ZONE, assertTimeZone, isUtc } from '../schedule/schedule-options.js';
 import { ALL_TENANTS_LABEL, isAllTenants, ownerLabel, parseScheduleName, scheduleName, scheduleNamePrefix, type CronOwner } from '../schedule/schedule-names.js';
@@ -139,6 +139,8 @@ export interface AddedCron {
   readonly encryptTo?: readonly string[];
   /** The next three runs. */
   readonly nextRuns: readonly Date[];
+  /** The first run within a year that the zone's clocks skip (`2027-03-28 02:30`, local): Scheduler does not run it. */
+  readonly skippedByClockChange?: string;
   readonly replaced: boolean;
 }
 
@@ -426,6 +428,7 @@ async function createSchedule(plane: ControlPlane, clients: CronClients, targets
     templated: hasPlaceholders(spec.to),
     ...(spec.encryptTo !== undefined && { encryptTo: spec.encryptTo }),
     nextRuns: nextRuns(spec.converted, 3, new Date(), spec.timeZone),
+    ...withSkippedRun(spec.converted, spec.timeZone),
     replaced,
   };
 }
@@ -499,6 +502,13 @@ export async function listCrons(plane: ControlPlane, clients: Omit<CronClients, 
     for (const legacy of await listLegacyCrons(plane, clients.events, owner?.tenant)) crons.push(legacyListing(legacy));
   }
   return crons.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));
+}
+
+/** A UTC schedule has no clock changes; in another zone, the first run they skip, if any. */
+function withSkippedRun(converted: ReturnType<typeof toEventBridgeCron>, timeZone: string): { skippedByClockChange?: string } {
+  if (isUtc(timeZone)) return {};
+  const skipped = firstRunSkippedByClockChange(converted, timeZone);
+  return skipped === undefined ? {} : { skippedByClockChange: skipped };
 }
 
 function legacyListing(legacy: LegacyCron): CronListing {

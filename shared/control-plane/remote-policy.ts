@@ -22,12 +22,17 @@ import type { StorageFlags } from '../operations.js';
 import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { endpointOrigin, type FunctionConfig } from './function-config.js';
 
-export const PIPE_REFUSAL =
-  '--pipe runs a shell command and is not available in remote mode (the gateway\'s Lambda functions): ' +
-  'archives in the backup bucket are encrypted at rest; to encrypt with your own tool, run the CLI without --stack';
+/** Why --pipe is refused in remote mode, and the built-in age encryption that works there instead. */
+export function pipeRefusal(direction: 'backup' | 'restore'): string {
+  const instead =
+    direction === 'backup'
+      ? 'encrypt with --encrypt-to age1… or --recipients-file FILE (age, built in; restore with --identity-secret NAME)'
+      : 'an age-encrypted archive is decrypted with --identity-secret NAME (an age identity in Secrets Manager)';
+  return `--pipe runs a shell command and is not available in remote mode (the gateway's Lambda functions): ${instead}, or run the CLI without --stack to pipe through your own tool`;
+}
 
 export function assertRemoteStorage(direction: 'backup' | 'restore', location: string, storage: StorageFlags | undefined, config: FunctionConfig): void {
-  if (storage?.pipe !== undefined) throw new UsageError(PIPE_REFUSAL, 'REMOTE_UNSUPPORTED');
+  if (storage?.pipe !== undefined) throw new UsageError(pipeRefusal(direction), 'REMOTE_UNSUPPORTED');
   if (storage?.awsProfile !== undefined) {
     throw new UsageError(
       '--aws-profile is not available in the gateway\'s functions: they use their execution role ' +

@@ -72,7 +72,7 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
     }
   });
 
-  const parsed = parseUnix(schedule, fields);
+  const { parsed, parsedFields } = parseUnix(schedule, fields);
   const [rawMinute, rawHour, rawDom, rawMonth, rawDow] = fields as [string, string, string, string, string];
   const { minute, hour, dayOfMonth, month, dayOfWeek } = parsed.fields;
 
@@ -115,13 +115,69 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
         `${MAX_SCHEDULE_EXPRESSION_LENGTH}: use ranges or steps instead of long lists`,
     );
   }
-  return { schedule, expression, canonical: `${rawMinute} ${rawHour} ${unixDom} ${rawMonth} ${unixDow}` };
+  // cron-parser reads the canonical form back for previews: overlapping items as their union.
+  const canonical = [parsedFields[0], parsedFields[1], unixDom === '*' ? '*' : parsedFields[2], parsedFields[3], unixDow === '*' ? '*' : parsedFields[4]].join(' ');
+  return { schedule, expression, canonical };
 }
 
-/** The next `count` times the converted schedule fires after `from`, its fields read in `timeZone` (default UTC). */
+/**
+ * The next `count` times the converted schedule fires after `from`, its fields read in
+ * `timeZone` (default UTC), as EventBridge Scheduler fires it across daylight saving time:
+ * a time the clocks skip does not run that day (cron-parser would move it an hour on), and a
+ * time the clocks repeat runs once.
+ */
 export function nextRuns(converted: ConvertedSchedule, count: number, from: Date = new Date(), timeZone = 'UTC'): Date[] {
   const expression = CronExpressionParser.parse(converted.canonical, { tz: timeZone, currentDate: from });
-  return expression.take(count).map((date) => date.toDate());
+  const { minute, hour } = expression.fields;
+  const wallClock = wallClockIn(timeZone);
+  const runs: Date[] = [];
+  let previous: string | undefined;
+  // Each skipped or repeated run costs one more step; a year of hourly runs has few of them.
+  for (let step = 0; runs.length < count && step < count + 100 && expression.hasNext(); step++) {
+    const run = expression.next().toDate();
+    const local = wallClock(run);
+    if (local === previous) continue;
+    previous = local;
+    const [localHour, localMinute] = local.slice(11).split(':').map(Number);
+    if ((hour.values as readonly number[]).includes(localHour!) && (minute.values as readonly number[]).includes(localMinute!)) runs.push(run);
+  }
+  return runs;
+}
+
+/**
+ * The first day within a year after `from` on which the clocks of `timeZone` skip a time the
+ * schedule fires at (`2027-03-28 02:30`, local), which EventBridge Scheduler then does not
+ * run; undefined when none does.
+ */
+export function firstRunSkippedByClockChange(converted: ConvertedSchedule, timeZone: string, from: Date = new Date()): string | undefined {
+  const wallClock = wallClockIn(timeZone);
+  const offsetMinutes = (time: number) => {
+    const wall = wallClock(new Date(time));
+    return (Date.parse(`${wall.replace(' ', 'T')}:00Z`) - Math.floor(time / 60_000) * 60_000) / 60_000;
+  };
+  const HOUR = 3_600_000;
+  const start = Math.floor(from.getTime() / HOUR) * HOUR;
+  // Read the wall clock as if it were UTC: the skipped local times are [before the jump, after it).
+  const asUtc = CronExpressionParser.parse(converted.canonical, { tz: 'UTC', currentDate: new Date(0) });
+  for (let time = start; time < start + 366 * 24 * HOUR; time += HOUR) {
+    const [before, after] = [offsetMinutes(time), offsetMinutes(time + HOUR)];
+    if (after <= before) continue;
+    // The change lies within this hour: find its minute.
+    let change = time;
+    while (offsetMinutes(change) === before) change += 60_000;
+    const gapStart = change + before * 60_000;
+    const gapEnd = change + after * 60_000;
+    asUtc.reset(new Date(gapStart - 1));
+    const run = asUtc.next().toDate();
+    if (run.getTime() < gapEnd) return run.toISOString().slice(0, 16).replace('T', ' ');
+  }
+  return undefined;
+}
+
+/** `YYYY-MM-DD HH:MM` of an instant in a time zone. */
+function wallClockIn(timeZone: string): (date: Date) => string {
+  const format = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  return (date) => format.format(date);
 }
 
 /**
@@ -138,22 +194,41 @@ export function validateUnixSchedule(input: string): string {
   }
   if (fields.some((field) => /(^|[,/-])H/i.test(field))) throw new CronScheduleError(`schedule "${schedule}": hashed "H" values are not Unix cron`);
   parseUnix(schedule, fields);
+  const extension = quartzExtension(fields);
+  if (extension !== undefined) {
+    throw new CronScheduleError(`schedule "${schedule}": ${extension} is not Unix cron: a crontab refuses it (EventBridge takes it: cron add --stack)`);
+  }
   return schedule;
+}
+
+/** The first EventBridge (Quartz) extension cron-parser accepts and Vixie cron refuses: `?`, `L`, `nL`, `n#k`. */
+function quartzExtension(fields: readonly string[]): string | undefined {
+  for (const [index, field] of fields.entries()) {
+    for (const item of field.split(',')) {
+      if (item.includes('?')) return '"?" (no specific value)';
+      if (item.includes('#')) return `"${item}" (n-th weekday of the month)`;
+      if (index === 2 && /^L/i.test(item)) return `"${item}" (last day of the month)`;
+      if (index === 4 && /^\d+L$/i.test(item)) return `"${item}" (last weekday of the month)`;
+    }
+  }
+  return undefined;
 }
 
 /**
  * cron-parser, which refuses overlapping list items ("1-5,3-7", "0,7" in the day of week)
  * that cron accepts: each such field is then written as the union of its items, each item
- * validated on its own by cron-parser, and the whole expression parsed again.
+ * validated on its own by cron-parser, and the whole expression parsed again. Returns the
+ * fields as cron-parser accepted them.
  */
-function parseUnix(schedule: string, fields: readonly string[]): CronExpression {
+function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronExpression; parsedFields: readonly string[] } {
   const parse = (text: string) => CronExpressionParser.parse(text, { tz: 'UTC' });
   try {
     try {
-      return parse(fields.join(' '));
+      return { parsed: parse(fields.join(' ')), parsedFields: fields };
     } catch (error) {
       if (!/duplicate values/i.test((error as Error).message)) throw error;
-      return parse(fields.map((field, index) => unionOfItems(field, index, parse)).join(' '));
+      const parsedFields = fields.map((field, index) => unionOfItems(field, index, parse));
+      return { parsed: parse(parsedFields.join(' ')), parsedFields };
     }
   } catch (error) {
     throw new CronScheduleError(`invalid schedule "${schedule}": ${(error as Error).message}`);
@@ -164,7 +239,8 @@ const FIELD_KEYS = ['minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek'] as con
 
 function unionOfItems(field: string, index: number, parse: (text: string) => CronExpression): string {
   const items = field.split(',');
-  if (items.length < 2 || items.some((item) => /[L#]/i.test(item))) return field;
+  // `L` (last) and `#` (n-th weekday) items; not the "l" of a month name such as JUL.
+  if (items.length < 2 || items.some((item) => /#|(^|\d)L$/i.test(item))) return field;
   const values = new Set<number>();
   for (const item of items) {
     const alone = FIELD_KEYS.map((_, position) => (position === index ? item : '*')).join(' ');

@@ -15,7 +15,7 @@
 
 import { join } from 'node:path';
 
-import { UsageError } from '../errors.js';
+import { errnoMessage, UsageError } from '../errors.js';
 
 export interface ConfiguredEndpoint {
   /** The URL as configured (not yet validated). */
@@ -109,7 +109,8 @@ export async function configuredCaBundle(options: ConfiguredEndpointOptions = {}
   if (!nonEmpty(file)) return undefined;
   const { readFile } = await import('node:fs/promises');
   const pem = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot read the CA bundle ${JSON.stringify(file)} (from ${source}): ${error.code ?? error.message}`);
+    const why = error.code === 'ENOENT' ? 'no such file' : error.code === 'EISDIR' ? 'a directory' : (errnoMessage(error) ?? error.code ?? error.message);
+    throw new UsageError(`cannot read the CA bundle ${JSON.stringify(file)} (from ${source}): ${why}`);
   });
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`the CA bundle ${JSON.stringify(file)} (from ${source}) holds no PEM certificate`);
   return { pem, source };

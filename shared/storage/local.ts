@@ -31,7 +31,7 @@ import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
 import { syncDirectory } from '../sync-directory.js';
-import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS } from '../tenant/process-owner.js';
+import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatLocalMark, verifiedMarkPath } from './verified-mark.js';
@@ -141,8 +141,7 @@ export class LocalFileLocation implements ArchiveLocation {
 
       const file = handle;
       heartbeat = setInterval(() => {
-        const now = new Date();
-        file.utimes(now, now).catch(() => undefined);
+        touchWithFileSystemClock(file).catch(() => undefined);
       }, HEARTBEAT_MS);
       heartbeat.unref();
       const flushBehind = new FlushBehind(file, this.flushBehindBytes);

@@ -22,6 +22,10 @@
 // was creating it has no id to abort: it holds no part, and a lifecycle rule removes it. The
 // error tells where it came from so the caller can word it.
 //
+// An abort that comes while CompleteMultipartUpload is in flight does not cancel it: S3 may
+// carry out a request the client gave up on, and the archive would then be stored, whole,
+// under its name while the backup reported a failure. The commit's own answer decides.
+//
 // A commit whose answer is lost: the PutObject or CompleteMultipartUpload reached the store
 // and was carried out, then the connection dropped, and the SDK's retry fails on the object
 // its own first attempt made (412 under If-None-Match, NoSuchUpload for a completed upload).
@@ -127,6 +131,8 @@ class Uploader {
   private uploadId: string | undefined;
   private partsStarted = 0;
   private bytes = 0;
+  /** The object is stored: whatever failed or aborted meanwhile, the upload succeeded. */
+  private committed = false;
 
   constructor(
     private readonly body: Readable,
@@ -146,7 +152,7 @@ class Uploader {
     const stopListening = onAbort(this.upload.signal, () => this.fail(abortedError(this.upload.signal), 'abort'));
     try {
       const result = await this.transfer();
-      if (this.failure === undefined) return result;
+      if (this.failure === undefined || this.committed) return result;
     } catch (error) {
       this.fail(error, 's3');
     } finally {
@@ -207,13 +213,15 @@ class Uploader {
 
   /** Runs the request that commits the object; if it fails, the key may hold this upload all the same (module comment). */
   private async commit(request: () => Promise<StreamUploadResult>): Promise<StreamUploadResult> {
+    let result: StreamUploadResult | undefined;
     try {
-      return await request();
+      result = await request();
     } catch (error) {
-      const landed = await this.landedDespiteFailure();
-      if (landed !== undefined) return landed;
-      throw error;
+      result = await this.landedDespiteFailure();
+      if (result === undefined) throw error;
     }
+    this.committed = true;
+    return result;
   }
 
   /** This upload's object at the key (its size and all its user metadata), or undefined: not there, another object, or no answer. */
@@ -318,7 +326,7 @@ class Uploader {
         MultipartUpload: { Parts: parts },
         ...(target.IfNoneMatch !== undefined && { IfNoneMatch: target.IfNoneMatch }),
       }),
-      { abortSignal: this.cancelRequests.signal },
+      // Not cancelled by a failure or an abort from now on (module comment).
     );
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
   }

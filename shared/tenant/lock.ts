@@ -19,7 +19,7 @@ import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames } from './hidden-names.js';
 import { createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type LockFileState } from './lock-takeover.js';
-import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, type ProcessOwner } from './process-owner.js';
+import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
 /** A lock not refreshed for this long belongs to a holder that is gone (another host, or a frozen process). */
@@ -177,8 +177,12 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
   const heartbeat = setInterval(() => {
     void ours().then(async (still) => {
       if (!still) return clearInterval(heartbeat);
-      const now = new Date();
-      await fs.utimes(lockPath, now, now);
+      const handle = await fs.open(lockPath, 'r');
+      try {
+        if ((await handle.stat()).ino === ino) await touchWithFileSystemClock(handle);
+      } finally {
+        await handle.close();
+      }
     }).catch(() => undefined);
   }, heartbeatMs);
   heartbeat.unref();

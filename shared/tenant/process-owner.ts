@@ -11,6 +11,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** How often a live owner touches the file that shows it is alive (a lock, a temporary archive). */
@@ -85,6 +86,21 @@ export function isProcessAlive(pid: number, started = 0): boolean {
 export function isOwnerGone(owner: ProcessOwner, touchedMs: number, staleMs: number): boolean {
   if (isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
   return Date.now() - touchedMs > staleMs;
+}
+
+/**
+ * A heartbeat: sets the file's mtime to the file system's own clock, not this host's. Those
+ * who judge the file (isOwnerGone, the lock's staleness) compare its mtime with their clock;
+ * a toucher whose clock ran minutes behind would stamp a live file "minutes old", and another
+ * host would take it for abandoned. `utimes` makes the file system stamp the ctime with its
+ * clock, which then becomes the mtime too (where the ctime did not move, this host's time stays).
+ */
+export async function touchWithFileSystemClock(handle: FileHandle): Promise<void> {
+  const before = await handle.stat();
+  const now = new Date();
+  await handle.utimes(now, now);
+  const after = await handle.stat();
+  if (after.ctimeMs > before.ctimeMs && after.ctimeMs !== now.getTime()) await handle.utimes(after.ctime, after.ctime);
 }
 
 /** State (field 3) and start time (field 22) from `/proc/<pid>/stat`; undefined without procfs. */

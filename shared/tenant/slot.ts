@@ -143,6 +143,9 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
           await discard();
           throw new SlotOccupiedError(`tenant "${tenant}" appeared in ${tenantsDir} during the restore; nothing was changed`);
         }
+        // The old tenant is aside and the slot was re-created: a decision (row 9), which no
+        // command takes alone, so it is no failure the next command finishes.
+        if (error instanceof RecoveryNeededError) throw error;
         throw new MoveInPendingError(tenant, error);
       }
       try {
