@@ -18,7 +18,7 @@
 // CALLS_IN_FLIGHT is what a backup or restore keeps in flight, the pool as it really is
 // less room for the frames compressing beside it.
 
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
@@ -53,29 +53,108 @@ export interface FileAccess {
   readdir(dir: string): Maybe<Dirent[]>;
   /** lstat of each path; undefined for one that vanished (ENOENT, ENOTDIR). */
   lstatEach(paths: readonly string[]): Maybe<(Stats | undefined)[]>;
-  /** Opens a file to read, never through a symlink (ELOOP) and without waiting on a FIFO. */
+  /**
+   * Opens a file to read, never through a symlink (ELOOP), without waiting on a FIFO, and
+   * only if it is the file at `path` (`path` must be a real path: see `isOpenedAt`); a
+   * directory above it swapped for a symlink makes it fail with ENOENT, as if it vanished.
+   */
   openToRead(path: string): Maybe<OpenFile>;
   /** An already open file, called the same way. */
   fileOf(handle: fs.FileHandle): OpenFile;
+  /**
+   * Opens the directory at the real path `path` to list it, never through a symlink (ELOOP),
+   * failing with ENOENT as `openToRead` if it led elsewhere (see `isOpenedAt`).
+   */
+  openDirectory(path: string): Maybe<OpenDirectory>;
+}
+
+/** A directory open to be listed. */
+export interface OpenDirectory {
+  /**
+   * The path to list it and lstat its entries by: its descriptor's procfs link, which leads to
+   * the directory opened whatever is swapped in at its path later (its own path without procfs).
+   */
+  readonly path: string;
+  close(): Maybe<void>;
 }
 
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
 
 export const SYNC_ACCESS: FileAccess = {
   kind: 'sync',
   readdir: (dir) => readdirSync(dir, { withFileTypes: true }),
   lstatEach: (paths) => paths.map(lstatOrVanished),
-  openToRead: (path) => syncFile(openSync(path, READ_FLAGS)),
+  openToRead: (path) => syncFile(openSyncAt(path, READ_FLAGS)),
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
+  openDirectory: (path) => {
+    const fd = openSyncAt(path, DIRECTORY_FLAGS);
+    return { path: listingPath(path, fd), close: () => closeSync(fd) };
+  },
 };
 
 export const PARALLEL_ACCESS: FileAccess = {
   kind: 'parallel',
   readdir: (dir) => fs.readdir(dir, { withFileTypes: true }),
   lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(path).catch(vanishedAsUndefined))),
-  openToRead: async (path) => fileOfHandle(await fs.open(path, READ_FLAGS)),
+  openToRead: async (path) => fileOfHandle(await openAt(path, READ_FLAGS)),
   fileOf: (handle) => fileOfHandle(handle),
+  openDirectory: async (path) => {
+    const handle = await openAt(path, DIRECTORY_FLAGS);
+    return { path: listingPath(path, handle.fd), close: () => handle.close() };
+  },
 };
+
+function listingPath(path: string, fd: number): string {
+  return CAN_CHECK_OPENED_PATHS ? `${FD_LINKS}${fd}` : path;
+}
+
+// A backup runs as root over a tree its tenant can change at any moment. O_NOFOLLOW keeps an
+// open from following a symlink in the last component only: a directory above it swapped for
+// a symlink (to /etc, to another tenant) between the walk's listing and the open is followed,
+// and the open lands outside the tenant. Node has no openat(2), so what was opened is checked
+// after the open instead: procfs names the path an open descriptor was reached by, which a
+// later swap does not change. Where procfs is not mounted nothing can be checked.
+
+/** Where procfs lists this process's open descriptors as links to their paths. */
+export const FD_LINKS = '/proc/self/fd/';
+/** Whether `isOpenedAt` can tell (procfs is mounted). */
+export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
+
+/**
+ * Whether the open descriptor `fd` was reached by `path`, a real path (absolute, no symlink,
+ * `.` or `..` in it): false if a directory on the way had been swapped for a symlink, or the
+ * file has been removed or renamed since. True where this cannot be told (no procfs).
+ */
+export function isOpenedAt(fd: number, path: string): boolean {
+  if (!CAN_CHECK_OPENED_PATHS) return true;
+  try {
+    return readlinkSync(`${FD_LINKS}${fd}`) === path;
+  } catch {
+    return false;
+  }
+}
+
+/** The error an open answers with when the path led elsewhere: as if the file had vanished (isVanished). */
+export function swappedPathError(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: ${path} no longer leads to the file listed there (a directory on the way was replaced)`), { code: 'ENOENT', path });
+}
+
+/** openSync of a real path, checked with `isOpenedAt`: swappedPathError (closed) if it led elsewhere. */
+export function openSyncAt(path: string, flags: number): number {
+  const fd = openSync(path, flags);
+  if (isOpenedAt(fd, path)) return fd;
+  closeSync(fd);
+  throw swappedPathError(path);
+}
+
+/** `openSyncAt` with promise calls. */
+export async function openAt(path: string, flags: number): Promise<fs.FileHandle> {
+  const handle = await fs.open(path, flags);
+  if (!CAN_CHECK_OPENED_PATHS || (await fs.readlink(`${FD_LINKS}${handle.fd}`).catch(() => undefined)) === path) return handle;
+  await handle.close();
+  throw swappedPathError(path);
+}
 
 /** statfs(2) f_type of file systems whose calls cross a network or a user-space daemon. */
 const REMOTE_FILE_SYSTEMS = new Set([

@@ -11,7 +11,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -31,7 +31,7 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS } from './helpers/live-writer.js';
 import { column, openDatabase, value, type SqliteConnection } from './helpers/sqlite.js';
-import { describeTree, repoRoot, tempDir } from './helpers/tree.js';
+import { describeTree, listedDirectory, repoRoot, tempDir } from './helpers/tree.js';
 
 /**
  * What every private copy of a database (sqlite-private-copy.ts) runs between copying the
@@ -448,11 +448,14 @@ describe('files that change or vanish while read', () => {
     // moment the backup is sure to pass before reading.
     const vanishing: FileAccess = {
       ...access,
+      openDirectory: (dir) => {
+        if (dir === realpathSync(subDir)) rmSync(subDir, { recursive: true });
+        return access.openDirectory(dir);
+      },
       readdir: (dir) => {
-        if (dir === subDir) rmSync(subDir, { recursive: true });
         const listed = access.readdir(dir);
         const afterListing = <T>(entries: T): T => {
-          if (dir === notesDir) rmSync(path.join(notesDir, 'b.txt'));
+          if (listedDirectory(dir) === realpathSync(notesDir)) rmSync(path.join(notesDir, 'b.txt'));
           return entries;
         };
         return listed instanceof Promise ? listed.then(afterListing) : afterListing(listed);
@@ -477,6 +480,58 @@ describe('files that change or vanish while read', () => {
       { path: 'notes/b.txt', reason: 'vanished during backup; not archived' },
       { path: 'notes/sub', reason: 'directory vanished during backup; its contents are not archived' },
     ]);
+  });
+
+  it.each([
+    ['synchronous', SYNC_ACCESS],
+    ['promise', PARALLEL_ACCESS],
+  ])('archives nothing from outside the tenant when its agent swaps a directory for a symlink during the walk (%s calls)', async (_label, access) => {
+    // The backup runs as root; the tenant's agent swaps `early/` for a symlink to a directory
+    // outside once it is lstat'ed (before it is listed), and `late/` once `late/` itself is
+    // listed (before its files are read). The outside directory holds files by the same names.
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(outside);
+    for (const name of ['early', 'late']) {
+      mkdirSync(path.join(tenantDir, name), { recursive: true });
+      writeFileSync(path.join(tenantDir, name, 'f.txt'), 'mine\n');
+    }
+    writeFileSync(path.join(outside, 'f.txt'), 'outside secret\n');
+    writeFileSync(path.join(tenantDir, 'keep.txt'), 'kept\n');
+    const swap = (name: string) => {
+      renameSync(path.join(tenantDir, name), path.join(dir.path, `${name}.moved`));
+      symlinkSync(outside, path.join(tenantDir, name));
+    };
+    const swapping: FileAccess = {
+      ...access,
+      lstatEach: (paths) => {
+        const statted = access.lstatEach(paths);
+        const afterStat = <T>(stats: T): T => {
+          if (paths.some((at) => at.endsWith('/early'))) swap('early');
+          return stats;
+        };
+        return statted instanceof Promise ? statted.then(afterStat) : afterStat(statted);
+      },
+      readdir: (at) => {
+        const listed = access.readdir(at);
+        const afterListing = <T>(entries: T): T => {
+          if (listedDirectory(at) === realpathSync(path.join(tenantDir, 'late'))) swap('late');
+          return entries;
+        };
+        return listed instanceof Promise ? listed.then(afterListing) : afterListing(listed);
+      },
+    };
+    const archive = createTenantArchive({ tenantDir, tenant: 'acme', createdAt: new Date(), fileAccess: swapping });
+    const chunks: Buffer[] = [];
+    for await (const chunk of archive.chunks) chunks.push(chunk);
+    const summary = await archive.summary;
+    if (summary.suspended) throw new Error('the archive was not finished');
+    expect(summary.manifest.totals.files).toBe(1);
+    expect(summary.manifest.skipped).toEqual([
+      { path: 'early', reason: 'directory vanished during backup' },
+      { path: 'late/f.txt', reason: 'vanished during backup' },
+    ]);
+    const stored = execFileSync('zstd', ['-dc'], { input: Buffer.concat(chunks) });
+    expect(stored.includes('outside secret')).toBe(false);
   });
 
   it('re-reads a small file rewritten during the read and keeps the version that held still', async () => {

@@ -5,7 +5,7 @@
 // the backup to hand arenas back.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -14,7 +14,7 @@ import { READ_ELSEWHERE, READ_VANISHED, READ_WHOLE } from '../shared/backup/read
 import { runQueueNanoseconds } from '../shared/backup/reader-thread.js';
 import { TenantWalk } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
-import { tempDir } from './helpers/tree.js';
+import { listedDirectory, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('read-ahead-');
 afterAll(() => dir.cleanup());
@@ -137,7 +137,7 @@ describe('read-ahead', () => {
       readdir: (at) => {
         const listed = access.readdir(at);
         const afterListing = <T>(entries: T): T => {
-          if (at === path.dirname(removed)) rmSync(removed);
+          if (listedDirectory(at) === realpathSync(path.dirname(removed))) rmSync(removed);
           return entries;
         };
         return listed instanceof Promise ? listed.then(afterListing) : afterListing(listed);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun, type SyncFs } from '../shared/backup/read-run.js';
+import { FD_LINKS } from '../shared/file-access.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -30,12 +31,13 @@ interface Outcome {
 
 /** readRun over `names` (in `dir`), into an arena of `arenaBytes`: how many it dealt with, and each outcome. */
 function read(names: readonly string[], options: { arenaBytes?: number; maxFileBytes?: number; from?: number; syncFs?: SyncFs } = {}) {
-  const paths = names.map((name) => path.join(dir.path, name));
+  // Real paths, as the walk hands them out.
+  const paths = names.map((name) => path.join(fs.realpathSync(dir.path), name));
   const from = options.from ?? 0;
   const arena = Buffer.alloc(options.arenaBytes ?? 1024);
   const meta = new Float64Array(paths.length * META_FIELDS);
   const digests = Buffer.alloc(paths.length * DIGEST_BYTES);
-  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20);
+  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20, FD_LINKS);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * META_FIELDS;
@@ -77,6 +79,17 @@ describe('readRun', () => {
     fs.writeFileSync(path.join(dir.path, 'file'), 'x');
     const { outcomes } = read(['missing', 'link', 'dir', 'fifo', 'file/below']);
     expect(outcomes.map(({ outcome }) => outcome)).toEqual([READ_VANISHED, READ_VANISHED, READ_VANISHED, READ_VANISHED, READ_VANISHED]);
+  });
+
+  it('reports a file reached through a directory swapped for a symlink as vanished, reading nothing of it', () => {
+    // The tenant's agent swapped the listed directory `d` for a symlink to a directory outside
+    // (where a file has the listed name) before the read: O_NOFOLLOW guards only the last component.
+    const outside = path.join(dir.path, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'f'), 'not the tenant\'s');
+    fs.symlinkSync(outside, path.join(dir.path, 'd'));
+    fs.writeFileSync(path.join(dir.path, 'g'), 'mine');
+    expect(read(['d/f', 'g']).outcomes).toEqual([{ outcome: READ_VANISHED }, { outcome: READ_WHOLE, content: 'mine', mode: 0o644 & ~process.umask(), sha256: sha('mine') }]);
   });
 
   it('leaves a file over the per-file limit to the caller', () => {

@@ -4,6 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -99,6 +100,46 @@ describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('removeTree, as a use
     expect(existsSync(target)).toBe(false);
     expect(statSync(outside).mode & 0o777).toBe(0o555);
     expect(existsSync(path.join(outside, 'inner'))).toBe(true);
+  });
+});
+
+describe('removeTree, racing the agent of the tenant whose old tree it removes', () => {
+  it('removes only what is in the tree while a directory in it keeps being swapped for a symlink to another tenant', async () => {
+    // A restore --force moves the old tenant to trash and removes it as root; the tenant's agent
+    // (its working directory moved along) keeps swapping a/ for a symlink to another tenant
+    // whose files have the same names. fs.rm listed a/ and unlinked a/<name> by path: through
+    // the symlink when swapped in between, deleting the victim's files.
+    const target = path.join(dir.path, 'trash');
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim);
+    for (let round = 0; round < 5; round++) {
+      for (let d = 0; d < 4; d++) {
+        mkdirSync(path.join(target, `a${d}`), { recursive: true });
+        for (let i = 0; i < 200; i++) writeFileSync(path.join(target, `a${d}`, `v${i}`), 'old tenant');
+      }
+      for (let i = 0; i < 200; i++) writeFileSync(path.join(victim, `v${i}`), 'victim');
+      const swapper = new Worker(
+        `const fs = require('node:fs'); const { target, victim } = require('node:worker_threads').workerData;
+        const dirs = [0, 1, 2, 3].map((d) => target + '/a' + d);
+        for (let n = 0; n < 200000; n++) {
+          const a = dirs[n % 4];
+          try { fs.renameSync(a, a + '.real'); } catch { continue; }
+          try { fs.symlinkSync(victim, a); fs.unlinkSync(a); } catch {}
+          try { fs.renameSync(a + '.real', a); } catch {}
+        }`,
+        { eval: true, workerData: { target, victim } },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      try {
+        // The agent keeps moving directories back in and swapping them: the removal may fail (the
+        // trash stays for the next command), but must never reach outside the tree.
+        await removeTree(target).catch((error: unknown) => expect(['ENOTEMPTY', 'ENOTDIR', 'EISDIR']).toContain((error as NodeJS.ErrnoException).code));
+      } finally {
+        await swapper.terminate();
+      }
+      expect(readdirSync(victim), `round ${round}`).toHaveLength(200);
+      await removeTree(target);
+    }
   });
 });
 

@@ -6,13 +6,14 @@
 // settings, each thread does one real job.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { FD_LINKS } from '../shared/file-access.js';
 import { repoRoot, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('thread-sources-');
@@ -48,15 +49,16 @@ function once<T>(worker: Worker): Promise<T> {
 describe('thread sources in a bundle built with minify and keepNames', () => {
   it('a reader thread reads files into its arena', async () => {
     const { READER_THREAD_SOURCE } = await bundledSources();
-    const file = path.join(dir.path, 'read-me');
+    // Real paths, as the walk hands them out: the thread checks each open against its path (fdLinks).
+    const file = path.join(realpathSync(dir.path), 'read-me');
     writeFileSync(file, 'content');
-    const second = path.join(dir.path, 'and-me');
+    const second = path.join(realpathSync(dir.path), 'and-me');
     writeFileSync(second, 'more');
     const arena = new SharedArrayBuffer(1024);
     const meta = new SharedArrayBuffer(8 * 5 * 2);
     const digest = new SharedArrayBuffer(32 * 2);
     const state = new SharedArrayBuffer(4 * 3);
-    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], metas: [meta], digests: [digest], state, maxFileBytes: 1024 } });
+    const worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: { arenas: [arena], metas: [meta], digests: [digest], state, maxFileBytes: 1024, fdLinks: FD_LINKS } });
     try {
       const reply = once<{ from: number; to: number; arena: number; readMs: number }>(worker);
       worker.postMessage({ request: 0, paths: `${file}\0${second}` });

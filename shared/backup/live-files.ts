@@ -14,7 +14,7 @@ import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writ
 import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
-import { isVanished, type FileAccess } from '../file-access.js';
+import { isVanished, openAt, type FileAccess } from '../file-access.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
@@ -117,7 +117,7 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
   }
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    handle = await openAt(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch (error) {
     if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') {
       noteVanished(context.notes, item.relPath);

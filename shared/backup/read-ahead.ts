@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
-import { CALLS_IN_FLIGHT, isVanished, type FileAccess, type Maybe } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, openAt, type FileAccess, type Maybe } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
@@ -316,6 +316,9 @@ function digestInto(bytes: Uint8Array, into: Buffer, at: number): void {
  */
 const FIRST_ARENA_BYTES = 64 * 1024;
 
+/** readRun's check of what it opened (file-access.ts `isOpenedAt`); '' where it cannot be made. */
+const FD_LINKS_TO_CHECK = CAN_CHECK_OPENED_PATHS ? FD_LINKS : '';
+
 /** Reads on this thread, when a slot is asked for, into one arena reused part after part. */
 class ThisThreadReader implements Reader {
   readonly window = 1;
@@ -333,7 +336,7 @@ class ThisThreadReader implements Reader {
     for (;;) {
       // The previous part has been released (parts are read one at a time, in order).
       const records = (this.records ??= new ArenaRecords(Buffer.allocUnsafeSlow(FIRST_ARENA_BYTES)));
-      const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, records.content, records.meta, records.digests, ARENA_BYTES);
+      const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, records.content, records.meta, records.digests, ARENA_BYTES, FD_LINKS_TO_CHECK);
       // Stopped short for room: a larger arena next time (the part keeps this one).
       if (slot + count < segment.paths.length && records.content.length < ARENA_BYTES) {
         this.records = new ArenaRecords(Buffer.allocUnsafeSlow(Math.min(records.content.length * 2, ARENA_BYTES)));
@@ -368,7 +371,7 @@ class ReaderThread {
     const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (STATE_ARENAS + ARENAS_PER_THREAD));
     this.state = new Int32Array(stateBuffer);
     this.arenas = arenas.map((arena, i) => new ArenaRecords(Buffer.from(arena), metas[i], digests[i]));
-    const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES };
+    const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES, fdLinks: FD_LINKS_TO_CHECK };
     this.worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: setup, resourceLimits: READER_HEAP_LIMITS });
     this.worker.once('online', () => (this.online = true));
     this.worker.on('message', (part: ReaderPart) => this.received(part));
@@ -617,7 +620,7 @@ class PromiseReader implements Reader {
 async function readOnce(path: string): Promise<PromiseRead> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, READ_FLAGS);
+    handle = await openAt(path, READ_FLAGS);
   } catch (error) {
     return { outcome: isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE };
   }

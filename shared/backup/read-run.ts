@@ -1,5 +1,6 @@
 // One attempt at reading each of a run of small files whole, with blocking calls: open
-// (never through a symlink, never waiting on a FIFO), fstat, read, fstat, close, and the
+// (never through a symlink, never waiting on a FIFO, and checked to be the file at its path:
+// file-access.ts `isOpenedAt`), fstat, read, fstat, close, and the
 // SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
 // same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
 // checked here once. Everything else (a file that changed while read, is larger than the
@@ -28,6 +29,7 @@ export interface SyncFs {
   fstatSync(fd: number): { isFile(): boolean; size: number; mode: number; mtimeMs: number; ino: number };
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
+  readlinkSync(path: string): string;
   readonly constants: { readonly O_RDONLY: number; readonly O_NOFOLLOW: number; readonly O_NONBLOCK: number };
 }
 
@@ -44,7 +46,9 @@ export type DigestInto = (bytes: Uint8Array, into: Buffer, at: number) => void;
  * is left to the caller. Stops before the first file that does not fit in what is left of
  * `content`, or at `to`. Returns how many paths it dealt with: 0 if `paths[from]` is larger
  * than the whole `content` (which can be only if `content` is smaller than `maxFileBytes`:
- * the caller may grow it).
+ * the caller may grow it). `paths` are real paths; with `fdLinks` (file-access.ts FD_LINKS,
+ * or '' where procfs is missing) a file whose descriptor was reached another way (a directory
+ * on its path swapped for a symlink) counts as vanished.
  */
 export function readRun(
   fs: SyncFs,
@@ -56,6 +60,7 @@ export function readRun(
   meta: Float64Array,
   digests: Buffer,
   maxFileBytes: number,
+  fdLinks: string,
 ): number {
   const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
   let used = 0;
@@ -73,9 +78,18 @@ export function readRun(
     let outcome = 3;
     let stop = false;
     try {
+      // `paths` are real paths: one that led elsewhere had a directory on the way swapped for a symlink.
+      let swapped = false;
+      if (fdLinks !== '') {
+        try {
+          swapped = fs.readlinkSync(fdLinks + fd) !== paths[index];
+        } catch {
+          swapped = true;
+        }
+      }
       const before = fs.fstatSync(fd);
       const size = before.size;
-      if (!before.isFile()) outcome = 2;
+      if (swapped || !before.isFile()) outcome = 2;
       else if (size > maxFileBytes) outcome = 3;
       else if (size > content.length - used) stop = true;
       else {

@@ -29,7 +29,7 @@
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { isVanished } from '../file-access.js';
+import { isVanished, openAt } from '../file-access.js';
 import type { TempArea } from './temp-area.js';
 
 /** Copies made before giving up on a database that keeps changing. */
@@ -111,11 +111,11 @@ async function fingerprints(database: fs.FileHandle, absPath: string): Promise<F
   return { database: { stat, header: await readAt(database, DATABASE_HEADER_BYTES) }, '-wal': wal, '-journal': journal };
 }
 
-/** The file at `path` (never through a symlink), or undefined if there is none. */
+/** The file at `path` (never through a symlink, checked to be there: file-access.ts `openAt`), or undefined if there is none. */
 async function fingerprintOf(path: string, headerBytes: number): Promise<Fingerprint | undefined> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, READ_FLAGS);
+    handle = await openAt(path, READ_FLAGS);
   } catch (error) {
     if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
     throw error;
@@ -190,7 +190,7 @@ async function copyOpen(source: fs.FileHandle, size: number, destination: string
 async function copyCompanion(path: string, was: Stats, destination: string): Promise<boolean> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, READ_FLAGS);
+    handle = await openAt(path, READ_FLAGS);
   } catch (error) {
     if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') return false;
     throw error;

@@ -144,7 +144,9 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
-  for (const { database, relPath } of from?.waiting ?? []) waiting.set(database, [...(waiting.get(database) ?? []), heldBackItem(tenantDir, relPath)]);
+  // Held back by an earlier run: its path as the walk's (a real path: tenant-walk.ts).
+  const realDir = from?.waiting.length ? await fs.realpath(tenantDir) : tenantDir;
+  for (const { database, relPath } of from?.waiting ?? []) waiting.set(database, [...(waiting.get(database) ?? []), heldBackItem(realDir, relPath)]);
   /** The last item dealt with, and whether a run may stop after it: not right after a directory, whose note (it vanished) or listing follows. */
   let last = from?.resumeAfter;
   let mayStop = false;

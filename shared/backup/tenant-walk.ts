@@ -26,16 +26,23 @@
 // restore, or not finish. Any other name Linux allows is archived, control characters and
 // backslashes included (tenant/names.ts).
 //
+// The walk runs as root over a tree its tenant can change at any moment: each directory is
+// opened (never through a symlink) and checked to be the one at its path before it is listed,
+// and its entries are listed, lstat'ed and read (symlinks) through the open directory, so a
+// directory swapped for a symlink to /etc or to another tenant is never listed; the items'
+// paths are real paths (the root's symlinks resolved), against which every read checks what
+// it opened (file-access.ts `isOpenedAt`).
+//
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
 // the directories above it are listed again, to go on below them. What is there now is
 // walked; what changed in the part already walked is not looked at again.
 
 import { isUtf8 } from 'node:buffer';
-import { lstatSync, promises as fs, readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, promises as fs, readdirSync, readlinkSync, realpathSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe } from '../file-access.js';
+import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 import { quotedPath } from '../format.js';
@@ -192,11 +199,11 @@ function childrenTooDeep(relPath: string): boolean {
  * The entries of a listing whose names are not valid UTF-8. Only a listing with U+FFFD in a
  * name is read again, as bytes, to tell such names from names that really hold U+FFFD.
  */
-function namesNotUtf8(dirPath: string, entries: readonly Dirent[]): ReadonlySet<Dirent> | undefined {
+function namesNotUtf8(listPath: string, entries: readonly Dirent[]): ReadonlySet<Dirent> | undefined {
   if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return undefined;
   let names: Buffer[];
   try {
-    names = readdirSync(dirPath, { encoding: 'buffer' });
+    names = readdirSync(listPath, { encoding: 'buffer' });
   } catch {
     return undefined; // gone since the listing: its entries turn out vanished
   }
@@ -239,6 +246,8 @@ interface Cursor {
 export class TenantWalk {
   private readonly stack: Cursor[] = [];
   private started = false;
+  /** The root's real path (its symlinks resolved): the start of every item's path. */
+  private realRoot = '';
   /** How much longer each path is where a restore beside the tenant writes it. */
   private readonly restoreExtraBytes: number;
 
@@ -259,7 +268,13 @@ export class TenantWalk {
     if (!this.started) {
       this.started = true;
       const root = lstatOrThrow(this.root, this.access);
-      if (root instanceof Promise) return root.then((stat) => this.enter(run, max, { kind: 'directory', relPath: '', stat }));
+      if (root instanceof Promise) {
+        return root.then(async (stat) => {
+          this.realRoot = await fs.realpath(this.root);
+          return this.enter(run, max, { kind: 'directory', relPath: '', stat });
+        });
+      }
+      this.realRoot = realpathSync(this.root);
       return this.enter(run, max, { kind: 'directory', relPath: '', stat: root });
     }
     while (run.length < max) {
@@ -291,20 +306,51 @@ export class TenantWalk {
     return this.fill(run, max);
   }
 
-  /** A directory's items in byte order; a note alone if it vanished before it could be listed. */
+  /** A directory's items in byte order; a note alone if it vanished (or was swapped for something else) before it could be listed. */
   private list(relPath: string): Maybe<Cursor> {
-    const dirPath = relPath === '' ? this.root : path.join(this.root, relPath);
-    let listed: Maybe<Dirent[]>;
+    const dirPath = relPath === '' ? this.realRoot : `${this.realRoot}/${relPath}`;
+    let opened: Maybe<OpenDirectory>;
     try {
-      listed = this.access.readdir(dirPath);
+      opened = this.access.openDirectory(dirPath);
     } catch (error) {
       return vanishedBeforeListing(relPath, error);
     }
-    if (listed instanceof Promise) return listed.then((entries) => this.itemsOf(relPath, dirPath, entries), (error: unknown) => vanishedBeforeListing(relPath, error));
-    return this.itemsOf(relPath, dirPath, listed);
+    if (opened instanceof Promise) return opened.then((directory) => this.listOpen(relPath, dirPath, directory), (error: unknown) => vanishedBeforeListing(relPath, error));
+    return this.listOpen(relPath, dirPath, opened);
   }
 
-  private itemsOf(relPath: string, dirPath: string, entries: Dirent[]): Maybe<Cursor> {
+  /** The items of the open `directory`, which is closed once they are known. */
+  private listOpen(relPath: string, dirPath: string, directory: OpenDirectory): Maybe<Cursor> {
+    let items: Maybe<Cursor>;
+    try {
+      const listed = this.access.readdir(directory.path);
+      items =
+        listed instanceof Promise
+          ? listed.then((entries) => this.itemsOf(relPath, dirPath, directory.path, entries), (error: unknown) => vanishedBeforeListing(relPath, error))
+          : this.itemsOf(relPath, dirPath, directory.path, listed);
+    } catch (error) {
+      const closed = directory.close();
+      if (closed instanceof Promise) return closed.then(() => vanishedBeforeListing(relPath, error));
+      return vanishedBeforeListing(relPath, error);
+    }
+    if (!(items instanceof Promise)) {
+      const closed = directory.close();
+      return closed instanceof Promise ? closed.then(() => items) : items;
+    }
+    return items.then(
+      async (cursor) => {
+        await directory.close();
+        return cursor;
+      },
+      async (error: unknown) => {
+        await directory.close();
+        throw error;
+      },
+    );
+  }
+
+  /** `dirPath`: the directory's real path, which its items carry; `listPath`: where to lstat and read its entries (OpenDirectory). */
+  private itemsOf(relPath: string, dirPath: string, listPath: string, entries: Dirent[]): Maybe<Cursor> {
     sortByName(entries);
     const listing: DirectoryListing = { names: entries.map((entry) => entry.name) };
     const atRoot = relPath === '';
@@ -323,7 +369,7 @@ export class TenantWalk {
     const items: WalkItem[] = [];
     const toStat: string[] = [];
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
-    const notUtf8 = namesNotUtf8(dirPath, wanted);
+    const notUtf8 = namesNotUtf8(listPath, wanted);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
     const tooLong = pathsTooLong(dirPath, wanted, this.restoreExtraBytes);
     for (const entry of wanted) {
@@ -367,7 +413,7 @@ export class TenantWalk {
         if (stat === undefined) items.push(vanished(itemPath));
         else if (stat.isDirectory()) items.push({ kind: 'directory', relPath: itemPath, stat });
         else if (stat.isFile()) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
-        else if (stat.isSymbolicLink()) items.push(symlinkItem(this.root, itemPath.split('/'), stat));
+        else if (stat.isSymbolicLink()) items.push(symlinkItem(this.realRoot, `${listPath}/${name}`, itemPath.split('/'), stat));
         else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
       }
       // A directory above the resume point that is something else now was walked already.
@@ -376,12 +422,13 @@ export class TenantWalk {
       }
       return { items, next: 0 };
     };
-    return lstatAll(dirPath, toStat, this.access, place);
+    return lstatAll(listPath, toStat, this.access, place);
   }
 }
 
 function vanishedBeforeListing(relPath: string, error: unknown): Cursor {
-  if (!isVanished(error)) throw error;
+  // ELOOP: a symlink in its place now.
+  if (!isVanished(error) && (error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
   return { items: [vanishedDirectory(relPath)], next: 0 };
 }
 
@@ -432,11 +479,12 @@ function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAcce
   return batch(0);
 }
 
-function symlinkItem(root: string, segments: string[], stat: Stats): WalkItem {
+/** `linkPath`: where to read the link (through its open directory). */
+function symlinkItem(root: string, linkPath: string, segments: string[], stat: Stats): WalkItem {
   const relPath = segments.join('/');
   let targetBytes: Buffer;
   try {
-    targetBytes = readlinkSync(path.join(root, ...segments), { encoding: 'buffer' });
+    targetBytes = readlinkSync(linkPath, { encoding: 'buffer' });
   } catch (error) {
     if (isVanished(error)) return vanished(relPath);
     throw error;

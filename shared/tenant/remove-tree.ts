@@ -7,14 +7,27 @@
 // lacks it is given u+rwx, never through a link (lstat first; directories only), and the
 // removal is tried once more. As root the first attempt always succeeds.
 //
+// The tree being removed may be a tenant's old tree whose agent still runs in it (its working
+// directory moves with the tree): the agent can swap any directory in it for a symlink (to
+// another tenant, to /etc) while the removal runs as root. fs.rm lists a directory and
+// unlinks its entries by path, so it would follow such a swap and delete outside the tree.
+// So where procfs is mounted, each directory is opened (never through a symlink) and its
+// entries are listed, opened and removed through that descriptor's procfs link
+// (/proc/self/fd/N/name, which resolves to the directory opened, as unlinkat(2) would):
+// whatever is swapped in, only the swapped-in link itself is removed. One descriptor is open
+// per level of the tree, and every path is short (no PATH_MAX limit). Without procfs, fs.rm
+// as below.
+//
 // A tree moved beside the slot (aside, trash: names longer than the tenant's) may hold paths
 // longer than PATH_MAX there that fitted in the slot, and fs.rm names every entry by its
 // whole path (ENAMETOOLONG). Then each directory whose entries could be out of reach is
 // moved up to the top of the tree under a short name first (one rename of a path that still
 // fits), and the removal is tried again.
 
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
+
+import { CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -25,6 +38,105 @@ const NAME_MAX_BYTES = 255;
 
 /** Removes `target` and everything below it; absent is fine. */
 export async function removeTree(target: string): Promise<void> {
+  if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target);
+  return removeByPaths(target);
+}
+
+const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+/** Entries of one directory removed at once. */
+const REMOVALS_IN_FLIGHT = 32;
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? '';
+}
+
+/** `removeTree` through open directories (see the top of the file). */
+async function removeThroughDescriptors(target: string): Promise<void> {
+  // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
+  await removeEntry(target);
+}
+
+/**
+ * Removes the entry at `at` (a path whose directories cannot change: the base dir's, or one
+ * through an open directory's procfs link), a directory with all it holds; absent is fine.
+ */
+async function removeEntry(at: string, retries = SWAPPED_RETRIES): Promise<void> {
+  let directory: fs.FileHandle;
+  try {
+    directory = await openToEmpty(at);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT') return;
+    // Not a directory (ENOTDIR), or a symlink (ELOOP): unlinked itself, never followed.
+    if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(at, retries);
+    throw error;
+  }
+  try {
+    const inside = `${FD_LINKS}${directory.fd}`;
+    const names = await fs.readdir(inside);
+    for (let start = 0; start < names.length; start += REMOVALS_IN_FLIGHT) {
+      await Promise.all(names.slice(start, start + REMOVALS_IN_FLIGHT).map((name) => removeEntry(`${inside}/${name}`)));
+    }
+  } finally {
+    await directory.close();
+  }
+  await fs.rmdir(at).catch((error: unknown) => {
+    const code = errorCode(error);
+    if (code === 'ENOENT') return undefined;
+    // Swapped for a symlink or a file since it was opened (the directory emptied is wherever it was moved).
+    if (code === 'ENOTDIR') return unlinkOrRetry(at, retries);
+    throw error;
+  });
+}
+
+/** Entries swapped between a directory and something else while removed are looked at again this many times. */
+const SWAPPED_RETRIES = 3;
+
+/** Unlinks what is at `at`, or removes it as a directory if one was swapped in since (EISDIR). */
+async function unlinkOrRetry(at: string, retries: number): Promise<void> {
+  try {
+    await unlinkUnlessGone(at);
+  } catch (error) {
+    if (errorCode(error) !== 'EISDIR' || retries === 0) throw error;
+    await removeEntry(at, retries - 1);
+  }
+}
+
+/**
+ * Opens the directory at `at` to list and empty it, giving it u+rwx where it lacks it (a
+ * user other than root cannot list or unlink in it otherwise): fchmod on the open directory;
+ * one it cannot open at all (mode 0000) is changed by path after an lstat, which as the tree's
+ * owner changes nothing but its own files if swapped meanwhile (root is never refused).
+ */
+async function openToEmpty(at: string): Promise<fs.FileHandle> {
+  let directory: fs.FileHandle;
+  try {
+    directory = await fs.open(at, DIRECTORY_FLAGS);
+  } catch (error) {
+    if (!PERMISSION_DENIED.has(errorCode(error))) throw error;
+    const stat = await fs.lstat(at);
+    if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, open '${at}'`), { code: 'ENOTDIR' });
+    await fs.chmod(at, (stat.mode & 0o7777) | OWNER_ALL);
+    directory = await fs.open(at, DIRECTORY_FLAGS);
+  }
+  try {
+    const { mode } = await directory.stat();
+    if ((mode & OWNER_ALL) !== OWNER_ALL) await directory.chmod((mode & 0o7777) | OWNER_ALL);
+  } catch (error) {
+    await directory.close();
+    throw error;
+  }
+  return directory;
+}
+
+async function unlinkUnlessGone(at: string): Promise<void> {
+  await fs.unlink(at).catch((error: unknown) => {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  });
+}
+
+/** `removeTree` by paths, where there is no procfs: fs.rm, which follows a directory swapped for a symlink meanwhile. */
+async function removeByPaths(target: string): Promise<void> {
   let prepared = false;
   for (;;) {
     try {

@@ -8,12 +8,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { FD_LINKS } from '../../shared/file-access.js';
+
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = path.join(repoRoot, 'bin', 'openclaw.js');
 
 export function tempDir(prefix = 'openclaw-test-'): { path: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   return { path: dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The directory a FileAccess `readdir` was asked to list, as a real path: a backup's walk
+ * lists each directory it opened through the descriptor's procfs link (file-access.ts).
+ */
+export function listedDirectory(at: string): string {
+  return at.startsWith(FD_LINKS) ? readlinkSync(at) : at;
 }
 
 /**
