@@ -92,6 +92,30 @@ describe('readRun', () => {
     expect(read(['d/f', 'g']).outcomes).toEqual([{ outcome: READ_VANISHED }, { outcome: READ_WHOLE, content: 'mine', mode: 0o644 & ~process.umask(), sha256: sha('mine') }]);
   });
 
+  it('reads the rest of a directory from the directory it opened, when that is swapped for a symlink mid-run', () => {
+    const outside = path.join(dir.path, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'f2'), 'not the tenant\'s');
+    fs.mkdirSync(path.join(dir.path, 'd'));
+    fs.writeFileSync(path.join(dir.path, 'd', 'f1'), 'mine 1');
+    fs.writeFileSync(path.join(dir.path, 'd', 'f2'), 'mine 2');
+    let swapped = false;
+    const swapping: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      readSync: (fd, buffer, offset, length, position) => {
+        if (!swapped) {
+          // The tenant's agent, between the reads of f1 and f2.
+          swapped = true;
+          fs.renameSync(path.join(dir.path, 'd'), path.join(dir.path, 'd-moved'));
+          fs.symlinkSync(outside, path.join(dir.path, 'd'));
+        }
+        return fs.readSync(fd, buffer, offset, length, position);
+      },
+    };
+    expect(read(['d/f1', 'd/f2'], { syncFs: swapping }).outcomes.map((outcome) => outcome.content)).toEqual(['mine 1', 'mine 2']);
+  });
+
   it('leaves a file over the per-file limit to the caller', () => {
     fs.writeFileSync(path.join(dir.path, 'big'), 'x'.repeat(100));
     fs.writeFileSync(path.join(dir.path, 'huge'), 'x'.repeat(2000));
@@ -136,10 +160,16 @@ describe('readRun', () => {
 
   it('leaves a file whose read fails to the caller, and closes it', () => {
     fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    const opened: number[] = [];
     const closed: number[] = [];
     const failing: SyncFs = {
       ...fs,
       constants: fs.constants,
+      openSync: (file, flags) => {
+        const fd = fs.openSync(file, flags);
+        opened.push(fd);
+        return fd;
+      },
       readSync: () => {
         throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
       },
@@ -149,6 +179,8 @@ describe('readRun', () => {
       },
     };
     expect(read(['a'], { syncFs: failing }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
-    expect(closed).toHaveLength(1);
+    // The file, and the directory it was opened through.
+    expect(opened).toHaveLength(2);
+    expect([...closed].sort()).toEqual([...opened].sort());
   });
 });

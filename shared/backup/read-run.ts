@@ -1,6 +1,6 @@
 // One attempt at reading each of a run of small files whole, with blocking calls: open
-// (never through a symlink, never waiting on a FIFO, and checked to be the file at its path:
-// file-access.ts `isOpenedAt`), fstat, read, fstat, close, and the
+// (never through a symlink, never waiting on a FIFO, and through its directory, checked to be
+// the one at its path: file-access.ts `isOpenedAt`), fstat, read, fstat, close, and the
 // SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
 // same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
 // checked here once. Everything else (a file that changed while read, is larger than the
@@ -30,7 +30,7 @@ export interface SyncFs {
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
   readlinkSync(path: string): string;
-  readonly constants: { readonly O_RDONLY: number; readonly O_NOFOLLOW: number; readonly O_NONBLOCK: number };
+  readonly constants: { readonly O_RDONLY: number; readonly O_NOFOLLOW: number; readonly O_NONBLOCK: number; readonly O_DIRECTORY: number };
 }
 
 /**
@@ -65,11 +65,47 @@ export function readRun(
   const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
   let used = 0;
   let index = from;
+  // With procfs, files are opened through their directory, opened once for its run of files
+  // and checked to be the one at its real path: a directory on the way swapped for a symlink
+  // later is not followed, and one swapped before makes its files vanish.
+  let dirPath = '';
+  let dirFd = -1;
+  let dirOutcome = 0; // 0: files are opened through `dirFd`; else every file's outcome (2 vanished, 3 elsewhere)
   for (; index < to; index++) {
     const at = (index - from) * 5;
+    const filePath = paths[index]!;
+    let openPath = filePath;
+    if (fdLinks !== '') {
+      const slash = filePath.lastIndexOf('/');
+      const parent = slash === 0 ? '/' : filePath.slice(0, slash);
+      if (parent !== dirPath) {
+        if (dirFd !== -1) {
+          try {
+            fs.closeSync(dirFd);
+          } catch {
+            // nothing was read through it that depends on the close
+          }
+        }
+        dirPath = parent;
+        dirFd = -1;
+        dirOutcome = 2;
+        try {
+          dirFd = fs.openSync(parent, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+          dirOutcome = fs.readlinkSync(fdLinks + dirFd) === parent ? 0 : 2;
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (dirFd === -1) dirOutcome = code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' ? 2 : 3;
+        }
+      }
+      if (dirOutcome !== 0) {
+        meta[at] = dirOutcome;
+        continue;
+      }
+      openPath = `${fdLinks}${dirFd}/${filePath.slice(slash + 1)}`;
+    }
     let fd = -1;
     try {
-      fd = fs.openSync(paths[index]!, flags);
+      fd = fs.openSync(openPath, flags);
     } catch (error) {
       const code = (error as { code?: string }).code;
       meta[at] = code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' ? 2 : 3;
@@ -78,18 +114,9 @@ export function readRun(
     let outcome = 3;
     let stop = false;
     try {
-      // `paths` are real paths: one that led elsewhere had a directory on the way swapped for a symlink.
-      let swapped = false;
-      if (fdLinks !== '') {
-        try {
-          swapped = fs.readlinkSync(fdLinks + fd) !== paths[index];
-        } catch {
-          swapped = true;
-        }
-      }
       const before = fs.fstatSync(fd);
       const size = before.size;
-      if (swapped || !before.isFile()) outcome = 2;
+      if (!before.isFile()) outcome = 2;
       else if (size > maxFileBytes) outcome = 3;
       else if (size > content.length - used) stop = true;
       else {
@@ -121,6 +148,13 @@ export function readRun(
     }
     if (stop) break;
     meta[at] = outcome;
+  }
+  if (dirFd !== -1) {
+    try {
+      fs.closeSync(dirFd);
+    } catch {
+      // as above
+    }
   }
   return index - from;
 }
