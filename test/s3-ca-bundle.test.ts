@@ -2,7 +2,7 @@
 // through AWS_CA_BUNDLE, or the profile's `ca_bundle` (the SDK for JavaScript reads neither;
 // configured-endpoint.ts does). Against s3rver serving HTTPS with a certificate made here.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { cliPath, describeTree, tempDir } from './helpers/tree.js';
+import { describeTree, runCliIn, tempDir, type CliRun } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 let server: S3TestServer;
@@ -35,17 +35,10 @@ afterAll(async () => {
 });
 
 /** The built CLI, given the store's endpoint and keys, with only `env` for AWS settings. */
-function openclaw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function openclaw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   const store = ['--endpoint', server.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'anything'];
-  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args, ...store], {
-    env: { PATH: process.env.PATH, HOME: dir.path, AWS_CONFIG_FILE: path.join(dir.path, 'config'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir.path, 'credentials'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  const aws = { AWS_CONFIG_FILE: path.join(dir.path, 'config'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir.path, 'credentials') };
+  return runCliIn({ PATH: process.env.PATH, HOME: dir.path, ...aws, ...env }, ['--tenants-dir', base, ...args, ...store]);
 }
 
 describe('a store with a certificate of a private CA', () => {

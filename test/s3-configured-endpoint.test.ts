@@ -5,7 +5,6 @@
 // AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's services section, its endpoint_url;
 // none when ignore_configured_endpoint_urls says so.
 
-import { spawn } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +18,7 @@ import { UsageError } from '../shared/errors.js';
 import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { cliPath, describeTree, tempDir } from './helpers/tree.js';
+import { describeTree, runCliIn, tempDir, type CliRun } from './helpers/tree.js';
 
 const AWS_CLI = '/usr/bin/aws';
 const run = promisify(execFile);
@@ -153,16 +152,8 @@ describe('a backup and restore with --aws-profile against s3rver', () => {
   });
 
   /** The built CLI with only the shared files for AWS settings (no keys or region in the environment). */
-  function openclaw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      env: { PATH: process.env.PATH, HOME: dir.path, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_EC2_METADATA_DISABLED: 'true', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  function openclaw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+    return runCliIn({ PATH: process.env.PATH, HOME: dir.path, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_EC2_METADATA_DISABLED: 'true', ...env }, args);
   }
 
   it('stores the archive at the profile\'s endpoint, says so, and restores it from there', async () => {

@@ -115,6 +115,16 @@ export function runCliAsync(args: string[], options: { env?: NodeJS.ProcessEnv }
   return spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** The built CLI with `env` as its whole environment (none of the test's), while the test goes on (a local S3 server answers in this process). */
+export function runCliIn(env: NodeJS.ProcessEnv, args: string[]): Promise<CliRun> {
+  const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
 export function sh(command: string, options: { cwd?: string; input?: Buffer } = {}): Buffer {
   const result = spawnSync('bash', ['-o', 'pipefail', '-c', command], { cwd: options.cwd, input: options.input, maxBuffer: 512 * 1024 * 1024 });
   if (result.status !== 0) throw new Error(`${command} failed (${result.status}): ${result.stderr.toString()}`);
