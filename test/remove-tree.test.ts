@@ -163,6 +163,27 @@ function buildDeepTree(root: string, levels: number): void {
 // A tenant moved aside or to trash (a longer name than the slot's) may hold paths that fitted
 // in the slot and are longer than PATH_MAX there: fs.rm alone fails with ENAMETOOLONG, and the
 // trash it leaves behind made every later backup and restore of the tenant fail as well.
+describe('removeTree, a wide tree', () => {
+  it('needs no more descriptors than the tree is deep: 40 × 40 directories under a limit of 64', () => {
+    const target = path.join(dir.path, 'wide');
+    for (let d = 0; d < 40; d++) {
+      for (let e = 0; e < 40; e++) {
+        mkdirSync(path.join(target, `d${d}`, `e${e}`), { recursive: true });
+        writeFileSync(path.join(target, `d${d}`, `e${e}`, 'f'), 'x');
+      }
+    }
+    const script = `const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))}); await removeTree(${JSON.stringify(target)});`;
+    const run = spawnSync('sh', ['-c', 'ulimit -n 64 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1' },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(false);
+  });
+});
+
 describe('removeTree, paths longer than PATH_MAX', () => {
   it('removes a tree whose paths are longer than any system call takes (and one of the tree\'s own ~N names)', async () => {
     const target = path.join(dir.path, 'trash');

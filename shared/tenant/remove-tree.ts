@@ -43,7 +43,7 @@ export async function removeTree(target: string): Promise<void> {
 }
 
 const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
-/** Entries of one directory removed at once. */
+/** Entries of one directory other than directories removed at once. */
 const REMOVALS_IN_FLIGHT = 32;
 
 function errorCode(error: unknown): string {
@@ -73,10 +73,15 @@ async function removeEntry(at: string, retries = SWAPPED_RETRIES): Promise<void>
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
-    const names = await fs.readdir(inside);
-    for (let start = 0; start < names.length; start += REMOVALS_IN_FLIGHT) {
-      await Promise.all(names.slice(start, start + REMOVALS_IN_FLIGHT).map((name) => removeEntry(`${inside}/${name}`)));
+    const entries = await fs.readdir(inside, { withFileTypes: true });
+    // Other entries several at a time; directories one after another, so that no more
+    // directories are open at once than the tree is deep (a wide tree would run out of
+    // descriptors otherwise). Either kind swapped for the other meanwhile is retried as such.
+    const others = entries.filter((entry) => !entry.isDirectory());
+    for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
+      await Promise.all(others.slice(start, start + REMOVALS_IN_FLIGHT).map((entry) => unlinkOrRetry(`${inside}/${entry.name}`, SWAPPED_RETRIES)));
     }
+    for (const entry of entries) if (entry.isDirectory()) await removeEntry(`${inside}/${entry.name}`);
   } finally {
     await directory.close();
   }
