@@ -158,6 +158,20 @@ describe('readRun', () => {
     expect(read(['state.json'], { syncFs: rewriting }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
   });
 
+  it('leaves a file whose open fails (EIO) to the caller, whose own read reports it', () => {
+    fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    fs.writeFileSync(path.join(dir.path, 'b'), 'beta');
+    const failing: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      openSync: (file, flags) => {
+        if (file.endsWith('/a')) throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' });
+        return fs.openSync(file, flags);
+      },
+    };
+    expect(read(['a', 'b'], { syncFs: failing }).outcomes.map(({ outcome }) => outcome)).toEqual([READ_ELSEWHERE, READ_WHOLE]);
+  });
+
   it('leaves a file whose read fails to the caller, and closes it', () => {
     fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
     const opened: number[] = [];

@@ -128,19 +128,21 @@ describe.skipIf(!straceWorks)('strace: a kill right after each rename and link',
   });
 });
 
-describe.skipIf(!straceWorks)('strace: a tenant file that cannot be read', () => {
-  // Every read of one file fails (-P: only calls on that path or a descriptor of it), on
-  // whichever thread reads it: the backup fails in one line naming the tenant, the reason and
-  // the call, and leaves no archive, no temporary file and no scratch.
-  for (const [syscall, expected] of [
-    ['pread64', 'input/output error \\(read\\)'],
-    ['openat', 'input/output error \\(\\S+config\\.json\\)'],
+describe.skipIf(!straceWorks)('strace: a tenant file or directory that cannot be read', () => {
+  // Every read of one file, or every open of the tenant's directory, fails (-P: only calls on
+  // that path or a descriptor of it), on whichever thread makes it: the backup fails in one
+  // line naming the tenant, the reason and the call or path, and leaves no archive, no
+  // temporary file and no scratch. (A file's own open is not injected here: the reader threads
+  // open files through their directory's procfs link, a path -P does not match.)
+  for (const [syscall, target, expected] of [
+    ['pread64', 'acme/config.json', 'input/output error \\(read\\)'],
+    ['openat', 'acme', 'input/output error \\(\\S+/acme\\)'],
   ] as const) {
-    it(`EIO on ${syscall}: one line, nothing stored`, async () => {
+    it(`EIO on ${syscall} of ${target}: one line, nothing stored`, async () => {
       const w = new World(fixtures, `strace-eio-${syscall}`);
       const child = spawn(
         'strace',
-        ['-f', '-qq', '-o', '/dev/null', '-P', path.join(w.base, 'acme', 'config.json'), '-e', `trace=${syscall}`, '-e', `inject=${syscall}:error=EIO`,
+        ['-f', '-qq', '-o', '/dev/null', '-P', path.join(w.base, target), '-e', `trace=${syscall}`, '-e', `inject=${syscall}:error=EIO`,
           process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')],
         { env: { ...process.env, TMPDIR: w.tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
