@@ -316,7 +316,7 @@ function digestInto(bytes: Uint8Array, into: Buffer, at: number): void {
  */
 const FIRST_ARENA_BYTES = 64 * 1024;
 
-/** readRun's check of what it opened (file-access.ts `isOpenedAt`); '' where it cannot be made. */
+/** readRun's `fdLinks`: the procfs prefix it opens files through, each directory checked as file-access.ts `isOpenedAt` checks; '' where there is no procfs. */
 const FD_LINKS_TO_CHECK = CAN_CHECK_OPENED_PATHS ? FD_LINKS : '';
 
 /** Reads on this thread, when a slot is asked for, into one arena reused part after part. */
