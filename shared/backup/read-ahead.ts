@@ -602,13 +602,18 @@ class PromisePart implements ReadPart {
   release(): void {}
 }
 
-/** Every file of a segment read at once with promise calls; `window` segments at a time keep CALLS_IN_FLIGHT files in flight. */
+/**
+ * Every file of a segment read at once with promise calls; `window` segments at a time keep
+ * CALLS_IN_FLIGHT files in flight. As readRun does, a segment's files are opened through their
+ * directory, opened and checked once for the segment (file-access.ts `openAt`), not each file
+ * checked after its open: one procfs readlink per directory of a segment instead of one per file.
+ */
 class PromiseReader implements Reader {
   readonly window = Math.max(1, Math.floor(CALLS_IN_FLIGHT / REMOTE_RUN)) + 1;
   readonly threadCount = 0;
 
   start(segment: Segment): void {
-    Promise.all(segment.paths.map((path) => readOnce(path))).then(
+    readAll(segment.paths).then(
       (reads) => segment.deliver(new PromisePart(reads)),
       (error: unknown) => segment.fail(error),
     );
@@ -617,12 +622,56 @@ class PromiseReader implements Reader {
   async close(): Promise<void> {}
 }
 
+const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+
+/** Reads `paths` (real paths) at once, each run of them in one directory through that directory (without procfs, by path). */
+async function readAll(paths: readonly string[]): Promise<PromiseRead[]> {
+  if (FD_LINKS_TO_CHECK === '') return Promise.all(paths.map((path) => readOnce(path)));
+  const runs: Promise<PromiseRead[]>[] = [];
+  for (let from = 0; from < paths.length; ) {
+    const parent = parentOf(paths[from]!);
+    let to = from + 1;
+    while (to < paths.length && parentOf(paths[to]!) === parent) to++;
+    runs.push(readInDirectory(parent, paths.slice(from, to)));
+    from = to;
+  }
+  return (await Promise.all(runs)).flat();
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash === 0 ? '/' : path.slice(0, slash);
+}
+
+/** Reads the files at `paths`, all in the directory `parent`, through it: a directory swapped for a symlink is never followed. */
+async function readInDirectory(parent: string, paths: readonly string[]): Promise<PromiseRead[]> {
+  let directory: fs.FileHandle;
+  try {
+    directory = await openAt(parent, DIRECTORY_FLAGS);
+  } catch (error) {
+    const outcome = openFailure(error);
+    return paths.map(() => ({ outcome }));
+  }
+  try {
+    const inside = `${FD_LINKS}${directory.fd}/`;
+    return await Promise.all(paths.map((path) => readOnce(inside + path.slice(path.lastIndexOf('/') + 1))));
+  } finally {
+    await directory.close().catch(() => undefined);
+  }
+}
+
+/** What a failed open means for the files it was for: vanished (gone, or a symlink in its place), or left to the caller. */
+function openFailure(error: unknown): number {
+  return isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE;
+}
+
+/** `path`: through its directory's procfs link, or (without procfs) the file's own path. */
 async function readOnce(path: string): Promise<PromiseRead> {
   let handle: fs.FileHandle;
   try {
-    handle = await openAt(path, READ_FLAGS);
+    handle = await fs.open(path, READ_FLAGS);
   } catch (error) {
-    return { outcome: isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE };
+    return { outcome: openFailure(error) };
   }
   try {
     const before = await handle.stat();
