@@ -17,7 +17,7 @@ import { environmentKeysOverProfile } from './configured-endpoint.js';
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
 export interface S3ConnectionOptions {
-  /** `--region`; otherwise the SDK's resolution (AWS_REGION, the profile), or us-east-1 for a custom endpoint. */
+  /** `--region`; otherwise the SDK's resolution (AWS_REGION, the profile), or us-east-1 for a custom endpoint (open-location.ts passes the profile's region there). */
   readonly region?: string;
   /** `--aws-profile`: credentials and region from that profile of the shared config. */
   readonly awsProfile?: string;
