@@ -69,7 +69,13 @@ export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3Cl
     },
   };
   if (options.region !== undefined) config.region = options.region;
-  if (options.endpoint !== undefined) {
+  if (options.endpoint === undefined) {
+    // A bucket in another region answers 301 with its region (x-amz-bucket-region): the request
+    // is sent again there, as the aws CLI does. The gateway's functions run in their own
+    // region and take no --region for a bucket; a 400 the SDK does not follow still says which
+    // region to pass (s3-errors.ts). Not for custom endpoints: the header names an AWS region.
+    config.followRegionRedirects = true;
+  } else {
     config.endpoint = options.endpoint;
     config.forcePathStyle = true;
     config.region ??= CUSTOM_ENDPOINT_DEFAULT_REGION;
