@@ -156,6 +156,20 @@ export async function openAt(path: string, flags: number): Promise<fs.FileHandle
   throw swappedPathError(path);
 }
 
+/** Every descriptor this process has open, with the path procfs names it by (empty without procfs). */
+export function openDescriptors(): Map<number, string> {
+  const open = new Map<number, string>();
+  if (!CAN_CHECK_OPENED_PATHS) return open;
+  for (const name of readdirSync(FD_LINKS)) {
+    try {
+      open.set(Number(name), readlinkSync(`${FD_LINKS}${name}`));
+    } catch {
+      // closed meanwhile (the listing's own descriptor among them)
+    }
+  }
+  return open;
+}
+
 /** statfs(2) f_type of file systems whose calls cross a network or a user-space daemon. */
 const REMOTE_FILE_SYSTEMS = new Set([
   0x6969, // NFS (EFS)
