@@ -140,9 +140,41 @@ export function swappedPathError(path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ENOENT: ${path} no longer leads to the file listed there (a directory on the way was replaced)`), { code: 'ENOENT', path });
 }
 
-/** openSync of a real path, checked with `isOpenedAt`: swappedPathError (closed) if it led elsewhere. */
+// Opening is not free of effects: a FIFO's waiting writer is let go, a device runs its driver
+// (a watchdog starts, a tape rewinds on close), a terminal may become the controlling one. So a
+// file is opened only in a directory already opened and checked (O_DIRECTORY, which opens no
+// device), through that directory's procfs link: its name cannot lead anywhere else.
+
+/**
+ * openSync of a real path, never outside the directory at its parent's real path:
+ * swappedPathError (nothing left open) if a directory on the way led elsewhere.
+ */
 export function openSyncAt(path: string, flags: number): number {
-  const fd = openSync(path, flags);
+  const slash = path.lastIndexOf('/');
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checkedSync(openSync(path, flags), path);
+  const directory = checkedSync(directoryOrSwapped(() => openSync(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  try {
+    return checkedSync(openSync(`${FD_LINKS}${directory}/${path.slice(slash + 1)}`, flags), path);
+  } finally {
+    closeSync(directory);
+  }
+}
+
+/** The parent directory opened by `open`; a symlink in its place (ELOOP) is a swap, as `swappedPathError` says. */
+function directoryOrSwapped<T>(open: () => T, path: string): T {
+  try {
+    const opened = open();
+    return opened instanceof Promise ? (opened.catch((error: unknown) => { throw swapped(error, path); }) as T) : opened;
+  } catch (error) {
+    throw swapped(error, path);
+  }
+}
+
+function swapped(error: unknown, path: string): unknown {
+  return (error as NodeJS.ErrnoException).code === 'ELOOP' ? swappedPathError(path) : error;
+}
+
+function checkedSync(fd: number, path: string): number {
   if (isOpenedAt(fd, path)) return fd;
   closeSync(fd);
   throw swappedPathError(path);
@@ -150,7 +182,17 @@ export function openSyncAt(path: string, flags: number): number {
 
 /** `openSyncAt` with promise calls. */
 export async function openAt(path: string, flags: number): Promise<fs.FileHandle> {
-  const handle = await fs.open(path, flags);
+  const slash = path.lastIndexOf('/');
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checked(await fs.open(path, flags), path);
+  const directory = await checked(await directoryOrSwapped(() => fs.open(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  try {
+    return await checked(await fs.open(`${FD_LINKS}${directory.fd}/${path.slice(slash + 1)}`, flags), path);
+  } finally {
+    await directory.close();
+  }
+}
+
+async function checked(handle: fs.FileHandle, path: string): Promise<fs.FileHandle> {
   if (!CAN_CHECK_OPENED_PATHS || (await fs.readlink(`${FD_LINKS}${handle.fd}`).catch(() => undefined)) === path) return handle;
   await handle.close();
   throw swappedPathError(path);
