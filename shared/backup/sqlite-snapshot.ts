@@ -98,6 +98,19 @@ export interface SnapshotOptions {
  * caller owns `destination` (and the side files SQLite may leave beside it) and deletes it.
  */
 export async function snapshotDatabase(source: string, destination: string, options: SnapshotOptions = {}): Promise<SnapshotOutcome> {
+  // A descriptor of another thread named like the database (the same file name in another
+  // tenant, read ahead by `backup --all`'s other jobs) fails the check as well: tried again.
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await snapshotOnce(source, destination, options);
+    if (outcome !== OPENED_ELSEWHERE || attempt === OPEN_CHECK_ATTEMPTS) return outcome;
+  }
+}
+
+/** Attempts at a snapshot whose open is checked (`expected`) before it is called replaced. */
+const OPEN_CHECK_ATTEMPTS = 3;
+const OPENED_ELSEWHERE: SnapshotOutcome = { ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' };
+
+async function snapshotOnce(source: string, destination: string, options: SnapshotOptions): Promise<SnapshotOutcome> {
   const driver = sqliteDriver();
   const started = Date.now();
   let db;
@@ -108,9 +121,7 @@ export async function snapshotDatabase(source: string, destination: string, opti
     // Takes the read lock and reads the header and the schema: a file that is not a usable
     // database fails here, a database locked beyond the timeout too.
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
-    if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) {
-      return { ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' };
-    }
+    if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
     const pages = await db.backupTo(destination);
     db.exec('COMMIT');
     return { ok: true, pages, durationMs: Date.now() - started };
