@@ -20,6 +20,8 @@
 
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
+import { FileSystemError } from './errors.js';
+
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
 /** Threads libuv's pool started with: UV_THREADPOOL_SIZE as libuv reads it (1 to 1024, default 4). */
@@ -120,6 +122,18 @@ function listingPath(path: string, fd: number): string {
 export const FD_LINKS = '/proc/self/fd/';
 /** Whether `isOpenedAt` can tell (procfs is mounted). */
 export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
+
+/**
+ * Refuses to read a tenant's tree as root where procfs is missing: nothing could tell a
+ * directory the tenant swapped for a symlink meanwhile, and root would read (and archive) the
+ * files it leads to outside the tenant. As the tenants' own user a swap gains the tenant nothing.
+ */
+export function assertSwapsCanBeTold(tenant: string): void {
+  if (CAN_CHECK_OPENED_PATHS || process.geteuid?.() !== 0) return;
+  throw new FileSystemError(
+    `cannot back up tenant "${tenant}" as root: procfs is not mounted at /proc, without which a directory the tenant swaps for a symlink during the backup cannot be told from its own (it could archive files from outside the tenant); mount /proc, or run the backup as the tenants' user`,
+  );
+}
 
 /**
  * Whether the open descriptor `fd` was reached by `path`, a real path (absolute, no symlink,
