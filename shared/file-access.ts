@@ -167,11 +167,23 @@ export function openSyncAt(path: string, flags: number): number {
   const slash = path.lastIndexOf('/');
   if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checkedSync(openSync(path, flags), path);
   const directory = checkedSync(directoryOrSwapped(() => openSync(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  const through = `${FD_LINKS}${directory}/${path.slice(slash + 1)}`;
   try {
-    return checkedSync(openSync(`${FD_LINKS}${directory}/${path.slice(slash + 1)}`, flags), path);
+    return checkedSync(openSync(through, flags), path);
+  } catch (error) {
+    throw namedBy(error, through, path);
   } finally {
     closeSync(directory);
   }
+}
+
+/** A failed open through a directory's procfs link, named by the file's own path (as an error message shows it). */
+function namedBy(error: unknown, through: string, path: string): unknown {
+  const failed = error as NodeJS.ErrnoException;
+  if (failed.path !== through) return error;
+  failed.path = path;
+  failed.message = failed.message.replace(through, path);
+  return failed;
 }
 
 /** The parent directory opened by `open`; a symlink in its place (ELOOP) is a swap, as `swappedPathError` says. */
@@ -199,8 +211,9 @@ export async function openAt(path: string, flags: number): Promise<fs.FileHandle
   const slash = path.lastIndexOf('/');
   if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checked(await fs.open(path, flags), path);
   const directory = await checked(await directoryOrSwapped(() => fs.open(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  const through = `${FD_LINKS}${directory.fd}/${path.slice(slash + 1)}`;
   try {
-    return await checked(await fs.open(`${FD_LINKS}${directory.fd}/${path.slice(slash + 1)}`, flags), path);
+    return await checked(await fs.open(through, flags).catch((error: unknown) => Promise.reject(namedBy(error, through, path))), path);
   } finally {
     await directory.close();
   }
