@@ -278,7 +278,12 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
           : `interrupted while waiting for the gateway: the ${role} may still finish there (see its completion event, or the logs of ${name})`,
       );
     }
-    throw translateAwsError(error, plane, `invoking ${name}`);
+    const translated = translateAwsError(error, plane, `invoking ${name}`);
+    const needs = ADDED_LATER[role];
+    if (needs !== undefined && translated.code === 'STACK_NOT_FOUND') {
+      throw new UsageError(`${translated.message}; if it is, it was deployed by an older version, without ${name}: ${needs} needs the gateway of this version`, 'STACK_NOT_FOUND');
+    }
+    throw translated;
   }
 
   let answer: unknown;
@@ -310,6 +315,9 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
 }
 
 type InvokedRole = FunctionRole | 'fanout';
+
+/** The functions a gateway deployed by an older version lacks, and the command that needs each. */
+const ADDED_LATER: Partial<Record<InvokedRole, string>> = { prune: 'tenants prune', fanout: 'tenants backup --all' };
 
 /** A listing, verify or dry run: nothing on the gateway changes, whatever becomes of the invocation. */
 function changesNothing(role: InvokedRole, payload: object): boolean {

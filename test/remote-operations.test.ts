@@ -236,6 +236,19 @@ describe('remote executor', () => {
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'REMOTE_PROTOCOL', message } });
   });
 
+  it('says a function that only later versions deploy may be missing from an older gateway', async () => {
+    const notFound = (name: string) => Object.assign(new Error(`Function not found: arn:aws:lambda:eu-west-1:1:function:${name}`), { name: 'ResourceNotFoundException' });
+    lambda.on(InvokeCommand, { FunctionName: 'openclaw-backup-prune' }).rejects(notFound('openclaw-backup-prune'));
+    const prune = await run(['--stack', 'openclaw-backup', 'tenants', 'prune', 'acme', '--in', 's3://backups/acme/', '--keep-last', '1']);
+    expect(prune.status).toBe(2);
+    expect(prune.stderr).toMatch(/^openclaw: invoking openclaw-backup-prune: not found: is the stack "openclaw-backup" deployed there\? .*; if it is, it was deployed by an older version, without openclaw-backup-prune: tenants prune needs the gateway of this version\n$/);
+
+    lambda.reset();
+    lambda.on(InvokeCommand).rejects(notFound('openclaw-backup-backup'));
+    const backup = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst']);
+    expect(backup.stderr).not.toMatch(/older version/);
+  });
+
   it('sends a throttled invocation again (it did not run), a few times, then says so in one line', async () => {
     const throttled = Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException', $metadata: { httpStatusCode: 429 } });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
