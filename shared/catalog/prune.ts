@@ -172,6 +172,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     removed++;
     bytesRemoved += entry.bytes;
   }
+  await store.removeStrayMarks?.({ signal });
   return { ...result, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
 }
 
