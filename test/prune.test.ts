@@ -27,7 +27,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups } from '../shared/catalog/backups.js';
-import { ObjectLockedError } from '../shared/errors.js';
+import { ObjectLockedError, StorageError } from '../shared/errors.js';
 import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
@@ -107,6 +107,20 @@ describe('prune in a local directory', () => {
     ]);
     const again = JSON.parse((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', store, '--keep-last', '1', '--keep-daily', '3'])).stdout) as PruneResult;
     expect(again.removed).toBe(0);
+  });
+
+  it('removes the verification marks a killed prune left without their archives (this version or an older one)', async () => {
+    const killed = path.join(dir.path, 'killed');
+    await backupAt(tenantsDir, 'acme', path.join(killed, 'old.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(killed, 'new.tar.zst'), new Date(JUNE_1 + DAY));
+    expect((await runMain(['tenants', 'verify', '--from', path.join(killed, 'new.tar.zst')])).status).toBe(0);
+    // A prune killed between unlinking an archive and unlinking its mark.
+    writeFileSync(path.join(killed, '.gone.tar.zst.openclaw-verified'), readFileSync(path.join(killed, '.new.tar.zst.openclaw-verified')));
+    expect((await runMain(['tenants', 'prune', 'acme', '--in', killed, '--keep-last', '1', '--dry-run'])).status).toBe(0);
+    expect(existsSync(path.join(killed, '.gone.tar.zst.openclaw-verified'))).toBe(true);
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', killed, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    expect(readdirSync(killed).sort()).toEqual(['.new.tar.zst.openclaw-verified', 'new.tar.zst']);
   });
 
   it('keeps a backup it cannot date, and says why', async () => {
@@ -444,6 +458,27 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(lines[0]).toMatch(/^Kept 1 and removed 1 backup \(/);
     expect(lines.find((line) => line.includes('2026-06-01.tar.zst') && !line.includes('note:'))).toMatch(/^\s+skipped\s/);
     expect(lines.filter((line) => line.includes('note: s3://backups/backups/acme/2026-06-01.tar.zst changed since it was listed (written again?): not removed'))).toHaveLength(1);
+  });
+
+  it('goes on past a backup the store refuses to delete (Object Lock whose retention it could not read), then fails naming it, exit 1', async () => {
+    s3.on(GetObjectRetentionCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(GetObjectLegalHoldCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
+      if (!input.Key.endsWith('2026-06-01.tar.zst')) return { DeleteMarker: true };
+      throw new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied because object protected by object lock.' });
+    });
+    const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).code).toBe('ACCESS_DENIED');
+    expect((error as Error).message).toBe(
+      "prune removed 1 of 2 backups; 1 could not be removed: access denied to s3://backups/backups/acme/2026-06-01.tar.zst: check the credentials' S3 permissions and the bucket policy (S3: Access Denied because object protected by object lock.)",
+    );
+    // The refused one did not stop the next.
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key)).toEqual(['backups/acme/2026-06-01.tar.zst', 'backups/acme/2026-06-02.tar.zst']);
+
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'ACCESS_DENIED', message: expect.stringMatching(/^prune removed 1 of 2 backups; 1 could not be removed: access denied to s3:\/\/backups\/backups\/acme\/2026-06-01\.tar\.zst/) } });
   });
 
   it('where the store refuses If-Match on a delete, a HEAD right before each delete compares the ETag instead', async () => {
