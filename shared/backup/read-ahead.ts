@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, openAt, type FileAccess, type Maybe } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
@@ -608,7 +608,7 @@ class PromiseReader implements Reader {
   readonly threadCount = 0;
 
   start(segment: Segment): void {
-    Promise.all(segment.paths.map((path) => readOnce(path))).then(
+    readInDirectories(segment.paths).then(
       (reads) => segment.deliver(new PromisePart(reads)),
       (error: unknown) => segment.fail(error),
     );
@@ -617,10 +617,45 @@ class PromiseReader implements Reader {
   async close(): Promise<void> {}
 }
 
-async function readOnce(path: string): Promise<PromiseRead> {
+/**
+ * Reads each of `paths` (real paths) once, opened through its directory as readRun does: each
+ * directory opened and checked once (file-access.ts `openDirectory`), its files opened through
+ * its procfs link. A directory that vanished or was swapped for a symlink: its files vanished.
+ */
+async function readInDirectories(paths: readonly string[]): Promise<PromiseRead[]> {
+  const byDirectory = new Map<string, number[]>();
+  paths.forEach((path, index) => {
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    const indexes = byDirectory.get(parent);
+    if (indexes === undefined) byDirectory.set(parent, [index]);
+    else indexes.push(index);
+  });
+  const reads = new Array<PromiseRead>(paths.length);
+  await Promise.all(
+    [...byDirectory].map(async ([parent, indexes]) => {
+      let directory: OpenDirectory;
+      try {
+        directory = await PARALLEL_ACCESS.openDirectory(parent);
+      } catch (error) {
+        const outcome = isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE;
+        for (const index of indexes) reads[index] = { outcome };
+        return;
+      }
+      try {
+        await Promise.all(indexes.map(async (index) => (reads[index] = await readOnce(`${directory.path}/${paths[index]!.slice(parent.length + 1)}`))));
+      } finally {
+        await directory.close();
+      }
+    }),
+  );
+  return reads;
+}
+
+/** `openPath`: the file's name under its open directory's procfs link (its real path without procfs). */
+async function readOnce(openPath: string): Promise<PromiseRead> {
   let handle: fs.FileHandle;
   try {
-    handle = await openAt(path, READ_FLAGS);
+    handle = await fs.open(openPath, READ_FLAGS);
   } catch (error) {
     return { outcome: isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE };
   }

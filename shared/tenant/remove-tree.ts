@@ -23,11 +23,18 @@
 // whole path (ENAMETOOLONG). Then each directory whose entries could be out of reach is
 // moved up to the top of the tree under a short name first (one rename of a path that still
 // fits), and the removal is tried again.
+//
+// A mount point inside the tree (the operator's bind mount of a shared directory into the
+// tenant, moved along with the old tenant) holds another file system's files: nothing below
+// it is removed, and the removal fails naming it. A bind mount from the same file system has
+// the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 
+import { FileSystemError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
+import { shownPath } from '../format.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -53,14 +60,23 @@ function errorCode(error: unknown): string {
 /** `removeTree` through open directories (see the top of the file). */
 async function removeThroughDescriptors(target: string): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry(target);
+  await removeEntry({ at: target, shown: target, mount: undefined });
 }
 
 /**
- * Removes the entry at `at` (a path whose directories cannot change: the base dir's, or one
- * through an open directory's procfs link), a directory with all it holds; absent is fine.
+ * An entry to remove: `at`, a path whose directories cannot change (the base dir's, or one
+ * through an open directory's procfs link); `shown`, its path for messages; `mount`, the mount
+ * the tree's top directory is on (undefined for the top itself).
  */
-async function removeEntry(at: string, retries = SWAPPED_RETRIES): Promise<void> {
+interface Entry {
+  readonly at: string;
+  readonly shown: string;
+  readonly mount: string | undefined;
+}
+
+/** Removes `entry`, a directory with all it holds; absent is fine. */
+async function removeEntry(entry: Entry, retries = SWAPPED_RETRIES): Promise<void> {
+  const { at } = entry;
   let directory: fs.FileHandle;
   try {
     directory = await openToEmpty(at);
@@ -68,20 +84,25 @@ async function removeEntry(at: string, retries = SWAPPED_RETRIES): Promise<void>
     const code = errorCode(error);
     if (code === 'ENOENT') return;
     // Not a directory (ENOTDIR), or a symlink (ELOOP): unlinked itself, never followed.
-    if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(at, retries);
+    if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(entry, retries);
     throw error;
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
+    const mount = await mountOf(directory.fd);
+    if (entry.mount !== undefined && mount !== entry.mount) {
+      throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
+    }
     const entries = await fs.readdir(inside, { withFileTypes: true });
+    const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount });
     // Other entries several at a time; directories one after another, so that no more
     // directories are open at once than the tree is deep (a wide tree would run out of
     // descriptors otherwise). Either kind swapped for the other meanwhile is retried as such.
-    const others = entries.filter((entry) => !entry.isDirectory());
+    const others = entries.filter((dirent) => !dirent.isDirectory());
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
-      await Promise.all(others.slice(start, start + REMOVALS_IN_FLIGHT).map((entry) => unlinkOrRetry(`${inside}/${entry.name}`, SWAPPED_RETRIES)));
+      await Promise.all(others.slice(start, start + REMOVALS_IN_FLIGHT).map((dirent) => unlinkOrRetry(child(dirent.name), SWAPPED_RETRIES)));
     }
-    for (const entry of entries) if (entry.isDirectory()) await removeEntry(`${inside}/${entry.name}`);
+    for (const dirent of entries) if (dirent.isDirectory()) await removeEntry(child(dirent.name));
   } finally {
     await directory.close();
   }
@@ -89,21 +110,27 @@ async function removeEntry(at: string, retries = SWAPPED_RETRIES): Promise<void>
     const code = errorCode(error);
     if (code === 'ENOENT') return undefined;
     // Swapped for a symlink or a file since it was opened (the directory emptied is wherever it was moved).
-    if (code === 'ENOTDIR') return unlinkOrRetry(at, retries);
+    if (code === 'ENOTDIR') return unlinkOrRetry(entry, retries);
     throw error;
   });
+}
+
+/** The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where not told. */
+async function mountOf(fd: number): Promise<string> {
+  const info = await fs.readFile(`/proc/self/fdinfo/${fd}`, 'utf8').catch(() => '');
+  return /^mnt_id:\s*(\d+)$/m.exec(info)?.[1] ?? '';
 }
 
 /** Entries swapped between a directory and something else while removed are looked at again this many times. */
 const SWAPPED_RETRIES = 3;
 
 /** Unlinks what is at `at`, or removes it as a directory if one was swapped in since (EISDIR). */
-async function unlinkOrRetry(at: string, retries: number): Promise<void> {
+async function unlinkOrRetry(entry: Entry, retries: number): Promise<void> {
   try {
-    await unlinkUnlessGone(at);
+    await unlinkUnlessGone(entry.at);
   } catch (error) {
     if (errorCode(error) !== 'EISDIR' || retries === 0) throw error;
-    await removeEntry(at, retries - 1);
+    await removeEntry(entry, retries - 1);
   }
 }
 
