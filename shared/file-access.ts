@@ -170,9 +170,9 @@ export async function openAt(path: string, flags: number): Promise<fs.FileHandle
 
 /** The failed readlink of a descriptor's procfs link, as an error of the file opened (`path`), so that it is reported by that name. */
 function checkFailedError(path: string, error: unknown): unknown {
-  const { code, errno, message } = error as NodeJS.ErrnoException;
+  const { code, errno } = error as NodeJS.ErrnoException;
   if (code === undefined) return error;
-  return Object.assign(new Error(`${code}: ${message.slice(message.indexOf(':') + 2).split(',')[0]}, open '${path}'`), { code, errno, syscall: 'open', path });
+  return Object.assign(new Error(`${code}: cannot check which file was opened (readlink of its descriptor), '${path}'`, { cause: error }), { code, errno, syscall: 'readlink', path });
 }
 
 /** statfs(2) f_type of file systems whose calls cross a network or a user-space daemon. */
