@@ -32,7 +32,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
-import { ContinuationEndedError, isOpenClawError } from '../shared/errors.js';
+import { ContinuationEndedError, DestinationExistsError, isOpenClawError } from '../shared/errors.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import {
   localOperations,
@@ -103,7 +103,13 @@ export function functionOperations(config: FunctionConfig, identitySecrets?: Ide
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
 
-export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | FailureResponse;
+/** A scheduled backup retried after its run's archive was stored (the first attempt failed after storing it): nothing to do. */
+export interface RunAlreadyStored {
+  readonly operation: 'backup';
+  readonly skipped: string;
+}
+
+export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | RunAlreadyStored | FailureResponse;
 export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 export type PruneResponse = PruneResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly next?: string } | FailureResponse;
@@ -129,14 +135,25 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       logger.addContext(context);
       return answerWithoutEvent(logger, 'backup plan failed', event, () => planBackup(parseBackupFunctionRequest(event).command, context));
     }
-    const run = await executeBackup(deps, context, scheduled ? 'schedule' : 'direct', () => {
-      if (!scheduled) return { command: parseBackupFunctionRequest(event).command };
-      const request = parseCronPayload(event, now);
-      deps.logger.appendKeys({ cronName: request.cronName, eventId: request.eventId });
-      deps.logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource, ...(request.timeZone !== undefined && { timeZone: request.timeZone }) });
-      return { command: request.command, cronName: request.cronName };
-    });
+    let eventId: string | undefined;
+    const run = await executeBackup(
+      deps,
+      context,
+      scheduled ? 'schedule' : 'direct',
+      () => {
+        if (!scheduled) return { command: parseBackupFunctionRequest(event).command };
+        const request = parseCronPayload(event, now);
+        deps.logger.appendKeys({ cronName: request.cronName, eventId: request.eventId });
+        deps.logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource, ...(request.timeZone !== undefined && { timeZone: request.timeZone }) });
+        eventId = storableRunId(request.eventId);
+        return { command: request.command, cronName: request.cronName, ...(eventId !== undefined && { storedAs: eventId }) };
+      },
+      // Lambda retries a scheduled backup that failed with the same event: when the failure
+      // came after the archive was stored (killed at the timeout, say), the retry finds it there.
+      (error) => (error instanceof DestinationExistsError && eventId !== undefined && error.storedByRun === eventId ? 'an earlier attempt of this scheduled run stored its archive' : undefined),
+    );
     if (run.outcome === 'succeeded' || run.outcome === 'continued') return run.result;
+    if (run.outcome === 'skipped' && scheduled) return { operation: 'backup', skipped: run.reason };
     if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
     return { ok: false, error: run.body };
   };
@@ -145,6 +162,8 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
 /** What a backup is, once its request is read: the command, and the cron or fan-out run it belongs to. */
 export interface PreparedBackup {
   readonly command: BackupCommand;
+  /** The scheduled run's event ID, stored with the archive so that a retry of the run knows it as its own. */
+  readonly storedAs?: string;
   readonly cronName?: string;
   readonly runId?: string;
   /** The fan-out run a queued backup belongs to, as its message gave it. */
@@ -202,7 +221,7 @@ export async function executeBackup(
   let trigger = invokedBy;
   try {
     prepared = prepare();
-    const { command, continues } = prepared;
+    const { command, continues, storedAs } = prepared;
     trigger = continues?.trigger ?? invokedBy;
     logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger, ...(prepared.runId !== undefined && { runId: prepared.runId }), ...(continues !== undefined && { chain: continues.chain }) });
     assertRemoteStorage('backup', command.to, command.storage, config);
@@ -217,8 +236,8 @@ export async function executeBackup(
     const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
     const outcome = await withDeadline(context, config, (signal) =>
       inPieces
-        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }), ...(swept !== undefined && { sweptBaseDir: swept }) })
-        : operations.backup(command, { signal, ...(swept !== undefined && { sweptBaseDir: swept }) }),
+        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) })
+        : operations.backup(command, { signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) }),
     );
     if ('suspended' in outcome) {
       const run: WorkRun = prepared.run ?? { id: context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
@@ -666,4 +685,9 @@ export function bounded<T extends BackupResult | RestoreResult>(result: T, maxBy
     if (responseBytes(fitted) <= maxBytes) break;
   }
   return fitted;
+}
+
+/** An event ID as S3 user metadata can hold it (printable ASCII, bounded); otherwise none is stored. */
+function storableRunId(eventId: string | undefined): string | undefined {
+  return eventId !== undefined && /^[\x21-\x7e]{1,128}$/.test(eventId) ? eventId : undefined;
 }

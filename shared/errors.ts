@@ -382,6 +382,12 @@ export class TenantsDirNotFoundError extends OpenClawError {
 export class DestinationExistsError extends OpenClawError {
   readonly code = 'DESTINATION_EXISTS';
   readonly outcome = 'refused' as const;
+  /** The scheduled run whose backup stored the archive already there, when the store's metadata names one. */
+  readonly storedByRun?: string;
+  constructor(message: string, existing: { readonly storedByRun?: string } = {}, options?: ErrorOptions) {
+    super(message, options);
+    if (existing.storedByRun !== undefined) this.storedByRun = existing.storedByRun;
+  }
 }
 
 /** Object Lock or a legal hold keeps the data of a backup prune would remove: nothing was removed. */

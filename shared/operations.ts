@@ -155,9 +155,13 @@ export interface RestoreHooks extends OperationHooks<RestoreProgress> {
 /** The names a sweep of the base dir read (BackupRequest.sweptBaseDir). */
 export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
 
-/** `sweptBaseDir`: the base dir as `sweepBaseDir` left it, for backups run one after another (a work queue batch). */
+/**
+ * `sweptBaseDir`: the base dir as `sweepBaseDir` left it, for backups run one after another (a
+ * work queue batch). `runId`: the scheduled run the backup is, stored with its archive.
+ */
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;
+  readonly runId?: string;
 }
 
 export interface PieceHooks extends BackupHooks {
@@ -255,6 +259,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(compression !== undefined && { compression }),
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
+      ...(hooks.runId !== undefined && { runId: hooks.runId }),
     };
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>

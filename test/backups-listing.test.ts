@@ -314,3 +314,63 @@ describe('an S3 listing of many pages', () => {
     }
   });
 });
+
+describe('an S3-compatible store whose listing strays from AWS\'s', () => {
+  const marker = (createdAt: string) => Buffer.concat([markerFrame({ tenant: 'acme', createdAt, toolVersion: '0.1.0' }), Buffer.alloc(100, 1)]);
+  const listed = (keys: readonly string[]) => keys.map((Key) => ({ Key, Size: 10_000, ETag: '"e"', LastModified: new Date('2026-06-01') }));
+  function serveArchives(s3: ReturnType<typeof mockClient>, created: Record<string, string>): void {
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+      const createdAt = created[input.Key];
+      if (createdAt === undefined) throw Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+      return { Body: sdkStreamMixin(Readable.from([marker(createdAt)])), ETag: '"e"', Metadata: {} };
+    });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+  }
+
+  it('goes on after the last key when a truncated page has no continuation token, instead of stopping at page one', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      s3.on(ListObjectsV2Command).callsFake((input: { StartAfter?: string }) =>
+        input.StartAfter === undefined
+          ? { Name: 'b', Contents: listed(['p/acme/1.tar.zst']), IsTruncated: true }
+          : { Name: 'b', Contents: listed(['p/acme/2.tar.zst']), IsTruncated: false },
+      );
+      serveArchives(s3, { 'p/acme/1.tar.zst': '2026-06-01T03:00:00.000Z', 'p/acme/2.tar.zst': '2026-06-02T03:00:00.000Z' });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(listing.backups.map((entry) => entry.name)).toEqual(['acme/2.tar.zst', 'acme/1.tar.zst']);
+      expect(s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input.StartAfter)).toEqual([undefined, 'p/acme/1.tar.zst']);
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('fails in one line, rather than loop, when a truncated page gives no way on (no token, no key; or the same token again)', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      s3.on(ListObjectsV2Command).resolves({ Name: 'b', KeyCount: 0, IsTruncated: true });
+      await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/p\/: the store says its listing goes on but gives no way past the page it sent/);
+      s3.on(ListObjectsV2Command).resolves({ Name: 'b', KeyCount: 0, IsTruncated: true, NextContinuationToken: 'same' });
+      await expect(listBackups(store, 'acme')).rejects.toThrow(/gives no way past the page it sent/);
+      expect(s3.commandCalls(ListObjectsV2Command).length).toBe(3);
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('decodes the keys of a listing answered with EncodingType url (a space as +), and leaves out keys outside the prefix', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      s3.on(ListObjectsV2Command).resolves({ Name: 'b', EncodingType: 'url', Contents: listed(['p/acme/z+4+sp%26%C3%A9.tar.zst', 'p/acme/a%2Bb.tar.zst', 'other/acme/x.tar.zst']), IsTruncated: false });
+      serveArchives(s3, { 'p/acme/z 4 sp&é.tar.zst': '2026-06-01T03:00:00.000Z', 'p/acme/a+b.tar.zst': '2026-06-02T03:00:00.000Z' });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(listing.backups.map((entry) => [entry.name, entry.location])).toEqual([
+        ['acme/a+b.tar.zst', 's3://b/p/acme/a+b.tar.zst'],
+        ['acme/z 4 sp&é.tar.zst', 's3://b/p/acme/z 4 sp&é.tar.zst'],
+      ]);
+      expect(new Set(s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key))).toEqual(new Set(['p/acme/a+b.tar.zst', 'p/acme/z 4 sp&é.tar.zst']));
+    } finally {
+      s3.restore();
+    }
+  });
+});

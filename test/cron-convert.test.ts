@@ -206,9 +206,14 @@ describe('validateUnixSchedule (local crontab lines)', () => {
     expect(() => validateUnixSchedule('0 0 3 * * *')).toThrow(/expected 5/);
     expect(() => validateUnixSchedule('61 * * * *')).toThrow(/invalid schedule/);
     // EventBridge's extensions, which cron-parser accepts and Debian's crontab refuses ("bad day-of-month").
-    for (const [schedule, what] of [['0 3 L * *', '"L" \\(last day'], ['0 3 ? * 1', '"\\?"'], ['0 3 * * 5L', '"5L"'], ['0 3 * * 1#2', '"1#2"'], ['0 3 1,L * *', '"L"']] as const) {
+    for (const [schedule, what] of [['0 3 L * *', '"L" \\(last day'], ['0 3 ? * 1', '"\\?"'], ['0 3 * * 5L', '"5L"'], ['0 3 * * 1#2', '"1#2"'], ['0 3 1,L * *', '"L"'], ['5/15 * * * *', '"5/15" \\(a step needs a range: 5-59/15\\)'], ['0 1,2/6 * * *', '"2/6" \\(a step needs a range: 2-23/6\\)']] as const) {
       expect(() => validateUnixSchedule(schedule), schedule).toThrow(new RegExp(`${what}.* is not Unix cron: a crontab refuses it`));
     }
+    // Debian's crontab reads macros case-sensitively ("bad minute" for @DAILY).
+    expect(() => validateUnixSchedule('@DAILY')).toThrow(/"@DAILY": cron's macros are lower case \(@daily\): a crontab refuses it/);
+    expect(() => validateUnixSchedule('@Reboot')).toThrow(/lower case \(@reboot\)/);
+    expect(validateUnixSchedule('@daily')).toBe('@daily');
+    expect(validateUnixSchedule('*/15 1-5/2 * * *')).toBe('*/15 1-5/2 * * *');
     expect(validateUnixSchedule('0 3 1 jul,JUL *')).toBe('0 3 1 jul,JUL *');
   });
 });

@@ -45,10 +45,16 @@ const sqs = mockClient(SQSClient);
 const dynamodb = mockClient(DynamoDBClient);
 const events = mockClient(EventBridgeClient);
 const QUEUE_URL = (name: string) => `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}`;
+const FUNCTION_ARN = (name: string) => `arn:aws:lambda:eu-west-1:123456789012:function:${name}`;
 
 /** The scheduled side of a deployment: two crons, the work queue drained by its mapping, empty DLQs, tenants fresh. */
 function scheduledSide(options: { depths?: Record<string, [number, number]>; tenants?: Record<string, AttributeValue>[]; freshness?: Record<string, AttributeValue> | null } = {}): void {
-  scheduler.on(ListSchedulesCommand).resolves({ Schedules: [{ Name: 'acme.nightly-backup', State: 'ENABLED' }, { Name: '_all.nightly', State: 'ENABLED' }] });
+  scheduler.on(ListSchedulesCommand).resolves({
+    Schedules: [
+      { Name: 'acme.nightly-backup', State: 'ENABLED', Target: { Arn: FUNCTION_ARN('openclaw-backup-backup') } },
+      { Name: '_all.nightly', State: 'ENABLED', Target: { Arn: FUNCTION_ARN('openclaw-backup-fanout') } },
+    ],
+  });
   events.on(ListRulesCommand).resolves({ Rules: [] });
   sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: QUEUE_URL(input.QueueName) }));
   sqs.on(GetQueueAttributesCommand).callsFake((input: { QueueUrl: string }) => {
@@ -558,6 +564,29 @@ describe('doctor: the scheduled side', () => {
       check: 'last failures',
       status: 'warn',
       detail: "2 tenants' last backups failed: beta (2026-06-03 04:00 UTC, TENANT_BUSY: busy); acme (2026-06-03 03:20 UTC, UNREACHABLE: S3 did not answer)",
+    });
+  });
+
+  it('warns about crons whose target is none of the gateway\'s functions: they never back up', async () => {
+    scheduledSide();
+    let { byName } = await checksOf();
+    expect(byName['schedule targets']).toBeUndefined();
+
+    // Left by a stack deployed under another prefix, or edited by hand.
+    scheduler.on(ListSchedulesCommand).resolves({
+      Schedules: [
+        { Name: 'acme.nightly-backup', State: 'ENABLED', Target: { Arn: FUNCTION_ARN('old-gateway-backup') } },
+        { Name: 'beta.prune', State: 'ENABLED', Target: { Arn: `${FUNCTION_ARN('openclaw-backup-prune')}:live` } },
+        { Name: '_all.nightly', State: 'ENABLED', Target: { Arn: 'arn:aws:sqs:eu-west-1:123456789012:somewhere' } },
+      ],
+    });
+    ({ byName } = await checksOf());
+    expect(byName['schedule targets']).toEqual({
+      check: 'schedule targets',
+      status: 'warn',
+      detail:
+        '2 crons invoke functions not of openclaw-backup (acme.nightly-backup → old-gateway-backup, _all.nightly → arn:aws:sqs:eu-west-1:123456789012:somewhere), ' +
+        'so they back nothing up here: remove and add them again (cron rm, cron add)',
     });
   });
 

@@ -207,10 +207,19 @@ describe('backup handler', () => {
     expect(await objectExists('acme/2026-06-03.tar.zst')).toBe(true);
     expect(publishedEvents()[0]).toMatchObject({ DetailType: 'OpenClaw Backup Succeeded', Detail: { trigger: 'schedule', cronName: 'nightly', requestId: 'req-cron-1' } });
 
-    // A retry of the same event (Lambda's async retries) targets the same key: refused,
-    // thrown so the failure reaches the on-failure destination, and announced.
+    // A retry of the same event (Lambda's async retries, after a first attempt that failed
+    // once the archive was stored) finds the archive its run stored: nothing to do, nothing
+    // thrown (no retry after it, nothing in the on-failure destination), no failure announced.
     eventBridge.resetHistory();
-    const failure = await backup(event, fakeContext(900_000, 'req-cron-2')).catch((error: unknown) => error);
+    const retried = await backup(event, fakeContext(900_000, 'req-cron-2'));
+    expect(retried).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
+    expect(publishedEvents()).toEqual([]);
+    expect(logged.some((line) => /"message":"backup skipped"/.test(line))).toBe(true);
+
+    // Another run writing the same key (a second event the same day) is refused, thrown so
+    // the failure reaches the on-failure destination, and announced.
+    const otherRun = applyInputTransformer(transformer, { ...scheduledEvent('2026-06-03T15:00:00Z', 'openclaw-backup-acme-nightly'), id: 'another-event-id' });
+    const failure = await backup(otherRun, fakeContext(900_000, 'req-cron-3')).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ScheduledOperationError);
     expect((failure as Error).name).toBe('DestinationExistsError');
     expect((failure as Error).message).toMatch(/^DESTINATION_EXISTS: /);
@@ -224,7 +233,7 @@ describe('backup handler', () => {
         location: 's3://backups/acme/2026-06-03.tar.zst',
         trigger: 'schedule',
         cronName: 'nightly',
-        requestId: 'req-cron-2',
+        requestId: 'req-cron-3',
         durationMs: expect.any(Number),
         error: { code: 'DESTINATION_EXISTS', message: expect.stringMatching(/exists/) },
       },

@@ -27,7 +27,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups } from '../shared/catalog/backups.js';
-import { ObjectLockedError } from '../shared/errors.js';
+import { ObjectLockedError, StorageError } from '../shared/errors.js';
 import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
@@ -444,6 +444,27 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(lines[0]).toMatch(/^Kept 1 and removed 1 backup \(/);
     expect(lines.find((line) => line.includes('2026-06-01.tar.zst') && !line.includes('note:'))).toMatch(/^\s+skipped\s/);
     expect(lines.filter((line) => line.includes('note: s3://backups/backups/acme/2026-06-01.tar.zst changed since it was listed (written again?): not removed'))).toHaveLength(1);
+  });
+
+  it('goes on past a backup the store refuses to delete (Object Lock whose retention it could not read), then fails naming it, exit 1', async () => {
+    s3.on(GetObjectRetentionCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(GetObjectLegalHoldCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
+      if (!input.Key.endsWith('2026-06-01.tar.zst')) return { DeleteMarker: true };
+      throw new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied because object protected by object lock.' });
+    });
+    const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).code).toBe('ACCESS_DENIED');
+    expect((error as Error).message).toBe(
+      "prune removed 1 of 2 backups; 1 could not be removed: access denied to s3://backups/backups/acme/2026-06-01.tar.zst: check the credentials' S3 permissions and the bucket policy (S3: Access Denied because object protected by object lock.)",
+    );
+    // The refused one did not stop the next.
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key)).toEqual(['backups/acme/2026-06-01.tar.zst', 'backups/acme/2026-06-02.tar.zst']);
+
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'ACCESS_DENIED', message: expect.stringMatching(/^prune removed 1 of 2 backups; 1 could not be removed: access denied to s3:\/\/backups\/backups\/acme\/2026-06-01\.tar\.zst/) } });
   });
 
   it('where the store refuses If-Match on a delete, a HEAD right before each delete compares the ETag instead', async () => {

@@ -179,6 +179,43 @@ describe('payload signing', () => {
   });
 });
 
+describe('a bucket in another region than the client\'s', () => {
+  /** A client whose requests AWS answers for a bucket in eu-west-1: 301 PermanentRedirect, naming it, to requests signed for another region. */
+  async function bucketInIreland(options: Parameters<typeof createS3Client>[0]): Promise<{ s3: S3Client; sent: string[] }> {
+    const s3 = await client(options);
+    const sent: string[] = [];
+    s3.config.requestHandler = {
+      handle: async (request: { hostname: string; method: string; headers: Record<string, string> }) => {
+        const scope = /Credential=[^/]+\/\d+\/([^/]+)\//.exec(request.headers.authorization ?? '')?.[1];
+        sent.push(`${request.method} ${request.hostname} ${scope}`);
+        if (scope === 'eu-west-1') return { response: { statusCode: 200, headers: { etag: '"e"' }, body: Readable.from([]) } };
+        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message><Endpoint>backups.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>backups</Bucket></Error>';
+        return { response: { statusCode: 301, headers: { 'x-amz-bucket-region': 'eu-west-1', 'content-type': 'application/xml' }, body: Readable.from(request.method === 'HEAD' ? [] : [Buffer.from(xml)]) } };
+      },
+    } as unknown as typeof s3.config.requestHandler;
+    return { s3, sent };
+  }
+
+  it('follows AWS\'s redirect to the bucket\'s region, as the aws CLI does (the gateway\'s functions cannot be given a --region for the bucket)', async () => {
+    isolateFromMachine();
+    const { s3, sent } = await bucketInIreland({ region: 'us-east-1', accessKey: 'AK', secretKey: 'SK' });
+    await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'k' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'k', Body: Buffer.from('archive bytes') }));
+    expect(sent).toEqual([
+      'HEAD backups.s3.us-east-1.amazonaws.com us-east-1',
+      'HEAD backups.s3.eu-west-1.amazonaws.com eu-west-1',
+      'PUT backups.s3.us-east-1.amazonaws.com us-east-1',
+      'PUT backups.s3.eu-west-1.amazonaws.com eu-west-1',
+    ]);
+  });
+
+  it('does not at a custom endpoint: the redirect names an AWS region, not the store\'s', async () => {
+    isolateFromMachine();
+    const { s3 } = await bucketInIreland({ endpoint: 'https://minio.internal:9000', accessKey: 'AK', secretKey: 'SK' });
+    await expect(s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'k' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 301 } });
+  });
+});
+
 describe('timeouts', () => {
   it('bounds connecting and every silence on the socket', async () => {
     expect((await s3ClientConfig({})).requestHandler).toEqual({ connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS });

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { configuredEndpoint } from '../shared/storage/configured-endpoint.js';
 import { UsageError } from '../shared/errors.js';
-import { openLocation } from '../shared/storage/open-location.js';
+import { openLocation, s3ClientFor } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, runCliIn, tempDir, type CliRun } from './helpers/tree.js';
@@ -102,6 +102,32 @@ describe('configured endpoints', () => {
     expect(flagged.endpoint).toEqual({ url: 'https://other.internal', source: '--endpoint' });
     const aws = await openLocation('s3://bucket/acme.tar.zst', { region: 'eu-west-1' });
     expect(aws.endpoint).toBeUndefined();
+  });
+
+  it('signs for the profile\'s region at a custom endpoint (B2, Wasabi, a MinIO with a region refuse us-east-1), --region first, us-east-1 without either', async () => {
+    writeFileSync(
+      config,
+      [
+        '[default]',
+        'region = eu-west-1',
+        '[profile b2]',
+        'region = us-west-004',
+        'endpoint_url = https://s3.us-west-004.backblazeb2.com',
+        '[profile minio]',
+        'endpoint_url = http://minio.internal:9000',
+        '',
+      ].join('\n'),
+    );
+    const regionOf = async (options: Parameters<typeof s3ClientFor>[0]) => (await s3ClientFor(options)).client.config.region();
+    expect(await regionOf({ awsProfile: 'b2' })).toBe('us-west-004');
+    vi.stubEnv('AWS_PROFILE', 'b2');
+    expect(await regionOf({})).toBe('us-west-004');
+    expect(await regionOf({ endpoint: 'http://127.0.0.1:9' })).toBe('us-west-004');
+    vi.stubEnv('AWS_PROFILE', undefined);
+    expect(await regionOf({ awsProfile: 'b2', region: 'eu-central-003' })).toBe('eu-central-003');
+    expect(await regionOf({ awsProfile: 'minio' })).toBe('us-east-1');
+    // The default profile's region, with --endpoint, as the aws CLI signs it.
+    expect(await regionOf({ endpoint: 'http://127.0.0.1:9' })).toBe('eu-west-1');
   });
 
   it('refuses a configured endpoint that is not a plain http(s) URL, naming where it came from', async () => {

@@ -66,6 +66,8 @@ export interface BackupRequest {
   readonly sweptBaseDir?: Pick<SweepResult, 'names'>;
   /** The caller removed dead backups' scratch areas under os.tmpdir() for this run (`backup --all`: once); absent: the backup does. */
   readonly tmpdirSwept?: boolean;
+  /** The scheduled run this backup is (its event's ID), stored with the archive (ArchiveMetadata.runId). */
+  readonly runId?: string;
 }
 
 export interface PieceRequest extends BackupRequest {
@@ -246,7 +248,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     const options: WriteOptions = {
       overwrite: request.overwrite ?? false,
       signal,
-      metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString() },
+      metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString(), ...(request.runId !== undefined && { runId: request.runId }) },
       finalMetadata: (): Record<string, string> => {
         const digest = manifestSha256();
         return digest !== undefined ? { [MANIFEST_DIGEST_METADATA_KEY]: digest } : {};

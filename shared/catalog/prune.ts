@@ -22,6 +22,9 @@
 //     right before the delete, which narrows the window without closing it), and it is
 //     skipped with a note and listed in `skipped`, the rest going on. It holds a newer backup
 //     the next prune judges; the prune still succeeds, as with the other backups it keeps.
+// A removal the store refuses (403: Object Lock where its retention could not be read, a
+// bucket policy on some keys) does not stop the others: the prune goes on, then fails (exit 1)
+// naming how many it removed and which it could not, and why; nothing refused is counted removed.
 // It refuses, before removing anything, when Object Lock or a legal hold keeps the data of
 // a backup it would remove: a delete there would only hide the archive behind a delete
 // marker while its data stays locked, so the listing would lie about what is stored.
@@ -157,6 +160,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   let removed = 0;
   let bytesRemoved = 0;
   const skipped: PruneSkip[] = [];
+  const refused: { readonly location: string; readonly error: StorageError }[] = [];
   for (const entry of remove) {
     throwIfAborted(signal);
     try {
@@ -166,11 +170,21 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
         continue;
       }
-      if (removed === 0 || !(error instanceof StorageError)) throw error;
-      throw new StorageError(`prune removed ${removed} of ${remove.length} backups, then stopped: ${error.message}`, error.code, { cause: error });
+      // Refused for this object (Object Lock, a policy on some keys): the others may still go.
+      if (error instanceof StorageError && error.code === 'ACCESS_DENIED') {
+        refused.push({ location: entry.location, error });
+        continue;
+      }
+      if ((removed === 0 && refused.length === 0) || !(error instanceof StorageError)) throw error;
+      throw new StorageError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped: ${error.message}`, error.code, { cause: error });
     }
     removed++;
     bytesRemoved += entry.bytes;
+  }
+  if (refused.length > 0) {
+    const [first, ...rest] = refused as [(typeof refused)[number], ...typeof refused];
+    const others = rest.length === 0 ? '' : `; also not removed: ${rest.slice(0, 3).map((refusal) => refusal.location).join(', ')}${rest.length > 3 ? ` and ${rest.length - 3} more` : ''}`;
+    throw new StorageError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}: ${first.error.message}${others}`, 'ACCESS_DENIED', { cause: first.error });
   }
   return { ...result, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
 }
@@ -220,6 +234,10 @@ function deletionNotes(terms: DeletionTerms): string[] {
     case 'off':
       return [];
   }
+}
+
+function refusedCount(refused: readonly unknown[]): string {
+  return refused.length === 0 ? '' : `; ${refused.length} could not be removed`;
 }
 
 /** Why a backup no rule may count is kept. */

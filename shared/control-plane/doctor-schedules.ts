@@ -1,5 +1,6 @@
 // `openclaw doctor`'s second half: the scheduled side of a deployed gateway, read-only.
 //   Scheduler   ListSchedules of the group `<prefix>`: how many crons, how many disabled,
+//               those whose target is none of the gateway's functions (they never back up),
 //               and the previous version's rules still waiting for `cron migrate`
 //   Lambda      ListEventSourceMappings of the backup function: the work queue's mapping,
 //               enabled, and how many backups it runs at once
@@ -18,7 +19,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@
 
 import { parseScheduleName, isAllTenants } from '../schedule/schedule-names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
-import { functionName, scheduleDeadLetterQueueName, scheduleGroupName, statusTableName, workDeadLetterQueueName, workQueueName, type ControlPlane } from './deployment.js';
+import { functionName, PRUNE_ROLE, scheduleDeadLetterQueueName, scheduleGroupName, statusTableName, workDeadLetterQueueName, workQueueName, type ControlPlane } from './deployment.js';
 import type { Check, CheckStatus } from './doctor.js';
 import { listLegacyCrons } from './legacy-cron-rules.js';
 import { getFreshnessRecord, readTenantStatuses } from './status-table.js';
@@ -51,6 +52,8 @@ async function scheduleCheck(plane: ControlPlane, clients: ScheduleDoctorClients
   let total = 0;
   let disabled = 0;
   let allTenants = 0;
+  const ownFunctions = new Set([functionName(plane.stack, 'backup'), functionName(plane.stack, 'fanout'), functionName(plane.stack, PRUNE_ROLE)]);
+  const elsewhere: string[] = [];
   let token: string | undefined;
   try {
     do {
@@ -61,6 +64,9 @@ async function scheduleCheck(plane: ControlPlane, clients: ScheduleDoctorClients
         total++;
         if (schedule.State === 'DISABLED') disabled++;
         if (isAllTenants(parsed.owner)) allTenants++;
+        const targetArn = schedule.Target?.Arn;
+        const target = targetFunctionName(targetArn);
+        if (targetArn !== undefined && (target === undefined || !ownFunctions.has(target))) elsewhere.push(`${schedule.Name} → ${target ?? targetArn}`);
       }
       token = page.NextToken;
     } while (token !== undefined);
@@ -75,6 +81,14 @@ async function scheduleCheck(plane: ControlPlane, clients: ScheduleDoctorClients
     ...(allTenants > 0 ? [`${allTenants} for every tenant`] : []),
     ...(disabled > 0 ? [`${disabled} disabled`] : []),
   ];
+  if (elsewhere.length > 0) {
+    const shown = elsewhere.slice(0, SHOWN_FAILURES).join(', ') + (elsewhere.length > SHOWN_FAILURES ? `, and ${elsewhere.length - SHOWN_FAILURES} more` : '');
+    add(
+      'schedule targets',
+      'warn',
+      `${elsewhere.length} cron${elsewhere.length === 1 ? ' invokes a function' : 's invoke functions'} not of ${plane.stack} (${shown}), so ${elsewhere.length === 1 ? 'it backs' : 'they back'} nothing up here: remove and add ${elsewhere.length === 1 ? 'it' : 'them'} again (cron rm, cron add)`,
+    );
+  }
   if (legacy.length > 0) {
     add('schedules', 'warn', `${parts.join(', ')}; ${legacy.length} EventBridge rule${legacy.length === 1 ? '' : 's'} of the previous version: run \`openclaw --stack ${plane.stack} cron migrate\``);
   } else {
@@ -176,4 +190,9 @@ async function statusChecks(plane: ControlPlane, clients: ScheduleDoctorClients,
 
 function when(iso: string): string {
   return `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** The function a schedule's target ARN names (`arn:…:function:NAME[:qualifier]`); undefined for anything else. */
+function targetFunctionName(arn: string | undefined): string | undefined {
+  return arn === undefined ? undefined : /^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)/.exec(arn)?.[1];
 }

@@ -186,7 +186,10 @@ function wallClockIn(timeZone: string): (date: Date) => string {
  */
 export function validateUnixSchedule(input: string): string {
   const schedule = input.trim().split(/\s+/).join(' ');
-  if (schedule.toLowerCase() === '@reboot') return schedule;
+  if (schedule.startsWith('@') && schedule !== schedule.toLowerCase()) {
+    throw new CronScheduleError(`schedule "${schedule}": cron's macros are lower case (${schedule.toLowerCase()}): a crontab refuses it`);
+  }
+  if (schedule === '@reboot') return schedule;
   const unix = expandMacro(schedule);
   const fields = unix.split(' ');
   if (fields.length !== 5) {
@@ -201,10 +204,15 @@ export function validateUnixSchedule(input: string): string {
   return schedule;
 }
 
-/** The first EventBridge (Quartz) extension cron-parser accepts and Vixie cron refuses: `?`, `L`, `nL`, `n#k`. */
+/** The highest value of each of the five fields (Vixie cron's ranges). */
+const FIELD_HIGH = ['59', '23', '31', '12', '7'] as const;
+
+/** The first EventBridge (Quartz) extension cron-parser accepts and Vixie cron refuses: `?`, `L`, `nL`, `n#k`, and a step after one value (`5/15`). */
 function quartzExtension(fields: readonly string[]): string | undefined {
   for (const [index, field] of fields.entries()) {
     for (const item of field.split(',')) {
+      const stepAfterOneValue = /^([^*/-]+)\/(.+)$/.exec(item);
+      if (stepAfterOneValue !== null) return `"${item}" (a step needs a range: ${stepAfterOneValue[1]}-${FIELD_HIGH[index]}/${stepAfterOneValue[2]})`;
       if (item.includes('?')) return '"?" (no specific value)';
       if (item.includes('#')) return `"${item}" (n-th weekday of the month)`;
       if (index === 2 && /^L/i.test(item)) return `"${item}" (last day of the month)`;

@@ -14,8 +14,19 @@
 // sections), loaded only when an S3 location or a remote command needs it.
 
 import { join } from 'node:path';
+import type { SharedConfigFiles } from '@smithy/types';
 
 import { errnoMessage, UsageError } from '../errors.js';
+
+/**
+ * The shared config and credentials files, read now (never the SDK's cache: a long-running
+ * process, a test or the Lambda, must see edits). Read once per S3 open and handed to the
+ * functions below through `files`, instead of once by each.
+ */
+export async function loadSharedFiles(): Promise<SharedConfigFiles> {
+  const { loadSharedConfigFiles } = await import('@smithy/core/config');
+  return loadSharedConfigFiles({ ignoreCache: true });
+}
 
 export interface ConfiguredEndpoint {
   /** The URL as configured (not yet validated). */
@@ -28,6 +39,8 @@ export interface ConfiguredEndpointOptions {
   /** `--aws-profile`; else AWS_PROFILE, else "default" (as the SDK chooses). */
   readonly profile?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** The shared files as loadSharedFiles read them; read here when absent. */
+  readonly files?: SharedConfigFiles;
 }
 
 /**
@@ -37,10 +50,9 @@ export interface ConfiguredEndpointOptions {
  */
 export async function configuredEndpoint(serviceId: string, options: ConfiguredEndpointOptions = {}): Promise<ConfiguredEndpoint | undefined> {
   const env = options.env ?? process.env;
-  const { loadSharedConfigFiles, getProfileName, CONFIG_PREFIX_SEPARATOR } = await import('@smithy/core/config');
+  const { getProfileName, CONFIG_PREFIX_SEPARATOR } = await import('@smithy/core/config');
   const profileName = getProfileName({ ...(options.profile !== undefined && { profile: options.profile }) });
-  // Re-read every time: a long-running process (a test, the Lambda) must see edits.
-  const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
+  const { configFile, credentialsFile } = options.files ?? (await loadSharedFiles());
   const profile: Record<string, string | undefined> = { ...credentialsFile[profileName], ...configFile[profileName] };
 
   const ignore = booleanSetting(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) ?? booleanSetting(profile.ignore_configured_endpoint_urls) ?? false;
@@ -68,11 +80,11 @@ export async function configuredEndpoint(serviceId: string, options: ConfiguredE
  * would only say so later and elsewhere: as a missing region, or as credentials it cannot
  * load. (The AWS CLI refuses such a profile as well.)
  */
-export async function assertProfileExists(profile: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function assertProfileExists(profile: string | undefined, env: NodeJS.ProcessEnv = process.env, files?: SharedConfigFiles): Promise<void> {
   const named = profile ?? (nonEmpty(env.AWS_PROFILE) ? env.AWS_PROFILE : undefined);
   if (named === undefined) return;
-  const { loadSharedConfigFiles, getHomeDir } = await import('@smithy/core/config');
-  const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
+  const { getHomeDir } = await import('@smithy/core/config');
+  const { configFile, credentialsFile } = files ?? (await loadSharedFiles());
   if (configFile[named] !== undefined || credentialsFile[named] !== undefined) return;
   // The files the SDK's loader read (@smithy/shared-ini-file-loader).
   const configPath = nonEmpty(env.AWS_CONFIG_FILE) ? env.AWS_CONFIG_FILE : join(getHomeDir(), '.aws', 'config');
@@ -100,9 +112,9 @@ export async function configuredCaBundle(options: ConfiguredEndpointOptions = {}
   if (nonEmpty(env.AWS_CA_BUNDLE)) {
     file = env.AWS_CA_BUNDLE;
   } else {
-    const { loadSharedConfigFiles, getProfileName } = await import('@smithy/core/config');
+    const { getProfileName } = await import('@smithy/core/config');
     const profileName = getProfileName({ ...(options.profile !== undefined && { profile: options.profile }) });
-    const { configFile } = await loadSharedConfigFiles({ ignoreCache: true });
+    const { configFile } = options.files ?? (await loadSharedFiles());
     file = configFile[profileName]?.ca_bundle;
     source = `profile ${profileName}, ca_bundle`;
   }
@@ -114,6 +126,20 @@ export async function configuredCaBundle(options: ConfiguredEndpointOptions = {}
   });
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`the CA bundle ${JSON.stringify(file)} (from ${source}) holds no PEM certificate`);
   return { pem, source };
+}
+
+/**
+ * The `region` of the profile (`--aws-profile`, else AWS_PROFILE, else "default") in the shared
+ * config file, or undefined. For a custom endpoint: the SDK is given a region there (us-east-1
+ * when none is configured), which would hide the profile's, so `[profile b2] region =
+ * us-west-004` with its `endpoint_url` is read here, as the aws CLI reads it.
+ */
+export async function profileRegion(options: ConfiguredEndpointOptions = {}): Promise<string | undefined> {
+  const { getProfileName } = await import('@smithy/core/config');
+  const profileName = getProfileName({ ...(options.profile !== undefined && { profile: options.profile }) });
+  const { configFile } = options.files ?? (await loadSharedFiles());
+  const region = configFile[profileName]?.region;
+  return nonEmpty(region) ? region.trim() : undefined;
 }
 
 export interface EnvironmentKeys {

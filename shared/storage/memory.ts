@@ -77,6 +77,7 @@ export class MemoryLocation implements ArchiveLocation {
   }
 
   private existsError(): DestinationExistsError {
-    return new DestinationExistsError(`${this.display} already exists: pass --overwrite to replace it`);
+    const storedByRun = this.store.archives.get(this.name)?.metadata.runId;
+    return new DestinationExistsError(`${this.display} already exists: pass --overwrite to replace it`, { ...(storedByRun !== undefined && { storedByRun }) });
   }
 }

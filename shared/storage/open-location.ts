@@ -105,18 +105,22 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
  * Shared with open-store.ts, so a listing or a prune reaches the store a backup wrote to.
  */
 export async function s3ClientFor(options: LocationOptions): Promise<{ client: S3Client; endpoint?: StoreEndpoint }> {
+  const { assertProfileExists, configuredCaBundle, configuredEndpoint, loadSharedFiles, profileRegion } = await import('./configured-endpoint.js');
+  // Read once for every setting below.
+  const files = await loadSharedFiles();
+  const shared = { profile: options.awsProfile, files };
   // Static keys make the profile irrelevant.
-  if (options.accessKey === undefined) await import('./configured-endpoint.js').then(({ assertProfileExists }) => assertProfileExists(options.awsProfile));
-  const configured =
-    options.endpoint !== undefined
-      ? { url: options.endpoint, source: '--endpoint' }
-      : await import('./configured-endpoint.js').then(({ configuredEndpoint }) => configuredEndpoint('S3', { profile: options.awsProfile }));
+  if (options.accessKey === undefined) await assertProfileExists(options.awsProfile, process.env, files);
+  const configured = options.endpoint !== undefined ? { url: options.endpoint, source: '--endpoint' } : await configuredEndpoint('S3', shared);
   const endpoint = configured === undefined ? undefined : { url: endpointOrigin(configured.url, configured.source), source: configured.source };
-  const caBundle = await import('./configured-endpoint.js').then(({ configuredCaBundle }) => configuredCaBundle({ profile: options.awsProfile }));
+  const caBundle = await configuredCaBundle(shared);
+  // A custom endpoint is signed for --region, else the profile's region (B2, Wasabi and a MinIO
+  // with a region refuse any other), else us-east-1 (s3-client.ts); AWS resolves its own.
+  const region = options.region ?? (configured !== undefined ? await profileRegion(shared) : undefined);
   // Only now, with everything valid, is the SDK loaded.
   const { createS3Client } = await import('./s3-client.js');
   const client = await createS3Client({
-    ...(options.region !== undefined && { region: options.region }),
+    ...(region !== undefined && { region }),
     ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
     ...(configured !== undefined && { endpoint: configured.url }),
     ...(options.accessKey !== undefined && { accessKey: options.accessKey }),

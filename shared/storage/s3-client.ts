@@ -17,7 +17,7 @@ import { environmentKeysOverProfile } from './configured-endpoint.js';
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
 export interface S3ConnectionOptions {
-  /** `--region`; otherwise the SDK's resolution (AWS_REGION, the profile), or us-east-1 for a custom endpoint. */
+  /** `--region`; otherwise the SDK's resolution (AWS_REGION, the profile), or us-east-1 for a custom endpoint (open-location.ts passes the profile's region there). */
   readonly region?: string;
   /** `--aws-profile`: credentials and region from that profile of the shared config. */
   readonly awsProfile?: string;
@@ -69,7 +69,13 @@ export async function s3ClientConfig(options: S3ConnectionOptions): Promise<S3Cl
     },
   };
   if (options.region !== undefined) config.region = options.region;
-  if (options.endpoint !== undefined) {
+  if (options.endpoint === undefined) {
+    // A bucket in another region answers 301 with its region (x-amz-bucket-region): the request
+    // is sent again there, as the aws CLI does. The gateway's functions run in their own
+    // region and take no --region for a bucket; a 400 the SDK does not follow still says which
+    // region to pass (s3-errors.ts). Not for custom endpoints: the header names an AWS region.
+    config.followRegionRedirects = true;
+  } else {
     config.endpoint = options.endpoint;
     config.forcePathStyle = true;
     config.region ??= CUSTOM_ENDPOINT_DEFAULT_REGION;

@@ -186,7 +186,9 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     return fail(`${where} is in an archive storage class${storageClass}: restore it first (aws s3api restore-object), then read it`, 'NOT_SUPPORTED');
   }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'Forbidden' || status === 403) {
-    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy`, 'ACCESS_DENIED');
+    // S3 names some causes beyond the bare "Access Denied": Object Lock, an explicit deny in a bucket policy (one demanding SSE-KMS).
+    const said = message === '' || message === name || /^(access ?denied\.?|forbidden|unknown ?error)$/i.test(message) ? '' : ` (S3: ${truncate(message, 200)})`;
+    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy${said}`, 'ACCESS_DENIED');
   }
   if (name === 'SlowDown' || name === 'ServiceUnavailable' || status === 503) {
     return fail(`S3 is throttling requests for ${where}: try again later`, 'THROTTLED');

@@ -1,4 +1,7 @@
-// The archives below an S3 prefix (archive-store.ts): ListObjectsV2 (paged), then per object
+// The archives below an S3 prefix (archive-store.ts): ListObjectsV2 (paged; a store that says
+// a page is truncated without a continuation token goes on after its last key, one that gives no
+// way on fails rather than stop at that page or loop; keys a store URL-encodes, answering
+// EncodingType url, are decoded), then per object
 // one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
 // GetObjectTagging (the manifest digest and verification mark). Tags are optional: a store
 // without tagging (R2), or credentials without s3:GetObjectTagging, list without them.
@@ -102,7 +105,8 @@ export class S3ArchiveStore implements ArchiveStore {
     const sdk = await loadS3Sdk();
     const found: StoredObject[] = [];
     let token: string | undefined;
-    do {
+    let startAfter: string | undefined;
+    for (;;) {
       const page = await this.call(async (abortSignal) => {
         try {
           return await this.client.send(
@@ -111,6 +115,7 @@ export class S3ArchiveStore implements ArchiveStore {
               ...(this.options.prefix !== '' && { Prefix: this.options.prefix }),
               ...(this.options.pageSize !== undefined && { MaxKeys: this.options.pageSize }),
               ...(token !== undefined && { ContinuationToken: token }),
+              ...(startAfter !== undefined && { StartAfter: startAfter }),
             }),
             { abortSignal },
           );
@@ -122,8 +127,16 @@ export class S3ArchiveStore implements ArchiveStore {
       if (page.Contents === undefined && page.Name === undefined && page.KeyCount === undefined && page.IsTruncated === undefined) {
         throw translateS3Error(new NotS3Answer('ListObjectsV2'), this.context());
       }
-      for (const item of page.Contents ?? []) {
-        if (item.Key === undefined || item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
+      // Keys come URL-encoded when the store answers with EncodingType url (some do unasked).
+      const keyOf = (key: string) => (page.EncodingType === 'url' ? decodeListedKey(key, this.display) : key);
+      let lastKey: string | undefined;
+      for (const listed of page.Contents ?? []) {
+        if (listed.Key === undefined) continue;
+        const item = { ...listed, Key: keyOf(listed.Key) };
+        lastKey = item.Key;
+        // A key outside the prefix (a store that ignored it): its name below the prefix would be another key's.
+        if (!item.Key.startsWith(this.options.prefix)) continue;
+        if (item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
         if (found.length >= MAX_LISTED_OBJECTS) {
           throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
         }
@@ -135,8 +148,13 @@ export class S3ArchiveStore implements ArchiveStore {
           ...(item.ETag !== undefined && { etag: item.ETag }),
         });
       }
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+      if (page.IsTruncated !== true) break;
+      const next = nextPage(page.NextContinuationToken, lastKey, { token, startAfter });
+      if (next === undefined) {
+        throw new StorageError(`${this.display}: the store says its listing goes on but gives no way past the page it sent (no new continuation token, no key to start after): cannot list it whole`, 'S3');
+      }
+      ({ token, startAfter } = next);
+    }
     return found;
   }
 
@@ -392,6 +410,31 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 }
 
+
+/**
+ * Where the next ListObjectsV2 page starts: the store's continuation token, else (a store that
+ * says the listing is truncated without one) after the page's last key; undefined when neither
+ * moves on from the page just read (no token and no key, or the same token or key again),
+ * which would list the same page forever.
+ */
+export function nextPage(
+  nextToken: string | undefined,
+  lastKey: string | undefined,
+  current: { readonly token?: string | undefined; readonly startAfter?: string | undefined },
+): { token?: string; startAfter?: string } | undefined {
+  if (nextToken !== undefined && nextToken !== '') return nextToken === current.token ? undefined : { token: nextToken };
+  if (lastKey === undefined || lastKey === current.startAfter) return undefined;
+  return { startAfter: lastKey };
+}
+
+/** A key of a listing answered with EncodingType url: `+` is a space, `%XX` a byte of its UTF-8. */
+function decodeListedKey(key: string, display: string): string {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    throw new StorageError(`${display}: the store listed a URL-encoded key that does not decode: ${JSON.stringify(key.slice(0, 100))}`, 'S3');
+  }
+}
 
 function changedSinceListed(object: StoredObject, cause?: unknown): StorageError {
   return new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED', cause !== undefined ? { cause } : undefined);

@@ -150,7 +150,8 @@ export const ANSWER_DEADLINE_MS = 60_000;
 /** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
 const STALL_DEADLINE_MS = 60_000;
 
-type Probe = 'exists' | 'absent' | 'unknown';
+/** What a look at the key found: an object (and the scheduled run whose backup stored it, if its metadata names one), none, or it cannot tell. */
+type Probe = { readonly exists: true; readonly storedByRun?: string } | 'absent' | 'unknown';
 
 export class S3Location implements ArchiveLocation {
   readonly display: string;
@@ -186,7 +187,7 @@ export class S3Location implements ArchiveLocation {
       if (signal?.aborted) throw abortedError(signal);
       throw error;
     }
-    if (state === 'exists' && !options.overwrite) throw this.existsError();
+    if (typeof state === 'object' && !options.overwrite) throw this.existsError(state);
   }
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
@@ -220,7 +221,8 @@ export class S3Location implements ArchiveLocation {
     try {
       sdk = await loadS3Sdk();
       throwIfAborted(signal);
-      if (!overwrite && resume === undefined && (await this.probe(sdk, context, signal)) === 'exists') throw this.existsError();
+      const state = !overwrite && resume === undefined ? await this.probe(sdk, context, signal) : 'absent';
+      if (typeof state === 'object') throw this.existsError(state);
       throwIfAborted(signal);
     } catch (error) {
       destroyQuietly(body);
@@ -352,7 +354,7 @@ export class S3Location implements ArchiveLocation {
   }
 
   private async lookAtKey(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal): Promise<Probe> {
-    let head: { ETag?: string } | undefined;
+    let head: { ETag?: string; Metadata?: Record<string, string> } | undefined;
     try {
       head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
     } catch (headError) {
@@ -361,18 +363,19 @@ export class S3Location implements ArchiveLocation {
     }
     if (head !== undefined) {
       if (head.ETag === undefined) throw translateS3Error(new NotS3Answer('HeadObject'), context);
-      return 'exists';
+      const storedByRun = head.Metadata?.[`${METADATA_PREFIX}run-id`];
+      return { exists: true, ...(storedByRun !== undefined && { storedByRun }) };
     }
     try {
       const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: 'bytes=0-0' }), { abortSignal: signal });
       destroyQuietly(answer.Body as Readable | undefined);
       if (answer.ETag === undefined) throw new NotS3Answer('GetObject');
-      return 'exists';
+      return { exists: true };
     } catch (getError) {
       const name = s3ErrorName(getError);
       if (name === 'NoSuchKey') return 'absent';
       // An empty object has no byte 0.
-      if (name === 'InvalidRange') return 'exists';
+      if (name === 'InvalidRange') return { exists: true };
       // Write-only credentials (no s3:GetObject) cannot look: the conditional write decides.
       if (name === 'AccessDenied') return 'unknown';
       throw translateS3Error(notS3NotFound(getError, 'GetObject') ?? getError, context);
@@ -502,8 +505,8 @@ export class S3Location implements ArchiveLocation {
     return error;
   }
 
-  private existsError(): DestinationExistsError {
-    return new DestinationExistsError(`${this.display} already exists: pass --overwrite to replace it`);
+  private existsError(existing: { readonly storedByRun?: string }): DestinationExistsError {
+    return new DestinationExistsError(`${this.display} already exists: pass --overwrite to replace it`, existing);
   }
 
   private async context(operation: S3ErrorContext['operation']): Promise<S3ErrorContext> {
@@ -529,6 +532,7 @@ export function userMetadata(metadata: ArchiveMetadata): Record<string, string> 
     [`${METADATA_PREFIX}format-version`]: String(metadata.formatVersion),
     [`${METADATA_PREFIX}tool-version`]: metadata.toolVersion,
     [`${METADATA_PREFIX}created-at`]: metadata.createdAt,
+    ...(metadata.runId !== undefined && { [`${METADATA_PREFIX}run-id`]: metadata.runId }),
   };
   for (const [key, value] of Object.entries(entries)) {
     if (!/^[\x20-\x7e]*$/.test(value)) {

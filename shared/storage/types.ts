@@ -25,6 +25,8 @@ export interface ArchiveMetadata {
   readonly toolVersion: string;
   /** ISO-8601 creation time of the backup. */
   readonly createdAt: string;
+  /** The scheduled run the backup belongs to (its event's ID): a retry of the run knows the archive as its own. */
+  readonly runId?: string;
 }
 
 export interface WriteOptions {
