@@ -138,15 +138,12 @@ export function assertSwapsCanBeTold(tenant: string): void {
 /**
  * Whether the open descriptor `fd` was reached by `path`, a real path (absolute, no symlink,
  * `.` or `..` in it): false if a directory on the way had been swapped for a symlink, or the
- * file has been removed or renamed since. True where this cannot be told (no procfs).
+ * file has been removed or renamed since. True where this cannot be told (no procfs). Throws
+ * what reading the descriptor's link throws (EIO…): a check that failed, not a vanished file.
  */
 export function isOpenedAt(fd: number, path: string): boolean {
   if (!CAN_CHECK_OPENED_PATHS) return true;
-  try {
-    return readlinkSync(`${FD_LINKS}${fd}`) === path;
-  } catch {
-    return false;
-  }
+  return readlinkSync(`${FD_LINKS}${fd}`) === path;
 }
 
 /** The error an open answers with when the path led elsewhere: as if the file had vanished (isVanished). */
@@ -201,7 +198,14 @@ function swapped(error: unknown, path: string): unknown {
 }
 
 function checkedSync(fd: number, path: string): number {
-  if (isOpenedAt(fd, path)) return fd;
+  let openedAt: boolean;
+  try {
+    openedAt = isOpenedAt(fd, path);
+  } catch (error) {
+    closeSync(fd);
+    throw checkFailedError(path, error);
+  }
+  if (openedAt) return fd;
   closeSync(fd);
   throw swappedPathError(path);
 }
@@ -220,7 +224,15 @@ export async function openAt(path: string, flags: number): Promise<fs.FileHandle
 }
 
 async function checked(handle: fs.FileHandle, path: string): Promise<fs.FileHandle> {
-  if (!CAN_CHECK_OPENED_PATHS || (await fs.readlink(`${FD_LINKS}${handle.fd}`).catch(() => undefined)) === path) return handle;
+  if (!CAN_CHECK_OPENED_PATHS) return handle;
+  let target: string;
+  try {
+    target = await fs.readlink(`${FD_LINKS}${handle.fd}`);
+  } catch (error) {
+    await handle.close();
+    throw checkFailedError(path, error);
+  }
+  if (target === path) return handle;
   await handle.close();
   throw swappedPathError(path);
 }
@@ -237,6 +249,13 @@ export function openDescriptors(): Map<number, string> {
     }
   }
   return open;
+}
+
+/** The failed readlink of a descriptor's procfs link, as an error of the file opened (`path`), so that it is reported by that name. */
+function checkFailedError(path: string, error: unknown): unknown {
+  const { code, errno } = error as NodeJS.ErrnoException;
+  if (code === undefined) return error;
+  return Object.assign(new Error(`${code}: cannot check which file was opened (readlink of its descriptor), '${path}'`, { cause: error }), { code, errno, syscall: 'readlink', path });
 }
 
 /** statfs(2) f_type of file systems whose calls cross a network or a user-space daemon. */
