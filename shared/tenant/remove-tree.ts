@@ -100,7 +100,11 @@ async function removeEntry(entry: Entry, retries = SWAPPED_RETRIES): Promise<voi
     // descriptors otherwise). Either kind swapped for the other meanwhile is retried as such.
     const others = entries.filter((dirent) => !dirent.isDirectory());
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
-      await Promise.all(others.slice(start, start + REMOVALS_IN_FLIGHT).map((dirent) => unlinkOrRetry(child(dirent.name), SWAPPED_RETRIES)));
+      // Every removal of the batch settles before the first failure is thrown: the directory's
+      // descriptor (their path) is closed after that, and its number may then name another.
+      const settled = await Promise.allSettled(others.slice(start, start + REMOVALS_IN_FLIGHT).map((dirent) => unlinkOrRetry(child(dirent.name), SWAPPED_RETRIES)));
+      const failed = settled.find((outcome) => outcome.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
     for (const dirent of entries) if (dirent.isDirectory()) await removeEntry(child(dirent.name));
   } finally {
