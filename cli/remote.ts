@@ -24,7 +24,7 @@ import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
-import { errorFromBody, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
+import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
@@ -49,8 +49,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...encryptToOf(command),
       };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'backup') throw unexpectedAnswer(plane, 'backup');
       // A backup that outlasts its invocation answers BackupSuspended: it continues on the gateway.
+      if (!isAnswerOf('backup', answer) && !isAnswerOf('backup-suspended', answer)) throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupResult | BackupSuspended;
     },
     async backupAll(command, hooks = {}) {
@@ -83,7 +83,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
       const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'restore') throw unexpectedAnswer(plane, 'restore');
+      if (!isAnswerOf('restore', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
     },
     async planBackup(command, hooks = {}) {
@@ -97,7 +97,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         dryRun: true,
       };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'backup-plan') throw unexpectedAnswer(plane, 'backup');
+      if (!isAnswerOf('backup-plan', answer)) throw unexpectedAnswer(plane, 'backup');
       return answer as unknown as BackupPlan;
     },
     async planRestore(command, hooks = {}) {
@@ -105,7 +105,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
       const answer = await invoke(plane, 'restore', { ...restorePayload(command), dryRun: true }, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'restore-plan') throw unexpectedAnswer(plane, 'restore');
+      if (!isAnswerOf('restore-plan', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestorePlan;
     },
     async verify(command, hooks = {}) {
@@ -120,13 +120,13 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...forwarded(command.storage),
       };
       const answer = await invoke(plane, 'restore', payload, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'verify') throw unexpectedAnswer(plane, 'restore');
+      if (!isAnswerOf('verify', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as VerifyResult;
     },
     async listBackups(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
       const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...forwarded(command.storage) }, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'backups' || !Array.isArray(answer.backups)) throw unexpectedAnswer(plane, 'restore');
+      if (!isAnswerOf('backups', answer) || !(answer.backups as unknown[]).every(isShownBackupEntry)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as BackupsListing;
     },
     async prune(command, hooks = {}) {
@@ -140,9 +140,9 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.storage?.deleteIfMatch === true ? { storage: { ...storage, deleteIfMatch: true } } : storage !== undefined && { storage }),
       };
       const answer = await invoke(plane, 'prune', payload, hooks.signal);
-      if (!isRecord(answer) || answer.operation !== 'prune') throw unexpectedAnswer(plane, 'prune');
-      // A gateway deployed before `skipped` existed never skips.
-      return { skipped: [], ...answer } as unknown as PruneResult;
+      if (!isAnswerOf('prune', answer)) throw unexpectedAnswer(plane, 'prune');
+      // A gateway deployed before `skipped` or `notes` existed never skips and has nothing to note.
+      return { skipped: [], notes: [], ...answer } as unknown as PruneResult;
     },
     async recover() {
       throw new UsageError(
@@ -181,6 +181,11 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       });
     },
   };
+}
+
+/** A backup of a listing, with what `tenants backups` shows of every one. */
+function isShownBackupEntry(entry: unknown): boolean {
+  return isRecord(entry) && typeof entry.location === 'string' && typeof entry.bytes === 'number' && typeof entry.modifiedAt === 'string';
 }
 
 function restorePayload(command: RestoreCommand): RestoreCommand {
@@ -273,7 +278,12 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
           : `interrupted while waiting for the gateway: the ${role} may still finish there (see its completion event, or the logs of ${name})`,
       );
     }
-    throw translateAwsError(error, plane, `invoking ${name}`);
+    const translated = translateAwsError(error, plane, `invoking ${name}`);
+    const needs = ADDED_LATER[role];
+    if (needs !== undefined && translated.code === 'STACK_NOT_FOUND') {
+      throw new UsageError(`${translated.message}; if it is, it was deployed by an older version, without ${name}: ${needs} needs the gateway of this version`, 'STACK_NOT_FOUND');
+    }
+    throw translated;
   }
 
   let answer: unknown;
@@ -305,6 +315,9 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
 }
 
 type InvokedRole = FunctionRole | 'fanout';
+
+/** The functions a gateway deployed by an older version lacks, and the command that needs each. */
+const ADDED_LATER: Partial<Record<InvokedRole, string>> = { prune: 'tenants prune', fanout: 'tenants backup --all' };
 
 /** A listing, verify or dry run: nothing on the gateway changes, whatever becomes of the invocation. */
 function changesNothing(role: InvokedRole, payload: object): boolean {

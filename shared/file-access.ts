@@ -20,6 +20,8 @@
 
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
+import { FileSystemError } from './errors.js';
+
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
 /** Threads libuv's pool started with: UV_THREADPOOL_SIZE as libuv reads it (1 to 1024, default 4). */
@@ -122,17 +124,26 @@ export const FD_LINKS = '/proc/self/fd/';
 export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
 
 /**
+ * Refuses to read a tenant's tree as root where procfs is missing: nothing could tell a
+ * directory the tenant swapped for a symlink meanwhile, and root would read (and archive) the
+ * files it leads to outside the tenant. As the tenants' own user a swap gains the tenant nothing.
+ */
+export function assertSwapsCanBeTold(tenant: string): void {
+  if (CAN_CHECK_OPENED_PATHS || process.geteuid?.() !== 0) return;
+  throw new FileSystemError(
+    `cannot back up tenant "${tenant}" as root: procfs is not mounted at /proc, without which a directory the tenant swaps for a symlink during the backup cannot be told from its own (it could archive files from outside the tenant); mount /proc, or run the backup as the tenants' user`,
+  );
+}
+
+/**
  * Whether the open descriptor `fd` was reached by `path`, a real path (absolute, no symlink,
  * `.` or `..` in it): false if a directory on the way had been swapped for a symlink, or the
- * file has been removed or renamed since. True where this cannot be told (no procfs).
+ * file has been removed or renamed since. True where this cannot be told (no procfs). Throws
+ * what reading the descriptor's link throws (EIO…): a check that failed, not a vanished file.
  */
 export function isOpenedAt(fd: number, path: string): boolean {
   if (!CAN_CHECK_OPENED_PATHS) return true;
-  try {
-    return readlinkSync(`${FD_LINKS}${fd}`) === path;
-  } catch {
-    return false;
-  }
+  return readlinkSync(`${FD_LINKS}${fd}`) === path;
 }
 
 /** The error an open answers with when the path led elsewhere: as if the file had vanished (isVanished). */
@@ -140,20 +151,111 @@ export function swappedPathError(path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ENOENT: ${path} no longer leads to the file listed there (a directory on the way was replaced)`), { code: 'ENOENT', path });
 }
 
-/** openSync of a real path, checked with `isOpenedAt`: swappedPathError (closed) if it led elsewhere. */
+// Opening is not free of effects: a FIFO's waiting writer is let go, a device runs its driver
+// (a watchdog starts, a tape rewinds on close), a terminal may become the controlling one. So a
+// file is opened only in a directory already opened and checked (O_DIRECTORY, which opens no
+// device), through that directory's procfs link: its name cannot lead anywhere else.
+
+/**
+ * openSync of a real path, never outside the directory at its parent's real path:
+ * swappedPathError (nothing left open) if a directory on the way led elsewhere.
+ */
 export function openSyncAt(path: string, flags: number): number {
-  const fd = openSync(path, flags);
-  if (isOpenedAt(fd, path)) return fd;
+  const slash = path.lastIndexOf('/');
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checkedSync(openSync(path, flags), path);
+  const directory = checkedSync(directoryOrSwapped(() => openSync(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  const through = `${FD_LINKS}${directory}/${path.slice(slash + 1)}`;
+  try {
+    return checkedSync(openSync(through, flags), path);
+  } catch (error) {
+    throw namedBy(error, through, path);
+  } finally {
+    closeSync(directory);
+  }
+}
+
+/** A failed open through a directory's procfs link, named by the file's own path (as an error message shows it). */
+function namedBy(error: unknown, through: string, path: string): unknown {
+  const failed = error as NodeJS.ErrnoException;
+  if (failed.path !== through) return error;
+  failed.path = path;
+  failed.message = failed.message.replace(through, path);
+  return failed;
+}
+
+/** The parent directory opened by `open`; a symlink in its place (ELOOP) is a swap, as `swappedPathError` says. */
+function directoryOrSwapped<T>(open: () => T, path: string): T {
+  try {
+    const opened = open();
+    return opened instanceof Promise ? (opened.catch((error: unknown) => { throw swapped(error, path); }) as T) : opened;
+  } catch (error) {
+    throw swapped(error, path);
+  }
+}
+
+function swapped(error: unknown, path: string): unknown {
+  return (error as NodeJS.ErrnoException).code === 'ELOOP' ? swappedPathError(path) : error;
+}
+
+function checkedSync(fd: number, path: string): number {
+  let openedAt: boolean;
+  try {
+    openedAt = isOpenedAt(fd, path);
+  } catch (error) {
+    closeSync(fd);
+    throw checkFailedError(path, error);
+  }
+  if (openedAt) return fd;
   closeSync(fd);
   throw swappedPathError(path);
 }
 
 /** `openSyncAt` with promise calls. */
 export async function openAt(path: string, flags: number): Promise<fs.FileHandle> {
-  const handle = await fs.open(path, flags);
-  if (!CAN_CHECK_OPENED_PATHS || (await fs.readlink(`${FD_LINKS}${handle.fd}`).catch(() => undefined)) === path) return handle;
+  const slash = path.lastIndexOf('/');
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checked(await fs.open(path, flags), path);
+  const directory = await checked(await directoryOrSwapped(() => fs.open(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  const through = `${FD_LINKS}${directory.fd}/${path.slice(slash + 1)}`;
+  try {
+    return await checked(await fs.open(through, flags).catch((error: unknown) => Promise.reject(namedBy(error, through, path))), path);
+  } finally {
+    await directory.close();
+  }
+}
+
+async function checked(handle: fs.FileHandle, path: string): Promise<fs.FileHandle> {
+  if (!CAN_CHECK_OPENED_PATHS) return handle;
+  let target: string;
+  try {
+    target = await fs.readlink(`${FD_LINKS}${handle.fd}`);
+  } catch (error) {
+    await handle.close();
+    throw checkFailedError(path, error);
+  }
+  if (target === path) return handle;
   await handle.close();
   throw swappedPathError(path);
+}
+
+/** Every descriptor this process has open, with the path procfs names it by (empty without procfs). */
+export function openDescriptors(): Map<number, string> {
+  const open = new Map<number, string>();
+  if (!CAN_CHECK_OPENED_PATHS) return open;
+  for (const name of readdirSync(FD_LINKS)) {
+    try {
+      open.set(Number(name), readlinkSync(`${FD_LINKS}${name}`));
+    } catch {
+      // closed meanwhile (the listing's own descriptor among them)
+    }
+  }
+  return open;
+}
+
+/** The failed readlink of a descriptor's procfs link, as an error of the file opened (`path`), so that it is reported by that name. */
+function checkFailedError(path: string, error: unknown): unknown {
+  const { code, errno } = error as NodeJS.ErrnoException;
+  if (code === undefined) return error;
+  return Object.assign(new Error(`${code}: cannot check which file was opened (readlink of its descriptor), '${path}'`, { cause: error }), { code, errno, syscall: 'readlink', path });
 }
 
 /** statfs(2) f_type of file systems whose calls cross a network or a user-space daemon. */

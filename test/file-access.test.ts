@@ -2,16 +2,17 @@
 // many promise calls in flight on network file systems. They must be indistinguishable in
 // what they produce.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
-import { fileAccessFor, PARALLEL_ACCESS, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
+import { CAN_CHECK_OPENED_PATHS, fileAccessFor, isVanished, openAt, openSyncAt, PARALLEL_ACCESS, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, tempDir } from './helpers/tree.js';
+import { describeTree, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir();
 afterAll(() => dir.cleanup());
@@ -60,3 +61,39 @@ describe('file-system call modes', () => {
     }
   });
 });
+
+describe.skipIf(!CAN_CHECK_OPENED_PATHS)('opening a file whose directory the tenant swapped for a symlink', () => {
+  /** Where the process `pid` sleeps (procfs wchan): 'wait_for_partner' while it waits for a FIFO's other end; '0' once woken. */
+  const sleepingIn = (pid: number) => readFileSync(`/proc/${pid}/wchan`, 'utf8');
+
+  it.each([
+    ['sync', (at: string) => closeSync(openSyncAt(at, READ_FLAGS))],
+    ['promise', async (at: string) => (await openAt(at, READ_FLAGS)).close()],
+  ] as const)('opens nothing outside the tenant (%s): a writer waiting on a FIFO there is not let go', async (_kind, open) => {
+    // The walk listed d/big; before it is read (a large file: by path), d becomes a symlink to a
+    // directory outside holding a FIFO named big, which a process there waits to write to. The
+    // open followed the symlink and opened the FIFO (letting the writer go on to find no reader)
+    // before its check refused it; the same open of a device runs its driver.
+    const root = realpathSync(dir.path);
+    const tenant = path.join(root, `fifo-${_kind}`, 'tenant');
+    const outside = path.join(root, `fifo-${_kind}`, 'outside');
+    mkdirSync(path.join(tenant, 'd'), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(path.join(tenant, 'd', 'big'), 'listed');
+    sh(`mkfifo ${JSON.stringify(path.join(outside, 'big'))}`);
+    const writer = spawn('sh', ['-c', 'exec 3>"$0"', path.join(outside, 'big')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    try {
+      while (sleepingIn(writer.pid!) !== 'wait_for_partner') await new Promise((resolve) => setTimeout(resolve, 5));
+      renameSync(path.join(tenant, 'd'), path.join(tenant, 'd.moved'));
+      symlinkSync(outside, path.join(tenant, 'd'));
+      await expect(Promise.resolve().then(() => open(path.join(tenant, 'd', 'big')))).rejects.toSatisfy(isVanished);
+      expect(sleepingIn(writer.pid!)).toBe('wait_for_partner');
+    } finally {
+      closeSync(openSync(path.join(outside, 'big'), fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
+      await exited;
+    }
+  });
+});
+
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;

@@ -109,6 +109,20 @@ describe('prune in a local directory', () => {
     expect(again.removed).toBe(0);
   });
 
+  it('removes the verification marks a killed prune left without their archives (this version or an older one)', async () => {
+    const killed = path.join(dir.path, 'killed');
+    await backupAt(tenantsDir, 'acme', path.join(killed, 'old.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(killed, 'new.tar.zst'), new Date(JUNE_1 + DAY));
+    expect((await runMain(['tenants', 'verify', '--from', path.join(killed, 'new.tar.zst')])).status).toBe(0);
+    // A prune killed between unlinking an archive and unlinking its mark.
+    writeFileSync(path.join(killed, '.gone.tar.zst.openclaw-verified'), readFileSync(path.join(killed, '.new.tar.zst.openclaw-verified')));
+    expect((await runMain(['tenants', 'prune', 'acme', '--in', killed, '--keep-last', '1', '--dry-run'])).status).toBe(0);
+    expect(existsSync(path.join(killed, '.gone.tar.zst.openclaw-verified'))).toBe(true);
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', killed, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    expect(readdirSync(killed).sort()).toEqual(['.new.tar.zst.openclaw-verified', 'new.tar.zst']);
+  });
+
   it('keeps a backup it cannot date, and says why', async () => {
     const undated = path.join(dir.path, 'undated');
     await backupAt(tenantsDir, 'acme', path.join(undated, 'acme', 'new.tar.zst'), new Date(JUNE_1));

@@ -5,7 +5,7 @@
 // the backup to hand arenas back.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, promises, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -161,6 +161,37 @@ describe('read-ahead', () => {
       expect(seen).toHaveLength(4 * 300 + 13);
     } finally {
       writeFileSync(removed, '');
+    }
+  });
+
+  it.each([
+    ['a reader thread', SYNC_ACCESS],
+    ['promise calls', PARALLEL_ACCESS],
+  ])('reads nothing through a directory swapped for a symlink after the listing: its files vanished (%s)', async (_label, access) => {
+    const swapped = path.join(root, 'd2');
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(outside, { recursive: true });
+    for (let f = 0; f < 300; f++) writeFileSync(path.join(outside, `f${String(f).padStart(3, '0')}`), 'outside the tenant');
+    const swapping: FileAccess = {
+      ...access,
+      readdir: (at) => {
+        const listed = access.readdir(at);
+        const afterListing = <T>(entries: T): T => {
+          if (listedDirectory(at) === realpathSync(swapped)) {
+            renameSync(swapped, `${swapped}.moved`);
+            symlinkSync(outside, swapped);
+          }
+          return entries;
+        };
+        return listed instanceof Promise ? listed.then(afterListing) : afterListing(listed);
+      },
+    };
+    try {
+      const seen = await readEverything(swapping, { threadThresholdFiles: 0, threads: 1 });
+      expect(seen.filter(({ relPath }) => relPath.startsWith('d2/')).map(({ outcome }) => outcome)).toEqual([...Array<number>(299).fill(READ_VANISHED), 'not read ahead']);
+    } finally {
+      rmSync(swapped);
+      renameSync(`${swapped}.moved`, swapped);
     }
   });
 });

@@ -172,6 +172,24 @@ describe('readRun', () => {
     expect(read(['a', 'b'], { syncFs: failing }).outcomes.map(({ outcome }) => outcome)).toEqual([READ_ELSEWHERE, READ_WHOLE]);
   });
 
+  it('leaves the files of a directory it cannot check (EIO on its descriptor\'s link) to the caller, never as vanished', () => {
+    // A failed readlink says nothing about the directory: calling its files vanished would
+    // leave them out of a backup that succeeds.
+    fs.mkdirSync(path.join(dir.path, 'd'));
+    fs.writeFileSync(path.join(dir.path, 'd', 'a'), 'alpha');
+    fs.writeFileSync(path.join(dir.path, 'd', 'b'), 'beta');
+    fs.writeFileSync(path.join(dir.path, 'c'), 'gamma');
+    const failing: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      readlinkSync: (link) => {
+        if (fs.readlinkSync(link).endsWith('/d')) throw Object.assign(new Error(`EIO: i/o error, readlink '${link}'`), { code: 'EIO' });
+        return fs.readlinkSync(link);
+      },
+    };
+    expect(read(['d/a', 'd/b', 'c'], { syncFs: failing }).outcomes.map(({ outcome }) => outcome)).toEqual([READ_ELSEWHERE, READ_ELSEWHERE, READ_WHOLE]);
+  });
+
   it('leaves a file whose read fails to the caller, and closes it', () => {
     fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
     const opened: number[] = [];

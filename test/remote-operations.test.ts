@@ -211,6 +211,44 @@ describe('remote executor', () => {
     }
   });
 
+  // A gateway of another version can answer with the expected `operation` but another shape:
+  // the CLIs before backups in pieces took the answer "the backup continues" for a finished
+  // backup and failed on it with "unexpected error: Cannot read properties of undefined".
+  // An answer lacking what the command shows is refused, naming the version mismatch, never
+  // shown as "undefined files" with exit 0.
+  it.each([
+    [['tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'], 'backup', { operation: 'backup', queued: true, tenant: 'acme', location: 's3://backups/k.tar.zst', skipped: [], warnings: [] }],
+    [['tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'], 'backup', { ...BACKUP_RESULT, files: '12' }],
+    [['tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst'], 'backup', { operation: 'backup', suspended: true, tenant: 'acme', location: 's3://backups/k.tar.zst' }],
+    [['tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst', '--dry-run'], 'backup', { operation: 'backup-plan', tenant: 'acme' }],
+    [['tenants', 'restore', '--from', 's3://backups/k.tar.zst'], 'restore', { operation: 'restore', tenant: 'acme' }],
+    [['tenants', 'restore', '--from', 's3://backups/k.tar.zst', '--dry-run'], 'restore', { operation: 'restore-plan', tenant: 'acme' }],
+    [['tenants', 'verify', '--from', 's3://backups/k.tar.zst'], 'restore', { operation: 'verify', tenant: 'acme', location: 's3://backups/k.tar.zst', verified: false }],
+    [['tenants', 'backups', 'acme', '--in', 's3://backups/'], 'restore', { operation: 'backups', tenant: 'acme', location: 's3://backups/', backups: [{}], otherObjects: 0 }],
+    [['tenants', 'prune', 'acme', '--in', 's3://backups/', '--keep-last', '1'], 'prune', { operation: 'prune', tenant: 'acme' }],
+  ])('refuses an answer to %j that lacks what the command shows, as from another version', async (args, role, answer) => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(answer) as never });
+    const message = `unexpected answer from openclaw-backup-${role}: are the CLI and the gateway the same version?`;
+    const human = await run(['--stack', 'openclaw-backup', ...args]);
+    expect(human).toEqual({ status: 1, stdout: '', stderr: `openclaw: ${message}\n` });
+    const json = await run(['--stack', 'openclaw-backup', '--json', ...args]);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'REMOTE_PROTOCOL', message } });
+  });
+
+  it('says a function that only later versions deploy may be missing from an older gateway', async () => {
+    const notFound = (name: string) => Object.assign(new Error(`Function not found: arn:aws:lambda:eu-west-1:1:function:${name}`), { name: 'ResourceNotFoundException' });
+    lambda.on(InvokeCommand, { FunctionName: 'openclaw-backup-prune' }).rejects(notFound('openclaw-backup-prune'));
+    const prune = await run(['--stack', 'openclaw-backup', 'tenants', 'prune', 'acme', '--in', 's3://backups/acme/', '--keep-last', '1']);
+    expect(prune.status).toBe(2);
+    expect(prune.stderr).toMatch(/^openclaw: invoking openclaw-backup-prune: not found: is the stack "openclaw-backup" deployed there\? .*; if it is, it was deployed by an older version, without openclaw-backup-prune: tenants prune needs the gateway of this version\n$/);
+
+    lambda.reset();
+    lambda.on(InvokeCommand).rejects(notFound('openclaw-backup-backup'));
+    const backup = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/k.tar.zst']);
+    expect(backup.stderr).not.toMatch(/older version/);
+  });
+
   it('sends a throttled invocation again (it did not run), a few times, then says so in one line', async () => {
     const throttled = Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException', $metadata: { httpStatusCode: 429 } });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });

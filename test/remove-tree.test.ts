@@ -235,3 +235,32 @@ describe('removeTree, paths longer than PATH_MAX', () => {
     expect(readdirSync(dir.path)).toEqual([]);
   });
 });
+
+/** Bind-mounts `from` on `onto`; false where this process may not mount (not root). */
+function bindMount(from: string, onto: string): boolean {
+  return spawnSync('mount', ['--bind', from, onto], { stdio: 'ignore' }).status === 0;
+}
+
+describe('removeTree, a mount point inside the tree', () => {
+  it('removes nothing on another mount (a bind mount of the same file system included) and fails naming it', async (context) => {
+    // The operator bind-mounts a shared directory into a tenant; a restore --force moves the old
+    // tenant, mount and all, to trash. Removal went on into the mount and emptied the shared
+    // directory before rmdir failed with EBUSY.
+    const target = path.join(dir.path, 'trash');
+    const shared = path.join(dir.path, 'shared');
+    mkdirSync(path.join(shared, 'inner'), { recursive: true });
+    writeFileSync(path.join(shared, 'inner', 'keep'), 'the operator\'s');
+    mkdirSync(path.join(target, 'a', 'mounted'), { recursive: true });
+    writeFileSync(path.join(target, 'a', 'f'), 'old tenant');
+    if (!bindMount(shared, path.join(target, 'a', 'mounted'))) context.skip('mounting needs root');
+    try {
+      await expect(removeTree(target)).rejects.toThrow(`${path.join(target, 'a', 'mounted')} is a mount point inside the tree being removed`);
+      expect(readdirSync(path.join(shared, 'inner'))).toEqual(['keep']);
+    } finally {
+      spawnSync('umount', [path.join(target, 'a', 'mounted')]);
+    }
+    await removeTree(target);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(path.join(shared, 'inner'))).toEqual(['keep']);
+  });
+});

@@ -3,7 +3,7 @@
 // when it cannot copy (busy or unusable), the integrity check, and the stable private copy
 // that the cross-host path snapshots instead of the live file.
 
-import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -182,6 +182,40 @@ describe('snapshotDatabase', () => {
     } finally {
       db.close();
     }
+  });
+
+  it.each(['the database', 'a directory above it'])('copies nothing of another database when %s was swapped for a symlink to one after the caller checked it', async (swapped) => {
+    // A tenant racing a root backup: between the backup's check of the file it opened and
+    // SQLite's open by path, the database (or its directory) becomes a symlink to another
+    // tenant's. SQLite follows it; the snapshot held the other tenant's rows, archived as this one's.
+    const root = realpathSync(dir.path);
+    const source = path.join(root, 'alice', 'db', 'memory.sqlite');
+    const victim = path.join(root, 'bob', 'db', 'memory.sqlite');
+    mkdirSync(path.dirname(source), { recursive: true });
+    mkdirSync(path.dirname(victim), { recursive: true });
+    walDatabase(source, 3).close();
+    walDatabase(victim, 7).close();
+    const checked = statSync(source);
+    if (swapped === 'the database') {
+      renameSync(source, `${source}.real`);
+      symlinkSync(victim, source);
+    } else {
+      renameSync(path.dirname(source), `${path.dirname(source)}.real`);
+      symlinkSync(path.dirname(victim), path.dirname(source));
+    }
+    const snapshot = path.join(root, 'snapshot.sqlite');
+    const outcome = await snapshotDatabase(source, snapshot, { expected: checked });
+    expect(outcome).toEqual({ ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' });
+  });
+
+  it('checks that the live file it opened is the one expected, and copies it', async () => {
+    const source = path.join(realpathSync(dir.path), 'live.sqlite');
+    walDatabase(source, 5).close();
+    const snapshot = path.join(dir.path, 'snapshot.sqlite');
+    expect(await snapshotDatabase(source, snapshot, { expected: statSync(source) })).toEqual({ ok: true, pages: expect.any(Number), durationMs: expect.any(Number) });
+    const copy = openDatabase(snapshot);
+    expect(value(copy, 'SELECT count(*) FROM t')).toBe(5);
+    copy.close();
   });
 
   it('checks that a private copy opens and is intact', () => {

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { walkTenant, type WalkNotes } from '../shared/backup/tenant-walk.js';
-import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
+import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { hiddenNames } from '../shared/tenant/hidden-names.js';
 import { chainFilling, makeDeepChain } from './helpers/tree.js';
 
@@ -153,5 +153,30 @@ describe('walkTenant and what a restore refuses', () => {
     expect(notes.warnings).toEqual([
       { path: Array<string>(1025).fill('d').join('/'), reason: 'nested deeper than 1024 directories, which a restore refuses: not archived, nor anything in it' },
     ]);
+  });
+});
+
+describe('walkTenant, racing the tenant', () => {
+  it('notes a symlink replaced by a file between its lstat and its readlink as vanished, and goes on', async () => {
+    // readlink of what is a file now fails with EINVAL: the backup failed as an 'unexpected error'.
+    mkdirSync(path.join(root, 'db'));
+    symlinkSync('memory.sqlite', path.join(root, 'db', 'link'));
+    writeFileSync(path.join(root, 'db', 'z'), 'after');
+    const swapping: FileAccess = {
+      ...SYNC_ACCESS,
+      lstatEach: (paths) => {
+        const stats = SYNC_ACCESS.lstatEach(paths);
+        if (paths.some((at) => at.endsWith('/link'))) {
+          unlinkSync(path.join(root, 'db', 'link'));
+          writeFileSync(path.join(root, 'db', 'link'), 'a file now');
+        }
+        return stats;
+      },
+    };
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(root, notes, swapping)) walked.push(item.relPath);
+    expect(walked).toEqual(['', 'db', 'db/z']);
+    expect(notes.skipped.map((note) => note.path)).toEqual(['db/link']);
   });
 });

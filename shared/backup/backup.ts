@@ -35,7 +35,7 @@ import { TempArea } from './temp-area.js';
 import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
-import type { FileAccess } from '../file-access.js';
+import { assertSwapsCanBeTold, type FileAccess } from '../file-access.js';
 import { writersMayBeRemote, type SqliteOptions } from './sqlite-policy.js';
 import type { AgeRecipient } from '../age/keys.js';
 import { encryptArchive, encryptArchivePiece } from '../archive/encrypted-archive.js';
@@ -167,6 +167,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   const started = Date.now();
   const { tenantsDir, tenant, location, signal } = request;
   assertTenantName(tenant);
+  assertSwapsCanBeTold(tenant);
   const baseDir = await fs.stat(tenantsDir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
     throw error;

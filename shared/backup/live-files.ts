@@ -255,7 +255,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
         : (await isSameFile(absPath, before))
           ? context.sqlite.writers === 'same-host'
-            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs })
+            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before })
             : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
           : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
     if (outcome.ok && (await isSameFile(absPath, before))) {

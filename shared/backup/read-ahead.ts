@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, openAt, type FileAccess, type Maybe } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
@@ -602,18 +602,13 @@ class PromisePart implements ReadPart {
   release(): void {}
 }
 
-/**
- * Every file of a segment read at once with promise calls; `window` segments at a time keep
- * CALLS_IN_FLIGHT files in flight. As readRun does, a segment's files are opened through their
- * directory, opened and checked once for the segment (file-access.ts `openAt`), not each file
- * checked after its open: one procfs readlink per directory of a segment instead of one per file.
- */
+/** Every file of a segment read at once with promise calls; `window` segments at a time keep CALLS_IN_FLIGHT files in flight. */
 class PromiseReader implements Reader {
   readonly window = Math.max(1, Math.floor(CALLS_IN_FLIGHT / REMOTE_RUN)) + 1;
   readonly threadCount = 0;
 
   start(segment: Segment): void {
-    readAll(segment.paths).then(
+    readInDirectories(segment.paths).then(
       (reads) => segment.deliver(new PromisePart(reads)),
       (error: unknown) => segment.fail(error),
     );
@@ -622,56 +617,47 @@ class PromiseReader implements Reader {
   async close(): Promise<void> {}
 }
 
-const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
-
-/** Reads `paths` (real paths) at once, each run of them in one directory through that directory (without procfs, by path). */
-async function readAll(paths: readonly string[]): Promise<PromiseRead[]> {
-  if (FD_LINKS_TO_CHECK === '') return Promise.all(paths.map((path) => readOnce(path)));
-  const runs: Promise<PromiseRead[]>[] = [];
-  for (let from = 0; from < paths.length; ) {
-    const parent = parentOf(paths[from]!);
-    let to = from + 1;
-    while (to < paths.length && parentOf(paths[to]!) === parent) to++;
-    runs.push(readInDirectory(parent, paths.slice(from, to)));
-    from = to;
-  }
-  return (await Promise.all(runs)).flat();
+/**
+ * Reads each of `paths` (real paths) once, opened through its directory as readRun does: each
+ * directory opened and checked once (file-access.ts `openDirectory`), its files opened through
+ * its procfs link. A directory that vanished or was swapped for a symlink: its files vanished.
+ */
+async function readInDirectories(paths: readonly string[]): Promise<PromiseRead[]> {
+  const byDirectory = new Map<string, number[]>();
+  paths.forEach((path, index) => {
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    const indexes = byDirectory.get(parent);
+    if (indexes === undefined) byDirectory.set(parent, [index]);
+    else indexes.push(index);
+  });
+  const reads = new Array<PromiseRead>(paths.length);
+  await Promise.all(
+    [...byDirectory].map(async ([parent, indexes]) => {
+      let directory: OpenDirectory;
+      try {
+        directory = await PARALLEL_ACCESS.openDirectory(parent);
+      } catch (error) {
+        const outcome = isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE;
+        for (const index of indexes) reads[index] = { outcome };
+        return;
+      }
+      try {
+        await Promise.all(indexes.map(async (index) => (reads[index] = await readOnce(`${directory.path}/${paths[index]!.slice(parent.length + 1)}`))));
+      } finally {
+        await directory.close();
+      }
+    }),
+  );
+  return reads;
 }
 
-function parentOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash === 0 ? '/' : path.slice(0, slash);
-}
-
-/** Reads the files at `paths`, all in the directory `parent`, through it: a directory swapped for a symlink is never followed. */
-async function readInDirectory(parent: string, paths: readonly string[]): Promise<PromiseRead[]> {
-  let directory: fs.FileHandle;
-  try {
-    directory = await openAt(parent, DIRECTORY_FLAGS);
-  } catch (error) {
-    const outcome = openFailure(error);
-    return paths.map(() => ({ outcome }));
-  }
-  try {
-    const inside = `${FD_LINKS}${directory.fd}/`;
-    return await Promise.all(paths.map((path) => readOnce(inside + path.slice(path.lastIndexOf('/') + 1))));
-  } finally {
-    await directory.close().catch(() => undefined);
-  }
-}
-
-/** What a failed open means for the files it was for: vanished (gone, or a symlink in its place), or left to the caller. */
-function openFailure(error: unknown): number {
-  return isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE;
-}
-
-/** `path`: through its directory's procfs link, or (without procfs) the file's own path. */
-async function readOnce(path: string): Promise<PromiseRead> {
+/** `openPath`: the file's name under its open directory's procfs link (its real path without procfs). */
+async function readOnce(openPath: string): Promise<PromiseRead> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, READ_FLAGS);
+    handle = await fs.open(openPath, READ_FLAGS);
   } catch (error) {
-    return { outcome: openFailure(error) };
+    return { outcome: isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE };
   }
   try {
     const before = await handle.stat();

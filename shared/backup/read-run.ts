@@ -93,8 +93,9 @@ export function readRun(
           dirFd = fs.openSync(parent, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
           dirOutcome = fs.readlinkSync(fdLinks + dirFd) === parent ? 0 : 2;
         } catch (error) {
+          // A failed check (readlink) is no sign of a vanished directory: its files are left to the caller, whose open meets the error again.
           const code = (error as { code?: string }).code;
-          if (dirFd === -1) dirOutcome = code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' ? 2 : 3;
+          dirOutcome = dirFd === -1 && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') ? 2 : 3;
         }
       }
       if (dirOutcome !== 0) {

@@ -23,8 +23,19 @@
 // never writes to it, never checkpoints and never changes its journal mode. The snapshot
 // keeps the source's header, so a WAL database restores as a WAL database without a `-wal`
 // file: SQLite opens it as a complete, standalone database.
+//
+// SQLite opens a database by its path, its -wal and -shm by that path plus a suffix, and
+// resolves every symlink in it itself (so a /proc/self/fd/N/name path does not pin the
+// directory: SQLite reads the link and opens the path it names). A tenant racing a root
+// backup can swap the database or a directory above it for a symlink to another tenant's
+// database between the caller's check and SQLite's open. So a live database is checked after
+// SQLite has opened it and taken its read lock (`expected`): the descriptors it opened must be
+// the file checked and companions beside it, at their real paths (procfs).
 
+import { fstatSync } from 'node:fs';
 import path from 'node:path';
+
+import { CAN_CHECK_OPENED_PATHS, openDescriptors } from '../file-access.js';
 
 import { sqliteDriver, SqliteError } from './sqlite-driver.js';
 
@@ -72,6 +83,12 @@ export interface SnapshotOptions {
   readonly timeoutMs?: number;
   /** Open the source read-write: only for a private copy, which SQLite may have to recover first. */
   readonly privateCopy?: boolean;
+  /**
+   * The live file `source` (a real path) must be: SQLite's descriptors are checked against it
+   * once it has the read lock (see the top of the file), and the snapshot is `busy` if SQLite
+   * opened another file.
+   */
+  readonly expected?: { readonly dev: number; readonly ino: number };
 }
 
 /**
@@ -81,15 +98,30 @@ export interface SnapshotOptions {
  * caller owns `destination` (and the side files SQLite may leave beside it) and deletes it.
  */
 export async function snapshotDatabase(source: string, destination: string, options: SnapshotOptions = {}): Promise<SnapshotOutcome> {
+  // A descriptor of another thread named like the database (the same file name in another
+  // tenant, read ahead by `backup --all`'s other jobs) fails the check as well: tried again.
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await snapshotOnce(source, destination, options);
+    if (outcome !== OPENED_ELSEWHERE || attempt === OPEN_CHECK_ATTEMPTS) return outcome;
+  }
+}
+
+/** Attempts at a snapshot whose open is checked (`expected`) before it is called replaced. */
+const OPEN_CHECK_ATTEMPTS = 3;
+const OPENED_ELSEWHERE: SnapshotOutcome = { ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' };
+
+async function snapshotOnce(source: string, destination: string, options: SnapshotOptions): Promise<SnapshotOutcome> {
   const driver = sqliteDriver();
   const started = Date.now();
   let db;
+  const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors() : undefined;
   try {
     db = driver.open(source, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
     db.exec('BEGIN');
     // Takes the read lock and reads the header and the schema: a file that is not a usable
     // database fails here, a database locked beyond the timeout too.
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
     const pages = await db.backupTo(destination);
     db.exec('COMMIT');
     return { ok: true, pages, durationMs: Date.now() - started };
@@ -98,6 +130,30 @@ export async function snapshotDatabase(source: string, destination: string, opti
   } finally {
     db?.close();
   }
+}
+
+/**
+ * Whether the descriptors opened since `openBefore` (SQLite's, and any other thread's) hold the
+ * file `source` with the identity `expected`, and every one named like it or its companions
+ * is beside it: a database or `-wal` reached through a swapped-in symlink is named by its real
+ * path elsewhere (a descriptor closed and its number reused counts as opened since).
+ */
+function openedAsExpected(source: string, expected: { readonly dev: number; readonly ino: number }, openBefore: ReadonlyMap<number, string>): boolean {
+  const dir = path.dirname(source);
+  const names = new Set([path.basename(source), ...companionNames(path.basename(source))]);
+  let opened = false;
+  for (const [fd, link] of openDescriptors()) {
+    if (openBefore.get(fd) === link) continue;
+    if (link === source) {
+      try {
+        const stat = fstatSync(fd);
+        if (stat.dev === expected.dev && stat.ino === expected.ino) opened = true;
+      } catch {
+        // closed meanwhile: not SQLite's, which holds its descriptors until closed
+      }
+    } else if (names.has(path.basename(link)) && path.dirname(link) !== dir) return false;
+  }
+  return opened;
 }
 
 /**

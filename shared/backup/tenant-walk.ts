@@ -486,7 +486,8 @@ function symlinkItem(root: string, linkPath: string, segments: string[], stat: S
   try {
     targetBytes = readlinkSync(linkPath, { encoding: 'buffer' });
   } catch (error) {
-    if (isVanished(error)) return vanished(relPath);
+    // EINVAL: no longer a symlink (replaced since it was lstat'ed).
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'EINVAL') return vanished(relPath);
     throw error;
   }
   if (!isUtf8(targetBytes)) {

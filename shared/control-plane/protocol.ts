@@ -127,6 +127,45 @@ export interface ParsedListRequest {
 }
 
 // ---------------------------------------------------------------------------------------
+// Answers
+
+type JsonKind = 'string' | 'number' | 'boolean' | 'array';
+
+const COUNTS = { files: 'number', directories: 'number', symlinks: 'number', bytes: 'number' } as const;
+
+/**
+ * The fields each successful answer must carry for the CLI to show it, with their JSON types:
+ * those every gateway version since the answer's first has sent (fields added later are read
+ * where present). An answer of the right `operation` that lacks one comes from a gateway of
+ * another version, or is a kind of answer this version does not know, and is refused as such
+ * instead of being shown as "undefined files" with exit 0. So a new kind of answer takes a
+ * new `operation` value (or lacks these fields); fields are added, never removed or retyped.
+ */
+const ANSWER_FIELDS = {
+  backup: { tenant: 'string', location: 'string', ...COUNTS, archiveBytes: 'number', durationMs: 'number', manifestSha256: 'string', skipped: 'array', warnings: 'array' },
+  /** A backup that goes on in further invocations (`suspended: true`, operation "backup"). */
+  'backup-suspended': { tenant: 'string', location: 'string', chain: 'string', pieces: 'number', files: 'number', bytes: 'number', archiveBytes: 'number', durationMs: 'number' },
+  'backup-plan': { tenant: 'string', location: 'string', ...COUNTS, largest: 'array', skipped: 'array', mayBeSkipped: 'array', destination: 'string' },
+  restore: { tenant: 'string', archiveTenant: 'string', location: 'string', ...COUNTS, durationMs: 'number', verified: 'boolean', replaced: 'boolean', warnings: 'array' },
+  'restore-plan': { tenant: 'string', archiveTenant: 'string', location: 'string', target: 'string', ...COUNTS, verified: 'boolean', topLevel: 'array', warnings: 'array' },
+  verify: { tenant: 'string', location: 'string', ...COUNTS, durationMs: 'number', verified: 'boolean', warnings: 'array' },
+  backups: { tenant: 'string', location: 'string', backups: 'array', otherObjects: 'number' },
+  prune: { tenant: 'string', location: 'string', dryRun: 'boolean', keep: 'array', remove: 'array', removed: 'number', bytesRemoved: 'number' },
+} as const satisfies Record<string, Record<string, JsonKind>>;
+
+export type AnswerKind = keyof typeof ANSWER_FIELDS;
+
+/** Whether `answer` is a successful answer of `kind` with every field the CLI shows (ANSWER_FIELDS). */
+export function isAnswerOf(kind: AnswerKind, answer: unknown): answer is Record<string, unknown> {
+  if (!isRecord(answer)) return false;
+  const operation = kind === 'backup-suspended' ? 'backup' : kind;
+  if (answer.operation !== operation) return false;
+  // A finished backup and one that goes on share their operation; `suspended` tells them apart.
+  if (operation === 'backup' && answer.suspended !== (kind === 'backup-suspended' ? true : undefined)) return false;
+  return Object.entries(ANSWER_FIELDS[kind]).every(([key, type]) => (type === 'array' ? Array.isArray(answer[key]) : typeof answer[key] === type));
+}
+
+// ---------------------------------------------------------------------------------------
 // Failures
 
 /** The failure response for `error`; `secrets` are masked in the message as a second layer. */

@@ -101,6 +101,12 @@ export interface ArchiveStore {
    * removed (another prune was quicker).
    */
   remove(object: StoredObject, options?: ReadOptions): Promise<void>;
+  /**
+   * Removes the verification marks the last `list` saw whose archive is gone: what a prune
+   * killed between removing an archive and its mark leaves (stores whose marks live apart
+   * from their objects only). Never throws.
+   */
+  removeStrayMarks?(options?: ReadOptions): Promise<void>;
 }
 
 /** Whether the bytes start with our archive marker frame (behind which our footer ends the archive). */

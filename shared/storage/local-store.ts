@@ -4,13 +4,14 @@
 // with a dot). Each file's first bytes are read with one pread, and only when the caller
 // wants its end (by default: behind our marker frame) its last bytes too; a verification
 // mark (the hidden file beside it) is read only when the listing saw one. A removal is of
-// the file as listed: one whose size or mtime changed since is refused (CHANGED).
+// the file as listed: one whose size or mtime changed since is refused (CHANGED). A mark
+// whose archive is gone (a prune killed between the two unlinks) goes with the next prune.
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
 import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
@@ -129,6 +130,18 @@ export class LocalArchiveStore implements ArchiveStore {
       });
     }
     await unlink(verifiedMarkPath(object.location)).catch(() => undefined);
+  }
+
+  async removeStrayMarks(options: ReadOptions = {}): Promise<void> {
+    for (const mark of this.marks) {
+      if (options.signal?.aborted) return;
+      const archive = join(dirname(mark), basename(mark).slice(1, -VERIFIED_MARK_SUFFIX.length));
+      const gone = await lstat(archive).then(
+        () => false,
+        (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT',
+      );
+      if (gone) await unlink(mark).catch(() => undefined);
+    }
   }
 
   private fsError(error: unknown, path: string): OpenClawError {

@@ -30,11 +30,18 @@
 // whole path (ENAMETOOLONG). Then each directory whose entries could be out of reach is
 // moved up to the top of the tree under a short name first (one rename of a path that still
 // fits), and the removal is tried again.
+//
+// A mount point inside the tree (the operator's bind mount of a shared directory into the
+// tenant, moved along with the old tenant) holds another file system's files: nothing below
+// it is removed, and the removal fails naming it. A bind mount from the same file system has
+// the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { FileSystemError } from '../errors.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
+import { shownPath } from '../format.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -73,14 +80,23 @@ function errorCode(error: unknown): string {
 /** `removeTree` through open directories (see the top of the file). */
 async function removeThroughDescriptors(target: string): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry(target, { open: 0 });
+  await removeEntry({ at: target, shown: target, mount: undefined }, { open: 0 });
 }
 
 /**
- * Removes the entry at `at` (a path whose directories cannot change: the base dir's, or one
- * through an open directory's procfs link), a directory with all it holds; absent is fine.
+ * An entry to remove: `at`, a path whose directories cannot change (the base dir's, or one
+ * through an open directory's procfs link); `shown`, its path for messages; `mount`, the mount
+ * the tree's top directory is on (undefined for the top itself).
  */
-async function removeEntry(at: string, removal: Removal, retries = SWAPPED_RETRIES): Promise<void> {
+interface Entry {
+  readonly at: string;
+  readonly shown: string;
+  readonly mount: string | undefined;
+}
+
+/** Removes `entry`, a directory with all it holds; absent is fine. */
+async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RETRIES): Promise<void> {
+  const { at } = entry;
   let directory: fs.FileHandle;
   removal.open++; // counted before the open, so that lanes started in the same turn see it
   try {
@@ -90,20 +106,29 @@ async function removeEntry(at: string, removal: Removal, retries = SWAPPED_RETRI
     const code = errorCode(error);
     if (code === 'ENOENT') return;
     // Not a directory (ENOTDIR), or a symlink (ELOOP): unlinked itself, never followed.
-    if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(at, removal, retries);
+    if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(entry, removal, retries);
     throw error;
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
+    const mount = mountOf(directory.fd);
+    if (entry.mount !== undefined && mount !== entry.mount) {
+      throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
+    }
     const entries = await fs.readdir(inside, { withFileTypes: true });
+    const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount });
     // Other entries several at a time, then the directories in lanes (see the top of the
     // file). Either kind swapped for the other meanwhile is retried as such.
-    const others = entries.filter((entry) => !entry.isDirectory());
+    const others = entries.filter((dirent) => !dirent.isDirectory());
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
-      await Promise.all(others.slice(start, start + REMOVALS_IN_FLIGHT).map((entry) => unlinkOrRetry(`${inside}/${entry.name}`, removal, SWAPPED_RETRIES)));
+      // Every removal of the batch settles before the first failure is thrown: the directory's
+      // descriptor (their path) is closed after that, and its number may then name another.
+      const settled = await Promise.allSettled(others.slice(start, start + REMOVALS_IN_FLIGHT).map((dirent) => unlinkOrRetry(child(dirent.name), removal, SWAPPED_RETRIES)));
+      const failed = settled.find((outcome) => outcome.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
     await removeDirectories(
-      entries.filter((entry) => entry.isDirectory()).map((entry) => `${inside}/${entry.name}`),
+      entries.filter((dirent) => dirent.isDirectory()).map((dirent) => child(dirent.name)),
       removal,
     );
   } finally {
@@ -114,39 +139,56 @@ async function removeEntry(at: string, removal: Removal, retries = SWAPPED_RETRI
     const code = errorCode(error);
     if (code === 'ENOENT') return undefined;
     // Swapped for a symlink or a file since it was opened (the directory emptied is wherever it was moved).
-    if (code === 'ENOTDIR') return unlinkOrRetry(at, removal, retries);
+    if (code === 'ENOTDIR') return unlinkOrRetry(entry, removal, retries);
     throw error;
   });
 }
 
 /**
- * Removes the directories at `paths` one after another, and in further lanes beside that
+ * Removes the directories `entries` one after another, and in further lanes beside that
  * one, started while fewer than DIRECTORIES_AT_ONCE directories of the removal are open.
  */
-async function removeDirectories(paths: readonly string[], removal: Removal): Promise<void> {
+async function removeDirectories(entries: readonly Entry[], removal: Removal): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < paths.length) await removeEntry(paths[next++]!, removal);
+    while (next < entries.length) await removeEntry(entries[next++]!, removal);
   };
   // Each lane opens its first directory before its first await: the count is up to date for the next.
   const lanes = [lane()];
-  while (next < paths.length && removal.open < DIRECTORIES_AT_ONCE) lanes.push(lane());
-  // Every lane is waited for before a failure is passed on: no call of this removal outlives it.
+  while (next < entries.length && removal.open < DIRECTORIES_AT_ONCE) lanes.push(lane());
+  // Every lane settles before a failure is thrown: their paths run through the parent's descriptor, closed after this.
   const settled = await Promise.allSettled(lanes);
-  const failed = settled.find((result) => result.status === 'rejected');
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
 }
+
+/**
+ * The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where
+ * not told. Read synchronously (procfs answers at once), so the lanes hold no descriptor for it
+ * in flight; a failure to read it (EMFILE) is thrown, not taken for another mount.
+ */
+function mountOf(fd: number): string {
+  let info = '';
+  try {
+    info = readFileSync(`${FD_INFO}${fd}`, 'utf8');
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+  return /^mnt_id:\s*(\d+)$/m.exec(info)?.[1] ?? '';
+}
+
+const FD_INFO = '/proc/self/fdinfo/';
 
 /** Entries swapped between a directory and something else while removed are looked at again this many times. */
 const SWAPPED_RETRIES = 3;
 
 /** Unlinks what is at `at`, or removes it as a directory if one was swapped in since (EISDIR). */
-async function unlinkOrRetry(at: string, removal: Removal, retries: number): Promise<void> {
+async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): Promise<void> {
   try {
-    await unlinkUnlessGone(at);
+    await unlinkUnlessGone(entry.at);
   } catch (error) {
     if (errorCode(error) !== 'EISDIR' || retries === 0) throw error;
-    await removeEntry(at, removal, retries - 1);
+    await removeEntry(entry, removal, retries - 1);
   }
 }
 

@@ -155,6 +155,39 @@ describe.skipIf(!straceWorks)('strace: a tenant file or directory that cannot be
   }
 });
 
+describe.skipIf(!straceWorks)('strace: the check of an opened directory fails', () => {
+  // Each thread's first readlink fails (strace counts `when=` per thread): on a reader thread,
+  // that of its first directory's procfs link, the check that the directory opened is the one
+  // listed. A check that failed is no sign that the directory vanished: the backup fails in one
+  // line, or archives every file; it never leaves a file out as "vanished during backup".
+  it('EIO on the first readlink of every thread during backup: one line and nothing stored, or every file archived', async () => {
+    const w = new World(fixtures, 'strace-eio-readlink');
+    const complete = path.join(w.out, 'complete.tar.zst');
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', complete]));
+    const archive = path.join(w.out, 'a.tar.zst');
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=readlink', '-e', 'inject=readlink:error=EIO:when=1',
+        process.execPath, cliPath, '--tenants-dir', w.base, 'tenants', 'backup', 'acme', '--to', archive],
+      { env: { ...process.env, TMPDIR: w.tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const run = await exited(child);
+    expect(run.stdout).not.toMatch(/vanished/);
+    if (run.status === 0) {
+      expect(listing(archive)).toEqual(listing(complete));
+    } else {
+      expect(run.status, describeRun(run)).toBe(1);
+      expect(run.stderr).toMatch(/^openclaw: cannot back up tenant "acme": input\/output error \(\S+\)\n$/);
+      expect(readdirSync(w.out)).toEqual(['complete.tar.zst']);
+    }
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  function listing(archive: string): string[] {
+    return spawnSync('sh', ['-c', `zstd -dc '${archive}' | tar -tf - | grep -v '/.openclaw-backup-manifest.json$' | sort`], { encoding: 'utf8' }).stdout.split('\n');
+  }
+});
+
 describe.skipIf(!straceWorks)('strace: the base dir cannot be fsynced', () => {
   // EIO on the first, then the second fsync of the base dir itself (-P: only calls on it): the
   // restore fails in one line that says the changes could not be made durable, and the next
