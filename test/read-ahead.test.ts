@@ -5,9 +5,9 @@
 // the backup to hand arenas back.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { readAheadFor, type ReadAheadOptions } from '../shared/backup/read-ahead.js';
 import { READ_ELSEWHERE, READ_VANISHED, READ_WHOLE } from '../shared/backup/read-run.js';
@@ -125,6 +125,18 @@ describe('read-ahead', () => {
 
   it('hands back every small file in walk order with promise calls, and leaves larger ones to the caller', async () => {
     expect(await readEverything(PARALLEL_ACCESS, {})).toEqual(expected(256 * 1024));
+  });
+
+  it.skipIf(!existsSync('/proc/self/fd'))('with promise calls, checks the directory of a segment\'s files once, not each file after its open', async () => {
+    const readlink = vi.spyOn(promises, 'readlink');
+    try {
+      expect(await readEverything(PARALLEL_ACCESS, {})).toEqual(expected(256 * 1024));
+      // 1,213 files in 5 directories, 16 walk items a segment: about 80 checks (a readlink each), the walk's 6 among them.
+      expect(readlink.mock.calls.length).toBeGreaterThan(0);
+      expect(readlink.mock.calls.length).toBeLessThan(1213 / 8);
+    } finally {
+      readlink.mockRestore();
+    }
   });
 
   it.each([
