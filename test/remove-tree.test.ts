@@ -164,7 +164,7 @@ function buildDeepTree(root: string, levels: number): void {
 // in the slot and are longer than PATH_MAX there: fs.rm alone fails with ENAMETOOLONG, and the
 // trash it leaves behind made every later backup and restore of the tenant fail as well.
 describe('removeTree, a wide tree', () => {
-  it('needs no more descriptors than its lanes are deep: 40 × 40 directories under a limit of 64, with the launcher\'s thread pool', () => {
+  it('removes 40 × 40 directories under an open-file limit of 40, with the launcher\'s thread pool: a lane out of descriptors is tried again after the others', () => {
     const target = path.join(dir.path, 'wide');
     for (let d = 0; d < 40; d++) {
       for (let e = 0; e < 40; e++) {
@@ -173,7 +173,7 @@ describe('removeTree, a wide tree', () => {
       }
     }
     const script = `const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))}); await removeTree(${JSON.stringify(target)});`;
-    const run = spawnSync('sh', ['-c', 'ulimit -n 64 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], {
+    const run = spawnSync('sh', ['-c', 'ulimit -n 40 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], {
       cwd: repoRoot,
       encoding: 'utf8',
       env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1', UV_THREADPOOL_SIZE: '64' },

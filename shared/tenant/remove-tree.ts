@@ -150,8 +150,19 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
  */
 async function removeDirectories(entries: readonly Entry[], removal: Removal): Promise<void> {
   let next = 0;
+  // Under a low open-file limit the lanes side by side can run out of descriptors: such an
+  // entry is removed again after the others, when the lanes have closed theirs.
+  const outOfDescriptors: Entry[] = [];
   const lane = async (): Promise<void> => {
-    while (next < entries.length) await removeEntry(entries[next++]!, removal);
+    while (next < entries.length) {
+      const entry = entries[next++]!;
+      try {
+        await removeEntry(entry, removal);
+      } catch (error) {
+        if (!OUT_OF_DESCRIPTORS.has(errorCode(error))) throw error;
+        outOfDescriptors.push(entry);
+      }
+    }
   };
   // Each lane opens its first directory before its first await: the count is up to date for the next.
   const lanes = [lane()];
@@ -160,7 +171,10 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
   const settled = await Promise.allSettled(lanes);
   const failed = settled.find((outcome) => outcome.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
+  for (const entry of outOfDescriptors) await removeEntry(entry, removal);
 }
+
+const OUT_OF_DESCRIPTORS = new Set(['EMFILE', 'ENFILE']);
 
 /**
  * The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where
