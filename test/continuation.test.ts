@@ -152,7 +152,7 @@ describe('tenants recover and a backup in pieces', () => {
 
   it('leaves a chain saved within the abandon age alone, saying when it would end it', async () => {
     await saveAgedHours(23);
-    const savedMs = statSync(file).mtimeMs;
+    const savedMs = statSync(file).mtime.getTime();
     const { open, opened } = store();
     const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open });
     expect(result.continuation).toEqual({ outcome: 'continuing', savedAt: new Date(savedMs).toISOString(), ageMs: expect.any(Number), endsAfter: new Date(savedMs + DEFAULT_ABANDON_AFTER_MS).toISOString(), location: 's3://backups/acme.tar.zst', pieces: 1 });

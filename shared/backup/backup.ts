@@ -481,12 +481,13 @@ export async function endBrokenChain(
     unreadable = error;
   }
   if (from === undefined && unreadable === undefined) return undefined;
+  const savedMs = stat.mtime.getTime();
   const savedAt = stat.mtime.toISOString();
-  const ageMs = Math.max(0, now - stat.mtimeMs);
+  const ageMs = Math.max(0, now - savedMs);
   const state = from?.state;
   const damaged = unreadable !== undefined && !unreadable.laterFormat;
   if (!damaged && ageMs <= olderThanMs) {
-    return { outcome: 'continuing', savedAt, ageMs, endsAfter: new Date(stat.mtimeMs + olderThanMs).toISOString(), ...(state !== undefined && { location: state.location, pieces: state.pieces }) };
+    return { outcome: 'continuing', savedAt, ageMs, endsAfter: new Date(savedMs + olderThanMs).toISOString(), ...(state !== undefined && { location: state.location, pieces: state.pieces }) };
   }
   const abortError = await endChain(tenantsDir, tenant, from, open);
   const reason = damaged ? 'damaged' : 'stale';
