@@ -160,9 +160,22 @@ function buildDeepTree(root: string, levels: number): void {
   renameSync(path.join(root, 'level-0'), path.join(root, 'deep'));
 }
 
-// A tenant moved aside or to trash (a longer name than the slot's) may hold paths that fitted
-// in the slot and are longer than PATH_MAX there: fs.rm alone fails with ENAMETOOLONG, and the
-// trash it leaves behind made every later backup and restore of the tenant fail as well.
+/**
+ * removeTree of `target` in a child process started as the launcher starts the CLI (its thread
+ * pool), after `prelude` (module code), under an open-file limit if given.
+ */
+function removeInChild(target: string, options: { prelude?: string; openFiles?: number } = {}) {
+  const script = `${options.prelude ?? ''}
+    const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))});
+    await removeTree(${JSON.stringify(target)});`;
+  const limit = options.openFiles === undefined ? '' : `ulimit -n ${options.openFiles} && `;
+  return spawnSync('sh', ['-c', `${limit}exec "$0" --import tsx --input-type=module -e "$1"`, process.execPath, script], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1', UV_THREADPOOL_SIZE: '64' },
+  });
+}
+
 describe('removeTree, a wide tree', () => {
   it('removes 40 × 40 directories under an open-file limit of 40, with the launcher\'s thread pool: a lane out of descriptors is tried again after the others', () => {
     const target = path.join(dir.path, 'wide');
@@ -172,12 +185,7 @@ describe('removeTree, a wide tree', () => {
         writeFileSync(path.join(target, `d${d}`, `e${e}`, 'f'), 'x');
       }
     }
-    const script = `const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))}); await removeTree(${JSON.stringify(target)});`;
-    const run = spawnSync('sh', ['-c', 'ulimit -n 40 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1', UV_THREADPOOL_SIZE: '64' },
-    });
+    const run = removeInChild(target, { openFiles: 40 });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(existsSync(target)).toBe(false);
@@ -195,7 +203,7 @@ describe('removeTree, sibling directories', () => {
       for (let f = 0; f < 5; f++) writeFileSync(path.join(target, 'events', `shard-${d}`, `f${f}`), 'x');
     }
     // Counts the directories open at once (removeTree opens them with O_DIRECTORY).
-    const script = `import { constants, promises as fs } from 'node:fs';
+    const countOpenDirectories = `import { constants, promises as fs } from 'node:fs';
       const { open } = fs;
       let now = 0, peak = 0;
       fs.open = async (at, flags, ...rest) => {
@@ -206,14 +214,8 @@ describe('removeTree, sibling directories', () => {
         handle.close = () => { now--; return close(); };
         return handle;
       };
-      const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))});
-      await removeTree(${JSON.stringify(target)});
-      console.log(peak);`;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1', UV_THREADPOOL_SIZE: '64' },
-    });
+      process.on('exit', () => console.log(peak));`;
+    const run = removeInChild(target, { prelude: countOpenDirectories });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(existsSync(target)).toBe(false);
@@ -224,6 +226,9 @@ describe('removeTree, sibling directories', () => {
   });
 });
 
+// A tenant moved aside or to trash (a longer name than the slot's) may hold paths that fitted
+// in the slot and are longer than PATH_MAX there: fs.rm alone fails with ENAMETOOLONG, and the
+// trash it leaves behind made every later backup and restore of the tenant fail as well.
 describe('removeTree, paths longer than PATH_MAX', () => {
   it('removes a tree whose paths are longer than any system call takes (and one of the tree\'s own ~N names)', async () => {
     const target = path.join(dir.path, 'trash');
