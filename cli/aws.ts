@@ -15,6 +15,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SharedConfigFiles } from '@smithy/types';
 
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
@@ -33,10 +34,11 @@ const CONTROL_SOCKET_TIMEOUT_MS = 30_000;
 // it for AWS_PROFILE only, so `--aws-profile` must mean the same (configured-endpoint.ts).
 async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout = CONTROL_SOCKET_TIMEOUT_MS) {
   const { assertProfileExists, configuredCaBundle, environmentKeysOverProfile } = await import('../shared/storage/configured-endpoint.js');
-  await assertProfileExists(plane.profile);
+  const files = await sharedFiles(plane);
+  await assertProfileExists(plane.profile, process.env, files);
   const endpoint = await controlPlaneEndpoint(plane, serviceId);
   const keys = plane.profile === undefined ? environmentKeysOverProfile() : undefined;
-  const caBundle = await configuredCaBundle({ ...(plane.profile !== undefined && { profile: plane.profile }) });
+  const caBundle = await configuredCaBundle({ ...(plane.profile !== undefined && { profile: plane.profile }), files });
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
     ...(keys !== undefined && { credentials: keys }),
@@ -49,7 +51,23 @@ async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout 
 /** The endpoint configured for one of the control plane's services, if any (`doctor` shows them). */
 export async function controlPlaneEndpoint(plane: ControlPlane, serviceId: string): Promise<ConfiguredEndpoint | undefined> {
   const { configuredEndpoint } = await import('../shared/storage/configured-endpoint.js');
-  return configuredEndpoint(serviceId, { profile: plane.profile });
+  return configuredEndpoint(serviceId, { profile: plane.profile, files: await sharedFiles(plane) });
+}
+
+// The shared config and credentials files, read once per command for every client it makes
+// and every endpoint it shows (doctor makes eight clients; each read them three times). A
+// command resolves its control plane once (requireRemote) and hands that object to all of
+// them, so the object stands for the command: the next command, in-process too, reads them
+// afresh.
+const filesByPlane = new WeakMap<ControlPlane, Promise<SharedConfigFiles>>();
+
+function sharedFiles(plane: ControlPlane): Promise<SharedConfigFiles> {
+  let files = filesByPlane.get(plane);
+  if (files === undefined) {
+    files = import('../shared/storage/configured-endpoint.js').then(({ loadSharedFiles }) => loadSharedFiles());
+    filesByPlane.set(plane, files);
+  }
+  return files;
 }
 
 const clients = new Map<string, Promise<unknown>>();

@@ -1,5 +1,6 @@
 // A managed policy for the people (or CI roles) who drive the remote CLI (cli/*.ts): invoke
-// and inspect the functions (the fan-out for `tenants backup --all`), manage the schedules in
+// and inspect the functions (the fan-out for `tenants backup --all`; the monitor is only
+// inspected), manage the schedules in
 // the stack's Scheduler group and its cron catalog (passing the stack's scheduler role, to
 // Scheduler only), list, migrate and remove the previous version's rules named `<prefix>-…`
 // (never create one), describe the tenant file system and the functions' network, read the
@@ -17,6 +18,8 @@ import { Construct } from 'constructs';
 export interface OperatorPolicyProps {
   /** Functions the CLI invokes. */
   readonly functions: readonly lambda.IFunction[];
+  /** Functions `doctor` only reads the configuration of (the monitor): never invoked by the CLI. */
+  readonly inspectedFunctions: readonly lambda.IFunction[];
   /** ARN pattern of the previous version's schedule rules the CLI may list, migrate and remove (`…:rule/<prefix>-*`). */
   readonly ruleArnPattern: string;
   /** ARN pattern of the schedules in the stack's group (`…:schedule/<prefix>/*`). */
@@ -46,6 +49,11 @@ export class OperatorPolicy extends Construct {
           sid: 'InvokeFunctions',
           actions: ['lambda:InvokeFunction', 'lambda:GetFunction', 'lambda:GetFunctionConfiguration'],
           resources: props.functions.map((fn) => fn.functionArn),
+        }),
+        new iam.PolicyStatement({
+          sid: 'InspectFunctions',
+          actions: ['lambda:GetFunctionConfiguration'],
+          resources: props.inspectedFunctions.map((fn) => fn.functionArn),
         }),
         new iam.PolicyStatement({
           sid: 'DescribeTenantFileSystem',

@@ -221,6 +221,7 @@ export class OpenClawBackupStack extends Stack {
     });
     this.operatorPolicy = new OperatorPolicy(this, 'Operator', {
       functions: [...this.backupFunctions.functions, this.backupFanOut.fanOutFunction],
+      inspectedFunctions: [this.observability.monitorFunction],
       ruleArnPattern: this.backupSchedules.ruleArnPattern,
       rulePrefix: this.backupSchedules.rulePrefix,
       scheduleArnPattern: this.backupScheduler.scheduleArnPattern,

@@ -186,6 +186,11 @@ function configuration(role: string, overrides: Partial<FunctionConfiguration> =
   };
 }
 
+/** The prune, fan-out and monitor functions: no tenant volume (doctor checks only that each is there and active). */
+function supportingConfiguration(role: string, overrides: Partial<FunctionConfiguration> = {}): FunctionConfiguration {
+  return { FunctionName: `openclaw-backup-${role}`, Runtime: 'nodejs24.x', MemorySize: 256, Timeout: 300, State: 'Active', LastUpdateStatus: 'Successful', ...overrides };
+}
+
 beforeEach(() => {
   lambda.reset();
   efs.reset();
@@ -201,6 +206,9 @@ beforeEach(() => {
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
   for (const role of ['backup', 'restore', 'list']) {
     lambda.on(GetFunctionConfigurationCommand, { FunctionName: `openclaw-backup-${role}` }).resolves(configuration(role));
+  }
+  for (const role of ['prune', 'fanout', 'monitor']) {
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: `openclaw-backup-${role}` }).resolves(supportingConfiguration(role));
   }
   efs.on(DescribeAccessPointsCommand).resolves({
     AccessPoints: [{ AccessPointId: 'fsap-0123456789abcdef0', FileSystemId: 'fs-0123456789abcdef0', LifeCycleState: 'available', RootDirectory: { Path: '/tenants' }, PosixUser: { Uid: 1000, Gid: 1000 } }],
@@ -236,6 +244,9 @@ describe('doctor', () => {
       '  ok    openclaw-backup-restore environment: bucket acme-backups, events to openclaw-backup-events',
       '  ok    function openclaw-backup-list: nodejs20.x, 1024 MB, 900 s timeout',
       '  ok    openclaw-backup-list mount: fsap-0123456789abcdef0 at /mnt/tenants',
+      '  ok    function openclaw-backup-prune: nodejs24.x, 256 MB, 300 s timeout',
+      '  ok    function openclaw-backup-fanout: nodejs24.x, 256 MB, 300 s timeout',
+      '  ok    function openclaw-backup-monitor: nodejs24.x, 256 MB, 300 s timeout',
       '  ok    access point fsap-0123456789abcdef0: available, file system fs-0123456789abcdef0',
       '  ok    access point root: /tenants',
       '  ok    access point POSIX user: uid 1000, gid 1000',
@@ -255,7 +266,7 @@ describe('doctor', () => {
       "  ok    last failures: no tenant's last backup failed (2 tenants on record)",
       expect.stringMatching(/^ {2}ok {4}freshness: all 2 tenants backed up within 26 hours as of \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
       "  ok    endpoints: AWS's own for Lambda, EFS, EC2, Scheduler, SQS, DynamoDB, EventBridge (no endpoint URL configured)",
-      '27 checks: 0 failed, 0 warnings',
+      '30 checks: 0 failed, 0 warnings',
       '',
     ]);
     // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
@@ -269,6 +280,9 @@ describe('doctor', () => {
       { FunctionName: 'openclaw-backup-backup' },
       { FunctionName: 'openclaw-backup-restore' },
       { FunctionName: 'openclaw-backup-list' },
+      { FunctionName: 'openclaw-backup-prune' },
+      { FunctionName: 'openclaw-backup-fanout' },
+      { FunctionName: 'openclaw-backup-monitor' },
     ]);
     expect(efs.commandCalls(DescribeAccessPointsCommand).map((call) => call.args[0].input)).toEqual([{ AccessPointId: 'fsap-0123456789abcdef0' }]);
     expect(efs.commandCalls(DescribeFileSystemsCommand).map((call) => call.args[0].input)).toEqual([{ FileSystemId: 'fs-0123456789abcdef0' }]);
@@ -302,6 +316,49 @@ describe('doctor', () => {
     expect(human.status).toBe(1);
     expect(human.stdout).toMatch(/^ {2}FAIL {2}mount targets: /m);
     expect(human.stdout).toMatch(/\n\d+ checks: 5 failed, 2 warnings\n$/);
+  });
+
+  it('checks that the prune, fan-out and monitor functions are there and active, and says what is unavailable without one', async () => {
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-prune' }).rejects(Object.assign(new Error('Function not found'), { name: 'ResourceNotFoundException' }));
+    lambda
+      .on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-fanout' })
+      .resolves(supportingConfiguration('fanout', { State: 'Failed', StateReason: 'The function could not be created', LastUpdateStatus: 'Failed' }));
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-monitor' }).resolves(supportingConfiguration('monitor', { LastUpdateStatus: 'Failed' }));
+    const { status, byName } = await doctorJson();
+    expect(status).toBe(1);
+    expect(byName['function openclaw-backup-prune']).toEqual({
+      check: 'function openclaw-backup-prune',
+      status: 'fail',
+      detail: 'not found in eu-west-1: `tenants prune` and the prune schedules cannot run; redeploy the stack with prefix openclaw-backup',
+    });
+    expect(byName['function openclaw-backup-fanout']).toMatchObject({ status: 'fail', detail: 'state Failed (The function could not be created), last update Failed' });
+    expect(byName['function openclaw-backup-monitor']).toMatchObject({ status: 'fail', detail: 'state Active, last update Failed' });
+    // The rest is still checked.
+    expect(byName['tenant ownership']).toMatchObject({ status: 'ok' });
+
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-fanout' }).rejects(Object.assign(new Error('Function not found'), { name: 'ResourceNotFoundException' }));
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-monitor' }).rejects(Object.assign(new Error('Function not found'), { name: 'ResourceNotFoundException' }));
+    const missing = (await doctorJson()).byName;
+    expect(missing['function openclaw-backup-fanout']!.detail).toBe('not found in eu-west-1: `tenants backup --all` and the all-tenant schedules cannot run; redeploy the stack with prefix openclaw-backup');
+    expect(missing['function openclaw-backup-monitor']!.detail).toBe(
+      'not found in eu-west-1: no backup outcome is recorded (last failures) and no freshness check runs; redeploy the stack with prefix openclaw-backup',
+    );
+  });
+
+  it('only warns when the operator policy does not let it read the monitor\'s configuration (a stack deployed before the check), and fails on other errors', async () => {
+    const denied = Object.assign(new Error('User: arn:aws:iam::123456789012:user/op is not authorized to perform: lambda:GetFunctionConfiguration'), {
+      name: 'AccessDeniedException',
+      $metadata: { httpStatusCode: 403 },
+    });
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-monitor' }).rejects(denied);
+    const { status, byName } = await doctorJson();
+    expect(status).toBe(0);
+    expect(byName['function openclaw-backup-monitor']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^not checked: access denied to its configuration .*redeploy\)$/) });
+
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-monitor' }).rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
+    const throttled = await run(['--stack', 'openclaw-backup', 'doctor', '--region', 'eu-west-1']);
+    expect(throttled.status).toBe(1);
+    expect(throttled.stderr).toBe('openclaw: reading the configuration of openclaw-backup-monitor: throttled by AWS in eu-west-1; try again shortly\n');
   });
 
   it('fails S3 and EventBridge from subnets whose only way out is an internet gateway', async () => {

@@ -884,6 +884,13 @@ describe('operator policy', () => {
     const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
     expect(bySid.InvokeFunctions!.Action).toEqual(['lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:InvokeFunction']);
     expect(JSON.stringify(bySid.InvokeFunctions!.Resource)).toContain(logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-fanout' }));
+    // doctor reads the configuration of every function; the monitor is never invoked by the CLI.
+    for (const role of ['backup', 'restore', 'list', 'prune', 'fanout']) {
+      expect(JSON.stringify(bySid.InvokeFunctions!.Resource)).toContain(logicalId(t, 'AWS::Lambda::Function', { FunctionName: `openclaw-backup-${role}` }));
+    }
+    const monitor = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-monitor' });
+    expect(JSON.stringify(bySid.InvokeFunctions!.Resource)).not.toContain(monitor);
+    expect(bySid.InspectFunctions).toMatchObject({ Action: 'lambda:GetFunctionConfiguration', Resource: { 'Fn::GetAtt': [monitor, 'Arn'] } });
     expect(JSON.stringify(bySid.DescribeTenantFileSystem!.Resource)).toContain(logicalId(t, 'AWS::EFS::FileSystem'));
     expect(bySid.ManageSchedules!.Action).toEqual(['scheduler:CreateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule', 'scheduler:UpdateSchedule']);
     expect(JSON.stringify(bySid.ManageSchedules!.Resource)).toContain(':schedule/openclaw-backup/*');

@@ -2,13 +2,16 @@
 // OPENCLAW_STACK) reaches the commands, refusals need no AWS call, and neither help nor
 // local mode loads the AWS SDK (a module-resolution hook lists what gets loaded).
 
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { runCli, tempDir } from './helpers/tree.js';
+import { cliPath, runCli, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-remote-cli-');
+const hasStrace = existsSync('/usr/bin/strace');
 afterAll(() => dir.cleanup());
 
 // Reports every package module resolved, on stderr.
@@ -77,6 +80,29 @@ describe('remote mode from the command line', () => {
     expect(fromEnv.stderr).toBe(`openclaw: AWS profile "prodution" (AWS_PROFILE) is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE})\n`);
   });
 
+  it.skipIf(!hasStrace)('reads the shared config and credentials files once per command, however many clients it makes (counted with strace)', async () => {
+    const config = path.join(dir.path, 'once-config');
+    const credentials = path.join(dir.path, 'once-credentials');
+    writeFileSync(config, '[profile production]\nregion = eu-west-1\n');
+    writeFileSync(credentials, '[production]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = not-used\n');
+    // Nothing listens there: the first call fails, after every client is made.
+    const port = await closedPort();
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '1' };
+    delete env.AWS_PROFILE;
+    // doctor makes eight clients, tenants list one; with the profile named and from the environment.
+    for (const [args, extra] of [
+      [['--stack', 'openclaw-backup', 'doctor', '--aws-profile', 'production'], {}],
+      [['--stack', 'openclaw-backup', 'tenants', 'list'], { AWS_PROFILE: 'production' }],
+    ] as const) {
+      const log = path.join(dir.path, `strace-${Date.now()}.log`);
+      const run = spawnSync('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,open', process.execPath, cliPath, ...args], { encoding: 'utf8', env: { ...env, ...extra } });
+      expect(run.stderr, args.join(' ')).toMatch(/^openclaw: .*cannot reach AWS \(connect ECONNREFUSED/);
+      const opened = readFileSync(log, 'utf8').split('\n').filter((line) => !/= -1 /.test(line));
+      const opens = (file: string) => opened.filter((line) => line.includes(`"${file}"`)).length;
+      expect({ config: opens(config), credentials: opens(credentials) }, args.join(' ')).toEqual({ config: 1, credentials: 1 });
+    }
+  });
+
   it('keeps cron in local mode with OPENCLAW_STACK empty (the crontab: cron-local.test.ts), and never calls AWS', () => {
     const run = runCli(['cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst'], { env: { OPENCLAW_STACK: '' } });
     // The test configuration points OPENCLAW_CRONTAB at nothing: the local path is taken, and fails there.
@@ -84,3 +110,12 @@ describe('remote mode from the command line', () => {
     expect(run.stderr).toBe('openclaw: /nonexistent/tests-never-use-the-real-crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command\n');
   });
 });
+
+/** A local port nothing listens on (one just released). */
+function closedPort(): Promise<number> {
+  const server = createServer();
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number };
+    server.close(() => resolve(port));
+  }));
+}

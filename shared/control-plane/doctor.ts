@@ -3,7 +3,8 @@
 // calls only:
 //   Lambda  GetFunctionConfiguration of <prefix>-backup, -restore, -list: each exists and is
 //           active, runs in a VPC, mounts one EFS access point at /mnt/tenants (the same one
-//           for all three), and has the environment it needs
+//           for all three), and has the environment it needs; of <prefix>-prune, -fanout,
+//           -monitor (every deployment has them): each exists and is active
 //   EFS     DescribeAccessPoints: the access point is available, rooted below the file
 //           system's root, with a fixed non-root POSIX user (or the expected one)
 //           DescribeFileSystems: the file system is available (and encrypted)
@@ -24,7 +25,17 @@ import { GetFunctionConfigurationCommand, InvokeCommand, type FunctionConfigurat
 
 import { shownPath } from '../format.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
-import { FUNCTION_ENV, FUNCTION_ROLES, functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from './deployment.js';
+import {
+  CONTROL_FUNCTION_ROLES,
+  FUNCTION_ENV,
+  FUNCTION_ROLES,
+  functionName,
+  PRUNE_ROLE,
+  TENANTS_MOUNT_PATH,
+  type ControlFunctionRole,
+  type ControlPlane,
+  type FunctionRole,
+} from './deployment.js';
 import { checkNetwork } from './doctor-network.js';
 import { checkSchedulesAndQueues, type ScheduleDoctorClients } from './doctor-schedules.js';
 import { isFailureResponse } from './protocol.js';
@@ -89,6 +100,11 @@ async function runChecks(plane: ControlPlane, clients: DoctorClients, expect: Do
     }
     configurations.set(role, configuration);
     checkFunction(add, name, role, configuration);
+  }
+
+  for (const role of [PRUNE_ROLE, ...CONTROL_FUNCTION_ROLES] as const) {
+    const check = await supportingFunctionCheck(plane, lambda, role, region);
+    add(check.check, check.status, check.detail);
   }
 
   // The access point all functions mount.
@@ -267,16 +283,52 @@ function ownershipOf(answer: unknown): OwnershipAnswer | undefined {
   return report as OwnershipAnswer;
 }
 
-function checkFunction(add: (check: string, status: CheckStatus, detail: string) => void, name: string, role: FunctionRole, configuration: FunctionConfiguration): void {
+/** What stops working without each function outside the tenant volume. */
+const UNAVAILABLE_WITHOUT: Record<typeof PRUNE_ROLE | ControlFunctionRole, string> = {
+  prune: '`tenants prune` and the prune schedules cannot run',
+  fanout: '`tenants backup --all` and the all-tenant schedules cannot run',
+  monitor: 'no backup outcome is recorded (last failures) and no freshness check runs',
+};
+
+/**
+ * The prune, fan-out and monitor functions: each exists and is active. Every deployment has
+ * all three (infra/stack.ts), so a missing one fails. Unlike the mounted functions, one whose
+ * configuration the caller may not read is a warning: the operator policy of a stack deployed
+ * before this check allows the monitor's only after a redeploy.
+ */
+async function supportingFunctionCheck(plane: ControlPlane, lambda: LambdaClient, role: typeof PRUNE_ROLE | ControlFunctionRole, region: string | undefined): Promise<Check> {
+  const name = functionName(plane.stack, role);
+  const check = `function ${name}`;
+  try {
+    const configuration = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
+    return { check, ...functionState(configuration) };
+  } catch (error) {
+    const why = awsErrorName(error);
+    if (why === 'ResourceNotFoundException') {
+      return { check, status: 'fail', detail: `not found${region === undefined ? '' : ` in ${region}`}: ${UNAVAILABLE_WITHOUT[role]}; redeploy the stack with prefix ${plane.stack}` };
+    }
+    if (why === 'AccessDeniedException') {
+      return { check, status: 'warn', detail: 'not checked: access denied to its configuration (the operator policy of a stack deployed before this CLI version allows it after a redeploy)' };
+    }
+    throw translateAwsError(error, plane, `reading the configuration of ${name}`);
+  }
+}
+
+/** A function is healthy when it is active and its last update did not fail. */
+function functionState(configuration: FunctionConfiguration): { status: CheckStatus; detail: string } {
   const state = configuration.State ?? 'Active';
   const healthy = state === 'Active' && configuration.LastUpdateStatus !== 'Failed';
-  add(
-    `function ${name}`,
-    healthy ? 'ok' : 'fail',
-    healthy
+  return {
+    status: healthy ? 'ok' : 'fail',
+    detail: healthy
       ? `${configuration.Runtime ?? 'runtime ?'}, ${configuration.MemorySize ?? '?'} MB, ${configuration.Timeout ?? '?'} s timeout`
       : `state ${state}${configuration.StateReason ? ` (${configuration.StateReason})` : ''}, last update ${configuration.LastUpdateStatus ?? '?'}`,
-  );
+  };
+}
+
+function checkFunction(add: (check: string, status: CheckStatus, detail: string) => void, name: string, role: FunctionRole, configuration: FunctionConfiguration): void {
+  const { status, detail } = functionState(configuration);
+  add(`function ${name}`, status, detail);
   const subnets = configuration.VpcConfig?.SubnetIds ?? [];
   if (subnets.length === 0) add(`${name} VPC`, 'fail', 'not in a VPC: it cannot reach the EFS mount targets');
 
