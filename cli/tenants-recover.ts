@@ -2,9 +2,11 @@
 
 import { Option, type Command } from 'commander';
 
+import type { ChainRecovery } from '../shared/backup/backup.js';
 import type { RecoverResult } from '../shared/tenant/recover.js';
 import { KEEP_CHOICES, type Keep } from '../shared/tenant/slot.js';
 import type { CliContext } from './context.js';
+import { duration } from './output.js';
 
 const OUTCOMES: Readonly<Record<RecoverResult['recovered'], string>> = {
   none: 'nothing to recover',
@@ -19,7 +21,7 @@ const OUTCOMES: Readonly<Record<RecoverResult['recovered'], string>> = {
 export function registerRecover(tenants: Command, context: CliContext): void {
   tenants
     .command('recover')
-    .description('settle an interrupted restore of a tenant now (every command on the tenant does this first)')
+    .description('settle an interrupted restore of a tenant now (every command on the tenant does this first), and end a broken backup in pieces')
     .argument('<tenant>', 'tenant name')
     .addOption(
       new Option('--keep <tree>', 'when recovery needs a decision: put this tree in the slot and delete the others').choices(KEEP_CHOICES as Keep[]),
@@ -33,6 +35,9 @@ export function registerRecover(tenants: Command, context: CliContext): void {
         '  --keep new   the restored tenant (verified against its archive)\n' +
         '  --keep slot  whatever the slot holds now\n' +
         'To keep files from more than one, copy them into the one you keep first.\n' +
+        '\nA backup in pieces (continued by the gateway) keeps the tenant busy until it ends; recover ends\n' +
+        'one whose state is damaged, or was not saved for a day (its multipart upload is aborted), and\n' +
+        'leaves a younger one alone, saying when it would end it.\n' +
         '\nExamples:\n' +
         '  openclaw tenants recover acme\n' +
         '  openclaw tenants recover acme --keep new',
@@ -40,6 +45,18 @@ export function registerRecover(tenants: Command, context: CliContext): void {
     .action(async (tenant: string, flags: { keep?: Keep }) => {
       const result = await context.operations().recover({ tenant, ...(flags.keep !== undefined && { keep: flags.keep }) });
       const unused = flags.keep !== undefined && !result.recovered.startsWith('kept-') ? ' (no decision was needed: --keep was not used)' : '';
-      context.output.result(result, [`Tenant "${tenant}": ${OUTCOMES[result.recovered]}${unused}`]);
+      const chain = result.continuation;
+      const slot = chain !== undefined && result.recovered === 'none' ? [] : [`Tenant "${tenant}": ${OUTCOMES[result.recovered]}${unused}`];
+      context.output.result(result, chain === undefined ? slot : [...slot, `Tenant "${tenant}": ${chainLine(chain)}`]);
     });
+}
+
+function chainLine(chain: ChainRecovery): string {
+  const to = chain.location === undefined ? '' : ` to ${chain.location}`;
+  if (chain.outcome === 'continuing') {
+    return `a backup in pieces${to} continues (state saved ${duration(chain.ageMs)} ago, ${chain.savedAt}): left alone; recover ends it after ${chain.endsAfter} if no piece saves it before`;
+  }
+  const why = chain.reason === 'damaged' ? 'whose state was damaged' : `that stopped continuing (no piece since ${chain.savedAt})`;
+  const upload = chain.upload === 'aborted' ? '; its multipart upload was aborted' : chain.upload === 'left' ? `; ${chain.leftAtStore}` : '';
+  return `ended a backup in pieces${to} ${why}${upload}`;
 }

@@ -2,17 +2,20 @@
 // error (commander's own too) with one {"error"} object; a destination that is a mistyped
 // URL is refused instead of becoming a local file named "s3:"; a missing tenant base dir is
 // an error naming it, not an empty list; hints for an age-encrypted archive restored without
-// --pipe and for a destination named like another format.
+// --pipe and for a destination named like another format; a backup in pieces that broke
+// (its state damaged, or a day old) keeps a tenant busy only until `tenants recover` ends it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
-import { cliPath, runCli, tempDir } from './helpers/tree.js';
+import { continuationPathFor, saveContinuation } from '../shared/backup/continuation.js';
+import { startWebServer } from './helpers/s3-server.js';
+import { cliPath, runCli, runCliIn, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-operator-');
 const base = path.join(dir.path, 'tenants');
@@ -352,6 +355,75 @@ describe('tenants recover of a tenant that does not exist', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'nosuch'], 3, 'TENANT_NOT_FOUND', /^no tenant "nosuch" in /);
     expect(readdirSync(base).filter((name) => name.includes('nosuch'))).toEqual([]);
     expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme'])).toMatchObject({ status: 0, stdout: 'Tenant "acme": nothing to recover\n' });
+  });
+});
+
+describe('a backup in pieces that broke, in local mode', () => {
+  const state = continuationPathFor(base, 'acme');
+  const saved = (location: string) => ({
+    state: {
+      version: 1 as const,
+      chain: 'cd'.repeat(12),
+      tenant: 'acme',
+      location,
+      createdAt: '2026-06-03T03:00:00.000Z',
+      startedAt: '2026-06-03T03:00:00.000Z',
+      savedAt: '2026-06-03T03:14:00.000Z',
+      pieces: 3,
+      archive: { resumeAfter: 'a', digest: { directories: [] }, skipped: [], warnings: [], totals: { files: 1, directories: 1, symlinks: 0, bytes: 1 }, contentBytes: 1, snapshotted: [], settled: [], waiting: [] },
+      upload: { uploadId: 'upload-7', parts: [{ PartNumber: 1, ETag: '"e"' }], bytes: 6_000_000, partSize: 8 * 1024 * 1024 },
+    },
+    pendingFrame: Buffer.alloc(0),
+    tail: Buffer.from('tail'),
+  });
+  const dayAgo = () => new Date(Date.now() - 25 * 60 * 60 * 1000);
+
+  it('a damaged state: the busy backup names `tenants recover`, which ends it, and the backup then runs', () => {
+    writeFileSync(state, 'garbage\n');
+    const busy = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'chain-1.tar.zst')]);
+    expect(busy).toMatchObject({ status: 3, stdout: '' });
+    expect(busy.stderr).toMatch(/^openclaw: tenant "acme" is busy: .*`openclaw tenants recover acme` ends it when no piece has saved it for 24 h, or its state is damaged\n$/);
+    const recover = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+    expect(recover).toMatchObject({ status: 0, stderr: '' });
+    expect(recover.stdout).toMatch(/^Tenant "acme": ended a backup in pieces whose state was damaged; its destination is unknown .* AbortIncompleteMultipartUpload removes it\n$/);
+    expect(existsSync(state)).toBe(false);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'chain-1.tar.zst')]).status).toBe(0);
+  });
+
+  it('a chain saved lately is left alone (it may continue on a gateway sharing the base dir), said with its age and when recover ends it', async () => {
+    await saveContinuation(base, saved('s3://backups/acme/live.tar.zst'));
+    const recover = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+    expect(recover).toMatchObject({ status: 0, stderr: '' });
+    expect(recover.stdout).toMatch(/^Tenant "acme": a backup in pieces to s3:\/\/backups\/acme\/live\.tar\.zst continues \(state saved \d+ s ago, [^)]+\): left alone; recover ends it after \S+Z if no piece saves it before\n$/);
+    const json = JSON.parse(runCli(['--tenants-dir', base, '--json', 'tenants', 'recover', 'acme']).stdout);
+    expect(json).toMatchObject({ operation: 'recover', tenant: 'acme', recovered: 'none', continuation: { outcome: 'continuing', pieces: 3 } });
+    expect(Date.parse(json.continuation.endsAfter) - Date.parse(json.continuation.savedAt)).toBe(24 * 60 * 60 * 1000);
+    expect(existsSync(state)).toBe(true);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'chain-2.tar.zst')]).status).toBe(3);
+    rmSync(state);
+  });
+
+  it('a chain a day old: its multipart upload aborted with the default credentials, or what is left at the store said', async () => {
+    for (const [status, upload] of [[204, 'its multipart upload was aborted'], [403, 'its multipart upload upload-7 could not be aborted']] as const) {
+      const server = await startWebServer(status);
+      try {
+        await saveContinuation(base, saved('s3://backups/acme/old.tar.zst'));
+        utimesSync(state, dayAgo(), dayAgo());
+        const env = { PATH: process.env.PATH, HOME: dir.path, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: server.endpoint, AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true', AWS_MAX_ATTEMPTS: '1' };
+        const recover = await runCliIn(env, ['--tenants-dir', base, '--json', 'tenants', 'recover', 'acme']);
+        expect(recover).toMatchObject({ status: 0, stderr: '' });
+        expect(JSON.parse(recover.stdout).continuation).toMatchObject({ outcome: 'ended', reason: 'stale', location: 's3://backups/acme/old.tar.zst', chain: 'cd'.repeat(12), pieces: 3, upload: status === 204 ? 'aborted' : 'left' });
+        expect(server.requests.filter((request) => request.method === 'DELETE').map((request) => request.url)).toEqual([expect.stringMatching(/acme\/old\.tar\.zst\?.*uploadId=upload-7/)]);
+        expect(existsSync(state)).toBe(false);
+        await saveContinuation(base, saved('s3://backups/acme/old.tar.zst'));
+        utimesSync(state, dayAgo(), dayAgo());
+        const text = await runCliIn(env, ['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+        expect(text.stdout).toMatch(new RegExp(`^Tenant "acme": ended a backup in pieces to s3://backups/acme/old\\.tar\\.zst that stopped continuing \\(no piece since \\S+Z\\); ${upload.replaceAll('.', '\\.')}`));
+        expect(existsSync(state)).toBe(false);
+      } finally {
+        await server.stop();
+      }
+    }
   });
 });
 

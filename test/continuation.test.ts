@@ -2,17 +2,22 @@
 // trips (an encrypted backup's age stream too, its key only in the file, which is mode
 // 0600), a damaged file is refused rather than resumed from, the base-dir sweep leaves it
 // alone while the tenant's recovery removes a killed save's temporary file, and while it
-// exists the tenant is busy for other operations.
+// exists the tenant is busy for other operations. `tenants recover` (tenant/recover.ts) ends
+// a chain that broke, damaged or a day old, aborting its upload, and leaves a younger one be.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { abandonedChains, assertNoContinuation, continuationPathFor, loadContinuation, saveContinuation, type Continuation } from '../shared/backup/continuation.js';
-import { FileSystemError, TenantBusyError } from '../shared/errors.js';
+import { abandonedChains, assertNoContinuation, continuationPathFor, DEFAULT_ABANDON_AFTER_MS, loadContinuation, saveContinuation, type Continuation } from '../shared/backup/continuation.js';
+import { FileSystemError, StorageError, TenantBusyError } from '../shared/errors.js';
+import type { UploadCheckpoint } from '../shared/storage/s3-upload.js';
+import type { ArchiveLocation } from '../shared/storage/types.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { recoverTenant } from '../shared/tenant/recover.js';
+import { acquireTenantLock } from '../shared/tenant/lock.js';
 import { recoverSlot } from '../shared/tenant/slot.js';
 import { tempDir } from './helpers/tree.js';
 
@@ -102,5 +107,102 @@ describe('continuation state', () => {
   it('names the chains whose state has not been saved for a while', async () => {
     expect(await abandonedChains(base, 60_000)).toEqual([]);
     expect(await abandonedChains(base, 60_000, Date.now() + 120_000)).toEqual(['acme']);
+  });
+});
+
+describe('tenants recover and a backup in pieces', () => {
+  const base = path.join(dir.path, 'recover');
+  mkdirSync(path.join(base, 'acme'), { recursive: true });
+  const file = continuationPathFor(base, 'acme');
+  const hourMs = 60 * 60 * 1000;
+
+  /** Where `recover` opened a chain's destination and what it aborted there; `fail`: the abort is refused. */
+  function store(fail?: Error) {
+    const opened: string[] = [];
+    const abandoned: UploadCheckpoint[] = [];
+    const open = async (location: string): Promise<ArchiveLocation> => {
+      opened.push(location);
+      return {
+        display: location,
+        abandonPieces: async (at: UploadCheckpoint) => {
+          if (fail !== undefined) throw fail;
+          abandoned.push(at);
+        },
+      } as unknown as ArchiveLocation;
+    };
+    return { open, opened, abandoned };
+  }
+
+  const saveAgedHours = async (hours: number, continuation = sample('acme')) => {
+    await saveContinuation(base, continuation);
+    const then = new Date(Date.now() - hours * hourMs);
+    utimesSync(file, then, then);
+  };
+
+  it('ends a damaged state at once: nothing could continue it, and the tenant is free again', async () => {
+    writeFileSync(file, 'garbage\n');
+    await expect(assertNoContinuation(base, 'acme', 'backup')).rejects.toThrow(/`openclaw tenants recover acme` ends it when no piece has saved it for 24 h, or its state is damaged/);
+    const { open, opened } = store();
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open });
+    expect(result).toMatchObject({ recovered: 'none', continuation: { outcome: 'ended', reason: 'damaged', upload: 'left', leftAtStore: expect.stringMatching(/destination is unknown/) } });
+    expect(opened).toEqual([]);
+    expect(existsSync(file)).toBe(false);
+    await assertNoContinuation(base, 'acme', 'backup');
+  });
+
+  it('leaves a chain saved within the abandon age alone, saying when it would end it', async () => {
+    await saveAgedHours(23);
+    const savedMs = statSync(file).mtime.getTime();
+    const { open, opened } = store();
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open });
+    expect(result.continuation).toEqual({ outcome: 'continuing', savedAt: new Date(savedMs).toISOString(), ageMs: expect.any(Number), endsAfter: new Date(savedMs + DEFAULT_ABANDON_AFTER_MS).toISOString(), location: 's3://backups/acme.tar.zst', pieces: 1 });
+    expect(opened).toEqual([]);
+    expect(existsSync(file)).toBe(true);
+    // A state a later version wrote is its to continue: the same age rule, not "damaged".
+    writeFileSync(file, Buffer.concat([Buffer.from('OCCS2\n'), readFileSync(file).subarray(6)]));
+    expect((await recoverTenant({ tenantsDir: base, tenant: 'acme', open })).continuation).toMatchObject({ outcome: 'continuing' });
+    expect(existsSync(file)).toBe(true);
+  });
+
+  it('ends a chain not saved for the abandon age: its upload aborted, its state removed', async () => {
+    await saveAgedHours(25);
+    const { open, opened, abandoned } = store();
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open });
+    expect(result.continuation).toEqual({ outcome: 'ended', reason: 'stale', savedAt: expect.any(String), location: 's3://backups/acme.tar.zst', chain: 'ab'.repeat(12), pieces: 1, upload: 'aborted' });
+    expect(opened).toEqual(['s3://backups/acme.tar.zst']);
+    expect(abandoned).toEqual([expect.objectContaining({ uploadId: 'u-1', tail: Buffer.from('tail bytes') })]);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('says what it left at the store when the upload cannot be aborted, and ends the chain all the same', async () => {
+    await saveAgedHours(25);
+    const { open } = store(new StorageError('access denied to s3://backups/acme.tar.zst', 'ACCESS_DENIED'));
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open });
+    expect(result.continuation).toMatchObject({ outcome: 'ended', reason: 'stale', upload: 'left' });
+    expect(result.continuation).toHaveProperty('leftAtStore', expect.stringMatching(/^its multipart upload u-1 could not be aborted \(access denied .*\): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it/));
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('ends the chain of a tenant whose directory is gone (else no restore could bring it back), and of a later version once it is old', async () => {
+    const gone = continuationPathFor(base, 'gone');
+    await saveContinuation(base, sample('gone'));
+    writeFileSync(gone, Buffer.concat([Buffer.from('OCCS2\n'), readFileSync(gone).subarray(6)]));
+    const then = new Date(Date.now() - 25 * hourMs);
+    utimesSync(gone, then, then);
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'gone', open: store().open });
+    expect(result).toMatchObject({ recovered: 'none', continuation: { outcome: 'ended', reason: 'stale', upload: 'left' } });
+    expect(existsSync(gone)).toBe(false);
+  });
+
+  it('waits for a piece that holds the tenant\'s lock', async () => {
+    await saveAgedHours(25);
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    try {
+      await expect(recoverTenant({ tenantsDir: base, tenant: 'acme', open: store().open })).rejects.toThrow(TenantBusyError);
+    } finally {
+      await lock.release();
+    }
+    expect(existsSync(file)).toBe(true);
+    rmSync(file);
   });
 });

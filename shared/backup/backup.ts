@@ -21,7 +21,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { abandonedChains, assertNoContinuation, loadContinuation, newChainId, removeContinuation, saveContinuation, type Continuation } from './continuation.js';
+import { abandonedChains, assertNoContinuation, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -389,16 +389,7 @@ export async function abandonStaleBackups(
     }
     try {
       const from = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
-      let abortError: unknown;
-      if (from !== undefined) {
-        try {
-          const location = await open(from.state.location);
-          await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
-        } catch (error) {
-          abortError = error;
-        }
-      }
-      await removeContinuation(tenantsDir, tenant);
+      const abortError = await endChain(tenantsDir, tenant, from, open);
       const state = from?.state;
       abandoned.push({
         tenant,
@@ -415,4 +406,103 @@ export async function abandonStaleBackups(
     }
   }
   return abandoned;
+}
+
+/** Aborts a chain's upload, when its state says where, and removes the state; answers why the upload could not be aborted. The caller holds the tenant's lock. */
+async function endChain(tenantsDir: string, tenant: string, from: Continuation | undefined, open: (location: string) => Promise<ArchiveLocation>): Promise<unknown> {
+  let abortError: unknown;
+  if (from !== undefined) {
+    try {
+      const location = await open(from.state.location);
+      await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
+    } catch (error) {
+      abortError = error;
+    }
+  }
+  await removeContinuation(tenantsDir, tenant);
+  return abortError;
+}
+
+/** What `tenants recover` did about a backup in pieces that owned the tenant (`endBrokenChain`). */
+export type ChainRecovery = EndedChain | ContinuingChain;
+
+export interface EndedChain {
+  readonly outcome: 'ended';
+  /** `damaged`: its state could not be read, so nothing could continue it; `stale`: not saved for the abandon age. */
+  readonly reason: 'damaged' | 'stale';
+  /** When its state was last saved (the file's modification time). */
+  readonly savedAt: string;
+  /** What its state said; absent when it was damaged. */
+  readonly location?: string;
+  readonly chain?: string;
+  readonly pieces?: number;
+  /** Its multipart upload: aborted; `none` started (nothing sent yet, or not to S3); or `left` at the store, `leftAtStore` saying what and why. */
+  readonly upload: 'aborted' | 'none' | 'left';
+  readonly leftAtStore?: string;
+}
+
+export interface ContinuingChain {
+  readonly outcome: 'continuing';
+  readonly savedAt: string;
+  readonly ageMs: number;
+  /** From this moment `tenants recover` ends it, if no piece has saved it since. */
+  readonly endsAfter: string;
+  /** What its state says; absent when a later version wrote it. */
+  readonly location?: string;
+  readonly pieces?: number;
+}
+
+/**
+ * Ends the tenant's backup in pieces when it has broken: its state damaged (nothing can
+ * continue it), or not saved for `olderThanMs` (as `abandonStaleBackups`); a younger one may
+ * be live on a gateway that shares the base dir, and is left alone. Undefined: no chain. The
+ * caller holds the tenant's lock.
+ */
+export async function endBrokenChain(
+  tenantsDir: string,
+  tenant: string,
+  olderThanMs: number,
+  open: (location: string) => Promise<ArchiveLocation>,
+  now = Date.now(),
+): Promise<ChainRecovery | undefined> {
+  const file = continuationPathFor(tenantsDir, tenant);
+  const stat = await fs.stat(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new FileSystemError(`cannot read the state of the continuing backup of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  });
+  if (stat === undefined) return undefined;
+  let from: Continuation | undefined;
+  let unreadable: UnreadableContinuationError | undefined;
+  try {
+    from = await loadContinuation(tenantsDir, tenant);
+  } catch (error) {
+    // Any other failure (a permission, an I/O error) says nothing about the chain: it is thrown.
+    if (!(error instanceof UnreadableContinuationError)) throw error;
+    unreadable = error;
+  }
+  if (from === undefined && unreadable === undefined) return undefined;
+  const savedMs = stat.mtime.getTime();
+  const savedAt = stat.mtime.toISOString();
+  const ageMs = Math.max(0, now - savedMs);
+  const state = from?.state;
+  const damaged = unreadable !== undefined && !unreadable.laterFormat;
+  if (!damaged && ageMs <= olderThanMs) {
+    return { outcome: 'continuing', savedAt, ageMs, endsAfter: new Date(savedMs + olderThanMs).toISOString(), ...(state !== undefined && { location: state.location, pieces: state.pieces }) };
+  }
+  const abortError = await endChain(tenantsDir, tenant, from, open);
+  const reason = damaged ? 'damaged' : 'stale';
+  const described = state === undefined ? {} : { location: state.location, chain: state.chain, pieces: state.pieces };
+  if (from === undefined) {
+    const leftAtStore = 'its destination is unknown (its state could not be read): a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it';
+    return { outcome: 'ended', reason, savedAt, upload: 'left', leftAtStore };
+  }
+  const { uploadId } = from.state.upload;
+  if (uploadId !== undefined && abortError !== undefined) {
+    const why = abortError instanceof Error ? abortError.message : String(abortError);
+    const leftAtStore =
+      `its multipart upload ${uploadId} could not be aborted (${why}): ` +
+      'a bucket lifecycle rule AbortIncompleteMultipartUpload removes it, or abort it with credentials allowed s3:AbortMultipartUpload';
+    return { outcome: 'ended', reason, savedAt, ...described, upload: 'left', leftAtStore };
+  }
+  return { outcome: 'ended', reason, savedAt, ...described, upload: uploadId === undefined ? 'none' : 'aborted' };
 }

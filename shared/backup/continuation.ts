@@ -14,7 +14,8 @@
 //
 // While the file exists the chain owns the tenant between its pieces, as a lock would: a new
 // backup or a restore of the tenant is refused (TenantBusyError) until the chain ends,
-// completed, failed, or cleaned up as abandoned (`abandonedChains`). Each piece holds the
+// completed, failed, or cleaned up as abandoned (`abandonedChains`: by the backup function, or
+// by `tenants recover`, which also ends a chain whose state is damaged). Each piece holds the
 // tenant's lock while it runs. The base-dir sweep leaves the file alone; a temporary file of
 // a killed save is removed by the tenant's recovery (slot.ts), like a journal's.
 //
@@ -36,7 +37,29 @@ import type { SuspendedAgeFile } from '../age/encrypt.js';
 import { PAYLOAD_KEY_BYTES, CHUNK_BYTES } from '../age/stream.js';
 
 const MAGIC = Buffer.from('OCCS1\n');
+/** The magic of a later format ("OCCS2\n" on). */
+const LATER_MAGIC = /^OCCS(?:[2-9]|[1-9]\d+)\n/;
 export const CONTINUATION_FORMAT_VERSION = 1;
+
+/**
+ * How long a chain's state may go unsaved before the chain counts as broken and is ended:
+ * the functions' default (OPENCLAW_ABANDON_AFTER_MS), and `tenants recover`'s rule. Pieces
+ * hand over within minutes, so a live chain is never this old.
+ */
+export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A state file this version cannot continue from: damaged (nothing can continue it), or
+ * `laterFormat`: written by a later version, which may still be continuing it.
+ */
+export class UnreadableContinuationError extends FileSystemError {
+  constructor(
+    message: string,
+    readonly laterFormat: boolean,
+  ) {
+    super(message);
+  }
+}
 
 export interface ContinuationState {
   readonly version: typeof CONTINUATION_FORMAT_VERSION;
@@ -126,7 +149,9 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new FileSystemError(`cannot read the state of the continuing backup of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
-  const damaged = () => new FileSystemError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`);
+  const damaged = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`, false);
+  const later = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) was written by a later version of openclaw`, true);
+  if (LATER_MAGIC.test(bytes.subarray(0, 16).toString('latin1'))) throw later();
   if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged();
   const jsonEnd = MAGIC.length + 4 + bytes.readUInt32BE(MAGIC.length);
   let parsed: ContinuationState & { frameBytes: number; tailBytes: number; encryption?: EncryptionRecord };
@@ -136,6 +161,7 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
     throw damaged();
   }
   const { frameBytes, tailBytes, encryption: record, ...state } = parsed;
+  if (typeof state.version === 'number' && state.version > CONTINUATION_FORMAT_VERSION) throw later();
   if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
   if (record !== undefined && !isEncryptionRecord(record)) throw damaged();
   const keyBytes = record?.keyBytes ?? 0;
@@ -174,7 +200,8 @@ export async function assertNoContinuation(tenantsDir: string, tenant: string, o
   if (stat === undefined) return;
   throw new TenantBusyError(
     `tenant "${tenant}" is busy: a backup of it continues across invocations (state ${file}, saved ${stat.mtime.toISOString()}); ` +
-      `the ${operation} can run once it ends, or once an abandoned one is cleaned up`,
+      `the ${operation} can run once it ends, or once an abandoned one is cleaned up: \`openclaw tenants recover ${tenant}\` ends it ` +
+      `when no piece has saved it for ${DEFAULT_ABANDON_AFTER_MS / 3_600_000} h, or its state is damaged`,
   );
 }
 

@@ -35,6 +35,7 @@
 
 import path from 'node:path';
 
+import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { FunctionConfigError } from '../errors.js';
 import { FUNCTION_ENV as ENV, TENANTS_MOUNT_PATH } from './deployment.js';
 import { bucketNameProblem, keyProblemOf } from '../storage/s3-url.js';
@@ -71,8 +72,9 @@ export const DEFAULT_ABORT_MARGIN_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONTINUE_MARGIN_MS = 120_000;
 export const DEFAULT_RESTORE_MBPS = 40;
-export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** `tenants recover` ends a chain by the same age (backup/continuation.ts). */
+export { DEFAULT_ABANDON_AFTER_MS };
 
 export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
   const text = (name: string) => {

@@ -1,10 +1,17 @@
 // Settles an interrupted restore of one tenant on request: the core behind
 // `openclaw tenants recover NAME [--keep old|new|slot]`. Every command that takes a
 // tenant's lock already recovers it first (tenant/slot.ts); this one exists for the case
-// recovery refuses, where only the operator can say which tree the slot should hold.
+// recovery refuses, where only the operator can say which tree the slot should hold; and
+// for a backup in pieces that broke (backup/continuation.ts), which keeps the tenant busy
+// until something ends it: in local mode nothing else does (the backup function ends the
+// chains it finds stale before its own backups).
 
 import { promises as fs } from 'node:fs';
 
+import { endBrokenChain, type ChainRecovery } from '../backup/backup.js';
+import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
+import { openLocation } from '../storage/open-location.js';
+import type { ArchiveLocation } from '../storage/types.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { assertTenantName } from './names.js';
 import { acquireTenantLock } from './lock.js';
@@ -16,12 +23,18 @@ export interface RecoverRequest {
   readonly tenant: string;
   /** Which tree the slot keeps when recovery needs a decision. */
   readonly keep?: Keep;
+  /** A backup in pieces whose state was not saved for this long is ended. @default DEFAULT_ABANDON_AFTER_MS */
+  readonly abandonAfterMs?: number;
+  /** Opens a broken chain's destination, to abort its upload. @default openLocation with the default credentials */
+  readonly open?: (location: string) => Promise<ArchiveLocation>;
 }
 
 export interface RecoverResult {
   readonly operation: 'recover';
   readonly tenant: string;
   readonly recovered: RecoveryAction;
+  /** The tenant's backup in pieces: ended, or left to continue; absent: none. */
+  readonly continuation?: ChainRecovery;
 }
 
 export async function recoverTenant(request: RecoverRequest): Promise<RecoverResult> {
@@ -33,9 +46,11 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
   const lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
   try {
     const recovered = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep);
+    const open = request.open ?? ((location: string) => openLocation(location, {}));
+    const continuation = await endBrokenChain(tenantsDir, tenant, request.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS, open);
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
-    if (recovered === 'none') await tenantDirFor(tenantsDir, tenant);
-    return { operation: 'recover', tenant, recovered };
+    if (recovered === 'none' && continuation === undefined) await tenantDirFor(tenantsDir, tenant);
+    return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }) };
   } finally {
     await lock.release();
   }
