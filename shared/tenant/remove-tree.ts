@@ -39,13 +39,13 @@
 import { constants as fsConstants, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { FileSystemError } from '../errors.js';
+import { errnoCode, FileSystemError } from '../errors.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
-const PERMISSION_DENIED = new Set(['EACCES', 'EPERM']);
+const PERMISSION_DENIED: ReadonlySet<string | undefined> = new Set(['EACCES', 'EPERM']);
 const OWNER_ALL = 0o700;
 /** Longest name a directory entry may have (NAME_MAX). */
 const NAME_MAX_BYTES = 255;
@@ -71,10 +71,6 @@ const DIRECTORIES_AT_ONCE = Math.max(1, Math.floor(CALLS_IN_FLIGHT / REMOVALS_IN
 /** One removeTree call: how many of its directories are open (or being opened) now. */
 interface Removal {
   open: number;
-}
-
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException).code ?? '';
 }
 
 /** `removeTree` through open directories (see the top of the file). */
@@ -103,7 +99,7 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
     directory = await openToEmpty(at);
   } catch (error) {
     removal.open--;
-    const code = errorCode(error);
+    const code = errnoCode(error);
     if (code === 'ENOENT') return;
     // Not a directory (ENOTDIR), or a symlink (ELOOP): unlinked itself, never followed.
     if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(entry, removal, retries);
@@ -136,7 +132,7 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
     await directory.close();
   }
   await fs.rmdir(at).catch((error: unknown) => {
-    const code = errorCode(error);
+    const code = errnoCode(error);
     if (code === 'ENOENT') return undefined;
     // Swapped for a symlink or a file since it was opened (the directory emptied is wherever it was moved).
     if (code === 'ENOTDIR') return unlinkOrRetry(entry, removal, retries);
@@ -159,7 +155,7 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
       try {
         await removeEntry(entry, removal);
       } catch (error) {
-        if (!OUT_OF_DESCRIPTORS.has(errorCode(error))) throw error;
+        if (!OUT_OF_DESCRIPTORS.has(errnoCode(error))) throw error;
         outOfDescriptors.push(entry);
       }
     }
@@ -174,7 +170,7 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
   for (const entry of outOfDescriptors) await removeEntry(entry, removal);
 }
 
-const OUT_OF_DESCRIPTORS = new Set(['EMFILE', 'ENFILE']);
+const OUT_OF_DESCRIPTORS: ReadonlySet<string | undefined> = new Set(['EMFILE', 'ENFILE']);
 
 /**
  * The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where
@@ -186,7 +182,7 @@ function mountOf(fd: number): string {
   try {
     info = readFileSync(`${FD_INFO}${fd}`, 'utf8');
   } catch (error) {
-    if (errorCode(error) !== 'ENOENT') throw error;
+    if (errnoCode(error) !== 'ENOENT') throw error;
   }
   return /^mnt_id:\s*(\d+)$/m.exec(info)?.[1] ?? '';
 }
@@ -201,7 +197,7 @@ async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): P
   try {
     await unlinkUnlessGone(entry.at);
   } catch (error) {
-    if (errorCode(error) !== 'EISDIR' || retries === 0) throw error;
+    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw error;
     await removeEntry(entry, removal, retries - 1);
   }
 }
@@ -217,7 +213,7 @@ async function openToEmpty(at: string): Promise<fs.FileHandle> {
   try {
     directory = await fs.open(at, DIRECTORY_FLAGS);
   } catch (error) {
-    if (!PERMISSION_DENIED.has(errorCode(error))) throw error;
+    if (!PERMISSION_DENIED.has(errnoCode(error))) throw error;
     const stat = await fs.lstat(at);
     if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, open '${at}'`), { code: 'ENOTDIR' });
     await fs.chmod(at, (stat.mode & 0o7777) | OWNER_ALL);
@@ -235,7 +231,7 @@ async function openToEmpty(at: string): Promise<fs.FileHandle> {
 
 async function unlinkUnlessGone(at: string): Promise<void> {
   await fs.unlink(at).catch((error: unknown) => {
-    if (errorCode(error) !== 'ENOENT') throw error;
+    if (errnoCode(error) !== 'ENOENT') throw error;
   });
 }
 
