@@ -11,13 +11,13 @@
 
 import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
-import { MAX_LOCAL_MARK_BYTES, parseLocalMark, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
+import { markedArchivePath, MAX_LOCAL_MARK_BYTES, parseLocalMark, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
 
 /** Directory levels below the store's directory that are listed. */
 const MAX_DEPTH = 8;
@@ -135,8 +135,7 @@ export class LocalArchiveStore implements ArchiveStore {
   async removeStrayMarks(options: ReadOptions = {}): Promise<void> {
     for (const mark of this.marks) {
       if (options.signal?.aborted) return;
-      const archive = join(dirname(mark), basename(mark).slice(1, -VERIFIED_MARK_SUFFIX.length));
-      const gone = await lstat(archive).then(
+      const gone = await lstat(markedArchivePath(mark)).then(
         () => false,
         (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT',
       );

@@ -27,6 +27,11 @@ export function verifiedMarkPath(archivePath: string): string {
   return join(dirname(archivePath), `.${basename(archivePath)}${VERIFIED_MARK_SUFFIX}`);
 }
 
+/** The archive a mark at `markPath` (as `verifiedMarkPath` names it) is for. */
+export function markedArchivePath(markPath: string): string {
+  return join(dirname(markPath), basename(markPath).slice(1, -VERIFIED_MARK_SUFFIX.length));
+}
+
 export function formatLocalMark(mark: VerifiedMark, archive: Pick<Stats, 'size' | 'mtimeMs'>): Buffer {
   return Buffer.from(`${JSON.stringify({ format: LOCAL_FORMAT, ...mark, archiveBytes: archive.size, archiveMtimeMs: archive.mtimeMs })}\n`);
 }
