@@ -34,7 +34,8 @@ export interface ScheduleDoctorClients {
 
 /** The freshness check runs hourly: a record older than this means it stopped. */
 const CHECK_OVERDUE_MS = 3 * 3_600_000;
-const SHOWN_FAILURES = 5;
+/** Names (failed tenants, crons) one check's line shows at most. */
+const SHOWN_IN_A_LINE = 5;
 
 export async function checkSchedulesAndQueues(plane: ControlPlane, clients: ScheduleDoctorClients, now: () => Date = () => new Date()): Promise<Check[]> {
   const checks: Check[] = [];
@@ -82,7 +83,7 @@ async function scheduleCheck(plane: ControlPlane, clients: ScheduleDoctorClients
     ...(disabled > 0 ? [`${disabled} disabled`] : []),
   ];
   if (elsewhere.length > 0) {
-    const shown = elsewhere.slice(0, SHOWN_FAILURES).join(', ') + (elsewhere.length > SHOWN_FAILURES ? `, and ${elsewhere.length - SHOWN_FAILURES} more` : '');
+    const shown = elsewhere.slice(0, SHOWN_IN_A_LINE).join(', ') + (elsewhere.length > SHOWN_IN_A_LINE ? `, and ${elsewhere.length - SHOWN_IN_A_LINE} more` : '');
     add(
       'schedule targets',
       'warn',
@@ -169,10 +170,10 @@ async function statusChecks(plane: ControlPlane, clients: ScheduleDoctorClients,
     add('last failures', 'ok', `no tenant's last backup failed (${statuses.size} tenant${statuses.size === 1 ? '' : 's'} on record)`);
   } else {
     const shown = failing
-      .slice(0, SHOWN_FAILURES)
+      .slice(0, SHOWN_IN_A_LINE)
       .map((status) => `${status.tenant} (${when(status.lastFailureAt!)}, ${status.lastFailureCode ?? '?'}: ${status.lastFailureMessage ?? ''})`)
       .join('; ');
-    add('last failures', 'warn', `${failing.length} tenant${failing.length === 1 ? '\'s last backup' : 's\' last backups'} failed: ${shown}${failing.length > SHOWN_FAILURES ? '; …' : ''}`);
+    add('last failures', 'warn', `${failing.length} tenant${failing.length === 1 ? '\'s last backup' : 's\' last backups'} failed: ${shown}${failing.length > SHOWN_IN_A_LINE ? '; …' : ''}`);
   }
 
   if (freshness === undefined) {
