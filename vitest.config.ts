@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    globalSetup: ['test/helpers/run-temp-dir.ts'],
     // OPENCLAW_CRONTAB: no test may reach the user's real crontab by accident (`cron add`
     // without --stack); tests that want one give their own stand-in, or '' inside a private
     // mount namespace (cron-local.test.ts). TSX_DISABLE_CACHE: a child a test runs through tsx
