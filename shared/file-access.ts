@@ -129,10 +129,28 @@ export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
  * files it leads to outside the tenant. As the tenants' own user a swap gains the tenant nothing.
  */
 export function assertSwapsCanBeTold(tenant: string): void {
-  if (CAN_CHECK_OPENED_PATHS || process.geteuid?.() !== 0) return;
+  if (!mustRefuseWithoutProcfs()) return;
   throw new FileSystemError(
     `cannot back up tenant "${tenant}" as root: procfs is not mounted at /proc, without which a directory the tenant swaps for a symlink during the backup cannot be told from its own (it could archive files from outside the tenant); mount /proc, or run the backup as the tenants' user`,
   );
+}
+
+/**
+ * The same for a restore as root, which removes trees a tenant can change while it runs: the
+ * tenant replaced by --force (its agent may still run in it), and what an interrupted restore
+ * left. Without procfs a removal could go only by paths (remove-tree.ts), and a directory
+ * swapped for a symlink meanwhile would have root delete what it leads to outside the tenant.
+ */
+export function assertRemovalsCanBeTold(): void {
+  if (!mustRefuseWithoutProcfs()) return;
+  throw new FileSystemError(
+    `cannot restore as root: procfs is not mounted at /proc, without which a directory a tenant swaps for a symlink while its old tree is removed cannot be told from its own (it could delete files outside the tenant); mount /proc, or run the restore as the tenants' user`,
+  );
+}
+
+/** Whether this process is root where procfs is missing: what root does in a tenant's tree could not be checked. */
+export function mustRefuseWithoutProcfs(): boolean {
+  return !CAN_CHECK_OPENED_PATHS && process.geteuid?.() === 0;
 }
 
 /**

@@ -15,7 +15,8 @@
 // entries are listed, opened and removed through that descriptor's procfs link
 // (/proc/self/fd/N/name, which resolves to the directory opened, as unlinkat(2) would):
 // whatever is swapped in, only the swapped-in link itself is removed. Every path is short (no
-// PATH_MAX limit). Without procfs, fs.rm as below.
+// PATH_MAX limit). Without procfs, fs.rm as below; but never as root, where the removal is
+// refused instead (a restore as root is refused before it starts: file-access.ts).
 //
 // A file system removes names in one directory one at a time (an unlink holds the directory's
 // lock; on a network file system, EFS, for a round trip or more), so removing a tree one
@@ -40,7 +41,7 @@ import { constants as fsConstants, promises as fs, readFileSync } from 'node:fs'
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 import { PATH_MAX_BYTES } from './names.js';
@@ -53,6 +54,10 @@ const NAME_MAX_BYTES = 255;
 /** Removes `target` and everything below it; absent is fine. */
 export async function removeTree(target: string): Promise<void> {
   if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target);
+  if (mustRefuseWithoutProcfs()) {
+    // By paths as root, a directory swapped for a symlink meanwhile would be followed (see the top of the file).
+    throw new FileSystemError(`${shownPath(target)} was not removed: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again`);
+  }
   return removeByPaths(target);
 }
 
