@@ -21,6 +21,7 @@
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
 import { FileSystemError } from './errors.js';
+import { mountIdOf } from './mounts.js';
 
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
@@ -77,6 +78,8 @@ export interface OpenDirectory {
    * the directory opened whatever is swapped in at its path later (its own path without procfs).
    */
   readonly path: string;
+  /** The id of the mount it is on (mounts.ts `mountIdOf`: procfs, no call to its file system); '' where not told. */
+  mountId(): string;
   close(): Maybe<void>;
 }
 
@@ -91,7 +94,7 @@ export const SYNC_ACCESS: FileAccess = {
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
   openDirectory: (path) => {
     const fd = openSyncAt(path, DIRECTORY_FLAGS);
-    return { path: listingPath(path, fd), close: () => closeSync(fd) };
+    return { path: listingPath(path, fd), mountId: () => mountIdOf(fd), close: () => closeSync(fd) };
   },
 };
 
@@ -103,7 +106,7 @@ export const PARALLEL_ACCESS: FileAccess = {
   fileOf: (handle) => fileOfHandle(handle),
   openDirectory: async (path) => {
     const handle = await openAt(path, DIRECTORY_FLAGS);
-    return { path: listingPath(path, handle.fd), close: () => handle.close() };
+    return { path: listingPath(path, handle.fd), mountId: () => mountIdOf(handle.fd), close: () => handle.close() };
   },
 };
 
