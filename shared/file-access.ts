@@ -21,6 +21,7 @@
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
 import { FileSystemError } from './errors.js';
+import { mountIdOf } from './mounts.js';
 
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
@@ -77,6 +78,8 @@ export interface OpenDirectory {
    * the directory opened whatever is swapped in at its path later (its own path without procfs).
    */
   readonly path: string;
+  /** The id of the mount it is on (mounts.ts `mountIdOf`: procfs, no call to its file system); '' where not told. */
+  mountId(): string;
   close(): Maybe<void>;
 }
 
@@ -91,7 +94,7 @@ export const SYNC_ACCESS: FileAccess = {
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
   openDirectory: (path) => {
     const fd = openSyncAt(path, DIRECTORY_FLAGS);
-    return { path: listingPath(path, fd), close: () => closeSync(fd) };
+    return { path: listingPath(path, fd), mountId: () => mountIdOf(fd), close: () => closeSync(fd) };
   },
 };
 
@@ -103,7 +106,7 @@ export const PARALLEL_ACCESS: FileAccess = {
   fileOf: (handle) => fileOfHandle(handle),
   openDirectory: async (path) => {
     const handle = await openAt(path, DIRECTORY_FLAGS);
-    return { path: listingPath(path, handle.fd), close: () => handle.close() };
+    return { path: listingPath(path, handle.fd), mountId: () => mountIdOf(handle.fd), close: () => handle.close() };
   },
 };
 
@@ -129,10 +132,28 @@ export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
  * files it leads to outside the tenant. As the tenants' own user a swap gains the tenant nothing.
  */
 export function assertSwapsCanBeTold(tenant: string): void {
-  if (CAN_CHECK_OPENED_PATHS || process.geteuid?.() !== 0) return;
+  if (!mustRefuseWithoutProcfs()) return;
   throw new FileSystemError(
     `cannot back up tenant "${tenant}" as root: procfs is not mounted at /proc, without which a directory the tenant swaps for a symlink during the backup cannot be told from its own (it could archive files from outside the tenant); mount /proc, or run the backup as the tenants' user`,
   );
+}
+
+/**
+ * The same for a restore as root, which removes trees a tenant can change while it runs: the
+ * tenant replaced by --force (its agent may still run in it), and what an interrupted restore
+ * left. Without procfs a removal could go only by paths (remove-tree.ts), and a directory
+ * swapped for a symlink meanwhile would have root delete what it leads to outside the tenant.
+ */
+export function assertRemovalsCanBeTold(): void {
+  if (!mustRefuseWithoutProcfs()) return;
+  throw new FileSystemError(
+    `cannot restore as root: procfs is not mounted at /proc, without which a directory a tenant swaps for a symlink while its old tree is removed cannot be told from its own (it could delete files outside the tenant); mount /proc, or run the restore as the tenants' user`,
+  );
+}
+
+/** Whether this process is root where procfs is missing: what root does in a tenant's tree could not be checked. */
+export function mustRefuseWithoutProcfs(): boolean {
+  return !CAN_CHECK_OPENED_PATHS && process.geteuid?.() === 0;
 }
 
 /**

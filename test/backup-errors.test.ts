@@ -3,9 +3,9 @@
 // A tenant that vanishes during its backup (removed or renamed by the gateway) fails it as
 // TENANT_NOT_FOUND and nothing is stored, instead of a "successful" backup of a few of its files.
 
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -119,6 +119,48 @@ describe('a backup as root where procfs is not mounted', () => {
       );
       expect(run.status).toBe(1);
       expect(readdirSync(base.path)).toEqual(['tenants']);
+    } finally {
+      base.cleanup();
+    }
+  });
+});
+
+describe('a backup as root of a tenant holding a FUSE mount its process made without allow_other', () => {
+  it('leaves the mount point out with one warning, instead of failing on permission denied (named by a procfs path)', (context) => {
+    const tools = ['unshare', 'bindfs', 'fusermount3', 'setpriv', 'mknod'];
+    if (process.geteuid?.() !== 0 || !existsSync('/dev/fuse') || tools.some((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)) {
+      return context.skip('needs root, /dev/fuse, unshare, bindfs, fusermount3, setpriv and mknod');
+    }
+    const base = tempDir('openclaw-fuse-');
+    try {
+      const tenant = path.join(base.path, 'tenants', 'acme');
+      mkdirSync(path.join(tenant, 'mounted'), { recursive: true });
+      mkdirSync(path.join(base.path, 'source'));
+      writeFileSync(path.join(tenant, 'own'), 'the tenant\'s');
+      writeFileSync(path.join(base.path, 'source', 'theirs'), 'served by the tenant\'s FUSE daemon');
+      execFileSync('chown', ['-R', '1000:1000', base.path]);
+      const archive = path.join(base.path, 'acme.tar.zst');
+      // In a mount namespace of its own: /dev/fuse made usable by the tenant's user there only
+      // (a device node of the same number), the FUSE mount made as that user, then the backup as root.
+      const script = [
+        'set -e',
+        'mknod -m 666 "$BASE/fuse" c 10 229',
+        'mount --bind "$BASE/fuse" /dev/fuse',
+        'setpriv --reuid 1000 --regid 1000 --clear-groups bindfs --no-allow-other "$BASE/source" "$BASE/tenants/acme/mounted"',
+        'set +e',
+        '"$@"; status=$?',
+        'fusermount3 -u "$BASE/tenants/acme/mounted"',
+        'exit $status',
+      ].join('\n');
+      const run = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, cliPath, '--tenants-dir', path.join(base.path, 'tenants'), '--json', 'tenants', 'backup', 'acme', '--to', archive], {
+        encoding: 'utf8',
+        env: { ...process.env, BASE: base.path },
+      });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const result = JSON.parse(run.stdout) as { warnings: unknown[]; files: number };
+      expect(result.warnings).toEqual([{ path: 'mounted', reason: 'mount point root may not read (a FUSE mount made without allow_other): not archived, nor what is mounted on it' }]);
+      expect(result.files).toBe(1);
     } finally {
       base.cleanup();
     }

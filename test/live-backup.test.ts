@@ -11,7 +11,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -50,6 +50,24 @@ vi.mock('../shared/backup/sqlite-private-copy.js', async (importOriginal) => {
       },
     });
   return { ...original, copyDatabasePrivately };
+});
+
+/**
+ * What every spooled copy of a file (stable-read.ts `spoolFile`, which copies an idle
+ * database) runs after each read of it, through its own hook; a test sets it, and unsets it.
+ */
+const spools = vi.hoisted(() => ({ afterRead: undefined as ((reads: number) => void) | undefined }));
+vi.mock('../shared/backup/stable-read.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../shared/backup/stable-read.js')>();
+  const spoolFile: typeof original.spoolFile = (handle, before, spoolPath, hooks = {}) =>
+    original.spoolFile(handle, before, spoolPath, {
+      ...hooks,
+      afterRead: async (reads) => {
+        await hooks.afterRead?.(reads);
+        spools.afterRead?.(reads);
+      },
+    });
+  return { ...original, spoolFile };
 });
 
 /**
@@ -373,6 +391,65 @@ describe('SQLite databases', () => {
     expect(backup.warnings).toEqual([]);
     expect(describeTree(tenantDir)).toEqual(original); // no -wal/-shm left in the tenant
     expect(describeTree(restored)).toEqual(describeTree(tenantDir, { exclude: (p) => p === 'pty' }));
+  });
+
+  it('leaves nothing beside an idle WAL database that changed while it was copied (its writer came and went): snapshotted from a private copy, not opened in place', async () => {
+    // A read-only connection to a WAL database without its -wal and -shm creates both, and may
+    // not checkpoint, so it left them in the tenant (Node 20's better-sqlite3 and node:sqlite alike).
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'idle.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)');
+    setup.close();
+    let commits = 0;
+    // A writer that opens it, commits and closes (checkpointing into the file) during every read of the copy.
+    spools.afterRead = () => {
+      const writer = openDatabase(file);
+      writer.prepare('INSERT INTO t VALUES (?)').run(++commits);
+      writer.close();
+    };
+    try {
+      const { backup: result, restored } = await backupAndRestore();
+      expect(commits).toBeGreaterThan(1);
+      expect(result.warnings).toEqual([]);
+      expect(readdirSync(path.join(tenantDir, 'memory'))).toEqual(['idle.sqlite']);
+      const copy = openDatabase(path.join(restored, 'memory', 'idle.sqlite'), { readOnly: true });
+      try {
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(commits);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      spools.afterRead = undefined;
+    }
+  });
+
+  it('creates no -shm beside a WAL database a crash left with its -wal only: snapshotted from a private copy', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    const elsewhere = path.join(dir.path, 'writer.sqlite');
+    const writer = openDatabase(elsewhere);
+    try {
+      writer.exec('PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      const insert = writer.prepare('INSERT INTO t VALUES (?)');
+      for (let n = 1; n <= 100; n++) insert.run(n);
+      // What a crash leaves: the database and its WAL, the commits only in the WAL; no -shm.
+      copyFileSync(elsewhere, file);
+      copyFileSync(`${elsewhere}-wal`, `${file}-wal`);
+    } finally {
+      writer.close();
+    }
+    const before = describeTree(tenantDir);
+    const { backup: result, restored } = await backupAndRestore();
+    expect(result.warnings).toEqual([]);
+    expect(describeTree(tenantDir)).toEqual(before);
+    expect(readdirSync(path.join(restored, 'memory'))).toEqual(['crashed.sqlite']);
+    const copy = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
+    try {
+      expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
+    } finally {
+      copy.close();
+    }
   });
 
   it.each(['same-host', 'cross-host'] as const)('snapshots a database whose uncommitted-to-the-main-file transactions are only in its WAL (%s)', async (writers) => {

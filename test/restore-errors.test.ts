@@ -1,7 +1,7 @@
 // A restore that the file system refuses (disk full, read-only, no permission) fails with
 // one line that says where and why, and leaves nothing behind.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { backupTenant } from '../shared/backup/backup.js';
 import { CorruptArchiveError, describeError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreWriteError } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { cliPath, tempDir } from './helpers/tree.js';
 
 function errno(code: string, message: string, extra: Partial<NodeJS.ErrnoException> = {}): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code, ...extra });
@@ -70,13 +71,20 @@ function mountSmallFileSystem(dir: string): boolean {
 }
 
 describe('restore onto a full disk', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'restore-errors-'));
-  const small = path.join(dir, 'small');
-  mkdirSync(small);
-  const mounted = mountSmallFileSystem(small);
-  const archive = path.join(dir, 'acme.tar.zst');
+  // Made and mounted in beforeAll, not while the file is collected: a run that filters this
+  // block out (vitest -t) runs no afterAll for it, and left the tmpfs mounted in /tmp.
+  let dir = '';
+  let small = '';
+  let archive = '';
+  let mounted = false;
 
   beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'restore-errors-'));
+    small = path.join(dir, 'small');
+    mkdirSync(small);
+    mounted = mountSmallFileSystem(small);
+    archive = path.join(dir, 'acme.tar.zst');
+    if (!mounted) return;
     const base = path.join(dir, 'source');
     mkdirSync(path.join(base, 'acme', 'media'), { recursive: true });
     // 12 MiB of tree in a few KiB of archive: more than the 4 MiB file system holds.
@@ -85,10 +93,11 @@ describe('restore onto a full disk', () => {
   });
   afterAll(() => {
     if (mounted) execFileSync('umount', [small]);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
-  it.skipIf(!mounted).each(['sync', 'worker'] as const)('fails with one line and leaves the base dir empty (%s writer)', async (writer) => {
+  it.for(['sync', 'worker'] as const)('fails with one line and leaves the base dir empty (%s writer)', async (writer, context) => {
+    if (!mounted) return context.skip('mounting a tmpfs needs root');
     const tenantsDir = path.join(small, `tenants-${writer}`);
     const outcome = await restoreTenant({
       tenantsDir,
@@ -101,5 +110,42 @@ describe('restore onto a full disk', () => {
     expect(outcome).toBeInstanceOf(FileSystemError);
     expect(describeError(outcome)).toBe(`cannot write the restored tenant under ${tenantsDir}: no space left on the device`);
     expect(readdirSync(small)).toEqual([]);
+  });
+});
+
+describe('a restore as root where procfs is not mounted', () => {
+  const noProcfs = (base: string, ...args: string[]) =>
+    // A mount namespace of its own, /proc unmounted there only.
+    spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', process.execPath, cliPath, '--tenants-dir', path.join(base, 'tenants'), ...args], { encoding: 'utf8' });
+
+  it('is refused in one line before anything is touched: the old tree could be removed only by paths, following a directory the tenant swaps for a symlink (as root: deleting outside the tenant); a leftover tree is not removed by paths either', async (context) => {
+    if (process.geteuid?.() !== 0 || spawnSync('unshare', ['-m', 'true']).status !== 0) context.skip('needs root and unshare');
+    const base = tempDir('openclaw-no-procfs-');
+    try {
+      const tenants = path.join(base.path, 'tenants');
+      mkdirSync(path.join(tenants, 'acme', 'd'), { recursive: true });
+      writeFileSync(path.join(tenants, 'acme', 'd', 'f'), 'old');
+      const archive = path.join(base.path, 'acme.tar.zst');
+      await backupTenant({ tenantsDir: tenants, tenant: 'acme', location: new LocalFileLocation(archive) });
+      const run = noProcfs(base.path, 'tenants', 'restore', '--from', archive, '--force');
+      expect(run.stderr).toBe(
+        'openclaw: cannot restore as root: procfs is not mounted at /proc, without which a directory a tenant swaps for a symlink while its old tree is removed cannot be told from its own (it could delete files outside the tenant); mount /proc, or run the restore as the tenants\' user\n',
+      );
+      expect(run.status).toBe(1);
+      expect(readdirSync(tenants)).toEqual(['acme']);
+      expect(readdirSync(path.join(tenants, 'acme', 'd'))).toEqual(['f']);
+      // A dry run writes nothing, so it runs.
+      expect(noProcfs(base.path, 'tenants', 'restore', '--from', archive, '--dry-run').stdout).toContain('it would REPLACE the tenant there now');
+
+      // An old tenant an interrupted restore left in trash: recovery does not remove it by paths.
+      const trash = path.join(tenants, '.openclaw-trash-acme-0123456789ab');
+      mkdirSync(path.join(trash, 'd'), { recursive: true });
+      const recover = noProcfs(base.path, 'tenants', 'recover', 'acme');
+      expect(recover.stderr).toBe(`openclaw: ${trash} was not removed: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again\n`);
+      expect(recover.status).toBe(1);
+      expect(readdirSync(path.join(trash))).toEqual(['d']);
+    } finally {
+      base.cleanup();
+    }
   });
 });

@@ -1,12 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { walkTenant, type WalkNotes } from '../shared/backup/tenant-walk.js';
+import { TenantWalk, walkTenant, type WalkItem, type WalkNotes } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
+import { mountPointsUnder } from '../shared/mounts.js';
 import { hiddenNames } from '../shared/tenant/hidden-names.js';
 import { chainFilling, makeDeepChain } from './helpers/tree.js';
 
@@ -178,5 +179,98 @@ describe('walkTenant, racing the tenant', () => {
     for await (const item of walkTenant(root, notes, swapping)) walked.push(item.relPath);
     expect(walked).toEqual(['', 'db', 'db/z']);
     expect(notes.skipped.map((note) => note.path)).toEqual(['db/link']);
+  });
+});
+
+describe('walkTenant and an entry it may not stat', () => {
+  it.each(['sync', 'parallel'] as const)('names it by its real path, not through its directory\'s procfs link (%s)', async (mode) => {
+    // A directory its user may list but not search (mode 0644): the backup failed with
+    // 'permission denied (/proc/self/fd/18/e)'.
+    mkdirSync(path.join(root, 'd', 'e'), { recursive: true });
+    const access = mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS;
+    const denied = (paths: readonly string[]) => {
+      const at = paths.find((entry) => entry.endsWith('/e'));
+      if (at === undefined) return access.lstatEach(paths);
+      const error = Object.assign(new Error(`EACCES: permission denied, lstat '${at}'`), { code: 'EACCES', syscall: 'lstat', path: at });
+      if (mode === 'sync') throw error;
+      return Promise.reject(error);
+    };
+    const walk = (async () => {
+      for await (const item of walkTenant(root, { skipped: [], warnings: [] }, { ...access, lstatEach: denied })) void item;
+    })();
+    await expect(walk).rejects.toMatchObject({ path: path.join(realpathSync(root), 'd', 'e'), message: `EACCES: permission denied, lstat '${path.join(realpathSync(root), 'd', 'e')}'` });
+  });
+});
+
+describe('walkTenant and mount points inside the tenant', () => {
+  /** Runs `mount ARGS…`; false where this process may not mount (not root). */
+  const mount = (...args: string[]) => spawnSync('mount', args, { stdio: 'ignore' }).status === 0;
+  const mounted: string[] = [];
+  afterEach(() => {
+    // Before the temporary tree is removed: never through a mount.
+    for (const at of mounted.splice(0).reverse()) spawnSync('umount', [at], { stdio: 'ignore' });
+  });
+
+  async function walkWithNotes(tenant: string, access: FileAccess): Promise<{ walked: string[]; notes: WalkNotes }> {
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(tenant, notes, access)) walked.push(item.relPath);
+    return { walked, notes };
+  }
+
+  it.for(['sync', 'parallel'] as const)('stays on the tenant\'s file system: a bind mount (same st_dev), a tmpfs and a file mounted over are not walked into, each warned about in one line (%s)', async (mode, context) => {
+    // An operator's shared directory bind-mounted into the tenant was archived whole, and a
+    // restore wrote it into the tenant's own file system.
+    const tenant = path.join(root, 'acme');
+    const shared = path.join(root, 'shared');
+    mkdirSync(path.join(shared, 'inner'), { recursive: true });
+    writeFileSync(path.join(shared, 'inner', 'data'), 'the operator\'s');
+    writeFileSync(path.join(shared, 'one-file'), 'the operator\'s');
+    for (const dir of ['bind', 'scratch', 'work']) mkdirSync(path.join(tenant, dir), { recursive: true });
+    writeFileSync(path.join(tenant, 'work', 'own'), 'the tenant\'s');
+    writeFileSync(path.join(tenant, 'work', 'over'), 'hidden by the mount');
+    if (!mount('--bind', shared, path.join(tenant, 'bind'))) return context.skip('mounting needs root');
+    mounted.push(path.join(tenant, 'bind'));
+    expect(mount('-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path.join(tenant, 'scratch'))).toBe(true);
+    mounted.push(path.join(tenant, 'scratch'));
+    writeFileSync(path.join(tenant, 'scratch', 'temp'), 'on tmpfs');
+    expect(mount('--bind', path.join(shared, 'one-file'), path.join(tenant, 'work', 'over'))).toBe(true);
+    mounted.push(path.join(tenant, 'work', 'over'));
+
+    const { walked, notes } = await walkWithNotes(tenant, mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS);
+    expect(walked).toEqual(['', 'bind', 'scratch', 'work', 'work/own']);
+    const mountPoint = 'mount point (another file system or a bind mount): archived as an empty directory, not what is mounted on it (back that up on its own)';
+    expect(notes.warnings).toEqual([
+      { path: 'bind', reason: mountPoint },
+      { path: 'scratch', reason: mountPoint },
+      { path: 'work/over', reason: 'file mounted over (a bind mount): not archived (back it up on its own)' },
+    ]);
+    expect(notes.skipped.map((note) => note.path)).toEqual(['bind', 'scratch', 'work/over']);
+  });
+
+  it('tells a bind mount made after the walk read the mount table by the mount of the directory it opens', async (context) => {
+    const tenant = path.join(root, 'acme');
+    const shared = path.join(root, 'shared');
+    mkdirSync(shared);
+    writeFileSync(path.join(shared, 'data'), 'the operator\'s');
+    mkdirSync(path.join(tenant, 'a', 'late'), { recursive: true });
+    writeFileSync(path.join(tenant, 'a', 'own'), 'the tenant\'s');
+    const walk = new TenantWalk(tenant, SYNC_ACCESS);
+    const first = walk.next(1) as WalkItem[]; // reads the mount table and lists the root only
+    expect(first.map((item) => item.relPath)).toEqual(['']);
+    if (!mount('--bind', shared, path.join(tenant, 'a', 'late'))) return context.skip('mounting needs root');
+    mounted.push(path.join(tenant, 'a', 'late'));
+    const rest = walk.next(100) as WalkItem[];
+    expect(rest.map((item) => `${item.kind} ${item.relPath}`)).toEqual(['directory a', 'directory a/late', 'note a/late', 'file a/own']);
+  });
+
+  it('reads the mount table\'s escaped paths (a space, a tab, a newline, a backslash: \\040 \\011 \\012 \\134)', (context) => {
+    const tenant = path.join(root, 'acme');
+    const odd = 'a b\tc\nd\\e';
+    mkdirSync(path.join(tenant, odd), { recursive: true });
+    if (!mount('-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path.join(tenant, odd))) return context.skip('mounting needs root');
+    mounted.push(path.join(tenant, odd));
+    expect([...mountPointsUnder(tenant)]).toEqual([odd]);
+    expect([...mountPointsUnder(path.join(tenant, odd))]).toEqual([]);
   });
 });

@@ -211,8 +211,9 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  * an idle database (nothing beside it, nothing appearing while it is copied) is already its
  * own consistent state: it is copied like any file, without opening the live file in SQLite
  * (which would create `-wal`/`-shm` beside it), then the copy is checked to open; a database
- * in use (a `-wal`, `-shm` or `-journal` beside it) is snapshotted in place. Writers maybe
- * elsewhere: every database is snapshotted from a stable private copy. Either way a
+ * in use (a `-wal`, `-shm` or `-journal` beside it) is snapshotted in place, unless opening
+ * it would create a file beside it (`opensWithoutCreating`): then, as when writers may be
+ * elsewhere, it is snapshotted from a stable private copy. Either way a
  * database of which no consistent state can be had fails the backup (or, with the raw
  * fallback, is archived raw with its companions and a warning), and one SQLite cannot read
  * is archived raw with a warning.
@@ -254,7 +255,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       noRoom !== undefined
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
         : (await isSameFile(absPath, before))
-          ? context.sqlite.writers === 'same-host'
+          ? context.sqlite.writers === 'same-host' && (await opensWithoutCreating(handle, absPath))
             ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before })
             : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
           : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
@@ -331,6 +332,26 @@ type SnapshotFailure = Extract<SnapshotOutcome, { ok: false }>;
 
 /** Private copies made of a database SQLite cannot read before it is archived raw. */
 const UNUSABLE_COPY_ROUNDS = 2;
+
+/**
+ * Whether SQLite opens the live database read-only without creating a file beside it. A
+ * database in rollback-journal mode: yes. One in WAL mode (byte 19 of its header, the read
+ * version, is 2) needs its `-wal` and its `-shm`, and a read-only connection creates whichever
+ * is missing and, not being allowed to checkpoint, leaves them in the tenant when it closes:
+ * a WAL database that changed while it was copied idle (its last writer closed meanwhile), or
+ * a `-wal` a crash left without its `-shm`. Checked just before the open; a writer closing
+ * between the check and SQLite's open still leaves them (as any reader of the database would).
+ */
+async function opensWithoutCreating(handle: fs.FileHandle, absPath: string): Promise<boolean> {
+  const header = Buffer.alloc(20);
+  const { bytesRead } = await handle.read(header, 0, header.length, 0);
+  if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return true;
+  const [wal, shm] = await Promise.all([`${absPath}-wal`, `${absPath}-shm`].map((companion) => anyExists([companion])));
+  return wal === true && shm === true;
+}
+
+/** The read version (database header byte 19) of a database in WAL mode. */
+const WAL_READ_VERSION = 2;
 
 /** Whether `absPath` (not followed if a symlink) is still the file `stat` describes. */
 async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {

@@ -18,7 +18,8 @@
 //
 // This file copies a database it is handed; which one it is handed is live-files.ts's
 // choice: the live file when every writer is on this host (SQLite's `-shm` index is shared
-// memory, valid only between processes of one host), else a private copy made by
+// memory, valid only between processes of one host) and opening it creates nothing beside it
+// (a WAL database's `-wal` and `-shm` are there), else a private copy made by
 // sqlite-private-copy.ts. The live file is opened read-only with a busy timeout: the backup
 // never writes to it, never checkpoints and never changes its journal mode. The snapshot
 // keeps the source's header, so a WAL database restores as a WAL database without a `-wal`

@@ -33,6 +33,16 @@
 // paths are real paths (the root's symlinks resolved), against which every read checks what
 // it opened (file-access.ts `isOpenedAt`).
 //
+// A mount point inside the tenant (an operator's bind mount or tmpfs, a FUSE mount a tenant
+// process made) holds no data of the tenant's: the walk stays on the tenant's file system, as
+// GNU tar and restic do with --one-file-system. The mount point is archived as an empty
+// directory (a restore makes it again, for the mount), nothing under it is, and it is warned
+// about in one line; a file mounted over a file, and a mount root may not even stat (FUSE
+// without allow_other), are left out with the warning. Mounts are told by procfs alone
+// (mounts.ts: the mount table once, an opened directory's mount id), never by a further call
+// to the file system, so a network file system gets no extra round trip; without procfs, by
+// st_dev (which a bind mount of the same file system shares).
+//
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
 // the directories above it are listed again, to go on below them. What is there now is
@@ -43,6 +53,7 @@ import { lstatSync, promises as fs, readdirSync, readlinkSync, realpathSync, typ
 import path from 'node:path';
 
 import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
+import { mountPointsUnder } from '../mounts.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 import { quotedPath } from '../format.js';
@@ -224,6 +235,28 @@ function namesNotUtf8(listPath: string, entries: readonly Dirent[]): ReadonlySet
   return found;
 }
 
+/** A mount point inside the tenant: its directory archived, nothing on it (see the top of the file). */
+function mountPoint(relPath: string): Note {
+  return {
+    kind: 'note',
+    relPath,
+    skipped: 'mount point: archived as an empty directory, not what is mounted on it',
+    warning: 'mount point (another file system or a bind mount): archived as an empty directory, not what is mounted on it (back that up on its own)',
+  };
+}
+
+/** A file a bind mount put over a name in the tenant. */
+function mountedFile(relPath: string): Note {
+  const reason = 'file mounted over (a bind mount): not archived';
+  return { kind: 'note', relPath, skipped: reason, warning: `${reason} (back it up on its own)` };
+}
+
+/** A mount point that answers root EACCES. */
+function unreadableMount(relPath: string): Note {
+  const reason = 'mount point root may not read (a FUSE mount made without allow_other): not archived, nor what is mounted on it';
+  return { kind: 'note', relPath, skipped: reason, warning: reason };
+}
+
 function leftOut(relPath: string, reason: string): Note {
   return { kind: 'note', relPath, skipped: reason };
 }
@@ -250,6 +283,11 @@ export class TenantWalk {
   private realRoot = '';
   /** How much longer each path is where a restore beside the tenant writes it. */
   private readonly restoreExtraBytes: number;
+  /** The mount points below the root when the walk started (relative paths), from the mount table. */
+  private mountPoints: ReadonlySet<string> = new Set();
+  /** The mount the root is on (its mount id); '' where procfs does not tell, and mounts are told by `rootDevice`. */
+  private rootMount = '';
+  private rootDevice = -1;
 
   constructor(
     private readonly root: string,
@@ -271,10 +309,12 @@ export class TenantWalk {
       if (root instanceof Promise) {
         return root.then(async (stat) => {
           this.realRoot = await fs.realpath(this.root);
+          this.startOn(stat);
           return this.enter(run, max, { kind: 'directory', relPath: '', stat });
         });
       }
       this.realRoot = realpathSync(this.root);
+      this.startOn(root);
       return this.enter(run, max, { kind: 'directory', relPath: '', stat: root });
     }
     while (run.length < max) {
@@ -291,10 +331,24 @@ export class TenantWalk {
     return run;
   }
 
+  private startOn(root: Stats): void {
+    this.rootDevice = root.dev;
+    this.mountPoints = mountPointsUnder(this.realRoot);
+  }
+
+  /** Whether the directory `relPath` (not the root) is a mount point, as far as is told without opening it. */
+  private isMountPoint(relPath: string, stat: Stats): boolean {
+    return this.mountPoints.has(relPath) || (this.rootMount === '' && stat.dev !== this.rootDevice);
+  }
+
   /** Hands out a directory's item (unless it was handed out before the walk resumed) and lists it, then goes on. */
   private enter(run: WalkItem[], max: number, directory: Extract<WalkItem, { kind: 'directory' }>): Maybe<WalkItem[]> {
     const { resumeAfter } = this.options;
     if (resumeAfter === undefined || !isAtOrAbove(directory.relPath, resumeAfter)) run.push(directory);
+    if (directory.relPath !== '' && this.isMountPoint(directory.relPath, directory.stat)) {
+      this.stack.push({ items: [mountPoint(directory.relPath)], next: 0 });
+      return this.fill(run, max);
+    }
     const listed = this.list(directory.relPath);
     if (listed instanceof Promise) {
       return listed.then((cursor) => {
@@ -323,6 +377,14 @@ export class TenantWalk {
   private listOpen(relPath: string, dirPath: string, directory: OpenDirectory): Maybe<Cursor> {
     let items: Maybe<Cursor>;
     try {
+      // A bind mount of the tenant's own file system shares its st_dev: told by the opened directory's mount.
+      const mount = directory.mountId();
+      if (relPath === '') this.rootMount = mount;
+      else if (mount !== this.rootMount) {
+        const closed = directory.close();
+        const cursor: Cursor = { items: [mountPoint(relPath)], next: 0 };
+        return closed instanceof Promise ? closed.then(() => cursor) : cursor;
+      }
       const listed = this.access.readdir(directory.path);
       items =
         listed instanceof Promise
@@ -372,8 +434,9 @@ export class TenantWalk {
     const notUtf8 = namesNotUtf8(listPath, wanted);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
     const tooLong = pathsTooLong(dirPath, wanted, this.restoreExtraBytes);
+    const mountedHere = this.mountPoints.size === 0 ? undefined : (name: string) => this.mountPoints.has(prefix + name);
     for (const entry of wanted) {
-      if (notUtf8?.has(entry) === true || deeperThanRestore || tooLong?.has(entry) === true) continue;
+      if (notUtf8?.has(entry) === true || deeperThanRestore || tooLong?.has(entry) === true || mountedHere?.(entry.name) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
@@ -401,6 +464,10 @@ export class TenantWalk {
           items.push(pathTooLong(itemPath, entry.isDirectory()));
           continue;
         }
+        if (mountedHere?.(name) === true) {
+          items.push(mountedItem(`${listPath}/${name}`, itemPath));
+          continue;
+        }
         if (entry.isFile() && !statFiles) {
           items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat: undefined });
           continue;
@@ -422,8 +489,45 @@ export class TenantWalk {
       }
       return { items, next: 0 };
     };
-    return lstatAll(listPath, toStat, this.access, place);
+    try {
+      const cursor = lstatAll(listPath, toStat, this.access, place);
+      return cursor instanceof Promise ? cursor.catch((error: unknown) => Promise.reject(namedByRealPath(error, listPath, dirPath))) : cursor;
+    } catch (error) {
+      throw namedByRealPath(error, listPath, dirPath);
+    }
   }
+}
+
+/**
+ * A failed call on an entry reached through its directory's procfs link (`listPath`), named
+ * by its real path below `dirPath` instead, as the backup's one line shows it (it said
+ * 'permission denied (/proc/self/fd/18/e)').
+ */
+function namedByRealPath(error: unknown, listPath: string, dirPath: string): unknown {
+  const failed = error as NodeJS.ErrnoException;
+  if (listPath === dirPath || typeof failed.path !== 'string' || !failed.path.startsWith(`${listPath}/`)) return error;
+  const real = dirPath + failed.path.slice(listPath.length);
+  failed.message = failed.message.replace(failed.path, real);
+  failed.path = real;
+  return failed;
+}
+
+/**
+ * What the mount table names at `at` (the walk's `relPath`): its directory, which the walk then
+ * does not list; a file mounted over, or a mount root may not stat, as a note. A mount point is
+ * lstat'ed alone (there are few), so that one that refuses root fails nothing else.
+ */
+function mountedItem(at: string, relPath: string): WalkItem {
+  let stat: Stats;
+  try {
+    stat = lstatSync(at);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return unreadableMount(relPath);
+    if (isVanished(error)) return vanished(relPath);
+    throw error;
+  }
+  return stat.isDirectory() ? { kind: 'directory', relPath, stat } : mountedFile(relPath);
 }
 
 function vanishedBeforeListing(relPath: string, error: unknown): Cursor {

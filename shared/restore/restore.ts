@@ -24,7 +24,7 @@ import { assertNoContinuation } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
-import type { FileAccess } from '../file-access.js';
+import { assertRemovalsCanBeTold, type FileAccess } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 export interface RestoreRequest {
@@ -86,6 +86,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   const force = request.force ?? false;
   const limits = request.limits ?? DEFAULT_LIMITS;
   const targetOverride = request.as === undefined ? undefined : assertTenantName(request.as, '--as name');
+  assertRemovalsCanBeTold();
   const self = processOwner();
   if (request.owner !== undefined && self !== undefined && self.uid !== 0 && request.owner.uid !== self.uid) {
     throw new UsageError(`--owner ${request.owner.uid}:${request.owner.gid} gives the tenant to another user, which needs root: run the restore as root, or leave --owner out`);

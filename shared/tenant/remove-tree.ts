@@ -15,7 +15,8 @@
 // entries are listed, opened and removed through that descriptor's procfs link
 // (/proc/self/fd/N/name, which resolves to the directory opened, as unlinkat(2) would):
 // whatever is swapped in, only the swapped-in link itself is removed. Every path is short (no
-// PATH_MAX limit). Without procfs, fs.rm as below.
+// PATH_MAX limit). Without procfs, fs.rm as below; but never as root, where the removal is
+// refused instead (a restore as root is refused before it starts: file-access.ts).
 //
 // A file system removes names in one directory one at a time (an unlink holds the directory's
 // lock; on a network file system, EFS, for a round trip or more), so removing a tree one
@@ -36,12 +37,13 @@
 // it is removed, and the removal fails naming it. A bind mount from the same file system has
 // the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
-import { constants as fsConstants, promises as fs, readFileSync } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs } from '../file-access.js';
 import { shownPath } from '../format.js';
+import { mountIdOf } from '../mounts.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -53,6 +55,10 @@ const NAME_MAX_BYTES = 255;
 /** Removes `target` and everything below it; absent is fine. */
 export async function removeTree(target: string): Promise<void> {
   if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target);
+  if (mustRefuseWithoutProcfs()) {
+    // By paths as root, a directory swapped for a symlink meanwhile would be followed (see the top of the file).
+    throw new FileSystemError(`${shownPath(target)} was not removed: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again`);
+  }
   return removeByPaths(target);
 }
 
@@ -107,7 +113,7 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
-    const mount = mountOf(directory.fd);
+    const mount = mountIdOf(directory.fd);
     if (entry.mount !== undefined && mount !== entry.mount) {
       throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
     }
@@ -172,22 +178,6 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
 
 const OUT_OF_DESCRIPTORS: ReadonlySet<string | undefined> = new Set(['EMFILE', 'ENFILE']);
 
-/**
- * The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where
- * not told. Read synchronously (procfs answers at once), so the lanes hold no descriptor for it
- * in flight; a failure to read it (EMFILE) is thrown, not taken for another mount.
- */
-function mountOf(fd: number): string {
-  let info = '';
-  try {
-    info = readFileSync(`${FD_INFO}${fd}`, 'utf8');
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
-  }
-  return /^mnt_id:\s*(\d+)$/m.exec(info)?.[1] ?? '';
-}
-
-const FD_INFO = '/proc/self/fdinfo/';
 
 /** Entries swapped between a directory and something else while removed are looked at again this many times. */
 const SWAPPED_RETRIES = 3;
