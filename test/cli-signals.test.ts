@@ -64,6 +64,24 @@ async function until(condition: () => boolean, what: string, running: Running): 
   }
 }
 
+/**
+ * The processes of a process group still running (zombies, exited but not yet reaped, are
+ * not): each CLI runs in a group of its own, with its --pipe command and what that started.
+ */
+function groupMembers(group: number): string[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+        const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(pgid) === group && state !== 'Z' ? [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim()}`] : [];
+      } catch {
+        return []; // exited meanwhile
+      }
+    });
+}
+
 /** A backup held up by its --pipe command, once its temporary archive file exists. */
 async function stalledBackup(pipe: string, to = path.join(backups, 'acme.tar.zst'), stderrTo: 'pipe' | number = 'pipe'): Promise<Running> {
   const started = path.join(dir.path, 'pipe-started');
@@ -79,9 +97,11 @@ describe('an interrupted backup', () => {
     ['SIGTERM', 143],
     ['SIGHUP', 129], // the terminal or ssh session went away
   ] as const)('stops at %s, cleans up and exits %i', async (signal, code) => {
-    const running = await stalledBackup('sleep 30; cat');
+    // The shell, its `sleep`, a pipeline and a subshell: all stopped, not only the shell.
+    const running = await stalledBackup('sleep 30 | { sleep 30; cat; }; cat');
     running.child.kill(signal);
     expect(await running.exited).toBe(code);
+    expect(groupMembers(running.child.pid!)).toEqual([]);
     expect(running.stderr()).toBe(`openclaw: interrupted by ${signal}\n`);
     expect(existsSync(backups)).toBe(false); // made for the archive, removed with it
     expect(readdirSync(base)).toEqual(['acme']); // lock released
@@ -97,7 +117,7 @@ describe('an interrupted backup', () => {
 
   it('exits at once at a second signal, leaving what the next backup settles', async () => {
     // The pipe command ignores SIGTERM: the cleanup after the first signal waits for it.
-    const running = await stalledBackup("trap '' TERM; sleep 30; cat");
+    const running = await stalledBackup("trap '' TERM; sleep 60; cat");
     running.child.kill('SIGINT');
     // Long enough for a loaded machine to have handled the first: two signals pending at once count as one.
     await sleep(1000);
@@ -105,7 +125,8 @@ describe('an interrupted backup', () => {
     expect(await running.exited).toBe(130);
     // It left before its cleanup could release the tenant's lock…
     expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
-    process.kill(-running.child.pid!, 'SIGKILL'); // the pipe command, still asleep
+    // …but not the pipe command, which ignored the first SIGTERM: it got SIGKILL as the CLI left.
+    await until(() => groupMembers(running.child.pid!).length === 0, `the pipe command to be gone: ${groupMembers(running.child.pid!).join(', ')}`, running);
     // …which the next backup takes over (its holder is gone), leaving nothing behind.
     const next = start(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst')]);
     expect(await next.exited).toBe(0);

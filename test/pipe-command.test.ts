@@ -5,8 +5,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -59,6 +59,22 @@ function localFile(): LocalFileLocation {
 
 async function expectEmptyDirectory(location: LocalFileLocation): Promise<void> {
   expect(await readdir(join(location.path, '..')).catch(() => [])).toEqual([]);
+}
+
+/** Whether `pid` is a live process (a zombie, exited but not yet reaped, is not). */
+function isRunning(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 10_000) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function pipeError(promise: Promise<unknown>): Promise<PipeCommandError> {
@@ -166,6 +182,24 @@ describe('--pipe failures', () => {
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
     await expectEmptyDirectory(inner);
+  });
+
+  it.each([
+    ['', 'SIGTERM'],
+    ["trap '' TERM; ", 'SIGKILL after the grace'], // ignored by every process of it (inherited)
+  ])('kills every process the command started when the signal aborts, not only its shell (%s→ %s)', async (prefix) => {
+    // cat, then a script in the background, then its `sleep`: the shell's grandchild.
+    const script = join(dir, `forker-${counter}.sh`);
+    const pidFile = join(dir, `pid-${counter++}`);
+    await writeFile(script, `sh -c 'echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 30' _ "$1"\n`);
+    const controller = new AbortController();
+    const body = stallingBody(MiB, () => void until(() => existsSync(pidFile)).then(() => controller.abort()));
+    const error = await withPipeCommand(localFile(), `${prefix}sh '${script}' '${pidFile}' </dev/null >/dev/null & exec cat`, { killGraceMs: 300 })
+      .write(body, writeOptions({ signal: controller.signal }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    // Settled only once they are all gone.
+    expect(isRunning(Number(await readFile(pidFile, 'utf8')))).toBe(false);
   });
 
   it('kills the command when the inner location refuses, and reports that', async () => {
