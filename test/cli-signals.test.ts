@@ -57,9 +57,9 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}, stderrTo: 'pipe' | n
   return { child, exited, stdout: () => stdout, stderr: () => stderr };
 }
 
-async function until(condition: () => boolean, what: string, running: Running): Promise<void> {
+async function until(condition: () => boolean, what: string, running?: Running): Promise<void> {
   for (let waited = 0; !condition(); waited += 20) {
-    if (waited > 30_000) throw new Error(`timed out waiting for ${what}: ${running.stderr()}`);
+    if (waited > 30_000) throw new Error(`timed out waiting for ${what}: ${running?.stderr() ?? ''}`);
     await sleep(20);
   }
 }
@@ -162,6 +162,57 @@ describe('with a stderr that cannot be written (2>/dev/full, a closed terminal)'
     expect(await running.exited).toBe(143);
     expect(existsSync(backups)).toBe(false);
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe.runIf(existsSync('/usr/bin/script'))('on a terminal that hangs up (the ssh session or the window gone)', () => {
+  // The CLI runs under `script`'s pseudo-terminal (stdin, stdout and stderr), below a shell
+  // that ignores the hang-up and records its exit code; killing `script` closes the terminal.
+  let rcFile: string;
+  let cliPidFile: string;
+  let started: string;
+
+  function onTerminal(pipe: string): ChildProcess {
+    rcFile = path.join(dir.path, 'rc');
+    cliPidFile = path.join(dir.path, 'cli-pid');
+    started = path.join(dir.path, 'pipe-started');
+    const wrapper = path.join(dir.path, 'on-terminal.sh');
+    writeFileSync(wrapper, `trap '' HUP\n"$NODE" "$CLI" --tenants-dir "$BASE" tenants backup acme --to "$TO" --pipe "$PIPE"\necho $? > "$RC"\n`);
+    const env = { NODE: process.execPath, CLI: cliPath, BASE: base, TO: path.join(backups, 'acme.tar.zst'), RC: rcFile, PIPE: `echo $PPID > '${cliPidFile}'; touch '${started}'; ${pipe}` };
+    // cwd: a Node that aborts leaves its core file there.
+    const script = spawn('script', ['-qec', `sh '${wrapper}'`, '/dev/null'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    groups.push(script.pid!);
+    return script;
+  }
+
+  async function hangUp(script: ChildProcess): Promise<void> {
+    const into = backups;
+    await until(() => existsSync(started) && existsSync(into) && readdirSync(into).some((name) => name.endsWith('.partial')), 'the backup to start writing');
+    script.kill('SIGKILL');
+  }
+
+  async function exitCode(): Promise<string> {
+    await until(() => existsSync(rcFile) && readFileSync(rcFile, 'utf8').endsWith('\n'), 'the CLI to exit');
+    return readFileSync(rcFile, 'utf8').trim();
+  }
+
+  it('a backup that completes afterwards exits 0, its archive stored (Node 20 aborted at exit: 134; a lost result line exited 1)', async () => {
+    const script = onTerminal('sleep 1; cat');
+    await hangUp(script);
+    expect(await exitCode()).toBe('0');
+    expect(readdirSync(backups)).toEqual(['acme.tar.zst']);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('a backup stopped by SIGHUP cleans up and exits 129 (Node 20 aborted at exit: 134)', async () => {
+    const script = onTerminal('sleep 30; cat');
+    await hangUp(script);
+    const cli = Number(readFileSync(cliPidFile, 'utf8'));
+    process.kill(cli, 'SIGHUP'); // as the kernel sends it to a session leader, a shell to its jobs
+    expect(await exitCode()).toBe('129');
+    expect(existsSync(backups)).toBe(false);
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(readdirSync(dir.path)).not.toContain('core');
   });
 });
 
