@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, DestinationExistsError, PipeCommandError } from '../shared/errors.js';
+import { AbortedError, DestinationExistsError, PipeCommandError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
 import { withPipeCommand } from '../shared/storage/pipe.js';
+import type { ArchiveLocation } from '../shared/storage/types.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -208,6 +209,26 @@ describe('--pipe failures', () => {
     await inner.write(bodyOf(Buffer.from('old')), writeOptions());
     await expect(withPipeCommand(inner, 'cat').write(bodyOf(randomBytes(MiB)), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
     expect(store.archives.get('taken')?.bytes.toString()).toBe('old');
+  });
+
+  it.each(['cat', "trap '' PIPE; cat", 'gzip -1 | cat'])('reports the location\'s own failure mid-write (a full disk), not how the command it stopped ended (%s)', async (command) => {
+    // A location that fails after some bytes, and takes its time to clean up before it says so.
+    const full = new StorageError('cannot write x.tar.zst: no space left on the device', 'STORAGE');
+    const inner: ArchiveLocation = {
+      display: 'x.tar.zst',
+      checkWritable: async () => {},
+      read: () => Promise.reject(new Error('not read')),
+      write: async (body) => {
+        let received = 0;
+        for await (const chunk of body) {
+          received += (chunk as Buffer).length;
+          if (received > MiB) break; // destroys the body: the command's output
+        }
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw full;
+      },
+    };
+    await expect(withPipeCommand(inner, command).write(bodyOf(randomBytes(8 * MiB)), writeOptions())).rejects.toBe(full);
   });
 
   it('passes large archives through with backpressure both ways, byte for byte', async () => {

@@ -256,6 +256,10 @@ class Filter {
 
   private finish(code: number | null, killedBy: NodeJS.Signals | null): void {
     if (this.failure !== undefined) return;
+    // Stopped because the reader of its output went away (a write whose location failed: a
+    // full disk, a refused upload): how it then ended says nothing, and the reader's own
+    // error is the one to report (before: "pipe command was killed by SIGTERM" for ENOSPC).
+    if (this.stopping !== undefined) return;
     const stderr = telltaleLine(this.stderrTail);
     const detail = stderr === undefined ? '' : `: ${stderr}`;
     if (killedBy !== null) {
