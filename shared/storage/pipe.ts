@@ -184,6 +184,9 @@ class Filter {
     });
     child.once('close', (code, killedBy) => {
       this.exited = true;
+      // Reaped: its pid may be another process's from now on (told apart by the start
+      // time, except without /proc).
+      this.stopping = this.stopping?.filter((member) => member.pid !== child.pid);
       this.finish(code, killedBy);
       void this.reaped().then(settle);
     });
