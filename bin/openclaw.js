@@ -15,6 +15,29 @@
 // Run as `node bin/openclaw.js`, Node skips the first line and the second is a string and a
 // comment (and the pool keeps Node's default, or UV_THREADPOOL_SIZE from the environment).
 // (A POSIX shell is needed to run it as a command: Linux and macOS, not plain Windows.)
+//
+// A terminal that hung up (the ssh session or the window gone) made Node 20 abort on the way
+// out (exit 134, a core file) after a backup that completed or cleaned up: at exit Node puts
+// back the settings of each standard descriptor that was a terminal at start and asserts that
+// this worked, which a hung-up terminal refuses with EIO (nodejs/node#51519; later Node lines
+// ignore the error). Node skips a descriptor that is closed by then, so one that was a
+// terminal and is no more (tcgetattr fails) is closed at exit, and the exit code stands.
+import { closeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+
+const terminals = [0, 1, 2].filter((fd) => isatty(fd));
+if (terminals.length > 0) {
+  process.on('exit', () => {
+    for (const fd of terminals) {
+      if (isatty(fd)) continue;
+      try {
+        closeSync(fd);
+      } catch {
+        // closed already
+      }
+    }
+  });
+}
 let main;
 try {
   ({ main } = await import('../dist/bundle/main.js'));

@@ -261,12 +261,14 @@ function workingDirectoryGone(error: unknown): boolean {
 }
 
 /**
- * The reader of stdout went away (`openclaw tenants list --names | head -1`): the rest of the
- * output is dropped quietly, as Unix tools do, and the command's own exit code stands (a
- * `backup --all` piped into a reader that left still exits 1 when a backup failed).
+ * The reader of stdout went away (`openclaw tenants list --names | head -1`, or the terminal
+ * hung up: EIO): the rest of the output is dropped quietly, as Unix tools do, and the
+ * command's own exit code stands (a `backup --all` piped into a reader that left still exits
+ * 1 when a backup failed; a backup that completed after its ssh session went away exits 0).
+ * Any other failure to write (`>/dev/full`) ends the command, whose output was its result.
  */
 function dropOutputWhenReaderLeaves(error: NodeJS.ErrnoException): void {
-  if (error.code === 'EPIPE') return;
+  if (error.code === 'EPIPE' || (error.code === 'EIO' && process.stdout.isTTY)) return;
   process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
   process.exit(EXIT_CODES.failed);
 }

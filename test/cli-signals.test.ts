@@ -57,11 +57,29 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}, stderrTo: 'pipe' | n
   return { child, exited, stdout: () => stdout, stderr: () => stderr };
 }
 
-async function until(condition: () => boolean, what: string, running: Running): Promise<void> {
+async function until(condition: () => boolean, what: string, running?: Running): Promise<void> {
   for (let waited = 0; !condition(); waited += 20) {
-    if (waited > 30_000) throw new Error(`timed out waiting for ${what}: ${running.stderr()}`);
+    if (waited > 30_000) throw new Error(`timed out waiting for ${what}: ${running?.stderr() ?? ''}`);
     await sleep(20);
   }
+}
+
+/**
+ * The processes of a process group still running (zombies, exited but not yet reaped, are
+ * not): each CLI runs in a group of its own, with its --pipe command and what that started.
+ */
+function groupMembers(group: number): string[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+        const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(pgid) === group && state !== 'Z' ? [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim()}`] : [];
+      } catch {
+        return []; // exited meanwhile
+      }
+    });
 }
 
 /** A backup held up by its --pipe command, once its temporary archive file exists. */
@@ -79,9 +97,11 @@ describe('an interrupted backup', () => {
     ['SIGTERM', 143],
     ['SIGHUP', 129], // the terminal or ssh session went away
   ] as const)('stops at %s, cleans up and exits %i', async (signal, code) => {
-    const running = await stalledBackup('sleep 30; cat');
+    // The shell, its `sleep`, a pipeline and a subshell: all stopped, not only the shell.
+    const running = await stalledBackup('sleep 30 | { sleep 30; cat; }; cat');
     running.child.kill(signal);
     expect(await running.exited).toBe(code);
+    expect(groupMembers(running.child.pid!)).toEqual([]);
     expect(running.stderr()).toBe(`openclaw: interrupted by ${signal}\n`);
     expect(existsSync(backups)).toBe(false); // made for the archive, removed with it
     expect(readdirSync(base)).toEqual(['acme']); // lock released
@@ -97,7 +117,7 @@ describe('an interrupted backup', () => {
 
   it('exits at once at a second signal, leaving what the next backup settles', async () => {
     // The pipe command ignores SIGTERM: the cleanup after the first signal waits for it.
-    const running = await stalledBackup("trap '' TERM; sleep 30; cat");
+    const running = await stalledBackup("trap '' TERM; sleep 60; cat");
     running.child.kill('SIGINT');
     // Long enough for a loaded machine to have handled the first: two signals pending at once count as one.
     await sleep(1000);
@@ -105,7 +125,8 @@ describe('an interrupted backup', () => {
     expect(await running.exited).toBe(130);
     // It left before its cleanup could release the tenant's lock…
     expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
-    process.kill(-running.child.pid!, 'SIGKILL'); // the pipe command, still asleep
+    // …but not the pipe command, which ignored the first SIGTERM: it got SIGKILL as the CLI left.
+    await until(() => groupMembers(running.child.pid!).length === 0, `the pipe command to be gone: ${groupMembers(running.child.pid!).join(', ')}`, running);
     // …which the next backup takes over (its holder is gone), leaving nothing behind.
     const next = start(['tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst')]);
     expect(await next.exited).toBe(0);
@@ -141,6 +162,57 @@ describe('with a stderr that cannot be written (2>/dev/full, a closed terminal)'
     expect(await running.exited).toBe(143);
     expect(existsSync(backups)).toBe(false);
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe.runIf(existsSync('/usr/bin/script'))('on a terminal that hangs up (the ssh session or the window gone)', () => {
+  // The CLI runs under `script`'s pseudo-terminal (stdin, stdout and stderr), below a shell
+  // that ignores the hang-up and records its exit code; killing `script` closes the terminal.
+  let rcFile: string;
+  let cliPidFile: string;
+  let started: string;
+
+  function onTerminal(pipe: string): ChildProcess {
+    rcFile = path.join(dir.path, 'rc');
+    cliPidFile = path.join(dir.path, 'cli-pid');
+    started = path.join(dir.path, 'pipe-started');
+    const wrapper = path.join(dir.path, 'on-terminal.sh');
+    writeFileSync(wrapper, `trap '' HUP\n"$NODE" "$CLI" --tenants-dir "$BASE" tenants backup acme --to "$TO" --pipe "$PIPE"\necho $? > "$RC"\n`);
+    const env = { NODE: process.execPath, CLI: cliPath, BASE: base, TO: path.join(backups, 'acme.tar.zst'), RC: rcFile, PIPE: `echo $PPID > '${cliPidFile}'; touch '${started}'; ${pipe}` };
+    // cwd: a Node that aborts leaves its core file there.
+    const script = spawn('script', ['-qec', `sh '${wrapper}'`, '/dev/null'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    groups.push(script.pid!);
+    return script;
+  }
+
+  async function hangUp(script: ChildProcess): Promise<void> {
+    const into = backups;
+    await until(() => existsSync(started) && existsSync(into) && readdirSync(into).some((name) => name.endsWith('.partial')), 'the backup to start writing');
+    script.kill('SIGKILL');
+  }
+
+  async function exitCode(): Promise<string> {
+    await until(() => existsSync(rcFile) && readFileSync(rcFile, 'utf8').endsWith('\n'), 'the CLI to exit');
+    return readFileSync(rcFile, 'utf8').trim();
+  }
+
+  it('a backup that completes afterwards exits 0, its archive stored (Node 20 aborted at exit: 134; a lost result line exited 1)', async () => {
+    const script = onTerminal('sleep 1; cat');
+    await hangUp(script);
+    expect(await exitCode()).toBe('0');
+    expect(readdirSync(backups)).toEqual(['acme.tar.zst']);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('a backup stopped by SIGHUP cleans up and exits 129 (Node 20 aborted at exit: 134)', async () => {
+    const script = onTerminal('sleep 30; cat');
+    await hangUp(script);
+    const cli = Number(readFileSync(cliPidFile, 'utf8'));
+    process.kill(cli, 'SIGHUP'); // as the kernel sends it to a session leader, a shell to its jobs
+    expect(await exitCode()).toBe('129');
+    expect(existsSync(backups)).toBe(false);
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(readdirSync(dir.path)).not.toContain('core');
   });
 });
 

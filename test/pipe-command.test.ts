@@ -5,16 +5,17 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, DestinationExistsError, PipeCommandError } from '../shared/errors.js';
+import { AbortedError, DestinationExistsError, PipeCommandError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
 import { withPipeCommand } from '../shared/storage/pipe.js';
+import type { ArchiveLocation } from '../shared/storage/types.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -59,6 +60,22 @@ function localFile(): LocalFileLocation {
 
 async function expectEmptyDirectory(location: LocalFileLocation): Promise<void> {
   expect(await readdir(join(location.path, '..')).catch(() => [])).toEqual([]);
+}
+
+/** Whether `pid` is a live process (a zombie, exited but not yet reaped, is not). */
+function isRunning(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 10_000) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function pipeError(promise: Promise<unknown>): Promise<PipeCommandError> {
@@ -168,12 +185,50 @@ describe('--pipe failures', () => {
     await expectEmptyDirectory(inner);
   });
 
+  it.each([
+    ['', 'SIGTERM'],
+    ["trap '' TERM; ", 'SIGKILL after the grace'], // ignored by every process of it (inherited)
+  ])('kills every process the command started when the signal aborts, not only its shell (%s→ %s)', async (prefix) => {
+    // cat, then a script in the background, then its `sleep`: the shell's grandchild.
+    const script = join(dir, `forker-${counter}.sh`);
+    const pidFile = join(dir, `pid-${counter++}`);
+    await writeFile(script, `sh -c 'echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 30' _ "$1"\n`);
+    const controller = new AbortController();
+    const body = stallingBody(MiB, () => void until(() => existsSync(pidFile)).then(() => controller.abort()));
+    const error = await withPipeCommand(localFile(), `${prefix}sh '${script}' '${pidFile}' </dev/null >/dev/null & exec cat`, { killGraceMs: 300 })
+      .write(body, writeOptions({ signal: controller.signal }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    // Settled only once they are all gone.
+    expect(isRunning(Number(await readFile(pidFile, 'utf8')))).toBe(false);
+  });
+
   it('kills the command when the inner location refuses, and reports that', async () => {
     const store = new MemoryStore();
     const inner = new MemoryLocation(store, 'taken');
     await inner.write(bodyOf(Buffer.from('old')), writeOptions());
     await expect(withPipeCommand(inner, 'cat').write(bodyOf(randomBytes(MiB)), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
     expect(store.archives.get('taken')?.bytes.toString()).toBe('old');
+  });
+
+  it.each(['cat', "trap '' PIPE; cat", 'gzip -1 | cat'])('reports the location\'s own failure mid-write (a full disk), not how the command it stopped ended (%s)', async (command) => {
+    // A location that fails after some bytes, and takes its time to clean up before it says so.
+    const full = new StorageError('cannot write x.tar.zst: no space left on the device', 'STORAGE');
+    const inner: ArchiveLocation = {
+      display: 'x.tar.zst',
+      checkWritable: async () => {},
+      read: () => Promise.reject(new Error('not read')),
+      write: async (body) => {
+        let received = 0;
+        for await (const chunk of body) {
+          received += (chunk as Buffer).length;
+          if (received > MiB) break; // destroys the body: the command's output
+        }
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw full;
+      },
+    };
+    await expect(withPipeCommand(inner, command).write(bodyOf(randomBytes(8 * MiB)), writeOptions())).rejects.toBe(full);
   });
 
   it('passes large archives through with backpressure both ways, byte for byte', async () => {

@@ -13,7 +13,12 @@
 // (the body errors), the command is killed rather than being shown an end of input.
 // Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
 // quits early is expected and judged together with its exit status. The abort signal
-// kills the command (SIGTERM, then SIGKILL after a grace period).
+// kills the command (SIGTERM, then SIGKILL after a grace period): the shell and every process
+// below it (process-tree.ts), and the write or read settles only once they are all gone, so
+// no `age`, `cat` or `sleep` of the command outlives the CLI. A command that ends by itself
+// is waited for as a shell pipeline would (until its standard output closes); what it leaves
+// running detached from that output is its own. If the process exits meanwhile (a second
+// Ctrl-C exits at once), the tree gets SIGKILL if it was already told to stop, else SIGTERM.
 //
 // Errors are one line with the exit status and the command's telling stderr line (the
 // last one naming an error, else the last one). Messages never include the command text:
@@ -22,6 +27,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
+import { processTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
@@ -35,6 +41,8 @@ export interface PipeCommandOptions {
 /** Bytes of the command's stderr kept for error messages. */
 const STDERR_TAIL_BYTES = 4096;
 const MAX_STDERR_LINE = 300;
+/** How often a stopping command's processes are looked at until they are all gone. */
+const REAP_POLL_MS = 20;
 
 export function withPipeCommand(inner: ArchiveLocation, command: string, options: PipeCommandOptions = {}): ArchiveLocation {
   return new PipeLocation(inner, command, options);
@@ -101,6 +109,19 @@ class PipeLocation implements ArchiveLocation {
   }
 }
 
+/** Commands not yet settled, told when the process exits under them. */
+const running = new Set<Filter>();
+let listening = false;
+
+function track(filter: Filter): void {
+  running.add(filter);
+  if (listening) return;
+  listening = true;
+  process.on('exit', () => {
+    for (const each of running) each.leaving();
+  });
+}
+
 /**
  * One run of the command: `input` goes to its stdin, its stdout comes out of `output`,
  * which ends only after a clean exit and is destroyed with the first failure otherwise.
@@ -118,7 +139,10 @@ class Filter {
   private outputBytes = 0;
   private stdinError: NodeJS.ErrnoException | undefined;
   private exited = false;
+  /** The command's processes when it was told to stop (SIGTERM); undefined before. */
+  private stopping: TreeMember[] | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private killed = false;
 
   constructor(
     command: string,
@@ -147,17 +171,24 @@ class Filter {
     }
     this.child = child;
 
+    track(this);
+    const settle = () => {
+      running.delete(this);
+      markClosed();
+    };
     child.once('error', (error) => {
       // Spawning failed (no shell) or a kill failed; either way no usable command.
       this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
       this.exited = true;
-      markClosed();
+      settle();
     });
     child.once('close', (code, killedBy) => {
       this.exited = true;
-      clearTimeout(this.killTimer);
+      // Reaped: its pid may be another process's from now on (told apart by the start
+      // time, except without /proc).
+      this.stopping = this.stopping?.filter((member) => member.pid !== child.pid);
       this.finish(code, killedBy);
-      markClosed();
+      void this.reaped().then(settle);
     });
     child.stderr.on('data', (chunk: Buffer) => {
       const joined = Buffer.concat([this.stderrTail, chunk]);
@@ -187,21 +218,51 @@ class Filter {
   }
 
   private stop(): void {
-    destroyQuietly(this.input);
     const child = this.child;
+    // The tree is read first: closing its input can end the shell at once, and what it
+    // started then belongs to init, out of sight.
+    const stopping = child?.pid !== undefined && !this.exited && child.exitCode === null && child.signalCode === null && this.stopping === undefined ? processTree(child.pid) : undefined;
+    destroyQuietly(this.input);
     if (child === undefined || this.exited) return;
     child.stdin.destroy();
     child.stdout.destroy();
     child.stderr.destroy();
-    if (child.exitCode === null && child.signalCode === null && this.killTimer === undefined) {
-      child.kill('SIGTERM');
-      this.killTimer = setTimeout(() => child.kill('SIGKILL'), this.options.killGraceMs ?? 2000);
-      this.killTimer.unref();
+    if (stopping !== undefined) {
+      this.stopping = stopping;
+      signalTree(stopping, 'SIGTERM');
+      this.killTimer = setTimeout(() => {
+        this.killed = true;
+        signalTree(this.stopping ?? [], 'SIGKILL', true);
+      }, this.options.killGraceMs ?? 2000);
     }
+  }
+
+  /**
+   * The process is leaving while the command runs (a second Ctrl-C exits at once): no timer
+   * runs after this, so its processes are signalled now.
+   */
+  leaving(): void {
+    const child = this.child;
+    if (this.stopping !== undefined) signalTree(this.stopping, 'SIGKILL', true);
+    // Not yet reaped (no exit code), so its pid is still its own.
+    else if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) signalTree(processTree(child.pid), 'SIGTERM');
+  }
+
+  /** Settles once every process of a stopped command is gone (SIGKILL after the grace). */
+  private async reaped(): Promise<void> {
+    const stopping = this.stopping;
+    if (stopping !== undefined) {
+      while (!this.killed && survivors(stopping).length > 0) await new Promise((resolve) => setTimeout(resolve, REAP_POLL_MS));
+    }
+    clearTimeout(this.killTimer);
   }
 
   private finish(code: number | null, killedBy: NodeJS.Signals | null): void {
     if (this.failure !== undefined) return;
+    // Stopped because the reader of its output went away (a write whose location failed: a
+    // full disk, a refused upload): how it then ended says nothing, and the reader's own
+    // error is the one to report (before: "pipe command was killed by SIGTERM" for ENOSPC).
+    if (this.stopping !== undefined) return;
     const stderr = telltaleLine(this.stderrTail);
     const detail = stderr === undefined ? '' : `: ${stderr}`;
     if (killedBy !== null) {

@@ -1,0 +1,129 @@
+// The processes a `--pipe` command is made of, found and signalled as a whole. The command
+// runs as `sh -c CMD`: signalling the shell alone leaves what it started (`age -r … | cat`,
+// a script's `sleep`) running, orphaned, after the CLI has exited.
+//
+// A process group would hold them, but Node starts a child in a group of its own only in a
+// new session (setsid), without the terminal: `age -d -i key.age` could no longer ask for its
+// passphrase ("open /dev/tty: no such device or address"). So the command stays in the CLI's
+// group (the terminal's Ctrl-C and hang-up reach it as before), and when it must stop, the
+// tree under its shell is read from /proc (each process's parent and start time) and every
+// member is signalled. The start time tells a member from a later process given its pid.
+//
+// Limits: a process that had already left the tree (a daemon that forked twice, such as
+// gpg-agent, meant to outlive the command) is not touched; without /proc (macOS) the tree is
+// the shell alone, as before.
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** One process of the tree: its pid and its start time (clock ticks since boot). */
+export interface TreeMember {
+  readonly pid: number;
+  readonly start: string;
+}
+
+/** The start time of a process found without /proc. */
+const UNKNOWN_START = '';
+
+interface ProcessStat {
+  readonly parent: number;
+  readonly start: string;
+  readonly zombie: boolean;
+}
+
+/** `root` and every process below it now, parents before children. */
+export function processTree(root: number): TreeMember[] {
+  return descendants([root]);
+}
+
+/** The members still running as the processes they were (exited or reaped ones are not). */
+export function survivors(members: readonly TreeMember[]): TreeMember[] {
+  return members.filter((member) => {
+    if (member.start === UNKNOWN_START) return isRunning(member.pid);
+    const stat = readStat(member.pid);
+    return stat !== undefined && !stat.zombie && stat.start === member.start;
+  });
+}
+
+/**
+ * Sends `signal` to each member still running as itself; with `withNewChildren`, also to the
+ * processes they started since they were found.
+ */
+export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): void {
+  const alive = survivors(members);
+  const targets = withNewChildren ? descendants(alive.map((member) => member.pid)) : alive;
+  for (const member of targets) {
+    try {
+      process.kill(member.pid, signal);
+    } catch {
+      // gone meanwhile (ESRCH), or not ours to signal (EPERM: it became setuid)
+    }
+  }
+}
+
+function descendants(roots: readonly number[]): TreeMember[] {
+  const table = processTable();
+  const found: TreeMember[] = [];
+  const seen = new Set<number>();
+  const queue = [...roots];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    if (table === undefined) {
+      found.push({ pid, start: UNKNOWN_START }); // signalled by its pid alone
+      continue;
+    }
+    const stat = table.stats.get(pid);
+    if (stat === undefined) continue;
+    found.push({ pid, start: stat.start });
+    queue.push(...(table.children.get(pid) ?? []));
+  }
+  return found;
+}
+
+/** Every process's stat, and the children of each, or undefined without /proc. */
+function processTable(): { stats: Map<number, ProcessStat>; children: Map<number, number[]> } | undefined {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const stats = new Map<number, ProcessStat>();
+  const children = new Map<number, number[]>();
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const stat = readStat(pid);
+    if (stat === undefined) continue;
+    stats.set(pid, stat);
+    const siblings = children.get(stat.parent);
+    if (siblings === undefined) children.set(stat.parent, [pid]);
+    else siblings.push(pid);
+  }
+  return stats.size === 0 ? undefined : { stats, children };
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readStat(pid: number): ProcessStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined; // exited, or no /proc
+  }
+  // "pid (comm) state ppid … starttime …": comm may hold spaces and parentheses, so the
+  // fields are counted from the last ')'. State is field 3, ppid 4, starttime 22.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const parent = Number(fields[1]);
+  const start = fields[19];
+  if (!Number.isInteger(parent) || start === undefined) return undefined;
+  return { parent, start, zombie: fields[0] === 'Z' || fields[0] === 'X' };
+}

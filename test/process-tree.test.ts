@@ -1,0 +1,73 @@
+// The processes below a --pipe command's shell, read from /proc: found however deep,
+// signalled only while they are still the processes that were found.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { processTree, signalTree, survivors } from '../shared/storage/process-tree.js';
+import { tempDir } from './helpers/tree.js';
+
+const started: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of started.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+/** A shell (in a group of its own, for the cleanup) whose grandchild is a `sleep` (below a subshell), and that pid. */
+async function shellWithGrandchild(): Promise<{ shell: ChildProcess; grandchild: number }> {
+  const dir = tempDir('openclaw-tree-');
+  try {
+    const pidFile = path.join(dir.path, 'pid');
+    const shell = spawn('/bin/sh', ['-c', `( sh -c 'echo $$ > "${pidFile}.tmp"; mv "${pidFile}.tmp" "${pidFile}"; exec sleep 30'; : ) | cat`], { stdio: 'ignore', detached: true });
+    started.push(shell);
+    for (let waited = 0; !existsSync(pidFile); waited += 10) {
+      if (waited > 10_000) throw new Error('the grandchild did not start');
+      await sleep(10);
+    }
+    return { shell, grandchild: Number(readFileSync(pidFile, 'utf8')) };
+  } finally {
+    dir.cleanup();
+  }
+}
+
+async function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+}
+
+describe.runIf(existsSync('/proc/self/stat'))('process tree', () => {
+  it('holds the shell and every process below it, parents first', async () => {
+    const { shell, grandchild } = await shellWithGrandchild();
+    const tree = processTree(shell.pid!);
+    expect(tree[0]!.pid).toBe(shell.pid);
+    expect(tree.map((member) => member.pid)).toContain(grandchild);
+    expect(tree).toHaveLength(4); // sh, the subshell, cat, sleep
+  });
+
+  it('signals every member, and then counts none of them as surviving', async () => {
+    const { shell, grandchild } = await shellWithGrandchild();
+    const tree = processTree(shell.pid!);
+    signalTree(tree, 'SIGTERM');
+    await exited(shell);
+    for (let waited = 0; survivors(tree).length > 0; waited += 10) {
+      if (waited > 10_000) throw new Error(`still running: ${JSON.stringify(survivors(tree))}`);
+      await sleep(10);
+    }
+    expect(survivors(tree.filter((member) => member.pid === grandchild))).toEqual([]);
+  });
+
+  it('does not signal a process that only has a member\'s pid (another start time)', () => {
+    const self = processTree(process.pid)[0]!;
+    expect(survivors([self])).toEqual([self]);
+    expect(survivors([{ pid: process.pid, start: String(Number(self.start) + 1) }])).toEqual([]);
+    signalTree([{ pid: process.pid, start: String(Number(self.start) + 1) }], 'SIGKILL'); // we are still here
+  });
+});
