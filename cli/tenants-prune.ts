@@ -42,10 +42,13 @@ function describePrune(result: PruneResult): string[] {
   const rows = (decisions: readonly PruneDecision[], action: string) =>
     decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')]);
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
+  // A damaged or unproven backup is kept, never counted: the operator sees how many at once.
+  const uncounted = result.keep.filter((decision) => decision.uncounted === true).length;
+  const kept = `${result.keep.length}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
   const lines = [
     result.dryRun
-      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
-      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
+      ? `Dry run: would keep ${kept} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
+      : `Kept ${kept} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
   ];
   const skipped = new Set(result.skipped.map((skip) => skip.location));
   const all = [

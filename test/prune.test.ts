@@ -20,15 +20,18 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
-import { listBackups } from '../shared/catalog/backups.js';
+import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { ObjectLockedError, StorageError } from '../shared/errors.js';
-import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
+import { pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -351,6 +354,81 @@ describe('prune below an s3rver prefix', () => {
       ['whole.tar.zst', false],
     ]);
   });
+  it('counts no encrypted object nothing shows whole (cut short with our tags, or a multipart upload completed by hand with awscli): the whole older one stays; a whole one counts once verified', async () => {
+    const keyFile = path.join(dir.path, 'age-key.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    const encryptedAt = async (key: string, time: Date) =>
+      backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(`s3://backups/${key}`, { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'x', region: 'us-east-1' }), recipients, now: () => time });
+    await encryptedAt('enc/acme/whole.tar.zst.age', new Date(JUNE_1));
+    await encryptedAt('enc/acme/newer.tar.zst.age', new Date(JUNE_1 + DAY));
+    const newer = await client.send(new GetObjectCommand({ Bucket: 'backups', Key: 'enc/acme/newer.tar.zst.age' }));
+    const bytes = Buffer.from(await newer.Body!.transformToByteArray());
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'enc/acme/newer.tar.zst.age' }));
+    const half = path.join(dir.path, 'half.age');
+    writeFileSync(half, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    // A copy that stopped half way, by a tool that carries metadata and tags along.
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'backups',
+        Key: 'enc/acme/newer.tar.zst.age',
+        Body: bytes.subarray(0, Math.floor(bytes.length / 2)),
+        Metadata: newer.Metadata,
+        Tagging: tags.TagSet!.map((tag) => `${tag.Key}=${tag.Value}`).join('&'),
+      }),
+    );
+    // The parts a killed backup sent, completed by hand: our metadata, no tags.
+    const key = 'enc/acme/parts.tar.zst.age';
+    const upload = JSON.parse(await awsCli(['s3api', 'create-multipart-upload', '--bucket', 'backups', '--key', key, '--metadata', JSON.stringify(newer.Metadata)])) as { UploadId: string };
+    const part = JSON.parse(await awsCli(['s3api', 'upload-part', '--bucket', 'backups', '--key', key, '--part-number', '1', '--upload-id', upload.UploadId, '--body', half])) as { ETag: string };
+    await awsCli(['s3api', 'complete-multipart-upload', '--bucket', 'backups', '--key', key, '--upload-id', upload.UploadId, '--multipart-upload', JSON.stringify({ Parts: [{ PartNumber: 1, ETag: part.ETag }] })]);
+    rmSync(half);
+    const prune = async (...flags: string[]) => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/enc/acme/', '--keep-last', '1', ...flags, ...s3Flags(server)]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const result = decisions(JSON.parse(run.stdout) as PruneResult);
+      return { ...result, keep: result.keep.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)) };
+    };
+    const resized = `incomplete: ${Math.floor(bytes.length / 2)} bytes where its backup stored ${bytes.length} (cut short?); counted by no rule`;
+    expect(await prune()).toEqual({
+      keep: [
+        ['newer.tar.zst.age', [resized]],
+        ['parts.tar.zst.age', [UNCONFIRMED_REASON]],
+        ['whole.tar.zst.age', ['last']],
+      ],
+      remove: [],
+    });
+    // The operator sees at once that two kept are counted by no rule, and which and why.
+    const human = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/enc/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
+    expect(human.stdout).toMatch(/^Dry run: would keep 3 \(2 counted by no rule: see WHY\) and remove 0 backups /);
+    expect(human.stdout).toMatch(/keep .*parts\.tar\.zst\.age\s+not shown whole: encrypted or piped/);
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/enc/acme/', ...s3Flags(server)])).stdout) as { backups: BackupEntry[] };
+    expect(listing.backups.map((entry) => [entry.name, entry.incomplete ?? false, entry.unconfirmed ?? false]).sort()).toEqual([
+      ['newer.tar.zst.age', true, false],
+      ['parts.tar.zst.age', false, true],
+      ['whole.tar.zst.age', false, false],
+    ]);
+
+    // A whole copy that lost its tags (another tool's copy keeps metadata only): counted once verified.
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'enc/acme/copy.tar.zst.age', Body: bytes, Metadata: newer.Metadata }));
+    expect((await prune('--dry-run')).keep).toContainEqual(['copy.tar.zst.age', [UNCONFIRMED_REASON]]);
+    const verified = await runMain(['tenants', 'verify', '--from', 's3://backups/enc/acme/copy.tar.zst.age', '--identity', keyFile, ...s3Flags(server)]);
+    expect(verified.status).toBe(0);
+    expect(await prune()).toEqual({
+      keep: [
+        ['copy.tar.zst.age', ['last', 'newest verified backup']],
+        ['newer.tar.zst.age', [resized]],
+        ['parts.tar.zst.age', [UNCONFIRMED_REASON]],
+      ],
+      remove: ['whole.tar.zst.age'],
+    });
+  });
+
+  async function awsCli(args: string[]): Promise<string> {
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' };
+    return (await promisify(execFile)('/usr/bin/aws', ['--endpoint-url', server.endpoint, '--output', 'json', ...args], { env })).stdout;
+  }
 });
 
 describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => {

@@ -5,8 +5,15 @@
 // What it never removes:
 //   - a backup it cannot date or attribute (no recorded creation time, or only its path names
 //     the tenant): kept, with the reason;
-//   - a backup whose end is missing (a local archive without its footer: a copy cut short):
-//     kept, and counted by no rule, so it never takes the place of a whole backup;
+//   - a backup whose end is missing (an archive without its footer, an S3 object of another
+//     size than the backup recorded in its size tag: a copy cut short): kept, and counted by
+//     no rule, so it never takes the place of a whole backup;
+//   - likewise a backup that nothing shows whole (backups.ts `unconfirmed`): an S3 object
+//     dated by its metadata whose bytes hold no footer to read (encrypted, piped, archived)
+//     and which carries neither the size tag the backup writes as its upload completes nor a
+//     verification mark; a multipart upload someone completed with the parts a killed backup
+//     left looks just like that. Counted, a cut-short encrypted object would fill a retention
+//     slot and a whole older backup would go in its favour. It counts once verified.
 //   - a backup dated more than an hour after this prune's clock (made on a host whose clock
 //     ran ahead): kept, and counted by no rule; counted, it would be the "newest" backup and
 //     every real one after it would go first (--keep-last 1 would keep only it);
@@ -60,6 +67,8 @@ export interface PruneDecision {
   readonly verifiedAt?: string;
   /** Why it is kept (every rule that keeps it) or removed. */
   readonly reasons: readonly string[];
+  /** Kept, but counted by no rule: undated, not attributable, incomplete, unconfirmed or dated in the future (`reasons` says which). */
+  readonly uncounted?: true;
 }
 
 export interface PruneResult {
@@ -94,6 +103,7 @@ export interface PruneSkip {
 
 export const NO_RULE_REASON = 'no keep rule matches';
 export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
+export const UNCONFIRMED_REASON = 'not shown whole: encrypted or piped, and no size tag from its backup nor verification mark (completed by another tool?); counted by no rule';
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
@@ -104,7 +114,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const listing = await listBackups(store, tenant, { signal });
   const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
-  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && !isFuture(entry));
+  const dated = listing.backups.filter(
+    (entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry),
+  );
   const uncounted = listing.backups.filter((entry) => !dated.includes(entry));
   const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
 
@@ -135,6 +147,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     bytes: entry.bytes,
     ...(entry.verifiedAt !== undefined && { verifiedAt: entry.verifiedAt }),
     reasons,
+    ...(uncounted.includes(entry) && { uncounted: true as const }),
   });
   const kept = listing.backups.filter((entry) => keep.has(entry)).map((entry) => decision(entry, keep.get(entry)!));
   const removing = remove.map((entry) => decision(entry, [NO_RULE_REASON]));
@@ -244,7 +257,11 @@ function refusedCount(refused: readonly unknown[]): string {
 /** Why a backup no rule may count is kept. */
 function keptUncounted(entry: BackupEntry, future: boolean): string {
   if (entry.tenant === undefined) return 'not attributable: only its path names the tenant';
-  if (entry.incomplete === true) return 'incomplete: no footer at its end (cut short?); counted by no rule';
+  if (entry.incomplete === true) {
+    if (entry.storedBytes !== undefined && entry.storedBytes !== entry.bytes) return `incomplete: ${entry.bytes} bytes where its backup stored ${entry.storedBytes} (cut short?); counted by no rule`;
+    return 'incomplete: no footer at its end (cut short?); counted by no rule';
+  }
+  if (entry.unconfirmed === true) return UNCONFIRMED_REASON;
   if (future) return FUTURE_REASON;
   return 'creation time unknown (tenants verify records it)';
 }

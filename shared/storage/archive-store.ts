@@ -54,6 +54,8 @@ export interface ObjectFacts {
   readonly metadata?: Partial<ArchiveMetadata>;
   /** The manifest digest the backup recorded beside the bytes (S3 tag). */
   readonly manifestSha256?: string;
+  /** The size of the object the backup completed (S3 tag): another size is not the whole of what it stored. */
+  readonly storedBytes?: number;
   readonly verified?: VerifiedMark;
   /**
    * The S3 storage class that keeps the object's bytes from being read until it is restored

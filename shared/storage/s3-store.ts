@@ -3,7 +3,7 @@
 // way on fails rather than stop at that page or loop; keys a store URL-encodes, answering
 // EncodingType url, are decoded), then per object
 // one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
-// GetObjectTagging (the manifest digest and verification mark). Tags are optional: a store
+// GetObjectTagging (the manifest digest, the size the backup stored, and the verification mark). Tags are optional: a store
 // without tagging (R2), or credentials without s3:GetObjectTagging, list without them.
 // The last TAIL_BYTES (our footer: whether the object is whole) cost one more ranged GET,
 // pinned to the first GET's ETag, made only for the objects the caller wants the end of
@@ -50,7 +50,7 @@ import {
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
-import { ANSWER_DEADLINE_MS, METADATA_PREFIX } from './s3.js';
+import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -203,10 +203,12 @@ export class S3ArchiveStore implements ArchiveStore {
     });
     const tag = (name: string) => tags?.TagSet?.find((entry) => entry.Key === name)?.Value;
     const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
+    const stored = tag(`${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`);
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
       metadata: metadataOf(userMetadata),
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
+      ...(stored !== undefined && /^\d{1,16}$/.test(stored) && { storedBytes: Number(stored) }),
       ...(verified !== undefined && { verified }),
     };
   }
