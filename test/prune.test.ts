@@ -494,6 +494,39 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
+  it('removes nothing when the listing fails on its second page, or the first bytes or the tags of one backup cannot be read', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    const keys = created.map((time) => `backups/acme/${time.slice(0, 10)}.tar.zst`);
+    const listed = (names: readonly string[]) => names.map((Key) => ({ Key, Size: bytesOf(Key).length, ETag: etagOf(Key), LastModified: new Date() }));
+    const fails = async () => {
+      const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).not.toContain('\n');
+      expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+      return (error as Error).message;
+    };
+    // The whole listing removes two: the failures below are what stops it.
+    expect((await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 }, dryRun: true })).remove).toHaveLength(2);
+
+    s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => {
+      if (input.ContinuationToken === undefined) return { Name: 'backups', Contents: listed(keys.slice(0, 2)), IsTruncated: true, NextContinuationToken: 'page-2' };
+      throw s3Error('InternalError', 500);
+    });
+    expect(await fails()).toMatch(/InternalError happened/);
+
+    s3.on(ListObjectsV2Command).resolves({ Name: 'backups', Contents: listed(keys), IsTruncated: false });
+    s3.on(GetObjectCommand, { Bucket: 'backups', Key: keys[1] }).rejects(s3Error('InternalError', 500));
+    expect(await fails()).toMatch(/InternalError happened/);
+
+    s3.on(GetObjectCommand, { Bucket: 'backups', Key: keys[1] }).callsFake((input: { Key: string; Range: string }) => ({
+      Body: sdkStreamMixin(Readable.from([bytesOf(input.Key).subarray(0, 4096)])),
+      ETag: etagOf(input.Key),
+      Metadata: {},
+    }));
+    s3.on(GetObjectTaggingCommand, { Bucket: 'backups', Key: keys[0] }).rejects(s3Error('SlowDown', 503));
+    expect(await fails()).toMatch(/S3 is throttling requests/);
+  });
+
   it('removes once retention has passed, saying the data stays as noncurrent versions for 30 days', async () => {
     retainUntil = new Date(Date.now() - DAY);
     const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } });
