@@ -613,6 +613,32 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(s3.commandCalls(HeadObjectCommand).map((call) => call.args[0].input.Key)).toEqual(['backups/acme/2026-06-01.tar.zst', 'backups/acme/2026-06-02.tar.zst']);
   });
 
+  it('refuses, removing nothing, when the tags (verification marks) of a backup cannot be read for want of s3:GetObjectTagging; a store without tagging holds no marks and is pruned', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    const prune = (...flags: string[]) => runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--region', 'us-east-1', ...flags]);
+    // The oldest was verified; the credentials may not read its tags.
+    s3.on(GetObjectTaggingCommand, { Bucket: 'backups', Key: 'backups/acme/2026-06-01.tar.zst' }).rejects(s3Error('AccessDenied', 403));
+    const run = await prune('--keep-last', '1');
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/^openclaw: the tags of 1 of 3 backups could not be read \(access denied: do the credentials lack s3:GetObjectTagging\?\): prune cannot see which backup was verified .* it refuses and removes nothing/);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+    const dry = await prune('--keep-last', '1', '--dry-run');
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toMatch(/note: the tags of 1 backup could not be read \(access denied\): their verification marks, if any, are unseen/);
+    expect(dry.stdout).toMatch(/the prune would be REFUSED: the tags of 1 of 3 backups could not be read/);
+    expect(dry.stdout).not.toMatch(/has been verified/);
+    // Nothing to remove: nothing to refuse.
+    expect((await prune('--keep-last', '3')).status).toBe(0);
+    const backups = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/acme/', '--region', 'us-east-1']);
+    expect((JSON.parse(backups.stdout) as { backups: BackupEntry[] }).backups.map((entry) => entry.tagsDenied ?? false)).toEqual([false, false, true]);
+
+    s3.on(GetObjectTaggingCommand).rejects(s3Error('NotImplemented', 501));
+    const untagged = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } });
+    expect(untagged.removed).toBe(2);
+    expect(untagged.notes).toContainEqual(expect.stringMatching(/has been verified/));
+  });
+
   it('refuses on a legal hold too, through the CLI with exit 3', async () => {
     retainUntil = new Date(Date.now() - DAY);
     s3.on(GetObjectLegalHoldCommand).resolves({ LegalHold: { Status: 'ON' } });

@@ -90,6 +90,8 @@ export interface BackupEntry {
    * completed by hand, a copy cut short by another tool, or a store without object tagging.
    */
   readonly unconfirmed?: true;
+  /** Its S3 tags could not be read (access denied): a verification mark or the backup's size tag may be there, unseen. */
+  readonly tagsDenied?: true;
   /** Why something could not be read. */
   readonly note?: string;
 }
@@ -157,6 +159,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const head = facts.storageClass !== undefined ? { content: 'archived' as const } : classifyHead(facts.head, notes);
   if (facts.storageClass !== undefined) notes.push(`in the ${facts.storageClass} storage class: restore it (aws s3api restore-object) before a restore or verify reads it`);
   const footer = facts.tail === undefined || head.content !== 'archive' ? undefined : findFooter(facts.tail, notes);
+  if (facts.tagsDenied === true) notes.push('its tags could not be read (access denied: s3:GetObjectTagging): a verification mark or the size its backup stored is unseen');
   const metadata = facts.metadata;
   const tenant = head.marker?.tenant ?? metadata?.tenant;
   const createdAt = head.marker?.createdAt ?? metadata?.createdAt ?? facts.verified?.createdAt;
@@ -198,6 +201,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     ...(verifiedAt !== undefined && { verifiedAt }),
     ...(incomplete && { incomplete: true as const }),
     ...(unconfirmed && { unconfirmed: true as const }),
+    ...(facts.tagsDenied === true && { tagsDenied: true as const }),
     ...(notes.length > 0 && { note: notes.join('; ') }),
   };
 }

@@ -32,6 +32,9 @@
 // A removal the store refuses (403: Object Lock where its retention could not be read, a
 // bucket policy on some keys) does not stop the others: the prune goes on, then fails (exit 1)
 // naming how many it removed and which it could not, and why; nothing refused is counted removed.
+// It refuses, before removing anything, when the tags of some backups could not be read
+// (access denied): the verification marks are tags, so the newest verified backup could not
+// be told from the rest (a store without tagging holds no marks: no refusal there).
 // It refuses, before removing anything, when Object Lock or a legal hold keeps the data of
 // a backup it would remove: a delete there would only hide the archive behind a delete
 // marker while its data stays locked, so the listing would lie about what is stored.
@@ -39,7 +42,7 @@
 // version until the bucket's lifecycle expires it; the result says which (deletionTerms).
 // `dryRun` decides and reports the same, and removes nothing.
 
-import { ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import { MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
@@ -127,18 +130,24 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   }
   const notes: string[] = [];
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
-  if (newestVerified === undefined) {
+  const denied = listing.backups.filter((entry) => entry.tagsDenied === true).length;
+  if (denied > 0) {
+    notes.push(`the tags of ${denied} ${denied === 1 ? 'backup' : 'backups'} could not be read (access denied): their verification marks, if any, are unseen`);
+  } else if (newestVerified === undefined) {
     notes.push(`no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`);
-  } else if (remove.includes(newestVerified)) {
+  }
+  if (newestVerified !== undefined && remove.includes(newestVerified)) {
     remove = remove.filter((entry) => entry !== newestVerified);
     keep.set(newestVerified, ['newest verified backup (never removed)']);
-  } else {
+  } else if (newestVerified !== undefined) {
     keep.get(newestVerified)!.push('newest verified backup');
   }
 
   const deletion = await store.deletionTerms({ signal });
   remove.sort((a, b) => Date.parse(a.createdAt!) - Date.parse(b.createdAt!));
-  const refusal = remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
+  const held = unreadable === undefined && remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  const refusal = unreadable ?? held;
   if (remove.length > 0) notes.push(...deletionNotes(deletion));
 
   const decision = (entry: BackupEntry, reasons: readonly string[]): PruneDecision => ({
@@ -166,7 +175,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   };
   if (refusal !== undefined) {
     if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [], refusal };
-    throw new ObjectLockedError(refusal);
+    throw unreadable !== undefined ? new MarksUnreadableError(refusal) : new ObjectLockedError(refusal);
   }
   if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [] };
 
@@ -211,6 +220,21 @@ export function assertPolicy(policy: RetentionPolicy): void {
   if (!hasRules(policy)) {
     throw new UsageError('prune needs at least one --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly above 0 (without one it would remove every backup)');
   }
+}
+
+/**
+ * The refusal when the tags of some backups could not be read (access denied): the newest
+ * verified backup, or the size tag that shows an encrypted one whole, may be among them, so
+ * whatever the policy removed might be the one backup shown to restore.
+ */
+function marksUnreadable(backups: readonly BackupEntry[]): string | undefined {
+  const denied = backups.filter((entry) => entry.tagsDenied === true);
+  if (denied.length === 0) return undefined;
+  return (
+    `the tags of ${denied.length} of ${backups.length} backups could not be read (access denied: do the credentials lack s3:GetObjectTagging?): ` +
+    'prune cannot see which backup was verified (the newest verified one is never removed) nor which encrypted one is whole; ' +
+    'it refuses and removes nothing (grant s3:GetObjectTagging on the prefix, as the gateway\'s prune role has it)'
+  );
 }
 
 /** The refusal for the first backup whose data Object Lock or a legal hold keeps, if any. */

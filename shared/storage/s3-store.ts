@@ -4,7 +4,8 @@
 // EncodingType url, are decoded), then per object
 // one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
 // GetObjectTagging (the manifest digest, the size the backup stored, and the verification mark). Tags are optional: a store
-// without tagging (R2), or credentials without s3:GetObjectTagging, list without them.
+// without tagging (R2), or credentials without s3:GetObjectTagging, list without them (the
+// latter said: `tagsDenied`, since marks may be there unseen, and prune refuses then).
 // The last TAIL_BYTES (our footer: whether the object is whole) cost one more ranged GET,
 // pinned to the first GET's ETag, made only for the objects the caller wants the end of
 // (the listing: the tenant's own archives whose marker promises a footer), and none for
@@ -193,12 +194,17 @@ export class S3ArchiveStore implements ArchiveStore {
   /** What the backup recorded beside the bytes: user metadata, and the digest and verification mark as tags. */
   private async recorded(sdk: S3Sdk, object: StoredObject, userMetadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Omit<ObjectFacts, 'head'>> {
     const key = this.keyOf(object);
+    let tagsDenied = false;
     const tags = await this.call(
       (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
       signal,
       object.location,
     ).catch((error: unknown) => {
-      if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) return undefined;
+      if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) {
+        // Denied: the tags exist and are unseen (a store without tagging answers NotImplemented: it holds none).
+        tagsDenied = error.code === 'ACCESS_DENIED' || s3ErrorName(error.cause) === 'AccessDenied';
+        return undefined;
+      }
       throw error;
     });
     const tag = (name: string) => tags?.TagSet?.find((entry) => entry.Key === name)?.Value;
@@ -206,6 +212,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const stored = tag(`${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`);
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
+      ...(tagsDenied ? { tagsDenied: true as const } : {}),
       metadata: metadataOf(userMetadata),
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
       ...(stored !== undefined && /^\d{1,16}$/.test(stored) && { storedBytes: Number(stored) }),
