@@ -156,6 +156,19 @@ describe('prune in a local directory', () => {
     });
   });
 
+  it('says a verified backup that no rule counts (a local encrypted one, attributed by its path) protects nothing, rather than that none is verified', async () => {
+    const encrypted = path.join(dir.path, 'encrypted', 'acme');
+    const keyFile = path.join(dir.path, 'local-age-key.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    await backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(path.join(encrypted, 'a.tar.zst.age'), {}), recipients, now: () => new Date(JUNE_1) });
+    expect((await runMain(['tenants', 'verify', '--from', path.join(encrypted, 'a.tar.zst.age'), '--identity', keyFile])).status).toBe(0);
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', encrypted, '--keep-last', '1', '--dry-run']);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result.keep.map((decision) => [path.basename(decision.location), decision.verifiedAt !== undefined, decision.uncounted])).toEqual([['a.tar.zst.age', true, true]]);
+    expect(result.notes).toEqual(['no backup of "acme" that a rule counts has been verified (1 verified one is kept and counted by no rule: see WHY): only the policy decides what stays']);
+  });
+
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {
     const cut = path.join(dir.path, 'cut');
     await backupAt(tenantsDir, 'acme', path.join(cut, 'whole.tar.zst'), new Date(JUNE_1));

@@ -134,7 +134,13 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   if (denied > 0) {
     notes.push(`the tags of ${denied} ${denied === 1 ? 'backup' : 'backups'} could not be read (access denied): their verification marks, if any, are unseen`);
   } else if (newestVerified === undefined) {
-    notes.push(`no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`);
+    // A verified backup no rule may count (not attributable, cut short since) protects nothing: say so rather than "none verified".
+    const verifiedUncounted = uncounted.filter((entry) => entry.verifiedAt !== undefined).length;
+    notes.push(
+      verifiedUncounted === 0
+        ? `no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`
+        : `no backup of "${tenant}" that a rule counts has been verified (${verifiedUncounted} verified ${verifiedUncounted === 1 ? 'one is' : 'ones are'} kept and counted by no rule: see WHY): only the policy decides what stays`,
+    );
   }
   if (newestVerified !== undefined && remove.includes(newestVerified)) {
     remove = remove.filter((entry) => entry !== newestVerified);
