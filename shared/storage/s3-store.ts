@@ -464,8 +464,19 @@ function metadataOf(metadata: Record<string, string> | undefined): Partial<Archi
   if (get('tenant') !== undefined) result.tenant = get('tenant');
   if (Number.isSafeInteger(formatVersion) && formatVersion > 0) result.formatVersion = formatVersion;
   if (get('tool-version') !== undefined) result.toolVersion = get('tool-version');
-  if (createdAt !== undefined && !Number.isNaN(Date.parse(createdAt))) result.createdAt = new Date(createdAt).toISOString();
+  if (createdAt !== undefined && isUtcTime(createdAt)) result.createdAt = new Date(createdAt).toISOString();
   return Object.keys(result).length === 0 ? undefined : result;
+}
+
+/**
+ * An ISO 8601 UTC time, as a backup writes it (`toISOString`), of a day that exists: Date.parse
+ * alone takes `1` for 2001 and rolls 2026-02-30 over to March 2, dating an object where no
+ * backup put it (a prune would order it among the real ones by that date).
+ */
+function isUtcTime(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(value)) return false;
+  const time = Date.parse(value);
+  return Number.isFinite(time) && new Date(time).toISOString().slice(0, 19) === value.slice(0, 19);
 }
 
 /** The shortest NoncurrentVersionExpiration of an enabled rule that covers the whole prefix. */
