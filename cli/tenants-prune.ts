@@ -18,9 +18,10 @@ export function registerPrune(tenants: Command, context: CliContext): void {
       'after',
       '\nA backup kept by any rule stays; so does the newest verified one (tenants verify), and any backup whose creation time\n' +
         'or tenant cannot be read. A backup cut short (no footer, or not the size its backup recorded) or that nothing shows\n' +
-        'whole (encrypted on S3 without its size tag, unverified) is kept and counted by no rule. Days, weeks, months and years are UTC. In a versioned bucket a removal adds a delete marker:\n' +
-        "the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output says when). A backup that\n" +
-        'changed since the listing (written again, e.g. by backup --overwrite) is skipped with a note, not removed (exit 0).\n' +
+        'whole (encrypted on S3 without its size tag, unverified) is kept and counted by no rule. Days, weeks, months and\n' +
+        "years are UTC. In a versioned bucket a removal adds a delete marker: the data stays as a noncurrent version until the\n" +
+        "bucket's lifecycle deletes it (the output says when). A backup that changed since the listing (written again, e.g. by\n" +
+        'backup --overwrite) is skipped with a note, not removed (exit 0).\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
         '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12',

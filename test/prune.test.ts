@@ -415,7 +415,7 @@ describe('prune below an s3rver prefix', () => {
     // The operator sees at once that two kept are counted by no rule, and which and why.
     const human = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/enc/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
     expect(human.stdout).toMatch(/^Dry run: would keep 3 \(2 counted by no rule: see WHY\) and remove 0 backups /);
-    expect(human.stdout).toMatch(/keep .*parts\.tar\.zst\.age\s+not shown whole: encrypted or piped/);
+    expect(human.stdout).toMatch(/keep .*parts\.tar\.zst\.age\s+not shown whole: encrypted, piped or archived/);
     const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/enc/acme/', ...s3Flags(server)])).stdout) as { backups: BackupEntry[] };
     expect(listing.backups.map((entry) => [entry.name, entry.incomplete ?? false, entry.unconfirmed ?? false]).sort()).toEqual([
       ['newer.tar.zst.age', true, false],

@@ -191,7 +191,7 @@ export class S3ArchiveStore implements ArchiveStore {
     return { head: Buffer.alloc(0), storageClass, ...(await this.recorded(sdk, object, head.Metadata, signal)) };
   }
 
-  /** What the backup recorded beside the bytes: user metadata, and the digest and verification mark as tags. */
+  /** What the backup recorded beside the bytes: user metadata, and the digest, the size stored and the verification mark as tags. */
   private async recorded(sdk: S3Sdk, object: StoredObject, userMetadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Omit<ObjectFacts, 'head'>> {
     const key = this.keyOf(object);
     let tagsDenied = false;
