@@ -17,9 +17,11 @@ export function registerPrune(tenants: Command, context: CliContext): void {
     .addHelpText(
       'after',
       '\nA backup kept by any rule stays; so does the newest verified one (tenants verify), and any backup whose creation time\n' +
-        'or tenant cannot be read. Days, weeks, months and years are UTC. In a versioned bucket a removal adds a delete marker:\n' +
-        "the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output says when). A backup that\n" +
-        'changed since the listing (written again, e.g. by backup --overwrite) is skipped with a note, not removed (exit 0).\n' +
+        'or tenant cannot be read. A backup cut short (no footer, or not the size its backup recorded) or that nothing shows\n' +
+        'whole (encrypted on S3 without its size tag, unverified) is kept and counted by no rule. Days, weeks, months and\n' +
+        "years are UTC. In a versioned bucket a removal adds a delete marker: the data stays as a noncurrent version until the\n" +
+        "bucket's lifecycle deletes it (the output says when). A backup that changed since the listing (written again, e.g. by\n" +
+        'backup --overwrite) is skipped with a note, not removed (exit 0).\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
         '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12',
@@ -42,10 +44,13 @@ function describePrune(result: PruneResult): string[] {
   const rows = (decisions: readonly PruneDecision[], action: string) =>
     decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')]);
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
+  // A damaged or unproven backup is kept, never counted: the operator sees how many at once.
+  const uncounted = result.keep.filter((decision) => decision.uncounted === true).length;
+  const kept = `${result.keep.length}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
   const lines = [
     result.dryRun
-      ? `Dry run: would keep ${result.keep.length} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
-      : `Kept ${result.keep.length} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
+      ? `Dry run: would keep ${kept} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
+      : `Kept ${kept} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
   ];
   const skipped = new Set(result.skipped.map((skip) => skip.location));
   const all = [

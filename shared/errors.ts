@@ -55,6 +55,8 @@ const CODES = {
   CRON_NOT_FOUND: 'refused',
   /** Object Lock or a legal hold keeps a backup that prune would remove. */
   OBJECT_LOCKED: 'refused',
+  /** Prune could not read the tags (verification marks) of the backups it judges: nothing was removed. */
+  MARKS_UNREADABLE: 'refused',
   /** A dry run found that the real run would be refused (it printed why). */
   DRY_RUN_REFUSED: 'refused',
   // Encrypted archives (age).
@@ -393,6 +395,12 @@ export class DestinationExistsError extends OpenClawError {
 /** Object Lock or a legal hold keeps the data of a backup prune would remove: nothing was removed. */
 export class ObjectLockedError extends OpenClawError {
   readonly code = 'OBJECT_LOCKED';
+  readonly outcome = 'refused' as const;
+}
+
+/** Prune could not read the S3 tags of some backups (access denied): it cannot tell which one was verified, so it removes nothing. */
+export class MarksUnreadableError extends OpenClawError {
+  readonly code = 'MARKS_UNREADABLE';
   readonly outcome = 'refused' as const;
 }
 

@@ -253,6 +253,27 @@ describe('an S3 archive written again while it is listed', () => {
   });
 });
 
+describe('an S3 object whose recorded creation time is no time a backup writes', () => {
+  it('is not dated by it: a day that does not exist, a bare number, a local time', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const times: Record<string, string> = { 'p/acme/a.age': '2026-02-30T03:00:00.000Z', 'p/acme/b.age': '1', 'p/acme/c.age': '2026-06-03T23:30:00-08:00', 'p/acme/d.age': '2026-06-04T07:30:00.000Z' };
+      const age = Buffer.from('age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n');
+      s3.on(ListObjectsV2Command).resolves({ Contents: Object.keys(times).map((Key) => ({ Key, Size: 5000, ETag: '"e"', LastModified: new Date() })) });
+      s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({
+        Body: sdkStreamMixin(Readable.from([age])),
+        ETag: '"e"',
+        Metadata: { 'openclaw-tenant': 'acme', 'openclaw-created-at': times[input.Key]! },
+      }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [{ Key: 'openclaw-stored-bytes', Value: '5000' }] });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(Object.fromEntries(listing.backups.map((entry) => [entry.name, entry.createdAt ?? null]))).toEqual({ 'acme/a.age': null, 'acme/b.age': null, 'acme/c.age': null, 'acme/d.age': '2026-06-04T07:30:00.000Z' });
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
 describe('an S3 archive removed while it is listed (another prune was quicker)', () => {
   it('leaves it out instead of failing the listing', async () => {
     const s3 = mockClient(S3Client);

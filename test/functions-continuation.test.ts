@@ -27,7 +27,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, uti
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { AbortMultipartUploadCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, GetObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -217,6 +217,9 @@ describe('a backup that continues across invocations', () => {
 
     const file = await download('secret/one.tar.zst.age');
     expect(isAgeFile(readFileSync(file))).toBe(true);
+    // The size tag counts every piece's bytes: listing and prune take the object for whole.
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'secret/one.tar.zst.age' }));
+    expect(tags.TagSet).toContainEqual({ Key: 'openclaw-stored-bytes', Value: String(statSync(file).size) });
     const listing = sh(`age -d -i '${keyFile}' '${file}' | zstd -dc | tar -tf -`).toString().split('\n').filter((line) => line !== '');
     expect(listing).toContain('tenants/secret/sessions-9/media.bin');
     expect(listing.filter((line) => line.endsWith('.jsonl'))).toHaveLength(200);

@@ -20,15 +20,18 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
-import { listBackups } from '../shared/catalog/backups.js';
+import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { ObjectLockedError, StorageError } from '../shared/errors.js';
-import { pruneBackups, type PruneResult } from '../shared/catalog/prune.js';
+import { pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -151,6 +154,19 @@ describe('prune in a local directory', () => {
       ],
       remove: ['yesterday.tar.zst', 'today.tar.zst'],
     });
+  });
+
+  it('says a verified backup that no rule counts (a local encrypted one, attributed by its path) protects nothing, rather than that none is verified', async () => {
+    const encrypted = path.join(dir.path, 'encrypted', 'acme');
+    const keyFile = path.join(dir.path, 'local-age-key.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    await backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(path.join(encrypted, 'a.tar.zst.age'), {}), recipients, now: () => new Date(JUNE_1) });
+    expect((await runMain(['tenants', 'verify', '--from', path.join(encrypted, 'a.tar.zst.age'), '--identity', keyFile])).status).toBe(0);
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', encrypted, '--keep-last', '1', '--dry-run']);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result.keep.map((decision) => [path.basename(decision.location), decision.verifiedAt !== undefined, decision.uncounted])).toEqual([['a.tar.zst.age', true, true]]);
+    expect(result.notes).toEqual(['no backup of "acme" that a rule counts has been verified (1 verified one is kept and counted by no rule: see WHY): only the policy decides what stays']);
   });
 
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {
@@ -351,6 +367,81 @@ describe('prune below an s3rver prefix', () => {
       ['whole.tar.zst', false],
     ]);
   });
+  it('counts no encrypted object nothing shows whole (cut short with our tags, or a multipart upload completed by hand with awscli): the whole older one stays; a whole one counts once verified', async () => {
+    const keyFile = path.join(dir.path, 'age-key.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    const encryptedAt = async (key: string, time: Date) =>
+      backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(`s3://backups/${key}`, { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'x', region: 'us-east-1' }), recipients, now: () => time });
+    await encryptedAt('enc/acme/whole.tar.zst.age', new Date(JUNE_1));
+    await encryptedAt('enc/acme/newer.tar.zst.age', new Date(JUNE_1 + DAY));
+    const newer = await client.send(new GetObjectCommand({ Bucket: 'backups', Key: 'enc/acme/newer.tar.zst.age' }));
+    const bytes = Buffer.from(await newer.Body!.transformToByteArray());
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'enc/acme/newer.tar.zst.age' }));
+    const half = path.join(dir.path, 'half.age');
+    writeFileSync(half, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    // A copy that stopped half way, by a tool that carries metadata and tags along.
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'backups',
+        Key: 'enc/acme/newer.tar.zst.age',
+        Body: bytes.subarray(0, Math.floor(bytes.length / 2)),
+        Metadata: newer.Metadata,
+        Tagging: tags.TagSet!.map((tag) => `${tag.Key}=${tag.Value}`).join('&'),
+      }),
+    );
+    // The parts a killed backup sent, completed by hand: our metadata, no tags.
+    const key = 'enc/acme/parts.tar.zst.age';
+    const upload = JSON.parse(await awsCli(['s3api', 'create-multipart-upload', '--bucket', 'backups', '--key', key, '--metadata', JSON.stringify(newer.Metadata)])) as { UploadId: string };
+    const part = JSON.parse(await awsCli(['s3api', 'upload-part', '--bucket', 'backups', '--key', key, '--part-number', '1', '--upload-id', upload.UploadId, '--body', half])) as { ETag: string };
+    await awsCli(['s3api', 'complete-multipart-upload', '--bucket', 'backups', '--key', key, '--upload-id', upload.UploadId, '--multipart-upload', JSON.stringify({ Parts: [{ PartNumber: 1, ETag: part.ETag }] })]);
+    rmSync(half);
+    const prune = async (...flags: string[]) => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/enc/acme/', '--keep-last', '1', ...flags, ...s3Flags(server)]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const result = decisions(JSON.parse(run.stdout) as PruneResult);
+      return { ...result, keep: result.keep.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)) };
+    };
+    const resized = `incomplete: ${Math.floor(bytes.length / 2)} bytes where its backup stored ${bytes.length} (cut short?); counted by no rule`;
+    expect(await prune()).toEqual({
+      keep: [
+        ['newer.tar.zst.age', [resized]],
+        ['parts.tar.zst.age', [UNCONFIRMED_REASON]],
+        ['whole.tar.zst.age', ['last']],
+      ],
+      remove: [],
+    });
+    // The operator sees at once that two kept are counted by no rule, and which and why.
+    const human = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/enc/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
+    expect(human.stdout).toMatch(/^Dry run: would keep 3 \(2 counted by no rule: see WHY\) and remove 0 backups /);
+    expect(human.stdout).toMatch(/keep .*parts\.tar\.zst\.age\s+not shown whole: encrypted, piped or archived/);
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/enc/acme/', ...s3Flags(server)])).stdout) as { backups: BackupEntry[] };
+    expect(listing.backups.map((entry) => [entry.name, entry.incomplete ?? false, entry.unconfirmed ?? false]).sort()).toEqual([
+      ['newer.tar.zst.age', true, false],
+      ['parts.tar.zst.age', false, true],
+      ['whole.tar.zst.age', false, false],
+    ]);
+
+    // A whole copy that lost its tags (another tool's copy keeps metadata only): counted once verified.
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'enc/acme/copy.tar.zst.age', Body: bytes, Metadata: newer.Metadata }));
+    expect((await prune('--dry-run')).keep).toContainEqual(['copy.tar.zst.age', [UNCONFIRMED_REASON]]);
+    const verified = await runMain(['tenants', 'verify', '--from', 's3://backups/enc/acme/copy.tar.zst.age', '--identity', keyFile, ...s3Flags(server)]);
+    expect(verified.status).toBe(0);
+    expect(await prune()).toEqual({
+      keep: [
+        ['copy.tar.zst.age', ['last', 'newest verified backup']],
+        ['newer.tar.zst.age', [resized]],
+        ['parts.tar.zst.age', [UNCONFIRMED_REASON]],
+      ],
+      remove: ['whole.tar.zst.age'],
+    });
+  });
+
+  async function awsCli(args: string[]): Promise<string> {
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' };
+    return (await promisify(execFile)('/usr/bin/aws', ['--endpoint-url', server.endpoint, '--output', 'json', ...args], { env })).stdout;
+  }
 });
 
 describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => {
@@ -414,6 +505,39 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     const dry = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 }, dryRun: true });
     expect(dry.refusal).toBe((error as Error).message);
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+
+  it('removes nothing when the listing fails on its second page, or the first bytes or the tags of one backup cannot be read', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    const keys = created.map((time) => `backups/acme/${time.slice(0, 10)}.tar.zst`);
+    const listed = (names: readonly string[]) => names.map((Key) => ({ Key, Size: bytesOf(Key).length, ETag: etagOf(Key), LastModified: new Date() }));
+    const fails = async () => {
+      const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).not.toContain('\n');
+      expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+      return (error as Error).message;
+    };
+    // The whole listing removes two: the failures below are what stops it.
+    expect((await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 }, dryRun: true })).remove).toHaveLength(2);
+
+    s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => {
+      if (input.ContinuationToken === undefined) return { Name: 'backups', Contents: listed(keys.slice(0, 2)), IsTruncated: true, NextContinuationToken: 'page-2' };
+      throw s3Error('InternalError', 500);
+    });
+    expect(await fails()).toMatch(/InternalError happened/);
+
+    s3.on(ListObjectsV2Command).resolves({ Name: 'backups', Contents: listed(keys), IsTruncated: false });
+    s3.on(GetObjectCommand, { Bucket: 'backups', Key: keys[1] }).rejects(s3Error('InternalError', 500));
+    expect(await fails()).toMatch(/InternalError happened/);
+
+    s3.on(GetObjectCommand, { Bucket: 'backups', Key: keys[1] }).callsFake((input: { Key: string; Range: string }) => ({
+      Body: sdkStreamMixin(Readable.from([bytesOf(input.Key).subarray(0, 4096)])),
+      ETag: etagOf(input.Key),
+      Metadata: {},
+    }));
+    s3.on(GetObjectTaggingCommand, { Bucket: 'backups', Key: keys[0] }).rejects(s3Error('SlowDown', 503));
+    expect(await fails()).toMatch(/S3 is throttling requests/);
   });
 
   it('removes once retention has passed, saying the data stays as noncurrent versions for 30 days', async () => {
@@ -500,6 +624,32 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       { Bucket: 'backups', Key: 'backups/acme/2026-06-02.tar.zst' },
     ]);
     expect(s3.commandCalls(HeadObjectCommand).map((call) => call.args[0].input.Key)).toEqual(['backups/acme/2026-06-01.tar.zst', 'backups/acme/2026-06-02.tar.zst']);
+  });
+
+  it('refuses, removing nothing, when the tags (verification marks) of a backup cannot be read for want of s3:GetObjectTagging; a store without tagging holds no marks and is pruned', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    const prune = (...flags: string[]) => runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--region', 'us-east-1', ...flags]);
+    // The oldest was verified; the credentials may not read its tags.
+    s3.on(GetObjectTaggingCommand, { Bucket: 'backups', Key: 'backups/acme/2026-06-01.tar.zst' }).rejects(s3Error('AccessDenied', 403));
+    const run = await prune('--keep-last', '1');
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/^openclaw: the tags of 1 of 3 backups could not be read \(access denied: do the credentials lack s3:GetObjectTagging\?\): prune cannot see which backup was verified .* it refuses and removes nothing/);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+    const dry = await prune('--keep-last', '1', '--dry-run');
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toMatch(/note: the tags of 1 backup could not be read \(access denied\): their verification marks, if any, are unseen/);
+    expect(dry.stdout).toMatch(/the prune would be REFUSED: the tags of 1 of 3 backups could not be read/);
+    expect(dry.stdout).not.toMatch(/has been verified/);
+    // Nothing to remove: nothing to refuse.
+    expect((await prune('--keep-last', '3')).status).toBe(0);
+    const backups = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/acme/', '--region', 'us-east-1']);
+    expect((JSON.parse(backups.stdout) as { backups: BackupEntry[] }).backups.map((entry) => entry.tagsDenied ?? false)).toEqual([false, false, true]);
+
+    s3.on(GetObjectTaggingCommand).rejects(s3Error('NotImplemented', 501));
+    const untagged = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } });
+    expect(untagged.removed).toBe(2);
+    expect(untagged.notes).toContainEqual(expect.stringMatching(/has been verified/));
   });
 
   it('refuses on a legal hold too, through the CLI with exit 3', async () => {

@@ -86,7 +86,10 @@ describe('S3 on s3rver', () => {
     });
     expect(head.ContentLength).toBe(6 * MiB);
     const tags = await client.send(new GetObjectTaggingCommand({ Bucket: server.bucket, Key: 'meta/x.tar.zst' }));
-    expect(tags.TagSet).toEqual([{ Key: 'openclaw-manifest-sha256', Value: 'c0ffee'.repeat(10) + 'beef' }]);
+    expect(tags.TagSet).toEqual([
+      { Key: 'openclaw-manifest-sha256', Value: 'c0ffee'.repeat(10) + 'beef' },
+      { Key: 'openclaw-stored-bytes', Value: String(6 * MiB) },
+    ]);
   });
 
   it('resumes a download the network cut, from the byte where it stopped', async () => {
@@ -195,7 +198,10 @@ describe('a write whose answer is lost', () => {
       expect(commits.length).toBeGreaterThanOrEqual(2);
       expect(sha256(await readAll(await at(key).read()))).toBe(sha256(data));
       const tags = await client.send(new GetObjectTaggingCommand({ Bucket: server.bucket, Key: key }));
-      expect(tags.TagSet).toEqual([{ Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) }]);
+      expect(tags.TagSet).toEqual([
+        { Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) },
+        { Key: 'openclaw-stored-bytes', Value: String(size) },
+      ]);
     } finally {
       viaProxy.destroy();
       await proxy.stop();

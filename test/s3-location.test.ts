@@ -138,18 +138,23 @@ describe('S3Location.write (mocked S3)', () => {
       Bucket: 'my-bucket',
       Key: 'acme/x.tar.zst',
       VersionId: 'v-1',
-      Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) }] },
+      Tagging: {
+        TagSet: [
+          { Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) },
+          { Key: 'openclaw-stored-bytes', Value: String(data.length) },
+        ],
+      },
     });
     expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
   });
 
-  it('sends a small archive as one conditional PutObject', async () => {
+  it('sends a small archive as one conditional PutObject, then tags the size it stored', async () => {
     await location().write(bodyOf(Buffer.from('small')), writeOptions());
     const put = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
     expect(put).toMatchObject({ IfNoneMatch: '*', ChecksumAlgorithm: 'CRC32' });
     expect(Buffer.from(put.Body as Uint8Array).toString()).toBe('small');
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
-    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectTaggingCommand).map((call) => call.args[0].input.Tagging?.TagSet)).toEqual([[{ Key: 'openclaw-stored-bytes', Value: '5' }]]);
   });
 
   it('sends a body of exactly one part as a PutObject, and one byte more as two parts', async () => {
@@ -313,11 +318,11 @@ describe('S3Location.write (mocked S3)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
-  it('tags the new version with the digest, under the write\'s abort signal', async () => {
+  it('tags the new version with the digest and the size stored, under the write\'s abort signal', async () => {
     const controller = new AbortController();
     await location().write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions({ signal: controller.signal }), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) });
     const [tagging] = s3.commandCalls(PutObjectTaggingCommand);
-    expect(tagging!.args[0].input).toMatchObject({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab' }] } });
+    expect(tagging!.args[0].input).toMatchObject({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab' }, { Key: 'openclaw-stored-bytes', Value: String(11 * MiB) }] } });
     expect((tagging!.args as unknown[])[1]).toMatchObject({ abortSignal: controller.signal });
   });
 

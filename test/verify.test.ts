@@ -3,7 +3,7 @@
 // directory, 1 unreadable); the verification mark beside the archive; and, on a table of
 // hostile and damaged archives, the same verdict as a restore, word for word.
 
-import { GetObjectTaggingCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -184,15 +184,17 @@ describe('tenants verify against s3rver', () => {
     await server.dispose();
   });
 
-  it('verifies the object and tags it, keeping the manifest digest tag', async () => {
+  it('verifies the object and tags it, keeping the tags of the backup (manifest digest, size stored)', async () => {
     const run = await runMain(['--json', 'tenants', 'verify', '--from', 's3://backups/acme/2026-06-03.tar.zst', ...s3Flags(server)]);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const result = JSON.parse(run.stdout);
     const tags = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/2026-06-03.tar.zst' }));
     const byKey = Object.fromEntries((tags.TagSet ?? []).map((tag) => [tag.Key, tag.Value]));
+    const head = await client.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'acme/2026-06-03.tar.zst' }));
     expect(byKey).toEqual({
       'openclaw-manifest-sha256': result.manifestSha256,
+      'openclaw-stored-bytes': String(head.ContentLength),
       'openclaw-verified': `${result.recorded} ${result.manifestSha256} ${CREATED.toISOString()}`,
     });
   });

@@ -63,6 +63,8 @@ export interface BackupEntry {
   readonly bytes: number;
   /** The store's own time of the object (for reference; not used to order or prune). */
   readonly modifiedAt: string;
+  /** The size of the object the backup completed, as it recorded it (S3 tag). */
+  readonly storedBytes?: number;
   /** The S3 ETag as listed: a prune removes the object only while it still has it. */
   readonly etag?: string;
   readonly toolVersion?: string;
@@ -80,6 +82,16 @@ export interface BackupEntry {
    * stopped, a full disk, a multipart upload someone completed early) or its end is damaged.
    */
   readonly incomplete?: true;
+  /**
+   * An S3 object dated by its metadata whose bytes cannot show that it is whole (encrypted,
+   * piped through another tool, archived to Glacier: no footer to read), and which nothing
+   * recorded whole either: no size tag from the backup that completed it (nor, from a version
+   * before that tag, the digest tag), no verification mark. A multipart upload someone
+   * completed by hand, a copy cut short by another tool, or a store without object tagging.
+   */
+  readonly unconfirmed?: true;
+  /** Its S3 tags could not be read (access denied): a verification mark or the backup's size tag may be there, unseen. */
+  readonly tagsDenied?: true;
   /** Why something could not be read. */
   readonly note?: string;
 }
@@ -147,6 +159,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const head = facts.storageClass !== undefined ? { content: 'archived' as const } : classifyHead(facts.head, notes);
   if (facts.storageClass !== undefined) notes.push(`in the ${facts.storageClass} storage class: restore it (aws s3api restore-object) before a restore or verify reads it`);
   const footer = facts.tail === undefined || head.content !== 'archive' ? undefined : findFooter(facts.tail, notes);
+  if (facts.tagsDenied === true) notes.push('its tags could not be read (access denied: s3:GetObjectTagging): a verification mark or the size its backup stored is unseen');
   const metadata = facts.metadata;
   const tenant = head.marker?.tenant ?? metadata?.tenant;
   const createdAt = head.marker?.createdAt ?? metadata?.createdAt ?? facts.verified?.createdAt;
@@ -154,10 +167,22 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const manifestSha256 = footer?.manifestSha256 ?? facts.manifestSha256 ?? facts.verified?.manifestSha256;
   if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant ${quotedPath(footer.tenant)}`);
   // The marker's creation time and the footer came in the same version: a dated marker promises a footer.
-  const incomplete = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
-  if (incomplete) notes.push('no footer at its end: the file is cut short or its end is damaged');
+  const footless = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
+  if (footless) notes.push('no footer at its end: the file is cut short or its end is damaged');
+  // The size the backup completed, where it recorded one: any other is not what it stored.
+  const resized = facts.storedBytes !== undefined && facts.storedBytes !== object.bytes;
+  if (resized) notes.push(`${object.bytes} bytes, but the backup that wrote it stored ${facts.storedBytes}: cut short or replaced by another tool`);
+  const incomplete = footless || resized;
   // A mark for another digest is about another version of the archive.
   const verifiedAt = facts.verified !== undefined && (manifestSha256 === undefined || facts.verified.manifestSha256 === manifestSha256) ? facts.verified.verifiedAt : undefined;
+  // Whole by its own bytes only where a footer can be read: for the rest, what the backup recorded as it completed (or a verification).
+  const unconfirmed =
+    !incomplete && createdAt !== undefined && createdAtFrom === 'metadata' && head.content !== 'archive' && facts.storedBytes === undefined && facts.manifestSha256 === undefined && verifiedAt === undefined;
+  if (unconfirmed) {
+    notes.push(
+      `nothing shows it whole: its bytes cannot (${head.content === 'archived' ? 'archived' : head.content === 'encrypted' ? 'encrypted' : 'not our plain archive'}) and it carries no size tag from the backup that completed it (completed by another tool, cut short, or a store without object tagging?); tenants verify it to count it`,
+    );
+  }
   const toolVersion = head.marker?.toolVersion ?? metadata?.toolVersion;
   return {
     location: object.location,
@@ -165,6 +190,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     ...(tenant !== undefined && { tenant }),
     ...(createdAt !== undefined && { createdAt: new Date(createdAt).toISOString(), createdAtFrom }),
     bytes: object.bytes,
+    ...(facts.storedBytes !== undefined && { storedBytes: facts.storedBytes }),
     modifiedAt: object.modifiedAt.toISOString(),
     ...(object.etag !== undefined && { etag: object.etag }),
     ...(toolVersion !== undefined && { toolVersion }),
@@ -174,6 +200,8 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     ...(head.recipients !== undefined && { recipients: head.recipients }),
     ...(verifiedAt !== undefined && { verifiedAt }),
     ...(incomplete && { incomplete: true as const }),
+    ...(unconfirmed && { unconfirmed: true as const }),
+    ...(facts.tagsDenied === true && { tagsDenied: true as const }),
     ...(notes.length > 0 && { note: notes.join('; ') }),
   };
 }

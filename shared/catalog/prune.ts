@@ -5,8 +5,15 @@
 // What it never removes:
 //   - a backup it cannot date or attribute (no recorded creation time, or only its path names
 //     the tenant): kept, with the reason;
-//   - a backup whose end is missing (a local archive without its footer: a copy cut short):
-//     kept, and counted by no rule, so it never takes the place of a whole backup;
+//   - a backup whose end is missing (an archive without its footer, an S3 object of another
+//     size than the backup recorded in its size tag: a copy cut short): kept, and counted by
+//     no rule, so it never takes the place of a whole backup;
+//   - likewise a backup that nothing shows whole (backups.ts `unconfirmed`): an S3 object
+//     dated by its metadata whose bytes hold no footer to read (encrypted, piped, archived)
+//     and which carries neither the size tag the backup writes as its upload completes nor a
+//     verification mark; a multipart upload someone completed with the parts a killed backup
+//     left looks just like that. Counted, a cut-short encrypted object would fill a retention
+//     slot and a whole older backup would go in its favour. It counts once verified.
 //   - a backup dated more than an hour after this prune's clock (made on a host whose clock
 //     ran ahead): kept, and counted by no rule; counted, it would be the "newest" backup and
 //     every real one after it would go first (--keep-last 1 would keep only it);
@@ -25,6 +32,9 @@
 // A removal the store refuses (403: Object Lock where its retention could not be read, a
 // bucket policy on some keys) does not stop the others: the prune goes on, then fails (exit 1)
 // naming how many it removed and which it could not, and why; nothing refused is counted removed.
+// It refuses, before removing anything, when the tags of some backups could not be read
+// (access denied): the verification marks are tags, so the newest verified backup could not
+// be told from the rest (a store without tagging holds no marks: no refusal there).
 // It refuses, before removing anything, when Object Lock or a legal hold keeps the data of
 // a backup it would remove: a delete there would only hide the archive behind a delete
 // marker while its data stays locked, so the listing would lie about what is stored.
@@ -32,7 +42,7 @@
 // version until the bucket's lifecycle expires it; the result says which (deletionTerms).
 // `dryRun` decides and reports the same, and removes nothing.
 
-import { ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import { MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
@@ -60,6 +70,8 @@ export interface PruneDecision {
   readonly verifiedAt?: string;
   /** Why it is kept (every rule that keeps it) or removed. */
   readonly reasons: readonly string[];
+  /** Kept, but counted by no rule: undated, not attributable, incomplete, unconfirmed or dated in the future (`reasons` says which). */
+  readonly uncounted?: true;
 }
 
 export interface PruneResult {
@@ -94,6 +106,7 @@ export interface PruneSkip {
 
 export const NO_RULE_REASON = 'no keep rule matches';
 export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
+export const UNCONFIRMED_REASON = 'not shown whole: encrypted, piped or archived, and no size tag from its backup nor verification mark (completed by another tool?); counted by no rule';
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
@@ -104,7 +117,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const listing = await listBackups(store, tenant, { signal });
   const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
-  const dated = listing.backups.filter((entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && !isFuture(entry));
+  const dated = listing.backups.filter(
+    (entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry),
+  );
   const uncounted = listing.backups.filter((entry) => !dated.includes(entry));
   const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
 
@@ -115,18 +130,30 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   }
   const notes: string[] = [];
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
-  if (newestVerified === undefined) {
-    notes.push(`no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`);
-  } else if (remove.includes(newestVerified)) {
+  const denied = listing.backups.filter((entry) => entry.tagsDenied === true).length;
+  if (denied > 0) {
+    notes.push(`the tags of ${denied} ${denied === 1 ? 'backup' : 'backups'} could not be read (access denied): their verification marks, if any, are unseen`);
+  } else if (newestVerified === undefined) {
+    // A verified backup no rule may count (not attributable, cut short since) protects nothing: say so rather than "none verified".
+    const verifiedUncounted = uncounted.filter((entry) => entry.verifiedAt !== undefined).length;
+    notes.push(
+      verifiedUncounted === 0
+        ? `no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`
+        : `no backup of "${tenant}" that a rule counts has been verified (${verifiedUncounted} verified ${verifiedUncounted === 1 ? 'one is' : 'ones are'} kept and counted by no rule: see WHY): only the policy decides what stays`,
+    );
+  }
+  if (newestVerified !== undefined && remove.includes(newestVerified)) {
     remove = remove.filter((entry) => entry !== newestVerified);
     keep.set(newestVerified, ['newest verified backup (never removed)']);
-  } else {
+  } else if (newestVerified !== undefined) {
     keep.get(newestVerified)!.push('newest verified backup');
   }
 
   const deletion = await store.deletionTerms({ signal });
   remove.sort((a, b) => Date.parse(a.createdAt!) - Date.parse(b.createdAt!));
-  const refusal = remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
+  const held = unreadable === undefined && remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  const refusal = unreadable ?? held;
   if (remove.length > 0) notes.push(...deletionNotes(deletion));
 
   const decision = (entry: BackupEntry, reasons: readonly string[]): PruneDecision => ({
@@ -135,6 +162,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     bytes: entry.bytes,
     ...(entry.verifiedAt !== undefined && { verifiedAt: entry.verifiedAt }),
     reasons,
+    ...(uncounted.includes(entry) && { uncounted: true as const }),
   });
   const kept = listing.backups.filter((entry) => keep.has(entry)).map((entry) => decision(entry, keep.get(entry)!));
   const removing = remove.map((entry) => decision(entry, [NO_RULE_REASON]));
@@ -153,7 +181,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   };
   if (refusal !== undefined) {
     if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [], refusal };
-    throw new ObjectLockedError(refusal);
+    throw unreadable !== undefined ? new MarksUnreadableError(refusal) : new ObjectLockedError(refusal);
   }
   if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [] };
 
@@ -200,6 +228,21 @@ export function assertPolicy(policy: RetentionPolicy): void {
   }
 }
 
+/**
+ * The refusal when the tags of some backups could not be read (access denied): the newest
+ * verified backup, or the size tag that shows an encrypted one whole, may be among them, so
+ * whatever the policy removed might be the one backup shown to restore.
+ */
+function marksUnreadable(backups: readonly BackupEntry[]): string | undefined {
+  const denied = backups.filter((entry) => entry.tagsDenied === true);
+  if (denied.length === 0) return undefined;
+  return (
+    `the tags of ${denied.length} of ${backups.length} backups could not be read (access denied: do the credentials lack s3:GetObjectTagging?): ` +
+    'prune cannot see which backup was verified (the newest verified one is never removed) nor which encrypted one is whole; ' +
+    'it refuses and removes nothing (grant s3:GetObjectTagging on the prefix, as the gateway\'s prune role has it)'
+  );
+}
+
 /** The refusal for the first backup whose data Object Lock or a legal hold keeps, if any. */
 async function firstHold(store: ArchiveStore, remove: readonly BackupEntry[], signal: AbortSignal | undefined): Promise<string | undefined> {
   for (const entry of remove) {
@@ -244,7 +287,11 @@ function refusedCount(refused: readonly unknown[]): string {
 /** Why a backup no rule may count is kept. */
 function keptUncounted(entry: BackupEntry, future: boolean): string {
   if (entry.tenant === undefined) return 'not attributable: only its path names the tenant';
-  if (entry.incomplete === true) return 'incomplete: no footer at its end (cut short?); counted by no rule';
+  if (entry.incomplete === true) {
+    if (entry.storedBytes !== undefined && entry.storedBytes !== entry.bytes) return `incomplete: ${entry.bytes} bytes where its backup stored ${entry.storedBytes} (cut short?); counted by no rule`;
+    return 'incomplete: no footer at its end (cut short?); counted by no rule';
+  }
+  if (entry.unconfirmed === true) return UNCONFIRMED_REASON;
   if (future) return FUTURE_REASON;
   return 'creation time unknown (tenants verify records it)';
 }

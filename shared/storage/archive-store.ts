@@ -54,6 +54,10 @@ export interface ObjectFacts {
   readonly metadata?: Partial<ArchiveMetadata>;
   /** The manifest digest the backup recorded beside the bytes (S3 tag). */
   readonly manifestSha256?: string;
+  /** Its tags could not be read (access denied): a verification mark or the backup's tags may be there, unseen. */
+  readonly tagsDenied?: true;
+  /** The size of the object the backup completed (S3 tag): another size is not the whole of what it stored. */
+  readonly storedBytes?: number;
   readonly verified?: VerifiedMark;
   /**
    * The S3 storage class that keeps the object's bytes from being read until it is restored

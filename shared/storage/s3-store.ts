@@ -3,8 +3,9 @@
 // way on fails rather than stop at that page or loop; keys a store URL-encodes, answering
 // EncodingType url, are decoded), then per object
 // one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
-// GetObjectTagging (the manifest digest and verification mark). Tags are optional: a store
-// without tagging (R2), or credentials without s3:GetObjectTagging, list without them.
+// GetObjectTagging (the manifest digest, the size the backup stored, and the verification mark). Tags are optional: a store
+// without tagging (R2), or credentials without s3:GetObjectTagging, list without them (the
+// latter said: `tagsDenied`, since marks may be there unseen, and prune refuses then).
 // The last TAIL_BYTES (our footer: whether the object is whole) cost one more ranged GET,
 // pinned to the first GET's ETag, made only for the objects the caller wants the end of
 // (the listing: the tenant's own archives whose marker promises a footer), and none for
@@ -50,7 +51,7 @@ import {
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
-import { ANSWER_DEADLINE_MS, METADATA_PREFIX } from './s3.js';
+import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -190,23 +191,31 @@ export class S3ArchiveStore implements ArchiveStore {
     return { head: Buffer.alloc(0), storageClass, ...(await this.recorded(sdk, object, head.Metadata, signal)) };
   }
 
-  /** What the backup recorded beside the bytes: user metadata, and the digest and verification mark as tags. */
+  /** What the backup recorded beside the bytes: user metadata, and the digest, the size stored and the verification mark as tags. */
   private async recorded(sdk: S3Sdk, object: StoredObject, userMetadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Omit<ObjectFacts, 'head'>> {
     const key = this.keyOf(object);
+    let tagsDenied = false;
     const tags = await this.call(
       (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }),
       signal,
       object.location,
     ).catch((error: unknown) => {
-      if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) return undefined;
+      if (error instanceof StorageError && (error.code === 'ACCESS_DENIED' || error.code === 'NOT_SUPPORTED' || CANNOT_TELL.has(s3ErrorName(error.cause) ?? ''))) {
+        // Denied: the tags exist and are unseen (a store without tagging answers NotImplemented: it holds none).
+        tagsDenied = error.code === 'ACCESS_DENIED' || s3ErrorName(error.cause) === 'AccessDenied';
+        return undefined;
+      }
       throw error;
     });
     const tag = (name: string) => tags?.TagSet?.find((entry) => entry.Key === name)?.Value;
     const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
+    const stored = tag(`${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`);
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
+      ...(tagsDenied ? { tagsDenied: true as const } : {}),
       metadata: metadataOf(userMetadata),
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
+      ...(stored !== undefined && /^\d{1,16}$/.test(stored) && { storedBytes: Number(stored) }),
       ...(verified !== undefined && { verified }),
     };
   }
@@ -455,8 +464,19 @@ function metadataOf(metadata: Record<string, string> | undefined): Partial<Archi
   if (get('tenant') !== undefined) result.tenant = get('tenant');
   if (Number.isSafeInteger(formatVersion) && formatVersion > 0) result.formatVersion = formatVersion;
   if (get('tool-version') !== undefined) result.toolVersion = get('tool-version');
-  if (createdAt !== undefined && !Number.isNaN(Date.parse(createdAt))) result.createdAt = new Date(createdAt).toISOString();
+  if (createdAt !== undefined && isUtcTime(createdAt)) result.createdAt = new Date(createdAt).toISOString();
   return Object.keys(result).length === 0 ? undefined : result;
+}
+
+/**
+ * An ISO 8601 UTC time, as a backup writes it (`toISOString`), of a day that exists: Date.parse
+ * alone takes `1` for 2001 and rolls 2026-02-30 over to March 2, dating an object where no
+ * backup put it (a prune would order it among the real ones by that date).
+ */
+function isUtcTime(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(value)) return false;
+  const time = Date.parse(value);
+  return Number.isFinite(time) && new Date(time).toISOString().slice(0, 19) === value.slice(0, 19);
 }
 
 /** The shortest NoncurrentVersionExpiration of an enabled rule that covers the whole prefix. */

@@ -85,8 +85,8 @@ export interface StreamUpload {
   readonly queueSize: number;
   /** @default MAX_PARTS */
   readonly maxParts?: number;
-  /** Called once the body has ended, before the object is committed; throwing cancels the upload. */
-  readonly beforeCommit?: () => void;
+  /** Called once the body has ended, before the object is committed, with the object's size (every piece's bytes); throwing cancels the upload. */
+  readonly beforeCommit?: (bytes: number) => void;
   readonly signal?: AbortSignal;
   /** Called once the body has ended, before `beforeCommit`: true suspends the upload instead of completing it. */
   readonly suspendWhen?: () => boolean;
@@ -199,7 +199,7 @@ class Uploader {
     if (this.failure !== undefined) return { bytes: this.bytes };
     try {
       if (this.upload.suspendWhen?.() === true) return await this.suspend(part, filled);
-      this.upload.beforeCommit?.();
+      this.upload.beforeCommit?.(this.bytes);
     } catch (error) {
       this.fail(error, 'body');
       return { bytes: this.bytes };

@@ -23,13 +23,17 @@
 // Metadata: tenant, format version, tool version and creation time are user metadata
 // (`x-amz-meta-openclaw-*`), set when the upload starts. The manifest digest is known only
 // once the body has ended; it is attached as object tags (`openclaw-*`) right after the
-// upload completes. Tags rather than a CopyObject-in-place with MetadataDirective REPLACE:
+// upload completes, with the size of the object completed (`openclaw-stored-bytes`): the one
+// record that the object under the key is the whole of what the backup stored, for an
+// archive whose own bytes cannot show it (encrypted, piped: no readable footer; listing and
+// prune, catalog/backups.ts). Tags rather than a CopyObject-in-place with MetadataDirective REPLACE:
 // tagging works for any size (copy is limited to 5 GiB), does not rewrite the data, keeps
 // the ETag and multipart checksums, and does not create a second full version in a
 // versioned (or Object Lock) backup bucket. If tagging fails (a store without object
 // tagging, such as R2; a throttled or denied call; the deadline), the archive stands
-// untagged and the write still succeeds: the tags are a convenience for browsing the
-// bucket, the digest is also in the archive's own manifest and in the backup's result. The
+// untagged and the write still succeeds: the digest is also in the archive's own manifest and
+// in the backup's result, and an untagged encrypted or piped archive is only counted by no
+// prune rule until `tenants verify` marks it (kept, never removed in the place of another). The
 // complete archive is never removed again: that would need s3:DeleteObject, which the
 // gateway's backup role deliberately does not hold (a caller able to delete could erase a
 // tenant's history), and a failed backup that left its archive behind would block its own
@@ -88,6 +92,8 @@ export const MAX_QUEUE_SIZE = 4;
 
 /** Prefix of our user metadata keys and object tag keys. */
 export const METADATA_PREFIX = 'openclaw-';
+/** The final metadata (object tag `openclaw-stored-bytes`) that records the size of the object a backup completed. */
+export const STORED_BYTES_METADATA_KEY = 'stored-bytes';
 
 export interface UploadPlan {
   readonly partSize: number;
@@ -250,8 +256,8 @@ export class S3Location implements ArchiveLocation {
         ...(resume === undefined ? this.plan : planUpload(undefined, resume.partSize, this.options.queueSize)),
         ...(piece !== undefined && { suspendWhen: piece.suspendWhen }),
         ...(resume !== undefined && { resume }),
-        beforeCommit: () => {
-          tags = tagsFor(options.finalMetadata?.() ?? {});
+        beforeCommit: (stored) => {
+          tags = tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored) });
         },
         ...(signal !== undefined && { signal }),
       });
