@@ -4,8 +4,9 @@
 // codes do not depend on where the work ran. See shared/control-plane/protocol.ts for the payloads.
 //
 // The storage flags keep their meaning except two: `--aws-profile` and `--region` choose
-// how the CLI calls the gateway (they are not sent; the functions use their execution role
-// in their own region), and `--pipe` is refused (no shell in Lambda). Progress is not
+// how the CLI calls the gateway (the functions use their execution role in their own region),
+// and `--pipe` is refused (no shell in Lambda). With an `--endpoint`, the region its requests
+// are signed for is sent as local mode resolves it (`--region`, else the profile's region). Progress is not
 // shown: the answer comes when the operation is done.
 
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
@@ -28,7 +29,7 @@ import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_S
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
-import { invokeClient } from './aws.js';
+import { endpointSigningRegion, invokeClient } from './aws.js';
 
 export function remoteTenantsDirLabel(plane: ControlPlane): string {
   return `${plane.stack}:${TENANTS_MOUNT_PATH}`;
@@ -44,7 +45,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
         // Sent only when set: a gateway older than the flag refuses it as an unknown field.
         ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }),
-        ...forwarded(command.storage),
+        ...(await forwarded(plane, command.storage)),
         // Public keys only.
         ...encryptToOf(command),
       };
@@ -82,7 +83,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
-      const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
+      const answer = await invoke(plane, 'restore', await restorePayload(plane, command), hooks.signal);
       if (!isAnswerOf('restore', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
     },
@@ -92,7 +93,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         tenant: command.tenant,
         to: command.to,
         ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
-        ...forwarded(command.storage),
+        ...(await forwarded(plane, command.storage)),
         ...encryptToOf(command),
         dryRun: true,
       };
@@ -104,7 +105,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
-      const answer = await invoke(plane, 'restore', { ...restorePayload(command), dryRun: true }, hooks.signal);
+      const answer = await invoke(plane, 'restore', { ...(await restorePayload(plane, command)), dryRun: true }, hooks.signal);
       if (!isAnswerOf('restore-plan', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestorePlan;
     },
@@ -117,7 +118,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
         ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
         ...(command.record !== undefined && { record: command.record }),
-        ...forwarded(command.storage),
+        ...(await forwarded(plane, command.storage)),
       };
       const answer = await invoke(plane, 'restore', payload, hooks.signal);
       if (!isAnswerOf('verify', answer)) throw unexpectedAnswer(plane, 'restore');
@@ -125,13 +126,13 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async listBackups(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
-      const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...forwarded(command.storage) }, hooks.signal);
+      const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...(await forwarded(plane, command.storage)) }, hooks.signal);
       if (!isAnswerOf('backups', answer) || !(answer.backups as unknown[]).every(isShownBackupEntry)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as BackupsListing;
     },
     async prune(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
-      const { storage } = forwarded(command.storage);
+      const { storage } = await forwarded(plane, command.storage);
       const payload: PruneCommand = {
         tenant: command.tenant,
         in: command.in,
@@ -188,14 +189,14 @@ function isShownBackupEntry(entry: unknown): boolean {
   return isRecord(entry) && typeof entry.location === 'string' && typeof entry.bytes === 'number' && typeof entry.modifiedAt === 'string';
 }
 
-function restorePayload(command: RestoreCommand): RestoreCommand {
+async function restorePayload(plane: ControlPlane, command: RestoreCommand): Promise<RestoreCommand> {
   return {
     from: command.from,
     ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
     ...(command.as !== undefined && { as: command.as }),
     ...(command.force !== undefined && { force: command.force }),
     ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
-    ...forwarded(command.storage),
+    ...(await forwarded(plane, command.storage)),
   };
 }
 
@@ -234,11 +235,18 @@ function assertRemoteLocation(location: string, flag: string, storage: Partial<S
   }
 }
 
-/** The storage flags the function uses: the endpoint and its keys. Profile and region are the CLI's own. */
-function forwarded(storage: StorageFlags | undefined): { storage?: StorageFlags } {
+/**
+ * The storage flags the function uses: the endpoint, its keys, and the region requests to it
+ * are signed for. Profile and region are otherwise the CLI's own (they choose the gateway).
+ */
+async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined): Promise<{ storage?: StorageFlags }> {
   const { endpoint, accessKey, secretKey } = storage ?? {};
+  // Signed for the region local mode signs the same command for (a store with a region of its
+  // own refuses any other; the function has no profile to read it from, and would sign us-east-1).
+  const region = endpoint === undefined ? undefined : await endpointSigningRegion(plane, storage?.region);
   const flags = {
     ...(endpoint !== undefined && { endpoint }),
+    ...(region !== undefined && { region }),
     ...(accessKey !== undefined && { accessKey }),
     ...(secretKey !== undefined && { secretKey }),
   };

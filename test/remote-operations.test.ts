@@ -19,7 +19,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, listHandler, restoreHandler } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { tempDir } from './helpers/tree.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startRegionProxy, startS3Server, type RecordingServer, type S3TestServer } from './helpers/s3-server.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
@@ -116,10 +116,11 @@ describe('remote executor', () => {
         tenant: 'acme',
         to: 's3://backups/acme/2026-06-03.tar.zst',
         overwrite: false,
-        storage: { endpoint: 'https://minio.internal:9000', accessKey: 'minio-user', secretKey: 'minio-secret' },
+        // The region the store is signed for, as local mode signs it (the profile is not sent).
+        storage: { endpoint: 'https://minio.internal:9000', region: 'eu-central-1', accessKey: 'minio-user', secretKey: 'minio-secret' },
       }),
     });
-    // --aws-profile / --region chose the client, and were not sent to the function.
+    // --aws-profile / --region chose the client.
     const client = calls[0]!.thisValue as LambdaClient;
     expect(client.config.profile).toBe('ops');
     expect(await client.config.region()).toBe('eu-central-1');
@@ -348,6 +349,8 @@ describe('remote and local runs of the same command', () => {
   const dir = tempDir('openclaw-remote-');
   const base = path.join(dir.path, 'tenants');
   let server: S3TestServer;
+  /** s3rver behind a proxy that, like B2, Wasabi or a MinIO with a region, takes only requests signed for eu-central-1. */
+  let regional: RecordingServer;
   const context = (): LambdaContext => ({
     awsRequestId: 'req',
     functionName: 'f',
@@ -360,8 +363,10 @@ describe('remote and local runs of the same command', () => {
   beforeAll(async () => {
     createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10 });
     server = await startS3Server({ bucket: 'backups' });
+    regional = await startRegionProxy(server.endpoint, 'eu-central-1');
   });
   afterAll(async () => {
+    await regional.stop();
     await server.dispose();
     dir.cleanup();
   });
@@ -369,7 +374,7 @@ describe('remote and local runs of the same command', () => {
     // The gateway: the mocked Invoke runs the real handlers on the same base dir.
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
     // s3rver stands for an S3-compatible store the deployer listed (context allowedEndpoints).
-    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], abortMarginMs: 1000 };
+    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint, regional.endpoint], abortMarginMs: 1000 };
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
     const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
       'openclaw-backup-backup': backupHandler({ config, logger, publish }),
@@ -418,5 +423,35 @@ describe('remote and local runs of the same command', () => {
     }
 
     expect((await remote(['tenants', 'list', '--names'])).stdout).toBe((await local(['tenants', 'list', '--names'])).stdout);
+  });
+
+  it('signs requests to an --endpoint for the region local mode signs them for: --region, else the profile\'s (before: always us-east-1)', async () => {
+    const signed = ['--endpoint', regional.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'x'];
+    const args = ['tenants', 'backup', 'acme', '--to', 's3://backups/regional.tar.zst', ...signed];
+    // Without a region both modes sign for us-east-1, and both say which region to pass.
+    const [l, r] = [await local(args), await remote(args)];
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(l.stderr);
+    expect(r.stderr).toMatch(/pass --region eu-central-1\n$/);
+    const withRegion = await remote([...args, '--region', 'eu-central-1']);
+    expect(withRegion.stderr).toBe('');
+    expect(withRegion.status).toBe(0);
+    const payload = () => decode(lambda.commandCalls(InvokeCommand).at(-1)!.args[0].input.Payload as Uint8Array);
+    expect(payload()).toMatchObject({ storage: { endpoint: regional.endpoint, region: 'eu-central-1' } });
+    // The profile's region (AWS_PROFILE, as local mode reads it), for a verify and a listing too.
+    const config = path.join(dir.path, 'aws-config');
+    writeFileSync(config, '[profile store]\nregion = eu-central-1\n');
+    vi.stubEnv('AWS_CONFIG_FILE', config);
+    vi.stubEnv('AWS_PROFILE', 'store');
+    const verify = await remote(['tenants', 'verify', '--from', 's3://backups/regional.tar.zst', '--no-record', ...signed]);
+    expect(verify.stderr).toBe('');
+    expect(verify.status).toBe(0);
+    expect(payload()).toMatchObject({ storage: { region: 'eu-central-1' } });
+    const listing = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/', ...signed]);
+    expect(listing.status).toBe(0);
+    expect(JSON.parse(listing.stdout).backups.map((entry: { name: string }) => entry.name)).toContain('regional.tar.zst');
+    // AWS S3 itself (no endpoint): the region stays the CLI's, for the gateway; the function's role finds the bucket's.
+    expect((await remote(['tenants', 'backups', 'acme', '--in', 's3://elsewhere/', '--region', 'eu-west-1'])).status).toBe(3);
+    expect(payload()).not.toHaveProperty('storage');
   });
 });
