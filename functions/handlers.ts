@@ -98,7 +98,12 @@ export interface HandlerDeps {
  * copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
  */
 export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
-  return localOperations(config.tenantsDir, { sqliteWriters: 'cross-host', ...(identitySecrets !== undefined && { identitySecrets }) });
+  return localOperations(config.tenantsDir, {
+    sqliteWriters: 'cross-host',
+    // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
+    chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
+    ...(identitySecrets !== undefined && { identitySecrets }),
+  });
 }
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;

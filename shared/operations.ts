@@ -29,6 +29,7 @@ import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants,
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
+import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
 import { UsageError } from './errors.js';
@@ -227,6 +228,8 @@ export interface LocalOptions {
   readonly sqliteWriters?: SqliteWriters;
   /** Where `--identity-secret` is read (the gateway's functions); absent (the CLI's local mode): the flag is refused. */
   readonly identitySecrets?: IdentitySecretReader;
+  /** Who ends a backup in pieces that broke (the gateway's functions: they do); the busy message names it. @default `tenants recover` */
+  readonly chainEnder?: ChainEnder;
 }
 
 /** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
@@ -260,6 +263,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
+      ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
     };
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
@@ -286,6 +290,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
+        ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       });
     },
     async backupAll(command, hooks = {}) {

@@ -7,7 +7,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { writeFileSync } from 'node:fs';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
@@ -423,6 +423,33 @@ describe('remote and local runs of the same command', () => {
     }
 
     expect((await remote(['tenants', 'list', '--names'])).stdout).toBe((await local(['tenants', 'list', '--names'])).stdout);
+  });
+
+  it('says, of a tenant a backup in pieces keeps busy, that the gateway ends a broken one, not `tenants recover` (which cannot run there)', async () => {
+    expect((await remote(['tenants', 'backup', 'acme', '--to', 's3://backups/busy.tar.zst', ...storage()])).status).toBe(0);
+    // A chain's state (damaged, as a broken chain may leave it), saved an hour ago.
+    const state = path.join(base, '.openclaw-continuation-acme');
+    writeFileSync(state, 'not a state');
+    onTestFinished(() => rmSync(state, { force: true }));
+    const savedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    utimesSync(state, savedAt, savedAt);
+    const endsAt = new Date(savedAt.getTime() + 24 * 3_600_000).toISOString();
+    for (const args of [
+      ['tenants', 'backup', 'acme', '--to', 's3://backups/busy-2.tar.zst', ...storage()],
+      ['tenants', 'restore', '--from', 's3://backups/busy.tar.zst', '--force', ...storage()],
+    ]) {
+      const r = await remote(args);
+      expect(r.status, args[1]).toBe(3);
+      expect(r.stderr).toBe(
+        `openclaw: tenant "acme" is busy: a backup of it continues across invocations (state ${state}, saved ${savedAt.toISOString()}); the ${args[1]} can run once it ends. ` +
+          `One that broke is ended (upload aborted, failure event) by the gateway's first backup invocation after ${endsAt} (24 h without a piece); ` +
+          'a damaged state is ended at once by `openclaw --tenants-dir DIR tenants recover acme` on a host that mounts the tenant volume at DIR\n',
+      );
+    }
+    // Where the base dir is mounted, recover is the way.
+    const l = await local(['tenants', 'restore', '--from', 's3://backups/busy.tar.zst', '--force', ...storage()]);
+    expect(l.status).toBe(3);
+    expect(l.stderr).toMatch(/: `openclaw tenants recover acme` ends it when no piece has saved it for 24 h, or its state is damaged\n$/);
   });
 
   it('signs requests to an --endpoint for the region local mode signs them for: --region, else the profile\'s (before: always us-east-1)', async () => {
