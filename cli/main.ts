@@ -233,7 +233,7 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     listBackups: async (command, hooks) => (await load()).listBackups(command, hooks),
     prune: async (command, hooks) => (await load()).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
-    listSummaries: async () => (await load()).listSummaries(),
+    listSummaries: async (page) => (await load()).listSummaries(page),
     listSkipped: async () => (await load()).listSkipped(),
   };
 }

@@ -17,7 +17,7 @@ import type { BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
-import { AbortedError, AgeBadIdentityError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
+import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
@@ -36,6 +36,9 @@ export function remoteTenantsDirLabel(plane: ControlPlane): string {
 }
 
 export function remoteOperations(plane: ControlPlane): TenantOperations {
+  // The listing `tenants list` reads its tenants from: its skipped ones come with it.
+  let listing: Promise<Listing> | undefined;
+  const listed = (names: boolean) => (listing = listAll(plane, names));
   return {
     async backup(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
@@ -153,22 +156,23 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       );
     },
     async listNames() {
-      const tenants = await list(plane, { names: true });
+      const { tenants } = await listed(true);
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
       return tenants as string[];
     },
     async listSkipped() {
-      const answer = await invoke(plane, 'list', { names: true });
+      // Those of the listing asked for with it (tenants list), else of a listing of names.
+      const { skipped } = await (listing ?? listed(true));
+      listing = undefined;
       // A gateway of an older version sends no `skipped`.
-      if (!isRecord(answer) || answer.skipped === undefined) return [];
-      const skipped = answer.skipped;
+      if (skipped === undefined) return [];
       if (!Array.isArray(skipped) || !skipped.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string')) {
         throw unexpectedAnswer(plane, 'list');
       }
       return skipped as SkippedTenant[];
     },
     async listSummaries() {
-      const tenants = await list(plane, {});
+      const { tenants } = await listed(false);
       return tenants.map((tenant) => {
         if (!isRecord(tenant) || typeof tenant.name !== 'string') throw unexpectedAnswer(plane, 'list');
         // A gateway of an older version sends no state: its tenants are all settled.
@@ -253,10 +257,56 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
   return Object.keys(flags).length === 0 ? {} : { storage: flags };
 }
 
-async function list(plane: ControlPlane, request: ListRequest): Promise<unknown[]> {
-  const answer = await invoke(plane, 'list', request);
+/** What the list function answered: every tenant (names or summaries), and the skipped ones as sent. */
+interface Listing {
+  readonly tenants: unknown[];
+  readonly skipped: unknown;
+}
+
+/**
+ * Every tenant, from the list function's pages (ListRequest.pages: as many as fit one Lambda
+ * answer each, the next asked after the last name of the one before), so a gateway of any
+ * number of tenants is listed whole. Pages are read one after another, not as one snapshot: a
+ * tenant created or removed meanwhile may be in or out, as with a local listing a moment
+ * earlier or later. A gateway older than pages is asked for the whole list at once, as before.
+ */
+async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
+  const tenants: unknown[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const request: ListRequest = { names, pages: true, ...(after !== undefined && { after }) };
+    let answer: unknown;
+    try {
+      answer = await invoke(plane, 'list', request);
+    } catch (error) {
+      if (after === undefined && error instanceof InvalidRequestError && /unknown field "pages"/.test(error.message)) return listWhole(plane, names);
+      throw error;
+    }
+    if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
+    tenants.push(...answer.tenants);
+    if (answer.next === undefined) return { tenants, skipped: answer.skipped };
+    // Each page goes on after the one before: a `next` that does not would never end.
+    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'list');
+    after = answer.next;
+  }
+}
+
+/** The list as a gateway older than pages gives it: whole, in one answer (at most 6 MB: ~50,000 summaries). */
+async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> {
+  let answer: unknown;
+  try {
+    answer = await invoke(plane, 'list', names ? { names: true } : {});
+  } catch (error) {
+    if (error instanceof RemoteError && error.code === 'REMOTE_FUNCTION_ERROR' && /larger than the 6 MB/.test(error.message)) {
+      throw new RemoteError(
+        'REMOTE_FUNCTION_ERROR',
+        `${error.message}; the gateway was deployed by an older version, whose ${functionName(plane.stack, 'list')} cannot answer in pages: deploy this version's to list every tenant through it`,
+      );
+    }
+    throw error;
+  }
   if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
-  return answer.tenants;
+  return { tenants: answer.tenants, skipped: answer.skipped };
 }
 
 const encoder = new TextEncoder();

@@ -58,6 +58,7 @@ import {
   errorBody,
   failureResponse,
   isScheduledEvent,
+  MAX_LIST_PAGE,
   pageOfNames,
   parseBackupFunctionRequest,
   parseCronPayload,
@@ -68,7 +69,9 @@ import {
   isRecord,
   type ErrorBody,
   type FailureResponse,
+  type ParsedListRequest,
 } from '../shared/control-plane/protocol.js';
+import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
@@ -552,6 +555,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
         return { tenants, ownership };
       }
+      if (request.pages) {
+        const page = await tenantsPage(operations, request);
+        logger.info('listed a page of tenants', { names: request.names, after: request.after, count: page.tenants.length, more: page.next !== undefined, skipped: page.skipped?.length ?? 0 });
+        return page;
+      }
       if (request.after !== undefined || request.limit !== undefined) {
         // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
         const page = pageOfNames(await namesToBackUp(operations), request.after, request.limit);
@@ -568,6 +576,43 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       return failureResponse(error);
     }
   };
+}
+
+/**
+ * One page of `tenants list` (ListRequest.pages): the names or summaries sorted after `after`,
+ * at most `limit` (MAX_LIST_PAGE), cut further to what fits a Lambda answer, `next` when more
+ * follow; and the skipped tenants, on every page. Only the page's tenants are walked.
+ */
+export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES): Promise<ListPageAnswer> {
+  const limit = request.limit ?? MAX_LIST_PAGE;
+  const [listed, skipped] = await Promise.all([
+    request.names
+      ? operations.listNames().then((names) => pageOfNames(names, request.after, limit))
+      : // One more than the page, to know whether another follows.
+        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1 }).then((summaries) =>
+          summaries.length > limit ? { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name } : { tenants: summaries },
+        ),
+    operations.listSkipped(),
+  ]);
+  const nameOf = (tenant: unknown) => (typeof tenant === 'string' ? tenant : (tenant as TenantSummary).name);
+  const answer: ListPageAnswer = { tenants: listed.tenants, ...(listed.next !== undefined && { next: listed.next }), ...(skipped.length > 0 && { skipped }) };
+  if (responseBytes(answer) <= maxBytes) return answer;
+  // What the page holds besides its tenants, with room for the longest `next`.
+  let bytes = responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) });
+  let kept = 0;
+  for (const tenant of listed.tenants) {
+    bytes += responseBytes(tenant) + 1;
+    if (bytes > maxBytes && kept > 0) break;
+    kept += 1;
+  }
+  const tenants = listed.tenants.slice(0, kept);
+  return { ...answer, tenants, next: nameOf(tenants[tenants.length - 1]) };
+}
+
+export interface ListPageAnswer {
+  readonly tenants: readonly (string | TenantSummary)[];
+  readonly next?: string;
+  readonly skipped?: readonly SkippedTenant[];
 }
 
 /**

@@ -25,7 +25,7 @@ import { TempArea } from './backup/temp-area.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
@@ -205,7 +205,8 @@ export interface TenantOperations {
   /** Settles an interrupted restore (`tenants recover`); local mode only. */
   recover(command: RecoverCommand): Promise<RecoverResult>;
   listNames(): Promise<string[]>;
-  listSummaries(): Promise<TenantSummary[]>;
+  /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
+  listSummaries(page?: ListPage): Promise<TenantSummary[]>;
   /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why. */
   listSkipped(): Promise<SkippedTenant[]>;
 }
@@ -371,7 +372,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     },
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
     listNames: () => listTenantNames(tenantsDir),
-    listSummaries: () => summarizeTenants(tenantsDir),
+    listSummaries: (page) => summarizeTenants(tenantsDir, page),
     listSkipped: () => listSkippedTenants(tenantsDir),
   };
 }

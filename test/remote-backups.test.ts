@@ -16,6 +16,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 
 import { completionPublisher } from '../functions/events.js';
 import { localOperations } from '../shared/operations.js';
+import { InvalidRequestError } from '../shared/errors.js';
+import { failureResponse, isRecord } from '../shared/control-plane/protocol.js';
 import { backupHandler, listHandler, pruneHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -203,6 +205,71 @@ describe('answers larger than a Lambda response', () => {
     const listing = JSON.parse(json.stdout) as { backups: { name: string }[]; omitted: number };
     expect(listing.backups.length + listing.omitted).toBe(20_000);
     expect(listing.backups.map((entry) => entry.name)).toEqual(backups.slice(0, listing.backups.length).map((entry) => entry.name));
+  });
+});
+
+describe('tenants list of more tenants than one Lambda answer holds', () => {
+  const asLambda = (result: unknown) => {
+    const payload = encode(result);
+    return payload.length <= 6 * 1024 * 1024
+      ? { StatusCode: 200, Payload: payload }
+      : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
+  };
+  const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+  const names = Array.from({ length: 60_000 }, (_, n) => `t${String(n).padStart(31, '0')}`);
+  const summary = (name: string) => ({ name, state: 'ok' as const, bytes: 548_718, files: 36, lastModified: new Date(JUNE_1) });
+  /** The list function over 60,000 tenants (only the page asked for is summarized), its requests recorded. */
+  const gateway = (older = false) => {
+    const operations = {
+      ...localOperations(base),
+      listNames: async () => names,
+      listSkipped: async () => [],
+      listSummaries: async (page: { after?: string; limit?: number } = {}) => names.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
+    };
+    const list = listHandler({ config, logger, operations });
+    const requests: unknown[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const request = decode(input.Payload);
+      requests.push(request);
+      // A gateway deployed before pages: its request check knew no such field.
+      if (older && isRecord(request) && 'pages' in request) return asLambda(failureResponse(new InvalidRequestError('list request: unknown field "pages" (are the CLI and the gateway the same version?)')));
+      return asLambda(await list(request, context()));
+    });
+    return requests;
+  };
+
+  it('reads the list function\'s pages: every tenant once, in order (before: over 6 MB, the command failed)', async () => {
+    // The whole list in one answer: what Lambda refused.
+    expect(encode({ tenants: names.map(summary) }).length).toBeGreaterThan(6 * 1024 * 1024);
+    const requests = gateway();
+    const json = await remote(['--json', 'tenants', 'list']);
+    expect(json.stderr).toBe('');
+    expect(json.status).toBe(0);
+    const listed = JSON.parse(json.stdout) as { tenants: { name: string; bytes: number; lastModified: string }[] };
+    expect(listed.tenants.map((tenant) => tenant.name)).toEqual(names);
+    expect(listed.tenants[59_999]).toMatchObject({ bytes: 548_718, lastModified: new Date(JUNE_1).toISOString() });
+    expect(requests).toEqual([{ names: false, pages: true }, ...[1, 2, 3, 4, 5].map((page) => ({ names: false, pages: true, after: names[page * 10_000 - 1] }))]);
+
+    requests.length = 0;
+    const text = await remote(['tenants', 'list', '--names']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toBe(`${names.join('\n')}\n`);
+    // The skipped tenants came with the names: no second listing.
+    expect(requests).toHaveLength(6);
+  });
+
+  it('asks a gateway older than pages for the whole list, as before, and says why one too large for its answer fails', async () => {
+    const requests = gateway(true);
+    const big = await remote(['tenants', 'list', '--names']);
+    expect(big.status).toBe(0);
+    expect(big.stdout.split('\n')).toHaveLength(60_001);
+    expect(requests).toEqual([{ names: true, pages: true }, { names: true }]);
+    const summaries = await remote(['tenants', 'list']);
+    expect(summaries.status).toBe(1);
+    expect(summaries.stderr).toBe(
+      'openclaw: openclaw-backup-list could not answer: its answer is larger than the 6 MB a Lambda response may hold; run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket; ' +
+        'the gateway was deployed by an older version, whose openclaw-backup-list cannot answer in pages: deploy this version\'s to list every tenant through it\n',
+    );
   });
 });
 
