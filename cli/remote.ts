@@ -143,7 +143,16 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.dryRun !== undefined && { dryRun: command.dryRun }),
         ...(command.storage?.deleteIfMatch === true ? { storage: { ...storage, deleteIfMatch: true } } : storage !== undefined && { storage }),
       };
-      const answer = await invoke(plane, 'prune', payload, hooks.signal);
+      // `bounded`: an answer over Lambda's 6 MB (~30,000 decisions) comes with its lists cut
+      // instead of failing after the prune ran. A gateway older than that refuses the field
+      // before pruning anything: it is asked again without.
+      let answer: unknown;
+      try {
+        answer = await invoke(plane, 'prune', { ...payload, bounded: true }, hooks.signal);
+      } catch (error) {
+        if (!(error instanceof InvalidRequestError && /unknown field "bounded"/.test(error.message))) throw error;
+        answer = await invoke(plane, 'prune', payload, hooks.signal);
+      }
       if (!isAnswerOf('prune', answer)) throw unexpectedAnswer(plane, 'prune');
       // A gateway deployed before `skipped` or `notes` existed never skips and has nothing to note.
       return { skipped: [], notes: [], ...answer } as unknown as PruneResult;

@@ -63,7 +63,7 @@ import {
   parseBackupFunctionRequest,
   parseCronPayload,
   parseListRequest,
-  parsePruneCommand,
+  parsePruneRequest,
   parseRestoreFunctionRequest,
   parseScheduledPrune,
   isRecord,
@@ -74,7 +74,7 @@ import {
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupsListing } from '../shared/catalog/backups.js';
-import type { PruneResult } from '../shared/catalog/prune.js';
+import type { PruneDecision, PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import type { PruneCommand } from '../shared/operations.js';
@@ -476,6 +476,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
     const trigger: Trigger = scheduled ? 'schedule' : 'direct';
     let command: PruneCommand | undefined;
     let cronName: string | undefined;
+    let bounded = false;
     try {
       if (scheduled) {
         const request = parseScheduledPrune(event);
@@ -483,7 +484,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
         cronName = request.cronName;
         logger.appendKeys({ cronName, eventId: request.eventId });
       } else {
-        command = parsePruneCommand(event);
+        ({ command, bounded } = parsePruneRequest(event));
       }
       logger.appendKeys({ operation: 'prune', tenant: command.tenant, trigger });
       assertRemoteStore('prune', command.in, command.storage, config);
@@ -510,7 +511,8 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
           timeLeft(context),
         );
       }
-      return result;
+      // A caller of an older version reads every decision from the lists: it gets them whole.
+      return bounded ? boundedPrune(result) : result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
       logFailure(logger, 'prune failed', error, body);
@@ -724,6 +726,38 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
     kept += 1;
   }
   return { ...listing, backups: listing.backups.slice(0, kept), omitted: listing.backups.length - kept };
+}
+
+/**
+ * A prune's result whose JSON would not fit a Lambda response, its decision lists cut to what
+ * does (the oldest kept first, then the last removed), with how many of each were left out
+ * (and the bytes of those to remove); one that fits is unchanged. The counts and notes stay whole.
+ */
+export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
+  if (responseBytes(result) <= maxBytes) return result;
+  // What the result holds besides its decisions, with room for the counts.
+  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
+  const fitting = (decisions: readonly PruneDecision[]) => {
+    let kept = 0;
+    for (const decision of decisions) {
+      bytes += responseBytes(decision) + 1;
+      if (bytes > maxBytes) break;
+      kept += 1;
+    }
+    return kept;
+  };
+  // What was removed first: it is what the operator must see.
+  const remove = fitting(result.remove);
+  const keep = remove === result.remove.length ? fitting(result.keep) : 0;
+  const omitted = result.remove.slice(remove);
+  return {
+    ...result,
+    keep: result.keep.slice(0, keep),
+    remove: result.remove.slice(0, remove),
+    keepOmitted: result.keep.length - keep,
+    removeOmitted: omitted.length,
+    removeOmittedBytes: omitted.reduce((total, decision) => total + decision.bytes, 0),
+  };
 }
 
 /** A backup's or restore's result with its note lists cut, as far as needed, to fit a Lambda response. */

@@ -18,8 +18,11 @@
 //                     (an older gateway answers INVALID_REQUEST "unknown field")
 //   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
 //                     yearly? }, dryRun?, storage? } (storage may add deleteIfMatch: boolean,
-//                     `--delete-if-match`), or a cron rule's payload as for backup
-//                     with the PruneCommand as `command`
+//                     `--delete-if-match`), and `bounded: true` when the caller reads an answer
+//                     whose decision lists are cut to fit a Lambda response (keepOmitted,
+//                     removeOmitted; a gateway older than that answers INVALID_REQUEST "unknown
+//                     field \"bounded\"", before pruning anything), or a cron rule's payload as for
+//                     backup with the PruneCommand as `command`
 //   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number,
 //                       after?: string, limit?: number, pages?: boolean }
 //                     (ownership: also report who owns the tenant tree, for `doctor`; a gateway
@@ -379,6 +382,14 @@ export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequ
   if (operation !== undefined) throw new InvalidRequestError(`restore request: unknown operation ${JSON.stringify(operation)?.slice(0, 40)} (are the CLI and the gateway the same version?)`);
   if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new InvalidRequestError('restore request: "dryRun" must be true or false');
   return { kind: 'restore', command: parseRestoreCommand(rest), dryRun: dryRun === true };
+}
+
+/** A direct prune: the command, and whether the caller reads an answer with cut decision lists (`bounded`). */
+export function parsePruneRequest(value: unknown): { command: PruneCommand; bounded: boolean } {
+  const record = expectRecord(value, 'prune request');
+  const { bounded, ...command } = record;
+  if (bounded !== undefined && typeof bounded !== 'boolean') throw new InvalidRequestError('prune request: "bounded" must be true or false');
+  return { command: parsePruneCommand(command), bounded: bounded === true };
 }
 
 export function parsePruneCommand(value: unknown, what = 'prune request'): PruneCommand {
