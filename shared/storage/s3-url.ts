@@ -31,9 +31,13 @@ const RESERVED_SUFFIXES = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3
 /** What an AWS region (or an S3-compatible store's) may be called: a hostname component. */
 const REGION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
 
+export function isRegionName(region: string): boolean {
+  return REGION_PATTERN.test(region);
+}
+
 /** `--region`, checked before any client is made: a usage error, not the SDK's. */
 export function assertRegion(region: string): string {
-  if (!REGION_PATTERN.test(region)) throw new UsageError(`invalid --region ${JSON.stringify(region)}`);
+  if (!isRegionName(region)) throw new UsageError(`invalid --region ${JSON.stringify(region)}`);
   return region;
 }
 
