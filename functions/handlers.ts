@@ -730,8 +730,9 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
 
 /**
  * A prune's result whose JSON would not fit a Lambda response, its decision lists cut to what
- * does (the oldest kept first, then the last removed), with how many of each were left out
- * (and the bytes of those to remove); one that fits is unchanged. The counts and notes stay whole.
+ * does (the removed first, in the order they were removed, then the kept, newest first), with
+ * how many of each were left out (and the bytes of those to remove); one that fits is
+ * unchanged. The counts, the skipped and the notes stay whole.
  */
 export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
   if (responseBytes(result) <= maxBytes) return result;
