@@ -138,6 +138,13 @@ describe('remote executor', () => {
       .on(InvokeCommand, { FunctionName: 'gw-prod-list' })
       .resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme', 'beta'] }) as never });
     expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\nbeta\n', stderr: '' });
+    // A page that does not go on after the one before would never end: refused as another version's answer.
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], next: 'acme' }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 1, stdout: '', stderr: 'openclaw: unexpected answer from gw-prod-list: are the CLI and the gateway the same version?\n' });
+    expect(lambda.commandCalls(InvokeCommand).map((call) => decode(call.args[0].input.Payload as Uint8Array)).slice(1)).toEqual([{ names: true, pages: true }, { names: true, pages: true, after: 'acme' }]);
+    lambda.resetHistory();
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme', 'beta'] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\nbeta\n', stderr: '' });
     // In pages (one here), whose every answer names the skipped tenants too: one invocation.
     expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toEqual([{ FunctionName: 'gw-prod-list', InvocationType: 'RequestResponse', Payload: encode({ names: true, pages: true }) }]);
 
