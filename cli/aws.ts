@@ -70,6 +70,17 @@ function sharedFiles(plane: ControlPlane): Promise<SharedConfigFiles> {
   return files;
 }
 
+/**
+ * The region requests to a custom S3 endpoint are signed for, as local mode chooses it
+ * (shared/storage/open-location.ts): `--region`, else the region of the profile (`--aws-profile`,
+ * AWS_PROFILE or the default one) in the shared config; undefined: us-east-1, the functions' default.
+ */
+export async function endpointSigningRegion(plane: ControlPlane, region: string | undefined): Promise<string | undefined> {
+  if (region !== undefined) return region;
+  const { profileRegion } = await import('../shared/storage/configured-endpoint.js');
+  return profileRegion({ ...(plane.profile !== undefined && { profile: plane.profile }), files: await sharedFiles(plane) });
+}
+
 const clients = new Map<string, Promise<unknown>>();
 
 function cached<T>(key: string, create: () => Promise<T>): Promise<T> {

@@ -10,6 +10,7 @@ import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
 import { assertStackPrefix, type ControlPlane } from '../shared/control-plane/deployment.js';
+import { assertRegion } from '../shared/storage/s3-url.js';
 import { GLOBAL_FLAGS } from '../shared/command-flags.js';
 import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLine } from './context.js';
 import { registerCron } from './cron.js';
@@ -141,7 +142,10 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     get remote(): ControlPlane | undefined {
       // `--stack ''` runs locally even when OPENCLAW_STACK is set.
       const stack = (program.opts().stack as string | undefined) ?? process.env.OPENCLAW_STACK;
-      return stack === undefined || stack === '' ? undefined : { stack: assertStackPrefix(stack), ...controlFlags };
+      if (stack === undefined || stack === '') return undefined;
+      // A region that is no hostname component is refused here, not by the SDK inside the first call (exit 1).
+      if (controlFlags.region !== undefined) assertRegion(controlFlags.region);
+      return { stack: assertStackPrefix(stack), ...controlFlags };
     },
     get tenantsDir() {
       const remote = this.remote;
@@ -233,7 +237,7 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     listBackups: async (command, hooks) => (await load()).listBackups(command, hooks),
     prune: async (command, hooks) => (await load()).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
-    listSummaries: async () => (await load()).listSummaries(),
+    listSummaries: async (page) => (await load()).listSummaries(page),
     listSkipped: async () => (await load()).listSkipped(),
   };
 }

@@ -4,8 +4,9 @@
 // codes do not depend on where the work ran. See shared/control-plane/protocol.ts for the payloads.
 //
 // The storage flags keep their meaning except two: `--aws-profile` and `--region` choose
-// how the CLI calls the gateway (they are not sent; the functions use their execution role
-// in their own region), and `--pipe` is refused (no shell in Lambda). Progress is not
+// how the CLI calls the gateway (the functions use their execution role in their own region),
+// and `--pipe` is refused (no shell in Lambda). With an `--endpoint`, the region its requests
+// are signed for is sent as local mode resolves it (`--region`, else the profile's region). Progress is not
 // shown: the answer comes when the operation is done.
 
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
@@ -16,7 +17,7 @@ import type { BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
-import { AbortedError, AgeBadIdentityError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
+import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
@@ -28,13 +29,16 @@ import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_S
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
-import { invokeClient } from './aws.js';
+import { endpointSigningRegion, invokeClient } from './aws.js';
 
 export function remoteTenantsDirLabel(plane: ControlPlane): string {
   return `${plane.stack}:${TENANTS_MOUNT_PATH}`;
 }
 
 export function remoteOperations(plane: ControlPlane): TenantOperations {
+  // The listing `tenants list` reads its tenants from: its skipped ones come with it.
+  let listing: Promise<Listing> | undefined;
+  const listed = (names: boolean) => (listing = listAll(plane, names));
   return {
     async backup(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
@@ -44,7 +48,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
         // Sent only when set: a gateway older than the flag refuses it as an unknown field.
         ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }),
-        ...forwarded(command.storage),
+        ...(await forwarded(plane, command.storage)),
         // Public keys only.
         ...encryptToOf(command),
       };
@@ -82,7 +86,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
-      const answer = await invoke(plane, 'restore', restorePayload(command), hooks.signal);
+      const answer = await invoke(plane, 'restore', await restorePayload(plane, command), hooks.signal);
       if (!isAnswerOf('restore', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
     },
@@ -92,7 +96,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         tenant: command.tenant,
         to: command.to,
         ...(command.overwrite !== undefined && { overwrite: command.overwrite }),
-        ...forwarded(command.storage),
+        ...(await forwarded(plane, command.storage)),
         ...encryptToOf(command),
         dryRun: true,
       };
@@ -104,7 +108,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       assertRemoteLocation(command.from, '--from', command.storage);
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
-      const answer = await invoke(plane, 'restore', { ...restorePayload(command), dryRun: true }, hooks.signal);
+      const answer = await invoke(plane, 'restore', { ...(await restorePayload(plane, command)), dryRun: true }, hooks.signal);
       if (!isAnswerOf('restore-plan', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestorePlan;
     },
@@ -117,7 +121,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
         ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
         ...(command.record !== undefined && { record: command.record }),
-        ...forwarded(command.storage),
+        ...(await forwarded(plane, command.storage)),
       };
       const answer = await invoke(plane, 'restore', payload, hooks.signal);
       if (!isAnswerOf('verify', answer)) throw unexpectedAnswer(plane, 'restore');
@@ -125,13 +129,13 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async listBackups(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
-      const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...forwarded(command.storage) }, hooks.signal);
+      const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...(await forwarded(plane, command.storage)) }, hooks.signal);
       if (!isAnswerOf('backups', answer) || !(answer.backups as unknown[]).every(isShownBackupEntry)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as BackupsListing;
     },
     async prune(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
-      const { storage } = forwarded(command.storage);
+      const { storage } = await forwarded(plane, command.storage);
       const payload: PruneCommand = {
         tenant: command.tenant,
         in: command.in,
@@ -139,7 +143,16 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.dryRun !== undefined && { dryRun: command.dryRun }),
         ...(command.storage?.deleteIfMatch === true ? { storage: { ...storage, deleteIfMatch: true } } : storage !== undefined && { storage }),
       };
-      const answer = await invoke(plane, 'prune', payload, hooks.signal);
+      // `bounded`: an answer over Lambda's 6 MB (~30,000 decisions) comes with its lists cut
+      // instead of failing after the prune ran. A gateway older than that refuses the field
+      // before pruning anything: it is asked again without.
+      let answer: unknown;
+      try {
+        answer = await invoke(plane, 'prune', { ...payload, bounded: true }, hooks.signal);
+      } catch (error) {
+        if (!(error instanceof InvalidRequestError && /unknown field "bounded"/.test(error.message))) throw error;
+        answer = await invoke(plane, 'prune', payload, hooks.signal);
+      }
       if (!isAnswerOf('prune', answer)) throw unexpectedAnswer(plane, 'prune');
       // A gateway deployed before `skipped` or `notes` existed never skips and has nothing to note.
       return { skipped: [], notes: [], ...answer } as unknown as PruneResult;
@@ -152,22 +165,23 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       );
     },
     async listNames() {
-      const tenants = await list(plane, { names: true });
+      const { tenants } = await listed(true);
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
       return tenants as string[];
     },
     async listSkipped() {
-      const answer = await invoke(plane, 'list', { names: true });
+      // Those of the listing asked for with it (tenants list), else of a listing of names.
+      const { skipped } = await (listing ?? listed(true));
+      listing = undefined;
       // A gateway of an older version sends no `skipped`.
-      if (!isRecord(answer) || answer.skipped === undefined) return [];
-      const skipped = answer.skipped;
+      if (skipped === undefined) return [];
       if (!Array.isArray(skipped) || !skipped.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string')) {
         throw unexpectedAnswer(plane, 'list');
       }
       return skipped as SkippedTenant[];
     },
     async listSummaries() {
-      const tenants = await list(plane, {});
+      const { tenants } = await listed(false);
       return tenants.map((tenant) => {
         if (!isRecord(tenant) || typeof tenant.name !== 'string') throw unexpectedAnswer(plane, 'list');
         // A gateway of an older version sends no state: its tenants are all settled.
@@ -188,14 +202,14 @@ function isShownBackupEntry(entry: unknown): boolean {
   return isRecord(entry) && typeof entry.location === 'string' && typeof entry.bytes === 'number' && typeof entry.modifiedAt === 'string';
 }
 
-function restorePayload(command: RestoreCommand): RestoreCommand {
+async function restorePayload(plane: ControlPlane, command: RestoreCommand): Promise<RestoreCommand> {
   return {
     from: command.from,
     ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
     ...(command.as !== undefined && { as: command.as }),
     ...(command.force !== undefined && { force: command.force }),
     ...(command.limits !== undefined && Object.keys(command.limits).length > 0 && { limits: command.limits }),
-    ...forwarded(command.storage),
+    ...(await forwarded(plane, command.storage)),
   };
 }
 
@@ -234,21 +248,74 @@ function assertRemoteLocation(location: string, flag: string, storage: Partial<S
   }
 }
 
-/** The storage flags the function uses: the endpoint and its keys. Profile and region are the CLI's own. */
-function forwarded(storage: StorageFlags | undefined): { storage?: StorageFlags } {
+/**
+ * The storage flags the function uses: the endpoint, its keys, and the region requests to it
+ * are signed for. Profile and region are otherwise the CLI's own (they choose the gateway).
+ */
+async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined): Promise<{ storage?: StorageFlags }> {
   const { endpoint, accessKey, secretKey } = storage ?? {};
+  // Signed for the region local mode signs the same command for (a store with a region of its
+  // own refuses any other; the function has no profile to read it from, and would sign us-east-1).
+  const region = endpoint === undefined ? undefined : await endpointSigningRegion(plane, storage?.region);
   const flags = {
     ...(endpoint !== undefined && { endpoint }),
+    ...(region !== undefined && { region }),
     ...(accessKey !== undefined && { accessKey }),
     ...(secretKey !== undefined && { secretKey }),
   };
   return Object.keys(flags).length === 0 ? {} : { storage: flags };
 }
 
-async function list(plane: ControlPlane, request: ListRequest): Promise<unknown[]> {
-  const answer = await invoke(plane, 'list', request);
+/** What the list function answered: every tenant (names or summaries), and the skipped ones as sent. */
+interface Listing {
+  readonly tenants: unknown[];
+  readonly skipped: unknown;
+}
+
+/**
+ * Every tenant, from the list function's pages (ListRequest.pages: as many as fit one Lambda
+ * answer each, the next asked after the last name of the one before), so a gateway of any
+ * number of tenants is listed whole. Pages are read one after another, not as one snapshot: a
+ * tenant created or removed meanwhile may be in or out, as with a local listing a moment
+ * earlier or later. A gateway older than pages is asked for the whole list at once, as before.
+ */
+async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
+  const tenants: unknown[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const request: ListRequest = { names, pages: true, ...(after !== undefined && { after }) };
+    let answer: unknown;
+    try {
+      answer = await invoke(plane, 'list', request);
+    } catch (error) {
+      if (after === undefined && error instanceof InvalidRequestError && /unknown field "pages"/.test(error.message)) return listWhole(plane, names);
+      throw error;
+    }
+    if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
+    tenants.push(...answer.tenants);
+    if (answer.next === undefined) return { tenants, skipped: answer.skipped };
+    // Each page goes on after the one before: a `next` that does not would never end.
+    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'list');
+    after = answer.next;
+  }
+}
+
+/** The list as a gateway older than pages gives it: whole, in one answer (at most 6 MB: ~50,000 summaries). */
+async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> {
+  let answer: unknown;
+  try {
+    answer = await invoke(plane, 'list', names ? { names: true } : {});
+  } catch (error) {
+    if (error instanceof RemoteError && error.code === 'REMOTE_FUNCTION_ERROR' && /larger than the 6 MB/.test(error.message)) {
+      throw new RemoteError(
+        'REMOTE_FUNCTION_ERROR',
+        `${error.message}; the gateway was deployed by an older version, whose ${functionName(plane.stack, 'list')} cannot answer in pages: deploy this version's to list every tenant through it`,
+      );
+    }
+    throw error;
+  }
   if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
-  return answer.tenants;
+  return { tenants: answer.tenants, skipped: answer.skipped };
 }
 
 const encoder = new TextEncoder();

@@ -43,13 +43,16 @@ export function registerPrune(tenants: Command, context: CliContext): void {
 function describePrune(result: PruneResult): string[] {
   const rows = (decisions: readonly PruneDecision[], action: string) =>
     decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')]);
-  const bytes = result.remove.reduce((total, decision) => total + decision.bytes, 0);
+  // A gateway's answer may leave decisions out (a Lambda response holds at most 6 MB): counted, not shown.
+  const keepOmitted = result.keepOmitted ?? 0;
+  const removeOmitted = result.removeOmitted ?? 0;
+  const bytes = result.remove.reduce((total, decision) => total + decision.bytes, result.removeOmittedBytes ?? 0);
   // A damaged or unproven backup is kept, never counted: the operator sees how many at once.
   const uncounted = result.keep.filter((decision) => decision.uncounted === true).length;
-  const kept = `${result.keep.length}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
+  const kept = `${result.keep.length + keepOmitted}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
   const lines = [
     result.dryRun
-      ? `Dry run: would keep ${kept} and remove ${plural(result.remove.length, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
+      ? `Dry run: would keep ${kept} and remove ${plural(result.remove.length + removeOmitted, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
       : `Kept ${kept} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
   ];
   const skipped = new Set(result.skipped.map((skip) => skip.location));
@@ -59,6 +62,11 @@ function describePrune(result: PruneResult): string[] {
     ...rows(result.remove.filter((decision) => skipped.has(decision.location)), 'skipped'),
   ];
   if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));
+  if (keepOmitted + removeOmitted > 0) {
+    const parts = [...(removeOmitted > 0 ? [`${removeOmitted.toLocaleString('en-US')} later ${result.dryRun ? 'to remove' : 'removed'}`] : []), ...(keepOmitted > 0 ? [`${keepOmitted.toLocaleString('en-US')} older kept`] : [])];
+    const more = result.dryRun ? ': run the dry run without --stack to list every decision' : '';
+    lines.push(`  … and ${parts.join(' and ')}, left out of the gateway's answer (a Lambda response holds at most 6 MB)${more}`);
+  }
   for (const note of result.notes) lines.push(`  note: ${shownText(note)}`);
   if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${shownText(result.refusal)}`);
   return lines;

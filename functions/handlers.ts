@@ -58,20 +58,23 @@ import {
   errorBody,
   failureResponse,
   isScheduledEvent,
+  MAX_LIST_PAGE,
   pageOfNames,
   parseBackupFunctionRequest,
   parseCronPayload,
   parseListRequest,
-  parsePruneCommand,
+  parsePruneRequest,
   parseRestoreFunctionRequest,
   parseScheduledPrune,
   isRecord,
   type ErrorBody,
   type FailureResponse,
+  type ParsedListRequest,
 } from '../shared/control-plane/protocol.js';
+import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupsListing } from '../shared/catalog/backups.js';
-import type { PruneResult } from '../shared/catalog/prune.js';
+import type { PruneDecision, PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import type { PruneCommand } from '../shared/operations.js';
@@ -98,7 +101,12 @@ export interface HandlerDeps {
  * copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
  */
 export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
-  return localOperations(config.tenantsDir, { sqliteWriters: 'cross-host', ...(identitySecrets !== undefined && { identitySecrets }) });
+  return localOperations(config.tenantsDir, {
+    sqliteWriters: 'cross-host',
+    // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
+    chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
+    ...(identitySecrets !== undefined && { identitySecrets }),
+  });
 }
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
@@ -468,6 +476,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
     const trigger: Trigger = scheduled ? 'schedule' : 'direct';
     let command: PruneCommand | undefined;
     let cronName: string | undefined;
+    let bounded = false;
     try {
       if (scheduled) {
         const request = parseScheduledPrune(event);
@@ -475,7 +484,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
         cronName = request.cronName;
         logger.appendKeys({ cronName, eventId: request.eventId });
       } else {
-        command = parsePruneCommand(event);
+        ({ command, bounded } = parsePruneRequest(event));
       }
       logger.appendKeys({ operation: 'prune', tenant: command.tenant, trigger });
       assertRemoteStore('prune', command.in, command.storage, config);
@@ -502,7 +511,8 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
           timeLeft(context),
         );
       }
-      return result;
+      // A caller of an older version reads every decision from the lists: it gets them whole.
+      return bounded ? boundedPrune(result) : result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
       logFailure(logger, 'prune failed', error, body);
@@ -547,6 +557,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
         return { tenants, ownership };
       }
+      if (request.pages) {
+        const page = await tenantsPage(operations, request);
+        logger.info('listed a page of tenants', { names: request.names, after: request.after, count: page.tenants.length, more: page.next !== undefined, skipped: page.skipped?.length ?? 0 });
+        return page;
+      }
       if (request.after !== undefined || request.limit !== undefined) {
         // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
         const page = pageOfNames(await namesToBackUp(operations), request.after, request.limit);
@@ -563,6 +578,43 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       return failureResponse(error);
     }
   };
+}
+
+/**
+ * One page of `tenants list` (ListRequest.pages): the names or summaries sorted after `after`,
+ * at most `limit` (MAX_LIST_PAGE), cut further to what fits a Lambda answer, `next` when more
+ * follow; and the skipped tenants, on every page. Only the page's tenants are walked.
+ */
+export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES): Promise<ListPageAnswer> {
+  const limit = request.limit ?? MAX_LIST_PAGE;
+  const [listed, skipped] = await Promise.all([
+    request.names
+      ? operations.listNames().then((names) => pageOfNames(names, request.after, limit))
+      : // One more than the page, to know whether another follows.
+        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1 }).then((summaries) =>
+          summaries.length > limit ? { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name } : { tenants: summaries },
+        ),
+    operations.listSkipped(),
+  ]);
+  const nameOf = (tenant: unknown) => (typeof tenant === 'string' ? tenant : (tenant as TenantSummary).name);
+  const answer: ListPageAnswer = { tenants: listed.tenants, ...(listed.next !== undefined && { next: listed.next }), ...(skipped.length > 0 && { skipped }) };
+  if (responseBytes(answer) <= maxBytes) return answer;
+  // What the page holds besides its tenants, with room for the longest `next`.
+  let bytes = responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) });
+  let kept = 0;
+  for (const tenant of listed.tenants) {
+    bytes += responseBytes(tenant) + 1;
+    if (bytes > maxBytes && kept > 0) break;
+    kept += 1;
+  }
+  const tenants = listed.tenants.slice(0, kept);
+  return { ...answer, tenants, next: nameOf(tenants[tenants.length - 1]) };
+}
+
+export interface ListPageAnswer {
+  readonly tenants: readonly (string | TenantSummary)[];
+  readonly next?: string;
+  readonly skipped?: readonly SkippedTenant[];
 }
 
 /**
@@ -674,6 +726,39 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
     kept += 1;
   }
   return { ...listing, backups: listing.backups.slice(0, kept), omitted: listing.backups.length - kept };
+}
+
+/**
+ * A prune's result whose JSON would not fit a Lambda response, its decision lists cut to what
+ * does (the removed first, in the order they were removed, then the kept, newest first), with
+ * how many of each were left out (and the bytes of those to remove); one that fits is
+ * unchanged. The counts, the skipped and the notes stay whole.
+ */
+export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
+  if (responseBytes(result) <= maxBytes) return result;
+  // What the result holds besides its decisions, with room for the counts.
+  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
+  const fitting = (decisions: readonly PruneDecision[]) => {
+    let kept = 0;
+    for (const decision of decisions) {
+      bytes += responseBytes(decision) + 1;
+      if (bytes > maxBytes) break;
+      kept += 1;
+    }
+    return kept;
+  };
+  // What was removed first: it is what the operator must see.
+  const remove = fitting(result.remove);
+  const keep = remove === result.remove.length ? fitting(result.keep) : 0;
+  const omitted = result.remove.slice(remove);
+  return {
+    ...result,
+    keep: result.keep.slice(0, keep),
+    remove: result.remove.slice(0, remove),
+    keepOmitted: result.keep.length - keep,
+    removeOmitted: omitted.length,
+    removeOmittedBytes: omitted.reduce((total, decision) => total + decision.bytes, 0),
+  };
 }
 
 /** A backup's or restore's result with its note lists cut, as far as needed, to fit a Lambda response. */

@@ -34,7 +34,7 @@ function storageFlags(direction: 'backup' | 'restore') {
       value: '<name>',
       description: 'AWS profile from the shared config/credentials files (SSO included); in remote mode, the profile the gateway is called with',
     },
-    region: { flag: '--region', value: '<region>', description: 'AWS region of the bucket; in remote mode, the region of the gateway' },
+    region: { flag: '--region', value: '<region>', description: 'AWS region of the bucket (at an --endpoint: the region requests are signed for); in remote mode, also the region of the gateway' },
     endpoint: { flag: '--endpoint', value: '<url>', description: 'S3-compatible endpoint (MinIO, R2, Ceph…); path-style addressing' },
     accessKey: { flag: '--access-key', value: '<id>', description: 'access key for --endpoint (or set OPENCLAW_S3_ACCESS_KEY)' },
     secretKey: { flag: '--secret-key', value: '<secret>', description: 'secret key for --endpoint (or set OPENCLAW_S3_SECRET_KEY)' },

@@ -25,10 +25,11 @@ import { TempArea } from './backup/temp-area.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
+import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
 import { UsageError } from './errors.js';
@@ -204,7 +205,8 @@ export interface TenantOperations {
   /** Settles an interrupted restore (`tenants recover`); local mode only. */
   recover(command: RecoverCommand): Promise<RecoverResult>;
   listNames(): Promise<string[]>;
-  listSummaries(): Promise<TenantSummary[]>;
+  /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
+  listSummaries(page?: ListPage): Promise<TenantSummary[]>;
   /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why. */
   listSkipped(): Promise<SkippedTenant[]>;
 }
@@ -227,6 +229,8 @@ export interface LocalOptions {
   readonly sqliteWriters?: SqliteWriters;
   /** Where `--identity-secret` is read (the gateway's functions); absent (the CLI's local mode): the flag is refused. */
   readonly identitySecrets?: IdentitySecretReader;
+  /** Who ends a backup in pieces that broke (the gateway's functions: they do); the busy message names it. @default `tenants recover` */
+  readonly chainEnder?: ChainEnder;
 }
 
 /** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
@@ -260,6 +264,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
+      ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
     };
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
@@ -286,6 +291,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
+        ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       });
     },
     async backupAll(command, hooks = {}) {
@@ -366,7 +372,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     },
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
     listNames: () => listTenantNames(tenantsDir),
-    listSummaries: () => summarizeTenants(tenantsDir),
+    listSummaries: (page) => summarizeTenants(tenantsDir, page),
     listSkipped: () => listSkippedTenants(tenantsDir),
   };
 }

@@ -17,6 +17,7 @@ import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, type FlagSpec } from '../share
 
 const context = { tenant: 'acme', stack: 'openclaw-backup' };
 const parse = (line: string) => parseCronCommand(line, context);
+const scheduled = (line: string) => parseScheduledCommand(line, context);
 
 describe('parseCronCommand', () => {
   it('turns $(date +FORMAT) into a placeholder expanded when the rule fires', () => {
@@ -44,6 +45,18 @@ describe('parseCronCommand', () => {
       templated: false,
     });
     expect(parse('openclaw --stack openclaw-backup tenants backup acme --to s3://bkt/k.tar.zst').command.tenant).toBe('acme');
+  });
+
+  it('takes --region with --endpoint, the region that store is signed for, as tenants backup sends it (before: refused, so a store with a region of its own could not be scheduled)', () => {
+    expect(parse('openclaw tenants backup acme --to s3://bkt/k.tar.zst --endpoint https://s3.us-west-004.backblazeb2.com --region us-west-004').command).toEqual({
+      tenant: 'acme',
+      to: 's3://bkt/k.tar.zst',
+      storage: { endpoint: 'https://s3.us-west-004.backblazeb2.com', region: 'us-west-004' },
+    });
+    expect(scheduled('openclaw tenants prune acme --in s3://bkt/p/ --keep-last 1 --region us-west-004 --endpoint https://s3.us-west-004.backblazeb2.com').command).toMatchObject({ storage: { region: 'us-west-004' } });
+    // Without an endpoint it would be the gateway's region, which a cron cannot change.
+    expect(() => scheduled('openclaw tenants prune acme --in s3://bkt/p/ --keep-last 1 --region eu-west-1')).toThrow(/the scheduled prune runs in the gateway's region: drop --region/);
+    expect(() => parse('openclaw tenants backup acme --to s3://bkt/k --endpoint https://minio.internal:9000 --region "eu west"')).toThrow(/^invalid --region "eu west" in --cmd$/);
   });
 
   it('takes --sqlite-raw-fallback into the scheduled backup, as the CLI\'s backup does', () => {
@@ -120,7 +133,6 @@ describe('parseCronCommand', () => {
 });
 
 describe('parseScheduledCommand', () => {
-  const scheduled = (line: string) => parseScheduledCommand(line, context);
 
   it('tells a backup from a prune, and parses the prune\'s location and rules', () => {
     expect(scheduled('openclaw tenants backup acme --to s3://bkt/acme/$(date +%F).tar.zst')).toEqual({

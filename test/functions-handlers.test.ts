@@ -18,7 +18,7 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, listHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
+import { backupHandler, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -334,7 +334,7 @@ function recordingOperations(): { operations: TenantOperations; calls: string[] 
       backupAll: (...args) => (calls.push('backupAll'), real.backupAll(...args)),
       restore: (...args) => (calls.push('restore'), real.restore(...args)),
       listNames: () => (calls.push('listNames'), real.listNames()),
-      listSummaries: () => (calls.push('listSummaries'), real.listSummaries()),
+      listSummaries: (page) => (calls.push('listSummaries'), real.listSummaries(page)),
       listSkipped: () => real.listSkipped(),
       recover: (...args) => (calls.push('recover'), real.recover(...args)),
       planBackup: (...args) => (calls.push('planBackup'), real.planBackup(...args)),
@@ -542,8 +542,32 @@ describe('list handler', () => {
       // The pages the fan-out queues a backup for each name of: it is among them, so its backup fails by name, as in a local backup --all.
       const page = (await list({ names: true, after: 'm', limit: 100 }, fakeContext())) as { tenants: string[] };
       expect(page.tenants).toContain('moved');
+      // tenants list's pages: names or summaries without it, and it apart, on every page.
+      const first = JSON.parse(JSON.stringify(await list({ pages: true, limit: 1 }, fakeContext())));
+      expect(first).toEqual({ tenants: [expect.objectContaining({ name: 'acme', state: 'ok' })], next: 'acme', skipped });
+      expect(await list({ names: true, pages: true, after: 'acme' }, fakeContext())).toEqual({ tenants: expect.not.arrayContaining(['acme', 'moved']), skipped });
     } finally {
       rmSync(link);
+    }
+  });
+
+  it('pages tenants list: only the page\'s tenants are walked, cut to what fits an answer, and the request is checked', async () => {
+    const { list } = handlers();
+    const { operations, calls } = recordingOperations();
+    const all = ((await operations.listNames()) as string[]);
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const summaries = await tenantsPage(operations, { names: false, ownership: false, pages: true, limit: 1 });
+    expect(summaries).toMatchObject({ tenants: [{ name: all[0] }], next: all[0] });
+    // An answer that would not fit holds fewer tenants (at least one, for the listing to go on), and goes on after the last.
+    expect(await tenantsPage(operations, { names: true, ownership: false, pages: true }, 20)).toEqual({ tenants: [all[0]], next: all[0] });
+    expect(calls.filter((call) => call === 'listSummaries')).toHaveLength(1);
+    for (const [request, message] of [
+      [{ pages: true, ownership: true }, '"pages" and "ownership" exclude each other'],
+      [{ after: 'a' }, '"after" and "limit" page through names: they go with "names": true (or "pages": true)'],
+      [{ pages: 'yes' }, '"pages" must be true or false'],
+      [{ pages: true, limit: 10_001 }, '"limit" must be a whole number from 1 to 10000'],
+    ] as const) {
+      expect(await list(request, fakeContext()), JSON.stringify(request)).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: `list request: ${message}` } });
     }
   });
 });

@@ -16,7 +16,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 
 import { completionPublisher } from '../functions/events.js';
 import { localOperations } from '../shared/operations.js';
+import { InvalidRequestError } from '../shared/errors.js';
+import { failureResponse, isRecord } from '../shared/control-plane/protocol.js';
 import { backupHandler, listHandler, pruneHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
+import type { PruneResult } from '../shared/catalog/prune.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { cronTargetInput, parseScheduledCommand } from '../shared/schedule/cron-command.js';
@@ -203,6 +206,143 @@ describe('answers larger than a Lambda response', () => {
     const listing = JSON.parse(json.stdout) as { backups: { name: string }[]; omitted: number };
     expect(listing.backups.length + listing.omitted).toBe(20_000);
     expect(listing.backups.map((entry) => entry.name)).toEqual(backups.slice(0, listing.backups.length).map((entry) => entry.name));
+  });
+});
+
+describe('a prune of more backups than one Lambda answer holds', () => {
+  const asLambda = (result: unknown) => {
+    const payload = encode(result);
+    return payload.length <= 6 * 1024 * 1024
+      ? { StatusCode: 200, Payload: payload }
+      : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
+  };
+  const decision = (n: number, reasons: string[]) => ({
+    location: `s3://backups/backups/acme/${new Date(JUNE_1 - n * 3_600_000).toISOString()}.tar.zst`,
+    createdAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
+    bytes: 1_000,
+    reasons,
+  });
+  // 45,000 backups, 7 kept: a first prune of a long history (7.4 MB of JSON).
+  const result = {
+    operation: 'prune' as const,
+    tenant: 'acme',
+    location: 's3://backups/backups/acme/',
+    dryRun: false,
+    policy: { last: 7 },
+    keep: Array.from({ length: 7 }, (_, n) => decision(n, ['last 7'])),
+    remove: Array.from({ length: 44_993 }, (_, n) => decision(45_000 - n, ['no keep rule matches'])),
+    removed: 44_993,
+    skipped: [],
+    bytesRemoved: 44_993_000,
+    deletion: { checked: 'etag-head' as const },
+    notes: [],
+  };
+  const gateway = (older = false) => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    let pruned = 0;
+    const operations = { ...localOperations(base), prune: async () => (pruned++, result as unknown as PruneResult) };
+    const prune = pruneHandler({ config, logger, publish: async () => {}, operations });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const request = decode(input.Payload);
+      // A gateway deployed before `bounded`: its request check knew no such field, and pruned nothing.
+      if (older && isRecord(request) && 'bounded' in request) return asLambda(failureResponse(new InvalidRequestError('prune request: unknown field "bounded" (are the CLI and the gateway the same version?)')));
+      return asLambda(await prune(request, context()));
+    });
+    return () => pruned;
+  };
+  const args = ['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '7'];
+
+  it('answers with the removed it can hold and counts the rest, instead of failing after the prune ran', async () => {
+    expect(encode(result).length).toBeGreaterThan(6 * 1024 * 1024);
+    const pruned = gateway();
+    const text = await remote(args);
+    expect(text.stderr).toBe('');
+    expect(text.status).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('Kept 7 and removed 44993 backups (42.9 MiB) of "acme" in s3://backups/backups/acme/');
+    const shown = lines.filter((line) => /^\s+removed\s/.test(line)).length;
+    expect(shown).toBeGreaterThan(10_000);
+    expect(lines.at(-1)).toBe(
+      `  … and ${(44_993 - shown).toLocaleString('en-US')} later removed and 7 older kept, left out of the gateway's answer (a Lambda response holds at most 6 MB)`,
+    );
+    const json = JSON.parse((await remote(['--json', ...args])).stdout) as PruneResult;
+    expect(json.remove.length + json.removeOmitted!).toBe(44_993);
+    expect(json.remove.map((entry) => entry.location)).toEqual(result.remove.slice(0, json.remove.length).map((entry) => entry.location));
+    expect(json.removeOmittedBytes).toBe(json.removeOmitted! * 1_000);
+    expect(pruned()).toBe(2);
+  });
+
+  it('asks a gateway older than bounded answers again without, once it refused the field before pruning', async () => {
+    const pruned = gateway(true);
+    const run = await remote(args);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: openclaw-backup-prune could not answer: its answer is larger than the 6 MB a Lambda response may hold; the prune itself may have finished/);
+    expect(pruned()).toBe(1);
+  });
+});
+
+describe('tenants list of more tenants than one Lambda answer holds', () => {
+  const asLambda = (result: unknown) => {
+    const payload = encode(result);
+    return payload.length <= 6 * 1024 * 1024
+      ? { StatusCode: 200, Payload: payload }
+      : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
+  };
+  const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+  const names = Array.from({ length: 60_000 }, (_, n) => `t${String(n).padStart(31, '0')}`);
+  const summary = (name: string) => ({ name, state: 'ok' as const, bytes: 548_718, files: 36, lastModified: new Date(JUNE_1) });
+  /** The list function over 60,000 tenants (only the page asked for is summarized), its requests recorded. */
+  const gateway = (older = false) => {
+    const operations = {
+      ...localOperations(base),
+      listNames: async () => names,
+      listSkipped: async () => [],
+      listSummaries: async (page: { after?: string; limit?: number } = {}) => names.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
+    };
+    const list = listHandler({ config, logger, operations });
+    const requests: unknown[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const request = decode(input.Payload);
+      requests.push(request);
+      // A gateway deployed before pages: its request check knew no such field.
+      if (older && isRecord(request) && 'pages' in request) return asLambda(failureResponse(new InvalidRequestError('list request: unknown field "pages" (are the CLI and the gateway the same version?)')));
+      return asLambda(await list(request, context()));
+    });
+    return requests;
+  };
+
+  it('reads the list function\'s pages: every tenant once, in order (before: over 6 MB, the command failed)', async () => {
+    // The whole list in one answer: what Lambda refused.
+    expect(encode({ tenants: names.map(summary) }).length).toBeGreaterThan(6 * 1024 * 1024);
+    const requests = gateway();
+    const json = await remote(['--json', 'tenants', 'list']);
+    expect(json.stderr).toBe('');
+    expect(json.status).toBe(0);
+    const listed = JSON.parse(json.stdout) as { tenants: { name: string; bytes: number; lastModified: string }[] };
+    expect(listed.tenants.map((tenant) => tenant.name)).toEqual(names);
+    expect(listed.tenants[59_999]).toMatchObject({ bytes: 548_718, lastModified: new Date(JUNE_1).toISOString() });
+    expect(requests).toEqual([{ names: false, pages: true }, ...[1, 2, 3, 4, 5].map((page) => ({ names: false, pages: true, after: names[page * 10_000 - 1] }))]);
+
+    requests.length = 0;
+    const text = await remote(['tenants', 'list', '--names']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toBe(`${names.join('\n')}\n`);
+    // The skipped tenants came with the names: no second listing.
+    expect(requests).toHaveLength(6);
+  });
+
+  it('asks a gateway older than pages for the whole list, as before, and says why one too large for its answer fails', async () => {
+    const requests = gateway(true);
+    const big = await remote(['tenants', 'list', '--names']);
+    expect(big.status).toBe(0);
+    expect(big.stdout.split('\n')).toHaveLength(60_001);
+    expect(requests).toEqual([{ names: true, pages: true }, { names: true }]);
+    const summaries = await remote(['tenants', 'list']);
+    expect(summaries.status).toBe(1);
+    expect(summaries.stderr).toBe(
+      'openclaw: openclaw-backup-list could not answer: its answer is larger than the 6 MB a Lambda response may hold; run the command without --stack, on a host that mounts the tenant volume (tenants list) or reaches the bucket; ' +
+        'the gateway was deployed by an older version, whose openclaw-backup-list cannot answer in pages: deploy this version\'s to list every tenant through it\n',
+    );
   });
 });
 

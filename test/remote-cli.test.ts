@@ -67,6 +67,14 @@ describe('remote mode from the command line', () => {
     expect(runCli(['--stack', 'x', 'tenants', 'list']).status).toBe(2);
   });
 
+  it('refuses a --region that is no region name before any AWS call, as local mode does (before: the SDK\'s "Region not accepted", exit 1)', () => {
+    for (const args of [['tenants', 'list'], ['tenants', 'backup', 'acme', '--to', 's3://backups/a.tar.zst'], ['doctor']]) {
+      const run = packagesLoaded(['--stack', 'openclaw-backup', ...args, '--region', 'eu west']);
+      expect({ status: run.status, stderr: run.stderr }, args.join(' ')).toEqual({ status: 2, stderr: 'openclaw: invalid --region "eu west"\n' });
+      expect(run.packages.filter((name) => name.startsWith('@aws-sdk/'))).toEqual([]);
+    }
+  });
+
   it('refuses an --aws-profile that no shared config file holds, by name, before any AWS call', () => {
     const config = path.join(dir.path, 'aws-config');
     writeFileSync(config, '[profile production]\nregion = eu-west-1\n');

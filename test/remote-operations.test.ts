@@ -7,7 +7,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { writeFileSync } from 'node:fs';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
@@ -19,7 +19,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, listHandler, restoreHandler } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { tempDir } from './helpers/tree.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startRegionProxy, startS3Server, type RecordingServer, type S3TestServer } from './helpers/s3-server.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
@@ -116,10 +116,11 @@ describe('remote executor', () => {
         tenant: 'acme',
         to: 's3://backups/acme/2026-06-03.tar.zst',
         overwrite: false,
-        storage: { endpoint: 'https://minio.internal:9000', accessKey: 'minio-user', secretKey: 'minio-secret' },
+        // The region the store is signed for, as local mode signs it (the profile is not sent).
+        storage: { endpoint: 'https://minio.internal:9000', region: 'eu-central-1', accessKey: 'minio-user', secretKey: 'minio-secret' },
       }),
     });
-    // --aws-profile / --region chose the client, and were not sent to the function.
+    // --aws-profile / --region chose the client.
     const client = calls[0]!.thisValue as LambdaClient;
     expect(client.config.profile).toBe('ops');
     expect(await client.config.region()).toBe('eu-central-1');
@@ -137,7 +138,15 @@ describe('remote executor', () => {
       .on(InvokeCommand, { FunctionName: 'gw-prod-list' })
       .resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme', 'beta'] }) as never });
     expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\nbeta\n', stderr: '' });
-    expect(lambda.commandCalls(InvokeCommand)[0]!.args[0].input).toEqual({ FunctionName: 'gw-prod-list', InvocationType: 'RequestResponse', Payload: encode({ names: true }) });
+    // A page that does not go on after the one before would never end: refused as another version's answer.
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], next: 'acme' }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 1, stdout: '', stderr: 'openclaw: unexpected answer from gw-prod-list: are the CLI and the gateway the same version?\n' });
+    expect(lambda.commandCalls(InvokeCommand).map((call) => decode(call.args[0].input.Payload as Uint8Array)).slice(1)).toEqual([{ names: true, pages: true }, { names: true, pages: true, after: 'acme' }]);
+    lambda.resetHistory();
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme', 'beta'] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\nbeta\n', stderr: '' });
+    // In pages (one here), whose every answer names the skipped tenants too: one invocation.
+    expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toEqual([{ FunctionName: 'gw-prod-list', InvocationType: 'RequestResponse', Payload: encode({ names: true, pages: true }) }]);
 
     lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({
       StatusCode: 200,
@@ -348,6 +357,8 @@ describe('remote and local runs of the same command', () => {
   const dir = tempDir('openclaw-remote-');
   const base = path.join(dir.path, 'tenants');
   let server: S3TestServer;
+  /** s3rver behind a proxy that, like B2, Wasabi or a MinIO with a region, takes only requests signed for eu-central-1. */
+  let regional: RecordingServer;
   const context = (): LambdaContext => ({
     awsRequestId: 'req',
     functionName: 'f',
@@ -360,8 +371,10 @@ describe('remote and local runs of the same command', () => {
   beforeAll(async () => {
     createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10 });
     server = await startS3Server({ bucket: 'backups' });
+    regional = await startRegionProxy(server.endpoint, 'eu-central-1');
   });
   afterAll(async () => {
+    await regional.stop();
     await server.dispose();
     dir.cleanup();
   });
@@ -369,7 +382,7 @@ describe('remote and local runs of the same command', () => {
     // The gateway: the mocked Invoke runs the real handlers on the same base dir.
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
     // s3rver stands for an S3-compatible store the deployer listed (context allowedEndpoints).
-    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], abortMarginMs: 1000 };
+    const config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint, regional.endpoint], abortMarginMs: 1000 };
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
     const handlers: Record<string, (event: unknown, context: LambdaContext) => Promise<unknown>> = {
       'openclaw-backup-backup': backupHandler({ config, logger, publish }),
@@ -418,5 +431,62 @@ describe('remote and local runs of the same command', () => {
     }
 
     expect((await remote(['tenants', 'list', '--names'])).stdout).toBe((await local(['tenants', 'list', '--names'])).stdout);
+  });
+
+  it('says, of a tenant a backup in pieces keeps busy, that the gateway ends a broken one, not `tenants recover` (which cannot run there)', async () => {
+    expect((await remote(['tenants', 'backup', 'acme', '--to', 's3://backups/busy.tar.zst', ...storage()])).status).toBe(0);
+    // A chain's state (damaged, as a broken chain may leave it), saved an hour ago.
+    const state = path.join(base, '.openclaw-continuation-acme');
+    writeFileSync(state, 'not a state');
+    onTestFinished(() => rmSync(state, { force: true }));
+    const savedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    utimesSync(state, savedAt, savedAt);
+    const endsAt = new Date(savedAt.getTime() + 24 * 3_600_000).toISOString();
+    for (const args of [
+      ['tenants', 'backup', 'acme', '--to', 's3://backups/busy-2.tar.zst', ...storage()],
+      ['tenants', 'restore', '--from', 's3://backups/busy.tar.zst', '--force', ...storage()],
+    ]) {
+      const r = await remote(args);
+      expect(r.status, args[1]).toBe(3);
+      expect(r.stderr).toBe(
+        `openclaw: tenant "acme" is busy: a backup of it continues across invocations (state ${state}, saved ${savedAt.toISOString()}); the ${args[1]} can run once it ends. ` +
+          `One that broke is ended (upload aborted, failure event) by the gateway's first backup invocation after ${endsAt} (24 h without a piece); ` +
+          'a damaged state is ended at once by `openclaw --tenants-dir DIR tenants recover acme` on a host that mounts the tenant volume at DIR\n',
+      );
+    }
+    // Where the base dir is mounted, recover is the way.
+    const l = await local(['tenants', 'restore', '--from', 's3://backups/busy.tar.zst', '--force', ...storage()]);
+    expect(l.status).toBe(3);
+    expect(l.stderr).toMatch(/: `openclaw tenants recover acme` ends it when no piece has saved it for 24 h, or its state is damaged\n$/);
+  });
+
+  it('signs requests to an --endpoint for the region local mode signs them for: --region, else the profile\'s (before: always us-east-1)', async () => {
+    const signed = ['--endpoint', regional.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'x'];
+    const args = ['tenants', 'backup', 'acme', '--to', 's3://backups/regional.tar.zst', ...signed];
+    // Without a region both modes sign for us-east-1, and both say which region to pass.
+    const [l, r] = [await local(args), await remote(args)];
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(l.stderr);
+    expect(r.stderr).toMatch(/pass --region eu-central-1\n$/);
+    const withRegion = await remote([...args, '--region', 'eu-central-1']);
+    expect(withRegion.stderr).toBe('');
+    expect(withRegion.status).toBe(0);
+    const payload = () => decode(lambda.commandCalls(InvokeCommand).at(-1)!.args[0].input.Payload as Uint8Array);
+    expect(payload()).toMatchObject({ storage: { endpoint: regional.endpoint, region: 'eu-central-1' } });
+    // The profile's region (AWS_PROFILE, as local mode reads it), for a verify and a listing too.
+    const config = path.join(dir.path, 'aws-config');
+    writeFileSync(config, '[profile store]\nregion = eu-central-1\n');
+    vi.stubEnv('AWS_CONFIG_FILE', config);
+    vi.stubEnv('AWS_PROFILE', 'store');
+    const verify = await remote(['tenants', 'verify', '--from', 's3://backups/regional.tar.zst', '--no-record', ...signed]);
+    expect(verify.stderr).toBe('');
+    expect(verify.status).toBe(0);
+    expect(payload()).toMatchObject({ storage: { region: 'eu-central-1' } });
+    const listing = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/', ...signed]);
+    expect(listing.status).toBe(0);
+    expect(JSON.parse(listing.stdout).backups.map((entry: { name: string }) => entry.name)).toContain('regional.tar.zst');
+    // AWS S3 itself (no endpoint): the region stays the CLI's, for the gateway; the function's role finds the bucket's.
+    expect((await remote(['tenants', 'backups', 'acme', '--in', 's3://elsewhere/', '--region', 'eu-west-1'])).status).toBe(3);
+    expect(payload()).not.toHaveProperty('storage');
   });
 });

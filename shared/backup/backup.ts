@@ -21,7 +21,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { abandonedChains, assertNoContinuation, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { abandonedChains, assertNoContinuation, type ChainEnder, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -68,6 +68,8 @@ export interface BackupRequest {
   readonly tmpdirSwept?: boolean;
   /** The scheduled run this backup is (its event's ID), stored with the archive (ArchiveMetadata.runId). */
   readonly runId?: string;
+  /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
+  readonly chainEnder?: ChainEnder;
 }
 
 export interface PieceRequest extends BackupRequest {
@@ -198,7 +200,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       // it goes on; a backup of the tenant to anywhere else stays refused while a chain owns it.
       from = inPieces ? await ownChain(tenantsDir, tenant, location.display, recipients) : undefined;
       if (from === undefined) {
-        if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup');
+        if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup', request.chainEnder);
         await location.checkWritable({ overwrite: request.overwrite ?? false, ...(signal !== undefined && { signal }) });
       }
     }

@@ -193,14 +193,30 @@ export async function removeContinuation(tenantsDir: string, tenant: string): Pr
   await fs.rm(continuationPathFor(tenantsDir, tenant), { force: true });
 }
 
+/**
+ * Who ends a chain that broke, as the busy message tells: `tenants recover` where the base dir
+ * is mounted (the CLI's local mode, the default), or the gateway's backup function, which ends
+ * every chain no piece has saved for `abandonAfterMs` at its next invocation (handlers.ts).
+ */
+export type ChainEnder = { readonly by: 'recover' } | { readonly by: 'gateway'; readonly abandonAfterMs: number };
+
 /** Refuses to start an operation on a tenant that a continuing backup owns between its pieces. */
-export async function assertNoContinuation(tenantsDir: string, tenant: string, operation: string): Promise<void> {
+export async function assertNoContinuation(tenantsDir: string, tenant: string, operation: string, ender: ChainEnder = { by: 'recover' }): Promise<void> {
   const file = continuationPathFor(tenantsDir, tenant);
   const stat = await fs.stat(file).catch(() => undefined);
   if (stat === undefined) return;
+  const busy = `tenant "${tenant}" is busy: a backup of it continues across invocations (state ${file}, saved ${stat.mtime.toISOString()}); the ${operation} can run once it ends`;
+  if (ender.by === 'gateway') {
+    // `tenants recover` cannot run through the gateway: the functions end it themselves.
+    const hours = Math.round((ender.abandonAfterMs / 3_600_000) * 10) / 10;
+    throw new TenantBusyError(
+      `${busy}. One that broke is ended (upload aborted, failure event) by the gateway's first backup invocation after ` +
+        `${new Date(stat.mtimeMs + ender.abandonAfterMs).toISOString()} (${hours} h without a piece); a damaged state is ended at once by ` +
+        `\`openclaw --tenants-dir DIR tenants recover ${tenant}\` on a host that mounts the tenant volume at DIR`,
+    );
+  }
   throw new TenantBusyError(
-    `tenant "${tenant}" is busy: a backup of it continues across invocations (state ${file}, saved ${stat.mtime.toISOString()}); ` +
-      `the ${operation} can run once it ends, or once an abandoned one is cleaned up: \`openclaw tenants recover ${tenant}\` ends it ` +
+    `${busy}, or once an abandoned one is cleaned up: \`openclaw tenants recover ${tenant}\` ends it ` +
       `when no piece has saved it for ${DEFAULT_ABANDON_AFTER_MS / 3_600_000} h, or its state is damaged`,
   );
 }

@@ -97,6 +97,13 @@ export interface PruneResult {
   readonly notes: readonly string[];
   /** Set in a dry run that the real run would refuse (Object Lock). */
   readonly refusal?: string;
+  /**
+   * Decisions left out of the end of `keep` and of `remove` (with their bytes) to keep the
+   * answer within a limit (a Lambda response holds at most 6 MB); absent when none were.
+   */
+  readonly keepOmitted?: number;
+  readonly removeOmitted?: number;
+  readonly removeOmittedBytes?: number;
 }
 
 export interface PruneSkip {

@@ -18,13 +18,19 @@
 //                     (an older gateway answers INVALID_REQUEST "unknown field")
 //   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
 //                     yearly? }, dryRun?, storage? } (storage may add deleteIfMatch: boolean,
-//                     `--delete-if-match`), or a cron rule's payload as for backup
-//                     with the PruneCommand as `command`
+//                     `--delete-if-match`), and `bounded: true` when the caller reads an answer
+//                     whose decision lists are cut to fit a Lambda response (keepOmitted,
+//                     removeOmitted; a gateway older than that answers INVALID_REQUEST "unknown
+//                     field \"bounded\"", before pruning anything), or a cron rule's payload as for
+//                     backup with the PruneCommand as `command`
 //   <prefix>-list     { names?: boolean, ownership?: boolean, expectUid?: number, expectGid?: number,
-//                       after?: string, limit?: number }
+//                       after?: string, limit?: number, pages?: boolean }
 //                     (ownership: also report who owns the tenant tree, for `doctor`; a gateway
 //                     older than that answers INVALID_REQUEST "unknown field"; after/limit: one
-//                     page of names, those sorted after `after`, for the fan-out)
+//                     page of names, those sorted after `after`, for the fan-out, skipped tenants
+//                     among them; pages: `tenants list`, names or summaries, in pages that fit a
+//                     Lambda answer, skipped tenants apart; a gateway older than that answers
+//                     INVALID_REQUEST "unknown field \"pages\"")
 //   <prefix>-fanout   a fan-out payload (schedule/cron-command.ts FanOutPayload): { source:
 //                     "openclaw.fanout", version: 1, to: template, overwrite?, cronName?, time?,
 //                     timeZone?, runId?, encryptTo? }: queues one backup per tenant
@@ -35,7 +41,8 @@
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
 //                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for,
-//                     and `next` (the name to ask `after` for) when a page has more behind it;
+//                     and `next` (the name to ask `after` for) when a page has more behind it
+//                     (with `pages`, `skipped` on every page);
 //                     the fan-out's FanOutResult
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
@@ -116,11 +123,17 @@ export interface ListRequest {
   /** The identity the tree should belong to (the access point's POSIX user); only with `ownership`. */
   readonly expectUid?: number;
   readonly expectGid?: number;
+  /**
+   * `tenants list`'s pages: the names or summaries sorted after `after`, as many as fit one
+   * Lambda answer (at most `limit`), `next` when more follow, and the skipped tenants apart.
+   */
+  readonly pages?: boolean;
 }
 
 export interface ParsedListRequest {
   readonly names: boolean;
   readonly ownership: boolean;
+  readonly pages: boolean;
   readonly after?: string;
   readonly limit?: number;
   readonly expectUid?: number;
@@ -373,6 +386,14 @@ export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequ
   return { kind: 'restore', command: parseRestoreCommand(rest), dryRun: dryRun === true };
 }
 
+/** A direct prune: the command, and whether the caller reads an answer with cut decision lists (`bounded`). */
+export function parsePruneRequest(value: unknown): { command: PruneCommand; bounded: boolean } {
+  const record = expectRecord(value, 'prune request');
+  const { bounded, ...command } = record;
+  if (bounded !== undefined && typeof bounded !== 'boolean') throw new InvalidRequestError('prune request: "bounded" must be true or false');
+  return { command: parsePruneCommand(command), bounded: bounded === true };
+}
+
 export function parsePruneCommand(value: unknown, what = 'prune request'): PruneCommand {
   const record = expectRecord(value, what);
   onlyKeys(record, ['tenant', 'in', 'keep', 'dryRun', 'storage'], what);
@@ -433,9 +454,11 @@ function optionalRecipients(record: Record<string, unknown>, what: string): { en
 export function parseListRequest(value: unknown): ParsedListRequest {
   const what = 'list request';
   const record = value === undefined || value === null ? {} : expectRecord(value, what);
-  onlyKeys(record, ['names', 'ownership', 'expectUid', 'expectGid', 'after', 'limit'], what);
+  onlyKeys(record, ['names', 'ownership', 'expectUid', 'expectGid', 'after', 'limit', 'pages'], what);
   const ownership = optionalBoolean(record, 'ownership', what).ownership ?? false;
   const names = optionalBoolean(record, 'names', what).names ?? false;
+  const pages = optionalBoolean(record, 'pages', what).pages ?? false;
+  if (pages && ownership) throw new InvalidRequestError(`${what}: "pages" and "ownership" exclude each other`);
   const page: { after?: string; limit?: number } = {};
   if (record.after !== undefined && record.after !== null) {
     if (typeof record.after !== 'string') throw new InvalidRequestError(`${what}: "after" must be a tenant name`);
@@ -447,8 +470,8 @@ export function parseListRequest(value: unknown): ParsedListRequest {
     }
     page.limit = record.limit;
   }
-  if ((page.after !== undefined || page.limit !== undefined) && (!names || ownership)) {
-    throw new InvalidRequestError(`${what}: "after" and "limit" page through names: they go with "names": true`);
+  if ((page.after !== undefined || page.limit !== undefined) && !pages && (!names || ownership)) {
+    throw new InvalidRequestError(`${what}: "after" and "limit" page through names: they go with "names": true (or "pages": true)`);
   }
   const ids: { expectUid?: number; expectGid?: number } = {};
   for (const key of ['expectUid', 'expectGid'] as const) {
@@ -460,7 +483,7 @@ export function parseListRequest(value: unknown): ParsedListRequest {
     if (!ownership) throw new InvalidRequestError(`${what}: "${key}" goes with "ownership": true`);
     ids[key] = id;
   }
-  return { names, ownership, ...ids, ...page };
+  return { names, ownership, pages, ...ids, ...page };
 }
 
 /** The most names one list page holds: 10,000 names of 32 characters stay far below Lambda's 6 MB answer. */

@@ -20,7 +20,7 @@ import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, 
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
-import { assertNoContinuation } from '../backup/continuation.js';
+import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
@@ -52,6 +52,8 @@ export interface RestoreRequest {
   readonly identities?: readonly AgeIdentity[];
   /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
   readonly maxArchiveBytes?: ArchiveSizeLimit;
+  /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
+  readonly chainEnder?: ChainEnder;
 }
 
 export interface RestoreResult extends ArchiveCounts {
@@ -107,7 +109,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       await makeBaseDir();
       return acquireTenantLock(tenantsDir, tenant, 'restore');
     });
-    await assertNoContinuation(tenantsDir, tenant, 'restore');
+    await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     recovered = await recoverSlot(tenantsDir, tenant);
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);

@@ -23,7 +23,7 @@ import { assertTenantName } from '../tenant/names.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag, type PruneFlag } from '../command-flags.js';
 import type { BackupCommand, PruneCommand, PruneStoreFlags, StorageFlags } from '../operations.js';
 import type { RetentionPolicy, RetentionRule } from '../catalog/retention.js';
-import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
+import { isRegionName, isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { dateFormatProblem, expandTemplate, hasPlaceholders, namesTenant, templateProblem } from './destination-template.js';
 
 /** `source` of the payload a cron schedule (or a rule of the previous version) sends to the backup function. */
@@ -260,7 +260,8 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   awsProfile: {
     refused: 'the scheduled backup runs with the backup function\'s execution role: drop --aws-profile (give it to `cron add` itself to choose the account the rule is created in)',
   },
-  region: { refused: 'the scheduled backup runs in the gateway\'s region: drop --region (give it to `cron add` itself to choose where the rule is created)' },
+  // With --endpoint: the region that store is signed for, as in `tenants backup` (checked after the loop).
+  region: 'storage',
   endpoint: 'storage',
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
@@ -365,6 +366,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     }
   }
 
+  assertScheduledRegion(storage, 'the scheduled backup runs in the gateway\'s region: drop --region (give it to `cron add` itself to choose where the rule is created)');
   const [group, verb, tenant, ...extra] = positionals;
   if (group !== 'tenants' || verb !== 'backup') {
     throw new CronCommandError(`only "openclaw tenants backup <tenant> --to s3://…" can be scheduled, got "openclaw ${positionals.join(' ')}"`);
@@ -388,6 +390,17 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     templated: hasPlaceholders(to),
     ...(recipientsFiles.length > 0 && { recipientsFiles }),
   };
+}
+
+/**
+ * `--region` in --cmd: with `--endpoint`, the region that store is signed for (B2, Wasabi or a
+ * MinIO with a region refuse any other), sent with the scheduled command as `tenants backup`
+ * sends it; without, it would name the gateway's region, which the cron cannot change.
+ */
+function assertScheduledRegion(storage: Record<string, unknown>, refusal: string): void {
+  if (storage.region === undefined) return;
+  if (storage.endpoint === undefined) throw new CronCommandError(refusal);
+  if (!isRegionName(storage.region as string)) throw new CronCommandError(`invalid --region ${JSON.stringify(storage.region)} in --cmd`);
 }
 
 /** The commands that act on the one tenant they name, and what the refusal says they do to it. */
@@ -476,7 +489,7 @@ const SCHEDULED_PRUNE: { readonly [F in GlobalFlag | PruneFlag]: PruneUse } = {
   keepYearly: 'keep',
   dryRun: { refused: 'a scheduled prune runs for real: try the command with --dry-run by hand first' },
   awsProfile: { refused: 'the scheduled prune runs with the prune function\'s execution role: drop --aws-profile (give it to `cron add` itself)' },
-  region: { refused: 'the scheduled prune runs in the gateway\'s region: drop --region (give it to `cron add` itself)' },
+  region: 'storage',
   endpoint: 'storage',
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
@@ -559,6 +572,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
         break;
     }
   }
+  assertScheduledRegion(storage, 'the scheduled prune runs in the gateway\'s region: drop --region (give it to `cron add` itself)');
   const [, , tenant, ...extra] = positionals;
   if (tenant === undefined) throw new CronCommandError('--cmd names no tenant: openclaw tenants prune <tenant> --in s3://… --keep-…');
   if (extra.length > 0) throw new CronCommandError(`unexpected ${JSON.stringify(extra.join(' '))} in --cmd`);

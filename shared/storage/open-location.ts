@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
-import { isS3Url, parseS3Url } from './s3-url.js';
+import { assertRegion, isS3Url, parseS3Url } from './s3-url.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 
@@ -41,7 +41,6 @@ const S3_ONLY_FLAGS = [
   ['secretKey', '--secret-key'],
 ] as const;
 
-const REGION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
 const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
 /**
  * Schemes a backup location could be meant as: `gs:/b/k` or `https:x` is a mistyped URL,
@@ -76,9 +75,7 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
   if (options.awsProfile !== undefined && options.accessKey !== undefined) {
     throw new UsageError('--aws-profile and --access-key/--secret-key exclude each other: give one of them');
   }
-  if (options.region !== undefined && !REGION_PATTERN.test(options.region)) {
-    throw new UsageError(`invalid --region ${JSON.stringify(options.region)}`);
-  }
+  if (options.region !== undefined) assertRegion(options.region);
   if (options.endpoint !== undefined) endpointOrigin(options.endpoint);
 }
 

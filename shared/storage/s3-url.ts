@@ -6,7 +6,7 @@
 // segments, no leading "/", no control characters, no backslash, at most 1024 bytes.
 // The URL is taken literally: no percent-decoding, exactly like `aws s3 cp`.
 
-import { InvalidNameError } from '../errors.js';
+import { InvalidNameError, UsageError } from '../errors.js';
 
 export interface S3Url {
   readonly bucket: string;
@@ -27,6 +27,19 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const IPV4_LIKE = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 const RESERVED_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'];
 const RESERVED_SUFFIXES = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'];
+
+/** What an AWS region (or an S3-compatible store's) may be called: a hostname component. */
+const REGION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
+
+export function isRegionName(region: string): boolean {
+  return REGION_PATTERN.test(region);
+}
+
+/** `--region`, checked before any client is made: a usage error, not the SDK's. */
+export function assertRegion(region: string): string {
+  if (!isRegionName(region)) throw new UsageError(`invalid --region ${JSON.stringify(region)}`);
+  return region;
+}
 
 export function isS3Url(text: string): boolean {
   return text.startsWith(S3_SCHEME);

@@ -168,8 +168,17 @@ export interface TenantSummary {
   readonly lastModified?: Date;
 }
 
-export async function summarizeTenants(tenantsDir: string): Promise<TenantSummary[]> {
-  const tenants = await listTenants(tenantsDir);
+/** One page of a listing: the tenants sorted after `after`, at most `limit` of them. */
+export interface ListPage {
+  readonly after?: string;
+  readonly limit?: number;
+}
+
+/** The tenants' summaries, sorted; with `page`, only those of that page are walked. */
+export async function summarizeTenants(tenantsDir: string, page: ListPage = {}): Promise<TenantSummary[]> {
+  let tenants = await listTenants(tenantsDir);
+  if (page.after !== undefined) tenants = tenants.filter((tenant) => tenant.name > page.after!);
+  if (page.limit !== undefined) tenants = tenants.slice(0, page.limit);
   return Promise.all(
     tenants.map((tenant) =>
       tenant.state === 'ok'

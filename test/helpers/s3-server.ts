@@ -255,6 +255,34 @@ export async function startGlacierProxy(target: string, archived: (key: string) 
   return listening(server, requests);
 }
 
+/**
+ * An HTTP proxy in front of `target` (s3rver) that, like AWS S3, B2, Wasabi or a MinIO with a
+ * region, refuses a request signed for any region but `region`: 400 AuthorizationHeaderMalformed
+ * naming the region it expects. s3rver checks no signature's region.
+ */
+export async function startRegionProxy(target: string, region: string): Promise<RecordingServer> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const signed = /Credential=[^/]+\/\d{8}\/([^/]+)\/s3\/aws4_request/.exec(String(request.headers.authorization ?? ''))?.[1];
+    if (signed !== region) {
+      request.resume();
+      response.writeHead(400, { 'content-type': 'application/xml' });
+      response.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region '${signed ?? ''}' is wrong; expecting '${region}'</Message><Region>${region}</Region><RequestId>0</RequestId></Error>`,
+      );
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return listening(server, requests);
+}
+
 /** `server` listening on a free local port: its endpoint, the requests it records, and a stop. */
 async function listening(server: Server, requests: RecordedRequest[]): Promise<RecordingServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
