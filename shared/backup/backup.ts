@@ -182,7 +182,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant, swept === undefined ? {} : { names: swept.names });
+    const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant, swept === undefined ? { notices } : { names: swept.names, notices });
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];

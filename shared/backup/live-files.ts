@@ -101,7 +101,7 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
   // On a local disk a file that may be small is read in one go by path; elsewhere, and for
   // what turns out to need more (a database, a file over the limit), through a handle below.
   if (context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
-    const read = await readWholeAt(context.access, absPath, WHOLE_READ_LIMIT, { scratch: context.scratch, listed: item.stat });
+    const read = await readWholeAt(context.access, absPath, WHOLE_READ_LIMIT, { scratch: context.scratch });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;

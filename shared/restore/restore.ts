@@ -97,6 +97,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   let lock: TenantLock | undefined;
   let staging: StagingArea | undefined;
   let recovered: RecoveryAction = 'none';
+  /** What recovering the slot left and said so (a leftover it could not remove). */
+  const recoveryNotices: string[] = [];
   let replaced = false;
   /** Who gets the restored entries; undefined: whoever creates them (no chown call). */
   let owner: Owner | undefined;
@@ -110,7 +112,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       return acquireTenantLock(tenantsDir, tenant, 'restore');
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
-    recovered = await recoverSlot(tenantsDir, tenant);
+    recovered = await recoverSlot(tenantsDir, tenant, { notices: recoveryNotices });
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
     owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
@@ -168,7 +170,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     committed = true;
     crashPoint('restore:committed');
 
-    const notices = encryptionNotices(read, request.identities);
+    const notices = [...recoveryNotices, ...encryptionNotices(read, request.identities)];
     if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
     notices.push(...ephemeralNotice(read, true));
     if (tidyUpNotice !== undefined) notices.push(tidyUpNotice);

@@ -142,7 +142,7 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
     if (code === 'ENOENT') return undefined;
     // Swapped for a symlink or a file since it was opened (the directory emptied is wherever it was moved).
     if (code === 'ENOTDIR') return unlinkOrRetry(entry, removal, retries);
-    throw error;
+    throw refusedRemoval(entry, error);
   });
 }
 
@@ -187,9 +187,25 @@ async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): P
   try {
     await unlinkUnlessGone(entry.at);
   } catch (error) {
-    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw error;
+    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw refusedRemoval(entry, error);
     await removeEntry(entry, removal, retries - 1);
   }
+}
+
+/**
+ * A removal the file system refused with EPERM, named by its real path (`at` goes through a
+ * procfs link, `/proc/self/fd/N/name`, which means nothing to whoever reads the message) and
+ * with the likely reason: root is refused an unlink only by an immutable or append-only
+ * attribute (`chattr +i`/`+a`, on the entry or its directory), which the tree's user must
+ * clear. Any other error is passed on unchanged (its code decides what the callers do).
+ */
+function refusedRemoval(entry: Entry, error: unknown): unknown {
+  if (errnoCode(error) !== 'EPERM') return error;
+  return new FileSystemError(
+    `cannot remove ${shownPath(entry.shown)}: operation not permitted (an immutable or append-only file or directory? ` +
+      `\`lsattr -d\` shows it, \`chattr -i -a\` clears it)`,
+    { cause: error },
+  );
 }
 
 /**

@@ -168,7 +168,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
   const journal = await readJournal(tenantsDir, tenant);
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
-  const removed = await removeGarbage(tenantsDir, leftovers, journal);
+  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices);
   let action: RecoveryAction = 'none';
   if (journal !== undefined) action = await replay(tenantsDir, journal);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers);
@@ -184,6 +184,14 @@ export interface RecoverOptions {
    * garbage (trash, temporaries), which the next sweep removes.
    */
   readonly names?: readonly string[];
+  /**
+   * Where a leftover that cannot be removed (a trash tree holding an immutable file: EPERM
+   * even for root) is reported, instead of failing the recovery: nothing in such a leftover
+   * is kept, and the slot is settled without it, so the command goes on (a backup of the
+   * tenant is not refused night after night for a tree it never reads). Without it (`tenants
+   * recover`, whose job the removal is) the failure is thrown.
+   */
+  readonly notices?: string[];
 }
 
 /**
@@ -322,14 +330,20 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
  * name (unverified), trash, journal temporaries, and lock temporaries whose owner is gone.
  * Returns whether anything was removed.
  */
-async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined): Promise<boolean> {
+async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined, notices: string[] | undefined): Promise<boolean> {
   let removed = false;
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
     if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
-      await removeTree(full);
+      try {
+        await removeTree(full);
+      } catch (error) {
+        if (notices === undefined) throw error;
+        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeError(error)}`);
+        continue;
+      }
       removed = true;
     } else if (hidden.owner !== undefined) {
       const stat = await fs.lstat(full).catch(() => undefined);

@@ -1,0 +1,88 @@
+// A tenant holding an immutable (`chattr +i`) or append-only (`chattr +a`) file: not even
+// root can unlink it, so the old tree a `restore --force` moved to trash stays. Before, every
+// later command on the tenant tried to delete that trash first and failed on it, naming a
+// procfs path ("unexpected error: EPERM … unlink "/proc/self/fd/19/app""): the tenant's
+// nightly backup failed until someone found the attribute. Now the backup (and a restore)
+// goes on with a note naming the real path and the attribute; `tenants recover`, whose job
+// the removal is, fails in one line that says the same. Root only (chattr), and only where
+// the temp dir's file system takes the attributes.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { runCli, tempDir } from './helpers/tree.js';
+
+const isRoot = process.geteuid?.() === 0;
+
+function chattr(flags: string, target: string): boolean {
+  return spawnSync('chattr', [flags, target], { stdio: 'ignore' }).status === 0;
+}
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+beforeEach(() => {
+  dir = tempDir();
+  base = path.join(dir.path, 'tenants');
+});
+afterEach(() => {
+  // The attributes first: otherwise the temp dir cannot be removed either.
+  spawnSync('chattr', ['-R', '-i', '-a', dir.path], { stdio: 'ignore' });
+  dir.cleanup();
+});
+
+/** Whether chattr works here (root, a file system that keeps the attributes). */
+function attributesWork(): boolean {
+  const probe = path.join(dir.path, 'probe');
+  writeFileSync(probe, '');
+  const works = chattr('+i', probe);
+  chattr('-i', probe);
+  return works;
+}
+
+describe.skipIf(!isRoot)('a tenant whose old tree holds an immutable or append-only file', () => {
+  for (const [kind, flag] of [
+    ['immutable', '+i'],
+    ['append-only', '+a'],
+  ] as const) {
+    it(`${kind}: restore --force, then backup, go on with a note naming the real path; recover fails in one line until the attribute is cleared`, (context) => {
+      if (!attributesWork()) context.skip();
+      mkdirSync(path.join(base, 'acme', 'sessions'), { recursive: true });
+      writeFileSync(path.join(base, 'acme', 'config.json'), '{}');
+      writeFileSync(path.join(base, 'acme', 'sessions', 'locked.log'), 'kept by the kernel');
+      expect(chattr(flag, path.join(base, 'acme', 'sessions', 'locked.log'))).toBe(true);
+      const archive = path.join(dir.path, 'acme.tar.zst');
+      expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+
+      // The old tenant goes to trash, which cannot be emptied: the restore itself succeeded.
+      const restore = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force']);
+      expect(restore.stderr).toBe('');
+      expect(restore.status).toBe(0);
+      const trash = readdirSync(base).filter((name) => name.startsWith('.openclaw-trash-acme-'));
+      expect(trash).toHaveLength(1);
+      const locked = path.join(base, trash[0]!, 'sessions', 'locked.log');
+      expect(restore.stdout).toContain(`cannot remove ${locked}: operation not permitted (an immutable or append-only file or directory?`);
+      expect(restore.stdout).not.toContain('/proc/self/fd');
+
+      // The next backup is not refused for a tree it never reads.
+      const backup = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'again.tar.zst')]);
+      expect(backup.stderr).toBe('');
+      expect(backup.status).toBe(0);
+      const result = JSON.parse(backup.stdout) as { files: number; notices: string[] };
+      expect(result.files).toBe(2);
+      expect(result.notices).toEqual([
+        `a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: cannot remove ${locked}: operation not permitted (an immutable or append-only file or directory? \`lsattr -d\` shows it, \`chattr -i -a\` clears it)`,
+      ]);
+
+      // recover is the command that removes it: it says why it cannot, in one line.
+      const recover = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+      expect(recover.status).toBe(1);
+      expect(recover.stderr).toBe(`openclaw: cannot remove ${locked}: operation not permitted (an immutable or append-only file or directory? \`lsattr -d\` shows it, \`chattr -i -a\` clears it)\n`);
+
+      expect(chattr(`-${flag.slice(1)}`, locked)).toBe(true);
+      expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']).status).toBe(0);
+      expect(readdirSync(base)).toEqual(['acme']);
+    });
+  }
+});

@@ -1,0 +1,42 @@
+// One directory with very many files: `tenants list` and `backup --dry-run` lstat every file
+// (the backup's own walk, `statFiles`), and a directory's items live until the walk moves past
+// it. Each kept a whole Stats (~740 bytes of heap): a directory of 500,000 files took `tenants
+// list` to 650 MiB (now ~290 MiB, in 18 s instead of 39). The walk keeps a file's size and
+// mtime only; here 60,000 files in one directory are listed within a 40 MiB heap, where the
+// whole Stats ran out of memory even at 64 MiB.
+
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli, tempDir } from './helpers/tree.js';
+
+const FILES = 60_000;
+const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=40' };
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+beforeAll(() => {
+  dir = tempDir();
+  base = path.join(dir.path, 'tenants');
+  const wide = path.join(base, 'acme', 'wide');
+  mkdirSync(wide, { recursive: true });
+  for (let i = 0; i < FILES; i++) closeSync(openSync(path.join(wide, `f${i}`), 'w'));
+});
+afterAll(() => dir.cleanup());
+
+describe(`a tenant with ${FILES.toLocaleString('en')} files in one directory, within a 40 MiB heap`, () => {
+  it('tenants list counts them', () => {
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'list'], { env: SMALL_HEAP });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ tenants: [{ name: 'acme', files: FILES, bytes: 0 }] });
+  });
+
+  it('backup --dry-run counts them', () => {
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst'), '--dry-run'], { env: SMALL_HEAP });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ files: FILES, directories: 2, bytes: 0 });
+  });
+});
