@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec node --max-semi-space-size=4 "$0" "$@"
+':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec "${OPENCLAW_NODE:-node}" --max-semi-space-size=4 "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
@@ -12,6 +12,8 @@
 // under a small process limit (`ulimit -u`, which counts threads: dash calls it -p) a quarter
 // of it, at least Node's 4, since libuv aborts the process, without a word, when it cannot
 // start every thread of its pool.
+// It runs `node` from PATH, or the node binary OPENCLAW_NODE names (a crontab line of `cron
+// add` does, cron's PATH holding no node or another one: shared/schedule/crontab.ts).
 // Run as `node bin/openclaw.js`, Node skips the first line and the second is a string and a
 // comment (and the pool keeps Node's default, or UV_THREADPOOL_SIZE from the environment).
 // (A POSIX shell is needed to run it as a command: Linux and macOS, not plain Windows.)

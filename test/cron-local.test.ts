@@ -14,8 +14,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { THREAD_POOL_SIZE } from '../shared/file-access.js';
-import { commandCronRuns, NODE_ENVIRONMENT, NODE_FLAGS } from '../shared/schedule/crontab.js';
-import { cliPath, repoRoot, runCli, runCliAsync, tempDir } from './helpers/tree.js';
+import { commandCronRuns } from '../shared/schedule/crontab.js';
+import { cliPath, runCli, runCliAsync, tempDir } from './helpers/tree.js';
 
 const THEIRS = 'MAILTO=ops@example.com\n# m h dom mon dow command\n15 * * * * /usr/local/bin/rotate --all\n';
 
@@ -57,10 +57,14 @@ function expectRefused(cmd: string, message: string | RegExp): void {
   else expect(run.stderr, cmd).toMatch(message);
 }
 
-/** Runs a crontab line as cron would: its command after cron's reading of %, with cron's environment, from HOME. */
-function runAsCron(line: string) {
+/**
+ * Runs a crontab line as cron would: its command after cron's reading of %, with cron's
+ * environment, from HOME. `before`: shell commands cron's shell runs first (a lower limit, as
+ * PAM would set); `env`: more of cron's environment (what a crontab's NAME=value lines set).
+ */
+function runAsCron(line: string, { before = '', env = [] }: { before?: string; env?: string[] } = {}) {
   const { command, stdin } = commandCronRuns(line);
-  return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', 'sh', '-c', command], { cwd: home, input: stdin, encoding: 'utf8' });
+  return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', ...env, 'sh', '-c', `${before}${command}`], { cwd: home, input: stdin, encoding: 'utf8' });
 }
 
 const today = () => spawnSync('date', ['+%F'], { encoding: 'utf8' }).stdout.trim();
@@ -86,8 +90,8 @@ describe('cron add in local mode', () => {
     expect(crontab.startsWith(THEIRS)).toBe(true);
     const line = crontab.slice(THEIRS.length, -1);
     expect(line).toBe(
-      `0 3 * * * { echo "--- cron nightly of tenant acme, $(date +\\%FT\\%T\\%z)"; MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
-        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst; } >> '${log}' 2>&1 ` +
+      `0 3 * * * { echo "--- cron nightly of tenant acme, $(date +\\%FT\\%T\\%z)"; OPENCLAW_NODE='${process.execPath}' /bin/sh '${cliPath}' --tenants-dir '${base}' ` +
+        `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst || { code=$?; echo "--- cron nightly of tenant acme failed (exit $code)"; (exit $code); }; } >> '${log}' 2>&1 ` +
         `|| { code=$?; echo "openclaw: cron nightly of tenant acme failed (exit $code), the end of its log" '${log}': >&2; tail -n 5 '${log}' >&2; exit $code; } ` +
         '# openclaw:acme:nightly',
     );
@@ -100,13 +104,18 @@ describe('cron add in local mode', () => {
     // Each run's output in the log under a heading that dates it (the output has no date).
     const heading = `--- cron nightly of tenant acme, ${today()}T\\d\\d:\\d\\d:\\d\\d[+-]\\d{4}\\n`;
     expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^${heading}Backed up tenant "acme" to ${backups}/acme-${today()}\\.tar\\.zst\\n`));
-    // The same day again: refused (the archive exists), and the log keeps both runs.
+    // The same day again: refused (the archive exists), and the log keeps both runs, the
+    // failed one with a line of its own after its output (grep failed).
     const again = runAsCron(line);
     expect(again.status).toBe(3);
-    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^${heading}Backed up tenant "acme"[^]*\\n${heading}openclaw: .*already exists: pass --overwrite to replace it\\n$`));
+    expect(readFileSync(log, 'utf8')).toMatch(
+      new RegExp(`^${heading}Backed up tenant "acme"[^]*\\n${heading}openclaw: .*already exists: pass --overwrite to replace it\\n--- cron nightly of tenant acme failed \\(exit 3\\)\\n$`),
+    );
     // A run that fails says so to cron too (mailed to MAILTO), with the error from its log.
     expect(again.stdout).toBe('');
-    expect(again.stderr).toMatch(new RegExp(`^openclaw: cron nightly of tenant acme failed \\(exit 3\\), the end of its log ${log}:\\n[^]*\\nopenclaw: .*already exists: pass --overwrite to replace it\\n$`));
+    expect(again.stderr).toMatch(
+      new RegExp(`^openclaw: cron nightly of tenant acme failed \\(exit 3\\), the end of its log ${log}:\\n[^]*\\nopenclaw: .*already exists: pass --overwrite to replace it\\n--- cron nightly of tenant acme failed \\(exit 3\\)\\n$`),
+    );
   });
 
   it('tells cron when the line cannot run at all (the log\'s directory or the node binary gone)', () => {
@@ -120,7 +129,8 @@ describe('cron add in local mode', () => {
     mkdirSync(path.dirname(log));
     const noNode = runAsCron(line.replace(`'${process.execPath}'`, `'${dir.path}/node-was-here'`));
     expect(noNode.status).toBe(127);
-    expect(noNode.stderr).toMatch(/^openclaw: cron nightly of tenant acme failed \(exit 127\), the end of its log [^]*node-was-here: not found\n$/);
+    expect(noNode.stderr).toMatch(/^openclaw: cron nightly of tenant acme failed \(exit 127\), the end of its log [^]*node-was-here: not found\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
+    expect(readFileSync(log, 'utf8')).toMatch(/node-was-here: not found\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
   });
 
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {
@@ -134,7 +144,7 @@ describe('cron add in local mode', () => {
     expect(JSON.parse(replaced.stdout)).toMatchObject({ operation: 'cron-add', mode: 'local', replaced: true, schedule: '@daily', timezone: 'local', log: path.join(dir.path, 'acme.log') });
     const crontab = readFileSync(crontabFile, 'utf8');
     expect(crontab.match(/# openclaw:/g)).toHaveLength(1);
-    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst; \\} >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
+    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst \\|\\| .*; \\} >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
   });
 
   it('refuses what would not run from cron, and leaves the crontab alone', () => {
@@ -224,13 +234,53 @@ describe('cron add in local mode', () => {
     expect(run.stderr).toBe(`openclaw: warning: the tenant base dir ${dir.path}/not-yet does not exist (yet): the cron fails until it does\n`);
   });
 
-  it('gives node the settings the launcher gives it', () => {
-    const launcher = readFileSync(path.join(repoRoot, 'bin', 'openclaw.js'), 'utf8');
-    expect(launcher).toContain(`MALLOC_ARENA_MAX="\${MALLOC_ARENA_MAX:-2}"`);
-    expect(launcher).toContain(`p=${THREAD_POOL_SIZE};`); // lowered under a small `ulimit -u` (launcher.test.ts)
-    expect(launcher).toContain(`UV_THREADPOOL_SIZE="\${UV_THREADPOOL_SIZE:-$p}"`);
-    expect(NODE_ENVIRONMENT).toBe(`MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=${THREAD_POOL_SIZE}`);
-    expect(launcher).toContain(`exec node ${NODE_FLAGS} "$0" "$@"`);
+  it('starts node through the launcher, with the pool it gives under the process limit at run time', () => {
+    // libuv aborts Node, without a word, when it cannot start every thread of its pool, and
+    // the process limit counts threads: a line that fixed the pool at 64 died under `ulimit -u 60`
+    // (exit 134, "Aborted" in the log) where the command typed by hand ran with 15.
+    const reporter = path.join(dir.path, 'report.cjs');
+    writeFileSync(reporter, `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, pool: process.env.UV_THREADPOOL_SIZE }) + '\\n');\n`);
+    expect(openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'listing', '--cmd', 'openclaw tenants list --names']).status).toBe(0);
+    const line = readFileSync(crontabFile, 'utf8').trim();
+    const log = path.join(home, '.openclaw', 'logs', 'cron-acme-listing.log');
+    const started = (before: string, env: string[] = []) => {
+      rmSync(log, { force: true });
+      const ran = runAsCron(line, { before, env: [`NODE_OPTIONS=--require ${reporter}`, ...env] });
+      expect(ran.status, readFileSync(log, 'utf8')).toBe(0);
+      const [report, ...rest] = readFileSync(log, 'utf8').split('\n').slice(1);
+      expect(rest).toEqual(['acme', '']);
+      return JSON.parse(report!.replace(/^STARTED /, '')) as { execArgv: string[]; arenas: string; pool: string };
+    };
+    const limit = (threads: number) => `ulimit -u ${threads} 2>/dev/null || ulimit -p ${threads}; `; // dash names it -p
+    expect(started('')).toEqual({ execArgv: ['--max-semi-space-size=4'], arenas: '2', pool: String(THREAD_POOL_SIZE) });
+    expect(started(limit(60))).toMatchObject({ pool: '15' });
+    expect(started(limit(8))).toMatchObject({ pool: '4' });
+    // What the crontab's own NAME=value lines set is kept, as the launcher keeps the user's.
+    expect(started(limit(60), ['UV_THREADPOOL_SIZE=8', 'MALLOC_ARENA_MAX=4'])).toMatchObject({ arenas: '4', pool: '8' });
+  });
+
+  it('runs a line the version before installed (node itself, a fixed pool), and lists and replaces it', () => {
+    const backups = path.join(dir.path, 'backups');
+    const log = path.join(home, '.openclaw', 'logs', 'cron-acme-nightly.log');
+    mkdirSync(path.dirname(log), { recursive: true });
+    const before =
+      `0 3 * * * { echo "--- cron nightly of tenant acme, $(date +\\%FT\\%T\\%z)"; MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '${process.execPath}' --max-semi-space-size=4 '${cliPath}' --tenants-dir '${base}' ` +
+      `tenants backup acme --to ${backups}/acme-$(date +\\%F).tar.zst; } >> '${log}' 2>&1 ` +
+      `|| { code=$?; echo "openclaw: cron nightly of tenant acme failed (exit $code), the end of its log" '${log}': >&2; tail -n 5 '${log}' >&2; exit $code; } ` +
+      '# openclaw:acme:nightly';
+    writeFileSync(crontabFile, `${THEIRS}${before}\n`);
+    const ran = runAsCron(before);
+    expect(ran.status, ran.stderr).toBe(0);
+    expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
+    expect(JSON.parse(openclaw(['--json', 'cron', 'list']).stdout).crons).toEqual([
+      { tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', cmd: `openclaw tenants backup acme --to ${backups}/acme-$(date +%F).tar.zst`, tenantsDir: base, log, enabled: true },
+    ]);
+    expect(openclaw([...nightly(`${backups}/acme-$(date +%F).tar.zst`), '--replace']).status).toBe(0);
+    const crontab = readFileSync(crontabFile, 'utf8');
+    expect(crontab.startsWith(THEIRS)).toBe(true);
+    expect(crontab.slice(THEIRS.length)).toMatch(/^0 3 \* \* \* \{ echo .*; OPENCLAW_NODE='[^']*' \/bin\/sh .* # openclaw:acme:nightly\n$/);
+    expect(openclaw(['cron', 'rm', 'acme', 'nightly']).status).toBe(0);
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
   });
 });
 
@@ -349,7 +399,7 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     const [, installed, listed, after] = run.stdout.split(/^=== (?:crontab|list|after)\n/m);
     const lines = installed!.trim().split('\n');
     expect(lines[0]).toBe('15 * * * * /usr/local/bin/rotate --all');
-    expect(lines[1]).toMatch(/^0 3 \* \* \* \{ echo .*; MALLOC_ARENA_MAX=2 .* # openclaw:acme:nightly$/);
+    expect(lines[1]).toMatch(/^0 3 \* \* \* \{ echo .*; OPENCLAW_NODE='[^']*' \/bin\/sh .* # openclaw:acme:nightly$/);
     expect(JSON.parse(listed!.split('\n')[0]!).crons).toMatchObject([{ tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', enabled: true }]);
     expect(after!.trim()).toBe('15 * * * * /usr/local/bin/rotate --all');
 

@@ -11,11 +11,17 @@ const CMD = 'openclaw tenants backup acme --to /var/backups/acme/$(date +%F).tar
 const FAILED =
   " || { code=$?; echo \"openclaw: cron nightly of tenant acme failed (exit $code), the end of its log\" '/var/log/openclaw/acme.log': >&2; " +
   "tail -n 5 '/var/log/openclaw/acme.log' >&2; exit $code; }";
+/** After the command, inside the log's redirection: a failure's line in the log. */
+const FAILED_IN_LOG = ' || { code=$?; echo "--- cron nightly of tenant acme failed (exit $code)"; (exit $code); }';
 const HEADING = 'echo "--- cron nightly of tenant acme, $(date +%FT%T%z)"';
 const LINE =
+  `0 3 * * * { ${HEADING.replaceAll('%', '\\%')}; OPENCLAW_NODE='/usr/local/bin/node' /bin/sh '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' ` +
+  `tenants backup acme --to /var/backups/acme/$(date +\\%F).tar.zst${FAILED_IN_LOG}; } >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`;
+/** A line as the version before wrote it: node itself, the launcher's settings copied with a fixed pool. */
+const FIXED_POOL_LINE =
   `0 3 * * * { ${HEADING.replaceAll('%', '\\%')}; MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' ` +
   `tenants backup acme --to /var/backups/acme/$(date +\\%F).tar.zst; } >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`;
-/** A line as the version before wrote it: no heading of each run in the log. */
+/** A line as a version before that wrote it: no heading of each run in the log. */
 const PREVIOUS_LINE =
   "0 3 * * * MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' " +
   `tenants backup acme --to /var/backups/acme/$(date +\\%F).tar.zst >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`;
@@ -27,18 +33,18 @@ const OLD_LINE =
 const THEIRS = 'MAILTO=ops@example.com\n# m h dom mon dow command\n15 * * * * /usr/local/bin/rotate --all % stdin here\n';
 
 describe('a crontab entry', () => {
-  it('calls node and the CLI by absolute path, with the base dir, a log, % escaped and our marker', () => {
+  it('calls the CLI\'s launcher and node by absolute path, with the base dir, a log, % escaped and our marker', () => {
     expect(crontabEntry({ tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', cmd: CMD }, PATHS)).toBe(LINE);
     expect(crontabEntry({ tenant: 'acme', name: 'weekly', schedule: '@weekly', cmd: '/usr/local/bin/openclaw --json tenants backup acme --to "/b/x y.tar.zst"' }, PATHS)).toMatch(
-      /^@weekly \{ echo "--- cron weekly of tenant acme, \$\(date \+\\%FT\\%T\\%z\)"; MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 .* --tenants-dir '\/srv\/openclaw\/tenants' --json tenants backup acme --to "\/b\/x y.tar.zst"; \} >> .* # openclaw:acme:weekly$/,
+      /^@weekly \{ echo "--- cron weekly of tenant acme, \$\(date \+\\%FT\\%T\\%z\)"; OPENCLAW_NODE='\/usr\/local\/bin\/node' \/bin\/sh .* --tenants-dir '\/srv\/openclaw\/tenants' --json tenants backup acme --to "\/b\/x y.tar.zst" \|\| \{ code=\$\?; echo "--- cron weekly of tenant acme failed \(exit \$code\)"; \(exit \$code\); \}; \} >> .* # openclaw:acme:weekly$/,
     );
   });
 
   it('is what cron hands to sh, once cron has read its %', () => {
     const { command, stdin } = commandCronRuns(LINE);
     expect(command).toBe(
-      `{ ${HEADING}; MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64 '/usr/local/bin/node' --max-semi-space-size=4 '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' ` +
-        `tenants backup acme --to /var/backups/acme/$(date +%F).tar.zst; } >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`,
+      `{ ${HEADING}; OPENCLAW_NODE='/usr/local/bin/node' /bin/sh '/opt/openclaw/bin/openclaw.js' --tenants-dir '/srv/openclaw/tenants' ` +
+        `tenants backup acme --to /var/backups/acme/$(date +%F).tar.zst${FAILED_IN_LOG}; } >> '/var/log/openclaw/acme.log' 2>&1${FAILED} # openclaw:acme:nightly`,
     );
     expect(stdin).toBe('');
     // A bare % ends the command; the rest is the command's stdin, % as newlines.
@@ -60,8 +66,8 @@ describe('a crontab entry', () => {
       { tenant: 'beta', name: 'weekday', schedule: '30 4 * * 1-5', cmd: '/usr/bin/true --x 10%', enabled: true, line: edited },
     ]);
     expect(crontabEntries(THEIRS)).toEqual([]);
-    // Lines earlier versions installed (no heading; no thread pool size, no failure notice) are still ours, in our shape.
-    for (const earlier of [PREVIOUS_LINE, OLD_LINE]) {
+    // Lines earlier versions installed (node itself with a fixed pool; no heading; no thread pool size, no failure notice) are still ours, in our shape.
+    for (const earlier of [FIXED_POOL_LINE, PREVIOUS_LINE, OLD_LINE]) {
       expect(crontabEntries(`${earlier}\n`)).toEqual([
         { tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', cmd: CMD, tenantsDir: PATHS.tenantsDir, log: PATHS.log, enabled: true, line: earlier },
       ]);

@@ -3,7 +3,7 @@
 // bound a large backup's memory; either way it must run the same CLI.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -74,6 +74,16 @@ describe('bin/openclaw.js', () => {
     const started = run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '' });
     expect(started.pool).toBe(pool);
     expect(run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
+  });
+
+  it('runs the node binary OPENCLAW_NODE names, with no node on PATH (as a crontab line does)', () => {
+    const empty = path.join(dir, 'empty-path');
+    mkdirSync(empty, { recursive: true });
+    const started = run(cliPath, ['--version'], { PATH: empty, OPENCLAW_NODE: process.execPath, UV_THREADPOOL_SIZE: '' });
+    expect(started).toMatchObject({ execArgv: ['--max-semi-space-size=4'], pool: String(THREAD_POOL_SIZE) });
+    const without = spawnSync(cliPath, ['--version'], { env: { PATH: empty }, encoding: 'utf8' });
+    expect(without.status).toBe(127);
+    expect(without.stderr).toMatch(/node: not found\n$/);
   });
 
   // Node 24 starts with fewer files open: with 22 descriptors it loads the whole CLI, with 21

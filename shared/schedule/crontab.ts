@@ -5,12 +5,12 @@
 // (sh ignores it; cron passes the whole line to sh), so only our lines are ever changed and
 // every other line (the user's jobs, SHELL=, MAILTO=, comments) is kept byte for byte. A
 // line runs as cron runs it: /bin/sh with PATH=/usr/bin:/bin and little else, in local
-// time. So it names everything absolutely: the node binary (with the memory settings
-// bin/openclaw.js would give it), the CLI's script, the tenant base dir, and a log file its
-// output is appended to; and every `%` is written `\%` (cron turns a bare one into a newline).
-// A run that fails also says so on stderr, which cron mails (MAILTO) or logs: the output in
-// the log alone would leave a failing nightly backup unnoticed. A run that succeeds says
-// nothing to cron.
+// time. So it names everything absolutely: the CLI's launcher (bin/openclaw.js, run by
+// /bin/sh, told which node binary to start), the tenant base dir, and a log
+// file its output is appended to; and every `%` is written `\%` (cron turns a bare one into a
+// newline). A run that fails says so in the log, after its output, and on stderr, which cron
+// mails (MAILTO) or logs: the output in the log alone would leave a failing nightly backup
+// unnoticed. A run that succeeds says nothing to cron.
 //
 // The command given (`--cmd`) stays the user's shell words after the program name, checked
 // to be one openclaw command (cron-command.ts's rules: no `;`, `|`, `&`, redirections or
@@ -24,16 +24,8 @@ import { assertTenantName } from '../tenant/names.js';
 
 /** The start of our marker comment. */
 export const MARKER_PREFIX = '# openclaw:';
-
-/**
- * What bin/openclaw.js gives Node before running the CLI (it finds `node` on PATH, which
- * cron's PATH may not hold, so the line calls node itself): a 4 MiB young generation and at
- * most two malloc arenas, 30-60 MiB off a large backup's peak RSS, and libuv's pool of
- * THREAD_POOL_SIZE threads (file-access.ts), the calls a network file system keeps in
- * flight. Kept equal to the launcher's by a test.
- */
-export const NODE_ENVIRONMENT = 'MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=64';
-export const NODE_FLAGS = '--max-semi-space-size=4';
+/** The variable that names the node binary bin/openclaw.js runs (else `node` from PATH). */
+export const NODE_BINARY_VARIABLE = 'OPENCLAW_NODE';
 
 /** Where the line finds everything: absolute paths, known when `cron add` runs. */
 export interface CrontabPaths {
@@ -77,8 +69,8 @@ export function crontabEntry(spec: LocalCronSpec, paths: CrontabPaths): string {
   const quoted = (what: string, value: string) => quotedPath(what, value);
   const command =
     `{ ${runHeading(spec.tenant, spec.name)}; ` +
-    `${NODE_ENVIRONMENT} ${quoted('the node binary', paths.node)} ${NODE_FLAGS} ${quoted('the CLI script', paths.cli)} ` +
-    `--tenants-dir ${quoted('the tenant base dir', paths.tenantsDir)} ${rest}; } >> ${quoted('the log file', paths.log)} 2>&1` +
+    `${launcherCall(paths)} --tenants-dir ${quoted('the tenant base dir', paths.tenantsDir)} ${rest}${failureLine(spec.tenant, spec.name)}; } ` +
+    `>> ${quoted('the log file', paths.log)} 2>&1` +
     failureNotice(spec.tenant, spec.name, quoted('the log file', paths.log));
   return `${spec.schedule} ${escapePercent(command)} ${marker(spec.tenant, spec.name)}`;
 }
@@ -91,8 +83,33 @@ function runHeading(tenant: string, name: string): string {
   return `echo "--- cron ${name} of tenant ${tenant}, $(date +%FT%T%z)"`;
 }
 
+/**
+ * How the line starts the CLI: through its launcher, as the `openclaw` command does, so that
+ * Node gets what bin/openclaw.js gives it at run time (a 4 MiB young generation, two malloc
+ * arenas, and libuv's pool of THREAD_POOL_SIZE threads, a quarter of `ulimit -u` when that is
+ * smaller: libuv aborts the process without a word when it cannot start every thread). The
+ * launcher runs `node` from PATH, which cron's PATH may not hold: NODE_BINARY_VARIABLE names
+ * this node binary instead. (Lines written before ran node itself with the launcher's
+ * settings copied and a fixed pool of 64, which under a small process limit aborted where the
+ * same command typed by hand ran: `cron add --replace` rewrites them.)
+ */
+function launcherCall(paths: CrontabPaths): string {
+  return `${NODE_BINARY_VARIABLE}=${quotedPath('the node binary', paths.node)} /bin/sh ${quotedPath('the CLI script', paths.cli)}`;
+}
+
 /** How many of the log's last lines a failed run repeats on stderr: an error is one line, a `--all` summary a few. */
 export const FAILURE_LOG_LINES = 5;
+
+/**
+ * Inside the log's redirection, after the command: when it fails, a line that says so after
+ * its output, with its exit status (an abort or a kill leaves no error of ours in the log:
+ * libuv's abort only the shell's "Aborted"), so that `grep 'failed (exit' LOG` finds every
+ * failed run; then the command's own status again. Not written when the log cannot be opened
+ * (the group does not run; the notice on stderr says why).
+ */
+function failureLine(tenant: string, name: string): string {
+  return ` || { code=$?; echo "--- cron ${name} of tenant ${tenant} failed (exit $code)"; (exit $code); }`;
+}
 
 /**
  * After the command: when it fails, a line naming the cron, its exit status and its log on
@@ -170,11 +187,13 @@ const SCHEDULE = /^\s*(?:@[a-z]+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+/i;
 /** Our marker at the end of a line. */
 const MARKER = /\s+# openclaw:([^:\s]+):(\S+)\s*$/;
 /**
- * The command part of a line in the shape crontabEntry writes, or wrote before (without the
- * run's heading, the thread pool's size or the failure notice).
+ * The command part of a line in the shape crontabEntry writes (the launcher told which node
+ * to run, a failure's line in the log), or wrote before (node itself with the launcher's
+ * settings copied, a fixed pool; before that without the run's heading, the thread pool's
+ * size or the failure notice).
  */
 const OUR_SHAPE = new RegExp(
-  `^(?:\\{ echo "[^"]*"; )?MALLOC_ARENA_MAX=2(?: UV_THREADPOOL_SIZE=\\d+)? '[^']*' ${NODE_FLAGS} '[^']*' --tenants-dir '(?<tenantsDir>[^']*)' (?<rest>.*?)(?:; \\})? >> '(?<log>[^']*)' 2>&1` +
+  `^(?:\\{ echo "[^"]*"; )?(?:${NODE_BINARY_VARIABLE}='[^']*' /bin/sh|MALLOC_ARENA_MAX=2(?: UV_THREADPOOL_SIZE=\\d+)? '[^']*' --max-semi-space-size=4) '[^']*' --tenants-dir '(?<tenantsDir>[^']*)' (?<rest>.*?)(?: \\|\\| \\{ code=\\$\\?; echo "[^"]*"; \\(exit \\$code\\); \\})?(?:; \\})? >> '(?<log>[^']*)' 2>&1` +
     `(?: \\|\\| \\{ code=\\$\\?; .*; exit \\$code; \\})?$`,
 );
 
