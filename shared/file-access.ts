@@ -174,8 +174,8 @@ export function openSyncAt(path: string, flags: number): number {
   }
 }
 
-/** A failed open through a directory's procfs link, named by the file's own path (as an error message shows it). */
-function namedBy(error: unknown, through: string, path: string): unknown {
+/** A failed call through a directory's procfs link, named by the file's own path (as an error message shows it). */
+export function namedBy(error: unknown, through: string, path: string): unknown {
   const failed = error as NodeJS.ErrnoException;
   if (failed.path !== through) return error;
   failed.path = path;

@@ -40,7 +40,7 @@ import { constants as fsConstants, promises as fs, readFileSync } from 'node:fs'
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, namedBy } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 import { PATH_MAX_BYTES } from './names.js';
@@ -90,8 +90,22 @@ interface Entry {
   readonly mount: string | undefined;
 }
 
-/** Removes `entry`, a directory with all it holds; absent is fine. */
+/**
+ * Removes `entry`, a directory with all it holds; absent is fine. A failure is named by the
+ * entry's own path, not the procfs path it was reached by (`/proc/self/fd/21/f1.txt` says
+ * nothing to whoever reads the message).
+ */
 async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RETRIES): Promise<void> {
+  let inside: string | undefined;
+  try {
+    await emptyAndRemove(entry, removal, retries, (path) => (inside = path));
+  } catch (error) {
+    throw namedBy(namedBy(error, entry.at, entry.shown), inside ?? entry.at, entry.shown);
+  }
+}
+
+/** `removeEntry`'s work; `listing` is told the procfs path the directory is listed by. */
+async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, listing: (path: string) => void): Promise<void> {
   const { at } = entry;
   let directory: fs.FileHandle;
   removal.open++; // counted before the open, so that lanes started in the same turn see it
@@ -107,6 +121,7 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
+    listing(inside);
     const mount = mountOf(directory.fd);
     if (entry.mount !== undefined && mount !== entry.mount) {
       throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
@@ -197,7 +212,7 @@ async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): P
   try {
     await unlinkUnlessGone(entry.at);
   } catch (error) {
-    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw error;
+    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw namedBy(error, entry.at, entry.shown);
     await removeEntry(entry, removal, retries - 1);
   }
 }
