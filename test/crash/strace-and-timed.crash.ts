@@ -303,6 +303,28 @@ describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => 
 });
 
 describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
+  it('recover of an interrupted restore --force whose move of the slot fails (EIO): one line naming the tenant, the reason and the slot; the next recover finishes it', async () => {
+    const w = new World(fixtures, 'strace-recover-rename-eio');
+    w.killAt('commit:journal-written', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    // -P: only the renames of the slot itself (old tenant aside, restored tenant in) fail.
+    const straced = (args: string[]) =>
+      exited(
+        spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', path.join(w.base, 'acme'), '-e', 'trace=rename', '-e', 'inject=rename:error=EIO', process.execPath, cliPath, '--tenants-dir', w.base, ...args], {
+          env: { ...process.env, TMPDIR: w.tmp },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+    const listed = await straced(['tenants', 'list']);
+    expect(listed.status, describeRun(listed)).toBe(0);
+    expect(listed.stdout).toMatch(/^acme .* mid-commit: input\/output error \(\S+\/acme\)$/m);
+    const run = await straced(['tenants', 'recover', 'acme']);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot recover tenant "acme": input\/output error \(\S+\/acme\); what was done stays done, and the next command on the tenant goes on from there\n$/);
+    expect(w.which('acme')).toBe('old');
+    expectOk(w.cli(['tenants', 'recover', 'acme']));
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
   it('restore --as that cannot list the base dir (EIO on getdents64): one line, as a restore without --as says it', async () => {
     const w = new World(fixtures, 'strace-base-getdents-eio');
     const child = spawn(
