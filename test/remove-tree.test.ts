@@ -192,6 +192,28 @@ describe('removeTree, a wide tree', () => {
   });
 });
 
+describe('removeTree, a failure', () => {
+  it('names the directory by its path in the tree, not the procfs path it was checked through (/proc/self/fdinfo/N)', () => {
+    const target = path.join(dir.path, 'fdinfo-eio');
+    mkdirSync(path.join(target, 'a', 'b'), { recursive: true });
+    // Every read of a descriptor's fdinfo (the mount check) fails with EIO.
+    const failingFdinfo = `import fs from 'node:fs';
+      import { syncBuiltinESMExports } from 'node:module';
+      const { readFileSync } = fs;
+      fs.readFileSync = (at, ...rest) => {
+        if (String(at).startsWith('/proc/self/fdinfo/')) throw Object.assign(new Error(\`EIO: i/o error, open '\${at}'\`), { code: 'EIO', errno: -5, syscall: 'open', path: String(at) });
+        return readFileSync(at, ...rest);
+      };
+      syncBuiltinESMExports();`;
+    const run = removeInChild(target, { prelude: failingFdinfo });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(`EIO: i/o error, open '${target}'`);
+    expect(run.stderr).not.toContain("open '/proc/self/");
+    expect(run.stderr).toContain(`path: '${target}'`);
+    expect(existsSync(path.join(target, 'a', 'b'))).toBe(true);
+  });
+});
+
 // A file system removes the names of one directory one at a time (on EFS a round trip each):
 // 20,000 files in 40 directories took 85 s on the 1 ms latency mount one directory after
 // another, 9.5 s with sibling directories emptied side by side.

@@ -122,7 +122,7 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
     listing(inside);
-    const mount = mountOf(directory.fd);
+    const mount = mountOf(directory.fd, entry.shown);
     if (entry.mount !== undefined && mount !== entry.mount) {
       throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
     }
@@ -190,14 +190,15 @@ const OUT_OF_DESCRIPTORS: ReadonlySet<string | undefined> = new Set(['EMFILE', '
 /**
  * The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where
  * not told. Read synchronously (procfs answers at once), so the lanes hold no descriptor for it
- * in flight; a failure to read it (EMFILE) is thrown, not taken for another mount.
+ * in flight; a failure to read it (EMFILE) is thrown, not taken for another mount, named by
+ * the directory's path `shown`.
  */
-function mountOf(fd: number): string {
+function mountOf(fd: number, shown: string): string {
   let info = '';
   try {
     info = readFileSync(`${FD_INFO}${fd}`, 'utf8');
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
+    if (errnoCode(error) !== 'ENOENT') throw namedBy(error, `${FD_INFO}${fd}`, shown);
   }
   return /^mnt_id:\s*(\d+)$/m.exec(info)?.[1] ?? '';
 }
