@@ -302,6 +302,27 @@ describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => 
   });
 });
 
+describe.skipIf(!straceWorks)('strace: a prune whose removal fails', () => {
+  it('EIO on the unlink of the archive it removes: one line saying it could not remove it (not read it); the next prune removes it', async () => {
+    const w = new World(fixtures, 'strace-prune-unlink-eio');
+    const older = path.join(w.out, 'older.tar.zst');
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', older]));
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'newer.tar.zst')]));
+    const prune = ['tenants', 'prune', 'acme', '--in', w.out, '--keep-last', '1'];
+    const run = await exited(
+      spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', older, '-e', 'trace=unlink', '-e', 'inject=unlink:error=EIO', process.execPath, cliPath, ...prune], {
+        env: { ...process.env, TMPDIR: w.tmp },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toBe(`openclaw: cannot remove ${older}: input/output error\n`);
+    expect(readdirSync(w.out).sort()).toEqual(['newer.tar.zst', 'older.tar.zst']);
+    expectOk(w.cli(prune));
+    expect(readdirSync(w.out)).toEqual(['newer.tar.zst']);
+  });
+});
+
 describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
   it('recover of an interrupted restore --force whose move of the slot fails (EIO): one line naming the tenant, the reason and the slot; the next recover finishes it', async () => {
     const w = new World(fixtures, 'strace-recover-rename-eio');
