@@ -237,15 +237,21 @@ async function checked(handle: fs.FileHandle, path: string): Promise<fs.FileHand
   throw swappedPathError(path);
 }
 
-/** Every descriptor this process has open, with the path procfs names it by (empty without procfs). */
-export function openDescriptors(): Map<number, string> {
+/**
+ * Every descriptor this process has open, with the path procfs names it by (empty without
+ * procfs), to check how `checking` was opened. A link that cannot be read for another reason
+ * than its descriptor closing (EIO…) is thrown, as a failed check of `checking`: a descriptor
+ * left out would pass for SQLite's having opened another file.
+ */
+export function openDescriptors(checking: string): Map<number, string> {
   const open = new Map<number, string>();
   if (!CAN_CHECK_OPENED_PATHS) return open;
   for (const name of readdirSync(FD_LINKS)) {
     try {
       open.set(Number(name), readlinkSync(`${FD_LINKS}${name}`));
-    } catch {
+    } catch (error) {
       // closed meanwhile (the listing's own descriptor among them)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw checkFailedError(checking, error);
     }
   }
   return open;
