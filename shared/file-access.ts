@@ -174,12 +174,16 @@ export function openSyncAt(path: string, flags: number): number {
   }
 }
 
-/** A failed call through a directory's procfs link, named by the file's own path (as an error message shows it). */
+/**
+ * A failed call through a procfs link (`through`, or a name below it), named by the file's own
+ * path (`path`, or that name below it), as an error message shows it.
+ */
 export function namedBy(error: unknown, through: string, path: string): unknown {
   const failed = error as NodeJS.ErrnoException;
-  if (failed.path !== through) return error;
-  failed.path = path;
-  failed.message = failed.message.replace(through, path);
+  if (typeof failed?.path !== 'string' || (failed.path !== through && !failed.path.startsWith(`${through}/`))) return error;
+  const named = `${path}${failed.path.slice(through.length)}`;
+  failed.message = failed.message.replace(failed.path, named);
+  failed.path = named;
   return failed;
 }
 
