@@ -36,7 +36,7 @@
 // it is removed, and the removal fails naming it. A bind mount from the same file system has
 // the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
-import { constants as fsConstants, promises as fs, readFileSync } from 'node:fs';
+import { constants as fsConstants, promises as fs, readFileSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
@@ -76,7 +76,7 @@ interface Removal {
 /** `removeTree` through open directories (see the top of the file). */
 async function removeThroughDescriptors(target: string): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry({ at: target, shown: target, mount: undefined }, { open: 0 });
+  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0 });
 }
 
 /**
@@ -88,6 +88,8 @@ interface Entry {
   readonly at: string;
   readonly shown: string;
   readonly mount: string | undefined;
+  /** Directories above it in the tree (0: the top). */
+  readonly depth: number;
 }
 
 /**
@@ -117,17 +119,23 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     if (code === 'ENOENT') return;
     // Not a directory (ENOTDIR), or a symlink (ELOOP): unlinked itself, never followed.
     if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(entry, removal, retries);
-    throw error;
+    throw outOfDescriptorsAlone(error, removal.open, entry.depth);
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
     listing(inside);
-    const mount = mountOf(directory.fd, entry.shown);
+    let mount: string;
+    let entries: Dirent[];
+    try {
+      mount = mountOf(directory.fd, entry.shown);
+      entries = await fs.readdir(inside, { withFileTypes: true });
+    } catch (error) {
+      throw outOfDescriptorsAlone(error, removal.open - 1, entry.depth);
+    }
     if (entry.mount !== undefined && mount !== entry.mount) {
       throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
     }
-    const entries = await fs.readdir(inside, { withFileTypes: true });
-    const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount });
+    const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount, depth: entry.depth + 1 });
     // Other entries several at a time, then the directories in lanes (see the top of the
     // file). Either kind swapped for the other meanwhile is retried as such.
     const others = entries.filter((dirent) => !dirent.isDirectory());
@@ -170,7 +178,7 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
       try {
         await removeEntry(entry, removal);
       } catch (error) {
-        if (!OUT_OF_DESCRIPTORS.has(errnoCode(error))) throw error;
+        if (!OUT_OF_DESCRIPTORS.has(errnoCode(error)) || RAN_OUT_ALONE.has(error as object)) throw error;
         outOfDescriptors.push(entry);
       }
     }
@@ -186,6 +194,20 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
 }
 
 const OUT_OF_DESCRIPTORS: ReadonlySet<string | undefined> = new Set(['EMFILE', 'ENFILE']);
+
+/**
+ * Failures out of descriptors while the removal had no directories open but the failing one's
+ * ancestors (`openBesides` <= `depth`): a tree deeper than the open-file limit allows (one
+ * descriptor per level). Removing it again later cannot help, so no lane does: each level
+ * retried its whole subtree, in which each level below retried its own, 2^depth tries, and a
+ * restore --force (then every command's sweep of the trash it left) spun for good.
+ */
+const RAN_OUT_ALONE = new WeakSet<object>();
+
+function outOfDescriptorsAlone(error: unknown, openBesides: number, depth: number): unknown {
+  if (OUT_OF_DESCRIPTORS.has(errnoCode(error)) && openBesides <= depth && typeof error === 'object' && error !== null) RAN_OUT_ALONE.add(error);
+  return error;
+}
 
 /**
  * The id of the mount the open directory `fd` is on (its fdinfo's mnt_id; Linux 3.15+), '' where
