@@ -10,7 +10,7 @@
 
 import { constants } from 'node:os';
 
-import { quotedPath } from './format.js';
+import { quotedPath, shownPath } from './format.js';
 
 /** How an operation ended, as seen by a caller: drives exit codes and HTTP-like statuses. */
 export type Outcome = 'usage' | 'refused' | 'failed';
@@ -554,6 +554,18 @@ export function describeError(error: unknown): string {
     return `unexpected error: ${detail}${firstLine(withPathsShown(error.message, errno))}`;
   }
   return `unexpected error: ${String(error)}`;
+}
+
+/**
+ * A system error the core explains in words, with the path (or the call) it names:
+ * "input/output error (/srv/tenants/acme)"; anything else as `describeError` says it.
+ */
+export function describeSystemError(error: unknown): string {
+  const what = errnoMessage(error);
+  if (what === undefined) return describeError(error);
+  const { path: where, syscall } = error as NodeJS.ErrnoException;
+  const place = where !== undefined ? ` (${shownPath(where)})` : syscall !== undefined ? ` (${syscall})` : '';
+  return `${what}${place}`;
 }
 
 export function outcomeOf(error: unknown): Outcome {

@@ -195,12 +195,16 @@ export function openSyncAt(path: string, flags: number): number {
   }
 }
 
-/** A failed open through a directory's procfs link, named by the file's own path (as an error message shows it). */
-function namedBy(error: unknown, through: string, path: string): unknown {
+/**
+ * A failed call through a procfs link (`through`, or a name below it), named by the file's own
+ * path (`path`, or that name below it), as an error message shows it.
+ */
+export function namedBy(error: unknown, through: string, path: string): unknown {
   const failed = error as NodeJS.ErrnoException;
-  if (failed.path !== through) return error;
-  failed.path = path;
-  failed.message = failed.message.replace(through, path);
+  if (typeof failed?.path !== 'string' || (failed.path !== through && !failed.path.startsWith(`${through}/`))) return error;
+  const named = `${path}${failed.path.slice(through.length)}`;
+  failed.message = failed.message.replace(failed.path, named);
+  failed.path = named;
   return failed;
 }
 
@@ -258,15 +262,21 @@ async function checked(handle: fs.FileHandle, path: string): Promise<fs.FileHand
   throw swappedPathError(path);
 }
 
-/** Every descriptor this process has open, with the path procfs names it by (empty without procfs). */
-export function openDescriptors(): Map<number, string> {
+/**
+ * Every descriptor this process has open, with the path procfs names it by (empty without
+ * procfs), to check how `checking` was opened. A link that cannot be read for another reason
+ * than its descriptor closing (EIO…) is thrown, as a failed check of `checking`: a descriptor
+ * left out would pass for SQLite's having opened another file.
+ */
+export function openDescriptors(checking: string): Map<number, string> {
   const open = new Map<number, string>();
   if (!CAN_CHECK_OPENED_PATHS) return open;
   for (const name of readdirSync(FD_LINKS)) {
     try {
       open.set(Number(name), readlinkSync(`${FD_LINKS}${name}`));
-    } catch {
+    } catch (error) {
       // closed meanwhile (the listing's own descriptor among them)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw checkFailedError(checking, error);
     }
   }
   return open;

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 
 import { errnoCode } from './errors.js';
 
-const FD_INFO = '/proc/self/fdinfo/';
+export const FD_INFO = '/proc/self/fdinfo/';
 const MOUNT_INFO = '/proc/self/mountinfo';
 
 /**

@@ -164,7 +164,7 @@ function buildDeepTree(root: string, levels: number): void {
  * removeTree of `target` in a child process started as the launcher starts the CLI (its thread
  * pool), after `prelude` (module code), under an open-file limit if given.
  */
-function removeInChild(target: string, options: { prelude?: string; openFiles?: number } = {}) {
+function removeInChild(target: string, options: { prelude?: string; openFiles?: number; timeoutMs?: number } = {}) {
   const script = `${options.prelude ?? ''}
     const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))});
     await removeTree(${JSON.stringify(target)});`;
@@ -173,6 +173,7 @@ function removeInChild(target: string, options: { prelude?: string; openFiles?: 
     cwd: repoRoot,
     encoding: 'utf8',
     env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1', UV_THREADPOOL_SIZE: '64' },
+    ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const }),
   });
 }
 
@@ -189,6 +190,42 @@ describe('removeTree, a wide tree', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(existsSync(target)).toBe(false);
+  });
+});
+
+describe('removeTree, a failure', () => {
+  it('names the directory by its path in the tree, not the procfs path it was checked through (/proc/self/fdinfo/N)', () => {
+    const target = path.join(dir.path, 'fdinfo-eio');
+    mkdirSync(path.join(target, 'a', 'b'), { recursive: true });
+    // Every read of a descriptor's fdinfo (the mount check) fails with EIO.
+    const failingFdinfo = `import fs from 'node:fs';
+      import { syncBuiltinESMExports } from 'node:module';
+      const { readFileSync } = fs;
+      fs.readFileSync = (at, ...rest) => {
+        if (String(at).startsWith('/proc/self/fdinfo/')) throw Object.assign(new Error(\`EIO: i/o error, open '\${at}'\`), { code: 'EIO', errno: -5, syscall: 'open', path: String(at) });
+        return readFileSync(at, ...rest);
+      };
+      syncBuiltinESMExports();`;
+    const run = removeInChild(target, { prelude: failingFdinfo });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(`EIO: i/o error, open '${target}'`);
+    expect(run.stderr).not.toContain("open '/proc/self/");
+    expect(run.stderr).toContain(`path: '${target}'`);
+    expect(existsSync(path.join(target, 'a', 'b'))).toBe(true);
+  });
+});
+
+describe('removeTree, a tree deeper than the open-file limit allows', () => {
+  it('fails, out of descriptors, instead of retrying each level\'s subtree again without end', () => {
+    // One descriptor per level: 300 levels need more than 64. Each level retried its whole
+    // subtree after running out, and so did every level below it in each retry: 2^depth tries.
+    const target = path.join(dir.path, 'deep-chain');
+    mkdirSync(path.join(target, ...Array<string>(300).fill('d')), { recursive: true });
+    const run = removeInChild(target, { openFiles: 64, timeoutMs: 60_000 });
+    expect(run.signal).toBeNull();
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/EMFILE: too many open files/);
+    expect(existsSync(target)).toBe(true);
   });
 });
 

@@ -4,7 +4,8 @@
 // that the cross-host path snapshots instead of the live file.
 
 import { copyFileSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
-import { promises as fs } from 'node:fs';
+import nodeFs, { promises as fs } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -216,6 +217,25 @@ describe('snapshotDatabase', () => {
     const copy = openDatabase(snapshot);
     expect(value(copy, 'SELECT count(*) FROM t')).toBe(5);
     copy.close();
+  });
+
+  it('fails, naming the database, when a descriptor it checks cannot be read (EIO), rather than call the file replaced', async () => {
+    const source = path.join(realpathSync(dir.path), 'unreadable-link.sqlite');
+    walDatabase(source, 5).close();
+    const snapshot = path.join(dir.path, 'snapshot.sqlite');
+    // Every read of a descriptor's procfs link fails, as on a procfs that answers EIO.
+    const { readlinkSync } = nodeFs;
+    nodeFs.readlinkSync = ((at: string, ...rest: []) => {
+      if (/^\/proc\/self\/fd\/\d+$/.test(String(at))) throw Object.assign(new Error(`EIO: i/o error, readlink '${at}'`), { code: 'EIO', errno: -5, syscall: 'readlink', path: at });
+      return readlinkSync(at, ...rest);
+    }) as typeof readlinkSync;
+    syncBuiltinESMExports();
+    try {
+      await expect(snapshotDatabase(source, snapshot, { expected: statSync(source) })).rejects.toMatchObject({ code: 'EIO', path: source, syscall: 'readlink' });
+    } finally {
+      nodeFs.readlinkSync = readlinkSync;
+      syncBuiltinESMExports();
+    }
   });
 
   it('checks that a private copy opens and is intact', () => {

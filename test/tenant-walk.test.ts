@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readlinkSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -155,6 +155,50 @@ describe('walkTenant and what a restore refuses', () => {
       { path: Array<string>(1025).fill('d').join('/'), reason: 'nested deeper than 1024 directories, which a restore refuses: not archived, nor anything in it' },
     ]);
   });
+});
+
+describe('walkTenant, a directory that cannot be listed', () => {
+  // Directories are listed and their entries lstat'ed through the open directory's procfs
+  // link (/proc/self/fd/N): the backup's one line named that link instead of the directory.
+  const eio = (at: string) => Object.assign(new Error(`EIO: i/o error, scandir '${at}'`), { code: 'EIO', errno: -5, syscall: 'scandir', path: at });
+  for (const mode of ['sync', 'parallel'] as const) {
+    const access = mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS;
+    it(`names it by its own path when its listing fails (${mode})`, async () => {
+      mkdirSync(path.join(root, 'sessions'));
+      const failing: FileAccess = {
+        ...access,
+        readdir: (dir) => {
+          if ((dir.startsWith('/proc/') ? readlinkSync(dir) : dir).endsWith('/sessions')) {
+            if (mode === 'sync') throw eio(dir);
+            return Promise.reject(eio(dir));
+          }
+          return access.readdir(dir);
+        },
+      };
+      const walking = async () => {
+        for await (const item of walkTenant(root, { skipped: [], warnings: [] }, failing)) void item;
+      };
+      await expect(walking()).rejects.toMatchObject({ code: 'EIO', path: path.join(root, 'sessions'), message: `EIO: i/o error, scandir '${path.join(root, 'sessions')}'` });
+    });
+
+    it(`names an entry by its own path when its lstat fails (${mode})`, async () => {
+      mkdirSync(path.join(root, 'sessions', 'agent-0'), { recursive: true });
+      const failing: FileAccess = {
+        ...access,
+        lstatEach: (paths) => {
+          const at = paths.find((p) => p.endsWith('/agent-0'));
+          if (at === undefined) return access.lstatEach(paths);
+          const error = Object.assign(new Error(`EIO: i/o error, lstat '${at}'`), { code: 'EIO', errno: -5, syscall: 'lstat', path: at });
+          if (mode === 'sync') throw error;
+          return Promise.reject(error);
+        },
+      };
+      const walking = async () => {
+        for await (const item of walkTenant(root, { skipped: [], warnings: [] }, failing)) void item;
+      };
+      await expect(walking()).rejects.toMatchObject({ code: 'EIO', path: path.join(root, 'sessions', 'agent-0') });
+    });
+  }
 });
 
 describe('walkTenant, racing the tenant', () => {

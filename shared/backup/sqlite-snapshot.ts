@@ -115,7 +115,7 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   const driver = sqliteDriver();
   const started = Date.now();
   let db;
-  const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors() : undefined;
+  const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors(source) : undefined;
   try {
     db = driver.open(source, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
     db.exec('BEGIN');
@@ -143,7 +143,7 @@ function openedAsExpected(source: string, expected: { readonly dev: number; read
   const dir = path.dirname(source);
   const names = new Set([path.basename(source), ...companionNames(path.basename(source))]);
   let opened = false;
-  for (const [fd, link] of openDescriptors()) {
+  for (const [fd, link] of openDescriptors(source)) {
     if (openBefore.get(fd) === link) continue;
     if (link === source) {
       try {

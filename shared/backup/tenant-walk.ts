@@ -52,7 +52,7 @@ import { isUtf8 } from 'node:buffer';
 import { lstatSync, promises as fs, readdirSync, readlinkSync, realpathSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
+import { isVanished, namedBy, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { mountPointsUnder } from '../mounts.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
@@ -384,8 +384,12 @@ export class TenantWalk {
     return this.listOpen(relPath, dirPath, opened);
   }
 
-  /** The items of the open `directory`, which is closed once they are known. */
+  /**
+   * The items of the open `directory`, which is closed once they are known. A failure is named
+   * by the directory's real path, not the procfs link it was listed through (/proc/self/fd/N).
+   */
   private listOpen(relPath: string, dirPath: string, directory: OpenDirectory): Maybe<Cursor> {
+    const named = (error: unknown) => namedBy(error, directory.path, dirPath);
     let items: Maybe<Cursor>;
     try {
       // A bind mount of the tenant's own file system shares its st_dev: told by the opened directory's mount.
@@ -399,12 +403,12 @@ export class TenantWalk {
       const listed = this.access.readdir(directory.path);
       items =
         listed instanceof Promise
-          ? listed.then((entries) => this.itemsOf(relPath, dirPath, directory.path, entries), (error: unknown) => vanishedBeforeListing(relPath, error))
+          ? listed.then((entries) => this.itemsOf(relPath, dirPath, directory.path, entries), (error: unknown) => vanishedBeforeListing(relPath, named(error)))
           : this.itemsOf(relPath, dirPath, directory.path, listed);
     } catch (error) {
       const closed = directory.close();
-      if (closed instanceof Promise) return closed.then(() => vanishedBeforeListing(relPath, error));
-      return vanishedBeforeListing(relPath, error);
+      if (closed instanceof Promise) return closed.then(() => vanishedBeforeListing(relPath, named(error)));
+      return vanishedBeforeListing(relPath, named(error));
     }
     if (!(items instanceof Promise)) {
       const closed = directory.close();
@@ -417,7 +421,7 @@ export class TenantWalk {
       },
       async (error: unknown) => {
         await directory.close();
-        throw error;
+        throw named(error);
       },
     );
   }

@@ -126,7 +126,7 @@ export class LocalArchiveStore implements ArchiveStore {
         throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
       }
       await unlink(object.location).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location);
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location, 'remove');
       });
     }
     await unlink(verifiedMarkPath(object.location)).catch(() => undefined);
@@ -143,13 +143,14 @@ export class LocalArchiveStore implements ArchiveStore {
     }
   }
 
-  private fsError(error: unknown, path: string): OpenClawError {
+  /** `doing`: what failed, as the message says it ("cannot remove …: input/output error"). */
+  private fsError(error: unknown, path: string, doing: 'read' | 'remove' = 'read'): OpenClawError {
     if (error instanceof OpenClawError) return error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return new StorageError(`no such directory or file: ${path}`, 'NOT_FOUND', { cause: error });
     if (code === 'ENOTDIR') return new StorageError(`${path}: a parent is not a directory`, 'NOT_A_DIRECTORY', { cause: error });
     if (code === 'EACCES' || code === 'EPERM') return new StorageError(`cannot access ${path}: permission denied`, 'ACCESS_DENIED', { cause: error });
-    return new StorageError(`cannot read ${path}: ${errnoMessage(error) ?? code ?? String(error)}`, 'IO', { cause: error });
+    return new StorageError(`cannot ${doing} ${path}: ${errnoMessage(error) ?? code ?? String(error)}`, 'IO', { cause: error });
   }
 }
 

@@ -12,7 +12,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { describeError, RecoveryNeededError, TenantBusyError } from '../errors.js';
+import { describeError, describeSystemError, RecoveryNeededError, TenantBusyError } from '../errors.js';
 import { HIDDEN_PREFIX, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { acquireTenantLock, isLockHeldHere } from './lock.js';
@@ -90,7 +90,7 @@ async function settle(tenantsDir: string, tenant: string, names: readonly string
     await recoverSlot(tenantsDir, tenant, { names });
     return 'settled';
   } catch (error) {
-    return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeError(error) };
+    return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeSystemError(error) };
   } finally {
     await lock.release().catch(() => undefined);
   }

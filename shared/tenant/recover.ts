@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 
 import { endBrokenChain, type ChainRecovery } from '../backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
+import { describeSystemError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
 import { openLocation } from '../storage/open-location.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
@@ -51,7 +52,20 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
     if (recovered === 'none' && continuation === undefined) await tenantDirFor(tenantsDir, tenant);
     return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }) };
+  } catch (error) {
+    throw recoverError(error, tenant);
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * A system error met while settling the tenant (a rename or removal the file system refused),
+ * as a FileSystemError in one line that names the tenant, the reason and the path, and says
+ * the next command goes on from there (each step is taken only if not done yet); our own
+ * errors and anything unrecognised pass through.
+ */
+export function recoverError(error: unknown, tenant: string): unknown {
+  if (error instanceof OpenClawError || errnoMessage(error) === undefined) return error;
+  return new FileSystemError(`cannot recover tenant "${tenant}": ${describeSystemError(error)}; what was done stays done, and the next command on the tenant goes on from there`, { cause: error });
 }

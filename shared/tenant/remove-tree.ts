@@ -37,13 +37,13 @@
 // it is removed, and the removal fails naming it. A bind mount from the same file system has
 // the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs, namedBy } from '../file-access.js';
 import { shownPath } from '../format.js';
-import { mountIdOf } from '../mounts.js';
+import { FD_INFO, mountIdOf } from '../mounts.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -82,7 +82,7 @@ interface Removal {
 /** `removeTree` through open directories (see the top of the file). */
 async function removeThroughDescriptors(target: string): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry({ at: target, shown: target, mount: undefined }, { open: 0 });
+  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0 });
 }
 
 /**
@@ -94,10 +94,26 @@ interface Entry {
   readonly at: string;
   readonly shown: string;
   readonly mount: string | undefined;
+  /** Directories above it in the tree (0: the top). */
+  readonly depth: number;
 }
 
-/** Removes `entry`, a directory with all it holds; absent is fine. */
+/**
+ * Removes `entry`, a directory with all it holds; absent is fine. A failure is named by the
+ * entry's own path, not the procfs path it was reached by (`/proc/self/fd/21/f1.txt` says
+ * nothing to whoever reads the message).
+ */
 async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RETRIES): Promise<void> {
+  let inside: string | undefined;
+  try {
+    await emptyAndRemove(entry, removal, retries, (path) => (inside = path));
+  } catch (error) {
+    throw namedBy(namedBy(error, entry.at, entry.shown), inside ?? entry.at, entry.shown);
+  }
+}
+
+/** `removeEntry`'s work; `listing` is told the procfs path the directory is listed by. */
+async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, listing: (path: string) => void): Promise<void> {
   const { at } = entry;
   let directory: fs.FileHandle;
   removal.open++; // counted before the open, so that lanes started in the same turn see it
@@ -109,16 +125,23 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
     if (code === 'ENOENT') return;
     // Not a directory (ENOTDIR), or a symlink (ELOOP): unlinked itself, never followed.
     if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkOrRetry(entry, removal, retries);
-    throw error;
+    throw outOfDescriptorsAlone(error, removal.open, entry.depth);
   }
   try {
     const inside = `${FD_LINKS}${directory.fd}`;
-    const mount = mountIdOf(directory.fd);
+    listing(inside);
+    let mount: string;
+    let entries: Dirent[];
+    try {
+      mount = mountOf(directory.fd, entry.shown);
+      entries = await fs.readdir(inside, { withFileTypes: true });
+    } catch (error) {
+      throw outOfDescriptorsAlone(error, removal.open - 1, entry.depth);
+    }
     if (entry.mount !== undefined && mount !== entry.mount) {
       throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
     }
-    const entries = await fs.readdir(inside, { withFileTypes: true });
-    const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount });
+    const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount, depth: entry.depth + 1 });
     // Other entries several at a time, then the directories in lanes (see the top of the
     // file). Either kind swapped for the other meanwhile is retried as such.
     const others = entries.filter((dirent) => !dirent.isDirectory());
@@ -161,7 +184,7 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
       try {
         await removeEntry(entry, removal);
       } catch (error) {
-        if (!OUT_OF_DESCRIPTORS.has(errnoCode(error))) throw error;
+        if (!OUT_OF_DESCRIPTORS.has(errnoCode(error)) || RAN_OUT_ALONE.has(error as object)) throw error;
         outOfDescriptors.push(entry);
       }
     }
@@ -178,6 +201,31 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
 
 const OUT_OF_DESCRIPTORS: ReadonlySet<string | undefined> = new Set(['EMFILE', 'ENFILE']);
 
+/**
+ * Failures out of descriptors while the removal had no directories open but the failing one's
+ * ancestors (`openBesides` <= `depth`): a tree deeper than the open-file limit allows (one
+ * descriptor per level). Removing it again later cannot help, so no lane does: each level
+ * retried its whole subtree, in which each level below retried its own, 2^depth tries, and a
+ * restore --force (then every command's sweep of the trash it left) spun for good.
+ */
+const RAN_OUT_ALONE = new WeakSet<object>();
+
+function outOfDescriptorsAlone(error: unknown, openBesides: number, depth: number): unknown {
+  if (OUT_OF_DESCRIPTORS.has(errnoCode(error)) && openBesides <= depth && typeof error === 'object' && error !== null) RAN_OUT_ALONE.add(error);
+  return error;
+}
+
+/**
+ * The mount the open directory `fd` is on (mounts.ts); a failure to tell it (EMFILE) is
+ * thrown, not taken for another mount, named by the directory's path `shown`.
+ */
+function mountOf(fd: number, shown: string): string {
+  try {
+    return mountIdOf(fd);
+  } catch (error) {
+    throw namedBy(error, `${FD_INFO}${fd}`, shown);
+  }
+}
 
 /** Entries swapped between a directory and something else while removed are looked at again this many times. */
 const SWAPPED_RETRIES = 3;
@@ -187,7 +235,7 @@ async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): P
   try {
     await unlinkUnlessGone(entry.at);
   } catch (error) {
-    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw refusedRemoval(entry, error);
+    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw refusedRemoval(entry, namedBy(error, entry.at, entry.shown));
     await removeEntry(entry, removal, retries - 1);
   }
 }

@@ -21,7 +21,7 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { describeError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeError, describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { removeTree } from './remove-tree.js';
@@ -152,7 +152,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
         await tidyUp(tenantsDir, journal);
         return {};
       } catch (error) {
-        return { notice: `the restored tenant is in place, but tidying up after it failed (${describeError(error)}): the next command on tenant "${tenant}" finishes it` };
+        return { notice: `the restored tenant is in place, but tidying up after it failed (${describeSystemError(error)}): the next command on tenant "${tenant}" finishes it` };
       }
     },
     discard,

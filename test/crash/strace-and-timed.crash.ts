@@ -281,7 +281,10 @@ describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => 
     const w = new World(fixtures, 'strace-trash-ebusy');
     const run = await straced(w, ['-e', 'trace=rmdir', '-e', 'inject=rmdir:error=EBUSY'], ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
     expect(run.status, describeRun(run)).toBe(0);
-    expect(run.stdout).toMatch(/note: the restored tenant is in place, but tidying up after it failed \(.*resource busy.*\): the next command on tenant "acme" finishes it/);
+    // The directory is named by its path in the trash, not the procfs link it was removed through (/proc/self/fd/N/name).
+    expect(run.stdout).toMatch(
+      /note: the restored tenant is in place, but tidying up after it failed \(the device or resource is busy \(\S+\/\.openclaw-trash-acme-[0-9a-f]{12}(\/\S+)?\)\): the next command on tenant "acme" finishes it/,
+    );
     expect(w.which('acme')).toBe('new');
     expectOk(w.cli(['tenants', 'list', '--names']));
     w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
@@ -299,7 +302,50 @@ describe.skipIf(!straceWorks)('strace: a failure after the work is done', () => 
   });
 });
 
+describe.skipIf(!straceWorks)('strace: a prune whose removal fails', () => {
+  it('EIO on the unlink of the archive it removes: one line saying it could not remove it (not read it); the next prune removes it', async () => {
+    const w = new World(fixtures, 'strace-prune-unlink-eio');
+    const older = path.join(w.out, 'older.tar.zst');
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', older]));
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'newer.tar.zst')]));
+    const prune = ['tenants', 'prune', 'acme', '--in', w.out, '--keep-last', '1'];
+    const run = await exited(
+      spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', older, '-e', 'trace=unlink', '-e', 'inject=unlink:error=EIO', process.execPath, cliPath, ...prune], {
+        env: { ...process.env, TMPDIR: w.tmp },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toBe(`openclaw: cannot remove ${older}: input/output error\n`);
+    expect(readdirSync(w.out).sort()).toEqual(['newer.tar.zst', 'older.tar.zst']);
+    expectOk(w.cli(prune));
+    expect(readdirSync(w.out)).toEqual(['newer.tar.zst']);
+  });
+});
+
 describe.skipIf(!straceWorks)('strace: a move the file system refuses', () => {
+  it('recover of an interrupted restore --force whose move of the slot fails (EIO): one line naming the tenant, the reason and the slot; the next recover finishes it', async () => {
+    const w = new World(fixtures, 'strace-recover-rename-eio');
+    w.killAt('commit:journal-written', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    // -P: only the renames of the slot itself (old tenant aside, restored tenant in) fail.
+    const straced = (args: string[]) =>
+      exited(
+        spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', path.join(w.base, 'acme'), '-e', 'trace=rename', '-e', 'inject=rename:error=EIO', process.execPath, cliPath, '--tenants-dir', w.base, ...args], {
+          env: { ...process.env, TMPDIR: w.tmp },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+    const listed = await straced(['tenants', 'list']);
+    expect(listed.status, describeRun(listed)).toBe(0);
+    expect(listed.stdout).toMatch(/^acme .* mid-commit: input\/output error \(\S+\/acme\)$/m);
+    const run = await straced(['tenants', 'recover', 'acme']);
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot recover tenant "acme": input\/output error \(\S+\/acme\); what was done stays done, and the next command on the tenant goes on from there\n$/);
+    expect(w.which('acme')).toBe('old');
+    expectOk(w.cli(['tenants', 'recover', 'acme']));
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
   it('restore --as that cannot list the base dir (EIO on getdents64): one line, as a restore without --as says it', async () => {
     const w = new World(fixtures, 'strace-base-getdents-eio');
     const child = spawn(
