@@ -9,7 +9,7 @@
 // archived byte for byte without being touched, files that change re-read, files that vanish
 // warned about.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -21,7 +21,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import type { SqliteOptions } from '../shared/backup/sqlite-policy.js';
-import { SqliteSnapshotError } from '../shared/errors.js';
+import { FileSystemError, SqliteSnapshotError } from '../shared/errors.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore/restore.js';
@@ -557,6 +557,52 @@ describe('files that change or vanish while read', () => {
       { path: 'notes/b.txt', reason: 'vanished during backup; not archived' },
       { path: 'notes/sub', reason: 'directory vanished during backup; its contents are not archived' },
     ]);
+  });
+
+  it.for([
+    ['synchronous', SYNC_ACCESS],
+    ['promise', PARALLEL_ACCESS],
+  ] as const)('fails, storing nothing, when a directory is mounted over after it was listed (%s calls)', async ([, access], context) => {
+    // The walk lists ahead of the reads: a bind mount made over early/ once it was listed had
+    // its files read through the mount, the operator's f.txt archived as the tenant's early/f.txt.
+    const shared = path.join(dir.path, 'shared');
+    mkdirSync(shared);
+    writeFileSync(path.join(shared, 'f.txt'), 'the operator\'s\n');
+    mkdirSync(path.join(tenantDir, 'early'), { recursive: true });
+    writeFileSync(path.join(tenantDir, 'early', 'f.txt'), 'mine\n');
+    const target = realpathSync(path.join(tenantDir, 'early'));
+    let mounted = false;
+    const mounting: FileAccess = {
+      ...access,
+      readdir: (listed) => {
+        const entries = access.readdir(listed);
+        const afterListing = <T>(names: T): T => {
+          if (!mounted && listedDirectory(listed) === target) mounted = spawnSync('mount', ['--bind', shared, target], { stdio: 'ignore' }).status === 0;
+          return names;
+        };
+        return entries instanceof Promise ? entries.then(afterListing) : afterListing(entries);
+      },
+    };
+    try {
+      const archive = createTenantArchive({ tenantDir, tenant: 'acme', createdAt: new Date(), fileAccess: mounting });
+      const failure = await (async () => {
+        for await (const chunk of archive.chunks) void chunk;
+        await archive.summary;
+      })().then(() => undefined, (error: unknown) => error);
+      if (!mounted) return context.skip('mounting needs root');
+      expect(failure).toBeInstanceOf(FileSystemError);
+      expect((failure as Error).message).toBe(
+        'something was mounted inside tenant "acme" during its backup, at early: what was read below it may be what is mounted there, not the tenant\'s own files; nothing was stored (run the backup again: a mount point is archived as an empty directory)',
+      );
+      // Run again with the mount in place, the walk finds it in the mount table: left out, not a failure.
+      const again = createTenantArchive({ tenantDir, tenant: 'acme', createdAt: new Date(), fileAccess: access });
+      for await (const chunk of again.chunks) void chunk;
+      const summary = await again.summary;
+      if (summary.suspended) throw new Error('the archive was not finished');
+      expect(summary.manifest.skipped).toEqual([{ path: 'early', reason: 'mount point: archived as an empty directory, not what is mounted on it' }]);
+    } finally {
+      if (mounted) spawnSync('umount', [target], { stdio: 'ignore' });
+    }
   });
 
   it.each([

@@ -26,8 +26,9 @@ import { ArchiveWriter } from '../archive/archive-writer.js';
 import type { CompressOptions } from '../archive/zstd-encoder.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestNote } from '../archive/manifest.js';
 import { TreeDigest, type TreeDigestState, type TreeEntry } from '../archive/tree-digest.js';
-import { TenantNotFoundError } from '../errors.js';
+import { FileSystemError, TenantNotFoundError } from '../errors.js';
 import { fileAccessFor, isVanished, type FileAccess } from '../file-access.js';
+import { shownPath } from '../format.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
 import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
@@ -242,6 +243,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     await context.temp.dispose();
   }
 
+  assertNoMountMade(walk, tenant);
   if (stopped) {
     const { pendingFrame, contentBytes } = writer.suspend();
     const checkpoint: ArchiveCheckpoint = {
@@ -272,6 +274,21 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   await assertSameRoot(tenantDir, tenant, root);
   const manifestSha256 = await writer.finish(manifest);
   return { manifest, manifestSha256 };
+}
+
+/**
+ * Fails if a file system was mounted inside the tenant while the run read it: a directory
+ * the walk had listed before the mount was made had its files read through the mount, under
+ * the tenant's names (another directory's files, with a bind mount), which no check of a
+ * path tells from its own. Run again, the walk finds the mount point and skips it.
+ */
+function assertNoMountMade(walk: TenantWalk, tenant: string): void {
+  const made = walk.mountsMadeSince();
+  if (made.length === 0) return;
+  const more = made.length > 1 ? ` (and ${made.length - 1} more)` : '';
+  throw new FileSystemError(
+    `something was mounted inside tenant "${tenant}" during its backup, at ${shownPath(made[0]!)}${more}: what was read below it may be what is mounted there, not the tenant's own files; nothing was stored (run the backup again: a mount point is archived as an empty directory)`,
+  );
 }
 
 /** The tenant directory as the run begins. */

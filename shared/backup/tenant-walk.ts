@@ -41,7 +41,10 @@
 // without allow_other), are left out with the warning. Mounts are told by procfs alone
 // (mounts.ts: the mount table once, an opened directory's mount id), never by a further call
 // to the file system, so a network file system gets no extra round trip; without procfs, by
-// st_dev (which a bind mount of the same file system shares).
+// st_dev (which a bind mount of the same file system shares). A mount made over a directory
+// the walk had already listed is not told by either, and the files of that listing would be
+// read through it: the archive asks the walk at its end what was mounted meanwhile
+// (`mountsMadeSince`) and fails the backup if anything was (tenant-archive.ts).
 //
 // A walk can start after a given item (`resumeAfter`: a backup that continues in another
 // invocation): everything up to it in walk order (`compareWalkOrder`) is left out, and only
@@ -299,6 +302,8 @@ export class TenantWalk {
   /** The mount the root is on (its mount id); '' where procfs does not tell, and mounts are told by `rootDevice`. */
   private rootMount = '';
   private rootDevice = -1;
+  /** The mount points the walk told by the mount of the directory it opened (made after it read the mount table). */
+  private readonly mountsTold = new Set<string>();
 
   constructor(
     private readonly root: string,
@@ -340,6 +345,23 @@ export class TenantWalk {
       run.push(item);
     }
     return run;
+  }
+
+  /**
+   * The mount points below the root now that the walk neither read in the mount table nor
+   * told when it opened them: made while the backup ran, over a directory (or a file) it had
+   * already listed, so a file read from there since may be what is mounted there, archived
+   * under the tenant's name. Sorted; none without procfs. (One made and removed again while
+   * the backup ran is not seen.)
+   */
+  mountsMadeSince(): string[] {
+    if (this.realRoot === '') return [];
+    const told = [...this.mountPoints, ...this.mountsTold];
+    const made: string[] = [];
+    for (const point of mountPointsUnder(this.realRoot)) {
+      if (!told.some((at) => point === at || point.startsWith(`${at}/`))) made.push(point);
+    }
+    return made.sort();
   }
 
   private startOn(root: Stats): void {
@@ -396,6 +418,7 @@ export class TenantWalk {
       const mount = directory.mountId();
       if (relPath === '') this.rootMount = mount;
       else if (mount !== this.rootMount) {
+        this.mountsTold.add(relPath);
         const closed = directory.close();
         const cursor: Cursor = { items: [mountPoint(relPath)], next: 0 };
         return closed instanceof Promise ? closed.then(() => cursor) : cursor;
