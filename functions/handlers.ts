@@ -273,6 +273,8 @@ export async function executeBackup(
       skipped: result.skipped.length,
       warnings: result.warnings.length,
     });
+    // What the operator should know of a backup that succeeded (its archive left untagged…): a scheduled run has no one reading its answer.
+    if (result.notices.length > 0) logger.warn('backup notices', { location: result.location, notices: result.notices });
     await publish({
       operation: 'backup',
       ok: true,
