@@ -48,7 +48,7 @@ function describePrune(result: PruneResult): string[] {
   const removeOmitted = result.removeOmitted ?? 0;
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, result.removeOmittedBytes ?? 0);
   // A damaged or unproven backup is kept, never counted: the operator sees how many at once.
-  const uncounted = result.keep.filter((decision) => decision.uncounted === true).length;
+  const uncounted = result.keep.filter((decision) => decision.uncounted === true).length + (result.keepOmittedUncounted ?? 0);
   const kept = `${result.keep.length + keepOmitted}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
   const lines = [
     result.dryRun

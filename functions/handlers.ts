@@ -739,7 +739,7 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
 export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
   if (responseBytes(result) <= maxBytes) return result;
   // What the result holds besides its decisions, with room for the counts.
-  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
+  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, keepOmittedUncounted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
   const fitting = (decisions: readonly PruneDecision[]) => {
     let kept = 0;
     for (const decision of decisions) {
@@ -758,6 +758,7 @@ export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES)
     keep: result.keep.slice(0, keep),
     remove: result.remove.slice(0, remove),
     keepOmitted: result.keep.length - keep,
+    keepOmittedUncounted: result.keep.slice(keep).filter((decision) => decision.uncounted === true).length,
     removeOmitted: omitted.length,
     removeOmittedBytes: omitted.reduce((total, decision) => total + decision.bytes, 0),
   };

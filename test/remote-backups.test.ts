@@ -287,6 +287,16 @@ describe('a prune of more backups than one Lambda answer holds', () => {
     ]);
   });
 
+  it('counts the kept that no rule counts among those left out, in its first line', async () => {
+    const keep = result.keep.map((decision, n) => (n < 5 ? decision : { ...decision, reasons: ['not shown whole: …; counted by no rule'], uncounted: true as const }));
+    gateway(false, { ...result, keep });
+    const text = await remote(args);
+    expect(text.status, text.stderr).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('Kept 7 (2 counted by no rule: see WHY) and removed 44993 backups (42.9 MiB) of "acme" in s3://backups/backups/acme/');
+    expect(lines.at(-1)).toMatch(/ and 7 older kept, left out of the gateway's answer/);
+  });
+
   it('asks a gateway older than bounded answers again without, once it refused the field before pruning', async () => {
     const pruned = gateway(true);
     const run = await remote(args);

@@ -102,6 +102,8 @@ export interface PruneResult {
    * answer within a limit (a Lambda response holds at most 6 MB); absent when none were.
    */
   readonly keepOmitted?: number;
+  /** How many of the `keepOmitted` are counted by no rule (`uncounted`). */
+  readonly keepOmittedUncounted?: number;
   readonly removeOmitted?: number;
   readonly removeOmittedBytes?: number;
 }
