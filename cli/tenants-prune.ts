@@ -48,7 +48,7 @@ function describePrune(result: PruneResult): string[] {
   const removeOmitted = result.removeOmitted ?? 0;
   const bytes = result.remove.reduce((total, decision) => total + decision.bytes, result.removeOmittedBytes ?? 0);
   // A damaged or unproven backup is kept, never counted: the operator sees how many at once.
-  const uncounted = result.keep.filter((decision) => decision.uncounted === true).length;
+  const uncounted = result.keep.filter((decision) => decision.uncounted === true).length + (result.keepOmittedUncounted ?? 0);
   const kept = `${result.keep.length + keepOmitted}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
   const lines = [
     result.dryRun
@@ -63,9 +63,18 @@ function describePrune(result: PruneResult): string[] {
   ];
   if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));
   if (keepOmitted + removeOmitted > 0) {
-    const parts = [...(removeOmitted > 0 ? [`${removeOmitted.toLocaleString('en-US')} later ${result.dryRun ? 'to remove' : 'removed'}`] : []), ...(keepOmitted > 0 ? [`${keepOmitted.toLocaleString('en-US')} older kept`] : [])];
+    // `skipped` comes whole: those among the decisions left out were chosen, not removed.
+    const shownRemoves = new Set(result.remove.map((decision) => decision.location));
+    const skippedOmitted = removeOmitted > 0 ? result.skipped.filter((skip) => !shownRemoves.has(skip.location)) : [];
+    const removedOmitted = removeOmitted - skippedOmitted.length;
+    const parts = [
+      ...(removedOmitted > 0 ? [`${removedOmitted.toLocaleString('en-US')} later ${result.dryRun ? 'to remove' : 'removed'}`] : []),
+      ...(skippedOmitted.length > 0 ? [`${skippedOmitted.length.toLocaleString('en-US')} later skipped (below)`] : []),
+      ...(keepOmitted > 0 ? [`${keepOmitted.toLocaleString('en-US')} older kept`] : []),
+    ];
     const more = result.dryRun ? ': run the dry run without --stack to list every decision' : '';
     lines.push(`  … and ${parts.join(' and ')}, left out of the gateway's answer (a Lambda response holds at most 6 MB)${more}`);
+    for (const skip of skippedOmitted) lines.push(`  skipped ${shownPath(skip.location)}: ${shownText(skip.reason)}`);
   }
   for (const note of result.notes) lines.push(`  note: ${shownText(note)}`);
   if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${shownText(result.refusal)}`);

@@ -273,6 +273,8 @@ export async function executeBackup(
       skipped: result.skipped.length,
       warnings: result.warnings.length,
     });
+    // What the operator should know of a backup that succeeded (its archive left untagged…): a scheduled run has no one reading its answer.
+    if (result.notices.length > 0) logger.warn('backup notices', { location: result.location, notices: result.notices });
     await publish({
       operation: 'backup',
       ok: true,
@@ -737,7 +739,7 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
 export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
   if (responseBytes(result) <= maxBytes) return result;
   // What the result holds besides its decisions, with room for the counts.
-  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
+  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, keepOmittedUncounted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
   const fitting = (decisions: readonly PruneDecision[]) => {
     let kept = 0;
     for (const decision of decisions) {
@@ -756,6 +758,7 @@ export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES)
     keep: result.keep.slice(0, keep),
     remove: result.remove.slice(0, remove),
     keepOmitted: result.keep.length - keep,
+    keepOmittedUncounted: result.keep.slice(keep).filter((decision) => decision.uncounted === true).length,
     removeOmitted: omitted.length,
     removeOmittedBytes: omitted.reduce((total, decision) => total + decision.bytes, 0),
   };

@@ -21,7 +21,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { describeTree, tempDir } from './helpers/tree.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { zerosArchive } from './helpers/zstd.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -183,6 +183,20 @@ describe('backup handler', () => {
     });
     expect(logged.join('')).not.toContain(SECRET);
     expect(logged.some((line) => /"message":"backup finished"/.test(line))).toBe(true);
+  });
+
+  it('logs a backup\'s notices as a warning (its archive could not be tagged), which no one reads in a scheduled run\'s answer', async () => {
+    const proxy = await startTaggingRefusingProxy(server.endpoint);
+    try {
+      const payload = { tenant: 'acme', to: 's3://backups/direct/untagged.tar.zst', storage: { endpoint: proxy.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: SECRET } };
+      const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger);
+      const result = await backupHandler({ config: { ...config, allowedEndpoints: [proxy.endpoint] }, logger, publish })(payload, fakeContext());
+      expect(result).toMatchObject({ operation: 'backup', notices: [expect.stringMatching(/its tags \(manifest digest, size stored\) could not be attached/)] });
+      const warning = logged.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'backup notices');
+      expect(warning).toMatchObject({ level: 'WARN', location: 's3://backups/direct/untagged.tar.zst', notices: [expect.stringMatching(/could not be attached: .*access denied/i)] });
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('runs a scheduled backup from its rule\'s input, dated by the event time, and throws when it fails', async () => {

@@ -40,7 +40,7 @@ import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startCuttingProxy, startS3Server, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
+import { startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-prune-');
@@ -436,6 +436,25 @@ describe('prune below an s3rver prefix', () => {
       ],
       remove: ['whole.tar.zst.age'],
     });
+  });
+
+  it('says so when a backup could not tag its archive, which prune then counts by no rule until it is verified', async () => {
+    const keyFile = path.join(dir.path, 'age-key-untagged.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    const proxy = await startTaggingRefusingProxy(server.endpoint);
+    try {
+      const key = 'untagged/acme/a.tar.zst.age';
+      const result = await backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(`s3://backups/${key}`, { endpoint: proxy.endpoint, accessKey: 'S3RVER', secretKey: 'x', region: 'us-east-1' }), recipients, now: () => new Date(JUNE_1) });
+      expect(proxy.requests.filter((request) => request.method === 'PUT' && request.url.includes('tagging'))).toHaveLength(1);
+      expect(result.notices).toEqual([
+        expect.stringMatching(/^s3:\/\/backups\/untagged\/acme\/a\.tar\.zst\.age is stored whole, but its tags \(manifest digest, size stored\) could not be attached: .*access denied.*; an encrypted or piped archive counts for tenants prune only once tenants verify marks it/i),
+      ]);
+      const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/untagged/acme/', ...s3Flags(server)])).stdout) as { backups: BackupEntry[] };
+      expect(listing.backups).toMatchObject([{ name: 'a.tar.zst.age', unconfirmed: true, note: expect.stringMatching(/its backup could not tag it/) }]);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   async function awsCli(args: string[]): Promise<string> {

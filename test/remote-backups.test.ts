@@ -237,10 +237,10 @@ describe('a prune of more backups than one Lambda answer holds', () => {
     deletion: { checked: 'etag-head' as const },
     notes: [],
   };
-  const gateway = (older = false) => {
+  const gateway = (older = false, answer: object = result) => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
     let pruned = 0;
-    const operations = { ...localOperations(base), prune: async () => (pruned++, result as unknown as PruneResult) };
+    const operations = { ...localOperations(base), prune: async () => (pruned++, answer as unknown as PruneResult) };
     const prune = pruneHandler({ config, logger, publish: async () => {}, operations });
     lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
       const request = decode(input.Payload);
@@ -270,6 +270,31 @@ describe('a prune of more backups than one Lambda answer holds', () => {
     expect(json.remove.map((entry) => entry.location)).toEqual(result.remove.slice(0, json.remove.length).map((entry) => entry.location));
     expect(json.removeOmittedBytes).toBe(json.removeOmitted! * 1_000);
     expect(pruned()).toBe(2);
+  });
+
+  it('counts the skipped among the removals left out as skipped, not removed, and names them', async () => {
+    // The two oldest chosen changed since the listing (written again): chosen, not removed; their decisions are left out of the answer, `skipped` is not.
+    const skipped = result.remove.slice(-2).map((decision) => ({ location: decision.location, reason: 'changed since it was listed (written again?): not removed' }));
+    gateway(false, { ...result, removed: 44_991, bytesRemoved: 44_991_000, skipped });
+    const text = await remote(args);
+    expect(text.status, text.stderr).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('Kept 7 and removed 44991 backups (42.9 MiB) of "acme" in s3://backups/backups/acme/');
+    const shown = lines.filter((line) => /^\s+removed\s/.test(line)).length;
+    expect(lines.slice(-3)).toEqual([
+      `  … and ${(44_991 - shown).toLocaleString('en-US')} later removed and 2 later skipped (below) and 7 older kept, left out of the gateway's answer (a Lambda response holds at most 6 MB)`,
+      ...skipped.map((skip) => `  skipped ${skip.location}: ${skip.reason}`),
+    ]);
+  });
+
+  it('counts the kept that no rule counts among those left out, in its first line', async () => {
+    const keep = result.keep.map((decision, n) => (n < 5 ? decision : { ...decision, reasons: ['not shown whole: …; counted by no rule'], uncounted: true as const }));
+    gateway(false, { ...result, keep });
+    const text = await remote(args);
+    expect(text.status, text.stderr).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('Kept 7 (2 counted by no rule: see WHY) and removed 44993 backups (42.9 MiB) of "acme" in s3://backups/backups/acme/');
+    expect(lines.at(-1)).toMatch(/ and 7 older kept, left out of the gateway's answer/);
   });
 
   it('asks a gateway older than bounded answers again without, once it refused the field before pruning', async () => {

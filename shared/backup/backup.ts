@@ -295,6 +295,11 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       return { operation: 'backup', suspended: true, tenant, location: location.display, chain, pieces, files: totals.files, bytes: totals.bytes, archiveBytes: written.bytes, durationMs: Date.now() - started, createdAt: createdAt.toISOString() };
     }
     if (from !== undefined) await removeContinuation(tenantsDir, tenant);
+    if (written.unrecorded !== undefined) {
+      notices.push(
+        `${location.display} is stored whole, but ${written.unrecorded}; an encrypted or piped archive counts for tenants prune only once tenants verify marks it (tenants backups notes it "unconfirmed")`,
+      );
+    }
     const { manifest, manifestSha256: digest } = summary;
     crashPoint('backup:stored');
     return {

@@ -180,7 +180,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     !incomplete && createdAt !== undefined && createdAtFrom === 'metadata' && head.content !== 'archive' && facts.storedBytes === undefined && facts.manifestSha256 === undefined && verifiedAt === undefined;
   if (unconfirmed) {
     notes.push(
-      `nothing shows it whole: its bytes cannot (${head.content === 'archived' ? 'archived' : head.content === 'encrypted' ? 'encrypted' : 'not our plain archive'}) and it carries no size tag from the backup that completed it (completed by another tool, cut short, or a store without object tagging?); tenants verify it to count it`,
+      `nothing shows it whole: its bytes cannot (${head.content === 'archived' ? 'archived' : head.content === 'encrypted' ? 'encrypted' : 'not our plain archive'}) and it carries no size tag from the backup that completed it (completed by another tool, cut short, a store without object tagging, or its backup could not tag it: throttled, denied?); tenants verify it to count it`,
     );
   }
   const toolVersion = head.marker?.toolVersion ?? metadata?.toolVersion;

@@ -102,6 +102,8 @@ export interface PruneResult {
    * answer within a limit (a Lambda response holds at most 6 MB); absent when none were.
    */
   readonly keepOmitted?: number;
+  /** How many of the `keepOmitted` are counted by no rule (`uncounted`). */
+  readonly keepOmittedUncounted?: number;
   readonly removeOmitted?: number;
   readonly removeOmittedBytes?: number;
 }
@@ -113,7 +115,7 @@ export interface PruneSkip {
 
 export const NO_RULE_REASON = 'no keep rule matches';
 export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
-export const UNCONFIRMED_REASON = 'not shown whole: encrypted, piped or archived, and no size tag from its backup nor verification mark (completed by another tool?); counted by no rule';
+export const UNCONFIRMED_REASON = 'not shown whole: encrypted, piped or archived, and no size tag from its backup nor verification mark (completed by another tool, or its backup could not tag it?); counted by no rule';
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {

@@ -31,7 +31,7 @@
 // the ETag and multipart checksums, and does not create a second full version in a
 // versioned (or Object Lock) backup bucket. If tagging fails (a store without object
 // tagging, such as R2; a throttled or denied call; the deadline), the archive stands
-// untagged and the write still succeeds: the digest is also in the archive's own manifest and
+// untagged and the write still succeeds, saying so (WriteResult.unrecorded, a note of the backup): the digest is also in the archive's own manifest and
 // in the backup's result, and an untagged encrypted or piped archive is only counted by no
 // prune rule until `tenants verify` marks it (kept, never removed in the place of another). The
 // complete archive is never removed again: that would need s3:DeleteObject, which the
@@ -271,7 +271,7 @@ export class S3Location implements ArchiveLocation {
     // Committed: the archive is complete at the location. A late abort no longer undoes it,
     // and neither does a failed tagging: see the module comment.
     if (tags.length > 0) {
-      await this.answered(context, signal, (abortSignal) =>
+      const failed = await this.answered(context, signal, (abortSignal) =>
         this.client.send(
           new sdk.PutObjectTaggingCommand({
             Bucket: this.bucket,
@@ -281,7 +281,13 @@ export class S3Location implements ArchiveLocation {
           }),
           { abortSignal },
         ),
-      ).catch(() => undefined);
+      ).then(
+        () => undefined,
+        (error: unknown) => (error instanceof OpenClawError ? error : translateS3Error(error, context)).message,
+      );
+      // Said, not thrown: a backup that cannot tag its archive would otherwise go unnoticed,
+      // and an encrypted or piped one is then counted by no prune rule until it is verified.
+      if (failed !== undefined) return { bytes, unrecorded: `its tags (manifest digest, size stored) could not be attached: ${failed}` };
     }
     return { bytes };
   }

@@ -44,6 +44,12 @@ export interface WriteOptions {
 export interface WriteResult {
   /** Bytes stored at the location. */
   readonly bytes: number;
+  /**
+   * Why what the location records beside a complete archive (S3: the digest and size tags)
+   * could not be recorded; the archive itself is stored whole. Absent when it was, or when the
+   * location records nothing.
+   */
+  readonly unrecorded?: string;
 }
 
 export interface CheckWritableOptions {

@@ -283,6 +283,31 @@ export async function startRegionProxy(target: string, region: string): Promise<
   return listening(server, requests);
 }
 
+/**
+ * An HTTP proxy in front of `target` (s3rver) that refuses every PutObjectTagging with 403
+ * AccessDenied, as AWS does for credentials without s3:PutObjectTagging (and, with 503
+ * SlowDown, a tagging throttled past its retries); everything else passes through untouched.
+ */
+export async function startTaggingRefusingProxy(target: string): Promise<RecordingServer> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    if (request.method === 'PUT' && new URL(request.url ?? '/', 'http://proxy').searchParams.has('tagging')) {
+      request.resume();
+      response.writeHead(403, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>');
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return listening(server, requests);
+}
+
 /** `server` listening on a free local port: its endpoint, the requests it records, and a stop. */
 async function listening(server: Server, requests: RecordedRequest[]): Promise<RecordingServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
