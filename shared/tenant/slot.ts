@@ -21,7 +21,7 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { describeError, describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { removeTree } from './remove-tree.js';
@@ -341,7 +341,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
         await removeTree(full);
       } catch (error) {
         if (notices === undefined) throw error;
-        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeError(error)}`);
+        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeSystemError(error)}`);
         continue;
       }
       removed = true;
