@@ -8,11 +8,11 @@
 // the temp dir's file system takes the attributes.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { runCli, tempDir } from './helpers/tree.js';
+import { cliPath, runCli, sh, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -85,4 +85,28 @@ describe.skipIf(!isRoot)('a tenant whose old tree holds an immutable or append-o
       expect(readdirSync(base)).toEqual(['acme']);
     });
   }
+});
+
+describe.runIf(isRoot && existsSync('/usr/bin/setpriv'))('a leftover the tenants\' user cannot remove (a run as root left a directory of its own in it)', () => {
+  it('the backup goes on with a note in words naming the path, not an "unexpected error"', () => {
+    const NOBODY = 65534;
+    chmodSync(dir.path, 0o755);
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'config.json'), '{}');
+    const rootsDir = path.join(base, '.openclaw-trash-acme-0123456789ab', 'cache');
+    mkdirSync(rootsDir, { recursive: true });
+    writeFileSync(path.join(rootsDir, 'f'), 'x');
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    chownSync(rootsDir, 0, 0); // mode 0755: nobody can neither unlink in it nor chmod it
+    chownSync(path.join(rootsDir, 'f'), 0, 0);
+    const run = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, '--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst')], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const notices = (JSON.parse(run.stdout) as { notices: string[] }).notices;
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/^a leftover of an earlier operation \(nothing in it is kept\) could not be removed, and the next command tries again: (permission denied|operation not permitted) \(/);
+    expect(notices[0]).toContain(rootsDir);
+    expect(notices[0]).not.toContain('unexpected error');
+    expect(existsSync(path.join(rootsDir, 'f'))).toBe(true);
+  });
 });

@@ -103,6 +103,22 @@ describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('removeTree, as a use
   });
 });
 
+describe.runIf(isRoot && existsSync('/usr/bin/setpriv'))('removeTree, as a user other than root, an entry it does not own', () => {
+  it('says a file of another user in a sticky directory is the cause, not an immutable attribute', () => {
+    const target = path.join(dir.path, 'tree');
+    const sticky = path.join(target, 'shared-tmp');
+    mkdirSync(sticky, { recursive: true });
+    chmodSync(sticky, 0o1777);
+    writeFileSync(path.join(sticky, 'roots'), 'x'); // root's, as is the directory: a run as root left them
+    chownSync(target, NOBODY, NOBODY);
+    const run = removeAsTenantsUser([target]);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(`cannot remove ${path.join(sticky, 'roots')}: operation not permitted (it belongs to uid 0, not to this user (uid ${NOBODY}), in a directory with the sticky bit`);
+    expect(run.stderr).not.toContain('immutable');
+    expect(existsSync(path.join(sticky, 'roots'))).toBe(true);
+  });
+});
+
 describe('removeTree, racing the agent of the tenant whose old tree it removes', () => {
   it('removes only what is in the tree while a directory in it keeps being swapped for a symlink to another tenant', async () => {
     // A restore --force moves the old tenant to trash and removes it as root; the tenant's agent

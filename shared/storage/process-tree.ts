@@ -46,12 +46,15 @@ export function survivors(members: readonly TreeMember[]): TreeMember[] {
 
 /**
  * Sends `signal` to each member still running as itself; with `withNewChildren`, also to the
- * processes they started since they were found.
+ * processes they started since they were found. Every pid is checked against its start time
+ * just before it is signalled, and the new children are looked for only below members whose
+ * start time still matches in the same reading of /proc: a member that exited and whose pid
+ * went to an unrelated process meanwhile is neither signalled nor searched.
  */
 export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): void {
-  const alive = survivors(members);
-  const targets = withNewChildren ? descendants(alive.map((member) => member.pid)) : alive;
+  const targets = withNewChildren ? descendants(members) : members;
   for (const member of targets) {
+    if (survivors([member]).length === 0) continue; // exited, or its pid is another process's now
     try {
       process.kill(member.pid, signal);
     } catch {
@@ -60,20 +63,28 @@ export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signal
   }
 }
 
-function descendants(roots: readonly number[]): TreeMember[] {
+/**
+ * The roots still running as themselves and every process below them now, parents before
+ * children. A root given by pid alone (a number) is taken as whatever runs under that pid.
+ */
+export function descendants(roots: readonly (TreeMember | number)[]): TreeMember[] {
   const table = processTable();
   const found: TreeMember[] = [];
   const seen = new Set<number>();
-  const queue = [...roots];
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+  const queue: (TreeMember | number)[] = [...roots];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const pid = typeof next === 'number' ? next : next.pid;
     if (seen.has(pid)) continue;
-    seen.add(pid);
     if (table === undefined) {
-      found.push({ pid, start: UNKNOWN_START }); // signalled by its pid alone
+      seen.add(pid);
+      found.push({ pid, start: typeof next === 'number' ? UNKNOWN_START : next.start }); // signalled by its pid alone
       continue;
     }
     const stat = table.stats.get(pid);
     if (stat === undefined) continue;
+    // A root found earlier counts only while its pid still holds that process.
+    if (typeof next !== 'number' && next.start !== UNKNOWN_START && (stat.start !== next.start || stat.zombie)) continue;
+    seen.add(pid);
     found.push({ pid, start: stat.start });
     queue.push(...(table.children.get(pid) ?? []));
   }

@@ -37,7 +37,7 @@
 // it is removed, and the removal fails naming it. A bind mount from the same file system has
 // the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
-import { constants as fsConstants, promises as fs, type Dirent } from 'node:fs';
+import { constants as fsConstants, lstatSync, promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
@@ -243,17 +243,29 @@ async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): P
 /**
  * A removal the file system refused with EPERM, named by its real path (`at` goes through a
  * procfs link, `/proc/self/fd/N/name`, which means nothing to whoever reads the message) and
- * with the likely reason: root is refused an unlink only by an immutable or append-only
+ * with the likely reason. Root is refused an unlink only by an immutable or append-only
  * attribute (`chattr +i`/`+a`, on the entry or its directory), which the tree's user must
- * clear. Any other error is passed on unchanged (its code decides what the callers do).
+ * clear. Another user is refused one also for an entry it does not own in a directory with the
+ * sticky bit (a tree a run as root left, holding a world-writable /tmp-like directory): said
+ * so, with the owner, since no attribute is to blame. Any other error is passed on unchanged
+ * (its code decides what the callers do).
  */
 function refusedRemoval(entry: Entry, error: unknown): unknown {
   if (errnoCode(error) !== 'EPERM') return error;
-  return new FileSystemError(
-    `cannot remove ${shownPath(entry.shown)}: operation not permitted (an immutable or append-only file or directory? ` +
-      `\`lsattr -d\` shows it, \`chattr -i -a\` clears it)`,
-    { cause: error },
-  );
+  const self = process.geteuid?.();
+  let owner: number | undefined;
+  if (self !== undefined && self !== 0) {
+    try {
+      owner = lstatSync(entry.at).uid; // `at` runs through its directory's descriptor, still open
+    } catch {
+      // gone meanwhile: the attribute hint below
+    }
+  }
+  const reason =
+    owner !== undefined && owner !== self
+      ? `it belongs to uid ${owner}, not to this user (uid ${self}), in a directory with the sticky bit: remove it as root or as its owner`
+      : 'an immutable or append-only file or directory? `lsattr -d` shows it, `chattr -i -a` clears it';
+  return new FileSystemError(`cannot remove ${shownPath(entry.shown)}: operation not permitted (${reason})`, { cause: error });
 }
 
 /**

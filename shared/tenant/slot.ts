@@ -21,7 +21,8 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { describeError, describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { removeTree } from './remove-tree.js';
@@ -78,7 +79,24 @@ export async function assertSlotAvailable(tenantsDir: string, tenant: string, fo
       `tenant "${tenant}" already exists in ${tenantsDir}: restore with --force to replace it, or --as NAME to restore under another name`,
     );
   }
+  if (state !== 'absent' && (await isMountPoint(tenantsDir, tenant))) {
+    // The commit renames the slot aside and the restored tree into it: a mount point cannot
+    // be renamed over or away (EBUSY), and that failure came after the journal had recorded
+    // the commit, so every later command on the tenant (its backups, recover) failed on it too.
+    const slot = path.join(tenantsDir, tenant);
+    throw new SlotOccupiedError(
+      `tenant "${tenant}"'s directory ${slot} is a mount point (another file system or a bind mount): a restore moves the restored tenant into its place, which a mount point cannot take; restore with --as NAME and copy the files onto the mount, or unmount it first`,
+    );
+  }
   return state;
+}
+
+/** Whether the slot `<base>/<tenant>` is a mount point: by the mount table (mounts.ts), else by st_dev. */
+async function isMountPoint(tenantsDir: string, tenant: string): Promise<boolean> {
+  const realBase = await fs.realpath(tenantsDir);
+  if (mountPointsUnder(realBase).has(tenant)) return true;
+  const [base, slot] = await Promise.all([fs.stat(realBase), fs.lstat(path.join(realBase, tenant)).catch(() => undefined)]);
+  return slot !== undefined && slot.isDirectory() && slot.dev !== base.dev;
 }
 
 export interface StagingArea {
@@ -341,7 +359,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
         await removeTree(full);
       } catch (error) {
         if (notices === undefined) throw error;
-        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeError(error)}`);
+        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeSystemError(error)}`);
         continue;
       }
       removed = true;
