@@ -6,7 +6,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,27 +260,15 @@ export async function startGlacierProxy(target: string, archived: (key: string) 
  * region, refuses a request signed for any region but `region`: 400 AuthorizationHeaderMalformed
  * naming the region it expects. s3rver checks no signature's region.
  */
-export async function startRegionProxy(target: string, region: string): Promise<RecordingServer> {
-  const requests: RecordedRequest[] = [];
-  const server = createServer((request, response) => {
-    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+export function startRegionProxy(target: string, region: string): Promise<RecordingServer> {
+  return startRefusingProxy(target, (request) => {
     const signed = /Credential=[^/]+\/\d{8}\/([^/]+)\/s3\/aws4_request/.exec(String(request.headers.authorization ?? ''))?.[1];
-    if (signed !== region) {
-      request.resume();
-      response.writeHead(400, { 'content-type': 'application/xml' });
-      response.end(
-        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region '${signed ?? ''}' is wrong; expecting '${region}'</Message><Region>${region}</Region><RequestId>0</RequestId></Error>`,
-      );
-      return;
-    }
-    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    if (signed === region) return undefined;
+    return {
+      status: 400,
+      body: `<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region '${signed ?? ''}' is wrong; expecting '${region}'</Message><Region>${region}</Region><RequestId>0</RequestId></Error>`,
+    };
   });
-  return listening(server, requests);
 }
 
 /**
@@ -288,14 +276,24 @@ export async function startRegionProxy(target: string, region: string): Promise<
  * AccessDenied, as AWS does for credentials without s3:PutObjectTagging (and, with 503
  * SlowDown, a tagging throttled past its retries); everything else passes through untouched.
  */
-export async function startTaggingRefusingProxy(target: string): Promise<RecordingServer> {
+export function startTaggingRefusingProxy(target: string): Promise<RecordingServer> {
+  return startRefusingProxy(target, (request) =>
+    request.method === 'PUT' && new URL(request.url ?? '/', 'http://proxy').searchParams.has('tagging')
+      ? { status: 403, body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>' }
+      : undefined,
+  );
+}
+
+/** An HTTP proxy in front of `target` answering the S3 error `refusal` gives for a request, passing the others through. */
+async function startRefusingProxy(target: string, refusal: (request: IncomingMessage) => { status: number; body: string } | undefined): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((request, response) => {
     requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
-    if (request.method === 'PUT' && new URL(request.url ?? '/', 'http://proxy').searchParams.has('tagging')) {
+    const refused = refusal(request);
+    if (refused !== undefined) {
       request.resume();
-      response.writeHead(403, { 'content-type': 'application/xml' });
-      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>');
+      response.writeHead(refused.status, { 'content-type': 'application/xml' });
+      response.end(`<?xml version="1.0" encoding="UTF-8"?>${refused.body}`);
       return;
     }
     const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
