@@ -529,25 +529,11 @@ export class TenantWalk {
     };
     try {
       const cursor = lstatAll(listPath, toStat, this.access, place);
-      return cursor instanceof Promise ? cursor.catch((error: unknown) => Promise.reject(namedByRealPath(error, listPath, dirPath))) : cursor;
+      return cursor instanceof Promise ? cursor.catch((error: unknown) => Promise.reject(namedBy(error, listPath, dirPath))) : cursor;
     } catch (error) {
-      throw namedByRealPath(error, listPath, dirPath);
+      throw namedBy(error, listPath, dirPath);
     }
   }
-}
-
-/**
- * A failed call on an entry reached through its directory's procfs link (`listPath`), named
- * by its real path below `dirPath` instead, as the backup's one line shows it (it said
- * 'permission denied (/proc/self/fd/18/e)').
- */
-function namedByRealPath(error: unknown, listPath: string, dirPath: string): unknown {
-  const failed = error as NodeJS.ErrnoException;
-  if (listPath === dirPath || typeof failed.path !== 'string' || !failed.path.startsWith(`${listPath}/`)) return error;
-  const real = dirPath + failed.path.slice(listPath.length);
-  failed.message = failed.message.replace(failed.path, real);
-  failed.path = real;
-  return failed;
 }
 
 /**

@@ -235,7 +235,7 @@ async function unlinkOrRetry(entry: Entry, removal: Removal, retries: number): P
   try {
     await unlinkUnlessGone(entry.at);
   } catch (error) {
-    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw refusedRemoval(entry, namedBy(error, entry.at, entry.shown));
+    if (errnoCode(error) !== 'EISDIR' || retries === 0) throw refusedRemoval(entry, error);
     await removeEntry(entry, removal, retries - 1);
   }
 }
