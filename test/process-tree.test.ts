@@ -67,7 +67,7 @@ describe.runIf(existsSync('/proc/self/stat'))('process tree', () => {
   it('does not signal a process that only has a member\'s pid (another start time)', () => {
     const self = processTree(process.pid)[0]!;
     expect(survivors([self])).toEqual([self]);
-    expect(survivors([{ pid: process.pid, start: String(Number(self.start) + 1) }])).toEqual([]);
-    signalTree([{ pid: process.pid, start: String(Number(self.start) + 1) }], 'SIGKILL'); // we are still here
+    expect(survivors([{ pid: process.pid, start: self.start + 1 }])).toEqual([]);
+    signalTree([{ pid: process.pid, start: self.start + 1 }], 'SIGKILL'); // we are still here
   });
 });

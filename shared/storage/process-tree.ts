@@ -13,22 +13,18 @@
 // gpg-agent, meant to outlive the command) is not touched; without /proc (macOS) the tree is
 // the shell alone, as before.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+
+import { isProcessAlive, processStat, type ProcessStat } from '../tenant/process-owner.js';
 
 /** One process of the tree: its pid and its start time (clock ticks since boot). */
 export interface TreeMember {
   readonly pid: number;
-  readonly start: string;
+  readonly start: number;
 }
 
 /** The start time of a process found without /proc. */
-const UNKNOWN_START = '';
-
-interface ProcessStat {
-  readonly parent: number;
-  readonly start: string;
-  readonly zombie: boolean;
-}
+const UNKNOWN_START = 0;
 
 /** `root` and every process below it now, parents before children. */
 export function processTree(root: number): TreeMember[] {
@@ -38,9 +34,9 @@ export function processTree(root: number): TreeMember[] {
 /** The members still running as the processes they were (exited or reaped ones are not). */
 export function survivors(members: readonly TreeMember[]): TreeMember[] {
   return members.filter((member) => {
-    if (member.start === UNKNOWN_START) return isRunning(member.pid);
-    const stat = readStat(member.pid);
-    return stat !== undefined && !stat.zombie && stat.start === member.start;
+    if (member.start === UNKNOWN_START) return isProcessAlive(member.pid);
+    const stat = processStat(member.pid);
+    return stat !== undefined && !stat.dead && stat.started === member.start;
   });
 }
 
@@ -83,9 +79,9 @@ export function descendants(roots: readonly (TreeMember | number)[]): TreeMember
     const stat = table.stats.get(pid);
     if (stat === undefined) continue;
     // A root found earlier counts only while its pid still holds that process.
-    if (typeof next !== 'number' && next.start !== UNKNOWN_START && (stat.start !== next.start || stat.zombie)) continue;
+    if (typeof next !== 'number' && next.start !== UNKNOWN_START && (stat.started !== next.start || stat.dead)) continue;
     seen.add(pid);
-    found.push({ pid, start: stat.start });
+    found.push({ pid, start: stat.started });
     queue.push(...(table.children.get(pid) ?? []));
   }
   return found;
@@ -104,37 +100,12 @@ function processTable(): { stats: Map<number, ProcessStat>; children: Map<number
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    const stat = readStat(pid);
-    if (stat === undefined) continue;
+    const stat = processStat(pid);
+    if (stat === undefined || stat.started === UNKNOWN_START) continue;
     stats.set(pid, stat);
     const siblings = children.get(stat.parent);
     if (siblings === undefined) children.set(stat.parent, [pid]);
     else siblings.push(pid);
   }
   return stats.size === 0 ? undefined : { stats, children };
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function readStat(pid: number): ProcessStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined; // exited, or no /proc
-  }
-  // "pid (comm) state ppid … starttime …": comm may hold spaces and parentheses, so the
-  // fields are counted from the last ')'. State is field 3, ppid 4, starttime 22.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const parent = Number(fields[1]);
-  const start = fields[19];
-  if (!Number.isInteger(parent) || start === undefined) return undefined;
-  return { parent, start, zombie: fields[0] === 'Z' || fields[0] === 'X' };
 }

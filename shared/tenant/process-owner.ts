@@ -75,7 +75,7 @@ export function isProcessAlive(pid: number, started = 0): boolean {
   }
   const stat = processStat(pid);
   if (stat === undefined) return true; // no /proc: the signal test is all there is
-  if (stat.state === 'Z' || stat.state === 'X') return false;
+  if (stat.dead) return false;
   return started === 0 || stat.started === started;
 }
 
@@ -103,14 +103,29 @@ export async function touchWithFileSystemClock(handle: FileHandle): Promise<void
   if (after.ctimeMs > before.ctimeMs && after.ctimeMs !== now.getTime()) await handle.utimes(after.ctime, after.ctime);
 }
 
-/** State (field 3) and start time (field 22) from `/proc/<pid>/stat`; undefined without procfs. */
-function processStat(pid: number): { state: string; started: number } | undefined {
+/** What `/proc/<pid>/stat` says of a process. */
+export interface ProcessStat {
+  /** Its parent's pid (field 4). */
+  readonly parent: number;
+  /** When it started, in clock ticks since boot (field 22); 0 where unreadable. */
+  readonly started: number;
+  /** Exited, not yet reaped by its parent (a zombie; state field 3 is Z or X). */
+  readonly dead: boolean;
+}
+
+/** The process `pid` as `/proc/<pid>/stat` shows it; undefined without procfs, or once it is gone. */
+export function processStat(pid: number): ProcessStat | undefined {
   const stat = readOr(`/proc/${pid}/stat`, undefined);
   if (stat === undefined) return undefined;
   // The command name (field 2) is in parentheses and may hold spaces and parentheses.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const parent = Number(fields[1]);
   const started = Number(fields[19]);
-  return { state: fields[0] ?? '', started: Number.isSafeInteger(started) ? started : 0 };
+  return {
+    parent: Number.isSafeInteger(parent) ? parent : 0,
+    started: Number.isSafeInteger(started) ? started : 0,
+    dead: fields[0] === 'Z' || fields[0] === 'X',
+  };
 }
 
 function readOr<T>(file: string, fallback: T): string | T {
