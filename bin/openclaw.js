@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec "${OPENCLAW_NODE:-node}" --max-semi-space-size=4 "$0" "$@"
+':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; h=; while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) h=1;; esac; break; }; done 2>/dev/null </proc/$$/status; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" OPENCLAW_HANGUP_IGNORED=$h UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec "${OPENCLAW_NODE:-node}" --max-semi-space-size=4 "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
@@ -16,6 +16,9 @@
 // add` does, cron's PATH holding no node or another one: shared/schedule/crontab.ts).
 // Run as `node bin/openclaw.js`, Node skips the first line and the second is a string and a
 // comment (and the pool keeps Node's default, or UV_THREADPOOL_SIZE from the environment).
+// Started with hang-ups ignored (`nohup openclaw …`: bit 0 of the SigIgn mask in /proc), it says
+// so in OPENCLAW_HANGUP_IGNORED=1, since Node resets that before any script runs
+// (shared/hang-up.ts); the CLI then goes on when the terminal hangs up.
 // (A POSIX shell is needed to run it as a command: Linux and macOS, not plain Windows.)
 //
 // A terminal that hung up (the ssh session or the window gone) made Node 20 abort on the way

@@ -12,6 +12,7 @@ import { TOOL_VERSION } from '../shared/version.js';
 import { assertStackPrefix, type ControlPlane } from '../shared/control-plane/deployment.js';
 import { assertRegion } from '../shared/storage/s3-url.js';
 import { GLOBAL_FLAGS } from '../shared/command-flags.js';
+import { hangUpIgnored } from '../shared/hang-up.js';
 import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLine } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
@@ -45,19 +46,25 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!process.stderr.listeners('error').includes(carryOnWithoutStderr)) process.stderr.on('error', carryOnWithoutStderr);
   // The first SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away) aborts the
   // operation, which cleans up and ends with the shell's code for that signal (128 + its
-  // number); a second one exits at once, and so does the first during a command that has
-  // nothing to clean up (it said so: exitAtOnceOnInterrupt).
+  // number); a second SIGINT or SIGTERM exits at once, and so does the first signal during a
+  // command that has nothing to clean up (it said so: exitAtOnceOnInterrupt). A hang-up
+  // comes more than once without anyone insisting (the kernel signals the terminal's
+  // foreground jobs, their shell signals them again): a SIGHUP never cuts the cleanup short.
+  // Started under nohup, a hang-up changes nothing (shared/hang-up.ts).
   // A command that ignores the signal (it must finish what it started) still ends with that
   // code, so a script sees the interruption.
   const abort = new AbortController();
   let interruptedBy: NodeJS.Signals | undefined;
   let nothingToCleanUp = false;
   const interrupt = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted && signal === 'SIGHUP') return;
     if (abort.signal.aborted || nothingToCleanUp) process.exit(signalExitCode(signal));
     interruptedBy = signal;
     abort.abort(new AbortedError(`interrupted by ${signal}`));
   };
-  for (const signal of INTERRUPTING_SIGNALS) process.on(signal, interrupt);
+  const ignore = () => {};
+  const handlers = INTERRUPTING_SIGNALS.map((signal) => [signal, signal === 'SIGHUP' && hangUpIgnored() ? ignore : interrupt] as const);
+  for (const [signal, handler] of handlers) process.on(signal, handler);
 
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
   try {
@@ -96,7 +103,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
     return EXIT_CODES[outcomeOf(error)];
   } finally {
-    for (const signal of INTERRUPTING_SIGNALS) process.off(signal, interrupt);
+    for (const [signal, handler] of handlers) process.off(signal, handler);
   }
 }
 

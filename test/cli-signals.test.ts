@@ -1,6 +1,6 @@
 // Ctrl-C, SIGTERM and SIGHUP as shells expect them: 130, 143 and 129 (128 + the signal), for every command.
-// A backup stops and cleans up (no archive, no temporary file); a second signal exits at once
-// (cleanup skipped: the next backup settles what is left); a listing exits at the first
+// A backup stops and cleans up (no archive, no temporary file); a second SIGINT or SIGTERM exits
+// at once (cleanup skipped: the next backup settles what is left), a second SIGHUP does not; a listing exits at the first
 // signal; a command that must finish what it started finishes, then reports the signal.
 // Slow steps are made with a --pipe command or a stand-in crontab that sleep; each CLI runs
 // in a process group of its own, which the test kills (by its id) in the end.
@@ -165,30 +165,47 @@ describe('with a stderr that cannot be written (2>/dev/full, a closed terminal)'
   });
 });
 
-describe.runIf(existsSync('/usr/bin/script'))('on a terminal that hangs up (the ssh session or the window gone)', () => {
+// `script -c` runs its command with $SHELL: whether that shell or the wrapper below is the
+// terminal's session leader decides whether the kernel's hang-up reaches the CLI at all, so
+// each shell is tried, and the test sends the hang-up itself as the kernel and a shell would.
+const shells = ['/bin/sh', '/bin/bash'].filter((shell) => existsSync(shell));
+describe.runIf(existsSync('/usr/bin/script')).each(shells)('on a terminal that hangs up (the ssh session or the window gone), with SHELL=%s', (shell) => {
   // The CLI runs under `script`'s pseudo-terminal (stdin, stdout and stderr), below a shell
   // that ignores the hang-up and records its exit code; killing `script` closes the terminal.
   let rcFile: string;
-  let cliPidFile: string;
+  let pidsFile: string;
   let started: string;
 
-  function onTerminal(pipe: string): ChildProcess {
+  /** `cli`: how the wrapper starts the CLI; "$PIPE" is the --pipe command, which records the CLI's pid and its own. */
+  function onTerminal(pipe: string, cli: string): ChildProcess {
     rcFile = path.join(dir.path, 'rc');
-    cliPidFile = path.join(dir.path, 'cli-pid');
+    pidsFile = path.join(dir.path, 'pids');
     started = path.join(dir.path, 'pipe-started');
     const wrapper = path.join(dir.path, 'on-terminal.sh');
-    writeFileSync(wrapper, `trap '' HUP\n"$NODE" "$CLI" --tenants-dir "$BASE" tenants backup acme --to "$TO" --pipe "$PIPE"\necho $? > "$RC"\n`);
-    const env = { NODE: process.execPath, CLI: cliPath, BASE: base, TO: path.join(backups, 'acme.tar.zst'), RC: rcFile, PIPE: `echo $PPID > '${cliPidFile}'; touch '${started}'; ${pipe}` };
+    writeFileSync(wrapper, `trap '' HUP\n${cli} --tenants-dir "$BASE" tenants backup acme --to "$TO" --pipe "$PIPE"\necho $? > "$RC"\n`);
+    const env = { SHELL: shell, NODE: process.execPath, CLI: cliPath, BASE: base, TO: path.join(backups, 'acme.tar.zst'), RC: rcFile, PIPE: `echo $PPID $$ > '${pidsFile}'; touch '${started}'; ${pipe}` };
     // cwd: a Node that aborts leaves its core file there.
     const script = spawn('script', ['-qec', `sh '${wrapper}'`, '/dev/null'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     groups.push(script.pid!);
     return script;
   }
 
+  /** Closes the terminal once the backup is writing, then hangs up the CLI and its --pipe shell as the kernel and a shell do: more than once. */
   async function hangUp(script: ChildProcess): Promise<void> {
     const into = backups;
     await until(() => existsSync(started) && existsSync(into) && readdirSync(into).some((name) => name.endsWith('.partial')), 'the backup to start writing');
     script.kill('SIGKILL');
+    const pids = readFileSync(pidsFile, 'utf8').trim().split(' ').map(Number);
+    for (let time = 0; time < 2; time++) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGHUP');
+        } catch {
+          // gone already
+        }
+      }
+      await sleep(50);
+    }
   }
 
   async function exitCode(): Promise<string> {
@@ -196,19 +213,20 @@ describe.runIf(existsSync('/usr/bin/script'))('on a terminal that hangs up (the 
     return readFileSync(rcFile, 'utf8').trim();
   }
 
-  it('a backup that completes afterwards exits 0, its archive stored (Node 20 aborted at exit: 134; a lost result line exited 1)', async () => {
-    const script = onTerminal('sleep 1; cat');
+  it('a backup started with hang-ups ignored (nohup) goes on, exits 0 and stores its archive (the hang-up stopped it: 129; Node 20 aborted at exit: 134; a lost result line exited 1)', async () => {
+    // As `nohup openclaw …` starts it, the output left on the terminal: the launcher sees the
+    // ignored SIGHUP that Node itself resets.
+    const script = onTerminal('sleep 1; cat', 'OPENCLAW_NODE="$NODE" "$CLI"');
     await hangUp(script);
     expect(await exitCode()).toBe('0');
     expect(readdirSync(backups)).toEqual(['acme.tar.zst']);
     expect(readdirSync(base)).toEqual(['acme']);
+    expect(readdirSync(dir.path)).not.toContain('core');
   });
 
-  it('a backup stopped by SIGHUP cleans up and exits 129 (Node 20 aborted at exit: 134)', async () => {
-    const script = onTerminal('sleep 30; cat');
+  it('a backup stopped by SIGHUP cleans up, however many hang-ups come, and exits 129 (Node 20 aborted at exit: 134; a second one skipped the cleanup)', async () => {
+    const script = onTerminal('sleep 30; cat', '"$NODE" "$CLI"');
     await hangUp(script);
-    const cli = Number(readFileSync(cliPidFile, 'utf8'));
-    process.kill(cli, 'SIGHUP'); // as the kernel sends it to a session leader, a shell to its jobs
     expect(await exitCode()).toBe('129');
     expect(existsSync(backups)).toBe(false);
     expect(readdirSync(base)).toEqual(['acme']);

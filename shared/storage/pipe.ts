@@ -27,6 +27,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
+import { hangUpIgnored } from '../hang-up.js';
 import { processTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
@@ -162,7 +163,9 @@ class Filter {
 
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(options.shell ?? '/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Under nohup the command ignores hang-ups too, as it would had a shell started it.
+      const script = hangUpIgnored() ? `trap '' HUP\n${command}` : command;
+      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
