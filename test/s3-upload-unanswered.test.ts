@@ -1,6 +1,7 @@
 // uploadStream against a store that stops answering (a real S3 client and a local HTTP server
 // that starts multipart uploads, then never answers a part or the abort): an interrupted
-// upload ends promptly, its cleanup bounded, saying what it left for the lifecycle rule.
+// upload ends promptly, its cleanup bounded, saying what it left for the lifecycle rule; and
+// against one that drops every connection, the note names the dropped connection.
 // (s3-upload.test.ts mocks every S3Client, so this lives apart.)
 
 import * as sdk from '@aws-sdk/client-s3';
@@ -57,5 +58,38 @@ describe('an upload to a store that stops answering', () => {
       abortNote: 'the incomplete multipart upload could not be aborted (no answer in 0.2 s); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up',
     });
     expect(seen.filter((request) => request === 'abort')).toHaveLength(2);
+  }, 15_000);
+});
+
+describe('an upload to a store that drops its connections', () => {
+  it('names the dropped connection, not the SDK\'s TimeoutError, as why its multipart upload could not be aborted', async () => {
+    // Starts the multipart upload, then closes the connection of every part and every abort
+    // unanswered (a store going down): the SDK names such an error TimeoutError, code ECONNRESET.
+    const dropping = createServer((request, response) => {
+      const url = request.url ?? '';
+      request.resume();
+      if (request.method === 'POST' && url.includes('uploads')) {
+        request.on('end', () => {
+          response.writeHead(200, { 'content-type': 'application/xml' });
+          response.end('<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>up-2</UploadId></InitiateMultipartUploadResult>');
+        });
+        return;
+      }
+      request.socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    const dropClient = await createS3Client({ endpoint: `http://127.0.0.1:${(dropping.address() as AddressInfo).port}`, accessKey: 'AK', secretKey: 'SK', maxAttempts: 1 });
+    try {
+      const failure = await uploadStream(bodyOf(randomBytes(12 * MiB)), { sdk, client: dropClient, target: { Bucket: 'b', Key: 'k' }, partSize: 5 * MiB, queueSize: 1 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(UploadFailure);
+      expect(failure).toMatchObject({
+        source: 's3',
+        abortNote: 'the incomplete multipart upload could not be aborted (ECONNRESET); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up',
+      });
+    } finally {
+      dropClient.destroy();
+      dropping.closeAllConnections();
+      await new Promise((resolve) => dropping.close(resolve));
+    }
   }, 15_000);
 });

@@ -359,9 +359,16 @@ class Uploader {
         return undefined;
       } catch (error) {
         if (s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404) return undefined;
-        why = deadline.aborted ? `no answer in ${timeoutMs / 1000} s` : (s3ErrorName(error) ?? 'error');
+        // The SDK names a dropped connection TimeoutError too: its errno code says what happened.
+        why = deadline.aborted ? `no answer in ${timeoutMs / 1000} s` : (errnoOf(error) ?? s3ErrorName(error) ?? 'error');
       }
     }
     return `the incomplete multipart upload could not be aborted (${why}); a bucket lifecycle rule AbortIncompleteMultipartUpload cleans it up`;
   }
+}
+
+/** A network failure's errno code (ECONNRESET, ECONNREFUSED…), whatever name the SDK gave the error. */
+function errnoOf(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
 }
