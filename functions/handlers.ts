@@ -32,7 +32,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
-import { ContinuationEndedError, DestinationExistsError, isOpenClawError } from '../shared/errors.js';
+import { ContinuationEndedError, DestinationExistsError, isOpenClawError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { redact } from '../shared/storage/redact.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import {
   localOperations,
@@ -259,6 +260,8 @@ export async function executeBackup(
         ...(command.encryptTo !== undefined && command.encryptTo.length > 0 && { encryptTo: command.encryptTo }),
         run,
         continues: { chain: outcome.chain, trigger },
+      }).catch((error: unknown) => {
+        throw handOverError(outcome, error, config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS);
       });
       logger.info('backup piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, files: outcome.files, bytes: outcome.bytes, archiveBytes: outcome.archiveBytes, durationMs: outcome.durationMs });
       return { outcome: 'continued', result: outcome };
@@ -321,6 +324,32 @@ export async function executeBackup(
   } finally {
     logger.resetKeys();
   }
+}
+
+/** Node's codes for a request that never reached the service (no DNS, no route, refused, cut). */
+const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * A piece whose next piece could not be queued (SQS unreachable, access denied): its state
+ * stays saved, so the same backup asked again, or its message delivered again, goes on from
+ * it. Said as that, with what SQS answered: the bare SDK error read "unexpected error:
+ * ECONNREFUSED…", naming neither the work queue, nor that nothing is stored yet, nor what
+ * becomes of the chain (it keeps the tenant's other backups out until it is abandoned).
+ */
+function handOverError(outcome: BackupSuspended, error: unknown, abandonAfterMs: number): OpenClawError {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
+  const why =
+    typeof code === 'string' && UNREACHABLE_CODES.has(code)
+      ? `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`
+      : `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
+  const abandonedAfter = new Date(Date.now() + abandonAfterMs).toISOString();
+  const text =
+    `the backup of "${outcome.tenant}" to ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
+    `but its next piece could not be queued on the work queue: ${why}; nothing is stored yet: the same backup asked again ` +
+    `(or its message delivered again) goes on from where it stopped, else the backup invocation after ${abandonedAfter} abandons it`;
+  return name === 'AccessDenied' || name === 'AccessDeniedException' ? new RemoteError('ACCESS_DENIED', text, { cause: error }) : new RemoteError('AWS_ERROR', text, { cause: error });
 }
 
 /**

@@ -7,12 +7,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import type { Readable } from 'node:stream';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { backupReadError, backupTenant } from '../shared/backup/backup.js';
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import { describeError, FileSystemError, StorageError, TenantNotFoundError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
+import type { WriteResult } from '../shared/storage/types.js';
+import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cliPath, tempDir } from './helpers/tree.js';
 
 function errno(code: string, message: string, extra: Partial<NodeJS.ErrnoException> = {}): NodeJS.ErrnoException {
@@ -164,5 +168,56 @@ describe('a backup as root of a tenant holding a FUSE mount its process made wit
     } finally {
       base.cleanup();
     }
+  });
+});
+
+// A store that stops reading the archive's stream without closing it (an S3 upload aborted
+// at the Lambda deadline does so): the archive's walk waited on the stream for good, and its
+// scratch area under os.tmpdir() (the databases' snapshots) stayed for the life of the
+// process, where no sweep removes it (its owner is alive): a warm Lambda's /tmp filled up
+// abort by abort (reproduced with the bundled function, /tmp a 64 MiB tmpfs: a 20 MiB
+// snapshot left after the ABORTED answer, still there 30 s later).
+describe('a store that stops reading the archive', () => {
+  const dir = tempDir('openclaw-stops-reading-');
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    dir.cleanup();
+  });
+
+  class StopsReading extends MemoryLocation {
+    scratchWhenStopped: string[] = [];
+    constructor(private readonly tmp: string) {
+      super(new MemoryStore(), 'acme');
+    }
+    override async write(body: Readable): Promise<WriteResult> {
+      // Past the tenant's databases (memory/ comes before workspace/), then no more reads, and no close.
+      await new Promise<void>((resolve) => {
+        let seen = 0;
+        const onData = (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen < 4 * 1024 * 1024) return;
+          body.pause();
+          body.off('data', onData);
+          resolve();
+        };
+        body.on('data', onData);
+      });
+      this.scratchWhenStopped = readdirSync(this.tmp);
+      throw new StorageError('the upload was aborted', 'STORAGE');
+    }
+  }
+
+  it('stops the walk and removes its scratch area before the backup fails', async () => {
+    const base = path.join(dir.path, 'base');
+    const tmp = path.join(dir.path, 'tmp');
+    mkdirSync(tmp, { recursive: true });
+    createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 20, mediaFiles: 0 });
+    mkdirSync(path.join(base, 'acme', 'workspace', 'media'), { recursive: true });
+    for (let index = 0; index < 48; index++) writeFileSync(path.join(base, 'acme', 'workspace', 'media', `blob-${index}.bin`), randomBytes(1024 * 1024));
+    vi.stubEnv('TMPDIR', tmp);
+    const location = new StopsReading(tmp);
+    await expect(backupTenant({ tenantsDir: base, tenant: 'acme', location })).rejects.toThrow('the upload was aborted');
+    expect(location.scratchWhenStopped).toEqual([expect.stringMatching(/^openclaw-backup-/)]);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 });

@@ -17,7 +17,7 @@
 //
 // Also: a piece killed after it sent parts (plain or encrypted; its message comes again, the older state on
 // disk) does not spoil the archive; a first piece whose hand-over never left is taken up
-// by the same backup asked again; a tenant that changes between pieces still restores and verifies, each file as the
+// by the same backup asked again, and its failure says so in one line; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
 // other backups and restores of the tenant out.
@@ -265,7 +265,17 @@ describe('a backup that continues across invocations', () => {
     const tenantDir = makeTenant(tenant);
     const refusing = { ...deps(), continueBackup: async () => Promise.reject(new Error('the work queue is unavailable')) };
     const first = await backupHandler(refusing)({ tenant, to }, budgetContext('req-1'));
-    expect(first).toMatchObject({ ok: false });
+    // One line that says what happened and what becomes of it, not "unexpected error: …".
+    expect(first).toMatchObject({
+      ok: false,
+      error: {
+        code: 'AWS_ERROR',
+        outcome: 'failed',
+        message: expect.stringMatching(
+          new RegExp(`^the backup of "${tenant}" to ${to} stopped after piece 1 to go on in another invocation, but its next piece could not be queued on the work queue: the work queue is unavailable; nothing is stored yet: the same backup asked again .* goes on from where it stopped, else the backup invocation after \\S+ abandons it$`),
+        ),
+      },
+    });
     expect(existsSync(continuationPathFor(base, tenant))).toBe(true);
     expect(queue).toEqual([]);
 
@@ -279,7 +289,9 @@ describe('a backup that continues across invocations', () => {
     expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
 
     // A backup of the tenant to another archive is still refused while a chain owns it.
-    await backupHandler(refusing)({ tenant, to: `s3://backups/${tenant}/two.tar.zst` }, budgetContext('req-3'));
+    const unreachable = Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:443'), { code: 'ECONNREFUSED' });
+    const cut = await backupHandler({ ...deps(), continueBackup: async () => Promise.reject(unreachable) })({ tenant, to: `s3://backups/${tenant}/two.tar.zst` }, budgetContext('req-3'));
+    expect(cut).toMatchObject({ ok: false, error: { code: 'AWS_ERROR', message: expect.stringContaining('could not be queued on the work queue: cannot reach SQS (connect ECONNREFUSED 10.0.0.9:443): the function\'s subnets need a route to SQS') } });
     const other = await backupHandler(deps())({ tenant, to: `s3://backups/${tenant}/three.tar.zst` }, budgetContext('req-4'));
     expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
   });

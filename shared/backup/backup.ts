@@ -258,19 +258,32 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       },
     };
     let written: PieceResult;
-    if (!inPieces) written = await location.write(body, options);
-    else {
-      try {
-        written = await location.writePiece!(body, {
-          ...options,
-          suspendWhen: () => outcome?.suspended === true,
-          ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
-        });
-      } catch (error) {
-        // The upload was aborted with it: the chain has ended.
-        if (from !== undefined) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
-        throw error;
+    try {
+      if (!inPieces) written = await location.write(body, options);
+      else {
+        try {
+          written = await location.writePiece!(body, {
+            ...options,
+            suspendWhen: () => outcome?.suspended === true,
+            ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
+          });
+        } catch (error) {
+          // The upload was aborted with it: the chain has ended.
+          if (from !== undefined) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
+          throw error;
+        }
       }
+    } catch (error) {
+      // A store that stopped reading (aborted, failed) leaves the stream unread, not always
+      // closed: the archive's walk then waited on it for good, its scratch area (a
+      // database's snapshot under os.tmpdir()) kept for the life of the process, which no
+      // sweep removes (its owner is alive): a warm Lambda's /tmp filled up abort by abort.
+      // Stopped, the walk ends at its next entry and removes its scratch area; it is waited
+      // for, so nothing of the tenant is read once its lock is released.
+      archive.abort(error);
+      body.destroy();
+      await archive.summary.catch(() => undefined);
+      throw error;
     }
     const summary = await archive.summary;
     if (summary.suspended) {

@@ -100,6 +100,8 @@ export interface TenantArchive {
   readonly summary: Promise<ArchiveSummary | SuspendedArchive>;
   /** Bytes of file content read so far, the file being read included (ArchiveProgress counts finished files). */
   contentRead(): number;
+  /** Stops the walk at its next entry, whether or not `chunks` is still being read; `summary` then rejects. */
+  abort(reason: unknown): void;
 }
 
 export function createTenantArchive(options: TenantArchiveOptions): TenantArchive {
@@ -121,7 +123,7 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
       writer.abort(new Error('archive stream closed'));
     }
   }
-  return { chunks: chunks(), summary, contentRead: () => writer.contentRead };
+  return { chunks: chunks(), summary, contentRead: () => writer.contentRead, abort: (reason) => writer.abort(reason) };
 }
 
 async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary | SuspendedArchive> {
