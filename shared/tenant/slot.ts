@@ -24,7 +24,7 @@ import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
-import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
+import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { removeTree } from './remove-tree.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
@@ -350,6 +350,7 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
  */
 async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined, notices: string[] | undefined): Promise<boolean> {
   let removed = false;
+  const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(leftovers[0]!.tenant)));
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
@@ -365,7 +366,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
       removed = true;
     } else if (hidden.owner !== undefined) {
       const stat = await fs.lstat(full).catch(() => undefined);
-      if (stat !== undefined && isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS)) {
+      if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {
         await fs.rm(full, { force: true });
         removed = true;
       }
