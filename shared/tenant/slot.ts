@@ -188,7 +188,7 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices);
   let action: RecoveryAction = 'none';
-  if (journal !== undefined) action = await replay(tenantsDir, journal);
+  if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
@@ -215,8 +215,11 @@ export interface RecoverOptions {
 /**
  * `tenants recover NAME --keep CHOICE`: recovers as recoverSlot does, and where that needs a
  * decision, puts the chosen tree in the slot and deletes the others. Call with the lock held.
+ * Once the choice is carried out (the journal removed), a tree moved to trash that cannot be
+ * deleted (an immutable file) is said in `notices`, not thrown: the decision stands, and
+ * failing the command would say it did not.
  */
-export async function recoverSlotKeeping(tenantsDir: string, tenant: string, keep: Keep): Promise<RecoveryAction> {
+export async function recoverSlotKeeping(tenantsDir: string, tenant: string, keep: Keep, notices?: string[]): Promise<RecoveryAction> {
   let pending: RecoveryNeededError['pending'];
   try {
     return await recoverSlot(tenantsDir, tenant);
@@ -237,7 +240,7 @@ export async function recoverSlotKeeping(tenantsDir: string, tenant: string, kee
   };
   await writeJournal(tenantsDir, journal);
   crashPoint('keep:journal-written');
-  return replay(tenantsDir, journal);
+  return replay(tenantsDir, journal, notices);
 }
 
 /** Whether a restore is moving trees in or out of the slot (read-only; no lock needed). */
@@ -246,7 +249,8 @@ export async function isMidCommit(tenantsDir: string, tenant: string): Promise<b
   return journal !== undefined && journal.phase !== 'extracting';
 }
 
-async function replay(tenantsDir: string, journal: Journal): Promise<RecoveryAction> {
+/** `notices`: where a `keeping` journal's trash that cannot be deleted is reported (keepOne); without, it is thrown. */
+async function replay(tenantsDir: string, journal: Journal, notices?: string[]): Promise<RecoveryAction> {
   switch (journal.phase) {
     case 'extracting':
       await removeTree(path.join(tenantsDir, journal.staging!));
@@ -257,7 +261,7 @@ async function replay(tenantsDir: string, journal: Journal): Promise<RecoveryAct
       await rollForward(tenantsDir, journal);
       return 'finished-commit';
     case 'keeping':
-      await keepOne(tenantsDir, journal);
+      await keepOne(tenantsDir, journal, notices);
       return `kept-${journal.keep!}`;
   }
 }
@@ -314,8 +318,12 @@ async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
   if (trash !== undefined) await removeTree(trash);
 }
 
-/** `--keep`: the chosen tree into the slot (what held the slot to trash), the others to trash. */
-async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
+/**
+ * `--keep`: the chosen tree into the slot (what held the slot to trash), the others to trash,
+ * the journal removed, the trash deleted: with `notices`, a trash that cannot be deleted is
+ * noted there (the choice is carried out by then; the next command tries again).
+ */
+async function keepOne(tenantsDir: string, journal: Journal, notices?: string[]): Promise<void> {
   const { tenant } = journal;
   const slot = path.join(tenantsDir, tenant);
   const staging = journal.staging === undefined ? undefined : path.join(tenantsDir, journal.staging);
@@ -340,7 +348,14 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
   }
   await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
-  for (const trash of trashes) await removeTree(trash);
+  for (const trash of trashes) {
+    try {
+      await removeTree(trash);
+    } catch (error) {
+      if (notices === undefined) throw error;
+      notices.push(leftoverNotice(error));
+    }
+  }
 }
 
 /**
@@ -360,7 +375,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
         await removeTree(full);
       } catch (error) {
         if (notices === undefined) throw error;
-        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeSystemError(error)}`);
+        notices.push(leftoverNotice(error));
         continue;
       }
       removed = true;
@@ -373,6 +388,10 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     }
   }
   return removed;
+}
+
+function leftoverNotice(error: unknown): string {
+  return `a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeSystemError(error)}`;
 }
 
 /**
