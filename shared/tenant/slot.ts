@@ -141,7 +141,10 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
     if (committing) return;
     await removeTree(stagingDir);
     crashPoint('restore:staging-discarded');
-    await removeJournal(tenantsDir, tenant);
+    // A restore that lost its lock (frozen past the stale interval) must not remove the
+    // journal of the operation that took the tenant since: only one naming its own staging.
+    const journal = await readJournal(tenantsDir, tenant).catch(() => undefined);
+    if (journal === undefined || journal.staging === staging) await removeJournal(tenantsDir, tenant);
   };
   return {
     dir: stagingDir,
