@@ -46,8 +46,11 @@ export function registerRecover(tenants: Command, context: CliContext): void {
       const result = await context.operations().recover({ tenant, ...(flags.keep !== undefined && { keep: flags.keep }) });
       const unused = flags.keep !== undefined && !result.recovered.startsWith('kept-') ? ' (no decision was needed: --keep was not used)' : '';
       const chain = result.continuation;
-      const slot = chain !== undefined && result.recovered === 'none' ? [] : [`Tenant "${tenant}": ${OUTCOMES[result.recovered]}${unused}`];
-      context.output.result(result, chain === undefined ? slot : [...slot, `Tenant "${tenant}": ${chainLine(chain)}`]);
+      // A choice carried out whose trash could not be deleted: done, the line says, with the reason below.
+      const outcome = result.notices === undefined ? OUTCOMES[result.recovered] : OUTCOMES[result.recovered].replace('; removed the others', '; moved the others to trash, which could not all be deleted');
+      const slot = chain !== undefined && result.recovered === 'none' ? [] : [`Tenant "${tenant}": ${outcome}${unused}`];
+      const notes = (result.notices ?? []).map((notice) => `  note: ${notice}`);
+      context.output.result(result, [...slot, ...notes, ...(chain === undefined ? [] : [`Tenant "${tenant}": ${chainLine(chain)}`])]);
     });
 }
 

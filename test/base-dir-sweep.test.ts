@@ -35,6 +35,17 @@ const DEAD = { pid: 2 ** 22 + 777, started: 1, hostId: hostId() };
 const deadTag = `${DEAD.pid}-${DEAD.started}-${DEAD.hostId}`;
 const deadLock = JSON.stringify({ token: 't', pid: DEAD.pid, host: 'here', hostId: DEAD.hostId, started: DEAD.started, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' });
 
+/** Runs `act` with this host's clock (Date.now) 10 minutes ahead of the file system's. */
+async function withClockAhead<T>(act: () => Promise<T>): Promise<T> {
+  const realNow = Date.now.bind(Date);
+  const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+  try {
+    return await act();
+  } finally {
+    skewed.mockRestore();
+  }
+}
+
 /** What a restore --force of gamma killed between its renames leaves: old aside, new staged, slot absent. */
 function interruptedForce(tenant: string, options: { recreated?: boolean; lock?: string } = {}): void {
   const staging = `.openclaw-staging-${tenant}-0123456789ab`;
@@ -129,6 +140,15 @@ describe('the base-dir sweep', () => {
     expect(readdirSync(base)).not.toContain(foreign);
   });
 
+  // Judged by this host's clock, a sweep on a host running 10 minutes ahead removed another
+  // host's live leftovers; the file system's clock stamps them and tells their age.
+  it('leaves a live lock temporary of another host alone when this host\'s clock runs ahead', async () => {
+    const foreign = `.openclaw-lock-beta.123-456-ffffffffffff.0123456789ab.tmp`;
+    writeFileSync(path.join(base, foreign), '');
+    await withClockAhead(() => listTenants(base));
+    expect(readdirSync(base).sort()).toEqual([foreign, 'acme', 'beta'].sort());
+  });
+
   it('takes a tenant whose lock this process holds for busy without trying its lock (backup --all: one sweep per backup, each beside the others)', async () => {
     const held = await Promise.all(['acme', 'beta'].map((tenant) => acquireTenantLock(base, tenant, 'backup')));
     const links = vi.spyOn(fs, 'link');
@@ -163,6 +183,20 @@ describe('leftovers outside the base dir', () => {
       metadata: { tenant: 'acme', formatVersion: 2, toolVersion: 't', createdAt: 'c' },
     });
     expect(readdirSync(out).sort()).toEqual([mine, foreignFresh, unknown, 'new.tar.zst'].sort());
+  });
+
+  it('a write into a directory leaves another host\'s live temporary archive alone when this host\'s clock runs ahead', async () => {
+    const out = path.join(dir.path, 'backups');
+    mkdirSync(out);
+    const foreign = `.x.tar.zst.9-9-ffffffffffff.0123456789ab.partial`;
+    writeFileSync(path.join(out, foreign), 'partial');
+    const write = () =>
+      new LocalFileLocation(path.join(out, 'new.tar.zst')).write(Readable.from([Buffer.from('archive')]), {
+        overwrite: false,
+        metadata: { tenant: 'acme', formatVersion: 2, toolVersion: 't', createdAt: 'c' },
+      });
+    await withClockAhead(write);
+    expect(readdirSync(out).sort()).toEqual([foreign, 'new.tar.zst'].sort());
   });
 
   it('a backup removes scratch directories of dead backups on this machine only', async () => {

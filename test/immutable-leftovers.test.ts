@@ -8,7 +8,7 @@
 // the temp dir's file system takes the attributes.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -85,6 +85,47 @@ describe.skipIf(!isRoot)('a tenant whose old tree holds an immutable or append-o
       expect(readdirSync(base)).toEqual(['acme']);
     });
   }
+});
+
+// recover --keep carried out the choice (the kept tree in the slot, the journal gone) and then
+// exited 1 with only "cannot remove …" when the trash of the others could not be deleted: a
+// script, or an operator, read that the decision had failed.
+describe.skipIf(!isRoot)('recover --keep whose trash cannot be deleted', () => {
+  it('carries out the choice, says so, exits 0, and names the file it could not delete', (context) => {
+    if (!attributesWork()) context.skip();
+    const staging = '.openclaw-staging-gamma-0123456789ab';
+    const aside = '.openclaw-aside-gamma-ba9876543210';
+    mkdirSync(path.join(base, staging), { recursive: true });
+    writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
+    mkdirSync(path.join(base, aside, 'sessions'), { recursive: true });
+    writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
+    writeFileSync(path.join(base, aside, 'sessions', 'locked.log'), 'kept by the kernel');
+    expect(chattr('+i', path.join(base, aside, 'sessions', 'locked.log'))).toBe(true);
+    writeFileSync(path.join(base, '.openclaw-journal-gamma.json'), JSON.stringify({ tenant: 'gamma', phase: 'committing', staging, aside }));
+    mkdirSync(path.join(base, 'gamma', 'sessions'), { recursive: true });
+    writeFileSync(path.join(base, 'gamma', 'sessions', 'live.jsonl'), 'the gateway wrote this');
+
+    const kept = runCli(['--tenants-dir', base, 'tenants', 'recover', 'gamma', '--keep', 'new']);
+    expect(kept.stderr).toBe('');
+    expect(kept.status).toBe(0);
+    expect(readFileSync(path.join(base, 'gamma', 'config.json'), 'utf8')).toBe('new tenant');
+    const trash = readdirSync(base).filter((name) => name.startsWith('.openclaw-trash-gamma-'));
+    expect(trash).toHaveLength(1);
+    const locked = path.join(base, trash[0]!, 'sessions', 'locked.log');
+    expect(kept.stdout).toBe(
+      'Tenant "gamma": kept the restored tenant; moved the others to trash, which could not all be deleted\n' +
+        `  note: a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: cannot remove ${locked}: operation not permitted (an immutable or append-only file or directory? \`lsattr -d\` shows it, \`chattr -i -a\` clears it)\n`,
+    );
+    const json = runCli(['--tenants-dir', base, '--json', 'tenants', 'list']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ tenants: [{ name: 'gamma', files: 1 }] });
+    expect(json.stdout).not.toContain('needs-recovery');
+
+    // recover without --keep is the command that removes leftovers: it still fails on it.
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'gamma']).status).toBe(1);
+    expect(chattr('-i', locked)).toBe(true);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'gamma']).status).toBe(0);
+    expect(readdirSync(base)).toEqual(['gamma']);
+  });
 });
 
 describe.runIf(isRoot && existsSync('/usr/bin/setpriv'))('a leftover the tenants\' user cannot remove (a run as root left a directory of its own in it)', () => {

@@ -199,6 +199,73 @@ describe('a live restore --force whose slot is re-created between its renames', 
   });
 });
 
+// A restore frozen past the stale interval (a VM pause) whose lock another host took over and
+// whose extraction that host's recovery rolled back (staging and journal removed): it met its
+// staging gone and failed with "unexpected error: ENOENT: … mkdir …" (seen with the list
+// function on a host whose clock ran 10 minutes ahead, before locks were judged on the file
+// system's clock). It says what happened instead.
+describe('a restore whose lock was taken over while it was frozen', () => {
+  it('says it lost the tenant\'s lock (exit 3), not an unexpected ENOENT, and leaves the new holder\'s journal alone', async () => {
+    const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], {
+      env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'restore:staging-created' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 60_000;
+    while (!readFileSync(`/proc/${child.pid!}/stat`, 'utf8').split(') ')[1]!.startsWith('T')) {
+      if (Date.now() > deadline) throw new Error(`the restore never reached restore:staging-created: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // What the other host's sweep did: took the lock over, rolled the extraction back, released.
+    const staging = readdirSync(base).filter((name) => name.startsWith('.openclaw-staging-acme-copy-'));
+    expect(staging).toHaveLength(1);
+    await fs.rm(path.join(base, staging[0]!), { recursive: true });
+    await fs.rm(journalPathFor(base, 'acme-copy'));
+    await fs.rm(lockPathFor(base, 'acme-copy'));
+    // …and then began a restore of its own, which holds the tenant now: its journal stays.
+    const theirs = { tenant: 'acme-copy', phase: 'extracting', staging: '.openclaw-staging-acme-copy-0123456789ab' };
+    writeFileSync(journalPathFor(base, 'acme-copy'), JSON.stringify(theirs));
+    const record = { token: 't', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme-copy'), JSON.stringify(record));
+    child.kill('SIGCONT');
+    expect(await exited, stderr).toBe(3);
+    expect(stderr).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-acme-copy.json', '.openclaw-lock-acme-copy', 'acme']);
+    expect(JSON.parse(readFileSync(journalPathFor(base, 'acme-copy'), 'utf8'))).toEqual(theirs);
+  });
+});
+
+// The same for a backup: frozen while it read, its lock taken over (a restore --force may have
+// replaced the tenant meanwhile), it stored an archive of whatever it read, exit 0.
+describe('a backup whose lock was taken over while it was frozen', () => {
+  it('stores nothing and says it lost the tenant\'s lock (exit 3)', async () => {
+    const out = path.join(dir.path, 'out');
+    const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(out, 'acme.tar.zst')], {
+      env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'archive:temp-opened' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 60_000;
+    while (!readFileSync(`/proc/${child.pid!}/stat`, 'utf8').split(') ')[1]!.startsWith('T')) {
+      if (Date.now() > deadline) throw new Error(`the backup never reached archive:temp-opened: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // Another host took the lock over and holds it now.
+    await fs.rm(lockPathFor(base, 'acme'));
+    const record = { token: 't', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(record));
+    child.kill('SIGCONT');
+    expect(await exited, stderr).toBe(3);
+    expect(stderr).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+    expect(JSON.parse(readFileSync(lockPathFor(base, 'acme'), 'utf8'))).toEqual(record);
+  });
+});
+
 describe('recovery after a crash mid-commit', () => {
   async function stageCrash(state: { aside: boolean; staging: boolean; slot: boolean }): Promise<{ old: string; next: string }> {
     const slot = path.join(base, 'acme');

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { TenantBusyError } from '../shared/errors.js';
-import { hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
-import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
+import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
+import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
 import { repoRoot, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -243,19 +243,87 @@ describe('taking over a stale lock', () => {
   });
 });
 
+// Two hosts on one volume (EFS) judge each other's heartbeats, which the file system stamps.
+// Compared with a taker's own clock, a host running 10 minutes ahead took a live backup's lock
+// of another host for stale at once (reproduced with two pid namespaces and libfaketime: a
+// `restore --force` replaced the tenant while the backup read it), and a host running behind
+// waited 10 minutes more for a dead one.
+describe('hosts whose clocks disagree', () => {
+  /** A lock of a process on another host (a pid namespace this one cannot look into), its heartbeat `ageMs` old. */
+  function plantForeignLock(ageMs: number): string {
+    const lockPath = lockPathFor(base, 'acme');
+    const record = { token: 'f', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPath, JSON.stringify(record));
+    const touched = new Date(Date.now() - ageMs);
+    utimesSync(lockPath, touched, touched);
+    return lockPath;
+  }
+
+  /** Runs `act` with this host's clock (Date.now) `offsetMs` off the file system's. */
+  async function withClockOff<T>(offsetMs: number, act: () => Promise<T>): Promise<T> {
+    const realNow = Date.now.bind(Date);
+    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offsetMs);
+    try {
+      return await act();
+    } finally {
+      skewed.mockRestore();
+    }
+  }
+
+  it('leaves another host\'s live lock alone when this host\'s clock runs 10 minutes ahead', async () => {
+    const lockPath = plantForeignLock(1_000);
+    const outcome = await withClockOff(600_000, () => acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error));
+    if (!(outcome instanceof Error)) await (outcome as TenantLock).release();
+    expect(outcome).toBeInstanceOf(TenantBusyError);
+    expect((outcome as Error).message).toMatch(/^tenant "acme" is busy: a backup by pid 7 on other holds it/);
+    expect(JSON.parse(readFileSync(lockPath, 'utf8'))).toMatchObject({ token: 'f' });
+  }, 15_000);
+
+  it('takes over another host\'s lock silent for the stale interval when this host\'s clock runs 10 minutes behind', async () => {
+    const lockPath = plantForeignLock(61_000);
+    const lock = await withClockOff(-600_000, () => acquireTenantLock(base, 'acme', 'restore'));
+    expect(JSON.parse(readFileSync(lockPath, 'utf8'))).toMatchObject({ pid: process.pid, operation: 'restore' });
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 15_000);
+
+  it('leaves another host\'s live claim on a dead lock alone when this host\'s clock runs ahead (one taker at a time)', async () => {
+    plantDeadLock({ ageMs: 10_000 });
+    const claim = `${lockPathFor(base, 'acme')}.7-9-ffffffffffff.0123456789ab.taking`;
+    writeFileSync(claim, '');
+    const outcome = await withClockOff(600_000, () => acquireTenantLock(base, 'acme', 'restore').catch((error: unknown) => error));
+    if (!(outcome instanceof Error)) await (outcome as TenantLock).release();
+    expect(outcome).toBeInstanceOf(TenantBusyError);
+    expect((outcome as Error).message).toMatch(/another command is taking over its lock/);
+    expect(readdirSync(base)).toContain(path.basename(claim));
+  }, 30_000);
+});
+
 describe('process owners', () => {
   it('round-trip through their tag', () => {
     expect(parseOwnerTag(ownerTag())).toEqual(thisProcess());
     expect(parseOwnerTag('12-34-nothex')).toBeUndefined();
   });
 
-  it('are gone when dead here, or silent for the stale interval elsewhere', () => {
+  it('are gone when dead here, or silent for the stale interval elsewhere, by the clock given (the file system\'s)', async () => {
     const self = thisProcess();
-    expect(isOwnerGone(self, Date.now(), 60_000)).toBe(false);
-    expect(isOwnerGone({ ...self, pid: 2 ** 22 + 4321 }, Date.now(), 60_000)).toBe(true);
+    const clock = { now: async () => 1_000_000 };
+    expect(await isOwnerGone(self, 0, 60_000, clock)).toBe(false);
+    expect(await isOwnerGone({ ...self, pid: 2 ** 22 + 4321 }, 1_000_000, 60_000, clock)).toBe(true);
     const elsewhere = { pid: process.pid, started: 1, hostId: 'ffffffffffff' };
-    expect(isOwnerGone(elsewhere, Date.now() - 1_000, 60_000)).toBe(false);
-    expect(isOwnerGone(elsewhere, Date.now() - 61_000, 60_000)).toBe(true);
+    expect(await isOwnerGone(elsewhere, 1_000_000 - 1_000, 60_000, clock)).toBe(false);
+    expect(await isOwnerGone(elsewhere, 1_000_000 - 61_000, 60_000, clock)).toBe(true);
+  });
+
+  it('read the file system\'s clock from a file created and removed at once', async () => {
+    const probe = path.join(dir.path, 'probe');
+    const clock = new FileSystemClock(() => probe);
+    const now = await clock.now();
+    expect(Math.abs(now - Date.now())).toBeLessThan(5_000);
+    expect(await clock.now()).toBe(now);
+    expect(readdirSync(dir.path)).toEqual(['tenants']);
+    // Where no file can be created, this host's clock is all there is.
+    expect(Math.abs((await readFileSystemClock(path.join(dir.path, 'absent', 'probe'))) - Date.now())).toBeLessThan(5_000);
   });
 
   // Another host judges a heartbeat by its own clock: a holder whose clock ran two minutes

@@ -239,6 +239,10 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
         request.onProgress?.({ ...progress, bytes: Math.max(progress.bytes, archive.contentRead()), archiveBytes });
         yield chunk;
       }
+      // Frozen past the stale interval, this process may have had its lock taken over, and a
+      // restore may have replaced the tenant while it read: the archive would hold parts of
+      // both. Its end fails instead, so nothing is stored.
+      await lock?.assertHeld();
     }
 
     // Encrypted in pieces: the age file goes on from where the last piece stopped, and is

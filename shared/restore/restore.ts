@@ -156,7 +156,11 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         staging = await createStagingArea(tenantsDir, target);
         return staging.dir;
       },
-    }).catch((error: unknown) => {
+    }).catch(async (error: unknown) => {
+      // Frozen past the stale interval, this process may have had its lock taken over and its
+      // extraction rolled back (the staging directory removed under it): that, not the ENOENT
+      // it met, is what happened.
+      if (staging !== undefined) await (lock as TenantLock | undefined)?.assertHeld();
       throw restoreWriteError(error, tenantsDir);
     });
     const { extracted, encrypted } = read;

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { errnoMessage, LocalCronError } from '../errors.js';
 import { besideLockName, createLockFile, filesBesideLock, LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
-import { isLocal, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
+import { FileSystemClock, isLocal, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
 
 /** How long a cron command waits for another one's edit. */
 const WAIT_MS = 30_000;
@@ -41,14 +41,15 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
   try {
     await fs.mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
     for (;;) {
-      if ((await createLockFile(lockPath, besideLockName(lockPath, 'tmp'), content, { tempWritten: () => crashPoint('crontab:temp-written') })) !== undefined) {
+      const attempt = await createLockFile(lockPath, besideLockName(lockPath, 'tmp'), content, { tempWritten: () => crashPoint('crontab:temp-written') });
+      if (attempt.created) {
         return async () => {
           if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === content) await fs.rm(lockPath, { force: true });
         };
       }
       const held = await readLockFile(lockPath);
       if (held === undefined) continue; // released meanwhile
-      if (isStale(held)) {
+      if (isStale(held, attempt.fileSystemNowMs)) {
         const movedAside = () => crashPoint('crontab:stale-moved-aside');
         if ((await takeOverLock(lockPath, held, besideLockName(lockPath, 'stale'), { movedAside })) !== 'contended') continue;
       }
@@ -67,10 +68,11 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
 
 /**
  * Whether the lock's owner is provably gone. A lock younger than LOCK_FRESH_MS is never stale
- * (tenant/lock-takeover.ts).
+ * (tenant/lock-takeover.ts). Its age is told by the file system's clock (`fileSystemNowMs`),
+ * never this host's.
  */
-function isStale(held: LockFileState): boolean {
-  const age = Date.now() - held.mtimeMs;
+function isStale(held: LockFileState, fileSystemNowMs: number): boolean {
+  const age = fileSystemNowMs - held.mtimeMs;
   if (age < LOCK_FRESH_MS) return false;
   const owner = parseOwnerTag(held.content.split(' ')[0] ?? '');
   if (owner !== undefined && isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
@@ -82,13 +84,15 @@ function isStale(held: LockFileState): boolean {
 /**
  * Removes the files beside the lock whose owner is provably gone: what a taker killed between
  * two steps left. Nothing of a live taker is touched. Files without an owner come from older
- * versions: gone once untouched for STALE_AFTER_MS (a rename touches the ctime). A file that
+ * versions: gone once untouched for STALE_AFTER_MS by this host's clock (a rename touches the
+ * ctime); those with an owner elsewhere, by the file system's clock. A file that
  * cannot be removed now is tried again by the next cron command.
  */
 async function removeLeftovers(lockPath: string): Promise<void> {
   const leftovers = await filesBesideLock(lockPath, ['tmp', 'stale', 'taking'], { ownerless: true }).catch(() => []);
+  const clock = new FileSystemClock(() => besideLockName(lockPath, 'tmp'));
   for (const { path: file, owner, stat } of leftovers) {
-    const gone = owner === undefined ? Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > STALE_AFTER_MS : isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS);
+    const gone = owner === undefined ? Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > STALE_AFTER_MS : await isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS, clock);
     if (gone) await fs.rm(file, { force: true }).catch(() => undefined);
   }
 }

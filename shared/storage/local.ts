@@ -31,7 +31,7 @@ import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
 import { syncDirectory } from '../sync-directory.js';
-import { HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
+import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatLocalMark, verifiedMarkPath } from './verified-mark.js';
@@ -323,16 +323,20 @@ export class LocalFileLocation implements ArchiveLocation {
   }
 }
 
-/** Temporary archives in `directory` whose writer is provably gone (best effort: a failure here is not the backup's). */
+/**
+ * Temporary archives in `directory` whose writer is provably gone (best effort: a failure here
+ * is not the backup's); a writer on another host by the file system's clock, never this host's.
+ */
 async function removeDeadPartials(directory: string): Promise<void> {
   const names = await readdir(directory).catch(() => [] as string[]);
+  const clock = new FileSystemClock(() => `${directory}/.openclaw-clock.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`);
   for (const name of names) {
     if (!name.endsWith('.partial')) continue;
     const owner = parseOwnerTag(PARTIAL_NAME.exec(name)?.[1] ?? '');
     if (owner === undefined) continue;
     const full = `${directory}/${name}`;
     const info = await lstat(full).catch(() => undefined);
-    if (info?.isFile() && isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS)) await unlink(full).catch(() => {});
+    if (info?.isFile() && (await isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS, clock))) await unlink(full).catch(() => {});
   }
 }
 

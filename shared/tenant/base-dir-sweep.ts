@@ -13,8 +13,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { describeError, describeSystemError, RecoveryNeededError, TenantBusyError } from '../errors.js';
-import { HIDDEN_PREFIX, parseHiddenName, type HiddenName } from './hidden-names.js';
-import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
+import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
+import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { acquireTenantLock, isLockHeldHere } from './lock.js';
 import { recoverSlot } from './slot.js';
 
@@ -61,11 +61,12 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
 
   let changed = false;
   for (const [tenant, leftovers] of byTenant) {
+    const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(tenant)));
     for (const hidden of leftovers) {
       if (hidden.owner === undefined) continue;
       const full = path.join(tenantsDir, hidden.name);
       const stat = await fs.lstat(full).catch(() => undefined);
-      if (stat !== undefined && isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS)) {
+      if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {
         await fs.rm(full, { force: true }).catch(() => undefined);
         changed = true;
       }

@@ -41,24 +41,34 @@ export interface CreateSteps {
 }
 
 /**
- * Puts `content` at `lockPath` unless a lock is there (undefined), written whole at `temp`
- * first and hard-linked into place; returns the lock file's inode. Leaves nothing behind when
- * it fails, and never the temporary file.
+ * What `createLockFile` did: created the lock (its inode), or found one there, at a moment the
+ * file system's clock dates (the ctime of the temporary file just written: the time to judge
+ * the lock found against, whatever this host's clock says).
  */
-export async function createLockFile(lockPath: string, temp: string, content: string, steps: CreateSteps = {}): Promise<number | undefined> {
+export type CreateOutcome = { readonly created: true; readonly ino: number } | { readonly created: false; readonly fileSystemNowMs: number };
+
+/**
+ * Puts `content` at `lockPath` unless a lock is there, written whole at `temp` first and
+ * hard-linked into place. Leaves nothing behind when it fails, and never the temporary file.
+ */
+export async function createLockFile(lockPath: string, temp: string, content: string, steps: CreateSteps = {}): Promise<CreateOutcome> {
   try {
-    const ino = await writeNewFile(temp, content);
+    const written = await writeNewFile(temp, content);
+    const exists: CreateOutcome = { created: false, fileSystemNowMs: written.ctimeMs };
     steps.tempWritten?.();
     try {
       await fs.link(temp, lockPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return undefined;
-      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return await writeNewFile(lockPath, content).catch(existsOr);
+      if (code === 'EEXIST') return exists;
+      if (code !== undefined && LINK_UNSUPPORTED.has(code)) {
+        const inPlace = await writeNewFile(lockPath, content).catch(existsOr);
+        return inPlace === undefined ? exists : { created: true, ino: inPlace.ino };
+      }
       throw error;
     }
     steps.linked?.();
-    return ino;
+    return { created: true, ino: written.ino };
   } finally {
     await fs.rm(temp, { force: true }).catch(() => undefined);
   }
@@ -69,14 +79,14 @@ function existsOr(error: unknown): undefined {
   throw error;
 }
 
-/** Creates `file` (O_EXCL) holding `content`: its inode. A failed write removes the file it created. */
-async function writeNewFile(file: string, content: string): Promise<number> {
+/** Creates `file` (O_EXCL) holding `content`: its inode and ctime. A failed write removes the file it created. */
+async function writeNewFile(file: string, content: string): Promise<{ ino: number; ctimeMs: number }> {
   const handle = await fs.open(file, 'wx', 0o600);
   try {
     await handle.writeFile(content);
-    const { ino } = await handle.stat();
+    const { ino, ctimeMs } = await handle.stat();
     await handle.close();
-    return ino;
+    return { ino, ctimeMs };
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(file, { force: true }).catch(() => undefined);
@@ -111,14 +121,14 @@ export async function readLockFile(lockPath: string): Promise<LockFileState | un
 }
 
 /**
- * Milliseconds until `judged` may be taken over: until it is LOCK_FRESH_MS old by its mtime,
- * or has been seen unchanged for that long since `firstSeen` (our clock may run behind the
- * file server's, which stamps the mtime).
+ * Milliseconds until `judged` may be taken over: until it is LOCK_FRESH_MS old by the file
+ * system's clock (`fileSystemNowMs`, createLockFile's), or has been seen unchanged for that
+ * long since `firstSeen` by this host's clock (which may be off, but runs at the same rate).
  */
-export function freshForMs(judged: LockFileState, firstSeen: { readonly state: LockFileState; readonly at: number }): number {
-  const byMtime = LOCK_FRESH_MS - (Date.now() - judged.mtimeMs);
+export function freshForMs(judged: LockFileState, firstSeen: { readonly state: LockFileState; readonly at: number }, fileSystemNowMs: number): number {
+  const byFileTimes = LOCK_FRESH_MS - (fileSystemNowMs - judged.mtimeMs);
   const seenUnchanged = isSameFile(firstSeen.state, judged) ? LOCK_FRESH_MS - (Date.now() - firstSeen.at) : LOCK_FRESH_MS;
-  return Math.max(0, Math.min(byMtime, seenUnchanged));
+  return Math.max(0, Math.min(byFileTimes, seenUnchanged));
 }
 
 export function isSameFile(a: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>, b: Pick<Stats, 'ino' | 'mtimeMs' | 'ctimeMs'>): boolean {
@@ -148,7 +158,7 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
   const claim = besideLockName(lockPath, CLAIM_KIND);
   await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 });
   try {
-    if (await anotherTakerAtWork(lockPath, claim)) return 'contended';
+    if (await anotherTakerAtWork(lockPath, claim, (await fs.lstat(claim)).ctimeMs)) return 'contended';
     if (!(await holdsJudged(lockPath, judged))) return 'replaced';
     steps.checked?.();
     try {
@@ -210,12 +220,14 @@ async function holdsJudged(lockPath: string, judged: LockFileState): Promise<boo
 
 /**
  * Whether the directory holds the claim of another taker of `lockPath` whose owner is not
- * provably gone. Claims of gone owners are removed on the way: they never move anything again.
+ * provably gone (by the file system's clock: `claimedAtMs`, our own claim's ctime). Claims
+ * of gone owners are removed on the way: they never move anything again.
  */
-async function anotherTakerAtWork(lockPath: string, ownClaim: string): Promise<boolean> {
+async function anotherTakerAtWork(lockPath: string, ownClaim: string, claimedAtMs: number): Promise<boolean> {
+  const clock = { now: async () => claimedAtMs };
   for (const claim of await filesBesideLock(lockPath, [CLAIM_KIND])) {
     if (claim.path === ownClaim) continue;
-    if (!isOwnerGone(claim.owner!, claim.stat.mtimeMs, STALE_AFTER_MS)) return true;
+    if (!(await isOwnerGone(claim.owner!, claim.stat.mtimeMs, STALE_AFTER_MS, clock))) return true;
     await fs.rm(claim.path, { force: true }).catch(() => undefined);
   }
   return false;

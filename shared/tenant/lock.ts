@@ -3,7 +3,8 @@
 // which fails if a lock exists), so it works on any POSIX file system, EFS included, across
 // processes and hosts, and no one ever reads a half-written lock. Its holder refreshes its
 // mtime while it runs; a lock whose holder is provably gone (process-owner.ts: a dead
-// process in our pid namespace, or a heartbeat silent for LOCK_STALE_MS elsewhere) is
+// process in our pid namespace, or a heartbeat silent for LOCK_STALE_MS elsewhere, by the
+// file system's clock, which stamps the heartbeat, never by this host's) is
 // taken over instead of blocking forever, once it is not fresh, moving only the very lock
 // judged, one taker at a time (lock-takeover.ts); a holder whose lock was taken over
 // notices it (`assertHeld`). A failed write (a full disk) removes what it created. The
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { hiddenNames } from './hidden-names.js';
-import { createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type LockFileState } from './lock-takeover.js';
+import { createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -93,17 +94,17 @@ export async function acquireTenantLock(
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    const created = await createTenantLockFile(tenantsDir, tenant, content);
-    if (created !== undefined) {
+    const attempt = await createTenantLockFile(tenantsDir, tenant, content);
+    if (attempt.created) {
       crashPoint('lock:acquired');
-      return holdLock(lockPath, record.token, created, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
+      return holdLock(lockPath, record.token, attempt.ino, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
     }
     const held = await readLockFile(lockPath);
     if (held === undefined) continue; // released between our attempt and the read
     const holder = parseRecord(held.content);
-    if (isStale(held, holder, options.staleMs ?? LOCK_STALE_MS)) {
+    if (isStale(held, holder, options.staleMs ?? LOCK_STALE_MS, attempt.fileSystemNowMs)) {
       if (firstSeen === undefined || !isSameFile(firstSeen.state, held)) firstSeen = { state: held, at: Date.now() };
-      const fresh = freshForMs(held, firstSeen);
+      const fresh = freshForMs(held, firstSeen, attempt.fileSystemNowMs);
       if (fresh > 0) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(fresh, 250)));
         continue;
@@ -142,8 +143,8 @@ function busyError(tenant: string, lockPath: string, record: LockRecord | undefi
   );
 }
 
-/** The tenant's lock file with `content` unless a lock is there (undefined): its inode. */
-async function createTenantLockFile(tenantsDir: string, tenant: string, content: string): Promise<number | undefined> {
+/** The tenant's lock file with `content` unless a lock is there. */
+async function createTenantLockFile(tenantsDir: string, tenant: string, content: string): Promise<CreateOutcome> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
   return createLockFile(lockPath, temp, content, { tempWritten: () => crashPoint('lock:temp-written'), linked: () => crashPoint('lock:linked') }).catch(
@@ -230,8 +231,13 @@ function localOwner(record: LockRecord): ProcessOwner | undefined {
   return record.host === hostname() ? { pid: record.pid, started: 0, hostId: hostId() } : undefined;
 }
 
-function isStale(held: LockFileState, record: LockRecord | undefined, staleMs: number): boolean {
+/**
+ * Whether the lock's holder is gone: a dead process in our pid namespace; elsewhere, a lock
+ * untouched for `staleMs` by the file system's clock (`fileSystemNowMs`): the heartbeat is
+ * stamped by that clock, and a host whose own clock ran ahead would find a live lock old.
+ */
+function isStale(held: LockFileState, record: LockRecord | undefined, staleMs: number, fileSystemNowMs: number): boolean {
   const owner = record === undefined ? undefined : localOwner(record);
   if (owner !== undefined) return !isProcessAlive(owner.pid, owner.started);
-  return Date.now() - held.mtimeMs > (record === undefined ? UNREADABLE_LOCK_STALE_MS : staleMs);
+  return fileSystemNowMs - held.mtimeMs > (record === undefined ? UNREADABLE_LOCK_STALE_MS : staleMs);
 }

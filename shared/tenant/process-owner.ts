@@ -7,10 +7,12 @@
 // process with that pid and start time exists. An owner elsewhere (another host sharing
 // the file system) cannot be asked: it is gone only when the file it keeps fresh (a lock's
 // heartbeat, a temporary file it writes) has not been touched for the stale interval.
-// Anything not provably gone is left alone.
+// Anything not provably gone is left alone. That silence is measured on the file system's
+// own clock (FileSystemClock), never this host's: a host whose clock ran minutes ahead would
+// take every other host's live file for minutes old.
 
 import { createHash } from 'node:crypto';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
@@ -81,18 +83,53 @@ export function isProcessAlive(pid: number, started = 0): boolean {
 
 /**
  * Whether the owner of a leftover is provably gone: dead in this namespace, or (elsewhere)
- * silent for longer than `staleMs`, judged by `touchedMs`, the leftover's mtime.
+ * silent for longer than `staleMs`: `touchedMs`, the leftover's mtime (stamped by the file
+ * system's clock, touchWithFileSystemClock), older than that by that same clock, `clock`
+ * (read only for an owner elsewhere).
  */
-export function isOwnerGone(owner: ProcessOwner, touchedMs: number, staleMs: number): boolean {
+export async function isOwnerGone(owner: ProcessOwner, touchedMs: number, staleMs: number, clock: Pick<FileSystemClock, 'now'>): Promise<boolean> {
   if (isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
-  return Date.now() - touchedMs > staleMs;
+  return (await clock.now()) - touchedMs > staleMs;
+}
+
+/**
+ * The clock of the file system that holds a directory: the ctime it stamps on a file created
+ * there (`probe()` names it: a name the directory's sweep knows for this process's, removed at
+ * once), read once, on first use. Owners on other hosts are judged by the times their files
+ * carry, which that file system stamps (touchWithFileSystemClock): compared with this host's
+ * clock, a host whose clock runs ahead would find a live holder's heartbeat minutes old and
+ * take its lock over, or remove its temporary archive. Where no file can be created (a
+ * read-only directory, where nothing can be removed either) this host's clock is all there is.
+ */
+export class FileSystemClock {
+  private reading: Promise<number> | undefined;
+
+  constructor(private readonly probe: () => string) {}
+
+  /** The file system's time when first asked; later calls give the same time, so the ages measured with it are never overstated. */
+  now(): Promise<number> {
+    this.reading ??= readFileSystemClock(this.probe());
+    return this.reading;
+  }
+}
+
+/** The ctime the file system stamps on `file`, created (O_EXCL) and removed at once; this host's clock if it cannot be created. */
+export async function readFileSystemClock(file: string): Promise<number> {
+  const handle = await fs.open(file, 'wx', 0o600).catch(() => undefined);
+  if (handle === undefined) return Date.now();
+  try {
+    return (await handle.stat()).ctimeMs;
+  } finally {
+    await handle.close().catch(() => undefined);
+    await fs.rm(file, { force: true }).catch(() => undefined);
+  }
 }
 
 /**
  * A heartbeat: sets the file's mtime to the file system's own clock, not this host's. Those
- * who judge the file (isOwnerGone, the lock's staleness) compare its mtime with their clock;
- * a toucher whose clock ran minutes behind would stamp a live file "minutes old", and another
- * host would take it for abandoned. `utimes` makes the file system stamp the ctime with its
+ * who judge the file (isOwnerGone, the lock's staleness) compare its times with the file
+ * system's clock (FileSystemClock); a toucher whose clock ran minutes behind would stamp a
+ * live file "minutes old", and another host would take it for abandoned. `utimes` makes the file system stamp the ctime with its
  * clock, which then becomes the mtime too (where the ctime did not move, this host's time stays).
  */
 export async function touchWithFileSystemClock(handle: FileHandle): Promise<void> {

@@ -36,6 +36,11 @@ export interface RecoverResult {
   readonly recovered: RecoveryAction;
   /** The tenant's backup in pieces: ended, or left to continue; absent: none. */
   readonly continuation?: ChainRecovery;
+  /**
+   * What a `--keep` decision, carried out, could not finish: the trees it moved to trash that
+   * could not be deleted (the next command tries again). Absent: none.
+   */
+  readonly notices?: readonly string[];
 }
 
 export async function recoverTenant(request: RecoverRequest): Promise<RecoverResult> {
@@ -46,12 +51,13 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
   await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
   const lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
   try {
-    const recovered = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep);
+    const notices: string[] = [];
+    const recovered = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep, notices);
     const open = request.open ?? ((location: string) => openLocation(location, {}));
     const continuation = await endBrokenChain(tenantsDir, tenant, request.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS, open);
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
     if (recovered === 'none' && continuation === undefined) await tenantDirFor(tenantsDir, tenant);
-    return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }) };
+    return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }), ...(notices.length > 0 && { notices }) };
   } catch (error) {
     throw recoverError(error, tenant);
   } finally {

@@ -24,7 +24,7 @@ import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
-import { isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
+import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { removeTree } from './remove-tree.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
@@ -141,7 +141,10 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
     if (committing) return;
     await removeTree(stagingDir);
     crashPoint('restore:staging-discarded');
-    await removeJournal(tenantsDir, tenant);
+    // A restore that lost its lock (frozen past the stale interval) must not remove the
+    // journal of the operation that took the tenant since: only one naming its own staging.
+    const journal = await readJournal(tenantsDir, tenant).catch(() => undefined);
+    if (journal === undefined || journal.staging === staging) await removeJournal(tenantsDir, tenant);
   };
   return {
     dir: stagingDir,
@@ -188,7 +191,7 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices);
   let action: RecoveryAction = 'none';
-  if (journal !== undefined) action = await replay(tenantsDir, journal);
+  if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
@@ -215,8 +218,11 @@ export interface RecoverOptions {
 /**
  * `tenants recover NAME --keep CHOICE`: recovers as recoverSlot does, and where that needs a
  * decision, puts the chosen tree in the slot and deletes the others. Call with the lock held.
+ * Once the choice is carried out (the journal removed), a tree moved to trash that cannot be
+ * deleted (an immutable file) is said in `notices`, not thrown: the decision stands, and
+ * failing the command would say it did not.
  */
-export async function recoverSlotKeeping(tenantsDir: string, tenant: string, keep: Keep): Promise<RecoveryAction> {
+export async function recoverSlotKeeping(tenantsDir: string, tenant: string, keep: Keep, notices?: string[]): Promise<RecoveryAction> {
   let pending: RecoveryNeededError['pending'];
   try {
     return await recoverSlot(tenantsDir, tenant);
@@ -237,7 +243,7 @@ export async function recoverSlotKeeping(tenantsDir: string, tenant: string, kee
   };
   await writeJournal(tenantsDir, journal);
   crashPoint('keep:journal-written');
-  return replay(tenantsDir, journal);
+  return replay(tenantsDir, journal, notices);
 }
 
 /** Whether a restore is moving trees in or out of the slot (read-only; no lock needed). */
@@ -246,7 +252,8 @@ export async function isMidCommit(tenantsDir: string, tenant: string): Promise<b
   return journal !== undefined && journal.phase !== 'extracting';
 }
 
-async function replay(tenantsDir: string, journal: Journal): Promise<RecoveryAction> {
+/** `notices`: where a `keeping` journal's trash that cannot be deleted is reported (keepOne); without, it is thrown. */
+async function replay(tenantsDir: string, journal: Journal, notices?: string[]): Promise<RecoveryAction> {
   switch (journal.phase) {
     case 'extracting':
       await removeTree(path.join(tenantsDir, journal.staging!));
@@ -257,7 +264,7 @@ async function replay(tenantsDir: string, journal: Journal): Promise<RecoveryAct
       await rollForward(tenantsDir, journal);
       return 'finished-commit';
     case 'keeping':
-      await keepOne(tenantsDir, journal);
+      await keepOne(tenantsDir, journal, notices);
       return `kept-${journal.keep!}`;
   }
 }
@@ -314,8 +321,12 @@ async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
   if (trash !== undefined) await removeTree(trash);
 }
 
-/** `--keep`: the chosen tree into the slot (what held the slot to trash), the others to trash. */
-async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
+/**
+ * `--keep`: the chosen tree into the slot (what held the slot to trash), the others to trash,
+ * the journal removed, the trash deleted: with `notices`, a trash that cannot be deleted is
+ * noted there (the choice is carried out by then; the next command tries again).
+ */
+async function keepOne(tenantsDir: string, journal: Journal, notices?: string[]): Promise<void> {
   const { tenant } = journal;
   const slot = path.join(tenantsDir, tenant);
   const staging = journal.staging === undefined ? undefined : path.join(tenantsDir, journal.staging);
@@ -340,7 +351,14 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
   }
   await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
-  for (const trash of trashes) await removeTree(trash);
+  for (const trash of trashes) {
+    try {
+      await removeTree(trash);
+    } catch (error) {
+      if (notices === undefined) throw error;
+      notices.push(leftoverNotice(error));
+    }
+  }
 }
 
 /**
@@ -350,6 +368,7 @@ async function keepOne(tenantsDir: string, journal: Journal): Promise<void> {
  */
 async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined, notices: string[] | undefined): Promise<boolean> {
   let removed = false;
+  const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(leftovers[0]!.tenant)));
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
@@ -359,19 +378,23 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
         await removeTree(full);
       } catch (error) {
         if (notices === undefined) throw error;
-        notices.push(`a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeSystemError(error)}`);
+        notices.push(leftoverNotice(error));
         continue;
       }
       removed = true;
     } else if (hidden.owner !== undefined) {
       const stat = await fs.lstat(full).catch(() => undefined);
-      if (stat !== undefined && isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS)) {
+      if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {
         await fs.rm(full, { force: true });
         removed = true;
       }
     }
   }
   return removed;
+}
+
+function leftoverNotice(error: unknown): string {
+  return `a leftover of an earlier operation (nothing in it is kept) could not be removed, and the next command tries again: ${describeSystemError(error)}`;
 }
 
 /**
