@@ -171,14 +171,16 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async listSkipped() {
       // Those of the listing asked for with it (tenants list), else of a listing of names.
-      const { skipped } = await (listing ?? listed(true));
+      const { skipped = [], skippedOmitted } = await (listing ?? listed(true));
       listing = undefined;
-      // A gateway of an older version sends no `skipped`.
-      if (skipped === undefined) return [];
+      // A gateway of an older version sends no `skipped` (nor `skippedOmitted`); a page of this one none when there are none to name.
       if (!Array.isArray(skipped) || !skipped.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string')) {
         throw unexpectedAnswer(plane, 'list');
       }
-      return skipped as SkippedTenant[];
+      // A page holds as many as fit a quarter of its answer, and counts the others.
+      if (skippedOmitted === undefined) return skipped as SkippedTenant[];
+      if (!Number.isSafeInteger(skippedOmitted) || (skippedOmitted as number) < 0) throw unexpectedAnswer(plane, 'list');
+      return Object.assign([...(skipped as SkippedTenant[])], { omitted: skippedOmitted as number });
     },
     async listSummaries() {
       const { tenants } = await listed(false);
@@ -270,6 +272,8 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
 interface Listing {
   readonly tenants: unknown[];
   readonly skipped: unknown;
+  /** The skipped tenants the last page counted but did not name. */
+  readonly skippedOmitted?: unknown;
 }
 
 /**
@@ -293,7 +297,7 @@ async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
     }
     if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
     tenants.push(...answer.tenants);
-    if (answer.next === undefined) return { tenants, skipped: answer.skipped };
+    if (answer.next === undefined) return { tenants, skipped: answer.skipped, skippedOmitted: answer.skippedOmitted };
     // Each page goes on after the one before: a `next` that does not would never end.
     if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'list');
     after = answer.next;

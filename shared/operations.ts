@@ -25,7 +25,7 @@ import { TempArea } from './backup/temp-area.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
@@ -207,8 +207,8 @@ export interface TenantOperations {
   listNames(): Promise<string[]>;
   /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
   listSummaries(page?: ListPage): Promise<TenantSummary[]>;
-  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why. */
-  listSkipped(): Promise<SkippedTenant[]>;
+  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why (through a gateway, those its answer held, and how many more). */
+  listSkipped(): Promise<SkippedTenants>;
 }
 
 /**

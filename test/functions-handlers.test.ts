@@ -575,6 +575,16 @@ describe('list handler', () => {
     // An answer that would not fit holds fewer tenants (at least one, for the listing to go on), and goes on after the last.
     expect(await tenantsPage(operations, { names: true, ownership: false, pages: true }, 20)).toEqual({ tenants: [all[0]], next: all[0] });
     expect(calls.filter((call) => call === 'listSummaries')).toHaveLength(1);
+    // Skipped tenants beyond a quarter of the answer are counted, not named: the page fits, and one without tenants answers (it threw, reading the name of none).
+    const many = Array.from({ length: 100 }, (_, n) => ({ name: `s${n}`, reason: 'r'.repeat(50) }));
+    for (const names of [[], all]) {
+      const crowded = { ...operations, listNames: async () => names, listSkipped: async () => many };
+      const page = await tenantsPage(crowded, { names: true, ownership: false, pages: true }, 2_000);
+      expect(JSON.stringify(page).length).toBeLessThanOrEqual(2_000);
+      const named = page.skipped?.length ?? 0;
+      expect(named).toBeGreaterThan(3);
+      expect(page).toEqual({ tenants: names, skipped: many.slice(0, named), skippedOmitted: 100 - named });
+    }
     for (const [request, message] of [
       [{ pages: true, ownership: true }, '"pages" and "ownership" exclude each other'],
       [{ after: 'a' }, '"after" and "limit" page through names: they go with "names": true (or "pages": true)'],

@@ -317,12 +317,12 @@ describe('tenants list of more tenants than one Lambda answer holds', () => {
   const names = Array.from({ length: 60_000 }, (_, n) => `t${String(n).padStart(31, '0')}`);
   const summary = (name: string) => ({ name, state: 'ok' as const, bytes: 548_718, files: 36, lastModified: new Date(JUNE_1) });
   /** The list function over 60,000 tenants (only the page asked for is summarized), its requests recorded. */
-  const gateway = (older = false) => {
+  const gateway = (older = false, skipped: { name: string; reason: string }[] = [], tenants = names) => {
     const operations = {
       ...localOperations(base),
-      listNames: async () => names,
-      listSkipped: async () => [],
-      listSummaries: async (page: { after?: string; limit?: number } = {}) => names.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
+      listNames: async () => tenants,
+      listSkipped: async () => skipped,
+      listSummaries: async (page: { after?: string; limit?: number } = {}) => tenants.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
     };
     const list = listHandler({ config, logger, operations });
     const requests: unknown[] = [];
@@ -354,6 +354,33 @@ describe('tenants list of more tenants than one Lambda answer holds', () => {
     expect(text.stdout).toBe(`${names.join('\n')}\n`);
     // The skipped tenants came with the names: no second listing.
     expect(requests).toHaveLength(6);
+  });
+
+  it('names the skipped tenants a page has room for and counts the others, whatever their number (before: over 6 MB every page failed, or the function crashed)', async () => {
+    // 60,000 symlinked tenant directories: their reasons alone are 8 MB of JSON.
+    const skipped = names.map((name) => ({ name: `s${name}`, reason: `tenant "s${name}" in /mnt/tenants is a symlink; refusing to follow it` }));
+    expect(encode(skipped).length).toBeGreaterThan(6 * 1024 * 1024);
+    for (const tenants of [names.slice(0, 3), []]) {
+      const requests = gateway(false, skipped, tenants);
+      const text = await remote(['tenants', 'list', '--names']);
+      expect(text.status).toBe(1);
+      expect(text.stdout).toBe(tenants.map((name) => `${name}\n`).join(''));
+      const notices = text.stderr.trimEnd().split('\n');
+      const named = notices.length - 1;
+      expect(notices.at(-2)).toBe(`openclaw: tenant "s${names[named - 1]}" in /mnt/tenants is a symlink; refusing to follow it: skipped`);
+      expect(named).toBeGreaterThan(5_000);
+      expect(notices[0]).toBe(`openclaw: tenant "s${names[0]}" in /mnt/tenants is a symlink; refusing to follow it: skipped`);
+      expect(notices.at(-1)).toBe(
+        `openclaw: ${(60_000 - named).toLocaleString('en-US')} more tenants skipped, not named in the gateway's answer (a Lambda response holds at most 6 MB): run tenants list without --stack on a host that mounts the tenant volume to name them`,
+      );
+      expect(requests).toHaveLength(1);
+      const json = await remote(['--json', 'tenants', 'list']);
+      expect(json.status).toBe(1);
+      const listed = JSON.parse(json.stdout) as { tenants: { name: string }[]; skipped: { name: string }[]; skippedOmitted: number };
+      expect(listed.tenants.map((tenant) => tenant.name)).toEqual(tenants);
+      expect(listed.skipped.map((tenant) => tenant.name)).toEqual(skipped.slice(0, named).map((tenant) => tenant.name));
+      expect(listed.skippedOmitted).toBe(60_000 - named);
+    }
   });
 
   it('asks a gateway older than pages for the whole list, as before, and says why one too large for its answer fails', async () => {

@@ -42,7 +42,8 @@
 //                     (names, or summaries with `lastModified` as an ISO string), with
 //                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for,
 //                     and `next` (the name to ask `after` for) when a page has more behind it
-//                     (with `pages`, `skipped` on every page);
+//                     (with `pages`, `skipped` on every page, as many as fit a quarter of
+//                     the answer, and `skippedOmitted` counting the others);
 //                     the fan-out's FanOutResult
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
