@@ -348,7 +348,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       return answerWithoutEvent(logger, 'request failed', event, async () => {
         const request = parseRestoreFunctionRequest(event);
         if (request.kind === 'verify') return reads.verify(request.command, context);
-        if (request.kind === 'backups') return reads.backups(request.command, context);
+        if (request.kind === 'backups') return request.pages ? reads.backupsPage(request.command, request.after, context) : reads.backups(request.command, context);
         return reads.planRestore(request.command, context);
       });
     }
@@ -452,6 +452,13 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
       const listing = await withDeadline(context, config, (signal) => operations.listBackups(command, { signal }));
       logger.info('listed backups', { location: listing.location, count: listing.backups.length });
       return boundedListing(listing);
+    },
+    async backupsPage(command: BackupsCommand, after: string | undefined, context: LambdaContext): Promise<BackupsListing> {
+      logger.appendKeys({ operation: 'backups', tenant: command.tenant, trigger: 'direct' });
+      assertRemoteStore('list', command.in, command.storage, config);
+      const page = await withDeadline(context, config, (signal) => backupsPage((limit) => operations.listBackups({ ...command, page: { ...(after !== undefined && { after }), limit } }, { signal })));
+      logger.info('listed a page of backups', { location: page.location, after, count: page.backups.length, otherObjects: page.otherObjects, more: page.next !== undefined });
+      return page;
     },
     async planRestore(command: RestoreCommand, context: LambdaContext): Promise<RestorePlan> {
       logger.appendKeys({ operation: 'restore-plan', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
@@ -615,6 +622,22 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
   const last = tenants[kept - 1]!;
   return { ...answer, tenants, next: typeof last === 'string' ? last : last.name };
 }
+
+/**
+ * One page of `tenants backups` (its request's `pages`): the listing of the next `limit`
+ * objects (BackupsPage), asked again for a quarter as many while its answer would not fit a
+ * Lambda response (keys of a kilobyte each). Each page inspects only its own objects, so the
+ * pages together cost what one listing does.
+ */
+export async function backupsPage(list: (limit: number) => Promise<BackupsListing>, maxBytes = MAX_RESPONSE_BYTES, limit = BACKUPS_PAGE_OBJECTS): Promise<BackupsListing> {
+  for (let objects = limit; ; objects = Math.ceil(objects / 4)) {
+    const page = await list(objects);
+    if (responseBytes(page) <= maxBytes || objects === 1) return page;
+  }
+}
+
+/** The objects one page of `tenants backups` inspects: 2,000 entries of up to 2 KB of JSON each fit an answer. */
+const BACKUPS_PAGE_OBJECTS = 2_000;
 
 export interface ListPageAnswer {
   readonly tenants: readonly (string | TenantSummary)[];

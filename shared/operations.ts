@@ -9,7 +9,7 @@ import { abandonStaleBackups, backupTenant, backupTenantInPieces, type Abandoned
 import { backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup, type BackupPlan } from './backup/backup-plan.js';
-import { listBackups, type BackupsListing } from './catalog/backups.js';
+import { listBackups, type BackupsListing, type BackupsPage } from './catalog/backups.js';
 import { pruneBackups, type PruneResult } from './catalog/prune.js';
 import type { RetentionPolicy } from './catalog/retention.js';
 import { planRestore, type RestorePlan } from './restore/restore-plan.js';
@@ -117,6 +117,8 @@ export interface BackupsCommand {
   readonly tenant: string;
   readonly in: string;
   readonly storage?: StoreFlags;
+  /** One page of the listing only (the gateway's answers); absent: the whole. */
+  readonly page?: BackupsPage;
 }
 
 /** A prune's store flags: those of any store, and `--delete-if-match` (open-store.ts). */
@@ -363,7 +365,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     async listBackups(command, hooks = {}) {
       assertTenantName(command.tenant);
       const store = await openStore(command.in, { ...command.storage });
-      return listBackups(store, command.tenant, { signal: hooks.signal });
+      return listBackups(store, command.tenant, { signal: hooks.signal, ...(command.page !== undefined && { page: command.page }) });
     },
     async prune(command, hooks = {}) {
       assertTenantName(command.tenant);
