@@ -286,7 +286,7 @@ describe('answers larger than a Lambda response', () => {
     expect(lines[0]).toBe(`20,000 backups of "acme" in s3://backups/backups/, the newest ${shown.toLocaleString('en-US')} first:`);
     expect(lines[2]).toMatch(/ s3:\/\/backups\/backups\/acme\/20000\.tar\.zst$/);
     expect(lines.at(-1)).toBe(
-      `… and ${(20_000 - shown).toLocaleString('en-US')} older backups, left out of the gateway's answer (a Lambda response holds at most 6 MB): run tenants backups without --stack to list them all, or prune them`,
+      `… and ${(20_000 - shown).toLocaleString('en-US')} older backups, left out of the gateway's answer (a Lambda response holds at most 6 MB; a gateway of this version answers in pages): run tenants backups without --stack to list them all, or prune them`,
     );
 
     const json = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
