@@ -13,7 +13,7 @@ import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
-import type { BackupsListing } from '../shared/catalog/backups.js';
+import { mergeBackupsPages, type BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
@@ -129,9 +129,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async listBackups(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
-      const answer = await invoke(plane, 'restore', { operation: 'backups', tenant: command.tenant, in: command.in, ...(await forwarded(plane, command.storage)) }, hooks.signal);
-      if (!isAnswerOf('backups', answer) || !(answer.backups as unknown[]).every(isShownBackupEntry)) throw unexpectedAnswer(plane, 'restore');
-      return answer as unknown as BackupsListing;
+      return listAllBackups(plane, { operation: 'backups', tenant: command.tenant, in: command.in, ...(await forwarded(plane, command.storage)) }, hooks.signal);
     },
     async prune(command, hooks = {}) {
       assertRemoteLocation(command.in, '--in', command.storage);
@@ -171,14 +169,16 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async listSkipped() {
       // Those of the listing asked for with it (tenants list), else of a listing of names.
-      const { skipped } = await (listing ?? listed(true));
+      const { skipped = [], skippedOmitted } = await (listing ?? listed(true));
       listing = undefined;
-      // A gateway of an older version sends no `skipped`.
-      if (skipped === undefined) return [];
+      // A gateway of an older version sends no `skipped` (nor `skippedOmitted`); a page of this one none when there are none to name.
       if (!Array.isArray(skipped) || !skipped.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string')) {
         throw unexpectedAnswer(plane, 'list');
       }
-      return skipped as SkippedTenant[];
+      // A page holds as many as fit a quarter of its answer, and counts the others.
+      if (skippedOmitted === undefined) return skipped as SkippedTenant[];
+      if (!Number.isSafeInteger(skippedOmitted) || (skippedOmitted as number) < 0) throw unexpectedAnswer(plane, 'list');
+      return Object.assign([...(skipped as SkippedTenant[])], { omitted: skippedOmitted as number });
     },
     async listSummaries() {
       const { tenants } = await listed(false);
@@ -270,6 +270,8 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
 interface Listing {
   readonly tenants: unknown[];
   readonly skipped: unknown;
+  /** The skipped tenants the last page counted but did not name. */
+  readonly skippedOmitted?: unknown;
 }
 
 /**
@@ -293,7 +295,7 @@ async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
     }
     if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
     tenants.push(...answer.tenants);
-    if (answer.next === undefined) return { tenants, skipped: answer.skipped };
+    if (answer.next === undefined) return { tenants, skipped: answer.skipped, skippedOmitted: answer.skippedOmitted };
     // Each page goes on after the one before: a `next` that does not would never end.
     if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'list');
     after = answer.next;
@@ -316,6 +318,41 @@ async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> 
   }
   if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
   return { tenants: answer.tenants, skipped: answer.skipped };
+}
+
+/**
+ * Every backup of a `tenants backups`, from the restore function's pages (`pages: true`: the
+ * objects sorted after the last one of the page before, as many as fit one Lambda answer),
+ * made one listing ordered as a local one is (mergeBackupsPages): so a store of any number of
+ * backups is listed whole, with its counts. Pages are read one after another, not as one
+ * snapshot: an archive stored or removed meanwhile may be in or out, as with a listing a
+ * moment earlier or later. A gateway older than pages answers in one, with the newest that
+ * fit and the number of the others (`omitted`), as before.
+ */
+async function listAllBackups(plane: ControlPlane, request: Record<string, unknown>, signal: AbortSignal | undefined): Promise<BackupsListing> {
+  const pages: BackupsListing[] = [];
+  let after: string | undefined;
+  for (;;) {
+    let answer: unknown;
+    try {
+      answer = await invoke(plane, 'restore', { ...request, pages: true, ...(after !== undefined && { after }) }, signal);
+    } catch (error) {
+      if (!(after === undefined && error instanceof InvalidRequestError && /unknown field "pages"/.test(error.message))) throw error;
+      answer = await invoke(plane, 'restore', request, signal);
+      if (!isBackupsAnswer(answer)) throw unexpectedAnswer(plane, 'restore');
+      return answer as unknown as BackupsListing;
+    }
+    if (!isBackupsAnswer(answer)) throw unexpectedAnswer(plane, 'restore');
+    pages.push(answer as unknown as BackupsListing);
+    if (answer.next === undefined) return mergeBackupsPages(pages);
+    // Each page goes on after the one before: a `next` that does not would never end.
+    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'restore');
+    after = answer.next;
+  }
+}
+
+function isBackupsAnswer(answer: unknown): answer is Record<string, unknown> {
+  return isAnswerOf('backups', answer) && (answer.backups as unknown[]).every(isShownBackupEntry);
 }
 
 const encoder = new TextEncoder();

@@ -47,7 +47,7 @@ export function describeListing(listing: BackupsListing): string[] {
     ...table(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], rows, [1]),
     ...(omitted === 0
       ? []
-      : [`… and ${plural(omitted, 'older backup')}, left out of the gateway's answer (a Lambda response holds at most 6 MB): run tenants backups without --stack to list them all, or prune them`]),
+      : [`… and ${plural(omitted, 'older backup')}, left out of the gateway's answer (a Lambda response holds at most 6 MB; a gateway of this version answers in pages): run tenants backups without --stack to list them all, or prune them`]),
   ];
 }
 

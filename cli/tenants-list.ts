@@ -4,9 +4,9 @@
 import type { Command } from 'commander';
 
 import { ReportedError } from '../shared/errors.js';
-import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
+import type { SkippedTenants, TenantSummary } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
-import { count, formatBytes } from './output.js';
+import { count, formatBytes, plural } from './output.js';
 
 export function registerList(tenants: Command, context: CliContext): void {
   tenants
@@ -38,15 +38,25 @@ export function registerList(tenants: Command, context: CliContext): void {
     });
 }
 
-function withSkipped(skipped: readonly SkippedTenant[]): { skipped?: readonly SkippedTenant[] } {
-  return skipped.length > 0 ? { skipped } : {};
+function withSkipped(skipped: SkippedTenants): { skipped?: SkippedTenants; skippedOmitted?: number } {
+  const omitted = skipped.omitted ?? 0;
+  return { ...(skipped.length > 0 && { skipped: [...skipped] }), ...(omitted > 0 && { skippedOmitted: omitted }) };
 }
 
-/** A tenant the listing leaves out is named on stderr (stdout stays one real tenant a line) and fails the command, as in `backup --all`. */
-function reportSkipped(context: CliContext, skipped: readonly SkippedTenant[]): void {
-  if (skipped.length === 0) return;
+/**
+ * A tenant the listing leaves out is named on stderr (stdout stays one real tenant a line) and fails the command, as in `backup --all`;
+ * those a gateway's answer had no room to name are counted.
+ */
+function reportSkipped(context: CliContext, skipped: SkippedTenants): void {
+  const omitted = skipped.omitted ?? 0;
+  if (skipped.length === 0 && omitted === 0) return;
   for (const tenant of skipped) context.output.notice(`${tenant.reason}: skipped`);
-  throw new ReportedError('TENANTS_SKIPPED', `${skipped.length} tenant(s) not listed: ${skipped.map((tenant) => tenant.name).join(', ')}`);
+  if (omitted > 0) {
+    context.output.notice(
+      `${plural(omitted, 'more tenant')} skipped, not named in the gateway's answer (a Lambda response holds at most 6 MB): run tenants list without --stack on a host that mounts the tenant volume to name them`,
+    );
+  }
+  throw new ReportedError('TENANTS_SKIPPED', `${skipped.length + omitted} tenant(s) not listed: ${[...skipped.map((tenant) => tenant.name), ...(omitted > 0 ? [`${omitted} more`] : [])].join(', ')}`);
 }
 
 function describeState(tenant: TenantSummary): string {

@@ -377,7 +377,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       return answerWithoutEvent(logger, 'request failed', event, async () => {
         const request = parseRestoreFunctionRequest(event);
         if (request.kind === 'verify') return reads.verify(request.command, context);
-        if (request.kind === 'backups') return reads.backups(request.command, context);
+        if (request.kind === 'backups') return request.pages ? reads.backupsPage(request.command, request.after, context) : reads.backups(request.command, context);
         return reads.planRestore(request.command, context);
       });
     }
@@ -481,6 +481,13 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
       const listing = await withDeadline(context, config, (signal) => operations.listBackups(command, { signal }));
       logger.info('listed backups', { location: listing.location, count: listing.backups.length });
       return boundedListing(listing);
+    },
+    async backupsPage(command: BackupsCommand, after: string | undefined, context: LambdaContext): Promise<BackupsListing> {
+      logger.appendKeys({ operation: 'backups', tenant: command.tenant, trigger: 'direct' });
+      assertRemoteStore('list', command.in, command.storage, config);
+      const page = await withDeadline(context, config, (signal) => backupsPage((limit) => operations.listBackups({ ...command, page: { ...(after !== undefined && { after }), limit } }, { signal })));
+      logger.info('listed a page of backups', { location: page.location, after, count: page.backups.length, otherObjects: page.otherObjects, more: page.next !== undefined });
+      return page;
     },
     async planRestore(command: RestoreCommand, context: LambdaContext): Promise<RestorePlan> {
       logger.appendKeys({ operation: 'restore-plan', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
@@ -614,7 +621,9 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
 /**
  * One page of `tenants list` (ListRequest.pages): the names or summaries sorted after `after`,
  * at most `limit` (MAX_LIST_PAGE), cut further to what fits a Lambda answer, `next` when more
- * follow; and the skipped tenants, on every page. Only the page's tenants are walked.
+ * follow; and the skipped tenants, on every page, as many as fit a quarter of the answer (the
+ * others counted in `skippedOmitted`), so that no skipped list, however long, makes a page
+ * too large to answer. Only the page's tenants are walked.
  */
 export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES): Promise<ListPageAnswer> {
   const limit = request.limit ?? MAX_LIST_PAGE;
@@ -627,26 +636,48 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
         ),
     operations.listSkipped(),
   ]);
-  const nameOf = (tenant: unknown) => (typeof tenant === 'string' ? tenant : (tenant as TenantSummary).name);
-  const answer: ListPageAnswer = { tenants: listed.tenants, ...(listed.next !== undefined && { next: listed.next }), ...(skipped.length > 0 && { skipped }) };
+  const shown = skipped.slice(0, fittingCount(skipped, maxBytes * SKIPPED_SHARE));
+  const answer: ListPageAnswer = {
+    tenants: listed.tenants,
+    ...(listed.next !== undefined && { next: listed.next }),
+    ...(shown.length > 0 && { skipped: shown }),
+    ...(shown.length < skipped.length && { skippedOmitted: skipped.length - shown.length }),
+  };
   if (responseBytes(answer) <= maxBytes) return answer;
-  // What the page holds besides its tenants, with room for the longest `next`.
-  let bytes = responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) });
-  let kept = 0;
-  for (const tenant of listed.tenants) {
-    bytes += responseBytes(tenant) + 1;
-    if (bytes > maxBytes && kept > 0) break;
-    kept += 1;
-  }
+  // What the page holds besides its tenants, with room for the longest `next`; at least one tenant, for the listing to go on.
+  const kept = Math.max(1, fittingCount(listed.tenants, maxBytes - responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) })));
+  if (kept >= listed.tenants.length) return answer;
   const tenants = listed.tenants.slice(0, kept);
-  return { ...answer, tenants, next: nameOf(tenants[tenants.length - 1]) };
+  const last = tenants[kept - 1]!;
+  return { ...answer, tenants, next: typeof last === 'string' ? last : last.name };
 }
+
+/**
+ * One page of `tenants backups` (its request's `pages`): the listing of the next `limit`
+ * objects (BackupsPage), asked again for a quarter as many while its answer would not fit a
+ * Lambda response (keys of a kilobyte each). Each page inspects only its own objects, so the
+ * pages together cost what one listing does.
+ */
+export async function backupsPage(list: (limit: number) => Promise<BackupsListing>, maxBytes = MAX_RESPONSE_BYTES, limit = BACKUPS_PAGE_OBJECTS): Promise<BackupsListing> {
+  for (let objects = limit; ; objects = Math.ceil(objects / 4)) {
+    const page = await list(objects);
+    if (responseBytes(page) <= maxBytes || objects === 1) return page;
+  }
+}
+
+/** The objects one page of `tenants backups` inspects: 2,000 entries of up to 2 KB of JSON each fit an answer. */
+const BACKUPS_PAGE_OBJECTS = 2_000;
 
 export interface ListPageAnswer {
   readonly tenants: readonly (string | TenantSummary)[];
   readonly next?: string;
   readonly skipped?: readonly SkippedTenant[];
+  /** The skipped tenants left out of `skipped` to keep the page within a Lambda answer. */
+  readonly skippedOmitted?: number;
 }
+
+/** The most of a list page its skipped tenants may take (a quarter: ~10,000 of them); the tenants get the rest. */
+const SKIPPED_SHARE = 0.25;
 
 /**
  * Ends the chains of backups in pieces that broke (their state not saved for
@@ -734,6 +765,18 @@ const MAX_RESPONSE_BYTES = 4_000_000;
 const KEPT_NOTES = 1000;
 
 const responseBytes = (answer: unknown) => Buffer.byteLength(JSON.stringify(answer));
+
+/** How many of `items`, from the first, fit `budget` bytes as the elements of a JSON array. */
+function fittingCount(items: readonly unknown[], budget: number): number {
+  let bytes = 0;
+  let count = 0;
+  for (const item of items) {
+    bytes += responseBytes(item) + 1;
+    if (bytes > budget) break;
+    count += 1;
+  }
+  return count;
+}
 
 /** A long note list, cut (with a note saying so) to what fits a Lambda response. */
 function cut(notes: readonly ManifestNote[], kept = KEPT_NOTES): ManifestNote[] {

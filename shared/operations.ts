@@ -9,7 +9,7 @@ import { abandonStaleBackups, backupTenant, backupTenantInPieces, type Abandoned
 import { backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup, type BackupPlan } from './backup/backup-plan.js';
-import { listBackups, type BackupsListing } from './catalog/backups.js';
+import { listBackups, type BackupsListing, type BackupsPage } from './catalog/backups.js';
 import { pruneBackups, type PruneResult } from './catalog/prune.js';
 import type { RetentionPolicy } from './catalog/retention.js';
 import { planRestore, type RestorePlan } from './restore/restore-plan.js';
@@ -25,7 +25,7 @@ import { TempArea } from './backup/temp-area.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenant, type TenantSummary } from './tenant/tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
@@ -117,6 +117,8 @@ export interface BackupsCommand {
   readonly tenant: string;
   readonly in: string;
   readonly storage?: StoreFlags;
+  /** One page of the listing only (the gateway's answers); absent: the whole. */
+  readonly page?: BackupsPage;
 }
 
 /** A prune's store flags: those of any store, and `--delete-if-match` (open-store.ts). */
@@ -207,8 +209,8 @@ export interface TenantOperations {
   listNames(): Promise<string[]>;
   /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
   listSummaries(page?: ListPage): Promise<TenantSummary[]>;
-  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why. */
-  listSkipped(): Promise<SkippedTenant[]>;
+  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why (through a gateway, those its answer held, and how many more). */
+  listSkipped(): Promise<SkippedTenants>;
 }
 
 /**
@@ -363,7 +365,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     async listBackups(command, hooks = {}) {
       assertTenantName(command.tenant);
       const store = await openStore(command.in, { ...command.storage });
-      return listBackups(store, command.tenant, { signal: hooks.signal });
+      return listBackups(store, command.tenant, { signal: hooks.signal, ...(command.page !== undefined && { page: command.page }) });
     },
     async prune(command, hooks = {}) {
       assertTenantName(command.tenant);

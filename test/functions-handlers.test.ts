@@ -18,7 +18,7 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
+import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
@@ -575,6 +575,23 @@ describe('list handler', () => {
     // An answer that would not fit holds fewer tenants (at least one, for the listing to go on), and goes on after the last.
     expect(await tenantsPage(operations, { names: true, ownership: false, pages: true }, 20)).toEqual({ tenants: [all[0]], next: all[0] });
     expect(calls.filter((call) => call === 'listSummaries')).toHaveLength(1);
+    // Skipped tenants beyond a quarter of the answer are counted, not named: the page fits, and one without tenants answers (it threw, reading the name of none).
+    const many = Array.from({ length: 100 }, (_, n) => ({ name: `s${n}`, reason: 'r'.repeat(50) }));
+    for (const names of [[], all]) {
+      const crowded = { ...operations, listNames: async () => names, listSkipped: async () => many };
+      const page = await tenantsPage(crowded, { names: true, ownership: false, pages: true }, 2_000);
+      expect(JSON.stringify(page).length).toBeLessThanOrEqual(2_000);
+      const named = page.skipped?.length ?? 0;
+      expect(named).toBeGreaterThan(3);
+      expect(page).toEqual({ tenants: names, skipped: many.slice(0, named), skippedOmitted: 100 - named });
+    }
+    // tenants backups' pages: one whose entries would not fit is asked again for a quarter as many objects.
+    const asked: number[] = [];
+    const listing = (entries: number) => ({ operation: 'backups' as const, tenant: 'acme', location: 's3://b/p/', backups: Array.from({ length: entries }, (_, n) => ({ location: `s3://b/p/${'k'.repeat(900)}${n}`, name: `${'k'.repeat(900)}${n}`, bytes: 1, modifiedAt: '2026-06-01T00:00:00.000Z', content: 'unknown' as const })), otherObjects: 0, next: 'x' });
+    const fitted = await backupsPage(async (limit) => (asked.push(limit), listing(limit)), 40_000, 100);
+    expect(asked).toEqual([100, 25, 7]);
+    expect(fitted.backups).toHaveLength(7);
+    expect(JSON.stringify(fitted).length).toBeLessThanOrEqual(40_000);
     for (const [request, message] of [
       [{ pages: true, ownership: true }, '"pages" and "ownership" exclude each other'],
       [{ after: 'a' }, '"after" and "limit" page through names: they go with "names": true (or "pages": true)'],

@@ -27,7 +27,7 @@ import {
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { deadlineSignal } from '../functions/lambda-context.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { errorBody, errorFromBody, isFailureResponse, MAX_FIELD_CHARS, parseBackupCommand, parseCronPayload, parsePruneCommand, parseRestoreCommand } from '../shared/control-plane/protocol.js';
+import { errorBody, errorFromBody, isFailureResponse, MAX_FIELD_CHARS, parseBackupCommand, parseCronPayload, parsePruneCommand, parseRestoreCommand, parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
 
 describe('errors over the wire', () => {
   it.each([
@@ -110,6 +110,16 @@ describe('requests', () => {
     expect(() => parsePruneCommand({ ...prune, storage: { deleteIfMatch: 'yes' } })).toThrow('prune request: storage.deleteIfMatch must be true or false');
     expect(() => parsePruneCommand({ ...prune, storage: { deleteIfMatch: true, token: 'x' } })).toThrow(/unknown field "token"/);
     expect(() => parseRestoreCommand({ from: 's3://b/k', storage: { deleteIfMatch: true } })).toThrow(/unknown field "deleteIfMatch"/);
+  });
+
+  it('parses a listing of backups, whole or one page of it', () => {
+    const backups = { operation: 'backups', tenant: 'acme', in: 's3://b/p/' };
+    expect(parseRestoreFunctionRequest(backups)).toEqual({ kind: 'backups', command: { tenant: 'acme', in: 's3://b/p/' }, pages: false });
+    expect(parseRestoreFunctionRequest({ ...backups, pages: true, after: 'acme/1.tar.zst' })).toEqual({ kind: 'backups', command: { tenant: 'acme', in: 's3://b/p/' }, pages: true, after: 'acme/1.tar.zst' });
+    expect(() => parseRestoreFunctionRequest({ ...backups, after: 'acme/1.tar.zst' })).toThrow('backups request: "after" goes with "pages": true');
+    expect(() => parseRestoreFunctionRequest({ ...backups, pages: true, after: 5 })).toThrow('backups request: "after" must be a string');
+    expect(() => parseRestoreFunctionRequest({ ...backups, pages: 'yes' })).toThrow('backups request: "pages" must be true or false');
+    expect(() => parseRestoreFunctionRequest({ ...backups, page: 2 })).toThrow(/unknown field "page"/);
   });
 
   it('refuses a string field longer than any name or location before anything logs it', () => {

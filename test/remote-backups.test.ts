@@ -7,15 +7,16 @@
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { completionPublisher } from '../functions/events.js';
-import { localOperations } from '../shared/operations.js';
+import { localOperations, type BackupsCommand, type OperationHooks } from '../shared/operations.js';
 import { InvalidRequestError } from '../shared/errors.js';
 import { failureResponse, isRecord } from '../shared/control-plane/protocol.js';
 import { backupHandler, listHandler, pruneHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
@@ -27,6 +28,7 @@ import { backupAt, DAY, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
@@ -115,6 +117,41 @@ describe('remote and local runs of the new commands', () => {
     ]);
   });
 
+  it('tenants backups in pages of a real store lists what local mode lists: every entry, in its order, with its counts', async () => {
+    makeTenants(base, ['beta']);
+    for (let day = 0; day < 3; day++) await backupAt(base, 'beta', `s3://backups/backups/beta/${day + 1}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+    // Two of acme's with the same creation time as another's: the order among them is the local listing's too.
+    await backupAt(base, 'acme', 's3://backups/backups/acme/b-twin.tar.zst', new Date(JUNE_1 + DAY), server);
+    await backupAt(base, 'acme', 's3://backups/backups/acme/a-twin.tar.zst', new Date(JUNE_1 + DAY), server);
+    // Pages of 2 objects (the function's are of 2,000): 9 objects, 5 pages.
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const real = localOperations(base);
+    const operations = { ...real, listBackups: (command: BackupsCommand, hooks?: OperationHooks<never>) => real.listBackups({ ...command, ...(command.page !== undefined && { page: { ...command.page, limit: 2 } }) }, hooks) };
+    const restore = restoreHandler({ config, logger, publish: async () => {}, operations });
+    const requests: Record<string, unknown>[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      requests.push(decode(input.Payload) as Record<string, unknown>);
+      return { StatusCode: 200, Payload: encode(await restore(decode(input.Payload), context())) };
+    });
+    try {
+      const args = ['tenants', 'backups', 'acme', '--in', 's3://backups/backups/', ...storage()];
+      const [l, r] = [await local(['--json', ...args]), await remote(['--json', ...args])];
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const listing = JSON.parse(r.stdout) as { backups: { name: string }[]; otherObjects: number };
+      expect(listing).toEqual(JSON.parse(l.stdout));
+      expect(listing.backups.map((entry) => entry.name)).toEqual(['acme/4.tar.zst', 'acme/3.tar.zst', expect.any(String), expect.any(String), 'acme/2.tar.zst', 'acme/1.tar.zst']);
+      expect(listing.otherObjects).toBe(3);
+      expect(requests.map((request) => request.after)).toEqual([undefined, 'acme/2.tar.zst', 'acme/4.tar.zst', 'acme/b-twin.tar.zst', 'beta/2.tar.zst']);
+      const [lt, rt] = [await local(args), await remote(args)];
+      expect(rt.stdout).toBe(lt.stdout);
+    } finally {
+      const client = await createS3Client(server.clientOptions);
+      for (const key of ['beta/1.tar.zst', 'beta/2.tar.zst', 'beta/3.tar.zst', 'acme/a-twin.tar.zst', 'acme/b-twin.tar.zst']) await client.send(new DeleteObjectCommand({ Bucket: 'backups', Key: `backups/${key}` }));
+      rmSync(path.join(base, 'beta'), { recursive: true });
+    }
+  });
+
   it('dry runs of backup and restore answer with the plan and no completion event', async () => {
     const backup = await remote(['--json', 'tenants', 'backup', 'acme', '--to', 's3://backups/backups/acme/5.tar.zst', '--dry-run', ...storage()]);
     expect(backup.status).toBe(0);
@@ -170,35 +207,86 @@ describe('answers larger than a Lambda response', () => {
       : { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).' }) };
   };
 
-  it('tenants backups of 20,000 backups lists the newest that fit, and says how many more there are', async () => {
+  // 20,000 backups of acme among 5,000 objects of other tenants: 9 MB of JSON in one answer.
+  const backups = Array.from({ length: 20_000 }, (_, n) => ({
+    location: `s3://backups/backups/acme/${String(20_000 - n).padStart(5, '0')}.tar.zst`,
+    name: `acme/${String(20_000 - n).padStart(5, '0')}.tar.zst`,
+    tenant: 'acme',
+    createdAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
+    createdAtFrom: 'archive' as const,
+    bytes: 548_718,
+    modifiedAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
+    etag: `"${'e5'.repeat(16)}"`,
+    toolVersion: '0.1.0',
+    manifestSha256: 'c7'.repeat(32),
+    content: 'archive' as const,
+  }));
+  const others = Array.from({ length: 5_000 }, (_, n) => `beta/${String(n).padStart(5, '0')}.tar.zst`);
+  /** The restore function over that store (a page inspects only its objects, by name), its requests recorded; `older`: deployed before pages. */
+  const gateway = (older = false) => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
-    const backups = Array.from({ length: 20_000 }, (_, n) => ({
-      location: `s3://backups/backups/acme/${String(20_000 - n).padStart(5, '0')}.tar.zst`,
-      name: `acme/${String(20_000 - n).padStart(5, '0')}.tar.zst`,
-      tenant: 'acme',
-      createdAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
-      createdAtFrom: 'archive' as const,
-      bytes: 548_718,
-      modifiedAt: new Date(JUNE_1 - n * 3_600_000).toISOString(),
-      etag: `"${'e5'.repeat(16)}"`,
-      toolVersion: '0.1.0',
-      manifestSha256: 'c7'.repeat(32),
-      content: 'archive' as const,
-    }));
-    const operations = { ...localOperations(base), listBackups: async () => ({ operation: 'backups' as const, tenant: 'acme', location: 's3://backups/backups/', backups, otherObjects: 0 }) };
+    const objects = [...backups.map((entry) => ({ name: entry.name, entry })), ...others.map((name) => ({ name, entry: undefined }))].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const operations = {
+      ...localOperations(base),
+      listBackups: async (command: { page?: { after?: string; limit: number } }) => {
+        const after = command.page?.after;
+        const rest = objects.filter((object) => after === undefined || object.name > after);
+        const page = command.page === undefined ? rest : rest.slice(0, command.page.limit);
+        const entries = page.flatMap((object) => (object.entry === undefined ? [] : [object.entry]));
+        return {
+          operation: 'backups' as const,
+          tenant: 'acme',
+          location: 's3://backups/backups/',
+          backups: entries.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)),
+          otherObjects: page.length - entries.length,
+          ...(page.length < rest.length && { next: page.at(-1)!.name }),
+        };
+      },
+    };
     const restore = restoreHandler({ config, logger, publish: async () => {}, operations });
-    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => asLambda(await restore(decode(input.Payload), context())));
+    const requests: Record<string, unknown>[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const request = decode(input.Payload) as Record<string, unknown>;
+      requests.push(request);
+      if (older && 'pages' in request) return asLambda(failureResponse(new InvalidRequestError('backups request: unknown field "pages" (are the CLI and the gateway the same version?)')));
+      return asLambda(await restore(request, context()));
+    });
+    return requests;
+  };
 
+  it('tenants backups of 20,000 backups reads the restore function\'s pages and lists every one, newest first, with its counts (before: the newest that fit)', async () => {
+    expect(encode(backups).length).toBeGreaterThan(6 * 1024 * 1024);
+    const requests = gateway();
     const text = await remote(['tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
     expect(text.stderr).toBe('');
     expect(text.status).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(20_002);
+    expect(lines[0]).toBe('20,000 backups of "acme" in s3://backups/backups/, newest first:');
+    expect(lines[2]).toMatch(/ s3:\/\/backups\/backups\/acme\/20000\.tar\.zst$/);
+    expect(lines.at(-1)).toMatch(/ s3:\/\/backups\/backups\/acme\/00001\.tar\.zst$/);
+    // 25,000 objects, 2,000 a page: each page goes on after the last object of the one before.
+    expect(requests).toHaveLength(13);
+    expect(requests.map((request) => request.after)).toEqual([undefined, ...Array.from({ length: 12 }, (_, n) => [...backups.map((entry) => entry.name), ...others].sort()[(n + 1) * 2_000 - 1])]);
+
+    const json = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups, otherObjects: 5_000 });
+  });
+
+  it('asks a gateway older than pages the old way: the newest that fit, and how many more there are', async () => {
+    const requests = gateway(true);
+    const text = await remote(['tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
+    expect(text.stderr).toBe('');
+    expect(text.status).toBe(0);
+    expect(requests.map((request) => request.pages)).toEqual([true, undefined]);
     const lines = text.stdout.trimEnd().split('\n');
     const shown = lines.length - 3; // the heading, the table's header, the closing note
     expect(shown).toBeGreaterThan(1000);
     expect(lines[0]).toBe(`20,000 backups of "acme" in s3://backups/backups/, the newest ${shown.toLocaleString('en-US')} first:`);
     expect(lines[2]).toMatch(/ s3:\/\/backups\/backups\/acme\/20000\.tar\.zst$/);
     expect(lines.at(-1)).toBe(
-      `… and ${(20_000 - shown).toLocaleString('en-US')} older backups, left out of the gateway's answer (a Lambda response holds at most 6 MB): run tenants backups without --stack to list them all, or prune them`,
+      `… and ${(20_000 - shown).toLocaleString('en-US')} older backups, left out of the gateway's answer (a Lambda response holds at most 6 MB; a gateway of this version answers in pages): run tenants backups without --stack to list them all, or prune them`,
     );
 
     const json = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
@@ -317,12 +405,12 @@ describe('tenants list of more tenants than one Lambda answer holds', () => {
   const names = Array.from({ length: 60_000 }, (_, n) => `t${String(n).padStart(31, '0')}`);
   const summary = (name: string) => ({ name, state: 'ok' as const, bytes: 548_718, files: 36, lastModified: new Date(JUNE_1) });
   /** The list function over 60,000 tenants (only the page asked for is summarized), its requests recorded. */
-  const gateway = (older = false) => {
+  const gateway = (older = false, skipped: { name: string; reason: string }[] = [], tenants = names) => {
     const operations = {
       ...localOperations(base),
-      listNames: async () => names,
-      listSkipped: async () => [],
-      listSummaries: async (page: { after?: string; limit?: number } = {}) => names.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
+      listNames: async () => tenants,
+      listSkipped: async () => skipped,
+      listSummaries: async (page: { after?: string; limit?: number } = {}) => tenants.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
     };
     const list = listHandler({ config, logger, operations });
     const requests: unknown[] = [];
@@ -354,6 +442,33 @@ describe('tenants list of more tenants than one Lambda answer holds', () => {
     expect(text.stdout).toBe(`${names.join('\n')}\n`);
     // The skipped tenants came with the names: no second listing.
     expect(requests).toHaveLength(6);
+  });
+
+  it('names the skipped tenants a page has room for and counts the others, whatever their number (before: over 6 MB every page failed, or the function crashed)', async () => {
+    // 60,000 symlinked tenant directories: their reasons alone are 8 MB of JSON.
+    const skipped = names.map((name) => ({ name: `s${name}`, reason: `tenant "s${name}" in /mnt/tenants is a symlink; refusing to follow it` }));
+    expect(encode(skipped).length).toBeGreaterThan(6 * 1024 * 1024);
+    for (const tenants of [names.slice(0, 3), []]) {
+      const requests = gateway(false, skipped, tenants);
+      const text = await remote(['tenants', 'list', '--names']);
+      expect(text.status).toBe(1);
+      expect(text.stdout).toBe(tenants.map((name) => `${name}\n`).join(''));
+      const notices = text.stderr.trimEnd().split('\n');
+      const named = notices.length - 1;
+      expect(notices.at(-2)).toBe(`openclaw: tenant "s${names[named - 1]}" in /mnt/tenants is a symlink; refusing to follow it: skipped`);
+      expect(named).toBeGreaterThan(5_000);
+      expect(notices[0]).toBe(`openclaw: tenant "s${names[0]}" in /mnt/tenants is a symlink; refusing to follow it: skipped`);
+      expect(notices.at(-1)).toBe(
+        `openclaw: ${(60_000 - named).toLocaleString('en-US')} more tenants skipped, not named in the gateway's answer (a Lambda response holds at most 6 MB): run tenants list without --stack on a host that mounts the tenant volume to name them`,
+      );
+      expect(requests).toHaveLength(1);
+      const json = await remote(['--json', 'tenants', 'list']);
+      expect(json.status).toBe(1);
+      const listed = JSON.parse(json.stdout) as { tenants: { name: string }[]; skipped: { name: string }[]; skippedOmitted: number };
+      expect(listed.tenants.map((tenant) => tenant.name)).toEqual(tenants);
+      expect(listed.skipped.map((tenant) => tenant.name)).toEqual(skipped.slice(0, named).map((tenant) => tenant.name));
+      expect(listed.skippedOmitted).toBe(60_000 - named);
+    }
   });
 
   it('asks a gateway older than pages for the whole list, as before, and says why one too large for its answer fails', async () => {

@@ -111,17 +111,35 @@ export interface BackupsListing {
    * response holds at most 6 MB); absent when every backup is listed.
    */
   readonly omitted?: number;
+  /** A page's (BackupsPage): the name of its last object, to ask the next page `after`; absent on the last page. */
+  readonly next?: string;
 }
 
-export async function listBackups(store: ArchiveStore, tenant: string, options: { readonly signal?: AbortSignal } = {}): Promise<BackupsListing> {
+/**
+ * One page of a listing (the gateway's answers, each within a Lambda response): the objects
+ * whose names sort after `after`, at most `limit` of them, are inspected; the page lists
+ * those of them that are the tenant's backups and counts the others. mergeBackupsPages makes
+ * the pages one listing, the same as that of the whole store.
+ */
+export interface BackupsPage {
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export async function listBackups(
+  store: ArchiveStore,
+  tenant: string,
+  options: { readonly signal?: AbortSignal; readonly page?: BackupsPage } = {},
+): Promise<BackupsListing> {
   assertTenantName(tenant);
-  const { signal } = options;
+  const { signal, page } = options;
   // Only the end of the tenant's own archives that promise a footer is read: on S3 each end is a request.
   const wantsTail = (head: Buffer) => {
     const marker = classifyHead(head, []).marker;
     return marker?.tenant === tenant && marker.createdAt !== undefined;
   };
-  const objects = await store.list({ signal });
+  const listed = await store.list({ signal });
+  const { objects, next: nextPage } = page === undefined ? { objects: listed } : pageOfObjects(listed, page);
   const entries: BackupEntry[] = [];
   let gone = 0;
   let next = 0;
@@ -150,6 +168,29 @@ export async function listBackups(store: ArchiveStore, tenant: string, options: 
     ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     backups: newestFirst(entries),
     otherObjects: objects.length - gone - entries.length,
+    ...(nextPage !== undefined && { next: nextPage }),
+  };
+}
+
+/** The objects of one page: sorted by name, those after `after`, at most `limit`; `next` when more follow. */
+function pageOfObjects(objects: readonly StoredObject[], page: BackupsPage): { objects: StoredObject[]; next?: string } {
+  const after = page.after;
+  const sorted = objects.filter((object) => after === undefined || object.name > after).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (sorted.length <= page.limit) return { objects: sorted };
+  const shown = sorted.slice(0, page.limit);
+  return { objects: shown, next: shown[shown.length - 1]!.name };
+}
+
+/**
+ * The pages of a listing (BackupsPage, read one after another) as one listing, ordered as a
+ * listing of the whole store is: what `tenants backups` shows through the gateway.
+ */
+export function mergeBackupsPages(pages: readonly BackupsListing[]): BackupsListing {
+  const { next: _next, omitted: _omitted, ...first } = pages[0]!;
+  return {
+    ...first,
+    backups: newestFirst(pages.flatMap((page) => page.backups)),
+    otherObjects: pages.reduce((total, page) => total + page.otherObjects, 0),
   };
 }
 

@@ -14,7 +14,10 @@
 //                     { operation: "verify", from, limits?, record?, storage?, identitySecret? } (`tenants verify`);
 //                     (identitySecret: the name of the Secrets Manager secret holding the age
 //                     identity; identities themselves never travel in a payload)
-//                     { operation: "backups", tenant, in, storage? } (`tenants backups`)
+//                     { operation: "backups", tenant, in, storage?, pages?, after? } (`tenants backups`;
+//                     pages: one page of the listing, the objects sorted after the key `after`,
+//                     as many as fit a Lambda answer, `next` when more follow; a gateway older
+//                     than that answers INVALID_REQUEST "unknown field \"pages\"")
 //                     (an older gateway answers INVALID_REQUEST "unknown field")
 //   <prefix>-prune    a PruneCommand: { tenant, in, keep: { last?, daily?, weekly?, monthly?,
 //                     yearly? }, dryRun?, storage? } (storage may add deleteIfMatch: boolean,
@@ -42,7 +45,8 @@
 //                     (names, or summaries with `lastModified` as an ISO string), with
 //                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for,
 //                     and `next` (the name to ask `after` for) when a page has more behind it
-//                     (with `pages`, `skipped` on every page);
+//                     (with `pages`, `skipped` on every page, as many as fit a quarter of
+//                     the answer, and `skippedOmitted` counting the others);
 //                     the fan-out's FanOutResult
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
@@ -355,7 +359,8 @@ export function parseBackupFunctionRequest(value: unknown): BackupFunctionReques
 export type RestoreFunctionRequest =
   | { readonly kind: 'restore'; readonly command: RestoreCommand; readonly dryRun: boolean }
   | { readonly kind: 'verify'; readonly command: VerifyCommand }
-  | { readonly kind: 'backups'; readonly command: BackupsCommand };
+  /** `pages`: one page of the listing, of the objects after `after` (BackupsPage; the function chooses how many). */
+  | { readonly kind: 'backups'; readonly command: BackupsCommand; readonly pages: boolean; readonly after?: string };
 
 export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequest {
   const record = expectRecord(value, 'restore request');
@@ -378,8 +383,15 @@ export function parseRestoreFunctionRequest(value: unknown): RestoreFunctionRequ
   if (operation === 'backups') {
     const what = 'backups request';
     if (dryRun !== undefined) throw new InvalidRequestError(`${what}: unknown field "dryRun"`);
-    onlyKeys(rest, ['tenant', 'in', 'storage'], what);
-    return { kind: 'backups', command: { tenant: requiredString(rest, 'tenant', what), in: requiredString(rest, 'in', what), ...optionalStorage(rest, what) } };
+    onlyKeys(rest, ['tenant', 'in', 'storage', 'pages', 'after'], what);
+    const pages = optionalBoolean(rest, 'pages', what).pages ?? false;
+    if (rest.after !== undefined && !pages) throw new InvalidRequestError(`${what}: "after" goes with "pages": true`);
+    return {
+      kind: 'backups',
+      command: { tenant: requiredString(rest, 'tenant', what), in: requiredString(rest, 'in', what), ...optionalStorage(rest, what) },
+      pages,
+      ...(rest.after !== undefined && { after: requiredString(rest, 'after', what) }),
+    };
   }
   if (operation !== undefined) throw new InvalidRequestError(`restore request: unknown operation ${JSON.stringify(operation)?.slice(0, 40)} (are the CLI and the gateway the same version?)`);
   if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new InvalidRequestError('restore request: "dryRun" must be true or false');

@@ -126,6 +126,9 @@ export interface SkippedTenant {
   readonly reason: string;
 }
 
+/** The skipped tenants of a listing: a gateway's answer names as many as it holds and counts the others in `omitted`. */
+export type SkippedTenants = readonly SkippedTenant[] & { readonly omitted?: number };
+
 /**
  * Names in the base dir that are tenant names but symlinks: no tenant a backup follows
  * (tenantDirFor refuses them), yet `list` and `backup --all` must name each rather than pass
