@@ -71,6 +71,20 @@ vi.mock('../shared/backup/stable-read.js', async (importOriginal) => {
 });
 
 /**
+ * What every snapshot of a database (sqlite-snapshot.ts `snapshotDatabase`) runs before SQLite
+ * opens the database, after the caller looked at its companions; a test sets it, and unsets it.
+ */
+const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as (() => void) | undefined }));
+vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../shared/backup/sqlite-snapshot.js')>();
+  const snapshotDatabase: typeof original.snapshotDatabase = (source, destination, options) => {
+    snapshots.beforeOpen?.();
+    return original.snapshotDatabase(source, destination, options);
+  };
+  return { ...original, snapshotDatabase };
+});
+
+/**
  * WAL restarts a copy waits for between its database and its WAL. One would do (the writer
  * answers between rounds, so the next one starts after the copy's first look at the WAL);
  * two leave no doubt.
@@ -445,6 +459,43 @@ describe('SQLite databases', () => {
       }
     } finally {
       spools.afterRead = undefined;
+    }
+  });
+
+  it('leaves nothing beside a WAL database whose last writer closed it between the look at its -wal and -shm and SQLite\'s open (which created them)', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'live.sqlite');
+    const writer = openDatabase(file);
+    let open = true;
+    let closed: { content: Buffer; mtimeMs: number } | undefined;
+    try {
+      writer.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      const insert = writer.prepare('INSERT INTO t VALUES (?)');
+      for (let n = 1; n <= 100; n++) insert.run(n);
+      // Its last writer closes it (SQLite checkpoints and removes the -wal and -shm) when the
+      // backup has found both, and before SQLite opens it for the snapshot.
+      snapshots.beforeOpen = () => {
+        writer.close();
+        open = false;
+        expect(readdirSync(path.join(tenantDir, 'memory'))).toEqual(['live.sqlite']);
+        closed = { content: readFileSync(file), mtimeMs: lstatSync(file).mtimeMs };
+      };
+      const { backup: result, restored } = await backupAndRestore();
+      expect(closed).toBeDefined();
+      expect(result.warnings).toEqual([]);
+      expect(readdirSync(path.join(tenantDir, 'memory'))).toEqual(['live.sqlite']);
+      // Closed again as its last connection would: nothing to checkpoint, the file untouched.
+      expect(readFileSync(file).equals(closed!.content)).toBe(true);
+      expect(lstatSync(file).mtimeMs).toBe(closed!.mtimeMs);
+      const copy = openDatabase(path.join(restored, 'memory', 'live.sqlite'), { readOnly: true });
+      try {
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      snapshots.beforeOpen = undefined;
+      if (open) writer.close();
     }
   });
 
