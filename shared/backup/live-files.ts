@@ -212,7 +212,7 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  * own consistent state: it is copied like any file, without opening the live file in SQLite
  * (which would create `-wal`/`-shm` beside it), then the copy is checked to open; a database
  * in use (a `-wal`, `-shm` or `-journal` beside it) is snapshotted in place, unless opening
- * it would create a file beside it (`opensWithoutCreating`): then, as when writers may be
+ * it would create a file beside it (`holdCompanions`): then, as when writers may be
  * elsewhere, it is snapshotted from a stable private copy. Either way a
  * database of which no consistent state can be had fails the backup (or, with the raw
  * fallback, is archived raw with its companions and a warning), and one SQLite cannot read
@@ -248,15 +248,18 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   }
 
   const snapshotPath = await context.temp.file('snapshot');
+  let held: HeldCompanions | undefined;
   try {
     const before = await handle.stat();
     // Without room the live database is not opened either (SQLite would create -wal and -shm beside an idle one).
+    const same = noRoom === undefined && (await isSameFile(absPath, before));
+    if (same && context.sqlite.writers === 'same-host') held = await holdCompanions(handle, absPath);
     const outcome =
       noRoom !== undefined
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
-        : (await isSameFile(absPath, before))
-          ? context.sqlite.writers === 'same-host' && (await opensWithoutCreating(handle, absPath))
-            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before })
+        : same
+          ? held !== undefined
+            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities })
             : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
           : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
     if (outcome.ok && (await isSameFile(absPath, before))) {
@@ -276,6 +279,9 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         : `SQLite snapshot failed (${failure.reason}); archived raw with its -wal/-shm/-journal, which may not be consistent`,
     );
   } finally {
+    // Only now that SQLite has closed the database: closing another descriptor of the -shm
+    // while SQLite held its locks would release them (POSIX locks belong to the process).
+    await held?.close();
     await context.temp.remove(snapshotPath);
   }
   return packContent(context, item, handle, await handle.stat(), false);
@@ -333,21 +339,56 @@ type SnapshotFailure = Extract<SnapshotOutcome, { ok: false }>;
 /** Private copies made of a database SQLite cannot read before it is archived raw. */
 const UNUSABLE_COPY_ROUNDS = 2;
 
+/** A WAL database's `-wal` and `-shm` as found, held open until its snapshot is done. */
+interface HeldCompanions {
+  /** By suffix: the identities SQLite's files must still have once it holds the read lock. */
+  readonly identities: ReadonlyMap<string, { readonly dev: number; readonly ino: number }>;
+  close(): Promise<void>;
+}
+
 /**
- * Whether SQLite opens the live database read-only without creating a file beside it. A
- * database in rollback-journal mode: yes. One in WAL mode (byte 19 of its header, the read
- * version, is 2) needs its `-wal` and its `-shm`, and a read-only connection creates whichever
- * is missing and, not being allowed to checkpoint, leaves them in the tenant when it closes:
- * a WAL database that changed while it was copied idle (its last writer closed meanwhile), or
- * a `-wal` a crash left without its `-shm`. Checked just before the open; a writer closing
- * between the check and SQLite's open still leaves them (as any reader of the database would).
+ * Whether SQLite opens the live database read-only without creating a file beside it, and if
+ * so the companions it will use, held open. A database in rollback-journal mode: yes, none
+ * held. One in WAL mode (byte 19 of its header, the read version, is 2) needs its `-wal` and
+ * its `-shm`, and a read-only connection creates whichever is missing and, not being allowed
+ * to checkpoint, leaves them in the tenant when it closes: a WAL database that changed while
+ * it was copied idle (its last writer closed meanwhile), or a `-wal` a crash left without its
+ * `-shm` (undefined: snapshotted from a private copy). Its last writer can still close it, and
+ * remove both, between this look and SQLite's open; held open, the files found keep their
+ * identities (no new file can take their inode numbers), so the snapshot tells them from new
+ * ones SQLite created, and then closes the database as its last connection would.
  */
-async function opensWithoutCreating(handle: fs.FileHandle, absPath: string): Promise<boolean> {
+async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<HeldCompanions | undefined> {
   const header = Buffer.alloc(20);
   const { bytesRead } = await handle.read(header, 0, header.length, 0);
-  if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return true;
-  const [wal, shm] = await Promise.all([`${absPath}-wal`, `${absPath}-shm`].map((companion) => anyExists([companion])));
-  return wal === true && shm === true;
+  if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return { identities: new Map(), close: async () => {} };
+  const handles: fs.FileHandle[] = [];
+  const identities = new Map<string, { dev: number; ino: number }>();
+  const close = async () => {
+    await Promise.all(handles.map((opened) => opened.close()));
+  };
+  try {
+    for (const suffix of ['-wal', '-shm']) {
+      // Not followed, and never waiting on a FIFO: only a file held, only its identity read.
+      const opened = await fs.open(`${absPath}${suffix}`, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY).catch((error: unknown) => {
+        if (isVanished(error)) return undefined;
+        throw error;
+      });
+      if (opened === undefined) {
+        await close();
+        return undefined;
+      }
+      handles.push(opened);
+      const { dev, ino } = await opened.stat();
+      identities.set(suffix, { dev, ino });
+    }
+  } catch {
+    // Not a file that can be held (a symlink, no permission): there, as before; not checked.
+    await close();
+    const found = await Promise.all([`${absPath}-wal`, `${absPath}-shm`].map((companion) => anyExists([companion])));
+    return found.every(Boolean) ? { identities: new Map(), close: async () => {} } : undefined;
+  }
+  return { identities, close };
 }
 
 /** The read version (database header byte 19) of a database in WAL mode. */

@@ -15,6 +15,7 @@
 // module loads.
 
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 import type BetterSqlite3 from 'better-sqlite3';
 
@@ -46,6 +47,8 @@ export interface OpenOptions {
   readonly readOnly?: boolean;
   /** How long a statement waits for another connection's lock (busy timeout). @default 0 */
   readonly timeoutMs?: number;
+  /** Opened read-write, a missing file is an error too, not created. @default false */
+  readonly mustExist?: boolean;
 }
 
 export interface SqliteDriver {
@@ -95,6 +98,13 @@ function chooseDriver(): DriverChoice {
 
 type NodeSqlite = typeof import('node:sqlite');
 
+/** The `file:` URI of `path` that SQLite opens read-write but never creates. */
+function existingFileUrl(path: string): URL {
+  const url = pathToFileURL(path);
+  url.searchParams.set('mode', 'rw');
+  return url;
+}
+
 /** node:sqlite, or why this Node has none usable (none, or one without `backup()`). */
 export function nodeSqliteDriver(): DriverChoice {
   const sqlite = loadQuietly();
@@ -105,7 +115,9 @@ export function nodeSqliteDriver(): DriverChoice {
   return {
     name: 'node:sqlite',
     open(path, options = {}) {
-      const db = translate(() => new DatabaseSync(path, { readOnly: options.readOnly ?? false, timeout: options.timeoutMs ?? 0 }));
+      // node:sqlite has no option for it: SQLite's own URI parameter `mode=rw` (open, never create).
+      const location = options.mustExist === true && options.readOnly !== true ? existingFileUrl(path) : path;
+      const db = translate(() => new DatabaseSync(location, { readOnly: options.readOnly ?? false, timeout: options.timeoutMs ?? 0 }));
       return {
         exec: (sql) => translate(() => db.exec(sql)),
         prepare(sql) {
@@ -213,7 +225,7 @@ export function betterSqliteDriver(): DriverChoice {
     name: 'better-sqlite3',
     open(path, options = {}) {
       const readOnly = options.readOnly ?? false;
-      const db = translate(() => new Database(path, { readonly: readOnly, fileMustExist: readOnly, timeout: options.timeoutMs ?? 0 }));
+      const db = translate(() => new Database(path, { readonly: readOnly, fileMustExist: readOnly || options.mustExist === true, timeout: options.timeoutMs ?? 0 }));
       return {
         exec: (sql) => void translate(() => db.exec(sql)),
         prepare(sql) {

@@ -21,7 +21,9 @@
 // memory, valid only between processes of one host) and opening it creates nothing beside it
 // (a WAL database's `-wal` and `-shm` are there), else a private copy made by
 // sqlite-private-copy.ts. The live file is opened read-only with a busy timeout: the backup
-// never writes to it, never checkpoints and never changes its journal mode. The snapshot
+// never writes to it, never checkpoints and never changes its journal mode (except closing it
+// as its last connection would when the snapshot's open created its -wal and -shm, below:
+// `closeAsLastConnection`). The snapshot
 // keeps the source's header, so a WAL database restores as a WAL database without a `-wal`
 // file: SQLite opens it as a complete, standalone database.
 //
@@ -33,7 +35,7 @@
 // SQLite has opened it and taken its read lock (`expected`): the descriptors it opened must be
 // the file checked and companions beside it, at their real paths (procfs).
 
-import { fstatSync } from 'node:fs';
+import { fstatSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 
 import { CAN_CHECK_OPENED_PATHS, openDescriptors } from '../file-access.js';
@@ -90,6 +92,14 @@ export interface SnapshotOptions {
    * opened another file.
    */
   readonly expected?: { readonly dev: number; readonly ino: number };
+  /**
+   * The live WAL database's `-wal` and `-shm` (by suffix) as the caller found them, held open
+   * so that no new file can take their identity. If, once SQLite has the read lock, either is
+   * not the file found, its last writer closed it (and removed them) between the caller's look
+   * and SQLite's open, and this read-only connection created them: after the snapshot the
+   * database is closed once more as its last connection would (`closeAsLastConnection`).
+   */
+  readonly companions?: ReadonlyMap<string, { readonly dev: number; readonly ino: number }>;
 }
 
 /**
@@ -115,6 +125,7 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   const driver = sqliteDriver();
   const started = Date.now();
   let db;
+  let createdCompanions = false;
   const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors(source) : undefined;
   try {
     db = driver.open(source, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
@@ -123,6 +134,8 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
     // database fails here, a database locked beyond the timeout too.
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
     if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
+    // The read lock now keeps any last writer from removing the -wal and -shm.
+    createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
     const pages = await db.backupTo(destination);
     db.exec('COMMIT');
     return { ok: true, pages, durationMs: Date.now() - started };
@@ -130,6 +143,46 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
     return failure(error, destination);
   } finally {
     db?.close();
+    if (createdCompanions) closeAsLastConnection(source, options.expected!);
+  }
+}
+
+/** Whether every `source` + suffix is still the file (dev, ino) it was found. */
+function sameFiles(source: string, found: ReadonlyMap<string, { readonly dev: number; readonly ino: number }>): boolean {
+  for (const [suffix, identity] of found) {
+    let stat;
+    try {
+      stat = lstatSync(`${source}${suffix}`);
+    } catch {
+      return false;
+    }
+    if (stat.dev !== identity.dev || stat.ino !== identity.ino) return false;
+  }
+  return true;
+}
+
+/**
+ * Closes the live database `source` (the file `expected`) as its last connection would: opened
+ * read-write (never created), its schema read, and closed. If no other connection has it open,
+ * SQLite checkpoints the WAL (empty, if the snapshot's connection created it; else what a
+ * writer that came and went since committed, as that writer's own close would have) and
+ * removes the `-wal` and `-shm`; if another has, it leaves them to that one, without waiting.
+ * Only when SQLite's descriptors can be checked (procfs), and only the file expected: a
+ * descriptor of another file is closed before anything is read from it. A failure (a read-only
+ * file system, a lock) leaves the files as they are: they do no harm, only clutter.
+ */
+function closeAsLastConnection(source: string, expected: { readonly dev: number; readonly ino: number }): void {
+  if (!CAN_CHECK_OPENED_PATHS) return;
+  try {
+    const openBefore = openDescriptors(source);
+    const db = sqliteDriver().open(source, { mustExist: true });
+    try {
+      if (openedAsExpected(source, expected, openBefore)) db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    } finally {
+      db.close();
+    }
+  } catch {
+    // left as they are (above)
   }
 }
 

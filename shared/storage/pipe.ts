@@ -44,6 +44,8 @@ const STDERR_TAIL_BYTES = 4096;
 const MAX_STDERR_LINE = 300;
 /** How often a stopping command's processes are looked at until they are all gone. */
 const REAP_POLL_MS = 20;
+/** How long the processes sent SIGKILL are waited for to exit. */
+const KILLED_EXIT_WAIT_MS = 5000;
 
 export function withPipeCommand(inner: ArchiveLocation, command: string, options: PipeCommandOptions = {}): ArchiveLocation {
   return new PipeLocation(inner, command, options);
@@ -143,7 +145,8 @@ class Filter {
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
   private stopping: TreeMember[] | undefined;
   private killTimer: NodeJS.Timeout | undefined;
-  private killed = false;
+  /** The processes sent SIGKILL after the grace, and when; undefined before. */
+  private killed: { readonly members: readonly TreeMember[]; readonly at: number } | undefined;
 
   constructor(
     command: string,
@@ -234,8 +237,7 @@ class Filter {
       this.stopping = stopping;
       signalTree(stopping, 'SIGTERM');
       this.killTimer = setTimeout(() => {
-        this.killed = true;
-        signalTree(this.stopping ?? [], 'SIGKILL', true);
+        this.killed = { members: signalTree(this.stopping ?? [], 'SIGKILL', true), at: Date.now() };
       }, this.options.killGraceMs ?? 2000);
     }
   }
@@ -251,11 +253,21 @@ class Filter {
     else if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) signalTree(processTree(child.pid), 'SIGTERM');
   }
 
-  /** Settles once every process of a stopped command is gone (SIGKILL after the grace). */
+  /**
+   * Settles once every process of a stopped command is gone (SIGKILL after the grace). A
+   * process sent SIGKILL is gone only once the kernel has run its exit, which a loaded machine
+   * can put off for a while: those are waited for too, KILLED_EXIT_WAIT_MS at most (one stuck
+   * in an uninterruptible wait, on a hung network mount, may not exit at all).
+   */
   private async reaped(): Promise<void> {
     const stopping = this.stopping;
     if (stopping !== undefined) {
-      while (!this.killed && survivors(stopping).length > 0) await new Promise((resolve) => setTimeout(resolve, REAP_POLL_MS));
+      for (;;) {
+        const killed = this.killed;
+        if (killed !== undefined && Date.now() - killed.at > KILLED_EXIT_WAIT_MS) break;
+        if (survivors(killed?.members ?? stopping).length === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, REAP_POLL_MS));
+      }
     }
     clearTimeout(this.killTimer);
   }

@@ -45,18 +45,22 @@ export function survivors(members: readonly TreeMember[]): TreeMember[] {
  * processes they started since they were found. Every pid is checked against its start time
  * just before it is signalled, and the new children are looked for only below members whose
  * start time still matches in the same reading of /proc: a member that exited and whose pid
- * went to an unrelated process meanwhile is neither signalled nor searched.
+ * went to an unrelated process meanwhile is neither signalled nor searched. Returns the
+ * members signalled.
  */
-export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): void {
+export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): TreeMember[] {
   const targets = withNewChildren ? descendants(members) : members;
+  const signalled: TreeMember[] = [];
   for (const member of targets) {
     if (survivors([member]).length === 0) continue; // exited, or its pid is another process's now
     try {
       process.kill(member.pid, signal);
+      signalled.push(member);
     } catch {
       // gone meanwhile (ESRCH), or not ours to signal (EPERM: it became setuid)
     }
   }
+  return signalled;
 }
 
 /**

@@ -31,6 +31,16 @@ const RATE = Number(process.env.LIVE_WRITER_RATE ?? 2000);
 /** Transactions between explicit checkpoints; 0: none. */
 const CHECKPOINT_EVERY = Number(process.env.LIVE_WRITER_CHECKPOINT_EVERY ?? 0);
 
+/** Line n of every transcript, its newline included: one `write`. */
+export function liveTranscriptLine(n: number): string {
+  return `${JSON.stringify({ n, role: n % 2 ? 'assistant' : 'user', text: `message ${n} `.repeat(60) })}\n`;
+}
+
+/** What the state file holds after transaction n: one `write` after a truncation. */
+export function liveState(n: number): string {
+  return JSON.stringify({ n, note: 'x'.repeat(6000) });
+}
+
 function main(tenantDir: string): void {
   for (const dir of ['memory', 'sessions', 'state']) mkdirSync(path.join(tenantDir, dir), { recursive: true });
   const db = openDatabase(path.join(tenantDir, LIVE_DATABASE));
@@ -73,9 +83,9 @@ function main(tenantDir: string): void {
       commit(n);
       committed = n;
       if (CHECKPOINT_EVERY > 0 && n % CHECKPOINT_EVERY === 0) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-      const line = `${JSON.stringify({ n, role: n % 2 ? 'assistant' : 'user', text: `message ${n} `.repeat(60) })}\n`;
+      const line = liveTranscriptLine(n);
       for (const fd of transcripts) writeSync(fd, line);
-      const snapshot = Buffer.from(JSON.stringify({ n, note: 'x'.repeat(6000) }));
+      const snapshot = Buffer.from(liveState(n));
       ftruncateSync(state, 0);
       writeSync(state, snapshot, 0, snapshot.length, 0);
     }
