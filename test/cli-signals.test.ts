@@ -268,6 +268,29 @@ describe('other commands', () => {
     expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM, after the command had completed\n');
     expect(readFileSync(path.join(dir.path, 'crontab.txt'), 'utf8')).toMatch(/# openclaw:acme:nightly\n$/);
   });
+
+  it.each([
+    ['SIGINT', 130], // Ctrl-C
+    ['SIGHUP', 129], // the terminal or ssh session went away
+  ] as const)('a crontab change finishes when the terminal sends %s to the whole foreground group mid-install (it killed `crontab -` too: "could not install the crontab (exit by signal)", nothing installed)', async (signal, code) => {
+    const installing = path.join(dir.path, 'crontab-installing');
+    const file = path.join(dir.path, 'crontab.txt');
+    writeFileSync(fakeCrontab, `#!/bin/sh
+case "$1" in
+  -l) echo "no crontab" >&2; exit 1 ;;
+  -) touch '${installing}'; sleep 1; cat > '${file}' ;;
+esac
+`);
+    const running = start(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst'], {
+      OPENCLAW_CRONTAB: fakeCrontab,
+      HOME: dir.path,
+    });
+    await until(() => existsSync(installing), 'cron add to install the crontab', running);
+    process.kill(-running.child.pid!, signal); // as a terminal does: the CLI and what it started
+    expect(await running.exited).toBe(code);
+    expect(running.stderr()).toBe(`openclaw: interrupted by ${signal}, after the command had completed\n`);
+    expect(readFileSync(file, 'utf8')).toMatch(/# openclaw:acme:nightly\n$/);
+  });
 });
 
 describe('a command on an S3 endpoint that does not answer', () => {

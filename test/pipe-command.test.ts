@@ -319,3 +319,30 @@ describe('--pipe failures', () => {
     expect(error.message).not.toContain('hunter2');
   });
 });
+
+describe('--pipe under nohup (OPENCLAW_HANGUP_IGNORED=1)', () => {
+  const withHangUpsIgnored = async <T>(body: () => Promise<T>): Promise<T> => {
+    const before = process.env.OPENCLAW_HANGUP_IGNORED;
+    process.env.OPENCLAW_HANGUP_IGNORED = '1';
+    try {
+      return await body();
+    } finally {
+      if (before === undefined) delete process.env.OPENCLAW_HANGUP_IGNORED;
+      else process.env.OPENCLAW_HANGUP_IGNORED = before;
+    }
+  };
+
+  it('the shell names the line of the command as without nohup (was line 2: the ignoring trap came on a line of its own)', async () => {
+    const inner = localFile();
+    const error = await withHangUpsIgnored(() => pipeError(withPipeCommand(inner, 'no-such-command-openclaw').write(bodyOf(randomBytes(1000)), writeOptions())));
+    expect(error.message).toMatch(/^pipe command failed with exit code 127: \S*sh: 1: no-such-command-openclaw: not found$/);
+    await expectEmptyDirectory(inner);
+  });
+
+  it('a hang-up does not stop the command, which stores the archive', async () => {
+    const inner = localFile();
+    const bytes = randomBytes(1000);
+    await withHangUpsIgnored(() => withPipeCommand(inner, 'kill -HUP $$; cat').write(bodyOf(bytes), writeOptions()));
+    expect(sha256(await readAll(await inner.read()))).toBe(sha256(bytes));
+  });
+});

@@ -31,7 +31,11 @@ interface Ran {
 
 function runCrontab(command: string, args: string[], input?: string): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // In a process group (a session) of its own: a Ctrl-C or a hang-up, which the terminal
+    // sends to the whole foreground group, would kill `crontab -` mid-install, though the
+    // CLI waits for a crontab change it started to finish (cli/main.ts), and under nohup
+    // ignores the hang-up. It needs no terminal: its input and output are pipes.
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -166,8 +166,10 @@ class Filter {
 
     let child: ChildProcessWithoutNullStreams;
     try {
-      // Under nohup the command ignores hang-ups too, as it would had a shell started it.
-      const script = hangUpIgnored() ? `trap '' HUP\n${command}` : command;
+      // Under nohup the command ignores hang-ups too, as it would had a shell started it. On
+      // the command's own first line, so that the shell's errors name the lines it wrote
+      // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
+      const script = hangUpIgnored() ? `trap '' HUP; ${command}` : command;
       child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
     } catch (error) {
       this.child = undefined;
