@@ -228,6 +228,21 @@ describe('cron add in local mode', () => {
     expect(missing.stderr).toMatch(/no-such-crontab not found: install cron \(apt-get install cron\)/);
   });
 
+  it('refuses an empty or relative HOME, which would put its log and the crontab\'s lock in the working directory', () => {
+    const cwd = path.join(dir.path, 'cwd');
+    mkdirSync(cwd);
+    for (const HOME of ['', 'home']) {
+      const refused = (args: string[]) => runCli(['--tenants-dir', base, ...args], { cwd, env: { OPENCLAW_CRONTAB: fakeCrontab, HOME } });
+      const shown = HOME === '' ? 'HOME is empty' : 'HOME is not an absolute path ("home")';
+      expect(refused(nightly('/b/x.tar.zst'))).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: name the log file with --log\n` });
+      const logged = refused(nightly('/b/x.tar.zst', '--log', path.join(dir.path, 'nightly.log')));
+      expect(logged).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: set it (the crontab's lock is ~/.openclaw/crontab.lock)\n` });
+      expect(refused(['cron', 'rm', 'acme', 'nightly'])).toMatchObject({ status: 2, stderr: `openclaw: ${shown}: set it (the crontab's lock is ~/.openclaw/crontab.lock)\n` });
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(existsSync(crontabFile)).toBe(false);
+  });
+
   it('warns when the base dir is missing, since the cron would fail', () => {
     const run = runCli(['--tenants-dir', path.join(dir.path, 'not-yet'), ...nightly('/b/x.tar.zst')], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home } });
     expect(run.status).toBe(0);
