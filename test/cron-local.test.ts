@@ -67,7 +67,8 @@ function runAsCron(line: string, { before = '', env = [] }: { before?: string; e
   return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', ...env, 'sh', '-c', `${before}${command}`], { cwd: home, input: stdin, encoding: 'utf8' });
 }
 
-const today = () => spawnSync('date', ['+%F'], { encoding: 'utf8' }).stdout.trim();
+/** `$(date +%F)` in a line runAsCron runs: the machine's day, whatever TZ the test itself runs with. */
+const today = () => spawnSync('env', ['-i', 'date', '+%F'], { encoding: 'utf8' }).stdout.trim();
 
 describe('cron add in local mode', () => {
   it('installs a line that backs up from cron\'s environment, keeping the rest of the crontab', () => {
