@@ -5,7 +5,6 @@
 // to a log file, so it runs from cron's bare environment as it runs here.
 
 import { mkdirSync, realpathSync, statSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { CommanderError } from 'commander';
@@ -19,6 +18,7 @@ import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { assertTenantName } from '../shared/tenant/names.js';
+import { homeDirectory } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
 
 export interface LocalCronFlags {
@@ -38,7 +38,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     node: process.execPath,
     cli: cliScript(),
     tenantsDir: context.tenantsDir,
-    log: path.resolve(flags.log ?? path.join(os.homedir(), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
+    log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
   await assertRunsAsGiven(context, tenant, flags.cmd);
@@ -154,7 +154,7 @@ function crontabCommand(): string {
 
 /** Held while a cron command reads, edits and installs the crontab (crontab-lock.ts). */
 function crontabLockPath(): string {
-  return path.join(os.homedir(), '.openclaw', 'crontab.lock');
+  return path.join(homeDirectory('set it (the crontab\'s lock is ~/.openclaw/crontab.lock)'), '.openclaw', 'crontab.lock');
 }
 
 /** The script this CLI was started from (bin/openclaw.js), symlinks (npm's bin links) resolved. */

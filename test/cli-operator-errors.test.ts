@@ -250,6 +250,21 @@ describe('a missing tenant base dir', () => {
     expect(readdirSync(dir.path).filter((name) => name.startsWith('from-cwd-'))).toEqual([]);
   });
 
+  it('is never the working directory: an empty or relative HOME, without --tenants-dir or OPENCLAW_TENANTS_DIR, is a usage error', () => {
+    const cwd = path.join(dir.path, 'cwd-home');
+    mkdirSync(path.join(cwd, '.openclaw', 'tenants', 'looks-like-a-tenant'), { recursive: true });
+    for (const args of [['tenants', 'list', '--names'], ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'from-home-{tenant}.tar.zst')], ['tenants', 'restore', '--from', archive]]) {
+      for (const HOME of ['', '.']) {
+        const run = runCli(args, { cwd, env: { HOME, OPENCLAW_TENANTS_DIR: undefined } });
+        expect(run).toMatchObject({ status: 2, stdout: '' });
+        const shown = HOME === '' ? 'HOME is empty' : 'HOME is not an absolute path (".")';
+        expect(run.stderr).toBe(`openclaw: ${shown}: name the tenant base dir with --tenants-dir or OPENCLAW_TENANTS_DIR\n`);
+      }
+    }
+    expect(readdirSync(path.join(cwd, '.openclaw', 'tenants'))).toEqual(['looks-like-a-tenant']);
+    expect(readdirSync(dir.path).filter((name) => name.startsWith('from-home-'))).toEqual([]);
+  });
+
   it('names a tenant missing from an existing base dir with exit code 3', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', 'nobody', '--to', path.join(dir.path, 'n.tar.zst')], 3, 'TENANT_NOT_FOUND', /no tenant "nobody"/);
   });

@@ -67,7 +67,8 @@ function runAsCron(line: string, { before = '', env = [] }: { before?: string; e
   return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', ...env, 'sh', '-c', `${before}${command}`], { cwd: home, input: stdin, encoding: 'utf8' });
 }
 
-const today = () => spawnSync('date', ['+%F'], { encoding: 'utf8' }).stdout.trim();
+/** `$(date +%F)` in a line runAsCron runs: the machine's day, whatever TZ the test itself runs with. */
+const today = () => spawnSync('env', ['-i', 'date', '+%F'], { encoding: 'utf8' }).stdout.trim();
 
 describe('cron add in local mode', () => {
   it('installs a line that backs up from cron\'s environment, keeping the rest of the crontab', () => {
@@ -226,6 +227,21 @@ describe('cron add in local mode', () => {
     const missing = openclaw(nightly('/b/x.tar.zst'), { OPENCLAW_CRONTAB: path.join(dir.path, 'no-such-crontab') });
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no-such-crontab not found: install cron \(apt-get install cron\)/);
+  });
+
+  it('refuses an empty or relative HOME, which would put its log and the crontab\'s lock in the working directory', () => {
+    const cwd = path.join(dir.path, 'cwd');
+    mkdirSync(cwd);
+    for (const HOME of ['', 'home']) {
+      const refused = (args: string[]) => runCli(['--tenants-dir', base, ...args], { cwd, env: { OPENCLAW_CRONTAB: fakeCrontab, HOME } });
+      const shown = HOME === '' ? 'HOME is empty' : 'HOME is not an absolute path ("home")';
+      expect(refused(nightly('/b/x.tar.zst'))).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: name the log file with --log\n` });
+      const logged = refused(nightly('/b/x.tar.zst', '--log', path.join(dir.path, 'nightly.log')));
+      expect(logged).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: set it (the crontab's lock is ~/.openclaw/crontab.lock)\n` });
+      expect(refused(['cron', 'rm', 'acme', 'nightly'])).toMatchObject({ status: 2, stderr: `openclaw: ${shown}: set it (the crontab's lock is ~/.openclaw/crontab.lock)\n` });
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(existsSync(crontabFile)).toBe(false);
   });
 
   it('warns when the base dir is missing, since the cron would fail', () => {

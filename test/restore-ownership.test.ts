@@ -144,7 +144,9 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
 
 describe.skipIf(!isRoot || !hasSetpriv)('a restore run as another user', () => {
   beforeEach(() => {
+    // Readable by that user whatever the umask the tests run with (077 made the archive root's alone).
     chmodSync(dir.path, 0o755);
+    chmodSync(archive, 0o644);
     chownSync(base, NOBODY, NOBODY);
   });
 

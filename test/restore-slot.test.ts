@@ -365,7 +365,8 @@ describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('read-only directorie
     readOnlyDirectories(path.join(base, 'acme'));
     // A link in the old tenant to a read-only directory elsewhere: removing the tenant must not change it.
     const outside = path.join(dir.path, 'outside');
-    mkdirSync(outside, { mode: 0o555 });
+    mkdirSync(outside);
+    chmodSync(outside, 0o555); // not mkdir's mode, which the umask narrows (077: 0500)
     symlinkSync(outside, path.join(base, 'acme', 'cache-elsewhere'));
     handOver();
     const run = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force']);

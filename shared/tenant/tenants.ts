@@ -20,8 +20,26 @@ export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessE
   // subdirectories would then be listed, backed up and restored into as tenants.
   if (flag === '') throw new UsageError('--tenants-dir is empty: name the tenant base dir');
   if (flag === undefined && env.OPENCLAW_TENANTS_DIR === '') throw new UsageError('OPENCLAW_TENANTS_DIR is empty: name the tenant base dir');
-  const chosen = flag ?? env.OPENCLAW_TENANTS_DIR ?? path.join(os.homedir(), '.openclaw', 'tenants');
+  const chosen = flag ?? env.OPENCLAW_TENANTS_DIR ?? path.join(homeDirectory('name the tenant base dir with --tenants-dir or OPENCLAW_TENANTS_DIR'), '.openclaw', 'tenants');
   return path.resolve(chosen);
+}
+
+/**
+ * The user's home directory (`HOME`, else the password file's), refused with `instead` (what
+ * to give in its place) when it is not an absolute path: `HOME=` (or a relative one) made
+ * `~/.openclaw/…` the working directory's `.openclaw/…`, where a restore then created the
+ * base dir and its tenant, and a cron command its lock and log.
+ */
+export function homeDirectory(instead: string): string {
+  let home: string;
+  try {
+    home = os.homedir();
+  } catch {
+    throw new UsageError(`HOME is unset and the user has no entry in the password file: ${instead}`);
+  }
+  if (home === '') throw new UsageError(`HOME is empty: ${instead}`);
+  if (!path.isAbsolute(home)) throw new UsageError(`HOME is not an absolute path (${JSON.stringify(home)}): ${instead}`);
+  return home;
 }
 
 /** The tenant's directory, refused unless it is a real directory (a symlinked tenant could point anywhere). */
