@@ -206,6 +206,41 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     }
     throwIfAborted(signal);
 
+    // The piece that committed this chain's archive was killed before it removed the state
+    // (its message came again): the archive is stored whole, and S3 knows its upload no more
+    // (NoSuchUpload to a part or a completion). Ended as that piece would have, nothing stored again.
+    const committed = from?.state.committing;
+    if (from !== undefined && committed !== undefined) {
+      const stored = await location.storedPieces?.({
+        tenant,
+        createdAt: from.state.createdAt,
+        bytes: committed.bytes,
+        finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 },
+        ...(signal !== undefined && { signal }),
+      });
+      if (stored !== undefined) {
+        from.encryption?.stream.payloadKey.fill(0);
+        await removeContinuation(tenantsDir, tenant);
+        if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
+        return {
+          operation: 'backup',
+          tenant,
+          location: location.display,
+          ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+          ...committed.totals,
+          archiveBytes: stored.bytes,
+          durationMs: Date.now() - Date.parse(from.state.startedAt),
+          createdAt: from.state.createdAt,
+          manifestSha256: committed.manifestSha256,
+          skipped: committed.skipped,
+          warnings: committed.warnings,
+          recovered,
+          notices,
+          ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
+        };
+      }
+    }
+
     const createdAt = from === undefined ? (request.now ?? (() => new Date()))() : new Date(from.state.createdAt);
     let archiveBytes = from?.state.upload.bytes ?? 0;
     let progress: ArchiveProgress = { files: from?.state.archive.totals.files ?? 0, bytes: from?.state.archive.totals.bytes ?? 0 };
@@ -269,6 +304,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
           written = await location.writePiece!(body, {
             ...options,
             suspendWhen: () => outcome?.suspended === true,
+            // A chain's last piece records, before it commits the upload, that it is doing so.
+            ...(from !== undefined && { committing: (bytes: number) => saveCommitting(tenantsDir, from!, outcome, bytes) }),
             ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
           });
         } catch (error) {
@@ -312,11 +349,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       return { operation: 'backup', suspended: true, tenant, location: location.display, chain, pieces, files: totals.files, bytes: totals.bytes, archiveBytes: written.bytes, durationMs: Date.now() - started, createdAt: createdAt.toISOString() };
     }
     if (from !== undefined) await removeContinuation(tenantsDir, tenant);
-    if (written.unrecorded !== undefined) {
-      notices.push(
-        `${location.display} is stored whole, but ${written.unrecorded}; an encrypted or piped archive counts for tenants prune only once tenants verify marks it (tenants backups notes it "unconfirmed")`,
-      );
-    }
+    if (written.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, written.unrecorded));
     const { manifest, manifestSha256: digest } = summary;
     crashPoint('backup:stored');
     return {
@@ -341,6 +374,32 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     };
   } finally {
     await lock?.release();
+  }
+}
+
+function unrecordedNotice(display: string, unrecorded: string): string {
+  return `${display} is stored whole, but ${unrecorded}; an encrypted or piped archive counts for tenants prune only once tenants verify marks it (tenants backups notes it "unconfirmed")`;
+}
+
+/**
+ * Records in the chain's state, right before its last piece commits the upload, the archive it
+ * commits (ContinuationState.committing). The rest is the state as saved on disk, which the
+ * piece started from, read again: a piece run again from it goes on from there when the
+ * commit never happened.
+ */
+async function saveCommitting(tenantsDir: string, from: Continuation, outcome: ArchiveSummary | SuspendedArchive | undefined, bytes: number): Promise<void> {
+  if (outcome === undefined || outcome.suspended) throw new Error('a backup in pieces is committing before its archive ended'); // cannot happen: the body has ended
+  const { tenant, chain } = from.state;
+  const saved = await loadContinuation(tenantsDir, tenant);
+  if (saved?.state.chain !== chain) throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${chain}) has ended: its state is gone or belongs to another backup`);
+  const { manifest, manifestSha256 } = outcome;
+  try {
+    await saveContinuation(tenantsDir, {
+      ...saved,
+      state: { ...saved.state, savedAt: new Date().toISOString(), committing: { bytes, manifestSha256, totals: manifest.totals, skipped: manifest.skipped, warnings: manifest.warnings } },
+    });
+  } finally {
+    saved.encryption?.stream.payloadKey.fill(0);
   }
 }
 
