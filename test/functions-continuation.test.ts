@@ -16,7 +16,10 @@
 // state file (mode 0600), never in a message, a result, an event or a log line.
 //
 // Also: a piece killed after it sent parts (plain or encrypted; its message comes again, the older state on
-// disk) does not spoil the archive; a first piece whose hand-over never left is taken up
+// disk) does not spoil the archive; the last piece killed after it completed the upload
+// (S3 then answers NoSuchUpload for it, played by a proxy, s3rver does not) ends, its message
+// come again, as one success with nothing stored again, and killed before it sent the
+// completion goes on as before; a first piece whose hand-over never left is taken up
 // by the same backup asked again, and its failure says so in one line; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
