@@ -62,6 +62,16 @@ describe('continuation state', () => {
     writeFileSync(file, whole);
   });
 
+  it('keeps the archive a last piece is committing, and refuses a state whose record of it is not one', async () => {
+    const committing = { bytes: 12_345_678, manifestSha256: 'c'.repeat(64), totals: { files: 4, directories: 2, symlinks: 0, bytes: 9 }, skipped: [], warnings: [] };
+    const { state, ...rest } = sample('acme');
+    await saveContinuation(base, { ...rest, state: { ...state, committing } });
+    expect((await loadContinuation(base, 'acme'))!.state.committing).toEqual(committing);
+    await saveContinuation(base, { ...rest, state: { ...state, committing: { ...committing, bytes: -1 } } });
+    await expect(loadContinuation(base, 'acme')).rejects.toThrow(/is damaged/);
+    await saveContinuation(base, sample('acme'));
+  });
+
   it('keeps an encrypted backup\'s age stream, its key only in the file, which only its owner may read', async () => {
     const payloadKey = randomBytes(32);
     const pending = randomBytes(65_536);
