@@ -184,6 +184,22 @@ describe('tenants recover and a backup in pieces', () => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it('ends a chain whose last piece had completed the archive without aborting anything, its archive tagged', async () => {
+    const committing = { bytes: 12_345_678, manifestSha256: 'c'.repeat(64), totals: { files: 4, directories: 2, symlinks: 0, bytes: 9 }, skipped: [], warnings: [] };
+    const { state, ...rest } = sample('acme');
+    await saveContinuation(base, { ...rest, state: { ...state, committing } });
+    const then = new Date(Date.now() - 25 * hourMs);
+    utimesSync(file, then, then);
+    const { open, abandoned } = store();
+    const looked: unknown[] = [];
+    const withArchive = async (location: string) => ({ ...(await open(location)), storedPieces: async (options: unknown) => (looked.push(options), { bytes: committing.bytes }) }) as ArchiveLocation;
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open: withArchive });
+    expect(result.continuation).toMatchObject({ outcome: 'ended', reason: 'stale', upload: 'completed' });
+    expect(looked).toEqual([{ tenant: 'acme', createdAt: state.createdAt, bytes: committing.bytes, finalMetadata: { 'manifest-sha256': committing.manifestSha256 } }]);
+    expect(abandoned).toEqual([]);
+    expect(existsSync(file)).toBe(false);
+  });
+
   it('says what it left at the store when the upload cannot be aborted, and ends the chain all the same', async () => {
     await saveAgedHours(25);
     const { open } = store(new StorageError('access denied to s3://backups/acme.tar.zst', 'ACCESS_DENIED'));

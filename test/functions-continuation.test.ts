@@ -320,6 +320,42 @@ describe('a backup that continues across invocations', () => {
     },
   );
 
+  it('ends as a success, a day later, a chain whose last piece completed the archive and whose message never came again', async () => {
+    const tenant = 'completed-lost';
+    const key = `${tenant}/one.tar.zst`;
+    const to = `s3://backups/${key}`;
+    const stateFile = continuationPathFor(base, tenant);
+    let atCompletion: Buffer | undefined;
+    const proxy = await startCompletedUploadProxy(server.endpoint, { onCompleting: () => (atCompletion = readFileSync(stateFile)) });
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    try {
+      makeTenant(tenant);
+      await backupHandler(deps())({ tenant, to }, budgetContext('req-1', 8000));
+      await drainQueue();
+      const tagged = (await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet;
+      writeFileSync(stateFile, atCompletion!, { mode: 0o600 });
+      await s3.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet: [] } }));
+      const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+      utimesSync(stateFile, dayAgo, dayAgo);
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+
+      // Any backup invocation ends it first: no abort, no failure, the archive tagged, one success event.
+      mkdirSync(path.join(base, 'tiny'), { recursive: true });
+      writeFileSync(path.join(base, 'tiny', 'config.json'), '{}\n');
+      const other = await backupHandler(deps())({ tenant: 'tiny', to: 's3://backups/tiny/one.tar.zst' }, budgetContext('req-4', 900_000));
+      expect(other).toMatchObject({ operation: 'backup', tenant: 'tiny' });
+      expect(existsSync(stateFile)).toBe(false);
+      expect(events().filter((event) => event.detail.tenant === tenant)).toEqual([
+        expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ location: to, manifestSha256: expect.any(String) }) }),
+      ]);
+      expect((await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet).toEqual(tagged);
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await proxy.stop();
+    }
+  });
+
   it('goes on from the state it started from when the last piece was killed after it recorded that it commits, before the commit was sent', async () => {
     const tenant = 'uncommitted';
     const to = `s3://backups/${tenant}/one.tar.zst`;

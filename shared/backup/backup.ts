@@ -21,14 +21,14 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { abandonedChains, assertNoContinuation, type ChainEnder, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { abandonedChains, assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions } from '../storage/types.js';
+import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
@@ -446,6 +446,14 @@ export interface AbandonedBackup {
   readonly savedAt: string;
   /** Why the upload could not be aborted (a bucket lifecycle rule AbortIncompleteMultipartUpload removes it then). */
   readonly abortError?: unknown;
+  /** Its last piece had completed the archive (then was killed): stored whole, tagged now, nothing aborted. */
+  readonly completed?: CompletedChain;
+}
+
+/** The archive of a chain whose last piece completed it and was killed before it ended the chain. */
+export interface CompletedChain {
+  readonly committed: CommittingArchive;
+  readonly stored: WriteResult;
 }
 
 /**
@@ -472,7 +480,7 @@ export async function abandonStaleBackups(
     }
     try {
       const from = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
-      const abortError = await endChain(tenantsDir, tenant, from, open);
+      const { abortError, completed } = await endChain(tenantsDir, tenant, from, open);
       const state = from?.state;
       abandoned.push({
         tenant,
@@ -483,6 +491,7 @@ export async function abandonStaleBackups(
         savedAt: state?.savedAt ?? '',
         ...(from === undefined && { abortError: new Error('its state could not be read') }),
         ...(abortError !== undefined && { abortError }),
+        ...(completed !== undefined && { completed }),
       });
     } finally {
       await lock.release();
@@ -491,19 +500,32 @@ export async function abandonStaleBackups(
   return abandoned;
 }
 
-/** Aborts a chain's upload, when its state says where, and removes the state; answers why the upload could not be aborted. The caller holds the tenant's lock. */
-async function endChain(tenantsDir: string, tenant: string, from: Continuation | undefined, open: (location: string) => Promise<ArchiveLocation>): Promise<unknown> {
+/**
+ * Aborts a chain's upload, when its state says where, and removes the state; answers why the
+ * upload could not be aborted. A chain whose last piece completed the archive (its state
+ * records it committing, and the archive is at the location) has nothing to abort: the
+ * archive is tagged and answered instead. The caller holds the tenant's lock.
+ */
+async function endChain(tenantsDir: string, tenant: string, from: Continuation | undefined, open: (location: string) => Promise<ArchiveLocation>): Promise<{ abortError?: unknown; completed?: CompletedChain }> {
   let abortError: unknown;
+  let completed: CompletedChain | undefined;
   if (from !== undefined) {
     try {
       const location = await open(from.state.location);
-      await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
+      const committed = from.state.committing;
+      const stored =
+        committed === undefined
+          ? undefined
+          : await location.storedPieces?.({ tenant, createdAt: from.state.createdAt, bytes: committed.bytes, finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 } });
+      if (committed !== undefined && stored !== undefined) completed = { committed, stored };
+      else await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
     } catch (error) {
       abortError = error;
     }
+    from.encryption?.stream.payloadKey.fill(0);
   }
   await removeContinuation(tenantsDir, tenant);
-  return abortError;
+  return { ...(abortError !== undefined && { abortError }), ...(completed !== undefined && { completed }) };
 }
 
 /** What `tenants recover` did about a backup in pieces that owned the tenant (`endBrokenChain`). */
@@ -519,8 +541,12 @@ export interface EndedChain {
   readonly location?: string;
   readonly chain?: string;
   readonly pieces?: number;
-  /** Its multipart upload: aborted; `none` started (nothing sent yet, or not to S3); or `left` at the store, `leftAtStore` saying what and why. */
-  readonly upload: 'aborted' | 'none' | 'left';
+  /**
+   * Its multipart upload: aborted; `none` started (nothing sent yet, or not to S3); `left` at
+   * the store, `leftAtStore` saying what and why; or `completed`: its last piece had completed
+   * the archive, which is stored whole (tagged now).
+   */
+  readonly upload: 'aborted' | 'none' | 'left' | 'completed';
   readonly leftAtStore?: string;
 }
 
@@ -572,13 +598,14 @@ export async function endBrokenChain(
   if (!damaged && ageMs <= olderThanMs) {
     return { outcome: 'continuing', savedAt, ageMs, endsAfter: new Date(savedMs + olderThanMs).toISOString(), ...(state !== undefined && { location: state.location, pieces: state.pieces }) };
   }
-  const abortError = await endChain(tenantsDir, tenant, from, open);
+  const { abortError, completed } = await endChain(tenantsDir, tenant, from, open);
   const reason = damaged ? 'damaged' : 'stale';
   const described = state === undefined ? {} : { location: state.location, chain: state.chain, pieces: state.pieces };
   if (from === undefined) {
     const leftAtStore = 'its destination is unknown (its state could not be read): a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it';
     return { outcome: 'ended', reason, savedAt, upload: 'left', leftAtStore };
   }
+  if (completed !== undefined) return { outcome: 'ended', reason, savedAt, ...described, upload: 'completed' };
   const { uploadId } = from.state.upload;
   if (uploadId !== undefined && abortError !== undefined) {
     const why = abortError instanceof Error ? abortError.message : String(abortError);
