@@ -60,6 +60,13 @@ function chainLine(chain: ChainRecovery): string {
     return `a backup in pieces${to} continues (state saved ${duration(chain.ageMs)} ago, ${chain.savedAt}): left alone; recover ends it after ${chain.endsAfter} if no piece saves it before`;
   }
   const why = chain.reason === 'damaged' ? 'whose state was damaged' : `that stopped continuing (no piece since ${chain.savedAt})`;
-  const upload = chain.upload === 'aborted' ? '; its multipart upload was aborted' : chain.upload === 'left' ? `; ${chain.leftAtStore}` : '';
+  const upload =
+    chain.upload === 'aborted'
+      ? '; its multipart upload was aborted'
+      : chain.upload === 'left'
+        ? `; ${chain.leftAtStore}`
+        : chain.upload === 'completed'
+          ? '; its last piece had completed the archive: stored whole, its tags written now'
+          : '';
   return `ended a backup in pieces${to} ${why}${upload}`;
 }

@@ -689,9 +689,24 @@ async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperatio
   try {
     const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
     for (const chain of await operations.abandonStaleBackups(olderThanMs, swept)) {
+      const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
+      if (chain.completed !== undefined) {
+        // Its last piece completed the archive and was killed before it ended the chain: a success, said once, now.
+        const { committed, stored } = chain.completed;
+        deps.logger.warn('ended a backup whose last piece stored its archive but never ended it', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, savedAt: chain.savedAt, ...(stored.unrecorded !== undefined && { unrecorded: stored.unrecorded }) });
+        await deps.publish(
+          {
+            operation: 'backup',
+            ok: true,
+            detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, manifestSha256: committed.manifestSha256 },
+          },
+          timeLeft(context),
+        );
+        (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'succeeded', trigger: 'queue', tenant: chain.tenant, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, files: committed.totals.files });
+        continue;
+      }
       const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
       const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
-      const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
       deps.logger.error('abandoned a backup that stopped continuing', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, startedAt: chain.startedAt, savedAt: chain.savedAt });
       await deps.publish(
         {

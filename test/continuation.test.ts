@@ -62,6 +62,16 @@ describe('continuation state', () => {
     writeFileSync(file, whole);
   });
 
+  it('keeps the archive a last piece is committing, and refuses a state whose record of it is not one', async () => {
+    const committing = { bytes: 12_345_678, manifestSha256: 'c'.repeat(64), totals: { files: 4, directories: 2, symlinks: 0, bytes: 9 }, skipped: [], warnings: [] };
+    const { state, ...rest } = sample('acme');
+    await saveContinuation(base, { ...rest, state: { ...state, committing } });
+    expect((await loadContinuation(base, 'acme'))!.state.committing).toEqual(committing);
+    await saveContinuation(base, { ...rest, state: { ...state, committing: { ...committing, bytes: -1 } } });
+    await expect(loadContinuation(base, 'acme')).rejects.toThrow(/is damaged/);
+    await saveContinuation(base, sample('acme'));
+  });
+
   it('keeps an encrypted backup\'s age stream, its key only in the file, which only its owner may read', async () => {
     const payloadKey = randomBytes(32);
     const pending = randomBytes(65_536);
@@ -171,6 +181,22 @@ describe('tenants recover and a backup in pieces', () => {
     expect(result.continuation).toEqual({ outcome: 'ended', reason: 'stale', savedAt: expect.any(String), location: 's3://backups/acme.tar.zst', chain: 'ab'.repeat(12), pieces: 1, upload: 'aborted' });
     expect(opened).toEqual(['s3://backups/acme.tar.zst']);
     expect(abandoned).toEqual([expect.objectContaining({ uploadId: 'u-1', tail: Buffer.from('tail bytes') })]);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('ends a chain whose last piece had completed the archive without aborting anything, its archive tagged', async () => {
+    const committing = { bytes: 12_345_678, manifestSha256: 'c'.repeat(64), totals: { files: 4, directories: 2, symlinks: 0, bytes: 9 }, skipped: [], warnings: [] };
+    const { state, ...rest } = sample('acme');
+    await saveContinuation(base, { ...rest, state: { ...state, committing } });
+    const then = new Date(Date.now() - 25 * hourMs);
+    utimesSync(file, then, then);
+    const { open, abandoned } = store();
+    const looked: unknown[] = [];
+    const withArchive = async (location: string) => ({ ...(await open(location)), storedPieces: async (options: unknown) => (looked.push(options), { bytes: committing.bytes }) }) as ArchiveLocation;
+    const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open: withArchive });
+    expect(result.continuation).toMatchObject({ outcome: 'ended', reason: 'stale', upload: 'completed' });
+    expect(looked).toEqual([{ tenant: 'acme', createdAt: state.createdAt, bytes: committing.bytes, finalMetadata: { 'manifest-sha256': committing.manifestSha256 } }]);
+    expect(abandoned).toEqual([]);
     expect(existsSync(file)).toBe(false);
   });
 

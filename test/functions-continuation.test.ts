@@ -16,7 +16,10 @@
 // state file (mode 0600), never in a message, a result, an event or a log line.
 //
 // Also: a piece killed after it sent parts (plain or encrypted; its message comes again, the older state on
-// disk) does not spoil the archive; a first piece whose hand-over never left is taken up
+// disk) does not spoil the archive; the last piece killed after it completed the upload
+// (S3 then answers NoSuchUpload for it, played by a proxy, s3rver does not) ends, its message
+// come again, as one success with nothing stored again, and killed before it sent the
+// completion goes on as before; a first piece whose hand-over never left is taken up
 // by the same backup asked again, and its failure says so in one line; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); and a live chain keeps
@@ -27,7 +30,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, uti
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { AbortMultipartUploadCommand, GetObjectCommand, GetObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -41,7 +44,7 @@ import { continuationPathFor, loadContinuation } from '../shared/backup/continua
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-continuation-');
@@ -257,6 +260,138 @@ describe('a backup that continues across invocations', () => {
     const restored = await restoreHandler(withIdentity)({ from: to, as: `${tenant}-copy`, ...(encrypted && { identitySecret: 'openclaw-backup/backup-key' }) }, budgetContext('req-r', 900_000));
     expect(restored).toMatchObject({ verified: true });
     expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+  });
+
+  it.each([['plain', false], ['encrypted', true]])(
+    'finishes as a success, storing nothing again, when the piece that completed the upload was killed before it removed its state and its message comes again (%s, S3 answering NoSuchUpload for a completed upload)',
+    async (kind, encrypted) => {
+      // AWS knows a completed upload no more (NoSuchUpload); s3rver takes parts for it still.
+      const tenant = `completed-${kind}`;
+      const stateFile = continuationPathFor(base, tenant);
+      // What the disk holds as the upload completes: a piece killed right then leaves it so.
+      let atCompletion: Buffer | undefined;
+      const proxy = await startCompletedUploadProxy(server.endpoint, { onCompleting: () => (atCompletion = readFileSync(stateFile)) });
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+      try {
+        const identity = generateIdentity();
+        const key = `${tenant}/one.tar.zst`;
+        const to = `s3://backups/${key}`;
+        const tenantDir = makeTenant(tenant);
+        await backupHandler(deps())({ tenant, to, ...(encrypted && { encryptTo: [identity.recipient.text] }) }, budgetContext('req-1', 8000));
+        // Run the pieces until one completes the archive; it is "killed" after the completion,
+        // before it tagged the object and removed its state.
+        const handle = workQueueHandler(deps());
+        let last: { messageId: string; body: string; eventSource: string } | undefined;
+        for (let message = queue.shift(), n = 2; message !== undefined; message = queue.shift(), n++) {
+          const record = { messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' };
+          last = record;
+          expect(await handle({ Records: [record] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+          if (n > 100) throw new Error('the chain does not end');
+        }
+        expect(existsSync(stateFile)).toBe(false);
+        const stored = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }));
+        const tagged = (await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet;
+        expect(tagged).toContainEqual({ Key: 'openclaw-stored-bytes', Value: String(stored.ContentLength) });
+        writeFileSync(stateFile, atCompletion!, { mode: 0o600 });
+        await s3.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet: [] } }));
+        eventBridge.reset();
+        eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+        const requestsBefore = proxy.requests.length;
+
+        expect(await handle({ Records: [last!] }, budgetContext('req-again'))).toEqual({ batchItemFailures: [] });
+        expect(queue).toEqual([]);
+        expect(existsSync(stateFile)).toBe(false);
+        expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to, manifestSha256: expect.any(String) }) })]);
+        // Nothing stored again: no part, no completion, the same object; its tags written.
+        const again = proxy.requests.slice(requestsBefore).filter((request) => request.url.includes('uploadId') || request.method === 'POST' || (request.method === 'PUT' && !request.url.includes('tagging')));
+        expect(again).toEqual([]);
+        const after = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }));
+        expect(after.ETag).toBe(stored.ETag);
+        expect((await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet).toEqual(tagged);
+
+        const withIdentity = { ...deps(), identitySecrets: async () => [identity] };
+        const restored = await restoreHandler(withIdentity)({ from: to, as: `${tenant}-copy`, ...(encrypted && { identitySecret: 'openclaw-backup/backup-key' }) }, budgetContext('req-r', 900_000));
+        expect(restored).toMatchObject({ verified: true });
+        expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+      } finally {
+        vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+        await proxy.stop();
+      }
+    },
+  );
+
+  it('ends as a success, a day later, a chain whose last piece completed the archive and whose message never came again', async () => {
+    const tenant = 'completed-lost';
+    const key = `${tenant}/one.tar.zst`;
+    const to = `s3://backups/${key}`;
+    const stateFile = continuationPathFor(base, tenant);
+    let atCompletion: Buffer | undefined;
+    const proxy = await startCompletedUploadProxy(server.endpoint, { onCompleting: () => (atCompletion = readFileSync(stateFile)) });
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    try {
+      makeTenant(tenant);
+      await backupHandler(deps())({ tenant, to }, budgetContext('req-1', 8000));
+      await drainQueue();
+      const tagged = (await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet;
+      writeFileSync(stateFile, atCompletion!, { mode: 0o600 });
+      await s3.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet: [] } }));
+      const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+      utimesSync(stateFile, dayAgo, dayAgo);
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+
+      // Any backup invocation ends it first: no abort, no failure, the archive tagged, one success event.
+      mkdirSync(path.join(base, 'tiny'), { recursive: true });
+      writeFileSync(path.join(base, 'tiny', 'config.json'), '{}\n');
+      const other = await backupHandler(deps())({ tenant: 'tiny', to: 's3://backups/tiny/one.tar.zst' }, budgetContext('req-4', 900_000));
+      expect(other).toMatchObject({ operation: 'backup', tenant: 'tiny' });
+      expect(existsSync(stateFile)).toBe(false);
+      expect(events().filter((event) => event.detail.tenant === tenant)).toEqual([
+        expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ location: to, manifestSha256: expect.any(String) }) }),
+      ]);
+      expect((await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet).toEqual(tagged);
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await proxy.stop();
+    }
+  });
+
+  it('goes on from the state it started from when the last piece was killed after it recorded that it commits, before the commit was sent', async () => {
+    const tenant = 'uncommitted';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    const stateFile = continuationPathFor(base, tenant);
+    let atCompletion: Buffer | undefined;
+    // The completion is refused unsent: the last piece fails (s3rver keeps the upload, refusing its abort), as if killed just before it.
+    let refusing = true;
+    const proxy = await startCompletedUploadProxy(server.endpoint, { onCompleting: () => (atCompletion ??= readFileSync(stateFile)), refuse: () => refusing });
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    try {
+      const tenantDir = makeTenant(tenant);
+      await backupHandler(deps())({ tenant, to }, budgetContext('req-1', 8000));
+      const handle = workQueueHandler(deps());
+      let last: { messageId: string; body: string; eventSource: string } | undefined;
+      for (let message = queue.shift(), n = 2; message !== undefined; message = queue.shift(), n++) {
+        last = { messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' };
+        await handle({ Records: [last] }, budgetContext(`req-${n}`));
+      }
+      expect(atCompletion).toBeDefined();
+      writeFileSync(stateFile, atCompletion!, { mode: 0o600 });
+      expect((await loadContinuation(base, tenant))?.state.committing).toMatchObject({ bytes: expect.any(Number) });
+      refusing = false;
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+
+      expect(await handle({ Records: [last!] }, budgetContext('req-again'))).toEqual({ batchItemFailures: [] });
+      expect(queue).toEqual([]);
+      expect(existsSync(stateFile)).toBe(false);
+      expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+      const restored = await restoreHandler(deps())({ from: to, as: `${tenant}-copy` }, budgetContext('req-r', 900_000));
+      expect(restored).toMatchObject({ verified: true });
+      expect(describeTree(path.join(base, `${tenant}-copy`))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await proxy.stop();
+    }
   });
 
   it('goes on from the first piece\'s saved state when its hand-over never left (the queue refused it, or the piece was killed after the save) and the same backup comes again', async () => {

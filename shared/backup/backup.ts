@@ -21,14 +21,14 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { abandonedChains, assertNoContinuation, type ChainEnder, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { abandonedChains, assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions } from '../storage/types.js';
+import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
@@ -206,6 +206,41 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     }
     throwIfAborted(signal);
 
+    // The piece that committed this chain's archive was killed before it removed the state
+    // (its message came again): the archive is stored whole, and S3 knows its upload no more
+    // (NoSuchUpload to a part or a completion). Ended as that piece would have, nothing stored again.
+    const committed = from?.state.committing;
+    if (from !== undefined && committed !== undefined) {
+      const stored = await location.storedPieces?.({
+        tenant,
+        createdAt: from.state.createdAt,
+        bytes: committed.bytes,
+        finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 },
+        ...(signal !== undefined && { signal }),
+      });
+      if (stored !== undefined) {
+        from.encryption?.stream.payloadKey.fill(0);
+        await removeContinuation(tenantsDir, tenant);
+        if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
+        return {
+          operation: 'backup',
+          tenant,
+          location: location.display,
+          ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+          ...committed.totals,
+          archiveBytes: stored.bytes,
+          durationMs: Date.now() - Date.parse(from.state.startedAt),
+          createdAt: from.state.createdAt,
+          manifestSha256: committed.manifestSha256,
+          skipped: committed.skipped,
+          warnings: committed.warnings,
+          recovered,
+          notices,
+          ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
+        };
+      }
+    }
+
     const createdAt = from === undefined ? (request.now ?? (() => new Date()))() : new Date(from.state.createdAt);
     let archiveBytes = from?.state.upload.bytes ?? 0;
     let progress: ArchiveProgress = { files: from?.state.archive.totals.files ?? 0, bytes: from?.state.archive.totals.bytes ?? 0 };
@@ -269,6 +304,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
           written = await location.writePiece!(body, {
             ...options,
             suspendWhen: () => outcome?.suspended === true,
+            // A chain's last piece records, before it commits the upload, that it is doing so.
+            ...(from !== undefined && { committing: (bytes: number) => saveCommitting(tenantsDir, from!, outcome, bytes) }),
             ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
           });
         } catch (error) {
@@ -312,11 +349,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       return { operation: 'backup', suspended: true, tenant, location: location.display, chain, pieces, files: totals.files, bytes: totals.bytes, archiveBytes: written.bytes, durationMs: Date.now() - started, createdAt: createdAt.toISOString() };
     }
     if (from !== undefined) await removeContinuation(tenantsDir, tenant);
-    if (written.unrecorded !== undefined) {
-      notices.push(
-        `${location.display} is stored whole, but ${written.unrecorded}; an encrypted or piped archive counts for tenants prune only once tenants verify marks it (tenants backups notes it "unconfirmed")`,
-      );
-    }
+    if (written.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, written.unrecorded));
     const { manifest, manifestSha256: digest } = summary;
     crashPoint('backup:stored');
     return {
@@ -341,6 +374,32 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     };
   } finally {
     await lock?.release();
+  }
+}
+
+function unrecordedNotice(display: string, unrecorded: string): string {
+  return `${display} is stored whole, but ${unrecorded}; an encrypted or piped archive counts for tenants prune only once tenants verify marks it (tenants backups notes it "unconfirmed")`;
+}
+
+/**
+ * Records in the chain's state, right before its last piece commits the upload, the archive it
+ * commits (ContinuationState.committing). The rest is the state as saved on disk, which the
+ * piece started from, read again: a piece run again from it goes on from there when the
+ * commit never happened.
+ */
+async function saveCommitting(tenantsDir: string, from: Continuation, outcome: ArchiveSummary | SuspendedArchive | undefined, bytes: number): Promise<void> {
+  if (outcome === undefined || outcome.suspended) throw new Error('a backup in pieces is committing before its archive ended'); // cannot happen: the body has ended
+  const { tenant, chain } = from.state;
+  const saved = await loadContinuation(tenantsDir, tenant);
+  if (saved?.state.chain !== chain) throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${chain}) has ended: its state is gone or belongs to another backup`);
+  const { manifest, manifestSha256 } = outcome;
+  try {
+    await saveContinuation(tenantsDir, {
+      ...saved,
+      state: { ...saved.state, savedAt: new Date().toISOString(), committing: { bytes, manifestSha256, totals: manifest.totals, skipped: manifest.skipped, warnings: manifest.warnings } },
+    });
+  } finally {
+    saved.encryption?.stream.payloadKey.fill(0);
   }
 }
 
@@ -387,6 +446,14 @@ export interface AbandonedBackup {
   readonly savedAt: string;
   /** Why the upload could not be aborted (a bucket lifecycle rule AbortIncompleteMultipartUpload removes it then). */
   readonly abortError?: unknown;
+  /** Its last piece had completed the archive (then was killed): stored whole, tagged now, nothing aborted. */
+  readonly completed?: CompletedChain;
+}
+
+/** The archive of a chain whose last piece completed it and was killed before it ended the chain. */
+export interface CompletedChain {
+  readonly committed: CommittingArchive;
+  readonly stored: WriteResult;
 }
 
 /**
@@ -413,7 +480,7 @@ export async function abandonStaleBackups(
     }
     try {
       const from = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
-      const abortError = await endChain(tenantsDir, tenant, from, open);
+      const { abortError, completed } = await endChain(tenantsDir, tenant, from, open);
       const state = from?.state;
       abandoned.push({
         tenant,
@@ -424,6 +491,7 @@ export async function abandonStaleBackups(
         savedAt: state?.savedAt ?? '',
         ...(from === undefined && { abortError: new Error('its state could not be read') }),
         ...(abortError !== undefined && { abortError }),
+        ...(completed !== undefined && { completed }),
       });
     } finally {
       await lock.release();
@@ -432,19 +500,32 @@ export async function abandonStaleBackups(
   return abandoned;
 }
 
-/** Aborts a chain's upload, when its state says where, and removes the state; answers why the upload could not be aborted. The caller holds the tenant's lock. */
-async function endChain(tenantsDir: string, tenant: string, from: Continuation | undefined, open: (location: string) => Promise<ArchiveLocation>): Promise<unknown> {
+/**
+ * Aborts a chain's upload, when its state says where, and removes the state; answers why the
+ * upload could not be aborted. A chain whose last piece completed the archive (its state
+ * records it committing, and the archive is at the location) has nothing to abort: the
+ * archive is tagged and answered instead. The caller holds the tenant's lock.
+ */
+async function endChain(tenantsDir: string, tenant: string, from: Continuation | undefined, open: (location: string) => Promise<ArchiveLocation>): Promise<{ abortError?: unknown; completed?: CompletedChain }> {
   let abortError: unknown;
+  let completed: CompletedChain | undefined;
   if (from !== undefined) {
     try {
       const location = await open(from.state.location);
-      await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
+      const committed = from.state.committing;
+      const stored =
+        committed === undefined
+          ? undefined
+          : await location.storedPieces?.({ tenant, createdAt: from.state.createdAt, bytes: committed.bytes, finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 } });
+      if (committed !== undefined && stored !== undefined) completed = { committed, stored };
+      else await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
     } catch (error) {
       abortError = error;
     }
+    from.encryption?.stream.payloadKey.fill(0);
   }
   await removeContinuation(tenantsDir, tenant);
-  return abortError;
+  return { ...(abortError !== undefined && { abortError }), ...(completed !== undefined && { completed }) };
 }
 
 /** What `tenants recover` did about a backup in pieces that owned the tenant (`endBrokenChain`). */
@@ -460,8 +541,12 @@ export interface EndedChain {
   readonly location?: string;
   readonly chain?: string;
   readonly pieces?: number;
-  /** Its multipart upload: aborted; `none` started (nothing sent yet, or not to S3); or `left` at the store, `leftAtStore` saying what and why. */
-  readonly upload: 'aborted' | 'none' | 'left';
+  /**
+   * Its multipart upload: aborted; `none` started (nothing sent yet, or not to S3); `left` at
+   * the store, `leftAtStore` saying what and why; or `completed`: its last piece had completed
+   * the archive, which is stored whole (tagged now).
+   */
+  readonly upload: 'aborted' | 'none' | 'left' | 'completed';
   readonly leftAtStore?: string;
 }
 
@@ -513,13 +598,14 @@ export async function endBrokenChain(
   if (!damaged && ageMs <= olderThanMs) {
     return { outcome: 'continuing', savedAt, ageMs, endsAfter: new Date(savedMs + olderThanMs).toISOString(), ...(state !== undefined && { location: state.location, pieces: state.pieces }) };
   }
-  const abortError = await endChain(tenantsDir, tenant, from, open);
+  const { abortError, completed } = await endChain(tenantsDir, tenant, from, open);
   const reason = damaged ? 'damaged' : 'stale';
   const described = state === undefined ? {} : { location: state.location, chain: state.chain, pieces: state.pieces };
   if (from === undefined) {
     const leftAtStore = 'its destination is unknown (its state could not be read): a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it';
     return { outcome: 'ended', reason, savedAt, upload: 'left', leftAtStore };
   }
+  if (completed !== undefined) return { outcome: 'ended', reason, savedAt, ...described, upload: 'completed' };
   const { uploadId } = from.state.upload;
   if (uploadId !== undefined && abortError !== undefined) {
     const why = abortError instanceof Error ? abortError.message : String(abortError);

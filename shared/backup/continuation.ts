@@ -34,6 +34,7 @@ import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
 import type { SuspendedAgeFile } from '../age/encrypt.js';
+import type { Manifest, ManifestNote } from '../archive/manifest.js';
 import { PAYLOAD_KEY_BYTES, CHUNK_BYTES } from '../age/stream.js';
 
 const MAGIC = Buffer.from('OCCS1\n');
@@ -77,6 +78,23 @@ export interface ContinuationState {
   readonly pieces: number;
   readonly archive: ArchiveCheckpoint;
   readonly upload: Omit<UploadCheckpoint, 'tail'>;
+  /**
+   * Set by the piece that ends the archive, right before it commits the upload (the rest of
+   * the state is the one it started from): the archive may be stored whole from then on. A
+   * piece run again from this state (the committing one killed before it removed the state)
+   * looks for that archive first and, found, ends the chain as a success without storing
+   * anything again; not found (killed before the commit), it goes on from the rest as ever.
+   */
+  readonly committing?: CommittingArchive;
+}
+
+/** The whole archive a chain's last piece is committing: its size, and what its backup's result says of it. */
+export interface CommittingArchive {
+  readonly bytes: number;
+  readonly manifestSha256: string;
+  readonly totals: Manifest['totals'];
+  readonly skipped: readonly ManifestNote[];
+  readonly warnings: readonly ManifestNote[];
 }
 
 /** An encrypted backup's age file between pieces. */
@@ -164,6 +182,7 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   if (typeof state.version === 'number' && state.version > CONTINUATION_FORMAT_VERSION) throw later();
   if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
   if (record !== undefined && !isEncryptionRecord(record)) throw damaged();
+  if (state.committing !== undefined && !isCommittingArchive(state.committing)) throw damaged();
   const keyBytes = record?.keyBytes ?? 0;
   const pendingBytes = record?.pendingBytes ?? 0;
   if (jsonEnd + frameBytes + keyBytes + pendingBytes + tailBytes !== bytes.length) throw damaged();
@@ -173,6 +192,18 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   const encryption: SavedEncryption | undefined =
     record === undefined ? undefined : { recipients: record.recipients, stream: { chunkIndex: record.chunkIndex, payloadKey: take(keyBytes), pending: take(pendingBytes) } };
   return { state, pendingFrame, ...(encryption !== undefined && { encryption }), tail: take(tailBytes) };
+}
+
+function isCommittingArchive(committing: CommittingArchive): boolean {
+  return (
+    Number.isSafeInteger(committing.bytes) &&
+    committing.bytes >= 0 &&
+    typeof committing.manifestSha256 === 'string' &&
+    typeof committing.totals === 'object' &&
+    committing.totals !== null &&
+    Array.isArray(committing.skipped) &&
+    Array.isArray(committing.warnings)
+  );
 }
 
 function isEncryptionRecord(record: EncryptionRecord): boolean {

@@ -92,6 +92,12 @@ export interface StreamUpload {
   readonly suspendWhen?: () => boolean;
   /** A suspended upload to go on with. */
   readonly resume?: UploadCheckpoint;
+  /**
+   * Awaited once every part is sent, right before the request that commits the object
+   * (PutObject or CompleteMultipartUpload), with the object's size; throwing cancels the
+   * upload. A write in pieces records there that it is committing (backup.ts).
+   */
+  readonly committing?: (bytes: number) => Promise<void>;
   /** @default ABORT_UPLOAD_TIMEOUT_MS */
   readonly abortTimeoutMs?: number;
 }
@@ -204,11 +210,24 @@ class Uploader {
       this.fail(error, 'body');
       return { bytes: this.bytes };
     }
-    if (this.partsStarted === 0) return this.commit(() => this.putObject(part?.subarray(0, filled) ?? Buffer.alloc(0)));
+    if (this.partsStarted === 0) {
+      if (!(await this.aboutToCommit())) return { bytes: this.bytes };
+      return this.commit(() => this.putObject(part?.subarray(0, filled) ?? Buffer.alloc(0)));
+    }
     if (part !== undefined && filled > 0) await this.sendPart(part, filled);
     await Promise.all(this.inFlight);
-    if (this.failure !== undefined) return { bytes: this.bytes };
+    if (this.failure !== undefined || !(await this.aboutToCommit())) return { bytes: this.bytes };
     return this.commit(() => this.completeMultipartUpload());
+  }
+
+  /** Runs `committing`; false (the upload failed) if it threw. */
+  private async aboutToCommit(): Promise<boolean> {
+    try {
+      await this.upload.committing?.(this.bytes);
+    } catch (error) {
+      this.fail(error, 'body');
+    }
+    return this.failure === undefined;
   }
 
   /** Runs the request that commits the object; if it fails, the key may hold this upload all the same (module comment). */

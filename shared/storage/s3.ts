@@ -69,7 +69,7 @@ import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error
 import { formatS3Url } from './s3-url.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 const MiB = 1024 * 1024;
@@ -255,6 +255,7 @@ export class S3Location implements ArchiveLocation {
         // A continuing piece keeps its chain's part size, and the parts in flight that size allows.
         ...(resume === undefined ? this.plan : planUpload(undefined, resume.partSize, this.options.queueSize)),
         ...(piece !== undefined && { suspendWhen: piece.suspendWhen }),
+        ...(piece?.committing !== undefined && { committing: piece.committing }),
         ...(resume !== undefined && { resume }),
         beforeCommit: (stored) => {
           tags = tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored) });
@@ -270,26 +271,56 @@ export class S3Location implements ArchiveLocation {
     if (suspended !== undefined) return { bytes, suspended };
     // Committed: the archive is complete at the location. A late abort no longer undoes it,
     // and neither does a failed tagging: see the module comment.
-    if (tags.length > 0) {
-      const failed = await this.answered(context, signal, (abortSignal) =>
-        this.client.send(
-          new sdk.PutObjectTaggingCommand({
-            Bucket: this.bucket,
-            Key: this.key,
-            ...(versionId !== undefined && { VersionId: versionId }),
-            Tagging: { TagSet: tags },
-          }),
-          { abortSignal },
-        ),
-      ).then(
-        () => undefined,
-        (error: unknown) => (error instanceof OpenClawError ? error : translateS3Error(error, context)).message,
-      );
-      // Said, not thrown: a backup that cannot tag its archive would otherwise go unnoticed,
-      // and an encrypted or piped one is then counted by no prune rule until it is verified.
-      if (failed !== undefined) return { bytes, unrecorded: `its tags (manifest digest, size stored) could not be attached: ${failed}` };
-    }
+    const unrecorded = tags.length > 0 ? await this.tag(sdk, context, tags, versionId, signal) : undefined;
+    if (unrecorded !== undefined) return { bytes, unrecorded };
     return { bytes };
+  }
+
+  /**
+   * The archive a write in pieces committed (types.ts): the object at the key, if it is
+   * `bytes` long and carries the write's tenant and creation time (to the millisecond) in its
+   * user metadata, which the upload's first piece set; its tags are written again. A piece
+   * killed between CompleteMultipartUpload and the end of its backup leaves just that object,
+   * and its upload id is then unknown to S3 (NoSuchUpload): going on with the upload would fail.
+   */
+  async storedPieces(options: StoredPiecesOptions): Promise<WriteResult | undefined> {
+    const { signal, bytes } = options;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('write')]);
+    let head: { ContentLength?: number; Metadata?: Record<string, string>; VersionId?: string } | undefined;
+    try {
+      head = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }));
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
+      // Not found; or not allowed to look (no s3:GetObject): the piece goes on as it would have.
+      const status = s3StatusCode(error);
+      if (status !== 404 && status !== 403) throw translateS3Error(error, context);
+    }
+    const metadata = head?.Metadata ?? {};
+    if (head === undefined || head.ContentLength !== bytes || metadata[`${METADATA_PREFIX}tenant`] !== options.tenant || metadata[`${METADATA_PREFIX}created-at`] !== options.createdAt) return undefined;
+    const unrecorded = await this.tag(sdk, context, tagsFor({ ...options.finalMetadata, [STORED_BYTES_METADATA_KEY]: String(bytes) }), head.VersionId, signal);
+    return unrecorded === undefined ? { bytes } : { bytes, unrecorded };
+  }
+
+  /** Attaches `tags` to the object (the version written); why it could not, or undefined. */
+  private async tag(sdk: S3Sdk, context: S3ErrorContext, tags: Tag[], versionId: string | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
+    const failed = await this.answered(context, signal, (abortSignal) =>
+      this.client.send(
+        new sdk.PutObjectTaggingCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          ...(versionId !== undefined && { VersionId: versionId }),
+          Tagging: { TagSet: tags },
+        }),
+        { abortSignal },
+      ),
+    ).then(
+      () => undefined,
+      (error: unknown) => (error instanceof OpenClawError ? error : translateS3Error(error, context)).message,
+    );
+    // Said, not thrown: a backup that cannot tag its archive would otherwise go unnoticed,
+    // and an encrypted or piped one is then counted by no prune rule until it is verified.
+    return failed === undefined ? undefined : `its tags (manifest digest, size stored) could not be attached: ${failed}`;
   }
 
   async read(options: ReadOptions = {}): Promise<Readable> {

@@ -11,6 +11,24 @@ import type { UploadCheckpoint } from './s3-upload.js';
 export interface PieceOptions extends WriteOptions {
   readonly resume?: UploadCheckpoint;
   readonly suspendWhen: () => boolean;
+  /**
+   * Awaited right before the piece that is not suspended commits the archive, with its size
+   * (every piece's bytes); throwing fails the write. Lets the caller record that the archive
+   * may be stored from then on, for `storedPieces` to find if it is killed before it knows.
+   */
+  readonly committing?: (bytes: number) => Promise<void>;
+}
+
+/** What `storedPieces` looks for: the archive a write in pieces committed, and what to record beside it. */
+export interface StoredPiecesOptions {
+  /** The write's tenant and creation time (ArchiveMetadata's), which the archive carries. */
+  readonly tenant: string;
+  readonly createdAt: string;
+  /** The size `committing` was given. */
+  readonly bytes: number;
+  /** As WriteOptions' `finalMetadata`'s answer. */
+  readonly finalMetadata: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
 }
 
 /** A piece's answer: `suspended` (what the next piece goes on from) unless the archive was committed. */
@@ -126,6 +144,15 @@ export interface ArchiveLocation {
    * a failed `write`.
    */
   writePiece?(body: Readable, options: PieceOptions): Promise<PieceResult>;
+
+  /**
+   * The archive a write in pieces committed, when its last piece was killed after the commit
+   * and before its caller knew (a piece run again then finds it, where S3 knows the upload no
+   * more: NoSuchUpload): when the location holds an archive of `bytes` bytes that carries the
+   * write's tenant and creation time, what the location records beside it (S3: the tags) is
+   * written again and its WriteResult answered; undefined when it holds no such archive.
+   */
+  storedPieces?(options: StoredPiecesOptions): Promise<WriteResult | undefined>;
 
   /** Gives up a write in pieces whose chain broke: what its pieces stored is discarded (an aborted multipart upload). */
   abandonPieces?(at: UploadCheckpoint, options?: ReadOptions): Promise<void>;

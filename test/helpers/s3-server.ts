@@ -6,7 +6,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -282,6 +282,58 @@ export function startTaggingRefusingProxy(target: string): Promise<RecordingServ
       ? { status: 403, body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>' }
       : undefined,
   );
+}
+
+/** What a test does as a CompleteMultipartUpload reaches the completed-upload proxy. */
+export interface CompletingHooks {
+  /** Called as the completion arrives, before it is carried out: a test reads there what a client killed right then leaves. */
+  readonly onCompleting?: () => void;
+  /** True refuses it (400 InvalidPart) without passing it on: as if the client had died before sending it. */
+  readonly refuse?: () => boolean;
+}
+
+/**
+ * An HTTP proxy in front of `target` (s3rver) that, like AWS, knows a multipart upload no more
+ * once it is completed: any later request naming its upload id (UploadPart, ListParts,
+ * CompleteMultipartUpload, AbortMultipartUpload) is answered 404 NoSuchUpload. s3rver keeps
+ * taking parts and completions for it.
+ */
+export async function startCompletedUploadProxy(target: string, hooks: CompletingHooks = {}): Promise<RecordingServer> {
+  const completed = new Set<string>();
+  const requests: RecordedRequest[] = [];
+  const refuse = (response: ServerResponse, status: number, code: string, message: string) => {
+    response.writeHead(status, { 'content-type': 'application/xml' });
+    response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>0</RequestId></Error>`);
+  };
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const uploadId = new URL(request.url ?? '/', 'http://proxy').searchParams.get('uploadId');
+    if (uploadId !== null && completed.has(uploadId)) {
+      request.resume();
+      refuse(response, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+      return;
+    }
+    const completing = request.method === 'POST' && uploadId !== null;
+    if (completing) hooks.onCompleting?.();
+    if (completing && hooks.refuse?.() === true) {
+      request.resume();
+      refuse(response, 400, 'InvalidPart', 'One or more of the specified parts could not be found.');
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      const body: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => body.push(chunk));
+      answer.on('end', () => {
+        // A completion's errors may come in a 200 answer (S3 does that): only a result counts.
+        if (completing && answer.statusCode === 200 && Buffer.concat(body).includes('CompleteMultipartUploadResult')) completed.add(uploadId);
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        response.end(Buffer.concat(body));
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return listening(server, requests);
 }
 
 /** An HTTP proxy in front of `target` answering the S3 error `refusal` gives for a request, passing the others through. */
