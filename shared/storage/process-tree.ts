@@ -77,14 +77,16 @@ export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signal
 export function freezeTree(roots: readonly (TreeMember | number)[]): TreeMember[] {
   const deadline = Date.now() + FREEZE_WAIT_MS;
   const tried = new Set<number>();
+  /** Not stopped, and not to be waited for: exited meanwhile, or not ours to signal. */
+  const unsent = new Set<number>();
   let tree = descendants(roots);
   for (;;) {
     for (const member of tree) {
       if (tried.has(member.pid)) continue;
       tried.add(member.pid);
-      send(member, 'SIGSTOP');
+      if (!send(member, 'SIGSTOP')) unsent.add(member.pid);
     }
-    while (Date.now() < deadline && !tree.every(halted)) pause(FREEZE_POLL_MS);
+    while (Date.now() < deadline && !tree.every((member) => unsent.has(member.pid) || halted(member))) pause(FREEZE_POLL_MS);
     const again = descendants(tree);
     if (again.every((member) => tried.has(member.pid))) return again;
     tree = again;
