@@ -57,12 +57,13 @@ export function survivors(members: readonly TreeMember[]): TreeMember[] {
  * start time still matches in the same reading of /proc: a member that exited and whose pid
  * went to an unrelated process meanwhile is neither signalled nor searched. Each member
  * signalled is then continued (SIGCONT): a stopped process acts on a signal (other than
- * SIGKILL) only once it runs again.
+ * SIGKILL) only once it runs again. Returns the members signalled.
  */
-export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): void {
+export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): TreeMember[] {
   const targets = withNewChildren ? freezeTree(members) : members;
   const signalled = targets.filter((member) => send(member, signal));
   for (const member of signalled) send(member, 'SIGCONT');
+  return signalled;
 }
 
 /**
