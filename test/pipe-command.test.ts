@@ -5,7 +5,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,20 @@ function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The running processes (zombies are not) whose environment holds `mark`, as "pid command". */
+function marked(mark: string): string[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((pid) => {
+      try {
+        if (!isRunning(Number(pid)) || !readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(mark)) return [];
+        return [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim()}`];
+      } catch {
+        return []; // exited meanwhile, or not ours to read
+      }
+    });
 }
 
 async function until(condition: () => boolean): Promise<void> {
@@ -240,6 +254,24 @@ describe('--pipe failures', () => {
       expect(lagging.left).toBe(0); // every look that found them running was followed by another
     } finally {
       Object.assign(lagging, { looks: 0, left: 0, killed: false });
+    }
+  });
+
+  it('leaves nothing running of a command that keeps starting processes when the signal aborts (one started between reading its tree and the signal outlived it)', async () => {
+    // Every process of the command carries the mark in its environment: found wherever it
+    // went (orphaned, it belongs to init), and killed in the end whatever the test found.
+    const mark = `OPENCLAW_PIPE_TEST_MARK=${process.pid}-${counter}`;
+    const started = join(dir, `started-${counter++}`);
+    const controller = new AbortController();
+    const body = stallingBody(1024, () => void until(() => existsSync(started)).then(() => setTimeout(() => controller.abort(), 100)));
+    try {
+      const error = await withPipeCommand(localFile(), `export ${mark}; touch '${started}'; while :; do sleep 30 & sleep 0.01; done`)
+        .write(body, writeOptions({ signal: controller.signal }))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AbortedError);
+      expect(marked(mark)).toEqual([]);
+    } finally {
+      for (const process_ of marked(mark)) process.kill(Number(process_.split(' ')[0]), 'SIGKILL');
     }
   });
 

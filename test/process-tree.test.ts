@@ -2,13 +2,13 @@
 // signalled only while they are still the processes that were found.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { processTree, signalTree, survivors } from '../shared/storage/process-tree.js';
+import { freezeTree, processTree, signalTree, survivors } from '../shared/storage/process-tree.js';
 import { tempDir } from './helpers/tree.js';
 
 const started: ChildProcess[] = [];
@@ -39,6 +39,21 @@ async function shellWithGrandchild(): Promise<{ shell: ChildProcess; grandchild:
   }
 }
 
+/** The processes of process group `group` still running (zombies are not), as "pid command". */
+function groupMembers(group: number): string[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+        const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(pgid) === group && state !== 'Z' ? [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim()}`] : [];
+      } catch {
+        return []; // exited meanwhile
+      }
+    });
+}
+
 async function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
 }
@@ -62,6 +77,42 @@ describe.runIf(existsSync('/proc/self/stat'))('process tree', () => {
       await sleep(10);
     }
     expect(survivors(tree.filter((member) => member.pid === grandchild))).toEqual([]);
+  });
+
+  it('freezes a shell that is forking: it starts nothing more until signalled, and leaves nothing running (a fork between reading the tree and the signal was left out, orphaned)', async () => {
+    // Forks as fast as it can: read, then signalled, the tree missed the `sleep` started in
+    // between, which outlived its shell (9 of 10 backups through --pipe 'while :; do sleep 30 &
+    // sleep 0.01; done' stopped by SIGTERM left one or more running).
+    const shell = spawn('/bin/sh', ['-c', 'while :; do sleep 30 & done'], { stdio: 'ignore', detached: true });
+    started.push(shell);
+    for (let waited = 0; processTree(shell.pid!).length < 5; waited += 10) {
+      if (waited > 10_000) throw new Error('the shell did not fork');
+      await sleep(10);
+    }
+    const tree = freezeTree([shell.pid!]);
+    // Frozen: not one more process, however long it stays so.
+    await sleep(200);
+    expect(processTree(shell.pid!).map((member) => member.pid)).toEqual(tree.map((member) => member.pid));
+    signalTree(tree, 'SIGTERM');
+    await exited(shell);
+    for (let waited = 0; survivors(tree).length > 0; waited += 10) {
+      if (waited > 10_000) throw new Error(`still running: ${JSON.stringify(survivors(tree))}`);
+      await sleep(10);
+    }
+    expect(groupMembers(shell.pid!)).toEqual([]);
+  });
+
+  it('keeps the members it froze stopped until they are signalled, then lets them act on it', async () => {
+    const { shell, grandchild } = await shellWithGrandchild();
+    const tree = freezeTree([shell.pid!]);
+    expect(tree.map((member) => member.pid)).toContain(grandchild);
+    expect(readFileSync(`/proc/${grandchild}/stat`, 'latin1').split(') ')[1]?.[0]).toBe('T');
+    signalTree(tree, 'SIGTERM'); // and SIGCONT: a stopped process would hold the SIGTERM
+    await exited(shell);
+    for (let waited = 0; survivors(tree).length > 0; waited += 10) {
+      if (waited > 10_000) throw new Error(`still running: ${JSON.stringify(survivors(tree))}`);
+      await sleep(10);
+    }
   });
 
   it('does not signal a process that only has a member\'s pid (another start time)', () => {

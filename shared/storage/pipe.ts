@@ -28,7 +28,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { hangUpIgnored } from '../hang-up.js';
-import { processTree, signalTree, survivors, type TreeMember } from './process-tree.js';
+import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
@@ -228,8 +228,9 @@ class Filter {
   private stop(): void {
     const child = this.child;
     // The tree is read first: closing its input can end the shell at once, and what it
-    // started then belongs to init, out of sight.
-    const stopping = child?.pid !== undefined && !this.exited && child.exitCode === null && child.signalCode === null && this.stopping === undefined ? processTree(child.pid) : undefined;
+    // started then belongs to init, out of sight. It is read frozen (stopped until it is
+    // signalled): a shell that forks meanwhile would leave the new process out of it, running.
+    const stopping = child?.pid !== undefined && !this.exited && child.exitCode === null && child.signalCode === null && this.stopping === undefined ? freezeTree([child.pid]) : undefined;
     destroyQuietly(this.input);
     if (child === undefined || this.exited) return;
     child.stdin.destroy();
@@ -252,7 +253,7 @@ class Filter {
     const child = this.child;
     if (this.stopping !== undefined) signalTree(this.stopping, 'SIGKILL', true);
     // Not yet reaped (no exit code), so its pid is still its own.
-    else if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) signalTree(processTree(child.pid), 'SIGTERM');
+    else if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) signalTree(freezeTree([child.pid]), 'SIGTERM');
   }
 
   /**

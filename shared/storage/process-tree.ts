@@ -8,6 +8,11 @@
 // group (the terminal's Ctrl-C and hang-up reach it as before), and when it must stop, the
 // tree under its shell is read from /proc (each process's parent and start time) and every
 // member is signalled. The start time tells a member from a later process given its pid.
+// A shell still running forks new processes between that reading and the signal (a loop, the
+// next command of a pipeline or a subshell on a loaded machine): the child of such a fork, not
+// in the tree read, was left running, orphaned, once its parent died. So the tree is frozen
+// first (freezeTree): each member is stopped (SIGSTOP) and /proc read again until every one is
+// stopped and none has a child that is not, then the signal is sent and the members continued.
 //
 // Limits: a process that had already left the tree (a daemon that forked twice, such as
 // gpg-agent, meant to outlive the command) is not touched; without /proc (macOS) the tree is
@@ -25,6 +30,10 @@ export interface TreeMember {
 
 /** The start time of a process found without /proc. */
 const UNKNOWN_START = 0;
+/** How long a freeze waits for its members to show as stopped: a fork under way must complete first. */
+const FREEZE_WAIT_MS = 1000;
+/** How often a freeze looks at whether its members are stopped yet. */
+const FREEZE_POLL_MS = 1;
 
 /** `root` and every process below it now, parents before children. */
 export function processTree(root: number): TreeMember[] {
@@ -42,25 +51,73 @@ export function survivors(members: readonly TreeMember[]): TreeMember[] {
 
 /**
  * Sends `signal` to each member still running as itself; with `withNewChildren`, also to the
- * processes they started since they were found. Every pid is checked against its start time
+ * processes they started since they were found, which are first frozen with them (freezeTree)
+ * so that none starts another meanwhile. Every pid is checked against its start time
  * just before it is signalled, and the new children are looked for only below members whose
  * start time still matches in the same reading of /proc: a member that exited and whose pid
- * went to an unrelated process meanwhile is neither signalled nor searched. Returns the
- * members signalled.
+ * went to an unrelated process meanwhile is neither signalled nor searched. Each member
+ * signalled is then continued (SIGCONT): a stopped process acts on a signal (other than
+ * SIGKILL) only once it runs again. Returns the members signalled.
  */
 export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): TreeMember[] {
-  const targets = withNewChildren ? descendants(members) : members;
-  const signalled: TreeMember[] = [];
-  for (const member of targets) {
-    if (survivors([member]).length === 0) continue; // exited, or its pid is another process's now
-    try {
-      process.kill(member.pid, signal);
-      signalled.push(member);
-    } catch {
-      // gone meanwhile (ESRCH), or not ours to signal (EPERM: it became setuid)
+  const targets = withNewChildren ? freezeTree(members) : members;
+  const signalled = targets.filter((member) => send(member, signal));
+  for (const member of signalled) send(member, 'SIGCONT');
+  return signalled;
+}
+
+/**
+ * Stops (SIGSTOP) the roots still running as themselves and every process below them, and
+ * returns them, parents before children, still stopped: for signalTree, which continues them.
+ * A stopped process starts no other, and one that was forking when told to stop shows as
+ * stopped only once its child is in /proc: so the tree is read again after all its members
+ * show as stopped, until that reading finds no new one. A member that does not stop within
+ * FREEZE_WAIT_MS (stuck in an uninterruptible wait, as on a hung network mount) is taken as it
+ * is; one that cannot be signalled (EPERM) is still returned. Without /proc, the roots alone.
+ */
+export function freezeTree(roots: readonly (TreeMember | number)[]): TreeMember[] {
+  const deadline = Date.now() + FREEZE_WAIT_MS;
+  const tried = new Set<number>();
+  /** Not stopped, and not to be waited for: exited meanwhile, or not ours to signal. */
+  const unsent = new Set<number>();
+  let tree = descendants(roots);
+  for (;;) {
+    for (const member of tree) {
+      if (tried.has(member.pid)) continue;
+      tried.add(member.pid);
+      if (!send(member, 'SIGSTOP')) unsent.add(member.pid);
+    }
+    while (Date.now() < deadline && !tree.every((member) => unsent.has(member.pid) || halted(member))) pause(FREEZE_POLL_MS);
+    const again = descendants(tree);
+    if (again.every((member) => tried.has(member.pid))) return again;
+    tree = again;
+    if (Date.now() >= deadline) {
+      for (const member of tree) if (!tried.has(member.pid)) send(member, 'SIGSTOP');
+      return tree;
     }
   }
-  return signalled;
+}
+
+/** Signals `member` if it still runs as itself; false if it was not signalled. */
+function send(member: TreeMember, signal: NodeJS.Signals): boolean {
+  if (survivors([member]).length === 0) return false; // exited, or its pid is another process's now
+  try {
+    process.kill(member.pid, signal);
+    return true;
+  } catch {
+    return false; // gone meanwhile (ESRCH), or not ours to signal (EPERM: it became setuid)
+  }
+}
+
+/** Stopped, exited, or no longer itself: it starts no process from now on (as far as /proc tells). */
+function halted(member: TreeMember): boolean {
+  const stat = processStat(member.pid);
+  return stat === undefined || stat.dead || stat.stopped || (member.start !== UNKNOWN_START && stat.started !== member.start);
+}
+
+/** Blocks for `ms` milliseconds: a freeze runs in an exit handler too, where nothing can wait. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**

@@ -148,6 +148,8 @@ export interface ProcessStat {
   readonly started: number;
   /** Exited, not yet reaped by its parent (a zombie; state field 3 is Z or X). */
   readonly dead: boolean;
+  /** Stopped (SIGSTOP, a terminal's stop, a debugger: state field 3 is T or t). */
+  readonly stopped: boolean;
 }
 
 /** The process `pid` as `/proc/<pid>/stat` shows it; undefined without procfs, or once it is gone. */
@@ -162,6 +164,7 @@ export function processStat(pid: number): ProcessStat | undefined {
     parent: Number.isSafeInteger(parent) ? parent : 0,
     started: Number.isSafeInteger(started) ? started : 0,
     dead: fields[0] === 'Z' || fields[0] === 'X',
+    stopped: fields[0] === 'T' || fields[0] === 't',
   };
 }
 
