@@ -57,6 +57,34 @@ describe('an upload to a store that stops reading part 2', () => {
   });
 });
 
+describe('an upload of one part to a store that stops reading it', () => {
+  let server: S3TestServer;
+  let proxy: Awaited<ReturnType<typeof startStallingProxy>>;
+  let client: S3Client;
+
+  beforeAll(async () => {
+    server = await startS3Server();
+    proxy = await startStallingProxy(server.endpoint, 'PutObject');
+    client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint, maxAttempts: 2 });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await proxy.stop();
+    await server.dispose();
+  });
+
+  it('retries the PutObject while it stalls, then fails in one line naming the stall', async () => {
+    // Small enough for the sockets' buffers to take it whole: the answer is what never comes.
+    const data = randomBytes(100_000);
+    const location = new S3Location({ client, bucket: server.bucket, key: 'acme/small.tar.zst', endpoint: proxy.endpoint, stallDeadlineMs: 500 });
+    const failure = await location.write(Readable.from([data]), { overwrite: true, metadata: { tenant: 'acme', formatVersion: 2, toolVersion: 'test', createdAt: '2026-12-05T00:00:00.000Z' } }).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(StorageError);
+    expect((failure as StorageError).message).toMatch(/^upload to s3:\/\/backups\/acme\/small\.tar\.zst stalled: the store took nothing of the object for 500 ms \((no answer after all 100000 bytes|it stopped at byte \d+ of 100000)\), after 2 attempts$/);
+    expect(proxy.stalled()).toBe(2);
+  });
+});
+
 describe('a part whose bytes keep moving', () => {
   /** Runs the watching middleware on `data` against a request that takes each piece after `pieceMs` and answers `answerMs` after the last. */
   async function send(data: Buffer, stallMs: number, pieceMs: number, answerMs: number): Promise<{ readonly taken: number }> {
