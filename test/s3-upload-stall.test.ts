@@ -87,8 +87,9 @@ describe('an upload of one part to a store that stops reading it', () => {
 
 describe('a part whose bytes keep moving', () => {
   /** Runs the watching middleware on `data` against a request that takes each piece after `pieceMs` and answers `answerMs` after the last. */
-  async function send(data: Buffer, stallMs: number, pieceMs: number, answerMs: number): Promise<{ readonly taken: number }> {
+  async function send(data: Buffer, stallMs: number, pieceMs: number | ((piece: number) => number), answerMs: number): Promise<{ readonly taken: number }> {
     let taken = 0;
+    let pieces = 0;
     const handler = watchProgress<object, { $metadata: object }>(2, stallMs)(
       (args) =>
         new Promise((resolve, reject) => {
@@ -98,7 +99,8 @@ describe('a part whose bytes keep moving', () => {
             highWaterMark: 16 * 1024,
             write(chunk: Buffer, _encoding, done) {
               taken += chunk.length;
-              setTimeout(done, pieceMs);
+              pieces += 1;
+              setTimeout(done, typeof pieceMs === 'number' ? pieceMs : pieceMs(pieces));
             },
             final(done) {
               done();
@@ -124,6 +126,12 @@ describe('a part whose bytes keep moving', () => {
     const data = randomBytes(2 * 1024 * 1024);
     // Taken over more than a second; the answer 700 ms after the last byte, longer than the stall time.
     await expect(send(data, 400, 40, 700)).resolves.toEqual({ taken: data.length });
+  });
+
+  it('is not cut while the socket takes bytes in bursts (a full send buffer is writable again once half of it is sent)', async () => {
+    const data = randomBytes(4 * 1024 * 1024);
+    // 64 pieces, 20 ms each but for a pause of 500 ms after every 32nd (640 ms of history), longer than the stall time.
+    await expect(send(data, 300, (piece) => (piece % 32 === 0 ? 500 : 20), 0)).resolves.toEqual({ taken: data.length });
   });
 
   it('is ended when the socket takes nothing for the stall time', async () => {

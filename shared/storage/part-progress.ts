@@ -12,9 +12,12 @@
 // handed to the HTTP request changes, below the SDK's retries and signing (a middleware of
 // the deserialize step, which runs once per attempt), so a retry sends it again whole.
 //
-// Once every byte is accepted, the answer may still wait for what the socket's send buffer
-// holds, which a slow link drains slowly: that wait is allowed as long as the last
-// SEND_BUFFER_BYTES took to be accepted, if that is longer than `stallMs`.
+// A socket takes bytes in bursts: once its send buffer is full it is writable again only when
+// the kernel has sent half of it, and once every byte is taken the answer still waits for what
+// the sockets' buffers hold. On a slow link both take as long as the link needs for those
+// bytes, so each wait is allowed as long as the last BACKLOG_BYTES (which hold them) took to be
+// taken, if that is longer than `stallMs`: a store that stops reading after taking them fast
+// is given `stallMs`, a slow link what it has shown it needs.
 
 import { Readable, type Writable } from 'node:stream';
 import type { DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
@@ -24,9 +27,13 @@ export const PART_STALL_MS = 60_000;
 
 /** What one push hands the HTTP request: the socket takes a part in pieces of this size. */
 const PIECE_BYTES = 64 * 1024;
-/** The largest send buffer Linux grows a TCP socket's to by default (net.ipv4.tcp_wmem). */
-const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
-const PIECES_IN_SEND_BUFFER = SEND_BUFFER_BYTES / PIECE_BYTES;
+/**
+ * What may still be on its way once the socket has taken every byte: the largest send buffer
+ * Linux grows a TCP socket's to by default (net.ipv4.tcp_wmem, 4 MiB) and the largest receive
+ * buffer of a Linux peer (net.ipv4.tcp_rmem, 6 MiB).
+ */
+const BACKLOG_BYTES = 10 * 1024 * 1024;
+const PIECES_IN_BACKLOG = BACKLOG_BYTES / PIECE_BYTES;
 
 /** An attempt whose socket took no byte for the stall time; `code` makes the SDK retry it as a timeout. */
 export class PartStalled extends Error {
@@ -66,7 +73,7 @@ export const WATCH_PROGRESS_OPTIONS = { step: 'deserialize', name: 'openclawWatc
 class WatchedBody extends Readable {
   private offset = 0;
   private pieces = 0;
-  /** When each of the last PIECES_IN_SEND_BUFFER pieces was taken, by piece number modulo their count. */
+  /** When each of the last PIECES_IN_BACKLOG pieces was taken, by piece number modulo their count. */
   private readonly takenAt: number[] = [];
   private destination: Writable | undefined;
   private stalled: PartStalled | undefined;
@@ -84,15 +91,14 @@ class WatchedBody extends Readable {
   // Called whenever the request wants more: the socket took what was pushed before.
   override _read(): void {
     const now = Date.now();
+    const oldest = this.pieces < PIECES_IN_BACKLOG ? this.takenAt[0] : this.takenAt[this.pieces % PIECES_IN_BACKLOG];
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.stall(), Math.max(this.stallMs, now - (oldest ?? now))).unref();
     if (this.offset >= this.data.length) {
-      const oldest = this.pieces < PIECES_IN_SEND_BUFFER ? this.takenAt[0] : this.takenAt[this.pieces % PIECES_IN_SEND_BUFFER];
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.stall(), Math.max(this.stallMs, now - (oldest ?? now))).unref();
       this.push(null);
       return;
     }
-    this.timer.refresh();
-    this.takenAt[this.pieces % PIECES_IN_SEND_BUFFER] = now;
+    this.takenAt[this.pieces % PIECES_IN_BACKLOG] = now;
     this.pieces += 1;
     const end = Math.min(this.offset + PIECE_BYTES, this.data.length);
     const piece = this.data.subarray(this.offset, end);
