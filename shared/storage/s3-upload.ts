@@ -41,6 +41,7 @@ import type { S3Sdk } from './s3-client.js';
 import { NotS3Answer, s3ErrorName, s3StatusCode } from './s3-errors.js';
 import { release } from '../released-buffers.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
+import { PART_STALL_MS, WATCH_PROGRESS_OPTIONS, watchProgress } from './part-progress.js';
 
 /** What every request of the upload names: the object and the headers it is created with. */
 export interface UploadTarget {
@@ -100,6 +101,8 @@ export interface StreamUpload {
   readonly committing?: (bytes: number) => Promise<void>;
   /** @default ABORT_UPLOAD_TIMEOUT_MS */
   readonly abortTimeoutMs?: number;
+  /** How long an attempt to send a part (or the single PutObject) may go without the socket taking a byte (part-progress.ts). @default PART_STALL_MS */
+  readonly stallMs?: number;
 }
 
 export interface StreamUploadResult {
@@ -311,18 +314,17 @@ class Uploader {
 
   private async uploadPart(data: Buffer, partNumber: number): Promise<void> {
     const { sdk, client, target } = this.upload;
-    const answer: UploadPartCommandOutput = await client.send(
-      new sdk.UploadPartCommand({
-        Bucket: target.Bucket,
-        Key: target.Key,
-        UploadId: this.uploadId,
-        PartNumber: partNumber,
-        Body: data,
-        ContentLength: data.length,
-        ...(target.ChecksumAlgorithm !== undefined && { ChecksumAlgorithm: target.ChecksumAlgorithm }),
-      }),
-      { abortSignal: this.cancelRequests.signal },
-    );
+    const command = new sdk.UploadPartCommand({
+      Bucket: target.Bucket,
+      Key: target.Key,
+      UploadId: this.uploadId,
+      PartNumber: partNumber,
+      Body: data,
+      ContentLength: data.length,
+      ...(target.ChecksumAlgorithm !== undefined && { ChecksumAlgorithm: target.ChecksumAlgorithm }),
+    });
+    command.middlewareStack.add(watchProgress(partNumber, this.upload.stallMs ?? PART_STALL_MS), WATCH_PROGRESS_OPTIONS);
+    const answer: UploadPartCommandOutput = await client.send(command, { abortSignal: this.cancelRequests.signal });
     if (answer.ETag === undefined) throw new StorageError(`S3 answered part ${partNumber} without an ETag`, 'S3');
     this.completed.push({
       PartNumber: partNumber,
@@ -352,7 +354,9 @@ class Uploader {
 
   private async putObject(data: Buffer): Promise<StreamUploadResult> {
     const { sdk, client, target } = this.upload;
-    const answer = await client.send(new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length }), { abortSignal: this.cancelRequests.signal });
+    const command = new sdk.PutObjectCommand({ ...target, Body: data, ContentLength: data.length });
+    command.middlewareStack.add(watchProgress(undefined, this.upload.stallMs ?? PART_STALL_MS), WATCH_PROGRESS_OPTIONS);
+    const answer = await client.send(command, { abortSignal: this.cancelRequests.signal });
     // Every S3 store answers a stored object with its ETag; a web server answers anything with 200.
     if (answer.ETag === undefined) throw new NotS3Answer('PutObject');
     return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };

@@ -67,6 +67,7 @@ import { AbortedError, DestinationExistsError, OpenClawError, StorageError } fro
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
+import { PartStalled } from './part-progress.js';
 import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
@@ -143,7 +144,11 @@ export interface S3LocationOptions {
    * resume), may wait for an answer, retries included. @default ANSWER_DEADLINE_MS
    */
   readonly answerDeadlineMs?: number;
-  /** How long a read waits for the body's next bytes before the connection counts as broken and is resumed. @default STALL_DEADLINE_MS */
+  /**
+   * How long a read waits for the body's next bytes before the connection counts as broken and
+   * is resumed, and how long an attempt to send a part may go without the socket taking a byte
+   * before it is retried. @default STALL_DEADLINE_MS (PART_STALL_MS for uploads, the same minute)
+   */
   readonly stallDeadlineMs?: number;
 }
 
@@ -261,6 +266,7 @@ export class S3Location implements ArchiveLocation {
           tags = tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored) });
         },
         ...(signal !== undefined && { signal }),
+        ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
       });
     } catch (error) {
       if (error instanceof UploadFailure) throw this.failureError(error, context, signal);
@@ -542,7 +548,7 @@ export class S3Location implements ArchiveLocation {
     }
     // The body's errors belong to the caller: passed on untouched.
     if (failure.source === 'body') return failure.error;
-    const error = translateS3Error(failure.error, context);
+    const error = failure.error instanceof PartStalled ? stalledError(failure.error, context) : translateS3Error(failure.error, context);
     if (note === undefined) return error;
     if (error instanceof StorageError) return new StorageError(`${error.message}; ${note}`, error.code, { cause: failure.error });
     return error;
@@ -599,6 +605,12 @@ export function tagsFor(finalMetadata: Readonly<Record<string, string>>): Tag[] 
     }
     return { Key: key, Value: value };
   });
+}
+
+/** A part (or the single PutObject) whose every attempt stalled: said so, not 'no answer' (the store took no bytes, part-progress.ts). */
+function stalledError(stalled: PartStalled, context: S3ErrorContext): StorageError {
+  const attempts = (stalled as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+  return new StorageError(`upload to ${context.display} stalled: ${stalled.message}${attempts > 1 ? `, after ${attempts} attempts` : ''}`, 'UNREACHABLE', { cause: stalled });
 }
 
 /** Connections the store refused or dropped before answering: worth another ranged GET (an answer that never came is not: its deadline was a minute). */

@@ -137,6 +137,34 @@ export async function startCuttingProxy(target: string, afterBytes: number, time
 
 
 /**
+ * An HTTP proxy in front of `target` (s3rver) that stops reading the body of every UploadPart
+ * of part `stallPart`, or every PutObject of an object (a wedged store, a dead link behind a NAT that still holds the
+ * connection): it never reads on nor answers, and the sender's socket fills up. Everything
+ * else passes through untouched. `stalled` counts the parts it stopped.
+ */
+export async function startStallingProxy(target: string, stallPart: number | 'PutObject' = 2): Promise<RecordingServer & { readonly stalled: () => number }> {
+  const requests: RecordedRequest[] = [];
+  let stalled = 0;
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const stalls = stallPart === 'PutObject' ? url.searchParams.get('x-id') === 'PutObject' : url.searchParams.get('partNumber') === String(stallPart);
+    if (request.method === 'PUT' && stalls) {
+      stalled += 1;
+      request.pause();
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return { ...(await listening(server, requests)), stalled: () => stalled };
+}
+
+/**
  * An HTTP server that is not S3: every request, whatever its method, gets `status` and a small
  * web page (a web server's default site, a console port taken for the API port, a captive
  * portal), or with 404 an empty body (a gateway that knows no such host).

@@ -1,0 +1,130 @@
+// An upload's request is held to its progress, not to a total time: a 5 GiB part on a slow
+// link may take hours while its bytes move, but a store that stops reading a part (wedged,
+// or a link gone dead behind a NAT that still holds the connection) must not keep a backup
+// for the socket's idle timeout, which Node waits out twice while a write is pending (two
+// minutes each), times the SDK's five attempts: twenty minutes, more than the backup
+// function's fifteen.
+//
+// So each attempt of an UploadPart or PutObject sends its body as a stream that counts what
+// the socket takes from it (it is read only as fast as the socket accepts bytes): an attempt
+// whose socket took nothing for `stallMs` is ended, with an error the SDK retries as a
+// timeout, within its attempts. The body is the same buffer every attempt; only how it is
+// handed to the HTTP request changes, below the SDK's retries and signing (a middleware of
+// the deserialize step, which runs once per attempt), so a retry sends it again whole.
+//
+// A socket takes bytes in bursts: once its send buffer is full it is writable again only when
+// the kernel has sent half of it, and once every byte is taken the answer still waits for what
+// the sockets' buffers hold. On a slow link both take as long as the link needs for those
+// bytes, so each wait is allowed as long as the last BACKLOG_BYTES (which hold them) took to be
+// taken, if that is longer than `stallMs`: a store that stops reading after taking them fast
+// is given `stallMs`, a slow link what it has shown it needs.
+
+import { Readable, type Writable } from 'node:stream';
+import type { DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
+
+/** How long an upload's request may go without its socket taking a byte (or, once all are taken, without an answer). */
+export const PART_STALL_MS = 60_000;
+
+/** What one push hands the HTTP request: the socket takes a part in pieces of this size. */
+const PIECE_BYTES = 64 * 1024;
+/**
+ * What may still be on its way once the socket has taken every byte: the largest send buffer
+ * Linux grows a TCP socket's to by default (net.ipv4.tcp_wmem, 4 MiB) and the largest receive
+ * buffer of a Linux peer (net.ipv4.tcp_rmem, 6 MiB).
+ */
+const BACKLOG_BYTES = 10 * 1024 * 1024;
+const PIECES_IN_BACKLOG = BACKLOG_BYTES / PIECE_BYTES;
+
+/** An attempt whose socket took no byte for the stall time; `code` makes the SDK retry it as a timeout. */
+export class PartStalled extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(
+    readonly partNumber: number | undefined,
+    readonly stallMs: number,
+    readonly acceptedBytes: number,
+    readonly totalBytes: number,
+  ) {
+    const what = partNumber === undefined ? 'the object' : `part ${partNumber}`;
+    const where = acceptedBytes >= totalBytes ? `no answer after all ${totalBytes} bytes` : `it stopped at byte ${acceptedBytes} of ${totalBytes}`;
+    super(`the store took nothing of ${what} for ${formatSeconds(stallMs)} (${where})`);
+  }
+}
+
+/** The middleware that sends each attempt's body as a watched stream (module comment); `partNumber` undefined for a PutObject. */
+export function watchProgress<Input extends object, Output extends MetadataBearer>(partNumber: number | undefined, stallMs: number): DeserializeMiddleware<Input, Output> {
+  return (next) => async (args: DeserializeHandlerArguments<Input>) => {
+    const request = args.request as { body?: unknown } | undefined;
+    const data = request?.body;
+    if (request === undefined || !(data instanceof Uint8Array) || data.byteLength === 0) return next(args);
+    const body = new WatchedBody(Buffer.from(data.buffer, data.byteOffset, data.byteLength), partNumber, stallMs);
+    // A copy: the retry middleware holds the original, whose buffer body keeps it retryable.
+    const sent: unknown = Object.assign(Object.create(Object.getPrototypeOf(request) as object) as object, request, { body });
+    try {
+      return await next({ ...args, request: sent });
+    } finally {
+      body.settled();
+    }
+  };
+}
+
+/** Where the watched middleware goes on a command's stack. */
+export const WATCH_PROGRESS_OPTIONS = { step: 'deserialize', name: 'openclawWatchProgress' } as const;
+
+class WatchedBody extends Readable {
+  private offset = 0;
+  private pieces = 0;
+  /** When each of the last PIECES_IN_BACKLOG pieces was taken, by piece number modulo their count. */
+  private readonly takenAt: number[] = [];
+  private destination: Writable | undefined;
+  private stalled: PartStalled | undefined;
+  private timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly data: Buffer,
+    private readonly partNumber: number | undefined,
+    private readonly stallMs: number,
+  ) {
+    super({ highWaterMark: PIECE_BYTES });
+    this.timer = setTimeout(() => this.stall(), stallMs).unref();
+  }
+
+  // Called whenever the request wants more: the socket took what was pushed before.
+  override _read(): void {
+    const now = Date.now();
+    const oldest = this.pieces < PIECES_IN_BACKLOG ? this.takenAt[0] : this.takenAt[this.pieces % PIECES_IN_BACKLOG];
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.stall(), Math.max(this.stallMs, now - (oldest ?? now))).unref();
+    if (this.offset >= this.data.length) {
+      this.push(null);
+      return;
+    }
+    this.takenAt[this.pieces % PIECES_IN_BACKLOG] = now;
+    this.pieces += 1;
+    const end = Math.min(this.offset + PIECE_BYTES, this.data.length);
+    const piece = this.data.subarray(this.offset, end);
+    this.offset = end;
+    this.push(piece);
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
+    this.destination = destination as unknown as Writable;
+    if (this.stalled !== undefined) queueMicrotask(() => this.destination?.destroy(this.stalled));
+    return super.pipe(destination, options);
+  }
+
+  /** The attempt has its answer (or failed): nothing more to watch. */
+  settled(): void {
+    clearTimeout(this.timer);
+  }
+
+  private stall(): void {
+    this.stalled = new PartStalled(this.partNumber, this.stallMs, this.offset - this.readableLength, this.data.length);
+    // Destroying the request fails the attempt with this error (and closes its socket).
+    this.destination?.destroy(this.stalled);
+    this.destroy();
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
+}
