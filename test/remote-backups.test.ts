@@ -140,7 +140,10 @@ describe('remote and local runs of the new commands', () => {
       expect(r.status).toBe(0);
       const listing = JSON.parse(r.stdout) as { backups: { name: string }[]; otherObjects: number };
       expect(listing).toEqual(JSON.parse(l.stdout));
-      expect(listing.backups.map((entry) => entry.name)).toEqual(['acme/4.tar.zst', 'acme/3.tar.zst', expect.any(String), expect.any(String), 'acme/2.tar.zst', 'acme/1.tar.zst']);
+      // acme/2 and the twins share a creation time: among them the store's modification times
+      // (to the second) decide, then the names, the same in both listings (above).
+      const names = listing.backups.map((entry) => entry.name);
+      expect([names.slice(0, 2), names.slice(2, 5).sort(), names.slice(5)]).toEqual([['acme/4.tar.zst', 'acme/3.tar.zst'], ['acme/2.tar.zst', 'acme/a-twin.tar.zst', 'acme/b-twin.tar.zst'], ['acme/1.tar.zst']]);
       expect(listing.otherObjects).toBe(3);
       expect(requests.map((request) => request.after)).toEqual([undefined, 'acme/2.tar.zst', 'acme/4.tar.zst', 'acme/b-twin.tar.zst', 'beta/2.tar.zst']);
       const [lt, rt] = [await local(args), await remote(args)];
