@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { groupMembers } from './helpers/processes.js';
 import { cliPath, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -62,24 +63,6 @@ async function until(condition: () => boolean, what: string, running?: Running):
     if (waited > 30_000) throw new Error(`timed out waiting for ${what}: ${running?.stderr() ?? ''}`);
     await sleep(20);
   }
-}
-
-/**
- * The processes of a process group still running (zombies, exited but not yet reaped, are
- * not): each CLI runs in a group of its own, with its --pipe command and what that started.
- */
-function groupMembers(group: number): string[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .flatMap((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-        const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return Number(pgid) === group && state !== 'Z' ? [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim()}`] : [];
-      } catch {
-        return []; // exited meanwhile
-      }
-    });
 }
 
 /** A backup held up by its --pipe command, once its temporary archive file exists. */

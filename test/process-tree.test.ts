@@ -2,13 +2,14 @@
 // signalled only while they are still the processes that were found.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { freezeTree, processTree, signalTree, survivors } from '../shared/storage/process-tree.js';
+import { groupMembers } from './helpers/processes.js';
 import { tempDir } from './helpers/tree.js';
 
 const started: ChildProcess[] = [];
@@ -37,21 +38,6 @@ async function shellWithGrandchild(): Promise<{ shell: ChildProcess; grandchild:
   } finally {
     dir.cleanup();
   }
-}
-
-/** The processes of process group `group` still running (zombies are not), as "pid command". */
-function groupMembers(group: number): string[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .flatMap((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-        const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return Number(pgid) === group && state !== 'Z' ? [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim()}`] : [];
-      } catch {
-        return []; // exited meanwhile
-      }
-    });
 }
 
 async function exited(child: ChildProcess): Promise<void> {

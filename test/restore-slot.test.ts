@@ -1,7 +1,7 @@
 // Restore's promises about the slot: empty unless --force, the old tenant untouched by
 // anything that fails before the commit, one operation per tenant, recovery after a crash.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { isStopped } from './helpers/processes.js';
 import { TarBuilder } from './helpers/tar-builder.js';
 import { cliPath, describeTree, runCli, sh, tempDir } from './helpers/tree.js';
 import { compressFrames } from './helpers/zstd.js';
@@ -166,38 +167,35 @@ describe('one operation per tenant', () => {
 });
 
 describe('a live restore --force whose slot is re-created between its renames', () => {
-  /** Whether the process is stopped (state T in /proc/PID/stat). */
-  function stopped(pid: number): boolean {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
-  }
-
   it('refuses as a decision (exit 3, RECOVERY_NEEDED, one line), never as a failure the next command finishes, and keeps the three trees', async () => {
     // Stopped right after moving the old tenant aside; meanwhile the gateway writes a session file into the slot.
-    const child = spawn(process.execPath, [cliPath, '--json', '--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], {
-      env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'commit:old-moved-aside' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const deadline = Date.now() + 60_000;
-    while (!stopped(child.pid!)) {
-      if (Date.now() > deadline) throw new Error(`the restore never reached commit:old-moved-aside: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const { child, exited, stdout, stderr } = await pausedCli(['--json', 'tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
     mkdirSync(path.join(base, 'acme'));
     writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written by the live gateway\n');
     child.kill('SIGCONT');
-    expect(await exited, stderr).toBe(3);
-    expect(stderr).toMatch(/^openclaw: tenant "acme" needs a decision after an interrupted restore \(the slot was re-created while the restored tenant was being moved in\); nothing was moved: .* Keep one with: openclaw tenants recover acme --keep old\|new\|slot \(the others are deleted\)\n$/);
-    expect(JSON.parse(stdout)).toMatchObject({ error: { code: 'RECOVERY_NEEDED' } });
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: tenant "acme" needs a decision after an interrupted restore \(the slot was re-created while the restored tenant was being moved in\); nothing was moved: .* Keep one with: openclaw tenants recover acme --keep old\|new\|slot \(the others are deleted\)\n$/);
+    expect(JSON.parse(stdout())).toMatchObject({ error: { code: 'RECOVERY_NEEDED' } });
     expect(readdirSync(base).map((name) => name.replace(/[0-9a-f]{12}$/, '…')).sort()).toEqual(['.openclaw-aside-acme-…', '.openclaw-journal-acme.json', '.openclaw-staging-acme-…', 'acme']);
     expect(readFileSync(path.join(base, 'acme', 'session.jsonl'), 'utf8')).toBe('written by the live gateway\n');
   });
 });
+
+/** The CLI run with `args`, stopped (SIGSTOP) at test pause point `point`; SIGCONT lets it go on. */
+async function pausedCli(args: string[], point: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; stdout: () => string; stderr: () => string }> {
+  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: point }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const deadline = Date.now() + 60_000;
+  while (!isStopped(child.pid!)) {
+    if (Date.now() > deadline) throw new Error(`${args.join(' ')} never reached ${point}: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
 
 // A restore frozen past the stale interval (a VM pause) whose lock another host took over and
 // whose extraction that host's recovery rolled back (staging and journal removed): it met its
@@ -206,18 +204,7 @@ describe('a live restore --force whose slot is re-created between its renames', 
 // system's clock). It says what happened instead.
 describe('a restore whose lock was taken over while it was frozen', () => {
   it('says it lost the tenant\'s lock (exit 3), not an unexpected ENOENT, and leaves the new holder\'s journal alone', async () => {
-    const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], {
-      env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'restore:staging-created' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const deadline = Date.now() + 60_000;
-    while (!readFileSync(`/proc/${child.pid!}/stat`, 'utf8').split(') ')[1]!.startsWith('T')) {
-      if (Date.now() > deadline) throw new Error(`the restore never reached restore:staging-created: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const { child, exited, stderr } = await pausedCli(['tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:staging-created');
     // What the other host's sweep did: took the lock over, rolled the extraction back, released.
     const staging = readdirSync(base).filter((name) => name.startsWith('.openclaw-staging-acme-copy-'));
     expect(staging).toHaveLength(1);
@@ -230,8 +217,8 @@ describe('a restore whose lock was taken over while it was frozen', () => {
     const record = { token: 't', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };
     writeFileSync(lockPathFor(base, 'acme-copy'), JSON.stringify(record));
     child.kill('SIGCONT');
-    expect(await exited, stderr).toBe(3);
-    expect(stderr).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
     expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-acme-copy.json', '.openclaw-lock-acme-copy', 'acme']);
     expect(JSON.parse(readFileSync(journalPathFor(base, 'acme-copy'), 'utf8'))).toEqual(theirs);
   });
@@ -242,25 +229,14 @@ describe('a restore whose lock was taken over while it was frozen', () => {
 describe('a backup whose lock was taken over while it was frozen', () => {
   it('stores nothing and says it lost the tenant\'s lock (exit 3)', async () => {
     const out = path.join(dir.path, 'out');
-    const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(out, 'acme.tar.zst')], {
-      env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'archive:temp-opened' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const deadline = Date.now() + 60_000;
-    while (!readFileSync(`/proc/${child.pid!}/stat`, 'utf8').split(') ')[1]!.startsWith('T')) {
-      if (Date.now() > deadline) throw new Error(`the backup never reached archive:temp-opened: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const { child, exited, stderr } = await pausedCli(['tenants', 'backup', 'acme', '--to', path.join(out, 'acme.tar.zst')], 'archive:temp-opened');
     // Another host took the lock over and holds it now.
     await fs.rm(lockPathFor(base, 'acme'));
     const record = { token: 't', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };
     writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(record));
     child.kill('SIGCONT');
-    expect(await exited, stderr).toBe(3);
-    expect(stderr).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
     expect(JSON.parse(readFileSync(lockPathFor(base, 'acme'), 'utf8'))).toEqual(record);
   });
