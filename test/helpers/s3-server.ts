@@ -154,12 +154,7 @@ export async function startStallingProxy(target: string, stallPart: number | 'Pu
       request.pause();
       return;
     }
-    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    passThrough(target, request, response);
   });
   return { ...(await listening(server, requests)), stalled: () => stalled };
 }
@@ -376,14 +371,19 @@ async function startRefusingProxy(target: string, refusal: (request: IncomingMes
       response.end(`<?xml version="1.0" encoding="UTF-8"?>${refused.body}`);
       return;
     }
-    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    passThrough(target, request, response);
   });
   return listening(server, requests);
+}
+
+/** Sends `request` on to the server at `target` unchanged, and its answer back. */
+function passThrough(target: string, request: IncomingMessage, response: ServerResponse): void {
+  const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+    response.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(response);
+  });
+  upstream.on('error', () => response.destroy());
+  request.pipe(upstream);
 }
 
 /** `server` listening on a free local port: its endpoint, the requests it records, and a stop. */
