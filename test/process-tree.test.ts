@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { freezeTree, processTree, signalTree, survivors } from '../shared/storage/process-tree.js';
 import { groupMembers } from './helpers/processes.js';
-import { tempDir } from './helpers/tree.js';
+import { repoRoot, tempDir } from './helpers/tree.js';
 
 const started: ChildProcess[] = [];
 afterEach(() => {
@@ -97,6 +97,27 @@ describe.runIf(existsSync('/proc/self/stat'))('process tree', () => {
     await exited(shell);
     for (let waited = 0; survivors(tree).length > 0; waited += 10) {
       if (waited > 10_000) throw new Error(`still running: ${JSON.stringify(survivors(tree))}`);
+      await sleep(10);
+    }
+  });
+
+  it('leaves nothing stopped when it dies between freezing and signalling (kill -9: the members were left stopped for good)', async () => {
+    const { shell, grandchild } = await shellWithGrandchild();
+    const dying = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'freeze-and-die.ts'), String(shell.pid)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let said = '';
+    dying.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const [, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => dying.on('close', (code, sig) => resolve([code, sig])));
+    expect(signal).toBe('SIGKILL');
+    expect(said.trim().split(' ').map(Number)).toContain(grandchild); // it did freeze it
+    const state = (pid: number): string | undefined => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.[0];
+      } catch {
+        return undefined; // gone
+      }
+    };
+    for (let waited = 0; [shell.pid!, grandchild].some((pid) => state(pid) === 'T'); waited += 10) {
+      if (waited > 5000) throw new Error(`still stopped: shell ${state(shell.pid!)}, sleep ${state(grandchild)}`);
       await sleep(10);
     }
   });

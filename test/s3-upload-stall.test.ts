@@ -80,7 +80,7 @@ describe('an upload of one part to a store that stops reading it', () => {
     const failure = await location.write(Readable.from([data]), { overwrite: true, metadata: { tenant: 'acme', formatVersion: 2, toolVersion: 'test', createdAt: '2026-12-05T00:00:00.000Z' } }).catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(StorageError);
-    expect((failure as StorageError).message).toMatch(/^upload to s3:\/\/backups\/acme\/small\.tar\.zst stalled: the store took nothing of the object for 500 ms \((no answer after all 100000 bytes|it stopped at byte \d+ of 100000)\), after 2 attempts$/);
+    expect((failure as StorageError).message).toMatch(/^upload to s3:\/\/backups\/acme\/small\.tar\.zst stalled: the store took nothing of the object for (1 s \(no answer after all 100000 bytes|500 ms \(it stopped at byte \d+ of 100000)\), after 2 attempts$/);
     expect(proxy.stalled()).toBe(2);
   });
 });
@@ -126,6 +126,12 @@ describe('a part whose bytes keep moving', () => {
     const data = randomBytes(2 * 1024 * 1024);
     // Taken over more than a second; the answer 700 ms after the last byte, longer than the stall time.
     await expect(send(data, 400, 40, 700)).resolves.toEqual({ taken: data.length });
+  });
+
+  it('waits for the answer past the stall time when the buffers took every byte at once (a slow uplink draining them failed every attempt)', async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    // Every piece taken at once, the answer 1.5 stall times later: the buffers draining at the link's rate.
+    await expect(send(data, 300, 0, 450)).resolves.toEqual({ taken: data.length });
   });
 
   it('is not cut while the socket takes bytes in bursts (a full send buffer is writable again once half of it is sent)', async () => {

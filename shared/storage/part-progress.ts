@@ -34,19 +34,29 @@ const PIECE_BYTES = 64 * 1024;
  */
 const BACKLOG_BYTES = 10 * 1024 * 1024;
 const PIECES_IN_BACKLOG = BACKLOG_BYTES / PIECE_BYTES;
+/**
+ * Once the socket has taken every byte, the answer waits for what the buffers still hold,
+ * which drains at the link's rate, and buffers that took their bytes in one burst tell nothing
+ * of that rate: a slow uplink (64 KiB/s, 4 MiB in the send buffer: 64 s) failed every attempt
+ * at 60 s. That wait is allowed twice the stall time, the socket's idle timeout, which bounded
+ * it before (Node waits it out once when no write is pending), so no link that worked before
+ * fails now; a store that takes a part whole and never answers is still given up on then.
+ */
+const ANSWER_WAIT_FACTOR = 2;
 
 /** An attempt whose socket took no byte for the stall time; `code` makes the SDK retry it as a timeout. */
 export class PartStalled extends Error {
   readonly code = 'ETIMEDOUT';
   constructor(
     readonly partNumber: number | undefined,
-    readonly stallMs: number,
+    /** How long it waited: the stall time, or more for an answer (WatchedBody). */
+    readonly waitedMs: number,
     readonly acceptedBytes: number,
     readonly totalBytes: number,
   ) {
     const what = partNumber === undefined ? 'the object' : `part ${partNumber}`;
     const where = acceptedBytes >= totalBytes ? `no answer after all ${totalBytes} bytes` : `it stopped at byte ${acceptedBytes} of ${totalBytes}`;
-    super(`the store took nothing of ${what} for ${formatSeconds(stallMs)} (${where})`);
+    super(`the store took nothing of ${what} for ${formatSeconds(waitedMs)} (${where})`);
   }
 }
 
@@ -78,6 +88,8 @@ class WatchedBody extends Readable {
   private destination: Writable | undefined;
   private stalled: PartStalled | undefined;
   private timer: NodeJS.Timeout;
+  /** How long the running timer waits: the stall time, or longer (module comment). */
+  private waitMs: number;
 
   constructor(
     private readonly data: Buffer,
@@ -85,6 +97,7 @@ class WatchedBody extends Readable {
     private readonly stallMs: number,
   ) {
     super({ highWaterMark: PIECE_BYTES });
+    this.waitMs = stallMs;
     this.timer = setTimeout(() => this.stall(), stallMs).unref();
   }
 
@@ -92,9 +105,11 @@ class WatchedBody extends Readable {
   override _read(): void {
     const now = Date.now();
     const oldest = this.pieces < PIECES_IN_BACKLOG ? this.takenAt[0] : this.takenAt[this.pieces % PIECES_IN_BACKLOG];
+    const taken = this.offset >= this.data.length;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.stall(), Math.max(this.stallMs, now - (oldest ?? now))).unref();
-    if (this.offset >= this.data.length) {
+    this.waitMs = Math.max(taken ? ANSWER_WAIT_FACTOR * this.stallMs : this.stallMs, now - (oldest ?? now));
+    this.timer = setTimeout(() => this.stall(), this.waitMs).unref();
+    if (taken) {
       this.push(null);
       return;
     }
@@ -118,7 +133,8 @@ class WatchedBody extends Readable {
   }
 
   private stall(): void {
-    this.stalled = new PartStalled(this.partNumber, this.stallMs, this.offset - this.readableLength, this.data.length);
+    // The time it waited, which names the stall: longer than the stall time for an answer.
+    this.stalled = new PartStalled(this.partNumber, this.waitMs, this.offset - this.readableLength, this.data.length);
     // Destroying the request fails the attempt with this error (and closes its socket).
     this.destination?.destroy(this.stalled);
     this.destroy();

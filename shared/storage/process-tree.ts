@@ -18,7 +18,9 @@
 // gpg-agent, meant to outlive the command) is not touched; without /proc (macOS) the tree is
 // the shell alone, as before.
 
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 
 import { isProcessAlive, processStat, type ProcessStat } from '../tenant/process-owner.js';
 
@@ -62,7 +64,10 @@ export function survivors(members: readonly TreeMember[]): TreeMember[] {
 export function signalTree(members: readonly TreeMember[], signal: NodeJS.Signals, withNewChildren = false): TreeMember[] {
   const targets = withNewChildren ? freezeTree(members) : members;
   const signalled = targets.filter((member) => send(member, signal));
-  for (const member of signalled) send(member, 'SIGCONT');
+  // Every member still itself, signalled or not: one frozen that then could not be signalled
+  // (EPERM: it was completing an exec of a setuid program) must not stay stopped.
+  for (const member of targets) send(member, 'SIGCONT');
+  releaseGuard();
   return signalled;
 }
 
@@ -85,6 +90,7 @@ export function freezeTree(roots: readonly (TreeMember | number)[]): TreeMember[
     for (const member of tree) {
       if (tried.has(member.pid)) continue;
       tried.add(member.pid);
+      guard(member);
       if (!send(member, 'SIGSTOP')) unsent.add(member.pid);
     }
     while (Date.now() < deadline && !tree.every((member) => unsent.has(member.pid) || halted(member))) pause(FREEZE_POLL_MS);
@@ -92,10 +98,52 @@ export function freezeTree(roots: readonly (TreeMember | number)[]): TreeMember[
     if (again.every((member) => tried.has(member.pid))) return again;
     tree = again;
     if (Date.now() >= deadline) {
-      for (const member of tree) if (!tried.has(member.pid)) send(member, 'SIGSTOP');
+      for (const member of tree) {
+        if (tried.has(member.pid)) continue;
+        guard(member);
+        send(member, 'SIGSTOP');
+      }
       return tree;
     }
   }
+}
+
+/**
+ * A frozen member is continued by signalTree, right after its signal; but this process can be
+ * killed in between (kill -9, the OOM killer, a Lambda's timeout), leaving the members stopped
+ * for good: the kernel continues a stopped process group whose last link to its session goes
+ * away only under a job-control shell, and the command runs in the CLI's group, which under a
+ * script, cron or systemd is not one. So each member is told, before it is stopped, to a small
+ * shell started for the freeze, which ignores the terminal's signals and, once its input ends
+ * (when signalTree is done, or when this process dies, however), continues them all. It may
+ * send a SIGCONT to a member already continued and gone, whose pid was reused in the meantime
+ * (microseconds): a running process ignores it.
+ */
+let frozenGuard: ChildProcessByStdio<Writable, null, null> | undefined;
+const GUARD_SCRIPT = `trap '' INT TERM HUP QUIT; pids=; while read -r pid; do pids="$pids $pid"; done; [ -z "$pids" ] || kill -CONT $pids 2>/dev/null; exit 0`;
+
+/** Tells the guard (started if need be) about `member`, before it is stopped. */
+function guard(member: TreeMember): void {
+  if (frozenGuard === undefined) {
+    try {
+      frozenGuard = spawn('/bin/sh', ['-c', GUARD_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'] });
+    } catch {
+      return; // no shell to start (EAGAIN, ENOMEM): frozen unguarded, as before
+    }
+    frozenGuard.on('error', () => undefined);
+    frozenGuard.stdin.on('error', () => undefined);
+    // It must keep neither this process from exiting nor its exit waiting for it.
+    frozenGuard.unref();
+    (frozenGuard.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+  // A pipe takes a short write at once (libuv writes before queueing): it is there before the SIGSTOP.
+  frozenGuard.stdin.write(`${member.pid}\n`);
+}
+
+/** The frozen members are continued: the guard does it again (harmless) and exits. */
+function releaseGuard(): void {
+  frozenGuard?.stdin.end();
+  frozenGuard = undefined;
 }
 
 /** Signals `member` if it still runs as itself; false if it was not signalled. */
