@@ -75,7 +75,7 @@ import {
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupsListing } from '../shared/catalog/backups.js';
-import type { PruneDecision, PruneResult } from '../shared/catalog/prune.js';
+import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import type { PruneCommand } from '../shared/operations.js';
@@ -636,7 +636,7 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
         ),
     operations.listSkipped(),
   ]);
-  const shown = skipped.slice(0, fittingCount(skipped, maxBytes * SKIPPED_SHARE));
+  const shown = skipped.slice(0, fitting(skipped, maxBytes * SKIPPED_SHARE).count);
   const answer: ListPageAnswer = {
     tenants: listed.tenants,
     ...(listed.next !== undefined && { next: listed.next }),
@@ -645,7 +645,7 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
   };
   if (responseBytes(answer) <= maxBytes) return answer;
   // What the page holds besides its tenants, with room for the longest `next`; at least one tenant, for the listing to go on.
-  const kept = Math.max(1, fittingCount(listed.tenants, maxBytes - responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) })));
+  const kept = Math.max(1, fitting(listed.tenants, maxBytes - responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) })).count);
   if (kept >= listed.tenants.length) return answer;
   const tenants = listed.tenants.slice(0, kept);
   const last = tenants[kept - 1]!;
@@ -781,16 +781,17 @@ const KEPT_NOTES = 1000;
 
 const responseBytes = (answer: unknown) => Buffer.byteLength(JSON.stringify(answer));
 
-/** How many of `items`, from the first, fit `budget` bytes as the elements of a JSON array. */
-function fittingCount(items: readonly unknown[], budget: number): number {
+/** How many of `items`, from the first, fit `budget` bytes as the elements of a JSON array, and the bytes those take. */
+function fitting(items: readonly unknown[], budget: number): { count: number; bytes: number } {
   let bytes = 0;
   let count = 0;
   for (const item of items) {
-    bytes += responseBytes(item) + 1;
-    if (bytes > budget) break;
+    const next = bytes + responseBytes(item) + 1;
+    if (next > budget) break;
+    bytes = next;
     count += 1;
   }
-  return count;
+  return { count, bytes };
 }
 
 /** A long note list, cut (with a note saying so) to what fits a Lambda response. */
@@ -807,13 +808,7 @@ function cut(notes: readonly ManifestNote[], kept = KEPT_NOTES): ManifestNote[] 
 export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_BYTES): BackupsListing {
   if (responseBytes(listing) <= maxBytes) return listing;
   // What the listing holds besides its entries, with room for the `omitted` count.
-  let bytes = responseBytes({ ...listing, backups: [], omitted: listing.backups.length });
-  let kept = 0;
-  for (const entry of listing.backups) {
-    bytes += responseBytes(entry) + 1;
-    if (bytes > maxBytes) break;
-    kept += 1;
-  }
+  const kept = fitting(listing.backups, maxBytes - responseBytes({ ...listing, backups: [], omitted: listing.backups.length })).count;
   return { ...listing, backups: listing.backups.slice(0, kept), omitted: listing.backups.length - kept };
 }
 
@@ -826,19 +821,11 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
 export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
   if (responseBytes(result) <= maxBytes) return result;
   // What the result holds besides its decisions, with room for the counts.
-  let bytes = responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, keepOmittedUncounted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
-  const fitting = (decisions: readonly PruneDecision[]) => {
-    let kept = 0;
-    for (const decision of decisions) {
-      bytes += responseBytes(decision) + 1;
-      if (bytes > maxBytes) break;
-      kept += 1;
-    }
-    return kept;
-  };
+  const budget = maxBytes - responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, keepOmittedUncounted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
   // What was removed first: it is what the operator must see.
-  const remove = fitting(result.remove);
-  const keep = remove === result.remove.length ? fitting(result.keep) : 0;
+  const removed = fitting(result.remove, budget);
+  const remove = removed.count;
+  const keep = remove === result.remove.length ? fitting(result.keep, budget - removed.bytes).count : 0;
   const omitted = result.remove.slice(remove);
   return {
     ...result,
