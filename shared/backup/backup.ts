@@ -209,36 +209,28 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     // The piece that committed this chain's archive was killed before it removed the state
     // (its message came again): the archive is stored whole, and S3 knows its upload no more
     // (NoSuchUpload to a part or a completion). Ended as that piece would have, nothing stored again.
-    const committed = from?.state.committing;
-    if (from !== undefined && committed !== undefined) {
-      const stored = await location.storedPieces?.({
+    const completed = from === undefined ? undefined : await completedArchive(location, tenant, from, signal);
+    if (from !== undefined && completed !== undefined) {
+      const { committed, stored } = completed;
+      from.encryption?.stream.payloadKey.fill(0);
+      await removeContinuation(tenantsDir, tenant);
+      if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
+      return {
+        operation: 'backup',
         tenant,
+        location: location.display,
+        ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+        ...committed.totals,
+        archiveBytes: stored.bytes,
+        durationMs: Date.now() - Date.parse(from.state.startedAt),
         createdAt: from.state.createdAt,
-        bytes: committed.bytes,
-        finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 },
-        ...(signal !== undefined && { signal }),
-      });
-      if (stored !== undefined) {
-        from.encryption?.stream.payloadKey.fill(0);
-        await removeContinuation(tenantsDir, tenant);
-        if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
-        return {
-          operation: 'backup',
-          tenant,
-          location: location.display,
-          ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
-          ...committed.totals,
-          archiveBytes: stored.bytes,
-          durationMs: Date.now() - Date.parse(from.state.startedAt),
-          createdAt: from.state.createdAt,
-          manifestSha256: committed.manifestSha256,
-          skipped: committed.skipped,
-          warnings: committed.warnings,
-          recovered,
-          notices,
-          ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
-        };
-      }
+        manifestSha256: committed.manifestSha256,
+        skipped: committed.skipped,
+        warnings: committed.warnings,
+        recovered,
+        notices,
+        ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
+      };
     }
 
     const createdAt = from === undefined ? (request.now ?? (() => new Date()))() : new Date(from.state.createdAt);
@@ -512,13 +504,8 @@ async function endChain(tenantsDir: string, tenant: string, from: Continuation |
   if (from !== undefined) {
     try {
       const location = await open(from.state.location);
-      const committed = from.state.committing;
-      const stored =
-        committed === undefined
-          ? undefined
-          : await location.storedPieces?.({ tenant, createdAt: from.state.createdAt, bytes: committed.bytes, finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 } });
-      if (committed !== undefined && stored !== undefined) completed = { committed, stored };
-      else await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
+      completed = await completedArchive(location, tenant, from);
+      if (completed === undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
     } catch (error) {
       abortError = error;
     }
@@ -526,6 +513,23 @@ async function endChain(tenantsDir: string, tenant: string, from: Continuation |
   }
   await removeContinuation(tenantsDir, tenant);
   return { ...(abortError !== undefined && { abortError }), ...(completed !== undefined && { completed }) };
+}
+
+/**
+ * The archive a chain's last piece committed (its state records it committing), when it is
+ * stored whole at `location`: that size, the chain's tenant and creation time.
+ */
+async function completedArchive(location: ArchiveLocation, tenant: string, from: Continuation, signal?: AbortSignal): Promise<CompletedChain | undefined> {
+  const committed = from.state.committing;
+  if (committed === undefined) return undefined;
+  const stored = await location.storedPieces?.({
+    tenant,
+    createdAt: from.state.createdAt,
+    bytes: committed.bytes,
+    finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 },
+    ...(signal !== undefined && { signal }),
+  });
+  return stored === undefined ? undefined : { committed, stored };
 }
 
 /** What `tenants recover` did about a backup in pieces that owned the tenant (`endBrokenChain`). */
