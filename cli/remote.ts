@@ -282,24 +282,10 @@ interface Listing {
  * earlier or later. A gateway older than pages is asked for the whole list at once, as before.
  */
 async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
-  const tenants: unknown[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const request: ListRequest = { names, pages: true, ...(after !== undefined && { after }) };
-    let answer: unknown;
-    try {
-      answer = await invoke(plane, 'list', request);
-    } catch (error) {
-      if (after === undefined && error instanceof InvalidRequestError && /unknown field "pages"/.test(error.message)) return listWhole(plane, names);
-      throw error;
-    }
-    if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
-    tenants.push(...answer.tenants);
-    if (answer.next === undefined) return { tenants, skipped: answer.skipped, skippedOmitted: answer.skippedOmitted };
-    // Each page goes on after the one before: a `next` that does not would never end.
-    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'list');
-    after = answer.next;
-  }
+  const pages = await pagedAnswers(plane, 'list', { names } satisfies ListRequest, (answer) => isRecord(answer) && Array.isArray(answer.tenants));
+  if (pages === undefined) return listWhole(plane, names);
+  const last = pages.at(-1)!;
+  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, skippedOmitted: last.skippedOmitted };
 }
 
 /** The list as a gateway older than pages gives it: whole, in one answer (at most 6 MB: ~50,000 summaries). */
@@ -330,23 +316,40 @@ async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> 
  * fit and the number of the others (`omitted`), as before.
  */
 async function listAllBackups(plane: ControlPlane, request: Record<string, unknown>, signal: AbortSignal | undefined): Promise<BackupsListing> {
-  const pages: BackupsListing[] = [];
+  const pages = await pagedAnswers(plane, 'restore', request, isBackupsAnswer, signal);
+  if (pages !== undefined) return mergeBackupsPages(pages as unknown as BackupsListing[]);
+  const answer = await invoke(plane, 'restore', request, signal);
+  if (!isBackupsAnswer(answer)) throw unexpectedAnswer(plane, 'restore');
+  return answer as unknown as BackupsListing;
+}
+
+/**
+ * The answers of a request in pages (`pages: true`), each asked for after the `next` of the
+ * one before, until one has none; undefined when a gateway older than pages refused the field
+ * (on the first, before doing anything), to be asked the old way.
+ */
+async function pagedAnswers(
+  plane: ControlPlane,
+  role: InvokedRole,
+  request: object,
+  isPage: (answer: unknown) => boolean,
+  signal?: AbortSignal,
+): Promise<Record<string, unknown>[] | undefined> {
+  const pages: Record<string, unknown>[] = [];
   let after: string | undefined;
   for (;;) {
     let answer: unknown;
     try {
-      answer = await invoke(plane, 'restore', { ...request, pages: true, ...(after !== undefined && { after }) }, signal);
+      answer = await invoke(plane, role, { ...request, pages: true, ...(after !== undefined && { after }) }, signal);
     } catch (error) {
-      if (!(after === undefined && error instanceof InvalidRequestError && /unknown field "pages"/.test(error.message))) throw error;
-      answer = await invoke(plane, 'restore', request, signal);
-      if (!isBackupsAnswer(answer)) throw unexpectedAnswer(plane, 'restore');
-      return answer as unknown as BackupsListing;
+      if (after === undefined && error instanceof InvalidRequestError && /unknown field "pages"/.test(error.message)) return undefined;
+      throw error;
     }
-    if (!isBackupsAnswer(answer)) throw unexpectedAnswer(plane, 'restore');
-    pages.push(answer as unknown as BackupsListing);
-    if (answer.next === undefined) return mergeBackupsPages(pages);
+    if (!isRecord(answer) || !isPage(answer)) throw unexpectedAnswer(plane, role);
+    pages.push(answer);
+    if (answer.next === undefined) return pages;
     // Each page goes on after the one before: a `next` that does not would never end.
-    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, 'restore');
+    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, role);
     after = answer.next;
   }
 }
