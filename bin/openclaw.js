@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; h=; while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) h=1;; esac; break; }; done 2>/dev/null </proc/$$/status; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" OPENCLAW_HANGUP_IGNORED=$h UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec "${OPENCLAW_NODE:-node}" --max-semi-space-size=4 "$0" "$@"
+':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; h=; while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) h=1;; esac; break; }; done 2>/dev/null </proc/$$/status; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" OPENCLAW_HANGUP_IGNORED=$h UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec "${OPENCLAW_NODE:-node}" --max-semi-space-size=4 "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
@@ -13,7 +13,8 @@
 // of it, at least Node's 4, since libuv aborts the process, without a word, when it cannot
 // start every thread of its pool.
 // It runs `node` from PATH, or the node binary OPENCLAW_NODE names (a crontab line of `cron
-// add` does, cron's PATH holding no node or another one: shared/schedule/crontab.ts).
+// add` does, cron's PATH holding no node or another one: shared/schedule/crontab.ts); with
+// neither, it says so in one line (exit 127, as the shell's own "not found").
 // Run as `node bin/openclaw.js`, Node skips the first line and the second is a string and a
 // comment (and the pool keeps Node's default, or UV_THREADPOOL_SIZE from the environment).
 // Started with hang-ups ignored (`nohup openclaw …`: bit 0 of the SigIgn mask in /proc), it says

@@ -83,7 +83,10 @@ describe('bin/openclaw.js', () => {
     expect(started).toMatchObject({ execArgv: ['--max-semi-space-size=4'], pool: String(THREAD_POOL_SIZE) });
     const without = spawnSync(cliPath, ['--version'], { env: { PATH: empty }, encoding: 'utf8' });
     expect(without.status).toBe(127);
-    expect(without.stderr).toMatch(/node: not found\n$/);
+    expect(without.stderr).toBe('openclaw: cannot start: node not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)\n');
+    const named = spawnSync(cliPath, ['--version'], { env: { PATH: empty, OPENCLAW_NODE: path.join(empty, 'node24') }, encoding: 'utf8' });
+    expect(named.status).toBe(127);
+    expect(named.stderr).toMatch(/^openclaw: cannot start: \/.*\/node24 not found \(/);
   });
 
   // Node 24 starts with fewer files open: with 22 descriptors it loads the whole CLI, with 21
