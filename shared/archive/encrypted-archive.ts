@@ -11,7 +11,7 @@
 // the decryptor only once its chunk authenticated; a wrong key, a truncated or tampered file
 // fails as a typed age error (exit 3), so a restore that meets one commits nothing.
 
-import { AgeBadRecipientError, AgeNoIdentityMatchedError, AgeUnsupportedError, UsageError } from '../errors.js';
+import { AgeBadRecipientError, AgeHeaderLimitError, AgeNoIdentityMatchedError, AgeUnsupportedError, UsageError } from '../errors.js';
 import { AgeDecryptor } from '../age/decrypt.js';
 import { AgeEncryptor, encryptAge, type SuspendedAgeFile } from '../age/encrypt.js';
 import { takeJoined } from '../age/stream.js';
@@ -201,11 +201,15 @@ async function* decryptPieces(source: AsyncIterable<Uint8Array>, identities: rea
 }
 
 /**
- * An age file with no X25519 recipient stanza (a passphrase, SSH or plugin recipients) is
- * refused as the age module refuses it, with the way to restore it all the same: through the
- * `age` CLI, which `--pipe` runs with the terminal (so it can ask for the passphrase).
+ * An age file this module does not read but the `age` CLI does is refused as the age module
+ * refuses it, with the way to restore it all the same: through `age`, which `--pipe` runs with
+ * the terminal (so it can ask for a passphrase). Such are a header past the safety limits, and
+ * a file with no X25519 recipient stanza (a passphrase, SSH or plugin recipients).
  */
 function withAgeCliHint(error: unknown, types: readonly string[] | undefined): unknown {
+  if (error instanceof AgeHeaderLimitError) {
+    return new AgeHeaderLimitError(`${error.message}; age reads it: decrypt it with --pipe "age -d -i KEY_FILE"`, { cause: error });
+  }
   if (types === undefined || types.includes(X25519_STANZA_TYPE)) return error;
   if (error instanceof AgeUnsupportedError && types.includes('scrypt')) {
     return new AgeUnsupportedError(`${error.message}; to restore this one, decrypt it with --pipe "age -d" (age asks for the passphrase)`, { cause: error });
