@@ -7,6 +7,7 @@
 // back with the AWS CLI).
 
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -236,6 +237,23 @@ describe('restore --identity', () => {
       header[mac] = header[mac] === 0x41 ? 0x42 : 0x41;
       writeFileSync(tampered, header);
       refused(tampered, keys.alice, /damaged age file: the header MAC does not match/);
+    });
+
+    it('a passphrase (age -p) or SSH-key (age -R id_ed25519.pub) file, or a header past the limits: not read here, with the way through --pipe "age -d"', () => {
+      // Headers as age writes them (the payload does not matter: the file is refused at its header).
+      const b64 = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '');
+      const file = archive('other-recipients.tar.zst.age');
+      const withStanza = (stanza: string) => writeFileSync(file, Buffer.concat([Buffer.from(`age-encryption.org/v1\n${stanza}\n${b64(32)}\n--- ${b64(32)}\n`), randomBytes(1000)]));
+      withStanza(`-> scrypt ${b64(16)} 18`);
+      refused(file, keys.alice, /encrypted with a passphrase \(scrypt\), which is not supported; .*; to restore this one, decrypt it with --pipe "age -d"/);
+      withStanza(`-> ssh-ed25519 ${b64(4)} ${b64(32)}`);
+      refused(file, keys.alice, /wrong key: .*encrypted to 1 recipient: ssh-ed25519\); only X25519 identities .* decrypt it with --pipe "age -d -i KEY_FILE"/);
+      // A header past the safety limits (here 4,097 stanzas of another type), which age reads.
+      writeFileSync(file, Buffer.concat([Buffer.from(`age-encryption.org/v1\n${'-> grease\n\n'.repeat(4097)}`), randomBytes(1000)]));
+      refused(file, keys.alice, /more than 4096 recipient stanzas \(limit\); age reads it: decrypt it with --pipe "age -d -i KEY_FILE"/);
+      // A file with an X25519 recipient is only the wrong key: no hint.
+      withStanza(`-> X25519 ${b64(32)}`);
+      refused(file, keys.alice, /wrong key: the identity given cannot decrypt this file \(it is encrypted to 1 recipient: X25519\)$/m);
     });
 
     it('an age file with CRLF line ends, or of another version: said as such, not "not a zstd stream"', () => {

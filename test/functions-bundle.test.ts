@@ -2,17 +2,24 @@
 // it (one ES module for Node 24, the AWS SDK inside, nothing external, nothing installed
 // beside it), checked by the stack's bundle check, then loaded from a directory with no
 // node_modules and invoked: a backup to an S3-compatible store (s3rver) and a restore of it
-// into a second tenant. On a Node with zstd and SQLite built in (nodejs24.x) they work; on
+// into a second tenant, and an encrypted one restored with the identity its Secrets Manager
+// secret holds (a local stand-in answering GetSecretValue, reached as the SDK reaches an
+// endpoint set in the environment), a tampered or cut copy of it refused with the tenant kept
+// whole. On a Node with zstd and SQLite built in (nodejs24.x) they work; on
 // Node 20, which would need the optional native packages, the bundle answers
 // MODULE_UNAVAILABLE instead of crashing.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { checkAsset, METAFILE_NAME } from '../infra/bundle-check.js';
+import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
 import { nodeSqliteDriver } from '../shared/backup/sqlite-driver.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -25,6 +32,10 @@ const builtIns = !('unavailable' in zlibZstdCodec()) && !('unavailable' in nodeS
 const dir = tempDir('openclaw-functions-bundle-');
 const base = path.join(dir.path, 'mnt-tenants');
 let server: S3TestServer;
+// Secrets Manager for the restore function's --identity-secret: GetSecretValue answered from here.
+const identity = generateIdentity();
+const secretNames: string[] = [];
+let secretsServer: Server;
 const handlers: Record<string, Handler> = {};
 
 function context(): unknown {
@@ -42,6 +53,17 @@ function context(): unknown {
 beforeAll(async () => {
   createSampleTenant(path.join(base, 'acme'), { sessions: 3, memoryRows: 50 });
   server = await startS3Server({ bucket: 'backups' });
+  secretsServer = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const { SecretId } = JSON.parse(body) as { SecretId: string };
+      secretNames.push(`${String(request.headers['x-amz-target'])} ${SecretId}`);
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify({ ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SecretId}`, Name: SecretId, SecretString: `# key\n${formatIdentity(identity)}\n` }));
+    });
+  });
+  await new Promise<void>((resolve) => secretsServer.listen(0, '127.0.0.1', resolve));
   // The environment the stack sets (no event bus: no completion events), and the role's keys.
   for (const [name, value] of Object.entries({
     OPENCLAW_TENANTS_DIR: base,
@@ -53,6 +75,7 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
     AWS_SECRET_ACCESS_KEY: 'role-secret',
     AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as AddressInfo).port}`,
   })) {
     vi.stubEnv(name, value);
   }
@@ -81,6 +104,7 @@ beforeAll(async () => {
 afterAll(async () => {
   vi.unstubAllEnvs();
   await server?.dispose();
+  await new Promise((resolve) => secretsServer?.close(resolve));
   dir.cleanup();
 });
 
@@ -105,6 +129,33 @@ describe('the bundled handlers', () => {
     const restore = await invoke('restore', { from: 's3://backups/bundle/acme.tar.zst', as: 'acme-copy', storage });
     expect(restore).toMatchObject({ operation: 'restore', tenant: 'acme-copy', verified: true });
     expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+  });
+
+  it.runIf(builtIns)('encrypt to a recipient, restore with the identity from Secrets Manager, and refuse a tampered copy leaving the tenant whole', async () => {
+    const storage = { endpoint: server.endpoint };
+    const backup = await invoke('backup', { tenant: 'acme', to: 's3://backups/bundle/acme.tar.zst.age', storage, encryptTo: [identity.recipient.text] });
+    expect(backup).toMatchObject({ operation: 'backup', tenant: 'acme', encryptedTo: [identity.recipient.text] });
+    const restore = await invoke('restore', { from: 's3://backups/bundle/acme.tar.zst.age', as: 'acme-age', storage, identitySecret: 'openclaw-backup/backup-key' });
+    expect(restore).toMatchObject({ operation: 'restore', tenant: 'acme-age', verified: true });
+    expect(secretNames).toEqual(['secretsmanager.GetSecretValue openclaw-backup/backup-key']);
+    const tree = () => describeTree(path.join(base, 'acme-age'));
+    const restored = tree();
+    expect(restored).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' } });
+    const stored = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'bundle/acme.tar.zst.age' }))).Body!.transformToByteArray());
+    const damaged = async (key: string, bytes: Buffer, message: RegExp) => {
+      await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: key, Body: bytes }));
+      const answer = await invoke('restore', { from: `s3://backups/${key}`, as: 'acme-age', force: true, storage, identitySecret: 'openclaw-backup/backup-key' });
+      expect(answer).toEqual({ ok: false, error: { code: 'AGE_DAMAGED', outcome: 'refused', message: expect.stringMatching(message) } });
+      expect(tree()).toEqual(restored);
+    };
+    const flipped = Buffer.from(stored);
+    flipped[flipped.length - 100]! ^= 1;
+    await damaged('bundle/flipped.tar.zst.age', flipped, /^damaged age file: the last chunk \(\d+\) failed authentication/);
+    const header = stored.indexOf('\n--- ') + 1;
+    const payload = stored.indexOf('\n', header) + 1 + 16;
+    await damaged('bundle/cut.tar.zst.age', stored.subarray(0, payload + 65536 + 16), /^damaged age file: the final chunk is missing \(truncated file\)$/);
   });
 
   it.runIf(!builtIns)('answer MODULE_UNAVAILABLE on a Node without zstd and SQLite built in', async () => {

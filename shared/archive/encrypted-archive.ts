@@ -11,12 +11,13 @@
 // the decryptor only once its chunk authenticated; a wrong key, a truncated or tampered file
 // fails as a typed age error (exit 3), so a restore that meets one commits nothing.
 
-import { AgeBadRecipientError, UsageError } from '../errors.js';
+import { AgeBadRecipientError, AgeHeaderLimitError, AgeNoIdentityMatchedError, AgeUnsupportedError, UsageError } from '../errors.js';
 import { AgeDecryptor } from '../age/decrypt.js';
 import { AgeEncryptor, encryptAge, type SuspendedAgeFile } from '../age/encrypt.js';
 import { takeJoined } from '../age/stream.js';
 import { parseRecipient, type AgeIdentity, type AgeRecipient } from '../age/keys.js';
 import { AGE_MAGIC_BYTES, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
+import { X25519_STANZA_TYPE } from '../age/x25519.js';
 
 /** At most this many recipients per backup (each adds a stanza of ~100 bytes to the header). */
 export const MAX_RECIPIENTS = 64;
@@ -191,6 +192,34 @@ async function* decryptPieces(source: AsyncIterable<Uint8Array>, identities: rea
     yield* pieces;
     if (failure !== undefined) throw failure.error;
   };
-  for await (const chunk of source) yield* step(() => decryptor.write(chunk, out));
-  yield* step(() => decryptor.end(out));
+  try {
+    for await (const chunk of source) yield* step(() => decryptor.write(chunk, out));
+    yield* step(() => decryptor.end(out));
+  } catch (error) {
+    throw withAgeCliHint(error, decryptor.header?.stanzas.map((stanza) => stanza.type));
+  }
+}
+
+/**
+ * An age file this module does not read but the `age` CLI does is refused as the age module
+ * refuses it, with the way to restore it all the same: through `age`, which `--pipe` runs with
+ * the terminal (so it can ask for a passphrase). Such are a header past the safety limits, and
+ * a file with no X25519 recipient stanza (a passphrase, SSH or plugin recipients).
+ */
+function withAgeCliHint(error: unknown, types: readonly string[] | undefined): unknown {
+  if (error instanceof AgeHeaderLimitError) {
+    return new AgeHeaderLimitError(`${error.message}; age reads it: decrypt it with --pipe "age -d -i KEY_FILE"`, { cause: error });
+  }
+  if (types === undefined || types.includes(X25519_STANZA_TYPE)) return error;
+  if (error instanceof AgeUnsupportedError && types.includes('scrypt')) {
+    return new AgeUnsupportedError(`${error.message}; to restore this one, decrypt it with --pipe "age -d" (age asks for the passphrase)`, { cause: error });
+  }
+  if (error instanceof AgeNoIdentityMatchedError) {
+    return new AgeNoIdentityMatchedError(
+      `${error.message}; only X25519 identities (AGE-SECRET-KEY-1…) are read here: decrypt it with --pipe "age -d -i KEY_FILE"`,
+      error.recipientTypes,
+      { cause: error },
+    );
+  }
+  return error;
 }
