@@ -66,6 +66,13 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
           'REMOTE_UNSUPPORTED',
         );
       }
+      const { sse, sseKmsKeyId, storageClass } = command.storage ?? {};
+      if (sse !== undefined || sseKmsKeyId !== undefined || storageClass !== undefined) {
+        throw new UsageError(
+          'tenants backup --all on a gateway does not take --sse, --sse-kms-key-id or --storage-class yet: its bucket\'s default encryption and lifecycle rules apply (or back up each tenant with `tenants backup NAME`)',
+          'REMOTE_UNSUPPORTED',
+        );
+      }
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
       assertAllTenantsDestination(command.to);
       // Checked here, with the line the CLI would print locally, before the gateway is called.
@@ -253,7 +260,7 @@ function assertRemoteLocation(location: string, flag: string, storage: Partial<S
  * are signed for. Profile and region are otherwise the CLI's own (they choose the gateway).
  */
 async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined): Promise<{ storage?: StorageFlags }> {
-  const { endpoint, accessKey, secretKey } = storage ?? {};
+  const { endpoint, accessKey, secretKey, sse, sseKmsKeyId, storageClass } = storage ?? {};
   // Signed for the region local mode signs the same command for (a store with a region of its
   // own refuses any other; the function has no profile to read it from, and would sign us-east-1).
   const region = endpoint === undefined ? undefined : await endpointSigningRegion(plane, storage?.region);
@@ -262,6 +269,10 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
     ...(region !== undefined && { region }),
     ...(accessKey !== undefined && { accessKey }),
     ...(secretKey !== undefined && { secretKey }),
+    // How the backup function stores the archive's object; sent only when given: a gateway older than the flags refuses them as unknown.
+    ...(sse !== undefined && { sse }),
+    ...(sseKmsKeyId !== undefined && { sseKmsKeyId }),
+    ...(storageClass !== undefined && { storageClass }),
   };
   return Object.keys(flags).length === 0 ? {} : { storage: flags };
 }

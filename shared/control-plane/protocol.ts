@@ -300,7 +300,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
 // ---------------------------------------------------------------------------------------
 // Requests
 
-const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe'] as const;
+const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe', 'sse', 'sseKmsKeyId', 'storageClass'] as const;
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
