@@ -194,6 +194,10 @@ describe('against s3rver', () => {
     const all = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', '--all', '--to', 's3://backups/sse/{tenant}.tar.zst', ...s3Flags(server), '--storage-class', 'DEEP_ARCHIVE']);
     expect(all.status).toBe(2);
     expect(all.stderr).toMatch(/^openclaw: --storage-class DEEP_ARCHIVE is refused/);
+    // Any bad storage flag of --all is one usage error, not one failed backup per tenant (it was: exit 1, each tenant FAILED).
+    const region = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', '--all', '--to', 's3://backups/sse/{tenant}.tar.zst', ...s3Flags(server).slice(0, -2), '--region', 'bad region']);
+    expect(region.status).toBe(2);
+    expect(region.stderr).toBe('openclaw: invalid --region "bad region"\n');
   });
 });
 
