@@ -20,7 +20,7 @@ import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { startGlacierProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 import { bodyOf, writeOptions } from './storage-contract.js';
 
@@ -175,6 +175,23 @@ describe('against s3rver', () => {
       await proxy.stop();
     }
     expect(await headObject('sse/multipart.tar.zst')).toMatchObject({ StorageClass: 'ONEZONE_IA', ContentLength: 11 * MiB });
+  });
+
+  it('verify and restore of a backup a lifecycle rule moved to GLACIER fail in one line saying why (S3: 403 InvalidObjectState)', async () => {
+    const backup = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--to', 's3://backups/sse/archived.tar.zst', ...s3Flags(server), '--storage-class', 'STANDARD_IA']);
+    expect(backup.status).toBe(0);
+    const glacier = await startGlacierProxy(server.endpoint, (key) => key === 'sse/archived.tar.zst');
+    try {
+      const flags = s3Flags(server).map((flag) => (flag === server.endpoint ? glacier.endpoint : flag));
+      for (const command of [['tenants', 'verify'], ['tenants', 'restore', '--as', 'acme-copy']]) {
+        const run = await runMain(['--json', '--tenants-dir', tenants.path, ...command, '--from', 's3://backups/sse/archived.tar.zst', ...flags]);
+        expect(run.status).toBe(1);
+        expect(run.stderr).toBe('openclaw: s3://backups/sse/archived.tar.zst is in an archive storage class (GLACIER): restore it first (aws s3api restore-object), then read it\n');
+        expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'NOT_SUPPORTED' } });
+      }
+    } finally {
+      await glacier.stop();
+    }
   });
 
   it('refuses the flags in one line, exit 2, before anything is read or stored', async () => {
