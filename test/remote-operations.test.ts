@@ -130,6 +130,16 @@ describe('remote executor', () => {
     expect(lambda.commandCalls(InvokeCommand)[1]!.args[0].input.Payload).toEqual(
       encode({ tenant: 'acme', to: 's3://backups/acme/b.tar.zst', overwrite: false, sqliteRawFallback: true }),
     );
+
+    // So do --sse, --sse-kms-key-id and --storage-class: the backup function creates the object with them.
+    await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/c.tar.zst', '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/backups', '--storage-class', 'STANDARD_IA']);
+    expect(lambda.commandCalls(InvokeCommand)[2]!.args[0].input.Payload).toEqual(
+      encode({ tenant: 'acme', to: 's3://backups/acme/c.tar.zst', overwrite: false, storage: { sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'STANDARD_IA' } }),
+    );
+    // A gateway's --all would drop them: refused, nothing invoked.
+    const all = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', 's3://backups/{tenant}/x.tar.zst', '--storage-class', 'STANDARD_IA']);
+    expect(all).toMatchObject({ status: 2, stderr: expect.stringMatching(/^openclaw: tenants backup --all on a gateway does not take --sse, --sse-kms-key-id or --storage-class yet/) });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(3);
   });
 
   it('invokes <prefix>-restore and <prefix>-list, the stack from OPENCLAW_STACK', async () => {
