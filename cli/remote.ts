@@ -23,6 +23,7 @@ import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestinat
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
+import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
@@ -67,12 +68,9 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         );
       }
       const { sse, sseKmsKeyId, storageClass } = command.storage ?? {};
-      if (sse !== undefined || sseKmsKeyId !== undefined || storageClass !== undefined) {
-        throw new UsageError(
-          'tenants backup --all on a gateway does not take --sse, --sse-kms-key-id or --storage-class yet: its bucket\'s default encryption and lifecycle rules apply (or back up each tenant with `tenants backup NAME`)',
-          'REMOTE_UNSUPPORTED',
-        );
-      }
+      const storage = { ...(sse !== undefined && { sse }), ...(sseKmsKeyId !== undefined && { sseKmsKeyId }), ...(storageClass !== undefined && { storageClass }) };
+      // Checked here, with the line the CLI would print locally (the fan-out checks them again).
+      s3ObjectSettings(storage);
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
       assertAllTenantsDestination(command.to);
       // Checked here, with the line the CLI would print locally, before the gateway is called.
@@ -84,6 +82,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.overwrite === true && { overwrite: true }),
         // Public keys only; sent only when set: a gateway older than the field refuses it as unknown.
         ...(encryptTo.length > 0 && { encryptTo }),
+        // Sent only when given: a gateway older than the field refuses it as unknown.
+        ...(Object.keys(storage).length > 0 && { storage }),
       };
       const answer = await invoke(plane, 'fanout', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup-all' || typeof answer.queued !== 'number' || !Array.isArray(answer.failed)) throw unexpectedAnswer(plane, 'fanout');

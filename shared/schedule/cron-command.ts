@@ -687,6 +687,8 @@ export interface FanOutPayload {
   readonly runId?: string;
   /** age1… recipients (public keys) every tenant's archive is encrypted to; absent: not encrypted. */
   readonly encryptTo?: readonly string[];
+  /** `--sse`, `--sse-kms-key-id`, `--storage-class` of every tenant's archive; absent: the bucket's defaults (a gateway older than the field refuses it as unknown). */
+  readonly storage?: S3ObjectFlags;
 }
 
 /** The Input of an all-tenants schedule: a fan-out payload with Scheduler's time and execution ID. */
