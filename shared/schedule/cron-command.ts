@@ -692,13 +692,14 @@ export interface FanOutPayload {
 }
 
 /** The Input of an all-tenants schedule: a fan-out payload with Scheduler's time and execution ID. */
-export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string; encryptTo?: readonly string[] } = {}): string {
+export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string; encryptTo?: readonly string[]; storage?: S3ObjectFlags } = {}): string {
   const payload = {
     source: FANOUT_PAYLOAD_SOURCE,
     version: FANOUT_PAYLOAD_VERSION,
     to,
     ...(options.overwrite === true && { overwrite: true }),
     ...(options.encryptTo !== undefined && options.encryptTo.length > 0 && { encryptTo: options.encryptTo }),
+    ...(options.storage !== undefined && Object.keys(options.storage).length > 0 && { storage: options.storage }),
     cronName,
     ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
   };
