@@ -95,5 +95,9 @@ export function storageFlags(flags: Record<string, unknown>): StorageFlags {
     accessKey: text('accessKey') ?? fromEnv('OPENCLAW_S3_ACCESS_KEY'),
     secretKey: text('secretKey') ?? fromEnv('OPENCLAW_S3_SECRET_KEY'),
     pipe: text('pipe'),
+    // `tenants backup` only (command-flags.ts).
+    sse: text('sse'),
+    sseKmsKeyId: text('sseKmsKeyId'),
+    storageClass: text('storageClass'),
   };
 }

@@ -16,6 +16,7 @@ import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
 import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
+import { validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { homeDirectory } from '../shared/tenant/tenants.js';
@@ -86,6 +87,9 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     const to = parsed.flags.to as string;
     if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
+    // How the object is stored (--sse, --storage-class): a refused one would fail every run.
+    const text = (key: string) => (typeof parsed.flags[key] === 'string' ? (parsed.flags[key] as string) : undefined);
+    validateLocationOptions(destination, { sse: text('sse'), sseKmsKeyId: text('sseKmsKeyId'), storageClass: text('storageClass') });
     if (!isS3Url(destination)) {
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);

@@ -25,6 +25,9 @@ interface AddFlags {
   overwrite?: boolean;
   encryptTo?: string[];
   recipientsFile?: string[];
+  sse?: string;
+  sseKmsKeyId?: string;
+  storageClass?: string;
   timezone?: string;
   window?: string;
   replace?: boolean;
@@ -54,6 +57,9 @@ export function registerCron(program: Command, context: CliContext): void {
       .option('--overwrite', 'with --all: replace existing archives (only where the gateway allows it)')
       .option('--encrypt-to <recipient>', 'with --all: encrypt every archive with age to this recipient (an age1… public key, stored in the schedule; repeatable)', collect)
       .option('--recipients-file <file>', 'with --all: encrypt to the recipients in this file (one age1… per line, # comments, as age -R; read now; repeatable)', collect)
+      .option('--sse <algorithm>', 'with --all: S3 server-side encryption of every archive: AES256, aws:kms or aws:kms:dsse (as tenants backup --sse)')
+      .option('--sse-kms-key-id <key>', 'with --all: the KMS key of --sse aws:kms (key id, ARN or alias/NAME)')
+      .option('--storage-class <class>', 'with --all: S3 storage class of every archive, e.g. STANDARD_IA (as tenants backup --storage-class)')
       .option('--timezone <zone>', 'the IANA time zone the schedule runs in, e.g. Europe/Berlin (default UTC); dates in the archive name follow it')
       .option('--window <duration>', 'let the start be spread over this long, e.g. 60m or 2h (default off)')
       .option('--replace', 'replace an existing cron of that name')
@@ -147,6 +153,9 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
   if (!all && (flags.encryptTo !== undefined || flags.recipientsFile !== undefined)) {
     throw new UsageError('cron add <tenant> takes --encrypt-to and --recipients-file inside --cmd; given to cron add itself they go with --all');
   }
+  if (!all && (flags.sse !== undefined || flags.sseKmsKeyId !== undefined || flags.storageClass !== undefined)) {
+    throw new UsageError('cron add <tenant> takes --sse, --sse-kms-key-id and --storage-class inside --cmd; given to cron add itself they go with --all');
+  }
   if (all && flags.cmd !== undefined) throw new UsageError('cron add --all takes --to (a template naming {tenant}), not --cmd');
   if (all && flags.to === undefined) throw new UsageError('cron add --all needs --to, e.g. --to "s3://bucket/backups/{tenant}/{date}.tar.zst"');
   if (!all && flags.cmd === undefined) throw new UsageError(`cron add ${tenant!} needs --cmd: the openclaw tenants backup command to run`);
@@ -169,6 +178,13 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
     ...(flags.overwrite === true && { overwrite: true }),
     ...(flags.encryptTo !== undefined && { encryptTo: flags.encryptTo }),
     ...(flags.recipientsFile !== undefined && { recipientsFiles: flags.recipientsFile }),
+    ...((flags.sse !== undefined || flags.sseKmsKeyId !== undefined || flags.storageClass !== undefined) && {
+      storage: {
+        ...(flags.sse !== undefined && { sse: flags.sse }),
+        ...(flags.sseKmsKeyId !== undefined && { sseKmsKeyId: flags.sseKmsKeyId }),
+        ...(flags.storageClass !== undefined && { storageClass: flags.storageClass }),
+      },
+    }),
     ...(flags.replace === true && { replace: true }),
   });
 

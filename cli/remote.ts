@@ -23,6 +23,7 @@ import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestinat
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
+import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
@@ -66,6 +67,10 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
           'REMOTE_UNSUPPORTED',
         );
       }
+      const { sse, sseKmsKeyId, storageClass } = command.storage ?? {};
+      const storage = { ...(sse !== undefined && { sse }), ...(sseKmsKeyId !== undefined && { sseKmsKeyId }), ...(storageClass !== undefined && { storageClass }) };
+      // Checked here, with the line the CLI would print locally (the fan-out checks them again).
+      s3ObjectSettings(storage);
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
       assertAllTenantsDestination(command.to);
       // Checked here, with the line the CLI would print locally, before the gateway is called.
@@ -77,6 +82,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...(command.overwrite === true && { overwrite: true }),
         // Public keys only; sent only when set: a gateway older than the field refuses it as unknown.
         ...(encryptTo.length > 0 && { encryptTo }),
+        // Sent only when given: a gateway older than the field refuses it as unknown.
+        ...(Object.keys(storage).length > 0 && { storage }),
       };
       const answer = await invoke(plane, 'fanout', payload, hooks.signal);
       if (!isRecord(answer) || answer.operation !== 'backup-all' || typeof answer.queued !== 'number' || !Array.isArray(answer.failed)) throw unexpectedAnswer(plane, 'fanout');
@@ -253,7 +260,7 @@ function assertRemoteLocation(location: string, flag: string, storage: Partial<S
  * are signed for. Profile and region are otherwise the CLI's own (they choose the gateway).
  */
 async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined): Promise<{ storage?: StorageFlags }> {
-  const { endpoint, accessKey, secretKey } = storage ?? {};
+  const { endpoint, accessKey, secretKey, sse, sseKmsKeyId, storageClass } = storage ?? {};
   // Signed for the region local mode signs the same command for (a store with a region of its
   // own refuses any other; the function has no profile to read it from, and would sign us-east-1).
   const region = endpoint === undefined ? undefined : await endpointSigningRegion(plane, storage?.region);
@@ -262,6 +269,10 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
     ...(region !== undefined && { region }),
     ...(accessKey !== undefined && { accessKey }),
     ...(secretKey !== undefined && { secretKey }),
+    // How the backup function stores the archive's object; sent only when given: a gateway older than the flags refuses them as unknown.
+    ...(sse !== undefined && { sse }),
+    ...(sseKmsKeyId !== undefined && { sseKmsKeyId }),
+    ...(storageClass !== undefined && { storageClass }),
   };
   return Object.keys(flags).length === 0 ? {} : { storage: flags };
 }

@@ -27,6 +27,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --aws-profile production\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst.age --encrypt-to age1... --encrypt-to age1...\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst.age --recipients-file /etc/openclaw/recipients.txt\n' +
+        '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --sse aws:kms --sse-kms-key-id alias/backups --storage-class STANDARD_IA\n' +
         '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --jobs 2\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run\n' +
         '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst.age" --recipients-file recipients.txt',

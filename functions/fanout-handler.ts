@@ -83,6 +83,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
           ...(timeZone !== undefined && { timeZone }),
           ...(request.cronName !== undefined && { cronName: request.cronName }),
           ...(encryptTo.length > 0 && { encryptTo }),
+          ...(request.storage !== undefined && { storage: request.storage }),
         },
         { sqs: deps.sqs, queueUrl: deps.queueUrl, listPage: deps.listPage, signal: deadline.signal, ...(deps.sleep !== undefined && { sleep: deps.sleep }), ...(deps.random !== undefined && { random: deps.random }) },
         deps.options,

@@ -34,6 +34,7 @@ import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_M
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError, isOpenClawError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
+import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import {
   localOperations,
@@ -238,9 +239,11 @@ export async function executeBackup(
     logger.info(continues === undefined ? 'backup started' : 'backup continues', { location: command.to, ...endpointKeys(command.storage), overwrite: command.overwrite === true, encryptedTo: command.encryptTo?.length ?? 0 });
 
     // In pieces when there is a queue to hand over to and the message can say everything the
-    // next piece needs (no endpoint or keys of the caller's: the function's role reaches S3).
+    // next piece needs (no endpoint or keys of the caller's: the function's role reaches S3;
+    // how the object is stored, --sse and --storage-class, travels with it).
     const continueBackup = deps.continueBackup;
-    const inPieces = continueBackup !== undefined && operations.backupPiece !== undefined && command.storage === undefined;
+    const objectFlags = objectFlagsOf(command.storage);
+    const inPieces = continueBackup !== undefined && operations.backupPiece !== undefined && objectFlags !== 'other';
     if (continues !== undefined && !inPieces) throw new ContinuationEndedError(`this function cannot continue the backup of "${command.tenant}" (no work queue, or a request with its own storage settings)`);
     const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
     const outcome = await withDeadline(context, config, (signal) =>
@@ -258,6 +261,7 @@ export async function executeBackup(
         ...(command.overwrite === true && { overwrite: true }),
         // The recipients (public keys) only: the age stream's key stays in the saved state.
         ...(command.encryptTo !== undefined && command.encryptTo.length > 0 && { encryptTo: command.encryptTo }),
+        ...(objectFlags !== undefined && objectFlags !== 'other' && { storage: objectFlags }),
         run,
         continues: { chain: outcome.chain, trigger },
       }).catch((error: unknown) => {
@@ -749,6 +753,15 @@ async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, r
   } finally {
     deadline.dispose();
   }
+}
+
+/** The storage flags of a backup when they are only how its object is stored (S3ObjectFlags, which a work message carries); 'other' when they hold more (an endpoint, keys). */
+function objectFlagsOf(storage: StorageFlags | undefined): S3ObjectFlags | undefined | 'other' {
+  if (storage === undefined) return undefined;
+  const objectKeys: readonly string[] = S3_OBJECT_FLAGS.map(([key]) => key);
+  const given = Object.entries(storage).filter(([, value]) => value !== undefined);
+  if (given.some(([key]) => !objectKeys.includes(key))) return 'other';
+  return given.length === 0 ? undefined : (Object.fromEntries(given) as S3ObjectFlags);
 }
 
 function secretsOf(storage: StorageFlags | undefined): (string | undefined)[] {

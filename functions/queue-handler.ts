@@ -84,6 +84,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
               to: message.to,
               ...(message.overwrite === true && { overwrite: true }),
               ...(message.encryptTo !== undefined && { encryptTo: message.encryptTo }),
+              ...(message.storage !== undefined && { storage: message.storage }),
             },
             runId: message.run.id,
             run: message.run,

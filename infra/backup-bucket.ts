@@ -65,6 +65,9 @@ export interface BackupReplication {
   readonly roleName: string;
 }
 
+/** A KMS key's ARN (not an alias's: IAM grants name keys). */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/;
+
 /** Days server access logs are kept in the log bucket. */
 export const ACCESS_LOG_EXPIRATION_DAYS = 365;
 
@@ -81,6 +84,14 @@ export interface BackupBucketProps {
    * @default - the existing bucket needs no KMS permissions (SSE-S3)
    */
   readonly existingBucketKmsKeyArn?: string;
+  /**
+   * ARNs of other KMS keys archives may be encrypted with (`tenants backup --sse aws:kms
+   * --sse-kms-key-id KEY` in remote mode): the backup function is granted kms:GenerateDataKey
+   * and kms:Decrypt on each (S3 needs both for a multipart upload), the restore and prune
+   * functions kms:Decrypt. The bucket's own key needs no entry.
+   * @default - none: only the bucket's key (and the AWS managed aws/s3)
+   */
+  readonly archiveKmsKeyArns?: readonly string[];
   /**
    * Encryption of a created bucket.
    * @default BackupBucketEncryption.S3_MANAGED
@@ -129,6 +140,8 @@ export class BackupBucket extends Construct {
   readonly keyPrefix: string;
   /** KMS key objects are encrypted with, when it is a customer managed key. */
   readonly encryptionKey?: kms.IKey;
+  /** Other keys archives may be encrypted with (BackupBucketProps.archiveKmsKeyArns). */
+  readonly archiveKeys: readonly kms.IKey[];
   /** Bucket receiving the server access logs, when created. */
   readonly accessLogsBucket?: s3.IBucket;
   /** The role S3 replicates with, when replication is configured. */
@@ -138,6 +151,7 @@ export class BackupBucket extends Construct {
     super(scope, id);
     validate(props);
     this.keyPrefix = props.keyPrefix ?? DEFAULT_BACKUP_KEY_PREFIX;
+    this.archiveKeys = (props.archiveKmsKeyArns ?? []).map((arn, index) => kms.Key.fromKeyArn(this, `ArchiveKey${index}`, arn));
 
     if (props.existingBucketName !== undefined) {
       this.bucket = s3.Bucket.fromBucketName(this, 'Bucket', props.existingBucketName);
@@ -304,7 +318,7 @@ export class BackupBucket extends Construct {
       resourceArns: objects,
     });
     this.grantListPrefix(grantee);
-    this.encryptionKey?.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    for (const key of [this.encryptionKey, ...this.archiveKeys]) key?.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
   }
 
   /**
@@ -320,7 +334,7 @@ export class BackupBucket extends Construct {
       resourceArns: [this.objectsArn()],
     });
     this.grantListPrefix(grantee);
-    this.encryptionKey?.grantDecrypt(grantee);
+    for (const key of [this.encryptionKey, ...this.archiveKeys]) key?.grantDecrypt(grantee);
   }
 
   /**
@@ -344,7 +358,7 @@ export class BackupBucket extends Construct {
       resourceArns: [this.bucket.bucketArn],
     });
     this.grantListPrefix(grantee);
-    this.encryptionKey?.grantDecrypt(grantee);
+    for (const key of [this.encryptionKey, ...this.archiveKeys]) key?.grantDecrypt(grantee);
   }
 
   /**
@@ -423,6 +437,9 @@ function validate(props: BackupBucketProps): void {
       /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/.test(props.existingBucketKmsKeyArn),
       `existingBucketKmsKeyArn ${JSON.stringify(props.existingBucketKmsKeyArn)} is not a KMS key ARN`,
     );
+  }
+  for (const arn of props.archiveKmsKeyArns ?? []) {
+    problems.check(KMS_KEY_ARN.test(arn), `archiveKmsKeyArns: ${JSON.stringify(arn)} is not a KMS key ARN (an alias cannot be granted: give the key's ARN)`);
   }
   if (props.encryption !== undefined) {
     problems.check(

@@ -26,6 +26,7 @@ export const CONTEXT_KEYS = [
   // Backup bucket.
   'bucketName',
   'bucketKmsKeyArn',
+  'archiveKmsKeyArns',
   'bucketEncryption',
   'backupKeyPrefix',
   'expirationDays',
@@ -198,6 +199,7 @@ export function readConfig(lookup: (key: string) => unknown, givenKeys: Iterable
     bucket: {
       existingBucketName: str('bucketName'),
       existingBucketKmsKeyArn: str('bucketKmsKeyArn'),
+      archiveKmsKeyArns: list('archiveKmsKeyArns'),
       encryption: oneOf('bucketEncryption', Object.values(BackupBucketEncryption)),
       keyPrefix: str('backupKeyPrefix'),
       expirationDays: int('expirationDays'),

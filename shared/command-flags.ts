@@ -84,6 +84,17 @@ export const BACKUP_FLAGS = {
     repeatable: true,
   },
   ...storageFlags('backup'),
+  sse: {
+    flag: '--sse',
+    value: '<algorithm>',
+    description: 'S3 server-side encryption of the archive: AES256, aws:kms or aws:kms:dsse (as aws s3 cp --sse; default: the bucket\'s default encryption)',
+  },
+  sseKmsKeyId: { flag: '--sse-kms-key-id', value: '<key>', description: 'the KMS key of --sse aws:kms: key id, ARN or alias/NAME (default: the bucket\'s key, else aws/s3)' },
+  storageClass: {
+    flag: '--storage-class',
+    value: '<class>',
+    description: 'S3 storage class of the archive: STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR… (GLACIER and DEEP_ARCHIVE are refused: use a lifecycle rule)',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 /** `openclaw tenants restore`, in `--help` order (`--max-entries` and `--max-bytes` take positive whole numbers). */

@@ -6,7 +6,7 @@
 import os from 'node:os';
 
 import { abandonStaleBackups, backupTenant, backupTenantInPieces, type AbandonedBackup, type BackupRequest, type BackupResult, type BackupSuspended } from './backup/backup.js';
-import { backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
+import { assertAllTemplate, backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup, type BackupPlan } from './backup/backup-plan.js';
 import { listBackups, type BackupsListing, type BackupsPage } from './catalog/backups.js';
@@ -299,6 +299,8 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     async backupAll(command, hooks = {}) {
       // Bad recipients fail the command before any backup, not every backup one by one.
       parseRecipients(command);
+      // So do bad storage flags (--region, --storage-class…): checked against the template's first expansion.
+      assertAllTemplate(command.to, command.storage);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
       const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: () => listSkippedTenants(tenantsDir) });
       const jobs = command.jobs ?? defaultJobs();

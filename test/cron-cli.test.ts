@@ -330,6 +330,22 @@ describe('cron add --all', () => {
     expect(lines[4]).toMatch(/^ {2}archive {3}s3:\/\/my-bucket\/backups\/\{tenant\}\/\{date\}\.tar\.zst: filled in for each tenant when it fires, dates in Europe\/Berlin \(first, for a tenant "sample-tenant": s3:\/\/my-bucket\/backups\/sample-tenant\/\d{4}-\d\d-\d\d\.tar\.zst\)$/);
   });
 
+  it('stores --sse, --sse-kms-key-id and --storage-class in the schedule\'s input, refuses a bad one now, and takes them for one tenant only inside --cmd', async () => {
+    const result = await addAll('--sse', 'aws:kms', '--sse-kms-key-id', 'alias/backups', '--storage-class', 'STANDARD_IA');
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const input = JSON.parse(createInputs()[0]!.Target!.Input!) as Record<string, unknown>;
+    expect(input).toMatchObject({ source: 'openclaw.fanout', storage: { sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'STANDARD_IA' } });
+    expect(dynamodb.commandCalls(PutItemCommand)[0]!.args[0].input.Item!.cmd).toEqual({
+      S: 'openclaw tenants backup --all --to s3://my-bucket/backups/{tenant}/{date}.tar.zst --sse aws:kms --sse-kms-key-id alias/backups --storage-class STANDARD_IA',
+    });
+    const glacier = await addAll('--storage-class', 'GLACIER', '--replace');
+    expect(glacier).toMatchObject({ status: 2, stderr: expect.stringMatching(/^openclaw: --storage-class GLACIER is refused/) });
+    const tenant = await add('--storage-class', 'STANDARD_IA');
+    expect(tenant).toMatchObject({ status: 2, stderr: expect.stringMatching(/^openclaw: cron add <tenant> takes --sse, --sse-kms-key-id and --storage-class inside --cmd/) });
+    expect(createInputs()).toHaveLength(1);
+  });
+
   it('stores the recipients of --encrypt-to and --recipients-file in the schedule\'s input; cron list shows that it encrypts', async () => {
     const [alice, bob] = [generateIdentity().recipient.text, generateIdentity().recipient.text];
     const dir = tempDir('openclaw-cron-all-');

@@ -186,6 +186,10 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" is a relative path/],
       ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
       ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
+      // How the object is stored: a refused class or key fails every run.
+      ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --storage-class GLACIER', /^openclaw: --cmd: --storage-class GLACIER is refused: .*lifecycle rule/],
+      ['openclaw tenants backup acme --to s3://backups/acme/x.tar.zst --sse-kms-key-id alias/backups', /^openclaw: --cmd: --sse-kms-key-id names the key of --sse aws:kms/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --sse AES256', /^openclaw: --cmd: --sse applies only to s3:\/\/ locations\n$/],
     ] as const) expectRefused(cmd, message);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // --json: the same line as one error object.

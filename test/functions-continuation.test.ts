@@ -183,6 +183,25 @@ describe('a backup that continues across invocations', () => {
     expect(verified).toMatchObject({ verified: true });
   });
 
+  it('continues a backup with --sse and --storage-class: every piece\'s message carries them, and the object is stored so', async () => {
+    makeTenant('classy');
+    const storage = { sse: 'AES256', storageClass: 'ONEZONE_IA' };
+    const first = await backupHandler(deps())({ tenant: 'classy', to: 's3://backups/classy/one.tar.zst', storage }, budgetContext('req-c1'));
+    expect(first).toMatchObject({ operation: 'backup', suspended: true, tenant: 'classy' });
+    expect(queue[0]).toMatchObject({ tenant: 'classy', storage });
+    const handle = workQueueHandler(deps());
+    for (let piece = 1, message = queue.shift(); message !== undefined; piece++, message = queue.shift()) {
+      if (queue.length === 0 && message.continues !== undefined) expect(message.storage).toEqual(storage);
+      const answer = await handle({ Records: [{ messageId: `c-${piece}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-c${piece + 1}`));
+      expect(answer).toEqual({ batchItemFailures: [] });
+      if (piece > 100) throw new Error('the chain does not end');
+    }
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded' })]);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'classy/one.tar.zst' }));
+    // s3rver keeps the storage class (not the encryption header: the recording proxy's test in s3-object-settings.test.ts shows it sent).
+    expect(head.StorageClass).toBe('ONEZONE_IA');
+  });
+
   it('continues an encrypted backup into one age file, which age -d opens and restore decrypts, its key only in the state file', async () => {
     const identity = generateIdentity();
     const keyFile = path.join(dir.path, 'secret-key.txt');

@@ -115,6 +115,23 @@ describe('fan-out handler', () => {
     ]);
   });
 
+  it('carries --sse, --sse-kms-key-id and --storage-class into every tenant\'s message, and refuses a bad one (or an endpoint) before it lists a tenant', async () => {
+    const { handle, listed } = fanOut(['acme', 'beta']);
+    const storage = { sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'STANDARD_IA' };
+    expect(await handle(payload({ storage }), context)).toMatchObject({ queued: 2 });
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => parseWorkMessage(entry.MessageBody!)));
+    expect(bodies.map((body) => [body.tenant, body.storage])).toEqual([
+      ['acme', storage],
+      ['beta', storage],
+    ]);
+    sqs.resetHistory();
+    const before = listed();
+    expect(await handle(payload({ storage: { storageClass: 'GLACIER' } }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: expect.stringMatching(/--storage-class GLACIER is refused/) } });
+    expect(await handle(payload({ storage: { endpoint: 'https://minio.internal' } }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: expect.stringMatching(/storage\.endpoint is not taken by a fan-out/) } });
+    expect(listed()).toBe(before);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
   it('refuses a bad recipient before it lists a single tenant', async () => {
     const { handle, listed } = fanOut(['acme']);
     const secret = await handle(payload({ encryptTo: ['AGE-SECRET-KEY-1QQQQ'] }), context);

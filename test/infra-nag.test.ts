@@ -61,6 +61,7 @@ describe('cdk-nag AwsSolutions', () => {
     ['the gateway\'s file system with a new access point', IMPORT],
     ['an existing KMS-encrypted bucket', { 'openclaw:bucketName': 'gateway-backups', 'openclaw:bucketKmsKeyArn': KEY }],
     ['a KMS-encrypted bucket with expiry', { 'openclaw:bucketEncryption': 'KMS', 'openclaw:expirationDays': 90 }],
+    ['archive KMS keys for --sse-kms-key-id', { 'openclaw:bucketEncryption': 'KMS', 'openclaw:archiveKmsKeyArns': [KEY] }],
     ['no server access logs', { 'openclaw:serverAccessLogs': false }],
     [
       'cross-account sources',

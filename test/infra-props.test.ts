@@ -85,6 +85,7 @@ describe('BackupBucket props', () => {
           new BackupBucket(newStack(), 'Bucket', {
             existingBucketName: 'Not_A_Bucket',
             existingBucketKmsKeyArn: 'alias/backups',
+            archiveKmsKeyArns: ['alias/archives'],
             encryption: BackupBucketEncryption.KMS,
             expirationDays: 30,
             keyPrefix: '/backups',
@@ -95,6 +96,7 @@ describe('BackupBucket props', () => {
       'encryption configures a created bucket: omit it with existingBucketName',
       'expirationDays configures a created bucket: omit it with existingBucketName',
       'existingBucketKmsKeyArn "alias/backups" is not a KMS key ARN',
+      'archiveKmsKeyArns: "alias/archives" is not a KMS key ARN (an alias cannot be granted: give the key\'s ARN)',
       'keyPrefix "/backups" must be path-like and end in "/" (no leading "/", no empty, "." or ".." segments)',
     ]);
   });

@@ -438,6 +438,14 @@ describe('least-privilege IAM', () => {
       expect.objectContaining({ Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [key, 'Arn'] } }),
     );
   });
+
+  it('grants the keys of archiveKmsKeyArns (tenants backup --sse-kms-key-id): the backup function encrypts with them, restore and prune decrypt', () => {
+    const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const t = template({ 'openclaw:archiveKmsKeyArns': [keyArn] });
+    expect(functionStatements(t, 'openclaw-backup-backup')).toContainEqual(expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: keyArn }));
+    for (const name of ['restore', 'prune']) expect(functionStatements(t, `openclaw-backup-${name}`)).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt', Resource: keyArn }));
+    expect(actionsOf(functionStatements(t, 'openclaw-backup-list')).filter((action) => action.startsWith('kms:'))).toEqual([]);
+  });
 });
 
 describe('backup bucket', () => {

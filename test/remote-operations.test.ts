@@ -130,6 +130,19 @@ describe('remote executor', () => {
     expect(lambda.commandCalls(InvokeCommand)[1]!.args[0].input.Payload).toEqual(
       encode({ tenant: 'acme', to: 's3://backups/acme/b.tar.zst', overwrite: false, sqliteRawFallback: true }),
     );
+
+    // So do --sse, --sse-kms-key-id and --storage-class: the backup function creates the object with them.
+    await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/c.tar.zst', '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/backups', '--storage-class', 'STANDARD_IA']);
+    expect(lambda.commandCalls(InvokeCommand)[2]!.args[0].input.Payload).toEqual(
+      encode({ tenant: 'acme', to: 's3://backups/acme/c.tar.zst', overwrite: false, storage: { sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'STANDARD_IA' } }),
+    );
+    // A gateway's --all sends them to the fan-out, which puts them in every tenant's message; a refused one is refused here.
+    lambda.on(InvokeCommand, { FunctionName: 'openclaw-backup-fanout' }).resolves({ StatusCode: 200, Payload: encode({ operation: 'backup-all', runId: 'r', time: '2026-06-03T00:00:00.000Z', template: 't', tenants: 1, queued: 1, failed: [] }) as never });
+    await run(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', 's3://backups/{tenant}/x.tar.zst', '--storage-class', 'STANDARD_IA']);
+    expect(decode(lambda.commandCalls(InvokeCommand)[3]!.args[0].input.Payload as Uint8Array)).toMatchObject({ source: 'openclaw.fanout', to: 's3://backups/{tenant}/x.tar.zst', storage: { storageClass: 'STANDARD_IA' } });
+    const refused = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', 's3://backups/{tenant}/x.tar.zst', '--storage-class', 'GLACIER']);
+    expect(refused).toMatchObject({ status: 2, stderr: expect.stringMatching(/^openclaw: --storage-class GLACIER is refused/) });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(4);
   });
 
   it('invokes <prefix>-restore and <prefix>-list, the stack from OPENCLAW_STACK', async () => {

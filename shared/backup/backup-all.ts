@@ -10,7 +10,7 @@ import os from 'node:os';
 import type { BackupResult } from './backup.js';
 import { abortedError, onAbort } from '../storage/streams.js';
 import { describeError, isOpenClawError, UsageError } from '../errors.js';
-import { validateLocationOptions } from '../storage/open-location.js';
+import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { expandTemplate, namesTenant, templateProblem } from '../schedule/destination-template.js';
 
@@ -45,15 +45,15 @@ export interface BackupAllProgress {
   readonly running: readonly string[];
 }
 
-/** A TEMPLATE for `--all`: valid, naming {tenant}, and a valid location once expanded. */
-export function assertAllTemplate(template: string): void {
+/** A TEMPLATE for `--all`: valid, naming {tenant}, and a valid location once expanded, with the storage flags it is written with. */
+export function assertAllTemplate(template: string, storage: LocationOptions = {}): void {
   const problem = templateProblem(template);
   if (problem !== undefined) throw new UsageError(`invalid --to template ${JSON.stringify(template)}: ${problem}`);
   if (!namesTenant(template)) {
     throw new UsageError(`with --all, --to must contain {tenant} so every tenant gets its own archive, e.g. /var/backups/{tenant}/{date}.tar.zst`);
   }
   const sample = expandTemplate(template, { time: new Date(), tenant: 'sample-tenant' });
-  validateLocationOptions(sample, {});
+  validateLocationOptions(sample, storage);
   if (isS3Url(sample)) {
     try {
       parseS3Url(sample);

@@ -44,6 +44,7 @@ import {
 import { RemoteError, UsageError } from '../errors.js';
 import { loadRecipientsFile } from '../age/keys.js';
 import { assertNotPlaintextAsAge, backupRecipients } from '../archive/encrypted-archive.js';
+import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-settings.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
 import { firstRunSkippedByClockChange, nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
@@ -105,6 +106,8 @@ export interface AddCronRequest {
   readonly encryptTo?: readonly string[];
   /** Every tenant: files of recipients (as `age -R`), read now; their keys are stored in the schedule. */
   readonly recipientsFiles?: readonly string[];
+  /** Every tenant: `--sse`, `--sse-kms-key-id`, `--storage-class` of each archive (one tenant: in `cmd`). */
+  readonly storage?: S3ObjectFlags;
   /** Replace an existing cron of that name. */
   readonly replace?: boolean;
   /** The state to create it in (a migrated rule keeps its own). @default ENABLED */
@@ -274,8 +277,14 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
     // As given, like a tenant's --cmd: the keys of a --recipients-file are in the schedule's input.
     cmd =
       `openclaw tenants backup --all --to ${shellQuote(to)}${overwrite ? ' --overwrite' : ''}` +
-      [...(request.encryptTo ?? []).map((text) => ` --encrypt-to ${shellQuote(text)}`), ...(request.recipientsFiles ?? []).map((file) => ` --recipients-file ${shellQuote(file)}`)].join('');
-    input = fanOutScheduleInput(name, to, { overwrite, encryptTo, ...(zone !== undefined && { timeZone: zone }) });
+      [
+        ...(request.encryptTo ?? []).map((text) => ` --encrypt-to ${shellQuote(text)}`),
+        ...(request.recipientsFiles ?? []).map((file) => ` --recipients-file ${shellQuote(file)}`),
+        ...S3_OBJECT_FLAGS.filter(([key]) => request.storage?.[key] !== undefined).map(([key, flag]) => ` ${flag} ${shellQuote(request.storage![key]!)}`),
+      ].join('');
+    // Checked now, not when the schedule first fires.
+    s3ObjectSettings(request.storage ?? {});
+    input = fanOutScheduleInput(name, to, { overwrite, encryptTo, ...(request.storage !== undefined && { storage: request.storage }), ...(zone !== undefined && { timeZone: zone }) });
   } else {
     if (request.cmd === undefined) throw new UsageError(`cron add ${owner.tenant} needs --cmd: the openclaw tenants backup (or tenants prune) command to run`);
     if (request.to !== undefined) throw new UsageError('cron add <tenant> takes --cmd; --to is for cron add --all');

@@ -17,6 +17,7 @@ import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, type SQSCl
 import { RemoteError } from '../errors.js';
 import { expandTemplate } from '../schedule/destination-template.js';
 import { redact } from '../storage/redact.js';
+import type { S3ObjectFlags } from '../storage/s3-object-settings.js';
 import { encodeWorkMessage, WORK_MESSAGE_VERSION } from './work-queue.js';
 
 /** SQS's most entries per SendMessageBatch. */
@@ -63,6 +64,8 @@ export interface FanOutRun {
   readonly cronName?: string;
   /** age1… recipients every tenant's archive is encrypted to (checked by the caller). */
   readonly encryptTo?: readonly string[];
+  /** How every archive's object is stored (WorkMessage's `storage`). */
+  readonly storage?: S3ObjectFlags;
 }
 
 export interface FanOutFailure {
@@ -206,6 +209,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
           to,
           ...(run.overwrite === true && { overwrite: true }),
           ...(run.encryptTo !== undefined && run.encryptTo.length > 0 && { encryptTo: run.encryptTo }),
+          ...(run.storage !== undefined && { storage: run.storage }),
           run: {
             id: run.runId,
             time: run.time.toISOString(),

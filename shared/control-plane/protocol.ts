@@ -36,10 +36,11 @@
 //                     INVALID_REQUEST "unknown field \"pages\"")
 //   <prefix>-fanout   a fan-out payload (schedule/cron-command.ts FanOutPayload): { source:
 //                     "openclaw.fanout", version: 1, to: template, overwrite?, cronName?, time?,
-//                     timeZone?, runId?, encryptTo? }: queues one backup per tenant
+//                     timeZone?, runId?, encryptTo?, storage? }: queues one backup per tenant
 //                     (control-plane/fan-out.ts), each encrypted to encryptTo (age1… recipients,
 //                     checked before anything is queued; a gateway older than the field refuses
-//                     it as an unknown field)
+//                     it as an unknown field; storage: { sse?, sseKmsKeyId?, storageClass? }
+//                     only, how every archive's object is stored, as old gateways refuse it too)
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
@@ -99,6 +100,7 @@ import { expandTemplate } from '../schedule/destination-template.js';
 import { assertTimeZone } from '../schedule/schedule-options.js';
 import { isValidTenantName } from '../tenant/names.js';
 import { redact } from '../storage/redact.js';
+import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-settings.js';
 import { backupRecipients, MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 import { looksLikeSecretKey } from '../age/keys.js';
 
@@ -300,7 +302,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
 // ---------------------------------------------------------------------------------------
 // Requests
 
-const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe'] as const;
+const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe', 'sse', 'sseKmsKeyId', 'storageClass'] as const;
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
@@ -673,6 +675,8 @@ export interface FanOutRequest {
   readonly runId?: string;
   /** The recipients every archive is encrypted to, canonical; absent: not encrypted. */
   readonly encryptTo?: readonly string[];
+  /** How every archive's object is stored (`--sse`, `--sse-kms-key-id`, `--storage-class`); absent: the bucket's defaults. */
+  readonly storage?: S3ObjectFlags;
 }
 
 export function isFanOutPayload(value: unknown): boolean {
@@ -686,7 +690,7 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
   if (record.version !== FANOUT_PAYLOAD_VERSION) {
     throw new InvalidRequestError(`${what}: version ${JSON.stringify(record.version)} is not one this gateway knows (${FANOUT_PAYLOAD_VERSION}): are the CLI and the gateway the same version?`);
   }
-  onlyKeys(record, ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId', 'encryptTo'], what);
+  onlyKeys(record, ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId', 'encryptTo', 'storage'], what);
   const to = requiredString(record, 'to', what);
   assertAllTenantsDestination(to);
   // Checked once here, not once per tenant in the queue.
@@ -707,7 +711,23 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
     ...(timeZone !== undefined && { timeZone }),
     ...(typeof record.runId === 'string' && { runId: record.runId }),
     ...(encryptTo.length > 0 && { encryptTo }),
+    ...fanOutStorage(record, what),
   };
+}
+
+/** A fan-out's `storage`: only how the objects are stored (the fan-out's backups use the functions' role and bucket), checked once here. */
+function fanOutStorage(record: Record<string, unknown>, what: string): { storage?: S3ObjectFlags } {
+  const { storage } = optionalStorage(record, what);
+  if (storage === undefined) return {};
+  const objectKeys: readonly string[] = S3_OBJECT_FLAGS.map(([key]) => key);
+  const other = Object.keys(storage).filter((key) => !objectKeys.includes(key));
+  if (other.length > 0) throw new InvalidRequestError(`${what}: storage.${other[0]} is not taken by a fan-out (its backups use the gateway's bucket and role)`);
+  try {
+    s3ObjectSettings(storage);
+  } catch (error) {
+    throw new InvalidRequestError(`${what}: ${(error as Error).message}`);
+  }
+  return Object.keys(storage).length === 0 ? {} : { storage };
 }
 
 /** What the fan-out answers: what it queued, and the tenants it could not queue. */

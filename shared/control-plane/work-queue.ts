@@ -9,6 +9,8 @@
 //     "to": "s3://bucket/backups/acme/2026-06-03.tar.zst",   the destination, already expanded
 //     "overwrite": true,                                     optional, only when asked for
 //     "encryptTo": ["age1…"],                                optional: age recipients (public keys)
+//     "storage": { "sse": "aws:kms", "sseKmsKeyId": "…",      optional: how the archive's object is
+//                  "storageClass": "STANDARD_IA" }           stored (--sse, --sse-kms-key-id, --storage-class)
 //     "run": { "id": "…", "time": "2026-06-03T03:00:00Z",    the fan-out run and its time
 //              "template": "s3://bucket/backups/{tenant}/{date}.tar.zst",
 //              "cronName": "nightly" },                      optional: the all-tenants cron
@@ -23,6 +25,7 @@
 import { backupRecipients, MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
 import { InvalidRequestError } from '../errors.js';
 import { parseS3Url } from '../storage/s3-url.js';
+import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-settings.js';
 import { isValidTenantName } from '../tenant/names.js';
 
 export const WORK_MESSAGE_VERSION = 1;
@@ -47,6 +50,8 @@ export interface BackupWorkMessage {
   readonly overwrite?: boolean;
   /** age1… recipients the archive is encrypted to; absent: stored as plain tar.zst. */
   readonly encryptTo?: readonly string[];
+  /** `--sse`, `--sse-kms-key-id`, `--storage-class`: what the archive's object is created with; absent: the bucket's defaults. */
+  readonly storage?: S3ObjectFlags;
   readonly run: WorkRun;
 }
 
@@ -82,7 +87,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     );
   }
   if (record.kind !== 'backup') throw new InvalidRequestError(`${what}: kind ${JSON.stringify(record.kind)} is not one this backup function knows ("backup")`);
-  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'encryptTo', 'run', 'continues'], what);
+  unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'encryptTo', 'storage', 'run', 'continues'], what);
   const tenant = record.tenant;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new InvalidRequestError(`${what}: "tenant" must be a tenant name`);
   if (typeof record.to !== 'string') throw new InvalidRequestError(`${what}: "to" must be an s3:// URL`);
@@ -93,6 +98,7 @@ export function parseWorkMessage(body: string): WorkMessage {
   }
   if (record.overwrite !== undefined && typeof record.overwrite !== 'boolean') throw new InvalidRequestError(`${what}: "overwrite" must be true or false`);
   const encryptTo = recipientsOf(record.encryptTo, what);
+  const storage = record.storage === undefined ? undefined : objectFlagsOf(record.storage, what);
   const run = record.run;
   if (typeof run !== 'object' || run === null || Array.isArray(run)) throw new InvalidRequestError(`${what}: "run" must be an object`);
   const runRecord = run as Record<string, unknown>;
@@ -110,6 +116,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     to: record.to,
     ...(record.overwrite === true && { overwrite: true }),
     ...(encryptTo.length > 0 && { encryptTo }),
+    ...(storage !== undefined && { storage }),
     run: {
       id: runRecord.id as string,
       time: runRecord.time as string,
@@ -129,6 +136,21 @@ function parseContinues(value: unknown, what: string): Continues {
     throw new InvalidRequestError(`${what}: "continues.trigger" must be "direct", "schedule" or "queue"`);
   }
   return { chain: record.chain, trigger: record.trigger };
+}
+
+/** `storage`: the object's settings, each checked as the CLI checks its flags. */
+function objectFlagsOf(value: unknown, what: string): S3ObjectFlags {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidRequestError(`${what}: "storage" must be an object`);
+  const record = value as Record<string, unknown>;
+  unknownKeys(record, S3_OBJECT_FLAGS.map(([key]) => key), `${what} storage`);
+  if (!Object.values(record).every((item) => typeof item === 'string')) throw new InvalidRequestError(`${what}: "storage" holds strings only`);
+  const flags = record as S3ObjectFlags;
+  try {
+    s3ObjectSettings(flags);
+  } catch (error) {
+    throw new InvalidRequestError(`${what}: "storage": ${(error as Error).message}`);
+  }
+  return flags;
 }
 
 /** `encryptTo`: a list of age1… recipients, each one checked. */

@@ -18,7 +18,8 @@
 // `>` are refused everywhere because EventBridge's input transformer would take them for
 // its own placeholders.
 
-import { CronCommandError } from '../errors.js';
+import { CronCommandError, UsageError } from '../errors.js';
+import { s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-settings.js';
 import { assertTenantName } from '../tenant/names.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag, type PruneFlag } from '../command-flags.js';
 import type { BackupCommand, PruneCommand, PruneStoreFlags, StorageFlags } from '../operations.js';
@@ -265,6 +266,10 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   endpoint: 'storage',
   accessKey: { refused: DROP_KEYS },
   secretKey: { refused: DROP_KEYS },
+  // How the archive's object is stored: checked with the other storage flags (open-location.ts).
+  sse: 'storage',
+  sseKmsKeyId: 'storage',
+  storageClass: 'storage',
   pipe: {
     refused:
       '--pipe runs a shell command and is not available in a scheduled (Lambda) backup: to encrypt, give --encrypt-to age1… (or --recipients-file FILE); the bucket also encrypts archives at rest',
@@ -367,6 +372,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
   }
 
   assertScheduledRegion(storage, 'the scheduled backup runs in the gateway\'s region: drop --region (give it to `cron add` itself to choose where the rule is created)');
+  assertScheduledObjectSettings(storage);
   const [group, verb, tenant, ...extra] = positionals;
   if (group !== 'tenants' || verb !== 'backup') {
     throw new CronCommandError(`only "openclaw tenants backup <tenant> --to s3://…" can be scheduled, got "openclaw ${positionals.join(' ')}"`);
@@ -401,6 +407,16 @@ function assertScheduledRegion(storage: Record<string, unknown>, refusal: string
   if (storage.region === undefined) return;
   if (storage.endpoint === undefined) throw new CronCommandError(refusal);
   if (!isRegionName(storage.region as string)) throw new CronCommandError(`invalid --region ${JSON.stringify(storage.region)} in --cmd`);
+}
+
+/** `--sse`, `--sse-kms-key-id` and `--storage-class` in --cmd: checked when the cron is added, not when it first fires. */
+function assertScheduledObjectSettings(storage: S3ObjectFlags): void {
+  try {
+    s3ObjectSettings(storage);
+  } catch (error) {
+    if (error instanceof UsageError) throw new CronCommandError(`${error.message} (in --cmd)`);
+    throw error;
+  }
 }
 
 /** The commands that act on the one tenant they name, and what the refusal says they do to it. */
@@ -671,16 +687,19 @@ export interface FanOutPayload {
   readonly runId?: string;
   /** age1… recipients (public keys) every tenant's archive is encrypted to; absent: not encrypted. */
   readonly encryptTo?: readonly string[];
+  /** `--sse`, `--sse-kms-key-id`, `--storage-class` of every tenant's archive; absent: the bucket's defaults (a gateway older than the field refuses it as unknown). */
+  readonly storage?: S3ObjectFlags;
 }
 
 /** The Input of an all-tenants schedule: a fan-out payload with Scheduler's time and execution ID. */
-export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string; encryptTo?: readonly string[] } = {}): string {
+export function fanOutScheduleInput(cronName: string, to: string, options: { overwrite?: boolean; timeZone?: string; encryptTo?: readonly string[]; storage?: S3ObjectFlags } = {}): string {
   const payload = {
     source: FANOUT_PAYLOAD_SOURCE,
     version: FANOUT_PAYLOAD_VERSION,
     to,
     ...(options.overwrite === true && { overwrite: true }),
     ...(options.encryptTo !== undefined && options.encryptTo.length > 0 && { encryptTo: options.encryptTo }),
+    ...(options.storage !== undefined && Object.keys(options.storage).length > 0 && { storage: options.storage }),
     cronName,
     ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
   };

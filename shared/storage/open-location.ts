@@ -10,12 +10,14 @@ import { UsageError } from '../errors.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
 import { assertRegion, isS3Url, parseS3Url } from './s3-url.js';
+import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from './s3-object-settings.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export { redact } from './redact.js';
 
-export interface LocationOptions {
+/** `--sse`, `--sse-kms-key-id` and `--storage-class` (s3-object-settings.ts) apply to a backup's writes only. */
+export interface LocationOptions extends S3ObjectFlags {
   /** `--aws-profile`: a profile of the shared AWS config (SSO included). */
   readonly awsProfile?: string;
   /** `--region` */
@@ -39,6 +41,7 @@ const S3_ONLY_FLAGS = [
   ['endpoint', '--endpoint'],
   ['accessKey', '--access-key'],
   ['secretKey', '--secret-key'],
+  ...S3_OBJECT_FLAGS,
 ] as const;
 
 const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
@@ -77,6 +80,7 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
   }
   if (options.region !== undefined) assertRegion(options.region);
   if (options.endpoint !== undefined) endpointOrigin(options.endpoint);
+  s3ObjectSettings(options);
 }
 
 async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
@@ -90,6 +94,7 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
     key,
     ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
     ...(options.expectedBytes !== undefined && { expectedBytes: options.expectedBytes }),
+    objectSettings: s3ObjectSettings(options),
     secrets: [options.secretKey],
   });
 }

@@ -37,6 +37,7 @@
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
+import type { S3ObjectSettings } from './s3-object-settings.js';
 import type { S3Sdk } from './s3-client.js';
 import { NotS3Answer, s3ErrorName, s3StatusCode } from './s3-errors.js';
 import { release } from '../released-buffers.js';
@@ -50,6 +51,10 @@ export interface UploadTarget {
   readonly ContentType?: string;
   readonly Metadata?: Record<string, string>;
   readonly ChecksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256';
+  /** Server-side encryption and storage class (s3-object-settings.ts): set where the object is created, PutObject or CreateMultipartUpload. */
+  readonly ServerSideEncryption?: S3ObjectSettings['ServerSideEncryption'];
+  readonly SSEKMSKeyId?: string;
+  readonly StorageClass?: S3ObjectSettings['StorageClass'];
   /** '*' makes the object's creation conditional (PutObject and CompleteMultipartUpload). */
   readonly IfNoneMatch?: string;
 }

@@ -72,6 +72,7 @@ import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploa
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
+import type { S3ObjectSettings } from './s3-object-settings.js';
 
 const MiB = 1024 * 1024;
 
@@ -131,6 +132,8 @@ export interface S3LocationOptions {
   readonly queueSize?: number;
   /** Send `If-None-Match: *` when not overwriting. @default true on AWS, false on custom endpoints */
   readonly conditionalWrites?: boolean;
+  /** Server-side encryption and storage class the archive's object is created with (`--sse`, `--sse-kms-key-id`, `--storage-class`). @default - the bucket's defaults */
+  readonly objectSettings?: S3ObjectSettings;
   /** Per-part checksum S3 verifies. @default 'CRC32' on AWS, none on custom endpoints */
   readonly checksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256';
   /** Consecutive broken downloads, without progress in between, resumed before giving up. @default 5 */
@@ -254,6 +257,7 @@ export class S3Location implements ArchiveLocation {
           Key: this.key,
           ContentType: 'application/octet-stream',
           Metadata: userMetadata(options.metadata),
+          ...this.options.objectSettings,
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
           ...(conditional && { IfNoneMatch: '*' }),
         },

@@ -294,6 +294,11 @@ export function startRegionProxy(target: string, region: string): Promise<Record
   });
 }
 
+/** An HTTP proxy in front of `target` (s3rver) that passes every request on and records it: the headers a client sent, which s3rver may not keep. */
+export function startRecordingProxy(target: string): Promise<RecordingServer> {
+  return startRefusingProxy(target, () => undefined);
+}
+
 /**
  * An HTTP proxy in front of `target` (s3rver) that refuses every PutObjectTagging with 403
  * AccessDenied, as AWS does for credentials without s3:PutObjectTagging (and, with 503

@@ -1,0 +1,234 @@
+// `--sse`, `--sse-kms-key-id` and `--storage-class` (shared/storage/s3-object-settings.ts): the
+// checks, the headers of every request that creates the object (aws-sdk-client-mock, and
+// s3rver behind a recording proxy, read back with the aws CLI where s3rver keeps them), and
+// the CLI's one-line refusals.
+
+import * as sdk from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { UsageError } from '../shared/errors.js';
+import { parseCronCommand } from '../shared/schedule/cron-command.js';
+import { parseBackupCommand } from '../shared/control-plane/protocol.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
+import { S3Location } from '../shared/storage/s3.js';
+import { makeTenants, s3Flags } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startGlacierProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { tempDir } from './helpers/tree.js';
+import { bodyOf, writeOptions } from './storage-contract.js';
+
+const MiB = 1024 * 1024;
+const AWS_CLI = '/usr/bin/aws';
+
+describe('s3ObjectSettings', () => {
+  it.each([
+    [{}, {}],
+    [{ sse: 'AES256' }, { ServerSideEncryption: 'AES256' }],
+    [{ sse: 'aes256' }, { ServerSideEncryption: 'AES256' }],
+    [{ sse: 'aws:kms' }, { ServerSideEncryption: 'aws:kms' }],
+    [{ sse: 'aws:kms', sseKmsKeyId: 'alias/backups' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/backups' }],
+    [
+      { sse: 'aws:kms:dsse', sseKmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+      { ServerSideEncryption: 'aws:kms:dsse', SSEKMSKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+    ],
+    [{ storageClass: 'standard_ia' }, { StorageClass: 'STANDARD_IA' }],
+    [{ storageClass: 'GLACIER_IR' }, { StorageClass: 'GLACIER_IR' }],
+    [{ storageClass: 'INTELLIGENT_TIERING' }, { StorageClass: 'INTELLIGENT_TIERING' }],
+  ])('takes %j', (flags, settings) => {
+    expect(s3ObjectSettings(flags)).toEqual(settings);
+  });
+
+  it.each([
+    [{ sse: 'kms' }, /^invalid --sse "kms": give AES256, aws:kms, aws:kms:dsse/],
+    [{ sse: '' }, /^--sse needs a value$/],
+    [{ sseKmsKeyId: 'alias/backups' }, /^--sse-kms-key-id names the key of --sse aws:kms/],
+    [{ sse: 'AES256', sseKmsKeyId: 'alias/backups' }, /^--sse-kms-key-id names the key of --sse aws:kms/],
+    [{ sse: 'aws:kms', sseKmsKeyId: 'alias/a b' }, /^invalid --sse-kms-key-id "alias\/a b"/],
+    [{ storageClass: 'COLD' }, /^invalid --storage-class "COLD": give STANDARD, STANDARD_IA/],
+    [{ storageClass: 'GLACIER' }, /^--storage-class GLACIER is refused: an object there cannot be read until it is restored .*lifecycle rule/],
+    [{ storageClass: 'deep_archive' }, /^--storage-class DEEP_ARCHIVE is refused: .*up to 48 hours/],
+  ])('refuses %j in one line', (flags, message) => {
+    let error: unknown;
+    try {
+      s3ObjectSettings(flags);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('the requests that create the object carry them (aws-sdk-client-mock)', () => {
+  const s3 = mockClient(sdk.S3Client);
+  let client: sdk.S3Client;
+  beforeAll(async () => {
+    client = await createS3Client({ region: 'us-east-1', accessKey: 'AKIAIOSFODNN7EXAMPLE', secretKey: 'secret' });
+  });
+  afterAll(() => {
+    s3.restore();
+    client.destroy();
+  });
+  const settings = { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/backups', StorageClass: 'STANDARD_IA' } as const;
+
+  function bucket(): void {
+    s3.reset();
+    s3.on(sdk.HeadObjectCommand).rejects(new sdk.S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' }));
+    s3.on(sdk.GetObjectCommand).rejects(new sdk.S3ServiceException({ name: 'NoSuchKey', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'NoSuchKey' }));
+    s3.on(sdk.PutObjectCommand).resolves({ ETag: '"single"' });
+    s3.on(sdk.CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
+    s3.on(sdk.UploadPartCommand).callsFake((input: { PartNumber: number }) => ({ ETag: `"part-${input.PartNumber}"` }));
+    s3.on(sdk.CompleteMultipartUploadCommand).resolves({ ETag: '"multi-3"' });
+    s3.on(sdk.PutObjectTaggingCommand).resolves({});
+  }
+
+  it('PutObject of an archive smaller than a part', async () => {
+    bucket();
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, objectSettings: settings });
+    await at.write(bodyOf(randomBytes(100_000)), writeOptions());
+    expect(s3.commandCalls(sdk.PutObjectCommand)).toHaveLength(1);
+    expect(s3.commandCalls(sdk.PutObjectCommand)[0]!.args[0].input).toMatchObject(settings);
+  });
+
+  it('CreateMultipartUpload of a larger one (parts and completion inherit them, as S3 wants)', async () => {
+    bucket();
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, objectSettings: settings });
+    await at.write(bodyOf(randomBytes(11 * MiB)), writeOptions());
+    expect(s3.commandCalls(sdk.PutObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(sdk.CreateMultipartUploadCommand)[0]!.args[0].input).toMatchObject(settings);
+    expect(s3.commandCalls(sdk.UploadPartCommand)).toHaveLength(3);
+    for (const call of s3.commandCalls(sdk.UploadPartCommand)) expect(call.args[0].input).not.toHaveProperty('StorageClass');
+  });
+
+  it('none without the flags: the bucket\'s defaults apply', async () => {
+    bucket();
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB });
+    await at.write(bodyOf(randomBytes(1000)), writeOptions());
+    const input = s3.commandCalls(sdk.PutObjectCommand)[0]!.args[0].input;
+    for (const field of ['ServerSideEncryption', 'SSEKMSKeyId', 'StorageClass']) expect(input).not.toHaveProperty(field);
+  });
+});
+
+describe('against s3rver', () => {
+  let server: S3TestServer;
+  let tenants: ReturnType<typeof tempDir>;
+  beforeAll(async () => {
+    server = await startS3Server();
+    tenants = tempDir();
+    makeTenants(tenants.path, ['acme']);
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    tenants?.cleanup();
+  });
+
+  async function headObject(key: string): Promise<Record<string, unknown>> {
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: '/nonexistent',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_CONFIG_FILE: '/nonexistent/config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_PAGER: '',
+    };
+    const { stdout } = await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, '--output', 'json', 's3api', 'head-object', '--bucket', server.bucket, '--key', key], { env });
+    return JSON.parse(stdout) as Record<string, unknown>;
+  }
+
+  it.runIf(existsSync(AWS_CLI))('tenants backup sends the headers, and the aws CLI reads the storage class back (s3rver drops the encryption headers)', async () => {
+    const proxy = await startRecordingProxy(server.endpoint);
+    try {
+      const flags = s3Flags(server).map((flag) => (flag === server.endpoint ? proxy.endpoint : flag));
+      const run = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--to', 's3://backups/sse/acme.tar.zst', ...flags, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/backups', '--storage-class', 'STANDARD_IA']);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const puts = proxy.requests.filter((request) => request.method === 'PUT' && !request.url.includes('tagging'));
+      expect(puts).toHaveLength(1);
+      expect(puts[0]!.headers).toMatchObject({ 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-aws-kms-key-id': 'alias/backups', 'x-amz-storage-class': 'STANDARD_IA' });
+    } finally {
+      await proxy.stop();
+    }
+    expect(await headObject('sse/acme.tar.zst')).toMatchObject({ StorageClass: 'STANDARD_IA' });
+  });
+
+  it.runIf(existsSync(AWS_CLI))('a multipart upload is created with them', async () => {
+    const proxy = await startRecordingProxy(server.endpoint);
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const at = new S3Location({ client, bucket: server.bucket, key: 'sse/multipart.tar.zst', endpoint: proxy.endpoint, partSize: 5 * MiB, objectSettings: { ServerSideEncryption: 'AES256', StorageClass: 'ONEZONE_IA' } });
+      await at.write(bodyOf(randomBytes(11 * MiB)), writeOptions());
+      const create = proxy.requests.find((request) => request.method === 'POST' && /[?&]uploads(=|&|$)/.test(request.url));
+      expect(create?.headers).toMatchObject({ 'x-amz-server-side-encryption': 'AES256', 'x-amz-storage-class': 'ONEZONE_IA' });
+    } finally {
+      client.destroy();
+      await proxy.stop();
+    }
+    expect(await headObject('sse/multipart.tar.zst')).toMatchObject({ StorageClass: 'ONEZONE_IA', ContentLength: 11 * MiB });
+  });
+
+  it('verify and restore of a backup a lifecycle rule moved to GLACIER fail in one line saying why (S3: 403 InvalidObjectState)', async () => {
+    const backup = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--to', 's3://backups/sse/archived.tar.zst', ...s3Flags(server), '--storage-class', 'STANDARD_IA']);
+    expect(backup.status).toBe(0);
+    const glacier = await startGlacierProxy(server.endpoint, (key) => key === 'sse/archived.tar.zst');
+    try {
+      const flags = s3Flags(server).map((flag) => (flag === server.endpoint ? glacier.endpoint : flag));
+      for (const command of [['tenants', 'verify'], ['tenants', 'restore', '--as', 'acme-copy']]) {
+        const run = await runMain(['--json', '--tenants-dir', tenants.path, ...command, '--from', 's3://backups/sse/archived.tar.zst', ...flags]);
+        expect(run.status).toBe(1);
+        expect(run.stderr).toBe('openclaw: s3://backups/sse/archived.tar.zst is in an archive storage class (GLACIER): restore it first (aws s3api restore-object), then read it\n');
+        expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'NOT_SUPPORTED' } });
+      }
+    } finally {
+      await glacier.stop();
+    }
+  });
+
+  it('refuses the flags in one line, exit 2, before anything is read or stored', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--to', path.join(tenants.path, '..', 'x.tar.zst'), '--sse', 'AES256'], /^openclaw: --sse applies only to s3:\/\/ locations\n$/],
+      [['--to', path.join(tenants.path, '..', 'x.tar.zst'), '--storage-class', 'STANDARD_IA'], /^openclaw: --storage-class applies only to s3:\/\/ locations\n$/],
+      [['--to', 's3://backups/sse/refused.tar.zst', ...s3Flags(server), '--storage-class', 'GLACIER'], /^openclaw: --storage-class GLACIER is refused: /],
+      [['--to', 's3://backups/sse/refused.tar.zst', ...s3Flags(server), '--storage-class', 'COLD'], /^openclaw: invalid --storage-class "COLD"/],
+      [['--to', 's3://backups/sse/refused.tar.zst', ...s3Flags(server), '--sse-kms-key-id', 'alias/backups'], /^openclaw: --sse-kms-key-id names the key of --sse aws:kms/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', ...args]);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    const all = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', '--all', '--to', 's3://backups/sse/{tenant}.tar.zst', ...s3Flags(server), '--storage-class', 'DEEP_ARCHIVE']);
+    expect(all.status).toBe(2);
+    expect(all.stderr).toMatch(/^openclaw: --storage-class DEEP_ARCHIVE is refused/);
+    // Any bad storage flag of --all is one usage error, not one failed backup per tenant (it was: exit 1, each tenant FAILED).
+    const region = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', '--all', '--to', 's3://backups/sse/{tenant}.tar.zst', ...s3Flags(server).slice(0, -2), '--region', 'bad region']);
+    expect(region.status).toBe(2);
+    expect(region.stderr).toBe('openclaw: invalid --region "bad region"\n');
+  });
+});
+
+describe('scheduled and remote backups', () => {
+  it('a cron line keeps them, and refuses a bad one when the cron is added', () => {
+    const line = 'openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --sse aws:kms --sse-kms-key-id alias/backups --storage-class STANDARD_IA';
+    expect(parseCronCommand(line, { tenant: 'acme', stack: 'oc' }).command.storage).toEqual({ sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'STANDARD_IA' });
+    expect(() => parseCronCommand('openclaw tenants backup acme --to s3://backups/acme/x.tar.zst --storage-class GLACIER', { tenant: 'acme', stack: 'oc' })).toThrow(
+      /^--storage-class GLACIER is refused: .* \(in --cmd\)$/,
+    );
+  });
+
+  it('the backup function takes them in its request', () => {
+    const command = parseBackupCommand({ tenant: 'acme', to: 's3://backups/acme/x.tar.zst', storage: { sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'GLACIER_IR' } });
+    expect(command.storage).toEqual({ sse: 'aws:kms', sseKmsKeyId: 'alias/backups', storageClass: 'GLACIER_IR' });
+  });
+});
