@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
-import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
+import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
 
@@ -62,7 +62,7 @@ const PROMISE_FILE_LIMIT = 256 * 1024;
 export interface ReadPart {
   readonly from: number;
   readonly to: number;
-  /** READ_WHOLE, READ_VANISHED or READ_ELSEWHERE (read-run.ts). */
+  /** READ_WHOLE, READ_VANISHED, READ_ELSEWHERE or READ_LINKED (read-run.ts). */
   outcome(slot: number): number;
   /** For READ_WHOLE: the content (valid until the segment moves past this part), its mode, mtime and SHA-256. */
   content(slot: number): Buffer;
@@ -662,6 +662,7 @@ async function readOnce(openPath: string): Promise<PromiseRead> {
   try {
     const before = await handle.stat();
     if (!before.isFile()) return { outcome: READ_VANISHED };
+    if (before.nlink > 1) return { outcome: READ_LINKED };
     if (before.size > PROMISE_FILE_LIMIT) return { outcome: READ_ELSEWHERE };
     const content = Buffer.allocUnsafe(before.size);
     let got = 0;
