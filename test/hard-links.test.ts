@@ -2,7 +2,8 @@
 // and each later name as a tar hard link to it (README, "The archive"); restore, `--as`, verify,
 // the dry runs and GNU tar all see the names linked again.
 
-import { linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import { createTenantArchive, type ArchiveSummary, type SuspendedArchive } from 
 import { readRun, READ_LINKED, META_FIELDS, DIGEST_BYTES } from '../shared/backup/read-run.js';
 import * as nodeFs from 'node:fs';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
-import { runCli, sh, tempDir } from './helpers/tree.js';
+import { repoRoot, runCli, sh, tempDir } from './helpers/tree.js';
 
 describe('hard links are archived as links', () => {
   const dir = tempDir();
@@ -144,5 +145,66 @@ describe('the read-ahead', () => {
     expect(done).toBe(3);
     expect([meta[0], meta[META_FIELDS], meta[2 * META_FIELDS]]).toEqual([1, READ_LINKED, READ_LINKED]);
     expect(reads).toBe(1);
+  });
+});
+
+describe('a file system that refuses a hard link (EMLINK past its limit, EPERM or ENOTSUP without hard links)', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+  const hasStrace = existsSync('/usr/bin/strace');
+
+  // Each writer, from a bundle run under strace, which fails every link() with the error.
+  it.skipIf(!hasStrace).each([
+    ['SyncTreeWriter', 'EMLINK'],
+    ['ParallelTreeWriter', 'EPERM'],
+    ['WorkerTreeWriter', 'EOPNOTSUPP'],
+  ])('%s makes the link a copy of its target (content, mode, mtime) on %s', async (writer, errno) => {
+    const { build } = await import('esbuild');
+    const script = path.join(dir.path, `${writer}.ts`);
+    writeFileSync(
+      script,
+      `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
+       const [root] = process.argv.slice(2);
+       const writer = new ${writer}();
+       const content = Buffer.from('linked content');
+       writer.beginChunk(content);
+       const sink = await writer.openFile(root + '/target', content.length, 0o640, new Date('2026-03-04T05:06:07Z'));
+       await sink.write(content);
+       await sink.finish();
+       await writer.link(root + '/target', root + '/name');
+       await writer.endChunk();
+       await writer.flush();`,
+    );
+    const bundle = path.join(dir.path, `${writer}.mjs`);
+    await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const root = path.join(dir.path, `root-${writer}`);
+    mkdirSync(root);
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', `inject=link,linkat:error=${errno}`, process.execPath, bundle, root], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const [target, name] = ['target', 'name'].map((file) => lstatSync(path.join(root, file)));
+    expect(readFileSync(path.join(root, 'name'), 'utf8')).toBe('linked content');
+    expect(name!.ino).not.toBe(target!.ino);
+    expect(name!.nlink).toBe(1);
+    expect(name!.mode & 0o7777).toBe(0o640);
+    expect(name!.mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+  });
+
+  it.skipIf(!hasStrace)('a restore there restores every name, verified, each a file of its own', () => {
+    const base = path.join(dir.path, 'tenants');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'x'), 'shared\n');
+    linkSync(path.join(base, 'acme', 'x'), path.join(base, 'acme', 'y'));
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    const target = path.join(dir.path, 'restored');
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EPERM', process.execPath, path.join(repoRoot, 'bin', 'openclaw.js'), '--tenants-dir', target, '--json', 'tenants', 'restore', '--from', archive], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ verified: true, files: 2, hardlinks: 1 });
+    for (const name of ['x', 'y']) {
+      expect(readFileSync(path.join(target, 'acme', name), 'utf8')).toBe('shared\n');
+      expect(lstatSync(path.join(target, 'acme', name)).nlink).toBe(1);
+    }
   });
 });
