@@ -133,7 +133,7 @@ describe('the read-ahead', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
 
-  it('leaves a file with more than one name unread (READ_LINKED), for the archive to read once or link', () => {
+  it('leaves a file with more than one name unread (READ_LINKED), with what tells it from others, for the archive to read once or link', () => {
     writeFileSync(path.join(dir.path, 'one'), 'x');
     writeFileSync(path.join(dir.path, 'two'), 'y');
     linkSync(path.join(dir.path, 'two'), path.join(dir.path, 'three'));
@@ -145,6 +145,9 @@ describe('the read-ahead', () => {
     expect(done).toBe(3);
     expect([meta[0], meta[META_FIELDS], meta[2 * META_FIELDS]]).toEqual([1, READ_LINKED, READ_LINKED]);
     expect(reads).toBe(1);
+    // Its size, mode, mtime and inode number: a later name is linked without being opened again.
+    const two = lstatSync(paths[1]!);
+    expect([...meta.subarray(META_FIELDS + 1, 2 * META_FIELDS)]).toEqual([1, two.mode & 0o7777, two.mtimeMs, two.ino]);
   });
 });
 

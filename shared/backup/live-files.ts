@@ -15,6 +15,7 @@ import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { isVanished, openAt, type FileAccess } from '../file-access.js';
+import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
@@ -48,22 +49,13 @@ export interface PackContext {
   /** How live SQLite databases are read (sqlite-policy.ts). */
   readonly sqlite: SqlitePolicy;
   /**
-   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey`: the
+   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey` (link-key.ts): the
    * name each was archived under, which a later name of the same version of the file is
    * archived as a hard link to. Only such files: most have one name.
    */
   readonly links: Map<string, string>;
 }
 
-/**
- * What tells a later name of a file archived earlier: device and inode, and size and mtime,
- * so that an inode number freed and taken by another file while the backup ran (or a file
- * written to between its names) is archived as a file of its own, never as a link to content
- * it does not have.
- */
-export function linkKey(stat: { readonly dev: number; readonly ino: number; readonly size: number; readonly mtimeMs: number }): string {
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-}
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
 export function databaseOf(item: FileItem): string | undefined {

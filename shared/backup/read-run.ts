@@ -21,7 +21,9 @@ export const READ_VANISHED = 2;
 export const READ_ELSEWHERE = 3;
 /**
  * Left to the caller unread: a regular file with more than one name (st_nlink > 1), which the
- * caller archives as a hard link if it archived the file under an earlier name already.
+ * caller archives as a hard link if it archived the file under an earlier name already. Its
+ * size, mode and mtime are in `meta` as for READ_WHOLE, its inode number where the content's
+ * offset would be.
  */
 export const READ_LINKED = 4;
 
@@ -124,7 +126,13 @@ export function readRun(
       const before = fs.fstatSync(fd);
       const size = before.size;
       if (!before.isFile()) outcome = 2;
-      else if (before.nlink > 1) outcome = 4;
+      else if (before.nlink > 1) {
+        outcome = 4;
+        meta[at + 1] = size;
+        meta[at + 2] = before.mode & 0o7777;
+        meta[at + 3] = before.mtimeMs;
+        meta[at + 4] = before.ino;
+      }
       else if (size > maxFileBytes) outcome = 3;
       else if (size > content.length - used) stop = true;
       else {

@@ -65,7 +65,7 @@ export interface ArchiveCheckpoint {
   readonly settled: readonly string[];
   /** Companions held back until their database is packed. */
   readonly waiting: readonly { readonly database: string; readonly relPath: string }[];
-  /** Files with more than one name archived so far (live-files.ts `linkKey`, and the name): absent from checkpoints of versions before hard links. */
+  /** Files with more than one name archived so far (link-key.ts, and the name): absent from checkpoints of versions before hard links. */
   readonly links?: readonly (readonly [string, string])[];
 }
 
@@ -222,8 +222,14 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
             continue;
           }
           if (outcome === READ_LINKED) {
-            // Not read ahead: read only if this is the first name of it archived.
-            record(await packFile(context, item, true));
+            // Not read: a later name of a file archived already is a link to it, the first one is read now.
+            const target = context.links.get(part.linkKey(slot));
+            if (target === undefined) record(await packFile(context, item, true));
+            else {
+              const written = writer.hardlink({ relPath: item.relPath, target, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) });
+              if (written !== undefined) await written;
+              record({ path: item.relPath, type: 'hardlink', target });
+            }
             continue;
           }
           if (outcome === READ_WHOLE) {
