@@ -114,8 +114,32 @@ describe('hard links are archived as links', () => {
   });
 });
 
-/** The tenant's archive, written by runs that stop whenever `stopWhen` says so, each resuming the last. */
-async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess: FileAccess = SYNC_ACCESS): Promise<Buffer> {
+describe('a file written to between its names', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('has its later name archived as a file of its own, with what it holds then, not as a link to the version archived', async () => {
+    const tenant = path.join(dir.path, 'tenants', 'acme');
+    mkdirSync(tenant, { recursive: true });
+    writeFileSync(path.join(tenant, 'x'), 'first version\n');
+    linkSync(path.join(tenant, 'x'), path.join(tenant, 'y'));
+    // The first run stops after x; the file changes before the next run archives y.
+    let stops = 0;
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    writeFileSync(archive, await archiveOf(tenant, () => stops++ === 0, SYNC_ACCESS, () => writeFileSync(path.join(tenant, 'x'), 'second, longer version\n')));
+    const listing = sh(`zstd -dc '${archive}' | tar -tvf -`).toString();
+    expect(listing).not.toMatch(/^h/m);
+    const restored = path.join(dir.path, 'restored');
+    const run = runCli(['--tenants-dir', restored, '--json', 'tenants', 'restore', '--from', archive]);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ verified: true, files: 2, hardlinks: 0 });
+    expect(readFileSync(path.join(restored, 'acme', 'x'), 'utf8')).toBe('first version\n');
+    expect(readFileSync(path.join(restored, 'acme', 'y'), 'utf8')).toBe('second, longer version\n');
+  });
+});
+
+/** The tenant's archive, written by runs that stop whenever `stopWhen` says so, each resuming the last (after `between`). */
+async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess: FileAccess = SYNC_ACCESS, between?: () => void): Promise<Buffer> {
   const createdAt = new Date('2026-05-01T00:00:00Z');
   const chunks: Buffer[] = [];
   let resume: SuspendedArchive | undefined;
@@ -126,6 +150,7 @@ async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess:
     if (summary.suspended !== true) return Buffer.concat(chunks);
     // Through JSON, as a checkpoint is stored between invocations.
     resume = { ...summary, checkpoint: JSON.parse(JSON.stringify(summary.checkpoint)) };
+    between?.();
   }
 }
 
