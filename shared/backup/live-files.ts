@@ -49,13 +49,12 @@ export interface PackContext {
   /** How live SQLite databases are read (sqlite-policy.ts). */
   readonly sqlite: SqlitePolicy;
   /**
-   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey` (link-key.ts): the
-   * name each was archived under, which a later name of the same version of the file is
-   * archived as a hard link to. Only such files: most have one name.
+   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey`
+   * (link-key.ts): the name each was archived under, which a later name of the same version
+   * of the file is archived as a hard link to. Only such files: most have one name.
    */
   readonly links: Map<string, string>;
 }
-
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
 export function databaseOf(item: FileItem): string | undefined {
