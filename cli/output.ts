@@ -109,7 +109,7 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
-export { formatBytes, groupThousands as count, plural, shownPath, shownText } from '../shared/format.js';
+export { filesCounted, formatBytes, groupThousands as count, plural, shownPath, shownText } from '../shared/format.js';
 
 /** Rows under a header, columns padded to their widest cell; `right` columns align right (numbers). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {

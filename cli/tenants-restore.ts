@@ -9,7 +9,7 @@ import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -86,7 +86,7 @@ function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
   const lines = [
     `Restored tenant "${result.tenant}"${renamed} from ${shownPath(result.location)}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +
       (result.replaced ? ', replacing the previous one' : ''),
-    `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
+    `  ${filesCounted(result.files, result.hardlinks)}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} in ${seconds(result.durationMs)}`,
     result.verified
       ? `  verified every entry against the manifest (backup taken ${result.backupCreatedAt})`
@@ -107,7 +107,7 @@ function describePlan(plan: RestorePlan): string[] {
   const renamed = plan.archiveTenant === plan.tenant ? '' : ` (archived as "${plan.archiveTenant}")`;
   const lines = [
     `Dry run: would restore tenant "${plan.tenant}"${renamed} from ${shownPath(plan.location)}${via(plan.endpoint)} into ${plan.target}`,
-    `  the archive holds ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ` +
+    `  the archive holds ${filesCounted(plan.files, plan.hardlinks)}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ` +
       `${formatBytes(plan.bytes)} (${formatBytes(plan.archiveBytes)} stored)`,
     plan.verified
       ? `  every entry checks out against the manifest (backup taken ${plan.backupCreatedAt}, by version ${plan.backupToolVersion})`

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { VERIFY_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
 import { positiveInteger } from './tenants-restore.js';
 
 const MAX_NOTES_SHOWN = 10;
@@ -62,7 +62,7 @@ export function registerVerify(tenants: Command, context: CliContext): void {
 function describeVerify(result: VerifyResult): string[] {
   const lines = [
     `${result.verified ? 'Intact' : 'Readable'}: ${shownPath(result.location)}${via(result.endpoint)} holds tenant "${result.tenant}"`,
-    `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
+    `  ${filesCounted(result.files, result.hardlinks)}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} read, in ${seconds(result.durationMs)}`,
     result.verified
       ? `  every frame, tar header and file checked against the manifest (sha256 ${result.manifestSha256}; backup taken ${result.backupCreatedAt} by version ${result.toolVersion})`

@@ -3,7 +3,8 @@
 # in WORK/base/<shape>, backed up to WORK/out, restored into WORK/restored, and compared with
 # `find -printf '%P %y %s %m %l'` and sha256 of every file. Prints exit code, wall time and
 # peak RSS (GNU time) of each command, and the differences (expected ones: what the backup
-# leaves out with a note, setuid/setgid/sticky bits, hard links restored as separate files).
+# leaves out with a note, setuid/setgid/sticky bits; a hard link past the limit of names per
+# file of the file system restored into, 65,000 on ext4, is a copy).
 # Not part of npm test: the full sizes take tens of minutes and gigabytes.
 #
 #   scripts/extreme-shapes.sh WORK [SCALE]    SCALE 1 = the sizes of docs/scale.md's table

@@ -111,7 +111,7 @@ describe('what a restored tenant differs in from the original (README, "The arch
   const dir = tempDir();
   afterAll(() => dir.cleanup());
 
-  it('hard links come back as separate files with the same content, a sparse file as sparse, setuid/setgid/sticky dropped, mtimes in whole seconds', () => {
+  it('hard links come back linked, a sparse file as sparse, setuid/setgid/sticky dropped, mtimes in whole seconds', () => {
     const tenant = path.join(dir.path, 'a', 'acme');
     mkdirSync(path.join(tenant, 'links', 'sub'), { recursive: true });
     writeFileSync(path.join(tenant, 'links', 'x'), 'three names\n');
@@ -141,7 +141,8 @@ describe('what a restored tenant differs in from the original (README, "The arch
 
     for (const name of ['links/x', 'links/y', 'links/sub/z']) {
       expect(readFileSync(path.join(restored, name), 'utf8')).toBe('three names\n');
-      expect(lstatSync(path.join(restored, name)).nlink).toBe(1);
+      expect(lstatSync(path.join(restored, name)).nlink).toBe(3);
+      expect(lstatSync(path.join(restored, name)).ino).toBe(lstatSync(path.join(restored, 'links', 'sub', 'z')).ino);
     }
     expect(lstatSync(path.join(restored, 'links', 'x')).mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
     const restoredImage = lstatSync(path.join(restored, 'disk.img'));

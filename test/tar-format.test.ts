@@ -310,7 +310,7 @@ describe('encodeHeader, read by GNU tar', () => {
         expect(header.length, entry.name).toBe(512);
       }
       expect(header.length % 512).toBe(0);
-      expect(typeflagOf(header.subarray(header.length - 512)), entry.name).toBe({ file: '0', directory: '5', symlink: '2' }[entry.type]);
+      expect(typeflagOf(header.subarray(header.length - 512)), entry.name).toBe({ file: '0', directory: '5', symlink: '2', hardlink: '1' }[entry.type]);
     }
     const split = encodeHeader(WRITTEN.find((w) => w.entry.name === SPLIT_NAME)!.entry);
     expect(split.toString('latin1', 345, 500).replace(/\0+$/, '')).toBe(`split/${'a'.repeat(90)}`);

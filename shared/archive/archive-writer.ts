@@ -111,6 +111,14 @@ export class ArchiveWriter {
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'symlink', linkname: entry.target, mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
   }
 
+  /**
+   * Another name of a regular file archived earlier in this archive (`target`, relative to
+   * the tenant like `relPath`): a tar hard link, which carries no content.
+   */
+  hardlink(entry: EntryAttributes & { readonly target: string }): Promise<void> | undefined {
+    return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'hardlink', linkname: entryNameFor(this.tenant, entry.target), mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
+  }
+
   /** A regular file whose content is in memory; a promise only if the writer has to wait for room (await it before the next call). */
   file(entry: EntryAttributes, content: Buffer): Promise<void> | undefined {
     const size = content.length;

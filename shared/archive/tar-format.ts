@@ -61,7 +61,7 @@ export interface TarHeader {
 
 export interface EntryToWrite {
   readonly name: string;
-  readonly type: 'file' | 'directory' | 'symlink';
+  readonly type: 'file' | 'directory' | 'symlink' | 'hardlink';
   readonly mode: number;
   /** Seconds since the epoch (floored; in base-256 before 1970 and after 2242, as GNU tar writes them). */
   readonly mtime: number;
@@ -69,7 +69,7 @@ export interface EntryToWrite {
   readonly linkname?: string;
 }
 
-const TYPEFLAGS: Record<EntryToWrite['type'], string> = { file: '0', directory: '5', symlink: '2' };
+const TYPEFLAGS: Record<EntryToWrite['type'], string> = { file: '0', directory: '5', symlink: '2', hardlink: '1' };
 
 /** Zero bytes that bring `size` bytes of content up to a whole number of blocks. */
 export function paddingAfter(size: number): number {

@@ -5,7 +5,7 @@
 //   file       "f" name size sha256-of-content
 //   directory  "d" name
 //   symlink    "l" name target
-//   hard link  "h" name target-path   (never written by backup: it cannot match a manifest)
+//   hard link  "h" name target-path   (a later name of a file archived under an earlier one)
 // A tree of 200,000 small files costs a few hundred digests instead of 200,000 entries.
 // The digests so far can be saved and taken up again (`save`, `TreeDigest.resume`): a backup
 // that continues in another invocation goes on hashing where the last one stopped. Only a

@@ -16,7 +16,7 @@ import { assertOutsideTenantsDir, tenantDirFor } from '../tenant/tenants.js';
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
-import { walkTenant, type WalkNotes } from './tenant-walk.js';
+import { firstNameOf, walkTenant, type WalkNotes } from './tenant-walk.js';
 import { shownPath } from '../format.js';
 
 /** Largest files shown. */
@@ -67,6 +67,7 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
   const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
+  const linked = new Set<string>();
   for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
     if (signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;
@@ -74,7 +75,8 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
     else {
       totals.files++;
       const bytes = item.stat?.size ?? 0;
-      totals.bytes += bytes;
+      // A later name of a file is archived as a hard link: its content is stored once.
+      if (item.stat === undefined || firstNameOf(item.stat, linked)) totals.bytes += bytes;
       const database = databaseOf(item);
       if (database !== undefined) {
         mayBeSkipped.push({ path: item.relPath, reason: `SQLite companion of ${shownPath(database)}: left out if ${shownPath(database)} is a database archived as a consistent snapshot` });

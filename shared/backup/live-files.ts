@@ -15,6 +15,7 @@ import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { isVanished, openAt, type FileAccess } from '../file-access.js';
+import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
@@ -47,6 +48,12 @@ export interface PackContext {
   readonly settled: Set<string>;
   /** How live SQLite databases are read (sqlite-policy.ts). */
   readonly sqlite: SqlitePolicy;
+  /**
+   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey`
+   * (link-key.ts): the name each was archived under, which a later name of the same version
+   * of the file is archived as a hard link to. Only such files: most have one name.
+   */
+  readonly links: Map<string, string>;
 }
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
@@ -95,16 +102,26 @@ interface ArchivedFile {
   readonly sha256: string;
 }
 
-/** Archives one regular file without following a symlink swapped in after the walk; undefined if it vanished. */
-export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
+/**
+ * Archives one regular file without following a symlink swapped in after the walk; undefined
+ * if it vanished. A file with more than one name that was archived under an earlier name
+ * already is archived as a hard link to it, its content not read again. `linked`: the file is
+ * known to have more than one name (the read-ahead left it unread): it is opened first, its
+ * identity checked before anything is read.
+ */
+export async function packFile(context: PackContext, item: FileItem, linked = false): Promise<TreeEntry | undefined> {
   const absPath = absPathOf(item);
   // On a local disk a file that may be small is read in one go by path; elsewhere, and for
   // what turns out to need more (a database, a file over the limit), through a handle below.
-  if (context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
+  if (!linked && context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
     const read = await readWholeAt(context.access, absPath, WHOLE_READ_LIMIT, { scratch: context.scratch });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
       return undefined;
+    }
+    if (read !== 'large' && read.stat.nlink > 1) {
+      const link = await packLink(context, item, read.stat);
+      if (link !== undefined) return link;
     }
     // Databases, and files over the limit, take the general path below.
     if (read !== 'large' && !isSqliteHeader(read.content)) {
@@ -112,6 +129,7 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
       const written = context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
       if (written !== undefined) await written;
+      if (read.stat.nlink > 1) context.links.set(linkKey(read.stat), item.relPath);
       return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
     }
   }
@@ -128,7 +146,12 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
   let archived: ArchivedFile | undefined;
   try {
     const stat = await handle.stat();
+    if (stat.isFile() && stat.nlink > 1) {
+      const link = await packLink(context, item, stat);
+      if (link !== undefined) return link;
+    }
     if (stat.isFile()) archived = await packContent(context, item, handle, stat, true);
+    if (archived !== undefined && stat.nlink > 1) context.links.set(linkKey(stat), item.relPath);
   } finally {
     await handle.close();
   }
@@ -137,6 +160,15 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
     return undefined;
   }
   return { path: item.relPath, type: 'file', size: archived.size, sha256: archived.sha256 };
+}
+
+/** A hard link to the name `stat`'s file was archived under earlier in this archive; undefined if it was not. */
+async function packLink(context: PackContext, item: FileItem, stat: Stats): Promise<TreeEntry | undefined> {
+  const target = context.links.get(linkKey(stat));
+  if (target === undefined) return undefined;
+  const written = context.writer.hardlink({ relPath: item.relPath, target, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs });
+  if (written !== undefined) await written;
+  return { path: item.relPath, type: 'hardlink', target };
 }
 
 /**

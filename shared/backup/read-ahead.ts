@@ -22,8 +22,9 @@ import { Worker } from 'node:worker_threads';
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
-import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
+import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
+import { linkKey } from './link-key.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
@@ -62,12 +63,14 @@ const PROMISE_FILE_LIMIT = 256 * 1024;
 export interface ReadPart {
   readonly from: number;
   readonly to: number;
-  /** READ_WHOLE, READ_VANISHED or READ_ELSEWHERE (read-run.ts). */
+  /** READ_WHOLE, READ_VANISHED, READ_ELSEWHERE or READ_LINKED (read-run.ts). */
   outcome(slot: number): number;
   /** For READ_WHOLE: the content (valid until the segment moves past this part), its mode, mtime and SHA-256. */
   content(slot: number): Buffer;
   mode(slot: number): number;
   mtimeMs(slot: number): number;
+  /** For READ_LINKED: what tells the file from others (link-key.ts); mode and mtime as for READ_WHOLE. */
+  linkKey(slot: number): string;
   /** The content's SHA-256, 32 bytes at `sha256Offset(slot)` in `sha256Bytes(slot)` (no string, no copy). */
   sha256Bytes(slot: number): Uint8Array;
   sha256Offset(slot: number): number;
@@ -287,6 +290,11 @@ class ArenaPart implements ReadPart {
 
   mtimeMs(slot: number): number {
     return this.meta[(slot - this.from) * META_FIELDS + 3]!;
+  }
+
+  linkKey(slot: number): string {
+    const at = (slot - this.from) * META_FIELDS;
+    return linkKey({ ino: this.meta[at + 4]!, size: this.meta[at + 1]!, mtimeMs: this.meta[at + 3]! });
   }
 
   sha256Bytes(): Uint8Array {
@@ -563,6 +571,7 @@ interface PromiseRead {
   readonly content?: Buffer;
   readonly mode?: number;
   readonly mtimeMs?: number;
+  readonly linkKey?: string;
 }
 
 class PromisePart implements ReadPart {
@@ -589,6 +598,10 @@ class PromisePart implements ReadPart {
 
   mtimeMs(slot: number): number {
     return this.reads[slot]!.mtimeMs!;
+  }
+
+  linkKey(slot: number): string {
+    return this.reads[slot]!.linkKey!;
   }
 
   sha256Bytes(slot: number): Uint8Array {
@@ -662,6 +675,7 @@ async function readOnce(openPath: string): Promise<PromiseRead> {
   try {
     const before = await handle.stat();
     if (!before.isFile()) return { outcome: READ_VANISHED };
+    if (before.nlink > 1) return { outcome: READ_LINKED, mode: before.mode & 0o7777, mtimeMs: before.mtimeMs, linkKey: linkKey(before) };
     if (before.size > PROMISE_FILE_LIMIT) return { outcome: READ_ELSEWHERE };
     const content = Buffer.allocUnsafe(before.size);
     let got = 0;

@@ -3,7 +3,8 @@
 // the one at its path: file-access.ts `isOpenedAt`), fstat, read, fstat, close, and the
 // SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
 // same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
-// checked here once. Everything else (a file that changed while read, is larger than the
+// checked here once. A file with more than one name is not read (READ_LINKED): the caller
+// reads it only if it is not a name of a file it archived already. Everything else (a file that changed while read, is larger than the
 // caller wants here, or failed in any way but vanishing) is left to the caller, which reads
 // it the general way (live-files.ts: re-reads, databases, spooling, the errors it throws).
 //
@@ -18,6 +19,13 @@ export const READ_WHOLE = 1;
 export const READ_VANISHED = 2;
 /** Left to the caller: too large, changed while read, or failed with anything but vanishing. */
 export const READ_ELSEWHERE = 3;
+/**
+ * Left to the caller unread: a regular file with more than one name (st_nlink > 1), which the
+ * caller archives as a hard link if it archived the file under an earlier name already. Its
+ * size, mode and mtime are in `meta` as for READ_WHOLE, its inode number where the content's
+ * offset would be.
+ */
+export const READ_LINKED = 4;
 
 /** Numbers per path in a run's `meta`: outcome, size, mode, mtime (ms), offset of the content. */
 export const META_FIELDS = 5;
@@ -26,7 +34,7 @@ export const DIGEST_BYTES = 32;
 /** What readRun needs of node:fs (its synchronous calls). */
 export interface SyncFs {
   openSync(path: string, flags: number): number;
-  fstatSync(fd: number): { isFile(): boolean; size: number; mode: number; mtimeMs: number; ino: number };
+  fstatSync(fd: number): { isFile(): boolean; size: number; mode: number; mtimeMs: number; ino: number; nlink: number };
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
   readlinkSync(path: string): string;
@@ -118,6 +126,13 @@ export function readRun(
       const before = fs.fstatSync(fd);
       const size = before.size;
       if (!before.isFile()) outcome = 2;
+      else if (before.nlink > 1) {
+        outcome = 4;
+        meta[at + 1] = size;
+        meta[at + 2] = before.mode & 0o7777;
+        meta[at + 3] = before.mtimeMs;
+        meta[at + 4] = before.ino;
+      }
       else if (size > maxFileBytes) outcome = 3;
       else if (size > content.length - used) stop = true;
       else {

@@ -34,7 +34,7 @@ import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LI
 import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
 import { TempArea } from './temp-area.js';
 import { readAheadFor } from './read-ahead.js';
-import { READ_VANISHED, READ_WHOLE } from './read-run.js';
+import { READ_LINKED, READ_VANISHED, READ_WHOLE } from './read-run.js';
 import { isSqliteHeader } from './sqlite-snapshot.js';
 import { ReadScratch } from './stable-read.js';
 import { noteVanished, recordNote, TenantWalk, type WalkItem, type WalkNotes } from './tenant-walk.js';
@@ -65,6 +65,8 @@ export interface ArchiveCheckpoint {
   readonly settled: readonly string[];
   /** Companions held back until their database is packed. */
   readonly waiting: readonly { readonly database: string; readonly relPath: string }[];
+  /** Files with more than one name archived so far (link-key.ts, and the name): absent from checkpoints of versions before hard links. */
+  readonly links?: readonly (readonly [string, string])[];
 }
 
 export interface SuspendedArchive {
@@ -144,6 +146,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     snapshotted: new Set(from?.snapshotted),
     settled: new Set(from?.settled),
     sqlite: sqlitePolicyFor(tenantDir, options.sqlite),
+    links: new Map(from?.links),
   };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
@@ -163,6 +166,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     if (entry === undefined) return;
     digest.add(entry);
     if (entry.type === 'file') countFile(entry.size);
+    else if (entry.type === 'hardlink') countFile(0); // a name of a file counted once for its content
     else if (entry.type === 'directory') totals.directories++;
     else totals.symlinks++;
   };
@@ -217,6 +221,17 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
             noteVanished(notes, item.relPath);
             continue;
           }
+          if (outcome === READ_LINKED) {
+            // Not read: a later name of a file archived already is a link to it, the first one is read now.
+            const target = context.links.get(part.linkKey(slot));
+            if (target === undefined) record(await packFile(context, item, true));
+            else {
+              const written = writer.hardlink({ relPath: item.relPath, target, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) });
+              if (written !== undefined) await written;
+              record({ path: item.relPath, type: 'hardlink', target });
+            }
+            continue;
+          }
           if (outcome === READ_WHOLE) {
             const content = part.content(slot);
             // A database (by its header) takes the general way: a snapshot, or a checked copy.
@@ -258,6 +273,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
       snapshotted: [...context.snapshotted],
       settled: [...context.settled],
       waiting: [...waiting].flatMap(([database, companions]) => companions.map((companion) => ({ database, relPath: companion.relPath }))),
+      links: [...context.links],
     };
     return { suspended: true, checkpoint, pendingFrame };
   }

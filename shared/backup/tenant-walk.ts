@@ -102,6 +102,20 @@ export type WalkItem =
 export interface ListedFileStat {
   readonly size: number;
   readonly mtimeMs: number;
+  /** Device and inode (`dev:ino`) of a file with more than one name (st_nlink > 1); undefined for the others. */
+  readonly inode?: string;
+}
+
+/**
+ * Whether a listed file's content counts towards what a backup stores: a file with more than
+ * one name counts once, at its first name in walk order (`seen` holds the ones counted); its
+ * later names are archived as hard links to it.
+ */
+export function firstNameOf(stat: ListedFileStat, seen: Set<string>): boolean {
+  if (stat.inode === undefined) return true;
+  if (seen.has(stat.inode)) return false;
+  seen.add(stat.inode);
+  return true;
 }
 
 /**
@@ -600,7 +614,7 @@ function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAcce
       const record = (found: (Stats | undefined)[]): void => {
         for (let i = 0; i < slice.length; i++) {
           const stat = found[i];
-          stats.set(slice[i]!, stat?.isFile() === true ? { size: stat.size, mtimeMs: stat.mtimeMs } : stat);
+          stats.set(slice[i]!, stat?.isFile() === true ? listedFileStat(stat) : stat);
         }
       };
       if (statted instanceof Promise) {
@@ -615,6 +629,10 @@ function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAcce
     return place(stats);
   };
   return batch(0);
+}
+
+function listedFileStat(stat: Stats): ListedFileStat {
+  return stat.nlink > 1 ? { size: stat.size, mtimeMs: stat.mtimeMs, inode: `${stat.dev}:${stat.ino}` } : { size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
 /** `linkPath`: where to read the link (through its open directory). */

@@ -112,9 +112,11 @@ export interface ExtractOptions {
 
 export interface ExtractResult {
   readonly tenant: string;
+  /** Names of regular files, hard links included (as a backup's totals count them). */
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
+  /** How many of `files` are hard links to an earlier name (their content is counted once, in `bytes`). */
   readonly hardlinks: number;
   readonly bytes: number;
   /** The archive's manifest, which the extracted tree was verified against; undefined for foreign archives. */
@@ -421,6 +423,7 @@ class Extraction {
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, FILE_NODE);
     this.digest.add({ path: relPath, type: 'hardlink', target: target.segments.join('/') });
+    this.counts.files++; // every name of a regular file, as a backup counts them
     this.counts.hardlinks++;
     this.progress();
   }

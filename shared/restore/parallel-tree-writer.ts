@@ -15,7 +15,7 @@ import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
 import { HolePlanner } from './holes.js';
-import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Files up to this size are collected whole and written in one go in the background. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
@@ -83,7 +83,10 @@ export class ParallelTreeWriter implements TreeWriter {
 
   async link(existingPath: string, absPath: string): Promise<void> {
     await this.drain(); // the file linked to may still be waiting or in flight
-    await fs.link(existingPath, absPath);
+    await fs.link(existingPath, absPath).catch((error: unknown) => {
+      if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      copyLinkedFile(existingPath, absPath); // rare: blocking calls are fine here
+    });
   }
 
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {

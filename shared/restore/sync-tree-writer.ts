@@ -5,7 +5,7 @@
 import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
 import { HolePlanner, type HoleWrites } from './holes.js';
-import { FILE_FLAGS, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 export class SyncTreeWriter implements TreeWriter {
   readonly readsChunksLater = false;
@@ -31,7 +31,12 @@ export class SyncTreeWriter implements TreeWriter {
   }
 
   link(existingPath: string, absPath: string): undefined {
-    linkSync(existingPath, absPath);
+    try {
+      linkSync(existingPath, absPath);
+    } catch (error) {
+      if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      copyLinkedFile(existingPath, absPath);
+    }
     return undefined;
   }
 

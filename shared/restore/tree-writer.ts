@@ -10,15 +10,47 @@
 // attributes are set; hard links share their target's inode. Without an owner no chown call
 // is made at all.
 //
+// A hard link the file system refuses (LINK_REFUSED: EMLINK past its limit of names per file,
+// 65,000 on ext4 and 177 on EFS; EPERM or ENOTSUP on one without hard links, FAT or some FUSE)
+// is made a copy of its target instead (`copyLinkedFile`), with its mode, mtime and owner, as
+// a restore made every name before hard links were archived: the tenant is restored, its
+// names not linked, never refused where the file it was backed up from had them.
+//
 // Which writer, and when to switch, is chosen in one place: choose-tree-writer.ts.
 
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, fchmodSync, fchownSync, fstatSync, futimesSync, openSync } from 'node:fs';
 
 import type { Owner } from '../tenant/ownership.js';
 
 export type { Owner };
 
 export const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+
+/** The errors of link() that say the file system will not make this hard link (see the top of the file). */
+export const LINK_REFUSED: ReadonlySet<string> = new Set(['EMLINK', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * `absPath` made a copy of the file `existingPath` (created by this restore, closed: its final
+ * mode and mtime set), never through a link: its content, mode, mtime and owner.
+ */
+export function copyLinkedFile(existingPath: string, absPath: string): void {
+  const from = openSync(existingPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    const stat = fstatSync(from);
+    // COPYFILE_EXCL: O_CREAT|O_EXCL, which no symlink in absPath's place is followed through.
+    copyFileSync(existingPath, absPath, fsConstants.COPYFILE_EXCL);
+    const to = openSync(absPath, fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW);
+    try {
+      fchownSync(to, stat.uid, stat.gid);
+      fchmodSync(to, stat.mode & 0o7777);
+      futimesSync(to, stat.mtime, stat.mtime);
+    } finally {
+      closeSync(to);
+    }
+  } finally {
+    closeSync(from);
+  }
+}
 
 /** Where one file's content goes; `write` and `finish` return a promise only when they wait. */
 export interface FileSink {

@@ -96,10 +96,34 @@ function workerMain(load: NodeJS.Require): void {
               i += 5;
               break;
             }
-            case 'link':
-              fsSync.linkSync(ops[i + 1] as string, ops[i + 2] as string);
+            case 'link': {
+              const existing = ops[i + 1] as string;
+              const linkPath = ops[i + 2] as string;
+              try {
+                fsSync.linkSync(existing, linkPath);
+              } catch (error) {
+                // As tree-writer.ts copyLinkedFile (this function may call nothing of the module's).
+                const code = (error as NodeJS.ErrnoException).code;
+                if (code !== 'EMLINK' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+                const from = fsSync.openSync(existing, fsSync.constants.O_RDONLY | fsSync.constants.O_NOFOLLOW);
+                try {
+                  const stat = fsSync.fstatSync(from);
+                  fsSync.copyFileSync(existing, linkPath, fsSync.constants.COPYFILE_EXCL);
+                  const to = fsSync.openSync(linkPath, fsSync.constants.O_WRONLY | fsSync.constants.O_NOFOLLOW);
+                  try {
+                    fsSync.fchownSync(to, stat.uid, stat.gid);
+                    fsSync.fchmodSync(to, stat.mode & 0o7777);
+                    fsSync.futimesSync(to, stat.mtime, stat.mtime);
+                  } finally {
+                    fsSync.closeSync(to);
+                  }
+                } finally {
+                  fsSync.closeSync(from);
+                }
+              }
               i += 3;
               break;
+            }
             case 'abandon':
               if (fd !== -1) fsSync.closeSync(fd);
               fd = -1;

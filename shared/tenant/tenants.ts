@@ -11,7 +11,7 @@ import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor } from '../file-access.js';
 import { isMidCommit } from './slot.js';
-import { walkTenant } from '../backup/tenant-walk.js';
+import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
 import { shownPath } from '../format.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
@@ -223,13 +223,14 @@ function unreadableDetail(error: NodeJS.ErrnoException): string {
 export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
+  const linked = new Set<string>();
   // The backup's own walk, so the summary counts exactly what a backup would archive.
   for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root), { statFiles: true })) {
     const stat = item.stat!; // statFiles: files are stat'ed too
     totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
     if (item.kind === 'file') {
       totals.files++;
-      totals.bytes += stat.size;
+      if (firstNameOf(stat, linked)) totals.bytes += stat.size;
     }
   }
   return { name, state: 'ok', bytes: totals.bytes, files: totals.files, lastModified: new Date(totals.lastModifiedMs) };

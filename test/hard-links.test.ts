@@ -1,0 +1,238 @@
+// Hard links: a file with several names is archived once, under its first name in walk order,
+// and each later name as a tar hard link to it (README, "The archive"); restore, `--as`, verify,
+// the dry runs and GNU tar all see the names linked again.
+
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createTenantArchive, type ArchiveSummary, type SuspendedArchive } from '../shared/backup/tenant-archive.js';
+import { readRun, READ_LINKED, META_FIELDS, DIGEST_BYTES } from '../shared/backup/read-run.js';
+import * as nodeFs from 'node:fs';
+import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
+import { repoRoot, runCli, sh, tempDir } from './helpers/tree.js';
+
+describe('hard links are archived as links', () => {
+  const dir = tempDir();
+  const base = path.join(dir.path, 'tenants');
+  const tenant = path.join(base, 'acme');
+  const outside = path.join(dir.path, 'outside');
+  const archive = path.join(dir.path, 'acme.tar.zst');
+  /** 9 MiB: over the whole-read limit, so it streams through a handle. */
+  const big = randomBytes(9 * 1024 * 1024);
+  let backup: { files: number; bytes: number; archiveBytes: number };
+
+  beforeAll(() => {
+    mkdirSync(path.join(tenant, 'd'), { recursive: true });
+    mkdirSync(path.join(tenant, 'pty'));
+    mkdirSync(outside);
+    writeFileSync(path.join(tenant, 'a'), 'pair\n');
+    linkSync(path.join(tenant, 'a'), path.join(tenant, 'b'));
+    // A group of 10: the first name in walk order is d/g1, not g0 (d/ sorts before g0).
+    writeFileSync(path.join(tenant, 'g0'), 'group of ten\n');
+    for (let i = 1; i <= 9; i++) linkSync(path.join(tenant, 'g0'), path.join(tenant, 'd', `g${i}`));
+    // The other name is under pty/ (never archived), or outside the tenant: archived as a file.
+    writeFileSync(path.join(tenant, 'pty', 'p'), 'terminal\n');
+    linkSync(path.join(tenant, 'pty', 'p'), path.join(tenant, 'from-pty'));
+    writeFileSync(path.join(outside, 'o'), 'outside\n');
+    linkSync(path.join(outside, 'o'), path.join(tenant, 'from-outside'));
+    writeFileSync(path.join(tenant, 'big'), big);
+    linkSync(path.join(tenant, 'big'), path.join(tenant, 'zbig'));
+    writeFileSync(path.join(tenant, 'single'), 'one name\n');
+
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    backup = JSON.parse(run.stdout);
+  });
+  afterAll(() => dir.cleanup());
+
+  it('stores each later name as a tar hard link to the first (GNU tar lists them), the content once', () => {
+    const listing = sh(`zstd -dc '${archive}' | tar --quoting-style=literal -tvf -`).toString();
+    const links = [...listing.matchAll(/^h\S+ \S+ +0 \S+ \S+ tenants\/acme\/(\S+) link to tenants\/acme\/(\S+)$/gm)].map((m) => `${m[1]} -> ${m[2]}`);
+    expect(links.sort()).toEqual(['b -> a', ...[2, 3, 4, 5, 6, 7, 8, 9].map((i) => `d/g${i} -> d/g1`), 'g0 -> d/g1', 'zbig -> big'].sort());
+    for (const file of ['a', 'd/g1', 'big', 'from-pty', 'from-outside', 'single']) expect(listing).toMatch(new RegExp(`^-\\S+ \\S+ +\\d+ \\S+ \\S+ tenants/acme/${file}$`, 'm'));
+    expect(listing).not.toContain('tenants/acme/pty');
+    // Every name counts as a file; the content of each file once.
+    expect(backup.files).toBe(17);
+    const content = 'pair\n'.length + 'group of ten\n'.length + 'terminal\n'.length + 'outside\n'.length + big.length + 'one name\n'.length;
+    expect(backup.bytes).toBe(content);
+    expect(backup.archiveBytes).toBeLessThan(big.length + 64 * 1024);
+  });
+
+  it('restores the names linked (under another name with --as too), verified against the manifest, as verify and the dry runs count them', () => {
+    for (const [as, name] of [[[], 'acme'], [['--as', 'copy'], 'copy']] as const) {
+      const target = path.join(dir.path, `restored-${name}`);
+      const run = runCli(['--tenants-dir', target, '--json', 'tenants', 'restore', '--from', archive, ...as]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ verified: true, files: 17, hardlinks: 11, bytes: backup.bytes });
+      const restored = path.join(target, name);
+      const inode = (name: string) => lstatSync(path.join(restored, name)).ino;
+      expect(inode('b')).toBe(inode('a'));
+      expect(lstatSync(path.join(restored, 'a')).nlink).toBe(2);
+      for (let i = 1; i <= 9; i++) expect(inode(`d/g${i}`)).toBe(inode('g0'));
+      expect(lstatSync(path.join(restored, 'g0')).nlink).toBe(10);
+      expect(inode('zbig')).toBe(inode('big'));
+      expect(readFileSync(path.join(restored, 'zbig')).equals(big)).toBe(true);
+      for (const single of ['from-pty', 'from-outside', 'single']) expect(lstatSync(path.join(restored, single)).nlink).toBe(1);
+      expect(readFileSync(path.join(restored, 'from-pty'), 'utf8')).toBe('terminal\n');
+    }
+    const verify = runCli(['--json', 'tenants', 'verify', '--from', archive]);
+    expect(verify.status).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ verified: true, files: 17, hardlinks: 11, bytes: backup.bytes });
+    const text = runCli(['tenants', 'verify', '--from', archive]).stdout;
+    expect(text).toContain('17 files (11 hard links), ');
+    const restorePlan = runCli(['--tenants-dir', path.join(dir.path, 'plan'), '--json', 'tenants', 'restore', '--dry-run', '--from', archive]);
+    expect(JSON.parse(restorePlan.stdout)).toMatchObject({ files: 17, hardlinks: 11, bytes: backup.bytes });
+    const backupPlan = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--dry-run', '--to', path.join(dir.path, 'plan.tar.zst')]);
+    expect(JSON.parse(backupPlan.stdout)).toMatchObject({ files: 17, bytes: backup.bytes });
+    const list = runCli(['--tenants-dir', base, '--json', 'tenants', 'list']);
+    expect(JSON.parse(list.stdout).tenants[0]).toMatchObject({ name: 'acme', files: 17, bytes: backup.bytes });
+  });
+
+  it('GNU tar extracts the archive with the names linked', () => {
+    const extracted = path.join(dir.path, 'gnu');
+    mkdirSync(extracted);
+    sh(`zstd -dc '${archive}' | tar -xf - -C '${extracted}'`);
+    const inode = (name: string) => lstatSync(path.join(extracted, 'tenants', 'acme', name)).ino;
+    expect(inode('b')).toBe(inode('a'));
+    expect(inode('d/g9')).toBe(inode('g0'));
+    expect(inode('zbig')).toBe(inode('big'));
+    expect(lstatSync(path.join(extracted, 'tenants', 'acme', 'g0')).nlink).toBe(10);
+  });
+
+  it('keeps the links when the archive is written in pieces, each run stopping after an entry, and read with promise calls (EFS)', async () => {
+    const whole = await archiveOf(tenant, () => false);
+    expect(whole.length).toBeLessThan(big.length + 64 * 1024);
+    let entries = 0;
+    const pieces = await archiveOf(tenant, () => ++entries % 3 === 0);
+    expect(pieces.equals(whole)).toBe(true);
+    expect((await archiveOf(tenant, () => false, PARALLEL_ACCESS)).equals(whole)).toBe(true);
+  });
+});
+
+describe('a file written to between its names', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('has its later name archived as a file of its own, with what it holds then, not as a link to the version archived', async () => {
+    const tenant = path.join(dir.path, 'tenants', 'acme');
+    mkdirSync(tenant, { recursive: true });
+    writeFileSync(path.join(tenant, 'x'), 'first version\n');
+    linkSync(path.join(tenant, 'x'), path.join(tenant, 'y'));
+    // The first run stops after x; the file changes before the next run archives y.
+    let stops = 0;
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    writeFileSync(archive, await archiveOf(tenant, () => stops++ === 0, SYNC_ACCESS, () => writeFileSync(path.join(tenant, 'x'), 'second, longer version\n')));
+    const listing = sh(`zstd -dc '${archive}' | tar -tvf -`).toString();
+    expect(listing).not.toMatch(/^h/m);
+    const restored = path.join(dir.path, 'restored');
+    const run = runCli(['--tenants-dir', restored, '--json', 'tenants', 'restore', '--from', archive]);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ verified: true, files: 2, hardlinks: 0 });
+    expect(readFileSync(path.join(restored, 'acme', 'x'), 'utf8')).toBe('first version\n');
+    expect(readFileSync(path.join(restored, 'acme', 'y'), 'utf8')).toBe('second, longer version\n');
+  });
+});
+
+/** The tenant's archive, written by runs that stop whenever `stopWhen` says so, each resuming the last (after `between`). */
+async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess: FileAccess = SYNC_ACCESS, between?: () => void): Promise<Buffer> {
+  const createdAt = new Date('2026-05-01T00:00:00Z');
+  const chunks: Buffer[] = [];
+  let resume: SuspendedArchive | undefined;
+  for (;;) {
+    const run = createTenantArchive({ tenantDir, tenant: 'acme', createdAt, stopWhen, fileAccess, ...(resume !== undefined && { resume }) });
+    for await (const chunk of run.chunks) chunks.push(chunk);
+    const summary: ArchiveSummary | SuspendedArchive = await run.summary;
+    if (summary.suspended !== true) return Buffer.concat(chunks);
+    // Through JSON, as a checkpoint is stored between invocations.
+    resume = { ...summary, checkpoint: JSON.parse(JSON.stringify(summary.checkpoint)) };
+    between?.();
+  }
+}
+
+describe('the read-ahead', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('leaves a file with more than one name unread (READ_LINKED), with what tells it from others, for the archive to read once or link', () => {
+    writeFileSync(path.join(dir.path, 'one'), 'x');
+    writeFileSync(path.join(dir.path, 'two'), 'y');
+    linkSync(path.join(dir.path, 'two'), path.join(dir.path, 'three'));
+    const paths = ['one', 'two', 'three'].map((name) => path.join(dir.path, name));
+    const meta = new Float64Array(paths.length * META_FIELDS);
+    let reads = 0;
+    const counting = { ...nodeFs, readSync: (...args: Parameters<typeof nodeFs.readSync>) => (reads++, nodeFs.readSync(...args)) } as never;
+    const done = readRun(counting, () => {}, paths, 0, paths.length, Buffer.alloc(4096), meta, Buffer.alloc(paths.length * DIGEST_BYTES), 1024, '');
+    expect(done).toBe(3);
+    expect([meta[0], meta[META_FIELDS], meta[2 * META_FIELDS]]).toEqual([1, READ_LINKED, READ_LINKED]);
+    expect(reads).toBe(1);
+    // Its size, mode, mtime and inode number: a later name is linked without being opened again.
+    const two = lstatSync(paths[1]!);
+    expect([...meta.subarray(META_FIELDS + 1, 2 * META_FIELDS)]).toEqual([1, two.mode & 0o7777, two.mtimeMs, two.ino]);
+  });
+});
+
+describe('a file system that refuses a hard link (EMLINK past its limit, EPERM or ENOTSUP without hard links)', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+  const hasStrace = existsSync('/usr/bin/strace');
+
+  // Each writer, from a bundle run under strace, which fails every link() with the error.
+  it.skipIf(!hasStrace).each([
+    ['SyncTreeWriter', 'EMLINK'],
+    ['ParallelTreeWriter', 'EPERM'],
+    ['WorkerTreeWriter', 'EOPNOTSUPP'],
+  ])('%s makes the link a copy of its target (content, mode, mtime) on %s', async (writer, errno) => {
+    const { build } = await import('esbuild');
+    const script = path.join(dir.path, `${writer}.ts`);
+    writeFileSync(
+      script,
+      `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
+       const [root] = process.argv.slice(2);
+       const writer = new ${writer}();
+       const content = Buffer.from('linked content');
+       writer.beginChunk(content);
+       const sink = await writer.openFile(root + '/target', content.length, 0o640, new Date('2026-03-04T05:06:07Z'));
+       await sink.write(content);
+       await sink.finish();
+       await writer.link(root + '/target', root + '/name');
+       await writer.endChunk();
+       await writer.flush();`,
+    );
+    const bundle = path.join(dir.path, `${writer}.mjs`);
+    await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const root = path.join(dir.path, `root-${writer}`);
+    mkdirSync(root);
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', `inject=link,linkat:error=${errno}`, process.execPath, bundle, root], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const [target, name] = ['target', 'name'].map((file) => lstatSync(path.join(root, file)));
+    expect(readFileSync(path.join(root, 'name'), 'utf8')).toBe('linked content');
+    expect(name!.ino).not.toBe(target!.ino);
+    expect(name!.nlink).toBe(1);
+    expect(name!.mode & 0o7777).toBe(0o640);
+    expect(name!.mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+  });
+
+  it.skipIf(!hasStrace)('a restore there restores every name, verified, each a file of its own', () => {
+    const base = path.join(dir.path, 'tenants');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'x'), 'shared\n');
+    linkSync(path.join(base, 'acme', 'x'), path.join(base, 'acme', 'y'));
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    const target = path.join(dir.path, 'restored');
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EPERM', process.execPath, path.join(repoRoot, 'bin', 'openclaw.js'), '--tenants-dir', target, '--json', 'tenants', 'restore', '--from', archive], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ verified: true, files: 2, hardlinks: 1 });
+    for (const name of ['x', 'y']) {
+      expect(readFileSync(path.join(target, 'acme', name), 'utf8')).toBe('shared\n');
+      expect(lstatSync(path.join(target, 'acme', name)).nlink).toBe(1);
+    }
+  });
+});
