@@ -386,10 +386,8 @@ describe('symlinks', () => {
     await refused(tar().pax({ linkpath: 'ok\u0000/../../..' }).symlink(T('l'), 'decoy').build(), UnsafeArchiveError);
   });
 
-  it('refuses a target longer than a symlink can hold, quickly (no quadratic resolution of a 1 MiB pax linkpath)', async () => {
-    const started = Date.now();
+  it('refuses a target longer than a symlink can hold by its length, before resolving it (a 1 MiB pax linkpath)', async () => {
     await refused(tar().symlink(T('l'), 'a/'.repeat(512 * 1024)).build(), UnsafeArchiveError, /longer than 4095 bytes/);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('accepts a target of exactly 4095 bytes', async () => {
@@ -399,14 +397,13 @@ describe('symlinks', () => {
     expect(readlinkSync(path.join(staging, 'l'))).toBe(target);
   });
 
-  it('refuses, quickly, a chain too costly to check (40 hops of 4 KiB targets 1,000 levels down)', async () => {
+  it('refuses a chain too costly to check (40 hops of 4 KiB targets 1,000 levels down)', async () => {
     // Unchecked, this 290 KB archive took 18 s of CPU; repeated, it would outlast a Lambda.
+    // MAX_RESOLVE_WORK bounds each resolution (test/link-resolve.test.ts counts the work).
     const dir = T('d/'.repeat(1000));
     const builder = tar();
     for (let i = 0; i < 40; i++) builder.symlink(`${dir}l${i}`, `${'x/../'.repeat(810)}l${i + 1}`);
-    const started = Date.now();
     await refused(builder.dir(`${dir}l40/`).build(), UnsafeArchiveError, /escapes the tenant/);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('refuses a link loop', async () => {
@@ -905,12 +902,10 @@ describe('node-tar advisories', () => {
     }
   });
 
-  it('CVE-2024-28863 (GHSA-f5x3-32g6-xq36): 10,000 nested directories are refused quickly, without a crash', async () => {
-    const started = Date.now();
+  it('CVE-2024-28863 (GHSA-f5x3-32g6-xq36): 10,000 nested directories are refused by the limits, without a crash', async () => {
     await refused(tar().file(T(`${'a/'.repeat(10_000)}x`), 'deep').build(), UnsafeArchiveError, /longer than 4095 bytes/);
     // Short names keep such a path under PATH_MAX: the depth limit refuses it.
     await refused(tar().file(T(`${'a/'.repeat(1_500)}x`), 'deep').build(), ArchiveLimitError, /deeper than/);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('CVE-2024-28863: nesting at the depth limit is still restored', async () => {
