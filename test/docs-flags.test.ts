@@ -1,5 +1,5 @@
 // The README as a new operator reads it, against the built CLI's --help: every flag a
-// command's --help offers is documented (README.md or infra/README.md), and every
+// command's --help offers is documented (README.md, infra/README*.md), and every
 // `openclaw …` example in their shell blocks names a command that exists with flags that
 // command takes (a `--cmd "openclaw …"` inside one is checked as a command of its own).
 
@@ -25,7 +25,7 @@ const COMMANDS = [
   ['doctor'],
 ] as const;
 const GROUPS = new Set(['tenants', 'cron']);
-const DOCS = ['README.md', path.join('infra', 'README.md')].map((file) => readFileSync(path.join(repoRoot, file), 'utf8'));
+const DOCS = ['README.md', path.join('infra', 'README.md'), path.join('infra', 'README-cross-account.md')].map((file) => readFileSync(path.join(repoRoot, file), 'utf8'));
 
 /** The long flags the options section of a --help lists. */
 function helpFlags(command: readonly string[]): Set<string> {
