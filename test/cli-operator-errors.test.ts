@@ -75,6 +75,15 @@ describe('--json on usage errors', () => {
     }
     expect(runCli(['help', 'tenants'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants/) });
   });
+
+  it('names the command help was asked about that is none (it said "missing command")', () => {
+    for (const [args, line] of [
+      [['help', 'tenant'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
+      [['tenants', 'help', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
+    ] as const) {
+      expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+  });
 });
 
 describe('an operator\'s slip on the command line', () => {
