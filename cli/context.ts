@@ -56,7 +56,7 @@ export function addFlags<K extends string>(command: Command, flags: Readonly<Rec
     const option = new Option(spec.value === undefined ? spec.flag : `${spec.flag} ${spec.value}`, spec.description);
     if (spec.required === true) option.makeOptionMandatory();
     const parse = parsers[key];
-    if (spec.repeatable === true) option.argParser((value: string, previous: unknown[] | undefined) => [...(previous ?? []), parse === undefined ? value : parse(value)]);
+    if (spec.repeatable === true) option.argParser(repeated(parse));
     else if (spec.value !== undefined) option.argParser(once(parse));
     command.addOption(option);
   }
@@ -66,9 +66,11 @@ export function addFlags<K extends string>(command: Command, flags: Readonly<Rec
 /**
  * A flag that takes one value refuses a second one: commander would keep the last in
  * silence, so `--to a … --to b` (a script appending to a command line) would write to b.
+ * Nor is its value another flag (`notAFlag`).
  */
-function once(parse: ((value: string) => unknown) | undefined): (value: string, previous: unknown) => unknown {
+export function once(parse?: (value: string) => unknown): (value: string, previous: unknown) => unknown {
   return (value, previous) => {
+    notAFlag(value);
     if (previous !== undefined) {
       throw new InvalidArgumentError(`given twice${typeof previous === 'string' ? ` (first ${JSON.stringify(previous)})` : ''}: give it once`);
     }
@@ -76,11 +78,31 @@ function once(parse: ((value: string) => unknown) | undefined): (value: string, 
   };
 }
 
+/** A flag that may be given more than once: its values in order, none of them another flag. */
+export function repeated(parse?: (value: string) => unknown): (value: string, previous: unknown[] | undefined) => unknown[] {
+  return (value, previous) => {
+    notAFlag(value);
+    return [...(previous ?? []), parse === undefined ? value : parse(value)];
+  };
+}
+
+/**
+ * Commander gives a flag that takes a value the next argument whatever it is, so a value left
+ * out (`--to $DEST --overwrite` with DEST empty) made the next flag the value: a backup written
+ * to a file `./--overwrite`, a restore into a base dir `./--json`. No value of ours is shaped
+ * like a long flag; a file of such a name is written `./--name`.
+ */
+function notAFlag(value: string): void {
+  if (/^--[a-zA-Z]/.test(value)) {
+    throw new InvalidArgumentError(`the value is missing: ${value} is a flag (to name a file so, write ./${value})`);
+  }
+}
+
 /** `--aws-profile` / `--region` for commands that only call the gateway (remote mode). */
 export function addControlPlaneOptions(command: Command): Command {
   return command
-    .option('--aws-profile <name>', 'remote mode: the AWS profile the gateway is called with (default: AWS_PROFILE)')
-    .option('--region <region>', 'remote mode: the region of the gateway (default: AWS_REGION or the profile\'s)');
+    .option('--aws-profile <name>', 'remote mode: the AWS profile the gateway is called with (default: AWS_PROFILE)', once())
+    .option('--region <region>', 'remote mode: the region of the gateway (default: AWS_REGION or the profile\'s)', once());
 }
 
 export function storageFlags(flags: Record<string, unknown>): StorageFlags {

@@ -12,7 +12,7 @@ import { formatWindow, isUtc, parseWindow } from '../shared/schedule/schedule-op
 import type { CronOwner } from '../shared/schedule/schedule-names.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { dynamoDbClient, eventBridgeClient, lambdaClient, schedulerClient } from './aws.js';
-import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
+import { addControlPlaneOptions, once, repeated, requireRemote, type CliContext } from './context.js';
 import { addLocalCron, listLocalCrons, removeLocalCron } from './cron-local.js';
 import { plural } from './output.js';
 
@@ -49,21 +49,21 @@ export function registerCron(program: Command, context: CliContext): void {
       .command('add')
       .description('schedule a backup (or a prune) of one tenant, or a backup of every tenant (--all)')
       .argument('[tenant]', 'tenant name (none with --all)')
-      .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields, e.g. "0 3 * * *" (in --timezone)')
-      .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup')
-      .option('--cmd <command>', 'one tenant: the openclaw tenants backup (or tenants prune) command to run; $(date +FORMAT) is expanded when it runs')
+      .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields, e.g. "0 3 * * *" (in --timezone)', once())
+      .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup', once())
+      .option('--cmd <command>', 'one tenant: the openclaw tenants backup (or tenants prune) command to run; $(date +FORMAT) is expanded when it runs', once())
       .option('--all', 'every tenant: one schedule fans out one backup per tenant, run a bounded number at a time')
-      .option('--to <template>', 'with --all: where each tenant\'s archive goes, naming {tenant} (and {date}, {time}, {date:FORMAT})')
+      .option('--to <template>', 'with --all: where each tenant\'s archive goes, naming {tenant} (and {date}, {time}, {date:FORMAT})', once())
       .option('--overwrite', 'with --all: replace existing archives (only where the gateway allows it)')
-      .option('--encrypt-to <recipient>', 'with --all: encrypt every archive with age to this recipient (an age1… public key, stored in the schedule; repeatable)', collect)
-      .option('--recipients-file <file>', 'with --all: encrypt to the recipients in this file (one age1… per line, # comments, as age -R; read now; repeatable)', collect)
-      .option('--sse <algorithm>', 'with --all: S3 server-side encryption of every archive: AES256, aws:kms or aws:kms:dsse (as tenants backup --sse)')
-      .option('--sse-kms-key-id <key>', 'with --all: the KMS key of --sse aws:kms (key id, ARN or alias/NAME)')
-      .option('--storage-class <class>', 'with --all: S3 storage class of every archive, e.g. STANDARD_IA (as tenants backup --storage-class)')
-      .option('--timezone <zone>', 'the IANA time zone the schedule runs in, e.g. Europe/Berlin (default UTC); dates in the archive name follow it')
-      .option('--window <duration>', 'let the start be spread over this long, e.g. 60m or 2h (default off)')
+      .option('--encrypt-to <recipient>', 'with --all: encrypt every archive with age to this recipient (an age1… public key, stored in the schedule; repeatable)', repeated())
+      .option('--recipients-file <file>', 'with --all: encrypt to the recipients in this file (one age1… per line, # comments, as age -R; read now; repeatable)', repeated())
+      .option('--sse <algorithm>', 'with --all: S3 server-side encryption of every archive: AES256, aws:kms or aws:kms:dsse (as tenants backup --sse)', once())
+      .option('--sse-kms-key-id <key>', 'with --all: the KMS key of --sse aws:kms (key id, ARN or alias/NAME)', once())
+      .option('--storage-class <class>', 'with --all: S3 storage class of every archive, e.g. STANDARD_IA (as tenants backup --storage-class)', once())
+      .option('--timezone <zone>', 'the IANA time zone the schedule runs in, e.g. Europe/Berlin (default UTC); dates in the archive name follow it', once())
+      .option('--window <duration>', 'let the start be spread over this long, e.g. 60m or 2h (default off)', once())
       .option('--replace', 'replace an existing cron of that name')
-      .option('--log <file>', 'local mode: the file the cron\'s output is appended to (default ~/.openclaw/logs/cron-<tenant>-<name>.log)')
+      .option('--log <file>', 'local mode: the file the cron\'s output is appended to (default ~/.openclaw/logs/cron-<tenant>-<name>.log)', once())
       .addHelpText(
         'after',
         '\nExamples:\n' +
@@ -315,10 +315,6 @@ async function migrateCrons(context: CliContext, dryRun: boolean): Promise<void>
 }
 
 /** A repeatable option's values. */
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 /** `date`'s wall time in `zone`, as `YYYY-MM-DD HH:MM`. */
 function inZone(date: Date, zone: string): string {
   return new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(date);

@@ -9,16 +9,16 @@ import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 import { ReportedError } from '../shared/errors.js';
 import { controlPlaneEndpoint, dynamoDbClient, ec2Client, efsClient, eventBridgeClient, invokeClient, lambdaClient, schedulerClient, sqsClient } from './aws.js';
-import { addControlPlaneOptions, requireRemote, type CliContext } from './context.js';
+import { addControlPlaneOptions, once, requireRemote, type CliContext } from './context.js';
 
 export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     program
       .command('doctor')
       .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership, schedules, queues, last failures, freshness (remote mode)')
-      .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants')
-      .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', wholeNumber)
-      .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', wholeNumber),
+      .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants', once())
+      .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', once(wholeNumber))
+      .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', once(wholeNumber)),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
     const plane = requireRemote(context, 'doctor');
     context.exitAtOnceOnInterrupt();

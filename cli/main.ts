@@ -190,12 +190,17 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
   return program;
 }
 
-/** "missing command: give one of backup, restore, … (see openclaw tenants --help)". */
+/**
+ * "missing command: give one of backup, restore, … (see openclaw tenants --help)"; for
+ * `help NAME` of a command that is none, "unknown command 'NAME': give one of …".
+ */
 function missingCommandLine(command: Command): string {
   const names: string[] = [];
   for (let at: Command | null = command; at?.parent != null; at = at.parent) names.unshift(at.name());
   const subcommands = command.commands.map((sub) => sub.name()).filter((name) => name !== 'help');
-  return `missing command: give one of ${subcommands.join(', ')} (see ${['openclaw', ...names, '--help'].join(' ')})`;
+  const [first, asked] = command.args;
+  const what = first === 'help' && asked !== undefined ? `unknown command ${JSON.stringify(asked)}` : 'missing command';
+  return `${what}: give one of ${subcommands.join(', ')} (see ${['openclaw', ...names, '--help'].join(' ')})`;
 }
 
 /** The command whose arguments commander was parsing when it raised a usage error. */

@@ -4,13 +4,15 @@
 # and show that the two trees match.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-demo="$PWD/.demo"
+# Its files go in .demo/ (git-ignored), or in .demo/ under $OPENCLAW_DEMO_PARENT (the tests').
+demo="${OPENCLAW_DEMO_PARENT:-$PWD}/.demo"
 rm -rf "$demo"
 mkdir -p "$demo/gateway-a" "$demo/gateway-b" "$demo/backups"
 openclaw() { bin/openclaw.js "$@"; } # as the installed command runs
 
 echo "== 1. A sample tenant 'acme' on gateway A ($demo/gateway-a)"
-TSX_DISABLE_CACHE=1 node --import tsx -e "import('./scripts/sample-tenant.ts').then(m => m.createSampleTenant('$demo/gateway-a/acme'))"
+# One line, not a stack trace, when this Node cannot write the sample's SQLite databases.
+TSX_DISABLE_CACHE=1 node --import tsx -e "import('./scripts/sample-tenant.ts').then(m => m.createSampleTenant('$demo/gateway-a/acme')).catch((error) => { console.error('demo: ' + error.message); process.exit(1); })"
 openclaw --tenants-dir "$demo/gateway-a" tenants list
 
 echo

@@ -4,12 +4,13 @@
 // one line and MODULE_UNAVAILABLE instead of archiving the database raw; what needs neither
 // still works. And `--sqlite-raw-fallback` is a flag of `tenants backup`.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { runCli, tempDir } from './helpers/tree.js';
+import { repoRoot, runCli, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-cli-modules-');
 const base = path.join(dir.path, 'tenants');
@@ -58,10 +59,24 @@ describe('a Node without SQLite', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive], withPreload(hideSqlite));
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/^openclaw: SQLite is not available to back up databases: .*better-sqlite3 cannot be loaded.*Node 22\.16 or later has it built in/);
+    // What a Node 20 install needs for it: npm ci compiles it where no prebuilt binary can be downloaded.
+    expect(run.stderr).toMatch(/npm ci again .* python3, make and g\+\+\)$/m);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     const json = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive], withPreload(hideSqlite));
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'MODULE_UNAVAILABLE', message: expect.any(String) } });
     expect(existsSync(archive)).toBe(false);
+  });
+
+  it("fails the README's demo in one line saying what to install, not with a stack trace", () => {
+    const parent = path.join(dir.path, 'demo-parent');
+    mkdirSync(parent);
+    const demo = spawnSync('bash', [path.join(repoRoot, 'scripts', 'demo.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, OPENCLAW_DEMO_PARENT: parent, NODE_OPTIONS: `--require=${hideSqlite}` },
+    });
+    expect(demo.status).toBe(1);
+    expect(demo.stderr).toMatch(/^demo: SQLite is not available to back up databases: .*python3, make and g\+\+\)\n$/);
+    expect(existsSync(path.join(parent, '.demo', 'gateway-a'))).toBe(true);
   });
 
   it('still backs up a tenant without a database', () => {

@@ -21,6 +21,9 @@ const dir = tempDir('openclaw-operator-');
 const base = path.join(dir.path, 'tenants');
 const archive = path.join(dir.path, 'acme.tar.zst');
 const hasAge = existsSync('/usr/bin/age') && existsSync('/usr/bin/age-keygen');
+// The cron commands here are refused before the crontab is read; were one not, it would meet
+// a crontab command that does not exist, never the user's crontab.
+process.env.OPENCLAW_CRONTAB = path.join(dir.path, 'no-crontab');
 
 beforeAll(() => {
   createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 5, mediaFiles: 0 });
@@ -72,6 +75,15 @@ describe('--json on usage errors', () => {
     }
     expect(runCli(['help', 'tenants'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants/) });
   });
+
+  it('names the command help was asked about that is none (it said "missing command")', () => {
+    for (const [args, line] of [
+      [['help', 'tenant'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
+      [['tenants', 'help', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
+    ] as const) {
+      expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+  });
 });
 
 describe('an operator\'s slip on the command line', () => {
@@ -99,6 +111,38 @@ describe('an operator\'s slip on the command line', () => {
   });
 });
 
+describe('a flag whose value was left out', () => {
+  // Commander gives the flag the next argument, whatever it is: `--to $DEST --overwrite` with
+  // DEST empty wrote the archive to ./--overwrite (exit 0), `--tenants-dir --json` restored
+  // into ./--json/, `--log --replace` appended a cron's log to ./--replace.
+  it.each<[string, string[]]>([
+    ['--to', ['tenants', 'backup', 'acme', '--to', '--overwrite']],
+    ['--tenants-dir', ['--tenants-dir', '--json', 'tenants', 'restore', '--from', archive]],
+    ['--from', ['tenants', 'restore', '--from', '--force']],
+    ['--in', ['tenants', 'prune', 'acme', '--in', '--keep-last', '3']],
+    ['--encrypt-to', ['tenants', 'backup', 'acme', '--to', 'x.tar.zst.age', '--encrypt-to', '--recipients-file', 'r.txt']],
+    ['--log', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', `openclaw tenants backup acme --to ${path.join(dir.path, 'c.tar.zst')}`, '--log', '--replace']],
+    ['--cmd\'s --to', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to --overwrite']],
+  ])('is refused for %s (exit 2, one line), writing nothing', (flag, args) => {
+    const cwd = path.join(dir.path, 'cwd');
+    mkdirSync(cwd, { recursive: true });
+    const run = runCli(['--tenants-dir', base, ...args].slice(args[0] === '--tenants-dir' ? 2 : 0), { cwd });
+    expect(run.status).toBe(2);
+    const named = flag.replace(/^--cmd's /, '');
+    expect(run.stderr).toMatch(new RegExp(`^openclaw: (--cmd: )?option '${named} <[a-z]+>' argument '--[a-z-]+' is invalid\\. the value is missing: --[a-z-]+ is a flag \\(to name a file so, write \\./--[a-z-]+\\) \\(see openclaw (?:[a-z ]+ )?--help\\)\n$`));
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('takes a file of such a name written ./--name', () => {
+    const cwd = path.join(dir.path, 'cwd-dashes');
+    mkdirSync(cwd);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './--overwrite'], { cwd });
+    expect(run.status, run.stderr).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['--overwrite']);
+  });
+});
+
 describe('a flag given twice', () => {
   it.each<[string, string[], RegExp]>([
     ['--to', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'first.tar.zst'), '--to', path.join(dir.path, 'second.tar.zst')], /^option '--to <destination>' argument '.*second\.tar\.zst' is invalid\. given twice \(first ".*first\.tar\.zst"\): give it once \(see openclaw tenants backup --help\)$/],
@@ -106,6 +150,11 @@ describe('a flag given twice', () => {
     ['--as', ['tenants', 'restore', '--from', archive, '--as', 'one', '--as', 'two'], /^option '--as <name>' argument 'two' is invalid\. given twice \(first "one"\)/],
     ['--max-entries', ['tenants', 'verify', '--from', archive, '--max-entries', '5', '--max-entries', '6'], /^option '--max-entries <n>' argument '6' is invalid\. given twice/],
     ['--tenants-dir', ['--tenants-dir', base, 'tenants', 'list'], /^option '--tenants-dir <dir>' argument '.*' is invalid\. given twice/],
+    // cron's, doctor's and the remote-mode flags too, not only those of shared/command-flags.ts.
+    ['cron add --schedule', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--schedule', '0 4 * * *', '--name', 'n', '--cmd', `openclaw tenants backup acme --to ${path.join(dir.path, 'c.tar.zst')}`], /^option '--schedule <cron>' argument '0 4 \* \* \*' is invalid\. given twice \(first "0 3 \* \* \*"\)/],
+    ['cron add --log', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants list', '--log', '/a.log', '--log', '/b.log'], /^option '--log <file>' argument '\/b\.log' is invalid\. given twice/],
+    ['doctor --expect-uid', ['doctor', '--expect-uid', '1000', '--expect-uid', '0'], /^option '--expect-uid <uid>' argument '0' is invalid\. given twice/],
+    ['tenants list --region', ['tenants', 'list', '--region', 'eu-west-1', '--region', 'us-east-1'], /^option '--region <region>' argument 'us-east-1' is invalid\. given twice/],
   ])('is refused for %s (exit 2, one JSON error), instead of the last one winning in silence', (_flag, args, message) => {
     const before = readdirSync(dir.path).sort();
     expectJsonError(['--tenants-dir', base, '--json', ...args], 2, 'USAGE', message);

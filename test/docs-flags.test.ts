@@ -1,0 +1,84 @@
+// The README as a new operator reads it, against the built CLI's --help: every flag a
+// command's --help offers is documented (README.md, infra/README*.md), and every
+// `openclaw …` example in their shell blocks names a command that exists with flags that
+// command takes (a `--cmd "openclaw …"` inside one is checked as a command of its own).
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { repoRoot, runCli } from './helpers/tree.js';
+
+const COMMANDS = [
+  [],
+  ['tenants', 'backup'],
+  ['tenants', 'restore'],
+  ['tenants', 'verify'],
+  ['tenants', 'list'],
+  ['tenants', 'backups'],
+  ['tenants', 'prune'],
+  ['tenants', 'recover'],
+  ['cron', 'add'],
+  ['cron', 'list'],
+  ['cron', 'rm'],
+  ['cron', 'migrate'],
+  ['doctor'],
+] as const;
+const GROUPS = new Set(['tenants', 'cron']);
+const DOCS = ['README.md', path.join('infra', 'README.md'), path.join('infra', 'README-cross-account.md')].map((file) => readFileSync(path.join(repoRoot, file), 'utf8'));
+
+/** The long flags the options section of a --help lists. */
+function helpFlags(command: readonly string[]): Set<string> {
+  const run = runCli([...command, '--help']);
+  expect(run.status, run.stderr).toBe(0);
+  const options = (run.stdout.split('\nOptions:')[1] ?? '').split(/\n\S/)[0]!;
+  return new Set([...options.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((match) => match[1]!));
+}
+
+const flags = new Map(COMMANDS.map((command) => [command.join(' '), helpFlags(command)]));
+const globalFlags = flags.get('')!;
+
+/** The `openclaw …` commands of the docs' shell blocks, continuation lines joined. */
+function examples(text: string): string[] {
+  const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]!.replace(/\\\n\s*/g, ' '));
+  return blocks.flatMap((block) => block.split('\n').map((line) => line.trim()).filter((line) => line.startsWith('openclaw ')));
+}
+
+/** The command path and the flags of one example (`[--log FILE]` as `--log FILE`); quoted values (a `--cmd`) are returned to check on their own. */
+function parseExample(line: string): { command: string; flags: string[]; nested: string[] } {
+  const nested = [...line.matchAll(/"(openclaw [^"]*)"/g)].map((match) => match[1]!.replace(/\\\$/g, '$'));
+  const words = line.replace(/"[^"]*"/g, 'VALUE').replace(/\s+#.*$/, '').replace(/[[\]|]/g, ' ').trim().split(/\s+/).slice(1);
+  const command: string[] = [];
+  const given: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word.startsWith('--')) given.push(word.split('=')[0]!);
+    else if (command.length === 0 && (GROUPS.has(word) || word === 'doctor') && !words[i - 1]?.startsWith('--')) command.push(word);
+    else if (command.length === 1 && GROUPS.has(command[0]!)) command.push(word);
+  }
+  return { command: command.join(' '), flags: given, nested };
+}
+
+describe('the docs and the CLI agree', () => {
+  it('documents every flag of every --help', () => {
+    const missing = [...flags].flatMap(([command, offered]) =>
+      [...offered].filter((flag) => flag !== '--help' && flag !== '--version' && !DOCS.some((doc) => new RegExp(`${flag}(?![a-z0-9-])`).test(doc))).map((flag) => `${command} ${flag}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it("runs every example with a command and flags the CLI has", () => {
+    const wrong: string[] = [];
+    const check = (line: string) => {
+      const example = parseExample(line);
+      const offered = flags.get(example.command);
+      if (offered === undefined) return void wrong.push(`${line}: no command "${example.command}"`);
+      for (const flag of example.flags) if (!offered.has(flag) && !globalFlags.has(flag)) wrong.push(`${line}: ${example.command} has no ${flag}`);
+      example.nested.forEach(check);
+    };
+    const lines = DOCS.flatMap(examples);
+    expect(lines.length).toBeGreaterThan(20);
+    lines.forEach(check);
+    expect(wrong).toEqual([]);
+  });
+});
