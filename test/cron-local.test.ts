@@ -130,8 +130,8 @@ describe('cron add in local mode', () => {
     mkdirSync(path.dirname(log));
     const noNode = runAsCron(line.replace(`'${process.execPath}'`, `'${dir.path}/node-was-here'`));
     expect(noNode.status).toBe(127);
-    expect(noNode.stderr).toMatch(/^openclaw: cron nightly of tenant acme failed \(exit 127\), the end of its log [^]*node-was-here: not found\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
-    expect(readFileSync(log, 'utf8')).toMatch(/node-was-here: not found\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
+    expect(noNode.stderr).toMatch(/^openclaw: cron nightly of tenant acme failed \(exit 127\), the end of its log [^]*openclaw: cannot start: [^\n]*node-was-here not found [^\n]*\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
+    expect(readFileSync(log, 'utf8')).toMatch(/openclaw: cannot start: [^\n]*node-was-here not found [^\n]*\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
   });
 
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {
