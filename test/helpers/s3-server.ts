@@ -28,16 +28,14 @@ const S3rver = require('s3rver') as S3rverConstructor;
 // provider: without --openssl-legacy-provider every listing it must truncate (more keys than
 // MaxKeys) answered 500. Three-key DES with the one key three times is single DES, and is in
 // the default provider: s3rver's calls are handed to it, so a listing goes on in pages as S3's does.
-const crypto = require('node:crypto') as typeof import('node:crypto') & Record<string, unknown>;
-if (crypto.createCipheriv.name !== 'singleDesAsTripleDes') {
-  const [cipheriv, decipheriv] = [crypto.createCipheriv, crypto.createDecipheriv];
-  const asTripleDes = (algorithm: string, key: Buffer) => (algorithm === 'des' && key.length === 8 ? ['des-ede3-cbc', Buffer.concat([key, key, key])] as const : ([algorithm, key] as const));
-  crypto.createCipheriv = function singleDesAsTripleDes(algorithm: string, key: Buffer, iv: Buffer) {
-    return cipheriv(...asTripleDes(algorithm, key), iv);
-  } as typeof crypto.createCipheriv;
-  crypto.createDecipheriv = function singleDesAsTripleDes(algorithm: string, key: Buffer, iv: Buffer) {
-    return decipheriv(...asTripleDes(algorithm, key), iv);
-  } as typeof crypto.createDecipheriv;
+const crypto = require('node:crypto') as Record<'createCipheriv' | 'createDecipheriv', (...args: unknown[]) => unknown>;
+for (const name of ['createCipheriv', 'createDecipheriv'] as const) {
+  const original = crypto[name];
+  if (original.name === 'singleDesAsTripleDes') continue;
+  crypto[name] = function singleDesAsTripleDes(...args: unknown[]) {
+    const [algorithm, key, ...rest] = args;
+    return algorithm === 'des' && Buffer.isBuffer(key) && key.length === 8 ? original('des-ede3-cbc', Buffer.concat([key, key, key]), ...rest) : original(...args);
+  };
 }
 
 export const S3RVER_ACCESS_KEY = 'S3RVER';
