@@ -17,7 +17,8 @@ import { mergeBackupsPages, type BackupsListing } from '../shared/catalog/backup
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
-import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
+import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, StorageError, UsageError } from '../shared/errors.js';
+import { MAX_LISTED_OBJECTS } from '../shared/storage/archive-store.js';
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
@@ -320,14 +321,23 @@ async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> 
 /**
  * Every backup of a `tenants backups`, from the restore function's pages (`pages: true`: the
  * objects sorted after the last one of the page before, as many as fit one Lambda answer),
- * made one listing ordered as a local one is (mergeBackupsPages): so a store of any number of
- * backups is listed whole, with its counts. Pages are read one after another, not as one
+ * made one listing ordered as a local one is (mergeBackupsPages): so a store is listed whole,
+ * with its counts, up to the MAX_LISTED_OBJECTS a local listing takes (counted here: each page
+ * lists only its own objects, from after the one before ended). Pages are read one after another, not as one
  * snapshot: an archive stored or removed meanwhile may be in or out, as with a listing a
  * moment earlier or later. A gateway older than pages answers in one, with the newest that
  * fit and the number of the others (`omitted`), as before.
  */
 async function listAllBackups(plane: ControlPlane, request: Record<string, unknown>, signal: AbortSignal | undefined): Promise<BackupsListing> {
-  const pages = await pagedAnswers(plane, 'restore', request, isBackupsAnswer, signal);
+  // A page lists only its own objects, so no page sees how many the prefix holds: counted here, and bounded as a local listing is.
+  let objects = 0;
+  const counted = (page: Record<string, unknown>) => {
+    objects += (page.backups as unknown[]).length + (typeof page.otherObjects === 'number' ? page.otherObjects : 0);
+    if (objects > MAX_LISTED_OBJECTS) {
+      throw new StorageError(`${String(page.location)} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
+    }
+  };
+  const pages = await pagedAnswers(plane, 'restore', request, isBackupsAnswer, signal, counted);
   if (pages !== undefined) return mergeBackupsPages(pages as unknown as BackupsListing[]);
   const answer = await invoke(plane, 'restore', request, signal);
   if (!isBackupsAnswer(answer)) throw unexpectedAnswer(plane, 'restore');
@@ -345,6 +355,7 @@ async function pagedAnswers(
   request: object,
   isPage: (answer: unknown) => boolean,
   signal?: AbortSignal,
+  onPage?: (page: Record<string, unknown>) => void,
 ): Promise<Record<string, unknown>[] | undefined> {
   const pages: Record<string, unknown>[] = [];
   let after: string | undefined;
@@ -357,12 +368,23 @@ async function pagedAnswers(
       throw error;
     }
     if (!isRecord(answer) || !isPage(answer)) throw unexpectedAnswer(plane, role);
+    onPage?.(answer);
     pages.push(answer);
     if (answer.next === undefined) return pages;
     // Each page goes on after the one before: a `next` that does not would never end.
-    if (typeof answer.next !== 'string' || (after !== undefined && answer.next <= after)) throw unexpectedAnswer(plane, role);
+    if (typeof answer.next !== 'string' || (after !== undefined && !sortsAfter(answer.next, after))) throw unexpectedAnswer(plane, role);
     after = answer.next;
   }
+}
+
+/**
+ * Whether a page's `next` goes on from the `after` it was asked for: in the order of JavaScript
+ * strings (a gateway that sorted the objects it listed whole) or of their UTF-8 bytes (S3's
+ * own, which a gateway listing from where the page before stopped follows); the two differ only
+ * between a character beyond U+FFFF and one from U+E000 to U+FFFF.
+ */
+function sortsAfter(next: string, after: string): boolean {
+  return next > after || Buffer.compare(Buffer.from(next), Buffer.from(after)) > 0;
 }
 
 function isBackupsAnswer(answer: unknown): answer is Record<string, unknown> {

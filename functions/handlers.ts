@@ -659,8 +659,9 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
 /**
  * One page of `tenants backups` (its request's `pages`): the listing of the next `limit`
  * objects (BackupsPage), asked again for a quarter as many while its answer would not fit a
- * Lambda response (keys of a kilobyte each). Each page inspects only its own objects, so the
- * pages together cost what one listing does.
+ * Lambda response (keys of a kilobyte each). Each page lists (from after the `after` it was
+ * asked for: S3's StartAfter) and inspects only its own objects, so the pages together cost
+ * what one listing does.
  */
 export async function backupsPage(list: (limit: number) => Promise<BackupsListing>, maxBytes = MAX_RESPONSE_BYTES, limit = BACKUPS_PAGE_OBJECTS): Promise<BackupsListing> {
   for (let objects = limit; ; objects = Math.ceil(objects / 4)) {

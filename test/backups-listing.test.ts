@@ -395,3 +395,97 @@ describe('an S3-compatible store whose listing strays from AWS\'s', () => {
     }
   });
 });
+
+describe('an S3 listing in pages (the gateway\'s tenants backups)', () => {
+  /** A bucket of `keys` as S3 lists it: by the bytes of their UTF-8, from after StartAfter or a token, MaxKeys (at most 1,000) at a time; `ignoresStartAfter`: a store that lists from the start anyway. */
+  function serveBucket(s3: ReturnType<typeof mockClient>, keys: readonly string[], ignoresStartAfter = false): void {
+    const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    s3.on(ListObjectsV2Command).callsFake((input: { Prefix?: string; StartAfter?: string; MaxKeys?: number; ContinuationToken?: string }) => {
+      const after = input.ContinuationToken ?? (ignoresStartAfter ? undefined : input.StartAfter);
+      const rest = sorted.filter((key) => key.startsWith(input.Prefix ?? '') && (after === undefined || Buffer.compare(Buffer.from(key), Buffer.from(after)) > 0));
+      const page = rest.slice(0, Math.min(input.MaxKeys ?? 1000, 1000));
+      const truncated = page.length < rest.length;
+      return { Name: 'b', KeyCount: page.length, Contents: page.map((Key) => ({ Key, Size: 100, ETag: '"e"', LastModified: new Date('2026-06-01') })), IsTruncated: truncated, ...(truncated && { NextContinuationToken: page.at(-1) }) };
+    });
+    s3.on(GetObjectCommand).callsFake(() => ({ Body: sdkStreamMixin(Readable.from([Buffer.alloc(100, 7)])), ETag: '"e"', Metadata: {} }));
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+  }
+  /** Every page, each asked after the `next` of the one before, as the CLI asks the gateway. */
+  async function pages(store: S3ArchiveStore, limit: number, first?: string): Promise<{ count: number; afters: (string | undefined)[] }> {
+    const afters: (string | undefined)[] = [];
+    let count = 0;
+    for (let after = first; ; ) {
+      afters.push(after);
+      const page = await listBackups(store, 'acme', { page: { ...(after !== undefined && { after }), limit } });
+      count += page.backups.length + page.otherObjects;
+      if (page.next === undefined) return { count, afters };
+      after = page.next;
+    }
+  }
+  const keys = Array.from({ length: 2_500 }, (_, n) => `p/acme/${String(n).padStart(5, '0')}.tar.zst`);
+
+  it('goes on from where the page before stopped: 2,500 objects (and a directory marker) in pages of 1,000 are 3 ListObjectsV2 requests (before: each page listed the prefix from its start, 9)', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      serveBucket(s3, [...keys.slice(0, 2_500), 'other/x.tar.zst', 'p/dir/', 'q/y.tar.zst']);
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      const { count, afters } = await pages(store, 1_000);
+      expect(count).toBe(2_500);
+      expect(afters).toEqual([undefined, 'acme/00999.tar.zst', 'acme/01999.tar.zst']);
+      const lists = s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input);
+      expect(lists.map((input) => input.StartAfter)).toEqual([undefined, 'p/acme/00999.tar.zst', 'p/acme/01999.tar.zst']);
+      // Each object inspected once.
+      expect(s3.commandCalls(GetObjectCommand)).toHaveLength(2_500);
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('ends the last page exactly, and goes on after a cursor whose object is gone since (a stale one)', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      serveBucket(s3, keys.slice(0, 10));
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      expect(await pages(store, 5)).toEqual({ count: 10, afters: [undefined, 'acme/00004.tar.zst'] });
+      expect(s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input.MaxKeys)).toEqual([5, 5]);
+      // acme/00004a.tar.zst was never there (removed since it was listed): the listing goes on after where it would sort.
+      expect(await pages(store, 5, 'acme/00004a.tar.zst')).toEqual({ count: 5, afters: ['acme/00004a.tar.zst'] });
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('lists each object once from a store that ignores StartAfter', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      serveBucket(s3, keys.slice(0, 10), true);
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      const listed: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await store.listPage({ ...(after !== undefined && { after }), limit: 4 });
+        listed.push(...page.objects.map((object) => object.name));
+        if (page.next === undefined) break;
+        after = page.next;
+      }
+      expect(listed).toEqual(keys.slice(0, 10).map((key) => key.slice('p/'.length)));
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('refuses in one line a cursor no listing gives: a lone surrogate, a key longer than S3 holds, an empty name', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      serveBucket(s3, keys.slice(0, 10));
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      for (const after of ['acme/\ud800.tar.zst', 'x'.repeat(1023), '']) {
+        const refusal = listBackups(store, 'acme', { page: { after, limit: 5 } });
+        await expect(refusal).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+        await expect(refusal).rejects.toThrow(/^s3:\/\/b\/p\/: the listing cannot go on after "[^\n]*": it is no name below the prefix that a listing gives$/);
+      }
+      expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+    } finally {
+      s3.restore();
+    }
+  });
+});

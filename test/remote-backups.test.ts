@@ -7,7 +7,7 @@
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFileSync } from 'node:child_process';
@@ -26,7 +26,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import { cronTargetInput, parseScheduledCommand } from '../shared/schedule/cron-command.js';
 import { backupAt, DAY, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startCountingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 
@@ -155,6 +155,40 @@ describe('remote and local runs of the new commands', () => {
     }
   });
 
+  it('tenants backups in pages lists each key of the store once: each page goes on from where the one before stopped (before: each listed the prefix from its start)', async () => {
+    // 24 objects in pages of 4 (the function's are of 2,000): 6 pages, 6 ListObjectsV2 requests either way (24 keys are one request), but they held 144 keys, 6 times the store.
+    const proxy = await startCountingProxy(server.endpoint);
+    const client = await createS3Client(server.clientOptions);
+    const keys = Array.from({ length: 24 }, (_, n) => `paged/acme/${String(n).padStart(2, '0')}.bin`);
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const real = localOperations(base);
+    const operations = { ...real, listBackups: (command: BackupsCommand, hooks?: OperationHooks<never>) => real.listBackups({ ...command, ...(command.page !== undefined && { page: { ...command.page, limit: 4 } }) }, hooks) };
+    const restore = restoreHandler({ config: { ...config, allowedEndpoints: [proxy.endpoint] }, logger, publish: async () => {}, operations });
+    const requests: Record<string, unknown>[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      requests.push(decode(input.Payload) as Record<string, unknown>);
+      return { StatusCode: 200, Payload: encode(await restore(decode(input.Payload), context())) };
+    });
+    try {
+      for (const key of keys) await client.send(new PutObjectCommand({ Bucket: 'backups', Key: key, Body: Buffer.alloc(100, 7) }));
+      const args = ['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/paged/', '--endpoint', proxy.endpoint, '--access-key', S3RVER_ACCESS_KEY, '--secret-key', 'test-secret-key'];
+      const [l, r] = [await local(args), await remote(args)];
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const listing = JSON.parse(r.stdout) as { backups: unknown[]; otherObjects: number };
+      expect(listing.backups.length + listing.otherObjects).toBe(24);
+      expect({ ...listing, endpoint: undefined }).toEqual({ ...JSON.parse(l.stdout), endpoint: undefined });
+      expect(requests.map((request) => request.after)).toEqual([undefined, 'acme/03.bin', 'acme/07.bin', 'acme/11.bin', 'acme/15.bin', 'acme/19.bin']);
+      // The local listing's one request (24 keys), then one a page, of its own 4 keys.
+      expect(proxy.requests.filter((request) => /[?&]list-type=2/.test(request.url))).toHaveLength(7);
+      expect(proxy.listedKeys()).toBe(24 + 24);
+    } finally {
+      for (const key of keys) await client.send(new DeleteObjectCommand({ Bucket: 'backups', Key: key }));
+      client.destroy();
+      await proxy.stop();
+    }
+  });
+
   it('dry runs of backup and restore answer with the plan and no completion event', async () => {
     const backup = await remote(['--json', 'tenants', 'backup', 'acme', '--to', 's3://backups/backups/acme/5.tar.zst', '--dry-run', ...storage()]);
     expect(backup.status).toBe(0);
@@ -275,6 +309,21 @@ describe('answers larger than a Lambda response', () => {
     const json = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
     expect(json.status).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups, otherObjects: 5_000 });
+  });
+
+  it('stops a listing of more than 100,000 objects as local mode does, though no page lists them all; takes a next that sorts after in UTF-8 bytes (S3\'s order)', async () => {
+    const page = (n: number, next?: string) => ({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups: [], otherObjects: 40_000, ...(next !== undefined && { next }) });
+    // In S3's order U+1F600 comes after U+FFFD; in JavaScript's (UTF-16 code units) before it.
+    const nexts = ['acme/\ufffd', 'acme/\u{1f600}', 'beta/x', 'gamma/y'];
+    const requests: Record<string, unknown>[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      requests.push(decode(input.Payload) as Record<string, unknown>);
+      return { StatusCode: 200, Payload: encode(page(requests.length, nexts[requests.length - 1])) };
+    });
+    const text = await remote(['tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
+    expect(text.stderr).toBe('openclaw: s3://backups/backups/ holds more than 100000 objects: give a narrower prefix\n');
+    expect(text.status).toBe(1);
+    expect(requests.map((request) => request.after)).toEqual([undefined, 'acme/\ufffd', 'acme/\u{1f600}']);
   });
 
   it('asks a gateway older than pages the old way: the newest that fit, and how many more there are', async () => {

@@ -117,7 +117,8 @@ export interface BackupsListing {
 
 /**
  * One page of a listing (the gateway's answers, each within a Lambda response): the objects
- * whose names sort after `after`, at most `limit` of them, are inspected; the page lists
+ * whose names sort after `after` (in the store's order: S3's is by UTF-8 bytes), at most
+ * `limit` of them, are listed (from there, where the store can: ArchiveStore.listPage) and inspected; the page lists
  * those of them that are the tenant's backups and counts the others. mergeBackupsPages makes
  * the pages one listing, the same as that of the whole store.
  */
@@ -138,8 +139,9 @@ export async function listBackups(
     const marker = classifyHead(head, []).marker;
     return marker?.tenant === tenant && marker.createdAt !== undefined;
   };
-  const listed = await store.list({ signal });
-  const { objects, next: nextPage } = page === undefined ? { objects: listed } : pageOfObjects(listed, page);
+  // A page of a store that lists from where the page before stopped (S3: StartAfter) costs the requests of its own objects only.
+  const { objects, next: nextPage } =
+    page === undefined ? { objects: await store.list({ signal }) } : store.listPage !== undefined ? await store.listPage(page, { signal }) : pageOfObjects(await store.list({ signal }), page);
   const entries: BackupEntry[] = [];
   let gone = 0;
   let next = 0;
@@ -172,7 +174,7 @@ export async function listBackups(
   };
 }
 
-/** The objects of one page: sorted by name, those after `after`, at most `limit`; `next` when more follow. */
+/** The objects of one page of a whole listing (a store without `listPage`): sorted by name, those after `after`, at most `limit`; `next` when more follow. */
 function pageOfObjects(objects: readonly StoredObject[], page: BackupsPage): { objects: StoredObject[]; next?: string } {
   const after = page.after;
   const sorted = objects.filter((object) => after === undefined || object.name > after).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -15,7 +15,8 @@
 //                     (identitySecret: the name of the Secrets Manager secret holding the age
 //                     identity; identities themselves never travel in a payload)
 //                     { operation: "backups", tenant, in, storage?, pages?, after? } (`tenants backups`;
-//                     pages: one page of the listing, the objects sorted after the key `after`,
+//                     pages: one page of the listing, the objects sorted after the key `after`
+//                     (below `in`; S3 lists from there, StartAfter, in its order: UTF-8 bytes),
 //                     as many as fit a Lambda answer, `next` when more follow; a gateway older
 //                     than that answers INVALID_REQUEST "unknown field \"pages\"")
 //                     (an older gateway answers INVALID_REQUEST "unknown field")

@@ -37,6 +37,17 @@ export interface StoredObject {
   readonly etag?: string;
 }
 
+export interface ListPage {
+  readonly after?: string;
+  /** At least 1. */
+  readonly limit: number;
+}
+
+export interface ListedPage {
+  readonly objects: StoredObject[];
+  readonly next?: string;
+}
+
 export interface InspectOptions extends ReadOptions {
   /**
    * Whether the object's last TAIL_BYTES are wanted, given its first bytes.
@@ -94,6 +105,14 @@ export interface ArchiveStore {
   readonly endpoint?: StoreEndpoint;
   /** Every object below, at most MAX_LISTED_OBJECTS (StorageError TOO_LARGE beyond). No order promised. */
   list(options?: ReadOptions): Promise<StoredObject[]>;
+  /**
+   * One page of the listing, without listing what comes before it: the objects whose names
+   * sort after `after` in the store's own order (S3: by the bytes of their UTF-8), at most
+   * `limit`, and `next` (the last one's name, to ask the next page after) when more may
+   * follow. `after` comes from the caller (the gateway's pages): a name no object below could
+   * have is refused (InvalidRequestError). Absent: a page is cut from `list`.
+   */
+  listPage?(page: ListPage, options?: ReadOptions): Promise<ListedPage>;
   /** What the object says about itself; reads only HEAD_BYTES, TAIL_BYTES (if wanted) and what lies beside it. */
   inspect(object: StoredObject, options?: InspectOptions): Promise<ObjectFacts>;
   deletionTerms(options?: ReadOptions): Promise<DeletionTerms>;

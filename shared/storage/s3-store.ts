@@ -1,7 +1,9 @@
 // The archives below an S3 prefix (archive-store.ts): ListObjectsV2 (paged; a store that says
 // a page is truncated without a continuation token goes on after its last key, one that gives no
 // way on fails rather than stop at that page or loop; keys a store URL-encodes, answering
-// EncodingType url, are decoded), then per object
+// EncodingType url, are decoded; one page of a listing, `listPage`, starts after the key the
+// page before ended on, StartAfter, and asks for no more keys than it takes, so that the pages
+// of the gateway's `tenants backups` cost the requests of one listing), then per object
 // one ranged GET of its first HEAD_BYTES (which also returns its user metadata) and
 // GetObjectTagging (the manifest digest, the size the backup stored, and the verification mark). Tags are optional: a store
 // without tagging (R2), or credentials without s3:GetObjectTagging, list without them (the
@@ -36,7 +38,7 @@
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput, LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 
-import { OpenClawError, StorageError } from '../errors.js';
+import { InvalidRequestError, OpenClawError, StorageError } from '../errors.js';
 import {
   HEAD_BYTES,
   MAX_LISTED_OBJECTS,
@@ -45,6 +47,8 @@ import {
   type ArchiveStore,
   type DeletionTerms,
   type InspectOptions,
+  type ListedPage,
+  type ListPage,
   type ObjectFacts,
   type ObjectHold,
   type StoredObject,
@@ -55,6 +59,11 @@ import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from '
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
+
+/** The most keys a ListObjectsV2 answer holds (S3's MaxKeys default and maximum). */
+const S3_MAX_KEYS = 1000;
+/** The longest key S3 stores, in bytes of UTF-8. */
+const MAX_KEY_BYTES = 1024;
 
 /** Answers meaning "this store or these credentials cannot tell": the listing goes on without it. */
 const CANNOT_TELL = new Set(['AccessDenied', 'NotImplemented', 'MethodNotAllowed', 'NotSupported', 'XNotImplemented']);
@@ -103,18 +112,71 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 
   async list(options: ReadOptions = {}): Promise<StoredObject[]> {
-    const sdk = await loadS3Sdk();
     const found: StoredObject[] = [];
+    for await (const { objects } of this.listed({}, options.signal)) {
+      for (const object of objects) {
+        if (found.length >= MAX_LISTED_OBJECTS) {
+          throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
+        }
+        found.push(object);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * One page: ListObjectsV2 from `StartAfter` the prefix and `after`, asking no more keys than
+   * the page still needs, so that the pages of a listing together cost the requests of one
+   * (a page no longer lists the prefix from its start to find its place: 20,000 objects in
+   * pages of 2,000 were 200 requests, now 20). More follow when the last request said its
+   * listing goes on, or held more objects than the page takes (a store that ignores MaxKeys).
+   */
+  async listPage(page: ListPage, options: ReadOptions = {}): Promise<ListedPage> {
+    const startAfter = page.after === undefined ? undefined : this.startAfter(page.after);
+    const objects: StoredObject[] = [];
+    for await (const listed of this.listed({ ...(startAfter !== undefined && { startAfter }), maxKeys: () => page.limit - objects.length }, options.signal)) {
+      const room = page.limit - objects.length;
+      objects.push(...listed.objects.slice(0, room));
+      if (listed.objects.length > room || (objects.length === page.limit && listed.truncated)) return { objects, next: objects.at(-1)!.name };
+      if (objects.length === page.limit) break;
+    }
+    return { objects };
+  }
+
+  /**
+   * The key a page starts after: the prefix and the name the page before ended on (a cursor
+   * the caller sends back, so input): a string that is no key S3 could hold (not well-formed
+   * UTF-16, over 1,024 bytes of UTF-8 with the prefix) is refused in one line.
+   */
+  private startAfter(after: string): string {
+    const key = this.options.prefix + after;
+    if (after === '' || !isWellFormedText(after) || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      throw new InvalidRequestError(`${this.display}: the listing cannot go on after ${JSON.stringify(after.slice(0, 100))}: it is no name below the prefix that a listing gives`);
+    }
+    return key;
+  }
+
+  /**
+   * The objects below the prefix, a ListObjectsV2 answer at a time, in the store's key order
+   * (directory markers and empty objects left out), from after `startAfter`; `maxKeys` is
+   * asked before each request for the keys still wanted.
+   */
+  private async *listed(
+    from: { readonly startAfter?: string; readonly maxKeys?: () => number },
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<{ objects: StoredObject[]; truncated: boolean }> {
+    const sdk = await loadS3Sdk();
     let token: string | undefined;
-    let startAfter: string | undefined;
+    let startAfter = from.startAfter;
     for (;;) {
+      const maxKeys = Math.min(this.options.pageSize ?? S3_MAX_KEYS, Math.max(1, from.maxKeys?.() ?? S3_MAX_KEYS));
       const page = await this.call(async (abortSignal) => {
         try {
           return await this.client.send(
             new sdk.ListObjectsV2Command({
               Bucket: this.options.bucket,
               ...(this.options.prefix !== '' && { Prefix: this.options.prefix }),
-              ...(this.options.pageSize !== undefined && { MaxKeys: this.options.pageSize }),
+              ...((this.options.pageSize !== undefined || maxKeys < S3_MAX_KEYS) && { MaxKeys: maxKeys }),
               ...(token !== undefined && { ContinuationToken: token }),
               ...(startAfter !== undefined && { StartAfter: startAfter }),
             }),
@@ -123,7 +185,7 @@ export class S3ArchiveStore implements ArchiveStore {
         } catch (error) {
           throw notS3NotFound(error, 'ListObjectsV2') ?? error;
         }
-      }, options.signal);
+      }, signal);
       // An empty S3 listing still names its bucket and key count; a web server's 200 names nothing.
       if (page.Contents === undefined && page.Name === undefined && page.KeyCount === undefined && page.IsTruncated === undefined) {
         throw translateS3Error(new NotS3Answer('ListObjectsV2'), this.context());
@@ -131,17 +193,17 @@ export class S3ArchiveStore implements ArchiveStore {
       // Keys come URL-encoded when the store answers with EncodingType url (some do unasked).
       const keyOf = (key: string) => (page.EncodingType === 'url' ? decodeListedKey(key, this.display) : key);
       let lastKey: string | undefined;
+      const objects: StoredObject[] = [];
       for (const listed of page.Contents ?? []) {
         if (listed.Key === undefined) continue;
         const item = { ...listed, Key: keyOf(listed.Key) };
         lastKey = item.Key;
         // A key outside the prefix (a store that ignored it): its name below the prefix would be another key's.
         if (!item.Key.startsWith(this.options.prefix)) continue;
+        // At or before where the listing was to start (a store that ignored StartAfter): listed already.
+        if (from.startAfter !== undefined && Buffer.compare(Buffer.from(item.Key), Buffer.from(from.startAfter)) <= 0) continue;
         if (item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
-        if (found.length >= MAX_LISTED_OBJECTS) {
-          throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
-        }
-        found.push({
+        objects.push({
           name: item.Key.slice(this.options.prefix.length),
           location: `s3://${this.options.bucket}/${item.Key}`,
           bytes: item.Size ?? 0,
@@ -149,14 +211,14 @@ export class S3ArchiveStore implements ArchiveStore {
           ...(item.ETag !== undefined && { etag: item.ETag }),
         });
       }
-      if (page.IsTruncated !== true) break;
+      yield { objects, truncated: page.IsTruncated === true };
+      if (page.IsTruncated !== true) return;
       const next = nextPage(page.NextContinuationToken, lastKey, { token, startAfter });
       if (next === undefined) {
         throw new StorageError(`${this.display}: the store says its listing goes on but gives no way past the page it sent (no new continuation token, no key to start after): cannot list it whole`, 'S3');
       }
       ({ token, startAfter } = next);
     }
-    return found;
   }
 
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
@@ -434,6 +496,11 @@ export function nextPage(
   if (nextToken !== undefined && nextToken !== '') return nextToken === current.token ? undefined : { token: nextToken };
   if (lastKey === undefined || lastKey === current.startAfter) return undefined;
   return { startAfter: lastKey };
+}
+
+/** Whether the string is well-formed UTF-16 (no lone surrogate): only such a string is the UTF-8 of a key. */
+function isWellFormedText(text: string): boolean {
+  return !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text);
 }
 
 /** A key of a listing answered with EncodingType url: `+` is a space, `%XX` a byte of its UTF-8. */

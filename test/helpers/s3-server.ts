@@ -21,7 +21,22 @@ interface S3rverInstance {
 type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
 
 // s3rver ships no type declarations.
-const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
+const require = createRequire(import.meta.url);
+const S3rver = require('s3rver') as S3rverConstructor;
+
+// s3rver makes its continuation tokens with single DES, which OpenSSL 3 keeps in its legacy
+// provider: without --openssl-legacy-provider every listing it must truncate (more keys than
+// MaxKeys) answered 500. Three-key DES with the one key three times is single DES, and is in
+// the default provider: s3rver's calls are handed to it, so a listing goes on in pages as S3's does.
+const crypto = require('node:crypto') as Record<'createCipheriv' | 'createDecipheriv', (...args: unknown[]) => unknown>;
+for (const name of ['createCipheriv', 'createDecipheriv'] as const) {
+  const original = crypto[name];
+  if (original.name === 'singleDesAsTripleDes') continue;
+  crypto[name] = function singleDesAsTripleDes(...args: unknown[]) {
+    const [algorithm, key, ...rest] = args;
+    return algorithm === 'des' && Buffer.isBuffer(key) && key.length === 8 ? original('des-ede3-cbc', Buffer.concat([key, key, key]), ...rest) : original(...args);
+  };
+}
 
 export const S3RVER_ACCESS_KEY = 'S3RVER';
 
@@ -157,6 +172,31 @@ export async function startStallingProxy(target: string, stallPart: number | 'Pu
     passThrough(target, request, response);
   });
   return { ...(await listening(server, requests)), stalled: () => stalled };
+}
+
+/**
+ * An HTTP proxy in front of `target` (s3rver) that passes everything through and counts the
+ * keys its ListObjectsV2 answers held: what listings cost a store (S3 answers 1,000 keys a request).
+ */
+export async function startCountingProxy(target: string): Promise<RecordingServer & { readonly listedKeys: () => number }> {
+  const requests: RecordedRequest[] = [];
+  let listedKeys = 0;
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const listing = request.method === 'GET' && new URL(request.url ?? '/', 'http://proxy').searchParams.get('list-type') === '2';
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (listing) {
+        let body = '';
+        answer.on('data', (chunk: Buffer) => (body += chunk.toString('latin1')));
+        answer.on('end', () => (listedKeys += body.split('<Key>').length - 1));
+      }
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return { ...(await listening(server, requests)), listedKeys: () => listedKeys };
 }
 
 /**
