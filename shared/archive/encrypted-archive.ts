@@ -215,8 +215,9 @@ async function* decryptPieces(source: AsyncIterable<Uint8Array>, identities: rea
 /**
  * An age file this module does not read but the `age` CLI does is refused as the age module
  * refuses it, with the way to restore it all the same: through `age`, which `--pipe` runs with
- * the terminal (so it can ask for a passphrase); `hint` says where (AgeCliRoute). Such are a header past the safety limits, and
- * a file with no X25519 recipient stanza (a passphrase, SSH or plugin recipients).
+ * the terminal (so it can ask for a passphrase), where `hint` says (AgeCliRoute). Such are a
+ * header past the safety limits, and a file with no X25519 recipient stanza (a passphrase, SSH
+ * or plugin recipients).
  */
 function withAgeCliHint(error: unknown, types: readonly string[] | undefined, hint: (command: string) => string): unknown {
   if (error instanceof AgeHeaderLimitError) {
