@@ -70,8 +70,6 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       }
       const { sse, sseKmsKeyId, storageClass } = command.storage ?? {};
       const storage = { ...(sse !== undefined && { sse }), ...(sseKmsKeyId !== undefined && { sseKmsKeyId }), ...(storageClass !== undefined && { storageClass }) };
-      // Checked here, with the line the CLI would print locally (the fan-out checks them again).
-      s3ObjectSettings(storage);
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
       assertAllTenantsDestination(command.to);
       // Checked here, with the line the CLI would print locally, before the gateway is called.
@@ -248,6 +246,8 @@ function refuseRemoteOwner(command: RestoreCommand): void {
 /** What can be refused here without a round trip; the function checks everything again. */
 function assertRemoteLocation(location: string, flag: string, storage: Partial<StorageFlags> | undefined): void {
   if (storage?.pipe !== undefined) throw new UsageError(pipeRefusal(flag === '--to' ? 'backup' : 'restore'), 'REMOTE_UNSUPPORTED');
+  // --sse, --sse-kms-key-id, --storage-class (a backup's only): the line local mode prints, before the gateway is called.
+  s3ObjectSettings(storage ?? {});
   if (!isS3Url(location)) {
     throw new UsageError(
       `in remote mode archives are stored in S3: ${flag} must be ${flag === '--in' ? 's3://bucket/prefix/' : 's3://bucket/key'} (the gateway's functions cannot reach a path on this machine)`,

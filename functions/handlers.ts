@@ -108,6 +108,8 @@ export function functionOperations(config: FunctionConfig, identitySecrets?: Ide
     // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
     chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
     ...(identitySecrets !== undefined && { identitySecrets }),
+    // No shell here (--pipe is refused in remote mode): an age file only `age` reads is downloaded and restored on a machine.
+    ageCli: 'download',
   });
 }
 

@@ -247,7 +247,8 @@ export class BackupBucket extends Construct {
             // The destination account owns the replicas: this account's credentials cannot touch them.
             accessControlTransition: true,
             deleteMarkerReplication: false,
-            ...(key !== undefined && { sseKmsEncryptedObjects: true }),
+            // SSE-KMS objects (the bucket's key, or a key of archiveKmsKeyArns by --sse aws:kms) are replicated only when selected so.
+            ...((key !== undefined || this.archiveKeys.length > 0) && { sseKmsEncryptedObjects: true }),
             ...(replicaKey !== undefined && { kmsKey: replicaKey }),
           },
         ],
@@ -391,7 +392,7 @@ export class BackupBucket extends Construct {
         resources: [destination.arnForObjects(`${this.keyPrefix}*`)],
       }),
     );
-    this.encryptionKey?.grantDecrypt(role);
+    for (const sourceKey of [this.encryptionKey, ...this.archiveKeys]) sourceKey?.grantDecrypt(role);
     destinationKey?.grant(role, 'kms:Encrypt', 'kms:GenerateDataKey');
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${this.nagObjectsResource()}]`,
@@ -479,6 +480,10 @@ function validate(props: BackupBucketProps): void {
     problems.check(
       props.encryption !== BackupBucketEncryption.KMS || replication.destinationKmsKeyArn !== undefined,
       'replication of a KMS-encrypted bucket needs replication.destinationKmsKeyArn (the key replicas are encrypted with in the destination)',
+    );
+    problems.check(
+      (props.archiveKmsKeyArns ?? []).length === 0 || replication.destinationKmsKeyArn !== undefined,
+      'replication of archives encrypted with archiveKmsKeyArns needs replication.destinationKmsKeyArn (the key replicas are encrypted with in the destination)',
     );
   }
   problems.integerInRange(props.expirationDays, 'expirationDays', 1, 36500);

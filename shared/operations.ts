@@ -33,7 +33,7 @@ import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
 import { UsageError } from './errors.js';
-import { assertNotPlaintextAsAge, backupRecipients } from './archive/encrypted-archive.js';
+import { assertNotPlaintextAsAge, backupRecipients, type AgeCliRoute } from './archive/encrypted-archive.js';
 import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
@@ -233,6 +233,8 @@ export interface LocalOptions {
   readonly identitySecrets?: IdentitySecretReader;
   /** Who ends a backup in pieces that broke (the gateway's functions: they do); the busy message names it. @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
+  /** Where hints send an age file only the `age` CLI reads: 'download' in the gateway's functions, which run no --pipe. @default 'pipe' */
+  readonly ageCli?: AgeCliRoute;
 }
 
 /** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
@@ -290,6 +292,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         limits: { ...DEFAULT_LIMITS, ...command.limits },
         ...(command.owner !== undefined && { owner: command.owner }),
         ...(identities.length > 0 && { identities }),
+        ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
@@ -343,6 +346,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       const location = await openLocation(command.from, { ...command.storage });
       return planRestore({
         ...(identities.length > 0 && { identities }),
+        ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
         tenantsDir,
         location,
         as: command.as,
@@ -362,6 +366,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(identities.length > 0 && { identities }),
+        ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
       });
     },
     async listBackups(command, hooks = {}) {

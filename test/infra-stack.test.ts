@@ -628,6 +628,37 @@ describe('erasure: Object Lock and replication', () => {
       },
     });
   });
+
+  it('replicates archives encrypted with a key of archiveKmsKeyArns (--sse aws:kms --sse-kms-key-id): KMS-encrypted objects are selected and the role decrypts with the key', () => {
+    const archiveKey = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const replicaKey = 'arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    // An SSE-S3 bucket: without SseKmsEncryptedObjects, S3 replication passes over every SSE-KMS object, unseen.
+    const t = template({
+      'openclaw:archiveKmsKeyArns': [archiveKey],
+      'openclaw:replicationBucket': 'vault-backups',
+      'openclaw:replicationAccount': '222222222222',
+      'openclaw:replicationKmsKeyArn': replicaKey,
+    });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      ReplicationConfiguration: {
+        Rules: [
+          Match.objectLike({
+            SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+            Destination: Match.objectLike({ EncryptionConfiguration: { ReplicaKmsKeyID: replicaKey } }),
+          }),
+        ],
+      },
+    });
+    const roleId = logicalId(t, 'AWS::IAM::Role', { RoleName: { 'Fn::Join': ['', ['openclaw-backup-replication-', { Ref: 'AWS::Region' }]] } });
+    const statements = Object.values(resourcesOf(t, 'AWS::IAM::Policy'))
+      .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId))
+      .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt', Resource: archiveKey }));
+    // Replicas of such archives need a key in the destination, as a KMS bucket's do.
+    expect(() =>
+      fixtureApp({ 'openclaw:archiveKmsKeyArns': [archiveKey], 'openclaw:replicationBucket': 'vault-backups', 'openclaw:replicationAccount': '222222222222' }),
+    ).toThrow(/needs replication.destinationKmsKeyArn/);
+  });
 });
 
 describe('exfiltration: what the functions can reach', () => {

@@ -10,7 +10,8 @@
 // and --identity files are refused in remote mode.
 
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -66,6 +67,12 @@ const context = (): LambdaContext => ({
 
 async function download(url: string, file: string): Promise<void> {
   await exec('/usr/bin/aws', ['s3', 'cp', '--endpoint-url', server.endpoint, url, file], {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'x', AWS_DEFAULT_REGION: 'us-east-1' },
+  });
+}
+
+async function upload(file: string, url: string): Promise<void> {
+  await exec('/usr/bin/aws', ['s3', 'cp', '--endpoint-url', server.endpoint, file, url], {
     env: { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'x', AWS_DEFAULT_REGION: 'us-east-1' },
   });
 }
@@ -331,6 +338,8 @@ describe('remote backup and restore with encryption', () => {
     const none = await remote('tenants', 'restore', '--from', url, '--as', 'acme-x', ...storage());
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/is encrypted with age .*--identity-secret NAME/);
+    // Neither --identity FILE nor --pipe works in remote mode: not offered.
+    expect(none.stderr).not.toMatch(/--pipe|--identity KEY_FILE/);
 
     const file = await remote('tenants', 'restore', '--from', url, '--as', 'acme-x', '--identity', keys.alice, ...storage());
     expect(file.status).toBe(2);
@@ -366,6 +375,34 @@ describe('remote backup and restore with encryption', () => {
     expect(answer).toMatch(/not the secret key itself/);
     expect(answer + logged.join('\n')).not.toContain(secretKey.slice(20));
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+  });
+
+  it('an age file the gateway cannot read (passphrase, SSH key, armored, a header past the limits) is refused with what works in remote mode: no --pipe, which is refused there', async () => {
+    // Headers as age writes them (the file is refused at its header, the payload does not matter).
+    const b64 = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '');
+    const stanza = (line: string) => Buffer.concat([Buffer.from(`age-encryption.org/v1\n${line}\n${b64(32)}\n--- ${b64(32)}\n`), randomBytes(1000)]);
+    const files: [string, Buffer, RegExp][] = [
+      ['passphrase', stanza(`-> scrypt ${b64(16)} 18`), /^openclaw: .*encrypted with a passphrase \(scrypt\), which is not supported; .*/],
+      ['ssh', stanza(`-> ssh-ed25519 ${b64(4)} ${b64(32)}`), /^openclaw: wrong key: .*ssh-ed25519\); only X25519 identities .*/],
+      ['armored', Buffer.from(`-----BEGIN AGE ENCRYPTED FILE-----\n${b64(120)}\n-----END AGE ENCRYPTED FILE-----\n`), /^openclaw: .* is an ASCII-armored age file \(age -a\).*/],
+      ['limits', Buffer.concat([Buffer.from(`age-encryption.org/v1\n${'-> grease\n\n'.repeat(4097)}`), randomBytes(1000)]), /^openclaw: .*more than 4096 recipient stanzas \(limit\).*/],
+    ];
+    for (const [name, bytes, message] of files) {
+      const url = `s3://backups/acme/hint-${name}.tar.zst.age`;
+      const file = path.join(dir.path, `hint-${name}.tar.zst.age`);
+      writeFileSync(file, bytes);
+      await upload(file, url);
+      for (const command of [['restore', '--as', 'acme-hint'], ['verify', '--no-record']]) {
+        const run = await remote('tenants', ...command, '--from', url, '--identity-secret', 'openclaw-backup/backup-key', ...storage());
+        expect(run.status, `${name} ${command[0]}`).not.toBe(0);
+        expect(run.stderr).toMatch(message);
+        expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+        // --pipe is refused in remote mode: the hint names the way that works there, the age CLI on this machine.
+        expect(run.stderr).not.toMatch(/decrypt it with --pipe/);
+        expect(run.stderr).toContain(`download it (aws s3 cp ${url} FILE; remote mode runs no --pipe) and restore it without --stack, through --pipe "age -d`);
+      }
+    }
+    expect(existsSync(path.join(base, 'acme-hint'))).toBe(false);
   });
 
   it('maps Secrets Manager refusals to one-line errors', async () => {

@@ -143,6 +143,18 @@ describe('remote executor', () => {
     const refused = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', 's3://backups/{tenant}/x.tar.zst', '--storage-class', 'GLACIER']);
     expect(refused).toMatchObject({ status: 2, stderr: expect.stringMatching(/^openclaw: --storage-class GLACIER is refused/) });
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(4);
+    // One tenant's are refused here too, in the line local mode prints, before the gateway is called (they went to the backup function).
+    for (const [flags, message] of [
+      [['--sse', 'aes-256'], /^openclaw: invalid --sse "aes-256": give AES256, aws:kms, aws:kms:dsse/],
+      [['--storage-class', 'DEEP_ARCHIVE'], /^openclaw: --storage-class DEEP_ARCHIVE is refused/],
+      [['--sse', 'aws:kms', '--sse-kms-key-id', 'x; touch /tmp/pwn'], /^openclaw: invalid --sse-kms-key-id "x; touch \/tmp\/pwn"/],
+      [['--sse-kms-key-id', 'alias/backups'], /^openclaw: --sse-kms-key-id names the key of --sse aws:kms/],
+    ] as const) {
+      const one = await run(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/d.tar.zst', ...flags]);
+      expect(one).toMatchObject({ status: 2, stdout: '', stderr: expect.stringMatching(message) });
+      expect(one.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(4);
   });
 
   it('invokes <prefix>-restore and <prefix>-list, the stack from OPENCLAW_STACK', async () => {

@@ -95,22 +95,34 @@ export interface PlaintextOptions {
   readonly display: string;
   /** Told once, before the first plaintext byte, whether the stored bytes are age-encrypted. */
   readonly onFormat?: (encrypted: boolean) => void;
+  /** Where the hints send an age file read only by the `age` CLI (AgeCliRoute). @default 'pipe' */
+  readonly ageCli?: AgeCliRoute;
+}
+
+/**
+ * Where the `age` CLI can open an age file this module does not read (a passphrase, SSH or
+ * plugin recipients, ASCII armor, a header past the limits): 'pipe', through `--pipe` on this
+ * machine; 'download' in the gateway's functions, which run no shell (`--pipe` is refused in
+ * remote mode), so only on a copy, restored by the CLI without `--stack`.
+ */
+export type AgeCliRoute = 'pipe' | 'download';
+
+/** How to run `age` (`command`) on `display` by `route`, for the end of a message. */
+function ageCliHint(route: AgeCliRoute, display: string, command: string): string {
+  if (route === 'pipe') return `decrypt it with --pipe "${command}"`;
+  return `download it (aws s3 cp ${display} FILE; remote mode runs no --pipe) and restore it without --stack, through --pipe "${command}"`;
 }
 
 /** The hint for an encrypted archive read without an identity. */
-export function encryptedArchiveHint(display: string): string {
-  return (
-    `${display} is encrypted with age (it starts with the age header): give the identity that decrypts it, ` +
-    '--identity KEY_FILE (remote mode: --identity-secret NAME), or decrypt it with --pipe "age -d -i KEY_FILE"'
-  );
+export function encryptedArchiveHint(display: string, route: AgeCliRoute = 'pipe'): string {
+  const start = `${display} is encrypted with age (it starts with the age header): give the identity that decrypts it, `;
+  if (route === 'download') return `${start}--identity-secret NAME (an age identity in Secrets Manager)`;
+  return `${start}--identity KEY_FILE (remote mode: --identity-secret NAME), or ${ageCliHint(route, display, 'age -d -i KEY_FILE')}`;
 }
 
 /** The hint for an ASCII-armored age file, which is read only through the age CLI. */
-export function armoredArchiveHint(display: string): string {
-  return (
-    `${display} is an ASCII-armored age file (age -a), which is not read directly: ` +
-    'decrypt it with --pipe "age -d -i KEY_FILE", or store it unarmored (age without -a)'
-  );
+export function armoredArchiveHint(display: string, route: AgeCliRoute = 'pipe'): string {
+  return `${display} is an ASCII-armored age file (age -a), which is not read directly: ${ageCliHint(route, display, 'age -d -i KEY_FILE')}, or store it unarmored (age without -a)`;
 }
 
 /**
@@ -144,11 +156,11 @@ export async function* plaintextArchive(stored: AsyncIterable<Uint8Array>, optio
   if (isArmoredAgeFile(first)) {
     // Not damaged, only wrapped: the zstd reader would call it "not a zstd stream".
     await iterator.return?.().catch(() => undefined);
-    throw new UsageError(armoredArchiveHint(options.display));
+    throw new UsageError(armoredArchiveHint(options.display, options.ageCli));
   }
   if (encrypted && (options.identities === undefined || options.identities.length === 0)) {
     await iterator.return?.().catch(() => undefined);
-    throw new UsageError(encryptedArchiveHint(options.display));
+    throw new UsageError(encryptedArchiveHint(options.display, options.ageCli));
   }
   options.onFormat?.(encrypted);
 
@@ -163,7 +175,7 @@ export async function* plaintextArchive(stored: AsyncIterable<Uint8Array>, optio
   }
   const source = whole();
   try {
-    if (encrypted) yield* decryptPieces(source, options.identities!);
+    if (encrypted) yield* decryptPieces(source, options.identities!, (command) => ageCliHint(options.ageCli ?? 'pipe', options.display, command));
     else yield* source;
   } finally {
     await source.return(undefined).catch(() => undefined);
@@ -178,7 +190,7 @@ export async function* plaintextArchive(stored: AsyncIterable<Uint8Array>, optio
  * lifted a large restore's peak RSS). Authentic pieces are yielded before an error about
  * what follows them.
  */
-async function* decryptPieces(source: AsyncIterable<Uint8Array>, identities: readonly AgeIdentity[]): AsyncGenerator<Uint8Array> {
+async function* decryptPieces(source: AsyncIterable<Uint8Array>, identities: readonly AgeIdentity[], hint: (command: string) => string): AsyncGenerator<Uint8Array> {
   const decryptor = new AgeDecryptor(identities);
   const out: Uint8Array[] = [];
   const step = function* (run: () => void): Generator<Uint8Array> {
@@ -196,27 +208,28 @@ async function* decryptPieces(source: AsyncIterable<Uint8Array>, identities: rea
     for await (const chunk of source) yield* step(() => decryptor.write(chunk, out));
     yield* step(() => decryptor.end(out));
   } catch (error) {
-    throw withAgeCliHint(error, decryptor.header?.stanzas.map((stanza) => stanza.type));
+    throw withAgeCliHint(error, decryptor.header?.stanzas.map((stanza) => stanza.type), hint);
   }
 }
 
 /**
  * An age file this module does not read but the `age` CLI does is refused as the age module
  * refuses it, with the way to restore it all the same: through `age`, which `--pipe` runs with
- * the terminal (so it can ask for a passphrase). Such are a header past the safety limits, and
- * a file with no X25519 recipient stanza (a passphrase, SSH or plugin recipients).
+ * the terminal (so it can ask for a passphrase), where `hint` says (AgeCliRoute). Such are a
+ * header past the safety limits, and a file with no X25519 recipient stanza (a passphrase, SSH
+ * or plugin recipients).
  */
-function withAgeCliHint(error: unknown, types: readonly string[] | undefined): unknown {
+function withAgeCliHint(error: unknown, types: readonly string[] | undefined, hint: (command: string) => string): unknown {
   if (error instanceof AgeHeaderLimitError) {
-    return new AgeHeaderLimitError(`${error.message}; age reads it: decrypt it with --pipe "age -d -i KEY_FILE"`, { cause: error });
+    return new AgeHeaderLimitError(`${error.message}; age reads it: ${hint('age -d -i KEY_FILE')}`, { cause: error });
   }
   if (types === undefined || types.includes(X25519_STANZA_TYPE)) return error;
   if (error instanceof AgeUnsupportedError && types.includes('scrypt')) {
-    return new AgeUnsupportedError(`${error.message}; to restore this one, decrypt it with --pipe "age -d" (age asks for the passphrase)`, { cause: error });
+    return new AgeUnsupportedError(`${error.message}; to restore this one, ${hint('age -d')} (age asks for the passphrase)`, { cause: error });
   }
   if (error instanceof AgeNoIdentityMatchedError) {
     return new AgeNoIdentityMatchedError(
-      `${error.message}; only X25519 identities (AGE-SECRET-KEY-1…) are read here: decrypt it with --pipe "age -d -i KEY_FILE"`,
+      `${error.message}; only X25519 identities (AGE-SECRET-KEY-1…) are read here: ${hint('age -d -i KEY_FILE')}`,
       error.recipientTypes,
       { cause: error },
     );

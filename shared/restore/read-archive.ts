@@ -9,7 +9,7 @@
 // is refused with a hint, so restore, its dry run and verify all read encrypted archives alike.
 
 import type { AgeIdentity } from '../age/keys.js';
-import { plaintextArchive } from '../archive/encrypted-archive.js';
+import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive.js';
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { formatBytes, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
@@ -32,6 +32,8 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
   readonly limits: ExtractLimits;
   /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
   readonly identities?: readonly AgeIdentity[];
+  /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts). @default 'pipe' */
+  readonly ageCli?: AgeCliRoute;
   /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. */
@@ -119,6 +121,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   const plaintext = plaintextArchive(counted(), {
     display: location.display,
     ...(options.identities !== undefined && { identities: options.identities }),
+    ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
     onFormat: (isEncrypted) => (encrypted = isEncrypted),
   });
   const frames = decompressFrames(plaintext, {

@@ -14,6 +14,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
+import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 import { shownPath } from '../format.js';
 
@@ -60,6 +61,8 @@ export async function planRestore(request: {
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** Identities to decrypt an age-encrypted archive with (`--identity`). */
   readonly identities?: readonly AgeIdentity[];
+  /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts AgeCliRoute). @default 'pipe' */
+  readonly ageCli?: AgeCliRoute;
 }): Promise<RestorePlan> {
   const { tenantsDir, location } = request;
   if (request.as !== undefined) assertTenantName(request.as, '--as name');
@@ -67,6 +70,7 @@ export async function planRestore(request: {
     limits: request.limits ?? DEFAULT_LIMITS,
     signal: request.signal,
     ...(request.identities !== undefined && { identities: request.identities }),
+    ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
     discard: true,
     prepare: async () => '/nonexistent/openclaw-dry-run',
     ...(request.onProgress !== undefined && { onProgress: request.onProgress }),

@@ -13,6 +13,7 @@ import { crashPoint } from '../crash-points.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
 import { describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
+import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
@@ -50,6 +51,8 @@ export interface RestoreRequest {
   readonly owner?: Owner;
   /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
   readonly identities?: readonly AgeIdentity[];
+  /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts AgeCliRoute). @default 'pipe' */
+  readonly ageCli?: AgeCliRoute;
   /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
   readonly maxArchiveBytes?: ArchiveSizeLimit;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
@@ -142,6 +145,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       limits,
       signal,
       ...(request.identities !== undefined && { identities: request.identities }),
+      ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
       ...(request.maxArchiveBytes !== undefined && { maxArchiveBytes: request.maxArchiveBytes }),
       ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),

@@ -15,6 +15,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { AgeIdentity } from '../age/keys.js';
+import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import { archiveCounts, encryptionNotices, ephemeralNotice, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 
 /** What `prepare` hands the extractor in place of a staging directory: nothing is created under it. */
@@ -32,6 +33,8 @@ export interface VerifyRequest {
   readonly now?: () => Date;
   /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
   readonly identities?: readonly AgeIdentity[];
+  /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts AgeCliRoute). @default 'pipe' */
+  readonly ageCli?: AgeCliRoute;
 }
 
 export interface VerifyResult extends ArchiveCounts {
@@ -63,6 +66,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
     limits: request.limits ?? DEFAULT_LIMITS,
     signal,
     ...(request.identities !== undefined && { identities: request.identities }),
+    ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
     discard: true,
     prepare: async () => NOWHERE,
     ...(request.onProgress !== undefined && { onProgress: request.onProgress }),
