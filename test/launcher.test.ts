@@ -19,12 +19,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const reporter = path.join(dir, 'report.cjs');
 writeFileSync(
   reporter,
-  `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, pool: process.env.UV_THREADPOOL_SIZE }) + '\\n');\n`,
+  `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_, trimThreshold: process.env.MALLOC_TRIM_THRESHOLD_, pool: process.env.UV_THREADPOOL_SIZE }) + '\\n');\n`,
 );
 
 interface Started {
   readonly execArgv: string[];
   readonly arenas?: string;
+  readonly mmapThreshold?: string;
+  readonly trimThreshold?: string;
   /** UV_THREADPOOL_SIZE as Node found it (libuv reads it when its pool starts). */
   readonly pool?: string;
   readonly stdout: string;
@@ -57,6 +59,12 @@ describe('bin/openclaw.js', () => {
 
   it('keeps a MALLOC_ARENA_MAX the user set', () => {
     expect(run(cliPath, ['--version'], { MALLOC_ARENA_MAX: '4' }).arenas).toBe('4');
+  });
+
+  it('run as a command, fixes malloc\'s mmap and trim thresholds (the frames\' buffers stay in its heap), unless the user set them', () => {
+    const started = run(cliPath, ['--version'], { MALLOC_MMAP_THRESHOLD_: '', MALLOC_TRIM_THRESHOLD_: '' });
+    expect(started).toMatchObject({ mmapThreshold: String(8 * 1024 * 1024), trimThreshold: String(32 * 1024 * 1024) });
+    expect(run(cliPath, ['--version'], { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '262144' })).toMatchObject({ mmapThreshold: '131072', trimThreshold: '262144' });
   });
 
   it('run as a command, starts Node with the thread pool the file-system calls are sized for, unless the user set one', () => {
