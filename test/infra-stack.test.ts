@@ -162,6 +162,9 @@ describe('functions', () => {
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
             NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
             MALLOC_ARENA_MAX: '2',
+            // As bin/openclaw.js: zstd's frame buffers stay in the heap between frames.
+            MALLOC_MMAP_THRESHOLD_: '8388608',
+            MALLOC_TRIM_THRESHOLD_: '33554432',
             // The pool the core's calls to EFS are sized for (shared/file-access.ts).
             UV_THREADPOOL_SIZE: String(THREAD_POOL_SIZE),
           }),
