@@ -2,7 +2,7 @@
 // and each later name as a tar hard link to it (README, "The archive"); restore, `--as`, verify,
 // the dry runs and GNU tar all see the names linked again.
 
-import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -181,12 +181,15 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
   afterAll(() => dir.cleanup());
   const hasStrace = existsSync('/usr/bin/strace');
 
-  // Each writer, from a bundle run under strace, which fails every link() with the error.
+  // Each writer, from a bundle run under strace, which fails every link() with the error; run
+  // as another user than root where the test is root, for whom a read-only file's mode holds.
+  const NOBODY = 65534;
+  const asRoot = process.getuid?.() === 0;
   it.skipIf(!hasStrace).each([
     ['SyncTreeWriter', 'EMLINK'],
     ['ParallelTreeWriter', 'EPERM'],
     ['WorkerTreeWriter', 'EOPNOTSUPP'],
-  ])('%s makes the link a copy of its target (content, mode, mtime) on %s', async (writer, errno) => {
+  ])('%s makes the link a copy of its target (content, mode, mtime, holes) on %s, read-only and unreadable targets too', async (writer, errno) => {
     const { build } = await import('esbuild');
     const script = path.join(dir.path, `${writer}.ts`);
     writeFileSync(
@@ -194,28 +197,48 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
       `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
        const [root] = process.argv.slice(2);
        const writer = new ${writer}();
-       const content = Buffer.from('linked content');
-       writer.beginChunk(content);
-       const sink = await writer.openFile(root + '/target', content.length, 0o640, new Date('2026-03-04T05:06:07Z'));
-       await sink.write(content);
-       await sink.finish();
-       await writer.link(root + '/target', root + '/name');
-       await writer.endChunk();
+       // A file of 1 MiB of zeros, then one byte: a hole and data.
+       const sparse = Buffer.alloc(1024 * 1024 + 1);
+       sparse[1024 * 1024] = 1;
+       const files = [['target', 'linked content', 0o640], ['readonly', 'read-only, as git objects', 0o444], ['unreadable', 'mode 000', 0o000], ['sparse', sparse, 0o644]];
+       for (const [name, text, mode] of files) {
+         const content = Buffer.from(text);
+         writer.beginChunk(content);
+         const sink = await writer.openFile(root + '/' + name, content.length, mode, new Date('2026-03-04T05:06:07Z'));
+         await sink.write(content);
+         await sink.finish();
+         await writer.link(root + '/' + name, root + '/' + name + '-name');
+         await writer.endChunk();
+       }
        await writer.flush();`,
     );
     const bundle = path.join(dir.path, `${writer}.mjs`);
     await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
     const root = path.join(dir.path, `root-${writer}`);
     mkdirSync(root);
-    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', `inject=link,linkat:error=${errno}`, process.execPath, bundle, root], { encoding: 'utf8' });
+    if (asRoot) {
+      chmodSync(dir.path, 0o755);
+      chownSync(root, NOBODY, NOBODY);
+    }
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', `inject=link,linkat:error=${errno}`, process.execPath, bundle, root], {
+      encoding: 'utf8',
+      ...(asRoot && { uid: NOBODY, gid: NOBODY }),
+    });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    const [target, name] = ['target', 'name'].map((file) => lstatSync(path.join(root, file)));
-    expect(readFileSync(path.join(root, 'name'), 'utf8')).toBe('linked content');
-    expect(name!.ino).not.toBe(target!.ino);
-    expect(name!.nlink).toBe(1);
-    expect(name!.mode & 0o7777).toBe(0o640);
-    expect(name!.mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+    for (const [file, mode] of [['target', 0o640], ['readonly', 0o444], ['unreadable', 0o000], ['sparse', 0o644]] as const) {
+      const [target, name] = [file, `${file}-name`].map((at) => lstatSync(path.join(root, at)));
+      expect(name!.ino).not.toBe(target!.ino);
+      expect(name!.nlink).toBe(1);
+      expect(name!.mode & 0o7777).toBe(mode);
+      expect(target!.mode & 0o7777).toBe(mode);
+      expect([name!.uid, name!.gid]).toEqual([target!.uid, target!.gid]);
+      expect(name!.mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+      expect(readFileSync(path.join(root, `${file}-name`)).equals(readFileSync(path.join(root, file)))).toBe(true);
+    }
+    expect(readFileSync(path.join(root, 'target-name'), 'utf8')).toBe('linked content');
+    // The MiB of zeros is a hole in the copy too (a few blocks of 512 bytes for the one byte).
+    expect(lstatSync(path.join(root, 'sparse-name')).blocks).toBeLessThan(64);
   });
 
   it.skipIf(!hasStrace)('a restore there restores every name, verified, each a file of its own', () => {

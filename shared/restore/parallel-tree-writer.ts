@@ -11,6 +11,7 @@
 // ahead of the writes, as far as QUEUED_FILES files or QUEUED_BYTES bytes (their content,
 // views of the decoded archive, is held until written), then waits.
 
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
@@ -85,7 +86,7 @@ export class ParallelTreeWriter implements TreeWriter {
     await this.drain(); // the file linked to may still be waiting or in flight
     await fs.link(existingPath, absPath).catch((error: unknown) => {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(existingPath, absPath); // rare: blocking calls are fine here
+      copyLinkedFile(fsSync, existingPath, absPath); // rare: blocking calls are fine here
     });
   }
 

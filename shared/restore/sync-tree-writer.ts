@@ -2,6 +2,7 @@
 // like GNU tar's. A local disk answers a metadata call faster than a hop to libuv's pool
 // costs (file-access.ts); right for small archives, and the model the other writers follow.
 
+import * as fsSync from 'node:fs';
 import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
 import { HolePlanner, type HoleWrites } from './holes.js';
@@ -35,7 +36,7 @@ export class SyncTreeWriter implements TreeWriter {
       linkSync(existingPath, absPath);
     } catch (error) {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(existingPath, absPath);
+      copyLinkedFile(fsSync, existingPath, absPath);
     }
     return undefined;
   }

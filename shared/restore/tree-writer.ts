@@ -14,11 +14,15 @@
 // 65,000 on ext4 and 177 on EFS; EPERM or ENOTSUP on one without hard links, FAT or some FUSE)
 // is made a copy of its target instead (`copyLinkedFile`), with its mode, mtime and owner, as
 // a restore made every name before hard links were archived: the tenant is restored, its
-// names not linked, never refused where the file it was backed up from had them.
+// names not linked, never refused where the file it was backed up from had them. The copy is
+// written through a descriptor opened for it (so a read-only target, 0444 as git's objects
+// are, is copied by a restore run as its owner too), runs of 64 KiB of zeros left holes as
+// every restored file's are (holes.ts), and the target, if its mode denies its owner reading
+// it, is lent that bit while it is read.
 //
 // Which writer, and when to switch, is chosen in one place: choose-tree-writer.ts.
 
-import { closeSync, constants as fsConstants, copyFileSync, fchmodSync, fchownSync, fstatSync, futimesSync, openSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 
 import type { Owner } from '../tenant/ownership.js';
 
@@ -31,24 +35,55 @@ export const LINK_REFUSED: ReadonlySet<string> = new Set(['EMLINK', 'EPERM', 'EN
 
 /**
  * `absPath` made a copy of the file `existingPath` (created by this restore, closed: its final
- * mode and mtime set), never through a link: its content, mode, mtime and owner.
+ * mode, mtime and owner set), never through a link: its content, mode, mtime and owner (a
+ * chown only where the copy's differs, so none without root). Self-contained, its only names
+ * its parameters and globals: the writer threads run its source text (writer-thread.ts).
  */
-export function copyLinkedFile(existingPath: string, absPath: string): void {
-  const from = openSync(existingPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string, absPath: string): void {
+  const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsSync.constants;
+  const stat = fsSync.lstatSync(existingPath);
+  const mode = stat.mode & 0o7777;
+  let from: number;
   try {
-    const stat = fstatSync(from);
-    // COPYFILE_EXCL: O_CREAT|O_EXCL, which no symlink in absPath's place is followed through.
-    copyFileSync(existingPath, absPath, fsConstants.COPYFILE_EXCL);
-    const to = openSync(absPath, fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW);
+    from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW);
+  } catch (error) {
+    // Restoring as its owner (not root), a mode that denies the owner reading (0o200, 0o000).
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES' || !stat.isFile()) throw error;
+    fsSync.chmodSync(existingPath, mode | 0o400);
     try {
-      fchownSync(to, stat.uid, stat.gid);
-      fchmodSync(to, stat.mode & 0o7777);
-      futimesSync(to, stat.mtime, stat.mtime);
+      from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW);
     } finally {
-      closeSync(to);
+      fsSync.chmodSync(existingPath, mode);
+    }
+  }
+  try {
+    // O_EXCL: no symlink in absPath's place is followed; 0o600 until the mode is set.
+    const to = fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      const hole = 64 * 1024;
+      const zeros = Buffer.alloc(hole);
+      const buffer = Buffer.allocUnsafe(16 * hole);
+      let position = 0;
+      for (;;) {
+        const got = fsSync.readSync(from, buffer, 0, buffer.length, position);
+        if (got === 0) break;
+        for (let at = 0; at < got; at += hole) {
+          const end = Math.min(at + hole, got);
+          if (end - at === hole && buffer.compare(zeros, 0, hole, at, end) === 0) continue;
+          for (let written = at; written < end; ) written += fsSync.writeSync(to, buffer, written, end - written, position + written);
+        }
+        position += got;
+      }
+      fsSync.ftruncateSync(to, position); // it may end in a hole
+      const made = fsSync.fstatSync(to);
+      if (made.uid !== stat.uid || made.gid !== stat.gid) fsSync.fchownSync(to, stat.uid, stat.gid);
+      fsSync.fchmodSync(to, mode);
+      fsSync.futimesSync(to, stat.mtime, stat.mtime);
+    } finally {
+      fsSync.closeSync(to);
     }
   } finally {
-    closeSync(from);
+    fsSync.closeSync(from);
   }
 }
 
