@@ -258,4 +258,69 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
       expect(lstatSync(path.join(target, 'acme', name)).nlink).toBe(1);
     }
   });
+
+  // An archive of one file and many names is small (a link costs a header), and links cost no
+  // space; copies do, and count against --max-bytes with the content.
+  it.skipIf(!hasStrace)('copies count against --max-bytes: one file of 64 KiB and 40 names is refused under 1 MiB (exit 3, nothing left), restored under 4 MiB', () => {
+    const base = path.join(dir.path, 'many');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'f'), Buffer.alloc(64 * 1024, 'abc'));
+    for (let i = 1; i < 40; i++) linkSync(path.join(base, 'acme', 'f'), path.join(base, 'acme', `n${i}`));
+    const archive = path.join(dir.path, 'many.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    const restore = (target: string, maxBytes: string) =>
+      spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EPERM', process.execPath, path.join(repoRoot, 'bin', 'openclaw.js'), '--tenants-dir', target, 'tenants', 'restore', '--from', archive, '--max-bytes', maxBytes], {
+        encoding: 'utf8',
+      });
+    const refused = path.join(dir.path, 'refused');
+    const run = restore(refused, String(1024 * 1024));
+    expect(run.stderr).toBe('openclaw: the archive unpacks to more than 1.0 MiB with its hard links made copies, which the file system restored into refused as links (raise --max-bytes if it is genuine)\n');
+    expect(run.status).toBe(3);
+    expect(existsSync(path.join(refused, 'acme'))).toBe(false);
+    const restored = path.join(dir.path, 'copies');
+    expect(restore(restored, String(4 * 1024 * 1024)).status).toBe(0);
+    expect(lstatSync(path.join(restored, 'acme', 'n39')).nlink).toBe(1);
+  });
+
+  // Each writer: the copies' bytes are counted where they are made (the writer threads add to shared counts).
+  it.skipIf(!hasStrace).each([
+    ['SyncTreeWriter', 'new SyncTreeWriter(undefined, budget)'],
+    ['ParallelTreeWriter', 'new ParallelTreeWriter(undefined, undefined, undefined, budget)'],
+    ['WorkerTreeWriter', 'new WorkerTreeWriter(1, undefined, budget)'],
+  ])('%s refuses the copy that would take the restore past the budget', async (writer, construct) => {
+    const { build } = await import('esbuild');
+    const script = path.join(dir.path, `budget-${writer}.ts`);
+    writeFileSync(
+      script,
+      `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
+       import { copyBudget } from '${repoRoot}/shared/restore/tree-writer.js';
+       const [root] = process.argv.slice(2);
+       // 1,000 bytes of content and room for two copies of them, not three.
+       const budget = copyBudget(3500);
+       Atomics.store(budget.counts, 0, 1000n);
+       const writer = ${construct};
+       const content = Buffer.alloc(1000, 'x');
+       writer.beginChunk(content);
+       const sink = await writer.openFile(root + '/f', content.length, 0o644, new Date());
+       await sink.write(content);
+       await sink.finish();
+       try {
+         for (const name of ['a', 'b', 'c']) await writer.link(root + '/f', root + '/' + name);
+         await writer.endChunk();
+         await writer.flush();
+       } catch (error) {
+         await writer.settle();
+         console.log(error.code, String(Atomics.load(budget.counts, 1)));
+       }`,
+    );
+    const bundle = path.join(dir.path, `budget-${writer}.mjs`);
+    await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const root = path.join(dir.path, `budget-root-${writer}`);
+    mkdirSync(root);
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EMLINK', process.execPath, bundle, root], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('OPENCLAW_COPY_OVER_LIMIT 3000\n');
+    expect(existsSync(path.join(root, 'b'))).toBe(true);
+    expect(existsSync(path.join(root, 'c'))).toBe(false);
+  });
 });

@@ -16,7 +16,7 @@ import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
 import { HolePlanner } from './holes.js';
-import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Files up to this size are collected whole and written in one go in the background. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
@@ -62,6 +62,7 @@ export class ParallelTreeWriter implements TreeWriter {
     private readonly limit = CALLS_IN_FLIGHT,
     private readonly owner?: Owner,
     private readonly maxQueuedFiles = QUEUED_FILES,
+    private readonly budget?: CopyBudget,
   ) {}
 
   beginChunk(): void {}
@@ -86,7 +87,7 @@ export class ParallelTreeWriter implements TreeWriter {
     await this.drain(); // the file linked to may still be waiting or in flight
     await fs.link(existingPath, absPath).catch((error: unknown) => {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(fsSync, existingPath, absPath); // rare: blocking calls are fine here
+      copyLinkedFile(fsSync, existingPath, absPath, this.budget); // rare: blocking calls are fine here
     });
   }
 

@@ -18,7 +18,9 @@
 // written through a descriptor opened for it (so a read-only target, 0444 as git's objects
 // are, is copied by a restore run as its owner too), runs of 64 KiB of zeros left holes as
 // every restored file's are (holes.ts), and the target, if its mode denies its owner reading
-// it, is lent that bit while it is read.
+// it, is lent that bit while it is read. Copies count against --max-bytes with the archive's
+// content (`CopyBudget`): an archive of one file and many names, which links cost nothing to
+// store, must not unpack to many times the limit where the links are refused.
 //
 // Which writer, and when to switch, is chosen in one place: choose-tree-writer.ts.
 
@@ -34,14 +36,37 @@ export const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstan
 export const LINK_REFUSED: ReadonlySet<string> = new Set(['EMLINK', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
+ * What a restore may write (--max-bytes), shared with the writer threads: `counts[0]` the
+ * bytes of content the archive has declared so far (the extraction stores it), `counts[1]`
+ * the bytes copies of refused links have taken (the writers add to it).
+ */
+export interface CopyBudget {
+  readonly counts: BigInt64Array;
+  readonly maxBytes: number;
+}
+
+/** The `code` of the error copyLinkedFile throws when a copy would take the restore past --max-bytes. */
+export const COPY_OVER_LIMIT = 'OPENCLAW_COPY_OVER_LIMIT';
+
+export function copyBudget(maxBytes: number): CopyBudget {
+  return { counts: new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT)), maxBytes };
+}
+
+/**
  * `absPath` made a copy of the file `existingPath` (created by this restore, closed: its final
  * mode, mtime and owner set), never through a link: its content, mode, mtime and owner (a
  * chown only where the copy's differs, so none without root). Self-contained, its only names
  * its parameters and globals: the writer threads run its source text (writer-thread.ts).
  */
-export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string, absPath: string): void {
+export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string, absPath: string, budget: CopyBudget | undefined): void {
   const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsSync.constants;
   const stat = fsSync.lstatSync(existingPath);
+  if (budget !== undefined) {
+    const size = BigInt(stat.size);
+    if (Atomics.add(budget.counts, 1, size) + size + Atomics.load(budget.counts, 0) > BigInt(budget.maxBytes)) {
+      throw Object.assign(new Error(`copying ${absPath} for a hard link the file system refused takes the restore past --max-bytes`), { code: 'OPENCLAW_COPY_OVER_LIMIT' });
+    }
+  }
   const mode = stat.mode & 0o7777;
   let from: number;
   try {

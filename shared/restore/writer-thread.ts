@@ -6,7 +6,7 @@
 // the CLI's bundle and from each Lambda function's bundle. A hard link the file system refuses
 // is made a copy by tree-writer.ts's `copyLinkedFile`, its source text passed in beside.
 
-import { copyLinkedFile, LINK_REFUSED } from './tree-writer.js';
+import { copyLinkedFile, LINK_REFUSED, type CopyBudget } from './tree-writer.js';
 
 /**
  * One operation for a writer thread: open (the one current file); write a range of the
@@ -47,7 +47,8 @@ export interface WorkerReply {
  * Mirrors SyncTreeWriter call for call, for files and hard links.
  */
 function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, refused: readonly string[]): void {
-  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const budget = (workerData ?? undefined) as CopyBudget | undefined; // what copies of refused links may take
   const fsSync = load('node:fs') as typeof import('node:fs');
   const flags = fsSync.constants.O_WRONLY | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL | fsSync.constants.O_NOFOLLOW;
   let fd = -1;
@@ -106,7 +107,7 @@ function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, ref
                 fsSync.linkSync(existing, linkPath);
               } catch (error) {
                 if (!refused.includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
-                copyLinked(fsSync, existing, linkPath);
+                copyLinked(fsSync, existing, linkPath, budget);
               }
               i += 3;
               break;
