@@ -2,7 +2,7 @@
 // and each later name as a tar hard link to it (README, "The archive"); restore, `--as`, verify,
 // the dry runs and GNU tar all see the names linked again.
 
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -138,6 +138,47 @@ describe('a file written to between its names', () => {
   });
 });
 
+describe('an inode freed and taken by a new file between two pieces of the backup', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  // ext4 gives a new file the inode freed last; rsync -a, tar and cp -p give it the old mtime.
+  it.for([
+    ['read-ahead threads', SYNC_ACCESS],
+    ['promise calls (EFS)', PARALLEL_ACCESS],
+  ] as const)('with the old size and mtime, its names are archived with its own content, not as links to the old file (%s)', async ([, fileAccess], context) => {
+    const tenant = path.join(dir.path, `acme-${fileAccess.kind}`);
+    mkdirSync(tenant, { recursive: true });
+    const mtime = new Date('2026-01-01T00:00:00Z');
+    writeFileSync(path.join(tenant, 'a'), 'AAAA old content');
+    linkSync(path.join(tenant, 'a'), path.join(tenant, 'z'));
+    utimesSync(path.join(tenant, 'a'), mtime, mtime);
+    const old = lstatSync(path.join(tenant, 'a')).ino;
+    let reused = false;
+    // The first run stops after a; then a and z go, and m comes (names m and z) in a's inode.
+    let stops = 0;
+    const archive = await archiveOf(tenant, () => stops++ === 0, fileAccess, () => {
+      rmSync(path.join(tenant, 'a'));
+      rmSync(path.join(tenant, 'z'));
+      writeFileSync(path.join(tenant, 'm'), 'BBBB new content');
+      linkSync(path.join(tenant, 'm'), path.join(tenant, 'z'));
+      utimesSync(path.join(tenant, 'm'), mtime, mtime);
+      reused = lstatSync(path.join(tenant, 'm')).ino === old;
+    });
+    if (!reused) return context.skip('the file system did not reuse the inode at once (ext4 does)');
+    const file = path.join(dir.path, `acme-${fileAccess.kind}.tar.zst`);
+    writeFileSync(file, archive);
+    const listing = sh(`zstd -dc '${file}' | tar -tvf -`).toString();
+    expect(listing).not.toContain('link to tenants/acme/a');
+    const restored = path.join(dir.path, `restored-${fileAccess.kind}`);
+    const run = runCli(['--tenants-dir', restored, '--json', 'tenants', 'restore', '--from', file]);
+    expect(run.status).toBe(0);
+    expect(readFileSync(path.join(restored, 'acme', 'a'), 'utf8')).toBe('AAAA old content');
+    expect(readFileSync(path.join(restored, 'acme', 'm'), 'utf8')).toBe('BBBB new content');
+    expect(readFileSync(path.join(restored, 'acme', 'z'), 'utf8')).toBe('BBBB new content');
+  });
+});
+
 /** The tenant's archive, written by runs that stop whenever `stopWhen` says so, each resuming the last (after `between`). */
 async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess: FileAccess = SYNC_ACCESS, between?: () => void): Promise<Buffer> {
   const createdAt = new Date('2026-05-01T00:00:00Z');
@@ -170,9 +211,9 @@ describe('the read-ahead', () => {
     expect(done).toBe(3);
     expect([meta[0], meta[META_FIELDS], meta[2 * META_FIELDS]]).toEqual([1, READ_LINKED, READ_LINKED]);
     expect(reads).toBe(1);
-    // Its size, mode, mtime and inode number: a later name is linked without being opened again.
+    // Its size, mode, mtime, inode number and ctime: a later name is linked without being opened again.
     const two = lstatSync(paths[1]!);
-    expect([...meta.subarray(META_FIELDS + 1, 2 * META_FIELDS)]).toEqual([1, two.mode & 0o7777, two.mtimeMs, two.ino]);
+    expect([...meta.subarray(META_FIELDS + 1, 2 * META_FIELDS)]).toEqual([1, two.mode & 0o7777, two.mtimeMs, two.ino, two.ctimeMs]);
   });
 });
 
