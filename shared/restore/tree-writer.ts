@@ -62,8 +62,8 @@ export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: s
   const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsSync.constants;
   const stat = fsSync.lstatSync(existingPath);
   if (budget !== undefined) {
-    const size = BigInt(stat.size);
-    if (Atomics.add(budget.counts, 1, size) + size + Atomics.load(budget.counts, 0) > BigInt(budget.maxBytes)) {
+    // In numbers (exact to 8 PiB): a limit need not be a whole number (Infinity).
+    if (Number(Atomics.add(budget.counts, 1, BigInt(stat.size))) + stat.size + Number(Atomics.load(budget.counts, 0)) > budget.maxBytes) {
       throw Object.assign(new Error(`copying ${absPath} for a hard link the file system refused takes the restore past --max-bytes`), { code: 'OPENCLAW_COPY_OVER_LIMIT' });
     }
   }
