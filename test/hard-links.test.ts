@@ -2,7 +2,7 @@
 // and each later name as a tar hard link to it (README, "The archive"); restore, `--as`, verify,
 // the dry runs and GNU tar all see the names linked again.
 
-import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -138,6 +138,47 @@ describe('a file written to between its names', () => {
   });
 });
 
+describe('an inode freed and taken by a new file between two pieces of the backup', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  // ext4 gives a new file the inode freed last; rsync -a, tar and cp -p give it the old mtime.
+  it.for([
+    ['read-ahead threads', SYNC_ACCESS],
+    ['promise calls (EFS)', PARALLEL_ACCESS],
+  ] as const)('with the old size and mtime, its names are archived with its own content, not as links to the old file (%s)', async ([, fileAccess], context) => {
+    const tenant = path.join(dir.path, `acme-${fileAccess.kind}`);
+    mkdirSync(tenant, { recursive: true });
+    const mtime = new Date('2026-01-01T00:00:00Z');
+    writeFileSync(path.join(tenant, 'a'), 'AAAA old content');
+    linkSync(path.join(tenant, 'a'), path.join(tenant, 'z'));
+    utimesSync(path.join(tenant, 'a'), mtime, mtime);
+    const old = lstatSync(path.join(tenant, 'a')).ino;
+    let reused = false;
+    // The first run stops after a; then a and z go, and m comes (names m and z) in a's inode.
+    let stops = 0;
+    const archive = await archiveOf(tenant, () => stops++ === 0, fileAccess, () => {
+      rmSync(path.join(tenant, 'a'));
+      rmSync(path.join(tenant, 'z'));
+      writeFileSync(path.join(tenant, 'm'), 'BBBB new content');
+      linkSync(path.join(tenant, 'm'), path.join(tenant, 'z'));
+      utimesSync(path.join(tenant, 'm'), mtime, mtime);
+      reused = lstatSync(path.join(tenant, 'm')).ino === old;
+    });
+    if (!reused) return context.skip('the file system did not reuse the inode at once (ext4 does)');
+    const file = path.join(dir.path, `acme-${fileAccess.kind}.tar.zst`);
+    writeFileSync(file, archive);
+    const listing = sh(`zstd -dc '${file}' | tar -tvf -`).toString();
+    expect(listing).not.toContain('link to tenants/acme/a');
+    const restored = path.join(dir.path, `restored-${fileAccess.kind}`);
+    const run = runCli(['--tenants-dir', restored, '--json', 'tenants', 'restore', '--from', file]);
+    expect(run.status).toBe(0);
+    expect(readFileSync(path.join(restored, 'acme', 'a'), 'utf8')).toBe('AAAA old content');
+    expect(readFileSync(path.join(restored, 'acme', 'm'), 'utf8')).toBe('BBBB new content');
+    expect(readFileSync(path.join(restored, 'acme', 'z'), 'utf8')).toBe('BBBB new content');
+  });
+});
+
 /** The tenant's archive, written by runs that stop whenever `stopWhen` says so, each resuming the last (after `between`). */
 async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess: FileAccess = SYNC_ACCESS, between?: () => void): Promise<Buffer> {
   const createdAt = new Date('2026-05-01T00:00:00Z');
@@ -170,9 +211,9 @@ describe('the read-ahead', () => {
     expect(done).toBe(3);
     expect([meta[0], meta[META_FIELDS], meta[2 * META_FIELDS]]).toEqual([1, READ_LINKED, READ_LINKED]);
     expect(reads).toBe(1);
-    // Its size, mode, mtime and inode number: a later name is linked without being opened again.
+    // Its size, mode, mtime, inode number and ctime: a later name is linked without being opened again.
     const two = lstatSync(paths[1]!);
-    expect([...meta.subarray(META_FIELDS + 1, 2 * META_FIELDS)]).toEqual([1, two.mode & 0o7777, two.mtimeMs, two.ino]);
+    expect([...meta.subarray(META_FIELDS + 1, 2 * META_FIELDS)]).toEqual([1, two.mode & 0o7777, two.mtimeMs, two.ino, two.ctimeMs]);
   });
 });
 
@@ -181,12 +222,15 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
   afterAll(() => dir.cleanup());
   const hasStrace = existsSync('/usr/bin/strace');
 
-  // Each writer, from a bundle run under strace, which fails every link() with the error.
+  // Each writer, from a bundle run under strace, which fails every link() with the error; run
+  // as another user than root where the test is root, for whom a read-only file's mode holds.
+  const NOBODY = 65534;
+  const asRoot = process.getuid?.() === 0;
   it.skipIf(!hasStrace).each([
     ['SyncTreeWriter', 'EMLINK'],
     ['ParallelTreeWriter', 'EPERM'],
     ['WorkerTreeWriter', 'EOPNOTSUPP'],
-  ])('%s makes the link a copy of its target (content, mode, mtime) on %s', async (writer, errno) => {
+  ])('%s makes the link a copy of its target (content, mode, mtime, holes) on %s, read-only and unreadable targets too', async (writer, errno) => {
     const { build } = await import('esbuild');
     const script = path.join(dir.path, `${writer}.ts`);
     writeFileSync(
@@ -194,28 +238,48 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
       `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
        const [root] = process.argv.slice(2);
        const writer = new ${writer}();
-       const content = Buffer.from('linked content');
-       writer.beginChunk(content);
-       const sink = await writer.openFile(root + '/target', content.length, 0o640, new Date('2026-03-04T05:06:07Z'));
-       await sink.write(content);
-       await sink.finish();
-       await writer.link(root + '/target', root + '/name');
-       await writer.endChunk();
+       // A file of 1 MiB of zeros, then one byte: a hole and data.
+       const sparse = Buffer.alloc(1024 * 1024 + 1);
+       sparse[1024 * 1024] = 1;
+       const files = [['target', 'linked content', 0o640], ['readonly', 'read-only, as git objects', 0o444], ['unreadable', 'mode 000', 0o000], ['sparse', sparse, 0o644]];
+       for (const [name, text, mode] of files) {
+         const content = Buffer.from(text);
+         writer.beginChunk(content);
+         const sink = await writer.openFile(root + '/' + name, content.length, mode, new Date('2026-03-04T05:06:07Z'));
+         await sink.write(content);
+         await sink.finish();
+         await writer.link(root + '/' + name, root + '/' + name + '-name');
+         await writer.endChunk();
+       }
        await writer.flush();`,
     );
     const bundle = path.join(dir.path, `${writer}.mjs`);
     await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
     const root = path.join(dir.path, `root-${writer}`);
     mkdirSync(root);
-    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', `inject=link,linkat:error=${errno}`, process.execPath, bundle, root], { encoding: 'utf8' });
+    if (asRoot) {
+      chmodSync(dir.path, 0o755);
+      chownSync(root, NOBODY, NOBODY);
+    }
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', `inject=link,linkat:error=${errno}`, process.execPath, bundle, root], {
+      encoding: 'utf8',
+      ...(asRoot && { uid: NOBODY, gid: NOBODY }),
+    });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    const [target, name] = ['target', 'name'].map((file) => lstatSync(path.join(root, file)));
-    expect(readFileSync(path.join(root, 'name'), 'utf8')).toBe('linked content');
-    expect(name!.ino).not.toBe(target!.ino);
-    expect(name!.nlink).toBe(1);
-    expect(name!.mode & 0o7777).toBe(0o640);
-    expect(name!.mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+    for (const [file, mode] of [['target', 0o640], ['readonly', 0o444], ['unreadable', 0o000], ['sparse', 0o644]] as const) {
+      const [target, name] = [file, `${file}-name`].map((at) => lstatSync(path.join(root, at)));
+      expect(name!.ino).not.toBe(target!.ino);
+      expect(name!.nlink).toBe(1);
+      expect(name!.mode & 0o7777).toBe(mode);
+      expect(target!.mode & 0o7777).toBe(mode);
+      expect([name!.uid, name!.gid]).toEqual([target!.uid, target!.gid]);
+      expect(name!.mtimeMs).toBe(new Date('2026-03-04T05:06:07Z').getTime());
+      expect(readFileSync(path.join(root, `${file}-name`)).equals(readFileSync(path.join(root, file)))).toBe(true);
+    }
+    expect(readFileSync(path.join(root, 'target-name'), 'utf8')).toBe('linked content');
+    // The MiB of zeros is a hole in the copy too (a few blocks of 512 bytes for the one byte).
+    expect(lstatSync(path.join(root, 'sparse-name')).blocks).toBeLessThan(64);
   });
 
   it.skipIf(!hasStrace)('a restore there restores every name, verified, each a file of its own', () => {
@@ -234,5 +298,70 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
       expect(readFileSync(path.join(target, 'acme', name), 'utf8')).toBe('shared\n');
       expect(lstatSync(path.join(target, 'acme', name)).nlink).toBe(1);
     }
+  });
+
+  // An archive of one file and many names is small (a link costs a header), and links cost no
+  // space; copies do, and count against --max-bytes with the content.
+  it.skipIf(!hasStrace)('copies count against --max-bytes: one file of 64 KiB and 40 names is refused under 1 MiB (exit 3, nothing left), restored under 4 MiB', () => {
+    const base = path.join(dir.path, 'many');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'f'), Buffer.alloc(64 * 1024, 'abc'));
+    for (let i = 1; i < 40; i++) linkSync(path.join(base, 'acme', 'f'), path.join(base, 'acme', `n${i}`));
+    const archive = path.join(dir.path, 'many.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    const restore = (target: string, maxBytes: string) =>
+      spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EPERM', process.execPath, path.join(repoRoot, 'bin', 'openclaw.js'), '--tenants-dir', target, 'tenants', 'restore', '--from', archive, '--max-bytes', maxBytes], {
+        encoding: 'utf8',
+      });
+    const refused = path.join(dir.path, 'refused');
+    const run = restore(refused, String(1024 * 1024));
+    expect(run.stderr).toBe('openclaw: the archive unpacks to more than 1.0 MiB with its hard links made copies, which the file system restored into refused as links (raise --max-bytes if it is genuine)\n');
+    expect(run.status).toBe(3);
+    expect(existsSync(path.join(refused, 'acme'))).toBe(false);
+    const restored = path.join(dir.path, 'copies');
+    expect(restore(restored, String(4 * 1024 * 1024)).status).toBe(0);
+    expect(lstatSync(path.join(restored, 'acme', 'n39')).nlink).toBe(1);
+  });
+
+  // Each writer: the copies' bytes are counted where they are made (the writer threads add to shared counts).
+  it.skipIf(!hasStrace).each([
+    ['SyncTreeWriter', 'new SyncTreeWriter(undefined, budget)'],
+    ['ParallelTreeWriter', 'new ParallelTreeWriter(undefined, undefined, undefined, budget)'],
+    ['WorkerTreeWriter', 'new WorkerTreeWriter(1, undefined, budget)'],
+  ])('%s refuses the copy that would take the restore past the budget', async (writer, construct) => {
+    const { build } = await import('esbuild');
+    const script = path.join(dir.path, `budget-${writer}.ts`);
+    writeFileSync(
+      script,
+      `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
+       import { copyBudget } from '${repoRoot}/shared/restore/tree-writer.js';
+       const [root] = process.argv.slice(2);
+       // 1,000 bytes of content and room for two copies of them, not three.
+       const budget = copyBudget(3500);
+       Atomics.store(budget.counts, 0, 1000n);
+       const writer = ${construct};
+       const content = Buffer.alloc(1000, 'x');
+       writer.beginChunk(content);
+       const sink = await writer.openFile(root + '/f', content.length, 0o644, new Date());
+       await sink.write(content);
+       await sink.finish();
+       try {
+         for (const name of ['a', 'b', 'c']) await writer.link(root + '/f', root + '/' + name);
+         await writer.endChunk();
+         await writer.flush();
+       } catch (error) {
+         await writer.settle();
+         console.log(error.code, String(Atomics.load(budget.counts, 1)));
+       }`,
+    );
+    const bundle = path.join(dir.path, `budget-${writer}.mjs`);
+    await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
+    const root = path.join(dir.path, `budget-root-${writer}`);
+    mkdirSync(root);
+    const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EMLINK', process.execPath, bundle, root], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('OPENCLAW_COPY_OVER_LIMIT 3000\n');
+    expect(existsSync(path.join(root, 'b'))).toBe(true);
+    expect(existsSync(path.join(root, 'c'))).toBe(false);
   });
 });

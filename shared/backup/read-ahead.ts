@@ -294,7 +294,7 @@ class ArenaPart implements ReadPart {
 
   linkKey(slot: number): string {
     const at = (slot - this.from) * META_FIELDS;
-    return linkKey({ ino: this.meta[at + 4]!, size: this.meta[at + 1]!, mtimeMs: this.meta[at + 3]! });
+    return linkKey({ ino: this.meta[at + 4]!, size: this.meta[at + 1]!, mtimeMs: this.meta[at + 3]!, ctimeMs: this.meta[at + 5]! });
   }
 
   sha256Bytes(): Uint8Array {

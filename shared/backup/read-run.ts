@@ -23,18 +23,18 @@ export const READ_ELSEWHERE = 3;
  * Left to the caller unread: a regular file with more than one name (st_nlink > 1), which the
  * caller archives as a hard link if it archived the file under an earlier name already. Its
  * size, mode and mtime are in `meta` as for READ_WHOLE, its inode number where the content's
- * offset would be.
+ * offset would be, its ctime (ms) after it (link-key.ts).
  */
 export const READ_LINKED = 4;
 
-/** Numbers per path in a run's `meta`: outcome, size, mode, mtime (ms), offset of the content. */
-export const META_FIELDS = 5;
+/** Numbers per path in a run's `meta`: outcome, size, mode, mtime (ms), offset of the content, ctime (ms: READ_LINKED only). */
+export const META_FIELDS = 6;
 export const DIGEST_BYTES = 32;
 
 /** What readRun needs of node:fs (its synchronous calls). */
 export interface SyncFs {
   openSync(path: string, flags: number): number;
-  fstatSync(fd: number): { isFile(): boolean; size: number; mode: number; mtimeMs: number; ino: number; nlink: number };
+  fstatSync(fd: number): { isFile(): boolean; size: number; mode: number; mtimeMs: number; ctimeMs: number; ino: number; nlink: number };
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
   readlinkSync(path: string): string;
@@ -80,7 +80,7 @@ export function readRun(
   let dirFd = -1;
   let dirOutcome = 0; // 0: files are opened through `dirFd`; else every file's outcome (2 vanished, 3 elsewhere)
   for (; index < to; index++) {
-    const at = (index - from) * 5;
+    const at = (index - from) * 6;
     const filePath = paths[index]!;
     let openPath = filePath;
     if (fdLinks !== '') {
@@ -132,6 +132,7 @@ export function readRun(
         meta[at + 2] = before.mode & 0o7777;
         meta[at + 3] = before.mtimeMs;
         meta[at + 4] = before.ino;
+        meta[at + 5] = before.ctimeMs;
       }
       else if (size > maxFileBytes) outcome = 3;
       else if (size > content.length - used) stop = true;

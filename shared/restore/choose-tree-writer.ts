@@ -12,7 +12,7 @@ import type { FileAccess } from '../file-access.js';
 import { DiscardingTreeWriter } from './discarding-tree-writer.js';
 import { ParallelTreeWriter } from './parallel-tree-writer.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
-import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
+import type { CopyBudget, FileSink, Owner, TreeWriter } from './tree-writer.js';
 import { WorkerTreeWriter } from './worker-tree-writer.js';
 
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
@@ -30,14 +30,16 @@ export interface TreeWriterChoice {
   readonly discard?: boolean;
   /** Who gets every entry created (tree-writer.ts); none: the process's own identity, no chown call. */
   readonly owner?: Owner;
+  /** What copies of hard links the file system refuses may take (tree-writer.ts). */
+  readonly budget?: CopyBudget;
 }
 
 export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
-  const { owner } = choice;
+  const { owner, budget } = choice;
   if (choice.discard === true) return new DiscardingTreeWriter();
-  if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner);
+  if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner, undefined, budget);
   const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
-  return threshold <= 0 ? new WorkerTreeWriter(undefined, owner) : new SyncThenThreads(threshold, owner);
+  return threshold <= 0 ? new WorkerTreeWriter(undefined, owner, budget) : new SyncThenThreads(threshold, owner, budget);
 }
 
 /** SyncTreeWriter until the archive is worth writer threads, then a WorkerTreeWriter. */
@@ -53,13 +55,14 @@ class SyncThenThreads implements TreeWriter {
   constructor(
     private readonly thresholdBytes: number,
     private readonly owner: Owner | undefined,
+    private readonly budget: CopyBudget | undefined,
   ) {
-    this.current = new SyncTreeWriter(owner);
+    this.current = new SyncTreeWriter(owner, budget);
   }
 
   beginChunk(chunk: Buffer): void {
     if (!this.switched && (this.bytes >= this.thresholdBytes || (this.thresholdBytes !== Infinity && this.entries >= WORKER_THRESHOLD_ENTRIES))) {
-      this.current = new WorkerTreeWriter(undefined, this.owner);
+      this.current = new WorkerTreeWriter(undefined, this.owner, this.budget);
       this.switched = true;
     }
     this.current.beginChunk(chunk);

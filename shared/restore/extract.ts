@@ -53,7 +53,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
-import type { FileSink, Owner, TreeWriter } from './tree-writer.js';
+import { COPY_OVER_LIMIT, copyBudget, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Longest symlink target Linux stores (PATH_MAX - 1). */
 const MAX_LINK_TARGET_BYTES = 4095;
@@ -173,7 +173,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
     return await extraction.finish(reader.ended);
   } catch (error) {
     await extraction.abandon();
-    throw error;
+    throw (error as NodeJS.ErrnoException).code === COPY_OVER_LIMIT ? extraction.overLimit() : error;
   }
 }
 
@@ -207,6 +207,8 @@ class Extraction {
   private declaredBytes = 0;
   private readonly counts = { files: 0, directories: 0, symlinks: 0, hardlinks: 0 };
   private readonly ephemeral = { entries: 0, bytes: 0 };
+  /** Content declared so far, and what copies of hard links the file system refused took (tree-writer.ts). */
+  private readonly budget: CopyBudget;
   private body: Body | undefined;
   private remaining = 0;
   private currentChunk: Buffer | undefined;
@@ -214,6 +216,7 @@ class Extraction {
 
   constructor(private readonly options: ExtractOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.budget = copyBudget(this.limits.maxBytes);
   }
 
   /** A chunk of the tar stream is about to be read. */
@@ -254,6 +257,7 @@ class Extraction {
       workerThresholdBytes: this.options.workerThresholdBytes,
       discard: this.options.discard,
       owner: this.options.owner?.(),
+      budget: this.budget,
     });
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
@@ -378,9 +382,19 @@ class Extraction {
   }
 
   private assertContentAffordable(): void {
-    if (this.unpackedBytes + this.ephemeral.bytes > this.limits.maxBytes) {
+    const declared = this.unpackedBytes + this.ephemeral.bytes;
+    Atomics.store(this.budget.counts, 0, BigInt(declared));
+    if (declared > this.limits.maxBytes) {
       throw new ArchiveLimitError(`the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} (raise --max-bytes if it is genuine)`);
     }
+    if (declared + Number(Atomics.load(this.budget.counts, 1)) > this.limits.maxBytes) throw this.overLimit();
+  }
+
+  /** Copies of hard links the file system refused (tree-writer.ts) took the restore past --max-bytes. */
+  overLimit(): ArchiveLimitError {
+    return new ArchiveLimitError(
+      `the archive unpacks to more than ${formatBytes(this.limits.maxBytes)} with its hard links made copies, which the file system restored into refused as links (raise --max-bytes if it is genuine)`,
+    );
   }
 
   private startFile(relPath: string, sink: FileSink, size: number): Promise<void> | undefined {

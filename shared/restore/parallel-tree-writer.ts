@@ -11,11 +11,12 @@
 // ahead of the writes, as far as QUEUED_FILES files or QUEUED_BYTES bytes (their content,
 // views of the decoded archive, is held until written), then waits.
 
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
 import { HolePlanner } from './holes.js';
-import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Files up to this size are collected whole and written in one go in the background. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
@@ -61,6 +62,7 @@ export class ParallelTreeWriter implements TreeWriter {
     private readonly limit = CALLS_IN_FLIGHT,
     private readonly owner?: Owner,
     private readonly maxQueuedFiles = QUEUED_FILES,
+    private readonly budget?: CopyBudget,
   ) {}
 
   beginChunk(): void {}
@@ -85,7 +87,7 @@ export class ParallelTreeWriter implements TreeWriter {
     await this.drain(); // the file linked to may still be waiting or in flight
     await fs.link(existingPath, absPath).catch((error: unknown) => {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(existingPath, absPath); // rare: blocking calls are fine here
+      copyLinkedFile(fsSync, existingPath, absPath, this.budget); // rare: blocking calls are fine here
     });
   }
 

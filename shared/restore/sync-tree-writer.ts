@@ -2,15 +2,20 @@
 // like GNU tar's. A local disk answers a metadata call faster than a hop to libuv's pool
 // costs (file-access.ts); right for small archives, and the model the other writers follow.
 
+import * as fsSync from 'node:fs';
 import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
 import { HolePlanner, type HoleWrites } from './holes.js';
-import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 export class SyncTreeWriter implements TreeWriter {
   readonly readsChunksLater = false;
   /** Who gets every entry created (tree-writer.ts); none: no chown call at all. */
-  constructor(private readonly owner?: Owner) {}
+  /** `budget`: what copies of refused links may take (tree-writer.ts). */
+  constructor(
+    private readonly owner?: Owner,
+    private readonly budget?: CopyBudget,
+  ) {}
 
   beginChunk(): void {}
 
@@ -35,7 +40,7 @@ export class SyncTreeWriter implements TreeWriter {
       linkSync(existingPath, absPath);
     } catch (error) {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(existingPath, absPath);
+      copyLinkedFile(fsSync, existingPath, absPath, this.budget);
     }
     return undefined;
   }

@@ -14,11 +14,17 @@
 // 65,000 on ext4 and 177 on EFS; EPERM or ENOTSUP on one without hard links, FAT or some FUSE)
 // is made a copy of its target instead (`copyLinkedFile`), with its mode, mtime and owner, as
 // a restore made every name before hard links were archived: the tenant is restored, its
-// names not linked, never refused where the file it was backed up from had them.
+// names not linked, never refused where the file it was backed up from had them. The copy is
+// written through a descriptor opened for it (so a read-only target, 0444 as git's objects
+// are, is copied by a restore run as its owner too), runs of 64 KiB of zeros left holes as
+// every restored file's are (holes.ts), and the target, if its mode denies its owner reading
+// it, is lent that bit while it is read. Copies count against --max-bytes with the archive's
+// content (`CopyBudget`): an archive of one file and many names, which links cost nothing to
+// store, must not unpack to many times the limit where the links are refused.
 //
 // Which writer, and when to switch, is chosen in one place: choose-tree-writer.ts.
 
-import { closeSync, constants as fsConstants, copyFileSync, fchmodSync, fchownSync, fstatSync, futimesSync, openSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 
 import type { Owner } from '../tenant/ownership.js';
 
@@ -30,25 +36,79 @@ export const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstan
 export const LINK_REFUSED: ReadonlySet<string> = new Set(['EMLINK', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
- * `absPath` made a copy of the file `existingPath` (created by this restore, closed: its final
- * mode and mtime set), never through a link: its content, mode, mtime and owner.
+ * What a restore may write (--max-bytes), shared with the writer threads: `counts[0]` the
+ * bytes of content the archive has declared so far (the extraction stores it), `counts[1]`
+ * the bytes copies of refused links have taken (the writers add to it).
  */
-export function copyLinkedFile(existingPath: string, absPath: string): void {
-  const from = openSync(existingPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+export interface CopyBudget {
+  readonly counts: BigInt64Array;
+  readonly maxBytes: number;
+}
+
+/** The `code` of the error copyLinkedFile throws when a copy would take the restore past --max-bytes. */
+export const COPY_OVER_LIMIT = 'OPENCLAW_COPY_OVER_LIMIT';
+
+export function copyBudget(maxBytes: number): CopyBudget {
+  return { counts: new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT)), maxBytes };
+}
+
+/**
+ * `absPath` made a copy of the file `existingPath` (created by this restore, closed: its final
+ * mode, mtime and owner set), never through a link: its content, mode, mtime and owner (a
+ * chown only where the copy's differs, so none without root). Self-contained, its only names
+ * its parameters and globals: the writer threads run its source text (writer-thread.ts).
+ */
+export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string, absPath: string, budget: CopyBudget | undefined): void {
+  const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsSync.constants;
+  const stat = fsSync.lstatSync(existingPath);
+  if (budget !== undefined) {
+    // In numbers (exact to 8 PiB): a limit need not be a whole number (Infinity).
+    if (Number(Atomics.add(budget.counts, 1, BigInt(stat.size))) + stat.size + Number(Atomics.load(budget.counts, 0)) > budget.maxBytes) {
+      throw Object.assign(new Error(`copying ${absPath} for a hard link the file system refused takes the restore past --max-bytes`), { code: 'OPENCLAW_COPY_OVER_LIMIT' });
+    }
+  }
+  const mode = stat.mode & 0o7777;
+  let from: number;
   try {
-    const stat = fstatSync(from);
-    // COPYFILE_EXCL: O_CREAT|O_EXCL, which no symlink in absPath's place is followed through.
-    copyFileSync(existingPath, absPath, fsConstants.COPYFILE_EXCL);
-    const to = openSync(absPath, fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW);
+    from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW);
+  } catch (error) {
+    // Restoring as its owner (not root), a mode that denies the owner reading (0o200, 0o000).
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES' || !stat.isFile()) throw error;
+    fsSync.chmodSync(existingPath, mode | 0o400);
     try {
-      fchownSync(to, stat.uid, stat.gid);
-      fchmodSync(to, stat.mode & 0o7777);
-      futimesSync(to, stat.mtime, stat.mtime);
+      from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW);
     } finally {
-      closeSync(to);
+      fsSync.chmodSync(existingPath, mode);
+    }
+  }
+  try {
+    // O_EXCL: no symlink in absPath's place is followed; 0o600 until the mode is set.
+    const to = fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      const hole = 64 * 1024;
+      const zeros = Buffer.alloc(hole);
+      const buffer = Buffer.allocUnsafe(16 * hole);
+      let position = 0;
+      for (;;) {
+        const got = fsSync.readSync(from, buffer, 0, buffer.length, position);
+        if (got === 0) break;
+        for (let at = 0; at < got; at += hole) {
+          const end = Math.min(at + hole, got);
+          if (end - at === hole && buffer.compare(zeros, 0, hole, at, end) === 0) continue;
+          for (let written = at; written < end; ) written += fsSync.writeSync(to, buffer, written, end - written, position + written);
+        }
+        position += got;
+      }
+      fsSync.ftruncateSync(to, position); // it may end in a hole
+      const made = fsSync.fstatSync(to);
+      if (made.uid !== stat.uid || made.gid !== stat.gid) fsSync.fchownSync(to, stat.uid, stat.gid);
+      fsSync.fchmodSync(to, mode);
+      fsSync.futimesSync(to, stat.mtime, stat.mtime);
+    } finally {
+      fsSync.closeSync(to);
     }
   } finally {
-    closeSync(from);
+    fsSync.closeSync(from);
   }
 }
 

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { cpuBudget } from '../cpu-budget.js';
 import { HolePlanner, type HoleWrites } from './holes.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
-import { umaskStrips, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 import { WRITER_THREAD_SOURCE, type WorkerBatch, type WorkerOp, type WorkerReply } from './writer-thread.js';
 
 /** Decoded chunks handed to the writer threads and not yet written: bounds memory (2 MiB frames). */
@@ -66,13 +66,17 @@ export class WorkerTreeWriter implements TreeWriter {
   private readonly spareBuffers: SharedArrayBuffer[] = [];
 
   /** `owner`: who gets every entry created (tree-writer.ts). */
-  constructor(laneCount = Math.min(MAX_WRITER_LANES, cpuBudget()), private readonly owner?: Owner) {
-    this.onThisThread = new SyncTreeWriter(owner);
+  constructor(
+    laneCount = Math.min(MAX_WRITER_LANES, cpuBudget()),
+    private readonly owner?: Owner,
+    private readonly budget?: CopyBudget,
+  ) {
+    this.onThisThread = new SyncTreeWriter(owner, budget);
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => this.startLane());
   }
 
   private startLane(): Lane {
-    const lane: Lane = { worker: new Worker(WRITER_THREAD_SOURCE, { eval: true, resourceLimits: WRITER_HEAP_LIMITS }), ops: [], exited: false };
+    const lane: Lane = { worker: new Worker(WRITER_THREAD_SOURCE, { eval: true, resourceLimits: WRITER_HEAP_LIMITS, workerData: this.budget }), ops: [], exited: false };
     lane.worker.on('message', (reply: WorkerReply) => {
       const batch = this.batches.get(reply.batch)!;
       if (--batch.lanesLeft === 0) {

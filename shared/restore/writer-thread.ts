@@ -3,7 +3,10 @@
 //
 // It runs as a CommonJS script given to the Worker as source text (`eval`), built from the
 // function below: no file path has to be resolved at run time, so it works unchanged from
-// the CLI's bundle and from each Lambda function's bundle.
+// the CLI's bundle and from each Lambda function's bundle. A hard link the file system refuses
+// is made a copy by tree-writer.ts's `copyLinkedFile`, its source text passed in beside.
+
+import { copyLinkedFile, LINK_REFUSED, type CopyBudget } from './tree-writer.js';
 
 /**
  * One operation for a writer thread: open (the one current file); write a range of the
@@ -43,8 +46,9 @@ export interface WorkerReply {
  * names (the functions' esbuild: minify + keepNames) would call a helper of its own from one.
  * Mirrors SyncTreeWriter call for call, for files and hard links.
  */
-function workerMain(load: NodeJS.Require): void {
-  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
+function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, refused: readonly string[]): void {
+  const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const budget = (workerData ?? undefined) as CopyBudget | undefined; // what copies of refused links may take
   const fsSync = load('node:fs') as typeof import('node:fs');
   const flags = fsSync.constants.O_WRONLY | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL | fsSync.constants.O_NOFOLLOW;
   let fd = -1;
@@ -102,24 +106,8 @@ function workerMain(load: NodeJS.Require): void {
               try {
                 fsSync.linkSync(existing, linkPath);
               } catch (error) {
-                // As tree-writer.ts copyLinkedFile (this function may call nothing of the module's).
-                const code = (error as NodeJS.ErrnoException).code;
-                if (code !== 'EMLINK' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
-                const from = fsSync.openSync(existing, fsSync.constants.O_RDONLY | fsSync.constants.O_NOFOLLOW);
-                try {
-                  const stat = fsSync.fstatSync(from);
-                  fsSync.copyFileSync(existing, linkPath, fsSync.constants.COPYFILE_EXCL);
-                  const to = fsSync.openSync(linkPath, fsSync.constants.O_WRONLY | fsSync.constants.O_NOFOLLOW);
-                  try {
-                    fsSync.fchownSync(to, stat.uid, stat.gid);
-                    fsSync.fchmodSync(to, stat.mode & 0o7777);
-                    fsSync.futimesSync(to, stat.mtime, stat.mtime);
-                  } finally {
-                    fsSync.closeSync(to);
-                  }
-                } finally {
-                  fsSync.closeSync(from);
-                }
+                if (!refused.includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+                copyLinked(fsSync, existing, linkPath, budget);
               }
               i += 3;
               break;
@@ -145,4 +133,4 @@ function workerMain(load: NodeJS.Require): void {
 }
 
 /** The writer thread's source text, for `new Worker(WRITER_THREAD_SOURCE, { eval: true })`. */
-export const WRITER_THREAD_SOURCE = `(${workerMain.toString()})(require)`;
+export const WRITER_THREAD_SOURCE = `(${workerMain.toString()})(require, ${copyLinkedFile.toString()}, ${JSON.stringify([...LINK_REFUSED])})`;
