@@ -57,6 +57,7 @@ export function addFlags<K extends string>(command: Command, flags: Readonly<Rec
     if (spec.required === true) option.makeOptionMandatory();
     const parse = parsers[key];
     if (spec.repeatable === true) option.argParser(repeated(parse));
+    else if (spec.secret === true) option.argParser(onceSecret(spec.flag, command));
     else if (spec.value !== undefined) option.argParser(once(parse));
     command.addOption(option);
   }
@@ -83,6 +84,29 @@ export function repeated(parse?: (value: string) => unknown): (value: string, pr
   return (value, previous) => {
     notAFlag(value);
     return [...(previous ?? []), parse === undefined ? value : parse(value)];
+  };
+}
+
+/**
+ * The flags whose values are secrets (FlagSpec.secret): usageErrorLine leaves the value out of
+ * commander's "option '--secret-key <secret>' argument '…' is invalid.".
+ */
+export const SECRET_FLAGS = new Set<string>();
+
+/**
+ * A secret flag's value, given once: refused given twice, or when it is another flag of the
+ * command (the value left out: `--secret-key $S --json` with S empty), in messages that do
+ * not show it; any other value is taken, one starting with `--` too (a secret key may).
+ */
+function onceSecret(flag: string, command: Command): (value: string, previous: unknown) => string {
+  SECRET_FLAGS.add(flag);
+  return (value, previous) => {
+    const name = value.split('=')[0]!;
+    for (let at: Command | null = command; at !== null; at = at.parent) {
+      if (at.options.some((option) => option.long === name)) throw new InvalidArgumentError(`the value is missing: ${name} is a flag`);
+    }
+    if (previous !== undefined) throw new InvalidArgumentError('given twice: give it once');
+    return value;
   };
 }
 

@@ -169,6 +169,33 @@ describe('a flag given twice', () => {
   });
 });
 
+describe('a --secret-key', () => {
+  // Its refusals echoed it: given twice, both secrets went to stderr and the --json error
+  // (a cron's log, a CI log); a secret starting with `--` (MinIO's are chosen freely) was
+  // refused as a flag, and shown.
+  const listing = ['--json', 'tenants', 'backups', 'acme', '--in', 's3://bkt/p/', '--endpoint', 'http://127.0.0.1:1', '--access-key', 'a'];
+
+  it.each<[string, string[], string]>([
+    ['given twice', ['--secret-key', 'TOPSECRET-one', '--secret-key', 'TOPSECRET-two'], 'given twice: give it once'],
+    ['followed by a flag', ['--secret-key', '--region', 'eu-west-1'], 'the value is missing: --region is a flag'],
+    ['in a --cmd, given twice', [], 'given twice: give it once'],
+  ])('is refused %s without showing its value', (what, flags, why) => {
+    const args = what.startsWith('in a --cmd')
+      ? ['--json', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://bkt/k.tar.zst --endpoint http://h:1 --secret-key TOPSECRET-one --secret-key TOPSECRET-two']
+      : [...listing, ...flags];
+    const run = runCli(['--tenants-dir', base, ...args]);
+    expect(run.status).toBe(2);
+    expect(run.stdout + run.stderr).not.toContain('TOPSECRET');
+    expect(run.stderr).toMatch(new RegExp(`^openclaw: (--cmd: )?option '--secret-key' is invalid \\(its value not shown\\)\\. ${why} \\(see openclaw tenants [a-z]+ --help\\)\n$`));
+  });
+
+  it('may start with --', () => {
+    const run = runCli(['--tenants-dir', base, ...listing, '--secret-key=--TOPSECRET+/x']);
+    expect(run.stdout + run.stderr).not.toContain('TOPSECRET');
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'UNREACHABLE' } });
+  });
+});
+
 describe('a destination that looks like a mistyped URL', () => {
   it.each([['s3:/bucket/acme.tar.zst'], ['s3:bucket/acme.tar.zst'], ['S3:/bucket/acme.tar.zst'], ['s3//bucket/acme.tar.zst'], ['gs:/bucket/acme.tar.zst'], ['https:bucket/acme.tar.zst']])(
     'refuses %s without writing anything',
