@@ -155,11 +155,18 @@ describe('a flag given twice', () => {
     ['cron add --log', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants list', '--log', '/a.log', '--log', '/b.log'], /^option '--log <file>' argument '\/b\.log' is invalid\. given twice/],
     ['doctor --expect-uid', ['doctor', '--expect-uid', '1000', '--expect-uid', '0'], /^option '--expect-uid <uid>' argument '0' is invalid\. given twice/],
     ['tenants list --region', ['tenants', 'list', '--region', 'eu-west-1', '--region', 'us-east-1'], /^option '--region <region>' argument 'us-east-1' is invalid\. given twice/],
+    // A choice flag too: `--keep old … --keep new` kept the restored tree and deleted the previous tenant.
+    ['tenants recover --keep', ['tenants', 'recover', 'acme', '--keep', 'old', '--keep', 'new'], /^option '--keep <tree>' argument 'new' is invalid\. given twice \(first "old"\): give it once \(see openclaw tenants recover --help\)$/],
   ])('is refused for %s (exit 2, one JSON error), instead of the last one winning in silence', (_flag, args, message) => {
     const before = readdirSync(dir.path).sort();
     expectJsonError(['--tenants-dir', base, '--json', ...args], 2, 'USAGE', message);
     expect(readdirSync(dir.path).sort()).toEqual(before);
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('still takes only its choices for --keep', () => {
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'acme', '--keep', 'slots'], 2, 'USAGE', /^option '--keep <tree>' argument 'slots' is invalid\. Allowed choices are old, new, slot\./);
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'acme', '--keep', '--json'], 2, 'USAGE', /^option '--keep <tree>' argument missing/);
   });
 
   it('is still collected for a repeatable one', () => {
