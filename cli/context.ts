@@ -103,7 +103,7 @@ function onceSecret(flag: string, command: Command): (value: string, previous: u
   return (value, previous) => {
     const name = value.split('=')[0]!;
     for (let at: Command | null = command; at !== null; at = at.parent) {
-      if (at.options.some((option) => option.long === name)) throw new InvalidArgumentError(`the value is missing: ${name} is a flag`);
+      if (at.options.some((option) => option.long === name || option.short === name)) throw new InvalidArgumentError(`the value is missing: ${name} is a flag`);
     }
     if (previous !== undefined) throw new InvalidArgumentError('given twice: give it once');
     return value;
@@ -114,10 +114,11 @@ function onceSecret(flag: string, command: Command): (value: string, previous: u
  * Commander gives a flag that takes a value the next argument whatever it is, so a value left
  * out (`--to $DEST --overwrite` with DEST empty) made the next flag the value: a backup written
  * to a file `./--overwrite`, a restore into a base dir `./--json`. No value of ours is shaped
- * like a long flag; a file of such a name is written `./--name`.
+ * like a long flag, or is the short -h (`--to -h` wrote ./-h; commander takes -V anywhere as
+ * the version); a file of such a name is written `./--name`.
  */
 function notAFlag(value: string): void {
-  if (/^--[a-zA-Z]/.test(value)) {
+  if (/^--[a-zA-Z]/.test(value) || value === '-h') {
     throw new InvalidArgumentError(`the value is missing: ${value} is a flag (to name a file so, write ./${value})`);
   }
 }

@@ -134,6 +134,15 @@ describe('a flag whose value was left out', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  it('is refused when the next argument is the short flag -h (--to -h wrote the archive to ./-h)', () => {
+    const cwd = path.join(dir.path, 'cwd-short');
+    mkdirSync(cwd);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '-h'], { cwd });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe("openclaw: option '--to <destination>' argument '-h' is invalid. the value is missing: -h is a flag (to name a file so, write ./-h) (see openclaw tenants backup --help)\n");
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
   it('takes a file of such a name written ./--name', () => {
     const cwd = path.join(dir.path, 'cwd-dashes');
     mkdirSync(cwd);
