@@ -57,6 +57,7 @@ export function addFlags<K extends string>(command: Command, flags: Readonly<Rec
     if (spec.required === true) option.makeOptionMandatory();
     const parse = parsers[key];
     if (spec.repeatable === true) option.argParser(repeated(parse));
+    else if (spec.secret === true) option.argParser(onceSecret(spec.flag, command));
     else if (spec.value !== undefined) option.argParser(once(parse));
     command.addOption(option);
   }
@@ -87,13 +88,37 @@ export function repeated(parse?: (value: string) => unknown): (value: string, pr
 }
 
 /**
+ * The flags whose values are secrets (FlagSpec.secret): usageErrorLine leaves the value out of
+ * commander's "option '--secret-key <secret>' argument '…' is invalid.".
+ */
+export const SECRET_FLAGS = new Set<string>();
+
+/**
+ * A secret flag's value, given once: refused given twice, or when it is another flag of the
+ * command (the value left out: `--secret-key $S --json` with S empty), in messages that do
+ * not show it; any other value is taken, one starting with `--` too (a secret key may).
+ */
+function onceSecret(flag: string, command: Command): (value: string, previous: unknown) => string {
+  SECRET_FLAGS.add(flag);
+  return (value, previous) => {
+    const name = value.split('=')[0]!;
+    for (let at: Command | null = command; at !== null; at = at.parent) {
+      if (at.options.some((option) => option.long === name || option.short === name)) throw new InvalidArgumentError(`the value is missing: ${name} is a flag`);
+    }
+    if (previous !== undefined) throw new InvalidArgumentError('given twice: give it once');
+    return value;
+  };
+}
+
+/**
  * Commander gives a flag that takes a value the next argument whatever it is, so a value left
  * out (`--to $DEST --overwrite` with DEST empty) made the next flag the value: a backup written
  * to a file `./--overwrite`, a restore into a base dir `./--json`. No value of ours is shaped
- * like a long flag; a file of such a name is written `./--name`.
+ * like a long flag, or is the short -h (`--to -h` wrote ./-h; commander takes -V anywhere as
+ * the version); a file of such a name is written `./--name`.
  */
 function notAFlag(value: string): void {
-  if (/^--[a-zA-Z]/.test(value)) {
+  if (/^--[a-zA-Z]/.test(value) || value === '-h') {
     throw new InvalidArgumentError(`the value is missing: ${value} is a flag (to name a file so, write ./${value})`);
   }
 }

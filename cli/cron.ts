@@ -314,7 +314,6 @@ async function migrateCrons(context: CliContext, dryRun: boolean): Promise<void>
   context.output.result({ operation: 'cron-migrate', dryRun, results }, lines);
 }
 
-/** A repeatable option's values. */
 /** `date`'s wall time in `zone`, as `YYYY-MM-DD HH:MM`. */
 function inZone(date: Date, zone: string): string {
   return new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(date);

@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import type { ChainRecovery } from '../shared/backup/backup.js';
 import type { RecoverResult } from '../shared/tenant/recover.js';
 import { KEEP_CHOICES, type Keep } from '../shared/tenant/slot.js';
-import type { CliContext } from './context.js';
+import { once, type CliContext } from './context.js';
 import { duration } from './output.js';
 
 const OUTCOMES: Readonly<Record<RecoverResult['recovered'], string>> = {
@@ -23,9 +23,7 @@ export function registerRecover(tenants: Command, context: CliContext): void {
     .command('recover')
     .description('settle an interrupted restore of a tenant now (every command on the tenant does this first), and end a broken backup in pieces')
     .argument('<tenant>', 'tenant name')
-    .addOption(
-      new Option('--keep <tree>', 'when recovery needs a decision: put this tree in the slot and delete the others').choices(KEEP_CHOICES as Keep[]),
-    )
+    .addOption(keepOption())
     .addHelpText(
       'after',
       '\nRecovery needs a decision only when a restore --force was interrupted while the previous tenant\n' +
@@ -69,4 +67,14 @@ function chainLine(chain: ChainRecovery): string {
           ? '; its last piece had completed the archive: stored whole, its tags written now'
           : '';
   return `ended a backup in pieces${to} ${why}${upload}`;
+}
+
+/**
+ * `--keep`: one of KEEP_CHOICES, given once (commander's choices keep the last in silence:
+ * `--keep old … --keep new` deleted the previous tenant).
+ */
+function keepOption(): Option {
+  const option = new Option('--keep <tree>', 'when recovery needs a decision: put this tree in the slot and delete the others').choices(KEEP_CHOICES as Keep[]);
+  const choice = option.parseArg!;
+  return option.argParser(once((value) => choice(value, undefined)));
 }

@@ -5,6 +5,8 @@
 
 import type { Command, CommanderError } from 'commander';
 
+import { SECRET_FLAGS } from './context.js';
+
 /** A flag an operator gives to the wrong command, and what to do instead. */
 const MISPLACED_FLAGS: Readonly<Record<string, string>> = {
   'tenants backup --as':
@@ -40,7 +42,7 @@ const NO_ARGUMENTS: Readonly<Record<string, string>> = {
 export function usageErrorLine(error: CommanderError, command: Command): string {
   const path = commandPath(command);
   const help = ` (see openclaw ${path === '' ? '' : `${path} `}--help)`;
-  const message = oneLine(error.message.replace(/^error: /, ''));
+  const message = withoutSecret(oneLine(error.message.replace(/^error: /, '')));
   // A mistyped flag leaves the command without the one it needed: the typo is what to fix.
   const unknown = error.code === 'commander.unknownOption' ? /^unknown option '([^']*)'/.exec(message)?.[1] : firstUnknownOption(command);
   if (unknown !== undefined) return `${unknownOptionLine(unknown, command, path)}${help}`;
@@ -52,6 +54,18 @@ export function usageErrorLine(error: CommanderError, command: Command): string 
     return `${path} takes ${command.registeredArguments.length} argument${command.registeredArguments.length === 1 ? '' : 's'} (${expected}), got ${command.args.length}: ${given} (quote a value that holds spaces)${help}`;
   }
   return `${message}${help}`;
+}
+
+/**
+ * Commander's "option '--secret-key <secret>' argument 'VALUE' is invalid. WHY" without the
+ * value (SECRET_FLAGS): a usage error's line goes to the terminal, logs and --json output.
+ */
+function withoutSecret(message: string): string {
+  const flag = /^option '(--[a-z0-9-]+) <[^>]*>' argument '/.exec(message);
+  if (flag === null || !SECRET_FLAGS.has(flag[1]!)) return message;
+  // The reason after the value is ours and never holds "' is invalid."; the value may.
+  const end = message.lastIndexOf("' is invalid.");
+  return end === -1 ? message : `option '${flag[1]}' is invalid (its value not shown).${message.slice(end + "' is invalid.".length)}`;
 }
 
 function unknownOptionLine(flag: string, command: Command, path: string): string {

@@ -17,6 +17,11 @@ export interface FlagSpec {
   readonly required?: true;
   /** May be given more than once; the values are collected in order. */
   readonly repeatable?: true;
+  /**
+   * Its value is a secret: no message shows it (a usage error names the flag only), and any
+   * value is taken but another flag of the command (a secret may start with `--`).
+   */
+  readonly secret?: true;
 }
 
 /** Flags of `openclaw` itself, given before the subcommand. */
@@ -37,7 +42,7 @@ function storageFlags(direction: 'backup' | 'restore') {
     region: { flag: '--region', value: '<region>', description: 'AWS region of the bucket (at an --endpoint: the region requests are signed for); in remote mode, also the region of the gateway' },
     endpoint: { flag: '--endpoint', value: '<url>', description: 'S3-compatible endpoint (MinIO, R2, Ceph…); path-style addressing' },
     accessKey: { flag: '--access-key', value: '<id>', description: 'access key for --endpoint (or set OPENCLAW_S3_ACCESS_KEY)' },
-    secretKey: { flag: '--secret-key', value: '<secret>', description: 'secret key for --endpoint (or set OPENCLAW_S3_SECRET_KEY)' },
+    secretKey: { flag: '--secret-key', value: '<secret>', description: 'secret key for --endpoint (or set OPENCLAW_S3_SECRET_KEY)', secret: true },
     pipe: {
       flag: '--pipe',
       value: '<command>',

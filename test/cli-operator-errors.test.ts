@@ -134,6 +134,15 @@ describe('a flag whose value was left out', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  it('is refused when the next argument is the short flag -h (--to -h wrote the archive to ./-h)', () => {
+    const cwd = path.join(dir.path, 'cwd-short');
+    mkdirSync(cwd);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '-h'], { cwd });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe("openclaw: option '--to <destination>' argument '-h' is invalid. the value is missing: -h is a flag (to name a file so, write ./-h) (see openclaw tenants backup --help)\n");
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
   it('takes a file of such a name written ./--name', () => {
     const cwd = path.join(dir.path, 'cwd-dashes');
     mkdirSync(cwd);
@@ -155,6 +164,8 @@ describe('a flag given twice', () => {
     ['cron add --log', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants list', '--log', '/a.log', '--log', '/b.log'], /^option '--log <file>' argument '\/b\.log' is invalid\. given twice/],
     ['doctor --expect-uid', ['doctor', '--expect-uid', '1000', '--expect-uid', '0'], /^option '--expect-uid <uid>' argument '0' is invalid\. given twice/],
     ['tenants list --region', ['tenants', 'list', '--region', 'eu-west-1', '--region', 'us-east-1'], /^option '--region <region>' argument 'us-east-1' is invalid\. given twice/],
+    // A choice flag too: `--keep old … --keep new` kept the restored tree and deleted the previous tenant.
+    ['tenants recover --keep', ['tenants', 'recover', 'acme', '--keep', 'old', '--keep', 'new'], /^option '--keep <tree>' argument 'new' is invalid\. given twice \(first "old"\): give it once \(see openclaw tenants recover --help\)$/],
   ])('is refused for %s (exit 2, one JSON error), instead of the last one winning in silence', (_flag, args, message) => {
     const before = readdirSync(dir.path).sort();
     expectJsonError(['--tenants-dir', base, '--json', ...args], 2, 'USAGE', message);
@@ -162,10 +173,42 @@ describe('a flag given twice', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  it('still takes only its choices for --keep', () => {
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'acme', '--keep', 'slots'], 2, 'USAGE', /^option '--keep <tree>' argument 'slots' is invalid\. Allowed choices are old, new, slot\./);
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'acme', '--keep', '--json'], 2, 'USAGE', /^option '--keep <tree>' argument missing/);
+  });
+
   it('is still collected for a repeatable one', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'twice.tar.zst.age'), '--encrypt-to', 'garbage-one', '--encrypt-to', 'garbage-two']);
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/recipient "garbage-one" is not an age recipient/);
+  });
+});
+
+describe('a --secret-key', () => {
+  // Its refusals echoed it: given twice, both secrets went to stderr and the --json error
+  // (a cron's log, a CI log); a secret starting with `--` (MinIO's are chosen freely) was
+  // refused as a flag, and shown.
+  const listing = ['--json', 'tenants', 'backups', 'acme', '--in', 's3://bkt/p/', '--endpoint', 'http://127.0.0.1:1', '--access-key', 'a'];
+
+  it.each<[string, string[], string]>([
+    ['given twice', ['--secret-key', 'TOPSECRET-one', '--secret-key', 'TOPSECRET-two'], 'given twice: give it once'],
+    ['followed by a flag', ['--secret-key', '--region', 'eu-west-1'], 'the value is missing: --region is a flag'],
+    ['in a --cmd, given twice', [], 'given twice: give it once'],
+  ])('is refused %s without showing its value', (what, flags, why) => {
+    const args = what.startsWith('in a --cmd')
+      ? ['--json', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--cmd', 'openclaw tenants backup acme --to s3://bkt/k.tar.zst --endpoint http://h:1 --secret-key TOPSECRET-one --secret-key TOPSECRET-two']
+      : [...listing, ...flags];
+    const run = runCli(['--tenants-dir', base, ...args]);
+    expect(run.status).toBe(2);
+    expect(run.stdout + run.stderr).not.toContain('TOPSECRET');
+    expect(run.stderr).toMatch(new RegExp(`^openclaw: (--cmd: )?option '--secret-key' is invalid \\(its value not shown\\)\\. ${why} \\(see openclaw tenants [a-z]+ --help\\)\n$`));
+  });
+
+  it('may start with --', () => {
+    const run = runCli(['--tenants-dir', base, ...listing, '--secret-key=--TOPSECRET+/x']);
+    expect(run.stdout + run.stderr).not.toContain('TOPSECRET');
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'UNREACHABLE' } });
   });
 });
 

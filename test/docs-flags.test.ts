@@ -27,12 +27,16 @@ const COMMANDS = [
 const GROUPS = new Set(['tenants', 'cron']);
 const DOCS = ['README.md', path.join('infra', 'README.md'), path.join('infra', 'README-cross-account.md')].map((file) => readFileSync(path.join(repoRoot, file), 'utf8'));
 
-/** The long flags the options section of a --help lists. */
+/**
+ * The long flags the options section of a --help lists: each at the start of a term, two
+ * spaces in (a description's wrapped line, further in, may start with another flag it names:
+ * cron add's "--timezone)", tenants backup's "--all a template…").
+ */
 function helpFlags(command: readonly string[]): Set<string> {
   const run = runCli([...command, '--help']);
   expect(run.status, run.stderr).toBe(0);
   const options = (run.stdout.split('\nOptions:')[1] ?? '').split(/\n\S/)[0]!;
-  return new Set([...options.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((match) => match[1]!));
+  return new Set([...options.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((match) => match[1]!));
 }
 
 const flags = new Map(COMMANDS.map((command) => [command.join(' '), helpFlags(command)]));
