@@ -351,6 +351,43 @@ describe('process owners', () => {
     await lock.release();
   });
 
+  // Another host reads a lock whenever it likes: one touch stamped this host's time first and
+  // the file system's a moment later, so a reader between the two saw a live lock two minutes
+  // old (a lock test failed so at load 9, its heartbeat caught between the two calls).
+  it('never stamp a file with this host\'s time, not even for a moment, where the file system\'s clock moves the ctime', async () => {
+    const file = path.join(dir.path, 'written');
+    const handle = await fs.open(file, 'w');
+    const stamped: number[] = [];
+    const recording = new Proxy(handle, {
+      get(target, key) {
+        if (key === 'utimes') return async (atime: Date, mtime: Date) => {
+          stamped.push(mtime.getTime());
+          return target.utimes(atime, mtime);
+        };
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    try {
+      const behind = Date.now() - 120_000;
+      vi.useFakeTimers({ toFake: ['Date'], now: behind });
+      try {
+        for (let i = 0; i < 5; i++) {
+          await handle.write('x');
+          await touchWithFileSystemClock(recording);
+        }
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(stamped.length).toBeGreaterThanOrEqual(10);
+      expect(stamped.filter((time) => Math.abs(time - behind) < 60_000)).toEqual([]);
+      const { mtimeMs, ctimeMs } = await handle.stat();
+      expect(ctimeMs - mtimeMs).toBeLessThan(1_000);
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('take a zombie (killed, not reaped by its parent) for dead', async () => {
     // sh starts `sleep 0.3` in the background and becomes `sleep 5`, which never reaps it (the
     // child outlives the exec, so sh itself cannot have reaped it first).

@@ -175,7 +175,11 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
     if (held !== undefined) lost ||= !isOurs(held.state);
     return !lost;
   };
+  // One beat at a time: beats overlapping on a slow file system would undo each other's stamps.
+  let beating = false;
   const heartbeat = setInterval(() => {
+    if (beating) return;
+    beating = true;
     void ours().then(async (still) => {
       if (!still) return clearInterval(heartbeat);
       const handle = await fs.open(lockPath, 'r');
@@ -184,7 +188,9 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
       } finally {
         await handle.close();
       }
-    }).catch(() => undefined);
+    }).catch(() => undefined).finally(() => {
+      beating = false;
+    });
   }, heartbeatMs);
   heartbeat.unref();
   heldHere.add(lockPath);

@@ -129,16 +129,31 @@ export async function readFileSystemClock(file: string): Promise<number> {
  * A heartbeat: sets the file's mtime to the file system's own clock, not this host's. Those
  * who judge the file (isOwnerGone, the lock's staleness) compare its times with the file
  * system's clock (FileSystemClock); a toucher whose clock ran minutes behind would stamp a
- * live file "minutes old", and another host would take it for abandoned. `utimes` makes the file system stamp the ctime with its
- * clock, which then becomes the mtime too (where the ctime did not move, this host's time stays).
+ * live file "minutes old", and another host would take it for abandoned. Setting the file's
+ * own times again makes the file system stamp its ctime with its clock, which then becomes
+ * the mtime too: this host's time is never written, not even between the two calls, where
+ * another host may read the file. Only on a file system whose ctime never moves does this
+ * host's time stay.
  */
 export async function touchWithFileSystemClock(handle: FileHandle): Promise<void> {
-  const before = await handle.stat();
+  let before = await handle.stat();
+  // The kernel stamps ctimes from a coarse clock: a touch in the same tick as the file's last
+  // change (a write, an earlier touch) may leave its ctime where it was. Tried a tick later.
+  for (let attempt = 0; attempt < CTIME_ATTEMPTS; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, COARSE_TICK_MS));
+    await handle.utimes(before.atime, before.mtime);
+    const after = await handle.stat();
+    if (after.ctimeMs > before.ctimeMs) return handle.utimes(after.ctime, after.ctime);
+    before = after;
+  }
   const now = new Date();
   await handle.utimes(now, now);
-  const after = await handle.stat();
-  if (after.ctimeMs > before.ctimeMs && after.ctimeMs !== now.getTime()) await handle.utimes(after.ctime, after.ctime);
 }
+
+/** Tries before a heartbeat gives up on the ctime moving (a file system that never moves it). */
+const CTIME_ATTEMPTS = 3;
+/** Longer than a coarse clock tick (4 ms at HZ=250, 10 ms at HZ=100). */
+const COARSE_TICK_MS = 15;
 
 /** What `/proc/<pid>/stat` says of a process. */
 export interface ProcessStat {
