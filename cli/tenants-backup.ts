@@ -141,6 +141,11 @@ function describePlan(plan: BackupPlan): string[] {
     lines.push(`  may be left out ${plan.mayBeSkipped.length} (decided from content a dry run does not read):`);
     for (const note of plan.mayBeSkipped.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);
   }
+  if (plan.s3 !== undefined) {
+    const { sse, sseKmsKeyId, storageClass } = plan.s3;
+    const settings = [sse !== undefined && `--sse ${sse}`, sseKmsKeyId !== undefined && `--sse-kms-key-id ${sseKmsKeyId}`, storageClass !== undefined && `--storage-class ${storageClass}`].filter((part) => part !== false);
+    lines.push(`  S3 object settings: ${settings.length > 0 ? settings.join(' ') : "the bucket's defaults (no --sse, --storage-class)"}`);
+  }
   if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${shownText(plan.refusal.message)}`);
   else lines.push('  nothing was read or written');
   return lines;

@@ -200,6 +200,16 @@ describe('a backup that continues across invocations', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'classy/one.tar.zst' }));
     // s3rver keeps the storage class (not the encryption header: the recording proxy's test in s3-object-settings.test.ts shows it sent).
     expect(head.StorageClass).toBe('ONEZONE_IA');
+    // Nor does it answer with the encryption: the chain's last piece tells the operator in its log.
+    const logged = [process.stdout, process.stderr].flatMap((stream) => vi.mocked(stream.write).mock.calls.map((call) => String(call[0])));
+    expect(logged.filter((line) => line.includes('did not confirm --sse AES256'))).toHaveLength(1);
+  });
+
+  it('a backup done in one invocation carries the unconfirmed --sse back in its notices (what the CLI prints in remote mode)', async () => {
+    mkdirSync(path.join(base, 'small'), { recursive: true });
+    writeFileSync(path.join(base, 'small', 'config.json'), '{}\n');
+    const result = await backupHandler(deps())({ tenant: 'small', to: 's3://backups/small/one.tar.zst', storage: { sse: 'aws:kms' } }, budgetContext('req-s1', 900_000));
+    expect(result).toMatchObject({ operation: 'backup', tenant: 'small', notices: [expect.stringMatching(/^WARNING: s3:\/\/backups\/small\/one\.tar\.zst is stored whole, but the store \S+ did not confirm --sse aws:kms \(its answer named no server-side encryption\)/)] });
   });
 
   it('continues an encrypted backup into one age file, which age -d opens and restore decrypts, its key only in the state file', async () => {

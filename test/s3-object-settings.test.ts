@@ -1,7 +1,8 @@
 // `--sse`, `--sse-kms-key-id` and `--storage-class` (shared/storage/s3-object-settings.ts): the
 // checks, the headers of every request that creates the object (aws-sdk-client-mock, and
-// s3rver behind a recording proxy, read back with the aws CLI where s3rver keeps them), and
-// the CLI's one-line refusals.
+// s3rver behind a recording proxy, read back with the aws CLI where s3rver keeps them), the
+// CLI's one-line refusals, and the warning when the store's answer does not confirm the
+// encryption asked for (s3rver ignores the headers).
 
 import * as sdk from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -16,7 +17,7 @@ import { UsageError } from '../shared/errors.js';
 import { parseCronCommand } from '../shared/schedule/cron-command.js';
 import { parseBackupCommand } from '../shared/control-plane/protocol.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
-import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
+import { s3ObjectSettings, unconfirmedEncryption } from '../shared/storage/s3-object-settings.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
@@ -67,6 +68,24 @@ describe('s3ObjectSettings', () => {
   });
 });
 
+describe('unconfirmedEncryption', () => {
+  const kms = { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' } as const;
+  const arn = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  it.each([
+    ['nothing asked', {}, {}, undefined],
+    ['AES256 confirmed', { ServerSideEncryption: 'AES256' }, { ServerSideEncryption: 'AES256' }, undefined],
+    ['AES256 not answered', { ServerSideEncryption: 'AES256' }, {}, '--sse AES256 (its answer named no server-side encryption)'],
+    ['aws:kms answered AES256', { ServerSideEncryption: 'aws:kms' }, { ServerSideEncryption: 'AES256' }, '--sse aws:kms (its answer named AES256)'],
+    ['a key id answered as its ARN', kms, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
+    ['a key ARN answered as itself', { ...kms, SSEKMSKeyId: arn }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
+    ['another key', kms, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn.replace('1234abcd', 'ffffffff') }, `--sse-kms-key-id ${kms.SSEKMSKeyId} (its answer named the KMS key ${arn.replace('1234abcd', 'ffffffff')})`],
+    ['no key answered', kms, { ServerSideEncryption: 'aws:kms' }, `--sse-kms-key-id ${kms.SSEKMSKeyId} (its answer named no KMS key)`],
+    ['an alias (its key ARN cannot be told without KMS)', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/backups' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
+  ] as const)('%s', (_name, requested, applied, expected) => {
+    expect(unconfirmedEncryption(requested, applied)).toBe(expected);
+  });
+});
+
 describe('the requests that create the object carry them (aws-sdk-client-mock)', () => {
   const s3 = mockClient(sdk.S3Client);
   let client: sdk.S3Client;
@@ -106,6 +125,29 @@ describe('the requests that create the object carry them (aws-sdk-client-mock)',
     expect(s3.commandCalls(sdk.CreateMultipartUploadCommand)[0]!.args[0].input).toMatchObject(settings);
     expect(s3.commandCalls(sdk.UploadPartCommand)).toHaveLength(3);
     for (const call of s3.commandCalls(sdk.UploadPartCommand)) expect(call.args[0].input).not.toHaveProperty('StorageClass');
+  });
+
+  it('a PutObject answer without ServerSideEncryption is said, naming the store; one with it is not', async () => {
+    bucket();
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', endpoint: 'https://store.example', partSize: 5 * MiB, objectSettings: { ServerSideEncryption: 'AES256' } });
+    const unconfirmed = await at.write(bodyOf(randomBytes(1000)), writeOptions());
+    expect(unconfirmed).toMatchObject({ bytes: 1000, unconfirmed: 'the store https://store.example did not confirm --sse AES256 (its answer named no server-side encryption)' });
+    s3.on(sdk.PutObjectCommand).resolves({ ETag: '"single"', ServerSideEncryption: 'AES256' });
+    const confirmed = await at.write(bodyOf(randomBytes(1000)), { ...writeOptions(), overwrite: true });
+    expect(confirmed).not.toHaveProperty('unconfirmed');
+  });
+
+  it('so is a CompleteMultipartUpload answer without it, or naming another KMS key', async () => {
+    bucket();
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, objectSettings: { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key } });
+    expect(await at.write(bodyOf(randomBytes(11 * MiB)), writeOptions())).toMatchObject({ unconfirmed: 'the store S3 did not confirm --sse aws:kms (its answer named no server-side encryption)' });
+    const other = key.replace('1234abcd', 'ffffffff');
+    s3.on(sdk.CompleteMultipartUploadCommand).resolves({ ETag: '"multi-3"', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: other });
+    expect(await at.write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), overwrite: true })).toMatchObject({ unconfirmed: `the store S3 did not confirm --sse-kms-key-id ${key} (its answer named the KMS key ${other})` });
+    s3.on(sdk.CompleteMultipartUploadCommand).resolves({ ETag: '"multi-3"', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key });
+    expect(await at.write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), overwrite: true })).not.toHaveProperty('unconfirmed');
+    expect(s3.commandCalls(sdk.CompleteMultipartUploadCommand)).toHaveLength(3);
   });
 
   it('none without the flags: the bucket\'s defaults apply', async () => {
@@ -175,6 +217,28 @@ describe('against s3rver', () => {
       await proxy.stop();
     }
     expect(await headObject('sse/multipart.tar.zst')).toMatchObject({ StorageClass: 'ONEZONE_IA', ContentLength: 11 * MiB });
+  });
+
+  it('a backup whose store does not confirm --sse says so in one line (and in --json), exit 0; --dry-run shows the settings', async () => {
+    const run = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--to', 's3://backups/sse/unconfirmed.tar.zst', ...s3Flags(server), '--sse', 'AES256']);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    const warnings = run.stdout.split('\n').filter((line) => line.includes('did not confirm'));
+    expect(warnings).toEqual([
+      `  note: WARNING: s3://backups/sse/unconfirmed.tar.zst is stored whole, but the store ${server.endpoint} did not confirm --sse AES256 (its answer named no server-side encryption): ` +
+        "it may not be encrypted at rest as asked (a store that ignores the encryption headers); check the bucket's default encryption",
+    ]);
+    const json = await runMain(['--json', '--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--to', 's3://backups/sse/unconfirmed-json.tar.zst', ...s3Flags(server), '--sse', 'aws:kms']);
+    expect(json.status).toBe(0);
+    expect((JSON.parse(json.stdout) as { notices: string[] }).notices).toEqual([expect.stringContaining(`the store ${server.endpoint} did not confirm --sse aws:kms`)]);
+    const plain = await runMain(['--json', '--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--to', 's3://backups/sse/plain.tar.zst', ...s3Flags(server)]);
+    expect((JSON.parse(plain.stdout) as { notices: string[] }).notices).toEqual([]);
+
+    const plan = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--dry-run', '--to', 's3://backups/sse/plan.tar.zst', ...s3Flags(server), '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/backups', '--storage-class', 'standard_ia']);
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toContain('  S3 object settings: --sse aws:kms --sse-kms-key-id alias/backups --storage-class STANDARD_IA\n');
+    const planJson = await runMain(['--json', '--tenants-dir', tenants.path, 'tenants', 'backup', 'acme', '--dry-run', '--to', 's3://backups/sse/plan.tar.zst', ...s3Flags(server)]);
+    expect(JSON.parse(planJson.stdout)).toMatchObject({ operation: 'backup-plan', s3: {} });
   });
 
   it('verify and restore of a backup a lifecycle rule moved to GLACIER fail in one line saying why (S3: 403 InvalidObjectState)', async () => {

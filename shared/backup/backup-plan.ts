@@ -42,6 +42,8 @@ export interface BackupPlan {
   readonly destination: 'absent' | 'exists' | 'unknown';
   /** Why the real backup would not run, if it would not. */
   readonly refusal?: { readonly code: string; readonly message: string };
+  /** S3: what the object would be created with (`--sse`, `--sse-kms-key-id`, `--storage-class`); empty: the bucket's defaults. */
+  readonly s3?: { readonly sse?: string; readonly sseKmsKeyId?: string; readonly storageClass?: string };
 }
 
 export async function planBackup(request: {
@@ -104,6 +106,7 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
     if (destination === 'absent') destination = 'unknown';
     refusal = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', message: describeError(error) };
   }
+  const settings = location.objectSettings;
   return {
     operation: 'backup-plan',
     tenant,
@@ -115,5 +118,12 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
     mayBeSkipped,
     destination,
     ...(refusal !== undefined && { refusal }),
+    ...(settings !== undefined && {
+      s3: {
+        ...(settings.ServerSideEncryption !== undefined && { sse: settings.ServerSideEncryption }),
+        ...(settings.SSEKMSKeyId !== undefined && { sseKmsKeyId: settings.SSEKMSKeyId }),
+        ...(settings.StorageClass !== undefined && { storageClass: settings.StorageClass }),
+      },
+    }),
   };
 }

@@ -215,6 +215,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       from.encryption?.stream.payloadKey.fill(0);
       await removeContinuation(tenantsDir, tenant);
       if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
+      if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
       return {
         operation: 'backup',
         tenant,
@@ -342,6 +343,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     }
     if (from !== undefined) await removeContinuation(tenantsDir, tenant);
     if (written.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, written.unrecorded));
+    if (written.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, written.unconfirmed));
     const { manifest, manifestSha256: digest } = summary;
     crashPoint('backup:stored');
     return {
@@ -367,6 +369,11 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   } finally {
     await lock?.release();
   }
+}
+
+/** Said, not thrown: the archive is stored, and failing would leave no backup at all. */
+function unconfirmedNotice(display: string, unconfirmed: string): string {
+  return `WARNING: ${display} is stored whole, but ${unconfirmed}: it may not be encrypted at rest as asked (a store that ignores the encryption headers); check the bucket's default encryption`;
 }
 
 function unrecordedNotice(display: string, unrecorded: string): string {

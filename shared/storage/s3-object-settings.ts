@@ -81,3 +81,32 @@ export function s3ObjectSettings(flags: S3ObjectFlags): S3ObjectSettings {
     ...(storageClass !== undefined && { StorageClass: storageClass as StorageClass }),
   };
 }
+
+/** What a store's answer to the request that created the object (or a HEAD of it) says of its encryption. */
+export interface AppliedEncryption {
+  readonly ServerSideEncryption?: string;
+  readonly SSEKMSKeyId?: string;
+}
+
+/**
+ * What of the requested encryption the store's answer did not confirm, or undefined. S3
+ * answers PutObject, CompleteMultipartUpload and HEAD with the encryption it applied; a store
+ * that ignores the headers (s3rver, some S3-compatible stores) answers none, and the object
+ * is then stored as the bucket's defaults say, maybe unencrypted. A key given as an alias
+ * cannot be told from the key ARN S3 answers with (that takes kms:DescribeKey): only its
+ * presence is checked.
+ */
+export function unconfirmedEncryption(requested: S3ObjectSettings, applied: AppliedEncryption): string | undefined {
+  const asked = requested.ServerSideEncryption;
+  if (asked === undefined) return undefined;
+  const answered = applied.ServerSideEncryption;
+  if (answered === undefined) return `--sse ${asked} (its answer named no server-side encryption)`;
+  if (answered.toLowerCase() !== asked.toLowerCase()) return `--sse ${asked} (its answer named ${answered})`;
+  const key = requested.SSEKMSKeyId;
+  if (key === undefined) return undefined;
+  const answeredKey = applied.SSEKMSKeyId;
+  if (answeredKey === undefined) return `--sse-kms-key-id ${key} (its answer named no KMS key)`;
+  const alias = key.startsWith('alias/') || key.includes(':alias/');
+  if (!alias && answeredKey !== key && !answeredKey.endsWith(`:key/${key}`)) return `--sse-kms-key-id ${key} (its answer named the KMS key ${answeredKey})`;
+  return undefined;
+}

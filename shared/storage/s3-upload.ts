@@ -37,7 +37,7 @@
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
-import type { S3ObjectSettings } from './s3-object-settings.js';
+import type { AppliedEncryption, S3ObjectSettings } from './s3-object-settings.js';
 import type { S3Sdk } from './s3-client.js';
 import { NotS3Answer, s3ErrorName, s3StatusCode } from './s3-errors.js';
 import { release } from '../released-buffers.js';
@@ -115,6 +115,19 @@ export interface StreamUploadResult {
   readonly versionId?: string;
   /** Set when the upload was suspended rather than completed. */
   readonly suspended?: UploadCheckpoint;
+  /** The encryption the store's answer to the committing request (or the HEAD that found the object) names. */
+  readonly applied?: AppliedEncryption;
+}
+
+/** `applied` from an S3 answer's encryption fields; nothing when it names none. */
+function appliedOf(answer: AppliedEncryption): { readonly applied?: AppliedEncryption } {
+  if (answer.ServerSideEncryption === undefined && answer.SSEKMSKeyId === undefined) return {};
+  return {
+    applied: {
+      ...(answer.ServerSideEncryption !== undefined && { ServerSideEncryption: answer.ServerSideEncryption }),
+      ...(answer.SSEKMSKeyId !== undefined && { SSEKMSKeyId: answer.SSEKMSKeyId }),
+    },
+  };
 }
 
 export type UploadFailureSource = 'body' | 's3' | 'abort';
@@ -262,7 +275,7 @@ class Uploader {
         abortSignal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
       });
       const ours = head.ETag !== undefined && head.ContentLength === this.bytes && expected.every(([name, value]) => head.Metadata?.[name] === value);
-      return ours ? { bytes: this.bytes, ...(head.VersionId !== undefined && { versionId: head.VersionId }) } : undefined;
+      return ours ? { bytes: this.bytes, ...(head.VersionId !== undefined && { versionId: head.VersionId }), ...appliedOf(head) } : undefined;
     } catch {
       return undefined;
     }
@@ -354,7 +367,7 @@ class Uploader {
       }),
       // Not cancelled by a failure or an abort from now on (module comment).
     );
-    return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
+    return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }), ...appliedOf(answer) };
   }
 
   private async putObject(data: Buffer): Promise<StreamUploadResult> {
@@ -364,7 +377,7 @@ class Uploader {
     const answer = await client.send(command, { abortSignal: this.cancelRequests.signal });
     // Every S3 store answers a stored object with its ETag; a web server answers anything with 200.
     if (answer.ETag === undefined) throw new NotS3Answer('PutObject');
-    return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }) };
+    return { bytes: this.bytes, ...(answer.VersionId !== undefined && { versionId: answer.VersionId }), ...appliedOf(answer) };
   }
 
   private fail(error: unknown, source: UploadFailureSource): void {

@@ -72,7 +72,7 @@ import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploa
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
-import type { S3ObjectSettings } from './s3-object-settings.js';
+import { unconfirmedEncryption, type AppliedEncryption, type S3ObjectSettings } from './s3-object-settings.js';
 
 const MiB = 1024 * 1024;
 
@@ -173,6 +173,7 @@ export class S3Location implements ArchiveLocation {
   readonly key: string;
   readonly plan: UploadPlan;
   readonly endpoint?: StoreEndpoint;
+  readonly objectSettings: S3ObjectSettings;
   private readonly client: S3Client;
   private readonly options: S3LocationOptions;
   private region: Promise<string | undefined> | undefined;
@@ -185,6 +186,7 @@ export class S3Location implements ArchiveLocation {
     this.bucket = options.bucket;
     this.key = options.key;
     this.display = formatS3Url(options);
+    this.objectSettings = options.objectSettings ?? {};
     if (options.endpoint !== undefined) this.endpoint = { url: options.endpoint, source: options.endpointSource ?? '--endpoint' };
     this.plan = planUpload(options.expectedBytes, options.partSize, options.queueSize);
   }
@@ -257,7 +259,7 @@ export class S3Location implements ArchiveLocation {
           Key: this.key,
           ContentType: 'application/octet-stream',
           Metadata: userMetadata(options.metadata),
-          ...this.options.objectSettings,
+          ...this.objectSettings,
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
           ...(conditional && { IfNoneMatch: '*' }),
         },
@@ -282,8 +284,14 @@ export class S3Location implements ArchiveLocation {
     // Committed: the archive is complete at the location. A late abort no longer undoes it,
     // and neither does a failed tagging: see the module comment.
     const unrecorded = tags.length > 0 ? await this.tag(sdk, context, tags, versionId, signal) : undefined;
-    if (unrecorded !== undefined) return { bytes, unrecorded };
-    return { bytes };
+    const unconfirmed = this.unconfirmed(uploaded.applied ?? {});
+    return { bytes, ...(unrecorded !== undefined && { unrecorded }), ...(unconfirmed !== undefined && { unconfirmed }) };
+  }
+
+  /** What of `--sse`, `--sse-kms-key-id` the store's answer did not confirm, naming the store; undefined when it did or none was asked for. */
+  private unconfirmed(applied: AppliedEncryption): string | undefined {
+    const what = unconfirmedEncryption(this.objectSettings, applied);
+    return what === undefined ? undefined : `the store ${this.options.endpoint ?? 'S3'} did not confirm ${what}`;
   }
 
   /**
@@ -296,7 +304,7 @@ export class S3Location implements ArchiveLocation {
   async storedPieces(options: StoredPiecesOptions): Promise<WriteResult | undefined> {
     const { signal, bytes } = options;
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('write')]);
-    let head: { ContentLength?: number; Metadata?: Record<string, string>; VersionId?: string } | undefined;
+    let head: { ContentLength?: number; Metadata?: Record<string, string>; VersionId?: string } & AppliedEncryption | undefined;
     try {
       head = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }));
     } catch (error) {
@@ -309,7 +317,8 @@ export class S3Location implements ArchiveLocation {
     const metadata = head?.Metadata ?? {};
     if (head === undefined || head.ContentLength !== bytes || metadata[`${METADATA_PREFIX}tenant`] !== options.tenant || metadata[`${METADATA_PREFIX}created-at`] !== options.createdAt) return undefined;
     const unrecorded = await this.tag(sdk, context, tagsFor({ ...options.finalMetadata, [STORED_BYTES_METADATA_KEY]: String(bytes) }), head.VersionId, signal);
-    return unrecorded === undefined ? { bytes } : { bytes, unrecorded };
+    const unconfirmed = this.unconfirmed(head);
+    return { bytes, ...(unrecorded !== undefined && { unrecorded }), ...(unconfirmed !== undefined && { unconfirmed }) };
   }
 
   /** Attaches `tags` to the object (the version written); why it could not, or undefined. */

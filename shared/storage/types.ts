@@ -5,6 +5,7 @@
 
 import type { Readable } from 'node:stream';
 
+import type { S3ObjectSettings } from './s3-object-settings.js';
 import type { UploadCheckpoint } from './s3-upload.js';
 
 /** A write in pieces, each in its own process: where the last piece left the upload, and whether to suspend this one once its body has ended. */
@@ -68,6 +69,12 @@ export interface WriteResult {
    * location records nothing.
    */
   readonly unrecorded?: string;
+  /**
+   * What of the requested server-side encryption the store's answer did not confirm (S3:
+   * s3-object-settings.ts, unconfirmedEncryption), naming the store; the archive is stored
+   * whole, maybe not encrypted as asked. Absent when confirmed or when none was asked for.
+   */
+  readonly unconfirmed?: string;
 }
 
 export interface CheckWritableOptions {
@@ -111,6 +118,9 @@ export interface ArchiveLocation {
 
   /** The S3-compatible endpoint an S3 location uses; absent for AWS itself and for local files. */
   readonly endpoint?: StoreEndpoint;
+
+  /** S3: the server-side encryption and storage class the archive's object is created with (empty: the bucket's defaults); absent for local files. */
+  readonly objectSettings?: S3ObjectSettings;
 
   /** The absolute path of a file on this machine (through a --pipe command too); absent for any other store. */
   readonly localPath?: string;
