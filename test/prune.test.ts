@@ -40,7 +40,7 @@ import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
+import { AWS_CLI, awsCliEnvironment, startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-prune-');
@@ -458,8 +458,7 @@ describe('prune below an s3rver prefix', () => {
   });
 
   async function awsCli(args: string[]): Promise<string> {
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' };
-    return (await promisify(execFile)('/usr/bin/aws', ['--endpoint-url', server.endpoint, '--output', 'json', ...args], { env })).stdout;
+    return (await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, '--output', 'json', ...args], { env: awsCliEnvironment() })).stdout;
   }
 });
 

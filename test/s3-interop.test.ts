@@ -15,11 +15,10 @@ import { StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
-import { startAnswerLosingProxy, startCuttingProxy, startS3Server, startWebServer, type CommitRequest, type S3TestServer } from './helpers/s3-server.js';
+import { AWS_CLI, awsCliEnvironment, startAnswerLosingProxy, startCuttingProxy, startS3Server, startWebServer, type CommitRequest, type S3TestServer } from './helpers/s3-server.js';
 import { bodyOf, readAll, sha256, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
-const AWS_CLI = '/usr/bin/aws';
 const run = promisify(execFile);
 
 let server: S3TestServer;
@@ -39,18 +38,7 @@ function at(key: string, s3 = client, endpoint = server.endpoint): S3Location {
 }
 
 function awsCli(args: string[], input?: Buffer) {
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: '/nonexistent',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_CONFIG_FILE: '/nonexistent/config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_PAGER: '',
-  };
-  const child = run(AWS_CLI, ['--endpoint-url', server.endpoint, ...args], { env, encoding: 'buffer', maxBuffer: 256 * MiB });
+  const child = run(AWS_CLI, ['--endpoint-url', server.endpoint, ...args], { env: awsCliEnvironment(), encoding: 'buffer', maxBuffer: 256 * MiB });
   if (input !== undefined) child.child.stdin?.end(input);
   return child;
 }

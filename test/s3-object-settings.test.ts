@@ -21,12 +21,11 @@ import { s3ObjectSettings, unconfirmedEncryption } from '../shared/storage/s3-ob
 import { S3Location } from '../shared/storage/s3.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startGlacierProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { AWS_CLI, awsCliEnvironment, startGlacierProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 import { bodyOf, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
-const AWS_CLI = '/usr/bin/aws';
 
 describe('s3ObjectSettings', () => {
   it.each([
@@ -173,18 +172,7 @@ describe('against s3rver', () => {
   });
 
   async function headObject(key: string): Promise<Record<string, unknown>> {
-    const env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: '/nonexistent',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/nonexistent/config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-    };
-    const { stdout } = await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, '--output', 'json', 's3api', 'head-object', '--bucket', server.bucket, '--key', key], { env });
+    const { stdout } = await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, '--output', 'json', 's3api', 'head-object', '--bucket', server.bucket, '--key', key], { env: awsCliEnvironment() });
     return JSON.parse(stdout) as Record<string, unknown>;
   }
 

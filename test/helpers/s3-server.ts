@@ -40,6 +40,24 @@ for (const name of ['createCipheriv', 'createDecipheriv'] as const) {
 
 export const S3RVER_ACCESS_KEY = 'S3RVER';
 
+/** The independent client: /usr/bin/aws, where Debian's awscli is installed. */
+export const AWS_CLI = '/usr/bin/aws';
+
+/** The environment /usr/bin/aws runs in against s3rver: its keys, and nothing of this machine's AWS configuration. */
+export function awsCliEnvironment(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: '/nonexistent',
+    AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: S3RVER_ACCESS_KEY,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: '/nonexistent/config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PAGER: '',
+  };
+}
+
 export interface S3TestServer {
   readonly endpoint: string;
   readonly port: number;
