@@ -80,6 +80,10 @@ describe('unconfirmedEncryption', () => {
     ['a key ARN answered as itself', { ...kms, SSEKMSKeyId: arn }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
     ['another key', kms, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn.replace('1234abcd', 'ffffffff') }, `--sse-kms-key-id ${kms.SSEKMSKeyId} (its answer named the KMS key ${arn.replace('1234abcd', 'ffffffff')})`],
     ['no key answered', kms, { ServerSideEncryption: 'aws:kms' }, `--sse-kms-key-id ${kms.SSEKMSKeyId} (its answer named no KMS key)`],
+    ['a MinIO key name answered with arn:aws:kms: before it', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'backups-key' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'arn:aws:kms:backups-key' }, undefined],
+    ['a MinIO key asked with arn:aws:kms:, answered without (older MinIO)', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'arn:aws:kms:backups-key' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'backups-key' }, undefined],
+    ['another MinIO key', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'backups-key' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'arn:aws:kms:other-key' }, '--sse-kms-key-id backups-key (its answer named the KMS key arn:aws:kms:other-key)'],
+    ['a key ARN answered as another region\'s', { ...kms, SSEKMSKeyId: arn }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn.replace('us-east-1', 'eu-west-1') }, `--sse-kms-key-id ${arn} (its answer named the KMS key ${arn.replace('us-east-1', 'eu-west-1')})`],
     ['an alias (its key ARN cannot be told without KMS)', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/backups' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
   ] as const)('%s', (_name, requested, applied, expected) => {
     expect(unconfirmedEncryption(requested, applied)).toBe(expected);
