@@ -154,6 +154,31 @@ describe('the requests that create the object carry them (aws-sdk-client-mock)',
     expect(s3.commandCalls(sdk.CompleteMultipartUploadCommand)).toHaveLength(3);
   });
 
+  it('where the committing answer was lost, the HEAD that finds the object is what confirms it (PutObject and multipart)', async () => {
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, objectSettings: { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.slice(key.indexOf('/') + 1) } });
+    for (const size of [1000, 11 * MiB]) {
+      for (const applied of [{ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key }, {}]) {
+        bucket();
+        let stored: { Metadata?: Record<string, string> } | undefined;
+        const lost = (input: { Metadata?: Record<string, string> }) => {
+          stored ??= input;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        };
+        s3.on(sdk.PutObjectCommand).callsFake(lost);
+        s3.on(sdk.CreateMultipartUploadCommand).callsFake((input: { Metadata?: Record<string, string> }) => ((stored = input), { UploadId: 'upload-1' }));
+        s3.on(sdk.CompleteMultipartUploadCommand).callsFake(() => lost({}));
+        s3.on(sdk.HeadObjectCommand).callsFake(() => {
+          if (stored === undefined) throw new sdk.S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' });
+          return { ETag: '"landed"', ContentLength: size, Metadata: stored.Metadata, ...applied };
+        });
+        const result = await at.write(bodyOf(randomBytes(size)), writeOptions());
+        if (applied.ServerSideEncryption === undefined) expect(result.unconfirmed).toBe('the store S3 did not confirm --sse aws:kms (its answer named no server-side encryption)');
+        else expect(result).not.toHaveProperty('unconfirmed');
+      }
+    }
+  });
+
   it('none without the flags: the bucket\'s defaults apply', async () => {
     bucket();
     const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB });
