@@ -79,6 +79,10 @@ describe('unconfirmedEncryption', () => {
     ['a key ARN answered as itself', { ...kms, SSEKMSKeyId: arn }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
     ['another key', kms, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn.replace('1234abcd', 'ffffffff') }, `--sse-kms-key-id ${kms.SSEKMSKeyId} (its answer named the KMS key ${arn.replace('1234abcd', 'ffffffff')})`],
     ['no key answered', kms, { ServerSideEncryption: 'aws:kms' }, `--sse-kms-key-id ${kms.SSEKMSKeyId} (its answer named no KMS key)`],
+    ['a MinIO key name answered with arn:aws:kms: before it', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'backups-key' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'arn:aws:kms:backups-key' }, undefined],
+    ['a MinIO key asked with arn:aws:kms:, answered without (older MinIO)', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'arn:aws:kms:backups-key' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'backups-key' }, undefined],
+    ['another MinIO key', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'backups-key' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'arn:aws:kms:other-key' }, '--sse-kms-key-id backups-key (its answer named the KMS key arn:aws:kms:other-key)'],
+    ['a key ARN answered as another region\'s', { ...kms, SSEKMSKeyId: arn }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn.replace('us-east-1', 'eu-west-1') }, `--sse-kms-key-id ${arn} (its answer named the KMS key ${arn.replace('us-east-1', 'eu-west-1')})`],
     ['an alias (its key ARN cannot be told without KMS)', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/backups' }, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn }, undefined],
   ] as const)('%s', (_name, requested, applied, expected) => {
     expect(unconfirmedEncryption(requested, applied)).toBe(expected);
@@ -147,6 +151,31 @@ describe('the requests that create the object carry them (aws-sdk-client-mock)',
     s3.on(sdk.CompleteMultipartUploadCommand).resolves({ ETag: '"multi-3"', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key });
     expect(await at.write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions(), overwrite: true })).not.toHaveProperty('unconfirmed');
     expect(s3.commandCalls(sdk.CompleteMultipartUploadCommand)).toHaveLength(3);
+  });
+
+  it('where the committing answer was lost, the HEAD that finds the object is what confirms it (PutObject and multipart)', async () => {
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const at = new S3Location({ client, bucket: 'my-bucket', key: 'acme/x.tar.zst', partSize: 5 * MiB, objectSettings: { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.slice(key.indexOf('/') + 1) } });
+    for (const size of [1000, 11 * MiB]) {
+      for (const applied of [{ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key }, {}]) {
+        bucket();
+        let stored: { Metadata?: Record<string, string> } | undefined;
+        const lost = (input: { Metadata?: Record<string, string> }) => {
+          stored ??= input;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        };
+        s3.on(sdk.PutObjectCommand).callsFake(lost);
+        s3.on(sdk.CreateMultipartUploadCommand).callsFake((input: { Metadata?: Record<string, string> }) => ((stored = input), { UploadId: 'upload-1' }));
+        s3.on(sdk.CompleteMultipartUploadCommand).callsFake(() => lost({}));
+        s3.on(sdk.HeadObjectCommand).callsFake(() => {
+          if (stored === undefined) throw new sdk.S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' });
+          return { ETag: '"landed"', ContentLength: size, Metadata: stored.Metadata, ...applied };
+        });
+        const result = await at.write(bodyOf(randomBytes(size)), writeOptions());
+        if (applied.ServerSideEncryption === undefined) expect(result.unconfirmed).toBe('the store S3 did not confirm --sse aws:kms (its answer named no server-side encryption)');
+        else expect(result).not.toHaveProperty('unconfirmed');
+      }
+    }
   });
 
   it('none without the flags: the bucket\'s defaults apply', async () => {

@@ -107,6 +107,19 @@ export function unconfirmedEncryption(requested: S3ObjectSettings, applied: Appl
   const answeredKey = applied.SSEKMSKeyId;
   if (answeredKey === undefined) return `--sse-kms-key-id ${key} (its answer named no KMS key)`;
   const alias = key.startsWith('alias/') || key.includes(':alias/');
-  if (!alias && answeredKey !== key && !answeredKey.endsWith(`:key/${key}`)) return `--sse-kms-key-id ${key} (its answer named the KMS key ${answeredKey})`;
+  if (!alias && !isSameKmsKey(key, answeredKey)) return `--sse-kms-key-id ${key} (its answer named the KMS key ${answeredKey})`;
   return undefined;
 }
+
+/**
+ * Whether a store's answer names the key asked for: AWS answers a key id with its ARN (`…:key/ID`);
+ * MinIO takes a key name with or without `arn:aws:kms:` before it and answers it with that prefix
+ * (older versions without), so the prefix is no part of the comparison.
+ */
+function isSameKmsKey(asked: string, answered: string): boolean {
+  if (answered === asked || answered.endsWith(`:key/${asked}`)) return true;
+  const bare = (id: string) => (id.startsWith(KMS_ARN_PREFIX) ? id.slice(KMS_ARN_PREFIX.length) : id);
+  return bare(answered) === bare(asked);
+}
+
+const KMS_ARN_PREFIX = 'arn:aws:kms:';
