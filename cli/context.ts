@@ -6,6 +6,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { FlagSpec } from '../shared/command-flags.js';
 
 import { UsageError } from '../shared/errors.js';
+import { parseStallTimeout, STALL_TIMEOUT_ENV } from '../shared/storage/part-progress.js';
 import type { StorageFlags, TenantOperations } from '../shared/operations.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { Output } from './output.js';
@@ -135,6 +136,7 @@ export function storageFlags(flags: Record<string, unknown>): StorageFlags {
   const endpoint = text('endpoint');
   // Keys from the environment keep them out of `ps`; they only apply to a custom endpoint.
   const fromEnv = (name: string) => (endpoint === undefined ? undefined : process.env[name]);
+  const stallTimeout = process.env[STALL_TIMEOUT_ENV];
   return {
     awsProfile: text('awsProfile'),
     region: text('region'),
@@ -146,5 +148,7 @@ export function storageFlags(flags: Record<string, unknown>): StorageFlags {
     sse: text('sse'),
     sseKmsKeyId: text('sseKmsKeyId'),
     storageClass: text('storageClass'),
+    // A slow link's stall time (part-progress.ts); this machine's requests only, never a gateway's.
+    ...(stallTimeout !== undefined && { stallTimeoutMs: parseStallTimeout(stallTimeout) }),
   };
 }

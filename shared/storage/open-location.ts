@@ -31,6 +31,12 @@ export interface LocationOptions extends S3ObjectFlags {
   readonly pipe?: string;
   /** Expected archive size in bytes: lets S3 uploads pick a part size that fits. */
   readonly expectedBytes?: number;
+  /**
+   * S3: how long an upload's attempt may go without its socket taking a byte, and a download
+   * without bytes (OPENCLAW_S3_STALL_TIMEOUT, part-progress.ts); the socket's idle timeout
+   * grows with it. Ignored for local files. @default PART_STALL_MS
+   */
+  readonly stallTimeoutMs?: number;
   /** Local files: see LocalFileOptions.sweptDirectories. */
   readonly sweptDirectories?: Set<string>;
 }
@@ -94,6 +100,7 @@ async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLo
     key,
     ...(endpoint !== undefined && { endpoint: endpoint.url, endpointSource: endpoint.source }),
     ...(options.expectedBytes !== undefined && { expectedBytes: options.expectedBytes }),
+    ...(options.stallTimeoutMs !== undefined && { stallDeadlineMs: options.stallTimeoutMs }),
     objectSettings: s3ObjectSettings(options),
     secrets: [options.secretKey],
   });
@@ -120,8 +127,12 @@ export async function s3ClientFor(options: LocationOptions): Promise<{ client: S
   // with a region refuse any other), else us-east-1 (s3-client.ts); AWS resolves its own.
   const region = options.region ?? (configured !== undefined ? await profileRegion(shared) : undefined);
   // Only now, with everything valid, is the SDK loaded.
-  const { createS3Client } = await import('./s3-client.js');
+  const { createS3Client, SOCKET_TIMEOUT_MS } = await import('./s3-client.js');
+  // A longer stall time would be cut short by the socket's idle timeout, which bounds the wait
+  // for an upload's answer (twice the stall time, part-progress.ts) and the other requests.
+  const socketTimeoutMs = options.stallTimeoutMs === undefined ? undefined : Math.max(SOCKET_TIMEOUT_MS, 2 * options.stallTimeoutMs);
   const client = await createS3Client({
+    ...(socketTimeoutMs !== undefined && { socketTimeoutMs }),
     ...(region !== undefined && { region }),
     ...(options.awsProfile !== undefined && { awsProfile: options.awsProfile }),
     ...(configured !== undefined && { endpoint: configured.url }),

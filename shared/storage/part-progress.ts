@@ -21,6 +21,7 @@
 
 import { Readable, type Writable } from 'node:stream';
 import type { DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
+import { UsageError } from '../errors.js';
 
 /** How long an upload's request may go without its socket taking a byte (or, once all are taken, without an answer). */
 export const PART_STALL_MS = 60_000;
@@ -42,7 +43,27 @@ const PIECES_IN_BACKLOG = BACKLOG_BYTES / PIECE_BYTES;
  * it before (Node waits it out once when no write is pending), so no link that worked before
  * fails now; a store that takes a part whole and never answers is still given up on then.
  */
-const ANSWER_WAIT_FACTOR = 2;
+export const ANSWER_WAIT_FACTOR = 2;
+
+/**
+ * The environment variable that sets the stall time of this machine's S3 requests (uploads'
+ * attempts, downloads' silences): a link slower than the default allows (a part's buffered
+ * bytes drained at under ~35 KiB/s fail every attempt at 60 s) gives it e.g. 10m.
+ */
+export const STALL_TIMEOUT_ENV = 'OPENCLAW_S3_STALL_TIMEOUT';
+const STALL_UNITS: Readonly<Record<string, number>> = { '': 1000, s: 1000, m: 60_000, h: 3_600_000 };
+const MIN_STALL_MS = 1000;
+const MAX_STALL_MS = 24 * 3_600_000;
+
+/** `value` of STALL_TIMEOUT_ENV ("90", "90s", "10m", "1h") in milliseconds; throws UsageError in one line. */
+export function parseStallTimeout(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$/i.exec(value);
+  const ms = match === null ? Number.NaN : Math.round(Number(match[1]) * (STALL_UNITS[match[2]!.toLowerCase()] ?? Number.NaN));
+  if (!(ms >= MIN_STALL_MS && ms <= MAX_STALL_MS)) {
+    throw new UsageError(`${STALL_TIMEOUT_ENV}="${value}" is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h`);
+  }
+  return ms;
+}
 
 /** An attempt whose socket took no byte for the stall time; `code` makes the SDK retry it as a timeout. */
 export class PartStalled extends Error {
