@@ -13,12 +13,12 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** "1 file", "2,345 files". */
 /** "12 files", or "12 files (10 hard links)" when some of the names are hard links to others. */
 export function filesCounted(files: number, hardlinks: number | undefined): string {
   return hardlinks === undefined || hardlinks === 0 ? plural(files, 'file') : `${plural(files, 'file')} (${plural(hardlinks, 'hard link')})`;
 }
 
+/** "1 file", "2,345 files". */
 export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
   return `${groupThousands(count)} ${count === 1 ? singular : pluralForm}`;
 }
