@@ -166,6 +166,7 @@ export class S3ArchiveStore implements ArchiveStore {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<{ objects: StoredObject[]; truncated: boolean }> {
     const sdk = await loadS3Sdk();
+    const startBytes = from.startAfter === undefined ? undefined : Buffer.from(from.startAfter);
     let token: string | undefined;
     let startAfter = from.startAfter;
     for (;;) {
@@ -201,7 +202,7 @@ export class S3ArchiveStore implements ArchiveStore {
         // A key outside the prefix (a store that ignored it): its name below the prefix would be another key's.
         if (!item.Key.startsWith(this.options.prefix)) continue;
         // At or before where the listing was to start (a store that ignored StartAfter): listed already.
-        if (from.startAfter !== undefined && Buffer.compare(Buffer.from(item.Key), Buffer.from(from.startAfter)) <= 0) continue;
+        if (startBytes !== undefined && Buffer.compare(Buffer.from(item.Key), startBytes) <= 0) continue;
         if (item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
         objects.push({
           name: item.Key.slice(this.options.prefix.length),
