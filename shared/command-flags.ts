@@ -94,7 +94,7 @@ export const BACKUP_FLAGS = {
     value: '<algorithm>',
     description: 'S3 server-side encryption of the archive: AES256, aws:kms or aws:kms:dsse (as aws s3 cp --sse; default: the bucket\'s default encryption)',
   },
-  sseKmsKeyId: { flag: '--sse-kms-key-id', value: '<key>', description: 'the KMS key of --sse aws:kms: key id, ARN or alias/NAME (default: the bucket\'s key, else aws/s3)' },
+  sseKmsKeyId: { flag: '--sse-kms-key-id', value: '<key>', description: 'the KMS key of --sse aws:kms: key id, ARN or alias/NAME (default: the AWS managed key aws/s3)' },
   storageClass: {
     flag: '--storage-class',
     value: '<class>',
