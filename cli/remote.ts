@@ -30,6 +30,7 @@ import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
+import { olderGatewayError } from '../shared/control-plane/gateway-fields.js';
 import { functionName, TENANTS_MOUNT_PATH, type ControlPlane, type FunctionRole } from '../shared/control-plane/deployment.js';
 import { endpointSigningRegion, invokeClient } from './aws.js';
 
@@ -450,7 +451,8 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     }
     throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
-  if (isFailureResponse(answer)) throw errorFromBody(answer.error);
+  // A field this CLI sends that an older gateway does not know: refused before anything ran, with the fix.
+  if (isFailureResponse(answer)) throw olderGatewayError(name, errorFromBody(answer.error));
   return answer;
 }
 

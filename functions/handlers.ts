@@ -560,7 +560,8 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
       logFailure(logger, 'prune failed', error, body);
-      if (command?.dryRun !== true) {
+      // A dry run refused before its command was read (a field this version does not know: cron add's field check) is one too.
+      if ((command?.dryRun ?? (isRecord(event) && event.dryRun === true)) !== true) {
         await publish(
           {
             operation: 'prune',

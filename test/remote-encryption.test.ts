@@ -128,6 +128,9 @@ describe('a scheduled backup with --encrypt-to', () => {
     events.on(DescribeRuleCommand).rejects(Object.assign(new Error('no rule'), { name: 'ResourceNotFoundException' }));
     events.on(ListRulesCommand).resolves({ Rules: [] });
     scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn:aws:scheduler:us-east-1:123456789012:schedule/openclaw-backup/acme.nightly' });
+    // cron add asks the backup function whether it takes --encrypt-to (gateway-fields.ts): the real handler answers.
+    const backup = backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({}), undefined, logger) });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => ({ StatusCode: 200, Payload: encode(await backup(decode(input.Payload), context())) }));
     dynamodb.on(PutItemCommand).resolves({});
     const recipientsFile = path.join(dir.path, 'escrow.txt');
     writeFileSync(recipientsFile, `# escrow key\n${recipient.bob}\n`);

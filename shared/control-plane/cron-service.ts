@@ -20,9 +20,11 @@
 // The target is invoked with the stack's role `<prefix>-scheduler-<region>`, retried for at
 // most SCHEDULE_RETRY_POLICY, then sent to `<prefix>-schedule-dlq`. The destination is
 // checked against the target function's own policy (read from its environment): refuse now
-// what it would refuse at 3 a.m. What `cron list` shows is kept in the status table's cron
-// catalog (status-table.ts): ListSchedules returns names and states only, and one GetSchedule
-// per schedule would be 10,000 calls for 10,000 tenants. A schedule whose catalog entry
+// what it would refuse at 3 a.m. So is a field of the payload that the target's version does
+// not take (one added since the first gateway with schedules: its parser is asked,
+// gateway-fields.ts). What `cron list` shows is kept in the status table's cron catalog
+// (status-table.ts): ListSchedules returns names and states only, and one GetSchedule per
+// schedule would be 10,000 calls for 10,000 tenants. A schedule whose catalog entry
 // cannot be written is taken back.
 //
 // The rules of the previous version (legacy-cron-rules.ts) keep running until `cron migrate`
@@ -30,7 +32,7 @@
 
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetFunctionCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import {
   CreateScheduleCommand,
   DeleteScheduleCommand,
@@ -66,6 +68,7 @@ import {
   type ControlPlane,
 } from './deployment.js';
 import { readFunctionConfig } from './function-config.js';
+import { addedFieldsOf, fieldCheckRequest, flagsOf, olderTargetError, refusedFields, type CheckedRole } from './gateway-fields.js';
 import { findLegacyCron, listLegacyCrons, removeLegacyRule, ruleTags, type LegacyCron } from './legacy-cron-rules.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from './remote-policy.js';
 import { deleteCronEntry, putCronEntry, readCronEntries, type CronEntry } from './status-table.js';
@@ -351,6 +354,14 @@ async function createSchedule(plane: ControlPlane, clients: CronClients, targets
     }
     targetArn = all ? await targets.fanOutArn() : targets.backupArn;
   }
+  // A field the target's version does not take would fail every run: refused now (gateway-fields.ts).
+  const checkedRole: CheckedRole = spec.kind === 'prune' ? 'prune' : all ? 'fanout' : 'backup';
+  // The fan-out's payload; a backup's or prune's command (a backup's `to` filled in for a sample, as it is checked above).
+  const scheduled = JSON.parse(spec.input) as Record<string, unknown>;
+  const payload = all
+    ? scheduled
+    : { ...(scheduled.command as Record<string, unknown>), ...(spec.kind === 'backup' && { to: expandTemplate(spec.to, { time: new Date(), tenant: sampleTenant }) }) };
+  await assertTargetTakes(plane, clients.lambda, checkedRole, payload);
   const group = scheduleGroupName(plane.stack);
   const input: CreateScheduleCommandInput = {
     Name: spec.scheduleName,
@@ -440,6 +451,35 @@ async function createSchedule(plane: ControlPlane, clients: CronClients, targets
     ...withSkippedRun(spec.converted, spec.timeZone),
     replaced,
   };
+}
+
+/**
+ * Refuses (REMOTE_UNSUPPORTED) a payload with a field added since the first gateway with schedules
+ * that the target function does not take, asking its own parser (gateway-fields.ts). A payload
+ * without such fields is taken by every version that has schedules: no call.
+ */
+async function assertTargetTakes(plane: ControlPlane, lambda: Pick<LambdaClient, 'send'>, role: CheckedRole, payload: Record<string, unknown>): Promise<void> {
+  const added = addedFieldsOf(payload);
+  if (added.length === 0) return;
+  const name = functionName(plane.stack, role);
+  const what = `asking ${name} whether it takes ${flagsOf(added)}`;
+  let output;
+  try {
+    output = await lambda.send(new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(fieldCheckRequest(role, payload))) }));
+  } catch (error) {
+    throw translateAwsError(error, plane, what);
+  }
+  let answer: unknown;
+  try {
+    answer = output?.Payload === undefined || output.Payload.length === 0 ? undefined : JSON.parse(new TextDecoder().decode(output.Payload));
+  } catch {
+    answer = undefined;
+  }
+  if (output?.FunctionError !== undefined || answer === undefined) {
+    throw new RemoteError('REMOTE_FUNCTION_ERROR', `${what}: it did not answer (${output?.FunctionError ?? 'no answer'}); see its logs, then add the cron again`);
+  }
+  const refused = refusedFields(answer, added);
+  if (refused.length > 0) throw olderTargetError(name, refused);
 }
 
 /** One scheduled backup, as `cron list` shows it. */

@@ -53,6 +53,12 @@
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
 //                     reaches the on-failure destination and the Errors metric.
+// Versions: a request is parsed whole, and a field its parser does not know refused
+// (INVALID_REQUEST "unknown field …"), before anything is read or written; never dropped. Fields
+// are added, never removed or given another meaning. The CLI relies on it: a direct command's
+// refusal names the fix, and `cron add` asks the target's parser before it stores a payload with
+// a field added since the first gateway with schedules (gateway-fields.ts): the dry runs' command
+// is parsed before the tenant name is judged, the fan-out's run ID is judged last.
 
 import {
   AbortedError,
@@ -303,11 +309,15 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
 // ---------------------------------------------------------------------------------------
 // Requests
 
-const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe', 'sse', 'sseKmsKeyId', 'storageClass'] as const;
+// The fields each request takes (gateway-fields.ts names those added since the first gateway with schedules).
+export const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 'secretKey', 'pipe', 'sse', 'sseKmsKeyId', 'storageClass'] as const;
+export const BACKUP_COMMAND_FIELDS = ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage', 'encryptTo'] as const;
+export const PRUNE_COMMAND_FIELDS = ['tenant', 'in', 'keep', 'dryRun', 'storage'] as const;
+export const FANOUT_FIELDS = ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId', 'encryptTo', 'storage'] as const;
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
-  onlyKeys(record, ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage', 'encryptTo'], what);
+  onlyKeys(record, BACKUP_COMMAND_FIELDS, what);
   return {
     tenant: requiredString(record, 'tenant', what),
     to: requiredString(record, 'to', what),
@@ -411,7 +421,7 @@ export function parsePruneRequest(value: unknown): { command: PruneCommand; boun
 
 export function parsePruneCommand(value: unknown, what = 'prune request'): PruneCommand {
   const record = expectRecord(value, what);
-  onlyKeys(record, ['tenant', 'in', 'keep', 'dryRun', 'storage'], what);
+  onlyKeys(record, PRUNE_COMMAND_FIELDS, what);
   const keep = expectRecord(record.keep, `${what} keep`);
   onlyKeys(keep, RETENTION_RULES, `${what} keep`);
   const policy: { -readonly [K in keyof RetentionPolicy]: number } = {};
@@ -691,13 +701,16 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
   if (record.version !== FANOUT_PAYLOAD_VERSION) {
     throw new InvalidRequestError(`${what}: version ${JSON.stringify(record.version)} is not one this gateway knows (${FANOUT_PAYLOAD_VERSION}): are the CLI and the gateway the same version?`);
   }
-  onlyKeys(record, ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId', 'encryptTo', 'storage'], what);
+  onlyKeys(record, FANOUT_FIELDS, what);
   const to = requiredString(record, 'to', what);
   assertAllTenantsDestination(to);
   // Checked once here, not once per tenant in the queue.
   const encryptTo = backupRecipients(optionalRecipients(record, what).encryptTo ?? []).map((recipient) => recipient.text);
   const { time, timeSource } = eventTime(record, now, what);
   const timeZone = optionalTimeZone(record, what);
+  const storage = fanOutStorage(record, what);
+  // Checked last: cron add's field check (gateway-fields.ts) asks with a run ID no run can have,
+  // and reads any other refusal as every field parsed.
   for (const key of ['cronName', 'runId'] as const) {
     if (record[key] !== undefined && record[key] !== null && (typeof record[key] !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(record[key]))) {
       throw new InvalidRequestError(`${what}: "${key}" must be 1-128 letters, digits, ".", "_", ":" and "-"`);
@@ -712,7 +725,7 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
     ...(timeZone !== undefined && { timeZone }),
     ...(typeof record.runId === 'string' && { runId: record.runId }),
     ...(encryptTo.length > 0 && { encryptTo }),
-    ...fanOutStorage(record, what),
+    ...storage,
   };
 }
 
