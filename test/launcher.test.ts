@@ -109,6 +109,7 @@ describe('bin/openclaw.js', () => {
   // /proc/PID/cmdline is readable by every user: a key given as --secret-key was anyone's for
   // as long as the backup ran (here: one that waits for an S3 endpoint that never answers).
   it.runIf(process.platform === 'linux')('masks --secret-key\'s value in its command line as soon as it starts, keeping its process name', async () => {
+    const nodeName = spawnSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/comm', 'utf8'))"], { encoding: 'utf8' }).stdout;
     const connections: Socket[] = [];
     const server = createServer((socket) => connections.push(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -121,7 +122,7 @@ describe('bin/openclaw.js', () => {
     ] as const) {
       const endpoint = ['--endpoint', `http://127.0.0.1:${port}`, '--access-key', 'AK1', '--region', 'us-east-1'];
       const connected = new Promise<void>((resolve) => server.once('connection', () => resolve()));
-      const child = spawn(command, [...first, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 's3://bucket/acme.tar.zst', ...endpoint, ...secret], { stdio: 'ignore' });
+      const child = spawn(command, [...first, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 's3://bucket/acme.tar.zst', ...endpoint, ...secret], { stdio: 'ignore', env: { ...process.env, OPENCLAW_NODE: process.execPath } });
       const exited = new Promise((resolve) => child.once('exit', resolve));
       await Promise.race([connected, exited]);
       const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replace(/\0+$/, '');
@@ -130,7 +131,7 @@ describe('bin/openclaw.js', () => {
       await exited;
       expect(cmdline).not.toContain('TopSecret99');
       expect(cmdline).toMatch(/ tenants backup acme --to s3:\/\/bucket\/acme\.tar\.zst --endpoint http:\/\/127\.0\.0\.1:\d+ --access-key AK1 --region us-east-1 --secret-key(=| )\*\*\*$/);
-      expect(name).toBe('node\n');
+      expect(name).toBe(nodeName); // node; MainThread from Node 24 on
     }
     for (const socket of connections) socket.destroy();
     server.close();
