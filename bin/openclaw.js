@@ -32,7 +32,7 @@
 // this worked, which a hung-up terminal refuses with EIO (nodejs/node#51519; later Node lines
 // ignore the error). Node skips a descriptor that is closed by then, so one that was a
 // terminal and is no more (tcgetattr fails) is closed at exit, and the exit code stands.
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 
 const terminals = [0, 1, 2].filter((fd) => isatty(fd));
@@ -48,6 +48,50 @@ if (terminals.length > 0) {
     }
   });
 }
+// `--secret-key VALUE` stands in this process's command line, which every user of the
+// machine reads in `ps` (/proc/PID/cmdline) for as long as the command runs: on Linux it is
+// written over at once with the value masked (as mysql does with -pPASSWORD), which leaves it
+// readable only in the few milliseconds until here. OPENCLAW_S3_SECRET_KEY leaves no such
+// window. The title goes where the arguments were (libuv); the short name of `ps -C` and
+// `pgrep -x`, which the title changes too, is put back.
+maskSecretKeyInCommandLine();
+
+function maskSecretKeyInCommandLine() {
+  if (process.platform !== 'linux') return;
+  let words;
+  try {
+    // As started (a relative script path stays relative): the title must fit where they were.
+    words = readFileSync('/proc/self/cmdline', 'utf8').split('\0').slice(0, -1);
+  } catch {
+    return; // no procfs
+  }
+  let masked = false;
+  const shown = [];
+  for (let at = 0; at < words.length; at++) {
+    const word = words[at];
+    if (word === '--') {
+      shown.push(...words.slice(at));
+      break;
+    }
+    if (word === '--secret-key' && at + 1 < words.length) {
+      shown.push(word, '***');
+      at += 1;
+      masked = true;
+    } else if (word.startsWith('--secret-key=')) {
+      shown.push('--secret-key=***');
+      masked = true;
+    } else shown.push(word);
+  }
+  if (!masked) return;
+  try {
+    const name = readFileSync('/proc/thread-self/comm', 'utf8').trim();
+    process.title = shown.join(' ');
+    writeFileSync('/proc/thread-self/comm', name);
+  } catch {
+    // the title alone, or nothing: the value stays where it was
+  }
+}
+
 let main;
 try {
   ({ main } = await import('../dist/bundle/main.js'));

@@ -79,6 +79,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
   try {
     const parsed = await context.parseCommandLine(argv);
     assertAbsolutePaths(parsed.flags);
+    if (parsed.flags.secretKey !== undefined) throw new CronCommandError(SECRET_IN_LINE);
     const [tenant] = parsed.args as [string | undefined];
     const backup = parsed.command.join(' ') === 'tenants backup';
     if (backup && tenant !== undefined) assertTenantName(tenant);
@@ -108,6 +109,20 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
   }
 }
 
+/**
+ * cron runs each line as `/bin/sh -c LINE`, and that shell's command line, which every user
+ * reads in `ps` (/proc/PID/cmdline is world-readable), is the whole line for as long as the
+ * run lasts: a secret key in it would be anyone's. The crontab's own variables are not (a
+ * process's environment is readable by its user only).
+ */
+const SECRET_IN_LINE =
+  "--cmd: --secret-key would be in the crontab line, which every user of this machine sees in `ps` while each run lasts: drop it and set OPENCLAW_S3_SECRET_KEY=... (and OPENCLAW_S3_ACCESS_KEY) on a line of their own above it in the crontab (crontab -e), or use --aws-profile";
+
+/** `--secret-key VALUE` (or `--secret-key=VALUE`) in a listed line, its value masked: a line added before `cron add` refused it. */
+function withoutSecretKey(cmd: string): string {
+  return cmd.replace(/(--secret-key(?:=|\s+))(?:'[^']*'|"[^"]*"|\S+)/g, '$1***');
+}
+
 /** Flags of the commands a cron may run whose values are local paths (or s3:// URLs). */
 const PATH_FLAGS = [
   ['to', '--to'],
@@ -135,7 +150,9 @@ function assertAbsolutePaths(flags: Readonly<Record<string, unknown>>): void {
 const SAMPLE_DATE = '2026-12-31';
 
 export async function listLocalCrons(context: CliContext, tenant: string | undefined): Promise<void> {
-  const crons = crontabEntries(await readCrontab(crontabCommand())).filter((entry) => tenant === undefined || entry.tenant === tenant);
+  const crons = crontabEntries(await readCrontab(crontabCommand()))
+    .filter((entry) => tenant === undefined || entry.tenant === tenant)
+    .map((entry) => ({ ...entry, cmd: withoutSecretKey(entry.cmd) }));
   const rows = crons.map((cron) => [cron.tenant, cron.name, cron.schedule, cron.enabled ? 'enabled' : 'disabled', cron.cmd]);
   context.output.result(
     { crons: crons.map(({ line: _line, ...cron }) => cron) },

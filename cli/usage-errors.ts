@@ -68,15 +68,21 @@ function withoutSecret(message: string): string {
   return end === -1 ? message : `option '${flag[1]}' is invalid (its value not shown).${message.slice(end + "' is invalid.".length)}`;
 }
 
+/**
+ * An unknown flag is named without a value given with it (`--secret-kye=VALUE`, a mistyped
+ * --secret-key, showed its key on the terminal, in --json and in a cron's log); the program
+ * itself is named `openclaw`.
+ */
 function unknownOptionLine(flag: string, command: Command, path: string): string {
   const name = flag.split('=')[0] as string;
+  const shown = name === flag ? flag : `${name}=…`;
   const misplaced = MISPLACED_FLAGS[`${path} ${name}`];
   if (misplaced !== undefined) return misplaced;
   const suggestions = suggestedFlags(name, command);
-  if (suggestions.length > 0) return `unknown option '${flag}' (did you mean ${suggestions.length === 1 ? '' : 'one of '}${suggestions.join(', ')}?)`;
+  if (suggestions.length > 0) return `unknown option '${shown}' (did you mean ${suggestions.length === 1 ? '' : 'one of '}${suggestions.join(', ')}?)`;
   const elsewhere = commandsWithFlag(rootOf(command), name).filter((other) => other !== command);
-  if (elsewhere.length > 0) return `${path} has no option ${name}: it is an option of ${elsewhere.map(commandPath).join(', ')}`;
-  return `unknown option '${flag}'`;
+  if (elsewhere.length > 0) return `${path === '' ? 'openclaw' : path} has no option ${name}: it is an option of ${elsewhere.map(commandPath).join(', ')}`;
+  return `unknown option '${shown}'`;
 }
 
 /**

@@ -3,7 +3,7 @@
 // is mid-commit or needs a decision instead of dropping it. Also the leftovers outside the
 // base dir: temporary archives beside a destination and backup scratch directories.
 
-import { mkdirSync, promises as fs, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, promises as fs, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -208,5 +208,23 @@ describe('leftovers outside the base dir', () => {
     await TempArea.sweep(scratch);
     expect(readdirSync(scratch).sort()).toEqual(names.slice(1).sort());
     expect(thisProcess().pid).toBe(process.pid);
+  });
+
+  // Anyone can make such a directory in /tmp: its owner could swap a directory in it for a
+  // symlink while the removal runs by paths, and have a backup as root unlink files through it.
+  it.runIf(process.getuid?.() === 0)('a backup leaves a dead backup\'s scratch directory alone unless this user owns it and only it may write in it', async () => {
+    const scratch = path.join(dir.path, 'tmp');
+    mkdirSync(scratch, { mode: 0o1777 });
+    const names = [`openclaw-backup-${deadTag}-AbC123`, `openclaw-backup-${deadTag}-DeF456`, `openclaw-backup-${deadTag}-GhI789`, `openclaw-backup-${deadTag}-JkL012`];
+    for (const name of names) mkdirSync(path.join(scratch, name), { mode: 0o700 });
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim);
+    writeFileSync(path.join(victim, 'f'), 'root\'s');
+    chownSync(path.join(scratch, names[1]!), 65534, 65534); // another user's, as made by them
+    chmodSync(path.join(scratch, names[2]!), 0o777); // ours, but anyone may write in it
+    await fs.symlink(victim, path.join(scratch, `openclaw-backup-${deadTag}-MnO345`));
+    await TempArea.sweep(scratch);
+    expect(readdirSync(scratch).sort()).toEqual([...names.slice(1, 3), `openclaw-backup-${deadTag}-MnO345`].sort());
+    expect(readFileSync(path.join(victim, 'f'), 'utf8')).toBe('root\'s');
   });
 });

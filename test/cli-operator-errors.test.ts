@@ -100,6 +100,10 @@ describe('an operator\'s slip on the command line', () => {
     ['--tenant on backup', ['tenants', 'backup', '--tenant', 'acme', '--to', path.join(dir.path, 'flag.tar.zst')], 'tenants backup has no --tenant: name the tenant as its argument (tenants backup NAME --to DEST), or --all for every tenant (see openclaw tenants backup --help)'],
     ['a tenant named to restore', ['tenants', 'restore', 'acme', '--from', archive], 'tenants restore takes no argument (got "acme"): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name'],
     ['a flag of another command', ['tenants', 'list', '--in', dir.path], 'tenants list has no option --in: it is an option of tenants backups, tenants prune (see openclaw tenants list --help)'],
+    // A value given with an unknown flag is not shown: a mistyped --secret-key's is a key.
+    ['a misspelled --secret-key with its value', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'k.tar.zst'), '--secret-kye=TopSecret99'], "unknown option '--secret-kye=…' (did you mean --secret-key?) (see openclaw tenants backup --help)"],
+    ['an unknown flag with a value', ['tenants', 'list', '--bogus=TopSecret99'], "unknown option '--bogus=…' (see openclaw tenants list --help)"],
+    ['a subcommand\'s flag before the command', ['--secret-key=TopSecret99', 'tenants', 'list'], 'openclaw has no option --secret-key: it is an option of tenants backup, tenants restore, tenants verify, tenants backups, tenants prune (see openclaw --help)'],
     ['an unquoted value with a space', ['tenants', 'backup', 'acme', 'extra', '--to', path.join(dir.path, 'extra.tar.zst')], 'tenants backup takes 1 argument (tenant), got 2: "acme" "extra" (quote a value that holds spaces) (see openclaw tenants backup --help)'],
   ])('%s', (_label, args, message) => {
     const before = readdirSync(dir.path).sort();

@@ -332,6 +332,24 @@ describe('the new commands from cron in local mode', () => {
 });
 
 describe('cron list and rm in local mode', () => {
+  it('refuses a --secret-key in --cmd, which every user would read in ps while each run lasts, and lists an older line\'s masked', () => {
+    writeFileSync(crontabFile, THEIRS);
+    for (const key of ['--secret-key TopSecret99', '--secret-key=TopSecret99']) {
+      const cmd = `openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --endpoint https://minio.internal:9000 --access-key AK1 ${key}`;
+      expectRefused(cmd, /^openclaw: --cmd: --secret-key would be in the crontab line, which every user of this machine sees in `ps` while each run lasts: drop it and set OPENCLAW_S3_SECRET_KEY=\.\.\. .*\n$/);
+      expectRefused(cmd.replace('backup acme --to', 'prune acme --keep-last 3 --in').replace('$(date +%F).tar.zst', ''), /^openclaw: --cmd: --secret-key would be in the crontab line/);
+    }
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    // A line a version before this one installed: listed with the key masked, in --json too.
+    expect(openclaw(nightly('/b/acme.tar.zst --overwrite')).status).toBe(0);
+    writeFileSync(crontabFile, readFileSync(crontabFile, 'utf8').replace(' --overwrite ', " --overwrite --secret-key 'Top Secret99' "));
+    const listed = openclaw(['cron', 'list']);
+    expect(listed.stdout).toContain("openclaw tenants backup acme --to /b/acme.tar.zst --overwrite --secret-key ***\n");
+    const json = openclaw(['--json', 'cron', 'list']);
+    expect(JSON.parse(json.stdout).crons[0].cmd).toBe('openclaw tenants backup acme --to /b/acme.tar.zst --overwrite --secret-key ***');
+    expect(listed.stdout + json.stdout).not.toContain('Secret99');
+  });
+
   it('lists our entries only, and removes one leaving everything else', () => {
     writeFileSync(crontabFile, THEIRS);
     expect(openclaw(nightly('/b/acme-$(date +%F).tar.zst')).status).toBe(0);

@@ -118,7 +118,7 @@ function assertContained(staging: string): void {
     for (const name of readdirSync(dir)) {
       const full = path.join(dir, name);
       const st = lstatSync(full);
-      expect(st.mode & 0o7000, `${full} keeps a setuid/setgid/sticky bit`).toBe(0);
+      expect(st.mode & (st.isDirectory() ? 0o6000 : 0o7000), `${full} keeps a setuid/setgid${st.isDirectory() ? '' : '/sticky'} bit`).toBe(0);
       if (st.isSymbolicLink()) {
         let resolved: string;
         try {
@@ -484,21 +484,25 @@ describe('entry types', () => {
     expect(readFileSync(path.join(staging, 'old'), 'utf8')).toBe('xy');
   });
 
-  it('strips setuid, setgid and sticky bits (mode 4755 restored as 0755)', async () => {
+  it('strips setuid and setgid bits (mode 4755 restored as 0755), and a file\'s sticky bit; keeps a directory\'s (1777 is not 0777)', async () => {
     const archive = tar()
       .file(T('suid'), '#!/bin/sh\n', { mode: 0o4755 })
       .file(T('sgid'), 'x', { mode: 0o2711 })
       .file(T('both'), 'x', { mode: 0o6777 })
       .dir(T('sticky/'), { mode: 0o1777 })
       .dir(T('setgid-dir/'), { mode: 0o2750 })
+      .dir(T('sticky-setgid/'), { mode: 0o3775 })
+      .file(T('sticky-file'), 'x', { mode: 0o1644 })
       .build();
     const { staging } = await accepted(archive);
     const mode = (name: string) => statSync(path.join(staging, name)).mode & 0o7777;
     expect(mode('suid')).toBe(0o755);
     expect(mode('sgid')).toBe(0o711);
     expect(mode('both')).toBe(0o777);
-    expect(mode('sticky')).toBe(0o777);
+    expect(mode('sticky')).toBe(0o1777);
     expect(mode('setgid-dir')).toBe(0o750);
+    expect(mode('sticky-setgid')).toBe(0o1775);
+    expect(mode('sticky-file')).toBe(0o644);
   });
 });
 

@@ -2,8 +2,9 @@
 // (run as `node bin/openclaw.js`). As a command it must start Node with the settings that
 // bound a large backup's memory; either way it must run the same CLI.
 
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -103,6 +104,37 @@ describe('bin/openclaw.js', () => {
     const { status, stderr } = spawnSync('sh', ['-c', 'ulimit -n 24; exec "$0" "$1" --version', process.execPath, cliPath], { encoding: 'utf8' });
     expect(status).toBe(1);
     expect(stderr).toMatch(/^openclaw: cannot start: EMFILE: too many open files, open '.*' \(raise the open-file limit: ulimit -n\)\n$/);
+  });
+
+  // /proc/PID/cmdline is readable by every user: a key given as --secret-key was anyone's for
+  // as long as the backup ran (here: one that waits for an S3 endpoint that never answers).
+  it.runIf(process.platform === 'linux')('masks --secret-key\'s value in its command line as soon as it starts, keeping its process name', async () => {
+    const nodeName = spawnSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/comm', 'utf8'))"], { encoding: 'utf8' }).stdout;
+    const connections: Socket[] = [];
+    const server = createServer((socket) => connections.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const base = path.join(dir, 'tenants');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    for (const [command, first, secret] of [
+      [cliPath, [], ['--secret-key', 'TopSecret99']],
+      [process.execPath, [cliPath], ['--secret-key=TopSecret99']],
+    ] as const) {
+      const endpoint = ['--endpoint', `http://127.0.0.1:${port}`, '--access-key', 'AK1', '--region', 'us-east-1'];
+      const connected = new Promise<void>((resolve) => server.once('connection', () => resolve()));
+      const child = spawn(command, [...first, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 's3://bucket/acme.tar.zst', ...endpoint, ...secret], { stdio: 'ignore', env: { ...process.env, OPENCLAW_NODE: process.execPath } });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await Promise.race([connected, exited]);
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replace(/\0+$/, '');
+      const name = readFileSync(`/proc/${child.pid}/comm`, 'utf8');
+      child.kill('SIGKILL');
+      await exited;
+      expect(cmdline).not.toContain('TopSecret99');
+      expect(cmdline).toMatch(/ tenants backup acme --to s3:\/\/bucket\/acme\.tar\.zst --endpoint http:\/\/127\.0\.0\.1:\d+ --access-key AK1 --region us-east-1 --secret-key(=| )\*\*\*$/);
+      expect(name).toBe(nodeName); // node; MainThread from Node 24 on
+    }
+    for (const socket of connections) socket.destroy();
+    server.close();
   });
 
   it('run as `node bin/openclaw.js`, is the same CLI, with Node as it was started', () => {

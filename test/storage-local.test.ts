@@ -51,6 +51,19 @@ describe('LocalFileLocation', () => {
     expect(await readFile(location.path, 'utf8')).toBe('data');
   });
 
+  it('creates the missing directories owner-only, under umask 000 too (another user could otherwise swap the archives)', async () => {
+    const before = process.umask(0);
+    try {
+      const location = new LocalFileLocation(join(base, 'open', 'acme', 'x.tar.zst'));
+      await location.write(bodyOf(Buffer.from('data')), writeOptions());
+      expect((await stat(join(base, 'open'))).mode & 0o7777).toBe(0o700);
+      expect((await stat(join(base, 'open', 'acme'))).mode & 0o7777).toBe(0o700);
+      expect((await stat(location.path)).mode & 0o7777).toBe(0o600);
+    } finally {
+      process.umask(before);
+    }
+  });
+
   it('stores archives with mode 0600', async () => {
     const location = new LocalFileLocation(join(base, 'mode.tar.zst'));
     await location.write(bodyOf(Buffer.from('secret')), writeOptions());

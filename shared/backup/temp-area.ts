@@ -26,6 +26,8 @@ import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } f
 const SQLITE_SIDE_FILES = ['-journal', '-wal', '-shm'];
 
 const PREFIX = 'openclaw-backup-';
+/** Group and others' write bits: an area mkdtemp made has neither. */
+const OTHERS_WRITE = 0o022;
 /** `openclaw-backup-<owner>-XXXXXX` (mkdtemp adds the six characters). */
 const AREA_NAME = new RegExp(`^${PREFIX}(${OWNER_TAG_PATTERN})-[A-Za-z0-9]{6}$`);
 
@@ -78,14 +80,24 @@ export class TempArea {
   /**
    * Removes the areas of dead backups in `parent`. Only areas of processes on this machine
    * are judged: a scratch directory is never shared, and another host's cannot be asked.
+   *
+   * And only directories this user owns that no one else may write in, as mkdtemp made them:
+   * anyone can make a directory of such a name in /tmp (the owner tag of a dead process is
+   * easy to make up), and fs.rm removes a tree by paths, so its owner could swap a directory
+   * in it for a symlink while the removal runs and have it unlink files through the link: a
+   * backup as root removed root's files in a directory only root may write in that way. In
+   * an area of our own, made 0700, no one else can swap anything.
    */
   static async sweep(parent: string = os.tmpdir()): Promise<void> {
+    const self = process.getuid?.();
     for (const name of await fs.readdir(parent)) {
       if (!name.startsWith(PREFIX)) continue;
       const owner = parseOwnerTag(AREA_NAME.exec(name)?.[1] ?? '');
-      if (owner !== undefined && isLocal(owner) && !isProcessAlive(owner.pid, owner.started)) {
-        await fs.rm(path.join(parent, name), { recursive: true, force: true });
-      }
+      if (owner === undefined || !isLocal(owner) || isProcessAlive(owner.pid, owner.started)) continue;
+      const area = path.join(parent, name);
+      const stat = await fs.lstat(area).catch(() => undefined);
+      if (stat === undefined || !stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & OTHERS_WRITE) !== 0) continue;
+      await fs.rm(area, { recursive: true, force: true });
     }
   }
 }

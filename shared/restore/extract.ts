@@ -277,7 +277,11 @@ class Extraction {
     if (segments.length > MAX_ENTRY_DEPTH) {
       throw new ArchiveLimitError(`entry nested deeper than ${MAX_ENTRY_DEPTH} directories: ${quotedPath(header.name.slice(0, 120))}…`);
     }
-    const mode = header.mode & 0o777;
+    // setuid and setgid bits are dropped (a root restore would make the archive's programs
+    // run as the base dir's owner); a directory's sticky bit is kept: without it a directory
+    // of mode 1777 (a shared tmp) comes back 0777, where every local user may delete or
+    // rename the tenant's files in it.
+    const mode = header.mode & (header.type === 'directory' ? 0o1777 : 0o777);
     const mtime = new Date(header.mtime * 1000);
     if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${quotedPath(header.name)}`);
 

@@ -7,7 +7,10 @@
 // removes the temporary file. A missing parent directory is created (like `mkdir -p`),
 // which is what users of backup tools expect from `--to /var/backups/acme/x.tar.zst`; a
 // failure or abort removes again those it created that are still empty.
-// Archives are created with mode 0600: they hold a tenant's private data.
+// Archives are created with mode 0600: they hold a tenant's private data; and the directories
+// created for them with 0700, whatever the umask: under umask 000 `mkdir -p` makes them 0777,
+// where any local user could delete, replace or plant archives (one a later restore reads).
+// An existing directory is the operator's and keeps its mode.
 //
 // A killed process cannot remove its temporary file. Linux's O_TMPFILE would leave none,
 // but Node exposes neither the flag nor linkat(AT_SYMLINK_FOLLOW) to give the file a name
@@ -48,6 +51,8 @@ const STORAGE_CODES: Readonly<Record<string, StorageCode>> = {
 
 /** File mode of archives and their temporary files. */
 export const ARCHIVE_FILE_MODE = 0o600;
+/** Mode of the directories a write creates on the archive's way (the umask may take more away, never less). */
+export const ARCHIVE_DIRECTORY_MODE = 0o700;
 
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the
 // commit falls back to "check, then rename", which has a small race window.
@@ -248,7 +253,7 @@ export class LocalFileLocation implements ArchiveLocation {
   private async openTemporary(directory: string, created: string[]): Promise<{ temporary: string; handle: FileHandle }> {
     for (let attempt = 1; ; attempt++) {
       created.push(
-        ...(await createDirectories(directory).catch((error: unknown) => {
+        ...(await createDirectories(directory, ARCHIVE_DIRECTORY_MODE).catch((error: unknown) => {
           throw this.fsError(error, 'write', directory);
         })),
       );
