@@ -26,7 +26,7 @@ import type { Manifest } from '../shared/archive/manifest.js';
 import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
-import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
+import { TarBuilder, base256, chunked, lazySource, paxRecords, rawHeader } from './helpers/tar-builder.js';
 import { compressFrames } from './helpers/zstd.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
@@ -719,8 +719,23 @@ describe('duplicates, the manifest and truncation', () => {
     await refused(Buffer.from('PK\u0003\u0004 this is a zip file'.padEnd(1024, '!')), CorruptArchiveError);
   });
 
-  it('refuses a header without any tar magic', async () => {
-    await refused(tar().raw({ name: T('a'), typeflag: '0', magic: 'none' }).build(), CorruptArchiveError);
+  it('refuses a header without any tar magic but of a type v7 has (file, link, symlink, directory)', async () => {
+    await refused(tar().raw({ name: T('a'), typeflag: '6', magic: 'none' }).build(), CorruptArchiveError, /unknown tar header format/);
+    const body = paxRecords({ path: T('elsewhere') });
+    await refused(tar().raw({ name: 'PaxHeader', typeflag: 'x', size: body.length, magic: 'none' }, body).file(T('a'), 'x').build(), CorruptArchiveError, /unknown tar header format/);
+  });
+
+  it('restores v7 headers (no magic), as GNU tar --format=v7 writes them', async () => {
+    const archive = tar()
+      .raw({ name: 'tenants/acme/', typeflag: '5', magic: 'none', mode: 0o750 })
+      .raw({ name: T('f'), typeflag: '0', magic: 'none', size: 2 }, Buffer.from('v7'))
+      .raw({ name: T('h'), typeflag: '1', magic: 'none', linkname: T('f') })
+      .raw({ name: T('l'), typeflag: '2', magic: 'none', linkname: 'f' })
+      .build();
+    const { staging, result } = await accepted(archive);
+    expect(result).toMatchObject({ files: 2, hardlinks: 1, symlinks: 1, directories: 1 });
+    expect(readFileSync(path.join(staging, 'h'), 'utf8')).toBe('v7');
+    expect(readlinkSync(path.join(staging, 'l'))).toBe('f');
   });
 
   it('refuses an out-of-range modification time as damage', async () => {

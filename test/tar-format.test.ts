@@ -614,6 +614,18 @@ describe('TarReader on archives written by GNU tar', () => {
     expect(treeFromArchive(entries)).toEqual(expectedTree(only));
   });
 
+  it('reads a --format=v7 archive (no magic, no prefix), whose names fit 99 bytes', () => {
+    const only = ['empty', 'hard-a', 'hard-b', 'link', 'link-unicode', 'private', 'short.txt', UNICODE_NAME];
+    const archive = gnuArchive('v7', only);
+    expect(archive.toString('latin1', 257, 263)).toBe('\0'.repeat(6));
+    const entries = readWhole(archive);
+    expect(entries.map((e) => e.header.name)).toEqual(gnuNames(archive));
+    expect(treeFromArchive(entries)).toEqual(expectedTree(only));
+    const byName = new Map(entries.map((e) => [e.header.name, e.header]));
+    expect(byName.get('private/')).toMatchObject({ type: 'directory', mode: 0o750 });
+    expect(byName.get('hard-b')).toMatchObject({ type: 'link', linkname: 'hard-a' });
+  });
+
   it('reads the content GNU tar stored, byte for byte, including the 512- and 513-byte files', () => {
     const entries = readWhole(gnuArchive('gnu'));
     const content = (name: string) => entries.find((e) => e.header.name === name)!.data;
@@ -1011,12 +1023,19 @@ describe('TarReader on damaged archives', () => {
     expect(() => consume(badField)).toThrow(/checksum/);
   });
 
+  it('reads a header with no magic at all as v7, for the entry types v7 has', () => {
+    const v7 = Buffer.concat([patched(header, 257, Buffer.alloc(8)), good.subarray(512)]);
+    expect(readWhole(v7).map((e) => [e.header.name, e.header.type, e.data.toString()])).toEqual([['file.txt', 'file', '0123456789']]);
+  });
+
   it.each([
-    ['no magic at all (v7)', Buffer.alloc(8)],
-    ['a misspelt magic', Buffer.from('ustaR\u000000', 'latin1')],
-    ['a zip file', Buffer.from('PK\u0003\u0004\0\0\0\0', 'latin1')],
-  ])('refuses an unknown header format: %s', (_, magic) => {
-    const damaged = Buffer.concat([patched(header, 257, magic), good.subarray(512)]);
+    ['no magic (v7) on a pax header', Buffer.alloc(8), 'x'],
+    ['no magic (v7) on a GNU long name', Buffer.alloc(8), 'L'],
+    ['no magic (v7) on a FIFO', Buffer.alloc(8), '6'],
+    ['a misspelt magic', Buffer.from('ustaR\u000000', 'latin1'), '0'],
+    ['a zip file', Buffer.from('PK\u0003\u0004\0\0\0\0', 'latin1'), '0'],
+  ])('refuses an unknown header format: %s', (_, magic, typeflag) => {
+    const damaged = Buffer.concat([patched(patched(header, 257, magic), 156, Buffer.from(typeflag, 'latin1')), good.subarray(512)]);
     expect(() => consume(damaged)).toThrow(CorruptArchiveError);
     expect(() => consume(damaged)).toThrow(/unknown tar header format/);
   });

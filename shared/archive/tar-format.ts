@@ -3,8 +3,8 @@
 //
 // Writing emits POSIX ustar headers, preceded by a pax extended header ('x') when a name or
 // link target does not fit the ustar fields or is not ASCII; sizes past 8 GiB use GNU tar's
-// base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU and old GNU
-// headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
+// base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU, old GNU and
+// v7 headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
 // with other records are skipped) and reports damage — a bad checksum, an unknown format, an
 // unreadable number, input that ends inside an entry — as CorruptArchiveError.
 //
@@ -34,6 +34,10 @@ const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
 const PAX_SPARSE_PREFIX = 'GNU.sparse.';
 const MAX_OCTAL_11 = 0o77777777777;
 const USTAR_MAGIC = 'ustar\u000000';
+/** The magic field of a v7 header: none. */
+const V7_MAGIC = '\u0000'.repeat(6);
+/** The entry types a v7 header may have: file (also NUL), hard link, symlink, directory (GNU tar's v7 writes '5'). */
+const V7_TYPEFLAGS = new Set(['0', '1', '2', '5']);
 
 export type TarEntryType =
   | 'file'
@@ -408,10 +412,14 @@ export class TarReader {
     }
     const magic = block.toString('latin1', 257, 263);
     const ustar = magic === 'ustar\u0000';
-    if (!ustar && magic !== 'ustar ') {
+    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
+    // v7 (`tar --format=v7`) has no magic: its entries are files, links, symlinks and
+    // directories only, named in the name field alone. An extended header without a magic is
+    // no format GNU tar writes.
+    const v7 = magic === V7_MAGIC && V7_TYPEFLAGS.has(typeflag);
+    if (!ustar && !v7 && magic !== 'ustar ') {
       throw new CorruptArchiveError(`the archive is damaged: unknown tar header format at byte ${offset}`);
     }
-    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
     const size = readNumber(block, 124, 12, offset, 'size');
 
     if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
