@@ -47,7 +47,7 @@ import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
-import { entryNameFor, EPHEMERAL_DIR, parseEntryName } from '../tenant/names.js';
+import { entryNameFor, EPHEMERAL_DIR, isArchiveRootName, parseEntryName } from '../tenant/names.js';
 import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
@@ -80,6 +80,14 @@ const TAR_OVERHEAD_PER_ENTRY = 10 * 1024;
 const TAR_OVERHEAD_SLACK = 32 * 1024 * 1024;
 /** Longest the extraction runs without letting the event loop turn (signals, timers). */
 const EVENT_LOOP_TURN_MS = 50;
+/**
+ * A name met twice (but a directory's): `tar -r` and `tar -u` append a file again, and GNU
+ * tar extracts the last, over what an earlier one made (a link, a directory's place…). A
+ * restore does not guess which version the operator meant.
+ */
+const DUPLICATE_ENTRY =
+  'duplicate entry (the archive holds this name more than once, as tar -r or -u appends a file again; GNU tar extracts the last): ' +
+  'extract it with GNU tar and archive that tree again';
 /** Progress is reported every this many entries (and for every file over 1 MiB). */
 const PROGRESS_EVERY_ENTRIES = 64;
 
@@ -243,6 +251,12 @@ class Extraction {
 
   /** A header. Returns a promise only when the file system is called asynchronously. */
   entry(header: TarHeader): Promise<void> | undefined {
+    if (header.type === 'directory' && header.size === 0 && isArchiveRootName(header.name)) {
+      // `./` or `tenants/` (tar given `.` or `tenants`): the tenant's parents, not the tenant.
+      if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
+      if (++this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+      return undefined;
+    }
     const location = parseEntryName(header.name);
     if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
     if (this.tenant === undefined) return this.firstEntry(header, location.tenant, location.segments);
@@ -295,7 +309,7 @@ class Extraction {
 
     if (segments.length === 0) {
       if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
-      if (this.nodes.has('')) throw new UnsafeArchiveError('duplicate entry', header.name);
+      if (this.nodes.has('')) throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
       this.nodes.set('', { type: 'directory', mode, mtime });
       this.digest.add({ path: '', type: 'directory' });
       this.counts.directories++;
@@ -331,7 +345,7 @@ class Extraction {
     const writes = this.writes!;
     const existing = nodes.get(relPath);
     if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
-      throw new UnsafeArchiveError('duplicate entry', header.name);
+      throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
     }
 
     switch (header.type) {
@@ -359,7 +373,7 @@ class Extraction {
       case 'link':
         return this.hardlink(header, relPath, absPath);
       default:
-        throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
+        throw refusedType(header);
     }
   }
 
@@ -370,9 +384,7 @@ class Extraction {
    */
   private leaveOut(header: TarHeader): undefined {
     // The reader cannot tell where these end the way every other reader would: refused anywhere.
-    if (header.type === undefined || header.type === 'sparse-file') {
-      throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
-    }
+    if (header.type === undefined || header.type === 'sparse-file') throw refusedType(header);
     this.ephemeral.entries++;
     this.ephemeral.bytes += header.size;
     this.declaredBytes += header.size;
@@ -646,6 +658,18 @@ function depth(relPath: string): number {
   let count = 1;
   for (const char of relPath) if (char === '/') count++;
   return count;
+}
+
+/** An entry of a type no restore creates; a GNU sparse file with what to do instead. */
+function refusedType(header: TarHeader): UnsafeArchiveError {
+  if (header.type === 'sparse-file') {
+    return new UnsafeArchiveError(
+      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse ' +
+        '(a restore leaves long runs of zeros unwritten, so the file comes back sparse all the same)',
+      header.name,
+    );
+  }
+  return new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
 }
 
 function isRegularFile(type: string | null | undefined): boolean {
