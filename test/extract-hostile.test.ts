@@ -467,14 +467,26 @@ describe('entry types', () => {
     ['4', 'block device'],
     ['6', 'FIFO'],
     ['S', 'GNU sparse file'],
-    ['D', 'GNU dump directory'],
-    ['V', 'GNU volume label'],
     ['M', 'GNU multi-volume continuation'],
     ['I', 'unknown letter'],
     ['9', 'unknown digit'],
   ])('refuses typeflag %j (%s) and creates nothing for it', async (typeflag) => {
     const { staging } = await refused(tar().file(T('before'), 'x').special(T('special'), typeflag).build(), UnsafeArchiveError, /refused/);
     expect(readdirSync(staging!)).toEqual(['before']);
+  });
+
+  it("reads GNU tar's dump directory (D, tar -g) as a directory, past its list of names, and creates nothing for a volume label (V, tar -V)", async () => {
+    const names = Buffer.from('Ybefore\0\0');
+    const archive = tar()
+      .raw({ name: 'weekly-label', typeflag: 'V', size: 4 }, Buffer.from('junk'))
+      .raw({ name: T('dumped/'), typeflag: 'D', size: names.length, mode: 0o750 }, names)
+      .file(T('dumped/before'), 'x')
+      .build();
+    const { staging, result } = await accepted(archive);
+    expect(result).toMatchObject({ files: 1, directories: 1, bytes: 1 });
+    expect(readdirSync(staging)).toEqual(['dumped']);
+    expect(statSync(path.join(staging, 'dumped')).mode & 0o777).toBe(0o750);
+    expect(readdirSync(path.join(staging, 'dumped'))).toEqual(['before']);
   });
 
   it('accepts typeflag "7" (contiguous file) and NUL (old-style file) as regular files', async () => {

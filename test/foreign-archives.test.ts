@@ -98,6 +98,16 @@ describe('archives made by GNU tar', () => {
     await expectRestoredAsGnuTar(archiveOf('parents.tar.zst', command));
   });
 
+  it.each([
+    ['--listed-incremental (its directories are D entries listing their names)', 'tar -g ../snapshot -cf - tenants/acme'],
+    ['--listed-incremental --format=posix', 'tar -g ../snapshot --format=posix -cf - tenants/acme'],
+    ['--label (a V header without a magic first)', 'tar -V weekly -cf - tenants/acme'],
+  ])('restores an archive made with %s', async (_, command) => {
+    const archive = archiveOf('gnu-extras.tar.zst', command);
+    expect(sh(`zstd -dc '${archive}' | tar -tvf -`).toString()).toMatch(/^[dV]/);
+    await expectRestoredAsGnuTar(archive);
+  });
+
   it('refuses an archive of the tenant directory itself, saying how to make one', async () => {
     await expectRefused(
       archiveOf('inside.tar.zst', `tar -C tenants/acme -cf - .`),

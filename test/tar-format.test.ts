@@ -768,6 +768,19 @@ describe('TarReader on hand-built headers', () => {
     ]);
   });
 
+  it("reads past GNU tar's volume label (V) and reads an incremental directory (D) as a directory, without its list of names", () => {
+    const names = text('Nfile\0Ysub\0\0');
+    const archive = new TarBuilder()
+      .raw({ name: 'weekly', typeflag: 'V', magic: 'none' })
+      .raw({ name: 'dumped/', typeflag: 'D', magic: 'gnu', size: names.length, mode: 0o750 }, names)
+      .file('dumped/file', 'x')
+      .build();
+    expect(readWhole(archive).map(({ header, data }) => [header.name, header.type, header.size, data.length])).toEqual([
+      ['dumped/', 'directory', 0, 0],
+      ['dumped/file', 'file', 1, 1],
+    ]);
+  });
+
   it('reads the GNU magic ("ustar  ") and ignores the prefix field there (GNU keeps other data in it)', () => {
     const archive = new TarBuilder().raw({ name: 'gnu-name', typeflag: '0', magic: 'gnu', prefix: 'not-a-prefix' }).raw({ name: 'posix-name', typeflag: '0', prefix: 'is/a/prefix' }).build();
     expect(readWhole(archive).map((e) => e.header.name)).toEqual(['gnu-name', 'is/a/prefix/posix-name']);
