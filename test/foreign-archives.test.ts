@@ -108,6 +108,15 @@ describe('archives made by GNU tar', () => {
     await expectRestoredAsGnuTar(archive);
   });
 
+  it('refuses an archive of two tenants (tar -cf - tenants), saying how to make one of each', async () => {
+    mkdirSync(path.join(source, 'tenants', 'beta'));
+    writeFileSync(path.join(source, 'tenants', 'beta', 'config.json'), '{}\n');
+    await expectRefused(
+      archiveOf('two.tar.zst', 'tar -cf - tenants'),
+      /^openclaw: entry for a second tenant \(the archive is for "(acme|beta)"; a restore takes one tenant: archive each on its own, tar -C <the directory holding tenants\/> --zstd -cf FILE tenants\/<name>\): "tenants\/(acme|beta)\/"$/m,
+    );
+  });
+
   it('refuses an archive of the tenant directory itself, saying how to make one', async () => {
     await expectRefused(
       archiveOf('inside.tar.zst', `tar -C tenants/acme -cf - .`),

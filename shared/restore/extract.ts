@@ -281,7 +281,11 @@ class Extraction {
 
   private nextEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> | undefined {
     if (tenant !== this.tenant) {
-      throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${this.tenant}")`, header.name);
+      throw new UnsafeArchiveError(
+        `entry for a second tenant (the archive is for "${this.tenant}"; a restore takes one tenant: archive each on its own, ` +
+          `tar -C <the directory holding tenants/> --zstd -cf FILE tenants/<name>)`,
+        header.name,
+      );
     }
     if (++this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
     // No directory or link carries data: its body would bypass maxBytes.
