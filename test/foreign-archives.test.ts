@@ -117,6 +117,16 @@ describe('archives made by GNU tar', () => {
     );
   });
 
+  it('refuses a symlink out of the tenant (absolute), saying to leave it out; the archive made so restores', async () => {
+    symlinkSync('/etc/hosts', path.join(source, 'tenants', 'acme', 'notes', 'hosts'));
+    await expectRefused(
+      archiveOf('escaping.tar.zst', 'tar -cf - tenants/acme'),
+      /^openclaw: symlink whose target "\/etc\/hosts" escapes the tenant \(.*leave it out of the archive: tar --exclude=<this entry>\): "tenants\/acme\/notes\/hosts"$/m,
+    );
+    const archive = archiveOf('without.tar.zst', 'tar --exclude=tenants/acme/notes/hosts -cf - tenants/acme');
+    expect((await run('tenants', 'restore', '--from', archive)).status).toBe(0);
+  });
+
   it('refuses an archive of the tenant directory itself, saying how to make one', async () => {
     await expectRefused(
       archiveOf('inside.tar.zst', `tar -C tenants/acme -cf - .`),

@@ -427,7 +427,7 @@ class Extraction {
     }
     const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes), this.linkWork);
     this.assertLinkWorkAffordable();
-    if (resolved === undefined) throw new UnsafeArchiveError(`symlink whose target ${quotedPath(target)} escapes the tenant`, header.name);
+    if (resolved === undefined) throw escapingLink(target, header.name);
     const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, { type: 'symlink', target });
@@ -609,7 +609,7 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: 
     const resolved = resolveInsideRoot(segments.slice(0, -1), node.target, readLink, spent);
     assertAffordable();
     if (resolved === undefined) {
-      throw new UnsafeArchiveError(`symlink whose target ${quotedPath(node.target)} escapes the tenant`, entryNameFor(tenant, relPath));
+      throw escapingLink(node.target, entryNameFor(tenant, relPath));
     }
   }
 }
@@ -662,6 +662,14 @@ function depth(relPath: string): number {
   let count = 1;
   for (const char of relPath) if (char === '/') count++;
   return count;
+}
+
+/** A symlink out of the tenant (an absolute target, even one into it, or one that climbs out): what another tool's archive may hold. */
+function escapingLink(target: string, entryName: string): UnsafeArchiveError {
+  return new UnsafeArchiveError(
+    `symlink whose target ${quotedPath(target)} escapes the tenant (a restore never creates one; leave it out of the archive: tar --exclude=<this entry>)`,
+    entryName,
+  );
 }
 
 /** An entry of a type no restore creates; a GNU sparse file with what to do instead. */
