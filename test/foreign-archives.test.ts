@@ -127,6 +127,20 @@ describe('archives made by GNU tar', () => {
     expect((await run('tenants', 'restore', '--from', archive)).status).toBe(0);
   });
 
+  it.skipIf(!PYTHON)('refuses a hard link to a name given later (GNU tar cannot extract it either), saying to make the archive with GNU tar (needs python3)', async () => {
+    // Python's tarfile writes the members in the order given: the link before its file.
+    const script = [
+      'import io, sys, tarfile',
+      "with tarfile.open(fileobj=sys.stdout.buffer, mode='w|', format=tarfile.GNU_FORMAT) as t:",
+      "  d = tarfile.TarInfo('tenants/acme'); d.type = tarfile.DIRTYPE; d.mode = 0o755; t.addfile(d)",
+      "  h = tarfile.TarInfo('tenants/acme/config.json'); h.type = tarfile.LNKTYPE; h.linkname = 'tenants/acme/config-copy.json'; t.addfile(h)",
+      "  f = tarfile.TarInfo('tenants/acme/config-copy.json'); f.size = 3; t.addfile(f, io.BytesIO(b'{}\\n'))",
+    ].join('\n');
+    const archive = archiveOf('link-first.tar.zst', `python3 -c "${script}"`);
+    expect(spawnSync('bash', ['-c', `zstd -dc '${archive}' | tar -C '${dir.path}' -xf -`]).stderr.toString()).toMatch(/Cannot hard link/);
+    await expectRefused(archive, /^openclaw: hardlink to a name no earlier entry of the archive gives \(GNU tar cannot extract it either\): re-create the archive with GNU tar.*: "tenants\/acme\/config.json"$/m);
+  });
+
   it('refuses an archive of the tenant directory itself, saying how to make one', async () => {
     await expectRefused(
       archiveOf('inside.tar.zst', `tar -C tenants/acme -cf - .`),

@@ -446,6 +446,13 @@ class Extraction {
       );
     }
     const targetNode = this.nodes.get(target.segments.join('/'));
+    if (target.tenant === this.tenant && target.segments.length > 0 && targetNode === undefined) {
+      throw new UnsafeArchiveError(
+        'hardlink to a name no earlier entry of the archive gives (GNU tar cannot extract it either): ' +
+          're-create the archive with GNU tar, which stores a file under its first name and its other names as links to it',
+        header.name,
+      );
+    }
     if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
       throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
     }
