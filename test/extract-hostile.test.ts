@@ -26,7 +26,7 @@ import type { Manifest } from '../shared/archive/manifest.js';
 import { digestTree, type TreeEntry } from '../shared/archive/tree-digest.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
-import { TarBuilder, base256, chunked, lazySource, rawHeader } from './helpers/tar-builder.js';
+import { TarBuilder, base256, chunked, lazySource, paxRecords, rawHeader } from './helpers/tar-builder.js';
 import { compressFrames } from './helpers/zstd.js';
 
 type ErrorClass = typeof UnsafeArchiveError | typeof CorruptArchiveError | typeof ArchiveLimitError | typeof AbortedError;
@@ -441,7 +441,7 @@ describe('hardlinks', () => {
   });
 
   it('refuses a link to a later entry', async () => {
-    await refused(tar().hardlink(T('h'), T('later')).file(T('later'), 'x').build(), UnsafeArchiveError, /earlier regular file/);
+    await refused(tar().hardlink(T('h'), T('later')).file(T('later'), 'x').build(), UnsafeArchiveError, /hardlink to a name no earlier entry of the archive gives/);
   });
 
   it('refuses a link to a directory or to the tenant root', async () => {
@@ -467,14 +467,26 @@ describe('entry types', () => {
     ['4', 'block device'],
     ['6', 'FIFO'],
     ['S', 'GNU sparse file'],
-    ['D', 'GNU dump directory'],
-    ['V', 'GNU volume label'],
     ['M', 'GNU multi-volume continuation'],
     ['I', 'unknown letter'],
     ['9', 'unknown digit'],
   ])('refuses typeflag %j (%s) and creates nothing for it', async (typeflag) => {
     const { staging } = await refused(tar().file(T('before'), 'x').special(T('special'), typeflag).build(), UnsafeArchiveError, /refused/);
     expect(readdirSync(staging!)).toEqual(['before']);
+  });
+
+  it("reads GNU tar's dump directory (D, tar -g) as a directory, past its list of names, and creates nothing for a volume label (V, tar -V)", async () => {
+    const names = Buffer.from('Ybefore\0\0');
+    const archive = tar()
+      .raw({ name: 'weekly-label', typeflag: 'V', size: 4 }, Buffer.from('junk'))
+      .raw({ name: T('dumped/'), typeflag: 'D', size: names.length, mode: 0o750 }, names)
+      .file(T('dumped/before'), 'x')
+      .build();
+    const { staging, result } = await accepted(archive);
+    expect(result).toMatchObject({ files: 1, directories: 1, bytes: 1 });
+    expect(readdirSync(staging)).toEqual(['dumped']);
+    expect(statSync(path.join(staging, 'dumped')).mode & 0o777).toBe(0o750);
+    expect(readdirSync(path.join(staging, 'dumped'))).toEqual(['before']);
   });
 
   it('accepts typeflag "7" (contiguous file) and NUL (old-style file) as regular files', async () => {
@@ -723,8 +735,23 @@ describe('duplicates, the manifest and truncation', () => {
     await refused(Buffer.from('PK\u0003\u0004 this is a zip file'.padEnd(1024, '!')), CorruptArchiveError);
   });
 
-  it('refuses a header without any tar magic', async () => {
-    await refused(tar().raw({ name: T('a'), typeflag: '0', magic: 'none' }).build(), CorruptArchiveError);
+  it('refuses a header without any tar magic but of a type v7 has (file, link, symlink, directory)', async () => {
+    await refused(tar().raw({ name: T('a'), typeflag: '6', magic: 'none' }).build(), CorruptArchiveError, /unknown tar header format/);
+    const body = paxRecords({ path: T('elsewhere') });
+    await refused(tar().raw({ name: 'PaxHeader', typeflag: 'x', size: body.length, magic: 'none' }, body).file(T('a'), 'x').build(), CorruptArchiveError, /unknown tar header format/);
+  });
+
+  it('restores v7 headers (no magic), as GNU tar --format=v7 writes them', async () => {
+    const archive = tar()
+      .raw({ name: 'tenants/acme/', typeflag: '5', magic: 'none', mode: 0o750 })
+      .raw({ name: T('f'), typeflag: '0', magic: 'none', size: 2 }, Buffer.from('v7'))
+      .raw({ name: T('h'), typeflag: '1', magic: 'none', linkname: T('f') })
+      .raw({ name: T('l'), typeflag: '2', magic: 'none', linkname: 'f' })
+      .build();
+    const { staging, result } = await accepted(archive);
+    expect(result).toMatchObject({ files: 2, hardlinks: 1, symlinks: 1, directories: 1 });
+    expect(readFileSync(path.join(staging, 'h'), 'utf8')).toBe('v7');
+    expect(readlinkSync(path.join(staging, 'l'))).toBe('f');
   });
 
   it('refuses an out-of-range modification time as damage', async () => {

@@ -614,6 +614,18 @@ describe('TarReader on archives written by GNU tar', () => {
     expect(treeFromArchive(entries)).toEqual(expectedTree(only));
   });
 
+  it('reads a --format=v7 archive (no magic, no prefix), whose names fit 99 bytes', () => {
+    const only = ['empty', 'hard-a', 'hard-b', 'link', 'link-unicode', 'private', 'short.txt', UNICODE_NAME];
+    const archive = gnuArchive('v7', only);
+    expect(archive.toString('latin1', 257, 263)).toBe('\0'.repeat(6));
+    const entries = readWhole(archive);
+    expect(entries.map((e) => e.header.name)).toEqual(gnuNames(archive));
+    expect(treeFromArchive(entries)).toEqual(expectedTree(only));
+    const byName = new Map(entries.map((e) => [e.header.name, e.header]));
+    expect(byName.get('private/')).toMatchObject({ type: 'directory', mode: 0o750 });
+    expect(byName.get('hard-b')).toMatchObject({ type: 'link', linkname: 'hard-a' });
+  });
+
   it('reads the content GNU tar stored, byte for byte, including the 512- and 513-byte files', () => {
     const entries = readWhole(gnuArchive('gnu'));
     const content = (name: string) => entries.find((e) => e.header.name === name)!.data;
@@ -753,6 +765,19 @@ describe('TarReader on hand-built headers', () => {
       ['old-dir/', 'directory', '0'],
       ['old-dir2/', 'directory', '0'],
       ['old-file', 'file', '0'],
+    ]);
+  });
+
+  it("reads past GNU tar's volume label (V) and reads an incremental directory (D) as a directory, without its list of names", () => {
+    const names = text('Nfile\0Ysub\0\0');
+    const archive = new TarBuilder()
+      .raw({ name: 'weekly', typeflag: 'V', magic: 'none' })
+      .raw({ name: 'dumped/', typeflag: 'D', magic: 'gnu', size: names.length, mode: 0o750 }, names)
+      .file('dumped/file', 'x')
+      .build();
+    expect(readWhole(archive).map(({ header, data }) => [header.name, header.type, header.size, data.length])).toEqual([
+      ['dumped/', 'directory', 0, 0],
+      ['dumped/file', 'file', 1, 1],
     ]);
   });
 
@@ -1011,12 +1036,19 @@ describe('TarReader on damaged archives', () => {
     expect(() => consume(badField)).toThrow(/checksum/);
   });
 
+  it('reads a header with no magic at all as v7, for the entry types v7 has', () => {
+    const v7 = Buffer.concat([patched(header, 257, Buffer.alloc(8)), good.subarray(512)]);
+    expect(readWhole(v7).map((e) => [e.header.name, e.header.type, e.data.toString()])).toEqual([['file.txt', 'file', '0123456789']]);
+  });
+
   it.each([
-    ['no magic at all (v7)', Buffer.alloc(8)],
-    ['a misspelt magic', Buffer.from('ustaR\u000000', 'latin1')],
-    ['a zip file', Buffer.from('PK\u0003\u0004\0\0\0\0', 'latin1')],
-  ])('refuses an unknown header format: %s', (_, magic) => {
-    const damaged = Buffer.concat([patched(header, 257, magic), good.subarray(512)]);
+    ['no magic (v7) on a pax header', Buffer.alloc(8), 'x'],
+    ['no magic (v7) on a GNU long name', Buffer.alloc(8), 'L'],
+    ['no magic (v7) on a FIFO', Buffer.alloc(8), '6'],
+    ['a misspelt magic', Buffer.from('ustaR\u000000', 'latin1'), '0'],
+    ['a zip file', Buffer.from('PK\u0003\u0004\0\0\0\0', 'latin1'), '0'],
+  ])('refuses an unknown header format: %s', (_, magic, typeflag) => {
+    const damaged = Buffer.concat([patched(patched(header, 257, magic), 156, Buffer.from(typeflag, 'latin1')), good.subarray(512)]);
     expect(() => consume(damaged)).toThrow(CorruptArchiveError);
     expect(() => consume(damaged)).toThrow(/unknown tar header format/);
   });

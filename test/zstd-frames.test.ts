@@ -468,7 +468,7 @@ describe('damaged input', () => {
     ['reserved block type', handMadeFrame((3 << 1) | LAST, Buffer.alloc(4)), /reserved block type at byte 6/],
     ['reserved header bit', handMadeFrame(raw(0), Buffer.alloc(0), 0x08), /reserved bit set in the frame header at byte 0/],
     ['block over 128 KiB', handMadeFrame(raw(BLOCK_MAXIMUM_SIZE + 1), Buffer.alloc(BLOCK_MAXIMUM_SIZE + 1)), /exceeds the 128 KiB maximum/],
-    ['dictionary frame', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x58, 0x07, raw(0), 0, 0]), /needs dictionary 7/],
+    ['dictionary frame', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x58, 0x07, raw(0), 0, 0]), /needs dictionary 7; archives never use one: decompress it with zstd -dc -D DICTIONARY FILE and compress that again/],
   ])('refuses a %s as corrupt', async (_, stream, message) => {
     const decoding = decompressAll([stream]);
     await expect(decoding).rejects.toThrow(CorruptArchiveError);
@@ -518,6 +518,7 @@ describe('damaged input', () => {
   it('refuses a window larger than 128 MiB as over the limit', async () => {
     const stream = handMadeFrame(raw(0), Buffer.alloc(0), 0x00, 0xf8);
     await expect(decompressAll([stream])).rejects.toThrow(ArchiveLimitError);
+    await expect(decompressAll([stream])).rejects.toThrow(/MiB limit: recompress it with zstd -dc --long=31 FILE \| zstd -o NEW.tar.zst$/);
   });
 
   it('wraps decoder errors in CorruptArchiveError with the cause, on either path', async () => {
@@ -571,7 +572,7 @@ describe('damaged input', () => {
     const window16MiB = (14 << 3) | 0; // 2^(10 + 14)
     const stream = handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window16MiB);
     await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(ArchiveLimitError);
-    await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(/needs a 16 MiB window; frames over/);
+    await expect(decompressAll([stream], { maxNativeFrameBytes: 1 })).rejects.toThrow(/needs a 16 MiB window; frames over .*: recompress it with zstd -dc --long=31 FILE \| zstd -o NEW.tar.zst$/);
     expect((await decompressAll([stream])).toString()).toBe('abc');
     const window8MiB = (13 << 3) | 0;
     expect((await decompressAll([handMadeFrame(raw(3), Buffer.from('abc'), 0x00, window8MiB)], { maxNativeFrameBytes: 1 })).toString()).toBe('abc');

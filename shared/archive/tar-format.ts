@@ -3,10 +3,12 @@
 //
 // Writing emits POSIX ustar headers, preceded by a pax extended header ('x') when a name or
 // link target does not fit the ustar fields or is not ASCII; sizes past 8 GiB use GNU tar's
-// base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU and old GNU
-// headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
-// with other records are skipped) and reports damage — a bad checksum, an unknown format, an
-// unreadable number, input that ends inside an entry — as CorruptArchiveError.
+// base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU, old GNU and
+// v7 headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
+// with other records are skipped; GNU tar's volume label 'V' is skipped, its incremental
+// directory 'D' read as a directory without its list of names) and reports damage — a bad
+// checksum, an unknown format, an unreadable number, input that ends inside an entry — as
+// CorruptArchiveError.
 //
 // The archive ends at its first zero block, as it does for GNU tar (the end-of-archive
 // marker is two; `tar -t` lists nothing after one). What follows may only be zeros, at most
@@ -34,6 +36,14 @@ const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
 const PAX_SPARSE_PREFIX = 'GNU.sparse.';
 const MAX_OCTAL_11 = 0o77777777777;
 const USTAR_MAGIC = 'ustar\u000000';
+/** The magic field of a v7 header: none. */
+const V7_MAGIC = '\u0000'.repeat(6);
+/** The entry types a v7 header may have: file (also NUL), hard link, symlink, directory (GNU tar's v7 writes '5'). */
+const V7_TYPEFLAGS = new Set(['0', '1', '2', '5']);
+/** GNU tar's volume label (`tar -V`), which names the archive and extracts to nothing. */
+const VOLUME_LABEL = 'V';
+/** GNU tar's incremental directory (`tar -g`): a directory whose content lists its entries' names. */
+const DUMPDIR = 'D';
 
 export type TarEntryType =
   | 'file'
@@ -408,11 +418,25 @@ export class TarReader {
     }
     const magic = block.toString('latin1', 257, 263);
     const ustar = magic === 'ustar\u0000';
-    if (!ustar && magic !== 'ustar ') {
+    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
+    // v7 (`tar --format=v7`) has no magic: its entries are files, links, symlinks and
+    // directories only, named in the name field alone. An extended header without a magic is
+    // no format GNU tar writes.
+    const v7 = magic === V7_MAGIC && (V7_TYPEFLAGS.has(typeflag) || typeflag === VOLUME_LABEL);
+    if (!ustar && !v7 && magic !== 'ustar ') {
       throw new CorruptArchiveError(`the archive is damaged: unknown tar header format at byte ${offset}`);
     }
-    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
     const size = readNumber(block, 124, 12, offset, 'size');
+
+    if (typeflag === VOLUME_LABEL) {
+      // `tar -V LABEL` names the archive in a first header (without a magic in GNU tar's
+      // default format): GNU tar extracts nothing for it, and neither does this reader.
+      if (this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+        throw new UnsafeArchiveError(`an extended header for a volume label, at byte ${offset}`);
+      }
+      this.skipContent(size);
+      return undefined;
+    }
 
     if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
       if (size > MAX_EXTENDED_HEADER_BYTES) {
@@ -477,11 +501,24 @@ export class TarReader {
       mtime,
       linkname,
     };
+    if (typeflag === DUMPDIR) {
+      // A directory of `tar -g` (listed-incremental), its content the names it held then:
+      // GNU tar extracts the directory and reads past the list unless told --incremental.
+      this.skipContent(entrySize);
+      return { kind: 'entry', header: { ...header, size: 0 }, offset };
+    }
     this.remaining = entrySize;
     this.entrySize = entrySize;
     if (entrySize === 0) this.afterContent();
     else this.state = 'content';
     return { kind: 'entry', header, offset };
+  }
+
+  /** Reads past `size` bytes of content that no event reports, and their padding. */
+  private skipContent(size: number): void {
+    this.entrySize = 0;
+    this.remaining = size + paddingAfter(size);
+    this.state = this.remaining === 0 ? 'header' : 'padding';
   }
 
   private afterContent(): void {
@@ -512,6 +549,7 @@ const ENTRY_TYPES: Record<string, TarEntryType | undefined> = {
   '5': 'directory',
   '6': 'fifo',
   '7': 'contiguous-file',
+  D: 'directory',
   S: 'sparse-file',
 };
 

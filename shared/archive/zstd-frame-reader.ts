@@ -209,7 +209,8 @@ export class FrameReader {
     const dictionaryId = queue.uintAt(at, dictionaryBytes);
     if (dictionaryId !== 0) {
       throw new CorruptArchiveError(
-        `zstd frame at byte ${offset} needs dictionary ${dictionaryId}; archives never use one`,
+        `zstd frame at byte ${offset} needs dictionary ${dictionaryId}; archives never use one: ` +
+          'decompress it with zstd -dc -D DICTIONARY FILE and compress that again without one (| zstd -o NEW.tar.zst)',
       );
     }
     at += dictionaryBytes;
@@ -228,7 +229,7 @@ export class FrameReader {
     if (windowSize > MAX_WINDOW_BYTES) {
       throw new ArchiveLimitError(
         `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window, ` +
-          `more than the ${MAX_WINDOW_BYTES / MiB} MiB limit`,
+          `more than the ${MAX_WINDOW_BYTES / MiB} MiB limit: recompress it with zstd -dc --long=31 FILE | zstd -o NEW.tar.zst`,
       );
     }
     return { offset, headerBytes, contentSize, windowSize, hasChecksum: (descriptor & 0x04) !== 0 };
@@ -286,7 +287,8 @@ export class FrameReader {
     if (windowSize > MAX_STREAMING_WINDOW_BYTES) {
       throw new ArchiveLimitError(
         `zstd frame at byte ${offset} needs a ${Math.ceil(windowSize / MiB)} MiB window; frames over ` +
-          `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels 1-19, without --ultra or --long)`,
+          `${this.maxNativeFrameBytes / MiB} MiB may use at most ${MAX_STREAMING_WINDOW_BYTES / MiB} MiB (zstd levels 1-19, without --ultra or --long): ` +
+          'recompress it with zstd -dc --long=31 FILE | zstd -o NEW.tar.zst',
       );
     }
     frame.sliceBlocks = Math.max(1, Math.min(STREAM_SLICE_BLOCKS, Math.floor(STREAM_SLICE_WINDOW_MOVES / windowSize)));

@@ -47,7 +47,7 @@ import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js
 import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
-import { entryNameFor, EPHEMERAL_DIR, parseEntryName } from '../tenant/names.js';
+import { entryNameFor, EPHEMERAL_DIR, isArchiveRootName, parseEntryName } from '../tenant/names.js';
 import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
@@ -80,6 +80,14 @@ const TAR_OVERHEAD_PER_ENTRY = 10 * 1024;
 const TAR_OVERHEAD_SLACK = 32 * 1024 * 1024;
 /** Longest the extraction runs without letting the event loop turn (signals, timers). */
 const EVENT_LOOP_TURN_MS = 50;
+/**
+ * A name met twice (but a directory's): `tar -r` and `tar -u` append a file again, and GNU
+ * tar extracts the last, over what an earlier one made (a link, a directory's place…). A
+ * restore does not guess which version the operator meant.
+ */
+const DUPLICATE_ENTRY =
+  'duplicate entry (the archive holds this name more than once, as tar -r or -u appends a file again; GNU tar extracts the last): ' +
+  'extract it with GNU tar and archive that tree again';
 /** Progress is reported every this many entries (and for every file over 1 MiB). */
 const PROGRESS_EVERY_ENTRIES = 64;
 
@@ -243,6 +251,12 @@ class Extraction {
 
   /** A header. Returns a promise only when the file system is called asynchronously. */
   entry(header: TarHeader): Promise<void> | undefined {
+    if (header.type === 'directory' && header.size === 0 && isArchiveRootName(header.name)) {
+      // `./` or `tenants/` (tar given `.` or `tenants`): the tenant's parents, not the tenant.
+      if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
+      if (++this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
+      return undefined;
+    }
     const location = parseEntryName(header.name);
     if (this.manifestSeen) throw new UnsafeArchiveError('entry after the manifest', header.name);
     if (this.tenant === undefined) return this.firstEntry(header, location.tenant, location.segments);
@@ -267,7 +281,11 @@ class Extraction {
 
   private nextEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> | undefined {
     if (tenant !== this.tenant) {
-      throw new UnsafeArchiveError(`entry for a second tenant (the archive is for "${this.tenant}")`, header.name);
+      throw new UnsafeArchiveError(
+        `entry for a second tenant (the archive is for "${this.tenant}"; a restore takes one tenant: archive each on its own, ` +
+          `tar -C <the directory holding tenants/> --zstd -cf FILE tenants/<name>)`,
+        header.name,
+      );
     }
     if (++this.entryCount > this.limits.maxEntries) throw this.tooManyEntries();
     // No directory or link carries data: its body would bypass maxBytes.
@@ -299,7 +317,7 @@ class Extraction {
 
     if (segments.length === 0) {
       if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
-      if (this.nodes.has('')) throw new UnsafeArchiveError('duplicate entry', header.name);
+      if (this.nodes.has('')) throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
       this.nodes.set('', { type: 'directory', mode, mtime });
       this.digest.add({ path: '', type: 'directory' });
       this.counts.directories++;
@@ -335,7 +353,7 @@ class Extraction {
     const writes = this.writes!;
     const existing = nodes.get(relPath);
     if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
-      throw new UnsafeArchiveError('duplicate entry', header.name);
+      throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
     }
 
     switch (header.type) {
@@ -363,7 +381,7 @@ class Extraction {
       case 'link':
         return this.hardlink(header, relPath, absPath);
       default:
-        throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
+        throw refusedType(header);
     }
   }
 
@@ -374,9 +392,7 @@ class Extraction {
    */
   private leaveOut(header: TarHeader): undefined {
     // The reader cannot tell where these end the way every other reader would: refused anywhere.
-    if (header.type === undefined || header.type === 'sparse-file') {
-      throw new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
-    }
+    if (header.type === undefined || header.type === 'sparse-file') throw refusedType(header);
     this.ephemeral.entries++;
     this.ephemeral.bytes += header.size;
     this.declaredBytes += header.size;
@@ -415,7 +431,7 @@ class Extraction {
     }
     const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes), this.linkWork);
     this.assertLinkWorkAffordable();
-    if (resolved === undefined) throw new UnsafeArchiveError(`symlink whose target ${quotedPath(target)} escapes the tenant`, header.name);
+    if (resolved === undefined) throw escapingLink(target, header.name);
     const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.nodes.set(relPath, { type: 'symlink', target });
@@ -434,6 +450,13 @@ class Extraction {
       );
     }
     const targetNode = this.nodes.get(target.segments.join('/'));
+    if (target.tenant === this.tenant && target.segments.length > 0 && targetNode === undefined) {
+      throw new UnsafeArchiveError(
+        'hardlink to a name no earlier entry of the archive gives (GNU tar cannot extract it either): ' +
+          're-create the archive with GNU tar, which stores a file under its first name and its other names as links to it',
+        header.name,
+      );
+    }
     if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
       throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
     }
@@ -597,7 +620,7 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: 
     const resolved = resolveInsideRoot(segments.slice(0, -1), node.target, readLink, spent);
     assertAffordable();
     if (resolved === undefined) {
-      throw new UnsafeArchiveError(`symlink whose target ${quotedPath(node.target)} escapes the tenant`, entryNameFor(tenant, relPath));
+      throw escapingLink(node.target, entryNameFor(tenant, relPath));
     }
   }
 }
@@ -650,6 +673,26 @@ function depth(relPath: string): number {
   let count = 1;
   for (const char of relPath) if (char === '/') count++;
   return count;
+}
+
+/** A symlink out of the tenant (an absolute target, even one into it, or one that climbs out): what another tool's archive may hold. */
+function escapingLink(target: string, entryName: string): UnsafeArchiveError {
+  return new UnsafeArchiveError(
+    `symlink whose target ${quotedPath(target)} escapes the tenant (a restore never creates one; leave it out of the archive: tar --exclude=<this entry>)`,
+    entryName,
+  );
+}
+
+/** An entry of a type no restore creates; a GNU sparse file with what to do instead. */
+function refusedType(header: TarHeader): UnsafeArchiveError {
+  if (header.type === 'sparse-file') {
+    return new UnsafeArchiveError(
+      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse ' +
+        '(a restore leaves long runs of zeros unwritten, so the file comes back sparse all the same)',
+      header.name,
+    );
+  }
+  return new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
 }
 
 function isRegularFile(type: string | null | undefined): boolean {

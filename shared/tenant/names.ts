@@ -74,11 +74,27 @@ export function parseEntryName(name: string): EntryLocation {
     }
   }
   if (segments[0] !== ARCHIVE_ROOT || segments.length < 2) {
-    throw new UnsafeArchiveError(`entry outside ${ARCHIVE_ROOT}/<name>/`, name);
+    throw new UnsafeArchiveError(
+      `entry outside ${ARCHIVE_ROOT}/<name>/ (an archive holds one tenant as ${ARCHIVE_ROOT}/<name>/…: make it with tar -C <the directory holding ${ARCHIVE_ROOT}/> --zstd -cf FILE ${ARCHIVE_ROOT}/<name>)`,
+      name,
+    );
   }
   const tenant = segments[1]!;
   if (!isValidTenantName(tenant)) throw new UnsafeArchiveError('entry for an invalid tenant name', name);
   return { tenant, segments: segments.slice(2) };
+}
+
+/**
+ * Whether `name` is the directory that holds the tenant rather than a part of it: `./` or
+ * `tenants/` (with any `./` before it, with or without the trailing slash), which GNU tar
+ * archives first when given `.` or `tenants` (`tar -C base -cf - tenants`). A restore
+ * creates neither, so such an entry is passed over.
+ */
+export function isArchiveRootName(name: string): boolean {
+  let rest = name;
+  while (rest.startsWith('./')) rest = rest.slice(2);
+  if (rest.endsWith('/')) rest = rest.slice(0, -1);
+  return rest === '' || rest === '.' || rest === ARCHIVE_ROOT;
 }
 
 /** `tenants/<tenant>/<relative>` (directories get a trailing slash from the tar packer). */
