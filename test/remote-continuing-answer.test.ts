@@ -70,6 +70,7 @@ function budgetContext(requestId: string): LambdaContext {
 
 const LOCATION = 's3://backups/acme/2026-06-03.tar.zst';
 let answer: Record<string, unknown>;
+let scheduledAnswer: Record<string, unknown>;
 
 beforeAll(async () => {
   server = await startS3Server({ bucket: 'backups' });
@@ -77,15 +78,19 @@ beforeAll(async () => {
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
-  for (let f = 0; f < 80; f++) {
-    const file = path.join(base, 'acme', 'sessions', `s-${String(f).padStart(2, '0')}.jsonl`);
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, `{"turn":${f}}\n`);
+  for (const tenant of ['acme', 'nightly']) {
+    for (let f = 0; f < 80; f++) {
+      const file = path.join(base, tenant, 'sessions', `s-${String(f).padStart(2, '0')}.jsonl`);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `{"turn":${f}}\n`);
+    }
   }
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
   const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   try {
     answer = (await backupHandler(deps())({ tenant: 'acme', to: LOCATION }, budgetContext('req-1'))) as unknown as Record<string, unknown>;
+    const cron = { source: 'openclaw.cron', tenant: 'nightly', cronName: 'nightly', time: '2026-06-03T03:00:00Z', eventId: '89d1a02d-5ec7-412e-82f5-13505f849b41', command: { tenant: 'nightly', to: 's3://backups/nightly/{date:%F}.tar.zst' } };
+    scheduledAnswer = (await backupHandler(deps())(cron, budgetContext('req-2'))) as unknown as Record<string, unknown>;
   } finally {
     write.mockRestore();
   }
@@ -114,7 +119,13 @@ describe('the answer of a backup that continues in further invocations', () => {
     expect(answer).toMatchObject({ operation: 'backup', suspended: true, tenant: 'acme', location: LOCATION, pieces: 1 });
     expect(answer.files).toBeGreaterThan(0);
     expect(answer.files).toBeLessThan(80);
-    expect(queue).toHaveLength(1);
+    expect(queue).toHaveLength(2);
+  });
+
+  it('stays bare for a scheduled run, whose answer nobody reads', () => {
+    expect(scheduledAnswer).toMatchObject({ operation: 'backup', suspended: true, tenant: 'nightly', location: 's3://backups/nightly/2026-06-03.tar.zst', pieces: 1 });
+    expect(scheduledAnswer).not.toHaveProperty('ok');
+    expect(scheduledAnswer).not.toHaveProperty('error');
   });
 
   it('is a one-line failure to a CLI older than backups in pieces: the backup continues and is not finished (exit 1), not "unexpected error"', () => {
