@@ -11,7 +11,7 @@
 
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
-import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
+import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import { mergeBackupsPages, type BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
@@ -27,7 +27,7 @@ import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
-import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, type ListRequest } from '../shared/control-plane/protocol.js';
+import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { olderGatewayError } from '../shared/control-plane/gateway-fields.js';
@@ -56,9 +56,11 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
         ...encryptToOf(command),
       };
       const answer = await invoke(plane, 'backup', payload, hooks.signal);
-      // A backup that outlasts its invocation answers BackupSuspended: it continues on the gateway.
-      if (!isAnswerOf('backup', answer) && !isAnswerOf('backup-suspended', answer)) throw unexpectedAnswer(plane, 'backup');
-      return answer as unknown as BackupResult | BackupSuspended;
+      // A backup that outlasts its invocation answers BackupSuspended (with a failure beside it for older CLIs): it continues on the gateway.
+      const suspended = suspendedOf(answer);
+      if (suspended !== undefined) return suspended;
+      if (!isAnswerOf('backup', answer)) throw unexpectedAnswer(plane, 'backup');
+      return answer as unknown as BackupResult;
     },
     async backupAll(command, hooks = {}) {
       assertRemoteLocation(command.to, '--to', command.storage);
@@ -451,6 +453,8 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     }
     throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
+  // A continuing backup's answer carries a failure for older CLIs (protocol.ts continuingAnswer): it is no failure here.
+  if (role === 'backup' && suspendedOf(answer) !== undefined) return answer;
   // A field this CLI sends that an older gateway does not know: refused before anything ran, with the fix.
   if (isFailureResponse(answer)) throw olderGatewayError(name, errorFromBody(answer.error));
   return answer;

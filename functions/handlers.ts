@@ -57,6 +57,7 @@ import { deadlineSignal, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
+  continuingAnswer,
   errorBody,
   failureResponse,
   isScheduledEvent,
@@ -164,7 +165,9 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       // came after the archive was stored (killed at the timeout, say), the retry finds it there.
       (error) => (error instanceof DestinationExistsError && eventId !== undefined && error.storedByRun === eventId ? 'an earlier attempt of this scheduled run stored its archive' : undefined),
     );
-    if (run.outcome === 'succeeded' || run.outcome === 'continued') return run.result;
+    if (run.outcome === 'succeeded') return run.result;
+    // A caller reads a direct answer (an older CLI too: it must not take it for a finished backup); a schedule's goes nowhere.
+    if (run.outcome === 'continued') return scheduled ? run.result : continuingAnswer(run.result);
     if (run.outcome === 'skipped' && scheduled) return { operation: 'backup', skipped: run.reason };
     if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
     return { ok: false, error: run.body };

@@ -53,6 +53,10 @@
 //   failure           { ok: false, error: { code, outcome, message } } for direct invocations;
 //                     a cron invocation throws instead, so Lambda retries it and its failure
 //                     reaches the on-failure destination and the Errors metric.
+//   continuing        a direct backup that goes on in further invocations: BackupSuspended
+//                     (operation "backup", suspended: true) with ok: false and an error
+//                     BACKUP_CONTINUES beside it, for CLIs older than backups in pieces
+//                     (continuingAnswer); the CLI reads `suspended` before `ok`.
 // Versions: a request is parsed whole, and a field its parser does not know refused
 // (INVALID_REQUEST "unknown field …"), before anything is read or written; never dropped. Fields
 // are added, never removed or given another meaning. The CLI relies on it: a direct command's
@@ -100,6 +104,8 @@ import {
   type OpenClawError,
   type Outcome,
 } from '../errors.js';
+import type { BackupSuspended } from '../backup/backup.js';
+import { formatBytes, plural } from '../format.js';
 import type { BackupCommand, BackupsCommand, PruneCommand, PruneStoreFlags, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
 import { RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
 import { CRON_PAYLOAD_SOURCE, FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination } from '../schedule/cron-command.js';
@@ -190,6 +196,35 @@ export function isAnswerOf(kind: AnswerKind, answer: unknown): answer is Record<
   // A finished backup and one that goes on share their operation; `suspended` tells them apart.
   if (operation === 'backup' && answer.suspended !== (kind === 'backup-suspended' ? true : undefined)) return false;
   return Object.entries(ANSWER_FIELDS[kind]).every(([key, type]) => (type === 'array' ? Array.isArray(answer[key]) : typeof answer[key] === type));
+}
+
+/** The code of the failure a continuing backup's answer carries for CLIs older than backups in pieces (continuingAnswer). */
+export const BACKUP_CONTINUES_CODE = 'BACKUP_CONTINUES';
+
+/**
+ * A direct backup's answer when it continues in further invocations: the BackupSuspended that
+ * this CLI shows, with a FailureResponse's `ok: false` and `error` beside it. A CLI older than
+ * backups in pieces (before 11c7b16) knows only a finished backup or a failure: it took the
+ * suspended answer for a finished backup and failed reading the counts it lacks ("unexpected
+ * error: Cannot read properties of undefined", exit 1), saying nothing of the backup going on.
+ * It reads the failure first and prints its one line instead: the backup continues, is not
+ * finished, and how to follow it (exit 1: not done). This CLI reads `suspended` first
+ * (suspendedOf); so must every later one.
+ */
+export function continuingAnswer(result: BackupSuspended): BackupSuspended & FailureResponse {
+  const message =
+    `the backup of tenant "${result.tenant}" to ${result.location} continues on the gateway in further invocations ` +
+    `(${plural(result.files, 'file')}, ${formatBytes(result.bytes)} so far): it is not finished and may still fail; ` +
+    'its completion event (OpenClaw Backup Succeeded or Failed) reports the end, tenants backups lists the archive then, ' +
+    'and the same backup asked again goes on with it (this CLI is older than the gateway and cannot show a continuing backup: update it)';
+  return { ...result, ok: false, error: { code: BACKUP_CONTINUES_CODE, outcome: 'failed', message } };
+}
+
+/** The BackupSuspended of a continuing backup's answer (continuingAnswer; a gateway before it sent it bare), or undefined for any other answer. */
+export function suspendedOf(answer: unknown): BackupSuspended | undefined {
+  if (!isAnswerOf('backup-suspended', answer)) return undefined;
+  const { ok: _ok, error: _error, ...suspended } = answer;
+  return suspended as unknown as BackupSuspended;
 }
 
 // ---------------------------------------------------------------------------------------
