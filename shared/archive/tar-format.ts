@@ -2,7 +2,8 @@
 // object per entry, no copy of file content on the way in or out.
 //
 // Writing emits POSIX ustar headers, preceded by a pax extended header ('x') when a name or
-// link target does not fit the ustar fields or is not ASCII; sizes past 8 GiB use GNU tar's
+// link target does not fit the ustar fields or is not ASCII (one that is not UTF-8, held as
+// raw-name.ts holds it, goes in as its bytes, as GNU tar writes it; read back the same way); sizes past 8 GiB use GNU tar's
 // base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU and old GNU
 // headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
 // with other records are skipped) and reports damage — a bad checksum, an unknown format, an
