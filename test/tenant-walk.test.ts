@@ -319,4 +319,29 @@ describe('walkTenant and mount points inside the tenant', () => {
     expect([...mountPointsUnder(tenant)]).toEqual([odd]);
     expect([...mountPointsUnder(path.join(tenant, odd))]).toEqual([]);
   });
+
+  it('reads a mount point whose name is not UTF-8 as the walk holds it: a file mounted over one is left out, not read through the mount', async (context) => {
+    const tenant = path.join(root, 'acme');
+    mkdirSync(tenant, { recursive: true });
+    const at = (latin1: string) => Buffer.from(`${tenant}/${latin1}`, 'latin1');
+    writeFileSync(at('caf\xe9'), 'the tenant\'s file');
+    mkdirSync(at('d\xe9 x'));
+    writeFileSync(path.join(root, 'host-file'), 'a host file mounted over it');
+    // mount's arguments as bytes: through bash's $'…'.
+    const bash = (command: string) => spawnSync('bash', ['-c', command], { stdio: 'ignore' }).status === 0;
+    if (!bash(`mount --bind '${root}/host-file' '${tenant}/'$'caf\\xe9'`)) return context.skip('mounting needs root');
+    try {
+      expect(bash(`mount -t tmpfs -o size=1m tmpfs '${tenant}/'$'d\\xe9 x'`)).toBe(true);
+      try {
+        expect([...mountPointsUnder(tenant)].sort()).toEqual(['caf\udce9', 'd\udce9 x']);
+        const { walked, notes } = await walkWithNotes(tenant, SYNC_ACCESS);
+        expect(walked).toEqual(['', 'd\udce9 x']);
+        expect(notes.warnings).toContainEqual({ path: 'caf\udce9', reason: 'file mounted over (a bind mount): not archived (back it up on its own)' });
+      } finally {
+        bash(`umount '${tenant}/'$'d\\xe9 x'`);
+      }
+    } finally {
+      bash(`umount '${tenant}/'$'caf\\xe9'`);
+    }
+  });
 });
