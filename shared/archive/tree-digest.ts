@@ -200,7 +200,7 @@ export class TreeDigest {
 function writeUtf8(target: Buffer, at: number, text: string): number {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code > 0x7f) return hasRawBytes(text) ? at - i + rawName(text.slice(i)).copy(target, at) : at - i + target.write(text, at - i, 'utf8');
+    if (code > 0x7f) return hasRawBytes(text) ? at + rawName(text.slice(i)).copy(target, at) : at - i + target.write(text, at - i, 'utf8');
     target[at++] = code;
   }
   return at;
