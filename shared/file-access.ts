@@ -22,6 +22,7 @@ import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, 
 
 import { FileSystemError } from './errors.js';
 import { mountIdOf } from './mounts.js';
+import { decodeRawName, fsPath } from './raw-name.js';
 
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
@@ -101,7 +102,7 @@ export const SYNC_ACCESS: FileAccess = {
 export const PARALLEL_ACCESS: FileAccess = {
   kind: 'parallel',
   readdir: (dir) => fs.readdir(dir, { withFileTypes: true }),
-  lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(path).catch(vanishedAsUndefined))),
+  lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(fsPath(path)).catch(vanishedAsUndefined))),
   openToRead: async (path) => fileOfHandle(await openAt(path, READ_FLAGS)),
   fileOf: (handle) => fileOfHandle(handle),
   openDirectory: async (path) => {
@@ -164,7 +165,9 @@ export function mustRefuseWithoutProcfs(): boolean {
  */
 export function isOpenedAt(fd: number, path: string): boolean {
   if (!CAN_CHECK_OPENED_PATHS) return true;
-  return readlinkSync(`${FD_LINKS}${fd}`) === path;
+  const target = readlinkSync(`${FD_LINKS}${fd}`);
+  // A path that is not UTF-8 reads back with U+FFFD for its bad bytes: compared as bytes (raw-name.ts).
+  return target === path || (target.includes('\ufffd') && decodeRawName(readlinkSync(`${FD_LINKS}${fd}`, { encoding: 'buffer' })) === path);
 }
 
 /** The error an open answers with when the path led elsewhere: as if the file had vanished (isVanished). */
@@ -183,11 +186,11 @@ export function swappedPathError(path: string): NodeJS.ErrnoException {
  */
 export function openSyncAt(path: string, flags: number): number {
   const slash = path.lastIndexOf('/');
-  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checkedSync(openSync(path, flags), path);
-  const directory = checkedSync(directoryOrSwapped(() => openSync(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checkedSync(openSync(fsPath(path), flags), path);
+  const directory = checkedSync(directoryOrSwapped(() => openSync(fsPath(path.slice(0, slash)), DIRECTORY_FLAGS), path), path.slice(0, slash));
   const through = `${FD_LINKS}${directory}/${path.slice(slash + 1)}`;
   try {
-    return checkedSync(openSync(through, flags), path);
+    return checkedSync(openSync(fsPath(through), flags), path);
   } catch (error) {
     throw namedBy(error, through, path);
   } finally {
@@ -238,11 +241,11 @@ function checkedSync(fd: number, path: string): number {
 /** `openSyncAt` with promise calls. */
 export async function openAt(path: string, flags: number): Promise<fs.FileHandle> {
   const slash = path.lastIndexOf('/');
-  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checked(await fs.open(path, flags), path);
-  const directory = await checked(await directoryOrSwapped(() => fs.open(path.slice(0, slash), DIRECTORY_FLAGS), path), path.slice(0, slash));
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checked(await fs.open(fsPath(path), flags), path);
+  const directory = await checked(await directoryOrSwapped(() => fs.open(fsPath(path.slice(0, slash)), DIRECTORY_FLAGS), path), path.slice(0, slash));
   const through = `${FD_LINKS}${directory.fd}/${path.slice(slash + 1)}`;
   try {
-    return await checked(await fs.open(through, flags).catch((error: unknown) => Promise.reject(namedBy(error, through, path))), path);
+    return await checked(await fs.open(fsPath(through), flags).catch((error: unknown) => Promise.reject(namedBy(error, through, path))), path);
   } finally {
     await directory.close();
   }
@@ -253,6 +256,7 @@ async function checked(handle: fs.FileHandle, path: string): Promise<fs.FileHand
   let target: string;
   try {
     target = await fs.readlink(`${FD_LINKS}${handle.fd}`);
+    if (target !== path && target.includes('\ufffd')) target = decodeRawName(await fs.readlink(`${FD_LINKS}${handle.fd}`, { encoding: 'buffer' }));
   } catch (error) {
     await handle.close();
     throw checkFailedError(path, error);
@@ -333,7 +337,7 @@ export function fileOfHandle(handle: fs.FileHandle): OpenFile {
 
 function lstatOrVanished(path: string): Stats | undefined {
   try {
-    return lstatSync(path);
+    return lstatSync(fsPath(path));
   } catch (error) {
     return vanishedAsUndefined(error);
   }

@@ -34,9 +34,10 @@ export function groupThousands(count: number): string {
 
 // Control characters (C0, DEL, C1) and the invisible marks that reorder text or break lines:
 // a name or note holding one could move the cursor, recolour the screen, forge a log line or
-// pass for another name.
+// pass for another name. A lone surrogate is a byte of a name that is not UTF-8
+// (raw-name.ts: `caf\xe9` is held as "caf\udce9"), shown as JSON shows it: `caf\udce9`.
 // eslint-disable-next-line no-control-regex
-const UNSAFE_TO_SHOW = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const UNSAFE_TO_SHOW = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
 
 function escapeUnsafe(char: string): string {

@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 
 import { errnoCode } from './errors.js';
+import { decodeRawName } from './raw-name.js';
 
 export const FD_INFO = '/proc/self/fdinfo/';
 const MOUNT_INFO = '/proc/self/mountinfo';
@@ -40,7 +41,7 @@ export function mountIdOf(fd: number): string {
 export function mountPointsUnder(root: string): ReadonlySet<string> {
   let table: string;
   try {
-    table = readFileSync(MOUNT_INFO, 'utf8');
+    table = readFileSync(MOUNT_INFO, 'latin1'); // one character per byte: a path that is not UTF-8 is decoded as raw-name.ts holds it
   } catch {
     return new Set();
   }
@@ -56,11 +57,15 @@ export function mountPointsUnder(root: string): ReadonlySet<string> {
   return found;
 }
 
-/** The kernel writes a space, tab, newline and backslash of a mount table path as an octal escape (\040…). */
+/**
+ * The kernel writes a space, tab, newline and backslash of a mount table path as an octal
+ * escape (\040…). `field`: one character per byte (latin1); the path as the walk holds its
+ * names (raw-name.ts: UTF-8, a byte that is not as a lone surrogate).
+ */
 function unescapeMountPath(field: string): string {
-  if (!field.includes('\\')) return field;
+  const raw = Buffer.from(field, 'latin1');
+  if (!field.includes('\\')) return decodeRawName(raw);
   const bytes: number[] = [];
-  const raw = Buffer.from(field, 'utf8');
   for (let i = 0; i < raw.length; i++) {
     const octal = raw[i] === 0x5c ? /^[0-7]{3}/.exec(raw.subarray(i + 1, i + 4).toString('latin1')) : null;
     if (octal !== null) {
@@ -70,5 +75,5 @@ function unescapeMountPath(field: string): string {
       bytes.push(raw[i]!);
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  return decodeRawName(Buffer.from(bytes));
 }

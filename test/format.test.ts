@@ -28,7 +28,7 @@ describe('numbers in messages', () => {
 
 describe('names and text shown to a person', () => {
   // eslint-disable-next-line no-control-regex
-  const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+  const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
   /** Any UTF-16 string, control characters and lone surrogates included. */
   const anyText = fc.string({ unit: 'binary', maxLength: 200 });
 
@@ -44,6 +44,9 @@ describe('names and text shown to a person', () => {
     ['line\u2028sep', 'line\\u2028sep'],
     ['back\\slash', 'back\\slash'],
     ['café 東京 🎉', 'café 東京 🎉'],
+    // A byte of a name that is not UTF-8 (raw-name.ts: `caf\xe9` held as "caf\udce9"), and any other lone surrogate.
+    ['caf\udce9', 'caf\\udce9'],
+    ['\ud800x\udfff', '\\ud800x\\udfff'],
   ])('shownText(%j) is %j', (text, expected) => {
     expect(shownText(text)).toBe(expected);
   });

@@ -57,6 +57,17 @@ describe('ownership scan', () => {
     });
   });
 
+  it.runIf(isRoot)('finds a file another user owns under a name that is not UTF-8 (it was lstat\'ed as U+FFFD and missed)', async () => {
+    const tenant = path.join(dir.path, 'raw-names');
+    mkdirSync(path.join(tenant, 'gamma'), { recursive: true });
+    const stray = Buffer.from(`${tenant}/gamma/caf\xe9`, 'latin1');
+    writeFileSync(stray, 'x');
+    chownSync(stray, OTHER, OTHER);
+    const report = await scanOwnership(tenant, ['gamma'], { expected: { uid, gid } });
+    expect(report.tenants).toEqual([{ name: 'gamma', uid, gid, entries: 2, mismatched: 1 }]);
+    expect(report.samples).toEqual([{ path: 'gamma/caf\udce9', uid: OTHER, gid: OTHER }]);
+  });
+
   it('counts every entry as mismatched against another identity, with samples', async () => {
     const report = await scanOwnership(base, ['acme', 'beta'], { expected: { uid: uid + 1, gid } });
     expect(report.mismatched).toBe(1 + 5 + 4);

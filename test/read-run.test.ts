@@ -56,6 +56,12 @@ function read(names: readonly string[], options: { arenaBytes?: number; maxFileB
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('readRun', () => {
+  it('leaves a file whose name is not UTF-8 to the caller (raw-name.ts), which opens it by its bytes: opened as text it would have vanished', () => {
+    fs.writeFileSync(Buffer.from(`${dir.path}/caf\xe9`, 'latin1'), 'latin-1 name');
+    fs.writeFileSync(path.join(dir.path, 'plain'), 'plain');
+    expect(read(['caf\udce9', 'plain']).outcomes).toEqual([{ outcome: READ_ELSEWHERE }, expect.objectContaining({ outcome: READ_WHOLE, content: 'plain' })]);
+  });
+
   it('reads files whole, packed into the arena, with their mode and SHA-256, an empty file too', () => {
     fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
     fs.writeFileSync(path.join(dir.path, 'b'), '', { mode: 0o600 });

@@ -322,3 +322,17 @@ describe('removeTree, a mount point inside the tree', () => {
     expect(readdirSync(path.join(shared, 'inner'))).toEqual(['keep']);
   });
 });
+
+describe('removeTree, names that are not UTF-8', () => {
+  it('removes files and directories whose names are not UTF-8 (listed as text, each would be U+FFFD and ENOENT)', async () => {
+    const bytes = (text: string) => Buffer.from(text, 'latin1');
+    const tree = path.join(dir.path, 'old');
+    mkdirSync(tree);
+    mkdirSync(Buffer.concat([bytes(`${tree}/`), bytes('sub\xe9')]));
+    writeFileSync(Buffer.concat([bytes(`${tree}/`), bytes('sub\xe9/x\xff')]), 'x');
+    writeFileSync(Buffer.concat([bytes(`${tree}/`), bytes('caf\xe9')]), 'x');
+    writeFileSync(path.join(tree, 'a\ufffd'), 'a real U+FFFD');
+    await removeTree(tree);
+    expect(existsSync(tree)).toBe(false);
+  });
+});

@@ -969,19 +969,41 @@ describe('TarReader on hand-built headers', () => {
     expect(readWhole(archive)[0]?.header.name).toBe(name);
   });
 
-  // Decoded, each bad byte would become U+FFFD: the entry restored under a name other than
-  // the one GNU tar restores, and `a\xff` and `a\xfe` met as one (a "duplicate").
+  // Decoded as UTF-8, each bad byte would become U+FFFD: the entry restored under a name
+  // other than the one GNU tar restores, and `a\xff` and `a\xfe` met as one. Each is kept as
+  // a lone surrogate U+DC80 + byte (raw-name.ts), the bytes it stands for.
   it.each([
-    ['a ustar name', () => new TarBuilder().raw({ name: Buffer.from('tenants/acme/a\xff', 'latin1'), typeflag: '0' }), /entry name that is not valid UTF-8, at byte 0/],
-    ['a ustar prefix', () => new TarBuilder().file('first').raw({ prefix: Buffer.from('tenants/acme/\xc3', 'latin1'), name: 'x', typeflag: '0' }), /entry name that is not valid UTF-8, at byte 512/],
-    ['a ustar link target', () => new TarBuilder().raw({ name: 'l', typeflag: '2', linkname: Buffer.from('t\xe2\x82', 'latin1') }), /link target that is not valid UTF-8/],
-    ['a GNU long name', () => new TarBuilder().gnuLongName(Buffer.from('tenants/acme/\xed\xa0\x80', 'latin1')).file('decoy'), /entry name that is not valid UTF-8/],
-    ['a GNU long link', () => new TarBuilder().gnuLongName(Buffer.from('\xff', 'latin1'), 'K').symlink('l', 'decoy'), /link target that is not valid UTF-8/],
-    ['a pax path (hdrcharset=BINARY, as Python writes it)', () => new TarBuilder().pax({ hdrcharset: 'BINARY', path: Buffer.from('tenants/acme/a\xff', 'latin1') }).file('decoy'), /entry name that is not valid UTF-8/],
-    ['a pax linkpath', () => new TarBuilder().pax({ linkpath: Buffer.from('\xc0\xaf', 'latin1') }).symlink('l', 'decoy'), /link target that is not valid UTF-8/],
-  ])('refuses bytes that are not UTF-8 in %s', (_label, build, message) => {
-    expect(() => consume(build().build())).toThrow(UnsafeArchiveError);
-    expect(() => consume(build().build())).toThrow(message);
+    ['a ustar name', () => new TarBuilder().raw({ name: Buffer.from('tenants/acme/a\xff', 'latin1'), typeflag: '0' }), 'tenants/acme/a\udcff', undefined],
+    ['a ustar prefix', () => new TarBuilder().raw({ prefix: Buffer.from('tenants/acme/\xc3', 'latin1'), name: 'x', typeflag: '0' }), 'tenants/acme/\udcc3/x', undefined],
+    ['a ustar link target', () => new TarBuilder().raw({ name: 'l', typeflag: '2', linkname: Buffer.from('t\xe2\x82', 'latin1') }), 'l', 't\udce2\udc82'],
+    ['a GNU long name (an encoded surrogate)', () => new TarBuilder().gnuLongName(Buffer.from('tenants/acme/\xed\xa0\x80', 'latin1')).file('decoy'), 'tenants/acme/\udced\udca0\udc80', undefined],
+    ['a GNU long link', () => new TarBuilder().gnuLongName(Buffer.from('\xff', 'latin1'), 'K').symlink('l', 'decoy'), 'l', '\udcff'],
+    ['a pax path (hdrcharset=BINARY, as Python writes it)', () => new TarBuilder().pax({ hdrcharset: 'BINARY', path: Buffer.from('tenants/acme/a\xff', 'latin1') }).file('decoy'), 'tenants/acme/a\udcff', undefined],
+    ['a pax path without hdrcharset (GNU tar in a UTF-8 locale)', () => new TarBuilder().pax({ path: Buffer.from('tenants/acme/caf\xe9 \xc3\xa9', 'latin1') }).file('decoy'), 'tenants/acme/caf\udce9 é', undefined],
+    ['a pax linkpath (an overlong slash)', () => new TarBuilder().pax({ linkpath: Buffer.from('\xc0\xaf', 'latin1') }).symlink('l', 'decoy'), 'l', '\udcc0\udcaf'],
+  ])('keeps the bytes of a name that is not UTF-8 in %s', (_label, build, name, linkname) => {
+    const [entry] = readWhole(build().build());
+    expect([entry?.header.name, entry?.header.linkname]).toEqual([name, linkname]);
+  });
+
+  it('writes a name and link target that are not UTF-8 as their bytes in pax records (as GNU tar does), which GNU tar lists as they are', () => {
+    const name = 'tenants/acme/caf\udce9';
+    const archive = archiveOf([
+      { entry: { name, type: 'file', mode: 0o644, mtime: MTIME, size: 2 }, content: text('hi') },
+      { entry: { name: 'tenants/acme/l\udcff', type: 'symlink', mode: 0o777, mtime: MTIME, linkname: 'caf\udce9' } },
+      { entry: { name: 'tenants/acme/h', type: 'hardlink', mode: 0o644, mtime: MTIME, linkname: name } },
+    ]);
+    expect(archive.includes(Buffer.from('path=tenants/acme/caf\xe9\n', 'latin1'))).toBe(true);
+    expect(readWhole(archive).map((e) => [e.header.name, e.header.linkname])).toEqual([
+      [name, undefined],
+      ['tenants/acme/l\udcff', 'caf\udce9'],
+      ['tenants/acme/h', name],
+    ]);
+    writeFileSync(path.join(dir.path, 'raw-names.tar'), archive);
+    const listed = execFileSync('tar', ['-tvf', path.join(dir.path, 'raw-names.tar'), '--quoting-style=escape'], { env: GNU_TAR_ENV, encoding: 'latin1' });
+    expect(listed).toContain('tenants/acme/caf\\351\n');
+    expect(listed).toContain('tenants/acme/l\\377 -> caf\\351\n');
+    expect(listed).toContain('tenants/acme/h link to tenants/acme/caf\\351\n');
   });
 
   it('reads U+FFFD written as UTF-8 (a character a name may hold), and a ustar name cut inside a character where a long name or pax path replaces it', () => {

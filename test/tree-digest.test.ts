@@ -26,6 +26,23 @@ describe('directory digests', () => {
     ]);
   });
 
+  it('hashes a name or target that is not UTF-8 as its bytes (raw-name.ts), so two that differ only there differ', () => {
+    const bytesSha = (latin1: string) => createHash('sha256').update(Buffer.from(latin1, 'latin1')).digest('hex');
+    for (const resumable of [false, true]) {
+      const digest = new TreeDigest({ resumable });
+      digest.add({ path: '', type: 'directory' });
+      digest.add({ path: 'caf\udce9', type: 'file', size: 2, sha256: sha256('hi') });
+      digest.add({ path: 'd\udcff', type: 'directory' });
+      digest.add({ path: 'l\udcfe', type: 'symlink', target: 'caf\udce9' });
+      expect(digest.digests()[0]).toEqual({
+        path: '',
+        entries: 3,
+        sha256: bytesSha(`f\0caf\xe9\x002\0${sha256('hi')}\0` + 'd\0d\xff\0' + 'l\0l\xfe\0caf\xe9\0'),
+      });
+    }
+    expect(digestTree([{ path: 'a\udcff', type: 'directory' }])).not.toEqual(digestTree([{ path: 'a\udcfe', type: 'directory' }]));
+  });
+
   it('gives a directory implied by its entries a digest too, so an unlisted one can be found', () => {
     expect(digestTree([{ path: 'a/b/f', type: 'file', size: 0, sha256: sha256('') }]).map((d) => d.path)).toEqual(['a/b']);
   });

@@ -2,13 +2,14 @@
 // object per entry, no copy of file content on the way in or out.
 //
 // Writing emits POSIX ustar headers, preceded by a pax extended header ('x') when a name or
-// link target does not fit the ustar fields or is not ASCII; sizes past 8 GiB use GNU tar's
-// base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU, old GNU and
-// v7 headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
-// with other records are skipped; GNU tar's volume label 'V' is skipped, its incremental
-// directory 'D' read as a directory without its list of names) and reports damage — a bad
-// checksum, an unknown format, an unreadable number, input that ends inside an entry — as
-// CorruptArchiveError.
+// link target does not fit the ustar fields or is not ASCII (one that is not UTF-8, held as
+// raw-name.ts holds it, goes in as its bytes, as GNU tar writes it; read back the same way);
+// sizes past 8 GiB use GNU tar's base-256 field. Reading accepts what GNU tar and tar-stream
+// write (ustar, GNU, old GNU and v7 headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K'
+// long names; 'g' global headers with other records are skipped; GNU tar's volume label 'V'
+// is skipped, its incremental directory 'D' read as a directory without its list of names)
+// and reports damage — a bad checksum, an unknown format, an unreadable number, input that
+// ends inside an entry — as CorruptArchiveError.
 //
 // The archive ends at its first zero block, as it does for GNU tar (the end-of-archive
 // marker is two; `tar -t` lists nothing after one). What follows may only be zeros, at most
@@ -19,9 +20,8 @@
 // kind for one entry, a GNU long name and a pax path (or long link and linkpath) for one. What an entry may be (its name, its type, its size) is the extractor's
 // business, not the reader's; GNU sparse files are reported as 'sparse-file'.
 
-import { isUtf8 } from 'node:buffer';
-
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
+import { decodeRawName, rawName } from '../raw-name.js';
 
 export const BLOCK_SIZE = 512;
 /** Largest pax or GNU long-name body read: names and link targets are checked later, this only bounds memory. */
@@ -112,8 +112,11 @@ export function encodeHeader(entry: EntryToWrite, reuse?: Buffer): Buffer {
     writeUstar(block, entry.mode, size, entry.mtime, split.name, split.prefix, linkname, typeflag);
     return block;
   }
-  const records = paxRecord('path', name) + (linkFits ? '' : paxRecord('linkpath', linkname));
-  const body = Buffer.from(records, 'utf8');
+  // A name that is not UTF-8 goes in as its bytes (raw-name.ts), as GNU tar writes it: no
+  // `hdrcharset=BINARY`, which GNU tar 1.34 warns of as an unknown keyword (it reads the bytes
+  // as they are either way, as this reader does).
+  const records = [paxRecord('path', rawName(name)), ...(linkFits ? [] : [paxRecord('linkpath', rawName(linkname))])];
+  const body = Buffer.concat(records);
   const out = Buffer.alloc(BLOCK_SIZE + body.length + paddingAfter(body.length) + BLOCK_SIZE);
   writeUstar(out, entry.mode, body.length, entry.mtime, 'PaxHeader', '', '', 'x');
   body.copy(out, BLOCK_SIZE);
@@ -245,13 +248,12 @@ function asciiFallback(text: string, length: number): string {
   return text.replace(/[^\x20-\x7e]/g, '_').slice(-length);
 }
 
-/** One pax record: "<length> <key>=<value>\n", the length counting itself. */
-function paxRecord(key: string, value: string): string {
-  const rest = ` ${key}=${value}\n`;
-  const restBytes = Buffer.byteLength(rest);
+/** One pax record: "<length> <key>=<value>\n", the length counting itself; the value as bytes. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const restBytes = 1 + key.length + 1 + value.length + 1;
   let length = restBytes + 1;
   while (String(length).length + restBytes !== length) length = String(length).length + restBytes;
-  return `${length}${rest}`;
+  return Buffer.concat([Buffer.from(`${length} ${key}=`, 'latin1'), value, Buffer.of(0x0a)]);
 }
 
 /** The header checksum: the sum of the block's bytes, the checksum field counted as spaces. */
@@ -466,8 +468,8 @@ export class TarReader {
     }
     // The ustar fields only where nothing replaces them: a writer may cut a UTF-8 character
     // there, in a name its long-name or pax header carries whole.
-    const name = paxPath ?? this.longName ?? ustarName(block, ustar, offset);
-    const linkname = paxLink ?? this.longLink ?? (block[157] === 0 ? undefined : utf8Field(block, 157, 100, 'link target', offset));
+    const name = paxPath ?? this.longName ?? ustarName(block, ustar);
+    const linkname = paxLink ?? this.longLink ?? (block[157] === 0 ? undefined : utf8Field(block, 157, 100));
     if (pax !== undefined) {
       const paxSize = pax.records.get('size');
       const paxMtime = pax.records.get('mtime');
@@ -533,8 +535,8 @@ export class TarReader {
     this.extendedParts = [];
     if (extended.typeflag === 'x') this.pax = parsePax(body, extended.offset);
     else if (extended.typeflag === 'g') assertHarmlessGlobal(parsePax(body, extended.offset), extended.offset);
-    else if (extended.typeflag === 'L') this.longName = utf8Field(body, 0, body.length, 'entry name', extended.offset);
-    else if (extended.typeflag === 'K') this.longLink = utf8Field(body, 0, body.length, 'link target', extended.offset);
+    else if (extended.typeflag === 'L') this.longName = utf8Field(body, 0, body.length);
+    else if (extended.typeflag === 'K') this.longLink = utf8Field(body, 0, body.length);
     this.remaining = paddingAfter(extended.size);
     this.state = this.remaining === 0 ? 'header' : 'padding';
   }
@@ -587,7 +589,7 @@ function parsePax(body: Buffer, offset: number): PaxRecords {
     const equals = record.indexOf(0x3d);
     if (equals <= 0) throw new CorruptArchiveError(`the archive is damaged: malformed pax record at byte ${offset}`);
     const key = record.toString('utf8', 0, equals);
-    if (key === 'path' || key === 'linkpath') records.set(key, utf8Text(record, equals + 1, record.length, key === 'path' ? 'entry name' : 'link target', offset));
+    if (key === 'path' || key === 'linkpath') records.set(key, utf8Text(record, equals + 1, record.length));
     else if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
     else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
     at += length;
@@ -608,29 +610,25 @@ function firstNonZero(bytes: Buffer): number {
 }
 
 /** The ustar name: the name field, after the prefix field's path where there is one (POSIX ustar only). */
-function ustarName(block: Buffer, ustar: boolean, offset: number): string {
-  const name = utf8Field(block, 0, 100, 'entry name', offset);
-  return ustar && block[345] !== 0 ? `${utf8Field(block, 345, 155, 'entry name', offset)}/${name}` : name;
+function ustarName(block: Buffer, ustar: boolean): string {
+  const name = utf8Field(block, 0, 100);
+  return ustar && block[345] !== 0 ? `${utf8Field(block, 345, 155)}/${name}` : name;
 }
 
 /** A NUL-terminated (or field-filling) UTF-8 name or link target (`what`), from the header at `headerOffset`. */
-function utf8Field(bytes: Buffer, offset: number, length: number, what: string, headerOffset: number): string {
+function utf8Field(bytes: Buffer, offset: number, length: number): string {
   const end = bytes.indexOf(0, offset);
-  return utf8Text(bytes, offset, end === -1 || end > offset + length ? offset + length : end, what, headerOffset);
+  return utf8Text(bytes, offset, end === -1 || end > offset + length ? offset + length : end);
 }
 
 /**
- * Bytes `start` to `end` of a name or link target as text. Bytes that are not UTF-8 are
- * refused: decoded, each would become U+FFFD, and the entry would be restored under a name
- * (or pointing at a target) other than the one GNU tar restores; two such names would meet
- * as one. (A backup leaves a name that is not UTF-8 out: tenant-walk.ts.)
+ * Bytes `start` to `end` of a name or link target as text (raw-name.ts): a byte that is not
+ * UTF-8 is kept as a lone surrogate, never decoded to U+FFFD, so the entry is restored under
+ * the bytes GNU tar restores it under, and two such names stay two. (pax values are UTF-8
+ * unless `hdrcharset=BINARY`; GNU tar writes raw bytes with or without it: both read alike.)
  */
-function utf8Text(bytes: Buffer, start: number, end: number, what: string, headerOffset: number): string {
-  const text = bytes.toString('utf8', start, end);
-  if (text.includes('\ufffd') && !isUtf8(bytes.subarray(start, end))) {
-    throw new UnsafeArchiveError(`${what} that is not valid UTF-8, at byte ${headerOffset} (its bad bytes shown as U+FFFD; this tool archives and restores UTF-8 names only)`, text);
-  }
-  return text;
+function utf8Text(bytes: Buffer, start: number, end: number): string {
+  return decodeRawName(bytes, start, end);
 }
 
 /**

@@ -6,6 +6,7 @@
 //   directory  "d" name
 //   symlink    "l" name target
 //   hard link  "h" name target-path   (a later name of a file archived under an earlier one)
+// Names and targets are hashed as their bytes (UTF-8, or raw where not: raw-name.ts).
 // A tree of 200,000 small files costs a few hundred digests instead of 200,000 entries.
 // The digests so far can be saved and taken up again (`save`, `TreeDigest.resume`): a backup
 // that continues in another invocation goes on hashing where the last one stopped. Only a
@@ -15,6 +16,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 
+import { hasRawBytes, rawName } from '../raw-name.js';
 import { ResumableSha256, type Sha256State } from './resumable-sha256.js';
 
 export type TreeEntry =
@@ -151,15 +153,18 @@ export class TreeDigest {
     const parent = this.parentOf(entry.path, slash);
     const name = entry.path.slice(slash + 1);
     parent.entries++;
+    // A name not UTF-8 is hashed as its bytes (raw-name.ts): hashed as UTF-8 text, each of its
+    // bad bytes would be U+FFFD's, and two names that differ in them would hash alike.
+    const record = (text: string): string | Buffer => (hasRawBytes(text) ? rawName(text) : text);
     switch (entry.type) {
       case 'directory':
-        parent.hash.update(`d\0${name}\0`);
+        parent.hash.update(record(`d\0${name}\0`));
         break;
       case 'symlink':
-        parent.hash.update(`l\0${name}\0${entry.target}\0`);
+        parent.hash.update(record(`l\0${name}\0${entry.target}\0`));
         break;
       case 'hardlink':
-        parent.hash.update(`h\0${name}\0${entry.target}\0`);
+        parent.hash.update(record(`h\0${name}\0${entry.target}\0`));
         break;
     }
   }
@@ -195,7 +200,7 @@ export class TreeDigest {
 function writeUtf8(target: Buffer, at: number, text: string): number {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code > 0x7f) return at - i + target.write(text, at - i, 'utf8');
+    if (code > 0x7f) return hasRawBytes(text) ? at + rawName(text.slice(i)).copy(target, at) : at - i + target.write(text, at - i, 'utf8');
     target[at++] = code;
   }
   return at;

@@ -15,6 +15,7 @@ import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { isVanished, openAt, type FileAccess } from '../file-access.js';
+import { fsPath } from '../raw-name.js';
 import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately } from './sqlite-private-copy.js';
@@ -402,7 +403,7 @@ async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<H
   try {
     for (const suffix of ['-wal', '-shm']) {
       // Not followed, and never waiting on a FIFO: only a file held, only its identity read.
-      const opened = await fs.open(`${absPath}${suffix}`, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY).catch((error: unknown) => {
+      const opened = await fs.open(fsPath(`${absPath}${suffix}`), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY).catch((error: unknown) => {
         if (isVanished(error)) return undefined;
         throw error;
       });
@@ -428,12 +429,12 @@ const WAL_READ_VERSION = 2;
 
 /** Whether `absPath` (not followed if a symlink) is still the file `stat` describes. */
 async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {
-  const now = await fs.lstat(absPath).catch(() => undefined);
+  const now = await fs.lstat(fsPath(absPath)).catch(() => undefined);
   return now !== undefined && now.isFile() && now.ino === stat.ino && now.dev === stat.dev;
 }
 
 async function anyExists(paths: readonly string[]): Promise<boolean> {
-  const found = await Promise.all(paths.map((p) => fs.lstat(p).then(() => true, (error: unknown) => !isVanished(error))));
+  const found = await Promise.all(paths.map((p) => fs.lstat(fsPath(p)).then(() => true, (error: unknown) => !isVanished(error))));
   return found.includes(true);
 }
 

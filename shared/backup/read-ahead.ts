@@ -22,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
+import { fsPath } from '../raw-name.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import { linkKey } from './link-key.js';
@@ -668,7 +669,7 @@ async function readInDirectories(paths: readonly string[]): Promise<PromiseRead[
 async function readOnce(openPath: string): Promise<PromiseRead> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(openPath, READ_FLAGS);
+    handle = await fs.open(fsPath(openPath), READ_FLAGS);
   } catch (error) {
     return { outcome: isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP' ? READ_VANISHED : READ_ELSEWHERE };
   }

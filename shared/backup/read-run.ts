@@ -82,6 +82,12 @@ export function readRun(
   for (; index < to; index++) {
     const at = (index - from) * 6;
     const filePath = paths[index]!;
+    // A path that is not UTF-8 (raw-name.ts: a lone surrogate per bad byte) is left to the
+    // caller, whose calls take it as bytes: as text, Node would open another name.
+    if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(filePath)) {
+      meta[at] = 3;
+      continue;
+    }
     let openPath = filePath;
     if (fdLinks !== '') {
       const slash = filePath.lastIndexOf('/');

@@ -16,10 +16,10 @@
 // lstat'ed for their mode and mtime. Items are handed out in runs (`TenantWalk.next`), so
 // the caller can read many files ahead of the one it archives.
 //
-// A name that is not valid UTF-8 cannot be archived (tar's pax names are UTF-8, and Node
-// hands such a name over with U+FFFD in place of its bad bytes, a name no call can open):
-// it is left out with a warning that says so, rather than met later as vanished. So is what
-// lies deeper than a restore goes (MAX_ENTRY_DEPTH), and a path longer than PATH_MAX where a
+// A name that is not valid UTF-8 is walked as its bytes (Node hands it over with U+FFFD in
+// place of its bad bytes, a name no call can open: its listing is read again as bytes, and
+// the name held as raw-name.ts holds it), so is a symlink target; names sort by their bytes.
+// Left out, with a warning that says so, is what lies deeper than a restore goes (MAX_ENTRY_DEPTH), and a path longer than PATH_MAX where a
 // restore beside the tenant writes it (in a staging directory with a longer name than the
 // tenant's; no system call takes a longer path, and the archive entry name `tenants/<name>/…`
 // is shorter still, so a restore never refuses it): a backup that held them would not
@@ -51,7 +51,6 @@
 // the directories above it are listed again, to go on below them. What is there now is
 // walked; what changed in the part already walked is not looked at again.
 
-import { isUtf8 } from 'node:buffer';
 import { lstatSync, promises as fs, readdirSync, readlinkSync, realpathSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
@@ -60,6 +59,7 @@ import { mountPointsUnder } from '../mounts.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
 import { quotedPath } from '../format.js';
+import { decodeRawName, fsPath, rawByteLength, rawName } from '../raw-name.js';
 import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
@@ -148,7 +148,7 @@ export interface WalkOptions {
 export function compareWalkOrder(a: string, b: string): number {
   if (a === b) return 0;
   // NUL sorts before every byte a name can hold, so "a/x" (a's child) comes before "a-b".
-  return Buffer.compare(Buffer.from(a.replaceAll('/', '\0')), Buffer.from(b.replaceAll('/', '\0')));
+  return Buffer.compare(rawName(a.replaceAll('/', '\0')), rawName(b.replaceAll('/', '\0')));
 }
 
 /** Whether `directory` is `relPath` or one of the directories above it. */
@@ -176,16 +176,6 @@ function vanished(relPath: string): Note {
 /** A directory whose entry is archived but which vanished before its contents could be listed. */
 function vanishedDirectory(relPath: string): Note {
   return { kind: 'note', relPath, skipped: 'directory vanished during backup', warning: 'directory vanished during backup; its contents are not archived' };
-}
-
-function nameNotUtf8(relPath: string, directory: boolean): Note {
-  const what = directory ? 'directory whose name' : 'name';
-  return {
-    kind: 'note',
-    relPath,
-    skipped: `${what} is not valid UTF-8`,
-    warning: `${what} is not valid UTF-8, which an archive cannot hold: not archived${directory ? ', nor anything in it' : ''} (rename it to back it up)`,
-  };
 }
 
 function pathTooLong(relPath: string, directory: boolean): Note {
@@ -216,11 +206,11 @@ function stagingExtraBytes(tenant: string): number {
  * there are none (most listings).
  */
 function pathsTooLong(dirPath: string, entries: readonly Dirent[], extraBytes: number): ReadonlySet<Dirent> | undefined {
-  const room = PATH_MAX_BYTES - Buffer.byteLength(dirPath) - extraBytes - 1;
+  const room = PATH_MAX_BYTES - rawByteLength(dirPath) - extraBytes - 1;
   let found: Set<Dirent> | undefined;
   for (const entry of entries) {
     // A UTF-16 unit takes at most 3 bytes in UTF-8: most names are ruled out by length.
-    if (entry.name.length * 3 > room && Buffer.byteLength(entry.name) > room) (found ??= new Set()).add(entry);
+    if (entry.name.length * 3 > room && rawByteLength(entry.name) > room) (found ??= new Set()).add(entry);
   }
   return found;
 }
@@ -235,32 +225,20 @@ function childrenTooDeep(relPath: string): boolean {
 }
 
 /**
- * The entries of a listing whose names are not valid UTF-8. Only a listing with U+FFFD in a
- * name is read again, as bytes, to tell such names from names that really hold U+FFFD.
+ * The entries of a listing, names that are not valid UTF-8 held as raw-name.ts holds them
+ * (Node hands them over with U+FFFD in place of their bad bytes, a name no call can open).
+ * Only a listing with U+FFFD in a name is read again, as bytes.
  */
-function namesNotUtf8(listPath: string, entries: readonly Dirent[]): ReadonlySet<Dirent> | undefined {
-  if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return undefined;
-  let names: Buffer[];
+function withRawNames(listPath: string, entries: Dirent[]): Dirent[] {
+  if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return entries;
+  let listed: Dirent<Buffer>[];
   try {
-    names = readdirSync(listPath, { encoding: 'buffer' });
+    listed = readdirSync(listPath, { encoding: 'buffer', withFileTypes: true });
   } catch {
-    return undefined; // gone since the listing: its entries turn out vanished
+    return entries; // gone since the listing: its entries turn out vanished
   }
-  // How many names not valid UTF-8 decode to each string (two can decode alike).
-  const decodedAlike = new Map<string, number>();
-  for (const bytes of names) {
-    if (isUtf8(bytes)) continue;
-    const decoded = bytes.toString('utf8');
-    decodedAlike.set(decoded, (decodedAlike.get(decoded) ?? 0) + 1);
-  }
-  const found = new Set<Dirent>();
-  for (const entry of entries) {
-    const left = decodedAlike.get(entry.name) ?? 0;
-    if (left === 0) continue;
-    decodedAlike.set(entry.name, left - 1);
-    found.add(entry);
-  }
-  return found;
+  for (const entry of listed) (entry as unknown as { name: string }).name = decodeRawName(entry.name);
+  return listed as unknown as Dirent[];
 }
 
 /** A mount point inside the tenant: its directory archived, nothing on it (see the top of the file). */
@@ -464,7 +442,8 @@ export class TenantWalk {
   }
 
   /** `dirPath`: the directory's real path, which its items carry; `listPath`: where to lstat and read its entries (OpenDirectory). */
-  private itemsOf(relPath: string, dirPath: string, listPath: string, entries: Dirent[]): Maybe<Cursor> {
+  private itemsOf(relPath: string, dirPath: string, listPath: string, listed: Dirent[]): Maybe<Cursor> {
+    const entries = withRawNames(listPath, listed);
     sortByName(entries);
     const listing: DirectoryListing = { names: entries.map((entry) => entry.name) };
     const atRoot = relPath === '';
@@ -483,12 +462,11 @@ export class TenantWalk {
     const items: WalkItem[] = [];
     const toStat: string[] = [];
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
-    const notUtf8 = namesNotUtf8(listPath, wanted);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
     const tooLong = pathsTooLong(dirPath, wanted, this.restoreExtraBytes);
     const mountedHere = this.mountPoints.size === 0 ? undefined : (name: string) => this.mountPoints.has(prefix + name);
     for (const entry of wanted) {
-      if (notUtf8?.has(entry) === true || deeperThanRestore || tooLong?.has(entry) === true || mountedHere?.(entry.name) === true) continue;
+      if (deeperThanRestore || tooLong?.has(entry) === true || mountedHere?.(entry.name) === true) continue;
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
@@ -502,10 +480,6 @@ export class TenantWalk {
         }
         if (atRoot && name === MANIFEST_FILE_NAME) {
           items.push(leftOut(name, 'name reserved for the backup manifest'));
-          continue;
-        }
-        if (notUtf8?.has(entry) === true) {
-          items.push(nameNotUtf8(itemPath, entry.isDirectory()));
           continue;
         }
         if (deeperThanRestore) {
@@ -558,7 +532,7 @@ export class TenantWalk {
 function mountedItem(at: string, relPath: string): WalkItem {
   let stat: Stats;
   try {
-    stat = lstatSync(at);
+    stat = lstatSync(fsPath(at));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') return unreadableMount(relPath);
@@ -598,7 +572,7 @@ function isStats(stat: Stats | ListedFileStat): stat is Stats {
 }
 
 function lstatOrThrow(file: string, access: FileAccess): Maybe<Stats> {
-  return access.kind === 'sync' ? lstatSync(file) : fs.lstat(file);
+  return access.kind === 'sync' ? lstatSync(fsPath(file)) : fs.lstat(fsPath(file));
 }
 
 /**
@@ -640,16 +614,13 @@ function symlinkItem(root: string, linkPath: string, segments: string[], stat: S
   const relPath = segments.join('/');
   let targetBytes: Buffer;
   try {
-    targetBytes = readlinkSync(linkPath, { encoding: 'buffer' });
+    targetBytes = readlinkSync(fsPath(linkPath), { encoding: 'buffer' });
   } catch (error) {
     // EINVAL: no longer a symlink (replaced since it was lstat'ed).
     if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'EINVAL') return vanished(relPath);
     throw error;
   }
-  if (!isUtf8(targetBytes)) {
-    return { kind: 'note', relPath, skipped: 'symlink target is not valid UTF-8', warning: 'symlink target is not valid UTF-8, which an archive cannot hold: not archived' };
-  }
-  const target = targetBytes.toString('utf8');
+  const target = decodeRawName(targetBytes);
   if (target.startsWith('/')) {
     // Even one naming a file of the tenant: restored under another name or base dir it would lead back here.
     return leftOut(relPath, `symlink target ${quotedPath(target)} is absolute (a restore takes only relative targets that stay inside the tenant)`);
@@ -663,7 +634,8 @@ function symlinkItem(root: string, linkPath: string, segments: string[], stat: S
 function readLinkOnDisk(root: string, segments: readonly string[]): string | undefined {
   const full = path.join(root, ...segments);
   try {
-    return lstatSync(full).isSymbolicLink() ? readlinkSync(full) : undefined;
+    const at = fsPath(full);
+    return lstatSync(at).isSymbolicLink() ? decodeRawName(readlinkSync(at, { encoding: 'buffer' })) : undefined;
   } catch {
     return undefined; // a dangling component: nothing further to follow
   }
@@ -689,6 +661,6 @@ function sortByName(entries: Dirent[]): void {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return;
   }
-  const encoded = new Map(entries.map((entry) => [entry, Buffer.from(entry.name)]));
+  const encoded = new Map(entries.map((entry) => [entry, rawName(entry.name)]));
   entries.sort((a, b) => Buffer.compare(encoded.get(a)!, encoded.get(b)!));
 }

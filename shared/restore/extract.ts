@@ -48,6 +48,7 @@ import { resolveInsideRoot } from './link-resolve.js';
 import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
 import { entryNameFor, EPHEMERAL_DIR, isArchiveRootName, parseEntryName } from '../tenant/names.js';
+import { rawByteLength } from '../raw-name.js';
 import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
@@ -426,7 +427,7 @@ class Extraction {
     const target = header.linkname ?? '';
     // symlink(2) holds at most PATH_MAX - 1 bytes; checking a longer (pax) target would
     // cost time quadratic in its length before the kernel refused it anyway.
-    if (Buffer.byteLength(target) > MAX_LINK_TARGET_BYTES) {
+    if (rawByteLength(target) > MAX_LINK_TARGET_BYTES) {
       throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
     }
     const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes), this.linkWork);

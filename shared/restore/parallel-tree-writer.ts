@@ -15,6 +15,7 @@ import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 
 import { CALLS_IN_FLIGHT } from '../file-access.js';
+import { fsPath } from '../raw-name.js';
 import { HolePlanner } from './holes.js';
 import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -73,28 +74,29 @@ export class ParallelTreeWriter implements TreeWriter {
 
   async mkdir(absPath: string): Promise<void> {
     this.rethrow();
-    await fs.mkdir(absPath, { mode: 0o700 });
+    await fs.mkdir(fsPath(absPath), { mode: 0o700 });
   }
 
   async symlink(target: string, absPath: string, mtime: Date): Promise<void> {
     this.rethrow();
-    await fs.symlink(target, absPath);
-    if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
-    await fs.lutimes(absPath, mtime, mtime);
+    const at = fsPath(absPath);
+    await fs.symlink(fsPath(target), at);
+    if (this.owner !== undefined) await fs.lchown(at, this.owner.uid, this.owner.gid);
+    await fs.lutimes(at, mtime, mtime);
   }
 
   async link(existingPath: string, absPath: string): Promise<void> {
     await this.drain(); // the file linked to may still be waiting or in flight
-    await fs.link(existingPath, absPath).catch((error: unknown) => {
+    await fs.link(fsPath(existingPath), fsPath(absPath)).catch((error: unknown) => {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(fsSync, existingPath, absPath, this.budget); // rare: blocking calls are fine here
+      copyLinkedFile(fsSync, fsPath(existingPath), fsPath(absPath), this.budget); // rare: blocking calls are fine here
     });
   }
 
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
     this.rethrow();
     if (size <= SMALL_FILE_LIMIT) return new CollectingSink((chunks, collected) => this.queue({ absPath, chunks, size: collected, mode, mtime }));
-    return fs.open(absPath, FILE_FLAGS, mode).then((handle) => new HandleSink(handle, mode, mtime, this.owner));
+    return fs.open(fsPath(absPath), FILE_FLAGS, mode).then((handle) => new HandleSink(handle, mode, mtime, this.owner));
   }
 
   /** Queues a small file; waits only while the queue is full. */
@@ -170,9 +172,10 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   async setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> {
-    if (this.owner !== undefined) await fs.lchown(absPath, this.owner.uid, this.owner.gid);
-    await fs.chmod(absPath, mode);
-    await fs.utimes(absPath, mtime, mtime);
+    const at = fsPath(absPath);
+    if (this.owner !== undefined) await fs.lchown(at, this.owner.uid, this.owner.gid);
+    await fs.chmod(at, mode);
+    await fs.utimes(at, mtime, mtime);
   }
 
   private async drain(): Promise<void> {
@@ -240,7 +243,7 @@ class HandleSink implements FileSink {
 }
 
 async function writeSmallFile({ absPath, chunks, mode, mtime }: SmallFile, owner: Owner | undefined): Promise<void> {
-  const handle = await fs.open(absPath, FILE_FLAGS, mode);
+  const handle = await fs.open(fsPath(absPath), FILE_FLAGS, mode);
   try {
     if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
     if (owner !== undefined) await handle.chown(owner.uid, owner.gid);

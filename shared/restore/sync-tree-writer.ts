@@ -5,6 +5,7 @@
 import * as fsSync from 'node:fs';
 import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
+import { fsPath } from '../raw-name.js';
 import { HolePlanner, type HoleWrites } from './holes.js';
 import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -24,29 +25,30 @@ export class SyncTreeWriter implements TreeWriter {
   }
 
   mkdir(absPath: string): undefined {
-    mkdirSync(absPath, { mode: 0o700 });
+    mkdirSync(fsPath(absPath), { mode: 0o700 });
     return undefined;
   }
 
   symlink(target: string, absPath: string, mtime: Date): undefined {
-    symlinkSync(target, absPath);
-    if (this.owner !== undefined) lchownSync(absPath, this.owner.uid, this.owner.gid);
-    lutimesSync(absPath, mtime, mtime);
+    const at = fsPath(absPath);
+    symlinkSync(fsPath(target), at);
+    if (this.owner !== undefined) lchownSync(at, this.owner.uid, this.owner.gid);
+    lutimesSync(at, mtime, mtime);
     return undefined;
   }
 
   link(existingPath: string, absPath: string): undefined {
     try {
-      linkSync(existingPath, absPath);
+      linkSync(fsPath(existingPath), fsPath(absPath));
     } catch (error) {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      copyLinkedFile(fsSync, existingPath, absPath, this.budget);
+      copyLinkedFile(fsSync, fsPath(existingPath), fsPath(absPath), this.budget);
     }
     return undefined;
   }
 
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
-    return new SyncFileSink(openSync(absPath, FILE_FLAGS, mode), mode, mtime, this.owner);
+    return new SyncFileSink(openSync(fsPath(absPath), FILE_FLAGS, mode), mode, mtime, this.owner);
   }
 
   async flush(): Promise<void> {}
@@ -54,9 +56,10 @@ export class SyncTreeWriter implements TreeWriter {
 
   setAttributes(absPath: string, mode: number, mtime: Date): undefined {
     // lchown: a directory this restore made, but no call on a restored path ever follows a link.
-    if (this.owner !== undefined) lchownSync(absPath, this.owner.uid, this.owner.gid);
-    chmodSync(absPath, mode);
-    utimesSync(absPath, mtime, mtime);
+    const at = fsPath(absPath);
+    if (this.owner !== undefined) lchownSync(at, this.owner.uid, this.owner.gid);
+    chmodSync(at, mode);
+    utimesSync(at, mtime, mtime);
     return undefined;
   }
 }

@@ -58,13 +58,13 @@ export function copyBudget(maxBytes: number): CopyBudget {
  * chown only where the copy's differs, so none without root). Self-contained, its only names
  * its parameters and globals: the writer threads run its source text (writer-thread.ts).
  */
-export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string, absPath: string, budget: CopyBudget | undefined): void {
+export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string | Buffer, absPath: string | Buffer, budget: CopyBudget | undefined): void {
   const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsSync.constants;
   const stat = fsSync.lstatSync(existingPath);
   if (budget !== undefined) {
     // In numbers (exact to 8 PiB): a limit need not be a whole number (Infinity).
     if (Number(Atomics.add(budget.counts, 1, BigInt(stat.size))) + stat.size + Number(Atomics.load(budget.counts, 0)) > budget.maxBytes) {
-      throw Object.assign(new Error(`copying ${absPath} for a hard link the file system refused takes the restore past --max-bytes`), { code: 'OPENCLAW_COPY_OVER_LIMIT' });
+      throw Object.assign(new Error(`copying ${absPath.toString()} for a hard link the file system refused takes the restore past --max-bytes`), { code: 'OPENCLAW_COPY_OVER_LIMIT' });
     }
   }
   const mode = stat.mode & 0o7777;

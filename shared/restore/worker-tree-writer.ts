@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 
 import { cpuBudget } from '../cpu-budget.js';
+import { fsPath } from '../raw-name.js';
 import { HolePlanner, type HoleWrites } from './holes.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
 import { umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
@@ -29,7 +30,7 @@ const SHARED_BUFFER_BYTES = 2 * 1024 * 1024;
 /** One writer thread and the operations queued for its next batch. */
 interface Lane {
   readonly worker: Worker;
-  ops: (string | number)[];
+  ops: (string | number | Buffer)[];
   exited: boolean;
 }
 
@@ -116,7 +117,7 @@ export class WorkerTreeWriter implements TreeWriter {
 
   openFile(absPath: string, _size: number, mode: number, mtime: Date): FileSink {
     const lane = this.laneFor(absPath);
-    this.queue(lane, 'open', absPath, mode);
+    this.queue(lane, 'open', fsPath(absPath), mode);
     return new WorkerFileSink(this, lane, mode, mtime, this.owner);
   }
 
@@ -131,7 +132,7 @@ export class WorkerTreeWriter implements TreeWriter {
   }
 
   link(existingPath: string, absPath: string): undefined {
-    this.queue(this.laneFor(existingPath), 'link', existingPath, absPath);
+    this.queue(this.laneFor(existingPath), 'link', fsPath(existingPath), fsPath(absPath));
     return undefined;
   }
 

@@ -14,20 +14,21 @@ import { copyLinkedFile, LINK_REFUSED, type CopyBudget } from './tree-writer.js'
  * ends in a hole: holes.ts); close it (fchown to uid:gid unless -1, chmod unless -1, then
  * set its mtime); hard link; close the current file after a failure. (Directories and
  * symlinks are made by the main thread.) A batch sends its operations flattened into one
- * array of strings and numbers (cheap to clone).
+ * array of strings and numbers (cheap to clone); a path that is not UTF-8 goes as its bytes
+ * (raw-name.ts): a Buffer, which arrives as a Uint8Array and is made a Buffer again.
  */
 export type WorkerOp =
-  | ['open', string, number]
+  | ['open', string | Buffer, number]
   | ['write', number, number, number]
   | ['zeros', number, number]
   | ['extend', number]
   | ['close', number, number, number, number]
-  | ['link', string, string]
+  | ['link', string | Buffer, string | Buffer]
   | ['abandon'];
 
 export interface WorkerBatch {
   readonly batch: number;
-  readonly ops: (string | number)[];
+  readonly ops: (string | number | Buffer)[];
   /** The chunk's bytes; write offsets are relative to it. */
   readonly bytes: SharedArrayBuffer | undefined;
 }
@@ -59,10 +60,12 @@ function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, ref
       try {
         for (let i = 0; i < ops.length; ) {
           switch (ops[i]) {
-            case 'open':
-              fd = fsSync.openSync(ops[i + 1] as string, flags, ops[i + 2] as number);
+            case 'open': {
+              const opened = ops[i + 1] as string | Uint8Array;
+              fd = fsSync.openSync(typeof opened === 'string' ? opened : Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength), flags, ops[i + 2] as number);
               i += 3;
               break;
+            }
             case 'write': {
               const offset = ops[i + 1] as number;
               const length = ops[i + 2] as number;
@@ -101,8 +104,10 @@ function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, ref
               break;
             }
             case 'link': {
-              const existing = ops[i + 1] as string;
-              const linkPath = ops[i + 2] as string;
+              const existingOp = ops[i + 1] as string | Uint8Array;
+              const linkOp = ops[i + 2] as string | Uint8Array;
+              const existing = typeof existingOp === 'string' ? existingOp : Buffer.from(existingOp.buffer, existingOp.byteOffset, existingOp.byteLength);
+              const linkPath = typeof linkOp === 'string' ? linkOp : Buffer.from(linkOp.buffer, linkOp.byteOffset, linkOp.byteLength);
               try {
                 fsSync.linkSync(existing, linkPath);
               } catch (error) {

@@ -4,6 +4,7 @@
 
 import { InvalidNameError, UnsafeArchiveError } from '../errors.js';
 import { quotedPath } from '../format.js';
+import { rawByteLength } from '../raw-name.js';
 
 /** The gateway's tenant ID rule. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -64,12 +65,12 @@ export function parseEntryName(name: string): EntryLocation {
   let rest = name;
   while (rest.startsWith('./')) rest = rest.slice(2);
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
-  if (Buffer.byteLength(rest) > PATH_MAX_BYTES) throw new UnsafeArchiveError(`entry name longer than ${PATH_MAX_BYTES} bytes`, name);
+  if (rawByteLength(rest) > PATH_MAX_BYTES) throw new UnsafeArchiveError(`entry name longer than ${PATH_MAX_BYTES} bytes`, name);
   const segments = rest.split('/');
   for (const segment of segments) {
     if (segment === '..') throw new UnsafeArchiveError('entry with a ".." segment', name);
     if (segment === '.' || segment === '') throw new UnsafeArchiveError('entry with an empty or "." segment', name);
-    if (Buffer.byteLength(segment) > NAME_MAX_BYTES) {
+    if (rawByteLength(segment) > NAME_MAX_BYTES) {
       throw new UnsafeArchiveError(`entry with a path component longer than ${NAME_MAX_BYTES} bytes`, name);
     }
   }

@@ -12,6 +12,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
+import { decodeRawName, fsPath } from '../raw-name.js';
 import { EPHEMERAL_DIR } from './names.js';
 
 export interface Owner {
@@ -116,14 +117,15 @@ export async function scanOwnership(tenantsDir: string, tenantNames: readonly st
       const relative = directories.pop()!;
       let names: string[];
       try {
-        names = await fs.readdir(path.join(root, relative));
+        // As bytes: a name that is not UTF-8 is checked too (raw-name.ts), not lstat'ed as U+FFFD and missed.
+        names = (await fs.readdir(fsPath(path.join(root, relative)), { encoding: 'buffer' })).map((entry) => decodeRawName(entry));
       } catch {
         continue; // unreadable or gone: the entry itself was already counted
       }
       if (relative === '') names = names.filter((entry) => entry !== EPHEMERAL_DIR);
       for (let start = 0; start < names.length && !stop(); start += CONCURRENCY) {
         const batch = names.slice(start, start + CONCURRENCY);
-        const stats = await Promise.all(batch.map((entry) => fs.lstat(path.join(root, relative, entry)).catch(() => undefined)));
+        const stats = await Promise.all(batch.map((entry) => fs.lstat(fsPath(path.join(root, relative, entry))).catch(() => undefined)));
         stats.forEach((stat, index) => {
           if (stat === undefined) return;
           const child = relative === '' ? batch[index]! : `${relative}/${batch[index]!}`;

@@ -37,13 +37,14 @@
 // it is removed, and the removal fails naming it. A bind mount from the same file system has
 // the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
 
-import { constants as fsConstants, lstatSync, promises as fs, type Dirent } from 'node:fs';
+import { constants as fsConstants, lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs, namedBy } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { FD_INFO, mountIdOf } from '../mounts.js';
+import { decodeRawName, fsPath } from '../raw-name.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -131,10 +132,10 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     const inside = `${FD_LINKS}${directory.fd}`;
     listing(inside);
     let mount: string;
-    let entries: Dirent[];
+    let entries: Listed[];
     try {
       mount = mountOf(directory.fd, entry.shown);
-      entries = await fs.readdir(inside, { withFileTypes: true });
+      entries = await listNames(inside);
     } catch (error) {
       throw outOfDescriptorsAlone(error, removal.open - 1, entry.depth);
     }
@@ -144,7 +145,7 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount, depth: entry.depth + 1 });
     // Other entries several at a time, then the directories in lanes (see the top of the
     // file). Either kind swapped for the other meanwhile is retried as such.
-    const others = entries.filter((dirent) => !dirent.isDirectory());
+    const others = entries.filter((dirent) => !dirent.directory);
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
       // Every removal of the batch settles before the first failure is thrown: the directory's
       // descriptor (their path) is closed after that, and its number may then name another.
@@ -153,14 +154,14 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
       if (failed !== undefined) throw failed.reason;
     }
     await removeDirectories(
-      entries.filter((dirent) => dirent.isDirectory()).map((dirent) => child(dirent.name)),
+      entries.filter((dirent) => dirent.directory).map((dirent) => child(dirent.name)),
       removal,
     );
   } finally {
     removal.open--;
     await directory.close();
   }
-  await fs.rmdir(at).catch((error: unknown) => {
+  await fs.rmdir(fsPath(at)).catch((error: unknown) => {
     const code = errnoCode(error);
     if (code === 'ENOENT') return undefined;
     // Swapped for a symlink or a file since it was opened (the directory emptied is wherever it was moved).
@@ -256,7 +257,7 @@ function refusedRemoval(entry: Entry, error: unknown): unknown {
   let owner: number | undefined;
   if (self !== undefined && self !== 0) {
     try {
-      owner = lstatSync(entry.at).uid; // `at` runs through its directory's descriptor, still open
+      owner = lstatSync(fsPath(entry.at)).uid; // `at` runs through its directory's descriptor, still open
     } catch {
       // gone meanwhile: the attribute hint below
     }
@@ -274,14 +275,15 @@ function refusedRemoval(entry: Entry, error: unknown): unknown {
  * one it cannot open at all (mode 0000) is changed by path after an lstat, which as the tree's
  * owner changes nothing but its own files if swapped meanwhile (root is never refused).
  */
-async function openToEmpty(at: string): Promise<fs.FileHandle> {
+async function openToEmpty(name: string): Promise<fs.FileHandle> {
+  const at = fsPath(name);
   let directory: fs.FileHandle;
   try {
     directory = await fs.open(at, DIRECTORY_FLAGS);
   } catch (error) {
     if (!PERMISSION_DENIED.has(errnoCode(error))) throw error;
     const stat = await fs.lstat(at);
-    if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, open '${at}'`), { code: 'ENOTDIR' });
+    if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, open '${name}'`), { code: 'ENOTDIR' });
     await fs.chmod(at, (stat.mode & 0o7777) | OWNER_ALL);
     directory = await fs.open(at, DIRECTORY_FLAGS);
   }
@@ -296,7 +298,7 @@ async function openToEmpty(at: string): Promise<fs.FileHandle> {
 }
 
 async function unlinkUnlessGone(at: string): Promise<void> {
-  await fs.unlink(at).catch((error: unknown) => {
+  await fs.unlink(fsPath(at)).catch((error: unknown) => {
     if (errnoCode(error) !== 'ENOENT') throw error;
   });
 }
@@ -348,6 +350,24 @@ async function prepareForRemoval(root: string): Promise<void> {
       pending.push(await moveToTop(root, child, () => moved++));
     }
   }
+}
+
+interface Listed {
+  /** A name that is not UTF-8 held as raw-name.ts holds it. */
+  readonly name: string;
+  readonly directory: boolean;
+}
+
+/**
+ * The entries of the directory at `at`. A listing with U+FFFD in a name is read again as
+ * bytes: the name may not be UTF-8 (raw-name.ts), and by the U+FFFD Node put in its place
+ * it could not be removed.
+ */
+async function listNames(at: string): Promise<Listed[]> {
+  const entries = await fs.readdir(at, { withFileTypes: true });
+  if (!entries.some((dirent) => dirent.name.includes('\ufffd'))) return entries.map((dirent) => ({ name: dirent.name, directory: dirent.isDirectory() }));
+  const raw = await fs.readdir(at, { withFileTypes: true, encoding: 'buffer' });
+  return raw.map((dirent) => ({ name: decodeRawName(dirent.name), directory: dirent.isDirectory() }));
 }
 
 /** Renames `dir` to an unused short name at the top of `root`; returns where it went. */

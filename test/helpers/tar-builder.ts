@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 
 import { MANIFEST_FILE_NAME, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestV1Entry } from '../../shared/archive/manifest.js';
 import { digestTree } from '../../shared/archive/tree-digest.js';
+import { hasRawBytes, rawName } from '../../shared/raw-name.js';
 
 export const BLOCK = 512;
 
@@ -250,15 +251,16 @@ export class TarBuilder {
   private entry(header: RawHeader, data?: Buffer): void {
     const name = typeof header.name === 'string' ? header.name : undefined;
     const link = typeof header.linkname === 'string' ? header.linkname : undefined;
-    const records: Record<string, string> = {};
-    if (name !== undefined && Buffer.byteLength(name) > 100) records.path = name;
-    if (link !== undefined && Buffer.byteLength(link) > 100) records.linkpath = link;
+    const records: Record<string, string | Buffer> = {};
+    if (name !== undefined && Buffer.byteLength(name) > 100) records.path = bytesOf(name);
+    if (link !== undefined && Buffer.byteLength(link) > 100) records.linkpath = bytesOf(link);
     if (Object.keys(records).length > 0) this.pax(records);
     this.raw(
       {
         ...header,
-        name: records.path === undefined ? header.name : 'long-name-in-pax',
-        linkname: records.linkpath === undefined ? header.linkname : 'long-link-in-pax',
+        // A name that is not UTF-8 (raw-name.ts: a lone surrogate per byte) as its bytes.
+        name: records.path === undefined ? bytesOf(header.name) : 'long-name-in-pax',
+        linkname: records.linkpath === undefined ? (header.linkname === undefined ? undefined : bytesOf(header.linkname)) : 'long-link-in-pax',
       },
       data,
     );
@@ -270,6 +272,10 @@ export class TarBuilder {
     const path = match[1]!.replace(/\/$/, '');
     this.recorded.push({ ...entry, path } as Recorded);
   }
+}
+
+function bytesOf(field: string | Buffer): string | Buffer {
+  return typeof field === 'string' && hasRawBytes(field) ? rawName(field) : field;
 }
 
 /** An archive's bytes as an async source, in chunks of `size` bytes (tests partial reads). */
