@@ -14,8 +14,8 @@ import { assertNotPlaintextAsAge } from '../shared/archive/encrypted-archive.js'
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
 import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
-import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
-import { expandTemplate } from '../shared/schedule/destination-template.js';
+import { assertCronName, assertCronTenant, splitWords, type Word } from '../shared/schedule/cron-command.js';
+import { expandTemplate, formatDate } from '../shared/schedule/destination-template.js';
 import { validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { assertTenantName } from '../shared/tenant/names.js';
@@ -42,7 +42,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  await assertRunsAsGiven(context, tenant, flags.cmd);
+  await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
   const crontab = crontabCommand();
   const replaced = await withCrontabLock(crontabLockPath(), async () => {
@@ -72,10 +72,9 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
  * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
  * gateway. `$(date +FORMAT)` stands for a date meanwhile.
  */
-async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string): Promise<void> {
-  const argv = splitWords(cmd)
-    .slice(1)
-    .map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
+async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<void> {
+  const words = splitWords(cmd).slice(1);
+  const argv = words.map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
     const parsed = await context.parseCommandLine(argv);
     assertAbsolutePaths(parsed.flags);
@@ -94,6 +93,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);
     }
+    if (parsed.flags.overwrite !== true && schedule !== '@reboot') await assertDistinctRuns(context, words, schedule);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
@@ -107,6 +107,33 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     throw error;
   }
 }
+
+/**
+ * The archive each run writes must be a new one (without --overwrite the backup refuses an
+ * existing one): `$(date +FORMAT)` as the line's shell writes it, in this machine's local
+ * time (cron's; `date -u`: UTC), then the placeholders as the CLI fills them, in UTC.
+ */
+async function assertDistinctRuns(context: CliContext, words: readonly Word[], schedule: string): Promise<void> {
+  const dates: { format: string; utc: boolean }[] = [];
+  const marked = words.map((word) =>
+    word.map((part) => ('text' in part ? part.text : `${DATE_MARK}${dates.push({ format: part.date, utc: part.utc === true }) - 1}${DATE_MARK}`)).join(''),
+  );
+  const to = (await context.parseCommandLine(marked)).flags.to as string;
+  const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
+  const { assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
+  const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  assertDistinctDestinations(scheduleShape(schedule), local, (time) => {
+    const shell = to.replace(DATE_MARKS, (_match, index: string) => {
+      const { format, utc } = dates[Number(index)]!;
+      return formatDate(format, time, utc ? 'UTC' : local);
+    });
+    return expandTemplate(shell, { time, tenant: 'sample-tenant' });
+  });
+}
+
+/** Stands around a `$(date …)`'s index in --to while the runs' archives are named (no path or template holds it). */
+const DATE_MARK = '\u0000';
+const DATE_MARKS = /\u0000(\d+)\u0000/g;
 
 /** Flags of the commands a cron may run whose values are local paths (or s3:// URLs). */
 const PATH_FLAGS = [

@@ -204,6 +204,50 @@ export function validateUnixSchedule(input: string): string {
   return schedule;
 }
 
+/** A schedule's times of day and which days it runs on, read as cron reads its fields. */
+export interface ScheduleShape {
+  /** Minutes of the hour, ascending. */
+  readonly minutes: readonly number[];
+  /** Hours of the day, ascending. */
+  readonly hours: readonly number[];
+  /** Whether it runs on that calendar day (month 1-12, weekday 0 = Sunday). */
+  runsOn(year: number, month: number, day: number, weekday: number): boolean;
+}
+
+/**
+ * The shape of a 5-field schedule or macro (not `@reboot`): Vixie cron's days (both day
+ * fields restricted: either matches; one starting with `*`: both), with `L`, `nL` and `n#k`
+ * as EventBridge reads them, so that the canonical form of a converted schedule (whose other
+ * day field is `*`) reads as Scheduler runs it.
+ */
+export function scheduleShape(input: string): ScheduleShape {
+  const schedule = input.trim().split(/\s+/).join(' ');
+  const fields = expandMacro(schedule).split(' ');
+  if (fields.length !== 5) throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
+  const { parsed } = parseUnix(schedule, fields);
+  const { minute, hour, dayOfMonth, month, dayOfWeek } = parsed.fields;
+  const numbers = (values: readonly (number | string)[]) => [...new Set(values.filter((value): value is number => typeof value === 'number'))].sort((a, b) => a - b);
+  const months = new Set(numbers(month.values));
+  const dom = new Set(numbers(dayOfMonth.values));
+  const lastDayOfMonth = dayOfMonth.values.includes('L');
+  const dow = new Set(numbers(dayOfWeek.values).map((day) => day % 7));
+  const lastWeekday = (dayOfWeek.values as readonly (number | string)[]).find((value) => typeof value === 'string') as string | undefined;
+  const nth = dayOfWeek.nthDay;
+  const starred = /^[*?]/.test(fields[2]!) || /^[*?]/.test(fields[4]!);
+  return {
+    minutes: numbers(minute.values),
+    hours: numbers(hour.values),
+    runsOn(year, monthOfYear, day, weekday) {
+      if (!months.has(monthOfYear)) return false;
+      const last = new Date(Date.UTC(year, monthOfYear, 0)).getUTCDate();
+      const domMatches = dom.has(day) || (lastDayOfMonth && day === last);
+      const dowMatches =
+        lastWeekday !== undefined ? weekday === Number.parseInt(lastWeekday, 10) % 7 && day + 7 > last : dow.has(weekday) && (nth === 0 || Math.ceil(day / 7) === nth);
+      return starred ? domMatches && dowMatches : domMatches || dowMatches;
+    },
+  };
+}
+
 /** The highest value of each of the five fields (Vixie cron's ranges). */
 const FIELD_HIGH = ['59', '23', '31', '12', '7'] as const;
 
