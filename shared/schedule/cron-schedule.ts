@@ -274,6 +274,7 @@ function quartzExtension(fields: readonly string[]): string | undefined {
  */
 function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronExpression; parsedFields: readonly string[] } {
   const parse = (text: string) => CronExpressionParser.parse(text, { tz: 'UTC' });
+  assertUpwardRanges(schedule, fields);
   try {
     try {
       return { parsed: parse(fields.join(' ')), parsedFields: fields };
@@ -285,6 +286,36 @@ function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronE
   } catch (error) {
     throw new CronScheduleError(`invalid schedule "${schedule}": ${(error as Error).message}`);
   }
+}
+
+const MONTH_NAMES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] as const;
+
+/**
+ * A range that runs backwards (`sat-sun`, `mon-sun`, `22-2`): Debian's cron installs it and
+ * never runs it (it does not wrap around); cron-parser's refusal ("Invalid range: 6-0,
+ * min(6) > max(0)") does not say what to write instead.
+ */
+function assertUpwardRanges(schedule: string, fields: readonly string[]): void {
+  fields.forEach((field, index) => {
+    for (const item of field.split(',')) {
+      const range = /^([a-z0-9]+)-([a-z0-9]+)(\/\d+)?$/i.exec(item);
+      if (range === null) continue;
+      const value = (text: string) => {
+        const name = text.toLowerCase();
+        if (index === 3 && MONTH_NAMES.includes(name as (typeof MONTH_NAMES)[number])) return MONTH_NAMES.indexOf(name as (typeof MONTH_NAMES)[number]) + 1;
+        if (index === 4 && DAY_NAMES.includes(name.toUpperCase() as (typeof DAY_NAMES)[number])) return DAY_NAMES.indexOf(name.toUpperCase() as (typeof DAY_NAMES)[number]);
+        return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+      };
+      const [from, to] = [value(range[1]!), value(range[2]!)];
+      if (!(from > to)) continue;
+      const step = range[3] ?? '';
+      const instead =
+        index === 4 && to === 0 ? `${from}-7${step} (Sunday is 7 too)` : `${from}-${index === 4 ? 6 : FIELD_HIGH[index]}${step},${index === 2 || index === 3 ? 1 : 0}-${to}${step} (two ranges)`;
+      throw new CronScheduleError(
+        `schedule "${schedule}": the ${FIELD_NAMES[index]} range "${item}" runs backwards (${from}-${to}); cron does not wrap around (Debian's installs it and never runs it): write ${instead}`,
+      );
+    }
+  });
 }
 
 const FIELD_KEYS = ['minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek'] as const;
