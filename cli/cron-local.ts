@@ -11,7 +11,7 @@ import { CommanderError } from 'commander';
 
 import { CronCommandError, UsageError } from '../shared/errors.js';
 import { assertNotPlaintextAsAge } from '../shared/archive/encrypted-archive.js';
-import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
+import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths, type LocalCronEntry } from '../shared/schedule/crontab.js';
 import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
 import { assertCronName, assertCronTenant, splitWords, type Word } from '../shared/schedule/cron-command.js';
@@ -45,14 +45,15 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
   const crontab = crontabCommand();
-  const replaced = await withCrontabLock(crontabLockPath(), async () => {
+  const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
     const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
     mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
     await installCrontab(crontab, edited.text);
-    return edited.replaced;
+    return { replaced: edited.replaced, others: crontabEntries(edited.text).filter((entry) => !(entry.tenant === tenant && entry.name === flags.name)) };
   });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
+  for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
     { operation: 'cron-add', mode: 'local', tenant, name: flags.name, schedule, timezone: 'local', cmd: entry?.cmd ?? flags.cmd, log: paths.log, line, replaced },
@@ -134,6 +135,36 @@ async function assertDistinctRuns(context: CliContext, words: readonly Word[], s
 /** Stands around a `$(date …)`'s index in --to while the runs' archives are named (no path or template holds it). */
 const DATE_MARK = '\u0000';
 const DATE_MARKS = /\u0000(\d+)\u0000/g;
+
+/**
+ * Warnings for the enabled crons that back up the same tenant (its own, or a `--all`) at a
+ * minute this one does: one of the two finds the tenant busy and fails (exit 3), every time.
+ */
+async function sharedMinutes(tenant: string, name: string, schedule: string, cmd: string, others: readonly LocalCronEntry[]): Promise<string[]> {
+  const backs = (line: string) => /(^|\s)tenants\s+backup\s/.test(line);
+  const all = (line: string) => /(^|\s)--all(\s|$)/.test(line);
+  if (schedule === '@reboot' || !backs(cmd)) return [];
+  const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
+  const { firstSharedRun } = await import('../shared/schedule/run-destinations.js');
+  const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const shape = scheduleShape(schedule);
+  const notices: string[] = [];
+  for (const other of others) {
+    if (!other.enabled || other.schedule === '@reboot' || !backs(other.cmd) || !(all(cmd) || all(other.cmd) || other.tenant === tenant)) continue;
+    let shared: string | undefined;
+    try {
+      shared = firstSharedRun(shape, scheduleShape(other.schedule), local);
+    } catch {
+      continue; // a line edited by hand that we cannot read: cron's business
+    }
+    if (shared === undefined) continue;
+    notices.push(
+      `warning: cron "${other.name}" of tenant "${other.tenant}" backs up ${all(other.cmd) || all(cmd) ? 'the same tenants' : 'this tenant'} at ${shared} (${local}) too: ` +
+        `two backups of a tenant cannot run at once, and the later to start fails (tenant busy, exit 3): give cron "${name}" another time`,
+    );
+  }
+  return notices;
+}
 
 /** Flags of the commands a cron may run whose values are local paths (or s3:// URLs). */
 const PATH_FLAGS = [

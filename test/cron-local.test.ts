@@ -154,11 +154,29 @@ describe('cron add in local mode', () => {
     }
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // A rotation says so with --overwrite; a name with the run's date and time, @reboot, a prune pass.
-    expect(add('0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite')).toMatchObject({ status: 0, stderr: '' });
-    expect(add('*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst')).toMatchObject({ status: 0, stderr: '' });
-    expect(add('0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst')).toMatchObject({ status: 0, stderr: '' });
-    expect(add('@reboot', '/b/acme.tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)
+    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme.tar.zst']] as const) {
+      const added = add(schedule, to, ...extra);
+      expect(added.status, to).toBe(0);
+      expect(added.stderr, to).not.toMatch(/--to names/);
+    }
     expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(4);
+  });
+
+  it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
+    const add = (tenant: string, name: string, schedule: string, cmd: string) =>
+      openclaw(['cron', 'add', tenant, '--schedule', schedule, '--name', name, '--cmd', cmd], { TZ: 'UTC' });
+    expect(add('acme', 'local', '0 3 * * *', 'openclaw tenants backup acme --to /b/$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(add('acme', 'later', '30 3 * * *', 'openclaw tenants backup acme --to s3://b/acme/$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(add('beta', 'local', '0 3 * * *', 'openclaw tenants backup beta --to /b/beta-$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(add('acme', 'prune', '0 3 * * *', 'openclaw tenants prune acme --in /b/ --keep-daily 7')).toMatchObject({ status: 0, stderr: '' });
+    const s3 = add('acme', 's3', '0 3 * * *', 'openclaw tenants backup acme --to s3://b/acme/$(date +%F)-s3.tar.zst');
+    expect(s3.status).toBe(0);
+    expect(s3.stderr).toMatch(
+      /^openclaw: warning: cron "local" of tenant "acme" backs up this tenant at \S+ 03:00 \(UTC\) too: two backups of a tenant cannot run at once, and the later to start fails \(tenant busy, exit 3\): give cron "s3" another time\n$/,
+    );
+    const all = add('all', 'weekly', '0 3 * * 1', 'openclaw tenants backup --all --to /b/{tenant}/w-{date}.tar.zst');
+    expect(all.stderr.match(/backs up the same tenants at \S+ 03:00 \(UTC\)/g)).toHaveLength(3);
   });
 
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {
