@@ -84,14 +84,14 @@ export function assertDistinctDestinations(shape: ScheduleShape, timeZone: strin
 }
 
 /**
- * The first sampled run of `shape` (sampleRuns) at which `other` runs too, as `YYYY-MM-DD
+ * The first of `runs` (sampleRuns of a schedule) at which `other` runs too, as `YYYY-MM-DD
  * HH:MM` in `timeZone`, or undefined: two backups of one tenant cannot run at once (the later
  * to start finds the tenant busy and fails).
  */
-export function firstSharedRun(shape: ScheduleShape, other: ScheduleShape, timeZone: string, from: Date = new Date()): string | undefined {
+export function firstSharedRun(runs: readonly Date[], other: ScheduleShape, timeZone: string): string | undefined {
   const wall = wallFields(timeZone);
   const when = wallClockText(timeZone);
-  for (const run of sampleRuns(shape, timeZone, from)) {
+  for (const run of runs) {
     const [year, month, day, hour, minute] = wall(run);
     if (other.hours.includes(hour) && other.minutes.includes(minute) && other.runsOn(year, month, day, new Date(Date.UTC(year, month - 1, day)).getUTCDay())) return when(run);
   }
