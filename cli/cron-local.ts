@@ -11,11 +11,11 @@ import { CommanderError } from 'commander';
 
 import { CronCommandError, UsageError } from '../shared/errors.js';
 import { assertNotPlaintextAsAge } from '../shared/archive/encrypted-archive.js';
-import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths } from '../shared/schedule/crontab.js';
+import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths, type LocalCronEntry } from '../shared/schedule/crontab.js';
 import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
-import { assertCronName, assertCronTenant, splitWords } from '../shared/schedule/cron-command.js';
-import { expandTemplate } from '../shared/schedule/destination-template.js';
+import { assertCronName, assertCronTenant, splitWords, type Word } from '../shared/schedule/cron-command.js';
+import { expandTemplate, formatDate } from '../shared/schedule/destination-template.js';
 import { validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { assertTenantName } from '../shared/tenant/names.js';
@@ -42,17 +42,18 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  await assertRunsAsGiven(context, tenant, flags.cmd);
+  await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
   const crontab = crontabCommand();
-  const replaced = await withCrontabLock(crontabLockPath(), async () => {
+  const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
     const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
     mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
     await installCrontab(crontab, edited.text);
-    return edited.replaced;
+    return { replaced: edited.replaced, others: crontabEntries(edited.text).filter((entry) => !(entry.tenant === tenant && entry.name === flags.name)) };
   });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
+  for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
     { operation: 'cron-add', mode: 'local', tenant, name: flags.name, schedule, timezone: 'local', cmd: entry?.cmd ?? flags.cmd, log: paths.log, line, replaced },
@@ -72,10 +73,9 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
  * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
  * gateway. `$(date +FORMAT)` stands for a date meanwhile.
  */
-async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string): Promise<void> {
-  const argv = splitWords(cmd)
-    .slice(1)
-    .map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
+async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<void> {
+  const words = splitWords(cmd).slice(1);
+  const argv = words.map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
     const parsed = await context.parseCommandLine(argv);
     assertAbsolutePaths(parsed.flags);
@@ -95,6 +95,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);
     }
+    if (parsed.flags.overwrite !== true && schedule !== '@reboot') await assertDistinctRuns(context, words, schedule);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
@@ -121,6 +122,63 @@ const SECRET_IN_LINE =
 /** `--secret-key VALUE` (or `--secret-key=VALUE`) in a listed line, its value masked: a line added before `cron add` refused it. */
 function withoutSecretKey(cmd: string): string {
   return cmd.replace(/(--secret-key(?:=|\s+))(?:'[^']*'|"[^"]*"|\S+)/g, '$1***');
+}
+
+/**
+ * The archive each run writes must be a new one (without --overwrite the backup refuses an
+ * existing one): `$(date +FORMAT)` as the line's shell writes it, in this machine's local
+ * time (cron's; `date -u`: UTC), then the placeholders as the CLI fills them, in UTC.
+ */
+async function assertDistinctRuns(context: CliContext, words: readonly Word[], schedule: string): Promise<void> {
+  const dates: { format: string; utc: boolean }[] = [];
+  const marked = words.map((word) =>
+    word.map((part) => ('text' in part ? part.text : `${DATE_MARK}${dates.push({ format: part.date, utc: part.utc === true }) - 1}${DATE_MARK}`)).join(''),
+  );
+  const to = (await context.parseCommandLine(marked)).flags.to as string;
+  const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
+  const { assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
+  const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  assertDistinctDestinations(scheduleShape(schedule), local, (time) => {
+    const shell = to.replace(DATE_MARKS, (_match, index: string) => {
+      const { format, utc } = dates[Number(index)]!;
+      return formatDate(format, time, utc ? 'UTC' : local);
+    });
+    return expandTemplate(shell, { time, tenant: 'sample-tenant' });
+  });
+}
+
+/** Stands around a `$(date …)`'s index in --to while the runs' archives are named (no path or template holds it). */
+const DATE_MARK = '\u0000';
+const DATE_MARKS = /\u0000(\d+)\u0000/g;
+
+/**
+ * Warnings for the enabled crons that back up the same tenant (its own, or a `--all`) at a
+ * minute this one does: one of the two finds the tenant busy and fails (exit 3), every time.
+ */
+async function sharedMinutes(tenant: string, name: string, schedule: string, cmd: string, others: readonly LocalCronEntry[]): Promise<string[]> {
+  const backs = (line: string) => /(^|\s)tenants\s+backup\s/.test(line);
+  const all = (line: string) => /(^|\s)--all(\s|$)/.test(line);
+  if (schedule === '@reboot' || !backs(cmd)) return [];
+  const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
+  const { firstSharedRun, sampleRuns } = await import('../shared/schedule/run-destinations.js');
+  const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const runs = sampleRuns(scheduleShape(schedule), local, new Date());
+  const notices: string[] = [];
+  for (const other of others) {
+    if (!other.enabled || other.schedule === '@reboot' || !backs(other.cmd) || !(all(cmd) || all(other.cmd) || other.tenant === tenant)) continue;
+    let shared: string | undefined;
+    try {
+      shared = firstSharedRun(runs, scheduleShape(other.schedule), local);
+    } catch {
+      continue; // a line edited by hand that we cannot read: cron's business
+    }
+    if (shared === undefined) continue;
+    notices.push(
+      `warning: cron "${other.name}" of tenant "${other.tenant}" backs up ${all(other.cmd) || all(cmd) ? 'the same tenants' : 'this tenant'} at ${shared} (${local}) too: ` +
+        `two backups of a tenant cannot run at once, and the later to start fails (tenant busy, exit 3): give cron "${name}" another time`,
+    );
+  }
+  return notices;
 }
 
 /** Flags of the commands a cron may run whose values are local paths (or s3:// URLs). */

@@ -240,7 +240,7 @@ describe('other commands', () => {
   });
 
   it('one that must finish what it started finishes, then exits with the signal\'s code', async () => {
-    const running = start(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst'], {
+    const running = start(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/$(date +%F).tar.zst'], {
       OPENCLAW_CRONTAB: fakeCrontab,
       HOME: dir.path,
     });
@@ -264,7 +264,7 @@ case "$1" in
   -) touch '${installing}'; sleep 1; cat > '${file}' ;;
 esac
 `);
-    const running = start(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/x.tar.zst'], {
+    const running = start(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/$(date +%F).tar.zst'], {
       OPENCLAW_CRONTAB: fakeCrontab,
       HOME: dir.path,
     });

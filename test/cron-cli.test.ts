@@ -192,7 +192,7 @@ describe('cron add, one tenant', () => {
       [['--timezone', 'Mars/Olympus'], 2, /unknown --timezone "Mars\/Olympus"/],
       [['--window', '3d'], 2, /invalid --window "3d"/],
       [['--to', 's3://my-bucket/{tenant}.tar.zst'], 2, /--to goes with --all/],
-      [['--cmd', 'openclaw tenants backup acme --to s3://other-bucket/b.tar.zst'], 3, /backs up to s3:\/\/my-bucket\/ only, not to bucket "other-bucket"/],
+      [['--cmd', 'openclaw tenants backup acme --to s3://other-bucket/$(date +%F).tar.zst'], 3, /backs up to s3:\/\/my-bucket\/ only, not to bucket "other-bucket"/],
       [['--cmd', 'openclaw tenants backup acme --to s3://my-bucket/b.tar.zst --overwrite'], 3, /never replaces an archive/],
     ];
     for (const [override, status, message] of cases) {
@@ -204,6 +204,23 @@ describe('cron add, one tenant', () => {
     }
     expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
     expect(dynamodb.commandCalls(PutItemCommand)).toHaveLength(0);
+  });
+
+  it('refuses, before creating anything, a --to that names one archive for two runs, and $(date -u) in a zone\'s schedule', async () => {
+    const refused = async (args: string[], message: RegExp) => {
+      const result = await run(['--stack', 'openclaw-backup', 'cron', 'add', ...args]);
+      expect(result.status, message.source).toBe(2);
+      expect(result.stderr).toMatch(message);
+    };
+    await refused(['acme', '--schedule', '0 3,15 * * *', '--name', 'twice', '--cmd', CMD], /^openclaw: --to names the same archive, s3:\/\/my-bucket\/acme\/(\S+)\.tar\.zst, for the run at \1 03:00 and the one at \1 15:00 \(UTC\): the later one would fail/);
+    // $(date +%F) names the zone's date: 00:30 and 23:30 of one Berlin day.
+    await refused(['acme', '--schedule', '30 0,23 * * *', '--name', 'twice', '--cmd', CMD, '--timezone', 'Europe/Berlin'], /for the run at (\S+) 00:30 and the one at \1 23:30 \(Europe\/Berlin\)/);
+    await refused(['--all', '--schedule', '0 */6 * * *', '--name', 'often', '--to', 's3://my-bucket/backups/{tenant}/{date}.tar.zst'], /sample-tenant\/\S+\.tar\.zst, for the run at (\S+) 00:00 and the one at \1 06:00 \(UTC\)/);
+    await refused(['acme', '--schedule', '0 3 * * *', '--name', 'utc', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date -u +%F).tar.zst', '--timezone', 'Europe/Berlin'], /^openclaw: \$\(date -u …\) in --to names the UTC date, but this schedule writes its dates in Europe\/Berlin \(--timezone\): drop -u, or --timezone\n$/);
+    expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
+    // In UTC, -u changes nothing; a finer name passes.
+    expect((await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'utc', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date -u +%F).tar.zst'])).status).toBe(0);
+    expect((await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3,15 * * *', '--name', 'twice', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date +%F-%H).tar.zst'])).status).toBe(0);
   });
 
   it('checks the destination against the backup function\'s own bucket and key prefix', async () => {

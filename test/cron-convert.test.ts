@@ -216,6 +216,22 @@ describe('validateUnixSchedule (local crontab lines)', () => {
     expect(validateUnixSchedule('*/15 1-5/2 * * *')).toBe('*/15 1-5/2 * * *');
     expect(validateUnixSchedule('0 3 1 jul,JUL *')).toBe('0 3 1 jul,JUL *');
   });
+  it('refuses a range that runs backwards, which Debian\'s cron installs and never runs, saying what to write', () => {
+    const cases = [
+      ['0 3 * * sat-sun', 'the day of week range "sat-sun" runs backwards (6-0); cron does not wrap around (Debian\'s installs it and never runs it): write 6-7 (Sunday is 7 too)'],
+      ['0 3 * * mon-sun', 'write 1-7 (Sunday is 7 too)'],
+      ['0 3 * * 5-1', 'write 5-6,0-1 (two ranges)'],
+      ['0 22-2 * * *', 'the hour range "22-2" runs backwards (22-2); cron does not wrap around (Debian\'s installs it and never runs it): write 22-23,0-2 (two ranges)'],
+      ['0 3 25-5/2 * *', 'write 25-31/2,1-5/2 (two ranges)'],
+      ['0 3 1 nov-feb *', 'write 11-12,1-2 (two ranges)'],
+    ] as const;
+    for (const [schedule, message] of cases) {
+      expect(() => validateUnixSchedule(schedule), schedule).toThrow(message);
+      expect(() => toEventBridgeCron(schedule), schedule).toThrow(message);
+    }
+    expect(validateUnixSchedule('0 3 * * mon-fri')).toBe('0 3 * * mon-fri');
+    expect(validateUnixSchedule('0 3 * jan-dec/2 *')).toBe('0 3 * jan-dec/2 *');
+  });
 });
 
 // ---------------------------------------------------------------------------------------

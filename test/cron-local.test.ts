@@ -134,18 +134,63 @@ describe('cron add in local mode', () => {
     expect(readFileSync(log, 'utf8')).toMatch(/openclaw: cannot start: [^\n]*node-was-here not found [^\n]*\n--- cron nightly of tenant acme failed \(exit 127\)\n$/);
   });
 
+  it('refuses a --to that names one archive for two runs (each later one would find it and fail), unless --overwrite', () => {
+    writeFileSync(crontabFile, THEIRS);
+    let crons = 0;
+    const add = (schedule: string, to: string, ...extra: string[]) =>
+      openclaw(['cron', 'add', 'acme', '--schedule', schedule, '--name', `n${++crons}`, '--cmd', `openclaw tenants backup acme --to ${to}${extra.map((flag) => ` ${flag}`).join('')}`], { TZ: 'UTC' });
+    const refusals: Array<[string, string, RegExp]> = [
+      ['0 3 * * *', '/b/acme.tar.zst', /^openclaw: --to names the same archive, \/b\/acme\.tar\.zst, for the run at (\S+) 03:00 and the one at (\S+) 03:00 \(UTC\): the later one would fail/],
+      ['0 3,15 * * *', '/b/$(date +%F).tar.zst', /for the run at (\S+) 03:00 and the one at \1 15:00 \(UTC\)/],
+      ['0 3 * * *', '/b/$(date +%a).tar.zst', /^openclaw: --to names the same archive, \/b\/[A-Z][a-z]{2}\.tar\.zst,/],
+      ['0 */6 * * *', '/b/{date}.tar.zst', /the later one would fail/],
+      ['0 3 * * *', "'/b/q $(date +%F).tar.zst'", /\/b\/q \$\(date \+%F\)\.tar\.zst, .*\(\$\(date …\) in single quotes is not run: write it in double quotes or unquoted\)/],
+    ];
+    for (const [schedule, to, message] of refusals) {
+      const run = add(schedule, to);
+      expect(run.status, to).toBe(2);
+      expect(run.stderr, to).toMatch(message);
+      expect(run.stderr.split('\n')).toHaveLength(2);
+    }
+    expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
+    // A rotation says so with --overwrite; a name with the run's date and time, @reboot, a prune pass.
+    // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)
+    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme.tar.zst']] as const) {
+      const added = add(schedule, to, ...extra);
+      expect(added.status, to).toBe(0);
+      expect(added.stderr, to).not.toMatch(/--to names/);
+    }
+    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(4);
+  });
+
+  it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
+    const add = (tenant: string, name: string, schedule: string, cmd: string) =>
+      openclaw(['cron', 'add', tenant, '--schedule', schedule, '--name', name, '--cmd', cmd], { TZ: 'UTC' });
+    expect(add('acme', 'local', '0 3 * * *', 'openclaw tenants backup acme --to /b/$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(add('acme', 'later', '30 3 * * *', 'openclaw tenants backup acme --to s3://b/acme/$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(add('beta', 'local', '0 3 * * *', 'openclaw tenants backup beta --to /b/beta-$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(add('acme', 'prune', '0 3 * * *', 'openclaw tenants prune acme --in /b/ --keep-daily 7')).toMatchObject({ status: 0, stderr: '' });
+    const s3 = add('acme', 's3', '0 3 * * *', 'openclaw tenants backup acme --to s3://b/acme/$(date +%F)-s3.tar.zst');
+    expect(s3.status).toBe(0);
+    expect(s3.stderr).toMatch(
+      /^openclaw: warning: cron "local" of tenant "acme" backs up this tenant at \S+ 03:00 \(UTC\) too: two backups of a tenant cannot run at once, and the later to start fails \(tenant busy, exit 3\): give cron "s3" another time\n$/,
+    );
+    const all = add('all', 'weekly', '0 3 * * 1', 'openclaw tenants backup --all --to /b/{tenant}/w-{date}.tar.zst');
+    expect(all.stderr.match(/backs up the same tenants at \S+ 03:00 \(UTC\)/g)).toHaveLength(3);
+  });
+
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {
     writeFileSync(crontabFile, THEIRS);
-    expect(openclaw(nightly('/b/a.tar.zst')).status).toBe(0);
-    const again = openclaw(['--json', ...nightly('/b/other.tar.zst')]);
+    expect(openclaw(nightly('/b/a-$(date +%F).tar.zst')).status).toBe(0);
+    const again = openclaw(['--json', ...nightly('/b/other-$(date +%F).tar.zst')]);
     expect(again.status).toBe(3);
     expect(JSON.parse(again.stdout)).toEqual({ error: { code: 'CRON_EXISTS', message: 'tenant "acme" already has a cron "nightly" in this crontab: give --replace, or remove it first with cron rm' } });
-    const replaced = openclaw(['--json', 'cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/c.tar.zst', '--replace', '--log', path.join(dir.path, 'acme.log')]);
+    const replaced = openclaw(['--json', 'cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /b/c-$(date +%F).tar.zst', '--replace', '--log', path.join(dir.path, 'acme.log')]);
     expect(replaced.status).toBe(0);
     expect(JSON.parse(replaced.stdout)).toMatchObject({ operation: 'cron-add', mode: 'local', replaced: true, schedule: '@daily', timezone: 'local', log: path.join(dir.path, 'acme.log') });
     const crontab = readFileSync(crontabFile, 'utf8');
     expect(crontab.match(/# openclaw:/g)).toHaveLength(1);
-    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c\\.tar\\.zst \\|\\| .*; \\} >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
+    expect(crontab).toMatch(new RegExp(`^${THEIRS.replace(/[*]/g, '\\*')}@daily .*--to /b/c-\\$\\(date \\+\\\\%F\\)\\.tar\\.zst \\|\\| .*; \\} >> '${dir.path}/acme\\.log' 2>&1 \\|\\| .* # openclaw:acme:nightly\\n$`));
   });
 
   it('refuses what would not run from cron, and leaves the crontab alone', () => {
@@ -225,10 +270,10 @@ describe('cron add in local mode', () => {
     const failing = path.join(dir.path, 'failing-crontab');
     writeFileSync(failing, '#!/bin/sh\necho "crontab: your crontab is locked by the administrator" >&2\nexit 1\n');
     chmodSync(failing, 0o755);
-    const locked = openclaw(['--json', ...nightly('/b/x.tar.zst')], { OPENCLAW_CRONTAB: failing });
+    const locked = openclaw(['--json', ...nightly('/b/$(date +%F).tar.zst')], { OPENCLAW_CRONTAB: failing });
     expect(locked.status).toBe(1);
     expect(JSON.parse(locked.stdout).error).toEqual({ code: 'CRONTAB_FAILED', message: `${failing} could not read the crontab (exit 1): crontab: your crontab is locked by the administrator` });
-    const missing = openclaw(nightly('/b/x.tar.zst'), { OPENCLAW_CRONTAB: path.join(dir.path, 'no-such-crontab') });
+    const missing = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: path.join(dir.path, 'no-such-crontab') });
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no-such-crontab not found: install cron \(apt-get install cron\)/);
   });
@@ -239,8 +284,8 @@ describe('cron add in local mode', () => {
     for (const HOME of ['', 'home']) {
       const refused = (args: string[]) => runCli(['--tenants-dir', base, ...args], { cwd, env: { OPENCLAW_CRONTAB: fakeCrontab, HOME } });
       const shown = HOME === '' ? 'HOME is empty' : 'HOME is not an absolute path ("home")';
-      expect(refused(nightly('/b/x.tar.zst'))).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: name the log file with --log\n` });
-      const logged = refused(nightly('/b/x.tar.zst', '--log', path.join(dir.path, 'nightly.log')));
+      expect(refused(nightly('/b/$(date +%F).tar.zst'))).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: name the log file with --log\n` });
+      const logged = refused(nightly('/b/$(date +%F).tar.zst', '--log', path.join(dir.path, 'nightly.log')));
       expect(logged).toMatchObject({ status: 2, stdout: '', stderr: `openclaw: ${shown}: set it (the crontab's lock is ~/.openclaw/crontab.lock)\n` });
       expect(refused(['cron', 'rm', 'acme', 'nightly'])).toMatchObject({ status: 2, stderr: `openclaw: ${shown}: set it (the crontab's lock is ~/.openclaw/crontab.lock)\n` });
     }
@@ -249,7 +294,7 @@ describe('cron add in local mode', () => {
   });
 
   it('warns when the base dir is missing, since the cron would fail', () => {
-    const run = runCli(['--tenants-dir', path.join(dir.path, 'not-yet'), ...nightly('/b/x.tar.zst')], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home } });
+    const run = runCli(['--tenants-dir', path.join(dir.path, 'not-yet'), ...nightly('/b/$(date +%F).tar.zst')], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home } });
     expect(run.status).toBe(0);
     expect(run.stderr).toBe(`openclaw: warning: the tenant base dir ${dir.path}/not-yet does not exist (yet): the cron fails until it does\n`);
   });
@@ -395,7 +440,7 @@ describe('cron list and rm in local mode', () => {
             }),
         ),
       );
-    expect(await all((tenant) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}.tar.zst`])).toEqual(tenants.map(() => 0));
+    expect(await all((tenant) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}-$(date +%F).tar.zst`])).toEqual(tenants.map(() => 0));
     const crontab = readFileSync(crontabFile, 'utf8');
     expect(crontab.startsWith(THEIRS)).toBe(true);
     expect(crontab.match(/# openclaw:t\d:nightly$/gm)?.sort()).toEqual(tenants.map((tenant) => `# openclaw:${tenant}:nightly`));

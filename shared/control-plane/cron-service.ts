@@ -49,7 +49,8 @@ import { assertNotPlaintextAsAge, backupRecipients } from '../archive/encrypted-
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-settings.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
-import { firstRunSkippedByClockChange, nextRuns, toEventBridgeCron } from '../schedule/cron-schedule.js';
+import { firstRunSkippedByClockChange, nextRuns, scheduleShape, toEventBridgeCron } from '../schedule/cron-schedule.js';
+import { assertDistinctDestinations } from '../schedule/run-destinations.js';
 import { expandTemplate, hasPlaceholders } from '../schedule/destination-template.js';
 import { DEFAULT_TIME_ZONE, assertTimeZone, isUtc } from '../schedule/schedule-options.js';
 import { ALL_TENANTS_LABEL, isAllTenants, ownerLabel, parseScheduleName, scheduleName, scheduleNamePrefix, type CronOwner } from '../schedule/schedule-names.js';
@@ -254,7 +255,8 @@ interface CronSpec {
   readonly description: string;
 }
 
-async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<CronSpec> {
+/** `migrating`: a rule of the previous version is moved as it is, even one whose runs write one archive. */
+async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migrating = false } = {}): Promise<CronSpec> {
   const { owner, name } = request;
   if (!isAllTenants(owner)) assertTenantName(owner.tenant);
   const schedule = scheduleName(owner, name);
@@ -295,7 +297,7 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
       throw new UsageError('cron add <tenant> takes --encrypt-to and --recipients-file inside --cmd; given to cron add itself they go with --all');
     }
     cmd = request.cmd;
-    const scheduled = parseScheduledCommand(cmd, { tenant: owner.tenant, stack: plane.stack });
+    const scheduled = parseScheduledCommand(cmd, { tenant: owner.tenant, stack: plane.stack, ...(zone !== undefined && { timeZone: zone }) });
     kind = scheduled.kind;
     if (scheduled.kind === 'prune') {
       command = scheduled.command;
@@ -309,6 +311,11 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest): Promise<C
       if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
     }
     input = cronScheduleInput(owner.tenant, name, command, zone);
+  }
+  // Every run must write an archive of its own (the function refuses an existing one without --overwrite).
+  if (kind === 'backup' && !overwrite && !migrating) {
+    const tenant = isAllTenants(owner) ? 'sample-tenant' : owner.tenant;
+    assertDistinctDestinations(scheduleShape(converted.canonical), timeZone, (time) => expandTemplate(to, { time, tenant, ...(zone !== undefined && { timeZone: zone }) }));
   }
   const description = JSON.stringify({ schedule: converted.schedule, cmd, ...(zone !== undefined && { timeZone: zone }) });
   if (description.length > MAX_DESCRIPTION_LENGTH) {
@@ -651,7 +658,7 @@ export async function migrateCrons(plane: ControlPlane, clients: CronClients, op
     }
     let spec: CronSpec;
     try {
-      spec = await cronSpec(plane, { owner, name: cron.name, schedule: cron.schedule, cmd: cron.cmd });
+      spec = await cronSpec(plane, { owner, name: cron.name, schedule: cron.schedule, cmd: cron.cmd }, { migrating: true });
     } catch (error) {
       results.push({ ...base, outcome: 'left', reason: (error as Error).message });
       continue;

@@ -6,7 +6,8 @@
 // ('…', "…", backslash) and only one substitution is understood: `$(date +FORMAT)`
 // (also `date -u` / `date --utc`). It becomes a `{date:FORMAT}` placeholder, expanded by
 // the backup function when the rule fires, in UTC, from the scheduled event's time (which
-// the rule passes in; see `cronTargetInput`), so a retried invocation writes the same key.
+// the rule passes in; see `cronTargetInput`), so a retried invocation writes the same key;
+// in the schedule's --timezone when it has one, which `date -u` is then refused with).
 // Everything else a shell would do (`;`, pipes, redirections, `$VAR`, backticks, other
 // commands) is refused with the reason. The commands that can be scheduled are
 // `openclaw tenants backup <tenant> --to s3://…` and `openclaw tenants prune <tenant> --in
@@ -84,7 +85,8 @@ export function cronRulePrefix(prefix: string, tenant?: string): string {
 // ---------------------------------------------------------------------------------------
 // Words: shell quoting without a shell
 
-export type WordPart = { readonly text: string } | { readonly date: string };
+/** A word's literal text, or a `$(date +FORMAT)` (`utc`: `date -u`, `date --utc`). */
+export type WordPart = { readonly text: string } | { readonly date: string; readonly utc?: true };
 export type Word = readonly WordPart[];
 
 const METACHARACTERS = new Set([';', '|', '&', '<', '>', '(', ')', '`']);
@@ -111,10 +113,10 @@ export function splitWords(line: string): Word[] {
   const substitution = (at: number): number => {
     const close = line.indexOf(')', at + 2);
     if (close === -1) throw new CronCommandError('unterminated "$(" in --cmd');
-    const format = dateSubstitution(line.slice(at + 2, close));
+    const { format, utc } = dateSubstitution(line.slice(at + 2, close));
     parts ??= [];
     flush();
-    parts.push({ date: format });
+    parts.push({ date: format, ...(utc && { utc: true as const }) });
     return close + 1;
   };
 
@@ -181,8 +183,8 @@ function notAShell(what: string): CronCommandError {
   );
 }
 
-/** The FORMAT of `date +FORMAT`, `date -u +FORMAT` or `date --utc +FORMAT`; anything else is refused. */
-function dateSubstitution(inner: string): string {
+/** The FORMAT of `date +FORMAT`, `date -u +FORMAT` or `date --utc +FORMAT` (`utc`); anything else is refused. */
+function dateSubstitution(inner: string): { format: string; utc: boolean } {
   if (inner.includes('$(')) throw notAShell('nested "$(…)"');
   const words = splitWords(inner).map((word) => word.map((part) => ('text' in part ? part.text : '')).join(''));
   const [command, ...args] = words;
@@ -194,7 +196,7 @@ function dateSubstitution(inner: string): string {
   const format = formats[0]!.slice(1);
   const problem = dateFormatProblem(format);
   if (problem !== undefined) throw new CronCommandError(`in "$(${inner})": ${problem}`);
-  return format;
+  return { format, utc: flags.length === 1 };
 }
 
 /** A word as a template: text with `{date:FORMAT}` placeholders. */
@@ -222,6 +224,8 @@ export interface CronCommandContext {
   readonly tenant: string;
   /** The stack prefix in use: a `--stack` in the command must name it. */
   readonly stack: string;
+  /** The schedule's time zone when it is not UTC: its dates are written in it. */
+  readonly timeZone?: string;
 }
 
 /** What a scheduled backup does with a flag of `openclaw` or `openclaw tenants backup`. */
@@ -343,10 +347,18 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
     if (typeof use === 'object') throw new CronCommandError(use.refused);
     if (known.spec.value === undefined) takesNoValue();
     switch (use) {
-      case 'destination':
-        to = wordTemplate(value());
+      case 'destination': {
+        const destination = value();
+        // `{date:FORMAT}` is written in the schedule's zone: `date -u` cannot be kept there.
+        if (context.timeZone !== undefined && destination.some((part) => 'date' in part && part.utc === true)) {
+          throw new CronCommandError(
+            `$(date -u …) in --to names the UTC date, but this schedule writes its dates in ${context.timeZone} (--timezone): drop -u, or --timezone`,
+          );
+        }
+        to = wordTemplate(destination);
         takeOnce(given, known.spec, to);
         break;
+      }
       case 'command':
         switches[known.key] = true;
         break;

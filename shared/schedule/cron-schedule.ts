@@ -204,6 +204,50 @@ export function validateUnixSchedule(input: string): string {
   return schedule;
 }
 
+/** A schedule's times of day and which days it runs on, read as cron reads its fields. */
+export interface ScheduleShape {
+  /** Minutes of the hour, ascending. */
+  readonly minutes: readonly number[];
+  /** Hours of the day, ascending. */
+  readonly hours: readonly number[];
+  /** Whether it runs on that calendar day (month 1-12, weekday 0 = Sunday). */
+  runsOn(year: number, month: number, day: number, weekday: number): boolean;
+}
+
+/**
+ * The shape of a 5-field schedule or macro (not `@reboot`): Vixie cron's days (both day
+ * fields restricted: either matches; one starting with `*`: both), with `L`, `nL` and `n#k`
+ * as EventBridge reads them, so that the canonical form of a converted schedule (whose other
+ * day field is `*`) reads as Scheduler runs it.
+ */
+export function scheduleShape(input: string): ScheduleShape {
+  const schedule = input.trim().split(/\s+/).join(' ');
+  const fields = expandMacro(schedule).split(' ');
+  if (fields.length !== 5) throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
+  const { parsed } = parseUnix(schedule, fields);
+  const { minute, hour, dayOfMonth, month, dayOfWeek } = parsed.fields;
+  const numbers = (values: readonly (number | string)[]) => [...new Set(values.filter((value): value is number => typeof value === 'number'))].sort((a, b) => a - b);
+  const months = new Set(numbers(month.values));
+  const dom = new Set(numbers(dayOfMonth.values));
+  const lastDayOfMonth = dayOfMonth.values.includes('L');
+  const dow = new Set(numbers(dayOfWeek.values).map((day) => day % 7));
+  const lastWeekday = (dayOfWeek.values as readonly (number | string)[]).find((value) => typeof value === 'string') as string | undefined;
+  const nth = dayOfWeek.nthDay;
+  const starred = /^[*?]/.test(fields[2]!) || /^[*?]/.test(fields[4]!);
+  return {
+    minutes: numbers(minute.values),
+    hours: numbers(hour.values),
+    runsOn(year, monthOfYear, day, weekday) {
+      if (!months.has(monthOfYear)) return false;
+      const last = new Date(Date.UTC(year, monthOfYear, 0)).getUTCDate();
+      const domMatches = dom.has(day) || (lastDayOfMonth && day === last);
+      const dowMatches =
+        lastWeekday !== undefined ? weekday === Number.parseInt(lastWeekday, 10) % 7 && day + 7 > last : dow.has(weekday) && (nth === 0 || Math.ceil(day / 7) === nth);
+      return starred ? domMatches && dowMatches : domMatches || dowMatches;
+    },
+  };
+}
+
 /** The highest value of each of the five fields (Vixie cron's ranges). */
 const FIELD_HIGH = ['59', '23', '31', '12', '7'] as const;
 
@@ -230,6 +274,7 @@ function quartzExtension(fields: readonly string[]): string | undefined {
  */
 function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronExpression; parsedFields: readonly string[] } {
   const parse = (text: string) => CronExpressionParser.parse(text, { tz: 'UTC' });
+  assertUpwardRanges(schedule, fields);
   try {
     try {
       return { parsed: parse(fields.join(' ')), parsedFields: fields };
@@ -241,6 +286,36 @@ function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronE
   } catch (error) {
     throw new CronScheduleError(`invalid schedule "${schedule}": ${(error as Error).message}`);
   }
+}
+
+const MONTH_NAMES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] as const;
+
+/**
+ * A range that runs backwards (`sat-sun`, `mon-sun`, `22-2`): Debian's cron installs it and
+ * never runs it (it does not wrap around); cron-parser's refusal ("Invalid range: 6-0,
+ * min(6) > max(0)") does not say what to write instead.
+ */
+function assertUpwardRanges(schedule: string, fields: readonly string[]): void {
+  fields.forEach((field, index) => {
+    for (const item of field.split(',')) {
+      const range = /^([a-z0-9]+)-([a-z0-9]+)(\/\d+)?$/i.exec(item);
+      if (range === null) continue;
+      const value = (text: string) => {
+        const name = text.toLowerCase();
+        if (index === 3 && MONTH_NAMES.includes(name as (typeof MONTH_NAMES)[number])) return MONTH_NAMES.indexOf(name as (typeof MONTH_NAMES)[number]) + 1;
+        if (index === 4 && DAY_NAMES.includes(name.toUpperCase() as (typeof DAY_NAMES)[number])) return DAY_NAMES.indexOf(name.toUpperCase() as (typeof DAY_NAMES)[number]);
+        return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+      };
+      const [from, to] = [value(range[1]!), value(range[2]!)];
+      if (!(from > to)) continue;
+      const step = range[3] ?? '';
+      const instead =
+        index === 4 && to === 0 ? `${from}-7${step} (Sunday is 7 too)` : `${from}-${index === 4 ? 6 : FIELD_HIGH[index]}${step},${index === 2 || index === 3 ? 1 : 0}-${to}${step} (two ranges)`;
+      throw new CronScheduleError(
+        `schedule "${schedule}": the ${FIELD_NAMES[index]} range "${item}" runs backwards (${from}-${to}); cron does not wrap around (Debian's installs it and never runs it): write ${instead}`,
+      );
+    }
+  });
 }
 
 const FIELD_KEYS = ['minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek'] as const;
