@@ -91,7 +91,7 @@ describe('cron add against a function older than a field of its payload', () => 
 
   it('--encrypt-to in a tenant\'s --cmd, against the first backup function with schedules', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode(OLDER.backupEncryptTo) });
-    const result = await runMain(['--json', '--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst.age --encrypt-to ${recipient}`]);
+    const result = await runMain(['--json', '--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup acme --to s3://my-bucket/acme/$(date +%F).tar.zst.age --encrypt-to ${recipient}`]);
     expect(result.status).toBe(2);
     expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'REMOTE_UNSUPPORTED', message: expect.stringMatching(/^openclaw-backup-backup was deployed by an older version that does not take --encrypt-to, .*update the stack \(cdk deploy\)/) } });
     expect(created()).toEqual([]);
@@ -127,7 +127,7 @@ describe('cron add against a function older than a field of its payload', () => 
 
   it('a function that does not answer the check: cron add fails in one line, no schedule', async () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Error', errorMessage: 'boom' }) });
-    const result = await addTenant('openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst --sse AES256');
+    const result = await addTenant('openclaw tenants backup acme --to s3://my-bucket/acme/$(date +%F).tar.zst --sse AES256');
     expect(result.status).toBe(1);
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/asking openclaw-backup-backup whether it takes --sse: it did not answer/);
