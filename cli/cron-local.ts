@@ -119,9 +119,13 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
 const SECRET_IN_LINE =
   "--cmd: --secret-key would be in the crontab line, which every user of this machine sees in `ps` while each run lasts: drop it and set OPENCLAW_S3_SECRET_KEY=... (and OPENCLAW_S3_ACCESS_KEY) on a line of their own above it in the crontab (crontab -e), or use --aws-profile";
 
-/** `--secret-key VALUE` (or `--secret-key=VALUE`) in a listed line, its value masked: a line added before `cron add` refused it. */
+/**
+ * `--secret-key VALUE` (or `--secret-key=VALUE`) in a listed line, its value masked: a line added
+ * before `cron add` refused it. The value is the whole shell word, however quoted: a key with a
+ * quote or a space written `'it'\''s'`, `"a\"b"` or `a\ b` showed what followed the first part.
+ */
 function withoutSecretKey(cmd: string): string {
-  return cmd.replace(/(--secret-key(?:=|\s+))(?:'[^']*'|"[^"]*"|\S+)/g, '$1***');
+  return cmd.replace(/(--secret-key(?:=|\s+))(?:'[^']*'|"(?:[^"\\]|\\[\s\S])*"|\\[\s\S]|[^\s'"\\])+/g, '$1***');
 }
 
 /**

@@ -47,13 +47,30 @@ export function usageErrorLine(error: CommanderError, command: Command): string 
   const unknown = error.code === 'commander.unknownOption' ? /^unknown option '([^']*)'/.exec(message)?.[1] : firstUnknownOption(command);
   if (unknown !== undefined) return `${unknownOptionLine(unknown, command, path)}${help}`;
   if (error.code === 'commander.excessArguments') {
-    const given = command.args.map((arg) => JSON.stringify(arg)).join(' ');
+    // `--secret-key Part1 Part2` (a key with a space, unquoted) made Part2 an argument: not shown.
+    const secret = secretFlagGiven(command);
+    const given = secret === undefined ? command.args.map((arg) => JSON.stringify(arg)).join(' ') : `not shown, since ${secret} was given`;
     const why = NO_ARGUMENTS[path];
-    if (why !== undefined && command.registeredArguments.length === 0) return `${path} takes no argument (got ${given}): ${why}`;
+    if (why !== undefined && command.registeredArguments.length === 0) {
+      return `${path} takes no argument (got ${secret === undefined ? given : `${command.args.length}, ${given}`}): ${why}`;
+    }
     const expected = command.registeredArguments.map((argument) => argument.name()).join(', ');
     return `${path} takes ${command.registeredArguments.length} argument${command.registeredArguments.length === 1 ? '' : 's'} (${expected}), got ${command.args.length}: ${given} (quote a value that holds spaces)${help}`;
   }
   return `${message}${help}`;
+}
+
+/**
+ * The secret flag (SECRET_FLAGS) given on the command line to `command` or a command above it,
+ * if any: a word of its value may be among the arguments (a key with a space, unquoted).
+ */
+function secretFlagGiven(command: Command): string | undefined {
+  for (let at: Command | null = command; at !== null; at = at.parent) {
+    const here = at;
+    const option = here.options.find((each) => each.long !== undefined && SECRET_FLAGS.has(each.long) && here.getOptionValueSource(each.attributeName()) === 'cli');
+    if (option !== undefined) return option.long;
+  }
+  return undefined;
 }
 
 /**

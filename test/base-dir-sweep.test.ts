@@ -203,7 +203,8 @@ describe('leftovers outside the base dir', () => {
     const scratch = path.join(dir.path, 'tmp');
     mkdirSync(scratch);
     const names = [`openclaw-backup-${deadTag}-AbC123`, `openclaw-backup-${ownerTag()}-XyZ789`, `openclaw-backup-9-9-ffffffffffff-QwE456`, 'openclaw-backup-aB3dE5'];
-    for (const name of names) mkdirSync(path.join(scratch, name));
+    // 0700 as mkdtemp makes them, whatever the caller's umask (under umask 000 anyone could write in them: left alone).
+    for (const name of names) mkdirSync(path.join(scratch, name), { mode: 0o700 });
     writeFileSync(path.join(scratch, names[0]!, '1-memory.sqlite'), 'snapshot');
     await TempArea.sweep(scratch);
     expect(readdirSync(scratch).sort()).toEqual(names.slice(1).sort());

@@ -105,6 +105,9 @@ describe('an operator\'s slip on the command line', () => {
     ['an unknown flag with a value', ['tenants', 'list', '--bogus=TopSecret99'], "unknown option '--bogus=…' (see openclaw tenants list --help)"],
     ['a subcommand\'s flag before the command', ['--secret-key=TopSecret99', 'tenants', 'list'], 'openclaw has no option --secret-key: it is an option of tenants backup, tenants restore, tenants verify, tenants backups, tenants prune (see openclaw --help)'],
     ['an unquoted value with a space', ['tenants', 'backup', 'acme', 'extra', '--to', path.join(dir.path, 'extra.tar.zst')], 'tenants backup takes 1 argument (tenant), got 2: "acme" "extra" (quote a value that holds spaces) (see openclaw tenants backup --help)'],
+    // A secret key with a space, unquoted: its second word became an argument, which was quoted.
+    ['an unquoted --secret-key with a space', ['tenants', 'backup', 'acme', '--to', 's3://bucket/k.tar.zst', '--access-key', 'AK1', '--secret-key', 'Top', 'Secret99'], 'tenants backup takes 1 argument (tenant), got 2: not shown, since --secret-key was given (quote a value that holds spaces) (see openclaw tenants backup --help)'],
+    ['an unquoted --secret-key= with a space, to a command without arguments', ['tenants', 'restore', '--from', 's3://bucket/k.tar.zst', '--access-key', 'AK1', '--secret-key=Top', 'Secret99'], 'tenants restore takes no argument (got 1, not shown, since --secret-key was given): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name'],
   ])('%s', (_label, args, message) => {
     const before = readdirSync(dir.path).sort();
     const run = runCli(['--tenants-dir', base, ...args]);

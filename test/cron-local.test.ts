@@ -395,6 +395,20 @@ describe('cron list and rm in local mode', () => {
     expect(listed.stdout + json.stdout).not.toContain('Secret99');
   });
 
+  it('masks the whole of an older line\'s --secret-key however the shell quotes it (a quote, a space, a backslash in the key)', () => {
+    expect(openclaw(nightly('/b/acme.tar.zst --overwrite')).status).toBe(0);
+    const line = readFileSync(crontabFile, 'utf8');
+    const keys = ["'Top'\\''Secret99'", '"Top\\"Secret99"', 'Top\\ Secret99', "Top'  'Secret99", '"Top $HOME"Secret99'];
+    for (const [at, key] of keys.entries()) {
+      for (const written of [`--secret-key ${key}`, `--secret-key=${key}`]) {
+        writeFileSync(crontabFile, line.replace(' --overwrite ', ` --overwrite ${written} `));
+        const listed = openclaw(['--json', 'cron', 'list']);
+        expect(listed.status, `${at}: ${written}`).toBe(0);
+        expect(JSON.parse(listed.stdout).crons[0].cmd, written).toBe(`openclaw tenants backup acme --to /b/acme.tar.zst --overwrite ${written.startsWith('--secret-key=') ? '--secret-key=' : '--secret-key '}***`);
+      }
+    }
+  });
+
   it('lists our entries only, and removes one leaving everything else', () => {
     writeFileSync(crontabFile, THEIRS);
     expect(openclaw(nightly('/b/acme-$(date +%F).tar.zst')).status).toBe(0);
