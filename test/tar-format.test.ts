@@ -781,6 +781,24 @@ describe('TarReader on hand-built headers', () => {
     ]);
   });
 
+  it("reports the names an incremental directory's list marks as not in the archive (N, or a rename), read in chunks of any size", () => {
+    // `tar -g` a second time: its files unchanged since the first are N, not in this archive.
+    const names = text(`Nconfig.json\0Dsessions\0Ys2.json\0R${'r'.repeat(300)}\0Ttoken\0\0Nafter-the-end\0`);
+    const archive = new TarBuilder()
+      .raw({ name: 'level1/', typeflag: 'D', magic: 'gnu', size: names.length }, names)
+      .raw({ name: 'level0/', typeflag: 'D', magic: 'gnu', size: 14 }, text('Ya\0Db\0Yc\0\0\0\0'))
+      .file('level1/s2.json', 'x')
+      .build();
+    for (const size of [1, 7, 512, archive.length]) {
+      const chunks = Array.from({ length: Math.ceil(archive.length / size) }, (_, i) => archive.subarray(i * size, (i + 1) * size));
+      expect(read(chunks).map(({ header }) => [header.name, header.size, header.absent])).toEqual([
+        ['level1/', 0, { count: 3, names: ['config.json', 'r'.repeat(255)] }],
+        ['level0/', 0, undefined],
+        ['level1/s2.json', 1, undefined],
+      ]);
+    }
+  });
+
   it('reads the GNU magic ("ustar  ") and ignores the prefix field there (GNU keeps other data in it)', () => {
     const archive = new TarBuilder().raw({ name: 'gnu-name', typeflag: '0', magic: 'gnu', prefix: 'not-a-prefix' }).raw({ name: 'posix-name', typeflag: '0', prefix: 'is/a/prefix' }).build();
     expect(readWhole(archive).map((e) => e.header.name)).toEqual(['gnu-name', 'is/a/prefix/posix-name']);

@@ -6,7 +6,8 @@
 // base-256 field. Reading accepts what GNU tar and tar-stream write (ustar, GNU, old GNU and
 // v7 headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K' long names; 'g' global headers
 // with other records are skipped; GNU tar's volume label 'V' is skipped, its incremental
-// directory 'D' read as a directory without its list of names) and reports damage — a bad
+// directory 'D' read as a directory, reported after its list of names with those the list
+// says the archive does not hold) and reports damage — a bad
 // checksum, an unknown format, an unreadable number, input that ends inside an entry — as
 // CorruptArchiveError.
 //
@@ -44,6 +45,12 @@ const V7_TYPEFLAGS = new Set(['0', '1', '2', '5']);
 const VOLUME_LABEL = 'V';
 /** GNU tar's incremental directory (`tar -g`): a directory whose content lists its entries' names. */
 const DUMPDIR = 'D';
+/** A dump directory's records: a letter, a name, a NUL; an empty record ends the list. 'Y': in the archive; 'D': a directory. */
+const DUMPDIR_IN_ARCHIVE = new Set([0x59, 0x44]);
+/** Names of absent records kept for messages (two: the one a caller may pass over, and one more). */
+const MAX_ABSENT_NAMES_KEPT = 2;
+/** Bytes of each kept name (Linux's NAME_MAX). */
+const MAX_ABSENT_NAME_BYTES = 255;
 
 export type TarEntryType =
   | 'file'
@@ -67,6 +74,19 @@ export interface TarHeader {
   /** Seconds since the epoch; a pax mtime may carry a fraction. */
   readonly mtime: number;
   readonly linkname: string | undefined;
+  /**
+   * GNU tar's incremental directory ('D'): the names its list marks as not in this archive
+   * ('N', or a rename record), which a level above 0 of `tar -g` gives every file unchanged
+   * since the level before (and `--exclude` what it left out). Reported once the list is read.
+   */
+  readonly absent?: DumpdirAbsent;
+}
+
+/** How many of a dump directory's names are not in the archive, and the first few of them. */
+export interface DumpdirAbsent {
+  readonly count: number;
+  /** At most MAX_ABSENT_NAMES_KEPT of them, each cut at NAME_MAX bytes. */
+  readonly names: readonly string[];
 }
 
 export interface EntryToWrite {
@@ -275,7 +295,22 @@ export type TarEvent =
   /** Content of the current entry: a view into the pushed input, valid until the next push. */
   | { readonly kind: 'data'; readonly bytes: Buffer };
 
-type ReaderState = 'header' | 'extended' | 'content' | 'padding' | 'trailer';
+type ReaderState = 'header' | 'extended' | 'content' | 'padding' | 'trailer' | 'dumpdir';
+
+/** A dump directory's list being read: its header is reported once the list is over. */
+interface PendingDumpdir {
+  readonly header: TarHeader;
+  readonly offset: number;
+  readonly size: number;
+  /** Whether the next byte starts a record; `ended` once the empty record is met. */
+  atRecordStart: boolean;
+  ended: boolean;
+  count: number;
+  readonly names: string[];
+  /** The absent name being read, when it is one of those kept. */
+  name: Buffer[] | undefined;
+  nameBytes: number;
+}
 
 interface PendingExtended {
   readonly typeflag: string;
@@ -305,6 +340,7 @@ export class TarReader {
   /** Stream offset of the end-of-archive block, once met. */
   private endOffset: number | undefined;
   private trailingBytes = 0;
+  private dumpdir: PendingDumpdir | undefined;
 
   /** Whether the end-of-archive marker has been read. */
   get ended(): boolean {
@@ -350,6 +386,14 @@ export class TarReader {
           this.readTrailer(available);
           continue;
         }
+        case 'dumpdir': {
+          const length = Math.min(available, this.remaining);
+          scanDumpdir(this.dumpdir!, this.chunk.subarray(this.at, this.at + length));
+          this.at += length;
+          this.remaining -= length;
+          if (this.remaining === 0) return this.finishDumpdir();
+          continue;
+        }
         case 'header': {
           const block = this.takeBlock();
           if (block === undefined) return undefined;
@@ -363,7 +407,7 @@ export class TarReader {
 
   /** Throws CorruptArchiveError unless the input ended between entries. */
   end(): void {
-    if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+    if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.dumpdir !== undefined || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
       throw new CorruptArchiveError('the archive is damaged or truncated: the tar stream ends inside an entry');
     }
   }
@@ -504,14 +548,33 @@ export class TarReader {
     if (typeflag === DUMPDIR) {
       // A directory of `tar -g` (listed-incremental), its content the names it held then:
       // GNU tar extracts the directory and reads past the list unless told --incremental.
-      this.skipContent(entrySize);
-      return { kind: 'entry', header: { ...header, size: 0 }, offset };
+      // The list is read for the names it says this archive does not hold, and the
+      // directory reported after it.
+      const pending: PendingDumpdir = { header: { ...header, size: 0 }, offset, size: entrySize, atRecordStart: true, ended: false, count: 0, names: [], name: undefined, nameBytes: 0 };
+      this.dumpdir = pending;
+      this.remaining = entrySize;
+      if (entrySize > 0) {
+        this.state = 'dumpdir';
+        return undefined;
+      }
+      return this.finishDumpdir();
     }
     this.remaining = entrySize;
     this.entrySize = entrySize;
     if (entrySize === 0) this.afterContent();
     else this.state = 'content';
     return { kind: 'entry', header, offset };
+  }
+
+  /** The dump directory whose list has been read, with the names it marks absent. */
+  private finishDumpdir(): TarEvent {
+    const pending = this.dumpdir!;
+    this.dumpdir = undefined;
+    this.entrySize = 0;
+    this.remaining = paddingAfter(pending.size);
+    this.state = this.remaining === 0 ? 'header' : 'padding';
+    const absent: DumpdirAbsent = { count: pending.count, names: pending.names };
+    return { kind: 'entry', header: pending.count > 0 ? { ...pending.header, absent } : pending.header, offset: pending.offset };
   }
 
   /** Reads past `size` bytes of content that no event reports, and their padding. */
@@ -537,6 +600,44 @@ export class TarReader {
     else if (extended.typeflag === 'K') this.longLink = utf8Field(body, 0, body.length, 'link target', extended.offset);
     this.remaining = paddingAfter(extended.size);
     this.state = this.remaining === 0 ? 'header' : 'padding';
+  }
+}
+
+/**
+ * Reads part of a dump directory's list (records cross chunk boundaries): counts the records
+ * that are neither in the archive ('Y') nor a directory ('D'), keeping the first names.
+ */
+function scanDumpdir(list: PendingDumpdir, bytes: Buffer): void {
+  let at = 0;
+  while (at < bytes.length && !list.ended) {
+    if (list.atRecordStart) {
+      const letter = bytes[at++]!;
+      if (letter === 0) {
+        list.ended = true; // what follows the empty record is no record
+        return;
+      }
+      list.atRecordStart = false;
+      if (!DUMPDIR_IN_ARCHIVE.has(letter)) {
+        list.count++;
+        if (list.names.length < MAX_ABSENT_NAMES_KEPT) {
+          list.name = [];
+          list.nameBytes = 0;
+        }
+      }
+      continue;
+    }
+    const nul = bytes.indexOf(0, at);
+    const end = nul === -1 ? bytes.length : nul;
+    if (list.name !== undefined && list.nameBytes < MAX_ABSENT_NAME_BYTES) {
+      const piece = bytes.subarray(at, Math.min(end, at + MAX_ABSENT_NAME_BYTES - list.nameBytes));
+      list.name.push(Buffer.from(piece)); // the caller may reuse its chunk
+      list.nameBytes += piece.length;
+    }
+    if (nul === -1) return;
+    if (list.name !== undefined) list.names.push(Buffer.concat(list.name).toString('utf8'));
+    list.name = undefined;
+    list.atRecordStart = true;
+    at = nul + 1;
   }
 }
 
