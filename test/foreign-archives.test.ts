@@ -108,12 +108,12 @@ describe('archives made by GNU tar', () => {
     await expectRestoredAsGnuTar(archive);
   });
 
-  it('refuses a second --listed-incremental archive (its unchanged files are only in the first) over a live tenant, which it would have replaced without them', async () => {
-    const level0 = archiveOf('level0.tar.zst', 'tar -g ../snapshot -cf - tenants/acme');
+  it.each(['gnu', 'posix'])('refuses a second --listed-incremental --format=%s archive (its unchanged files are only in the first) over a live tenant, which it would have replaced without them', async (format) => {
+    const level0 = archiveOf('level0.tar.zst', `tar -g ../snapshot --format=${format} -cf - tenants/acme`);
     expect((await run('tenants', 'restore', '--from', level0)).status).toBe(0);
     const live = describeTree(path.join(gateway, 'acme'));
     writeFileSync(path.join(source, 'tenants', 'acme', 'notes', 'new.md'), 'after level 0\n');
-    const level1 = archiveOf('level1.tar.zst', 'tar -g ../snapshot -cf - tenants/acme');
+    const level1 = archiveOf('level1.tar.zst', `tar -g ../snapshot --format=${format} -cf - tenants/acme`);
     expect(sh(`zstd -dc '${level1}' | tar -tf -`).toString()).not.toMatch(/config\.json/);
     for (const args of [['verify', '--no-record'], ['restore', '--force'], ['restore', '--force', '--dry-run']]) {
       const result = await run('tenants', args[0]!, '--from', level1, ...args.slice(1));

@@ -799,6 +799,19 @@ describe('TarReader on hand-built headers', () => {
     }
   });
 
+  it("reports the names a GNU.dumpdir pax record (tar -g --format=posix: a directory's list) marks as not in the archive", () => {
+    const archive = new TarBuilder()
+      .pax({ 'GNU.dumpdir': 'Nconfig.json\0Dnotes\0\0' })
+      .raw({ name: 'level1/', typeflag: '5' })
+      .pax({ 'GNU.dumpdir': 'Ya\0Db\0\0' })
+      .raw({ name: 'level0/', typeflag: '5' })
+      .build();
+    expect(readWhole(archive).map(({ header }) => [header.name, header.type, header.absent])).toEqual([
+      ['level1/', 'directory', { count: 1, names: ['config.json'] }],
+      ['level0/', 'directory', undefined],
+    ]);
+  });
+
   it('reads the GNU magic ("ustar  ") and ignores the prefix field there (GNU keeps other data in it)', () => {
     const archive = new TarBuilder().raw({ name: 'gnu-name', typeflag: '0', magic: 'gnu', prefix: 'not-a-prefix' }).raw({ name: 'posix-name', typeflag: '0', prefix: 'is/a/prefix' }).build();
     expect(readWhole(archive).map((e) => e.header.name)).toEqual(['gnu-name', 'is/a/prefix/posix-name']);

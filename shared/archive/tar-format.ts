@@ -35,6 +35,8 @@ export const MAX_TRAILING_ZERO_BYTES = 16 * 1024 * 1024;
 /** pax records that change an entry; the others (comments, xattrs, uid/gid…) are not kept. */
 const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
 const PAX_SPARSE_PREFIX = 'GNU.sparse.';
+/** GNU tar's `-g --format=posix` keeps a directory's list of names in this record (the 'D' entry's content in its other formats). */
+const PAX_DUMPDIR = 'GNU.dumpdir';
 const MAX_OCTAL_11 = 0o77777777777;
 const USTAR_MAGIC = 'ustar\u000000';
 /** The magic field of a v7 header: none. */
@@ -302,6 +304,11 @@ interface PendingDumpdir {
   readonly header: TarHeader;
   readonly offset: number;
   readonly size: number;
+  readonly list: DumpdirScan;
+}
+
+/** A dump directory's list, read so far (scanDumpdir). */
+interface DumpdirScan {
   /** Whether the next byte starts a record; `ended` once the empty record is met. */
   atRecordStart: boolean;
   ended: boolean;
@@ -388,7 +395,7 @@ export class TarReader {
         }
         case 'dumpdir': {
           const length = Math.min(available, this.remaining);
-          scanDumpdir(this.dumpdir!, this.chunk.subarray(this.at, this.at + length));
+          scanDumpdir(this.dumpdir!.list, this.chunk.subarray(this.at, this.at + length));
           this.at += length;
           this.remaining -= length;
           if (this.remaining === 0) return this.finishDumpdir();
@@ -544,13 +551,14 @@ export class TarReader {
       mode: readNumber(block, 100, 8, offset, 'mode'),
       mtime,
       linkname,
+      ...(pax?.absent !== undefined && { absent: pax.absent }),
     };
     if (typeflag === DUMPDIR) {
       // A directory of `tar -g` (listed-incremental), its content the names it held then:
       // GNU tar extracts the directory and reads past the list unless told --incremental.
       // The list is read for the names it says this archive does not hold, and the
       // directory reported after it.
-      const pending: PendingDumpdir = { header: { ...header, size: 0 }, offset, size: entrySize, atRecordStart: true, ended: false, count: 0, names: [], name: undefined, nameBytes: 0 };
+      const pending: PendingDumpdir = { header: { ...header, size: 0 }, offset, size: entrySize, list: newDumpdirScan() };
       this.dumpdir = pending;
       this.remaining = entrySize;
       if (entrySize > 0) {
@@ -573,8 +581,8 @@ export class TarReader {
     this.entrySize = 0;
     this.remaining = paddingAfter(pending.size);
     this.state = this.remaining === 0 ? 'header' : 'padding';
-    const absent: DumpdirAbsent = { count: pending.count, names: pending.names };
-    return { kind: 'entry', header: pending.count > 0 ? { ...pending.header, absent } : pending.header, offset: pending.offset };
+    const absent = absentOf(pending.list);
+    return { kind: 'entry', header: absent === undefined ? pending.header : { ...pending.header, absent }, offset: pending.offset };
   }
 
   /** Reads past `size` bytes of content that no event reports, and their padding. */
@@ -607,7 +615,7 @@ export class TarReader {
  * Reads part of a dump directory's list (records cross chunk boundaries): counts the records
  * that are neither in the archive ('Y') nor a directory ('D'), keeping the first names.
  */
-function scanDumpdir(list: PendingDumpdir, bytes: Buffer): void {
+function scanDumpdir(list: DumpdirScan, bytes: Buffer): void {
   let at = 0;
   while (at < bytes.length && !list.ended) {
     if (list.atRecordStart) {
@@ -641,6 +649,14 @@ function scanDumpdir(list: PendingDumpdir, bytes: Buffer): void {
   }
 }
 
+function newDumpdirScan(): DumpdirScan {
+  return { atRecordStart: true, ended: false, count: 0, names: [], name: undefined, nameBytes: 0 };
+}
+
+function absentOf(list: DumpdirScan): DumpdirAbsent | undefined {
+  return list.count === 0 ? undefined : { count: list.count, names: list.names };
+}
+
 const ENTRY_TYPES: Record<string, TarEntryType | undefined> = {
   '0': 'file',
   '1': 'link',
@@ -659,6 +675,8 @@ interface PaxRecords {
   readonly records: Map<string, string>;
   /** Whether GNU.sparse.* records make the entry a sparse file. */
   readonly sparse: boolean;
+  /** What a GNU.dumpdir record (`tar -g --format=posix`: a directory's list of names) marks absent. */
+  readonly absent: DumpdirAbsent | undefined;
 }
 
 /** GNU tar applies a global header's records to every later entry; libarchive ignores them. Only harmless ones are accepted. */
@@ -675,6 +693,7 @@ function assertHarmlessGlobal(pax: PaxRecords, offset: number): void {
 function parsePax(body: Buffer, offset: number): PaxRecords {
   const records = new Map<string, string>();
   let sparse = false;
+  let absent: DumpdirAbsent | undefined;
   let at = 0;
   while (at < body.length) {
     if (body[at] === 0) break; // NUL padding after the records
@@ -691,9 +710,14 @@ function parsePax(body: Buffer, offset: number): PaxRecords {
     if (key === 'path' || key === 'linkpath') records.set(key, utf8Text(record, equals + 1, record.length, key === 'path' ? 'entry name' : 'link target', offset));
     else if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
     else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
+    else if (key === PAX_DUMPDIR) {
+      const list = newDumpdirScan();
+      scanDumpdir(list, record.subarray(equals + 1));
+      absent = absentOf(list);
+    }
     at += length;
   }
-  return { records, sparse };
+  return { records, sparse, absent };
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
