@@ -759,12 +759,20 @@ describe('TarReader on hand-built headers', () => {
     expect(comparable(entry!)).toEqual(comparableTarStream(theirs!));
   });
 
-  it('reads an old-style directory (typeflag NUL or 0, name ending in a slash) as a directory, and a NUL typeflag as 0', () => {
-    const archive = new TarBuilder().raw({ name: 'old-dir/', typeflag: '\0' }).raw({ name: 'old-dir2/', typeflag: '0' }).raw({ name: 'old-file', typeflag: '\0' }).build();
+  it('reads an old-style directory (typeflag NUL, 0 or 7, name ending in a slash) as a directory, as GNU tar extracts it, and a NUL typeflag as 0', () => {
+    const archive = new TarBuilder()
+      .raw({ name: 'old-dir/', typeflag: '\0' })
+      .raw({ name: 'old-dir2/', typeflag: '0' })
+      .raw({ name: 'old-file', typeflag: '\0' })
+      .raw({ name: 'contiguous-dir/', typeflag: '7' })
+      .raw({ name: 'contiguous-file', typeflag: '7' })
+      .build();
     expect(readWhole(archive).map(({ header }) => [header.name, header.type, header.typeflag])).toEqual([
       ['old-dir/', 'directory', '0'],
       ['old-dir2/', 'directory', '0'],
       ['old-file', 'file', '0'],
+      ['contiguous-dir/', 'directory', '7'],
+      ['contiguous-file', 'contiguous-file', '7'],
     ]);
   });
 

@@ -541,7 +541,9 @@ export class TarReader {
     this.longLink = undefined;
 
     let type = ENTRY_TYPES[typeflag];
-    if (typeflag === '0' && name.endsWith('/')) type = 'directory';
+    // A file's name ending in a slash names a directory (old tars wrote directories so), for
+    // a contiguous file too: GNU tar extracts either as a directory.
+    if ((typeflag === '0' || typeflag === '7') && name.endsWith('/')) type = 'directory';
     if (pax?.sparse === true) type = 'sparse-file';
     const header: TarHeader = {
       name,
