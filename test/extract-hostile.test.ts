@@ -518,6 +518,24 @@ describe('entry types', () => {
     expect(readdirSync(path.join(staging, 'dumped'))).toEqual(['before']);
   });
 
+  it("refuses a dump directory whose list names entries the archive does not hold (tar -g above level 0): restored alone, the tenant would lack them", async () => {
+    const names = Buffer.from('Nconfig.json\0Dsessions\0Ntoken\0\0');
+    const archive = tar()
+      .raw({ name: T(''), typeflag: 'D', size: names.length }, names)
+      .raw({ name: T('sessions/'), typeflag: 'D', size: 9 }, Buffer.from('Ys2.json\0'))
+      .file(T('sessions/s2.json'), 'changed since level 0')
+      .build();
+    await refused(archive, UnsafeArchiveError, /^directory of an incremental archive \(tar -g\) whose list names 2 entries the archive does not hold \("config.json", …\): .*extract the chain in order with GNU tar --incremental/);
+  });
+
+  it('accepts a dump directory that marks only pty/ absent from the tenant root (tar -g --exclude=…/pty), which a restore leaves out anyway', async () => {
+    const names = Buffer.from('Yconfig.json\0Npty\0\0');
+    const { staging } = await accepted(tar().raw({ name: T(''), typeflag: 'D', size: names.length }, names).file(T('config.json'), '{}').build());
+    expect(readdirSync(staging)).toEqual(['config.json']);
+    const below = Buffer.from('Npty\0\0');
+    await refused(tar().raw({ name: T('sub/'), typeflag: 'D', size: below.length }, below).build(), UnsafeArchiveError, /list names 1 entry the archive does not hold \("pty"\)/);
+  });
+
   it('accepts typeflag "7" (contiguous file) and NUL (old-style file) as regular files', async () => {
     const archive = tar().raw({ name: T('contiguous'), typeflag: '7', size: 3 }, Buffer.from('abc')).raw({ name: T('old'), typeflag: '\u0000', size: 2 }, Buffer.from('xy')).build();
     const { staging } = await accepted(archive);

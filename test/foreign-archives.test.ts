@@ -108,6 +108,35 @@ describe('archives made by GNU tar', () => {
     await expectRestoredAsGnuTar(archive);
   });
 
+  it.each(['gnu', 'posix'])('refuses a second --listed-incremental --format=%s archive (its unchanged files are only in the first) over a live tenant, which it would have replaced without them', async (format) => {
+    const level0 = archiveOf('level0.tar.zst', `tar -g ../snapshot --format=${format} -cf - tenants/acme`);
+    expect((await run('tenants', 'restore', '--from', level0)).status).toBe(0);
+    const live = describeTree(path.join(gateway, 'acme'));
+    writeFileSync(path.join(source, 'tenants', 'acme', 'notes', 'new.md'), 'after level 0\n');
+    const level1 = archiveOf('level1.tar.zst', `tar -g ../snapshot --format=${format} -cf - tenants/acme`);
+    expect(sh(`zstd -dc '${level1}' | tar -tf -`).toString()).not.toMatch(/config\.json/);
+    for (const args of [['verify', '--no-record'], ['restore', '--force'], ['restore', '--force', '--dry-run']]) {
+      const result = await run('tenants', args[0]!, '--from', level1, ...args.slice(1));
+      expect(result.status).toBe(3);
+      expect(result.stderr.trimEnd()).toMatch(/^openclaw: directory of an incremental archive \(tar -g\) whose list names \d+ entries the archive does not hold \(".*", …\): .*GNU tar --incremental.*: "tenants\/acme\/"$/);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    expect(describeTree(path.join(gateway, 'acme'))).toEqual(live);
+    expect(readdirSync(gateway)).toEqual(['acme']);
+  });
+
+  it('restores a --listed-incremental archive made without the tenant\'s pty/ (which its list names as left out)', async () => {
+    mkdirSync(path.join(source, 'tenants', 'acme', 'pty'));
+    writeFileSync(path.join(source, 'tenants', 'acme', 'pty', 'session'), 'ephemeral\n');
+    utimesSync(path.join(source, 'tenants', 'acme'), MTIME, MTIME);
+    const archive = archiveOf('no-pty.tar.zst', 'tar -g ../snapshot --exclude=tenants/acme/pty -cf - tenants/acme');
+    expect(sh(`zstd -dc '${archive}' | tar -tf -`).toString()).not.toMatch(/\/pty\//);
+    const restore = await run('tenants', 'restore', '--from', archive);
+    expect(restore.stderr).not.toMatch(/openclaw:/);
+    expect(restore.status).toBe(0);
+    expect(readdirSync(path.join(gateway, 'acme')).sort()).toEqual(['config-copy.json', 'config.json', 'empty', 'latest', 'notes']);
+  });
+
   it('refuses an archive of two tenants (tar -cf - tenants), saying how to make one of each', async () => {
     mkdirSync(path.join(source, 'tenants', 'beta'));
     writeFileSync(path.join(source, 'tenants', 'beta', 'config.json'), '{}\n');

@@ -759,12 +759,20 @@ describe('TarReader on hand-built headers', () => {
     expect(comparable(entry!)).toEqual(comparableTarStream(theirs!));
   });
 
-  it('reads an old-style directory (typeflag NUL or 0, name ending in a slash) as a directory, and a NUL typeflag as 0', () => {
-    const archive = new TarBuilder().raw({ name: 'old-dir/', typeflag: '\0' }).raw({ name: 'old-dir2/', typeflag: '0' }).raw({ name: 'old-file', typeflag: '\0' }).build();
+  it('reads an old-style directory (typeflag NUL, 0 or 7, name ending in a slash) as a directory, as GNU tar extracts it, and a NUL typeflag as 0', () => {
+    const archive = new TarBuilder()
+      .raw({ name: 'old-dir/', typeflag: '\0' })
+      .raw({ name: 'old-dir2/', typeflag: '0' })
+      .raw({ name: 'old-file', typeflag: '\0' })
+      .raw({ name: 'contiguous-dir/', typeflag: '7' })
+      .raw({ name: 'contiguous-file', typeflag: '7' })
+      .build();
     expect(readWhole(archive).map(({ header }) => [header.name, header.type, header.typeflag])).toEqual([
       ['old-dir/', 'directory', '0'],
       ['old-dir2/', 'directory', '0'],
       ['old-file', 'file', '0'],
+      ['contiguous-dir/', 'directory', '7'],
+      ['contiguous-file', 'contiguous-file', '7'],
     ]);
   });
 
@@ -778,6 +786,37 @@ describe('TarReader on hand-built headers', () => {
     expect(readWhole(archive).map(({ header, data }) => [header.name, header.type, header.size, data.length])).toEqual([
       ['dumped/', 'directory', 0, 0],
       ['dumped/file', 'file', 1, 1],
+    ]);
+  });
+
+  it("reports the names an incremental directory's list marks as not in the archive (N, or a rename), read in chunks of any size", () => {
+    // `tar -g` a second time: its files unchanged since the first are N, not in this archive.
+    const names = text(`Nconfig.json\0Dsessions\0Ys2.json\0R${'r'.repeat(300)}\0Ttoken\0\0Nafter-the-end\0`);
+    const archive = new TarBuilder()
+      .raw({ name: 'level1/', typeflag: 'D', magic: 'gnu', size: names.length }, names)
+      .raw({ name: 'level0/', typeflag: 'D', magic: 'gnu', size: 14 }, text('Ya\0Db\0Yc\0\0\0\0'))
+      .file('level1/s2.json', 'x')
+      .build();
+    for (const size of [1, 7, 512, archive.length]) {
+      const chunks = Array.from({ length: Math.ceil(archive.length / size) }, (_, i) => archive.subarray(i * size, (i + 1) * size));
+      expect(read(chunks).map(({ header }) => [header.name, header.size, header.absent])).toEqual([
+        ['level1/', 0, { count: 3, names: ['config.json', 'r'.repeat(255)] }],
+        ['level0/', 0, undefined],
+        ['level1/s2.json', 1, undefined],
+      ]);
+    }
+  });
+
+  it("reports the names a GNU.dumpdir pax record (tar -g --format=posix: a directory's list) marks as not in the archive", () => {
+    const archive = new TarBuilder()
+      .pax({ 'GNU.dumpdir': 'Nconfig.json\0Dnotes\0\0' })
+      .raw({ name: 'level1/', typeflag: '5' })
+      .pax({ 'GNU.dumpdir': 'Ya\0Db\0\0' })
+      .raw({ name: 'level0/', typeflag: '5' })
+      .build();
+    expect(readWhole(archive).map(({ header }) => [header.name, header.type, header.absent])).toEqual([
+      ['level1/', 'directory', { count: 1, names: ['config.json'] }],
+      ['level0/', 'directory', undefined],
     ]);
   });
 

@@ -7,9 +7,10 @@
 // sizes past 8 GiB use GNU tar's base-256 field. Reading accepts what GNU tar and tar-stream
 // write (ustar, GNU, old GNU and v7 headers; pax 'x' path/linkpath/size/mtime; GNU 'L'/'K'
 // long names; 'g' global headers with other records are skipped; GNU tar's volume label 'V'
-// is skipped, its incremental directory 'D' read as a directory without its list of names)
-// and reports damage — a bad checksum, an unknown format, an unreadable number, input that
-// ends inside an entry — as CorruptArchiveError.
+// is skipped, its incremental directory 'D' read as a directory, reported after its list of
+// names with those the list says the archive does not hold) and reports damage — a bad
+// checksum, an unknown format, an unreadable number, input that ends inside an entry — as
+// CorruptArchiveError.
 //
 // The archive ends at its first zero block, as it does for GNU tar (the end-of-archive
 // marker is two; `tar -t` lists nothing after one). What follows may only be zeros, at most
@@ -34,6 +35,8 @@ export const MAX_TRAILING_ZERO_BYTES = 16 * 1024 * 1024;
 /** pax records that change an entry; the others (comments, xattrs, uid/gid…) are not kept. */
 const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
 const PAX_SPARSE_PREFIX = 'GNU.sparse.';
+/** GNU tar's `-g --format=posix` keeps a directory's list of names in this record (the 'D' entry's content in its other formats). */
+const PAX_DUMPDIR = 'GNU.dumpdir';
 const MAX_OCTAL_11 = 0o77777777777;
 const USTAR_MAGIC = 'ustar\u000000';
 /** The magic field of a v7 header: none. */
@@ -44,6 +47,12 @@ const V7_TYPEFLAGS = new Set(['0', '1', '2', '5']);
 const VOLUME_LABEL = 'V';
 /** GNU tar's incremental directory (`tar -g`): a directory whose content lists its entries' names. */
 const DUMPDIR = 'D';
+/** A dump directory's records: a letter, a name, a NUL; an empty record ends the list. 'Y': in the archive; 'D': a directory. */
+const DUMPDIR_IN_ARCHIVE = new Set([0x59, 0x44]);
+/** Names of absent records kept for messages (two: the one a caller may pass over, and one more). */
+const MAX_ABSENT_NAMES_KEPT = 2;
+/** Bytes of each kept name (Linux's NAME_MAX). */
+const MAX_ABSENT_NAME_BYTES = 255;
 
 export type TarEntryType =
   | 'file'
@@ -67,6 +76,19 @@ export interface TarHeader {
   /** Seconds since the epoch; a pax mtime may carry a fraction. */
   readonly mtime: number;
   readonly linkname: string | undefined;
+  /**
+   * GNU tar's incremental directory ('D'): the names its list marks as not in this archive
+   * ('N', or a rename record), which a level above 0 of `tar -g` gives every file unchanged
+   * since the level before (and `--exclude` what it left out). Reported once the list is read.
+   */
+  readonly absent?: DumpdirAbsent;
+}
+
+/** How many of a dump directory's names are not in the archive, and the first few of them. */
+export interface DumpdirAbsent {
+  readonly count: number;
+  /** At most MAX_ABSENT_NAMES_KEPT of them, each cut at NAME_MAX bytes. */
+  readonly names: readonly string[];
 }
 
 export interface EntryToWrite {
@@ -277,7 +299,27 @@ export type TarEvent =
   /** Content of the current entry: a view into the pushed input, valid until the next push. */
   | { readonly kind: 'data'; readonly bytes: Buffer };
 
-type ReaderState = 'header' | 'extended' | 'content' | 'padding' | 'trailer';
+type ReaderState = 'header' | 'extended' | 'content' | 'padding' | 'trailer' | 'dumpdir';
+
+/** A dump directory's list being read: its header is reported once the list is over. */
+interface PendingDumpdir {
+  readonly header: TarHeader;
+  readonly offset: number;
+  readonly size: number;
+  readonly list: DumpdirScan;
+}
+
+/** A dump directory's list, read so far (scanDumpdir). */
+interface DumpdirScan {
+  /** Whether the next byte starts a record; `ended` once the empty record is met. */
+  atRecordStart: boolean;
+  ended: boolean;
+  count: number;
+  readonly names: string[];
+  /** The absent name being read, when it is one of those kept. */
+  name: Buffer[] | undefined;
+  nameBytes: number;
+}
 
 interface PendingExtended {
   readonly typeflag: string;
@@ -307,6 +349,7 @@ export class TarReader {
   /** Stream offset of the end-of-archive block, once met. */
   private endOffset: number | undefined;
   private trailingBytes = 0;
+  private dumpdir: PendingDumpdir | undefined;
 
   /** Whether the end-of-archive marker has been read. */
   get ended(): boolean {
@@ -352,6 +395,14 @@ export class TarReader {
           this.readTrailer(available);
           continue;
         }
+        case 'dumpdir': {
+          const length = Math.min(available, this.remaining);
+          scanDumpdir(this.dumpdir!.list, this.chunk.subarray(this.at, this.at + length));
+          this.at += length;
+          this.remaining -= length;
+          if (this.remaining === 0) return this.finishDumpdir();
+          continue;
+        }
         case 'header': {
           const block = this.takeBlock();
           if (block === undefined) return undefined;
@@ -365,7 +416,7 @@ export class TarReader {
 
   /** Throws CorruptArchiveError unless the input ended between entries. */
   end(): void {
-    if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+    if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.dumpdir !== undefined || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
       throw new CorruptArchiveError('the archive is damaged or truncated: the tar stream ends inside an entry');
     }
   }
@@ -492,7 +543,9 @@ export class TarReader {
     this.longLink = undefined;
 
     let type = ENTRY_TYPES[typeflag];
-    if (typeflag === '0' && name.endsWith('/')) type = 'directory';
+    // A file's name ending in a slash names a directory (old tars wrote directories so), for
+    // a contiguous file too: GNU tar extracts either as a directory.
+    if ((typeflag === '0' || typeflag === '7') && name.endsWith('/')) type = 'directory';
     if (pax?.sparse === true) type = 'sparse-file';
     const header: TarHeader = {
       name,
@@ -502,18 +555,38 @@ export class TarReader {
       mode: readNumber(block, 100, 8, offset, 'mode'),
       mtime,
       linkname,
+      ...(pax?.absent !== undefined && { absent: pax.absent }),
     };
     if (typeflag === DUMPDIR) {
       // A directory of `tar -g` (listed-incremental), its content the names it held then:
       // GNU tar extracts the directory and reads past the list unless told --incremental.
-      this.skipContent(entrySize);
-      return { kind: 'entry', header: { ...header, size: 0 }, offset };
+      // The list is read for the names it says this archive does not hold, and the
+      // directory reported after it.
+      const pending: PendingDumpdir = { header: { ...header, size: 0 }, offset, size: entrySize, list: newDumpdirScan() };
+      this.dumpdir = pending;
+      this.remaining = entrySize;
+      if (entrySize > 0) {
+        this.state = 'dumpdir';
+        return undefined;
+      }
+      return this.finishDumpdir();
     }
     this.remaining = entrySize;
     this.entrySize = entrySize;
     if (entrySize === 0) this.afterContent();
     else this.state = 'content';
     return { kind: 'entry', header, offset };
+  }
+
+  /** The dump directory whose list has been read, with the names it marks absent. */
+  private finishDumpdir(): TarEvent {
+    const pending = this.dumpdir!;
+    this.dumpdir = undefined;
+    this.entrySize = 0;
+    this.remaining = paddingAfter(pending.size);
+    this.state = this.remaining === 0 ? 'header' : 'padding';
+    const absent = absentOf(pending.list);
+    return { kind: 'entry', header: absent === undefined ? pending.header : { ...pending.header, absent }, offset: pending.offset };
   }
 
   /** Reads past `size` bytes of content that no event reports, and their padding. */
@@ -542,6 +615,52 @@ export class TarReader {
   }
 }
 
+/**
+ * Reads part of a dump directory's list (records cross chunk boundaries): counts the records
+ * that are neither in the archive ('Y') nor a directory ('D'), keeping the first names.
+ */
+function scanDumpdir(list: DumpdirScan, bytes: Buffer): void {
+  let at = 0;
+  while (at < bytes.length && !list.ended) {
+    if (list.atRecordStart) {
+      const letter = bytes[at++]!;
+      if (letter === 0) {
+        list.ended = true; // what follows the empty record is no record
+        return;
+      }
+      list.atRecordStart = false;
+      if (!DUMPDIR_IN_ARCHIVE.has(letter)) {
+        list.count++;
+        if (list.names.length < MAX_ABSENT_NAMES_KEPT) {
+          list.name = [];
+          list.nameBytes = 0;
+        }
+      }
+      continue;
+    }
+    const nul = bytes.indexOf(0, at);
+    const end = nul === -1 ? bytes.length : nul;
+    if (list.name !== undefined && list.nameBytes < MAX_ABSENT_NAME_BYTES) {
+      const piece = bytes.subarray(at, Math.min(end, at + MAX_ABSENT_NAME_BYTES - list.nameBytes));
+      list.name.push(Buffer.from(piece)); // the caller may reuse its chunk
+      list.nameBytes += piece.length;
+    }
+    if (nul === -1) return;
+    if (list.name !== undefined) list.names.push(Buffer.concat(list.name).toString('utf8'));
+    list.name = undefined;
+    list.atRecordStart = true;
+    at = nul + 1;
+  }
+}
+
+function newDumpdirScan(): DumpdirScan {
+  return { atRecordStart: true, ended: false, count: 0, names: [], name: undefined, nameBytes: 0 };
+}
+
+function absentOf(list: DumpdirScan): DumpdirAbsent | undefined {
+  return list.count === 0 ? undefined : { count: list.count, names: list.names };
+}
+
 const ENTRY_TYPES: Record<string, TarEntryType | undefined> = {
   '0': 'file',
   '1': 'link',
@@ -560,6 +679,8 @@ interface PaxRecords {
   readonly records: Map<string, string>;
   /** Whether GNU.sparse.* records make the entry a sparse file. */
   readonly sparse: boolean;
+  /** What a GNU.dumpdir record (`tar -g --format=posix`: a directory's list of names) marks absent. */
+  readonly absent: DumpdirAbsent | undefined;
 }
 
 /** GNU tar applies a global header's records to every later entry; libarchive ignores them. Only harmless ones are accepted. */
@@ -576,6 +697,7 @@ function assertHarmlessGlobal(pax: PaxRecords, offset: number): void {
 function parsePax(body: Buffer, offset: number): PaxRecords {
   const records = new Map<string, string>();
   let sparse = false;
+  let absent: DumpdirAbsent | undefined;
   let at = 0;
   while (at < body.length) {
     if (body[at] === 0) break; // NUL padding after the records
@@ -592,9 +714,14 @@ function parsePax(body: Buffer, offset: number): PaxRecords {
     if (key === 'path' || key === 'linkpath') records.set(key, utf8Text(record, equals + 1, record.length));
     else if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
     else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
+    else if (key === PAX_DUMPDIR) {
+      const list = newDumpdirScan();
+      scanDumpdir(list, record.subarray(equals + 1));
+      absent = absentOf(list);
+    }
     at += length;
   }
-  return { records, sparse };
+  return { records, sparse, absent };
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

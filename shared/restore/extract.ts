@@ -305,6 +305,7 @@ class Extraction {
     if (Number.isNaN(mtime.getTime())) throw new CorruptArchiveError(`entry with an invalid modification time: ${quotedPath(header.name)}`);
 
     if (segments[0] === EPHEMERAL_DIR) return this.leaveOut(header);
+    if (header.absent !== undefined) assertNoneAbsent(header, segments);
 
     if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
       if (header.size > MAX_MANIFEST_BYTES) {
@@ -681,6 +682,26 @@ function escapingLink(target: string, entryName: string): UnsafeArchiveError {
   return new UnsafeArchiveError(
     `symlink whose target ${quotedPath(target)} escapes the tenant (a restore never creates one; leave it out of the archive: tar --exclude=<this entry>)`,
     entryName,
+  );
+}
+
+/**
+ * A directory of an incremental archive (`tar -g`) must list only what the archive holds: a
+ * level above 0 holds just what changed since the level before it (the list marks the rest
+ * absent, and so does --exclude what it left out), and restored alone it would replace the
+ * tenant with a tree that lacks the rest. `pty/` absent from the tenant root is left out anyway.
+ */
+function assertNoneAbsent(header: TarHeader, segments: readonly string[]): void {
+  const absent = header.absent!;
+  const names = segments.length === 0 ? absent.names.filter((name) => name !== EPHEMERAL_DIR) : absent.names;
+  const count = absent.count - (absent.names.length - names.length);
+  if (count === 0) return;
+  const shown = names[0] === undefined ? '' : ` (${quotedPath(names[0])}${count > 1 ? ', …' : ''})`;
+  throw new UnsafeArchiveError(
+    `directory of an incremental archive (tar -g) whose list names ${plural(count, 'entry', 'entries')} the archive does not hold${shown}: ` +
+      'a level above 0 holds only what changed since the one before it (and --exclude marks what it left out so), and restored alone ' +
+      'it would replace the tenant without the rest: extract the chain in order with GNU tar --incremental and archive that tree again, or archive without -g',
+    header.name,
   );
 }
 
