@@ -89,7 +89,7 @@ const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConst
 
 export const SYNC_ACCESS: FileAccess = {
   kind: 'sync',
-  readdir: (dir) => readdirSync(dir, { withFileTypes: true }),
+  readdir: (dir) => readdirSync(fsPath(dir), { withFileTypes: true }),
   lstatEach: (paths) => paths.map(lstatOrVanished),
   openToRead: (path) => syncFile(openSyncAt(path, READ_FLAGS)),
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
@@ -101,7 +101,7 @@ export const SYNC_ACCESS: FileAccess = {
 
 export const PARALLEL_ACCESS: FileAccess = {
   kind: 'parallel',
-  readdir: (dir) => fs.readdir(dir, { withFileTypes: true }),
+  readdir: (dir) => fs.readdir(fsPath(dir), { withFileTypes: true }),
   lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(fsPath(path)).catch(vanishedAsUndefined))),
   openToRead: async (path) => fileOfHandle(await openAt(path, READ_FLAGS)),
   fileOf: (handle) => fileOfHandle(handle),
