@@ -22,7 +22,7 @@ import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, 
 
 import { FileSystemError } from './errors.js';
 import { mountIdOf } from './mounts.js';
-import { decodeRawName, fsPath } from './raw-name.js';
+import { decodeRawName, fsPath, hasRawBytes, rawName } from './raw-name.js';
 
 /** UV_THREADPOOL_SIZE the launcher and the functions' environment give Node. */
 export const THREAD_POOL_SIZE = 64;
@@ -89,7 +89,7 @@ const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConst
 
 export const SYNC_ACCESS: FileAccess = {
   kind: 'sync',
-  readdir: (dir) => readdirSync(dir, { withFileTypes: true }),
+  readdir: (dir) => readdirSync(fsPath(dir), { withFileTypes: true }),
   lstatEach: (paths) => paths.map(lstatOrVanished),
   openToRead: (path) => syncFile(openSyncAt(path, READ_FLAGS)),
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
@@ -101,7 +101,7 @@ export const SYNC_ACCESS: FileAccess = {
 
 export const PARALLEL_ACCESS: FileAccess = {
   kind: 'parallel',
-  readdir: (dir) => fs.readdir(dir, { withFileTypes: true }),
+  readdir: (dir) => fs.readdir(fsPath(dir), { withFileTypes: true }),
   lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(fsPath(path)).catch(vanishedAsUndefined))),
   openToRead: async (path) => fileOfHandle(await openAt(path, READ_FLAGS)),
   fileOf: (handle) => fileOfHandle(handle),
@@ -186,7 +186,15 @@ export function swappedPathError(path: string): NodeJS.ErrnoException {
  */
 export function openSyncAt(path: string, flags: number): number {
   const slash = path.lastIndexOf('/');
-  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checkedSync(openSync(fsPath(path), flags), path);
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) {
+    let fd: number;
+    try {
+      fd = openSync(fsPath(path), flags);
+    } catch (error) {
+      throw namedBy(error, path, path);
+    }
+    return checkedSync(fd, path);
+  }
   const directory = checkedSync(directoryOrSwapped(() => openSync(fsPath(path.slice(0, slash)), DIRECTORY_FLAGS), path), path.slice(0, slash));
   const through = `${FD_LINKS}${directory}/${path.slice(slash + 1)}`;
   try {
@@ -200,12 +208,16 @@ export function openSyncAt(path: string, flags: number): number {
 
 /**
  * A failed call through a procfs link (`through`, or a name below it), named by the file's own
- * path (`path`, or that name below it), as an error message shows it.
+ * path (`path`, or that name below it), as an error message shows it. A name that is not UTF-8
+ * (raw-name.ts) went to the call as bytes, which Node's error names with U+FFFD in its place:
+ * it is named as the code holds it again (shown escaped, `\udce9`, not as U+FFFD).
  */
 export function namedBy(error: unknown, through: string, path: string): unknown {
   const failed = error as NodeJS.ErrnoException;
-  if (typeof failed?.path !== 'string' || (failed.path !== through && !failed.path.startsWith(`${through}/`))) return error;
-  const named = `${path}${failed.path.slice(through.length)}`;
+  if (typeof failed?.path !== 'string') return error;
+  const called = hasRawBytes(through) ? rawName(through).toString('utf8') : through;
+  if (failed.path !== called && !failed.path.startsWith(`${called}/`)) return error;
+  const named = `${path}${failed.path.slice(called.length)}`;
   failed.message = failed.message.replace(failed.path, named);
   failed.path = named;
   return failed;
@@ -241,7 +253,9 @@ function checkedSync(fd: number, path: string): number {
 /** `openSyncAt` with promise calls. */
 export async function openAt(path: string, flags: number): Promise<fs.FileHandle> {
   const slash = path.lastIndexOf('/');
-  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) return checked(await fs.open(fsPath(path), flags), path);
+  if (!CAN_CHECK_OPENED_PATHS || slash <= 0 || (flags & fsConstants.O_DIRECTORY) !== 0) {
+    return checked(await fs.open(fsPath(path), flags).catch((error: unknown) => Promise.reject(namedBy(error, path, path))), path);
+  }
   const directory = await checked(await directoryOrSwapped(() => fs.open(fsPath(path.slice(0, slash)), DIRECTORY_FLAGS), path), path.slice(0, slash));
   const through = `${FD_LINKS}${directory.fd}/${path.slice(slash + 1)}`;
   try {

@@ -2,6 +2,8 @@
 // archives as they may be shown to a person (escaped); no dependencies, so the CLI can load
 // it without pulling in the archive code.
 
+import { rawByteLength } from './raw-name.js';
+
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
@@ -67,7 +69,8 @@ const SHOWN_PATH_START_CHARS = 100;
 export function shownPath(path: string): string {
   // A UTF-16 unit takes at most 3 bytes in UTF-8: most paths are ruled out by length.
   if (path.length * 3 > SHOWN_PATH_MAX_BYTES) {
-    const bytes = Buffer.byteLength(path);
+    // A byte that is not UTF-8 (a lone surrogate, raw-name.ts) is one byte, not U+FFFD's three.
+    const bytes = rawByteLength(path);
     if (bytes > SHOWN_PATH_MAX_BYTES) return `${shownPath(startOf(path, SHOWN_PATH_START_CHARS))}… (${groupThousands(bytes)} bytes)`;
   }
   return shownText(path.replaceAll('\\', '\\\\'));

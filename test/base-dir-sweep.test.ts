@@ -129,6 +129,18 @@ describe('the base-dir sweep', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'list']).stdout.split('\n')[0]).toMatch(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED$/);
   });
 
+  it('counts the files under a name that is not UTF-8 in the trees it asks the operator to choose from', () => {
+    // Listed as text, such a directory was U+FFFD and led nowhere: an old tenant of 3 files in
+    // 2 directories was shown as "1 file in 2 directories", to an operator choosing which to delete.
+    interruptedForce('gamma', { recreated: true });
+    const raw = Buffer.from(`${base}/.openclaw-aside-gamma-ba9876543210/sessions\xe9`, 'latin1');
+    mkdirSync(raw);
+    for (const name of ['a.jsonl', 'b\xff.jsonl']) writeFileSync(Buffer.concat([raw, Buffer.from(`/${name}`, 'latin1')]), 'old session');
+    const refused = runCli(['--tenants-dir', base, 'tenants', 'recover', 'gamma']);
+    expect(refused.status).toBe(3);
+    expect(refused.stderr).toContain('.openclaw-aside-gamma-ba9876543210 holds the previous tenant (3 files in 2 directories)');
+  });
+
   it('leaves a lock temporary of another host alone until it is stale', async () => {
     const foreign = `.openclaw-lock-beta.123-456-ffffffffffff.0123456789ab.tmp`;
     writeFileSync(path.join(base, foreign), '');

@@ -97,3 +97,31 @@ describe.skipIf(!CAN_CHECK_OPENED_PATHS)('opening a file whose directory the ten
 });
 
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+describe('a failed open of a name that is not UTF-8', () => {
+  it.each([
+    ['a file', fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW],
+    ['a directory', fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW],
+  ])('names %s by its path as the code holds it (\\udcXX), not by U+FFFD or a procfs path', async (_kind, flags) => {
+    // The call gets the name's bytes; Node's error names them decoded, U+FFFD for 0xe9, and
+    // through the directory's procfs link: a backup failed with "permission denied (/proc/self/fd/19/sec\ufffd)".
+    const parent = path.join(dir.path, 'raw-parent');
+    mkdirSync(parent, { recursive: true });
+    const missing = `${parent}/sec\udce9`;
+    const failures: unknown[] = [];
+    try {
+      closeSync(openSyncAt(missing, flags));
+    } catch (error) {
+      failures.push(error);
+    }
+    await openAt(missing, flags).then(
+      (handle) => handle.close(),
+      (error: unknown) => failures.push(error),
+    );
+    expect(failures).toHaveLength(2);
+    for (const failure of failures) {
+      expect(failure).toMatchObject({ code: 'ENOENT', path: missing });
+      expect((failure as Error).message).toContain(`'${missing}'`);
+    }
+  });
+});

@@ -82,5 +82,8 @@ describe('names and text shown to a person', () => {
     expect(shownPath(`\n${'x/'.repeat(3000)}`)).toBe(`\\n${'x/'.repeat(49)}x… (6,001 bytes)`);
     // A character outside the BMP is not cut in half.
     expect(shownPath(`${'x'.repeat(99)}${'🎉'.repeat(2000)}`)).toBe(`${'x'.repeat(99)}… (8,099 bytes)`);
+    // A byte that is not UTF-8 counts as the one byte it is on disk (not as U+FFFD's three).
+    expect(shownPath('\udce9'.repeat(4095))).toBe('\\udce9'.repeat(4095));
+    expect(shownPath('\udce9'.repeat(4096))).toBe(`${'\\udce9'.repeat(100)}… (4,096 bytes)`);
   });
 });

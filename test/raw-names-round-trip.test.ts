@@ -2,12 +2,13 @@
 // `touch $'caf\xe9'`) through the built CLI: backed up and restored as their bytes, in an
 // archive GNU tar extracts to the same bytes, and GNU tar's own archives of them restored.
 
-import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCli, sh, tempDir } from './helpers/tree.js';
+import { cliPath, runCli, sh, tempDir } from './helpers/tree.js';
 
 /** A path's bytes: `latin1` holds one byte per character. */
 const bytes = (latin1: string) => Buffer.from(latin1, 'latin1');
@@ -99,5 +100,36 @@ describe('names that are not UTF-8, through the CLI', () => {
     expect(restore.stderr).toBe('');
     expect(restore.status).toBe(0);
     expect(treeOf(path.join(gateway, 'acme'))).toEqual(original);
+  });
+});
+
+describe('names that are not UTF-8, backed up where procfs is not mounted (as the tenants\' user)', () => {
+  it('archives what is under a directory of such a name (listed by its text path, it "vanished during backup", its files left out)', (context) => {
+    if (process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
+    const NOBODY = 65534;
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o755);
+      const tenant = path.join(dir.path, 'tenants', 'acme');
+      const at = (latin1: string) => bytes(`${tenant}/${latin1}`);
+      mkdirSync(at('d\xe9/sub\xff'), { recursive: true });
+      writeFileSync(at('d\xe9/f\xfe'), 'under a Latin-1 directory');
+      writeFileSync(at('d\xe9/sub\xff/g'), 'deeper');
+      writeFileSync(at('caf\xe9'), 'latin-1 name');
+      mkdirSync(path.join(dir.path, 'out'));
+      sh(`chown -R ${NOBODY}:${NOBODY} '${dir.path}'`);
+      const archive = path.join(dir.path, 'out', 'acme.tar.zst');
+      // A mount namespace of its own, /proc unmounted there only; the backup runs as nobody.
+      const args = [process.execPath, cliPath, '--tenants-dir', path.join(dir.path, 'tenants'), '--json', 'tenants', 'backup', 'acme', '--to', archive];
+      const run = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...args], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ files: 3, directories: 3, skipped: [], warnings: [] });
+      const gateway = path.join(dir.path, 'restored');
+      expect(runCli(['--tenants-dir', gateway, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+      expect(treeOf(path.join(gateway, 'acme'))).toEqual(treeOf(tenant));
+    } finally {
+      dir.cleanup();
+    }
   });
 });

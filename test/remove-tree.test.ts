@@ -336,3 +336,27 @@ describe('removeTree, names that are not UTF-8', () => {
     expect(existsSync(tree)).toBe(false);
   });
 });
+
+describe('removeTree, names that are not UTF-8, where procfs is not mounted', () => {
+  it('opens up and moves up directories under such names before it removes by paths (fs.rm), as a user other than root', (context) => {
+    if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
+    // fs.rm fails on a read-only directory and on a path past PATH_MAX: the tree is then opened
+    // up and its deep directories moved to its top, which listed as text skipped such a name
+    // (U+FFFD, ENOENT): the trash of a restore --force stayed, every command failing on it.
+    const target = path.join(dir.path, 'tree');
+    const long = 'x'.repeat(250);
+    sh(`mkdir -p "${target}/sub$(printf '\\351')/ro" && echo x > "${target}/sub$(printf '\\351')/ro/f" && chmod 555 "${target}/sub$(printf '\\351')/ro"
+      cd "${target}" && mkdir "deep$(printf '\\377')" && cd "deep$(printf '\\377')" && for i in $(seq 20); do mkdir ${long} && cd ${long}; done && echo x > f`);
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    const script = `const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))}); await removeTree(${JSON.stringify(target)});`;
+    const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
+    const run = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...node], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1' },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(false);
+  });
+});

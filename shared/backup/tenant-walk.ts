@@ -233,7 +233,7 @@ function withRawNames(listPath: string, entries: Dirent[]): Dirent[] {
   if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return entries;
   let listed: Dirent<Buffer>[];
   try {
-    listed = readdirSync(listPath, { encoding: 'buffer', withFileTypes: true });
+    listed = readdirSync(fsPath(listPath), { encoding: 'buffer', withFileTypes: true });
   } catch {
     return entries; // gone since the listing: its entries turn out vanished
   }

@@ -44,7 +44,7 @@ import { errnoCode, FileSystemError } from '../errors.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs, namedBy } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { FD_INFO, mountIdOf } from '../mounts.js';
-import { decodeRawName, fsPath } from '../raw-name.js';
+import { decodeRawName, fsPath, rawByteLength } from '../raw-name.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -332,18 +332,18 @@ async function prepareForRemoval(root: string): Promise<void> {
     const dir = pending.pop()!;
     let entries;
     try {
-      const stat = await fs.lstat(dir);
+      const stat = await fs.lstat(fsPath(dir));
       if (!stat.isDirectory()) continue;
-      if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(dir, (stat.mode & 0o7777) | OWNER_ALL);
-      entries = await fs.readdir(dir, { withFileTypes: true });
+      if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(fsPath(dir), (stat.mode & 0o7777) | OWNER_ALL);
+      entries = await listNames(dir);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw error;
     }
     for (const entry of entries) {
-      if (!entry.isDirectory()) continue;
+      if (!entry.directory) continue;
       const child = path.join(dir, entry.name);
-      if (Buffer.byteLength(child) + 1 + NAME_MAX_BYTES <= PATH_MAX_BYTES) {
+      if (rawByteLength(child) + 1 + NAME_MAX_BYTES <= PATH_MAX_BYTES) {
         pending.push(child);
         continue;
       }
@@ -364,9 +364,9 @@ interface Listed {
  * it could not be removed.
  */
 async function listNames(at: string): Promise<Listed[]> {
-  const entries = await fs.readdir(at, { withFileTypes: true });
+  const entries = await fs.readdir(fsPath(at), { withFileTypes: true });
   if (!entries.some((dirent) => dirent.name.includes('\ufffd'))) return entries.map((dirent) => ({ name: dirent.name, directory: dirent.isDirectory() }));
-  const raw = await fs.readdir(at, { withFileTypes: true, encoding: 'buffer' });
+  const raw = await fs.readdir(fsPath(at), { withFileTypes: true, encoding: 'buffer' });
   return raw.map((dirent) => ({ name: decodeRawName(dirent.name), directory: dirent.isDirectory() }));
 }
 
@@ -381,7 +381,7 @@ async function moveToTop(root: string, dir: string, nextNumber: () => number): P
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw error;
     }
-    await fs.rename(dir, to);
+    await fs.rename(fsPath(dir), to);
     return to;
   }
 }

@@ -453,18 +453,23 @@ async function describeTree(dir: string): Promise<string> {
   return content === 'empty' ? 'is empty' : `holds ${content}, written since`;
 }
 
+const SLASH = Buffer.from('/');
+
 async function describeContent(dir: string): Promise<string> {
   let files = 0;
   let directories = 0;
-  const visit = async (at: string): Promise<void> => {
-    for (const entry of await fs.readdir(at, { withFileTypes: true }).catch(() => [])) {
+  // Listed as bytes: a directory whose name is not UTF-8, listed as text, would be U+FFFD and
+  // lead nowhere, its files not counted (a tree of thousands shown as nearly empty, to an
+  // operator choosing which tree to delete).
+  const visit = async (at: Buffer): Promise<void> => {
+    for (const entry of await fs.readdir(at, { withFileTypes: true, encoding: 'buffer' }).catch(() => [])) {
       if (entry.isDirectory()) {
         directories++;
-        await visit(path.join(at, entry.name));
+        await visit(Buffer.concat([at, SLASH, entry.name]));
       } else files++;
     }
   };
-  await visit(dir);
+  await visit(Buffer.from(dir));
   if (files === 0 && directories === 0) return 'empty';
   return `${files} ${files === 1 ? 'file' : 'files'} in ${directories + 1} ${directories === 0 ? 'directory' : 'directories'}`;
 }
