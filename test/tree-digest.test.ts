@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { digestTree, TreeDigest, type TreeEntry } from '../shared/archive/tree-digest.js';
+import { digestTree, TreeDigest, UNHASHED_BYTES, type TreeEntry } from '../shared/archive/tree-digest.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -73,6 +73,32 @@ describe('directory digests', () => {
     const rootOf = (entries: TreeEntry[]) => digestTree(entries).find((d) => d.path === '')!.sha256;
     const all = [base, ...variants].map(rootOf);
     expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('keeps a directory of few entries as bytes, and hashes only a directory whose records pass UNHASHED_BYTES', () => {
+    // An open hash per directory, to the end of the run, is ~800 bytes of RSS each: 100,000
+    // empty directories took a backup from ~160 to ~225 MiB.
+    const digest = new TreeDigest();
+    const records: string[] = [];
+    digest.add({ path: '', type: 'directory' });
+    for (let i = 0; i < 1000; i++) {
+      digest.add({ path: `e${i}`, type: 'directory' });
+      records.push(`d\0e${i}\0`);
+    }
+    digest.add({ path: 'e1/a', type: 'file', size: 1, sha256: sha256('a') });
+    digest.add({ path: 'e2/ü', type: 'symlink', target: 'ß' });
+    expect(digest.hashesOpen).toBe(1); // the root: 1,000 records
+    const digests = digest.digests();
+    expect(digests[0]).toEqual({ path: '', entries: 1000, sha256: sha256(records.join('')) });
+    expect(digests.find((d) => d.path === 'e1')).toEqual({ path: 'e1', entries: 1, sha256: sha256(`f\0a\x001\0${sha256('a')}\0`) });
+    expect(digests.find((d) => d.path === 'e2')).toEqual({ path: 'e2', entries: 1, sha256: sha256('l\0ü\0ß\0') });
+    expect(digests.find((d) => d.path === 'e3')).toEqual({ path: 'e3', entries: 0, sha256: sha256('') });
+    const edge = new TreeDigest();
+    edge.add({ path: 'x'.repeat(UNHASHED_BYTES - 3), type: 'directory' }); // a record of UNHASHED_BYTES exactly
+    expect(edge.hashesOpen).toBe(0);
+    edge.add({ path: 'y', type: 'directory' });
+    expect(edge.hashesOpen).toBe(1);
+    expect(edge.digests().find((d) => d.path === '')?.sha256).toBe(sha256(`d\0${'x'.repeat(UNHASHED_BYTES - 3)}\0d\0y\0`));
   });
 
   it('can be read at any time and still take more entries', () => {

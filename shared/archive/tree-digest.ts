@@ -13,6 +13,10 @@
 // digest made `resumable` can be saved: it hashes in JavaScript (resumable-sha256.ts), since
 // node:crypto's hash state cannot be exported; any other uses node:crypto, several times
 // faster. Both give the same digests.
+// A directory's records are kept as bytes until they pass UNHASHED_BYTES, and only then go
+// into a hash: an open node:crypto Hash costs ~800 bytes of RSS however little it holds
+// (its JavaScript object, its native wrapper, OpenSSL's context), and a backup or restore
+// keeps every directory's open to the end. 100,000 empty directories held ~80 MiB of them.
 
 import { createHash, type Hash } from 'node:crypto';
 
@@ -47,9 +51,20 @@ const DIGEST_BYTES = 32;
 /** File records hashed at a time: ~100 small files' worth. */
 const PENDING_BYTES = 16 * 1024;
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/**
+ * Record bytes a directory keeps unhashed: past them its records go into a hash of its own.
+ * Below an open hash's cost with room to spare: a string of this many bytes and the few
+ * pieces it was appended from take under half of it.
+ */
+export const UNHASHED_BYTES = 256;
+/** A fresh SHA-256 state's chaining words, as `String` writes them. */
+const INITIAL_WORDS = String(new ResumableSha256().save().h);
 
 interface OpenDirectory {
-  readonly hash: ResumableSha256 | Hash;
+  /** Made when `unhashed` passes UNHASHED_BYTES. */
+  hash: ResumableSha256 | Hash | undefined;
+  /** The records not in `hash` yet, one character per byte (latin1). */
+  unhashed: string;
   entries: number;
   /** Had an entry of its own. */
   listed: boolean;
@@ -73,14 +88,30 @@ export class TreeDigest {
   /** A resumable digest that goes on from `state` (from `save`). */
   static resume(state: TreeDigestState): TreeDigest {
     const digest = new TreeDigest({ resumable: true });
-    for (const { path, entries, listed, hash } of state.directories) digest.directories.set(path, { hash: new ResumableSha256(hash), entries, listed });
+    for (const { path, entries, listed, hash } of state.directories) {
+      // Under one block the state is the bytes themselves, the chaining words untouched.
+      const bytes = hash.length < 64 && String(hash.h) === INITIAL_WORDS ? Buffer.from(hash.pending, 'base64') : undefined;
+      digest.directories.set(
+        path,
+        bytes !== undefined && bytes.length === hash.length
+          ? { hash: undefined, unhashed: bytes.toString('latin1'), entries, listed }
+          : { hash: new ResumableSha256(hash), unhashed: '', entries, listed },
+      );
+    }
     return digest;
   }
 
   save(): TreeDigestState {
     if (!this.resumable) throw new Error('TreeDigest.save: this digest was not made resumable');
     this.flush();
-    return { directories: [...this.directories].map(([path, open]) => ({ path, entries: open.entries, listed: open.listed, hash: (open.hash as ResumableSha256).save() })) };
+    return {
+      directories: [...this.directories].map(([path, open]) => ({
+        path,
+        entries: open.entries,
+        listed: open.listed,
+        hash: ((open.hash as ResumableSha256 | undefined) ?? new ResumableSha256().update(Buffer.from(open.unhashed, 'latin1'))).save(),
+      })),
+    };
   }
 
   /** `add` of a file entry, without the entry object. */
@@ -134,7 +165,7 @@ export class TreeDigest {
 
   /** Hashes the pending file records into their directory's digest. */
   private flush(): void {
-    if (this.pendingFor !== undefined && this.pendingLength > 0) this.pendingFor.hash.update(this.pending.subarray(0, this.pendingLength));
+    if (this.pendingFor !== undefined && this.pendingLength > 0) this.update(this.pendingFor, this.pending.subarray(0, this.pendingLength));
     this.pendingLength = 0;
     this.pendingFor = undefined;
   }
@@ -155,16 +186,16 @@ export class TreeDigest {
     parent.entries++;
     // A name not UTF-8 is hashed as its bytes (raw-name.ts): hashed as UTF-8 text, each of its
     // bad bytes would be U+FFFD's, and two names that differ in them would hash alike.
-    const record = (text: string): string | Buffer => (hasRawBytes(text) ? rawName(text) : text);
+    const record = (text: string): Buffer => (hasRawBytes(text) ? rawName(text) : Buffer.from(text, 'utf8'));
     switch (entry.type) {
       case 'directory':
-        parent.hash.update(record(`d\0${name}\0`));
+        this.update(parent, record(`d\0${name}\0`));
         break;
       case 'symlink':
-        parent.hash.update(record(`l\0${name}\0${entry.target}\0`));
+        this.update(parent, record(`l\0${name}\0${entry.target}\0`));
         break;
       case 'hardlink':
-        parent.hash.update(record(`h\0${name}\0${entry.target}\0`));
+        this.update(parent, record(`h\0${name}\0${entry.target}\0`));
         break;
     }
   }
@@ -172,7 +203,31 @@ export class TreeDigest {
   /** Every directory that was listed or holds an entry, in the order first met. */
   digests(): DirectoryDigest[] {
     this.flush();
-    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open.hash) }));
+    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open) }));
+  }
+
+  /** How many directories' records are in a hash of their own (the rest are kept as bytes). */
+  get hashesOpen(): number {
+    let open = 0;
+    for (const directory of this.directories.values()) if (directory.hash !== undefined) open++;
+    return open;
+  }
+
+  /** Adds `bytes` to `open`'s records: kept as they are while few, else hashed. */
+  private update(open: OpenDirectory, bytes: Buffer): void {
+    if (open.hash !== undefined) {
+      open.hash.update(bytes);
+      return;
+    }
+    if (open.unhashed.length + bytes.length <= UNHASHED_BYTES) {
+      open.unhashed += bytes.toString('latin1');
+      return;
+    }
+    const hash = this.resumable ? new ResumableSha256() : createHash('sha256');
+    hash.update(Buffer.from(open.unhashed, 'latin1'));
+    hash.update(bytes);
+    open.hash = hash;
+    open.unhashed = '';
   }
 
   /** The directory holding `path`, whose last slash is at `slash`. */
@@ -189,7 +244,7 @@ export class TreeDigest {
   private directory(path: string): OpenDirectory {
     let open = this.directories.get(path);
     if (open === undefined) {
-      open = { hash: this.resumable ? new ResumableSha256() : createHash('sha256'), entries: 0, listed: false };
+      open = { hash: undefined, unhashed: '', entries: 0, listed: false };
       this.directories.set(path, open);
     }
     return open;
@@ -229,7 +284,8 @@ export function digestTree(entries: Iterable<TreeEntry>): DirectoryDigest[] {
   return digest.digests();
 }
 
-/** The digest so far, leaving the hash able to take more. */
-function hexOf(hash: ResumableSha256 | Hash): string {
+/** The digest so far, leaving the directory able to take more. */
+function hexOf({ hash, unhashed }: OpenDirectory): string {
+  if (hash === undefined) return createHash('sha256').update(unhashed, 'latin1').digest('hex');
   return hash instanceof ResumableSha256 ? hash.hex() : hash.copy().digest('hex');
 }

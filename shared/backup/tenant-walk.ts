@@ -73,7 +73,7 @@ export interface DirectoryListing {
 }
 
 export type WalkItem =
-  | { readonly kind: 'directory'; readonly relPath: string; readonly stat: Stats }
+  | { readonly kind: 'directory'; readonly relPath: string; readonly stat: ListedEntryStat }
   | {
       readonly kind: 'file';
       readonly relPath: string;
@@ -86,7 +86,7 @@ export type WalkItem =
       /** The listing's size and mtime, only when the walk was asked for them (`statFiles`): a backup's read stats the open file. */
       readonly stat: ListedFileStat | undefined;
     }
-  | { readonly kind: 'symlink'; readonly relPath: string; readonly target: string; readonly stat: Stats }
+  | { readonly kind: 'symlink'; readonly relPath: string; readonly target: string; readonly stat: ListedEntryStat }
   /**
    * Something the walk leaves out, where it met it: recorded in walk order when the caller
    * reaches it (so the manifest's notes do not depend on how far ahead the walk ran).
@@ -104,6 +104,22 @@ export interface ListedFileStat {
   readonly mtimeMs: number;
   /** Device and inode (`dev:ino`) of a file with more than one name (st_nlink > 1); undefined for the others. */
   readonly inode?: string;
+}
+
+/**
+ * What the walk keeps of a directory's or symlink's lstat, for the same reason (ListedFileStat):
+ * 100,000 symlinks in one directory held ~70 MiB of Stats until the walk moved past it.
+ */
+export interface ListedEntryStat {
+  readonly mode: number;
+  readonly mtimeMs: number;
+  /** The device: a directory on another one is a mount point. */
+  readonly dev: number;
+}
+
+/** What lstatAll keeps of anything but a regular file: its type ('directory', 'symlink', or what special file it is) beside the rest. */
+interface ListedOtherStat extends ListedEntryStat {
+  readonly type: string;
 }
 
 /**
@@ -272,10 +288,25 @@ const STAT_CONCURRENCY = 64;
 /** Items handed out at a time by walkTenant. */
 const WALK_RUN = 256;
 
-/** A listed directory: its items in walk order, and how far the walk has got. */
+/**
+ * A listed directory: its items in walk order, and how far the walk has got. A plain file
+ * (no stat asked for: a backup's) is its name alone until it is handed out: an item object
+ * per file took ~70 bytes of heap for every file of the directory, held until the walk moved
+ * past it (500,000 files in one directory: ~35 MiB more, at the listing's peak).
+ */
 interface Cursor {
-  readonly items: WalkItem[];
+  readonly items: (WalkItem | string)[];
   next: number;
+  /** What every file named in `items` shares; absent when `items` names none. */
+  readonly files?: FilesOf;
+}
+
+/** A listed directory's part of its plain files' items. */
+interface FilesOf {
+  /** The directory's relative path and a slash; '' at the root. */
+  readonly prefix: string;
+  readonly dirPath: string;
+  readonly listing: DirectoryListing;
 }
 
 /**
@@ -332,7 +363,9 @@ export class TenantWalk {
         this.stack.pop();
         continue;
       }
-      const item = top.items[top.next++]!;
+      const next = top.items[top.next++]!;
+      const item: WalkItem =
+        typeof next === 'string' ? { kind: 'file', relPath: top.files!.prefix + next, dirPath: top.files!.dirPath, name: next, listing: top.files!.listing, stat: undefined } : next;
       if (item.kind === 'directory') return this.enter(run, max, item);
       run.push(item);
     }
@@ -362,7 +395,7 @@ export class TenantWalk {
   }
 
   /** Whether the directory `relPath` (not the root) is a mount point, as far as is told without opening it. */
-  private isMountPoint(relPath: string, stat: Stats): boolean {
+  private isMountPoint(relPath: string, stat: ListedEntryStat): boolean {
     return this.mountPoints.has(relPath) || (this.rootMount === '' && stat.dev !== this.rootDevice);
   }
 
@@ -459,7 +492,8 @@ export class TenantWalk {
 
     // Everything in order, what is left out by name included, once the directories and
     // symlinks among them have been stat'ed.
-    const items: WalkItem[] = [];
+    const items: (WalkItem | string)[] = [];
+    const files: FilesOf = { prefix, dirPath, listing };
     const toStat: string[] = [];
     const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
@@ -470,7 +504,7 @@ export class TenantWalk {
       if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
     }
 
-    const place = (stats: Map<string, Stats | ListedFileStat | undefined>): Cursor => {
+    const place = (stats: Map<string, ListedOtherStat | ListedFileStat | undefined>): Cursor => {
       for (const entry of wanted) {
         const { name } = entry;
         const itemPath = prefix + name;
@@ -495,7 +529,7 @@ export class TenantWalk {
           continue;
         }
         if (entry.isFile() && !statFiles) {
-          items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat: undefined });
+          items.push(name);
           continue;
         }
         if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
@@ -504,16 +538,16 @@ export class TenantWalk {
         }
         const stat = stats.get(name);
         if (stat === undefined) items.push(vanished(itemPath));
-        else if (!isStats(stat)) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
-        else if (stat.isDirectory()) items.push({ kind: 'directory', relPath: itemPath, stat });
-        else if (stat.isSymbolicLink()) items.push(symlinkItem(this.realRoot, `${listPath}/${name}`, itemPath.split('/'), stat));
-        else items.push(leftOut(itemPath, `${describeSpecial(stat)} cannot be archived`)); // replaced since the listing
+        else if (!isOther(stat)) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
+        else if (stat.type === 'directory') items.push({ kind: 'directory', relPath: itemPath, stat });
+        else if (stat.type === 'symlink') items.push(symlinkItem(this.realRoot, `${listPath}/${name}`, itemPath.split('/'), stat));
+        else items.push(leftOut(itemPath, `${stat.type} cannot be archived`)); // replaced since the listing
       }
       // A directory above the resume point that is something else now was walked already.
-      if (resumeAfter !== undefined && items.some((item) => item.kind !== 'directory' && compareWalkOrder(item.relPath, resumeAfter) <= 0)) {
-        return { items: items.filter((item) => item.kind === 'directory' || compareWalkOrder(item.relPath, resumeAfter) > 0), next: 0 };
-      }
-      return { items, next: 0 };
+      const after = (item: WalkItem | string) =>
+        typeof item === 'string' ? compareWalkOrder(prefix + item, resumeAfter!) > 0 : item.kind === 'directory' || compareWalkOrder(item.relPath, resumeAfter!) > 0;
+      if (resumeAfter !== undefined && !items.every(after)) return { items: items.filter(after), next: 0, files };
+      return { items, next: 0, files };
     };
     try {
       const cursor = lstatAll(listPath, toStat, this.access, place);
@@ -567,8 +601,8 @@ export async function* walkTenant(
   }
 }
 
-function isStats(stat: Stats | ListedFileStat): stat is Stats {
-  return 'isFile' in stat;
+function isOther(stat: ListedOtherStat | ListedFileStat): stat is ListedOtherStat {
+  return 'type' in stat;
 }
 
 function lstatOrThrow(file: string, access: FileAccess): Maybe<Stats> {
@@ -577,10 +611,10 @@ function lstatOrThrow(file: string, access: FileAccess): Maybe<Stats> {
 
 /**
  * lstat of `names` in `dirPath`, STAT_CONCURRENCY at a time, then `place` with what was found:
- * a regular file's as a ListedFileStat, anything else's whole.
+ * a regular file's as a ListedFileStat, anything else's as a ListedOtherStat.
  */
-function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAccess, place: (stats: Map<string, Stats | ListedFileStat | undefined>) => T): Maybe<T> {
-  const stats = new Map<string, Stats | ListedFileStat | undefined>();
+function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAccess, place: (stats: Map<string, ListedOtherStat | ListedFileStat | undefined>) => T): Maybe<T> {
+  const stats = new Map<string, ListedOtherStat | ListedFileStat | undefined>();
   const batch = (start: number): Maybe<T> => {
     for (; start < names.length; start += STAT_CONCURRENCY) {
       const slice = names.slice(start, start + STAT_CONCURRENCY);
@@ -588,7 +622,7 @@ function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAcce
       const record = (found: (Stats | undefined)[]): void => {
         for (let i = 0; i < slice.length; i++) {
           const stat = found[i];
-          stats.set(slice[i]!, stat?.isFile() === true ? listedFileStat(stat) : stat);
+          stats.set(slice[i]!, stat === undefined ? undefined : stat.isFile() ? listedFileStat(stat) : listedOtherStat(stat));
         }
       };
       if (statted instanceof Promise) {
@@ -609,8 +643,13 @@ function listedFileStat(stat: Stats): ListedFileStat {
   return stat.nlink > 1 ? { size: stat.size, mtimeMs: stat.mtimeMs, inode: `${stat.dev}:${stat.ino}` } : { size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
+function listedOtherStat(stat: Stats): ListedOtherStat {
+  const type = stat.isDirectory() ? 'directory' : stat.isSymbolicLink() ? 'symlink' : describeSpecial(stat);
+  return { type, mode: stat.mode, mtimeMs: stat.mtimeMs, dev: stat.dev };
+}
+
 /** `linkPath`: where to read the link (through its open directory). */
-function symlinkItem(root: string, linkPath: string, segments: string[], stat: Stats): WalkItem {
+function symlinkItem(root: string, linkPath: string, segments: string[], stat: ListedEntryStat): WalkItem {
   const relPath = segments.join('/');
   let targetBytes: Buffer;
   try {

@@ -230,7 +230,7 @@ export async function summarizeTenant(tenantsDir: string, name: string): Promise
     totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
     if (item.kind === 'file') {
       totals.files++;
-      if (firstNameOf(stat, linked)) totals.bytes += stat.size;
+      if (firstNameOf(item.stat!, linked)) totals.bytes += item.stat!.size;
     }
   }
   return { name, state: 'ok', bytes: totals.bytes, files: totals.files, lastModified: new Date(totals.lastModifiedMs) };
