@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { walkTenant, type WalkItem, type WalkNotes } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
+import { listTenantNames } from '../shared/tenant/tenants.js';
 import { tempDir } from './helpers/tree.js';
 
 /** A read-only passthrough of argv[1] at argv[2] whose listings give no types and name a "ghost" that is never there. */
@@ -52,7 +53,7 @@ function isMounted(at: string): boolean {
   return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === at);
 }
 
-describe.skipIf(!canMount())('the walk on a file system that gives no entry types (a fusepy passthrough)', () => {
+describe.skipIf(!canMount())('a file system that gives no entry types (a fusepy passthrough)', () => {
   const dir = tempDir('openclaw-untyped-');
   const source = path.join(dir.path, 'source');
   const mounted = path.join(dir.path, 'mounted');
@@ -117,5 +118,9 @@ describe.skipIf(!canMount())('the walk on a file system that gives no entry type
     expect(walked).toEqual([]);
     for await (const item of walkTenant(mounted, { skipped: [], warnings: [] }, SYNC_ACCESS, { resumeAfter: 'caf\udce9/menu' })) walked.push(item.relPath);
     expect(walked).toEqual(['caf\udce9/wine', 'link', 'notes.md', 'sessions', 'sessions/agent-0.json']);
+  });
+
+  it('lists the tenants of a base dir there ("the tenant base dir does not exist" before)', async () => {
+    expect(await listTenantNames(mounted)).toEqual(['sessions']);
   });
 });
