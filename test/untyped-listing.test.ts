@@ -15,10 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { walkTenant, type WalkItem, type WalkNotes } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
+import { removeTree } from '../shared/tenant/remove-tree.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { tempDir } from './helpers/tree.js';
 
-/** A read-only passthrough of argv[1] at argv[2] whose listings give no types and name a "ghost" that is never there. */
+/** A passthrough of argv[1] at argv[2] whose listings give no types and name a "ghost" that is never there. */
 const PASSTHROUGH = `
 import os, sys
 try:
@@ -38,7 +39,10 @@ class Passthrough(Operations):
     def open(self, path, flags): return os.open(self.at(path), flags)
     def read(self, path, size, offset, fh): return os.pread(fh, size, offset)
     def release(self, path, fh): os.close(fh)
-FUSE(Passthrough(sys.argv[1]), sys.argv[2], foreground=True, ro=True, encoding='latin-1')
+    def unlink(self, path): os.unlink(self.at(path))
+    def rmdir(self, path): os.rmdir(self.at(path))
+    def chmod(self, path, mode): os.chmod(self.at(path), mode)
+FUSE(Passthrough(sys.argv[1]), sys.argv[2], foreground=True, encoding='latin-1')
 `;
 
 const PYTHON = '/usr/bin/python3';
@@ -122,5 +126,16 @@ describe.skipIf(!canMount())('a file system that gives no entry types (a fusepy 
 
   it('lists the tenants of a base dir there ("the tenant base dir does not exist" before)', async () => {
     expect(await listTenantNames(mounted)).toEqual(['sessions']);
+  });
+
+  it('removes a tree there that holds a name that is not UTF-8 (an old tenant a restore --force replaced)', async () => {
+    // Failed with ENOENT naming the Latin-1 name (by its U+FFFD text), nothing removed.
+    const bytesPath = (...parts: (string | number[])[]) => Buffer.concat([Buffer.from(`${source}/`), ...parts.map((part) => Buffer.from(part))]);
+    mkdirSync(bytesPath('trash/caf', [0xe9], '/sub'), { recursive: true });
+    writeFileSync(bytesPath('trash/caf', [0xe9], '/sub/file'), 'old');
+    writeFileSync(bytesPath('trash/menu', [0xe9]), 'old');
+    writeFileSync(path.join(source, 'trash', 'plain'), 'old');
+    await removeTree(path.join(mounted, 'trash'));
+    expect(existsSync(path.join(source, 'trash'))).toBe(false);
   });
 });
