@@ -5,7 +5,9 @@
 // or a name removed between the listing and Node's lstat. Reproduced with a fusepy passthrough
 // over a tenant holding one Latin-1 directory name at its top: `tenants backup` archived
 // 0 files of 377, `tenants list` counted 0. The passthrough here lists a name it then says is
-// gone (a name removed since the listing, every time).
+// gone (a name removed since the listing, every time). The same failed `tenants list` and
+// `backup --all` (the base dir 'does not exist'), the removal of an old tenant's tree, and the
+// listing of a local store of archives ('no such directory', or a directory below it empty).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { walkTenant, type WalkItem, type WalkNotes } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS } from '../shared/file-access.js';
+import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { removeTree } from '../shared/tenant/remove-tree.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { tempDir } from './helpers/tree.js';
@@ -137,5 +140,15 @@ describe.skipIf(!canMount())('a file system that gives no entry types (a fusepy 
     writeFileSync(path.join(source, 'trash', 'plain'), 'old');
     await removeTree(path.join(mounted, 'trash'));
     expect(existsSync(path.join(source, 'trash'))).toBe(false);
+  });
+
+  it('lists the archives of a local store there, also in a directory holding a name that is not UTF-8', async () => {
+    // The store's directory was 'no such directory or file'; a directory below it listed nothing.
+    mkdirSync(path.join(source, 'store', 'old'), { recursive: true });
+    writeFileSync(path.join(source, 'store', 'b.tar.zst'), 'b');
+    writeFileSync(path.join(source, 'store', 'old', 'a.tar.zst'), 'a');
+    writeFileSync(Buffer.from(`${source}/store/old/caf\xe9`, 'latin1'), 'not an archive');
+    const listed = await new LocalArchiveStore(path.join(mounted, 'store')).list();
+    expect(listed.map((object) => object.name)).toEqual(['b.tar.zst', 'old/a.tar.zst']);
   });
 });
