@@ -53,7 +53,10 @@ export interface OpenFile {
 export interface FileAccess {
   /** 'sync': blocking calls (a local disk); 'parallel': promise calls, many in flight (a network file system). */
   readonly kind: 'sync' | 'parallel';
-  /** The directory's entries with their types (d_type; an lstat where the file system gives none). */
+  /**
+   * The directory's entries with their types (d_type; an lstat where the file system gives
+   * none); where such an lstat fails, the names alone, of no type (`isUntyped`).
+   */
   readdir(dir: string): Maybe<Dirent[]>;
   /** lstat of each path; undefined for one that vanished (ENOENT, ENOTDIR). */
   lstatEach(paths: readonly string[]): Maybe<(Stats | undefined)[]>;
@@ -89,7 +92,14 @@ const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConst
 
 export const SYNC_ACCESS: FileAccess = {
   kind: 'sync',
-  readdir: (dir) => readdirSync(fsPath(dir), { withFileTypes: true }),
+  readdir: (dir) => {
+    try {
+      return readdirSync(fsPath(dir), { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return untypedEntries(dir, readdirSync(fsPath(dir), { encoding: 'buffer' }));
+    }
+  },
   lstatEach: (paths) => paths.map(lstatOrVanished),
   openToRead: (path) => syncFile(openSyncAt(path, READ_FLAGS)),
   fileOf: (handle) => syncFile(handle.fd, () => handle.close()),
@@ -101,7 +111,11 @@ export const SYNC_ACCESS: FileAccess = {
 
 export const PARALLEL_ACCESS: FileAccess = {
   kind: 'parallel',
-  readdir: (dir) => fs.readdir(fsPath(dir), { withFileTypes: true }),
+  readdir: (dir) =>
+    fs.readdir(fsPath(dir), { withFileTypes: true }).catch(async (error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return untypedEntries(dir, await fs.readdir(fsPath(dir), { encoding: 'buffer' }));
+    }),
   lstatEach: (paths) => Promise.all(paths.map((path) => fs.lstat(fsPath(path)).catch(vanishedAsUndefined))),
   openToRead: async (path) => fileOfHandle(await openAt(path, READ_FLAGS)),
   fileOf: (handle) => fileOfHandle(handle),
@@ -110,6 +124,56 @@ export const PARALLEL_ACCESS: FileAccess = {
     return { path: listingPath(path, handle.fd), mountId: () => mountIdOf(handle.fd), close: () => handle.close() };
   },
 };
+
+/**
+ * A listed name whose type the listing did not give, for the caller to lstat (`isUntyped`).
+ * Where a file system gives no types (d_type DT_UNKNOWN: a FUSE file system such as one
+ * written with fusepy, XFS made without ftype), Node lstats every name of a listing itself,
+ * and one that fails fails the listing: a name removed since the listing was read (any busy
+ * directory), or one that is not UTF-8 (Node lstats it by its U+FFFD text: ENOENT). Such a
+ * listing failed as if the directory had vanished, and a backup left all of it out (the
+ * whole tenant, with one warning and exit 0, for one Latin-1 name at its top). So a listing
+ * that fails so is read again without types, as bytes (raw-name.ts), which Node does not stat.
+ */
+class UntypedEntry {
+  constructor(
+    readonly name: string,
+    readonly parentPath: string,
+  ) {}
+  get path(): string {
+    return this.parentPath;
+  }
+  isFile(): boolean {
+    return false;
+  }
+  isDirectory(): boolean {
+    return false;
+  }
+  isSymbolicLink(): boolean {
+    return false;
+  }
+  isBlockDevice(): boolean {
+    return false;
+  }
+  isCharacterDevice(): boolean {
+    return false;
+  }
+  isFIFO(): boolean {
+    return false;
+  }
+  isSocket(): boolean {
+    return false;
+  }
+}
+
+function untypedEntries(dir: string, names: Buffer[]): Dirent[] {
+  return names.map((name) => new UntypedEntry(decodeRawName(name), dir) as unknown as Dirent);
+}
+
+/** Whether a listing left `entry`'s type for its caller to find (`UntypedEntry`). */
+export function isUntyped(entry: Dirent): boolean {
+  return entry instanceof UntypedEntry;
+}
 
 function listingPath(path: string, fd: number): string {
   return CAN_CHECK_OPENED_PATHS ? `${FD_LINKS}${fd}` : path;

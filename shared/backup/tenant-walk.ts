@@ -54,7 +54,7 @@
 import { lstatSync, promises as fs, readdirSync, readlinkSync, realpathSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { isVanished, namedBy, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
+import { isUntyped, isVanished, namedBy, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { mountPointsUnder } from '../mounts.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
@@ -488,7 +488,9 @@ export class TenantWalk {
     const wanted =
       resumeAfter === undefined
         ? entries
-        : entries.filter((entry) => compareWalkOrder(prefix + entry.name, resumeAfter) > 0 || (entry.isDirectory() && isAtOrAbove(prefix + entry.name, resumeAfter)));
+        : entries.filter(
+            (entry) => compareWalkOrder(prefix + entry.name, resumeAfter) > 0 || ((entry.isDirectory() || isUntyped(entry)) && isAtOrAbove(prefix + entry.name, resumeAfter)),
+          );
 
     // Everything in order, what is left out by name included, once the directories and
     // symlinks among them have been stat'ed.
@@ -501,7 +503,8 @@ export class TenantWalk {
     const mountedHere = this.mountPoints.size === 0 ? undefined : (name: string) => this.mountPoints.has(prefix + name);
     for (const entry of wanted) {
       if (deeperThanRestore || tooLong?.has(entry) === true || mountedHere?.(entry.name) === true) continue;
-      if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles))) toStat.push(entry.name);
+      // An entry of no type (file-access.ts `isUntyped`) is told by its lstat.
+      if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles) || isUntyped(entry))) toStat.push(entry.name);
     }
 
     const place = (stats: Map<string, ListedOtherStat | ListedFileStat | undefined>): Cursor => {
@@ -532,7 +535,7 @@ export class TenantWalk {
           items.push(name);
           continue;
         }
-        if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
+        if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink() && !isUntyped(entry)) {
           items.push(leftOut(itemPath, `${describeSpecial(entry)} cannot be archived`));
           continue;
         }

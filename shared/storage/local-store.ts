@@ -9,7 +9,7 @@
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
-import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
@@ -45,12 +45,17 @@ export class LocalArchiveStore implements ArchiveStore {
     if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
     const visit = async (dir: string, prefix: string, depth: number): Promise<void> => {
       throwIfAborted(options.signal);
-      const entries = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
-        // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
-        // decoded name leads nowhere), holds nothing to list; skipped like such a file.
-        if (depth > 0 && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw this.fsError(error, dir);
-      });
+      const entries = await readdir(dir, { withFileTypes: true })
+        .catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          return entriesLookedUp(dir);
+        })
+        .catch((error: unknown) => {
+          // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
+          // decoded name leads nowhere), holds nothing to list; skipped like such a file.
+          if (depth > 0 && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+          throw this.fsError(error, dir);
+        });
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const entry of entries) {
         if (entry.name.startsWith('.')) {
@@ -160,6 +165,27 @@ function readOptional(path: string): Buffer | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What a listing tells of a name. */
+type ListedName = Pick<Dirent, 'name' | 'isDirectory' | 'isFile'>;
+
+/**
+ * The names in `dir`, each lstat'ed here, for a listing with types that failed: on a file
+ * system that gives no entry types (d_type DT_UNKNOWN), Node lstats each name itself, and one
+ * it cannot (a name that is not UTF-8, by its U+FFFD text; an archive renamed into place
+ * meanwhile) failed the listing with ENOENT: the store's directory was 'no such directory',
+ * a directory below it listed nothing. A name that cannot be lstat'ed is skipped.
+ */
+async function entriesLookedUp(dir: string): Promise<ListedName[]> {
+  const names = await readdir(dir);
+  const stats = await Promise.all(names.map((name) => lstat(join(dir, name)).catch(() => undefined)));
+  const entries: ListedName[] = [];
+  names.forEach((name, at) => {
+    const found = stats[at];
+    if (found !== undefined) entries.push({ name, isDirectory: () => found.isDirectory(), isFile: () => found.isFile() });
+  });
+  return entries;
 }
 
 function lstatOptional(path: string): Stats | undefined {

@@ -160,9 +160,15 @@ export async function listSkippedTenants(tenantsDir: string): Promise<SkippedTen
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function readEntries(tenantsDir: string): Promise<Dirent[]> {
+/** What the base dir's listing tells of a name. */
+type BaseDirEntry = Pick<Dirent, 'name' | 'isDirectory' | 'isSymbolicLink'>;
+
+async function readEntries(tenantsDir: string): Promise<BaseDirEntry[]> {
   try {
-    return await fs.readdir(tenantsDir, { withFileTypes: true });
+    return await fs.readdir(tenantsDir, { withFileTypes: true }).catch(async (error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return await entriesLookedUp(tenantsDir);
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw tenantsDirNotFound(tenantsDir, code);
@@ -170,6 +176,24 @@ async function readEntries(tenantsDir: string): Promise<Dirent[]> {
     if (what !== undefined) throw new FileSystemError(`cannot read the tenant base dir ${tenantsDir}: ${what}`, { cause: error });
     throw error;
   }
+}
+
+/**
+ * The base dir's names, each lstat'ed here, for a listing with types that failed: on a file
+ * system that gives no entry types (d_type DT_UNKNOWN), Node lstats each name itself, and one
+ * it cannot (a name that is not UTF-8, by its U+FFFD text; one removed since) failed the
+ * listing with ENOENT: `list` and `backup --all` said the base dir did not exist. A name that
+ * cannot be lstat'ed is no tenant. A base dir that is gone fails again here, with ENOENT.
+ */
+async function entriesLookedUp(tenantsDir: string): Promise<BaseDirEntry[]> {
+  const names = await fs.readdir(tenantsDir);
+  const stats = await Promise.all(names.map((name) => fs.lstat(path.join(tenantsDir, name)).catch(() => undefined)));
+  const entries: BaseDirEntry[] = [];
+  names.forEach((name, at) => {
+    const stat = stats[at];
+    if (stat !== undefined) entries.push({ name, isDirectory: () => stat.isDirectory(), isSymbolicLink: () => stat.isSymbolicLink() });
+  });
+  return entries;
 }
 
 /** The base dir is missing (or is not a directory), in one line that names it and where it came from. */
