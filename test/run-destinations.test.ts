@@ -23,6 +23,15 @@ describe('repeated destinations', () => {
     expect(repeated('*/15 * * * *', '%F-%H')).toMatchObject({ second: new Date('2026-12-05T18:30:00Z') });
   });
 
+  it('finds them for a schedule with one run or none in the sampled year: a day that has passed this year, the 29th of February', () => {
+    // Runs on 2027-12-01 and 2028-12-01 only (400 days from FROM end in January 2028): both were accepted, a fixed name too.
+    expect(repeated('0 3 1 12 *', 'fixed')).toMatchObject({ first: new Date('2027-12-01T03:00:00Z'), second: new Date('2028-12-01T03:00:00Z') });
+    expect(repeated('0 3 1 12 *', '%m')).toMatchObject({ destination: '/b/12.tar.zst', second: new Date('2028-12-01T03:00:00Z') });
+    expect(repeated('0 3 29 2 *', 'fixed')).toMatchObject({ first: new Date('2028-02-29T03:00:00Z'), second: new Date('2032-02-29T03:00:00Z') });
+    expect(repeated('0 3 29 2 *', '%F')).toBeUndefined();
+    expect(repeated('0 3 1 12 *', '%Y')).toBeUndefined();
+  });
+
   it('passes names that change with every run, across a year and the clock changes of a zone', () => {
     expect(repeated('0 3 * * *', '%F')).toBeUndefined();
     expect(repeated('*/15 * * * *', '%F-%H%M')).toBeUndefined();

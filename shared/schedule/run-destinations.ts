@@ -7,7 +7,9 @@
 // which the shell leaves as it is. `cron add` finds such a pair before the cron is installed,
 // from a sample of the runs: the first SAMPLED_RUNS of them (collisions within a day) and
 // the first of each day for a year and a bit (names that come back: a weekday, a day of the
-// month, a time without a date). Pure, no clock but the `from` given.
+// month, a time without a date), and on until two days have runs (a yearly schedule whose day
+// has passed, the 29th of February: a fixed name fails at the second). Pure, no clock but the
+// `from` given.
 
 import { CronCommandError } from '../errors.js';
 import type { ScheduleShape } from './cron-schedule.js';
@@ -16,10 +18,13 @@ import type { ScheduleShape } from './cron-schedule.js';
 export const SAMPLED_RUNS = 300;
 /** How many days ahead the first run of each day is sampled (a name without the year comes back within a year). */
 export const SAMPLED_DAYS = 400;
+/** How far the days are sampled to find a second day with runs (29 February comes back within 8 years and a day). */
+export const LAST_SAMPLED_DAY = 8 * 366 + 1;
 
 /**
  * Runs of `shape` after `from`, read in `timeZone`: the first SAMPLED_RUNS, then the first
- * of each day up to SAMPLED_DAYS days ahead; ascending. A local time the clocks skip is left
+ * of each day up to SAMPLED_DAYS days ahead, or further (up to LAST_SAMPLED_DAY) until two
+ * days have runs; ascending. A local time the clocks skip is left
  * out and one they repeat taken once, as Scheduler runs them (cron runs a skipped time just
  * after: the same day, the same names).
  */
@@ -28,7 +33,8 @@ export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date): 
   const wall = wallFields(timeZone);
   const [startYear, startMonth, startDay] = wall(from);
   const runs: Date[] = [];
-  for (let index = 0; index <= SAMPLED_DAYS; index++) {
+  let daysWithRuns = 0;
+  for (let index = 0; index <= SAMPLED_DAYS || (daysWithRuns < 2 && index <= LAST_SAMPLED_DAY); index++) {
     const date = new Date(Date.UTC(startYear, startMonth - 1, startDay + index));
     const [year, month, day] = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
     if (!shape.runsOn(year, month, day, date.getUTCDay())) continue;
@@ -45,6 +51,7 @@ export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date): 
         firstOfDay = false;
       }
     }
+    if (!firstOfDay) daysWithRuns++;
   }
   return runs;
 }
