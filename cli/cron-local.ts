@@ -95,7 +95,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);
     }
-    if (parsed.flags.overwrite !== true && schedule !== '@reboot') await assertDistinctRuns(context, words, schedule);
+    if (parsed.flags.overwrite !== true) await assertDistinctRuns(context, words, schedule);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
@@ -140,15 +140,17 @@ async function assertDistinctRuns(context: CliContext, words: readonly Word[], s
   );
   const to = (await context.parseCommandLine(marked)).flags.to as string;
   const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
-  const { assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
+  const { assertChangingDestination, assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
   const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  assertDistinctDestinations(scheduleShape(schedule), local, (time) => {
+  const destination = (time: Date) => {
     const shell = to.replace(DATE_MARKS, (_match, index: string) => {
       const { format, utc } = dates[Number(index)]!;
       return formatDate(format, time, utc ? 'UTC' : local);
     });
     return expandTemplate(shell, { time, tenant: 'sample-tenant' });
-  });
+  };
+  if (schedule === '@reboot') assertChangingDestination(destination);
+  else assertDistinctDestinations(scheduleShape(schedule), local, destination);
 }
 
 /** Stands around a `$(date …)`'s index in --to while the runs' archives are named (no path or template holds it). */

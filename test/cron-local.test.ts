@@ -145,6 +145,10 @@ describe('cron add in local mode', () => {
       ['0 3 * * *', '/b/$(date +%a).tar.zst', /^openclaw: --to names the same archive, \/b\/[A-Z][a-z]{2}\.tar\.zst,/],
       ['0 */6 * * *', '/b/{date}.tar.zst', /the later one would fail/],
       ['0 3 * * *', "'/b/q $(date +%F).tar.zst'", /\/b\/q \$\(date \+%F\)\.tar\.zst, .*\(\$\(date …\) in single quotes is not run: write it in double quotes or unquoted\)/],
+      // Every boot's run after the first found the archive and failed (it was installed).
+      ['@reboot', '/b/acme.tar.zst', /^openclaw: --to names the same archive, \/b\/acme\.tar\.zst, at every boot \(@reboot\): the run at the second boot would fail/],
+      // Runs on 2027-12-01 and 2028-12-01 only in 400 days from 2026-12-05: it was installed.
+      ['0 3 1 12 *', '/b/acme.tar.zst', /^openclaw: --to names the same archive, \/b\/acme\.tar\.zst, for the run at \d{4}-12-01 03:00 and the one at \d{4}-12-01 03:00 \(UTC\)/],
     ];
     for (const [schedule, to, message] of refusals) {
       const run = add(schedule, to);
@@ -153,14 +157,14 @@ describe('cron add in local mode', () => {
       expect(run.stderr.split('\n')).toHaveLength(2);
     }
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
-    // A rotation says so with --overwrite; a name with the run's date and time, @reboot, a prune pass.
+    // A rotation says so with --overwrite; a name with the run's date and time (@reboot too), a prune pass.
     // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)
-    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme.tar.zst']] as const) {
+    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme-$(date +%F-%H%M%S).tar.zst'], ['@reboot', '/b/acme.tar.zst', '--overwrite']] as const) {
       const added = add(schedule, to, ...extra);
       expect(added.status, to).toBe(0);
       expect(added.stderr, to).not.toMatch(/--to names/);
     }
-    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(4);
+    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(5);
   });
 
   it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {

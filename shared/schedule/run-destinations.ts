@@ -91,6 +91,23 @@ export function assertDistinctDestinations(shape: ScheduleShape, timeZone: strin
 }
 
 /**
+ * Refuses (exit 2) an `@reboot` schedule whose `--to` names the same archive whenever it runs
+ * (no date in it, or `$(date …)` in single quotes), without `--overwrite`: the run at the
+ * second boot would fail, the archive existing, and so would every one after it. A name with
+ * a date is left to the boots' times, which no schedule says.
+ */
+export function assertChangingDestination(destination: (time: Date) => string): void {
+  // Two instants that differ in every field a date format names (in any zone).
+  const name = destination(new Date('2001-01-01T00:00:00Z'));
+  if (name !== destination(new Date('2002-02-02T11:11:11Z'))) return;
+  const quoted = name.includes('$(') ? ' ($(date …) in single quotes is not run: write it in double quotes or unquoted)' : '';
+  throw new CronCommandError(
+    `--to names the same archive, ${name}, at every boot (@reboot)${quoted}: the run at the second boot would fail, the archive existing, and so would every one after it; ` +
+      "put the run's date and time in --to (e.g. $(date +%F-%H%M%S)), or give --overwrite to replace the archive each time",
+  );
+}
+
+/**
  * The first of `runs` (sampleRuns of a schedule) at which `other` runs too, as `YYYY-MM-DD
  * HH:MM` in `timeZone`, or undefined: two backups of one tenant cannot run at once (the later
  * to start finds the tenant busy and fails).
