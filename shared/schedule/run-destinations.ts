@@ -77,8 +77,16 @@ export function repeatedDestination(runs: readonly Date[], destination: (time: D
 /**
  * Refuses (exit 2) a schedule whose `--to` names one archive for two runs, without
  * `--overwrite`: the later run would fail, the archive existing, night after night.
+ * `example`: a date and time as this --to writes them (`cron add --all`'s template has no
+ * shell to run `$(date …)`).
  */
-export function assertDistinctDestinations(shape: ScheduleShape, timeZone: string, destination: (time: Date) => string, from: Date = new Date()): void {
+export function assertDistinctDestinations(
+  shape: ScheduleShape,
+  timeZone: string,
+  destination: (time: Date) => string,
+  from: Date = new Date(),
+  example = '$(date +%F-%H%M)',
+): void {
   const found = repeatedDestination(sampleRuns(shape, timeZone, from), destination);
   if (found === undefined) return;
   const when = wallClockText(timeZone);
@@ -86,7 +94,7 @@ export function assertDistinctDestinations(shape: ScheduleShape, timeZone: strin
   throw new CronCommandError(
     `--to names the same archive, ${found.destination}, for the run at ${when(found.first)} and the one at ${when(found.second)} (${timeZone})${quoted}: ` +
       'the later one would fail, the archive existing, and so would every such run after it; put the run\'s date and time in --to ' +
-      '(e.g. $(date +%F-%H%M)), or give --overwrite to replace the archive each time',
+      `(e.g. ${example}), or give --overwrite to replace the archive each time`,
   );
 }
 
