@@ -166,15 +166,15 @@ async function sharedMinutes(tenant: string, name: string, schedule: string, cmd
   const all = (line: string) => /(^|\s)--all(\s|$)/.test(line);
   if (schedule === '@reboot' || !backs(cmd)) return [];
   const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
-  const { firstSharedRun, sampleRuns } = await import('../shared/schedule/run-destinations.js');
+  const { firstSharedRun } = await import('../shared/schedule/run-destinations.js');
   const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const runs = sampleRuns(scheduleShape(schedule), local, new Date());
+  const [shape, now] = [scheduleShape(schedule), new Date()];
   const notices: string[] = [];
   for (const other of others) {
     if (!other.enabled || other.schedule === '@reboot' || !backs(other.cmd) || !(all(cmd) || all(other.cmd) || other.tenant === tenant)) continue;
     let shared: string | undefined;
     try {
-      shared = firstSharedRun(runs, scheduleShape(other.schedule), local);
+      shared = firstSharedRun(shape, scheduleShape(other.schedule), local, now);
     } catch {
       continue; // a line edited by hand that we cannot read: cron's business
     }

@@ -181,6 +181,13 @@ describe('cron add in local mode', () => {
     );
     const all = add('all', 'weekly', '0 3 * * 1', 'openclaw tenants backup --all --to /b/{tenant}/w-{date}.tar.zst');
     expect(all.stderr.match(/backs up the same tenants at \S+ 03:00 \(UTC\)/g)).toHaveLength(3);
+    // A cron every minute shares a minute with each of them, also one twelve hours from now (past the five hours
+    // of runs it was compared by, and not at the 00:00 of the days after: it was added without a word).
+    const noon = (new Date().getUTCHours() + 12) % 24;
+    expect(add('acme', 'midday', `0 ${noon} * * *`, 'openclaw tenants backup acme --to /b/m-$(date +%F).tar.zst').status).toBe(0);
+    const often = add('acme', 'often', '* * * * *', 'openclaw tenants backup acme --to /b/o-$(date +%F-%H%M).tar.zst');
+    expect(often.stderr.match(/^openclaw: warning: cron "\w+" of tenant "\w+" backs up/gm)).toHaveLength(5);
+    expect(often.stderr).toMatch(new RegExp(`cron "midday" of tenant "acme" backs up this tenant at \\S+ ${String(noon).padStart(2, '0')}:00 \\(UTC\\)`));
   });
 
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {

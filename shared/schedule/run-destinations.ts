@@ -28,7 +28,7 @@ export const LAST_SAMPLED_DAY = 8 * 366 + 1;
  * out and one they repeat taken once, as Scheduler runs them (cron runs a skipped time just
  * after: the same day, the same names).
  */
-export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date): Date[] {
+export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date, limit = Number.POSITIVE_INFINITY): Date[] {
   const offset = offsetIn(timeZone);
   const wall = wallFields(timeZone);
   const [startYear, startMonth, startDay] = wall(from);
@@ -48,6 +48,7 @@ export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date): 
         const instant = [guess - 3_600_000, guess].find((time) => time + offset(time) === local);
         if (instant === undefined || instant <= from.getTime()) continue;
         runs.push(new Date(instant));
+        if (runs.length >= limit) return runs;
         firstOfDay = false;
       }
     }
@@ -116,18 +117,20 @@ export function assertChangingDestination(destination: (time: Date) => string): 
 }
 
 /**
- * The first of `runs` (sampleRuns of a schedule) at which `other` runs too, as `YYYY-MM-DD
- * HH:MM` in `timeZone`, or undefined: two backups of one tenant cannot run at once (the later
- * to start finds the tenant busy and fails).
+ * The first run after `from` at which `shape` and `other` both run, as `YYYY-MM-DD HH:MM` in
+ * `timeZone`, or undefined: two backups of one tenant cannot run at once (the later to start
+ * finds the tenant busy and fails). Each runs at every hour it names at every minute it names,
+ * so the runs they share are those of their common hours, minutes and days: found as such,
+ * not among a sample of one's runs (every minute's five sampled hours missed a daily cron at
+ * noon).
  */
-export function firstSharedRun(runs: readonly Date[], other: ScheduleShape, timeZone: string): string | undefined {
-  const wall = wallFields(timeZone);
-  const when = wallClockText(timeZone);
-  for (const run of runs) {
-    const [year, month, day, hour, minute] = wall(run);
-    if (other.hours.includes(hour) && other.minutes.includes(minute) && other.runsOn(year, month, day, new Date(Date.UTC(year, month - 1, day)).getUTCDay())) return when(run);
-  }
-  return undefined;
+export function firstSharedRun(shape: ScheduleShape, other: ScheduleShape, timeZone: string, from: Date): string | undefined {
+  const hours = shape.hours.filter((hour) => other.hours.includes(hour));
+  const minutes = shape.minutes.filter((minute) => other.minutes.includes(minute));
+  if (hours.length === 0 || minutes.length === 0) return undefined;
+  const both: ScheduleShape = { hours, minutes, runsOn: (...day) => shape.runsOn(...day) && other.runsOn(...day) };
+  const [first] = sampleRuns(both, timeZone, from, 1);
+  return first === undefined ? undefined : wallClockText(timeZone)(first);
 }
 
 /** The offset of `timeZone` from UTC at an instant, in milliseconds. */
