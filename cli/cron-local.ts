@@ -141,6 +141,7 @@ async function assertDistinctRuns(context: CliContext, words: readonly Word[], s
   const to = (await context.parseCommandLine(marked)).flags.to as string;
   const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
   const { assertChangingDestination, assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
+  const { isUtc } = await import('../shared/schedule/schedule-options.js');
   const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const destination = (time: Date) => {
     const shell = to.replace(DATE_MARKS, (_match, index: string) => {
@@ -150,7 +151,11 @@ async function assertDistinctRuns(context: CliContext, words: readonly Word[], s
     return expandTemplate(shell, { time, tenant: 'sample-tenant' });
   };
   if (schedule === '@reboot') assertChangingDestination(destination);
-  else assertDistinctDestinations(scheduleShape(schedule), local, destination);
+  else {
+    // A placeholder's date is UTC's: 19:00 in New York is the next day's {date}.
+    const note = /\{(date|time)[:}]/.test(to) && !isUtc(local) ? ' ({date} and {time} are written in UTC)' : '';
+    assertDistinctDestinations(scheduleShape(schedule), local, destination, new Date(), undefined, note);
+  }
 }
 
 /** Stands around a `$(date …)`'s index in --to while the runs' archives are named (no path or template holds it). */

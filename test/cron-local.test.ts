@@ -156,6 +156,10 @@ describe('cron add in local mode', () => {
       expect(run.stderr, to).toMatch(message);
       expect(run.stderr.split('\n')).toHaveLength(2);
     }
+    // In New York, 19:00 and 21:00 are one UTC day, which {date} writes: the message says so (the date seemed the wrong day).
+    const zoned = openclaw(['cron', 'add', 'acme', '--schedule', '0 19,21 * * *', '--name', 'ny', '--cmd', 'openclaw tenants backup acme --to /b/{date}.tar.zst'], { TZ: 'America/New_York' });
+    expect(zoned.status).toBe(2);
+    expect(zoned.stderr).toMatch(/^openclaw: --to names the same archive, \/b\/(\S+)\.tar\.zst, for the run at \S+ 19:00 and the one at \S+ 21:00 \(America\/New_York\) \(\{date\} and \{time\} are written in UTC\): the later/);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // A rotation says so with --overwrite; a name with the run's date and time (@reboot too), a prune pass.
     // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)

@@ -79,7 +79,7 @@ export function repeatedDestination(runs: readonly Date[], destination: (time: D
  * Refuses (exit 2) a schedule whose `--to` names one archive for two runs, without
  * `--overwrite`: the later run would fail, the archive existing, night after night.
  * `example`: a date and time as this --to writes them (`cron add --all`'s template has no
- * shell to run `$(date …)`).
+ * shell to run `$(date …)`); `note`: how its dates are written, where the runs' zone is not it.
  */
 export function assertDistinctDestinations(
   shape: ScheduleShape,
@@ -87,13 +87,14 @@ export function assertDistinctDestinations(
   destination: (time: Date) => string,
   from: Date = new Date(),
   example = '$(date +%F-%H%M)',
+  note = '',
 ): void {
   const found = repeatedDestination(sampleRuns(shape, timeZone, from), destination);
   if (found === undefined) return;
   const when = wallClockText(timeZone);
   const quoted = found.destination.includes('$(') ? ' ($(date …) in single quotes is not run: write it in double quotes or unquoted)' : '';
   throw new CronCommandError(
-    `--to names the same archive, ${found.destination}, for the run at ${when(found.first)} and the one at ${when(found.second)} (${timeZone})${quoted}: ` +
+    `--to names the same archive, ${found.destination}, for the run at ${when(found.first)} and the one at ${when(found.second)} (${timeZone})${note}${quoted}: ` +
       'the later one would fail, the archive existing, and so would every such run after it; put the run\'s date and time in --to ' +
       `(e.g. ${example}), or give --overwrite to replace the archive each time`,
   );
