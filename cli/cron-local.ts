@@ -95,7 +95,8 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);
     }
-    if (parsed.flags.overwrite !== true) await assertDistinctRuns(context, words, schedule);
+    // A dry run writes nothing: its runs may name one archive.
+    if (parsed.flags.overwrite !== true && parsed.flags.dryRun !== true) await assertDistinctRuns(context, words, schedule);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {

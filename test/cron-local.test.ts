@@ -161,14 +161,14 @@ describe('cron add in local mode', () => {
     expect(zoned.status).toBe(2);
     expect(zoned.stderr).toMatch(/^openclaw: --to names the same archive, \/b\/(\S+)\.tar\.zst, for the run at \S+ 19:00 and the one at \S+ 21:00 \(America\/New_York\) \(\{date\} and \{time\} are written in UTC\): the later/);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
-    // A rotation says so with --overwrite; a name with the run's date and time (@reboot too), a prune pass.
+    // A rotation says so with --overwrite; a name with the run's date and time (@reboot too), a dry run (it writes nothing) pass.
     // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)
-    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme-$(date +%F-%H%M%S).tar.zst'], ['@reboot', '/b/acme.tar.zst', '--overwrite']] as const) {
+    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme-$(date +%F-%H%M%S).tar.zst'], ['@reboot', '/b/acme.tar.zst', '--overwrite'], ['0 3 * * *', '/b/acme.tar.zst', '--dry-run']] as const) {
       const added = add(schedule, to, ...extra);
       expect(added.status, to).toBe(0);
       expect(added.stderr, to).not.toMatch(/--to names/);
     }
-    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(5);
+    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(6);
   });
 
   it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
