@@ -95,7 +95,8 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);
     }
-    if (parsed.flags.overwrite !== true && schedule !== '@reboot') await assertDistinctRuns(context, words, schedule);
+    // A dry run writes nothing: its runs may name one archive.
+    if (parsed.flags.overwrite !== true && parsed.flags.dryRun !== true) await assertDistinctRuns(context, words, schedule);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
@@ -140,15 +141,22 @@ async function assertDistinctRuns(context: CliContext, words: readonly Word[], s
   );
   const to = (await context.parseCommandLine(marked)).flags.to as string;
   const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
-  const { assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
+  const { assertChangingDestination, assertDistinctDestinations } = await import('../shared/schedule/run-destinations.js');
+  const { isUtc } = await import('../shared/schedule/schedule-options.js');
   const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  assertDistinctDestinations(scheduleShape(schedule), local, (time) => {
+  const destination = (time: Date) => {
     const shell = to.replace(DATE_MARKS, (_match, index: string) => {
       const { format, utc } = dates[Number(index)]!;
       return formatDate(format, time, utc ? 'UTC' : local);
     });
     return expandTemplate(shell, { time, tenant: 'sample-tenant' });
-  });
+  };
+  if (schedule === '@reboot') assertChangingDestination(destination);
+  else {
+    // A placeholder's date is UTC's: 19:00 in New York is the next day's {date}.
+    const note = /\{(date|time)[:}]/.test(to) && !isUtc(local) ? ' ({date} and {time} are written in UTC)' : '';
+    assertDistinctDestinations(scheduleShape(schedule), local, destination, new Date(), undefined, note);
+  }
 }
 
 /** Stands around a `$(date …)`'s index in --to while the runs' archives are named (no path or template holds it). */
@@ -164,15 +172,15 @@ async function sharedMinutes(tenant: string, name: string, schedule: string, cmd
   const all = (line: string) => /(^|\s)--all(\s|$)/.test(line);
   if (schedule === '@reboot' || !backs(cmd)) return [];
   const { scheduleShape } = await import('../shared/schedule/cron-schedule.js');
-  const { firstSharedRun, sampleRuns } = await import('../shared/schedule/run-destinations.js');
+  const { firstSharedRun } = await import('../shared/schedule/run-destinations.js');
   const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const runs = sampleRuns(scheduleShape(schedule), local, new Date());
+  const [shape, now] = [scheduleShape(schedule), new Date()];
   const notices: string[] = [];
   for (const other of others) {
     if (!other.enabled || other.schedule === '@reboot' || !backs(other.cmd) || !(all(cmd) || all(other.cmd) || other.tenant === tenant)) continue;
     let shared: string | undefined;
     try {
-      shared = firstSharedRun(runs, scheduleShape(other.schedule), local);
+      shared = firstSharedRun(shape, scheduleShape(other.schedule), local, now);
     } catch {
       continue; // a line edited by hand that we cannot read: cron's business
     }

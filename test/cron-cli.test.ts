@@ -217,6 +217,14 @@ describe('cron add, one tenant', () => {
     await refused(['acme', '--schedule', '30 0,23 * * *', '--name', 'twice', '--cmd', CMD, '--timezone', 'Europe/Berlin'], /for the run at (\S+) 00:30 and the one at \1 23:30 \(Europe\/Berlin\)/);
     await refused(['--all', '--schedule', '0 */6 * * *', '--name', 'often', '--to', 's3://my-bucket/backups/{tenant}/{date}.tar.zst'], /sample-tenant\/\S+\.tar\.zst, for the run at (\S+) 00:00 and the one at \1 06:00 \(UTC\)/);
     await refused(['acme', '--schedule', '0 3 * * *', '--name', 'utc', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date -u +%F).tar.zst', '--timezone', 'Europe/Berlin'], /^openclaw: \$\(date -u …\) in --to names the UTC date, but this schedule writes its dates in Europe\/Berlin \(--timezone\): drop -u, or --timezone\n$/);
+    // --all's --to is a template the gateway fills in: a $(date …) there was never run (the refusal said to unquote it, which
+    // has the user's shell write the date of cron add), nor did a fixed name's refusal say how a template writes the time.
+    await refused(
+      ['--all', '--schedule', '0 3 * * *', '--name', 'utc', '--to', 's3://my-bucket/backups/{tenant}/$(date -u +%F).tar.zst', '--timezone', 'Europe/Berlin'],
+      /^openclaw: --to "s3:\/\/my-bucket\/backups\/\{tenant\}\/\$\(date -u \+%F\)\.tar\.zst": cron add --all's --to is a template the gateway fills in at each run, where no shell runs \$\(date …\): write \{date\} \(YYYY-MM-DD\), \{time\} \(HHMMSS\) or \{date:FORMAT\} \(e\.g\. \{date:%F-%H%M\}\), in the schedule's --timezone\n$/,
+    );
+    await refused(['--all', '--schedule', '0 3 * * *', '--name', 'fixed', '--to', 's3://my-bucket/backups/{tenant}/2026-12-05.tar.zst'], /put the run's date and time in --to \(e\.g\. \{date:%F-%H%M\}\), or give --overwrite/);
+    await refused(['acme', '--schedule', '0 3 * * *', '--name', 'fixed', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/acme/x.tar.zst'], /put the run's date and time in --to \(e\.g\. \$\(date \+%F-%H%M\)\), or give --overwrite/);
     expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
     // In UTC, -u changes nothing; a finer name passes.
     expect((await run(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'utc', '--cmd', 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date -u +%F).tar.zst'])).status).toBe(0);

@@ -224,10 +224,25 @@ describe('validateUnixSchedule (local crontab lines)', () => {
       ['0 22-2 * * *', 'the hour range "22-2" runs backwards (22-2); cron does not wrap around (Debian\'s installs it and never runs it): write 22-23,0-2 (two ranges)'],
       ['0 3 25-5/2 * *', 'write 25-31/2,1-5/2 (two ranges)'],
       ['0 3 1 nov-feb *', 'write 11-12,1-2 (two ranges)'],
+      // Sunday as 7 starts the range: it said to write 7-6,0-1, which runs backwards too.
+      ['0 3 * * 7-1', 'write 0-1 (Sunday is 0 too)'],
+      ['0 3 * * 7-2/2', 'write 0-2/2 (Sunday is 0 too)'],
     ] as const;
     for (const [schedule, message] of cases) {
       expect(() => validateUnixSchedule(schedule), schedule).toThrow(message);
       expect(() => toEventBridgeCron(schedule), schedule).toThrow(message);
+      // What it says to write is taken.
+      let said = '';
+      try {
+        validateUnixSchedule(schedule);
+      } catch (error) {
+        said = (error as Error).message;
+      }
+      const [, item, instead] = /range "([^"]+)" .*: write (\S+) \(/.exec(said)!;
+      const fields = schedule.split(' ');
+      const rewritten = fields.map((field) => (field === item ? instead : field)).join(' ');
+      expect(validateUnixSchedule(rewritten), `${schedule} -> ${rewritten}`).toBe(rewritten);
+      toEventBridgeCron(rewritten);
     }
     expect(validateUnixSchedule('0 3 * * mon-fri')).toBe('0 3 * * mon-fri');
     expect(validateUnixSchedule('0 3 * jan-dec/2 *')).toBe('0 3 * jan-dec/2 *');

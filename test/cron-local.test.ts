@@ -145,6 +145,10 @@ describe('cron add in local mode', () => {
       ['0 3 * * *', '/b/$(date +%a).tar.zst', /^openclaw: --to names the same archive, \/b\/[A-Z][a-z]{2}\.tar\.zst,/],
       ['0 */6 * * *', '/b/{date}.tar.zst', /the later one would fail/],
       ['0 3 * * *', "'/b/q $(date +%F).tar.zst'", /\/b\/q \$\(date \+%F\)\.tar\.zst, .*\(\$\(date …\) in single quotes is not run: write it in double quotes or unquoted\)/],
+      // Every boot's run after the first found the archive and failed (it was installed).
+      ['@reboot', '/b/acme.tar.zst', /^openclaw: --to names the same archive, \/b\/acme\.tar\.zst, at every boot \(@reboot\): the run at the second boot would fail/],
+      // Runs on 2027-12-01 and 2028-12-01 only in 400 days from 2026-12-05: it was installed.
+      ['0 3 1 12 *', '/b/acme.tar.zst', /^openclaw: --to names the same archive, \/b\/acme\.tar\.zst, for the run at \d{4}-12-01 03:00 and the one at \d{4}-12-01 03:00 \(UTC\)/],
     ];
     for (const [schedule, to, message] of refusals) {
       const run = add(schedule, to);
@@ -152,15 +156,19 @@ describe('cron add in local mode', () => {
       expect(run.stderr, to).toMatch(message);
       expect(run.stderr.split('\n')).toHaveLength(2);
     }
+    // In New York, 19:00 and 21:00 are one UTC day, which {date} writes: the message says so (the date seemed the wrong day).
+    const zoned = openclaw(['cron', 'add', 'acme', '--schedule', '0 19,21 * * *', '--name', 'ny', '--cmd', 'openclaw tenants backup acme --to /b/{date}.tar.zst'], { TZ: 'America/New_York' });
+    expect(zoned.status).toBe(2);
+    expect(zoned.stderr).toMatch(/^openclaw: --to names the same archive, \/b\/(\S+)\.tar\.zst, for the run at \S+ 19:00 and the one at \S+ 21:00 \(America\/New_York\) \(\{date\} and \{time\} are written in UTC\): the later/);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
-    // A rotation says so with --overwrite; a name with the run's date and time, @reboot, a prune pass.
+    // A rotation says so with --overwrite; a name with the run's date and time (@reboot too), a dry run (it writes nothing) pass.
     // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)
-    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme.tar.zst']] as const) {
+    for (const [schedule, to, ...extra] of [['0 3 * * *', '/b/$(date +%a).tar.zst', '--overwrite'], ['*/15 * * * *', '/b/$(date +%F-%H%M).tar.zst'], ['0 3,15 * * *', '/b/{date}-$(date -u +%H).tar.zst'], ['@reboot', '/b/acme-$(date +%F-%H%M%S).tar.zst'], ['@reboot', '/b/acme.tar.zst', '--overwrite'], ['0 3 * * *', '/b/acme.tar.zst', '--dry-run']] as const) {
       const added = add(schedule, to, ...extra);
       expect(added.status, to).toBe(0);
       expect(added.stderr, to).not.toMatch(/--to names/);
     }
-    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(4);
+    expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(6);
   });
 
   it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
@@ -177,6 +185,13 @@ describe('cron add in local mode', () => {
     );
     const all = add('all', 'weekly', '0 3 * * 1', 'openclaw tenants backup --all --to /b/{tenant}/w-{date}.tar.zst');
     expect(all.stderr.match(/backs up the same tenants at \S+ 03:00 \(UTC\)/g)).toHaveLength(3);
+    // A cron every minute shares a minute with each of them, also one twelve hours from now (past the five hours
+    // of runs it was compared by, and not at the 00:00 of the days after: it was added without a word).
+    const noon = (new Date().getUTCHours() + 12) % 24;
+    expect(add('acme', 'midday', `0 ${noon} * * *`, 'openclaw tenants backup acme --to /b/m-$(date +%F).tar.zst').status).toBe(0);
+    const often = add('acme', 'often', '* * * * *', 'openclaw tenants backup acme --to /b/o-$(date +%F-%H%M).tar.zst');
+    expect(often.stderr.match(/^openclaw: warning: cron "\w+" of tenant "\w+" backs up/gm)).toHaveLength(5);
+    expect(often.stderr).toMatch(new RegExp(`cron "midday" of tenant "acme" backs up this tenant at \\S+ ${String(noon).padStart(2, '0')}:00 \\(UTC\\)`));
   });
 
   it('refuses a second cron of that name unless --replace, and replaces it in place', () => {

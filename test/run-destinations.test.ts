@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CronScheduleError } from '../shared/errors.js';
 import { scheduleShape } from '../shared/schedule/cron-schedule.js';
 import { formatDate } from '../shared/schedule/destination-template.js';
-import { assertDistinctDestinations, repeatedDestination, sampleRuns } from '../shared/schedule/run-destinations.js';
+import { assertDistinctDestinations, firstSharedRun, repeatedDestination, sampleRuns } from '../shared/schedule/run-destinations.js';
 
 const FROM = new Date('2026-12-05T18:00:00Z');
 const named = (format: string, zone = 'UTC') => (time: Date) => `/b/${formatDate(format, time, zone)}.tar.zst`;
@@ -21,6 +21,15 @@ describe('repeated destinations', () => {
     expect(repeated('0 3 1 * *', '%d')).toMatchObject({ second: new Date('2027-02-01T03:00:00Z') });
     expect(repeated('* * * * *', '%m%d-%H%M')).toMatchObject({ second: new Date('2027-12-06T00:00:00Z') });
     expect(repeated('*/15 * * * *', '%F-%H')).toMatchObject({ second: new Date('2026-12-05T18:30:00Z') });
+  });
+
+  it('finds them for a schedule with one run or none in the sampled year: a day that has passed this year, the 29th of February', () => {
+    // Runs on 2027-12-01 and 2028-12-01 only (400 days from FROM end in January 2028): both were accepted, a fixed name too.
+    expect(repeated('0 3 1 12 *', 'fixed')).toMatchObject({ first: new Date('2027-12-01T03:00:00Z'), second: new Date('2028-12-01T03:00:00Z') });
+    expect(repeated('0 3 1 12 *', '%m')).toMatchObject({ destination: '/b/12.tar.zst', second: new Date('2028-12-01T03:00:00Z') });
+    expect(repeated('0 3 29 2 *', 'fixed')).toMatchObject({ first: new Date('2028-02-29T03:00:00Z'), second: new Date('2032-02-29T03:00:00Z') });
+    expect(repeated('0 3 29 2 *', '%F')).toBeUndefined();
+    expect(repeated('0 3 1 12 *', '%Y')).toBeUndefined();
   });
 
   it('passes names that change with every run, across a year and the clock changes of a zone', () => {
@@ -42,5 +51,25 @@ describe('repeated destinations', () => {
     );
     expect(() => assertDistinctDestinations(scheduleShape('0 3 * * *'), 'UTC', () => '/b/q $(date +%F).tar.zst', FROM)).toThrow(/\(\$\(date …\) in single quotes is not run: write it in double quotes or unquoted\)/);
     expect(() => scheduleShape('0 3 * *')).toThrow(CronScheduleError);
+  });
+});
+
+describe('shared runs', () => {
+  const shared = (schedule: string, other: string, zone = 'UTC') => firstSharedRun(scheduleShape(schedule), scheduleShape(other), zone, FROM);
+
+  it('finds the first minute two schedules share, however far in the new one\'s runs it is', () => {
+    expect(shared('0 3 * * *', '0 */3 * * *')).toBe('2026-12-06 03:00');
+    expect(shared('0 */3 * * *', '0 3 * * *')).toBe('2026-12-06 03:00');
+    // Every minute's first 300 runs end at 23:00, then one run a day at 00:00: the noon one was missed.
+    expect(shared('* * * * *', '0 12 * * *')).toBe('2026-12-06 12:00');
+    expect(shared('*/2 * * * *', '30 9 * * 1')).toBe('2026-12-07 09:30');
+    expect(shared('0 3 * * *', '0 3 29 2 *')).toBe('2028-02-29 03:00');
+    expect(shared('30 1 * * *', '*/5 * * * *', 'America/New_York')).toBe('2026-12-06 01:30');
+  });
+
+  it('finds none where the hours, the minutes or the days differ', () => {
+    expect(shared('0 3 * * *', '0 4 * * *')).toBeUndefined();
+    expect(shared('0 3 * * *', '30 3 * * *')).toBeUndefined();
+    expect(shared('0 3 * * 1', '0 3 * * 2')).toBeUndefined();
   });
 });

@@ -276,6 +276,15 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migratin
     if (request.cmd !== undefined) throw new UsageError('cron add --all takes --to, not --cmd (which backs up one tenant)');
     to = request.to;
     assertAllTenantsDestination(to);
+    // The gateway fills the template in; no shell ever runs a `$(date …)` in it (one the
+    // user's shell ran, in double quotes, is the date of `cron add`: a fixed name, refused below).
+    if (!migrating && to.includes('$(')) {
+      throw new UsageError(
+        `--to ${JSON.stringify(to)}: cron add --all's --to is a template the gateway fills in at each run, where no shell runs $(date …): ` +
+          `write {date} (YYYY-MM-DD), {time} (HHMMSS) or {date:FORMAT} (e.g. {date:%F-%H%M}), in the schedule's --timezone`,
+        'INVALID_CRON_COMMAND',
+      );
+    }
     overwrite = request.overwrite === true;
     encryptTo = await recipientTexts(request.encryptTo ?? [], request.recipientsFiles);
     if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
@@ -315,7 +324,8 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migratin
   // Every run must write an archive of its own (the function refuses an existing one without --overwrite).
   if (kind === 'backup' && !overwrite && !migrating) {
     const tenant = isAllTenants(owner) ? 'sample-tenant' : owner.tenant;
-    assertDistinctDestinations(scheduleShape(converted.canonical), timeZone, (time) => expandTemplate(to, { time, tenant, ...(zone !== undefined && { timeZone: zone }) }));
+    const example = isAllTenants(owner) ? '{date:%F-%H%M}' : undefined;
+    assertDistinctDestinations(scheduleShape(converted.canonical), timeZone, (time) => expandTemplate(to, { time, tenant, ...(zone !== undefined && { timeZone: zone }) }), new Date(), example);
   }
   const description = JSON.stringify({ schedule: converted.schedule, cmd, ...(zone !== undefined && { timeZone: zone }) });
   if (description.length > MAX_DESCRIPTION_LENGTH) {

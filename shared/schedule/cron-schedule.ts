@@ -309,8 +309,13 @@ function assertUpwardRanges(schedule: string, fields: readonly string[]): void {
       const [from, to] = [value(range[1]!), value(range[2]!)];
       if (!(from > to)) continue;
       const step = range[3] ?? '';
+      // A day of week from Sunday as 7 (7-1) starts the week: 0-1, not 7-6,0-1 (which runs backwards too).
       const instead =
-        index === 4 && to === 0 ? `${from}-7${step} (Sunday is 7 too)` : `${from}-${index === 4 ? 6 : FIELD_HIGH[index]}${step},${index === 2 || index === 3 ? 1 : 0}-${to}${step} (two ranges)`;
+        index === 4 && from === 7
+          ? `0-${to}${step} (Sunday is 0 too)`
+          : index === 4 && to === 0
+            ? `${from}-7${step} (Sunday is 7 too)`
+            : `${from}-${index === 4 ? 6 : FIELD_HIGH[index]}${step},${index === 2 || index === 3 ? 1 : 0}-${to}${step} (two ranges)`;
       throw new CronScheduleError(
         `schedule "${schedule}": the ${FIELD_NAMES[index]} range "${item}" runs backwards (${from}-${to}); cron does not wrap around (Debian's installs it and never runs it): write ${instead}`,
       );

@@ -7,7 +7,9 @@
 // which the shell leaves as it is. `cron add` finds such a pair before the cron is installed,
 // from a sample of the runs: the first SAMPLED_RUNS of them (collisions within a day) and
 // the first of each day for a year and a bit (names that come back: a weekday, a day of the
-// month, a time without a date). Pure, no clock but the `from` given.
+// month, a time without a date), and on until two days have runs (a yearly schedule whose day
+// has passed, the 29th of February: a fixed name fails at the second). Pure, no clock but the
+// `from` given.
 
 import { CronCommandError } from '../errors.js';
 import type { ScheduleShape } from './cron-schedule.js';
@@ -16,19 +18,23 @@ import type { ScheduleShape } from './cron-schedule.js';
 export const SAMPLED_RUNS = 300;
 /** How many days ahead the first run of each day is sampled (a name without the year comes back within a year). */
 export const SAMPLED_DAYS = 400;
+/** How far the days are sampled to find a second day with runs (29 February comes back within 8 years and a day). */
+export const LAST_SAMPLED_DAY = 8 * 366 + 1;
 
 /**
  * Runs of `shape` after `from`, read in `timeZone`: the first SAMPLED_RUNS, then the first
- * of each day up to SAMPLED_DAYS days ahead; ascending. A local time the clocks skip is left
+ * of each day up to SAMPLED_DAYS days ahead, or further (up to LAST_SAMPLED_DAY) until two
+ * days have runs; ascending. A local time the clocks skip is left
  * out and one they repeat taken once, as Scheduler runs them (cron runs a skipped time just
  * after: the same day, the same names).
  */
-export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date): Date[] {
+export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date, limit = Number.POSITIVE_INFINITY): Date[] {
   const offset = offsetIn(timeZone);
   const wall = wallFields(timeZone);
   const [startYear, startMonth, startDay] = wall(from);
   const runs: Date[] = [];
-  for (let index = 0; index <= SAMPLED_DAYS; index++) {
+  let daysWithRuns = 0;
+  for (let index = 0; index <= SAMPLED_DAYS || (daysWithRuns < 2 && index <= LAST_SAMPLED_DAY); index++) {
     const date = new Date(Date.UTC(startYear, startMonth - 1, startDay + index));
     const [year, month, day] = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
     if (!shape.runsOn(year, month, day, date.getUTCDay())) continue;
@@ -42,9 +48,11 @@ export function sampleRuns(shape: ScheduleShape, timeZone: string, from: Date): 
         const instant = [guess - 3_600_000, guess].find((time) => time + offset(time) === local);
         if (instant === undefined || instant <= from.getTime()) continue;
         runs.push(new Date(instant));
+        if (runs.length >= limit) return runs;
         firstOfDay = false;
       }
     }
+    if (!firstOfDay) daysWithRuns++;
   }
   return runs;
 }
@@ -70,32 +78,60 @@ export function repeatedDestination(runs: readonly Date[], destination: (time: D
 /**
  * Refuses (exit 2) a schedule whose `--to` names one archive for two runs, without
  * `--overwrite`: the later run would fail, the archive existing, night after night.
+ * `example`: a date and time as this --to writes them (`cron add --all`'s template has no
+ * shell to run `$(date …)`); `note`: how its dates are written, where the runs' zone is not it.
  */
-export function assertDistinctDestinations(shape: ScheduleShape, timeZone: string, destination: (time: Date) => string, from: Date = new Date()): void {
+export function assertDistinctDestinations(
+  shape: ScheduleShape,
+  timeZone: string,
+  destination: (time: Date) => string,
+  from: Date = new Date(),
+  example = '$(date +%F-%H%M)',
+  note = '',
+): void {
   const found = repeatedDestination(sampleRuns(shape, timeZone, from), destination);
   if (found === undefined) return;
   const when = wallClockText(timeZone);
   const quoted = found.destination.includes('$(') ? ' ($(date …) in single quotes is not run: write it in double quotes or unquoted)' : '';
   throw new CronCommandError(
-    `--to names the same archive, ${found.destination}, for the run at ${when(found.first)} and the one at ${when(found.second)} (${timeZone})${quoted}: ` +
+    `--to names the same archive, ${found.destination}, for the run at ${when(found.first)} and the one at ${when(found.second)} (${timeZone})${note}${quoted}: ` +
       'the later one would fail, the archive existing, and so would every such run after it; put the run\'s date and time in --to ' +
-      '(e.g. $(date +%F-%H%M)), or give --overwrite to replace the archive each time',
+      `(e.g. ${example}), or give --overwrite to replace the archive each time`,
   );
 }
 
 /**
- * The first of `runs` (sampleRuns of a schedule) at which `other` runs too, as `YYYY-MM-DD
- * HH:MM` in `timeZone`, or undefined: two backups of one tenant cannot run at once (the later
- * to start finds the tenant busy and fails).
+ * Refuses (exit 2) an `@reboot` schedule whose `--to` names the same archive whenever it runs
+ * (no date in it, or `$(date …)` in single quotes), without `--overwrite`: the run at the
+ * second boot would fail, the archive existing, and so would every one after it. A name with
+ * a date is left to the boots' times, which no schedule says.
  */
-export function firstSharedRun(runs: readonly Date[], other: ScheduleShape, timeZone: string): string | undefined {
-  const wall = wallFields(timeZone);
-  const when = wallClockText(timeZone);
-  for (const run of runs) {
-    const [year, month, day, hour, minute] = wall(run);
-    if (other.hours.includes(hour) && other.minutes.includes(minute) && other.runsOn(year, month, day, new Date(Date.UTC(year, month - 1, day)).getUTCDay())) return when(run);
-  }
-  return undefined;
+export function assertChangingDestination(destination: (time: Date) => string): void {
+  // Two instants that differ in every field a date format names (in any zone).
+  const name = destination(new Date('2001-01-01T00:00:00Z'));
+  if (name !== destination(new Date('2002-02-02T11:11:11Z'))) return;
+  const quoted = name.includes('$(') ? ' ($(date …) in single quotes is not run: write it in double quotes or unquoted)' : '';
+  throw new CronCommandError(
+    `--to names the same archive, ${name}, at every boot (@reboot)${quoted}: the run at the second boot would fail, the archive existing, and so would every one after it; ` +
+      "put the run's date and time in --to (e.g. $(date +%F-%H%M%S)), or give --overwrite to replace the archive each time",
+  );
+}
+
+/**
+ * The first run after `from` at which `shape` and `other` both run, as `YYYY-MM-DD HH:MM` in
+ * `timeZone`, or undefined: two backups of one tenant cannot run at once (the later to start
+ * finds the tenant busy and fails). Each runs at every hour it names at every minute it names,
+ * so the runs they share are those of their common hours, minutes and days: found as such,
+ * not among a sample of one's runs (every minute's five sampled hours missed a daily cron at
+ * noon).
+ */
+export function firstSharedRun(shape: ScheduleShape, other: ScheduleShape, timeZone: string, from: Date): string | undefined {
+  const hours = shape.hours.filter((hour) => other.hours.includes(hour));
+  const minutes = shape.minutes.filter((minute) => other.minutes.includes(minute));
+  if (hours.length === 0 || minutes.length === 0) return undefined;
+  const both: ScheduleShape = { hours, minutes, runsOn: (...day) => shape.runsOn(...day) && other.runsOn(...day) };
+  const [first] = sampleRuns(both, timeZone, from, 1);
+  return first === undefined ? undefined : wallClockText(timeZone)(first);
 }
 
 /** The offset of `timeZone` from UTC at an instant, in milliseconds. */
