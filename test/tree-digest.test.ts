@@ -185,4 +185,26 @@ describe('saved and resumed digests', () => {
   it('cannot be saved unless made resumable', () => {
     expect(() => new TreeDigest().save()).toThrow(/not made resumable/);
   });
+
+  it('takes a directory\'s digest out, as digests() gives it, and leaves the rest in the order first met', () => {
+    const entries: TreeEntry[] = [
+      { path: '', type: 'directory' },
+      { path: 'a', type: 'directory' },
+      { path: 'a/f', type: 'file', size: 1, sha256: sha256('x') },
+      { path: 'b', type: 'directory' },
+      { path: 'c/d', type: 'symlink', target: '../a' },
+    ];
+    const all = digestTree(entries);
+    const digest = new TreeDigest();
+    for (const entry of entries.slice(0, 3)) digest.add(entry);
+    // Taken while its files are still pending, and added to again after: the parent is looked up anew.
+    expect(digest.take('a')).toEqual({ path: 'a', entries: 1, sha256: sha256('f\0f\x001\0' + sha256('x') + '\0') });
+    expect(digest.take('a')).toBeUndefined();
+    for (const entry of entries.slice(3)) digest.add(entry);
+    expect(digest.take('b')).toEqual(all.find((d) => d.path === 'b'));
+    expect([...digest.remaining()]).toEqual(['', 'c']);
+    expect(digest.take('')).toEqual(all.find((d) => d.path === ''));
+    expect(digest.take('c')).toEqual(all.find((d) => d.path === 'c'));
+    expect([...digest.remaining()]).toEqual([]);
+  });
 });

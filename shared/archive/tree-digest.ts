@@ -206,6 +206,28 @@ export class TreeDigest {
     return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open) }));
   }
 
+  /**
+   * Takes `path`'s digest out (undefined when no entry was in or under it): a restore checks
+   * its manifest directory by directory, letting each go, rather than holding a second list of
+   * every directory's digest and a map of them beside the manifest (`remaining` is left).
+   */
+  take(path: string): DirectoryDigest | undefined {
+    this.flush();
+    const open = this.directories.get(path);
+    if (open === undefined) return undefined;
+    this.directories.delete(path);
+    if (open === this.lastParent) {
+      this.lastParentPath = undefined;
+      this.lastParent = undefined;
+    }
+    return { path, entries: open.entries, sha256: hexOf(open) };
+  }
+
+  /** The directories not taken yet, in the order first met. */
+  remaining(): IterableIterator<string> {
+    return this.directories.keys();
+  }
+
   /** How many directories' records are in a hash of their own (the rest are kept as bytes). */
   get hashesOpen(): number {
     let open = 0;

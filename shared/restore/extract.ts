@@ -52,7 +52,7 @@ import { rawByteLength } from '../raw-name.js';
 import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
-import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
+import { TreeDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
 import { COPY_OVER_LIMIT, copyBudget, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -537,7 +537,7 @@ class Extraction {
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
     assertLinksStayInside(nodes, tenant, this.linkWork, () => this.assertLinkWorkAffordable());
-    if (manifest !== undefined) verifyAgainstManifest(this.digest.digests(), manifest, tenant, this.ephemeral.entries);
+    if (manifest !== undefined) verifyAgainstManifest(this.digest, manifest, tenant, this.ephemeral.entries);
     else if (this.options.requireManifest?.()) {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
     } else if (!ended) {
@@ -627,8 +627,12 @@ function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: 
   }
 }
 
-/** `ephemeralEntries`: how many `pty/` entries were left out; a backup never archives any. */
-function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: Manifest, tenant: string, ephemeralEntries: number): void {
+/**
+ * `ephemeralEntries`: how many `pty/` entries were left out; a backup never archives any.
+ * Each directory's digest is taken out of `extracted` as the manifest names it (its paths are
+ * unique: manifest.ts), so what is left at the end is what the manifest does not list.
+ */
+function verifyAgainstManifest(extracted: TreeDigest, manifest: Manifest, tenant: string, ephemeralEntries: number): void {
   if (manifest.tenant !== tenant) {
     throw new CorruptArchiveError(`the manifest is for tenant ${quotedPath(manifest.tenant)} but the entries are for "${tenant}"`);
   }
@@ -638,11 +642,9 @@ function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: 
     throw mismatch(`it lists ${EPHEMERAL_DIR}/, which a backup never archives`);
   }
   const quoted = (relPath: string) => quotedPath(relPath === '' ? '.' : relPath);
-  const found = new Map(extracted.map((directory) => [directory.path, directory]));
   for (const expected of manifest.directories) {
-    const actual = found.get(expected.path);
+    const actual = extracted.take(expected.path);
     if (actual === undefined) throw mismatch(`directory ${quoted(expected.path)} is missing`);
-    found.delete(expected.path);
     if (actual.entries !== expected.entries) {
       throw mismatch(`directory ${quoted(expected.path)} holds ${plural(actual.entries, 'entry', 'entries')}, the manifest lists ${expected.entries}`);
     }
@@ -650,7 +652,7 @@ function verifyAgainstManifest(extracted: readonly DirectoryDigest[], manifest: 
       throw mismatch(`the names, types, sizes, contents or link targets of the entries in ${quoted(expected.path)} differ`);
     }
   }
-  for (const unlisted of found.keys()) throw mismatch(`directory ${quoted(unlisted)} is not listed`);
+  for (const unlisted of extracted.remaining()) throw mismatch(`directory ${quoted(unlisted)} is not listed`);
 }
 
 /**
