@@ -170,6 +170,25 @@ function untypedEntries(dir: string, names: Buffer[]): Dirent[] {
   return names.map((name) => new UntypedEntry(decodeRawName(name), dir) as unknown as Dirent);
 }
 
+/**
+ * `dir`'s names, each with its lstat, for a listing with types that failed with ENOENT: on a
+ * file system that gives no entry types (d_type DT_UNKNOWN) Node lstats each name itself, and
+ * one it cannot (a name that is not UTF-8, by its U+FFFD text; one removed since) fails the
+ * whole listing (`UntypedEntry`). Here a name that cannot be lstat'ed is left out; a directory
+ * gone fails again, with ENOENT. `asBytes`: names read and lstat'ed as their bytes
+ * (raw-name.ts), else as Node's text of them.
+ */
+export async function namesLookedUp(dir: string, asBytes: boolean): Promise<{ name: string; stat: Stats }[]> {
+  const names = asBytes ? (await fs.readdir(fsPath(dir), { encoding: 'buffer' })).map((name) => decodeRawName(name)) : await fs.readdir(dir);
+  const stats = await Promise.all(names.map((name) => fs.lstat(fsPath(`${dir}/${name}`)).catch(() => undefined)));
+  const found: { name: string; stat: Stats }[] = [];
+  names.forEach((name, at) => {
+    const stat = stats[at];
+    if (stat !== undefined) found.push({ name, stat });
+  });
+  return found;
+}
+
 /** Whether a listing left `entry`'s type for its caller to find (`UntypedEntry`). */
 export function isUntyped(entry: Dirent): boolean {
   return entry instanceof UntypedEntry;

@@ -14,6 +14,7 @@ import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
+import { namesLookedUp } from '../file-access.js';
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
@@ -170,22 +171,9 @@ function readOptional(path: string): Buffer | undefined {
 /** What a listing tells of a name. */
 type ListedName = Pick<Dirent, 'name' | 'isDirectory' | 'isFile'>;
 
-/**
- * The names in `dir`, each lstat'ed here, for a listing with types that failed: on a file
- * system that gives no entry types (d_type DT_UNKNOWN), Node lstats each name itself, and one
- * it cannot (a name that is not UTF-8, by its U+FFFD text; an archive renamed into place
- * meanwhile) failed the listing with ENOENT: the store's directory was 'no such directory',
- * a directory below it listed nothing. A name that cannot be lstat'ed is skipped.
- */
+/** The names in `dir` when its listing failed on a file system that gives no types (`namesLookedUp`): a name that cannot be lstat'ed is skipped. */
 async function entriesLookedUp(dir: string): Promise<ListedName[]> {
-  const names = await readdir(dir);
-  const stats = await Promise.all(names.map((name) => lstat(join(dir, name)).catch(() => undefined)));
-  const entries: ListedName[] = [];
-  names.forEach((name, at) => {
-    const found = stats[at];
-    if (found !== undefined) entries.push({ name, isDirectory: () => found.isDirectory(), isFile: () => found.isFile() });
-  });
-  return entries;
+  return (await namesLookedUp(dir, false)).map(({ name, stat: found }) => ({ name, isDirectory: () => found.isDirectory(), isFile: () => found.isFile() }));
 }
 
 function lstatOptional(path: string): Stats | undefined {

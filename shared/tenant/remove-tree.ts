@@ -41,10 +41,10 @@ import { constants as fsConstants, lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs, namedBy } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs, namedBy, namesLookedUp } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { FD_INFO, mountIdOf } from '../mounts.js';
-import { decodeRawName, fsPath, rawByteLength, rawName } from '../raw-name.js';
+import { decodeRawName, fsPath, rawByteLength } from '../raw-name.js';
 
 import { PATH_MAX_BYTES } from './names.js';
 
@@ -369,30 +369,16 @@ async function listNames(at: string): Promise<Listed[]> {
     entries = await fs.readdir(fsPath(at), { withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    return await namesLookedUp(at);
+    return await namesOfUntyped(at);
   }
   if (!entries.some((dirent) => dirent.name.includes('\ufffd'))) return entries.map((dirent) => ({ name: dirent.name, directory: dirent.isDirectory() }));
   const raw = await fs.readdir(fsPath(at), { withFileTypes: true, encoding: 'buffer' });
   return raw.map((dirent) => ({ name: decodeRawName(dirent.name), directory: dirent.isDirectory() }));
 }
 
-/**
- * The entries of the directory at `at`, each lstat'ed here, for a listing with types that
- * failed: on a file system that gives no entry types (d_type DT_UNKNOWN), Node lstats each
- * name itself, and one it cannot (a name that is not UTF-8, by its U+FFFD text; one removed
- * since) failed the listing with ENOENT, and the removal with it. A name gone meanwhile needs
- * no removal; a directory gone fails here again, with ENOENT.
- */
-async function namesLookedUp(at: string): Promise<Listed[]> {
-  const names = await fs.readdir(fsPath(at), { encoding: 'buffer' });
-  const base = rawName(`${at}/`);
-  const stats = await Promise.all(names.map((name) => fs.lstat(Buffer.concat([base, name])).catch(() => undefined)));
-  const listed: Listed[] = [];
-  names.forEach((name, index) => {
-    const stat = stats[index];
-    if (stat !== undefined) listed.push({ name: decodeRawName(name), directory: stat.isDirectory() });
-  });
-  return listed;
+/** The entries of the directory at `at` when its listing failed on a file system that gives no types (`namesLookedUp`): a name gone meanwhile needs no removal. */
+async function namesOfUntyped(at: string): Promise<Listed[]> {
+  return (await namesLookedUp(at, true)).map(({ name, stat }) => ({ name, directory: stat.isDirectory() }));
 }
 
 /** Renames `dir` to an unused short name at the top of `root`; returns where it went. */

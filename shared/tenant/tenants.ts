@@ -9,7 +9,7 @@ import { sweepBaseDir } from './base-dir-sweep.js';
 import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
-import { fileAccessFor } from '../file-access.js';
+import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { isMidCommit } from './slot.js';
 import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
 import { shownPath } from '../format.js';
@@ -178,22 +178,9 @@ async function readEntries(tenantsDir: string): Promise<BaseDirEntry[]> {
   }
 }
 
-/**
- * The base dir's names, each lstat'ed here, for a listing with types that failed: on a file
- * system that gives no entry types (d_type DT_UNKNOWN), Node lstats each name itself, and one
- * it cannot (a name that is not UTF-8, by its U+FFFD text; one removed since) failed the
- * listing with ENOENT: `list` and `backup --all` said the base dir did not exist. A name that
- * cannot be lstat'ed is no tenant. A base dir that is gone fails again here, with ENOENT.
- */
+/** The base dir's entries when its listing failed on a file system that gives no types (`namesLookedUp`): a name that cannot be lstat'ed is no tenant. */
 async function entriesLookedUp(tenantsDir: string): Promise<BaseDirEntry[]> {
-  const names = await fs.readdir(tenantsDir);
-  const stats = await Promise.all(names.map((name) => fs.lstat(path.join(tenantsDir, name)).catch(() => undefined)));
-  const entries: BaseDirEntry[] = [];
-  names.forEach((name, at) => {
-    const stat = stats[at];
-    if (stat !== undefined) entries.push({ name, isDirectory: () => stat.isDirectory(), isSymbolicLink: () => stat.isSymbolicLink() });
-  });
-  return entries;
+  return (await namesLookedUp(tenantsDir, false)).map(({ name, stat }) => ({ name, isDirectory: () => stat.isDirectory(), isSymbolicLink: () => stat.isSymbolicLink() }));
 }
 
 /** The base dir is missing (or is not a directory), in one line that names it and where it came from. */
