@@ -28,6 +28,13 @@ describe('openLocation', () => {
     expect(JSON.stringify(location.display)).not.toContain(SECRET);
   });
 
+  it('shows an endpoint with the path its requests go below (a store behind a proxy at /s3), without a trailing slash', async () => {
+    const shown = async (endpoint: string) => ((await openLocation('s3://my-bucket/x', { endpoint })) as S3Location).endpoint;
+    expect(await shown('http://127.0.0.1:9000/s3/')).toEqual({ url: 'http://127.0.0.1:9000/s3', source: '--endpoint' });
+    expect(await shown('https://minio.internal:9000/')).toEqual({ url: 'https://minio.internal:9000', source: '--endpoint' });
+    expect(await shown('https://minio.internal')).toEqual({ url: 'https://minio.internal', source: '--endpoint' });
+  });
+
   it('sizes S3 parts from expectedBytes', async () => {
     const location = (await openLocation('s3://my-bucket/x', { region: 'us-east-1', expectedBytes: 400 * 1024 ** 3 })) as S3Location;
     expect(location.plan.partSize).toBeGreaterThan(20 * 1024 * 1024);

@@ -240,8 +240,10 @@ function webAddressRefusal(spec: string, s3Form: string, pathForm: string): stri
 }
 
 /**
- * `scheme://host[:port]` of a valid endpoint, given by `--endpoint` or configured (`source`
- * names where); the URL itself is never echoed (it may hold credentials).
+ * `scheme://host[:port][/path]` of a valid endpoint, given by `--endpoint` or configured
+ * (`source` names where), as messages show it: with its path, which the SDK puts before the
+ * bucket in every request (a store behind a proxy at `/s3`), so that a "no such bucket" there
+ * names where the bucket was looked for; never credentials (refused here).
  */
 function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   const what = source === '--endpoint' ? '--endpoint' : `endpoint URL (from ${source})`;
@@ -259,5 +261,6 @@ function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   }
   if (url.search !== '' || url.hash !== '') throw new UsageError(`invalid ${what}: no query or fragment allowed`);
   if (url.hostname === '') throw new UsageError(`invalid ${what}: no host`);
-  return url.origin;
+  const path = url.pathname.replace(/\/+$/, '');
+  return `${url.origin}${path}`;
 }
