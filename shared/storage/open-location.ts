@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
-import { assertRegion, isS3Url, parseS3Url } from './s3-url.js';
+import { assertRegion, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from './s3-object-settings.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -37,6 +37,12 @@ export interface LocationOptions extends S3ObjectFlags {
    * grows with it. Ignored for local files. @default PART_STALL_MS
    */
   readonly stallTimeoutMs?: number;
+  /**
+   * S3: what the key is opened for: `read` (restore, verify) takes any key S3 can hold, as
+   * `tenants backups` lists them; `write` holds a backup's key to parseS3Url's stricter rule.
+   * @default 'write'
+   */
+  readonly access?: KeyAccess;
   /** Local files: see LocalFileOptions.sweptDirectories. */
   readonly sweptDirectories?: Set<string>;
 }
@@ -96,7 +102,7 @@ export function validateLocationOptions(spec: string, options: LocationOptions, 
 
 async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
   validateLocationOptions(spec, options);
-  const { bucket, key } = parseS3Url(spec);
+  const { bucket, key } = parseS3Url(spec, options.access);
   const { client, endpoint } = await s3ClientFor(options);
   const { S3Location } = await import('./s3.js');
   return new S3Location({
