@@ -283,7 +283,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     async restore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const identities = await loadIdentities(command, options, hooks.signal);
-      const location = await openLocation(command.from, { ...command.storage });
+      const location = await openLocation(command.from, { ...command.storage, access: 'read' });
       return restoreTenant({
         tenantsDir,
         location,
@@ -343,7 +343,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     async planRestore(command, hooks = {}) {
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const identities = await loadIdentities(command, options, hooks.signal);
-      const location = await openLocation(command.from, { ...command.storage });
+      const location = await openLocation(command.from, { ...command.storage, access: 'read' });
       return planRestore({
         ...(identities.length > 0 && { identities }),
         ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
@@ -358,7 +358,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     },
     async verify(command, hooks = {}) {
       const identities = await loadIdentities(command, options, hooks.signal);
-      const location = await openLocation(command.from, { ...command.storage });
+      const location = await openLocation(command.from, { ...command.storage, access: 'read' });
       return verifyArchive({
         location,
         limits: { ...DEFAULT_LIMITS, ...command.limits },

@@ -5,17 +5,18 @@
 import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startGlacierProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { AWS_CLI, awsCliEnvironment, startGlacierProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-backups-');
@@ -222,6 +223,33 @@ describe('tenants backups below an s3rver prefix', () => {
     } finally {
       await glacier.stop();
     }
+  });
+
+  it('verifies and restores an archive another tool copied to a key a backup would not write, as it is listed', async () => {
+    // A backslash (a Windows tool's path) and a control character: S3 keys, listed (escaped) by
+    // `backups`, and refused as --from ("invalid S3 object key") before reads took any key S3 holds.
+    const keys = ['copied/acme\\old.tar.zst', 'copied/acme\u0001.tar.zst'];
+    for (const copy of keys) {
+      // Not execFileSync: s3rver answers from this process's event loop.
+      await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, 's3api', 'copy-object', '--bucket', 'backups', '--copy-source', 'backups/backups/acme/2.tar.zst', '--key', copy], { env: awsCliEnvironment() });
+    }
+    const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/copied/', ...s3Flags(server)]);
+    expect((JSON.parse(listed.stdout) as { backups: BackupEntry[] }).backups.map((entry) => entry.location).sort()).toEqual(keys.map((copy) => `s3://backups/${copy}`).sort());
+    for (const copy of keys) {
+      const verified = await runMain(['--json', 'tenants', 'verify', '--from', `s3://backups/${copy}`, '--no-record', ...s3Flags(server)]);
+      expect(verified.stderr, copy).toBe('');
+      expect(verified.status, copy).toBe(0);
+      const planned = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', `s3://backups/${copy}`, '--as', 'copied', '--dry-run', ...s3Flags(server)]);
+      expect(planned.status, copy).toBe(0);
+      expect(JSON.parse(planned.stdout)).toMatchObject({ tenant: 'copied' });
+      // A backup still writes only keys that are sane relative paths.
+      const written = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', `s3://backups/${copy}`, '--overwrite', ...s3Flags(server)]);
+      expect(written.status, copy).toBe(2);
+      expect(written.stderr, copy).toMatch(/^openclaw: invalid S3 object key "copied\/acme.*": contains a (backslash|control character)\n$/);
+    }
+    // Nor does a read take a "." or ".." segment, which an HTTP layer on the way may resolve to another key.
+    const dotted = await runMain(['tenants', 'verify', '--from', 's3://backups/copied/../backups/acme/2.tar.zst', ...s3Flags(server)]);
+    expect(dotted).toMatchObject({ status: 2, stderr: 'openclaw: invalid S3 object key "copied/../backups/acme/2.tar.zst": contains a ".." segment\n' });
   });
 
   it('takes s3://bucket/prefix without the trailing slash, and refuses a bad URL as a usage error', async () => {

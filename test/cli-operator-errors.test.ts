@@ -233,6 +233,21 @@ describe('a destination that looks like a mistyped URL', () => {
     },
   );
 
+  it('refuses one after a space (a quoted variable), which was taken as a relative path and backed up there', () => {
+    const cwd = path.join(dir.path, 'cwd-space');
+    mkdirSync(cwd);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', ' s3://bucket/acme.tar.zst'], { cwd });
+    expect(run).toMatchObject({ status: 2, stdout: '' });
+    expect(run.stderr).toBe('openclaw: " s3://bucket/acme.tar.zst" starts with whitespace: write the location without it (a local name that starts so: prefix it with ./)\n');
+    expect(readdirSync(cwd)).toEqual([]);
+    // So are a listing's and a prune's, which looked in such a directory.
+    for (const args of [['backups', 'acme'], ['prune', 'acme', '--keep-last', '1']]) {
+      const refused = runCli(['--tenants-dir', base, 'tenants', ...args, '--in', 's3:/bucket/acme/'], { cwd });
+      expect(refused, args[0]).toMatchObject({ status: 2, stdout: '' });
+      expect(refused.stderr, args[0]).toMatch(/^openclaw: "s3:\/bucket\/acme\/" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/prefix\/ /);
+    }
+  });
+
   it('refuses one as a restore source too', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', 's3:/bucket/acme.tar.zst']);
     expect(run.status).toBe(2);

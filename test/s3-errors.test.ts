@@ -125,6 +125,12 @@ describe('translateS3Error', () => {
     expect(changed.code).toBe('CHANGED');
   });
 
+  it('names where a missing bucket was looked for: the endpoint with its path, or S3 itself', () => {
+    const at = (endpoint?: string) => translateS3Error(s3Error('NoSuchBucket', 404), { ...context, endpoint }).message;
+    expect(at('http://127.0.0.1:9000/base')).toBe('S3 bucket "my-bucket" does not exist at http://127.0.0.1:9000/base (s3://my-bucket/acme/x.tar.zst)');
+    expect(at(undefined)).toBe('S3 bucket "my-bucket" does not exist (s3://my-bucket/acme/x.tar.zst)');
+  });
+
   it('reports a missing region as a usage error', () => {
     const translated = translateS3Error(new Error('Region is missing'), context);
     expect(translated).toBeInstanceOf(UsageError);

@@ -74,6 +74,30 @@ describe('parseS3Url', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 
+  // A key read from (restore, verify) may be any key S3 holds, as `tenants backups` lists keys
+  // other tools wrote; only what cannot be read as named is refused there.
+  it.each([
+    ['s3://bucket/dr//acme.tar.zst', 'dr//acme.tar.zst'],
+    ['s3://bucket//acme.tar.zst', '/acme.tar.zst'],
+    ['s3://bucket/old\\acme.tar.zst', 'old\\acme.tar.zst'],
+    ['s3://bucket/a\u0001b', 'a\u0001b'],
+  ])('reads %j, which a backup would not write', (text, key) => {
+    expect(parseS3Url(text, 'read')).toEqual({ bucket: 'bucket', key });
+    expect(() => parseS3Url(text)).toThrow(InvalidNameError);
+  });
+
+  it.each([
+    ['s3://bucket/', /has no object key/],
+    ['s3://bucket/acme/', /ends with "\/"/],
+    ['s3://bucket/a/../b', /"\.\." segment/],
+    ['s3://bucket/./b', /"\." segment/],
+    [`s3://bucket/${'k'.repeat(1025)}`, /longer than 1024 bytes/],
+    ['s3://bucket/a\ud800b', /not valid Unicode/],
+    ['s3://Bucket/k', /lowercase/],
+  ])('refuses to read %j', (text, reason) => {
+    expect(() => parseS3Url(text, 'read')).toThrow(reason);
+  });
+
   it('never echoes credentials written into the URL', () => {
     const text = 's3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/key';
     expect(() => parseS3Url(text)).toThrow(/credentials in S3 URLs are not supported/);

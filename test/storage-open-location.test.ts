@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidNameError, UsageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { openLocation, redact, type LocationOptions } from '../shared/storage/open-location.js';
+import { openStore, type StoreOptions } from '../shared/storage/open-store.js';
 import { S3Location } from '../shared/storage/s3.js';
 
 const run = promisify(execFile);
@@ -25,6 +26,13 @@ describe('openLocation', () => {
     expect(location.display).toBe('s3://my-bucket/acme/x.tar.zst');
     expect(location).toMatchObject({ bucket: 'my-bucket', key: 'acme/x.tar.zst' });
     expect(JSON.stringify(location.display)).not.toContain(SECRET);
+  });
+
+  it('shows an endpoint with the path its requests go below (a store behind a proxy at /s3), without a trailing slash', async () => {
+    const shown = async (endpoint: string) => ((await openLocation('s3://my-bucket/x', { endpoint })) as S3Location).endpoint;
+    expect(await shown('http://127.0.0.1:9000/s3/')).toEqual({ url: 'http://127.0.0.1:9000/s3', source: '--endpoint' });
+    expect(await shown('https://minio.internal:9000/')).toEqual({ url: 'https://minio.internal:9000', source: '--endpoint' });
+    expect(await shown('https://minio.internal')).toEqual({ url: 'https://minio.internal', source: '--endpoint' });
   });
 
   it('sizes S3 parts from expectedBytes', async () => {
@@ -70,7 +78,8 @@ describe('openLocation', () => {
     ['negative size', '/tmp/x', { expectedBytes: -1 }, /whole number of bytes/],
     ['fractional size', '/tmp/x', { expectedBytes: 1.5 }, /whole number of bytes/],
     ['uppercase scheme', 'S3://bucket/x', {}, /lowercase/],
-    ['other scheme', 'https://bucket.s3.amazonaws.com/x', {}, /unsupported location "https:\/\/…"/],
+    ['an S3 web address', 'https://bucket.s3.amazonaws.com/x', {}, /^"https:\/\/…" is an S3 object's web address, not a location: write "s3:\/\/bucket\/x"$/],
+    ['another web address', 'https://minio.internal:9000/bucket/x', {}, /^"https:\/\/…" is a web address, not a location: give s3:\/\/bucket\/key \(an S3-compatible store's address goes in --endpoint\) or a file path$/],
     ['a directory', '/var/backups/', {}, /names a directory/],
     ['file URL with a host', 'file://server/share/x', {}, /invalid file URL/],
     ['s3 URL with one slash', 's3:/bucket/key.tar.zst', {}, /"s3:\/bucket\/key.tar.zst" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/key/],
@@ -88,6 +97,54 @@ describe('openLocation', () => {
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain(SECRET);
     expect((error as Error).message).not.toContain(encodeURIComponent(SECRET));
+  });
+
+  // Before any of them, a location is checked as written: `S3://b/k --endpoint URL` was told
+  // "--endpoint applies only to s3:// locations", and ` s3://b/k` (a quoted variable's space)
+  // was taken as the relative path ` s3:/b/k`, where the backup then landed.
+  it.each<[string, string, LocationOptions, RegExp]>([
+    ['an S3 URL after a space', ' s3://bucket/acme.tar.zst', {}, /^" s3:\/\/bucket\/acme.tar.zst" starts with whitespace: write the location without it \(a local name that starts so: prefix it with \.\/\)$/],
+    ['a path after a tab', '\t/var/backups/acme.tar.zst', {}, /starts with whitespace/],
+    ['an S3 URL after a space, with --endpoint', ' s3://bucket/x', { endpoint: 'https://minio.internal:9000' }, /starts with whitespace/],
+    ['an uppercase scheme with --endpoint', 'S3://bucket/x', { endpoint: 'https://minio.internal:9000' }, /^S3 URLs are written in lowercase: s3:\/\/bucket\/key$/],
+    ['one slash with --region', 's3:/bucket/x', { region: 'eu-west-1' }, /"s3:\/bucket\/x" looks like a mistyped URL/],
+    ['a web address with --aws-profile', 'https://bucket.s3.eu-west-1.amazonaws.com/a/b.tar.zst', { awsProfile: 'p' }, /S3 object's web address, not a location: write "s3:\/\/bucket\/a\/b.tar.zst"/],
+  ])('names %s as written, before the storage flags', async (_label, spec, options, message) => {
+    const error = await openLocation(spec, options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('names the S3 URL of a web address from its host and path, never its query (a presigned URL\'s signature)', async () => {
+    for (const [spec, meant] of [
+      ['https://my.bucket.s3.us-east-1.amazonaws.com/acme/a%20b.tar.zst?X-Amz-Signature=SIGNATURE', 's3://my.bucket/acme/a b.tar.zst'],
+      ['https://bucket.s3.dualstack.eu-west-1.amazonaws.com/k', 's3://bucket/k'],
+      ['http://s3.amazonaws.com/bucket/acme/x.tar.zst?X-Amz-Signature=SIGNATURE', 's3://bucket/acme/x.tar.zst'],
+      ['https://s3-eu-west-1.amazonaws.com/bucket/k', 's3://bucket/k'],
+    ]) {
+      const error = (await openLocation(spec!).catch((e: unknown) => e)) as Error;
+      expect(error, spec).toBeInstanceOf(UsageError);
+      expect(error.message, spec).toContain(`write ${JSON.stringify(meant)}`);
+      expect(error.message, spec).not.toContain('SIGNATURE');
+    }
+    // Only a bucket, or no S3 host: no URL to name.
+    await expect(openLocation('https://s3.amazonaws.com/bucket')).rejects.toThrow(/is a web address, not a location/);
+  });
+
+  it('checks a place of many archives (--in) as written too', async () => {
+    const refusal = async (spec: string, options: StoreOptions = {}) => (await openStore(spec, options).catch((e: unknown) => e)) as Error;
+    for (const [spec, message] of [
+      [' s3://bucket/acme/', /starts with whitespace/],
+      ['s3:/bucket/acme/', /^"s3:\/bucket\/acme\/" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/prefix\/ /],
+      ['s3:bucket/acme', /looks like a mistyped URL/],
+      ['S3://bucket/acme/', /^S3 URLs are written in lowercase: s3:\/\/bucket\/prefix\/$/],
+      ['https://bucket.s3.amazonaws.com/acme/', /write "s3:\/\/bucket\/acme\/"/],
+      ['file:///var/backups/', /unsupported location "file:\/\/…": give s3:\/\/bucket\/prefix\/ or a directory/],
+    ] as const) {
+      const error = await refusal(spec, { endpoint: 'http://127.0.0.1:9' });
+      expect(error, spec).toBeInstanceOf(UsageError);
+      expect(error.message, spec).toMatch(message);
+    }
   });
 
   it('refuses a bad S3 URL as InvalidNameError', async () => {

@@ -48,7 +48,7 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
       'REMOTE_UNSUPPORTED',
     );
   }
-  const { bucket, key } = parseS3Url(location);
+  const { bucket, key } = parseS3Url(location, direction === 'restore' ? 'read' : 'write');
 
   if (storage?.endpoint !== undefined) {
     const allowed = config.allowedEndpoints ?? [];

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
-import { assertRegion, isS3Url, parseS3Url } from './s3-url.js';
+import { assertRegion, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from './s3-object-settings.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -37,6 +37,12 @@ export interface LocationOptions extends S3ObjectFlags {
    * grows with it. Ignored for local files. @default PART_STALL_MS
    */
   readonly stallTimeoutMs?: number;
+  /**
+   * S3: what the key is opened for: `read` (restore, verify) takes any key S3 can hold, as
+   * `tenants backups` lists them; `write` holds a backup's key to parseS3Url's stricter rule.
+   * @default 'write'
+   */
+  readonly access?: KeyAccess;
   /** Local files: see LocalFileOptions.sweptDirectories. */
   readonly sweptDirectories?: Set<string>;
 }
@@ -62,14 +68,19 @@ export async function openLocation(spec: string, options: LocationOptions = {}):
   return options.pipe === undefined ? location : withPipeCommand(location, options.pipe);
 }
 
-/** All checks of `spec` and `options` that need no I/O; throws UsageError. */
-export function validateLocationOptions(spec: string, options: LocationOptions): void {
+/**
+ * All checks of `spec` and `options` that need no I/O; throws UsageError. `what`: a single
+ * archive (`--to`, `--from`) or a place of many (`--in`), for the messages.
+ */
+export function validateLocationOptions(spec: string, options: LocationOptions, what: LocationKind = 'archive'): void {
   if (spec.trim() === '') throw new UsageError('the archive location is empty: give s3://bucket/key or a file path');
   if (options.pipe !== undefined && options.pipe.trim() === '') throw new UsageError('--pipe needs a command');
   if (options.expectedBytes !== undefined && !(Number.isSafeInteger(options.expectedBytes) && options.expectedBytes >= 0)) {
     throw new UsageError('the expected archive size must be a whole number of bytes');
   }
   if (!isS3Url(spec)) {
+    // Before the S3 flags: `S3://b/k --endpoint URL` is a mistyped URL, not a misplaced --endpoint.
+    assertWrittenAsPath(spec, what);
     for (const [option, flag] of S3_ONLY_FLAGS) {
       if (options[option] !== undefined) throw new UsageError(`${flag} applies only to s3:// locations`);
     }
@@ -91,7 +102,7 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
 
 async function openS3(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
   validateLocationOptions(spec, options);
-  const { bucket, key } = parseS3Url(spec);
+  const { bucket, key } = parseS3Url(spec, options.access);
   const { client, endpoint } = await s3ClientFor(options);
   const { S3Location } = await import('./s3.js');
   return new S3Location({
@@ -150,14 +161,10 @@ function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
     if (spec === '-') {
       throw new UsageError('"-" is taken as a file name here, not standard input or output: give a file path or s3://bucket/key (a local file named "-": write ./-)');
     }
-    assertNotMistypedUrl(spec);
     if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
     return new LocalFileLocation(spec, localOptions(options));
   }
-  if (scheme === 's3') throw new UsageError('S3 URLs are written in lowercase: s3://bucket/key');
-  if (scheme !== 'file') {
-    throw new UsageError(`unsupported location ${JSON.stringify(`${scheme}://…`)}: give s3://bucket/key or a file path`);
-  }
+  // Any other scheme was refused by validateLocationOptions.
   let path: string;
   try {
     path = fileURLToPath(spec);
@@ -174,24 +181,75 @@ function localOptions(options: LocationOptions): LocalFileOptions {
   return options.sweptDirectories === undefined ? {} : { sweptDirectories: options.sweptDirectories };
 }
 
+/** A single archive (`--to`, `--from`: s3://bucket/key or a file) or a place of many (`--in`: s3://bucket/prefix/ or a directory). */
+export type LocationKind = 'archive' | 'store';
+
 /**
- * A local path that is really a URL with a slip of the keyboard (`s3:/bucket/key`, `s3:bucket`,
- * `s3//bucket/key`, `gs:/b/k`, `file:/x`): refused, or the archive would land in a local
- * file or directory named after the scheme.
+ * A location that is not s3:// must be meant as a local path: refused when it is a URL of
+ * another scheme (`S3://`, `https://…`; `file://` only for an archive, which openLocal reads), a
+ * URL with a slip of the keyboard (`s3:/bucket/key`, `s3:bucket`, `s3//bucket/key`, `gs:/b/k`,
+ * `file:/x`), or starts with whitespace (` s3://b/k` from a quoted variable, ` /var/x`, which
+ * would be relative): else a backup would land in a local file or directory named after the
+ * scheme, or below the working directory, and a listing or a prune would look there.
  */
-function assertNotMistypedUrl(spec: string): void {
+function assertWrittenAsPath(spec: string, what: LocationKind): void {
   const shown = JSON.stringify(spec.length > 60 ? `${spec.slice(0, 60)}…` : spec);
+  const s3Form = what === 'archive' ? 's3://bucket/key' : 's3://bucket/prefix/';
+  const pathForm = what === 'archive' ? 'a file path' : 'a directory';
+  if (/^\s/.test(spec)) {
+    throw new UsageError(`${shown} starts with whitespace: write the location without it (a local name that starts so: prefix it with ./)`);
+  }
+  const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
+  if (scheme !== undefined) {
+    if (scheme === 's3') throw new UsageError(`S3 URLs are written in lowercase: ${s3Form}`);
+    if (scheme === 'file' && what === 'archive') return;
+    if (scheme === 'http' || scheme === 'https') throw new UsageError(webAddressRefusal(spec, s3Form, pathForm));
+    throw new UsageError(`unsupported location ${JSON.stringify(`${scheme}://…`)}: give ${s3Form} or ${pathForm}`);
+  }
   const colon = /^([a-z][a-z0-9+.-]*):/i.exec(spec);
   const slashes = /^([a-z][a-z0-9+.-]*)\/\//i.exec(spec);
-  const scheme = (colon ?? slashes)?.[1]?.toLowerCase();
-  if (scheme === undefined || !URL_SCHEMES.has(scheme)) return;
-  const meant = scheme === 's3' ? 's3://bucket/key' : scheme === 'file' ? 'file:///absolute/path or a plain path' : `${scheme}://… (not supported: give s3://bucket/key or a file path)`;
+  const slip = (colon ?? slashes)?.[1]?.toLowerCase();
+  if (slip === undefined || !URL_SCHEMES.has(slip)) return;
+  const meant = slip === 's3' ? s3Form : slip === 'file' ? 'file:///absolute/path or a plain path' : `${slip}://… (not supported: give ${s3Form} or ${pathForm})`;
   throw new UsageError(`${shown} looks like a mistyped URL, not a file path: write ${meant} (a local file of that name: prefix it with ./)`);
 }
 
+/** AWS S3's web addresses of an object: virtual-hosted (`BUCKET.s3[.-]REGION.amazonaws.com/KEY`) or path-style (`s3[.-]REGION.amazonaws.com/BUCKET/KEY`). */
+const S3_VIRTUAL_HOST = /^(.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
+const S3_PATH_HOST = /^s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
+
 /**
- * `scheme://host[:port]` of a valid endpoint, given by `--endpoint` or configured (`source`
- * names where); the URL itself is never echoed (it may hold credentials).
+ * The refusal of an http(s) URL typed as a location: an AWS S3 object's web address is named as
+ * the s3:// URL it stands for (built from its host and path only: the query of a presigned URL
+ * holds a signature, never echoed), any other as a web address whose store goes in --endpoint.
+ */
+function webAddressRefusal(spec: string, s3Form: string, pathForm: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(spec);
+  } catch {
+    url = undefined;
+  }
+  const host = url?.hostname.toLowerCase() ?? '';
+  let path: string | undefined;
+  try {
+    path = url === undefined ? undefined : decodeURIComponent(url.pathname.slice(1));
+  } catch {
+    path = undefined;
+  }
+  const virtual = S3_VIRTUAL_HOST.exec(host)?.[1];
+  const [bucket, key] = virtual !== undefined ? [virtual, path] : S3_PATH_HOST.test(host) && path !== undefined && path.includes('/') ? [path.slice(0, path.indexOf('/')), path.slice(path.indexOf('/') + 1)] : [];
+  if (bucket !== undefined && key !== undefined && key !== '') {
+    return `${JSON.stringify(`${url!.protocol}//…`)} is an S3 object's web address, not a location: write ${JSON.stringify(`s3://${bucket}/${key}`)}`;
+  }
+  return `${JSON.stringify(`${url?.protocol ?? 'http:'}//…`)} is a web address, not a location: give ${s3Form} (an S3-compatible store's address goes in --endpoint) or ${pathForm}`;
+}
+
+/**
+ * `scheme://host[:port][/path]` of a valid endpoint, given by `--endpoint` or configured
+ * (`source` names where), as messages show it: with its path, which the SDK puts before the
+ * bucket in every request (a store behind a proxy at `/s3`), so that a "no such bucket" there
+ * names where the bucket was looked for; never credentials (refused here).
  */
 function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   const what = source === '--endpoint' ? '--endpoint' : `endpoint URL (from ${source})`;
@@ -209,5 +267,6 @@ function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   }
   if (url.search !== '' || url.hash !== '') throw new UsageError(`invalid ${what}: no query or fragment allowed`);
   if (url.hostname === '') throw new UsageError(`invalid ${what}: no host`);
-  return url.origin;
+  const path = url.pathname.replace(/\/+$/, '');
+  return `${url.origin}${path}`;
 }

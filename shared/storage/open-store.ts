@@ -11,7 +11,6 @@ import { LocalArchiveStore } from './local-store.js';
 import { s3ClientFor, validateLocationOptions, type LocationOptions } from './open-location.js';
 import { isS3Url, parseS3Prefix } from './s3-url.js';
 
-const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
 
 export type StoreOptions = Omit<LocationOptions, 'pipe' | 'expectedBytes'> & {
   /** `--delete-if-match`: the store refuses a DeleteObject whose If-Match names another ETag. @default - only on AWS S3 */
@@ -19,12 +18,10 @@ export type StoreOptions = Omit<LocationOptions, 'pipe' | 'expectedBytes'> & {
 };
 
 export async function openStore(spec: string, options: StoreOptions = {}): Promise<ArchiveStore> {
-  validateLocationOptions(spec, options);
+  // Refuses a URL of another scheme, a mistyped one and leading whitespace too.
+  validateLocationOptions(spec, options, 'store');
   if (!isS3Url(spec)) {
     if (options.deleteIfMatch === true) throw new UsageError('--delete-if-match applies only to s3:// locations');
-    const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
-    if (scheme === 's3') throw new UsageError('S3 URLs are written in lowercase: s3://bucket/prefix/');
-    if (scheme !== undefined) throw new UsageError(`unsupported location ${JSON.stringify(`${scheme}://…`)}: give s3://bucket/prefix/ or a directory`);
     return new LocalArchiveStore(spec);
   }
   const { bucket, prefix } = parseS3Prefix(spec);

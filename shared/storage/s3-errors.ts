@@ -18,7 +18,7 @@ export interface S3ErrorContext {
   readonly operation: 'check' | 'read' | 'write';
   /** The configured region, for wrong-region hints. */
   readonly region?: string;
-  /** The custom endpoint's origin, for "cannot reach" messages. */
+  /** The custom endpoint (its origin and path), for "cannot reach" and "no such bucket" messages. */
   readonly endpoint?: string;
   /** Secret key, session token: masked wherever they might appear. */
   readonly secrets?: readonly (string | undefined)[];
@@ -141,7 +141,8 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
   }
   if (name === 'NoSuchBucket') {
-    return fail(`S3 bucket ${JSON.stringify(context.bucket)} does not exist (${where})`, 'NO_SUCH_BUCKET');
+    const at = context.endpoint === undefined ? '' : ` at ${context.endpoint}`;
+    return fail(`S3 bucket ${JSON.stringify(context.bucket)} does not exist${at} (${where})`, 'NO_SUCH_BUCKET');
   }
   if (name === 'NoSuchKey' || (name === 'NotFound' && status === 404)) {
     return fail(`no archive at ${where}`, 'NOT_FOUND');

@@ -1,9 +1,12 @@
 // Strict parsing of `s3://bucket/key` locations. Pure string checks, run before any S3
 // client exists, so a typo fails in microseconds with one clear line instead of as an
 // SDK error after credentials were loaded. Buckets follow S3's naming rules for general
-// purpose buckets; keys are held to a stricter rule than S3's (which allows nearly any
-// UTF-8) so that a backup key is also a sane relative path: no "." / ".." / empty
-// segments, no leading "/", no control characters, no backslash, at most 1024 bytes.
+// purpose buckets; the key a backup writes is held to a stricter rule than S3's (which
+// allows nearly any UTF-8) so that a backup key is also a sane relative path: no "." / ".."
+// / empty segments, no leading "/", no control characters, no backslash, at most 1024
+// bytes. A key read from (`--from`: restore, verify) may be any key S3 holds but for "." and
+// ".." segments: an archive another tool copied to `dr//acme.tar.zst` or `old\acme.tar.zst`
+// is listed by `tenants backups` and must be restorable as listed.
 // The URL is taken literally: no percent-decoding, exactly like `aws s3 cp`.
 
 import { InvalidNameError, UsageError } from '../errors.js';
@@ -49,8 +52,14 @@ export function formatS3Url(url: S3Url): string {
   return `${S3_SCHEME}${url.bucket}/${url.key}`;
 }
 
+/**
+ * What a key is used for: `write` (a backup's destination: keyProblemOf's rule) or `read` (an
+ * archive to restore or verify: any key S3 can hold, readableKeyProblemOf).
+ */
+export type KeyAccess = 'read' | 'write';
+
 /** Parses `s3://bucket/key`, throwing InvalidNameError with the broken rule. */
-export function parseS3Url(text: string): S3Url {
+export function parseS3Url(text: string, access: KeyAccess = 'write'): S3Url {
   if (!isS3Url(text)) {
     throw new InvalidNameError(`not an S3 URL: expected s3://bucket/key, got ${JSON.stringify(text)}`);
   }
@@ -72,7 +81,7 @@ export function parseS3Url(text: string): S3Url {
     throw new InvalidNameError(`S3 URL ${JSON.stringify(text)} has no object key: expected s3://bucket/key`);
   }
   const key = rest.slice(slash + 1);
-  const keyProblem = keyProblemOf(key);
+  const keyProblem = access === 'read' ? readableKeyProblemOf(key) : keyProblemOf(key);
   if (keyProblem !== undefined) {
     throw new InvalidNameError(`invalid S3 object key ${JSON.stringify(key)}: ${keyProblem}`);
   }
@@ -117,6 +126,22 @@ export function bucketNameProblem(name: string): string | undefined {
   if (prefix !== undefined) return `the prefix "${prefix}" is reserved`;
   const suffix = RESERVED_SUFFIXES.find((s) => name.endsWith(s));
   if (suffix !== undefined) return `the suffix "${suffix}" is reserved`;
+  return undefined;
+}
+
+/**
+ * Why `key` cannot be read as named (empty, not valid Unicode, over 1024 bytes of UTF-8: no
+ * key S3 can hold; a final "/": a folder; a "." or ".." segment: an HTTP layer on the way may resolve it, and read
+ * another key than the one named, outside a gateway's prefix too), or undefined.
+ */
+export function readableKeyProblemOf(key: string): string | undefined {
+  if (key.length === 0) return 'empty';
+  if (LONE_SURROGATE.test(key)) return 'is not valid Unicode';
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes in UTF-8`;
+  // A listing never shows such a key (a folder marker): `--from s3://b/acme/` is a folder typed for an archive.
+  if (key.endsWith('/')) return 'ends with "/" (that names a folder, not an archive)';
+  const dots = key.split('/').find((segment) => segment === '.' || segment === '..');
+  if (dots !== undefined) return `contains a "${dots}" segment`;
   return undefined;
 }
 

@@ -120,7 +120,7 @@ export interface S3LocationOptions {
   readonly client: S3Client;
   readonly bucket: string;
   readonly key: string;
-  /** Origin of a custom endpoint, for messages; undefined for AWS. */
+  /** A custom endpoint as messages show it (origin and path: open-location.ts); undefined for AWS. */
   readonly endpoint?: string;
   /** Where the custom endpoint came from (`--endpoint`, `AWS_ENDPOINT_URL_S3`, `profile minio, endpoint_url`). @default '--endpoint' */
   readonly endpointSource?: string;
