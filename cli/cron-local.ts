@@ -18,6 +18,7 @@ import { assertCronName, assertCronTenant, splitWords, type Word } from '../shar
 import { expandTemplate, formatDate } from '../shared/schedule/destination-template.js';
 import { validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
+import { assertLocalPath } from '../shared/local-path.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { homeDirectory } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
@@ -35,6 +36,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   // cron-parser is loaded only by the commands that need it.
   const { validateUnixSchedule } = await import('../shared/schedule/cron-schedule.js');
   const schedule = validateUnixSchedule(flags.schedule);
+  if (flags.log !== undefined) assertLocalPath(flags.log, '--log');
   const paths: CrontabPaths = {
     node: process.execPath,
     cli: cliScript(),

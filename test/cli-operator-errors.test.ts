@@ -250,6 +250,36 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(readdirSync(cwd)).toEqual(['-']);
   });
 
+  // A shell expands ~ only at the start of a word: `--tenants-dir=~/tenants` (or a quoted one,
+  // or one in an environment file) reached the CLI as it is, and a restore created the base
+  // dir ./~/tenants/acme in the working directory; `--to 'C:\b\x'` wrote a file of that name.
+  it.each<[string, string[], string]>([
+    ['--tenants-dir=~/tenants', ['--tenants-dir=~/tenants', 'tenants', 'restore', '--from', archive], '--tenants-dir "~/tenants" starts with ~'],
+    ['OPENCLAW_TENANTS_DIR=~/tenants', ['tenants', 'restore', '--from', archive], 'OPENCLAW_TENANTS_DIR "~/tenants" starts with ~'],
+    ['--to=~/acme.tar.zst', ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to=~/acme.tar.zst'], 'the location "~/acme.tar.zst" starts with ~'],
+    ['--in "~"', ['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', '~'], 'the location "~" starts with ~'],
+    ['--identity=~/key.txt', ['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--identity=~/key.txt'], 'identity file "~/key.txt" starts with ~'],
+    ['--to "C:\\b\\acme.tar.zst"', ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 'C:\\b\\acme.tar.zst'], 'the location "C:\\\\b\\\\acme.tar.zst" is a Windows path'],
+    ['--tenants-dir "D:/tenants"', ['--tenants-dir', 'D:/tenants', 'tenants', 'restore', '--from', archive], '--tenants-dir "D:/tenants" is a Windows path'],
+  ])('refuses %s, a path no shell expanded or a Windows one, in one line, writing nothing', (what, args, start) => {
+    const cwd = path.join(dir.path, `cwd-${Buffer.from(what).toString('hex')}`);
+    mkdirSync(cwd);
+    const env = { HOME: '/home/operator', OPENCLAW_TENANTS_DIR: what.startsWith('OPENCLAW') ? '~/tenants' : base };
+    const run = runCli(args, { cwd, env });
+    expect(run).toMatchObject({ status: 2, stdout: '' });
+    expect(run.stderr.startsWith(`openclaw: ${start}`), run.stderr).toBe(true);
+    expect(run.stderr).toMatch(what.includes('~/') ? /: write "\/home\/operator\/[a-z.]+" \(a file or directory of that name: prefix it with \.\/\)\n$/ : /\(a file or directory of that name: prefix it with \.\/\)\n$/);
+    expect(run.stderr.split('\n')).toHaveLength(2);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('takes ./~ for a file of that name', () => {
+    const cwd = path.join(dir.path, 'cwd-tilde');
+    mkdirSync(cwd);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './~acme.tar.zst'], { cwd }).status).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['~acme.tar.zst']);
+  });
+
   it('says how to name the archive when --to is an existing directory, and writes nothing in it', () => {
     const into = path.join(dir.path, 'into-dir');
     mkdirSync(into);

@@ -7,6 +7,7 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
+import { assertLocalPath } from '../local-path.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
 import { assertRegion, isS3Url, parseS3Url } from './s3-url.js';
@@ -70,6 +71,7 @@ export function validateLocationOptions(spec: string, options: LocationOptions):
     throw new UsageError('the expected archive size must be a whole number of bytes');
   }
   if (!isS3Url(spec)) {
+    assertLocalPath(spec, 'the location');
     for (const [option, flag] of S3_ONLY_FLAGS) {
       if (options[option] !== undefined) throw new UsageError(`${flag} applies only to s3:// locations`);
     }
