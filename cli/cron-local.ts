@@ -44,7 +44,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
+  const backedUp = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
   const crontab = crontabCommand();
   const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
@@ -55,6 +55,10 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
+  // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log.
+  else if (backedUp !== undefined && !isDirectory(path.join(paths.tenantsDir, backedUp))) {
+    context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
+  }
   for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
@@ -73,9 +77,10 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
  * `--cmd` (already one openclaw command by crontab.ts's rules) parsed by this CLI's own
  * program definition, and the checks a backup makes before it reads anything: what fails
  * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
- * gateway. `$(date +FORMAT)` stands for a date meanwhile.
+ * gateway. `$(date +FORMAT)` stands for a date meanwhile. Returns the one tenant a backup
+ * backs up (none for a prune or `--all`).
  */
-async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<void> {
+async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<string | undefined> {
   const words = splitWords(cmd).slice(1);
   const argv = words.map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
@@ -86,7 +91,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     const backup = parsed.command.join(' ') === 'tenants backup';
     if (backup && tenant !== undefined) assertTenantName(tenant);
     assertCronTenant(parsed.command, tenant, cronTenant);
-    if (!backup) return;
+    if (!backup) return undefined;
     const to = parsed.flags.to as string;
     if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
@@ -99,6 +104,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     }
     // A dry run writes nothing: its runs may name one archive.
     if (parsed.flags.overwrite !== true && parsed.flags.dryRun !== true) await assertDistinctRuns(context, words, schedule);
+    return parsed.flags.all === true ? undefined : tenant;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
