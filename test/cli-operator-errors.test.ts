@@ -287,6 +287,15 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${into} is a directory, not an archive file: name the archive in it, e.g. ${into}/NAME.tar.zst\n` });
     expect(readdirSync(into)).toEqual([]);
   });
+
+  it('says how to find the archive when --from is a directory', () => {
+    const from = path.join(dir.path, 'from-dir');
+    mkdirSync(from);
+    const expected = `openclaw: ${from} is a directory, not an archive file: give the archive's path (tenants backups NAME --in ${from} lists a tenant's archives in it)\n`;
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', from, '--as', 'from-dir'])).toMatchObject({ status: 1, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', from])).toMatchObject({ status: 1, stderr: expected });
+    expect(existsSync(path.join(base, 'from-dir'))).toBe(false);
+  });
 });
 
 describe('a local destination inside the tenant base dir', () => {
