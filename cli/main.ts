@@ -259,9 +259,10 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
  * the global options, e.g. on an unknown option, and the answer must still be JSON.
  */
 /**
- * `openclaw help tenants backup` as `openclaw tenants backup --help`: commander's help command
+ * `openclaw help tenants backup` as `openclaw tenants help backup`: commander's help command
  * takes one command name and ignores the rest, so it showed the help of `tenants` for that of
- * `tenants backup` (`help cron add` likewise). Global options may come before `help`.
+ * `tenants backup` (`help cron add` likewise); the group's own help command shows the
+ * subcommand's, or names one that is none. Global options may come before `help`.
  */
 function helpOfSubcommand(argv: readonly string[]): readonly string[] {
   const valued = new Set<string>(Object.values(GLOBAL_FLAGS).flatMap((spec) => ('value' in spec ? [spec.flag] : [])));
@@ -269,7 +270,7 @@ function helpOfSubcommand(argv: readonly string[]): readonly string[] {
   while (at < argv.length && argv[at]!.startsWith('-') && argv[at] !== '--') at += valued.has(argv[at]!) ? 2 : 1;
   const words = argv.slice(at + 1);
   if (argv[at] !== 'help' || words.length < 2 || words.some((word) => word.startsWith('-'))) return argv;
-  return [...argv.slice(0, at), ...words, '--help'];
+  return [...argv.slice(0, at), words[0]!, 'help', ...words.slice(1)];
 }
 
 function asksForJson(argv: readonly string[]): boolean {

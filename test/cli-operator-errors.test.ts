@@ -80,6 +80,7 @@ describe('--json on usage errors', () => {
     for (const [args, line] of [
       [['help', 'tenant'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
       [['tenants', 'help', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
+      [['help', 'tenants', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
     ] as const) {
       expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
     }
