@@ -111,7 +111,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
         throw new CronCommandError('--cmd only shows help or the version: give a command to run');
       }
       // One line: commander puts its "(Did you mean …?)" on a second one.
-      const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ');
+      const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ').replace('(Did you mean ', '(did you mean ');
       throw new CronCommandError(`--cmd: ${message}`);
     }
     if (error instanceof UsageError && !(error instanceof CronCommandError)) throw new CronCommandError(`--cmd: ${error.message}`);

@@ -88,10 +88,11 @@ describe('--json on usage errors', () => {
 });
 
 describe('an operator\'s slip on the command line', () => {
-  // Each is one line on stderr (commander's "(Did you mean …?)" and help hint included) that
+  // Each is one line on stderr (commander's "(Did you mean …?)", lowercased, and help hint included) that
   // names what to type instead, exit 2, and nothing written.
   it.each<[string, string[], string]>([
     ['a misspelled required flag', ['tenants', 'restore', '--form', archive], "unknown option '--form' (did you mean --from?) (see openclaw tenants restore --help)"],
+    ['a misspelled command', ['tenants', 'bakup', 'acme', '--to', path.join(dir.path, 'typo.tar.zst')], "unknown command 'bakup' (did you mean backup?) (see openclaw tenants --help)"],
     ['a misspelled --to', ['tenants', 'backup', 'acme', '--too', path.join(dir.path, 'typo.tar.zst')], "unknown option '--too' (did you mean --to?) (see openclaw tenants backup --help)"],
     ['a misspelled --keep-last', ['tenants', 'prune', 'acme', '--in', dir.path, '--keep-lst', '3'], "unknown option '--keep-lst' (did you mean --keep-last?) (see openclaw tenants prune --help)"],
     ['--as on backup', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'as.tar.zst'), '--as', 'other'], 'tenants backup has no --as: it backs up the tenant named by its argument (tenants backup NAME --to DEST); --as is for tenants restore, to restore under another name (see openclaw tenants backup --help)'],

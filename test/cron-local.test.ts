@@ -234,7 +234,7 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to /b/x.tar.zst --bogus', /^openclaw: --cmd: unknown option '--bogus' \(see openclaw tenants backup --help\)\n$/],
       // A mistyped --to is named, not reported as --to missing.
       ['openclaw tenants backup acme --too /b/x.tar.zst', /^openclaw: --cmd: unknown option '--too' \(did you mean --to\?\) \(see openclaw tenants backup --help\)\n$/],
-      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(Did you mean backup\?\) \(see openclaw tenants --help\)\n$/],
+      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(did you mean backup\?\) \(see openclaw tenants --help\)\n$/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --to /b/y.tar.zst', /^openclaw: --cmd: option '--to <destination>' argument '\/b\/y\.tar\.zst' is invalid\. given twice \(first "\/b\/x\.tar\.zst"\): give it once \(see openclaw tenants backup --help\)\n$/],
       ['openclaw tenants backup acme', /^openclaw: --cmd: required option '--to <destination>' not specified \(see openclaw tenants backup --help\)\n$/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --help', /^openclaw: --cmd only shows help or the version: give a command to run\n$/],
