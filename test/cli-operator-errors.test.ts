@@ -298,6 +298,13 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', from])).toMatchObject({ status: 1, stderr: expected });
     expect(existsSync(path.join(base, 'from-dir'))).toBe(false);
   });
+
+  it('says which directory to give when --in is an archive', () => {
+    const expected = `openclaw: ${archive} is not a directory: give the directory the archives are in, ${dir.path} (tenants verify --from ${archive} checks this one)\n`;
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', archive])).toMatchObject({ status: 1, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'prune', 'acme', '--in', archive, '--keep-last', '1'])).toMatchObject({ status: 1, stderr: expected });
+    expect(existsSync(archive)).toBe(true);
+  });
 });
 
 describe('a local destination inside the tenant base dir', () => {
