@@ -18,6 +18,7 @@ import { assertCronName, assertCronTenant, splitWords, type Word } from '../shar
 import { expandTemplate, formatDate } from '../shared/schedule/destination-template.js';
 import { validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
+import { assertLocalPath } from '../shared/local-path.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { homeDirectory } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
@@ -35,6 +36,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   // cron-parser is loaded only by the commands that need it.
   const { validateUnixSchedule } = await import('../shared/schedule/cron-schedule.js');
   const schedule = validateUnixSchedule(flags.schedule);
+  if (flags.log !== undefined) assertLocalPath(flags.log, '--log');
   const paths: CrontabPaths = {
     node: process.execPath,
     cli: cliScript(),
@@ -42,7 +44,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
+  const backedUp = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
   const crontab = crontabCommand();
   const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
@@ -53,6 +55,10 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
+  // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log.
+  else if (backedUp !== undefined && !isDirectory(path.join(paths.tenantsDir, backedUp))) {
+    context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
+  }
   for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
@@ -71,9 +77,10 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
  * `--cmd` (already one openclaw command by crontab.ts's rules) parsed by this CLI's own
  * program definition, and the checks a backup makes before it reads anything: what fails
  * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
- * gateway. `$(date +FORMAT)` stands for a date meanwhile.
+ * gateway. `$(date +FORMAT)` stands for a date meanwhile. Returns the one tenant a backup
+ * backs up (none for a prune or `--all`).
  */
-async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<void> {
+async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<string | undefined> {
   const words = splitWords(cmd).slice(1);
   const argv = words.map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
@@ -84,7 +91,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     const backup = parsed.command.join(' ') === 'tenants backup';
     if (backup && tenant !== undefined) assertTenantName(tenant);
     assertCronTenant(parsed.command, tenant, cronTenant);
-    if (!backup) return;
+    if (!backup) return undefined;
     const to = parsed.flags.to as string;
     if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
@@ -97,13 +104,14 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     }
     // A dry run writes nothing: its runs may name one archive.
     if (parsed.flags.overwrite !== true && parsed.flags.dryRun !== true) await assertDistinctRuns(context, words, schedule);
+    return parsed.flags.all === true ? undefined : tenant;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
         throw new CronCommandError('--cmd only shows help or the version: give a command to run');
       }
       // One line: commander puts its "(Did you mean …?)" on a second one.
-      const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ');
+      const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ').replace('(Did you mean ', '(did you mean ');
       throw new CronCommandError(`--cmd: ${message}`);
     }
     if (error instanceof UsageError && !(error instanceof CronCommandError)) throw new CronCommandError(`--cmd: ${error.message}`);

@@ -68,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
   try {
-    await program.parseAsync(argv as string[], { from: 'user' });
+    await program.parseAsync(helpOfSubcommand(argv) as string[], { from: 'user' });
     if (interruptedBy === undefined) return EXIT_CODES.ok;
     process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
     return signalExitCode(interruptedBy);
@@ -258,6 +258,21 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
  * `--json` among the arguments (before any `--`): commander may fail before it has parsed
  * the global options, e.g. on an unknown option, and the answer must still be JSON.
  */
+/**
+ * `openclaw help tenants backup` as `openclaw tenants help backup`: commander's help command
+ * takes one command name and ignores the rest, so it showed the help of `tenants` for that of
+ * `tenants backup` (`help cron add` likewise); the group's own help command shows the
+ * subcommand's, or names one that is none. Global options may come before `help`.
+ */
+function helpOfSubcommand(argv: readonly string[]): readonly string[] {
+  const valued = new Set<string>(Object.values(GLOBAL_FLAGS).flatMap((spec) => ('value' in spec ? [spec.flag] : [])));
+  let at = 0;
+  while (at < argv.length && argv[at]!.startsWith('-') && argv[at] !== '--') at += valued.has(argv[at]!) ? 2 : 1;
+  const words = argv.slice(at + 1);
+  if (argv[at] !== 'help' || words.length < 2 || words.some((word) => word.startsWith('-'))) return argv;
+  return [...argv.slice(0, at), words[0]!, 'help', ...words.slice(1)];
+}
+
 function asksForJson(argv: readonly string[]): boolean {
   const end = argv.indexOf('--');
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');

@@ -42,7 +42,8 @@ const NO_ARGUMENTS: Readonly<Record<string, string>> = {
 export function usageErrorLine(error: CommanderError, command: Command): string {
   const path = commandPath(command);
   const help = ` (see openclaw ${path === '' ? '' : `${path} `}--help)`;
-  const message = withoutSecret(oneLine(error.message.replace(/^error: /, '')));
+  // "(Did you mean backup?)" in the case of the unknown option's "(did you mean --from?)".
+  const message = withoutSecret(oneLine(error.message.replace(/^error: /, ''))).replace('(Did you mean ', '(did you mean ');
   // A mistyped flag leaves the command without the one it needed: the typo is what to fix.
   const unknown = error.code === 'commander.unknownOption' ? /^unknown option '([^']*)'/.exec(message)?.[1] : firstUnknownOption(command);
   if (unknown !== undefined) return `${unknownOptionLine(unknown, command, path)}${help}`;

@@ -80,6 +80,7 @@ describe('--json on usage errors', () => {
     for (const [args, line] of [
       [['help', 'tenant'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
       [['tenants', 'help', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
+      [['help', 'tenants', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
     ] as const) {
       expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
     }
@@ -87,10 +88,11 @@ describe('--json on usage errors', () => {
 });
 
 describe('an operator\'s slip on the command line', () => {
-  // Each is one line on stderr (commander's "(Did you mean …?)" and help hint included) that
+  // Each is one line on stderr (commander's "(Did you mean …?)", lowercased, and help hint included) that
   // names what to type instead, exit 2, and nothing written.
   it.each<[string, string[], string]>([
     ['a misspelled required flag', ['tenants', 'restore', '--form', archive], "unknown option '--form' (did you mean --from?) (see openclaw tenants restore --help)"],
+    ['a misspelled command', ['tenants', 'bakup', 'acme', '--to', path.join(dir.path, 'typo.tar.zst')], "unknown command 'bakup' (did you mean backup?) (see openclaw tenants --help)"],
     ['a misspelled --to', ['tenants', 'backup', 'acme', '--too', path.join(dir.path, 'typo.tar.zst')], "unknown option '--too' (did you mean --to?) (see openclaw tenants backup --help)"],
     ['a misspelled --keep-last', ['tenants', 'prune', 'acme', '--in', dir.path, '--keep-lst', '3'], "unknown option '--keep-lst' (did you mean --keep-last?) (see openclaw tenants prune --help)"],
     ['--as on backup', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'as.tar.zst'), '--as', 'other'], 'tenants backup has no --as: it backs up the tenant named by its argument (tenants backup NAME --to DEST); --as is for tenants restore, to restore under another name (see openclaw tenants backup --help)'],
@@ -265,12 +267,58 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(readdirSync(cwd)).toEqual(['-']);
   });
 
+  // A shell expands ~ only at the start of a word: `--tenants-dir=~/tenants` (or a quoted one,
+  // or one in an environment file) reached the CLI as it is, and a restore created the base
+  // dir ./~/tenants/acme in the working directory; `--to 'C:\b\x'` wrote a file of that name.
+  it.each<[string, string[], string]>([
+    ['--tenants-dir=~/tenants', ['--tenants-dir=~/tenants', 'tenants', 'restore', '--from', archive], '--tenants-dir "~/tenants" starts with ~'],
+    ['OPENCLAW_TENANTS_DIR=~/tenants', ['tenants', 'restore', '--from', archive], 'OPENCLAW_TENANTS_DIR "~/tenants" starts with ~'],
+    ['--to=~/acme.tar.zst', ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to=~/acme.tar.zst'], 'the location "~/acme.tar.zst" starts with ~'],
+    ['--in "~"', ['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', '~'], 'the location "~" starts with ~'],
+    ['--identity=~/key.txt', ['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--identity=~/key.txt'], 'identity file "~/key.txt" starts with ~'],
+    ['--to "C:\\b\\acme.tar.zst"', ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', 'C:\\b\\acme.tar.zst'], 'the location "C:\\\\b\\\\acme.tar.zst" is a Windows path'],
+    ['--tenants-dir "D:/tenants"', ['--tenants-dir', 'D:/tenants', 'tenants', 'restore', '--from', archive], '--tenants-dir "D:/tenants" is a Windows path'],
+  ])('refuses %s, a path no shell expanded or a Windows one, in one line, writing nothing', (what, args, start) => {
+    const cwd = path.join(dir.path, `cwd-${Buffer.from(what).toString('hex')}`);
+    mkdirSync(cwd);
+    const env = { HOME: '/home/operator', OPENCLAW_TENANTS_DIR: what.startsWith('OPENCLAW') ? '~/tenants' : base };
+    const run = runCli(args, { cwd, env });
+    expect(run).toMatchObject({ status: 2, stdout: '' });
+    expect(run.stderr.startsWith(`openclaw: ${start}`), run.stderr).toBe(true);
+    expect(run.stderr).toMatch(what.includes('~/') ? /: write "\/home\/operator\/[a-z.]+" \(a file or directory of that name: prefix it with \.\/\)\n$/ : /\(a file or directory of that name: prefix it with \.\/\)\n$/);
+    expect(run.stderr.split('\n')).toHaveLength(2);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('takes ./~ for a file of that name', () => {
+    const cwd = path.join(dir.path, 'cwd-tilde');
+    mkdirSync(cwd);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', './~acme.tar.zst'], { cwd }).status).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['~acme.tar.zst']);
+  });
+
   it('says how to name the archive when --to is an existing directory, and writes nothing in it', () => {
     const into = path.join(dir.path, 'into-dir');
     mkdirSync(into);
     const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', into]);
     expect(run).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${into} is a directory, not an archive file: name the archive in it, e.g. ${into}/NAME.tar.zst\n` });
     expect(readdirSync(into)).toEqual([]);
+  });
+
+  it('says how to find the archive when --from is a directory', () => {
+    const from = path.join(dir.path, 'from-dir');
+    mkdirSync(from);
+    const expected = `openclaw: ${from} is a directory, not an archive file: give the archive's path (tenants backups NAME --in ${from} lists a tenant's archives in it)\n`;
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', from, '--as', 'from-dir'])).toMatchObject({ status: 1, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', from])).toMatchObject({ status: 1, stderr: expected });
+    expect(existsSync(path.join(base, 'from-dir'))).toBe(false);
+  });
+
+  it('says which directory to give when --in is an archive', () => {
+    const expected = `openclaw: ${archive} is not a directory: give the directory the archives are in, ${dir.path} (tenants verify --from ${archive} checks this one)\n`;
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', archive])).toMatchObject({ status: 1, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'prune', 'acme', '--in', archive, '--keep-last', '1'])).toMatchObject({ status: 1, stderr: expected });
+    expect(existsSync(archive)).toBe(true);
   });
 });
 

@@ -174,6 +174,7 @@ describe('cron add in local mode', () => {
   it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
     const add = (tenant: string, name: string, schedule: string, cmd: string) =>
       openclaw(['cron', 'add', tenant, '--schedule', schedule, '--name', name, '--cmd', cmd], { TZ: 'UTC' });
+    mkdirSync(path.join(base, 'beta'));
     expect(add('acme', 'local', '0 3 * * *', 'openclaw tenants backup acme --to /b/$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
     expect(add('acme', 'later', '30 3 * * *', 'openclaw tenants backup acme --to s3://b/acme/$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
     expect(add('beta', 'local', '0 3 * * *', 'openclaw tenants backup beta --to /b/beta-$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
@@ -233,7 +234,7 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to /b/x.tar.zst --bogus', /^openclaw: --cmd: unknown option '--bogus' \(see openclaw tenants backup --help\)\n$/],
       // A mistyped --to is named, not reported as --to missing.
       ['openclaw tenants backup acme --too /b/x.tar.zst', /^openclaw: --cmd: unknown option '--too' \(did you mean --to\?\) \(see openclaw tenants backup --help\)\n$/],
-      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(Did you mean backup\?\) \(see openclaw tenants --help\)\n$/],
+      ['openclaw tenants bakup acme --to /b/x.tar.zst', /^openclaw: --cmd: unknown command 'bakup' \(did you mean backup\?\) \(see openclaw tenants --help\)\n$/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --to /b/y.tar.zst', /^openclaw: --cmd: option '--to <destination>' argument '\/b\/y\.tar\.zst' is invalid\. given twice \(first "\/b\/x\.tar\.zst"\): give it once \(see openclaw tenants backup --help\)\n$/],
       ['openclaw tenants backup acme', /^openclaw: --cmd: required option '--to <destination>' not specified \(see openclaw tenants backup --help\)\n$/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --help', /^openclaw: --cmd only shows help or the version: give a command to run\n$/],
@@ -312,6 +313,16 @@ describe('cron add in local mode', () => {
     const run = runCli(['--tenants-dir', path.join(dir.path, 'not-yet'), ...nightly('/b/$(date +%F).tar.zst')], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home } });
     expect(run.status).toBe(0);
     expect(run.stderr).toBe(`openclaw: warning: the tenant base dir ${dir.path}/not-yet does not exist (yet): the cron fails until it does\n`);
+  });
+
+  it('warns when the tenant it backs up does not exist, since every run would fail', () => {
+    // A mistyped tenant was added in silence and failed every night (exit 3), said only in its log.
+    const backup = (tenant: string) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}-$(date +%F).tar.zst`];
+    expect(openclaw(backup('acne'))).toMatchObject({ status: 0, stderr: `openclaw: warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)\n` });
+    expect(openclaw(backup('acme'))).toMatchObject({ status: 0, stderr: '' });
+    // A prune of a tenant removed since still has backups to prune.
+    expect(openclaw(['cron', 'add', 'gone', '--schedule', '0 4 * * *', '--name', 'prune', '--cmd', 'openclaw tenants prune gone --in /b --keep-last 3'])).toMatchObject({ status: 0, stderr: '' });
+    expect(readFileSync(crontabFile, 'utf8')).toMatch(/# openclaw:acne:nightly\n[\s\S]*# openclaw:acme:nightly\n[\s\S]*# openclaw:gone:prune\n/);
   });
 
   it('starts node through the launcher, with the pool it gives under the process limit at run time', () => {

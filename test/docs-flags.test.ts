@@ -1,7 +1,8 @@
 // The README as a new operator reads it, against the built CLI's --help: every flag a
 // command's --help offers is documented (README.md, infra/README*.md), and every
-// `openclaw …` example in their shell blocks names a command that exists with flags that
-// command takes (a `--cmd "openclaw …"` inside one is checked as a command of its own).
+// `openclaw …` example in their shell blocks, and in the Examples of every --help, names a
+// command that exists with flags that command takes (a `--cmd "openclaw …"` inside one is
+// checked as a command of its own); `help GROUP COMMAND` shows that command's help.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,10 +34,20 @@ const DOCS = ['README.md', path.join('infra', 'README.md'), path.join('infra', '
  * cron add's "--timezone)", tenants backup's "--all a template…").
  */
 function helpFlags(command: readonly string[]): Set<string> {
-  const run = runCli([...command, '--help']);
-  expect(run.status, run.stderr).toBe(0);
-  const options = (run.stdout.split('\nOptions:')[1] ?? '').split(/\n\S/)[0]!;
+  const options = (helpOf(command).split('\nOptions:')[1] ?? '').split(/\n\S/)[0]!;
   return new Set([...options.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((match) => match[1]!));
+}
+
+const helpTexts = new Map<string, string>();
+/** The --help of `command`, run once. */
+function helpOf(command: readonly string[]): string {
+  const key = command.join(' ');
+  if (!helpTexts.has(key)) {
+    const run = runCli([...command, '--help']);
+    expect(run.status, run.stderr).toBe(0);
+    helpTexts.set(key, run.stdout);
+  }
+  return helpTexts.get(key)!;
 }
 
 const flags = new Map(COMMANDS.map((command) => [command.join(' '), helpFlags(command)]));
@@ -83,6 +94,17 @@ describe('the docs and the CLI agree', () => {
     const lines = DOCS.flatMap(examples);
     expect(lines.length).toBeGreaterThan(20);
     lines.forEach(check);
+    // The Examples of every --help, continuation lines joined, likewise.
+    const helpLines = COMMANDS.flatMap((command) => (helpOf(command).split('\nExamples:\n')[1] ?? '').replace(/\\\n\s*/g, ' ').split('\n').map((line) => line.trim()).filter((line) => line.startsWith('openclaw ')));
+    expect(helpLines.length).toBeGreaterThan(20);
+    helpLines.forEach(check);
     expect(wrong).toEqual([]);
+  });
+
+  // Commander's help command takes one name: `help tenants backup` showed the help of `tenants`.
+  it('shows a subcommand\'s help for help GROUP COMMAND, as GROUP COMMAND --help does', () => {
+    for (const command of COMMANDS.filter((command) => command.length === 2)) {
+      expect(runCli(['--tenants-dir', '/nonexistent', 'help', ...command]), command.join(' ')).toMatchObject({ status: 0, stdout: helpOf(command) });
+    }
   });
 });

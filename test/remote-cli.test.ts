@@ -77,21 +77,23 @@ describe('remote mode from the command line', () => {
 
   it('refuses an --aws-profile that no shared config file holds, by name, before any AWS call', () => {
     const config = path.join(dir.path, 'aws-config');
-    writeFileSync(config, '[profile production]\nregion = eu-west-1\n');
+    // The profiles it holds are named (a typo beside the name meant); a services or sso-session section is none.
+    writeFileSync(config, '[profile production]\nregion = eu-west-1\n[sso-session corp]\nsso_region = eu-west-1\n[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:9\n');
     const env = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: path.join(dir.path, 'no-credentials'), AWS_REGION: 'eu-west-1' };
     const run = runCli(['--stack', 'openclaw-backup', 'tenants', 'list', '--aws-profile', 'prodution'], { env });
     expect(run.status).toBe(2);
-    expect(run.stderr).toBe(`openclaw: AWS profile "prodution" is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE})\n`);
+    expect(run.stderr).toBe(`openclaw: AWS profile "prodution" is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE}), which hold production\n`);
     // The same name in AWS_PROFILE, not "no AWS credentials".
     const fromEnv = runCli(['--stack', 'openclaw-backup', 'tenants', 'list'], { env: { ...env, AWS_PROFILE: 'prodution' } });
     expect(fromEnv.status).toBe(2);
-    expect(fromEnv.stderr).toBe(`openclaw: AWS profile "prodution" (AWS_PROFILE) is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE})\n`);
+    expect(fromEnv.stderr).toBe(`openclaw: AWS profile "prodution" (AWS_PROFILE) is in neither shared config file (${config}, ${env.AWS_SHARED_CREDENTIALS_FILE}), which hold production\n`);
   });
 
   it.skipIf(!hasStrace)('reads the shared config and credentials files once per command, however many clients it makes (counted with strace)', async () => {
     const config = path.join(dir.path, 'once-config');
     const credentials = path.join(dir.path, 'once-credentials');
-    writeFileSync(config, '[profile production]\nregion = eu-west-1\n');
+    // The profiles it holds are named (a typo beside the name meant); a services or sso-session section is none.
+    writeFileSync(config, '[profile production]\nregion = eu-west-1\n[sso-session corp]\nsso_region = eu-west-1\n[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:9\n');
     writeFileSync(credentials, '[production]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = not-used\n');
     // Nothing listens there: the first call fails, after every client is made.
     const port = await closedPort();

@@ -141,7 +141,7 @@ describe('configured endpoints', () => {
     writeFileSync(credentials, '[keys-only]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = secret\n');
     const error = await openLocation('s3://bucket/x', { awsProfile: 'mnio' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toBe(`AWS profile "mnio" is in neither shared config file (${config}, ${credentials})`);
+    expect((error as Error).message).toBe(`AWS profile "mnio" is in neither shared config file (${config}, ${credentials}), which hold default, keys-only, lost, minio, quiet, split`);
     await expect(openStore('s3://bucket/acme/', { awsProfile: 'mnio' })).rejects.toBeInstanceOf(UsageError);
     // A profile of either file is enough.
     expect((await openLocation('s3://bucket/x', { awsProfile: 'minio' })).endpoint?.url).toBe('http://minio.internal:9000');
@@ -152,7 +152,7 @@ describe('configured endpoints', () => {
     vi.stubEnv('AWS_PROFILE', 'mnio');
     const error = await openLocation('s3://bucket/x', { region: 'eu-west-1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toBe(`AWS profile "mnio" (AWS_PROFILE) is in neither shared config file (${config}, ${credentials})`);
+    expect((error as Error).message).toBe(`AWS profile "mnio" (AWS_PROFILE) is in neither shared config file (${config}, ${credentials}), which hold default, lost, minio, quiet, split`);
     await expect(openStore('s3://bucket/acme/', { region: 'eu-west-1' })).rejects.toBeInstanceOf(UsageError);
     // --aws-profile wins over it; --access-key makes any profile irrelevant.
     await expect(openLocation('s3://bucket/x', { awsProfile: 'minio' })).resolves.toBeDefined();

@@ -14,6 +14,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { ARMOR_BEGIN, VERSION_PREFIX } from './header.js';
 import { AgeBadIdentityError, AgeBadRecipientError } from '../errors.js';
+import { assertLocalPath } from '../local-path.js';
 
 const RECIPIENT_HRP = 'age';
 const IDENTITY_HRP = 'AGE-SECRET-KEY-';
@@ -205,6 +206,7 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
  * Read with a bound either way: a device that never ends fails at the size limit.
  */
 async function readKeyFile(path: string, what: string, fail: (message: string) => Error): Promise<string> {
+  if (path !== '-') assertLocalPath(path, what);
   let handle: FileHandle | undefined;
   try {
     handle = await open(path === '-' ? '/dev/stdin' : path, 'r');

@@ -90,7 +90,11 @@ export async function assertProfileExists(profile: string | undefined, env: Node
   const configPath = nonEmpty(env.AWS_CONFIG_FILE) ? env.AWS_CONFIG_FILE : join(getHomeDir(), '.aws', 'config');
   const credentialsPath = nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE) ? env.AWS_SHARED_CREDENTIALS_FILE : join(getHomeDir(), '.aws', 'credentials');
   const from = profile === undefined ? ' (AWS_PROFILE)' : '';
-  throw new UsageError(`AWS profile ${JSON.stringify(named)}${from} is in neither shared config file (${configPath}, ${credentialsPath})`);
+  // The names they hold, so a typo shows beside the name meant (`[services …]` and
+  // `[sso-session …]` sections are no profiles).
+  const held = [...new Set([...Object.keys(configFile), ...Object.keys(credentialsFile)])].filter((name) => !/^(?:services|sso-session)\./.test(name)).sort();
+  const holding = held.length === 0 ? 'which hold no profile' : `which hold ${held.slice(0, 20).join(', ')}${held.length > 20 ? ', …' : ''}`;
+  throw new UsageError(`AWS profile ${JSON.stringify(named)}${from} is in neither shared config file (${configPath}, ${credentialsPath}), ${holding}`);
 }
 
 export interface CaBundle {

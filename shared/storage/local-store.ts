@@ -11,7 +11,7 @@
 
 import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
 import { namesLookedUp } from '../file-access.js';
@@ -43,7 +43,11 @@ export class LocalArchiveStore implements ArchiveStore {
     const info = await stat(this.directory).catch((error: unknown) => {
       throw this.fsError(error, this.directory);
     });
-    if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
+    // `--in` one archive (as --from takes it) said only "is not a directory".
+    if (!info.isDirectory()) {
+      const hint = info.isFile() ? `: give the directory the archives are in, ${dirname(this.display)} (tenants verify --from ${this.display} checks this one)` : '';
+      throw new StorageError(`${this.display} is not a directory${hint}`, 'NOT_A_DIRECTORY');
+    }
     const visit = async (dir: string, prefix: string, depth: number): Promise<void> => {
       throwIfAborted(options.signal);
       const entries = await readdir(dir, { withFileTypes: true })

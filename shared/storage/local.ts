@@ -213,7 +213,9 @@ export class LocalFileLocation implements ArchiveLocation {
     const info = await handle.stat();
     if (!info.isFile()) {
       await handle.close();
-      throw new StorageError(`${this.display} is not a regular file`, 'NOT_A_FILE');
+      // `--from` a backup directory (as `backups --in` takes one) said only "is not a regular file".
+      const what = info.isDirectory() ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)` : 'not a regular file';
+      throw new StorageError(`${this.display} is ${what}`, 'NOT_A_FILE');
     }
     options.onSize?.(info.size);
     const stream = handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES });

@@ -7,6 +7,7 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
+import { assertLocalPath } from '../local-path.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
 import { assertRegion, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
@@ -81,6 +82,7 @@ export function validateLocationOptions(spec: string, options: LocationOptions, 
   if (!isS3Url(spec)) {
     // Before the S3 flags: `S3://b/k --endpoint URL` is a mistyped URL, not a misplaced --endpoint.
     assertWrittenAsPath(spec, what);
+    assertLocalPath(spec, 'the location');
     for (const [option, flag] of S3_ONLY_FLAGS) {
       if (options[option] !== undefined) throw new UsageError(`${flag} applies only to s3:// locations`);
     }

@@ -10,6 +10,7 @@ import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundE
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
+import { assertLocalPath } from '../local-path.js';
 import { isMidCommit } from './slot.js';
 import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
 import { shownPath } from '../format.js';
@@ -20,6 +21,8 @@ export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessE
   // subdirectories would then be listed, backed up and restored into as tenants.
   if (flag === '') throw new UsageError('--tenants-dir is empty: name the tenant base dir');
   if (flag === undefined && env.OPENCLAW_TENANTS_DIR === '') throw new UsageError('OPENCLAW_TENANTS_DIR is empty: name the tenant base dir');
+  if (flag !== undefined) assertLocalPath(flag, '--tenants-dir');
+  else if (env.OPENCLAW_TENANTS_DIR !== undefined) assertLocalPath(env.OPENCLAW_TENANTS_DIR, 'OPENCLAW_TENANTS_DIR');
   const chosen = flag ?? env.OPENCLAW_TENANTS_DIR ?? path.join(homeDirectory('name the tenant base dir with --tenants-dir or OPENCLAW_TENANTS_DIR'), '.openclaw', 'tenants');
   return path.resolve(chosen);
 }
