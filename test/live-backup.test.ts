@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -574,6 +574,35 @@ describe('SQLite databases', () => {
       db.exec('COMMIT');
     } finally {
       db.close();
+    }
+  });
+
+  it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    // `caf\xe9`, a Latin-1 name: Node would pass it to SQLite as `caf\ufffd`, a file that does not exist.
+    const rawDir = Buffer.concat([Buffer.from(`${tenantDir}/caf`), Buffer.of(0xe9)]);
+    mkdirSync(rawDir);
+    const dirFd = openSync(rawDir, 'r');
+    // The writer reaches it through its directory's descriptor (SQLite resolves the link to the bytes).
+    const db = openDatabase(`/proc/self/fd/${dirFd}/memory.sqlite`);
+    try {
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)');
+      for (let n = 1; n <= 50; n++) db.exec(`INSERT INTO t VALUES (${n})`);
+      const { backup: result, restored } = await backupAndRestore();
+      expect(result.warnings).toEqual([]);
+      expect(result.skipped.map((s) => s.path).filter((p) => p !== 'pty').sort()).toEqual(['caf\udce9/memory.sqlite-shm', 'caf\udce9/memory.sqlite-wal']);
+      const copy = path.join(dir.path, 'restored-copy.sqlite');
+      writeFileSync(copy, readFileSync(Buffer.concat([Buffer.from(`${restored}/caf`), Buffer.of(0xe9), Buffer.from('/memory.sqlite')])));
+      const check = openDatabase(copy, { readOnly: true });
+      try {
+        expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+        expect(value(check, 'SELECT count(*) FROM t')).toBe(50);
+      } finally {
+        check.close();
+      }
+    } finally {
+      db.close();
+      closeSync(dirFd);
     }
   });
 
