@@ -577,6 +577,40 @@ describe('SQLite databases', () => {
     }
   });
 
+  it('snapshots a database a writer left mid-transaction (kill -9: a hot journal) from a private copy, rolled back to its last commit', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    // The files as a crash leaves them: copied while a transaction has spilled pages into the
+    // database and its rollback journal holds their old content (the copies are not locked).
+    const writerFile = path.join(dir.path, 'writer.sqlite');
+    const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    const db = openDatabase(writerFile);
+    try {
+      db.exec('PRAGMA cache_size = 10; CREATE TABLE t (n INTEGER, pad BLOB)');
+      db.exec(`BEGIN; ${'INSERT INTO t VALUES (1, randomblob(500));'.repeat(100)} COMMIT`);
+      db.exec(`BEGIN; ${'INSERT INTO t VALUES (2, randomblob(500));'.repeat(2000)} UPDATE t SET n = 3`);
+      copyFileSync(writerFile, crashed);
+      copyFileSync(`${writerFile}-journal`, `${crashed}-journal`);
+      db.exec('ROLLBACK');
+    } finally {
+      db.close();
+    }
+    const live = describeTree(tenantDir);
+    const { backup: result, restored } = await backupAndRestore();
+    // It was archived raw with its journal, with the warning that it "may not be consistent"
+    // (SQLITE_READONLY_ROLLBACK: the snapshot's read-only connection may not roll it back).
+    expect(result.warnings).toEqual([]);
+    expect(result.skipped).toContainEqual({ path: 'memory/crashed.sqlite-journal', reason: expect.stringMatching(/^SQLite companion of memory\/crashed\.sqlite/) });
+    expect(describeTree(tenantDir)).toEqual(live); // the live files are left to the next writer to roll back
+    expect(readdirSync(path.join(restored, 'memory')).sort()).toEqual(['agent-0.sqlite', 'agent-1.sqlite', 'crashed.sqlite']);
+    const check = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
+    try {
+      expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+      expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100');
+    } finally {
+      check.close();
+    }
+  });
+
   it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     // `caf\xe9`, a Latin-1 name: Node would pass it to SQLite as `caf\ufffd`, a file that does not exist.

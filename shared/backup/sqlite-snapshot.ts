@@ -76,11 +76,13 @@ export function companionNames(name: string): string[] {
 /**
  * How a snapshot ended. `busy`: no consistent copy could be had now (the database stayed
  * locked past the timeout, or the snapshot found no room in the temporary directory);
- * `unusable`: SQLite cannot read it (not a database, corrupt).
+ * `unusable`: SQLite cannot read it (not a database, corrupt); `recovery`: its committed state
+ * needs a recovery that a read-only connection may not make (the hot journal of a writer that
+ * crashed mid-transaction, to be rolled back): a private copy can be recovered.
  */
 export type SnapshotOutcome =
   | { readonly ok: true; readonly pages: number; readonly durationMs: number }
-  | { readonly ok: false; readonly kind: 'busy' | 'unusable'; readonly reason: string };
+  | { readonly ok: false; readonly kind: 'busy' | 'unusable' | 'recovery'; readonly reason: string };
 
 export interface SnapshotOptions {
   /** Busy timeout: the longest the snapshot waits for a writer's lock. @default 10 s */
@@ -276,6 +278,8 @@ export function checkIntegrity(path: string): string | undefined {
 }
 
 const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+/** A read-only connection may not roll back a hot journal or rebuild a WAL index. */
+const RECOVERY_CODES = new Set(['SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_RECOVERY']);
 
 /**
  * What SQLite said, as an outcome; anything else is a bug and is thrown on. SQLITE_FULL is the
@@ -286,6 +290,7 @@ function failure(error: unknown, destination: string): SnapshotOutcome {
   if (!(error instanceof SqliteError)) throw error;
   const said = `${error.code}: ${error.message}`;
   if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${path.dirname(destination)} (${said})` };
+  if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
   const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
 }
