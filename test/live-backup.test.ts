@@ -74,12 +74,14 @@ vi.mock('../shared/backup/stable-read.js', async (importOriginal) => {
  * What every snapshot of a database (sqlite-snapshot.ts `snapshotDatabase`) runs before SQLite
  * opens the database, after the caller looked at its companions; a test sets it, and unsets it.
  */
-const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as (() => void) | undefined }));
+const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as (() => void) | undefined, afterSnapshot: undefined as (() => void) | undefined }));
 vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../shared/backup/sqlite-snapshot.js')>();
-  const snapshotDatabase: typeof original.snapshotDatabase = (source, destination, options) => {
+  const snapshotDatabase: typeof original.snapshotDatabase = async (source, destination, options) => {
     snapshots.beforeOpen?.();
-    return original.snapshotDatabase(source, destination, options);
+    const outcome = await original.snapshotDatabase(source, destination, options);
+    snapshots.afterSnapshot?.();
+    return outcome;
   };
   return { ...original, snapshotDatabase };
 });
@@ -573,6 +575,36 @@ describe('SQLite databases', () => {
       expect(readdirSync(path.join(restored, 'memory')).sort()).toEqual(['agent-0.sqlite', 'agent-1.sqlite', 'locked.sqlite', 'locked.sqlite-journal']);
       db.exec('COMMIT');
     } finally {
+      db.close();
+    }
+  });
+
+  it('archives the snapshot of a database in use that is replaced by rename while it is taken, as any file replaced atomically', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'swapped.sqlite');
+    const db = openDatabase(file);
+    const replacement = path.join(dir.path, 'swapped.sqlite.new'); // on the same file system
+    const next = openDatabase(replacement);
+    next.exec('CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (-1)');
+    next.close();
+    snapshots.afterSnapshot = () => {
+      if (existsSync(replacement)) renameSync(replacement, file); // the gateway's compaction: a new file renamed over it
+    };
+    try {
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)');
+      for (let n = 1; n <= 20; n++) db.exec(`INSERT INTO t VALUES (${n})`);
+      // Failed: 'no consistent copy of the SQLite database memory/swapped.sqlite: the file was replaced while it was copied'.
+      const { backup: result, restored } = await backupAndRestore();
+      expect(result.warnings).toEqual([]);
+      const check = openDatabase(path.join(restored, 'memory', 'swapped.sqlite'), { readOnly: true });
+      try {
+        expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+        expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('20 210'); // the version snapshotted
+      } finally {
+        check.close();
+      }
+    } finally {
+      snapshots.afterSnapshot = undefined;
       db.close();
     }
   });
