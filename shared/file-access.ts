@@ -374,7 +374,9 @@ export function openDescriptors(checking: string): Map<number, string> {
   if (!CAN_CHECK_OPENED_PATHS) return open;
   for (const name of readdirSync(FD_LINKS)) {
     try {
-      open.set(Number(name), readlinkSync(`${FD_LINKS}${name}`));
+      // By its bytes: a path that is not UTF-8 is read as the tenant's walk names it (raw-name.ts), not as U+FFFD.
+      const link = readlinkSync(`${FD_LINKS}${name}`);
+      open.set(Number(name), link.includes('\ufffd') ? decodeRawName(readlinkSync(`${FD_LINKS}${name}`, { encoding: 'buffer' })) : link);
     } catch (error) {
       // closed meanwhile (the listing's own descriptor among them)
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw checkFailedError(checking, error);

@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -74,12 +74,14 @@ vi.mock('../shared/backup/stable-read.js', async (importOriginal) => {
  * What every snapshot of a database (sqlite-snapshot.ts `snapshotDatabase`) runs before SQLite
  * opens the database, after the caller looked at its companions; a test sets it, and unsets it.
  */
-const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as (() => void) | undefined }));
+const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as (() => void) | undefined, afterSnapshot: undefined as (() => void) | undefined }));
 vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../shared/backup/sqlite-snapshot.js')>();
-  const snapshotDatabase: typeof original.snapshotDatabase = (source, destination, options) => {
+  const snapshotDatabase: typeof original.snapshotDatabase = async (source, destination, options) => {
     snapshots.beforeOpen?.();
-    return original.snapshotDatabase(source, destination, options);
+    const outcome = await original.snapshotDatabase(source, destination, options);
+    snapshots.afterSnapshot?.();
+    return outcome;
   };
   return { ...original, snapshotDatabase };
 });
@@ -574,6 +576,99 @@ describe('SQLite databases', () => {
       db.exec('COMMIT');
     } finally {
       db.close();
+    }
+  });
+
+  it('archives the snapshot of a database in use that is replaced by rename while it is taken, as any file replaced atomically', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'swapped.sqlite');
+    const db = openDatabase(file);
+    const replacement = path.join(dir.path, 'swapped.sqlite.new'); // on the same file system
+    const next = openDatabase(replacement);
+    next.exec('CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (-1)');
+    next.close();
+    snapshots.afterSnapshot = () => {
+      if (existsSync(replacement)) renameSync(replacement, file); // the gateway's compaction: a new file renamed over it
+    };
+    try {
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)');
+      for (let n = 1; n <= 20; n++) db.exec(`INSERT INTO t VALUES (${n})`);
+      // Failed: 'no consistent copy of the SQLite database memory/swapped.sqlite: the file was replaced while it was copied'.
+      const { backup: result, restored } = await backupAndRestore();
+      expect(result.warnings).toEqual([]);
+      const check = openDatabase(path.join(restored, 'memory', 'swapped.sqlite'), { readOnly: true });
+      try {
+        expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+        expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('20 210'); // the version snapshotted
+      } finally {
+        check.close();
+      }
+    } finally {
+      snapshots.afterSnapshot = undefined;
+      db.close();
+    }
+  });
+
+  it('snapshots a database a writer left mid-transaction (kill -9: a hot journal) from a private copy, rolled back to its last commit', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    // The files as a crash leaves them: copied while a transaction has spilled pages into the
+    // database and its rollback journal holds their old content (the copies are not locked).
+    const writerFile = path.join(dir.path, 'writer.sqlite');
+    const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    const db = openDatabase(writerFile);
+    try {
+      db.exec('PRAGMA cache_size = 10; CREATE TABLE t (n INTEGER, pad BLOB)');
+      db.exec(`BEGIN; ${'INSERT INTO t VALUES (1, randomblob(500));'.repeat(100)} COMMIT`);
+      db.exec(`BEGIN; ${'INSERT INTO t VALUES (2, randomblob(500));'.repeat(2000)} UPDATE t SET n = 3`);
+      copyFileSync(writerFile, crashed);
+      copyFileSync(`${writerFile}-journal`, `${crashed}-journal`);
+      db.exec('ROLLBACK');
+    } finally {
+      db.close();
+    }
+    const live = describeTree(tenantDir);
+    const { backup: result, restored } = await backupAndRestore();
+    // It was archived raw with its journal, with the warning that it "may not be consistent"
+    // (SQLITE_READONLY_ROLLBACK: the snapshot's read-only connection may not roll it back).
+    expect(result.warnings).toEqual([]);
+    expect(result.skipped).toContainEqual({ path: 'memory/crashed.sqlite-journal', reason: expect.stringMatching(/^SQLite companion of memory\/crashed\.sqlite/) });
+    expect(describeTree(tenantDir)).toEqual(live); // the live files are left to the next writer to roll back
+    expect(readdirSync(path.join(restored, 'memory')).sort()).toEqual(['agent-0.sqlite', 'agent-1.sqlite', 'crashed.sqlite']);
+    const check = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
+    try {
+      expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+      expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100');
+    } finally {
+      check.close();
+    }
+  });
+
+  it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    // `caf\xe9`, a Latin-1 name: Node would pass it to SQLite as `caf\ufffd`, a file that does not exist.
+    const rawDir = Buffer.concat([Buffer.from(`${tenantDir}/caf`), Buffer.of(0xe9)]);
+    mkdirSync(rawDir);
+    const dirFd = openSync(rawDir, 'r');
+    // The writer reaches it through its directory's descriptor (SQLite resolves the link to the bytes).
+    const db = openDatabase(`/proc/self/fd/${dirFd}/memory.sqlite`);
+    try {
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)');
+      for (let n = 1; n <= 50; n++) db.exec(`INSERT INTO t VALUES (${n})`);
+      const { backup: result, restored } = await backupAndRestore();
+      expect(result.warnings).toEqual([]);
+      expect(result.skipped.map((s) => s.path).filter((p) => p !== 'pty').sort()).toEqual(['caf\udce9/memory.sqlite-shm', 'caf\udce9/memory.sqlite-wal']);
+      const copy = path.join(dir.path, 'restored-copy.sqlite');
+      writeFileSync(copy, readFileSync(Buffer.concat([Buffer.from(`${restored}/caf`), Buffer.of(0xe9), Buffer.from('/memory.sqlite')])));
+      const check = openDatabase(copy, { readOnly: true });
+      try {
+        expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+        expect(value(check, 'SELECT count(*) FROM t')).toBe(50);
+      } finally {
+        check.close();
+      }
+    } finally {
+      db.close();
+      closeSync(dirFd);
     }
   });
 

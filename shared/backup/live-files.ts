@@ -14,7 +14,7 @@ import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writ
 import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
-import { isVanished, openAt, type FileAccess } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, type FileAccess } from '../file-access.js';
 import { fsPath } from '../raw-name.js';
 import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
@@ -287,7 +287,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     // Without room the live database is not opened either (SQLite would create -wal and -shm beside an idle one).
     const same = noRoom === undefined && (await isSameFile(absPath, before));
     if (same && context.sqlite.writers === 'same-host') held = await holdCompanions(handle, absPath);
-    const outcome =
+    let outcome: SnapshotOutcome | { readonly ok: true } | SnapshotFailure =
       noRoom !== undefined
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
         : same
@@ -295,7 +295,15 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
             ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities })
             : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
           : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
-    if (outcome.ok && (await isSameFile(absPath, before))) {
+    // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
+    // on the next read-write open; a private copy of the database and its journal is, and then
+    // holds the last committed state. Never the live file: the backup does not write to it.
+    // Checked as SQLite opened it (procfs): the file found, its companions beside it. A snapshot
+    // of it is one committed state of it, whatever the path names once it is done: a file
+    // replaced by rename (or renamed away) since is archived as it was, as any file is.
+    const openedAsFound = outcome.ok && held !== undefined && CAN_CHECK_OPENED_PATHS;
+    if (!outcome.ok && outcome.kind === 'recovery') outcome = await snapshotPrivateCopy(context, handle, absPath, snapshotPath);
+    if (outcome.ok && (openedAsFound || (await isSameFile(absPath, before)))) {
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
     }

@@ -179,11 +179,21 @@ const RESULT_CODES: Readonly<Record<number, string>> = {
   26: 'SQLITE_NOTADB',
 };
 
+/**
+ * The extended result codes the backup tells apart (better-sqlite3 names them; node:sqlite
+ * gives the number): a read-only connection's refusal to make the recovery that a crashed
+ * writer's hot journal (or an unrecovered WAL index) needs.
+ */
+const EXTENDED_CODES: Readonly<Record<number, string>> = {
+  264: 'SQLITE_READONLY_RECOVERY',
+  776: 'SQLITE_READONLY_ROLLBACK',
+};
+
 function sqliteError(error: unknown): Error {
   if (error instanceof SqliteError || !(error instanceof Error)) return error as Error;
   const { code, errcode } = error as { code?: unknown; errcode?: unknown };
   if (typeof code === 'string' && code.startsWith('SQLITE_')) return new SqliteError(code, error.message, { cause: error });
-  if (typeof errcode === 'number') return new SqliteError(RESULT_CODES[errcode & 0xff] ?? `SQLITE_${errcode}`, error.message, { cause: error });
+  if (typeof errcode === 'number') return new SqliteError(EXTENDED_CODES[errcode] ?? RESULT_CODES[errcode & 0xff] ?? `SQLITE_${errcode}`, error.message, { cause: error });
   return error;
 }
 

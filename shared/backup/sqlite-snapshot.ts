@@ -35,10 +35,11 @@
 // SQLite has opened it and taken its read lock (`expected`): the descriptors it opened must be
 // the file checked and companions beside it, at their real paths (procfs).
 
-import { fstatSync, lstatSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync } from 'node:fs';
 import path from 'node:path';
 
-import { CAN_CHECK_OPENED_PATHS, openDescriptors } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, FD_LINKS, openDescriptors } from '../file-access.js';
+import { fsPath, hasRawBytes } from '../raw-name.js';
 
 import { sqliteDriver, SqliteError } from './sqlite-driver.js';
 
@@ -75,11 +76,13 @@ export function companionNames(name: string): string[] {
 /**
  * How a snapshot ended. `busy`: no consistent copy could be had now (the database stayed
  * locked past the timeout, or the snapshot found no room in the temporary directory);
- * `unusable`: SQLite cannot read it (not a database, corrupt).
+ * `unusable`: SQLite cannot read it (not a database, corrupt); `recovery`: its committed state
+ * needs a recovery that a read-only connection may not make (the hot journal of a writer that
+ * crashed mid-transaction, to be rolled back): a private copy can be recovered.
  */
 export type SnapshotOutcome =
   | { readonly ok: true; readonly pages: number; readonly durationMs: number }
-  | { readonly ok: false; readonly kind: 'busy' | 'unusable'; readonly reason: string };
+  | { readonly ok: false; readonly kind: 'busy' | 'unusable' | 'recovery'; readonly reason: string };
 
 export interface SnapshotOptions {
   /** Busy timeout: the longest the snapshot waits for a writer's lock. @default 10 s */
@@ -126,9 +129,10 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   const started = Date.now();
   let db;
   let createdCompanions = false;
+  const opening = sqlitePathOf(source);
   const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors(source) : undefined;
   try {
-    db = driver.open(source, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
+    db = driver.open(opening.path, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
     db.exec('BEGIN');
     // Takes the read lock and reads the header and the schema: a file that is not a usable
     // database fails here, a database locked beyond the timeout too.
@@ -143,8 +147,29 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
     return failure(error, destination);
   } finally {
     db?.close();
+    opening.release();
     if (createdCompanions) closeAsLastConnection(source, options.expected!);
   }
+}
+
+/**
+ * The path SQLite is given to open the database at `source`: `source` itself, or, for a path
+ * that is not UTF-8 (a directory or name held by its bytes, raw-name.ts), the procfs link of
+ * a descriptor of it, held open until `release`. Node would pass such a path to SQLite with
+ * U+FFFD for each byte that is not UTF-8 (no such file; better-sqlite3 throws a TypeError of
+ * its own), whereas SQLite resolves the link itself and opens the real path by its bytes, and
+ * its -wal and -shm beside it. The descriptor is opened before the caller lists the open ones:
+ * it is not taken for SQLite's. Without procfs, or if it cannot be opened, `source` as it is.
+ */
+function sqlitePathOf(source: string): { readonly path: string; release(): void } {
+  if (!hasRawBytes(source) || !CAN_CHECK_OPENED_PATHS) return { path: source, release: () => {} };
+  let fd: number;
+  try {
+    fd = openSync(fsPath(source), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  } catch {
+    return { path: source, release: () => {} };
+  }
+  return { path: `${FD_LINKS}${fd}`, release: () => closeSync(fd) };
 }
 
 /** Whether every `source` + suffix is still the file (dev, ino) it was found. */
@@ -152,7 +177,7 @@ function sameFiles(source: string, found: ReadonlyMap<string, { readonly dev: nu
   for (const [suffix, identity] of found) {
     let stat;
     try {
-      stat = lstatSync(`${source}${suffix}`);
+      stat = lstatSync(fsPath(`${source}${suffix}`));
     } catch {
       return false;
     }
@@ -174,12 +199,17 @@ function sameFiles(source: string, found: ReadonlyMap<string, { readonly dev: nu
 function closeAsLastConnection(source: string, expected: { readonly dev: number; readonly ino: number }): void {
   if (!CAN_CHECK_OPENED_PATHS) return;
   try {
-    const openBefore = openDescriptors(source);
-    const db = sqliteDriver().open(source, { mustExist: true });
+    const opening = sqlitePathOf(source);
     try {
-      if (openedAsExpected(source, expected, openBefore)) db.prepare('SELECT count(*) FROM sqlite_schema').get();
+      const openBefore = openDescriptors(source);
+      const db = sqliteDriver().open(opening.path, { mustExist: true });
+      try {
+        if (openedAsExpected(source, expected, openBefore)) db.prepare('SELECT count(*) FROM sqlite_schema').get();
+      } finally {
+        db.close();
+      }
     } finally {
-      db.close();
+      opening.release();
     }
   } catch {
     // left as they are (above)
@@ -248,6 +278,8 @@ export function checkIntegrity(path: string): string | undefined {
 }
 
 const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+/** A read-only connection may not roll back a hot journal or rebuild a WAL index. */
+const RECOVERY_CODES = new Set(['SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_RECOVERY']);
 
 /**
  * What SQLite said, as an outcome; anything else is a bug and is thrown on. SQLITE_FULL is the
@@ -258,6 +290,7 @@ function failure(error: unknown, destination: string): SnapshotOutcome {
   if (!(error instanceof SqliteError)) throw error;
   const said = `${error.code}: ${error.message}`;
   if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${path.dirname(destination)} (${said})` };
+  if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
   const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
 }
