@@ -400,6 +400,13 @@ describe('skippable frames', () => {
     expect(decoded.equals(data)).toBe(true);
     expect(seen).toEqual([12]);
   });
+
+  it('passes over 200,000 in one chunk (a 1.6 MB stream of them) without a call per frame (was: Maximum call stack size exceeded)', async () => {
+    const data = mixedData(10 * KiB, 43);
+    const stream = Buffer.concat([Buffer.concat(Array.from({ length: 200_000 }, () => skippableFrame(Buffer.alloc(0), 1))), ...(await compressAll([data]))]);
+    expect((await decompressAll([stream])).equals(data)).toBe(true);
+  });
+
 });
 
 describe('damaged input', () => {
