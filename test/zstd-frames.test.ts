@@ -407,6 +407,21 @@ describe('skippable frames', () => {
     expect((await decompressAll([stream])).equals(data)).toBe(true);
   });
 
+  it('hands over the ones asked for chunk by chunk, before the next chunk is read, not all queued at once', async () => {
+    const data = mixedData(10 * KiB, 47);
+    const frames = Buffer.concat(Array.from({ length: 100_000 }, () => skippableFrame(Buffer.from('x'), 13)));
+    let seen = 0;
+    const seenBeforeRead: number[] = [];
+    async function* source(): AsyncGenerator<Buffer> {
+      for (const chunk of [frames, frames, ...(await compressAll([data]))]) {
+        seenBeforeRead.push(seen);
+        yield chunk;
+      }
+    }
+    const decoded = await collect(decompressFrames(source(), { skippableNibbles: [13], onSkippableFrame: () => seen++ }));
+    expect(Buffer.concat(decoded).equals(data)).toBe(true);
+    expect(seenBeforeRead.slice(0, 3)).toEqual([0, 100_000, 200_000]);
+  });
 });
 
 describe('damaged input', () => {

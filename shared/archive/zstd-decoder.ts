@@ -98,7 +98,13 @@ export async function* decompressFrames(
             break;
           }
           case 'skippable':
-            pending.add(Promise.resolve(event));
+            // In order with the frames before it, and as bounded: a stream of a million
+            // skippable frames must not queue a million payloads (and promises) at once.
+            if (pending.size === 0) yield* release(event);
+            else {
+              while (pending.size >= concurrency) yield* release(await pending.next());
+              pending.add(Promise.resolve(event));
+            }
             break;
           case 'streaming': {
             const { offset, contentSize, hasChecksum, windowSize } = event;
