@@ -424,6 +424,24 @@ describe('skippable frames', () => {
   });
 });
 
+describe('the abort signal', () => {
+  it('is checked frame by frame: a chunk of 100,000 empty frames (seconds of decoding that yield nothing) stops at once', async () => {
+    // Single segment, a 1-byte content size of 0, one empty raw block that is the last.
+    const empty = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
+    const controller = new AbortController();
+    let pulled = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      controller.abort(new UsageError('stop'));
+      pulled++;
+      yield Buffer.concat(Array.from({ length: 100_000 }, () => empty));
+      pulled++;
+      yield* await compressAll([mixedData(10 * KiB, 53)]);
+    }
+    await expect(collect(decompressFrames(source(), { signal: controller.signal }))).rejects.toThrow('stop');
+    expect(pulled).toBe(1);
+  });
+});
+
 describe('damaged input', () => {
   it('is truncated at every cut point inside a frame, on either path', async () => {
     const parts = [
