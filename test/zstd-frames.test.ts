@@ -400,6 +400,46 @@ describe('skippable frames', () => {
     expect(decoded.equals(data)).toBe(true);
     expect(seen).toEqual([12]);
   });
+
+  it('passes over 200,000 in one chunk (a 1.6 MB stream of them) without a call per frame (was: Maximum call stack size exceeded)', async () => {
+    const data = mixedData(10 * KiB, 43);
+    const stream = Buffer.concat([Buffer.concat(Array.from({ length: 200_000 }, () => skippableFrame(Buffer.alloc(0), 1))), ...(await compressAll([data]))]);
+    expect((await decompressAll([stream])).equals(data)).toBe(true);
+  });
+
+  it('hands over the ones asked for chunk by chunk, before the next chunk is read, not all queued at once', async () => {
+    const data = mixedData(10 * KiB, 47);
+    const frames = Buffer.concat(Array.from({ length: 100_000 }, () => skippableFrame(Buffer.from('x'), 13)));
+    let seen = 0;
+    const seenBeforeRead: number[] = [];
+    async function* source(): AsyncGenerator<Buffer> {
+      for (const chunk of [frames, frames, ...(await compressAll([data]))]) {
+        seenBeforeRead.push(seen);
+        yield chunk;
+      }
+    }
+    const decoded = await collect(decompressFrames(source(), { skippableNibbles: [13], onSkippableFrame: () => seen++ }));
+    expect(Buffer.concat(decoded).equals(data)).toBe(true);
+    expect(seenBeforeRead.slice(0, 3)).toEqual([0, 100_000, 200_000]);
+  });
+});
+
+describe('the abort signal', () => {
+  it('is checked frame by frame: a chunk of 100,000 empty frames (seconds of decoding that yield nothing) stops at once', async () => {
+    // Single segment, a 1-byte content size of 0, one empty raw block that is the last.
+    const empty = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
+    const controller = new AbortController();
+    let pulled = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      controller.abort(new UsageError('stop'));
+      pulled++;
+      yield Buffer.concat(Array.from({ length: 100_000 }, () => empty));
+      pulled++;
+      yield* await compressAll([mixedData(10 * KiB, 53)]);
+    }
+    await expect(collect(decompressFrames(source(), { signal: controller.signal }))).rejects.toThrow('stop');
+    expect(pulled).toBe(1);
+  });
 });
 
 describe('damaged input', () => {

@@ -10,6 +10,7 @@
 // own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
 import { CorruptArchiveError, ModuleUnavailableError } from '../errors.js';
+import { throwIfAborted } from '../storage/streams.js';
 import { FramePool } from './frame-pool.js';
 import { InOrder } from './in-order.js';
 import { zstdCodec, type StreamingFrameDecoder, type ZstdCodec } from './zstd-codec.js';
@@ -43,6 +44,11 @@ export interface DecompressOptions {
   maxSkippableBytes?: number;
   /** @default the process's codec (zstd-codec.ts) */
   codec?: ZstdCodec;
+  /**
+   * Checked before every frame: a chunk of input may hold a million tiny frames, which take
+   * seconds to decode and yield nothing a consumer could check it on.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -87,6 +93,7 @@ export async function* decompressFrames(
     for await (const chunk of source) {
       reader.push(asBuffer(chunk));
       for (let event = reader.next(); event !== undefined; event = reader.next()) {
+        throwIfAborted(options.signal);
         switch (event.kind) {
           case 'frame': {
             const holds = event.bytes.length + event.decodedBound;
@@ -98,7 +105,13 @@ export async function* decompressFrames(
             break;
           }
           case 'skippable':
-            pending.add(Promise.resolve(event));
+            // In order with the frames before it, and as bounded: a stream of a million
+            // skippable frames must not queue a million payloads (and promises) at once.
+            if (pending.size === 0) yield* release(event);
+            else {
+              while (pending.size >= concurrency) yield* release(await pending.next());
+              pending.add(Promise.resolve(event));
+            }
             break;
           case 'streaming': {
             const { offset, contentSize, hasChecksum, windowSize } = event;

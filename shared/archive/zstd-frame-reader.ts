@@ -40,6 +40,8 @@ const MAX_WINDOW_BYTES = 128 * MiB;
  * windows took a restore to 202 MiB of peak RSS). zstd levels 1-19 use at most 8 MiB.
  */
 const MAX_STREAMING_WINDOW_BYTES = 8 * MiB;
+/** What `skippable` answers for a frame passed over unread. */
+const SKIPPED = Symbol('skipped');
 const STREAM_SLICE_BLOCKS = 64;
 const STREAM_SLICE_BYTES = 1 * MiB;
 /** Window bytes the pure-JS decoder may move per slice (it shifts its window once per block). */
@@ -122,16 +124,21 @@ export class FrameReader {
   /** The next event the bytes received so far allow, or undefined when more input is needed. */
   next(): ReaderEvent | undefined {
     const queue = this.queue;
-    if (this.skipRemaining > 0) {
-      const skipped = Math.min(this.skipRemaining, queue.length);
-      queue.discard(queue.start + skipped);
-      this.skipRemaining -= skipped;
-      if (this.skipRemaining > 0) return undefined;
-    }
-    if (this.frame === undefined) {
+    // A loop, not a call per frame: a chunk may hold a million 8-byte skippable frames.
+    while (this.frame === undefined) {
+      if (this.skipRemaining > 0) {
+        const skipped = Math.min(this.skipRemaining, queue.length);
+        queue.discard(queue.start + skipped);
+        this.skipRemaining -= skipped;
+        if (this.skipRemaining > 0) return undefined;
+      }
       if (queue.length < 4) return undefined;
       const magic = queue.uint32At(queue.start);
-      if ((magic & 0xfffffff0) === SKIPPABLE_MAGIC_BASE) return this.skippable(magic & 0xf);
+      if ((magic & 0xfffffff0) !== SKIPPABLE_MAGIC_BASE) break;
+      const event = this.skippable(magic & 0xf);
+      if (event !== SKIPPED) return event;
+    }
+    if (this.frame === undefined) {
       const header = this.readFrameHeader();
       if (header === undefined) return undefined;
       this.frame = {
@@ -155,7 +162,8 @@ export class FrameReader {
     }
   }
 
-  private skippable(magicNibble: number): ReaderEvent | undefined {
+  /** The frame's event, undefined when more input is needed, or SKIPPED when it is passed over unread. */
+  private skippable(magicNibble: number): ReaderEvent | typeof SKIPPED | undefined {
     const queue = this.queue;
     if (queue.length < SKIPPABLE_HEADER_BYTES) return undefined;
     const offset = queue.start;
@@ -163,7 +171,7 @@ export class FrameReader {
     if (!this.collectSkippable(magicNibble)) {
       queue.discard(offset + SKIPPABLE_HEADER_BYTES);
       this.skipRemaining = size;
-      return this.next();
+      return SKIPPED;
     }
     if (size > this.maxSkippableBytes) {
       throw new ArchiveLimitError(

@@ -125,6 +125,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     onFormat: (isEncrypted) => (encrypted = isEncrypted),
   });
   const frames = decompressFrames(plaintext, {
+    signal,
     skippableNibbles: [ARCHIVE_MARKER_NIBBLE, ARCHIVE_FOOTER_NIBBLE],
     onSkippableFrame: (payload, nibble) => {
       if (nibble === ARCHIVE_MARKER_NIBBLE) {
