@@ -217,6 +217,12 @@ function assertWrittenAsPath(spec: string, what: LocationKind): void {
 /** AWS S3's web addresses of an object: virtual-hosted (`BUCKET.s3[.-]REGION.amazonaws.com/KEY`) or path-style (`s3[.-]REGION.amazonaws.com/BUCKET/KEY`). */
 const S3_VIRTUAL_HOST = /^(.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
 const S3_PATH_HOST = /^s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
+/**
+ * Hosts of S3 that name no bucket: an access point (`NAME-ACCOUNT.s3-accesspoint.REGION…`), an
+ * Object Lambda or a Multi-Region Access Point, S3 Control. Read as virtual-hosted, their first
+ * label would be named as a bucket: one the user does not own, that anyone may create.
+ */
+const S3_NOT_A_BUCKET_HOST = /(?:^|\.)s3-(?:accesspoint|object-lambda|global|control)(?:[.-]|$)/;
 
 /**
  * The refusal of an http(s) URL typed as a location: an AWS S3 object's web address is named as
@@ -230,10 +236,13 @@ function webAddressRefusal(spec: string, s3Form: string, pathForm: string): stri
   } catch {
     url = undefined;
   }
-  const host = url?.hostname.toLowerCase() ?? '';
+  const hostname = url?.hostname.toLowerCase() ?? '';
+  const host = S3_NOT_A_BUCKET_HOST.test(hostname) ? '' : hostname;
   let path: string | undefined;
   try {
-    path = url === undefined ? undefined : decodeURIComponent(url.pathname.slice(1));
+    // In the path of an S3 web address a "+" stands for a space (the console's object URL
+    // writes `a b` as `a+b`, and a "+" of the key as %2B), as S3 reads it.
+    path = url === undefined ? undefined : decodeURIComponent(url.pathname.slice(1).replaceAll('+', ' '));
   } catch {
     path = undefined;
   }
