@@ -192,7 +192,7 @@ export type LocationKind = 'archive' | 'store';
  * would be relative): else a backup would land in a local file or directory named after the
  * scheme, or below the working directory, and a listing or a prune would look there.
  */
-function assertWrittenAsPath(spec: string, what: LocationKind): void {
+export function assertWrittenAsPath(spec: string, what: LocationKind): void {
   const shown = JSON.stringify(spec.length > 60 ? `${spec.slice(0, 60)}…` : spec);
   const s3Form = what === 'archive' ? 's3://bucket/key' : 's3://bucket/prefix/';
   const pathForm = what === 'archive' ? 'a file path' : 'a directory';
