@@ -131,6 +131,24 @@ describe('openLocation', () => {
     await expect(openLocation('https://s3.amazonaws.com/bucket')).rejects.toThrow(/is a web address, not a location/);
   });
 
+  it('echoes a location it refuses as written without its credentials or a presigned signature', async () => {
+    for (const spec of [
+      ` s3://AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      `s3:/AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      `s3//AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      `s3:AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      ` https://user:${SECRET}@host/k`,
+      ` https://bucket.s3.amazonaws.com/k?X-Amz-Signature=${SECRET}`,
+    ]) {
+      for (const refusal of [await openLocation(spec).catch((e: unknown) => e), await openStore(spec).catch((e: unknown) => e)] as Error[]) {
+        expect(refusal, spec).toBeInstanceOf(UsageError);
+        expect(refusal.message, spec).toMatch(/starts with whitespace|looks like a mistyped URL/);
+        expect(refusal.message, spec).not.toContain(SECRET);
+        expect(refusal.message, spec).not.toContain(SECRET.slice(0, 12));
+      }
+    }
+  });
+
   it('reads a "+" in an S3 web address as the space S3 reads there, a %2B as a "+"', async () => {
     // The console's object URL of the key `acme/a b+c.tar.zst`.
     const error = (await openLocation('https://bucket.s3.eu-west-1.amazonaws.com/acme/a+b%2Bc.tar.zst').catch((e: unknown) => e)) as Error;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
+import { redact as redactText } from './redact.js';
 import { assertRegion, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from './s3-object-settings.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
@@ -193,7 +194,10 @@ export type LocationKind = 'archive' | 'store';
  * scheme, or below the working directory, and a listing or a prune would look there.
  */
 export function assertWrittenAsPath(spec: string, what: LocationKind): void {
-  const shown = JSON.stringify(spec.length > 60 ? `${spec.slice(0, 60)}…` : spec);
+  // Echoed without credentials, as parseS3Url refuses `s3://AKIA…:secret@b/k` without them: a
+  // `user:secret@` (after `s3://`, or a slip of it: `s3:/`, `s3//`, `s3:`), a presigned query.
+  const masked = redactText(spec.replace(SLIPPED_CREDENTIALS, '$1***@'));
+  const shown = JSON.stringify(masked.length > 60 ? `${masked.slice(0, 60)}…` : masked);
   const s3Form = what === 'archive' ? 's3://bucket/key' : 's3://bucket/prefix/';
   const pathForm = what === 'archive' ? 'a file path' : 'a directory';
   if (/^\s/.test(spec)) {
@@ -213,6 +217,12 @@ export function assertWrittenAsPath(spec: string, what: LocationKind): void {
   const meant = slip === 's3' ? s3Form : slip === 'file' ? 'file:///absolute/path or a plain path' : `${slip}://… (not supported: give ${s3Form} or ${pathForm})`;
   throw new UsageError(`${shown} looks like a mistyped URL, not a file path: write ${meant} (a local file of that name: prefix it with ./)`);
 }
+
+/**
+ * `user:secret@` after a URL scheme (` s3://AK:SK@b/k`) or a slip of it (`s3:/`, `s3//`, `s3:`),
+ * up to the first "@": an AWS secret key holds "/" and "+" but no "@".
+ */
+const SLIPPED_CREDENTIALS = /^(\s*[a-z][a-z0-9+.-]*(?::\/{0,2}|\/\/))[^@\s]*:[^@\s]*@/i;
 
 /** AWS S3's web addresses of an object: virtual-hosted (`BUCKET.s3[.-]REGION.amazonaws.com/KEY`) or path-style (`s3[.-]REGION.amazonaws.com/BUCKET/KEY`). */
 const S3_VIRTUAL_HOST = /^(.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
