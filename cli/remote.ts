@@ -23,6 +23,7 @@ import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, Res
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
 import { backupRecipients } from '../shared/archive/encrypted-archive.js';
+import { assertWrittenAsPath } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
@@ -252,6 +253,8 @@ function assertRemoteLocation(location: string, flag: string, storage: Partial<S
   // --sse, --sse-kms-key-id, --storage-class (a backup's only): the line local mode prints, before the gateway is called.
   s3ObjectSettings(storage ?? {});
   if (!isS3Url(location)) {
+    // Named as local mode names it first: ' s3://b/k', S3://b/k, s3:/b/k, an S3 object's https:// address.
+    assertWrittenAsPath(location, flag === '--in' ? 'store' : 'archive');
     throw new UsageError(
       `in remote mode archives are stored in S3: ${flag} must be ${flag === '--in' ? 's3://bucket/prefix/' : 's3://bucket/key'} (the gateway's functions cannot reach a path on this machine)`,
       'REMOTE_UNSUPPORTED',

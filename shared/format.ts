@@ -76,6 +76,17 @@ export function shownPath(path: string): string {
   return shownText(path.replaceAll('\\', '\\\\'));
 }
 
+/**
+ * Said after "no archive at NAME" when NAME holds what a shown name is escaped into (a doubled
+ * backslash, a `\uXXXX`): it may have been copied from a listing, which shows a name that way
+ * (shownPath), while a location is taken as written.
+ */
+export function escapedNameHint(name: string): string {
+  return /\\\\|\\u[0-9a-fA-F]{4}/.test(name)
+    ? ' (a listing shows a name escaped: each backslash doubled, a control character as \\u…; write a backslash once, or take the location from --json)'
+    : '';
+}
+
 /** `shownPath` in double quotes (a `"` in it escaped as `\"`), where a message quotes the name. */
 export function quotedPath(path: string): string {
   return `"${shownPath(path).replaceAll('"', '\\"')}"`;

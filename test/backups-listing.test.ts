@@ -235,6 +235,16 @@ describe('tenants backups below an s3rver prefix', () => {
     }
     const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/copied/', ...s3Flags(server)]);
     expect((JSON.parse(listed.stdout) as { backups: BackupEntry[] }).backups.map((entry) => entry.location).sort()).toEqual(keys.map((copy) => `s3://backups/${copy}`).sort());
+    // Shown to a person, the backslash is doubled (as every name shown): copied from there, the
+    // location names another key, and the refusal says why.
+    const shown = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/copied/', ...s3Flags(server)]);
+    const copied = /s3:\/\/backups\/copied\/acme\S*old\.tar\.zst/.exec(shown.stdout)?.[0];
+    expect(copied).toBe('s3://backups/copied/acme\\\\old.tar.zst');
+    const refused = await runMain(['tenants', 'verify', '--from', copied!, '--no-record', ...s3Flags(server)]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe(
+      'openclaw: no archive at s3://backups/copied/acme\\\\old.tar.zst (a listing shows a name escaped: each backslash doubled, a control character as \\u…; write a backslash once, or take the location from --json)\n',
+    );
     for (const copy of keys) {
       const verified = await runMain(['--json', 'tenants', 'verify', '--from', `s3://backups/${copy}`, '--no-record', ...s3Flags(server)]);
       expect(verified.stderr, copy).toBe('');

@@ -352,6 +352,11 @@ describe('remote executor', () => {
       [['tenants', 'restore', '--from', 's3://backups/k.tar.zst.age', '--pipe', 'age -d -i key.txt'], /--pipe runs a shell command and is not available in remote mode \(the gateway's Lambda functions\): an age-encrypted archive is decrypted with --identity-secret NAME/],
       [['tenants', 'verify', '--from', 's3://backups/k.tar.zst.age', '--pipe', 'age -d -i key.txt'], /an age-encrypted archive is decrypted with --identity-secret NAME/],
       [['tenants', 'restore', '--from', '/var/backups/acme.tar.zst'], /in remote mode archives are stored in S3: --from must be s3:\/\/bucket\/key/],
+      // A location mistyped is named as local mode names it, not as a path the gateway cannot reach.
+      [['tenants', 'verify', '--from', ' s3://backups/k.tar.zst'], /^openclaw: " s3:\/\/backups\/k\.tar\.zst" starts with whitespace/],
+      [['tenants', 'restore', '--from', 'https://backups.s3.eu-west-1.amazonaws.com/acme/a+b.tar.zst'], /^openclaw: "https:\/\/…" is an S3 object's web address, not a location: write "s3:\/\/backups\/acme\/a b\.tar\.zst"\n$/],
+      [['tenants', 'backup', 'acme', '--to', 'S3://backups/k.tar.zst'], /^openclaw: S3 URLs are written in lowercase: s3:\/\/bucket\/key\n$/],
+      [['tenants', 'backups', 'acme', '--in', 's3:/backups/acme/'], /^openclaw: "s3:\/backups\/acme\/" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/prefix\//],
       [['--tenants-dir', '/srv/tenants', 'tenants', 'list'], /--tenants-dir is a local-mode setting/],
     ];
     for (const [args, message] of cases) {

@@ -107,4 +107,24 @@ describe('parseS3Url', () => {
       expect((error as Error).message).not.toContain('wJalrXUtnFEMI');
     }
   });
+
+  it('never echoes a secret key with a "/" in it (as AWS secret keys have) written into the URL', () => {
+    for (const access of ['read', 'write'] as const) {
+      for (const text of ['s3://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@bucket/key', 's3://AKIAEXAMPLE:wJalr/K7MDENG@bucket/k@ey']) {
+        const error = (() => {
+          try {
+            return parseS3Url(text, access);
+          } catch (caught) {
+            return caught as Error;
+          }
+        })() as Error;
+        expect(error.message, text).toMatch(/^credentials in S3 URLs are not supported/);
+        expect(error.message, text).not.toContain('wJalr');
+      }
+    }
+    // A ":" in the bucket without any "@" is only a bad bucket name, named as such.
+    expect(() => parseS3Url('s3://minio:9000/bucket/key')).toThrow(/^invalid S3 bucket name "minio:9000"/);
+    // An "@" in the key is a key's.
+    expect(parseS3Url('s3://bucket/ops@example.com/x.tar.zst')).toEqual({ bucket: 'bucket', key: 'ops@example.com/x.tar.zst' });
+  });
 });

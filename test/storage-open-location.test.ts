@@ -131,6 +131,52 @@ describe('openLocation', () => {
     await expect(openLocation('https://s3.amazonaws.com/bucket')).rejects.toThrow(/is a web address, not a location/);
   });
 
+  it('echoes a location it refuses as written without its credentials or a presigned signature', async () => {
+    for (const spec of [
+      ` s3://AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      `s3:/AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      `s3//AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      `s3:AKIAEXAMPLE:${SECRET}@bucket/k.tar.zst`,
+      ` https://user:${SECRET}@host/k`,
+      ` https://bucket.s3.amazonaws.com/k?X-Amz-Signature=${SECRET}`,
+    ]) {
+      for (const refusal of [await openLocation(spec).catch((e: unknown) => e), await openStore(spec).catch((e: unknown) => e)] as Error[]) {
+        expect(refusal, spec).toBeInstanceOf(UsageError);
+        expect(refusal.message, spec).toMatch(/starts with whitespace|looks like a mistyped URL/);
+        expect(refusal.message, spec).not.toContain(SECRET);
+        expect(refusal.message, spec).not.toContain(SECRET.slice(0, 12));
+      }
+    }
+  });
+
+  it('reads a "+" in an S3 web address as the space S3 reads there, a %2B as a "+"', async () => {
+    // The console's object URL of the key `acme/a b+c.tar.zst`.
+    const error = (await openLocation('https://bucket.s3.eu-west-1.amazonaws.com/acme/a+b%2Bc.tar.zst').catch((e: unknown) => e)) as Error;
+    expect(error.message).toContain('write "s3://bucket/acme/a b+c.tar.zst"');
+  });
+
+  it('names no bucket for an access point\'s or another S3 feature\'s web address (its first label is no bucket of the user\'s)', async () => {
+    for (const spec of [
+      'https://backups-123456789012.s3-accesspoint.eu-west-1.amazonaws.com/acme/x.tar.zst',
+      'https://backups-123456789012.s3-accesspoint-fips.dualstack.us-east-1.amazonaws.com/acme/x.tar.zst',
+      'https://mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com/acme/x.tar.zst',
+      'https://ol-ap-123456789012.s3-object-lambda.us-east-1.amazonaws.com/acme/x.tar.zst',
+      'https://123456789012.s3-control.us-east-1.amazonaws.com/v20180820/accesspoint/ap',
+    ]) {
+      const error = (await openLocation(spec, {}).catch((e: unknown) => e)) as Error;
+      expect(error, spec).toBeInstanceOf(UsageError);
+      expect(error.message, spec).toMatch(/^"https:\/\/…" is a web address, not a location: give s3:\/\/bucket\/key/);
+    }
+    // A website endpoint, FIPS, the legacy global host: a bucket's own.
+    for (const [spec, meant] of [
+      ['https://backups.s3-website-eu-west-1.amazonaws.com/acme/x.tar.zst', 's3://backups/acme/x.tar.zst'],
+      ['https://backups.s3-fips.us-east-1.amazonaws.com/k', 's3://backups/k'],
+      ['https://backups.s3-external-1.amazonaws.com/k', 's3://backups/k'],
+    ]) {
+      expect(((await openLocation(spec!).catch((e: unknown) => e)) as Error).message, spec).toContain(`write ${JSON.stringify(meant)}`);
+    }
+  });
+
   it('checks a place of many archives (--in) as written too', async () => {
     const refusal = async (spec: string, options: StoreOptions = {}) => (await openStore(spec, options).catch((e: unknown) => e)) as Error;
     for (const [spec, message] of [

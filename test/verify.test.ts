@@ -119,6 +119,17 @@ describe('tenants verify on a local archive', () => {
     expect(run.stderr).toBe(`openclaw: no archive at ${path.join(dir.path, 'missing.tar.zst')}\n`);
   });
 
+  it('says a missing archive named with a doubled backslash may be a listing\'s escaped name (a listing shows old\\x as old\\\\x)', async () => {
+    const copy = copyOf('old\\acme.tar.zst');
+    const listed = await runMain(['tenants', 'backups', 'acme', '--in', path.dirname(copy)]);
+    const shown = listed.stdout.split('\n').map((line) => line.split('  ').at(-1)!.trim()).find((location) => location.includes('old'));
+    expect(shown).toBe(copy.replace('\\', '\\\\'));
+    const run = await verify('--from', shown!);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`openclaw: no archive at ${shown} (a listing shows a name escaped: each backslash doubled, a control character as \\u…; write a backslash once, or take the location from --json)\n`);
+    expect((await verify('--from', copy)).status).toBe(0);
+  });
+
   it('reads an archive of GNU tar + zstd, saying it could not check per file', async () => {
     const foreign = path.join(dir.path, 'foreign.tar.zst');
     execFileSync('bash', ['-o', 'pipefail', '-c', `tar -C ${JSON.stringify(dir.path)} -cf - tenants/acme | zstd -q -o ${JSON.stringify(foreign)}`]);

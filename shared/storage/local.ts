@@ -33,6 +33,7 @@ import { createDirectories, removeCreatedDirectories } from '../created-director
 import { crashPoint } from '../crash-points.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
+import { escapedNameHint } from '../format.js';
 import { syncDirectory } from '../sync-directory.js';
 import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
@@ -320,7 +321,7 @@ export class LocalFileLocation implements ArchiveLocation {
     const fail = (message: string, storageCode: StorageCode) => new StorageError(message, storageCode, { cause: error });
     switch (code) {
       case 'ENOENT':
-        return operation === 'read' ? fail(`no archive at ${path}`, 'NOT_FOUND') : fail(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND');
+        return operation === 'read' ? fail(`no archive at ${path}${escapedNameHint(path)}`, 'NOT_FOUND') : fail(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND');
       case 'EISDIR':
         return fail(`${path} is a directory, not an archive file`, 'NOT_A_FILE');
       case 'ENOTDIR':

@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { assertLocalPath } from '../local-path.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
+import { redact as redactText } from './redact.js';
 import { assertRegion, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from './s3-object-settings.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
@@ -194,8 +195,11 @@ export type LocationKind = 'archive' | 'store';
  * would be relative): else a backup would land in a local file or directory named after the
  * scheme, or below the working directory, and a listing or a prune would look there.
  */
-function assertWrittenAsPath(spec: string, what: LocationKind): void {
-  const shown = JSON.stringify(spec.length > 60 ? `${spec.slice(0, 60)}…` : spec);
+export function assertWrittenAsPath(spec: string, what: LocationKind): void {
+  // Echoed without credentials, as parseS3Url refuses `s3://AKIA…:secret@b/k` without them: a
+  // `user:secret@` (after `s3://`, or a slip of it: `s3:/`, `s3//`, `s3:`), a presigned query.
+  const masked = redactText(spec.replace(SLIPPED_CREDENTIALS, '$1***@'));
+  const shown = JSON.stringify(masked.length > 60 ? `${masked.slice(0, 60)}…` : masked);
   const s3Form = what === 'archive' ? 's3://bucket/key' : 's3://bucket/prefix/';
   const pathForm = what === 'archive' ? 'a file path' : 'a directory';
   if (/^\s/.test(spec)) {
@@ -216,9 +220,21 @@ function assertWrittenAsPath(spec: string, what: LocationKind): void {
   throw new UsageError(`${shown} looks like a mistyped URL, not a file path: write ${meant} (a local file of that name: prefix it with ./)`);
 }
 
+/**
+ * `user:secret@` after a URL scheme (` s3://AK:SK@b/k`) or a slip of it (`s3:/`, `s3//`, `s3:`),
+ * up to the first "@": an AWS secret key holds "/" and "+" but no "@".
+ */
+const SLIPPED_CREDENTIALS = /^(\s*[a-z][a-z0-9+.-]*(?::\/{0,2}|\/\/))[^@\s]*:[^@\s]*@/i;
+
 /** AWS S3's web addresses of an object: virtual-hosted (`BUCKET.s3[.-]REGION.amazonaws.com/KEY`) or path-style (`s3[.-]REGION.amazonaws.com/BUCKET/KEY`). */
 const S3_VIRTUAL_HOST = /^(.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
 const S3_PATH_HOST = /^s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
+/**
+ * Hosts of S3 that name no bucket: an access point (`NAME-ACCOUNT.s3-accesspoint.REGION…`), an
+ * Object Lambda or a Multi-Region Access Point, S3 Control. Read as virtual-hosted, their first
+ * label would be named as a bucket: one the user does not own, that anyone may create.
+ */
+const S3_NOT_A_BUCKET_HOST = /(?:^|\.)s3-(?:accesspoint|object-lambda|global|control)(?:[.-]|$)/;
 
 /**
  * The refusal of an http(s) URL typed as a location: an AWS S3 object's web address is named as
@@ -232,10 +248,13 @@ function webAddressRefusal(spec: string, s3Form: string, pathForm: string): stri
   } catch {
     url = undefined;
   }
-  const host = url?.hostname.toLowerCase() ?? '';
+  const hostname = url?.hostname.toLowerCase() ?? '';
+  const host = S3_NOT_A_BUCKET_HOST.test(hostname) ? '' : hostname;
   let path: string | undefined;
   try {
-    path = url === undefined ? undefined : decodeURIComponent(url.pathname.slice(1));
+    // In the path of an S3 web address a "+" stands for a space (the console's object URL
+    // writes `a b` as `a+b`, and a "+" of the key as %2B), as S3 reads it.
+    path = url === undefined ? undefined : decodeURIComponent(url.pathname.slice(1).replaceAll('+', ' '));
   } catch {
     path = undefined;
   }

@@ -6,6 +6,7 @@
 // message: only pieces we chose go in, and the SDK's own text passes through `redact`.
 
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError, type StorageCode } from '../errors.js';
+import { escapedNameHint } from '../format.js';
 import { redact } from './redact.js';
 import { isAbortError } from './streams.js';
 
@@ -145,7 +146,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     return fail(`S3 bucket ${JSON.stringify(context.bucket)} does not exist${at} (${where})`, 'NO_SUCH_BUCKET');
   }
   if (name === 'NoSuchKey' || (name === 'NotFound' && status === 404)) {
-    return fail(`no archive at ${where}`, 'NOT_FOUND');
+    return fail(`no archive at ${where}${escapedNameHint(where)}`, 'NOT_FOUND');
   }
   if (name === 'PreconditionFailed' || name === 'ConditionalRequestConflict' || status === 412) {
     if (context.operation === 'read') return fail(`${where} changed while it was being read`, 'CHANGED');

@@ -67,8 +67,9 @@ export function parseS3Url(text: string, access: KeyAccess = 'write'): S3Url {
   const slash = rest.indexOf('/');
   const bucket = slash === -1 ? rest : rest.slice(0, slash);
   // Checked before the bucket is echoed: `s3://AKIA…:secret@bucket/key` must not end up in
-  // an error message.
-  if (bucket.includes('@')) {
+  // an error message, nor the secret's start when it holds a "/" (as AWS secret keys do:
+  // the text before the first "/" is then `AKIA…:wJalr…`, no bucket name holds a ":").
+  if (bucket.includes('@') || (bucket.includes(':') && rest.includes('@'))) {
     throw new InvalidNameError(
       'credentials in S3 URLs are not supported: use --access-key/--secret-key or --aws-profile',
     );
