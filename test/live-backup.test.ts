@@ -643,6 +643,52 @@ describe('SQLite databases', () => {
     }
   });
 
+  it.each([
+    ['outside the tenant, same host', 'outside', 'same-host'],
+    ['outside the tenant, cross-host', 'outside', 'cross-host'],
+    ['in the tenant, same host', 'inside', 'same-host'],
+  ] as const)('rolls back a hot journal naming a super-journal (%s) in its private copy without deleting that file', async (_label, where, writers) => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const writerFile = path.join(dir.path, 'writer.sqlite');
+    const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    const db = openDatabase(writerFile);
+    try {
+      db.exec('PRAGMA cache_size = 10; CREATE TABLE t (n INTEGER, pad BLOB)');
+      db.exec(`BEGIN; ${'INSERT INTO t VALUES (1, randomblob(500));'.repeat(100)} COMMIT`);
+      db.exec(`BEGIN; ${'INSERT INTO t VALUES (2, randomblob(500));'.repeat(2000)} UPDATE t SET n = 3`);
+      copyFileSync(writerFile, crashed);
+      copyFileSync(`${writerFile}-journal`, `${crashed}-journal`);
+      db.exec('ROLLBACK');
+    } finally {
+      db.close();
+    }
+    // The journal, as the tenant may write it, ends with a super-journal's name (a transaction
+    // over attached databases): the file SQLite deletes once it has rolled the journal back,
+    // unless a journal it lists still names it. Outside the tenant: a file of the backup's user.
+    const superJournal = where === 'outside' ? path.join(dir.path, 'precious.txt') : `${crashed}-mj0123456789`;
+    writeFileSync(superJournal, where === 'outside' ? 'not the tenant\'s\n' : `${tenantDir}/memory/gone.sqlite-journal\0`);
+    const name = Buffer.from(superJournal);
+    const tail = Buffer.alloc(16);
+    tail.writeUInt32BE(name.length, 0);
+    tail.writeUInt32BE(name.reduce((sum, byte) => sum + byte, 0), 4);
+    Buffer.from('d9d505f920a163d7', 'hex').copy(tail, 8);
+    writeFileSync(`${crashed}-journal`, Buffer.concat([readFileSync(`${crashed}-journal`), name, tail]));
+    const live = describeTree(tenantDir);
+    const kept = readFileSync(superJournal);
+
+    const { backup: result, restored } = await backupAndRestore({ writers });
+    expect(readFileSync(superJournal)).toEqual(kept); // it was deleted
+    expect(describeTree(tenantDir)).toEqual(live);
+    expect(result.warnings).toEqual([]);
+    const check = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
+    try {
+      expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+      expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100'); // rolled back
+    } finally {
+      check.close();
+    }
+  });
+
   it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     // `caf\xe9`, a Latin-1 name: Node would pass it to SQLite as `caf\ufffd`, a file that does not exist.
