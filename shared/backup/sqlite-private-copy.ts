@@ -218,10 +218,11 @@ const SUPER_JOURNAL_TAIL_BYTES = 16;
  * name of its super-journal: SQLite rolls it back only if that file exists, and then deletes
  * the super-journal, by that name, unless a live journal still names it. The name is bytes in
  * a file the tenant writes: the copy's rollback, run by the backup, would delete any file its
- * user may (`/etc/passwd` as root; another tenant's database on EFS). So the backup decides
- * itself whether the super-journal is there (`superJournalPresent`, inside `tenantRoot`):
- * there, the name is cut off and the copy rolled back; gone (the transaction committed), the
- * copy's journal is removed, as SQLite would have finalized it. A journal naming none is left.
+ * user may (better-sqlite3's SQLite did, as root; Node 24's node:sqlite did not in our test).
+ * So the backup decides itself whether the super-journal is there (`superJournalPresent`,
+ * inside `tenantRoot`): there, the name is cut off and the copy rolled back; gone (the
+ * transaction committed), the copy's journal is removed, as SQLite would have finalized it.
+ * A journal naming none is left as it is.
  */
 export async function detachSuperJournal(copyPath: string, tenantRoot: string): Promise<void> {
   const journal = `${copyPath}-journal`;
