@@ -86,6 +86,23 @@ vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
   return { ...original, snapshotDatabase };
 });
 
+/** What a read-write open of a live database (sqlite-snapshot.ts `closeAsLastConnection`) runs first; a test sets it, and unsets it. */
+const drivers = vi.hoisted(() => ({ beforeReadWriteOpen: undefined as (() => void) | undefined }));
+vi.mock('../shared/backup/sqlite-driver.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../shared/backup/sqlite-driver.js')>();
+  const sqliteDriver: typeof original.sqliteDriver = () => {
+    const driver = original.sqliteDriver();
+    return {
+      ...driver,
+      open: (file, options) => {
+        if (options?.mustExist === true && options.readOnly !== true) drivers.beforeReadWriteOpen?.();
+        return driver.open(file, options);
+      },
+    };
+  };
+  return { ...original, sqliteDriver };
+});
+
 /**
  * WAL restarts a copy waits for between its database and its WAL. One would do (the writer
  * answers between rounds, so the next one starts after the copy's first look at the WAL);
@@ -123,6 +140,36 @@ async function restore(): Promise<string> {
 async function backupAndRestore(sqlite?: SqliteOptions): Promise<{ backup: BackupResult; restored: string }> {
   const result = await backup(sqlite);
   return { backup: result, restored: await restore() };
+}
+
+/**
+ * Leaves `file` and its hot `-journal` as a writer killed mid-transaction does (copied while a
+ * transaction has spilled pages into the database; its last commit: 100 rows, sum(n) 100).
+ * With `superJournal`, the journal ends with that name, as a transaction over attached
+ * databases writes it (and as the tenant may): the file SQLite deletes once it has rolled the
+ * journal back, unless a journal it lists still names it.
+ */
+function leaveHotJournal(file: string, superJournal?: string): void {
+  const writerFile = path.join(dir.path, 'writer.sqlite');
+  const db = openDatabase(writerFile);
+  try {
+    db.exec('PRAGMA cache_size = 10; CREATE TABLE t (n INTEGER, pad BLOB)');
+    db.exec(`BEGIN; ${'INSERT INTO t VALUES (1, randomblob(500));'.repeat(100)} COMMIT`);
+    db.exec(`BEGIN; ${'INSERT INTO t VALUES (2, randomblob(500));'.repeat(2000)} UPDATE t SET n = 3`);
+    copyFileSync(writerFile, file);
+    copyFileSync(`${writerFile}-journal`, `${file}-journal`);
+    db.exec('ROLLBACK');
+  } finally {
+    db.close();
+    rmSync(writerFile);
+  }
+  if (superJournal === undefined) return;
+  const name = Buffer.from(superJournal);
+  const tail = Buffer.alloc(16);
+  tail.writeUInt32BE(name.length, 0);
+  tail.writeUInt32BE(name.reduce((sum, byte) => sum + byte, 0), 4);
+  Buffer.from('d9d505f920a163d7', 'hex').copy(tail, 8);
+  writeFileSync(`${file}-journal`, Buffer.concat([readFileSync(`${file}-journal`), name, tail]));
 }
 
 /** Checks a restored live database: intact, standalone, commits 1..n for some n in [from, to]; returns n. */
@@ -501,6 +548,46 @@ describe('SQLite databases', () => {
     }
   });
 
+  it('never rolls back a hot journal that appears beside a live WAL database before it is closed as its last connection (nor deletes its super-journal)', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'live.sqlite');
+    const precious = path.join(dir.path, 'precious.txt');
+    writeFileSync(precious, 'not the tenant\'s\n');
+    const other = path.join(dir.path, 'other.sqlite');
+    leaveHotJournal(other, precious);
+    const writer = openDatabase(file);
+    let open = true;
+    let closed: Buffer | undefined;
+    try {
+      writer.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      for (let n = 1; n <= 100; n++) writer.exec(`INSERT INTO t VALUES (${n})`);
+      // Its last writer closes it once the backup has found its -wal and -shm (so the
+      // snapshot's read-only connection creates them, and the backup closes the database again
+      // read-write); the tenant drops a hot journal beside it before that.
+      snapshots.beforeOpen = () => {
+        writer.close();
+        open = false;
+        closed = readFileSync(file);
+      };
+      drivers.beforeReadWriteOpen = () => copyFileSync(`${other}-journal`, `${file}-journal`);
+      const { backup: result, restored } = await backupAndRestore();
+      expect(readFileSync(precious, 'utf8')).toBe('not the tenant\'s\n');
+      expect(readFileSync(file).equals(closed!)).toBe(true); // not rolled back with another database's pages
+      expect(readFileSync(`${file}-journal`).equals(readFileSync(`${other}-journal`))).toBe(true);
+      expect(result.warnings).toEqual([]);
+      const copy = openDatabase(path.join(restored, 'memory', 'live.sqlite'), { readOnly: true });
+      try {
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      snapshots.beforeOpen = undefined;
+      drivers.beforeReadWriteOpen = undefined;
+      if (open) writer.close();
+    }
+  });
+
   it('creates no -shm beside a WAL database a crash left with its -wal only: snapshotted from a private copy', async () => {
     mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
     const file = path.join(tenantDir, 'memory', 'crashed.sqlite');
@@ -638,6 +725,32 @@ describe('SQLite databases', () => {
     try {
       expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
       expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100');
+    } finally {
+      check.close();
+    }
+  });
+
+  it.each([
+    ['outside the tenant, same host', 'outside', 'same-host'],
+    ['outside the tenant, cross-host', 'outside', 'cross-host'],
+    ['in the tenant, same host', 'inside', 'same-host'],
+  ] as const)('rolls back a hot journal naming a super-journal (%s) in its private copy without deleting that file', async (_label, where, writers) => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    const superJournal = where === 'outside' ? path.join(dir.path, 'precious.txt') : `${crashed}-mj0123456789`;
+    writeFileSync(superJournal, where === 'outside' ? 'not the tenant\'s\n' : `${tenantDir}/memory/gone.sqlite-journal\0`);
+    leaveHotJournal(crashed, superJournal);
+    const live = describeTree(tenantDir);
+    const kept = readFileSync(superJournal);
+
+    const { backup: result, restored } = await backupAndRestore({ writers });
+    expect(readFileSync(superJournal)).toEqual(kept); // the copy's rollback deleted it
+    expect(describeTree(tenantDir)).toEqual(live);
+    expect(result.warnings).toEqual([]);
+    const check = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
+    try {
+      expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
+      expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100'); // rolled back
     } finally {
       check.close();
     }

@@ -18,7 +18,7 @@ import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, type FileAccess } from '../
 import { fsPath } from '../raw-name.js';
 import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
-import { copyDatabasePrivately } from './sqlite-private-copy.js';
+import { copyDatabasePrivately, detachSuperJournal } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
 import { readHead, readWhole, readWholeAt, sameVersion, spoolFile, type ReadScratch } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
@@ -293,7 +293,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         : same
           ? held !== undefined
             ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities })
-            : await snapshotPrivateCopy(context, handle, absPath, snapshotPath)
+            : await snapshotPrivateCopy(context, handle, item, snapshotPath)
           : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
     // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
     // on the next read-write open; a private copy of the database and its journal is, and then
@@ -302,7 +302,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     // of it is one committed state of it, whatever the path names once it is done: a file
     // replaced by rename (or renamed away) since is archived as it was, as any file is.
     const openedAsFound = outcome.ok && held !== undefined && CAN_CHECK_OPENED_PATHS;
-    if (!outcome.ok && outcome.kind === 'recovery') outcome = await snapshotPrivateCopy(context, handle, absPath, snapshotPath);
+    if (!outcome.ok && outcome.kind === 'recovery') outcome = await snapshotPrivateCopy(context, handle, item, snapshotPath);
     if (outcome.ok && (openedAsFound || (await isSameFile(absPath, before)))) {
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
@@ -337,7 +337,9 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
  * is copied once more before the database is called `unusable`, in case the copy, not the
  * database, was at fault.
  */
-async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, absPath: string, snapshotPath: string): Promise<{ readonly ok: true } | SnapshotFailure> {
+async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, item: FileItem, snapshotPath: string): Promise<{ readonly ok: true } | SnapshotFailure> {
+  const absPath = absPathOf(item);
+  const tenantRoot = absPath.slice(0, absPath.length - item.relPath.length - 1);
   let outcome: SnapshotOutcome | undefined;
   for (let round = 1; round <= UNUSABLE_COPY_ROUNDS; round++) {
     await context.temp.remove(snapshotPath);
@@ -361,6 +363,8 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
         outcome = { ok: false, kind: 'unusable', reason: problem };
         continue;
       }
+      // Never a rollback that deletes a file the tenant names (its super-journal): sqlite-private-copy.ts.
+      if (copy.companions.includes('-journal')) await detachSuperJournal(copy.path, tenantRoot);
       outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true });
       if (outcome.ok) {
         const problem = checkIntegrity(snapshotPath);

@@ -28,8 +28,10 @@
 
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
 
 import { isVanished, openAt } from '../file-access.js';
+import { decodeRawName } from '../raw-name.js';
 import type { TempArea } from './temp-area.js';
 
 /** Copies made before giving up on a database that keeps changing. */
@@ -200,6 +202,77 @@ async function copyCompanion(path: string, was: Stats, destination: string): Pro
     if (!stat.isFile() || stat.ino !== was.ino) return false;
     await copyOpen(handle, stat.size, destination);
     return true;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The 8 bytes that end a rollback journal naming a super-journal (https://sqlite.org/fileformat.html). */
+const SUPER_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+/** After the super-journal's name: its length, its checksum (4 bytes each), the magic. */
+const SUPER_JOURNAL_TAIL_BYTES = 16;
+
+/**
+ * Makes the private copy's journal (`<copy>-journal`) one SQLite rolls back without touching
+ * any other file. A journal of a transaction over several databases (ATTACH) ends with the
+ * name of its super-journal: SQLite rolls it back only if that file exists, and then deletes
+ * the super-journal, by that name, unless a live journal still names it. The name is bytes in
+ * a file the tenant writes: the copy's rollback, run by the backup, would delete any file its
+ * user may (better-sqlite3's SQLite did, as root; Node 24's node:sqlite did not in our test).
+ * So the backup decides itself whether the super-journal is there (`superJournalPresent`,
+ * inside `tenantRoot`): there, the name is cut off and the copy rolled back; gone (the
+ * transaction committed), the copy's journal is removed, as SQLite would have finalized it.
+ * A journal naming none is left as it is.
+ */
+export async function detachSuperJournal(copyPath: string, tenantRoot: string): Promise<void> {
+  const journal = `${copyPath}-journal`;
+  const handle = await fs.open(journal, 'r+');
+  let committed = false;
+  try {
+    const { size } = await handle.stat();
+    if (size < JOURNAL_HEADER_BYTES + SUPER_JOURNAL_TAIL_BYTES) return;
+    const tail = Buffer.alloc(SUPER_JOURNAL_TAIL_BYTES);
+    await handle.read(tail, 0, tail.length, size - tail.length);
+    if (!tail.subarray(8).equals(SUPER_JOURNAL_MAGIC)) return;
+    const length = tail.readUInt32BE(0);
+    // SQLite ignores a name that does not fit or fails its checksum (and rolls back): so does this.
+    if (length > 0 && length <= MAX_PATH_BYTES && length <= size - SUPER_JOURNAL_TAIL_BYTES) {
+      const name = Buffer.alloc(length);
+      await handle.read(name, 0, length, size - SUPER_JOURNAL_TAIL_BYTES - length);
+      // The checksum sums the name's C chars: signed on x86-64, unsigned on arm64.
+      const checksum = tail.readUInt32BE(4);
+      const signed = name.reduce((sum, byte) => (sum + (byte < 0x80 ? byte : byte - 0x100)) >>> 0, 0);
+      const unsigned = name.reduce((sum, byte) => (sum + byte) >>> 0, 0);
+      const end = name.indexOf(0);
+      if (checksum === signed || checksum === unsigned) committed = !(await superJournalPresent(decodeRawName(name, 0, end === -1 ? length : end), tenantRoot));
+    }
+    if (!committed) await handle.write(Buffer.alloc(SUPER_JOURNAL_MAGIC.length), 0, SUPER_JOURNAL_MAGIC.length, size - SUPER_JOURNAL_MAGIC.length);
+  } finally {
+    await handle.close();
+  }
+  if (committed) await fs.rm(journal);
+}
+
+/** SQLite's longest path (its unix VFS's MAX_PATHNAME). */
+const MAX_PATH_BYTES = 512;
+
+/**
+ * Whether the super-journal `name` is there, as SQLite tells (a file of 0 bytes is not). Only
+ * looked for in the tenant, without a symlink: one named elsewhere (the gateway may see the
+ * tenant at another path), or that cannot be looked at, counts as there, and the copy is
+ * rolled back: a rollback always leaves a consistent state, at worst without the last commit.
+ */
+async function superJournalPresent(name: string, tenantRoot: string): Promise<boolean> {
+  if (!name.startsWith(`${tenantRoot}/`) || path.posix.normalize(name) !== name) return true;
+  let handle: fs.FileHandle;
+  try {
+    handle = await openAt(name, READ_FLAGS);
+  } catch (error) {
+    return !isVanished(error);
+  }
+  try {
+    const stat = await handle.stat();
+    return !stat.isFile() || stat.size > 0;
   } finally {
     await handle.close();
   }
