@@ -55,6 +55,9 @@ import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
 import { FUNCTION_ENV, STACK_PREFIX_PATTERN, functionName } from '../shared/control-plane/deployment.js';
 
+/** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
+const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
+
 /** The repository root: holds package.json, package-lock.json and `functions/`. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -268,7 +271,13 @@ export class BackupFunctions extends Construct {
         timeout,
         reservedConcurrentExecutions: heavy ? props.reservedConcurrency : undefined,
         // The vCPUs this memory buys: what the function's threads keep busy.
-        environment: { ...environment, [FUNCTION_ENV.cpus]: String(vcpusForMemory(memorySize)) },
+        environment: {
+          ...environment,
+          [FUNCTION_ENV.cpus]: String(vcpusForMemory(memorySize)),
+          // A restore's peak is what it holds of the tree at the end, not garbage: a 2 MiB young
+          // generation takes a few MiB off it at the same CPU (bin/openclaw.js, docs/scale.md).
+          ...(name === 'restore' && { NODE_OPTIONS: RESTORE_NODE_OPTIONS }),
+        },
         vpc: fileSystem.vpc,
         vpcSubnets: fileSystem.subnets,
         securityGroups: [this.securityGroup],

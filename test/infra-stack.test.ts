@@ -160,7 +160,7 @@ describe('functions', () => {
             OPENCLAW_CONNECT_TIMEOUT_MS: '3000',
             OPENCLAW_REQUEST_TIMEOUT_MS: '10000',
             POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
-            NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
+            NODE_OPTIONS: `--enable-source-maps --max-semi-space-size=${name === 'restore' ? 2 : 4}`,
             MALLOC_ARENA_MAX: '2',
             // As bin/openclaw.js: zstd's frame buffers stay in the heap between frames.
             MALLOC_MMAP_THRESHOLD_: '8388608',

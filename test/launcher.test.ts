@@ -58,6 +58,13 @@ describe('bin/openclaw.js', () => {
     expect(started.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
+  it('starts a restore with a 2 MiB young generation (its peak is the tree it holds, not garbage), anything else with 4', () => {
+    expect(run(cliPath, ['tenants', 'restore', '--help']).execArgv).toEqual(['--max-semi-space-size=2']);
+    expect(run(cliPath, ['--tenants-dir', dir, 'tenants', 'restore', '--from', 'x.tar.zst', '--help']).execArgv).toEqual(['--max-semi-space-size=2']);
+    expect(run(cliPath, ['tenants', 'backup', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+    expect(run(cliPath, ['tenants', 'verify', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+  });
+
   it('keeps a MALLOC_ARENA_MAX the user set', () => {
     expect(run(cliPath, ['--version'], { MALLOC_ARENA_MAX: '4' }).arenas).toBe('4');
   });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isReleasable, releasable, release } from '../shared/released-buffers.js';
 import { zstdCodec } from '../shared/archive/zstd-codec.js';
+import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest } from '../shared/archive/manifest.js';
 
 describe('released buffers', () => {
   it('frees a buffer marked releasable once, when its last consumer releases it', () => {
@@ -46,5 +47,28 @@ describe('released buffers', () => {
     release(decoded);
     expect(frame.length).toBe(0);
     expect(decoded.length).toBe(0);
+  });
+
+  it("a restore's manifest bytes are freed once read as text, before its JSON is parsed (they were part of the restore's peak)", () => {
+    const directories = Array.from({ length: 2_000 }, (_, i) => ({ path: `d/${String(i).padStart(5, '0')}`, entries: 0, sha256: 'a'.repeat(64) }));
+    const manifest = {
+      format: MANIFEST_FORMAT,
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      tenant: 'acme',
+      createdAt: '2026-12-05T20:31:45.453Z',
+      tool: { name: 'openclaw', version: '0.1.0' },
+      totals: { files: 0, directories: 2_000, symlinks: 0, bytes: 0 },
+      directories,
+      skipped: [],
+      warnings: [],
+    };
+    const stored = () => Buffer.from(JSON.stringify(manifest));
+    const kept = stored();
+    expect(kept.length).toBeGreaterThan(128 * 1024);
+    expect(parseManifest(kept).directories).toEqual(directories);
+    expect(kept.length).toBeGreaterThan(128 * 1024);
+    const consumed = stored();
+    expect(parseManifest(consumed, { consume: true }).directories).toEqual(directories);
+    expect(consumed.length).toBe(0);
   });
 });

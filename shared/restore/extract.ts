@@ -493,8 +493,8 @@ class Extraction {
     const body = this.body!;
     this.body = undefined;
     if (body.kind === 'manifest') {
-      this.manifest = parseManifest(body.bytes);
       this.manifestSha256 = createHash('sha256').update(body.bytes).digest('hex');
+      this.manifest = parseManifest(body.bytes, { consume: true });
       return undefined;
     }
     if (body.kind === 'skipped') return undefined;
