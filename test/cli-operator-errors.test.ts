@@ -81,6 +81,8 @@ describe('--json on usage errors', () => {
       [['help', 'tenant'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
       [['tenants', 'help', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
       [['help', 'tenants', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
+      // Not "unknown command 'tenant' (see openclaw --help)" for the group's name mistyped.
+      [['help', 'tenant', 'backup'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
     ] as const) {
       expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
     }
