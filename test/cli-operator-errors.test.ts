@@ -292,6 +292,13 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 
+  it('names the --all template as written, not one tenant\'s archive, when it starts with ~', () => {
+    // It was told to write "/home/operator/b/sample-tenant.tar.zst": every tenant's backup to one file.
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', '~/b/{tenant}.tar.zst'], { env: { HOME: '/home/operator' } });
+    expect(run).toMatchObject({ status: 2, stdout: '' });
+    expect(run.stderr).toMatch(/^openclaw: the location "~\/b\/\{tenant\}\.tar\.zst" starts with ~, .*: write "\/home\/operator\/b\/\{tenant\}\.tar\.zst" \(/);
+  });
+
   it('takes ./~ for a file of that name', () => {
     const cwd = path.join(dir.path, 'cwd-tilde');
     mkdirSync(cwd);
