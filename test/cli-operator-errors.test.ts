@@ -299,6 +299,17 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(run.stderr).toMatch(/^openclaw: the location "~\/b\/\{tenant\}\.tar\.zst" starts with ~, .*: write "\/home\/operator\/b\/\{tenant\}\.tar\.zst" \(/);
   });
 
+  // Read here as /C:/b/acme.tar.zst (`--to file://C:/x.tar.zst` created a directory C: at the
+  // root); a restore or a check looked there (only those run here: nothing written outside).
+  it.each(['file:///C:/b/acme.tar.zst', 'file://c:/b/acme.tar.zst', 'file:///D:\\b\\acme.tar.zst'])('refuses the Windows file URL %s', (url) => {
+    for (const command of [['restore', '--as', 'from-url'], ['verify']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', ...command, '--from', url]);
+      expect(run).toMatchObject({ status: 2, stdout: '' });
+      expect(run.stderr).toMatch(/^openclaw: the location "file:[^"]+" is a Windows file URL: write a path of this machine, from \/ \(a directory [CcD]: at the root: write its path, \/[CcD]:\/…, without file:\/\/\)\n$/);
+    }
+    expect(existsSync(path.join(base, 'from-url'))).toBe(false);
+  });
+
   it('takes ./~ for a file of that name', () => {
     const cwd = path.join(dir.path, 'cwd-tilde');
     mkdirSync(cwd);
