@@ -219,6 +219,12 @@ function assertAbsolutePaths(flags: Readonly<Record<string, unknown>>): void {
     const value = flags[name];
     for (const given of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
       if (typeof given !== 'string' || isS3Url(given) || given.startsWith('file://') || path.isAbsolute(given)) continue;
+      // Unquoted, cron's shell expands it to the home directory of its run, which no check here
+      // sees; quoted, it is a directory ~ there. It was called a relative path.
+      if (given.startsWith('~')) {
+        const home = process.env.HOME !== undefined && path.isAbsolute(process.env.HOME) ? ` (~ is ${process.env.HOME} here)` : '';
+        throw new CronCommandError(`--cmd: ${flag} ${JSON.stringify(given)} starts with ~, which cron's shell expands to the home directory it runs the line with, or keeps if quoted: give an absolute path${home}`);
+      }
       throw new CronCommandError(`--cmd: ${flag} ${JSON.stringify(given)} is a relative path, which cron would take from the home directory it runs the line in: give an absolute path`);
     }
   }

@@ -244,7 +244,10 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to /b/$(date +%F).tar.zst.age', /^openclaw: --cmd: ".*" ends in "\.age" but nothing encrypts the archive/],
       // cron runs the line from HOME: a relative path would be checked here and written there.
       ['openclaw tenants backup acme --to backups/acme/$(date +%F).tar.zst', /^openclaw: --cmd: --to "backups\/acme\/2026-12-31\.tar\.zst" is a relative path, which cron would take from the home directory it runs the line in: give an absolute path\n$/],
-      ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" is a relative path/],
+      // Not "a relative path": cron's shell expands an unquoted ~, where nothing here checks it.
+      ['openclaw tenants backup acme --to ~/b/$(date +%F).tar.zst', /^openclaw: --cmd: --to "~\/b\/2026-12-31\.tar\.zst" starts with ~, which cron's shell expands to the home directory it runs the line with, or keeps if quoted: give an absolute path \(~ is \/.*\/home here\)\n$/],
+      ["openclaw tenants backup acme --to /b/$(date +%F).tar.zst.age --recipients-file '~/recipients.txt'", /^openclaw: --cmd: --recipients-file "~\/recipients\.txt" starts with ~, .*: give an absolute path \(~ is /],
+      ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" starts with ~, /],
       ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
       ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
       // How the object is stored: a refused class or key fails every run.
