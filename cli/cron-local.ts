@@ -4,7 +4,7 @@
 // by absolute path, with the tenant base dir this command runs with, and appends its output
 // to a log file, so it runs from cron's bare environment as it runs here.
 
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { CommanderError } from 'commander';
@@ -55,9 +55,15 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
-  // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log.
-  else if (backedUp !== undefined && !isDirectory(path.join(paths.tenantsDir, backedUp))) {
-    context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
+  // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log; so
+  // did one whose directory is a symlink, which a backup refuses to follow (exit 3).
+  else if (backedUp !== undefined) {
+    const found = lstatSync(path.join(paths.tenantsDir, backedUp), { throwIfNoEntry: false });
+    if (found?.isSymbolicLink() === true) {
+      context.output.notice(`warning: tenant "${backedUp}" in ${paths.tenantsDir} is a symlink, which a backup refuses to follow: the cron fails until it is a directory`);
+    } else if (found?.isDirectory() !== true) {
+      context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
+    }
   }
   for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
   const [entry] = crontabEntries(line);

@@ -7,7 +7,7 @@
 // the machine's crontabs are never seen or changed.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -323,6 +323,9 @@ describe('cron add in local mode', () => {
     const backup = (tenant: string) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}-$(date +%F).tar.zst`];
     expect(openclaw(backup('acne'))).toMatchObject({ status: 0, stderr: `openclaw: warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)\n` });
     expect(openclaw(backup('acme'))).toMatchObject({ status: 0, stderr: '' });
+    // A tenant whose directory is a symlink, which every backup refuses to follow (exit 3).
+    symlinkSync(path.join(base, 'acme'), path.join(base, 'linked'));
+    expect(openclaw(backup('linked'))).toMatchObject({ status: 0, stderr: `openclaw: warning: tenant "linked" in ${base} is a symlink, which a backup refuses to follow: the cron fails until it is a directory\n` });
     // A prune of a tenant removed since still has backups to prune.
     expect(openclaw(['cron', 'add', 'gone', '--schedule', '0 4 * * *', '--name', 'prune', '--cmd', 'openclaw tenants prune gone --in /b --keep-last 3'])).toMatchObject({ status: 0, stderr: '' });
     expect(readFileSync(crontabFile, 'utf8')).toMatch(/# openclaw:acne:nightly\n[\s\S]*# openclaw:acme:nightly\n[\s\S]*# openclaw:gone:prune\n/);
