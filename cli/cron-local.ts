@@ -4,7 +4,7 @@
 // by absolute path, with the tenant base dir this command runs with, and appends its output
 // to a log file, so it runs from cron's bare environment as it runs here.
 
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { CommanderError } from 'commander';
@@ -55,9 +55,15 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   });
 
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
-  // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log.
-  else if (backedUp !== undefined && !isDirectory(path.join(paths.tenantsDir, backedUp))) {
-    context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
+  // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log; so
+  // did one whose directory is a symlink, which a backup refuses to follow (exit 3).
+  else if (backedUp !== undefined) {
+    const found = lstatSync(path.join(paths.tenantsDir, backedUp), { throwIfNoEntry: false });
+    if (found?.isSymbolicLink() === true) {
+      context.output.notice(`warning: tenant "${backedUp}" in ${paths.tenantsDir} is a symlink, which a backup refuses to follow: the cron fails until it is a directory`);
+    } else if (found?.isDirectory() !== true) {
+      context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
+    }
   }
   for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
   const [entry] = crontabEntries(line);
@@ -219,6 +225,12 @@ function assertAbsolutePaths(flags: Readonly<Record<string, unknown>>): void {
     const value = flags[name];
     for (const given of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
       if (typeof given !== 'string' || isS3Url(given) || given.startsWith('file://') || path.isAbsolute(given)) continue;
+      // Unquoted, cron's shell expands it to the home directory of its run, which no check here
+      // sees; quoted, it is a directory ~ there. It was called a relative path.
+      if (given.startsWith('~')) {
+        const home = process.env.HOME !== undefined && path.isAbsolute(process.env.HOME) ? ` (~ is ${process.env.HOME} here)` : '';
+        throw new CronCommandError(`--cmd: ${flag} ${JSON.stringify(given)} starts with ~, which cron's shell expands to the home directory it runs the line with, or keeps if quoted: give an absolute path${home}`);
+      }
       throw new CronCommandError(`--cmd: ${flag} ${JSON.stringify(given)} is a relative path, which cron would take from the home directory it runs the line in: give an absolute path`);
     }
   }

@@ -68,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
   try {
-    await program.parseAsync(helpOfSubcommand(argv) as string[], { from: 'user' });
+    await program.parseAsync(helpOfSubcommand(argv, program) as string[], { from: 'user' });
     if (interruptedBy === undefined) return EXIT_CODES.ok;
     process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
     return signalExitCode(interruptedBy);
@@ -255,24 +255,47 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
 }
 
 /**
- * `--json` among the arguments (before any `--`): commander may fail before it has parsed
- * the global options, e.g. on an unknown option, and the answer must still be JSON.
- */
-/**
  * `openclaw help tenants backup` as `openclaw tenants help backup`: commander's help command
  * takes one command name and ignores the rest, so it showed the help of `tenants` for that of
  * `tenants backup` (`help cron add` likewise); the group's own help command shows the
- * subcommand's, or names one that is none. Global options may come before `help`.
+ * subcommand's, or names one that is none. Only a group (a command with subcommands) is so
+ * turned: `help doctor x` stays doctor's help and `help bogus x` the error of `help bogus`.
+ * Options may come before `help` or anywhere after it (`help tenants backup --json`, `-h`),
+ * and `help` where a command's name goes is the help command's own name, dropped: `help help`
+ * is `help`, `help tenants help backup` is `help tenants backup`.
  */
-function helpOfSubcommand(argv: readonly string[]): readonly string[] {
+function helpOfSubcommand(argv: readonly string[], program: Command): readonly string[] {
   const valued = new Set<string>(Object.values(GLOBAL_FLAGS).flatMap((spec) => ('value' in spec ? [spec.flag] : [])));
-  let at = 0;
-  while (at < argv.length && argv[at]!.startsWith('-') && argv[at] !== '--') at += valued.has(argv[at]!) ? 2 : 1;
-  const words = argv.slice(at + 1);
-  if (argv[at] !== 'help' || words.length < 2 || words.some((word) => word.startsWith('-'))) return argv;
-  return [...argv.slice(0, at), words[0]!, 'help', ...words.slice(1)];
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  // Where the words that are neither an option nor a global option's value are.
+  const names: number[] = [];
+  for (let at = 0; at < end; at += 1) {
+    if (!argv[at]!.startsWith('-')) names.push(at);
+    else if (valued.has(argv[at]!)) at += 1;
+  }
+  if (names.length === 0 || argv[names[0]!] !== 'help') return argv;
+  const dropped = new Set<number>();
+  let next = 1;
+  const skipHelp = () => {
+    if (names[next] !== undefined && argv[names[next]!] === 'help') dropped.add(names[next++]!);
+  };
+  skipHelp();
+  const groupAt = names[next++];
+  const group = groupAt === undefined ? undefined : program.commands.find((command) => command.name() === argv[groupAt]);
+  if (group !== undefined && group.commands.length > 0) {
+    skipHelp();
+    if (names[next] !== undefined) {
+      // `help` moves to just after the group's name.
+      return argv.flatMap((word, at) => (at === names[0] || dropped.has(at) ? [] : at === groupAt ? [word, 'help'] : [word]));
+    }
+  }
+  return argv.filter((_word, at) => !dropped.has(at));
 }
 
+/**
+ * `--json` among the arguments (before any `--`): commander may fail before it has parsed
+ * the global options, e.g. on an unknown option, and the answer must still be JSON.
+ */
 function asksForJson(argv: readonly string[]): boolean {
   const end = argv.indexOf('--');
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');

@@ -8,10 +8,10 @@ import { UsageError } from './errors.js';
 /**
  * Refuses `value` (what `what` names: `--to`, `OPENCLAW_TENANTS_DIR`…) when it starts with `~`,
  * which a shell expands only at the start of a word (not quoted, not after `--to=`, not in an
- * environment file), or is a Windows path (`C:\x`, `C:/x`, `\\server\share`): taken as they
- * are, they name `./~/x` or a file `C:\x` in the working directory, where a restore created a
- * whole tenant base dir (`--tenants-dir=~/tenants`) and a backup its archive. `./` before such
- * a name keeps it.
+ * environment file), or is a Windows path (`C:\x`, `C:/x`, `\\server\share`, `file:///C:/x`):
+ * taken as they are, they name `./~/x` or a file `C:\x` in the working directory (`/C:/x` for
+ * the URL), where a restore created a whole tenant base dir (`--tenants-dir=~/tenants`) and a
+ * backup its archive. `./` before such a name keeps it.
  */
 export function assertLocalPath(value: string, what: string): void {
   const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
@@ -24,6 +24,12 @@ export function assertLocalPath(value: string, what: string): void {
   }
   if (/^[a-z]:(?:[\\/]|$)/i.test(value) || value.startsWith('\\\\')) {
     throw new UsageError(`${what} ${shown} is a Windows path: write a path of this machine, from / ${keep}`);
+  }
+  // A Windows file URL (`file:///C:/b/x`, `file://C:/b/x`) reads here as /C:/b/x: a backup
+  // created a directory C: at the root.
+  const drive = /^file:\/\/\/?([a-z]:)(?:[\\/]|$)/i.exec(value)?.[1];
+  if (drive !== undefined) {
+    throw new UsageError(`${what} ${shown} is a Windows file URL: write a path of this machine, from / (a directory ${drive} at the root: write its path, /${drive}/…, without file://)`);
   }
 }
 

@@ -81,6 +81,8 @@ describe('--json on usage errors', () => {
       [['help', 'tenant'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
       [['tenants', 'help', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
       [['help', 'tenants', 'restor'], 'openclaw: unknown command "restor": give one of backup, restore, verify, list, backups, prune, recover (see openclaw tenants --help)\n'],
+      // Not "unknown command 'tenant' (see openclaw --help)" for the group's name mistyped.
+      [['help', 'tenant', 'backup'], 'openclaw: unknown command "tenant": give one of tenants, cron, doctor (see openclaw --help)\n'],
     ] as const) {
       expect(runCli([...args])).toMatchObject({ status: 2, stdout: '', stderr: line });
     }
@@ -288,6 +290,24 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(run.stderr).toMatch(what.includes('~/') ? /: write "\/home\/operator\/[a-z.]+" \(a file or directory of that name: prefix it with \.\/\)\n$/ : /\(a file or directory of that name: prefix it with \.\/\)\n$/);
     expect(run.stderr.split('\n')).toHaveLength(2);
     expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('names the --all template as written, not one tenant\'s archive, when it starts with ~', () => {
+    // It was told to write "/home/operator/b/sample-tenant.tar.zst": every tenant's backup to one file.
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', '~/b/{tenant}.tar.zst'], { env: { HOME: '/home/operator' } });
+    expect(run).toMatchObject({ status: 2, stdout: '' });
+    expect(run.stderr).toMatch(/^openclaw: the location "~\/b\/\{tenant\}\.tar\.zst" starts with ~, .*: write "\/home\/operator\/b\/\{tenant\}\.tar\.zst" \(/);
+  });
+
+  // Read here as /C:/b/acme.tar.zst (`--to file://C:/x.tar.zst` created a directory C: at the
+  // root); a restore or a check looked there (only those run here: nothing written outside).
+  it.each(['file:///C:/b/acme.tar.zst', 'file://c:/b/acme.tar.zst', 'file:///D:\\b\\acme.tar.zst'])('refuses the Windows file URL %s', (url) => {
+    for (const command of [['restore', '--as', 'from-url'], ['verify']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', ...command, '--from', url]);
+      expect(run).toMatchObject({ status: 2, stdout: '' });
+      expect(run.stderr).toMatch(/^openclaw: the location "file:[^"]+" is a Windows file URL: write a path of this machine, from \/ \(a directory [CcD]: at the root: write its path, \/[CcD]:\/…, without file:\/\/\)\n$/);
+    }
+    expect(existsSync(path.join(base, 'from-url'))).toBe(false);
   });
 
   it('takes ./~ for a file of that name', () => {

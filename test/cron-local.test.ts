@@ -7,7 +7,7 @@
 // the machine's crontabs are never seen or changed.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -244,7 +244,10 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to /b/$(date +%F).tar.zst.age', /^openclaw: --cmd: ".*" ends in "\.age" but nothing encrypts the archive/],
       // cron runs the line from HOME: a relative path would be checked here and written there.
       ['openclaw tenants backup acme --to backups/acme/$(date +%F).tar.zst', /^openclaw: --cmd: --to "backups\/acme\/2026-12-31\.tar\.zst" is a relative path, which cron would take from the home directory it runs the line in: give an absolute path\n$/],
-      ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" is a relative path/],
+      // Not "a relative path": cron's shell expands an unquoted ~, where nothing here checks it.
+      ['openclaw tenants backup acme --to ~/b/$(date +%F).tar.zst', /^openclaw: --cmd: --to "~\/b\/2026-12-31\.tar\.zst" starts with ~, which cron's shell expands to the home directory it runs the line with, or keeps if quoted: give an absolute path \(~ is \/.*\/home here\)\n$/],
+      ["openclaw tenants backup acme --to /b/$(date +%F).tar.zst.age --recipients-file '~/recipients.txt'", /^openclaw: --cmd: --recipients-file "~\/recipients\.txt" starts with ~, .*: give an absolute path \(~ is /],
+      ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" starts with ~, /],
       ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
       ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
       // How the object is stored: a refused class or key fails every run.
@@ -320,6 +323,9 @@ describe('cron add in local mode', () => {
     const backup = (tenant: string) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}-$(date +%F).tar.zst`];
     expect(openclaw(backup('acne'))).toMatchObject({ status: 0, stderr: `openclaw: warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)\n` });
     expect(openclaw(backup('acme'))).toMatchObject({ status: 0, stderr: '' });
+    // A tenant whose directory is a symlink, which every backup refuses to follow (exit 3).
+    symlinkSync(path.join(base, 'acme'), path.join(base, 'linked'));
+    expect(openclaw(backup('linked'))).toMatchObject({ status: 0, stderr: `openclaw: warning: tenant "linked" in ${base} is a symlink, which a backup refuses to follow: the cron fails until it is a directory\n` });
     // A prune of a tenant removed since still has backups to prune.
     expect(openclaw(['cron', 'add', 'gone', '--schedule', '0 4 * * *', '--name', 'prune', '--cmd', 'openclaw tenants prune gone --in /b --keep-last 3'])).toMatchObject({ status: 0, stderr: '' });
     expect(readFileSync(crontabFile, 'utf8')).toMatch(/# openclaw:acne:nightly\n[\s\S]*# openclaw:acme:nightly\n[\s\S]*# openclaw:gone:prune\n/);

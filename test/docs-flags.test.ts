@@ -107,4 +107,22 @@ describe('the docs and the CLI agree', () => {
       expect(runCli(['--tenants-dir', '/nonexistent', 'help', ...command]), command.join(' ')).toMatchObject({ status: 0, stdout: helpOf(command) });
     }
   });
+
+  // An option after the names (`help tenants backup --json`) showed the group's help again;
+  // `help doctor x` (no group) failed as "doctor takes 0 arguments, got 2: "help" "x"";
+  // `help help` and `help tenants help` named an unknown command "help".
+  it('takes options anywhere after help, help\'s own name where a command goes, and turns only a group', () => {
+    for (const [args, command] of [
+      [['help', 'tenants', 'backup', '--json'], ['tenants', 'backup']],
+      [['help', 'cron', 'add', '-h'], ['cron', 'add']],
+      [['help', '--json', 'tenants', 'restore'], ['tenants', 'restore']],
+      [['help', 'help'], []],
+      [['help', 'help', 'tenants', 'verify'], ['tenants', 'verify']],
+      [['help', 'tenants', 'help', 'prune'], ['tenants', 'prune']],
+      [['help', 'tenants', 'help'], ['tenants']],
+      [['help', 'doctor', 'x'], ['doctor']],
+    ] as const) {
+      expect(runCli([...args]), args.join(' ')).toMatchObject({ status: 0, stdout: helpOf(command) });
+    }
+  });
 });

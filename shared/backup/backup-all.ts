@@ -12,6 +12,7 @@ import { abortedError, onAbort } from '../storage/streams.js';
 import { describeError, isOpenClawError, UsageError } from '../errors.js';
 import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
+import { assertLocalPath } from '../local-path.js';
 import { expandTemplate, namesTenant, templateProblem } from '../schedule/destination-template.js';
 
 /** Tenants backed up at once by default: each backup compresses on every core already, so a few at most. */
@@ -52,6 +53,9 @@ export function assertAllTemplate(template: string, storage: LocationOptions = {
   if (!namesTenant(template)) {
     throw new UsageError(`with --all, --to must contain {tenant} so every tenant gets its own archive, e.g. /var/backups/{tenant}/{date}.tar.zst`);
   }
+  // As written: refused once expanded, `~/b/{tenant}.tar.zst` was told to write
+  // "$HOME/b/sample-tenant.tar.zst", one archive for every tenant.
+  if (!isS3Url(template)) assertLocalPath(template, 'the location');
   const sample = expandTemplate(template, { time: new Date(), tenant: 'sample-tenant' });
   validateLocationOptions(sample, storage);
   if (isS3Url(sample)) {
