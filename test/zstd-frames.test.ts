@@ -440,6 +440,31 @@ describe('the abort signal', () => {
     await expect(collect(decompressFrames(source(), { signal: controller.signal }))).rejects.toThrow('stop');
     expect(pulled).toBe(1);
   });
+
+  it('is acted on from a timer or a signal handler while a chunk of skippable frames is handed over (no await between them: the event loop gets a turn every 50 ms)', async () => {
+    // As read-archive.ts asks for footers: a million junk ones in a chunk kept SIGTERM waiting 11-17 s.
+    const frames = 1000;
+    const stream = Buffer.concat([
+      ...Array.from({ length: frames }, () => skippableFrame(Buffer.from('x'), 13)),
+      ...(await compressAll([mixedData(10 * KiB, 57)])),
+    ]);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new UsageError('stop')), 0);
+    let seen = 0;
+    const decoding = collect(
+      decompressFrames(chunksOf([stream]), {
+        signal: controller.signal,
+        skippableNibbles: [13],
+        onSkippableFrame: () => {
+          seen++;
+          // A millisecond each: the chunk takes a second at least, however fast the machine.
+          for (const until = performance.now() + 1; performance.now() < until; );
+        },
+      }),
+    );
+    await expect(decoding).rejects.toThrow('stop');
+    expect(seen).toBeLessThan(frames);
+  });
 });
 
 describe('chunk boundaries', () => {
