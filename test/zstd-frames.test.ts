@@ -440,6 +440,84 @@ describe('the abort signal', () => {
     await expect(collect(decompressFrames(source(), { signal: controller.signal }))).rejects.toThrow('stop');
     expect(pulled).toBe(1);
   });
+
+  it('is acted on from a timer or a signal handler while a chunk of skippable frames is handed over (no await between them: the event loop gets a turn every 50 ms)', async () => {
+    // As read-archive.ts asks for footers: a million junk ones in a chunk kept SIGTERM waiting 11-17 s.
+    const frames = 1000;
+    const stream = Buffer.concat([
+      ...Array.from({ length: frames }, () => skippableFrame(Buffer.from('x'), 13)),
+      ...(await compressAll([mixedData(10 * KiB, 57)])),
+    ]);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new UsageError('stop')), 0);
+    let seen = 0;
+    const decoding = collect(
+      decompressFrames(chunksOf([stream]), {
+        signal: controller.signal,
+        skippableNibbles: [13],
+        onSkippableFrame: () => {
+          seen++;
+          // A millisecond each: the chunk takes a second at least, however fast the machine.
+          for (const until = performance.now() + 1; performance.now() < until; );
+        },
+      }),
+    );
+    await expect(decoding).rejects.toThrow('stop');
+    expect(seen).toBeLessThan(frames);
+  });
+});
+
+describe('chunk boundaries', () => {
+  it('decode the same bytes, and hand over skippable frames at the same places, fed one byte at a time, in chunks of 1 to 32 bytes, or whole', async () => {
+    // Every kind of frame: ours (several, small), a `zstd` CLI frame with a checksum, empty
+    // frames, skippable frames asked for (first, between frames, back to back, last) and one
+    // passed over unread with a payload, so that every boundary falls inside every header,
+    // block, checksum and payload.
+    const parts = [mixedData(900, 61), mixedData(700, 62), mixedData(600, 63)];
+    const empty = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
+    const stream = Buffer.concat([
+      skippableFrame(Buffer.from('marker'), 5),
+      ...(await compressAll([parts[0]!], { frameSize: 256 })),
+      skippableFrame(Buffer.from('unread'.repeat(9)), 3),
+      skippableFrame(Buffer.from('a'), 14),
+      skippableFrame(Buffer.alloc(0), 14),
+      zstdCli(['-c'], parts[1]!),
+      empty,
+      empty,
+      skippableFrame(Buffer.from('b'), 14),
+      ...(await compressAll([parts[2]!], { frameSize: 300 })),
+      skippableFrame(Buffer.from('footer'), 15),
+    ]);
+    const data = Buffer.concat(parts);
+    const expected = [
+      ['marker', 0],
+      ['a', parts[0]!.length],
+      ['', parts[0]!.length],
+      ['b', parts[0]!.length + parts[1]!.length],
+      ['footer', data.length],
+    ];
+    for (const maxNativeFrameBytes of [32 * MiB, 200]) {
+      for (const concurrency of [1, 3]) {
+        for (const size of [...Array.from({ length: 32 }, (_, i) => i + 1), 64, 1000, stream.length]) {
+          const seen: [string, number][] = [];
+          let decodedBytes = 0;
+          const decoded: Buffer[] = [];
+          const frames = decompressFrames(chunksOf(fixedChunks(stream, size)), {
+            concurrency,
+            maxNativeFrameBytes,
+            skippableNibbles: [5, 14, 15],
+            onSkippableFrame: (payload) => void seen.push([payload.toString(), decodedBytes]),
+          });
+          for await (const chunk of frames) {
+            decoded.push(chunk);
+            decodedBytes += chunk.length;
+          }
+          expect({ size, maxNativeFrameBytes, concurrency, same: Buffer.concat(decoded).equals(data) }).toEqual({ size, maxNativeFrameBytes, concurrency, same: true });
+          expect(seen).toEqual(expected);
+        }
+      }
+    }
+  });
 });
 
 describe('damaged input', () => {

@@ -9,6 +9,7 @@
 // Every frame that carries a content checksum is verified, whichever way it is decoded; our
 // own frames carry none (archive integrity is the manifest's job), `zstd` CLI frames do.
 
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CorruptArchiveError, ModuleUnavailableError } from '../errors.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { FramePool } from './frame-pool.js';
@@ -24,6 +25,12 @@ import { contentSizeMismatch, FrameReader, type StreamingFrame, type WholeFrame 
  */
 const DEFAULT_MAX_NATIVE_FRAME_BYTES = 8 * MiB;
 const DEFAULT_MAX_SKIPPABLE_BYTES = 64 * 1024;
+/**
+ * The event loop gets a turn at least this often (as in extract.ts): skippable frames handed
+ * over are handled on the spot, without an await that lets a timer or a signal handler run, so
+ * a chunk of a million of them kept SIGTERM and the restore function's deadline waiting 11-17 s.
+ */
+const EVENT_LOOP_TURN_MS = 50;
 
 export interface DecompressOptions {
   /** Frames decoding whole at once. @default the CPU budget (cpu-budget.ts) + 1 */
@@ -45,8 +52,9 @@ export interface DecompressOptions {
   /** @default the process's codec (zstd-codec.ts) */
   codec?: ZstdCodec;
   /**
-   * Checked before every frame: a chunk of input may hold a million tiny frames, which take
-   * seconds to decode and yield nothing a consumer could check it on.
+   * Checked before every frame, the event loop turning at least every 50 ms: a chunk of input
+   * may hold a million tiny frames, which take seconds to decode and yield nothing a consumer
+   * could check it on.
    */
   signal?: AbortSignal;
 }
@@ -76,6 +84,7 @@ export async function* decompressFrames(
   const reader = new FrameReader(maxNativeFrameBytes, maxSkippableBytes, collect, (bytes) => pool.acquire(bytes));
   const pending = new InOrder<Decoded>();
   let inFlight = 0;
+  let lastTurn = performance.now();
   /** The frame being streamed, if any. */
   let streamed: { readonly frame: StreamingFrame; readonly decoder: StreamingFrameDecoder; produced: number } | undefined;
 
@@ -93,6 +102,10 @@ export async function* decompressFrames(
     for await (const chunk of source) {
       reader.push(asBuffer(chunk));
       for (let event = reader.next(); event !== undefined; event = reader.next()) {
+        if (performance.now() - lastTurn >= EVENT_LOOP_TURN_MS) {
+          await nextTurn();
+          lastTurn = performance.now();
+        }
         throwIfAborted(options.signal);
         switch (event.kind) {
           case 'frame': {
