@@ -25,7 +25,7 @@
 // (one listing per direct or scheduled backup, and one per work queue batch).
 //
 // Logs are structured (Powertools) and never hold a secret: the event itself is never
-// logged, only the tenant, the s3:// location, the endpoint's origin and outcomes.
+// logged, only the tenant, the s3:// location, the endpoint (origin and path) and outcomes.
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 
@@ -49,7 +49,8 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
-import { endpointOrigin, type FunctionConfig } from '../shared/control-plane/function-config.js';
+import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
@@ -777,7 +778,7 @@ function secretsOf(storage: StorageFlags | undefined): (string | undefined)[] {
 
 function endpointKeys(storage: StorageFlags | undefined): Record<string, unknown> {
   if (storage?.endpoint === undefined) return {};
-  return { endpoint: endpointOrigin(storage.endpoint) ?? 'invalid', staticKeys: storage.accessKey !== undefined };
+  return { endpoint: requestedEndpoint(storage.endpoint) ?? 'invalid', staticKeys: storage.accessKey !== undefined };
 }
 
 function logFailure(logger: Logger, message: string, error: unknown, body: ErrorBody): void {

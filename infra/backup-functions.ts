@@ -54,6 +54,7 @@ import {
 import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
 import { FUNCTION_ENV, STACK_PREFIX_PATTERN, functionName } from '../shared/control-plane/deployment.js';
+import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
 const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
@@ -86,8 +87,10 @@ export interface BackupFunctionsProps {
    */
   readonly extraSourceBuckets?: readonly string[];
   /**
-   * The only S3-compatible endpoints (https origins) a request may name; the functions reach
-   * them over HTTPS (port 443) only, and only where `httpsEgress` and the subnets' routes lead.
+   * The only S3-compatible endpoints a request may name: `https://host[:port]` allows that
+   * host, `https://host[:port]/path` (a store behind a proxy) that path and below it only; the
+   * functions reach them over HTTPS (port 443) only, and only where `httpsEgress` and the
+   * subnets' routes lead.
    * @default [] - none: the functions reach AWS S3 only, with their role
    */
   readonly allowedEndpoints?: readonly string[];
@@ -466,10 +469,8 @@ function validate(props: BackupFunctionsProps): void {
   problems.integerInRange(props.ephemeralStorageMiB, 'ephemeralStorageMiB', 512, 10240);
   problems.integerInRange(props.reservedConcurrency, 'reservedConcurrency', 1, 1000);
   for (const endpoint of props.allowedEndpoints ?? []) {
-    problems.check(
-      /^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(endpoint),
-      `allowedEndpoints: ${JSON.stringify(endpoint)} must be an https origin (https://host[:port])`,
-    );
+    const problem = allowedEndpointProblem(endpoint, { https: true });
+    problems.check(problem === undefined && !endpoint.includes(','), `allowedEndpoints: ${JSON.stringify(endpoint)} ${problem ?? 'must not contain ","'}`);
   }
   if (props.httpsEgress !== undefined) {
     problems.check(

@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
-import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
@@ -386,6 +386,25 @@ describe('what a caller may not make the functions do', () => {
       expect(publishedEvents().map((event) => event.DetailType)).toEqual(['OpenClaw Backup Failed']);
     } finally {
       s3Mock.restore();
+    }
+  });
+
+  it('refuses another store behind the host of an allowed endpoint with a path, before reading anything', async () => {
+    // The deployer listed one store behind a proxy (OPENCLAW_ALLOWED_ENDPOINTS as the stack
+    // sets it); another path on that host is another store, with the caller's own keys.
+    const gateway = { ...readFunctionConfig({ OPENCLAW_TENANTS_DIR: base, OPENCLAW_BACKUP_BUCKET: 'backups', OPENCLAW_ALLOWED_ENDPOINTS: 'https://proxy.internal/minio-a' }), eventBus: EVENT_BUS };
+    for (const endpoint of ['https://proxy.internal/minio-b', 'https://proxy.internal/minio-ab', 'https://proxy.internal/minio-a/%2e%2e/minio-b', 'https://proxy.internal/']) {
+      const s3Mock = mockClient(S3Client);
+      try {
+        const { operations, calls } = recordingOperations();
+        const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), EVENT_BUS, logger);
+        const response = await backupHandler({ config: gateway, logger, publish, operations })({ tenant: 'acme', to: 's3://loot/acme.tar.zst', storage: { ...attacker, endpoint } }, fakeContext());
+        expect(response, endpoint).toEqual({ ok: false, error: { code: 'LOCATION_NOT_ALLOWED', outcome: 'refused', message: expect.stringMatching(/^this gateway does not allow the endpoint https:\/\/proxy\.internal\/?[^ ]*: allowed are https:\/\/proxy\.internal\/minio-a$/) } });
+        expect(calls).toEqual([]);
+        expect(s3Mock.calls()).toHaveLength(0);
+      } finally {
+        s3Mock.restore();
+      }
     }
   });
 

@@ -221,6 +221,60 @@ describe('configuration', () => {
   });
 });
 
+describe('allowed endpoints with a path (a store behind a proxy)', () => {
+  // The environment as the stack sets it: an entry with a path allows that store, not the host.
+  const gateway = (allowed: string): FunctionConfig => readFunctionConfig({ OPENCLAW_BACKUP_BUCKET: 'acme-backups', OPENCLAW_ALLOWED_ENDPOINTS: allowed });
+  const check = (config: FunctionConfig, endpoint: string) => () => assertRemoteStorage('backup', 's3://any/acme.tar.zst', { endpoint, accessKey: 'AK', secretKey: 'SK' }, config);
+
+  it('allows that path and below it only, segment by segment', () => {
+    const config = gateway('https://proxy.internal/minio-a/');
+    expect(config.allowedEndpoints).toEqual(['https://proxy.internal/minio-a']);
+    for (const endpoint of ['https://proxy.internal/minio-a', 'https://proxy.internal/minio-a/', 'https://PROXY.internal:443/minio-a', 'https://proxy.internal/minio-a/eu']) {
+      expect(check(config, endpoint), endpoint).not.toThrow();
+    }
+    for (const [endpoint, shown] of [
+      ['https://proxy.internal/minio-b', 'https://proxy.internal/minio-b'],
+      ['https://proxy.internal/minio-ab', 'https://proxy.internal/minio-ab'],
+      ['https://proxy.internal/', 'https://proxy.internal'],
+      ['https://proxy.internal/MINIO-A', 'https://proxy.internal/MINIO-A'],
+      ['https://proxy.internal/minio-a/../minio-b', 'https://proxy.internal/minio-b'],
+      ['https://proxy.internal/minio-a/%2e%2e/minio-b', 'https://proxy.internal/minio-b'],
+      ['https://proxy.internal/minio-a\\..\\minio-b', 'https://proxy.internal/minio-b'],
+      ['https://proxy.internal/minio-a/..%2Fminio-b', 'https://proxy.internal/minio-a/..%2Fminio-b'],
+      ['https://proxy.internal/minio-a/..;/minio-b', 'https://proxy.internal/minio-a/..;/minio-b'],
+      ['https://proxy.internal//minio-a', 'https://proxy.internal//minio-a'],
+      ['http://proxy.internal/minio-a', 'http://proxy.internal/minio-a'],
+      ['https://proxy.internal:8443/minio-a', 'https://proxy.internal:8443/minio-a'],
+    ]) {
+      expect(check(config, endpoint!), endpoint).toThrow(`this gateway does not allow the endpoint ${shown}: allowed are https://proxy.internal/minio-a`);
+    }
+  });
+
+  it('keeps an entry without a path origin-wide, beside one with a path', () => {
+    const config = gateway('https://minio.internal:9000, https://proxy.internal/s3');
+    expect(check(config, 'https://minio.internal:9000/anything/below')).not.toThrow();
+    expect(check(config, 'https://proxy.internal/s3/x')).not.toThrow();
+    expect(check(config, 'https://proxy.internal/s4')).toThrow(/does not allow the endpoint https:\/\/proxy\.internal\/s4: allowed are https:\/\/minio\.internal:9000, https:\/\/proxy\.internal\/s3$/);
+  });
+
+  it('refuses at the cold start an entry it cannot compare', () => {
+    for (const [entry, problem] of [
+      ['https://user:pass@proxy.internal/minio-a', 'must not hold credentials'],
+      ['https://proxy.internal/minio-a?bucket=x', 'must have no query or fragment'],
+      ['https://proxy.internal/minio-a#x', 'must have no query or fragment'],
+      ['https://proxy.internal/?', 'must have no query or fragment'],
+      ['https://proxy.internal/minio-a/../minio-b', 'has a path that cannot be compared'],
+      ['https://proxy.internal/minio-a/%2e%2e/minio-b', 'has a path that cannot be compared'],
+      ['https://proxy.internal/minio%2Da', 'has a path that cannot be compared'],
+      ['https://proxy.internal//minio-a', 'has a path that cannot be compared'],
+      ['https://proxy.internal/minio;a', 'has a path that cannot be compared'],
+      ['ftp://proxy.internal', 'must be http(s)://host[:port] or http(s)://host[:port]/path'],
+    ]) {
+      expect(() => gateway(entry!), entry).toThrow(`OPENCLAW_ALLOWED_ENDPOINTS: ${JSON.stringify(entry)} ${problem}`);
+    }
+  });
+});
+
 describe('remote storage policy', () => {
   const config: FunctionConfig = { tenantsDir: '/mnt/tenants', backupBucket: 'acme-backups', allowedSourceBuckets: ['old-backups'], abortMarginMs: 0 };
 

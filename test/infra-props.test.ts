@@ -138,7 +138,7 @@ describe('BackupFunctions props', () => {
       ephemeralStorageMiB: 20000,
       reservedConcurrency: 0,
       functionsDir: '../elsewhere',
-      allowedEndpoints: ['http://minio:9000'],
+      allowedEndpoints: ['http://minio:9000', 'https://proxy.internal/minio-a', 'https://minio.internal:9443/', 'https://u:p@proxy.internal/minio-a', 'https://proxy.internal/minio-a?x=1', 'https://proxy.internal/minio-a/../minio-b', 'https://proxy.internal/minio-%61'],
     };
     expect(problemsOf(() => new BackupFunctions(stack, 'Functions', props))).toEqual([
       'prefix "Bad Prefix" must match ^[a-z][a-z0-9-]{0,22}[a-z0-9]$',
@@ -149,7 +149,11 @@ describe('BackupFunctions props', () => {
       'memorySizeMiB must be an integer from 128 to 10240, got 64',
       'ephemeralStorageMiB must be an integer from 512 to 10240, got 20000',
       'reservedConcurrency must be an integer from 1 to 1000, got 0',
-      'allowedEndpoints: "http://minio:9000" must be an https origin (https://host[:port])',
+      'allowedEndpoints: "http://minio:9000" must be https://host[:port] or https://host[:port]/path',
+      'allowedEndpoints: "https://u:p@proxy.internal/minio-a" must not hold credentials (a request gives its own keys)',
+      'allowedEndpoints: "https://proxy.internal/minio-a?x=1" must have no query or fragment',
+      'allowedEndpoints: "https://proxy.internal/minio-a/../minio-b" has a path that cannot be compared: its segments must be letters, digits, ".", "_", "~" and "-" (no "." or ".." segment, no "//", no percent-encoding)',
+      'allowedEndpoints: "https://proxy.internal/minio-%61" has a path that cannot be compared: its segments must be letters, digits, ".", "_", "~" and "-" (no "." or ".." segment, no "//", no percent-encoding)',
       'functionsDir "../elsewhere" must be a relative path inside the project root',
     ]);
   });

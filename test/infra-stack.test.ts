@@ -193,11 +193,11 @@ describe('functions', () => {
   });
 
   it('passes the allowed S3-compatible endpoints when configured', () => {
-    const t = template({ 'openclaw:allowedEndpoints': 'https://minio.internal:9443,https://s3.example.com' });
+    const t = template({ 'openclaw:allowedEndpoints': 'https://minio.internal:9443,https://s3.example.com,https://proxy.internal/minio-a' });
     t.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'openclaw-backup-restore',
       Environment: {
-        Variables: Match.objectLike({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9443,https://s3.example.com' }),
+        Variables: Match.objectLike({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9443,https://s3.example.com,https://proxy.internal/minio-a' }),
       },
     });
   });

@@ -7,9 +7,11 @@
 //   OPENCLAW_BACKUP_PREFIX            optional: the key prefix (ending in "/") of the backups in
 //                                     that bucket; the only keys the role may write and read there
 //   OPENCLAW_ALLOWED_SOURCE_BUCKETS   more buckets restores may read, comma-separated
-//   OPENCLAW_ALLOWED_ENDPOINTS        optional: the only S3-compatible endpoints (origins,
-//                                     comma-separated) a request may name; unset or empty =
-//                                     none: the functions then reach AWS S3 only, with their role
+//   OPENCLAW_ALLOWED_ENDPOINTS        optional: the only S3-compatible endpoints (comma-separated)
+//                                     a request may name: an origin allows that host, an entry
+//                                     with a path that path and below it (endpoint-allowlist.ts);
+//                                     unset or empty = none: the functions then reach AWS S3
+//                                     only, with their role
 //   OPENCLAW_ALLOW_OVERWRITE          optional: "true" lets a backup replace an existing archive
 //                                     (--overwrite); unset or "false" = refused
 //   OPENCLAW_EVENT_BUS                bus for completion events; unset = none published
@@ -38,6 +40,7 @@ import path from 'node:path';
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { FunctionConfigError } from '../errors.js';
 import { FUNCTION_ENV as ENV, TENANTS_MOUNT_PATH } from './deployment.js';
+import { allowedEndpoint, allowedEndpointProblem } from './endpoint-allowlist.js';
 import { bucketNameProblem, keyProblemOf } from '../storage/s3-url.js';
 
 export interface FunctionConfig {
@@ -46,7 +49,7 @@ export interface FunctionConfig {
   /** Keys in the backup bucket start with this (e.g. `backups/`); undefined: any key. */
   readonly backupKeyPrefix?: string;
   readonly allowedSourceBuckets: readonly string[];
-  /** Origins (`https://host:port`) a request may name as its endpoint; undefined or empty: none. */
+  /** Endpoints (`https://host:port`, the whole host, or `https://host:port/path`, that path and below) a request may name; undefined or empty: none. */
   readonly allowedEndpoints?: readonly string[];
   /** A backup may replace an existing archive (`--overwrite`); undefined: no. */
   readonly allowOverwrite?: boolean;
@@ -101,7 +104,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     throw new FunctionConfigError(`${ENV.keyPrefix} must be a key prefix ending in "/", like backups/, got ${JSON.stringify(backupKeyPrefix)}`);
   }
 
-  const endpoints = list(ENV.allowedEndpoints).map(originOf);
+  const endpoints = list(ENV.allowedEndpoints).map(allowedEntry);
 
   const allowOverwrite = text(ENV.allowOverwrite);
   if (allowOverwrite !== undefined && allowOverwrite !== 'true' && allowOverwrite !== 'false') {
@@ -151,20 +154,10 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   };
 }
 
-/** `scheme://host[:port]` of a URL, or undefined when it is not an http(s) URL. */
-export function endpointOrigin(url: string): string | undefined {
-  try {
-    const parsed = new URL(url);
-    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function originOf(url: string): string {
-  const origin = endpointOrigin(url);
-  if (origin === undefined) throw new FunctionConfigError(`${ENV.allowedEndpoints}: ${JSON.stringify(url)} is not an http(s) URL`);
-  return origin;
+function allowedEntry(entry: string): string {
+  const problem = allowedEndpointProblem(entry);
+  if (problem !== undefined) throw new FunctionConfigError(`${ENV.allowedEndpoints}: ${JSON.stringify(entry)} ${problem}`);
+  return allowedEndpoint(entry);
 }
 
 /**

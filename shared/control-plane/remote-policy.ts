@@ -9,7 +9,8 @@
 //     always with the execution role: keys in the request are refused (they would let a
 //     caller write the tenant into an account of their own)
 //   - an S3-compatible endpoint (its own keys, reached from the VPC): only one the deployer
-//     listed in OPENCLAW_ALLOWED_ENDPOINTS (none by default), any bucket there
+//     listed in OPENCLAW_ALLOWED_ENDPOINTS (none by default; an entry with a path allows that
+//     path and below it only: endpoint-allowlist.ts), any bucket there
 //   - `--overwrite`: only where the deployer allowed it (OPENCLAW_ALLOW_OVERWRITE); a backup
 //     function that can replace archives can erase a tenant's history
 //   - many archives at once (`tenants backups`, `tenants prune`: `s3://bucket/prefix/`): a
@@ -20,7 +21,8 @@
 import { LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
 import type { StorageFlags } from '../operations.js';
 import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
-import { endpointOrigin, type FunctionConfig } from './function-config.js';
+import { endpointAllowed, requestedEndpoint } from './endpoint-allowlist.js';
+import type { FunctionConfig } from './function-config.js';
 
 /** Why --pipe is refused in remote mode, and the built-in age encryption that works there instead. */
 export function pipeRefusal(direction: 'backup' | 'restore'): string {
@@ -52,15 +54,15 @@ export function assertRemoteStorage(direction: 'backup' | 'restore', location: s
 
   if (storage?.endpoint !== undefined) {
     const allowed = config.allowedEndpoints ?? [];
-    const origin = endpointOrigin(storage.endpoint);
+    const shown = requestedEndpoint(storage.endpoint);
     if (allowed.length === 0) {
       throw new LocationNotAllowedError(
-        `this gateway allows no S3-compatible endpoint (--endpoint ${origin ?? '…'}): its functions reach AWS S3 only, with their own role ` +
+        `this gateway allows no S3-compatible endpoint (--endpoint ${shown ?? '…'}): its functions reach AWS S3 only, with their own role ` +
           '(the deployer lists allowed endpoints in the stack\'s context key allowedEndpoints)',
       );
     }
-    if (origin === undefined || !allowed.includes(origin)) {
-      throw new LocationNotAllowedError(`this gateway does not allow the endpoint ${origin ?? 'given'}: allowed are ${allowed.join(', ')}`);
+    if (shown === undefined || !endpointAllowed(allowed, storage.endpoint)) {
+      throw new LocationNotAllowedError(`this gateway does not allow the endpoint ${shown ?? 'given'}: allowed are ${allowed.join(', ')}`);
     }
     return;
   }
