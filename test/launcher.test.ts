@@ -23,9 +23,9 @@ writeFileSync(
   `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_, trimThreshold: process.env.MALLOC_TRIM_THRESHOLD_, pool: process.env.UV_THREADPOOL_SIZE }) + '\\n');\n`,
 );
 
-/** A preload that reports the two shell variables the launcher once set in the user's environment. */
+/** A preload that reports the shell variables the launcher once set in the user's environment. */
 const envReporter = path.join(dir, 'env.cjs');
-writeFileSync(envReporter, `process.stderr.write('ENV ' + JSON.stringify({ a: process.env.a, y: process.env.y }) + '\\n');\n`);
+writeFileSync(envReporter, `process.stderr.write('ENV ' + JSON.stringify({ a: process.env.a, y: process.env.y, p: process.env.p, n: process.env.n, h: process.env.h, k: process.env.k, v: process.env.v }) + '\\n');\n`);
 
 interface Started {
   readonly execArgv: string[];
@@ -78,10 +78,10 @@ describe('bin/openclaw.js', () => {
 
   it("leaves the user's environment as it was (the launcher's own shell variables are not exported to the CLI and what it runs)", () => {
     const env = spawnSync(cliPath, ['tenants', 'restore', '--help'], {
-      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, NODE_OPTIONS: `--require ${envReporter}`, a: 'kept', y: 'kept' },
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, NODE_OPTIONS: `--require ${envReporter}`, a: 'kept', y: 'kept', p: 'kept', n: 'kept', h: 'kept', k: 'kept', v: 'kept' },
       encoding: 'utf8',
     });
-    expect(env.stderr).toContain('ENV {"a":"kept","y":"kept"}');
+    expect(env.stderr).toContain('ENV {"a":"kept","y":"kept","p":"kept","n":"kept","h":"kept","k":"kept","v":"kept"}');
   });
 
   it('keeps a MALLOC_ARENA_MAX the user set', () => {
