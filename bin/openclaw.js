@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; h=; while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) h=1;; esac; break; }; done 2>/dev/null </proc/$$/status; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; y=4; for a; do [ "$a" = restore ] && y=2; done; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-8388608}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-33554432}" OPENCLAW_HANGUP_IGNORED=$h UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$p}" exec "${OPENCLAW_NODE:-node}" --max-semi-space-size=$y "$0" "$@"
+':' //; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-8388608}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-33554432}" OPENCLAW_HANGUP_IGNORED=$(while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) echo 1;; esac; break; }; done 2>/dev/null </proc/$$/status) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$(p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; echo $p)}" exec "${OPENCLAW_NODE:-node}" "--max-semi-space-size=$(y=4; for a; do case $a in restore) y=2; break;; backup|verify) break;; esac; done; echo $y)" "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
@@ -7,7 +7,9 @@
 // 16 MiB semi-spaces under a backup's allocation rate; 2 MiB for a restore, whose peak is
 // what it holds of the tree at the end, not garbage: 4 MiB of young generation and ~5-10 MiB
 // of a tiny-file restore's peak less under Node 24 at the same CPU, where 1 MiB doubled a
-// large restore's CPU under Node 20: docs/scale.md) and at most two glibc malloc arenas
+// large restore's CPU under Node 20: docs/scale.md; the first of the words restore, backup and
+// verify names the command, so a tenant or --to named `restore` is still backed up with 4)
+// and at most two glibc malloc arenas
 // (each libuv thread compressing would otherwise keep its own). Together they take 30-60 MiB
 // off a large backup's or restore's peak RSS at the same speed (docs/benchmarks.md). Fixed
 // malloc thresholds (8 MiB mmap, 32 MiB trim) keep the ~2 MiB buffers each zstd frame takes
@@ -27,6 +29,8 @@
 // Started with hang-ups ignored (`nohup openclaw …`: bit 0 of the SigIgn mask in /proc), it says
 // so in OPENCLAW_HANGUP_IGNORED=1, since Node resets that before any script runs
 // (shared/hang-up.ts); the CLI then goes on when the terminal hangs up.
+// Each value is worked out in a subshell, `$(…)`, so that no variable the user exported is
+// changed for the CLI and the commands it runs (--pipe's): its own p, n, h, k, v, a and y were.
 // (A POSIX shell is needed to run it as a command: Linux and macOS, not plain Windows.)
 //
 // A terminal that hung up (the ssh session or the window gone) made Node 20 abort on the way

@@ -23,6 +23,10 @@ writeFileSync(
   `process.stderr.write('STARTED ' + JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_, trimThreshold: process.env.MALLOC_TRIM_THRESHOLD_, pool: process.env.UV_THREADPOOL_SIZE }) + '\\n');\n`,
 );
 
+/** A preload that reports the shell variables the launcher once set in the user's environment. */
+const envReporter = path.join(dir, 'env.cjs');
+writeFileSync(envReporter, `process.stderr.write('ENV ' + JSON.stringify({ a: process.env.a, y: process.env.y, p: process.env.p, n: process.env.n, h: process.env.h, k: process.env.k, v: process.env.v }) + '\\n');\n`);
+
 interface Started {
   readonly execArgv: string[];
   readonly arenas?: string;
@@ -63,6 +67,21 @@ describe('bin/openclaw.js', () => {
     expect(run(cliPath, ['--tenants-dir', dir, 'tenants', 'restore', '--from', 'x.tar.zst', '--help']).execArgv).toEqual(['--max-semi-space-size=2']);
     expect(run(cliPath, ['tenants', 'backup', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
     expect(run(cliPath, ['tenants', 'verify', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+  });
+
+  it('decides the young generation by the command, not by any word restore (a tenant or --to of that name is backed up with 4)', () => {
+    expect(run(cliPath, ['tenants', '--json', 'restore', '--as', 'backup', '--help']).execArgv).toEqual(['--max-semi-space-size=2']);
+    expect(run(cliPath, ['tenants', 'backup', 'restore', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+    expect(run(cliPath, ['tenants', 'backup', 'acme', '--to', 'restore', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+    expect(run(cliPath, ['tenants', 'verify', 'restore', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+  });
+
+  it("leaves the user's environment as it was (the launcher's own shell variables are not exported to the CLI and what it runs)", () => {
+    const env = spawnSync(cliPath, ['tenants', 'restore', '--help'], {
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, NODE_OPTIONS: `--require ${envReporter}`, a: 'kept', y: 'kept', p: 'kept', n: 'kept', h: 'kept', k: 'kept', v: 'kept' },
+      encoding: 'utf8',
+    });
+    expect(env.stderr).toContain('ENV {"a":"kept","y":"kept","p":"kept","n":"kept","h":"kept","k":"kept","v":"kept"}');
   });
 
   it('keeps a MALLOC_ARENA_MAX the user set', () => {

@@ -70,5 +70,10 @@ describe('released buffers', () => {
     const consumed = stored();
     expect(parseManifest(consumed, { consume: true }).directories).toEqual(directories);
     expect(consumed.length).toBe(0);
+    // A view of a larger buffer: freeing it would detach the rest of that buffer too.
+    const shared = Buffer.concat([stored(), Buffer.from('other data')]);
+    const view = shared.subarray(0, shared.length - 'other data'.length);
+    expect(parseManifest(view, { consume: true }).directories).toEqual(directories);
+    expect(shared.subarray(view.length).toString()).toBe('other data');
   });
 });

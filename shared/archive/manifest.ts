@@ -105,14 +105,17 @@ const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 /**
  * Parses and checks the whole shape of a manifest read from an archive (either version).
- * `consume`: the caller is done with `bytes`, whose memory is freed once they are read as text,
+ * `consume`: the caller is done with `bytes`, whose memory is freed once they are read as text
+ * (when it is theirs alone: not a view of a larger buffer),
  * before the JSON is parsed (released-buffers.ts): for 100,000 directories the manifest is
  * 11 MB, and its bytes, text and parsed tree at once were a restore's peak.
  */
 export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean } = {}): Manifest {
   assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
   const text = bytes.toString('utf8');
-  if (options.consume === true) release(releasable(bytes));
+  // Only memory that is all the manifest's: freeing a view's detaches the whole of what it is a
+  // view of (a pooled or shared buffer's other data would be gone).
+  if (options.consume === true && bytes.byteLength === bytes.buffer.byteLength) release(releasable(bytes));
   let value: unknown;
   try {
     value = JSON.parse(text);
