@@ -698,21 +698,8 @@ describe('SQLite databases', () => {
 
   it('snapshots a database a writer left mid-transaction (kill -9: a hot journal) from a private copy, rolled back to its last commit', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
-    // The files as a crash leaves them: copied while a transaction has spilled pages into the
-    // database and its rollback journal holds their old content (the copies are not locked).
-    const writerFile = path.join(dir.path, 'writer.sqlite');
     const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
-    const db = openDatabase(writerFile);
-    try {
-      db.exec('PRAGMA cache_size = 10; CREATE TABLE t (n INTEGER, pad BLOB)');
-      db.exec(`BEGIN; ${'INSERT INTO t VALUES (1, randomblob(500));'.repeat(100)} COMMIT`);
-      db.exec(`BEGIN; ${'INSERT INTO t VALUES (2, randomblob(500));'.repeat(2000)} UPDATE t SET n = 3`);
-      copyFileSync(writerFile, crashed);
-      copyFileSync(`${writerFile}-journal`, `${crashed}-journal`);
-      db.exec('ROLLBACK');
-    } finally {
-      db.close();
-    }
+    leaveHotJournal(crashed);
     const live = describeTree(tenantDir);
     const { backup: result, restored } = await backupAndRestore();
     // It was archived raw with its journal, with the warning that it "may not be consistent"
