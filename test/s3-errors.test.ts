@@ -165,6 +165,8 @@ describe('redact', () => {
     expect(redact(`key ${SECRET} here`, [SECRET])).toBe('key *** here');
     expect(redact('https://h/x?X-Amz-Signature=abc&a=1')).toBe('https://h/x?X-Amz-Signature=***&a=1');
     expect(redact('https://user:pass@minio:9000/')).toBe('https://***@minio:9000/');
+    expect(redact('s3://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCY@b/k')).toBe('s3://***@b/k');
+    expect(redact('s3://bucket/key@2026.tar.zst and s3://b/a:b@c')).toBe('s3://bucket/key@2026.tar.zst and s3://b/a:b@c');
     expect(redact('AWS region us-east-1')).toBe('AWS region us-east-1');
     expect(redact('short', ['ab'])).toBe('short');
   });

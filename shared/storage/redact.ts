@@ -9,8 +9,9 @@ const MASK = '***';
 const PRESIGNED_PARAMETERS = /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId)=[^&\s"'<>]*/gi;
 // `Authorization: AWS4-HMAC-SHA256 Credential=…, Signature=…` and SigV2's `AWS AKID:signature`.
 const AUTHORIZATION = /\b(AWS4-HMAC-SHA256\s+Credential=|AWS [A-Z0-9]{16,}:)[^\r\n]*/g;
-// `user:password@` in URLs.
-const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi;
+// `user@` and `user:password@` in URLs; a password may hold `/` (AWS secret keys do), a user
+// may not (`s3://bucket/key@2026` is a key, not credentials).
+const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)(?:[^/@\s:]*:[^@\s]*|[^/@\s]+)@/gi;
 
 /** Replaces every occurrence of each secret, and anything that looks like signing material. */
 export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {
