@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -753,6 +753,35 @@ describe('SQLite databases', () => {
       expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100'); // rolled back
     } finally {
       check.close();
+    }
+  });
+
+  it.each(['-shm', '-wal'] as const)('never writes through a %s hard-linked to a file outside the tenant (another tenant\'s database): snapshotted from a private copy', async (suffix) => {
+    // A reader's SQLite truncates the -shm and rebuilds the WAL index in it, through any link:
+    // another tenant's database linked there came out as 32 KiB of WAL index (both Nodes).
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'linked.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    const victim = path.join(dir.path, 'other-tenant.sqlite');
+    const other = openDatabase(victim);
+    other.exec('CREATE TABLE t (x); INSERT INTO t VALUES (randomblob(50000))');
+    other.close();
+    const kept = readFileSync(victim);
+    const companions = { '-wal': `${file}-wal`, '-shm': `${file}-shm` };
+    for (const [name, companion] of Object.entries(companions)) {
+      if (name === suffix) linkSync(victim, companion);
+      else writeFileSync(companion, '');
+    }
+    const { backup: result, restored } = await backupAndRestore();
+    expect(readFileSync(victim).equals(kept)).toBe(true);
+    expect(result.warnings).toEqual([]);
+    const copy = openDatabase(path.join(restored, 'memory', 'linked.sqlite'), { readOnly: true });
+    try {
+      expect(value(copy, 'SELECT n FROM t')).toBe(7);
+    } finally {
+      copy.close();
     }
   });
 

@@ -424,8 +424,17 @@ async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<H
         return undefined;
       }
       handles.push(opened);
-      const { dev, ino } = await opened.stat();
-      identities.set(suffix, { dev, ino });
+      const stat = await opened.stat();
+      // SQLite writes the -shm of even a read-only connection (the first one truncates it and
+      // rebuilds the WAL index in it), through any hard link: a tenant's -shm linked to another
+      // tenant's database, or any file of the tenant's user, would be overwritten by the
+      // backup. So a -wal or -shm that is not a regular file of one name is never opened in
+      // SQLite: the database is snapshotted from a private copy, which never opens them.
+      if (!stat.isFile() || stat.nlink !== 1) {
+        await close();
+        return undefined;
+      }
+      identities.set(suffix, { dev: stat.dev, ino: stat.ino });
     }
   } catch {
     // Not a file that can be held (a symlink, no permission): there, as before; not checked.
