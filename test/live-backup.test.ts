@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -783,6 +783,36 @@ describe('SQLite databases', () => {
     } finally {
       copy.close();
     }
+  });
+
+  it('never writes through a hard-linked -shm beside a rollback-mode database whose header the tenant switches to WAL before SQLite opens it', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'toggled.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    const victim = path.join(dir.path, 'other-tenant.sqlite');
+    writeFileSync(victim, Buffer.alloc(50_000, 0x61));
+    const kept = readFileSync(victim);
+    // Read and write versions 1 (rollback journal) when the backup looks, 2 (WAL) when SQLite does.
+    const setMode = (version: number) => {
+      const fd = openSync(file, 'r+');
+      try {
+        writeSync(fd, Buffer.from([version, version]), 0, 2, 18);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    setMode(1);
+    writeFileSync(`${file}-wal`, '');
+    linkSync(victim, `${file}-shm`);
+    snapshots.beforeOpen = () => setMode(2);
+    try {
+      await backupAndRestore();
+    } finally {
+      snapshots.beforeOpen = undefined;
+    }
+    expect(readFileSync(victim).equals(kept)).toBe(true);
   });
 
   it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {

@@ -404,6 +404,9 @@ interface HeldCompanions {
  * ones SQLite created, and then closes the database as its last connection would.
  */
 async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<HeldCompanions | undefined> {
+  // Whatever mode the header says now (the tenant may rewrite it before SQLite reads it and
+  // opens the -shm), a -wal or -shm through which SQLite would write to another file (below).
+  if (await anyLinkedElsewhere([`${absPath}-wal`, `${absPath}-shm`])) return undefined;
   const header = Buffer.alloc(20);
   const { bytesRead } = await handle.read(header, 0, header.length, 0);
   if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return { identities: new Map(), close: async () => {} };
@@ -452,6 +455,12 @@ const WAL_READ_VERSION = 2;
 async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {
   const now = await fs.lstat(fsPath(absPath)).catch(() => undefined);
   return now !== undefined && now.isFile() && now.ino === stat.ino && now.dev === stat.dev;
+}
+
+/** Whether any of `paths` (not followed) is a file of more than one name, or a FIFO, socket or device. */
+async function anyLinkedElsewhere(paths: readonly string[]): Promise<boolean> {
+  const stats = await Promise.all(paths.map((p) => fs.lstat(fsPath(p)).catch(() => undefined)));
+  return stats.some((stat) => stat !== undefined && (stat.isFile() ? stat.nlink > 1 : !(stat.isSymbolicLink() || stat.isDirectory())));
 }
 
 async function anyExists(paths: readonly string[]): Promise<boolean> {
