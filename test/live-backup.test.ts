@@ -815,6 +815,46 @@ describe('SQLite databases', () => {
     expect(readFileSync(victim).equals(kept)).toBe(true);
   });
 
+  it('never closes a database hard-linked to another file as its last connection (which would checkpoint a WAL the tenant wrote into that file): snapshotted from a private copy', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'linked.sqlite');
+    const victim = path.join(dir.path, 'other-tenant.sqlite');
+    const setup = openDatabase(victim);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    // The tenant's WAL: frames of a commit to a copy of that database.
+    const forged = path.join(dir.path, 'forged.sqlite');
+    copyFileSync(victim, forged);
+    const forger = openDatabase(forged);
+    let wal: Buffer;
+    try {
+      forger.exec('PRAGMA wal_autocheckpoint = 0; INSERT INTO t VALUES (666)');
+      wal = readFileSync(`${forged}-wal`);
+    } finally {
+      forger.close();
+    }
+    const kept = readFileSync(victim);
+    linkSync(victim, file);
+    writeFileSync(`${file}-wal`, '');
+    writeFileSync(`${file}-shm`, '');
+    // The -wal and -shm gone as SQLite opens it (its open creates them); the forged WAL written before the last-connection close.
+    snapshots.beforeOpen = () => {
+      rmSync(`${file}-wal`, { force: true });
+      rmSync(`${file}-shm`, { force: true });
+    };
+    drivers.beforeReadWriteOpen = () => {
+      writeFileSync(`${file}-wal`, wal);
+      rmSync(`${file}-shm`, { force: true });
+    };
+    try {
+      await backupAndRestore();
+    } finally {
+      snapshots.beforeOpen = undefined;
+      drivers.beforeReadWriteOpen = undefined;
+    }
+    expect(readFileSync(victim).equals(kept)).toBe(true);
+  });
+
   it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     // `caf\xe9`, a Latin-1 name: Node would pass it to SQLite as `caf\ufffd`, a file that does not exist.

@@ -407,6 +407,10 @@ async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<H
   // Whatever mode the header says now (the tenant may rewrite it before SQLite reads it and
   // opens the -shm), a -wal or -shm through which SQLite would write to another file (below).
   if (await anyLinkedElsewhere([`${absPath}-wal`, `${absPath}-shm`])) return undefined;
+  // Nor a database of more than one name: closed as its last connection (sqlite-snapshot.ts
+  // `closeAsLastConnection`), it would take the checkpoint of a -wal the tenant wrote into
+  // the other name's file (another tenant's database).
+  if ((await handle.stat()).nlink > 1) return undefined;
   const header = Buffer.alloc(20);
   const { bytesRead } = await handle.read(header, 0, header.length, 0);
   if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return { identities: new Map(), close: async () => {} };
