@@ -855,6 +855,27 @@ describe('SQLite databases', () => {
     expect(readFileSync(victim).equals(kept)).toBe(true);
   });
 
+  it('never opens a -journal that is a FIFO (SQLite would wait for a writer forever): snapshotted from a private copy', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'fifo.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    execFileSync('mkfifo', [`${file}-journal`]);
+    // Says "opened" if a reader (SQLite) ever waits on the FIFO, which also lets that reader go.
+    const watcher = spawn(process.execPath, ['-e', `const fs = require('fs'); const t = setInterval(() => { try { fs.closeSync(fs.openSync(process.argv[1], fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); process.stdout.write('opened'); clearInterval(t); } catch {} }, 20); setTimeout(() => clearInterval(t), 20000);`, `${file}-journal`]);
+    let said = '';
+    watcher.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    try {
+      const { backup: result } = await backupAndRestore();
+      expect(result.skipped).toContainEqual({ path: 'memory/fifo.sqlite-journal', reason: expect.stringMatching(/FIFO/) });
+    } finally {
+      watcher.kill();
+      await once(watcher, 'exit');
+    }
+    expect(said).toBe('');
+  });
+
   it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     // `caf\xe9`, a Latin-1 name: Node would pass it to SQLite as `caf\ufffd`, a file that does not exist.

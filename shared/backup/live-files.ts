@@ -406,7 +406,9 @@ interface HeldCompanions {
 async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<HeldCompanions | undefined> {
   // Whatever mode the header says now (the tenant may rewrite it before SQLite reads it and
   // opens the -shm), a -wal or -shm through which SQLite would write to another file (below).
-  if (await anyLinkedElsewhere([`${absPath}-wal`, `${absPath}-shm`])) return undefined;
+  // A -journal that is a FIFO: SQLite's look for a hot journal opens it to read, and waits for
+  // a writer that never comes (signals too: the open blocks the main thread).
+  if (await anyLinkedElsewhere([`${absPath}-wal`, `${absPath}-shm`, `${absPath}-journal`])) return undefined;
   // Nor a database of more than one name: closed as its last connection (sqlite-snapshot.ts
   // `closeAsLastConnection`), it would take the checkpoint of a -wal the tenant wrote into
   // the other name's file (another tenant's database).
