@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -741,6 +741,126 @@ describe('SQLite databases', () => {
     } finally {
       check.close();
     }
+  });
+
+  it.each(['-shm', '-wal'] as const)('never writes through a %s hard-linked to a file outside the tenant (another tenant\'s database): snapshotted from a private copy', async (suffix) => {
+    // A reader's SQLite truncates the -shm and rebuilds the WAL index in it, through any link:
+    // another tenant's database linked there came out as 32 KiB of WAL index (both Nodes).
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'linked.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    const victim = path.join(dir.path, 'other-tenant.sqlite');
+    const other = openDatabase(victim);
+    other.exec('CREATE TABLE t (x); INSERT INTO t VALUES (randomblob(50000))');
+    other.close();
+    const kept = readFileSync(victim);
+    const companions = { '-wal': `${file}-wal`, '-shm': `${file}-shm` };
+    for (const [name, companion] of Object.entries(companions)) {
+      if (name === suffix) linkSync(victim, companion);
+      else writeFileSync(companion, '');
+    }
+    const { backup: result, restored } = await backupAndRestore();
+    expect(readFileSync(victim).equals(kept)).toBe(true);
+    expect(result.warnings).toEqual([]);
+    const copy = openDatabase(path.join(restored, 'memory', 'linked.sqlite'), { readOnly: true });
+    try {
+      expect(value(copy, 'SELECT n FROM t')).toBe(7);
+    } finally {
+      copy.close();
+    }
+  });
+
+  it('never writes through a hard-linked -shm beside a rollback-mode database whose header the tenant switches to WAL before SQLite opens it', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'toggled.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    const victim = path.join(dir.path, 'other-tenant.sqlite');
+    writeFileSync(victim, Buffer.alloc(50_000, 0x61));
+    const kept = readFileSync(victim);
+    // Read and write versions 1 (rollback journal) when the backup looks, 2 (WAL) when SQLite does.
+    const setMode = (version: number) => {
+      const fd = openSync(file, 'r+');
+      try {
+        writeSync(fd, Buffer.from([version, version]), 0, 2, 18);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    setMode(1);
+    writeFileSync(`${file}-wal`, '');
+    linkSync(victim, `${file}-shm`);
+    snapshots.beforeOpen = () => setMode(2);
+    try {
+      await backupAndRestore();
+    } finally {
+      snapshots.beforeOpen = undefined;
+    }
+    expect(readFileSync(victim).equals(kept)).toBe(true);
+  });
+
+  it('never closes a database hard-linked to another file as its last connection (which would checkpoint a WAL the tenant wrote into that file): snapshotted from a private copy', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'linked.sqlite');
+    const victim = path.join(dir.path, 'other-tenant.sqlite');
+    const setup = openDatabase(victim);
+    setup.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    // The tenant's WAL: frames of a commit to a copy of that database.
+    const forged = path.join(dir.path, 'forged.sqlite');
+    copyFileSync(victim, forged);
+    const forger = openDatabase(forged);
+    let wal: Buffer;
+    try {
+      forger.exec('PRAGMA wal_autocheckpoint = 0; INSERT INTO t VALUES (666)');
+      wal = readFileSync(`${forged}-wal`);
+    } finally {
+      forger.close();
+    }
+    const kept = readFileSync(victim);
+    linkSync(victim, file);
+    writeFileSync(`${file}-wal`, '');
+    writeFileSync(`${file}-shm`, '');
+    // The -wal and -shm gone as SQLite opens it (its open creates them); the forged WAL written before the last-connection close.
+    snapshots.beforeOpen = () => {
+      rmSync(`${file}-wal`, { force: true });
+      rmSync(`${file}-shm`, { force: true });
+    };
+    drivers.beforeReadWriteOpen = () => {
+      writeFileSync(`${file}-wal`, wal);
+      rmSync(`${file}-shm`, { force: true });
+    };
+    try {
+      await backupAndRestore();
+    } finally {
+      snapshots.beforeOpen = undefined;
+      drivers.beforeReadWriteOpen = undefined;
+    }
+    expect(readFileSync(victim).equals(kept)).toBe(true);
+  });
+
+  it('never opens a -journal that is a FIFO (SQLite would wait for a writer forever): snapshotted from a private copy', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'fifo.sqlite');
+    const setup = openDatabase(file);
+    setup.exec('CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
+    setup.close();
+    execFileSync('mkfifo', [`${file}-journal`]);
+    // Says "opened" if a reader (SQLite) ever waits on the FIFO, which also lets that reader go.
+    const watcher = spawn(process.execPath, ['-e', `const fs = require('fs'); const t = setInterval(() => { try { fs.closeSync(fs.openSync(process.argv[1], fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); process.stdout.write('opened'); clearInterval(t); } catch {} }, 20); setTimeout(() => clearInterval(t), 20000);`, `${file}-journal`]);
+    let said = '';
+    watcher.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    try {
+      const { backup: result } = await backupAndRestore();
+      expect(result.skipped).toContainEqual({ path: 'memory/fifo.sqlite-journal', reason: expect.stringMatching(/FIFO/) });
+    } finally {
+      watcher.kill();
+      await once(watcher, 'exit');
+    }
+    expect(said).toBe('');
   });
 
   it('snapshots a database in use in a directory whose name is not UTF-8 (SQLite given its bytes, not U+FFFD)', async () => {

@@ -404,6 +404,15 @@ interface HeldCompanions {
  * ones SQLite created, and then closes the database as its last connection would.
  */
 async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<HeldCompanions | undefined> {
+  // Whatever mode the header says now (the tenant may rewrite it before SQLite reads it and
+  // opens the -shm), a -wal or -shm through which SQLite would write to another file (below).
+  // A -journal that is a FIFO: SQLite's look for a hot journal opens it to read, and waits for
+  // a writer that never comes (signals too: the open blocks the main thread).
+  if (await anyLinkedElsewhere([`${absPath}-wal`, `${absPath}-shm`, `${absPath}-journal`])) return undefined;
+  // Nor a database of more than one name: closed as its last connection (sqlite-snapshot.ts
+  // `closeAsLastConnection`), it would take the checkpoint of a -wal the tenant wrote into
+  // the other name's file (another tenant's database).
+  if ((await handle.stat()).nlink > 1) return undefined;
   const header = Buffer.alloc(20);
   const { bytesRead } = await handle.read(header, 0, header.length, 0);
   if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return { identities: new Map(), close: async () => {} };
@@ -424,8 +433,17 @@ async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<H
         return undefined;
       }
       handles.push(opened);
-      const { dev, ino } = await opened.stat();
-      identities.set(suffix, { dev, ino });
+      const stat = await opened.stat();
+      // SQLite writes the -shm of even a read-only connection (the first one truncates it and
+      // rebuilds the WAL index in it), through any hard link: a tenant's -shm linked to another
+      // tenant's database, or any file of the tenant's user, would be overwritten by the
+      // backup. So a -wal or -shm that is not a regular file of one name is never opened in
+      // SQLite: the database is snapshotted from a private copy, which never opens them.
+      if (!stat.isFile() || stat.nlink !== 1) {
+        await close();
+        return undefined;
+      }
+      identities.set(suffix, { dev: stat.dev, ino: stat.ino });
     }
   } catch {
     // Not a file that can be held (a symlink, no permission): there, as before; not checked.
@@ -443,6 +461,12 @@ const WAL_READ_VERSION = 2;
 async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {
   const now = await fs.lstat(fsPath(absPath)).catch(() => undefined);
   return now !== undefined && now.isFile() && now.ino === stat.ino && now.dev === stat.dev;
+}
+
+/** Whether any of `paths` (not followed) is a file of more than one name, or a FIFO, socket or device. */
+async function anyLinkedElsewhere(paths: readonly string[]): Promise<boolean> {
+  const stats = await Promise.all(paths.map((p) => fs.lstat(fsPath(p)).catch(() => undefined)));
+  return stats.some((stat) => stat !== undefined && (stat.isFile() ? stat.nlink > 1 : !(stat.isSymbolicLink() || stat.isDirectory())));
 }
 
 async function anyExists(paths: readonly string[]): Promise<boolean> {
