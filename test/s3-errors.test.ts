@@ -1,11 +1,15 @@
 // Each SDK error shape → a typed error with a stable code and one clear line, and no
 // secret in any message.
 
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, DestinationExistsError, StorageError, UsageError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
 import { translateS3Error, type S3ErrorContext } from '../shared/storage/s3-errors.js';
+import { runMain } from './helpers/run-main.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const TOKEN = 'IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN';
@@ -92,7 +96,6 @@ describe('translateS3Error', () => {
       'WRONG_REGION',
       /--region ap-south-1/,
     ],
-    ['HEAD 301 without a body', s3Error('Unknown', 301, 'UnknownError'), 'WRONG_REGION', /in another region/],
     ['SlowDown', s3Error('SlowDown', 503), 'THROTTLED', /throttling/],
     [
       'InvalidObjectState (Glacier)',
@@ -123,6 +126,47 @@ describe('translateS3Error', () => {
     const changed = translateS3Error(failed, { ...context, operation: 'read' });
     expect(changed).toBeInstanceOf(StorageError);
     expect(changed.code).toBe('CHANGED');
+  });
+
+  it('reads a region redirect from AWS S3 as one, and a custom endpoint\'s redirect naming no region as a redirect', () => {
+    const aws = { ...context, endpoint: undefined };
+    const headWithoutBody = translateS3Error(s3Error('Unknown', 301, 'UnknownError'), aws);
+    expect([headWithoutBody.code, headWithoutBody.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in another region, not us-east-1: pass the bucket\'s --region']);
+    // A proxy sending http:// to https://: no --region helps, and the SDK does not follow it.
+    for (const status of [301, 302, 307, 308]) {
+      const redirect = translateS3Error(s3Error('Unknown', status, 'UnknownError', {}, { location: `https://minio.internal:9000/my-bucket/acme/x.tar.zst?X-Amz-Signature=${SECRET}` }), context);
+      expect([redirect.code, redirect.message]).toEqual([
+        'S3',
+        `https://minio.internal:9000 answered HTTP ${status}, a redirect to "https://minio.internal:9000/my-bucket/acme/x.tar.zst?X-Amz-Signature=***", for s3://my-bucket/acme/x.tar.zst: redirects are not followed: give the store's own S3 address as the endpoint`,
+      ]);
+    }
+    const bare = translateS3Error(s3Error('TemporaryRedirect', 307), context);
+    expect(bare.message).toBe("https://minio.internal:9000 answered HTTP 307, a redirect, for s3://my-bucket/acme/x.tar.zst: redirects are not followed: give the store's own S3 address as the endpoint");
+    // A custom endpoint that is S3 itself still names the bucket's region.
+    const regional = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), context);
+    expect([regional.code, regional.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in region eu-west-1, not us-east-1: pass --region eu-west-1']);
+  });
+
+  it('reports a store behind a redirecting proxy as a redirect, not a region, and sends nothing to where it points (the CLI)', async () => {
+    const requests: string[] = [];
+    const target = http.createServer((request, response) => { requests.push(`target ${request.method} ${request.url}`); response.writeHead(500).end(); });
+    const proxy = http.createServer((request, response) => {
+      requests.push(`proxy ${request.method} ${request.url}`);
+      const { port } = target.address() as AddressInfo;
+      response.writeHead(301, { location: `http://127.0.0.1:${port}/other${request.url}`, 'content-type': 'text/html' }).end('<html>301 Moved Permanently</html>');
+    });
+    await Promise.all([target, proxy].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+    try {
+      const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/minio-a`;
+      const result = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/', '--endpoint', endpoint, '--access-key', 'AKIAEXAMPLE', '--secret-key', SECRET]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^openclaw: ${endpoint.replace(/[.]/g, '\\.')} answered HTTP 301, a redirect to "http://127\\.0\\.0\\.1:\\d+/other/minio-a/backups/\\?list-type=2[^"]*", for s3://backups/: redirects are not followed: give the store's own S3 address as the endpoint\\n$`));
+      expect(result.stderr).not.toContain(SECRET);
+      expect(requests.length).toBeGreaterThan(0);
+      expect(requests.every((line) => line.startsWith('proxy GET /minio-a/backups/?list-type=2'))).toBe(true);
+    } finally {
+      await Promise.all([target, proxy].map((server) => new Promise((resolve) => server.close(resolve))));
+    }
   });
 
   it('names where a missing bucket was looked for: the endpoint with its path, or S3 itself', () => {

@@ -152,6 +152,14 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     if (context.operation === 'read') return fail(`${where} changed while it was being read`, 'CHANGED');
     return new DestinationExistsError(`${where} already exists: pass --overwrite to replace it`);
   }
+  // A custom endpoint's redirect that names no region (a proxy sending http:// to https://, a
+  // load balancer, another host): the SDK does not follow it (its requests are signed for the
+  // endpoint, and a gateway's allowlist names that endpoint), and no --region helps.
+  if (context.endpoint !== undefined && status !== undefined && status >= 300 && status < 400 && bucketRegion(shape) === undefined) {
+    const location = shape.$response?.headers?.location;
+    const to = location ? ` to ${JSON.stringify(firstLine(redact(location, context.secrets)))}` : '';
+    return fail(`${context.endpoint} answered HTTP ${status}, a redirect${to}, for ${where}: redirects are not followed: give the store's own S3 address as the endpoint`, 'S3');
+  }
   if (REGION_NAMES.has(name) || status === 301 || status === 307) {
     const actual = bucketRegion(shape);
     const configured = context.region !== undefined ? `, not ${context.region}` : '';
