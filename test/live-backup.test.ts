@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -450,6 +450,48 @@ describe('the cross-host path: databases whose writers may be on another host (t
     const copy = openDatabase(path.join(restored, 'memory', 'holed.sqlite'), { readOnly: true });
     try {
       expect(value(copy, 'SELECT count(*) FROM t')).toBe(105);
+      expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
+    } finally {
+      copy.close();
+    }
+  });
+
+  it('leaves a hole in the copy of a sparse 256 MiB hot -journal (a hole after its records) instead of writing its zeros', async () => {
+    const head = (name: string) => {
+      const fd = openSync(name, 'r');
+      try {
+        const bytes = Buffer.alloc(1024 * 1024);
+        return bytes.subarray(0, readSync(fd, bytes, 0, bytes.length, 0));
+      } finally {
+        closeSync(fd);
+      }
+    };
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'holed.sqlite');
+    leaveHotJournal(file);
+    truncateSync(`${file}-journal`, 256 * 1024 ** 2);
+
+    const temp = TempArea.underTmpdir(dir.path);
+    const handle = await fs.open(file, 'r');
+    try {
+      const copy = await copyDatabasePrivately(handle, file, temp);
+      expect(copy.stable).toBe(true);
+      if (copy.stable) {
+        const journal = lstatSync(`${copy.path}-journal`);
+        expect(journal.size).toBe(256 * 1024 ** 2);
+        expect(journal.blocks * 512).toBeLessThan(8 * 1024 * 1024);
+        expect(head(`${copy.path}-journal`).equals(head(`${file}-journal`))).toBe(true);
+      }
+    } finally {
+      await handle.close();
+      await temp.dispose();
+    }
+    const { backup: result, restored } = await backupAndRestore();
+    expect(result.warnings).toEqual([]);
+    const copy = openDatabase(path.join(restored, 'memory', 'holed.sqlite'), { readOnly: true });
+    try {
+      expect(value(copy, 'SELECT count(*) FROM t WHERE n = 1')).toBe(100);
+      expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
       expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
     } finally {
       copy.close();

@@ -43,6 +43,8 @@ const DATABASE_HEADER_BYTES = 100;
 const WAL_HEADER_BYTES = 32;
 const JOURNAL_HEADER_BYTES = 28;
 const COPY_CHUNK = 1024 * 1024;
+/** What a chunk is compared with: one of only zeros is left a hole. */
+const ZEROS = Buffer.alloc(COPY_CHUNK);
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
 export type PrivateCopy =
@@ -168,7 +170,12 @@ async function readAt(handle: fs.FileHandle, length: number): Promise<Buffer> {
   return buffer.subarray(0, filled);
 }
 
-/** Copies the first `size` bytes of an open file into the new file `destination`. */
+/**
+ * Copies the first `size` bytes of an open file into the new file `destination`, leaving a
+ * hole where a whole chunk reads as zeros: the same bytes to SQLite, and a `-journal` the
+ * tenant made huge and sparse (`truncate -s 100G` after its records, a few KiB on disk, its
+ * super-journal name perhaps at the very end) no longer fills the temporary directory.
+ */
 async function copyOpen(source: fs.FileHandle, size: number, destination: string): Promise<void> {
   const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
   try {
@@ -177,9 +184,10 @@ async function copyOpen(source: fs.FileHandle, size: number, destination: string
     while (position < size) {
       const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, size - position), position);
       if (bytesRead === 0) break; // shrank: the size check says so
-      await out.write(chunk, 0, bytesRead, position);
+      if (ZEROS.compare(chunk, 0, bytesRead, 0, bytesRead) !== 0) await out.write(chunk, 0, bytesRead, position);
       position += bytesRead;
     }
+    await out.truncate(position);
   } finally {
     await out.close();
   }
