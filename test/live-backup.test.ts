@@ -1233,4 +1233,37 @@ describe('files that change or vanish while read', () => {
       await handle.close();
     }
   });
+
+  it('leaves the holes of a sparse file holes in its spool copy (a 256 MiB database of a few KiB on disk fills no temporary directory)', async () => {
+    const file = path.join(dir.path, 'holed.bin');
+    const size = 256 * 1024 * 1024;
+    writeFileSync(file, Buffer.alloc(4096, 1));
+    truncateSync(file, size);
+    const fd = openSync(file, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(5, 2), 0, 5, size - 5);
+    } finally {
+      closeSync(fd);
+    }
+    const handle = await fs.open(file, 'r');
+    const spool = path.join(dir.path, 'spool');
+    try {
+      const copy = await spoolFile(handle, await handle.stat(), spool);
+      expect(copy).toMatchObject({ stable: true, size });
+      const spooled = lstatSync(spool);
+      expect(spooled.size).toBe(size);
+      expect(spooled.blocks * 512).toBeLessThan(8 * 1024 * 1024);
+      const ends = Buffer.alloc(8192);
+      const out = openSync(spool, 'r');
+      try {
+        readSync(out, ends, 0, 4096, 0);
+        readSync(out, ends, 4096, 4096, size - 4096);
+      } finally {
+        closeSync(out);
+      }
+      expect(ends.equals(Buffer.concat([Buffer.alloc(4096, 1), Buffer.alloc(4091), Buffer.alloc(5, 2)]))).toBe(true);
+    } finally {
+      await handle.close();
+    }
+  });
 });
