@@ -11,7 +11,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
+import { copyDatabasePrivately } from '../shared/backup/sqlite-private-copy.js';
+import { TempArea } from '../shared/backup/temp-area.js';
 import type { SqliteOptions } from '../shared/backup/sqlite-policy.js';
 import { FileSystemError, SqliteSnapshotError } from '../shared/errors.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
@@ -405,6 +407,94 @@ describe('the cross-host path: databases whose writers may be on another host (t
       }
     } finally {
       db.close();
+    }
+  });
+
+  it('copies of a -wal only the frames SQLite can use: a sparse 1 GiB -wal (a hole after its frames) costs no 1 GiB of temporary space', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'holed.sqlite');
+    const elsewhere = path.join(dir.path, 'writer.sqlite');
+    const writer = openDatabase(elsewhere);
+    let framesBytes: number;
+    try {
+      writer.exec('PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      const insert = writer.prepare('INSERT INTO t VALUES (?)');
+      for (let n = 1; n <= 100; n++) insert.run(n);
+      // The WAL restarts (new salts) over its first frames: the old ones after them are stale.
+      writer.exec('PRAGMA wal_checkpoint(PASSIVE)');
+      for (let n = 101; n <= 105; n++) insert.run(n);
+      copyFileSync(elsewhere, file);
+      copyFileSync(`${elsewhere}-wal`, `${file}-wal`);
+    } finally {
+      writer.close();
+    }
+    const wal = readFileSync(`${file}-wal`);
+    const pageSize = wal.readUInt32BE(8);
+    const salts = wal.subarray(16, 24);
+    for (framesBytes = 32; framesBytes + 24 + pageSize <= wal.length && wal.subarray(framesBytes + 8, framesBytes + 16).equals(salts); ) framesBytes += 24 + pageSize;
+    expect(framesBytes).toBeLessThan(wal.length); // stale frames follow
+    truncateSync(`${file}-wal`, 1024 ** 3);
+
+    const temp = TempArea.underTmpdir(dir.path);
+    const handle = await fs.open(file, 'r');
+    try {
+      const copy = await copyDatabasePrivately(handle, file, temp);
+      expect(copy.stable).toBe(true);
+      if (copy.stable) expect(lstatSync(`${copy.path}-wal`).size).toBe(framesBytes);
+    } finally {
+      await handle.close();
+      await temp.dispose();
+    }
+    const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host' });
+    expect(result.warnings).toEqual([]);
+    const copy = openDatabase(path.join(restored, 'memory', 'holed.sqlite'), { readOnly: true });
+    try {
+      expect(value(copy, 'SELECT count(*) FROM t')).toBe(105);
+      expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
+    } finally {
+      copy.close();
+    }
+  });
+
+  it('leaves a hole in the copy of a sparse 256 MiB hot -journal (a hole after its records) instead of writing its zeros', async () => {
+    const head = (name: string) => {
+      const fd = openSync(name, 'r');
+      try {
+        const bytes = Buffer.alloc(1024 * 1024);
+        return bytes.subarray(0, readSync(fd, bytes, 0, bytes.length, 0));
+      } finally {
+        closeSync(fd);
+      }
+    };
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'holed.sqlite');
+    leaveHotJournal(file);
+    truncateSync(`${file}-journal`, 256 * 1024 ** 2);
+
+    const temp = TempArea.underTmpdir(dir.path);
+    const handle = await fs.open(file, 'r');
+    try {
+      const copy = await copyDatabasePrivately(handle, file, temp);
+      expect(copy.stable).toBe(true);
+      if (copy.stable) {
+        const journal = lstatSync(`${copy.path}-journal`);
+        expect(journal.size).toBe(256 * 1024 ** 2);
+        expect(journal.blocks * 512).toBeLessThan(8 * 1024 * 1024);
+        expect(head(`${copy.path}-journal`).equals(head(`${file}-journal`))).toBe(true);
+      }
+    } finally {
+      await handle.close();
+      await temp.dispose();
+    }
+    const { backup: result, restored } = await backupAndRestore();
+    expect(result.warnings).toEqual([]);
+    const copy = openDatabase(path.join(restored, 'memory', 'holed.sqlite'), { readOnly: true });
+    try {
+      expect(value(copy, 'SELECT count(*) FROM t WHERE n = 1')).toBe(100);
+      expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
+      expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
+    } finally {
+      copy.close();
     }
   });
 
@@ -1139,6 +1229,39 @@ describe('files that change or vanish while read', () => {
       });
       expect(copy).toMatchObject({ stable: true, reads: 2, size: 2 * 1024 * 1024 });
       expect(readFileSync(spool).equals(Buffer.alloc(2 * 1024 * 1024, 2))).toBe(true);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('leaves the holes of a sparse file holes in its spool copy (a 256 MiB database of a few KiB on disk fills no temporary directory)', async () => {
+    const file = path.join(dir.path, 'holed.bin');
+    const size = 256 * 1024 * 1024;
+    writeFileSync(file, Buffer.alloc(4096, 1));
+    truncateSync(file, size);
+    const fd = openSync(file, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(5, 2), 0, 5, size - 5);
+    } finally {
+      closeSync(fd);
+    }
+    const handle = await fs.open(file, 'r');
+    const spool = path.join(dir.path, 'spool');
+    try {
+      const copy = await spoolFile(handle, await handle.stat(), spool);
+      expect(copy).toMatchObject({ stable: true, size });
+      const spooled = lstatSync(spool);
+      expect(spooled.size).toBe(size);
+      expect(spooled.blocks * 512).toBeLessThan(8 * 1024 * 1024);
+      const ends = Buffer.alloc(8192);
+      const out = openSync(spool, 'r');
+      try {
+        readSync(out, ends, 0, 4096, 0);
+        readSync(out, ends, 4096, 4096, size - 4096);
+      } finally {
+        closeSync(out);
+      }
+      expect(ends.equals(Buffer.concat([Buffer.alloc(4096, 1), Buffer.alloc(4091), Buffer.alloc(5, 2)]))).toBe(true);
     } finally {
       await handle.close();
     }

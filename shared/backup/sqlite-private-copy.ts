@@ -4,8 +4,8 @@
 // documentation says WAL does not work over a network file system, and a reader on a
 // second host may follow a stale index and read a state that was never committed.
 //
-// So the database and its `-wal` (or rollback `-journal`) are copied byte by byte into the
-// backup's temporary area, and the copy counts only if neither changed in a way that could
+// So the database and its `-wal` (only the frames SQLite's recovery can reach: `copyWal`) or
+// rollback `-journal` are copied byte by byte into the backup's temporary area, and the copy counts only if neither changed in a way that could
 // mix two states, judged from what SQLite itself writes (https://sqlite.org/fileformat.html):
 // - the database: same inode; and, unless it is in WAL mode with the same WAL throughout,
 //   same size, same 100-byte header (the file change counter at offset 24 moves with every
@@ -43,6 +43,8 @@ const DATABASE_HEADER_BYTES = 100;
 const WAL_HEADER_BYTES = 32;
 const JOURNAL_HEADER_BYTES = 28;
 const COPY_CHUNK = 1024 * 1024;
+/** What a chunk is compared with: one of only zeros is left a hole. */
+const ZEROS = Buffer.alloc(COPY_CHUNK);
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
 export type PrivateCopy =
@@ -168,7 +170,12 @@ async function readAt(handle: fs.FileHandle, length: number): Promise<Buffer> {
   return buffer.subarray(0, filled);
 }
 
-/** Copies the first `size` bytes of an open file into the new file `destination`. */
+/**
+ * Copies the first `size` bytes of an open file into the new file `destination`, leaving a
+ * hole where a whole chunk reads as zeros: the same bytes to SQLite, and a `-journal` the
+ * tenant made huge and sparse (`truncate -s 100G` after its records, a few KiB on disk, its
+ * super-journal name perhaps at the very end) no longer fills the temporary directory.
+ */
 async function copyOpen(source: fs.FileHandle, size: number, destination: string): Promise<void> {
   const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
   try {
@@ -177,9 +184,10 @@ async function copyOpen(source: fs.FileHandle, size: number, destination: string
     while (position < size) {
       const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, size - position), position);
       if (bytesRead === 0) break; // shrank: the size check says so
-      await out.write(chunk, 0, bytesRead, position);
+      if (ZEROS.compare(chunk, 0, bytesRead, 0, bytesRead) !== 0) await out.write(chunk, 0, bytesRead, position);
       position += bytesRead;
     }
+    await out.truncate(position);
   } finally {
     await out.close();
   }
@@ -200,12 +208,53 @@ async function copyCompanion(path: string, was: Stats, destination: string): Pro
   try {
     const stat = await handle.stat();
     if (!stat.isFile() || stat.ino !== was.ino) return false;
-    await copyOpen(handle, stat.size, destination);
+    await (path.endsWith('-wal') ? copyWal : copyOpen)(handle, stat.size, destination);
     return true;
   } finally {
     await handle.close();
   }
 }
+
+/**
+ * Copies of the first `size` bytes of an open WAL what SQLite's recovery can use into the new
+ * file `destination`: its header and the frames up to the first whose salts are not the
+ * header's (https://sqlite.org/fileformat.html, "WAL File Format": recovery stops there, as at
+ * the first checksum that fails). The `-wal` is the tenant's: a 100 GiB one that is a hole
+ * after its frames (`truncate -s`, a few KiB on disk) made every backup of it write 100 GiB of
+ * zeros into the temporary directory (the gateway's /tmp, shared with every tenant's backup
+ * and the host). A header SQLite would not take (bad magic or page size) is copied alone.
+ */
+async function copyWal(source: fs.FileHandle, size: number, destination: string): Promise<void> {
+  const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+  try {
+    const header = await readAt(source, Math.min(WAL_HEADER_BYTES, size));
+    await out.write(header, 0, header.length, 0);
+    if (header.length < WAL_HEADER_BYTES) return;
+    const magic = header.readUInt32BE(0);
+    const pageSize = header.readUInt32BE(8);
+    if ((magic | 1) !== WAL_MAGIC_BIG_ENDIAN || pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return;
+    const salts = header.subarray(16, 24);
+    const frameBytes = WAL_FRAME_HEADER_BYTES + pageSize;
+    const chunk = Buffer.allocUnsafe(Math.max(1, Math.floor(COPY_CHUNK / frameBytes)) * frameBytes);
+    let position = WAL_HEADER_BYTES;
+    for (;;) {
+      const want = Math.min(chunk.length, size - position);
+      if (want < frameBytes) return;
+      const { bytesRead } = await source.read(chunk, 0, want - (want % frameBytes), position);
+      let valid = 0;
+      while (valid + frameBytes <= bytesRead && chunk.subarray(valid + 8, valid + 16).equals(salts)) valid += frameBytes;
+      if (valid > 0) await out.write(chunk, 0, valid, position);
+      position += valid;
+      if (valid < want - (want % frameBytes)) return; // a frame SQLite stops at, or the file shrank
+    }
+  } finally {
+    await out.close();
+  }
+}
+
+/** A WAL's magic number, big-endian checksums (the other has the lowest bit clear). */
+const WAL_MAGIC_BIG_ENDIAN = 0x377f0683;
+const WAL_FRAME_HEADER_BYTES = 24;
 
 /** The 8 bytes that end a rollback journal naming a super-journal (https://sqlite.org/fileformat.html). */
 const SUPER_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);

@@ -28,6 +28,8 @@ export const REREAD_ATTEMPTS = 3;
 export const REREAD_DELAYS_MS: readonly number[] = [5, 25, 100];
 
 const COPY_CHUNK = 1024 * 1024;
+/** What a spooled chunk is compared with: one of only zeros is left a hole. */
+const ZEROS = Buffer.alloc(COPY_CHUNK);
 
 export interface ReadHooks {
   /** Called after each read attempt (1-based), before the file is checked: tests change the file here. */
@@ -207,7 +209,11 @@ export interface SpooledCopy {
   readonly reads: number;
 }
 
-/** A stable copy of the whole file into `spoolPath` (created or truncated), in 1 MiB chunks. */
+/**
+ * A stable copy of the whole file into `spoolPath` (created or truncated), in 1 MiB chunks;
+ * a chunk that reads as zeros is left a hole: a sparse file (a database `truncate -s 100G`
+ * made, a few KiB on disk) no longer fills the temporary directory it is copied into.
+ */
 export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath: string, hooks: ReadHooks = {}): Promise<SpooledCopy> {
   const spool = await fs.open(spoolPath, 'w', 0o600);
   try {
@@ -219,9 +225,10 @@ export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath:
       while (size < stat.size) {
         const { bytesRead } = await handle.read(buffer, 0, Math.min(COPY_CHUNK, stat.size - size), size);
         if (bytesRead === 0) break; // shrank
-        await writeAll(spool, buffer.subarray(0, bytesRead), size);
+        if (ZEROS.compare(buffer, 0, bytesRead, 0, bytesRead) !== 0) await writeAll(spool, buffer.subarray(0, bytesRead), size);
         size += bytesRead;
       }
+      await spool.truncate(size);
       await hooks.afterRead?.(reads);
       const after = await handle.stat();
       const stable = sameVersion(stat, after) && size === after.size;
