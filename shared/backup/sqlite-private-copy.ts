@@ -22,9 +22,13 @@
 // - no companion appeared or vanished.
 // The database is copied before its WAL or journal, so every page a checkpoint or a writer
 // changed during the copy has its committed (WAL) or original (journal) version in the
-// copy of the companion. A copy that changed is made again, a few times with growing pauses
-// (a WAL restart is brief); the caller then opens the private copy, where SQLite's recovery
-// rebuilds the index from the WAL (or rolls a hot journal back), and snapshots it.
+// copy of the companion. A copy that changed is made again after a pause, until one holds
+// still or the time allowed (the same-host path's busy timeout, 10 s) is spent, and at least
+// PRIVATE_COPY_MIN_ATTEMPTS times (a copy of a large database may take longer than that).
+// The pauses grow and are random within their bound: a writer that commits on a schedule
+// (a timer, a periodic job) would otherwise land in every copy of a fixed series of pauses
+// that are multiples of its period. The caller then opens the private copy, where SQLite's
+// recovery rebuilds the index from the WAL (or rolls a hot journal back), and snapshots it.
 
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,11 +36,12 @@ import path from 'node:path';
 
 import { isVanished, openAt } from '../file-access.js';
 import { decodeRawName } from '../raw-name.js';
+import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from './sqlite-snapshot.js';
 import type { TempArea } from './temp-area.js';
 
-/** Copies made before giving up on a database that keeps changing. */
-export const PRIVATE_COPY_ATTEMPTS = 5;
-/** Pause before each new copy, in milliseconds. */
+/** Copies made, however long they take, before giving up on a database that keeps changing. */
+export const PRIVATE_COPY_MIN_ATTEMPTS = 5;
+/** The bound of the random pause before each new copy, in milliseconds (the last one repeats). */
 export const PRIVATE_COPY_DELAYS_MS: readonly number[] = [20, 100, 250, 500];
 
 const DATABASE_HEADER_BYTES = 100;
@@ -55,26 +60,41 @@ export type PrivateCopy =
   | { readonly stable: true; readonly path: string; readonly companions: readonly string[]; readonly attempts: number }
   | { readonly stable: false; readonly reason: string; readonly attempts: number };
 
-export interface CopyHooks {
+export interface CopyOptions {
+  /**
+   * How long new copies are started, in milliseconds, after the first one started (once
+   * PRIVATE_COPY_MIN_ATTEMPTS were made). @default DEFAULT_SNAPSHOT_TIMEOUT_MS (10 s)
+   */
+  readonly budgetMs?: number;
   /** Called after the database is copied and before its companions are (tests write here). */
   readonly afterDatabaseCopy?: (attempt: number) => void | Promise<void>;
 }
 
 /**
  * Copies the database open as `database` (at `absPath`) and its WAL or journal into `temp`,
- * until a copy is stable or the attempts run out. A stable copy's files belong to the
- * caller, who removes them with `temp.remove(path)`; an unstable one leaves nothing.
+ * until a copy is stable or the time runs out (see the module comment). A stable copy's files
+ * belong to the caller, who removes them with `temp.remove(path)`; an unstable one leaves
+ * nothing.
  */
-export async function copyDatabasePrivately(database: fs.FileHandle, absPath: string, temp: TempArea, hooks: CopyHooks = {}): Promise<PrivateCopy> {
+export async function copyDatabasePrivately(database: fs.FileHandle, absPath: string, temp: TempArea, options: CopyOptions = {}): Promise<PrivateCopy> {
+  const budgetMs = options.budgetMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
+  const started = performance.now();
   let reason = '';
-  for (let attempt = 1; attempt <= PRIVATE_COPY_ATTEMPTS; attempt++) {
-    if (attempt > 1) await sleep(PRIVATE_COPY_DELAYS_MS[attempt - 2] ?? PRIVATE_COPY_DELAYS_MS.at(-1)!);
+  let copies = 0;
+  for (;;) {
+    if (copies > 0) {
+      const pause = Math.random() * (PRIVATE_COPY_DELAYS_MS[copies - 1] ?? PRIVATE_COPY_DELAYS_MS.at(-1)!);
+      // No copy starts after the budget: a busy database holds the backup for at most that plus one copy.
+      if (copies >= PRIVATE_COPY_MIN_ATTEMPTS && performance.now() - started + pause >= budgetMs) break;
+      await sleep(pause);
+    }
+    const attempt = ++copies;
     const path = await temp.file('private-copy.sqlite');
     let kept = false;
     try {
       const before = await fingerprints(database, absPath);
       await copyOpen(database, before.database.stat.size, path);
-      await hooks.afterDatabaseCopy?.(attempt);
+      await options.afterDatabaseCopy?.(attempt);
       let change: string | undefined;
       for (const suffix of COMPANIONS) {
         const was = before[suffix];
@@ -93,7 +113,8 @@ export async function copyDatabasePrivately(database: fs.FileHandle, absPath: st
       if (!kept) await temp.remove(path);
     }
   }
-  return { stable: false, reason: `it changed under each of ${PRIVATE_COPY_ATTEMPTS} copies (last: ${reason})`, attempts: PRIVATE_COPY_ATTEMPTS };
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  return { stable: false, reason: `it changed under each of ${copies} copies in ${seconds} s (last: ${reason})`, attempts: copies };
 }
 
 const COMPANIONS = ['-wal', '-journal'] as const;
