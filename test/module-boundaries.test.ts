@@ -39,7 +39,8 @@ describe('module boundaries', () => {
     expect(offenders('functions', (target) => target.startsWith('functions/') || target.startsWith('shared/'))).toEqual([]);
   });
 
-  it('infra takes from the core only the control plane\'s deployment names', () => {
-    expect(offenders('infra', (target) => target.startsWith('infra/') || target === 'shared/control-plane/deployment.js' || !target.startsWith('shared/') && !target.startsWith('cli/') && !target.startsWith('functions/'))).toEqual([]);
+  it('infra takes from the core only the control plane\'s deployment contract: its names and the endpoint allowlist\'s entries', () => {
+    const contract = ['shared/control-plane/deployment.js', 'shared/control-plane/endpoint-allowlist.js'];
+    expect(offenders('infra', (target) => target.startsWith('infra/') || contract.includes(target) || !target.startsWith('shared/') && !target.startsWith('cli/') && !target.startsWith('functions/'))).toEqual([]);
   });
 });
