@@ -144,6 +144,16 @@ async function backupAndRestore(sqlite?: SqliteOptions): Promise<{ backup: Backu
   return { backup: result, restored: await restore() };
 }
 
+/** The rows of table t in the database at `file`, opened read-only. */
+function rowsOf(file: string): unknown {
+  const db = openDatabase(file, { readOnly: true });
+  try {
+    return value(db, 'SELECT count(*) FROM t');
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * Leaves `file` and its hot `-journal` as a writer killed mid-transaction does (copied while a
  * transaction has spilled pages into the database; its last commit: 100 rows, sum(n) 100).
@@ -391,12 +401,7 @@ describe('the cross-host path: databases whose writers may be on another host (t
 
       const crossHost = await backupAndRestore({ writers: 'cross-host' });
       expect(crossHost.backup.warnings).toEqual([]);
-      const restored = openDatabase(path.join(crossHost.restored, 'memory', 'open.sqlite'), { readOnly: true });
-      try {
-        expect(value(restored, 'SELECT count(*) FROM t')).toBe(500);
-      } finally {
-        restored.close();
-      }
+      expect(rowsOf(path.join(crossHost.restored, 'memory', 'open.sqlite'))).toBe(500);
       // For the record: a live reader on this host follows the stale index.
       const sameHost = await backupAndRestore({ writers: 'same-host' });
       const stale = openDatabase(path.join(sameHost.restored, 'memory', 'open.sqlite'), { readOnly: true });
@@ -627,12 +632,7 @@ describe('SQLite databases', () => {
       // Closed again as its last connection would: nothing to checkpoint, the file untouched.
       expect(readFileSync(file).equals(closed!.content)).toBe(true);
       expect(lstatSync(file).mtimeMs).toBe(closed!.mtimeMs);
-      const copy = openDatabase(path.join(restored, 'memory', 'live.sqlite'), { readOnly: true });
-      try {
-        expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
-      } finally {
-        copy.close();
-      }
+      expect(rowsOf(path.join(restored, 'memory', 'live.sqlite'))).toBe(100);
     } finally {
       snapshots.beforeOpen = undefined;
       if (open) writer.close();
@@ -666,12 +666,7 @@ describe('SQLite databases', () => {
       expect(readFileSync(file).equals(closed!)).toBe(true); // not rolled back with another database's pages
       expect(readFileSync(`${file}-journal`).equals(readFileSync(`${other}-journal`))).toBe(true);
       expect(result.warnings).toEqual([]);
-      const copy = openDatabase(path.join(restored, 'memory', 'live.sqlite'), { readOnly: true });
-      try {
-        expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
-      } finally {
-        copy.close();
-      }
+      expect(rowsOf(path.join(restored, 'memory', 'live.sqlite'))).toBe(100);
     } finally {
       snapshots.beforeOpen = undefined;
       drivers.beforeReadWriteOpen = undefined;
@@ -699,12 +694,7 @@ describe('SQLite databases', () => {
     expect(result.warnings).toEqual([]);
     expect(describeTree(tenantDir)).toEqual(before);
     expect(readdirSync(path.join(restored, 'memory'))).toEqual(['crashed.sqlite']);
-    const copy = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
-    try {
-      expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
-    } finally {
-      copy.close();
-    }
+    expect(rowsOf(path.join(restored, 'memory', 'crashed.sqlite'))).toBe(100);
   });
 
   it.each(['same-host', 'cross-host'] as const)('snapshots a database whose uncommitted-to-the-main-file transactions are only in its WAL (%s)', async (writers) => {
