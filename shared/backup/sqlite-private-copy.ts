@@ -37,6 +37,7 @@ import path from 'node:path';
 import { isVanished, openAt } from '../file-access.js';
 import { decodeRawName } from '../raw-name.js';
 import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from './sqlite-snapshot.js';
+import { writeUnlessZeros } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
 
 /** Copies made, however long they take, before giving up on a database that keeps changing. */
@@ -48,8 +49,6 @@ const DATABASE_HEADER_BYTES = 100;
 const WAL_HEADER_BYTES = 32;
 const JOURNAL_HEADER_BYTES = 28;
 const COPY_CHUNK = 1024 * 1024;
-/** What a chunk is compared with: one of only zeros is left a hole. */
-const ZEROS = Buffer.alloc(COPY_CHUNK);
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
 export type PrivateCopy =
@@ -205,7 +204,7 @@ async function copyOpen(source: fs.FileHandle, size: number, destination: string
     while (position < size) {
       const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, size - position), position);
       if (bytesRead === 0) break; // shrank: the size check says so
-      if (ZEROS.compare(chunk, 0, bytesRead, 0, bytesRead) !== 0) await out.write(chunk, 0, bytesRead, position);
+      await writeUnlessZeros(out, chunk.subarray(0, bytesRead), position);
       position += bytesRead;
     }
     await out.truncate(position);

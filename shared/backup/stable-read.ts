@@ -28,7 +28,7 @@ export const REREAD_ATTEMPTS = 3;
 export const REREAD_DELAYS_MS: readonly number[] = [5, 25, 100];
 
 const COPY_CHUNK = 1024 * 1024;
-/** What a spooled chunk is compared with: one of only zeros is left a hole. */
+/** What a copied chunk is compared with: one of only zeros is left a hole. */
 const ZEROS = Buffer.alloc(COPY_CHUNK);
 
 export interface ReadHooks {
@@ -210,6 +210,15 @@ export interface SpooledCopy {
 }
 
 /**
+ * Writes `bytes` at `position` of a copy, unless they are all zeros:
+ * that part is left a hole, and the copy's size is set by truncating it once written, so a
+ * sparse file copied (`truncate -s 100G`, a few KiB on disk) does not fill the disk it is copied to.
+ */
+export async function writeUnlessZeros(handle: fs.FileHandle, bytes: Buffer, position: number): Promise<void> {
+  if (bytes.length > ZEROS.length || ZEROS.compare(bytes, 0, bytes.length, 0, bytes.length) !== 0) await writeAll(handle, bytes, position);
+}
+
+/**
  * A stable copy of the whole file into `spoolPath` (created or truncated), in 1 MiB chunks;
  * a chunk that reads as zeros is left a hole: a sparse file (a database `truncate -s 100G`
  * made, a few KiB on disk) no longer fills the temporary directory it is copied into.
@@ -225,7 +234,7 @@ export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath:
       while (size < stat.size) {
         const { bytesRead } = await handle.read(buffer, 0, Math.min(COPY_CHUNK, stat.size - size), size);
         if (bytesRead === 0) break; // shrank
-        if (ZEROS.compare(buffer, 0, bytesRead, 0, bytesRead) !== 0) await writeAll(spool, buffer.subarray(0, bytesRead), size);
+        await writeUnlessZeros(spool, buffer.subarray(0, bytesRead), size);
         size += bytesRead;
       }
       await spool.truncate(size);
