@@ -22,6 +22,7 @@ import { assertLocalPath } from '../shared/local-path.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { homeDirectory } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
+import { commanderMessage } from './usage-errors.js';
 
 export interface LocalCronFlags {
   readonly schedule: string;
@@ -116,9 +117,7 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {
         throw new CronCommandError('--cmd only shows help or the version: give a command to run');
       }
-      // One line: commander puts its "(Did you mean …?)" on a second one.
-      const message = error.message.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ').replace('(Did you mean ', '(did you mean ');
-      throw new CronCommandError(`--cmd: ${message}`);
+      throw new CronCommandError(`--cmd: ${commanderMessage(error)}`);
     }
     if (error instanceof UsageError && !(error instanceof CronCommandError)) throw new CronCommandError(`--cmd: ${error.message}`);
     throw error;

@@ -42,8 +42,7 @@ const NO_ARGUMENTS: Readonly<Record<string, string>> = {
 export function usageErrorLine(error: CommanderError, command: Command): string {
   const path = commandPath(command);
   const help = ` (see openclaw ${path === '' ? '' : `${path} `}--help)`;
-  // "(Did you mean backup?)" in the case of the unknown option's "(did you mean --from?)".
-  const message = withoutSecret(oneLine(error.message.replace(/^error: /, ''))).replace('(Did you mean ', '(did you mean ');
+  const message = withoutSecret(commanderMessage(error));
   // A mistyped flag leaves the command without the one it needed: the typo is what to fix.
   const unknown = error.code === 'commander.unknownOption' ? /^unknown option '([^']*)'/.exec(message)?.[1] : firstUnknownOption(command);
   if (unknown !== undefined) return `${unknownOptionLine(unknown, command, path)}${help}`;
@@ -167,6 +166,15 @@ function commandPath(command: Command): string {
   const names: string[] = [];
   for (let at: Command | null = command; at?.parent != null; at = at.parent) names.unshift(at.name());
   return names.join(' ');
+}
+
+/**
+ * Commander's message of `error` in one line, without its "error: " (it puts a "(Did you mean
+ * …?)" on a line of its own), and "(Did you mean backup?)" in the case of the unknown option's
+ * "(did you mean --from?)".
+ */
+export function commanderMessage(error: CommanderError): string {
+  return oneLine(error.message.replace(/^error: /, '')).replace('(Did you mean ', '(did you mean ');
 }
 
 function oneLine(text: string): string {
