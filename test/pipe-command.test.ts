@@ -352,6 +352,32 @@ describe('--pipe failures', () => {
   });
 });
 
+describe('--pipe environment', () => {
+  it('runs the command without the store\'s credentials, writing and reading, and with the rest of the environment', async () => {
+    const secrets = { AWS_ACCESS_KEY_ID: 'AKIAPIPETEST', AWS_SECRET_ACCESS_KEY: 'aws-secret-pipe-test', AWS_SESSION_TOKEN: 'session-token-pipe-test', OPENCLAW_S3_ACCESS_KEY: 'openclaw-access-pipe-test', OPENCLAW_S3_SECRET_KEY: 'openclaw-secret-pipe-test' };
+    const kept = { AWS_PROFILE: 'kms-profile-pipe-test', OPENCLAW_PIPE_TEST_OTHER: 'other-pipe-test' };
+    const before = Object.fromEntries(Object.keys({ ...secrets, ...kept }).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, secrets, kept);
+    try {
+      const inner = localFile();
+      const seen = join(dir, `environment-${counter++}`);
+      const bytes = randomBytes(1000);
+      await withPipeCommand(inner, `env > '${seen}.write'; cat`).write(bodyOf(bytes), writeOptions());
+      expect(sha256(await readAll(await withPipeCommand(inner, `env > '${seen}.read'; cat`).read()))).toBe(sha256(bytes));
+      for (const file of [`${seen}.write`, `${seen}.read`]) {
+        const environment = await readFile(file, 'utf8');
+        for (const value of Object.values(secrets)) expect(environment).not.toContain(value);
+        for (const [name, value] of Object.entries(kept)) expect(environment).toContain(`${name}=${value}`);
+      }
+    } finally {
+      for (const [name, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+});
+
 describe('--pipe under nohup (OPENCLAW_HANGUP_IGNORED=1)', () => {
   const withHangUpsIgnored = async <T>(body: () => Promise<T>): Promise<T> => {
     const before = process.env.OPENCLAW_HANGUP_IGNORED;

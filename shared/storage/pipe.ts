@@ -23,6 +23,13 @@
 // Errors are one line with the exit status and the command's telling stderr line (the
 // last one naming an error, else the last one). Messages never include the command text:
 // it may hold a passphrase.
+//
+// The command runs in this process's environment without the store's credentials
+// (STORE_CREDENTIAL_VARIABLES): `age`, `gpg` or `zstd` need none of them, and a command
+// that prints or passes on its environment (a debug log, `env` in a crash report, a child
+// of its own) showed the S3 secret key and session token. A command that needs AWS keys of its
+// own is given them under another name in its text (`AWS_SECRET_ACCESS_KEY=$KMS_SECRET cmd`)
+// or takes a profile (`AWS_PROFILE=kms cmd`), which is kept.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
@@ -37,6 +44,28 @@ export interface PipeCommandOptions {
   readonly shell?: string;
   /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
   readonly killGraceMs?: number;
+}
+
+/**
+ * The variables holding the store's credentials (the SDK's default chain and the CLI's own
+ * OPENCLAW_S3_*), left out of the command's environment.
+ */
+export const STORE_CREDENTIAL_VARIABLES: readonly string[] = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'OPENCLAW_S3_ACCESS_KEY',
+  'OPENCLAW_S3_SECRET_KEY',
+];
+
+/** `environment` without STORE_CREDENTIAL_VARIABLES. */
+export function pipeEnvironment(environment: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...environment };
+  for (const name of STORE_CREDENTIAL_VARIABLES) delete kept[name];
+  return kept;
 }
 
 /** Bytes of the command's stderr kept for error messages. */
@@ -170,7 +199,7 @@ class Filter {
       // the command's own first line, so that the shell's errors name the lines it wrote
       // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
       const script = hangUpIgnored() ? `trap '' HUP; ${command}` : command;
-      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
