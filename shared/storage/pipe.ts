@@ -9,7 +9,10 @@
 // (or one that exits early, or dies mid-stream) makes the inner write fail and leave
 // nothing behind instead of storing a truncated archive. A command that read bytes and wrote
 // none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
-// empty, and storing nothing would pass for a backup. If the archive itself fails
+// empty, and storing nothing would pass for a backup. Nor does one, writing to a name ending in
+// `.age`, whose output does not start as an age file does (`age-encryption.org/`, or age -a's
+// armor): a wrapper script's "encrypting…" on stdout before age's bytes, or a tool other than
+// age, was stored under that name and reported backed up, and could not be read back. If the archive itself fails
 // (the body errors), the command is killed rather than being shown an end of input.
 // Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
 // quits early is expected and judged together with its exit status. The abort signal
@@ -34,6 +37,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
+import { AGE_MAGIC_BYTES, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
@@ -44,6 +48,8 @@ export interface PipeCommandOptions {
   readonly shell?: string;
   /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
   readonly killGraceMs?: number;
+  /** The stored name ends in `.age`: a write's output must start as an age file. */
+  readonly writesAge?: boolean;
 }
 
 /**
@@ -117,7 +123,7 @@ class PipeLocation implements ArchiveLocation {
       destroyQuietly(body);
       throw error;
     }
-    const filter = new Filter(this.command, this.options, body, signal);
+    const filter = new Filter(this.command, this.options, body, signal, this.options.writesAge === true);
     try {
       const result = await this.inner.write(filter.output, options);
       await filter.closed;
@@ -169,6 +175,8 @@ class Filter {
   private inputEnded = false;
   private inputBytes = 0;
   private outputBytes = 0;
+  /** The first AGE_MAGIC_BYTES of the command's output (when it must be an age file). */
+  private outputStart = Buffer.alloc(0);
   private stdinError: NodeJS.ErrnoException | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
@@ -182,6 +190,7 @@ class Filter {
     private readonly options: PipeCommandOptions,
     private readonly input: Readable,
     signal: AbortSignal | undefined,
+    private readonly writesAge = false,
   ) {
     let markClosed!: () => void;
     this.closed = new Promise<void>((resolve) => (markClosed = resolve));
@@ -234,7 +243,10 @@ class Filter {
     // EPIPE / ERR_STREAM_DESTROYED when the command stops reading: judged at exit.
     child.stdin.on('error', (error: NodeJS.ErrnoException) => (this.stdinError ??= error));
     input.pipe(child.stdin);
-    child.stdout.on('data', (chunk: Buffer) => (this.outputBytes += chunk.length));
+    child.stdout.on('data', (chunk: Buffer) => {
+      this.outputBytes += chunk.length;
+      if (writesAge && this.outputStart.length < AGE_MAGIC_BYTES) this.outputStart = Buffer.concat([this.outputStart, chunk.subarray(0, AGE_MAGIC_BYTES - this.outputStart.length)]);
+    });
     child.stdout.pipe(this.output, { end: false });
 
     // The reader of `output` went away (or it was destroyed by fail): stop everything.
@@ -320,6 +332,14 @@ class Filter {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
       this.fail(new PipeCommandError(`pipe command read ${this.inputBytes} bytes and wrote nothing to its standard output (does it write to a file instead, e.g. with -o?)${detail}`));
+    } else if (this.writesAge && !(startsLikeAgeFile(this.outputStart) || isArmoredAgeFile(this.outputStart))) {
+      // Its bytes are not shown: they may be the archive's own, unencrypted.
+      this.fail(
+        new PipeCommandError(
+          'pipe command wrote no age file, though the archive\'s name ends in ".age": its output does not start with "age-encryption.org/" ' +
+            '(does it print anything else on its standard output? encrypt with age -r, or store under a name without ".age")',
+        ),
+      );
     } else {
       this.output.end();
     }
