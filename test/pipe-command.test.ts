@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AbortedError, DestinationExistsError, PipeCommandError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
+import { openLocation } from '../shared/storage/open-location.js';
 import { withPipeCommand } from '../shared/storage/pipe.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
@@ -349,6 +350,67 @@ describe('--pipe failures', () => {
     expect(location.display).not.toContain('hunter2');
     const error = await pipeError(location.write(bodyOf(Buffer.from('x')), writeOptions()));
     expect(error.message).not.toContain('hunter2');
+  });
+});
+
+describe('--pipe to a name ending in .age', () => {
+  const AGE_START = 'printf "age-encryption.org/v1\\n"; cat';
+  const ARMORED_START = 'printf -- "-----BEGIN AGE ENCRYPTED FILE-----\\n"; cat';
+  const s3Options = () => ({ endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });
+
+  it.each([
+    ['a banner before the age file', 'echo "encrypting..."; printf "age-encryption.org/v1\\n"; cat'],
+    ['a tool other than age', 'gzip -1 -c'],
+    ['a few bytes of garbage', 'cat >/dev/null; echo garbage'],
+  ])('stores nothing when the command writes no age file (%s), locally and in S3', async (_, command) => {
+    const file = join(dir, `age-names-${counter++}`, 'a.tar.zst.age');
+    const local = await openLocation(file, { pipe: command });
+    const error = await pipeError(local.write(bodyOf(randomBytes(100_000)), writeOptions()));
+    expect(error.message).toBe(
+      'pipe command wrote no age file, though the archive\'s name ends in ".age": its output does not start with "age-encryption.org/" ' +
+        '(does it print anything else on its standard output? encrypt with age -r, or store under a name without ".age")',
+    );
+    expect(await readdir(join(file, '..')).catch(() => [])).toEqual([]);
+    const key = `age-names/${counter++}.tar.zst.AGE`;
+    const s3 = await openLocation(`s3://${server.bucket}/${key}`, { ...s3Options(), pipe: command });
+    await pipeError(s3.write(bodyOf(randomBytes(100_000)), writeOptions()));
+    await expect(new S3Location({ client, bucket: server.bucket, key, endpoint: server.endpoint }).read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it.each([AGE_START, ARMORED_START])('stores what starts as an age file (%s), and anything under another name', async (command) => {
+    const bytes = randomBytes(100_000);
+    const file = join(dir, `age-names-${counter++}`, 'a.tar.zst.age');
+    await (await openLocation(file, { pipe: command })).write(bodyOf(bytes), writeOptions());
+    expect(readFileSync(file).subarray(-bytes.length).equals(bytes)).toBe(true);
+    const plain = join(dir, `age-names-${counter++}`, 'a.tar.zst');
+    await (await openLocation(plain, { pipe: 'echo "a banner"; cat' })).write(bodyOf(bytes), writeOptions());
+    expect(readFileSync(plain).subarray(-bytes.length).equals(bytes)).toBe(true);
+  });
+});
+
+describe('--pipe environment', () => {
+  it('runs the command without the store\'s credentials, writing and reading, and with the rest of the environment', async () => {
+    const secrets = { AWS_ACCESS_KEY_ID: 'AKIAPIPETEST', AWS_SECRET_ACCESS_KEY: 'aws-secret-pipe-test', AWS_SESSION_TOKEN: 'session-token-pipe-test', OPENCLAW_S3_ACCESS_KEY: 'openclaw-access-pipe-test', OPENCLAW_S3_SECRET_KEY: 'openclaw-secret-pipe-test' };
+    const kept = { AWS_PROFILE: 'kms-profile-pipe-test', OPENCLAW_PIPE_TEST_OTHER: 'other-pipe-test' };
+    const before = Object.fromEntries(Object.keys({ ...secrets, ...kept }).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, secrets, kept);
+    try {
+      const inner = localFile();
+      const seen = join(dir, `environment-${counter++}`);
+      const bytes = randomBytes(1000);
+      await withPipeCommand(inner, `env > '${seen}.write'; cat`).write(bodyOf(bytes), writeOptions());
+      expect(sha256(await readAll(await withPipeCommand(inner, `env > '${seen}.read'; cat`).read()))).toBe(sha256(bytes));
+      for (const file of [`${seen}.write`, `${seen}.read`]) {
+        const environment = await readFile(file, 'utf8');
+        for (const value of Object.values(secrets)) expect(environment).not.toContain(value);
+        for (const [name, value] of Object.entries(kept)) expect(environment).toContain(`${name}=${value}`);
+      }
+    } finally {
+      for (const [name, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
   });
 });
 

@@ -156,17 +156,35 @@ describe('prune in a local directory', () => {
     });
   });
 
-  it('says a verified backup that no rule counts (a local encrypted one, attributed by its path) protects nothing, rather than that none is verified', async () => {
+  it('counts a local encrypted backup once verified (its mark names the tenant): the older one goes; with a mark of an earlier version, naming none, it is kept and counted by no rule, and said so', async () => {
     const encrypted = path.join(dir.path, 'encrypted', 'acme');
     const keyFile = path.join(dir.path, 'local-age-key.txt');
     execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
     const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
-    await backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(path.join(encrypted, 'a.tar.zst.age'), {}), recipients, now: () => new Date(JUNE_1) });
-    expect((await runMain(['tenants', 'verify', '--from', path.join(encrypted, 'a.tar.zst.age'), '--identity', keyFile])).status).toBe(0);
-    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', encrypted, '--keep-last', '1', '--dry-run']);
-    const result = JSON.parse(run.stdout) as PruneResult;
-    expect(result.keep.map((decision) => [path.basename(decision.location), decision.verifiedAt !== undefined, decision.uncounted])).toEqual([['a.tar.zst.age', true, true]]);
-    expect(result.notes).toEqual(['no backup of "acme" that a rule counts has been verified (1 verified one is kept and counted by no rule: see WHY): only the policy decides what stays']);
+    for (const [file, at] of [['a.tar.zst.age', JUNE_1], ['b.tar.zst.age', JUNE_1 + DAY]] as const) {
+      await backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(path.join(encrypted, file), {}), recipients, now: () => new Date(at) });
+      expect((await runMain(['tenants', 'verify', '--from', path.join(encrypted, file), '--identity', keyFile])).status).toBe(0);
+    }
+    const prune = async () => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', encrypted, '--keep-last', '1', '--dry-run']);
+      expect(run.status).toBe(0);
+      return JSON.parse(run.stdout) as PruneResult;
+    };
+    // Before, no local encrypted backup was ever removed: each was "not attributable: only its path names the tenant".
+    expect(decisions(await prune())).toEqual({ keep: [['b.tar.zst.age', ['last', 'newest verified backup']]], remove: ['a.tar.zst.age'] });
+
+    for (const file of ['a.tar.zst.age', 'b.tar.zst.age']) {
+      const mark = path.join(encrypted, `.${file}.openclaw-verified`);
+      const { tenant, ...older } = JSON.parse(readFileSync(mark, 'utf8')) as Record<string, unknown>;
+      expect(tenant).toBe('acme');
+      writeFileSync(mark, `${JSON.stringify(older)}\n`);
+    }
+    const result = await prune();
+    expect(result.keep.map((decision) => [path.basename(decision.location), decision.verifiedAt !== undefined, decision.uncounted])).toEqual([
+      ['b.tar.zst.age', true, true],
+      ['a.tar.zst.age', true, true],
+    ]);
+    expect(result.notes).toEqual(['no backup of "acme" that a rule counts has been verified (2 verified ones are kept and counted by no rule: see WHY): only the policy decides what stays']);
   });
 
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {

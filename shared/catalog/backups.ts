@@ -204,7 +204,8 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const footer = facts.tail === undefined || head.content !== 'archive' ? undefined : findFooter(facts.tail, notes);
   if (facts.tagsDenied === true) notes.push('its tags could not be read (access denied: s3:GetObjectTagging): a verification mark or the size its backup stored is unseen');
   const metadata = facts.metadata;
-  const tenant = head.marker?.tenant ?? metadata?.tenant;
+  // An encrypted local file names its tenant in its verification mark only (a mark for this size and mtime).
+  const tenant = head.marker?.tenant ?? metadata?.tenant ?? (head.marker === undefined ? facts.verified?.tenant : undefined);
   const createdAt = head.marker?.createdAt ?? metadata?.createdAt ?? facts.verified?.createdAt;
   const createdAtFrom = head.marker?.createdAt !== undefined ? 'archive' : metadata?.createdAt !== undefined ? 'metadata' : facts.verified !== undefined ? 'verification' : undefined;
   const manifestSha256 = footer?.manifestSha256 ?? facts.manifestSha256 ?? facts.verified?.manifestSha256;

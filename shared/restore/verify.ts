@@ -83,7 +83,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
     else {
       const verifiedAt = (request.now ?? (() => new Date()))().toISOString();
       try {
-        await location.markVerified({ verifiedAt, manifestSha256, createdAt: new Date(manifest.createdAt).toISOString() }, { signal });
+        await location.markVerified({ verifiedAt, manifestSha256, createdAt: new Date(manifest.createdAt).toISOString(), tenant: manifest.tenant }, { signal });
         recorded = verifiedAt;
       } catch (error) {
         notices.push(`the verification was not recorded beside the archive: ${describeError(error)}`);

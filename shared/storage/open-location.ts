@@ -67,7 +67,8 @@ const URL_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'gcs', 'az', 'azure', 'ab
 
 export async function openLocation(spec: string, options: LocationOptions = {}): Promise<ArchiveLocation> {
   const location = isS3Url(spec) ? await openS3(spec, options) : openLocal(spec, options);
-  return options.pipe === undefined ? location : withPipeCommand(location, options.pipe);
+  // A name ending in `.age` says the command encrypts with age: what it writes is checked to be an age file.
+  return options.pipe === undefined ? location : withPipeCommand(location, options.pipe, { writesAge: /\.age$/i.test(spec) });
 }
 
 /**

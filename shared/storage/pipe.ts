@@ -9,7 +9,10 @@
 // (or one that exits early, or dies mid-stream) makes the inner write fail and leave
 // nothing behind instead of storing a truncated archive. A command that read bytes and wrote
 // none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
-// empty, and storing nothing would pass for a backup. If the archive itself fails
+// empty, and storing nothing would pass for a backup. Nor does one, writing to a name ending in
+// `.age`, whose output does not start as an age file does (`age-encryption.org/`, or age -a's
+// armor): a wrapper script's "encrypting…" on stdout before age's bytes, or a tool other than
+// age, was stored under that name and reported backed up, and could not be read back. If the archive itself fails
 // (the body errors), the command is killed rather than being shown an end of input.
 // Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
 // quits early is expected and judged together with its exit status. The abort signal
@@ -23,10 +26,18 @@
 // Errors are one line with the exit status and the command's telling stderr line (the
 // last one naming an error, else the last one). Messages never include the command text:
 // it may hold a passphrase.
+//
+// The command runs in this process's environment without the store's credentials
+// (STORE_CREDENTIAL_VARIABLES): `age`, `gpg` or `zstd` need none of them, and a command
+// that prints or passes on its environment (a debug log, `env` in a crash report, a child
+// of its own) showed the S3 secret key and session token. A command that needs AWS keys of its
+// own is given them under another name in its text (`AWS_SECRET_ACCESS_KEY=$KMS_SECRET cmd`)
+// or takes a profile (`AWS_PROFILE=kms cmd`), which is kept.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
+import { AGE_MAGIC_BYTES, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
@@ -37,6 +48,30 @@ export interface PipeCommandOptions {
   readonly shell?: string;
   /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
   readonly killGraceMs?: number;
+  /** The stored name ends in `.age`: a write's output must start as an age file. */
+  readonly writesAge?: boolean;
+}
+
+/**
+ * The variables holding the store's credentials (the SDK's default chain and the CLI's own
+ * OPENCLAW_S3_*), left out of the command's environment.
+ */
+export const STORE_CREDENTIAL_VARIABLES: readonly string[] = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'OPENCLAW_S3_ACCESS_KEY',
+  'OPENCLAW_S3_SECRET_KEY',
+];
+
+/** `environment` without STORE_CREDENTIAL_VARIABLES. */
+export function pipeEnvironment(environment: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...environment };
+  for (const name of STORE_CREDENTIAL_VARIABLES) delete kept[name];
+  return kept;
 }
 
 /** Bytes of the command's stderr kept for error messages. */
@@ -88,7 +123,7 @@ class PipeLocation implements ArchiveLocation {
       destroyQuietly(body);
       throw error;
     }
-    const filter = new Filter(this.command, this.options, body, signal);
+    const filter = new Filter(this.command, this.options, body, signal, this.options.writesAge === true);
     try {
       const result = await this.inner.write(filter.output, options);
       await filter.closed;
@@ -140,6 +175,8 @@ class Filter {
   private inputEnded = false;
   private inputBytes = 0;
   private outputBytes = 0;
+  /** The first AGE_MAGIC_BYTES of the command's output (when it must be an age file). */
+  private outputStart = Buffer.alloc(0);
   private stdinError: NodeJS.ErrnoException | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
@@ -153,6 +190,7 @@ class Filter {
     private readonly options: PipeCommandOptions,
     private readonly input: Readable,
     signal: AbortSignal | undefined,
+    private readonly writesAge = false,
   ) {
     let markClosed!: () => void;
     this.closed = new Promise<void>((resolve) => (markClosed = resolve));
@@ -170,7 +208,7 @@ class Filter {
       // the command's own first line, so that the shell's errors name the lines it wrote
       // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
       const script = hangUpIgnored() ? `trap '' HUP; ${command}` : command;
-      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
@@ -205,7 +243,10 @@ class Filter {
     // EPIPE / ERR_STREAM_DESTROYED when the command stops reading: judged at exit.
     child.stdin.on('error', (error: NodeJS.ErrnoException) => (this.stdinError ??= error));
     input.pipe(child.stdin);
-    child.stdout.on('data', (chunk: Buffer) => (this.outputBytes += chunk.length));
+    child.stdout.on('data', (chunk: Buffer) => {
+      this.outputBytes += chunk.length;
+      if (writesAge && this.outputStart.length < AGE_MAGIC_BYTES) this.outputStart = Buffer.concat([this.outputStart, chunk.subarray(0, AGE_MAGIC_BYTES - this.outputStart.length)]);
+    });
     child.stdout.pipe(this.output, { end: false });
 
     // The reader of `output` went away (or it was destroyed by fail): stop everything.
@@ -291,6 +332,14 @@ class Filter {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
       this.fail(new PipeCommandError(`pipe command read ${this.inputBytes} bytes and wrote nothing to its standard output (does it write to a file instead, e.g. with -o?)${detail}`));
+    } else if (this.writesAge && !(startsLikeAgeFile(this.outputStart) || isArmoredAgeFile(this.outputStart))) {
+      // Its bytes are not shown: they may be the archive's own, unencrypted.
+      this.fail(
+        new PipeCommandError(
+          'pipe command wrote no age file, though the archive\'s name ends in ".age": its output does not start with "age-encryption.org/" ' +
+            '(does it print anything else on its standard output? encrypt with age -r, or store under a name without ".age")',
+        ),
+      );
     } else {
       this.output.end();
     }

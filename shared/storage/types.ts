@@ -109,6 +109,12 @@ export interface VerifiedMark {
   readonly manifestSha256: string;
   /** The manifest's creation time (lets a listing date an archive whose marker predates it). */
   readonly createdAt: string;
+  /**
+   * The manifest's tenant, recorded beside a local file (lets a listing attribute, and prune
+   * count, an encrypted archive, whose bytes say nothing until decrypted); an S3 object has it
+   * in its metadata.
+   */
+  readonly tenant?: string;
 }
 
 /** Where one backup archive lives. */

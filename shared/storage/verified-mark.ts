@@ -16,6 +16,8 @@ export const VERIFIED_MARK_SUFFIX = '.openclaw-verified';
 const LOCAL_FORMAT = 'openclawmu-verified';
 /** Largest mark file read. */
 export const MAX_LOCAL_MARK_BYTES = 4096;
+/** Longest tenant name a mark is taken with (a file name's limit). */
+const MAX_TENANT_CHARS = 255;
 /** The S3 tag key (METADATA_PREFIX + 'verified'). */
 export const VERIFIED_TAG = 'openclaw-verified';
 
@@ -48,10 +50,13 @@ export function parseLocalMark(bytes: Buffer, archive: Pick<Stats, 'size' | 'mti
   if (typeof value !== 'object' || value === null) return undefined;
   const record = value as Record<string, unknown>;
   if (record.format !== LOCAL_FORMAT || record.archiveBytes !== archive.size || record.archiveMtimeMs !== archive.mtimeMs) return undefined;
-  return markOf(record.verifiedAt, record.manifestSha256, record.createdAt);
+  const mark = markOf(record.verifiedAt, record.manifestSha256, record.createdAt);
+  // Marks before this version name no tenant.
+  const tenant = record.tenant;
+  return mark !== undefined && typeof tenant === 'string' && tenant !== '' && tenant.length <= MAX_TENANT_CHARS ? { ...mark, tenant } : mark;
 }
 
-/** The tag's value: `<verifiedAt> <manifestSha256> <createdAt>` (tag values allow spaces, not JSON's quotes). */
+/** The tag's value: `<verifiedAt> <manifestSha256> <createdAt>` (tag values allow spaces, not JSON's quotes; the tenant is in the object's metadata). */
 export function formatMarkTag(mark: VerifiedMark): string {
   return `${mark.verifiedAt} ${mark.manifestSha256} ${mark.createdAt}`;
 }
