@@ -714,9 +714,10 @@ function assertNoneAbsent(header: TarHeader, segments: readonly string[]): void 
 function refusedType(header: TarHeader): UnsafeArchiveError {
   if (header.type === 'sparse-file') {
     return new UnsafeArchiveError(
-      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse ' +
+      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse, ' +
+        'or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse ' +
         '(a restore leaves long runs of zeros unwritten, so the file comes back sparse all the same)',
-      header.name,
+      header.sparseName ?? header.name,
     );
   }
   return new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);
