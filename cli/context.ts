@@ -131,12 +131,19 @@ export function addControlPlaneOptions(command: Command): Command {
     .option('--region <region>', 'remote mode: the region of the gateway (default: AWS_REGION or the profile\'s)', once());
 }
 
+/** OPENCLAW_S3_STALL_TIMEOUT in milliseconds, if set. */
+function envStallTimeout(): number | undefined {
+  const value = process.env[STALL_TIMEOUT_ENV];
+  return value === undefined ? undefined : parseStallTimeout(value);
+}
+
 export function storageFlags(flags: Record<string, unknown>): StorageFlags {
   const text = (key: string) => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
   const endpoint = text('endpoint');
   // Keys from the environment keep them out of `ps`; they only apply to a custom endpoint.
   const fromEnv = (name: string) => (endpoint === undefined ? undefined : process.env[name]);
-  const stallTimeout = process.env[STALL_TIMEOUT_ENV];
+  // The flag before the environment, as --access-key before OPENCLAW_S3_ACCESS_KEY.
+  const stallTimeout = text('stallTimeout') !== undefined ? parseStallTimeout(text('stallTimeout')!, '--stall-timeout') : envStallTimeout();
   return {
     awsProfile: text('awsProfile'),
     region: text('region'),
@@ -149,6 +156,7 @@ export function storageFlags(flags: Record<string, unknown>): StorageFlags {
     sseKmsKeyId: text('sseKmsKeyId'),
     storageClass: text('storageClass'),
     // A slow link's stall time (part-progress.ts); this machine's requests only, never a gateway's.
-    ...(stallTimeout !== undefined && { stallTimeoutMs: parseStallTimeout(stallTimeout) }),
+    ...(stallTimeout !== undefined && { stallTimeoutMs: stallTimeout }),
+    ...(text('stallTimeout') !== undefined && { stallTimeoutFromFlag: true as const }),
   };
 }

@@ -18,6 +18,7 @@ import { assertCronName, assertCronTenant, splitWords, type Word } from '../shar
 import { expandTemplate, formatDate } from '../shared/schedule/destination-template.js';
 import { validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
+import { parseStallTimeout } from '../shared/storage/part-progress.js';
 import { assertLocalPath } from '../shared/local-path.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { homeDirectory } from '../shared/tenant/tenants.js';
@@ -105,6 +106,8 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     // How the object is stored (--sse, --storage-class): a refused one would fail every run.
     const text = (key: string) => (typeof parsed.flags[key] === 'string' ? (parsed.flags[key] as string) : undefined);
     validateLocationOptions(destination, { sse: text('sse'), sseKmsKeyId: text('sseKmsKeyId'), storageClass: text('storageClass') });
+    const stallTimeout = text('stallTimeout');
+    if (stallTimeout !== undefined) parseStallTimeout(stallTimeout, '--stall-timeout');
     if (!isS3Url(destination)) {
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);

@@ -250,6 +250,12 @@ function refuseRemoteOwner(command: RestoreCommand): void {
 /** What can be refused here without a round trip; the function checks everything again. */
 function assertRemoteLocation(location: string, flag: string, storage: Partial<StorageFlags> | undefined): void {
   if (storage?.pipe !== undefined) throw new UsageError(pipeRefusal(flag === '--to' ? 'backup' : 'restore'), 'REMOTE_UNSUPPORTED');
+  if (storage?.stallTimeoutFromFlag === true) {
+    throw new UsageError(
+      '--stall-timeout sets the stall time of this machine\'s S3 transfers: in remote mode the gateway\'s functions transfer the archive, with their own (drop it)',
+      'REMOTE_UNSUPPORTED',
+    );
+  }
   // --sse, --sse-kms-key-id, --storage-class (a backup's only): the line local mode prints, before the gateway is called.
   s3ObjectSettings(storage ?? {});
   if (!isS3Url(location)) {

@@ -43,6 +43,12 @@ function storageFlags(direction: 'backup' | 'restore') {
     endpoint: { flag: '--endpoint', value: '<url>', description: 'S3-compatible endpoint (MinIO, R2, Ceph…); path-style addressing' },
     accessKey: { flag: '--access-key', value: '<id>', description: 'access key for --endpoint (or set OPENCLAW_S3_ACCESS_KEY)' },
     secretKey: { flag: '--secret-key', value: '<secret>', description: 'secret key for --endpoint (or set OPENCLAW_S3_SECRET_KEY)', secret: true },
+    stallTimeout: {
+      flag: '--stall-timeout',
+      value: '<duration>',
+      description:
+        'how long an S3 upload or download may go without a byte before it is retried (90s, 10m, 1h; 1s to 24h; default 60s, or $OPENCLAW_S3_STALL_TIMEOUT): for a slow link; not in remote mode',
+    },
     pipe: {
       flag: '--pipe',
       value: '<command>',
@@ -54,9 +60,9 @@ function storageFlags(direction: 'backup' | 'restore') {
   } as const satisfies Record<string, FlagSpec>;
 }
 
-/** The S3 flags of a command that works on many archives at once (`--in`): no `--pipe`. */
+/** The S3 flags of a command that works on many archives at once (`--in`): no `--pipe`, no `--stall-timeout` (small requests only, held to 60 s). */
 function storeFlags() {
-  const { pipe: _pipe, ...flags } = storageFlags('restore');
+  const { pipe: _pipe, stallTimeout: _stallTimeout, ...flags } = storageFlags('restore');
   return flags;
 }
 

@@ -371,7 +371,8 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
     },
     async listBackups(command, hooks = {}) {
       assertTenantName(command.tenant);
-      const store = await openStore(command.in, { ...command.storage });
+      // What exists is listed: a prefix the read rule takes (restore's and verify's), not only one a backup could write.
+      const store = await openStore(command.in, { ...command.storage, access: 'read' });
       return listBackups(store, command.tenant, { signal: hooks.signal, ...(command.page !== undefined && { page: command.page }) });
     },
     async prune(command, hooks = {}) {

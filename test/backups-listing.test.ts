@@ -262,6 +262,30 @@ describe('tenants backups below an s3rver prefix', () => {
     expect(dotted).toMatchObject({ status: 2, stderr: 'openclaw: invalid S3 object key "copied/../backups/acme/2.tar.zst": contains a ".." segment\n' });
   });
 
+  it('lists what exists under a prefix the read rule takes but a backup would not write (a backslash, a control character), as restore reads it', async () => {
+    // Another tool's keys: `--in` took the backup's rule and refused such a prefix ("contains a backslash"), though restore and verify read its archives.
+    // (s3rver keeps objects as files: it cannot hold a key with "//" or a leading "/", which the read rule takes too.)
+    const keys = ['windows\\acme/1.tar.zst', 'tab\tacme/1.tar.zst'];
+    for (const copy of keys) {
+      await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, 's3api', 'copy-object', '--bucket', 'backups', '--copy-source', 'backups/backups/acme/2.tar.zst', '--key', copy], { env: awsCliEnvironment() });
+    }
+    for (const [prefix, key] of [
+      ['s3://backups/windows\\acme/', keys[0]],
+      ['s3://backups/windows\\acme', keys[0]],
+      ['s3://backups/tab\tacme/', keys[1]],
+    ] as const) {
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', prefix, ...s3Flags(server)]);
+      expect(listed.stderr, prefix).toBe('');
+      expect(listed.status, prefix).toBe(0);
+      expect((JSON.parse(listed.stdout) as { backups: BackupEntry[] }).backups.map((entry) => entry.location), prefix).toEqual([`s3://backups/${key}`]);
+    }
+    // Still refused: a "." or ".." segment (an HTTP layer may resolve it), and prune, which deletes, keeps the backup's rule.
+    const dotted = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/copied/../backups/', ...s3Flags(server)]);
+    expect(dotted).toMatchObject({ status: 2, stderr: 'openclaw: invalid S3 object key "copied/../backups": contains a ".." segment\n' });
+    const pruned = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/windows\\acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
+    expect(pruned).toMatchObject({ status: 2, stderr: 'openclaw: invalid S3 object key "windows\\\\acme": contains a backslash\n' });
+  });
+
   it('takes s3://bucket/prefix without the trailing slash, and refuses a bad URL as a usage error', async () => {
     const run = await runMain(['--json', 'tenants', 'backups', 'beta', '--in', 's3://backups/backups', ...s3Flags(server)]);
     expect(JSON.parse(run.stdout).backups).toHaveLength(1);

@@ -103,6 +103,7 @@ describe('parseCronCommand', () => {
     ['openclaw tenants backup ../x --to s3://bkt/k.tar.zst', /invalid tenant name/],
     ['openclaw tenants backup $(date +%F) --to s3://bkt/k.tar.zst', /only be used in --to, not in the tenant name/],
     ['openclaw tenants backup acme', /has no --to/],
+    ['openclaw tenants backup acme --to s3://bkt/k --stall-timeout 10m', /^--stall-timeout sets the stall time of this machine's S3 transfers: the scheduled backup runs in the backup function/],
     ['openclaw tenants backup acme --to /var/backups/acme.tar.zst', /stores its archive in S3/],
     ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/x --to s3://bkt/y', /^--to is given twice in --cmd \(first "s3:\/\/bkt\/\{date:%F\}\/x"\): give it once$/],
     ['openclaw tenants backup acme --to s3://bkt/k --endpoint https://a.example --endpoint https://b.example', /^--endpoint is given twice in --cmd \(first "https:\/\/a\.example"\): give it once$/],

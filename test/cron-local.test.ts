@@ -254,6 +254,8 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --storage-class GLACIER', /^openclaw: --cmd: --storage-class GLACIER is refused: .*lifecycle rule/],
       ['openclaw tenants backup acme --to s3://backups/acme/x.tar.zst --sse-kms-key-id alias/backups', /^openclaw: --cmd: --sse-kms-key-id names the key of --sse aws:kms/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --sse AES256', /^openclaw: --cmd: --sse applies only to s3:\/\/ locations\n$/],
+      // A stall time that is none fails every run.
+      ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --stall-timeout 10min', /^openclaw: --cmd: --stall-timeout "10min" is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h\n$/],
     ] as const) expectRefused(cmd, message);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // --json: the same line as one error object.
@@ -262,6 +264,7 @@ describe('cron add in local mode', () => {
     // Good lines still go in, dates and all.
     expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
     expect(openclaw([...nightly(`${dir.path}/b/$(date +%F).tar.zst.age --encrypt-to age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj`), '--replace']).status).toBe(0);
+    expect(openclaw([...nightly('s3://backups/acme/$(date +%F).tar.zst --stall-timeout 10m'), '--replace']).status).toBe(0);
   });
 
   it('refuses a --cmd that backs up or prunes another tenant than the cron\'s, with remote mode\'s message', () => {

@@ -236,8 +236,11 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
     writeFileSync(
       script,
       `import { ${writer} } from '${repoRoot}/shared/restore/${writer.replace(/[A-Z]/g, (c, at: number) => (at === 0 ? '' : '-') + c.toLowerCase())}.js';
+       import { copiedLinks, copyBudget } from '${repoRoot}/shared/restore/tree-writer.js';
        const [root] = process.argv.slice(2);
-       const writer = new ${writer}();
+       // Each writer's budget where its constructor takes it: the copies are counted for the restore's notice.
+       const budget = copyBudget(Infinity);
+       const writer = new ${writer}(${{ SyncTreeWriter: 'undefined, budget', ParallelTreeWriter: 'undefined, undefined, undefined, budget', WorkerTreeWriter: 'undefined, undefined, budget' }[writer]});
        // A file of 1 MiB of zeros, then one byte: a hole and data.
        const sparse = Buffer.alloc(1024 * 1024 + 1);
        sparse[1024 * 1024] = 1;
@@ -251,7 +254,8 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
          await writer.link(root + '/' + name, root + '/' + name + '-name');
          await writer.endChunk();
        }
-       await writer.flush();`,
+       await writer.flush();
+       console.log(JSON.stringify(copiedLinks(budget)));`,
     );
     const bundle = path.join(dir.path, `${writer}.mjs`);
     await build({ entryPoints: [script], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: bundle, logLevel: 'silent' });
@@ -267,6 +271,7 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
     });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ names: 4, bytes: 'linked content'.length + 'read-only, as git objects'.length + 'mode 000'.length + 1024 * 1024 + 1 });
     for (const [file, mode] of [['target', 0o640], ['readonly', 0o444], ['unreadable', 0o000], ['sparse', 0o644]] as const) {
       const [target, name] = [file, `${file}-name`].map((at) => lstatSync(path.join(root, at)));
       expect(name!.ino).not.toBe(target!.ino);
@@ -282,7 +287,7 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
     expect(lstatSync(path.join(root, 'sparse-name')).blocks).toBeLessThan(64);
   });
 
-  it.skipIf(!hasStrace)('a restore there restores every name, verified, each a file of its own', () => {
+  it.skipIf(!hasStrace)('a restore there restores every name, verified, each a file of its own, and says so in a notice (none where links are made)', () => {
     const base = path.join(dir.path, 'tenants');
     mkdirSync(path.join(base, 'acme'), { recursive: true });
     writeFileSync(path.join(base, 'acme', 'x'), 'shared\n');
@@ -293,11 +298,22 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
     const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EPERM', process.execPath, path.join(repoRoot, 'bin', 'openclaw.js'), '--tenants-dir', target, '--json', 'tenants', 'restore', '--from', archive], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ verified: true, files: 2, hardlinks: 1 });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      verified: true,
+      files: 2,
+      hardlinks: 1,
+      notices: [
+        '1 hard link restored as a copy of its file (7 B more on disk): the file system restored into refused the links (it has no hard links, or a file reached its limit of names); the names are no longer linked',
+      ],
+    });
     for (const name of ['x', 'y']) {
       expect(readFileSync(path.join(target, 'acme', name), 'utf8')).toBe('shared\n');
       expect(lstatSync(path.join(target, 'acme', name)).nlink).toBe(1);
     }
+    const linked = runCli(['--tenants-dir', target, '--json', 'tenants', 'restore', '--from', archive, '--as', 'linked']);
+    expect(linked.status).toBe(0);
+    expect(JSON.parse(linked.stdout)).toMatchObject({ hardlinks: 1, notices: [] });
+    expect(lstatSync(path.join(target, 'linked', 'y')).nlink).toBe(2);
   });
 
   // An archive of one file and many names is small (a link costs a header), and links cost no

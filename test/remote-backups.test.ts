@@ -10,7 +10,8 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -26,7 +27,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import { cronTargetInput, parseScheduledCommand } from '../shared/schedule/cron-command.js';
 import { backupAt, DAY, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { S3RVER_ACCESS_KEY, startCountingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { AWS_CLI, awsCliEnvironment, S3RVER_ACCESS_KEY, startCountingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 
@@ -115,6 +116,16 @@ describe('remote and local runs of the new commands', () => {
       ['acme/2.tar.zst', false],
       ['acme/1.tar.zst', true],
     ]);
+  });
+
+  it('tenants backups lists alike under a prefix a backup would not write but a restore reads (a backslash: refused before by the gateway and the function)', async () => {
+    await promisify(execFile)(AWS_CLI, ['--endpoint-url', server.endpoint, 's3api', 'copy-object', '--bucket', 'backups', '--copy-source', 'backups/backups/acme/2.tar.zst', '--key', 'other\\acme/2.tar.zst'], { env: awsCliEnvironment() });
+    const args = ['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/other\\acme/', ...storage()];
+    const [l, r] = [await local(args), await remote(args)];
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(l.stdout));
+    expect(JSON.parse(r.stdout).backups.map((entry: { location: string }) => entry.location)).toEqual(['s3://backups/other\\acme/2.tar.zst']);
   });
 
   it('tenants backups in pages of a real store lists what local mode lists: every entry, in its order, with its counts', async () => {

@@ -35,6 +35,7 @@ export const MAX_TRAILING_ZERO_BYTES = 16 * 1024 * 1024;
 /** pax records that change an entry; the others (comments, xattrs, uid/gid…) are not kept. */
 const PAX_KEYS_READ = new Set(['path', 'linkpath', 'size', 'mtime']);
 const PAX_SPARSE_PREFIX = 'GNU.sparse.';
+const PAX_SPARSE_NAME = 'GNU.sparse.name';
 /** GNU tar's `-g --format=posix` keeps a directory's list of names in this record (the 'D' entry's content in its other formats). */
 const PAX_DUMPDIR = 'GNU.dumpdir';
 const MAX_OCTAL_11 = 0o77777777777;
@@ -82,6 +83,11 @@ export interface TarHeader {
    * since the level before (and `--exclude` what it left out). Reported once the list is read.
    */
   readonly absent?: DumpdirAbsent;
+  /**
+   * A pax GNU sparse file's own name (GNU.sparse.name, formats 0.1 and 1.0, whose `path` is a
+   * stand-in `…/GNUSparseFile.<pid>/<name>`): what a refusal of it names.
+   */
+  readonly sparseName?: string;
 }
 
 /** How many of a dump directory's names are not in the archive, and the first few of them. */
@@ -556,6 +562,7 @@ export class TarReader {
       mtime,
       linkname,
       ...(pax?.absent !== undefined && { absent: pax.absent }),
+      ...(type === 'sparse-file' && pax?.sparseName !== undefined && { sparseName: pax.sparseName }),
     };
     if (typeflag === DUMPDIR) {
       // A directory of `tar -g` (listed-incremental), its content the names it held then:
@@ -679,6 +686,8 @@ interface PaxRecords {
   readonly records: Map<string, string>;
   /** Whether GNU.sparse.* records make the entry a sparse file. */
   readonly sparse: boolean;
+  /** GNU.sparse.name: the sparse file's own name (TarHeader.sparseName). */
+  readonly sparseName: string | undefined;
   /** What a GNU.dumpdir record (`tar -g --format=posix`: a directory's list of names) marks absent. */
   readonly absent: DumpdirAbsent | undefined;
 }
@@ -697,6 +706,7 @@ function assertHarmlessGlobal(pax: PaxRecords, offset: number): void {
 function parsePax(body: Buffer, offset: number): PaxRecords {
   const records = new Map<string, string>();
   let sparse = false;
+  let sparseName: string | undefined;
   let absent: DumpdirAbsent | undefined;
   let at = 0;
   while (at < body.length) {
@@ -713,7 +723,10 @@ function parsePax(body: Buffer, offset: number): PaxRecords {
     const key = record.toString('utf8', 0, equals);
     if (key === 'path' || key === 'linkpath') records.set(key, utf8Text(record, equals + 1, record.length));
     else if (PAX_KEYS_READ.has(key)) records.set(key, record.toString('utf8', equals + 1));
-    else if (key.startsWith(PAX_SPARSE_PREFIX)) sparse = true;
+    else if (key.startsWith(PAX_SPARSE_PREFIX)) {
+      sparse = true;
+      if (key === PAX_SPARSE_NAME) sparseName = utf8Text(record, equals + 1, record.length);
+    }
     else if (key === PAX_DUMPDIR) {
       const list = newDumpdirScan();
       scanDumpdir(list, record.subarray(equals + 1));
@@ -721,7 +734,7 @@ function parsePax(body: Buffer, offset: number): PaxRecords {
     }
     at += length;
   }
-  return { records, sparse, absent };
+  return { records, sparse, sparseName, absent };
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

@@ -102,7 +102,7 @@ export function assertRemoteStore(purpose: 'list' | 'prune', location: string, s
       'REMOTE_UNSUPPORTED',
     );
   }
-  const { bucket, prefix } = parseS3Prefix(location);
+  const { bucket, prefix } = parseS3Prefix(location, purpose === 'list' ? 'read' : 'write');
   const keyPrefix = config.backupKeyPrefix;
   if (storage?.endpoint === undefined && bucket === config.backupBucket && keyPrefix !== undefined && !prefix.startsWith(keyPrefix)) {
     throw new LocationNotAllowedError(`this gateway keeps its archives under ${backupArea(config)}: --in must be s3://${bucket}/${keyPrefix}…, not ${location}`);

@@ -54,7 +54,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
-import { COPY_OVER_LIMIT, copyBudget, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
+import { COPY_OVER_LIMIT, copiedLinks, copyBudget, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Longest symlink target Linux stores (PATH_MAX - 1). */
 const MAX_LINK_TARGET_BYTES = 4095;
@@ -134,6 +134,8 @@ export interface ExtractResult {
   readonly manifestSha256?: string;
   /** The tenant's `pty/` entries (itself included) left out, and the bytes of content they carried. */
   readonly ephemeral: { readonly entries: number; readonly bytes: number };
+  /** Hard links the file system refused, made copies of their files (tree-writer.ts), and the bytes those copies took. */
+  readonly copiedLinks: { readonly names: number; readonly bytes: number };
 }
 
 type Node =
@@ -554,6 +556,7 @@ class Extraction {
       manifest,
       ...(manifest !== undefined && { manifestSha256: this.manifestSha256 }),
       ephemeral: { ...this.ephemeral },
+      copiedLinks: copiedLinks(this.budget),
     };
   }
 
@@ -711,9 +714,10 @@ function assertNoneAbsent(header: TarHeader, segments: readonly string[]): void 
 function refusedType(header: TarHeader): UnsafeArchiveError {
   if (header.type === 'sparse-file') {
     return new UnsafeArchiveError(
-      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse ' +
+      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse, ' +
+        'or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse ' +
         '(a restore leaves long runs of zeros unwritten, so the file comes back sparse all the same)',
-      header.name,
+      header.sparseName ?? header.name,
     );
   }
   return new UnsafeArchiveError(`${header.type ?? 'unknown'} entry refused (only files, directories and links are restored)`, header.name);

@@ -91,6 +91,19 @@ export function ephemeralNotice({ extracted }: Pick<ReadArchive, 'extracted'>, r
   ];
 }
 
+/**
+ * What a restore says when the file system refused hard links and their names were made copies
+ * (tree-writer.ts): the tenant takes more space than the backup's `bytes`, its names no longer linked.
+ */
+export function copiedLinksNotice({ extracted }: Pick<ReadArchive, 'extracted'>): string[] {
+  const { names, bytes } = extracted.copiedLinks;
+  if (names === 0) return [];
+  return [
+    `${plural(names, 'hard link')} restored as ${names === 1 ? 'a copy' : 'copies'} of ${names === 1 ? 'its file' : 'their files'} (${formatBytes(bytes)} more on disk): ` +
+      'the file system restored into refused the links (it has no hard links, or a file reached its limit of names); the names are no longer linked',
+  ];
+}
+
 /** The notice to add when identities were given for an archive that needed none. */
 export function encryptionNotices(read: Pick<ReadArchive, 'encrypted'>, identities: readonly AgeIdentity[] | undefined): string[] {
   return !read.encrypted && (identities?.length ?? 0) > 0 ? [NOT_ENCRYPTED_NOTICE] : [];

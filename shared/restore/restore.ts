@@ -17,7 +17,7 @@ import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveSizeLimit } from './read-archive.js';
+import { archiveCounts, copiedLinksNotice, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveSizeLimit } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
@@ -181,6 +181,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const notices = [...recoveryNotices, ...encryptionNotices(read, request.identities)];
     if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
     notices.push(...ephemeralNotice(read, true));
+    notices.push(...copiedLinksNotice(read));
     if (tidyUpNotice !== undefined) notices.push(tidyUpNotice);
     return {
       operation: 'restore',

@@ -38,18 +38,24 @@ export const LINK_REFUSED: ReadonlySet<string> = new Set(['EMLINK', 'EPERM', 'EN
 /**
  * What a restore may write (--max-bytes), shared with the writer threads: `counts[0]` the
  * bytes of content the archive has declared so far (the extraction stores it), `counts[1]`
- * the bytes copies of refused links have taken (the writers add to it).
+ * the bytes copies of refused links have taken, `counts[2]` how many names were made copies
+ * (the writers add to both; the restore's summary says so: `copiedLinks`).
  */
 export interface CopyBudget {
   readonly counts: BigInt64Array;
   readonly maxBytes: number;
 }
 
+/** How many hard links the file system refused were made copies (copyLinkedFile), and the bytes those copies took. */
+export function copiedLinks(budget: CopyBudget): { readonly names: number; readonly bytes: number } {
+  return { names: Number(Atomics.load(budget.counts, 2)), bytes: Number(Atomics.load(budget.counts, 1)) };
+}
+
 /** The `code` of the error copyLinkedFile throws when a copy would take the restore past --max-bytes. */
 export const COPY_OVER_LIMIT = 'OPENCLAW_COPY_OVER_LIMIT';
 
 export function copyBudget(maxBytes: number): CopyBudget {
-  return { counts: new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT)), maxBytes };
+  return { counts: new BigInt64Array(new SharedArrayBuffer(3 * BigInt64Array.BYTES_PER_ELEMENT)), maxBytes };
 }
 
 /**
@@ -67,6 +73,7 @@ export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: s
       throw Object.assign(new Error(`copying ${absPath.toString()} for a hard link the file system refused takes the restore past --max-bytes`), { code: 'OPENCLAW_COPY_OVER_LIMIT' });
     }
   }
+  if (budget !== undefined) Atomics.add(budget.counts, 2, 1n);
   const mode = stat.mode & 0o7777;
   let from: number;
   try {

@@ -278,6 +278,9 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
     refused:
       '--pipe runs a shell command and is not available in a scheduled (Lambda) backup: to encrypt, give --encrypt-to age1… (or --recipients-file FILE); the bucket also encrypts archives at rest',
   },
+  stallTimeout: {
+    refused: '--stall-timeout sets the stall time of this machine\'s S3 transfers: the scheduled backup runs in the backup function, with its own (drop it)',
+  },
   jobs: { refused: '--jobs goes with a local --all; a scheduled --all queues every tenant on the gateway, which runs them a bounded number at a time' },
   dryRun: { refused: 'a scheduled backup runs for real: try the command with --dry-run by hand first' },
 };

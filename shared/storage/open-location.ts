@@ -39,6 +39,8 @@ export interface LocationOptions extends S3ObjectFlags {
    * grows with it. Ignored for local files. @default PART_STALL_MS
    */
   readonly stallTimeoutMs?: number;
+  /** The CLI's: `stallTimeoutMs` came from `--stall-timeout`, which remote mode refuses (the environment's it does not send). */
+  readonly stallTimeoutFromFlag?: true;
   /**
    * S3: what the key is opened for: `read` (restore, verify) takes any key S3 can hold, as
    * `tenants backups` lists them; `write` holds a backup's key to parseS3Url's stricter rule.

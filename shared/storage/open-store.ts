@@ -24,7 +24,7 @@ export async function openStore(spec: string, options: StoreOptions = {}): Promi
     if (options.deleteIfMatch === true) throw new UsageError('--delete-if-match applies only to s3:// locations');
     return new LocalArchiveStore(spec);
   }
-  const { bucket, prefix } = parseS3Prefix(spec);
+  const { bucket, prefix } = parseS3Prefix(spec, options.access);
   const [{ client, endpoint }, { S3ArchiveStore }] = await Promise.all([s3ClientFor(options), import('./s3-store.js')]);
   return new S3ArchiveStore({
     client,

@@ -55,12 +55,13 @@ const STALL_UNITS: Readonly<Record<string, number>> = { '': 1000, s: 1000, m: 60
 const MIN_STALL_MS = 1000;
 const MAX_STALL_MS = 24 * 3_600_000;
 
-/** `value` of STALL_TIMEOUT_ENV ("90", "90s", "10m", "1h") in milliseconds; throws UsageError in one line. */
-export function parseStallTimeout(value: string): number {
+/** `value` of `--stall-timeout` or STALL_TIMEOUT_ENV (`source`: "90", "90s", "10m", "1h") in milliseconds; throws UsageError in one line. */
+export function parseStallTimeout(value: string, source: '--stall-timeout' | typeof STALL_TIMEOUT_ENV = STALL_TIMEOUT_ENV): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$/i.exec(value);
   const ms = match === null ? Number.NaN : Math.round(Number(match[1]) * (STALL_UNITS[match[2]!.toLowerCase()] ?? Number.NaN));
   if (!(ms >= MIN_STALL_MS && ms <= MAX_STALL_MS)) {
-    throw new UsageError(`${STALL_TIMEOUT_ENV}="${value}" is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h`);
+    const given = source === STALL_TIMEOUT_ENV ? `${STALL_TIMEOUT_ENV}=${JSON.stringify(value)}` : `${source} ${JSON.stringify(value)}`;
+    throw new UsageError(`${given} is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h`);
   }
   return ms;
 }

@@ -97,9 +97,11 @@ export interface S3Prefix {
 
 /**
  * Parses `s3://bucket/`, `s3://bucket/prefix/` (or `s3://bucket/prefix`, taken as the folder
- * `prefix/`), with the bucket and key rules of parseS3Url.
+ * `prefix/`), with the bucket and key rules of parseS3Url: `read` (`tenants backups`: list what
+ * exists, e.g. under a prefix with a backslash another tool wrote, whose archives restore and
+ * verify read) or `write` (`tenants prune` and the backup rule of a scheduled prune).
  */
-export function parseS3Prefix(text: string): S3Prefix {
+export function parseS3Prefix(text: string, access: KeyAccess = 'write'): S3Prefix {
   if (!isS3Url(text)) throw new InvalidNameError(`not an S3 URL: expected s3://bucket/prefix/, got ${JSON.stringify(text)}`);
   const rest = text.slice(S3_SCHEME.length);
   const slash = rest.indexOf('/');
@@ -109,7 +111,7 @@ export function parseS3Prefix(text: string): S3Prefix {
     const { bucket } = parseS3Url(`${S3_SCHEME}${slash === -1 ? rest : rest.slice(0, slash)}/x`);
     return { bucket, prefix: '' };
   }
-  const { bucket, key } = parseS3Url(`${S3_SCHEME}${rest.slice(0, slash)}/${path}`);
+  const { bucket, key } = parseS3Url(`${S3_SCHEME}${rest.slice(0, slash)}/${path}`, access);
   return { bucket, prefix: `${key}/` };
 }
 
