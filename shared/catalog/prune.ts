@@ -42,10 +42,10 @@
 // version until the bucket's lifecycle expires it; the result says which (deletionTerms).
 // `dryRun` decides and reports the same, and removes nothing.
 
-import { MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
-import { throwIfAborted } from '../storage/streams.js';
+import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 import { listBackups, type BackupEntry } from './backups.js';
 import { applyRetention, hasRules, RETENTION_RULES, type RetentionPolicy } from './retention.js';
@@ -199,10 +199,15 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const skipped: PruneSkip[] = [];
   const refused: { readonly location: string; readonly error: StorageError }[] = [];
   for (const entry of remove) {
-    throwIfAborted(signal);
     try {
+      throwIfAborted(signal);
       await store.remove(storedObject(entry), { signal });
     } catch (error) {
+      // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
+      if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
+        const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
+        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped (the others are still there: run it again): ${reason.message}`, { cause: error });
+      }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
         continue;
