@@ -706,7 +706,7 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   });
   const error = await pruneBackups({ store: interrupted, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
   expect(error).toBeInstanceOf(AbortedError);
-  expect((error as AbortedError).message).toBe('prune removed 2 of 4 backups, then stopped (the others are still there: run it again): interrupted by SIGINT');
+  expect((error as AbortedError).message).toBe('prune removed 2 of 4 backups, then stopped (run it again to remove the rest): interrupted by SIGINT');
   expect(readdirSync(where).filter((file) => !file.startsWith('.')).sort()).toEqual(['2.tar.zst', '3.tar.zst', '4.tar.zst']);
   const again = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
   expect(again.removed).toBe(2);

@@ -206,7 +206,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
       // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
       if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
-        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped (the others are still there: run it again): ${reason.message}`, { cause: error });
+        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
