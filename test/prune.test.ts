@@ -301,6 +301,22 @@ describe('prune below an s3rver prefix', () => {
     ]);
   });
 
+  it('asks no Object Lock retention or legal hold of the backups it removes when the bucket was never versioned (Object Lock needs versioning; s3rver answers neither)', async () => {
+    for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', `s3://backups/unversioned/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+    const proxy = await startCuttingProxy(server.endpoint, 0, 0);
+    try {
+      const flags = ['--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1'];
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/unversioned/acme/', '--keep-last', '1', ...flags]);
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toMatchObject({ removed: 3, deletion: { versioning: 'off' } });
+      const asked = proxy.requests.map((request) => new URL(request.url, 'http://proxy').searchParams);
+      expect(asked.filter((query) => query.has('retention') || query.has('legal-hold'))).toEqual([]);
+      expect(proxy.requests.filter((request) => request.method === 'DELETE')).toHaveLength(3);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('deletes on the condition of the listed ETag, with no HEAD, when told the store honours If-Match (--delete-if-match); by default a HEAD, then a plain delete', async () => {
     for (const area of ['plain', 'if-match']) {
       for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/${area}/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);

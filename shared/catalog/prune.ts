@@ -161,7 +161,10 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const deletion = await store.deletionTerms({ signal });
   remove.sort((a, b) => Date.parse(a.createdAt!) - Date.parse(b.createdAt!));
   const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
-  const held = unreadable === undefined && remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  // Object Lock needs versioning (S3 enables it with the lock, and it cannot be suspended then): a bucket known never
+  // versioned holds no locked object, and asking two requests per removal of it (s3rver answers neither) would be waste.
+  const lockPossible = deletion.objectLock !== 'off' && deletion.versioning !== 'off';
+  const held = unreadable === undefined && remove.length > 0 && lockPossible ? await firstHold(store, remove, signal) : undefined;
   const refusal = unreadable ?? held;
   if (remove.length > 0) notes.push(...deletionNotes(deletion));
 
