@@ -30,7 +30,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
-import { ObjectLockedError, StorageError } from '../shared/errors.js';
+import { AbortedError, ObjectLockedError, StorageError } from '../shared/errors.js';
 import { pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
@@ -317,6 +317,22 @@ describe('prune below an s3rver prefix', () => {
       ['0.tar.zst', rewritten.toISOString()],
       ['2.tar.zst', new Date(JUNE_1 + 2 * DAY).toISOString()],
     ]);
+  });
+
+  it('asks no Object Lock retention or legal hold of the backups it removes when the bucket was never versioned (Object Lock needs versioning; s3rver answers neither)', async () => {
+    for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', `s3://backups/unversioned/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+    const proxy = await startCuttingProxy(server.endpoint, 0, 0);
+    try {
+      const flags = ['--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1'];
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/unversioned/acme/', '--keep-last', '1', ...flags]);
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toMatchObject({ removed: 3, deletion: { versioning: 'off' } });
+      const asked = proxy.requests.map((request) => new URL(request.url, 'http://proxy').searchParams);
+      expect(asked.filter((query) => query.has('retention') || query.has('legal-hold'))).toEqual([]);
+      expect(proxy.requests.filter((request) => request.method === 'DELETE')).toHaveLength(3);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('deletes on the condition of the listed ETag, with no HEAD, when told the store honours If-Match (--delete-if-match); by default a HEAD, then a plain delete', async () => {
@@ -707,4 +723,26 @@ it('a prune of backups that are all kept removes nothing and needs no bucket set
   const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', only, '--keep-monthly', '12']);
   expect(JSON.parse(run.stdout)).toMatchObject({ removed: 0, remove: [], deletion: { versioning: 'off' } });
   expect(existsSync(path.join(only, 'one.tar.zst'))).toBe(true);
+});
+
+it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many it removed, and a second run removes the rest', async () => {
+  const where = path.join(dir.path, 'interrupted');
+  for (let day = 0; day < 5; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  let removals = 0;
+  // Interrupted as the second removal is done: the first two are gone, the other two still there.
+  const interrupted: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      await store.remove(...args);
+      if (++removals === 2) controller.abort(new AbortedError('interrupted by SIGINT'));
+    },
+  });
+  const error = await pruneBackups({ store: interrupted, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(AbortedError);
+  expect((error as AbortedError).message).toBe('prune removed 2 of 4 backups, then stopped (run it again to remove the rest): interrupted by SIGINT');
+  expect(readdirSync(where).filter((file) => !file.startsWith('.')).sort()).toEqual(['2.tar.zst', '3.tar.zst', '4.tar.zst']);
+  const again = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+  expect(again.removed).toBe(2);
+  expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toEqual(['4.tar.zst']);
 });

@@ -42,10 +42,10 @@
 // version until the bucket's lifecycle expires it; the result says which (deletionTerms).
 // `dryRun` decides and reports the same, and removes nothing.
 
-import { MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
-import { throwIfAborted } from '../storage/streams.js';
+import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 import { listBackups, type BackupEntry } from './backups.js';
 import { applyRetention, hasRules, RETENTION_RULES, type RetentionPolicy } from './retention.js';
@@ -161,7 +161,10 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const deletion = await store.deletionTerms({ signal });
   remove.sort((a, b) => Date.parse(a.createdAt!) - Date.parse(b.createdAt!));
   const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
-  const held = unreadable === undefined && remove.length > 0 && deletion.objectLock !== 'off' ? await firstHold(store, remove, signal) : undefined;
+  // Object Lock needs versioning (S3 enables it with the lock, and it cannot be suspended then): a bucket known never
+  // versioned holds no locked object, and asking two requests per removal of it (s3rver answers neither) would be waste.
+  const lockPossible = deletion.objectLock !== 'off' && deletion.versioning !== 'off';
+  const held = unreadable === undefined && remove.length > 0 && lockPossible ? await firstHold(store, remove, signal) : undefined;
   const refusal = unreadable ?? held;
   if (remove.length > 0) notes.push(...deletionNotes(deletion));
 
@@ -199,10 +202,15 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const skipped: PruneSkip[] = [];
   const refused: { readonly location: string; readonly error: StorageError }[] = [];
   for (const entry of remove) {
-    throwIfAborted(signal);
     try {
+      throwIfAborted(signal);
       await store.remove(storedObject(entry), { signal });
     } catch (error) {
+      // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
+      if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
+        const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
+        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+      }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
         continue;
