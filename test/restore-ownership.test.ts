@@ -126,8 +126,9 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
         symlinkSync(victim, path.join(base, staging));
         swapped = true;
       };
-      await restore({ ...writer, onProgress }).catch(() => undefined);
+      await expect(restore({ ...writer, onProgress })).rejects.toThrow(/staging directory .* was moved or replaced by someone else/);
       expect(swapped).toBe(true);
+      expect(existsSync(path.join(base, 'acme'))).toBe(false);
       const etc = lstatSync(path.join(victim, 'etc'));
       expect([etc.mode & 0o7777, etc.uid]).toEqual([0o755, 0]);
       expect(readdirSync(path.join(victim, 'etc'))).toEqual([]);

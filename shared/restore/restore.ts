@@ -175,6 +175,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
+    await pinned?.assertStillNamed();
     await pinned?.close();
     await (lock as TenantLock | undefined)?.assertHeld();
     const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
@@ -220,6 +221,8 @@ interface PinnedDir {
   readonly root: string;
   /** Gives an errno error met under `root` the directory's own path, to be shown. */
   unpinErrorPath(error: unknown): void;
+  /** Throws unless the directory's path still leads to it (moved into the slot by that path next). */
+  assertStillNamed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -242,7 +245,7 @@ async function pinDirectory(dir: string): Promise<PinnedDir> {
   try {
     opened = await fs.readlink(root.slice(0, -1));
   } catch {
-    return { root: dir, unpinErrorPath: () => undefined, close: () => handle.close() };
+    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, close: () => handle.close() };
   }
   const expected = path.join(await fs.realpath(path.dirname(dir)), path.basename(dir));
   if (opened !== expected) {
@@ -255,6 +258,12 @@ async function pinDirectory(dir: string): Promise<PinnedDir> {
     unpinErrorPath(error) {
       const errno = error as NodeJS.ErrnoException;
       if (typeof errno?.path === 'string' && `${errno.path}/`.startsWith(root)) errno.path = path.join(dir, errno.path.slice(root.length));
+    },
+    async assertStillNamed() {
+      const [held, named] = await Promise.all([handle.stat(), fs.lstat(dir).catch(() => undefined)]);
+      if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
+        throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was moved or replaced by someone else while the restore ran: nothing was moved into the slot; check who else writes in the base dir`);
+      }
     },
     async close() {
       if (closed) return;
