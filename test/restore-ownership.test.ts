@@ -6,7 +6,7 @@
 // --owner is refused where it cannot work: another user's IDs without root, remote mode.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -98,6 +98,41 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
       const result = await restore({ ...writer, force: true });
       expect(result.replaced).toBe(true);
       expectAllOwnedBy(path.join(base, 'acme'), { uid: 5151, gid: 5252 });
+    });
+
+    it('writes nothing through a symlink the base dir\'s owner puts in place of the staging directory', async () => {
+      // The base dir's owner may rename root's staging directory (0700, which it cannot enter)
+      // and leave a symlink in its place: root going on by paths made a root-only directory
+      // named like one of the archive's 0777 and that user's, and created files in it.
+      chownSync(base, 4242, 4343);
+      const victim = path.join(dir.path, 'victim');
+      mkdirSync(path.join(victim, 'etc'), { recursive: true, mode: 0o755 });
+      chmodSync(path.join(victim, 'etc'), 0o755);
+      const tar = new TarBuilder()
+        .dir('tenants/acme/')
+        .dir('tenants/acme/etc/', { mode: 0o777 })
+        .file('tenants/acme/etc/big', Buffer.alloc(6 * 1024 * 1024, 7))
+        .file('tenants/acme/etc/planted', 'planted')
+        .build();
+      const frames: Buffer[] = [];
+      for await (const frame of compressFrames(Readable.from([tar]))) frames.push(frame);
+      writeFileSync(archive, Buffer.concat(frames));
+      let swapped = false;
+      const onProgress = () => {
+        if (swapped) return;
+        const staging = readdirSync(base).find((name) => name.startsWith('.openclaw-staging-'));
+        if (staging === undefined || !existsSync(path.join(base, staging, 'etc'))) return;
+        renameSync(path.join(base, staging), path.join(base, 'moved'));
+        symlinkSync(victim, path.join(base, staging));
+        swapped = true;
+      };
+      await expect(restore({ ...writer, onProgress })).rejects.toThrow(/staging directory .* was moved or replaced by someone else/);
+      expect(swapped).toBe(true);
+      expect(existsSync(path.join(base, 'acme'))).toBe(false);
+      const etc = lstatSync(path.join(victim, 'etc'));
+      expect([etc.mode & 0o7777, etc.uid]).toEqual([0o755, 0]);
+      expect(readdirSync(path.join(victim, 'etc'))).toEqual([]);
+      expect(readdirSync(path.join(base, 'moved', 'etc')).sort()).toEqual(['big', 'planted']);
     });
 
     it('gives every entry to --owner, whoever owns the rest', async () => {

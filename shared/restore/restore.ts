@@ -6,7 +6,8 @@
 // sweeps the base dir of dead operations' leftovers (base-dir-sweep.ts) and settles any
 // interrupted restore of the target under its lock.
 
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
@@ -99,6 +100,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 
   let lock: TenantLock | undefined;
   let staging: StagingArea | undefined;
+  let pinned: PinnedDir | undefined;
   let recovered: RecoveryAction = 'none';
   /** What recovering the slot left and said so (a leftover it could not remove). */
   const recoveryNotices: string[] = [];
@@ -158,9 +160,12 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         const target = targetOverride ?? archiveTenant;
         if (lock === undefined) await claimSlot(target);
         staging = await createStagingArea(tenantsDir, target);
-        return staging.dir;
+        if (owner === undefined) return staging.dir;
+        pinned = await pinDirectory(staging.dir);
+        return pinned.root;
       },
     }).catch(async (error: unknown) => {
+      if (pinned !== undefined) pinned.unpinErrorPath(error);
       // Frozen past the stale interval, this process may have had its lock taken over and its
       // extraction rolled back (the staging directory removed under it): that, not the ENOENT
       // it met, is what happened.
@@ -170,6 +175,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
+    await pinned?.assertStillNamed();
+    await pinned?.close();
     await (lock as TenantLock | undefined)?.assertHeld();
     const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
@@ -201,11 +208,70 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       ...(encrypted ? { decrypted: true as const } : {}),
     };
   } finally {
+    await (pinned as PinnedDir | undefined)?.close();
     const leftover = staging as StagingArea | undefined;
     if (leftover !== undefined) await leftover.discard().catch(() => undefined);
     await (lock as TenantLock | undefined)?.release();
     if (!committed) await removeCreatedDirectories(createdDirectories);
   }
+}
+
+/** A directory reached through its descriptor (`pinDirectory`). */
+interface PinnedDir {
+  /** The path to write under: `/proc/self/fd/N`, or the directory's own path without procfs. */
+  readonly root: string;
+  /** Gives an errno error met under `root` the directory's own path, to be shown. */
+  unpinErrorPath(error: unknown): void;
+  /** Throws unless the directory's path still leads to it (moved into the slot by that path next). */
+  assertStillNamed(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The staging directory as a restore run as root for another owner writes into it. The base
+ * dir is that owner's (the gateway's service user): it may rename the staging directory
+ * (root's, 0700, which it cannot enter) away and put a symlink in its place, and root, going
+ * on by paths, then created, chmodded and chowned entries wherever the link pointed (a
+ * root-only directory named like one in the archive was made 0777 and the owner's, and new
+ * files were created in it). Through `/proc/self/fd/N` every path resolves in the directory
+ * opened here, whatever its name becomes meanwhile (the worker threads share the descriptor).
+ * The directory opened must be the one just made (its path read back from procfs), else the
+ * restore stops there. Without procfs, the path as before.
+ */
+async function pinDirectory(dir: string): Promise<PinnedDir> {
+  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  // The final slash makes even an lchown of the tenant's own directory follow the magic link.
+  const root = `/proc/self/fd/${handle.fd}/`;
+  let opened: string;
+  try {
+    opened = await fs.readlink(root.slice(0, -1));
+  } catch {
+    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, close: () => handle.close() };
+  }
+  const expected = path.join(await fs.realpath(path.dirname(dir)), path.basename(dir));
+  if (opened !== expected) {
+    await handle.close();
+    throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (it now leads to ${shownPath(opened)}): restore again, and check who else writes in the base dir`);
+  }
+  let closed = false;
+  return {
+    root,
+    unpinErrorPath(error) {
+      const errno = error as NodeJS.ErrnoException;
+      if (typeof errno?.path === 'string' && `${errno.path}/`.startsWith(root)) errno.path = path.join(dir, errno.path.slice(root.length));
+    },
+    async assertStillNamed() {
+      const [held, named] = await Promise.all([handle.stat(), fs.lstat(dir).catch(() => undefined)]);
+      if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
+        throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was moved or replaced by someone else while the restore ran: nothing was moved into the slot; check who else writes in the base dir`);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    },
+  };
 }
 
 /**
