@@ -75,6 +75,9 @@ function runAsCron(line: string, { before = '', env = [] }: { before?: string; e
  */
 const CRON_DAY = '2026-06-03';
 
+/** For a test that runs the CLI some 25 times: 20-35 s on a busy 2-core machine, over the default 60 s under a heavier load (it timed out). */
+const SPAWNING_TIMEOUT_MS = 180_000;
+
 describe('cron add in local mode', () => {
   it('installs a line that backs up from cron\'s environment, keeping the rest of the crontab', () => {
     writeFileSync(crontabFile, THEIRS);
@@ -175,7 +178,7 @@ describe('cron add in local mode', () => {
       expect(added.stderr, to).not.toMatch(/--to names/);
     }
     expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(6);
-  });
+  }, SPAWNING_TIMEOUT_MS);
 
   it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
     const add = (tenant: string, name: string, schedule: string, cmd: string) =>
@@ -268,7 +271,7 @@ describe('cron add in local mode', () => {
     // Good lines still go in, dates and all.
     expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
     expect(openclaw([...nightly(`${dir.path}/b/$(date +%F).tar.zst.age --encrypt-to age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj`), '--replace']).status).toBe(0);
-  });
+  }, SPAWNING_TIMEOUT_MS);
 
   it('refuses a --cmd that backs up or prunes another tenant than the cron\'s, with remote mode\'s message', () => {
     writeFileSync(crontabFile, THEIRS);
