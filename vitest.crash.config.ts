@@ -8,7 +8,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    globalSetup: ['test/helpers/run-temp-dir.ts'],
+    globalSetup: ['test/helpers/run-temp-dir.ts', 'test/helpers/caller-environment.ts'],
     // OPENCLAW_STACK: '' is local mode; an operator's own, exported as the README says, sent
     // every command a test runs to that gateway (all of dry-run.test.ts failed).
     // OPENCLAW_CRONTAB: no test may reach the user's real crontab by accident (`cron add`
@@ -19,6 +19,9 @@ export default defineConfig({
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       OPENCLAW_STACK: '',
       OPENCLAW_CRONTAB: '/nonexistent/tests-never-use-the-real-crontab',
+      // Nor the shared files of the caller's home (a [default] region or endpoint_url there).
+      AWS_CONFIG_FILE: '/nonexistent/tests-never-read-the-callers-aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/tests-never-read-the-callers-aws-credentials',
       TSX_DISABLE_CACHE: '1',
     },
   },

@@ -28,24 +28,35 @@ beforeAll(() => makeTenants(tenantsDir, TENANTS));
 afterAll(() => dir.cleanup());
 
 const all = (...args: string[]) => runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', ...args]);
-const today = () => new Date().toISOString().slice(0, 10);
+/**
+ * Runs `command` and gives the UTC days its {date} may have been filled in with: the day it
+ * started, and the next when it ran across midnight (the day read after the run alone named
+ * the wrong one then).
+ */
+async function dated<T>(command: () => Promise<T>): Promise<[T, string[]]> {
+  const today = () => new Date().toISOString().slice(0, 10);
+  const before = today();
+  const result = await command();
+  return [result, [...new Set([before, today()])]];
+}
 
 describe('backup --all to local paths', () => {
   it('backs up every tenant to its own archive and prints one summary', async () => {
     const template = path.join(dir.path, 'one', '{tenant}', '{date}.tar.zst');
-    const run = await all('--to', template, '--jobs', '2');
+    const [run, days] = await dated(() => all('--to', template, '--jobs', '2'));
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
+    const day = days.find((candidate) => existsSync(path.join(dir.path, 'one', 'acme', `${candidate}.tar.zst`)));
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^Backed up 3 of 3 tenants \(2 at once\) in [\d.]+ s$/);
     expect(lines[1]).toMatch(/^\s+TENANT\s+CONTENT\s+STORED\s+TIME\s+ARCHIVE$/);
     for (const [index, tenant] of TENANTS.entries()) {
-      const archive = path.join(dir.path, 'one', tenant, `${today()}.tar.zst`);
+      const archive = path.join(dir.path, 'one', tenant, `${day}.tar.zst`);
       expect(lines[2 + index]).toMatch(new RegExp(`^\\s+ok\\s+${tenant}\\s.*${archive.replace(/[.]/g, '\\.')}$`));
       expect(existsSync(archive)).toBe(true);
     }
     // Each archive holds its own tenant, and restores.
-    const verify = await runMain(['--json', 'tenants', 'verify', '--from', path.join(dir.path, 'one', 'beta', `${today()}.tar.zst`), '--no-record']);
+    const verify = await runMain(['--json', 'tenants', 'verify', '--from', path.join(dir.path, 'one', 'beta', `${day}.tar.zst`), '--no-record']);
     expect(JSON.parse(verify.stdout)).toMatchObject({ tenant: 'beta', verified: true });
   });
 
@@ -154,12 +165,12 @@ describe('backup --all to s3rver', () => {
   });
 
   it('writes one object per tenant under the template\'s key', async () => {
-    const run = await all('--to', 's3://backups/backups/{tenant}/{date:%Y/%m/%d}-{time}.tar.zst', ...s3Flags(server));
+    const [run, days] = await dated(() => all('--to', 's3://backups/backups/{tenant}/{date:%Y/%m/%d}-{time}.tar.zst', ...s3Flags(server)));
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const keys = ((await client.send(new ListObjectsV2Command({ Bucket: 'backups' }))).Contents ?? []).map((item) => item.Key!);
     expect(keys).toHaveLength(3);
-    for (const [index, tenant] of TENANTS.entries()) expect(keys[index]).toMatch(new RegExp(`^backups/${tenant}/${today().replace(/-/g, '/')}-\\d{6}\\.tar\\.zst$`));
+    for (const [index, tenant] of TENANTS.entries()) expect(keys[index]).toMatch(new RegExp(`^backups/${tenant}/(${days.join('|').replace(/-/g, '/')})-\\d{6}\\.tar\\.zst$`));
     const listed = await runMain(['--json', 'tenants', 'backups', 'gamma', '--in', 's3://backups/backups/', ...s3Flags(server)]);
     expect(JSON.parse(listed.stdout).backups).toHaveLength(1);
   });
@@ -173,7 +184,8 @@ describe('backup --all to s3rver', () => {
     expect(run.status).toBe(0);
     const listed = await runMain(['--json', 'tenants', 'backups', 'beta', '--in', 's3://backups/age/', ...s3Flags(server)]);
     expect(JSON.parse(listed.stdout).backups).toEqual([expect.objectContaining({ content: 'encrypted', recipients: ['X25519'] })]);
-    const url = `s3://backups/age/beta/${today()}.tar.zst.age`;
+    const url = (JSON.parse(listed.stdout) as { backups: { location: string }[] }).backups[0]!.location;
+    expect(url).toMatch(/^s3:\/\/backups\/age\/beta\/\d{4}-\d\d-\d\d\.tar\.zst\.age$/);
     const plain = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', url, '--as', 'beta-copy', ...s3Flags(server)]);
     expect(plain.status).toBe(2);
     expect(plain.stderr).toMatch(/is encrypted with age/);

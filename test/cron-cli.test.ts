@@ -500,6 +500,16 @@ describe('cron list', () => {
     ]);
   });
 
+  it("lists crons by tenant and name in character order, whatever the caller's locale", async () => {
+    // localeCompare sorted by the caller's locale: "aaron" after "zed" under LANG=da_DK.UTF-8, "daily" before "Nightly" in every one.
+    const names = ['zed.weekly', 'aaron.daily', 'aaron.Nightly'];
+    scheduler.on(ListSchedulesCommand).resolves({ Schedules: names.map((name) => summary(name)) });
+    dynamodb.on(QueryCommand).resolves({ Items: names.map((name) => entry(name, name.split('.')[0]!, name.split('.')[1]!, CMD)) });
+    const result = await run(['--stack', 'openclaw-backup', '--json', 'cron', 'list']);
+    expect(result.status, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as { crons: { tenant: string; name: string }[] }).crons.map(({ tenant, name }) => `${tenant}.${name}`)).toEqual(['aaron.Nightly', 'aaron.daily', 'zed.weekly']);
+  });
+
   it('lists 10,000 schedules with 100 ListSchedules pages and a few catalog pages, and no call per schedule', async () => {
     const names = Array.from({ length: 10_000 }, (_, index) => `tenant-${String(index).padStart(5, '0')}.nightly`);
     const pages = Array.from({ length: 100 }, (_, page) => names.slice(page * 100, page * 100 + 100));

@@ -64,11 +64,19 @@ function expectRefused(cmd: string, message: string | RegExp): void {
  */
 function runAsCron(line: string, { before = '', env = [] }: { before?: string; env?: string[] } = {}) {
   const { command, stdin } = commandCronRuns(line);
-  return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', ...env, 'sh', '-c', `${before}${command}`], { cwd: home, input: stdin, encoding: 'utf8' });
+  const at = `date() { command date -d '${CRON_DAY} 03:00' "$@"; }; `;
+  return spawnSync('env', ['-i', 'SHELL=/bin/sh', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=root', ...env, 'sh', '-c', `${at}${before}${command}`], { cwd: home, input: stdin, encoding: 'utf8' });
 }
 
-/** `$(date +%F)` in a line runAsCron runs: the machine's day, whatever TZ the test itself runs with. */
-const today = () => spawnSync('env', ['-i', 'date', '+%F'], { encoding: 'utf8' }).stdout.trim();
+/**
+ * `$(date +%F)` in a line runAsCron runs: its shell's `date` reads a fixed day's 03:00, as if
+ * cron ran it then (the test read the machine's day after the run: a run across its
+ * midnight named the other day than the test looked for).
+ */
+const CRON_DAY = '2026-06-03';
+
+/** For a test that runs the CLI some 25 times: 20-35 s on a busy 2-core machine, over the default 60 s under a heavier load (it timed out). */
+const SPAWNING_TIMEOUT_MS = 180_000;
 
 describe('cron add in local mode', () => {
   it('installs a line that backs up from cron\'s environment, keeping the rest of the crontab', () => {
@@ -101,10 +109,10 @@ describe('cron add in local mode', () => {
     const ran = runAsCron(line);
     expect(ran.status, ran.stderr).toBe(0);
     expect(ran.stdout + ran.stderr).toBe('');
-    expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
+    expect(existsSync(path.join(backups, `acme-${CRON_DAY}.tar.zst`))).toBe(true);
     // Each run's output in the log under a heading that dates it (the output has no date).
-    const heading = `--- cron nightly of tenant acme, ${today()}T\\d\\d:\\d\\d:\\d\\d[+-]\\d{4}\\n`;
-    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^${heading}Backed up tenant "acme" to ${backups}/acme-${today()}\\.tar\\.zst\\n`));
+    const heading = `--- cron nightly of tenant acme, ${CRON_DAY}T\\d\\d:\\d\\d:\\d\\d[+-]\\d{4}\\n`;
+    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^${heading}Backed up tenant "acme" to ${backups}/acme-${CRON_DAY}\\.tar\\.zst\\n`));
     // The same day again: refused (the archive exists), and the log keeps both runs, the
     // failed one with a line of its own after its output (grep failed).
     const again = runAsCron(line);
@@ -156,10 +164,11 @@ describe('cron add in local mode', () => {
       expect(run.stderr, to).toMatch(message);
       expect(run.stderr.split('\n')).toHaveLength(2);
     }
-    // In New York, 19:00 and 21:00 are one UTC day, which {date} writes: the message says so (the date seemed the wrong day).
+    // In New York, 19:00 and 21:00 of one day are one UTC day in winter (00:00 and 02:00), which {date} writes; in
+    // summer 21:00 and the next day's 19:00 are (01:00 and 23:00): the message says so (the date seemed the wrong day).
     const zoned = openclaw(['cron', 'add', 'acme', '--schedule', '0 19,21 * * *', '--name', 'ny', '--cmd', 'openclaw tenants backup acme --to /b/{date}.tar.zst'], { TZ: 'America/New_York' });
     expect(zoned.status).toBe(2);
-    expect(zoned.stderr).toMatch(/^openclaw: --to names the same archive, \/b\/(\S+)\.tar\.zst, for the run at \S+ 19:00 and the one at \S+ 21:00 \(America\/New_York\) \(\{date\} and \{time\} are written in UTC\): the later/);
+    expect(zoned.stderr).toMatch(/^openclaw: --to names the same archive, \/b\/(\S+)\.tar\.zst, for the run at \S+ (19:00 and the one at \S+ 21:00|21:00 and the one at \S+ 19:00) \(America\/New_York\) \(\{date\} and \{time\} are written in UTC\): the later/);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // A rotation says so with --overwrite; a name with the run's date and time (@reboot too), a dry run (it writes nothing) pass.
     // (Each after the first is warned of the crons before it that back up acme at 03:00 too.)
@@ -169,7 +178,7 @@ describe('cron add in local mode', () => {
       expect(added.stderr, to).not.toMatch(/--to names/);
     }
     expect(readFileSync(crontabFile, 'utf8').match(/# openclaw:acme:n\d+$/gm)).toHaveLength(6);
-  });
+  }, SPAWNING_TIMEOUT_MS);
 
   it('warns when another cron backs up the same tenant at the same minute (one of the two would find it busy and fail)', () => {
     const add = (tenant: string, name: string, schedule: string, cmd: string) =>
@@ -265,7 +274,7 @@ describe('cron add in local mode', () => {
     expect(openclaw(nightly(`${dir.path}/b/$(date +%F).tar.zst`)).status).toBe(0);
     expect(openclaw([...nightly(`${dir.path}/b/$(date +%F).tar.zst.age --encrypt-to age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj`), '--replace']).status).toBe(0);
     expect(openclaw([...nightly('s3://backups/acme/$(date +%F).tar.zst --stall-timeout 10m'), '--replace']).status).toBe(0);
-  });
+  }, SPAWNING_TIMEOUT_MS);
 
   it('refuses a --cmd that backs up or prunes another tenant than the cron\'s, with remote mode\'s message', () => {
     writeFileSync(crontabFile, THEIRS);
@@ -371,7 +380,7 @@ describe('cron add in local mode', () => {
     writeFileSync(crontabFile, `${THEIRS}${before}\n`);
     const ran = runAsCron(before);
     expect(ran.status, ran.stderr).toBe(0);
-    expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
+    expect(existsSync(path.join(backups, `acme-${CRON_DAY}.tar.zst`))).toBe(true);
     expect(JSON.parse(openclaw(['--json', 'cron', 'list']).stdout).crons).toEqual([
       { tenant: 'acme', name: 'nightly', schedule: '0 3 * * *', cmd: `openclaw tenants backup acme --to ${backups}/acme-$(date +%F).tar.zst`, tenantsDir: base, log, enabled: true },
     ]);
@@ -397,7 +406,7 @@ describe('the new commands from cron in local mode', () => {
 
     const backedUp = runAsCron(lines[0]!);
     expect(backedUp.status, backedUp.stderr).toBe(0);
-    for (const tenant of ['acme', 'globex']) expect(existsSync(path.join(backups, tenant, `${today()}.tar.zst`)), tenant).toBe(true);
+    for (const tenant of ['acme', 'globex']) expect(existsSync(path.join(backups, tenant, `${CRON_DAY}.tar.zst`)), tenant).toBe(true);
     expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-all.log'), 'utf8')).toMatch(/^--- cron all of tenant acme, \S+\nBacked up 2 of 2 tenants/);
 
     // A second backup, taken after the cron's: the prune keeps the newest only (by creation time, not name).
@@ -406,7 +415,7 @@ describe('the new commands from cron in local mode', () => {
     const pruned = runAsCron(lines[1]!);
     expect(pruned.status, pruned.stderr).toBe(0);
     expect(readFileSync(path.join(home, '.openclaw', 'logs', 'cron-acme-prune.log'), 'utf8')).toMatch(/^--- cron prune of tenant acme, \S+\nKept 1 and removed 1 backup/);
-    expect(existsSync(path.join(backups, 'acme', `${today()}.tar.zst`))).toBe(false);
+    expect(existsSync(path.join(backups, 'acme', `${CRON_DAY}.tar.zst`))).toBe(false);
     expect(existsSync(path.join(backups, 'acme', 'later.tar.zst'))).toBe(true);
   });
 });
@@ -537,6 +546,6 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
 
     const ran = runAsCron(lines[1]!);
     expect(ran.status, ran.stderr).toBe(0);
-    expect(existsSync(path.join(backups, `acme-${today()}.tar.zst`))).toBe(true);
+    expect(existsSync(path.join(backups, `acme-${CRON_DAY}.tar.zst`))).toBe(true);
   });
 });

@@ -144,6 +144,13 @@ describe('requests', () => {
       command: { to: 's3://bkt/acme/2030-01-01-0000.tar.zst' },
       timeSource: 'clock',
     });
+    // A time without a zone is UTC's, in a process of any zone.
+    vi.stubEnv('TZ', 'Pacific/Kiritimati');
+    try {
+      expect(parseCronPayload({ source: 'openclaw.cron', tenant: 'acme', cronName: 'n', time: '2026-06-03T03:00:00', command }, clock).command).toMatchObject({ to: 's3://bkt/acme/2026-06-03-0300.tar.zst' });
+    } finally {
+      vi.unstubAllEnvs();
+    }
     expect(() => parseCronPayload({ source: 'openclaw.cron', tenant: 'acme', cronName: 'n', time: 'soon', command }, clock)).toThrow(/ISO 8601/);
     expect(() => parseCronPayload({ source: 'openclaw.cron', tenant: 'beta', cronName: 'n', command }, clock)).toThrow(/not the cron's tenant "beta"/);
   });

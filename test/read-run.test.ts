@@ -70,9 +70,9 @@ describe('readRun', () => {
     expect(read(['a', 'b', 'c'])).toEqual({
       count: 3,
       outcomes: [
-        { outcome: READ_WHOLE, content: 'alpha', mode: 0o644 & ~process.umask(), sha256: sha('alpha') },
+        { outcome: READ_WHOLE, content: 'alpha', mode: 0o666 & ~process.umask(), sha256: sha('alpha') },
         { outcome: READ_WHOLE, content: '', mode: 0o600, sha256: sha('') },
-        { outcome: READ_WHOLE, content: 'gamma', mode: 0o644 & ~process.umask(), sha256: sha('gamma') },
+        { outcome: READ_WHOLE, content: 'gamma', mode: 0o666 & ~process.umask(), sha256: sha('gamma') },
       ],
     });
   });
@@ -95,7 +95,7 @@ describe('readRun', () => {
     fs.writeFileSync(path.join(outside, 'f'), 'not the tenant\'s');
     fs.symlinkSync(outside, path.join(dir.path, 'd'));
     fs.writeFileSync(path.join(dir.path, 'g'), 'mine');
-    expect(read(['d/f', 'g']).outcomes).toEqual([{ outcome: READ_VANISHED }, { outcome: READ_WHOLE, content: 'mine', mode: 0o644 & ~process.umask(), sha256: sha('mine') }]);
+    expect(read(['d/f', 'g']).outcomes).toEqual([{ outcome: READ_VANISHED }, { outcome: READ_WHOLE, content: 'mine', mode: 0o666 & ~process.umask(), sha256: sha('mine') }]);
   });
 
   it('reads the rest of a directory from the directory it opened, when that is swapped for a symlink mid-run', () => {

@@ -53,7 +53,7 @@ import { firstRunSkippedByClockChange, nextRuns, scheduleShape, toEventBridgeCro
 import { assertDistinctDestinations } from '../schedule/run-destinations.js';
 import { expandTemplate, hasPlaceholders } from '../schedule/destination-template.js';
 import { DEFAULT_TIME_ZONE, assertTimeZone, isUtc } from '../schedule/schedule-options.js';
-import { ALL_TENANTS_LABEL, isAllTenants, ownerLabel, parseScheduleName, scheduleName, scheduleNamePrefix, type CronOwner } from '../schedule/schedule-names.js';
+import { ALL_TENANTS_LABEL, compareCrons, isAllTenants, ownerLabel, parseScheduleName, scheduleName, scheduleNamePrefix, type CronOwner } from '../schedule/schedule-names.js';
 import { assertTenantName } from '../tenant/names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
 import {
@@ -567,7 +567,7 @@ export async function listCrons(plane: ControlPlane, clients: Omit<CronClients, 
   if (owner === undefined || !isAllTenants(owner)) {
     for (const legacy of await listLegacyCrons(plane, clients.events, owner?.tenant)) crons.push(legacyListing(legacy));
   }
-  return crons.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));
+  return crons.sort((a, b) => compareCrons(a, b) || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }
 
 /** A UTC schedule has no clock changes; in another zone, the first run they skip, if any. */

@@ -20,6 +20,7 @@ import {
 
 import { RemoteError } from '../errors.js';
 import { CRON_NAME_TAG, cronRuleName, cronRulePrefix, parseCronCommand, parseCronDescription, TENANT_TAG } from '../schedule/cron-command.js';
+import { compareCrons } from '../schedule/schedule-names.js';
 import { isValidTenantName } from '../tenant/names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
 import type { ControlPlane } from './deployment.js';
@@ -67,7 +68,7 @@ export async function listLegacyCrons(plane: ControlPlane, events: Events, tenan
     }
     token = page.NextToken;
   } while (token !== undefined);
-  return crons.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name));
+  return crons.sort(compareCrons);
 }
 
 /**

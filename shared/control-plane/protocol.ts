@@ -692,7 +692,10 @@ export function parseCronPayload(value: unknown, now: () => Date): ScheduledBack
 
 function eventTime(record: Record<string, unknown>, now: () => Date, what: string): { time: Date; timeSource: 'event' | 'clock' } {
   if (record.time === undefined || record.time === null) return { time: now(), timeSource: 'clock' };
-  const parsed = typeof record.time === 'string' && /^\d{4}-\d\d-\d\dT/.test(record.time) ? new Date(record.time) : new Date(Number.NaN);
+  // A time without a zone is UTC's, as on Lambda (whose zone is UTC), not the reading process's: a
+  // test or a direct caller under TZ=Pacific/Kiritimati filled {date} in with 14 hours' difference.
+  const utc = typeof record.time === 'string' && /^\d{4}-\d\d-\d\dT[\d:.]+$/.test(record.time) ? `${record.time}Z` : record.time;
+  const parsed = typeof utc === 'string' && /^\d{4}-\d\d-\d\dT/.test(utc) ? new Date(utc) : new Date(Number.NaN);
   if (Number.isNaN(parsed.getTime())) throw new InvalidRequestError(`${what}: "time" must be an ISO 8601 time`);
   return { time: parsed, timeSource: 'event' };
 }

@@ -60,3 +60,13 @@ export function parseScheduleName(name: string): { readonly owner: CronOwner; re
 export function scheduleNamePrefix(owner: CronOwner): string {
   return `${isAllTenants(owner) ? ALL_TENANTS_OWNER : assertTenantName(owner.tenant)}.`;
 }
+
+/**
+ * The order `cron list` shows crons in, by tenant, then name: character codes, as `tenants
+ * list` sorts names, never the caller's locale (`localeCompare` put "aaron" after "zed" under
+ * LANG=da_DK.UTF-8, and "B" before or after "a" by locale).
+ */
+export function compareCrons(a: { readonly tenant: string; readonly name: string }, b: { readonly tenant: string; readonly name: string }): number {
+  const text = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return text(a.tenant, b.tenant) || text(a.name, b.name);
+}
