@@ -54,7 +54,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
-import { deadlineSignal, type LambdaContext } from './lambda-context.js';
+import { cleanupDeadline, deadlineSignal, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
@@ -407,7 +407,8 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
       const maxArchiveBytes = restoreLimit(context, config);
-      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes })));
+      const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
+      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy })));
       logger.info('restore finished', {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,

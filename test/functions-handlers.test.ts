@@ -20,6 +20,7 @@ import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
+import { AbortedError } from '../shared/errors.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { zerosArchive } from './helpers/zstd.js';
@@ -634,5 +635,27 @@ describe('function modules', () => {
     expect(typeof backup.handler).toBe('function');
     expect(await restore.handler({ from: 's3://elsewhere/x' }, fakeContext())).toMatchObject({ ok: false, error: { code: 'LOCATION_NOT_ALLOWED' } });
     expect(logged.some((line) => /"service":"openclaw-backup"/.test(line))).toBe(true);
+  });
+});
+
+describe('the restore function at its deadline', () => {
+  it('gives the restore until three quarters of the abort margin after its deadline to clean up, and answers its stop in one line', async () => {
+    const { operations } = recordingOperations();
+    let cleanupBy: number | undefined;
+    const stopping: TenantOperations = {
+      ...operations,
+      restore: async (_command, hooks) => {
+        cleanupBy = hooks?.cleanupBy;
+        throw new AbortedError('stopped: the Lambda invocation was about to time out; what it had staged (/mnt/tenants/.openclaw-staging-acme-1) was not all removed in the time left: the next command on the tenant removes it, the slot holds what it held');
+      },
+    };
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
+    const context = fakeContext(900_000);
+    const end = Date.now() + context.getRemainingTimeInMillis();
+    const response = await restoreHandler({ config: { ...config, abortMarginMs: 60_000 }, logger, publish, operations: stopping })({ from: 's3://backups/restore/acme.tar.zst', as: 'acme-2' }, context);
+    expect(response).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^stopped: .*the next command on the tenant removes it, the slot holds what it held$/) } });
+    // 15 s (a quarter of the margin) kept for the answer and the completion event.
+    expect(cleanupBy).toBeGreaterThan(end - 60_000);
+    expect(cleanupBy).toBeLessThanOrEqual(end - 15_000);
   });
 });
