@@ -32,7 +32,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
-import { ContinuationEndedError, DestinationExistsError, isOpenClawError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
 import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
@@ -54,7 +54,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
-import { deadlineSignal, type LambdaContext } from './lambda-context.js';
+import { cleanupDeadline, deadlineSignal, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
@@ -407,7 +407,8 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
       const maxArchiveBytes = restoreLimit(context, config);
-      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes })));
+      const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
+      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy })));
       logger.info('restore finished', {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,
@@ -607,7 +608,8 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         return { tenants, ownership };
       }
       if (request.pages) {
-        const page = await tenantsPage(operations, request);
+        // Walked until the deadline: a shorter page, the CLI asks for the next (tenants of many files on EFS take minutes).
+        const page = await withDeadline(context, config, (signal) => tenantsPage(operations, request, MAX_RESPONSE_BYTES, signal));
         logger.info('listed a page of tenants', { names: request.names, after: request.after, count: page.tenants.length, more: page.next !== undefined, skipped: page.skipped?.length ?? 0 });
         return page;
       }
@@ -636,15 +638,23 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
  * others counted in `skippedOmitted`), so that no skipped list, however long, makes a page
  * too large to answer. Only the page's tenants are walked.
  */
-export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES): Promise<ListPageAnswer> {
+export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES, signal?: AbortSignal): Promise<ListPageAnswer> {
   const limit = request.limit ?? MAX_LIST_PAGE;
   const [listed, skipped] = await Promise.all([
     request.names
       ? operations.listNames().then((names) => pageOfNames(names, request.after, limit))
       : // One more than the page, to know whether another follows.
-        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1 }).then((summaries) =>
-          summaries.length > limit ? { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name } : { tenants: summaries },
-        ),
+        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries) => {
+          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name };
+          if (signal?.aborted !== true) return { tenants: summaries };
+          // The deadline cut the page short: the tenants walked, and the next page after the last.
+          const last = summaries.at(-1);
+          if (last === undefined) {
+            const where = request.after === undefined ? 'the first tenant' : `the first tenant after "${request.after}"`;
+            throw new AbortedError(`the list function ran out of time walking ${where}: list the tenants without --stack on a host that mounts the tenant volume`);
+          }
+          return { tenants: summaries, next: last.name };
+        }),
     operations.listSkipped(),
   ]);
   const shown = skipped.slice(0, fitting(skipped, maxBytes * SKIPPED_SHARE).count);

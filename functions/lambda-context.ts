@@ -36,3 +36,16 @@ export function deadlineSignal(context: LambdaContext, marginMs: number): Deadli
   timer.unref();
   return { signal: controller.signal, inMs, dispose: () => clearTimeout(timer) };
 }
+
+/**
+ * When an operation stopped at its deadline (`deadlineSignal` with the same margin) must have
+ * cleaned up by: three quarters of the margin after it, the last quarter kept for the answer
+ * and the completion event. What its cleanup has not removed by then is a kill's leftover,
+ * which the next command settles; running on, Lambda would end the invocation mid-way, with
+ * no answer and no event.
+ */
+export function cleanupDeadline(context: LambdaContext, marginMs: number): number {
+  const remaining = Math.max(0, context.getRemainingTimeInMillis());
+  const margin = Math.min(marginMs, remaining / 4);
+  return Date.now() + Math.floor(remaining - margin / 4);
+}

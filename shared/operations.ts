@@ -149,9 +149,11 @@ export interface OperationHooks<P> {
   readonly measureTotal?: boolean;
 }
 
-/** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit. */
+/** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
 export interface RestoreHooks extends OperationHooks<RestoreProgress> {
   readonly maxArchiveBytes?: ArchiveSizeLimit;
+  /** Epoch ms by which a failed or stopped restore must have returned, its cleanup included (RestoreRequest.cleanupBy). */
+  readonly cleanupBy?: number;
 }
 
 /** A piece of a backup in pieces (backup.ts): when to stop, and the chain it continues. */
@@ -296,6 +298,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
+        ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       });
     },

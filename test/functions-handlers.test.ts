@@ -20,6 +20,8 @@ import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
+import { AbortedError } from '../shared/errors.js';
+import { summarizeTenants } from '../shared/tenant/tenants.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { zerosArchive } from './helpers/zstd.js';
@@ -634,5 +636,50 @@ describe('function modules', () => {
     expect(typeof backup.handler).toBe('function');
     expect(await restore.handler({ from: 's3://elsewhere/x' }, fakeContext())).toMatchObject({ ok: false, error: { code: 'LOCATION_NOT_ALLOWED' } });
     expect(logged.some((line) => /"service":"openclaw-backup"/.test(line))).toBe(true);
+  });
+});
+
+describe('the restore function at its deadline', () => {
+  it('gives the restore until three quarters of the abort margin after its deadline to clean up, and answers its stop in one line', async () => {
+    const { operations } = recordingOperations();
+    let cleanupBy: number | undefined;
+    const stopping: TenantOperations = {
+      ...operations,
+      restore: async (_command, hooks) => {
+        cleanupBy = hooks?.cleanupBy;
+        throw new AbortedError('stopped: the Lambda invocation was about to time out; what it had staged (/mnt/tenants/.openclaw-staging-acme-1) was not all removed in the time left: the next command on the tenant removes it, the slot holds what it held');
+      },
+    };
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), undefined, logger);
+    const context = fakeContext(900_000);
+    const end = Date.now() + context.getRemainingTimeInMillis();
+    const response = await restoreHandler({ config: { ...config, abortMarginMs: 60_000 }, logger, publish, operations: stopping })({ from: 's3://backups/restore/acme.tar.zst', as: 'acme-2' }, context);
+    expect(response).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^stopped: .*the next command on the tenant removes it, the slot holds what it held$/) } });
+    // 15 s (a quarter of the margin) kept for the answer and the completion event.
+    expect(cleanupBy).toBeGreaterThan(end - 60_000);
+    expect(cleanupBy).toBeLessThanOrEqual(end - 15_000);
+  });
+});
+
+describe('the list function at its deadline', () => {
+  // On EFS a tenant of 200,000 files takes minutes to walk, and a page walks up to 10,000
+  // tenants: past the 60 s timeout Lambda ended the invocation and `tenants list` failed.
+  it('stops the walks, answers the tenants walked with the next page after the last, and none walked in one line', async () => {
+    const stopped = new AbortController();
+    stopped.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual([]);
+
+    const { operations } = recordingOperations();
+    const all = (await operations.listNames()) as string[];
+    const deadline = new AbortController();
+    // The first tenant's walk had ended when the deadline came.
+    const cut: TenantOperations = { ...operations, listSummaries: async (page) => { const walked = await operations.listSummaries({ ...page, limit: 1 }); deadline.abort(); return walked; } };
+    expect(await tenantsPage(cut, { names: false, ownership: false, pages: true }, undefined, deadline.signal)).toMatchObject({ tenants: [{ name: all[0], state: 'ok' }], next: all[0] });
+    const none: TenantOperations = { ...operations, listSummaries: async () => [] };
+    await expect(tenantsPage(none, { names: false, ownership: false, pages: true, after: all[0] }, undefined, stopped.signal)).rejects.toThrow(
+      new AbortedError(`the list function ran out of time walking the first tenant after "${all[0]}": list the tenants without --stack on a host that mounts the tenant volume`),
+    );
+    // A page walked whole before the deadline is answered as before.
+    expect(await tenantsPage(operations, { names: false, ownership: false, pages: true }, undefined, new AbortController().signal)).toMatchObject({ tenants: all.map((name) => ({ name })) });
   });
 });

@@ -25,7 +25,7 @@ import {
   OverwriteNotAllowedError,
 } from '../shared/errors.js';
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
-import { deadlineSignal } from '../functions/lambda-context.js';
+import { cleanupDeadline, deadlineSignal } from '../functions/lambda-context.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { errorBody, errorFromBody, isFailureResponse, MAX_FIELD_CHARS, parseBackupCommand, parseCronPayload, parsePruneCommand, parseRestoreCommand, parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
 
@@ -359,5 +359,12 @@ describe('deadline', () => {
     short.dispose();
     vi.advanceTimersByTime(10_000);
     expect(short.signal.aborted).toBe(false);
+  });
+
+  it('ends the cleanup after a stop three quarters of the margin later, a quarter kept for the answer', () => {
+    vi.useFakeTimers();
+    const context = (remaining: number) => ({ awsRequestId: 'r', functionName: 'f', functionVersion: '1', invokedFunctionArn: 'arn', memoryLimitInMB: '128', getRemainingTimeInMillis: () => remaining });
+    expect(cleanupDeadline(context(900_000), 60_000) - Date.now()).toBe(885_000);
+    expect(cleanupDeadline(context(8_000), 60_000) - Date.now()).toBe(7_500);
   });
 });

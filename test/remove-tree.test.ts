@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { removeTree } from '../shared/tenant/remove-tree.js';
+import { RemovalStoppedError, removeTree } from '../shared/tenant/remove-tree.js';
 import { repoRoot, sh, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -192,6 +192,20 @@ function removeInChild(target: string, options: { prelude?: string; openFiles?: 
     ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const }),
   });
 }
+
+describe('removeTree with a time limit', () => {
+  it('stops past `until`, leaving the rest of the tree, and removes it whole without', async () => {
+    const tree = path.join(dir.path, 'staging');
+    for (const sub of ['a', 'b/c']) {
+      mkdirSync(path.join(tree, sub), { recursive: true });
+      for (let i = 0; i < 20; i++) writeFileSync(path.join(tree, sub, `f${i}`), 'x');
+    }
+    await expect(removeTree(tree, { until: Date.now() - 1 })).rejects.toBeInstanceOf(RemovalStoppedError);
+    expect(readdirSync(path.join(tree, 'b', 'c'))).toHaveLength(20);
+    await removeTree(tree, { until: Date.now() + 600_000 });
+    expect(existsSync(tree)).toBe(false);
+  });
+});
 
 describe('removeTree, a wide tree', () => {
   it('removes 40 × 40 directories under an open-file limit of 40, with the launcher\'s thread pool: a lane out of descriptors is tried again after the others', () => {

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
-import { CorruptArchiveError, SlotOccupiedError, TenantBusyError } from '../shared/errors.js';
+import { AbortedError, CorruptArchiveError, SlotOccupiedError, TenantBusyError } from '../shared/errors.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
@@ -116,6 +116,52 @@ describe('the restore slot', () => {
     for (const as of ['..', '../x', 'a/b', 'UPPER', '', '.hidden', 'x'.repeat(33)]) {
       await expect(restoreTenant({ tenantsDir: base, location: archive, as })).rejects.toThrow(/invalid --as name/);
     }
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe('a restore stopped at its deadline', () => {
+  // The restore function's: stopped a minute before Lambda ends the invocation, it must answer
+  // before then, whatever removing what it staged would take (150,000 files on EFS take
+  // minutes). Past `cleanupBy` it leaves the rest, with its journal, as a kill would: the lock
+  // released, the slot as it was, and the next command removes the rest.
+  // Progress is told every 64 entries: a tenant of 200 files is stopped in the middle.
+  let wide: LocalFileLocation;
+  beforeEach(async () => {
+    for (let i = 0; i < 200; i++) writeFileSync(path.join(base, 'acme', 'workspace', `note-${i}.md`), `note ${i}\n`);
+    wide = new LocalFileLocation(path.join(dir.path, 'wide.tar.zst'));
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: wide });
+  });
+
+  async function stoppedRestore(cleanupBy: number): Promise<unknown> {
+    const controller = new AbortController();
+    return restoreTenant({
+      tenantsDir: base,
+      location: wide,
+      as: 'copy',
+      signal: controller.signal,
+      cleanupBy,
+      onProgress: () => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out')),
+    }).catch((error: unknown) => error);
+  }
+
+  it('leaves what it staged to the next command once its cleanup time is up, and answers in one line', async () => {
+    const error = await stoppedRestore(Date.now() - 1);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^stopped: the Lambda invocation was about to time out; what it had staged \(\S+\/\.openclaw-staging-copy-\S+\) was not all removed in the time left: the next command on the tenant removes it, the slot holds what it held$/);
+    const left = readdirSync(base).sort();
+    expect(left).toEqual(['.openclaw-journal-copy.json', expect.stringMatching(/^\.openclaw-staging-copy-/), 'acme']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
+    // The next command on the tenant settles it, and restores.
+    await restoreTenant({ tenantsDir: base, location: wide, as: 'copy' });
+    expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+  });
+
+  it('removes everything it staged while its cleanup has time', async () => {
+    const error = await stoppedRestore(Date.now() + 600_000);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toBe('stopped: the Lambda invocation was about to time out');
     expect(readdirSync(base)).toEqual(['acme']);
   });
 });

@@ -11,8 +11,9 @@ import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
+import { RemovalStoppedError } from '../tenant/remove-tree.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
-import { describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import { AbortedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
@@ -58,6 +59,13 @@ export interface RestoreRequest {
   readonly maxArchiveBytes?: ArchiveSizeLimit;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
+  /**
+   * Epoch ms by which a restore that failed or was stopped must have returned (the restore
+   * function: its invocation's end less the time to answer): removing its staging directory
+   * stops there, leaving the rest, with the journal, to the next command on the tenant or the
+   * next sweep of the base dir, as a kill would. @default no limit
+   */
+  readonly cleanupBy?: number;
 }
 
 export interface RestoreResult extends ArchiveCounts {
@@ -207,6 +215,15 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       ...(owner !== undefined && { owner }),
       ...(encrypted ? { decrypted: true as const } : {}),
     };
+  } catch (error) {
+    const leftover = staging as StagingArea | undefined;
+    staging = undefined;
+    const stopped = leftover !== undefined && (await leftover.discard({ ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).then(() => false, (failure: unknown) => failure instanceof RemovalStoppedError));
+    // Stopped by its deadline with no time left to remove what it staged: the answer says who does.
+    if (stopped && error instanceof AbortedError) {
+      throw new AbortedError(`${error.message}; what it had staged (${shownPath(leftover.dir)}) was not all removed in the time left: the next command on the tenant removes it, the slot holds what it held`, { cause: error });
+    }
+    throw error;
   } finally {
     await (pinned as PinnedDir | undefined)?.close();
     const leftover = staging as StagingArea | undefined;

@@ -36,6 +36,12 @@
 // tenant, moved along with the old tenant) holds another file system's files: nothing below
 // it is removed, and the removal fails naming it. A bind mount from the same file system has
 // the same st_dev, so the mount is told by the descriptor's mnt_id (/proc/self/fdinfo).
+//
+// `until` bounds a removal in time (the restore function's staging directory at its deadline:
+// 150,000 staged files on EFS take longer to unlink than the minute left before Lambda ends
+// the invocation mid-way, with no answer and no completion event). Past it, no further
+// directory is opened and no further batch unlinked: RemovalStoppedError, the tree partly
+// removed, as a kill would have left it, for the next command's recovery to finish.
 
 import { constants as fsConstants, lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -53,9 +59,22 @@ const OWNER_ALL = 0o700;
 /** Longest name a directory entry may have (NAME_MAX). */
 const NAME_MAX_BYTES = 255;
 
+/** A removal that reached its `until` (see the top of the file): what is left of the tree is still there. */
+export class RemovalStoppedError extends Error {
+  constructor(readonly target: string) {
+    super(`the removal of ${shownPath(target)} stopped at its time limit`);
+  }
+}
+
+export interface RemoveTreeOptions {
+  /** Epoch milliseconds after which the removal stops (RemovalStoppedError). @default no limit */
+  readonly until?: number;
+}
+
 /** Removes `target` and everything below it; absent is fine. */
-export async function removeTree(target: string): Promise<void> {
-  if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target);
+export async function removeTree(target: string, options: RemoveTreeOptions = {}): Promise<void> {
+  if (options.until !== undefined && Date.now() >= options.until) throw new RemovalStoppedError(target);
+  if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target, options.until);
   if (mustRefuseWithoutProcfs()) {
     // By paths as root, a directory swapped for a symlink meanwhile would be followed (see the top of the file).
     throw new FileSystemError(`${shownPath(target)} was not removed: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again`);
@@ -75,15 +94,22 @@ const REMOVALS_IN_FLIGHT = 4;
  */
 const DIRECTORIES_AT_ONCE = Math.max(1, Math.floor(CALLS_IN_FLIGHT / REMOVALS_IN_FLIGHT));
 
-/** One removeTree call: how many of its directories are open (or being opened) now. */
+/** One removeTree call: how many of its directories are open (or being opened) now, and when it stops. */
 interface Removal {
   open: number;
+  readonly target: string;
+  readonly until: number | undefined;
+}
+
+/** Throws RemovalStoppedError once the removal's time is up. */
+function assertTimeLeft(removal: Removal): void {
+  if (removal.until !== undefined && Date.now() >= removal.until) throw new RemovalStoppedError(removal.target);
 }
 
 /** `removeTree` through open directories (see the top of the file). */
-async function removeThroughDescriptors(target: string): Promise<void> {
+async function removeThroughDescriptors(target: string, until: number | undefined): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0 });
+  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0, target, until });
 }
 
 /**
@@ -116,6 +142,7 @@ async function removeEntry(entry: Entry, removal: Removal, retries = SWAPPED_RET
 /** `removeEntry`'s work; `listing` is told the procfs path the directory is listed by. */
 async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, listing: (path: string) => void): Promise<void> {
   const { at } = entry;
+  assertTimeLeft(removal);
   let directory: fs.FileHandle;
   removal.open++; // counted before the open, so that lanes started in the same turn see it
   try {
@@ -147,6 +174,7 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     // file). Either kind swapped for the other meanwhile is retried as such.
     const others = entries.filter((dirent) => !dirent.directory);
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
+      assertTimeLeft(removal);
       // Every removal of the batch settles before the first failure is thrown: the directory's
       // descriptor (their path) is closed after that, and its number may then name another.
       const settled = await Promise.allSettled(others.slice(start, start + REMOVALS_IN_FLIGHT).map((dirent) => unlinkOrRetry(child(dirent.name), removal, SWAPPED_RETRIES)));

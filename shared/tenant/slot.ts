@@ -25,7 +25,7 @@ import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { removeTree } from './remove-tree.js';
+import { removeTree, type RemoveTreeOptions } from './remove-tree.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
 
@@ -109,8 +109,12 @@ export interface StagingArea {
    * notice says so.
    */
   commit(options: { force: boolean }): Promise<{ readonly notice?: string }>;
-  /** Removes the staging directory and journal unless the commit began (then recovery finishes it). */
-  discard(): Promise<void>;
+  /**
+   * Removes the staging directory and journal unless the commit began (then recovery finishes
+   * it). Past `until` (epoch ms) it stops with RemovalStoppedError, the journal kept: the
+   * next command on the tenant (recoverSlot) or the next sweep removes the rest.
+   */
+  discard(options?: RemoveTreeOptions): Promise<void>;
 }
 
 /**
@@ -137,9 +141,9 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
   crashPoint('restore:staging-created');
   let committing = false;
 
-  const discard = async () => {
+  const discard = async (options: RemoveTreeOptions = {}) => {
     if (committing) return;
-    await removeTree(stagingDir);
+    await removeTree(stagingDir, options);
     crashPoint('restore:staging-discarded');
     // A restore that lost its lock (frozen past the stale interval) must not remove the
     // journal of the operation that took the tenant since: only one naming its own staging.

@@ -207,6 +207,12 @@ export interface TenantSummary {
 export interface ListPage {
   readonly after?: string;
   readonly limit?: number;
+  /**
+   * Stops the walks (the list function's deadline): the summaries answered are then the
+   * longest run from the page's start whose walks had ended, fewer than asked for (the caller
+   * pages on from the last); none when the first tenant's walk had not.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The tenants' summaries, sorted; with `page`, only those of that page are walked. */
@@ -214,19 +220,38 @@ export async function summarizeTenants(tenantsDir: string, page: ListPage = {}):
   let tenants = await listTenants(tenantsDir);
   if (page.after !== undefined) tenants = tenants.filter((tenant) => tenant.name > page.after!);
   if (page.limit !== undefined) tenants = tenants.slice(0, page.limit);
-  return Promise.all(
-    tenants.map((tenant) =>
-      tenant.state === 'ok'
-        ? summarizeTenant(tenantsDir, tenant.name).catch((error: NodeJS.ErrnoException) => {
-            // A restore moved it between the listing and the walk.
-            if (error.code === 'ENOENT') return { name: tenant.name, state: 'mid-commit' as const, detail: 'a restore is moving it into place' };
-            // One tenant this user cannot read must not hide the others.
-            if (error.code === 'EACCES' || error.code === 'EPERM') return { name: tenant.name, state: 'unreadable' as const, detail: unreadableDetail(error) };
-            throw error;
-          })
-        : tenant,
-    ),
-  );
+  const { signal } = page;
+  if (signal === undefined) return Promise.all(tenants.map((tenant) => summaryOf(tenantsDir, tenant)));
+  const done: (TenantSummary | undefined)[] = tenants.map(() => undefined);
+  const walks = Promise.all(tenants.map((tenant, index) => summaryOf(tenantsDir, tenant, signal).then((summary) => (done[index] = summary))));
+  let stopped: () => void = () => undefined;
+  const stop = new Promise<void>((resolve) => {
+    stopped = resolve;
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  try {
+    await Promise.race([walks, stop]);
+  } finally {
+    stopped();
+  }
+  // The walks stopped throw the signal's reason: whatever they meet after this is nobody's answer.
+  walks.catch(() => undefined);
+  const ended = done.findIndex((summary) => summary === undefined);
+  return (ended === -1 ? done : done.slice(0, ended)) as TenantSummary[];
+}
+
+/** One listed tenant's summary: walked when it is `ok`, stopped by `signal` (which throws its reason). */
+function summaryOf(tenantsDir: string, tenant: TenantSummary, signal?: AbortSignal): Promise<TenantSummary> {
+  return tenant.state === 'ok'
+    ? summarizeTenant(tenantsDir, tenant.name, signal).catch((error: NodeJS.ErrnoException) => {
+        // A restore moved it between the listing and the walk.
+        if (error.code === 'ENOENT') return { name: tenant.name, state: 'mid-commit' as const, detail: 'a restore is moving it into place' };
+        // One tenant this user cannot read must not hide the others.
+        if (error.code === 'EACCES' || error.code === 'EPERM') return { name: tenant.name, state: 'unreadable' as const, detail: unreadableDetail(error) };
+        throw error;
+      })
+    : Promise.resolve(tenant);
 }
 
 /** "cannot read <path>: permission denied". */
@@ -234,12 +259,13 @@ function unreadableDetail(error: NodeJS.ErrnoException): string {
   return `cannot read ${error.path === undefined ? 'part of it' : shownPath(error.path)}: ${errnoMessage(error) ?? error.code}`;
 }
 
-export async function summarizeTenant(tenantsDir: string, name: string): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {
+export async function summarizeTenant(tenantsDir: string, name: string, signal?: AbortSignal): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
   const linked = new Set<string>();
   // The backup's own walk, so the summary counts exactly what a backup would archive.
   for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root), { statFiles: true })) {
+    signal?.throwIfAborted();
     const stat = item.stat!; // statFiles: files are stat'ed too
     totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
     if (item.kind === 'file') {
