@@ -386,6 +386,23 @@ describe('--pipe to a name ending in .age', () => {
     await expect(new S3Location({ client, bucket: server.bucket, key, endpoint: server.endpoint }).read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('stops the command once its output shows it is no age file: the rest of what it writes (with `cat`, the archive unencrypted) never reaches the store', async () => {
+    let received = 0;
+    const counting = {
+      display: 'counting',
+      write: (body: NodeJS.ReadableStream) =>
+        new Promise((resolve, reject) => {
+          body.on('data', (chunk: Buffer) => (received += chunk.length));
+          body.on('error', reject);
+          body.on('end', () => reject(new Error('the whole output was stored')));
+        }),
+    } as unknown as ArchiveLocation;
+    const error = await pipeError(withPipeCommand(counting, 'cat', { writesAge: true }).write(bodyOf(randomBytes(32 * MiB)), writeOptions()));
+    expect(error.message).toMatch(/its output does not start with "age-encryption\.org\/v1"/);
+    // Before, all 32 MiB went on to the store (a multipart upload's parts) before the command's exit failed the write.
+    expect(received).toBeLessThan(MiB);
+  });
+
   it.each([AGE_START, ARMORED_START])('stores what starts as an age file (%s), and anything under another name', async (command) => {
     const bytes = randomBytes(100_000);
     const file = join(dir, `age-names-${counter++}`, 'a.tar.zst.age');

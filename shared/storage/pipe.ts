@@ -284,13 +284,17 @@ class Filter {
         rest = Buffer.concat([this.outputStart, rest]);
       }
     }
-    if (this.ageOutput.state !== 'reading' || rest.length === 0) return;
-    try {
-      const done = this.ageOutput.reader.push(rest);
-      if (done !== undefined) this.ageOutput = { state: 'header', bytes: done.header.length };
-    } catch {
-      this.ageOutput = { state: 'bad' };
+    if (this.ageOutput.state === 'reading' && rest.length > 0) {
+      try {
+        const done = this.ageOutput.reader.push(rest);
+        if (done !== undefined) this.ageOutput = { state: 'header', bytes: done.header.length };
+      } catch {
+        this.ageOutput = { state: 'bad' };
+      }
     }
+    // Known now: stopped before more is stored (its bytes may be the archive's own, unencrypted:
+    // `--pipe cat`), as it would be at its exit.
+    if (this.ageOutput.state === 'bad') this.fail(notAgeError(this.notAgeOutput()!));
   }
 
   /** Why the output is no age file, when it must be one and is not; undefined when it is. */
@@ -380,16 +384,16 @@ class Filter {
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
       this.fail(new PipeCommandError(`pipe command read ${this.inputBytes} bytes and wrote nothing to its standard output (does it write to a file instead, e.g. with -o?)${detail}`));
     } else if (this.writesAge && this.notAgeOutput() !== undefined) {
-      // Its bytes are not shown: they may be the archive's own, unencrypted.
-      this.fail(
-        new PipeCommandError(
-          `pipe command wrote no age file, though the archive's name ends in ".age": ${this.notAgeOutput()!}; encrypt with age -r, or store under a name without ".age"`,
-        ),
-      );
+      this.fail(notAgeError(this.notAgeOutput()!));
     } else {
       this.output.end();
     }
   }
+}
+
+/** The failure of a command whose output must be an age file and is not (`why`); its bytes are not shown: they may be the archive's own, unencrypted. */
+function notAgeError(why: string): PipeCommandError {
+  return new PipeCommandError(`pipe command wrote no age file, though the archive's name ends in ".age": ${why}; encrypt with age -r, or store under a name without ".age"`);
 }
 
 /** The stderr line worth showing: the last one naming an error, else the last one. */
