@@ -354,7 +354,11 @@ describe('--pipe failures', () => {
 });
 
 describe('--pipe to a name ending in .age', () => {
-  const AGE_START = 'printf "age-encryption.org/v1\\n"; cat';
+  /** A well-formed age header (one X25519 stanza, a MAC line): what age writes before the payload. */
+  const b64 = () => randomBytes(32).toString('base64').replace(/=+$/, '');
+  const AGE_HEADER = ['age-encryption.org/v1', `-> X25519 ${b64()}`, b64(), `--- ${b64()}`];
+  const AGE_HEADER_LINES = AGE_HEADER.map((line) => `'${line}'`).join(' ');
+  const AGE_START = `printf '%s\\n' ${AGE_HEADER_LINES}; cat`;
   const ARMORED_START = 'printf -- "-----BEGIN AGE ENCRYPTED FILE-----\\n"; cat';
   const s3Options = () => ({ endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });
 
@@ -362,19 +366,41 @@ describe('--pipe to a name ending in .age', () => {
     ['a banner before the age file', 'echo "encrypting..."; printf "age-encryption.org/v1\\n"; cat'],
     ['a tool other than age', 'gzip -1 -c'],
     ['a few bytes of garbage', 'cat >/dev/null; echo garbage'],
+    // Before, all that follows was stored and reported backed up: it only had to start with "age-encryption.org/".
+    ['an age file whose line ends a text tool converted (CRLF)', `{ ${AGE_START}; } | sed 's/$/\\r/'`],
+    ['the version line alone', 'cat >/dev/null; printf "age-encryption.org/v1\\n"'],
+    ['the version line, then the archive', 'printf "age-encryption.org/v1\\n"; cat'],
+    ['another version', 'printf "age-encryption.org/v2\\n"; cat'],
+    ['a header and nothing after it (the encryption died in a pipeline that hid its status)', `cat >/dev/null; printf '%s\\n' ${AGE_HEADER_LINES}`],
   ])('stores nothing when the command writes no age file (%s), locally and in S3', async (_, command) => {
     const file = join(dir, `age-names-${counter++}`, 'a.tar.zst.age');
     const local = await openLocation(file, { pipe: command });
     const error = await pipeError(local.write(bodyOf(randomBytes(100_000)), writeOptions()));
-    expect(error.message).toBe(
-      'pipe command wrote no age file, though the archive\'s name ends in ".age": its output does not start with "age-encryption.org/" ' +
-        '(does it print anything else on its standard output? encrypt with age -r, or store under a name without ".age")',
+    expect(error.message).toMatch(
+      /^pipe command wrote no age file, though the archive's name ends in ".age": (its output does not start with "age-encryption\.org\/v1" \(does it print anything else on its standard output\?\)|its output starts as an age file, but its header is cut short or damaged \(converted as text, CRLF line ends\?\)|its output is an age header with nothing encrypted after it \(\d+ bytes\)); encrypt with age -r, or store under a name without ".age"$/,
     );
     expect(await readdir(join(file, '..')).catch(() => [])).toEqual([]);
     const key = `age-names/${counter++}.tar.zst.AGE`;
     const s3 = await openLocation(`s3://${server.bucket}/${key}`, { ...s3Options(), pipe: command });
     await pipeError(s3.write(bodyOf(randomBytes(100_000)), writeOptions()));
     await expect(new S3Location({ client, bucket: server.bucket, key, endpoint: server.endpoint }).read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('stops the command once its output shows it is no age file: the rest of what it writes (with `cat`, the archive unencrypted) never reaches the store', async () => {
+    let received = 0;
+    const counting = {
+      display: 'counting',
+      write: (body: NodeJS.ReadableStream) =>
+        new Promise((resolve, reject) => {
+          body.on('data', (chunk: Buffer) => (received += chunk.length));
+          body.on('error', reject);
+          body.on('end', () => reject(new Error('the whole output was stored')));
+        }),
+    } as unknown as ArchiveLocation;
+    const error = await pipeError(withPipeCommand(counting, 'cat', { writesAge: true }).write(bodyOf(randomBytes(32 * MiB)), writeOptions()));
+    expect(error.message).toMatch(/its output does not start with "age-encryption\.org\/v1"/);
+    // Before, all 32 MiB went on to the store (a multipart upload's parts) before the command's exit failed the write.
+    expect(received).toBeLessThan(MiB);
   });
 
   it.each([AGE_START, ARMORED_START])('stores what starts as an age file (%s), and anything under another name', async (command) => {

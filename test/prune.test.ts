@@ -20,8 +20,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -41,7 +41,7 @@ import { openStore } from '../shared/storage/open-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
-import { tempDir } from './helpers/tree.js';
+import { cliPath, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-prune-');
 const tenantsDir = path.join(dir.path, 'tenants');
@@ -185,6 +185,51 @@ describe('prune in a local directory', () => {
       ['a.tar.zst.age', true, true],
     ]);
     expect(result.notes).toEqual(['no backup of "acme" that a rule counts has been verified (2 verified ones are kept and counted by no rule: see WHY): only the policy decides what stays']);
+  });
+
+  it('takes a hostile verification mark for no mark: one naming no valid tenant leaves the archive to its path, and a FIFO, a symlink to /dev/zero or a large file beside an archive neither hangs nor crashes the prune; old and new marks mix', async () => {
+    const hostile = path.join(dir.path, 'hostile-marks', 'acme');
+    const keyFile = path.join(dir.path, 'hostile-age-key.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    const files = ['a.tar.zst.age', 'b.tar.zst.age', 'c.tar.zst.age'];
+    for (const [index, file] of files.entries()) {
+      await backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(path.join(hostile, file), {}), recipients, now: () => new Date(JUNE_1 + index * DAY) });
+      expect((await runMain(['tenants', 'verify', '--from', path.join(hostile, file), '--identity', keyFile])).status).toBe(0);
+    }
+    const markOf = (file: string) => path.join(hostile, `.${file}.openclaw-verified`);
+    const rewrite = (file: string, change: (mark: Record<string, unknown>) => Record<string, unknown>) =>
+      writeFileSync(markOf(file), `${JSON.stringify(change(JSON.parse(readFileSync(markOf(file), 'utf8')) as Record<string, unknown>))}\n`);
+    // a: a mark of the earlier version (no tenant); b: this version's; c: one naming no tenant there can be.
+    rewrite('a.tar.zst.age', ({ tenant: _tenant, ...older }) => older);
+    rewrite('c.tar.zst.age', (mark) => ({ ...mark, tenant: '../beta' }));
+    // Marks anyone who can write the directory may leave beside copies of an archive.
+    const copy = readFileSync(path.join(hostile, 'a.tar.zst.age'));
+    for (const file of ['fifo.tar.zst.age', 'zero.tar.zst.age', 'large.tar.zst.age']) writeFileSync(path.join(hostile, file), copy);
+    execFileSync('mkfifo', [markOf('fifo.tar.zst.age')]);
+    symlinkSync('/dev/zero', markOf('zero.tar.zst.age'));
+    writeFileSync(markOf('large.tar.zst.age'), Buffer.alloc(1 << 20, 0x20));
+
+    // The built CLI in a child: before, opening the FIFO blocked it (deaf to SIGTERM), and /dev/zero was read without end.
+    const run = spawnSync(process.execPath, [cliPath, '--json', 'tenants', 'prune', 'acme', '--in', hostile, '--keep-last', '1', '--dry-run'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    const byName = Object.fromEntries(result.keep.map((decision) => [path.basename(decision.location), decision.reasons]));
+    expect(result.remove).toEqual([]);
+    expect(byName).toEqual({
+      'b.tar.zst.age': ['last', 'newest verified backup'],
+      // Before, c's mark took it out of acme's listing altogether (its tenant "../beta").
+      'c.tar.zst.age': ['not attributable: only its path names the tenant'],
+      'a.tar.zst.age': ['not attributable: only its path names the tenant'],
+      'fifo.tar.zst.age': ['not attributable: only its path names the tenant'],
+      'zero.tar.zst.age': ['not attributable: only its path names the tenant'],
+      'large.tar.zst.age': ['not attributable: only its path names the tenant'],
+    });
   });
 
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {

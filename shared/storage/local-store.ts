@@ -9,7 +9,7 @@
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
-import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -105,8 +105,8 @@ export class LocalArchiveStore implements ArchiveStore {
       const markPath = verifiedMarkPath(object.location);
       let verified;
       if (this.marks.has(markPath)) {
-        const markBytes = readOptional(markPath);
-        verified = markBytes === undefined || markBytes.length > MAX_LOCAL_MARK_BYTES ? undefined : parseLocalMark(markBytes, stat);
+        const markBytes = readMark(markPath);
+        verified = markBytes === undefined ? undefined : parseLocalMark(markBytes, stat);
       }
       return { head, ...(tail !== undefined && { tail }), ...(verified !== undefined && { verified }) };
     } catch (error) {
@@ -164,11 +164,30 @@ export class LocalArchiveStore implements ArchiveStore {
   }
 }
 
-function readOptional(path: string): Buffer | undefined {
+/**
+ * The bytes of the mark at `path` if it is a regular file of at most MAX_LOCAL_MARK_BYTES,
+ * else undefined (no mark). Anyone who can write the directory can put anything there: a
+ * symlink is not followed (to /dev/zero it was read forever, memory growing), a FIFO not
+ * waited on (opening one blocked the process, deaf to SIGTERM), a large file not read whole.
+ */
+function readMark(path: string): Buffer | undefined {
+  let fd: number;
   try {
-    return readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return undefined;
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile() || info.size > MAX_LOCAL_MARK_BYTES) return undefined;
+    const bytes = Buffer.alloc(MAX_LOCAL_MARK_BYTES + 1);
+    let length = 0;
+    for (let read; length < bytes.length && (read = readSync(fd, bytes, length, bytes.length - length, length)) > 0; ) length += read;
+    return length > MAX_LOCAL_MARK_BYTES ? undefined : bytes.subarray(0, length);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -10,9 +10,11 @@
 // nothing behind instead of storing a truncated archive. A command that read bytes and wrote
 // none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
 // empty, and storing nothing would pass for a backup. Nor does one, writing to a name ending in
-// `.age`, whose output does not start as an age file does (`age-encryption.org/`, or age -a's
-// armor): a wrapper script's "encrypting…" on stdout before age's bytes, or a tool other than
-// age, was stored under that name and reported backed up, and could not be read back. If the archive itself fails
+// `.age`, whose output does not start as an age file does (a whole, well-formed age v1 header
+// with bytes after it, or age -a's armor): a wrapper script's "encrypting…" on stdout before
+// age's bytes, a tool other than age, CRLF line ends from a text conversion, or a header alone
+// (age died in a pipeline whose status hid it), was stored under that name and reported backed
+// up, and could not be read back. If the archive itself fails
 // (the body errors), the command is killed rather than being shown an end of input.
 // Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
 // quits early is expected and judged together with its exit status. The abort signal
@@ -37,7 +39,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
-import { AGE_MAGIC_BYTES, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
+import { AgeHeaderReader } from '../age/header.js';
+import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
@@ -73,6 +76,9 @@ export function pipeEnvironment(environment: NodeJS.ProcessEnv): NodeJS.ProcessE
   for (const name of STORE_CREDENTIAL_VARIABLES) delete kept[name];
   return kept;
 }
+
+/** The least an age file holds after its header: the payload's nonce and one chunk's tag. */
+const AGE_MIN_PAYLOAD_BYTES = 32;
 
 /** Bytes of the command's stderr kept for error messages. */
 const STDERR_TAIL_BYTES = 4096;
@@ -177,6 +183,12 @@ class Filter {
   private outputBytes = 0;
   /** The first AGE_MAGIC_BYTES of the command's output (when it must be an age file). */
   private outputStart = Buffer.alloc(0);
+  /**
+   * What the output's start shows when it must be an age file: a binary one's header is read
+   * whole (`reading` until its MAC line; then `header` its length), which takes a file whose
+   * line ends a text tool converted, or one cut after its header, for what it is.
+   */
+  private ageOutput: { readonly state: 'start' | 'armored' | 'bad' } | { readonly state: 'reading'; readonly reader: AgeHeaderReader } | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
   private stdinError: NodeJS.ErrnoException | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
@@ -245,7 +257,7 @@ class Filter {
     input.pipe(child.stdin);
     child.stdout.on('data', (chunk: Buffer) => {
       this.outputBytes += chunk.length;
-      if (writesAge && this.outputStart.length < AGE_MAGIC_BYTES) this.outputStart = Buffer.concat([this.outputStart, chunk.subarray(0, AGE_MAGIC_BYTES - this.outputStart.length)]);
+      if (writesAge) this.readAgeOutput(chunk);
     });
     child.stdout.pipe(this.output, { end: false });
 
@@ -255,6 +267,45 @@ class Filter {
     });
     const stopListening = onAbort(signal, () => this.fail(abortedError(signal)));
     void this.closed.then(stopListening);
+  }
+
+  /** Follows the start of the output, which must be an age file (`writesAge`). */
+  private readAgeOutput(chunk: Buffer): void {
+    let rest = chunk;
+    if (this.ageOutput.state === 'start') {
+      const taken = Math.min(rest.length, AGE_MAGIC_BYTES - this.outputStart.length);
+      this.outputStart = Buffer.concat([this.outputStart, rest.subarray(0, taken)]);
+      rest = rest.subarray(taken);
+      if (this.outputStart.length < AGE_MAGIC_BYTES) return;
+      if (isArmoredAgeFile(this.outputStart)) this.ageOutput = { state: 'armored' };
+      else if (!isAgeFile(this.outputStart)) this.ageOutput = { state: 'bad' };
+      else {
+        this.ageOutput = { state: 'reading', reader: new AgeHeaderReader() };
+        rest = Buffer.concat([this.outputStart, rest]);
+      }
+    }
+    if (this.ageOutput.state === 'reading' && rest.length > 0) {
+      try {
+        const done = this.ageOutput.reader.push(rest);
+        if (done !== undefined) this.ageOutput = { state: 'header', bytes: done.header.length };
+      } catch {
+        this.ageOutput = { state: 'bad' };
+      }
+    }
+    // Known now: stopped before more is stored (its bytes may be the archive's own, unencrypted:
+    // `--pipe cat`), as it would be at its exit.
+    if (this.ageOutput.state === 'bad') this.fail(notAgeError(this.notAgeOutput()!));
+  }
+
+  /** Why the output is no age file, when it must be one and is not; undefined when it is. */
+  private notAgeOutput(): string | undefined {
+    const output = this.ageOutput;
+    if (output.state === 'armored' || (output.state === 'header' && this.outputBytes - output.bytes >= AGE_MIN_PAYLOAD_BYTES)) return undefined;
+    if (output.state === 'header') return `its output is an age header with nothing encrypted after it (${this.outputBytes} bytes)`;
+    if (output.state === 'reading' || (output.state === 'bad' && startsLikeAgeFile(this.outputStart))) {
+      return 'its output starts as an age file, but its header is cut short or damaged (converted as text, CRLF line ends?)';
+    }
+    return 'its output does not start with "age-encryption.org/v1" (does it print anything else on its standard output?)';
   }
 
   /** Records the first failure, fails `output` with it and stops the command. */
@@ -332,18 +383,17 @@ class Filter {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
       this.fail(new PipeCommandError(`pipe command read ${this.inputBytes} bytes and wrote nothing to its standard output (does it write to a file instead, e.g. with -o?)${detail}`));
-    } else if (this.writesAge && !(startsLikeAgeFile(this.outputStart) || isArmoredAgeFile(this.outputStart))) {
-      // Its bytes are not shown: they may be the archive's own, unencrypted.
-      this.fail(
-        new PipeCommandError(
-          'pipe command wrote no age file, though the archive\'s name ends in ".age": its output does not start with "age-encryption.org/" ' +
-            '(does it print anything else on its standard output? encrypt with age -r, or store under a name without ".age")',
-        ),
-      );
+    } else if (this.writesAge && this.notAgeOutput() !== undefined) {
+      this.fail(notAgeError(this.notAgeOutput()!));
     } else {
       this.output.end();
     }
   }
+}
+
+/** The failure of a command whose output must be an age file and is not (`why`); its bytes are not shown: they may be the archive's own, unencrypted. */
+function notAgeError(why: string): PipeCommandError {
+  return new PipeCommandError(`pipe command wrote no age file, though the archive's name ends in ".age": ${why}; encrypt with age -r, or store under a name without ".age"`);
 }
 
 /** The stderr line worth showing: the last one naming an error, else the last one. */

@@ -10,14 +10,13 @@
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+import { isValidTenantName } from '../tenant/names.js';
 import type { VerifiedMark } from './types.js';
 
 export const VERIFIED_MARK_SUFFIX = '.openclaw-verified';
 const LOCAL_FORMAT = 'openclawmu-verified';
 /** Largest mark file read. */
 export const MAX_LOCAL_MARK_BYTES = 4096;
-/** Longest tenant name a mark is taken with (a file name's limit). */
-const MAX_TENANT_CHARS = 255;
 /** The S3 tag key (METADATA_PREFIX + 'verified'). */
 export const VERIFIED_TAG = 'openclaw-verified';
 
@@ -51,9 +50,11 @@ export function parseLocalMark(bytes: Buffer, archive: Pick<Stats, 'size' | 'mti
   const record = value as Record<string, unknown>;
   if (record.format !== LOCAL_FORMAT || record.archiveBytes !== archive.size || record.archiveMtimeMs !== archive.mtimeMs) return undefined;
   const mark = markOf(record.verifiedAt, record.manifestSha256, record.createdAt);
-  // Marks before this version name no tenant.
+  // Marks before this version name no tenant; nor, as taken, does one naming what no tenant
+  // is called (`../x`, control characters): it would take the archive away from the tenant its
+  // path names, into a listing no one asks for.
   const tenant = record.tenant;
-  return mark !== undefined && typeof tenant === 'string' && tenant !== '' && tenant.length <= MAX_TENANT_CHARS ? { ...mark, tenant } : mark;
+  return mark !== undefined && typeof tenant === 'string' && isValidTenantName(tenant) ? { ...mark, tenant } : mark;
 }
 
 /** The tag's value: `<verifiedAt> <manifestSha256> <createdAt>` (tag values allow spaces, not JSON's quotes; the tenant is in the object's metadata). */
