@@ -559,6 +559,24 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
+  it('asks Object Lock of the backups it would remove when the bucket says its lock is enabled, whatever its versioning answer (an empty body, an odd Status): never skipped where a lock may hold', async () => {
+    retainUntil = new Date(Date.now() + 10 * DAY);
+    for (const answer of [{}, { Status: 'enabled' }, { Status: 'Suspended' }] as const) {
+      s3.on(GetBucketVersioningCommand).resolves(answer as { Status?: 'Enabled' });
+      const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(answer)).toBeInstanceOf(ObjectLockedError);
+      expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+    }
+    // Lock unreadable (403) and the bucket never versioned: no lock can be; lock unreadable and versioning odd: asked.
+    s3.on(GetObjectLockConfigurationCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'enabled' as 'Enabled' });
+    expect(await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught)).toBeInstanceOf(ObjectLockedError);
+    s3.on(GetBucketVersioningCommand).resolves({});
+    expect((await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } })).removed).toBe(2);
+    // One asked by each of the four refusals, none by the last run.
+    expect(s3.commandCalls(GetObjectRetentionCommand)).toHaveLength(4);
+  });
+
   it('removes nothing when the listing fails on its second page, or the first bytes or the tags of one backup cannot be read', async () => {
     retainUntil = new Date(Date.now() - DAY);
     const keys = created.map((time) => `backups/acme/${time.slice(0, 10)}.tar.zst`);

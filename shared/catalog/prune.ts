@@ -163,7 +163,8 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
   // Object Lock needs versioning (S3 enables it with the lock, and it cannot be suspended then): a bucket known never
   // versioned holds no locked object, and asking two requests per removal of it (s3rver answers neither) would be waste.
-  const lockPossible = deletion.objectLock !== 'off' && deletion.versioning !== 'off';
+  // A bucket that says its Object Lock is enabled is asked whatever its versioning answer (an empty body reads as never).
+  const lockPossible = deletion.objectLock === 'enabled' || (deletion.objectLock === 'unknown' && deletion.versioning !== 'off');
   const held = unreadable === undefined && remove.length > 0 && lockPossible ? await firstHold(store, remove, signal) : undefined;
   const refusal = unreadable ?? held;
   if (remove.length > 0) notes.push(...deletionNotes(deletion));

@@ -297,7 +297,7 @@ export class S3ArchiveStore implements ArchiveStore {
       options.signal,
       ['NoSuchLifecycleConfiguration'],
     );
-    const status = versioning === 'unknown' ? 'unknown' : versioning === 'absent' ? 'off' : versioning.Status === 'Enabled' ? 'enabled' : versioning.Status === 'Suspended' ? 'suspended' : 'off';
+    const status = versioning === 'unknown' ? 'unknown' : versioning === 'absent' ? 'off' : versioning.Status === 'Enabled' ? 'enabled' : versioning.Status === 'Suspended' ? 'suspended' : versioning.Status === undefined ? 'off' : 'unknown';
     const days = lifecycle === 'unknown' || lifecycle === 'absent' ? undefined : noncurrentExpiration(lifecycle.Rules ?? [], this.options.prefix);
     return {
       versioning: status,
