@@ -575,6 +575,14 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect((await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } })).removed).toBe(2);
     // One asked by each of the four refusals, none by the last run.
     expect(s3.commandCalls(GetObjectRetentionCommand)).toHaveLength(4);
+    // A versioned bucket whose lock configuration is answered without `Enabled` (an empty body, an odd value): asked.
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    for (const answer of [{}, { ObjectLockConfiguration: {} }, { ObjectLockConfiguration: { ObjectLockEnabled: 'enabled' } }]) {
+      s3.on(GetObjectLockConfigurationCommand).resolves(answer as { ObjectLockConfiguration?: { ObjectLockEnabled?: 'Enabled' } });
+      const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(answer)).toBeInstanceOf(ObjectLockedError);
+    }
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(2);
   });
 
   it('removes nothing when the listing fails on its second page, or the first bytes or the tags of one backup cannot be read', async () => {

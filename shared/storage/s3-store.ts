@@ -303,7 +303,8 @@ export class S3ArchiveStore implements ArchiveStore {
       versioning: status,
       lifecycle: lifecycle === 'unknown' ? 'unknown' : 'known',
       ...(days !== undefined && { noncurrentExpirationDays: days }),
-      objectLock: lock === 'unknown' ? 'unknown' : lock === 'absent' ? 'off' : lock.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'off',
+      // Only ObjectLockConfigurationNotFound says no lock: a configuration answered without `Enabled` (an empty body, an odd value) cannot tell.
+      objectLock: lock === 'unknown' ? 'unknown' : lock === 'absent' ? 'off' : lock.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'unknown',
     };
   }
 
