@@ -772,3 +772,25 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   expect(again.removed).toBe(2);
   expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toEqual(['4.tar.zst']);
 });
+
+it('interrupted after a removal the store refused, names the refused one', async () => {
+  const where = path.join(dir.path, 'interrupted-refused');
+  for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  let removals = 0;
+  // The first removal refused (a bucket policy, Object Lock), interrupted during the second.
+  const refusing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      if (++removals === 1) throw new StorageError(`access denied to ${args[0].location}`, 'ACCESS_DENIED');
+      controller.abort(new AbortedError('interrupted by SIGTERM'));
+      throw controller.signal.reason;
+    },
+  });
+  const error = await pruneBackups({ store: refusing, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(AbortedError);
+  expect((error as AbortedError).message).toBe(
+    `prune removed 0 of 3 backups; 1 could not be removed (${path.join(where, '0.tar.zst')}), then stopped (run it again to remove the rest): interrupted by SIGTERM`,
+  );
+  expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toHaveLength(4);
+});

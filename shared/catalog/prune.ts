@@ -210,7 +210,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
       // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
       if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
-        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+        // The refused are named, as a prune that ran to its end names them: a run again would be refused them again.
+        const named = refused.length === 0 ? '' : ` (${refused.slice(0, 3).map((refusal) => refusal.location).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''})`;
+        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
