@@ -604,6 +604,32 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
+  it('asks Object Lock of the backups it would remove when the bucket says its lock is enabled, whatever its versioning answer (an empty body, an odd Status): never skipped where a lock may hold', async () => {
+    retainUntil = new Date(Date.now() + 10 * DAY);
+    for (const answer of [{}, { Status: 'enabled' }, { Status: 'Suspended' }] as const) {
+      s3.on(GetBucketVersioningCommand).resolves(answer as { Status?: 'Enabled' });
+      const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(answer)).toBeInstanceOf(ObjectLockedError);
+      expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+    }
+    // Lock unreadable (403) and the bucket never versioned: no lock can be; lock unreadable and versioning odd: asked.
+    s3.on(GetObjectLockConfigurationCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'enabled' as 'Enabled' });
+    expect(await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught)).toBeInstanceOf(ObjectLockedError);
+    s3.on(GetBucketVersioningCommand).resolves({});
+    expect((await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } })).removed).toBe(2);
+    // One asked by each of the four refusals, none by the last run.
+    expect(s3.commandCalls(GetObjectRetentionCommand)).toHaveLength(4);
+    // A versioned bucket whose lock configuration is answered without `Enabled` (an empty body, an odd value): asked.
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    for (const answer of [{}, { ObjectLockConfiguration: {} }, { ObjectLockConfiguration: { ObjectLockEnabled: 'enabled' } }]) {
+      s3.on(GetObjectLockConfigurationCommand).resolves(answer as { ObjectLockConfiguration?: { ObjectLockEnabled?: 'Enabled' } });
+      const error = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 } }).catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(answer)).toBeInstanceOf(ObjectLockedError);
+    }
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(2);
+  });
+
   it('removes nothing when the listing fails on its second page, or the first bytes or the tags of one backup cannot be read', async () => {
     retainUntil = new Date(Date.now() - DAY);
     const keys = created.map((time) => `backups/acme/${time.slice(0, 10)}.tar.zst`);
@@ -790,4 +816,26 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   const again = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
   expect(again.removed).toBe(2);
   expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toEqual(['4.tar.zst']);
+});
+
+it('interrupted after a removal the store refused, names the refused one', async () => {
+  const where = path.join(dir.path, 'interrupted-refused');
+  for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  let removals = 0;
+  // The first removal refused (a bucket policy, Object Lock), interrupted during the second.
+  const refusing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      if (++removals === 1) throw new StorageError(`access denied to ${args[0].location}`, 'ACCESS_DENIED');
+      controller.abort(new AbortedError('interrupted by SIGTERM'));
+      throw controller.signal.reason;
+    },
+  });
+  const error = await pruneBackups({ store: refusing, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(AbortedError);
+  expect((error as AbortedError).message).toBe(
+    `prune removed 0 of 3 backups; 1 could not be removed (${path.join(where, '0.tar.zst')}), then stopped (run it again to remove the rest): interrupted by SIGTERM`,
+  );
+  expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toHaveLength(4);
 });

@@ -950,6 +950,16 @@ describe('TarReader on hand-built headers', () => {
     ]);
   });
 
+  it('names a pax sparse file by its GNU.sparse.name, and by its path when that record is empty (a refusal must name something)', () => {
+    const archive = new TarBuilder()
+      .pax({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'real-name', 'GNU.sparse.realsize': '9999' })
+      .file('GNUSparseFile.0/real-name', 'map and data')
+      .pax({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': '', 'GNU.sparse.realsize': '9999' })
+      .file('GNUSparseFile.0/stand-in', 'map and data')
+      .build();
+    expect(readWhole(archive).map((e) => e.header.sparseName)).toEqual(['real-name', undefined]);
+  });
+
   it('reads a pax mtime, fractions and times outside the octal field included', () => {
     const archive = new TarBuilder()
       .pax({ mtime: '1700000000.123456789' })

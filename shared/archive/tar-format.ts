@@ -562,7 +562,8 @@ export class TarReader {
       mtime,
       linkname,
       ...(pax?.absent !== undefined && { absent: pax.absent }),
-      ...(type === 'sparse-file' && pax?.sparseName !== undefined && { sparseName: pax.sparseName }),
+      // An empty one names nothing: the refusal names the entry's path then.
+      ...(type === 'sparse-file' && pax?.sparseName !== undefined && pax.sparseName !== '' && { sparseName: pax.sparseName }),
     };
     if (typeflag === DUMPDIR) {
       // A directory of `tar -g` (listed-incremental), its content the names it held then:

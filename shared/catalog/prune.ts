@@ -163,7 +163,8 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
   // Object Lock needs versioning (S3 enables it with the lock, and it cannot be suspended then): a bucket known never
   // versioned holds no locked object, and asking two requests per removal of it (s3rver answers neither) would be waste.
-  const lockPossible = deletion.objectLock !== 'off' && deletion.versioning !== 'off';
+  // A bucket that says its Object Lock is enabled is asked whatever its versioning answer (an empty body reads as never).
+  const lockPossible = deletion.objectLock === 'enabled' || (deletion.objectLock === 'unknown' && deletion.versioning !== 'off');
   const held = unreadable === undefined && remove.length > 0 && lockPossible ? await firstHold(store, remove, signal) : undefined;
   const refusal = unreadable ?? held;
   if (remove.length > 0) notes.push(...deletionNotes(deletion));
@@ -209,7 +210,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
       // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
       if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
-        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+        // The refused are named, as a prune that ran to its end names them: a run again would be refused them again.
+        const named = refused.length === 0 ? '' : ` (${refused.slice(0, 3).map((refusal) => refusal.location).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''})`;
+        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });

@@ -297,13 +297,14 @@ export class S3ArchiveStore implements ArchiveStore {
       options.signal,
       ['NoSuchLifecycleConfiguration'],
     );
-    const status = versioning === 'unknown' ? 'unknown' : versioning === 'absent' ? 'off' : versioning.Status === 'Enabled' ? 'enabled' : versioning.Status === 'Suspended' ? 'suspended' : 'off';
+    const status = versioning === 'unknown' ? 'unknown' : versioning === 'absent' ? 'off' : versioning.Status === 'Enabled' ? 'enabled' : versioning.Status === 'Suspended' ? 'suspended' : versioning.Status === undefined ? 'off' : 'unknown';
     const days = lifecycle === 'unknown' || lifecycle === 'absent' ? undefined : noncurrentExpiration(lifecycle.Rules ?? [], this.options.prefix);
     return {
       versioning: status,
       lifecycle: lifecycle === 'unknown' ? 'unknown' : 'known',
       ...(days !== undefined && { noncurrentExpirationDays: days }),
-      objectLock: lock === 'unknown' ? 'unknown' : lock === 'absent' ? 'off' : lock.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'off',
+      // Only ObjectLockConfigurationNotFound says no lock: a configuration answered without `Enabled` (an empty body, an odd value) cannot tell.
+      objectLock: lock === 'unknown' ? 'unknown' : lock === 'absent' ? 'off' : lock.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'unknown',
     };
   }
 
