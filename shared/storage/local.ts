@@ -85,16 +85,17 @@ export interface LocalFileOptions {
   readonly sweptDirectories?: Set<string>;
 }
 
-/** What tells one archive file from another at the same path. */
+/**
+ * What tells one archive file from another at the same path: what its mark names (size and
+ * mtime), not the inode, which a FUSE file system may number anew on each look at one file.
+ */
 interface ArchiveIdentity {
-  readonly dev: number;
-  readonly ino: number;
   readonly size: number;
   readonly mtimeMs: number;
 }
 
 function sameArchive(a: ArchiveIdentity, b: ArchiveIdentity): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+  return a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
 export class LocalFileLocation implements ArchiveLocation {
@@ -237,7 +238,7 @@ export class LocalFileLocation implements ArchiveLocation {
       const what = info.isDirectory() ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)` : 'not a regular file';
       throw new StorageError(`${this.display} is ${what}`, 'NOT_A_FILE');
     }
-    const identity = { dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs };
+    const identity = { size: info.size, mtimeMs: info.mtimeMs };
     if (this.opened === undefined) this.opened = identity;
     else if (!sameArchive(this.opened, identity)) this.openedOthers = true;
     options.onSize?.(info.size);
@@ -256,7 +257,7 @@ export class LocalFileLocation implements ArchiveLocation {
       throw this.fsError(error, 'read');
     });
     // The mark names `info`, the file verified: one renamed over the path after this look
-    // differs from it in inode and mtime, and the listing ignores the mark.
+    // differs from it in mtime (and mostly size), and the listing ignores the mark.
     if (this.openedOthers || (this.opened !== undefined && !sameArchive(this.opened, info))) {
       throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
     }
