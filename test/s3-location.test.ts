@@ -436,6 +436,15 @@ describe('S3Location.read (mocked S3)', () => {
     expect(error).toMatchObject({ code: 'CHANGED' });
   });
 
+  it('fails with CHANGED when a store ignores If-Match and the key now holds a shorter object (416 to the resume)', async () => {
+    const data = randomBytes(100_000);
+    s3.on(GetObjectCommand)
+      .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 60_000) as never)
+      .rejectsOnce(s3Error('InvalidRange', 416));
+    const error = await readAll(await location({ resumeDelayMs: 1 }).read()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CHANGED', message: 's3://my-bucket/acme/x.tar.zst changed while it was being read' });
+  });
+
   it('fails with CHANGED when a store ignores If-Match and sends another ETag', async () => {
     const data = randomBytes(100_000);
     s3.on(GetObjectCommand)

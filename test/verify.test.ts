@@ -5,7 +5,7 @@
 
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { ARCHIVE_FOOTER_NIBBLE, ARCHIVE_MARKER_NIBBLE } from '../shared/archive/
 import { skippableFrame } from '../shared/archive/zstd-format.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { verifyArchive } from '../shared/restore/verify.js';
+import { LocalFileLocation } from '../shared/storage/local.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
 import { backupAt, flipByte, makeTenants, s3Flags } from './helpers/backups.js';
@@ -179,6 +180,32 @@ describe('tenants verify on a local archive', () => {
     expect(describeTree(tenantsDir)).toEqual(tenantsBefore);
     rmSync(encrypted);
     rmSync(mark);
+  });
+});
+
+describe('tenants verify while the archive is replaced', () => {
+  it('does not mark the archive a `backup --overwrite` renamed over the path while it was verified', async () => {
+    const target = path.join(dir.path, 'replaced', 'acme.tar.zst');
+    const newer = path.join(dir.path, 'replaced', 'newer.tar.zst');
+    await backupAt(tenantsDir, 'acme', target, CREATED);
+    await backupAt(tenantsDir, 'acme', newer, new Date(CREATED.getTime() + 60_000));
+    // The file is open and being read when the newer archive lands on its name, as a
+    // `backup --overwrite` of the same path commits with a rename.
+    class ReplacedWhileRead extends LocalFileLocation {
+      override async read(options?: Parameters<LocalFileLocation['read']>[0]) {
+        const stream = await super.read(options);
+        renameSync(newer, target);
+        return stream;
+      }
+    }
+    const result = await verifyArchive({ location: new ReplacedWhileRead(target) });
+    expect(result).toMatchObject({ verified: true, backupCreatedAt: CREATED.toISOString() });
+    expect(result.recorded).toBeUndefined();
+    expect(result.notices).toContain(`the verification was not recorded beside the archive: ${target} changed after it was verified: not marked`);
+    expect(readdirSync(path.dirname(target))).toEqual(['acme.tar.zst']);
+    // The archive now there verifies and is marked as any other.
+    expect((await verifyArchive({ location: new LocalFileLocation(target) })).recorded).toBeDefined();
+    expect(readdirSync(path.dirname(target)).sort()).toEqual(['.acme.tar.zst.openclaw-verified', 'acme.tar.zst']);
   });
 });
 

@@ -21,7 +21,11 @@
 //
 // `tenants verify` records a verification beside the archive in a hidden file,
 // `.<archive>.openclaw-verified` (verified-mark.ts says what it holds); it names the
-// archive's size and mtime, so a mark outlives no change of the archive.
+// archive's size and mtime, so a mark outlives no change of the archive. It is written only
+// for the file that was read: an archive renamed over the path while it was verified (a
+// `backup --overwrite` finishing meanwhile) is not marked, and neither are the size and mtime
+// of that newer file, which nobody verified (they were, and its mark then listed it verified
+// with the older archive's digest and creation time).
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
@@ -81,11 +85,27 @@ export interface LocalFileOptions {
   readonly sweptDirectories?: Set<string>;
 }
 
+/**
+ * What tells one archive file from another at the same path: what its mark names (size and
+ * mtime), not the inode, which a FUSE file system may number anew on each look at one file.
+ */
+interface ArchiveIdentity {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+function sameArchive(a: ArchiveIdentity, b: ArchiveIdentity): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
 export class LocalFileLocation implements ArchiveLocation {
   readonly path: string;
   readonly display: string;
   private readonly flushBehindBytes: number;
   private readonly sweptDirectories: Set<string> | undefined;
+  /** The file `read` opened (the first one; `openedOthers` if a later read found another). */
+  private opened: ArchiveIdentity | undefined;
+  private openedOthers = false;
 
   get localPath(): string {
     return this.path;
@@ -218,6 +238,9 @@ export class LocalFileLocation implements ArchiveLocation {
       const what = info.isDirectory() ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)` : 'not a regular file';
       throw new StorageError(`${this.display} is ${what}`, 'NOT_A_FILE');
     }
+    const identity = { size: info.size, mtimeMs: info.mtimeMs };
+    if (this.opened === undefined) this.opened = identity;
+    else if (!sameArchive(this.opened, identity)) this.openedOthers = true;
     options.onSize?.(info.size);
     const stream = handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES });
     // fs.ReadStream reads each chunk into a new buffer of its own: the reader that uses it
@@ -233,6 +256,11 @@ export class LocalFileLocation implements ArchiveLocation {
     const info = await stat(this.path).catch((error: unknown) => {
       throw this.fsError(error, 'read');
     });
+    // The mark names `info`, the file verified: one renamed over the path after this look
+    // differs from it in mtime (and mostly size), and the listing ignores the mark.
+    if (this.openedOthers || (this.opened !== undefined && !sameArchive(this.opened, info))) {
+      throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
+    }
     const target = verifiedMarkPath(this.path);
     const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     try {

@@ -537,6 +537,13 @@ export class S3Location implements ArchiveLocation {
         this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${offset}-`, IfMatch: etag }), { abortSignal }),
       );
     } catch (error) {
+      // A resume starts inside the object the first GET sized: a store that ignores If-Match
+      // answers 416 when the key holds a shorter object now (a `backup --overwrite` finished
+      // meanwhile: s3rver, which also cuts the first body short as it replaces the file). It
+      // read "S3 InvalidRange (HTTP 416) … The requested range is not satisfiable".
+      if (s3ErrorName(error) === 'InvalidRange' || s3StatusCode(error) === 416) {
+        throw new StorageError(`${this.display} changed while it was being read`, 'CHANGED', { cause: error });
+      }
       throw translateS3Error(error, context);
     }
     const body = answer.Body as Readable | undefined;
