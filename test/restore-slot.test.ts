@@ -158,6 +158,27 @@ describe('a restore stopped at its deadline', () => {
     expect(describeTree(path.join(base, 'copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
   });
 
+  // The restore function's cleanupBy bounds a restore that succeeds too: the old tenant a
+  // `--force` restore replaced (150,000 files on EFS take minutes to unlink) went on being
+  // removed past it, and Lambda ended the invocation with no answer for a restore that had
+  // succeeded (tried: 40,000 files, answered 2.8 s after its cleanupBy).
+  it('leaves the old tenant it replaced to the next command once its time is up after the commit, and says so', async () => {
+    mkdirSync(path.join(base, 'copy', 'workspace'), { recursive: true });
+    writeFileSync(path.join(base, 'copy', 'workspace', 'old.md'), 'old\n');
+    const result = await restoreTenant({ tenantsDir: base, location: wide, as: 'copy', force: true, cleanupBy: Date.now() - 1 });
+    expect(result.notices).toContainEqual(
+      expect.stringMatching(/^the restored tenant is in place; the old tenant's files \(\S+\/\.openclaw-trash-copy-\S+\) were not all removed in the time left: the next command on tenant "copy" removes them$/),
+    );
+    expect(readdirSync(base).sort()).toEqual([expect.stringMatching(/^\.openclaw-trash-copy-/), 'acme', 'copy']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
+    const restored = describeTree(path.join(base, 'copy'));
+    expect(restored).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+    // The next command on the tenant removes it, the restored tenant untouched.
+    expect(await recoverSlot(base, 'copy')).toBe('removed-leftovers');
+    expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(restored);
+  });
+
   it('removes everything it staged while its cleanup has time', async () => {
     const error = await stoppedRestore(Date.now() + 600_000);
     expect(error).toBeInstanceOf(AbortedError);

@@ -22,10 +22,11 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { removeTree, type RemoveTreeOptions } from './remove-tree.js';
+import { RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
 
@@ -106,9 +107,10 @@ export interface StagingArea {
    * Moves the verified tenant into its slot: the commit point of a restore. Once it is in, a
    * failure to tidy up (the previous tenant to trash and deleted, the journal removed) no
    * longer fails the restore: the next command's recovery finishes it, and the returned
-   * notice says so.
+   * notice says so. Past `until` (epoch ms) the old tenant's trash is left, and a notice says
+   * so: the next command on the tenant (recoverSlot) or the next sweep removes it.
    */
-  commit(options: { force: boolean }): Promise<{ readonly notice?: string }>;
+  commit(options: { force: boolean; until?: number }): Promise<{ readonly notice?: string }>;
   /**
    * Removes the staging directory and journal unless the commit began (then recovery finishes
    * it). Past `until` (epoch ms) it stops with RemovalStoppedError, the journal kept: the
@@ -152,7 +154,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
   };
   return {
     dir: stagingDir,
-    async commit({ force }) {
+    async commit({ force, until }) {
       const state = await assertSlotAvailable(tenantsDir, tenant, force);
       const journal: Journal = { tenant, phase: 'committing', staging, ...(state === 'occupied' && { aside: hiddenNames.aside(tenant) }) };
       await writeJournal(tenantsDir, journal);
@@ -174,9 +176,13 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
         throw new MoveInPendingError(tenant, error);
       }
       try {
-        await tidyUp(tenantsDir, journal);
+        await tidyUp(tenantsDir, journal, { ...(until !== undefined && { until }) });
         return {};
       } catch (error) {
+        // The restore function's time is up (150,000 files of an old tenant take minutes to unlink on EFS): the answer must go out first.
+        if (error instanceof RemovalStoppedError) {
+          return { notice: `the restored tenant is in place; the old tenant's files (${shownPath(error.target)}) were not all removed in the time left: the next command on tenant "${tenant}" removes them` };
+        }
         return { notice: `the restored tenant is in place, but tidying up after it failed (${describeSystemError(error)}): the next command on tenant "${tenant}" finishes it` };
       }
     },
@@ -310,7 +316,7 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
 }
 
 /** The commit's last steps, with the restored tenant in the slot: the old tenant to trash, the journal removed, the trash deleted. */
-async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
+async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeOptions = {}): Promise<void> {
   const { tenant } = journal;
   const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
   let trash: string | undefined;
@@ -322,7 +328,7 @@ async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
   await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
   crashPoint('commit:journal-removed');
-  if (trash !== undefined) await removeTree(trash);
+  if (trash !== undefined) await removeTree(trash, options);
 }
 
 /**
