@@ -14,6 +14,7 @@ import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
+import { summarizeTenants } from '../shared/tenant/tenants.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { isStopped } from './helpers/processes.js';
 import { TarBuilder } from './helpers/tar-builder.js';
@@ -177,6 +178,20 @@ describe('a restore stopped at its deadline', () => {
     expect(await recoverSlot(base, 'copy')).toBe('removed-leftovers');
     expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
     expect(describeTree(path.join(base, 'copy'))).toEqual(restored);
+  });
+
+  // The list function sweeps the base dir before its walks: a leftover of 70,000 staged files
+  // took its whole invocation on EFS, and Lambda ended it with no answer and the tenant's lock
+  // left behind (tried through the latency mount: no answer at 20 s; now ABORTED at 15 s).
+  it('is left, as it is, by a listing stopped at its deadline, and removed by the next', async () => {
+    await stoppedRestore(Date.now() - 1);
+    const stopped = new AbortController();
+    stopped.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual([]);
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-copy.json', expect.stringMatching(/^\.openclaw-staging-copy-/), 'acme']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
+    expect((await summarizeTenants(base)).map((tenant) => tenant.name)).toEqual(['acme']);
+    expect(readdirSync(base)).toEqual(['acme']);
   });
 
   it('removes everything it staged while its cleanup has time', async () => {
