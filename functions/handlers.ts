@@ -642,7 +642,8 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
   const limit = request.limit ?? MAX_LIST_PAGE;
   const [listed, skipped] = await Promise.all([
     request.names
-      ? operations.listNames().then((names) => pageOfNames(names, request.after, limit))
+      ? // The sweep before it stops at the deadline; the names, read at once, are answered whole.
+        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => pageOfNames(names, request.after, limit))
       : // One more than the page, to know whether another follows.
         operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries) => {
           if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name };

@@ -15,6 +15,8 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
 import { summarizeTenants } from '../shared/tenant/tenants.js';
+import { localOperations } from '../shared/operations.js';
+import { tenantsPage } from '../functions/handlers.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { isStopped } from './helpers/processes.js';
 import { TarBuilder } from './helpers/tar-builder.js';
@@ -192,6 +194,15 @@ describe('a restore stopped at its deadline', () => {
     expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
     expect((await summarizeTenants(base)).map((tenant) => tenant.name)).toEqual(['acme']);
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // The fan-out's names pages too: its nightly `backup --all` waited on a list function that Lambda ended.
+  it('is left by a page of names stopped at its deadline, which names every tenant', async () => {
+    await stoppedRestore(Date.now() - 1);
+    const page = await tenantsPage(localOperations(base), { names: true, ownership: false, pages: true }, undefined, AbortSignal.abort());
+    expect(page).toEqual({ tenants: ['acme'] });
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-copy.json', expect.stringMatching(/^\.openclaw-staging-copy-/), 'acme']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
   });
 
   it('removes everything it staged while its cleanup has time', async () => {

@@ -137,8 +137,8 @@ export async function listTenants(tenantsDir: string, signal?: AbortSignal): Pro
 }
 
 /** Names of the tenants in the base dir, sorted (listTenants). */
-export async function listTenantNames(tenantsDir: string): Promise<string[]> {
-  return (await listTenants(tenantsDir)).map((tenant) => tenant.name);
+export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<string[]> {
+  return (await listTenants(tenantsDir, signal)).map((tenant) => tenant.name);
 }
 
 /** A name in the base dir that is a tenant name but no tenant any command follows, and why. */
