@@ -208,7 +208,8 @@ export interface TenantOperations {
   prune(command: PruneCommand, hooks?: OperationHooks<never>): Promise<PruneResult>;
   /** Settles an interrupted restore (`tenants recover`); local mode only. */
   recover(command: RecoverCommand): Promise<RecoverResult>;
-  listNames(): Promise<string[]>;
+  /** `signal`: the sweep of the base dir before the listing stops there (the list function's deadline); the names are answered whole. */
+  listNames(options?: { readonly signal?: AbortSignal }): Promise<string[]>;
   /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
   listSummaries(page?: ListPage): Promise<TenantSummary[]>;
   /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why (through a gateway, those its answer held, and how many more). */
@@ -384,7 +385,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       return pruneBackups({ store, tenant: command.tenant, policy: command.keep, dryRun: command.dryRun, signal: hooks.signal });
     },
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
-    listNames: () => listTenantNames(tenantsDir),
+    listNames: (options) => listTenantNames(tenantsDir, options?.signal),
     listSummaries: (page) => summarizeTenants(tenantsDir, page),
     listSkipped: () => listSkippedTenants(tenantsDir),
   };

@@ -201,6 +201,7 @@ describe('removeTree with a time limit', () => {
       for (let i = 0; i < 20; i++) writeFileSync(path.join(tree, sub, `f${i}`), 'x');
     }
     await expect(removeTree(tree, { until: Date.now() - 1 })).rejects.toBeInstanceOf(RemovalStoppedError);
+    await expect(removeTree(tree, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(RemovalStoppedError);
     expect(readdirSync(path.join(tree, 'b', 'c'))).toHaveLength(20);
     await removeTree(tree, { until: Date.now() + 600_000 });
     expect(existsSync(tree)).toBe(false);

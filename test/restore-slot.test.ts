@@ -14,6 +14,9 @@ import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
+import { summarizeTenants } from '../shared/tenant/tenants.js';
+import { localOperations } from '../shared/operations.js';
+import { tenantsPage } from '../functions/handlers.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { isStopped } from './helpers/processes.js';
 import { TarBuilder } from './helpers/tar-builder.js';
@@ -156,6 +159,50 @@ describe('a restore stopped at its deadline', () => {
     await restoreTenant({ tenantsDir: base, location: wide, as: 'copy' });
     expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
     expect(describeTree(path.join(base, 'copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+  });
+
+  // The restore function's cleanupBy bounds a restore that succeeds too: the old tenant a
+  // `--force` restore replaced (150,000 files on EFS take minutes to unlink) went on being
+  // removed past it, and Lambda ended the invocation with no answer for a restore that had
+  // succeeded (tried: 40,000 files, answered 2.8 s after its cleanupBy).
+  it('leaves the old tenant it replaced to the next command once its time is up after the commit, and says so', async () => {
+    mkdirSync(path.join(base, 'copy', 'workspace'), { recursive: true });
+    writeFileSync(path.join(base, 'copy', 'workspace', 'old.md'), 'old\n');
+    const result = await restoreTenant({ tenantsDir: base, location: wide, as: 'copy', force: true, cleanupBy: Date.now() - 1 });
+    expect(result.notices).toContainEqual(
+      expect.stringMatching(/^the restored tenant is in place; the old tenant's files \(\S+\/\.openclaw-trash-copy-\S+\) were not all removed in the time left: the next command on tenant "copy" removes them$/),
+    );
+    expect(readdirSync(base).sort()).toEqual([expect.stringMatching(/^\.openclaw-trash-copy-/), 'acme', 'copy']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
+    const restored = describeTree(path.join(base, 'copy'));
+    expect(restored).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+    // The next command on the tenant removes it, the restored tenant untouched.
+    expect(await recoverSlot(base, 'copy')).toBe('removed-leftovers');
+    expect(readdirSync(base).sort()).toEqual(['acme', 'copy']);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(restored);
+  });
+
+  // The list function sweeps the base dir before its walks: a leftover of 70,000 staged files
+  // took its whole invocation on EFS, and Lambda ended it with no answer and the tenant's lock
+  // left behind (tried through the latency mount: no answer at 20 s; now ABORTED at 15 s).
+  it('is left, as it is, by a listing stopped at its deadline, and removed by the next', async () => {
+    await stoppedRestore(Date.now() - 1);
+    const stopped = new AbortController();
+    stopped.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual([]);
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-copy.json', expect.stringMatching(/^\.openclaw-staging-copy-/), 'acme']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
+    expect((await summarizeTenants(base)).map((tenant) => tenant.name)).toEqual(['acme']);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // The fan-out's names pages too: its nightly `backup --all` waited on a list function that Lambda ended.
+  it('is left by a page of names stopped at its deadline, which names every tenant', async () => {
+    await stoppedRestore(Date.now() - 1);
+    const page = await tenantsPage(localOperations(base), { names: true, ownership: false, pages: true }, undefined, AbortSignal.abort());
+    expect(page).toEqual({ tenants: ['acme'] });
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-copy.json', expect.stringMatching(/^\.openclaw-staging-copy-/), 'acme']);
+    expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
   });
 
   it('removes everything it staged while its cleanup has time', async () => {

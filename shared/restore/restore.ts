@@ -186,7 +186,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     await pinned?.assertStillNamed();
     await pinned?.close();
     await (lock as TenantLock | undefined)?.assertHeld();
-    const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
+    const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
     });
     staging = undefined;

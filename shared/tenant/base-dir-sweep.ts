@@ -38,6 +38,8 @@ export interface SweepOptions {
   readonly names?: readonly string[];
   /** A tenant the caller settles itself, under its own lock. */
   readonly except?: string;
+  /** Stops the sweep once aborted (the list function's deadline): tenants not settled by then are left to the next (RecoverOptions.signal). */
+  readonly signal?: AbortSignal;
 }
 
 export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {}): Promise<SweepResult> {
@@ -61,6 +63,7 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
 
   let changed = false;
   for (const [tenant, leftovers] of byTenant) {
+    if (options.signal?.aborted === true) break;
     const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(tenant)));
     for (const hidden of leftovers) {
       if (hidden.owner === undefined) continue;
@@ -72,14 +75,14 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       }
     }
     if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
-    const outcome = await settle(tenantsDir, tenant, names);
+    const outcome = await settle(tenantsDir, tenant, names, options.signal);
     if (outcome === 'settled') changed = true;
     else unsettled.set(tenant, outcome);
   }
   return { unsettled, changed, names };
 }
 
-async function settle(tenantsDir: string, tenant: string, names: readonly string[]): Promise<Unsettled | 'settled'> {
+async function settle(tenantsDir: string, tenant: string, names: readonly string[], signal: AbortSignal | undefined): Promise<Unsettled | 'settled'> {
   let lock;
   try {
     lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
@@ -88,7 +91,7 @@ async function settle(tenantsDir: string, tenant: string, names: readonly string
     return { state: 'failed', detail: describeError(error) };
   }
   try {
-    await recoverSlot(tenantsDir, tenant, { names });
+    await recoverSlot(tenantsDir, tenant, { names, ...(signal !== undefined && { signal }) });
     return 'settled';
   } catch (error) {
     return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeSystemError(error) };

@@ -69,12 +69,14 @@ export class RemovalStoppedError extends Error {
 export interface RemoveTreeOptions {
   /** Epoch milliseconds after which the removal stops (RemovalStoppedError). @default no limit */
   readonly until?: number;
+  /** Stops the removal as `until` does, once aborted (the list function's deadline, for the sweep before its walks). */
+  readonly signal?: AbortSignal;
 }
 
 /** Removes `target` and everything below it; absent is fine. */
 export async function removeTree(target: string, options: RemoveTreeOptions = {}): Promise<void> {
-  if (options.until !== undefined && Date.now() >= options.until) throw new RemovalStoppedError(target);
-  if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target, options.until);
+  if ((options.until !== undefined && Date.now() >= options.until) || options.signal?.aborted === true) throw new RemovalStoppedError(target);
+  if (CAN_CHECK_OPENED_PATHS) return removeThroughDescriptors(target, options);
   if (mustRefuseWithoutProcfs()) {
     // By paths as root, a directory swapped for a symlink meanwhile would be followed (see the top of the file).
     throw new FileSystemError(`${shownPath(target)} was not removed: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again`);
@@ -99,17 +101,18 @@ interface Removal {
   open: number;
   readonly target: string;
   readonly until: number | undefined;
+  readonly signal: AbortSignal | undefined;
 }
 
 /** Throws RemovalStoppedError once the removal's time is up. */
 function assertTimeLeft(removal: Removal): void {
-  if (removal.until !== undefined && Date.now() >= removal.until) throw new RemovalStoppedError(removal.target);
+  if ((removal.until !== undefined && Date.now() >= removal.until) || removal.signal?.aborted === true) throw new RemovalStoppedError(removal.target);
 }
 
 /** `removeTree` through open directories (see the top of the file). */
-async function removeThroughDescriptors(target: string, until: number | undefined): Promise<void> {
+async function removeThroughDescriptors(target: string, { until, signal }: RemoveTreeOptions): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0, target, until });
+  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0, target, until, signal });
 }
 
 /**

@@ -22,10 +22,11 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { removeTree, type RemoveTreeOptions } from './remove-tree.js';
+import { RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
 
@@ -106,9 +107,10 @@ export interface StagingArea {
    * Moves the verified tenant into its slot: the commit point of a restore. Once it is in, a
    * failure to tidy up (the previous tenant to trash and deleted, the journal removed) no
    * longer fails the restore: the next command's recovery finishes it, and the returned
-   * notice says so.
+   * notice says so. Past `until` (epoch ms) the old tenant's trash is left, and a notice says
+   * so: the next command on the tenant (recoverSlot) or the next sweep removes it.
    */
-  commit(options: { force: boolean }): Promise<{ readonly notice?: string }>;
+  commit(options: { force: boolean; until?: number }): Promise<{ readonly notice?: string }>;
   /**
    * Removes the staging directory and journal unless the commit began (then recovery finishes
    * it). Past `until` (epoch ms) it stops with RemovalStoppedError, the journal kept: the
@@ -152,7 +154,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
   };
   return {
     dir: stagingDir,
-    async commit({ force }) {
+    async commit({ force, until }) {
       const state = await assertSlotAvailable(tenantsDir, tenant, force);
       const journal: Journal = { tenant, phase: 'committing', staging, ...(state === 'occupied' && { aside: hiddenNames.aside(tenant) }) };
       await writeJournal(tenantsDir, journal);
@@ -174,9 +176,13 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
         throw new MoveInPendingError(tenant, error);
       }
       try {
-        await tidyUp(tenantsDir, journal);
+        await tidyUp(tenantsDir, journal, { ...(until !== undefined && { until }) });
         return {};
       } catch (error) {
+        // The restore function's time is up (150,000 files of an old tenant take minutes to unlink on EFS): the answer must go out first.
+        if (error instanceof RemovalStoppedError) {
+          return { notice: `the restored tenant is in place; the old tenant's files (${shownPath(error.target)}) were not all removed in the time left: the next command on tenant "${tenant}" removes them` };
+        }
         return { notice: `the restored tenant is in place, but tidying up after it failed (${describeSystemError(error)}): the next command on tenant "${tenant}" finishes it` };
       }
     },
@@ -193,10 +199,11 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
   const journal = await readJournal(tenantsDir, tenant);
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
-  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices);
+  const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
+  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
   let action: RecoveryAction = 'none';
-  if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices);
-  const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers);
+  if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices, stop);
+  const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
 
@@ -217,6 +224,13 @@ export interface RecoverOptions {
    * recover`, whose job the removal is) the failure is thrown.
    */
   readonly notices?: string[];
+  /**
+   * Stops removing leftovers once aborted (the list function's deadline: a staging directory
+   * of 70,000 files takes minutes to unlink on EFS), with RemovalStoppedError, what is left
+   * still named by its journal or its name, for the next command or sweep. Renames, which the
+   * slot's state hangs on, are not stopped.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -257,15 +271,15 @@ export async function isMidCommit(tenantsDir: string, tenant: string): Promise<b
 }
 
 /** `notices`: where a `keeping` journal's trash that cannot be deleted is reported (keepOne); without, it is thrown. */
-async function replay(tenantsDir: string, journal: Journal, notices?: string[]): Promise<RecoveryAction> {
+async function replay(tenantsDir: string, journal: Journal, notices?: string[], stop: RemoveTreeOptions = {}): Promise<RecoveryAction> {
   switch (journal.phase) {
     case 'extracting':
-      await removeTree(path.join(tenantsDir, journal.staging!));
+      await removeTree(path.join(tenantsDir, journal.staging!), stop);
       crashPoint('restore:staging-discarded');
       await removeJournal(tenantsDir, journal.tenant);
       return 'rolled-back';
     case 'committing':
-      await rollForward(tenantsDir, journal);
+      await rollForward(tenantsDir, journal, stop);
       return 'finished-commit';
     case 'keeping':
       await keepOne(tenantsDir, journal, notices);
@@ -278,9 +292,9 @@ async function replay(tenantsDir: string, journal: Journal, notices?: string[]):
  * old tenant to trash, journal removed, trash deleted. Each step is taken only if the tree
  * it moves is still where the step before left it, so replaying it after a crash resumes it.
  */
-async function rollForward(tenantsDir: string, journal: Journal): Promise<void> {
+async function rollForward(tenantsDir: string, journal: Journal, stop: RemoveTreeOptions = {}): Promise<void> {
   await moveIn(tenantsDir, journal);
-  await tidyUp(tenantsDir, journal);
+  await tidyUp(tenantsDir, journal, stop);
 }
 
 /** The commit's first steps: the old tenant aside (if any), the staged tenant into the slot. */
@@ -310,7 +324,7 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
 }
 
 /** The commit's last steps, with the restored tenant in the slot: the old tenant to trash, the journal removed, the trash deleted. */
-async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
+async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeOptions = {}): Promise<void> {
   const { tenant } = journal;
   const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
   let trash: string | undefined;
@@ -322,7 +336,7 @@ async function tidyUp(tenantsDir: string, journal: Journal): Promise<void> {
   await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
   crashPoint('commit:journal-removed');
-  if (trash !== undefined) await removeTree(trash);
+  if (trash !== undefined) await removeTree(trash, options);
 }
 
 /**
@@ -370,7 +384,7 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
  * name (unverified), trash, journal temporaries, and lock temporaries whose owner is gone.
  * Returns whether anything was removed.
  */
-async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined, notices: string[] | undefined): Promise<boolean> {
+async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[], journal: Journal | undefined, notices: string[] | undefined, stop: RemoveTreeOptions): Promise<boolean> {
   let removed = false;
   const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(leftovers[0]!.tenant)));
   for (const hidden of leftovers) {
@@ -379,9 +393,9 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     if (!(await exists(full))) continue;
     if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
       try {
-        await removeTree(full);
+        await removeTree(full, stop);
       } catch (error) {
-        if (notices === undefined) throw error;
+        if (notices === undefined || error instanceof RemovalStoppedError) throw error;
         notices.push(leftoverNotice(error));
         continue;
       }
@@ -406,7 +420,7 @@ function leftoverNotice(error: unknown): string {
  * tenant, so one beside a tenant in the slot was superseded; without one it may be the only
  * copy, which needs a decision. Returns whether anything was removed.
  */
-async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers: readonly HiddenName[]): Promise<boolean> {
+async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers: readonly HiddenName[], stop: RemoveTreeOptions): Promise<boolean> {
   const asides: string[] = [];
   // The journal's own aside was moved on by its replay: only those still there are orphans.
   for (const hidden of leftovers) if (hidden.kind === 'aside' && (await exists(path.join(tenantsDir, hidden.name)))) asides.push(hidden.name);
@@ -422,7 +436,7 @@ async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers:
   for (const aside of asides) {
     const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
     await fs.rename(path.join(tenantsDir, aside), trash);
-    await removeTree(trash);
+    await removeTree(trash, stop);
   }
   return true;
 }
