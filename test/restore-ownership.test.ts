@@ -6,11 +6,11 @@
 // --owner is refused where it cannot work: another user's IDs without root, remote mode.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, promises as fsPromises, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { restoreTenant, type RestoreRequest } from '../shared/restore/restore.js';
@@ -153,6 +153,37 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     await restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(archive), owner: { uid: 4242, gid: 4343 } });
     expect(`${lstatSync(fresh).uid}:${lstatSync(fresh).gid}`).toBe('4242:4343');
     expectAllOwnedBy(path.join(fresh, 'acme'), { uid: 4242, gid: 4343 });
+  });
+
+  it('gives the base dir it creates to --owner through no symlink put in its place', async () => {
+    // The new base dir's parent may be the owner's (the service user's home): it could rename
+    // the directory root had just made and leave a symlink, and a chown by name gave the
+    // link's target, a root-only directory, to that user. Here the swap comes right after mkdir.
+    const parent = path.join(dir.path, 'home');
+    mkdirSync(parent);
+    chownSync(parent, 4242, 4343);
+    const fresh = path.join(parent, 'tenants');
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const realMkdir = fsPromises.mkdir.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
+      const made = await realMkdir(...args);
+      if (args[0] === fresh) {
+        renameSync(fresh, `${fresh}.moved`);
+        symlinkSync(victim, fresh);
+      }
+      return made;
+    });
+    try {
+      await expect(restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(archive), owner: { uid: 4242, gid: 4343 } })).rejects.toThrow(
+        /^the base dir .*home\/tenants the restore made was moved or replaced before it was given to 4242:4343: nothing was restored/,
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    const stat = lstatSync(victim);
+    expect([stat.uid, stat.gid, stat.mode & 0o7777]).toEqual([0, 0, 0o700]);
+    expect(readdirSync(victim)).toEqual([]);
   });
 
   it('through the CLI: --owner, and the default, are reported', () => {

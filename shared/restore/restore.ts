@@ -130,7 +130,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? tenantsDirNotFound(tenantsDir, 'ENOTDIR') : error;
     });
     createdDirectories = [...createdDirectories, ...created];
-    if (created.length > 0 && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
+    if (created.length > 0 && request.owner !== undefined) await giveCreatedBaseDir(tenantsDir, request.owner);
   }
 
   let committed = false;
@@ -213,6 +213,28 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     if (leftover !== undefined) await leftover.discard().catch(() => undefined);
     await (lock as TenantLock | undefined)?.release();
     if (!committed) await removeCreatedDirectories(createdDirectories);
+  }
+}
+
+/**
+ * `--owner` given the base dir the restore just made, through a descriptor opened without
+ * following a symlink: its parent may be that owner's (a base dir in the service user's home),
+ * who could rename the new directory away and leave a symlink in its place, and a chown by
+ * name then gave the link's target (a root-only directory) to that user.
+ */
+async function giveCreatedBaseDir(tenantsDir: string, owner: Owner): Promise<void> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(tenantsDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw error;
+    throw new FileSystemError(`the base dir ${shownPath(tenantsDir)} the restore made was moved or replaced before it was given to ${owner.uid}:${owner.gid}: nothing was restored; check who else writes in ${shownPath(path.dirname(tenantsDir))}`, { cause: error });
+  }
+  try {
+    await handle.chown(owner.uid, owner.gid);
+  } finally {
+    await handle.close();
   }
 }
 
