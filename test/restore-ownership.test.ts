@@ -142,6 +142,32 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     });
   });
 
+  it('says so, exit 1, when the staging directory is swapped for a symlink just before the move into the slot', async () => {
+    // The move goes by the staging directory's name: its owner, told by the journal's rename
+    // that the commit began, could leave a link there, which became the tenant, and the
+    // restore said it succeeded. Here the swap comes right before that rename.
+    chownSync(base, 4242, 4343);
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const slot = path.join(base, 'acme');
+    const realRename = fsPromises.rename.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
+      if (to === slot && path.basename(String(from)).startsWith('.openclaw-staging-acme-')) {
+        renameSync(String(from), path.join(base, 'moved'));
+        symlinkSync(victim, String(from));
+      }
+      return realRename(from, to);
+    });
+    try {
+      await expect(restore()).rejects.toThrow(/was replaced by someone else just before it was moved into the slot: .*acme holds what they put there, not the restored tenant \(now at .*moved\)/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lstatSync(slot).isSymbolicLink()).toBe(true);
+    expect(readdirSync(victim)).toEqual([]);
+    expectAllOwnedBy(path.join(base, 'moved'), { uid: 4242, gid: 4343 });
+  });
+
   it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
     const result = await restore();
     expect(result.owner).toBeUndefined();

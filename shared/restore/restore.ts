@@ -176,7 +176,6 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await pinned?.assertStillNamed();
-    await pinned?.close();
     await (lock as TenantLock | undefined)?.assertHeld();
     const { notice: tidyUpNotice } = await staging!.commit({ force }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
@@ -184,6 +183,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
+    await pinned?.assertMovedIn(path.join(tenantsDir, tenant));
+    await pinned?.close();
 
     const notices = [...recoveryNotices, ...encryptionNotices(read, request.identities)];
     if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
@@ -246,6 +247,12 @@ interface PinnedDir {
   unpinErrorPath(error: unknown): void;
   /** Throws unless the directory's path still leads to it (moved into the slot by that path next). */
   assertStillNamed(): Promise<void>;
+  /**
+   * Throws unless `slot` is the directory: the move into the slot goes by the staging name,
+   * which its owner could swap for a symlink between assertStillNamed and the rename (the
+   * journal's rename in between tells it when), and the link was moved in instead.
+   */
+  assertMovedIn(slot: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -268,7 +275,7 @@ async function pinDirectory(dir: string): Promise<PinnedDir> {
   try {
     opened = await fs.readlink(root.slice(0, -1));
   } catch {
-    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, close: () => handle.close() };
+    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, assertMovedIn: async () => undefined, close: () => handle.close() };
   }
   const expected = path.join(await fs.realpath(path.dirname(dir)), path.basename(dir));
   if (opened !== expected) {
@@ -287,6 +294,15 @@ async function pinDirectory(dir: string): Promise<PinnedDir> {
       if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
         throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was moved or replaced by someone else while the restore ran: nothing was moved into the slot; check who else writes in the base dir`);
       }
+    },
+    async assertMovedIn(slot) {
+      const [held, named] = await Promise.all([handle.stat(), fs.lstat(slot).catch(() => undefined)]);
+      if (named !== undefined && named.ino === held.ino && named.dev === held.dev) return;
+      const now = await fs.readlink(root.slice(0, -1)).catch(() => undefined);
+      const where = now === undefined || now.endsWith(' (deleted)') ? 'no longer there' : `now at ${shownPath(now)}`;
+      throw new FileSystemError(
+        `the restore's staging directory ${shownPath(dir)} was replaced by someone else just before it was moved into the slot: ${shownPath(slot)} holds what they put there, not the restored tenant (${where}); check who else writes in the base dir, then restore again`,
+      );
     },
     async close() {
       if (closed) return;
