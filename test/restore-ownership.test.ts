@@ -168,6 +168,33 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     expectAllOwnedBy(path.join(base, 'moved'), { uid: 4242, gid: 4343 });
   });
 
+  it('writes nothing through a symlink put in place of the staging directory when the tenant it replaces is root\'s', async () => {
+    // No owner to give the tree to (the old tenant is root's), so the restore went by paths,
+    // though the base dir is another user's, who could swap the staging directory all the same.
+    chownSync(base, 4242, 4343);
+    mkdirSync(path.join(base, 'acme'));
+    writeFileSync(path.join(base, 'acme', 'old'), 'old');
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const realMkdir = fsPromises.mkdir.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
+      const made = await realMkdir(...args);
+      const at = String(args[0]);
+      if (path.dirname(at) === base && path.basename(at).startsWith('.openclaw-staging-acme-')) {
+        renameSync(at, path.join(base, 'moved'));
+        symlinkSync(victim, at);
+      }
+      return made;
+    });
+    try {
+      await expect(restore({ force: true })).rejects.toThrow(/^the restore's staging directory .* was replaced while it was made \(it is no longer a directory there\)/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(readdirSync(victim)).toEqual([]);
+    expect(readFileSync(path.join(base, 'acme', 'old'), 'utf8')).toBe('old');
+  });
+
   it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
     const result = await restore();
     expect(result.owner).toBeUndefined();

@@ -160,7 +160,10 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         const target = targetOverride ?? archiveTenant;
         if (lock === undefined) await claimSlot(target);
         staging = await createStagingArea(tenantsDir, target);
-        if (owner === undefined) return staging.dir;
+        // As root even with no owner to give it to: the base dir may be another user's while
+        // the tenant it replaces is root's (no chown then), and that user could swap the
+        // staging directory all the same.
+        if (owner === undefined && self?.uid !== 0) return staging.dir;
         pinned = await pinDirectory(staging.dir);
         return pinned.root;
       },
@@ -257,8 +260,9 @@ interface PinnedDir {
 }
 
 /**
- * The staging directory as a restore run as root for another owner writes into it. The base
- * dir is that owner's (the gateway's service user): it may rename the staging directory
+ * The staging directory as a restore run as root writes into it, for another owner or not
+ * (the tenant it replaces may be root's in a base dir that is not). The base dir's owner (the
+ * gateway's service user) may rename the staging directory
  * (root's, 0700, which it cannot enter) away and put a symlink in its place, and root, going
  * on by paths, then created, chmodded and chowned entries wherever the link pointed (a
  * root-only directory named like one in the archive was made 0777 and the owner's, and new
@@ -268,7 +272,11 @@ interface PinnedDir {
  * restore stops there. Without procfs, the path as before.
  */
 async function pinDirectory(dir: string): Promise<PinnedDir> {
-  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW).catch((error: unknown) => {
+    // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
+    if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
+    throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (it is no longer a directory there): restore again, and check who else writes in the base dir`, { cause: error });
+  });
   // The final slash makes even an lchown of the tenant's own directory follow the magic link.
   const root = `/proc/self/fd/${handle.fd}/`;
   let opened: string;
