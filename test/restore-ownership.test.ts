@@ -6,11 +6,11 @@
 // --owner is refused where it cannot work: another user's IDs without root, remote mode.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, promises as fsPromises, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { restoreTenant, type RestoreRequest } from '../shared/restore/restore.js';
@@ -142,6 +142,59 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     });
   });
 
+  it('says so, exit 1, when the staging directory is swapped for a symlink just before the move into the slot', async () => {
+    // The move goes by the staging directory's name: its owner, told by the journal's rename
+    // that the commit began, could leave a link there, which became the tenant, and the
+    // restore said it succeeded. Here the swap comes right before that rename.
+    chownSync(base, 4242, 4343);
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const slot = path.join(base, 'acme');
+    const realRename = fsPromises.rename.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
+      if (to === slot && path.basename(String(from)).startsWith('.openclaw-staging-acme-')) {
+        renameSync(String(from), path.join(base, 'moved'));
+        symlinkSync(victim, String(from));
+      }
+      return realRename(from, to);
+    });
+    try {
+      await expect(restore()).rejects.toThrow(/was replaced by someone else just before it was moved into the slot: .*acme holds what they put there, not the restored tenant \(now at .*moved\)/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lstatSync(slot).isSymbolicLink()).toBe(true);
+    expect(readdirSync(victim)).toEqual([]);
+    expectAllOwnedBy(path.join(base, 'moved'), { uid: 4242, gid: 4343 });
+  });
+
+  it('writes nothing through a symlink put in place of the staging directory when the tenant it replaces is root\'s', async () => {
+    // No owner to give the tree to (the old tenant is root's), so the restore went by paths,
+    // though the base dir is another user's, who could swap the staging directory all the same.
+    chownSync(base, 4242, 4343);
+    mkdirSync(path.join(base, 'acme'));
+    writeFileSync(path.join(base, 'acme', 'old'), 'old');
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const realMkdir = fsPromises.mkdir.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
+      const made = await realMkdir(...args);
+      const at = String(args[0]);
+      if (path.dirname(at) === base && path.basename(at).startsWith('.openclaw-staging-acme-')) {
+        renameSync(at, path.join(base, 'moved'));
+        symlinkSync(victim, at);
+      }
+      return made;
+    });
+    try {
+      await expect(restore({ force: true })).rejects.toThrow(/^the restore's staging directory .* was replaced while it was made \(it is no longer a directory there\)/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(readdirSync(victim)).toEqual([]);
+    expect(readFileSync(path.join(base, 'acme', 'old'), 'utf8')).toBe('old');
+  });
+
   it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
     const result = await restore();
     expect(result.owner).toBeUndefined();
@@ -153,6 +206,37 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     await restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(archive), owner: { uid: 4242, gid: 4343 } });
     expect(`${lstatSync(fresh).uid}:${lstatSync(fresh).gid}`).toBe('4242:4343');
     expectAllOwnedBy(path.join(fresh, 'acme'), { uid: 4242, gid: 4343 });
+  });
+
+  it('gives the base dir it creates to --owner through no symlink put in its place', async () => {
+    // The new base dir's parent may be the owner's (the service user's home): it could rename
+    // the directory root had just made and leave a symlink, and a chown by name gave the
+    // link's target, a root-only directory, to that user. Here the swap comes right after mkdir.
+    const parent = path.join(dir.path, 'home');
+    mkdirSync(parent);
+    chownSync(parent, 4242, 4343);
+    const fresh = path.join(parent, 'tenants');
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const realMkdir = fsPromises.mkdir.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
+      const made = await realMkdir(...args);
+      if (args[0] === fresh) {
+        renameSync(fresh, `${fresh}.moved`);
+        symlinkSync(victim, fresh);
+      }
+      return made;
+    });
+    try {
+      await expect(restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(archive), owner: { uid: 4242, gid: 4343 } })).rejects.toThrow(
+        /^the base dir .*home\/tenants the restore made was moved or replaced before it was given to 4242:4343: nothing was restored/,
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    const stat = lstatSync(victim);
+    expect([stat.uid, stat.gid, stat.mode & 0o7777]).toEqual([0, 0, 0o700]);
+    expect(readdirSync(victim)).toEqual([]);
   });
 
   it('through the CLI: --owner, and the default, are reported', () => {

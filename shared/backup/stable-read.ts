@@ -219,12 +219,15 @@ export async function writeUnlessZeros(handle: fs.FileHandle, bytes: Buffer, pos
 }
 
 /**
- * A stable copy of the whole file into `spoolPath` (created or truncated), in 1 MiB chunks;
+ * A stable copy of the whole file into `spoolPath` (created: never one already there), in 1 MiB chunks;
  * a chunk that reads as zeros is left a hole: a sparse file (a database `truncate -s 100G`
  * made, a few KiB on disk) no longer fills the temporary directory it is copied into.
  */
 export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath: string, hooks: ReadHooks = {}): Promise<SpooledCopy> {
-  const spool = await fs.open(spoolPath, 'w', 0o600);
+  // Never through a name already there: a scratch area in the base dir is in a directory its
+  // owner can write, who could leave a symlink (to /etc/shadow) under the name, and root
+  // truncated and overwrote the file it leads to.
+  const spool = await fs.open(spoolPath, 'wx', 0o600);
   try {
     const buffer = Buffer.allocUnsafe(COPY_CHUNK);
     let stat = before;

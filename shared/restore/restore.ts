@@ -138,7 +138,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? tenantsDirNotFound(tenantsDir, 'ENOTDIR') : error;
     });
     createdDirectories = [...createdDirectories, ...created];
-    if (created.length > 0 && request.owner !== undefined) await fs.chown(tenantsDir, request.owner.uid, request.owner.gid);
+    if (created.length > 0 && request.owner !== undefined) await giveCreatedBaseDir(tenantsDir, request.owner);
   }
 
   let committed = false;
@@ -168,7 +168,10 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         const target = targetOverride ?? archiveTenant;
         if (lock === undefined) await claimSlot(target);
         staging = await createStagingArea(tenantsDir, target);
-        if (owner === undefined) return staging.dir;
+        // As root even with no owner to give it to: the base dir may be another user's while
+        // the tenant it replaces is root's (no chown then), and that user could swap the
+        // staging directory all the same.
+        if (owner === undefined && self?.uid !== 0) return staging.dir;
         pinned = await pinDirectory(staging.dir);
         return pinned.root;
       },
@@ -184,7 +187,6 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
     await pinned?.assertStillNamed();
-    await pinned?.close();
     await (lock as TenantLock | undefined)?.assertHeld();
     const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
@@ -192,6 +194,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
+    await pinned?.assertMovedIn(path.join(tenantsDir, tenant));
+    await pinned?.close();
 
     const notices = [...recoveryNotices, ...encryptionNotices(read, request.identities)];
     if (extracted.manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
@@ -233,6 +237,28 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   }
 }
 
+/**
+ * `--owner` given the base dir the restore just made, through a descriptor opened without
+ * following a symlink: its parent may be that owner's (a base dir in the service user's home),
+ * who could rename the new directory away and leave a symlink in its place, and a chown by
+ * name then gave the link's target (a root-only directory) to that user.
+ */
+async function giveCreatedBaseDir(tenantsDir: string, owner: Owner): Promise<void> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(tenantsDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw error;
+    throw new FileSystemError(`the base dir ${shownPath(tenantsDir)} the restore made was moved or replaced before it was given to ${owner.uid}:${owner.gid}: nothing was restored; check who else writes in ${shownPath(path.dirname(tenantsDir))}`, { cause: error });
+  }
+  try {
+    await handle.chown(owner.uid, owner.gid);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** A directory reached through its descriptor (`pinDirectory`). */
 interface PinnedDir {
   /** The path to write under: `/proc/self/fd/N`, or the directory's own path without procfs. */
@@ -241,12 +267,19 @@ interface PinnedDir {
   unpinErrorPath(error: unknown): void;
   /** Throws unless the directory's path still leads to it (moved into the slot by that path next). */
   assertStillNamed(): Promise<void>;
+  /**
+   * Throws unless `slot` is the directory: the move into the slot goes by the staging name,
+   * which its owner could swap for a symlink between assertStillNamed and the rename (the
+   * journal's rename in between tells it when), and the link was moved in instead.
+   */
+  assertMovedIn(slot: string): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * The staging directory as a restore run as root for another owner writes into it. The base
- * dir is that owner's (the gateway's service user): it may rename the staging directory
+ * The staging directory as a restore run as root writes into it, for another owner or not
+ * (the tenant it replaces may be root's in a base dir that is not). The base dir's owner (the
+ * gateway's service user) may rename the staging directory
  * (root's, 0700, which it cannot enter) away and put a symlink in its place, and root, going
  * on by paths, then created, chmodded and chowned entries wherever the link pointed (a
  * root-only directory named like one in the archive was made 0777 and the owner's, and new
@@ -256,14 +289,18 @@ interface PinnedDir {
  * restore stops there. Without procfs, the path as before.
  */
 async function pinDirectory(dir: string): Promise<PinnedDir> {
-  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW).catch((error: unknown) => {
+    // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
+    if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
+    throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (it is no longer a directory there): restore again, and check who else writes in the base dir`, { cause: error });
+  });
   // The final slash makes even an lchown of the tenant's own directory follow the magic link.
   const root = `/proc/self/fd/${handle.fd}/`;
   let opened: string;
   try {
     opened = await fs.readlink(root.slice(0, -1));
   } catch {
-    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, close: () => handle.close() };
+    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, assertMovedIn: async () => undefined, close: () => handle.close() };
   }
   const expected = path.join(await fs.realpath(path.dirname(dir)), path.basename(dir));
   if (opened !== expected) {
@@ -282,6 +319,15 @@ async function pinDirectory(dir: string): Promise<PinnedDir> {
       if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
         throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was moved or replaced by someone else while the restore ran: nothing was moved into the slot; check who else writes in the base dir`);
       }
+    },
+    async assertMovedIn(slot) {
+      const [held, named] = await Promise.all([handle.stat(), fs.lstat(slot).catch(() => undefined)]);
+      if (named !== undefined && named.ino === held.ino && named.dev === held.dev) return;
+      const now = await fs.readlink(root.slice(0, -1)).catch(() => undefined);
+      const where = now === undefined || now.endsWith(' (deleted)') ? 'no longer there' : `now at ${shownPath(now)}`;
+      throw new FileSystemError(
+        `the restore's staging directory ${shownPath(dir)} was replaced by someone else just before it was moved into the slot: ${shownPath(slot)} holds what they put there, not the restored tenant (${where}); check who else writes in the base dir, then restore again`,
+      );
     },
     async close() {
       if (closed) return;
