@@ -403,6 +403,17 @@ describe('--pipe to a name ending in .age', () => {
     expect(received).toBeLessThan(MiB);
   });
 
+  it('stores an age file whose header has more recipients than the header reader holds (age -R with thousands of keys)', async () => {
+    // 4,097 X25519 stanzas (~410 KB): before, the reader's stanza limit refused it as "cut short or damaged", though age writes and reads it.
+    const stanzas = Array.from({ length: 4097 }, () => `-> X25519 ${b64()}\n${b64()}\n`).join('');
+    const header = join(dir, `large-header-${counter++}`);
+    await writeFile(header, `age-encryption.org/v1\n${stanzas}--- ${b64()}\n`);
+    const bytes = randomBytes(100_000);
+    const file = join(dir, `age-names-${counter++}`, 'a.tar.zst.age');
+    await (await openLocation(file, { pipe: `cat '${header}' -` })).write(bodyOf(bytes), writeOptions());
+    expect(readFileSync(file).subarray(-bytes.length).equals(bytes)).toBe(true);
+  });
+
   it.each([AGE_START, ARMORED_START])('stores what starts as an age file (%s), and anything under another name', async (command) => {
     const bytes = randomBytes(100_000);
     const file = join(dir, `age-names-${counter++}`, 'a.tar.zst.age');

@@ -5,7 +5,7 @@
 
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +206,33 @@ describe('tenants verify while the archive is replaced', () => {
     // The archive now there verifies and is marked as any other.
     expect((await verifyArchive({ location: new LocalFileLocation(target) })).recorded).toBeDefined();
     expect(readdirSync(path.dirname(target)).sort()).toEqual(['.acme.tar.zst.openclaw-verified', 'acme.tar.zst']);
+  });
+});
+
+describe('tenants verify while the archive is replaced by one of the same size and mtime', () => {
+  it('does not mark the archive: a `touch -r` copy renamed over the path differs in its change time', async () => {
+    const target = path.join(dir.path, 'replaced-same', 'acme.tar.zst');
+    const newer = path.join(dir.path, 'replaced-same', 'newer.tar.zst');
+    await backupAt(tenantsDir, 'acme', target, CREATED);
+    // Another archive of the very same size: the verified one with a byte changed.
+    copyFileSync(target, newer);
+    flipByte(newer);
+    const { mtimeMs } = statSync(target);
+    class ReplacedWhileRead extends LocalFileLocation {
+      override async read(options?: Parameters<LocalFileLocation['read']>[0]) {
+        const stream = await super.read(options);
+        execFileSync('touch', ['-r', target, newer]);
+        renameSync(newer, target);
+        return stream;
+      }
+    }
+    const result = await verifyArchive({ location: new ReplacedWhileRead(target) });
+    expect(result).toMatchObject({ verified: true, backupCreatedAt: CREATED.toISOString() });
+    expect(statSync(target).mtimeMs).toBe(mtimeMs);
+    // Before, it was marked: the listing showed the damaged file verified, with the other's digest.
+    expect(result.recorded).toBeUndefined();
+    expect(result.notices).toContain(`the verification was not recorded beside the archive: ${target} changed after it was verified: not marked`);
+    expect(readdirSync(path.dirname(target))).toEqual(['acme.tar.zst']);
   });
 });
 

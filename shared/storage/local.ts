@@ -87,15 +87,18 @@ export interface LocalFileOptions {
 
 /**
  * What tells one archive file from another at the same path: what its mark names (size and
- * mtime), not the inode, which a FUSE file system may number anew on each look at one file.
+ * mtime), and the inode's change time, which no one sets (a file renamed over the path with
+ * the same size and an mtime copied by `touch -r` differs in it); not the inode, which a FUSE
+ * file system may number anew on each look at one file.
  */
 interface ArchiveIdentity {
   readonly size: number;
   readonly mtimeMs: number;
+  readonly ctimeMs: number;
 }
 
 function sameArchive(a: ArchiveIdentity, b: ArchiveIdentity): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs;
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 export class LocalFileLocation implements ArchiveLocation {
@@ -238,7 +241,7 @@ export class LocalFileLocation implements ArchiveLocation {
       const what = info.isDirectory() ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)` : 'not a regular file';
       throw new StorageError(`${this.display} is ${what}`, 'NOT_A_FILE');
     }
-    const identity = { size: info.size, mtimeMs: info.mtimeMs };
+    const identity = { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
     if (this.opened === undefined) this.opened = identity;
     else if (!sameArchive(this.opened, identity)) this.openedOthers = true;
     options.onSize?.(info.size);
@@ -257,7 +260,7 @@ export class LocalFileLocation implements ArchiveLocation {
       throw this.fsError(error, 'read');
     });
     // The mark names `info`, the file verified: one renamed over the path after this look
-    // differs from it in mtime (and mostly size), and the listing ignores the mark.
+    // differs from it in ctime, mtime (and mostly size), and the listing ignores the mark.
     if (this.openedOthers || (this.opened !== undefined && !sameArchive(this.opened, info))) {
       throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
     }

@@ -38,7 +38,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
-import { OpenClawError, PipeCommandError, StorageError } from '../errors.js';
+import { AgeHeaderLimitError, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { AgeHeaderReader } from '../age/header.js';
 import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
@@ -186,9 +186,10 @@ class Filter {
   /**
    * What the output's start shows when it must be an age file: a binary one's header is read
    * whole (`reading` until its MAC line; then `header` its length), which takes a file whose
-   * line ends a text tool converted, or one cut after its header, for what it is.
+   * line ends a text tool converted, or one cut after its header, for what it is; one past the
+   * reader's bounds (`large`: thousands of recipients) is taken as the age file it starts as.
    */
-  private ageOutput: { readonly state: 'start' | 'armored' | 'bad' } | { readonly state: 'reading'; readonly reader: AgeHeaderReader } | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
+  private ageOutput: { readonly state: 'start' | 'armored' | 'large' | 'bad' } | { readonly state: 'reading'; readonly reader: AgeHeaderReader } | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
   private stdinError: NodeJS.ErrnoException | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
@@ -288,8 +289,10 @@ class Filter {
       try {
         const done = this.ageOutput.reader.push(rest);
         if (done !== undefined) this.ageOutput = { state: 'header', bytes: done.header.length };
-      } catch {
-        this.ageOutput = { state: 'bad' };
+      } catch (error) {
+        // A header past the reader's bounds (over 4,096 recipients, or 1 MiB) is age's own
+        // to judge (age reads one back): taken as it started, an age file.
+        this.ageOutput = { state: error instanceof AgeHeaderLimitError ? 'large' : 'bad' };
       }
     }
     // Known now: stopped before more is stored (its bytes may be the archive's own, unencrypted:
@@ -300,7 +303,7 @@ class Filter {
   /** Why the output is no age file, when it must be one and is not; undefined when it is. */
   private notAgeOutput(): string | undefined {
     const output = this.ageOutput;
-    if (output.state === 'armored' || (output.state === 'header' && this.outputBytes - output.bytes >= AGE_MIN_PAYLOAD_BYTES)) return undefined;
+    if (output.state === 'armored' || output.state === 'large' || (output.state === 'header' && this.outputBytes - output.bytes >= AGE_MIN_PAYLOAD_BYTES)) return undefined;
     if (output.state === 'header') return `its output is an age header with nothing encrypted after it (${this.outputBytes} bytes)`;
     if (output.state === 'reading' || (output.state === 'bad' && startsLikeAgeFile(this.outputStart))) {
       return 'its output starts as an age file, but its header is cut short or damaged (converted as text, CRLF line ends?)';
