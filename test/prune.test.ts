@@ -53,6 +53,8 @@ const name = (time: Date) => `${time.toISOString().slice(0, 13).replace('T', '-'
 beforeAll(() => makeTenants(tenantsDir, ['acme', 'beta']));
 afterAll(() => dir.cleanup());
 
+/** The store with some of its methods replaced; the others still reach it. */
+const storeWith = (store: ArchiveStore, replaced: Partial<ArchiveStore>): ArchiveStore => Object.assign(Object.create(store) as ArchiveStore, replaced);
 const decisions = (result: PruneResult) => ({
   keep: result.keep.map((decision) => [path.basename(decision.location), decision.reasons]),
   remove: result.remove.map((decision) => path.basename(decision.location)),
@@ -276,7 +278,7 @@ describe('prune in a local directory', () => {
     const race = path.join(dir.path, 'race');
     for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', path.join(race, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
     const store = new LocalArchiveStore(race);
-    const racing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+    const racing: ArchiveStore = storeWith(store, {
       deletionTerms: async () => {
         rmSync(path.join(race, '0.tar.zst'));
         await backupAt(tenantsDir, 'acme', path.join(race, '0.tar.zst'), new Date(JUNE_1 + 9 * DAY));
@@ -344,7 +346,7 @@ describe('prune below an s3rver prefix', () => {
     const store = await openStore('s3://backups/race/acme/', { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });
     const rewritten = new Date(JUNE_1 + 9 * DAY);
     // The listing is done and 0.tar.zst chosen for removal when a backup overwrites that key.
-    const racing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+    const racing: ArchiveStore = storeWith(store, {
       deletionTerms: async (options?: { signal?: AbortSignal }) => {
         const location = await openLocation('s3://backups/race/acme/0.tar.zst', { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });
         await backupTenant({ tenantsDir, tenant: 'acme', location, now: () => rewritten, overwrite: true });
@@ -803,7 +805,7 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   const controller = new AbortController();
   let removals = 0;
   // Interrupted as the second removal is done: the first two are gone, the other two still there.
-  const interrupted: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+  const interrupted: ArchiveStore = storeWith(store, {
     remove: async (...args: Parameters<ArchiveStore['remove']>) => {
       await store.remove(...args);
       if (++removals === 2) controller.abort(new AbortedError('interrupted by SIGINT'));
@@ -825,7 +827,7 @@ it('interrupted after a removal the store refused, names the refused one', async
   const controller = new AbortController();
   let removals = 0;
   // The first removal refused (a bucket policy, Object Lock), interrupted during the second.
-  const refusing: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+  const refusing: ArchiveStore = storeWith(store, {
     remove: async (...args: Parameters<ArchiveStore['remove']>) => {
       if (++removals === 1) throw new StorageError(`access denied to ${args[0].location}`, 'ACCESS_DENIED');
       controller.abort(new AbortedError('interrupted by SIGTERM'));
