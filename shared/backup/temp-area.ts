@@ -10,16 +10,27 @@
 //   hidden `.openclaw-scratch-<tenant>-<rand>` (tenant/hidden-names.ts), made only while the
 //   backup holds the tenant's lock, so the next command that sweeps the base dir (any
 //   command but `cron`) removes one whose backup is gone, as it removes a killed restore's
-//   staging (tenant/slot.ts).
+//   staging (tenant/slot.ts). That directory is its owner's (the gateway's service user),
+//   who can rename the area away and leave a symlink (to /etc/cron.d) under its name: root
+//   then created the tenant's snapshot there, reproduced with the CLI. So the area is opened
+//   once, right after it is made (never through a symlink), checked to be the empty 0700
+//   directory this user just made (its path read back from procfs), and every file in it is
+//   named through that descriptor's procfs link, /proc/self/fd/N/name, which resolves in the
+//   directory opened whatever its name has become; its removal goes through the descriptor
+//   too. Each new name also checks the area is still under its own name: SQLite resolves a
+//   /proc/self/fd/N path to the directory's path itself (sqlite-snapshot.ts) and opens that.
+//   Without procfs, as root: refused (nothing could tell a swap), else by its path.
 
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError } from '../errors.js';
+import { CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
+import { removeTree } from '../tenant/remove-tree.js';
 import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
 
 /** Files SQLite may create beside a database it opens. */
@@ -31,37 +42,52 @@ const OTHERS_WRITE = 0o022;
 /** `openclaw-backup-<owner>-XXXXXX` (mkdtemp adds the six characters). */
 const AREA_NAME = new RegExp(`^${PREFIX}(${OWNER_TAG_PATTERN})-[A-Za-z0-9]{6}$`);
 
+/** A directory made for the area: `dir`, the path its files are named under; `pinned`, its descriptor where files are named through it. */
+interface MadeArea {
+  readonly dir: string;
+  readonly pinned?: PinnedArea;
+}
+
 export class TempArea {
   private dir: string | undefined;
+  private pinned: PinnedArea | undefined;
   private counter = 0;
 
   /** `create` makes the directory (mode 0700) and returns its path. */
-  private constructor(private readonly create: () => Promise<string>) {}
+  private constructor(private readonly create: () => Promise<MadeArea>) {}
 
   /** An area under `parent`, named after its owner. */
   static underTmpdir(parent: string = os.tmpdir()): TempArea {
-    return new TempArea(() =>
-      fs.mkdtemp(path.join(parent, `${PREFIX}${ownerTag()}-`)).catch((error: unknown) => {
+    return new TempArea(async () => ({
+      dir: await fs.mkdtemp(path.join(parent, `${PREFIX}${ownerTag()}-`)).catch((error: unknown) => {
         throw scratchDirError(error, parent);
       }),
-    );
+    }));
   }
 
   /** An area in the tenant base dir; the backup must hold the tenant's lock while it uses it. */
   static inTenantsDir(tenantsDir: string, tenant: string): TempArea {
     return new TempArea(async () => {
+      if (mustRefuseWithoutProcfs()) {
+        throw new FileSystemError(`cannot make a scratch directory in the base dir ${shownPath(tenantsDir)}: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again`);
+      }
       const dir = path.join(tenantsDir, hiddenNames.scratch(tenant));
       await fs.mkdir(dir, { mode: 0o700 });
-      return dir;
+      if (!CAN_CHECK_OPENED_PATHS) return { dir };
+      const pinned = await PinnedArea.open(dir);
+      return { dir: pinned.root, pinned };
     });
   }
 
   /** A fresh path inside the area (nothing is created there). */
   async file(label: string): Promise<string> {
     if (this.dir === undefined) {
-      this.dir = await this.create();
+      const made = await this.create();
+      this.dir = made.dir;
+      this.pinned = made.pinned;
       crashPoint('backup:scratch-created');
     }
+    await this.pinned?.assertStillNamed();
     this.counter++;
     return path.join(this.dir, `${this.counter}-${label}`);
   }
@@ -73,8 +99,11 @@ export class TempArea {
 
   /** Removes the whole area. */
   async dispose(): Promise<void> {
-    if (this.dir !== undefined) await fs.rm(this.dir, { recursive: true, force: true });
+    const { dir, pinned } = this;
     this.dir = undefined;
+    this.pinned = undefined;
+    if (pinned !== undefined) await pinned.remove();
+    else if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
   }
 
   /**
@@ -100,6 +129,66 @@ export class TempArea {
       await fs.rm(area, { recursive: true, force: true });
     }
   }
+}
+
+/** The area in the base dir held by a descriptor (see the top of the file). */
+class PinnedArea {
+  private constructor(
+    /** Its path when it was made. */
+    private readonly named: string,
+    private readonly handle: fs.FileHandle,
+    /** `/proc/self/fd/N`: the directory opened, whatever its name. */
+    readonly root: string,
+  ) {}
+
+  /** Opens the directory just made at `dir`; throws unless it is that one: this user's, 0700, empty, at that path. */
+  static async open(dir: string): Promise<PinnedArea> {
+    const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW).catch((error: unknown) => {
+      // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
+      if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
+      throw replacedError(dir, 'it is no longer a directory there', error);
+    });
+    const area = new PinnedArea(dir, handle, `${FD_LINKS}${handle.fd}`);
+    try {
+      const [stat, opened, names, parent] = await Promise.all([handle.stat(), fs.readlink(area.root), fs.readdir(area.root), fs.realpath(path.dirname(dir))]);
+      const self = process.geteuid?.();
+      if (!stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & 0o7777) !== 0o700 || names.length > 0) {
+        throw replacedError(dir, 'the directory there is not the empty 0700 one it made');
+      }
+      if (opened !== path.join(parent, path.basename(dir))) throw replacedError(dir, `it now leads to ${shownPath(opened)}`);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return area;
+  }
+
+  /** Throws unless the area's path still leads to it (SQLite opens its files by that path). */
+  async assertStillNamed(): Promise<void> {
+    const [held, named] = await Promise.all([this.handle.stat(), fs.lstat(this.named).catch(() => undefined)]);
+    if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
+      throw new FileSystemError(`the backup's scratch directory ${shownPath(this.named)} was moved or replaced by someone else while the backup ran: back up again, and check who else writes in the base dir`);
+    }
+  }
+
+  /** Removes everything in the area through its descriptor, then the area by its name if that still leads to it. */
+  async remove(): Promise<void> {
+    let held;
+    try {
+      held = await this.handle.stat();
+      for (const name of await fs.readdir(this.root)) await removeTree(`${this.root}/${name}`);
+    } finally {
+      await this.handle.close();
+    }
+    const named = await fs.lstat(this.named).catch(() => undefined);
+    // rmdir removes only an empty directory and never follows a symlink: at worst it fails.
+    if (named !== undefined && named.ino === held.ino && named.dev === held.dev) await fs.rmdir(this.named).catch(() => undefined);
+  }
+}
+
+/** The area made at `dir` was replaced before it was opened. */
+function replacedError(dir: string, how: string, cause?: unknown): FileSystemError {
+  return new FileSystemError(`the backup's scratch directory ${shownPath(dir)} was replaced while it was made (${how}): nothing was backed up; back up again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause });
 }
 
 /** Why the scratch directory could not be made, naming the temporary directory (TMPDIR) it goes in. */
