@@ -211,6 +211,22 @@ export const FD_LINKS = '/proc/self/fd/';
 export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
 
 /**
+ * For a message: a path named through a descriptor's procfs link (`/proc/self/fd/N/name`, as
+ * an encrypted backup's scratch area names its files) with the link replaced by the path of
+ * the directory it leads to, which is what a user can look at; any other path, or one whose
+ * descriptor is closed, as it is.
+ */
+export function pathBehindLink(linked: string): string {
+  const match = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(linked);
+  if (match === null) return linked;
+  try {
+    return `${readlinkSync(`${FD_LINKS}${match[1]}`)}${match[2] ?? ''}`;
+  } catch {
+    return linked;
+  }
+}
+
+/**
  * Refuses to read a tenant's tree as root where procfs is missing: nothing could tell a
  * directory the tenant swapped for a symlink meanwhile, and root would read (and archive) the
  * files it leads to outside the tenant. As the tenants' own user a swap gains the tenant nothing.
