@@ -21,6 +21,7 @@
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
 import { FileSystemError } from './errors.js';
+import { shownPath } from './format.js';
 import { mountIdOf } from './mounts.js';
 import { decodeRawName, fsPath, hasRawBytes, rawName } from './raw-name.js';
 
@@ -209,6 +210,53 @@ function listingPath(path: string, fd: number): string {
 export const FD_LINKS = '/proc/self/fd/';
 /** Whether `isOpenedAt` can tell (procfs is mounted). */
 export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
+
+/**
+ * Reads a small file the tool made by its name in a directory another user may write in (the
+ * base dir, whose owner is the gateway's service user): never through a symlink, never waiting
+ * for a writer of a FIFO, at most `maxBytes` of it. A restore journal left as a FIFO there hung
+ * root's every command that sweeps the base dir (`tenants list`) for good. ENOENT is thrown
+ * as it is; anything but a regular file under the name, in one line naming it.
+ */
+export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer> {
+  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
+    // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a socket.
+    if (error.code === 'ELOOP') throw notOwnFileError(file, 'a symlink');
+    if (error.code === 'ENXIO') throw notOwnFileError(file, 'a socket');
+    throw error;
+  });
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw notOwnFileError(file, stat.isFIFO() ? 'a FIFO' : stat.isDirectory() ? 'a directory' : 'not a regular file');
+    const buffer = Buffer.alloc(Math.min(maxBytes, Math.max(stat.size, 64 * 1024)));
+    let length = 0;
+    for (let read = -1; read !== 0 && length < buffer.length; length += read) ({ bytesRead: read } = await handle.read(buffer, length, buffer.length - length, length));
+    if (length === buffer.length && length < stat.size) throw new FileSystemError(`${shownPath(file)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+function notOwnFileError(file: string, what: string): FileSystemError {
+  return new FileSystemError(`${shownPath(file)} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
+}
+
+/**
+ * For a message: a path named through a descriptor's procfs link (`/proc/self/fd/N/name`, as
+ * an encrypted backup's scratch area names its files) with the link replaced by the path of
+ * the directory it leads to, which is what a user can look at; any other path, or one whose
+ * descriptor is closed, as it is.
+ */
+export function pathBehindLink(linked: string): string {
+  const match = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(linked);
+  if (match === null) return linked;
+  try {
+    return `${readlinkSync(`${FD_LINKS}${match[1]}`)}${match[2] ?? ''}`;
+  } catch {
+    return linked;
+  }
+}
 
 /**
  * Refuses to read a tenant's tree as root where procfs is missing: nothing could tell a

@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { generateIdentity } from '../shared/age/index.js';
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import { copyDatabasePrivately } from '../shared/backup/sqlite-private-copy.js';
 import { TempArea } from '../shared/backup/temp-area.js';
@@ -345,6 +346,24 @@ describe('the cross-host path: databases whose writers may be on another host (t
       expect(result.warnings.map((note) => note.reason)).toEqual(
         expect.arrayContaining([expect.stringMatching(/^no consistent SQLite snapshot \(no room for a copy in \S+ \(ENOSPC\)\); archived raw/)]),
       );
+    } finally {
+      privateCopies.afterDatabaseCopy = undefined;
+    }
+  });
+
+  it('names the scratch directory in the base dir, not the descriptor link it writes through, when an encrypted backup finds no room there', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1, mediaFiles: 0 });
+    privateCopies.afterDatabaseCopy = async () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    };
+    try {
+      // Encrypted: the copies go in a scratch area in the base dir, named through /proc/self/fd/N/ (temp-area.ts).
+      const request = { tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true, sqlite: { writers: 'cross-host' as const }, recipients: [generateIdentity().recipient] };
+      const failure = await backupTenant(request).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SqliteSnapshotError);
+      const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      expect((failure as Error).message).toMatch(new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored`));
+      expect(existsSync(archiveLocation().display)).toBe(false);
     } finally {
       privateCopies.afterDatabaseCopy = undefined;
     }

@@ -4,13 +4,14 @@
 // a recovery holding the lock is waited for.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, mkdirSync, openSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { TenantBusyError } from '../shared/errors.js';
+import { FileSystemError, TenantBusyError } from '../shared/errors.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
+import { LOCK_OPEN_FLAGS } from '../shared/tenant/lock-takeover.js';
 import { repoRoot, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -44,6 +45,41 @@ describe('the tenant lock', () => {
     const lock = await acquireTenantLock(base, 'acme', 'backup');
     expect(JSON.parse(readFileSync(lockPath, 'utf8')).pid).toBe(process.pid);
     await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // The base dir is its owner's (the gateway's service user), who can put anything under a
+  // lock's name for root's backup to open: it hung for good on a FIFO's open, and read a
+  // symlink to /dev/zero until "unexpected error: Invalid string length" (reproduced with the CLI).
+  it('refuses in one line a FIFO, a symlink or a directory under the lock\'s name, without waiting on the FIFO or following the link, and leaves it there', async () => {
+    const lockPath = lockPathFor(base, 'acme');
+    const elsewhere = path.join(dir.path, 'elsewhere');
+    writeFileSync(elsewhere, 'not a lock');
+    for (const [what, make] of [
+      ['a FIFO', () => spawnSync('mkfifo', [lockPath])],
+      ['a symlink', () => symlinkSync(elsewhere, lockPath)],
+      ['a directory', () => mkdirSync(lockPath)],
+    ] as const) {
+      make();
+      // Were the open to wait for a writer, this one lets it go on after a while (the test then fails, not hangs).
+      const unblock = setTimeout(() => {
+        try {
+          closeSync(openSync(lockPath, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+        } catch {
+          // No reader waiting.
+        }
+      }, 2_000);
+      try {
+        const refused = await acquireTenantLock(base, 'acme', 'backup').catch((error: unknown) => error);
+        expect(refused).toBeInstanceOf(FileSystemError);
+        expect((refused as Error).message).toBe(`the lock ${lockPath} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
+      } finally {
+        clearTimeout(unblock);
+      }
+      expect(lstatSync(lockPath).isFile()).toBe(false);
+      rmSync(lockPath, { recursive: true });
+    }
+    expect(readFileSync(elsewhere, 'utf8')).toBe('not a lock');
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
@@ -229,7 +265,7 @@ describe('taking over a stale lock', () => {
       file === lockPath ? Promise.reject(Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' })) : (realOpen as (...a: unknown[]) => unknown)(file, ...rest)) as typeof fs.open);
     try {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(failing).toHaveBeenCalledWith(lockPath, 'r');
+      expect(failing).toHaveBeenCalledWith(lockPath, LOCK_OPEN_FLAGS);
     } finally {
       failing.mockRestore();
     }

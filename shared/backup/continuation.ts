@@ -29,6 +29,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { readOwnFile } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
@@ -157,14 +158,18 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   }
 }
 
+/** A state holds the JSON, a pending zstd frame, an age chunk and the upload's tail (under 5 MiB): a larger file under its name is not one. */
+const CONTINUATION_MAX_BYTES = 256 * 1024 * 1024;
+
 /** The tenant's continuation state; undefined when there is none. */
 export async function loadContinuation(tenantsDir: string, tenant: string): Promise<Continuation | undefined> {
   const file = continuationPathFor(tenantsDir, tenant);
   let bytes: Buffer;
   try {
-    bytes = await fs.readFile(file);
+    bytes = await readOwnFile(file, CONTINUATION_MAX_BYTES);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof FileSystemError) throw error;
     throw new FileSystemError(`cannot read the state of the continuing backup of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
   const damaged = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`, false);

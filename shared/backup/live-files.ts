@@ -14,7 +14,7 @@ import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writ
 import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
-import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, type FileAccess } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
 import { fsPath } from '../raw-name.js';
 import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
@@ -265,7 +265,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
         const code = errnoCode(error) ?? '';
         if (!NO_ROOM.has(code)) throw error;
-        noRoom = `no room for a copy in ${shownPath(path.dirname(copyPath))} (${code})`;
+        noRoom = `no room for a copy in ${shownPath(pathBehindLink(path.dirname(copyPath)))} (${code})`;
         return undefined;
       });
       if (copy?.stable && !(await anyExists(companionNames(absPath)))) {
@@ -350,7 +350,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
       // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
       const code = errnoCode(error) ?? '';
       if (!NO_ROOM.has(code)) throw error;
-      return { ok: false, kind: 'busy', reason: `no room for a copy in ${shownPath(path.dirname(snapshotPath))} (${code})` };
+      return { ok: false, kind: 'busy', reason: `no room for a copy in ${shownPath(pathBehindLink(path.dirname(snapshotPath)))} (${code})` };
     }
     if (!copy.stable) return { ok: false, kind: 'busy', reason: copy.reason };
     try {

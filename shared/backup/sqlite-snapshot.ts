@@ -38,7 +38,8 @@
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync } from 'node:fs';
 import path from 'node:path';
 
-import { CAN_CHECK_OPENED_PATHS, FD_LINKS, openDescriptors } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, FD_LINKS, openDescriptors, pathBehindLink } from '../file-access.js';
+import { shownPath } from '../format.js';
 import { fsPath, hasRawBytes } from '../raw-name.js';
 
 import { sqliteDriver, SqliteError } from './sqlite-driver.js';
@@ -304,7 +305,7 @@ const RECOVERY_CODES = new Set(['SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_REC
 function failure(error: unknown, destination: string): SnapshotOutcome {
   if (!(error instanceof SqliteError)) throw error;
   const said = `${error.code}: ${error.message}`;
-  if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${path.dirname(destination)} (${said})` };
+  if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${shownPath(pathBehindLink(path.dirname(destination)))} (${said})` };
   if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
   const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };

@@ -22,6 +22,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { readOwnFile } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
@@ -518,11 +519,14 @@ async function removeJournal(tenantsDir: string, tenant: string): Promise<void> 
   await fs.rm(journalPathFor(tenantsDir, tenant), { force: true });
 }
 
+/** A journal is a few hundred bytes: a larger file under its name is not one. */
+const JOURNAL_MAX_BYTES = 1024 * 1024;
+
 async function readJournal(tenantsDir: string, tenant: string): Promise<Journal | undefined> {
   const journalPath = journalPathFor(tenantsDir, tenant);
   let raw: string;
   try {
-    raw = await fs.readFile(journalPath, 'utf8');
+    raw = (await readOwnFile(journalPath, JOURNAL_MAX_BYTES)).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
