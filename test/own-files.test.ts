@@ -6,7 +6,7 @@
 // `tenants recover acme` (reproduced with the CLI as a second user).
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants as fsConstants, lstatSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { continuationPathFor, loadContinuation } from '../shared/backup/continua
 import { FileSystemError } from '../shared/errors.js';
 import { readOwnFile } from '../shared/file-access.js';
 import { recoverSlot } from '../shared/tenant/slot.js';
+import { lettingWaitingOpensGo } from './helpers/fifo.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -26,22 +27,11 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
-/** Runs `read` with a FIFO at `file`; an open that waited for a writer is let go after 2 s (the test then fails, not hangs). */
+/** Runs `read` with a FIFO at `file`. */
 async function withFifo<T>(file: string, read: () => Promise<T>): Promise<T> {
   spawnSync('mkfifo', [file]);
   expect(lstatSync(file).isFIFO()).toBe(true);
-  const unblock = setTimeout(() => {
-    try {
-      closeSync(openSync(file, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
-    } catch {
-      // No reader waiting.
-    }
-  }, 2_000);
-  try {
-    return await read();
-  } finally {
-    clearTimeout(unblock);
-  }
+  return lettingWaitingOpensGo(file, read);
 }
 
 const refusal = (file: string, what: string) => `${file} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`;

@@ -4,7 +4,7 @@
 // a recovery holding the lock is waited for.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsConstants, lstatSync, mkdirSync, openSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
+import { lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -12,6 +12,7 @@ import { FileSystemError, TenantBusyError } from '../shared/errors.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
 import { LOCK_OPEN_FLAGS } from '../shared/tenant/lock-takeover.js';
+import { lettingWaitingOpensGo } from './helpers/fifo.js';
 import { repoRoot, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -61,21 +62,9 @@ describe('the tenant lock', () => {
       ['a directory', () => mkdirSync(lockPath)],
     ] as const) {
       make();
-      // Were the open to wait for a writer, this one lets it go on after a while (the test then fails, not hangs).
-      const unblock = setTimeout(() => {
-        try {
-          closeSync(openSync(lockPath, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
-        } catch {
-          // No reader waiting.
-        }
-      }, 2_000);
-      try {
-        const refused = await acquireTenantLock(base, 'acme', 'backup').catch((error: unknown) => error);
-        expect(refused).toBeInstanceOf(FileSystemError);
-        expect((refused as Error).message).toBe(`the lock ${lockPath} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
-      } finally {
-        clearTimeout(unblock);
-      }
+      const refused = await lettingWaitingOpensGo(lockPath, () => acquireTenantLock(base, 'acme', 'backup')).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(FileSystemError);
+      expect((refused as Error).message).toBe(`the lock ${lockPath} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
       expect(lstatSync(lockPath).isFile()).toBe(false);
       rmSync(lockPath, { recursive: true });
     }
