@@ -88,7 +88,8 @@ export interface OpenDirectory {
   close(): Maybe<void>;
 }
 
-const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+/** An open to read that never goes through a symlink and never waits for a writer of a FIFO. */
+export const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
 
 export const SYNC_ACCESS: FileAccess = {
@@ -212,34 +213,52 @@ export const FD_LINKS = '/proc/self/fd/';
 export const CAN_CHECK_OPENED_PATHS = existsSync(FD_LINKS);
 
 /**
- * Reads a small file the tool made by its name in a directory another user may write in (the
- * base dir, whose owner is the gateway's service user): never through a symlink, never waiting
- * for a writer of a FIFO, at most `maxBytes` of it. A restore journal left as a FIFO there hung
- * root's every command that sweeps the base dir (`tenants list`) for good. ENOENT is thrown
- * as it is; anything but a regular file under the name, in one line naming it.
+ * Opens a small file the tool made by its name in a directory another user may write in (the
+ * base dir, whose owner is the gateway's service user), who can put anything there under that
+ * name: it is never opened through a symlink nor waited on as a FIFO (a restore journal left
+ * as a FIFO hung root's every command that sweeps the base dir, `tenants list`, for good).
+ * ENOENT is thrown as it is; anything but a regular file, in one line naming it as `shown`.
  */
-export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer> {
-  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
+export async function openOwnFile(file: string, shown: string = shownPath(file)): Promise<{ handle: fs.FileHandle; stat: Stats }> {
+  const handle = await fs.open(file, READ_FLAGS).catch((error: NodeJS.ErrnoException) => {
     // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a socket.
-    if (error.code === 'ELOOP') throw notOwnFileError(file, 'a symlink');
-    if (error.code === 'ENXIO') throw notOwnFileError(file, 'a socket');
+    if (error.code === 'ELOOP') throw notOwnFileError(shown, 'a symlink');
+    if (error.code === 'ENXIO') throw notOwnFileError(shown, 'a socket');
     throw error;
   });
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw notOwnFileError(file, stat.isFIFO() ? 'a FIFO' : stat.isDirectory() ? 'a directory' : 'not a regular file');
-    const buffer = Buffer.alloc(Math.min(maxBytes, Math.max(stat.size, 64 * 1024)));
-    let length = 0;
-    for (let read = -1; read !== 0 && length < buffer.length; length += read) ({ bytesRead: read } = await handle.read(buffer, length, buffer.length - length, length));
-    if (length === buffer.length && length < stat.size) throw new FileSystemError(`${shownPath(file)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
-    return buffer.subarray(0, length);
+    if (!stat.isFile()) throw notOwnFileError(shown, stat.isFIFO() ? 'a FIFO' : stat.isDirectory() ? 'a directory' : 'not a regular file');
+    return { handle, stat };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** The first `maxBytes` bytes of the file open at `handle` (all of it, if shorter). */
+export async function readUpTo(handle: fs.FileHandle, maxBytes: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(maxBytes);
+  let length = 0;
+  for (let read = -1; read !== 0 && length < buffer.length; length += read) ({ bytesRead: read } = await handle.read(buffer, length, buffer.length - length, length));
+  return buffer.subarray(0, length);
+}
+
+/** A small file the tool made by its name (openOwnFile), refused when larger than `maxBytes`. */
+export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer> {
+  const { handle, stat } = await openOwnFile(file);
+  try {
+    const limit = Math.min(maxBytes, Math.max(stat.size, 64 * 1024));
+    const bytes = await readUpTo(handle, limit);
+    if (bytes.length === limit && bytes.length < stat.size) throw new FileSystemError(`${shownPath(file)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
+    return bytes;
   } finally {
     await handle.close();
   }
 }
 
-function notOwnFileError(file: string, what: string): FileSystemError {
-  return new FileSystemError(`${shownPath(file)} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
+function notOwnFileError(shown: string, what: string): FileSystemError {
+  return new FileSystemError(`${shown} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
 }
 
 /**

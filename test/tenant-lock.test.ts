@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { FileSystemError, TenantBusyError } from '../shared/errors.js';
+import { READ_FLAGS } from '../shared/file-access.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
-import { LOCK_OPEN_FLAGS } from '../shared/tenant/lock-takeover.js';
 import { lettingWaitingOpensGo } from './helpers/fifo.js';
 import { repoRoot, tempDir } from './helpers/tree.js';
 
@@ -254,7 +254,7 @@ describe('taking over a stale lock', () => {
       file === lockPath ? Promise.reject(Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' })) : (realOpen as (...a: unknown[]) => unknown)(file, ...rest)) as typeof fs.open);
     try {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(failing).toHaveBeenCalledWith(lockPath, LOCK_OPEN_FLAGS);
+      expect(failing).toHaveBeenCalledWith(lockPath, READ_FLAGS);
     } finally {
       failing.mockRestore();
     }

@@ -25,10 +25,10 @@
 // mid-step, and takers of older versions, which make no claim.
 
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { FileSystemError } from '../errors.js';
+import { openOwnFile, readUpTo } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, type ProcessOwner } from './process-owner.js';
@@ -108,40 +108,28 @@ export interface LockFileState {
   readonly ctimeMs: number;
 }
 
-/**
- * How a lock file is opened to be read: never through a symlink, and without waiting for a
- * writer of a FIFO. The base dir is its owner's (the gateway's service user), who can put
- * either under a lock's name: root's backup read a symlink to /dev/zero until it failed with
- * "unexpected error: Invalid string length", and hung for good on the open of a FIFO.
- */
-export const LOCK_OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 /** A lock's record is a few hundred bytes; no more than this is read of a file under its name. */
 const LOCK_READ_MAX_BYTES = 64 * 1024;
 
-/** The lock at `lockPath`; undefined when there is none. Anything but a regular file there is refused in one line. */
+/**
+ * The lock at `lockPath`; undefined when there is none. The base dir is its owner's (the
+ * gateway's service user), who can put anything under a lock's name: root's backup read a
+ * symlink to /dev/zero until it failed with "unexpected error: Invalid string length", and hung
+ * for good on the open of a FIFO; anything but a regular file is refused in one line (openOwnFile).
+ */
 export async function readLockFile(lockPath: string): Promise<LockFileState | undefined> {
-  const handle = await fs.open(lockPath, LOCK_OPEN_FLAGS).catch((error: NodeJS.ErrnoException) => {
+  const opened = await openOwnFile(lockPath, `the lock ${shownPath(lockPath)}`).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
-    // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a socket.
-    if (error.code === 'ELOOP') throw notALockError(lockPath, 'a symlink');
-    if (error.code === 'ENXIO') throw notALockError(lockPath, 'a socket');
     throw error;
   });
-  if (handle === undefined) return undefined;
+  if (opened === undefined) return undefined;
+  const { handle, stat } = opened;
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw notALockError(lockPath, stat.isFIFO() ? 'a FIFO' : stat.isDirectory() ? 'a directory' : 'not a regular file');
-    const buffer = Buffer.alloc(LOCK_READ_MAX_BYTES);
-    let bytesRead = 0;
-    for (let read = -1; read !== 0 && bytesRead < buffer.length; bytesRead += read) ({ bytesRead: read } = await handle.read(buffer, bytesRead, buffer.length - bytesRead, bytesRead));
-    return { content: buffer.subarray(0, bytesRead).toString('utf8'), ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+    const content = (await readUpTo(handle, LOCK_READ_MAX_BYTES)).toString('utf8');
+    return { content, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
   } finally {
     await handle.close();
   }
-}
-
-function notALockError(lockPath: string, what: string): FileSystemError {
-  return new FileSystemError(`the lock ${shownPath(lockPath)} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
 }
 
 /**

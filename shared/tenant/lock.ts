@@ -18,8 +18,9 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { READ_FLAGS } from '../file-access.js';
 import { hiddenNames } from './hidden-names.js';
-import { createLockFile, freshForMs, isSameFile, LOCK_OPEN_FLAGS, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
+import { createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -182,7 +183,7 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
     beating = true;
     void ours().then(async (still) => {
       if (!still) return clearInterval(heartbeat);
-      const handle = await fs.open(lockPath, LOCK_OPEN_FLAGS);
+      const handle = await fs.open(lockPath, READ_FLAGS);
       try {
         if ((await handle.stat()).ino === ino) await touchWithFileSystemClock(handle);
       } finally {
