@@ -29,20 +29,14 @@ import { backupAt, DAY, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, S3RVER_ACCESS_KEY, startCountingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const decode = (payload: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(payload)) as unknown;
-const context = (): LambdaContext => ({
-  awsRequestId: 'req',
-  functionName: 'f',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn',
-  memoryLimitInMB: '1024',
-  getRemainingTimeInMillis: () => 900_000,
-});
+const context = () => lambdaContext();
 
 const dir = tempDir('openclaw-remote-backups-');
 const base = path.join(dir.path, 'tenants');
