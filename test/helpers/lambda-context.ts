@@ -1,5 +1,5 @@
 // A Lambda context for calling the handlers in-process (functions/lambda-context.ts): made-up
-// fields a test may override, and the time left, fixed or counted down from now.
+// fields a test may override, and the time left, fixed or asked at each look.
 
 import type { LambdaContext } from '../../functions/lambda-context.js';
 
@@ -18,10 +18,4 @@ export function lambdaContext({ remaining = 900_000, ...fields }: Partial<Omit<L
     functionName,
     getRemainingTimeInMillis: typeof remaining === 'number' ? () => remaining : remaining,
   };
-}
-
-/** Time left that runs out `ms` from now, as an invocation's does. */
-export function countdown(ms: number): () => number {
-  const deadline = Date.now() + ms;
-  return () => Math.max(0, deadline - Date.now());
 }
