@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { generateIdentity } from '../shared/age/keys.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
-import { runMain as run } from './helpers/run-main.js';
+import { runMain as run, stubRemoteCaller } from './helpers/run-main.js';
 import { tempDir } from './helpers/tree.js';
 import { lambdaContext } from './helpers/lambda-context.js';
 
@@ -40,10 +40,7 @@ const RESULT = {
 beforeEach(() => {
   lambda.reset();
   sqs.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
 });
 afterEach(() => vi.unstubAllEnvs());
 afterAll(() => {

@@ -22,7 +22,7 @@ import { backupHandler, type HandlerDeps } from '../functions/handlers.js';
 import type { WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
 import { oldCliBackup } from './helpers/old-cli-backup.js';
-import { runMain } from './helpers/run-main.js';
+import { runMain, stubRemoteCaller } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
@@ -74,10 +74,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   lambda.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
 });
 afterEach(() => vi.unstubAllEnvs());
 

@@ -21,6 +21,7 @@ import type { LambdaContext } from '../functions/lambda-context.js';
 import { tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startRegionProxy, startS3Server, type RecordingServer, type S3TestServer } from './helpers/s3-server.js';
 import { lambdaContext } from './helpers/lambda-context.js';
+import { stubRemoteCaller } from './helpers/run-main.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
@@ -68,10 +69,7 @@ const BACKUP_RESULT = {
 beforeEach(() => {
   lambda.reset();
   eventBridge.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
 });
 afterEach(() => vi.unstubAllEnvs());
 afterAll(() => {
