@@ -20,7 +20,9 @@
 
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, statfsSync, type Dirent, type Stats } from 'node:fs';
 
-import { FileSystemError } from './errors.js';
+import { basename, dirname, join } from 'node:path';
+
+import { errnoCode, FileSystemError } from './errors.js';
 import { shownPath } from './format.js';
 import { mountIdOf } from './mounts.js';
 import { decodeRawName, fsPath, hasRawBytes, rawName } from './raw-name.js';
@@ -259,6 +261,85 @@ export async function readOwnFile(file: string, maxBytes: number): Promise<Buffe
 
 function notOwnFileError(shown: string, what: string): FileSystemError {
   return new FileSystemError(`${shown} is ${what}, which this tool never makes: someone else who can write in its directory put it there; remove it, then run the command again`);
+}
+
+/**
+ * A directory the tool just made in a directory another user may write in (the base dir),
+ * held by its descriptor (`pinDirectory`): that user may rename it away and leave a symlink
+ * under its name, and root, going on by the name, would write, chmod, chown or remove
+ * wherever the link leads. Its files are named through `link`, which resolves in the
+ * directory opened whatever its name becomes meanwhile.
+ */
+export interface PinnedDirectory {
+  /** Its path when it was made. */
+  readonly path: string;
+  /** `/proc/self/fd/N`, the directory opened; undefined where procfs cannot be read (nothing is checked then). */
+  readonly link: string | undefined;
+  /** Whether `at` (its own path by default) still leads to the directory held (same device and inode); true where nothing is checked. */
+  isAt(at?: string): Promise<boolean>;
+  /** Where the directory held is now, as procfs names it; undefined once it is removed, or where that cannot be read. */
+  whereNow(): Promise<string | undefined>;
+  /** Closes it, then removes it by its name if that still leads to it (rmdir: only once emptied through `link`, never through a symlink). */
+  closeAndRemove(): Promise<void>;
+  /** Closes it (again: nothing). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the directory just made at `dir` (never through a symlink) and checks through procfs
+ * that the descriptor is the directory at that path; `mode`: also that it is this user's and
+ * empty, with that mode, as mkdir made it. A directory that is not that one is thrown as
+ * `replaced(how)`, the caller's own one-line error, with nothing left open. Where procfs
+ * cannot be read the directory is held unchecked, its files named by its path (callers as
+ * root refuse that before: mustRefuseWithoutProcfs).
+ */
+export async function pinDirectory(dir: string, replaced: (how: string, cause?: unknown) => Error, { mode }: { mode?: number } = {}): Promise<PinnedDirectory> {
+  const handle = await fs.open(dir, DIRECTORY_FLAGS).catch((error: unknown) => {
+    // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
+    if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
+    throw replaced('it is no longer a directory there', error);
+  });
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
+  const link = `${FD_LINKS}${handle.fd}`;
+  if (!CAN_CHECK_OPENED_PATHS) return { path: dir, link: undefined, isAt: async () => true, whereNow: async () => undefined, closeAndRemove: close, close };
+  try {
+    const opened = await fs.readlink(link);
+    if (mode !== undefined) {
+      const [stat, names] = await Promise.all([handle.stat(), fs.readdir(link)]);
+      const self = process.geteuid?.();
+      if (!stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & 0o7777) !== mode || names.length > 0) {
+        throw replaced(`the directory there is not the empty 0${mode.toString(8)} one it made`);
+      }
+    }
+    if (opened !== join(await fs.realpath(dirname(dir)), basename(dir))) throw replaced(`it now leads to ${shownPath(opened)}`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const isAt = async (at = dir): Promise<boolean> => {
+    const [held, named] = await Promise.all([handle.stat(), fs.lstat(at).catch(() => undefined)]);
+    return named !== undefined && named.ino === held.ino && named.dev === held.dev;
+  };
+  return {
+    path: dir,
+    link,
+    isAt,
+    whereNow: async () => {
+      const now = await fs.readlink(link).catch(() => undefined);
+      return now === undefined || now.endsWith(' (deleted)') ? undefined : now;
+    },
+    async closeAndRemove() {
+      const held = await handle.stat().finally(close);
+      const named = await fs.lstat(dir).catch(() => undefined);
+      if (named !== undefined && named.ino === held.ino && named.dev === held.dev) await fs.rmdir(dir).catch(() => undefined);
+    },
+    close,
+  };
 }
 
 /**

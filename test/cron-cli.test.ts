@@ -31,7 +31,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { generateIdentity } from '../shared/age/keys.js';
-import { runMain } from './helpers/run-main.js';
+import { runMain, stubRemoteCaller } from './helpers/run-main.js';
 import { tempDir } from './helpers/tree.js';
 
 const scheduler = mockClient(SchedulerClient);
@@ -54,10 +54,7 @@ const notFound = (what: string) => named('ResourceNotFoundException', `${what} d
 
 beforeEach(() => {
   for (const client of [scheduler, dynamodb, events, lambda]) client.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
   lambda.on(GetFunctionCommand, { FunctionName: 'openclaw-backup-backup' }).resolves({ Configuration: { FunctionArn: FUNCTION_ARN, Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'my-bucket' } } } });
   lambda.on(GetFunctionCommand, { FunctionName: 'openclaw-backup-fanout' }).resolves({ Configuration: { FunctionArn: FANOUT_ARN } });
   events.on(DescribeRuleCommand).rejects(notFound('Rule'));

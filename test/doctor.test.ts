@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cidrContains } from '../shared/control-plane/doctor-network.js';
-import { runMain } from './helpers/run-main.js';
+import { runMain, stubRemoteCaller } from './helpers/run-main.js';
 
 const lambda = mockClient(LambdaClient);
 const efs = mockClient(EFSClient);
@@ -200,10 +200,7 @@ beforeEach(() => {
   network();
   ownership();
   efs.on(DescribeMountTargetSecurityGroupsCommand).resolves({ SecurityGroups: ['sg-mt'] });
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
   for (const role of ['backup', 'restore', 'list']) {
     lambda.on(GetFunctionConfigurationCommand, { FunctionName: `openclaw-backup-${role}` }).resolves(configuration(role));
   }

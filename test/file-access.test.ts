@@ -3,12 +3,12 @@
 // what they produce.
 
 import { spawn } from 'node:child_process';
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, promises, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
-import { CAN_CHECK_OPENED_PATHS, fileAccessFor, isVanished, openAt, openSyncAt, PARALLEL_ACCESS, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
+import { CAN_CHECK_OPENED_PATHS, fileAccessFor, isVanished, openAt, openSyncAt, PARALLEL_ACCESS, pinDirectory, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -122,6 +122,71 @@ describe('a failed open of a name that is not UTF-8', () => {
     for (const failure of failures) {
       expect(failure).toMatchObject({ code: 'ENOENT', path: missing });
       expect((failure as Error).message).toContain(`'${missing}'`);
+    }
+  });
+});
+
+describe.skipIf(!CAN_CHECK_OPENED_PATHS)('a directory just made, held by its descriptor (pinDirectory)', () => {
+  const replaced = (how: string) => new Error(`replaced (${how})`);
+  let made = 0;
+  /** A fresh 0700 directory, as the scratch area and the staging directory are made. */
+  const fresh = () => {
+    const at = path.join(realpathSync(dir.path), 'pinned', `d${++made}`);
+    mkdirSync(at, { recursive: true, mode: 0o700 });
+    chmodSync(at, 0o700);
+    return at;
+  };
+
+  it('names its files through the descriptor, and tells when its name or another leads elsewhere', async () => {
+    const at = fresh();
+    const pinned = await pinDirectory(at, replaced, { mode: 0o700 });
+    try {
+      expect(pinned.link).toMatch(/^\/proc\/self\/fd\/\d+$/);
+      expect(await pinned.isAt()).toBe(true);
+      renameSync(at, `${at}.moved`);
+      symlinkSync(`${at}.moved`, at);
+      writeFileSync(`${pinned.link}/f`, 'x');
+      expect(readFileSync(`${at}.moved/f`, 'utf8')).toBe('x');
+      expect(await pinned.isAt()).toBe(false);
+      expect(await pinned.isAt(`${at}.moved`)).toBe(true);
+      expect(await pinned.whereNow()).toBe(`${at}.moved`);
+    } finally {
+      await pinned.close();
+      await pinned.close();
+    }
+  });
+
+  it('removes itself by its name only while that leads to it', async () => {
+    const kept = fresh();
+    const pinned = await pinDirectory(kept, replaced);
+    renameSync(kept, `${kept}.moved`);
+    mkdirSync(kept);
+    await pinned.closeAndRemove();
+    expect([existsSync(kept), existsSync(`${kept}.moved`)]).toEqual([true, true]);
+    const removed = fresh();
+    await (await pinDirectory(removed, replaced)).closeAndRemove();
+    expect(existsSync(removed)).toBe(false);
+  });
+
+  it.each([
+    ['a symlink in its place', (at: string) => symlinkSync(fresh(), at), 'it is no longer a directory there'],
+    ['nothing in its place', () => undefined, 'it is no longer a directory there'],
+    ['a file in it', (at: string) => (mkdirSync(at, { mode: 0o700 }), writeFileSync(path.join(at, 'planted'), '')), 'the directory there is not the empty 0700 one it made'],
+    ['another mode', (at: string) => (mkdirSync(at), chmodSync(at, 0o755)), 'the directory there is not the empty 0700 one it made'],
+  ])('refuses %s in the caller\'s own words', async (_case, plant, how) => {
+    const at = path.join(realpathSync(dir.path), 'pinned', `planted${++made}`);
+    plant(at);
+    await expect(pinDirectory(at, replaced, { mode: 0o700 })).rejects.toThrow(`replaced (${how})`);
+  });
+
+  it('refuses a descriptor procfs names by another path than the directory made', async () => {
+    // The name swapped between the open and the check: here the parent's real path is made to differ.
+    const at = fresh();
+    const realpath = vi.spyOn(promises, 'realpath').mockResolvedValueOnce('/elsewhere');
+    try {
+      await expect(pinDirectory(at, replaced)).rejects.toThrow(`replaced (it now leads to ${at})`);
+    } finally {
+      realpath.mockRestore();
     }
   });
 });

@@ -35,15 +35,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { completionPublisher } from '../functions/events.js';
 import { backupHandler, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
-import type { LambdaContext } from '../functions/lambda-context.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { formatIdentity, generateIdentity, isAgeFile } from '../shared/age/index.js';
 import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
-import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
+import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
@@ -53,41 +51,11 @@ const eventBridge = mockClient(EventBridgeClient);
 const logger = new Logger({ serviceName: 'openclaw-backup-test' });
 let server: S3TestServer;
 let s3: S3Client;
-let queue: WorkMessage[] = [];
+const queue: WorkMessage[] = [];
 
-const config: FunctionConfig = {
-  tenantsDir: base,
-  backupBucket: 'backups',
-  allowedSourceBuckets: [],
-  eventBus: 'openclaw-backup-events',
-  stackPrefix: 'openclaw-backup',
-  abortMarginMs: 1000,
-  continueMarginMs: 3000,
-};
+const config = continuationConfig(base);
 
-/** Five seconds, of which 50 ms go at every look at the time left (see the header). */
-function budgetContext(requestId: string, budgetMs = 5000): LambdaContext {
-  let looks = 0;
-  return {
-    awsRequestId: requestId,
-    functionName: 'openclaw-backup-backup',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
-    memoryLimitInMB: '1769',
-    getRemainingTimeInMillis: () => Math.max(0, budgetMs - 50 * looks++),
-  };
-}
-
-function deps(): HandlerDeps {
-  return {
-    config,
-    logger,
-    publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
-    continueBackup: async (message) => {
-      queue.push(JSON.parse(encodeWorkMessage(message)) as WorkMessage);
-    },
-  };
-}
+const deps = (): HandlerDeps => queueingDeps(config, logger, queue);
 
 /** Runs queued pieces until the queue is empty; how many ran. */
 async function drainQueue(): Promise<number> {
@@ -148,7 +116,7 @@ afterAll(async () => {
   dir.cleanup();
 });
 beforeEach(() => {
-  queue = [];
+  queue.length = 0;
   eventBridge.reset();
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
   for (const stream of [process.stdout, process.stderr]) vi.spyOn(stream, 'write').mockImplementation(() => true);
@@ -280,7 +248,7 @@ describe('a backup that continues across invocations', () => {
     const record = { messageId: 'm-1', body: encodeWorkMessage(message), eventSource: 'aws:sqs' };
     expect(await handle({ Records: [record] }, budgetContext('req-2', 8000))).toEqual({ batchItemFailures: [] });
     writeFileSync(stateFile, saved);
-    queue = [];
+    queue.length = 0;
     expect(await handle({ Records: [record] }, budgetContext('req-3'))).toEqual({ batchItemFailures: [] });
     await drainQueue();
 
@@ -500,7 +468,7 @@ describe('a backup that continues across invocations', () => {
     expect(queue).toHaveLength(1);
     const { state } = (await loadContinuation(base, 'broken'))!;
     // The next piece is lost (its message, say, or the process was killed again and again).
-    queue = [];
+    queue.length = 0;
 
     const other = await backupHandler(deps())({ tenant: 'broken', to: 's3://backups/broken/two.tar.zst' }, budgetContext('req-2', 900_000));
     expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });

@@ -15,24 +15,17 @@ import { generateIdentity } from '../shared/age/keys.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
 import { listHandler, ScheduledOperationError } from '../functions/handlers.js';
-import type { LambdaContext } from '../functions/lambda-context.js';
 import { allTenantNames, listFunctionPages } from '../functions/list-client.js';
 import type { MetricCounts } from '../functions/metrics.js';
 import { tempDir } from './helpers/tree.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 const sqs = mockClient(SQSClient);
 const lambda = mockClient(LambdaClient);
 const QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/openclaw-backup-work';
 const logger = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'SILENT' });
 const config: FunctionConfig = { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], abortMarginMs: 60_000 };
-const context: LambdaContext = {
-  awsRequestId: 'req-f',
-  functionName: 'openclaw-backup-fanout',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-fanout',
-  memoryLimitInMB: '256',
-  getRemainingTimeInMillis: () => 300_000,
-};
+const context = lambdaContext({ awsRequestId: 'req-f', functionName: 'openclaw-backup-fanout', memoryLimitInMB: '256', remaining: 300_000 });
 /** A Lambda answer's payload (the SDK's blob adapter type, which tests need not build). */
 const payloadOf = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as never;
 const okFor = (input: SendMessageBatchCommandInput) => ({ Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })), Failed: [] });

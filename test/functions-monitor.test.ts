@@ -10,21 +10,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { getFreshnessRecord } from '../shared/control-plane/status-table.js';
-import type { LambdaContext } from '../functions/lambda-context.js';
 import { createMetrics, powertoolsMetrics } from '../functions/metrics.js';
 import { monitorHandler } from '../functions/monitor-handler.js';
 import { fakeStatusTable, tenantRecord, type FakeStatusTable } from './helpers/fake-status-table.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 const TABLE = 'openclaw-backup-status';
 const logger = new Logger({ serviceName: 'openclaw-backup', logLevel: 'SILENT' });
-const context: LambdaContext = {
-  awsRequestId: 'req-m',
-  functionName: 'openclaw-backup-monitor',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-monitor',
-  memoryLimitInMB: '256',
-  getRemainingTimeInMillis: () => 60_000,
-};
+const context = lambdaContext({ awsRequestId: 'req-m', functionName: 'openclaw-backup-monitor', memoryLimitInMB: '256', remaining: 60_000 });
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-06-10T12:00:00Z');
 

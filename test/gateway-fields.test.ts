@@ -22,7 +22,7 @@ import type { LambdaContext } from '../functions/lambda-context.js';
 import { generateIdentity } from '../shared/age/keys.js';
 import { ADDED_FIELDS, FIELD_CHECK_RUN_ID, FIELD_CHECK_TENANT, addedFieldsOf, olderGatewayError, refusedFields } from '../shared/control-plane/gateway-fields.js';
 import { BACKUP_COMMAND_FIELDS, FANOUT_FIELDS, PRUNE_COMMAND_FIELDS, STORAGE_KEYS, errorFromBody } from '../shared/control-plane/protocol.js';
-import { runMain } from './helpers/run-main.js';
+import { runMain, stubRemoteCaller } from './helpers/run-main.js';
 import { tempDir } from './helpers/tree.js';
 
 const scheduler = mockClient(SchedulerClient);
@@ -57,10 +57,7 @@ const addAll = (...flags: string[]) =>
 
 beforeEach(() => {
   for (const client of [scheduler, dynamodb, events, lambda, sqs]) client.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
   const variables = { OPENCLAW_BACKUP_BUCKET: 'my-bucket' };
   for (const role of ['backup', 'fanout', 'prune']) {
     lambda.on(GetFunctionCommand, { FunctionName: `openclaw-backup-${role}` }).resolves({ Configuration: { FunctionArn: ARN(role), Environment: { Variables: variables } } });

@@ -16,11 +16,11 @@ import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { backupReadBudgetMiBps, defaultBackupConcurrency } from '../infra/backup-concurrency.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
 import { TenantNotFoundError, StorageError } from '../shared/errors.js';
-import type { LambdaContext } from '../functions/lambda-context.js';
 import { createMetrics, powertoolsMetrics } from '../functions/metrics.js';
 import { monitorHandler } from '../functions/monitor-handler.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { fakeStatusTable } from './helpers/fake-status-table.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 afterAll(removeTestOutdirs);
 afterEach(() => vi.restoreAllMocks());
@@ -314,14 +314,7 @@ describe('alarms that reach someone', () => {
     });
   }
 
-  const context: LambdaContext = {
-    awsRequestId: 'r',
-    functionName: 'f',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:f',
-    memoryLimitInMB: '256',
-    getRemainingTimeInMillis: () => 600_000,
-  };
+  const context = lambdaContext({ awsRequestId: 'r', functionName: 'f', memoryLimitInMB: '256', remaining: 600_000 });
   function captureEmf(): Record<string, unknown>[] {
     const documents: Record<string, unknown>[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {

@@ -33,7 +33,7 @@ import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-ac
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS, liveState, liveTranscriptLine } from './helpers/live-writer.js';
-import { column, openDatabase, value, type SqliteConnection } from './helpers/sqlite.js';
+import { column, openDatabase, readDatabase, value, type SqliteConnection } from './helpers/sqlite.js';
 import { describeTree, listedDirectory, repoRoot, tempDir } from './helpers/tree.js';
 
 /**
@@ -143,16 +143,6 @@ async function restore(): Promise<string> {
 async function backupAndRestore(sqlite?: SqliteOptions): Promise<{ backup: BackupResult; restored: string }> {
   const result = await backup(sqlite);
   return { backup: result, restored: await restore() };
-}
-
-/** The rows of table t in the database at `file`, opened read-only. */
-function rowsOf(file: string): unknown {
-  const db = openDatabase(file, { readOnly: true });
-  try {
-    return value(db, 'SELECT count(*) FROM t');
-  } finally {
-    db.close();
-  }
 }
 
 /**
@@ -391,12 +381,7 @@ describe('the cross-host path: databases whose writers may be on another host (t
         seen.push(`${before}..${last}..${after}`);
         // The idle sample databases went the same way: snapshots of private copies, intact.
         for (const idle of ['memory/agent-0.sqlite', 'memory/agent-1.sqlite']) {
-          const db = openDatabase(path.join(restored, idle), { readOnly: true });
-          try {
-            expect(value(db, 'SELECT count(*) FROM memories')).toBe(300);
-          } finally {
-            db.close();
-          }
+          expect(readDatabase(path.join(restored, idle), 'SELECT count(*) FROM memories')).toEqual({ integrity: 'ok', values: [300] });
         }
       }
     } finally {
@@ -420,7 +405,7 @@ describe('the cross-host path: databases whose writers may be on another host (t
 
       const crossHost = await backupAndRestore({ writers: 'cross-host' });
       expect(crossHost.backup.warnings).toEqual([]);
-      expect(rowsOf(path.join(crossHost.restored, 'memory', 'open.sqlite'))).toBe(500);
+      expect(readDatabase(path.join(crossHost.restored, 'memory', 'open.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [500] });
       // For the record: a live reader on this host follows the stale index.
       const sameHost = await backupAndRestore({ writers: 'same-host' });
       const stale = openDatabase(path.join(sameHost.restored, 'memory', 'open.sqlite'), { readOnly: true });
@@ -471,13 +456,7 @@ describe('the cross-host path: databases whose writers may be on another host (t
     }
     const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host' });
     expect(result.warnings).toEqual([]);
-    const copy = openDatabase(path.join(restored, 'memory', 'holed.sqlite'), { readOnly: true });
-    try {
-      expect(value(copy, 'SELECT count(*) FROM t')).toBe(105);
-      expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
-    } finally {
-      copy.close();
-    }
+    expect(readDatabase(path.join(restored, 'memory', 'holed.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [105] });
   });
 
   it('leaves a hole in the copy of a sparse 256 MiB hot -journal (a hole after its records) instead of writing its zeros', async () => {
@@ -512,14 +491,7 @@ describe('the cross-host path: databases whose writers may be on another host (t
     }
     const { backup: result, restored } = await backupAndRestore();
     expect(result.warnings).toEqual([]);
-    const copy = openDatabase(path.join(restored, 'memory', 'holed.sqlite'), { readOnly: true });
-    try {
-      expect(value(copy, 'SELECT count(*) FROM t WHERE n = 1')).toBe(100);
-      expect(value(copy, 'SELECT count(*) FROM t')).toBe(100);
-      expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
-    } finally {
-      copy.close();
-    }
+    expect(readDatabase(path.join(restored, 'memory', 'holed.sqlite'), 'SELECT count(*) FROM t WHERE n = 1', 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [100, 100] });
   });
 
   it('fails the backup, storing nothing, when every copy changes under it; archives it raw with a warning on request', async () => {
@@ -615,12 +587,7 @@ describe('SQLite databases', () => {
       expect(commits).toBeGreaterThan(1);
       expect(result.warnings).toEqual([]);
       expect(readdirSync(path.join(tenantDir, 'memory'))).toEqual(['idle.sqlite']);
-      const copy = openDatabase(path.join(restored, 'memory', 'idle.sqlite'), { readOnly: true });
-      try {
-        expect(value(copy, 'SELECT count(*) FROM t')).toBe(commits);
-      } finally {
-        copy.close();
-      }
+      expect(readDatabase(path.join(restored, 'memory', 'idle.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [commits] });
     } finally {
       spools.afterRead = undefined;
     }
@@ -651,7 +618,7 @@ describe('SQLite databases', () => {
       // Closed again as its last connection would: nothing to checkpoint, the file untouched.
       expect(readFileSync(file).equals(closed!.content)).toBe(true);
       expect(lstatSync(file).mtimeMs).toBe(closed!.mtimeMs);
-      expect(rowsOf(path.join(restored, 'memory', 'live.sqlite'))).toBe(100);
+      expect(readDatabase(path.join(restored, 'memory', 'live.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [100] });
     } finally {
       snapshots.beforeOpen = undefined;
       if (open) writer.close();
@@ -685,7 +652,7 @@ describe('SQLite databases', () => {
       expect(readFileSync(file).equals(closed!)).toBe(true); // not rolled back with another database's pages
       expect(readFileSync(`${file}-journal`).equals(readFileSync(`${other}-journal`))).toBe(true);
       expect(result.warnings).toEqual([]);
-      expect(rowsOf(path.join(restored, 'memory', 'live.sqlite'))).toBe(100);
+      expect(readDatabase(path.join(restored, 'memory', 'live.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [100] });
     } finally {
       snapshots.beforeOpen = undefined;
       drivers.beforeReadWriteOpen = undefined;
@@ -713,7 +680,7 @@ describe('SQLite databases', () => {
     expect(result.warnings).toEqual([]);
     expect(describeTree(tenantDir)).toEqual(before);
     expect(readdirSync(path.join(restored, 'memory'))).toEqual(['crashed.sqlite']);
-    expect(rowsOf(path.join(restored, 'memory', 'crashed.sqlite'))).toBe(100);
+    expect(readDatabase(path.join(restored, 'memory', 'crashed.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [100] });
   });
 
   it.each(['same-host', 'cross-host'] as const)('snapshots a database whose uncommitted-to-the-main-file transactions are only in its WAL (%s)', async (writers) => {
@@ -729,13 +696,7 @@ describe('SQLite databases', () => {
       expect(backup.warnings).toEqual([]);
       expect(backup.skipped.map((note) => note.path).sort()).toEqual(['memory/open.sqlite-shm', 'memory/open.sqlite-wal']);
       expect(readdirSync(path.join(restored, 'memory'))).toEqual(['open.sqlite']);
-      const copy = openDatabase(path.join(restored, 'memory', 'open.sqlite'), { readOnly: true });
-      try {
-        expect(value(copy, 'SELECT count(*) FROM t')).toBe(500);
-        expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
-      } finally {
-        copy.close();
-      }
+      expect(readDatabase(path.join(restored, 'memory', 'open.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [500] });
       // The live database was only read.
       expect(readFileSync(`${file}-wal`).equals(walBefore)).toBe(true);
       expect(value(db, 'PRAGMA journal_mode')).toBe('wal');
@@ -783,13 +744,8 @@ describe('SQLite databases', () => {
       // Failed: 'no consistent copy of the SQLite database memory/swapped.sqlite: the file was replaced while it was copied'.
       const { backup: result, restored } = await backupAndRestore();
       expect(result.warnings).toEqual([]);
-      const check = openDatabase(path.join(restored, 'memory', 'swapped.sqlite'), { readOnly: true });
-      try {
-        expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
-        expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('20 210'); // the version snapshotted
-      } finally {
-        check.close();
-      }
+      // The version snapshotted.
+      expect(readDatabase(path.join(restored, 'memory', 'swapped.sqlite'), 'SELECT count(*) || \' \' || sum(n) FROM t')).toEqual({ integrity: 'ok', values: ['20 210'] });
     } finally {
       snapshots.afterSnapshot = undefined;
       db.close();
@@ -808,13 +764,7 @@ describe('SQLite databases', () => {
     expect(result.skipped).toContainEqual({ path: 'memory/crashed.sqlite-journal', reason: expect.stringMatching(/^SQLite companion of memory\/crashed\.sqlite/) });
     expect(describeTree(tenantDir)).toEqual(live); // the live files are left to the next writer to roll back
     expect(readdirSync(path.join(restored, 'memory')).sort()).toEqual(['agent-0.sqlite', 'agent-1.sqlite', 'crashed.sqlite']);
-    const check = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
-    try {
-      expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
-      expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100');
-    } finally {
-      check.close();
-    }
+    expect(readDatabase(path.join(restored, 'memory', 'crashed.sqlite'), 'SELECT count(*) || \' \' || sum(n) FROM t')).toEqual({ integrity: 'ok', values: ['100 100'] });
   });
 
   it.each([
@@ -834,13 +784,8 @@ describe('SQLite databases', () => {
     expect(readFileSync(superJournal)).toEqual(kept); // the copy's rollback deleted it
     expect(describeTree(tenantDir)).toEqual(live);
     expect(result.warnings).toEqual([]);
-    const check = openDatabase(path.join(restored, 'memory', 'crashed.sqlite'), { readOnly: true });
-    try {
-      expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
-      expect(value(check, 'SELECT count(*) || \' \' || sum(n) FROM t')).toBe('100 100'); // rolled back
-    } finally {
-      check.close();
-    }
+    // Rolled back.
+    expect(readDatabase(path.join(restored, 'memory', 'crashed.sqlite'), 'SELECT count(*) || \' \' || sum(n) FROM t')).toEqual({ integrity: 'ok', values: ['100 100'] });
   });
 
   it.each(['-shm', '-wal'] as const)('never writes through a %s hard-linked to a file outside the tenant (another tenant\'s database): snapshotted from a private copy', async (suffix) => {
@@ -864,12 +809,7 @@ describe('SQLite databases', () => {
     const { backup: result, restored } = await backupAndRestore();
     expect(readFileSync(victim).equals(kept)).toBe(true);
     expect(result.warnings).toEqual([]);
-    const copy = openDatabase(path.join(restored, 'memory', 'linked.sqlite'), { readOnly: true });
-    try {
-      expect(value(copy, 'SELECT n FROM t')).toBe(7);
-    } finally {
-      copy.close();
-    }
+    expect(readDatabase(path.join(restored, 'memory', 'linked.sqlite'), 'SELECT n FROM t')).toEqual({ integrity: 'ok', values: [7] });
   });
 
   it('never writes through a hard-linked -shm beside a rollback-mode database whose header the tenant switches to WAL before SQLite opens it', async () => {
@@ -979,13 +919,7 @@ describe('SQLite databases', () => {
       expect(result.skipped.map((s) => s.path).filter((p) => p !== 'pty').sort()).toEqual(['caf\udce9/memory.sqlite-shm', 'caf\udce9/memory.sqlite-wal']);
       const copy = path.join(dir.path, 'restored-copy.sqlite');
       writeFileSync(copy, readFileSync(Buffer.concat([Buffer.from(`${restored}/caf`), Buffer.of(0xe9), Buffer.from('/memory.sqlite')])));
-      const check = openDatabase(copy, { readOnly: true });
-      try {
-        expect(value(check, 'PRAGMA integrity_check')).toBe('ok');
-        expect(value(check, 'SELECT count(*) FROM t')).toBe(50);
-      } finally {
-        check.close();
-      }
+      expect(readDatabase(copy, 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [50] });
     } finally {
       db.close();
       closeSync(dirFd);

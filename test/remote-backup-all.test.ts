@@ -15,8 +15,9 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { generateIdentity } from '../shared/age/keys.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
-import { runMain as run } from './helpers/run-main.js';
+import { runMain as run, stubRemoteCaller } from './helpers/run-main.js';
 import { tempDir } from './helpers/tree.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 const lambda = mockClient(LambdaClient);
 const sqs = mockClient(SQSClient);
@@ -39,10 +40,7 @@ const RESULT = {
 beforeEach(() => {
   lambda.reset();
   sqs.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
 });
 afterEach(() => vi.unstubAllEnvs());
 afterAll(() => {
@@ -126,14 +124,7 @@ describe('tenants backup --all on a gateway', () => {
     });
     sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({ Successful: input.Entries!.map((entry) => ({ Id: entry.Id!, MessageId: 'm', MD5OfMessageBody: '' })) }));
     lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
-      const answer = await handle(JSON.parse(new TextDecoder().decode(input.Payload)), {
-        awsRequestId: 'req-real',
-        functionName: 'openclaw-backup-fanout',
-        functionVersion: '$LATEST',
-        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-fanout',
-        memoryLimitInMB: '256',
-        getRemainingTimeInMillis: () => 300_000,
-      });
+      const answer = await handle(JSON.parse(new TextDecoder().decode(input.Payload)), lambdaContext({ awsRequestId: 'req-real', functionName: 'openclaw-backup-fanout', memoryLimitInMB: '256', remaining: 300_000 }));
       return { StatusCode: 200, Payload: encode(answer) };
     });
     const result = await backupAll();

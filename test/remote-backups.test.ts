@@ -26,23 +26,17 @@ import type { LambdaContext } from '../functions/lambda-context.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { cronTargetInput, parseScheduledCommand } from '../shared/schedule/cron-command.js';
 import { backupAt, DAY, makeTenants } from './helpers/backups.js';
-import { runMain } from './helpers/run-main.js';
+import { runMain, stubRemoteCaller } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, S3RVER_ACCESS_KEY, startCountingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const decode = (payload: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(payload)) as unknown;
-const context = (): LambdaContext => ({
-  awsRequestId: 'req',
-  functionName: 'f',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn',
-  memoryLimitInMB: '1024',
-  getRemainingTimeInMillis: () => 900_000,
-});
+const context = () => lambdaContext();
 
 const dir = tempDir('openclaw-remote-backups-');
 const base = path.join(dir.path, 'tenants');
@@ -66,10 +60,7 @@ beforeEach(() => {
   lambda.reset();
   eventBridge.reset();
   invoked.length = 0;
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
   const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
   config = { tenantsDir: base, backupBucket: 'backups', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], abortMarginMs: 1000, eventBus: 'bus' };
   const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger);

@@ -18,13 +18,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { completionPublisher } from '../functions/events.js';
 import { backupHandler, type HandlerDeps } from '../functions/handlers.js';
-import type { LambdaContext } from '../functions/lambda-context.js';
-import type { FunctionConfig } from '../shared/control-plane/function-config.js';
-import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
+import type { WorkMessage } from '../shared/control-plane/work-queue.js';
+import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
 import { oldCliBackup } from './helpers/old-cli-backup.js';
-import { runMain } from './helpers/run-main.js';
+import { runMain, stubRemoteCaller } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
@@ -36,37 +34,9 @@ const logger = new Logger({ serviceName: 'openclaw-backup-test' });
 let server: S3TestServer;
 const queue: WorkMessage[] = [];
 
-const config: FunctionConfig = {
-  tenantsDir: base,
-  backupBucket: 'backups',
-  allowedSourceBuckets: [],
-  eventBus: 'openclaw-backup-events',
-  stackPrefix: 'openclaw-backup',
-  abortMarginMs: 1000,
-  continueMarginMs: 3000,
-};
+const config = continuationConfig(base);
 
-const deps = (): HandlerDeps => ({
-  config,
-  logger,
-  publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
-  continueBackup: async (message) => {
-    queue.push(JSON.parse(encodeWorkMessage(message)) as WorkMessage);
-  },
-});
-
-/** Five seconds, of which 50 ms go at every look at the time left: a piece archives ~20 entries. */
-function budgetContext(requestId: string): LambdaContext {
-  let looks = 0;
-  return {
-    awsRequestId: requestId,
-    functionName: 'openclaw-backup-backup',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
-    memoryLimitInMB: '1769',
-    getRemainingTimeInMillis: () => Math.max(0, 5000 - 50 * looks++),
-  };
-}
+const deps = (): HandlerDeps => queueingDeps(config, logger, queue);
 
 const LOCATION = 's3://backups/acme/2026-06-03.tar.zst';
 let answer: Record<string, unknown>;
@@ -104,10 +74,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   lambda.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
 });
 afterEach(() => vi.unstubAllEnvs());
 

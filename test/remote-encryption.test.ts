@@ -37,6 +37,7 @@ import { localOperations, type TenantOperations } from '../shared/operations.js'
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 const exec = promisify(execFile);
 const lambda = mockClient(LambdaClient);
@@ -56,14 +57,7 @@ const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
 let server: S3TestServer;
 let config: FunctionConfig;
 
-const context = (): LambdaContext => ({
-  awsRequestId: 'req',
-  functionName: 'f',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn',
-  memoryLimitInMB: '1024',
-  getRemainingTimeInMillis: () => 900_000,
-});
+const context = () => lambdaContext();
 
 async function download(url: string, file: string): Promise<void> {
   await exec('/usr/bin/aws', ['s3', 'cp', '--endpoint-url', server.endpoint, url, file], {

@@ -20,6 +20,8 @@ import { backupHandler, listHandler, restoreHandler } from '../functions/handler
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startRegionProxy, startS3Server, type RecordingServer, type S3TestServer } from './helpers/s3-server.js';
+import { lambdaContext } from './helpers/lambda-context.js';
+import { stubRemoteCaller } from './helpers/run-main.js';
 
 const lambda = mockClient(LambdaClient);
 const eventBridge = mockClient(EventBridgeClient);
@@ -67,10 +69,7 @@ const BACKUP_RESULT = {
 beforeEach(() => {
   lambda.reset();
   eventBridge.reset();
-  vi.stubEnv('OPENCLAW_STACK', '');
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+  stubRemoteCaller();
 });
 afterEach(() => vi.unstubAllEnvs());
 afterAll(() => {
@@ -389,14 +388,7 @@ describe('remote and local runs of the same command', () => {
   let server: S3TestServer;
   /** s3rver behind a proxy that, like B2, Wasabi or a MinIO with a region, takes only requests signed for eu-central-1. */
   let regional: RecordingServer;
-  const context = (): LambdaContext => ({
-    awsRequestId: 'req',
-    functionName: 'f',
-    functionVersion: '1',
-    invokedFunctionArn: 'arn',
-    memoryLimitInMB: '1024',
-    getRemainingTimeInMillis: () => 900_000,
-  });
+  const context = () => lambdaContext();
 
   beforeAll(async () => {
     createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10 });

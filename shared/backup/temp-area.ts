@@ -21,13 +21,13 @@
 //   /proc/self/fd/N path to the directory's path itself (sqlite-snapshot.ts) and opens that.
 //   Without procfs, as root: refused (nothing could tell a swap), else by its path.
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError } from '../errors.js';
-import { CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, mustRefuseWithoutProcfs, pinDirectory, type PinnedDirectory } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { removeTree } from '../tenant/remove-tree.js';
@@ -131,58 +131,36 @@ export class TempArea {
   }
 }
 
-/** The area in the base dir held by a descriptor (see the top of the file). */
+/** The area in the base dir held by a descriptor (see the top of the file; file-access.ts pinDirectory). */
 class PinnedArea {
-  private constructor(
-    /** Its path when it was made. */
-    private readonly named: string,
-    private readonly handle: fs.FileHandle,
-    /** `/proc/self/fd/N`: the directory opened, whatever its name. */
-    readonly root: string,
-  ) {}
+  /** `/proc/self/fd/N`: the directory opened, whatever its name (made only where procfs is mounted). */
+  readonly root: string;
+
+  private constructor(private readonly pinned: PinnedDirectory) {
+    this.root = pinned.link ?? pinned.path;
+  }
 
   /** Opens the directory just made at `dir`; throws unless it is that one: this user's, 0700, empty, at that path. */
   static async open(dir: string): Promise<PinnedArea> {
-    const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW).catch((error: unknown) => {
-      // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
-      if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
-      throw replacedError(dir, 'it is no longer a directory there', error);
-    });
-    const area = new PinnedArea(dir, handle, `${FD_LINKS}${handle.fd}`);
-    try {
-      const [stat, opened, names, parent] = await Promise.all([handle.stat(), fs.readlink(area.root), fs.readdir(area.root), fs.realpath(path.dirname(dir))]);
-      const self = process.geteuid?.();
-      if (!stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & 0o7777) !== 0o700 || names.length > 0) {
-        throw replacedError(dir, 'the directory there is not the empty 0700 one it made');
-      }
-      if (opened !== path.join(parent, path.basename(dir))) throw replacedError(dir, `it now leads to ${shownPath(opened)}`);
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
-    return area;
+    return new PinnedArea(await pinDirectory(dir, (how, cause) => replacedError(dir, how, cause), { mode: 0o700 }));
   }
 
   /** Throws unless the area's path still leads to it (SQLite opens its files by that path). */
   async assertStillNamed(): Promise<void> {
-    const [held, named] = await Promise.all([this.handle.stat(), fs.lstat(this.named).catch(() => undefined)]);
-    if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
-      throw new FileSystemError(`the backup's scratch directory ${shownPath(this.named)} was moved or replaced by someone else while the backup ran: back up again, and check who else writes in the base dir`);
+    if (!(await this.pinned.isAt())) {
+      throw new FileSystemError(`the backup's scratch directory ${shownPath(this.pinned.path)} was moved or replaced by someone else while the backup ran: back up again, and check who else writes in the base dir`);
     }
   }
 
   /** Removes everything in the area through its descriptor, then the area by its name if that still leads to it. */
   async remove(): Promise<void> {
-    let held;
     try {
-      held = await this.handle.stat();
       for (const name of await fs.readdir(this.root)) await removeTree(`${this.root}/${name}`);
-    } finally {
-      await this.handle.close();
+    } catch (error) {
+      await this.pinned.close();
+      throw error;
     }
-    const named = await fs.lstat(this.named).catch(() => undefined);
-    // rmdir removes only an empty directory and never follows a symlink: at worst it fails.
-    if (named !== undefined && named.ino === held.ino && named.dev === held.dev) await fs.rmdir(this.named).catch(() => undefined);
+    await this.pinned.closeAndRemove();
   }
 }
 

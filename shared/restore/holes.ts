@@ -77,6 +77,29 @@ export class HolePlanner {
   }
 }
 
+/**
+ * A restored file whose pieces a HolePlanner plans as they come, into `writes`, which take the
+ * data from `bytes`, the piece being planned (the synchronous writer and the writer threads'
+ * sinks: the network writer awaits its writes instead).
+ */
+export abstract class PlannedFile {
+  protected readonly holes = new HolePlanner();
+  /** The piece being planned (a view of the current chunk). */
+  protected bytes: Buffer | undefined;
+  protected abstract readonly writes: HoleWrites;
+
+  get size(): number {
+    return this.holes.size;
+  }
+
+  write(bytes: Buffer): undefined {
+    this.bytes = bytes;
+    this.holes.plan(bytes, this.writes);
+    this.bytes = undefined;
+    return undefined;
+  }
+}
+
 function isZero(bytes: Uint8Array, from: number, to: number): boolean {
   if (bytes[from] !== 0 || bytes[to - 1] !== 0) return false;
   return Buffer.compare(bytes.subarray(from, to), ZEROS.subarray(0, to - from)) === 0;

@@ -10,11 +10,9 @@ import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { slotState } from '../tenant/slot.js';
 import { summarizeTenant } from '../tenant/tenants.js';
-import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
-import type { ExtractProgress } from './extract.js';
-import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
-import type { AgeIdentity } from '../age/keys.js';
-import type { AgeCliRoute } from '../archive/encrypted-archive.js';
+import type { StoreEndpoint } from '../storage/types.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import type { RestoreRequest } from './restore.js';
 import { archiveCounts, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts } from './read-archive.js';
 import { shownPath } from '../format.js';
 
@@ -51,19 +49,8 @@ export interface RestorePlan extends ArchiveCounts {
   readonly decrypted?: true;
 }
 
-export async function planRestore(request: {
-  readonly tenantsDir: string;
-  readonly location: ArchiveLocation;
-  readonly as?: string;
-  readonly force?: boolean;
-  readonly limits?: ExtractLimits;
-  readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
-  /** Identities to decrypt an age-encrypted archive with (`--identity`). */
-  readonly identities?: readonly AgeIdentity[];
-  /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts AgeCliRoute). @default 'pipe' */
-  readonly ageCli?: AgeCliRoute;
-}): Promise<RestorePlan> {
+/** The dry run of `restoreTenant`: what it would restore, from the same request. */
+export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | 'location' | 'as' | 'force' | 'limits' | 'signal' | 'onProgress' | 'identities' | 'ageCli'>): Promise<RestorePlan> {
   const { tenantsDir, location } = request;
   if (request.as !== undefined) assertTenantName(request.as, '--as name');
   const read = await readTenantArchive(location, {

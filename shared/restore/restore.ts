@@ -27,7 +27,7 @@ import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
-import { assertRemovalsCanBeTold, type FileAccess } from '../file-access.js';
+import { assertRemovalsCanBeTold, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 export interface RestoreRequest {
@@ -108,7 +108,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 
   let lock: TenantLock | undefined;
   let staging: StagingArea | undefined;
-  let pinned: PinnedDir | undefined;
+  let pinned: PinnedStaging | undefined;
   let recovered: RecoveryAction = 'none';
   /** What recovering the slot left and said so (a leftover it could not remove). */
   const recoveryNotices: string[] = [];
@@ -172,7 +172,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
         // the tenant it replaces is root's (no chown then), and that user could swap the
         // staging directory all the same.
         if (owner === undefined && self?.uid !== 0) return staging.dir;
-        pinned = await pinDirectory(staging.dir);
+        pinned = await pinStaging(staging.dir);
         return pinned.root;
       },
     }).catch(async (error: unknown) => {
@@ -229,7 +229,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     }
     throw error;
   } finally {
-    await (pinned as PinnedDir | undefined)?.close();
+    await (pinned as PinnedStaging | undefined)?.close();
     const leftover = staging as StagingArea | undefined;
     if (leftover !== undefined) await leftover.discard().catch(() => undefined);
     await (lock as TenantLock | undefined)?.release();
@@ -259,9 +259,9 @@ async function giveCreatedBaseDir(tenantsDir: string, owner: Owner): Promise<voi
   }
 }
 
-/** A directory reached through its descriptor (`pinDirectory`). */
-interface PinnedDir {
-  /** The path to write under: `/proc/self/fd/N`, or the directory's own path without procfs. */
+/** The staging directory reached through its descriptor (`pinStaging`). */
+interface PinnedStaging {
+  /** The path to write under: `/proc/self/fd/N/`, or the directory's own path without procfs. */
   readonly root: string;
   /** Gives an errno error met under `root` the directory's own path, to be shown. */
   unpinErrorPath(error: unknown): void;
@@ -285,55 +285,32 @@ interface PinnedDir {
  * root-only directory named like one in the archive was made 0777 and the owner's, and new
  * files were created in it). Through `/proc/self/fd/N` every path resolves in the directory
  * opened here, whatever its name becomes meanwhile (the worker threads share the descriptor).
- * The directory opened must be the one just made (its path read back from procfs), else the
+ * The directory opened must be the one just made (file-access.ts pinDirectory), else the
  * restore stops there. Without procfs, the path as before.
  */
-async function pinDirectory(dir: string): Promise<PinnedDir> {
-  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW).catch((error: unknown) => {
-    // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
-    if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
-    throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (it is no longer a directory there): restore again, and check who else writes in the base dir`, { cause: error });
-  });
-  // The final slash makes even an lchown of the tenant's own directory follow the magic link.
-  const root = `/proc/self/fd/${handle.fd}/`;
-  let opened: string;
-  try {
-    opened = await fs.readlink(root.slice(0, -1));
-  } catch {
-    return { root: dir, unpinErrorPath: () => undefined, assertStillNamed: async () => undefined, assertMovedIn: async () => undefined, close: () => handle.close() };
-  }
-  const expected = path.join(await fs.realpath(path.dirname(dir)), path.basename(dir));
-  if (opened !== expected) {
-    await handle.close();
-    throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (it now leads to ${shownPath(opened)}): restore again, and check who else writes in the base dir`);
-  }
-  let closed = false;
+async function pinStaging(dir: string): Promise<PinnedStaging> {
+  const pinned = await pinDirectory(dir, (how, cause) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause }));
+  const { link } = pinned;
   return {
-    root,
+    // The final slash makes even an lchown of the tenant's own directory follow the magic link.
+    root: link === undefined ? dir : `${link}/`,
     unpinErrorPath(error) {
-      const errno = error as NodeJS.ErrnoException;
-      if (typeof errno?.path === 'string' && `${errno.path}/`.startsWith(root)) errno.path = path.join(dir, errno.path.slice(root.length));
+      if (link !== undefined) namedBy(error, link, dir);
     },
     async assertStillNamed() {
-      const [held, named] = await Promise.all([handle.stat(), fs.lstat(dir).catch(() => undefined)]);
-      if (named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
+      if (!(await pinned.isAt())) {
         throw new FileSystemError(`the restore's staging directory ${shownPath(dir)} was moved or replaced by someone else while the restore ran: nothing was moved into the slot; check who else writes in the base dir`);
       }
     },
     async assertMovedIn(slot) {
-      const [held, named] = await Promise.all([handle.stat(), fs.lstat(slot).catch(() => undefined)]);
-      if (named !== undefined && named.ino === held.ino && named.dev === held.dev) return;
-      const now = await fs.readlink(root.slice(0, -1)).catch(() => undefined);
-      const where = now === undefined || now.endsWith(' (deleted)') ? 'no longer there' : `now at ${shownPath(now)}`;
+      if (await pinned.isAt(slot)) return;
+      const now = await pinned.whereNow();
+      const where = now === undefined ? 'no longer there' : `now at ${shownPath(now)}`;
       throw new FileSystemError(
         `the restore's staging directory ${shownPath(dir)} was replaced by someone else just before it was moved into the slot: ${shownPath(slot)} holds what they put there, not the restored tenant (${where}); check who else writes in the base dir, then restore again`,
       );
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await handle.close();
-    },
+    close: () => pinned.close(),
   };
 }
 

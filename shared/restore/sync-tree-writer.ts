@@ -6,7 +6,7 @@ import * as fsSync from 'node:fs';
 import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
 import { fsPath } from '../raw-name.js';
-import { HolePlanner, type HoleWrites } from './holes.js';
+import { PlannedFile, type HoleWrites } from './holes.js';
 import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 export class SyncTreeWriter implements TreeWriter {
@@ -65,28 +65,16 @@ export class SyncTreeWriter implements TreeWriter {
 }
 
 /** Writes at the offsets a HolePlanner gives: long runs of zeros stay holes (holes.ts). */
-class SyncFileSink implements FileSink {
+class SyncFileSink extends PlannedFile implements FileSink {
   private fd: number | undefined;
-  private readonly holes = new HolePlanner();
-  private bytes: Buffer | undefined;
-  private readonly writes: HoleWrites = {
+  protected readonly writes: HoleWrites = {
     data: (from, length, position) => writeFully(this.fd!, this.bytes!, from, length, position),
     zeros: (length, position) => writeFully(this.fd!, Buffer.alloc(length), 0, length, position),
   };
 
   constructor(fd: number, private readonly mode: number, private readonly mtime: Date, private readonly owner: Owner | undefined) {
+    super();
     this.fd = fd;
-  }
-
-  get size(): number {
-    return this.holes.size;
-  }
-
-  write(bytes: Buffer): undefined {
-    this.bytes = bytes;
-    this.holes.plan(bytes, this.writes);
-    this.bytes = undefined;
-    return undefined;
   }
 
   finish(): undefined {

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 
 import { cpuBudget } from '../cpu-budget.js';
 import { fsPath } from '../raw-name.js';
-import { HolePlanner, type HoleWrites } from './holes.js';
+import { PlannedFile, type HoleWrites } from './holes.js';
 import { SyncTreeWriter } from './sync-tree-writer.js';
 import { umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 import { WRITER_THREAD_SOURCE, type WorkerBatch, type WorkerOp, type WorkerReply } from './writer-thread.js';
@@ -222,11 +222,8 @@ export class WorkerTreeWriter implements TreeWriter {
 }
 
 /** Plans its writes here (long runs of zeros stay holes: holes.ts); its lane makes them. */
-class WorkerFileSink implements FileSink {
-  private readonly holes = new HolePlanner();
-  /** The bytes being planned (a view of the current chunk). */
-  private bytes: Buffer | undefined;
-  private readonly writes: HoleWrites = {
+class WorkerFileSink extends PlannedFile implements FileSink {
+  protected readonly writes: HoleWrites = {
     // Only content that is written makes the chunk go to the threads.
     data: (from, length, position) => this.writer.queue(this.lane, 'write', this.writer.offsetOf(this.bytes!) + from, length, position),
     zeros: (length, position) => this.writer.queue(this.lane, 'zeros', length, position),
@@ -238,17 +235,8 @@ class WorkerFileSink implements FileSink {
     private readonly mode: number,
     private readonly mtime: Date,
     private readonly owner: Owner | undefined,
-  ) {}
-
-  get size(): number {
-    return this.holes.size;
-  }
-
-  write(bytes: Buffer): undefined {
-    this.bytes = bytes;
-    this.holes.plan(bytes, this.writes);
-    this.bytes = undefined;
-    return undefined;
+  ) {
+    super();
   }
 
   finish(): undefined {

@@ -17,3 +17,15 @@ export async function runMain(args: string[]): Promise<{ status: number; stdout:
     err.mockRestore();
   }
 }
+
+/**
+ * The environment of an operator's CLI in remote mode against mocked AWS clients: no stack
+ * name from the environment, a region and made-up keys (the mocks never check them). Call in
+ * a beforeEach, with `vi.unstubAllEnvs()` after each test.
+ */
+export function stubRemoteCaller(): void {
+  vi.stubEnv('OPENCLAW_STACK', '');
+  vi.stubEnv('AWS_REGION', 'eu-west-1');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAIOSFODNN7EXAMPLE');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'not-used-by-mocks');
+}

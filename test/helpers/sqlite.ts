@@ -32,3 +32,16 @@ export function transaction(db: SqliteConnection, work: () => void): void {
     throw error;
   }
 }
+
+/**
+ * The database at `file` (a restored copy) opened read-only: what PRAGMA integrity_check says
+ * of it ('ok' when intact), and the first column of each query's first row.
+ */
+export function readDatabase(file: string, ...queries: string[]): { integrity: unknown; values: unknown[] } {
+  const db = openDatabase(file, { readOnly: true });
+  try {
+    return { integrity: value(db, 'PRAGMA integrity_check'), values: queries.map((sql) => value(db, sql)) };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,47 @@
+// The functions set up for a backup that continues in further invocations, through the real
+// handlers: their configuration, a work queue that is an array the handler's `continueBackup`
+// appends to, and a context whose time runs down with the backup's progress.
+
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Logger } from '@aws-lambda-powertools/logger';
+
+import { completionPublisher } from '../../functions/events.js';
+import type { HandlerDeps } from '../../functions/handlers.js';
+import type { LambdaContext } from '../../functions/lambda-context.js';
+import type { FunctionConfig } from '../../shared/control-plane/function-config.js';
+import { encodeWorkMessage, type WorkMessage } from '../../shared/control-plane/work-queue.js';
+import { lambdaContext } from './lambda-context.js';
+
+/** The functions' configuration over the tenant volume `tenantsDir`, backing up to the bucket `backups`. */
+export function continuationConfig(tenantsDir: string): FunctionConfig {
+  return {
+    tenantsDir,
+    backupBucket: 'backups',
+    allowedSourceBuckets: [],
+    eventBus: 'openclaw-backup-events',
+    stackPrefix: 'openclaw-backup',
+    abortMarginMs: 1000,
+    continueMarginMs: 3000,
+  };
+}
+
+/** The handlers' dependencies, each next piece's message appended to `queue` as the queue would deliver it. */
+export function queueingDeps(config: FunctionConfig, logger: Logger, queue: WorkMessage[]): HandlerDeps {
+  return {
+    config,
+    logger,
+    publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
+    continueBackup: async (message) => {
+      queue.push(JSON.parse(encodeWorkMessage(message)) as WorkMessage);
+    },
+  };
+}
+
+/**
+ * `budgetMs` (five seconds) of which 50 ms go at every look at the time left, and only that: a
+ * piece looks once per entry, so it archives ~20 entries whatever the machine's speed.
+ */
+export function budgetContext(requestId: string, budgetMs = 5000): LambdaContext {
+  let looks = 0;
+  return lambdaContext({ awsRequestId: requestId, memoryLimitInMB: '1769', remaining: () => Math.max(0, budgetMs - 50 * looks++) });
+}
