@@ -99,7 +99,7 @@ async function backupEveryTenant(context: CliContext, request: BackupAllCommand)
   }
   context.output.result(result, describeAll(result, context.tenantsDir));
   if (result.failed > 0) {
-    const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
+    const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => shownPath(outcome.tenant));
     const message = `${plural(result.failed, 'backup')} of ${count(result.results.length)} failed: ${names.join(', ')}`;
     context.output.notice(message);
     throw new ReportedError('BACKUP_ALL_FAILED', message);
@@ -111,7 +111,7 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   const rows = result.results.map((outcome) =>
     outcome.ok
       ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), shownPath(outcome.result.location)]
-      : ['FAILED', outcome.tenant, '-', '-', '-', `${shownPath(outcome.to)}: ${shownText(outcome.error.message)}`],
+      : ['FAILED', shownPath(outcome.tenant), '-', '-', '-', `${outcome.to === '' ? '' : `${shownPath(outcome.to)}: `}${shownText(outcome.error.message)}`],
   );
   const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
   const lines = [
