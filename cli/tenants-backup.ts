@@ -13,7 +13,7 @@ import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { expandTemplate, templateProblem } from '../shared/schedule/destination-template.js';
-import { count, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, table, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, table, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -99,7 +99,7 @@ async function backupEveryTenant(context: CliContext, request: BackupAllCommand)
   }
   context.output.result(result, describeAll(result, context.tenantsDir));
   if (result.failed > 0) {
-    const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
+    const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => shownPath(outcome.tenant));
     const message = `${plural(result.failed, 'backup')} of ${count(result.results.length)} failed: ${names.join(', ')}`;
     context.output.notice(message);
     throw new ReportedError('BACKUP_ALL_FAILED', message);
@@ -111,7 +111,7 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   const rows = result.results.map((outcome) =>
     outcome.ok
       ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), shownPath(outcome.result.location)]
-      : ['FAILED', outcome.tenant, '-', '-', '-', `${shownPath(outcome.to)}: ${shownText(outcome.error.message)}`],
+      : ['FAILED', shownPath(outcome.tenant), '-', '-', '-', `${outcome.to === '' ? '' : `${shownPath(outcome.to)}: `}${shownText(outcome.error.message)}`],
   );
   const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
   const lines = [
@@ -129,7 +129,7 @@ function describePlan(plan: BackupPlan): string[] {
   const lines = [
     `Dry run: would back up tenant "${plan.tenant}" to ${shownPath(plan.location)}${via(plan.endpoint)}` +
       (plan.destination === 'exists' ? (plan.refusal === undefined ? ', replacing the archive there (--overwrite)' : '') : ''),
-    `  ${plural(plan.files, 'file')}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ${formatBytes(plan.bytes)} of content as the files are now`,
+    `  ${filesCounted(plan.files, plan.hardlinks)}, ${plural(plan.directories, 'directory', 'directories')}, ${plural(plan.symlinks, 'symlink')}; ${formatBytes(plan.bytes)} of content as the files are now`,
   ];
   if (plan.largest.length > 0) lines.push(`  largest: ${plan.largest.map((file) => `${shownPath(file.path)} (${formatBytes(file.bytes)})`).join(', ')}`);
   if (plan.skipped.length > 0) {
@@ -183,7 +183,7 @@ function describeBackup(result: BackupResult | BackupSuspended): string[] {
   }
   const lines = [
     `Backed up tenant "${result.tenant}" to ${shownPath(result.location)}${via(result.endpoint)}`,
-    `  ${plural(result.files, 'file')}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
+    `  ${filesCounted(result.files, result.hardlinks)}, ${plural(result.directories, 'directory', 'directories')}, ${plural(result.symlinks, 'symlink')}; ` +
       `${formatBytes(result.bytes)} of content, ${formatBytes(result.archiveBytes)} stored, in ${seconds(result.durationMs)}`,
     `  manifest sha256 ${result.manifestSha256}`,
   ];

@@ -48,15 +48,18 @@ function withSkipped(skipped: SkippedTenants): { skipped?: SkippedTenants; skipp
  * those a gateway's answer had no room to name are counted.
  */
 function reportSkipped(context: CliContext, skipped: SkippedTenants): void {
+  // A directory whose name is no tenant name is warned of only: no command can name it, and a listing that failed for a stray `acme.old` would break every script over it.
+  for (const stray of skipped) if (stray.invalidName === true) context.output.notice(`warning: ${stray.reason}`);
+  const tenants = skipped.filter((tenant) => tenant.invalidName !== true);
   const omitted = skipped.omitted ?? 0;
-  if (skipped.length === 0 && omitted === 0) return;
-  for (const tenant of skipped) context.output.notice(`${tenant.reason}: skipped`);
+  if (tenants.length === 0 && omitted === 0) return;
+  for (const tenant of tenants) context.output.notice(`${tenant.reason}: skipped`);
   if (omitted > 0) {
     context.output.notice(
       `${plural(omitted, 'more tenant')} skipped, not named in the gateway's answer (a Lambda response holds at most 6 MB): run tenants list without --stack on a host that mounts the tenant volume to name them`,
     );
   }
-  throw new ReportedError('TENANTS_SKIPPED', `${skipped.length + omitted} tenant(s) not listed: ${[...skipped.map((tenant) => tenant.name), ...(omitted > 0 ? [`${omitted} more`] : [])].join(', ')}`);
+  throw new ReportedError('TENANTS_SKIPPED', `${tenants.length + omitted} tenant(s) not listed: ${[...tenants.map((tenant) => tenant.name), ...(omitted > 0 ? [`${omitted} more`] : [])].join(', ')}`);
 }
 
 function describeState(tenant: TenantSummary): string {

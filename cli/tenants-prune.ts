@@ -2,8 +2,8 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 
-import type { PruneDecision, PruneResult } from '../shared/catalog/prune.js';
-import type { RetentionPolicy } from '../shared/catalog/retention.js';
+import { keepWithinProblem, type PruneDecision, type PruneResult } from '../shared/catalog/prune.js';
+import { parseKeepWithin, type RetentionPolicy } from '../shared/catalog/retention.js';
 import { PRUNE_FLAGS } from '../shared/command-flags.js';
 import { ReportedError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
@@ -18,20 +18,23 @@ export function registerPrune(tenants: Command, context: CliContext): void {
       'after',
       '\nA backup kept by any rule stays; so does the newest verified one (tenants verify), and any backup whose creation time\n' +
         'or tenant cannot be read. A backup cut short (no footer, or not the size its backup recorded) or that nothing shows\n' +
-        'whole (encrypted on S3 without its size tag, unverified) is kept and counted by no rule. Days, weeks, months and\n' +
-        "years are UTC. In a versioned bucket a removal adds a delete marker: the data stays as a noncurrent version until the\n" +
-        "bucket's lifecycle deletes it (the output says when). A backup that changed since the listing (written again, e.g. by\n" +
-        'backup --overwrite) is skipped with a note, not removed (exit 0).\n' +
+        'whole (encrypted on S3 without its size tag, unverified) is kept and counted by no rule. Hours, days, weeks, months\n' +
+        'and years are UTC; --keep-within counts back from the newest backup, not from now. In a versioned bucket a removal\n' +
+        "adds a delete marker: the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output\n" +
+        'says when). A backup that changed since the listing (written again, e.g. by backup --overwrite) is skipped with a\n' +
+        'note, not removed (exit 0).\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
-        '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12',
+        '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12\n' +
+        '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-within 7d --keep-daily 30',
     );
-  addFlags(command, PRUNE_FLAGS, { keepLast: count, keepDaily: count, keepWeekly: count, keepMonthly: count, keepYearly: count });
+  addFlags(command, PRUNE_FLAGS, { keepLast: count, keepHourly: count, keepDaily: count, keepWeekly: count, keepMonthly: count, keepYearly: count, keepWithin: span });
   command.action(async (tenant: string, flags: Record<string, unknown>) => {
-    const keep: { -readonly [K in keyof RetentionPolicy]: number } = {};
-    for (const [flag, rule] of [['keepLast', 'last'], ['keepDaily', 'daily'], ['keepWeekly', 'weekly'], ['keepMonthly', 'monthly'], ['keepYearly', 'yearly']] as const) {
+    const keep: { -readonly [K in keyof RetentionPolicy]: RetentionPolicy[K] } = {};
+    for (const [flag, rule] of [['keepLast', 'last'], ['keepHourly', 'hourly'], ['keepDaily', 'daily'], ['keepWeekly', 'weekly'], ['keepMonthly', 'monthly'], ['keepYearly', 'yearly']] as const) {
       if (flags[flag] !== undefined) keep[rule] = flags[flag] as number;
     }
+    if (flags.keepWithin !== undefined) keep.within = flags.keepWithin as string;
     const { pipe: _pipe, ...storeFlags } = storageFlags(flags);
     const storage = { ...storeFlags, ...(flags.deleteIfMatch === true && { deleteIfMatch: true }) };
     const result = await context.operations().prune({ tenant, in: flags.in as string, keep, dryRun: flags.dryRun === true, storage }, { signal: context.signal });
@@ -85,4 +88,9 @@ function count(value: string): number {
   const parsed = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError('must be a whole number (0 or more)');
   return parsed;
+}
+
+function span(value: string): string {
+  if (parseKeepWithin(value) === undefined) throw new InvalidArgumentError(keepWithinProblem(value).replace(/^--keep-within must be/, 'must be'));
+  return value;
 }

@@ -126,7 +126,7 @@ export interface RunAlreadyStored {
 export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | RunAlreadyStored | FailureResponse;
 export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 export type PruneResponse = PruneResult | FailureResponse;
-export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly next?: string } | FailureResponse;
+export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly next?: string } | FailureResponse;
 
 export { ScheduledOperationError } from './scheduled-error.js';
 
@@ -600,12 +600,13 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
     try {
       const request = parseListRequest(event);
       if (request.ownership) {
-        const tenants = await operations.listNames();
+        const [tenants, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
         const ownership = await withDeadline(context, config, (signal) =>
           scanOwnership(config.tenantsDir, tenants, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
         );
-        logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
-        return { tenants, ownership };
+        logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete, skipped: skipped.length });
+        // What doctor warns of besides: names in the base dir that no backup covers.
+        return { tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) };
       }
       if (request.pages) {
         // Walked until the deadline: a shorter page, the CLI asks for the next (tenants of many files on EFS take minutes).

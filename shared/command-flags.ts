@@ -152,10 +152,12 @@ export const BACKUPS_FLAGS = {
   ...storeFlags(),
 } as const satisfies Record<string, FlagSpec>;
 
-/** `openclaw tenants prune <tenant>`: the `--keep-*` flags take whole numbers. */
+/** `openclaw tenants prune <tenant>`: the `--keep-*` flags take whole numbers, `--keep-within` a span. */
 export const PRUNE_FLAGS = {
   in: BACKUPS_FLAGS.in,
   keepLast: { flag: '--keep-last', value: '<n>', description: 'keep the n newest backups' },
+  keepWithin: { flag: '--keep-within', value: '<span>', description: 'keep every backup made within this span before the newest backup: 7d, 36h, 2w, 1y6m (y, m, w, d, h)' },
+  keepHourly: { flag: '--keep-hourly', value: '<n>', description: 'keep the newest backup of each of the last n hours that have one (UTC)' },
   keepDaily: { flag: '--keep-daily', value: '<n>', description: 'keep the newest backup of each of the last n days that have one (UTC)' },
   keepWeekly: { flag: '--keep-weekly', value: '<n>', description: 'keep the newest backup of each of the last n ISO weeks that have one' },
   keepMonthly: { flag: '--keep-monthly', value: '<n>', description: 'keep the newest backup of each of the last n months that have one' },

@@ -223,7 +223,9 @@ export interface TenantOperations {
  */
 export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>): Promise<string[]> {
   const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
-  return [...new Set([...names, ...skipped.map((tenant) => tenant.name)])].sort();
+  // A name no tenant can have is no backup to try (backupAll's `notTenants` reports it).
+  const symlinked = skipped.filter((tenant) => tenant.invalidName !== true).map((tenant) => tenant.name);
+  return [...new Set([...names, ...symlinked])].sort();
 }
 
 export interface LocalOptions {
@@ -309,7 +311,8 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       // So do bad storage flags (--region, --storage-class…): checked against the template's first expansion.
       assertAllTemplate(command.to, command.storage);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
-      const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: () => listSkippedTenants(tenantsDir) });
+      const skipped = await listSkippedTenants(tenantsDir);
+      const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: async () => skipped });
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
@@ -329,6 +332,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set(), tmpdirSwept };
       return backupAll({
         tenants,
+        notTenants: skipped.filter((tenant) => tenant.invalidName === true),
         template: command.to,
         jobs,
         signal: hooks.signal,

@@ -94,6 +94,25 @@ describe('backup --all to local paths', () => {
     expect(readdirSync(path.join(dir.path, 'linked-out'))).toEqual(['acme.tar.zst']);
   });
 
+  it('reports a directory whose name is no tenant name (Acme, acme.old) as not backed up (exit 1), never tried', async () => {
+    const base = path.join(dir.path, 'with-strays');
+    makeTenants(base, ['acme']);
+    for (const name of ['Acme', 'acme.old', 'lost+found', '.hidden']) mkdirSync(path.join(base, name));
+    const template = path.join(dir.path, 'strays-out', '{tenant}.tar.zst');
+    const run = await runMain(['--tenants-dir', base, '--json', 'tenants', 'backup', '--all', '--to', template]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('openclaw: 2 backups of 3 failed: Acme, acme.old\n');
+    const result = JSON.parse(run.stdout) as BackupAllResult;
+    expect(result).toMatchObject({ succeeded: 1, failed: 2 });
+    expect(result.results.map((outcome) => [outcome.tenant, outcome.ok])).toEqual([['acme', true], ['Acme', false], ['acme.old', false]]);
+    expect(result.results[1]).toMatchObject({ ok: false, error: { code: 'INVALID_NAME', message: expect.stringMatching(/^not backed up: "Acme" in .* is not a valid tenant name/) } });
+    expect(readdirSync(path.join(dir.path, 'strays-out'))).toEqual(['acme.tar.zst']);
+    const human = await runMain(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', template, '--overwrite']);
+    expect(human.status).toBe(1);
+    expect(human.stdout).toMatch(/; 2 FAILED\n/);
+    expect(human.stdout).toMatch(/FAILED\s+acme\.old\s+-\s+-\s+-\s+not backed up: "acme\.old" in /);
+  });
+
   it('refuses a template without {tenant}, a bad placeholder, a tenant with --all, and bad --jobs, as usage errors', async () => {
     for (const args of [
       ['--to', path.join(dir.path, 'x', '{date}.tar.zst')],

@@ -542,6 +542,31 @@ describe('tenants list with a tenant whose directory is a symlink', () => {
   });
 });
 
+describe('tenants list with directories whose names are no tenant names', () => {
+  it('warns of each on stderr and exits 0, the real tenants alone on stdout; hidden names and lost+found are not warned of', () => {
+    const listed = path.join(dir.path, 'stray-names');
+    createSampleTenant(path.join(listed, 'acme'), { sessions: 1, memoryRows: 1, mediaFiles: 0 });
+    for (const name of ['Acme', 'acme.old', 'lost+found', '.snapshot']) mkdirSync(path.join(listed, name), { recursive: true });
+    writeFileSync(path.join(listed, 'NOTES.txt'), 'a file is no tenant\n');
+    const names = runCli(['--tenants-dir', listed, 'tenants', 'list', '--names']);
+    expect(names).toMatchObject({ status: 0, stdout: 'acme\n' });
+    expect(names.stderr.split('\n')).toEqual([
+      expect.stringMatching(/^openclaw: warning: "Acme" in .* is not a valid tenant name .*: no command backs it up; rename it/),
+      expect.stringMatching(/^openclaw: warning: "acme\.old" in .* is not a valid tenant name/),
+      '',
+    ]);
+    const json = runCli(['--tenants-dir', listed, '--json', 'tenants', 'list', '--names']);
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      tenants: ['acme'],
+      skipped: [
+        { name: 'Acme', reason: expect.stringMatching(/not a valid tenant name/), invalidName: true },
+        { name: 'acme.old', reason: expect.stringMatching(/not a valid tenant name/), invalidName: true },
+      ],
+    });
+  });
+});
+
 describe('tenants recover of a tenant that does not exist', () => {
   it('is refused with exit 3 and the one line backup gives, not "nothing to recover"', () => {
     const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'nosuch', '--to', path.join(dir.path, 'nosuch.tar.zst')]);

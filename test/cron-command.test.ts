@@ -147,6 +147,8 @@ describe('parseScheduledCommand', () => {
       templated: false,
     });
     expect(scheduled('/usr/local/bin/openclaw --stack openclaw-backup --json tenants prune acme --in s3://bkt/ --keep-last 3').command).toEqual({ tenant: 'acme', in: 's3://bkt/', keep: { last: 3 } });
+    expect(scheduled('openclaw tenants prune acme --in s3://bkt/ --keep-within 7d --keep-hourly 24').command).toEqual({ tenant: 'acme', in: 's3://bkt/', keep: { within: '7d', hourly: 24 } });
+    expect(scheduled('openclaw tenants prune acme --in s3://bkt/ --keep-within=36h').command).toEqual({ tenant: 'acme', in: 's3://bkt/', keep: { within: '36h' } });
   });
 
   it('knows every flag of the CLI\'s own `tenants prune`: each is taken, ignored or refused with its reason', () => {
@@ -166,6 +168,8 @@ describe('parseScheduledCommand', () => {
     ['openclaw tenants prune acme --in s3://bkt/p/', /keeps nothing/],
     ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 0', /keeps nothing/],
     ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily seven', /must be a whole number/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-within 7', /--keep-within in --cmd must be a span such as 7d, 36h or 1y6m/],
+    ['openclaw tenants prune acme --in s3://bkt/p/ --keep-hourly 0', /keeps nothing/],
     ['openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7', /works on S3: --cmd needs --in s3:\/\/bucket\/prefix\//],
     ['openclaw tenants prune acme --keep-daily 7', /needs --in s3/],
     ['openclaw tenants prune acme --in s3://bkt/p/ --keep-daily 7 --dry-run', /runs for real/],

@@ -141,8 +141,9 @@ function network(options: { groups?: SecurityGroup[]; endpoints?: VpcEndpoint[];
 }
 
 /** What the list function answers to { ownership: true }. */
-function ownership(report: Record<string, unknown> = {}): void {
+function ownership(report: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): void {
   const answer = {
+    ...extra,
     tenants: ['acme', 'beta'],
     ownership: {
       expected: { uid: 1000, gid: 1000 },
@@ -523,6 +524,16 @@ describe('doctor', () => {
       status: 'warn',
       detail: expect.stringMatching(/^2 of 42 entries are not owned by 1000:1000, e.g\. acme\/memory\/main\.sqlite \(0:0\): .*counts are lower bounds\)$/),
     });
+    // Names in the base dir that no backup covers, sent beside the report: a warning naming them.
+    ownership({}, { skipped: [{ name: 'Acme', reason: 'not a valid tenant name', invalidName: true }, { name: 'acme.old', reason: 'not a valid tenant name', invalidName: true }] });
+    const named = await doctorJson();
+    expect(named.byName['tenant ownership']).toMatchObject({ status: 'ok' });
+    expect(named.byName['tenant names']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^2 names in \/tenants that no backup covers \(not a tenant name, or a symlink\): "Acme", "acme\.old"; rename or move them/),
+    });
+    ownership();
+    expect((await doctorJson()).byName['tenant names']).toBeUndefined();
     // A gateway deployed before the ownership report: a warning, not a failure.
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,

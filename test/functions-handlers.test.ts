@@ -10,7 +10,7 @@ import type { TenantOperations } from '../shared/operations.js';
 import { localOperations } from '../shared/operations.js';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { existsSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -583,6 +583,22 @@ describe('list handler', () => {
       expect(await list({ names: true, pages: true, after: 'acme' }, fakeContext())).toEqual({ tenants: expect.not.arrayContaining(['acme', 'moved']), skipped });
     } finally {
       rmSync(link);
+    }
+  });
+
+  it('names a directory whose name is no tenant name as skipped, keeps it out of the fan-out\'s pages, and sends it beside the ownership report', async () => {
+    const stray = path.join(base, 'Acme');
+    mkdirSync(stray);
+    try {
+      const { list } = handlers();
+      const skipped = [{ name: 'Acme', reason: expect.stringMatching(/"Acme" .* is not a valid tenant name/), invalidName: true }];
+      expect(await list({ names: true }, fakeContext())).toEqual({ tenants: expect.not.arrayContaining(['Acme']), skipped });
+      // No backup can be queued for a name no tenant can have: the fan-out's pages leave it out.
+      const page = (await list({ names: true, limit: 100 }, fakeContext())) as { tenants: string[] };
+      expect(page.tenants).not.toContain('Acme');
+      expect(await list({ ownership: true }, fakeContext())).toMatchObject({ skipped });
+    } finally {
+      rmSync(stray, { recursive: true });
     }
   });
 

@@ -103,6 +103,15 @@ describe('requests', () => {
     expect(() => parseRestoreCommand({ from: 's3://b/k', force: 'yes' })).toThrow(/"force" must be true or false/);
   });
 
+  it('takes a prune\'s keep.hourly (a whole number) and keep.within (a span), and refuses a bad one', () => {
+    const prune = { tenant: 'acme', in: 's3://b/p/' };
+    expect(parsePruneCommand({ ...prune, keep: { hourly: 24, within: '7d' } })).toEqual({ ...prune, keep: { hourly: 24, within: '7d' } });
+    expect(() => parsePruneCommand({ ...prune, keep: { within: '7' } })).toThrow('prune request: keep.within must be a span such as 7d, 36h or 1y6m');
+    expect(() => parsePruneCommand({ ...prune, keep: { within: 7 } })).toThrow(/keep\.within must be a span/);
+    expect(() => parsePruneCommand({ ...prune, keep: { hourly: 1.5 } })).toThrow('prune request: keep.hourly must be a whole number');
+    expect(() => parsePruneCommand({ ...prune, keep: { minutely: 1 } })).toThrow(/unknown field "minutely"/);
+  });
+
   it('takes deleteIfMatch (true or false) in a prune\'s storage only', () => {
     const prune = { tenant: 'acme', in: 's3://b/p/', keep: { last: 1 } };
     expect(parsePruneCommand({ ...prune, storage: { endpoint: 'https://minio.internal', deleteIfMatch: true } })).toEqual({ ...prune, storage: { endpoint: 'https://minio.internal', deleteIfMatch: true } });

@@ -234,6 +234,9 @@ describe('the table of added fields', () => {
   it('finds the added fields a payload carries, and reads which an "unknown field" refusal names', () => {
     expect(addedFieldsOf({ tenant: 'a', to: 's3://b/k', storage: { endpoint: 'https://x', sse: 'AES256' }, encryptTo: ['age1…'] })).toEqual(['encryptTo', 'storage.sse']);
     expect(addedFieldsOf({ tenant: 'a', to: 's3://b/k', storage: { region: 'eu-west-1' } })).toEqual([]);
+    // A prune's newer retention rules: an older prune function would refuse them at every run.
+    expect(addedFieldsOf({ tenant: 'a', in: 's3://b/p/', keep: { daily: 7, hourly: 24, within: '7d' } })).toEqual(['keep.hourly', 'keep.within']);
+    expect(addedFieldsOf({ tenant: 'a', in: 's3://b/p/', keep: { daily: 7 } })).toEqual([]);
     const sent = ['encryptTo', 'storage.sse', 'storage.storageClass'];
     expect(refusedFields(OLDER.backupSse, sent)).toEqual(['storage.sse']);
     expect(refusedFields(OLDER.fanOutStorage, sent)).toEqual(['storage.sse', 'storage.storageClass']);

@@ -22,7 +22,7 @@ describe('hard links are archived as links', () => {
   const archive = path.join(dir.path, 'acme.tar.zst');
   /** 9 MiB: over the whole-read limit, so it streams through a handle. */
   const big = randomBytes(9 * 1024 * 1024);
-  let backup: { files: number; bytes: number; archiveBytes: number };
+  let backup: { files: number; hardlinks: number; bytes: number; archiveBytes: number };
 
   beforeAll(() => {
     mkdirSync(path.join(tenant, 'd'), { recursive: true });
@@ -57,6 +57,8 @@ describe('hard links are archived as links', () => {
     expect(listing).not.toContain('tenants/acme/pty');
     // Every name counts as a file; the content of each file once.
     expect(backup.files).toBe(17);
+    // Of them, the later names, as verify and restore count them.
+    expect(backup.hardlinks).toBe(11);
     const content = 'pair\n'.length + 'group of ten\n'.length + 'terminal\n'.length + 'outside\n'.length + big.length + 'one name\n'.length;
     expect(backup.bytes).toBe(content);
     expect(backup.archiveBytes).toBeLessThan(big.length + 64 * 1024);
@@ -88,7 +90,15 @@ describe('hard links are archived as links', () => {
     const restorePlan = runCli(['--tenants-dir', path.join(dir.path, 'plan'), '--json', 'tenants', 'restore', '--dry-run', '--from', archive]);
     expect(JSON.parse(restorePlan.stdout)).toMatchObject({ files: 17, hardlinks: 11, bytes: backup.bytes });
     const backupPlan = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--dry-run', '--to', path.join(dir.path, 'plan.tar.zst')]);
-    expect(JSON.parse(backupPlan.stdout)).toMatchObject({ files: 17, bytes: backup.bytes });
+    const plan = JSON.parse(backupPlan.stdout);
+    expect(plan).toMatchObject({ files: 17, hardlinks: 11, bytes: backup.bytes });
+    // The largest of what is stored: a later name stores nothing, so zbig is not shown beside big.
+    const largest = plan.largest.map((file: { path: string }) => file.path);
+    expect(largest[0]).toBe('big');
+    expect(largest).not.toContain('zbig');
+    expect(largest).not.toContain('b');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--dry-run', '--to', path.join(dir.path, 'plan.tar.zst')]).stdout).toContain('  17 files (11 hard links), ');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'text.tar.zst')]).stdout).toContain('  17 files (11 hard links), ');
     const list = runCli(['--tenants-dir', base, '--json', 'tenants', 'list']);
     expect(JSON.parse(list.stdout).tenants[0]).toMatchObject({ name: 'acme', files: 17, bytes: backup.bytes });
   });

@@ -290,10 +290,47 @@ describe('prune in a local directory', () => {
     expect(readdirSync(race).sort()).toEqual(['0.tar.zst', '2.tar.zst']);
   });
 
+  it('--keep-within keeps every backup made within the span before the newest (not the clock), --keep-hourly by UTC hour; the dry run says which rule kept each', async () => {
+    const within = path.join(dir.path, 'within');
+    for (const iso of ['2026-06-01T03:00:00Z', '2026-06-02T02:00:00Z', '2026-06-02T03:30:00Z', '2026-06-02T03:50:00Z', '2026-06-03T03:00:00Z']) {
+      await backupAt(tenantsDir, 'acme', path.join(within, `${iso.slice(0, 16).replace(':', '')}.tar.zst`), new Date(iso));
+    }
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', within, '--keep-within', '1d', '--keep-hourly', '2', '--dry-run']);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result.policy).toEqual({ hourly: 2, within: '1d' });
+    expect(decisions(result)).toEqual({
+      keep: [
+        ['2026-06-03T0300.tar.zst', ['hourly 2026-06-03T03', 'within 1d']],
+        ['2026-06-02T0350.tar.zst', ['hourly 2026-06-02T03', 'within 1d']],
+        ['2026-06-02T0330.tar.zst', ['within 1d']],
+      ],
+      remove: ['2026-06-01T0300.tar.zst', '2026-06-02T0200.tar.zst'],
+    });
+    const human = await runMain(['tenants', 'prune', 'acme', '--in', within, '--keep-within', '1d', '--dry-run']);
+    expect(human.status).toBe(0);
+    expect(human.stdout).toMatch(/^Dry run: would keep 3 and remove 2 backups /);
+    expect(human.stdout).toMatch(/keep\s+2026-06-02 03:30:00 UTC .*2026-06-02T0330\.tar\.zst\s+within 1d\n/);
+    // 25h reaches back to 02:00 exactly, which is not within it; 26h keeps it.
+    expect(JSON.parse((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', within, '--keep-within', '25h', '--dry-run'])).stdout).remove).toHaveLength(2);
+    const real = await runMain(['tenants', 'prune', 'acme', '--in', within, '--keep-within', '26h']);
+    expect(real.status).toBe(0);
+    expect(readdirSync(within).filter((name) => !name.startsWith('.')).sort()).toEqual(['2026-06-02T0200.tar.zst', '2026-06-02T0330.tar.zst', '2026-06-02T0350.tar.zst', '2026-06-03T0300.tar.zst']);
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);
-    expect(none.stderr).toMatch(/^openclaw: prune needs at least one --keep-last, --keep-daily/);
+    expect(none.stderr).toMatch(/^openclaw: prune needs at least one --keep-last, --keep-hourly, --keep-daily, .*, or a --keep-within span/);
+    for (const span of ['7', '0d', '7days', '1.5d', '-1d']) {
+      const bad = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-within', span]);
+      expect(bad.status, span).toBe(2);
+      expect(bad.stderr, span).toMatch(/^openclaw: .*must be a span such as 7d, 36h or 1y6m \(whole numbers with units y, m, w, d, h.*\n$/);
+      expect(bad.stderr.split('\n')).toHaveLength(2);
+    }
+    const hourly = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-hourly', 'x']);
+    expect(hourly.status).toBe(2);
+    expect(hourly.stderr).toMatch(/must be a whole number \(0 or more\)/);
     expect((await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', '0'])).status).toBe(2);
     const negative = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-daily', '-1']);
     expect(negative.status).toBe(2);

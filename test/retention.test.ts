@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { applyRetention, hasRules, type RetentionPolicy } from '../shared/catalog/retention.js';
+import { applyRetention, hasRules, parseKeepWithin, spanBefore, type RetentionPolicy } from '../shared/catalog/retention.js';
 
 const at = (iso: string) => ({ id: iso, time: new Date(iso) });
 const timeOf = (item: { time: Date }) => item.time;
@@ -72,5 +72,45 @@ describe('applyRetention', () => {
     expect(hasRules({})).toBe(false);
     expect(hasRules({ daily: 0 })).toBe(false);
     expect(hasRules({ monthly: 1 })).toBe(true);
+  });
+
+  it('keep-hourly keeps the newest of each of the n most recent UTC hours that have a backup', () => {
+    const items = [at('2026-06-07T15:40:00Z'), at('2026-06-07T15:10:00Z'), at('2026-06-07T14:59:59Z'), at('2026-06-07T12:00:00Z'), at('2026-06-06T23:30:00Z')];
+    expect(kept(items, { hourly: 3 })).toEqual({
+      keep: [
+        ['2026-06-07T15:40:00Z', ['hourly 2026-06-07T15']],
+        ['2026-06-07T14:59:59Z', ['hourly 2026-06-07T14']],
+        ['2026-06-07T12:00:00Z', ['hourly 2026-06-07T12']],
+      ],
+      remove: ['2026-06-07T15:10:00Z', '2026-06-06T23:30:00Z'],
+    });
+  });
+
+  it('keep-within keeps every backup made strictly after the newest one less the span (not the clock), with the other rules', () => {
+    // Newest 2026-06-07T15:00: 1d reaches back to 2026-06-06T15:00, which is not within it (restic's After).
+    expect(kept(TWO_A_DAY, { within: '1d' }).keep).toEqual([
+      ['2026-06-07T15:00:00.000Z', ['within 1d']],
+      ['2026-06-07T03:00:00.000Z', ['within 1d']],
+    ]);
+    expect(kept(TWO_A_DAY, { within: '36h' }).keep.map(([id]) => id)).toEqual(['2026-06-07T15:00:00.000Z', '2026-06-07T03:00:00.000Z', '2026-06-06T15:00:00.000Z']);
+    expect(kept(TWO_A_DAY, { within: '1w' }).keep).toHaveLength(14);
+    expect(kept(TWO_A_DAY, { within: '12h', weekly: 2 }).keep).toEqual([
+      ['2026-06-07T15:00:00.000Z', ['weekly 2026-W23', 'within 12h']],
+      ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
+    ]);
+    expect(kept([], { within: '7d' })).toEqual({ keep: [], remove: [] });
+    expect(hasRules({ within: '7d' })).toBe(true);
+    expect(hasRules({ within: '0d' })).toBe(false);
+  });
+
+  it('keep-within counts months and years by the UTC calendar, as restic (Go AddDate) does', () => {
+    expect(spanBefore(new Date('2026-03-31T10:00:00Z'), parseKeepWithin('1m')!).toISOString()).toBe('2026-03-03T10:00:00.000Z');
+    expect(spanBefore(new Date('2028-02-29T00:00:00Z'), parseKeepWithin('1y')!).toISOString()).toBe('2027-03-01T00:00:00.000Z');
+    expect(spanBefore(new Date('2026-01-01T01:00:00Z'), parseKeepWithin('1y2m3d4h')!).toISOString()).toBe('2024-10-28T21:00:00.000Z');
+    expect(spanBefore(new Date('2026-06-07T00:00:00Z'), parseKeepWithin('2w')!).toISOString()).toBe('2026-05-24T00:00:00.000Z');
+  });
+
+  it.each(['', '7', '0d', '0y0h', 'd7', '7days', '7D', '1h1d', '1d1d', '-1d', '1.5d', ' 7d', '7d ', '1001y', '99999999999999999999h'])('keep-within refuses %j', (text) => {
+    expect(parseKeepWithin(text)).toBeUndefined();
   });
 });

@@ -106,6 +106,30 @@ describe('tenants verify on a local archive', () => {
     expect(run.stderr).toBe('openclaw: the archive footer does not match its manifest (the manifest or the footer was changed)\n');
   });
 
+  it('exits 3 on an archive whose footer frame alone is gone (cut at the frame), marks nothing, and agrees with prune: incomplete', async () => {
+    const cutDir = path.join(dir.path, 'footless', 'acme');
+    mkdirSync(cutDir, { recursive: true });
+    const cut = path.join(cutDir, '2026-06-03.tar.zst');
+    const bytes = readFileSync(archive);
+    // The footer is the last frame: a skippable frame whose size field reaches the end of the file.
+    const magic = Buffer.alloc(4);
+    magic.writeUInt32LE(0x184d2a50 + ARCHIVE_FOOTER_NIBBLE);
+    const at = bytes.lastIndexOf(magic);
+    expect(bytes.readUInt32LE(at + 4)).toBe(bytes.length - at - 8);
+    writeFileSync(cut, bytes.subarray(0, at));
+    const run = await verify('--from', cut);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toBe(
+      `openclaw: incomplete: ${cut} has no manifest footer at its end (cut short, or its backup never finished it): every file in it matched its manifest and a restore can still read it, but it is not recorded as verified and prune counts it by no rule\n`,
+    );
+    expect(readdirSync(cutDir)).toEqual(['2026-06-03.tar.zst']);
+    const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', path.dirname(cutDir), '--keep-last', '1', '--dry-run']);
+    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: ['incomplete: no footer at its end (cut short?); counted by no rule'] })]);
+    // A restore still reads it: its files are all there.
+    const restored = await runMain(['--tenants-dir', path.join(dir.path, 'footless-restore'), 'tenants', 'restore', '--from', cut, '--as', 'fresh']);
+    expect(restored.status).toBe(0);
+  });
+
   it('exits 3 on a second archive appended after the footer', async () => {
     const joined = copyOf('joined.tar.zst');
     writeFileSync(joined, Buffer.concat([readFileSync(archive), readFileSync(archive)]));

@@ -69,6 +69,8 @@ export function assertAllTemplate(template: string, storage: LocationOptions = {
 
 export async function backupAll(request: {
   readonly tenants: readonly string[];
+  /** Directories of the base dir whose names are no tenant names: reported as not backed up (failed), after the tenants, never tried. */
+  readonly notTenants?: readonly { readonly name: string; readonly reason: string }[];
   readonly template: string;
   readonly jobs?: number;
   readonly time?: Date;
@@ -124,12 +126,16 @@ export async function backupAll(request: {
     stopFollowing();
   }
   if (signal?.aborted) throw abortedError(signal);
+  for (const stray of request.notTenants ?? []) {
+    results.push({ tenant: stray.name, to: '', ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
+    failed++;
+  }
   return {
     operation: 'backup-all',
     template,
     time: time.toISOString(),
     jobs,
-    succeeded: tenants.length - failed,
+    succeeded: results.length - failed,
     failed,
     results,
     durationMs: Date.now() - started,

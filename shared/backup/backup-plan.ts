@@ -29,6 +29,8 @@ export interface BackupPlan {
   /** The S3-compatible endpoint, and what chose it; absent for AWS and local files. */
   readonly endpoint?: StoreEndpoint;
   readonly files: number;
+  /** Of `files`, the later names of a file, which the archive would hold as hard links (content stored once); absent from a gateway older than the count. */
+  readonly hardlinks?: number;
   readonly directories: number;
   readonly symlinks: number;
   /** Bytes of file content the archive would hold (as the files are now). */
@@ -66,7 +68,7 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
   const tenantDir = await tenantDirFor(tenantsDir, tenant);
   if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
   const notes: WalkNotes = { skipped: [], warnings: [] };
-  const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+  const totals = { files: 0, hardlinks: 0, directories: 0, symlinks: 0, bytes: 0 };
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
   const linked = new Set<string>();
@@ -78,12 +80,15 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
       totals.files++;
       const bytes = item.stat?.size ?? 0;
       // A later name of a file is archived as a hard link: its content is stored once.
-      if (item.stat === undefined || firstNameOf(item.stat, linked)) totals.bytes += bytes;
+      const firstName = item.stat === undefined || firstNameOf(item.stat, linked);
+      if (firstName) totals.bytes += bytes;
+      else totals.hardlinks++;
       const database = databaseOf(item);
       if (database !== undefined) {
         mayBeSkipped.push({ path: item.relPath, reason: `SQLite companion of ${shownPath(database)}: left out if ${shownPath(database)} is a database archived as a consistent snapshot` });
       }
-      largest.push({ path: item.relPath, bytes });
+      // The largest of what is stored: a later name stores nothing.
+      if (firstName) largest.push({ path: item.relPath, bytes });
       largest.sort((a, b) => b.bytes - a.bytes);
       largest.length = Math.min(largest.length, LARGEST_SHOWN);
     }

@@ -104,6 +104,8 @@ export interface BackupResult {
   /** The S3-compatible endpoint the archive went to, and what chose it; absent for AWS and local files. */
   readonly endpoint?: StoreEndpoint;
   readonly files: number;
+  /** Of `files`, the later names of a file, archived as hard links (content stored once); absent from a gateway older than the count. */
+  readonly hardlinks?: number;
   readonly directories: number;
   readonly symlinks: number;
   /** Bytes of file content archived. */
@@ -352,6 +354,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       location: location.display,
       ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
       files: manifest.totals.files,
+      hardlinks: summary.hardlinks,
       directories: manifest.totals.directories,
       symlinks: manifest.totals.symlinks,
       bytes: manifest.totals.bytes,

@@ -48,6 +48,8 @@ export interface ArchiveSummary {
   readonly suspended?: undefined;
   readonly manifest: Manifest;
   readonly manifestSha256: string;
+  /** Of the manifest's files, the later names of a file, archived as hard links (their content stored once). */
+  readonly hardlinks: number;
 }
 
 /** Where a run that stopped early left the archive (JSON-safe, but for `pendingFrame`). */
@@ -67,6 +69,8 @@ export interface ArchiveCheckpoint {
   readonly waiting: readonly { readonly database: string; readonly relPath: string }[];
   /** Files with more than one name archived so far (link-key.ts, and the name): absent from checkpoints of versions before hard links. */
   readonly links?: readonly (readonly [string, string])[];
+  /** Of `totals.files`, those archived as hard links: absent from checkpoints of versions before it was counted. */
+  readonly hardlinks?: number;
 }
 
 export interface SuspendedArchive {
@@ -157,6 +161,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   let last = from?.resumeAfter;
   let mayStop = false;
 
+  let hardlinks = from?.hardlinks ?? 0;
   const countFile = (size: number): void => {
     totals.files++;
     totals.bytes += size;
@@ -166,7 +171,10 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     if (entry === undefined) return;
     digest.add(entry);
     if (entry.type === 'file') countFile(entry.size);
-    else if (entry.type === 'hardlink') countFile(0); // a name of a file counted once for its content
+    else if (entry.type === 'hardlink') {
+      countFile(0); // a name of a file counted once for its content
+      hardlinks++;
+    }
     else if (entry.type === 'directory') totals.directories++;
     else totals.symlinks++;
   };
@@ -274,6 +282,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
       settled: [...context.settled],
       waiting: [...waiting].flatMap(([database, companions]) => companions.map((companion) => ({ database, relPath: companion.relPath }))),
       links: [...context.links],
+      hardlinks,
     };
     return { suspended: true, checkpoint, pendingFrame };
   }
@@ -291,7 +300,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
   await assertSameRoot(tenantDir, tenant, root);
   const manifestSha256 = await writer.finish(manifest);
-  return { manifest, manifestSha256 };
+  return { manifest, manifestSha256, hardlinks };
 }
 
 /**

@@ -48,7 +48,7 @@ import type { StoreEndpoint } from '../storage/types.js';
 import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 import { listBackups, type BackupEntry } from './backups.js';
-import { applyRetention, hasRules, RETENTION_RULES, type RetentionPolicy } from './retention.js';
+import { applyRetention, hasRules, parseKeepWithin, RETENTION_RULES, type RetentionPolicy } from './retention.js';
 
 export interface PruneRequest {
   readonly store: ArchiveStore;
@@ -243,9 +243,18 @@ export function assertPolicy(policy: RetentionPolicy): void {
     const count = policy[rule];
     if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0)) throw new UsageError(`--keep-${rule} must be a whole number (0 or more)`);
   }
+  if (policy.within !== undefined && parseKeepWithin(policy.within) === undefined) throw new UsageError(keepWithinProblem(policy.within));
   if (!hasRules(policy)) {
-    throw new UsageError('prune needs at least one --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly above 0 (without one it would remove every backup)');
+    throw new UsageError(
+      'prune needs at least one --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly above 0, or a --keep-within span (without one it would remove every backup)',
+    );
   }
+}
+
+/** Why `text` is no `--keep-within` span. */
+export function keepWithinProblem(text: string): string {
+  const shown = text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…` : JSON.stringify(text);
+  return `--keep-within must be a span such as 7d, 36h or 1y6m (whole numbers with units y, m, w, d, h, largest first, not all 0, at most 1000 years), got ${shown}`;
 }
 
 /**

@@ -1,34 +1,77 @@
 // Which backups a retention policy keeps, with restic's `forget` semantics: backups are
-// taken newest first; `last N` keeps the N newest; `daily N` keeps the newest backup of each
-// of the N most recent days that have one (and likewise weekly by ISO week, monthly,
-// yearly); a backup kept by any rule stays, with every rule that kept it as a reason; the
-// rest go. Days, weeks, months and years are UTC, from each backup's creation time. Pure.
+// taken newest first; `last N` keeps the N newest; `hourly N` keeps the newest backup of each
+// of the N most recent hours that have one (and likewise daily, weekly by ISO week, monthly,
+// yearly); `within D` keeps every backup made within the span D before the newest backup
+// (strictly after the newest's time less D, as restic's --keep-within); a backup kept by any
+// rule stays, with every rule that kept it as a reason; the rest go. Hours, days, weeks,
+// months and years are UTC, from each backup's creation time, never the clock. Pure.
 
 import { formatDate } from '../schedule/destination-template.js';
 
 export interface RetentionPolicy {
   readonly last?: number;
+  readonly hourly?: number;
   readonly daily?: number;
   readonly weekly?: number;
   readonly monthly?: number;
   readonly yearly?: number;
+  /** A span (`7d`, `36h`, `1y6m`: parseKeepWithin) before the newest backup: every backup made within it is kept. */
+  readonly within?: string;
 }
 
-export const RETENTION_RULES = ['last', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+/** The rules that take a count. */
+export const RETENTION_RULES = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 export type RetentionRule = (typeof RETENTION_RULES)[number];
+/** Every key a policy may have. */
+export const RETENTION_KEYS = [...RETENTION_RULES, 'within'] as const;
 
 /** The bucket a time falls in, per rule; `last` puts every backup in a bucket of its own. */
 const BUCKET: Readonly<Record<RetentionRule, (time: Date, index: number) => string>> = {
   last: (_time, index) => String(index),
+  hourly: (time) => formatDate('%FT%H', time),
   daily: (time) => formatDate('%F', time),
   weekly: (time) => formatDate('%G-W%V', time),
   monthly: (time) => formatDate('%Y-%m', time),
   yearly: (time) => formatDate('%Y', time),
 };
 
+/** A `--keep-within` span, by unit: years and months are calendar ones (UTC), as restic's. */
+export interface KeepWithin {
+  readonly years: number;
+  readonly months: number;
+  readonly days: number;
+  readonly hours: number;
+}
+
+/** A span no backup history is longer than: a larger number is a typo, not a policy. */
+const MAX_WITHIN_HOURS = 1000 * 366 * 24;
+const UNIT_HOURS = { y: 366 * 24, m: 31 * 24, w: 7 * 24, d: 24, h: 1 } as const;
+
+/**
+ * `7d`, `36h`, `2w`, `1y6m`, `1y2m3d4h`: whole numbers each followed by its unit (y years,
+ * m months, w weeks, d days, h hours), each unit at most once, largest first, not all 0;
+ * undefined when `text` is none of these.
+ */
+export function parseKeepWithin(text: string): KeepWithin | undefined {
+  const match = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text);
+  if (match === null || text === '') return undefined;
+  const [years, months, weeks, days, hours] = match.slice(1).map((part) => (part === undefined ? 0 : Number(part))) as [number, number, number, number, number];
+  const total = years * UNIT_HOURS.y + months * UNIT_HOURS.m + weeks * UNIT_HOURS.w + days * UNIT_HOURS.d + hours;
+  if (total === 0 || !(total <= MAX_WITHIN_HOURS)) return undefined;
+  return { years, months, days: days + 7 * weeks, hours };
+}
+
+/** The time `span` before `time`, in UTC calendar terms (31 March less 1m is 3 March, as Go's AddDate gives restic). */
+export function spanBefore(time: Date, span: KeepWithin): Date {
+  const start = new Date(time.getTime());
+  start.setUTCFullYear(start.getUTCFullYear() - span.years, start.getUTCMonth() - span.months, start.getUTCDate() - span.days);
+  start.setUTCHours(start.getUTCHours() - span.hours);
+  return start;
+}
+
 export interface Retained<T> {
   readonly item: T;
-  /** Why it is kept, e.g. `daily 2026-06-03`, `last`. */
+  /** Why it is kept, e.g. `daily 2026-06-03`, `last`, `within 7d`. */
   readonly reasons: readonly string[];
 }
 
@@ -40,13 +83,15 @@ export interface RetentionOutcome<T> {
 
 /** Whether the policy keeps anything at all (a policy without rules would remove everything). */
 export function hasRules(policy: RetentionPolicy): boolean {
-  return RETENTION_RULES.some((rule) => (policy[rule] ?? 0) > 0);
+  return RETENTION_RULES.some((rule) => (policy[rule] ?? 0) > 0) || (policy.within !== undefined && parseKeepWithin(policy.within) !== undefined);
 }
 
 export function applyRetention<T>(items: readonly T[], timeOf: (item: T) => Date, policy: RetentionPolicy): RetentionOutcome<T> {
   const sorted = [...items].sort((a, b) => timeOf(b).getTime() - timeOf(a).getTime());
   const left = new Map<RetentionRule, number>(RETENTION_RULES.map((rule) => [rule, policy[rule] ?? 0]));
   const lastBucket = new Map<RetentionRule, string>();
+  const span = policy.within === undefined ? undefined : parseKeepWithin(policy.within);
+  const withinAfter = span === undefined || sorted.length === 0 ? undefined : spanBefore(timeOf(sorted[0]!), span).getTime();
   const keep: Retained<T>[] = [];
   const remove: T[] = [];
   sorted.forEach((item, index) => {
@@ -59,6 +104,7 @@ export function applyRetention<T>(items: readonly T[], timeOf: (item: T) => Date
       left.set(rule, left.get(rule)! - 1);
       reasons.push(rule === 'last' ? 'last' : `${rule} ${bucket}`);
     }
+    if (withinAfter !== undefined && timeOf(item).getTime() > withinAfter) reasons.push(`within ${policy.within}`);
     if (reasons.length > 0) keep.push({ item, reasons });
     else remove.push(item);
   });

@@ -23,7 +23,7 @@ import { DescribeAccessPointsCommand, DescribeFileSystemsCommand, DescribeMountT
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { GetFunctionConfigurationCommand, InvokeCommand, type FunctionConfiguration, type LambdaClient } from '@aws-sdk/client-lambda';
 
-import { shownPath } from '../format.js';
+import { quotedPath, shownPath } from '../format.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
 import {
   CONTROL_FUNCTION_ROLES,
@@ -217,14 +217,29 @@ async function runChecks(plane: ControlPlane, clients: DoctorClients, expect: Do
   }
 
   if (configurations.has('list') && available.length > 0) {
-    const owner = await ownershipCheck(plane, clients.invoke, posix?.Uid, posix?.Gid, root);
+    const [owner, names] = await ownershipCheck(plane, clients.invoke, posix?.Uid, posix?.Gid, root);
     add(owner.check, owner.status, owner.detail);
+    if (names !== undefined) add(names.check, names.status, names.detail);
   }
   return checks;
 }
 
-/** The tenant tree's real owner, read by the list function, against the access point's POSIX user. */
-async function ownershipCheck(plane: ControlPlane, client: LambdaClient, uid: number | undefined, gid: number | undefined, root: string): Promise<Check> {
+/**
+ * The tenant tree's real owner, read by the list function, against the access point's POSIX
+ * user; and, from the same answer, the names in the base dir no backup covers (a directory
+ * named `Acme` or `acme.old` by hand, a symlinked tenant): a warning naming them.
+ */
+async function ownershipCheck(plane: ControlPlane, client: LambdaClient, uid: number | undefined, gid: number | undefined, root: string): Promise<[Check, Check?]> {
+  let skipped: unknown;
+  const owner = await ownershipOnly(plane, client, uid, gid, root, (answer) => (skipped = (answer as { skipped?: unknown } | undefined)?.skipped));
+  const named = Array.isArray(skipped) ? skipped.filter((entry): entry is { name: string } => typeof (entry as { name?: unknown })?.name === 'string') : [];
+  if (named.length === 0) return [owner];
+  const names = named.slice(0, 5).map((entry) => quotedPath(entry.name)).join(', ');
+  const detail = `${named.length}${named.length >= 20 ? ' or more' : ''} name${named.length === 1 ? '' : 's'} in ${root} that no backup covers (not a tenant name, or a symlink): ${names}${named.length > 5 ? ', …' : ''}; rename or move them (openclaw --stack ${plane.stack} tenants list names each)`;
+  return [owner, { check: 'tenant names', status: 'warn', detail }];
+}
+
+async function ownershipOnly(plane: ControlPlane, client: LambdaClient, uid: number | undefined, gid: number | undefined, root: string, onAnswer: (answer: unknown) => void): Promise<Check> {
   const check = 'tenant ownership';
   const name = functionName(plane.stack, 'list');
   const request = { ownership: true, ...(uid !== undefined && { expectUid: uid }), ...(gid !== undefined && { expectGid: gid }) };
@@ -237,6 +252,7 @@ async function ownershipCheck(plane: ControlPlane, client: LambdaClient, uid: nu
     if (error instanceof SyntaxError) return { check, status: 'fail', detail: `${name} answered something that is not JSON` };
     throw translateAwsError(error, plane, `invoking ${name}`);
   }
+  onAnswer(answer);
   if (isFailureResponse(answer)) {
     if (answer.error.code === 'INVALID_REQUEST') return { check, status: 'warn', detail: `${name} does not report ownership (deployed before this CLI version?): redeploy to check it` };
     return { check, status: 'fail', detail: `${name}: ${answer.error.message}` };

@@ -33,6 +33,9 @@ export const ADDED_FIELDS: Readonly<Record<string, string>> = {
   'storage.sseKmsKeyId': '--sse-kms-key-id',
   'storage.storageClass': '--storage-class',
   'storage.deleteIfMatch': '--delete-if-match',
+  // A prune's retention rules since restic's hourly and within.
+  'keep.hourly': '--keep-hourly',
+  'keep.within': '--keep-within',
 };
 
 /** Where a scheduled payload goes: the function whose parser is asked. */
@@ -40,10 +43,13 @@ export type CheckedRole = 'backup' | 'prune' | 'fanout';
 
 /** The added fields a payload carries (ADDED_FIELDS' keys), in the order of that table. */
 export function addedFieldsOf(payload: Record<string, unknown>): string[] {
-  const storage = isRecord(payload.storage) ? payload.storage : {};
-  return Object.keys(ADDED_FIELDS).filter((field) =>
-    field.startsWith('storage.') ? storage[field.slice('storage.'.length)] !== undefined : payload[field] !== undefined,
-  );
+  const nested = (field: string) => {
+    const dot = field.indexOf('.');
+    if (dot === -1) return payload[field];
+    const record = payload[field.slice(0, dot)];
+    return isRecord(record) ? record[field.slice(dot + 1)] : undefined;
+  };
+  return Object.keys(ADDED_FIELDS).filter((field) => nested(field) !== undefined);
 }
 
 /** The tenant name of a field check's dry run: no tenant can have it (names.ts), so the function refuses it after parsing. */

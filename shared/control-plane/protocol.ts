@@ -107,7 +107,7 @@ import {
 import type { BackupSuspended } from '../backup/backup.js';
 import { formatBytes, plural } from '../format.js';
 import type { BackupCommand, BackupsCommand, PruneCommand, PruneStoreFlags, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
-import { RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
+import { parseKeepWithin, RETENTION_KEYS, RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
 import { CRON_PAYLOAD_SOURCE, FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination } from '../schedule/cron-command.js';
 import { expandTemplate } from '../schedule/destination-template.js';
 import { assertTimeZone } from '../schedule/schedule-options.js';
@@ -458,8 +458,8 @@ export function parsePruneCommand(value: unknown, what = 'prune request'): Prune
   const record = expectRecord(value, what);
   onlyKeys(record, PRUNE_COMMAND_FIELDS, what);
   const keep = expectRecord(record.keep, `${what} keep`);
-  onlyKeys(keep, RETENTION_RULES, `${what} keep`);
-  const policy: { -readonly [K in keyof RetentionPolicy]: number } = {};
+  onlyKeys(keep, RETENTION_KEYS, `${what} keep`);
+  const policy: { -readonly [K in keyof RetentionPolicy]: RetentionPolicy[K] } = {};
   for (const rule of RETENTION_RULES) {
     const count = keep[rule];
     if (count === undefined || count === null) continue;
@@ -467,6 +467,10 @@ export function parsePruneCommand(value: unknown, what = 'prune request'): Prune
       throw new InvalidRequestError(`${what}: keep.${rule} must be a whole number`);
     }
     policy[rule] = count;
+  }
+  if (keep.within !== undefined && keep.within !== null) {
+    if (typeof keep.within !== 'string' || parseKeepWithin(keep.within) === undefined) throw new InvalidRequestError(`${what}: keep.within must be a span such as 7d, 36h or 1y6m`);
+    policy.within = keep.within;
   }
   return {
     tenant: requiredString(record, 'tenant', what),

@@ -8,9 +8,14 @@
 // object tag, a hidden file beside a local archive; storage/verified-mark.ts) unless the
 // caller says not to: `tenants prune` never removes the newest verified backup. A mark that
 // cannot be written (read-only access) is a notice, not a failure: the archive is intact.
+//
+// One verdict differs from a restore's: an archive of ours whose marker promises a footer
+// and whose end holds none fails (`incomplete`, exit 3) though every file checks out, so that
+// verify, the listing and prune agree on it (prune counts an incomplete backup by no rule);
+// a restore still reads it, its data being whole.
 
 import type { ManifestNote } from '../archive/manifest.js';
-import { describeError } from '../errors.js';
+import { CorruptArchiveError, describeError } from '../errors.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
@@ -73,6 +78,15 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
   });
   const { extracted } = read;
   const { manifest, manifestSha256 } = extracted;
+  // A dated marker promises a footer (they came in one version): without it the archive is cut short, or its backup
+  // never finished it. The listing calls it incomplete and prune counts it by no rule; verify agrees, and marks nothing
+  // (a restore still reads it: its files are all there, checked).
+  if (read.marker?.createdAt !== undefined && read.footer === undefined) {
+    throw new CorruptArchiveError(
+      `incomplete: ${location.display} has no manifest footer at its end (cut short, or its backup never finished it): ` +
+        'every file in it matched its manifest and a restore can still read it, but it is not recorded as verified and prune counts it by no rule',
+    );
+  }
   const notices = encryptionNotices(read, request.identities);
   let recorded: string | undefined;
   if (manifest === undefined || manifestSha256 === undefined) {

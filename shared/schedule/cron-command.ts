@@ -24,7 +24,7 @@ import { s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-setti
 import { assertTenantName } from '../tenant/names.js';
 import { BACKUP_FLAGS, GLOBAL_FLAGS, PRUNE_FLAGS, RESTORE_FLAGS, type BackupFlag, type FlagSpec, type GlobalFlag, type PruneFlag } from '../command-flags.js';
 import type { BackupCommand, PruneCommand, PruneStoreFlags, StorageFlags } from '../operations.js';
-import type { RetentionPolicy, RetentionRule } from '../catalog/retention.js';
+import { parseKeepWithin, RETENTION_RULES, type RetentionPolicy, type RetentionRule } from '../catalog/retention.js';
 import { isRegionName, isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { dateFormatProblem, expandTemplate, hasPlaceholders, namesTenant, templateProblem } from './destination-template.js';
 
@@ -505,7 +505,7 @@ export function parseScheduledCommand(line: string, context: CronCommandContext)
   return { kind: 'backup', ...parseCronCommand(line, context) };
 }
 
-type PruneUse = 'location' | 'keep' | 'storage' | 'storage-switch' | 'ignored' | 'this-stack' | { readonly refused: string };
+type PruneUse = 'location' | 'keep' | 'keep-within' | 'storage' | 'storage-switch' | 'ignored' | 'this-stack' | { readonly refused: string };
 
 /** Every flag the CLI's `tenants prune` accepts, and what a scheduled prune does with it. */
 const SCHEDULED_PRUNE: { readonly [F in GlobalFlag | PruneFlag]: PruneUse } = {
@@ -514,6 +514,8 @@ const SCHEDULED_PRUNE: { readonly [F in GlobalFlag | PruneFlag]: PruneUse } = {
   json: 'ignored',
   in: 'location',
   keepLast: 'keep',
+  keepHourly: 'keep',
+  keepWithin: 'keep-within',
   keepDaily: 'keep',
   keepWeekly: 'keep',
   keepMonthly: 'keep',
@@ -533,6 +535,7 @@ const PRUNE_LINE_FLAGS = new Map<string, { readonly key: GlobalFlag | PruneFlag;
 
 const KEEP_RULES: Readonly<Partial<Record<GlobalFlag | PruneFlag, RetentionRule>>> = {
   keepLast: 'last',
+  keepHourly: 'hourly',
   keepDaily: 'daily',
   keepWeekly: 'weekly',
   keepMonthly: 'monthly',
@@ -549,7 +552,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
     throw new CronCommandError(`--cmd must be an openclaw command (it is not run by a shell), got ${JSON.stringify(program)}`);
   }
   const positionals: string[] = [];
-  const keep: { -readonly [K in RetentionRule]?: number } = {};
+  const keep: { -readonly [K in RetentionRule]?: number } & { within?: string } = {};
   const storage: Record<string, string | boolean> = {};
   const given = new Map<string, string>();
   let location: string | undefined;
@@ -590,6 +593,10 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
         keep[KEEP_RULES[known.key]!] = count;
         break;
       }
+      case 'keep-within':
+        if (parseKeepWithin(value!) === undefined) throw new CronCommandError(`${name} in --cmd must be a span such as 7d, 36h or 1y6m`);
+        keep.within = value!;
+        break;
       case 'storage':
         storage[known.key] = value!;
         break;
@@ -613,8 +620,8 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
     throw new CronCommandError('a scheduled prune works on S3: --cmd needs --in s3://bucket/prefix/');
   }
   parseS3Prefix(location);
-  if (!Object.values(keep).some((count) => count > 0)) {
-    throw new CronCommandError('--cmd keeps nothing: a scheduled prune needs at least one --keep-last/-daily/-weekly/-monthly/-yearly above 0');
+  if (keep.within === undefined && !RETENTION_RULES.some((rule) => (keep[rule] ?? 0) > 0)) {
+    throw new CronCommandError('--cmd keeps nothing: a scheduled prune needs at least one --keep-last/-hourly/-daily/-weekly/-monthly/-yearly above 0, or --keep-within');
   }
   return { tenant, in: location, keep: keep as RetentionPolicy, ...(Object.keys(storage).length > 0 && { storage: storage as PruneStoreFlags }) };
 }

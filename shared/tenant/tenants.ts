@@ -8,12 +8,12 @@ import path from 'node:path';
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
-import { assertTenantName, isValidTenantName } from './names.js';
+import { assertTenantName, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
 import { isMidCommit } from './slot.js';
 import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
-import { shownPath } from '../format.js';
+import { quotedPath, shownPath } from '../format.js';
 
 /** `--tenants-dir`, else `OPENCLAW_TENANTS_DIR`, else `~/.openclaw/tenants`; always absolute. */
 export function resolveTenantsDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -141,26 +141,48 @@ export async function listTenantNames(tenantsDir: string, signal?: AbortSignal):
   return (await listTenants(tenantsDir, signal)).map((tenant) => tenant.name);
 }
 
-/** A name in the base dir that is a tenant name but no tenant any command follows, and why. */
+/** A name in the base dir that looks like a tenant but is no tenant any command follows, and why. */
 export interface SkippedTenant {
   readonly name: string;
   readonly reason: string;
+  /**
+   * Not a valid tenant name (`Acme`, `acme.old`, made by hand): no command can name it, so
+   * `backup --all` reports it as not backed up rather than trying it, and `tenants list`
+   * only warns of it. Absent: a tenant name that is a symlink, whose backup fails by name.
+   */
+  readonly invalidName?: true;
 }
 
 /** The skipped tenants of a listing: a gateway's answer names as many as it holds and counts the others in `omitted`. */
 export type SkippedTenants = readonly SkippedTenant[] & { readonly omitted?: number };
 
+/** Names in a base dir that are nobody's tenant by convention: hidden ones (ours, `.snapshot`…) and ext4's `lost+found` at a volume's root. */
+function isHousekeeping(name: string): boolean {
+  return name.startsWith('.') || name === 'lost+found';
+}
+
 /**
- * Names in the base dir that are tenant names but symlinks: no tenant a backup follows
- * (tenantDirFor refuses them), yet `list` and `backup --all` must name each rather than pass
- * over it in silence and exit 0.
+ * Names in the base dir that look like tenants but that no command follows, which `list`
+ * and `backup --all` must name rather than pass over in silence and exit 0: tenant names
+ * that are symlinks (tenantDirFor refuses them), and directories (or symlinks) whose names
+ * are not tenant names, made by hand: an operator who thinks `Acme` is covered would lose
+ * its data (hidden names and `lost+found` aside).
  */
 export async function listSkippedTenants(tenantsDir: string): Promise<SkippedTenant[]> {
   const entries = await readEntries(tenantsDir);
-  return entries
-    .filter((entry) => entry.isSymbolicLink() && isValidTenantName(entry.name))
-    .map((entry) => ({ name: entry.name, reason: `tenant "${entry.name}" in ${tenantsDir} is a symlink; refusing to follow it` }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const skipped: SkippedTenant[] = [];
+  for (const entry of entries) {
+    if (isValidTenantName(entry.name)) {
+      if (entry.isSymbolicLink()) skipped.push({ name: entry.name, reason: `tenant "${entry.name}" in ${tenantsDir} is a symlink; refusing to follow it` });
+    } else if ((entry.isDirectory() || entry.isSymbolicLink()) && !isHousekeeping(entry.name)) {
+      skipped.push({
+        name: entry.name,
+        reason: `${quotedPath(entry.name)} in ${tenantsDir} is not a valid tenant name (${TENANT_NAME_PATTERN.source}): no command backs it up; rename it to a tenant name or move it out of the base dir`,
+        invalidName: true,
+      });
+    }
+  }
+  return skipped.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** What the base dir's listing tells of a name. */
