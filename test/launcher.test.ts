@@ -113,6 +113,26 @@ describe('bin/openclaw.js', () => {
     expect(run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
   });
 
+  // Each of libuv's threads reserves an 8 MiB stack: 64 of them and Node 20's own ~750 MB did
+  // not fit under `ulimit -v 1000000` (a backup or restore aborted, exit 134), nor Node 24's
+  // under 1500000. A stand-in for node reports the pool (Node 24 does not start under 1000000).
+  it.each([
+    ['1000000', '1'],
+    ['2000000', '48'],
+    ['3000000', '64'],
+  ])('under an address-space limit (ulimit -v %s), starts a pool whose stacks fit: %s', (limit, pool) => {
+    const fakeNode = path.join(dir, 'pool-node');
+    writeFileSync(fakeNode, '#!/bin/sh\necho "$UV_THREADPOOL_SIZE"\n', { mode: 0o755 });
+    const started = (env: NodeJS.ProcessEnv) =>
+      spawnSync('sh', ['-c', `ulimit -v ${limit}; exec "$0" --version`, cliPath], { env: { ...process.env, OPENCLAW_NODE: fakeNode, ...env }, encoding: 'utf8' }).stdout.trim();
+    expect(started({ UV_THREADPOOL_SIZE: '' })).toBe(pool);
+    expect(started({ UV_THREADPOOL_SIZE: '8' })).toBe('8');
+  });
+
+  it.skipIf(Number(process.versions.node.split('.')[0]) >= 22)('starts under ulimit -v 1000000 (with 64 threads Node 20 aborted, exit 134, before any code ran)', () => {
+    expect(run('sh', ['-c', 'ulimit -v 1000000; exec "$0" --version', cliPath], { UV_THREADPOOL_SIZE: '' }).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
   // The limit does not bind root: the CLI runs as a uid no one uses. Node waits, for ever,
   // for each of the 4 threads of V8's pool to start, before any code of ours runs: under
   // `ulimit -u 5` it hung (with 64, 4 of libuv's threads, aborted: exit 134, without a word).
