@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-8388608}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-33554432}" OPENCLAW_HANGUP_IGNORED=$(while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) echo 1;; esac; break; }; done 2>/dev/null </proc/$$/status) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$(p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 4 ] && p=4;; esac; echo $p)}" exec "${OPENCLAW_NODE:-node}" "--max-semi-space-size=$(y=4; for a; do case $a in restore) y=2; break;; backup|verify) break;; esac; done; echo $y)" "$0" "$@"
+':' //; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-8388608}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-33554432}" OPENCLAW_HANGUP_IGNORED=$(while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) echo 1;; esac; break; }; done 2>/dev/null </proc/$$/status) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$(p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 1 ] && p=1;; esac; m=$(ulimit -v 2>/dev/null); case $m in [0-9]*) [ $(((m - 1200000) / 16384)) -lt $p ] && p=$(((m - 1200000) / 16384)); [ $p -lt 1 ] && p=1;; esac; echo $p)}" exec "${OPENCLAW_NODE:-node}" "--max-semi-space-size=$(y=4; for a; do case $a in restore) y=2; break;; backup|verify) break;; esac; done; echo $y)" $(n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 16)) -lt 4 ] && { v=$((n / 16)); [ $v -lt 1 ] && v=1; echo "--v8-pool-size=$v"; };; esac) "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
@@ -19,8 +19,17 @@
 // threads in libuv's pool (THREAD_POOL_SIZE in shared/file-access.ts; Node's default is 4),
 // so that a backup or restore on a network file system keeps that many calls in flight;
 // under a small process limit (`ulimit -u`, which counts threads: dash calls it -p) a quarter
-// of it, at least Node's 4, since libuv aborts the process, without a word, when it cannot
-// start every thread of its pool.
+// of it, at least 1, since libuv aborts the process, without a word, when it cannot start
+// every thread of its pool. Under a limit below 64 V8's pool (Node's default 4 threads) gets a
+// sixteenth of it, at least 1 (`--v8-pool-size`): Node waits for every one of those threads to
+// start before any script runs, and one that cannot start left it waiting for ever (a backup
+// as a user under `ulimit -u 5` hung; one under 6 to 13 aborted, exit 134: now it runs
+// under 10, and under 6 to 9 fails in one line when it starts a thread of its own).
+// Each thread of libuv's pool reserves an 8 MiB stack: under `ulimit -v` (KiB) the pool keeps
+// 16 MiB of address space per thread above the 1,200,000 KiB Node itself may reserve, at
+// least 1 thread (Node 20 needs about 800,000 KiB, Node 24 about 1,400,000, whatever the
+// pool: with 64 threads, Node 20 aborted under 1,000,000, exit 134, and Node 24 under
+// 1,500,000; with this pool both run there).
 // It runs `node` from PATH, or the node binary OPENCLAW_NODE names (a crontab line of `cron
 // add` does, cron's PATH holding no node or another one: shared/schedule/crontab.ts); with
 // neither, it says so in one line (exit 127, as the shell's own "not found").

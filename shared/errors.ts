@@ -550,6 +550,7 @@ export function describeError(error: unknown): string {
   if (error instanceof OpenClawError) return error.message;
   if (error instanceof Error) {
     const errno = error as NodeJS.ErrnoException;
+    if (errno.code === 'ERR_WORKER_INIT_FAILED' && error.message === 'EAGAIN') return `cannot start a thread: ${NO_MORE_PROCESSES}`;
     const detail = errno.code && !error.message.startsWith(`${errno.code}:`) ? `${errno.code}: ` : '';
     return `unexpected error: ${detail}${firstLine(withPathsShown(error.message, errno))}`;
   }
@@ -572,15 +573,21 @@ export function outcomeOf(error: unknown): Outcome {
   return error instanceof OpenClawError ? error.outcome : 'failed';
 }
 
+/**
+ * Why a thread or process could not start (EAGAIN from pthread_create or fork): the user's
+ * limit of processes and threads, which counts each thread of each of their processes.
+ */
+export const NO_MORE_PROCESSES = 'the limit of processes and threads is reached (raise it: ulimit -u)';
+
 /** System errors the core explains in words: the file system refused, not our bug. */
 const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
   ENOSPC: 'no space left on the device',
   EDQUOT: 'disk quota exceeded',
-  EFBIG: 'a file is larger than this file system allows',
+  EFBIG: 'a file is larger than this file system or the file-size limit (ulimit -f) allows',
   EROFS: 'read-only file system',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
-  EMFILE: 'too many open files',
+  EMFILE: 'too many open files (raise the open-file limit: ulimit -n)',
   ENFILE: 'too many open files in the system',
   EIO: 'input/output error',
   ENAMETOOLONG: 'a name is too long for this file system',

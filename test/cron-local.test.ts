@@ -362,8 +362,8 @@ describe('cron add in local mode', () => {
     };
     const limit = (threads: number) => `ulimit -u ${threads} 2>/dev/null || ulimit -p ${threads}; `; // dash names it -p
     expect(started('')).toEqual({ execArgv: ['--max-semi-space-size=4'], arenas: '2', pool: String(THREAD_POOL_SIZE) });
-    expect(started(limit(60))).toMatchObject({ pool: '15' });
-    expect(started(limit(8))).toMatchObject({ pool: '4' });
+    expect(started(limit(60))).toMatchObject({ pool: '15', execArgv: ['--max-semi-space-size=4', '--v8-pool-size=3'] });
+    expect(started(limit(8))).toMatchObject({ pool: '2', execArgv: ['--max-semi-space-size=4', '--v8-pool-size=1'] });
     // What the crontab's own NAME=value lines set is kept, as the launcher keeps the user's.
     expect(started(limit(60), ['UV_THREADPOOL_SIZE=8', 'MALLOC_ARENA_MAX=4'])).toMatchObject({ arenas: '4', pool: '8' });
   });

@@ -3,7 +3,7 @@
 // bound a large backup's memory; either way it must run the same CLI.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,15 +100,51 @@ describe('bin/openclaw.js', () => {
   });
 
   it.each([
-    ['bash', 'ulimit -u', '100', '25'],
-    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '60', '15'], // dash names it -p
-    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '8', '4'],
-  ])('under a small process limit (%s: %s %s), starts a pool of a quarter of it, at least 4', (shell, command, limit, pool) => {
+    ['bash', 'ulimit -u', '100', '25', []],
+    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '60', '15', ['--v8-pool-size=3']], // dash names it -p
+    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '8', '2', ['--v8-pool-size=1']],
+    ['sh', 'ulimit -u 2>/dev/null || ulimit -p', '3', '1', ['--v8-pool-size=1']],
+  ])('under a small process limit (%s: %s %s), starts a pool of a quarter of it, and fewer of V8\'s threads', (shell, command, limit, pool, v8) => {
     // libuv aborts Node, without a word, when it cannot start every thread of its pool, and
     // the limit counts threads: 64 of them did not fit under `ulimit -u 60` (exit 134).
     const started = run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '' });
     expect(started.pool).toBe(pool);
+    expect(started.execArgv.slice(1)).toEqual(v8);
     expect(run(shell, ['-c', `${command} ${limit}; exec "$0" --version`, cliPath], { UV_THREADPOOL_SIZE: '8' }).pool).toBe('8');
+  });
+
+  // Each of libuv's threads reserves an 8 MiB stack: 64 of them and Node 20's own ~750 MB did
+  // not fit under `ulimit -v 1000000` (a backup or restore aborted, exit 134), nor Node 24's
+  // under 1500000. A stand-in for node reports the pool (Node 24 does not start under 1000000).
+  it.each([
+    ['1000000', '1'],
+    ['2000000', '48'],
+    ['3000000', '64'],
+  ])('under an address-space limit (ulimit -v %s), starts a pool whose stacks fit: %s', (limit, pool) => {
+    const fakeNode = path.join(dir, 'pool-node');
+    writeFileSync(fakeNode, '#!/bin/sh\necho "$UV_THREADPOOL_SIZE"\n', { mode: 0o755 });
+    const started = (env: NodeJS.ProcessEnv) =>
+      spawnSync('sh', ['-c', `ulimit -v ${limit}; exec "$0" --version`, cliPath], { env: { ...process.env, OPENCLAW_NODE: fakeNode, ...env }, encoding: 'utf8' }).stdout.trim();
+    expect(started({ UV_THREADPOOL_SIZE: '' })).toBe(pool);
+    expect(started({ UV_THREADPOOL_SIZE: '8' })).toBe('8');
+  });
+
+  it.skipIf(Number(process.versions.node.split('.')[0]) >= 22)('starts under ulimit -v 1000000 (with 64 threads Node 20 aborted, exit 134, before any code ran)', () => {
+    expect(run('sh', ['-c', 'ulimit -v 1000000; exec "$0" --version', cliPath], { UV_THREADPOOL_SIZE: '' }).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  // The limit does not bind root: the CLI runs as a uid no one uses. Node waits, for ever,
+  // for each of the 4 threads of V8's pool to start, before any code of ours runs: under
+  // `ulimit -u 5` it hung (with 64, 4 of libuv's threads, aborted: exit 134, without a word).
+  it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('starts, as a user whose process limit leaves room for 5 threads (it hung before any code ran)', () => {
+    const started = spawnSync('/usr/bin/setpriv', ['--reuid=61234', '--regid=61234', '--clear-groups', 'sh', '-c', 'ulimit -u 5 2>/dev/null || ulimit -p 5; exec "$0" --version', cliPath], {
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, UV_THREADPOOL_SIZE: '', NODE_OPTIONS: '' },
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
+    expect({ status: started.status, signal: started.signal, stderr: started.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(started.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   it('runs the node binary OPENCLAW_NODE names, with no node on PATH (as a crontab line does)', () => {

@@ -32,6 +32,25 @@ describe('restoreWriteError', () => {
     expect(describeError(error)).toBe('cannot write the restored tenant under /srv/tenants: disk quota exceeded');
   });
 
+  // Under `ulimit -f` Node gets EFBIG (it ignores SIGXFSZ), and under `ulimit -n` EMFILE: the
+  // line names the limit to raise, not only the file system.
+  it('names the limits a file too large or too many open files may come from', () => {
+    expect(describeError(restoreWriteError(errno('EFBIG', 'EFBIG: file too large, write'), '/srv/tenants'))).toBe(
+      'cannot write the restored tenant under /srv/tenants: a file is larger than this file system or the file-size limit (ulimit -f) allows',
+    );
+    expect(describeError(restoreWriteError(errno('EMFILE', 'EMFILE: too many open files, open'), '/srv/tenants'))).toBe(
+      'cannot write the restored tenant under /srv/tenants: too many open files (raise the open-file limit: ulimit -n)',
+    );
+  });
+
+  // What `new Worker()` throws when no thread can be made (a backup's reader, a restore's
+  // writers) under a user's small `ulimit -u`: it read "unexpected error: ERR_WORKER_INIT_FAILED: EAGAIN".
+  it('says that a thread could not start for the process limit', () => {
+    expect(describeError(Object.assign(new Error('EAGAIN'), { code: 'ERR_WORKER_INIT_FAILED' }))).toBe(
+      'cannot start a thread: the limit of processes and threads is reached (raise it: ulimit -u)',
+    );
+  });
+
   it('adds the path the call was about when there is one', () => {
     const error = restoreWriteError(errno('EACCES', 'EACCES: permission denied, mkdir', { path: '/srv/tenants/.openclaw-staging-acme-1' }), '/srv/tenants');
     expect(describeError(error)).toBe('cannot write the restored tenant under /srv/tenants: permission denied (/srv/tenants/.openclaw-staging-acme-1)');

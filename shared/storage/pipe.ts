@@ -38,7 +38,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
-import { AgeHeaderLimitError, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
+import { AgeHeaderLimitError, NO_MORE_PROCESSES, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { AgeHeaderReader } from '../age/header.js';
 import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
@@ -224,7 +224,7 @@ class Filter {
       child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
-      this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
+      this.fail(new PipeCommandError(couldNotStart(error), { cause: error }));
       markClosed();
       return;
     }
@@ -237,7 +237,7 @@ class Filter {
     };
     child.once('error', (error) => {
       // Spawning failed (no shell) or a kill failed; either way no usable command.
-      this.fail(new PipeCommandError(`pipe command could not start: ${errorCode(error)}`, { cause: error }));
+      this.fail(new PipeCommandError(couldNotStart(error), { cause: error }));
       this.exited = true;
       settle();
     });
@@ -413,6 +413,12 @@ function telltaleLine(tail: Buffer): string | undefined {
   const last = lines.findLast((line) => /\berror\b/i.test(line) && !/\breport\b/i.test(line)) ?? lines.at(-1);
   if (last === undefined) return undefined;
   return last.length <= MAX_STDERR_LINE ? last : `${last.slice(0, MAX_STDERR_LINE - 1)}…`;
+}
+
+/** `spawn` failed: no shell (ENOENT), or no process could be made (EAGAIN: `ulimit -u`). */
+function couldNotStart(error: unknown): string {
+  const code = errorCode(error);
+  return code === 'EAGAIN' ? `pipe command could not start: EAGAIN, ${NO_MORE_PROCESSES}` : `pipe command could not start: ${code}`;
 }
 
 function errorCode(error: unknown): string {
