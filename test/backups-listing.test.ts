@@ -5,14 +5,16 @@
 import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
+import type { ArchiveStore } from '../shared/storage/archive-store.js';
+import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
@@ -164,6 +166,37 @@ describe('tenants backups in a local directory', () => {
     } finally {
       rmSync(link);
       rmSync(path.join(backups, 'acme-again'));
+    }
+  });
+});
+
+// `tenants backups` as root in a directory the service user can write: the archive, checked
+// by the listing, was then opened by its name, and a FIFO swapped in between (strace's
+// delay_enter on that open) hung the command for good. It is opened once, without waiting on
+// a FIFO or following a symlink, and read only if a regular file; else left out as removed.
+describe('a local archive swapped for a FIFO or a symlink after the listing', () => {
+  it('is left out, without waiting on the FIFO nor reading through the link', async () => {
+    const swapped = path.join(dir.path, 'swapped');
+    for (const [index, day] of [0, 1, 2].entries()) await backupAt(tenantsDir, 'acme', path.join(swapped, `${index}.tar.zst`), new Date(JUNE_1.getTime() + day * DAY));
+    const fifo = path.join(swapped, '1.tar.zst');
+    const store = new LocalArchiveStore(swapped);
+    const swapping: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
+      list: async (...args: Parameters<ArchiveStore['list']>) => {
+        const listed = await store.list(...args);
+        rmSync(fifo);
+        execFileSync('mkfifo', [fifo]);
+        renameSync(path.join(swapped, '2.tar.zst'), path.join(dir.path, 'moved.tar.zst'));
+        symlinkSync(path.join(dir.path, 'moved.tar.zst'), path.join(swapped, '2.tar.zst'));
+        return listed;
+      },
+    });
+    // The open under test is synchronous: only another process can let a waiting one go (after 2 s).
+    const writer = spawn('timeout', ['5', 'sh', '-c', 'sleep 2; : > "$0"', fifo], { stdio: 'ignore' });
+    try {
+      const listing = await listBackups(swapping, 'acme');
+      expect(listing.backups.map((entry) => entry.name)).toEqual(['0.tar.zst']);
+    } finally {
+      writer.kill('SIGKILL');
     }
   });
 });

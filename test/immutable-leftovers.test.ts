@@ -149,5 +149,16 @@ describe.runIf(isRoot && existsSync('/usr/bin/setpriv'))('a leftover the tenants
     expect(notices[0]).toContain(rootsDir);
     expect(notices[0]).not.toContain('unexpected error');
     expect(existsSync(path.join(rootsDir, 'f'))).toBe(true);
+
+    // `tenants recover`, whose job the removal is, failed every run saying "the next command on
+    // the tenant goes on from there": it now says who can remove the leftover.
+    const recover = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'recover', 'acme'], { encoding: 'utf8' });
+    expect(recover.status).toBe(1);
+    expect(recover.stderr).toBe(
+      `openclaw: cannot recover tenant "acme": permission denied (${path.join(rootsDir, 'f')}): ${rootsDir} belongs to uid 0, not to this user (uid ${NOBODY}), who cannot remove what is in it; ` +
+        `run \`openclaw tenants recover acme\` as root, or have that user remove ${rootsDir}\n`,
+    );
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']).status).toBe(0);
+    expect(readdirSync(base)).toEqual(['acme']);
   });
 });

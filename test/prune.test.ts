@@ -21,7 +21,7 @@ import {
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -272,6 +272,51 @@ describe('prune in a local directory', () => {
     writeFileSync(path.join(both, '1.tar.zst'), 'a new archive under the old name');
     await expect(store.remove(byName('1.tar.zst'))).rejects.toThrow(/1\.tar\.zst changed since it was listed: not removed/);
     expect(readdirSync(both).sort()).toEqual(['1.tar.zst', '2.tar.zst', '3.tar.zst']);
+  });
+
+  // `--in` a directory another user may write (the service user's backups, pruned by root):
+  // with a subdirectory swapped for a symlink between the check and the unlink (strace's
+  // delay_enter on unlink), root's prune deleted a root-only file of the listed name, size and
+  // mtime wherever the link led. A removal now goes through the listed directory, pinned, and
+  // only of the very file listed (device and inode).
+  it('removes only the file it listed, in the directory it listed: nothing through a subdirectory swapped for a symlink, nor a file put in its place', async () => {
+    const swapped = path.join(dir.path, 'swapped');
+    const sub = path.join(swapped, '2026');
+    await backupAt(tenantsDir, 'acme', path.join(sub, 'old.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(sub, 'new.tar.zst'), new Date(JUNE_1 + DAY));
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim);
+    cpSync(path.join(sub, 'old.tar.zst'), path.join(victim, 'old.tar.zst'));
+    const listedStamp = statSync(path.join(sub, 'old.tar.zst'));
+    utimesSync(path.join(victim, 'old.tar.zst'), listedStamp.atime, listedStamp.mtime);
+    writeFileSync(path.join(victim, '.old.tar.zst.openclaw-verified'), 'root only');
+    const store = new LocalArchiveStore(swapped);
+    const listed = await store.list();
+    const byName = (name: string) => listed.find((object) => object.name === name)!;
+    const racing: ArchiveStore = storeWith(store, {
+      remove: async (object, options) => {
+        renameSync(sub, path.join(swapped, 'moved'));
+        symlinkSync(victim, sub);
+        return store.remove(object, options);
+      },
+    });
+    expect(byName('2026/old.tar.zst').bytes).toBe(statSync(path.join(victim, 'old.tar.zst')).size);
+    await expect(racing.remove(byName('2026/old.tar.zst'))).rejects.toThrow(/2026\/old\.tar\.zst changed since it was listed: not removed/);
+    expect(readdirSync(victim).sort()).toEqual(['.old.tar.zst.openclaw-verified', 'old.tar.zst']);
+    expect(readdirSync(path.join(swapped, 'moved')).sort()).toEqual(['new.tar.zst', 'old.tar.zst']);
+
+    // The name now holds another file with the listed size and mtime: not the one listed.
+    rmSync(sub);
+    renameSync(path.join(swapped, 'moved'), sub);
+    const again = await store.list();
+    const newer = again.find((object) => object.name === '2026/new.tar.zst')!;
+    const archive = path.join(sub, 'new.tar.zst');
+    const stamp = statSync(archive);
+    cpSync(archive, `${archive}.copy`);
+    renameSync(`${archive}.copy`, archive);
+    utimesSync(archive, stamp.atime, stamp.mtime);
+    await expect(store.remove(newer)).rejects.toThrow(/new\.tar\.zst changed since it was listed: not removed/);
+    expect(readdirSync(sub).sort()).toEqual(['new.tar.zst', 'old.tar.zst']);
   });
 
   it('skips a backup written again after the listing, removes the rest, and succeeds', async () => {

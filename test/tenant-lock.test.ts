@@ -4,7 +4,7 @@
 // a recovery holding the lock is waited for.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, type PathLike } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -13,7 +13,7 @@ import { READ_FLAGS } from '../shared/file-access.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
 import { lettingWaitingOpensGo } from './helpers/fifo.js';
-import { repoRoot, tempDir } from './helpers/tree.js';
+import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
@@ -426,5 +426,44 @@ describe('process owners', () => {
     } finally {
       parent.kill('SIGKILL');
     }
+  });
+});
+
+// Root's cron backup killed (kill -9) while it held the lock left a root-owned 0600
+// `.openclaw-lock-acme` in the service user's base dir: that user's own backups then failed
+// "permission denied (…/.openclaw-lock-acme)" until root ran a command (reproduced with the
+// CLI and setpriv). Root now gives the lock to the base dir's owner.
+describe.runIf(process.geteuid?.() === 0 && existsSync('/usr/bin/setpriv'))('a lock made by root in a base dir another user owns', () => {
+  const NOBODY = 65534;
+  const asNobody = (args: string[]) =>
+    spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliPath, '--tenants-dir', base, ...args], { encoding: 'utf8' });
+
+  beforeEach(() => {
+    chmodSync(dir.path, 0o755);
+    writeFileSync(path.join(base, 'acme', 'config.json'), '{}');
+    spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, base]);
+    mkdirSync(path.join(dir.path, 'out'));
+    chownSync(path.join(dir.path, 'out'), NOBODY, NOBODY);
+  });
+
+  it('belongs to that user, who takes it over once root\'s command is killed, and finds it busy while root holds it', async () => {
+    const killed = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'root.tar.zst')], { env: { OPENCLAW_TEST_CRASH_AT: 'lock:acquired' } });
+    expect(killed.status).not.toBe(0);
+    expect(statSync(lockPathFor(base, 'acme')).uid).toBe(NOBODY);
+    const own = asNobody(['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'out', 'acme.tar.zst')]);
+    expect(own.stderr).toBe('');
+    expect(own.status).toBe(0);
+    expect(readdirSync(base)).toEqual(['acme']);
+
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    try {
+      expect(statSync(lock.path)).toMatchObject({ uid: NOBODY, mode: 0o100600 });
+      const busy = asNobody(['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'out', 'again.tar.zst')]);
+      expect(busy.status).toBe(3);
+      expect(busy.stderr).toMatch(/^openclaw: tenant "acme" is busy: a backup by pid \d+ on .* holds it since /);
+    } finally {
+      await lock.release();
+    }
+    expect(readdirSync(base)).toEqual(['acme']);
   });
 });

@@ -6,15 +6,20 @@
 // mark (the hidden file beside it) is read only when the listing saw one. A removal is of
 // the file as listed: one whose size or mtime changed since is refused (CHANGED). A mark
 // whose archive is gone (a prune killed between the two unlinks) goes with the next prune.
+// The directory may be another user's to write (the gateway's service user's, whose backups
+// root prunes): a removal goes through the listed file's directory, opened and pinned
+// (`/proc/self/fd/N/name`), and only of the very file listed there (device and inode): by its
+// full path, a subdirectory swapped for a symlink between the check and the unlink had root
+// delete a root-only file of that name wherever the link led.
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
-import { closeSync, fstatSync, lstatSync, openSync, readSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
-import { namesLookedUp, READ_FLAGS } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, FD_LINKS, namesLookedUp, READ_FLAGS } from '../file-access.js';
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
@@ -30,6 +35,8 @@ export class LocalArchiveStore implements ArchiveStore {
 
   /** Verification marks seen by `list`, by path. */
   private readonly marks = new Set<string>();
+  /** The device and inode of each file `list` found, by path: a removal is of that file only. */
+  private readonly listed = new Map<string, { dev: number; ino: number }>();
 
   constructor(directory: string) {
     this.directory = resolve(directory);
@@ -78,6 +85,7 @@ export class LocalArchiveStore implements ArchiveStore {
             throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} files: give a narrower directory`, 'TOO_LARGE');
           }
           found.push({ name, location: full, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) });
+          this.listed.set(full, { dev: stat.dev, ino: stat.ino });
         }
       }
     };
@@ -87,14 +95,20 @@ export class LocalArchiveStore implements ArchiveStore {
 
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
     throwIfAborted(options.signal);
+    // Opened once, never through a symlink nor waited on as a FIFO, and read only if a regular
+    // file: by its name after the listing's check, a FIFO swapped in meanwhile by whoever can
+    // write the directory hung root's `tenants backups` for good. Anything else there now is
+    // no longer the file listed, skipped as one removed since.
     let fd: number;
     try {
-      fd = openSync(object.location, 'r');
+      fd = openSync(object.location, READ_FLAGS);
     } catch (error) {
-      throw this.fsError(error, object.location);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw code === 'ELOOP' || code === 'ENXIO' ? this.notAsListed(object, error) : this.fsError(error, object.location);
     }
     try {
       const stat = fstatSync(fd);
+      if (!stat.isFile()) throw this.notAsListed(object);
       const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size));
       readSync(fd, head, 0, head.length, 0);
       let tail: Buffer | undefined;
@@ -127,19 +141,42 @@ export class LocalArchiveStore implements ArchiveStore {
   /** Removes the archive; one already gone (another prune of the same directory) is removed, as S3's DeleteObject has it. */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const now = await lstat(object.location).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw this.fsError(error, object.location);
-    });
-    if (now !== undefined) {
-      if (!now.isFile() || now.size !== object.bytes || Math.floor(now.mtimeMs) !== object.modifiedAt.getTime()) {
-        throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+    let directory: number | undefined;
+    if (CAN_CHECK_OPENED_PATHS) {
+      try {
+        directory = openSync(dirname(object.location), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+      } catch (error) {
+        // Its directory gone (or no longer one): so is the file listed in it.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        throw this.fsError(error, dirname(object.location));
       }
-      await unlink(object.location).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location, 'remove');
-      });
     }
-    await unlink(verifiedMarkPath(object.location)).catch(() => undefined);
+    // The name in the pinned directory: a directory on the way swapped later leads nowhere else.
+    const at = (file: string) => (directory === undefined ? file : `${FD_LINKS}${directory}/${basename(file)}`);
+    try {
+      const now = await lstat(at(object.location)).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw this.fsError(error, object.location);
+      });
+      if (now !== undefined) {
+        const listed = this.listed.get(object.location);
+        if (
+          !now.isFile() ||
+          now.size !== object.bytes ||
+          Math.floor(now.mtimeMs) !== object.modifiedAt.getTime() ||
+          (listed !== undefined && (listed.dev !== now.dev || listed.ino !== now.ino))
+        ) {
+          throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
+        }
+        await unlink(at(object.location)).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location, 'remove');
+        });
+      }
+      await unlink(at(verifiedMarkPath(object.location))).catch(() => undefined);
+    } finally {
+      if (directory !== undefined) closeSync(directory);
+    }
   }
 
   async removeStrayMarks(options: ReadOptions = {}): Promise<void> {
@@ -151,6 +188,10 @@ export class LocalArchiveStore implements ArchiveStore {
       );
       if (gone) await unlink(mark).catch(() => undefined);
     }
+  }
+
+  private notAsListed(object: StoredObject, cause?: unknown): StorageError {
+    return new StorageError(`${object.location} is no longer the file listed there`, 'NOT_FOUND', { cause });
   }
 
   /** `doing`: what failed, as the message says it ("cannot remove …: input/output error"). */

@@ -82,10 +82,19 @@ function existsOr(error: unknown): undefined {
   throw error;
 }
 
-/** Creates `file` (O_EXCL) holding `content`: its inode and ctime. A failed write removes the file it created. */
+/**
+ * Creates `file` (O_EXCL) holding `content`: its inode and ctime. A failed write removes the file it created.
+ * Made by root in a directory of another user (the base dir, the gateway's service user's), it
+ * is given to that user: a root command killed while holding it left a root-only lock, which
+ * the user's own next commands could not read to find its holder gone, and failed
+ * `permission denied` until root ran one. The directory's owner can rename or remove anything
+ * in it already; owning the lock gives it nothing more, and it still finds a live root
+ * holder's lock busy.
+ */
 async function writeNewFile(file: string, content: string): Promise<{ ino: number; ctimeMs: number }> {
   const handle = await fs.open(file, 'wx', 0o600);
   try {
+    await giveToDirectoryOwner(handle, path.dirname(file));
     await handle.writeFile(content);
     const { ino, ctimeMs } = await handle.stat();
     await handle.close();
@@ -95,6 +104,16 @@ async function writeNewFile(file: string, content: string): Promise<{ ino: numbe
     await fs.rm(file, { force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+async function giveToDirectoryOwner(handle: fs.FileHandle, dir: string): Promise<void> {
+  if (process.geteuid?.() !== 0) return;
+  const { uid, gid } = await fs.stat(dir);
+  if (uid === 0) return;
+  // Root without CAP_CHOWN (a user namespace, root-squashed NFS) keeps the lock its own, as before.
+  await handle.chown(uid, gid).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPERM' && error.code !== 'EINVAL') throw error;
+  });
 }
 
 /** A lock younger than this is never taken over, even when its owner is gone. */

@@ -6,7 +6,8 @@
 // until something ends it: in local mode nothing else does (the backup function ends the
 // chains it finds stale before its own backups).
 
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
+import path from 'node:path';
 
 import { endBrokenChain, type ChainRecovery } from '../backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
@@ -73,5 +74,34 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
  */
 export function recoverError(error: unknown, tenant: string): unknown {
   if (error instanceof OpenClawError || errnoMessage(error) === undefined) return error;
+  const blocked = blockedBy(error);
+  if (blocked !== undefined) {
+    return new FileSystemError(
+      `cannot recover tenant "${tenant}": ${describeSystemError(error)}: ${blocked.directory} belongs to uid ${blocked.uid}, not to this user (uid ${blocked.self}), who cannot remove what is in it; ` +
+        `run \`openclaw tenants recover ${tenant}\` as root${blocked.uid === 0 ? '' : ` or as uid ${blocked.uid}`}, or have that user remove ${blocked.directory}`,
+      { cause: error },
+    );
+  }
   return new FileSystemError(`cannot recover tenant "${tenant}": ${describeSystemError(error)}; what was done stays done, and the next command on the tenant goes on from there`, { cause: error });
+}
+
+/**
+ * Where a removal was refused for want of permission in a directory another user owns (a
+ * leftover a run as root made in the tenants' user's base dir): every later run as this user
+ * fails the same way, so the message says who can settle it instead of "the next command goes
+ * on from there". Undefined when that is not the case.
+ */
+function blockedBy(error: unknown): { directory: string; uid: number; self: number } | undefined {
+  const failed = error as NodeJS.ErrnoException;
+  const self = process.geteuid?.();
+  if ((failed.code !== 'EACCES' && failed.code !== 'EPERM') || self === undefined || self === 0 || typeof failed.path !== 'string') return undefined;
+  for (const candidate of [path.dirname(failed.path), failed.path]) {
+    try {
+      const info = lstatSync(candidate);
+      if (info.isDirectory() && info.uid !== self) return { directory: candidate, uid: info.uid, self };
+    } catch {
+      // Gone meanwhile: nothing to say of it.
+    }
+  }
+  return undefined;
 }
