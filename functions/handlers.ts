@@ -54,7 +54,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
-import { cleanupDeadline, deadlineSignal, type LambdaContext } from './lambda-context.js';
+import { cleanupDeadline, deadlineSignal, leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
@@ -206,10 +206,25 @@ export type BackupRun =
 export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext): Promise<SweptBaseDir | undefined> {
   const operations = deps.operations ?? functionOperations(deps.config);
   deps.logger.addContext(context);
-  const swept = await operations.sweepBaseDir?.().catch(() => undefined);
-  await abandonBrokenChains(deps, operations, context, swept);
-  return swept;
+  // Bounded (leftoversDeadline): the tenants not settled by then are swept by the next invocation.
+  const deadline = leftoversDeadline(context, reservedForBackup(deps));
+  try {
+    const swept = await operations.sweepBaseDir?.({ signal: deadline.signal }).catch(() => undefined);
+    if (deadline.signal.aborted) deps.logger.warn('the sweep of leftovers stopped at its share of the invocation; the next invocation goes on with it', { shareMs: deadline.inMs });
+    await abandonBrokenChains(deps, operations, context, swept);
+    return swept;
+  } finally {
+    deadline.dispose();
+  }
 }
+
+/** What a backup needs of an invocation besides its leftovers: the abort margin and the least it needs to start (its continue margin when it can continue). */
+function reservedForBackup(deps: HandlerDeps): number {
+  return deps.config.abortMarginMs + (deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS));
+}
+
+/** Time a message needs at least, besides the abort margin, to be worth starting (a backup that can continue: its continue margin). */
+export const MIN_BACKUP_TIME_MS = 30_000;
 
 /**
  * One backup, whatever started it: read the request (`prepare`), check what remote mode
@@ -252,11 +267,14 @@ export async function executeBackup(
     const inPieces = continueBackup !== undefined && operations.backupPiece !== undefined && objectFlags !== 'other';
     if (continues !== undefined && !inPieces) throw new ContinuationEndedError(`this function cannot continue the backup of "${command.tenant}" (no work queue, or a request with its own storage settings)`);
     const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
-    const outcome = await withDeadline(context, config, (signal) =>
-      inPieces
-        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) })
-        : operations.backup(command, { signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) }),
-    );
+    // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
+    const leftovers = leftoversDeadline(context, reservedForBackup(deps));
+    const outcome = await withDeadline(context, config, (signal) => {
+      const hooks = { signal, leftoversSignal: leftovers.signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
+      return inPieces
+        ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
+        : operations.backup(command, hooks);
+    }).finally(() => leftovers.dispose());
     if ('suspended' in outcome) {
       const run: WorkRun = prepared.run ?? { id: context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
       await continueBackup!({

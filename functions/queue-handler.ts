@@ -19,7 +19,7 @@ import { isRecord } from '../shared/control-plane/protocol.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError } from '../shared/errors.js';
 import { DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
-import { executeBackup, prepareBaseDir, type Handler, type HandlerDeps } from './handlers.js';
+import { executeBackup, MIN_BACKUP_TIME_MS, prepareBaseDir, type Handler, type HandlerDeps } from './handlers.js';
 
 export interface SqsRecord {
   readonly messageId: string;
@@ -55,8 +55,7 @@ export function queuedBackupSkip(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Time a message needs at least, besides the abort margin, to be worth starting (a backup that can continue: its continue margin). */
-export const MIN_BACKUP_TIME_MS = 30_000;
+export { MIN_BACKUP_TIME_MS } from './handlers.js';
 
 export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
   return async (event, context) => {

@@ -167,6 +167,8 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;
   readonly runId?: string;
+  /** Stops removing leftovers of interrupted operations once aborted (BackupRequest.leftoversSignal): the Lambda's share of its time for them. */
+  readonly leftoversSignal?: AbortSignal;
 }
 
 export interface PieceHooks extends BackupHooks {
@@ -193,9 +195,10 @@ export interface TenantOperations {
    * Settles the leftovers of every tenant in the base dir (tenant/base-dir-sweep.ts) and
    * answers the names it read, for backups that follow to recover from instead of listing the
    * base dir again, as `backup --all` does; undefined when the sweep failed (each then sweeps
-   * itself). Only where the operations run in this process.
+   * itself). Only where the operations run in this process. `signal`: stops settling (the
+   * tenants not reached are left to the next sweep), the names read still answered.
    */
-  sweepBaseDir?(): Promise<SweptBaseDir | undefined>;
+  sweepBaseDir?(options?: { readonly signal?: AbortSignal }): Promise<SweptBaseDir | undefined>;
   restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult>;
   /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
   backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
@@ -271,6 +274,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
+      ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
       ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
     };
   };
@@ -280,7 +284,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
   return {
     backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
     abandonStaleBackups: (olderThanMs, sweptBaseDir) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir),
-    sweepBaseDir: () => sweepBaseDir(tenantsDir).catch(() => undefined),
+    sweepBaseDir: (sweep) => sweepBaseDir(tenantsDir, sweep?.signal === undefined ? {} : { signal: sweep.signal }).catch(() => undefined),
     backupPiece: async (command, hooks) =>
       backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
     async restore(command, hooks = {}) {

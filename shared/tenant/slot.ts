@@ -201,9 +201,11 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   const journal = await readJournal(tenantsDir, tenant);
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
-  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
+  // The journal first: its renames settle the slot, so that removals stopped after them
+  // (RemovalStoppedError) leave only garbage, never a slot mid-commit.
   let action: RecoveryAction = 'none';
   if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices, stop);
+  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
