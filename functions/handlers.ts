@@ -618,10 +618,11 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
     try {
       const request = parseListRequest(event);
       if (request.ownership) {
-        const tenants = await operations.listNames();
-        const ownership = await withDeadline(context, config, (signal) =>
-          scanOwnership(config.tenantsDir, tenants, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
-        );
+        // The sweep before the listing stops at the deadline too (leftovers of many files took the whole invocation).
+        const { tenants, ownership } = await withDeadline(context, config, async (signal) => {
+          const names = await operations.listNames({ signal });
+          return { tenants: names, ownership: await scanOwnership(config.tenantsDir, names, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }) };
+        });
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete });
         return { tenants, ownership };
       }
@@ -633,11 +634,13 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       }
       if (request.after !== undefined || request.limit !== undefined) {
         // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
-        const page = pageOfNames(await namesToBackUp(operations), request.after, request.limit);
+        // Its sweep of the base dir stops at the deadline (a trash of 20,000 files took the whole invocation, and the fan-out got no page); the names are answered whole.
+        const page = pageOfNames(await withDeadline(context, config, (signal) => namesToBackUp(operations, signal)), request.after, request.limit);
         logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
         return page;
       }
-      const [tenants, skipped] = await Promise.all([request.names ? operations.listNames() : operations.listSummaries(), operations.listSkipped()]);
+      // An older CLI's whole listing: the names' sweep stops at the deadline (the names are answered whole); summaries are never answered in part.
+      const [tenants, skipped] = await withDeadline(context, config, (signal) => Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries(), operations.listSkipped()]));
       logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
       if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
       return { tenants, ...(skipped.length > 0 && { skipped }) };

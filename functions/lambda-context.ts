@@ -32,7 +32,10 @@ export function deadlineSignal(context: LambdaContext, marginMs: number): Deadli
   const inMs = Math.max(0, Math.floor(remaining - margin));
   const controller = new AbortController();
   // Our own error as the reason: the core answers an aborted operation with its signal's reason when it is one.
-  const timer = setTimeout(() => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), inMs);
+  const stop = () => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+  // No time left: stopped at once, before the operation's first step (a sweep's first removal).
+  if (inMs === 0) stop();
+  const timer = setTimeout(stop, inMs);
   timer.unref();
   return { signal: controller.signal, inMs, dispose: () => clearTimeout(timer) };
 }

@@ -224,8 +224,8 @@ export interface TenantOperations {
  * (a symlinked directory), whose backups then fail by name instead of being passed over.
  * The local `backup --all` and the gateway's fan-out (through the list function's pages) both.
  */
-export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>): Promise<string[]> {
-  const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
+export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>, signal?: AbortSignal): Promise<string[]> {
+  const [names, skipped] = await Promise.all([operations.listNames(signal === undefined ? undefined : { signal }), operations.listSkipped()]);
   return [...new Set([...names, ...skipped.map((tenant) => tenant.name)])].sort();
 }
 
