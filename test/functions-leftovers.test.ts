@@ -1,5 +1,5 @@
 // The functions under Lambda's time limit with big leftovers of interrupted operations in the
-// base dir. A temp dir stands for the EFS mount,
+// base dir, and a work queue message delivered twice. A temp dir stands for the EFS mount,
 // s3rver for S3, a fake context for the deadline.
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -9,8 +9,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
+import { acquireTenantLock } from '../shared/tenant/lock.js';
 import { backupHandler, listHandler, MIN_BACKUP_TIME_MS } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
+import type { OperationMetrics } from '../functions/metrics.js';
+import { workQueueHandler } from '../functions/queue-handler.js';
 import { tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 
@@ -105,5 +109,46 @@ describe('the list function with big leftovers in the base dir', () => {
     expect(readdirSync(path.join(trash, 'd0'))).toHaveLength(100);
     expect(await list({ names: true, limit: 1000 }, fakeContext(60_000))).toEqual({ tenants: ['acme', 'beta'] });
     expect(existsSync(trash)).toBe(false);
+  });
+});
+
+describe('a work queue message delivered twice', () => {
+  // SQS delivers a message twice now and then: the second delivery found the tenant locked by
+  // the first, which was backing up to the same key, and failed (TENANT_BUSY), raising the
+  // backup-failures alarm for a backup that succeeded.
+  it('is skipped while the first delivery backs up to the same archive, a failure while another operation holds the tenant', async () => {
+    const records: Parameters<OperationMetrics['record']>[0][] = [];
+    const metrics: OperationMetrics = { record: (record) => void records.push(record), count: () => undefined };
+    const events: unknown[] = [];
+    const queued = workQueueHandler({ config, logger, publish: async (event) => void events.push(event), metrics });
+    const message = (to: string) => ({
+      Records: [
+        {
+          messageId: `m-${to}`,
+          eventSource: 'aws:sqs',
+          attributes: { ApproximateReceiveCount: '1' },
+          body: encodeWorkMessage({ version: 1, kind: 'backup', tenant: 'beta', to, run: { id: 'run-1', time: '2026-06-03T01:00:00.000Z', template: 's3://backups/{tenant}/x.tar.zst' } }),
+        },
+      ],
+    });
+    const to = 's3://backups/twice/beta.tar.zst';
+    const first = await acquireTenantLock(base, 'beta', 'backup', { target: to });
+    try {
+      expect(await queued(message(to), fakeContext(900_000))).toEqual({ batchItemFailures: [] });
+      expect(records).toEqual([expect.objectContaining({ outcome: 'skipped', errorCode: 'TENANT_BUSY', reason: expect.stringMatching(/^the same backup \(this tenant to this archive\) is running in another invocation/) })]);
+      expect(events).toEqual([]);
+      expect(logged.some((line) => line.includes('"backup skipped"'))).toBe(true);
+      // A backup of the tenant to another archive (or a restore) holding it is a real failure: it comes back.
+      expect(await queued(message('s3://backups/twice/other.tar.zst'), fakeContext(900_000))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-s3://backups/twice/other.tar.zst' }] });
+      expect(records[1]).toMatchObject({ outcome: 'failed', errorCode: 'TENANT_BUSY' });
+    } finally {
+      await first.release();
+    }
+    const restore = await acquireTenantLock(base, 'beta', 'restore', { target: to });
+    try {
+      expect(await queued(message(to), fakeContext(900_000))).toMatchObject({ batchItemFailures: [{ itemIdentifier: `m-${to}` }] });
+    } finally {
+      await restore.release();
+    }
   });
 });

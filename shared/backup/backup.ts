@@ -187,7 +187,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) }).catch(() => undefined));
   if (request.tmpdirSwept !== true) await TempArea.sweep().catch(() => undefined);
   const notices: string[] = [];
-  const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices);
+  const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices, location.display);
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
@@ -445,9 +445,9 @@ async function recoverOwnSlot(tenantsDir: string, tenant: string, options: Recov
   }
 }
 
-async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: string[]): Promise<TenantLock | undefined> {
+async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: string[], target: string): Promise<TenantLock | undefined> {
   try {
-    return await acquireTenantLock(tenantsDir, tenant, 'backup');
+    return await acquireTenantLock(tenantsDir, tenant, 'backup', { target });
   } catch (error) {
     if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'EROFS') throw error;
   }
