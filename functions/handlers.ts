@@ -424,9 +424,14 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
 
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
-      const maxArchiveBytes = restoreLimit(context, config);
+      // Asked once the leftovers were swept: what the restore can finish in the time then left.
+      const maxArchiveBytes = () => restoreLimit(context, config);
       const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
-      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy })));
+      // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
+      const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
+      const result = bounded(
+        await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy, leftoversSignal: leftovers.signal })).finally(() => leftovers.dispose()),
+      );
       logger.info('restore finished', {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,

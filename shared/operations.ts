@@ -151,7 +151,9 @@ export interface OperationHooks<P> {
 
 /** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
 export interface RestoreHooks extends OperationHooks<RestoreProgress> {
-  readonly maxArchiveBytes?: ArchiveSizeLimit;
+  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  /** Stops removing leftovers of interrupted operations once aborted (RestoreRequest.leftoversSignal). */
+  readonly leftoversSignal?: AbortSignal;
   /** Epoch ms by which a failed or stopped restore must have returned, its cleanup included (RestoreRequest.cleanupBy). */
   readonly cleanupBy?: number;
 }
@@ -304,6 +306,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
         ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
+        ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       });
     },

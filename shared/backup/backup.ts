@@ -30,8 +30,7 @@ import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
-import { isMidCommit, recoverSlot, type RecoverOptions, type RecoveryAction } from '../tenant/slot.js';
-import { RemovalStoppedError } from '../tenant/remove-tree.js';
+import { isMidCommit, recoverSlotWithin, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
 import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
@@ -191,7 +190,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverOwnSlot(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) });
+    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) });
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];
@@ -429,22 +428,6 @@ function sameRecipients(from: Continuation, recipients: readonly AgeRecipient[])
  * mid-commit is refused (the slot may hold neither tree whole); one that caught it before
  * the commit holds the old tenant intact.
  */
-/**
- * The tenant's recovery before its backup. Stopped by its signal while removing leftovers (a
- * trash of 20,000 files takes minutes on EFS), the slot is settled all the same unless a
- * restore's commit is still pending (recoverSlot replays the journal's renames first): the
- * backup goes on, and a notice says what is left for the next command.
- */
-async function recoverOwnSlot(tenantsDir: string, tenant: string, options: RecoverOptions & { notices: string[] }): Promise<RecoveryAction> {
-  try {
-    return await recoverSlot(tenantsDir, tenant, options);
-  } catch (error) {
-    if (!(error instanceof RemovalStoppedError) || (await isMidCommit(tenantsDir, tenant))) throw error;
-    options.notices.push(`what an interrupted operation left of tenant "${tenant}" (${shownPath(error.target)}) was not all removed in the time given to it: the next command on the tenant goes on removing it`);
-    return 'removed-leftovers';
-  }
-}
-
 async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: string[], target: string): Promise<TenantLock | undefined> {
   try {
     return await acquireTenantLock(tenantsDir, tenant, 'backup', { target });

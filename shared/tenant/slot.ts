@@ -210,6 +210,23 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
 
+/**
+ * recoverSlot before an operation on the tenant (a backup, a restore) whose leftovers may take
+ * only part of its time (`options.signal`: a Lambda's share). Stopped while removing them (a
+ * trash of 20,000 files takes minutes on EFS), the slot is settled all the same unless a
+ * restore's commit is still pending (the journal's renames come first): the operation goes
+ * on, and a notice says what is left for the next command.
+ */
+export async function recoverSlotWithin(tenantsDir: string, tenant: string, options: RecoverOptions & { readonly notices: string[] }): Promise<RecoveryAction> {
+  try {
+    return await recoverSlot(tenantsDir, tenant, options);
+  } catch (error) {
+    if (!(error instanceof RemovalStoppedError) || (await isMidCommit(tenantsDir, tenant))) throw error;
+    options.notices.push(`what an interrupted operation left of tenant "${tenant}" (${shownPath(error.target)}) was not all removed in the time given to it: the next command on the tenant goes on removing it`);
+    return 'removed-leftovers';
+  }
+}
+
 export interface RecoverOptions {
   /**
    * The base dir's names, read by the caller before it took the tenant's lock (one listing
