@@ -202,10 +202,20 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
-  // (RemovalStoppedError) leave only garbage, never a slot mid-commit.
+  // (RemovalStoppedError) leave only garbage, never a slot mid-commit. A replay that fails
+  // otherwise (a decision needed) still has the garbage removed first, then is thrown.
   let action: RecoveryAction = 'none';
-  if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices, stop);
+  let failed: { error: unknown } | undefined;
+  if (journal !== undefined) {
+    try {
+      action = await replay(tenantsDir, journal, options.notices, stop);
+    } catch (error) {
+      if (error instanceof RemovalStoppedError) throw error;
+      failed = { error };
+    }
+  }
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
+  if (failed !== undefined) throw failed.error;
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
