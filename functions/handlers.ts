@@ -54,7 +54,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
-import { cleanupDeadline, deadlineSignal, type LambdaContext } from './lambda-context.js';
+import { cleanupDeadline, deadlineSignal, leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
@@ -206,10 +206,25 @@ export type BackupRun =
 export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext): Promise<SweptBaseDir | undefined> {
   const operations = deps.operations ?? functionOperations(deps.config);
   deps.logger.addContext(context);
-  const swept = await operations.sweepBaseDir?.().catch(() => undefined);
-  await abandonBrokenChains(deps, operations, context, swept);
-  return swept;
+  // Bounded (leftoversDeadline): the tenants not settled by then are swept by the next invocation.
+  const deadline = leftoversDeadline(context, reservedForBackup(deps));
+  try {
+    const swept = await operations.sweepBaseDir?.({ signal: deadline.signal }).catch(() => undefined);
+    if (deadline.signal.aborted) deps.logger.warn('the sweep of leftovers stopped at its share of the invocation; the next invocation goes on with it', { shareMs: deadline.inMs });
+    await abandonBrokenChains(deps, operations, context, swept);
+    return swept;
+  } finally {
+    deadline.dispose();
+  }
 }
+
+/** What a backup needs of an invocation besides its leftovers: the abort margin and the least it needs to start (its continue margin when it can continue). */
+function reservedForBackup(deps: HandlerDeps): number {
+  return deps.config.abortMarginMs + (deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS));
+}
+
+/** Time a message needs at least, besides the abort margin, to be worth starting (a backup that can continue: its continue margin). */
+export const MIN_BACKUP_TIME_MS = 30_000;
 
 /**
  * One backup, whatever started it: read the request (`prepare`), check what remote mode
@@ -252,11 +267,14 @@ export async function executeBackup(
     const inPieces = continueBackup !== undefined && operations.backupPiece !== undefined && objectFlags !== 'other';
     if (continues !== undefined && !inPieces) throw new ContinuationEndedError(`this function cannot continue the backup of "${command.tenant}" (no work queue, or a request with its own storage settings)`);
     const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
-    const outcome = await withDeadline(context, config, (signal) =>
-      inPieces
-        ? operations.backupPiece!(command, { signal, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) })
-        : operations.backup(command, { signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) }),
-    );
+    // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
+    const leftovers = leftoversDeadline(context, reservedForBackup(deps));
+    const outcome = await withDeadline(context, config, (signal) => {
+      const hooks = { signal, leftoversSignal: leftovers.signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
+      return inPieces
+        ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
+        : operations.backup(command, hooks);
+    }).finally(() => leftovers.dispose());
     if ('suspended' in outcome) {
       const run: WorkRun = prepared.run ?? { id: context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
       await continueBackup!({
@@ -406,9 +424,14 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
 
       // The core verifies every entry against the archive's manifest in a staging area before
       // it replaces anything in the tenant base dir: exactly what local mode does.
-      const maxArchiveBytes = restoreLimit(context, config);
+      // Asked once the leftovers were swept: what the restore can finish in the time then left.
+      const maxArchiveBytes = () => restoreLimit(context, config);
       const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
-      const result = bounded(await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy })));
+      // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
+      const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
+      const result = bounded(
+        await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy, leftoversSignal: leftovers.signal })).finally(() => leftovers.dispose()),
+      );
       logger.info('restore finished', {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,
@@ -600,10 +623,15 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
     try {
       const request = parseListRequest(event);
       if (request.ownership) {
-        const [tenants, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
-        const ownership = await withDeadline(context, config, (signal) =>
-          scanOwnership(config.tenantsDir, tenants, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
-        );
+        // The sweep before the listing stops at the deadline too (leftovers of many files took the whole invocation).
+        const { tenants, ownership, skipped } = await withDeadline(context, config, async (signal) => {
+          const [names, skippedNames] = await Promise.all([operations.listNames({ signal }), operations.listSkipped()]);
+          return {
+            tenants: names,
+            skipped: skippedNames,
+            ownership: await scanOwnership(config.tenantsDir, names, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
+          };
+        });
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete, skipped: skipped.length });
         // What doctor warns of besides: names in the base dir that no backup covers.
         return { tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) };
@@ -616,11 +644,13 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       }
       if (request.after !== undefined || request.limit !== undefined) {
         // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
-        const page = pageOfNames(await namesToBackUp(operations), request.after, request.limit);
+        // Its sweep of the base dir stops at the deadline (a trash of 20,000 files took the whole invocation, and the fan-out got no page); the names are answered whole.
+        const page = pageOfNames(await withDeadline(context, config, (signal) => namesToBackUp(operations, signal)), request.after, request.limit);
         logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
         return page;
       }
-      const [tenants, skipped] = await Promise.all([request.names ? operations.listNames() : operations.listSummaries(), operations.listSkipped()]);
+      // An older CLI's whole listing: the names' sweep stops at the deadline (the names are answered whole); summaries are never answered in part.
+      const [tenants, skipped] = await withDeadline(context, config, (signal) => Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries(), operations.listSkipped()]));
       logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
       if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
       return { tenants, ...(skipped.length > 0 && { skipped }) };

@@ -32,7 +32,10 @@ export function deadlineSignal(context: LambdaContext, marginMs: number): Deadli
   const inMs = Math.max(0, Math.floor(remaining - margin));
   const controller = new AbortController();
   // Our own error as the reason: the core answers an aborted operation with its signal's reason when it is one.
-  const timer = setTimeout(() => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), inMs);
+  const stop = () => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+  // No time left: stopped at once, before the operation's first step (a sweep's first removal).
+  if (inMs === 0) stop();
+  const timer = setTimeout(stop, inMs);
   timer.unref();
   return { signal: controller.signal, inMs, dispose: () => clearTimeout(timer) };
 }
@@ -48,4 +51,23 @@ export function cleanupDeadline(context: LambdaContext, marginMs: number): numbe
   const remaining = Math.max(0, context.getRemainingTimeInMillis());
   const margin = Math.min(marginMs, remaining / 4);
   return Date.now() + Math.floor(remaining - margin / 4);
+}
+
+/**
+ * The share of an invocation the removal of what interrupted operations left may take before
+ * the work it precedes (a backup's start-up sweep): half of the time left beyond `reservedMs`
+ * (the abort margin and the least the work needs). A base dir holding a trash of 20,000 files
+ * took the whole invocation on EFS, and past its end; stopped here, the rest is left to the
+ * next invocation.
+ */
+export function leftoversDeadline(context: LambdaContext, reservedMs: number): Deadline {
+  const remaining = Math.max(0, context.getRemainingTimeInMillis());
+  const inMs = Math.max(0, Math.floor((remaining - reservedMs) / 2));
+  const controller = new AbortController();
+  const stop = () => controller.abort(new AbortedError('stopped: the time for leftovers of interrupted operations is up'));
+  // None to give: stopped at once, before the first removal.
+  if (inMs === 0) stop();
+  const timer = setTimeout(stop, inMs);
+  timer.unref();
+  return { signal: controller.signal, inMs, dispose: () => clearTimeout(timer) };
 }

@@ -7,19 +7,20 @@
 // The answer is the mapping's partial batch response: a message that failed is named in
 // `batchItemFailures`, so only it comes back (after the queue's visibility timeout: the
 // back-off) and, after its last attempt, goes to the work DLQ; the others are deleted. One
-// tenant's failure never touches another's. Two outcomes are not failures, since another try
+// tenant's failure never touches another's. These outcomes are not failures, since another try
 // cannot change them and a thousand of them must not look like an outage: a tenant that
 // vanished between the fan-out's list and its backup, and an archive that already exists
-// (an earlier attempt, or a repeated fan-out, wrote it). Both are logged and counted as
-// skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
+// (an earlier attempt, or a repeated fan-out, wrote it); and the same backup running in another
+// invocation (SQS delivered its message twice: its lock names the same archive). All are
+// logged and counted as skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
 // chains), not once per message: each backup recovers its tenant from those names.
 
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
-import { isOpenClawError } from '../shared/errors.js';
+import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
-import { executeBackup, prepareBaseDir, type Handler, type HandlerDeps } from './handlers.js';
+import { executeBackup, MIN_BACKUP_TIME_MS, prepareBaseDir, type Handler, type HandlerDeps } from './handlers.js';
 
 export interface SqsRecord {
   readonly messageId: string;
@@ -52,11 +53,12 @@ export function queuedBackupSkip(error: unknown): string | undefined {
   if (error.code === 'TENANT_NOT_FOUND') return 'the tenant is gone (it vanished after the fan-out listed it)';
   if (error.code === 'DESTINATION_EXISTS') return 'its archive exists already (an earlier attempt or run wrote it)';
   if (error.code === 'CONTINUATION_ENDED') return 'the backup it continues has ended (completed, failed, or abandoned) before this piece was read';
+  // SQS delivers a message twice now and then: the first delivery is still backing up to the same key, and stores it.
+  if (error instanceof TenantBusyError && error.sameBackup === true) return 'the same backup (this tenant to this archive) is running in another invocation: a second delivery of its message';
   return undefined;
 }
 
-/** Time a message needs at least, besides the abort margin, to be worth starting (a backup that can continue: its continue margin). */
-export const MIN_BACKUP_TIME_MS = 30_000;
+export { MIN_BACKUP_TIME_MS } from './handlers.js';
 
 export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
   return async (event, context) => {

@@ -357,6 +357,12 @@ export class AgeHeaderLimitError extends OpenClawError {
 export class TenantBusyError extends OpenClawError {
   readonly code = 'TENANT_BUSY';
   readonly outcome = 'refused' as const;
+  /**
+   * The holder is a backup of the tenant to this very destination (its lock names it): the
+   * same backup asked twice (SQS delivers a message twice now and then), which the second
+   * need not run.
+   */
+  sameBackup?: boolean;
 }
 
 /** The backup a continuation message names has ended: nothing is left to continue (backup/continuation.ts). */

@@ -151,7 +151,9 @@ export interface OperationHooks<P> {
 
 /** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
 export interface RestoreHooks extends OperationHooks<RestoreProgress> {
-  readonly maxArchiveBytes?: ArchiveSizeLimit;
+  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  /** Stops removing leftovers of interrupted operations once aborted (RestoreRequest.leftoversSignal). */
+  readonly leftoversSignal?: AbortSignal;
   /** Epoch ms by which a failed or stopped restore must have returned, its cleanup included (RestoreRequest.cleanupBy). */
   readonly cleanupBy?: number;
 }
@@ -167,6 +169,8 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;
   readonly runId?: string;
+  /** Stops removing leftovers of interrupted operations once aborted (BackupRequest.leftoversSignal): the Lambda's share of its time for them. */
+  readonly leftoversSignal?: AbortSignal;
 }
 
 export interface PieceHooks extends BackupHooks {
@@ -193,9 +197,10 @@ export interface TenantOperations {
    * Settles the leftovers of every tenant in the base dir (tenant/base-dir-sweep.ts) and
    * answers the names it read, for backups that follow to recover from instead of listing the
    * base dir again, as `backup --all` does; undefined when the sweep failed (each then sweeps
-   * itself). Only where the operations run in this process.
+   * itself). Only where the operations run in this process. `signal`: stops settling (the
+   * tenants not reached are left to the next sweep), the names read still answered.
    */
-  sweepBaseDir?(): Promise<SweptBaseDir | undefined>;
+  sweepBaseDir?(options?: { readonly signal?: AbortSignal }): Promise<SweptBaseDir | undefined>;
   restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult>;
   /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
   backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
@@ -221,8 +226,8 @@ export interface TenantOperations {
  * (a symlinked directory), whose backups then fail by name instead of being passed over.
  * The local `backup --all` and the gateway's fan-out (through the list function's pages) both.
  */
-export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>): Promise<string[]> {
-  const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
+export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>, signal?: AbortSignal): Promise<string[]> {
+  const [names, skipped] = await Promise.all([operations.listNames(signal === undefined ? undefined : { signal }), operations.listSkipped()]);
   // A name no tenant can have is no backup to try (backupAll's `notTenants` reports it).
   const symlinked = skipped.filter((tenant) => tenant.invalidName !== true).map((tenant) => tenant.name);
   return [...new Set([...names, ...symlinked])].sort();
@@ -273,6 +278,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
+      ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
       ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
     };
   };
@@ -282,7 +288,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
   return {
     backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
     abandonStaleBackups: (olderThanMs, sweptBaseDir) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir),
-    sweepBaseDir: () => sweepBaseDir(tenantsDir).catch(() => undefined),
+    sweepBaseDir: (sweep) => sweepBaseDir(tenantsDir, sweep?.signal === undefined ? {} : { signal: sweep.signal }).catch(() => undefined),
     backupPiece: async (command, hooks) =>
       backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
     async restore(command, hooks = {}) {
@@ -302,6 +308,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
         ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
+        ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       });
     },

@@ -30,7 +30,7 @@ import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
-import { isMidCommit, recoverSlot, type RecoveryAction } from '../tenant/slot.js';
+import { isMidCommit, recoverSlotWithin, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
 import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
@@ -70,6 +70,13 @@ export interface BackupRequest {
   readonly runId?: string;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
+  /**
+   * Stops removing what interrupted operations left (the base dir's sweep, and the tenant's
+   * own trash or unverified staging) once aborted: the Lambda's share of its invocation for
+   * them. The slot is settled (its journal's renames are never stopped) and the backup goes
+   * on, a notice saying so; the next command or sweep removes the rest. @default no limit
+   */
+  readonly leftoversSignal?: AbortSignal;
 }
 
 export interface PieceRequest extends BackupRequest {
@@ -177,14 +184,15 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     throw error;
   });
   if (baseDir === undefined || !baseDir.isDirectory()) throw tenantsDirNotFound(tenantsDir, baseDir === undefined ? 'ENOENT' : 'ENOTDIR');
-  const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined));
+  const { leftoversSignal } = request;
+  const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) }).catch(() => undefined));
   if (request.tmpdirSwept !== true) await TempArea.sweep().catch(() => undefined);
   const notices: string[] = [];
-  const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices);
+  const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices, location.display);
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlot(tenantsDir, tenant, swept === undefined ? { notices } : { names: swept.names, notices });
+    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) });
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];
@@ -423,9 +431,9 @@ function sameRecipients(from: Continuation, recipients: readonly AgeRecipient[])
  * mid-commit is refused (the slot may hold neither tree whole); one that caught it before
  * the commit holds the old tenant intact.
  */
-async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: string[]): Promise<TenantLock | undefined> {
+async function lockUnlessReadOnly(tenantsDir: string, tenant: string, notices: string[], target: string): Promise<TenantLock | undefined> {
   try {
-    return await acquireTenantLock(tenantsDir, tenant, 'backup');
+    return await acquireTenantLock(tenantsDir, tenant, 'backup', { target });
   } catch (error) {
     if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'EROFS') throw error;
   }

@@ -36,8 +36,8 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
   readonly ageCli?: AgeCliRoute;
   /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
-  /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. */
-  readonly maxArchiveBytes?: ArchiveSizeLimit;
+  /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. A function: asked then (the time left once leftovers were swept). */
+  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
 }
 
 export interface ArchiveSizeLimit {
@@ -113,7 +113,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   const { signal } = options;
   let archiveTotalBytes: number | undefined;
   const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
-  const limit = options.maxArchiveBytes;
+  const limit = typeof options.maxArchiveBytes === 'function' ? options.maxArchiveBytes() : options.maxArchiveBytes;
   if (limit !== undefined && archiveTotalBytes !== undefined && archiveTotalBytes > limit.bytes) {
     source.destroy();
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);

@@ -24,7 +24,7 @@ import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
-import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlot, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import { assertRemovalsCanBeTold, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
@@ -56,7 +56,7 @@ export interface RestoreRequest {
   /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts AgeCliRoute). @default 'pipe' */
   readonly ageCli?: AgeCliRoute;
   /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
-  readonly maxArchiveBytes?: ArchiveSizeLimit;
+  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
   /**
@@ -66,6 +66,12 @@ export interface RestoreRequest {
    * next sweep of the base dir, as a kill would. @default no limit
    */
   readonly cleanupBy?: number;
+  /**
+   * Stops removing what interrupted operations left (the base dir's sweep, the tenant's own
+   * trash) once aborted: the restore function's share of its time for them; the rest is left
+   * to the next command (BackupRequest.leftoversSignal). @default no limit
+   */
+  readonly leftoversSignal?: AbortSignal;
 }
 
 export interface RestoreResult extends ArchiveCounts {
@@ -125,7 +131,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       return acquireTenantLock(tenantsDir, tenant, 'restore');
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
-    recovered = await recoverSlot(tenantsDir, tenant, { notices: recoveryNotices });
+    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) });
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
     owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
@@ -144,7 +150,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
   let committed = false;
   try {
     await makeBaseDir();
-    await sweepBaseDir(tenantsDir, { except: targetOverride }).catch(() => undefined);
+    await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) }).catch(() => undefined);
     if (targetOverride !== undefined) {
       await claimSlot(targetOverride).catch((error: unknown) => {
         throw restoreWriteError(error, tenantsDir);

@@ -46,6 +46,8 @@ interface LockRecord {
   readonly started?: number;
   readonly operation: TenantOperation;
   readonly startedAt: string;
+  /** What the operation works on (a backup: its destination), when it said (LockOptions.target); absent in locks of older versions. */
+  readonly target?: string;
 }
 
 export interface TenantLock {
@@ -71,6 +73,8 @@ export interface LockOptions {
   /** Overrides for tests: how old a heartbeat may be, how often it beats. */
   readonly staleMs?: number;
   readonly heartbeatMs?: number;
+  /** What the operation works on (a backup: its destination's display name), written in the lock: a second backup of the same tenant to the same place is told apart (TenantBusyError.sameBackup). */
+  readonly target?: string;
 }
 
 export async function acquireTenantLock(
@@ -89,6 +93,7 @@ export async function acquireTenantLock(
     started: self.started,
     operation,
     startedAt: new Date().toISOString(),
+    ...(options.target !== undefined && { target: options.target }),
   };
   const content = JSON.stringify(record);
   const waitUntil = Date.now() + RECOVERY_WAIT_MS;
@@ -127,7 +132,9 @@ export async function acquireTenantLock(
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
-    throw busyError(tenant, lockPath, holder);
+    const busy = busyError(tenant, lockPath, holder);
+    if (options.target !== undefined && holder?.operation === operation && holder.target === options.target) busy.sameBackup = true;
+    throw busy;
   }
   throw new TenantBusyError(`tenant "${tenant}" is busy: could not take its lock ${lockPath}`);
 }

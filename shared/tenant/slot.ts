@@ -201,11 +201,40 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   const journal = await readJournal(tenantsDir, tenant);
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
-  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
+  // The journal first: its renames settle the slot, so that removals stopped after them
+  // (RemovalStoppedError) leave only garbage, never a slot mid-commit. A replay that fails
+  // otherwise (a decision needed) still has the garbage removed first, then is thrown.
   let action: RecoveryAction = 'none';
-  if (journal !== undefined) action = await replay(tenantsDir, journal, options.notices, stop);
+  let failed: { error: unknown } | undefined;
+  if (journal !== undefined) {
+    try {
+      action = await replay(tenantsDir, journal, options.notices, stop);
+    } catch (error) {
+      if (error instanceof RemovalStoppedError) throw error;
+      failed = { error };
+    }
+  }
+  const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
+  if (failed !== undefined) throw failed.error;
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
+}
+
+/**
+ * recoverSlot before an operation on the tenant (a backup, a restore) whose leftovers may take
+ * only part of its time (`options.signal`: a Lambda's share). Stopped while removing them (a
+ * trash of 20,000 files takes minutes on EFS), the slot is settled all the same unless a
+ * restore's commit is still pending (the journal's renames come first): the operation goes
+ * on, and a notice says what is left for the next command.
+ */
+export async function recoverSlotWithin(tenantsDir: string, tenant: string, options: RecoverOptions & { readonly notices: string[] }): Promise<RecoveryAction> {
+  try {
+    return await recoverSlot(tenantsDir, tenant, options);
+  } catch (error) {
+    if (!(error instanceof RemovalStoppedError) || (await isMidCommit(tenantsDir, tenant))) throw error;
+    options.notices.push(`what an interrupted operation left of tenant "${tenant}" (${shownPath(error.target)}) was not all removed in the time given to it: the next command on the tenant goes on removing it`);
+    return 'removed-leftovers';
+  }
 }
 
 export interface RecoverOptions {

@@ -1,0 +1,179 @@
+// The functions under Lambda's time limit with big leftovers of interrupted operations in the
+// base dir, and a work queue message delivered twice. A temp dir stands for the EFS mount,
+// s3rver for S3, a fake context for the deadline.
+
+import { Logger } from '@aws-lambda-powertools/logger';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
+import { acquireTenantLock } from '../shared/tenant/lock.js';
+import { backupHandler, listHandler, MIN_BACKUP_TIME_MS, restoreHandler } from '../functions/handlers.js';
+import type { LambdaContext } from '../functions/lambda-context.js';
+import type { OperationMetrics } from '../functions/metrics.js';
+import { workQueueHandler } from '../functions/queue-handler.js';
+import { tempDir } from './helpers/tree.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+
+const dir = tempDir('openclaw-functions-leftovers-');
+const base = path.join(dir.path, 'mnt-tenants');
+const logger = new Logger({ serviceName: 'openclaw-backup-test' });
+let server: S3TestServer;
+let config: FunctionConfig;
+let logged: string[] = [];
+
+function fakeContext(remainingMs: number): LambdaContext {
+  const deadline = Date.now() + remainingMs;
+  return {
+    awsRequestId: 'req-leftovers',
+    functionName: 'openclaw-backup-backup',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
+    memoryLimitInMB: '1024',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+/** A trash an interrupted restore --force left: `files` files in directories of 100. */
+function leftTrash(tenant: string, files: number): string {
+  const trash = path.join(base, `.openclaw-trash-${tenant}-${'0123456789ab'}`);
+  for (let d = 0; d * 100 < files; d++) {
+    mkdirSync(path.join(trash, `d${d}`), { recursive: true });
+    for (let i = 0; i < 100 && d * 100 + i < files; i++) writeFileSync(path.join(trash, `d${d}`, `f${i}`), '');
+  }
+  return trash;
+}
+
+beforeAll(async () => {
+  createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 5, mediaFiles: 0 });
+  createSampleTenant(path.join(base, 'beta'), { sessions: 1, memoryRows: 5, mediaFiles: 0 });
+  server = await startS3Server({ bucket: 'backups' });
+  config = { tenantsDir: base, backupBucket: 'backups', allowedSourceBuckets: [], allowedEndpoints: [server.endpoint], stackPrefix: 'openclaw-backup', abortMarginMs: 1000 };
+  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  logged = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+  }
+  return () => vi.restoreAllMocks();
+});
+
+describe('the backup function with big leftovers in the base dir', () => {
+  // A trash of 20,000 files took a backup invocation's whole time on EFS (and past its end:
+  // tried with the built function, 2.7 s into a 2 s invocation on local disk) before the
+  // backup began. The leftovers now get half of what is left beyond what the backup needs.
+  it('leaves them past their share of the invocation, backs up, and removes them in the next', async () => {
+    const other = leftTrash('beta', 300);
+    const own = leftTrash('acme', 300);
+    const backup = backupHandler({ config, logger, publish: async () => undefined });
+    const request = { tenant: 'acme', to: 's3://backups/leftovers/acme.tar.zst', storage: { endpoint: server.endpoint } };
+    // No share for leftovers: all of it is what a backup needs (the abort margin and MIN_BACKUP_TIME_MS).
+    const result = await backup(request, fakeContext(config.abortMarginMs + MIN_BACKUP_TIME_MS));
+    expect(result).toMatchObject({ operation: 'backup', tenant: 'acme', recovered: 'removed-leftovers' });
+    expect((result as unknown as { notices: string[] }).notices).toEqual([expect.stringMatching(/^what an interrupted operation left of tenant "acme" \(.*\) was not all removed in the time given to it: the next command on the tenant goes on removing it$/)]);
+    expect(readdirSync(path.join(other, 'd0'))).toHaveLength(100);
+    expect(readdirSync(path.join(own, 'd0'))).toHaveLength(100);
+    expect(logged.some((line) => line.includes('the sweep of leftovers stopped at its share of the invocation'))).toBe(true);
+
+    const next = await backup({ ...request, to: 's3://backups/leftovers/acme-2.tar.zst' }, fakeContext(900_000));
+    expect(next).toMatchObject({ operation: 'backup', notices: [] });
+    expect(existsSync(other)).toBe(false);
+    expect(existsSync(own)).toBe(false);
+  });
+});
+
+describe('the restore function with big leftovers in the base dir', () => {
+  // Its sweep before the restore had no bound either: the built function answered 3.4 s into
+  // a 2 s invocation over a trash of 20,000 files, and its size check, made before the sweep,
+  // counted on time the sweep then took.
+  it('leaves them past their share of the invocation, restores, and removes them in the next', async () => {
+    const publish = async () => undefined;
+    const stored = await backupHandler({ config, logger, publish })({ tenant: 'beta', to: 's3://backups/leftovers/beta.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext(900_000));
+    expect(stored).toMatchObject({ operation: 'backup' });
+    const other = leftTrash('delta', 300);
+    const own = leftTrash('beta-copy', 300);
+    const restore = restoreHandler({ config, logger, publish });
+    const request = { from: 's3://backups/leftovers/beta.tar.zst', as: 'beta-copy', storage: { endpoint: server.endpoint } };
+    const result = await restore(request, fakeContext(config.abortMarginMs + MIN_BACKUP_TIME_MS));
+    expect(result).toMatchObject({ operation: 'restore', tenant: 'beta-copy', recovered: 'removed-leftovers' });
+    expect((result as unknown as { notices: string[] }).notices).toContainEqual(expect.stringMatching(/^what an interrupted operation left of tenant "beta-copy" .* was not all removed in the time given to it/));
+    expect(readdirSync(path.join(other, 'd0'))).toHaveLength(100);
+    expect(readdirSync(path.join(own, 'd0'))).toHaveLength(100);
+
+    expect(await restore({ ...request, force: true }, fakeContext(900_000))).toMatchObject({ operation: 'restore', replaced: true });
+    expect(existsSync(other)).toBe(false);
+    expect(existsSync(own)).toBe(false);
+    rmSync(path.join(base, 'beta-copy'), { recursive: true });
+  });
+});
+
+describe('the list function with big leftovers in the base dir', () => {
+  // The fan-out's page of names swept the base dir with no deadline: 20,000 files of trash
+  // answered 2.4 s into a 1 s invocation (the built function), so the fan-out got no page.
+  it('answers the fan-out its page of names at the deadline, the sweep left to the next listing', async () => {
+    const trash = leftTrash('gamma', 300);
+    const list = listHandler({ config, logger });
+    expect(await list({ names: true, limit: 1000 }, fakeContext(0))).toEqual({ tenants: ['acme', 'beta'] });
+    expect(readdirSync(path.join(trash, 'd0'))).toHaveLength(100);
+    expect(await list({ names: true, ownership: true }, fakeContext(0))).toMatchObject({ tenants: ['acme', 'beta'] });
+    expect(await list({ names: true }, fakeContext(0))).toEqual({ tenants: ['acme', 'beta'] });
+    expect(readdirSync(path.join(trash, 'd0'))).toHaveLength(100);
+    expect(await list({ names: true, limit: 1000 }, fakeContext(60_000))).toEqual({ tenants: ['acme', 'beta'] });
+    expect(existsSync(trash)).toBe(false);
+  });
+});
+
+describe('a work queue message delivered twice', () => {
+  // SQS delivers a message twice now and then: the second delivery found the tenant locked by
+  // the first, which was backing up to the same key, and failed (TENANT_BUSY), raising the
+  // backup-failures alarm for a backup that succeeded.
+  it('is skipped while the first delivery backs up to the same archive, a failure while another operation holds the tenant', async () => {
+    const records: Parameters<OperationMetrics['record']>[0][] = [];
+    const metrics: OperationMetrics = { record: (record) => void records.push(record), count: () => undefined };
+    const events: unknown[] = [];
+    const queued = workQueueHandler({ config, logger, publish: async (event) => void events.push(event), metrics });
+    const message = (to: string) => ({
+      Records: [
+        {
+          messageId: `m-${to}`,
+          eventSource: 'aws:sqs',
+          attributes: { ApproximateReceiveCount: '1' },
+          body: encodeWorkMessage({ version: 1, kind: 'backup', tenant: 'beta', to, run: { id: 'run-1', time: '2026-06-03T01:00:00.000Z', template: 's3://backups/{tenant}/x.tar.zst' } }),
+        },
+      ],
+    });
+    const to = 's3://backups/twice/beta.tar.zst';
+    const first = await acquireTenantLock(base, 'beta', 'backup', { target: to });
+    try {
+      expect(await queued(message(to), fakeContext(900_000))).toEqual({ batchItemFailures: [] });
+      expect(records).toEqual([expect.objectContaining({ outcome: 'skipped', errorCode: 'TENANT_BUSY', reason: expect.stringMatching(/^the same backup \(this tenant to this archive\) is running in another invocation/) })]);
+      expect(events).toEqual([]);
+      expect(logged.some((line) => line.includes('"backup skipped"'))).toBe(true);
+      // A backup of the tenant to another archive (or a restore) holding it is a real failure: it comes back.
+      expect(await queued(message('s3://backups/twice/other.tar.zst'), fakeContext(900_000))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-s3://backups/twice/other.tar.zst' }] });
+      expect(records[1]).toMatchObject({ outcome: 'failed', errorCode: 'TENANT_BUSY' });
+    } finally {
+      await first.release();
+    }
+    const restore = await acquireTenantLock(base, 'beta', 'restore', { target: to });
+    try {
+      expect(await queued(message(to), fakeContext(900_000))).toMatchObject({ batchItemFailures: [{ itemIdentifier: `m-${to}` }] });
+    } finally {
+      await restore.release();
+    }
+  });
+});
