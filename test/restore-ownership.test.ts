@@ -229,6 +229,13 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     expect(existsSync(path.join(base, 'acme'))).toBe(false);
   });
 
+  it('restores into a setgid base dir, whose setgid bit its staging directory gets', async () => {
+    chownSync(base, 4242, 4343);
+    chmodSync(base, 0o2750);
+    await restore();
+    expectAllOwnedBy(path.join(base, 'acme'), { uid: 4242, gid: 4343 });
+  });
+
   it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
     const result = await restore();
     expect(result.owner).toBeUndefined();
