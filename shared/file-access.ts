@@ -93,6 +93,8 @@ export interface OpenDirectory {
 /** An open to read that never goes through a symlink and never waits for a writer of a FIFO. */
 export const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+/** The setgid bit (S_ISGID), which mkdir in a setgid directory sets. */
+const SETGID = 0o2000;
 
 export const SYNC_ACCESS: FileAccess = {
   kind: 'sync',
@@ -288,7 +290,9 @@ export interface PinnedDirectory {
 /**
  * Opens the directory just made at `dir` (never through a symlink) and checks through procfs
  * that the descriptor is the directory at that path; `mode`: also that it is this user's and
- * empty, with that mode, as mkdir made it. A directory that is not that one is thrown as
+ * empty, with no mode bit beyond the one mkdir was given (but setgid, which a setgid parent
+ * gives), as mkdir made it (a directory the
+ * other user renamed the new one away for and put in its place is theirs). A directory that is not that one is thrown as
  * `replaced(how)`, the caller's own one-line error, with nothing left open. Where procfs
  * cannot be read the directory is held unchecked, its files named by its path (callers as
  * root refuse that before: mustRefuseWithoutProcfs).
@@ -312,7 +316,9 @@ export async function pinDirectory(dir: string, replaced: (how: string, cause?: 
     if (mode !== undefined) {
       const [stat, names] = await Promise.all([handle.stat(), fs.readdir(link)]);
       const self = process.geteuid?.();
-      if (!stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & 0o7777) !== mode || names.length > 0) {
+      // No bit beyond `mode`: the umask (or a default ACL) may have stripped some as mkdir
+      // made it, and a setgid base dir gives it its setgid bit.
+      if (!stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & 0o7777 & ~mode & ~SETGID) !== 0 || names.length > 0) {
         throw replaced(`the directory there is not the empty 0${mode.toString(8)} one it made`);
       }
     }

@@ -179,6 +179,24 @@ describe.skipIf(!CAN_CHECK_OPENED_PATHS)('a directory just made, held by its des
     await expect(pinDirectory(at, replaced, { mode: 0o700 })).rejects.toThrow(`replaced (${how})`);
   });
 
+  it('takes a directory the umask made with fewer bits than asked for', async () => {
+    // mkdir(dir, 0o700) under umask 0277 makes it 0500: still the one it made (an encrypted
+    // backup as root under that umask said its scratch area was replaced).
+    const at = fresh();
+    chmodSync(at, 0o500);
+    const pinned = await pinDirectory(at, replaced, { mode: 0o700 });
+    await pinned.close();
+  });
+
+  it('takes a directory that has the setgid bit of a setgid parent', async () => {
+    // mkdir in a setgid base dir (a group's shared directory) makes it 02700: an encrypted
+    // backup as root there said its scratch area was replaced.
+    const at = fresh();
+    chmodSync(at, 0o2700);
+    const pinned = await pinDirectory(at, replaced, { mode: 0o700 });
+    await pinned.close();
+  });
+
   it('refuses a descriptor procfs names by another path than the directory made', async () => {
     // The name swapped between the open and the check: here the parent's real path is made to differ.
     const at = fresh();

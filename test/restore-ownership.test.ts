@@ -195,6 +195,47 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     expect(readFileSync(path.join(base, 'acme', 'old'), 'utf8')).toBe('old');
   });
 
+  it.each([
+    ['an empty directory of theirs', (at: string) => mkdirSync(at, { mode: 0o700 })],
+    ['a directory of theirs holding a symlink named like one in the archive', (at: string, victim: string) => (mkdirSync(at, { mode: 0o777 }), symlinkSync(victim, path.join(at, 'sessions')))],
+  ])('writes nothing into %s put in place of the staging directory', async (_case, plant) => {
+    // The base dir's owner renamed the new staging directory away and made one of its own
+    // under the name before root opened it: that passed as the one made, and, theirs, they
+    // could swap a subdirectory of the tree for a symlink while root wrote it (a root-only
+    // directory was made 0755 and root created the archive's files in it; with the CLI).
+    chownSync(base, 4242, 4343);
+    const victim = path.join(dir.path, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    chmodSync(victim, 0o700);
+    const realMkdir = fsPromises.mkdir.bind(fsPromises);
+    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
+      const made = await realMkdir(...args);
+      const at = String(args[0]);
+      if (path.dirname(at) === base && path.basename(at).startsWith('.openclaw-staging-acme-')) {
+        renameSync(at, path.join(base, 'moved'));
+        plant(at, victim);
+        chownSync(at, 4242, 4343);
+      }
+      return made;
+    });
+    try {
+      await expect(restore()).rejects.toThrow(/^the restore's staging directory .* was replaced while it was made \(the directory there is not the empty 0700 one it made\): restore again/);
+    } finally {
+      spy.mockRestore();
+    }
+    const stat = lstatSync(victim);
+    expect([stat.uid, stat.gid, stat.mode & 0o7777]).toEqual([0, 0, 0o700]);
+    expect(readdirSync(victim)).toEqual([]);
+    expect(existsSync(path.join(base, 'acme'))).toBe(false);
+  });
+
+  it('restores into a setgid base dir, whose setgid bit its staging directory gets', async () => {
+    chownSync(base, 4242, 4343);
+    chmodSync(base, 0o2750);
+    await restore();
+    expectAllOwnedBy(path.join(base, 'acme'), { uid: 4242, gid: 4343 });
+  });
+
   it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
     const result = await restore();
     expect(result.owner).toBeUndefined();

@@ -24,7 +24,7 @@ import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
-import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, STAGING_MODE, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import { assertRemovalsCanBeTold, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
@@ -291,11 +291,15 @@ interface PinnedStaging {
  * root-only directory named like one in the archive was made 0777 and the owner's, and new
  * files were created in it). Through `/proc/self/fd/N` every path resolves in the directory
  * opened here, whatever its name becomes meanwhile (the worker threads share the descriptor).
- * The directory opened must be the one just made (file-access.ts pinDirectory), else the
- * restore stops there. Without procfs, the path as before.
+ * The directory opened must be the one just made (file-access.ts pinDirectory), root's,
+ * empty and 0700, else the restore stops there: that user could also rename the new one away
+ * and put a directory of their own in its place, which passed the path check, and, theirs,
+ * swap a subdirectory of the tree for a symlink while root wrote it (a root-only directory
+ * was made 0755 and root created the archive's files in it, and the restore said it
+ * succeeded). Without procfs, the path as before.
  */
 async function pinStaging(dir: string): Promise<PinnedStaging> {
-  const pinned = await pinDirectory(dir, (how, cause) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause }));
+  const pinned = await pinDirectory(dir, (how, cause) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause }), { mode: STAGING_MODE });
   const { link } = pinned;
   return {
     // The final slash makes even an lchown of the tenant's own directory follow the magic link.

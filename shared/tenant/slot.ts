@@ -134,13 +134,16 @@ export class MoveInPendingError extends Error {
   }
 }
 
+/** The staging directory's mode as mkdir makes it: root's restore checks it is still that (restore.ts pinStaging). */
+export const STAGING_MODE = 0o700;
+
 /** Call while holding the tenant's lock, after recoverSlot. */
 export async function createStagingArea(tenantsDir: string, tenant: string): Promise<StagingArea> {
   const staging = hiddenNames.staging(tenant);
   const stagingDir = path.join(tenantsDir, staging);
   await writeJournal(tenantsDir, { tenant, phase: 'extracting', staging });
   crashPoint('restore:journal-written');
-  await fs.mkdir(stagingDir, { mode: 0o700 });
+  await fs.mkdir(stagingDir, { mode: STAGING_MODE });
   crashPoint('restore:staging-created');
   let committing = false;
 
