@@ -67,7 +67,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
       context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
     }
   }
-  for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others)) context.output.notice(notice);
+  for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others.filter((other) => sameBaseDir(other, paths.tenantsDir)))) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
     { operation: 'cron-add', mode: 'local', tenant, name: flags.name, schedule, timezone: 'local', cmd: entry?.cmd ?? flags.cmd, log: paths.log, line, replaced },
@@ -180,7 +180,16 @@ const DATE_MARK = '\u0000';
 const DATE_MARKS = /\u0000(\d+)\u0000/g;
 
 /**
- * Warnings for the enabled crons that back up the same tenant (its own, or a `--all`) at a
+ * Whether `other` runs on the tenant base dir `tenantsDir`: a tenant's lock is in its own base dir,
+ * so crons of two base dirs never find each other's tenants busy. A line whose base dir cannot be
+ * read (edited by hand) is taken for this one's.
+ */
+function sameBaseDir(other: LocalCronEntry, tenantsDir: string): boolean {
+  return other.tenantsDir === undefined || path.resolve(other.tenantsDir) === path.resolve(tenantsDir);
+}
+
+/**
+ * Warnings for the enabled crons (of the same base dir) that back up the same tenant (its own, or a `--all`) at a
  * minute this one does: one of the two finds the tenant busy and fails (exit 3), every time.
  */
 async function sharedMinutes(tenant: string, name: string, schedule: string, cmd: string, others: readonly LocalCronEntry[]): Promise<string[]> {

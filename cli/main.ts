@@ -68,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
   try {
-    await program.parseAsync(helpOfSubcommand(argv, program) as string[], { from: 'user' });
+    await program.parseAsync(helpOfUnknownCommand(helpOfSubcommand(argv, program), program) as string[], { from: 'user' });
     if (interruptedBy === undefined) return EXIT_CODES.ok;
     process.stderr.write(`openclaw: interrupted by ${interruptedBy}, after the command had completed\n`);
     return signalExitCode(interruptedBy);
@@ -290,6 +290,29 @@ function helpOfSubcommand(argv: readonly string[], program: Command): readonly s
     }
   }
   return argv.filter((_word, at) => !dropped.has(at));
+}
+
+/**
+ * `openclaw tenants backpu --help`: commander showed the help of `tenants` and exited 0, as if
+ * the mistyped command had been understood. Without its help flags the line fails as any
+ * unknown command does, in one line naming the nearest (`did you mean backup?`), exit 2.
+ */
+function helpOfUnknownCommand(argv: readonly string[], program: Command): readonly string[] {
+  const valued = new Set<string>(Object.values(GLOBAL_FLAGS).flatMap((spec) => ('value' in spec ? [spec.flag] : [])));
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  let group: Command = program;
+  for (let at = 0; at < end && group.commands.length > 0; at += 1) {
+    const word = argv[at]!;
+    if (word.startsWith('-')) {
+      if (group === program && valued.has(word)) at += 1;
+      continue;
+    }
+    const sub = group.commands.find((command) => command.name() === word || command.aliases().includes(word));
+    if (sub === undefined && word !== 'help') return argv.filter((arg, index) => index >= end || (arg !== '--help' && arg !== '-h'));
+    if (sub === undefined) break;
+    group = sub;
+  }
+  return argv;
 }
 
 /**

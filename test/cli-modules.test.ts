@@ -60,7 +60,7 @@ describe('a Node without SQLite', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/^openclaw: SQLite is not available to back up databases: .*better-sqlite3 cannot be loaded.*Node 22\.16 or later has it built in/);
     // What a Node 20 install needs for it: npm ci compiles it where no prebuilt binary can be downloaded.
-    expect(run.stderr).toMatch(/npm ci again .* python3, make and g\+\+\)$/m);
+    expect(run.stderr).toMatch(/npm ci again .* python3, make, g\+\+ and Node's headers: npm_config_nodedir=\/usr npm ci where \/usr\/include\/node holds them\)$/m);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     const json = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', archive], withPreload(hideSqlite));
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'MODULE_UNAVAILABLE', message: expect.any(String) } });
@@ -75,7 +75,7 @@ describe('a Node without SQLite', () => {
       env: { ...process.env, OPENCLAW_DEMO_PARENT: parent, NODE_OPTIONS: `--require=${hideSqlite}` },
     });
     expect(demo.status).toBe(1);
-    expect(demo.stderr).toMatch(/^demo: SQLite is not available to back up databases: .*python3, make and g\+\+\)\n$/);
+    expect(demo.stderr).toMatch(/^demo: SQLite is not available to back up databases: .*python3, make, g\+\+ and Node's headers: .*\)\n$/);
     expect(existsSync(path.join(parent, '.demo', 'gateway-a'))).toBe(true);
   });
 

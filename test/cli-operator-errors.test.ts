@@ -95,6 +95,9 @@ describe('an operator\'s slip on the command line', () => {
   it.each<[string, string[], string]>([
     ['a misspelled required flag', ['tenants', 'restore', '--form', archive], "unknown option '--form' (did you mean --from?) (see openclaw tenants restore --help)"],
     ['a misspelled command', ['tenants', 'bakup', 'acme', '--to', path.join(dir.path, 'typo.tar.zst')], "unknown command 'bakup' (did you mean backup?) (see openclaw tenants --help)"],
+    // With --help it showed the help of `tenants` (or of openclaw) and exited 0, as if the command had been understood.
+    ['a misspelled command asked for its help', ['tenants', 'backpu', '--help'], "unknown command 'backpu' (did you mean backup?) (see openclaw tenants --help)"],
+    ['a misspelled group asked for its help', ['tenats', '-h'], "unknown command 'tenats' (did you mean tenants?) (see openclaw --help)"],
     ['a misspelled --to', ['tenants', 'backup', 'acme', '--too', path.join(dir.path, 'typo.tar.zst')], "unknown option '--too' (did you mean --to?) (see openclaw tenants backup --help)"],
     ['a misspelled --keep-last', ['tenants', 'prune', 'acme', '--in', dir.path, '--keep-lst', '3'], "unknown option '--keep-lst' (did you mean --keep-last?) (see openclaw tenants prune --help)"],
     ['--as on backup', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'as.tar.zst'), '--as', 'other'], 'tenants backup has no --as: it backs up the tenant named by its argument (tenants backup NAME --to DEST); --as is for tenants restore, to restore under another name (see openclaw tenants backup --help)'],

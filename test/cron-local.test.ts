@@ -193,6 +193,13 @@ describe('cron add in local mode', () => {
     expect(s3.stderr).toMatch(
       /^openclaw: warning: cron "local" of tenant "acme" backs up this tenant at \S+ 03:00 \(UTC\) too: two backups of a tenant cannot run at once, and the later to start fails \(tenant busy, exit 3\): give cron "s3" another time\n$/,
     );
+    // Another base dir's crons back up other tenants (each base dir has its own locks): no warning either way.
+    const elsewhere = path.join(dir.path, 'other-tenants');
+    const addElsewhere = (tenant: string, name: string, cmd: string) =>
+      runCli(['--tenants-dir', elsewhere, 'cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', name, '--cmd', cmd], { env: { OPENCLAW_CRONTAB: fakeCrontab, HOME: home, TZ: 'UTC' } });
+    createSampleTenant(path.join(elsewhere, 'acme'), { sessions: 1, memoryRows: 1 });
+    expect(addElsewhere('acme', 'there', 'openclaw tenants backup acme --to /b/there-$(date +%F).tar.zst')).toMatchObject({ status: 0, stderr: '' });
+    expect(addElsewhere('all', 'there', 'openclaw tenants backup --all --to /b/there/{tenant}/{date}.tar.zst')).toMatchObject({ status: 0, stderr: expect.not.stringMatching(/local|s3/) });
     const all = add('all', 'weekly', '0 3 * * 1', 'openclaw tenants backup --all --to /b/{tenant}/w-{date}.tar.zst');
     expect(all.stderr.match(/backs up the same tenants at \S+ 03:00 \(UTC\)/g)).toHaveLength(3);
     // A cron every minute shares a minute with each of them, also one twelve hours from now (past the five hours

@@ -50,6 +50,10 @@ describe('remote mode from the command line', () => {
     expect(help).toMatch(/--stack <prefix>\s+remote mode: run on the gateway deployed with this stack\s+prefix \(default: \$OPENCLAW_STACK\)/);
     expect(help).toMatch(/no\s+progress is\s+shown/);
     expect(runCli(['tenants', 'list', '--help']).stdout).toMatch(/--region <region>\s+remote mode: the region of the gateway/);
+    // A crontab's cron runs in local time, and --all, --timezone and --window are refused there (exit 2).
+    const cronAdd = runCli(['cron', 'add', '--help']).stdout.replace(/\s+/g, ' ');
+    expect(cronAdd).toContain("(remote mode: in --timezone; local mode: in this machine's local time)");
+    for (const flag of ['--all remote mode, every tenant', '--timezone <zone> remote mode:', '--window <duration> remote mode:']) expect(cronAdd).toContain(flag);
   });
 
   it('refuses --pipe and local paths in remote mode without calling AWS', () => {

@@ -90,7 +90,8 @@ function chooseDriver(): DriverChoice {
     unavailable:
       `SQLite is not available to back up databases: ${builtIn.unavailable}, and ${addon.unavailable} ` +
       '(Node 22.16 or later has it built in; on an older Node run npm ci again where it can be built: ' +
-      'its prebuilt binary is downloaded from GitHub, else it is compiled, which needs python3, make and g++)',
+      'its prebuilt binary is downloaded from GitHub, else it is compiled, which needs python3, make, g++ and ' +
+      "Node's headers: npm_config_nodedir=/usr npm ci where /usr/include/node holds them)",
   };
 }
 
