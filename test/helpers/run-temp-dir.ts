@@ -6,8 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { TestProject } from 'vitest/node';
 
-export default function setup(): () => void {
+export default function setup(project: TestProject): () => void {
   const previous = process.env.TMPDIR;
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'openclaw-test-run-'));
   // Like /tmp: tests run the CLI as an unprivileged user too, and that user makes temp dirs.
@@ -18,5 +19,8 @@ export default function setup(): () => void {
     else process.env.TMPDIR = previous;
     // rm rather than rmSync: some trees are deeper than PATH_MAX; never into a mount a test left.
     spawnSync('rm', ['-rf', '--one-file-system', runDir], { stdio: 'inherit' });
+    // Vitest's own copies of the transformed modules (os.tmpdir()/<random>/ssr), which it
+    // leaves behind at the end of a run.
+    spawnSync('rm', ['-rf', '--one-file-system', project.tmpDir], { stdio: 'inherit' });
   };
 }
