@@ -179,16 +179,17 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     },
     async listSkipped() {
       // Those of the listing asked for with it (tenants list), else of a listing of names.
-      const { skipped = [], skippedOmitted } = await (listing ?? listed(true));
+      const { skipped: named = [], strays = [], skippedOmitted } = await (listing ?? listed(true));
       listing = undefined;
-      // A gateway of an older version sends no `skipped` (nor `skippedOmitted`); a page of this one none when there are none to name.
-      if (!Array.isArray(skipped) || !skipped.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string')) {
-        throw unexpectedAnswer(plane, 'list');
-      }
+      // A gateway of an older version sends no `skipped` (nor `strays`, `skippedOmitted`); a page of this one none when there are none to name.
+      const entries = (value: unknown) => Array.isArray(value) && value.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string');
+      if (!entries(named) || !entries(strays)) throw unexpectedAnswer(plane, 'list');
+      const byName = (a: SkippedTenant, b: SkippedTenant) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+      const skipped = [...(named as SkippedTenant[]), ...(strays as SkippedTenant[]).map((entry) => ({ ...entry, invalidName: true as const }))].sort(byName);
       // A page holds as many as fit a quarter of its answer, and counts the others.
-      if (skippedOmitted === undefined) return skipped as SkippedTenant[];
+      if (skippedOmitted === undefined) return skipped;
       if (!Number.isSafeInteger(skippedOmitted) || (skippedOmitted as number) < 0) throw unexpectedAnswer(plane, 'list');
-      return Object.assign([...(skipped as SkippedTenant[])], { omitted: skippedOmitted as number });
+      return Object.assign(skipped, { omitted: skippedOmitted as number });
     },
     async listSummaries() {
       const { tenants } = await listed(false);
@@ -294,6 +295,8 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
 interface Listing {
   readonly tenants: unknown[];
   readonly skipped: unknown;
+  /** The directories whose names are no tenant names, apart from `skipped` (handlers.ts skippedFields); none from a gateway older than them. */
+  readonly strays?: unknown;
   /** The skipped tenants the last page counted but did not name. */
   readonly skippedOmitted?: unknown;
 }
@@ -309,7 +312,7 @@ async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
   const pages = await pagedAnswers(plane, 'list', { names } satisfies ListRequest, (answer) => isRecord(answer) && Array.isArray(answer.tenants));
   if (pages === undefined) return listWhole(plane, names);
   const last = pages.at(-1)!;
-  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, skippedOmitted: last.skippedOmitted };
+  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, strays: last.strays, skippedOmitted: last.skippedOmitted };
 }
 
 /** The list as a gateway older than pages gives it: whole, in one answer (at most 6 MB: ~50,000 summaries). */
@@ -327,7 +330,7 @@ async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> 
     throw error;
   }
   if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
-  return { tenants: answer.tenants, skipped: answer.skipped };
+  return { tenants: answer.tenants, skipped: answer.skipped, strays: answer.strays };
 }
 
 /**

@@ -126,7 +126,7 @@ export interface RunAlreadyStored {
 export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | RunAlreadyStored | FailureResponse;
 export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 export type PruneResponse = PruneResult | FailureResponse;
-export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly next?: string } | FailureResponse;
+export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
 
 export { ScheduledOperationError } from './scheduled-error.js';
 
@@ -653,7 +653,7 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       const [tenants, skipped] = await withDeadline(context, config, (signal) => Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries(), operations.listSkipped()]));
       logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
       if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
-      return { tenants, ...(skipped.length > 0 && { skipped }) };
+      return { tenants, ...skippedFields(skipped) };
     } catch (error) {
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);
@@ -694,7 +694,7 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
   const answer: ListPageAnswer = {
     tenants: listed.tenants,
     ...(listed.next !== undefined && { next: listed.next }),
-    ...(shown.length > 0 && { skipped: shown }),
+    ...skippedFields(shown),
     ...(shown.length < skipped.length && { skippedOmitted: skipped.length - shown.length }),
   };
   if (responseBytes(answer) <= maxBytes) return answer;
@@ -723,10 +723,25 @@ export async function backupsPage(list: (limit: number) => Promise<BackupsListin
 /** The objects one page of `tenants backups` inspects: 2,000 entries of up to 2 KB of JSON each fit an answer. */
 const BACKUPS_PAGE_OBJECTS = 2_000;
 
+/**
+ * The skipped tenants of a list answer, in two fields: `skipped`, the tenant names no command
+ * follows (a symlink), which every CLI names and fails on; `strays`, the directories whose
+ * names are no tenant names (`Acme`, `acme.old`), which this CLI only warns of. Apart, so that
+ * a CLI older than `strays` reads the answer as before them: were they in `skipped`, its
+ * `tenants list` would fail (exit 1) for a stray directory, as for a symlinked tenant.
+ */
+function skippedFields(skipped: readonly SkippedTenant[]): { skipped?: SkippedTenant[]; strays?: SkippedTenant[] } {
+  const tenants = skipped.filter((entry) => entry.invalidName !== true);
+  const strays = skipped.filter((entry) => entry.invalidName === true);
+  return { ...(tenants.length > 0 && { skipped: tenants }), ...(strays.length > 0 && { strays }) };
+}
+
 export interface ListPageAnswer {
   readonly tenants: readonly (string | TenantSummary)[];
   readonly next?: string;
   readonly skipped?: readonly SkippedTenant[];
+  /** The directories among the skipped whose names are no tenant names (skippedFields). */
+  readonly strays?: readonly SkippedTenant[];
   /** The skipped tenants left out of `skipped` to keep the page within a Lambda answer. */
   readonly skippedOmitted?: number;
 }

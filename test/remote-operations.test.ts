@@ -172,6 +172,16 @@ describe('remote executor', () => {
     // In pages (one here), whose every answer names the skipped tenants too: one invocation.
     expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toEqual([{ FunctionName: 'gw-prod-list', InvocationType: 'RequestResponse', Payload: encode({ names: true, pages: true }) }]);
 
+    // A directory whose name is no tenant name comes apart, in `strays` (a CLI older than them reads `skipped` alone): warned of, exit 0.
+    const stray = { name: 'Acme', reason: '"Acme" in /mnt/tenants is not a valid tenant name (…): no command backs it up; rename it', invalidName: true };
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], strays: [stray] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\n', stderr: `openclaw: warning: ${stray.reason}\n` });
+    const symlinked = { name: 'moved', reason: 'tenant "moved" in /mnt/tenants is a symlink; refusing to follow it' };
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], skipped: [symlinked], strays: [stray] }) as never });
+    const both = await run(['--json', 'tenants', 'list', '--names']);
+    expect(both.status).toBe(1);
+    expect(JSON.parse(both.stdout.split('\n')[0]!)).toEqual({ tenants: ['acme'], skipped: [stray, symlinked] });
+
     lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({
       StatusCode: 200,
       Payload: encode({ tenants: [{ name: 'acme', bytes: 2048, files: 3, lastModified: '2026-06-01T10:00:00.000Z' }] }) as never,
