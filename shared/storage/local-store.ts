@@ -55,12 +55,18 @@ export class LocalArchiveStore implements ArchiveStore {
       const hint = info.isFile() ? `: give the directory the archives are in, ${dirname(this.display)} (tenants verify --from ${this.display} checks this one)` : '';
       throw new StorageError(`${this.display} is not a directory${hint}`, 'NOT_A_DIRECTORY');
     }
-    const visit = async (dir: string, prefix: string, depth: number): Promise<void> => {
+    // `dir` is read through `pinned`, its descriptor's /proc/self/fd/N where procfs is mounted,
+    // and each subdirectory opened through its parent's, without following a symlink: by its
+    // path, a subdirectory the directory's owner swapped for a symlink between the parent's
+    // listing and its own was listed wherever the link led, and root's prune removed the
+    // root-only archives it found there (the removal's device and inode check compares with
+    // what the listing saw). Without procfs, by path as before (README).
+    const visit = async (dir: string, pinned: string, prefix: string, depth: number): Promise<void> => {
       throwIfAborted(options.signal);
-      const entries = await readdir(dir, { withFileTypes: true })
+      const entries = await readdir(pinned, { withFileTypes: true })
         .catch((error: unknown) => {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-          return entriesLookedUp(dir);
+          return entriesLookedUp(pinned);
         })
         .catch((error: unknown) => {
           // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
@@ -77,9 +83,9 @@ export class LocalArchiveStore implements ArchiveStore {
         const full = join(dir, entry.name);
         const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
         if (entry.isDirectory()) {
-          if (depth < MAX_DEPTH) await visit(full, name, depth + 1);
+          if (depth < MAX_DEPTH) await this.withPinnedDirectory(full, `${pinned}/${entry.name}`, false, (child) => visit(full, child, name, depth + 1));
         } else if (entry.isFile()) {
-          const stat = lstatOptional(full);
+          const stat = lstatOptional(`${pinned}/${entry.name}`);
           if (stat === undefined || !stat.isFile() || stat.size === 0) continue;
           if (found.length >= MAX_LISTED_OBJECTS) {
             throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} files: give a narrower directory`, 'TOO_LARGE');
@@ -89,8 +95,30 @@ export class LocalArchiveStore implements ArchiveStore {
         }
       }
     };
-    await visit(this.directory, '', 0);
+    await this.withPinnedDirectory(this.directory, this.directory, true, (pinned) => visit(this.directory, pinned, '', 0));
     return found;
+  }
+
+  /**
+   * Runs `visit` with a path that reads `dir` (reached by `path`) as it is now: its pinned
+   * descriptor's. Below the store's directory (`follow` false) a symlink or a directory gone
+   * there is skipped, as a file removed meanwhile is.
+   */
+  private async withPinnedDirectory(dir: string, path: string, follow: boolean, visit: (pinned: string) => Promise<void>): Promise<void> {
+    if (!CAN_CHECK_OPENED_PATHS) return visit(dir);
+    let fd: number;
+    try {
+      fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | (follow ? 0 : fsConstants.O_NOFOLLOW));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (!follow && (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR')) return;
+      throw this.fsError(error, dir);
+    }
+    try {
+      await visit(`${FD_LINKS}${fd}`);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
@@ -108,7 +136,9 @@ export class LocalArchiveStore implements ArchiveStore {
     }
     try {
       const stat = fstatSync(fd);
-      if (!stat.isFile()) throw this.notAsListed(object);
+      const listed = this.listed.get(object.location);
+      // A directory on the way swapped for a symlink since the listing leads to another file.
+      if (!stat.isFile() || (listed !== undefined && (listed.dev !== stat.dev || listed.ino !== stat.ino))) throw this.notAsListed(object);
       const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size));
       readSync(fd, head, 0, head.length, 0);
       let tail: Buffer | undefined;
