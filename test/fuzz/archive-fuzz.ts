@@ -19,7 +19,9 @@
 // file. The real restore runs with the other file writers, small limits or an abort part way
 // now and then (Variant), on every archive verify passed and a share of the rest (it syncs:
 // ~0.2 s each). FUZZ_VERBOSE=1 prints each mutant and its verdict.
-// Failing mutants are written to --out (default: the scratch dir) as fail-<n>-<level>.bin.
+// Failing mutants are written to --out (default ./fuzz-failures) as fail-<n>-<level>.bin.
+// `--decoder-seconds N` first runs the zstd decoder alone on mutants of zstd CLI output
+// (fuzzDecoder), every frame streamed (fzstd on Node 20, zlib on Node 24) and decoded whole.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, linkSync, writeFileSync } from 'node:fs';
@@ -31,12 +33,14 @@ import { createHash } from 'node:crypto';
 import { createSampleTenant } from '../../scripts/sample-tenant.js';
 import { backupTenant } from '../../shared/backup/backup.js';
 import { generateIdentity, type AgeIdentity } from '../../shared/age/keys.js';
+import { encryptAge } from '../../shared/age/encrypt.js';
 import { isOpenClawError } from '../../shared/errors.js';
 import { restoreTenant } from '../../shared/restore/restore.js';
 import { planRestore } from '../../shared/restore/restore-plan.js';
 import { verifyArchive } from '../../shared/restore/verify.js';
 import { LocalFileLocation } from '../../shared/storage/local.js';
 import { FrameWriter } from '../../shared/archive/zstd-encoder.js';
+import { decompressFrames } from '../../shared/archive/zstd-decoder.js';
 import { SKIPPABLE_MAGIC_BASE } from '../../shared/archive/zstd-format.js';
 import { PARALLEL_ACCESS } from '../../shared/file-access.js';
 import type { RestoreRequest } from '../../shared/restore/restore.js';
@@ -581,6 +585,17 @@ function mutateAge(d: Dice, seeds: Seeds): { bytes: Buffer; what: string } {
   }
 }
 
+/** A damaged plain archive, encrypted properly: the decrypted stream is authentic but hostile. */
+async function encrypted(d: Dice, seeds: Seeds, cache: { layout?: Layout }): Promise<{ bytes: Buffer; what: string }> {
+  const inner = d.chance(0.3) ? mutateZstd(d, seeds) : await mutateTar(d, seeds, cache);
+  const parts: Buffer[] = [];
+  async function* source(): AsyncGenerator<Uint8Array> {
+    yield inner.bytes;
+  }
+  for await (const part of encryptAge(source(), [seeds.identity.recipient])) parts.push(Buffer.from(part));
+  return { bytes: Buffer.concat(parts), what: `encrypted: ${inner.what}` };
+}
+
 // ---------- oracle ----------
 /** One line per entry below `root`: name, mode (unless `modes` is false), type, link count, content digest or target. */
 export function describe(root: string, skip: (relative: string) => boolean = () => false, modes = true): string {
@@ -706,6 +721,15 @@ export async function check(arena: Arena, seeds: Seeds, level: Level, bytes: Buf
   const identities = level === 'age' ? [seeds.identity] : undefined;
   const extra = identities === undefined ? {} : { identities };
 
+  if (level !== 'age') {
+    // The decoder alone with every frame streamed (fzstd on Node 20, zlib's stream on Node 24),
+    // which the small seeds' frames never are through verify and restore (8 MiB and less are decoded whole).
+    const decoded = await decodeOnce(bytes, false);
+    if (!decoded.ok) {
+      const problem = untyped(decoded.error);
+      if (problem !== undefined) fail(`streamed decode: ${problem}`);
+    }
+  }
   const verified = await bounded((signal) => verifyArchive({ location: new LocalFileLocation(file), record: false, signal, ...extra }));
   if (!verified.ok) {
     const problem = untyped(verified.error);
@@ -804,6 +828,66 @@ function diffLines(a: string, b: string): string {
   return [...[...left].filter((l) => !right.has(l)).map((l) => `- ${l}`), ...[...right].filter((l) => !left.has(l)).map((l) => `+ ${l}`)].slice(0, 12).join('\n');
 }
 
+// ---------- the decoder alone ----------
+/** Decodes `bytes` with every frame streamed (or, `whole`, decoded at once); the error, if any. */
+async function decodeOnce(bytes: Buffer, whole: boolean): Promise<{ ok: true; value: number } | { ok: false; error: unknown }> {
+  return bounded(async (signal) => {
+    let total = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let at = 0; at < bytes.length; at += 4096) yield bytes.subarray(at, at + 4096);
+    }
+    for await (const chunk of decompressFrames(source(), { maxNativeFrameBytes: whole ? 8 * 1024 * 1024 : 1 + (bytes.length % 3 === 0 ? 0 : 1023), signal })) total += chunk.length;
+    return total;
+  });
+}
+
+/**
+ * The zstd decoder alone, thousands of mutants a second: compressed-byte mutants of zstd CLI
+ * outputs (levels 1, 3, 19, with and without checksum and content size) and of the archive,
+ * decoded streamed and whole. Oracle: typed errors only, no hang, and both ways agree.
+ */
+export async function fuzzDecoder(options: { seconds: number; seed: number; tar: Buffer; maxMutants?: number; log: (line: string) => void; out: string }): Promise<{ tried: number; failures: Failure[] }> {
+  const d = new Dice(rng(options.seed));
+  const tar = options.tar.subarray(0, 300 * 1024);
+  const variants = [['-1'], ['-3', '--no-check'], ['-19'], ['-3', '--no-content-size'], ['-3', '-B4096']];
+  const seeds = variants.map((flags) => execFileSync('zstd', ['-q', '-c', ...flags], { input: tar, maxBuffer: 64 * 1024 * 1024 }));
+  const failures: Failure[] = [];
+  const end = Date.now() + options.seconds * 1000;
+  let n = 0;
+  while (Date.now() < end && (options.maxMutants === undefined || n < options.maxMutants)) {
+    n++;
+    const which = d.int(seeds.length);
+    const seed = seeds[which]!;
+    const mutant = mutateZstd(d, { plain: seed, other: d.pick(seeds) } as Seeds);
+    // Without a content checksum the two decoders may judge damaged data differently (fzstd
+    // refuses some that libzstd decodes, and decodes some that libzstd finds corrupt): no
+    // integrity to compare there (a foreign `zstd --no-check` archive's limit).
+    const checked = !variants[which]!.includes('--no-check');
+    const streamed = await decodeOnce(mutant.bytes, false);
+    const whole = await decodeOnce(mutant.bytes, true);
+    const problems: string[] = [];
+    for (const [how, result] of [['streamed', streamed], ['whole', whole]] as const) {
+      if (!result.ok) {
+        const problem = untyped(result.error);
+        if (problem !== undefined) problems.push(`${how}: ${problem}`);
+      }
+    }
+    if (checked && (streamed.ok !== whole.ok || (streamed.ok && whole.ok && streamed.value !== whole.value))) {
+      problems.push(`streamed ${streamed.ok ? streamed.value : String(streamed.error)} but whole ${whole.ok ? whole.value : String(whole.error)}`);
+    }
+    for (const problem of problems) {
+      const failure = { level: 'zstd' as const, what: `decoder: ${mutant.what}`, problem, bytes: mutant.bytes };
+      mkdirSync(options.out, { recursive: true });
+      const saved = path.join(options.out, `fail-decoder-${n}.bin`);
+      writeFileSync(saved, mutant.bytes);
+      options.log(`FAIL decoder #${n} [${failure.what}] ${problem} -> ${saved}`);
+      failures.push(failure);
+    }
+    if (n % 5000 === 0) options.log(`decoder: ${n} mutants, ${failures.length} failures, rss ${Math.round(process.memoryUsage().rss / 1048576)} MiB`);
+  }
+  return { tried: n, failures };
+}
+
 // ---------- driver ----------
 export async function fuzz(options: { seconds: number; seed: number; cliEvery: number; out: string; work: string; log?: (line: string) => void; maxMutants?: number }): Promise<{ tried: Record<Level, number>; failures: Failure[] }> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -830,7 +914,7 @@ export async function fuzz(options: { seconds: number; seed: number; cliEvery: n
   while (Date.now() < end && (options.maxMutants === undefined || n < options.maxMutants)) {
     n++;
     const level: Level = d.pick(['zstd', 'tar', 'tar', 'age'] as const);
-    const mutant = level === 'zstd' ? mutateZstd(d, seeds) : level === 'tar' ? await mutateTar(d, seeds, cache) : mutateAge(d, seeds);
+    const mutant = level === 'zstd' ? mutateZstd(d, seeds) : level === 'tar' ? await mutateTar(d, seeds, cache) : d.chance(0.3) ? await encrypted(d, seeds, cache) : mutateAge(d, seeds);
     tried[level]++;
     const found = await check(arena, seeds, level, mutant.bytes, mutant.what, { force: n % 7 === 0, restoreRefused: n % 3 === 0, variant: pickVariant(d), cli: options.cliEvery > 0 && n % options.cliEvery === 0, seedTree });
     for (const failure of found) {
@@ -855,14 +939,21 @@ async function main(): Promise<void> {
   const seconds = Number(flag('--seconds', '60'));
   const seed = Number(flag('--seed', String(Date.now() % 1_000_000)));
   const cliEvery = Number(flag('--cli-every', '100'));
+  const decoderSeconds = Number(flag('--decoder-seconds', '0'));
   const work = mkdtempSync(path.join(os.tmpdir(), 'openclaw-fuzz-'));
   const out = path.resolve(flag('--out', path.join(process.cwd(), 'fuzz-failures')));
   process.stdout.write(`seed ${seed}, ${seconds} s, CLI every ${cliEvery}, failures to ${out}\n`);
   try {
+    if (decoderSeconds > 0) {
+      const plain = await makeSeeds(mkdtempSync(path.join(work, 'decoder-')));
+      const decoder = await fuzzDecoder({ seconds: decoderSeconds, seed, tar: layout(plain.plain).tar, out, log: (line) => process.stdout.write(`${line}\n`) });
+      process.stdout.write(`decoder done: ${decoder.tried} mutants; ${decoder.failures.length} failures\n`);
+      if (decoder.failures.length > 0) process.exitCode = 1;
+    }
     const { tried, failures } = await fuzz({ seconds, seed, cliEvery, out, work });
     for (const [verdict, count] of [...verdicts].sort()) process.stdout.write(`  ${verdict}: ${count}\n`);
     process.stdout.write(`done: zstd ${tried.zstd}, tar ${tried.tar}, age ${tried.age} mutants; ${failures.length} failures\n`);
-    process.exitCode = failures.length === 0 ? 0 : 1;
+    if (failures.length > 0) process.exitCode = 1;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
