@@ -702,9 +702,11 @@ export function makeArena(work: string): Arena {
   return arena;
 }
 
-/** Everything in the arena except the restore target slots, the lock/staging leftovers the core owns, and the mutant. */
+/** Everything in the arena except the restore targets, their lock files and the mutant. */
 function outsideTree(arena: Arena): string {
-  return describe(arena.root, (rel) => rel === 'in' || /^tenants\/(fz|fzf)(\/|$)/.test(rel) || /^tenants\/\.[^/]*$/.test(rel) && !rel.startsWith('tenants/victim'));
+  // The target's lock file stays (empty, as every restore leaves it); anything else of the core's
+  // (a staging dir, a journal, the old tenant under --force) must be gone once a restore returns.
+  return describe(arena.root, (rel) => rel === 'in' || /^tenants\/(fz|fzf)(\/|$)/.test(rel) || /^tenants\/\.openclaw-lock-fzf?$/.test(rel));
 }
 
 /** Verdicts seen, by level: `ok` or the typed error's code. */
