@@ -47,7 +47,7 @@ describe.skipIf(!isRoot)('a trash name the tool did not give', () => {
   it("a forged marker does not count: one the base dir's owner could write, or naming another tree", () => {
     const renamed = path.join(base, '.openclaw-trash-acme-0123456789ab');
     mkdirSync(renamed, { mode: 0o777 });
-    writeFileSync(path.join(renamed, '.openclaw-trash'), 'openclaw trash 1:2\n');
+    writeFileSync(path.join(renamed, '.openclaw-trash'), 'openclaw trash 2\n');
     chownSync(path.join(renamed, '.openclaw-trash'), SERVICE_UID, SERVICE_UID);
     expect(runCli(['--tenants-dir', base, 'tenants', 'list', '--names']).status).toBe(0);
     expect(readdirSync(base).sort()).toEqual(['acme', 'openclaw-trash-acme-0123456789ab.not-removed']);

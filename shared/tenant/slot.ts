@@ -429,9 +429,13 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
 /** The file a tree moved to trash carries at its top, written by the tool just before the move: the sweep deletes only trash that holds it (isTrashOfOurs). */
 export const TRASH_MARKER = '.openclaw-trash';
 
-/** What the marker says: the directory's own identity, which an archive restored into a tenant cannot know in advance. */
-function markerContent(stat: { dev: bigint; ino: bigint }): string {
-  return `openclaw trash ${stat.dev}:${stat.ino}\n`;
+/**
+ * What the marker says: the directory's own inode number, which an archive restored into a
+ * tenant cannot know in advance. Not its device: an NFS mount's (EFS's) differs between
+ * mounts, and a trash marked by one Lambda sandbox is swept by another.
+ */
+function markerContent(stat: { ino: bigint }): string {
+  return `openclaw trash ${stat.ino}\n`;
 }
 
 /**
