@@ -8,6 +8,7 @@ import type { Check, CheckStatus } from '../shared/control-plane/doctor.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 import { ReportedError } from '../shared/errors.js';
+import { shownText } from '../shared/format.js';
 import { controlPlaneEndpoint, dynamoDbClient, ec2Client, efsClient, eventBridgeClient, invokeClient, lambdaClient, schedulerClient, sqsClient } from './aws.js';
 import { addControlPlaneOptions, once, requireRemote, type CliContext } from './context.js';
 
@@ -15,12 +16,16 @@ export function registerDoctor(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     program
       .command('doctor')
-      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership, schedules, queues, last failures, freshness (remote mode)')
+      .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership, schedules, queues, last failures, freshness (remote mode); locally, as root, the directories above the base dir')
       .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants', once())
       .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', once(wholeNumber))
       .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', once(wholeNumber)),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
-    const plane = requireRemote(context, 'doctor');
+    if (context.remote === undefined && flags.expectRootPath === undefined && flags.expectUid === undefined && flags.expectGid === undefined) {
+      await localDoctor(context);
+      return;
+    }
+    const plane = requireRemote(context, 'doctor', ' (without, doctor checks the local base dir)');
     context.exitAtOnceOnInterrupt();
     const [{ diagnoseGateway }, lambda, invoke, efs, ec2, scheduler, sqs, dynamodb, events] = await Promise.all([
       import('../shared/control-plane/doctor.js'),
@@ -51,6 +56,32 @@ export function registerDoctor(program: Command, context: CliContext): void {
     ]);
     if (failed > 0) throw new ReportedError('DOCTOR_FAILED', `${failed} of ${checks.length} checks failed`);
   });
+}
+
+/**
+ * `openclaw doctor` in local mode: the base dir's ancestors, as root must trust them
+ * (shared/tenant/base-dir-ancestors.ts). Warnings only: exit 0.
+ */
+async function localDoctor(context: CliContext): Promise<void> {
+  const { tenantsDir } = context;
+  const checks: Check[] = [];
+  if (process.geteuid?.() !== 0) {
+    checks.push({ check: 'base dir ancestors', status: 'ok', detail: 'not checked: not run as root (only root follows a swapped base dir into directories its user may not write)' });
+  } else {
+    const { unsafeAncestors } = await import('../shared/tenant/base-dir-ancestors.js');
+    const unsafe = await unsafeAncestors(tenantsDir);
+    for (const { dir, why } of unsafe) {
+      checks.push({ check: 'base dir ancestors', status: 'warn', detail: `${dir} is ${why}: that user can swap the base dir below it for a symlink, and root's commands then restore into and back up from wherever it leads; keep the directories above the base dir root's` });
+    }
+    if (unsafe.length === 0) checks.push({ check: 'base dir ancestors', status: 'ok', detail: `every directory above ${tenantsDir} is root's, and none is writable by others without the sticky bit` });
+  }
+  const warned = checks.filter((check) => check.status === 'warn').length;
+  const mark: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
+  context.output.result({ tenantsDir, ok: true, checks }, [
+    `Base dir ${shownText(tenantsDir)}:`,
+    ...checks.map((check) => `  ${mark[check.status]}  ${check.check}: ${shownText(check.detail)}`),
+    `${checks.length} check${checks.length === 1 ? '' : 's'}: 0 failed, ${warned} warning${warned === 1 ? '' : 's'}`,
+  ]);
 }
 
 /** The services doctor calls, by the SDK's service id. */

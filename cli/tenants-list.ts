@@ -17,12 +17,15 @@ export function registerList(tenants: Command, context: CliContext): void {
       context.exitAtOnceOnInterrupt();
       const operations = context.operations();
       if (flags.names) {
-        const [names, skipped] = await Promise.all([operations.listNames(), operations.listSkipped()]);
+        // In turn: the listing's sweep may rename a foreign trash to a name the skipped list reports.
+        const names = await operations.listNames();
+        const skipped = await operations.listSkipped();
         context.output.result({ tenants: names, ...withSkipped(skipped) }, names);
         reportSkipped(context, skipped);
         return;
       }
-      const [tenants, skipped] = await Promise.all([operations.listSummaries(), operations.listSkipped()]);
+      const tenants = await operations.listSummaries();
+      const skipped = await operations.listSkipped();
       // A STATE column only when a tenant is not settled, so the usual table stays as it was.
       const unsettled = tenants.some((tenant) => tenant.state !== 'ok');
       const header = ['NAME', 'SIZE', 'FILES', 'LAST MODIFIED', ...(unsettled ? ['STATE'] : [])];

@@ -16,7 +16,7 @@
 // settles it through a journal of its own ("keeping"). All steps are renames within the
 // base dir, which are atomic, and each is idempotent when replayed.
 
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
@@ -363,6 +363,7 @@ async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeO
   let trash: string | undefined;
   if (aside !== undefined && (await exists(aside))) {
     trash = path.join(tenantsDir, hiddenNames.trash(tenant));
+    await markAsTrash(aside);
     await fs.rename(aside, trash);
     crashPoint('commit:old-moved-to-trash');
   }
@@ -386,6 +387,8 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
   const trashes: string[] = [];
   const toTrash = async (from: string) => {
     const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
+    if (!(await exists(from))) return;
+    await markAsTrash(from);
     if (await renameIfThere(from, trash)) trashes.push(trash);
   };
 
@@ -424,6 +427,17 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
+    if (hidden.kind === 'trash' && !(await isTrashOfOurs(tenantsDir, full))) {
+      // Named like trash by someone else (the base dir's owner renaming a tenant it may not
+      // delete, root's, so that root's sweep would): left, under a name no command deletes
+      // and `tenants list`, `backup --all` and doctor name as no tenant.
+      const left = path.join(tenantsDir, `${hidden.name.slice(1)}.not-removed`);
+      if (await renameIfThere(full, left).catch(() => false)) {
+        notices?.push(`${full} was named like this tool's trash but not made by it (its owner uid ${(await fs.lstat(left)).uid} is not the base dir's): nothing in it was removed; it is now ${left}: inspect it, then move it back or remove it by hand`);
+        removed = true;
+      }
+      continue;
+    }
     if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
       try {
         await removeTree(full, stop);
@@ -442,6 +456,72 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     }
   }
   return removed;
+}
+
+/** The file a tree moved to trash carries at its top, written by the tool just before the move: the sweep deletes only trash that holds it (isTrashOfOurs). */
+export const TRASH_MARKER = '.openclaw-trash';
+
+/**
+ * What the marker says: the directory's own inode number, which an archive restored into a
+ * tenant cannot know in advance. Not its device: an NFS mount's (EFS's) differs between
+ * mounts, and a trash marked by one Lambda sandbox is swept by another.
+ */
+function markerContent(stat: { ino: bigint }): string {
+  return `openclaw trash ${stat.ino}\n`;
+}
+
+/**
+ * Marks `dir`, a tree about to be renamed to trash, as the tool's (TRASH_MARKER). Written
+ * before the rename, so no kill leaves a trash of ours unmarked (the removal may unlink the
+ * marker before the rest: what is left then is judged by its owner, as older trash is). A
+ * tree that cannot take it (read-only, full disk) goes to trash unmarked, judged the same way.
+ */
+async function markAsTrash(dir: string): Promise<void> {
+  try {
+    const stat = await fs.lstat(dir, { bigint: true });
+    if (!stat.isDirectory()) return;
+    const marker = path.join(dir, TRASH_MARKER);
+    await fs.rm(marker, { force: true });
+    const handle = await fs.open(marker, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    try {
+      await handle.writeFile(markerContent(stat));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Unmarked: see above.
+  }
+}
+
+/**
+ * Whether a tree under a trash name is one the tool moved there, which the sweep may delete:
+ * it holds the marker naming it (a regular file, owned by the tree's owner or by this
+ * user: one the base dir's owner made in a root-only tree cannot be), or, unmarked (an older
+ * version's trash, a removal killed midway, a tree that could not be marked), it is the
+ * base dir owner's, who could delete it anyway. A root-only tenant the base dir's owner
+ * renamed to a trash name is neither.
+ */
+async function isTrashOfOurs(tenantsDir: string, trash: string): Promise<boolean> {
+  const stat = await fs.lstat(trash, { bigint: true });
+  if (stat.isDirectory()) {
+    try {
+      const handle = await fs.open(path.join(trash, TRASH_MARKER), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      try {
+        const marker = await handle.stat({ bigint: true });
+        const self = BigInt(process.geteuid?.() ?? -1);
+        if (marker.isFile() && marker.size < 256n && (marker.uid === stat.uid || marker.uid === self)) {
+          if ((await handle.readFile('utf8')) === markerContent(stat)) return true;
+        }
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // No marker: judged by its owner.
+    }
+  }
+  const base = await fs.stat(tenantsDir, { bigint: true });
+  return stat.uid === base.uid;
 }
 
 function leftoverNotice(error: unknown): string {
@@ -468,6 +548,7 @@ async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers:
   }
   for (const aside of asides) {
     const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
+    await markAsTrash(path.join(tenantsDir, aside));
     await fs.rename(path.join(tenantsDir, aside), trash);
     await removeTree(trash, stop);
   }

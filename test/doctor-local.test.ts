@@ -1,0 +1,73 @@
+// `openclaw doctor` without a stack checks, as root, the directories above the local base dir
+// (OpenSSH's StrictModes rule): one another user owns, or that is group- or other-writable
+// without the sticky bit, lets that user swap the base dir for a symlink that root's commands
+// then follow. A warning naming the directory, exit 0: no command is refused for it.
+
+import { chmodSync, chownSync, mkdirSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { runCli, tempDir } from './helpers/tree.js';
+
+const isRoot = process.geteuid?.() === 0;
+
+let dir: ReturnType<typeof tempDir>;
+let parent: string;
+let base: string;
+beforeEach(() => {
+  dir = tempDir();
+  chmodSync(dir.path, 0o700);
+  parent = path.join(dir.path, 'srv');
+  base = path.join(parent, 'tenants');
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  chmodSync(parent, 0o755);
+});
+afterEach(() => dir.cleanup());
+
+interface Report {
+  ok: boolean;
+  checks: { check: string; status: string; detail: string }[];
+}
+
+function doctor(): { status: number | null; report: Report; stderr: string } {
+  const run = runCli(['--tenants-dir', base, '--json', 'doctor']);
+  return { status: run.status, report: JSON.parse(run.stdout) as Report, stderr: run.stderr };
+}
+
+/** The warnings about our own directories: those above the temp dir are the machine's. */
+function warningsAbout(report: Report): string[] {
+  return report.checks.filter((check) => check.status === 'warn' && check.detail.startsWith(dir.path)).map((check) => check.detail.slice(0, check.detail.indexOf(':')));
+}
+
+describe.skipIf(!isRoot)('doctor in local mode, as root', () => {
+  it('warns of a parent another user owns, naming it, and exits 0', () => {
+    chownSync(parent, 4242, 4242);
+    const run = doctor();
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(warningsAbout(run.report)).toEqual([`${parent} is owned by uid 4242, not root`]);
+  });
+
+  it('warns of a parent writable by others without the sticky bit; with it (as /tmp) it is fine', () => {
+    chmodSync(parent, 0o777);
+    expect(warningsAbout(doctor().report)).toEqual([`${parent} is writable by its group and others without the sticky bit (mode 0777)`]);
+    chmodSync(parent, 0o1777);
+    expect(warningsAbout(doctor().report)).toEqual([]);
+  });
+
+  it('checks where a symlinked base dir leads, as well as the link\'s own directories', () => {
+    const elsewhere = path.join(dir.path, 'elsewhere');
+    mkdirSync(path.join(elsewhere, 'tenants'), { recursive: true });
+    chownSync(elsewhere, 4242, 4242);
+    const link = path.join(parent, 'tenants-link');
+    symlinkSync(path.join(elsewhere, 'tenants'), link);
+    const linked = runCli(['--tenants-dir', link, '--json', 'doctor']);
+    expect(warningsAbout(JSON.parse(linked.stdout) as Report)).toEqual([`${elsewhere} is owned by uid 4242, not root`]);
+  });
+
+  it('a base dir whose parents are root\'s and not writable by others: no warning of ours', () => {
+    const run = doctor();
+    expect(run.status).toBe(0);
+    expect(warningsAbout(run.report)).toEqual([]);
+  });
+});
