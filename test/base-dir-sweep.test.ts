@@ -129,6 +129,15 @@ describe('the base-dir sweep', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'list']).stdout.split('\n')[0]).toMatch(/^NAME\s+SIZE\s+FILES\s+LAST MODIFIED$/);
   });
 
+  it('takes the trash mark off a previous tenant kept back from trash', () => {
+    // A commit killed between marking the old tenant as trash and moving it there left the mark in it.
+    interruptedForce('gamma', { recreated: true });
+    writeFileSync(path.join(base, '.openclaw-aside-gamma-ba9876543210', '.openclaw-trash'), 'openclaw trash 1\n');
+    const kept = runCli(['--tenants-dir', base, 'tenants', 'recover', 'gamma', '--keep', 'old']);
+    expect(kept.status).toBe(0);
+    expect(readdirSync(path.join(base, 'gamma')).sort()).toEqual(['config.json']);
+  });
+
   it('counts the files under a name that is not UTF-8 in the trees it asks the operator to choose from', () => {
     // Listed as text, such a directory was U+FFFD and led nowhere: an old tenant of 3 files in
     // 2 directories was shown as "1 file in 2 directories", to an operator choosing which to delete.

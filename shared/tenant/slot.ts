@@ -395,6 +395,8 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
   if (kept !== undefined && (await exists(kept))) {
     await toTrash(slot);
     crashPoint('keep:slot-moved-to-trash');
+    // A tree kept back from trash (the commit was killed between marking the old tenant and moving it) loses the mark.
+    await fs.rm(path.join(kept, TRASH_MARKER), { force: true });
     await fs.rename(kept, slot);
     crashPoint('keep:moved-in');
   }
