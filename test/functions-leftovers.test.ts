@@ -11,6 +11,7 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
 import { acquireTenantLock } from '../shared/tenant/lock.js';
+import { journalPathFor } from '../shared/tenant/slot.js';
 import { backupHandler, listHandler, MIN_BACKUP_TIME_MS, restoreHandler } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationMetrics } from '../functions/metrics.js';
@@ -134,6 +135,28 @@ describe('the list function with big leftovers in the base dir', () => {
     expect(readdirSync(path.join(trash, 'd0'))).toHaveLength(100);
     expect(await list({ names: true, limit: 1000 }, fakeContext(60_000))).toEqual({ tenants: ['acme', 'beta'] });
     expect(existsSync(trash)).toBe(false);
+  });
+
+  // A restore --force killed between its renames leaves the slot absent (old tree aside, new
+  // one staged) until a sweep moves the new one in. A page whose sweep stopped before reaching
+  // that tenant left it out: the fan-out did not back it up, and the monitor did not check it.
+  it('names a tenant a killed restore left mid-commit though the sweep stopped before it', async () => {
+    const staging = '.openclaw-staging-gamma-0123456789ab';
+    const aside = '.openclaw-aside-gamma-ba9876543210';
+    mkdirSync(path.join(base, staging));
+    writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
+    mkdirSync(path.join(base, aside));
+    writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
+    writeFileSync(journalPathFor(base, 'gamma'), JSON.stringify({ tenant: 'gamma', phase: 'committing', staging, aside }));
+    const list = listHandler({ config, logger });
+    expect(await list({ names: true, limit: 1000 }, fakeContext(0))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
+    expect(await list({ names: true, ownership: true }, fakeContext(0))).toMatchObject({ tenants: ['acme', 'beta', 'gamma'] });
+    expect(await list({ names: true }, fakeContext(0))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
+    expect(existsSync(path.join(base, 'gamma'))).toBe(false);
+    // With time, the sweep finishes the commit: the restored tree in the slot, nothing left beside it.
+    expect(await list({ names: true, limit: 1000 }, fakeContext(60_000))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
+    expect(readdirSync(base).filter((name) => name.includes('gamma'))).toEqual(['gamma']);
+    rmSync(path.join(base, 'gamma'), { recursive: true });
   });
 });
 

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecoveryNeededError } from '../shared/errors.js';
 import { parseHiddenName } from '../shared/tenant/hidden-names.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
-import { journalPathFor, recoverSlot, recoverSlotKeeping, type Keep } from '../shared/tenant/slot.js';
+import { journalPathFor, recoverSlot, recoverSlotKeeping, recoverSlotWithin, type Keep } from '../shared/tenant/slot.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -255,6 +255,20 @@ describe("one tenant's recovery", () => {
       writeFileSync(journalPathFor(base, 'acme'), JSON.stringify(journal));
       await expect(recoverSlot(base, 'acme')).rejects.toThrow(/journal .* is damaged/);
     }
+  });
+});
+
+describe('a recovery given a share of the time (a Lambda invocation\'s)', () => {
+  // Stopped while removing a trash beside a slot that needs a decision, a backup function
+  // failed with 'the removal of …trash… stopped at its time limit' (no error code, and not
+  // the decision): the replay's refusal was masked by the stopped removal after it.
+  it('still says a decision is needed when the removal of garbage is stopped', async () => {
+    build({ journal: { phase: 'committing', aside: true }, staging: true, aside: true, slot: 'gateway' });
+    plant(path.join(base, '.openclaw-trash-acme-0123456789ab'), 'old');
+    const notices: string[] = [];
+    const recovery = recoverSlotWithin(base, 'acme', { notices, signal: AbortSignal.abort() });
+    await expect(recovery).rejects.toBeInstanceOf(RecoveryNeededError);
+    expect(slotHolds()).toBe('gateway');
   });
 });
 

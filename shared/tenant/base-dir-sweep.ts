@@ -22,8 +22,8 @@ import { recoverSlot } from './slot.js';
 export type Unsettled =
   /** A live operation holds the tenant's lock: its files are its own. */
   | { readonly state: 'busy' }
-  /** Recovery refused (it needs `tenants recover --keep`) or failed. */
-  | { readonly state: 'refused' | 'failed'; readonly detail: string };
+  /** Recovery refused (it needs `tenants recover --keep`) or failed; or not reached before the sweep was stopped (`signal`). */
+  | { readonly state: 'refused' | 'failed' | 'stopped'; readonly detail: string };
 
 export interface SweepResult {
   readonly unsettled: ReadonlyMap<string, Unsettled>;
@@ -63,7 +63,12 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
 
   let changed = false;
   for (const [tenant, leftovers] of byTenant) {
-    if (options.signal?.aborted === true) break;
+    // Not reached: still named, so a listing does not drop a tenant a restore left mid-commit
+    // (its slot absent until the next sweep moves it in).
+    if (options.signal?.aborted === true) {
+      unsettled.set(tenant, { state: 'stopped', detail: 'its leftovers were not settled in the time the sweep had; the next command on it settles them' });
+      continue;
+    }
     const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(tenant)));
     for (const hidden of leftovers) {
       if (hidden.owner === undefined) continue;

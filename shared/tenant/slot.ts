@@ -217,8 +217,15 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
       failed = { error };
     }
   }
+  if (failed !== undefined) {
+    // The refusal is what the caller must hear: a removal stopped by the time given (the
+    // garbage is removed by the next command) must not mask it.
+    await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop).catch((error: unknown) => {
+      if (!(error instanceof RemovalStoppedError)) throw error;
+    });
+    throw failed.error;
+  }
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
-  if (failed !== undefined) throw failed.error;
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
