@@ -889,8 +889,10 @@ describe('SQLite databases', () => {
     setup.exec('CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (7)');
     setup.close();
     execFileSync('mkfifo', [`${file}-journal`]);
-    // Says "opened" if a reader (SQLite) ever waits on the FIFO, which also lets that reader go.
-    const watcher = spawn(process.execPath, ['-e', `const fs = require('fs'); const t = setInterval(() => { try { fs.closeSync(fs.openSync(process.argv[1], fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); process.stdout.write('opened'); clearInterval(t); } catch {} }, 20); setTimeout(() => clearInterval(t), 20000);`, `${file}-journal`]);
+    // Says "opened" if a reader (SQLite) still waits on the FIFO after 10 s, which also lets that reader go. Not
+    // sooner: the backup's own look at it (a non-blocking open, then fstat) holds it open for a moment, and a
+    // writer's open in that moment succeeds too (under load it did).
+    const watcher = spawn(process.execPath, ['-e', `const fs = require('fs'); setTimeout(() => { const t = setInterval(() => { try { fs.closeSync(fs.openSync(process.argv[1], fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); process.stdout.write('opened'); clearInterval(t); } catch {} }, 20); setTimeout(() => clearInterval(t), 20000); }, 10000);`, `${file}-journal`]);
     let said = '';
     watcher.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
     try {
