@@ -50,6 +50,8 @@ export const CRASH_POINTS = [
   'keep:slot-moved-to-trash',
   'keep:moved-in',
   'keep:other-moved-to-trash',
+  // The sweep (tenant/slot.ts): a tree under a trash name judged the tool's, about to be removed.
+  'sweep:trash-judged',
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

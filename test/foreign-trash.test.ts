@@ -5,11 +5,13 @@
 // older version's), the base dir owner's; anything else is moved out of the trash names and
 // `tenants list` names it. Root only (chown).
 
-import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { runCli, tempDir } from './helpers/tree.js';
+import { isStopped } from './helpers/processes.js';
+import { cliPath, runCli, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
 /** The service user owning the base dir: any uid but root's will do. */
@@ -73,5 +75,34 @@ describe.skipIf(!isRoot)('a trash name the tool did not give', () => {
 
     expect(runCli(['--tenants-dir', base, 'tenants', 'list', '--names']).stdout).toBe('acme\nbeta\n');
     expect(readdirSync(base).sort()).toEqual(['acme', 'beta']);
+  });
+
+  // The sweep judged a trash by its path and then removed whatever was under that path: the
+  // base dir's owner, whose own (unmarked) trash root's sweep judged removable, swapped a
+  // root-only tenant in under its name meanwhile, and root deleted it. Now the removal checks
+  // it opened the directory judged.
+  it("a root-only tenant swapped in under a trash name after the sweep judged it is not removed", async () => {
+    const trash = path.join(base, '.openclaw-trash-acme-0123456789ab');
+    mkdirSync(trash);
+    chownSync(trash, SERVICE_UID, SERVICE_UID);
+    mkdirSync(path.join(base, 'beta'), { mode: 0o700 });
+    writeFileSync(path.join(base, 'beta', 'config.json'), 'root-only beta');
+
+    const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'list', '--names'], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: 'sweep:trash-judged' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 30_000;
+    while (!isStopped(child.pid!)) {
+      if (Date.now() > deadline) throw new Error(`never reached sweep:trash-judged: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // What the base dir's owner can do: rename in the directory it owns.
+    renameSync(trash, path.join(dir.path, 'own'));
+    renameSync(path.join(base, 'beta'), trash);
+    child.kill('SIGCONT');
+    await exited;
+
+    expect(readFileSync(path.join(trash, 'config.json'), 'utf8')).toBe('root-only beta');
   });
 });

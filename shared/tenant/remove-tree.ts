@@ -71,6 +71,12 @@ export interface RemoveTreeOptions {
   readonly until?: number;
   /** Stops the removal as `until` does, once aborted (the list function's deadline, for the sweep before its walks). */
   readonly signal?: AbortSignal;
+  /**
+   * The top directory's identity as the caller judged it (the trash sweep): a different
+   * directory found under the name by the time it is opened (the base dir's owner swapped a
+   * root-only tree in) is refused, nothing in it removed. Honoured through descriptors only.
+   */
+  readonly expect?: { readonly dev: bigint; readonly ino: bigint };
 }
 
 /** Removes `target` and everything below it; absent is fine. */
@@ -102,6 +108,7 @@ interface Removal {
   readonly target: string;
   readonly until: number | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly expect: { readonly dev: bigint; readonly ino: bigint } | undefined;
 }
 
 /** Throws RemovalStoppedError once the removal's time is up. */
@@ -110,9 +117,9 @@ function assertTimeLeft(removal: Removal): void {
 }
 
 /** `removeTree` through open directories (see the top of the file). */
-async function removeThroughDescriptors(target: string, { until, signal }: RemoveTreeOptions): Promise<void> {
+async function removeThroughDescriptors(target: string, { until, signal, expect }: RemoveTreeOptions): Promise<void> {
   // `target` is a name in the base dir, which only the tool writes: its last component is all a tenant could swap.
-  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0, target, until, signal });
+  await removeEntry({ at: target, shown: target, mount: undefined, depth: 0 }, { open: 0, target, until, signal, expect });
 }
 
 /**
@@ -159,6 +166,12 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     throw outOfDescriptorsAlone(error, removal.open, entry.depth);
   }
   try {
+    if (entry.depth === 0 && removal.expect !== undefined) {
+      const stat = await directory.stat({ bigint: true });
+      if (stat.dev !== removal.expect.dev || stat.ino !== removal.expect.ino) {
+        throw new FileSystemError(`${shownPath(entry.shown)} was not removed: it is no longer the directory judged removable (moved or swapped meanwhile); run the command again`);
+      }
+    }
     const inside = `${FD_LINKS}${directory.fd}`;
     listing(inside);
     let mount: string;

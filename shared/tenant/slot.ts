@@ -22,7 +22,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
-import { readOwnFile } from '../file-access.js';
+import { FD_LINKS, readOwnFile } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
@@ -436,7 +436,9 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
-    if (hidden.kind === 'trash' && !(await isTrashOfOurs(tenantsDir, full))) {
+    const judged = hidden.kind === 'trash' ? await trashOfOurs(tenantsDir, full) : undefined;
+    if (judged !== undefined) crashPoint('sweep:trash-judged');
+    if (hidden.kind === 'trash' && judged === undefined) {
       // Named like trash by someone else (the base dir's owner renaming a tenant it may not
       // delete, root's, so that root's sweep would): left, under a name no command deletes
       // and `tenants list`, `backup --all` and doctor name as no tenant.
@@ -449,7 +451,8 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     }
     if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
       try {
-        await removeTree(full, stop);
+        // A trash is removed only if it is still the directory judged (the base dir's owner may swap one in meanwhile).
+        await removeTree(full, judged === undefined ? stop : { ...stop, expect: judged });
       } catch (error) {
         if (notices === undefined || error instanceof RemovalStoppedError) throw error;
         notices.push(leftoverNotice(error));
@@ -467,7 +470,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
   return removed;
 }
 
-/** The file a tree moved to trash carries at its top, written by the tool just before the move: the sweep deletes only trash that holds it (isTrashOfOurs). */
+/** The file a tree moved to trash carries at its top, written by the tool just before the move: the sweep deletes only trash that holds it (trashOfOurs). */
 export const TRASH_MARKER = '.openclaw-trash';
 
 /**
@@ -487,50 +490,69 @@ function markerContent(stat: { ino: bigint }): string {
  */
 async function markAsTrash(dir: string): Promise<void> {
   try {
-    const stat = await fs.lstat(dir, { bigint: true });
-    if (!stat.isDirectory()) return;
-    const marker = path.join(dir, TRASH_MARKER);
-    await fs.rm(marker, { force: true });
-    const handle = await fs.open(marker, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    // Through the directory opened no-follow: swapped for a symlink meanwhile, the marker
+    // would be removed and created wherever it leads (root's, in the base dir's owner's dir).
+    const directory = await fs.open(dir, DIRECTORY_NO_FOLLOW);
     try {
-      await handle.writeFile(markerContent(stat));
-      await handle.sync();
+      const stat = await directory.stat({ bigint: true });
+      const marker = `${FD_LINKS}${directory.fd}/${TRASH_MARKER}`;
+      await fs.rm(marker, { force: true });
+      const handle = await fs.open(marker, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+      try {
+        await handle.writeFile(markerContent(stat));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     } finally {
-      await handle.close();
+      await directory.close();
     }
   } catch {
     // Unmarked: see above.
   }
 }
 
+const DIRECTORY_NO_FOLLOW = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+
 /**
- * Whether a tree under a trash name is one the tool moved there, which the sweep may delete:
- * it holds the marker naming it (a regular file, owned by the tree's owner or by this
- * user: one the base dir's owner made in a root-only tree cannot be), or, unmarked (an older
- * version's trash, a removal killed midway, a tree that could not be marked), it is the
- * base dir owner's, who could delete it anyway. A root-only tenant the base dir's owner
- * renamed to a trash name is neither.
+ * Whether a tree under a trash name is one the tool moved there, which the sweep may delete,
+ * and if so its identity, which the removal checks (undefined: not ours): it holds the marker
+ * naming it (a regular file, owned by the tree's owner or by this user: one the base dir's
+ * owner made in a root-only tree cannot be), or, unmarked (an older version's trash, a
+ * removal killed midway, a tree that could not be marked), it is the base dir owner's, who
+ * could delete it anyway. A root-only tenant the base dir's owner renamed to a trash name is
+ * neither. The tree and its marker are read through one descriptor of the directory.
  */
-async function isTrashOfOurs(tenantsDir: string, trash: string): Promise<boolean> {
-  const stat = await fs.lstat(trash, { bigint: true });
-  if (stat.isDirectory()) {
-    try {
-      const handle = await fs.open(path.join(trash, TRASH_MARKER), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-      try {
-        const marker = await handle.stat({ bigint: true });
-        const self = BigInt(process.geteuid?.() ?? -1);
-        if (marker.isFile() && marker.size < 256n && (marker.uid === stat.uid || marker.uid === self)) {
-          if ((await handle.readFile('utf8')) === markerContent(stat)) return true;
-        }
-      } finally {
-        await handle.close();
-      }
-    } catch {
-      // No marker: judged by its owner.
-    }
+async function trashOfOurs(tenantsDir: string, trash: string): Promise<{ dev: bigint; ino: bigint } | undefined> {
+  let directory: fs.FileHandle | undefined;
+  try {
+    directory = await fs.open(trash, DIRECTORY_NO_FOLLOW);
+  } catch {
+    // Not a directory, or not one root can open no-follow: judged by its owner, removed as it is.
   }
-  const base = await fs.stat(tenantsDir, { bigint: true });
-  return stat.uid === base.uid;
+  try {
+    const stat = directory === undefined ? await fs.lstat(trash, { bigint: true }) : await directory.stat({ bigint: true });
+    if (directory !== undefined) {
+      try {
+        const handle = await fs.open(`${FD_LINKS}${directory.fd}/${TRASH_MARKER}`, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+        try {
+          const marker = await handle.stat({ bigint: true });
+          const self = BigInt(process.geteuid?.() ?? -1);
+          if (marker.isFile() && marker.size < 256n && (marker.uid === stat.uid || marker.uid === self)) {
+            if ((await handle.readFile('utf8')) === markerContent(stat)) return { dev: stat.dev, ino: stat.ino };
+          }
+        } finally {
+          await handle.close();
+        }
+      } catch {
+        // No marker: judged by its owner.
+      }
+    }
+    const base = await fs.stat(tenantsDir, { bigint: true });
+    return stat.uid === base.uid ? { dev: stat.dev, ino: stat.ino } : undefined;
+  } finally {
+    await directory?.close();
+  }
 }
 
 function leftoverNotice(error: unknown): string {
