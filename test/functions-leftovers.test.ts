@@ -18,6 +18,7 @@ import type { OperationMetrics } from '../functions/metrics.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 const dir = tempDir('openclaw-functions-leftovers-');
 const base = path.join(dir.path, 'mnt-tenants');
@@ -28,14 +29,7 @@ let logged: string[] = [];
 
 function fakeContext(remainingMs: number): LambdaContext {
   const deadline = Date.now() + remainingMs;
-  return {
-    awsRequestId: 'req-leftovers',
-    functionName: 'openclaw-backup-backup',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
-    memoryLimitInMB: '1024',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-  };
+  return lambdaContext({ awsRequestId: 'req-leftovers', remaining: () => Math.max(0, deadline - Date.now()) });
 }
 
 /** A trash an interrupted restore --force left: `files` files in directories of 100. */

@@ -28,6 +28,7 @@ import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue
 import { backupHandler } from '../functions/handlers.js';
 import { sh, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 
 const dir = tempDir('openclaw-queue-');
 const base = path.join(dir.path, 'mnt-tenants');
@@ -39,14 +40,7 @@ let operations: TenantOperations;
 
 function context(remainingMs = 900_000): LambdaContext {
   const deadline = Date.now() + remainingMs;
-  return {
-    awsRequestId: 'req-q',
-    functionName: 'openclaw-backup-backup',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
-    memoryLimitInMB: '2048',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-  };
+  return lambdaContext({ awsRequestId: 'req-q', memoryLimitInMB: '2048', remaining: () => Math.max(0, deadline - Date.now()) });
 }
 
 function message(tenant: string, to = `s3://backups/nightly/${tenant}/2026-06-03.tar.zst`): BackupWorkMessage {
