@@ -73,6 +73,19 @@ function expectAllOwnedBy(root: string, owner: Owner): void {
   for (const [entry, ids] of Object.entries(tree)) expect(`${entry} ${ids}`).toBe(`${entry} ${owner.uid}:${owner.gid}`);
 }
 
+/** Spies on fs.promises.mkdir: right after a directory `swapWhen` picks is made, `swap` runs on its path (the base dir's owner at work). */
+function afterMkdir(swapWhen: (at: string) => boolean, swap: (at: string) => void): { mockRestore(): void } {
+  const realMkdir = fsPromises.mkdir.bind(fsPromises);
+  return vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
+    const made = await realMkdir(...args);
+    const at = String(args[0]);
+    if (swapWhen(at)) swap(at);
+    return made;
+  });
+}
+
+const isStagingDir = (at: string) => path.dirname(at) === base && path.basename(at).startsWith('.openclaw-staging-acme-');
+
 const restore = (extra: Partial<RestoreRequest> = {}) => restoreTenant({ tenantsDir: base, location: new LocalFileLocation(archive), ...extra });
 
 const WRITERS: [string, Partial<RestoreRequest>][] = [
@@ -176,15 +189,9 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     writeFileSync(path.join(base, 'acme', 'old'), 'old');
     const victim = path.join(dir.path, 'victim');
     mkdirSync(victim, { mode: 0o700 });
-    const realMkdir = fsPromises.mkdir.bind(fsPromises);
-    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
-      const made = await realMkdir(...args);
-      const at = String(args[0]);
-      if (path.dirname(at) === base && path.basename(at).startsWith('.openclaw-staging-acme-')) {
-        renameSync(at, path.join(base, 'moved'));
-        symlinkSync(victim, at);
-      }
-      return made;
+    const spy = afterMkdir(isStagingDir, (at) => {
+      renameSync(at, path.join(base, 'moved'));
+      symlinkSync(victim, at);
     });
     try {
       await expect(restore({ force: true })).rejects.toThrow(/^the restore's staging directory .* was replaced while it was made \(it is no longer a directory there\)/);
@@ -207,16 +214,10 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     const victim = path.join(dir.path, 'victim');
     mkdirSync(victim, { mode: 0o700 });
     chmodSync(victim, 0o700);
-    const realMkdir = fsPromises.mkdir.bind(fsPromises);
-    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
-      const made = await realMkdir(...args);
-      const at = String(args[0]);
-      if (path.dirname(at) === base && path.basename(at).startsWith('.openclaw-staging-acme-')) {
-        renameSync(at, path.join(base, 'moved'));
-        plant(at, victim);
-        chownSync(at, 4242, 4343);
-      }
-      return made;
+    const spy = afterMkdir(isStagingDir, (at) => {
+      renameSync(at, path.join(base, 'moved'));
+      plant(at, victim);
+      chownSync(at, 4242, 4343);
     });
     try {
       await expect(restore()).rejects.toThrow(/^the restore's staging directory .* was replaced while it was made \(the directory there is not the empty 0700 one it made\): restore again/);
@@ -259,14 +260,9 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     const fresh = path.join(parent, 'tenants');
     const victim = path.join(dir.path, 'victim');
     mkdirSync(victim, { mode: 0o700 });
-    const realMkdir = fsPromises.mkdir.bind(fsPromises);
-    const spy = vi.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof fsPromises.mkdir>) => {
-      const made = await realMkdir(...args);
-      if (args[0] === fresh) {
-        renameSync(fresh, `${fresh}.moved`);
-        symlinkSync(victim, fresh);
-      }
-      return made;
+    const spy = afterMkdir((at) => at === fresh, () => {
+      renameSync(fresh, `${fresh}.moved`);
+      symlinkSync(victim, fresh);
     });
     try {
       await expect(restoreTenant({ tenantsDir: fresh, location: new LocalFileLocation(archive), owner: { uid: 4242, gid: 4343 } })).rejects.toThrow(
