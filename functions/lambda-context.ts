@@ -29,11 +29,17 @@ export interface Deadline {
 export function deadlineSignal(context: LambdaContext, marginMs: number): Deadline {
   const remaining = Math.max(0, context.getRemainingTimeInMillis());
   const margin = Math.min(marginMs, remaining / 4);
-  const inMs = Math.max(0, Math.floor(remaining - margin));
+  return abortedAfter(Math.max(0, Math.floor(remaining - margin)), 'stopped: the Lambda invocation was about to time out');
+}
+
+/**
+ * A signal aborted `inMs` from now with our own error (`reason`) as its reason: the core
+ * answers an aborted operation with its signal's reason when it is one. With no time at all,
+ * aborted at once, before the operation's first step (a sweep's first removal).
+ */
+function abortedAfter(inMs: number, reason: string): Deadline {
   const controller = new AbortController();
-  // Our own error as the reason: the core answers an aborted operation with its signal's reason when it is one.
-  const stop = () => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
-  // No time left: stopped at once, before the operation's first step (a sweep's first removal).
+  const stop = () => controller.abort(new AbortedError(reason));
   if (inMs === 0) stop();
   const timer = setTimeout(stop, inMs);
   timer.unref();
@@ -62,12 +68,5 @@ export function cleanupDeadline(context: LambdaContext, marginMs: number): numbe
  */
 export function leftoversDeadline(context: LambdaContext, reservedMs: number): Deadline {
   const remaining = Math.max(0, context.getRemainingTimeInMillis());
-  const inMs = Math.max(0, Math.floor((remaining - reservedMs) / 2));
-  const controller = new AbortController();
-  const stop = () => controller.abort(new AbortedError('stopped: the time for leftovers of interrupted operations is up'));
-  // None to give: stopped at once, before the first removal.
-  if (inMs === 0) stop();
-  const timer = setTimeout(stop, inMs);
-  timer.unref();
-  return { signal: controller.signal, inMs, dispose: () => clearTimeout(timer) };
+  return abortedAfter(Math.max(0, Math.floor((remaining - reservedMs) / 2)), 'stopped: the time for leftovers of interrupted operations is up');
 }
