@@ -92,7 +92,8 @@ export interface OpenDirectory {
 
 /** An open to read that never goes through a symlink and never waits for a writer of a FIFO. */
 export const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
-const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+/** An open of a directory that never goes through a symlink (ELOOP, or ENOTDIR for a symlink to a file). */
+export const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
 /** The setgid bit (S_ISGID), which mkdir in a setgid directory sets. */
 const SETGID = 0o2000;
 
@@ -291,8 +292,8 @@ export interface PinnedDirectory {
  * Opens the directory just made at `dir` (never through a symlink) and checks through procfs
  * that the descriptor is the directory at that path; `mode`: also that it is this user's and
  * empty, with no mode bit beyond the one mkdir was given (but setgid, which a setgid parent
- * gives), as mkdir made it (a directory the
- * other user renamed the new one away for and put in its place is theirs). A directory that is not that one is thrown as
+ * gives), as mkdir made it (a directory the other user renamed the new one away for and put
+ * in its place is theirs). A directory that is not that one is thrown as
  * `replaced(how)`, the caller's own one-line error, with nothing left open. Where procfs
  * cannot be read the directory is held unchecked, its files named by its path (callers as
  * root refuse that before: mustRefuseWithoutProcfs).

@@ -6,7 +6,7 @@
 // sweeps the base dir of dead operations' leftovers (base-dir-sweep.ts) and settles any
 // interrupted restore of the target under its lock.
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
@@ -27,7 +27,7 @@ import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, STAGING_MODE, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
-import { assertRemovalsCanBeTold, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
+import { assertRemovalsCanBeTold, DIRECTORY_FLAGS, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
 import { shownPath } from '../format.js';
 
 export interface RestoreRequest {
@@ -252,7 +252,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 async function giveCreatedBaseDir(tenantsDir: string, owner: Owner): Promise<void> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(tenantsDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+    handle = await fs.open(tenantsDir, DIRECTORY_FLAGS);
   } catch (error) {
     const code = errnoCode(error);
     if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw error;

@@ -19,7 +19,7 @@ import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
-import { CAN_CHECK_OPENED_PATHS, FD_LINKS, namesLookedUp, READ_FLAGS } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, namesLookedUp, READ_FLAGS } from '../file-access.js';
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
@@ -108,7 +108,7 @@ export class LocalArchiveStore implements ArchiveStore {
     if (!CAN_CHECK_OPENED_PATHS) return visit(dir);
     let fd: number;
     try {
-      fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | (follow ? 0 : fsConstants.O_NOFOLLOW));
+      fd = openSync(path, follow ? DIRECTORY_FLAGS & ~fsConstants.O_NOFOLLOW : DIRECTORY_FLAGS);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (!follow && (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR')) return;

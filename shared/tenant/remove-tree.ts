@@ -43,11 +43,11 @@
 // directory is opened and no further batch unlinked: RemovalStoppedError, the tree partly
 // removed, as a kill would have left it, for the next command's recovery to finish.
 
-import { constants as fsConstants, lstatSync, promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode, FileSystemError } from '../errors.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, mustRefuseWithoutProcfs, namedBy, namesLookedUp } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, mustRefuseWithoutProcfs, namedBy, namesLookedUp } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { FD_INFO, mountIdOf } from '../mounts.js';
 import { decodeRawName, fsPath, rawByteLength } from '../raw-name.js';
@@ -90,7 +90,6 @@ export async function removeTree(target: string, options: RemoveTreeOptions = {}
   return removeByPaths(target);
 }
 
-const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
 /**
  * Entries of one directory other than directories removed at once: few, since they wait for
  * the directory's lock in turn, each holding one of the thread pool's threads meanwhile.

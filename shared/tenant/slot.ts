@@ -22,7 +22,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
-import { FD_LINKS, readOwnFile } from '../file-access.js';
+import { DIRECTORY_FLAGS, FD_LINKS, READ_FLAGS, readOwnFile } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
@@ -492,7 +492,7 @@ async function markAsTrash(dir: string): Promise<void> {
   try {
     // Through the directory opened no-follow: swapped for a symlink meanwhile, the marker
     // would be removed and created wherever it leads (root's, in the base dir's owner's dir).
-    const directory = await fs.open(dir, DIRECTORY_NO_FOLLOW);
+    const directory = await fs.open(dir, DIRECTORY_FLAGS);
     try {
       const stat = await directory.stat({ bigint: true });
       const marker = `${FD_LINKS}${directory.fd}/${TRASH_MARKER}`;
@@ -512,8 +512,6 @@ async function markAsTrash(dir: string): Promise<void> {
   }
 }
 
-const DIRECTORY_NO_FOLLOW = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
-
 /**
  * Whether a tree under a trash name is one the tool moved there, which the sweep may delete,
  * and if so its identity, which the removal checks (undefined: not ours): it holds the marker
@@ -526,7 +524,7 @@ const DIRECTORY_NO_FOLLOW = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsC
 async function trashOfOurs(tenantsDir: string, trash: string): Promise<{ dev: bigint; ino: bigint } | undefined> {
   let directory: fs.FileHandle | undefined;
   try {
-    directory = await fs.open(trash, DIRECTORY_NO_FOLLOW);
+    directory = await fs.open(trash, DIRECTORY_FLAGS);
   } catch {
     // Not a directory, or not one root can open no-follow: judged by its owner, removed as it is.
   }
@@ -534,7 +532,7 @@ async function trashOfOurs(tenantsDir: string, trash: string): Promise<{ dev: bi
     const stat = directory === undefined ? await fs.lstat(trash, { bigint: true }) : await directory.stat({ bigint: true });
     if (directory !== undefined) {
       try {
-        const handle = await fs.open(`${FD_LINKS}${directory.fd}/${TRASH_MARKER}`, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+        const handle = await fs.open(`${FD_LINKS}${directory.fd}/${TRASH_MARKER}`, READ_FLAGS);
         try {
           const marker = await handle.stat({ bigint: true });
           const self = BigInt(process.geteuid?.() ?? -1);
