@@ -219,7 +219,7 @@ export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext):
 }
 
 /** What a backup needs of an invocation besides its leftovers: the abort margin and the least it needs to start (its continue margin when it can continue). */
-function reservedForBackup(deps: HandlerDeps): number {
+export function reservedForBackup(deps: HandlerDeps): number {
   return deps.config.abortMarginMs + (deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS));
 }
 

@@ -19,8 +19,7 @@
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
-import { DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
-import { executeBackup, MIN_BACKUP_TIME_MS, prepareBaseDir, type Handler, type HandlerDeps } from './handlers.js';
+import { executeBackup, prepareBaseDir, reservedForBackup, type Handler, type HandlerDeps } from './handlers.js';
 
 export interface SqsRecord {
   readonly messageId: string;
@@ -58,16 +57,13 @@ export function queuedBackupSkip(error: unknown): string | undefined {
   return undefined;
 }
 
-export { MIN_BACKUP_TIME_MS } from './handlers.js';
-
 export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
   return async (event, context) => {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];
     const swept = await prepareBaseDir(deps, context);
     for (const record of event.Records) {
-      const needed = deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
-      if (context.getRemainingTimeInMillis() < deps.config.abortMarginMs + needed) {
+      if (context.getRemainingTimeInMillis() < reservedForBackup(deps)) {
         // Not started: it comes back after the visibility timeout, in an invocation of its own.
         failures.push({ itemIdentifier: record.messageId });
         continue;
