@@ -474,6 +474,40 @@ describe('an S3-compatible store whose listing strays from AWS\'s', () => {
     }
   });
 
+  it('fails in one line, rather than list for ever, when the store sends its listing round in a loop (tokens A, B, A; page one again under a new token)', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => ({ Name: 'b', KeyCount: 0, IsTruncated: true, NextContinuationToken: input.ContinuationToken === 'A' ? 'B' : 'A' }));
+      await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/p\/: the store's listing goes round in a loop \(a continuation token it gave before\): cannot list it whole$/);
+      expect(s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input.ContinuationToken)).toEqual([undefined, 'A', 'B']);
+
+      s3.reset();
+      let page = 0;
+      s3.on(ListObjectsV2Command).callsFake(() => ({ Name: 'b', Contents: listed(['p/acme/1.tar.zst', 'p/acme/2.tar.zst']), IsTruncated: true, NextContinuationToken: `t${(page += 1)}` }));
+      serveArchives(s3, { 'p/acme/1.tar.zst': '2026-06-01T03:00:00.000Z', 'p/acme/2.tar.zst': '2026-06-02T03:00:00.000Z' });
+      await expect(store.list()).rejects.toThrow(/goes round in a loop \(20 pages in a row without a key not listed before\)/);
+      expect(page).toBe(21);
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('lists a key a store sends on two pages once', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) =>
+        input.ContinuationToken === undefined
+          ? { Name: 'b', Contents: listed(['p/acme/1.tar.zst', 'p/acme/2.tar.zst']), IsTruncated: true, NextContinuationToken: 'next' }
+          : { Name: 'b', Contents: listed(['p/acme/2.tar.zst', 'p/acme/3.tar.zst']), IsTruncated: false },
+      );
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      expect((await store.list()).map((object) => object.name)).toEqual(['acme/1.tar.zst', 'acme/2.tar.zst', 'acme/3.tar.zst']);
+    } finally {
+      s3.restore();
+    }
+  });
+
   it('decodes the keys of a listing answered with EncodingType url (a space as +), and leaves out keys outside the prefix', async () => {
     const s3 = mockClient(S3Client);
     try {

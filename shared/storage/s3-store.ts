@@ -1,6 +1,7 @@
 // The archives below an S3 prefix (archive-store.ts): ListObjectsV2 (paged; a store that says
 // a page is truncated without a continuation token goes on after its last key, one that gives no
-// way on fails rather than stop at that page or loop; keys a store URL-encodes, answering
+// way on, or goes round in a loop (a token again, pages of keys listed before), fails rather
+// than stop at that page or list for ever; a key sent twice is listed once; keys a store URL-encodes, answering
 // EncodingType url, are decoded; one page of a listing, `listPage`, starts after the key the
 // page before ended on, StartAfter, and asks for no more keys than it takes, so that the pages
 // of the gateway's `tenants backups` cost the requests of one listing), then per object
@@ -62,6 +63,12 @@ import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
 /** The most keys a ListObjectsV2 answer holds (S3's MaxKeys default and maximum). */
 const S3_MAX_KEYS = 1000;
+/**
+ * Truncated pages in a row that bring no key not listed before, after which a listing is taken
+ * to go round in a loop (a store that ignores the continuation token and sends page one again
+ * under a new one). S3 may answer a page with no keys now and then; not 20 in a row.
+ */
+const MAX_PAGES_WITHOUT_NEW_KEYS = 20;
 /** The longest key S3 stores, in bytes of UTF-8. */
 const MAX_KEY_BYTES = 1024;
 
@@ -169,6 +176,12 @@ export class S3ArchiveStore implements ArchiveStore {
     const startBytes = from.startAfter === undefined ? undefined : Buffer.from(from.startAfter);
     let token: string | undefined;
     let startAfter = from.startAfter;
+    // A store that sends its listing round in a loop (tokens A, B, A…, or page one again under
+    // a new token each time) must fail, not list for ever nor list a key twice. The keys are
+    // remembered rather than compared in order: a store may sort otherwise than by UTF-8 bytes.
+    const tokens = new Set<string>();
+    const seen = new Set<string>();
+    let pagesWithoutNewKeys = 0;
     for (;;) {
       const maxKeys = Math.min(this.options.pageSize ?? S3_MAX_KEYS, Math.max(1, from.maxKeys?.() ?? S3_MAX_KEYS));
       const page = await this.call(async (abortSignal) => {
@@ -194,11 +207,16 @@ export class S3ArchiveStore implements ArchiveStore {
       // Keys come URL-encoded when the store answers with EncodingType url (some do unasked).
       const keyOf = (key: string) => (page.EncodingType === 'url' ? decodeListedKey(key, this.display) : key);
       let lastKey: string | undefined;
+      let newKeys = false;
       const objects: StoredObject[] = [];
       for (const listed of page.Contents ?? []) {
         if (listed.Key === undefined) continue;
         const item = { ...listed, Key: keyOf(listed.Key) };
         lastKey = item.Key;
+        // A key a page before held (a store that sent it again): listed already.
+        if (seen.has(item.Key)) continue;
+        seen.add(item.Key);
+        newKeys = true;
         // A key outside the prefix (a store that ignored it): its name below the prefix would be another key's.
         if (!item.Key.startsWith(this.options.prefix)) continue;
         // At or before where the listing was to start (a store that ignored StartAfter): listed already.
@@ -218,6 +236,12 @@ export class S3ArchiveStore implements ArchiveStore {
       if (next === undefined) {
         throw new StorageError(`${this.display}: the store says its listing goes on but gives no way past the page it sent (no new continuation token, no key to start after): cannot list it whole`, 'S3');
       }
+      pagesWithoutNewKeys = newKeys ? 0 : pagesWithoutNewKeys + 1;
+      if ((next.token !== undefined && tokens.has(next.token)) || pagesWithoutNewKeys >= MAX_PAGES_WITHOUT_NEW_KEYS) {
+        const why = next.token !== undefined && tokens.has(next.token) ? 'a continuation token it gave before' : `${MAX_PAGES_WITHOUT_NEW_KEYS} pages in a row without a key not listed before`;
+        throw new StorageError(`${this.display}: the store's listing goes round in a loop (${why}): cannot list it whole`, 'S3');
+      }
+      if (next.token !== undefined) tokens.add(next.token);
       ({ token, startAfter } = next);
     }
   }

@@ -31,7 +31,8 @@
 // the ETag and multipart checksums, and does not create a second full version in a
 // versioned (or Object Lock) backup bucket. If tagging fails (a store without object
 // tagging, such as R2; a throttled or denied call; the deadline), the archive stands
-// untagged and the write still succeeds, saying so (WriteResult.unrecorded, a note of the backup): the digest is also in the archive's own manifest and
+// untagged and the write still succeeds, saying so (WriteResult.unrecorded, a note of the backup),
+// unless the tagging's 404 and a HEAD's show the store holds no object there after its 200 to the upload: the digest is also in the archive's own manifest and
 // in the backup's result, and an untagged encrypted or piped archive is only counted by no
 // prune rule until `tenants verify` marks it (kept, never removed in the place of another). The
 // complete archive is never removed again: that would need s3:DeleteObject, which the
@@ -323,6 +324,7 @@ export class S3Location implements ArchiveLocation {
 
   /** Attaches `tags` to the object (the version written); why it could not, or undefined. */
   private async tag(sdk: S3Sdk, context: S3ErrorContext, tags: Tag[], versionId: string | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
+    let missing = false;
     const failed = await this.answered(context, signal, (abortSignal) =>
       this.client.send(
         new sdk.PutObjectTaggingCommand({
@@ -335,11 +337,31 @@ export class S3Location implements ArchiveLocation {
       ),
     ).then(
       () => undefined,
-      (error: unknown) => (error instanceof OpenClawError ? error : translateS3Error(error, context)).message,
+      (error: unknown) => {
+        missing = !(error instanceof OpenClawError) && s3StatusCode(error) === 404;
+        return (error instanceof OpenClawError ? error : translateS3Error(error, context)).message;
+      },
     );
+    // The store answered the upload as done, then knows no such object (a proxy or store that
+    // answers 200 and keeps nothing): unless a HEAD finds it after all (a store that answers an
+    // API it lacks with 404), that is no backup, whatever the upload's answer said.
+    if (missing && !(await this.exists(sdk, context, signal))) {
+      throw new StorageError(`the store ${this.options.endpoint ?? 'S3'} answered the upload of ${this.display} as done, but holds no object there: not stored`, 'S3');
+    }
     // Said, not thrown: a backup that cannot tag its archive would otherwise go unnoticed,
     // and an encrypted or piped one is then counted by no prune rule until it is verified.
     return failed === undefined ? undefined : `its tags (manifest digest, size stored) could not be attached: ${failed}`;
+  }
+
+  /** Whether a HEAD finds an object at the key: false only for a 404 (any other answer, or none, is no proof it is absent). */
+  private async exists(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }));
+      return true;
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      return error instanceof OpenClawError || s3StatusCode(error) !== 404;
+    }
   }
 
   async read(options: ReadOptions = {}): Promise<Readable> {

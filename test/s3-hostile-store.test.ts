@@ -1,0 +1,93 @@
+// The CLI against an S3-compatible store that misbehaves on purpose: a local proxy in front of
+// s3rver that answers a write as done and keeps nothing. A backup must never say "Backed up"
+// for an archive the store does not hold.
+
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { makeTenants } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-s3-hostile-');
+const tenantsDir = path.join(dir.path, 'tenants');
+let server: S3TestServer;
+
+beforeAll(async () => {
+  makeTenants(tenantsDir, ['acme']);
+  server = await startS3Server();
+});
+afterAll(async () => {
+  await server.dispose();
+  dir.cleanup();
+});
+
+/**
+ * A proxy in front of s3rver that answers every PutObject 200 with an ETag and drops its body
+ * (a cache, a broken gateway, a store out of space that says nothing); with `tagging404` it also
+ * answers every PutObjectTagging 404 NoSuchKey itself (a store that answers an API it lacks so).
+ * Everything else passes through.
+ */
+async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const proxy = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const tagging = url.searchParams.has('tagging');
+    if (request.method === 'PUT' && ((swallow.puts && url.searchParams.get('x-id') === 'PutObject') || (swallow.tagging404 && tagging))) {
+      request.resume();
+      request.on('end', () => {
+        if (tagging) {
+          response.writeHead(404, { 'content-type': 'application/xml' });
+          response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+        } else {
+          response.writeHead(200, { etag: '"d41d8cd98f00b204e9800998ecf8427e"', 'content-length': '0' }).end();
+        }
+      });
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        proxy.closeAllConnections();
+      }),
+  };
+}
+
+const flags = (endpoint: string) => ['--tenants-dir', tenantsDir, '--endpoint', endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1'];
+
+describe('a store that answers an upload as done and keeps nothing', () => {
+  it('fails the backup in one line (exit 1), never "Backed up"', async () => {
+    const proxy = await startSwallowingProxy(server.endpoint, { puts: true, tagging404: false });
+    try {
+      const result = await runMain(['tenants', 'backup', 'acme', '--to', 's3://backups/swallowed/acme.tar.zst', ...flags(proxy.endpoint)]);
+      expect(result).toMatchObject({ status: 1, stdout: '' });
+      expect(result.stderr).toBe(`openclaw: the store ${proxy.endpoint} answered the upload of s3://backups/swallowed/acme.tar.zst as done, but holds no object there: not stored\n`);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('still backs up, with the note, at a store that answers the tagging API 404 but holds the object', async () => {
+    const proxy = await startSwallowingProxy(server.endpoint, { puts: false, tagging404: true });
+    try {
+      const result = await runMain(['tenants', 'backup', 'acme', '--to', 's3://backups/untaggable/acme.tar.zst', ...flags(proxy.endpoint)]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(/^Backed up tenant "acme" to s3:\/\/backups\/untaggable\/acme\.tar\.zst/);
+      expect(result.stdout).toMatch(/its tags \(manifest digest, size stored\) could not be attached: no archive at s3:\/\/backups\/untaggable\/acme\.tar\.zst/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
