@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
+import { uploadCapacity } from '../shared/storage/s3-upload.js';
 import { DEFAULT_PART_SIZE, LARGEST_USEFUL_PART_SIZE, MAX_OBJECT_SIZE, MAX_PARTS, planUpload, S3Location, userMetadata, type S3LocationOptions } from '../shared/storage/s3.js';
 import { bodyOf, failingBody, METADATA, readAll, sha256, stallingBody, writeOptions } from './storage-contract.js';
 
@@ -81,9 +82,10 @@ function getAnswer(data: Buffer, extra: Record<string, unknown> = {}, breakAfter
 }
 
 describe('planUpload', () => {
-  it('uses 8 MiB parts, 2 in flight, when nothing is known: room for 78 GiB', () => {
+  it('uses 8 MiB parts, 2 in flight, when nothing is known: 70 GiB in 9,000 parts, and room for 1.3 TiB as the parts past those grow', () => {
     expect(planUpload()).toEqual({ partSize: 8 * MiB, queueSize: 2 });
-    expect(DEFAULT_PART_SIZE * 10_000).toBeGreaterThanOrEqual(78 * 1024 * MiB);
+    expect(DEFAULT_PART_SIZE * 9_000).toBeGreaterThanOrEqual(70 * 1024 * MiB);
+    expect(uploadCapacity(DEFAULT_PART_SIZE)).toBeGreaterThan(1.3 * 1024 * 1024 * MiB);
   });
   it('grows the part size from the expected size, keeping 10% of the parts spare, and fewer in flight', () => {
     const plan = planUpload(500 * 1024 * MiB);

@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { StorageError } from '../shared/errors.js';
-import { uploadStream, UploadFailure } from '../shared/storage/s3-upload.js';
+import { MAX_PART_SIZE, MAX_PARTS, partSizeAt, uploadCapacity, uploadStream, UploadFailure } from '../shared/storage/s3-upload.js';
 import { bodyOf } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
@@ -29,13 +29,14 @@ const target = { Bucket: 'b', Key: 'acme/x.tar.zst' };
 
 describe('uploadStream', () => {
   it('stops with a clear error instead of sending more parts than S3 allows', async () => {
+    // Two parts of a 5 MiB plan hold 5 + 10 MiB (the last grown: partSizeAt).
     const body = bodyOf(randomBytes(16 * MiB));
     const error = await uploadStream(body, { sdk, client, target, partSize: 5 * MiB, queueSize: 2, maxParts: 2 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UploadFailure);
     const { error: cause, source } = error as UploadFailure;
     expect(source).toBe('s3');
     expect(cause).toBeInstanceOf(StorageError);
-    expect(cause).toMatchObject({ code: 'TOO_LARGE', message: expect.stringMatching(/limit of 2 parts of 5 MiB/) });
+    expect(cause).toMatchObject({ code: 'TOO_LARGE', message: expect.stringMatching(/limit of 2 parts \(15\.0 MiB from parts of 5\.0 MiB\)/) });
     expect(s3.commandCalls(sdk.UploadPartCommand)).toHaveLength(2);
     expect(s3.commandCalls(sdk.CompleteMultipartUploadCommand)).toHaveLength(0);
     expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)).toHaveLength(1);
@@ -55,6 +56,52 @@ describe('uploadStream', () => {
     expect((error as UploadFailure).source).toBe('abort');
     expect(s3.commandCalls(sdk.UploadPartCommand)).toHaveLength(0);
     expect(s3.commandCalls(sdk.AbortMultipartUploadCommand)[0]!.args[0].input).toMatchObject({ UploadId: 'upload-2' });
+  });
+});
+
+describe('an archive larger than its plan', () => {
+  const partLengths = () => s3.commandCalls(sdk.UploadPartCommand).map((call) => (call.args[0].input as { Body: Buffer }).Body.length / MiB);
+
+  it('keeps the planned part size for 9,000 parts, then doubles it every 100, up to the largest part S3 takes', () => {
+    const plan = 8 * MiB;
+    expect(partSizeAt(1, plan)).toBe(plan);
+    expect(partSizeAt(9_000, plan)).toBe(plan);
+    expect(partSizeAt(9_001, plan)).toBe(16 * MiB);
+    expect(partSizeAt(9_100, plan)).toBe(16 * MiB);
+    expect(partSizeAt(9_101, plan)).toBe(32 * MiB);
+    expect(partSizeAt(MAX_PARTS, plan)).toBe(MAX_PART_SIZE);
+    // What 10,000 parts hold: 78 GiB of fixed 8 MiB parts before; an unmeasured tenant of 80 GiB or
+    // one that grew from 1 GiB to 100 GiB while read now fits, and so do 5 MiB parts past 1 TiB.
+    expect(uploadCapacity(plan)).toBeGreaterThan(1.3 * 1024 ** 4);
+    expect(uploadCapacity(5 * MiB)).toBeGreaterThan(1024 ** 4);
+    let parts = 0;
+    for (let bytes = 0; bytes < 100 * 1024 ** 3; ) bytes += partSizeAt(++parts, plan);
+    expect(parts).toBeLessThan(MAX_PARTS);
+  });
+
+  it('sends the parts past the plan grown, in order, every byte once, and completes', async () => {
+    // maxParts 10: 9 planned parts of 5 MiB (45 MiB), where a fixed part size held 50 MiB at most.
+    const data = randomBytes(54 * MiB);
+    // Copied when sent: the upload reuses its part buffers.
+    const sent = new Map<number, Buffer>();
+    s3.on(sdk.UploadPartCommand).callsFake((input: { PartNumber: number; Body: Buffer }) => {
+      sent.set(input.PartNumber, Buffer.from(input.Body));
+      return { ETag: `"part-${input.PartNumber}"` };
+    });
+    const result = await uploadStream(bodyOf(data), { sdk, client, target, partSize: 5 * MiB, queueSize: 2, maxParts: 10 });
+    expect(result).toEqual({ bytes: 54 * MiB });
+    expect(partLengths()).toEqual([5, 5, 5, 5, 5, 5, 5, 5, 5, 9]);
+    expect(Buffer.concat([...sent.keys()].sort((a, b) => a - b).map((number) => sent.get(number)!)).equals(data)).toBe(true);
+    const completed = s3.commandCalls(sdk.CompleteMultipartUploadCommand)[0]!.args[0].input as sdk.CompleteMultipartUploadCommandInput;
+    expect(completed.MultipartUpload!.Parts!.map((part) => part.PartNumber)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('grows the parts of a resumed upload by their number, as one upload would', async () => {
+    const resume = { uploadId: 'upload-9', parts: Array.from({ length: 9 }, (_, i) => ({ PartNumber: i + 1, ETag: `"p${i + 1}"` })), bytes: 45 * MiB, partSize: 5 * MiB, tail: Buffer.alloc(0) };
+    const result = await uploadStream(bodyOf(randomBytes(10 * MiB)), { sdk, client, target, partSize: 5 * MiB, queueSize: 2, maxParts: 10, resume, suspendWhen: () => false });
+    expect(result).toEqual({ bytes: 55 * MiB });
+    expect(partLengths()).toEqual([10]);
+    expect(s3.commandCalls(sdk.UploadPartCommand)[0]!.args[0].input).toMatchObject({ PartNumber: 10, UploadId: 'upload-9' });
   });
 });
 

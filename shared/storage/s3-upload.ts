@@ -1,9 +1,13 @@
 // A stream of unknown length uploaded as one S3 object: a single PutObject when it fits in
-// one part, else a multipart upload with a fixed part size and at most `queueSize` parts in
-// flight.
+// one part, else a multipart upload with at most `queueSize` parts in flight. Parts are of
+// the planned size up to part 9,000 (a tenth of S3's 10,000 kept as headroom); an archive
+// larger than its plan (a tenant that grew while it was read, a `--pipe` that expands, a
+// size that could not be measured) goes on with parts that double every 100 parts, up to
+// S3's largest part (partSizeAt): 10,000 parts of an 8 MiB plan hold 1.3 TiB, not 78 GiB.
 //
 // Parts are filled by copying the stream's chunks into `queueSize + 1` part buffers that
-// are reused for the whole upload, so memory is fixed at (queueSize + 1) × partSize and an
+// are reused for the whole upload, so memory is fixed at (queueSize + 1) × partSize (past
+// the plan: two parts of the size of the moment, one in flight and one filling) and an
 // upload leaves no garbage behind: a fresh buffer per part (what @aws-sdk/lib-storage
 // allocates) waits for V8's next full collection, which came to 15-25 MiB of peak RSS on
 // a 600 MiB backup. A buffer is reused only once the request that sent it has settled,
@@ -37,6 +41,7 @@
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import type { AppliedEncryption, S3ObjectSettings } from './s3-object-settings.js';
 import type { S3Sdk } from './s3-client.js';
 import { NotS3Answer, s3ErrorName, s3StatusCode } from './s3-errors.js';
@@ -70,6 +75,27 @@ export const ABORT_UPLOAD_TIMEOUT_MS = 15_000;
 export const MAX_PARTS = 10_000;
 /** S3's smallest part, but for the last. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's largest part. */
+export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+
+/**
+ * The size of part `partNumber` (from 1) of an upload planned at `partSize`: `partSize` up to
+ * nine tenths of `maxParts`, then doubled every hundredth of `maxParts`, at most MAX_PART_SIZE.
+ * Only an archive larger than its plan gets there; a resumed upload computes the same sizes.
+ */
+export function partSizeAt(partNumber: number, partSize: number, maxParts = MAX_PARTS): number {
+  const planned = Math.floor(maxParts * 0.9);
+  if (partNumber <= planned) return partSize;
+  const doublings = Math.ceil((partNumber - planned) / Math.max(1, Math.floor(maxParts / 100)));
+  return Math.min(partSize * 2 ** Math.min(doublings, 30), Math.max(partSize, MAX_PART_SIZE));
+}
+
+/** The bytes `maxParts` parts of an upload planned at `partSize` hold (partSizeAt). */
+export function uploadCapacity(partSize: number, maxParts = MAX_PARTS): number {
+  let bytes = 0;
+  for (let part = 1; part <= maxParts; part++) bytes += partSizeAt(part, partSize, maxParts);
+  return bytes;
+}
 
 /** Where a suspended upload stands (JSON-safe, but for `tail`). */
 export interface UploadCheckpoint {
@@ -87,6 +113,7 @@ export interface StreamUpload {
   readonly sdk: S3Sdk;
   readonly client: S3Client;
   readonly target: UploadTarget;
+  /** The planned part size: that of the first 9,000 parts (partSizeAt). */
   readonly partSize: number;
   readonly queueSize: number;
   /** @default MAX_PARTS */
@@ -192,25 +219,25 @@ class Uploader {
   }
 
   private async transfer(): Promise<StreamUploadResult> {
-    const { partSize, resume } = this.upload;
+    const { resume } = this.upload;
     let part: Buffer | undefined;
     let filled = 0;
     if (resume !== undefined && resume.tail.length > 0) {
-      part = Buffer.allocUnsafeSlow(partSize);
+      part = Buffer.allocUnsafeSlow(this.nextPartSize());
       filled = resume.tail.copy(part);
     }
     try {
       for await (const chunk of this.body as AsyncIterable<Uint8Array>) {
         for (let offset = 0; offset < chunk.length; ) {
           // A full part is sent only when more bytes follow: a body of one part is a PutObject.
-          if (part !== undefined && filled === partSize) {
+          if (part !== undefined && filled === part.length) {
             await this.sendPart(part, filled);
             part = undefined;
             filled = 0;
             if (this.failure !== undefined) return { bytes: this.bytes };
           }
-          part ??= this.freeBuffers.pop() ?? Buffer.allocUnsafeSlow(partSize);
-          const length = Math.min(chunk.length - offset, partSize - filled);
+          part ??= this.partBuffer();
+          const length = Math.min(chunk.length - offset, part.length - filled);
           part.set(chunk.subarray(offset, offset + length), filled);
           filled += length;
           offset += length;
@@ -239,6 +266,19 @@ class Uploader {
     await Promise.all(this.inFlight);
     if (this.failure !== undefined || !(await this.aboutToCommit())) return { bytes: this.bytes };
     return this.commit(() => this.completeMultipartUpload());
+  }
+
+  /** The size of the part filled next: parts are sent in order, one filled at a time. */
+  private nextPartSize(): number {
+    return partSizeAt(this.partsStarted + 1, this.upload.partSize, this.upload.maxParts);
+  }
+
+  /** A buffer for the next part: a free one of its size, or a new one (the smaller free ones are let go once parts grow). */
+  private partBuffer(): Buffer {
+    const size = this.nextPartSize();
+    let buffer = this.freeBuffers.pop();
+    while (buffer !== undefined && buffer.length !== size) buffer = this.freeBuffers.pop();
+    return buffer ?? Buffer.allocUnsafeSlow(size);
   }
 
   /** Runs `committing`; false (the upload failed) if it threw. */
@@ -297,7 +337,10 @@ class Uploader {
 
   /** Starts uploading `part` once a slot is free (never throws: failures go to `fail`); the buffer returns to the pool when done. */
   private async sendPart(part: Buffer, length: number): Promise<void> {
-    while (this.inFlight.size >= this.upload.queueSize) await Promise.race(this.inFlight);
+    // Parts grown past the plan go fewer at a time: the bytes in flight stay those of the plan.
+    const { queueSize, partSize } = this.upload;
+    const slots = Math.min(queueSize, Math.max(1, Math.floor((queueSize * partSize) / part.length)));
+    while (this.inFlight.size >= slots) await Promise.race(this.inFlight);
     if (this.failure !== undefined) return;
     try {
       this.uploadId ??= await this.createMultipartUpload();
@@ -308,8 +351,14 @@ class Uploader {
     if (this.failure !== undefined) return;
     const maxParts = this.upload.maxParts ?? MAX_PARTS;
     if (this.partsStarted >= maxParts) {
-      const partMiB = Math.round(this.upload.partSize / (1024 * 1024));
-      this.fail(new StorageError(`the archive outgrew S3's limit of ${maxParts.toLocaleString('en-US')} parts of ${partMiB} MiB; it was larger than the tenant's size suggested`, 'TOO_LARGE'), 's3');
+      const held = formatBytes(uploadCapacity(this.upload.partSize, maxParts));
+      this.fail(
+        new StorageError(
+          `the archive outgrew S3's limit of ${maxParts.toLocaleString('en-US')} parts (${held} from parts of ${formatBytes(this.upload.partSize)}); it was larger than the tenant's size suggested`,
+          'TOO_LARGE',
+        ),
+        's3',
+      );
       return;
     }
     const partNumber = ++this.partsStarted;
@@ -317,7 +366,7 @@ class Uploader {
       .catch((error: unknown) => this.fail(error, 's3'))
       .finally(() => {
         this.inFlight.delete(sending);
-        this.freeBuffers.push(part);
+        if (part.length === this.nextPartSize()) this.freeBuffers.push(part);
       });
     this.inFlight.add(sending);
   }

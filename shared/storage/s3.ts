@@ -69,7 +69,7 @@ import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
 import { PartStalled } from './part-progress.js';
-import { MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -77,15 +77,14 @@ import { unconfirmedEncryption, type AppliedEncryption, type S3ObjectSettings } 
 
 const MiB = 1024 * 1024;
 
-/** S3's limits on multipart uploads (and MAX_PARTS, MIN_PART_SIZE, from s3-upload.ts). */
-export { MAX_PARTS, MIN_PART_SIZE };
-export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** S3's limits on multipart uploads (MAX_PARTS, MIN_PART_SIZE, MAX_PART_SIZE, from s3-upload.ts). */
+export { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE };
 /** S3's largest object. */
 export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
 /** The part size at which MAX_PARTS parts hold S3's largest object (525 MiB): a hint can ask for no more. */
 export const LARGEST_USEFUL_PART_SIZE = Math.ceil(MAX_OBJECT_SIZE / MAX_PARTS / MiB) * MiB;
 
-/** 8 MiB × 10,000 parts = 78 GiB without a size hint. */
+/** 8 MiB parts without a size hint: 9,000 of them are 70 GiB, and the parts past those grow (s3-upload.ts partSizeAt). */
 export const DEFAULT_PART_SIZE = 8 * MiB;
 /** Parts planned for a hinted size: 10% headroom below MAX_PARTS. */
 export const PLANNED_PARTS = 9_000;
