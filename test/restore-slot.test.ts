@@ -274,6 +274,24 @@ describe('a live restore --force whose slot is re-created between its renames', 
   });
 });
 
+// An older version (a6488d4) backing up "acme" took "acme-2"'s staged and old trees for its own
+// leftovers (it matched names by prefix) while this one's restore --force of acme-2 was between
+// its renames: the restore failed with 'unexpected error: ENOENT: … rename' and said the next
+// command would finish it, which then removed the journal and left no acme-2, silently.
+describe('a live restore --force whose staged and old trees are removed between its renames', () => {
+  it('refuses as a decision (exit 3, one line), not an unexpected ENOENT, and the next command says so too', async () => {
+    const { child, exited, stderr } = await pausedCli(['tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
+    for (const name of readdirSync(base).filter((entry) => /^\.openclaw-(staging|aside)-acme-/.test(entry))) await fs.rm(path.join(base, name), { recursive: true });
+    child.kill('SIGCONT');
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: tenant "acme" needs a decision after an interrupted restore \(the restored tenant is neither staged nor in the slot: something else removed it\); nothing was moved: .*acme is absent\. Keep one with: openclaw tenants recover acme --keep slot \(the others are deleted\)\n$/);
+    expect(readdirSync(base)).toEqual(['.openclaw-journal-acme.json']);
+    const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
+    expect(list.stdout).toMatch(/^acme +- +- +- +needs recovery/m);
+    expect(readdirSync(base)).toEqual(['.openclaw-journal-acme.json']);
+  });
+});
+
 /** The CLI run with `args`, stopped (SIGSTOP) at test pause point `point`; SIGCONT lets it go on. */
 async function pausedCli(args: string[], point: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; stdout: () => string; stderr: () => string }> {
   const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: point }, stdio: ['ignore', 'pipe', 'pipe'] });

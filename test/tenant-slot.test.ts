@@ -111,6 +111,9 @@ const DECISIONS: readonly [string, State, readonly Keep[]][] = [
   ['9: the gateway re-created the slot between the renames', { journal: { phase: 'committing', aside: true }, staging: true, aside: true, slot: 'gateway' }, ['old', 'new', 'slot']],
   ['11: the new tenant was removed from the slot, old still aside', { journal: { phase: 'committing', aside: true }, aside: true, slot: 'absent' }, ['old', 'slot']],
   ['16: an orphan aside and no tenant (older versions)', { aside: true, slot: 'absent' }, ['old', 'slot']],
+  // An older version (a6488d4) working on tenant "acme" removed "acme-2"'s staged and old trees mid-commit as its own leftovers (a prefix test).
+  ['5: the restored tenant gone from staging and slot alike', { journal: { phase: 'committing' }, slot: 'absent' }, ['slot']],
+  ['12: --force, the restored tenant and the old one gone alike', { journal: { phase: 'committing', aside: true }, slot: 'absent' }, ['slot']],
 ];
 
 function hiddenLeft(): string[] {

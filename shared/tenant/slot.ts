@@ -354,14 +354,20 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
       // rename(2) replaces an absent or empty slot atomically and fails on anything else.
       await fs.rename(staging, slot);
     } catch (error) {
-      if (!SLOT_TAKEN.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      // Someone removed the staged tree meanwhile (an older version's prefix sweep took another tenant's for its own).
+      if (code === 'ENOENT' && !(await exists(staging))) throw await recoveryNeeded(tenantsDir, journal, STAGED_TREE_GONE);
+      if (!SLOT_TAKEN.has(code)) throw error;
       throw await recoveryNeeded(tenantsDir, journal, 'the slot was re-created while the restored tenant was being moved in');
     }
     crashPoint('commit:new-moved-in');
-  } else if (asideThere && (await slotState(tenantsDir, tenant)) === 'absent') {
-    throw await recoveryNeeded(tenantsDir, journal, 'the restored tenant was moved into the slot and has been removed from it since');
+  } else if ((await slotState(tenantsDir, tenant)) === 'absent') {
+    // After step 6 the slot holds the restored tenant: with no staged tree, an absent slot was emptied by someone else.
+    throw await recoveryNeeded(tenantsDir, journal, asideThere ? 'the restored tenant was moved into the slot and has been removed from it since' : STAGED_TREE_GONE);
   }
 }
+
+const STAGED_TREE_GONE = 'the restored tenant is neither staged nor in the slot: something else removed it';
 
 /** The commit's last steps, with the restored tenant in the slot: the old tenant to trash, the journal removed, the trash deleted. */
 async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeOptions = {}): Promise<void> {
