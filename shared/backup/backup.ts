@@ -490,7 +490,7 @@ export async function abandonStaleBackups(
   options: AbandonOptions = {},
 ): Promise<AbandonedBackup[]> {
   const abandoned: AbandonedBackup[] = [];
-  for (const tenant of await abandonedChains(tenantsDir, olderThanMs, Date.now(), sweptBaseDir?.names)) {
+  for (const tenant of await abandonedChains(tenantsDir, olderThanMs, Date.now(), sweptBaseDir?.names, options.signal)) {
     if (options.signal?.aborted === true) break;
     let lock: TenantLock;
     try {
