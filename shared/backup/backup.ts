@@ -21,7 +21,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { abandonedChains, assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -490,7 +490,7 @@ export async function abandonStaleBackups(
   options: AbandonOptions = {},
 ): Promise<AbandonedBackup[]> {
   const abandoned: AbandonedBackup[] = [];
-  for (const tenant of await abandonedChains(tenantsDir, olderThanMs, Date.now(), sweptBaseDir?.names, options.signal)) {
+  for await (const tenant of staleChains(tenantsDir, olderThanMs, Date.now(), sweptBaseDir?.names)) {
     if (options.signal?.aborted === true) break;
     let lock: TenantLock;
     try {

@@ -260,18 +260,25 @@ export async function assertNoContinuation(tenantsDir: string, tenant: string, o
 /**
  * Tenants whose continuation state was last saved more than `olderThanMs` ago: chains that
  * broke. `names`: the base dir's names, when the caller has just read them (saves a readdir;
- * a chain whose state appeared since is younger than any `olderThanMs` anyway). `signal`:
- * once aborted, the states not looked at yet are left out (one stat each, on EFS milliseconds).
+ * a chain whose state appeared since is younger than any `olderThanMs` anyway).
  */
-export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[], signal?: AbortSignal): Promise<string[]> {
-  names ??= await fs.readdir(tenantsDir).catch(() => [] as string[]);
+export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): Promise<string[]> {
   const tenants: string[] = [];
+  for await (const tenant of staleChains(tenantsDir, olderThanMs, now, names)) tenants.push(tenant);
+  return tenants;
+}
+
+/**
+ * `abandonedChains` one at a time, each state looked at (one stat, on EFS milliseconds) only
+ * when the caller asks for the next: one that stops at its deadline has ended the chains it
+ * found first, rather than spent its time looking at every state before ending any.
+ */
+export async function* staleChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): AsyncGenerator<string> {
+  names ??= await fs.readdir(tenantsDir).catch(() => [] as string[]);
   for (const name of names) {
-    if (signal?.aborted === true) break;
     const hidden = parseHiddenName(name);
     if (hidden?.kind !== 'continuation') continue;
     const stat = await fs.stat(path.join(tenantsDir, name)).catch(() => undefined);
-    if (stat !== undefined && now - stat.mtimeMs > olderThanMs) tenants.push(hidden.tenant);
+    if (stat !== undefined && now - stat.mtimeMs > olderThanMs) yield hidden.tenant;
   }
-  return tenants;
 }
