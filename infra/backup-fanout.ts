@@ -7,8 +7,11 @@
 // timeout (the back-off: 30 minutes by default, twice the function's timeout, so a retry
 // never overlaps the attempt before it and a failing tenant reaches the DLQ within about
 // 1.5 hours rather than the 4.5 that AWS's generic "six times the timeout" would give; the
-// handler's tenant lock and its "archive exists" skip make an early redelivery harmless),
-// and goes to `<prefix>-work-dlq` after `maxReceiveCount` attempts.
+// handler's "archive exists" skip makes a redelivery after a success harmless), and goes to
+// `<prefix>-work-dlq` after `maxReceiveCount` attempts. It must stay hidden at least the
+// function's timeout plus a minute (WORK_REDELIVERY_MARGIN_MS, checked below): a delivery
+// that finds the tenant locked for the same archive is deleted as a duplicate, and the lock
+// of a first delivery killed at the timeout on another host looks live for a minute more.
 
 import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -23,7 +26,7 @@ import type { BackupFunctions } from './backup-functions.js';
 import { coordinatorFunction } from './coordinator-function.js';
 import { SECURE_QUEUE_PROPS } from './secure-defaults.js';
 import { ProblemList } from './validation.js';
-import { FUNCTION_ENV, STACK_PREFIX_PATTERN, workDeadLetterQueueName, workQueueName } from '../shared/control-plane/deployment.js';
+import { FUNCTION_ENV, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, workDeadLetterQueueName, workQueueName } from '../shared/control-plane/deployment.js';
 
 /** Attempts of one tenant's queued backup before it goes to the work DLQ. */
 export const DEFAULT_MAX_RECEIVE_COUNT = 3;
@@ -67,9 +70,16 @@ export class BackupFanOut extends Construct {
     problems.check(STACK_PREFIX_PATTERN.test(props.prefix), `prefix ${JSON.stringify(props.prefix)} must match ${STACK_PREFIX_PATTERN.source}`);
     problems.integerInRange(props.maxConcurrency, 'maxConcurrency', MIN_CONCURRENCY, MAX_CONCURRENCY);
     problems.integerInRange(props.maxReceiveCount, 'maxReceiveCount', 1, 100);
+    // A delivery that finds the tenant locked for the same archive is taken for a duplicate and
+    // deleted (queue-handler.ts). A message back after its visibility timeout must not find so
+    // the lock of its own first delivery killed at the function's timeout: on another host that
+    // lock counts as live for a minute more, and the message deleted then would never be
+    // retried (only the timeout's Errors alarm would tell): WORK_REDELIVERY_MARGIN_MS.
+    const leastVisibility = timeout.toSeconds() + WORK_REDELIVERY_MARGIN_MS / 1000;
     problems.check(
-      visibilityTimeout.toSeconds() >= timeout.toSeconds(),
-      `visibilityTimeout (${visibilityTimeout.toSeconds()} s) must be at least the backup function's timeout (${timeout.toSeconds()} s), or a message reappears while its backup runs`,
+      visibilityTimeout.toSeconds() >= leastVisibility,
+      `visibilityTimeout (${visibilityTimeout.toSeconds()} s) must be at least the backup function's timeout (${timeout.toSeconds()} s) plus ${WORK_REDELIVERY_MARGIN_MS / 1000} s (${leastVisibility} s), ` +
+        `or a message reappears while its backup runs, or while its killed backup's lock still looks live and the message is deleted as a duplicate`,
     );
     if (props.throughput.mode === 'provisioned') {
       problems.check(props.throughput.provisionedMiBps !== undefined && props.throughput.provisionedMiBps > 0, 'a provisioned file system needs its throughput (efsProvisionedMiBps)');

@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 
-import { abandonStaleBackups, backupTenant, backupTenantInPieces, type AbandonedBackup, type BackupRequest, type BackupResult, type BackupSuspended } from './backup/backup.js';
+import { abandonStaleBackups, backupTenant, backupTenantInPieces, type AbandonedBackup, type AbandonOptions, type BackupRequest, type BackupResult, type BackupSuspended } from './backup/backup.js';
 import { assertAllTemplate, backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup, type BackupPlan } from './backup/backup-plan.js';
@@ -191,8 +191,8 @@ export interface TenantOperations {
   backup(command: BackupCommand, hooks?: BackupHooks): Promise<BackupResult | BackupSuspended>;
   /** A piece of a backup that may continue in another process (backup.ts); only where the operations run in this process. */
   backupPiece?(command: BackupCommand, hooks: PieceHooks): Promise<BackupResult | BackupSuspended>;
-  /** Ends the backups in pieces whose next piece has not come for `olderThanMs` (backup.ts); only where `backupPiece` is. */
-  abandonStaleBackups?(olderThanMs: number, sweptBaseDir?: SweptBaseDir): Promise<AbandonedBackup[]>;
+  /** Ends the backups in pieces whose next piece has not come for `olderThanMs` (backup.ts), until `options.signal` fires; only where `backupPiece` is. */
+  abandonStaleBackups?(olderThanMs: number, sweptBaseDir?: SweptBaseDir, options?: AbandonOptions): Promise<AbandonedBackup[]>;
   /**
    * Settles the leftovers of every tenant in the base dir (tenant/base-dir-sweep.ts) and
    * answers the names it read, for backups that follow to recover from instead of listing the
@@ -287,7 +287,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
   const sweptBy = (hooks: BackupHooks): BackupRun => (hooks.sweptBaseDir === undefined ? {} : { sweptBaseDir: hooks.sweptBaseDir });
   return {
     backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
-    abandonStaleBackups: (olderThanMs, sweptBaseDir) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir),
+    abandonStaleBackups: (olderThanMs, sweptBaseDir, abandon) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir, abandon),
     sweepBaseDir: (sweep) => sweepBaseDir(tenantsDir, sweep?.signal === undefined ? {} : { signal: sweep.signal }).catch(() => undefined),
     backupPiece: async (command, hooks) =>
       backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),

@@ -6,10 +6,12 @@
 // a chain that broke, damaged or a day old, aborting its upload, and leaves a younger one be.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+import { abandonStaleBackups } from '../shared/backup/backup.js';
 
 import { abandonedChains, assertNoContinuation, continuationPathFor, DEFAULT_ABANDON_AFTER_MS, loadContinuation, saveContinuation, type Continuation } from '../shared/backup/continuation.js';
 import { FileSystemError, StorageError, TenantBusyError } from '../shared/errors.js';
@@ -117,6 +119,33 @@ describe('continuation state', () => {
   it('names the chains whose state has not been saved for a while', async () => {
     expect(await abandonedChains(base, 60_000)).toEqual([]);
     expect(await abandonedChains(base, 60_000, Date.now() + 120_000)).toEqual(['acme']);
+  });
+});
+
+describe('ending broken chains under a deadline', () => {
+  // The backup function ends them within a share of its invocation. Looking at every state
+  // first (one stat each: 5,000 of them) spent a short share before any chain was ended, so
+  // the next invocation started over and none ever was: each is now ended as it is found.
+  it('ends each chain as it finds it, and looks at no more states once stopped', async () => {
+    const base = path.join(dir.path, 'deadline');
+    const tenants = ['t1', 't2', 't3', 't4', 't5'];
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    for (const tenant of tenants) {
+      mkdirSync(path.join(base, tenant), { recursive: true });
+      writeFileSync(continuationPathFor(base, tenant), 'damaged state');
+      utimesSync(continuationPathFor(base, tenant), dayAgo, dayAgo);
+    }
+    const stop = new AbortController();
+    const stat = vi.spyOn(fsPromises, 'stat');
+    try {
+      const ended = await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')), undefined, { signal: stop.signal, onAbandoned: async () => stop.abort() });
+      expect(ended).toHaveLength(1);
+      // The state of the chain it ended, and of the one it found next and left: not the other three.
+      expect(stat.mock.calls.filter(([file]) => String(file).includes('.openclaw-continuation-'))).toHaveLength(2);
+    } finally {
+      stat.mockRestore();
+    }
+    expect(tenants.filter((tenant) => existsSync(continuationPathFor(base, tenant)))).toHaveLength(4);
   });
 });
 

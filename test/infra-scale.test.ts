@@ -12,7 +12,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
+import { Duration } from 'aws-cdk-lib';
 import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
+import { BackupFanOut } from '../infra/backup-fanout.js';
+import { WORK_REDELIVERY_MARGIN_MS } from '../shared/control-plane/deployment.js';
+import { LOCK_STALE_MS } from '../shared/tenant/lock.js';
 import { backupReadBudgetMiBps, defaultBackupConcurrency } from '../infra/backup-concurrency.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
 import { TenantNotFoundError, StorageError } from '../shared/errors.js';
@@ -123,6 +127,24 @@ describe('the work queue', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     t.hasOutput('BackupConcurrency', { Value: '100' });
+  });
+
+  // A delivery that finds its tenant locked for the same archive is deleted as a duplicate: a
+  // message back while the lock of its first delivery, killed at the timeout on another host,
+  // still looked live (a minute: LOCK_STALE_MS) was deleted so and never retried.
+  it('hides a message for the backup function\'s timeout and the lock\'s stale age at least, and refuses a fan-out that would not', () => {
+    expect(WORK_REDELIVERY_MARGIN_MS).toBeGreaterThanOrEqual(LOCK_STALE_MS);
+    const { stack } = fixtureApp();
+    const t = Template.fromStack(stack);
+    const visibility = resources(t, 'AWS::SQS::Queue')[queue(t, 'openclaw-backup-work')]!.Properties.VisibilityTimeout as number;
+    const timeout = resources(t, 'AWS::Lambda::Function')[fn(t, 'backup')]!.Properties.Timeout as number;
+    expect(visibility).toBeGreaterThanOrEqual(timeout + WORK_REDELIVERY_MARGIN_MS / 1000);
+    const fanOut = (visibilityTimeout: Duration) =>
+      new BackupFanOut(stack, `FanOut${visibilityTimeout.toSeconds()}`, { prefix: 'other', functions: stack.backupFunctions, throughput: { mode: 'elastic' }, visibilityTimeout, asyncDeadLetterQueue: stack.backupSchedules.deadLetterQueue });
+    expect(() => fanOut(Duration.seconds(timeout + 30))).toThrow(
+      new RegExp(`visibilityTimeout \\(${timeout + 30} s\\) must be at least the backup function's timeout \\(${timeout} s\\) plus 60 s \\(${timeout + 60} s\\)`),
+    );
+    expect(() => fanOut(Duration.seconds(timeout + 60))).not.toThrow();
   });
 
   it('lets the backup function queue the next piece of a backup that outlasts its invocation, on the work queue only', () => {

@@ -263,13 +263,22 @@ export async function assertNoContinuation(tenantsDir: string, tenant: string, o
  * a chain whose state appeared since is younger than any `olderThanMs` anyway).
  */
 export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): Promise<string[]> {
-  names ??= await fs.readdir(tenantsDir).catch(() => [] as string[]);
   const tenants: string[] = [];
+  for await (const tenant of staleChains(tenantsDir, olderThanMs, now, names)) tenants.push(tenant);
+  return tenants;
+}
+
+/**
+ * `abandonedChains` one at a time, each state looked at (one stat, on EFS milliseconds) only
+ * when the caller asks for the next: one that stops at its deadline has ended the chains it
+ * found first, rather than spent its time looking at every state before ending any.
+ */
+export async function* staleChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): AsyncGenerator<string> {
+  names ??= await fs.readdir(tenantsDir).catch(() => [] as string[]);
   for (const name of names) {
     const hidden = parseHiddenName(name);
     if (hidden?.kind !== 'continuation') continue;
     const stat = await fs.stat(path.join(tenantsDir, name)).catch(() => undefined);
-    if (stat !== undefined && now - stat.mtimeMs > olderThanMs) tenants.push(hidden.tenant);
+    if (stat !== undefined && now - stat.mtimeMs > olderThanMs) yield hidden.tenant;
   }
-  return tenants;
 }

@@ -133,6 +133,15 @@ export const FUNCTION_ENV = {
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
 
+/**
+ * What the work queue's visibility timeout must exceed the backup function's timeout by: the
+ * age at which the tenant lock of a process on another host counts as gone (the lock's
+ * STALE_AFTER_MS, shared/tenant/process-owner.ts). A delivery that finds the tenant locked
+ * for the same archive is taken for a duplicate and deleted: a message back sooner after its
+ * first delivery was killed at the timeout found that lock still live, and was lost.
+ */
+export const WORK_REDELIVERY_MARGIN_MS = 60_000;
+
 /** `source` of every completion event the functions publish. */
 export const EVENT_SOURCE = 'openclaw.backup';
 
