@@ -654,14 +654,17 @@ async function setAside(tenantsDir: string, name: string, notices: string[] | un
  * the one made (the base dir's owner swapped another in at once) and nothing is recorded.
  */
 async function madeDirectory(dir: string): Promise<TreeId> {
-  const replaced = (cause?: unknown) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made: nothing was restored; restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause });
+  // Worded as restore.ts's pinStaging, which checks the same (and more) right after.
+  const replaced = (how: string, cause?: unknown) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause });
   const directory = await fs.open(dir, DIRECTORY_FLAGS).catch((error: unknown) => {
-    throw replaced(error);
+    throw replaced('it is no longer a directory there', error);
   });
   try {
     const stat = await directory.stat({ bigint: true });
     const self = process.geteuid?.();
-    if ((self !== undefined && stat.uid !== BigInt(self)) || (CAN_CHECK_OPENED_PATHS && (await fs.readdir(`${FD_LINKS}${directory.fd}`)).length > 0)) throw replaced();
+    if ((self !== undefined && stat.uid !== BigInt(self)) || (CAN_CHECK_OPENED_PATHS && (await fs.readdir(`${FD_LINKS}${directory.fd}`)).length > 0)) {
+      throw replaced(`the directory there is not the empty 0${STAGING_MODE.toString(8)} one it made`);
+    }
     return { dev: stat.dev, ino: stat.ino };
   } finally {
     await directory.close();
