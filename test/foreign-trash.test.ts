@@ -103,6 +103,7 @@ describe.skipIf(!isRoot)('a trash name the tool did not give', () => {
     child.kill('SIGCONT');
     await exited;
 
-    expect(readFileSync(path.join(trash, 'config.json'), 'utf8')).toBe('root-only beta');
+    // Set aside at once, under a name no command deletes.
+    expect(readFileSync(path.join(base, 'openclaw-trash-acme-0123456789ab.not-removed', 'config.json'), 'utf8')).toBe('root-only beta');
   });
 });

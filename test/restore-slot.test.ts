@@ -315,7 +315,7 @@ async function pausedCli(args: string[], point: string): Promise<{ child: ChildP
 // system's clock). It says what happened instead.
 describe('a restore whose lock was taken over while it was frozen', () => {
   it('says it lost the tenant\'s lock (exit 3), not an unexpected ENOENT, and leaves the new holder\'s journal alone', async () => {
-    const { child, exited, stderr } = await pausedCli(['tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:staging-created');
+    const { child, exited, stderr } = await pausedCli(['tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:journal-written');
     // What the other host's sweep did: took the lock over, rolled the extraction back, released.
     const staging = readdirSync(base).filter((name) => name.startsWith('.openclaw-staging-acme-copy-'));
     expect(staging).toHaveLength(1);

@@ -31,6 +31,7 @@ import { CAN_CHECK_OPENED_PATHS, mustRefuseWithoutProcfs, pinDirectory, type Pin
 import { shownPath } from '../format.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { removeTree } from '../tenant/remove-tree.js';
+import { writeTrashMarker } from '../tenant/trash-marker.js';
 import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
 
 /** Files SQLite may create beside a database it opens. */
@@ -75,6 +76,10 @@ export class TempArea {
       await fs.mkdir(dir, { mode: 0o700 });
       if (!CAN_CHECK_OPENED_PATHS) return { dir };
       const pinned = await PinnedArea.open(dir);
+      // Marked as the tool's at once (through the directory held): a command's sweep removes a
+      // scratch area left by a killed backup only with the mark, or when the base dir's owner
+      // owns it, never a tree someone else renamed to a scratch name (tenant/slot.ts).
+      await writeTrashMarker(pinned.root, (await fs.stat(pinned.root, { bigint: true })).ino);
       return { dir: pinned.root, pinned };
     });
   }

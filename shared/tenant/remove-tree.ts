@@ -66,6 +66,13 @@ export class RemovalStoppedError extends Error {
   }
 }
 
+/** A removal with `expect` found another directory under the name: nothing in it was removed. */
+export class NotJudgedError extends FileSystemError {
+  constructor(readonly target: string) {
+    super(`${shownPath(target)} was not removed: it is no longer the directory judged removable (moved or swapped meanwhile); run the command again`);
+  }
+}
+
 export interface RemoveTreeOptions {
   /** Epoch milliseconds after which the removal stops (RemovalStoppedError). @default no limit */
   readonly until?: number;
@@ -168,7 +175,7 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     if (entry.depth === 0 && removal.expect !== undefined) {
       const stat = await directory.stat({ bigint: true });
       if (stat.dev !== removal.expect.dev || stat.ino !== removal.expect.ino) {
-        throw new FileSystemError(`${shownPath(entry.shown)} was not removed: it is no longer the directory judged removable (moved or swapped meanwhile); run the command again`);
+        throw new NotJudgedError(entry.shown);
       }
     }
     const inside = `${FD_LINKS}${directory.fd}`;

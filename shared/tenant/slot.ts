@@ -16,18 +16,22 @@
 // settles it through a journal of its own ("keeping"). All steps are renames within the
 // base dir, which are atomic, and each is idempotent when replayed.
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
-import { DIRECTORY_FLAGS, FD_LINKS, READ_FLAGS, readOwnFile } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, openOwnFile, READ_FLAGS, readUpTo } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
+import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
+import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
+
+export { TRASH_MARKER } from './trash-marker.js';
 
 type JournalPhase = 'extracting' | 'committing' | 'keeping';
 
@@ -44,6 +48,25 @@ interface Journal {
   readonly aside?: string;
   /** 'keeping' only. */
   readonly keep?: Keep;
+  /**
+   * The inode numbers (decimal) of the trees this journal may send to trash or delete, as the
+   * tool judged them: the staging directory it made, the tenant it moves aside, the slot a
+   * `keeping` journal replaces. A step that moves one to trash or removes it first checks,
+   * through the directory opened no-follow, that it holds that very one: the base dir's owner
+   * can rename a root-only tenant to any of these names. Journals of versions before
+   * 2026-12-06 carry none: their trees are judged by owner (judgedTree).
+   */
+  readonly inodes?: { readonly staging?: string; readonly aside?: string; readonly slot?: string };
+  /** Who owns the journal file (read back only, never written): its records count for its own trees and for this user. */
+  readonly writer?: number;
+}
+
+type Role = keyof NonNullable<Journal['inodes']>;
+
+/** A tree's identity as judged, which the steps that move or remove it check again. */
+interface TreeId {
+  readonly dev: bigint;
+  readonly ino: bigint;
 }
 
 export function journalPathFor(tenantsDir: string, tenant: string): string {
@@ -141,15 +164,24 @@ export const STAGING_MODE = 0o700;
 export async function createStagingArea(tenantsDir: string, tenant: string): Promise<StagingArea> {
   const staging = hiddenNames.staging(tenant);
   const stagingDir = path.join(tenantsDir, staging);
-  await writeJournal(tenantsDir, { tenant, phase: 'extracting', staging });
-  crashPoint('restore:journal-written');
+  // Made before the journal names it, so that the journal can record which directory it is:
+  // a kill in between leaves an empty directory no journal names, which the sweep removes.
   await fs.mkdir(stagingDir, { mode: STAGING_MODE });
   crashPoint('restore:staging-created');
+  let made: TreeId;
+  try {
+    made = await madeDirectory(stagingDir);
+    await writeJournal(tenantsDir, { tenant, phase: 'extracting', staging, inodes: { staging: String(made.ino) } });
+  } catch (error) {
+    await fs.rmdir(stagingDir).catch(() => undefined); // by name, but only an empty directory
+    throw error;
+  }
+  crashPoint('restore:journal-written');
   let committing = false;
 
   const discard = async (options: RemoveTreeOptions = {}) => {
     if (committing) return;
-    await removeTree(stagingDir, options);
+    await disposeOf(tenantsDir, staging, made, options, undefined, STAGING_SWAPPED);
     crashPoint('restore:staging-discarded');
     // A restore that lost its lock (frozen past the stale interval) must not remove the
     // journal of the operation that took the tenant since: only one naming its own staging.
@@ -160,7 +192,15 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
     dir: stagingDir,
     async commit({ force, until }) {
       const state = await assertSlotAvailable(tenantsDir, tenant, force);
-      const journal: Journal = { tenant, phase: 'committing', staging, ...(state === 'occupied' && { aside: hiddenNames.aside(tenant) }) };
+      // The tree moved aside is judged now: what the slot holds when the journal is written.
+      const old = state === 'occupied' ? await fs.lstat(path.join(tenantsDir, tenant), { bigint: true }).catch(() => undefined) : undefined;
+      const journal: Journal = {
+        tenant,
+        phase: 'committing',
+        staging,
+        ...(state === 'occupied' && { aside: hiddenNames.aside(tenant) }),
+        inodes: { staging: String(made.ino), ...(old !== undefined && { aside: String(old.ino) }) },
+      };
       await writeJournal(tenantsDir, journal);
       committing = true;
       crashPoint('commit:journal-written');
@@ -179,9 +219,10 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
         if (error instanceof RecoveryNeededError) throw error;
         throw new MoveInPendingError(tenant, error);
       }
+      const notices: string[] = [];
       try {
-        await tidyUp(tenantsDir, journal, { ...(until !== undefined && { until }) });
-        return {};
+        await tidyUp(tenantsDir, journal, { ...(until !== undefined && { until }) }, notices);
+        return notices.length === 0 ? {} : { notice: notices.join('; ') };
       } catch (error) {
         // The restore function's time is up (150,000 files of an old tenant take minutes to unlink on EFS): the answer must go out first.
         if (error instanceof RemovalStoppedError) {
@@ -226,7 +267,7 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
     throw failed.error;
   }
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
-  const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, stop);
+  const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, options.notices, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
 }
 
@@ -292,12 +333,22 @@ export async function recoverSlotKeeping(tenantsDir: string, tenant: string, kee
     const choose = pending.choices.length === 0 ? 'settle it by hand' : `choose ${pending.choices.join(' or ')}`;
     throw new RecoveryNeededError(`--keep ${keep} is not possible for tenant "${tenant}": ${choose}`, pending);
   }
+  // The trees the choice is made between, as judged: the restore's own as its journal recorded
+  // them (when this user wrote it), what the slot holds as the decision described it.
+  const previous = await readJournal(tenantsDir, tenant).catch(() => undefined);
+  const recorded = previous?.writer === undefined || previous.writer === process.geteuid?.() ? previous?.inodes : undefined;
+  const slot = await fs.lstat(path.join(tenantsDir, tenant), { bigint: true }).catch(() => undefined);
   const journal: Journal = {
     tenant,
     phase: 'keeping',
     keep,
     ...(pending.staging !== undefined && { staging: pending.staging }),
     ...(pending.aside !== undefined && { aside: pending.aside }),
+    inodes: {
+      ...(pending.staging !== undefined && recorded?.staging !== undefined && { staging: recorded.staging }),
+      ...(pending.aside !== undefined && recorded?.aside !== undefined && { aside: recorded.aside }),
+      ...(slot !== undefined && { slot: String(slot.ino) }),
+    },
   };
   await writeJournal(tenantsDir, journal);
   crashPoint('keep:journal-written');
@@ -313,13 +364,15 @@ export async function isMidCommit(tenantsDir: string, tenant: string): Promise<b
 /** `notices`: where a `keeping` journal's trash that cannot be deleted is reported (keepOne); without, it is thrown. */
 async function replay(tenantsDir: string, journal: Journal, notices?: string[], stop: RemoveTreeOptions = {}): Promise<RecoveryAction> {
   switch (journal.phase) {
-    case 'extracting':
-      await removeTree(path.join(tenantsDir, journal.staging!), stop);
+    case 'extracting': {
+      const judged = await judgedTree(tenantsDir, journal.staging!, journal, 'staging');
+      if (judged !== 'absent') await disposeOf(tenantsDir, journal.staging!, judged, stop, notices, STAGING_SWAPPED);
       crashPoint('restore:staging-discarded');
       await removeJournal(tenantsDir, journal.tenant);
       return 'rolled-back';
+    }
     case 'committing':
-      await rollForward(tenantsDir, journal, stop);
+      await rollForward(tenantsDir, journal, stop, notices);
       return 'finished-commit';
     case 'keeping':
       await keepOne(tenantsDir, journal, notices);
@@ -332,9 +385,9 @@ async function replay(tenantsDir: string, journal: Journal, notices?: string[], 
  * old tenant to trash, journal removed, trash deleted. Each step is taken only if the tree
  * it moves is still where the step before left it, so replaying it after a crash resumes it.
  */
-async function rollForward(tenantsDir: string, journal: Journal, stop: RemoveTreeOptions = {}): Promise<void> {
+async function rollForward(tenantsDir: string, journal: Journal, stop: RemoveTreeOptions, notices: string[] | undefined): Promise<void> {
   await moveIn(tenantsDir, journal);
-  await tidyUp(tenantsDir, journal, stop);
+  await tidyUp(tenantsDir, journal, stop, notices);
 }
 
 /** The commit's first steps: the old tenant aside (if any), the staged tenant into the slot. */
@@ -369,22 +422,35 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
 
 const STAGED_TREE_GONE = 'the restored tenant is neither staged nor in the slot: something else removed it';
 
-/** The commit's last steps, with the restored tenant in the slot: the old tenant to trash, the journal removed, the trash deleted. */
-async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeOptions = {}): Promise<void> {
+/**
+ * The commit's last steps, with the restored tenant in the slot: the old tenant to trash, the
+ * journal removed, the trash deleted. Only the tree the journal judged goes (see Journal's
+ * `inodes`): anything else under the aside name is set aside, said in `notices`.
+ */
+async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeOptions, notices: string[] | undefined): Promise<void> {
   const { tenant } = journal;
-  const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
-  let trash: string | undefined;
-  if (aside !== undefined && (await exists(aside))) {
-    trash = path.join(tenantsDir, hiddenNames.trash(tenant));
-    await markAsTrash(aside);
-    await fs.rename(aside, trash);
-    crashPoint('commit:old-moved-to-trash');
+  let trash: { name: string; judged: TreeId } | undefined;
+  if (journal.aside !== undefined) {
+    const judged = await judgedTree(tenantsDir, journal.aside, journal, 'aside');
+    if (judged !== 'absent') {
+      const name = judged === undefined ? undefined : await moveToTrash(tenantsDir, journal.aside, judged);
+      if (name === undefined) await setAside(tenantsDir, journal.aside, notices, ASIDE_SWAPPED);
+      else {
+        trash = { name, judged: judged! };
+        crashPoint('commit:old-moved-to-trash');
+      }
+    }
   }
   await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
   crashPoint('commit:journal-removed');
-  if (trash !== undefined) await removeTree(trash, options);
+  if (trash !== undefined) await disposeOf(tenantsDir, trash.name, trash.judged, options, notices, ASIDE_SWAPPED);
 }
+
+const STAGING_SWAPPED = 'is named as a restore\'s staging directory but is not the one the restore made';
+const ASIDE_SWAPPED = 'is named as the tenant a restore moved aside but is not the tree it moved there';
+const SLOT_SWAPPED = 'is not the tree the decision was made on';
+const NOT_MADE = 'is named like a leftover of this tool but was not made by it';
 
 /**
  * `--keep`: the chosen tree into the slot (what held the slot to trash), the others to trash,
@@ -394,35 +460,39 @@ async function tidyUp(tenantsDir: string, journal: Journal, options: RemoveTreeO
 async function keepOne(tenantsDir: string, journal: Journal, notices?: string[]): Promise<void> {
   const { tenant } = journal;
   const slot = path.join(tenantsDir, tenant);
-  const staging = journal.staging === undefined ? undefined : path.join(tenantsDir, journal.staging);
-  const aside = journal.aside === undefined ? undefined : path.join(tenantsDir, journal.aside);
-  const kept = journal.keep === 'old' ? aside : journal.keep === 'new' ? staging : undefined;
-  const trashes: string[] = [];
-  const toTrash = async (from: string) => {
-    const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
-    if (!(await exists(from))) return;
-    await markAsTrash(from);
-    if (await renameIfThere(from, trash)) trashes.push(trash);
+  const keptName = journal.keep === 'old' ? journal.aside : journal.keep === 'new' ? journal.staging : undefined;
+  const kept = keptName === undefined ? undefined : path.join(tenantsDir, keptName);
+  const trashes: { name: string; judged: TreeId }[] = [];
+  // Only the tree the decision was made on goes (Journal's `inodes`): anything else under its name is set aside.
+  const toTrash = async (name: string, role: Role, swapped: string) => {
+    const judged = await judgedTree(tenantsDir, name, journal, role);
+    if (judged === 'absent') return;
+    const trash = judged === undefined ? undefined : await moveToTrash(tenantsDir, name, judged);
+    if (trash === undefined) await setAside(tenantsDir, name, notices, swapped);
+    else trashes.push({ name: trash, judged: judged! });
   };
 
   if (kept !== undefined && (await exists(kept))) {
-    await toTrash(slot);
+    await toTrash(tenant, 'slot', SLOT_SWAPPED);
     crashPoint('keep:slot-moved-to-trash');
     // A tree kept back from trash (the commit was killed between marking the old tenant and moving it) loses the mark.
     await fs.rm(path.join(kept, TRASH_MARKER), { force: true });
     await fs.rename(kept, slot);
     crashPoint('keep:moved-in');
   }
-  for (const other of [staging, aside]) {
-    if (other === undefined || other === kept) continue;
-    await toTrash(other);
+  for (const [name, role, swapped] of [
+    [journal.staging, 'staging', STAGING_SWAPPED],
+    [journal.aside, 'aside', ASIDE_SWAPPED],
+  ] as const) {
+    if (name === undefined || name === keptName) continue;
+    await toTrash(name, role, swapped);
     crashPoint('keep:other-moved-to-trash');
   }
   await syncDirectory(tenantsDir);
   await removeJournal(tenantsDir, tenant);
   for (const trash of trashes) {
     try {
-      await removeTree(trash);
+      await disposeOf(tenantsDir, trash.name, trash.judged, {}, notices, SLOT_SWAPPED);
     } catch (error) {
       if (notices === undefined) throw error;
       notices.push(leftoverNotice(error));
@@ -442,8 +512,16 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
-    const judged = hidden.kind === 'trash' ? await trashOfOurs(tenantsDir, full) : undefined;
-    if (judged !== undefined) crashPoint('sweep:trash-judged');
+    const tree = hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging);
+    // A directory under any of these names (trash, a scratch area, a staging directory no journal
+    // names) is removed only if the tool made it (a marker) or the base dir's owner could remove it anyway.
+    const directory = tree && hidden.kind !== 'trash' && (await fs.lstat(full).then((stat) => stat.isDirectory(), () => false));
+    const judged = hidden.kind === 'trash' || directory ? await trashOfOurs(tenantsDir, full) : undefined;
+    if (hidden.kind === 'trash' && judged !== undefined) crashPoint('sweep:trash-judged');
+    if (directory && judged === undefined) {
+      if (await setAside(tenantsDir, hidden.name, notices, NOT_MADE)) removed = true;
+      continue;
+    }
     if (hidden.kind === 'trash' && judged === undefined) {
       // Named like trash by someone else (the base dir's owner renaming a tenant it may not
       // delete, root's, so that root's sweep would): left, under a name no command deletes
@@ -455,11 +533,15 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
       }
       continue;
     }
-    if (hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging)) {
+    if (tree) {
       try {
-        // A trash is removed only if it is still the directory judged (the base dir's owner may swap one in meanwhile).
+        // A directory is removed only if it is still the one judged (the base dir's owner may swap one in meanwhile).
         await removeTree(full, judged === undefined ? stop : { ...stop, expect: judged });
       } catch (error) {
+        if (error instanceof NotJudgedError) {
+          await setAside(tenantsDir, hidden.name, notices, NOT_MADE);
+          continue;
+        }
         if (notices === undefined || error instanceof RemovalStoppedError) throw error;
         notices.push(leftoverNotice(error));
         continue;
@@ -476,45 +558,122 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
   return removed;
 }
 
-/** The file a tree moved to trash carries at its top, written by the tool just before the move: the sweep deletes only trash that holds it (trashOfOurs). */
-export const TRASH_MARKER = '.openclaw-trash';
-
 /**
- * What the marker says: the directory's own inode number, which an archive restored into a
- * tenant cannot know in advance. Not its device: an NFS mount's (EFS's) differs between
- * mounts, and a trash marked by one Lambda sandbox is swept by another.
+ * The tree under `name` in the base dir as a journal judged it for `role` (see Journal's
+ * `inodes`): its identity if it may be moved to trash and removed, 'absent', or undefined: not
+ * the tree judged. A journal's record counts if this user wrote it, or the tree's owner did (a
+ * journal the base dir's owner forged naming a root-only tree does not). Without one (a
+ * journal of an older version, an aside no journal names) the tree may go if the base dir's
+ * owner owns it, who could remove it anyway.
  */
-function markerContent(stat: { ino: bigint }): string {
-  return `openclaw trash ${stat.ino}\n`;
+async function judgedTree(tenantsDir: string, name: string, journal: Journal | undefined, role: Role): Promise<TreeId | 'absent' | undefined> {
+  let stat;
+  try {
+    stat = await fs.lstat(path.join(tenantsDir, name), { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw error;
+  }
+  const recorded = journal?.inodes?.[role];
+  const writer = journal?.writer;
+  if (recorded !== undefined && (writer === undefined || writer === process.geteuid?.() || BigInt(writer) === stat.uid)) {
+    return stat.ino === BigInt(recorded) ? { dev: stat.dev, ino: stat.ino } : undefined;
+  }
+  const base = await fs.stat(tenantsDir, { bigint: true });
+  return stat.uid === base.uid ? { dev: stat.dev, ino: stat.ino } : undefined;
 }
 
 /**
- * Marks `dir`, a tree about to be renamed to trash, as the tool's (TRASH_MARKER). Written
- * before the rename, so no kill leaves a trash of ours unmarked (the removal may unlink the
- * marker before the rest: what is left then is judged by its owner, as older trash is). A
- * tree that cannot take it (read-only, full disk) goes to trash unmarked, judged the same way.
+ * Marks the tree under `name` as trash (TRASH_MARKER) and renames it to a trash name, if it is
+ * still the tree judged, checked through the directory opened no-follow and marked through it;
+ * returns the trash name, or undefined: another tree is there now (nothing marked or moved).
+ * The rename itself goes by name: a tree swapped in between the check and the rename goes to
+ * trash unmarked, and neither this removal (disposeOf) nor the sweep deletes it.
  */
-async function markAsTrash(dir: string): Promise<void> {
+async function moveToTrash(tenantsDir: string, name: string, judged: TreeId): Promise<string | undefined> {
+  const from = path.join(tenantsDir, name);
+  let directory: fs.FileHandle | undefined;
   try {
-    // Through the directory opened no-follow: swapped for a symlink meanwhile, the marker
-    // would be removed and created wherever it leads (root's, in the base dir's owner's dir).
-    const directory = await fs.open(dir, DIRECTORY_FLAGS);
-    try {
-      const stat = await directory.stat({ bigint: true });
-      const marker = `${FD_LINKS}${directory.fd}/${TRASH_MARKER}`;
-      await fs.rm(marker, { force: true });
-      const handle = await fs.open(marker, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
-      try {
-        await handle.writeFile(markerContent(stat));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    } finally {
-      await directory.close();
+    directory = await fs.open(from, DIRECTORY_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'ENOTDIR' && code !== 'ELOOP' && code !== 'EACCES' && code !== 'EPERM') throw error;
+    // Not a directory (a file left in the slot), or one this user cannot open: judged by lstat, moved unmarked.
+  }
+  try {
+    const stat = directory === undefined ? await fs.lstat(from, { bigint: true }) : await directory.stat({ bigint: true });
+    if (stat.dev !== judged.dev || stat.ino !== judged.ino) return undefined;
+    if (directory !== undefined) {
+      // A tree that cannot take the marker (read-only, full disk) goes unmarked: judged by its owner, as older trash is.
+      await writeTrashMarker(`${FD_LINKS}${directory.fd}`, stat.ino).catch(() => undefined);
     }
+  } finally {
+    await directory?.close();
+  }
+  const trash = hiddenNames.trash(parseHiddenName(name)?.tenant ?? name);
+  return (await renameIfThere(from, path.join(tenantsDir, trash))) ? trash : undefined;
+}
+
+/**
+ * Removes the tree under `name` if it is the one judged (through its descriptor, removeTree's
+ * `expect`); another tree found there, or none judged, is set aside (setAside) instead.
+ */
+async function disposeOf(tenantsDir: string, name: string, judged: TreeId | undefined, stop: RemoveTreeOptions, notices: string[] | undefined, swapped: string): Promise<void> {
+  if (judged !== undefined) {
+    try {
+      await removeTree(path.join(tenantsDir, name), { ...stop, expect: judged });
+      return;
+    } catch (error) {
+      if (!(error instanceof NotJudgedError)) throw error;
+    }
+  }
+  await setAside(tenantsDir, name, notices, swapped);
+}
+
+/**
+ * What is under `name` but is not the tree a step judged (the base dir's owner renamed a
+ * root-only tenant to an aside, staging or slot name, so that root would trash it) is left
+ * whole: an empty directory is removed (rmdir, which nothing else passes), anything else
+ * renamed out of the tool's names to `<name without its dot>.not-removed`
+ * (`openclaw-slot-<t>-<rand>.not-removed` for the slot), which `tenants list`, `backup --all`
+ * and doctor name as no tenant; `notices` says so. Returns whether anything was there.
+ */
+async function setAside(tenantsDir: string, name: string, notices: string[] | undefined, why: string): Promise<boolean> {
+  const full = path.join(tenantsDir, name);
+  try {
+    await fs.rmdir(full);
+    return true;
   } catch {
-    // Unmarked: see above.
+    // not empty, not a directory, or gone
+  }
+  const leftName = `${name.startsWith('.') ? name.slice(1) : `openclaw-slot-${name}-${randomBytes(6).toString('hex')}`}.not-removed`;
+  const left = path.join(tenantsDir, leftName);
+  if (!(await renameIfThere(full, left))) return false;
+  const owner = await fs.lstat(left).then((stat) => `, owner uid ${stat.uid}`, () => '');
+  notices?.push(`${full} ${why}${owner}: nothing in it was removed; it is now ${left}: inspect it, then move it back or remove it by hand`);
+  return true;
+}
+
+/**
+ * The directory just made at `dir`, opened no-follow: this user's and empty, else it is not
+ * the one made (the base dir's owner swapped another in at once) and nothing is recorded.
+ */
+async function madeDirectory(dir: string): Promise<TreeId> {
+  // Worded as restore.ts's pinStaging, which checks the same (and more) right after.
+  const replaced = (how: string, cause?: unknown) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause });
+  const directory = await fs.open(dir, DIRECTORY_FLAGS).catch((error: unknown) => {
+    throw replaced('it is no longer a directory there', error);
+  });
+  try {
+    const stat = await directory.stat({ bigint: true });
+    const self = process.geteuid?.();
+    if ((self !== undefined && stat.uid !== BigInt(self)) || (CAN_CHECK_OPENED_PATHS && (await fs.readdir(`${FD_LINKS}${directory.fd}`)).length > 0)) {
+      throw replaced(`the directory there is not the empty 0${STAGING_MODE.toString(8)} one it made`);
+    }
+    return { dev: stat.dev, ino: stat.ino };
+  } finally {
+    await directory.close();
   }
 }
 
@@ -568,24 +727,32 @@ function leftoverNotice(error: unknown): string {
  * tenant, so one beside a tenant in the slot was superseded; without one it may be the only
  * copy, which needs a decision. Returns whether anything was removed.
  */
-async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers: readonly HiddenName[], stop: RemoveTreeOptions): Promise<boolean> {
-  const asides: string[] = [];
+async function settleOrphanAsides(tenantsDir: string, tenant: string, leftovers: readonly HiddenName[], notices: string[] | undefined, stop: RemoveTreeOptions): Promise<boolean> {
+  const asides: { name: string; judged: TreeId }[] = [];
+  let setAsideAny = false;
   // The journal's own aside was moved on by its replay: only those still there are orphans.
-  for (const hidden of leftovers) if (hidden.kind === 'aside' && (await exists(path.join(tenantsDir, hidden.name)))) asides.push(hidden.name);
-  if (asides.length === 0) return false;
+  // With no journal to say which tree went aside, one is the tool's only if the base dir's
+  // owner owns it (judgedTree): the base dir's owner renamed a root-only tenant to an aside
+  // name, and root's next sweep deleted it as a superseded old tenant.
+  for (const hidden of leftovers) {
+    if (hidden.kind !== 'aside') continue;
+    const judged = await judgedTree(tenantsDir, hidden.name, undefined, 'aside');
+    if (judged === 'absent') continue;
+    if (judged === undefined) setAsideAny = (await setAside(tenantsDir, hidden.name, notices, NOT_MADE)) || setAsideAny;
+    else asides.push({ name: hidden.name, judged });
+  }
+  if (asides.length === 0) return setAsideAny;
   if ((await slotState(tenantsDir, tenant)) !== 'occupied') {
     throw await recoveryNeeded(
       tenantsDir,
-      { tenant, phase: 'committing', ...(asides.length === 1 && { aside: asides[0] }) },
+      { tenant, phase: 'committing', ...(asides.length === 1 && { aside: asides[0]!.name }) },
       'a previous tenant was left aside by an interrupted restore --force whose journal is gone',
-      asides,
+      asides.map((aside) => aside.name),
     );
   }
   for (const aside of asides) {
-    const trash = path.join(tenantsDir, hiddenNames.trash(tenant));
-    await markAsTrash(path.join(tenantsDir, aside));
-    await fs.rename(path.join(tenantsDir, aside), trash);
-    await removeTree(trash, stop);
+    const trash = await moveToTrash(tenantsDir, aside.name, aside.judged);
+    await disposeOf(tenantsDir, trash ?? aside.name, trash === undefined ? undefined : aside.judged, stop, notices, ASIDE_SWAPPED);
   }
   return true;
 }
@@ -647,7 +814,7 @@ async function writeJournal(tenantsDir: string, journal: Journal): Promise<void>
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(journal));
+      await handle.writeFile(JSON.stringify({ ...journal, writer: undefined }));
       await handle.sync();
     } finally {
       await handle.close();
@@ -673,8 +840,16 @@ const JOURNAL_MAX_BYTES = 1024 * 1024;
 async function readJournal(tenantsDir: string, tenant: string): Promise<Journal | undefined> {
   const journalPath = journalPathFor(tenantsDir, tenant);
   let raw: string;
+  let writer: number;
   try {
-    raw = (await readOwnFile(journalPath, JOURNAL_MAX_BYTES)).toString('utf8');
+    const { handle, stat } = await openOwnFile(journalPath);
+    try {
+      if (stat.size > JOURNAL_MAX_BYTES) throw new FileSystemError(`${shownPath(journalPath)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
+      raw = (await readUpTo(handle, JOURNAL_MAX_BYTES)).toString('utf8');
+      writer = stat.uid;
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -691,7 +866,13 @@ async function readJournal(tenantsDir: string, tenant: string): Promise<Journal 
     if (journal.staging !== undefined && !names(journal.staging, 'staging')) throw new Error('bad staging name');
     if (journal.aside !== undefined && !names(journal.aside, 'aside')) throw new Error('bad aside name');
     if (journal.phase === 'keeping' && !KEEP_CHOICES.includes(journal.keep!)) throw new Error('bad choice');
-    return journal;
+    if (journal.inodes !== undefined) {
+      if (typeof journal.inodes !== 'object' || journal.inodes === null) throw new Error('bad inodes');
+      for (const [role, ino] of Object.entries(journal.inodes)) {
+        if (!['staging', 'aside', 'slot'].includes(role) || typeof ino !== 'string' || !/^\d{1,20}$/.test(ino)) throw new Error('bad inode');
+      }
+    }
+    return { ...journal, writer };
   } catch (error) {
     throw new FileSystemError(`the restore journal ${journalPath} is damaged; inspect it and remove it by hand`, { cause: error });
   }
