@@ -184,9 +184,12 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
   const mode = stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
   if (stat.size <= WHOLE_READ_LIMIT) {
-    const first = await readHead(handle, stat.size);
+    // Into the scratch the read by path uses (files are packed one at a time): a buffer made
+    // per file here (each database, every file on a network file system) was memory touched
+    // for the first time, a page fault per 4 KiB (docs/benchmarks.md, stop 39).
+    const first = await readHead(handle, stat.size, context.scratch);
     if (sniff && isSqliteHeader(first)) return packDatabase(context, item, handle, stat);
-    const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first);
+    const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first, { scratch: context.scratch });
     if (version !== undefined) {
       if (!version.stable) warn(CHANGED_WARNING);
       const written = context.writer.file({ relPath, mode, mtimeMs: version.stat.mtimeMs }, version.content);
@@ -195,7 +198,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     }
     stat = await handle.stat(); // grew past the limit while read: a large file now
   }
-  let head: Buffer | undefined = await readHead(handle, Math.min(STREAM_CHUNK, stat.size));
+  let head: Buffer | undefined = await readHead(handle, Math.min(STREAM_CHUNK, stat.size), context.scratch);
   if (sniff && isSqliteHeader(head)) return packDatabase(context, item, handle, stat);
   if (Date.now() - stat.mtimeMs < RECENTLY_MODIFIED_MS) {
     const spooled = await packSpooled(context, relPath, mode, handle, stat, warn);

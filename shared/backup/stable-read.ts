@@ -51,25 +51,30 @@ export function sameVersion(a: Stats, b: Stats): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 }
 
-/** Reads up to `length` bytes from position 0 (fewer if the file is shorter). */
-export async function readHead(handle: fs.FileHandle, length: number): Promise<Buffer> {
-  const content = readAll(fileOfHandle(handle), length);
+/**
+ * Reads up to `length` bytes from position 0 (fewer if the file is shorter), into `scratch`
+ * when given and large enough: the content is then a view of it, valid until the next read
+ * into the same scratch.
+ */
+export async function readHead(handle: fs.FileHandle, length: number, scratch?: ReadScratch): Promise<Buffer> {
+  const content = readAll(fileOfHandle(handle), length, scratch);
   return content instanceof Promise ? await content : content;
 }
 
 /**
  * A stable read of the whole file into memory, through an open handle. `first` is a read
  * already made right after `before` was taken (it saves reading a file twice that did not
- * change). Undefined if the file grew past `limit` bytes: read it another way.
+ * change); it may be a view of `options.scratch`, which a read again overwrites. Undefined
+ * if the file grew past `limit` bytes: read it another way.
  */
 export async function readWhole(
   handle: fs.FileHandle,
   before: Stats,
   limit: number,
   first?: Buffer,
-  hooks: ReadHooks = {},
+  options: ReadHooks & { readonly scratch?: ReadScratch } = {},
 ): Promise<WholeRead | undefined> {
-  const read = await readStable(fileOfHandle(handle), before, limit, { ...hooks, first });
+  const read = await readStable(fileOfHandle(handle), before, limit, { ...options, first });
   return typeof read === 'object' ? read : undefined;
 }
 
