@@ -32,7 +32,7 @@ afterAll(async () => {
  * answers every PutObjectTagging 404 NoSuchKey itself (a store that answers an API it lacks so).
  * Everything else passes through.
  */
-async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean; readonly internalErrorIn200?: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://proxy');
     const tagging = url.searchParams.has('tagging');
@@ -42,6 +42,10 @@ async function startSwallowingProxy(target: string, swallow: { readonly puts: bo
         if (tagging) {
           response.writeHead(404, { 'content-type': 'application/xml' });
           response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+        } else if (swallow.internalErrorIn200 === true) {
+          // As S3 may answer a CompleteMultipartUpload or a CopyObject: 200 OK, and the failure in the body.
+          response.writeHead(200, { 'content-type': 'application/xml' });
+          response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
         } else {
           response.writeHead(200, { etag: '"d41d8cd98f00b204e9800998ecf8427e"', 'content-length': '0' }).end();
         }
@@ -75,6 +79,17 @@ describe('a store that answers an upload as done and keeps nothing', () => {
       const result = await runMain(['tenants', 'backup', 'acme', '--to', 's3://backups/swallowed/acme.tar.zst', ...flags(proxy.endpoint)]);
       expect(result).toMatchObject({ status: 1, stdout: '' });
       expect(result.stderr).toBe(`openclaw: the store ${proxy.endpoint} answered the upload of s3://backups/swallowed/acme.tar.zst as done, but holds no object there: not stored\n`);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('says a failure answered inside a 200 OK is the store\'s failure, not throttling', async () => {
+    const proxy = await startSwallowingProxy(server.endpoint, { puts: true, tagging404: false, internalErrorIn200: true });
+    try {
+      const result = await runMain(['tenants', 'backup', 'acme', '--to', 's3://backups/failed-in-200/acme.tar.zst', ...flags(proxy.endpoint)]);
+      expect(result).toMatchObject({ status: 1, stdout: '' });
+      expect(result.stderr).toBe('openclaw: the store failed the request for s3://backups/failed-in-200/acme.tar.zst (S3 InternalError: We encountered an internal error. Please try again.): try again\n');
     } finally {
       await proxy.stop();
     }
