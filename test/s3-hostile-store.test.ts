@@ -2,12 +2,13 @@
 // s3rver that answers a write as done and keeps nothing. A backup must never say "Backed up"
 // for an archive the store does not hold.
 
+import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { makeTenants } from './helpers/backups.js';
+import { backupAt, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
@@ -31,7 +32,7 @@ afterAll(async () => {
  * answers every PutObjectTagging 404 NoSuchKey itself (a store that answers an API it lacks so).
  * Everything else passes through.
  */
-async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean; readonly internalErrorIn200?: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://proxy');
     const tagging = url.searchParams.has('tagging');
@@ -41,6 +42,10 @@ async function startSwallowingProxy(target: string, swallow: { readonly puts: bo
         if (tagging) {
           response.writeHead(404, { 'content-type': 'application/xml' });
           response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+        } else if (swallow.internalErrorIn200 === true) {
+          // As S3 may answer a CompleteMultipartUpload or a CopyObject: 200 OK, and the failure in the body.
+          response.writeHead(200, { 'content-type': 'application/xml' });
+          response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
         } else {
           response.writeHead(200, { etag: '"d41d8cd98f00b204e9800998ecf8427e"', 'content-length': '0' }).end();
         }
@@ -79,6 +84,17 @@ describe('a store that answers an upload as done and keeps nothing', () => {
     }
   });
 
+  it('says a failure answered inside a 200 OK is the store\'s failure, not throttling', async () => {
+    const proxy = await startSwallowingProxy(server.endpoint, { puts: true, tagging404: false, internalErrorIn200: true });
+    try {
+      const result = await runMain(['tenants', 'backup', 'acme', '--to', 's3://backups/failed-in-200/acme.tar.zst', ...flags(proxy.endpoint)]);
+      expect(result).toMatchObject({ status: 1, stdout: '' });
+      expect(result.stderr).toBe('openclaw: the store failed the request for s3://backups/failed-in-200/acme.tar.zst (S3 InternalError: We encountered an internal error. Please try again.): try again\n');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('still backs up, with the note, at a store that answers the tagging API 404 but holds the object', async () => {
     const proxy = await startSwallowingProxy(server.endpoint, { puts: false, tagging404: true });
     try {
@@ -88,6 +104,84 @@ describe('a store that answers an upload as done and keeps nothing', () => {
       expect(result.stdout).toMatch(/its tags \(manifest digest, size stored\) could not be attached: no archive at s3:\/\/backups\/untaggable\/acme\.tar\.zst/);
     } finally {
       await proxy.stop();
+    }
+  });
+});
+
+/**
+ * A proxy in front of s3rver that serves the object at `servedKey` for every GET and HEAD of
+ * `askedKey` (a cache or a store that mixes up its objects: bytes and headers alike); with
+ * `tagging` it answers every GetObjectTagging with that status itself (a store without tagging,
+ * credentials without s3:GetObjectTagging). Everything else passes through.
+ */
+async function startMixingProxy(target: string, mix: { readonly askedKey?: string; readonly servedKey?: string; readonly tagging?: { readonly status: number; readonly code: string } }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const proxy = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    if (request.method === 'GET' && url.searchParams.has('tagging') && mix.tagging !== undefined) {
+      response.writeHead(mix.tagging.status, { 'content-type': 'application/xml' });
+      response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${mix.tagging.code}</Code><Message>no</Message></Error>`);
+      return;
+    }
+    const mixed = (request.method === 'GET' || request.method === 'HEAD') && !url.searchParams.has('tagging') && mix.askedKey !== undefined && url.pathname === mix.askedKey;
+    const forwarded = mixed ? `${mix.servedKey!}${url.search}` : (request.url ?? '/');
+    const upstream = httpRequest(`${target}${forwarded}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        proxy.closeAllConnections();
+      }),
+  };
+}
+
+describe('a store that serves another object\'s bytes for the one asked', () => {
+  const older = 's3://backups/mixed/acme-2026-01-01.tar.zst';
+  const newer = 's3://backups/mixed/acme-2026-01-03.tar.zst';
+  const mixUp = { askedKey: '/backups/mixed/acme-2026-01-03.tar.zst', servedKey: '/backups/mixed/acme-2026-01-01.tar.zst' };
+  beforeAll(async () => {
+    await backupAt(tenantsDir, 'acme', older, new Date('2026-01-01T03:00:00Z'), server);
+    await backupAt(tenantsDir, 'acme', newer, new Date('2026-01-03T03:00:00Z'), server);
+  });
+
+  it('refuses the restore (exit 3) before anything is moved in, and verify fails alike, when the object\'s manifest digest tag names another archive', async () => {
+    const proxy = await startMixingProxy(server.endpoint, mixUp);
+    try {
+      const restored = await runMain(['tenants', 'restore', '--from', newer, '--as', 'mixed', ...flags(proxy.endpoint)]);
+      expect(restored).toMatchObject({ status: 3, stdout: '' });
+      expect(restored.stderr).toMatch(
+        /^openclaw: s3:\/\/backups\/mixed\/acme-2026-01-03\.tar\.zst: the store served an archive whose manifest \(sha256 [0-9a-f]{12}…, tenant "acme", made 2026-01-01T03:00:00\.000Z\) is not the one the object's tag records \(sha256 [0-9a-f]{12}…\): another object's bytes\? \(a store or caching proxy that mixes up its objects\)\n$/,
+      );
+      expect(existsSync(path.join(tenantsDir, 'mixed'))).toBe(false);
+      const verified = await runMain(['tenants', 'verify', '--from', newer, ...flags(proxy.endpoint)]);
+      expect(verified).toMatchObject({ status: 3, stdout: '' });
+      expect(verified.stderr).toMatch(/^openclaw: s3:\/\/backups\/mixed\/acme-2026-01-03\.tar\.zst: the store served an archive whose manifest .* is not the one the object's tag records .*: another object's bytes\? .*\n$/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('restores and verifies as before where the tag agrees, or cannot be read (denied, no tagging API)', async () => {
+    for (const tagging of [undefined, { status: 403, code: 'AccessDenied' }, { status: 501, code: 'NotImplemented' }]) {
+      const proxy = await startMixingProxy(server.endpoint, { ...(tagging !== undefined && { tagging }) });
+      try {
+        const verified = await runMain(['tenants', 'verify', '--from', newer, '--no-record', ...flags(proxy.endpoint)]);
+        expect(verified.stderr).toBe('');
+        expect(verified.status).toBe(0);
+        const restored = await runMain(['tenants', 'restore', '--from', newer, '--as', 'unmixed', '--force', ...flags(proxy.endpoint)]);
+        expect(restored.stderr).toBe('');
+        expect(restored.status).toBe(0);
+        expect(restored.stdout).toMatch(/^Restored tenant "unmixed" \(archived as "acme"\) from s3:\/\/backups\/mixed\/acme-2026-01-03\.tar\.zst/);
+      } finally {
+        await proxy.stop();
+      }
     }
   });
 });

@@ -7,6 +7,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
@@ -488,5 +489,51 @@ describe('S3Location.read (mocked S3)', () => {
   it('reports a missing object as NOT_FOUND before any stream exists', async () => {
     s3.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
     await expect(location().read()).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'no archive at s3://my-bucket/acme/x.tar.zst' });
+  });
+});
+
+describe('S3Location.recordedDigest', () => {
+  const digest = (c: string) => c.repeat(64);
+  const tagged = (value: string) => ({ TagSet: [{ Key: 'openclaw-tenant', Value: 'acme' }, { Key: 'openclaw-manifest-sha256', Value: value }] });
+
+  it('is the manifest digest tag of the version read; without a version, a differing one counts only while the ETag is the one read', async () => {
+    s3.reset();
+    s3.on(GetObjectCommand).resolves(getAnswer(Buffer.from('x'), { VersionId: 'ver-1' }));
+    s3.on(GetObjectTaggingCommand).resolves(tagged(digest('b')));
+    const versioned = location();
+    (await versioned.read()).destroy();
+    expect(await versioned.recordedDigest({ expected: digest('a') })).toBe(digest('b'));
+    expect(s3.commandCalls(GetObjectTaggingCommand)[0]!.args[0].input).toEqual({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', VersionId: 'ver-1' });
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+
+    s3.reset();
+    s3.on(GetObjectCommand).resolves(getAnswer(Buffer.from('x')));
+    s3.on(GetObjectTaggingCommand).resolves(tagged(digest('b')));
+    s3.on(HeadObjectCommand).resolves({ ETag: '"v1"' });
+    const plain = location();
+    (await plain.read()).destroy();
+    expect(await plain.recordedDigest({ expected: digest('b') })).toBe(digest('b'));
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+    expect(await plain.recordedDigest({ expected: digest('a') })).toBe(digest('b'));
+    s3.on(HeadObjectCommand).resolves({ ETag: '"v2"' });
+    await expect(plain.recordedDigest({ expected: digest('a') })).rejects.toMatchObject({ code: 'CHANGED', message: 's3://my-bucket/acme/x.tar.zst was written again while it was read (its ETag is no longer the one read): read it again' });
+  });
+
+  it('is undefined, nothing to compare, where the tags cannot be read or hold no digest', async () => {
+    for (const answer of [s3Error('AccessDenied', 403), s3Error('NotImplemented', 501), s3Error('NoSuchKey', 404), s3Error('InternalError', 500)]) {
+      s3.reset();
+      s3.on(GetObjectCommand).resolves(getAnswer(Buffer.from('x')));
+      s3.on(GetObjectTaggingCommand).rejects(answer);
+      const at = location();
+      (await at.read()).destroy();
+      expect(await at.recordedDigest({ expected: digest('a') })).toBeUndefined();
+    }
+    s3.reset();
+    s3.on(GetObjectCommand).resolves(getAnswer(Buffer.from('x')));
+    s3.on(GetObjectTaggingCommand).resolves(tagged('not a digest'));
+    const at = location();
+    expect(await at.recordedDigest()).toBeUndefined();
+    (await at.read()).destroy();
+    expect(await at.recordedDigest({ expected: digest('a') })).toBeUndefined();
   });
 });

@@ -179,7 +179,32 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   });
   throwIfAborted(signal);
   assertEndsAgree(extracted, marker, footer);
+  await assertRecordedDigest(location, extracted, signal);
   return { extracted, marker, footer, archiveBytes, encrypted };
+}
+
+/**
+ * The manifest the bytes carry must be the one recorded beside the object (its S3 tag), where
+ * one can be read: a store or caching proxy that served another object's bytes for this one
+ * (the tenant's backup of another day, or another tenant's) had them restored, exit 0, under
+ * this archive's name. Refused before anything is moved in; verify fails alike.
+ */
+async function assertRecordedDigest(location: ArchiveLocation, extracted: ExtractResult, signal: AbortSignal | undefined): Promise<void> {
+  if (location.recordedDigest === undefined) return;
+  const carried = extracted.manifestSha256;
+  const recorded = await location.recordedDigest({ ...(signal !== undefined && { signal }), ...(carried !== undefined && { expected: carried }) });
+  throwIfAborted(signal);
+  if (recorded === undefined || recorded === carried) return;
+  const { manifest } = extracted;
+  const tagged = `sha256 ${recorded.slice(0, 12)}…`;
+  const served =
+    manifest === undefined || carried === undefined
+      ? `an archive without a manifest, where the object's tag records one (${tagged})`
+      : `an archive whose manifest (sha256 ${carried.slice(0, 12)}…, tenant ${quotedPath(manifest.tenant)}, made ${new Date(manifest.createdAt).toISOString()}) is not the one the object's tag records (${tagged})`;
+  throw new CorruptArchiveError(
+    `${location.display}: the store served ${served}: ` +
+      "another object's bytes? (a store or caching proxy that mixes up its objects)",
+  );
 }
 
 /** What the marker and footer say must be what the archive holds. */

@@ -121,6 +121,11 @@ class PipeLocation implements ArchiveLocation {
     return this.inner.markVerified(mark, options);
   }
 
+  /** The digest belongs to the manifest the command's output carries, which a backup through it recorded. */
+  recordedDigest(options?: ReadOptions & { readonly expected?: string }): Promise<string | undefined> {
+    return this.inner.recordedDigest?.(options) ?? Promise.resolve(undefined);
+  }
+
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
     const { signal } = options;
     try {

@@ -200,6 +200,13 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     const said = message === '' || message === name || /^(access ?denied\.?|forbidden|unknown ?error)$/i.test(message) ? '' : ` (S3: ${truncate(message, 200)})`;
     return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy${said}`, 'ACCESS_DENIED');
   }
+  // A failure S3 answers inside a 200 OK (a CompleteMultipartUpload, a CopyObject; a proxy's
+  // PutObject), or an empty 200 to a CompleteMultipartUpload: the SDK makes them a 503
+  // InternalError, which is the store failing the request, not throttling it.
+  if (name === 'InternalError' && status === 503) {
+    const detail = message && message !== name && message !== 'UnknownError' ? `: ${truncate(message, 200)}` : '';
+    return fail(`the store failed the request for ${where} (S3 InternalError${detail}): try again`, 'S3');
+  }
   if (name === 'SlowDown' || name === 'ServiceUnavailable' || status === 503) {
     return fail(`S3 is throttling requests for ${where}: try again later`, 'THROTTLED');
   }

@@ -1,6 +1,6 @@
 // The archives below an S3 prefix (archive-store.ts): ListObjectsV2 (paged; a store that says
 // a page is truncated without a continuation token goes on after its last key, one that gives no
-// way on, or goes round in a loop (a token again, pages of keys listed before), fails rather
+// way on, or goes round in a loop (a token again, pages of keys listed before, 1,000 pages of no key), fails rather
 // than stop at that page or list for ever; a key sent twice is listed once; keys a store URL-encodes, answering
 // EncodingType url, are decoded; one page of a listing, `listPage`, starts after the key the
 // page before ended on, StartAfter, and asks for no more keys than it takes, so that the pages
@@ -64,11 +64,18 @@ import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 /** The most keys a ListObjectsV2 answer holds (S3's MaxKeys default and maximum). */
 const S3_MAX_KEYS = 1000;
 /**
- * Truncated pages in a row that bring no key not listed before, after which a listing is taken
- * to go round in a loop (a store that ignores the continuation token and sends page one again
- * under a new one). S3 may answer a page with no keys now and then; not 20 in a row.
+ * Truncated pages that hold keys, none not listed before, after which a listing is taken to go
+ * round in a loop (a store that ignores the continuation token and sends page one again under
+ * a new one).
  */
 const MAX_PAGES_WITHOUT_NEW_KEYS = 20;
+/**
+ * Truncated pages that hold no key at all, each with a new continuation token, since the last
+ * new key, after which a listing is taken to go on for ever. S3 may answer pages with no keys
+ * (it skips delete markers, of which a versioned bucket may hold many): those are no loop, so
+ * they count only toward this much larger bound (a request each: minutes, not for ever).
+ */
+const MAX_EMPTY_PAGES = 1000;
 /** The longest key S3 stores, in bytes of UTF-8. */
 const MAX_KEY_BYTES = 1024;
 
@@ -182,6 +189,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const tokens = new Set<string>();
     const seen = new Set<string>();
     let pagesWithoutNewKeys = 0;
+    let emptyPages = 0;
     for (;;) {
       const maxKeys = Math.min(this.options.pageSize ?? S3_MAX_KEYS, Math.max(1, from.maxKeys?.() ?? S3_MAX_KEYS));
       const page = await this.call(async (abortSignal) => {
@@ -236,11 +244,18 @@ export class S3ArchiveStore implements ArchiveStore {
       if (next === undefined) {
         throw new StorageError(`${this.display}: the store says its listing goes on but gives no way past the page it sent (no new continuation token, no key to start after): cannot list it whole`, 'S3');
       }
-      pagesWithoutNewKeys = newKeys ? 0 : pagesWithoutNewKeys + 1;
-      if ((next.token !== undefined && tokens.has(next.token)) || pagesWithoutNewKeys >= MAX_PAGES_WITHOUT_NEW_KEYS) {
-        const why = next.token !== undefined && tokens.has(next.token) ? 'a continuation token it gave before' : `${MAX_PAGES_WITHOUT_NEW_KEYS} pages in a row without a key not listed before`;
-        throw new StorageError(`${this.display}: the store's listing goes round in a loop (${why}): cannot list it whole`, 'S3');
-      }
+      if (newKeys) [pagesWithoutNewKeys, emptyPages] = [0, 0];
+      else if (lastKey === undefined) emptyPages += 1;
+      else pagesWithoutNewKeys += 1;
+      const why =
+        next.token !== undefined && tokens.has(next.token)
+          ? 'a continuation token it gave before'
+          : pagesWithoutNewKeys >= MAX_PAGES_WITHOUT_NEW_KEYS
+            ? `${MAX_PAGES_WITHOUT_NEW_KEYS} pages without a key not listed before`
+            : emptyPages >= MAX_EMPTY_PAGES
+              ? `${MAX_EMPTY_PAGES} pages without a key`
+              : undefined;
+      if (why !== undefined) throw new StorageError(`${this.display}: the store's listing goes round in a loop (${why}): cannot list it whole`, 'S3');
       if (next.token !== undefined) tokens.add(next.token);
       ({ token, startAfter } = next);
     }

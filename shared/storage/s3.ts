@@ -411,6 +411,40 @@ export class S3Location implements ArchiveLocation {
     }
   }
 
+  /**
+   * The `manifest-sha256` tag of the object `read` opened (of its version, where the store
+   * named one). Anything that is no tag set holding a digest is undefined, nothing to compare:
+   * a store without tagging (R2), credentials without s3:GetObjectTagging (a restore function
+   * given another bucket to read from), a failed or unanswered call. Without a version, the
+   * key may have been written again since it was read (`--overwrite`): a digest that is not the
+   * one expected is taken only if a HEAD still finds the ETag read, else StorageError CHANGED.
+   */
+  async recordedDigest(options: ReadOptions & { readonly expected?: string } = {}): Promise<string | undefined> {
+    const { signal } = options;
+    if (this.opened === undefined) return undefined;
+    const { etag, versionId } = this.opened;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
+    const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
+    let digest: string | undefined;
+    try {
+      const tags = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal }));
+      digest = tags.TagSet?.find((tag) => tag.Key === `${METADATA_PREFIX}manifest-sha256`)?.Value;
+    } catch {
+      if (signal?.aborted) throw abortedError(signal);
+      return undefined;
+    }
+    if (digest === undefined || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
+    if (digest === options.expected || versionId !== undefined || etag === undefined) return digest;
+    const head = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal })).catch(() => {
+      if (signal?.aborted) throw abortedError(signal);
+      return undefined;
+    });
+    if (head !== undefined && head.ETag !== etag) {
+      throw new StorageError(`${this.display} was written again while it was read (its ETag is no longer the one read): read it again`, 'CHANGED');
+    }
+    return digest;
+  }
+
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
   private probe(sdk: S3Sdk, context: S3ErrorContext, signal?: AbortSignal): Promise<Probe> {
     return this.answered(context, signal, (abortSignal) => this.lookAtKey(sdk, context, abortSignal));

@@ -187,4 +187,16 @@ export interface ArchiveLocation {
    * whether that matters. A mark never changes the archive's bytes.
    */
   markVerified?(mark: VerifiedMark, options?: ReadOptions): Promise<void>;
+
+  /**
+   * The manifest digest recorded beside the archive `read` opened (the backup's S3 object
+   * tag), to be compared with the manifest its bytes carry: a store or caching proxy that
+   * serves another object's bytes for this one is found out before a restore moves them in.
+   * Undefined when nothing is recorded or it cannot be read (a store without tagging,
+   * credentials without s3:GetObjectTagging, a failed call): then there is nothing to compare.
+   * Optional (local files record none). `expected`: the digest the bytes carried (a digest
+   * that differs is checked against the object's current ETag). Rejects with StorageError
+   * CHANGED when the object was written again since it was read, AbortedError when aborted.
+   */
+  recordedDigest?(options?: ReadOptions & { readonly expected?: string }): Promise<string | undefined>;
 }
