@@ -184,6 +184,40 @@ describe('ending broken chains under a deadline', () => {
     expect(aborted).toHaveLength(1);
     expect(existsSync(file)).toBe(false);
   });
+  // Two backup invocations (another instance on another EFS client) look at the same stale
+  // state at once: the one that took the lock second found the state gone, "ended" the chain
+  // again and published a second failure event, saying its upload could not be aborted.
+  it('ends a chain once when another run ended it between the look and the lock', async () => {
+    const base = path.join(dir.path, 'ended-meanwhile');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    await saveContinuation(base, sample('acme'));
+    const file = continuationPathFor(base, 'acme');
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(file, dayAgo, dayAgo);
+    const aborted: UploadCheckpoint[] = [];
+    const open = async (location: string): Promise<ArchiveLocation> => ({ display: location, abandonPieces: async (at: UploadCheckpoint) => void aborted.push(at) }) as unknown as ArchiveLocation;
+    const realStat = fsPromises.stat.bind(fsPromises);
+    const heard: string[] = [];
+    let other: Awaited<ReturnType<typeof abandonStaleBackups>> | undefined;
+    const stat = vi.spyOn(fsPromises, 'stat').mockImplementation((async (target: string, options?: object) => {
+      const found = await realStat(target, options);
+      if (other === undefined && String(target) === file) {
+        other = [];
+        // The other instance ends it, event and all, right after this one looked.
+        other = await abandonStaleBackups(base, 60 * 60 * 1000, open, undefined, { onAbandoned: async (chain) => void heard.push(`other ${chain.tenant}`) });
+      }
+      return found;
+    }) as typeof fsPromises.stat);
+    try {
+      expect(await abandonStaleBackups(base, 60 * 60 * 1000, open, undefined, { onAbandoned: async (chain) => void heard.push(`this ${chain.tenant}`) })).toEqual([]);
+    } finally {
+      stat.mockRestore();
+    }
+    expect(other).toMatchObject([{ tenant: 'acme', pieces: 1 }]);
+    expect(heard).toEqual(['other acme']);
+    expect(aborted).toHaveLength(1);
+    expect(existsSync(file)).toBe(false);
+  });
 });
 
 describe('tenants recover and a backup in pieces', () => {
