@@ -140,12 +140,83 @@ describe('ending broken chains under a deadline', () => {
     try {
       const ended = await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')), undefined, { signal: stop.signal, onAbandoned: async () => stop.abort() });
       expect(ended).toHaveLength(1);
-      // The state of the chain it ended, and of the one it found next and left: not the other three.
-      expect(stat.mock.calls.filter(([file]) => String(file).includes('.openclaw-continuation-'))).toHaveLength(2);
+      // The state of the chain it ended (again under its lock), and of the one it found next and left: not the other three.
+      expect(new Set(stat.mock.calls.map(([file]) => String(file)).filter((file) => file.includes('.openclaw-continuation-'))).size).toBe(2);
     } finally {
       stat.mockRestore();
     }
     expect(tenants.filter((tenant) => existsSync(continuationPathFor(base, tenant)))).toHaveLength(4);
+  });
+  // A state judged stale before its lock was taken may be saved by a live piece (one that
+  // held the lock then: its message came late) before the lock is had: that chain goes on,
+  // and ending it aborted the upload its next piece would finish (its backup lost).
+  it('looks at the state again under the lock: a chain saved meanwhile is left alone', async () => {
+    const base = path.join(dir.path, 'saved-meanwhile');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    await saveContinuation(base, sample('acme'));
+    const file = continuationPathFor(base, 'acme');
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(file, dayAgo, dayAgo);
+    const aborted: UploadCheckpoint[] = [];
+    const open = async (location: string): Promise<ArchiveLocation> => ({ display: location, abandonPieces: async (at: UploadCheckpoint) => void aborted.push(at) }) as unknown as ArchiveLocation;
+    const realStat = fsPromises.stat.bind(fsPromises);
+    let pieceSaved = false;
+    const stat = vi.spyOn(fsPromises, 'stat').mockImplementation((async (target: string, options?: object) => {
+      const found = await realStat(target, options);
+      if (!pieceSaved && String(target) === file) {
+        // The next piece saves the chain right after the state was looked at.
+        pieceSaved = true;
+        await saveContinuation(base, { ...sample('acme'), state: { ...sample('acme').state, pieces: 2, savedAt: new Date().toISOString() } });
+      }
+      return found;
+    }) as typeof fsPromises.stat);
+    try {
+      expect(await abandonStaleBackups(base, 60 * 60 * 1000, open)).toEqual([]);
+    } finally {
+      stat.mockRestore();
+    }
+    expect(pieceSaved).toBe(true);
+    expect(aborted).toEqual([]);
+    expect((await loadContinuation(base, 'acme'))?.state.pieces).toBe(2);
+    // Once it stops being saved, it is ended as ever.
+    utimesSync(file, dayAgo, dayAgo);
+    expect(await abandonStaleBackups(base, 60 * 60 * 1000, open)).toMatchObject([{ tenant: 'acme', pieces: 2 }]);
+    expect(aborted).toHaveLength(1);
+    expect(existsSync(file)).toBe(false);
+  });
+  // Two backup invocations (another instance on another EFS client) look at the same stale
+  // state at once: the one that took the lock second found the state gone, "ended" the chain
+  // again and published a second failure event, saying its upload could not be aborted.
+  it('ends a chain once when another run ended it between the look and the lock', async () => {
+    const base = path.join(dir.path, 'ended-meanwhile');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    await saveContinuation(base, sample('acme'));
+    const file = continuationPathFor(base, 'acme');
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(file, dayAgo, dayAgo);
+    const aborted: UploadCheckpoint[] = [];
+    const open = async (location: string): Promise<ArchiveLocation> => ({ display: location, abandonPieces: async (at: UploadCheckpoint) => void aborted.push(at) }) as unknown as ArchiveLocation;
+    const realStat = fsPromises.stat.bind(fsPromises);
+    const heard: string[] = [];
+    let other: Awaited<ReturnType<typeof abandonStaleBackups>> | undefined;
+    const stat = vi.spyOn(fsPromises, 'stat').mockImplementation((async (target: string, options?: object) => {
+      const found = await realStat(target, options);
+      if (other === undefined && String(target) === file) {
+        other = [];
+        // The other instance ends it, event and all, right after this one looked.
+        other = await abandonStaleBackups(base, 60 * 60 * 1000, open, undefined, { onAbandoned: async (chain) => void heard.push(`other ${chain.tenant}`) });
+      }
+      return found;
+    }) as typeof fsPromises.stat);
+    try {
+      expect(await abandonStaleBackups(base, 60 * 60 * 1000, open, undefined, { onAbandoned: async (chain) => void heard.push(`this ${chain.tenant}`) })).toEqual([]);
+    } finally {
+      stat.mockRestore();
+    }
+    expect(other).toMatchObject([{ tenant: 'acme', pieces: 1 }]);
+    expect(heard).toEqual(['other acme']);
+    expect(aborted).toHaveLength(1);
+    expect(existsSync(file)).toBe(false);
   });
 });
 

@@ -501,6 +501,11 @@ export async function abandonStaleBackups(
     }
     let ended: AbandonedBackup;
     try {
+      // Judged stale before its lock was taken: a piece that held the lock then (a message
+      // come late) may have saved the chain since and let go, and a live chain must not be
+      // ended. Looked at again under the lock, as `tenants recover` does (endBrokenChain).
+      const stat = await fs.stat(continuationPathFor(tenantsDir, tenant)).catch(() => undefined);
+      if (stat === undefined || Date.now() - stat.mtimeMs <= olderThanMs) continue;
       const from = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
       const { abortError, completed } = await endChain(tenantsDir, tenant, from, open);
       const state = from?.state;
