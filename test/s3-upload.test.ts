@@ -6,7 +6,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { StorageError } from '../shared/errors.js';
-import { MAX_PART_SIZE, MAX_PARTS, partSizeAt, uploadCapacity, uploadStream, UploadFailure } from '../shared/storage/s3-upload.js';
+import { largestGrownPart, MAX_PART_SIZE, MAX_PARTS, partSizeAt, uploadCapacity, uploadStream, UploadFailure } from '../shared/storage/s3-upload.js';
+import { constants as bufferConstants } from 'node:buffer';
 import { bodyOf } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
@@ -94,6 +95,40 @@ describe('an archive larger than its plan', () => {
     expect(Buffer.concat([...sent.keys()].sort((a, b) => a - b).map((number) => sent.get(number)!)).equals(data)).toBe(true);
     const completed = s3.commandCalls(sdk.CompleteMultipartUploadCommand)[0]!.args[0].input as sdk.CompleteMultipartUploadCommandInput;
     expect(completed.MultipartUpload!.Parts!.map((part) => part.PartNumber)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('grows the parts no larger than a quarter of the memory, two being held at once: a Lambda of 2 GiB keeps to 512 MiB parts', () => {
+    const GiB = 1024 * MiB;
+    expect(largestGrownPart(2 * GiB)).toBe(512 * MiB);
+    expect(largestGrownPart(10 * GiB)).toBe(2560 * MiB);
+    // Never past S3's largest part, nor Node's largest buffer (4 GiB on Node 20, where a 5 GiB part threw a RangeError).
+    expect(largestGrownPart(64 * GiB)).toBe(Math.min(MAX_PART_SIZE, bufferConstants.MAX_LENGTH));
+    expect(largestGrownPart(8 * MiB)).toBe(5 * MiB);
+    expect(partSizeAt(MAX_PARTS, 8 * MiB, MAX_PARTS, 512 * MiB)).toBe(512 * MiB);
+    expect(partSizeAt(9_001, 8 * MiB, MAX_PARTS, 5 * MiB)).toBe(8 * MiB);
+    expect(uploadCapacity(8 * MiB, MAX_PARTS, 512 * MiB)).toBeGreaterThan(368 * GiB);
+  });
+
+  it('keeps to the largest part memory allows, and past the parts limit says that more memory lets the parts grow', async () => {
+    // Memory for parts of 5 MiB at most: no part grows, where part 10 was 10 MiB.
+    const limited = { sdk, client, target, partSize: 5 * MiB, queueSize: 2, maxParts: 10, largestPart: 5 * MiB };
+    const data = randomBytes(50 * MiB);
+    const sent = new Map<number, Buffer>();
+    s3.on(sdk.UploadPartCommand).callsFake((input: { PartNumber: number; Body: Buffer }) => {
+      sent.set(input.PartNumber, Buffer.from(input.Body));
+      return { ETag: `"part-${input.PartNumber}"` };
+    });
+    expect(await uploadStream(bodyOf(data), limited)).toEqual({ bytes: 50 * MiB });
+    expect(partLengths()).toEqual([5, 5, 5, 5, 5, 5, 5, 5, 5, 5]);
+    expect(Buffer.concat([...sent.keys()].sort((a, b) => a - b).map((number) => sent.get(number)!)).equals(data)).toBe(true);
+
+    s3.resetHistory();
+    const error = await uploadStream(bodyOf(randomBytes(50 * MiB + 1)), limited).catch((e: unknown) => e);
+    expect((error as UploadFailure).error).toMatchObject({
+      code: 'TOO_LARGE',
+      message: expect.stringMatching(/limit of 10 parts \(50\.0 MiB from parts of 5\.0 MiB, grown to no more than 5\.0 MiB, a quarter of the memory: more memory \(the functions' memorySizeMiB\) lets them grow further\)/),
+    });
+    expect(partLengths()).toEqual([5, 5, 5, 5, 5, 5, 5, 5, 5, 5]);
   });
 
   it('grows the parts of a resumed upload by their number, as one upload would', async () => {

@@ -4,6 +4,11 @@
 // larger than its plan (a tenant that grew while it was read, a `--pipe` that expands, a
 // size that could not be measured) goes on with parts that double every 100 parts, up to
 // S3's largest part (partSizeAt): 10,000 parts of an 8 MiB plan hold 1.3 TiB, not 78 GiB.
+// They grow no larger than a quarter of the memory (largestGrownPart), so that the two of
+// them held at once (one in flight, one filling) never take the process past its memory:
+// a Lambda of 2 GiB keeps to 512 MiB parts (369 GiB in all on an 8 MiB plan) and fails at
+// the parts limit in one line, rather than being killed for its memory at 1 GiB parts (and
+// Node 20, whose buffers end at 4 GiB, keeps to 4 GiB parts).
 //
 // Parts are filled by copying the stream's chunks into `queueSize + 1` part buffers that
 // are reused for the whole upload, so memory is fixed at (queueSize + 1) × partSize (past
@@ -38,6 +43,8 @@
 // time, to the millisecond), that object is this upload and the write succeeded. An upload
 // without metadata cannot be recognised and keeps the error.
 
+import { constants as bufferConstants } from 'node:buffer';
+import { totalmem } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, UploadPartCommandOutput } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
@@ -79,21 +86,39 @@ export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 
 /**
- * The size of part `partNumber` (from 1) of an upload planned at `partSize`: `partSize` up to
- * nine tenths of `maxParts`, then doubled every hundredth of `maxParts`, at most MAX_PART_SIZE.
- * Only an archive larger than its plan gets there; a resumed upload computes the same sizes.
+ * The largest a part grown past the plan may be (partSizeAt) in a process of `memory` bytes: a
+ * quarter of it (two parts are held at once), in whole MiB, at most S3's largest part and
+ * Node's largest buffer (4 GiB on Node 20).
  */
-export function partSizeAt(partNumber: number, partSize: number, maxParts = MAX_PARTS): number {
+export function largestGrownPart(memory = memoryBytes()): number {
+  const MiB = 1024 * 1024;
+  return Math.max(MIN_PART_SIZE, Math.min(Math.floor(memory / 4 / MiB) * MiB, MAX_PART_SIZE, bufferConstants.MAX_LENGTH));
+}
+
+/** The machine's memory, or less: its cgroup's limit, a Lambda's memory size (which its runtime sets in the environment). */
+function memoryBytes(): number {
+  const lambdaMiB = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  const limits = [totalmem(), process.constrainedMemory?.() ?? 0, Number.isSafeInteger(lambdaMiB) ? lambdaMiB * 1024 * 1024 : 0];
+  return Math.min(...limits.filter((bytes) => bytes > 0));
+}
+
+/**
+ * The size of part `partNumber` (from 1) of an upload planned at `partSize`: `partSize` up to
+ * nine tenths of `maxParts`, then doubled every hundredth of `maxParts`, at most `largest`
+ * (never less than the plan). Only an archive larger than its plan gets there; a resumed
+ * upload computes the same sizes (given the same memory: S3 takes parts of any size).
+ */
+export function partSizeAt(partNumber: number, partSize: number, maxParts = MAX_PARTS, largest = MAX_PART_SIZE): number {
   const planned = Math.floor(maxParts * 0.9);
   if (partNumber <= planned) return partSize;
   const doublings = Math.ceil((partNumber - planned) / Math.max(1, Math.floor(maxParts / 100)));
-  return Math.min(partSize * 2 ** Math.min(doublings, 30), Math.max(partSize, MAX_PART_SIZE));
+  return Math.max(partSize, Math.min(partSize * 2 ** Math.min(doublings, 30), largest));
 }
 
 /** The bytes `maxParts` parts of an upload planned at `partSize` hold (partSizeAt). */
-export function uploadCapacity(partSize: number, maxParts = MAX_PARTS): number {
+export function uploadCapacity(partSize: number, maxParts = MAX_PARTS, largest = MAX_PART_SIZE): number {
   let bytes = 0;
-  for (let part = 1; part <= maxParts; part++) bytes += partSizeAt(part, partSize, maxParts);
+  for (let part = 1; part <= maxParts; part++) bytes += partSizeAt(part, partSize, maxParts, largest);
   return bytes;
 }
 
@@ -118,6 +143,8 @@ export interface StreamUpload {
   readonly queueSize: number;
   /** @default MAX_PARTS */
   readonly maxParts?: number;
+  /** The largest a part grown past the plan may be (partSizeAt). @default largestGrownPart() */
+  readonly largestPart?: number;
   /** Called once the body has ended, before the object is committed, with the object's size (every piece's bytes); throwing cancels the upload. */
   readonly beforeCommit?: (bytes: number) => void;
   readonly signal?: AbortSignal;
@@ -185,6 +212,7 @@ class Uploader {
   private uploadId: string | undefined;
   private partsStarted = 0;
   private bytes = 0;
+  private readonly largestPart: number;
   /** The object is stored: whatever failed or aborted meanwhile, the upload succeeded. */
   private committed = false;
 
@@ -193,6 +221,7 @@ class Uploader {
     private readonly upload: StreamUpload,
   ) {
     const { resume } = upload;
+    this.largestPart = Math.min(upload.largestPart ?? largestGrownPart(), MAX_PART_SIZE);
     if (resume !== undefined) {
       if (resume.partSize !== upload.partSize || resume.tail.length >= upload.partSize) throw new RangeError('a resumed upload keeps its part size');
       this.uploadId = resume.uploadId;
@@ -270,7 +299,7 @@ class Uploader {
 
   /** The size of the part filled next: parts are sent in order, one filled at a time. */
   private nextPartSize(): number {
-    return partSizeAt(this.partsStarted + 1, this.upload.partSize, this.upload.maxParts);
+    return partSizeAt(this.partsStarted + 1, this.upload.partSize, this.upload.maxParts, this.largestPart);
   }
 
   /** A buffer for the next part: a free one of its size, or a new one (the smaller free ones are let go once parts grow). */
@@ -351,10 +380,16 @@ class Uploader {
     if (this.failure !== undefined) return;
     const maxParts = this.upload.maxParts ?? MAX_PARTS;
     if (this.partsStarted >= maxParts) {
-      const held = formatBytes(uploadCapacity(this.upload.partSize, maxParts));
+      const { partSize } = this.upload;
+      const held = formatBytes(uploadCapacity(partSize, maxParts, this.largestPart));
+      // Held back by memory: say so, and what lets the parts grow further.
+      const memory =
+        this.largestPart < MAX_PART_SIZE && partSizeAt(maxParts, partSize, maxParts) > this.largestPart
+          ? `, grown to no more than ${formatBytes(this.largestPart)}, a quarter of the memory: more memory (the functions' memorySizeMiB) lets them grow further`
+          : '';
       this.fail(
         new StorageError(
-          `the archive outgrew S3's limit of ${maxParts.toLocaleString('en-US')} parts (${held} from parts of ${formatBytes(this.upload.partSize)}); it was larger than the tenant's size suggested`,
+          `the archive outgrew S3's limit of ${maxParts.toLocaleString('en-US')} parts (${held} from parts of ${formatBytes(partSize)}${memory}); it was larger than the tenant's size suggested`,
           'TOO_LARGE',
         ),
         's3',
