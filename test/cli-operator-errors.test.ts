@@ -455,6 +455,21 @@ describe('a missing tenant base dir', () => {
   });
 });
 
+describe('a --pipe command that exits 0 without reading the whole archive', () => {
+  // The archive fits whole in the buffer the command reads it from, so every write succeeded:
+  // "Backed up … 100 B stored", exit 0.
+  it('fails the backup in one line and stores nothing; fails a restore through one the same way', () => {
+    const partial = path.join(dir.path, 'partial.tar.zst');
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', partial, '--pipe', 'trap "" TERM; head -c 100; sleep 0.5']);
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: pipe command exited before reading all of its input\n' });
+    expect(existsSync(partial)).toBe(false);
+    expect(readdirSync(dir.path).filter((name) => name.includes('partial'))).toEqual([]);
+    const restore = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--as', 'partial', '--pipe', 'head -c 100; sleep 0.5']);
+    expect(restore).toMatchObject({ status: 1, stderr: 'openclaw: pipe command exited before reading all of its input\n' });
+    expect(readdirSync(base)).not.toContain('partial');
+  });
+});
+
 describe('hints', () => {
   it.runIf(hasAge)('says an age-encrypted archive needs an identity (or --pipe) to decrypt it', () => {
     const key = path.join(dir.path, 'key.txt');

@@ -185,6 +185,46 @@ describe('--pipe failures', () => {
     await expectEmptyDirectory(inner);
   });
 
+  // A small archive fits whole in the buffer between us and the command, so every write
+  // succeeds whether it reads it or not: `head -c 100` exiting 0 was a backup of 100 bytes.
+  it.each([
+    ['head -c 100; sleep 0.5', 1000],
+    ['head -c 999; sleep 0.5', 1000],
+    ['trap "" TERM; head -c 100; sleep 0.5', 150_000],
+    ['sleep 0.5', 1000],
+  ])('%s (a %i-byte archive, left partly unread) → PipeCommandError, nothing stored, locally and in S3', async (command, size) => {
+    const local = localFile();
+    const error = await pipeError(withPipeCommand(local, command).write(bodyOf(randomBytes(size)), writeOptions()));
+    expect(error.message).toBe('pipe command exited before reading all of its input');
+    await expectEmptyDirectory(local);
+    const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/unread-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
+    await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(size)), writeOptions()));
+    await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('reads back nothing through a command that leaves the stored bytes partly unread', async () => {
+    const stored = localFile();
+    await stored.write(bodyOf(randomBytes(1000)), writeOptions());
+    const error = await pipeError(readAll(await withPipeCommand(stored, 'head -c 100; sleep 0.5').read()));
+    expect(error.message).toBe('pipe command exited before reading all of its input');
+  });
+
+  it('does not wait for a process the command left running holding its input (but not its output)', async () => {
+    const inner = localFile();
+    const pidFile = join(dir, `pid-${counter++}`);
+    const body = randomBytes(1000);
+    // The shell's `&` gives a background job /dev/null for input: fd 4 carries it past that.
+    const command = `exec 4<&0; sleep 60 <&4 >/dev/null 2>&1 4<&- & echo $! >'${pidFile}'; exec 4<&-; cat`;
+    await withPipeCommand(inner, command).write(bodyOf(body), writeOptions());
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    try {
+      expect(isRunning(pid)).toBe(true);
+      expect(sha256(await readFile(inner.path))).toBe(sha256(body));
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('stores no object in S3 when the command writes nothing, and reads no archive through one', async () => {
     const inner = new S3Location({ client, bucket: server.bucket, key: 'pipe/nothing.tar.zst', endpoint: server.endpoint, partSize: 5 * MiB });
     await pipeError(withPipeCommand(inner, 'cat >/dev/null').write(bodyOf(randomBytes(1000)), writeOptions()));

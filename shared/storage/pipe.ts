@@ -7,7 +7,12 @@
 // reading all of its input: its stdout reaches the inner location through a gate that is
 // ended only then, and is destroyed with PipeCommandError otherwise, so a failing command
 // (or one that exits early, or dies mid-stream) makes the inner write fail and leave
-// nothing behind instead of storing a truncated archive. A command that read bytes and wrote
+// nothing behind instead of storing a truncated archive. "All of its input" is the kernel's
+// word, not a write's: a small archive fits whole in the socket the command reads from, so
+// every write succeeded for `head -c 100` exiting 0 ("Backed up … 100 B stored"); the socket
+// is read on our side too, and a command whose processes closed it with bytes unread makes it
+// fail (ECONNRESET). A process the command leaves running that still holds its input is not
+// judged (nor waited for, as before). A command that read bytes and wrote
 // none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
 // empty, and storing nothing would pass for a backup. Nor does one, writing to a name ending in
 // `.age`, whose output does not start as an age file does (a whole, well-formed age v1 header
@@ -36,7 +41,8 @@
 // own is given them under another name in its text (`AWS_SECRET_ACCESS_KEY=$KMS_SECRET cmd`)
 // or takes a profile (`AWS_PROFILE=kms cmd`), which is kept.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { AgeHeaderLimitError, NO_MORE_PROCESSES, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { AgeHeaderReader } from '../age/header.js';
@@ -181,7 +187,14 @@ class Filter {
   readonly closed: Promise<void>;
   failure: Error | undefined;
 
-  private readonly child: ChildProcessWithoutNullStreams | undefined;
+  private readonly child: ChildProcess | undefined;
+  /**
+   * The command's standard input: our end of the socket pair, which we write and also read.
+   * Once every process holding the other end has closed it, the read ends ('end') if they
+   * read everything written, or fails with ECONNRESET if bytes were left unread (the kernel's
+   * word for a Unix socket closed with data in its receive queue).
+   */
+  private feed: Socket | undefined;
   private stderrTail = Buffer.alloc(0);
   private inputEnded = false;
   private inputBytes = 0;
@@ -220,13 +233,15 @@ class Filter {
     input.once('end', () => (this.inputEnded = true));
     input.on('data', (chunk: Buffer) => (this.inputBytes += chunk.length));
 
-    let child: ChildProcessWithoutNullStreams;
+    let child: ChildProcess;
     try {
       // Under nohup the command ignores hang-ups too, as it would had a shell started it. On
       // the command's own first line, so that the shell's errors name the lines it wrote
       // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
-      const script = hangUpIgnored() ? `trap '' HUP; ${command}` : command;
-      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
+      // Its input comes on fd 3, made its standard input before it runs: Node's socket for a
+      // child's stdin is write-only on our side, one for fd 3 reads too (`feed`).
+      const script = `exec <&3 3<&-; ${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
+      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(couldNotStart(error), { cause: error }));
@@ -234,6 +249,10 @@ class Filter {
       return;
     }
     this.child = child;
+    const feed = child.stdio[3] as Socket;
+    const stdout = child.stdout!;
+    const stderr = child.stderr!;
+    this.feed = feed;
 
     track(this);
     const settle = () => {
@@ -254,18 +273,32 @@ class Filter {
       this.finish(code, killedBy);
       void this.reaped().then(settle);
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    stderr.on('data', (chunk: Buffer) => {
       const joined = Buffer.concat([this.stderrTail, chunk]);
       this.stderrTail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
     });
-    // EPIPE / ERR_STREAM_DESTROYED when the command stops reading: judged at exit.
-    child.stdin.on('error', (error: NodeJS.ErrnoException) => (this.stdinError ??= error));
-    input.pipe(child.stdin);
-    child.stdout.on('data', (chunk: Buffer) => {
+    // EPIPE / ERR_STREAM_DESTROYED when the command stops reading, ECONNRESET when it exits
+    // leaving bytes unread in the socket's buffer (a small archive fits there whole, so every
+    // write succeeds: `head -c 100` exiting 0 passed for a backup): judged at exit.
+    feed.on('error', (error: NodeJS.ErrnoException) => (this.stdinError ??= error));
+    // What the command writes to its standard input, if anything, is dropped.
+    feed.on('data', () => {});
+    input.pipe(feed);
+    // A process the command left running may still hold its input (and may yet read it):
+    // `close` would wait for `feed` to close, so once the shell has exited and its output has
+    // closed (what was waited for before), the input's verdict is waited for no longer.
+    let open = 3;
+    const closedOne = () => {
+      if (--open === 0) this.stopWaitingForInput();
+    };
+    child.once('exit', closedOne);
+    stdout.once('close', closedOne);
+    stderr.once('close', closedOne);
+    stdout.on('data', (chunk: Buffer) => {
       this.outputBytes += chunk.length;
       if (writesAge) this.readAgeOutput(chunk);
     });
-    child.stdout.pipe(this.output, { end: false });
+    stdout.pipe(this.output, { end: false });
 
     // The reader of `output` went away (or it was destroyed by fail): stop everything.
     this.output.once('close', () => {
@@ -273,6 +306,22 @@ class Filter {
     });
     const stopListening = onAbort(signal, () => this.fail(abortedError(signal)));
     void this.closed.then(stopListening);
+  }
+
+  /**
+   * The shell has exited and its output is closed. When its processes alone held its input,
+   * the kernel said so (EOF or ECONNRESET on `feed`) before the exit was reported, and a turn of
+   * the event loop that polls (two checks: one after a poll begun since) delivers it; if it has
+   * not come by then, something the command left running holds the input: it is let go (its
+   * unread bytes are not judged, as before).
+   */
+  private stopWaitingForInput(): void {
+    setImmediate(() =>
+      setImmediate(() => {
+        const feed = this.feed;
+        if (feed !== undefined && !feed.readableEnded && !feed.destroyed) feed.destroy();
+      }),
+    );
   }
 
   /** Follows the start of the output, which must be an age file (`writesAge`). */
@@ -333,9 +382,9 @@ class Filter {
     const stopping = child?.pid !== undefined && !this.exited && child.exitCode === null && child.signalCode === null && this.stopping === undefined ? freezeTree([child.pid]) : undefined;
     destroyQuietly(this.input);
     if (child === undefined || this.exited) return;
-    child.stdin.destroy();
-    child.stdout.destroy();
-    child.stderr.destroy();
+    this.feed?.destroy();
+    child.stdout?.destroy();
+    child.stderr?.destroy();
     if (stopping !== undefined) {
       this.stopping = stopping;
       signalTree(stopping, 'SIGTERM');
