@@ -229,7 +229,9 @@ describe('configuration', () => {
     expect(() => readFunctionConfig({ OPENCLAW_ALLOW_OVERWRITE: 'yes' })).toThrow(/OPENCLAW_ALLOW_OVERWRITE must be true or false/);
     expect(() => readFunctionConfig({ OPENCLAW_CONNECT_TIMEOUT_MS: '0' })).toThrow(/OPENCLAW_CONNECT_TIMEOUT_MS must be a whole number of milliseconds \(at least 1\)/);
     expect(() => readFunctionConfig({ OPENCLAW_REQUEST_TIMEOUT_MS: 'never' })).toThrow(/OPENCLAW_REQUEST_TIMEOUT_MS/);
-    expect(() => readFunctionConfig({ OPENCLAW_ABANDON_AFTER_MS: '1000' })).toThrow(/OPENCLAW_ABANDON_AFTER_MS must be a whole number of milliseconds \(at least 60000\)/);
+    for (const early of ['1000', '600000', '3599999']) {
+      expect(() => readFunctionConfig({ OPENCLAW_ABANDON_AFTER_MS: early })).toThrow(/OPENCLAW_ABANDON_AFTER_MS must be a whole number of milliseconds \(at least 3600000\)/);
+    }
     expect(() => readFunctionConfig({ OPENCLAW_RESTORE_MBPS: '0' })).toThrow(/OPENCLAW_RESTORE_MBPS must be a positive number of MB\/s/);
     for (const cpus of ['0', '1.5', 'two']) {
       expect(() => readFunctionConfig({ OPENCLAW_CPUS: cpus })).toThrow(/OPENCLAW_CPUS must be a whole number of CPUs \(at least 1\)/);

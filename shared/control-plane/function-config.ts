@@ -26,6 +26,7 @@
 //   OPENCLAW_ABANDON_AFTER_MS         optional: a continuing backup whose next piece has not
 //                                     come for this long is abandoned: upload aborted, state
 //                                     removed, failure event (86400000, a day)
+//                                     at least an hour (MIN_ABANDON_AFTER_MS)
 //   OPENCLAW_CONNECT_TIMEOUT_MS       optional: connect timeout of the AWS clients the functions
 //                                     create themselves (EventBridge) (3000)
 //   OPENCLAW_REQUEST_TIMEOUT_MS       optional: their per-request timeout, and the most a
@@ -72,6 +73,12 @@ export interface FunctionConfig {
 
 export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
+/**
+ * The least OPENCLAW_ABANDON_AFTER_MS: a chain's next piece may wait for the work queue's
+ * visibility timeout (the function's timeout, at most 15 min, plus a minute) and a backlog, and
+ * a chain ended between two live pieces loses its backup.
+ */
+export const MIN_ABANDON_AFTER_MS = 3_600_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONTINUE_MARGIN_MS = 120_000;
 export const DEFAULT_RESTORE_MBPS = 40;
@@ -121,7 +128,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   };
   const abortMarginMs = milliseconds(ENV.abortMargin, DEFAULT_ABORT_MARGIN_MS, 0);
   const continueMarginMs = milliseconds(ENV.continueMargin, DEFAULT_CONTINUE_MARGIN_MS, 0);
-  const abandonAfterMs = milliseconds(ENV.abandonAfter, DEFAULT_ABANDON_AFTER_MS, 60_000);
+  const abandonAfterMs = milliseconds(ENV.abandonAfter, DEFAULT_ABANDON_AFTER_MS, MIN_ABANDON_AFTER_MS);
   const connectTimeoutMs = milliseconds(ENV.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1);
   const requestTimeoutMs = milliseconds(ENV.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, 1);
 
