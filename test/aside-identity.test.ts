@@ -7,7 +7,7 @@
 // is left, renamed `….not-removed`. Root only (chown); the renames stand for what that user can do.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -161,6 +161,26 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
     expect(left).toEqual([expect.stringMatching(/^openclaw-slot-acme-[0-9a-f]{12}\.not-removed$/)]);
     expect(betaAt(left[0]!)).toBe('root-only beta');
     expect(readFileSync(path.join(base, 'acme', 'config.json'), 'utf8')).toBe('{"tenant":"acme"}');
+  });
+
+  it("recover --keep old: a symlink swapped in under the kept aside's name does not have root unlink the trash marker where it leads", async () => {
+    const archive = backupAcme();
+    const killed = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'commit:old-moved-aside' } });
+    expect(killed.status).not.toBe(0);
+    mkdirSync(path.join(base, 'acme'));
+    writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written since\n');
+    expect(cli(['tenants', 'recover', 'acme']).status).toBe(3);
+    // Root's directory outside the base dir, whose marker the base dir's owner would have root unlink.
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(outside, { mode: 0o700 });
+    writeFileSync(path.join(outside, '.openclaw-trash'), "root's, outside the base dir");
+    const recover = await pausedCli(['tenants', 'recover', 'acme', '--keep', 'old'], 'keep:slot-moved-to-trash');
+    const aside = readdirSync(base).find((name) => name.startsWith('.openclaw-aside-acme-'))!;
+    renameSync(path.join(base, aside), path.join(dir.path, 'kept'));
+    symlinkSync(outside, path.join(base, aside));
+    const { status, stderr } = await recover.go();
+    expect(status, stderr).toBe(0);
+    expect(readFileSync(path.join(outside, '.openclaw-trash'), 'utf8')).toBe("root's, outside the base dir");
   });
 
   it("an encrypted backup killed in a base dir its owner owns leaves a marked scratch area, which root's next command removes", () => {

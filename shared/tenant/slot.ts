@@ -476,7 +476,7 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
     await toTrash(tenant, 'slot', SLOT_SWAPPED);
     crashPoint('keep:slot-moved-to-trash');
     // A tree kept back from trash (the commit was killed between marking the old tenant and moving it) loses the mark.
-    await fs.rm(path.join(kept, TRASH_MARKER), { force: true });
+    await unmark(kept);
     await fs.rename(kept, slot);
     crashPoint('keep:moved-in');
   }
@@ -888,6 +888,28 @@ async function readNames(dir: string): Promise<string[]> {
 }
 
 /** Renames unless `from` is gone; returns whether it moved. */
+/**
+ * Removes the trash marker of the directory at `dir`, through the directory opened no-follow:
+ * by its name, the base dir's owner could swap a symlink in meanwhile and root would unlink
+ * the `.openclaw-trash` of whatever directory it leads to, outside the base dir too (another
+ * base dir's trash, which then is no longer removed). Anything but a directory there has none.
+ */
+async function unmark(dir: string): Promise<void> {
+  let directory: fs.FileHandle;
+  try {
+    directory = await fs.open(dir, DIRECTORY_FLAGS);
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes((error as NodeJS.ErrnoException).code ?? '')) return;
+    throw error;
+  }
+  try {
+    // Without procfs (no command runs so as root: mustRefuseWithoutProcfs) by its name, as before.
+    await fs.rm(CAN_CHECK_OPENED_PATHS ? `${FD_LINKS}${directory.fd}/${TRASH_MARKER}` : path.join(dir, TRASH_MARKER), { force: true });
+  } finally {
+    await directory.close();
+  }
+}
+
 async function renameIfThere(from: string, to: string): Promise<boolean> {
   try {
     await fs.rename(from, to);
