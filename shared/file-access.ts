@@ -289,6 +289,22 @@ export interface PinnedDirectory {
 }
 
 /**
+ * Whether `uid` is an owner a directory this process just made in `parent` can have: this
+ * user's, or, for a user other than root, `parent`'s owner's. A file system that gives every
+ * new file one owner whatever the caller does the latter: through an EFS access point the
+ * functions run as Lambda's own user and everything they create belongs to the access point's
+ * (the base dir's owner). Root's must be root's: its commands are what the base dir's owner
+ * may try to steer.
+ */
+export async function isOwnNewDirectory(uid: number | bigint, parent: string): Promise<boolean> {
+  const self = process.geteuid?.();
+  if (self === undefined || BigInt(uid) === BigInt(self)) return true;
+  if (self === 0) return false;
+  const owner = await fs.stat(parent).then((stat) => stat.uid, () => undefined);
+  return owner !== undefined && BigInt(owner) === BigInt(uid);
+}
+
+/**
  * Opens the directory just made at `dir` (never through a symlink) and checks through procfs
  * that the descriptor is the directory at that path; `mode`: also that it is this user's and
  * empty, with no mode bit beyond the one mkdir was given (but setgid, which a setgid parent
@@ -316,10 +332,9 @@ export async function pinDirectory(dir: string, replaced: (how: string, cause?: 
     const opened = await fs.readlink(link);
     if (mode !== undefined) {
       const [stat, names] = await Promise.all([handle.stat(), fs.readdir(link)]);
-      const self = process.geteuid?.();
       // No bit beyond `mode`: the umask (or a default ACL) may have stripped some as mkdir
       // made it, and a setgid base dir gives it its setgid bit.
-      if (!stat.isDirectory() || (self !== undefined && stat.uid !== self) || (stat.mode & 0o7777 & ~mode & ~SETGID) !== 0 || names.length > 0) {
+      if (!stat.isDirectory() || !(await isOwnNewDirectory(stat.uid, dirname(dir))) || (stat.mode & 0o7777 & ~mode & ~SETGID) !== 0 || names.length > 0) {
         throw replaced(`the directory there is not the empty 0${mode.toString(8)} one it made`);
       }
     }

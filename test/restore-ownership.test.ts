@@ -237,6 +237,31 @@ describe.skipIf(!isRoot)('a restore run as root', () => {
     expectAllOwnedBy(path.join(base, 'acme'), { uid: 4242, gid: 4343 });
   });
 
+  // Through an EFS access point the functions run as Lambda's own user (uid 993) while every
+  // file they create belongs to the access point's user, the base dir's owner: played here by
+  // root's process claiming another uid, its directories root's, like the base dir's.
+  it('restores where new files get the base dir owner\'s uid, not this process\'s (an EFS access point)', async () => {
+    const spy = vi.spyOn(process, 'geteuid').mockReturnValue(4321);
+    try {
+      await restore();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(readFileSync(path.join(base, 'acme', 'config.json'), 'utf8')).toBe('{"name":"Acme"}');
+    expect(readdirSync(base).filter((name) => name !== 'acme' && !name.startsWith('.openclaw-lock-'))).toEqual([]);
+  });
+
+  it('still refuses a staging directory owned by neither this user nor the base dir\'s owner', async () => {
+    chownSync(base, 4322, 4322);
+    const spy = vi.spyOn(process, 'geteuid').mockReturnValue(4321);
+    try {
+      await expect(restore()).rejects.toThrow(/staging directory .* was replaced while it was made \(the directory there is not the empty 0700 one it made\)/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(existsSync(path.join(base, 'acme'))).toBe(false);
+  });
+
   it('leaves a tree root-owned in a root-owned base dir, and says no owner', async () => {
     const result = await restore();
     expect(result.owner).toBeUndefined();

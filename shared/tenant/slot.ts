@@ -23,7 +23,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
-import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, openOwnFile, READ_FLAGS, readUpTo } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, openOwnFile, READ_FLAGS, readUpTo } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
@@ -667,8 +667,7 @@ async function madeDirectory(dir: string): Promise<TreeId> {
   });
   try {
     const stat = await directory.stat({ bigint: true });
-    const self = process.geteuid?.();
-    if ((self !== undefined && stat.uid !== BigInt(self)) || (CAN_CHECK_OPENED_PATHS && (await fs.readdir(`${FD_LINKS}${directory.fd}`)).length > 0)) {
+    if (!(await isOwnNewDirectory(stat.uid, path.dirname(dir))) || (CAN_CHECK_OPENED_PATHS && (await fs.readdir(`${FD_LINKS}${directory.fd}`)).length > 0)) {
       throw replaced(`the directory there is not the empty 0${STAGING_MODE.toString(8)} one it made`);
     }
     return { dev: stat.dev, ino: stat.ino };
