@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AbortedError, DestinationExistsError, PipeCommandError, StorageError } from '../shared/errors.js';
@@ -77,6 +78,20 @@ describeStorageContract('--pipe (cat) over a local file', { largeBytes: 8 * MiB,
   location: (name) => withPipeCommand(new LocalFileLocation(join(dir, 'contract', name)), 'cat'),
   leftovers: async () => (await readdir(join(dir, 'contract')).catch(() => [] as string[])).filter((name) => name.startsWith('.')),
 }));
+
+/** `pieces`, each after a pause of 300 ms but the first, and then its end after another. */
+function endingLate(pieces: readonly Buffer[]): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const [index, piece] of pieces.entries()) {
+        if (index > 0) await new Promise((resolve) => setTimeout(resolve, 300));
+        yield piece;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    })(),
+    { objectMode: false },
+  );
+}
 
 function localFile(): LocalFileLocation {
   return new LocalFileLocation(join(dir, `archives-${counter}`, `a-${counter++}.tar.zst.age`));
@@ -200,6 +215,23 @@ describe('--pipe failures', () => {
     const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/unread-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
     await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(size)), writeOptions()));
     await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  // A command that reads every byte and exits without waiting for the end of its input (`head
+  // -c SIZE`, a decoder stopping at its format's end) may exit before the archive's own end comes:
+  // it was refused ("exited before reading all"), 5 restores in 20 through `head -c` of the size.
+  it('stores the archive through a command that read every byte and exited before the archive ended', async () => {
+    const body = randomBytes(1000);
+    const inner = localFile();
+    await withPipeCommand(inner, `head -c ${body.length}`).write(endingLate([body]), writeOptions());
+    expect(sha256(await readFile(inner.path))).toBe(sha256(body));
+  });
+
+  it('still refuses a command that exited before bytes the archive gave after a pause', async () => {
+    const local = localFile();
+    const error = await pipeError(withPipeCommand(local, 'head -c 1000').write(endingLate([randomBytes(1000), randomBytes(10)]), writeOptions()));
+    expect(error.message).toBe('pipe command exited before reading all of its input');
+    await expectEmptyDirectory(local);
   });
 
   it('reads back nothing through a command that leaves the stored bytes partly unread', async () => {

@@ -270,8 +270,12 @@ class Filter {
       // Reaped: its pid may be another process's from now on (told apart by the start
       // time, except without /proc).
       this.stopping = this.stopping?.filter((member) => member.pid !== child.pid);
-      this.finish(code, killedBy);
-      void this.reaped().then(settle);
+      void this.restOfInput(code, killedBy)
+        .then(() => {
+          this.finish(code, killedBy);
+          return this.reaped();
+        })
+        .then(settle);
     });
     stderr.on('data', (chunk: Buffer) => {
       const joined = Buffer.concat([this.stderrTail, chunk]);
@@ -322,6 +326,38 @@ class Filter {
         if (feed !== undefined && !feed.readableEnded && !feed.destroyed) feed.destroy();
       }),
     );
+  }
+
+  /**
+   * Settles once it is known whether the input held more than the command was given. A command
+   * that read every byte written and exited without waiting for the end of its input (`head -c
+   * SIZE`, a decoder that stops at its format's end) may exit before our side of the input has
+   * seen its own end (a file's or the archive's last read, an instant later): its processes
+   * closed `feed` with nothing unread in it (EOF, no ECONNRESET), so only what the input still
+   * holds decides. Before, such a command was refused at random ("exited before reading all of
+   * its input", 5 restores in 20 through `head -c` of the archive's size).
+   */
+  private restOfInput(code: number | null, killedBy: NodeJS.Signals | null): Promise<void> {
+    const input = this.input;
+    const feed = this.feed;
+    const judged = code !== 0 || killedBy !== null || this.failure !== undefined || this.stopping !== undefined || this.stdinError !== undefined;
+    if (judged || this.inputEnded || feed === undefined || !feed.readableEnded || input.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        input.off('data', more);
+        input.off('end', done);
+        input.off('close', done);
+        resolve();
+      };
+      // A byte more was never given to the command: it did not read all of its input.
+      const more = (chunk: Buffer) => {
+        if (chunk.length > 0) done();
+      };
+      input.on('data', more);
+      input.once('end', done);
+      input.once('close', done);
+      input.resume();
+    });
   }
 
   /** Follows the start of the output, which must be an age file (`writesAge`). */
