@@ -131,9 +131,19 @@ describe('a restore killed with SIGKILL', () => {
 
     const child = runCliAsync(['--tenants-dir', bigBase, 'tenants', 'restore', '--from', bigArchive, '--force']);
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    // Wait until it is extracting into its staging directory, then kill it.
+    // Wait until it is extracting into its staging directory (something in it: the journal
+    // naming it is written between the directory's mkdir and the extraction), then kill it.
     const deadline = Date.now() + 20_000;
-    while (!readdirSync(bigBase).some((name) => name.startsWith('.openclaw-staging-heavy-')) && Date.now() < deadline) {
+    const extracting = () =>
+      readdirSync(bigBase).some((name) => {
+        if (!name.startsWith('.openclaw-staging-heavy-')) return false;
+        try {
+          return readdirSync(path.join(bigBase, name)).length > 0;
+        } catch {
+          return false;
+        }
+      });
+    while (!extracting() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     child.kill('SIGKILL');
