@@ -6,14 +6,14 @@
 // a leftover of a scratch area carries the trash marker, and anything else under such a name
 // is left, renamed `….not-removed`. Root only (chown); the renames stand for what that user can do.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { isStopped } from './helpers/processes.js';
+import { pausedCli } from './helpers/processes.js';
 import { openDatabase } from './helpers/sqlite.js';
-import { cliPath, runCli, tempDir } from './helpers/tree.js';
+import { runCli, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
 /** The service user owning the base dir: any uid but root's will do. */
@@ -37,30 +37,6 @@ afterEach(() => dir.cleanup());
 const cli = (args: string[]) => runCli(['--tenants-dir', base, ...args]);
 const betaAt = (name: string) => readFileSync(path.join(base, name, 'config.json'), 'utf8');
 
-/** The CLI stopped at test pause point `point`; `go()` continues it, `kill()` kills it, and either waits for its exit. */
-async function pausedCli(args: string[], point: string): Promise<Record<'go' | 'kill', () => Promise<{ status: number | null; stderr: string; stdout: string }>>> {
-  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: point }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const deadline = Date.now() + 30_000;
-  while (!isStopped(child.pid!)) {
-    if (Date.now() > deadline) throw new Error(`never reached ${point}: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return {
-    go: async () => {
-      child.kill('SIGCONT');
-      return { status: await exited, stderr, stdout };
-    },
-    kill: async () => {
-      child.kill('SIGKILL');
-      return { status: await exited, stderr, stdout };
-    },
-  };
-}
 
 function backupAcme(): string {
   const archive = path.join(dir.path, 'acme.tar.zst');
@@ -108,7 +84,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
 
   it("restore --force: a root-only tenant swapped in under the aside name before the tidy-up is left, and the restore says so", async () => {
     const archive = backupAcme();
-    const restore = await pausedCli(['tenants', 'restore', '--from', archive, '--force'], 'commit:new-moved-in');
+    const restore = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force'], 'commit:new-moved-in');
     const aside = readdirSync(base).find((name) => name.startsWith('.openclaw-aside-acme-'))!;
     renameSync(path.join(base, aside), path.join(dir.path, 'old-acme'));
     renameSync(path.join(base, 'beta'), path.join(base, aside));
@@ -122,7 +98,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
 
   it('restore --force: a root-only tenant swapped in under the trash name before its removal is left', async () => {
     const archive = backupAcme();
-    const restore = await pausedCli(['tenants', 'restore', '--from', archive, '--force'], 'commit:old-moved-to-trash');
+    const restore = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force'], 'commit:old-moved-to-trash');
     const trash = readdirSync(base).find((name) => name.startsWith('.openclaw-trash-acme-'))!;
     renameSync(path.join(base, trash), path.join(dir.path, 'old-acme'));
     renameSync(path.join(base, 'beta'), path.join(base, trash));
@@ -132,7 +108,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
 
   it('a killed restore: a root-only tenant swapped in under its staging name is left by the next command', async () => {
     const archive = backupAcme();
-    const restore = await pausedCli(['tenants', 'restore', '--from', archive, '--as', 'copy'], 'restore:journal-written');
+    const restore = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--as', 'copy'], 'restore:journal-written');
     const staging = readdirSync(base).find((name) => name.startsWith('.openclaw-staging-copy-'))!;
     renameSync(path.join(base, staging), path.join(dir.path, 'staging'));
     renameSync(path.join(base, 'beta'), path.join(base, staging));
@@ -152,7 +128,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
     mkdirSync(path.join(base, 'acme'));
     writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written since\n');
     expect(cli(['tenants', 'recover', 'acme']).status).toBe(3);
-    const recover = await pausedCli(['tenants', 'recover', 'acme', '--keep', 'old'], 'keep:journal-written');
+    const recover = await pausedCli(['--tenants-dir', base, 'tenants', 'recover', 'acme', '--keep', 'old'], 'keep:journal-written');
     renameSync(path.join(base, 'acme'), path.join(dir.path, 'slot'));
     renameSync(path.join(base, 'beta'), path.join(base, 'acme'));
     const { status, stderr } = await recover.go();
@@ -174,7 +150,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
     const outside = path.join(dir.path, 'outside');
     mkdirSync(outside, { mode: 0o700 });
     writeFileSync(path.join(outside, '.openclaw-trash'), "root's, outside the base dir");
-    const recover = await pausedCli(['tenants', 'recover', 'acme', '--keep', 'old'], 'keep:slot-moved-to-trash');
+    const recover = await pausedCli(['--tenants-dir', base, 'tenants', 'recover', 'acme', '--keep', 'old'], 'keep:slot-moved-to-trash');
     const aside = readdirSync(base).find((name) => name.startsWith('.openclaw-aside-acme-'))!;
     renameSync(path.join(base, aside), path.join(dir.path, 'kept'));
     symlinkSync(outside, path.join(base, aside));

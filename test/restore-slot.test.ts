@@ -1,7 +1,7 @@
 // Restore's promises about the slot: empty unless --force, the old tenant untouched by
 // anything that fails before the commit, one operation per tenant, recovery after a crash.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import { summarizeTenants } from '../shared/tenant/tenants.js';
 import { localOperations } from '../shared/operations.js';
 import { tenantsPage } from '../functions/handlers.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { isStopped } from './helpers/processes.js';
+import { pausedCli } from './helpers/processes.js';
 import { TarBuilder } from './helpers/tar-builder.js';
 import { cliPath, describeTree, runCli, sh, tempDir } from './helpers/tree.js';
 import { compressFrames } from './helpers/zstd.js';
@@ -262,7 +262,7 @@ describe('one operation per tenant', () => {
 describe('a live restore --force whose slot is re-created between its renames', () => {
   it('refuses as a decision (exit 3, RECOVERY_NEEDED, one line), never as a failure the next command finishes, and keeps the three trees', async () => {
     // Stopped right after moving the old tenant aside; meanwhile the gateway writes a session file into the slot.
-    const { child, exited, stdout, stderr } = await pausedCli(['--json', 'tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
+    const { child, exited, stdout, stderr } = await pausedCli(['--tenants-dir', base, '--json', 'tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
     mkdirSync(path.join(base, 'acme'));
     writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written by the live gateway\n');
     child.kill('SIGCONT');
@@ -280,7 +280,7 @@ describe('a live restore --force whose slot is re-created between its renames', 
 // command would finish it, which then removed the journal and left no acme-2, silently.
 describe('a live restore --force whose staged and old trees are removed between its renames', () => {
   it('refuses as a decision (exit 3, one line), not an unexpected ENOENT, and the next command says so too', async () => {
-    const { child, exited, stderr } = await pausedCli(['tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
     for (const name of readdirSync(base).filter((entry) => /^\.openclaw-(staging|aside)-acme-/.test(entry))) await fs.rm(path.join(base, name), { recursive: true });
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
@@ -292,21 +292,6 @@ describe('a live restore --force whose staged and old trees are removed between 
   });
 });
 
-/** The CLI run with `args`, stopped (SIGSTOP) at test pause point `point`; SIGCONT lets it go on. */
-async function pausedCli(args: string[], point: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; stdout: () => string; stderr: () => string }> {
-  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: point }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const deadline = Date.now() + 60_000;
-  while (!isStopped(child.pid!)) {
-    if (Date.now() > deadline) throw new Error(`${args.join(' ')} never reached ${point}: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
 
 // A restore frozen past the stale interval (a VM pause) whose lock another host took over and
 // whose extraction that host's recovery rolled back (staging and journal removed): it met its
@@ -315,7 +300,7 @@ async function pausedCli(args: string[], point: string): Promise<{ child: ChildP
 // system's clock). It says what happened instead.
 describe('a restore whose lock was taken over while it was frozen', () => {
   it('says it lost the tenant\'s lock (exit 3), not an unexpected ENOENT, and leaves the new holder\'s journal alone', async () => {
-    const { child, exited, stderr } = await pausedCli(['tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:journal-written');
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:journal-written');
     // What the other host's sweep did: took the lock over, rolled the extraction back, released.
     const staging = readdirSync(base).filter((name) => name.startsWith('.openclaw-staging-acme-copy-'));
     expect(staging).toHaveLength(1);
@@ -340,7 +325,7 @@ describe('a restore whose lock was taken over while it was frozen', () => {
 describe('a backup whose lock was taken over while it was frozen', () => {
   it('stores nothing and says it lost the tenant\'s lock (exit 3)', async () => {
     const out = path.join(dir.path, 'out');
-    const { child, exited, stderr } = await pausedCli(['tenants', 'backup', 'acme', '--to', path.join(out, 'acme.tar.zst')], 'archive:temp-opened');
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(out, 'acme.tar.zst')], 'archive:temp-opened');
     // Another host took the lock over and holds it now.
     await fs.rm(lockPathFor(base, 'acme'));
     const record = { token: 't', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };

@@ -1,6 +1,9 @@
 // What /proc says about processes a test started: for tests that stop process trees.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+
+import { cliPath } from './tree.js';
 
 /**
  * The processes of process group `group` still running, as "pid command": zombies (exited,
@@ -25,4 +28,34 @@ export function groupMembers(group: number): string[] {
 export function isStopped(pid: number): boolean {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+}
+
+/** A CLI stopped at a test pause point: `go` lets it on (SIGCONT), `kill` kills it; either waits for its exit. */
+export interface PausedCli {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+  go(): Promise<{ status: number | null; stdout: string; stderr: string }>;
+  kill(): Promise<{ status: number | null; stdout: string; stderr: string }>;
+}
+
+/** The built CLI run with `args`, once it has stopped (SIGSTOP) at test pause point `point` (OPENCLAW_TEST_PAUSE_AT). */
+export async function pausedCli(args: string[], point: string): Promise<PausedCli> {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: point }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const deadline = Date.now() + 60_000;
+  while (!isStopped(child.pid!)) {
+    if (Date.now() > deadline) throw new Error(`${args.join(' ')} never reached ${point}: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const ended = async (signal: NodeJS.Signals) => {
+    child.kill(signal);
+    return { status: await exited, stdout, stderr };
+  };
+  return { child, exited, stdout: () => stdout, stderr: () => stderr, go: () => ended('SIGCONT'), kill: () => ended('SIGKILL') };
 }
