@@ -147,11 +147,10 @@ describe('ending broken chains under a deadline', () => {
     }
     expect(tenants.filter((tenant) => existsSync(continuationPathFor(base, tenant)))).toHaveLength(4);
   });
-  // A state judged stale before its lock was taken may be saved by a live piece (one that
-  // held the lock then: its message came late) before the lock is had: that chain goes on,
-  // and ending it aborted the upload its next piece would finish (its backup lost).
-  it('looks at the state again under the lock: a chain saved meanwhile is left alone', async () => {
-    const base = path.join(dir.path, 'saved-meanwhile');
+
+  /** Tenant acme's chain under `name`, its state saved a day ago; `open` records what it aborts in `aborted`. */
+  async function staleChain(name: string) {
+    const base = path.join(dir.path, name);
     mkdirSync(path.join(base, 'acme'), { recursive: true });
     await saveContinuation(base, sample('acme'));
     const file = continuationPathFor(base, 'acme');
@@ -159,6 +158,13 @@ describe('ending broken chains under a deadline', () => {
     utimesSync(file, dayAgo, dayAgo);
     const aborted: UploadCheckpoint[] = [];
     const open = async (location: string): Promise<ArchiveLocation> => ({ display: location, abandonPieces: async (at: UploadCheckpoint) => void aborted.push(at) }) as unknown as ArchiveLocation;
+    return { base, file, dayAgo, aborted, open };
+  }
+  // A state judged stale before its lock was taken may be saved by a live piece (one that
+  // held the lock then: its message came late) before the lock is had: that chain goes on,
+  // and ending it aborted the upload its next piece would finish (its backup lost).
+  it('looks at the state again under the lock: a chain saved meanwhile is left alone', async () => {
+    const { base, file, dayAgo, aborted, open } = await staleChain('saved-meanwhile');
     const realStat = fsPromises.stat.bind(fsPromises);
     let pieceSaved = false;
     const stat = vi.spyOn(fsPromises, 'stat').mockImplementation((async (target: string, options?: object) => {
@@ -188,14 +194,7 @@ describe('ending broken chains under a deadline', () => {
   // state at once: the one that took the lock second found the state gone, "ended" the chain
   // again and published a second failure event, saying its upload could not be aborted.
   it('ends a chain once when another run ended it between the look and the lock', async () => {
-    const base = path.join(dir.path, 'ended-meanwhile');
-    mkdirSync(path.join(base, 'acme'), { recursive: true });
-    await saveContinuation(base, sample('acme'));
-    const file = continuationPathFor(base, 'acme');
-    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
-    utimesSync(file, dayAgo, dayAgo);
-    const aborted: UploadCheckpoint[] = [];
-    const open = async (location: string): Promise<ArchiveLocation> => ({ display: location, abandonPieces: async (at: UploadCheckpoint) => void aborted.push(at) }) as unknown as ArchiveLocation;
+    const { base, file, dayAgo, aborted, open } = await staleChain('ended-meanwhile');
     const realStat = fsPromises.stat.bind(fsPromises);
     const heard: string[] = [];
     let other: Awaited<ReturnType<typeof abandonStaleBackups>> | undefined;
