@@ -3,7 +3,7 @@
 // for an archive the store does not hold.
 
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,29 @@ afterAll(async () => {
  * answers every PutObjectTagging 404 NoSuchKey itself (a store that answers an API it lacks so).
  * Everything else passes through.
  */
+
+/** Sends `request` on to `url` (s3rver) and its answer back as it came. */
+function forward(request: IncomingMessage, response: ServerResponse, url: string): void {
+  const upstream = httpRequest(url, { method: request.method, headers: request.headers }, (answer) => {
+    response.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(response);
+  });
+  upstream.on('error', () => response.destroy());
+  request.pipe(upstream);
+}
+
+/** `proxy` listening on a free local port: its endpoint, and how to stop it. */
+async function listening(proxy: Server): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        proxy.closeAllConnections();
+      }),
+  };
+}
 async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean; readonly internalErrorIn200?: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://proxy');
@@ -52,22 +75,9 @@ async function startSwallowingProxy(target: string, swallow: { readonly puts: bo
       });
       return;
     }
-    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    forward(request, response, `${target}${request.url ?? '/'}`);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        proxy.close(() => resolve());
-        proxy.closeAllConnections();
-      }),
-  };
+  return listening(proxy);
 }
 
 const flags = (endpoint: string) => ['--tenants-dir', tenantsDir, '--endpoint', endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1'];
@@ -124,22 +134,9 @@ async function startMixingProxy(target: string, mix: { readonly askedKey?: strin
     }
     const mixed = (request.method === 'GET' || request.method === 'HEAD') && !url.searchParams.has('tagging') && mix.askedKey !== undefined && url.pathname === mix.askedKey;
     const forwarded = mixed ? `${mix.servedKey!}${url.search}` : (request.url ?? '/');
-    const upstream = httpRequest(`${target}${forwarded}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    forward(request, response, `${target}${forwarded}`);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        proxy.close(() => resolve());
-        proxy.closeAllConnections();
-      }),
-  };
+  return listening(proxy);
 }
 
 describe('a store that serves another object\'s bytes for the one asked', () => {
