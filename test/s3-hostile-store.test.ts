@@ -26,13 +26,6 @@ afterAll(async () => {
   dir.cleanup();
 });
 
-/**
- * A proxy in front of s3rver that answers every PutObject 200 with an ETag and drops its body
- * (a cache, a broken gateway, a store out of space that says nothing); with `tagging404` it also
- * answers every PutObjectTagging 404 NoSuchKey itself (a store that answers an API it lacks so).
- * Everything else passes through.
- */
-
 /** Sends `request` on to `url` (s3rver) and its answer back as it came. */
 function forward(request: IncomingMessage, response: ServerResponse, url: string): void {
   const upstream = httpRequest(url, { method: request.method, headers: request.headers }, (answer) => {
@@ -55,6 +48,13 @@ async function listening(proxy: Server): Promise<{ endpoint: string; stop: () =>
       }),
   };
 }
+
+/**
+ * A proxy in front of s3rver that answers every PutObject 200 with an ETag and drops its body
+ * (a cache, a broken gateway, a store out of space that says nothing); with `tagging404` it also
+ * answers every PutObjectTagging 404 NoSuchKey itself (a store that answers an API it lacks so).
+ * Everything else passes through.
+ */
 async function startSwallowingProxy(target: string, swallow: { readonly puts: boolean; readonly tagging404: boolean; readonly internalErrorIn200?: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://proxy');
