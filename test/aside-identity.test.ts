@@ -38,6 +38,15 @@ const cli = (args: string[]) => runCli(['--tenants-dir', base, ...args]);
 const betaAt = (name: string) => readFileSync(path.join(base, name, 'config.json'), 'utf8');
 
 
+/** Row 9 of docs/crash-safety.md: a `--force` restore killed with the old tenant aside, the slot re-created since: a decision needed. */
+function needDecision(): void {
+  const killed = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', backupAcme(), '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'commit:old-moved-aside' } });
+  expect(killed.status).not.toBe(0);
+  mkdirSync(path.join(base, 'acme'));
+  writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written since\n');
+  expect(cli(['tenants', 'recover', 'acme']).status).toBe(3);
+}
+
 function backupAcme(): string {
   const archive = path.join(dir.path, 'acme.tar.zst');
   expect(cli(['tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
@@ -121,13 +130,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
   });
 
   it('recover --keep old: a root-only tenant swapped in under the slot name after the decision is left', async () => {
-    const archive = backupAcme();
-    // Row 9: the old tenant aside, the slot re-created, a decision needed.
-    const killed = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'commit:old-moved-aside' } });
-    expect(killed.status).not.toBe(0);
-    mkdirSync(path.join(base, 'acme'));
-    writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written since\n');
-    expect(cli(['tenants', 'recover', 'acme']).status).toBe(3);
+    needDecision();
     const recover = await pausedCli(['--tenants-dir', base, 'tenants', 'recover', 'acme', '--keep', 'old'], 'keep:journal-written');
     renameSync(path.join(base, 'acme'), path.join(dir.path, 'slot'));
     renameSync(path.join(base, 'beta'), path.join(base, 'acme'));
@@ -140,12 +143,7 @@ describe.skipIf(!isRoot)("a root-only tenant the base dir's owner renamed to one
   });
 
   it("recover --keep old: a symlink swapped in under the kept aside's name does not have root unlink the trash marker where it leads", async () => {
-    const archive = backupAcme();
-    const killed = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'commit:old-moved-aside' } });
-    expect(killed.status).not.toBe(0);
-    mkdirSync(path.join(base, 'acme'));
-    writeFileSync(path.join(base, 'acme', 'session.jsonl'), 'written since\n');
-    expect(cli(['tenants', 'recover', 'acme']).status).toBe(3);
+    needDecision();
     // Root's directory outside the base dir, whose marker the base dir's owner would have root unlink.
     const outside = path.join(dir.path, 'outside');
     mkdirSync(outside, { mode: 0o700 });
