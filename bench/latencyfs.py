@@ -5,6 +5,7 @@ for a network file system such as EFS in `npm run bench -- --rows latency`
 
     latencyfs.py mount SOURCE MOUNTPOINT [--delay-ms 1] [--bandwidth-mib 0] [--cache-s 1]
                                          [--stats FILE] [--exit-with-parent]
+                                         [--access-point UID:GID]
 
 It speaks the FUSE protocol on /dev/fuse itself (mounted by fusermount3, from Debian's
 `fuse3`): libfuse 2 (fusepy) cannot ask the kernel for parallel lookups in a directory,
@@ -40,6 +41,15 @@ Kernel caches: entries and attributes for --cache-s (1 s), no negative entries, 
 dropped on every open (close-to-open consistency). Permissions are checked by the kernel
 from cached attributes (default_permissions, like the NFS access cache); extended
 attributes and POSIX locks are left to the kernel (ENOSYS / local locks).
+
+--access-point UID:GID (run the daemon as root) stands in for an EFS access point with user
+enforcement, as the functions see it: every entry reports that owner and group, whoever owns
+it in SOURCE; whatever any caller creates (file, directory, node, symlink) is made that
+user's in SOURCE; every caller may do what that user may, which here is simply everything
+(the mount is allow_other and without default_permissions: the daemon, root, does the
+operation). So a process of uid 993 (Lambda's own user) works in a 0750 directory of uid
+1000 and sees its new files as 1000's, never its own, as on EFS. Not modelled: a caller
+that the access point's user could not let in (a 0700 entry of another uid).
 
 Signals: SIGUSR1 writes the request counters to --stats (JSON, replaced atomically) and
 starts a new peak-in-flight window; SIGTERM, SIGINT and SIGHUP unmount and end the
@@ -154,8 +164,9 @@ class Counters:
 
 
 class LatencyFS:
-    def __init__(self, fd, source, delay_s, bandwidth_bps, cache_s, counters):
+    def __init__(self, fd, source, delay_s, bandwidth_bps, cache_s, counters, access_point=None):
         self.fd = fd
+        self.access_point = access_point  # (uid, gid) that owns everything, or None
         self.root = os.fsencode(source)
         self.root_ino = os.lstat(self.root).st_ino
         self.delay_s = delay_s
@@ -339,7 +350,7 @@ class LatencyFS:
             self.id_of(st), st.st_size, st.st_blocks,
             st.st_atime_ns // 1_000_000_000, st.st_mtime_ns // 1_000_000_000, st.st_ctime_ns // 1_000_000_000,
             st.st_atime_ns % 1_000_000_000, st.st_mtime_ns % 1_000_000_000, st.st_ctime_ns % 1_000_000_000,
-            st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev & 0xFFFFFFFF, st.st_blksize, 0,
+            st.st_mode, st.st_nlink, *(self.access_point or (st.st_uid, st.st_gid)), st.st_rdev & 0xFFFFFFFF, st.st_blksize, 0,
         )
 
     def entry(self, st):
@@ -357,6 +368,8 @@ class LatencyFS:
         return os.lstat(self.path_of(node_id))
 
     def owned_by_caller(self, path, caller):
+        if self.access_point is not None:
+            caller = self.access_point
         if caller != (self.euid, self.egid):
             os.chown(path, caller[0], caller[1], follow_symlinks=False)
 
@@ -694,9 +707,20 @@ def mount(args):
         signal.signal(signum, on_signal)
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
-    options = "fsname=latencyfs:%s,subtype=latencyfs,default_permissions,auto_unmount" % source.replace(",", "_")
+    access_point = None
+    if args.access_point is not None:
+        try:
+            access_point = tuple(int(part) for part in args.access_point.split(":"))
+        except ValueError:
+            access_point = ()
+        if len(access_point) != 2 or min(access_point) < 0:
+            sys.exit("latencyfs: --access-point takes UID:GID (two numbers)")
+        if os.geteuid() != 0:
+            sys.exit("latencyfs: --access-point needs the daemon to run as root")
+    permissions = "allow_other" if access_point else "default_permissions"
+    options = "fsname=latencyfs:%s,subtype=latencyfs,%s,auto_unmount" % (source.replace(",", "_"), permissions)
     fd, keep_alive = fusermount(mountpoint, options)
-    fs = LatencyFS(fd, source, args.delay_ms / 1000.0, args.bandwidth_mib * 1024 * 1024, args.cache_s, counters)
+    fs = LatencyFS(fd, source, args.delay_ms / 1000.0, args.bandwidth_mib * 1024 * 1024, args.cache_s, counters, access_point)
     try:
         fs.serve(stop.is_set, wake_read)
     finally:
@@ -716,6 +740,7 @@ def main():
     m.add_argument("--cache-s", type=float, default=1.0, help="how long the kernel may cache entries and attributes (default 1 s)")
     m.add_argument("--stats", help="file that SIGUSR1 fills with the request counters (JSON)")
     m.add_argument("--exit-with-parent", action="store_true", help="unmount and exit when the parent process dies")
+    m.add_argument("--access-point", metavar="UID:GID", help="act as an EFS access point with that user: every entry reports it, every new entry is made its, every caller may do what it may (the daemon must run as root)")
     args = parser.parse_args()
     mount(args)
 
