@@ -251,12 +251,17 @@ export async function readUpTo(handle: fs.FileHandle, maxBytes: number): Promise
 
 /** A small file the tool made by its name (openOwnFile), refused when larger than `maxBytes`. */
 export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer> {
+  return (await readOwnFileAndOwner(file, maxBytes)).bytes;
+}
+
+/** readOwnFile, with the uid of the file read (whose records the caller may trust: the restore journal's writer). */
+export async function readOwnFileAndOwner(file: string, maxBytes: number): Promise<{ bytes: Buffer; uid: number }> {
   const { handle, stat } = await openOwnFile(file);
   try {
     const limit = Math.min(maxBytes, Math.max(stat.size, 64 * 1024));
     const bytes = await readUpTo(handle, limit);
     if (bytes.length === limit && bytes.length < stat.size) throw new FileSystemError(`${shownPath(file)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
-    return bytes;
+    return { bytes, uid: stat.uid };
   } finally {
     await handle.close();
   }

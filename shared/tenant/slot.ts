@@ -23,7 +23,7 @@ import path from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
 import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
-import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, openOwnFile, READ_FLAGS, readUpTo } from '../file-access.js';
+import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, READ_FLAGS, readOwnFileAndOwner } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
@@ -841,14 +841,9 @@ async function readJournal(tenantsDir: string, tenant: string): Promise<Journal 
   let raw: string;
   let writer: number;
   try {
-    const { handle, stat } = await openOwnFile(journalPath);
-    try {
-      if (stat.size > JOURNAL_MAX_BYTES) throw new FileSystemError(`${shownPath(journalPath)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
-      raw = (await readUpTo(handle, JOURNAL_MAX_BYTES)).toString('utf8');
-      writer = stat.uid;
-    } finally {
-      await handle.close();
-    }
+    const { bytes, uid } = await readOwnFileAndOwner(journalPath, JOURNAL_MAX_BYTES);
+    raw = bytes.toString('utf8');
+    writer = uid;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -886,7 +881,6 @@ async function readNames(dir: string): Promise<string[]> {
   }
 }
 
-/** Renames unless `from` is gone; returns whether it moved. */
 /**
  * Removes the trash marker of the directory at `dir`, through the directory opened no-follow:
  * by its name, the base dir's owner could swap a symlink in meanwhile and root would unlink
@@ -909,6 +903,7 @@ async function unmark(dir: string): Promise<void> {
   }
 }
 
+/** Renames unless `from` is gone; returns whether it moved. */
 async function renameIfThere(from: string, to: string): Promise<boolean> {
   try {
     await fs.rename(from, to);
