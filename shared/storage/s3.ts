@@ -63,7 +63,7 @@
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { GetObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, HeadObjectCommandOutput, S3Client, Tag } from '@aws-sdk/client-s3';
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError } from '../errors.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
@@ -306,7 +306,7 @@ export class S3Location implements ArchiveLocation {
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('write')]);
     let head: { ContentLength?: number; Metadata?: Record<string, string>; VersionId?: string } & AppliedEncryption | undefined;
     try {
-      head = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }));
+      head = await this.headObject(sdk, context, signal);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       if (error instanceof OpenClawError) throw error;
@@ -352,10 +352,15 @@ export class S3Location implements ArchiveLocation {
     return failed === undefined ? undefined : `its tags (manifest digest, size stored) could not be attached: ${failed}`;
   }
 
+  /** HEAD of the object at the key (its latest version), answered as every call here is. */
+  private headObject(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput> {
+    return this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }));
+  }
+
   /** Whether a HEAD finds an object at the key: false only for a 404 (any other answer, or none, is no proof it is absent). */
   private async exists(sdk: S3Sdk, context: S3ErrorContext, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }));
+      await this.headObject(sdk, context, signal);
       return true;
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
@@ -435,7 +440,7 @@ export class S3Location implements ArchiveLocation {
     }
     if (digest === undefined || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
     if (digest === options.expected || versionId !== undefined || etag === undefined) return digest;
-    const head = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal })).catch(() => {
+    const head = await this.headObject(sdk, context, signal).catch(() => {
       if (signal?.aborted) throw abortedError(signal);
       return undefined;
     });
