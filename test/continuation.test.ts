@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { abandonStaleBackups } from '../shared/backup/backup.js';
 
-import { abandonedChains, assertNoContinuation, continuationPathFor, DEFAULT_ABANDON_AFTER_MS, loadContinuation, saveContinuation, type Continuation } from '../shared/backup/continuation.js';
+import { assertNoContinuation, continuationPathFor, DEFAULT_ABANDON_AFTER_MS, loadContinuation, saveContinuation, staleChains, type Continuation } from '../shared/backup/continuation.js';
 import { FileSystemError, StorageError, TenantBusyError } from '../shared/errors.js';
 import type { UploadCheckpoint } from '../shared/storage/s3-upload.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
@@ -117,10 +117,17 @@ describe('continuation state', () => {
   });
 
   it('names the chains whose state has not been saved for a while', async () => {
-    expect(await abandonedChains(base, 60_000)).toEqual([]);
-    expect(await abandonedChains(base, 60_000, Date.now() + 120_000)).toEqual(['acme']);
+    expect(await staleTenants(base, 60_000)).toEqual([]);
+    expect(await staleTenants(base, 60_000, Date.now() + 120_000)).toEqual(['acme']);
   });
 });
+
+/** Every tenant staleChains yields, in order. */
+async function staleTenants(...args: Parameters<typeof staleChains>): Promise<string[]> {
+  const tenants: string[] = [];
+  for await (const tenant of staleChains(...args)) tenants.push(tenant);
+  return tenants;
+}
 
 describe('ending broken chains under a deadline', () => {
   // The backup function ends them within a share of its invocation. Looking at every state

@@ -14,7 +14,7 @@
 //
 // While the file exists the chain owns the tenant between its pieces, as a lock would: a new
 // backup or a restore of the tenant is refused (TenantBusyError) until the chain ends,
-// completed, failed, or cleaned up as abandoned (`abandonedChains`: by the backup function, or
+// completed, failed, or cleaned up as abandoned (`staleChains`: by the backup function, or
 // by `tenants recover`, which also ends a chain whose state is damaged). Each piece holds the
 // tenant's lock while it runs. The base-dir sweep leaves the file alone; a temporary file of
 // a killed save is removed by the tenant's recovery (slot.ts), like a journal's.
@@ -260,18 +260,10 @@ export async function assertNoContinuation(tenantsDir: string, tenant: string, o
 /**
  * Tenants whose continuation state was last saved more than `olderThanMs` ago: chains that
  * broke. `names`: the base dir's names, when the caller has just read them (saves a readdir;
- * a chain whose state appeared since is younger than any `olderThanMs` anyway).
- */
-export async function abandonedChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): Promise<string[]> {
-  const tenants: string[] = [];
-  for await (const tenant of staleChains(tenantsDir, olderThanMs, now, names)) tenants.push(tenant);
-  return tenants;
-}
-
-/**
- * `abandonedChains` one at a time, each state looked at (one stat, on EFS milliseconds) only
- * when the caller asks for the next: one that stops at its deadline has ended the chains it
- * found first, rather than spent its time looking at every state before ending any.
+ * a chain whose state appeared since is younger than any `olderThanMs` anyway). One at a
+ * time, each state looked at (one stat, on EFS milliseconds) only when the caller asks for
+ * the next: one that stops at its deadline has ended the chains it found first, rather than
+ * spent its time looking at every state before ending any.
  */
 export async function* staleChains(tenantsDir: string, olderThanMs: number, now = Date.now(), names?: readonly string[]): AsyncGenerator<string> {
   names ??= await fs.readdir(tenantsDir).catch(() => [] as string[]);
