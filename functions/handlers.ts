@@ -207,25 +207,24 @@ export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext):
   const operations = deps.operations ?? functionOperations(deps.config);
   deps.logger.addContext(context);
   // Bounded (leftoversDeadline): the tenants not settled by then are swept by the next invocation.
-  const deadline = leftoversDeadline(context, reservedForBackup(deps));
-  let swept: SweptBaseDir | undefined;
-  try {
-    swept = await operations.sweepBaseDir?.({ signal: deadline.signal }).catch(() => undefined);
-    if (deadline.signal.aborted) deps.logger.warn('the sweep of leftovers stopped at its share of the invocation; the next invocation goes on with it', { shareMs: deadline.inMs });
-  } finally {
-    deadline.dispose();
-  }
+  const swept = await inLeftoversShare(deps, context, 'the sweep of leftovers', (signal) => operations.sweepBaseDir?.({ signal }).catch(() => undefined) ?? Promise.resolve(undefined));
   // The broken chains get a share of their own (half of what is then left beyond the backup's
   // needs), so that a big sweep does not keep them waiting: one S3 abort and one event each,
   // 5,000 of them had answered 95 s into a 2 s invocation. Those not reached, the next ends.
-  const chains = leftoversDeadline(context, reservedForBackup(deps));
-  try {
-    await abandonBrokenChains(deps, operations, context, swept, chains.signal);
-    if (chains.signal.aborted) deps.logger.warn('the ending of broken backup chains stopped at its share of the invocation; the next invocation goes on with it', { shareMs: chains.inMs });
-  } finally {
-    chains.dispose();
-  }
+  await inLeftoversShare(deps, context, 'the ending of broken backup chains', (signal) => abandonBrokenChains(deps, operations, context, swept, signal));
   return swept;
+}
+
+/** Runs `work` within a share of the invocation for leftovers (leftoversDeadline); one stopped there says so: the next invocation goes on with it. */
+async function inLeftoversShare<T>(deps: HandlerDeps, context: LambdaContext, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const share = leftoversDeadline(context, reservedForBackup(deps));
+  try {
+    const result = await work(share.signal);
+    if (share.signal.aborted) deps.logger.warn(`${what} stopped at its share of the invocation; the next invocation goes on with it`, { shareMs: share.inMs });
+    return result;
+  } finally {
+    share.dispose();
+  }
 }
 
 /** What a backup needs of an invocation besides its leftovers: the abort margin and the least it needs to start (its continue margin when it can continue). */
