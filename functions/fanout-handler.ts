@@ -112,6 +112,8 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
         tenants: outcome.tenants,
         queued: outcome.queued,
         failed: outcome.failed,
+        complete: outcome.complete,
+        ...(!outcome.complete && outcome.lastListed !== undefined && { lastListed: outcome.lastListed }),
         ...(encryptTo.length > 0 && { encryptedTo: encryptTo }),
         queue: deps.queueUrl.split('/').pop() ?? deps.queueUrl,
       };

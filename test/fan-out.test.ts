@@ -49,7 +49,7 @@ describe('fanOut', () => {
     const names = Array.from({ length: 25 }, (_, index) => `t${String(index).padStart(2, '0')}`);
     const { deps: d, calls } = deps(names);
     const outcome = await fanOut({ ...RUN, timeZone: 'Europe/Berlin' }, d, { pageSize: 12 });
-    expect(outcome).toEqual({ tenants: 25, queued: 25, failed: [], pages: 3, requests: 5, retries: 0, complete: true, sample: 's3://bucket/backups/t00/2026-06-03.tar.zst' });
+    expect(outcome).toEqual({ tenants: 25, queued: 25, failed: [], pages: 3, requests: 5, retries: 0, complete: true, lastListed: 't24', sample: 's3://bucket/backups/t00/2026-06-03.tar.zst' });
     expect(calls).toEqual([undefined, 't11', 't23']);
     const inputs = sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input);
     // Pages of 12 and 12 and 1: batches of 10 and 2, 10 and 2, 1.
@@ -120,6 +120,7 @@ describe('fanOut', () => {
     expect(outcome.complete).toBe(false);
     expect(outcome.queued).toBe(10);
     expect(outcome.pages).toBe(1);
+    expect(outcome.lastListed).toBe('t19');
     expect(outcome.failed.map((failure) => failure.tenant)).toEqual(names.slice(10, 20));
     expect(outcome.failed[0]!.code).toBe('ABORTED');
   });

@@ -85,6 +85,8 @@ export interface FanOutOutcome {
   readonly retries: number;
   /** False when the deadline stopped the fan-out before the last page. */
   readonly complete: boolean;
+  /** The last tenant listed (names come in order): when not complete, the tenants after it were not listed. */
+  readonly lastListed?: string;
   /** The first tenant's destination. */
   readonly sample?: string;
 }
@@ -138,6 +140,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   let retries = 0;
   let sample: string | undefined;
   let complete = true;
+  let lastListed: string | undefined;
 
   const destination = (tenant: string) =>
     expandTemplate(run.template, { time: run.time, tenant, ...(run.timeZone !== undefined && { timeZone: run.timeZone }) });
@@ -196,6 +199,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     const page = await deps.listPage(after, pageSize);
     pages++;
     tenants += page.tenants.length;
+    lastListed = page.tenants[page.tenants.length - 1] ?? lastListed;
     const entries = page.tenants.map((tenant, index): Entry => {
       const to = destination(tenant);
       sample ??= to;
@@ -230,5 +234,5 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     if (after !== undefined && aborted()) complete = false;
   } while (after !== undefined && complete);
 
-  return { tenants, queued, failed, pages, requests, retries, complete, ...(sample !== undefined && { sample }) };
+  return { tenants, queued, failed, pages, requests, retries, complete, ...(lastListed !== undefined && { lastListed }), ...(sample !== undefined && { sample }) };
 }
