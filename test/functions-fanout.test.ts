@@ -196,6 +196,36 @@ describe('fan-out handler', () => {
     expect(await handle(payload(), context)).toMatchObject({ tenants: 40, queued: 40, complete: true });
     expect(await handle(payload(), context)).not.toHaveProperty('lastListed');
   });
+
+  // A list page still answering at the deadline (the list function may take its whole minute)
+  // was waited for past it: Lambda ended the fan-out at its timeout, answering nothing.
+  it('stops waiting for a list page at its deadline and answers what it queued', async () => {
+    const names = ['acme', 'beta', 'gamma'];
+    let secondPageAsked = false;
+    const handle = fanOutHandler({
+      config,
+      logger,
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: QUEUE,
+      listPage: (after, _limit, signal) => {
+        if (after === undefined) return Promise.resolve({ tenants: names.slice(0, 2), next: 'beta' });
+        secondPageAsked = true;
+        // The second page answers only once its request is given up, else (a build that waits) long after the deadline.
+        return new Promise((resolve, reject) => {
+          const late = setTimeout(() => resolve({ tenants: names.slice(2) }), 5_000);
+          signal?.addEventListener('abort', () => {
+            clearTimeout(late);
+            reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+          });
+        });
+      },
+      now: () => new Date('2026-06-03T09:15:00Z'),
+    });
+    // 1 s left: the deadline 750 ms in, long after the first page is queued, long before the second page's answer.
+    const answer = await handle(payload(), lambdaContext({ awsRequestId: 'req-f', functionName: 'openclaw-backup-fanout', remaining: 1_000 }));
+    expect(secondPageAsked).toBe(true);
+    expect(answer).toMatchObject({ tenants: 2, queued: 2, failed: [], complete: false, lastListed: 'beta' });
+  });
 });
 
 describe('list client', () => {

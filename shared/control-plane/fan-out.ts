@@ -45,7 +45,8 @@ export interface NamesPage {
 export interface FanOutDeps {
   readonly sqs: Pick<SQSClient, 'send'>;
   readonly queueUrl: string;
-  listPage(after: string | undefined, limit: number): Promise<NamesPage>;
+  /** `signal`: the fan-out's deadline; a page not answered by then is given up. */
+  listPage(after: string | undefined, limit: number, signal?: AbortSignal): Promise<NamesPage>;
   /** @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
   /** @default Math.random */
@@ -196,7 +197,14 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
       complete = false;
       break;
     }
-    const page = await deps.listPage(after, pageSize);
+    let page: NamesPage;
+    try {
+      page = await deps.listPage(after, pageSize, deps.signal);
+    } catch (error) {
+      if (!aborted()) throw error;
+      complete = false;
+      break;
+    }
     pages++;
     tenants += page.tenants.length;
     lastListed = page.tenants[page.tenants.length - 1] ?? lastListed;
