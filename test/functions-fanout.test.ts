@@ -225,6 +225,11 @@ describe('fan-out handler', () => {
     const answer = await handle(payload(), lambdaContext({ awsRequestId: 'req-f', functionName: 'openclaw-backup-fanout', remaining: 1_000 }));
     expect(secondPageAsked).toBe(true);
     expect(answer).toMatchObject({ tenants: 2, queued: 2, failed: [], complete: false, lastListed: 'beta' });
+    // Scheduled, it throws, so Lambda runs it again (as when its timeout had ended it): the
+    // same scheduled time gives the same keys, so the tenants queued already are skipped.
+    await expect(handle(payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z' }), lambdaContext({ awsRequestId: 'req-g', functionName: 'openclaw-backup-fanout', remaining: 1_000 }))).rejects.toThrow(
+      /^AWS_ERROR: the fan-out ran out of time before it listed every tenant \(queued 2 of the 2 it listed, up to "beta"\): it runs again, and the tenants queued already find their archives and are skipped$/,
+    );
   });
 });
 
