@@ -125,6 +125,24 @@ describe('fanOut', () => {
     expect(outcome.failed[0]!.code).toBe('ABORTED');
   });
 
+  // A back-off under way at the deadline (up to 20 s) was slept out whole, and another
+  // request sent after it: past the deadline's margin, Lambda's timeout ended the fan-out.
+  it('cuts a back-off short at the deadline and names the tenants it did not queue', async () => {
+    const controller = new AbortController();
+    sqs.on(SendMessageBatchCommand).callsFake(() => {
+      controller.abort();
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    });
+    let backOffs = 0;
+    // A back-off that never ends by itself: only the deadline can end the wait (a build that sleeps it out never answers).
+    const sleep = () => new Promise<void>(() => void ++backOffs);
+    const { deps: d } = deps(['a', 'b'], { signal: controller.signal, sleep });
+    const outcome = await fanOut(RUN, d, { concurrency: 1 });
+    expect(backOffs).toBe(1);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+    expect(outcome).toMatchObject({ tenants: 2, queued: 0, failed: [{ tenant: 'a', code: 'ABORTED' }, { tenant: 'b', code: 'ABORTED' }] });
+  });
+
   it('keeps at most `concurrency` batches in flight', async () => {
     let inFlight = 0;
     let most = 0;

@@ -132,6 +132,14 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = deps.random ?? Math.random;
   const aborted = () => deps.signal?.aborted === true;
+  // The deadline ends a back-off under way (up to maxDelayMs, which with a request after it
+  // would outlast the deadline's margin). A request in flight is let finish (its client's
+  // timeouts bound it): given up, its messages might be queued and yet named as not.
+  const deadlineReached = new Promise<void>((resolve) => {
+    if (deps.signal === undefined) return;
+    if (deps.signal.aborted) resolve();
+    else deps.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 
   const failed: FanOutFailure[] = [];
   let tenants = 0;
@@ -153,7 +161,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
       if (attempt > 1) {
         retries++;
-        await sleep(backOff(attempt - 1));
+        await Promise.race([sleep(backOff(attempt - 1)), deadlineReached]);
       }
       if (aborted()) break;
       let output: SendMessageBatchCommandOutput;
