@@ -94,6 +94,7 @@ async function backupEveryTenant(context: CliContext, request: BackupAllCommand)
     .finally(() => progress.done());
   if (isQueuedBackupAll(result)) {
     context.output.result(result, describeQueued(result, context.remote?.stack));
+    if (result.complete === false) throw new ReportedError('BACKUP_ALL_INCOMPLETE', unlisted(result));
     if (result.failed.length > 0) throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${count(result.failed.length)} of ${count(result.tenants)} tenants were not queued`);
     return;
   }
@@ -210,6 +211,12 @@ function jobsValue(value: string): number {
   return parsed;
 }
 
+/** What a fan-out that ran out of time before it listed every tenant left out. */
+function unlisted(result: QueuedBackupAll): string {
+  const left = result.lastListed === undefined ? 'none was queued' : `the tenants after ${JSON.stringify(result.lastListed)} (in name order) were not queued`;
+  return `the fan-out ran out of time before it listed every tenant: ${left}`;
+}
+
 function describeQueued(result: QueuedBackupAll, stack: string | undefined): string[] {
   const lines = [
     `Queued ${count(result.queued)} of ${plural(result.tenants, 'tenant')} for backup${stack === undefined ? '' : ` on ${stack}`} (run ${result.runId}), to ${result.template}`,
@@ -219,6 +226,7 @@ function describeQueued(result: QueuedBackupAll, stack: string | undefined): str
       : [`  each archive encrypted with age to ${plural(result.encryptedTo.length, 'recipient')}: ${result.encryptedTo.join(', ')}`]),
     `  they run on the gateway a bounded number at a time, from the queue ${result.queue ?? '?'}: follow them with \`openclaw${stack === undefined ? '' : ` --stack ${stack}`} doctor\` and the dashboard`,
   ];
+  if (result.complete === false) lines.push(`  ${unlisted(result)}`);
   if (result.failed.length > 0) {
     lines.push(`  not queued ${result.failed.length}:`);
     for (const failure of result.failed.slice(0, 10)) lines.push(`    ${failure.tenant}: ${failure.code}: ${shownText(failure.message)}`);

@@ -7,7 +7,9 @@
 // Before anything is listed, the template is checked against the gateway's own policy (the
 // bucket and key prefix the backup function may write): a wrong template fails once, here,
 // not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out that queued nothing throws, so Lambda
-// retries it (nothing is doubled); one that queued some tenants but not all answers
+// retries it (nothing is doubled), and so does one that ran out of time before it listed
+// every tenant (its retry queues those listed again, under the same scheduled time and so
+// the same keys: each finds its archive and is skipped); one that queued some tenants but not all answers
 // normally and counts the rest in `QueueSendFailures` (alarmed): retrying it whole would
 // queue every tenant twice. A direct invocation gets the result, failures included, or
 // `{ ok: false, error }`.
@@ -45,8 +47,11 @@ export interface FanOutHandlerDeps {
 
 export type FanOutResponse = FanOutResult | FailureResponse;
 
-/** A scheduled fan-out that queued nothing: thrown so Lambda runs it again (its metrics are already counted). */
-class NothingQueuedError extends RemoteError {
+/**
+ * A scheduled fan-out that queued nothing, or ran out of time before it listed every tenant:
+ * thrown so Lambda runs it again (its metrics are already counted).
+ */
+class RunAgainError extends RemoteError {
   constructor(message: string) {
     super('AWS_ERROR', message);
   }
@@ -101,7 +106,13 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
         { trigger, runId, cronName: request.cronName, tenants: outcome.tenants, retries: outcome.retries },
       );
       if (scheduled && outcome.queued === 0 && outcome.tenants > 0) {
-        throw new NothingQueuedError(`the fan-out queued none of ${outcome.tenants} tenants: ${outcome.failed[0]?.message ?? 'it ran out of time'}`);
+        throw new RunAgainError(`the fan-out queued none of ${outcome.tenants} tenants: ${outcome.failed[0]?.message ?? 'it ran out of time'}`);
+      }
+      if (scheduled && !outcome.complete) {
+        const listed = outcome.lastListed === undefined ? '' : `, up to ${JSON.stringify(outcome.lastListed)}`;
+        throw new RunAgainError(
+          `the fan-out ran out of time before it listed every tenant (queued ${outcome.queued} of the ${outcome.tenants} it listed${listed}): it runs again, and the tenants queued already find their archives and are skipped`,
+        );
       }
       return {
         operation: 'backup-all',
@@ -112,6 +123,8 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
         tenants: outcome.tenants,
         queued: outcome.queued,
         failed: outcome.failed,
+        complete: outcome.complete,
+        ...(!outcome.complete && outcome.lastListed !== undefined && { lastListed: outcome.lastListed }),
         ...(encryptTo.length > 0 && { encryptedTo: encryptTo }),
         queue: deps.queueUrl.split('/').pop() ?? deps.queueUrl,
       };
@@ -119,7 +132,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       const body = errorBody(error);
       if (body.outcome === 'failed') logger.error('fan-out failed', { errorCode: body.code, errorMessage: body.message });
       else logger.warn('fan-out refused', { errorCode: body.code, errorMessage: body.message });
-      if (!(error instanceof NothingQueuedError)) {
+      if (!(error instanceof RunAgainError)) {
         metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code });
       }
       if (scheduled) throw new ScheduledOperationError(body, error instanceof Error ? error.name : 'Error');

@@ -9,16 +9,18 @@ import type { NamesPage } from '../shared/control-plane/fan-out.js';
 import { errorFromBody, isFailureResponse, isRecord, isValidTenantList } from '../shared/control-plane/protocol.js';
 import { RemoteError } from '../shared/errors.js';
 
-export type ListPage = (after: string | undefined, limit: number) => Promise<NamesPage>;
+/** `signal` gives the page up (the caller's deadline): the list function's invocation goes on, its answer unread. */
+export type ListPage = (after: string | undefined, limit: number, signal?: AbortSignal) => Promise<NamesPage>;
 
 export function listFunctionPages(lambda: Pick<LambdaClient, 'send'>, functionName: string): ListPage {
-  return async (after, limit) => {
+  return async (after, limit, signal) => {
     const output = await lambda.send(
       new InvokeCommand({
         FunctionName: functionName,
         InvocationType: 'RequestResponse',
         Payload: new TextEncoder().encode(JSON.stringify({ names: true, limit, ...(after !== undefined && { after }) })),
       }),
+      { abortSignal: signal },
     );
     let answer: unknown;
     try {

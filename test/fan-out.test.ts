@@ -49,7 +49,7 @@ describe('fanOut', () => {
     const names = Array.from({ length: 25 }, (_, index) => `t${String(index).padStart(2, '0')}`);
     const { deps: d, calls } = deps(names);
     const outcome = await fanOut({ ...RUN, timeZone: 'Europe/Berlin' }, d, { pageSize: 12 });
-    expect(outcome).toEqual({ tenants: 25, queued: 25, failed: [], pages: 3, requests: 5, retries: 0, complete: true, sample: 's3://bucket/backups/t00/2026-06-03.tar.zst' });
+    expect(outcome).toEqual({ tenants: 25, queued: 25, failed: [], pages: 3, requests: 5, retries: 0, complete: true, lastListed: 't24', sample: 's3://bucket/backups/t00/2026-06-03.tar.zst' });
     expect(calls).toEqual([undefined, 't11', 't23']);
     const inputs = sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input);
     // Pages of 12 and 12 and 1: batches of 10 and 2, 10 and 2, 1.
@@ -120,8 +120,27 @@ describe('fanOut', () => {
     expect(outcome.complete).toBe(false);
     expect(outcome.queued).toBe(10);
     expect(outcome.pages).toBe(1);
+    expect(outcome.lastListed).toBe('t19');
     expect(outcome.failed.map((failure) => failure.tenant)).toEqual(names.slice(10, 20));
     expect(outcome.failed[0]!.code).toBe('ABORTED');
+  });
+
+  // A back-off under way at the deadline (up to 20 s) was slept out whole, and another
+  // request sent after it: past the deadline's margin, Lambda's timeout ended the fan-out.
+  it('cuts a back-off short at the deadline and names the tenants it did not queue', async () => {
+    const controller = new AbortController();
+    sqs.on(SendMessageBatchCommand).callsFake(() => {
+      controller.abort();
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    });
+    let backOffs = 0;
+    // A back-off that never ends by itself: only the deadline can end the wait (a build that sleeps it out never answers).
+    const sleep = () => new Promise<void>(() => void ++backOffs);
+    const { deps: d } = deps(['a', 'b'], { signal: controller.signal, sleep });
+    const outcome = await fanOut(RUN, d, { concurrency: 1 });
+    expect(backOffs).toBe(1);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+    expect(outcome).toMatchObject({ tenants: 2, queued: 0, failed: [{ tenant: 'a', code: 'ABORTED' }, { tenant: 'b', code: 'ABORTED' }] });
   });
 
   it('keeps at most `concurrency` batches in flight', async () => {

@@ -76,6 +76,7 @@ describe('fan-out handler', () => {
       tenants: 3,
       queued: 3,
       failed: [],
+      complete: true,
       queue: 'openclaw-backup-work',
     });
     const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => parseWorkMessage(entry.MessageBody!)));
@@ -164,6 +165,71 @@ describe('fan-out handler', () => {
     const answer = await some.handle(payload({ cronName: 'nightly' }), context);
     expect(answer).toMatchObject({ tenants: 2, queued: 1, failed: [{ tenant: 'acme', code: 'InvalidParameterValue' }] });
     expect(some.counts[0]!.counts).toMatchObject({ failed: 1, queued: 1, queueFailures: 1 });
+  });
+
+  // The deadline between two pages: the tenants of the pages not listed were neither queued
+  // nor named, and the answer (and so the CLI: exit 0) read "queued 20 of 20 tenants".
+  it('answers that it stopped before listing every tenant, and after which one', async () => {
+    const names = Array.from({ length: 40 }, (_, index) => `t${String(index).padStart(2, '0')}`);
+    const handle = fanOutHandler({
+      config,
+      logger,
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: QUEUE,
+      listPage: async (after, limit) => {
+        const start = after === undefined ? 0 : names.indexOf(after) + 1;
+        const tenants = names.slice(start, start + limit);
+        return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
+      },
+      now: () => new Date('2026-06-03T09:15:00Z'),
+      options: { pageSize: 20, concurrency: 1 },
+    });
+    // 4 ms left: the deadline (3 ms) comes while the first page's last batch is being sent.
+    let batches = 0;
+    sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
+      if (++batches === 2) await new Promise((resolve) => setTimeout(resolve, 50));
+      return okFor(input);
+    });
+    const answer = await handle(payload(), lambdaContext({ awsRequestId: 'req-f', functionName: 'openclaw-backup-fanout', remaining: 4 }));
+    expect(answer).toMatchObject({ tenants: 20, queued: 20, failed: [], complete: false, lastListed: 't19' });
+    sqs.on(SendMessageBatchCommand).callsFake(okFor);
+    expect(await handle(payload(), context)).toMatchObject({ tenants: 40, queued: 40, complete: true });
+    expect(await handle(payload(), context)).not.toHaveProperty('lastListed');
+  });
+
+  // A list page still answering at the deadline (the list function may take its whole minute)
+  // was waited for past it: Lambda ended the fan-out at its timeout, answering nothing.
+  it('stops waiting for a list page at its deadline and answers what it queued', async () => {
+    const names = ['acme', 'beta', 'gamma'];
+    let secondPageAsked = false;
+    const handle = fanOutHandler({
+      config,
+      logger,
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: QUEUE,
+      listPage: (after, _limit, signal) => {
+        if (after === undefined) return Promise.resolve({ tenants: names.slice(0, 2), next: 'beta' });
+        secondPageAsked = true;
+        // The second page answers only once its request is given up, else (a build that waits) long after the deadline.
+        return new Promise((resolve, reject) => {
+          const late = setTimeout(() => resolve({ tenants: names.slice(2) }), 5_000);
+          signal?.addEventListener('abort', () => {
+            clearTimeout(late);
+            reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+          });
+        });
+      },
+      now: () => new Date('2026-06-03T09:15:00Z'),
+    });
+    // 1 s left: the deadline 750 ms in, long after the first page is queued, long before the second page's answer.
+    const answer = await handle(payload(), lambdaContext({ awsRequestId: 'req-f', functionName: 'openclaw-backup-fanout', remaining: 1_000 }));
+    expect(secondPageAsked).toBe(true);
+    expect(answer).toMatchObject({ tenants: 2, queued: 2, failed: [], complete: false, lastListed: 'beta' });
+    // Scheduled, it throws, so Lambda runs it again (as when its timeout had ended it): the
+    // same scheduled time gives the same keys, so the tenants queued already are skipped.
+    await expect(handle(payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z' }), lambdaContext({ awsRequestId: 'req-g', functionName: 'openclaw-backup-fanout', remaining: 1_000 }))).rejects.toThrow(
+      /^AWS_ERROR: the fan-out ran out of time before it listed every tenant \(queued 2 of the 2 it listed, up to "beta"\): it runs again, and the tenants queued already find their archives and are skipped$/,
+    );
   });
 });
 

@@ -94,6 +94,23 @@ describe('tenants backup --all on a gateway', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ operation: 'backup-all', queued: 2 });
   });
 
+  // A gateway whose fan-out ran out of time between two pages of tenants: the CLI said "Queued 2 of 2" and exited 0.
+  it('says the fan-out stopped before listing every tenant, and after which one, and exits 1', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ...RESULT, tenants: 2, queued: 2, complete: false, lastListed: 'beta' }) });
+    const result = await backupAll();
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^Queued 2 of 2 tenants/);
+    expect(result.stdout).toContain('\n  the fan-out ran out of time before it listed every tenant: the tenants after "beta" (in name order) were not queued\n');
+    expect(result.stderr).toBe('');
+    const json = await run(['--stack', 'openclaw-backup', '--json', 'tenants', 'backup', '--all', '--to', TEMPLATE]);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ operation: 'backup-all', complete: false, lastListed: 'beta' });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ...RESULT, tenants: 0, queued: 0, complete: false }) });
+    const none = await backupAll();
+    expect(none.status).toBe(1);
+    expect(none.stdout).toContain('\n  the fan-out ran out of time before it listed every tenant: none was queued\n');
+  });
+
   it('refuses before any call what cannot work', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--stack', 'openclaw-backup', 'tenants', 'backup', '--all', '--to', 's3://my-bucket/backups/all.tar.zst'], /same key for every tenant: put \{tenant\} in it/],

@@ -45,7 +45,8 @@ export interface NamesPage {
 export interface FanOutDeps {
   readonly sqs: Pick<SQSClient, 'send'>;
   readonly queueUrl: string;
-  listPage(after: string | undefined, limit: number): Promise<NamesPage>;
+  /** `signal`: the fan-out's deadline; a page not answered by then is given up. */
+  listPage(after: string | undefined, limit: number, signal?: AbortSignal): Promise<NamesPage>;
   /** @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
   /** @default Math.random */
@@ -85,6 +86,8 @@ export interface FanOutOutcome {
   readonly retries: number;
   /** False when the deadline stopped the fan-out before the last page. */
   readonly complete: boolean;
+  /** The last tenant listed (names come in order): when not complete, the tenants after it were not listed. */
+  readonly lastListed?: string;
   /** The first tenant's destination. */
   readonly sample?: string;
 }
@@ -129,6 +132,14 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = deps.random ?? Math.random;
   const aborted = () => deps.signal?.aborted === true;
+  // The deadline ends a back-off under way (up to maxDelayMs, which with a request after it
+  // would outlast the deadline's margin). A request in flight is let finish (its client's
+  // timeouts bound it): given up, its messages might be queued and yet named as not.
+  const deadlineReached = new Promise<void>((resolve) => {
+    if (deps.signal === undefined) return;
+    if (deps.signal.aborted) resolve();
+    else deps.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 
   const failed: FanOutFailure[] = [];
   let tenants = 0;
@@ -138,6 +149,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   let retries = 0;
   let sample: string | undefined;
   let complete = true;
+  let lastListed: string | undefined;
 
   const destination = (tenant: string) =>
     expandTemplate(run.template, { time: run.time, tenant, ...(run.timeZone !== undefined && { timeZone: run.timeZone }) });
@@ -149,7 +161,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
       if (attempt > 1) {
         retries++;
-        await sleep(backOff(attempt - 1));
+        await Promise.race([sleep(backOff(attempt - 1)), deadlineReached]);
       }
       if (aborted()) break;
       let output: SendMessageBatchCommandOutput;
@@ -193,9 +205,17 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
       complete = false;
       break;
     }
-    const page = await deps.listPage(after, pageSize);
+    let page: NamesPage;
+    try {
+      page = await deps.listPage(after, pageSize, deps.signal);
+    } catch (error) {
+      if (!aborted()) throw error;
+      complete = false;
+      break;
+    }
     pages++;
     tenants += page.tenants.length;
+    lastListed = page.tenants[page.tenants.length - 1] ?? lastListed;
     const entries = page.tenants.map((tenant, index): Entry => {
       const to = destination(tenant);
       sample ??= to;
@@ -230,5 +250,5 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     if (after !== undefined && aborted()) complete = false;
   } while (after !== undefined && complete);
 
-  return { tenants, queued, failed, pages, requests, retries, complete, ...(sample !== undefined && { sample }) };
+  return { tenants, queued, failed, pages, requests, retries, complete, ...(lastListed !== undefined && { lastListed }), ...(sample !== undefined && { sample }) };
 }

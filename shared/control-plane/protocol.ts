@@ -798,6 +798,13 @@ export interface FanOutResult {
   readonly queued: number;
   /** Tenants left out because they could not be queued, with the reason. */
   readonly failed: readonly { readonly tenant: string; readonly code: string; readonly message: string }[];
+  /**
+   * False when the fan-out ran out of time before it listed every tenant: those after
+   * `lastListed` (in name order; every one, without it) were neither queued nor named in
+   * `failed`. Absent from gateways older than the field.
+   */
+  readonly complete?: boolean;
+  readonly lastListed?: string;
   /** The recipients every queued backup encrypts its archive to; absent: not encrypted. */
   readonly encryptedTo?: readonly string[];
   /** The queue's name, and how many backups it runs at once (the backup function's maximum concurrency), when known. */
