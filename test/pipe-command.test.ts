@@ -200,6 +200,32 @@ describe('--pipe failures', () => {
     await expectEmptyDirectory(inner);
   });
 
+  // Without pipefail a pipeline's status was its last process's: the first one failing after
+  // it had read the whole archive (gpg or age at its end, a full disk under a tee) exited 0,
+  // and its cut-short output was stored as a backup (`{ head -c 1000; …; exit 2; } | cat`:
+  // "Backed up …, 1000 B stored", exit 0).
+  it.each([
+    ['{ head -c 1000; cat >/dev/null; echo "gpg: error: write failed" >&2; exit 2; } | cat', /^pipe command failed with exit code 2: gpg: error: write failed$/],
+    ['{ cat; exit 3; } | cat | cat', /^pipe command failed with exit code 3$/],
+    ['false | cat', /^pipe command failed with exit code 1$/],
+    ['cat | { head -c 1000; exit 0; }', /^pipe command failed with exit code 141 \(128 \+ SIGPIPE\)$/],
+  ])('%s (a process before the last one fails) → PipeCommandError, nothing stored, locally and in S3', async (command, message) => {
+    const local = localFile();
+    const error = await pipeError(withPipeCommand(local, command).write(bodyOf(randomBytes(300_000)), writeOptions()));
+    expect(error.message).toMatch(message);
+    await expectEmptyDirectory(local);
+    const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/pipeline-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
+    expect((await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(300_000)), writeOptions()))).message).toMatch(message);
+    await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('reads back nothing through a pipeline whose first process fails after reading the stored bytes', async () => {
+    const stored = localFile();
+    await stored.write(bodyOf(randomBytes(300_000)), writeOptions());
+    const error = await pipeError(readAll(await withPipeCommand(stored, '{ head -c 1000; cat >/dev/null; exit 2; } | cat').read()));
+    expect(error.message).toBe('pipe command failed with exit code 2');
+  });
+
   // A small archive fits whole in the buffer between us and the command, so every write
   // succeeds whether it reads it or not: `head -c 100` exiting 0 was a backup of 100 bytes.
   it.each([
@@ -538,7 +564,7 @@ describe('--pipe under nohup (OPENCLAW_HANGUP_IGNORED=1)', () => {
   it('the shell names the line of the command as without nohup (was line 2: the ignoring trap came on a line of its own)', async () => {
     const inner = localFile();
     const error = await withHangUpsIgnored(() => pipeError(withPipeCommand(inner, 'no-such-command-openclaw').write(bodyOf(randomBytes(1000)), writeOptions())));
-    expect(error.message).toMatch(/^pipe command failed with exit code 127: \S*sh: 1: no-such-command-openclaw: not found$/);
+    expect(error.message).toMatch(/^pipe command failed with exit code 127: \S*sh: (line )?1: no-such-command-openclaw: (command )?not found$/);
     await expectEmptyDirectory(inner);
   });
 

@@ -1,6 +1,7 @@
 // `--pipe "command"`: a filter between the archive and its location, typically encryption
 // (`age -r age1…` when writing, `age -d -i key.txt` when reading). The command runs as
-// `sh -c command`; writing feeds the archive to its stdin and stores its stdout, reading
+// `sh -c command` with pipefail (pipefailShell: bash where /bin/sh lacks it), so that a pipeline
+// fails when any of its processes does, not only its last; writing feeds the archive to its stdin and stores its stdout, reading
 // feeds the stored bytes to its stdin and returns its stdout.
 //
 // The command's output only counts once the command has exited with status 0 after
@@ -41,7 +42,9 @@
 // own is given them under another name in its text (`AWS_SECRET_ACCESS_KEY=$KMS_SECRET cmd`)
 // or takes a profile (`AWS_PROFILE=kms cmd`), which is kept.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { AgeHeaderLimitError, NO_MORE_PROCESSES, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
@@ -53,7 +56,7 @@ import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
 export interface PipeCommandOptions {
-  /** Shell that runs the command. @default '/bin/sh' */
+  /** Shell that runs the command (with pipefail if it has it). @default pipefailShell() */
   readonly shell?: string;
   /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
   readonly killGraceMs?: number;
@@ -240,8 +243,9 @@ class Filter {
       // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
       // Its input comes on fd 3, made its standard input before it runs: Node's socket for a
       // child's stdin is write-only on our side, one for fd 3 reads too (`feed`).
-      const script = `exec <&3 3<&-; ${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
-      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
+      const shell = options.shell === undefined ? pipefailShell() : { path: options.shell, pipefail: hasPipefail(options.shell) };
+      const script = `exec <&3 3<&-; ${shell.pipefail ? 'set -o pipefail; ' : ''}${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
+      child = spawn(shell.path, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(couldNotStart(error), { cause: error }));
@@ -471,7 +475,7 @@ class Filter {
     if (killedBy !== null) {
       this.fail(new PipeCommandError(`pipe command was killed by ${killedBy}${detail}`));
     } else if (code !== 0) {
-      this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${detail}`));
+      this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${killedInPipeline(code)}${detail}`));
     } else if (!this.inputEnded || this.stdinError !== undefined) {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
@@ -482,6 +486,43 @@ class Filter {
       this.output.end();
     }
   }
+}
+
+/**
+ * The shell that runs the command, and whether it fails a pipeline when any of its processes
+ * fails (pipefail) rather than only when the last one does: without it, `gpg -e … | cat` or
+ * `{ head -c 1000; exit 2; } | cat` exited 0 and its cut-short output was stored as a backup.
+ * /bin/sh when it has pipefail (bash, busybox ash, dash from 0.5.13), else bash when it is
+ * installed (Debian's dash 0.5.12 has none), else /bin/sh without it. Known once per process.
+ */
+export function pipefailShell(): { readonly path: string; readonly pipefail: boolean } {
+  if (chosenShell !== undefined) return chosenShell;
+  const candidates = ['/bin/sh', '/bin/bash', '/usr/bin/bash'].filter((path) => existsSync(path));
+  for (const path of candidates) {
+    const pipefail = pipefailAnswer(path);
+    if (pipefail === undefined) return { path: '/bin/sh', pipefail: false }; // no answer now (EAGAIN): asked again next time
+    if (pipefail) return (chosenShell = { path, pipefail });
+  }
+  return (chosenShell = { path: '/bin/sh', pipefail: false });
+}
+let chosenShell: { readonly path: string; readonly pipefail: boolean } | undefined;
+
+function hasPipefail(shell: string): boolean {
+  return pipefailAnswer(shell) === true;
+}
+
+/** Whether `shell` takes `set -o pipefail` (dash exits at an option it lacks); undefined when it could not be asked. */
+function pipefailAnswer(shell: string): boolean | undefined {
+  const probe = spawnSync(shell, ['-c', 'set -o pipefail'], { stdio: 'ignore' });
+  if (probe.error !== undefined) return (probe.error as NodeJS.ErrnoException).code === 'ENOENT' ? false : undefined;
+  return probe.status === 0;
+}
+
+/** A status above 128 under pipefail may be a process of the pipeline killed by a signal (SIGPIPE: the next one quit early). */
+function killedInPipeline(code: number | null): string {
+  if (code === null || code <= 128) return '';
+  const name = Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0];
+  return name === undefined ? '' : ` (128 + ${name})`;
 }
 
 /** The failure of a command whose output must be an age file and is not (`why`); its bytes are not shown: they may be the archive's own, unencrypted. */
