@@ -267,19 +267,63 @@ describe('--pipe failures', () => {
     expect(error.message).toBe('pipe command exited before reading all of its input');
   });
 
-  it('does not wait for a process the command left running holding its input (but not its output)', async () => {
+  // What a process left running holding the command's input took of it is in no output: `exec
+  // 4<&0; head -c 100 <&4 & …; cat` stored an archive without those bytes, exit 0.
+  it('refuses a command that left a process running holding its input, without waiting for it', async () => {
+    const inner = localFile();
+    const pidFile = join(dir, `pid-${counter++}`);
+    // The shell's `&` gives a background job /dev/null for input: fd 4 carries it past that.
+    const command = `exec 4<&0; sleep 60 <&4 >/dev/null 2>&1 4<&- & echo $! >'${pidFile}'; exec 4<&-; cat`;
+    const error = await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(1000)), writeOptions()));
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    try {
+      expect(error.message).toBe('pipe command exited, but a process it left running still held its standard input: what it read is not in the output (start it with </dev/null)');
+      expect(isRunning(pid)).toBe(true);
+      await expectEmptyDirectory(inner);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  // Waited for as a shell pipeline would, `cat; sleep 100 >&2 &` held the CLI for 100 s.
+  it('stops reading the stderr a process left running holds once the command has exited, stores the archive, and says so', async () => {
     const inner = localFile();
     const pidFile = join(dir, `pid-${counter++}`);
     const body = randomBytes(1000);
-    // The shell's `&` gives a background job /dev/null for input: fd 4 carries it past that.
-    const command = `exec 4<&0; sleep 60 <&4 >/dev/null 2>&1 4<&- & echo $! >'${pidFile}'; exec 4<&-; cat`;
-    await withPipeCommand(inner, command).write(bodyOf(body), writeOptions());
-    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    const location = withPipeCommand(inner, `cat; sleep 60 >&2 & echo $! >'${pidFile}'`, { leftoverWaitMs: 100 });
+    const result = await location.write(bodyOf(body), writeOptions());
+    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    expect(sha256(await readFile(inner.path))).toBe(sha256(body));
+    expect(result.note).toBe('the --pipe command exited, but a process it left running still held its standard error 0.1 s later: no longer read (the archive is stored whole)');
+  });
+
+  // Its status said nothing of what that process would yet write: `cat; sleep 100 &` was waited
+  // for, 100 s, and what came out stored, whatever the process wrote (or failed to) meanwhile.
+  it('refuses a command that left a process running holding its output once it has exited, locally, in S3 and reading', async () => {
+    const pids: number[] = [];
+    const command = () => {
+      const pidFile = join(dir, `pid-${counter++}`);
+      return { text: `cat; sleep 60 & echo $! >'${pidFile}'`, pid: async () => pids.push(Number((await readFile(pidFile, 'utf8')).trim())) };
+    };
+    const message = 'pipe command exited, but a process it left running still held its standard output 0.1 s later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)';
     try {
-      expect(isRunning(pid)).toBe(true);
-      expect(sha256(await readFile(inner.path))).toBe(sha256(body));
+      const local = localFile();
+      const first = command();
+      expect((await pipeError(withPipeCommand(local, first.text, { leftoverWaitMs: 100 }).write(bodyOf(randomBytes(1000)), writeOptions()))).message).toBe(message);
+      await first.pid();
+      await expectEmptyDirectory(local);
+      const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/held-output-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
+      const second = command();
+      expect((await pipeError(withPipeCommand(inner, second.text, { leftoverWaitMs: 100 }).write(bodyOf(randomBytes(1000)), writeOptions()))).message).toBe(message);
+      await second.pid();
+      await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      const stored = localFile();
+      await stored.write(bodyOf(randomBytes(1000)), writeOptions());
+      const third = command();
+      expect((await pipeError(readAll(await withPipeCommand(stored, third.text, { leftoverWaitMs: 100 }).read()))).message).toBe(message);
+      await third.pid();
     } finally {
-      process.kill(pid, 'SIGKILL');
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
     }
   });
 

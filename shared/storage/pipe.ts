@@ -12,8 +12,8 @@
 // word, not a write's: a small archive fits whole in the socket the command reads from, so
 // every write succeeded for `head -c 100` exiting 0 ("Backed up … 100 B stored"); the socket
 // is read on our side too, and a command whose processes closed it with bytes unread makes it
-// fail (ECONNRESET). A process the command leaves running that still holds its input is not
-// judged (nor waited for, as before). A command that read bytes and wrote
+// fail (ECONNRESET). A process the command leaves running that still holds its input once the
+// command has exited makes it fail too: what that process read is in no output. A command that read bytes and wrote
 // none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
 // empty, and storing nothing would pass for a backup. Nor does one, writing to a name ending in
 // `.age`, whose output does not start as an age file does (a whole, well-formed age v1 header
@@ -27,8 +27,9 @@
 // kills the command (SIGTERM, then SIGKILL after a grace period): the shell and every process
 // below it (process-tree.ts), and the write or read settles only once they are all gone, so
 // no `age`, `cat` or `sleep` of the command outlives the CLI. A command that ends by itself
-// is waited for as a shell pipeline would (until its standard output closes); what it leaves
-// running detached from that output is its own. If the process exits meanwhile (a second
+// is waited for until its standard output and stderr close, LEFTOVER_WAIT_MS at most after its
+// exit: a process it left running that holds its output then fails it, one that holds only its
+// stderr is no longer read (the write's result notes it). What it leaves running is its own. If the process exits meanwhile (a second
 // Ctrl-C exits at once), the tree gets SIGKILL if it was already told to stop, else SIGTERM.
 //
 // Errors are one line with the exit status and the command's telling stderr line (the
@@ -60,6 +61,8 @@ export interface PipeCommandOptions {
   readonly shell?: string;
   /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
   readonly killGraceMs?: number;
+  /** How long its output and stderr are waited for to close once the command has exited. @default LEFTOVER_WAIT_MS */
+  readonly leftoverWaitMs?: number;
   /** The stored name ends in `.age`: a write's output must start as an age file. */
   readonly writesAge?: boolean;
 }
@@ -96,6 +99,14 @@ const MAX_STDERR_LINE = 300;
 const REAP_POLL_MS = 20;
 /** How long the processes sent SIGKILL are waited for to exit. */
 const KILLED_EXIT_WAIT_MS = 5000;
+/**
+ * How long, once the command has exited, a process it left running may keep its standard output
+ * (then the command fails: what that process may yet write would be missing) or its standard
+ * error (then it is no longer read: the output is whole) open. Waited for as a shell pipeline
+ * would before, `cat; sleep 100 >&2 &` held the CLI for 100 s, and `cat; sleep 100 &` stored
+ * its output after 100 s, though the command's status had said nothing of what came after it.
+ */
+const LEFTOVER_WAIT_MS = 2000;
 
 export function withPipeCommand(inner: ArchiveLocation, command: string, options: PipeCommandOptions = {}): ArchiveLocation {
   return new PipeLocation(inner, command, options);
@@ -147,7 +158,7 @@ class PipeLocation implements ArchiveLocation {
     try {
       const result = await this.inner.write(filter.output, options);
       await filter.closed;
-      return result;
+      return filter.stderrLetGo ? { ...result, note: stderrLetGoNote(this.options) } : result;
     } catch (error) {
       filter.fail(error);
       await filter.closed;
@@ -212,6 +223,11 @@ class Filter {
    */
   private ageOutput: { readonly state: 'start' | 'armored' | 'large' | 'bad' } | { readonly state: 'reading'; readonly reader: AgeHeaderReader } | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
   private stdinError: NodeJS.ErrnoException | undefined;
+  /** A process the command left running still held its input once it had exited (stopWaitingForInput). */
+  private inputHeldAfterExit = false;
+  /** A process the command left running held its stderr LEFTOVER_WAIT_MS after it exited: no longer read. */
+  stderrLetGo = false;
+  private leftoverTimer: NodeJS.Timeout | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
   private stopping: TreeMember[] | undefined;
@@ -260,6 +276,7 @@ class Filter {
 
     track(this);
     const settle = () => {
+      clearTimeout(this.leftoverTimer);
       running.delete(this);
       markClosed();
     };
@@ -299,9 +316,26 @@ class Filter {
     const closedOne = () => {
       if (--open === 0) this.stopWaitingForInput();
     };
-    child.once('exit', closedOne);
-    stdout.once('close', closedOne);
-    stderr.once('close', closedOne);
+    let stdoutClosed = false;
+    let stderrClosed = false;
+    child.once('exit', () => {
+      closedOne();
+      this.leftoverTimer = setTimeout(() => {
+        if (!stdoutClosed) this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard output ${seconds(options.leftoverWaitMs ?? LEFTOVER_WAIT_MS)} later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)`));
+        else if (!stderrClosed) {
+          this.stderrLetGo = true;
+          stderr.destroy();
+        }
+      }, options.leftoverWaitMs ?? LEFTOVER_WAIT_MS);
+    });
+    stdout.once('close', () => {
+      stdoutClosed = true;
+      closedOne();
+    });
+    stderr.once('close', () => {
+      stderrClosed = true;
+      closedOne();
+    });
     stdout.on('data', (chunk: Buffer) => {
       this.outputBytes += chunk.length;
       if (writesAge) this.readAgeOutput(chunk);
@@ -327,7 +361,9 @@ class Filter {
     setImmediate(() =>
       setImmediate(() => {
         const feed = this.feed;
-        if (feed !== undefined && !feed.readableEnded && !feed.destroyed) feed.destroy();
+        if (feed === undefined || feed.readableEnded || feed.destroyed) return;
+        this.inputHeldAfterExit = true;
+        feed.destroy();
       }),
     );
   }
@@ -476,6 +512,8 @@ class Filter {
       this.fail(new PipeCommandError(`pipe command was killed by ${killedBy}${detail}`));
     } else if (code !== 0) {
       this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${killedInPipeline(code)}${detail}`));
+    } else if (this.inputHeldAfterExit) {
+      this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard input: what it read is not in the output (start it with </dev/null)${detail}`));
     } else if (!this.inputEnded || this.stdinError !== undefined) {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
@@ -523,6 +561,15 @@ function killedInPipeline(code: number | null): string {
   if (code === null || code <= 128) return '';
   const name = Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0];
   return name === undefined ? '' : ` (128 + ${name})`;
+}
+
+/** What a backup says when the command's stderr was let go (Filter.stderrLetGo). */
+function stderrLetGoNote(options: PipeCommandOptions): string {
+  return `the --pipe command exited, but a process it left running still held its standard error ${seconds(options.leftoverWaitMs ?? LEFTOVER_WAIT_MS)} later: no longer read (the archive is stored whole)`;
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /** The failure of a command whose output must be an age file and is not (`why`); its bytes are not shown: they may be the archive's own, unencrypted. */
