@@ -318,15 +318,28 @@ class Filter {
     };
     let stdoutClosed = false;
     let stderrClosed = false;
+    const leftoverWait = options.leftoverWaitMs ?? LEFTOVER_WAIT_MS;
+    const judgeLeftovers = () => {
+      // Held back by us (the location takes the output slower than it comes: an upload's part):
+      // its end may be in the pipe, unread. The bound runs again once it flows.
+      if (!stdoutClosed && (stdout.readableFlowing === false || stdout.readableLength > 0)) {
+        this.leftoverTimer = setTimeout(judgeLeftovers, leftoverWait);
+        return;
+      }
+      // An end the kernel already has is delivered by a turn of the loop that polls (as in stopWaitingForInput).
+      setImmediate(() =>
+        setImmediate(() => {
+          if (!stdoutClosed) this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard output ${seconds(leftoverWait)} later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)`));
+          else if (!stderrClosed) {
+            this.stderrLetGo = true;
+            stderr.destroy();
+          }
+        }),
+      );
+    };
     child.once('exit', () => {
       closedOne();
-      this.leftoverTimer = setTimeout(() => {
-        if (!stdoutClosed) this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard output ${seconds(options.leftoverWaitMs ?? LEFTOVER_WAIT_MS)} later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)`));
-        else if (!stderrClosed) {
-          this.stderrLetGo = true;
-          stderr.destroy();
-        }
-      }, options.leftoverWaitMs ?? LEFTOVER_WAIT_MS);
+      this.leftoverTimer = setTimeout(judgeLeftovers, leftoverWait);
     });
     stdout.once('close', () => {
       stdoutClosed = true;
