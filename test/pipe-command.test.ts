@@ -610,6 +610,24 @@ describe('--pipe environment', () => {
       }
     }
   });
+
+  // bash, where /bin/sh has no pipefail, sources $BASH_ENV unless in POSIX mode (as /bin/sh): what
+  // that file printed came before the archive's bytes.
+  it('runs the command as /bin/sh would: a $BASH_ENV file is not sourced', async () => {
+    const startup = join(dir, `bash-env-${counter++}`);
+    await writeFile(startup, 'echo printed-by-BASH_ENV\n');
+    const before = process.env.BASH_ENV;
+    process.env.BASH_ENV = startup;
+    try {
+      const inner = localFile();
+      const bytes = randomBytes(1000);
+      await withPipeCommand(inner, 'cat').write(bodyOf(bytes), writeOptions());
+      expect(sha256(await readFile(inner.path))).toBe(sha256(bytes));
+    } finally {
+      if (before === undefined) delete process.env.BASH_ENV;
+      else process.env.BASH_ENV = before;
+    }
+  });
 });
 
 describe('--pipe under nohup (OPENCLAW_HANGUP_IGNORED=1)', () => {

@@ -1,6 +1,6 @@
 // `--pipe "command"`: a filter between the archive and its location, typically encryption
 // (`age -r age1…` when writing, `age -d -i key.txt` when reading). The command runs as
-// `sh -c command` with pipefail (pipefailShell: bash where /bin/sh lacks it), so that a pipeline
+// `sh -c command` with pipefail (pipefailShell: bash --posix where /bin/sh lacks it), so that a pipeline
 // fails when any of its processes does, not only its last; writing feeds the archive to its stdin and stores its stdout, reading
 // feeds the stored bytes to its stdin and returns its stdout.
 //
@@ -259,9 +259,9 @@ class Filter {
       // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
       // Its input comes on fd 3, made its standard input before it runs: Node's socket for a
       // child's stdin is write-only on our side, one for fd 3 reads too (`feed`).
-      const shell = options.shell === undefined ? pipefailShell() : { path: options.shell, pipefail: hasPipefail(options.shell) };
+      const shell = options.shell === undefined ? pipefailShell() : { path: options.shell, args: [], pipefail: pipefailAnswer({ path: options.shell, args: [] }) === true };
       const script = `exec <&3 3<&-; ${shell.pipefail ? 'set -o pipefail; ' : ''}${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
-      child = spawn(shell.path, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
+      child = spawn(shell.path, [...shell.args, '-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(couldNotStart(error), { cause: error }));
@@ -539,32 +539,41 @@ class Filter {
   }
 }
 
+/** A shell to run the command: its path, the arguments before `-c`, and whether it has pipefail. */
+interface CommandShell {
+  readonly path: string;
+  readonly args: readonly string[];
+  readonly pipefail: boolean;
+}
+
 /**
  * The shell that runs the command, and whether it fails a pipeline when any of its processes
  * fails (pipefail) rather than only when the last one does: without it, `gpg -e … | cat` or
  * `{ head -c 1000; exit 2; } | cat` exited 0 and its cut-short output was stored as a backup.
  * /bin/sh when it has pipefail (bash, busybox ash, dash from 0.5.13), else bash when it is
- * installed (Debian's dash 0.5.12 has none), else /bin/sh without it. Known once per process.
+ * installed (Debian's dash 0.5.12 has none), in POSIX mode as /bin/sh would be (which also
+ * keeps it from sourcing $BASH_ENV, whose output came before the archive's), else /bin/sh
+ * without it. Known once per process.
  */
-export function pipefailShell(): { readonly path: string; readonly pipefail: boolean } {
+export function pipefailShell(): CommandShell {
   if (chosenShell !== undefined) return chosenShell;
-  const candidates = ['/bin/sh', '/bin/bash', '/usr/bin/bash'].filter((path) => existsSync(path));
-  for (const path of candidates) {
-    const pipefail = pipefailAnswer(path);
-    if (pipefail === undefined) return { path: '/bin/sh', pipefail: false }; // no answer now (EAGAIN): asked again next time
-    if (pipefail) return (chosenShell = { path, pipefail });
+  const candidates = [
+    { path: '/bin/sh', args: [] },
+    { path: '/bin/bash', args: ['--posix'] },
+    { path: '/usr/bin/bash', args: ['--posix'] },
+  ].filter((candidate) => existsSync(candidate.path));
+  for (const candidate of candidates) {
+    const pipefail = pipefailAnswer(candidate);
+    if (pipefail === undefined) return { path: '/bin/sh', args: [], pipefail: false }; // no answer now (EAGAIN): asked again next time
+    if (pipefail) return (chosenShell = { ...candidate, pipefail });
   }
-  return (chosenShell = { path: '/bin/sh', pipefail: false });
+  return (chosenShell = { path: '/bin/sh', args: [], pipefail: false });
 }
-let chosenShell: { readonly path: string; readonly pipefail: boolean } | undefined;
-
-function hasPipefail(shell: string): boolean {
-  return pipefailAnswer(shell) === true;
-}
+let chosenShell: CommandShell | undefined;
 
 /** Whether `shell` takes `set -o pipefail` (dash exits at an option it lacks); undefined when it could not be asked. */
-function pipefailAnswer(shell: string): boolean | undefined {
-  const probe = spawnSync(shell, ['-c', 'set -o pipefail'], { stdio: 'ignore' });
+function pipefailAnswer(shell: Omit<CommandShell, 'pipefail'>): boolean | undefined {
+  const probe = spawnSync(shell.path, [...shell.args, '-c', 'set -o pipefail'], { stdio: 'ignore' });
   if (probe.error !== undefined) return (probe.error as NodeJS.ErrnoException).code === 'ENOENT' ? false : undefined;
   return probe.status === 0;
 }
