@@ -367,8 +367,8 @@ class Filter {
    * The shell has exited and its output is closed. When its processes alone held its input,
    * the kernel said so (EOF or ECONNRESET on `feed`) before the exit was reported, and a turn of
    * the event loop that polls (two checks: one after a poll begun since) delivers it; if it has
-   * not come by then, something the command left running holds the input: it is let go (its
-   * unread bytes are not judged, as before).
+   * not come by then, something the command left running holds the input: it is let go, and
+   * the command fails (finish): what that process read, or may yet read, is in no output.
    */
   private stopWaitingForInput(): void {
     setImmediate(() =>
