@@ -200,6 +200,32 @@ describe('--pipe failures', () => {
     await expectEmptyDirectory(inner);
   });
 
+  // Without pipefail a pipeline's status was its last process's: the first one failing after
+  // it had read the whole archive (gpg or age at its end, a full disk under a tee) exited 0,
+  // and its cut-short output was stored as a backup (`{ head -c 1000; …; exit 2; } | cat`:
+  // "Backed up …, 1000 B stored", exit 0).
+  it.each([
+    ['{ head -c 1000; cat >/dev/null; echo "gpg: error: write failed" >&2; exit 2; } | cat', /^pipe command failed with exit code 2: gpg: error: write failed$/],
+    ['{ cat; exit 3; } | cat | cat', /^pipe command failed with exit code 3$/],
+    ['false | cat', /^pipe command failed with exit code 1$/],
+    ['cat | { head -c 1000; exit 0; }', /^pipe command failed with exit code 141 \(128 \+ SIGPIPE\)$/],
+  ])('%s (a process before the last one fails) → PipeCommandError, nothing stored, locally and in S3', async (command, message) => {
+    const local = localFile();
+    const error = await pipeError(withPipeCommand(local, command).write(bodyOf(randomBytes(300_000)), writeOptions()));
+    expect(error.message).toMatch(message);
+    await expectEmptyDirectory(local);
+    const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/pipeline-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
+    expect((await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(300_000)), writeOptions()))).message).toMatch(message);
+    await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('reads back nothing through a pipeline whose first process fails after reading the stored bytes', async () => {
+    const stored = localFile();
+    await stored.write(bodyOf(randomBytes(300_000)), writeOptions());
+    const error = await pipeError(readAll(await withPipeCommand(stored, '{ head -c 1000; cat >/dev/null; exit 2; } | cat').read()));
+    expect(error.message).toBe('pipe command failed with exit code 2');
+  });
+
   // A small archive fits whole in the buffer between us and the command, so every write
   // succeeds whether it reads it or not: `head -c 100` exiting 0 was a backup of 100 bytes.
   it.each([
@@ -241,20 +267,83 @@ describe('--pipe failures', () => {
     expect(error.message).toBe('pipe command exited before reading all of its input');
   });
 
-  it('does not wait for a process the command left running holding its input (but not its output)', async () => {
+  // What a process left running holding the command's input took of it is in no output: `exec
+  // 4<&0; head -c 100 <&4 & …; cat` stored an archive without those bytes, exit 0.
+  it('refuses a command that left a process running holding its input, without waiting for it', async () => {
     const inner = localFile();
     const pidFile = join(dir, `pid-${counter++}`);
-    const body = randomBytes(1000);
     // The shell's `&` gives a background job /dev/null for input: fd 4 carries it past that.
     const command = `exec 4<&0; sleep 60 <&4 >/dev/null 2>&1 4<&- & echo $! >'${pidFile}'; exec 4<&-; cat`;
-    await withPipeCommand(inner, command).write(bodyOf(body), writeOptions());
+    const error = await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(1000)), writeOptions()));
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     try {
+      expect(error.message).toBe('pipe command exited, but a process it left running still held its standard input: what it read is not in the output (start it with </dev/null)');
       expect(isRunning(pid)).toBe(true);
-      expect(sha256(await readFile(inner.path))).toBe(sha256(body));
+      await expectEmptyDirectory(inner);
     } finally {
       process.kill(pid, 'SIGKILL');
     }
+  });
+
+  // Waited for as a shell pipeline would, `cat; sleep 100 >&2 &` held the CLI for 100 s.
+  it('stops reading the stderr a process left running holds once the command has exited, stores the archive, and says so', async () => {
+    const inner = localFile();
+    const pidFile = join(dir, `pid-${counter++}`);
+    const body = randomBytes(1000);
+    const location = withPipeCommand(inner, `cat; sleep 60 >&2 & echo $! >'${pidFile}'`, { leftoverWaitMs: 100 });
+    const result = await location.write(bodyOf(body), writeOptions());
+    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    expect(sha256(await readFile(inner.path))).toBe(sha256(body));
+    expect(result.note).toBe('the --pipe command exited, but a process it left running still held its standard error 0.1 s later: no longer read (the archive is stored whole)');
+  });
+
+  // Its status said nothing of what that process would yet write: `cat; sleep 100 &` was waited
+  // for, 100 s, and what came out stored, whatever the process wrote (or failed to) meanwhile.
+  it('refuses a command that left a process running holding its output once it has exited, locally, in S3 and reading', async () => {
+    const pids: number[] = [];
+    const command = () => {
+      const pidFile = join(dir, `pid-${counter++}`);
+      return { text: `cat; sleep 60 & echo $! >'${pidFile}'`, pid: async () => pids.push(Number((await readFile(pidFile, 'utf8')).trim())) };
+    };
+    const message = 'pipe command exited, but a process it left running still held its standard output 0.1 s later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)';
+    try {
+      const local = localFile();
+      const first = command();
+      expect((await pipeError(withPipeCommand(local, first.text, { leftoverWaitMs: 100 }).write(bodyOf(randomBytes(1000)), writeOptions()))).message).toBe(message);
+      await first.pid();
+      await expectEmptyDirectory(local);
+      const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/held-output-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
+      const second = command();
+      expect((await pipeError(withPipeCommand(inner, second.text, { leftoverWaitMs: 100 }).write(bodyOf(randomBytes(1000)), writeOptions()))).message).toBe(message);
+      await second.pid();
+      await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      const stored = localFile();
+      await stored.write(bodyOf(randomBytes(1000)), writeOptions());
+      const third = command();
+      expect((await pipeError(readAll(await withPipeCommand(stored, third.text, { leftoverWaitMs: 100 }).read()))).message).toBe(message);
+      await third.pid();
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  // Its output still open after its exit is ours too when we read it no more (the store's upload
+  // holds back its last bytes): not a process left running, whose bound must not fail it.
+  it('stores the output of a command that exited while the location held back its last bytes longer than the bound', async () => {
+    const inner = localFile();
+    const flag = join(dir, `exited-${counter++}`);
+    const body = randomBytes(140_000); // more than our buffers take: its end waits in the pipe
+    const slow: ArchiveLocation = Object.create(inner, {
+      write: {
+        value: async (output: Readable, options: ReturnType<typeof writeOptions>) => {
+          await until(() => existsSync(flag));
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          return inner.write(output, options);
+        },
+      },
+    }) as ArchiveLocation;
+    await withPipeCommand(slow, `cat; touch '${flag}'`, { leftoverWaitMs: 100 }).write(bodyOf(body), writeOptions());
+    expect(sha256(await readFile(inner.path))).toBe(sha256(body));
   });
 
   it('stores no object in S3 when the command writes nothing, and reads no archive through one', async () => {
@@ -521,6 +610,24 @@ describe('--pipe environment', () => {
       }
     }
   });
+
+  // bash, where /bin/sh has no pipefail, sources $BASH_ENV unless in POSIX mode (as /bin/sh): what
+  // that file printed came before the archive's bytes.
+  it('runs the command as /bin/sh would: a $BASH_ENV file is not sourced', async () => {
+    const startup = join(dir, `bash-env-${counter++}`);
+    await writeFile(startup, 'echo printed-by-BASH_ENV\n');
+    const before = process.env.BASH_ENV;
+    process.env.BASH_ENV = startup;
+    try {
+      const inner = localFile();
+      const bytes = randomBytes(1000);
+      await withPipeCommand(inner, 'cat').write(bodyOf(bytes), writeOptions());
+      expect(sha256(await readFile(inner.path))).toBe(sha256(bytes));
+    } finally {
+      if (before === undefined) delete process.env.BASH_ENV;
+      else process.env.BASH_ENV = before;
+    }
+  });
 });
 
 describe('--pipe under nohup (OPENCLAW_HANGUP_IGNORED=1)', () => {
@@ -538,7 +645,7 @@ describe('--pipe under nohup (OPENCLAW_HANGUP_IGNORED=1)', () => {
   it('the shell names the line of the command as without nohup (was line 2: the ignoring trap came on a line of its own)', async () => {
     const inner = localFile();
     const error = await withHangUpsIgnored(() => pipeError(withPipeCommand(inner, 'no-such-command-openclaw').write(bodyOf(randomBytes(1000)), writeOptions())));
-    expect(error.message).toMatch(/^pipe command failed with exit code 127: \S*sh: 1: no-such-command-openclaw: not found$/);
+    expect(error.message).toMatch(/^pipe command failed with exit code 127: \S*sh: (line )?1: no-such-command-openclaw: (command )?not found$/);
     await expectEmptyDirectory(inner);
   });
 

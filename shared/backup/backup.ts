@@ -354,6 +354,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     if (from !== undefined) await removeContinuation(tenantsDir, tenant);
     if (written.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, written.unrecorded));
     if (written.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, written.unconfirmed));
+    if (written.note !== undefined) notices.push(written.note);
     const { manifest, manifestSha256: digest } = summary;
     crashPoint('backup:stored');
     return {

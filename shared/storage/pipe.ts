@@ -1,6 +1,7 @@
 // `--pipe "command"`: a filter between the archive and its location, typically encryption
 // (`age -r age1…` when writing, `age -d -i key.txt` when reading). The command runs as
-// `sh -c command`; writing feeds the archive to its stdin and stores its stdout, reading
+// `sh -c command` with pipefail (pipefailShell: bash --posix where /bin/sh lacks it), so that a pipeline
+// fails when any of its processes does, not only its last; writing feeds the archive to its stdin and stores its stdout, reading
 // feeds the stored bytes to its stdin and returns its stdout.
 //
 // The command's output only counts once the command has exited with status 0 after
@@ -11,8 +12,8 @@
 // word, not a write's: a small archive fits whole in the socket the command reads from, so
 // every write succeeded for `head -c 100` exiting 0 ("Backed up … 100 B stored"); the socket
 // is read on our side too, and a command whose processes closed it with bytes unread makes it
-// fail (ECONNRESET). A process the command leaves running that still holds its input is not
-// judged (nor waited for, as before). A command that read bytes and wrote
+// fail (ECONNRESET). A process the command leaves running that still holds its input once the
+// command has exited makes it fail too: what that process read is in no output. A command that read bytes and wrote
 // none (`age -r … -o FILE`, output sent to a file instead of stdout) fails too: no archive is
 // empty, and storing nothing would pass for a backup. Nor does one, writing to a name ending in
 // `.age`, whose output does not start as an age file does (a whole, well-formed age v1 header
@@ -26,8 +27,9 @@
 // kills the command (SIGTERM, then SIGKILL after a grace period): the shell and every process
 // below it (process-tree.ts), and the write or read settles only once they are all gone, so
 // no `age`, `cat` or `sleep` of the command outlives the CLI. A command that ends by itself
-// is waited for as a shell pipeline would (until its standard output closes); what it leaves
-// running detached from that output is its own. If the process exits meanwhile (a second
+// is waited for until its standard output and stderr close, LEFTOVER_WAIT_MS at most after its
+// exit: a process it left running that holds its output then fails it, one that holds only its
+// stderr is no longer read (the write's result notes it). What it leaves running is its own. If the process exits meanwhile (a second
 // Ctrl-C exits at once), the tree gets SIGKILL if it was already told to stop, else SIGTERM.
 //
 // Errors are one line with the exit status and the command's telling stderr line (the
@@ -41,7 +43,9 @@
 // own is given them under another name in its text (`AWS_SECRET_ACCESS_KEY=$KMS_SECRET cmd`)
 // or takes a profile (`AWS_PROFILE=kms cmd`), which is kept.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { AgeHeaderLimitError, NO_MORE_PROCESSES, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
@@ -53,10 +57,12 @@ import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
 export interface PipeCommandOptions {
-  /** Shell that runs the command. @default '/bin/sh' */
+  /** Shell that runs the command (with pipefail if it has it). @default pipefailShell() */
   readonly shell?: string;
   /** Time between SIGTERM and SIGKILL when the command must stop. @default 2000 */
   readonly killGraceMs?: number;
+  /** How long its output and stderr are waited for to close once the command has exited. @default LEFTOVER_WAIT_MS */
+  readonly leftoverWaitMs?: number;
   /** The stored name ends in `.age`: a write's output must start as an age file. */
   readonly writesAge?: boolean;
 }
@@ -93,6 +99,14 @@ const MAX_STDERR_LINE = 300;
 const REAP_POLL_MS = 20;
 /** How long the processes sent SIGKILL are waited for to exit. */
 const KILLED_EXIT_WAIT_MS = 5000;
+/**
+ * How long, once the command has exited, a process it left running may keep its standard output
+ * (then the command fails: what that process may yet write would be missing) or its standard
+ * error (then it is no longer read: the output is whole) open. Waited for as a shell pipeline
+ * would before, `cat; sleep 100 >&2 &` held the CLI for 100 s, and `cat; sleep 100 &` stored
+ * its output after 100 s, though the command's status had said nothing of what came after it.
+ */
+const LEFTOVER_WAIT_MS = 2000;
 
 export function withPipeCommand(inner: ArchiveLocation, command: string, options: PipeCommandOptions = {}): ArchiveLocation {
   return new PipeLocation(inner, command, options);
@@ -144,7 +158,7 @@ class PipeLocation implements ArchiveLocation {
     try {
       const result = await this.inner.write(filter.output, options);
       await filter.closed;
-      return result;
+      return filter.stderrLetGo ? { ...result, note: stderrLetGoNote(this.options) } : result;
     } catch (error) {
       filter.fail(error);
       await filter.closed;
@@ -209,6 +223,11 @@ class Filter {
    */
   private ageOutput: { readonly state: 'start' | 'armored' | 'large' | 'bad' } | { readonly state: 'reading'; readonly reader: AgeHeaderReader } | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
   private stdinError: NodeJS.ErrnoException | undefined;
+  /** A process the command left running still held its input once it had exited (stopWaitingForInput). */
+  private inputHeldAfterExit = false;
+  /** A process the command left running held its stderr LEFTOVER_WAIT_MS after it exited: no longer read. */
+  stderrLetGo = false;
+  private leftoverTimer: NodeJS.Timeout | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
   private stopping: TreeMember[] | undefined;
@@ -240,8 +259,9 @@ class Filter {
       // (`sh: 1: zstdd: not found`, not `sh: 2:`), as without nohup.
       // Its input comes on fd 3, made its standard input before it runs: Node's socket for a
       // child's stdin is write-only on our side, one for fd 3 reads too (`feed`).
-      const script = `exec <&3 3<&-; ${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
-      child = spawn(options.shell ?? '/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
+      const shell = options.shell === undefined ? pipefailShell() : { path: options.shell, args: [], pipefail: pipefailAnswer({ path: options.shell, args: [] }) === true };
+      const script = `exec <&3 3<&-; ${shell.pipefail ? 'set -o pipefail; ' : ''}${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
+      child = spawn(shell.path, [...shell.args, '-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
       this.child = undefined;
       this.fail(new PipeCommandError(couldNotStart(error), { cause: error }));
@@ -256,6 +276,7 @@ class Filter {
 
     track(this);
     const settle = () => {
+      clearTimeout(this.leftoverTimer);
       running.delete(this);
       markClosed();
     };
@@ -295,9 +316,39 @@ class Filter {
     const closedOne = () => {
       if (--open === 0) this.stopWaitingForInput();
     };
-    child.once('exit', closedOne);
-    stdout.once('close', closedOne);
-    stderr.once('close', closedOne);
+    let stdoutClosed = false;
+    let stderrClosed = false;
+    const leftoverWait = options.leftoverWaitMs ?? LEFTOVER_WAIT_MS;
+    const judgeLeftovers = () => {
+      // Held back by us (the location takes the output slower than it comes: an upload's part):
+      // its end may be in the pipe, unread. The bound runs again once it flows.
+      if (!stdoutClosed && (stdout.readableFlowing === false || stdout.readableLength > 0)) {
+        this.leftoverTimer = setTimeout(judgeLeftovers, leftoverWait);
+        return;
+      }
+      // An end the kernel already has is delivered by a turn of the loop that polls (as in stopWaitingForInput).
+      setImmediate(() =>
+        setImmediate(() => {
+          if (!stdoutClosed) this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard output ${seconds(leftoverWait)} later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)`));
+          else if (!stderrClosed) {
+            this.stderrLetGo = true;
+            stderr.destroy();
+          }
+        }),
+      );
+    };
+    child.once('exit', () => {
+      closedOne();
+      this.leftoverTimer = setTimeout(judgeLeftovers, leftoverWait);
+    });
+    stdout.once('close', () => {
+      stdoutClosed = true;
+      closedOne();
+    });
+    stderr.once('close', () => {
+      stderrClosed = true;
+      closedOne();
+    });
     stdout.on('data', (chunk: Buffer) => {
       this.outputBytes += chunk.length;
       if (writesAge) this.readAgeOutput(chunk);
@@ -316,14 +367,16 @@ class Filter {
    * The shell has exited and its output is closed. When its processes alone held its input,
    * the kernel said so (EOF or ECONNRESET on `feed`) before the exit was reported, and a turn of
    * the event loop that polls (two checks: one after a poll begun since) delivers it; if it has
-   * not come by then, something the command left running holds the input: it is let go (its
-   * unread bytes are not judged, as before).
+   * not come by then, something the command left running holds the input: it is let go, and
+   * the command fails (finish): what that process read, or may yet read, is in no output.
    */
   private stopWaitingForInput(): void {
     setImmediate(() =>
       setImmediate(() => {
         const feed = this.feed;
-        if (feed !== undefined && !feed.readableEnded && !feed.destroyed) feed.destroy();
+        if (feed === undefined || feed.readableEnded || feed.destroyed) return;
+        this.inputHeldAfterExit = true;
+        feed.destroy();
       }),
     );
   }
@@ -471,7 +524,9 @@ class Filter {
     if (killedBy !== null) {
       this.fail(new PipeCommandError(`pipe command was killed by ${killedBy}${detail}`));
     } else if (code !== 0) {
-      this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${detail}`));
+      this.fail(new PipeCommandError(`pipe command failed with exit code ${code}${killedInPipeline(code)}${detail}`));
+    } else if (this.inputHeldAfterExit) {
+      this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard input: what it read is not in the output (start it with </dev/null)${detail}`));
     } else if (!this.inputEnded || this.stdinError !== undefined) {
       this.fail(new PipeCommandError(`pipe command exited before reading all of its input${detail}`));
     } else if (this.inputBytes > 0 && this.outputBytes === 0) {
@@ -482,6 +537,61 @@ class Filter {
       this.output.end();
     }
   }
+}
+
+/** A shell to run the command: its path, the arguments before `-c`, and whether it has pipefail. */
+interface CommandShell {
+  readonly path: string;
+  readonly args: readonly string[];
+  readonly pipefail: boolean;
+}
+
+/**
+ * The shell that runs the command, and whether it fails a pipeline when any of its processes
+ * fails (pipefail) rather than only when the last one does: without it, `gpg -e … | cat` or
+ * `{ head -c 1000; exit 2; } | cat` exited 0 and its cut-short output was stored as a backup.
+ * /bin/sh when it has pipefail (bash, busybox ash, dash from 0.5.13), else bash when it is
+ * installed (Debian's dash 0.5.12 has none), in POSIX mode as /bin/sh would be (which also
+ * keeps it from sourcing $BASH_ENV, whose output came before the archive's), else /bin/sh
+ * without it. Known once per process.
+ */
+export function pipefailShell(): CommandShell {
+  if (chosenShell !== undefined) return chosenShell;
+  const candidates = [
+    { path: '/bin/sh', args: [] },
+    { path: '/bin/bash', args: ['--posix'] },
+    { path: '/usr/bin/bash', args: ['--posix'] },
+  ].filter((candidate) => existsSync(candidate.path));
+  for (const candidate of candidates) {
+    const pipefail = pipefailAnswer(candidate);
+    if (pipefail === undefined) return { path: '/bin/sh', args: [], pipefail: false }; // no answer now (EAGAIN): asked again next time
+    if (pipefail) return (chosenShell = { ...candidate, pipefail });
+  }
+  return (chosenShell = { path: '/bin/sh', args: [], pipefail: false });
+}
+let chosenShell: CommandShell | undefined;
+
+/** Whether `shell` takes `set -o pipefail` (dash exits at an option it lacks); undefined when it could not be asked. */
+function pipefailAnswer(shell: Omit<CommandShell, 'pipefail'>): boolean | undefined {
+  const probe = spawnSync(shell.path, [...shell.args, '-c', 'set -o pipefail'], { stdio: 'ignore' });
+  if (probe.error !== undefined) return (probe.error as NodeJS.ErrnoException).code === 'ENOENT' ? false : undefined;
+  return probe.status === 0;
+}
+
+/** A status above 128 under pipefail may be a process of the pipeline killed by a signal (SIGPIPE: the next one quit early). */
+function killedInPipeline(code: number | null): string {
+  if (code === null || code <= 128) return '';
+  const name = Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0];
+  return name === undefined ? '' : ` (128 + ${name})`;
+}
+
+/** What a backup says when the command's stderr was let go (Filter.stderrLetGo). */
+function stderrLetGoNote(options: PipeCommandOptions): string {
+  return `the --pipe command exited, but a process it left running still held its standard error ${seconds(options.leftoverWaitMs ?? LEFTOVER_WAIT_MS)} later: no longer read (the archive is stored whole)`;
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /** The failure of a command whose output must be an age file and is not (`why`); its bytes are not shown: they may be the archive's own, unencrypted. */

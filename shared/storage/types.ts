@@ -75,6 +75,8 @@ export interface WriteResult {
    * whole, maybe not encrypted as asked. Absent when confirmed or when none was asked for.
    */
   readonly unconfirmed?: string;
+  /** Anything else worth a note beside a complete archive (--pipe: its command's stderr let go). */
+  readonly note?: string;
 }
 
 export interface CheckWritableOptions {
