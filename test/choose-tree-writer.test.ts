@@ -44,6 +44,19 @@ describe('chooseTreeWriter', () => {
     expect(readFileSync(path.join(dir, 'later'), 'utf8')).toBe('abcdef');
   });
 
+  it('writes the file that takes the archive past the threshold on writer threads from its first byte', async () => {
+    const writer = chooseTreeWriter({ access: SYNC_ACCESS, workerThresholdBytes: 10 });
+    const chunk = Buffer.from('abc0123456789xyz');
+    writer.beginChunk(chunk);
+    await writeFile(writer, 'small', chunk.subarray(0, 3));
+    expect(readFileSync(path.join(dir, 'small'), 'utf8')).toBe('abc'); // written at once
+    await writeFile(writer, 'large', chunk.subarray(3));
+    expect(existsSync(path.join(dir, 'large'))).toBe(false); // queued for a writer thread, in the same chunk
+    await writer.endChunk();
+    await writer.flush();
+    expect(readFileSync(path.join(dir, 'large'), 'utf8')).toBe('0123456789xyz');
+  });
+
   it('never starts threads with an infinite threshold, however many entries', async () => {
     const writer = chooseTreeWriter({ access: SYNC_ACCESS, workerThresholdBytes: Infinity });
     const chunk = Buffer.from('x');

@@ -70,6 +70,9 @@ describe('HolePlanner', () => {
     { name: 'a short run of zeros between data is written', islands: [[0, 100 * KiB], [100 * KiB + HOLE_MIN_BYTES - 4 * KiB, size - 100 * KiB - HOLE_MIN_BYTES + 4 * KiB]], holes: [] },
     { name: 'data at the start, middle and end of a hole-filled file', islands: [[0, 5], [512 * KiB + 3, 10], [size - 4, 4]], holes: [[4 * KiB, 508 * KiB], [516 * KiB, size - 4 * KiB - 516 * KiB - 777]] },
     { name: 'a file that ends in zeros', islands: [[10, 10]], holes: [[4 * KiB, size - 4 * KiB]] },
+    // Zeros are first judged 64 KiB at a time: one byte anywhere in such a span keeps its 4 KiB cell, no more.
+    { name: 'one byte in the middle of a span of zeros', islands: [[94 * KiB + 5, 1]], holes: [[0, 92 * KiB], [96 * KiB, size - 96 * KiB]] },
+    { name: 'data in the last cell of a span', islands: [[124 * KiB, 4 * KiB], [252 * KiB + 4095, 1]], holes: [[0, 124 * KiB], [128 * KiB, 124 * KiB], [256 * KiB, size - 256 * KiB]] },
   ];
   for (const { name, islands, holes } of cases) {
     it(`${name}: rebuilt byte for byte, long runs left unwritten, whatever the pieces`, () => {

@@ -4,8 +4,11 @@
 //   - A local disk: synchronous calls on this thread (SyncTreeWriter) until the archive has
 //     declared WORKER_THRESHOLD_BYTES of file content or WORKER_THRESHOLD_ENTRIES entries,
 //     then writer threads (WorkerTreeWriter): starting threads costs more than a small
-//     archive takes. The switch happens between two decoded chunks; a file already open
-//     stays with the writer that opened it.
+//     archive takes. The switch happens between two decoded chunks, or before opening the
+//     file whose size takes the archive past WORKER_THRESHOLD_BYTES: that file is written
+//     on the threads from its first byte (a tenant of one 500 MiB file was otherwise written
+//     whole on this thread, beside the hashing); a file already open stays with the writer
+//     that opened it.
 //   - Nothing at all (`tenants verify`, a restore's dry run): DiscardingTreeWriter.
 
 import type { FileAccess } from '../file-access.js';
@@ -48,6 +51,8 @@ class SyncThenThreads implements TreeWriter {
   readonly readsChunksLater = false;
   private current: TreeWriter;
   private switched = false;
+  /** The chunk being read: a writer switched to in its middle is told of it. */
+  private chunk: Buffer | undefined;
   /** What the archive has declared so far: file content, and entries written. */
   private bytes = 0;
   private entries = 0;
@@ -61,11 +66,17 @@ class SyncThenThreads implements TreeWriter {
   }
 
   beginChunk(chunk: Buffer): void {
+    this.chunk = chunk;
     if (!this.switched && (this.bytes >= this.thresholdBytes || (this.thresholdBytes !== Infinity && this.entries >= WORKER_THRESHOLD_ENTRIES))) {
-      this.current = new WorkerTreeWriter(undefined, this.owner, this.budget);
-      this.switched = true;
+      this.switchToThreads();
     }
     this.current.beginChunk(chunk);
+  }
+
+  /** Between two calls: every call of the synchronous writer is done, none is left to wait for. */
+  private switchToThreads(): void {
+    this.current = new WorkerTreeWriter(undefined, this.owner, this.budget);
+    this.switched = true;
   }
 
   endChunk(): Promise<void> | undefined {
@@ -80,6 +91,10 @@ class SyncThenThreads implements TreeWriter {
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
     this.entries++;
     this.bytes += size;
+    if (!this.switched && this.bytes > this.thresholdBytes) {
+      this.switchToThreads();
+      this.current.beginChunk(this.chunk!);
+    }
     return this.current.openFile(absPath, size, mode, mtime);
   }
 
