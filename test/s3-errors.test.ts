@@ -82,7 +82,7 @@ describe('translateS3Error', () => {
       'PermanentRedirect with region header',
       s3Error('PermanentRedirect', 301, 'The bucket you are attempting to access must be addressed using the specified endpoint.', {}, { 'x-amz-bucket-region': 'eu-west-1' }),
       'WRONG_REGION',
-      /is in region eu-west-1, not us-east-1: pass --region eu-west-1/,
+      /is in region eu-west-1, which https:\/\/minio\.internal:9000 does not serve \(HTTP 301\)/,
     ],
     [
       'AuthorizationHeaderMalformed with Region',
@@ -132,6 +132,8 @@ describe('translateS3Error', () => {
     const aws = { ...context, endpoint: undefined };
     const headWithoutBody = translateS3Error(s3Error('Unknown', 301, 'UnknownError'), aws);
     expect([headWithoutBody.code, headWithoutBody.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in another region, not us-east-1: pass the bucket\'s --region']);
+    const named = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), aws);
+    expect([named.code, named.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in region eu-west-1, not us-east-1: pass --region eu-west-1']);
     // A proxy sending http:// to https://: no --region helps, and the SDK does not follow it.
     for (const status of [301, 302, 307, 308]) {
       const redirect = translateS3Error(s3Error('Unknown', status, 'UnknownError', {}, { location: `https://minio.internal:9000/my-bucket/acme/x.tar.zst?X-Amz-Signature=${SECRET}` }), context);
@@ -142,9 +144,14 @@ describe('translateS3Error', () => {
     }
     const bare = translateS3Error(s3Error('TemporaryRedirect', 307), context);
     expect(bare.message).toBe("https://minio.internal:9000 answered HTTP 307, a redirect, for s3://my-bucket/acme/x.tar.zst: redirects are not followed: give the store's own S3 address as the endpoint");
-    // A custom endpoint that is S3 itself still names the bucket's region.
-    const regional = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), context);
-    expect([regional.code, regional.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in region eu-west-1, not us-east-1: pass --region eu-west-1']);
+    // A custom endpoint that is S3 of another region: its requests go there whatever --region says, so the endpoint must change.
+    const regional = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), { ...context, endpoint: 'https://s3.amazonaws.com', region: 'eu-west-1' });
+    expect([regional.code, regional.message]).toEqual([
+      'WRONG_REGION',
+      'S3 bucket "my-bucket" is in region eu-west-1, which https://s3.amazonaws.com does not serve (HTTP 301): give that region\'s endpoint (https://s3.eu-west-1.amazonaws.com), or leave the endpoint out and pass --region eu-west-1',
+    ]);
+    const china = translateS3Error(s3Error('TemporaryRedirect', 307, 'moved', {}, { 'x-amz-bucket-region': 'cn-north-1' }), { ...context, endpoint: 'https://s3.amazonaws.com' });
+    expect(china.message).toMatch(/give that region's endpoint \(https:\/\/s3\.cn-north-1\.amazonaws\.com\.cn\)/);
   });
 
   it('reports a store behind a redirecting proxy as a redirect, not a region, and sends nothing to where it points (the CLI)', async () => {

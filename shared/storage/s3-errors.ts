@@ -160,6 +160,16 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     const to = location ? ` to ${JSON.stringify(firstLine(redact(location, context.secrets)))}` : '';
     return fail(`${context.endpoint} answered HTTP ${status}, a redirect${to}, for ${where}: redirects are not followed: give the store's own S3 address as the endpoint`, 'S3');
   }
+  // A custom endpoint that is S3 of one region (`--endpoint https://s3.amazonaws.com`, an
+  // AWS_ENDPOINT_URL of a regional endpoint) redirecting to the bucket's: requests go to the
+  // endpoint whatever --region says, so only another endpoint reaches the bucket.
+  if (context.endpoint !== undefined && status !== undefined && status >= 300 && status < 400) {
+    const actual = bucketRegion(shape)!;
+    return fail(
+      `S3 bucket ${JSON.stringify(context.bucket)} is in region ${actual}, which ${context.endpoint} does not serve (HTTP ${status}): give that region's endpoint (${regionalEndpoint(actual)}), or leave the endpoint out and pass --region ${actual}`,
+      'WRONG_REGION',
+    );
+  }
   if (REGION_NAMES.has(name) || status === 301 || status === 307) {
     const actual = bucketRegion(shape);
     const configured = context.region !== undefined ? `, not ${context.region}` : '';
@@ -232,6 +242,11 @@ function bucketRegion(shape: SdkErrorShape): string | undefined {
   if (typeof shape.Region === 'string' && shape.Region !== '') return shape.Region;
   const expecting = /expecting '([a-z0-9-]+)'/.exec(shape.message ?? '');
   return expecting?.[1];
+}
+
+/** AWS's S3 endpoint of `region` (China's regions have a domain of their own). */
+function regionalEndpoint(region: string): string {
+  return `https://s3.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
 
 function firstLine(text: string): string {
