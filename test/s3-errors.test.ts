@@ -66,6 +66,13 @@ describe('translateS3Error', () => {
       /cannot load AWS credentials .*\[nope\]/,
     ],
     ['RequestTimeTooSkewed', s3Error('RequestTimeTooSkewed', 403), 'CLOCK_SKEW', /clock is wrong/],
+    [
+      'KMS.NotFoundException on a write',
+      s3Error('KMS.NotFoundException', 400, 'Invalid keyId alias/backups'),
+      'ACCESS_DENIED',
+      /^S3 cannot use the KMS key of s3:\/\/my-bucket\/acme\/x\.tar\.zst \(KMS\.NotFoundException: Invalid keyId alias\/backups\): check --sse-kms-key-id \(the key, its region\), that the key is enabled, and the credentials' kms:GenerateDataKey on it$/,
+    ],
+    ['KMS.ThrottlingException', s3Error('KMS.ThrottlingException', 400, 'Rate exceeded'), 'THROTTLED', /^KMS is throttling S3's requests for .*: try again later$/],
     ['ECONNREFUSED', networkError('ECONNREFUSED'), 'UNREACHABLE', /cannot reach https:\/\/minio\.internal:9000 .*ECONNREFUSED/],
     ['ENOTFOUND', networkError('ENOTFOUND'), 'UNREACHABLE', /ENOTFOUND/],
     ['EAI_AGAIN', networkError('EAI_AGAIN'), 'UNREACHABLE', /EAI_AGAIN/],
@@ -180,6 +187,14 @@ describe('translateS3Error', () => {
     const at = (endpoint?: string) => translateS3Error(s3Error('NoSuchBucket', 404), { ...context, endpoint }).message;
     expect(at('http://127.0.0.1:9000/base')).toBe('S3 bucket "my-bucket" does not exist at http://127.0.0.1:9000/base (s3://my-bucket/acme/x.tar.zst)');
     expect(at(undefined)).toBe('S3 bucket "my-bucket" does not exist (s3://my-bucket/acme/x.tar.zst)');
+  });
+
+  it('says a read of an SSE-KMS object whose key is disabled needs the key enabled and kms:Decrypt, not a --sse-kms-key-id', () => {
+    const error = translateS3Error(s3Error('KMS.DisabledException', 400, 'arn:aws:kms:us-east-1:1:key/abc is disabled.'), { ...context, operation: 'read' });
+    expect([error.code, error.message]).toEqual([
+      'ACCESS_DENIED',
+      'S3 cannot use the KMS key of s3://my-bucket/acme/x.tar.zst (KMS.DisabledException: arn:aws:kms:us-east-1:1:key/abc is disabled.): the key must be enabled, and the credentials need kms:Decrypt on it',
+    ]);
   });
 
   it('reports a missing region as a usage error', () => {

@@ -200,6 +200,17 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (name === 'RequestTimeTooSkewed') {
     return fail(`S3 refused the request for ${where}: this machine's clock is wrong`, 'CLOCK_SKEW');
   }
+  // SSE-KMS: S3 passes on what KMS said (KMS.NotFoundException for a mistyped --sse-kms-key-id,
+  // KMS.DisabledException, KMS.KMSInvalidStateException for a key pending deletion…).
+  if (name.startsWith('KMS.')) {
+    const said = message && message !== name ? `: ${truncate(message, 200)}` : '';
+    if (/Throttling|LimitExceeded/.test(name)) return fail(`KMS is throttling S3's requests for ${where} (${name}${said}): try again later`, 'THROTTLED');
+    const advice =
+      context.operation === 'write'
+        ? 'check --sse-kms-key-id (the key, its region), that the key is enabled, and the credentials\' kms:GenerateDataKey on it'
+        : 'the key must be enabled, and the credentials need kms:Decrypt on it';
+    return fail(`S3 cannot use the KMS key of ${where} (${name}${said}): ${advice}`, 'ACCESS_DENIED');
+  }
   // A 403 too, but not about permissions: a lifecycle rule moved the object to Glacier.
   if (name === 'InvalidObjectState') {
     const storageClass = typeof (shape as { StorageClass?: unknown }).StorageClass === 'string' ? ` (${(shape as { StorageClass: string }).StorageClass})` : '';
