@@ -243,3 +243,42 @@ describe('a store that takes Content-MD5 and refuses the SDK\'s x-amz-checksum h
     }
   });
 });
+
+/** A proxy in front of s3rver whose ListObjectsV2 answers give each ETag bare, without its quotes (NetApp ONTAP, some Ceph); HEAD's stay quoted. */
+async function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const proxy = createServer((request, response) => {
+    if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
+      forward(request, response, `${target}${request.url ?? '/'}`);
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8').replace(/<ETag>(?:&quot;|")([^<&"]*)(?:&quot;|")<\/ETag>/g, '<ETag>$1</ETag>');
+        const { 'content-length': _length, 'transfer-encoding': _encoding, ...headers } = answer.headers;
+        response.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(body) });
+        response.end(body);
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return listening(proxy);
+}
+
+describe('a store that lists ETags without their quotes', () => {
+  it('prunes what no rule keeps: the HEAD\'s quoted ETag is the listed one', async () => {
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/bare-etags/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    const proxy = await startBareEtagListingProxy(server.endpoint);
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/bare-etags/', '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/bare-etags/', ...flags(server.endpoint)]);
+      expect((JSON.parse(listed.stdout) as { backups: { location: string }[] }).backups.map((entry) => entry.location)).toEqual(['s3://backups/bare-etags/acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
