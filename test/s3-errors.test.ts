@@ -197,6 +197,13 @@ describe('translateS3Error', () => {
     ]);
   });
 
+  it('says a read denied without S3\'s reason may be of a key that is not there (403 for a missing key without s3:ListBucket)', () => {
+    const read = translateS3Error(s3Error('AccessDenied', 403, 'Access Denied'), { ...context, operation: 'read' });
+    expect(read.message).toBe("access denied to s3://my-bucket/acme/x.tar.zst: check the credentials' S3 permissions and the bucket policy, or the key: S3 answers a missing key so too when the credentials lack s3:ListBucket");
+    const write = translateS3Error(s3Error('AccessDenied', 403, 'Access Denied'), context);
+    expect(write.message).toBe("access denied to s3://my-bucket/acme/x.tar.zst: check the credentials' S3 permissions and the bucket policy");
+  });
+
   it('reports a missing region as a usage error', () => {
     const translated = translateS3Error(new Error('Region is missing'), context);
     expect(translated).toBeInstanceOf(UsageError);

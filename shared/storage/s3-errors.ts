@@ -219,7 +219,9 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'Forbidden' || status === 403) {
     // S3 names some causes beyond the bare "Access Denied": Object Lock, an explicit deny in a bucket policy (one demanding SSE-KMS).
     const said = message === '' || message === name || /^(access ?denied\.?|forbidden|unknown ?error)$/i.test(message) ? '' : ` (S3: ${truncate(message, 200)})`;
-    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy${said}`, 'ACCESS_DENIED');
+    // Without s3:ListBucket, S3 answers a key that is not there 403, not 404: a mistyped --from reads as a permission problem.
+    const orMissing = context.operation !== 'write' && said === '' && !where.endsWith('/') ? ', or the key: S3 answers a missing key so too when the credentials lack s3:ListBucket' : '';
+    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy${said}${orMissing}`, 'ACCESS_DENIED');
   }
   // A failure S3 answers inside a 200 OK (a CompleteMultipartUpload, a CopyObject; a proxy's
   // PutObject), or an empty 200 to a CompleteMultipartUpload: the SDK makes them a 503
