@@ -66,6 +66,13 @@ describe('translateS3Error', () => {
       /cannot load AWS credentials .*\[nope\]/,
     ],
     ['RequestTimeTooSkewed', s3Error('RequestTimeTooSkewed', 403), 'CLOCK_SKEW', /clock is wrong/],
+    [
+      'KMS.NotFoundException on a write',
+      s3Error('KMS.NotFoundException', 400, 'Invalid keyId alias/backups'),
+      'ACCESS_DENIED',
+      /^S3 cannot use the KMS key of s3:\/\/my-bucket\/acme\/x\.tar\.zst \(KMS\.NotFoundException: Invalid keyId alias\/backups\): check --sse-kms-key-id \(the key, its region\), that the key is enabled, and the credentials' kms:GenerateDataKey on it$/,
+    ],
+    ['KMS.ThrottlingException', s3Error('KMS.ThrottlingException', 400, 'Rate exceeded'), 'THROTTLED', /^KMS is throttling S3's requests for .*: try again later$/],
     ['ECONNREFUSED', networkError('ECONNREFUSED'), 'UNREACHABLE', /cannot reach https:\/\/minio\.internal:9000 .*ECONNREFUSED/],
     ['ENOTFOUND', networkError('ENOTFOUND'), 'UNREACHABLE', /ENOTFOUND/],
     ['EAI_AGAIN', networkError('EAI_AGAIN'), 'UNREACHABLE', /EAI_AGAIN/],
@@ -82,7 +89,7 @@ describe('translateS3Error', () => {
       'PermanentRedirect with region header',
       s3Error('PermanentRedirect', 301, 'The bucket you are attempting to access must be addressed using the specified endpoint.', {}, { 'x-amz-bucket-region': 'eu-west-1' }),
       'WRONG_REGION',
-      /is in region eu-west-1, not us-east-1: pass --region eu-west-1/,
+      /is in region eu-west-1, which https:\/\/minio\.internal:9000 does not serve \(HTTP 301\)/,
     ],
     [
       'AuthorizationHeaderMalformed with Region',
@@ -132,6 +139,8 @@ describe('translateS3Error', () => {
     const aws = { ...context, endpoint: undefined };
     const headWithoutBody = translateS3Error(s3Error('Unknown', 301, 'UnknownError'), aws);
     expect([headWithoutBody.code, headWithoutBody.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in another region, not us-east-1: pass the bucket\'s --region']);
+    const named = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), aws);
+    expect([named.code, named.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in region eu-west-1, not us-east-1: pass --region eu-west-1']);
     // A proxy sending http:// to https://: no --region helps, and the SDK does not follow it.
     for (const status of [301, 302, 307, 308]) {
       const redirect = translateS3Error(s3Error('Unknown', status, 'UnknownError', {}, { location: `https://minio.internal:9000/my-bucket/acme/x.tar.zst?X-Amz-Signature=${SECRET}` }), context);
@@ -142,9 +151,14 @@ describe('translateS3Error', () => {
     }
     const bare = translateS3Error(s3Error('TemporaryRedirect', 307), context);
     expect(bare.message).toBe("https://minio.internal:9000 answered HTTP 307, a redirect, for s3://my-bucket/acme/x.tar.zst: redirects are not followed: give the store's own S3 address as the endpoint");
-    // A custom endpoint that is S3 itself still names the bucket's region.
-    const regional = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), context);
-    expect([regional.code, regional.message]).toEqual(['WRONG_REGION', 'S3 bucket "my-bucket" is in region eu-west-1, not us-east-1: pass --region eu-west-1']);
+    // A custom endpoint that is S3 of another region: its requests go there whatever --region says, so the endpoint must change.
+    const regional = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'eu-west-1' }), { ...context, endpoint: 'https://s3.amazonaws.com', region: 'eu-west-1' });
+    expect([regional.code, regional.message]).toEqual([
+      'WRONG_REGION',
+      'S3 bucket "my-bucket" is in region eu-west-1, which https://s3.amazonaws.com does not serve (HTTP 301): give that region\'s endpoint (https://s3.eu-west-1.amazonaws.com), or leave the endpoint out and pass --region eu-west-1',
+    ]);
+    const china = translateS3Error(s3Error('TemporaryRedirect', 307, 'moved', {}, { 'x-amz-bucket-region': 'cn-north-1' }), { ...context, endpoint: 'https://s3.amazonaws.com' });
+    expect(china.message).toMatch(/give that region's endpoint \(https:\/\/s3\.cn-north-1\.amazonaws\.com\.cn\)/);
   });
 
   it('reports a store behind a redirecting proxy as a redirect, not a region, and sends nothing to where it points (the CLI)', async () => {
@@ -173,6 +187,21 @@ describe('translateS3Error', () => {
     const at = (endpoint?: string) => translateS3Error(s3Error('NoSuchBucket', 404), { ...context, endpoint }).message;
     expect(at('http://127.0.0.1:9000/base')).toBe('S3 bucket "my-bucket" does not exist at http://127.0.0.1:9000/base (s3://my-bucket/acme/x.tar.zst)');
     expect(at(undefined)).toBe('S3 bucket "my-bucket" does not exist (s3://my-bucket/acme/x.tar.zst)');
+  });
+
+  it('says a read of an SSE-KMS object whose key is disabled needs the key enabled and kms:Decrypt, not a --sse-kms-key-id', () => {
+    const error = translateS3Error(s3Error('KMS.DisabledException', 400, 'arn:aws:kms:us-east-1:1:key/abc is disabled.'), { ...context, operation: 'read' });
+    expect([error.code, error.message]).toEqual([
+      'ACCESS_DENIED',
+      'S3 cannot use the KMS key of s3://my-bucket/acme/x.tar.zst (KMS.DisabledException: arn:aws:kms:us-east-1:1:key/abc is disabled.): the key must be enabled, and the credentials need kms:Decrypt on it',
+    ]);
+  });
+
+  it('says a read denied without S3\'s reason may be of a key that is not there (403 for a missing key without s3:ListBucket)', () => {
+    const read = translateS3Error(s3Error('AccessDenied', 403, 'Access Denied'), { ...context, operation: 'read' });
+    expect(read.message).toBe("access denied to s3://my-bucket/acme/x.tar.zst: check the credentials' S3 permissions and the bucket policy, or the key: S3 answers a missing key so too when the credentials lack s3:ListBucket");
+    const write = translateS3Error(s3Error('AccessDenied', 403, 'Access Denied'), context);
+    expect(write.message).toBe("access denied to s3://my-bucket/acme/x.tar.zst: check the credentials' S3 permissions and the bucket policy");
   });
 
   it('reports a missing region as a usage error', () => {

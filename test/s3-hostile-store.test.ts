@@ -2,6 +2,7 @@
 // s3rver that answers a write as done and keeps nothing. A backup must never say "Backed up"
 // for an archive the store does not hold.
 
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -179,6 +180,105 @@ describe('a store that serves another object\'s bytes for the one asked', () => 
       } finally {
         await proxy.stop();
       }
+    }
+  });
+});
+
+/**
+ * A proxy in front of s3rver that plays a store of before the SDK's CRC32 checksums (older
+ * MinIO, Oracle's): a request with an `x-amz-checksum-*` header is refused as an unsupported
+ * header, and a PutObjectTagging must carry a Content-MD5 that matches its body.
+ */
+async function startMd5OnlyProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const refuse = (response: ServerResponse, message: string) => {
+    response.writeHead(400, { 'content-type': 'application/xml' });
+    response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>${message}</Message></Error>`);
+  };
+  const proxy = createServer((request, response) => {
+    const checksumHeader = Object.keys(request.headers).find((name) => name.startsWith('x-amz-checksum-') || name.startsWith('x-amz-sdk-checksum-'));
+    if (checksumHeader !== undefined) {
+      request.resume();
+      request.on('end', () => refuse(response, `Unsupported header '${checksumHeader}' received for this API call.`));
+      return;
+    }
+    if (request.method !== 'PUT' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('tagging')) {
+      forward(request, response, `${target}${request.url ?? '/'}`);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (request.headers['content-md5'] !== createHash('md5').update(body).digest('base64')) {
+        refuse(response, 'Missing required header for this request: Content-Md5');
+        return;
+      }
+      const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'PUT', headers: request.headers }, (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      });
+      upstream.on('error', () => response.destroy());
+      upstream.end(body);
+    });
+  });
+  return listening(proxy);
+}
+
+describe('a store that takes Content-MD5 and refuses the SDK\'s x-amz-checksum headers', () => {
+  it('gets the backup\'s tags and the verification mark all the same', async () => {
+    const proxy = await startMd5OnlyProxy(server.endpoint);
+    try {
+      const backedUp = await runMain(['tenants', 'backup', 'acme', '--to', 's3://backups/md5-only/acme.tar.zst', ...flags(proxy.endpoint)]);
+      expect(backedUp.stderr).toBe('');
+      expect(backedUp.status).toBe(0);
+      expect(backedUp.stdout).not.toMatch(/note:/);
+      const verified = await runMain(['tenants', 'verify', '--from', 's3://backups/md5-only/acme.tar.zst', ...flags(proxy.endpoint)]);
+      expect(verified.status).toBe(0);
+      expect(verified.stdout).toMatch(/\n {2}recorded as verified beside the archive \(/);
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/md5-only/', ...flags(proxy.endpoint)]);
+      const [entry] = (JSON.parse(listed.stdout) as { backups: { manifestSha256?: string; storedBytes?: number; verifiedAt?: string }[] }).backups;
+      expect(entry).toMatchObject({ manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/), verifiedAt: expect.any(String) });
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+/** A proxy in front of s3rver whose ListObjectsV2 answers give each ETag bare, without its quotes (NetApp ONTAP, some Ceph); HEAD's stay quoted. */
+async function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const proxy = createServer((request, response) => {
+    if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
+      forward(request, response, `${target}${request.url ?? '/'}`);
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8').replace(/<ETag>(?:&quot;|")([^<&"]*)(?:&quot;|")<\/ETag>/g, '<ETag>$1</ETag>');
+        const { 'content-length': _length, 'transfer-encoding': _encoding, ...headers } = answer.headers;
+        response.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(body) });
+        response.end(body);
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return listening(proxy);
+}
+
+describe('a store that lists ETags without their quotes', () => {
+  it('prunes what no rule keeps: the HEAD\'s quoted ETag is the listed one', async () => {
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/bare-etags/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    const proxy = await startBareEtagListingProxy(server.endpoint);
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/bare-etags/', '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/bare-etags/', ...flags(server.endpoint)]);
+      expect((JSON.parse(listed.stdout) as { backups: { location: string }[] }).backups.map((entry) => entry.location)).toEqual(['s3://backups/bare-etags/acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
     }
   });
 });

@@ -74,6 +74,12 @@ describe('openLocation', () => {
     ['endpoint ftp', 's3://bucket/x', { endpoint: 'ftp://minio' }, /only http:\/\/ and https:\/\//],
     ['endpoint with credentials', 's3://bucket/x', { endpoint: `https://AK:${encodeURIComponent(SECRET)}@minio` }, /credentials in --endpoint/],
     ['endpoint with query', 's3://bucket/x', { endpoint: 'https://minio/?X-Amz-Signature=abc' }, /no query/],
+    [
+      'an AWS bucket address as the endpoint',
+      's3://backups/acme/x.tar.zst',
+      { endpoint: 'https://backups.s3.eu-west-1.amazonaws.com' },
+      /^invalid --endpoint: https:\/\/backups\.s3\.eu-west-1\.amazonaws\.com is the address of bucket "backups", not of S3: give https:\/\/s3\.eu-west-1\.amazonaws\.com \(on AWS, leave the endpoint out\)$/,
+    ],
     ['empty --pipe', '/tmp/x', { pipe: '  ' }, /--pipe needs a command/],
     ['negative size', '/tmp/x', { expectedBytes: -1 }, /whole number of bytes/],
     ['fractional size', '/tmp/x', { expectedBytes: 1.5 }, /whole number of bytes/],
@@ -97,6 +103,13 @@ describe('openLocation', () => {
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain(SECRET);
     expect((error as Error).message).not.toContain(encodeURIComponent(SECRET));
+  });
+
+  it('takes S3\'s own endpoints, a PrivateLink one among them, as endpoints', async () => {
+    for (const endpoint of ['https://s3.amazonaws.com', 'https://s3.eu-west-1.amazonaws.com', 'https://s3.dualstack.eu-west-1.amazonaws.com', 'https://vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com']) {
+      const location = await openLocation('s3://backups/acme/x.tar.zst', { endpoint, accessKey: 'AK', secretKey: SECRET });
+      expect(location.display).toBe('s3://backups/acme/x.tar.zst');
+    }
   });
 
   // Before any of them, a location is checked as written: `S3://b/k --endpoint URL` was told

@@ -291,6 +291,14 @@ function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   }
   if (url.search !== '' || url.hash !== '') throw new UsageError(`invalid ${what}: no query or fragment allowed`);
   if (url.hostname === '') throw new UsageError(`invalid ${what}: no host`);
+  // AWS's address of one bucket: path-style requests there put the bucket again before each
+  // key (s3://b/acme/x.tar.zst stored as b/acme/x.tar.zst in bucket b, where no listing of acme/ finds it).
+  // (Not an interface endpoint's, vpce-….s3.REGION.vpce.amazonaws.com, which takes path-style requests.)
+  const bucketHost = url.hostname.endsWith('.vpce.amazonaws.com') ? undefined : S3_VIRTUAL_HOST.exec(url.hostname)?.[1];
+  if (bucketHost !== undefined) {
+    const service = `${url.protocol}//${url.host.slice(bucketHost.length + 1)}`;
+    throw new UsageError(`invalid ${what}: ${url.origin} is the address of bucket ${JSON.stringify(bucketHost)}, not of S3: give ${service} (on AWS, leave the endpoint out)`);
+  }
   const path = url.pathname.replace(/\/+$/, '');
   return `${url.origin}${path}`;
 }

@@ -11,6 +11,7 @@
 
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { BuildHandler, BuildHandlerArguments } from '@smithy/types';
+import { createHash } from 'node:crypto';
 
 import { environmentKeysOverProfile } from './configured-endpoint.js';
 
@@ -109,6 +110,7 @@ export async function createS3Client(options: S3ConnectionOptions): Promise<S3Cl
   const [sdk, config] = await Promise.all([loadS3Sdk(), s3ClientConfig(options)]);
   const client = new sdk.S3Client(config);
   client.middlewareStack.add(skipPayloadSigningWhenChecksummed, UNSIGNED_PAYLOAD_MIDDLEWARE);
+  if (options.endpoint !== undefined) client.middlewareStack.addRelativeTo(contentMd5InsteadOfChecksums, CONTENT_MD5_MIDDLEWARE);
   return client;
 }
 
@@ -139,4 +141,29 @@ function skipPayloadSigningWhenChecksummed<Input extends object, Output extends 
 interface HttpRequestLike {
   readonly protocol: string;
   readonly headers: Record<string, string>;
+}
+
+const CONTENT_MD5_MIDDLEWARE = { name: 'openclawContentMd5', relation: 'before', toMiddleware: UNSIGNED_PAYLOAD_MIDDLEWARE.name, override: true } as const;
+const CHECKSUM_HEADER = /^x-amz-(?:sdk-)?checksum-/i;
+
+/**
+ * At a custom endpoint, the checksum an API requires (PutObjectTagging's: the tags and the
+ * verification mark) goes as Content-MD5, which every S3-compatible store takes, instead of
+ * the SDK's `x-amz-checksum-crc32` (since SDK 3.729), which older MinIO, Oracle's and others
+ * refuse as an unsupported header: there no tag was ever attached, so no encrypted backup was
+ * ever confirmed whole for prune. AWS itself takes either; the SDK's own default stays there.
+ * Only bodies at hand (the XML of such calls) are hashed; a streamed body keeps its headers.
+ */
+function contentMd5InsteadOfChecksums<Input extends object, Output extends object>(next: BuildHandler<Input, Output>): BuildHandler<Input, Output> {
+  return async (args: BuildHandlerArguments<Input>) => {
+    const request = args.request as Partial<HttpRequestLike & { body: unknown }> | undefined;
+    const headers = request?.headers;
+    const body = request?.body;
+    const names = headers === undefined ? [] : Object.keys(headers).filter((name) => CHECKSUM_HEADER.test(name));
+    if (headers !== undefined && names.length > 0 && (typeof body === 'string' || body instanceof Uint8Array)) {
+      for (const name of names) delete headers[name];
+      headers['content-md5'] = createHash('md5').update(body).digest('base64');
+    }
+    return next(args);
+  };
 }

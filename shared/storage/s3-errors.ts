@@ -160,6 +160,16 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     const to = location ? ` to ${JSON.stringify(firstLine(redact(location, context.secrets)))}` : '';
     return fail(`${context.endpoint} answered HTTP ${status}, a redirect${to}, for ${where}: redirects are not followed: give the store's own S3 address as the endpoint`, 'S3');
   }
+  // A custom endpoint that is S3 of one region (`--endpoint https://s3.amazonaws.com`, an
+  // AWS_ENDPOINT_URL of a regional endpoint) redirecting to the bucket's: requests go to the
+  // endpoint whatever --region says, so only another endpoint reaches the bucket.
+  if (context.endpoint !== undefined && status !== undefined && status >= 300 && status < 400) {
+    const actual = bucketRegion(shape)!;
+    return fail(
+      `S3 bucket ${JSON.stringify(context.bucket)} is in region ${actual}, which ${context.endpoint} does not serve (HTTP ${status}): give that region's endpoint (${regionalEndpoint(actual)}), or leave the endpoint out and pass --region ${actual}`,
+      'WRONG_REGION',
+    );
+  }
   if (REGION_NAMES.has(name) || status === 301 || status === 307) {
     const actual = bucketRegion(shape);
     const configured = context.region !== undefined ? `, not ${context.region}` : '';
@@ -190,6 +200,17 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (name === 'RequestTimeTooSkewed') {
     return fail(`S3 refused the request for ${where}: this machine's clock is wrong`, 'CLOCK_SKEW');
   }
+  // SSE-KMS: S3 passes on what KMS said (KMS.NotFoundException for a mistyped --sse-kms-key-id,
+  // KMS.DisabledException, KMS.KMSInvalidStateException for a key pending deletion…).
+  if (name.startsWith('KMS.')) {
+    const said = message && message !== name ? `: ${truncate(message, 200)}` : '';
+    if (/Throttling|LimitExceeded/.test(name)) return fail(`KMS is throttling S3's requests for ${where} (${name}${said}): try again later`, 'THROTTLED');
+    const advice =
+      context.operation === 'write'
+        ? 'check --sse-kms-key-id (the key, its region), that the key is enabled, and the credentials\' kms:GenerateDataKey on it'
+        : 'the key must be enabled, and the credentials need kms:Decrypt on it';
+    return fail(`S3 cannot use the KMS key of ${where} (${name}${said}): ${advice}`, 'ACCESS_DENIED');
+  }
   // A 403 too, but not about permissions: a lifecycle rule moved the object to Glacier.
   if (name === 'InvalidObjectState') {
     const storageClass = typeof (shape as { StorageClass?: unknown }).StorageClass === 'string' ? ` (${(shape as { StorageClass: string }).StorageClass})` : '';
@@ -198,7 +219,9 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'Forbidden' || status === 403) {
     // S3 names some causes beyond the bare "Access Denied": Object Lock, an explicit deny in a bucket policy (one demanding SSE-KMS).
     const said = message === '' || message === name || /^(access ?denied\.?|forbidden|unknown ?error)$/i.test(message) ? '' : ` (S3: ${truncate(message, 200)})`;
-    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy${said}`, 'ACCESS_DENIED');
+    // Without s3:ListBucket, S3 answers a key that is not there 403, not 404: a mistyped --from reads as a permission problem.
+    const orMissing = context.operation !== 'write' && said === '' && !where.endsWith('/') ? ', or the key: S3 answers a missing key so too when the credentials lack s3:ListBucket' : '';
+    return fail(`access denied to ${where}: check the credentials' S3 permissions and the bucket policy${said}${orMissing}`, 'ACCESS_DENIED');
   }
   // A failure S3 answers inside a 200 OK (a CompleteMultipartUpload, a CopyObject; a proxy's
   // PutObject), or an empty 200 to a CompleteMultipartUpload: the SDK makes them a 503
@@ -232,6 +255,11 @@ function bucketRegion(shape: SdkErrorShape): string | undefined {
   if (typeof shape.Region === 'string' && shape.Region !== '') return shape.Region;
   const expecting = /expecting '([a-z0-9-]+)'/.exec(shape.message ?? '');
   return expecting?.[1];
+}
+
+/** AWS's S3 endpoint of `region` (China's regions have a domain of their own). */
+function regionalEndpoint(region: string): string {
+  return `https://s3.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
 
 function firstLine(text: string): string {

@@ -235,7 +235,7 @@ export class S3ArchiveStore implements ArchiveStore {
           location: `s3://${this.options.bucket}/${item.Key}`,
           bytes: item.Size ?? 0,
           modifiedAt: item.LastModified ?? new Date(0),
-          ...(item.ETag !== undefined && { etag: item.ETag }),
+          ...(item.ETag !== undefined && { etag: quotedEtag(item.ETag) }),
         });
       }
       yield { objects, truncated: page.IsTruncated === true };
@@ -374,7 +374,7 @@ export class S3ArchiveStore implements ArchiveStore {
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
     const sdk = await loadS3Sdk();
     if (this.conditionalDeletes && object.etag !== undefined) {
-      if ((await this.deleteIfMatch(sdk, object, object.etag, options.signal)) === 'done') return;
+      if ((await this.deleteIfMatch(sdk, object, quotedEtag(object.etag), options.signal)) === 'done') return;
       this.conditionalDeletes = false;
     }
     if (!(await this.stillAsListed(sdk, object, options.signal))) return;
@@ -418,7 +418,7 @@ export class S3ArchiveStore implements ArchiveStore {
     });
     if (head === undefined) return false;
     const sameVersion =
-      object.etag !== undefined && head.ETag !== undefined ? head.ETag === object.etag : head.LastModified?.getTime() === object.modifiedAt.getTime();
+      object.etag !== undefined && head.ETag !== undefined ? quotedEtag(head.ETag) === quotedEtag(object.etag) : head.LastModified?.getTime() === object.modifiedAt.getTime();
     if (!sameVersion || (head.ContentLength !== undefined && head.ContentLength !== object.bytes)) throw changedSinceListed(object);
     return true;
   }
@@ -598,6 +598,15 @@ function noncurrentExpiration(rules: readonly LifecycleRule[], prefix: string): 
     days = Math.min(days ?? Infinity, rule.NoncurrentVersionExpiration.NoncurrentDays);
   }
   return days;
+}
+
+/**
+ * An ETag quoted, as HTTP and S3 give it. Some stores (NetApp ONTAP, some Ceph) list it bare in
+ * ListObjectsV2 and quoted in a HEAD: compared as given, every listed object looked written
+ * again since, and prune removed none.
+ */
+function quotedEtag(etag: string): string {
+  return /^(?:W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
 }
 
 async function readAtMost(body: Readable | undefined, limit: number): Promise<Buffer> {
