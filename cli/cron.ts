@@ -91,6 +91,7 @@ export function registerCron(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     cron
       .command('rm')
+      .alias('remove')
       .description('remove a scheduled backup: cron rm <tenant> <name>, or cron rm --all <name>')
       .argument('<tenant>', 'tenant name (with --all: the cron\'s name)')
       .argument('[name]', 'the cron\'s name')

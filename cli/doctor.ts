@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Check, CheckStatus } from '../shared/control-plane/doctor.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
-import { ReportedError } from '../shared/errors.js';
+import { OpenClawError, ReportedError } from '../shared/errors.js';
 import { shownText } from '../shared/format.js';
 import { controlPlaneEndpoint, dynamoDbClient, ec2Client, efsClient, eventBridgeClient, invokeClient, lambdaClient, schedulerClient, sqsClient } from './aws.js';
 import { addControlPlaneOptions, once, requireRemote, type CliContext } from './context.js';
@@ -59,12 +59,22 @@ export function registerDoctor(program: Command, context: CliContext): void {
 }
 
 /**
- * `openclaw doctor` in local mode: the base dir's ancestors, as root must trust them
- * (shared/tenant/base-dir-ancestors.ts). Warnings only: exit 0.
+ * `openclaw doctor` in local mode: the base dir (there, a directory this user can read) and its
+ * ancestors, as root must trust them (shared/tenant/base-dir-ancestors.ts, warnings only).
+ * Exit 1 only when the base dir fails.
  */
 async function localDoctor(context: CliContext): Promise<void> {
   const { tenantsDir } = context;
   const checks: Check[] = [];
+  // A base dir that is missing, a file or unreadable fails every command: doctor said "ok" of it.
+  const { countTenantDirectories } = await import('../shared/tenant/tenants.js');
+  try {
+    const tenants = await countTenantDirectories(tenantsDir);
+    checks.push({ check: 'base dir', status: 'ok', detail: `${tenantsDir} holds ${tenants} tenant${tenants === 1 ? '' : 's'}` });
+  } catch (error) {
+    if (!(error instanceof OpenClawError)) throw error;
+    checks.push({ check: 'base dir', status: 'fail', detail: error.message });
+  }
   if (process.geteuid?.() !== 0) {
     checks.push({ check: 'base dir ancestors', status: 'ok', detail: 'not checked: not run as root (only root follows a swapped base dir into directories its user may not write)' });
   } else {
@@ -75,13 +85,15 @@ async function localDoctor(context: CliContext): Promise<void> {
     }
     if (unsafe.length === 0) checks.push({ check: 'base dir ancestors', status: 'ok', detail: `every directory above ${tenantsDir} is root's, and none is writable by others without the sticky bit` });
   }
+  const failed = checks.filter((check) => check.status === 'fail').length;
   const warned = checks.filter((check) => check.status === 'warn').length;
   const mark: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
-  context.output.result({ tenantsDir, ok: true, checks }, [
+  context.output.result({ tenantsDir, ok: failed === 0, checks }, [
     `Base dir ${shownText(tenantsDir)}:`,
     ...checks.map((check) => `  ${mark[check.status]}  ${check.check}: ${shownText(check.detail)}`),
-    `${checks.length} check${checks.length === 1 ? '' : 's'}: 0 failed, ${warned} warning${warned === 1 ? '' : 's'}`,
+    `${checks.length} check${checks.length === 1 ? '' : 's'}: ${failed} failed, ${warned} warning${warned === 1 ? '' : 's'}`,
   ]);
+  if (failed > 0) throw new ReportedError('DOCTOR_FAILED', `${failed} of ${checks.length} checks failed`);
 }
 
 /** The services doctor calls, by the SDK's service id. */

@@ -117,7 +117,14 @@ Remote mode:
   progress is shown. "tenants backup --all" queues every tenant's backup there. "cron"
   schedules backups there (EventBridge Scheduler, in a time zone, for one tenant or --all);
   "doctor" checks the deployment. Without --stack (or with --stack '') everything runs on
-  this machine.`;
+  this machine.
+
+Exit status (every command, both modes):
+  0 success; 1 failed (I/O, storage, network, a missing base dir); 2 usage error (bad flag,
+  name, URL or value: nothing done); 3 refused, nothing changed (a missing tenant, an occupied
+  slot, a busy tenant, an existing archive, a damaged or unsafe archive); 130, 143, 129
+  interrupted by SIGINT, SIGTERM, SIGHUP, after cleaning up. Errors are one line on stderr;
+  with --json also {"error": {"code", "message"}} on stdout.`;
 
 function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, json: boolean): Command {
   const version = `${TOOL_VERSION}\n`;

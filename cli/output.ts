@@ -22,7 +22,8 @@ export interface ProgressLine {
 const PROGRESS_INTERVAL_MS = 100;
 
 export function createOutput(options: { json: boolean }): Output {
-  const interactive = process.stderr.isTTY === true && !options.json;
+  // A dumb terminal (Emacs' shell, some CI consoles) shows the erase sequence as text.
+  const interactive = process.stderr.isTTY === true && !options.json && process.env.TERM !== 'dumb';
   return {
     json: options.json,
     interactive,
@@ -36,7 +37,7 @@ export function createOutput(options: { json: boolean }): Output {
           if (now - last < PROGRESS_INTERVAL_MS) return;
           last = now;
           shown = true;
-          process.stderr.write(`\r\x1b[2K${label}: ${describe()}`);
+          process.stderr.write(`\r\x1b[2K${fitted(`${label}: ${describe()}`, process.stderr.columns)}`);
         },
         done() {
           if (shown) process.stderr.write('\r\x1b[2K');
@@ -61,6 +62,16 @@ export function createOutput(options: { json: boolean }): Output {
  */
 export function jsonLine(value: unknown): string {
   return `${shownText(JSON.stringify(value))}\n`;
+}
+
+/**
+ * A progress line cut to the terminal's width, less a column: a longer one wraps, and the
+ * carriage return and erase of the next redraw clear only its last row, so every redraw
+ * left a row behind (a backup's line is ~95 columns).
+ */
+export function fitted(line: string, columns: number | undefined): string {
+  if (columns === undefined || !(columns > 2) || line.length < columns) return line;
+  return `${line.slice(0, columns - 2)}…`;
 }
 
 export function rate(bytes: number, startedAt: number): string {

@@ -112,7 +112,7 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   const rows = result.results.map((outcome) =>
     outcome.ok
       ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), shownPath(outcome.result.location)]
-      : ['FAILED', shownPath(outcome.tenant), '-', '-', '-', `${outcome.to === '' ? '' : `${shownPath(outcome.to)}: `}${shownText(outcome.error.message)}`],
+      : ['FAILED', shownPath(outcome.tenant), '-', '-', '-', failure(outcome.to, outcome.error.message)],
   );
   const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
   const lines = [
@@ -124,6 +124,12 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
     if (outcome.ok) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
   }
   return lines;
+}
+
+/** A failed tenant's ARCHIVE cell: the archive, then why, naming it once (`X: X already exists` said it twice). */
+function failure(to: string, message: string): string {
+  const shown = shownText(message);
+  return to === '' || shown.includes(shownPath(to)) ? shown : `${shownPath(to)}: ${shown}`;
 }
 
 function describePlan(plan: BackupPlan): string[] {

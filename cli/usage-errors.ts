@@ -27,6 +27,28 @@ const MISPLACED_FLAGS: Readonly<Record<string, string>> = {
   'tenants prune --to': 'tenants prune has no --to: name the directory or s3:// prefix of the backups with --in LOCATION',
 };
 
+/**
+ * Other tools' names for our flags (the AWS CLI's, age's, plain words), which no edit distance
+ * finds: `--profile` got no hint, `--source` was taken for a mistyped `--force`.
+ */
+const OTHER_TOOLS_FLAGS: Readonly<Record<string, string>> = {
+  '--profile': '--aws-profile',
+  '--endpoint-url': '--endpoint',
+  '--recipient': '--encrypt-to',
+  '-r': '--encrypt-to',
+  '--recipients': '--recipients-file',
+  '-R': '--recipients-file',
+  '--identity-file': '--identity',
+  '-i': '--identity',
+  '--source': '--from',
+  '--src': '--from',
+  '--input': '--from',
+  '--destination': '--to',
+  '--dest': '--to',
+  '--command': '--cmd',
+  '--cron': '--schedule',
+};
+
 /** Positional arguments a command does not take, and why. */
 const NO_ARGUMENTS: Readonly<Record<string, string>> = {
   'tenants restore':
@@ -46,18 +68,27 @@ export function usageErrorLine(error: CommanderError, command: Command): string 
   // A mistyped flag leaves the command without the one it needed: the typo is what to fix.
   const unknown = error.code === 'commander.unknownOption' ? /^unknown option '([^']*)'/.exec(message)?.[1] : firstUnknownOption(command);
   if (unknown !== undefined) return `${unknownOptionLine(unknown, command, path)}${help}`;
+  const why = command.registeredArguments.length === 0 && command.args.length > 0 ? NO_ARGUMENTS[path] : undefined;
+  // `tenants restore FILE` (the archive as an argument) said only that --from was missing.
+  if (error.code === 'commander.missingMandatoryOptionValue' && why !== undefined) return noArgumentLine(path, command, why);
   if (error.code === 'commander.excessArguments') {
-    // `--secret-key Part1 Part2` (a key with a space, unquoted) made Part2 an argument: not shown.
-    const secret = secretFlagGiven(command);
-    const given = secret === undefined ? command.args.map((arg) => JSON.stringify(arg)).join(' ') : `not shown, since ${secret} was given`;
-    const why = NO_ARGUMENTS[path];
-    if (why !== undefined && command.registeredArguments.length === 0) {
-      return `${path} takes no argument (got ${secret === undefined ? given : `${command.args.length}, ${given}`}): ${why}`;
-    }
+    if (why !== undefined) return noArgumentLine(path, command, why);
+    const given = argumentsShown(command);
     const expected = command.registeredArguments.map((argument) => argument.name()).join(', ');
     return `${path} takes ${command.registeredArguments.length} argument${command.registeredArguments.length === 1 ? '' : 's'} (${expected}), got ${command.args.length}: ${given} (quote a value that holds spaces)${help}`;
   }
   return `${message}${help}`;
+}
+
+function noArgumentLine(path: string, command: Command, why: string): string {
+  const secret = secretFlagGiven(command);
+  return `${path} takes no argument (got ${secret === undefined ? argumentsShown(command) : `${command.args.length}, ${argumentsShown(command)}`}): ${why}`;
+}
+
+/** The arguments, quoted; not shown when a secret flag was given: `--secret-key Part1 Part2` (a key with a space, unquoted) made Part2 an argument. */
+function argumentsShown(command: Command): string {
+  const secret = secretFlagGiven(command);
+  return secret === undefined ? command.args.map((arg) => JSON.stringify(arg)).join(' ') : `not shown, since ${secret} was given`;
 }
 
 /**
@@ -95,6 +126,11 @@ function unknownOptionLine(flag: string, command: Command, path: string): string
   const shown = name === flag ? flag : `${name}=…`;
   const misplaced = MISPLACED_FLAGS[`${path} ${name}`];
   if (misplaced !== undefined) return misplaced;
+  const ours = OTHER_TOOLS_FLAGS[name];
+  if (ours !== undefined && flagsOf(command).has(ours)) return `unknown option '${shown}' (did you mean ${ours}?)`;
+  if (name === '--tenant' && command.registeredArguments.some((argument) => argument.name() === 'tenant')) {
+    return `${path} has no --tenant: name the tenant as its argument (${path} NAME)`;
+  }
   const suggestions = suggestedFlags(name, command);
   if (suggestions.length > 0) return `unknown option '${shown}' (did you mean ${suggestions.length === 1 ? '' : 'one of '}${suggestions.join(', ')}?)`;
   const elsewhere = commandsWithFlag(rootOf(command), name).filter((other) => other !== command);
@@ -114,10 +150,7 @@ function firstUnknownOption(command: Command): string | undefined {
 /** The long flags of this command (or the global ones) nearest to a mistyped one, by commander's rule. */
 function suggestedFlags(flag: string, command: Command): string[] {
   if (!flag.startsWith('--')) return [];
-  const candidates = new Set<string>();
-  for (let at: Command | null = command; at !== null; at = at.parent) {
-    for (const option of at.options) if (option.long !== undefined && !option.hidden) candidates.add(option.long);
-  }
+  const candidates = flagsOf(command);
   let best: string[] = [];
   let bestDistance = 3;
   for (const candidate of candidates) {
@@ -129,6 +162,15 @@ function suggestedFlags(flag: string, command: Command): string[] {
     best.push(candidate);
   }
   return best.sort();
+}
+
+/** The long flags `command` takes, its own and those of the commands above it (the global ones). */
+function flagsOf(command: Command): Set<string> {
+  const flags = new Set<string>();
+  for (let at: Command | null = command; at !== null; at = at.parent) {
+    for (const option of at.options) if (option.long !== undefined && !option.hidden) flags.add(option.long);
+  }
+  return flags;
 }
 
 /** Optimal string alignment distance (an adjacent swap counts one), as commander's. */

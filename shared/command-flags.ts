@@ -4,6 +4,7 @@
 // which must decide, for every flag here, what a scheduled backup does with it. Data only:
 // no commander, no parsing.
 
+import { formatBytes } from './format.js';
 import { DEFAULT_LIMITS } from './restore/limits.js';
 
 /** One flag as `--help` shows it. */
@@ -114,7 +115,7 @@ export const RESTORE_FLAGS = {
   as: { flag: '--as', value: '<name>', description: 'restore under this tenant name instead of the archive\'s' },
   force: { flag: '--force', description: 'replace an existing tenant (it is kept until the new one is verified and in place)' },
   maxEntries: { flag: '--max-entries', value: '<n>', description: `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})` },
-  maxBytes: { flag: '--max-bytes', value: '<n>', description: `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes})` },
+  maxBytes: { flag: '--max-bytes', value: '<n>', description: `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes}, ${formatBytes(DEFAULT_LIMITS.maxBytes).replace('.0 ', ' ')})` },
   dryRun: { flag: '--dry-run', description: 'read and check the archive, show where it would go and what it would replace; write nothing' },
   owner: {
     flag: '--owner',

@@ -262,9 +262,10 @@ describe('keys', () => {
       await writeFile(path.join(dir, 'recipients.txt'), `${carol.recipient.text}\n`);
       expect((await loadIdentityFile(path.join(dir, 'key.txt')))[0]!.recipient.text).toBe(carol.recipient.text);
       expect((await loadRecipientsFile(path.join(dir, 'recipients.txt')))[0]!.text).toBe(carol.recipient.text);
-      await expect(loadIdentityFile(path.join(dir, 'missing.txt'))).rejects.toThrow(/cannot read identity file .*missing.txt.*ENOENT/);
+      await expect(loadIdentityFile(path.join(dir, 'missing.txt'))).rejects.toThrow(/^identity file ".*missing.txt" does not exist$/);
       await expect(loadIdentityFile(dir)).rejects.toThrow(AgeBadIdentityError);
       await expect(loadRecipientsFile(path.join(dir, 'missing.txt'))).rejects.toThrow(AgeBadRecipientError);
+      await expect(loadRecipientsFile(path.join(dir, 'key.txt', 'below-a-file'))).rejects.toThrow(/^recipients file ".*below-a-file" does not exist$/);
     });
 
     it('refuses a secret key given where the key file\'s path belongs, without quoting it', async () => {

@@ -106,6 +106,18 @@ describe('an operator\'s slip on the command line', () => {
     ['--overwrite on restore', ['tenants', 'restore', '--from', archive, '--overwrite'], 'tenants restore has no --overwrite: --force replaces the tenant in its slot (kept until the restored one is verified) (see openclaw tenants restore --help)'],
     ['--tenant on backup', ['tenants', 'backup', '--tenant', 'acme', '--to', path.join(dir.path, 'flag.tar.zst')], 'tenants backup has no --tenant: name the tenant as its argument (tenants backup NAME --to DEST), or --all for every tenant (see openclaw tenants backup --help)'],
     ['a tenant named to restore', ['tenants', 'restore', 'acme', '--from', archive], 'tenants restore takes no argument (got "acme"): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name'],
+    // Another tool's name for a flag: the AWS CLI's --profile and --endpoint-url, age's -r and -i, plain words.
+    ['the AWS CLI\'s --profile', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'p.tar.zst'), '--profile', 'production'], "unknown option '--profile' (did you mean --aws-profile?) (see openclaw tenants backup --help)"],
+    ['the AWS CLI\'s --endpoint-url', ['tenants', 'backups', 'acme', '--in', 's3://bucket/acme/', '--endpoint-url', 'http://127.0.0.1:9'], "unknown option '--endpoint-url' (did you mean --endpoint?) (see openclaw tenants backups --help)"],
+    ['age\'s -r', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'r.tar.zst.age'), '-r', 'age1x'], "unknown option '-r' (did you mean --encrypt-to?) (see openclaw tenants backup --help)"],
+    ['age\'s -i', ['tenants', 'restore', '--from', archive, '-i', 'key.txt'], "unknown option '-i' (did you mean --identity?) (see openclaw tenants restore --help)"],
+    // It was taken for a mistyped --force.
+    ['--source for --from', ['tenants', 'restore', '--source', archive], "unknown option '--source' (did you mean --from?) (see openclaw tenants restore --help)"],
+    ['--command for --cmd', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--command', 'openclaw tenants list'], "unknown option '--command' (did you mean --cmd?) (see openclaw cron add --help)"],
+    ['--tenant for a tenant argument', ['cron', 'list', '--tenant', 'acme'], 'cron list has no --tenant: name the tenant as its argument (cron list NAME) (see openclaw cron list --help)'],
+    // It said only that --from was missing.
+    ['the archive named to restore without --from', ['tenants', 'restore', archive], `tenants restore takes no argument (got ${JSON.stringify(archive)}): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name`],
+    ['the archive named to verify without --from', ['tenants', 'verify', archive], `tenants verify takes no argument (got ${JSON.stringify(archive)}): give the archive with --from SRC`],
     ['a flag of another command', ['tenants', 'list', '--in', dir.path], 'tenants list has no option --in: it is an option of tenants backups, tenants prune (see openclaw tenants list --help)'],
     // A value given with an unknown flag is not shown: a mistyped --secret-key's is a key.
     ['a misspelled --secret-key with its value', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'k.tar.zst'), '--secret-kye=TopSecret99'], "unknown option '--secret-kye=…' (did you mean --secret-key?) (see openclaw tenants backup --help)"],

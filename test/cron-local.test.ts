@@ -481,7 +481,8 @@ describe('cron list and rm in local mode', () => {
 
     const removed = openclaw(['cron', 'rm', 'acme', 'nightly']);
     expect(removed).toMatchObject({ status: 0, stdout: 'Removed cron "nightly" of tenant "acme" from this user\'s crontab\n' });
-    expect(openclaw(['cron', 'rm', 'beta', 'weekday']).status).toBe(0);
+    // `cron remove`, as a new operator first types it, is `cron rm` (it was an unknown command).
+    expect(openclaw(['cron', 'remove', 'beta', 'weekday'])).toMatchObject({ status: 0, stdout: 'Removed cron "weekday" of tenant "beta" from this user\'s crontab\n' });
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     const gone = openclaw(['cron', 'rm', 'acme', 'nightly']);
     expect(gone.status).toBe(3);

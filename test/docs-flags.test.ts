@@ -101,6 +101,15 @@ describe('the docs and the CLI agree', () => {
     expect(wrong).toEqual([]);
   });
 
+  // `openclaw --help` said nothing of exit codes, which a script needs first.
+  it('lists in openclaw --help the exit codes of the README\'s table', () => {
+    const table = DOCS[0]!.split('\nExit codes:\n')[1]!.split('\n\n')[0]!;
+    const documented = [...table.matchAll(/^\| `(\d+)`(?: \/ `(\d+)`)?(?: \/ `(\d+)`)? \|/gm)].flatMap((row) => row.slice(1).filter((code) => code !== undefined));
+    expect(documented).toEqual(['0', '1', '2', '3', '130', '143', '129']);
+    const help = helpOf([]).split('\nExit status (every command, both modes):\n')[1] ?? '';
+    expect(help.match(/\b\d+\b/g)).toEqual(documented);
+  });
+
   // Commander's help command takes one name: `help tenants backup` showed the help of `tenants`.
   it('shows a subcommand\'s help for help GROUP COMMAND, as GROUP COMMAND --help does', () => {
     for (const command of COMMANDS.filter((command) => command.length === 2)) {

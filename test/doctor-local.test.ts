@@ -3,7 +3,7 @@
 // without the sticky bit, lets that user swap the base dir for a symlink that root's commands
 // then follow. A warning naming the directory, exit 0: no command is refused for it.
 
-import { chmodSync, chownSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -29,8 +29,8 @@ interface Report {
   checks: { check: string; status: string; detail: string }[];
 }
 
-function doctor(): { status: number | null; report: Report; stderr: string } {
-  const run = runCli(['--tenants-dir', base, '--json', 'doctor']);
+function doctor(tenantsDir = base): { status: number | null; report: Report; stderr: string } {
+  const run = runCli(['--tenants-dir', tenantsDir, '--json', 'doctor']);
   return { status: run.status, report: JSON.parse(run.stdout) as Report, stderr: run.stderr };
 }
 
@@ -69,5 +69,36 @@ describe.skipIf(!isRoot)('doctor in local mode, as root', () => {
     const run = doctor();
     expect(run.status).toBe(0);
     expect(warningsAbout(run.report)).toEqual([]);
+  });
+});
+
+describe('doctor in local mode: the base dir itself', () => {
+  // Every command fails on such a base dir, and doctor said "ok" of it, exit 0.
+  it('fails, exit 1, when the base dir does not exist or is a file, naming it and how to set it', () => {
+    const missing = doctor(path.join(parent, 'nowhere'));
+    expect(missing.status).toBe(1);
+    expect(missing.report.ok).toBe(false);
+    expect(missing.report.checks[0]).toEqual({
+      check: 'base dir',
+      status: 'fail',
+      detail: `the tenant base dir ${path.join(parent, 'nowhere')} does not exist (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)`,
+    });
+    const file = path.join(parent, 'a-file');
+    writeFileSync(file, '');
+    const notADirectory = doctor(file);
+    expect(notADirectory).toMatchObject({ status: 1, report: { ok: false } });
+    expect(notADirectory.report.checks[0]).toEqual({ check: 'base dir', status: 'fail', detail: `the tenant base dir ${file} is not a directory (set it with --tenants-dir or OPENCLAW_TENANTS_DIR)` });
+    const human = runCli(['--tenants-dir', file, 'doctor']);
+    expect(human.status).toBe(1);
+    expect(human.stdout).toMatch(/^Base dir .*:\n {2}FAIL {2}base dir: the tenant base dir .* is not a directory/);
+  });
+
+  it('counts the tenants of a base dir that is there', () => {
+    mkdirSync(path.join(base, 'acme'));
+    mkdirSync(path.join(base, 'beta'));
+    mkdirSync(path.join(base, 'Not-A-Tenant'));
+    const run = doctor();
+    expect(run.status).toBe(0);
+    expect(run.report.checks[0]).toEqual({ check: 'base dir', status: 'ok', detail: `${base} holds 2 tenants` });
   });
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { duration, percentAndEta, progressText } from '../cli/output.js';
+import { duration, fitted, percentAndEta, progressText } from '../cli/output.js';
 import { cliPath, tempDir } from './helpers/tree.js';
 
 describe('percent and ETA', () => {
@@ -37,6 +37,14 @@ describe('percent and ETA', () => {
     expect([0, 499, 500, 59_499, 60_000, 65_000, 3_599_000, 3_600_000, 7_380_000].map(duration)).toEqual(['0 s', '0 s', '1 s', '59 s', '1m 00s', '1m 05s', '59m 59s', '1h 00m', '2h 03m']);
   });
 
+  it('cuts a line to the terminal\'s width less a column, and leaves it whole where the width is unknown', () => {
+    expect(fitted('backup acme: 50% · 3 files', 20)).toBe('backup acme: 50% ·…');
+    expect(fitted('backup acme: 50% · 3 files', 27)).toBe('backup acme: 50% · 3 files');
+    expect(fitted('backup acme: 50% · 3 files', 26)).toBe('backup acme: 50% · 3 fil…');
+    expect(fitted('backup acme: 50% · 3 files', undefined)).toBe('backup acme: 50% · 3 files');
+    expect(fitted('backup acme: 50% · 3 files', 0)).toBe('backup acme: 50% · 3 files');
+  });
+
   it('puts percent and ETA before the details, and leaves the details alone without a total', () => {
     expect(progressText('3 files, 12.0 MiB read', 50, 100, 1_000, 3_000)).toBe('50%, ETA 2 s · 3 files, 12.0 MiB read');
     expect(progressText('3 files, 12.0 MiB read', 50, undefined, 1_000, 3_000)).toBe('3 files, 12.0 MiB read');
@@ -56,9 +64,10 @@ describe.runIf(hasScript)('on a terminal', () => {
   afterAll(() => dir.cleanup());
 
   /** The CLI under a pseudo-terminal: what it drew on it, stdout and stderr together. */
-  function onTerminal(args: string[]): { status: number | null; screen: string } {
+  function onTerminal(args: string[], terminal: { columns?: number; env?: NodeJS.ProcessEnv } = {}): { status: number | null; screen: string } {
     const command = [process.execPath, cliPath, ...args].map((word) => `'${word}'`).join(' ');
-    const run = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
+    const sized = terminal.columns === undefined ? command : `stty cols ${terminal.columns}; ${command}`;
+    const run = spawnSync('script', ['-qec', sized, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...terminal.env } });
     return { status: run.status, screen: run.stdout };
   }
 
@@ -86,6 +95,24 @@ describe.runIf(hasScript)('on a terminal', () => {
     expect(drawn.length).toBeGreaterThan(0);
     for (const line of drawn) expect(line).toMatch(/^verify: \d{1,2}%(, ETA [^·]+)? · [\d,]+ entries, .* checked, .* read, .*\/s$/);
     expect(verify.screen).toMatch(/\r\x1b\[2KIntact: /);
+  });
+
+  it('fits the line to a narrow terminal, which would wrap it and leave a row behind at each redraw', () => {
+    const run = onTerminal(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'narrow.tar.zst')], { columns: 40 });
+    expect(run.status).toBe(0);
+    const drawn = run.screen.split('\r\x1b[2K').slice(1, -1);
+    expect(drawn.length).toBeGreaterThan(0);
+    for (const line of drawn) {
+      expect(line.length).toBeLessThanOrEqual(39);
+      expect(line).toMatch(/^backup acme: \d{1,2}%.*…$/);
+    }
+  });
+
+  it('draws nothing on a dumb terminal, which shows the erase sequence as text', () => {
+    const run = onTerminal(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'dumb.tar.zst')], { env: { TERM: 'dumb' } });
+    expect(run.status).toBe(0);
+    expect(run.screen).not.toContain('\x1b');
+    expect(run.screen).toMatch(/^Backed up tenant "acme"/);
   });
 
   it('draws nothing with --json', () => {

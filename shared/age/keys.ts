@@ -13,7 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { ARMOR_BEGIN, VERSION_PREFIX } from './header.js';
-import { AgeBadIdentityError, AgeBadRecipientError } from '../errors.js';
+import { AgeBadIdentityError, AgeBadRecipientError, errnoMessage } from '../errors.js';
 import { assertLocalPath } from '../local-path.js';
 
 const RECIPIENT_HRP = 'age';
@@ -233,7 +233,8 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     if (error instanceof AgeBadIdentityError || error instanceof AgeBadRecipientError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'EISDIR') throw fail(`${what} ${JSON.stringify(path)} is not a file`);
-    throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw fail(`${what} ${JSON.stringify(path)} does not exist`);
+    throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${errnoMessage(error) ?? code}`);
   } finally {
     await handle?.close().catch(() => undefined);
   }

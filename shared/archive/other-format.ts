@@ -15,6 +15,9 @@ const SIGNATURES: readonly (readonly [magic: readonly number[], hint: string])[]
 
 const USTAR = Buffer.from('ustar', 'latin1');
 
+/** The hint for a file whose first bytes are no format known here (a text file, a manifest, a `.partial` cut at its start). */
+export const NO_ARCHIVE_HINT = 'it is no archive tenants backup wrote, nor a tar compressed with zstd: give the path of one (tenants backups NAME --in DIR lists those in a directory)';
+
 /** What `prefix` (the first bytes of a file) shows the file to be, and what to do; undefined if nothing known. */
 export function otherFormatHint(prefix: Uint8Array): string | undefined {
   for (const [magic, hint] of SIGNATURES) {

@@ -19,7 +19,7 @@
 
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
 import { ByteQueue } from './byte-queue.js';
-import { OTHER_FORMAT_PROBE_BYTES, otherFormatHint } from './other-format.js';
+import { NO_ARCHIVE_HINT, OTHER_FORMAT_PROBE_BYTES, otherFormatHint } from './other-format.js';
 import {
   BLOCK_COMPRESSED,
   BLOCK_HEADER_BYTES,
@@ -197,8 +197,8 @@ export class FrameReader {
     const queue = this.queue;
     const offset = queue.start;
     if (queue.uint32At(offset) !== ZSTD_MAGIC) {
-      const hint = offset === 0 ? otherFormatHint(this.firstBytes()) : undefined;
-      throw new CorruptArchiveError(`not a zstd stream: ${hint ?? `bad frame magic at byte ${offset}`}`);
+      const hint = offset === 0 ? (otherFormatHint(this.firstBytes()) ?? `bad frame magic at byte 0: ${NO_ARCHIVE_HINT}`) : `bad frame magic at byte ${offset}`;
+      throw new CorruptArchiveError(`not a zstd stream: ${hint}`);
     }
     if (queue.length < 5) return undefined;
     const descriptor = queue.byteAt(offset + 4);

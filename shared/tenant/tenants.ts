@@ -136,6 +136,14 @@ export async function listTenants(tenantsDir: string, signal?: AbortSignal): Pro
   return listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/**
+ * How many directories of the base dir are named as tenants, read only (no sweep, unlike
+ * listTenants): `doctor`'s look. A missing or unreadable base dir throws as for listTenants.
+ */
+export async function countTenantDirectories(tenantsDir: string): Promise<number> {
+  return (await readEntries(tenantsDir)).filter((entry) => entry.isDirectory() && isValidTenantName(entry.name)).length;
+}
+
 /** Names of the tenants in the base dir, sorted (listTenants). */
 export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<string[]> {
   return (await listTenants(tenantsDir, signal)).map((tenant) => tenant.name);
