@@ -113,16 +113,7 @@ const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
  */
 export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean } = {}): Manifest {
   assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
-  const text = bytes.toString('utf8');
-  // Only memory that is all the manifest's: freeing a view's detaches the whole of what it is a
-  // view of (a pooled or shared buffer's other data would be gone).
-  if (options.consume === true && bytes.byteLength === bytes.buffer.byteLength) release(releasable(bytes));
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new CorruptArchiveError('the archive manifest is not valid JSON', { cause: error });
-  }
+  const value = parsedJson(bytes, options.consume === true);
   if (!isRecord(value) || value.format !== MANIFEST_FORMAT) {
     throw new CorruptArchiveError('the archive manifest is not an OpenClawMU tenant manifest');
   }
@@ -155,6 +146,23 @@ export function parseManifest(bytes: Buffer, options: { readonly consume?: boole
     skipped: m.array('skipped').map((note, i) => manifestNote(note, `skipped[${i}]`)),
     warnings: m.array('warnings').map((note, i) => manifestNote(note, `warnings[${i}]`)),
   };
+}
+
+/**
+ * The manifest's bytes parsed as JSON. Its text is garbage once this returns, before the
+ * parsed tree is checked and copied: for 200,000 directories that is 22 MB off a restore's
+ * peak, which it otherwise held to the end of `parseManifest`.
+ */
+function parsedJson(bytes: Buffer, consume: boolean): unknown {
+  const text = bytes.toString('utf8');
+  // Only memory that is all the manifest's: freeing a view's detaches the whole of what it is a
+  // view of (a pooled or shared buffer's other data would be gone).
+  if (consume && bytes.byteLength === bytes.buffer.byteLength) release(releasable(bytes));
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CorruptArchiveError('the archive manifest is not valid JSON', { cause: error });
+  }
 }
 
 /**
