@@ -11,6 +11,9 @@
 
 import { randomInt } from 'node:crypto';
 
+import { ArchiveLimitError } from '../errors.js';
+import { formatBytes } from '../format.js';
+
 export type PathKind = 'directory' | 'file' | 'symlink';
 
 const DIRECTORY = 1;
@@ -20,6 +23,8 @@ const KINDS: readonly PathKind[] = ['directory', 'directory', 'file', 'symlink']
 
 const INITIAL_ENTRIES = 1024;
 const INITIAL_NAME_BYTES = 16 * 1024;
+/** What `nameEnds` can address (and more than the default limits let names add up to: PATH_CHARACTERS_PER_ENTRY). */
+const MAX_NAME_BYTES = 2 ** 32 - 1;
 /** Code units turned into a string at a time (String.fromCharCode takes them as arguments). */
 const DECODE_SLICE = 4096;
 
@@ -210,7 +215,9 @@ export class PathTable {
 
   /** Writes `name`'s code units from `start`; returns where they end. */
   private encode(name: string, start: number): number {
-    if (start + name.length * 3 > this.names.length) this.names = grown(this.names, Math.max(this.names.length * 2, start + name.length * 3));
+    const needed = start + name.length * 3;
+    if (needed > MAX_NAME_BYTES) throw new ArchiveLimitError(`the archive's names add up to more than ${formatBytes(MAX_NAME_BYTES)}: refusing it`);
+    if (needed > this.names.length) this.names = grown(this.names, Math.min(MAX_NAME_BYTES, Math.max(this.names.length * 2, needed)));
     const names = this.names;
     let at = start;
     for (let index = 0; index < name.length; index++) {
