@@ -7,7 +7,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { ArchiveWriter } from '../shared/archive/archive-writer.js';
+import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
 import { encodeHeader, paddingAfter } from '../shared/archive/tar-format.js';
+import { ArchiveLimitError } from '../shared/errors.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { sh, tempDir } from './helpers/tree.js';
@@ -59,5 +61,43 @@ describe('file entries', () => {
     await reading;
     const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
     expect(tar.equals(Buffer.concat(expected))).toBe(true);
+  });
+});
+
+describe('the manifest', () => {
+  /** A manifest of `count` directories as a backup of empty directories p000/e0000… writes it. */
+  function manifestOf(count: number): Manifest {
+    const directories = Array.from({ length: count }, (_, i) => ({
+      path: `p${String(Math.floor(i / 1000)).padStart(3, '0')}/e${String(i % 1000).padStart(4, '0')}`,
+      entries: 0,
+      sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    }));
+    return {
+      format: MANIFEST_FORMAT,
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      tenant: 'acme',
+      createdAt: '2026-12-06T10:00:00.000Z',
+      tool: { name: 'openclaw', version: '0.1.0' },
+      totals: { files: 0, directories: count, symlinks: 0, bytes: 0 },
+      directories,
+      skipped: [],
+      warnings: [],
+    };
+  }
+
+  it('of a tenant of 200,000 directories (22 MB) is one a restore reads', () => {
+    const bytes = serializeManifest(manifestOf(200_000));
+    expect(bytes.length).toBeGreaterThan(20 * 1024 * 1024);
+    expect(parseManifest(bytes).directories).toHaveLength(200_000);
+  });
+
+  it('past what a restore reads fails the backup instead of ending an archive no restore could read', async () => {
+    const writer = new ArchiveWriter('acme');
+    const finishing = writer.finish(manifestOf(300_000));
+    await expect(finishing).rejects.toBeInstanceOf(ArchiveLimitError);
+    await expect(finishing).rejects.toThrow(
+      /manifest \(300,000 directories, [\d.]+ MiB\) is past what a restore reads \(32\.0 MiB, 262,144 directories and notes\): no restore could read the archive, so it is not stored/,
+    );
+    writer.abort(new Error('test over'));
   });
 });

@@ -1161,10 +1161,10 @@ describe('the manifest, field by field', () => {
     expect(result.manifest?.skipped).toEqual([odd]);
   });
 
-  it('refuses a manifest over 16 MiB from its declared size, before buffering it', async () => {
-    const head = rawHeader({ name: T('.openclaw-backup-manifest.json'), typeflag: '0', size: 16 * 1024 * 1024 + 1 });
+  it('refuses a manifest over 32 MiB from its declared size, before buffering it', async () => {
+    const head = rawHeader({ name: T('.openclaw-backup-manifest.json'), typeflag: '0', size: 32 * 1024 * 1024 + 1 });
     const { source, yielded } = lazySource(Buffer.concat([tar().file(T('f'), 'x').unterminated(), head]), 64 * 1024 * 1024);
-    await refused(source, ArchiveLimitError, /manifest is larger than 16(\.0)? MiB/);
+    await refused(source, ArchiveLimitError, /manifest is larger than 32(\.0)? MiB/);
     expect(yielded()).toBeLessThan(4 * 1024 * 1024);
   });
 

@@ -20,6 +20,7 @@ import crypto, { createHash } from 'node:crypto';
 
 import { entryNameFor } from '../tenant/names.js';
 import {
+  assertManifestRestorable,
   ARCHIVE_FOOTER_NIBBLE,
   ARCHIVE_MARKER_NIBBLE,
   MANIFEST_FILE_NAME,
@@ -180,6 +181,7 @@ export class ArchiveWriter {
   /** Ends the archive: the manifest as its last entry, then the end-of-archive blocks. Returns the manifest's SHA-256. */
   async finish(manifest: Manifest): Promise<string> {
     const manifestBytes = serializeManifest(manifest);
+    assertManifestRestorable(manifestBytes, manifest.directories.length);
     await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)), size: manifestBytes.length }, manifestBytes);
     await this.out.write(END_OF_ARCHIVE);
     this.manifestSha256 = sha256(manifestBytes);

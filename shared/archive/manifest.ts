@@ -7,15 +7,16 @@
 // A manifest comes from an archive, so it is untrusted until `parseManifest` has checked its
 // whole shape: every field's type, strings' lengths, integers' ranges, no duplicate directory,
 // so nothing that uses it later (the CLI's summary, the Lambda's answer) can fail on it. Its
-// size is bounded before it is parsed: at most MAX_MANIFEST_BYTES (16 MiB: a version 2
-// manifest is ~110 bytes per directory, a few KiB for most tenants; the largest version 1
-// manifest, 9 MiB for 200,000 files, still fits), and at most MAX_MANIFEST_CONTAINERS objects
-// and arrays and MAX_MANIFEST_VALUES values, because JSON.parse turns 16 MiB of `{},` into
-// 500 MiB of objects. Within those bounds parsing one costs under 100 MiB whatever it holds.
+// size is bounded before it is parsed: at most MAX_MANIFEST_BYTES (32 MiB: a version 2
+// manifest is ~110 bytes per directory, a few KiB for most tenants, 22 MB for 200,000
+// directories; the largest version 1 manifest, 9 MiB for 200,000 files, fits), and at most
+// MAX_MANIFEST_CONTAINERS objects and arrays and MAX_MANIFEST_VALUES values, because JSON.parse
+// turns 16 MiB of `{},` into 500 MiB of objects. A backup whose manifest is past them fails
+// (`assertManifestRestorable`) rather than store an archive no restore would read.
 // The archive marker (the leading skippable frame) and footer (the trailing one) are checked
 // as strictly.
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
-import { quotedPath } from '../format.js';
+import { formatBytes, quotedPath } from '../format.js';
 import { releasable, release } from '../released-buffers.js';
 import { TOOL_VERSION } from '../version.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
@@ -88,7 +89,7 @@ export interface ArchiveFooter {
   readonly manifestSha256: string;
 }
 
-export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
 /** Objects and arrays: a version 1 entry or version 2 directory is one, and so is a note. */
 export const MAX_MANIFEST_CONTAINERS = 256 * 1024;
 /** Values in objects and arrays (counted by their separators). */
@@ -112,16 +113,7 @@ const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
  */
 export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean } = {}): Manifest {
   assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
-  const text = bytes.toString('utf8');
-  // Only memory that is all the manifest's: freeing a view's detaches the whole of what it is a
-  // view of (a pooled or shared buffer's other data would be gone).
-  if (options.consume === true && bytes.byteLength === bytes.buffer.byteLength) release(releasable(bytes));
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new CorruptArchiveError('the archive manifest is not valid JSON', { cause: error });
-  }
+  const value = parsedJson(bytes, options.consume === true);
   if (!isRecord(value) || value.format !== MANIFEST_FORMAT) {
     throw new CorruptArchiveError('the archive manifest is not an OpenClawMU tenant manifest');
   }
@@ -154,6 +146,40 @@ export function parseManifest(bytes: Buffer, options: { readonly consume?: boole
     skipped: m.array('skipped').map((note, i) => manifestNote(note, `skipped[${i}]`)),
     warnings: m.array('warnings').map((note, i) => manifestNote(note, `warnings[${i}]`)),
   };
+}
+
+/**
+ * The manifest's bytes parsed as JSON. Its text is garbage once this returns, before the
+ * parsed tree is checked and copied: for 200,000 directories that is 22 MB off a restore's
+ * peak, which it otherwise held to the end of `parseManifest`.
+ */
+function parsedJson(bytes: Buffer, consume: boolean): unknown {
+  const text = bytes.toString('utf8');
+  // Only memory that is all the manifest's: freeing a view's detaches the whole of what it is a
+  // view of (a pooled or shared buffer's other data would be gone).
+  if (consume && bytes.byteLength === bytes.buffer.byteLength) release(releasable(bytes));
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CorruptArchiveError('the archive manifest is not valid JSON', { cause: error });
+  }
+}
+
+/**
+ * Refuses, before a backup stores it, a manifest `parseManifest` would refuse: the archive
+ * would hold the whole tenant, and no restore or verify would read it (a tenant of 200,000
+ * directories had made one past the 16 MiB of before, stored as if it were a backup).
+ */
+export function assertManifestRestorable(bytes: Buffer, directories: number): void {
+  try {
+    assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
+  } catch (error) {
+    if (!(error instanceof ArchiveLimitError)) throw error;
+    throw new ArchiveLimitError(
+      `the tenant's manifest (${directories.toLocaleString('en-US')} directories, ${formatBytes(bytes.length)}) is past what a restore reads ` +
+        `(${formatBytes(MAX_MANIFEST_BYTES)}, ${MAX_MANIFEST_CONTAINERS.toLocaleString('en-US')} directories and notes): no restore could read the archive, so it is not stored`,
+    );
+  }
 }
 
 /**

@@ -54,12 +54,13 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
+import { PathTable } from './path-table.js';
 import { COPY_OVER_LIMIT, copiedLinks, copyBudget, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
 /** Longest symlink target Linux stores (PATH_MAX - 1). */
 const MAX_LINK_TARGET_BYTES = 4095;
 /**
- * Every path the extraction has created is held in memory (`nodes`), implied directories
+ * Every path the extraction has created is held in memory (`paths`), implied directories
  * included: their characters may add up to this much per entry the limits allow on average,
  * 256 MB by default. Real trees average well under 100; without a bound, 1.2 million empty
  * files with 3.8 KiB names (5 MiB stored) took `tenants verify` past its 4 GiB heap.
@@ -138,14 +139,6 @@ export interface ExtractResult {
   readonly copiedLinks: { readonly names: number; readonly bytes: number };
 }
 
-type Node =
-  | { type: 'directory'; mode: number; mtime: Date }
-  | { type: 'file' }
-  | { type: 'symlink'; target: string };
-
-/** Every regular file's node: what a file is matters to later entries, its content only to the digest. */
-const FILE_NODE: Node = Object.freeze({ type: 'file' });
-
 /** Extracts the tar stream `tarBytes`; rejects (having written only inside the staging directory) on any violation. */
 export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   const extraction = new Extraction(options);
@@ -188,6 +181,9 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
   }
 }
 
+/** The directory an entry lies in, and how many directories it implied (created for it). */
+type Implied = readonly [parent: number, impliedDirectories: number];
+
 type Body =
   | { readonly kind: 'manifest'; readonly bytes: Buffer; filled: number }
   | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash }
@@ -197,7 +193,12 @@ type Body =
 /** One extraction: the entries seen so far, what they created, and the entry whose content is arriving. */
 class Extraction {
   private readonly limits: ExtractLimits;
-  private readonly nodes = new Map<string, Node>();
+  /** Every path created so far (path-table.ts): what it is matters to later entries, a file's content only to the digest. */
+  private readonly paths = new PathTable();
+  /** Whether the archive has given the tenant root an entry of its own. */
+  private rootListed = false;
+  /** The parent directory of the last entry and its id (entries come directory by directory): one lookup for its siblings. */
+  private lastParent: { segments: readonly string[]; depth: number; id: number } = { segments: [], depth: 0, id: PathTable.ROOT };
   /** What the manifest's directory digests must match, computed from the entries as they are extracted. */
   private readonly digest = new TreeDigest();
   /** Chosen once the target directory is known (choose-tree-writer.ts). */
@@ -208,7 +209,7 @@ class Extraction {
   private manifestSha256: string | undefined;
   private manifestSeen = false;
   private entryCount = 0;
-  /** Characters of the paths in `nodes`; ensureParents adds the implied directories'. */
+  /** Characters of the paths of the entries held (`paths`); ensureParents adds the implied directories'. */
   private readonly held = { pathCharacters: 0 };
   /** Symlink resolution work so far (LINK_WORK_PER_ENTRY). */
   private readonly linkWork = { work: 0 };
@@ -321,8 +322,9 @@ class Extraction {
 
     if (segments.length === 0) {
       if (header.type !== 'directory') throw new UnsafeArchiveError('the tenant root entry is not a directory', header.name);
-      if (this.nodes.has('')) throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
-      this.nodes.set('', { type: 'directory', mode, mtime });
+      if (this.rootListed) throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
+      this.rootListed = true;
+      this.paths.setDirectoryAttributes(PathTable.ROOT, mode, mtime.getTime());
       this.digest.add({ path: '', type: 'directory' });
       this.counts.directories++;
       return undefined;
@@ -331,13 +333,68 @@ class Extraction {
     const relPath = segments.length === 1 ? segments[0]! : segments.join('/');
     const absPath = path.join(this.root, relPath);
     this.held.pathCharacters += relPath.length;
-    const created = ensureParents(this.root, segments, this.nodes, header.name, this.writes!, this.held);
-    if (typeof created !== 'number') return created.then((count) => this.place(header, count, relPath, absPath, segments, mode, mtime));
-    return this.place(header, created, relPath, absPath, segments, mode, mtime);
+    const parent = this.parentOf(segments, header.name);
+    if (typeof parent === 'number') return this.place(header, parent, 0, relPath, absPath, segments, mode, mtime);
+    if (parent instanceof Promise) return parent.then(([id, created]) => this.place(header, id, created, relPath, absPath, segments, mode, mtime));
+    return this.place(header, parent[0], parent[1], relPath, absPath, segments, mode, mtime);
+  }
+
+  /**
+   * The id of the directory `segments` lies in, its missing ancestors created (a promise of
+   * it and their count when some were). Every recorded path's ancestors are recorded
+   * directories, so the first recorded ancestor that is not one decides whether the entry
+   * lies below a link or a file.
+   */
+  private parentOf(segments: readonly string[], entryName: string): number | Implied | Promise<Implied> {
+    const depth = segments.length - 1;
+    const last = this.lastParent;
+    if (last.depth === depth && sameLeadingSegments(last.segments, segments, depth)) return last.id;
+    const paths = this.paths;
+    let id = PathTable.ROOT;
+    let known = 0;
+    for (; known < depth; known++) {
+      const next = paths.child(id, segments[known]!);
+      if (next < 0) break;
+      if (paths.kind(next) !== 'directory') {
+        throw new UnsafeArchiveError(`entry below a ${paths.kind(next) === 'symlink' ? 'symlink' : 'file'} (nothing is written through links)`, entryName);
+      }
+      id = next;
+    }
+    if (known === depth) {
+      this.lastParent = { segments, depth, id };
+      return id;
+    }
+    const created = (parent: number): Implied => {
+      this.lastParent = { segments, depth, id: parent };
+      return [parent, depth - known];
+    };
+    const parent = this.createParents(segments, known, id);
+    return typeof parent === 'number' ? created(parent) : parent.then(created);
+  }
+
+  /**
+   * Creates the directories `segments[index .. length - 2]` below `id` (implied by an entry,
+   * without entries of their own); returns the last one's id (a promise of it when the writer
+   * is asynchronous).
+   */
+  private createParents(segments: readonly string[], index: number, id: number): number | Promise<number> {
+    for (; index < segments.length - 1; index++) {
+      const relPath = segments.slice(0, index + 1).join('/');
+      this.held.pathCharacters += relPath.length;
+      id = this.paths.addDirectory(id, segments[index]!, 0o755, Date.now());
+      const pending = this.writes!.mkdir(path.join(this.root, relPath));
+      if (pending !== undefined) {
+        const next = index + 1;
+        const parent = id;
+        return pending.then(() => this.createParents(segments, next, parent));
+      }
+    }
+    return id;
   }
 
   private place(
     header: TarHeader,
+    parent: number,
     impliedDirectories: number,
     relPath: string,
     absPath: string,
@@ -353,18 +410,22 @@ class Extraction {
         `the archive's entry paths add up to more than ${formatBytes(this.limits.maxEntries * PATH_CHARACTERS_PER_ENTRY)} (an average of ${PATH_CHARACTERS_PER_ENTRY} per entry allowed; raise --max-entries if it is genuine)`,
       );
     }
-    const nodes = this.nodes;
+    const paths = this.paths;
     const writes = this.writes!;
-    const existing = nodes.get(relPath);
-    if (existing !== undefined && !(existing.type === 'directory' && header.type === 'directory')) {
+    const name = segments[segments.length - 1]!;
+    const existing = paths.child(parent, name);
+    if (existing >= 0 && !(paths.kind(existing) === 'directory' && header.type === 'directory')) {
       throw new UnsafeArchiveError(DUPLICATE_ENTRY, header.name);
     }
 
     switch (header.type) {
       case 'directory': {
-        nodes.set(relPath, { type: 'directory', mode, mtime });
         this.digest.add({ path: relPath, type: 'directory' });
-        if (existing !== undefined) return undefined;
+        if (existing >= 0) {
+          paths.setDirectoryAttributes(existing, mode, mtime.getTime());
+          return undefined;
+        }
+        paths.addDirectory(parent, name, mode, mtime.getTime());
         this.counts.directories++;
         return writes.mkdir(absPath);
       }
@@ -374,16 +435,16 @@ class Extraction {
         this.declaredBytes += header.size;
         this.assertContentAffordable();
         // Recorded now (so a later entry cannot claim the path), completed when its content has arrived.
-        nodes.set(relPath, FILE_NODE);
+        paths.addFile(parent, name);
         this.counts.files++;
         const sink = writes.openFile(absPath, header.size, mode, mtime);
         if (sink instanceof Promise) return sink.then((opened) => this.startFile(relPath, opened, header.size));
         return this.startFile(relPath, sink, header.size);
       }
       case 'symlink':
-        return this.symlink(header, relPath, absPath, segments, mtime);
+        return this.symlink(header, parent, relPath, absPath, segments, mtime);
       case 'link':
-        return this.hardlink(header, relPath, absPath);
+        return this.hardlink(header, parent, name, relPath, absPath);
       default:
         throw refusedType(header);
     }
@@ -426,25 +487,25 @@ class Extraction {
     return this.remaining === 0 ? this.endBody() : undefined;
   }
 
-  private async symlink(header: TarHeader, relPath: string, absPath: string, segments: readonly string[], mtime: Date): Promise<void> {
+  private async symlink(header: TarHeader, parent: number, relPath: string, absPath: string, segments: readonly string[], mtime: Date): Promise<void> {
     const target = header.linkname ?? '';
     // symlink(2) holds at most PATH_MAX - 1 bytes; checking a longer (pax) target would
     // cost time quadratic in its length before the kernel refused it anyway.
     if (rawByteLength(target) > MAX_LINK_TARGET_BYTES) {
       throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
     }
-    const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.nodes), this.linkWork);
+    const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.paths), this.linkWork);
     this.assertLinkWorkAffordable();
     if (resolved === undefined) throw escapingLink(target, header.name);
     const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
-    this.nodes.set(relPath, { type: 'symlink', target });
+    this.paths.addSymlink(parent, segments[segments.length - 1]!, target);
     this.digest.add({ path: relPath, type: 'symlink', target });
     this.counts.symlinks++;
     this.progress();
   }
 
-  private async hardlink(header: TarHeader, relPath: string, absPath: string): Promise<void> {
+  private async hardlink(header: TarHeader, parent: number, name: string, relPath: string, absPath: string): Promise<void> {
     const target = parseEntryName(header.linkname ?? '');
     if (target.tenant === this.tenant && target.segments[0] === EPHEMERAL_DIR) {
       throw new UnsafeArchiveError(
@@ -453,20 +514,20 @@ class Extraction {
         header.name,
       );
     }
-    const targetNode = this.nodes.get(target.segments.join('/'));
-    if (target.tenant === this.tenant && target.segments.length > 0 && targetNode === undefined) {
+    const targetId = this.paths.find(target.segments);
+    if (target.tenant === this.tenant && target.segments.length > 0 && targetId < 0) {
       throw new UnsafeArchiveError(
         'hardlink to a name no earlier entry of the archive gives (GNU tar cannot extract it either): ' +
           're-create the archive with GNU tar, which stores a file under its first name and its other names as links to it',
         header.name,
       );
     }
-    if (target.tenant !== this.tenant || targetNode?.type !== 'file') {
+    if (target.tenant !== this.tenant || targetId < 0 || this.paths.kind(targetId) !== 'file') {
       throw new UnsafeArchiveError('hardlink to something other than an earlier regular file of the tenant', header.name);
     }
     const pending = this.writes!.link(path.join(this.root, ...target.segments), absPath);
     if (pending !== undefined) await pending;
-    this.nodes.set(relPath, FILE_NODE);
+    this.paths.addFile(parent, name);
     this.digest.add({ path: relPath, type: 'hardlink', target: target.segments.join('/') });
     this.counts.files++; // every name of a regular file, as a backup counts them
     this.counts.hardlinks++;
@@ -535,10 +596,10 @@ class Extraction {
    */
   async finish(ended: boolean): Promise<ExtractResult> {
     await this.writes?.flush();
-    const { tenant, nodes, manifest } = this;
+    const { tenant, paths, manifest } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
-    if (!nodes.has('')) nodes.set('', { type: 'directory', mode: 0o750, mtime: new Date() });
-    assertLinksStayInside(nodes, tenant, this.linkWork, () => this.assertLinkWorkAffordable());
+    if (!this.rootListed) paths.setDirectoryAttributes(PathTable.ROOT, 0o750, Date.now());
+    assertLinksStayInside(paths, tenant, this.linkWork, () => this.assertLinkWorkAffordable());
     if (manifest !== undefined) verifyAgainstManifest(this.digest, manifest, tenant, this.ephemeral.entries);
     else if (this.options.requireManifest?.()) {
       throw new CorruptArchiveError('the archive is truncated or damaged: its manifest (the last entry) is missing');
@@ -548,7 +609,7 @@ class Extraction {
       throw new CorruptArchiveError('the archive is truncated: its tar stream ends without the end-of-archive marker');
     }
     throwIfAborted(this.options.signal);
-    await applyDirectoryAttributes(this.root, nodes, this.writes!, this.options.signal);
+    await applyDirectoryAttributes(this.root, paths, this.writes!, this.options.signal);
     return {
       tenant,
       ...this.counts,
@@ -568,64 +629,29 @@ class Extraction {
   }
 }
 
-/**
- * Creates the missing parent directories of `segments`. Every recorded path's ancestors are
- * recorded directories, so the deepest recorded ancestor alone decides whether the entry
- * lies below a link or a file: one lookup for most entries, not one join per level.
- * Returns how many directories it created (a promise of it when the writer is asynchronous).
- */
-function ensureParents(
-  root: string,
-  segments: readonly string[],
-  nodes: Map<string, Node>,
-  entryName: string,
-  writes: TreeWriter,
-  held: { pathCharacters: number },
-): number | Promise<number> {
-  if (segments.length === 1) return 0;
-  const parents: string[] = [];
-  for (let depth = 1; depth < segments.length; depth++) {
-    parents.push(depth === 1 ? segments[0]! : `${parents[depth - 2]}/${segments[depth - 1]}`);
-  }
-  let known = parents.length;
-  while (known > 0 && !nodes.has(parents[known - 1]!)) known--;
-  if (known > 0) {
-    const node = nodes.get(parents[known - 1]!)!;
-    if (node.type !== 'directory') {
-      throw new UnsafeArchiveError(`entry below a ${node.type === 'symlink' ? 'symlink' : 'file'} (nothing is written through links)`, entryName);
-    }
-  }
-  if (known === parents.length) return 0;
-  const created = parents.length - known;
-  const create = (index: number): number | Promise<number> => {
-    for (; index < parents.length; index++) {
-      held.pathCharacters += parents[index]!.length;
-      nodes.set(parents[index]!, { type: 'directory', mode: 0o755, mtime: new Date() });
-      const pending = writes.mkdir(path.join(root, parents[index]!));
-      if (pending !== undefined) return pending.then(() => create(index + 1));
-    }
-    return created;
-  };
-  return create(known);
+/** Whether `a` and `b` begin with the same `count` segments. */
+function sameLeadingSegments(a: readonly string[], b: readonly string[], count: number): boolean {
+  for (let index = 0; index < count; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
 
-function linkReader(nodes: Map<string, Node>) {
+function linkReader(paths: PathTable) {
   return (segments: readonly string[]): string | undefined => {
-    const node = nodes.get(segments.join('/'));
-    return node?.type === 'symlink' ? node.target : undefined;
+    const id = paths.find(segments);
+    return id >= 0 && paths.kind(id) === 'symlink' ? paths.target(id) : undefined;
   };
 }
 
 /** Re-checks every symlink against the final tree: a link added later can change how an earlier one resolves. */
-function assertLinksStayInside(nodes: Map<string, Node>, tenant: string, spent: { work: number }, assertAffordable: () => void): void {
-  const readLink = linkReader(nodes);
-  for (const [relPath, node] of nodes) {
-    if (node.type !== 'symlink') continue;
-    const segments = relPath.split('/');
-    const resolved = resolveInsideRoot(segments.slice(0, -1), node.target, readLink, spent);
+function assertLinksStayInside(paths: PathTable, tenant: string, spent: { work: number }, assertAffordable: () => void): void {
+  const readLink = linkReader(paths);
+  for (const id of paths.symlinks()) {
+    const segments = paths.segments(id);
+    const target = paths.target(id);
+    const resolved = resolveInsideRoot(segments.slice(0, -1), target, readLink, spent);
     assertAffordable();
     if (resolved === undefined) {
-      throw escapingLink(node.target, entryNameFor(tenant, relPath));
+      throw escapingLink(target, entryNameFor(tenant, segments.join('/')));
     }
   }
 }
@@ -662,24 +688,14 @@ function verifyAgainstManifest(extracted: TreeDigest, manifest: Manifest, tenant
  * Directory modes and times last, deepest first: writing children changes a directory's
  * mtime, and a read-only one could not take them.
  */
-async function applyDirectoryAttributes(root: string, nodes: Map<string, Node>, writes: TreeWriter, signal: AbortSignal | undefined): Promise<void> {
-  const directories: [string, Extract<Node, { type: 'directory' }>][] = [];
-  for (const entry of nodes) if (entry[1].type === 'directory') directories.push(entry as [string, Extract<Node, { type: 'directory' }>]);
-  directories.sort(([a], [b]) => depth(b) - depth(a));
+async function applyDirectoryAttributes(root: string, paths: PathTable, writes: TreeWriter, signal: AbortSignal | undefined): Promise<void> {
   let done = 0;
-  for (const [relPath, node] of directories) {
+  for (const id of paths.directoriesDeepestFirst()) {
     if (++done % 1024 === 0) throwIfAborted(signal);
-    const absPath = relPath === '' ? root : path.join(root, relPath);
-    const pending = writes.setAttributes(absPath, node.mode, node.mtime);
+    const absPath = id === PathTable.ROOT ? root : path.join(root, ...paths.segments(id));
+    const pending = writes.setAttributes(absPath, paths.mode(id), new Date(paths.mtimeMs(id)));
     if (pending !== undefined) await pending;
   }
-}
-
-function depth(relPath: string): number {
-  if (relPath === '') return 0;
-  let count = 1;
-  for (const char of relPath) if (char === '/') count++;
-  return count;
 }
 
 /** A symlink out of the tenant (an absolute target, even one into it, or one that climbs out): what another tool's archive may hold. */
