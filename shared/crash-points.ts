@@ -29,6 +29,8 @@ export const CRASH_POINTS = [
   'backup:stored',
   // A backup in pieces (backup.ts, continuation.ts): a piece saved its state.
   'backup:piece-saved',
+  // `tenants verify` writing its mark beside a local archive (storage/local.ts).
+  'verify:mark-temp-written',
   // Restore (restore.ts) and its staging area (tenant/slot.ts).
   'journal:extracting:temp-written',
   'restore:journal-written',

@@ -25,7 +25,8 @@
 // for the file that was read: an archive renamed over the path while it was verified (a
 // `backup --overwrite` finishing meanwhile) is not marked, and neither are the size and mtime
 // of that newer file, which nobody verified (they were, and its mark then listed it verified
-// with the older archive's digest and creation time).
+// with the older archive's digest and creation time). The mark is written to a temporary
+// file named like a temporary archive (owner and all), then renamed.
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
@@ -265,7 +266,10 @@ export class LocalFileLocation implements ArchiveLocation {
       throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
     }
     const target = verifiedMarkPath(this.path);
-    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    const directory = dirname(target);
+    // Named as a temporary archive is, owner and all: one a killed verify left goes with
+    // theirs, at the next verification or backup written into this directory.
+    const temporary = `${directory}/${basename(target).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
     try {
       const handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE);
       try {
@@ -273,11 +277,13 @@ export class LocalFileLocation implements ArchiveLocation {
       } finally {
         await handle.close();
       }
+      crashPoint('verify:mark-temp-written');
       await rename(temporary, target);
     } catch (error) {
       await unlink(temporary).catch(() => {});
       throw this.fsError(error, 'write', target);
     }
+    await removeDeadPartials(directory);
   }
 
   /**

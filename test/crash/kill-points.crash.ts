@@ -139,6 +139,25 @@ describe('backup killed at every step', () => {
   });
 });
 
+describe('verify killed while it writes its mark beside the archive', () => {
+  for (const next of ['verify', 'backup'] as const) {
+    it(`leaves a temporary mark that the next ${next} into the directory removes`, () => {
+      const w = world(`verify-mark-${next}`);
+      const archive = path.join(w.out, 'acme.tar.zst');
+      expectOk(w.cli(['tenants', 'backup', 'acme', '--to', archive]));
+      killAt(w, 'verify:mark-temp-written', ['tenants', 'verify', '--from', archive]);
+      expect(readdirSync(w.out).filter((name) => name.startsWith('.acme.tar.zst.openclaw-verified.'))).toHaveLength(1);
+      if (next === 'verify') {
+        expectOk(w.cli(['tenants', 'verify', '--from', archive]));
+        expect(readdirSync(w.out).sort()).toEqual(['.acme.tar.zst.openclaw-verified', 'acme.tar.zst']);
+      } else {
+        expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'beta.tar.zst')]));
+        expect(readdirSync(w.out).sort()).toEqual(['acme.tar.zst', 'beta.tar.zst']);
+      }
+    });
+  }
+});
+
 describe('an encrypted backup killed with a plaintext copy of a database in its scratch area', () => {
   it('kept the copy in the base dir, never in TMPDIR, and the next command removes it', () => {
     const w = world('backup-encrypted-copy');
