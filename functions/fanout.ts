@@ -2,6 +2,7 @@
 // created once per cold start; the handler lives in fanout-handler.ts.
 
 import { Logger } from '@aws-lambda-powertools/logger';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readCoordinatorConfig, readFunctionConfig, required } from '../shared/control-plane/function-config.js';
@@ -13,6 +14,7 @@ import { createMetrics, powertoolsMetrics } from './metrics.js';
 const config = readFunctionConfig(process.env);
 const coordinator = readCoordinatorConfig(process.env);
 const service = process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup';
+const lambda = createListInvokeClient(config);
 
 export const handler = fanOutHandler({
   config,
@@ -20,5 +22,8 @@ export const handler = fanOutHandler({
   metrics: powertoolsMetrics(createMetrics(service)),
   sqs: createSqsClient(config),
   queueUrl: required(coordinator.workQueueUrl, FUNCTION_ENV.workQueueUrl),
-  listPage: listFunctionPages(createListInvokeClient(config), required(coordinator.listFunction, FUNCTION_ENV.listFunction)),
+  listPage: listFunctionPages(lambda, required(coordinator.listFunction, FUNCTION_ENV.listFunction)),
+  handOn: async (functionName, payload) => {
+    await lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: new TextEncoder().encode(JSON.stringify(payload)) }));
+  },
 });

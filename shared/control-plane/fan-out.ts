@@ -67,6 +67,8 @@ export interface FanOutRun {
   readonly encryptTo?: readonly string[];
   /** How every archive's object is stored (WorkMessage's `storage`). */
   readonly storage?: S3ObjectFlags;
+  /** A run taken over from an earlier fan-out: the tenants after this one (in name order). */
+  readonly after?: string;
 }
 
 export interface FanOutFailure {
@@ -88,6 +90,12 @@ export interface FanOutOutcome {
   readonly complete: boolean;
   /** The last tenant listed (names come in order): when not complete, the tenants after it were not listed. */
   readonly lastListed?: string;
+  /**
+   * When not complete, where the run can go on from (past `run.after`): every tenant up to it
+   * was queued or failed for a reason of its own, none left out by the deadline. Absent:
+   * nothing was got past.
+   */
+  readonly resumeAfter?: string;
   /** The first tenant's destination. */
   readonly sample?: string;
 }
@@ -150,6 +158,8 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   let sample: string | undefined;
   let complete = true;
   let lastListed: string | undefined;
+  let resumeAfter = run.after;
+  const cutShort = new Set<string>();
 
   const destination = (tenant: string) =>
     expandTemplate(run.template, { time: run.time, tenant, ...(run.timeZone !== undefined && { timeZone: run.timeZone }) });
@@ -195,11 +205,12 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
       pending = again;
     }
     for (const entry of pending) {
+      if (aborted()) cutShort.add(entry.tenant);
       failed.push(aborted() ? { tenant: entry.tenant, code: 'ABORTED', message: 'the fan-out ran out of time before it could queue this tenant' } : { tenant: entry.tenant, ...lastProblem, message: `not queued after ${maxAttempts} attempts: ${lastProblem.message}` });
     }
   }
 
-  let after: string | undefined;
+  let after = run.after;
   do {
     if (aborted()) {
       complete = false;
@@ -246,9 +257,23 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
       while (next < batches.length) await sendBatch(batches[next++]!);
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, worker));
+    const firstCutShort = page.tenants.findIndex((tenant) => cutShort.has(tenant));
+    if (firstCutShort === -1) resumeAfter = page.tenants[page.tenants.length - 1] ?? resumeAfter;
+    else if (firstCutShort > 0) resumeAfter = page.tenants[firstCutShort - 1];
     after = page.next;
     if (after !== undefined && aborted()) complete = false;
   } while (after !== undefined && complete);
 
-  return { tenants, queued, failed, pages, requests, retries, complete, ...(lastListed !== undefined && { lastListed }), ...(sample !== undefined && { sample }) };
+  return {
+    tenants,
+    queued,
+    failed,
+    pages,
+    requests,
+    retries,
+    complete,
+    ...(lastListed !== undefined && { lastListed }),
+    ...(!complete && resumeAfter !== undefined && resumeAfter !== run.after && { resumeAfter }),
+    ...(sample !== undefined && { sample }),
+  };
 }
