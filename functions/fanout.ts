@@ -6,7 +6,7 @@ import { InvokeCommand } from '@aws-sdk/client-lambda';
 
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readCoordinatorConfig, readFunctionConfig, required } from '../shared/control-plane/function-config.js';
-import { createListInvokeClient, createSqsClient } from './aws-clients.js';
+import { createHandOnClient, createListInvokeClient, createSqsClient } from './aws-clients.js';
 import { fanOutHandler } from './fanout-handler.js';
 import { listFunctionPages } from './list-client.js';
 import { createMetrics, powertoolsMetrics } from './metrics.js';
@@ -14,7 +14,7 @@ import { createMetrics, powertoolsMetrics } from './metrics.js';
 const config = readFunctionConfig(process.env);
 const coordinator = readCoordinatorConfig(process.env);
 const service = process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup';
-const lambda = createListInvokeClient(config);
+const handOnClient = createHandOnClient(config);
 
 export const handler = fanOutHandler({
   config,
@@ -22,8 +22,8 @@ export const handler = fanOutHandler({
   metrics: powertoolsMetrics(createMetrics(service)),
   sqs: createSqsClient(config),
   queueUrl: required(coordinator.workQueueUrl, FUNCTION_ENV.workQueueUrl),
-  listPage: listFunctionPages(lambda, required(coordinator.listFunction, FUNCTION_ENV.listFunction)),
+  listPage: listFunctionPages(createListInvokeClient(config), required(coordinator.listFunction, FUNCTION_ENV.listFunction)),
   handOn: async (functionName, payload) => {
-    await lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: new TextEncoder().encode(JSON.stringify(payload)) }));
+    await handOnClient.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: new TextEncoder().encode(JSON.stringify(payload)) }));
   },
 });
