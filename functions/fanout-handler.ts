@@ -113,7 +113,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       );
       // The rest of a scheduled run, handed on (the tenants the deadline cut short are its); one
       // that queued nothing throws instead (below), and its retry goes over the same tenants.
-      const handedOn = scheduled && !outcome.complete && outcome.resumeAfter !== undefined && outcome.queued > 0 && (await handOn(event, { runId, time: request.time, after: outcome.resumeAfter }, context.functionName));
+      const handedOn = scheduled && outcome.resumeAfter !== undefined && outcome.queued > 0 && (await handOn(event, { runId, time: request.time, after: outcome.resumeAfter }, context.functionName));
       const failed = handedOn ? outcome.failed.filter((failure) => failure.code !== 'ABORTED') : outcome.failed;
       const attributes = { tenants: outcome.tenants, queued: outcome.queued, failed: failed.length, pages: outcome.pages, requests: outcome.requests, retries: outcome.retries, complete: outcome.complete };
       if (handedOn) {

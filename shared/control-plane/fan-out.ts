@@ -91,9 +91,9 @@ export interface FanOutOutcome {
   /** The last tenant listed (names come in order): when not complete, the tenants after it were not listed. */
   readonly lastListed?: string;
   /**
-   * When not complete, where the run can go on from (past `run.after`): every tenant up to it
-   * was queued or failed for a reason of its own, none left out by the deadline. Absent:
-   * nothing was got past.
+   * When the deadline left tenants out (not complete, or some cut short: ABORTED), where the
+   * run can go on from (past `run.after`): every tenant up to it was queued or failed for a
+   * reason of its own. Absent: nothing was got past, or nothing left out.
    */
   readonly resumeAfter?: string;
   /** The first tenant's destination. */
@@ -168,6 +168,8 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   async function sendBatch(batch: readonly Entry[]): Promise<void> {
     let pending = batch;
     let lastProblem = { code: 'THROTTLED', message: 'SQS kept throttling' };
+    // The last request failed without an answer (a timeout, a reset): SQS may have queued it.
+    let unanswered = false;
     for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
       if (attempt > 1) {
         retries++;
@@ -187,8 +189,10 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
           throw new RemoteError('AWS_ERROR', `sending to the work queue: ${name}: ${message} (${queued} of ${tenants} tenants listed so far were queued)`);
         }
         lastProblem = { code: name === 'ThrottlingException' || name === 'RequestThrottled' ? 'THROTTLED' : 'SQS', message: `${name}: ${message}` };
+        unanswered = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode === undefined;
         continue;
       }
+      unanswered = false;
       const byId = new Map(pending.map((entry) => [entry.id, entry]));
       queued += output.Successful?.length ?? 0;
       const again: Entry[] = [];
@@ -206,7 +210,10 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     }
     for (const entry of pending) {
       if (aborted()) cutShort.add(entry.tenant);
-      failed.push(aborted() ? { tenant: entry.tenant, code: 'ABORTED', message: 'the fan-out ran out of time before it could queue this tenant' } : { tenant: entry.tenant, ...lastProblem, message: `not queued after ${maxAttempts} attempts: ${lastProblem.message}` });
+      const cut = unanswered
+        ? `the fan-out ran out of time after a request that got no answer (${lastProblem.message}): this tenant may have been queued`
+        : 'the fan-out ran out of time before it could queue this tenant';
+      failed.push(aborted() ? { tenant: entry.tenant, code: 'ABORTED', message: cut } : { tenant: entry.tenant, ...lastProblem, message: `not queued after ${maxAttempts} attempts: ${lastProblem.message}` });
     }
   }
 
@@ -273,7 +280,7 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     retries,
     complete,
     ...(lastListed !== undefined && { lastListed }),
-    ...(!complete && resumeAfter !== undefined && resumeAfter !== run.after && { resumeAfter }),
+    ...((!complete || cutShort.size > 0) && resumeAfter !== undefined && resumeAfter !== run.after && { resumeAfter }),
     ...(sample !== undefined && { sample }),
   };
 }
