@@ -134,6 +134,16 @@ describe('fanOut', () => {
     });
     const cut = await fanOut(RUN, deps(names.slice(0, 20), { signal: last.signal }).deps, { pageSize: 20, concurrency: 1 });
     expect(cut).toMatchObject({ complete: true, queued: 10, resumeAfter: 't09' });
+    // A list that ignores "after" (the same page again): no going back, however far it got.
+    batches = 0;
+    const again = new AbortController();
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      if (++batches === 1) again.abort();
+      return okFor(input);
+    });
+    const stuck = await fanOut({ ...RUN, after: 't15' }, { ...deps([]).deps, listPage: async () => ({ tenants: names.slice(0, 20), next: 't19' }), signal: again.signal }, { pageSize: 20, concurrency: 1 });
+    expect(stuck).toMatchObject({ complete: false, queued: 10 });
+    expect(stuck).not.toHaveProperty('resumeAfter');
   });
 
   // A request that timed out at the deadline may have been queued by SQS all the same: its

@@ -280,7 +280,9 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
     retries,
     complete,
     ...(lastListed !== undefined && { lastListed }),
-    ...((!complete || cutShort.size > 0) && resumeAfter !== undefined && resumeAfter !== run.after && { resumeAfter }),
+    // Only past where this run began (names in code point order, as the list function pages
+    // them): a list that answered out of order could otherwise hand the same tenants on and on.
+    ...((!complete || cutShort.size > 0) && resumeAfter !== undefined && (run.after === undefined || resumeAfter > run.after) && { resumeAfter }),
     ...(sample !== undefined && { sample }),
   };
 }
