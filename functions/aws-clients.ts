@@ -68,6 +68,15 @@ export function createListInvokeClient(config: Timeouts): LambdaClient {
   return new LambdaClient({ maxAttempts: 1, requestHandler: { ...clientTimeouts(config), requestTimeout: LIST_INVOKE_TIMEOUT_MS } });
 }
 
+/**
+ * For a fan-out's asynchronous invocation of itself (the rest of its run): one attempt (a
+ * second might start the rest twice), bounded by the clients' timeouts, well inside the
+ * fan-out's deadline margin (the list client's are a page's whole minute).
+ */
+export function createHandOnClient(config: Timeouts): LambdaClient {
+  return new LambdaClient({ maxAttempts: 1, requestHandler: clientTimeouts(config) });
+}
+
 export function createSecretsManagerClient(config: Timeouts): SecretsManagerClient {
   return new SecretsManagerClient({ maxAttempts: CLIENT_MAX_ATTEMPTS, requestHandler: clientTimeouts(config) });
 }

@@ -7,9 +7,12 @@
 // Before anything is listed, the template is checked against the gateway's own policy (the
 // bucket and key prefix the backup function may write): a wrong template fails once, here,
 // not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out that queued nothing throws, so Lambda
-// retries it (nothing is doubled), and so does one that ran out of time before it listed
-// every tenant (its retry queues those listed again, under the same scheduled time and so
-// the same keys: each finds its archive and is skipped); one that queued some tenants but not all answers
+// retries it (nothing is doubled). One that ran out of time before it listed every tenant
+// hands the rest of its run on: it invokes itself (asynchronously) with the same run, time and
+// keys, after the last tenant it got past, so no tenant is queued twice (a Lambda retry of the
+// whole run would queue again every tenant the first attempt queued: with `--overwrite`, each
+// backed up again; and, given no more time, list no further); when it cannot, it throws, and
+// Lambda runs it again from where it began. One that queued some tenants but not all answers
 // normally and counts the rest in `QueueSendFailures` (alarmed): retrying it whole would
 // queue every tenant twice. A direct invocation gets the result, failures included, or
 // `{ ok: false, error }`.
@@ -23,6 +26,7 @@ import { errorBody, isFanOutPayload, parseFanOutRequest, type FailureResponse, t
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
+import { redact } from '../shared/storage/redact.js';
 import type { Handler } from './handlers.js';
 import { ScheduledOperationError } from './scheduled-error.js';
 import { deadlineSignal } from './lambda-context.js';
@@ -35,6 +39,8 @@ export interface FanOutHandlerDeps {
   readonly sqs: Pick<SQSClient, 'send'>;
   readonly queueUrl: string;
   readonly listPage: ListPage;
+  /** Invokes the fan-out function (by name) asynchronously with the rest of a scheduled run. @default none: such a run throws */
+  readonly handOn?: (functionName: string, payload: Record<string, unknown>) => Promise<void>;
   /** @default none */
   readonly metrics?: OperationMetrics;
   /** @default () => new Date() */
@@ -61,6 +67,17 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
   const { config, logger } = deps;
   const metrics = deps.metrics ?? noMetrics;
   const now = deps.now ?? (() => new Date());
+  /** Whether the rest of the run was handed on (the invocation accepted), else a Lambda retry of this one takes it. */
+  const handOn = async (event: unknown, rest: { runId: string; time: Date; after: string }, functionName: string): Promise<boolean> => {
+    if (deps.handOn === undefined) return false;
+    try {
+      await deps.handOn(functionName, { ...(event as Record<string, unknown>), runId: rest.runId, time: rest.time.toISOString(), after: rest.after });
+      return true;
+    } catch (error) {
+      logger.error('fan-out could not hand the rest of its run on', { errorMessage: redact(String((error as Error | undefined)?.message ?? error).split('\n')[0]!) });
+      return false;
+    }
+  };
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
@@ -89,29 +106,36 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
           ...(request.cronName !== undefined && { cronName: request.cronName }),
           ...(encryptTo.length > 0 && { encryptTo }),
           ...(request.storage !== undefined && { storage: request.storage }),
+          ...(request.after !== undefined && { after: request.after }),
         },
         { sqs: deps.sqs, queueUrl: deps.queueUrl, listPage: deps.listPage, signal: deadline.signal, ...(deps.sleep !== undefined && { sleep: deps.sleep }), ...(deps.random !== undefined && { random: deps.random }) },
         deps.options,
       );
-      const attributes = { tenants: outcome.tenants, queued: outcome.queued, failed: outcome.failed.length, pages: outcome.pages, requests: outcome.requests, retries: outcome.retries, complete: outcome.complete };
-      if (outcome.failed.length > 0 || !outcome.complete) {
-        logger.error('fan-out left tenants out', { ...attributes, notQueued: outcome.failed.slice(0, 50) });
+      // The rest of a scheduled run, handed on (the tenants the deadline cut short are its); one
+      // that queued nothing throws instead (below), and its retry goes over the same tenants.
+      const handedOn = scheduled && outcome.resumeAfter !== undefined && outcome.queued > 0 && (await handOn(event, { runId, time: request.time, after: outcome.resumeAfter }, context.functionName));
+      const failed = handedOn ? outcome.failed.filter((failure) => failure.code !== 'ABORTED') : outcome.failed;
+      const attributes = { tenants: outcome.tenants, queued: outcome.queued, failed: failed.length, pages: outcome.pages, requests: outcome.requests, retries: outcome.retries, complete: outcome.complete };
+      if (handedOn) {
+        logger.info('fan-out handed the rest of its run on', { ...attributes, after: outcome.resumeAfter, ...(failed.length > 0 && { notQueued: failed.slice(0, 50) }) });
+      } else if (failed.length > 0 || !outcome.complete) {
+        logger.error('fan-out left tenants out', { ...attributes, notQueued: failed.slice(0, 50) });
       } else {
         logger.info('fan-out finished', attributes);
       }
-      const ok = outcome.failed.length === 0 && outcome.complete;
+      const ok = failed.length === 0 && (outcome.complete || handedOn);
       metrics.count(
         'fanout',
-        { [ok ? 'succeeded' : 'failed']: 1, queued: outcome.queued, queueFailures: outcome.failed.length, durationMs: Date.now() - started },
-        { trigger, runId, cronName: request.cronName, tenants: outcome.tenants, retries: outcome.retries },
+        { [ok ? 'succeeded' : 'failed']: 1, queued: outcome.queued, queueFailures: failed.length, durationMs: Date.now() - started },
+        { trigger, runId, cronName: request.cronName, tenants: outcome.tenants, retries: outcome.retries, ...(handedOn && { handedOn: true }) },
       );
       if (scheduled && outcome.queued === 0 && outcome.tenants > 0) {
         throw new RunAgainError(`the fan-out queued none of ${outcome.tenants} tenants: ${outcome.failed[0]?.message ?? 'it ran out of time'}`);
       }
-      if (scheduled && !outcome.complete) {
+      if (scheduled && !outcome.complete && !handedOn) {
         const listed = outcome.lastListed === undefined ? '' : `, up to ${JSON.stringify(outcome.lastListed)}`;
         throw new RunAgainError(
-          `the fan-out ran out of time before it listed every tenant (queued ${outcome.queued} of the ${outcome.tenants} it listed${listed}): it runs again, and the tenants queued already find their archives and are skipped`,
+          `the fan-out ran out of time before it listed every tenant (queued ${outcome.queued} of the ${outcome.tenants} it listed${listed}) and could not hand the rest on: it runs again, and the tenants queued already find their archives and are skipped`,
         );
       }
       return {
@@ -122,7 +146,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
         ...(outcome.sample !== undefined && { sample: outcome.sample }),
         tenants: outcome.tenants,
         queued: outcome.queued,
-        failed: outcome.failed,
+        failed,
         complete: outcome.complete,
         ...(!outcome.complete && outcome.lastListed !== undefined && { lastListed: outcome.lastListed }),
         ...(encryptTo.length > 0 && { encryptedTo: encryptTo }),

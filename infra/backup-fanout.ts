@@ -13,8 +13,8 @@
 // that finds the tenant locked for the same archive is deleted as a duplicate, and the lock
 // of a first delivery killed at the timeout on another host looks live for a minute more.
 
-import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import { ArnFormat, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
@@ -26,7 +26,7 @@ import type { BackupFunctions } from './backup-functions.js';
 import { coordinatorFunction } from './coordinator-function.js';
 import { SECURE_QUEUE_PROPS } from './secure-defaults.js';
 import { ProblemList } from './validation.js';
-import { FUNCTION_ENV, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, workDeadLetterQueueName, workQueueName } from '../shared/control-plane/deployment.js';
+import { FUNCTION_ENV, functionName, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, workDeadLetterQueueName, workQueueName } from '../shared/control-plane/deployment.js';
 
 /** Attempts of one tenant's queued backup before it goes to the work DLQ. */
 export const DEFAULT_MAX_RECEIVE_COUNT = 3;
@@ -123,6 +123,14 @@ export class BackupFanOut extends Construct {
     });
     this.queue.grantSendMessages(this.fanOutFunction);
     props.functions.listFunction.grantInvoke(this.fanOutFunction);
+    // A scheduled fan-out out of time hands the rest of its run on to itself (fanout-handler.ts):
+    // named, since its own ARN in its role's policy would make the function depend on itself.
+    this.fanOutFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [Stack.of(this).formatArn({ service: 'lambda', resource: 'function', resourceName: functionName(props.prefix, 'fanout'), arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
     this.fanOutFunction.configureAsyncInvoke({ onFailure: new SqsDestination(props.asyncDeadLetterQueue), retryAttempts: 2, maxEventAge: Duration.hours(2) });
     acknowledgeInvokeWildcard(this.fanOutFunction.role, props.functions.listFunction);
   }

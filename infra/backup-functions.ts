@@ -289,6 +289,11 @@ export class BackupFunctions extends Construct {
         logGroup: new logs.LogGroup(this, `${title}Logs`, logGroupProps(props.logRetention ?? DEFAULT_LOG_RETENTION)),
         loggingFormat: lambda.LoggingFormat.JSON,
         tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+        // A backup in pieces queues each next piece on the work queue, which invokes this function
+        // again: to Lambda's recursive loop detection (on by default) a chain of pieces is a loop,
+        // stopped at about its 16th piece. The chain ends by itself (docs/scale.md: each piece
+        // goes on only from its own chain's state, an idle chain is abandoned after a day).
+        ...(name === 'backup' && { recursiveLoop: lambda.RecursiveLoop.ALLOW }),
         bundling: bundlingOptions(),
       });
     };

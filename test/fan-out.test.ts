@@ -123,6 +123,41 @@ describe('fanOut', () => {
     expect(outcome.lastListed).toBe('t19');
     expect(outcome.failed.map((failure) => failure.tenant)).toEqual(names.slice(10, 20));
     expect(outcome.failed[0]!.code).toBe('ABORTED');
+    // Where the run goes on (fanout-handler.ts hands it on): after the last tenant queued.
+    expect(outcome.resumeAfter).toBe('t09');
+    // The last page cut short: every tenant listed, yet some left out by the deadline.
+    batches = 0;
+    const last = new AbortController();
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      if (++batches === 1) last.abort();
+      return okFor(input);
+    });
+    const cut = await fanOut(RUN, deps(names.slice(0, 20), { signal: last.signal }).deps, { pageSize: 20, concurrency: 1 });
+    expect(cut).toMatchObject({ complete: true, queued: 10, resumeAfter: 't09' });
+    // A list that ignores "after" (the same page again): no going back, however far it got.
+    batches = 0;
+    const again = new AbortController();
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      if (++batches === 1) again.abort();
+      return okFor(input);
+    });
+    const stuck = await fanOut({ ...RUN, after: 't15' }, { ...deps([]).deps, listPage: async () => ({ tenants: names.slice(0, 20), next: 't19' }), signal: again.signal }, { pageSize: 20, concurrency: 1 });
+    expect(stuck).toMatchObject({ complete: false, queued: 10 });
+    expect(stuck).not.toHaveProperty('resumeAfter');
+  });
+
+  // A request that timed out at the deadline may have been queued by SQS all the same: its
+  // tenants were named "ran out of time before it could queue" them.
+  it('says a tenant cut short after a request that got no answer may have been queued', async () => {
+    const controller = new AbortController();
+    sqs.on(SendMessageBatchCommand).callsFake(() => {
+      controller.abort();
+      throw Object.assign(new Error('Connection timed out after 10000 ms'), { name: 'TimeoutError' });
+    });
+    const { deps: d } = deps(['a'], { signal: controller.signal });
+    const outcome = await fanOut(RUN, d);
+    expect(outcome).toMatchObject({ queued: 0, complete: true, failed: [{ tenant: 'a', code: 'ABORTED', message: 'the fan-out ran out of time after a request that got no answer (TimeoutError: Connection timed out after 10000 ms): this tenant may have been queued' }] });
+    expect(outcome).not.toHaveProperty('resumeAfter');
   });
 
   // A back-off under way at the deadline (up to 20 s) was slept out whole, and another

@@ -228,8 +228,76 @@ describe('fan-out handler', () => {
     // Scheduled, it throws, so Lambda runs it again (as when its timeout had ended it): the
     // same scheduled time gives the same keys, so the tenants queued already are skipped.
     await expect(handle(payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z' }), lambdaContext({ awsRequestId: 'req-g', functionName: 'openclaw-backup-fanout', remaining: 1_000 }))).rejects.toThrow(
-      /^AWS_ERROR: the fan-out ran out of time before it listed every tenant \(queued 2 of the 2 it listed, up to "beta"\): it runs again, and the tenants queued already find their archives and are skipped$/,
+      /^AWS_ERROR: the fan-out ran out of time before it listed every tenant \(queued 2 of the 2 it listed, up to "beta"\) and could not hand the rest on: it runs again, and the tenants queued already find their archives and are skipped$/,
     );
+  });
+
+  // A scheduled run out of time threw, and Lambda's retry (the same event) listed and queued
+  // again every tenant from the first: each queued twice, three times after both retries
+  // (with --overwrite, backed up as often), and, given no more time than the first attempt,
+  // it never got further. Now it hands the rest on, after the last tenant it got past.
+  it('hands the rest of a scheduled run on, and its continuation queues only the tenants not queued yet', async () => {
+    const names = Array.from({ length: 40 }, (_, index) => `t${String(index).padStart(2, '0')}`);
+    const handedOn: { functionName: string; payload: Record<string, unknown> }[] = [];
+    let handOnFails = false;
+    const handle = fanOutHandler({
+      config: { ...config, allowOverwrite: true },
+      logger,
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: QUEUE,
+      listPage: async (after, limit) => {
+        const start = after === undefined ? 0 : names.indexOf(after) + 1;
+        const tenants = names.slice(start, start + limit);
+        return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
+      },
+      handOn: async (functionName, next) => {
+        if (handOnFails) throw new Error('Rate exceeded');
+        handedOn.push({ functionName, payload: next });
+      },
+      now: () => new Date('2026-06-03T09:15:00Z'),
+      sleep: async () => {},
+      options: { pageSize: 20, concurrency: 1 },
+    });
+    // 4 ms left: the second batch is throttled once the deadline (3 ms) has come, so t10-t19
+    // are cut short (ABORTED) and the run goes on after t09.
+    let batches = 0;
+    sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
+      if (++batches === 2) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      }
+      return okFor(input);
+    });
+    const scheduled = payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z', overwrite: true });
+    const first = await handle(scheduled, lambdaContext({ awsRequestId: 'req-g', functionName: 'openclaw-backup-fanout', remaining: 4 }));
+    expect(first).toMatchObject({ runId: 'req-g', tenants: 20, queued: 10, failed: [], complete: false });
+    expect(handedOn).toEqual([
+      { functionName: 'openclaw-backup-fanout', payload: { ...scheduled, runId: 'req-g', time: '2026-06-02T22:30:00.000Z', after: 't09' } },
+    ]);
+
+    sqs.on(SendMessageBatchCommand).callsFake(okFor);
+    const rest = await handle(handedOn[0]!.payload, lambdaContext({ awsRequestId: 'req-h', functionName: 'openclaw-backup-fanout', remaining: 300_000 }));
+    expect(rest).toMatchObject({ runId: 'req-g', tenants: 30, queued: 30, failed: [], complete: true });
+    expect(handedOn).toHaveLength(1);
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => (call.args[0].input.Entries ?? []).map((entry) => parseWorkMessage(entry.MessageBody!)));
+    const queuedOnce = bodies.filter((_, index) => index < 10 || index >= 20);
+    expect(queuedOnce.map((body) => body.tenant)).toEqual(names);
+    expect(new Set(queuedOnce.map((body) => `${body.run?.id} ${body.to}`)).size).toBe(40);
+    expect(queuedOnce.every((body) => body.run?.id === 'req-g' && body.to.endsWith('/2026-06-02-223000.tar.zst'))).toBe(true);
+
+    // Not handed on (the invocation refused): thrown, so Lambda runs this one again.
+    handOnFails = true;
+    batches = 0;
+    sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
+      if (++batches === 2) await new Promise((resolve) => setTimeout(resolve, 50));
+      return okFor(input);
+    });
+    await expect(handle(scheduled, lambdaContext({ awsRequestId: 'req-i', functionName: 'openclaw-backup-fanout', remaining: 4 }))).rejects.toThrow(/could not hand the rest on: it runs again/);
+  });
+
+  it('takes "after" only as a tenant name', async () => {
+    const { handle } = fanOut(['acme']);
+    expect(await handle(payload({ after: '../x' }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: 'fan-out request: "after" must be a tenant name' } });
   });
 });
 

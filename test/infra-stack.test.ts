@@ -112,6 +112,11 @@ describe('functions', () => {
       expect(fn.Properties.VpcConfig).toBeUndefined();
     }
     expect(named.find((fn) => fn.Properties.FunctionName === 'openclaw-backup-prune')!.Properties.FileSystemConfigs).toBeUndefined();
+    // Lambda's recursive loop detection stops an SQS → function → same queue chain at about its
+    // 16th invocation: a backup in pieces (each next piece queued on the work queue) is one.
+    expect(named.map((fn) => [fn.Properties.FunctionName, fn.Properties.RecursiveLoop])).toEqual(
+      named.map((fn) => [fn.Properties.FunctionName, fn.Properties.FunctionName === 'openclaw-backup-backup' ? 'Allow' : undefined]),
+    );
     const functions = named.filter((fn) => !/-(fanout|monitor|prune)$/.test(fn.Properties.FunctionName as string));
     expect(functions).toHaveLength(3);
     for (const fn of functions) {

@@ -67,6 +67,8 @@ export interface FanOutRun {
   readonly encryptTo?: readonly string[];
   /** How every archive's object is stored (WorkMessage's `storage`). */
   readonly storage?: S3ObjectFlags;
+  /** A run taken over from an earlier fan-out: the tenants after this one (in name order). */
+  readonly after?: string;
 }
 
 export interface FanOutFailure {
@@ -88,6 +90,12 @@ export interface FanOutOutcome {
   readonly complete: boolean;
   /** The last tenant listed (names come in order): when not complete, the tenants after it were not listed. */
   readonly lastListed?: string;
+  /**
+   * When the deadline left tenants out (not complete, or some cut short: ABORTED), where the
+   * run can go on from (past `run.after`): every tenant up to it was queued or failed for a
+   * reason of its own. Absent: nothing was got past, or nothing left out.
+   */
+  readonly resumeAfter?: string;
   /** The first tenant's destination. */
   readonly sample?: string;
 }
@@ -150,6 +158,8 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   let sample: string | undefined;
   let complete = true;
   let lastListed: string | undefined;
+  let resumeAfter = run.after;
+  const cutShort = new Set<string>();
 
   const destination = (tenant: string) =>
     expandTemplate(run.template, { time: run.time, tenant, ...(run.timeZone !== undefined && { timeZone: run.timeZone }) });
@@ -158,6 +168,8 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
   async function sendBatch(batch: readonly Entry[]): Promise<void> {
     let pending = batch;
     let lastProblem = { code: 'THROTTLED', message: 'SQS kept throttling' };
+    // The last request failed without an answer (a timeout, a reset): SQS may have queued it.
+    let unanswered = false;
     for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
       if (attempt > 1) {
         retries++;
@@ -177,8 +189,10 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
           throw new RemoteError('AWS_ERROR', `sending to the work queue: ${name}: ${message} (${queued} of ${tenants} tenants listed so far were queued)`);
         }
         lastProblem = { code: name === 'ThrottlingException' || name === 'RequestThrottled' ? 'THROTTLED' : 'SQS', message: `${name}: ${message}` };
+        unanswered = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode === undefined;
         continue;
       }
+      unanswered = false;
       const byId = new Map(pending.map((entry) => [entry.id, entry]));
       queued += output.Successful?.length ?? 0;
       const again: Entry[] = [];
@@ -195,11 +209,15 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
       pending = again;
     }
     for (const entry of pending) {
-      failed.push(aborted() ? { tenant: entry.tenant, code: 'ABORTED', message: 'the fan-out ran out of time before it could queue this tenant' } : { tenant: entry.tenant, ...lastProblem, message: `not queued after ${maxAttempts} attempts: ${lastProblem.message}` });
+      if (aborted()) cutShort.add(entry.tenant);
+      const cut = unanswered
+        ? `the fan-out ran out of time after a request that got no answer (${lastProblem.message}): this tenant may have been queued`
+        : 'the fan-out ran out of time before it could queue this tenant';
+      failed.push(aborted() ? { tenant: entry.tenant, code: 'ABORTED', message: cut } : { tenant: entry.tenant, ...lastProblem, message: `not queued after ${maxAttempts} attempts: ${lastProblem.message}` });
     }
   }
 
-  let after: string | undefined;
+  let after = run.after;
   do {
     if (aborted()) {
       complete = false;
@@ -246,9 +264,25 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
       while (next < batches.length) await sendBatch(batches[next++]!);
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, worker));
+    const firstCutShort = page.tenants.findIndex((tenant) => cutShort.has(tenant));
+    if (firstCutShort === -1) resumeAfter = page.tenants[page.tenants.length - 1] ?? resumeAfter;
+    else if (firstCutShort > 0) resumeAfter = page.tenants[firstCutShort - 1];
     after = page.next;
     if (after !== undefined && aborted()) complete = false;
   } while (after !== undefined && complete);
 
-  return { tenants, queued, failed, pages, requests, retries, complete, ...(lastListed !== undefined && { lastListed }), ...(sample !== undefined && { sample }) };
+  return {
+    tenants,
+    queued,
+    failed,
+    pages,
+    requests,
+    retries,
+    complete,
+    ...(lastListed !== undefined && { lastListed }),
+    // Only past where this run began (names in code point order, as the list function pages
+    // them): a list that answered out of order could otherwise hand the same tenants on and on.
+    ...((!complete || cutShort.size > 0) && resumeAfter !== undefined && (run.after === undefined || resumeAfter > run.after) && { resumeAfter }),
+    ...(sample !== undefined && { sample }),
+  };
 }

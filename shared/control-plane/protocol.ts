@@ -349,6 +349,8 @@ export const STORAGE_KEYS = ['awsProfile', 'region', 'endpoint', 'accessKey', 's
 export const BACKUP_COMMAND_FIELDS = ['tenant', 'to', 'overwrite', 'sqliteRawFallback', 'storage', 'encryptTo'] as const;
 export const PRUNE_COMMAND_FIELDS = ['tenant', 'in', 'keep', 'dryRun', 'storage'] as const;
 export const FANOUT_FIELDS = ['source', 'version', 'to', 'overwrite', 'cronName', 'time', 'timeZone', 'runId', 'encryptTo', 'storage'] as const;
+/** Set by a scheduled fan-out on the run it hands on (fanout-handler.ts), never by a CLI or a schedule. */
+const FANOUT_CONTINUATION_FIELDS = ['after'] as const;
 
 export function parseBackupCommand(value: unknown, what = 'backup request'): BackupCommand {
   const record = expectRecord(value, what);
@@ -730,6 +732,8 @@ export interface FanOutRequest {
   readonly encryptTo?: readonly string[];
   /** How every archive's object is stored (`--sse`, `--sse-kms-key-id`, `--storage-class`); absent: the bucket's defaults. */
   readonly storage?: S3ObjectFlags;
+  /** A continuation: the run goes on with the tenants after this one (in name order). */
+  readonly after?: string;
 }
 
 export function isFanOutPayload(value: unknown): boolean {
@@ -743,8 +747,11 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
   if (record.version !== FANOUT_PAYLOAD_VERSION) {
     throw new InvalidRequestError(`${what}: version ${JSON.stringify(record.version)} is not one this gateway knows (${FANOUT_PAYLOAD_VERSION}): are the CLI and the gateway the same version?`);
   }
-  onlyKeys(record, FANOUT_FIELDS, what);
+  onlyKeys(record, [...FANOUT_FIELDS, ...FANOUT_CONTINUATION_FIELDS], what);
   const to = requiredString(record, 'to', what);
+  if (record.after !== undefined && (typeof record.after !== 'string' || !isValidTenantName(record.after))) {
+    throw new InvalidRequestError(`${what}: "after" must be a tenant name`);
+  }
   assertAllTenantsDestination(to);
   // Checked once here, not once per tenant in the queue.
   const encryptTo = backupRecipients(optionalRecipients(record, what).encryptTo ?? []).map((recipient) => recipient.text);
@@ -768,6 +775,7 @@ export function parseFanOutRequest(value: unknown, now: () => Date): FanOutReque
     ...(typeof record.runId === 'string' && { runId: record.runId }),
     ...(encryptTo.length > 0 && { encryptTo }),
     ...storage,
+    ...(typeof record.after === 'string' && { after: record.after }),
   };
 }
 
