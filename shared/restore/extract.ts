@@ -9,7 +9,7 @@
 // (checked when created, and again over the final tree, so entry order cannot smuggle an
 // escape), a hardlink may only point at an earlier regular file.
 // Devices, FIFOs, unknown entry types and directories or links carrying data are refused;
-// setuid/setgid/sticky bits dropped. Entry count (implied directories included), unpacked
+// setuid/setgid bits dropped (a directory keeps its sticky bit). Entry count (implied directories included), unpacked
 // size, the characters of all paths held in memory (128 per entry allowed, on average), the
 // work of checking symlinks (256 steps per entry allowed, on average), nesting depth (1024)
 // and symlink target length (4095 bytes) are capped while
