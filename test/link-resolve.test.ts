@@ -10,7 +10,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, type ReadLinkAt } from '../shared/restore/link-resolve.js';
+import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from '../shared/restore/link-resolve.js';
 
 const linksFrom =
   (links: Readonly<Record<string, string>>): ReadLinkAt =>
@@ -71,6 +71,19 @@ describe('resolveInsideRoot: table', () => {
     expect(spent.work).toBe(2 + 3); // looked up a/b, then a/b/c
     expect(resolveInsideRoot(Array<string>(1000).fill('d'), 'x/../'.repeat(1000), linksFrom({}), spent)).toBeUndefined();
     expect(spent.work).toBe(5 + MAX_RESOLVE_WORK);
+  });
+
+  it.each([
+    ['an absolute target', [], '/etc', {}, 'escapes'],
+    ['".." above the root', ['a'], '../../x', {}, 'escapes'],
+    ['a chain that ends outside', [], 'a', { a: 'b', b: '..' }, 'escapes'],
+    ['a link to itself', [], 'a', { a: 'a' }, 'too many links'],
+    ['two links pointing at each other', [], 'a', { a: 'b', b: 'a' }, 'too many links'],
+    [`${MAX_LINK_HOPS + 1} hops inside`, [], 'l0', chain(MAX_LINK_HOPS + 1), 'too many links'],
+    ['more work than MAX_RESOLVE_WORK', Array<string>(1000).fill('d'), 'x/../'.repeat(1000), {}, 'too costly'],
+  ])('unresolvedReason names why a link was refused: %s', (_label, linkDir, target, links, reason) => {
+    expect(resolveInsideRoot(linkDir, target, linksFrom(links))).toBeUndefined();
+    expect(unresolvedReason(linkDir, target, linksFrom(links))).toBe(reason);
   });
 
   it('does not modify the linkDir it is given', () => {

@@ -84,6 +84,12 @@ describe('LocalFileLocation', () => {
     await expect(location.write(bodyOf(Buffer.from('x')), writeOptions())).rejects.toBeInstanceOf(DestinationExistsError);
   });
 
+  it('refuses a FIFO as the archive at once, though nothing writes to it (opening it blocked for good, SIGTERM too)', async () => {
+    const path = join(base, 'fifo.tar.zst');
+    execFileSync('mkfifo', [path]);
+    await expect(new LocalFileLocation(path).read()).rejects.toMatchObject({ code: 'NOT_A_FILE' });
+  });
+
   it('refuses a path below a file, with a clear StorageError', async () => {
     await writeFile(join(base, 'plain-file'), 'x');
     const location = new LocalFileLocation(join(base, 'plain-file', 'acme.tar.zst'));

@@ -23,6 +23,7 @@
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 import { decodeRawName, rawName } from '../raw-name.js';
+import { innerFormatHint } from './other-format.js';
 
 export const BLOCK_SIZE = 512;
 /** Largest pax or GNU long-name body read: names and link targets are checked later, this only bounds memory. */
@@ -293,6 +294,26 @@ function checksum(block: Uint8Array): number {
 }
 
 /** Signed-byte checksum, which some old tars wrote. */
+/**
+ * Content whose first block is not a tar header but starts as another format does (a zstd
+ * stream compressed twice, a .tar.gz or an age file compressed again, a ZIP) is refused as
+ * that format, with what to do, rather than as a damaged tar.
+ */
+function assertTarAtStart(prefix: Buffer): void {
+  const hint = innerFormatHint(prefix);
+  if (hint !== undefined && !checksumMatches(prefix)) throw new CorruptArchiveError(`the archive does not hold a tar: ${hint}`);
+}
+
+function checksumMatches(block: Buffer): boolean {
+  if (block.length < BLOCK_SIZE) return false;
+  try {
+    const stored = readNumber(block, 148, 8, 0, 'checksum');
+    return stored === checksum(block) || stored === signedChecksum(block);
+  } catch {
+    return false;
+  }
+}
+
 function signedChecksum(block: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : ((block[i]! << 24) >> 24);
@@ -423,6 +444,7 @@ export class TarReader {
   /** Throws CorruptArchiveError unless the input ended between entries. */
   end(): void {
     if ((this.state !== 'header' && this.state !== 'trailer') || this.scratchFilled > 0 || this.dumpdir !== undefined || this.extended !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
+      if (this.chunkOffset + this.at === this.scratchFilled) assertTarAtStart(this.scratch.subarray(0, this.scratchFilled));
       throw new CorruptArchiveError('the archive is damaged or truncated: the tar stream ends inside an entry');
     }
   }
@@ -470,6 +492,7 @@ export class TarReader {
       this.state = 'trailer';
       return undefined;
     }
+    if (offset === 0) assertTarAtStart(block);
     const stored = readNumber(block, 148, 8, offset, 'checksum');
     const sum = checksum(block);
     if (stored !== sum && stored !== signedChecksum(block)) {

@@ -9,7 +9,7 @@
 // (checked when created, and again over the final tree, so entry order cannot smuggle an
 // escape), a hardlink may only point at an earlier regular file.
 // Devices, FIFOs, unknown entry types and directories or links carrying data are refused;
-// setuid/setgid/sticky bits dropped. Entry count (implied directories included), unpacked
+// setuid/setgid bits dropped (a directory keeps its sticky bit). Entry count (implied directories included), unpacked
 // size, the characters of all paths held in memory (128 per entry allowed, on average), the
 // work of checking symlinks (256 steps per entry allowed, on average), nesting depth (1024)
 // and symlink target length (4095 bytes) are capped while
@@ -44,7 +44,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 import { fileAccessFor, SYNC_ACCESS, type FileAccess } from '../file-access.js';
 import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js';
-import { resolveInsideRoot } from './link-resolve.js';
+import { MAX_LINK_HOPS, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from './link-resolve.js';
 import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
 import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
 import { entryNameFor, EPHEMERAL_DIR, isArchiveRootName, parseEntryName } from '../tenant/names.js';
@@ -494,9 +494,10 @@ class Extraction {
     if (rawByteLength(target) > MAX_LINK_TARGET_BYTES) {
       throw new UnsafeArchiveError(`symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`, header.name);
     }
-    const resolved = resolveInsideRoot(segments.slice(0, -1), target, linkReader(this.paths), this.linkWork);
+    const readLink = linkReader(this.paths);
+    const resolved = resolveInsideRoot(segments.slice(0, -1), target, readLink, this.linkWork);
     this.assertLinkWorkAffordable();
-    if (resolved === undefined) throw escapingLink(target, header.name);
+    if (resolved === undefined) throw unresolvedLink(segments, target, readLink, header.name);
     const pending = this.writes!.symlink(target, absPath, mtime);
     if (pending !== undefined) await pending;
     this.paths.addSymlink(parent, segments[segments.length - 1]!, target);
@@ -651,7 +652,7 @@ function assertLinksStayInside(paths: PathTable, tenant: string, spent: { work: 
     const resolved = resolveInsideRoot(segments.slice(0, -1), target, readLink, spent);
     assertAffordable();
     if (resolved === undefined) {
-      throw escapingLink(target, entryNameFor(tenant, segments.join('/')));
+      throw unresolvedLink(segments, target, readLink, entryNameFor(tenant, segments.join('/')));
     }
   }
 }
@@ -698,10 +699,19 @@ async function applyDirectoryAttributes(root: string, paths: PathTable, writes: 
   }
 }
 
-/** A symlink out of the tenant (an absolute target, even one into it, or one that climbs out): what another tool's archive may hold. */
-function escapingLink(target: string, entryName: string): UnsafeArchiveError {
+/**
+ * A symlink that does not resolve inside the tenant: one out of it (an absolute target, even
+ * one into it, or one that climbs out), what another tool's archive may hold; or one whose
+ * chain of links is a loop, longer than the kernel follows, or too costly to check.
+ */
+function unresolvedLink(segments: readonly string[], target: string, readLink: ReadLinkAt, entryName: string): UnsafeArchiveError {
+  const what = {
+    escapes: 'escapes the tenant',
+    'too many links': `leads through more than ${MAX_LINK_HOPS} symlinks (a loop, or a chain the kernel would not follow either)`,
+    'too costly': 'takes too many steps through symlinks and directories to check',
+  }[unresolvedReason(segments.slice(0, -1), target, readLink)];
   return new UnsafeArchiveError(
-    `symlink whose target ${quotedPath(target)} escapes the tenant (a restore never creates one; leave it out of the archive: tar --exclude=<this entry>)`,
+    `symlink whose target ${quotedPath(target)} ${what} (a restore never creates one; leave it out of the archive: tar --exclude=<this entry>)`,
     entryName,
   );
 }

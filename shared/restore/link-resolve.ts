@@ -37,6 +37,27 @@ export function resolveInsideRoot(
   return resolved;
 }
 
+/** Why `resolveInsideRoot` found no target: what a refusal names. */
+export type UnresolvedReason =
+  /** A step left the root (an absolute target, a `..` above it, a link leading out). */
+  | 'escapes'
+  /** More than MAX_LINK_HOPS links to follow: a loop, or a chain the kernel would not follow either. */
+  | 'too many links'
+  /** More than MAX_RESOLVE_WORK to check. */
+  | 'too costly';
+
+/**
+ * Why `target` (in `linkDir`) does not resolve inside the root, for a link `resolveInsideRoot`
+ * refused: the same walk again (as bounded), telling which of its limits ended it.
+ */
+export function unresolvedReason(linkDir: readonly string[], target: string, readLinkAt: ReadLinkAt): UnresolvedReason {
+  const budget = { hops: MAX_LINK_HOPS, work: MAX_RESOLVE_WORK };
+  walk([...linkDir], target, readLinkAt, budget);
+  if (budget.work < 0) return 'too costly';
+  if (budget.hops < 0) return 'too many links';
+  return 'escapes';
+}
+
 function walk(
   start: string[],
   target: string,

@@ -231,7 +231,10 @@ export class LocalFileLocation implements ArchiveLocation {
     throwIfAborted(options.signal);
     let handle: FileHandle;
     try {
-      handle = await open(this.path, 'r');
+      // O_NONBLOCK: a FIFO at the path (no writer) would block open(2) for good, on a thread
+      // no signal reaches: `--from FIFO` hung, and SIGTERM did not end it. Reads of a regular
+      // file ignore the flag.
+      handle = await open(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (error) {
       throw this.fsError(error, 'read');
     }
