@@ -219,6 +219,15 @@ describe('--pipe failures', () => {
     await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  // Where no shell has pipefail (Debian's dash 0.5.12 as /bin/sh, no bash installed) the
+  // archive `{ cat; exit 2; } | cat` wrote was stored, and the backup said nothing of it.
+  it.skipIf(!existsSync('/usr/bin/dash') || !existsSync('/bin/bash'))('says so when the command ran without pipefail, and not when it ran with it', async () => {
+    const withoutPipefail = await withPipeCommand(localFile(), '{ cat; exit 2; } | cat', { shell: '/usr/bin/dash' }).write(bodyOf(randomBytes(1000)), writeOptions());
+    expect(withoutPipefail.note).toBe('the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen');
+    const withPipefail = await withPipeCommand(localFile(), 'cat | cat', { shell: '/bin/bash' }).write(bodyOf(randomBytes(1000)), writeOptions());
+    expect(withPipefail.note).toBeUndefined();
+  });
+
   it('reads back nothing through a pipeline whose first process fails after reading the stored bytes', async () => {
     const stored = localFile();
     await stored.write(bodyOf(randomBytes(300_000)), writeOptions());

@@ -158,7 +158,8 @@ class PipeLocation implements ArchiveLocation {
     try {
       const result = await this.inner.write(filter.output, options);
       await filter.closed;
-      return filter.stderrLetGo ? { ...result, note: stderrLetGoNote(this.options) } : result;
+      const notes = [...(filter.withoutPipefail ? [WITHOUT_PIPEFAIL_NOTE] : []), ...(filter.stderrLetGo ? [stderrLetGoNote(this.options)] : [])];
+      return notes.length === 0 ? result : { ...result, note: notes.join('; ') };
     } catch (error) {
       filter.fail(error);
       await filter.closed;
@@ -227,6 +228,8 @@ class Filter {
   private inputHeldAfterExit = false;
   /** A process the command left running held its stderr LEFTOVER_WAIT_MS after it exited: no longer read. */
   stderrLetGo = false;
+  /** No shell here has pipefail (/bin/sh lacks it and bash is not installed): only a pipeline's last process counted. */
+  withoutPipefail = false;
   private leftoverTimer: NodeJS.Timeout | undefined;
   private exited = false;
   /** The command's processes when it was told to stop (SIGTERM); undefined before. */
@@ -260,6 +263,7 @@ class Filter {
       // Its input comes on fd 3, made its standard input before it runs: Node's socket for a
       // child's stdin is write-only on our side, one for fd 3 reads too (`feed`).
       const shell = options.shell === undefined ? pipefailShell() : { path: options.shell, args: [], pipefail: pipefailAnswer({ path: options.shell, args: [] }) === true };
+      this.withoutPipefail = !shell.pipefail;
       const script = `exec <&3 3<&-; ${shell.pipefail ? 'set -o pipefail; ' : ''}${hangUpIgnored() ? "trap '' HUP; " : ''}${command}`;
       child = spawn(shell.path, [...shell.args, '-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: pipeEnvironment(process.env) });
     } catch (error) {
@@ -553,7 +557,7 @@ interface CommandShell {
  * /bin/sh when it has pipefail (bash, busybox ash, dash from 0.5.13), else bash when it is
  * installed (Debian's dash 0.5.12 has none), in POSIX mode as /bin/sh would be (which also
  * keeps it from sourcing $BASH_ENV, whose output came before the archive's), else /bin/sh
- * without it. Known once per process.
+ * without it (a backup notes it: WITHOUT_PIPEFAIL_NOTE). Known once per process.
  */
 export function pipefailShell(): CommandShell {
   if (chosenShell !== undefined) return chosenShell;
@@ -584,6 +588,9 @@ function killedInPipeline(code: number | null): string {
   const name = Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0];
   return name === undefined ? '' : ` (128 + ${name})`;
 }
+
+/** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
+const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 
 /** What a backup says when the command's stderr was let go (Filter.stderrLetGo). */
 function stderrLetGoNote(options: PipeCommandOptions): string {
