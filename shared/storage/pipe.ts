@@ -323,17 +323,20 @@ class Filter {
     let stdoutClosed = false;
     let stderrClosed = false;
     const leftoverWait = options.leftoverWaitMs ?? LEFTOVER_WAIT_MS;
+    // Held back by us (the location takes the output slower than it comes: an upload's part):
+    // its end may be in the pipe, unread. The bound runs again once it flows.
+    const heldBackByUs = () => !stdoutClosed && (stdout.readableFlowing === false || stdout.readableLength > 0);
     const judgeLeftovers = () => {
-      // Held back by us (the location takes the output slower than it comes: an upload's part):
-      // its end may be in the pipe, unread. The bound runs again once it flows.
-      if (!stdoutClosed && (stdout.readableFlowing === false || stdout.readableLength > 0)) {
+      if (heldBackByUs()) {
         this.leftoverTimer = setTimeout(judgeLeftovers, leftoverWait);
         return;
       }
-      // An end the kernel already has is delivered by a turn of the loop that polls (as in stopWaitingForInput).
+      // An end the kernel already has is delivered by a turn of the loop that polls (as in
+      // stopWaitingForInput); the location may have paused the output again meanwhile.
       setImmediate(() =>
         setImmediate(() => {
-          if (!stdoutClosed) this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard output ${seconds(leftoverWait)} later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)`));
+          if (heldBackByUs()) this.leftoverTimer = setTimeout(judgeLeftovers, leftoverWait);
+          else if (!stdoutClosed) this.fail(new PipeCommandError(`pipe command exited, but a process it left running still held its standard output ${seconds(leftoverWait)} later: what it may yet write would be missing (wait for it in the command, or send its output elsewhere)`));
           else if (!stderrClosed) {
             this.stderrLetGo = true;
             stderr.destroy();
