@@ -132,22 +132,32 @@ export async function acquireTenantLock(
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
-    const busy = busyError(tenant, lockPath, holder);
+    const busy = busyError(tenant, lockPath, holder, { silentMs: attempt.fileSystemNowMs - held.mtimeMs, staleMs: options.staleMs ?? LOCK_STALE_MS });
     if (options.target !== undefined && holder?.operation === operation && holder.target === options.target) busy.sameBackup = true;
     throw busy;
   }
   throw new TenantBusyError(`tenant "${tenant}" is busy: could not take its lock ${lockPath}`);
 }
 
-function busyError(tenant: string, lockPath: string, record: LockRecord | undefined): TenantBusyError {
+/**
+ * `heartbeat`: how long the lock has gone untouched, by the file system's clock. A holder on
+ * another host (a Lambda invocation killed at its timeout) cannot be asked whether it lives:
+ * the message says when its silence makes it gone, else a caller retries never or at once.
+ */
+function busyError(tenant: string, lockPath: string, record: LockRecord | undefined, heartbeat: { silentMs: number; staleMs: number }): TenantBusyError {
   if (record === undefined) {
     return new TenantBusyError(
       `tenant "${tenant}" is busy: its lock file ${lockPath} is being written or was left unreadable by an older version ` +
         `(it is taken over once it is ${UNREADABLE_LOCK_STALE_MS / 1000} s old)`,
     );
   }
+  const elsewhere =
+    localOwner(record) === undefined
+      ? `; its holder runs on another host, whose lock was last refreshed ${Math.max(0, Math.round(heartbeat.silentMs / 1000))} s ago: ` +
+        `if that holder is gone (killed, timed out), the first command after ${Math.round(heartbeat.staleMs / 1000)} s without a refresh takes the lock over`
+      : '';
   return new TenantBusyError(
-    `tenant "${tenant}" is busy: a ${record.operation} by pid ${record.pid} on ${record.host} holds it since ${record.startedAt} (lock file ${lockPath})`,
+    `tenant "${tenant}" is busy: a ${record.operation} by pid ${record.pid} on ${record.host} holds it since ${record.startedAt} (lock file ${lockPath})${elsewhere}`,
   );
 }
 
