@@ -124,7 +124,9 @@ export { filesCounted, formatBytes, groupThousands as count, plural, shownPath, 
 
 /** Rows under a header, columns padded to their widest cell; `right` columns align right (numbers). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  // A loop, not Math.max(...cells): a call's arguments overflow the stack past about 120,000 rows.
+  const widths = header.map((title) => title.length);
+  for (const row of rows) row.forEach((cell, column) => (widths[column] = Math.max(widths[column]!, cell.length)));
   const format = (row: readonly string[]) =>
     row
       .map((cell, column) => (column === row.length - 1 && !right.includes(column) ? cell : right.includes(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))

@@ -43,7 +43,7 @@ export function registerPrune(tenants: Command, context: CliContext): void {
   });
 }
 
-function describePrune(result: PruneResult): string[] {
+export function describePrune(result: PruneResult): string[] {
   const rows = (decisions: readonly PruneDecision[], action: string) =>
     decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')]);
   // A gateway's answer may leave decisions out (a Lambda response holds at most 6 MB): counted, not shown.
@@ -64,7 +64,7 @@ function describePrune(result: PruneResult): string[] {
     ...rows(result.remove.filter((decision) => !skipped.has(decision.location)), result.dryRun ? 'would remove' : 'removed'),
     ...rows(result.remove.filter((decision) => skipped.has(decision.location)), 'skipped'),
   ];
-  if (all.length > 0) lines.push(...table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2]).map((line) => `  ${line}`));
+  if (all.length > 0) for (const line of table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2])) lines.push(`  ${line}`);
   if (keepOmitted + removeOmitted > 0) {
     // `skipped` comes whole: those among the decisions left out were chosen, not removed.
     const shownRemoves = new Set(result.remove.map((decision) => decision.location));

@@ -103,6 +103,12 @@ describe('translateS3Error', () => {
       'WRONG_REGION',
       /--region ap-south-1/,
     ],
+    [
+      'AuthorizationHeaderMalformed at a store with a region of its own naming',
+      s3Error('AuthorizationHeaderMalformed', 400, "the region 'us-east-1' is wrong; expecting 'garage'"),
+      'WRONG_REGION',
+      /--region garage$/,
+    ],
     ['SlowDown', s3Error('SlowDown', 503), 'THROTTLED', /throttling/],
     [
       'InvalidObjectState (Glacier)',
@@ -159,6 +165,15 @@ describe('translateS3Error', () => {
     ]);
     const china = translateS3Error(s3Error('TemporaryRedirect', 307, 'moved', {}, { 'x-amz-bucket-region': 'cn-north-1' }), { ...context, endpoint: 'https://s3.amazonaws.com' });
     expect(china.message).toMatch(/give that region's endpoint \(https:\/\/s3\.cn-north-1\.amazonaws\.com\.cn\)/);
+    // A FIPS or dual-stack endpoint is answered with the same kind of endpoint: no advice drops FIPS.
+    const redirect = s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'us-west-2' });
+    expect(translateS3Error(redirect, { ...context, endpoint: 'https://s3-fips.us-east-1.amazonaws.com' }).message).toMatch(/give that region's endpoint \(https:\/\/s3-fips\.us-west-2\.amazonaws\.com\)/);
+    expect(translateS3Error(redirect, { ...context, endpoint: 'https://s3-fips.dualstack.us-east-1.amazonaws.com' }).message).toMatch(/\(https:\/\/s3-fips\.dualstack\.us-west-2\.amazonaws\.com\)/);
+    expect(translateS3Error(redirect, { ...context, endpoint: 'https://s3.dualstack.us-east-1.amazonaws.com' }).message).toMatch(/\(https:\/\/s3\.dualstack\.us-west-2\.amazonaws\.com\)/);
+    // A store's header that is no region is not made into an address to give (nor a --region to pass).
+    const forged = translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'evil.example/#' }), context);
+    expect(translateS3Error(s3Error('PermanentRedirect', 301, 'moved', {}, { 'x-amz-bucket-region': 'garage' }), context).message).toMatch(/answered HTTP 301, a redirect, for .*: redirects are not followed/);
+    expect(forged.message).toBe("https://minio.internal:9000 answered HTTP 301, a redirect, for s3://my-bucket/acme/x.tar.zst: redirects are not followed: give the store's own S3 address as the endpoint");
   });
 
   it('reports a store behind a redirecting proxy as a redirect, not a region, and sends nothing to where it points (the CLI)', async () => {

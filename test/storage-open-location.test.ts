@@ -80,6 +80,26 @@ describe('openLocation', () => {
       { endpoint: 'https://backups.s3.eu-west-1.amazonaws.com' },
       /^invalid --endpoint: https:\/\/backups\.s3\.eu-west-1\.amazonaws\.com is the address of bucket "backups", not of S3: give https:\/\/s3\.eu-west-1\.amazonaws\.com \(on AWS, leave the endpoint out\)$/,
     ],
+    [
+      'an AWS bucket address written fully qualified',
+      's3://backups/acme/x.tar.zst',
+      { endpoint: 'https://backups.s3.eu-west-1.amazonaws.com./' },
+      /^invalid --endpoint: https:\/\/backups\.s3\.eu-west-1\.amazonaws\.com\. is the address of bucket "backups", not of S3: give https:\/\/s3\.eu-west-1\.amazonaws\.com\. \(on AWS, leave the endpoint out\)$/,
+    ],
+    ...[
+      'https://myap-123456789012.s3-accesspoint.us-east-1.amazonaws.com',
+      'https://123456789012.s3-control.us-east-1.amazonaws.com',
+      'https://mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com',
+      'https://backups.s3-accelerate.amazonaws.com',
+      'https://s3-accelerate.dualstack.amazonaws.com',
+      'https://backups.s3-website-us-east-1.amazonaws.com',
+      'https://backups.s3-website.eu-west-1.amazonaws.com',
+    ].map((endpoint): [string, string, LocationOptions, RegExp] => [
+      `${endpoint} (virtual-hosted only) as the endpoint, not named as a bucket`,
+      's3://backups/acme/x.tar.zst',
+      { endpoint },
+      new RegExp(`^invalid --endpoint: ${endpoint.replaceAll('.', '\\.')} is an address of AWS S3 that takes no path-style requests \\(.*\\): on AWS leave the endpoint out, and name an access point by its alias as the bucket \\(s3://ALIAS/key\\)$`),
+    ]),
     ['empty --pipe', '/tmp/x', { pipe: '  ' }, /--pipe needs a command/],
     ['negative size', '/tmp/x', { expectedBytes: -1 }, /whole number of bytes/],
     ['fractional size', '/tmp/x', { expectedBytes: 1.5 }, /whole number of bytes/],
@@ -106,7 +126,14 @@ describe('openLocation', () => {
   });
 
   it('takes S3\'s own endpoints, a PrivateLink one among them, as endpoints', async () => {
-    for (const endpoint of ['https://s3.amazonaws.com', 'https://s3.eu-west-1.amazonaws.com', 'https://s3.dualstack.eu-west-1.amazonaws.com', 'https://vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com']) {
+    for (const endpoint of ['https://s3.amazonaws.com', 'https://s3.eu-west-1.amazonaws.com', 'https://s3.dualstack.eu-west-1.amazonaws.com', 'https://s3-fips.dualstack.us-east-1.amazonaws.com',
+      'https://s3-external-1.amazonaws.com',
+      'https://s3.cn-north-1.amazonaws.com.cn',
+      'https://vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com',
+      // AWS's documented endpoint_url for buckets through PrivateLink, and China's interface endpoints.
+      'https://bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com',
+      'https://bucket.vpce-1a2b3c4d-5e6f.s3.cn-north-1.vpce.amazonaws.com.cn',
+    ]) {
       const location = await openLocation('s3://backups/acme/x.tar.zst', { endpoint, accessKey: 'AK', secretKey: SECRET });
       expect(location.display).toBe('s3://backups/acme/x.tar.zst');
     }

@@ -140,14 +140,38 @@ export async function listBackups(
     return marker?.tenant === tenant && marker.createdAt !== undefined;
   };
   // A page of a store that lists from where the page before stopped (S3: StartAfter) costs the requests of its own objects only.
-  const { objects, next: nextPage } =
-    page === undefined ? { objects: await store.list({ signal }) } : store.listPage !== undefined ? await store.listPage(page, { signal }) : pageOfObjects(await store.list({ signal }), page);
+  let nextPage: string | undefined;
+  const parts = await (async (): Promise<AsyncIterator<StoredObject[]>> => {
+    // A whole listing, an answer of the store at a time where it can (S3: 1,000 objects): each
+    // inspected before the next is taken, not 100,000 objects listed first and all held.
+    if (page === undefined) return store.listInParts !== undefined ? store.listInParts({ signal })[Symbol.asyncIterator]() : oneArray(await store.list({ signal }));
+    const listed = store.listPage !== undefined ? await store.listPage(page, { signal }) : pageOfObjects(await store.list({ signal }), page);
+    nextPage = listed.next;
+    return oneArray(listed.objects);
+  })();
   const entries: BackupEntry[] = [];
+  let listedObjects = 0;
   let gone = 0;
+  let part: readonly StoredObject[] = [];
   let next = 0;
+  let partsDone = false;
+  let nextPart: Promise<void> | undefined;
+  // The next object to inspect: the workers take from the current part; the first to find it
+  // used up asks for the next, the others wait for the same.
+  const take = async (): Promise<StoredObject | undefined> => {
+    for (;;) {
+      if (next < part.length) return part[next++]!;
+      if (partsDone) return undefined;
+      nextPart ??= parts.next().then((result) => {
+        if (result.done === true) partsDone = true;
+        else [part, next, listedObjects] = [result.value, 0, listedObjects + result.value.length];
+        nextPart = undefined;
+      });
+      await nextPart;
+    }
+  };
   const worker = async () => {
-    while (next < objects.length) {
-      const object = objects[next++]!;
+    for (let object = await take(); object !== undefined; object = await take()) {
       throwIfAborted(signal);
       let facts: ObjectFacts;
       try {
@@ -162,16 +186,21 @@ export async function listBackups(
       if (belongsTo(entry, tenant, store.baseName)) entries.push(entry);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(INSPECT_CONCURRENCY, objects.length) }, worker));
+  await Promise.all(Array.from({ length: INSPECT_CONCURRENCY }, worker));
   return {
     operation: 'backups',
     tenant,
     location: store.display,
     ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     backups: newestFirst(entries),
-    otherObjects: objects.length - gone - entries.length,
+    otherObjects: listedObjects - gone - entries.length,
     ...(nextPage !== undefined && { next: nextPage }),
   };
+}
+
+function oneArray<T>(value: T): AsyncIterator<T> {
+  let given = false;
+  return { next: async () => (given ? { done: true, value: undefined } : ((given = true), { done: false, value })) };
 }
 
 /** The objects of one page of a whole listing (a store without `listPage`): sorted by name, those after `after`, at most `limit`; `next` when more follow. */

@@ -106,6 +106,11 @@ export interface ArchiveStore {
   /** Every object below, at most MAX_LISTED_OBJECTS (StorageError TOO_LARGE beyond). No order promised. */
   list(options?: ReadOptions): Promise<StoredObject[]>;
   /**
+   * The same listing as `list`, an answer of the store at a time, for a caller that is done with
+   * each before the next (a listing of 100,000 objects need not be held whole). Absent: `list`.
+   */
+  listInParts?(options?: ReadOptions): AsyncIterable<StoredObject[]>;
+  /**
    * One page of the listing, without listing what comes before it: the objects whose names
    * sort after `after` in the store's own order (S3: by the bytes of their UTF-8), at most
    * `limit`, and `next` (the last one's name, to ask the next page after) when more may

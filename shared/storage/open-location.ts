@@ -239,6 +239,15 @@ const S3_PATH_HOST = /^s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$/;
  */
 const S3_NOT_A_BUCKET_HOST = /(?:^|\.)s3-(?:accesspoint|object-lambda|global|control)(?:[.-]|$)/;
 
+/** An S3 interface (PrivateLink) endpoint's host, in AWS's partitions and China's. */
+const S3_INTERFACE_ENDPOINT_HOST = /\.vpce\.amazonaws\.com(?:\.cn)?$/;
+/**
+ * Hosts of AWS S3 that take virtual-hosted requests only, or are no S3 API at all: access points
+ * (`NAME-ACCOUNT.s3-accesspoint.REGION…`), Object Lambda, Multi-Region Access Points, S3 Control,
+ * Transfer Acceleration, website endpoints (`s3-website-REGION`, `s3-website.REGION`).
+ */
+const S3_VIRTUAL_ONLY_HOST = /(?:^|\.)s3-(?:accesspoint|object-lambda|global|control|accelerate|website)(?=[.-])[^]*\.amazonaws\.com(?:\.cn)?$/;
+
 /**
  * The refusal of an http(s) URL typed as a location: an AWS S3 object's web address is named as
  * the s3:// URL it stands for (built from its host and path only: the query of a presigned URL
@@ -291,10 +300,18 @@ function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   }
   if (url.search !== '' || url.hash !== '') throw new UsageError(`invalid ${what}: no query or fragment allowed`);
   if (url.hostname === '') throw new UsageError(`invalid ${what}: no host`);
+  // (A fully qualified name's final dot changes nothing of what follows.)
+  const hostname = url.hostname.replace(/\.$/, '');
+  // An interface endpoint, `[bucket.]vpce-….s3.REGION.vpce.amazonaws.com[.cn]`, takes path-style requests.
+  const interfaceEndpoint = S3_INTERFACE_ENDPOINT_HOST.test(hostname);
+  if (!interfaceEndpoint && S3_VIRTUAL_ONLY_HOST.test(hostname)) {
+    throw new UsageError(
+      `invalid ${what}: ${url.origin} is an address of AWS S3 that takes no path-style requests (an access point, S3 Control, Object Lambda, a Multi-Region Access Point, Transfer Acceleration or a website): on AWS leave the endpoint out, and name an access point by its alias as the bucket (s3://ALIAS/key)`,
+    );
+  }
   // AWS's address of one bucket: path-style requests there put the bucket again before each
   // key (s3://b/acme/x.tar.zst stored as b/acme/x.tar.zst in bucket b, where no listing of acme/ finds it).
-  // (Not an interface endpoint's, vpce-….s3.REGION.vpce.amazonaws.com, which takes path-style requests.)
-  const bucketHost = url.hostname.endsWith('.vpce.amazonaws.com') ? undefined : S3_VIRTUAL_HOST.exec(url.hostname)?.[1];
+  const bucketHost = interfaceEndpoint ? undefined : S3_VIRTUAL_HOST.exec(hostname)?.[1];
   if (bucketHost !== undefined) {
     const service = `${url.protocol}//${url.host.slice(bucketHost.length + 1)}`;
     throw new UsageError(`invalid ${what}: ${url.origin} is the address of bucket ${JSON.stringify(bucketHost)}, not of S3: give ${service} (on AWS, leave the endpoint out)`);

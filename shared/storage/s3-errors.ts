@@ -8,6 +8,7 @@
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError, type StorageCode } from '../errors.js';
 import { escapedNameHint } from '../format.js';
 import { redact } from './redact.js';
+import { isRegionName } from './s3-url.js';
 import { isAbortError } from './streams.js';
 
 /** What was being done where, for the message. */
@@ -155,7 +156,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   // A custom endpoint's redirect that names no region (a proxy sending http:// to https://, a
   // load balancer, another host): the SDK does not follow it (its requests are signed for the
   // endpoint, and a gateway's allowlist names that endpoint), and no --region helps.
-  if (context.endpoint !== undefined && status !== undefined && status >= 300 && status < 400 && bucketRegion(shape) === undefined) {
+  if (context.endpoint !== undefined && status !== undefined && status >= 300 && status < 400 && awsRedirectRegion(shape) === undefined) {
     const location = shape.$response?.headers?.location;
     const to = location ? ` to ${JSON.stringify(firstLine(redact(location, context.secrets)))}` : '';
     return fail(`${context.endpoint} answered HTTP ${status}, a redirect${to}, for ${where}: redirects are not followed: give the store's own S3 address as the endpoint`, 'S3');
@@ -164,9 +165,9 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   // AWS_ENDPOINT_URL of a regional endpoint) redirecting to the bucket's: requests go to the
   // endpoint whatever --region says, so only another endpoint reaches the bucket.
   if (context.endpoint !== undefined && status !== undefined && status >= 300 && status < 400) {
-    const actual = bucketRegion(shape)!;
+    const actual = awsRedirectRegion(shape)!;
     return fail(
-      `S3 bucket ${JSON.stringify(context.bucket)} is in region ${actual}, which ${context.endpoint} does not serve (HTTP ${status}): give that region's endpoint (${regionalEndpoint(actual)}), or leave the endpoint out and pass --region ${actual}`,
+      `S3 bucket ${JSON.stringify(context.bucket)} is in region ${actual}, which ${context.endpoint} does not serve (HTTP ${status}): give that region's endpoint (${regionalEndpoint(actual, context.endpoint)}), or leave the endpoint out and pass --region ${actual}`,
       'WRONG_REGION',
     );
   }
@@ -248,18 +249,32 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   return fail(`S3 ${label}${http} for ${where}${detail}`, 'S3');
 }
 
-/** The bucket's real region from the x-amz-bucket-region header, the error body, or its message. */
+/**
+ * The bucket's real region from the x-amz-bucket-region header, the error body, or its message;
+ * only a region's name (what a store sends is shown as a --region to pass).
+ */
 function bucketRegion(shape: SdkErrorShape): string | undefined {
-  const header = shape.$response?.headers?.['x-amz-bucket-region'];
-  if (header) return header;
-  if (typeof shape.Region === 'string' && shape.Region !== '') return shape.Region;
-  const expecting = /expecting '([a-z0-9-]+)'/.exec(shape.message ?? '');
-  return expecting?.[1];
+  const named = [shape.$response?.headers?.['x-amz-bucket-region'], shape.Region, /expecting '([a-z0-9-]+)'/.exec(shape.message ?? '')?.[1]];
+  return named.find((region): region is string => typeof region === 'string' && isRegionName(region));
 }
 
-/** AWS's S3 endpoint of `region` (China's regions have a domain of their own). */
-function regionalEndpoint(region: string): string {
-  return `https://s3.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+/** The region of a redirect from S3 of one region (an AWS region's name: it is made into an endpoint's address). */
+function awsRedirectRegion(shape: SdkErrorShape): string | undefined {
+  const region = bucketRegion(shape);
+  return region !== undefined && AWS_REGION_SHAPE.test(region) ? region : undefined;
+}
+
+const AWS_REGION_SHAPE = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+/**
+ * AWS's S3 endpoint of `region` (China's regions have a domain of their own), in the form of
+ * the endpoint given: FIPS (`s3-fips.`) and dual-stack (`.dualstack.`) kept.
+ */
+function regionalEndpoint(region: string, endpoint: string): string {
+  const host = URL.canParse(endpoint) ? new URL(endpoint).hostname : '';
+  const service = host.startsWith('s3-fips.') ? 's3-fips' : 's3';
+  const dualstack = /^s3(?:-fips)?\.dualstack\./.test(host) ? '.dualstack' : '';
+  return `https://${service}${dualstack}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
 
 function firstLine(text: string): string {

@@ -127,15 +127,17 @@ export class S3ArchiveStore implements ArchiveStore {
 
   async list(options: ReadOptions = {}): Promise<StoredObject[]> {
     const found: StoredObject[] = [];
-    for await (const { objects } of this.listed({}, options.signal)) {
-      for (const object of objects) {
-        if (found.length >= MAX_LISTED_OBJECTS) {
-          throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
-        }
-        found.push(object);
-      }
-    }
+    for await (const objects of this.listInParts(options)) for (const object of objects) found.push(object);
     return found;
+  }
+
+  async *listInParts(options: ReadOptions = {}): AsyncGenerator<StoredObject[]> {
+    let count = 0;
+    for await (const { objects } of this.listed({}, options.signal)) {
+      count += objects.length;
+      if (count > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
+      yield objects;
+    }
   }
 
   /**
