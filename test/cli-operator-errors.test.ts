@@ -111,6 +111,9 @@ describe('an operator\'s slip on the command line', () => {
     ['the AWS CLI\'s --endpoint-url', ['tenants', 'backups', 'acme', '--in', 's3://bucket/acme/', '--endpoint-url', 'http://127.0.0.1:9'], "unknown option '--endpoint-url' (did you mean --endpoint?) (see openclaw tenants backups --help)"],
     ['age\'s -r', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'r.tar.zst.age'), '-r', 'age1x'], "unknown option '-r' (did you mean --encrypt-to?) (see openclaw tenants backup --help)"],
     ['age\'s -i', ['tenants', 'restore', '--from', archive, '-i', 'key.txt'], "unknown option '-i' (did you mean --identity?) (see openclaw tenants restore --help)"],
+    // After `--` a word is an argument, not an option: it was taken for age's -r.
+    ['a word after -- that looks like a flag', ['tenants', 'backup', '--', '-r'], "required option '--to <destination>' not specified (see openclaw tenants backup --help)"],
+    ['a word after -- to a command that takes no argument', ['tenants', 'restore', '--', '-i'], 'tenants restore takes no argument (got "-i"): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name'],
     // It was taken for a mistyped --force.
     ['--source for --from', ['tenants', 'restore', '--source', archive], "unknown option '--source' (did you mean --from?) (see openclaw tenants restore --help)"],
     ['--command for --cmd', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--command', 'openclaw tenants list'], "unknown option '--command' (did you mean --cmd?) (see openclaw cron add --help)"],
