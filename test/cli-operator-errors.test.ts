@@ -744,3 +744,23 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
     expect(readdirSync(place).filter((name) => name.includes('file.tar.zst'))).toEqual([]);
   });
 });
+
+describe('--max-bytes takes a size as --help shows one', () => {
+  // It took only plain numbers: 256GiB, as the help's own default reads, was a usage error.
+  it.each([['1KiB'], ['1K'], ['0.5 KiB'], ['1024']])('%s bounds what the archive may unpack to', (size) => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--no-record', '--max-bytes', size]);
+    expect(run).toMatchObject({ status: 3, stdout: '' });
+    expect(run.stderr).toMatch(/^openclaw: .*more than (1\.0 KiB|512 B)/);
+  });
+
+  it('256GiB passes an archive under it', () => {
+    expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--no-record', '--max-bytes', '256GiB'])).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  it.each([['4KB'], ['1.5'], ['0KiB'], ['1e3']])('%s is a usage error', (size) => {
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--max-bytes', size])).toMatchObject({
+      status: 2,
+      stderr: `openclaw: option '--max-bytes <size>' argument '${size}' is invalid. must be a positive number of bytes, plain or with KiB, MiB, GiB or TiB (e.g. 256GiB) (see openclaw tenants restore --help)\n`,
+    });
+  });
+});
