@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 
 import { Command, CommanderError } from 'commander';
 
-import { AbortedError, describeError, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
+import { AbortedError, describeError, errnoCode, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
@@ -96,8 +96,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
-    if (json) process.stdout.write(jsonLine({ error: { code: errorCode(error), message: describeError(error) } }));
-    process.stderr.write(`openclaw: ${shownText(describeError(error))}\n`);
+    const message = withPermissionHint(describeError(error), error);
+    if (json) process.stdout.write(jsonLine({ error: { code: errorCode(error), message } }));
+    process.stderr.write(`openclaw: ${shownText(message)}\n`);
     // Whatever the interruption made fail (the --pipe command the terminal's Ctrl-C also
     // reached, an aborted request), the shell is told it was the signal.
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
@@ -105,6 +106,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     for (const [signal, handler] of handlers) process.off(signal, handler);
   }
+}
+
+/**
+ * What a user who is not root can do about a file the system refused: "permission denied" alone
+ * said not (the tenant base dir and its files are usually root's or the gateway's user's).
+ */
+function withPermissionHint(message: string, error: unknown): string {
+  const uid = process.geteuid?.();
+  // A message that names the owner already says whom to run as.
+  if (uid === undefined || uid === 0 || /\buid\b/.test(message)) return message;
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = errnoCode(cause);
+    if (code === 'EACCES' || code === 'EPERM') return `${message} (run as uid ${uid}: run it as the user that owns these files, or as root with sudo)`;
+  }
+  return message;
 }
 
 const REMOTE_MODE_HELP = `

@@ -29,7 +29,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         '  openclaw --stack openclaw-backup tenants restore --from s3://bucket/acme/x.tar.zst.age --identity-secret openclaw-backup/backup-key\n' +
         '  openclaw tenants restore --from /var/backups/acme/2026-06-03.tar.zst --dry-run',
     );
-  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger, owner: ownerIds });
+  addFlags(command, RESTORE_FLAGS, { maxEntries: positiveInteger, maxBytes: byteCount, owner: ownerIds });
   command.action(async (flags: Record<string, unknown>) => {
     const request: RestoreCommand = {
       from: flags.from as string,
@@ -135,6 +135,19 @@ function ownerIds(value: string): Owner {
   const owner = parseOwner(value);
   if (owner === undefined) throw new InvalidArgumentError('must be UID:GID in numbers, e.g. 1000:1000 (see id -u NAME, id -g NAME)');
   return owner;
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A positive number of bytes: plain (274877906944), or in binary units as --help shows them (256GiB, 256G, 1.5 TiB). */
+export function byteCount(value: string): number {
+  const match = /^(\d+(?:\.\d+)?) ?(?:([kmgt])(?:ib)?|(b))?$/i.exec(value.trim());
+  const unit = BYTE_UNITS[(match?.[2] ?? match?.[3] ?? '').toLowerCase()];
+  const bytes = match === null || unit === undefined ? NaN : Math.floor(Number(match[1]) * unit);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0 || (unit === 1 && match?.[1]?.includes('.'))) {
+    throw new InvalidArgumentError('must be a positive number of bytes, plain or with KiB, MiB, GiB or TiB (e.g. 256GiB)');
+  }
+  return bytes;
 }
 
 export function positiveInteger(value: string): number {

@@ -6,7 +6,7 @@ import type { VerifyResult } from '../shared/restore/verify.js';
 import { VERIFY_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
-import { positiveInteger } from './tenants-restore.js';
+import { byteCount, positiveInteger } from './tenants-restore.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -23,7 +23,7 @@ export function registerVerify(tenants: Command, context: CliContext): void {
         '  openclaw tenants verify --from s3://my-bucket/acme/x.tar.zst.age --identity key.txt\n' +
         '  openclaw --stack openclaw-backup tenants verify --from s3://bucket/acme/x.tar.zst.age --identity-secret openclaw-backup/backup-key',
     );
-  addFlags(command, VERIFY_FLAGS, { maxEntries: positiveInteger, maxBytes: positiveInteger });
+  addFlags(command, VERIFY_FLAGS, { maxEntries: positiveInteger, maxBytes: byteCount });
   command.action(async (flags: Record<string, unknown>) => {
     const started = Date.now();
     const progress = context.output.progress('verify');

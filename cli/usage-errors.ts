@@ -144,7 +144,17 @@ function unknownOptionLine(flag: string, command: Command, path: string): string
  */
 function firstUnknownOption(command: Command): string | undefined {
   if (command.commands.length > 0) return undefined;
-  return command.args.find((arg) => arg.startsWith('-') && arg !== '-' && arg !== '--');
+  // After `--` every word is an argument (`tenants backup -- -r` names a tenant "-r"): commander
+  // keeps the `--` among the arguments only when an unknown option came before it.
+  const end = command.args.indexOf('--');
+  if (end === -1 && givenWords(command).includes('--')) return undefined;
+  return command.args.slice(0, end === -1 ? undefined : end).find((arg) => arg.startsWith('-') && arg !== '-');
+}
+
+/** The words the program was given (commander's rawArgs, untyped). */
+function givenWords(command: Command): readonly unknown[] {
+  const raw = (rootOf(command) as { rawArgs?: unknown }).rawArgs;
+  return Array.isArray(raw) ? raw : [];
 }
 
 /** The long flags of this command (or the global ones) nearest to a mistyped one, by commander's rule. */

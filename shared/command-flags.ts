@@ -109,13 +109,13 @@ export const BACKUP_FLAGS = {
   },
 } as const satisfies Record<string, FlagSpec>;
 
-/** `openclaw tenants restore`, in `--help` order (`--max-entries` and `--max-bytes` take positive whole numbers). */
+/** `openclaw tenants restore`, in `--help` order (`--max-entries` takes a positive whole number, `--max-bytes` a size: 256GiB). */
 export const RESTORE_FLAGS = {
   from: { flag: '--from', value: '<source>', description: 's3://bucket/key.tar.zst or a local file path', required: true },
   as: { flag: '--as', value: '<name>', description: 'restore under this tenant name instead of the archive\'s' },
   force: { flag: '--force', description: 'replace an existing tenant (it is kept until the new one is verified and in place)' },
   maxEntries: { flag: '--max-entries', value: '<n>', description: `refuse archives with more entries (default ${DEFAULT_LIMITS.maxEntries})` },
-  maxBytes: { flag: '--max-bytes', value: '<n>', description: `refuse archives that unpack to more bytes (default ${DEFAULT_LIMITS.maxBytes}, ${formatBytes(DEFAULT_LIMITS.maxBytes).replace('.0 ', ' ')})` },
+  maxBytes: { flag: '--max-bytes', value: '<size>', description: `refuse archives that unpack to more bytes, plain or with KiB, MiB, GiB, TiB (default ${formatBytes(DEFAULT_LIMITS.maxBytes).replace('.0 ', '')})` },
   dryRun: { flag: '--dry-run', description: 'read and check the archive, show where it would go and what it would replace; write nothing' },
   owner: {
     flag: '--owner',

@@ -32,7 +32,7 @@ import type { Keep } from './tenant/slot.js';
 import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
-import { UsageError } from './errors.js';
+import { CorruptArchiveError, UsageError } from './errors.js';
 import { assertNotPlaintextAsAge, backupRecipients, type AgeCliRoute } from './archive/encrypted-archive.js';
 import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
@@ -295,7 +295,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-      return restoreTenant({
+      return await restoreTenant({
         tenantsDir,
         location,
         as: command.as,
@@ -310,7 +310,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
         ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
-      });
+      }).catch(namingArchive(location.display));
     },
     async backupAll(command, hooks = {}) {
       // Bad recipients fail the command before any backup, not every backup one by one.
@@ -359,7 +359,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       if (command.as !== undefined) assertTenantName(command.as, '--as name');
       const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-      return planRestore({
+      return await planRestore({
         ...(identities.length > 0 && { identities }),
         ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
         tenantsDir,
@@ -369,12 +369,12 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         limits: { ...DEFAULT_LIMITS, ...command.limits },
         signal: hooks.signal,
         onProgress: hooks.onProgress,
-      });
+      }).catch(namingArchive(location.display));
     },
     async verify(command, hooks = {}) {
       const identities = await loadIdentities(command, options, hooks.signal);
       const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-      return verifyArchive({
+      return await verifyArchive({
         location,
         limits: { ...DEFAULT_LIMITS, ...command.limits },
         record: command.record,
@@ -382,7 +382,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         onProgress: hooks.onProgress,
         ...(identities.length > 0 && { identities }),
         ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
-      });
+      }).catch(namingArchive(location.display));
     },
     async listBackups(command, hooks = {}) {
       assertTenantName(command.tenant);
@@ -450,4 +450,15 @@ async function loadIdentities(
     identities.push(...(await options.identitySecrets(command.identitySecret, signal)));
   }
   return identities;
+}
+
+/**
+ * A damaged archive's message names it: "archive is truncated" alone said not which archive in
+ * a log of many (cron, a script's loop over backups).
+ */
+function namingArchive(display: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof CorruptArchiveError && !error.message.includes(display)) error.message = `${display}: ${error.message}`;
+    throw error;
+  };
 }

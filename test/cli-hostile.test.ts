@@ -72,7 +72,8 @@ describe('a tar | zstd archive of one 40 MiB frame (too large to decode whole: s
   it('is refused with one flipped byte, and --force leaves the tenant it would replace untouched', () => {
     const before = describeTree(base, { mtimes: false });
     const run = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', flipped, '--force']);
-    expectOneLineError(run, 3, /^openclaw: corrupt zstd frame at byte 0 .*content checksum mismatch/);
+    expectOneLineError(run, 3, /^openclaw: .*: corrupt zstd frame at byte 0 .*content checksum mismatch/);
+    expect(run.stderr.startsWith(`openclaw: ${flipped}: `)).toBe(true);
     expect(describeTree(base, { mtimes: false })).toEqual(before);
   });
 });

@@ -111,6 +111,9 @@ describe('an operator\'s slip on the command line', () => {
     ['the AWS CLI\'s --endpoint-url', ['tenants', 'backups', 'acme', '--in', 's3://bucket/acme/', '--endpoint-url', 'http://127.0.0.1:9'], "unknown option '--endpoint-url' (did you mean --endpoint?) (see openclaw tenants backups --help)"],
     ['age\'s -r', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'r.tar.zst.age'), '-r', 'age1x'], "unknown option '-r' (did you mean --encrypt-to?) (see openclaw tenants backup --help)"],
     ['age\'s -i', ['tenants', 'restore', '--from', archive, '-i', 'key.txt'], "unknown option '-i' (did you mean --identity?) (see openclaw tenants restore --help)"],
+    // After `--` a word is an argument, not an option: it was taken for age's -r.
+    ['a word after -- that looks like a flag', ['tenants', 'backup', '--', '-r'], "required option '--to <destination>' not specified (see openclaw tenants backup --help)"],
+    ['a word after -- to a command that takes no argument', ['tenants', 'restore', '--', '-i'], 'tenants restore takes no argument (got "-i"): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name'],
     // It was taken for a mistyped --force.
     ['--source for --from', ['tenants', 'restore', '--source', archive], "unknown option '--source' (did you mean --from?) (see openclaw tenants restore --help)"],
     ['--command for --cmd', ['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'n', '--command', 'openclaw tenants list'], "unknown option '--command' (did you mean --cmd?) (see openclaw cron add --help)"],
@@ -690,6 +693,9 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
     chmodSync(dir.path, 0o755);
   });
 
+  // What to do about it: the message said only "permission denied".
+  const RUN_AS = ` (run as uid ${NOBODY}: run it as the user that owns these files, or as root with sudo)`;
+
   function asNobody(args: string[]) {
     const run = spawnSync(process.execPath, [cliPath, ...args], { uid: NOBODY, gid: NOBODY, cwd: place, env: { ...process.env, HOME: place }, encoding: 'utf8' });
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
@@ -708,12 +714,12 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
 
   it('a base dir: every listing names it, in one line (exit 1)', () => {
     const locked = baseWith('locked', '', 0o700);
-    const expected = `openclaw: cannot read the tenant base dir ${locked}: permission denied\n`;
+    const expected = `openclaw: cannot read the tenant base dir ${locked}: permission denied${RUN_AS}\n`;
     for (const args of [['tenants', 'list'], ['tenants', 'list', '--names'], ['tenants', 'backup', '--all', '--to', path.join(place, '{tenant}.tar.zst')]]) {
       expect(asNobody(['--tenants-dir', locked, ...args])).toMatchObject({ status: 1, stderr: expected });
     }
     const json = asNobody(['--tenants-dir', locked, '--json', 'tenants', 'list']);
-    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'FILESYSTEM', message: `cannot read the tenant base dir ${locked}: permission denied` } });
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'FILESYSTEM', message: `cannot read the tenant base dir ${locked}: permission denied${RUN_AS}` } });
   });
 
   it('a directory of a tenant: the backup and its dry run name it, in one line (exit 1)', () => {
@@ -722,11 +728,11 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
     const destination = path.join(place, 'dir.tar.zst');
     expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({
       status: 1,
-      stderr: `openclaw: cannot back up tenant "acme": permission denied (${workspace})\n`,
+      stderr: `openclaw: cannot back up tenant "acme": permission denied (${workspace})${RUN_AS}\n`,
     });
     expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination, '--dry-run'])).toMatchObject({
       status: 1,
-      stderr: `openclaw: cannot back up tenant "acme": permission denied (${workspace})\n`,
+      stderr: `openclaw: cannot back up tenant "acme": permission denied (${workspace})${RUN_AS}\n`,
     });
     expect(existsSync(destination)).toBe(false);
   });
@@ -736,8 +742,71 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
     const destination = path.join(place, 'file.tar.zst');
     expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({
       status: 1,
-      stderr: `openclaw: cannot back up tenant "acme": permission denied (${path.join(tenants, 'acme', 'config.json')})\n`,
+      stderr: `openclaw: cannot back up tenant "acme": permission denied (${path.join(tenants, 'acme', 'config.json')})${RUN_AS}\n`,
     });
     expect(readdirSync(place).filter((name) => name.includes('file.tar.zst'))).toEqual([]);
+  });
+});
+
+describe('--max-bytes takes a size as --help shows one', () => {
+  // It took only plain numbers: 256GiB, as the help's own default reads, was a usage error.
+  it.each([['1KiB'], ['1K'], ['0.5 KiB'], ['1024']])('%s bounds what the archive may unpack to', (size) => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--no-record', '--max-bytes', size]);
+    expect(run).toMatchObject({ status: 3, stdout: '' });
+    expect(run.stderr).toMatch(/^openclaw: .*more than (1\.0 KiB|512 B)/);
+  });
+
+  it('256GiB passes an archive under it', () => {
+    expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', archive, '--no-record', '--max-bytes', '256GiB'])).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  it.each([['4KB'], ['1.5'], ['0KiB'], ['1e3']])('%s is a usage error', (size) => {
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--max-bytes', size])).toMatchObject({
+      status: 2,
+      stderr: `openclaw: option '--max-bytes <size>' argument '${size}' is invalid. must be a positive number of bytes, plain or with KiB, MiB, GiB or TiB (e.g. 256GiB) (see openclaw tenants restore --help)\n`,
+    });
+  });
+});
+
+describe('a damaged archive is named', () => {
+  // "archive is truncated: …" said not which archive, in a log of many (cron, a loop over backups).
+  it.each([['verify', ['tenants', 'verify', '--no-record']], ['restore', ['tenants', 'restore', '--as', 'cut']], ['restore --dry-run', ['tenants', 'restore', '--dry-run']]])(
+    'by %s, with what is wrong with it',
+    (_label, command) => {
+      const cut = path.join(dir.path, 'cut.tar.zst');
+      writeFileSync(cut, readFileSync(archive).subarray(0, 600));
+      const run = runCli(['--tenants-dir', base, ...command, '--from', cut]);
+      expect(run).toMatchObject({ status: 3, stdout: '', stderr: `openclaw: ${cut}: archive is truncated: the zstd stream ends inside a frame\n` });
+      rmSync(cut);
+    },
+  );
+});
+
+describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {
+  // It said "a parent directory vanished" of /proc, which is there.
+  it('says the directory takes none, not that it vanished', () => {
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/acme.tar.zst']);
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: cannot write /proc/acme.tar.zst: /proc takes no new files (no such file or directory): give a path on a disk\n' });
+  });
+});
+
+const NOBODY_UID = 65534;
+describe.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('permission denied, not run as root', () => {
+  // "cannot write the lock file …: permission denied" said not what to do about it.
+  it('says to run as the files\' owner or as root', () => {
+    const shared = tempDir('openclaw-not-root-');
+    try {
+      chmodSync(shared.path, 0o755);
+      const rootsBase = path.join(shared.path, 'tenants');
+      mkdirSync(path.join(rootsBase, 'acme'), { recursive: true, mode: 0o755 });
+      const run = spawnSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', process.execPath, cliPath, '--tenants-dir', rootsBase, 'tenants', 'backup', 'acme', '--to', path.join(shared.path, 'acme.tar.zst')], { encoding: 'utf8' });
+      expect(run).toMatchObject({
+        status: 1,
+        stdout: '',
+        stderr: `openclaw: cannot write the lock file ${path.join(rootsBase, '.openclaw-lock-acme')}: permission denied (run as uid ${NOBODY_UID}: run it as the user that owns these files, or as root with sudo)\n`,
+      });
+    } finally {
+      shared.cleanup();
+    }
   });
 });

@@ -151,7 +151,7 @@ describe('an archive of ours that holds pty/', () => {
     const slipped = Buffer.concat([entries.subarray(0, manifestAt), new TarBuilder().file('tenants/acme/pty/log', 'x').unterminated(), entries.subarray(manifestAt)]);
     const archive = zstdArchive('ours-with-pty.tar.zst', slipped);
 
-    const message = 'openclaw: the archive does not match its manifest: it holds 1 entry under pty/, which a backup never archives\n';
+    const message = `openclaw: ${archive}: the archive does not match its manifest: it holds 1 entry under pty/, which a backup never archives\n`;
     for (const args of [['tenants', 'restore', '--from', archive], ['tenants', 'verify', '--from', archive]]) {
       const run = await restore(...args);
       expect(run.stderr, args.join(' ')).toBe(message);

@@ -460,7 +460,7 @@ describe.skipIf(isRoot && !existsSync('/usr/bin/setpriv'))('read-only directorie
     writeFileSync(changed, bytes);
     handOver();
     const refused = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', changed, '--as', 'copy']);
-    expect(refused.stderr).toBe('openclaw: the archive footer does not match its manifest (the manifest or the footer was changed)\n');
+    expect(refused.stderr).toBe(`openclaw: ${changed}: the archive footer does not match its manifest (the manifest or the footer was changed)\n`);
     expect(refused.status).toBe(3);
     expect(readdirSync(base)).toEqual(['acme']);
     const restored = runAsTenantsUser(['--tenants-dir', base, 'tenants', 'restore', '--from', withThem, '--as', 'copy']);

@@ -74,7 +74,9 @@ describe('tenants verify on a local archive', () => {
     flipByte(copy, 0.5);
     const run = await verify('--from', copy);
     expect(run.status).toBe(3);
-    expect(run.stderr).toMatch(/^openclaw: the archive (does not match its manifest: .*"[^"]+"|is damaged|.*corrupt|.*zstd)/m);
+    // The archive is named: in a log of many, the message alone said not which.
+    expect(run.stderr.startsWith(`openclaw: ${copy}: `)).toBe(true);
+    expect(run.stderr.slice(`openclaw: ${copy}: `.length)).toMatch(/^the archive (does not match its manifest: .*"[^"]+"|is damaged|.*corrupt|.*zstd)/m);
     expect(existsSync(path.join(dir.path, '.damaged.tar.zst.openclaw-verified'))).toBe(false);
   });
 
@@ -88,7 +90,8 @@ describe('tenants verify on a local archive', () => {
     writeFileSync(edited, execFileSync('zstd', ['-q', '-c'], { input: tarBytes }));
     const run = await verify('--from', edited);
     expect(run.status).toBe(3);
-    expect(run.stderr).toMatch(/^openclaw: the archive does not match its manifest: the names, types, sizes, contents or link targets of the entries in "[^"]+" differ\n$/);
+    expect(run.stderr.startsWith(`openclaw: ${edited}: `)).toBe(true);
+    expect(run.stderr.slice(`openclaw: ${edited}: `.length)).toMatch(/^the archive does not match its manifest: the names, types, sizes, contents or link targets of the entries in "[^"]+" differ\n$/);
   });
 
   it('exits 3 on a truncated archive and on one whose footer was changed', async () => {
@@ -103,7 +106,7 @@ describe('tenants verify on a local archive', () => {
     writeFileSync(footer, bytes);
     const run = await verify('--from', footer);
     expect(run.status).toBe(3);
-    expect(run.stderr).toBe('openclaw: the archive footer does not match its manifest (the manifest or the footer was changed)\n');
+    expect(run.stderr).toBe(`openclaw: ${footer}: the archive footer does not match its manifest (the manifest or the footer was changed)\n`);
   });
 
   it('exits 3 on an archive whose footer frame alone is gone (cut at the frame), marks nothing, and agrees with prune: incomplete', async () => {

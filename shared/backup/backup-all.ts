@@ -9,7 +9,7 @@ import os from 'node:os';
 
 import type { BackupResult } from './backup.js';
 import { abortedError, onAbort } from '../storage/streams.js';
-import { describeError, isOpenClawError, UsageError } from '../errors.js';
+import { describeError, isOpenClawError, UsageError, type OpenClawError } from '../errors.js';
 import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { assertLocalPath } from '../local-path.js';
@@ -125,7 +125,7 @@ export async function backupAll(request: {
   } finally {
     stopFollowing();
   }
-  if (signal?.aborted) throw abortedError(signal);
+  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants.length, results);
   for (const stray of request.notTenants ?? []) {
     results.push({ tenant: stray.name, to: '', ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
     failed++;
@@ -140,4 +140,22 @@ export async function backupAll(request: {
     results,
     durationMs: Date.now() - started,
   };
+}
+
+const NAMES_SHOWN = 10;
+
+/**
+ * An interruption of --all says which tenants it left backed up: Ctrl-C said only "interrupted
+ * by SIGINT", after backing up most of them.
+ */
+function withTenantsFinished(error: OpenClawError, total: number, results: readonly (BackupAllOutcome | undefined)[]): OpenClawError {
+  const finished = results.filter((outcome) => outcome !== undefined);
+  const backedUp = finished.filter((outcome) => outcome.ok).map((outcome) => outcome.tenant);
+  const failedOnes = finished.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
+  const named = (names: string[]) =>
+    names.length === 0 ? '' : ` (${names.slice(0, NAMES_SHOWN).join(', ')}${names.length > NAMES_SHOWN ? `, and ${names.length - NAMES_SHOWN} more` : ''})`;
+  error.message =
+    `${error.message}: ${backedUp.length} of ${total} tenant${total === 1 ? '' : 's'} backed up${named(backedUp)}` +
+    `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${total - finished.length} not finished`;
+  return error;
 }

@@ -29,7 +29,7 @@
 // file named like a temporary archive (owner and all), then renamed.
 
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, existsSync } from 'node:fs';
 import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -361,7 +361,10 @@ export class LocalFileLocation implements ArchiveLocation {
     const fail = (message: string, storageCode: StorageCode) => new StorageError(message, storageCode, { cause: error });
     switch (code) {
       case 'ENOENT':
-        return operation === 'read' ? fail(`no archive at ${path}${escapedNameHint(path)}`, 'NOT_FOUND') : fail(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND');
+        if (operation === 'read') return fail(`no archive at ${path}${escapedNameHint(path)}`, 'NOT_FOUND');
+        // A directory that is there and still says ENOENT to a new file: /proc, /sys, a read-only pseudo file system.
+        if (existsSync(dirname(path))) return fail(`cannot ${verb} ${path}: ${dirname(path)} takes no new files (no such file or directory): give a path on a disk`, 'NOT_FOUND');
+        return fail(`cannot ${verb} ${path}: a parent directory vanished`, 'NOT_FOUND');
       case 'EISDIR':
         return fail(`${path} is a directory, not an archive file`, 'NOT_A_FILE');
       case 'ENOTDIR':

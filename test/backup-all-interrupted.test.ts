@@ -1,0 +1,31 @@
+// `tenants backup --all` interrupted (Ctrl-C) between backups: the error says which tenants
+// it left backed up, and which not; it said only "interrupted by SIGINT".
+
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import { AbortedError } from '../shared/errors.js';
+import { localOperations } from '../shared/operations.js';
+import { makeTenants } from './helpers/backups.js';
+import { tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-all-interrupted-');
+const tenantsDir = path.join(dir.path, 'tenants');
+
+beforeAll(() => makeTenants(tenantsDir, ['acme', 'beta', 'gamma', 'delta']));
+afterAll(() => dir.cleanup());
+
+it('names the tenants backed up before the interruption, and how many were not', async () => {
+  const interrupt = new AbortController();
+  const run = localOperations(tenantsDir).backupAll(
+    { to: path.join(dir.path, 'out', '{tenant}.tar.zst'), jobs: 1 },
+    {
+      signal: interrupt.signal,
+      // Ctrl-C as the second backup finishes: the third and fourth are never started.
+      onProgress: (progress) => {
+        if (progress.done === 2) interrupt.abort(new AbortedError('interrupted by SIGINT'));
+      },
+    },
+  );
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not finished'));
+});
