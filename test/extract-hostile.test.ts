@@ -387,6 +387,21 @@ describe('symlinks', () => {
     expect(readdirSync(path.join(staging!, 'real'))).toEqual([]);
   });
 
+  // Entries come directory by directory, so the directory an entry lies in is looked up once
+  // for all its siblings: a sibling that is a link or a file must still stop what goes below it.
+  it.each([
+    ['a symlink', (b: TarBuilder) => b.symlink(T('a/l'), 'c').file(T('a/l/x'), 'through'), /below a symlink/],
+    ['a file', (b: TarBuilder) => b.file(T('a/f'), 'f').file(T('a/f/x'), 'below'), /below a file/],
+    ['a symlink, deeper', (b: TarBuilder) => b.symlink(T('a/l'), 'c').dir(T('a/l/d/')), /below a symlink/],
+  ])('refuses an entry below %s among siblings of one directory', async (_label, then, message) => {
+    const { staging } = await refused(then(tar().file(T('a/b/x'), 'x').file(T('a/c/x'), 'x').file(T('a/y'), 'y')).build(), UnsafeArchiveError, message);
+    expect(readdirSync(path.join(staging!, 'a', 'c'))).toEqual(['x']);
+  });
+
+  it('refuses a name met again after the entries of another directory', async () => {
+    await refused(tar().file(T('a/x'), '1').file(T('b/x'), '2').file(T('a/y'), '3').file(T('a/x'), '4').build(), UnsafeArchiveError, /duplicate entry/);
+  });
+
   it('refuses a directory created through a symlinked parent', async () => {
     await refused(tar().dir(T('real/')).symlink(T('link'), 'real').dir(T('link/d/')).build(), UnsafeArchiveError, /below a symlink/);
   });

@@ -3,6 +3,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { PathTable } from '../shared/restore/path-table.js';
@@ -16,6 +17,10 @@ function liveBytes(): number {
   collectGarbage();
   const { heapUsed, arrayBuffers } = process.memoryUsage();
   return heapUsed + arrayBuffers;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
 }
 
 describe('PathTable', () => {
@@ -67,6 +72,67 @@ describe('PathTable', () => {
     const s2 = table.addSymlink(PathTable.ROOT, 's2', 'a');
     expect([...table.directoriesDeepestFirst()]).toEqual([abd, ab, cd, a, c, PathTable.ROOT]);
     expect([...table.symlinks()]).toEqual([s1, s2]);
+  });
+
+  it('finds what a Map of (parent, name) finds, through every growth of its arrays, slots and name bytes', () => {
+    // Few distinct code units, so that names repeat and differ in one unit past ASCII, a lone
+    // surrogate or a pair; long names grow the name bytes, many entries the slots (past 1,024, 2,048, 4,096).
+    const unit = fc.constantFrom('a', 'b', '\u00e9', '\u07ff', '\u0800', '\ud83d', '\ude00', '\uffff');
+    const name = fc.oneof(
+      fc.array(unit, { minLength: 1, maxLength: 4 }).map((units) => units.join('')),
+      fc.tuple(unit, fc.integer({ min: 60, max: 255 })).map(([first, length]) => first.repeat(length)),
+      fc.nat(3000).map((n) => `f${n}`),
+    );
+    const kind = fc.constantFrom('directory', 'file', 'symlink');
+    const additions = fc.array(fc.tuple(fc.nat(), name, kind), { minLength: 1, maxLength: 5000, size: 'max' });
+    const sizes: number[] = [];
+    fc.assert(
+      fc.property(additions, (entries) => {
+        const table = new PathTable();
+        const model = new Map<string, { id: number; kind: string; parent: number; name: string }>();
+        const directories = [PathTable.ROOT];
+        const key = (parent: number, child: string) => `${parent}/${child}`;
+        const wrong: string[] = [];
+        const check = (what: string, actual: unknown, expected: unknown) => {
+          if (actual !== expected) wrong.push(`${what}: ${String(actual)}, not ${String(expected)}`);
+        };
+        const expectAllFound = () => {
+          for (const entry of model.values()) {
+            check('child', table.child(entry.parent, entry.name), entry.id);
+            check('kind', table.kind(entry.id), entry.kind);
+          }
+        };
+        for (const [pick, child, what] of entries) {
+          const parent = directories[pick % directories.length]!;
+          const known = model.get(key(parent, child));
+          check('child', table.child(parent, child), known?.id ?? -1);
+          if (known !== undefined) continue;
+          const id =
+            what === 'directory' ? table.addDirectory(parent, child, 0o700, 1) : what === 'file' ? table.addFile(parent, child) : table.addSymlink(parent, child, child);
+          model.set(key(parent, child), { id, kind: what, parent, name: child });
+          if (what === 'directory') directories.push(id);
+          // Every entry again just past each doubling (the slots are rebuilt then).
+          if (isPowerOfTwo(table.size) || isPowerOfTwo(table.size - 1)) expectAllFound();
+        }
+        expectAllFound();
+        for (const entry of model.values()) {
+          const parentSegments = table.segments(entry.parent);
+          check('segments', table.segments(entry.id).join('/'), [...parentSegments, entry.name].join('/'));
+          check('find', table.find([...parentSegments, entry.name]), entry.id);
+          if (entry.kind === 'symlink') check('target', table.target(entry.id), entry.name);
+          check('child', table.child(entry.parent, `${entry.name}\u0000`), -1);
+          check('child', table.child(entry.parent, entry.name.slice(0, -1)), model.get(key(entry.parent, entry.name.slice(0, -1)))?.id ?? -1);
+        }
+        check('size', table.size, model.size + 1);
+        const deepestFirst = directories.map((id) => [id, table.segments(id).length] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+        check('directoriesDeepestFirst', [...table.directoriesDeepestFirst()].join(), deepestFirst.map(([id]) => id).join());
+        sizes.push(table.size);
+        expect(wrong.slice(0, 5)).toEqual([]);
+      }),
+      // Not shrunk: shrinking thousands of additions would take minutes.
+      { numRuns: 20, endOnFailure: true },
+    );
+    expect(Math.max(...sizes)).toBeGreaterThan(4097);
   });
 
   it('holds a million-file shape at under 40 bytes per entry (a Map of path strings to nodes took 62)', () => {
