@@ -40,6 +40,15 @@ afterAll(() => {
   lambda.restore();
 });
 
+/** The list function's pages of `names`, in name order, after the one given. */
+function pagesOf(names: string[]) {
+  return async (after: string | undefined, limit: number) => {
+    const start = after === undefined ? 0 : names.indexOf(after) + 1;
+    const tenants = names.slice(start, start + limit);
+    return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
+  };
+}
+
 function fanOut(names: string[]) {
   const counts: { operation: string; counts: MetricCounts; properties?: Record<string, unknown> }[] = [];
   let listed = 0;
@@ -48,11 +57,9 @@ function fanOut(names: string[]) {
     logger,
     sqs: new SQSClient({ region: 'eu-west-1' }),
     queueUrl: QUEUE,
-    listPage: async (after, limit) => {
+    listPage: (after, limit) => {
       listed++;
-      const start = after === undefined ? 0 : names.indexOf(after) + 1;
-      const tenants = names.slice(start, start + limit);
-      return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
+      return pagesOf(names)(after, limit);
     },
     metrics: { record() {}, count: (operation, values, properties) => void counts.push({ operation, counts: values, ...(properties !== undefined && { properties }) }) },
     now: () => new Date('2026-06-03T09:15:00Z'),
@@ -176,11 +183,7 @@ describe('fan-out handler', () => {
       logger,
       sqs: new SQSClient({ region: 'eu-west-1' }),
       queueUrl: QUEUE,
-      listPage: async (after, limit) => {
-        const start = after === undefined ? 0 : names.indexOf(after) + 1;
-        const tenants = names.slice(start, start + limit);
-        return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
-      },
+      listPage: pagesOf(names),
       now: () => new Date('2026-06-03T09:15:00Z'),
       options: { pageSize: 20, concurrency: 1 },
     });
@@ -245,11 +248,7 @@ describe('fan-out handler', () => {
       logger,
       sqs: new SQSClient({ region: 'eu-west-1' }),
       queueUrl: QUEUE,
-      listPage: async (after, limit) => {
-        const start = after === undefined ? 0 : names.indexOf(after) + 1;
-        const tenants = names.slice(start, start + limit);
-        return start + limit < names.length ? { tenants, next: tenants[tenants.length - 1]! } : { tenants };
-      },
+      listPage: pagesOf(names),
       handOn: async (functionName, next) => {
         if (handOnFails) throw new Error('Rate exceeded');
         handedOn.push({ functionName, payload: next });
