@@ -24,6 +24,7 @@ import { errnoMessage, UsageError } from '../errors.js';
  * functions below through `files`, instead of once by each.
  */
 export async function loadSharedFiles(): Promise<SharedConfigFiles> {
+  await assertSharedFilesAreFiles();
   const { loadSharedConfigFiles } = await import('@smithy/core/config');
   return loadSharedConfigFiles({ ignoreCache: true });
 }
@@ -191,5 +192,24 @@ async function readRegularFile(file: string): Promise<Buffer> {
     return await handle.readFile();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The SDK reads the shared config and credentials files with a blocking open(2): a FIFO there
+ * (AWS_CONFIG_FILE=fifo) without a writer hung the CLI for good, SIGTERM included. stat does not
+ * open: a FIFO at those paths is refused first, in one line (a device, /dev/null, reads as before).
+ */
+async function assertSharedFilesAreFiles(): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const { homedir } = await import('node:os');
+  const home = (given: string) => (given.startsWith('~/') ? join(homedir(), given.slice(2)) : given);
+  const files = [
+    ['AWS_CONFIG_FILE', home(process.env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config'))],
+    ['AWS_SHARED_CREDENTIALS_FILE', home(process.env.AWS_SHARED_CREDENTIALS_FILE || join(homedir(), '.aws', 'credentials'))],
+  ] as const;
+  for (const [variable, file] of files) {
+    const info = await stat(file).catch(() => undefined);
+    if (info?.isFIFO() === true) throw new UsageError(`the AWS shared file ${JSON.stringify(file)} (${variable} or its default) is a FIFO: give a regular file`);
   }
 }
