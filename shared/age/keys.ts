@@ -218,7 +218,7 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
   try {
     throwIfAborted(signal);
     const fd = await new Promise<number>((resolve, reject) => openFd(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
-    const first = await new Promise<Stats>((resolve, reject) => fstat(fd, (error, stats) => (error ? reject(error) : resolve(stats))));
+    const first = await new Promise<Stats>((resolve, reject) => fstat(fd, (error, stats) => (error ? closeFd(fd, () => reject(error)) : resolve(stats))));
     if (first.isFIFO() || first.isSocket()) {
       return await readPipe(fd, () => fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`), signal);
     }
