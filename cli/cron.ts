@@ -178,7 +178,7 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
     ...(flags.to !== undefined && { to: flags.to }),
     ...(flags.overwrite === true && { overwrite: true }),
     ...(flags.encryptTo !== undefined && { encryptTo: flags.encryptTo }),
-    ...(flags.recipientsFile !== undefined && { recipientsFiles: flags.recipientsFile }),
+    ...(flags.recipientsFile !== undefined && { recipientsFiles: flags.recipientsFile, signal: context.signal }),
     ...((flags.sse !== undefined || flags.sseKmsKeyId !== undefined || flags.storageClass !== undefined) && {
       storage: {
         ...(flags.sse !== undefined && { sse: flags.sse }),

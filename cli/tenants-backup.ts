@@ -35,7 +35,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   addFlags(command, BACKUP_FLAGS, { jobs: jobsValue });
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
     const storage = storageFlags(flags);
-    const encryptTo = await recipientTexts(flags);
+    const encryptTo = await recipientTexts(flags, context.signal);
     const misnamed = misleadingArchiveName(flags.to as string);
     if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
     if (flags.all === true) {
@@ -174,9 +174,9 @@ function destinationOf(to: string, tenant: string): string {
  * `--encrypt-to` and the recipients of `--recipients-file`, as age1… texts: the files are read
  * here, on this machine, in local and remote mode alike (only public keys go to the gateway).
  */
-async function recipientTexts(flags: Record<string, unknown>): Promise<string[]> {
+async function recipientTexts(flags: Record<string, unknown>, signal: AbortSignal): Promise<string[]> {
   const texts = [...((flags.encryptTo as string[] | undefined) ?? [])];
-  for (const file of (flags.recipientsFile as string[] | undefined) ?? []) texts.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  for (const file of (flags.recipientsFile as string[] | undefined) ?? []) texts.push(...(await loadRecipientsFile(file, signal)).map((recipient) => recipient.text));
   return texts;
 }
 

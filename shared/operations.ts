@@ -439,7 +439,7 @@ async function loadIdentities(
     throw new UsageError('--identity/--identity-secret and --pipe exclude each other: built-in decryption replaces --pipe "age -d -i …"');
   }
   const identities: AgeIdentity[] = [];
-  for (const file of files) identities.push(...(await loadIdentityFile(file)));
+  for (const file of files) identities.push(...(await loadIdentityFile(file, signal)));
   if (command.identitySecret !== undefined) {
     if (options.identitySecrets === undefined) {
       throw new UsageError(

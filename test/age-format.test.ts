@@ -2,6 +2,7 @@
 // round trips at chunk-boundary sizes, damaged files, hostile headers, and bounded memory.
 // Interop with the `age` CLI is in age-interop.test.ts.
 
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,7 +15,7 @@ import { inflateSync } from 'node:zlib';
 import * as vectors from 'cctv-age';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { OpenClawError } from '../shared/errors.js';
+import { AbortedError, OpenClawError } from '../shared/errors.js';
 import { decodeBech32, decodeCanonicalBase64, encodeBase64, encodeBech32 } from '../shared/age/encoding.js';
 import { AGE_MAGIC, formatHeader, parseHeaderPrefix } from '../shared/age/header.js';
 import { derivePayloadKey, StreamEncryptor } from '../shared/age/stream.js';
@@ -279,6 +280,21 @@ describe('keys', () => {
       await expect(loadIdentityFile('/dev/zero')).rejects.toThrow(/identity file "\/dev\/zero" is larger than 16 MiB/);
       await expect(loadRecipientsFile('/dev/null')).rejects.toThrow(/holds no recipients/);
       await expect(loadIdentityFile(dir)).rejects.toThrow(/is not a file/);
+    });
+
+    it('waits on a named FIFO for its writer, who may come later, and an abort ends the wait (opening it blocked for good, SIGTERM too)', async () => {
+      const fifo = path.join(dir, 'key.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const loading = loadIdentityFile(fifo);
+      await new Promise((resolve) => setImmediate(resolve));
+      await writeFile(fifo, `${formatIdentity(carol)}\n`);
+      expect((await loading)[0]!.recipient.text).toBe(carol.recipient.text);
+
+      const abort = new AbortController();
+      const waiting = loadRecipientsFile(fifo, abort.signal);
+      await new Promise((resolve) => setImmediate(resolve));
+      abort.abort(new AbortedError('interrupted by SIGTERM'));
+      await expect(waiting).rejects.toThrow(/^interrupted by SIGTERM$/);
     });
   });
 });

@@ -5,6 +5,7 @@
 // previous version listed, removed and migrated; what local mode refuses. Local mode (the
 // user's crontab) is otherwise cron-local.test.ts's.
 
+import { execFileSync } from 'node:child_process';
 import { DeleteItemCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   DeleteRuleCommand,
@@ -392,6 +393,21 @@ describe('cron add --all', () => {
       dynamodb.on(QueryCommand).resolves({ Items: [item] });
       const listed = await run(['--stack', 'openclaw-backup', 'cron', 'list', '--all']);
       expect(listed.stdout.split('\n')[1]).toMatch(new RegExp(`^\\*\\s+nightly\\s+0 3 \\* \\* \\*\\s+UTC\\s+ENABLED\\s+openclaw tenants backup --all --to \\S+ --encrypt-to ${alice} `));
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('ends at SIGTERM while a --recipients-file FIFO waits for its writer (opening it blocked for good, SIGTERM too)', async () => {
+    const dir = tempDir('openclaw-cron-fifo-');
+    try {
+      const fifo = path.join(dir.path, 'recipients.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const adding = addAll('--recipients-file', fifo);
+      await new Promise((resolve) => setImmediate(resolve));
+      process.emit('SIGTERM', 'SIGTERM');
+      expect(await adding).toMatchObject({ status: 143, stderr: expect.stringMatching(/interrupted by SIGTERM/) });
+      expect(scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
     } finally {
       dir.cleanup();
     }

@@ -74,6 +74,15 @@ describe('a store with a certificate of a private CA', () => {
     expect(missing.stderr).toBe(`openclaw: cannot read the CA bundle "${path.join(dir.path, 'nothing.pem')}" (from AWS_CA_BUNDLE): no such file\n`);
     const directory = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CA_BUNDLE: dir.path });
     expect(directory.stderr).toBe(`openclaw: cannot read the CA bundle "${dir.path}" (from AWS_CA_BUNDLE): a directory\n`);
+    // A FIFO with no writer: opening it blocked for good, and the CLI hung, SIGTERM included.
+    const fifo = path.join(dir.path, 'bundle.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const pipe = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CA_BUNDLE: fifo });
+    expect(pipe.stderr).toBe(`openclaw: cannot read the CA bundle "${fifo}" (from AWS_CA_BUNDLE): not a regular file\n`);
+    const config = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CONFIG_FILE: fifo });
+    expect(config.stderr).toBe(`openclaw: the AWS shared file "${fifo}" (AWS_CONFIG_FILE or its default) is a FIFO: give a regular file\n`);
+    const credentials = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_SHARED_CREDENTIALS_FILE: fifo });
+    expect(credentials.status).toBe(2);
     const notPem = path.join(dir.path, 'not.pem');
     writeFileSync(notPem, 'hello\n');
     const empty = await openclaw(['tenants', 'backup', 'acme', '--to', `s3://${server.bucket}/x.tar.zst`], { AWS_CA_BUNDLE: notPem });

@@ -9,11 +9,14 @@
 // of an identity line (it could be a secret with a typo in it).
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { close as closeFd, constants as fsConstants, fstat, open as openFd, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { Socket } from 'node:net';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { ARMOR_BEGIN, VERSION_PREFIX } from './header.js';
-import { AgeBadIdentityError, AgeBadRecipientError, errnoMessage } from '../errors.js';
+import { OpenClawError, AgeBadIdentityError, AgeBadRecipientError, errnoMessage } from '../errors.js';
+import { abortedError, throwIfAborted } from '../storage/streams.js';
 import { assertLocalPath } from '../local-path.js';
 
 const RECIPIENT_HRP = 'age';
@@ -204,14 +207,27 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
  * The text of a key file: a regular file, or a pipe or device such as `<(pass show key)`, or
  * `-` for standard input (as `age -i` reads them, so a secret need not be written to disk).
  * Read with a bound either way: a device that never ends fails at the size limit.
+ * Opened O_NONBLOCK: a named FIFO with no writer blocked open(2) for good on a thread no signal
+ * reaches (the CLI hung, SIGTERM included). A FIFO or socket is read on the event loop instead,
+ * waiting for a writer (one may come later) until end of file, and `signal` ends the wait.
  */
-async function readKeyFile(path: string, what: string, fail: (message: string) => Error): Promise<string> {
+async function readKeyFile(path: string, what: string, fail: (message: string) => Error, signal?: AbortSignal): Promise<string> {
   if (path !== '-') assertLocalPath(path, what);
+  const opened = path === '-' ? '/dev/stdin' : path;
   let handle: FileHandle | undefined;
   try {
-    handle = await open(path === '-' ? '/dev/stdin' : path, 'r');
+    throwIfAborted(signal);
+    const fd = await new Promise<number>((resolve, reject) => openFd(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
+    const first = await new Promise<Stats>((resolve, reject) => fstat(fd, (error, stats) => (error ? closeFd(fd, () => reject(error)) : resolve(stats))));
+    if (first.isFIFO() || first.isSocket()) {
+      return await readPipe(fd, () => fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`), signal);
+    }
+    await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
+    // A terminal would answer EAGAIN without data when non-blocking: a device is read
+    // blocking, as before (opening one does not wait for a writer).
+    handle = await open(opened, first.isCharacterDevice() ? fsConstants.O_RDONLY : fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     const info = await handle.stat();
-    if (!info.isFile() && !info.isFIFO() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
+    if (!info.isFile() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
     const buffer = Buffer.alloc(info.isFile() ? Math.min(info.size, MAX_KEY_FILE_BYTES) + 1 : 64 * 1024);
     const pieces: Buffer[] = [];
@@ -224,36 +240,69 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
       pieces.push(Buffer.from(buffer.subarray(0, bytesRead)));
     }
     buffer.fill(0);
-    const bytes = Buffer.concat(pieces);
-    for (const piece of pieces) piece.fill(0);
-    const text = bytes.toString('utf8');
-    bytes.fill(0);
-    return text;
+    return textOf(pieces);
   } catch (error) {
-    if (error instanceof AgeBadIdentityError || error instanceof AgeBadRecipientError) throw error;
+    if (error instanceof AgeBadIdentityError || error instanceof AgeBadRecipientError || error instanceof OpenClawError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'EISDIR') throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw fail(`${what} ${JSON.stringify(path)} does not exist`);
+    if (code === 'ENXIO') throw fail(`${what} ${JSON.stringify(path)} is a socket that cannot be read`);
     throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${errnoMessage(error) ?? code}`);
   } finally {
     await handle?.close().catch(() => undefined);
   }
 }
 
+function textOf(pieces: Buffer[]): string {
+  const bytes = Buffer.concat(pieces);
+  for (const piece of pieces) piece.fill(0);
+  const text = bytes.toString('utf8');
+  bytes.fill(0);
+  return text;
+}
+
+/** Everything a pipe's writers send until end of file, at most 16 MiB; `signal` ends the wait. */
+function readPipe(fd: number, tooLarge: () => Error, signal: AbortSignal | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    const pieces: Buffer[] = [];
+    let total = 0;
+    const finish = (error?: Error) => {
+      signal?.removeEventListener('abort', aborted);
+      pipe.destroy();
+      if (error === undefined) resolve(textOf(pieces));
+      else {
+        for (const piece of pieces) piece.fill(0);
+        reject(error);
+      }
+    };
+    const aborted = () => finish(abortedError(signal!));
+    signal?.addEventListener('abort', aborted, { once: true });
+    if (signal?.aborted === true) aborted(); // while it was being opened
+    pipe.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      pieces.push(chunk);
+      if (total > MAX_KEY_FILE_BYTES) finish(tooLarge());
+    });
+    pipe.once('end', () => finish());
+    pipe.once('error', (error) => finish(error));
+  });
+}
+
 /** Reads and parses an identity file from disk. */
-export async function loadIdentityFile(path: string): Promise<AgeIdentity[]> {
+export async function loadIdentityFile(path: string, signal?: AbortSignal): Promise<AgeIdentity[]> {
   if (looksLikeSecretKey(path)) {
     throw new AgeBadIdentityError('--identity takes the path of a file holding the identity, not the secret key itself (not shown here): put the key in a file, or give it through a pipe, --identity <(pass show KEY)');
   }
-  const text = await readKeyFile(path, 'identity file', (message) => new AgeBadIdentityError(message));
+  const text = await readKeyFile(path, 'identity file', (message) => new AgeBadIdentityError(message), signal);
   return parseIdentityFile(text, `identity file ${JSON.stringify(path)}`);
 }
 
 /** Reads and parses a recipients file from disk. */
-export async function loadRecipientsFile(path: string): Promise<AgeRecipient[]> {
+export async function loadRecipientsFile(path: string, signal?: AbortSignal): Promise<AgeRecipient[]> {
   if (looksLikeSecretKey(path)) {
     throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipients file: keep it secret, and give a file of public keys instead (age-keygen -y KEY_FILE prints one)');
   }
-  const text = await readKeyFile(path, 'recipients file', (message) => new AgeBadRecipientError(message));
+  const text = await readKeyFile(path, 'recipients file', (message) => new AgeBadRecipientError(message), signal);
   return parseRecipientsFile(text, `recipients file ${JSON.stringify(path)}`);
 }

@@ -110,6 +110,8 @@ export interface AddCronRequest {
   readonly encryptTo?: readonly string[];
   /** Every tenant: files of recipients (as `age -R`), read now; their keys are stored in the schedule. */
   readonly recipientsFiles?: readonly string[];
+  /** Ends the wait on a recipients file that is a FIFO whose writer has not come (Ctrl-C, SIGTERM). */
+  readonly signal?: AbortSignal;
   /** Every tenant: `--sse`, `--sse-kms-key-id`, `--storage-class` of each archive (one tenant: in `cmd`). */
   readonly storage?: S3ObjectFlags;
   /** Replace an existing cron of that name. */
@@ -286,7 +288,7 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migratin
       );
     }
     overwrite = request.overwrite === true;
-    encryptTo = await recipientTexts(request.encryptTo ?? [], request.recipientsFiles);
+    encryptTo = await recipientTexts(request.encryptTo ?? [], request.recipientsFiles, request.signal);
     if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
     // As given, like a tenant's --cmd: the keys of a --recipients-file are in the schedule's input.
     cmd =
@@ -711,8 +713,8 @@ async function withRecipients(command: BackupCommand, recipientsFiles: readonly 
 }
 
 /** `--encrypt-to` texts and the keys of `--recipients-file`s, checked, canonical, each once. */
-async function recipientTexts(texts: readonly string[], recipientsFiles: readonly string[] | undefined): Promise<string[]> {
+async function recipientTexts(texts: readonly string[], recipientsFiles: readonly string[] | undefined, signal?: AbortSignal): Promise<string[]> {
   const all = [...texts];
-  for (const file of recipientsFiles ?? []) all.push(...(await loadRecipientsFile(file)).map((recipient) => recipient.text));
+  for (const file of recipientsFiles ?? []) all.push(...(await loadRecipientsFile(file, signal)).map((recipient) => recipient.text));
   return backupRecipients(all).map((recipient) => recipient.text);
 }

@@ -24,6 +24,7 @@ import { errnoMessage, UsageError } from '../errors.js';
  * functions below through `files`, instead of once by each.
  */
 export async function loadSharedFiles(): Promise<SharedConfigFiles> {
+  await assertSharedFilesAreFiles();
   const { loadSharedConfigFiles } = await import('@smithy/core/config');
   return loadSharedConfigFiles({ ignoreCache: true });
 }
@@ -123,9 +124,8 @@ export async function configuredCaBundle(options: ConfiguredEndpointOptions = {}
     source = `profile ${profileName}, ca_bundle`;
   }
   if (!nonEmpty(file)) return undefined;
-  const { readFile } = await import('node:fs/promises');
-  const pem = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-    const why = error.code === 'ENOENT' ? 'no such file' : error.code === 'EISDIR' ? 'a directory' : (errnoMessage(error) ?? error.code ?? error.message);
+  const pem = await readRegularFile(file).catch((error: NodeJS.ErrnoException) => {
+    const why = error.code === 'ENOENT' ? 'no such file' : error.code === 'EISDIR' ? 'a directory' : error.code === 'NOT_A_FILE' ? 'not a regular file' : (errnoMessage(error) ?? error.code ?? error.message);
     throw new UsageError(`cannot read the CA bundle ${JSON.stringify(file)} (from ${source}): ${why}`);
   });
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`the CA bundle ${JSON.stringify(file)} (from ${source}) holds no PEM certificate`);
@@ -175,4 +175,41 @@ function booleanSetting(value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
   const lower = value.trim().toLowerCase();
   return lower === 'true' ? true : lower === 'false' ? false : undefined;
+}
+
+/**
+ * A regular file's bytes. Opened O_NONBLOCK: a FIFO without a writer blocked open(2) for good on
+ * a thread no signal reaches (the CLI hung, SIGTERM included); anything but a file is refused.
+ */
+async function readRegularFile(file: string): Promise<Buffer> {
+  const { constants } = await import('node:fs');
+  const { open } = await import('node:fs/promises');
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
+    if (!info.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'NOT_A_FILE' });
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The SDK reads the shared config and credentials files with a blocking open(2): a FIFO there
+ * (AWS_CONFIG_FILE=fifo) without a writer hung the CLI for good, SIGTERM included. stat does not
+ * open: a FIFO at those paths is refused first, in one line (a device, /dev/null, reads as before).
+ */
+async function assertSharedFilesAreFiles(): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const { homedir } = await import('node:os');
+  const home = (given: string) => (given.startsWith('~/') ? join(homedir(), given.slice(2)) : given);
+  const files = [
+    ['AWS_CONFIG_FILE', home(process.env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config'))],
+    ['AWS_SHARED_CREDENTIALS_FILE', home(process.env.AWS_SHARED_CREDENTIALS_FILE || join(homedir(), '.aws', 'credentials'))],
+  ] as const;
+  for (const [variable, file] of files) {
+    const info = await stat(file).catch(() => undefined);
+    if (info?.isFIFO() === true) throw new UsageError(`the AWS shared file ${JSON.stringify(file)} (${variable} or its default) is a FIFO: give a regular file`);
+  }
 }
