@@ -217,7 +217,7 @@ describe('zstd streams that decode to something other than a tar', () => {
     expect((await runMain(['--tenants-dir', path.join(source, 'tenants'), 'tenants', 'backup', 'acme', '--to', ours])).status).toBe(0);
     const twice = path.join(dir.path, 'twice.tar.zst');
     sh(`zstd -q -c '${ours}' > '${twice}'`);
-    await expectRefused(twice, /^openclaw: the archive does not hold a tar: it is compressed twice \(it decodes to another zstd stream\): decompress it once, zstd -dc FILE -o NEW.tar.zst, and give that$/m);
+    await expectRefused(twice, /^openclaw: \/\S+\/twice\.tar\.zst: the archive does not hold a tar: it is compressed twice \(it decodes to another zstd stream\): decompress it once, zstd -dc FILE -o NEW.tar.zst, and give that$/m);
     sh(`zstd -q -dc '${twice}' > '${path.join(dir.path, 'once.tar.zst')}'`);
     expect((await run('tenants', 'restore', '--from', path.join(dir.path, 'once.tar.zst'))).status).toBe(0);
   });
@@ -227,13 +227,13 @@ describe('zstd streams that decode to something other than a tar', () => {
     ['a cpio archive', 'bsdtar --format cpio -cf - tenants/acme', /it decodes to a cpio archive: give a tar of tenants\/NAME\/ compressed with zstd/m],
   ])('refuses %s compressed with zstd, naming it (bsdtar makes the cpio archive)', async (_, command, message) => {
     if (command.startsWith('bsdtar') && !BSDTAR) return;
-    await expectRefused(archiveOf('other.tar.zst', command), new RegExp(`^openclaw: the archive does not hold a tar: ${message.source}`, 'm'));
+    await expectRefused(archiveOf('other.tar.zst', command), new RegExp(`^openclaw: /\\S+/other\\.tar\\.zst: the archive does not hold a tar: ${message.source}`, 'm'));
   });
 
   it.skipIf(!has('age') || !has('age-keygen'))('refuses an age file compressed with zstd (one small enough to end inside the first tar block too), saying to decompress it and give the identity (needs age)', async () => {
     const key = path.join(dir.path, 'key.txt');
     sh(`age-keygen -o '${key}' 2>/dev/null`);
-    const message = /^openclaw: the archive does not hold a tar: it decodes to an age-encrypted file \(encrypted, then compressed\): decompress it, zstd -dc FILE -o NEW\.age, and restore that with --identity KEY_FILE$/m;
+    const message = /^openclaw: \/\S+\/(?:small|large)\.tar\.zst: the archive does not hold a tar: it decodes to an age-encrypted file \(encrypted, then compressed\): decompress it, zstd -dc FILE -o NEW\.age, and restore that with --identity KEY_FILE$/m;
     await expectRefused(archiveOf('small.tar.zst', `printf tiny | age -R <(age-keygen -y '${key}')`), message);
     await expectRefused(archiveOf('large.tar.zst', `tar -cf - tenants/acme | age -R <(age-keygen -y '${key}')`), message);
   });
