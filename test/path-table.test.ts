@@ -81,10 +81,10 @@ describe('PathTable', () => {
     const name = fc.oneof(
       fc.array(unit, { minLength: 1, maxLength: 4 }).map((units) => units.join('')),
       fc.tuple(unit, fc.integer({ min: 60, max: 255 })).map(([first, length]) => first.repeat(length)),
-      fc.nat(3000).map((n) => `f${n}`),
+      fc.nat(100_000).map((n) => `f${n}`),
     );
     const kind = fc.constantFrom('directory', 'file', 'symlink');
-    const additions = fc.array(fc.tuple(fc.nat(), name, kind), { minLength: 1, maxLength: 5000, size: 'max' });
+    const additions = fc.array(fc.tuple(fc.nat(), name, kind), { minLength: 5000, maxLength: 6000 });
     const sizes: number[] = [];
     fc.assert(
       fc.property(additions, (entries) => {
@@ -132,7 +132,7 @@ describe('PathTable', () => {
       // Not shrunk: shrinking thousands of additions would take minutes.
       { numRuns: 20, endOnFailure: true },
     );
-    expect(Math.max(...sizes)).toBeGreaterThan(4097);
+    expect(Math.min(...sizes)).toBeGreaterThan(4097);
   });
 
   it('holds a million-file shape at under 40 bytes per entry (a Map of path strings to nodes took 62)', () => {
