@@ -192,12 +192,14 @@ describe('a local archive swapped for a FIFO or a symlink after the listing', ()
       },
     });
     // The open under test is synchronous: only another process can let a waiting one go (after 2 s).
-    const writer = spawn('timeout', ['5', 'sh', '-c', 'sleep 2; : > "$0"', fifo], { stdio: 'ignore' });
+    // Its own process group, all killed at the end: `timeout` killed alone left its shell blocked
+    // for good opening the FIFO (no reader left), one process per test run.
+    const writer = spawn('sh', ['-c', 'sleep 2; : > "$0"', fifo], { stdio: 'ignore', detached: true });
     try {
       const listing = await listBackups(swapping, 'acme');
       expect(listing.backups.map((entry) => entry.name)).toEqual(['0.tar.zst']);
     } finally {
-      writer.kill('SIGKILL');
+      process.kill(-writer.pid!, 'SIGKILL');
     }
   });
 });
