@@ -516,7 +516,7 @@ describe('--pipe failures', () => {
   });
 
   it('keeps the command text out of display and messages', async () => {
-    const location = withPipeCommand(localFile(), 'gpg --passphrase hunter2 -c; exit 5');
+    const location = withPipeCommand(localFile(), 'printf %s --passphrase hunter2 >/dev/null; exit 5');
     expect(location.display).not.toContain('hunter2');
     const error = await pipeError(location.write(bodyOf(Buffer.from('x')), writeOptions()));
     expect(error.message).not.toContain('hunter2');
