@@ -3,12 +3,12 @@
 // what they produce.
 
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, promises, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, promises, readFileSync, readlinkSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
-import { CAN_CHECK_OPENED_PATHS, fileAccessFor, isVanished, openAt, openSyncAt, PARALLEL_ACCESS, pinDirectory, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
+import { CAN_CHECK_OPENED_PATHS, fileAccessFor, isVanished, openAt, openSyncAt, OWN_FD_LINKS, PARALLEL_ACCESS, pinDirectory, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -92,6 +92,20 @@ describe.skipIf(!CAN_CHECK_OPENED_PATHS)('opening a file whose directory the ten
     } finally {
       closeSync(openSync(path.join(outside, 'big'), fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
       await exited;
+    }
+  });
+});
+
+describe.skipIf(!CAN_CHECK_OPENED_PATHS)('the links a backup\'s readers open files through', () => {
+  it('name this process\'s descriptors by its number, not by procfs\'s self (resolved again on every open)', () => {
+    const file = path.join(realpathSync(dir.path), 'own-links');
+    writeFileSync(file, 'x');
+    const fd = openSync(file, 'r');
+    try {
+      expect(OWN_FD_LINKS).toBe(`/proc/${process.pid}/fd/`);
+      expect(readlinkSync(`${OWN_FD_LINKS}${fd}`)).toBe(file);
+    } finally {
+      closeSync(fd);
     }
   });
 });

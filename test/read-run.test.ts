@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun, type SyncFs } from '../shared/backup/read-run.js';
-import { FD_LINKS } from '../shared/file-access.js';
+import { OWN_FD_LINKS } from '../shared/file-access.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -29,7 +29,7 @@ interface Outcome {
   readonly sha256?: string;
 }
 
-/** readRun over `names` (in `dir`), into an arena of `arenaBytes`: how many it dealt with, and each outcome. */
+/** readRun over `names` (in `dir`), into an arena of `arenaBytes`, through the links a backup's readers use: how many it dealt with, and each outcome. */
 function read(names: readonly string[], options: { arenaBytes?: number; maxFileBytes?: number; from?: number; syncFs?: SyncFs } = {}) {
   // Real paths, as the walk hands them out.
   const paths = names.map((name) => path.join(fs.realpathSync(dir.path), name));
@@ -37,7 +37,7 @@ function read(names: readonly string[], options: { arenaBytes?: number; maxFileB
   const arena = Buffer.alloc(options.arenaBytes ?? 1024);
   const meta = new Float64Array(paths.length * META_FIELDS);
   const digests = Buffer.alloc(paths.length * DIGEST_BYTES);
-  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20, FD_LINKS);
+  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20, OWN_FD_LINKS);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * META_FIELDS;

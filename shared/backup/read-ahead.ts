@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 
 import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
-import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, FD_LINKS, isVanished, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
+import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, isVanished, OWN_FD_LINKS, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { fsPath } from '../raw-name.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
@@ -326,7 +326,7 @@ function digestInto(bytes: Uint8Array, into: Buffer, at: number): void {
 const FIRST_ARENA_BYTES = 64 * 1024;
 
 /** readRun's `fdLinks`: the procfs prefix it opens files through, each directory checked as file-access.ts `isOpenedAt` checks; '' where there is no procfs. */
-const FD_LINKS_TO_CHECK = CAN_CHECK_OPENED_PATHS ? FD_LINKS : '';
+const FD_LINKS_TO_CHECK = CAN_CHECK_OPENED_PATHS ? OWN_FD_LINKS : '';
 
 /** Reads on this thread, when a slot is asked for, into one arena reused part after part. */
 class ThisThreadReader implements Reader {
