@@ -138,6 +138,18 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  it('a restore that runs out of inodes while extracting says so (not "no space"), keeping the old tenant', () => {
+    const w = onTmpfs('inodes-mid-restore', 'size=12m,nr_inodes=400');
+    // Room for the lock, the journal and the staging directory with a few entries, not the whole tree.
+    for (let i = 0; statfsSync(w.base).ffree > 8; i++) writeFileSync(path.join(w.base, `.inode-${i}`), '');
+    const run = w.cli(['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: no inode left on the device \(there may be space left: see df -i\) \(\S+\)\n$/);
+    for (const name of readdirSync(w.base)) if (name.startsWith('.inode-')) rmSync(path.join(w.base, name));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a backup when the base dir is full: its lock is an empty file, and the backup (stored elsewhere) succeeds, leaving nothing', () => {
     const w = onTmpfs('full-base-backup', 'size=12m');
     fill(w.base, 0);
