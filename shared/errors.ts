@@ -8,7 +8,9 @@
 // System errors (errno) are described in words by one helper, `errnoMessage`, wherever the
 // core turns them into one of these.
 
+import { statfsSync } from 'node:fs';
 import { constants } from 'node:os';
+import path from 'node:path';
 
 import { quotedPath, shownPath } from './format.js';
 
@@ -622,7 +624,27 @@ export function errnoCode(error: unknown): string | undefined {
 export function errnoMessage(error: unknown): string | undefined {
   if (error instanceof OpenClawError) return undefined;
   const code = errnoCode(error);
+  if (code === 'ENOSPC' && isOutOfInodes((error as NodeJS.ErrnoException).path)) return NO_INODE_LEFT;
   return code === undefined ? undefined : ERRNO_MESSAGES[code];
+}
+
+export const NO_INODE_LEFT = 'no inode left on the device (there may be space left: see df -i)';
+
+/**
+ * Whether ENOSPC at `at` (the path a call failed on) means no inode left rather than no space:
+ * its file system counts inodes and has none free (tmpfs with nr_inodes, ext4 with many small
+ * files), where "no space left" sent the operator to `df`, which showed space free.
+ */
+function isOutOfInodes(at: string | undefined): boolean {
+  if (typeof at !== 'string' || at === '') return false;
+  for (let dir = at; ; dir = path.dirname(dir)) {
+    try {
+      const stats = statfsSync(dir);
+      return stats.files > 0 && stats.ffree === 0;
+    } catch {
+      if (path.dirname(dir) === dir) return false;
+    }
+  }
 }
 
 /**

@@ -74,6 +74,8 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       if (hidden.owner === undefined) continue;
       const full = path.join(tenantsDir, hidden.name);
       const stat = await fs.lstat(full).catch(() => undefined);
+      // An empty lock's second name (lock.ts) goes with the lock, when it is taken over.
+      if (hidden.kind === 'lock-held' && stat !== undefined && stat.nlink > 1) continue;
       if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {
         await fs.rm(full, { force: true }).catch(() => undefined);
         changed = true;

@@ -19,6 +19,8 @@ export type HiddenKind =
   | 'lock-broken'
   /** A taker's claim while it takes over a stale lock (created by lock-takeover.ts). */
   | 'lock-taking'
+  /** The lock's second name when it is empty (no room on the disk for its record), saying who holds it (lock.ts). */
+  | 'lock-held'
   /** `.openclaw-journal-<t>.json`: what a restore of the tenant is doing. */
   | 'journal'
   | 'journal-temp'
@@ -49,6 +51,7 @@ const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['lock-temp', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.tmp$`)],
   ['lock-broken', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.broken$`)],
   ['lock-taking', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.taking$`)],
+  ['lock-held', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.(?:backup|restore|recover)\\.held$`)],
   ['journal', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json$`)],
   ['journal-temp', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json\\.[0-9a-f]+\\.tmp$`)],
   ['staging', new RegExp(`^\\.openclaw-staging-${TENANT}-${RANDOM}$`)],
@@ -77,6 +80,7 @@ export const hiddenNames = {
   lock: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}`,
   lockTemp: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.tmp`,
   lockBroken: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.broken`,
+  lockHeld: (tenant: string, operation: 'backup' | 'restore' | 'recover') => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.${operation}.held`,
   journal: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json`,
   journalTemp: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json.${random()}.tmp`,
   staging: (tenant: string) => `${HIDDEN_PREFIX}staging-${tenant}-${random()}`,

@@ -77,6 +77,24 @@ export async function createLockFile(lockPath: string, temp: string, content: st
   }
 }
 
+/**
+ * Puts an empty lock at `lockPath` unless a lock is there: the file `holder` (whose name says
+ * who holds it) is created empty and hard-linked into place, and stays as the lock's second
+ * name until the lock is released. For a disk with no room for a record: an empty file takes
+ * an inode, no data block. Leaves nothing behind when it fails or finds a lock there.
+ */
+export async function createEmptyLockFile(lockPath: string, holder: string): Promise<CreateOutcome> {
+  const written = await writeNewFile(holder, '');
+  try {
+    await fs.link(holder, lockPath);
+    return { created: true, ino: written.ino };
+  } catch (error) {
+    await fs.rm(holder, { force: true }).catch(() => undefined);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { created: false, fileSystemNowMs: written.ctimeMs };
+    throw error;
+  }
+}
+
 function existsOr(error: unknown): undefined {
   if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
   throw error;

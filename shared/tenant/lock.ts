@@ -7,12 +7,17 @@
 // file system's clock, which stamps the heartbeat, never by this host's) is
 // taken over instead of blocking forever, once it is not fresh, moving only the very lock
 // judged, one taker at a time (lock-takeover.ts); a holder whose lock was taken over
-// notices it (`assertHeld`). A failed write (a full disk) removes what it created. The
+// notices it (`assertHeld`). A failed write (a full disk) removes what it created; where a
+// disk has no room for the record, the lock is created empty instead, a hard link of a file
+// whose name carries the record (`<lock>.<owner>.<rand>.<operation>.held`, which needs an
+// inode, no data block): `tenants recover` frees a full disk of a killed restore's staging,
+// and must get the lock to do it. Older versions find such a lock unreadable, and take it
+// over only once its mtime is UNREADABLE_LOCK_STALE_MS old: its heartbeat beats faster. The
 // temporary and taken-over files and a taker's claim carry their owner in their names, so
 // the base-dir sweep can remove those of a killed process.
 
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
@@ -20,8 +25,8 @@ import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { READ_FLAGS } from '../file-access.js';
 import { hiddenNames } from './hidden-names.js';
-import { createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
-import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
+import { createEmptyLockFile, createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
+import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, OWNER_TAG_PATTERN, parseOwnerTag, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
 /** A lock not refreshed for this long belongs to a holder that is gone (another host, or a frozen process). */
@@ -32,6 +37,8 @@ export const LOCK_STALE_MS = STALE_AFTER_MS;
  * microseconds): it is taken over once it is this old.
  */
 const UNREADABLE_LOCK_STALE_MS = 5_000;
+/** An empty lock's heartbeat: well within UNREADABLE_LOCK_STALE_MS, after which older versions take it over. */
+const EMPTY_LOCK_HEARTBEAT_MS = 1_500;
 /** How long an operation waits for a recovery (the base-dir sweep) that holds the lock, or for another taker of a stale lock. */
 const RECOVERY_WAIT_MS = 10_000;
 
@@ -100,14 +107,17 @@ export async function acquireTenantLock(
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    const attempt = await createTenantLockFile(tenantsDir, tenant, content);
+    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation);
     if (attempt.created) {
       crashPoint('lock:acquired');
-      return holdLock(lockPath, record.token, attempt.ino, options.heartbeatMs ?? LOCK_HEARTBEAT_MS);
+      const heartbeatMs = options.heartbeatMs ?? LOCK_HEARTBEAT_MS;
+      if (attempt.holder === undefined) return holdLock(lockPath, { token: record.token, ino: attempt.ino }, heartbeatMs);
+      return holdLock(lockPath, { token: path.basename(attempt.holder), ino: attempt.ino, holder: attempt.holder }, Math.min(heartbeatMs, EMPTY_LOCK_HEARTBEAT_MS));
     }
     const held = await readLockFile(lockPath);
     if (held === undefined) continue; // released between our attempt and the read
-    const holder = parseRecord(held.content);
+    const emptyHolder = held.content === '' ? await emptyLockHolder(lockPath, held.ino) : undefined;
+    const holder = parseRecord(held.content) ?? emptyHolder?.record;
     if (isStale(held, holder, options.staleMs ?? LOCK_STALE_MS, attempt.fileSystemNowMs)) {
       if (firstSeen === undefined || !isSameFile(firstSeen.state, held)) firstSeen = { state: held, at: Date.now() };
       const fresh = freshForMs(held, firstSeen, attempt.fileSystemNowMs);
@@ -122,6 +132,7 @@ export async function acquireTenantLock(
       }).catch((error: unknown) => {
         throw lockWriteError(error, lockPath);
       });
+      if (outcome === 'moved' && emptyHolder !== undefined) await removeUnlinkedHolder(emptyHolder.path);
       if (outcome !== 'contended') takeovers++;
       else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
       else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
@@ -161,15 +172,63 @@ function busyError(tenant: string, lockPath: string, record: LockRecord | undefi
   );
 }
 
-/** The tenant's lock file with `content` unless a lock is there. */
-async function createTenantLockFile(tenantsDir: string, tenant: string, content: string): Promise<CreateOutcome> {
+/** The tenant's lock file with `content` unless a lock is there; on a disk without room for it, an empty lock and its `holder` name. */
+async function createTenantLockFile(
+  tenantsDir: string,
+  tenant: string,
+  content: string,
+  operation: TenantOperation,
+): Promise<CreateOutcome & { readonly holder?: string }> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
-  return createLockFile(lockPath, temp, content, { tempWritten: () => crashPoint('lock:temp-written'), linked: () => crashPoint('lock:linked') }).catch(
-    (error: unknown) => {
-      throw lockWriteError(error, lockPath);
-    },
-  );
+  try {
+    return await createLockFile(lockPath, temp, content, { tempWritten: () => crashPoint('lock:temp-written'), linked: () => crashPoint('lock:linked') });
+  } catch (error) {
+    if (!NO_ROOM.has(errnoCode(error) ?? '')) throw lockWriteError(error, lockPath);
+    const holder = path.join(tenantsDir, hiddenNames.lockHeld(tenant, operation));
+    try {
+      const outcome = await createEmptyLockFile(lockPath, holder);
+      return outcome.created ? { ...outcome, holder } : outcome;
+    } catch (emptyError) {
+      // Links unsupported: the record had to be written in place, for which there is no room.
+      throw lockWriteError(NO_ROOM.has(errnoCode(emptyError) ?? '') ? emptyError : error, lockPath);
+    }
+  }
+}
+
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
+
+/** `<lock>.<owner>.<rand>.<operation>.held`, the second name of an empty lock (createTenantLockFile). */
+const HOLDER_PATTERN = new RegExp(`^\\.(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.(backup|restore|recover)\\.held$`);
+
+/** The file beside an empty lock that is the same file (inode `ino`), and the record its name carries: who holds it. */
+async function emptyLockHolder(lockPath: string, ino: number): Promise<{ path: string; record: LockRecord } | undefined> {
+  const prefix = path.basename(lockPath);
+  for (const name of await fs.readdir(path.dirname(lockPath)).catch(() => [] as string[])) {
+    const match = name.startsWith(prefix) ? HOLDER_PATTERN.exec(name.slice(prefix.length)) : null;
+    const owner = match === null ? undefined : parseOwnerTag(match[1]!);
+    if (owner === undefined) continue;
+    const holder = path.join(path.dirname(lockPath), name);
+    const stat = await fs.lstat(holder).catch(() => undefined);
+    if (stat?.ino !== ino) continue;
+    const record: LockRecord = {
+      token: name,
+      pid: owner.pid,
+      host: isLocal(owner) ? hostname() : `the host with id ${owner.hostId}`,
+      hostId: owner.hostId,
+      started: owner.started,
+      operation: match![2] as TenantOperation,
+      startedAt: new Date(stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.ctimeMs).toISOString(),
+    };
+    return { path: holder, record };
+  }
+  return undefined;
+}
+
+/** Removes an empty lock's second name once it no longer names the lock (it was taken over or released). */
+async function removeUnlinkedHolder(holder: string): Promise<void> {
+  const stat = await fs.lstat(holder).catch(() => undefined);
+  if (stat !== undefined && stat.nlink === 1) await fs.rm(holder, { force: true }).catch(() => undefined);
 }
 
 function lockWriteError(error: unknown, lockPath: string): unknown {
@@ -183,9 +242,11 @@ function lockWriteError(error: unknown, lockPath: string): unknown {
  * was frozen past LOCK_STALE_MS and its lock taken over), the heartbeat stops, so it never
  * keeps the new holder's lock fresh, and `assertHeld` says so.
  */
-function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: number): TenantLock {
+function holdLock(lockPath: string, own: { token: string; ino: number; holder?: string }, heartbeatMs: number): TenantLock {
+  const { token, ino, holder } = own;
   let lost = false;
-  const isOurs = (held: LockFileState | undefined) => held?.ino === ino && parseRecord(held.content)?.token === token;
+  const isOurs = (held: LockFileState | undefined) =>
+    held?.ino === ino && (holder === undefined ? parseRecord(held.content)?.token === token : held.content === '' && isStillHolder(holder, ino));
   // Lost only when the name is seen holding another file, or none: a read that fails (a
   // network file system's hiccup) tells nothing, and must not stop the heartbeat.
   const ours = async (): Promise<boolean> => {
@@ -225,6 +286,7 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
       clearInterval(heartbeat);
       try {
         if (isOurs(await readLockFile(lockPath))) await fs.rm(lockPath, { force: true });
+        if (holder !== undefined) await removeUnlinkedHolder(holder);
       } catch {
         // The operation is over, and the release cannot undo it: a lock left behind stops
         // being renewed and is taken over by the next command once this process is gone or
@@ -234,6 +296,14 @@ function holdLock(lockPath: string, token: string, ino: number, heartbeatMs: num
       }
     },
   };
+}
+
+function isStillHolder(holder: string, ino: number): boolean {
+  try {
+    return lstatSync(holder).ino === ino;
+  } catch {
+    return false;
+  }
 }
 
 function parseRecord(raw: string): LockRecord | undefined {

@@ -6,12 +6,12 @@
 // skipped with a note where it is not permitted.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { sh, tempDir } from '../helpers/tree.js';
-import { describeRun, expectOk, Fixtures, World } from './harness.js';
+import { describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
 
 function canMount(): boolean {
   const probe = tempDir('openclaw-tmpfs-probe-');
@@ -120,7 +120,7 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
-  it('a restore when no inode is left: the lock cannot be created, and nothing is left', () => {
+  it('a restore when no inode is left: the lock cannot be created, says so (not "no space"), and nothing is left', () => {
     const w = onTmpfs('full-inodes', 'size=12m,nr_inodes=400');
     let i = 0;
     for (;;) {
@@ -133,21 +133,76 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     const run = w.cli(['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
     cases++;
     expect(run.status, describeRun(run)).toBe(1);
-    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+\.openclaw-lock-acme: no space left on the device\n$/);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+\.openclaw-lock-acme: no inode left on the device \(there may be space left: see df -i\)\n$/);
     for (const name of readdirSync(w.base)) if (name.startsWith('.inode-')) rmSync(path.join(w.base, name));
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
-  it('a backup when the base dir is full: the lock cannot be written, and nothing is left', () => {
-    const w = onTmpfs('full-base-backup', 'size=12m');
-    fill(w.base, 0);
-    const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')]);
+  it('a restore that runs out of inodes while extracting says so (not "no space"), keeping the old tenant', () => {
+    const w = onTmpfs('inodes-mid-restore', 'size=12m,nr_inodes=400');
+    // Room for the lock, the journal and the staging directory with a few entries, not the whole tree.
+    for (let i = 0; statfsSync(w.base).ffree > 8; i++) writeFileSync(path.join(w.base, `.inode-${i}`), '');
+    const run = w.cli(['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
     cases++;
     expect(run.status, describeRun(run)).toBe(1);
-    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+\.openclaw-lock-acme: no space left on the device\n$/);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the restored tenant under \S+: no inode left on the device \(there may be space left: see df -i\) \(\S+\)\n$/);
+    for (const name of readdirSync(w.base)) if (name.startsWith('.inode-')) rmSync(path.join(w.base, name));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a backup when the base dir is full: its lock is an empty file, and the backup (stored elsewhere) succeeds, leaving nothing', () => {
+    const w = onTmpfs('full-base-backup', 'size=12m');
+    fill(w.base, 0);
+    expectOk(w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')]));
+    cases++;
+    rmSync(path.join(w.base, '.filler'));
+    expect(readdirSync(w.out)).toEqual(['a.tar.zst']);
+    rmSync(path.join(w.out, 'a.tar.zst'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a restore killed after extracting, then the disk full: recover is not stopped by the lock record it has no room for, and frees the disk', () => {
+    const w = onTmpfs('full-after-kill', 'size=12m');
+    w.killAt('restore:verified', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    fill(w.base, 0);
+    const run = expectOk(w.cli(['tenants', 'recover', 'acme']));
+    cases++;
+    expect(run.stdout).toMatch(/removed an unfinished restore; the slot was never touched/);
     rmSync(path.join(w.base, '.filler'));
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
-    expect(readdirSync(w.out)).toEqual([]);
+  });
+
+  it('a restore killed mid-commit, then the disk full: recover finishes it', () => {
+    const w = onTmpfs('full-mid-commit', 'size=12m');
+    w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    fill(w.base, 0);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toMatch(/finished an interrupted restore/);
+    cases++;
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
+  it('two recovers on a full disk: the second is told the first holds the empty lock, and takes it over once the first is killed', async () => {
+    const w = onTmpfs('full-two-recovers', 'size=12m');
+    w.killAt('restore:verified', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    // Its lock gone (taken over by a command that then failed), else taking it over frees the page the next lock's record needs.
+    rmSync(path.join(w.base, '.openclaw-lock-acme'));
+    fill(w.base, 0);
+    const first = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'lock:acquired' });
+    try {
+      await stopped(first);
+      expect(readFileSync(path.join(w.base, '.openclaw-lock-acme'), 'utf8')).toBe('');
+      const second = w.cli(['tenants', 'recover', 'acme']);
+      expect(second.status, describeRun(second)).toBe(3);
+      expect(second.stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a recover by pid ${first.pid} on \\S+ holds it since `));
+    } finally {
+      first.kill('SIGKILL');
+      await exited(first);
+    }
+    expectOk(w.cli(['tenants', 'recover', 'acme']));
+    cases++;
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 });
 
