@@ -121,6 +121,8 @@ describe('an operator\'s slip on the command line', () => {
     // It said only that --from was missing.
     ['the archive named to restore without --from', ['tenants', 'restore', archive], `tenants restore takes no argument (got ${JSON.stringify(archive)}): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name`],
     ['the archive named to verify without --from', ['tenants', 'verify', archive], `tenants verify takes no argument (got ${JSON.stringify(archive)}): give the archive with --from SRC`],
+    // It said only that --dry-run is an option of backup, restore, prune and cron migrate.
+    ['--dry-run on verify', ['tenants', 'verify', '--from', archive, '--dry-run'], 'tenants verify has no --dry-run: it writes to no tenant, only the verification mark beside the archive (--no-record: not even that); tenants restore --dry-run shows what a restore would do (see openclaw tenants verify --help)'],
     ['a flag of another command', ['tenants', 'list', '--in', dir.path], 'tenants list has no option --in: it is an option of tenants backups, tenants prune (see openclaw tenants list --help)'],
     // A value given with an unknown flag is not shown: a mistyped --secret-key's is a key.
     ['a misspelled --secret-key with its value', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'k.tar.zst'), '--secret-kye=TopSecret99'], "unknown option '--secret-kye=…' (did you mean --secret-key?) (see openclaw tenants backup --help)"],
