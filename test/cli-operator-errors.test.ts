@@ -523,6 +523,20 @@ describe('hints', () => {
     expect(misleadingArchiveName('/b/acme.zip')).toMatch(/\(zip\)/);
     for (const fine of ['/b/acme.tar.zst', '/b/acme.tar.zst.age', 's3://b/acme-2026-06-03', '/b/acme.tzst', '/b/tarball']) expect(misleadingArchiveName(fine), fine).toBeUndefined();
   });
+
+  it('names an age-encrypted archive\'s name that says zstd with .age after it, and backs up all the same', () => {
+    const recipient = execFileSync('age-keygen', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).match(/public key: (age1\w+)/)![1]!;
+    const zst = path.join(dir.path, 'encrypted', 'acme.tar.zst');
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', zst, '--encrypt-to', recipient]);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe(
+      `openclaw: warning: the archive is encrypted with age, but its name ends in .zst (zstd): consider ${zst}.age (age -d -i KEY_FILE gives the tar.zst back; zstd and tar cannot read it before)\n`,
+    );
+    expect(readFileSync(zst).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+    expect(misleadingArchiveName('s3://b/acme.tzst', true)).toMatch(/ends in \.tzst \(zstd\): consider s3:\/\/b\/acme\.tzst\.age /);
+    expect(misleadingArchiveName('/b/acme.tar.gz', true)).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
+    for (const fine of ['/b/acme.tar.zst.age', '/b/acme.tar.zst.AGE', 's3://b/acme-2026-06-03']) expect(misleadingArchiveName(fine, true), fine).toBeUndefined();
+  });
 });
 
 describe('a TMPDIR a backup cannot make its scratch directory in', () => {
