@@ -36,7 +36,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
     const storage = storageFlags(flags);
     const encryptTo = await recipientTexts(flags, context.signal);
-    const misnamed = misleadingArchiveName(flags.to as string);
+    const misnamed = misleadingArchiveName(flags.to as string, encryptTo.length > 0);
     if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
     if (flags.all === true) {
       if (tenant !== undefined) throw new UsageError(`give a tenant or --all, not both (got "${tenant}" and --all)`);

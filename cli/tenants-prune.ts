@@ -2,7 +2,7 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 
-import { keepWithinProblem, type PruneDecision, type PruneResult } from '../shared/catalog/prune.js';
+import { KEEP_WITHIN_SPAN, type PruneDecision, type PruneResult } from '../shared/catalog/prune.js';
 import { parseKeepWithin, type RetentionPolicy } from '../shared/catalog/retention.js';
 import { PRUNE_FLAGS } from '../shared/command-flags.js';
 import { ReportedError } from '../shared/errors.js';
@@ -91,6 +91,7 @@ function count(value: string): number {
 }
 
 function span(value: string): string {
-  if (parseKeepWithin(value) === undefined) throw new InvalidArgumentError(keepWithinProblem(value).replace(/^--keep-within must be/, 'must be'));
+  // Commander's message names the value already ("argument '7' is invalid.").
+  if (parseKeepWithin(value) === undefined) throw new InvalidArgumentError(`must be ${KEEP_WITHIN_SPAN}`);
   return value;
 }

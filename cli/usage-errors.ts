@@ -16,6 +16,8 @@ const MISPLACED_FLAGS: Readonly<Record<string, string>> = {
   'tenants restore --to':
     'tenants restore has no --to: it reads the archive --from SRC and restores into the tenant base dir (--tenants-dir DIR) under the archive\'s tenant name, or --as NAME',
   'tenants verify --to': 'tenants verify has no --to: it reads the archive --from SRC and writes nothing',
+  'tenants verify --dry-run':
+    'tenants verify has no --dry-run: it writes to no tenant, only the verification mark beside the archive (--no-record: not even that); tenants restore --dry-run shows what a restore would do',
   'tenants backup --force': 'tenants backup has no --force: --overwrite replaces an existing archive at --to DEST (--force is for tenants restore, to replace a tenant)',
   'tenants restore --overwrite': 'tenants restore has no --overwrite: --force replaces the tenant in its slot (kept until the restored one is verified)',
   'tenants backup --tenant': 'tenants backup has no --tenant: name the tenant as its argument (tenants backup NAME --to DEST), or --all for every tenant',

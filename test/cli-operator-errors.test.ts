@@ -121,6 +121,8 @@ describe('an operator\'s slip on the command line', () => {
     // It said only that --from was missing.
     ['the archive named to restore without --from', ['tenants', 'restore', archive], `tenants restore takes no argument (got ${JSON.stringify(archive)}): the archive names its tenant: give it with --from SRC, and --as NAME to restore under another name`],
     ['the archive named to verify without --from', ['tenants', 'verify', archive], `tenants verify takes no argument (got ${JSON.stringify(archive)}): give the archive with --from SRC`],
+    // It said only that --dry-run is an option of backup, restore, prune and cron migrate.
+    ['--dry-run on verify', ['tenants', 'verify', '--from', archive, '--dry-run'], 'tenants verify has no --dry-run: it writes to no tenant, only the verification mark beside the archive (--no-record: not even that); tenants restore --dry-run shows what a restore would do (see openclaw tenants verify --help)'],
     ['a flag of another command', ['tenants', 'list', '--in', dir.path], 'tenants list has no option --in: it is an option of tenants backups, tenants prune (see openclaw tenants list --help)'],
     // A value given with an unknown flag is not shown: a mistyped --secret-key's is a key.
     ['a misspelled --secret-key with its value', ['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'k.tar.zst'), '--secret-kye=TopSecret99'], "unknown option '--secret-kye=…' (did you mean --secret-key?) (see openclaw tenants backup --help)"],
@@ -520,6 +522,20 @@ describe('hints', () => {
     expect(misleadingArchiveName('/b/acme.tar.gz.age')).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
     expect(misleadingArchiveName('/b/acme.zip')).toMatch(/\(zip\)/);
     for (const fine of ['/b/acme.tar.zst', '/b/acme.tar.zst.age', 's3://b/acme-2026-06-03', '/b/acme.tzst', '/b/tarball']) expect(misleadingArchiveName(fine), fine).toBeUndefined();
+  });
+
+  it('names an age-encrypted archive\'s name that says zstd with .age after it, and backs up all the same', () => {
+    const recipient = execFileSync('age-keygen', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).match(/public key: (age1\w+)/)![1]!;
+    const zst = path.join(dir.path, 'encrypted', 'acme.tar.zst');
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', zst, '--encrypt-to', recipient]);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe(
+      `openclaw: warning: the archive is encrypted with age, but its name ends in .zst (zstd): consider ${zst}.age (age -d -i KEY_FILE gives the tar.zst back; zstd and tar cannot read it before)\n`,
+    );
+    expect(readFileSync(zst).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+    expect(misleadingArchiveName('s3://b/acme.tzst', true)).toMatch(/ends in \.tzst \(zstd\): consider s3:\/\/b\/acme\.tzst\.age /);
+    expect(misleadingArchiveName('/b/acme.tar.gz', true)).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
+    for (const fine of ['/b/acme.tar.zst.age', '/b/acme.tar.zst.AGE', 's3://b/acme-2026-06-03']) expect(misleadingArchiveName(fine, true), fine).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@
 // encrypted archive without an identity gets the hint; local files and S3 (s3rver, read
 // back with the AWS CLI).
 
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -186,6 +186,10 @@ describe('restore --identity', () => {
       const piped = sh(`cat '${keys.bob}' | ${openclaw} tenants verify --from ${encrypted} --identity ${stdin} --no-record`);
       expect(piped.toString()).toMatch(/^Intact: /);
     }
+    // Standard input that holds no identity is named so, not as a file called "-".
+    const wrong = spawnSync('bash', ['-c', `echo age1notakey | ${openclaw} tenants verify --from ${encrypted} --identity - --no-record`], { encoding: 'utf8' });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toBe('openclaw: identity file "-" (standard input), line 1 is a recipient (public key, age1…), not an identity (AGE-SECRET-KEY-1…)\n');
   });
 
   it('restores a plain archive with an identity given, saying it was not needed', () => {

@@ -372,6 +372,8 @@ describe('prune in a local directory', () => {
       expect(bad.status, span).toBe(2);
       expect(bad.stderr, span).toMatch(/^openclaw: .*must be a span such as 7d, 36h or 1y6m \(whole numbers with units y, m, w, d, h.*\n$/);
       expect(bad.stderr.split('\n')).toHaveLength(2);
+      // Named once, as commander names it ("argument '7' is invalid."), not again at the end.
+      expect(bad.stderr, span).toMatch(/at most 1000 years\) \(see openclaw tenants prune --help\)\n$/);
     }
     const hourly = await runMain(['tenants', 'prune', 'acme', '--in', store, '--keep-hourly', 'x']);
     expect(hourly.status).toBe(2);

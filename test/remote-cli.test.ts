@@ -74,7 +74,7 @@ describe('remote mode from the command line', () => {
   it('refuses a --region that is no region name before any AWS call, as local mode does (before: the SDK\'s "Region not accepted", exit 1)', () => {
     for (const args of [['tenants', 'list'], ['tenants', 'backup', 'acme', '--to', 's3://backups/a.tar.zst'], ['doctor']]) {
       const run = packagesLoaded(['--stack', 'openclaw-backup', ...args, '--region', 'eu west']);
-      expect({ status: run.status, stderr: run.stderr }, args.join(' ')).toEqual({ status: 2, stderr: 'openclaw: invalid --region "eu west"\n' });
+      expect({ status: run.status, stderr: run.stderr }, args.join(' ')).toEqual({ status: 2, stderr: 'openclaw: invalid --region "eu west": give a region name such as eu-west-1 (letters, digits, "-" and "_")\n' });
       expect(run.packages.filter((name) => name.startsWith('@aws-sdk/'))).toEqual([]);
     }
   });

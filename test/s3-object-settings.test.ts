@@ -295,7 +295,7 @@ describe('against s3rver', () => {
     // Any bad storage flag of --all is one usage error, not one failed backup per tenant (it was: exit 1, each tenant FAILED).
     const region = await runMain(['--tenants-dir', tenants.path, 'tenants', 'backup', '--all', '--to', 's3://backups/sse/{tenant}.tar.zst', ...s3Flags(server).slice(0, -2), '--region', 'bad region']);
     expect(region.status).toBe(2);
-    expect(region.stderr).toBe('openclaw: invalid --region "bad region"\n');
+    expect(region.stderr).toBe('openclaw: invalid --region "bad region": give a region name such as eu-west-1 (letters, digits, "-" and "_")\n');
   });
 });
 

@@ -72,6 +72,9 @@ describe('openLocation', () => {
     ['bad region', 's3://bucket/x', { region: 'us east 1' }, /invalid --region/],
     ['endpoint not a URL', 's3://bucket/x', { endpoint: 'minio:9000 x' }, /invalid --endpoint/],
     ['endpoint ftp', 's3://bucket/x', { endpoint: 'ftp://minio' }, /only http:\/\/ and https:\/\//],
+    ['endpoint without its scheme', 's3://bucket/x', { endpoint: 'minio.internal:9000' }, /^invalid --endpoint "minio\.internal:9000": give the URL with its scheme, https:\/\/minio\.internal:9000 \(or http:\/\/minio\.internal:9000 for a store without TLS\)$/],
+    ['endpoint an address without its scheme', 's3://bucket/x', { endpoint: '127.0.0.1:9000' }, /^invalid --endpoint "127\.0\.0\.1:9000": give the URL with its scheme, https:\/\/127\.0\.0\.1:9000 /],
+    ['endpoint a host name alone', 's3://bucket/x', { endpoint: 'minio.internal' }, /give the URL with its scheme, https:\/\/minio\.internal /],
     ['endpoint with credentials', 's3://bucket/x', { endpoint: `https://AK:${encodeURIComponent(SECRET)}@minio` }, /credentials in --endpoint/],
     ['endpoint with query', 's3://bucket/x', { endpoint: 'https://minio/?X-Amz-Signature=abc' }, /no query/],
     [

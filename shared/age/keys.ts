@@ -289,13 +289,18 @@ function readPipe(fd: number, tooLarge: () => Error, signal: AbortSignal | undef
   });
 }
 
+/** How messages name a key file: `-` is standard input (as age reads it). */
+function keyFileLabel(what: string, path: string): string {
+  return `${what} ${JSON.stringify(path)}${path === '-' ? ' (standard input)' : ''}`;
+}
+
 /** Reads and parses an identity file from disk. */
 export async function loadIdentityFile(path: string, signal?: AbortSignal): Promise<AgeIdentity[]> {
   if (looksLikeSecretKey(path)) {
     throw new AgeBadIdentityError('--identity takes the path of a file holding the identity, not the secret key itself (not shown here): put the key in a file, or give it through a pipe, --identity <(pass show KEY)');
   }
   const text = await readKeyFile(path, 'identity file', (message) => new AgeBadIdentityError(message), signal);
-  return parseIdentityFile(text, `identity file ${JSON.stringify(path)}`);
+  return parseIdentityFile(text, keyFileLabel('identity file', path));
 }
 
 /** Reads and parses a recipients file from disk. */
@@ -304,5 +309,5 @@ export async function loadRecipientsFile(path: string, signal?: AbortSignal): Pr
     throw new AgeBadRecipientError('a secret key (AGE-SECRET-KEY-…) was given as a recipients file: keep it secret, and give a file of public keys instead (age-keygen -y KEY_FILE prints one)');
   }
   const text = await readKeyFile(path, 'recipients file', (message) => new AgeBadRecipientError(message), signal);
-  return parseRecipientsFile(text, `recipients file ${JSON.stringify(path)}`);
+  return parseRecipientsFile(text, keyFileLabel('recipients file', path));
 }

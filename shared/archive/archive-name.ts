@@ -20,16 +20,22 @@ const MISLEADING_SUFFIXES: readonly (readonly [string, string])[] = [
 /**
  * A one-line warning when `destination` (a path or s3:// URL) ends like another format's
  * archive, with the name to use instead; undefined when the name is fine. A trailing `.age`
- * (encrypted through --pipe) is looked through.
+ * (encrypted through --pipe) is looked through. An archive `encrypted` with age (--encrypt-to)
+ * under a name that says zstd (`.tar.zst`, `.zst`, `.tzst`) is named with `.age` after it:
+ * `zstd -d` and `tar -xf` refuse it, and the next operator reaches for them, not for age.
  */
-export function misleadingArchiveName(destination: string): string | undefined {
+export function misleadingArchiveName(destination: string, encrypted = false): string | undefined {
   const lower = destination.toLowerCase();
-  const encrypted = lower.endsWith('.age') ? '.age' : '';
-  const name = lower.slice(0, lower.length - encrypted.length);
+  const ageSuffix = lower.endsWith('.age') ? destination.slice(destination.length - '.age'.length) : '';
+  const name = lower.slice(0, lower.length - ageSuffix.length);
+  const addedAge = encrypted && ageSuffix === '' ? '.age' : '';
   const match = MISLEADING_SUFFIXES.find(([suffix]) => name.endsWith(suffix));
-  if (match === undefined) return undefined;
+  if (match === undefined) {
+    if (addedAge === '' || !/\.(zst|tzst)$/.test(name)) return undefined;
+    return `the archive is encrypted with age, but its name ends in .${name.slice(name.lastIndexOf('.') + 1)} (zstd): consider ${destination}.age (age -d -i KEY_FILE gives the tar.zst back; zstd and tar cannot read it before)`;
+  }
   const [suffix, format] = match;
   const stem = destination.slice(0, name.length - suffix.length);
-  const better = `${stem}.tar.zst${destination.slice(name.length)}`;
+  const better = `${stem}.tar.zst${ageSuffix}${addedAge}`;
   return `the archive is a zstd-compressed tar, but its name ends in ${suffix} (${format}): consider ${better} (tar -xf and file managers pick the tool by the name)`;
 }

@@ -251,10 +251,13 @@ export function assertPolicy(policy: RetentionPolicy): void {
   }
 }
 
+/** What a `--keep-within` span is, for messages. */
+export const KEEP_WITHIN_SPAN = 'a span such as 7d, 36h or 1y6m (whole numbers with units y, m, w, d, h, largest first, not all 0, at most 1000 years)';
+
 /** Why `text` is no `--keep-within` span. */
 export function keepWithinProblem(text: string): string {
   const shown = text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…` : JSON.stringify(text);
-  return `--keep-within must be a span such as 7d, 36h or 1y6m (whole numbers with units y, m, w, d, h, largest first, not all 0, at most 1000 years), got ${shown}`;
+  return `--keep-within must be ${KEEP_WITHIN_SPAN}, got ${shown}`;
 }
 
 /**

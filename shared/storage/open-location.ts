@@ -286,6 +286,10 @@ function webAddressRefusal(spec: string, s3Form: string, pathForm: string): stri
  */
 function endpointOrigin(endpoint: string, source = '--endpoint'): string {
   const what = source === '--endpoint' ? '--endpoint' : `endpoint URL (from ${source})`;
+  // `minio.internal:9000` parses as a URL of scheme `minio.internal:`, and `127.0.0.1:9000` as none.
+  if (/^[\w.-]+(:\d+)?(\/\S*)?$/.test(endpoint)) {
+    throw new UsageError(`invalid ${what} ${JSON.stringify(endpoint)}: give the URL with its scheme, https://${endpoint} (or http://${endpoint} for a store without TLS)`);
+  }
   let url: URL;
   try {
     url = new URL(endpoint);

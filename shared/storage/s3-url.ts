@@ -40,7 +40,7 @@ export function isRegionName(region: string): boolean {
 
 /** `--region`, checked before any client is made: a usage error, not the SDK's. */
 export function assertRegion(region: string): string {
-  if (!isRegionName(region)) throw new UsageError(`invalid --region ${JSON.stringify(region)}`);
+  if (!isRegionName(region)) throw new UsageError(`invalid --region ${JSON.stringify(region)}: give a region name such as eu-west-1 (letters, digits, "-" and "_")`);
   return region;
 }
 
