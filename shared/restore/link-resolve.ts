@@ -80,11 +80,11 @@ function walk(
     if (part === '' || part === '.') continue;
     if (part === '..') {
       if (resolved.length === 0) return undefined;
-      lookup -= stepsOf([resolved.pop()!]);
+      lookup -= stepsOfName(resolved.pop()!);
       continue;
     }
     resolved.push(part);
-    lookup += stepsOf([part]);
+    lookup += stepsOfName(part);
     budget.work -= lookup;
     if (budget.work < 0) return undefined;
     const next = readLinkAt(resolved);
@@ -99,9 +99,14 @@ function walk(
   return resolved;
 }
 
-/** The work of looking up `segments`: one step each, and one more per CHARACTERS_PER_STEP characters of a name. */
+/** The work of looking up `segments`. */
 function stepsOf(segments: readonly string[]): number {
-  let steps = segments.length;
-  for (const segment of segments) steps += Math.floor(segment.length / CHARACTERS_PER_STEP);
+  let steps = 0;
+  for (const segment of segments) steps += stepsOfName(segment);
   return steps;
+}
+
+/** One step per name, and one more per CHARACTERS_PER_STEP of its characters. */
+function stepsOfName(name: string): number {
+  return 1 + Math.floor(name.length / CHARACTERS_PER_STEP);
 }
