@@ -627,6 +627,22 @@ describe('limits, checked while streaming', () => {
     await accepted(tar().dir('tenants/acme/').symlink(T('l'), Array.from({ length: 110 }, () => 'x').join('/')).build(), { limits });
   });
 
+  it('counts the characters of long names in what checking symlinks costs, not their depth alone', async () => {
+    // 1,040 links through 255-character names (a 5.4 KiB archive) took 18 s of CPU to check,
+    // within the old count; what the archive may spend in all would have been ~10 minutes.
+    const limits = { maxEntries: 400, maxBytes: 1 << 20 }; // 102,400 steps
+    const name = (letter: string) => letter.repeat(255);
+    const dir = T(`${Array.from({ length: 14 }, () => name('a')).join('/')}/`);
+    const builder = tar().dir('tenants/acme/');
+    // 19,350 steps to check each (15 lookups 15 deep, 85 more a name), 225 by depth alone; each is checked twice.
+    for (let i = 0; i < 4; i++) builder.symlink(`${dir}l${i}`, `${name('b')}/../`.repeat(15));
+    await refused(builder.build(), ArchiveLimitError, /checking where the archive's symlinks lead takes more than 256 steps per allowed entry/, { limits });
+    // The same links through short names are cheap.
+    const short = tar().dir('tenants/acme/');
+    for (let i = 0; i < 4; i++) short.symlink(T(`${'a/'.repeat(14)}l${i}`), 'b/../'.repeat(15));
+    await accepted(short.build(), { limits });
+  });
+
   it('refuses more unpacked bytes than maxBytes across files', async () => {
     const builder = tar();
     for (let i = 0; i < 3; i++) builder.file(T(`f${i}`), Buffer.alloc(400 * 1024, i));

@@ -10,7 +10,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from '../shared/restore/link-resolve.js';
+import { CHARACTERS_PER_STEP, MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from '../shared/restore/link-resolve.js';
 
 const linksFrom =
   (links: Readonly<Record<string, string>>): ReadLinkAt =>
@@ -71,6 +71,13 @@ describe('resolveInsideRoot: table', () => {
     expect(spent.work).toBe(2 + 3); // looked up a/b, then a/b/c
     expect(resolveInsideRoot(Array<string>(1000).fill('d'), 'x/../'.repeat(1000), linksFrom({}), spent)).toBeUndefined();
     expect(spent.work).toBe(5 + MAX_RESOLVE_WORK);
+  });
+
+  it('counts a long name as one more step per CHARACTERS_PER_STEP of its characters (a reader hashes and compares them)', () => {
+    const spent = { work: 0 };
+    const long = 'n'.repeat(255);
+    expect(resolveInsideRoot([long], long, linksFrom({}), spent)).toEqual([long, long]);
+    expect(spent.work).toBe(2 + 2 * Math.floor(255 / CHARACTERS_PER_STEP)); // looked up long/long
   });
 
   it.each([
