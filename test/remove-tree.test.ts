@@ -231,10 +231,10 @@ describe('removeTree, a failure', () => {
     // Every read of a descriptor's fdinfo (the mount check) fails with EIO.
     const failingFdinfo = `import fs from 'node:fs';
       import { syncBuiltinESMExports } from 'node:module';
-      const { readFileSync } = fs;
-      fs.readFileSync = (at, ...rest) => {
+      const { openSync } = fs;
+      fs.openSync = (at, ...rest) => {
         if (String(at).startsWith('/proc/self/fdinfo/')) throw Object.assign(new Error(\`EIO: i/o error, open '\${at}'\`), { code: 'EIO', errno: -5, syscall: 'open', path: String(at) });
-        return readFileSync(at, ...rest);
+        return openSync(at, ...rest);
       };
       syncBuiltinESMExports();`;
     const run = removeInChild(target, { prelude: failingFdinfo });
