@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { RemovalStoppedError, removeTree } from '../shared/tenant/remove-tree.js';
+import { listNames, RemovalStoppedError, removeTree } from '../shared/tenant/remove-tree.js';
 import { repoRoot, sh, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -231,10 +231,10 @@ describe('removeTree, a failure', () => {
     // Every read of a descriptor's fdinfo (the mount check) fails with EIO.
     const failingFdinfo = `import fs from 'node:fs';
       import { syncBuiltinESMExports } from 'node:module';
-      const { readFileSync } = fs;
-      fs.readFileSync = (at, ...rest) => {
+      const { openSync } = fs;
+      fs.openSync = (at, ...rest) => {
         if (String(at).startsWith('/proc/self/fdinfo/')) throw Object.assign(new Error(\`EIO: i/o error, open '\${at}'\`), { code: 'EIO', errno: -5, syscall: 'open', path: String(at) });
-        return readFileSync(at, ...rest);
+        return openSync(at, ...rest);
       };
       syncBuiltinESMExports();`;
     const run = removeInChild(target, { prelude: failingFdinfo });
@@ -373,5 +373,16 @@ describe('removeTree, names that are not UTF-8, where procfs is not mounted', ()
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(existsSync(target)).toBe(false);
+  });
+});
+
+describe('what a removal holds per entry while a lane works through a directory', () => {
+  it('lists a directory as bare names by kind: no object, no path per entry, which would outlive the young generation', async () => {
+    mkdirSync(`${dir.path}/sub`);
+    writeFileSync(`${dir.path}/file`, 'x');
+    symlinkSync('sub', `${dir.path}/link`);
+    const listing = await listNames(dir.path);
+    expect({ directories: listing.directories, others: [...listing.others].sort() }).toEqual({ directories: ['sub'], others: ['file', 'link'] });
+    expect([...listing.directories, ...listing.others].every((name) => typeof name === 'string')).toBe(true);
   });
 });

@@ -78,8 +78,7 @@ export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | '
   if (manifest === undefined) notices.push(NO_MANIFEST_NOTICE);
   else if (manifest.tool.version !== TOOL_VERSION) notices.push(`the archive was written by ${manifest.tool.name} ${manifest.tool.version}`);
   notices.push(...ephemeralNotice(read, false));
-  const topLevel = (manifest?.directories ?? [])
-    .filter((directory) => directory.path !== '' && !directory.path.includes('/'))
+  const topLevel = (manifest?.topLevel ?? [])
     .slice(0, TOP_LEVEL_SHOWN)
     .map((directory) => ({ name: directory.path, entries: directory.entries }));
   return {

@@ -181,10 +181,10 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     const inside = `${FD_LINKS}${directory.fd}`;
     listing(inside);
     let mount: string;
-    let entries: Listed[];
+    let listed: Listing;
     try {
       mount = mountOf(directory.fd, entry.shown);
-      entries = await listNames(inside);
+      listed = await listNames(inside);
     } catch (error) {
       throw outOfDescriptorsAlone(error, removal.open - 1, entry.depth);
     }
@@ -194,19 +194,16 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount, depth: entry.depth + 1 });
     // Other entries several at a time, then the directories in lanes (see the top of the
     // file). Either kind swapped for the other meanwhile is retried as such.
-    const others = entries.filter((dirent) => !dirent.directory);
+    const { others } = listed;
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
       assertTimeLeft(removal);
       // Every removal of the batch settles before the first failure is thrown: the directory's
       // descriptor (their path) is closed after that, and its number may then name another.
-      const settled = await Promise.allSettled(others.slice(start, start + REMOVALS_IN_FLIGHT).map((dirent) => unlinkOrRetry(child(dirent.name), removal, SWAPPED_RETRIES)));
+      const settled = await Promise.allSettled(others.slice(start, start + REMOVALS_IN_FLIGHT).map((name) => unlinkOrRetry(child(name), removal, SWAPPED_RETRIES)));
       const failed = settled.find((outcome) => outcome.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
     }
-    await removeDirectories(
-      entries.filter((dirent) => dirent.directory).map((dirent) => child(dirent.name)),
-      removal,
-    );
+    await removeDirectories(listed.directories, child, removal);
   } finally {
     removal.open--;
     await directory.close();
@@ -221,17 +218,18 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
 }
 
 /**
- * Removes the directories `entries` one after another, and in further lanes beside that
- * one, started while fewer than DIRECTORIES_AT_ONCE directories of the removal are open.
+ * Removes the directories named `names` (`child` makes each one's entry when it is its turn)
+ * one after another, and in further lanes beside that one, started while fewer than
+ * DIRECTORIES_AT_ONCE directories of the removal are open.
  */
-async function removeDirectories(entries: readonly Entry[], removal: Removal): Promise<void> {
+async function removeDirectories(names: readonly string[], child: (name: string) => Entry, removal: Removal): Promise<void> {
   let next = 0;
   // Under a low open-file limit the lanes side by side can run out of descriptors: such an
   // entry is removed again after the others, when the lanes have closed theirs.
   const outOfDescriptors: Entry[] = [];
   const lane = async (): Promise<void> => {
-    while (next < entries.length) {
-      const entry = entries[next++]!;
+    while (next < names.length) {
+      const entry = child(names[next++]!);
       try {
         await removeEntry(entry, removal);
       } catch (error) {
@@ -242,7 +240,7 @@ async function removeDirectories(entries: readonly Entry[], removal: Removal): P
   };
   // Each lane opens its first directory before its first await: the count is up to date for the next.
   const lanes = [lane()];
-  while (next < entries.length && removal.open < DIRECTORIES_AT_ONCE) lanes.push(lane());
+  while (next < names.length && removal.open < DIRECTORIES_AT_ONCE) lanes.push(lane());
   // Every lane settles before a failure is thrown: their paths run through the parent's descriptor, closed after this.
   const settled = await Promise.allSettled(lanes);
   const failed = settled.find((outcome) => outcome.status === 'rejected');
@@ -380,19 +378,18 @@ async function prepareForRemoval(root: string): Promise<void> {
   const pending = [root];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    let entries;
+    let directories;
     try {
       const stat = await fs.lstat(fsPath(dir));
       if (!stat.isDirectory()) continue;
       if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(fsPath(dir), (stat.mode & 0o7777) | OWNER_ALL);
-      entries = await listNames(dir);
+      directories = (await listNames(dir)).directories;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw error;
     }
-    for (const entry of entries) {
-      if (!entry.directory) continue;
-      const child = path.join(dir, entry.name);
+    for (const name of directories) {
+      const child = path.join(dir, name);
       if (rawByteLength(child) + 1 + NAME_MAX_BYTES <= PATH_MAX_BYTES) {
         pending.push(child);
         continue;
@@ -402,10 +399,16 @@ async function prepareForRemoval(root: string): Promise<void> {
   }
 }
 
-interface Listed {
-  /** A name that is not UTF-8 held as raw-name.ts holds it. */
-  readonly name: string;
-  readonly directory: boolean;
+/**
+ * A directory's entries by kind, as bare names (a name that is not UTF-8 held as raw-name.ts
+ * holds it): a lane takes one directory's names from here long after the listing, so per name
+ * nothing more is kept. An object per entry (its paths, its kind) lived that long too, past
+ * V8's young generation: a tree of 200,000 directories left ~100 MiB of such garbage in the
+ * old one (docs/scale.md; test/remove-tree.test.ts pins it).
+ */
+export interface Listing {
+  readonly directories: string[];
+  readonly others: string[];
 }
 
 /**
@@ -413,7 +416,7 @@ interface Listed {
  * bytes: the name may not be UTF-8 (raw-name.ts), and by the U+FFFD Node put in its place
  * it could not be removed.
  */
-async function listNames(at: string): Promise<Listed[]> {
+export async function listNames(at: string): Promise<Listing> {
   let entries;
   try {
     entries = await fs.readdir(fsPath(at), { withFileTypes: true });
@@ -421,14 +424,21 @@ async function listNames(at: string): Promise<Listed[]> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     return await namesOfUntyped(at);
   }
-  if (!entries.some((dirent) => dirent.name.includes('\ufffd'))) return entries.map((dirent) => ({ name: dirent.name, directory: dirent.isDirectory() }));
+  const listing: Listing = { directories: [], others: [] };
+  if (!entries.some((dirent) => dirent.name.includes('\ufffd'))) {
+    for (const dirent of entries) (dirent.isDirectory() ? listing.directories : listing.others).push(dirent.name);
+    return listing;
+  }
   const raw = await fs.readdir(fsPath(at), { withFileTypes: true, encoding: 'buffer' });
-  return raw.map((dirent) => ({ name: decodeRawName(dirent.name), directory: dirent.isDirectory() }));
+  for (const dirent of raw) (dirent.isDirectory() ? listing.directories : listing.others).push(decodeRawName(dirent.name));
+  return listing;
 }
 
 /** The entries of the directory at `at` when its listing failed on a file system that gives no types (`namesLookedUp`): a name gone meanwhile needs no removal. */
-async function namesOfUntyped(at: string): Promise<Listed[]> {
-  return (await namesLookedUp(at, true)).map(({ name, stat }) => ({ name, directory: stat.isDirectory() }));
+async function namesOfUntyped(at: string): Promise<Listing> {
+  const listing: Listing = { directories: [], others: [] };
+  for (const { name, stat } of await namesLookedUp(at, true)) (stat.isDirectory() ? listing.directories : listing.others).push(name);
+  return listing;
 }
 
 /** Renames `dir` to an unused short name at the top of `root`; returns where it went. */
