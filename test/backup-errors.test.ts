@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { backupReadError, backupTenant } from '../shared/backup/backup.js';
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import { describeError, FileSystemError, StorageError, TenantNotFoundError } from '../shared/errors.js';
+import { SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
 import type { WriteResult } from '../shared/storage/types.js';
@@ -219,5 +220,41 @@ describe('a store that stops reading the archive', () => {
     await expect(backupTenant({ tenantsDir: base, tenant: 'acme', location })).rejects.toThrow('the upload was aborted');
     expect(location.scratchWhenStopped).toEqual([expect.stringMatching(/^openclaw-backup-/)]);
     expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+describe('a backup stopped by its signal', () => {
+  const dir = tempDir('openclaw-stopped-backup-');
+  afterAll(() => dir.cleanup());
+
+  // The signal (the Lambda's deadline) was seen only when the store read the archive's next
+  // chunk: a frame holds 2 MiB of tar, thousands of small files, read on for seconds on EFS
+  // after it fired (from the bundle on a 3 ms mount: 2.5 s past the deadline).
+  it('stops the walk at its next entry, not at the next frame the store reads', async () => {
+    const root = path.join(dir.path, 'base', 'acme');
+    // 60 directories of 50 small notes: a 2 MiB frame of tar holds some 40 of them.
+    for (let index = 0; index < 3000; index++) {
+      const sub = path.join(root, 'notes', `d${String(index % 60).padStart(2, '0')}`);
+      mkdirSync(sub, { recursive: true });
+      writeFileSync(path.join(sub, `n${index}.txt`), `note ${index}\n`.repeat(8));
+    }
+    const stop = new AbortController();
+    let listed = 0;
+    let listedWhenStopped = 0;
+    const fileAccess: FileAccess = {
+      ...SYNC_ACCESS,
+      openDirectory: (directory) => {
+        if (++listed === 8) {
+          listedWhenStopped = listed;
+          stop.abort();
+        }
+        return SYNC_ACCESS.openDirectory(directory);
+      },
+    };
+    const location = new MemoryLocation(new MemoryStore(), 'acme');
+    await expect(backupTenant({ tenantsDir: path.join(dir.path, 'base'), tenant: 'acme', location, signal: stop.signal, fileAccess })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(listedWhenStopped).toBe(8);
+    // The walk lists a few directories ahead of the entry it archives (54 more were listed before).
+    expect(listed - listedWhenStopped).toBeLessThan(10);
   });
 });

@@ -294,6 +294,48 @@ describe('fan-out handler', () => {
     await expect(handle(scheduled, lambdaContext({ awsRequestId: 'req-i', functionName: 'openclaw-backup-fanout', remaining: 4 }))).rejects.toThrow(/could not hand the rest on: it runs again/);
   });
 
+  // Each invocation of a long scheduled run gets only so far (its third list page answers
+  // only once the deadline gives it up): the run goes on over several invocations, each
+  // handed on by the one before, all under the first one's run ID and keys.
+  it('carries a scheduled run over several continuations: every tenant queued once, none skipped', async () => {
+    const names = Array.from({ length: 30 }, (_, index) => `t${String(index).padStart(2, '0')}`);
+    const handedOn: Record<string, unknown>[] = [];
+    let pagesThisInvocation = 0;
+    const handle = fanOutHandler({
+      config,
+      logger,
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: QUEUE,
+      listPage: (after, limit, signal) => {
+        if (++pagesThisInvocation < 3) return pagesOf(names)(after, limit);
+        return new Promise((_, reject) => signal?.addEventListener('abort', () => reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }))));
+      },
+      handOn: async (_functionName, next) => void handedOn.push(next),
+      now: () => new Date('2026-06-03T09:15:00Z'),
+      sleep: async () => {},
+      options: { pageSize: 5, concurrency: 1 },
+    });
+    const answers: unknown[] = [];
+    let event: Record<string, unknown> | undefined = payload({ cronName: 'nightly', time: '2026-06-02T22:30:00Z' });
+    for (let invocation = 0; event !== undefined && invocation < 10; invocation++) {
+      pagesThisInvocation = 0;
+      answers.push(await handle(event, lambdaContext({ awsRequestId: `req-${invocation}`, functionName: 'openclaw-backup-fanout', remaining: 1_000 })));
+      event = handedOn[invocation];
+    }
+    expect(answers).toEqual([
+      expect.objectContaining({ runId: 'req-0', tenants: 10, queued: 10, failed: [], complete: false, lastListed: 't09' }),
+      expect.objectContaining({ runId: 'req-0', tenants: 10, queued: 10, failed: [], complete: false, lastListed: 't19' }),
+      expect.objectContaining({ runId: 'req-0', tenants: 10, queued: 10, failed: [], complete: true }),
+    ]);
+    expect(handedOn.map((next) => [next.runId, next.time, next.after])).toEqual([
+      ['req-0', '2026-06-02T22:30:00.000Z', 't09'],
+      ['req-0', '2026-06-02T22:30:00.000Z', 't19'],
+    ]);
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => (call.args[0].input.Entries ?? []).map((entry) => parseWorkMessage(entry.MessageBody!)));
+    expect(bodies.map((body) => body.tenant)).toEqual(names);
+    expect(bodies.every((body) => body.run?.id === 'req-0' && body.to.endsWith('/2026-06-02-223000.tar.zst'))).toBe(true);
+  });
+
   it('takes "after" only as a tenant name', async () => {
     const { handle } = fanOut(['acme']);
     expect(await handle(payload({ after: '../x' }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: 'fan-out request: "after" must be a tenant name' } });

@@ -27,7 +27,7 @@ import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
-import { throwIfAborted } from '../storage/streams.js';
+import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlotWithin, type RecoveryAction } from '../tenant/slot.js';
@@ -300,6 +300,9 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       },
     };
     let written: PieceResult;
+    // Stopped, the walk ends at its next entry: the store, waiting for the archive's next frame
+    // (2 MiB of small files on EFS: seconds), would only see the signal once it came.
+    const stopWalk = onAbort(signal, () => archive.abort(abortedError(signal!)));
     try {
       if (!inPieces) written = await location.write(body, options);
       else {
@@ -328,6 +331,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       body.destroy();
       await archive.summary.catch(() => undefined);
       throw error;
+    } finally {
+      stopWalk();
     }
     const summary = await archive.summary;
     if (summary.suspended) {
