@@ -74,8 +74,9 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       if (hidden.owner === undefined) continue;
       const full = path.join(tenantsDir, hidden.name);
       const stat = await fs.lstat(full).catch(() => undefined);
-      // An empty lock's second name (lock.ts) goes with the lock, when it is taken over.
-      if (hidden.kind === 'lock-held' && stat !== undefined && stat.nlink > 1) continue;
+      // An empty lock's second name (lock.ts) goes with the lock, when it is taken over: it is
+      // told by its inode (a FUSE mount's attribute cache may give a link count from before the link).
+      if (hidden.kind === 'lock-held' && stat !== undefined && (await isTheLock(tenantsDir, hidden.tenant, stat.ino))) continue;
       if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {
         await fs.rm(full, { force: true }).catch(() => undefined);
         changed = true;
@@ -105,4 +106,10 @@ async function settle(tenantsDir: string, tenant: string, names: readonly string
   } finally {
     await lock.release().catch(() => undefined);
   }
+}
+
+/** Whether the tenant's lock is the file of inode `ino`. */
+async function isTheLock(tenantsDir: string, tenant: string, ino: number): Promise<boolean> {
+  const lock = await fs.lstat(path.join(tenantsDir, hiddenNames.lock(tenant))).catch(() => undefined);
+  return lock?.ino === ino;
 }

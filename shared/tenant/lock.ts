@@ -52,7 +52,8 @@ interface LockRecord {
   readonly hostId?: string;
   readonly started?: number;
   readonly operation: TenantOperation;
-  readonly startedAt: string;
+  /** Absent for an empty lock on a file system that keeps no birth time (emptyLockHolder). */
+  readonly startedAt?: string;
   /** What the operation works on (a backup: its destination), when it said (LockOptions.target); absent in locks of older versions. */
   readonly target?: string;
 }
@@ -132,7 +133,8 @@ export async function acquireTenantLock(
       }).catch((error: unknown) => {
         throw lockWriteError(error, lockPath);
       });
-      if (outcome === 'moved' && emptyHolder !== undefined) await removeUnlinkedHolder(emptyHolder.path);
+      // Its holder is gone, and the lock it named is: the second name goes too (only its owner links it).
+      if (outcome === 'moved' && emptyHolder !== undefined) await fs.rm(emptyHolder.path, { force: true }).catch(() => undefined);
       if (outcome !== 'contended') takeovers++;
       else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
       else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
@@ -168,7 +170,7 @@ function busyError(tenant: string, lockPath: string, record: LockRecord | undefi
         `if that holder is gone (killed, timed out), the first command after ${Math.round(heartbeat.staleMs / 1000)} s without a refresh takes the lock over`
       : '';
   return new TenantBusyError(
-    `tenant "${tenant}" is busy: a ${record.operation} by pid ${record.pid} on ${record.host} holds it since ${record.startedAt} (lock file ${lockPath})${elsewhere}`,
+    `tenant "${tenant}" is busy: a ${record.operation} by pid ${record.pid} on ${record.host} holds it${record.startedAt === undefined ? '' : ` since ${record.startedAt}`} (lock file ${lockPath})${elsewhere}`,
   );
 }
 
@@ -218,17 +220,13 @@ async function emptyLockHolder(lockPath: string, ino: number): Promise<{ path: s
       hostId: owner.hostId,
       started: owner.started,
       operation: match![2] as TenantOperation,
-      startedAt: new Date(stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.ctimeMs).toISOString(),
+      // Its birth time, where the file system keeps one: NFS (EFS) and FUSE keep none, and its
+      // ctime is that of the last heartbeat, a second ago, not when the lock was taken.
+      ...(stat.birthtimeMs > 0 && { startedAt: new Date(stat.birthtimeMs).toISOString() }),
     };
     return { path: holder, record };
   }
   return undefined;
-}
-
-/** Removes an empty lock's second name once it no longer names the lock (it was taken over or released). */
-async function removeUnlinkedHolder(holder: string): Promise<void> {
-  const stat = await fs.lstat(holder).catch(() => undefined);
-  if (stat !== undefined && stat.nlink === 1) await fs.rm(holder, { force: true }).catch(() => undefined);
 }
 
 function lockWriteError(error: unknown, lockPath: string): unknown {
@@ -286,7 +284,9 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
       clearInterval(heartbeat);
       try {
         if (isOurs(await readLockFile(lockPath))) await fs.rm(lockPath, { force: true });
-        if (holder !== undefined) await removeUnlinkedHolder(holder);
+        // The lock's name no longer holds it (removed, or taken over): its second name goes,
+        // whatever link count a FUSE mount's attribute cache still gives it.
+        if (holder !== undefined) await fs.rm(holder, { force: true });
       } catch {
         // The operation is over, and the release cannot undo it: a lock left behind stops
         // being renewed and is taken over by the next command once this process is gone or

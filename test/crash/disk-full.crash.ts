@@ -6,7 +6,8 @@
 // skipped with a note where it is not permitted.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -68,6 +69,22 @@ function onTmpfs(name: string, options: string): World {
   sh(`mv '${w.base}' '${copy}'`);
   mountTmpfs(w.base, options);
   sh(`cp -a '${copy}/.' '${w.base}/' && rm -rf '${copy}'`);
+  return w;
+}
+
+/**
+ * A World whose base dir is a FUSE view (bindfs) of a tmpfs of `size`: a file system that, as
+ * NFS (EFS) does, keeps no birth time of a file, and whose attributes are cached (for good,
+ * here): a file's link count read through one name may be from before a link or an unlink
+ * through another. Undefined where bindfs is not installed.
+ */
+function onFuseOverTmpfs(name: string, options: string): World | undefined {
+  if (spawnSync('sh', ['-c', 'command -v bindfs']).status !== 0) return undefined;
+  const w = new World(fixtures, name);
+  const disk = path.join(w.root, 'disk');
+  mountTmpfs(disk, options);
+  sh(`cp -a '${w.base}/.' '${disk}/' && rm -rf '${w.base}' && mkdir '${w.base}' && bindfs -o attr_timeout=3600 '${disk}' '${w.base}'`);
+  mounts.unshift(w.base); // unmounted before the tmpfs under it
   return w;
 }
 
@@ -202,6 +219,48 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     expectOk(w.cli(['tenants', 'recover', 'acme']));
     cases++;
     rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a backup killed holding an empty lock on a full FUSE base dir: the next command takes the lock over, told by its second name, and leaves nothing', () => {
+    const w = onFuseOverTmpfs('full-fuse-killed', 'size=12m');
+    if (w === undefined) return;
+    fill(w.base, 0);
+    w.killAt('lock:acquired', ['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')]);
+    expect(readdirSync(w.base).filter((name) => name.endsWith('.backup.held'))).toHaveLength(1);
+    // Through this mount the second name's link count is the one cached when it was created (1):
+    // it is the lock's all the same, and is not removed as a leftover before the lock is judged.
+    expectOk(w.cli(['tenants', 'list']));
+    cases++;
+    expect(readdirSync(w.base).sort()).toEqual(['.filler', 'acme', 'beta']);
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('an empty lock on a file system without birth times: the busy message does not date it by the ctime its heartbeat moves', async (context) => {
+    const w = onFuseOverTmpfs('full-fuse-busy', 'size=12m');
+    if (w === undefined) return context.skip('needs bindfs');
+    fill(w.base, 0);
+    const first = w.spawn(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'a.tar.zst')], { OPENCLAW_TEST_PAUSE_AT: 'lock:acquired' });
+    try {
+      await stopped(first);
+      const lock = path.join(w.base, '.openclaw-lock-acme');
+      expect(readFileSync(lock, 'utf8')).toBe('');
+      // What each of its heartbeats does (it is paused): the lock's ctime moves.
+      sh(`touch '${lock}'`);
+      const second = w.cli(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'b.tar.zst')]);
+      expect(second.status, describeRun(second)).toBe(3);
+      const born = statSync(lock).birthtimeMs;
+      const since = born > 0 ? ` since ${new Date(born).toISOString()}` : '';
+      expect(second.stderr).toBe(`openclaw: tenant "acme" is busy: a backup by pid ${first.pid} on ${hostname()} holds it${since} (lock file ${lock})\n`);
+    } finally {
+      first.kill('SIGKILL');
+      await exited(first);
+    }
+    rmSync(path.join(w.base, '.filler'));
+    expectOk(w.cli(['tenants', 'list']));
+    cases++;
+    rmSync(path.join(w.out, 'a.tar.zst'), { force: true });
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 });
