@@ -79,6 +79,9 @@ export function describePrune(result: PruneResult): string[] {
     lines.push(`  … and ${parts.join(' and ')}, left out of the gateway's answer (a Lambda response holds at most 6 MB)${more}`);
     for (const skip of skippedOmitted) lines.push(`  skipped ${shownPath(skip.location)}: ${shownText(skip.reason)}`);
   }
+  for (const upload of result.abortedUploads ?? []) {
+    lines.push(`  ${result.dryRun ? 'would abort' : 'aborted'} the unfinished multipart upload to ${shownPath(upload.location)} started ${utcSecond(upload.initiatedAt)} (a killed backup's parts)`);
+  }
   for (const note of result.notes) lines.push(`  note: ${shownText(note)}`);
   if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${shownText(result.refusal)}`);
   return lines;
