@@ -15,10 +15,10 @@ export interface Output {
   result(value: object, humanLines: readonly string[]): void;
   /**
    * A result too large to hold as text (100,000 backups): with `--json` the same line as
-   * `result` writes, its array under `listKey` written an element at a time; for people, the
+   * `result` writes, its arrays under `listKeys` written an element at a time; for people, the
    * lines as they are made. Each waits for stdout to take what came before.
    */
-  streamResult<K extends string>(value: { readonly [key in K]: readonly unknown[] }, listKey: K, humanLines: Iterable<string>): Promise<void>;
+  streamResult<K extends string>(value: { readonly [key in K]: readonly unknown[] }, listKeys: readonly K[], humanLines: Iterable<string>): Promise<void>;
   notice(message: string): void;
 }
 
@@ -59,8 +59,8 @@ export function createOutput(options: { json: boolean }): Output {
       if (options.json) process.stdout.write(jsonLine(value));
       else for (const line of humanLines) process.stdout.write(`${shownText(line)}\n`);
     },
-    async streamResult(value, listKey, humanLines) {
-      await writeChunks(process.stdout, options.json ? jsonLineChunks(value, listKey) : humanChunks(humanLines));
+    async streamResult(value, listKeys, humanLines) {
+      await writeChunks(process.stdout, options.json ? jsonLineChunks(value, listKeys) : humanChunks(humanLines));
     },
     notice(message) {
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
@@ -77,18 +77,19 @@ export function jsonLine(value: unknown): string {
 }
 
 /**
- * jsonLine(value) in pieces: the array under `listKey` an element at a time, so the whole line
- * is never one string (JSON.stringify's rules: undefined members left out, toJSON honoured).
+ * jsonLine(value) in pieces: the arrays under `listKeys` an element at a time, so the whole
+ * line is never one string (JSON.stringify's rules: undefined members left out, toJSON honoured).
  */
-export function* jsonLineChunks(value: object, listKey: string): Generator<string> {
+export function* jsonLineChunks(value: object, listKeys: readonly string[]): Generator<string> {
   const record = value as Record<string, unknown>;
   let first = true;
   for (const key of Object.keys(record)) {
-    const member = key === listKey ? '[]' : JSON.stringify(record[key]);
+    const listed = listKeys.includes(key) && Array.isArray(record[key]);
+    const member = listed ? '[]' : JSON.stringify(record[key]);
     if (member === undefined) continue;
     const name = `${first ? '{' : ','}${JSON.stringify(key)}:`;
     first = false;
-    if (key !== listKey) {
+    if (!listed) {
       yield shownText(name + member);
       continue;
     }

@@ -23,7 +23,7 @@ export function registerBackups(tenants: Command, context: CliContext): void {
     const { pipe: _pipe, ...storage } = storageFlags(flags);
     const listing = await context.operations().listBackups({ tenant, in: flags.in as string, storage }, { signal: context.signal });
     // Written as it is made: 100,000 backups' JSON or table is no one's to hold as one text.
-    await context.output.streamResult(listing, 'backups', context.output.json ? [] : describeListing(listing));
+    await context.output.streamResult(listing, ['backups'], context.output.json ? [] : describeListing(listing));
   });
 }
 

@@ -36,7 +36,7 @@ describe('tables of 200,000 backups', () => {
       reasons: ['beyond --keep-last 1'],
     })) as unknown as PruneDecision[];
     const result = { operation: 'prune', tenant: 'acme', location: 's3://backups/', dryRun: true, keep: [], remove: decisions, removed: 0, skipped: [], bytesRemoved: 0, notes: [] } as unknown as PruneResult;
-    const lines = describePrune(result);
+    const lines = [...describePrune(result)];
     expect(lines.filter((line) => line.startsWith('  would remove'))).toHaveLength(COUNT);
   });
 });
