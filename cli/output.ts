@@ -1,7 +1,6 @@
 // How the CLI talks to people and scripts: a live progress line on a TTY stderr (nothing
 // otherwise), a short human report on stdout, or one JSON object with `--json`.
 
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
 import { formatBytes, shownText } from '../shared/format.js';
@@ -105,16 +104,33 @@ function* humanChunks(lines: Iterable<string>): Generator<string> {
   for (const line of lines) yield `${shownText(line)}\n`;
 }
 
-/** Text gathered to ~64 KiB a write, waiting for `drain` whenever the stream's buffer is full. */
+/**
+ * Text gathered to ~64 KiB a write, waiting for `drain` whenever the stream's buffer is full.
+ * A stream that fails or closes (the reader left: EPIPE) takes nothing more and ends the
+ * writing quietly: what that means for the command is its 'error' listener's to say (main.ts).
+ */
 export async function writeChunks(stream: Writable, chunks: Iterable<string>): Promise<void> {
   let pending = '';
-  for (const chunk of chunks) {
-    pending += chunk;
-    if (pending.length < 65_536) continue;
-    if (!stream.write(pending)) await once(stream, 'drain');
+  const write = async () => {
+    if (!stream.write(pending)) await drainedOrGone(stream);
     pending = '';
+  };
+  for (const chunk of chunks) {
+    if (stream.destroyed || stream.errored !== null) return;
+    pending += chunk;
+    if (pending.length >= 65_536) await write();
   }
-  if (pending !== '' && !stream.write(pending)) await once(stream, 'drain');
+  if (pending !== '' && !stream.destroyed && stream.errored === null) await write();
+}
+
+function drainedOrGone(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const event of ['drain', 'error', 'close']) stream.off(event, done);
+      resolve();
+    };
+    for (const event of ['drain', 'error', 'close']) stream.on(event, done);
+  });
 }
 
 /**

@@ -58,4 +58,25 @@ describe('writing pieces to a stream', () => {
     await writing;
     expect(taken.join('')).toBe(`${'x'.repeat(1023)}\n`.repeat(1000));
   });
+
+  it('stops taking pieces, quietly, once the stream fails (the reader left: EPIPE)', async () => {
+    const broken = new Writable({
+      highWaterMark: 1024,
+      write(_chunk, _encoding, done) {
+        done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    const failures: string[] = [];
+    broken.on('error', (error: NodeJS.ErrnoException) => failures.push(error.code ?? ''));
+    let made = 0;
+    function* pieces() {
+      for (let index = 0; index < 10_000; index++) {
+        made += 1;
+        yield `${'x'.repeat(1023)}\n`;
+      }
+    }
+    await writeChunks(broken, pieces());
+    expect(failures).toEqual(['EPIPE']);
+    expect(made).toBeLessThan(200);
+  });
 });
