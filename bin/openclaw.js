@@ -13,7 +13,7 @@
 // generation let grow 20% past what the last full collection kept
 // (`--heap-growing-percent`; V8's default lets it double or more): a listing keeps ~330 bytes
 // a backup but makes garbage of every S3 answer, which V8 otherwise held as RSS (10,000
-// objects: 156 -> 109 MiB peak at the same CPU; docs/scale.md);
+// objects: 156 -> 109 MiB peak at the same CPU, 100,000: 326 -> 171; docs/scale.md);
 // and at most two glibc malloc arenas
 // (each libuv thread compressing would otherwise keep its own). Together they take 30-60 MiB
 // off a large backup's or restore's peak RSS at the same speed (docs/benchmarks.md). Fixed
