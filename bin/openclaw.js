@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-8388608}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-33554432}" OPENCLAW_HANGUP_IGNORED=$(while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) echo 1;; esac; break; }; done 2>/dev/null </proc/$$/status) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$(p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 1 ] && p=1;; esac; m=$(ulimit -v 2>/dev/null); case $m in [0-9]*) [ $(((m - 1200000) / 16384)) -lt $p ] && p=$(((m - 1200000) / 16384)); [ $p -lt 1 ] && p=1;; esac; echo $p)}" exec "${OPENCLAW_NODE:-node}" "--max-semi-space-size=$(y=4; for a; do case $a in restore) y=2; break;; backup|verify) break;; esac; done; echo $y)" $(n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 16)) -lt 4 ] && { v=$((n / 16)); [ $v -lt 1 ] && v=1; echo "--v8-pool-size=$v"; };; esac) "$0" "$@"
+':' //; command -v "${OPENCLAW_NODE:-node}" >/dev/null 2>&1 || { echo "openclaw: cannot start: ${OPENCLAW_NODE:-node} not found (install Node.js 20 or later, or name its binary in OPENCLAW_NODE)" >&2; exit 127; }; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-8388608}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-33554432}" OPENCLAW_HANGUP_IGNORED=$(while read -r k v; do [ "$k" = SigIgn: ] && { case $v in *[13579bdfBDF]) echo 1;; esac; break; }; done 2>/dev/null </proc/$$/status) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$(p=64; n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 4)) -lt $p ] && p=$((n / 4)); [ $p -lt 1 ] && p=1;; esac; m=$(ulimit -v 2>/dev/null); case $m in [0-9]*) [ $(((m - 1200000) / 16384)) -lt $p ] && p=$(((m - 1200000) / 16384)); [ $p -lt 1 ] && p=1;; esac; echo $p)}" exec "${OPENCLAW_NODE:-node}" "--max-semi-space-size=$(y=4; for a; do case $a in restore) y=2; break;; backup|verify) break;; esac; done; echo $y)" $(for a; do case $a in backups|prune) echo --heap-growing-percent=20; break;; restore|backup|verify) break;; esac; done) $(n=$(ulimit -u 2>/dev/null || ulimit -p 2>/dev/null); case $n in [0-9]*) [ $((n / 16)) -lt 4 ] && { v=$((n / 16)); [ $v -lt 1 ] && v=1; echo "--v8-pool-size=$v"; };; esac) "$0" "$@"
 // Entry point installed as `openclaw`: runs the bundled CLI (npm install builds it).
 //
 // Run as a command, the two lines above are a shell script that starts Node with settings a
@@ -8,7 +8,12 @@
 // what it holds of the tree at the end, not garbage: 4 MiB of young generation and ~5-10 MiB
 // of a tiny-file restore's peak less under Node 24 at the same CPU, where 1 MiB doubled a
 // large restore's CPU under Node 20: docs/scale.md; the first of the words restore, backup and
-// verify names the command, so a tenant or --to named `restore` is still backed up with 4)
+// verify names the command, so a tenant or --to named `restore` is still backed up with 4);
+// for `tenants backups` and `prune` (the first of those words and the three above), an old
+// generation let grow 20% past what the last full collection kept
+// (`--heap-growing-percent`; V8's default lets it double or more): a listing keeps ~330 bytes
+// a backup but makes garbage of every S3 answer, which V8 otherwise held as RSS (10,000
+// objects: 156 -> 109 MiB peak at the same CPU, 100,000: 326 -> 171; docs/scale.md);
 // and at most two glibc malloc arenas
 // (each libuv thread compressing would otherwise keep its own). Together they take 30-60 MiB
 // off a large backup's or restore's peak RSS at the same speed (docs/benchmarks.md). Fixed

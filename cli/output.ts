@@ -1,6 +1,8 @@
 // How the CLI talks to people and scripts: a live progress line on a TTY stderr (nothing
 // otherwise), a short human report on stdout, or one JSON object with `--json`.
 
+import type { Writable } from 'node:stream';
+
 import { formatBytes, shownText } from '../shared/format.js';
 
 export interface Output {
@@ -10,6 +12,12 @@ export interface Output {
   /** A progress reporter; a no-op unless stderr is a TTY and output is for humans. */
   progress(label: string): ProgressLine;
   result(value: object, humanLines: readonly string[]): void;
+  /**
+   * A result too large to hold as text (100,000 backups): with `--json` the same line as
+   * `result` writes, its arrays under `listKeys` written an element at a time; for people, the
+   * lines as they are made. Each waits for stdout to take what came before.
+   */
+  streamResult<K extends string>(value: { readonly [key in K]: readonly unknown[] }, listKeys: readonly K[], humanLines: Iterable<string>): Promise<void>;
   notice(message: string): void;
 }
 
@@ -50,6 +58,9 @@ export function createOutput(options: { json: boolean }): Output {
       if (options.json) process.stdout.write(jsonLine(value));
       else for (const line of humanLines) process.stdout.write(`${shownText(line)}\n`);
     },
+    async streamResult(value, listKeys, humanLines) {
+      await writeChunks(process.stdout, options.json ? jsonLineChunks(value, listKeys) : humanChunks(humanLines));
+    },
     notice(message) {
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
     },
@@ -62,6 +73,64 @@ export function createOutput(options: { json: boolean }): Output {
  */
 export function jsonLine(value: unknown): string {
   return `${shownText(JSON.stringify(value))}\n`;
+}
+
+/**
+ * jsonLine(value) in pieces: the arrays under `listKeys` an element at a time, so the whole
+ * line is never one string (JSON.stringify's rules: undefined members left out, toJSON honoured).
+ */
+export function* jsonLineChunks(value: object, listKeys: readonly string[]): Generator<string> {
+  const record = value as Record<string, unknown>;
+  let first = true;
+  for (const key of Object.keys(record)) {
+    const listed = listKeys.includes(key) && Array.isArray(record[key]);
+    const member = listed ? '[]' : JSON.stringify(record[key]);
+    if (member === undefined) continue;
+    const name = `${first ? '{' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    if (!listed) {
+      yield shownText(name + member);
+      continue;
+    }
+    yield shownText(`${name}[`);
+    let index = 0;
+    for (const element of record[key] as readonly unknown[]) yield shownText(`${index++ === 0 ? '' : ','}${JSON.stringify(element) ?? 'null'}`);
+    yield ']';
+  }
+  yield first ? '{}\n' : '}\n';
+}
+
+function* humanChunks(lines: Iterable<string>): Generator<string> {
+  for (const line of lines) yield `${shownText(line)}\n`;
+}
+
+/**
+ * Text gathered to ~64 KiB a write, waiting for `drain` whenever the stream's buffer is full.
+ * A stream that fails or closes (the reader left: EPIPE) takes nothing more and ends the
+ * writing quietly: what that means for the command is its 'error' listener's to say (main.ts).
+ */
+export async function writeChunks(stream: Writable, chunks: Iterable<string>): Promise<void> {
+  let pending = '';
+  const write = async () => {
+    if (!stream.write(pending)) await drainedOrGone(stream);
+    pending = '';
+  };
+  for (const chunk of chunks) {
+    if (stream.destroyed || stream.errored !== null) return;
+    pending += chunk;
+    if (pending.length >= 65_536) await write();
+  }
+  if (pending !== '' && !stream.destroyed && stream.errored === null) await write();
+}
+
+function drainedOrGone(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const event of ['drain', 'error', 'close']) stream.off(event, done);
+      resolve();
+    };
+    for (const event of ['drain', 'error', 'close']) stream.on(event, done);
+  });
 }
 
 /**
@@ -124,14 +193,23 @@ export { filesCounted, formatBytes, groupThousands as count, plural, shownPath, 
 
 /** Rows under a header, columns padded to their widest cell; `right` columns align right (numbers). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {
+  return [...tableLines(header, () => rows, right)];
+}
+
+/**
+ * table's lines one at a time: `rows` is gone through twice, once for the columns' widths and
+ * once for the lines, so rows made on the way need not all be held at once.
+ */
+export function* tableLines(header: readonly string[], rows: () => Iterable<readonly string[]>, right: readonly number[] = []): Generator<string> {
   // A loop, not Math.max(...cells): a call's arguments overflow the stack past about 120,000 rows.
   const widths = header.map((title) => title.length);
-  for (const row of rows) row.forEach((cell, column) => (widths[column] = Math.max(widths[column]!, cell.length)));
+  for (const row of rows()) row.forEach((cell, column) => (widths[column] = Math.max(widths[column]!, cell.length)));
   const format = (row: readonly string[]) =>
     row
       .map((cell, column) => (column === row.length - 1 && !right.includes(column) ? cell : right.includes(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
       .join('  ');
-  return [format(header), ...rows.map(format)];
+  yield format(header);
+  for (const row of rows()) yield format(row);
 }
 
 /** `2026-06-03 03:00:00 UTC` from an ISO time. */

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { BackupEntry, BackupsListing } from '../shared/catalog/backups.js';
 import { BACKUPS_FLAGS } from '../shared/command-flags.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, formatBytes, plural, shownPath, shownText, table, utcSecond, via } from './output.js';
+import { count, formatBytes, plural, shownPath, shownText, tableLines, utcSecond, via } from './output.js';
 
 export function registerBackups(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -22,16 +22,17 @@ export function registerBackups(tenants: Command, context: CliContext): void {
   command.action(async (tenant: string, flags: Record<string, unknown>) => {
     const { pipe: _pipe, ...storage } = storageFlags(flags);
     const listing = await context.operations().listBackups({ tenant, in: flags.in as string, storage }, { signal: context.signal });
-    // The table only for people: with --json, 100,000 backups' rows are no one's to hold.
-    context.output.result(listing, context.output.json ? [] : describeListing(listing));
+    // Written as it is made: 100,000 backups' JSON or table is no one's to hold as one text.
+    await context.output.streamResult(listing, ['backups'], context.output.json ? [] : describeListing(listing));
   });
 }
 
-export function describeListing(listing: BackupsListing): string[] {
+export function* describeListing(listing: BackupsListing): Generator<string> {
   if (listing.backups.length === 0) {
-    return [`no backups of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`];
+    yield `no backups of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`;
+    return;
   }
-  const rows = listing.backups.map((entry) => [
+  const row = (entry: BackupEntry) => [
     entry.createdAt === undefined ? `? (file ${utcSecond(entry.modifiedAt)})` : utcSecond(entry.createdAt),
     formatBytes(entry.bytes),
     entry.toolVersion ?? '-',
@@ -39,17 +40,17 @@ export function describeListing(listing: BackupsListing): string[] {
     describeContent(entry),
     entry.verifiedAt === undefined ? '-' : entry.verifiedAt.slice(0, 10),
     shownPath(entry.location) + (entry.note === undefined ? '' : `  (${shownText(entry.note)})`),
-  ]);
-  const omitted = listing.omitted ?? 0;
-  return [
-    omitted === 0
-      ? `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, newest first:`
-      : `${plural(listing.backups.length + omitted, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, the newest ${count(listing.backups.length)} first:`,
-    ...table(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], rows, [1]),
-    ...(omitted === 0
-      ? []
-      : [`… and ${plural(omitted, 'older backup')}, left out of the gateway's answer (a Lambda response holds at most 6 MB; a gateway of this version answers in pages): run tenants backups without --stack to list them all, or prune them`]),
   ];
+  const omitted = listing.omitted ?? 0;
+  yield omitted === 0
+    ? `${plural(listing.backups.length, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, newest first:`
+    : `${plural(listing.backups.length + omitted, 'backup')} of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}, the newest ${count(listing.backups.length)} first:`;
+  yield* tableLines(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], function* () {
+    for (const entry of listing.backups) yield row(entry);
+  }, [1]);
+  if (omitted > 0) {
+    yield `… and ${plural(omitted, 'older backup')}, left out of the gateway's answer (a Lambda response holds at most 6 MB; a gateway of this version answers in pages): run tenants backups without --stack to list them all, or prune them`;
+  }
 }
 
 function describeContent(entry: BackupEntry): string {

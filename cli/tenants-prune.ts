@@ -7,7 +7,7 @@ import { parseKeepWithin, type RetentionPolicy } from '../shared/catalog/retenti
 import { PRUNE_FLAGS } from '../shared/command-flags.js';
 import { ReportedError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { formatBytes, plural, shownPath, shownText, table, utcSecond, via } from './output.js';
+import { formatBytes, plural, shownPath, shownText, tableLines, utcSecond, via } from './output.js';
 
 export function registerPrune(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -38,14 +38,14 @@ export function registerPrune(tenants: Command, context: CliContext): void {
     const { pipe: _pipe, ...storeFlags } = storageFlags(flags);
     const storage = { ...storeFlags, ...(flags.deleteIfMatch === true && { deleteIfMatch: true }) };
     const result = await context.operations().prune({ tenant, in: flags.in as string, keep, dryRun: flags.dryRun === true, storage }, { signal: context.signal });
-    context.output.result(result, describePrune(result));
+    // Written as it is made: 100,000 decisions' JSON or table is no one's to hold as one text.
+    await context.output.streamResult(result, ['keep', 'remove'], describePrune(result));
     if (result.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', result.refusal);
   });
 }
 
-export function describePrune(result: PruneResult): string[] {
-  const rows = (decisions: readonly PruneDecision[], action: string) =>
-    decisions.map((decision) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')]);
+export function* describePrune(result: PruneResult): Generator<string> {
+  const row = (decision: PruneDecision, action: string) => [action, decision.createdAt === undefined ? '?' : utcSecond(decision.createdAt), formatBytes(decision.bytes), shownPath(decision.location), decision.reasons.join(', ')];
   // A gateway's answer may leave decisions out (a Lambda response holds at most 6 MB): counted, not shown.
   const keepOmitted = result.keepOmitted ?? 0;
   const removeOmitted = result.removeOmitted ?? 0;
@@ -53,18 +53,18 @@ export function describePrune(result: PruneResult): string[] {
   // A damaged or unproven backup is kept, never counted: the operator sees how many at once.
   const uncounted = result.keep.filter((decision) => decision.uncounted === true).length + (result.keepOmittedUncounted ?? 0);
   const kept = `${result.keep.length + keepOmitted}${uncounted === 0 ? '' : ` (${uncounted} counted by no rule: see WHY)`}`;
-  const lines = [
-    result.dryRun
-      ? `Dry run: would keep ${kept} and remove ${plural(result.remove.length + removeOmitted, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
-      : `Kept ${kept} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`,
-  ];
+  yield result.dryRun
+    ? `Dry run: would keep ${kept} and remove ${plural(result.remove.length + removeOmitted, 'backup')} (${formatBytes(bytes)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`
+    : `Kept ${kept} and removed ${result.removed} ${result.removed === 1 ? 'backup' : 'backups'} (${formatBytes(result.bytesRemoved)}) of "${result.tenant}" in ${shownPath(result.location)}${via(result.endpoint)}`;
+  const lines: string[] = [];
   const skipped = new Set(result.skipped.map((skip) => skip.location));
-  const all = [
-    ...rows(result.keep, 'keep'),
-    ...rows(result.remove.filter((decision) => !skipped.has(decision.location)), result.dryRun ? 'would remove' : 'removed'),
-    ...rows(result.remove.filter((decision) => skipped.has(decision.location)), 'skipped'),
-  ];
-  if (all.length > 0) for (const line of table(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], all, [2])) lines.push(`  ${line}`);
+  // Made as they are written, twice (the columns' widths first): 100,000 decisions' rows are not all held.
+  function* rows() {
+    for (const decision of result.keep) yield row(decision, 'keep');
+    for (const decision of result.remove) if (!skipped.has(decision.location)) yield row(decision, result.dryRun ? 'would remove' : 'removed');
+    for (const decision of result.remove) if (skipped.has(decision.location)) yield row(decision, 'skipped');
+  }
+  if (result.keep.length + result.remove.length > 0) for (const line of tableLines(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], rows, [2])) yield `  ${line}`;
   if (keepOmitted + removeOmitted > 0) {
     // `skipped` comes whole: those among the decisions left out were chosen, not removed.
     const shownRemoves = new Set(result.remove.map((decision) => decision.location));
@@ -79,9 +79,12 @@ export function describePrune(result: PruneResult): string[] {
     lines.push(`  … and ${parts.join(' and ')}, left out of the gateway's answer (a Lambda response holds at most 6 MB)${more}`);
     for (const skip of skippedOmitted) lines.push(`  skipped ${shownPath(skip.location)}: ${shownText(skip.reason)}`);
   }
+  for (const upload of result.abortedUploads ?? []) {
+    lines.push(`  ${result.dryRun ? 'would abort' : 'aborted'} the unfinished multipart upload to ${shownPath(upload.location)} started ${utcSecond(upload.initiatedAt)} (a killed backup's parts)`);
+  }
   for (const note of result.notes) lines.push(`  note: ${shownText(note)}`);
   if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${shownText(result.refusal)}`);
-  return lines;
+  yield* lines;
 }
 
 function count(value: string): number {

@@ -22,7 +22,7 @@ describe('tables of 200,000 backups', () => {
       createdAt: '2026-12-06T10:41:00.667Z',
       content: 'archive',
     }));
-    const lines = describeListing({ operation: 'backups', tenant: 'acme', location: 's3://backups/', backups, otherObjects: 0 });
+    const lines = [...describeListing({ operation: 'backups', tenant: 'acme', location: 's3://backups/', backups, otherObjects: 0 })];
     expect(lines).toHaveLength(2 + COUNT);
     expect(lines[0]).toBe('200,000 backups of "acme" in s3://backups/, newest first:');
     expect(lines.at(-1)).toMatch(/^2026-12-06 10:41:00 UTC {2}\d+ B .*s3:\/\/backups\/acme\/199999\.tar\.zst$/);
@@ -36,7 +36,7 @@ describe('tables of 200,000 backups', () => {
       reasons: ['beyond --keep-last 1'],
     })) as unknown as PruneDecision[];
     const result = { operation: 'prune', tenant: 'acme', location: 's3://backups/', dryRun: true, keep: [], remove: decisions, removed: 0, skipped: [], bytesRemoved: 0, notes: [] } as unknown as PruneResult;
-    const lines = describePrune(result);
+    const lines = [...describePrune(result)];
     expect(lines.filter((line) => line.startsWith('  would remove'))).toHaveLength(COUNT);
   });
 });

@@ -76,6 +76,13 @@ describe('bin/openclaw.js', () => {
     expect(run(cliPath, ['tenants', 'verify', 'restore', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
   });
 
+  it('lets the old generation of a listing or a prune grow 20% past what a full collection kept (their garbage is every S3 answer), by the command only', () => {
+    expect(run(cliPath, ['tenants', 'backups', '--help']).execArgv).toEqual(['--max-semi-space-size=4', '--heap-growing-percent=20']);
+    expect(run(cliPath, ['--json', 'tenants', 'prune', 'backup', '--help']).execArgv).toEqual(['--max-semi-space-size=4', '--heap-growing-percent=20']);
+    expect(run(cliPath, ['tenants', 'backup', 'prune', '--to', 'backups', '--help']).execArgv).toEqual(['--max-semi-space-size=4']);
+    expect(run(cliPath, ['tenants', 'restore', 'backups', '--help']).execArgv).toEqual(['--max-semi-space-size=2']);
+  });
+
   it("leaves the user's environment as it was (the launcher's own shell variables are not exported to the CLI and what it runs)", () => {
     const env = spawnSync(cliPath, ['tenants', 'restore', '--help'], {
       env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, NODE_OPTIONS: `--require ${envReporter}`, a: 'kept', y: 'kept', p: 'kept', n: 'kept', h: 'kept', k: 'kept', v: 'kept' },

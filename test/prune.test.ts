@@ -4,6 +4,7 @@
 // Lock refuses before anything is removed; a versioned bucket's delete markers are explained.
 
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketVersioningCommand,
@@ -13,6 +14,7 @@ import {
   GetObjectRetentionCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -871,6 +873,59 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     const dry = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1', '--dry-run']);
     expect(dry.status).toBe(3);
     expect(dry.stdout).toMatch(/the prune would be REFUSED: .*legal hold/);
+  });
+
+  describe("a killed backup's unfinished multipart uploads", () => {
+    const now = new Date('2026-06-10T00:00:00.000Z');
+    const upload = (Key: string, UploadId: string, daysAgo: number) => ({ Key, UploadId, Initiated: new Date(now.getTime() - daysAgo * DAY) });
+    // Two pages, as S3 answers past 1,000 uploads.
+    const pages = [
+      { Uploads: [upload('backups/acme/2026-05-01.tar.zst', 'killed-in-may', 40), upload('backups/acme/2026-06-02.tar.zst', 'killed-8-days-ago', 8)], IsTruncated: true, NextKeyMarker: 'backups/acme/2026-06-02.tar.zst', NextUploadIdMarker: 'killed-8-days-ago' },
+      { Uploads: [upload('backups/acme/2026-06-09.tar.zst', 'still-sending', 0.5), upload('backups/acme/photos/cat.jpg', 'another-tools', 30)], IsTruncated: false },
+    ];
+    beforeEach(() => {
+      retainUntil = new Date(now.getTime() - DAY);
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => (input.KeyMarker === undefined ? pages[0] : pages[1]));
+      s3.on(AbortMultipartUploadCommand).resolves({});
+    });
+    const aborted = () => s3.commandCalls(AbortMultipartUploadCommand).map((call) => `${call.args[0].input.Key} ${call.args[0].input.UploadId}`);
+
+    it("aborts the tenant's uploads started over 7 days ago, never a younger one nor another tool's; a dry run only names them", async () => {
+      const dry = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, dryRun: true, now: () => now });
+      expect(dry.abortedUploads).toEqual([
+        { location: 's3://backups/backups/acme/2026-05-01.tar.zst', initiatedAt: '2026-05-01T00:00:00.000Z' },
+        { location: 's3://backups/backups/acme/2026-06-02.tar.zst', initiatedAt: '2026-06-02T00:00:00.000Z' },
+      ]);
+      expect(aborted()).toEqual([]);
+
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(result.abortedUploads).toEqual(dry.abortedUploads);
+      expect(aborted()).toEqual(['backups/acme/2026-05-01.tar.zst killed-in-may', 'backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
+      expect(result.notes).toContain('1 unfinished multipart upload of "acme" started in the last 7 days left alone (a backup may still be sending it)');
+      expect(s3.commandCalls(ListMultipartUploadsCommand).slice(-2).map((call) => call.args[0].input)).toEqual([
+        { Bucket: 'backups', Prefix: 'backups/acme/' },
+        { Bucket: 'backups', Prefix: 'backups/acme/', KeyMarker: 'backups/acme/2026-06-02.tar.zst', UploadIdMarker: 'killed-8-days-ago' },
+      ]);
+    });
+
+    it('says so and prunes on when the store cannot list them (s3rver: 501) or will not abort one (403); one gone meanwhile counts as aborted', async () => {
+      s3.on(AbortMultipartUploadCommand).rejectsOnce(s3Error('NoSuchUpload', 404)).rejectsOnce(s3Error('AccessDenied', 403));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 1 }, now: () => now });
+      expect(result.removed).toBe(2);
+      expect(result.abortedUploads).toEqual([{ location: 's3://backups/backups/acme/2026-05-01.tar.zst', initiatedAt: '2026-05-01T00:00:00.000Z' }]);
+      expect(result.notes).toContainEqual(expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-06-02\.tar\.zst \(started 2026-06-02T00:00:00\.000Z\) could not be aborted: .*AccessDenied|access denied/i));
+
+      s3.on(ListMultipartUploadsCommand).rejects(s3Error('NotImplemented', 501));
+      const quiet = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(quiet.abortedUploads).toBeUndefined();
+      expect(quiet.notes.join('\n')).not.toMatch(/multipart/);
+    });
+
+    it('shows what it aborted, through the CLI', async () => {
+      const run = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '3', '--region', 'us-east-1']);
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/^ {2}aborted the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst started 2026-05-01 00:00:00 UTC \(a killed backup's parts\)$/m);
+    });
   });
 });
 

@@ -330,9 +330,13 @@ function findFooter(tail: Buffer, notes: string[]): ArchiveFooter | undefined {
  */
 function belongsTo(entry: BackupEntry, tenant: string, storeName: string): boolean {
   if (entry.tenant !== undefined) return entry.tenant === tenant;
-  const segments = entry.name.split('/');
-  if ((entry.content === 'unknown' || entry.content === 'archived') && !segments.at(-1)!.includes('.tar')) return false;
-  return [storeName, ...segments.slice(0, -1)].includes(tenant);
+  if ((entry.content === 'unknown' || entry.content === 'archived') && !entry.name.split('/').at(-1)!.includes('.tar')) return false;
+  return inTenantDirectory(entry.name, tenant, storeName);
+}
+
+/** Whether a directory on the name's way (the store's own included) is named after the tenant. */
+export function inTenantDirectory(name: string, tenant: string, storeName: string): boolean {
+  return [storeName, ...name.split('/').slice(0, -1)].includes(tenant);
 }
 
 function newestFirst(entries: BackupEntry[]): BackupEntry[] {

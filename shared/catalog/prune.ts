@@ -47,7 +47,7 @@ import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archi
 import type { StoreEndpoint } from '../storage/types.js';
 import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
-import { listBackups, type BackupEntry } from './backups.js';
+import { inTenantDirectory, listBackups, type BackupEntry } from './backups.js';
 import { applyRetention, hasRules, parseKeepWithin, RETENTION_RULES, type RetentionPolicy } from './retention.js';
 
 export interface PruneRequest {
@@ -106,12 +106,30 @@ export interface PruneResult {
   readonly keepOmittedUncounted?: number;
   readonly removeOmitted?: number;
   readonly removeOmittedBytes?: number;
+  /**
+   * The tenant's unfinished multipart uploads older than STALE_UPLOAD_AGE_MS that were aborted
+   * (in a dry run: would be); absent where the store has none to say (local directories) or
+   * could not say (a note tells).
+   */
+  readonly abortedUploads?: readonly AbortedUpload[];
+}
+
+export interface AbortedUpload {
+  readonly location: string;
+  readonly initiatedAt: string;
 }
 
 export interface PruneSkip {
   readonly location: string;
   readonly reason: string;
 }
+
+/**
+ * How long a multipart upload may stay unfinished before a prune takes it for a killed
+ * backup's and aborts it: far longer than any backup runs (a chain of Lambda pieces has a day,
+ * the stack's lifecycle rule's; a CLI backup of 5 TiB at 10 MB/s takes 6), so a live upload is never cut.
+ */
+export const STALE_UPLOAD_AGE_MS = 7 * 24 * 3_600_000;
 
 export const NO_RULE_REASON = 'no keep rule matches';
 export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
@@ -196,7 +214,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [], refusal };
     throw unreadable !== undefined ? new MarksUnreadableError(refusal) : new ObjectLockedError(refusal);
   }
-  if (dryRun) return { ...result, removed: 0, bytesRemoved: 0, skipped: [] };
+  if (dryRun) return { ...result, ...(await staleUploads(request, dryRun, notes)), removed: 0, bytesRemoved: 0, skipped: [] };
 
   let removed = 0;
   let bytesRemoved = 0;
@@ -235,7 +253,53 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     const others = rest.length === 0 ? '' : `; also not removed: ${rest.slice(0, 3).map((refusal) => refusal.location).join(', ')}${rest.length > 3 ? ` and ${rest.length - 3} more` : ''}`;
     throw new StorageError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}: ${first.error.message}${others}`, 'ACCESS_DENIED', { cause: first.error });
   }
-  return { ...result, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
+  const uploads = await staleUploads(request, dryRun, notes);
+  return { ...result, ...uploads, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
+}
+
+/**
+ * The parts a killed backup left (kill -9, a lost machine: it could not abort its multipart
+ * upload), which a store without a lifecycle rule to abort them keeps and bills for ever:
+ * the tenant's unfinished uploads (a key a listing would attribute to it by its path: below a
+ * directory named after it, `.tar` in its name) started more than STALE_UPLOAD_AGE_MS ago are
+ * aborted. Another tool's uploads elsewhere under the prefix, and any younger upload, are
+ * left alone. Never fails the prune: what could not be done is a note. A store that cannot
+ * list them (s3rver; credentials without s3:ListBucketMultipartUploads, as the gateway's prune
+ * role: its bucket's lifecycle rule aborts them) is passed over without a word on every prune.
+ */
+async function staleUploads(request: PruneRequest, dryRun: boolean, notes: string[]): Promise<{ abortedUploads?: AbortedUpload[] }> {
+  const { store, tenant, signal } = request;
+  if (store.unfinishedUploads === undefined || store.abortUpload === undefined) return {};
+  const cannot = 'unfinished multipart uploads (a killed backup\'s parts) could not be looked for';
+  let uploads;
+  try {
+    uploads = await store.unfinishedUploads({ signal });
+  } catch (error) {
+    if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
+    notes.push(`${cannot}: ${error.message}`);
+    return {};
+  }
+  if (uploads === undefined) return {};
+  const staleBefore = (request.now?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
+  const tenants = uploads.filter((upload) => upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName));
+  const stale = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
+  const young = tenants.length - stale.length;
+  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started in the last 7 days left alone (a backup may still be sending it)`);
+  const aborted: AbortedUpload[] = [];
+  for (const upload of stale) {
+    if (!dryRun) {
+      try {
+        throwIfAborted(signal);
+        await store.abortUpload(upload, { signal });
+      } catch (error) {
+        if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
+        notes.push(`the unfinished multipart upload to ${upload.location} (started ${upload.initiatedAt.toISOString()}) could not be aborted: ${error.message}`);
+        continue;
+      }
+    }
+    aborted.push({ location: upload.location, initiatedAt: upload.initiatedAt.toISOString() });
+  }
+  return { abortedUploads: aborted };
 }
 
 export function assertPolicy(policy: RetentionPolicy): void {

@@ -78,6 +78,16 @@ export interface ObjectFacts {
   readonly storageClass?: string;
 }
 
+/** A multipart upload below the store's prefix that was started and never completed nor aborted. */
+export interface UnfinishedUpload {
+  /** The key it would have made, below the prefix. */
+  readonly name: string;
+  /** `s3://bucket/key`. */
+  readonly location: string;
+  readonly uploadId: string;
+  readonly initiatedAt: Date;
+}
+
 /** What keeps an object's data from being deleted now. */
 export interface ObjectHold {
   /** Object Lock retention: GOVERNANCE or COMPLIANCE, until when. */
@@ -135,6 +145,14 @@ export interface ArchiveStore {
    * from their objects only). Never throws.
    */
   removeStrayMarks?(options?: ReadOptions): Promise<void>;
+  /**
+   * S3: the multipart uploads below the prefix never completed nor aborted (a killed backup's
+   * parts, billed and invisible to a listing), at most MAX_LISTED_OBJECTS; undefined when the
+   * store cannot say (no ListMultipartUploads: s3rver; access denied). Absent: no such thing.
+   */
+  unfinishedUploads?(options?: ReadOptions): Promise<UnfinishedUpload[] | undefined>;
+  /** Aborts one, removing its parts; one gone already counts as aborted. */
+  abortUpload?(upload: UnfinishedUpload, options?: ReadOptions): Promise<void>;
 }
 
 /** Whether the bytes start with our archive marker frame (behind which our footer ends the archive). */

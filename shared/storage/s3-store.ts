@@ -53,6 +53,7 @@ import {
   type ObjectFacts,
   type ObjectHold,
   type StoredObject,
+  type UnfinishedUpload,
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
@@ -385,6 +386,55 @@ export class S3ArchiveStore implements ArchiveStore {
       options.signal,
       object.location,
     );
+  }
+
+  async unfinishedUploads(options: ReadOptions = {}): Promise<UnfinishedUpload[] | undefined> {
+    const sdk = await loadS3Sdk();
+    const found: UnfinishedUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.optional(
+        (abortSignal) =>
+          this.client.send(
+            new sdk.ListMultipartUploadsCommand({
+              Bucket: this.options.bucket,
+              ...(this.options.prefix !== '' && { Prefix: this.options.prefix }),
+              ...(keyMarker !== undefined && { KeyMarker: keyMarker }),
+              ...(uploadIdMarker !== undefined && { UploadIdMarker: uploadIdMarker }),
+            }),
+            { abortSignal },
+          ),
+        options.signal,
+      );
+      if (page === 'absent' || page === 'unknown' || typeof page !== 'object') return undefined;
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined || !upload.Key.startsWith(this.options.prefix)) continue;
+        found.push({ name: upload.Key.slice(this.options.prefix.length), location: `s3://${this.options.bucket}/${upload.Key}`, uploadId: upload.UploadId, initiatedAt: upload.Initiated });
+      }
+      if (found.length > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads: give a narrower prefix`, 'TOO_LARGE');
+      // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
+      const next = [page.NextKeyMarker, page.NextUploadIdMarker] as const;
+      if (page.IsTruncated !== true || next[0] === undefined || (next[0] === keyMarker && next[1] === uploadIdMarker)) return found;
+      [keyMarker, uploadIdMarker] = next;
+    }
+  }
+
+  async abortUpload(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<void> {
+    const sdk = await loadS3Sdk();
+    try {
+      await this.answered(
+        options.signal,
+        (abortSignal) => this.client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.options.prefix + upload.name, UploadId: upload.uploadId }), { abortSignal }),
+        upload.location,
+      );
+    } catch (error) {
+      if (options.signal?.aborted) throw abortedError(options.signal);
+      if (error instanceof OpenClawError) throw error;
+      // Completed or aborted meanwhile (its backup finished, another prune was quicker): not there to abort.
+      if (s3ErrorName(error) === 'NoSuchUpload') return;
+      throw translateS3Error(error, this.context(upload.location));
+    }
   }
 
   /** DeleteObject with If-Match: 'done' (deleted, or already gone), or 'refused' when the store does not take the header. */
