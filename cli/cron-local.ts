@@ -105,9 +105,14 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
     // How the object is stored (--sse, --storage-class): a refused one would fail every run.
     const text = (key: string) => (typeof parsed.flags[key] === 'string' ? (parsed.flags[key] as string) : undefined);
-    validateLocationOptions(destination, { sse: text('sse'), sseKmsKeyId: text('sseKmsKeyId'), storageClass: text('storageClass') });
     const stallTimeout = text('stallTimeout');
     if (stallTimeout !== undefined) parseStallTimeout(stallTimeout, '--stall-timeout');
+    validateLocationOptions(destination, {
+      sse: text('sse'),
+      sseKmsKeyId: text('sseKmsKeyId'),
+      storageClass: text('storageClass'),
+      ...(stallTimeout !== undefined && { stallTimeoutFromFlag: true as const }),
+    });
     if (!isS3Url(destination)) {
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);

@@ -270,6 +270,7 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --storage-class GLACIER', /^openclaw: --cmd: --storage-class GLACIER is refused: .*lifecycle rule/],
       ['openclaw tenants backup acme --to s3://backups/acme/x.tar.zst --sse-kms-key-id alias/backups', /^openclaw: --cmd: --sse-kms-key-id names the key of --sse aws:kms/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --sse AES256', /^openclaw: --cmd: --sse applies only to s3:\/\/ locations\n$/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --stall-timeout 10m', /^openclaw: --cmd: --stall-timeout applies only to s3:\/\/ locations\n$/],
       // A stall time that is none fails every run.
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --stall-timeout 10min', /^openclaw: --cmd: --stall-timeout "10min" is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h\n$/],
     ] as const) expectRefused(cmd, message);
