@@ -10,6 +10,7 @@ export interface Output {
   /** A progress reporter; a no-op unless stderr is a TTY and output is for humans. */
   progress(label: string): ProgressLine;
   result(value: object, humanLines: readonly string[]): void;
+  /** A line on stderr; with `--json`, also in the result's `notices` if it comes before the result. */
   notice(message: string): void;
 }
 
@@ -24,6 +25,9 @@ const PROGRESS_INTERVAL_MS = 100;
 export function createOutput(options: { json: boolean }): Output {
   // A dumb terminal (Emacs' shell, some CI consoles) shows the erase sequence as text.
   const interactive = process.stderr.isTTY === true && !options.json && process.env.TERM !== 'dumb';
+  // The CLI's own warnings (a misleading archive name, a cron that will fail): a script reading
+  // the JSON saw none of them, only stderr did.
+  const pending: string[] = [];
   return {
     json: options.json,
     interactive,
@@ -47,13 +51,21 @@ export function createOutput(options: { json: boolean }): Output {
     // Each line through shownText, whatever built it: no control character reaches the
     // terminal raw (names are escaped where they are quoted; this is the net under that).
     result(value, humanLines) {
-      if (options.json) process.stdout.write(jsonLine(value));
+      if (options.json) process.stdout.write(jsonLine(withNotices(value, pending.splice(0))));
       else for (const line of humanLines) process.stdout.write(`${shownText(line)}\n`);
     },
     notice(message) {
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
+      if (options.json) pending.push(message);
     },
   };
+}
+
+/** `value` with the CLI's `notices` after the operation's own. */
+function withNotices(value: object, notices: readonly string[]): object {
+  if (notices.length === 0) return value;
+  const own = (value as { notices?: unknown }).notices;
+  return { ...value, notices: [...(Array.isArray(own) ? own : []), ...notices] };
 }
 
 /**
