@@ -46,7 +46,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  const backedUp = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
+  const { backedUp, replacesTenant } = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
   const crontab = crontabCommand();
   const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
@@ -67,6 +67,12 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
       context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
     }
   }
+  if (replacesTenant) {
+    context.output.notice(
+      'warning: this cron runs tenants restore --force: every run replaces the live tenant with the archive, and what changed since the archive is lost; ' +
+        'to test restores on a schedule, restore under another name (--as NAME-restore-test) or give --dry-run',
+    );
+  }
   for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others.filter((other) => sameBaseDir(other, paths.tenantsDir)))) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
@@ -86,9 +92,14 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
  * program definition, and the checks a backup makes before it reads anything: what fails
  * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
  * gateway. `$(date +FORMAT)` stands for a date meanwhile. Returns the one tenant a backup
- * backs up (none for a prune or `--all`).
+ * backs up (none for a prune or `--all`), and whether the command replaces a tenant (`tenants restore --force`).
  */
-async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: string, schedule: string): Promise<string | undefined> {
+async function assertRunsAsGiven(
+  context: CliContext,
+  cronTenant: string,
+  cmd: string,
+  schedule: string,
+): Promise<{ readonly backedUp: string | undefined; readonly replacesTenant: boolean }> {
   const words = splitWords(cmd).slice(1);
   const argv = words.map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
@@ -99,22 +110,30 @@ async function assertRunsAsGiven(context: CliContext, cronTenant: string, cmd: s
     const backup = parsed.command.join(' ') === 'tenants backup';
     if (backup && tenant !== undefined) assertTenantName(tenant);
     assertCronTenant(parsed.command, tenant, cronTenant);
-    if (!backup) return undefined;
+    if (!backup) {
+      const restore = parsed.command.join(' ') === 'tenants restore';
+      return { backedUp: undefined, replacesTenant: restore && parsed.flags.force === true && parsed.flags.dryRun !== true };
+    }
     const to = parsed.flags.to as string;
     if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;
     // How the object is stored (--sse, --storage-class): a refused one would fail every run.
     const text = (key: string) => (typeof parsed.flags[key] === 'string' ? (parsed.flags[key] as string) : undefined);
-    validateLocationOptions(destination, { sse: text('sse'), sseKmsKeyId: text('sseKmsKeyId'), storageClass: text('storageClass') });
     const stallTimeout = text('stallTimeout');
     if (stallTimeout !== undefined) parseStallTimeout(stallTimeout, '--stall-timeout');
+    validateLocationOptions(destination, {
+      sse: text('sse'),
+      sseKmsKeyId: text('sseKmsKeyId'),
+      storageClass: text('storageClass'),
+      ...(stallTimeout !== undefined && { stallTimeoutFromFlag: true as const }),
+    });
     if (!isS3Url(destination)) {
       const { assertOutsideTenantsDir } = await import('../shared/tenant/tenants.js');
       await assertOutsideTenantsDir(context.tenantsDir, destination);
     }
     // A dry run writes nothing: its runs may name one archive.
     if (parsed.flags.overwrite !== true && parsed.flags.dryRun !== true) await assertDistinctRuns(context, words, schedule);
-    return parsed.flags.all === true ? undefined : tenant;
+    return { backedUp: parsed.flags.all === true ? undefined : tenant, replacesTenant: false };
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {

@@ -47,11 +47,11 @@ export function registerCron(program: Command, context: CliContext): void {
   addControlPlaneOptions(
     cron
       .command('add')
-      .description('schedule a backup (or a prune) of one tenant, or a backup of every tenant (--all)')
+      .description('schedule an openclaw command for one tenant (a backup, prune, verify…; remote mode: a backup or a prune), or a backup of every tenant (--all)')
       .argument('[tenant]', 'tenant name (none with --all)')
       .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields, e.g. "0 3 * * *" (remote mode: in --timezone; local mode: in this machine\'s local time)', once())
       .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup', once())
-      .option('--cmd <command>', 'one tenant: the openclaw tenants backup (or tenants prune) command to run; $(date +FORMAT) is expanded when it runs', once())
+      .option('--cmd <command>', 'one tenant: the openclaw command to run, e.g. "openclaw tenants backup acme --to …" (any openclaw command; remote mode: tenants backup or tenants prune); $(date +FORMAT) is expanded when it runs', once())
       .option('--all', 'remote mode, every tenant: one schedule fans out one backup per tenant, run a bounded number at a time')
       .option('--to <template>', 'with --all: where each tenant\'s archive goes, naming {tenant} (and {date}, {time}, {date:FORMAT})', once())
       .option('--overwrite', 'with --all: replace existing archives (only where the gateway allows it)')
@@ -159,7 +159,10 @@ async function addCron(context: CliContext, tenant: string | undefined, flags: A
   }
   if (all && flags.cmd !== undefined) throw new UsageError('cron add --all takes --to (a template naming {tenant}), not --cmd');
   if (all && flags.to === undefined) throw new UsageError('cron add --all needs --to, e.g. --to "s3://bucket/backups/{tenant}/{date}.tar.zst"');
-  if (!all && flags.cmd === undefined) throw new UsageError(`cron add ${tenant!} needs --cmd: the openclaw tenants backup command to run`);
+  if (!all && flags.cmd === undefined) {
+    const commands = context.remote === undefined ? 'any openclaw command' : 'remote mode: tenants backup or tenants prune';
+    throw new UsageError(`cron add ${tenant!} needs --cmd: the openclaw command to run, e.g. --cmd "openclaw tenants backup ${tenant!} --to …" (${commands})`);
+  }
   const windowMinutes = flags.window === undefined ? 0 : parseWindow(flags.window);
 
   if (context.remote === undefined) {

@@ -16,7 +16,7 @@ import { hangUpIgnored } from '../shared/hang-up.js';
 import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLine } from './context.js';
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
-import { createOutput, jsonLine, shownText } from './output.js';
+import { createOutput, jsonLine, shownText, type Output } from './output.js';
 import { usageErrorLine } from './usage-errors.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
@@ -163,11 +163,15 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
   });
 
   let operations: TenantOperations | undefined;
+  // One for the command: it holds the notices its JSON result carries (made anew, each was lost).
+  let output: Output | undefined;
   const context: CliContext = {
     signal,
     exitAtOnceOnInterrupt,
     get output() {
-      return createOutput({ json: program.opts().json === true });
+      const json = program.opts().json === true;
+      if (output === undefined || output.json !== json) output = createOutput({ json });
+      return output;
     },
     get remote(): ControlPlane | undefined {
       // `--stack ''` runs locally even when OPENCLAW_STACK is set.

@@ -18,6 +18,7 @@ export interface Output {
    * lines as they are made. Each waits for stdout to take what came before.
    */
   streamResult<K extends string>(value: { readonly [key in K]: readonly unknown[] }, listKeys: readonly K[], humanLines: Iterable<string>): Promise<void>;
+  /** A line on stderr; with `--json`, also in the result's `notices` if it comes before the result. */
   notice(message: string): void;
 }
 
@@ -32,6 +33,9 @@ const PROGRESS_INTERVAL_MS = 100;
 export function createOutput(options: { json: boolean }): Output {
   // A dumb terminal (Emacs' shell, some CI consoles) shows the erase sequence as text.
   const interactive = process.stderr.isTTY === true && !options.json && process.env.TERM !== 'dumb';
+  // The CLI's own warnings (a misleading archive name, a cron that will fail): a script reading
+  // the JSON saw none of them, only stderr did.
+  const pending: string[] = [];
   return {
     json: options.json,
     interactive,
@@ -55,16 +59,24 @@ export function createOutput(options: { json: boolean }): Output {
     // Each line through shownText, whatever built it: no control character reaches the
     // terminal raw (names are escaped where they are quoted; this is the net under that).
     result(value, humanLines) {
-      if (options.json) process.stdout.write(jsonLine(value));
+      if (options.json) process.stdout.write(jsonLine(withNotices(value, pending.splice(0))));
       else for (const line of humanLines) process.stdout.write(`${shownText(line)}\n`);
     },
     async streamResult(value, listKeys, humanLines) {
-      await writeChunks(process.stdout, options.json ? jsonLineChunks(value, listKeys) : humanChunks(humanLines));
+      await writeChunks(process.stdout, options.json ? jsonLineChunks(withNotices(value, pending.splice(0)) as typeof value, listKeys) : humanChunks(humanLines));
     },
     notice(message) {
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
+      if (options.json) pending.push(message);
     },
   };
+}
+
+/** `value` with the CLI's `notices` after the operation's own. */
+function withNotices(value: object, notices: readonly string[]): object {
+  if (notices.length === 0) return value;
+  const own = (value as { notices?: unknown }).notices;
+  return { ...value, notices: [...(Array.isArray(own) ? own : []), ...notices] };
 }
 
 /**

@@ -27,5 +27,20 @@ it('names the tenants backed up before the interruption, and how many were not',
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not finished'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started'));
+});
+
+it('names the backups it stopped as interrupted, not failed (which read as if they had failed on their own)', async () => {
+  const interrupt = new AbortController();
+  const run = localOperations(tenantsDir).backupAll(
+    { to: path.join(dir.path, 'stopped', '{tenant}.tar.zst'), jobs: 2 },
+    {
+      signal: interrupt.signal,
+      // Ctrl-C as the second backup starts: both running ones are stopped, two never started.
+      onProgress: (progress) => {
+        if (progress.running.length === 2) interrupt.abort(new AbortedError('interrupted by SIGINT'));
+      },
+    },
+  );
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started'));
 });

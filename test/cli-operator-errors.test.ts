@@ -513,6 +513,11 @@ describe('hints', () => {
       `openclaw: warning: the archive is a zstd-compressed tar, but its name ends in .tar.gz (gzip): consider ${path.join(dir.path, 'acme.tar.zst')} (tar -xf and file managers pick the tool by the name)\n`,
     );
     expect(existsSync(gz)).toBe(true);
+    // With --json the warning is in the result's notices too: a script saw it only on stderr.
+    const json = runCli(['--json', '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', gz, '--overwrite']);
+    expect(json.status).toBe(0);
+    expect(json.stderr).toBe(run.stderr);
+    expect(JSON.parse(json.stdout)).toMatchObject({ operation: 'backup', notices: [run.stderr.slice('openclaw: '.length, -1)] });
   });
 
   it('names the better name for each misleading suffix, and none for ours', () => {

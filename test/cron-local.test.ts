@@ -270,6 +270,7 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --storage-class GLACIER', /^openclaw: --cmd: --storage-class GLACIER is refused: .*lifecycle rule/],
       ['openclaw tenants backup acme --to s3://backups/acme/x.tar.zst --sse-kms-key-id alias/backups', /^openclaw: --cmd: --sse-kms-key-id names the key of --sse aws:kms/],
       ['openclaw tenants backup acme --to /b/x.tar.zst --sse AES256', /^openclaw: --cmd: --sse applies only to s3:\/\/ locations\n$/],
+      ['openclaw tenants backup acme --to /b/x.tar.zst --stall-timeout 10m', /^openclaw: --cmd: --stall-timeout applies only to s3:\/\/ locations\n$/],
       // A stall time that is none fails every run.
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --stall-timeout 10min', /^openclaw: --cmd: --stall-timeout "10min" is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h\n$/],
     ] as const) expectRefused(cmd, message);
@@ -337,10 +338,37 @@ describe('cron add in local mode', () => {
     expect(run.stderr).toBe(`openclaw: warning: the tenant base dir ${dir.path}/not-yet does not exist (yet): the cron fails until it does\n`);
   });
 
+  it('takes any openclaw command, says so in its help and when --cmd is missing, and warns of a scheduled restore --force', () => {
+    const help = openclaw(['cron', 'add', '--help']).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('schedule an openclaw command for one tenant (a backup, prune, verify…; remote mode: a backup or a prune)');
+    expect(help).toContain('any openclaw command; remote mode: tenants backup or tenants prune');
+    // It said "the openclaw tenants backup command to run", as if nothing else could be scheduled.
+    expect(openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'nightly'])).toMatchObject({
+      status: 2,
+      stderr: 'openclaw: cron add acme needs --cmd: the openclaw command to run, e.g. --cmd "openclaw tenants backup acme --to …" (any openclaw command)\n',
+    });
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    const restore = (flags: string) => ['cron', 'add', 'acme', '--schedule', '0 5 * * *', '--name', 'restore', '--replace', '--cmd', `openclaw tenants restore --from ${archive} ${flags}`];
+    // A nightly restore over the live tenant loses each day's changes: added, but said.
+    expect(openclaw(restore('--force'))).toMatchObject({
+      status: 0,
+      stderr:
+        'openclaw: warning: this cron runs tenants restore --force: every run replaces the live tenant with the archive, and what changed since the archive is lost; ' +
+        'to test restores on a schedule, restore under another name (--as NAME-restore-test) or give --dry-run\n',
+    });
+    expect(readFileSync(crontabFile, 'utf8')).toContain(`tenants restore --from ${archive} --force`);
+    for (const quiet of ['--as acme-restore-test', '--force --dry-run']) expect(openclaw(restore(quiet)), quiet).toMatchObject({ status: 0, stderr: '' });
+    expect(openclaw(['cron', 'add', 'acme', '--schedule', '0 6 * * *', '--name', 'verify', '--cmd', `openclaw tenants verify --from ${archive}`])).toMatchObject({ status: 0, stderr: '' });
+  });
+
   it('warns when the tenant it backs up does not exist, since every run would fail', () => {
     // A mistyped tenant was added in silence and failed every night (exit 3), said only in its log.
     const backup = (tenant: string) => ['cron', 'add', tenant, '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', `openclaw tenants backup ${tenant} --to /b/${tenant}-$(date +%F).tar.zst`];
     expect(openclaw(backup('acne'))).toMatchObject({ status: 0, stderr: `openclaw: warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)\n` });
+    // With --json the warning is in the result's notices too (it was on stderr only).
+    const json = openclaw(['--json', ...backup('acne'), '--replace']);
+    expect(json.stderr).toBe(`openclaw: warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)\n`);
+    expect(JSON.parse(json.stdout)).toMatchObject({ operation: 'cron-add', notices: [`warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)`] });
     expect(openclaw(backup('acme'))).toMatchObject({ status: 0, stderr: '' });
     // A tenant whose directory is a symlink, which every backup refuses to follow (exit 3).
     symlinkSync(path.join(base, 'acme'), path.join(base, 'linked'));

@@ -297,6 +297,21 @@ describe('against s3rver', () => {
     expect(region.status).toBe(2);
     expect(region.stderr).toBe('openclaw: invalid --region "bad region": give a region name such as eu-west-1 (letters, digits, "-" and "_")\n');
   });
+
+  it('refuses --stall-timeout with a local archive, as the other S3 flags (it was taken and did nothing)', async () => {
+    const local = path.join(tenants.path, '..', 'stall.tar.zst');
+    for (const command of [
+      ['tenants', 'backup', 'acme', '--to', local],
+      ['tenants', 'backup', '--all', '--to', path.join(tenants.path, '..', '{tenant}-stall.tar.zst')],
+      ['tenants', 'restore', '--from', local, '--as', 'acme-copy'],
+      ['tenants', 'verify', '--from', local],
+    ]) {
+      const run = await runMain(['--tenants-dir', tenants.path, ...command, '--stall-timeout', '90s']);
+      expect(run.stderr).toBe('openclaw: --stall-timeout applies only to s3:// locations\n');
+      expect(run.status).toBe(2);
+    }
+    expect(existsSync(local)).toBe(false);
+  });
 });
 
 describe('scheduled and remote backups', () => {

@@ -89,6 +89,8 @@ export async function backupAll(request: {
   let next = 0;
   let done = 0;
   let failed = 0;
+  // Stopped by the command's interruption, not failed on their own.
+  const interrupted = new Set<string>();
   const report = () => request.onProgress?.({ total: tenants.length, done, failed, running: [...running] });
   // Each backup gets a signal of its own, all following the command's through one listener:
   // up to MAX_JOBS backups listening on the command's signal at once would make Node warn of
@@ -109,6 +111,7 @@ export async function backupAll(request: {
       try {
         results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, signal === undefined ? undefined : stop.signal) };
       } catch (error) {
+        if (stop.signal.aborted) interrupted.add(tenant);
         const body = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', outcome: isOpenClawError(error) ? error.outcome : 'failed', message: describeError(error) };
         results[index] = { tenant, to, ok: false, error: body };
         failed++;
@@ -125,7 +128,7 @@ export async function backupAll(request: {
   } finally {
     stopFollowing();
   }
-  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants.length, results);
+  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants.length, results, interrupted);
   for (const stray of request.notTenants ?? []) {
     results.push({ tenant: stray.name, to: '', ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
     failed++;
@@ -146,16 +149,24 @@ const NAMES_SHOWN = 10;
 
 /**
  * An interruption of --all says which tenants it left backed up: Ctrl-C said only "interrupted
- * by SIGINT", after backing up most of them.
+ * by SIGINT", after backing up most of them. The backups it stopped are interrupted, not failed
+ * (which read as if they had failed on their own).
  */
-function withTenantsFinished(error: OpenClawError, total: number, results: readonly (BackupAllOutcome | undefined)[]): OpenClawError {
+function withTenantsFinished(
+  error: OpenClawError,
+  total: number,
+  results: readonly (BackupAllOutcome | undefined)[],
+  interrupted: ReadonlySet<string>,
+): OpenClawError {
   const finished = results.filter((outcome) => outcome !== undefined);
   const backedUp = finished.filter((outcome) => outcome.ok).map((outcome) => outcome.tenant);
-  const failedOnes = finished.filter((outcome) => !outcome.ok).map((outcome) => outcome.tenant);
+  const failedOnes = finished.filter((outcome) => !outcome.ok && !interrupted.has(outcome.tenant)).map((outcome) => outcome.tenant);
+  const interruptedOnes = finished.filter((outcome) => !outcome.ok && interrupted.has(outcome.tenant)).map((outcome) => outcome.tenant);
   const named = (names: string[]) =>
     names.length === 0 ? '' : ` (${names.slice(0, NAMES_SHOWN).join(', ')}${names.length > NAMES_SHOWN ? `, and ${names.length - NAMES_SHOWN} more` : ''})`;
   error.message =
     `${error.message}: ${backedUp.length} of ${total} tenant${total === 1 ? '' : 's'} backed up${named(backedUp)}` +
-    `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${total - finished.length} not finished`;
+    `${interruptedOnes.length > 0 ? `, ${interruptedOnes.length} interrupted${named(interruptedOnes)}` : ''}` +
+    `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${total - finished.length} not started`;
   return error;
 }

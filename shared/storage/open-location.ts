@@ -90,6 +90,8 @@ export function validateLocationOptions(spec: string, options: LocationOptions, 
     for (const [option, flag] of S3_ONLY_FLAGS) {
       if (options[option] !== undefined) throw new UsageError(`${flag} applies only to s3:// locations`);
     }
+    // $OPENCLAW_S3_STALL_TIMEOUT is a setting of the machine, for whatever S3 it reaches; the flag is asked for here.
+    if (options.stallTimeoutFromFlag === true) throw new UsageError('--stall-timeout applies only to s3:// locations');
     return;
   }
   for (const [option, flag] of S3_ONLY_FLAGS) {
