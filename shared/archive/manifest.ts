@@ -130,11 +130,8 @@ export function parseManifest(bytes: Buffer, options: { readonly consume?: boole
     formatVersion === 1
       ? digestTree(m.array('entries').map((entry, i) => v1Entry(entry, `entries[${i}]`)))
       : m.array('directories').map((entry, i) => directory(entry, `directories[${i}]`));
-  const seen = new Set<string>();
-  for (const { path } of directories) {
-    if (seen.has(path)) throw m.malformed(`${quotedPath(path.slice(0, 200))} is listed twice`, 'directories');
-    seen.add(path);
-  }
+  const twice = firstListedTwice(directories);
+  if (twice !== undefined) throw m.malformed(`${quotedPath(twice.slice(0, 200))} is listed twice`, 'directories');
   return {
     format: MANIFEST_FORMAT,
     formatVersion,
@@ -256,9 +253,66 @@ function assertParseable(bytes: Buffer, what: string, maxBytes: number): void {
   }
 }
 
+/**
+ * A directory as parsed when it holds the three fields and nothing else (a manifest we wrote),
+ * else a copy of them: for 200,000 directories a copy of each was 9 MiB more at the peak.
+ */
 function directory(value: unknown, at: string): DirectoryDigest {
   const d = new Checked(value, 'the archive manifest', at);
-  return { path: d.path('path'), entries: d.count('entries'), sha256: d.sha256('sha256') };
+  const path = d.path('path');
+  const entries = d.count('entries');
+  const sha256 = d.sha256('sha256');
+  return fieldCount(value as object) === 3 ? (value as DirectoryDigest) : { path, entries, sha256 };
+}
+
+/** How many own enumerable fields `value` has (a parsed JSON object's are all its fields). */
+function fieldCount(value: object): number {
+  let count = 0;
+  for (const key in value) if (Object.hasOwn(value, key)) count++;
+  return count;
+}
+
+/**
+ * The path listed a second time earliest, or undefined when every path is listed once. Sorts
+ * the paths' hashes packed with their indices instead of keeping a Set of 200,000 paths
+ * (8-10 MiB at a restore's peak); paths of one hash are compared as strings, sorted, so that
+ * colliding hashes cost n log n, not n².
+ */
+function firstListedTwice(directories: readonly DirectoryDigest[]): string | undefined {
+  const count = directories.length;
+  // hash * INDEX_SPAN + index stays below 2^53: MAX_MANIFEST_CONTAINERS is 2^18.
+  const INDEX_SPAN = 2 ** 18;
+  if (count > INDEX_SPAN) throw new ArchiveLimitError(`the archive manifest lists more than ${INDEX_SPAN} directories`);
+  const keys = new Float64Array(count);
+  for (let index = 0; index < count; index++) keys[index] = fnv1a(directories[index]!.path) * INDEX_SPAN + index;
+  keys.sort();
+  let earliest = Infinity;
+  for (let start = 0; start < count; ) {
+    const hash = Math.floor(keys[start]! / INDEX_SPAN);
+    let end = start + 1;
+    while (end < count && Math.floor(keys[end]! / INDEX_SPAN) === hash) end++;
+    if (end - start > 1) {
+      const indices: number[] = [];
+      for (let k = start; k < end; k++) indices.push(keys[k]! % INDEX_SPAN);
+      const pathOf = (index: number) => directories[index]!.path;
+      indices.sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : a - b));
+      for (let k = 1; k < indices.length; k++) {
+        // Within equal paths the indices ascend: the first pair's later one is the second listing.
+        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!) && (k === 1 || pathOf(indices[k - 2]!) !== pathOf(indices[k]!))) {
+          earliest = Math.min(earliest, indices[k]!);
+        }
+      }
+    }
+    start = end;
+  }
+  return earliest === Infinity ? undefined : directories[earliest]!.path;
+}
+
+/** 32-bit FNV-1a over a string's UTF-16 units. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
 }
 
 function manifestNote(value: unknown, at: string): ManifestNote {

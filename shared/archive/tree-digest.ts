@@ -18,6 +18,7 @@
 // (its JavaScript object, its native wrapper, OpenSSL's context), and a backup or restore
 // keeps every directory's open to the end. 100,000 empty directories held ~80 MiB of them.
 
+import * as crypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 
 import { hasRawBytes, rawName } from '../raw-name.js';
@@ -308,6 +309,16 @@ export function digestTree(entries: Iterable<TreeEntry>): DirectoryDigest[] {
 
 /** The digest so far, leaving the directory able to take more. */
 function hexOf({ hash, unhashed }: OpenDirectory): string {
-  if (hash === undefined) return createHash('sha256').update(unhashed, 'latin1').digest('hex');
+  if (hash === undefined) return sha256Hex(Buffer.from(unhashed, 'latin1'));
   return hash instanceof ResumableSha256 ? hash.hex() : hash.copy().digest('hex');
 }
+
+/**
+ * SHA-256 in hex, in one call: `crypto.hash` (Node 20.12 and later) makes no Hash object,
+ * whose native memory (~800 bytes) waits for a collection; a restore checking 200,000
+ * directories made one each, 14-18 MiB of its peak RSS. Earlier Node takes `createHash`.
+ */
+const sha256Hex: (bytes: Buffer) => string =
+  typeof (crypto as Partial<typeof crypto>).hash === 'function'
+    ? (bytes) => crypto.hash('sha256', bytes, 'hex')
+    : (bytes) => createHash('sha256').update(bytes).digest('hex');

@@ -1,0 +1,98 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest } from '../shared/archive/manifest.js';
+import { CorruptArchiveError } from '../shared/errors.js';
+
+const SHA = 'ab'.repeat(32);
+
+function manifestBytes(directories: readonly object[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      format: MANIFEST_FORMAT,
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      tenant: 'acme',
+      createdAt: '2026-12-06T13:00:00.000Z',
+      tool: { name: 'openclaw', version: '0.1.0' },
+      totals: { files: 0, directories: directories.length, symlinks: 0, bytes: 0 },
+      directories,
+      skipped: [],
+      warnings: [],
+    }),
+  );
+}
+
+/** What parseManifest refused before: the first path seen again, walking the list in order. */
+function firstSeenAgain(paths: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const path of paths) {
+    if (seen.has(path)) return path;
+    seen.add(path);
+  }
+  return undefined;
+}
+
+function refusal(bytes: Buffer): string | undefined {
+  try {
+    parseManifest(bytes);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(CorruptArchiveError);
+    return (error as Error).message;
+  }
+}
+
+describe('a manifest that lists a directory twice', () => {
+  it('names the path whose second listing comes first, as a walk in order would', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('', 'a', 'b', 'a/b', 'b/a', 'é', '\u{1F600}', 'x'.repeat(40)), { maxLength: 12 }), (paths) => {
+        const twice = firstSeenAgain(paths);
+        const message = refusal(manifestBytes(paths.map((path) => ({ path, entries: 0, sha256: SHA }))));
+        if (twice === undefined) expect(message).toBeUndefined();
+        else expect(message).toBe(`the archive manifest is malformed: directories: "${twice}" is listed twice`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('finds one repeat among 100,000 distinct paths wherever it is', () => {
+    const paths = Array.from({ length: 100_000 }, (_, i) => `p${Math.floor(i / 1000)}/e${i % 1000}`);
+    expect(refusal(manifestBytes(paths.map((path) => ({ path, entries: 0, sha256: SHA }))))).toBeUndefined();
+    for (const [first, again] of [
+      [0, 99_999],
+      [77_777, 12],
+      [5_000, 5_001],
+    ] as const) {
+      const listed = [...paths];
+      listed[again] = listed[first]!;
+      expect(refusal(manifestBytes(listed.map((path) => ({ path, entries: 0, sha256: SHA }))))).toMatch(
+        new RegExp(`directories: "${paths[first]}" is listed twice$`),
+      );
+    }
+  });
+
+  it('tells apart paths whose 32-bit FNV-1a hashes are equal', () => {
+    // "costarring" and "liquid" are a known FNV-1a 32 collision.
+    expect(refusal(manifestBytes(['costarring', 'liquid'].map((path) => ({ path, entries: 0, sha256: SHA }))))).toBeUndefined();
+    expect(refusal(manifestBytes(['costarring', 'liquid', 'costarring'].map((path) => ({ path, entries: 0, sha256: SHA }))))).toMatch(
+      /"costarring" is listed twice$/,
+    );
+  });
+});
+
+describe('the directories of a manifest', () => {
+  it('hold their three fields and nothing an archive added to them', () => {
+    const parsed = parseManifest(manifestBytes([{ path: 'a', entries: 1, sha256: SHA, extra: { nested: [1, 2] } }, { path: 'b', entries: 2, sha256: SHA }]));
+    expect(parsed.directories).toEqual([
+      { path: 'a', entries: 1, sha256: SHA },
+      { path: 'b', entries: 2, sha256: SHA },
+    ]);
+    expect(Object.keys(parsed.directories[0]!)).toEqual(['path', 'entries', 'sha256']);
+  });
+
+  it('keep a field named __proto__ out, as an own field is not inherited', () => {
+    const bytes = Buffer.from(manifestBytes([{ path: 'a', entries: 1, sha256: SHA }]).toString().replace('"sha256"', '"__proto__":{"polluted":1},"sha256"'));
+    const [directory] = parseManifest(bytes).directories;
+    expect(Object.keys(directory!)).toEqual(['path', 'entries', 'sha256']);
+    expect((directory as unknown as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
