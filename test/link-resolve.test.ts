@@ -10,7 +10,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { linkReader } from '../shared/restore/extract.js';
 import { CHARACTERS_PER_STEP, MAX_LINK_HOPS, MAX_RESOLVE_WORK, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from '../shared/restore/link-resolve.js';
+import { PathTable } from '../shared/restore/path-table.js';
 
 const linksFrom =
   (links: Readonly<Record<string, string>>): ReadLinkAt =>
@@ -73,11 +75,13 @@ describe('resolveInsideRoot: table', () => {
     expect(spent.work).toBe(5 + MAX_RESOLVE_WORK);
   });
 
-  it('counts a long name as one more step per CHARACTERS_PER_STEP of its characters (a reader hashes and compares them)', () => {
+  it('counts the name looked up as one more step per CHARACTERS_PER_STEP of its characters (a reader hashes and compares it), the path above it by depth', () => {
     const spent = { work: 0 };
     const long = 'n'.repeat(255);
     expect(resolveInsideRoot([long], long, linksFrom({}), spent)).toEqual([long, long]);
-    expect(spent.work).toBe(2 + 2 * Math.floor(255 / CHARACTERS_PER_STEP)); // looked up long/long
+    expect(spent.work).toBe(2 + Math.floor(255 / CHARACTERS_PER_STEP)); // looked up long/long, the first long known
+    expect(resolveInsideRoot([long], `${long}/${long}`, linksFrom({}), spent)).toEqual([long, long, long]);
+    expect(spent.work).toBe(2 + 85 + (2 + 85) + (3 + 85));
   });
 
   it.each([
@@ -301,5 +305,58 @@ describe('resolveInsideRoot: agrees with the kernel', () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('resolveInsideRoot with the restore\'s reader (extract.ts linkReader), which keeps the last path\'s lookups', () => {
+  it('answers, and counts the work, as a reader that looks every path up from the root', () => {
+    const name = fc.constantFrom('a', 'b', 'c', 'n'.repeat(200));
+    const part = fc.oneof(name, fc.constantFrom('..', '.', ''));
+    const targetArb = fc.array(part, { minLength: 1, maxLength: 12 }).map((parts) => parts.join('/'));
+    const entryArb = fc.tuple(fc.array(name, { minLength: 1, maxLength: 5 }), fc.option(targetArb, { nil: undefined }));
+    const outcomes = { inside: 0, refused: 0, throughLinks: 0 };
+    fc.assert(
+      fc.property(fc.array(entryArb, { maxLength: 30 }), fc.nat(), targetArb, (entries, dirPick, target) => {
+        const table = new PathTable();
+        const directories = [PathTable.ROOT];
+        for (const [segments, linkTarget] of entries) {
+          let parent = PathTable.ROOT;
+          for (const segment of segments.slice(0, -1)) {
+            const existing = table.child(parent, segment);
+            if (existing < 0) directories.push((parent = table.addDirectory(parent, segment, 0o700, 1)));
+            else if (table.kind(existing) === 'directory') parent = existing;
+            else return;
+          }
+          const last = segments.at(-1)!;
+          if (table.child(parent, last) >= 0) continue;
+          if (linkTarget === undefined) directories.push(table.addDirectory(parent, last, 0o700, 1));
+          else table.addSymlink(parent, last, linkTarget);
+        }
+        const linkDirId = directories[dirPick % directories.length]!;
+        const linkDir = table.segments(linkDirId);
+        const fromRoot: ReadLinkAt = (segments) => {
+          const id = table.find(segments);
+          return id >= 0 && table.kind(id) === 'symlink' ? table.target(id) : undefined;
+        };
+        let hops = 0;
+        const counted: ReadLinkAt = (segments) => {
+          const found = fromRoot(segments);
+          if (found !== undefined) hops++;
+          return found;
+        };
+        const expectedWork = { work: 0 };
+        const expected = resolveInsideRoot(linkDir, target, counted, expectedWork);
+        const work = { work: 0 };
+        expect(resolveInsideRoot(linkDir, target, linkReader(table, linkDir, linkDirId), work)).toEqual(expected);
+        expect(work.work).toBe(expectedWork.work);
+        if (expected === undefined) expect(unresolvedReason(linkDir, target, linkReader(table, linkDir, linkDirId))).toBe(unresolvedReason(linkDir, target, fromRoot));
+        outcomes[expected === undefined ? 'refused' : 'inside']++;
+        if (hops > 0) outcomes.throughLinks++;
+      }),
+      { numRuns: 500 },
+    );
+    expect(outcomes.inside).toBeGreaterThan(50);
+    expect(outcomes.refused).toBeGreaterThan(50);
+    expect(outcomes.throughLinks).toBeGreaterThan(20);
   });
 });

@@ -11,17 +11,22 @@ export type ReadLinkAt = (segments: readonly string[]) => string | undefined;
 export const MAX_LINK_HOPS = 40;
 
 /**
- * Work allowed in one resolution, counted as the segments of every path looked up (a reader
- * indexed by path looks up, hashes and compares each of them), a long name as one more step
- * per CHARACTERS_PER_STEP of its characters. Real links need a few thousand; without a cap,
+ * Work allowed in one resolution, counted per path looked up as its depth (a reader indexed by
+ * path passes each of its segments) and one more step per CHARACTERS_PER_STEP characters of
+ * the name that changed: a reader is asked for one path after another, each the last one
+ * with a name pushed or popped, and hashes and compares only the new name if it keeps the
+ * last path's lookups (extract.ts: linkReader), whereas one that starts again at the root
+ * reads every name of the path each time. Real links need a few thousand; without a cap,
  * 40 hops of 4 KiB targets 1,000 levels deep took a second per link to check.
  */
 export const MAX_RESOLVE_WORK = 1 << 18;
 /**
- * Characters of a name that cost a reader as much as looking up one more segment (measured on
+ * Characters of a name that cost a reader as much as passing one more segment (measured on
  * the restore's path table: ~11 ns a segment, ~4 ns a character). Counted by depth alone,
- * 1,040 links through 255-character names took 18 s of CPU to check from a 5.4 KiB archive,
- * and what the archive may spend in all (extract.ts: LINK_WORK_PER_ENTRY) ~8 minutes.
+ * 1,040 links through 255-character names cost 18 s of CPU to check from a 5.4 KiB archive,
+ * when the reader hashed every name of every path again (a whole path's characters were then
+ * counted, and legitimate tenants with long names refused: 70,000 links ten 200-character
+ * names deep, which the tool itself had backed up).
  */
 export const CHARACTERS_PER_STEP = 3;
 
@@ -74,18 +79,15 @@ function walk(
 ): string[] | undefined {
   if (target.length === 0 || target.startsWith('/') || target.includes('\0')) return undefined;
   let resolved = start;
-  /** What looking up `resolved` costs. */
-  let lookup = stepsOf(resolved);
   for (const part of target.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
       if (resolved.length === 0) return undefined;
-      lookup -= stepsOfName(resolved.pop()!);
+      resolved.pop();
       continue;
     }
     resolved.push(part);
-    lookup += stepsOfName(part);
-    budget.work -= lookup;
+    budget.work -= resolved.length + Math.floor(part.length / CHARACTERS_PER_STEP);
     if (budget.work < 0) return undefined;
     const next = readLinkAt(resolved);
     if (next === undefined) continue;
@@ -94,19 +96,7 @@ function walk(
     const expanded = walk(resolved, next, readLinkAt, budget);
     if (expanded === undefined) return undefined;
     resolved = expanded;
-    lookup = stepsOf(resolved);
   }
   return resolved;
 }
 
-/** The work of looking up `segments`. */
-function stepsOf(segments: readonly string[]): number {
-  let steps = 0;
-  for (const segment of segments) steps += stepsOfName(segment);
-  return steps;
-}
-
-/** One step per name, and one more per CHARACTERS_PER_STEP of its characters. */
-function stepsOfName(name: string): number {
-  return 1 + Math.floor(name.length / CHARACTERS_PER_STEP);
-}

@@ -130,6 +130,11 @@ export class PathTable {
     return this.mtimes[this.details[id]!]!;
   }
 
+  /** The directory holding `id` (-1 for the root). */
+  parent(id: number): number {
+    return this.parents[id]!;
+  }
+
   /** The names from the root down to `id` (none for the root). */
   segments(id: number): string[] {
     const segments: string[] = [];
