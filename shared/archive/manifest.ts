@@ -299,10 +299,8 @@ function firstListedTwice(directories: readonly DirectoryDigest[]): string | und
       const pathOf = (index: number) => directories[index]!.path;
       indices.sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : a - b));
       for (let k = 1; k < indices.length; k++) {
-        // Within equal paths the indices ascend: the first pair's later one is the second listing.
-        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!) && (k === 1 || pathOf(indices[k - 2]!) !== pathOf(indices[k]!))) {
-          earliest = Math.min(earliest, indices[k]!);
-        }
+        // Within equal paths the indices ascend: the least later one of a pair is the earliest second listing.
+        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!)) earliest = Math.min(earliest, indices[k]!);
       }
     }
     start = end;
