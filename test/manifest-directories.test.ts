@@ -77,7 +77,28 @@ describe('a manifest that lists a directory twice', () => {
       /"costarring" is listed twice$/,
     );
   });
+
+  it('names the right path when several listed paths share one hash, each listed several times', () => {
+    const oneHash = ['d0\ua2e5\u303c', 'd1\u06d6\u6038', 'd2\ua591\u7cce', 'd3\u0596\uacca', 'd4\u0e94\ub42b'];
+    expect(new Set(oneHash.map(fnv1a))).toEqual(new Set([0x12345678]));
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...oneHash), { maxLength: 12 }), (paths) => {
+        const twice = firstSeenAgain(paths);
+        const message = refusal(manifestBytes(paths.map((path) => ({ path, entries: 0, sha256: SHA }))));
+        if (twice === undefined) expect(message).toBeUndefined();
+        else expect(message).toBe(`the archive manifest is malformed: directories: "${twice}" is listed twice`);
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
+
+/** 32-bit FNV-1a over UTF-16 units, as manifest.ts sorts by. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
 
 describe('the directories of a manifest', () => {
   it('hold their three fields and nothing an archive added to them', () => {
@@ -94,5 +115,27 @@ describe('the directories of a manifest', () => {
     const [directory] = parseManifest(bytes).directories;
     expect(Object.keys(directory!)).toEqual(['path', 'entries', 'sha256']);
     expect((directory as unknown as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('a version 1 manifest', () => {
+  it('digests more directories than a version 2 manifest may list: each entry "a/b" of a directory makes "a" too', () => {
+    const entries = Array.from({ length: 140_000 }, (_, i) => ({ path: `p${i}/q`, type: 'directory', mode: 0o755, mtimeMs: 0 }));
+    const bytes = Buffer.from(
+      JSON.stringify({
+        format: MANIFEST_FORMAT,
+        formatVersion: 1,
+        tenant: 'acme',
+        createdAt: '2026-12-06T13:00:00.000Z',
+        tool: { name: 'openclaw', version: '0.0.9' },
+        totals: { files: 0, directories: entries.length, symlinks: 0, bytes: 0 },
+        entries,
+        skipped: [],
+        warnings: [],
+      }),
+    );
+    const { directories } = parseManifest(bytes);
+    expect(directories).toHaveLength(280_000);
+    expect(directories.slice(0, 2).map(({ path }) => path)).toEqual(['p0/q', 'p0']);
   });
 });

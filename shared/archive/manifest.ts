@@ -280,8 +280,10 @@ function fieldCount(value: object): number {
  */
 function firstListedTwice(directories: readonly DirectoryDigest[]): string | undefined {
   const count = directories.length;
-  // hash * INDEX_SPAN + index stays below 2^53: MAX_MANIFEST_CONTAINERS is 2^18.
-  const INDEX_SPAN = 2 ** 18;
+  // hash * INDEX_SPAN + index stays below 2^53 (exact in a double). A version 2 manifest lists
+  // under MAX_MANIFEST_CONTAINERS (2^18) directories; a version 1 entry "a/b" of a directory
+  // makes two ("a/b" and its parent "a"), so its digests can be up to twice as many.
+  const INDEX_SPAN = 2 ** 21;
   if (count > INDEX_SPAN) throw new ArchiveLimitError(`the archive manifest lists more than ${INDEX_SPAN} directories`);
   const keys = new Float64Array(count);
   for (let index = 0; index < count; index++) keys[index] = fnv1a(directories[index]!.path) * INDEX_SPAN + index;
@@ -297,10 +299,8 @@ function firstListedTwice(directories: readonly DirectoryDigest[]): string | und
       const pathOf = (index: number) => directories[index]!.path;
       indices.sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : a - b));
       for (let k = 1; k < indices.length; k++) {
-        // Within equal paths the indices ascend: the first pair's later one is the second listing.
-        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!) && (k === 1 || pathOf(indices[k - 2]!) !== pathOf(indices[k]!))) {
-          earliest = Math.min(earliest, indices[k]!);
-        }
+        // Within equal paths the indices ascend: the least later one of a pair is the earliest second listing.
+        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!)) earliest = Math.min(earliest, indices[k]!);
       }
     }
     start = end;
