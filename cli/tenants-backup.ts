@@ -37,11 +37,14 @@ export function registerBackup(tenants: Command, context: CliContext): void {
     const storage = storageFlags(flags);
     const encryptTo = await recipientTexts(flags, context.signal);
     const misnamed = misleadingArchiveName(flags.to as string, encryptTo.length > 0);
-    if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
+    // Said with the result (and in its --json notices), never in front of a refusal's one line.
+    const warnIfMisnamed = (): void => {
+      if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);
+    };
     if (flags.all === true) {
       if (tenant !== undefined) throw new UsageError(`give a tenant or --all, not both (got "${tenant}" and --all)`);
       if (flags.dryRun === true) throw new UsageError('--dry-run takes one tenant: run it per tenant (tenants list --names)');
-      await backupEveryTenant(context, {
+      await backupEveryTenant(context, warnIfMisnamed, {
         to: flags.to as string,
         overwrite: flags.overwrite === true,
         storage,
@@ -62,6 +65,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
     };
     if (flags.dryRun === true) {
       const plan = await context.operations().planBackup(request, { signal: context.signal });
+      warnIfMisnamed();
       context.output.result(plan, describePlan(plan));
       if (plan.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', plan.refusal.message);
       return;
@@ -79,11 +83,12 @@ export function registerBackup(tenants: Command, context: CliContext): void {
           ),
       })
       .finally(() => progress.done());
+    warnIfMisnamed();
     context.output.result(result, describeBackup(result));
   });
 }
 
-async function backupEveryTenant(context: CliContext, request: BackupAllCommand): Promise<void> {
+async function backupEveryTenant(context: CliContext, warnIfMisnamed: () => void, request: BackupAllCommand): Promise<void> {
   const progress = context.output.progress('backup --all');
   const result = await context
     .operations()
@@ -92,6 +97,7 @@ async function backupEveryTenant(context: CliContext, request: BackupAllCommand)
       onProgress: (p) => progress.update(() => `${p.done}/${p.total} done${p.failed > 0 ? `, ${p.failed} failed` : ''}; running ${p.running.join(', ')}`),
     })
     .finally(() => progress.done());
+  warnIfMisnamed();
   if (isQueuedBackupAll(result)) {
     context.output.result(result, describeQueued(result, context.remote?.stack));
     if (result.complete === false) throw new ReportedError('BACKUP_ALL_INCOMPLETE', unlisted(result));

@@ -75,7 +75,7 @@ describe('tenants backup --all on a gateway', () => {
     writeFileSync(file, `# escrow\n${bob}\n${alice}\n`);
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ...RESULT, encryptedTo: [alice, bob] }) });
     const result = await backupAll('--encrypt-to', alice, '--recipients-file', file);
-    expect(result.stderr).toBe('');
+    expect(result.stderr).toBe(`openclaw: warning: the archive is encrypted with age, but its name ends in .zst (zstd): consider ${TEMPLATE}.age (age -d -i KEY_FILE gives the tar.zst back; zstd and tar cannot read it before)\n`);
     expect(result.status).toBe(0);
     const [call] = lambda.commandCalls(InvokeCommand);
     expect(JSON.parse(new TextDecoder().decode(call!.args[0].input.Payload as Uint8Array))).toEqual({ source: 'openclaw.fanout', version: 1, to: TEMPLATE, encryptTo: [alice, bob] });
