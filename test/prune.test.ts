@@ -16,6 +16,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -887,6 +888,11 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       retainUntil = new Date(now.getTime() - DAY);
       s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => (input.KeyMarker === undefined ? pages[0] : pages[1]));
       s3.on(AbortMultipartUploadCommand).resolves({});
+      // Each sent its last part the day it started.
+      s3.on(ListPartsCommand).callsFake((input: { UploadId: string }) => {
+        const started = pages.flatMap((page) => page.Uploads).find((upload) => upload.UploadId === input.UploadId)!.Initiated;
+        return { Parts: [{ PartNumber: 1, LastModified: started }], IsTruncated: false };
+      });
     });
     const aborted = () => s3.commandCalls(AbortMultipartUploadCommand).map((call) => `${call.args[0].input.Key} ${call.args[0].input.UploadId}`);
 
@@ -901,11 +907,33 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
       expect(result.abortedUploads).toEqual(dry.abortedUploads);
       expect(aborted()).toEqual(['backups/acme/2026-05-01.tar.zst killed-in-may', 'backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
-      expect(result.notes).toContain('1 unfinished multipart upload of "acme" started in the last 7 days left alone (a backup may still be sending it)');
+      expect(result.notes).toContain('1 unfinished multipart upload of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
       expect(s3.commandCalls(ListMultipartUploadsCommand).slice(-2).map((call) => call.args[0].input)).toEqual([
         { Bucket: 'backups', Prefix: 'backups/acme/' },
         { Bucket: 'backups', Prefix: 'backups/acme/', KeyMarker: 'backups/acme/2026-06-02.tar.zst', UploadIdMarker: 'killed-8-days-ago' },
       ]);
+    });
+
+    it('leaves alone an upload started long ago (or said to be: moto dates every one 2010) that took a part lately, whatever page its parts come in', async () => {
+      s3.on(ListPartsCommand).callsFake((input: { UploadId: string; PartNumberMarker?: string }) =>
+        input.UploadId !== 'killed-in-may'
+          ? { Parts: [{ PartNumber: 1, LastModified: new Date(now.getTime() - 20 * DAY) }], IsTruncated: false }
+          : input.PartNumberMarker === undefined
+            ? { Parts: [{ PartNumber: 1, LastModified: new Date(now.getTime() - 40 * DAY) }], IsTruncated: true, NextPartNumberMarker: '1' }
+            : { Parts: [{ PartNumber: 2, LastModified: new Date(now.getTime() - DAY) }], IsTruncated: false },
+      );
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual(['backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
+      expect(result.abortedUploads).toEqual([{ location: 's3://backups/backups/acme/2026-06-02.tar.zst', initiatedAt: '2026-06-02T00:00:00.000Z' }]);
+      expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
+    });
+
+    it('leaves alone an upload whose parts cannot be listed, and passes over one gone since the listing', async () => {
+      s3.on(ListPartsCommand).rejectsOnce(s3Error('AccessDenied', 403)).rejectsOnce(s3Error('NoSuchUpload', 404));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.abortedUploads).toEqual([]);
+      expect(result.notes).toContainEqual(expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) was left alone: when it last took a part could not be read: /));
     });
 
     it('says so and prunes on when the store cannot list them (s3rver: 501) or will not abort one (403); one gone meanwhile counts as aborted', async () => {

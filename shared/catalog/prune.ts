@@ -125,9 +125,10 @@ export interface PruneSkip {
 }
 
 /**
- * How long a multipart upload may stay unfinished before a prune takes it for a killed
- * backup's and aborts it: far longer than any backup runs (a chain of Lambda pieces has a day,
- * the stack's lifecycle rule's; a CLI backup of 5 TiB at 10 MB/s takes 6), so a live upload is never cut.
+ * How long a multipart upload may stay unfinished, and without a new part, before a prune
+ * takes it for a killed backup's and aborts it: far longer than any backup waits between
+ * parts (a chain of Lambda pieces is abandoned after a day without one), so a live upload is
+ * never cut however long it runs (a CLI backup of 5 TiB at 10 MB/s takes 6 days).
  */
 export const STALE_UPLOAD_AGE_MS = 7 * 24 * 3_600_000;
 
@@ -262,14 +263,15 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * upload), which a store without a lifecycle rule to abort them keeps and bills for ever:
  * the tenant's unfinished uploads (a key a listing would attribute to it by its path: below a
  * directory named after it, `.tar` in its name) started more than STALE_UPLOAD_AGE_MS ago are
- * aborted. Another tool's uploads elsewhere under the prefix, and any younger upload, are
- * left alone. Never fails the prune: what could not be done is a note. A store that cannot
+ * aborted unless one of its parts is younger than that (a backup still sending: a slow link's
+ * may run for weeks, and a store may misdate the start). Another tool's uploads elsewhere
+ * under the prefix, and any younger upload, are left alone. Never fails the prune: what could not be done is a note. A store that cannot
  * list them (s3rver; credentials without s3:ListBucketMultipartUploads, as the gateway's prune
  * role: its bucket's lifecycle rule aborts them) is passed over without a word on every prune.
  */
 async function staleUploads(request: PruneRequest, dryRun: boolean, notes: string[]): Promise<{ abortedUploads?: AbortedUpload[] }> {
   const { store, tenant, signal } = request;
-  if (store.unfinishedUploads === undefined || store.abortUpload === undefined) return {};
+  if (store.unfinishedUploads === undefined || store.lastPartAt === undefined || store.abortUpload === undefined) return {};
   const cannot = 'unfinished multipart uploads (a killed backup\'s parts) could not be looked for';
   let uploads;
   try {
@@ -282,11 +284,24 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   if (uploads === undefined) return {};
   const staleBefore = (request.now?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
   const tenants = uploads.filter((upload) => upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName));
-  const stale = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
-  const young = tenants.length - stale.length;
-  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started in the last 7 days left alone (a backup may still be sending it)`);
+  const old = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
+  let young = tenants.length - old.length;
   const aborted: AbortedUpload[] = [];
-  for (const upload of stale) {
+  for (const upload of old) {
+    // Started long ago, or said to be (moto dates every upload 2010): one that took a part lately is a backup still sending.
+    let lastPart;
+    try {
+      lastPart = await store.lastPartAt(upload, { signal });
+    } catch (error) {
+      if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
+      notes.push(`the unfinished multipart upload to ${upload.location} (started ${upload.initiatedAt.toISOString()}) was left alone: when it last took a part could not be read: ${error.message}`);
+      continue;
+    }
+    if (lastPart === 'gone') continue;
+    if (lastPart !== undefined && lastPart.getTime() >= staleBefore) {
+      young++;
+      continue;
+    }
     if (!dryRun) {
       try {
         throwIfAborted(signal);
@@ -299,6 +314,7 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
     }
     aborted.push({ location: upload.location, initiatedAt: upload.initiatedAt.toISOString() });
   }
+  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (a backup may still be sending it)`);
   return { abortedUploads: aborted };
 }
 

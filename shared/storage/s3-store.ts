@@ -420,6 +420,36 @@ export class S3ArchiveStore implements ArchiveStore {
     }
   }
 
+  async lastPartAt(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<Date | undefined | 'gone'> {
+    const sdk = await loadS3Sdk();
+    let newest: Date | undefined;
+    let partMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.answered(
+          options.signal,
+          (abortSignal) =>
+            this.client.send(
+              new sdk.ListPartsCommand({ Bucket: this.options.bucket, Key: this.options.prefix + upload.name, UploadId: upload.uploadId, ...(partMarker !== undefined && { PartNumberMarker: partMarker }) }),
+              { abortSignal },
+            ),
+          upload.location,
+        );
+      } catch (error) {
+        if (options.signal?.aborted) throw abortedError(options.signal);
+        if (error instanceof OpenClawError) throw error;
+        if (s3ErrorName(error) === 'NoSuchUpload') return 'gone';
+        throw translateS3Error(error, this.context(upload.location));
+      }
+      for (const part of page.Parts ?? []) if (part.LastModified !== undefined && (newest === undefined || part.LastModified > newest)) newest = part.LastModified;
+      // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
+      const next = page.NextPartNumberMarker;
+      if (page.IsTruncated !== true || next === undefined || next === partMarker) return newest;
+      partMarker = next;
+    }
+  }
+
   async abortUpload(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<void> {
     const sdk = await loadS3Sdk();
     try {
