@@ -882,7 +882,9 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     // Two pages, as S3 answers past 1,000 uploads.
     const pages = [
       { Uploads: [upload('backups/acme/2026-05-01.tar.zst', 'killed-in-may', 40), upload('backups/acme/2026-06-02.tar.zst', 'killed-8-days-ago', 8)], IsTruncated: true, NextKeyMarker: 'backups/acme/2026-06-02.tar.zst', NextUploadIdMarker: 'killed-8-days-ago' },
-      { Uploads: [upload('backups/acme/2026-06-09.tar.zst', 'still-sending', 0.5), upload('backups/acme/photos/cat.jpg', 'another-tools', 30)], IsTruncated: false },
+      { Uploads: [upload('backups/acme/2026-06-09.tar.zst', 'still-sending', 0.5), upload('backups/acme/photos/cat.jpg', 'another-tools', 30),
+        // Keys no backup writes (it refuses them): another tool's, though below acme's directory with .tar in the name.
+        upload('backups/acme/../acme2/2026-05-01.tar.zst', 'dot-dot', 30), upload('backups/acme//2026-05-01.tar.zst', 'empty-segment', 30)], IsTruncated: false },
     ];
     beforeEach(() => {
       retainUntil = new Date(now.getTime() - DAY);
@@ -896,7 +898,7 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     });
     const aborted = () => s3.commandCalls(AbortMultipartUploadCommand).map((call) => `${call.args[0].input.Key} ${call.args[0].input.UploadId}`);
 
-    it("aborts the tenant's uploads started over 7 days ago, never a younger one nor another tool's; a dry run only names them", async () => {
+    it("aborts the tenant's uploads started over 7 days ago, never a younger one nor another tool's (a key no backup writes); a dry run only names them", async () => {
       const dry = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, dryRun: true, now: () => now });
       expect(dry.abortedUploads).toEqual([
         { location: 's3://backups/backups/acme/2026-05-01.tar.zst', initiatedAt: '2026-05-01T00:00:00.000Z' },

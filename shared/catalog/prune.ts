@@ -45,6 +45,7 @@
 import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
+import { keyProblemOf } from '../storage/s3-url.js';
 import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 import { inTenantDirectory, listBackups, type BackupEntry } from './backups.js';
@@ -283,7 +284,10 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   }
   if (uploads === undefined) return {};
   const staleBefore = (request.now?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
-  const tenants = uploads.filter((upload) => upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName));
+  // Only a key a backup may write (no ".." segment, "//", control character…: backup refuses them) can be a killed backup's.
+  const tenants = uploads.filter(
+    (upload) => keyProblemOf(upload.name) === undefined && upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName),
+  );
   const old = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
   let young = tenants.length - old.length;
   const aborted: AbortedUpload[] = [];
