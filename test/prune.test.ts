@@ -930,6 +930,16 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
     });
 
+    it("judges by the store's clock, not a host's a week and more ahead (the SDK's offset, learnt from the store's answers)", async () => {
+      const storeNow = Date.now() - 10 * DAY;
+      s3.on(ListMultipartUploadsCommand).resolves({ Uploads: [{ Key: 'backups/acme/live.tar.zst', UploadId: 'live', Initiated: new Date(storeNow - 2 * DAY) }], IsTruncated: false });
+      s3.on(ListPartsCommand).resolves({ Parts: [{ PartNumber: 1, LastModified: new Date(storeNow - 3_600_000) }], IsTruncated: false });
+      const aheadHost = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1', systemClockOffset: storeNow - Date.now() }), bucket: 'backups', prefix: 'backups/acme/' });
+      const result = await pruneBackups({ store: aheadHost, tenant: 'acme', policy: { last: 3 } });
+      expect(aborted()).toEqual([]);
+      expect(result.abortedUploads).toEqual([]);
+    });
+
     it('leaves alone an upload whose parts cannot be listed, and passes over one gone since the listing', async () => {
       s3.on(ListPartsCommand).rejectsOnce(s3Error('AccessDenied', 403)).rejectsOnce(s3Error('NoSuchUpload', 404));
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });

@@ -283,7 +283,8 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
     return {};
   }
   if (uploads === undefined) return {};
-  const staleBefore = (request.now?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
+  // By the store's clock, which dated the uploads and parts: a host whose clock runs a week ahead would cut a live one.
+  const staleBefore = (request.now?.() ?? store.storeTime?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
   // Only a key a backup may write (no ".." segment, "//", control character…: backup refuses them) can be a killed backup's.
   const tenants = uploads.filter(
     (upload) => keyProblemOf(upload.name) === undefined && upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName),

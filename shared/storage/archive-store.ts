@@ -157,6 +157,11 @@ export interface ArchiveStore {
    * when its upload started, which may be long ago or made up (moto says 2010 for every one).
    */
   lastPartAt?(upload: UnfinishedUpload, options?: ReadOptions): Promise<Date | undefined | 'gone'>;
+  /**
+   * The time now by the store's clock, as far as its answers told (S3: the SDK's offset from
+   * their Date headers), for comparing with the times it gives (an upload's start, a part's).
+   */
+  storeTime?(): Date;
   /** Aborts one, removing its parts; one gone already counts as aborted. */
   abortUpload?(upload: UnfinishedUpload, options?: ReadOptions): Promise<void>;
 }

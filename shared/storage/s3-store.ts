@@ -450,6 +450,12 @@ export class S3ArchiveStore implements ArchiveStore {
     }
   }
 
+  storeTime(): Date {
+    // The SDK sets the offset from every answer's Date header (and signs with it), so a host whose clock is off still works.
+    const offset = (this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
+    return new Date(Date.now() + offset);
+  }
+
   async abortUpload(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<void> {
     const sdk = await loadS3Sdk();
     try {
