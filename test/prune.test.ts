@@ -945,7 +945,17 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
       expect(aborted()).toEqual([]);
       expect(result.abortedUploads).toEqual([]);
-      expect(result.notes).toContainEqual(expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) was left alone: when it last took a part could not be read: /));
+      expect(result.notes).toContainEqual(expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) left alone: when it last took a part could not be read: /));
+    });
+
+    it('says in one note that the parts of any number of uploads could not be listed (credentials without s3:ListMultipartUploadParts)', async () => {
+      s3.on(ListPartsCommand).rejects(s3Error('AccessDenied', 403));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.notes.filter((note) => /multipart/.test(note))).toEqual([
+        expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) and 1 more left alone: when they last took a part could not be read: /),
+        '1 unfinished multipart upload of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)',
+      ]);
     });
 
     it('says so and prunes on when the store cannot list them (s3rver: 501) or will not abort one (403); one gone meanwhile counts as aborted', async () => {

@@ -292,6 +292,7 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   const old = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
   let young = tenants.length - old.length;
   const aborted: AbortedUpload[] = [];
+  const unchecked: { upload: AbortedUpload; why: string }[] = [];
   for (const upload of old) {
     // Started long ago, or said to be (moto dates every upload 2010): one that took a part lately is a backup still sending.
     let lastPart;
@@ -299,7 +300,7 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
       lastPart = await store.lastPartAt(upload, { signal });
     } catch (error) {
       if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
-      notes.push(`the unfinished multipart upload to ${upload.location} (started ${upload.initiatedAt.toISOString()}) was left alone: when it last took a part could not be read: ${error.message}`);
+      unchecked.push({ upload: { location: upload.location, initiatedAt: upload.initiatedAt.toISOString() }, why: error.message });
       continue;
     }
     if (lastPart === 'gone') continue;
@@ -318,6 +319,12 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
       }
     }
     aborted.push({ location: upload.location, initiatedAt: upload.initiatedAt.toISOString() });
+  }
+  // One note however many (credentials without s3:ListMultipartUploadParts are refused every one).
+  if (unchecked.length > 0) {
+    const [first] = unchecked as [(typeof unchecked)[0]];
+    const others = unchecked.length === 1 ? '' : ` and ${unchecked.length - 1} more`;
+    notes.push(`the unfinished multipart upload to ${first.upload.location} (started ${first.upload.initiatedAt})${others} left alone: when ${unchecked.length === 1 ? 'it' : 'they'} last took a part could not be read: ${first.why}`);
   }
   if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (a backup may still be sending it)`);
   return { abortedUploads: aborted };
