@@ -948,6 +948,16 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       expect(result.notes).toContainEqual(expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) left alone: when it last took a part could not be read: /));
     });
 
+    it('leaves alone an upload whose parts a store lists round and round (a new marker each page, past 10,000 parts)', async () => {
+      s3.on(ListPartsCommand).callsFake((input: { PartNumberMarker?: string }) => {
+        const at = Number(input.PartNumberMarker ?? 0);
+        return { Parts: Array.from({ length: 1000 }, (_, index) => ({ PartNumber: at + index + 1, LastModified: new Date(now.getTime() - 30 * DAY) })), IsTruncated: true, NextPartNumberMarker: String(at + 1000) };
+      });
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.notes).toContainEqual(expect.stringMatching(/left alone: when they last took a part could not be read: .*more than 10000 parts/));
+    });
+
     it('says in one note that the parts of any number of uploads could not be listed (credentials without s3:ListMultipartUploadParts)', async () => {
       s3.on(ListPartsCommand).rejects(s3Error('AccessDenied', 403));
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });

@@ -58,6 +58,7 @@ import {
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
+import { MAX_PARTS } from './s3-upload.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -423,6 +424,7 @@ export class S3ArchiveStore implements ArchiveStore {
   async lastPartAt(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<Date | undefined | 'gone'> {
     const sdk = await loadS3Sdk();
     let newest: Date | undefined;
+    let parts = 0;
     let partMarker: string | undefined;
     for (;;) {
       let page;
@@ -443,6 +445,9 @@ export class S3ArchiveStore implements ArchiveStore {
         throw translateS3Error(error, this.context(upload.location));
       }
       for (const part of page.Parts ?? []) if (part.LastModified !== undefined && (newest === undefined || part.LastModified > newest)) newest = part.LastModified;
+      parts += page.Parts?.length ?? 0;
+      // An upload holds at most 10,000 parts: a store listing more is going round (the upload is then left alone).
+      if (parts > MAX_PARTS) throw new StorageError(`${upload.location}: the store listed more than ${MAX_PARTS} parts of upload ${upload.uploadId}`, 'S3');
       // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
       const next = page.NextPartNumberMarker;
       if (page.IsTruncated !== true || next === undefined || next === partMarker) return newest;
