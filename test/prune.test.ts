@@ -958,6 +958,13 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       expect(result.notes).toContainEqual(expect.stringMatching(/left alone: when they last took a part could not be read: .*more than 10000 parts/));
     });
 
+    it('stops looking when a store lists empty pages of uploads round and round (a new marker each), with a note, and prunes on', async () => {
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => ({ Uploads: [], IsTruncated: true, NextKeyMarker: `backups/acme/${Number(input.KeyMarker?.slice(13) ?? 0) + 1}`, NextUploadIdMarker: 'x' }));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(result.abortedUploads).toBeUndefined();
+      expect(result.notes).toContainEqual(expect.stringMatching(/could not be looked for: .*more than [\d,]+ unfinished multipart uploads/));
+    });
+
     it('says in one note that the parts of any number of uploads could not be listed (credentials without s3:ListMultipartUploadParts)', async () => {
       s3.on(ListPartsCommand).rejects(s3Error('AccessDenied', 403));
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });

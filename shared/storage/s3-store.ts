@@ -392,6 +392,7 @@ export class S3ArchiveStore implements ArchiveStore {
   async unfinishedUploads(options: ReadOptions = {}): Promise<UnfinishedUpload[] | undefined> {
     const sdk = await loadS3Sdk();
     const found: UnfinishedUpload[] = [];
+    let listed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
@@ -409,11 +410,13 @@ export class S3ArchiveStore implements ArchiveStore {
         options.signal,
       );
       if (page === 'absent' || page === 'unknown' || typeof page !== 'object') return undefined;
+      // Counted as listed, an empty page as a full one (1,000): a store that goes round (empty pages, or keys outside the prefix, under new markers) stops too, in 100 requests.
+      listed += page.Uploads?.length || 1_000;
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined || !upload.Key.startsWith(this.options.prefix)) continue;
         found.push({ name: upload.Key.slice(this.options.prefix.length), location: `s3://${this.options.bucket}/${upload.Key}`, uploadId: upload.UploadId, initiatedAt: upload.Initiated });
       }
-      if (found.length > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads: give a narrower prefix`, 'TOO_LARGE');
+      if (listed > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads: give a narrower prefix`, 'TOO_LARGE');
       // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
       const next = [page.NextKeyMarker, page.NextUploadIdMarker] as const;
       if (page.IsTruncated !== true || next[0] === undefined || (next[0] === keyMarker && next[1] === uploadIdMarker)) return found;
