@@ -16,6 +16,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -881,16 +882,23 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     // Two pages, as S3 answers past 1,000 uploads.
     const pages = [
       { Uploads: [upload('backups/acme/2026-05-01.tar.zst', 'killed-in-may', 40), upload('backups/acme/2026-06-02.tar.zst', 'killed-8-days-ago', 8)], IsTruncated: true, NextKeyMarker: 'backups/acme/2026-06-02.tar.zst', NextUploadIdMarker: 'killed-8-days-ago' },
-      { Uploads: [upload('backups/acme/2026-06-09.tar.zst', 'still-sending', 0.5), upload('backups/acme/photos/cat.jpg', 'another-tools', 30)], IsTruncated: false },
+      { Uploads: [upload('backups/acme/2026-06-09.tar.zst', 'still-sending', 0.5), upload('backups/acme/photos/cat.jpg', 'another-tools', 30),
+        // Keys no backup writes (it refuses them): another tool's, though below acme's directory with .tar in the name.
+        upload('backups/acme/../acme2/2026-05-01.tar.zst', 'dot-dot', 30), upload('backups/acme//2026-05-01.tar.zst', 'empty-segment', 30)], IsTruncated: false },
     ];
     beforeEach(() => {
       retainUntil = new Date(now.getTime() - DAY);
       s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => (input.KeyMarker === undefined ? pages[0] : pages[1]));
       s3.on(AbortMultipartUploadCommand).resolves({});
+      // Each sent its last part the day it started.
+      s3.on(ListPartsCommand).callsFake((input: { UploadId: string }) => {
+        const started = pages.flatMap((page) => page.Uploads).find((upload) => upload.UploadId === input.UploadId)!.Initiated;
+        return { Parts: [{ PartNumber: 1, LastModified: started }], IsTruncated: false };
+      });
     });
     const aborted = () => s3.commandCalls(AbortMultipartUploadCommand).map((call) => `${call.args[0].input.Key} ${call.args[0].input.UploadId}`);
 
-    it("aborts the tenant's uploads started over 7 days ago, never a younger one nor another tool's; a dry run only names them", async () => {
+    it("aborts the tenant's uploads started over 7 days ago, never a younger one nor another tool's (a key no backup writes); a dry run only names them", async () => {
       const dry = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, dryRun: true, now: () => now });
       expect(dry.abortedUploads).toEqual([
         { location: 's3://backups/backups/acme/2026-05-01.tar.zst', initiatedAt: '2026-05-01T00:00:00.000Z' },
@@ -901,10 +909,69 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
       expect(result.abortedUploads).toEqual(dry.abortedUploads);
       expect(aborted()).toEqual(['backups/acme/2026-05-01.tar.zst killed-in-may', 'backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
-      expect(result.notes).toContain('1 unfinished multipart upload of "acme" started in the last 7 days left alone (a backup may still be sending it)');
+      expect(result.notes).toContain('1 unfinished multipart upload of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
       expect(s3.commandCalls(ListMultipartUploadsCommand).slice(-2).map((call) => call.args[0].input)).toEqual([
         { Bucket: 'backups', Prefix: 'backups/acme/' },
         { Bucket: 'backups', Prefix: 'backups/acme/', KeyMarker: 'backups/acme/2026-06-02.tar.zst', UploadIdMarker: 'killed-8-days-ago' },
+      ]);
+    });
+
+    it('leaves alone an upload started long ago (or said to be: moto dates every one 2010) that took a part lately, whatever page its parts come in', async () => {
+      s3.on(ListPartsCommand).callsFake((input: { UploadId: string; PartNumberMarker?: string }) =>
+        input.UploadId !== 'killed-in-may'
+          ? { Parts: [{ PartNumber: 1, LastModified: new Date(now.getTime() - 20 * DAY) }], IsTruncated: false }
+          : input.PartNumberMarker === undefined
+            ? { Parts: [{ PartNumber: 1, LastModified: new Date(now.getTime() - 40 * DAY) }], IsTruncated: true, NextPartNumberMarker: '1' }
+            : { Parts: [{ PartNumber: 2, LastModified: new Date(now.getTime() - DAY) }], IsTruncated: false },
+      );
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual(['backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
+      expect(result.abortedUploads).toEqual([{ location: 's3://backups/backups/acme/2026-06-02.tar.zst', initiatedAt: '2026-06-02T00:00:00.000Z' }]);
+      expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
+    });
+
+    it("judges by the store's clock, not a host's a week and more ahead (the SDK's offset, learnt from the store's answers)", async () => {
+      const storeNow = Date.now() - 10 * DAY;
+      s3.on(ListMultipartUploadsCommand).resolves({ Uploads: [{ Key: 'backups/acme/live.tar.zst', UploadId: 'live', Initiated: new Date(storeNow - 2 * DAY) }], IsTruncated: false });
+      s3.on(ListPartsCommand).resolves({ Parts: [{ PartNumber: 1, LastModified: new Date(storeNow - 3_600_000) }], IsTruncated: false });
+      const aheadHost = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1', systemClockOffset: storeNow - Date.now() }), bucket: 'backups', prefix: 'backups/acme/' });
+      const result = await pruneBackups({ store: aheadHost, tenant: 'acme', policy: { last: 3 } });
+      expect(aborted()).toEqual([]);
+      expect(result.abortedUploads).toEqual([]);
+    });
+
+    it('leaves alone an upload whose parts cannot be listed, and passes over one gone since the listing', async () => {
+      s3.on(ListPartsCommand).rejectsOnce(s3Error('AccessDenied', 403)).rejectsOnce(s3Error('NoSuchUpload', 404));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.abortedUploads).toEqual([]);
+      expect(result.notes).toContainEqual(expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) left alone: when it last took a part could not be read: /));
+    });
+
+    it('leaves alone an upload whose parts a store lists round and round (a new marker each page, past 10,000 parts)', async () => {
+      s3.on(ListPartsCommand).callsFake((input: { PartNumberMarker?: string }) => {
+        const at = Number(input.PartNumberMarker ?? 0);
+        return { Parts: Array.from({ length: 1000 }, (_, index) => ({ PartNumber: at + index + 1, LastModified: new Date(now.getTime() - 30 * DAY) })), IsTruncated: true, NextPartNumberMarker: String(at + 1000) };
+      });
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.notes).toContainEqual(expect.stringMatching(/left alone: when they last took a part could not be read: .*more than 10000 parts/));
+    });
+
+    it('stops looking when a store lists empty pages of uploads round and round (a new marker each), with a note, and prunes on', async () => {
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => ({ Uploads: [], IsTruncated: true, NextKeyMarker: `backups/acme/${Number(input.KeyMarker?.slice(13) ?? 0) + 1}`, NextUploadIdMarker: 'x' }));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(result.abortedUploads).toBeUndefined();
+      expect(result.notes).toContainEqual(expect.stringMatching(/could not be looked for: .*more than [\d,]+ unfinished multipart uploads/));
+    });
+
+    it('says in one note that the parts of any number of uploads could not be listed (credentials without s3:ListMultipartUploadParts)', async () => {
+      s3.on(ListPartsCommand).rejects(s3Error('AccessDenied', 403));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.notes.filter((note) => /multipart/.test(note))).toEqual([
+        expect.stringMatching(/^the unfinished multipart upload to s3:\/\/backups\/backups\/acme\/2026-05-01\.tar\.zst \(started 2026-05-01T00:00:00\.000Z\) and 1 more left alone: when they last took a part could not be read: /),
+        '1 unfinished multipart upload of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)',
       ]);
     });
 

@@ -45,6 +45,7 @@
 import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
+import { keyProblemOf } from '../storage/s3-url.js';
 import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 import { inTenantDirectory, listBackups, type BackupEntry } from './backups.js';
@@ -125,9 +126,10 @@ export interface PruneSkip {
 }
 
 /**
- * How long a multipart upload may stay unfinished before a prune takes it for a killed
- * backup's and aborts it: far longer than any backup runs (a chain of Lambda pieces has a day,
- * the stack's lifecycle rule's; a CLI backup of 5 TiB at 10 MB/s takes 6), so a live upload is never cut.
+ * How long a multipart upload may stay unfinished, and without a new part, before a prune
+ * takes it for a killed backup's and aborts it: far longer than any backup waits between
+ * parts (a chain of Lambda pieces is abandoned after a day without one), so a live upload is
+ * never cut however long it runs (a CLI backup of 5 TiB at 10 MB/s takes 6 days).
  */
 export const STALE_UPLOAD_AGE_MS = 7 * 24 * 3_600_000;
 
@@ -262,14 +264,15 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * upload), which a store without a lifecycle rule to abort them keeps and bills for ever:
  * the tenant's unfinished uploads (a key a listing would attribute to it by its path: below a
  * directory named after it, `.tar` in its name) started more than STALE_UPLOAD_AGE_MS ago are
- * aborted. Another tool's uploads elsewhere under the prefix, and any younger upload, are
- * left alone. Never fails the prune: what could not be done is a note. A store that cannot
+ * aborted unless one of its parts is younger than that (a backup still sending: a slow link's
+ * may run for weeks, and a store may misdate the start). Another tool's uploads elsewhere
+ * under the prefix, and any younger upload, are left alone. Never fails the prune: what could not be done is a note. A store that cannot
  * list them (s3rver; credentials without s3:ListBucketMultipartUploads, as the gateway's prune
  * role: its bucket's lifecycle rule aborts them) is passed over without a word on every prune.
  */
 async function staleUploads(request: PruneRequest, dryRun: boolean, notes: string[]): Promise<{ abortedUploads?: AbortedUpload[] }> {
   const { store, tenant, signal } = request;
-  if (store.unfinishedUploads === undefined || store.abortUpload === undefined) return {};
+  if (store.unfinishedUploads === undefined || store.lastPartAt === undefined || store.abortUpload === undefined) return {};
   const cannot = 'unfinished multipart uploads (a killed backup\'s parts) could not be looked for';
   let uploads;
   try {
@@ -280,13 +283,31 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
     return {};
   }
   if (uploads === undefined) return {};
-  const staleBefore = (request.now?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
-  const tenants = uploads.filter((upload) => upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName));
-  const stale = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
-  const young = tenants.length - stale.length;
-  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started in the last 7 days left alone (a backup may still be sending it)`);
+  // By the store's clock, which dated the uploads and parts: a host whose clock runs a week ahead would cut a live one.
+  const staleBefore = (request.now?.() ?? store.storeTime?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
+  // Only a key a backup may write (no ".." segment, "//", control character…: backup refuses them) can be a killed backup's.
+  const tenants = uploads.filter(
+    (upload) => keyProblemOf(upload.name) === undefined && upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName),
+  );
+  const old = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
+  let young = tenants.length - old.length;
   const aborted: AbortedUpload[] = [];
-  for (const upload of stale) {
+  const unchecked: { upload: AbortedUpload; why: string }[] = [];
+  for (const upload of old) {
+    // Started long ago, or said to be (moto dates every upload 2010): one that took a part lately is a backup still sending.
+    let lastPart;
+    try {
+      lastPart = await store.lastPartAt(upload, { signal });
+    } catch (error) {
+      if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
+      unchecked.push({ upload: { location: upload.location, initiatedAt: upload.initiatedAt.toISOString() }, why: error.message });
+      continue;
+    }
+    if (lastPart === 'gone') continue;
+    if (lastPart !== undefined && lastPart.getTime() >= staleBefore) {
+      young++;
+      continue;
+    }
     if (!dryRun) {
       try {
         throwIfAborted(signal);
@@ -299,6 +320,13 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
     }
     aborted.push({ location: upload.location, initiatedAt: upload.initiatedAt.toISOString() });
   }
+  // One note however many (credentials without s3:ListMultipartUploadParts are refused every one).
+  if (unchecked.length > 0) {
+    const [first] = unchecked as [(typeof unchecked)[0]];
+    const others = unchecked.length === 1 ? '' : ` and ${unchecked.length - 1} more`;
+    notes.push(`the unfinished multipart upload to ${first.upload.location} (started ${first.upload.initiatedAt})${others} left alone: when ${unchecked.length === 1 ? 'it' : 'they'} last took a part could not be read: ${first.why}`);
+  }
+  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (a backup may still be sending it)`);
   return { abortedUploads: aborted };
 }
 

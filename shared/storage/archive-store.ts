@@ -151,6 +151,17 @@ export interface ArchiveStore {
    * store cannot say (no ListMultipartUploads: s3rver; access denied). Absent: no such thing.
    */
   unfinishedUploads?(options?: ReadOptions): Promise<UnfinishedUpload[] | undefined>;
+  /**
+   * When the upload last took a part (the newest part's time; undefined: none yet), or 'gone'
+   * (completed or aborted since the listing): a backup still sending is told by this, not by
+   * when its upload started, which may be long ago or made up (moto says 2010 for every one).
+   */
+  lastPartAt?(upload: UnfinishedUpload, options?: ReadOptions): Promise<Date | undefined | 'gone'>;
+  /**
+   * The time now by the store's clock, as far as its answers told (S3: the SDK's offset from
+   * their Date headers), for comparing with the times it gives (an upload's start, a part's).
+   */
+  storeTime?(): Date;
   /** Aborts one, removing its parts; one gone already counts as aborted. */
   abortUpload?(upload: UnfinishedUpload, options?: ReadOptions): Promise<void>;
 }

@@ -58,6 +58,7 @@ import {
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
+import { MAX_PARTS } from './s3-upload.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -391,6 +392,7 @@ export class S3ArchiveStore implements ArchiveStore {
   async unfinishedUploads(options: ReadOptions = {}): Promise<UnfinishedUpload[] | undefined> {
     const sdk = await loadS3Sdk();
     const found: UnfinishedUpload[] = [];
+    let listed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
@@ -408,16 +410,58 @@ export class S3ArchiveStore implements ArchiveStore {
         options.signal,
       );
       if (page === 'absent' || page === 'unknown' || typeof page !== 'object') return undefined;
+      // Counted as listed, an empty page as a full one (1,000): a store that goes round (empty pages, or keys outside the prefix, under new markers) stops too, in 100 requests.
+      listed += page.Uploads?.length || 1_000;
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined || !upload.Key.startsWith(this.options.prefix)) continue;
         found.push({ name: upload.Key.slice(this.options.prefix.length), location: `s3://${this.options.bucket}/${upload.Key}`, uploadId: upload.UploadId, initiatedAt: upload.Initiated });
       }
-      if (found.length > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads: give a narrower prefix`, 'TOO_LARGE');
+      if (listed > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads: give a narrower prefix`, 'TOO_LARGE');
       // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
       const next = [page.NextKeyMarker, page.NextUploadIdMarker] as const;
       if (page.IsTruncated !== true || next[0] === undefined || (next[0] === keyMarker && next[1] === uploadIdMarker)) return found;
       [keyMarker, uploadIdMarker] = next;
     }
+  }
+
+  async lastPartAt(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<Date | undefined | 'gone'> {
+    const sdk = await loadS3Sdk();
+    let newest: Date | undefined;
+    let parts = 0;
+    let partMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.answered(
+          options.signal,
+          (abortSignal) =>
+            this.client.send(
+              new sdk.ListPartsCommand({ Bucket: this.options.bucket, Key: this.options.prefix + upload.name, UploadId: upload.uploadId, ...(partMarker !== undefined && { PartNumberMarker: partMarker }) }),
+              { abortSignal },
+            ),
+          upload.location,
+        );
+      } catch (error) {
+        if (options.signal?.aborted) throw abortedError(options.signal);
+        if (error instanceof OpenClawError) throw error;
+        if (s3ErrorName(error) === 'NoSuchUpload') return 'gone';
+        throw translateS3Error(error, this.context(upload.location));
+      }
+      for (const part of page.Parts ?? []) if (part.LastModified !== undefined && (newest === undefined || part.LastModified > newest)) newest = part.LastModified;
+      parts += page.Parts?.length ?? 0;
+      // An upload holds at most 10,000 parts: a store listing more is going round (the upload is then left alone).
+      if (parts > MAX_PARTS) throw new StorageError(`${upload.location}: the store listed more than ${MAX_PARTS} parts of upload ${upload.uploadId}`, 'S3');
+      // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
+      const next = page.NextPartNumberMarker;
+      if (page.IsTruncated !== true || next === undefined || next === partMarker) return newest;
+      partMarker = next;
+    }
+  }
+
+  storeTime(): Date {
+    // The SDK sets the offset from every answer's Date header (and signs with it), so a host whose clock is off still works.
+    const offset = (this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
+    return new Date(Date.now() + offset);
   }
 
   async abortUpload(upload: UnfinishedUpload, options: ReadOptions = {}): Promise<void> {
