@@ -36,7 +36,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   command.action(async (tenant: string | undefined, flags: Record<string, unknown>) => {
     const storage = storageFlags(flags);
     const encryptTo = await recipientTexts(flags, context.signal);
-    const misnamed = misleadingArchiveName(flags.to as string, encryptTo.length > 0);
+    const misnamed = misleadingArchiveName(flags.to as string, { encrypted: encryptTo.length > 0, piped: storage.pipe !== undefined });
     // Said with the result (and in its --json notices), never in front of a refusal's one line.
     const warnIfMisnamed = (): void => {
       if (misnamed !== undefined) context.output.notice(`warning: ${misnamed}`);

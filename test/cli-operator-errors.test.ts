@@ -520,6 +520,17 @@ describe('hints', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ operation: 'backup', notices: [run.stderr.slice('openclaw: '.length, -1)] });
   });
 
+  it('takes the name of an archive piped through a command as that command\'s to choose, except inside a trailing .age', () => {
+    // `zstd -dc | gzip` stores a gzip-compressed tar: .tar.gz is its right name, and .tar.zst the misleading one.
+    const gz = path.join(dir.path, 'piped', 'acme.tar.gz');
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', gz, '--pipe', 'zstd -dc | gzip -1']);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(execFileSync('tar', ['-tzf', gz], { encoding: 'utf8' }).split('\n')[0]).toBe('tenants/acme/');
+    expect(misleadingArchiveName('/b/acme.tgz.age', { piped: true })).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
+    for (const chosen of ['/b/acme.tgz', '/b/acme.tar.gpg', '/b/acme.tar.zst']) expect(misleadingArchiveName(chosen, { piped: true }), chosen).toBeUndefined();
+  });
+
   it('names the better name for each misleading suffix, and none for ours', () => {
     expect(misleadingArchiveName('/b/acme.tgz')).toMatch(/ends in \.tgz \(gzip\): consider \/b\/acme\.tar\.zst /);
     expect(misleadingArchiveName('/b/acme.gz')).toMatch(/ends in \.gz \(gzip\): consider \/b\/acme\.tar\.zst /);
@@ -538,9 +549,9 @@ describe('hints', () => {
       `openclaw: warning: the archive is encrypted with age, but its name ends in .zst (zstd): consider ${zst}.age (age -d -i KEY_FILE gives the tar.zst back; zstd and tar cannot read it before)\n`,
     );
     expect(readFileSync(zst).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
-    expect(misleadingArchiveName('s3://b/acme.tzst', true)).toMatch(/ends in \.tzst \(zstd\): consider s3:\/\/b\/acme\.tzst\.age /);
-    expect(misleadingArchiveName('/b/acme.tar.gz', true)).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
-    for (const fine of ['/b/acme.tar.zst.age', '/b/acme.tar.zst.AGE', 's3://b/acme-2026-06-03']) expect(misleadingArchiveName(fine, true), fine).toBeUndefined();
+    expect(misleadingArchiveName('s3://b/acme.tzst', { encrypted: true })).toMatch(/ends in \.tzst \(zstd\): consider s3:\/\/b\/acme\.tzst\.age /);
+    expect(misleadingArchiveName('/b/acme.tar.gz', { encrypted: true })).toMatch(/consider \/b\/acme\.tar\.zst\.age /);
+    for (const fine of ['/b/acme.tar.zst.age', '/b/acme.tar.zst.AGE', 's3://b/acme-2026-06-03']) expect(misleadingArchiveName(fine, { encrypted: true }), fine).toBeUndefined();
   });
 });
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
-import { CAN_CHECK_OPENED_PATHS, fileAccessFor, isVanished, openAt, openSyncAt, OWN_FD_LINKS, PARALLEL_ACCESS, pinDirectory, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
+import { CAN_CHECK_OPENED_PATHS, FD_LINKS, fileAccessFor, isVanished, openAt, openSyncAt, OWN_FD_LINKS, PARALLEL_ACCESS, pinDirectory, poolThreads, SYNC_ACCESS } from '../shared/file-access.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -97,12 +97,14 @@ describe.skipIf(!CAN_CHECK_OPENED_PATHS)('opening a file whose directory the ten
 });
 
 describe.skipIf(!CAN_CHECK_OPENED_PATHS)('the links a backup\'s readers open files through', () => {
-  it('name this process\'s descriptors by its number, not by procfs\'s self (resolved again on every open)', () => {
+  it('name this process\'s descriptors by its number, not by procfs\'s self (resolved again on every open), where procfs is of its PID namespace', () => {
     const file = path.join(realpathSync(dir.path), 'own-links');
     writeFileSync(file, 'x');
     const fd = openSync(file, 'r');
+    // Under `unshare -pf` without --mount-proc, procfs numbers this process otherwise: /proc/<pid> is another process.
+    const procfsOfOwnNamespace = readlinkSync('/proc/self') === String(process.pid);
     try {
-      expect(OWN_FD_LINKS).toBe(`/proc/${process.pid}/fd/`);
+      expect(OWN_FD_LINKS).toBe(procfsOfOwnNamespace ? `/proc/${process.pid}/fd/` : FD_LINKS);
       expect(readlinkSync(`${OWN_FD_LINKS}${fd}`)).toBe(file);
     } finally {
       closeSync(fd);

@@ -23,10 +23,14 @@ const MISLEADING_SUFFIXES: readonly (readonly [string, string])[] = [
  * (encrypted through --pipe) is looked through. An archive `encrypted` with age (--encrypt-to)
  * under a name that says zstd (`.tar.zst`, `.zst`, `.tzst`) is named with `.age` after it:
  * `zstd -d` and `tar -xf` refuse it, and the next operator reaches for them, not for age.
+ * An archive `piped` through a --pipe command is whatever that command writes (`zstd -dc | gzip`
+ * makes `.tar.gz` the right name): only the name inside a trailing `.age` is ours to judge.
  */
-export function misleadingArchiveName(destination: string, encrypted = false): string | undefined {
+export function misleadingArchiveName(destination: string, how: { readonly encrypted?: boolean; readonly piped?: boolean } = {}): string | undefined {
+  const encrypted = how.encrypted === true;
   const lower = destination.toLowerCase();
   const ageSuffix = lower.endsWith('.age') ? destination.slice(destination.length - '.age'.length) : '';
+  if (how.piped === true && ageSuffix === '') return undefined;
   const name = lower.slice(0, lower.length - ageSuffix.length);
   const addedAge = encrypted && ageSuffix === '' ? '.age' : '';
   const match = MISLEADING_SUFFIXES.find(([suffix]) => name.endsWith(suffix));
