@@ -117,6 +117,8 @@ export async function* decompressFrames(
             pending.add(decodeWhole(codec, event, holds));
             break;
           }
+          case 'empty':
+            break;
           case 'skippable':
             // In order with the frames before it, and as bounded: a stream of a million
             // skippable frames must not queue a million payloads (and promises) at once.

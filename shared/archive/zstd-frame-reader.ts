@@ -62,7 +62,17 @@ export type ReaderEvent =
   /** The current frame is too large to decode whole: its bytes follow as slices. */
   | ({ kind: 'streaming' } & StreamingFrame)
   /** The next bytes of the streamed frame, starting at stream offset `from`; `final` ends the frame. */
-  | { kind: 'slice'; bytes: Buffer; from: number; final: boolean };
+  | { kind: 'slice'; bytes: Buffer; from: number; final: boolean }
+  /** A whole frame that decodes to nothing, checked here: nothing to decode or yield. */
+  | typeof EMPTY_FRAME;
+
+/**
+ * One event for every empty frame, which needs no codec: a frame costs ~40 µs there, and a
+ * million empty frames (9 MB) took 36-56 s to restore.
+ */
+export const EMPTY_FRAME = Object.freeze({ kind: 'empty' as const });
+/** The content checksum of no content: the low 32 bits of XXH64 of zero bytes, seed 0. */
+const EMPTY_CONTENT_CHECKSUM = 0x51d8e999;
 
 /** What the decoder of a streamed frame needs from its header. */
 export interface StreamingFrame {
@@ -284,10 +294,25 @@ export class FrameReader {
     }
     if (frame.end === undefined || queue.end < frame.end) return undefined;
     this.frame = undefined;
+    if (this.isEmpty(frame)) {
+      queue.discard(frame.end);
+      return EMPTY_FRAME;
+    }
     const decodedBound = bound();
     // Always a copy (into the decoder's reused buffers): the input chunks it came from are
     // then consumed, and freed as soon as the events they produced are handled.
     return { kind: 'frame', bytes: queue.take(frame.end, this.allocateFrame, true), offset, contentSize, decodedBound };
+  }
+
+  /**
+   * Its blocks are all raw or RLE blocks of 0 bytes, it declares no content size or 0, and it
+   * carries no checksum or the checksum of nothing: what any codec would decode to nothing.
+   * Anything else, however small, goes to the codec, whose refusals stay what they were.
+   */
+  private isEmpty(frame: FrameScan): boolean {
+    const { contentSize, hasChecksum } = frame.header;
+    if (frame.decodedBound !== 0 || (contentSize ?? 0) !== 0) return false;
+    return !hasChecksum || this.queue.uint32At(frame.end! - CHECKSUM_BYTES) === EMPTY_CONTENT_CHECKSUM;
   }
 
   private startStreaming(frame: FrameScan): ReaderEvent {
