@@ -67,7 +67,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const handlers = INTERRUPTING_SIGNALS.map((signal) => [signal, signal === 'SIGHUP' && hangUpIgnored() ? ignore : interrupt] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);
 
-  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
+  const said: { output?: Output } = {};
+  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv), said);
   try {
     await program.parseAsync(helpOfUnknownCommand(helpOfSubcommand(argv, program), program) as string[], { from: 'user' });
     if (interruptedBy === undefined) return EXIT_CODES.ok;
@@ -87,18 +88,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       // line like the others (commander's help on stderr is silenced), not a success that did nothing.
       if (error.code === 'commander.help') {
         const message = missingCommandLine(failedCommand.get(error) ?? program);
-        if (json && !stdoutWasClosed()) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+        if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: 'USAGE', message }));
         process.stderr.write(`openclaw: ${message}\n`);
         return EXIT_CODES.usage;
       }
       const message = usageErrorLine(error, failedCommand.get(error) ?? program);
-      if (json && !stdoutWasClosed()) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+      if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: 'USAGE', message }));
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
     const message = withPermissionHint(describeError(error), error);
-    if (json && !stdoutWasClosed()) process.stdout.write(jsonLine({ error: { code: errorCode(error), message } }));
+    if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: errorCode(error), message }));
     process.stderr.write(`openclaw: ${shownText(message)}\n`);
     // Whatever the interruption made fail (the --pipe command the terminal's Ctrl-C also
     // reached, an aborted request), the shell is told it was the signal.
@@ -143,7 +144,8 @@ Exit status (every command, both modes):
   interrupted by SIGINT, SIGTERM, SIGHUP, after cleaning up. Errors are one line on stderr;
   with --json also {"error": {"code", "message"}} on stdout.`;
 
-function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, json: boolean): Command {
+/** `said`: where the command's Output is kept, for the JSON of an error to carry the notices said before it. */
+function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, json: boolean, said: { output?: Output } = {}): Command {
   const version = `${TOOL_VERSION}\n`;
   const program = new Command('openclaw')
     .description('OpenClawMU gateway tools: back up and restore tenants')
@@ -171,7 +173,7 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     exitAtOnceOnInterrupt,
     get output() {
       const json = program.opts().json === true;
-      if (output === undefined || output.json !== json) output = createOutput({ json });
+      if (output === undefined || output.json !== json) output = said.output = createOutput({ json });
       return output;
     },
     get remote(): ControlPlane | undefined {
@@ -354,6 +356,11 @@ function asksForJson(argv: readonly string[]): boolean {
 
 function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + osConstants.signals[signal];
+}
+
+/** `{"error": {code, message}}`, and the notices the command said before it failed (on stderr already). */
+function errorLine(output: Output | undefined, error: { code: string; message: string }): string {
+  return output?.json === true ? output.errorLine(error) : jsonLine({ error });
 }
 
 function errorCode(error: unknown): string {
