@@ -46,16 +46,9 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
-  const { backedUp, replacesTenant } = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
+  const { backedUp, restores, restoredAs } = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
-  const crontab = crontabCommand();
-  const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
-    const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
-    mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
-    await installCrontab(crontab, edited.text);
-    return { replaced: edited.replaced, others: crontabEntries(edited.text).filter((entry) => !(entry.tenant === tenant && entry.name === flags.name)) };
-  });
-
+  // Said before the crontab is changed: with --json they are in the notices of an install that fails too.
   if (!isDirectory(paths.tenantsDir)) context.output.notice(`warning: the tenant base dir ${paths.tenantsDir} does not exist (yet): the cron fails until it does`);
   // A mistyped tenant failed every night (TENANT_NOT_FOUND, exit 3), said only in its log; so
   // did one whose directory is a symlink, which a backup refuses to follow (exit 3).
@@ -67,12 +60,26 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
       context.output.notice(`warning: no tenant "${backedUp}" in ${paths.tenantsDir} (yet): the cron fails until it exists (see tenants list)`);
     }
   }
-  if (replacesTenant) {
+  if (restores === 'replacing') {
     context.output.notice(
       'warning: this cron runs tenants restore --force: every run replaces the live tenant with the archive, and what changed since the archive is lost; ' +
-        'to test restores on a schedule, restore under another name (--as NAME-restore-test) or give --dry-run',
+        'to test restores on a schedule, restore under another name, replaced each run (--as NAME-restore-test --force), or give --dry-run',
     );
   }
+  if (restores === 'once') {
+    context.output.notice(
+      `warning: this cron runs tenants restore without --force: the first run restores ${restoredAs === undefined ? "the archive's tenant" : `tenant "${restoredAs}"`}, and every later run is refused (exit 3) since it then exists; ` +
+        'to test restores on a schedule, restore under another name, replaced each run (--as NAME-restore-test --force), or give --dry-run',
+    );
+  }
+  const crontab = crontabCommand();
+  const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
+    const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
+    mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
+    await installCrontab(crontab, edited.text);
+    return { replaced: edited.replaced, others: crontabEntries(edited.text).filter((entry) => !(entry.tenant === tenant && entry.name === flags.name)) };
+  });
+
   for (const notice of await sharedMinutes(tenant, flags.name, schedule, flags.cmd, others.filter((other) => sameBaseDir(other, paths.tenantsDir)))) context.output.notice(notice);
   const [entry] = crontabEntries(line);
   context.output.result(
@@ -92,14 +99,16 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
  * program definition, and the checks a backup makes before it reads anything: what fails
  * here would fail every night. A backup or prune must be of the cron's own tenant, as on a
  * gateway. `$(date +FORMAT)` stands for a date meanwhile. Returns the one tenant a backup
- * backs up (none for a prune or `--all`), and whether the command replaces a tenant (`tenants restore --force`).
+ * backs up (none for a prune or `--all`), and how a restore restores: `replacing` the live
+ * tenant each run (`--force` without `--as`), or `once` (without `--force`, every run after the
+ * first is refused, unless `--as` has the date in it), and as whom.
  */
 async function assertRunsAsGiven(
   context: CliContext,
   cronTenant: string,
   cmd: string,
   schedule: string,
-): Promise<{ readonly backedUp: string | undefined; readonly replacesTenant: boolean }> {
+): Promise<{ readonly backedUp: string | undefined; readonly restores?: 'replacing' | 'once'; readonly restoredAs?: string }> {
   const words = splitWords(cmd).slice(1);
   const argv = words.map((word) => word.map((part) => ('text' in part ? part.text : SAMPLE_DATE)).join(''));
   try {
@@ -111,8 +120,13 @@ async function assertRunsAsGiven(
     if (backup && tenant !== undefined) assertTenantName(tenant);
     assertCronTenant(parsed.command, tenant, cronTenant);
     if (!backup) {
-      const restore = parsed.command.join(' ') === 'tenants restore';
-      return { backedUp: undefined, replacesTenant: restore && parsed.flags.force === true && parsed.flags.dryRun !== true };
+      if (parsed.command.join(' ') !== 'tenants restore' || parsed.flags.dryRun === true) return { backedUp: undefined };
+      const restoredAs = typeof parsed.flags.as === 'string' ? parsed.flags.as : undefined;
+      // Under another name, --force replaces the copy the last run made (a restore test).
+      if (parsed.flags.force === true) return { backedUp: undefined, ...(restoredAs === undefined && { restores: 'replacing' as const }) };
+      // A name with the date in it (--as acme-$(date +%F)) is a new tenant each day.
+      if (restoredAs?.includes(SAMPLE_DATE) === true) return { backedUp: undefined };
+      return { backedUp: undefined, restores: 'once', ...(restoredAs !== undefined && { restoredAs }) };
     }
     const to = parsed.flags.to as string;
     if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
@@ -133,7 +147,7 @@ async function assertRunsAsGiven(
     }
     // A dry run writes nothing: its runs may name one archive.
     if (parsed.flags.overwrite !== true && parsed.flags.dryRun !== true) await assertDistinctRuns(context, words, schedule);
-    return { backedUp: parsed.flags.all === true ? undefined : tenant, replacesTenant: false };
+    return { backedUp: parsed.flags.all === true ? undefined : tenant };
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)) {

@@ -263,16 +263,17 @@ async function listCrons(context: CliContext, tenant: string | undefined, all: b
   ]);
   const rules = crons.filter((cron) => cron.kind === 'rule').length;
   const scope = tenant === undefined ? (all ? ' for every tenant' : '') : ` for tenant "${tenant}"`;
+  // Said before the result, so that --json carries it in `notices` (after, only stderr had it).
+  if (rules > 0) {
+    context.output.notice(
+      `${rules} of ${rules === crons.length ? (rules === 1 ? 'this cron' : 'these crons') : `these ${crons.length} crons`} ${rules === 1 ? 'is an EventBridge rule' : 'are EventBridge rules'} of the previous version: ` +
+        `move ${rules === 1 ? 'it' : 'them'} to EventBridge Scheduler with \`openclaw --stack ${plane.stack} cron migrate\` (--dry-run shows what would move)`,
+    );
+  }
   context.output.result(
     { crons },
     crons.length === 0 ? [`no crons${scope} on ${plane.stack}`] : [...table(['TENANT', 'NAME', 'SCHEDULE', 'TIME ZONE', 'STATE', 'COMMAND'], rows)],
   );
-  if (rules > 0) {
-    context.output.notice(
-      `${rules} of these ${rules === 1 ? 'is an EventBridge rule' : 'are EventBridge rules'} of the previous version: ` +
-        `move ${rules === 1 ? 'it' : 'them'} to EventBridge Scheduler with \`openclaw --stack ${plane.stack} cron migrate\` (--dry-run shows what would move)`,
-    );
-  }
 }
 
 async function removeCron(context: CliContext, first: string, second: string | undefined, all: boolean): Promise<void> {

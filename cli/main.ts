@@ -44,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (!process.stdout.listeners('error').includes(dropOutputWhenReaderLeaves)) process.stdout.on('error', dropOutputWhenReaderLeaves);
   if (!process.stderr.listeners('error').includes(carryOnWithoutStderr)) process.stderr.on('error', carryOnWithoutStderr);
+  failWritesWhenStdoutWasClosed();
   // The first SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away) aborts the
   // operation, which cleans up and ends with the shell's code for that signal (128 + its
   // number); a second SIGINT or SIGTERM exits at once, and so does the first signal during a
@@ -66,7 +67,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const handlers = INTERRUPTING_SIGNALS.map((signal) => [signal, signal === 'SIGHUP' && hangUpIgnored() ? ignore : interrupt] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);
 
-  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv));
+  const said: { output?: Output } = {};
+  const program = buildProgram(abort.signal, () => (nothingToCleanUp = true), asksForJson(argv), said);
   try {
     await program.parseAsync(helpOfUnknownCommand(helpOfSubcommand(argv, program), program) as string[], { from: 'user' });
     if (interruptedBy === undefined) return EXIT_CODES.ok;
@@ -86,18 +88,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       // line like the others (commander's help on stderr is silenced), not a success that did nothing.
       if (error.code === 'commander.help') {
         const message = missingCommandLine(failedCommand.get(error) ?? program);
-        if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+        if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: 'USAGE', message }));
         process.stderr.write(`openclaw: ${message}\n`);
         return EXIT_CODES.usage;
       }
       const message = usageErrorLine(error, failedCommand.get(error) ?? program);
-      if (json) process.stdout.write(jsonLine({ error: { code: 'USAGE', message } }));
+      if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: 'USAGE', message }));
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
     const message = withPermissionHint(describeError(error), error);
-    if (json) process.stdout.write(jsonLine({ error: { code: errorCode(error), message } }));
+    if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: errorCode(error), message }));
     process.stderr.write(`openclaw: ${shownText(message)}\n`);
     // Whatever the interruption made fail (the --pipe command the terminal's Ctrl-C also
     // reached, an aborted request), the shell is told it was the signal.
@@ -142,7 +144,8 @@ Exit status (every command, both modes):
   interrupted by SIGINT, SIGTERM, SIGHUP, after cleaning up. Errors are one line on stderr;
   with --json also {"error": {"code", "message"}} on stdout.`;
 
-function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, json: boolean): Command {
+/** `said`: where the command's Output is kept, for the JSON of an error to carry the notices said before it. */
+function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, json: boolean, said: { output?: Output } = {}): Command {
   const version = `${TOOL_VERSION}\n`;
   const program = new Command('openclaw')
     .description('OpenClawMU gateway tools: back up and restore tenants')
@@ -170,7 +173,7 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     exitAtOnceOnInterrupt,
     get output() {
       const json = program.opts().json === true;
-      if (output === undefined || output.json !== json) output = createOutput({ json });
+      if (output === undefined || output.json !== json) output = said.output = createOutput({ json });
       return output;
     },
     get remote(): ControlPlane | undefined {
@@ -355,6 +358,11 @@ function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + osConstants.signals[signal];
 }
 
+/** `{"error": {code, message}}`, and the notices the command said before it failed (on stderr already). */
+function errorLine(output: Output | undefined, error: { code: string; message: string }): string {
+  return output?.json === true ? output.errorLine(error) : jsonLine({ error });
+}
+
 function errorCode(error: unknown): string {
   return typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'UNEXPECTED';
 }
@@ -373,8 +381,29 @@ function workingDirectoryGone(error: unknown): boolean {
  */
 function dropOutputWhenReaderLeaves(error: NodeJS.ErrnoException): void {
   if (error.code === 'EPIPE' || (error.code === 'EIO' && process.stdout.isTTY)) return;
-  process.stderr.write(`openclaw: cannot write the output: ${error.code ?? error.message}\n`);
+  process.stderr.write(`openclaw: cannot write the output: ${error.code === 'EBADF' ? 'stdout is closed (EBADF)' : (error.code ?? error.message)}\n`);
   process.exit(EXIT_CODES.failed);
+}
+
+/** The launcher found stdout closed (`>&-`, bin/openclaw.js): Node put /dev/null in its place. */
+const stdoutWasClosedAtStart = process.env.OPENCLAW_STDOUT_CLOSED === '1';
+function stdoutWasClosed(): boolean {
+  return stdoutWasClosedAtStart;
+}
+
+/**
+ * A command whose stdout was closed writes its result nowhere: as GNU tools do, the first
+ * write fails the command (exit 1, "Bad file descriptor"), whatever it has done, so a script
+ * does not take the lost output for a success. An error is only said on stderr, with its
+ * own exit code. Not passed on to what the command starts (a --pipe command).
+ */
+function failWritesWhenStdoutWasClosed(): void {
+  if (!stdoutWasClosed()) return;
+  delete process.env.OPENCLAW_STDOUT_CLOSED;
+  process.stdout.write = () => {
+    dropOutputWhenReaderLeaves(Object.assign(new Error('stdout is closed'), { code: 'EBADF' }));
+    return false;
+  };
 }
 
 /**

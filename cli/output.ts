@@ -20,6 +20,8 @@ export interface Output {
   streamResult<K extends string>(value: { readonly [key in K]: readonly unknown[] }, listKeys: readonly K[], humanLines: Iterable<string>): Promise<void>;
   /** A line on stderr; with `--json`, also in the result's `notices` if it comes before the result. */
   notice(message: string): void;
+  /** With `--json`, the `{"error": …}` line that stands for the result, with the notices said before it; without, "". */
+  errorLine(error: { readonly code: string; readonly message: string }): string;
 }
 
 export interface ProgressLine {
@@ -68,6 +70,9 @@ export function createOutput(options: { json: boolean }): Output {
     notice(message) {
       process.stderr.write(`openclaw: ${shownText(message)}\n`);
       if (options.json) pending.push(message);
+    },
+    errorLine(error) {
+      return options.json ? jsonLine(withNotices({ error }, pending.splice(0))) : '';
     },
   };
 }

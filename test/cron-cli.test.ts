@@ -45,6 +45,7 @@ const FANOUT_ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:openclaw-backup
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/openclaw-backup-scheduler-eu-west-1`;
 const DLQ_ARN = `arn:aws:sqs:eu-west-1:${ACCOUNT}:openclaw-backup-schedule-dlq`;
 const SCHEDULE_ARN = `arn:aws:scheduler:eu-west-1:${ACCOUNT}:schedule/openclaw-backup/acme.nightly-backup`;
+const MIGRATE_NOTICE = '1 of these 3 crons is an EventBridge rule of the previous version: move it to EventBridge Scheduler with `openclaw --stack openclaw-backup cron migrate` (--dry-run shows what would move)';
 const RULE_ARN = `arn:aws:events:eu-west-1:${ACCOUNT}:rule/openclaw-backup-acme-nightly-backup`;
 /** The seed's command, unchanged. */
 const CMD = 'openclaw tenants backup acme --to s3://my-bucket/acme/$(date +%F).tar.zst';
@@ -494,8 +495,10 @@ describe('cron list', () => {
         // In the group but not in the catalog (made by hand, or its entry lost): listed, undescribed.
         { tenant: 'acme', name: 'weekly', kind: 'schedule', id: 'openclaw-backup/acme.weekly', schedule: null, expression: null, timeZone: null, windowMinutes: null, state: 'DISABLED', cmd: null },
       ],
+      // Said before the result, so in its notices too (it came after: on stderr only).
+      notices: [MIGRATE_NOTICE],
     });
-    expect(result.stderr).toBe('openclaw: 1 of these is an EventBridge rule of the previous version: move it to EventBridge Scheduler with `openclaw --stack openclaw-backup cron migrate` (--dry-run shows what would move)\n');
+    expect(result.stderr).toBe(`openclaw: ${MIGRATE_NOTICE}\n`);
   });
 
   it('prints a table for all tenants', async () => {

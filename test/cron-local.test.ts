@@ -338,7 +338,7 @@ describe('cron add in local mode', () => {
     expect(run.stderr).toBe(`openclaw: warning: the tenant base dir ${dir.path}/not-yet does not exist (yet): the cron fails until it does\n`);
   });
 
-  it('takes any openclaw command, says so in its help and when --cmd is missing, and warns of a scheduled restore --force', () => {
+  it('takes any openclaw command, says so in its help and when --cmd is missing, and warns of a scheduled restore over the live tenant (--force) or that only its first run can do (no --force)', () => {
     const help = openclaw(['cron', 'add', '--help']).stdout.replace(/\s+/g, ' ');
     expect(help).toContain('schedule an openclaw command for one tenant (a backup, prune, verify…; remote mode: a backup or a prune)');
     expect(help).toContain('any openclaw command; remote mode: tenants backup or tenants prune');
@@ -354,10 +354,19 @@ describe('cron add in local mode', () => {
       status: 0,
       stderr:
         'openclaw: warning: this cron runs tenants restore --force: every run replaces the live tenant with the archive, and what changed since the archive is lost; ' +
-        'to test restores on a schedule, restore under another name (--as NAME-restore-test) or give --dry-run\n',
+        'to test restores on a schedule, restore under another name, replaced each run (--as NAME-restore-test --force), or give --dry-run\n',
     });
     expect(readFileSync(crontabFile, 'utf8')).toContain(`tenants restore --from ${archive} --force`);
-    for (const quiet of ['--as acme-restore-test', '--force --dry-run']) expect(openclaw(restore(quiet)), quiet).toMatchObject({ status: 0, stderr: '' });
+    // Without --force every run after the first is refused, the tenant then existing (exit 3 each night, said only in the log).
+    for (const [flags, whom] of [['', "the archive's tenant"], ['--as acme-restore-test', 'tenant "acme-restore-test"']] as const) {
+      expect(openclaw(restore(flags)), flags).toMatchObject({
+        status: 0,
+        stderr:
+          `openclaw: warning: this cron runs tenants restore without --force: the first run restores ${whom}, and every later run is refused (exit 3) since it then exists; ` +
+          'to test restores on a schedule, restore under another name, replaced each run (--as NAME-restore-test --force), or give --dry-run\n',
+      });
+    }
+    for (const quiet of ['--as acme-restore-test --force', '--force --dry-run', '--dry-run', '--as acme-$(date +%F)']) expect(openclaw(restore(quiet)), quiet).toMatchObject({ status: 0, stderr: '' });
     expect(openclaw(['cron', 'add', 'acme', '--schedule', '0 6 * * *', '--name', 'verify', '--cmd', `openclaw tenants verify --from ${archive}`])).toMatchObject({ status: 0, stderr: '' });
   });
 
@@ -376,6 +385,18 @@ describe('cron add in local mode', () => {
     // A prune of a tenant removed since still has backups to prune.
     expect(openclaw(['cron', 'add', 'gone', '--schedule', '0 4 * * *', '--name', 'prune', '--cmd', 'openclaw tenants prune gone --in /b --keep-last 3'])).toMatchObject({ status: 0, stderr: '' });
     expect(readFileSync(crontabFile, 'utf8')).toMatch(/# openclaw:acne:nightly\n[\s\S]*# openclaw:acme:nightly\n[\s\S]*# openclaw:gone:prune\n/);
+  });
+
+  it('says its warnings in the --json error of an install that fails too (they were on stderr only)', () => {
+    const refusing = path.join(dir.path, 'refusing-crontab');
+    writeFileSync(refusing, `#!/bin/sh\ncase "$1" in\n  -l) echo "no crontab for $(id -un)" >&2; exit 1 ;;\n  *) echo "crontab: your use of crontab is not allowed" >&2; exit 1 ;;\nesac\n`);
+    chmodSync(refusing, 0o755);
+    const warning = `warning: no tenant "acne" in ${base} (yet): the cron fails until it exists (see tenants list)`;
+    const run = openclaw(['--json', 'cron', 'add', 'acne', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup acne --to /b/acne-$(date +%F).tar.zst'], { OPENCLAW_CRONTAB: refusing });
+    expect(run.status).toBe(1);
+    const answer = JSON.parse(run.stdout) as { error: { code: string; message: string }; notices: string[] };
+    expect(answer).toEqual({ error: { code: 'CRONTAB_FAILED', message: expect.stringContaining('not allowed') }, notices: [warning] });
+    expect(run.stderr).toBe(`openclaw: ${warning}\nopenclaw: ${answer.error.message}\n`);
   });
 
   it('starts node through the launcher, with the pool it gives under the process limit at run time', () => {

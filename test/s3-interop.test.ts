@@ -15,7 +15,7 @@ import { StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
-import { AWS_CLI, awsCliEnvironment, startAnswerLosingProxy, startCuttingProxy, startS3Server, startWebServer, type CommitRequest, type S3TestServer } from './helpers/s3-server.js';
+import { AWS_CLI, awsCliEnvironment, startAnswerLosingProxy, startCuttingProxy, startS3Server, startUploadAbortingProxy, startWebServer, type CommitRequest, type S3TestServer } from './helpers/s3-server.js';
 import { bodyOf, readAll, sha256, writeOptions } from './storage-contract.js';
 
 const MiB = 1024 * 1024;
@@ -95,6 +95,34 @@ describe('S3 on s3rver', () => {
       expect(gets[0]!.headers.range).toBeUndefined();
       expect(gets[1]!.headers.range).toBe(`bytes=${cutAt}-`);
       expect(gets[1]!.headers['if-match']).toMatch(/^"[0-9a-f]+"$/);
+    } finally {
+      viaProxy.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('says the upload was aborted when someone else aborts it mid-way (a prune, a lifecycle rule)', async () => {
+    const key = 'aborted-by-another/x.tar.zst';
+    const proxy = await startUploadAbortingProxy(server.endpoint);
+    const viaProxy = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    async function* aborted(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 30; i++) {
+        // Once the first parts have landed, the upload is aborted.
+        if (i === 16) {
+          await delay(300);
+          proxy.abortUploads();
+        }
+        yield randomBytes(MiB);
+      }
+    }
+    try {
+      const error = await at(key, viaProxy, proxy.endpoint).write(Readable.from(aborted(), { objectMode: false }), writeOptions()).catch((e: unknown) => e);
+      // It said "S3 NoSuchUpload (HTTP 404) for …" (AWS), or that the store "does not answer like S3 (HTTP 500 …)" (moto's answer to a completion).
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toBe(
+        `the multipart upload of s3://${server.bucket}/${key} was aborted while it was written, by something else (a prune, a lifecycle rule AbortIncompleteMultipartUpload, an abort-multipart-upload): nothing was stored; run the backup again`,
+      );
+      await expect(at(key).read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
     } finally {
       viaProxy.destroy();
       await proxy.stop();

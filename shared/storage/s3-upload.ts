@@ -192,6 +192,8 @@ export class UploadFailure extends Error {
     readonly error: unknown,
     readonly source: UploadFailureSource,
     readonly abortNote: string | undefined,
+    /** The store knew the upload no more (NoSuchUpload, to a request or to aborting it): someone else aborted it. */
+    readonly uploadGone = false,
   ) {
     super('upload failed', { cause: error });
   }
@@ -244,7 +246,8 @@ class Uploader {
     destroyQuietly(this.body);
     await Promise.allSettled(this.inFlight);
     const failure = this.failure as NonNullable<Uploader['failure']>;
-    throw new UploadFailure(failure.error, failure.source, await this.abortMultipartUpload());
+    const abortNote = await this.abortMultipartUpload();
+    throw new UploadFailure(failure.error, failure.source, abortNote, this.uploadGone || s3ErrorName(failure.error) === 'NoSuchUpload');
   }
 
   private async transfer(): Promise<StreamUploadResult> {
@@ -471,6 +474,8 @@ class Uploader {
     destroyQuietly(this.body);
   }
 
+  private uploadGone = false;
+
   /** Aborts the multipart upload, if one was started; a note for the message if that fails twice. */
   private async abortMultipartUpload(): Promise<string | undefined> {
     if (this.uploadId === undefined) return undefined;
@@ -483,7 +488,10 @@ class Uploader {
         await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: this.uploadId }), { abortSignal: deadline });
         return undefined;
       } catch (error) {
-        if (s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404) return undefined;
+        if (s3ErrorName(error) === 'NoSuchUpload' || s3StatusCode(error) === 404) {
+          this.uploadGone = s3ErrorName(error) === 'NoSuchUpload';
+          return undefined;
+        }
         // The SDK names a dropped connection TimeoutError too: its errno code says what happened.
         why = deadline.aborted ? `no answer in ${timeoutMs / 1000} s` : (errnoOf(error) ?? s3ErrorName(error) ?? 'error');
       }

@@ -628,6 +628,15 @@ export class S3Location implements ArchiveLocation {
     }
     // The body's errors belong to the caller: passed on untouched.
     if (failure.source === 'body') return failure.error;
+    // Whatever the store said to the part or the completion that failed (AWS: NoSuchUpload; an
+    // emulator: HTTP 500), an upload it no longer knows was aborted by someone else.
+    if (failure.uploadGone && !(failure.error instanceof PartStalled)) {
+      return new StorageError(
+        `the multipart upload of ${context.display} was aborted while it was written, by something else (a prune, a lifecycle rule AbortIncompleteMultipartUpload, an abort-multipart-upload): nothing was stored; run the backup again`,
+        'S3',
+        { cause: failure.error },
+      );
+    }
     const error = failure.error instanceof PartStalled ? stalledError(failure.error, context) : translateS3Error(failure.error, context);
     if (note === undefined) return error;
     if (error instanceof StorageError) return new StorageError(`${error.message}; ${note}`, error.code, { cause: failure.error });

@@ -422,6 +422,21 @@ export async function startCompletedUploadProxy(target: string, hooks: Completin
   return listening(server, requests);
 }
 
+/**
+ * A proxy in front of `target` playing a store whose multipart uploads someone else aborts (a
+ * prune, a lifecycle rule; s3rver has no AbortMultipartUpload): after `abortUploads()`, every
+ * request naming an upload is answered as AWS answers one it no longer knows, 404 NoSuchUpload.
+ */
+export async function startUploadAbortingProxy(target: string): Promise<RecordingServer & { abortUploads(): void }> {
+  let aborted = false;
+  const proxy = await startRefusingProxy(target, (request) =>
+    aborted && new URL(request.url ?? '/', 'http://proxy').searchParams.has('uploadId')
+      ? { status: 404, body: '<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.</Message><RequestId>0</RequestId></Error>' }
+      : undefined,
+  );
+  return { ...proxy, abortUploads: () => (aborted = true) };
+}
+
 /** An HTTP proxy in front of `target` answering the S3 error `refusal` gives for a request, passing the others through. */
 async function startRefusingProxy(target: string, refusal: (request: IncomingMessage) => { status: number; body: string } | undefined): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
