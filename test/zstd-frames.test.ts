@@ -493,6 +493,49 @@ describe('empty frames', () => {
     }
   });
 
+  it('get the verdict `zstd -t` gives, whatever the header encodes around no content (sizes, windows, dictionary ids, flags)', async () => {
+    const lastRaw = [0x01, 0, 0];
+    const ofNothing = [0x99, 0xe9, 0xd8, 0x51];
+    const magic = [0x28, 0xb5, 0x2f, 0xfd];
+    const headers: Record<string, number[]> = {
+      'single segment, 1-byte content size 0': [0x20, 0],
+      'single segment, 4-byte content size 0': [0xa0, 0, 0, 0, 0],
+      'single segment, 8-byte content size 0': [0xe0, 0, 0, 0, 0, 0, 0, 0, 0],
+      'single segment, content size 5': [0x20, 5],
+      'single segment, 2-byte content size (256)': [0x60, 0, 0],
+      'window, 4-byte content size 0': [0x80, 0x00, 0, 0, 0, 0],
+      'window, 8-byte content size 0': [0xc0, 0x00, 0, 0, 0, 0, 0, 0, 0, 0],
+      'a 128 MiB window': [0x00, 17 << 3],
+      'a 240 MiB window': [0x00, (17 << 3) | 7],
+      'a 2 GiB window': [0x00, 21 << 3],
+      'the largest window descriptor': [0x00, 0xff],
+      '1-byte dictionary id 0': [0x01, 0x00, 0],
+      '4-byte dictionary id 0': [0x03, 0x00, 0, 0, 0, 0],
+      '1-byte dictionary id 1': [0x01, 0x00, 1],
+      '2-byte dictionary id 1': [0x02, 0x00, 1, 0],
+      '4-byte dictionary id 2^31': [0x03, 0x00, 0, 0, 0, 0x80],
+      'the unused bit set': [0x10, 0x00],
+      'the reserved bit set': [0x08, 0x00],
+    };
+    const verdicts: string[] = [];
+    const expected: string[] = [];
+    for (const [name, header] of Object.entries(headers)) {
+      for (const checksum of [false, true]) {
+        const descriptor = header[0]! | (checksum ? 0x04 : 0);
+        const frame = Buffer.from([...magic, descriptor, ...header.slice(1), ...lastRaw, ...(checksum ? ofNothing : [])]);
+        const libzstd = spawnSync('zstd', ['-t', '-q'], { input: frame });
+        expected.push(`${name}${checksum ? ', checksum' : ''}: ${libzstd.status === 0 ? 'empty' : 'refused'}`);
+        const ours = await decompressAll([frame]).then(
+          (decoded) => (decoded.length === 0 ? 'empty' : 'decoded'),
+          (error: unknown) => (error instanceof CorruptArchiveError || error instanceof ArchiveLimitError ? 'refused' : String(error)),
+        );
+        verdicts.push(`${name}${checksum ? ', checksum' : ''}: ${ours}`);
+      }
+    }
+    expect(verdicts).toEqual(expected);
+    expect(expected.filter((verdict) => verdict.endsWith('empty')).length).toBe(18);
+  });
+
   it('decode as each frame handed to the codec on its own would, in any sequence with real and skippable frames, fed in any chunks', async () => {
     const reference = zstdCodec();
     const real = [zstdCli(['-c'], Buffer.from('a tiny frame\n')), ...(await compressAll([mixedData(3 * KiB, 67)]))];
