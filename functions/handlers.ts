@@ -602,7 +602,9 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
         );
       }
       // A caller of an older version reads every decision from the lists: it gets them whole.
-      return bounded ? boundedPrune(result) : result;
+      // A schedule's answer, which no one reads, is cut too: Lambda fails an answer over 6 MB
+      // (an error after the prune ran, and two retries).
+      return bounded || scheduled ? boundedPrune(result) : result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
       logFailure(logger, 'prune failed', error, body);
