@@ -10,7 +10,8 @@
 // events; the prune function (S3 only, the one role that may delete) answers `tenants prune`,
 // direct or scheduled. Direct invocations get the result or `{ ok: false, error }` (and count
 // in the `Failed` metric, which Lambda's Errors never sees); a cron invocation rethrows, so
-// Lambda retries it and the failure reaches the on-failure destination and the Errors alarm.
+// Lambda retries it and the failure reaches the on-failure destination and the Errors alarm
+// (but for a backup its invocation's deadline stopped, which a retry would not get past).
 // Queued backups (a fan-out) go through queue-handler.ts, over the same `executeBackup`.
 //
 // A backup that would outlast its invocation continues in another (when the function has a
@@ -170,6 +171,14 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
     // A caller reads a direct answer (an older CLI too: it must not take it for a finished backup); a schedule's goes nowhere.
     if (run.outcome === 'continued') return scheduled ? run.result : continuingAnswer(run.result);
     if (run.outcome === 'skipped' && scheduled) return { operation: 'backup', skipped: run.reason };
+    // Stopped by the invocation's deadline (a backup in one piece: its own endpoint; or one
+    // file longer than a piece): each of Lambda's two retries would run the same backup into
+    // the same deadline, 30 more minutes that cannot succeed. Answered, not thrown: the
+    // failure is still counted (Failed: the backup-failures alarm), announced and logged.
+    if (scheduled && run.outcome === 'failed' && stoppedByDeadline.has(run.error as object)) {
+      logger.error('scheduled backup not retried', { errorCode: run.body.code, reason: "it ran out of the invocation's time, as a retry would" });
+      return { ok: false, error: run.body };
+    }
     if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
     return { ok: false, error: run.body };
   };
@@ -593,7 +602,9 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
         );
       }
       // A caller of an older version reads every decision from the lists: it gets them whole.
-      return bounded ? boundedPrune(result) : result;
+      // A schedule's answer, which no one reads, is cut too: Lambda fails an answer over 6 MB
+      // (an error after the prune ran, and two retries).
+      return bounded || scheduled ? boundedPrune(result) : result;
     } catch (error) {
       const body = errorBody(error, secretsOf(command?.storage));
       logFailure(logger, 'prune failed', error, body);
@@ -825,10 +836,16 @@ function timeLeft(context: LambdaContext): { remainingMs: number } {
   return { remainingMs: context.getRemainingTimeInMillis() };
 }
 
+/** The errors of operations their invocation's deadline stopped (withDeadline). */
+const stoppedByDeadline = new WeakSet<object>();
+
 async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const deadline = deadlineSignal(context, config.abortMarginMs);
   try {
     return await run(deadline.signal);
+  } catch (error) {
+    if (deadline.signal.aborted && error instanceof AbortedError) stoppedByDeadline.add(error);
+    throw error;
   } finally {
     deadline.dispose();
   }

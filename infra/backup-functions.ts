@@ -46,6 +46,7 @@ import {
   FUNCTION_REQUEST_TIMEOUT_MS,
   FUNCTION_RUNTIME,
   LIST_MEMORY_MIB,
+  PRUNE_MEMORY_MIB,
   LIST_TIMEOUT,
   LONG_TASK_TIMEOUT,
   logGroupProps,
@@ -258,7 +259,7 @@ export class BackupFunctions extends Construct {
         ],
       });
       this.roles[name] = role;
-      const memorySize = heavy ? (props.memorySizeMiB ?? DEFAULT_MEMORY_MIB) : LIST_MEMORY_MIB;
+      const memorySize = heavy ? (props.memorySizeMiB ?? DEFAULT_MEMORY_MIB) : name === 'prune' ? PRUNE_MEMORY_MIB : LIST_MEMORY_MIB;
       return new nodejs.NodejsFunction(this, `${title}Function`, {
         role,
         functionName: functionName(props.prefix, name),

@@ -27,6 +27,12 @@ export const LONG_TASK_TIMEOUT = Duration.minutes(15);
 export const LIST_TIMEOUT = Duration.minutes(1);
 /** Listing directories needs little memory. */
 export const LIST_MEMORY_MIB = 256;
+/**
+ * Prune inspects every archive under its prefix (an S3 request each, signed and parsed: about
+ * 1.6 ms of CPU): 100,000 took 164 s of CPU and peaked at 239 MiB RSS under 256 MiB's heap
+ * flags, where Lambda's 0.14 vCPU would need ~19 minutes, past the timeout. 1,024 MiB: 0.58 vCPU.
+ */
+export const PRUNE_MEMORY_MIB = 1024;
 /** zstd compression uses about two cores' worth of CPU; Lambda gives CPU in proportion to memory. */
 export const DEFAULT_MEMORY_MIB = 2048;
 /** Lambda's CPU share: a function with 1,769 MB has the equivalent of one vCPU (AWS Lambda developer guide, "Configure Lambda function memory"). */

@@ -38,15 +38,15 @@ const secretNames: string[] = [];
 let secretsServer: Server;
 const handlers: Record<string, Handler> = {};
 
-function context(): unknown {
-  const deadline = Date.now() + 900_000;
+function context(remainingMs = 900_000): unknown {
+  const deadline = Date.now() + remainingMs;
   return {
     awsRequestId: 'req-bundle',
     functionName: 'openclaw-backup-backup',
     functionVersion: '$LATEST',
     invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup',
     memoryLimitInMB: '2048',
-    getRemainingTimeInMillis: () => deadline - Date.now(),
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
 }
 
@@ -109,11 +109,11 @@ afterAll(async () => {
 });
 
 /** Runs a handler with Powertools' log lines kept off the test output. */
-async function invoke(name: string, event: unknown): Promise<Record<string, unknown>> {
+async function invoke(name: string, event: unknown, remainingMs?: number): Promise<Record<string, unknown>> {
   const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
-    return await handlers[name]!(event, context());
+    return await handlers[name]!(event, context(remainingMs));
   } finally {
     out.mockRestore();
     err.mockRestore();
@@ -129,6 +129,12 @@ describe('the bundled handlers', () => {
     const restore = await invoke('restore', { from: 's3://backups/bundle/acme.tar.zst', as: 'acme-copy', storage });
     expect(restore).toMatchObject({ operation: 'restore', tenant: 'acme-copy', verified: true });
     expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+  });
+
+  it.runIf(builtIns)('answer a scheduled backup its deadline stopped instead of throwing it to two retries that would stop the same way', async () => {
+    const event = { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly', time: '2026-06-04T03:00:00Z', eventId: 'ev-late', command: { tenant: 'acme', to: 's3://backups/bundle/late-{date:%F}.tar.zst', storage: { endpoint: server.endpoint } } };
+    const answer = await invoke('backup', event, 0);
+    expect(answer).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^stopped: the Lambda invocation was about to time out/) } });
   });
 
   it.runIf(builtIns)('encrypt to a recipient, restore with the identity from Secrets Manager, and refuse a tampered copy leaving the tenant whole', async () => {

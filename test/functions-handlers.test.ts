@@ -315,6 +315,29 @@ describe('backup handler', () => {
     expect(readdirSync(base).sort()).toEqual(['acme', 'beta']);
   });
 
+  it('answers a scheduled backup stopped by the invocation\'s deadline without throwing: Lambda\'s retries would run into the same deadline', async () => {
+    const scheduled = parseCronCommand(`openclaw tenants backup acme --to s3://backups/late/$(date +%F).tar.zst --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    const event = applyInputTransformer(cronTargetInput('acme', 'nightly', scheduled.command), scheduledEvent('2026-06-04T03:00:00Z', 'openclaw-backup-acme-nightly'));
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    const backup = backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger), metrics });
+
+    const response = await backup(event, fakeContext(0, 'req-cron-late'));
+
+    expect(response).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^stopped: the Lambda invocation was about to time out/) } });
+    expect(await objectExists('late/2026-06-04.tar.zst')).toBe(false);
+    // Still a failure for the operator: the Failed metric (the backup-failures alarm) and an error in the log
+    // (and the failure event, which this invocation with no time left at all does not get to send).
+    expect(metrics.record).toHaveBeenCalledWith(expect.objectContaining({ operation: 'backup', outcome: 'failed', trigger: 'schedule', errorCode: 'ABORTED', cronName: 'nightly' }));
+    const notRetried = logged.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'scheduled backup not retried');
+    expect(notRetried).toMatchObject({ level: 'ERROR', reason: expect.stringMatching(/invocation's time/) });
+  });
+
+  it('still throws for a scheduled backup that failed otherwise, so that Lambda retries it', async () => {
+    const scheduled = parseCronCommand(`openclaw tenants backup nobody --to s3://backups/nobody/$(date +%F).tar.zst --endpoint ${server.endpoint}`, { tenant: 'nobody', stack: 'openclaw-backup' });
+    const event = applyInputTransformer(cronTargetInput('nobody', 'nightly', scheduled.command), scheduledEvent('2026-06-04T03:00:00Z', 'openclaw-backup-nobody-nightly'));
+    await expect(handlers().backup(event, fakeContext())).rejects.toBeInstanceOf(ScheduledOperationError);
+  });
+
   it('keeps a finished backup a success when the completion event cannot be published', async () => {
     eventBridge.on(PutEventsCommand).rejects(Object.assign(new Error('no route to EventBridge'), { name: 'TimeoutError' }));
     const result = await handlers().backup({ tenant: 'beta', to: 's3://backups/beta/kept.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext());

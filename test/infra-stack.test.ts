@@ -57,18 +57,20 @@ function allStatements(t: Template): Statement[] {
 }
 
 describe('functions', () => {
-  it('creates backup, restore and list on Node.js 24, arm64, in the VPC, each told the vCPUs its memory buys', () => {
+  it('creates backup, restore, list and prune on Node.js 24, arm64, in the VPC, each told the vCPUs its memory buys', () => {
     const t = template();
     for (const [name, timeout, memory] of [
       ['openclaw-backup-backup', 900, 2048],
       ['openclaw-backup-restore', 900, 2048],
       ['openclaw-backup-list', 60, 256],
+      // Prune inspects each archive under its prefix: 100,000 need 164 s of CPU, past the timeout at 256 MiB's 0.14 vCPU.
+      ['openclaw-backup-prune', 900, 1024],
     ] as const) {
       t.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: name,
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
-        // 1,769 MB buys one vCPU: 2048 → 1, 256 → 1 (at least one).
+        // 1,769 MB buys one vCPU: 2048 → 1, 1024 → 1, 256 → 1 (at least one).
         Environment: { Variables: Match.objectLike({ OPENCLAW_CPUS: '1' }) },
         Handler: 'index.handler',
         Timeout: timeout,

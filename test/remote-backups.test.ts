@@ -414,6 +414,16 @@ describe('a prune of more backups than one Lambda answer holds', () => {
     expect(pruned()).toBe(2);
   });
 
+  it('answers a scheduled prune of as many within a Lambda response too: a larger answer, which no one reads, would fail the invocation after the prune ran, and Lambda would retry it', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const operations = { ...localOperations(base), prune: async () => result as unknown as PruneResult };
+    const prune = pruneHandler({ config, logger, publish: async () => {}, operations });
+    const event = { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly-prune', time: '2026-06-10T04:30:00Z', eventId: 'e-big', command: { tenant: 'acme', in: 's3://backups/backups/acme/', keep: { last: 7 } } };
+    const answer = (await prune(event, context())) as PruneResult;
+    expect(encode(answer).length).toBeLessThan(6 * 1024 * 1024);
+    expect(answer).toMatchObject({ removed: 44_993, removeOmitted: 44_993 - answer.remove.length });
+  });
+
   it('counts the skipped among the removals left out as skipped, not removed, and names them', async () => {
     // The two oldest chosen changed since the listing (written again): chosen, not removed; their decisions are left out of the answer, `skipped` is not.
     const skipped = result.remove.slice(-2).map((decision) => ({ location: decision.location, reason: 'changed since it was listed (written again?): not removed' }));
