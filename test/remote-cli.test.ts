@@ -3,7 +3,7 @@
 // local mode loads the AWS SDK (a module-resolution hook lists what gets loaded).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -118,7 +118,12 @@ describe('remote mode from the command line', () => {
   });
 
   it('keeps cron in local mode with OPENCLAW_STACK empty (the crontab: cron-local.test.ts), and never calls AWS', () => {
-    const run = runCli(['cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst'], { env: { OPENCLAW_STACK: '' } });
+    // A base dir that holds acme: cron add warns of nothing before it reaches the crontab.
+    const tenantsDir = path.join(dir.path, 'cron-tenants');
+    mkdirSync(path.join(tenantsDir, 'acme'), { recursive: true });
+    const run = runCli(['cron', 'add', 'acme', '--schedule', '@daily', '--name', 'nightly', '--cmd', 'openclaw tenants backup acme --to /var/backups/acme-$(date +%F).tar.zst'], {
+      env: { OPENCLAW_STACK: '', OPENCLAW_TENANTS_DIR: tenantsDir },
+    });
     // The test configuration points OPENCLAW_CRONTAB at nothing: the local path is taken, and fails there.
     expect(run.status).toBe(1);
     expect(run.stderr).toBe('openclaw: /nonexistent/tests-never-use-the-real-crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command\n');
