@@ -43,7 +43,7 @@
 // `dryRun` decides and reports the same, and removes nothing.
 
 import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
-import type { ArchiveStore, DeletionTerms, StoredObject } from '../storage/archive-store.js';
+import type { ArchiveStore, DeletionTerms, StoredObject, UnfinishedUpload } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { keyProblemOf } from '../storage/s3-url.js';
 import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
@@ -278,8 +278,7 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   try {
     uploads = await store.unfinishedUploads({ signal });
   } catch (error) {
-    if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
-    notes.push(`${cannot}: ${error.message}`);
+    notes.push(`${cannot}: ${storeRefusal(error, signal).message}`);
     return {};
   }
   if (uploads === undefined) return {};
@@ -299,8 +298,7 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
     try {
       lastPart = await store.lastPartAt(upload, { signal });
     } catch (error) {
-      if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
-      unchecked.push({ upload: { location: upload.location, initiatedAt: upload.initiatedAt.toISOString() }, why: error.message });
+      unchecked.push({ upload: shownUpload(upload), why: storeRefusal(error, signal).message });
       continue;
     }
     if (lastPart === 'gone') continue;
@@ -313,12 +311,11 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
         throwIfAborted(signal);
         await store.abortUpload(upload, { signal });
       } catch (error) {
-        if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
-        notes.push(`the unfinished multipart upload to ${upload.location} (started ${upload.initiatedAt.toISOString()}) could not be aborted: ${error.message}`);
+        notes.push(`the unfinished multipart upload to ${upload.location} (started ${upload.initiatedAt.toISOString()}) could not be aborted: ${storeRefusal(error, signal).message}`);
         continue;
       }
     }
-    aborted.push({ location: upload.location, initiatedAt: upload.initiatedAt.toISOString() });
+    aborted.push(shownUpload(upload));
   }
   // One note however many (credentials without s3:ListMultipartUploadParts are refused every one).
   if (unchecked.length > 0) {
@@ -328,6 +325,16 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   }
   if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (a backup may still be sending it)`);
   return { abortedUploads: aborted };
+}
+
+/** The store's refusal, made a note of; anything else (an interruption, a bug) is thrown on. */
+function storeRefusal(error: unknown, signal: AbortSignal | undefined): StorageError {
+  if (signal?.aborted === true || isAbortError(error) || !(error instanceof StorageError)) throw error;
+  return error;
+}
+
+function shownUpload(upload: UnfinishedUpload): AbortedUpload {
+  return { location: upload.location, initiatedAt: upload.initiatedAt.toISOString() };
 }
 
 export function assertPolicy(policy: RetentionPolicy): void {
