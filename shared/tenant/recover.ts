@@ -70,9 +70,9 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
 /**
  * The tenant's lock, for recovery. On a disk with no inode left (a restore killed while
  * extracting, then the disk filled by others) no lock can be made, and nothing could free the
- * disk of the killed restore's staging, which only a lock holder removes: that tree, once its
- * restore is provably gone, is removed first (slot.ts removeWhatGoneRestoresLeft), then the lock
- * is taken as always.
+ * disk of the killed restore's staging, which only a lock holder removes: once its restore is
+ * provably gone, that and the other trees it left to be removed (trash) are removed first
+ * (slot.ts removeWhatGoneRestoresLeft), then the lock is taken as always.
  */
 async function acquireRecoverLock(tenantsDir: string, tenant: string): Promise<{ lock: TenantLock; freed: boolean }> {
   try {
@@ -81,7 +81,10 @@ async function acquireRecoverLock(tenantsDir: string, tenant: string): Promise<{
     const code = errnoCode((error as Error).cause);
     if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
     const holderGone = () => isLockHolderGoneHere(tenantsDir, tenant);
-    if (!(await removeWhatGoneRestoresLeft(tenantsDir, tenant, holderGone))) {
+    const freed = await removeWhatGoneRestoresLeft(tenantsDir, tenant, holderGone).catch((failure: unknown) => {
+      throw recoverError(failure, tenant);
+    });
+    if (!freed) {
       const why = (await holderGone()) ? 'nothing could be freed without it' : 'it is held by another command, which may still run';
       throw new FileSystemError(`${(error as Error).message}; ${why}: remove a file or two on that file system, then run the command again`, { cause: error });
     }
