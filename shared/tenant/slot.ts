@@ -295,7 +295,8 @@ export async function recoverSlotWithin(tenantsDir: string, tenant: string, opti
  * directory until after it commits or discards it, and only it writes a journal naming it;
  * so when no live process holds the lock (`holderGone`), whatever a restore made that was
  * listed before, and no committing journal names, before or after, is garbage for good:
- * unverified staging directories, journal temporaries, trash. Every later holder only
+ * unverified staging directories, journal temporaries, trash, and an encrypted backup's
+ * scratch area (its plaintext copies: a backup holds the lock too). Every later holder only
  * removes them too, which may go on beside this removal (each tolerates the other's).
  * Returns whether it removed anything; the journal is left for the recovery that follows,
  * under the lock.
@@ -309,7 +310,7 @@ export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: str
   let removed = false;
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
-    if (hidden.kind === 'trash') {
+    if (hidden.kind === 'trash' || hidden.kind === 'scratch') {
       const judged = await trashOfOurs(tenantsDir, full);
       if (judged === undefined) continue;
       await removeTree(full, { expect: judged });

@@ -239,6 +239,25 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     });
   }
 
+  it('an encrypted backup killed with a plaintext copy in its scratch area, then no inode left: recover removes the scratch area and settles', () => {
+    const w = onTmpfs('no-inode-after-scratch', 'size=12m,nr_inodes=400');
+    const key = path.join(w.root, 'key.txt');
+    sh(`age-keygen -o '${key}' 2>/dev/null`);
+    const recipient = spawnSync('age-keygen', ['-y', key], { encoding: 'utf8' }).stdout.trim();
+    w.killAt('backup:temp-copy-written', ['tenants', 'backup', 'acme', '--to', path.join(w.out, 'acme.tar.zst.age'), '--encrypt-to', recipient]);
+    expect(readdirSync(w.base).filter((name) => name.startsWith('.openclaw-scratch-acme-'))).toHaveLength(1);
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(0);
+    expect(run.stdout).toBe('Tenant "acme": removed leftovers of an interrupted operation\n');
+    unfill(w);
+    // The next backup into the directory removes the killed one's temporary archive.
+    expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'next.tar.zst')]));
+    rmSync(path.join(w.out, 'next.tar.zst'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
     const w = onTmpfs('no-inode-live', 'size=12m,nr_inodes=400');
     const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
