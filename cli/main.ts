@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 
 import { Command, CommanderError } from 'commander';
 
-import { AbortedError, describeError, errnoCode, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
+import { AbortedError, describeError, errnoCode, errnoMessage, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
 import { resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
@@ -381,7 +381,8 @@ function workingDirectoryGone(error: unknown): boolean {
  */
 function dropOutputWhenReaderLeaves(error: NodeJS.ErrnoException): void {
   if (error.code === 'EPIPE' || (error.code === 'EIO' && process.stdout.isTTY)) return;
-  process.stderr.write(`openclaw: cannot write the output: ${error.code === 'EBADF' ? 'stdout is closed (EBADF)' : (error.code ?? error.message)}\n`);
+  const why = error.code === 'EBADF' ? 'stdout is closed (EBADF)' : errnoMessage(error) === undefined ? (error.code ?? error.message) : `${errnoMessage(error)} (${errnoCode(error)})`;
+  process.stderr.write(`openclaw: cannot write the output: ${why}\n`);
   process.exit(EXIT_CODES.failed);
 }
 

@@ -49,6 +49,12 @@ describe('with stdout closed (>&-)', () => {
   });
 });
 
+describe('with stdout on a full disk (>/dev/full)', () => {
+  it.each(['tenants list', 'tenants list --json', 'tenants backups acme --in "$BASE"'])('%s fails in one line that says why in words, exit 1', (args) => {
+    expect(launched(args, '>/dev/full')).toEqual({ status: 1, stderr: 'openclaw: cannot write the output: no space left on the device (ENOSPC)\n' });
+  });
+});
+
 describe('with stdout to /dev/null or a reader that leaves', () => {
   it('succeeds quietly', () => {
     expect(launched('tenants list', '>/dev/null')).toEqual({ status: 0, stderr: '' });

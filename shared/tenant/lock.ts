@@ -153,6 +153,22 @@ export async function acquireTenantLock(
 }
 
 /**
+ * Whether no live process holds the tenant's lock, judged without creating a file (a disk with
+ * no inode left, where no lock can be taken): there is none, or its holder is a process of
+ * this pid namespace that is gone. A holder on another host is judged by its heartbeat's age
+ * on the file system's clock, which takes a file to read (process-owner.ts), and a lock that
+ * does not name its holder by its age: neither is judged gone here.
+ */
+export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): Promise<boolean> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  const held = await readLockFile(lockPath);
+  if (held === undefined) return true;
+  const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
+  const owner = record === undefined ? undefined : localOwner(record);
+  return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
+}
+
+/**
  * `heartbeat`: how long the lock has gone untouched, by the file system's clock. A holder on
  * another host (a Lambda invocation killed at its timeout) cannot be asked whether it lives:
  * the message says when its silence makes it gone, else a caller retries never or at once.

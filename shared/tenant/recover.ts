@@ -11,14 +11,14 @@ import path from 'node:path';
 
 import { endBrokenChain, type ChainRecovery } from '../backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
-import { describeSystemError, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
+import { describeSystemError, errnoCode, errnoMessage, FileSystemError, OpenClawError } from '../errors.js';
 import { openLocation } from '../storage/open-location.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { assertTenantName } from './names.js';
-import { acquireTenantLock } from './lock.js';
+import { acquireTenantLock, isLockHolderGoneHere, type TenantLock } from './lock.js';
 import { tenantDirFor, tenantsDirNotFound } from './tenants.js';
-import { recoverSlot, recoverSlotKeeping, type Keep, type RecoveryAction } from './slot.js';
+import { recoverSlot, recoverSlotKeeping, removeWhatGoneRestoresLeft, type Keep, type RecoveryAction } from './slot.js';
 
 export interface RecoverRequest {
   readonly tenantsDir: string;
@@ -50,10 +50,11 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
   const base = await fs.stat(tenantsDir).catch(() => undefined);
   if (!base?.isDirectory()) throw tenantsDirNotFound(tenantsDir, base === undefined ? 'ENOENT' : 'ENOTDIR');
   await sweepBaseDir(tenantsDir, { except: tenant }).catch(() => undefined);
-  const lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
+  const { lock, freed } = await acquireRecoverLock(tenantsDir, tenant);
   try {
     const notices: string[] = [];
-    const recovered = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep, notices);
+    const settled = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep, notices);
+    const recovered = settled === 'none' && freed ? 'removed-leftovers' : settled;
     const open = request.open ?? ((location: string) => openLocation(location, {}));
     const continuation = await endBrokenChain(tenantsDir, tenant, request.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS, open);
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
@@ -63,6 +64,31 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
     throw recoverError(error, tenant);
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * The tenant's lock, for recovery. On a disk with no inode left (a restore killed while
+ * extracting, then the disk filled by others) no lock can be made, and nothing could free the
+ * disk of the killed restore's staging, which only a lock holder removes: once its restore is
+ * provably gone, that and the other trees it left to be removed (trash) are removed first
+ * (slot.ts removeWhatGoneRestoresLeft), then the lock is taken as always.
+ */
+async function acquireRecoverLock(tenantsDir: string, tenant: string): Promise<{ lock: TenantLock; freed: boolean }> {
+  try {
+    return { lock: await acquireTenantLock(tenantsDir, tenant, 'recover'), freed: false };
+  } catch (error) {
+    const code = errnoCode((error as Error).cause);
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+    const holderGone = () => isLockHolderGoneHere(tenantsDir, tenant);
+    const freed = await removeWhatGoneRestoresLeft(tenantsDir, tenant, holderGone).catch((failure: unknown) => {
+      throw recoverError(failure, tenant);
+    });
+    if (!freed) {
+      const why = (await holderGone()) ? 'nothing could be freed without it' : 'it is held by another command, which may still run';
+      throw new FileSystemError(`${(error as Error).message}; ${why}: remove a file or two on that file system, then run the command again`, { cause: error });
+    }
+    return { lock: await acquireTenantLock(tenantsDir, tenant, 'recover'), freed: true };
   }
 }
 

@@ -288,6 +288,44 @@ export async function recoverSlotWithin(tenantsDir: string, tenant: string, opti
   }
 }
 
+/**
+ * Removes, without the tenant's lock, what a restore that is gone left to be removed, for
+ * `tenants recover` on a disk with no inode left, where no lock can be taken (each is a new
+ * file) until something is freed. A restore holds the lock from before it makes its staging
+ * directory until after it commits or discards it, and only it writes a journal naming it;
+ * so when no live process holds the lock (`holderGone`), whatever a restore made that was
+ * listed before, and no committing journal names, before or after, is garbage for good:
+ * unverified staging directories, journal temporaries, trash, and an encrypted backup's
+ * scratch area (its plaintext copies: a backup holds the lock too). Every later holder only
+ * removes them too, which may go on beside this removal (each tolerates the other's).
+ * Returns whether it removed anything; the journal is left for the recovery that follows,
+ * under the lock.
+ */
+export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: string, holderGone: () => Promise<boolean>): Promise<boolean> {
+  const leftovers = (await readNames(tenantsDir)).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
+  const before = await readJournal(tenantsDir, tenant);
+  if (!(await holderGone())) return false;
+  const after = await readJournal(tenantsDir, tenant);
+  const uncommitted = JSON.stringify(after) === JSON.stringify(before) && (before === undefined || before.phase === 'extracting');
+  let removed = false;
+  for (const hidden of leftovers) {
+    const full = path.join(tenantsDir, hidden.name);
+    if (hidden.kind === 'trash' || hidden.kind === 'scratch') {
+      const judged = await trashOfOurs(tenantsDir, full);
+      if (judged === undefined) continue;
+      await removeTree(full, { expect: judged });
+    } else if (hidden.kind === 'staging' && uncommitted) {
+      const judged = await judgedTree(tenantsDir, hidden.name, hidden.name === before?.staging ? before : undefined, 'staging');
+      if (judged === 'absent' || judged === undefined) continue;
+      await removeTree(full, { expect: judged });
+    } else if (hidden.kind === 'journal-temp' && uncommitted) {
+      await fs.rm(full, { force: true });
+    } else continue;
+    removed = true;
+  }
+  return removed;
+}
+
 export interface RecoverOptions {
   /**
    * The base dir's names, read by the caller before it took the tenant's lock (one listing

@@ -199,6 +199,99 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
   });
 
+  /** Fills the base dir's last inodes with empty files `.inode-N` (no tool's name); `unfill` removes them. */
+  const fillInodes = (w: World) => {
+    for (let i = 0; ; i++) {
+      try {
+        writeFileSync(path.join(w.base, `.inode-${i}`), '');
+      } catch {
+        return;
+      }
+    }
+  };
+  const unfill = (w: World) => {
+    for (const name of readdirSync(w.base)) if (name.startsWith('.inode-')) rmSync(path.join(w.base, name));
+  };
+
+  // Killed, then the last inode taken by something else: no lock can be made (each is a new
+  // file), and only a lock holder removed what the restore left. What a gone restore left to
+  // be removed is removed first.
+  for (const [point, holds] of [
+    ['restore:staging-created', 'old'],
+    ['journal:extracting:temp-written', 'old'],
+    ['restore:extracting', 'old'],
+    ['restore:verified', 'old'],
+    ['journal:committing:temp-written', 'old'],
+    ['commit:old-moved-to-trash', 'new'],
+    ['commit:journal-removed', 'new'],
+  ] as const) {
+    it(`a restore killed at ${point}, then no inode left: recover frees what it left and settles the tenant`, () => {
+      const w = onTmpfs(`no-inode-after-${point}`, 'size=12m,nr_inodes=400');
+      w.killAt(point, ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+      fillInodes(w);
+      expect(statfsSync(w.base).ffree).toBe(0);
+      const run = w.cli(['tenants', 'recover', 'acme']);
+      cases++;
+      expect(run.status, describeRun(run)).toBe(0);
+      expect(run.stdout).toMatch(/^Tenant "acme": (removed an unfinished restore|removed leftovers|finished an interrupted restore)/);
+      unfill(w);
+      w.expectSettled({ holds, tenants: ['acme', 'beta'] });
+    });
+  }
+
+  it('an encrypted backup killed with a plaintext copy in its scratch area, then no inode left: recover removes the scratch area and settles', () => {
+    const w = onTmpfs('no-inode-after-scratch', 'size=12m,nr_inodes=400');
+    const key = path.join(w.root, 'key.txt');
+    sh(`age-keygen -o '${key}' 2>/dev/null`);
+    const recipient = spawnSync('age-keygen', ['-y', key], { encoding: 'utf8' }).stdout.trim();
+    w.killAt('backup:temp-copy-written', ['tenants', 'backup', 'acme', '--to', path.join(w.out, 'acme.tar.zst.age'), '--encrypt-to', recipient]);
+    expect(readdirSync(w.base).filter((name) => name.startsWith('.openclaw-scratch-acme-'))).toHaveLength(1);
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(0);
+    expect(run.stdout).toBe('Tenant "acme": removed leftovers of an interrupted operation\n');
+    unfill(w);
+    // The next backup into the directory removes the killed one's temporary archive.
+    expectOk(w.cli(['tenants', 'backup', 'beta', '--to', path.join(w.out, 'next.tar.zst')]));
+    rmSync(path.join(w.out, 'next.tar.zst'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
+    const w = onTmpfs('no-inode-live', 'size=12m,nr_inodes=400');
+    const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
+    const done = exited(restore);
+    await stopped(restore);
+    const staged = () => readdirSync(w.base).filter((name) => name.startsWith('.openclaw-')).sort();
+    const before = staged();
+    expect(before.some((name) => name.startsWith('.openclaw-staging-acme-'))).toBe(true);
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+: no inode left on the device .*; it is held by another command, which may still run: remove a file or two on that file system, then run the command again\n$/);
+    expect(staged()).toEqual(before);
+    unfill(w);
+    restore.kill('SIGCONT');
+    expectOk(await done);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
+  it('a restore killed mid-commit, then no inode left: recover cannot free anything without the lock, says what to do, and does it once a file is removed', () => {
+    const w = onTmpfs('no-inode-mid-commit', 'size=12m,nr_inodes=400');
+    w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/^openclaw: cannot write the lock file \S+: no inode left on the device .*; nothing could be freed without it: remove a file or two on that file system, then run the command again\n$/);
+    rmSync(path.join(w.base, '.inode-0'));
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toMatch(/finished an interrupted restore/);
+    unfill(w);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
   it('two recovers on a full disk: the second is told the first holds the empty lock, and takes it over once the first is killed', async () => {
     const w = onTmpfs('full-two-recovers', 'size=12m');
     w.killAt('restore:verified', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
