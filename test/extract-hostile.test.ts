@@ -631,6 +631,18 @@ describe('limits, checked while streaming', () => {
     await accepted(linked(9), { limits });
   });
 
+  it('refuses symlink targets that add up to more than 128 characters per allowed entry (they are held in memory), however cheap to check', async () => {
+    const limits = { maxEntries: 100, maxBytes: 1 << 20 }; // 12,800 characters
+    const padded = `${'./'.repeat(1999)}x`; // 3,999 characters, one step to resolve
+    const links = (count: number) => {
+      const builder = tar().dir('tenants/acme/');
+      for (let i = 0; i < count; i++) builder.symlink(T(`s${i}`), padded);
+      return builder.build();
+    };
+    await refused(links(4), ArchiveLimitError, /symlink targets add up to more than 12\.5 KiB \(an average of 128 per entry/, { limits });
+    await accepted(links(3), { limits });
+  });
+
   it('refuses symlinks whose checking adds up to more than 256 steps per allowed entry (each is cheap enough alone)', async () => {
     const limits = { maxEntries: 50, maxBytes: 1 << 20 }; // 12,800 steps
     const costly = Array.from({ length: 150 }, () => 'x').join('/'); // 11,325 steps to resolve, inside the tenant
