@@ -608,13 +608,39 @@ describe('limits, checked while streaming', () => {
     const long = (i: number) => T(`${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(240)}${i}`);
     const builder = tar().dir('tenants/acme/');
     for (let i = 0; i < 20; i++) builder.file(long(i), 'x'); // 25 entries with their 4 parents, ~20,000 characters
-    await refused(builder.build(), ArchiveLimitError, /entry paths add up to more than 12\.5 KiB \(an average of 128 per entry/, { limits });
+    await refused(builder.build(), ArchiveLimitError, /entry paths and hard link targets add up to more than 12\.5 KiB \(an average of 128 per entry/, { limits });
     // The directories an entry implies count too: one file 150 levels down holds ~22,800 (of 20,480 allowed).
-    await refused(tar().file(T(`${'d/'.repeat(150)}f`), 'x').build(), ArchiveLimitError, /entry paths add up to more than/, { limits: { ...limits, maxEntries: 160 } });
+    await refused(tar().file(T(`${'d/'.repeat(150)}f`), 'x').build(), ArchiveLimitError, /entry paths and hard link targets add up to more than/, { limits: { ...limits, maxEntries: 160 } });
     // A tree of ordinary names is far inside the bound.
     const ordinary = tar().dir('tenants/acme/');
     for (let i = 0; i < 90; i++) ordinary.file(T(`sessions/agent-${i % 3}/2026-06-0${i % 9}-transcript-${i}.jsonl`), 'x');
     await accepted(ordinary.build(), { limits });
+  });
+
+  it('counts hard link targets towards the same characters: each is read, checked and looked up as a path is', async () => {
+    const limits = { maxEntries: 100, maxBytes: 1 << 20 }; // 12,800 characters
+    const deep = `${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(250)}/${'n'.repeat(240)}`; // 2,740 with its 3 parents
+    const linked = (links: number) => {
+      const builder = tar().dir('tenants/acme/').file(T(deep), 'x');
+      for (let i = 0; i < links; i++) builder.hardlink(T(`h${i}`), T(deep)); // short names, ~1,000-character targets
+      return builder.build();
+    };
+    // 11 links add ~11,000 characters of targets (their own names ~30): without counting them, 40,000 of
+    // 4,000-character targets (335 KiB stored) kept `tenants verify` busy for 8.5 s of CPU.
+    await refused(linked(11), ArchiveLimitError, /entry paths and hard link targets add up to more than 12\.5 KiB/, { limits });
+    await accepted(linked(9), { limits });
+  });
+
+  it('refuses symlink targets that add up to more than 128 characters per allowed entry (they are held in memory), however cheap to check', async () => {
+    const limits = { maxEntries: 100, maxBytes: 1 << 20 }; // 12,800 characters
+    const padded = `${'./'.repeat(1999)}x`; // 3,999 characters, one step to resolve
+    const links = (count: number) => {
+      const builder = tar().dir('tenants/acme/');
+      for (let i = 0; i < count; i++) builder.symlink(T(`s${i}`), padded);
+      return builder.build();
+    };
+    await refused(links(4), ArchiveLimitError, /symlink targets add up to more than 12\.5 KiB \(an average of 128 per entry/, { limits });
+    await accepted(links(3), { limits });
   });
 
   it('refuses symlinks whose checking adds up to more than 256 steps per allowed entry (each is cheap enough alone)', async () => {

@@ -12,7 +12,8 @@
 // Oracle: only typed errors (OpenClawError) may escape; nothing hangs (20 s); the RSS stays
 // under 400 MiB; nothing changes outside the target slot (a victim tenant, a sibling dir and
 // the cwd are compared after every mutant); no tenant appears when verify refused the archive;
-// an existing tenant replaced with --force is either the seed's tree or left as it was; the
+// an existing tenant replaced with --force (it holds links out of it, as an agent may leave
+// them) is either the seed's tree or left as it was; the
 // CLI exits 0, 1, 2 or 3 with one line on stderr and never "unexpected error" or a stack; an
 // archive verify passes restores (unless stopped or limited on purpose) to the seed's tree
 // (modes aside: the manifest does not cover them) with no setuid/setgid bit and no sticky
@@ -772,6 +773,7 @@ async function restoreCheck(arena: Arena, level: Level, bytes: Buffer, what: str
     if (!existsSync(targetDir)) {
       mkdirSync(path.join(targetDir, 'old'), { recursive: true });
       writeFileSync(path.join(targetDir, 'old', 'keep.txt'), 'existing tenant\n');
+      plantLinksOut(arena, targetDir);
     }
     before = describe(targetDir);
   }
@@ -802,6 +804,21 @@ async function restoreCheck(arena: Arena, level: Level, bytes: Buffer, what: str
   if (outside !== arena.outsideTree) fail(`changed outside the slot:\n${diffLines(arena.outsideTree, outside)}`);
   if (restored.ok || (!options.force && existsSync(targetDir))) rmSync(targetDir, { recursive: true, force: true });
   return failures;
+}
+
+/**
+ * What a tenant's agent may leave in the tree a `restore --force` replaces: links out of it
+ * (absolute, relative, to another tenant, to the root) under names the archive's entries also
+ * take (`extra`, `pty`) and deeper down. Removing the old tree or writing the new one through
+ * any of them would change what the oracle compares outside the slot.
+ */
+function plantLinksOut(arena: Arena, tenantDir: string): void {
+  const outside = path.join(arena.root, 'outside');
+  symlinkSync(outside, path.join(tenantDir, 'extra'));
+  symlinkSync('../../outside', path.join(tenantDir, 'pty'));
+  symlinkSync('../victim', path.join(tenantDir, 'memory'));
+  symlinkSync('../../../outside/sentinel', path.join(tenantDir, 'old', 'sentinel'));
+  symlinkSync('/', path.join(tenantDir, 'old', 'root'));
 }
 
 function cliCheck(arena: Arena, level: Level, bytes: Buffer, what: string, file: string): Failure[] {
