@@ -32,7 +32,7 @@ import type { Keep } from './tenant/slot.js';
 import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
-import { CorruptArchiveError, UsageError } from './errors.js';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError, UsageError } from './errors.js';
 import { assertNotPlaintextAsAge, backupRecipients, type AgeCliRoute } from './archive/encrypted-archive.js';
 import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
 
@@ -453,12 +453,14 @@ async function loadIdentities(
 }
 
 /**
- * A damaged archive's message names it: "archive is truncated" alone said not which archive in
- * a log of many (cron, a script's loop over backups).
+ * A damaged, unsafe or oversized archive's message names it: "archive is truncated" or "entry
+ * outside tenants/<name>/" alone said not which archive in a log of many (cron, a script's
+ * loop over backups).
  */
 function namingArchive(display: string): (error: unknown) => never {
   return (error) => {
-    if (error instanceof CorruptArchiveError && !error.message.includes(display)) error.message = `${display}: ${error.message}`;
+    const refusesTheArchive = error instanceof CorruptArchiveError || error instanceof UnsafeArchiveError || error instanceof ArchiveLimitError;
+    if (refusesTheArchive && !error.message.includes(display)) error.message = `${display}: ${error.message}`;
     throw error;
   };
 }

@@ -1,6 +1,11 @@
 // The control plane's SDK failures as one line each: a network that never reached AWS says
-// so (instead of "Error: getaddrinfo ENOTFOUND …"), a missing function names the stack.
+// so (instead of "Error: getaddrinfo ENOTFOUND …"), a missing function names the stack, a
+// proxy's page in place of AWS's answer says so (instead of "SyntaxError: Unexpected token '<'").
 
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 
 import { translateAwsError } from '../shared/control-plane/aws-errors.js';
@@ -24,5 +29,30 @@ describe('translateAwsError', () => {
     const error = translateAwsError(cause, plane, 'invoking openclaw-backup-list');
     expect(error).toBeInstanceOf(UsageError);
     expect(error.message).toMatch(/^invoking openclaw-backup-list: not found in eu-west-1: is the stack "openclaw-backup" deployed there\?/);
+  });
+
+  it.each([
+    [502, 'try again shortly; if it stays, check the network'],
+    [403, 'check the network'],
+  ])('says an HTTP %i page that is no AWS answer is one, and what to do', async (status, advice) => {
+    const proxy = createServer((_request, response) => response.writeHead(status, { 'content-type': 'text/html' }).end('<html><body>Bad Gateway</body></html>'));
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new LambdaClient({
+        region: 'eu-west-1',
+        endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+        maxAttempts: 1,
+      });
+      const cause = await client.send(new InvokeCommand({ FunctionName: 'openclaw-backup-list' })).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      const error = translateAwsError(cause, plane, 'invoking openclaw-backup-list');
+      expect(error).toMatchObject({ code: 'AWS_ERROR', outcome: 'failed' });
+      expect(error.message).toBe(`invoking openclaw-backup-list: the answer in eu-west-1 (HTTP ${status}) is no AWS answer, perhaps a proxy's page: ${advice} (a proxy, a VPC endpoint) and --region`);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });

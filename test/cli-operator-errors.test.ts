@@ -812,6 +812,23 @@ describe('a damaged archive is named', () => {
       rmSync(cut);
     },
   );
+
+  // So is one refused as unsafe (a GNU tar of the tenant's directory, not of tenants/acme) or past a limit.
+  it.each([['verify', ['tenants', 'verify', '--no-record']], ['restore', ['tenants', 'restore', '--as', 'gnu']]])('refused as unsafe or too large, by %s', (_label, command) => {
+    const gnu = path.join(dir.path, 'gnu.tar.zst');
+    execFileSync('tar', ['-C', base, '--zstd', '-cf', gnu, 'acme']);
+    expect(runCli(['--tenants-dir', base, ...command, '--from', gnu])).toMatchObject({
+      status: 3,
+      stdout: '',
+      stderr: expect.stringMatching(new RegExp(`^openclaw: ${gnu.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: entry outside tenants/<name>/ .*: "acme/"\n$`)),
+    });
+    rmSync(gnu);
+    expect(runCli(['--tenants-dir', base, ...command, '--from', archive, '--max-entries', '2'])).toMatchObject({
+      status: 3,
+      stdout: '',
+      stderr: `openclaw: ${archive}: the archive has more than 2 entries (raise --max-entries if it is genuine)\n`,
+    });
+  });
 });
 
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {

@@ -314,7 +314,10 @@ describe('cron add in local mode', () => {
     expect(JSON.parse(locked.stdout).error).toEqual({ code: 'CRONTAB_FAILED', message: `${failing} could not read the crontab (exit 1): crontab: your crontab is locked by the administrator` });
     const missing = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: path.join(dir.path, 'no-such-crontab') });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/no-such-crontab not found: install cron \(apt-get install cron\)/);
+    expect(missing.stderr).toBe(`openclaw: ${path.join(dir.path, 'no-such-crontab')} not found: OPENCLAW_CRONTAB names it; name the crontab command there, or unset OPENCLAW_CRONTAB to use crontab\n`);
+    const noCron = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: '', PATH: path.join(dir.path, 'empty-path') });
+    expect(noCron.status).toBe(1);
+    expect(noCron.stderr).toBe('openclaw: crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command\n');
   });
 
   it('refuses an empty or relative HOME, which would put its log and the crontab\'s lock in the working directory', () => {

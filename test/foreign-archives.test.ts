@@ -118,7 +118,7 @@ describe('archives made by GNU tar', () => {
     for (const args of [['verify', '--no-record'], ['restore', '--force'], ['restore', '--force', '--dry-run']]) {
       const result = await run('tenants', args[0]!, '--from', level1, ...args.slice(1));
       expect(result.status).toBe(3);
-      expect(result.stderr.trimEnd()).toMatch(/^openclaw: directory of an incremental archive \(tar -g\) whose list names \d+ entries the archive does not hold \(".*", …\): .*GNU tar --incremental.*: "tenants\/acme\/"$/);
+      expect(result.stderr.trimEnd()).toMatch(/^openclaw: \/\S+: directory of an incremental archive \(tar -g\) whose list names \d+ entries the archive does not hold \(".*", …\): .*GNU tar --incremental.*: "tenants\/acme\/"$/);
       expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     }
     expect(describeTree(path.join(gateway, 'acme'))).toEqual(live);
@@ -142,7 +142,7 @@ describe('archives made by GNU tar', () => {
     writeFileSync(path.join(source, 'tenants', 'beta', 'config.json'), '{}\n');
     await expectRefused(
       archiveOf('two.tar.zst', 'tar -cf - tenants'),
-      /^openclaw: entry for a second tenant \(the archive is for "(acme|beta)"; a restore takes one tenant: archive each on its own, tar -C <the directory holding tenants\/> --zstd -cf FILE tenants\/<name>\): "tenants\/(acme|beta)\/"$/m,
+      /^openclaw: \/\S+: entry for a second tenant \(the archive is for "(acme|beta)"; a restore takes one tenant: archive each on its own, tar -C <the directory holding tenants\/> --zstd -cf FILE tenants\/<name>\): "tenants\/(acme|beta)\/"$/m,
     );
   });
 
@@ -150,7 +150,7 @@ describe('archives made by GNU tar', () => {
     symlinkSync('/etc/hosts', path.join(source, 'tenants', 'acme', 'notes', 'hosts'));
     await expectRefused(
       archiveOf('escaping.tar.zst', 'tar -cf - tenants/acme'),
-      /^openclaw: symlink whose target "\/etc\/hosts" escapes the tenant \(.*leave it out of the archive: tar --exclude=<this entry>\): "tenants\/acme\/notes\/hosts"$/m,
+      /^openclaw: \/\S+: symlink whose target "\/etc\/hosts" escapes the tenant \(.*leave it out of the archive: tar --exclude=<this entry>\): "tenants\/acme\/notes\/hosts"$/m,
     );
     const archive = archiveOf('without.tar.zst', 'tar --exclude=tenants/acme/notes/hosts -cf - tenants/acme');
     expect((await run('tenants', 'restore', '--from', archive)).status).toBe(0);
@@ -167,13 +167,13 @@ describe('archives made by GNU tar', () => {
     ].join('\n');
     const archive = archiveOf('link-first.tar.zst', `python3 -c "${script}"`);
     expect(spawnSync('bash', ['-c', `zstd -dc '${archive}' | tar -C '${dir.path}' -xf -`]).stderr.toString()).toMatch(/Cannot hard link/);
-    await expectRefused(archive, /^openclaw: hardlink to a name no earlier entry of the archive gives \(GNU tar cannot extract it either\): re-create the archive with GNU tar.*: "tenants\/acme\/config.json"$/m);
+    await expectRefused(archive, /^openclaw: \/\S+: hardlink to a name no earlier entry of the archive gives \(GNU tar cannot extract it either\): re-create the archive with GNU tar.*: "tenants\/acme\/config.json"$/m);
   });
 
   it('refuses an archive of the tenant directory itself, saying how to make one', async () => {
     await expectRefused(
       archiveOf('inside.tar.zst', `tar -C tenants/acme -cf - .`),
-      /^openclaw: entry outside tenants\/<name>\/ \(.*make it with tar -C <the directory holding tenants\/> --zstd -cf FILE tenants\/<name>\): ".\/[a-z]/,
+      /^openclaw: \/\S+: entry outside tenants\/<name>\/ \(.*make it with tar -C <the directory holding tenants\/> --zstd -cf FILE tenants\/<name>\): ".\/[a-z]/,
     );
   });
 
@@ -182,7 +182,7 @@ describe('archives made by GNU tar', () => {
     sh(`cd '${source}' && tar -cf '${tarFile}' tenants/acme && echo changed > tenants/acme/config.json && tar -rf '${tarFile}' tenants/acme/config.json`);
     const archive = path.join(dir.path, 'appended.tar.zst');
     sh(`zstd -q '${tarFile}' -o '${archive}'`);
-    await expectRefused(archive, /^openclaw: duplicate entry \(.*tar -r or -u.*GNU tar extracts the last\): extract it with GNU tar and archive that tree again: "tenants\/acme\/config.json"$/m);
+    await expectRefused(archive, /^openclaw: \/\S+: duplicate entry \(.*tar -r or -u.*GNU tar extracts the last\): extract it with GNU tar and archive that tree again: "tenants\/acme\/config.json"$/m);
   });
 
   it.each(['gnu', 'posix'])('refuses a --sparse --format=%s file, saying to make the archive without --sparse, from the archive alone too', async (format) => {
@@ -190,7 +190,7 @@ describe('archives made by GNU tar', () => {
     writeFileSync(holes, '');
     truncateSync(holes, 4 * 1024 * 1024);
     sh(`cd '${source}' && printf end >> tenants/acme/holes.bin`);
-    await expectRefused(archiveOf('sparse.tar.zst', `tar --sparse --format=${format} -cf - tenants/acme`), /^openclaw: sparse-file entry refused \(GNU tar --sparse wrote it.*\): re-create the archive without --sparse, or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse \(.*\): "tenants\/acme\/holes.bin"$/m);
+    await expectRefused(archiveOf('sparse.tar.zst', `tar --sparse --format=${format} -cf - tenants/acme`), /^openclaw: \/\S+: sparse-file entry refused \(GNU tar --sparse wrote it.*\): re-create the archive without --sparse, or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse \(.*\): "tenants\/acme\/holes.bin"$/m);
   });
 });
 

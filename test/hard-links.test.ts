@@ -341,7 +341,7 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
       });
     const refused = path.join(dir.path, 'refused');
     const run = restore(refused, String(1024 * 1024));
-    expect(run.stderr).toBe('openclaw: the archive unpacks to more than 1.0 MiB with its hard links made copies, which the file system restored into refused as links (raise --max-bytes if it is genuine)\n');
+    expect(run.stderr).toBe(`openclaw: ${archive}: the archive unpacks to more than 1.0 MiB with its hard links made copies, which the file system restored into refused as links (raise --max-bytes if it is genuine)\n`);
     expect(run.status).toBe(3);
     expect(existsSync(path.join(refused, 'acme'))).toBe(false);
     const restored = path.join(dir.path, 'copies');

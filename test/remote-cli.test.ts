@@ -126,7 +126,7 @@ describe('remote mode from the command line', () => {
     });
     // The test configuration points OPENCLAW_CRONTAB at nothing: the local path is taken, and fails there.
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe('openclaw: /nonexistent/tests-never-use-the-real-crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command\n');
+    expect(run.stderr).toBe('openclaw: /nonexistent/tests-never-use-the-real-crontab not found: OPENCLAW_CRONTAB names it; name the crontab command there, or unset OPENCLAW_CRONTAB to use crontab\n');
   });
 });
 

@@ -129,7 +129,8 @@ describe('an archive of another tool that holds pty/', () => {
     expect(sh(`zstd -dc '${archive}' | tar -tvf -`).toString()).toMatch(/^h.* tenants\/acme\/workspace\/shared\.log link to tenants\/acme\/pty\/shared\.log$/m);
 
     const message =
-      'openclaw: hardlink to a file under pty/, which is left out (ephemeral terminal state), so it has no content to link to; ' +
+      `openclaw: ${archive}: ` +
+      'hardlink to a file under pty/, which is left out (ephemeral terminal state), so it has no content to link to; ' +
       're-create the archive without pty/ (tar --exclude=tenants/acme/pty): "tenants/acme/workspace/shared.log"\n';
     for (const args of [['tenants', 'restore', '--from', archive], ['tenants', 'restore', '--from', archive, '--dry-run'], ['tenants', 'verify', '--from', archive]]) {
       const run = await restore(...args);

@@ -120,6 +120,12 @@ describe('translateS3Error', () => {
     ['too many parts', new Error('Exceeded 10000 parts in multipart upload to Bucket: my-bucket Key: acme/x.tar.zst.'), 'TOO_LARGE', /expected size/],
     ['InternalError', s3Error('InternalError', 500, 'We encountered an internal error. Please try again.'), 'S3', /S3 InternalError \(HTTP 500\) for s3:\/\/my-bucket\/acme\/x\.tar\.zst: We encountered/],
     [
+      'a 5xx without an S3 error: a proxy\'s page',
+      s3Error('Unknown', 502, 'UnknownError'),
+      'S3',
+      /^https:\/\/minio\.internal:9000 answered HTTP 502 for s3:\/\/my-bucket\/acme\/x\.tar\.zst without an S3 error \(a proxy's or a load balancer's page\?\): the store, or what stands in front of it, failed the request; try again later, and if it stays, check them$/,
+    ],
+    [
       'a web page for an error document',
       Object.assign(new Error('@aws-sdk XML parse error: mismatched tags <meta> and </head>.'), { $metadata: { httpStatusCode: 404 } }),
       'S3',

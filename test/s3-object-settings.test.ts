@@ -49,7 +49,7 @@ describe('s3ObjectSettings', () => {
     [{ sse: 'kms' }, /^invalid --sse "kms": give AES256, aws:kms, aws:kms:dsse/],
     [{ sse: '' }, /^--sse needs a value$/],
     [{ sseKmsKeyId: 'alias/backups' }, /^--sse-kms-key-id names the key of --sse aws:kms/],
-    [{ sse: 'AES256', sseKmsKeyId: 'alias/backups' }, /^--sse-kms-key-id names the key of --sse aws:kms/],
+    [{ sse: 'AES256', sseKmsKeyId: 'alias/backups' }, /^--sse-kms-key-id names the key of --sse aws:kms \(or aws:kms:dsse\), and --sse AES256 takes none \(S3's own keys\): give --sse aws:kms, or leave --sse-kms-key-id out$/],
     [{ sse: 'aws:kms', sseKmsKeyId: 'alias/a b' }, /^invalid --sse-kms-key-id "alias\/a b"/],
     [{ storageClass: 'COLD' }, /^invalid --storage-class "COLD": give STANDARD, STANDARD_IA/],
     [{ storageClass: 'GLACIER' }, /^--storage-class GLACIER is refused: an object there cannot be read until it is restored .*lifecycle rule/],

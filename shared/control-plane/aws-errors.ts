@@ -38,6 +38,15 @@ export function translateAwsError(error: unknown, plane: ControlPlane, what: str
   if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) {
     return new RemoteError('AWS_ERROR', `${what}: cannot reach AWS${where} (${message}): check the network (a proxy, a VPC endpoint) and --region`);
   }
+  // An answer the SDK could not parse (an HTML page of a proxy, a load balancer's 502): its
+  // parser's text ("Unexpected token '<'…") says nothing of where it came from.
+  const status = (error as AwsErrorShape | undefined)?.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && (name === 'SyntaxError' || /Deserialization error/.test(String((error as AwsErrorShape | undefined)?.message)))) {
+    return new RemoteError(
+      'AWS_ERROR',
+      `${what}: the answer${where} (HTTP ${status}) is no AWS answer, perhaps a proxy's page: ${status >= 500 ? 'try again shortly; if it stays, ' : ''}check the network (a proxy, a VPC endpoint) and --region`,
+    );
+  }
   switch (name) {
     case 'ResourceNotFoundException':
       return new UsageError(

@@ -284,8 +284,41 @@ function parseUnix(schedule: string, fields: readonly string[]): { parsed: CronE
       return { parsed: parse(parsedFields.join(' ')), parsedFields };
     }
   } catch (error) {
-    throw new CronScheduleError(`invalid schedule "${schedule}": ${(error as Error).message}`);
+    throw refusalNamingTheField(schedule, fields, parse, (error as Error).message);
   }
+}
+
+/** What each field takes, for a refusal that names the field. */
+const FIELD_VALUES = ['0-59', '0-23', '1-31', '1-12 or jan-dec', '0-7 (0 and 7 are Sunday) or sun-sat'] as const;
+
+/**
+ * cron-parser's refusal in our words: the field at fault and what it takes (its own text,
+ * "Constraint error, got value 61 expected range 0-59", names neither), or, when every field
+ * is valid alone, that the days named never come in the months named ("30 2").
+ */
+function refusalNamingTheField(schedule: string, fields: readonly string[], parse: (text: string) => CronExpression, parserMessage: string): CronScheduleError {
+  const validAlone = (item: string, index: number): boolean => {
+    try {
+      parse(FIELD_KEYS.map((_, position) => (position === index ? item : '*')).join(' '));
+      return true;
+    } catch (error) {
+      // cron-parser refuses overlapping items ("1-5,3-7") that cron takes: judge each item.
+      return /duplicate values/i.test((error as Error).message) && item.split(',').every((part) => validAlone(part, index));
+    }
+  };
+  const index = fields.findIndex((field, position) => !validAlone(field, position));
+  if (index === -1) {
+    if (/day of month/i.test(parserMessage)) {
+      return new CronScheduleError(
+        `invalid schedule "${schedule}": it never runs: day of month "${fields[2]}" never comes in month "${fields[3]}" (February has 29 days at most; April, June, September and November 30): give a day the month has`,
+      );
+    }
+    return new CronScheduleError(`invalid schedule "${schedule}": ${parserMessage}`);
+  }
+  const fault = /Constraint error, got (value|range)/.test(parserMessage) ? 'is out of range' : /cannot repeat at every 0/.test(parserMessage) ? 'steps by 0' : 'is not a cron field';
+  return new CronScheduleError(
+    `invalid schedule "${schedule}": the ${FIELD_NAMES[index]} "${fields[index]}" ${fault}: it takes ${FIELD_VALUES[index]}, as one value, a range a-b, a list a,b, a step */n or a-b/n, or *`,
+  );
 }
 
 const MONTH_NAMES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] as const;

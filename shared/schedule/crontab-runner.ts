@@ -43,7 +43,7 @@ function runCrontab(command: string, args: string[], input?: string): Promise<Ra
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
-          ? new LocalCronError('CRONTAB_FAILED', `${command} not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command`, { cause: error })
+          ? new LocalCronError('CRONTAB_FAILED', notFound(command), { cause: error })
           : new LocalCronError('CRONTAB_FAILED', `cannot run ${command}: ${error.message}`, { cause: error }),
       );
     });
@@ -51,6 +51,13 @@ function runCrontab(command: string, args: string[], input?: string): Promise<Ra
     child.on('close', (status) => resolve({ status, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
+}
+
+/** Installing cron is the fix for a missing `crontab`; a command OPENCLAW_CRONTAB chose was named wrong. */
+function notFound(command: string): string {
+  return command === 'crontab'
+    ? 'crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command'
+    : `${command} not found: OPENCLAW_CRONTAB names it; name the crontab command there, or unset OPENCLAW_CRONTAB to use crontab`;
 }
 
 function failed(command: string, what: 'read' | 'install', status: number | null, stderr: string): LocalCronError {

@@ -234,6 +234,14 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (name === 'SlowDown' || name === 'ServiceUnavailable' || status === 503) {
     return fail(`S3 is throttling requests for ${where}: try again later`, 'THROTTLED');
   }
+  // A 5xx without S3's error document (the SDK calls it Unknown): a proxy's or a load
+  // balancer's answer, or a store that failed before it could say why.
+  if (name === 'Unknown' && status !== undefined && status >= 500 && status !== 501) {
+    return fail(
+      `${context.endpoint ?? 'S3'} answered HTTP ${status} for ${where} without an S3 error (a proxy's or a load balancer's page?): the store, or what stands in front of it, failed the request; try again later, and if it stays, check them`,
+      'S3',
+    );
+  }
   if (name === 'NotImplemented' || status === 501) {
     return fail(`the S3 store does not support a request needed for ${where} (NotImplemented)`, 'NOT_SUPPORTED');
   }

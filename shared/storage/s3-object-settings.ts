@@ -62,7 +62,10 @@ export function s3ObjectSettings(flags: S3ObjectFlags): S3ObjectSettings {
     throw new UsageError(`invalid --sse ${JSON.stringify(flags.sse)}: give ${SSE_ALGORITHMS.join(', ')} (SSE-C, customer-provided keys, is not supported)`);
   }
   if (flags.sseKmsKeyId !== undefined) {
-    if (sse !== 'aws:kms' && sse !== 'aws:kms:dsse') throw new UsageError('--sse-kms-key-id names the key of --sse aws:kms (or aws:kms:dsse): give that too');
+    if (sse === undefined) throw new UsageError('--sse-kms-key-id names the key of --sse aws:kms (or aws:kms:dsse): give that too');
+    if (sse !== 'aws:kms' && sse !== 'aws:kms:dsse') {
+      throw new UsageError(`--sse-kms-key-id names the key of --sse aws:kms (or aws:kms:dsse), and --sse ${sse} takes none (S3's own keys): give --sse aws:kms, or leave --sse-kms-key-id out`);
+    }
     if (!KMS_KEY_PATTERN.test(flags.sseKmsKeyId)) throw new UsageError(`invalid --sse-kms-key-id ${JSON.stringify(flags.sseKmsKeyId.slice(0, 80))}: give a KMS key id, key ARN or alias (alias/NAME)`);
   }
   const storageClass = flags.storageClass?.toUpperCase();
