@@ -8,6 +8,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 
 import { looksLikeSecretKey, parseIdentityFile, type AgeIdentity } from '../shared/age/keys.js';
 import { SECRET_KEY_AS_SECRET_NAME } from '../shared/control-plane/protocol.js';
+import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { AgeBadIdentityError, RemoteError } from '../shared/errors.js';
 import type { IdentitySecretReader } from '../shared/operations.js';
 import { abortedError } from '../shared/storage/streams.js';
@@ -15,9 +16,6 @@ import { abortedError } from '../shared/storage/streams.js';
 /** Secrets Manager's own limit on a secret name. */
 const MAX_SECRET_NAME_CHARS = 512;
 const SECRET_NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]+$/;
-
-/** Node's codes for a request that never reached Secrets Manager (no DNS, no route, refused, cut). */
-const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** The reader the restore function hands the core; `stackPrefix` undefined: every name is refused. */
 export function secretIdentityReader(client: SecretsManagerClient, stackPrefix: string | undefined): IdentitySecretReader {
@@ -58,8 +56,8 @@ function secretError(error: unknown, name: string): Error {
   if (kind === 'DecryptionFailure') return new RemoteError('ACCESS_DENIED', `the secret "${name}" cannot be decrypted with its KMS key`, { cause: error });
   const cannot = `cannot read the secret "${name}"`;
   if (kind === 'TimeoutError') return new RemoteError('AWS_ERROR', `${cannot}: Secrets Manager did not answer in time (OPENCLAW_REQUEST_TIMEOUT_MS, two attempts)`, { cause: error });
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) {
+  const code = unreachableCode(error);
+  if (code !== undefined) {
     return new RemoteError('AWS_ERROR', `${cannot}: Secrets Manager cannot be reached (${code}): check the function's network (a VPC endpoint or NAT for Secrets Manager)`, { cause: error });
   }
   // Its text is never shown: a JSON parser's quotes the answer, which may hold the secret's value.
