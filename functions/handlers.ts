@@ -50,6 +50,7 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
+import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
@@ -372,9 +373,6 @@ export async function executeBackup(
   }
 }
 
-/** Node's codes for a request that never reached the service (no DNS, no route, refused, cut). */
-const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 /**
  * A piece whose next piece could not be queued (SQS unreachable, access denied): its state
  * stays saved, so the same backup asked again, or its message delivered again, goes on from
@@ -384,10 +382,9 @@ const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EC
  */
 function handOverError(outcome: BackupSuspended, error: unknown, abandonAfterMs: number): OpenClawError {
   const name = (error as { name?: unknown } | undefined)?.name;
-  const code = (error as { code?: unknown } | undefined)?.code;
   const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
   const why =
-    typeof code === 'string' && UNREACHABLE_CODES.has(code)
+    unreachableCode(error) !== undefined
       ? `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`
       : `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
   const abandonedAfter = new Date(Date.now() + abandonAfterMs).toISOString();

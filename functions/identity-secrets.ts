@@ -8,8 +8,10 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 
 import { looksLikeSecretKey, parseIdentityFile, type AgeIdentity } from '../shared/age/keys.js';
 import { SECRET_KEY_AS_SECRET_NAME } from '../shared/control-plane/protocol.js';
+import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { AgeBadIdentityError, RemoteError } from '../shared/errors.js';
 import type { IdentitySecretReader } from '../shared/operations.js';
+import { abortedError } from '../shared/storage/streams.js';
 
 /** Secrets Manager's own limit on a secret name. */
 const MAX_SECRET_NAME_CHARS = 512;
@@ -24,6 +26,8 @@ export function secretIdentityReader(client: SecretsManagerClient, stackPrefix: 
       const answer = await client.send(new GetSecretValueCommand({ SecretId: name }), { abortSignal: signal });
       text = answer.SecretString ?? (answer.SecretBinary === undefined ? undefined : Buffer.from(answer.SecretBinary).toString('utf8'));
     } catch (error) {
+      // Stopped by the invocation's deadline: the deadline's own error, as every other step answers it.
+      if (signal?.aborted === true) throw abortedError(signal);
       throw secretError(error, name);
     }
     if (text === undefined) throw new AgeBadIdentityError(`the secret "${name}" holds no value`);
@@ -50,5 +54,14 @@ function secretError(error: unknown, name: string): Error {
     return new RemoteError('ACCESS_DENIED', `the restore function may not read the secret "${name}" (or the KMS key that encrypts it)`, { cause: error });
   }
   if (kind === 'DecryptionFailure') return new RemoteError('ACCESS_DENIED', `the secret "${name}" cannot be decrypted with its KMS key`, { cause: error });
-  return new RemoteError('AWS_ERROR', `cannot read the secret "${name}": ${kind || 'error'}`, { cause: error });
+  const cannot = `cannot read the secret "${name}"`;
+  if (kind === 'TimeoutError') return new RemoteError('AWS_ERROR', `${cannot}: Secrets Manager did not answer in time (OPENCLAW_REQUEST_TIMEOUT_MS, two attempts)`, { cause: error });
+  const code = unreachableCode(error);
+  if (code !== undefined) {
+    return new RemoteError('AWS_ERROR', `${cannot}: Secrets Manager cannot be reached (${code}): check the function's network (a VPC endpoint or NAT for Secrets Manager)`, { cause: error });
+  }
+  // Its text is never shown: a JSON parser's quotes the answer, which may hold the secret's value.
+  if (kind === 'SyntaxError') return new RemoteError('AWS_ERROR', `${cannot}: the answer is not Secrets Manager's (not its JSON: a proxy in the way?)`, { cause: error });
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return new RemoteError('AWS_ERROR', `${cannot}: ${kind || 'error'}${status === undefined ? '' : ` (HTTP ${status})`}`, { cause: error });
 }

@@ -160,7 +160,7 @@ describe('snapshotDatabase', () => {
     const outcome = await snapshotDatabase(source, path.join(dir.path, 'snapshot.sqlite'));
     expect(outcome).toEqual({ ok: false, kind: 'unusable', reason: expect.stringContaining('SQLITE_NOTADB') });
     expect(checkDatabaseOpens(source)).toEqual(expect.stringContaining('SQLITE_NOTADB'));
-    expect(checkIntegrity(source)).toEqual(expect.stringContaining('SQLITE_NOTADB'));
+    expect(checkIntegrity(source)).toEqual({ kind: 'unusable', reason: expect.stringContaining('SQLITE_NOTADB') });
   });
 
   it('says why for a file that does not exist, and creates nothing', async () => {
@@ -260,7 +260,7 @@ describe('snapshotDatabase', () => {
     writeSync(fd, Buffer.alloc(4095, 0xff), 0, 4095, (indexRoot - 1) * 4096 + 1);
     closeSync(fd);
     expect(checkDatabaseOpens(file)).toBeUndefined();
-    expect(checkIntegrity(file)).toMatch(/^integrity_check: \*\*\* in database main \*\*\* .*page \d+/i);
+    expect(checkIntegrity(file)).toEqual({ kind: 'unusable', reason: expect.stringMatching(/^integrity_check: \*\*\* in database main \*\*\* .*page \d+/i) });
   });
 });
 

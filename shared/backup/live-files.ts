@@ -363,7 +363,8 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
           await fs.rename(copy.path, snapshotPath);
           return { ok: true };
         }
-        outcome = { ok: false, kind: 'unusable', reason: problem };
+        outcome = { ok: false, ...problem };
+        if (outcome.kind === 'busy') return outcome;
         continue;
       }
       // Never a rollback that deletes a file the tenant names (its super-journal): sqlite-private-copy.ts.
@@ -372,7 +373,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
       if (outcome.ok) {
         const problem = checkIntegrity(snapshotPath);
         if (problem === undefined) return outcome;
-        outcome = { ok: false, kind: 'unusable', reason: problem };
+        outcome = { ok: false, ...problem };
       }
       if (outcome.kind === 'busy') return outcome;
     } finally {

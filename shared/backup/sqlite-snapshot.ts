@@ -275,19 +275,24 @@ export function checkDatabaseOpens(path: string): string | undefined {
 }
 
 /**
- * `PRAGMA integrity_check` of the private file at `path`: undefined if it says "ok", else
- * its first findings (or why it could not run). Reads every page: its time grows with the
- * database.
+ * `PRAGMA integrity_check` of the private file at `file`: undefined if it says "ok", else
+ * why not: `unusable` with its first findings (or why SQLite could not read it), or `busy`
+ * when SQLite could not even open it for want of room beside it (the `-shm` a WAL database
+ * needs, a full disk: SQLITE_IOERR, SQLITE_FULL), a fact about the scratch space the file
+ * is in, not the database, so never a reason to archive the database raw unasked.
  */
-export function checkIntegrity(path: string): string | undefined {
+export function checkIntegrity(file: string): { readonly kind: 'busy' | 'unusable'; readonly reason: string } | undefined {
   const driver = sqliteDriver();
   let db;
   try {
-    db = driver.open(path, { readOnly: true });
+    db = driver.open(file, { readOnly: true });
     const findings = db.prepare('PRAGMA integrity_check(5)').all().map((row) => String(Object.values(row)[0]).replace(/\s+/g, ' '));
-    return findings.length === 1 && findings[0] === 'ok' ? undefined : `integrity_check: ${findings.join('; ')}`;
+    return findings.length === 1 && findings[0] === 'ok' ? undefined : { kind: 'unusable', reason: `integrity_check: ${findings.join('; ')}` };
   } catch (error) {
-    return sqliteProblem(error);
+    const said = sqliteProblem(error);
+    return (error as SqliteError).code === 'SQLITE_FULL' || (error as SqliteError).code.startsWith('SQLITE_IOERR')
+      ? { kind: 'busy', reason: `no room to open its private copy in ${shownPath(pathBehindLink(path.dirname(file)))} (${said})` }
+      : { kind: 'unusable', reason: said };
   } finally {
     db?.close();
   }

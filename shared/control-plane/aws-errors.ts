@@ -10,6 +10,12 @@ import type { ControlPlane } from './deployment.js';
 /** Node's codes for a connection that never reached AWS (no DNS, no route, refused, cut). */
 const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** The Node code of an SDK failure that never reached AWS (`ECONNREFUSED`…), or undefined. */
+export function unreachableCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && UNREACHABLE_CODES.has(code) ? code : undefined;
+}
+
 interface AwsErrorShape {
   name?: string;
   message?: string;
@@ -34,8 +40,7 @@ export function translateAwsError(error: unknown, plane: ControlPlane, what: str
   if (/region is missing/i.test(message)) {
     return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');
   }
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) {
+  if (unreachableCode(error) !== undefined) {
     return new RemoteError('AWS_ERROR', `${what}: cannot reach AWS${where} (${message}): check the network (a proxy, a VPC endpoint) and --region`);
   }
   // An answer the SDK could not parse (an HTML page of a proxy, a load balancer's 502): its
