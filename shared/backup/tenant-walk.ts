@@ -114,6 +114,8 @@ export interface ListedFileStat {
 export interface ListedEntryStat {
   readonly mode: number;
   readonly mtimeMs: number;
+  /** st_size: a directory's tells how it is best listed (FileAccess `readdir`). */
+  readonly size: number;
   /** The device: a directory on another one is a mount point. */
   readonly dev: number;
 }
@@ -409,7 +411,7 @@ export class TenantWalk {
       this.stack.push({ items: [mountPoint(directory.relPath)], next: 0 });
       return this.fill(run, max);
     }
-    const listed = this.list(directory.relPath);
+    const listed = this.list(directory.relPath, directory.stat.size);
     if (listed instanceof Promise) {
       return listed.then((cursor) => {
         this.stack.push(cursor);
@@ -421,7 +423,7 @@ export class TenantWalk {
   }
 
   /** A directory's items in byte order; a note alone if it vanished (or was swapped for something else) before it could be listed. */
-  private list(relPath: string): Maybe<Cursor> {
+  private list(relPath: string, size: number): Maybe<Cursor> {
     const dirPath = relPath === '' ? this.realRoot : `${this.realRoot}/${relPath}`;
     let opened: Maybe<OpenDirectory>;
     try {
@@ -429,15 +431,15 @@ export class TenantWalk {
     } catch (error) {
       return vanishedBeforeListing(relPath, error);
     }
-    if (opened instanceof Promise) return opened.then((directory) => this.listOpen(relPath, dirPath, directory), (error: unknown) => vanishedBeforeListing(relPath, error));
-    return this.listOpen(relPath, dirPath, opened);
+    if (opened instanceof Promise) return opened.then((directory) => this.listOpen(relPath, dirPath, directory, size), (error: unknown) => vanishedBeforeListing(relPath, error));
+    return this.listOpen(relPath, dirPath, opened, size);
   }
 
   /**
    * The items of the open `directory`, which is closed once they are known. A failure is named
    * by the directory's real path, not the procfs link it was listed through (/proc/self/fd/N).
    */
-  private listOpen(relPath: string, dirPath: string, directory: OpenDirectory): Maybe<Cursor> {
+  private listOpen(relPath: string, dirPath: string, directory: OpenDirectory, size: number): Maybe<Cursor> {
     const named = (error: unknown) => namedBy(error, directory.path, dirPath);
     let items: Maybe<Cursor>;
     try {
@@ -450,7 +452,7 @@ export class TenantWalk {
         const cursor: Cursor = { items: [mountPoint(relPath)], next: 0 };
         return closed instanceof Promise ? closed.then(() => cursor) : cursor;
       }
-      const listed = this.access.readdir(directory.path);
+      const listed = this.access.readdir(directory.path, size);
       items =
         listed instanceof Promise
           ? listed.then((entries) => this.itemsOf(relPath, dirPath, directory.path, entries), (error: unknown) => vanishedBeforeListing(relPath, named(error)))
@@ -659,7 +661,7 @@ function listedFileStat(stat: Stats): ListedFileStat {
 
 function listedOtherStat(stat: Stats): ListedOtherStat {
   const type = stat.isDirectory() ? 'directory' : stat.isSymbolicLink() ? 'symlink' : describeSpecial(stat);
-  return { type, mode: stat.mode, mtimeMs: stat.mtimeMs, dev: stat.dev };
+  return { type, mode: stat.mode, mtimeMs: stat.mtimeMs, size: stat.size, dev: stat.dev };
 }
 
 /** `linkPath`: where to read the link (through its open directory). */
