@@ -507,6 +507,7 @@ export class TenantWalk {
     const place = (stats: Map<string, ListedOtherStat | ListedFileStat | undefined>): Cursor => {
       const items: (WalkItem | FileRun)[] = [];
       let run: FileRun | undefined;
+      let statted = 0;
       for (let index = 0; index < count; index++) {
         if (passed?.[index] === 1) continue;
         const type = names.type(index);
@@ -516,13 +517,19 @@ export class TenantWalk {
           else items.push((run = { next: index, end: index + 1 }));
           continue;
         }
-        const name = names.name(index);
+        if (note !== undefined) {
+          items.push(note);
+          continue;
+        }
+        const special = type !== undefined && type !== 'directory' && type !== 'symlink' && type !== 'untyped';
+        const leftAsListed = deeperThanRestore || tooLong?.has(index) === true || mountedHere?.(index) === true || special;
+        // What was stat'ed is named by the string it was stat'ed by (one string a name, not two).
+        const name = leftAsListed ? names.name(index) : toStat[statted++]!;
         const itemPath = prefix + name;
-        if (note !== undefined) items.push(note);
-        else if (deeperThanRestore) items.push(tooDeep(itemPath));
+        if (deeperThanRestore) items.push(tooDeep(itemPath));
         else if (tooLong?.has(index) === true) items.push(pathTooLong(itemPath, type === 'directory'));
         else if (mountedHere?.(index) === true) items.push(mountedItem(`${listPath}/${name}`, itemPath));
-        else if (type !== undefined && type !== 'directory' && type !== 'symlink' && type !== 'untyped') items.push(leftOut(itemPath, `${type} cannot be archived`));
+        else if (special) items.push(leftOut(itemPath, `${type} cannot be archived`));
         else {
           const stat = stats.get(name);
           if (stat === undefined) items.push(vanished(itemPath));
