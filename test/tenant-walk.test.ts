@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { TenantWalk, walkTenant, type WalkItem, type WalkNotes } from '../shared/backup/tenant-walk.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
+import { PackedListing } from '../shared/packed-listing.js';
 import { mountPointsUnder } from '../shared/mounts.js';
 import { hiddenNames } from '../shared/tenant/hidden-names.js';
 import { chainFilling, makeDeepChain } from './helpers/tree.js';
@@ -347,10 +348,10 @@ describe('walkTenant and mount points inside the tenant', () => {
 });
 
 describe('what the walk holds of a listed directory', () => {
-  it.each(['sync', 'parallel'] as const)('keeps a plain file as its name, and of a directory or symlink only mode, mtime and device (%s)', async (mode) => {
-    // A directory's items live until the walk moves past it: an object per file (~70 bytes)
-    // and a whole Stats per symlink (~740 bytes) made 500,000 files or 100,000 symlinks in
-    // one directory cost tens of MiB at the listing.
+  it.each(['sync', 'parallel'] as const)('keeps plain files as one run of its listing, and of a directory or symlink only mode, mtime and device (%s)', async (mode) => {
+    // A directory's items live until the walk moves past it: an object per file (~70 bytes),
+    // later a string per file, and a whole Stats per symlink (~740 bytes) made 1,000,000 files
+    // or 100,000 symlinks in one directory cost tens to hundreds of MiB at the listing.
     mkdirSync(path.join(root, 'd'));
     for (let i = 0; i < 100; i++) writeFileSync(path.join(root, 'd', `f${i}`), '');
     symlinkSync('f0', path.join(root, 'd', 'link'));
@@ -360,12 +361,51 @@ describe('what the walk holds of a listed directory', () => {
     expect(first.map((item) => item.relPath)).toEqual(['', 'd', 'd/f0']);
     const stack = Reflect.get(walk, 'stack') as { items: unknown[] }[];
     const listed = stack[stack.length - 1]!.items;
-    expect(listed.filter((item) => typeof item === 'string')).toHaveLength(100);
+    // f0 ... f99 (one run), link, sub.
+    expect(listed).toHaveLength(3);
+    expect(listed.filter((item) => typeof item === 'string' || (item as { kind?: string }).kind === 'file')).toEqual([]);
     const rest = await walk.next(200);
     const link = rest.find((item) => item.kind === 'symlink')!;
     const sub = rest.find((item) => item.kind === 'directory')!;
-    for (const item of [link, sub]) expect(Object.keys(item.stat!).sort()).toEqual(['dev', 'mode', 'mtimeMs', 'type']);
+    for (const item of [link, sub]) expect(Object.keys(item.stat!).sort()).toEqual(['dev', 'mode', 'mtimeMs', 'size', 'type']);
     expect(rest.map((item) => item.relPath)).toEqual([...Array.from({ length: 99 }, (_, i) => `d/f${i + 1}`).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), 'd/link', 'd/sub'].sort());
     expect(rest.find((item) => item.relPath === 'd/f5')).toMatchObject({ kind: 'file', name: 'f5', dirPath: realpathSync(path.join(root, 'd')), stat: undefined });
+  });
+});
+
+describe('a directory of many files', () => {
+  const FILES = 100_000;
+  /** An access whose listing of the root names FILES files that are not there (the walk reads none; it lstats only directories and symlinks). */
+  const manyFiles = (access: FileAccess): FileAccess => ({
+    ...access,
+    readdir: (dir) => {
+      const listedRoot = () => {
+        const listed = new PackedListing();
+        for (let i = FILES - 1; i >= 0; i--) listed.add(`f${i}`, undefined);
+        listed.add('sub', 'directory');
+        return listed;
+      };
+      const atRoot = (own: PackedListing) => (own.size === 1 && own.name(0) === 'sub' ? listedRoot() : own);
+      const real = access.readdir(dir);
+      return real instanceof Promise ? real.then(atRoot) : atRoot(real);
+    },
+  });
+
+  it.each(['sync', 'parallel'] as const)('holds them as one run of its packed listing, however many there are (%s)', async (mode) => {
+    mkdirSync(path.join(root, 'sub'));
+    const walk = new TenantWalk(root, manyFiles(mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS));
+    const first = await walk.next(2);
+    expect(first.map((item) => item.relPath)).toEqual(['', 'f0']);
+    const stack = Reflect.get(walk, 'stack') as { items: unknown[] }[];
+    // The files f0 ... f99999 (in byte order: f0, f1, f10, f100, ...), then sub: two items held, not one a file.
+    expect(stack[0]!.items).toHaveLength(2);
+    const file = first[1] as Extract<WalkItem, { kind: 'file' }>;
+    expect(file.listing.names).toBeInstanceOf(PackedListing);
+    expect(file.listing.names.size).toBe(FILES + 1);
+    const files = ['f0'];
+    for (let run = await walk.next(4096); run.length > 0; run = await walk.next(4096)) {
+      for (const item of run) if (item.kind === 'file') files.push(item.relPath);
+    }
+    expect(files).toEqual(Array.from({ length: FILES }, (_, i) => `f${i}`).sort());
   });
 });

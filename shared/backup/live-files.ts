@@ -15,6 +15,7 @@ import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
 import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
+import type { PackedListing } from '../packed-listing.js';
 import { fsPath } from '../raw-name.js';
 import { linkKey } from './link-key.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
@@ -78,13 +79,11 @@ function databasesIn(listing: DirectoryListing): ReadonlySet<string> {
 
 const NONE: ReadonlySet<string> = new Set();
 
-function databasesAmong(names: readonly string[]): ReadonlySet<string> {
+function databasesAmong(names: PackedListing): ReadonlySet<string> {
   let found: Set<string> | undefined;
-  // The names as a set only in a listing that holds a companion's name.
-  let nameSet: ReadonlySet<string> | undefined;
-  for (const name of names) {
+  for (const name of names.names()) {
     const base = companionBaseName(name);
-    if (base !== undefined && (nameSet ??= new Set(names)).has(base)) (found ??= new Set()).add(base);
+    if (base !== undefined && names.indexOf(base) !== -1) (found ??= new Set()).add(base);
   }
   return found ?? NONE;
 }

@@ -27,6 +27,7 @@ import type { CompressOptions } from '../archive/zstd-encoder.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestNote } from '../archive/manifest.js';
 import { TreeDigest, type TreeDigestState, type TreeEntry } from '../archive/tree-digest.js';
 import { FileSystemError, TenantNotFoundError } from '../errors.js';
+import { PackedListing } from '../packed-listing.js';
 import { fileAccessFor, isVanished, type FileAccess } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -341,7 +342,7 @@ function vanishedTenant(tenantDir: string, tenant: string): TenantNotFoundError 
 /** A companion held back by an earlier run, as the walk would have listed it. */
 function heldBackItem(tenantDir: string, relPath: string): FileItem {
   const name = relPath.slice(relPath.lastIndexOf('/') + 1);
-  return { kind: 'file', relPath, dirPath: path.dirname(path.join(tenantDir, relPath)), name, listing: { names: [name] }, stat: undefined };
+  return { kind: 'file', relPath, dirPath: path.dirname(path.join(tenantDir, relPath)), name, listing: { names: PackedListing.of([name]) }, stat: undefined };
 }
 
 async function packItem(writer: ArchiveWriter, item: Extract<WalkItem, { kind: 'directory' | 'symlink' }>): Promise<TreeEntry> {

@@ -51,10 +51,11 @@
 // the directories above it are listed again, to go on below them. What is there now is
 // walked; what changed in the part already walked is not looked at again.
 
-import { lstatSync, promises as fs, readdirSync, readlinkSync, realpathSync, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, promises as fs, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
-import { isUntyped, isVanished, namedBy, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
+import { isVanished, namedBy, PARALLEL_ACCESS, type FileAccess, type Listing, type Maybe, type OpenDirectory } from '../file-access.js';
+import type { PackedListing } from '../packed-listing.js';
 import { mountPointsUnder } from '../mounts.js';
 import { resolveInsideRoot } from '../restore/link-resolve.js';
 import { MANIFEST_FILE_NAME, type ManifestNote } from '../archive/manifest.js';
@@ -67,7 +68,7 @@ import { EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {
   /** Every name in the directory, in walk order. */
-  readonly names: readonly string[];
+  readonly names: PackedListing;
   /** The names with a SQLite companion beside them: worked out by the backup on first use (live-files.ts). */
   databases?: ReadonlySet<string>;
 }
@@ -113,6 +114,8 @@ export interface ListedFileStat {
 export interface ListedEntryStat {
   readonly mode: number;
   readonly mtimeMs: number;
+  /** st_size: a directory's tells how it is best listed (FileAccess `readdir`). */
+  readonly size: number;
   /** The device: a directory on another one is a mount point. */
   readonly dev: number;
 }
@@ -159,7 +162,7 @@ export interface WalkOptions {
 
 /**
  * The walk's order of two relative paths: a directory before what it holds, names in the
- * byte order of their UTF-8 encoding (as `sortByName`), compared one path segment at a time.
+ * byte order of their UTF-8 encoding (as PackedListing `sorted`), compared one path segment at a time.
  */
 export function compareWalkOrder(a: string, b: string): number {
   if (a === b) return 0;
@@ -217,16 +220,15 @@ function stagingExtraBytes(tenant: string): number {
 }
 
 /**
- * The entries of the listing of `dirPath` whose paths would be longer than PATH_MAX where a
- * restore beside the tenant writes them (`extraBytes` longer than here); undefined when
- * there are none (most listings).
+ * The names of the listing of `dirPath` (by index) whose paths would be longer than PATH_MAX
+ * where a restore beside the tenant writes them (`extraBytes` longer than here); undefined
+ * when there are none (most listings).
  */
-function pathsTooLong(dirPath: string, entries: readonly Dirent[], extraBytes: number): ReadonlySet<Dirent> | undefined {
+function pathsTooLong(dirPath: string, names: PackedListing, extraBytes: number): ReadonlySet<number> | undefined {
   const room = PATH_MAX_BYTES - rawByteLength(dirPath) - extraBytes - 1;
-  let found: Set<Dirent> | undefined;
-  for (const entry of entries) {
-    // A UTF-16 unit takes at most 3 bytes in UTF-8: most names are ruled out by length.
-    if (entry.name.length * 3 > room && rawByteLength(entry.name) > room) (found ??= new Set()).add(entry);
+  let found: Set<number> | undefined;
+  for (let index = 0; index < names.size; index++) {
+    if (names.byteLength(index) > room) (found ??= new Set()).add(index);
   }
   return found;
 }
@@ -238,23 +240,6 @@ function childrenTooDeep(relPath: string): boolean {
   let segments = 1;
   for (let at = relPath.indexOf('/'); at !== -1; at = relPath.indexOf('/', at + 1)) segments++;
   return segments >= MAX_ENTRY_DEPTH;
-}
-
-/**
- * The entries of a listing, names that are not valid UTF-8 held as raw-name.ts holds them
- * (Node hands them over with U+FFFD in place of their bad bytes, a name no call can open).
- * Only a listing with U+FFFD in a name is read again, as bytes.
- */
-function withRawNames(listPath: string, entries: Dirent[]): Dirent[] {
-  if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return entries;
-  let listed: Dirent<Buffer>[];
-  try {
-    listed = readdirSync(fsPath(listPath), { encoding: 'buffer', withFileTypes: true });
-  } catch {
-    return entries; // gone since the listing: its entries turn out vanished
-  }
-  for (const entry of listed) (entry as unknown as { name: string }).name = decodeRawName(entry.name);
-  return listed as unknown as Dirent[];
 }
 
 /** A mount point inside the tenant: its directory archived, nothing on it (see the top of the file). */
@@ -289,16 +274,27 @@ const STAT_CONCURRENCY = 64;
 const WALK_RUN = 256;
 
 /**
- * A listed directory: its items in walk order, and how far the walk has got. A plain file
- * (no stat asked for: a backup's) is its name alone until it is handed out: an item object
- * per file took ~70 bytes of heap for every file of the directory, held until the walk moved
- * past it (500,000 files in one directory: ~35 MiB more, at the listing's peak).
+ * A listed directory: its items in walk order, and how far the walk has got. Plain files (no
+ * stat asked for: a backup's) one after another in the listing are a FileRun until each is
+ * handed out: an item object, or even a string, per file was held for every file of the
+ * directory until the walk moved past it (1,000,000 files in one directory: ~300 MiB at the
+ * peak, V8 letting its heap grow to a few times what it found alive).
  */
 interface Cursor {
-  readonly items: (WalkItem | string)[];
+  readonly items: (WalkItem | FileRun)[];
   next: number;
-  /** What every file named in `items` shares; absent when `items` names none. */
+  /** What every file of a FileRun in `items` shares; absent when `items` holds none. */
   readonly files?: FilesOf;
+}
+
+/** Plain files listed one after another: the names from `next` up to `end` of their directory's listing. */
+interface FileRun {
+  next: number;
+  end: number;
+}
+
+function isFileRun(item: WalkItem | FileRun): item is FileRun {
+  return 'end' in item;
 }
 
 /** A listed directory's part of its plain files' items. */
@@ -363,9 +359,17 @@ export class TenantWalk {
         this.stack.pop();
         continue;
       }
-      const next = top.items[top.next++]!;
-      const item: WalkItem =
-        typeof next === 'string' ? { kind: 'file', relPath: top.files!.prefix + next, dirPath: top.files!.dirPath, name: next, listing: top.files!.listing, stat: undefined } : next;
+      const next = top.items[top.next]!;
+      let item: WalkItem;
+      if (isFileRun(next)) {
+        const { prefix, dirPath, listing } = top.files!;
+        const name = listing.names.name(next.next++);
+        if (next.next === next.end) top.next++;
+        item = { kind: 'file', relPath: prefix + name, dirPath, name, listing, stat: undefined };
+      } else {
+        top.next++;
+        item = next;
+      }
       if (item.kind === 'directory') return this.enter(run, max, item);
       run.push(item);
     }
@@ -407,7 +411,7 @@ export class TenantWalk {
       this.stack.push({ items: [mountPoint(directory.relPath)], next: 0 });
       return this.fill(run, max);
     }
-    const listed = this.list(directory.relPath);
+    const listed = this.list(directory.relPath, directory.stat.size);
     if (listed instanceof Promise) {
       return listed.then((cursor) => {
         this.stack.push(cursor);
@@ -419,7 +423,7 @@ export class TenantWalk {
   }
 
   /** A directory's items in byte order; a note alone if it vanished (or was swapped for something else) before it could be listed. */
-  private list(relPath: string): Maybe<Cursor> {
+  private list(relPath: string, size: number): Maybe<Cursor> {
     const dirPath = relPath === '' ? this.realRoot : `${this.realRoot}/${relPath}`;
     let opened: Maybe<OpenDirectory>;
     try {
@@ -427,15 +431,15 @@ export class TenantWalk {
     } catch (error) {
       return vanishedBeforeListing(relPath, error);
     }
-    if (opened instanceof Promise) return opened.then((directory) => this.listOpen(relPath, dirPath, directory), (error: unknown) => vanishedBeforeListing(relPath, error));
-    return this.listOpen(relPath, dirPath, opened);
+    if (opened instanceof Promise) return opened.then((directory) => this.listOpen(relPath, dirPath, directory, size), (error: unknown) => vanishedBeforeListing(relPath, error));
+    return this.listOpen(relPath, dirPath, opened, size);
   }
 
   /**
    * The items of the open `directory`, which is closed once they are known. A failure is named
    * by the directory's real path, not the procfs link it was listed through (/proc/self/fd/N).
    */
-  private listOpen(relPath: string, dirPath: string, directory: OpenDirectory): Maybe<Cursor> {
+  private listOpen(relPath: string, dirPath: string, directory: OpenDirectory, size: number): Maybe<Cursor> {
     const named = (error: unknown) => namedBy(error, directory.path, dirPath);
     let items: Maybe<Cursor>;
     try {
@@ -448,7 +452,7 @@ export class TenantWalk {
         const cursor: Cursor = { items: [mountPoint(relPath)], next: 0 };
         return closed instanceof Promise ? closed.then(() => cursor) : cursor;
       }
-      const listed = this.access.readdir(directory.path);
+      const listed = this.access.readdir(directory.path, size);
       items =
         listed instanceof Promise
           ? listed.then((entries) => this.itemsOf(relPath, dirPath, directory.path, entries), (error: unknown) => vanishedBeforeListing(relPath, named(error)))
@@ -475,80 +479,70 @@ export class TenantWalk {
   }
 
   /** `dirPath`: the directory's real path, which its items carry; `listPath`: where to lstat and read its entries (OpenDirectory). */
-  private itemsOf(relPath: string, dirPath: string, listPath: string, listed: Dirent[]): Maybe<Cursor> {
-    const entries = withRawNames(listPath, listed);
-    sortByName(entries);
-    const listing: DirectoryListing = { names: entries.map((entry) => entry.name) };
+  private itemsOf(relPath: string, dirPath: string, listPath: string, listed: Listing): Maybe<Cursor> {
+    const names = listed.sorted();
+    const count = names.size;
+    const listing: DirectoryListing = { names };
     const atRoot = relPath === '';
     const prefix = atRoot ? '' : `${relPath}/`;
     const statFiles = this.options.statFiles === true;
     // Resumed, in a directory above the position: only what comes after it, and the directory
     // to go on in (whose item is not handed out again). Any other directory comes after it whole.
     const resumeAfter = this.options.resumeAfter !== undefined && isAtOrAbove(relPath, this.options.resumeAfter) ? this.options.resumeAfter : undefined;
-    const wanted =
-      resumeAfter === undefined
-        ? entries
-        : entries.filter(
-            (entry) => compareWalkOrder(prefix + entry.name, resumeAfter) > 0 || ((entry.isDirectory() || isUntyped(entry)) && isAtOrAbove(prefix + entry.name, resumeAfter)),
-          );
+    const passed = resumeAfter === undefined ? undefined : passedBefore(names, prefix, resumeAfter);
+    const reserved = atRoot ? reservedIn(names) : undefined;
+    const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
+    const tooLong = pathsTooLong(dirPath, names, this.restoreExtraBytes);
+    const mountedHere = this.mountPoints.size === 0 ? undefined : (index: number) => this.mountPoints.has(prefix + names.name(index));
+    const toStat: string[] = [];
+    for (let index = 0; index < count; index++) {
+      if (passed?.[index] === 1 || deeperThanRestore || tooLong?.has(index) === true || reserved?.has(index) === true || mountedHere?.(index) === true) continue;
+      // An entry of no type ('untyped') is told by its lstat.
+      const type = names.type(index);
+      if (type === undefined ? statFiles : type === 'directory' || type === 'symlink' || type === 'untyped') toStat.push(names.name(index));
+    }
 
     // Everything in order, what is left out by name included, once the directories and
     // symlinks among them have been stat'ed.
-    const items: (WalkItem | string)[] = [];
-    const files: FilesOf = { prefix, dirPath, listing };
-    const toStat: string[] = [];
-    const reserved = (name: string) => atRoot && (name === EPHEMERAL_DIR || name === MANIFEST_FILE_NAME);
-    const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
-    const tooLong = pathsTooLong(dirPath, wanted, this.restoreExtraBytes);
-    const mountedHere = this.mountPoints.size === 0 ? undefined : (name: string) => this.mountPoints.has(prefix + name);
-    for (const entry of wanted) {
-      if (deeperThanRestore || tooLong?.has(entry) === true || mountedHere?.(entry.name) === true) continue;
-      // An entry of no type (file-access.ts `isUntyped`) is told by its lstat.
-      if (!reserved(entry.name) && (entry.isDirectory() || entry.isSymbolicLink() || (entry.isFile() && statFiles) || isUntyped(entry))) toStat.push(entry.name);
-    }
-
     const place = (stats: Map<string, ListedOtherStat | ListedFileStat | undefined>): Cursor => {
-      for (const entry of wanted) {
-        const { name } = entry;
+      const items: (WalkItem | FileRun)[] = [];
+      let run: FileRun | undefined;
+      let statted = 0;
+      for (let index = 0; index < count; index++) {
+        if (passed?.[index] === 1) continue;
+        const type = names.type(index);
+        const note = reserved?.get(index);
+        if (type === undefined && !statFiles && note === undefined && !deeperThanRestore && tooLong?.has(index) !== true && mountedHere?.(index) !== true) {
+          if (run !== undefined && run.end === index) run.end++;
+          else items.push((run = { next: index, end: index + 1 }));
+          continue;
+        }
+        if (note !== undefined) {
+          items.push(note);
+          continue;
+        }
+        const special = type !== undefined && type !== 'directory' && type !== 'symlink' && type !== 'untyped';
+        const leftAsListed = deeperThanRestore || tooLong?.has(index) === true || mountedHere?.(index) === true || special;
+        // What was stat'ed is named by the string it was stat'ed by (one string a name, not two).
+        const name = leftAsListed ? names.name(index) : toStat[statted++]!;
         const itemPath = prefix + name;
-        if (atRoot && name === EPHEMERAL_DIR) {
-          items.push(leftOut(EPHEMERAL_DIR, 'ephemeral terminal state is never backed up'));
-          continue;
+        if (deeperThanRestore) items.push(tooDeep(itemPath));
+        else if (tooLong?.has(index) === true) items.push(pathTooLong(itemPath, type === 'directory'));
+        else if (mountedHere?.(index) === true) items.push(mountedItem(`${listPath}/${name}`, itemPath));
+        else if (special) items.push(leftOut(itemPath, `${type} cannot be archived`));
+        else {
+          const stat = stats.get(name);
+          if (stat === undefined) items.push(vanished(itemPath));
+          else if (!isOther(stat)) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
+          else if (stat.type === 'directory') items.push({ kind: 'directory', relPath: itemPath, stat });
+          else if (stat.type === 'symlink') items.push(symlinkItem(this.realRoot, `${listPath}/${name}`, itemPath.split('/'), stat));
+          else items.push(leftOut(itemPath, `${stat.type} cannot be archived`)); // replaced since the listing
         }
-        if (atRoot && name === MANIFEST_FILE_NAME) {
-          items.push(leftOut(name, 'name reserved for the backup manifest'));
-          continue;
-        }
-        if (deeperThanRestore) {
-          items.push(tooDeep(itemPath));
-          continue;
-        }
-        if (tooLong?.has(entry) === true) {
-          items.push(pathTooLong(itemPath, entry.isDirectory()));
-          continue;
-        }
-        if (mountedHere?.(name) === true) {
-          items.push(mountedItem(`${listPath}/${name}`, itemPath));
-          continue;
-        }
-        if (entry.isFile() && !statFiles) {
-          items.push(name);
-          continue;
-        }
-        if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink() && !isUntyped(entry)) {
-          items.push(leftOut(itemPath, `${describeSpecial(entry)} cannot be archived`));
-          continue;
-        }
-        const stat = stats.get(name);
-        if (stat === undefined) items.push(vanished(itemPath));
-        else if (!isOther(stat)) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
-        else if (stat.type === 'directory') items.push({ kind: 'directory', relPath: itemPath, stat });
-        else if (stat.type === 'symlink') items.push(symlinkItem(this.realRoot, `${listPath}/${name}`, itemPath.split('/'), stat));
-        else items.push(leftOut(itemPath, `${stat.type} cannot be archived`)); // replaced since the listing
       }
-      // A directory above the resume point that is something else now was walked already.
-      const after = (item: WalkItem | string) =>
-        typeof item === 'string' ? compareWalkOrder(prefix + item, resumeAfter!) > 0 : item.kind === 'directory' || compareWalkOrder(item.relPath, resumeAfter!) > 0;
+      const files: FilesOf = { prefix, dirPath, listing };
+      // A directory above the resume point that is something else now was walked already (a
+      // run of plain files is all after it: `passedBefore`).
+      const after = (item: WalkItem | FileRun) => isFileRun(item) || item.kind === 'directory' || compareWalkOrder(item.relPath, resumeAfter!) > 0;
       if (resumeAfter !== undefined && !items.every(after)) return { items: items.filter(after), next: 0, files };
       return { items, next: 0, files };
     };
@@ -559,6 +553,32 @@ export class TenantWalk {
       throw namedBy(error, listPath, dirPath);
     }
   }
+}
+
+/**
+ * Which names of a sorted listing in the directory `prefix` a walk resumed after `resumeAfter`
+ * has passed (1): those before it in walk order, but a directory (or a name of no type) the
+ * position is in, to go on in.
+ */
+function passedBefore(names: PackedListing, prefix: string, resumeAfter: string): Uint8Array {
+  const passed = new Uint8Array(names.size);
+  for (let index = 0; index < names.size; index++) {
+    const itemPath = prefix + names.name(index);
+    const type = names.type(index);
+    if (compareWalkOrder(itemPath, resumeAfter) > 0 || ((type === 'directory' || type === 'untyped') && isAtOrAbove(itemPath, resumeAfter))) continue;
+    passed[index] = 1;
+  }
+  return passed;
+}
+
+/** The names at the root reserved for other things, by their index in its sorted listing, each with its note. */
+function reservedIn(names: PackedListing): ReadonlyMap<number, Note> | undefined {
+  let found: Map<number, Note> | undefined;
+  const ephemeral = names.indexOf(EPHEMERAL_DIR);
+  if (ephemeral !== -1) (found ??= new Map()).set(ephemeral, leftOut(EPHEMERAL_DIR, 'ephemeral terminal state is never backed up'));
+  const manifest = names.indexOf(MANIFEST_FILE_NAME);
+  if (manifest !== -1) (found ??= new Map()).set(manifest, leftOut(MANIFEST_FILE_NAME, 'name reserved for the backup manifest'));
+  return found;
 }
 
 /**
@@ -648,7 +668,7 @@ function listedFileStat(stat: Stats): ListedFileStat {
 
 function listedOtherStat(stat: Stats): ListedOtherStat {
   const type = stat.isDirectory() ? 'directory' : stat.isSymbolicLink() ? 'symlink' : describeSpecial(stat);
-  return { type, mode: stat.mode, mtimeMs: stat.mtimeMs, dev: stat.dev };
+  return { type, mode: stat.mode, mtimeMs: stat.mtimeMs, size: stat.size, dev: stat.dev };
 }
 
 /** `linkPath`: where to read the link (through its open directory). */
@@ -683,26 +703,9 @@ function readLinkOnDisk(root: string, segments: readonly string[]): string | und
   }
 }
 
-function describeSpecial(stat: Stats | Dirent): string {
+function describeSpecial(stat: Stats): string {
   if (stat.isSocket()) return 'socket';
   if (stat.isFIFO()) return 'FIFO';
   if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'device';
   return 'special file';
-}
-
-/** A character from U+D800 up (one regular expression: a literal in the callback would be a new object per name). */
-const SORTS_DIFFERENTLY_IN_UTF8 = /[\ud800-\uffff]/;
-
-/**
- * Sorts entries by name in the byte order of the names' UTF-8 encoding. JavaScript compares
- * UTF-16 code units, which agrees with it unless a name holds a character from U+D800 up
- * (surrogate pairs sort before U+E000-U+FFFF there): only then are the names encoded to compare.
- */
-function sortByName(entries: Dirent[]): void {
-  if (!entries.some((entry) => SORTS_DIFFERENTLY_IN_UTF8.test(entry.name))) {
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return;
-  }
-  const encoded = new Map(entries.map((entry) => [entry, rawName(entry.name)]));
-  entries.sort((a, b) => Buffer.compare(encoded.get(a)!, encoded.get(b)!));
 }
