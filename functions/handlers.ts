@@ -175,7 +175,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
     // file longer than a piece): each of Lambda's two retries would run the same backup into
     // the same deadline, 30 more minutes that cannot succeed. Answered, not thrown: the
     // failure is still counted (Failed: the backup-failures alarm), announced and logged.
-    if (scheduled && stoppedByItsDeadline(run)) {
+    if (scheduled && run.outcome === 'failed' && stoppedByItsDeadline(run.error)) {
       logger.error('scheduled backup not retried', { errorCode: run.body.code, reason: "it ran out of the invocation's time, as a retry would" });
       return { ok: false, error: run.body };
     }
@@ -839,9 +839,9 @@ function timeLeft(context: LambdaContext): { remainingMs: number } {
 /** The errors of operations their invocation's deadline stopped (withDeadline). */
 const stoppedByDeadline = new WeakSet<object>();
 
-/** A backup that failed because its invocation's deadline stopped it: another try, with the same time, would too. */
-export function stoppedByItsDeadline(run: BackupRun): run is Extract<BackupRun, { outcome: 'failed' }> {
-  return run.outcome === 'failed' && typeof run.error === 'object' && run.error !== null && stoppedByDeadline.has(run.error);
+/** Whether a failed backup's error is its invocation's deadline stopping it: another try, with the same time, would be stopped too. */
+export function stoppedByItsDeadline(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && stoppedByDeadline.has(error);
 }
 
 async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {

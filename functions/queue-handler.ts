@@ -96,9 +96,12 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
         queuedBackupSkip,
         swept,
       );
-      if (stoppedByItsDeadline(run)) {
+      if (run.outcome !== 'failed') continue;
+      if (stoppedByItsDeadline(run.error)) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
-      } else if (run.outcome === 'failed') failures.push({ itemIdentifier: record.messageId });
+      } else {
+        failures.push({ itemIdentifier: record.messageId });
+      }
     }
     return { batchItemFailures: failures };
   };
