@@ -616,4 +616,23 @@ describe('a scheduled prune', () => {
     const refused = JSON.parse(transformer.InputTemplate.replace('<time>', '"x"').replace('<eventId>', '"e-2"').replace('"in":"s3://backups/backups/acme/"', '"in":"s3://other/"'));
     await expect(handler(refused, context())).rejects.toBeInstanceOf(ScheduledOperationError);
   });
+
+  it("answers one its invocation's deadline stopped before it removed anything, without throwing: Lambda's retries would list into the same deadline", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const handler = pruneHandler({ config, logger, publish: async () => {} });
+    const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { ...scheduled.command.storage, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
+    const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-3"'));
+    try {
+      // No time left at all: stopped before its listing's first request.
+      const answer = await handler(event, lambdaContext({ remaining: 0 }));
+      expect(answer).toEqual({ ok: false, error: expect.objectContaining({ code: 'ABORTED', message: expect.stringMatching(/^stopped: the Lambda invocation was about to time out/) }) });
+      expect(logged.find((line) => line.message === 'scheduled prune not retried')).toMatchObject({ level: 'ERROR', errorCode: 'ABORTED' });
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
 });

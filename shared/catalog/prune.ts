@@ -42,7 +42,7 @@
 // version until the bucket's lifecycle expires it; the result says which (deletionTerms).
 // `dryRun` decides and reports the same, and removes nothing.
 
-import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import { MarksUnreadableError, ObjectLockedError, PruneStoppedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject, UnfinishedUpload } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { keyProblemOf } from '../storage/s3-url.js';
@@ -232,7 +232,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
         // The refused are named, as a prune that ran to its end names them: a run again would be refused them again.
         const named = refused.length === 0 ? '' : ` (${refused.slice(0, 3).map((refusal) => refusal.location).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''})`;
-        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+        throw new PruneStoppedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
