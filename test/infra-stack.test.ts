@@ -693,6 +693,8 @@ describe('exfiltration: what the functions can reach', () => {
       's3:GetObjectVersion',
       's3:GetObjectVersionTagging',
       's3:ListBucket',
+      's3:ListBucketMultipartUploads',
+      's3:ListMultipartUploadParts',
       's3:PutObject',
       's3:PutObjectTagging',
       's3:PutObjectVersionTagging',
