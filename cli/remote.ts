@@ -13,12 +13,11 @@ import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 
 import type { BackupResult } from '../shared/backup/backup.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
-import { mergeBackupsPages, type BackupsListing } from '../shared/catalog/backups.js';
+import { MAX_LISTED_BACKUPS, mergeBackupsPages, tooManyBackups, type BackupsListing } from '../shared/catalog/backups.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, StorageError, UsageError } from '../shared/errors.js';
-import { MAX_LISTED_OBJECTS } from '../shared/storage/archive-store.js';
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';
@@ -337,20 +336,19 @@ async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> 
  * Every backup of a `tenants backups`, from the restore function's pages (`pages: true`: the
  * objects sorted after the last one of the page before, as many as fit one Lambda answer),
  * made one listing ordered as a local one is (mergeBackupsPages): so a store is listed whole,
- * with its counts, up to the MAX_LISTED_OBJECTS a local listing takes (counted here: each page
+ * with its counts, up to the MAX_LISTED_BACKUPS of the tenant a listing keeps (counted here: each page
  * lists only its own objects, from after the one before ended). Pages are read one after another, not as one
  * snapshot: an archive stored or removed meanwhile may be in or out, as with a listing a
  * moment earlier or later. A gateway older than pages answers in one, with the newest that
  * fit and the number of the others (`omitted`), as before.
  */
 async function listAllBackups(plane: ControlPlane, request: Record<string, unknown>, signal: AbortSignal | undefined): Promise<BackupsListing> {
-  // A page lists only its own objects, so no page sees how many the prefix holds: counted here, and bounded as a local listing is.
-  let objects = 0;
+  // A page lists only its own objects, so no page sees how many backups the prefix holds:
+  // counted here, and bounded as a listing in one piece is (the others' objects are not held).
+  let backups = 0;
   const counted = (page: Record<string, unknown>) => {
-    objects += (page.backups as unknown[]).length + (typeof page.otherObjects === 'number' ? page.otherObjects : 0);
-    if (objects > MAX_LISTED_OBJECTS) {
-      throw new StorageError(`${String(page.location)} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
-    }
+    backups += (page.backups as unknown[]).length;
+    if (backups > MAX_LISTED_BACKUPS) throw tooManyBackups(String(page.location), String(page.tenant));
   };
   const pages = await pagedAnswers(plane, 'restore', request, isBackupsAnswer, signal, counted);
   if (pages !== undefined) return mergeBackupsPages(pages as unknown as BackupsListing[]);

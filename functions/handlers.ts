@@ -33,7 +33,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
-import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
 import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
@@ -176,7 +176,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
     // file longer than a piece): each of Lambda's two retries would run the same backup into
     // the same deadline, 30 more minutes that cannot succeed. Answered, not thrown: the
     // failure is still counted (Failed: the backup-failures alarm), announced and logged.
-    if (scheduled && run.outcome === 'failed' && stoppedByDeadline.has(run.error as object)) {
+    if (scheduled && run.outcome === 'failed' && stoppedByItsDeadline(run.error)) {
       logger.error('scheduled backup not retried', { errorCode: run.body.code, reason: "it ran out of the invocation's time, as a retry would" });
       return { ok: false, error: run.body };
     }
@@ -624,6 +624,14 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
           timeLeft(context),
         );
       }
+      // Stopped by the deadline before it removed anything (a listing of more objects than the
+      // invocation can inspect): each of Lambda's two retries would list the same into the same
+      // deadline. Answered, not thrown; still counted, announced and logged as a failure. One
+      // stopped after some removals is retried: the next goes on with the rest.
+      if (scheduled && stoppedByItsDeadline(error) && !(error instanceof PruneStoppedError)) {
+        logger.error('scheduled prune not retried', { errorCode: body.code, reason: "it ran out of the invocation's time before it removed anything, as a retry would" });
+        return { ok: false, error: body };
+      }
       if (scheduled) throw new ScheduledOperationError(body, errorName(error));
       return { ok: false, error: body };
     } finally {
@@ -835,6 +843,11 @@ function timeLeft(context: LambdaContext): { remainingMs: number } {
 
 /** The errors of operations their invocation's deadline stopped (withDeadline). */
 const stoppedByDeadline = new WeakSet<object>();
+
+/** Whether a failed backup's error is its invocation's deadline stopping it: another try, with the same time, would be stopped too. */
+export function stoppedByItsDeadline(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && stoppedByDeadline.has(error);
+}
 
 async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const deadline = deadlineSignal(context, config.abortMarginMs);

@@ -13,13 +13,16 @@
 // (an earlier attempt, or a repeated fan-out, wrote it); and the same backup running in another
 // invocation (SQS delivered its message twice: its lock names the same archive). All are
 // logged and counted as skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
+// A backup its invocation's deadline stopped (one that cannot continue in pieces: one file
+// longer than a piece) is a failure (counted in Failed, its failure event sent) but is not
+// handed back: each of the queue's further receives would run into the same deadline.
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
 // chains), not once per message: each backup recovers its tenant from those names.
 
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
-import { executeBackup, prepareBaseDir, reservedForBackup, type Handler, type HandlerDeps } from './handlers.js';
+import { executeBackup, prepareBaseDir, reservedForBackup, stoppedByItsDeadline, type Handler, type HandlerDeps } from './handlers.js';
 
 export interface SqsRecord {
   readonly messageId: string;
@@ -93,7 +96,12 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
         queuedBackupSkip,
         swept,
       );
-      if (run.outcome === 'failed') failures.push({ itemIdentifier: record.messageId });
+      if (run.outcome !== 'failed') continue;
+      if (stoppedByItsDeadline(run.error)) {
+        deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
+      } else {
+        failures.push({ itemIdentifier: record.messageId });
+      }
     }
     return { batchItemFailures: failures };
   };

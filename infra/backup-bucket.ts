@@ -343,19 +343,22 @@ export class BackupBucket extends Construct {
    * archive's first bytes, metadata and tags, read the bucket's versioning, Object Lock and
    * lifecycle settings and an archive's retention and legal hold (to refuse a removal Object
    * Lock forbids and to say what happens to noncurrent versions), and s3:DeleteObject on the
-   * key prefix. No s3:DeleteObjectVersion, no s3:BypassGovernanceRetention, no
+   * key prefix; and a killed backup's unfinished multipart uploads: list them (the bucket's
+   * uploads: S3 has no prefix condition for that listing, and it shows keys and dates only),
+   * list their parts and abort them under the key prefix, for a bucket of the deployer's
+   * (`existingBucketName`) which no lifecycle rule of this stack cleans. No s3:DeleteObjectVersion, no s3:BypassGovernanceRetention, no
    * s3:PutLifecycleConfiguration: in the versioned bucket a removal is a delete marker, and
    * the data goes only when the bucket's own lifecycle says so.
    */
   grantPrune(grantee: iam.IGrantable): void {
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold', 's3:DeleteObject'],
+      actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold', 's3:DeleteObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
       resourceArns: [this.objectsArn()],
     });
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:GetLifecycleConfiguration'],
+      actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:GetLifecycleConfiguration', 's3:ListBucketMultipartUploads'],
       resourceArns: [this.bucket.bucketArn],
     });
     this.grantListPrefix(grantee);

@@ -45,6 +45,9 @@ export const S3_ENDPOINT_ACTIONS = [
   's3:GetBucketVersioning',
   's3:GetBucketObjectLockConfiguration',
   's3:GetLifecycleConfiguration',
+  // tenants prune: a killed backup's unfinished uploads, found and aborted (BackupBucket.grantPrune)
+  's3:ListBucketMultipartUploads',
+  's3:ListMultipartUploadParts',
 ] as const;
 
 /** Construct ID (in the stack) of CDK's provider for the VPC's restrictDefaultSecurityGroup custom resource. */

@@ -448,6 +448,9 @@ export class AbortedError extends OpenClawError {
   readonly outcome = 'failed' as const;
 }
 
+/** A prune interrupted after it removed some backups: run again, it goes on with the rest. */
+export class PruneStoppedError extends AbortedError {}
+
 /**
  * This process lacks what an operation needs: zstd (node:zlib on Node ≥ 22.15, else the
  * optional @mongodb-js/zstd) or SQLite (node:sqlite on Node ≥ 22.16, else the optional

@@ -508,6 +508,82 @@ describe('what a listing holds per backup', () => {
     // ~330 bytes measured (an entry's strings and fields): 100,000 backups ~33 MiB; an entry holding its facts would be over 4 KiB.
     expect(perBackup).toBeLessThan(600);
   });
+
+  /** A ListObjectsV2 stand-in for `count` keys in S3's order, 1,000 an answer; `keyAt` names each. */
+  function serveListing(s3: ReturnType<typeof mockClient>, count: number, keyAt = (at: number) => `p/${String(at).padStart(7, '0')}.tar.zst`): void {
+    s3.on(ListObjectsV2Command).callsFake((input: { ContinuationToken?: string }) => {
+      const from = input.ContinuationToken === undefined ? 0 : Number(input.ContinuationToken);
+      const to = Math.min(count, from + 1000);
+      const Contents = Array.from({ length: to - from }, (_, index) => ({ Key: keyAt(from + index), Size: 4096, ETag: '"e"', LastModified: JUNE_1 }));
+      return { Name: 'b', Contents, KeyCount: Contents.length, IsTruncated: to < count, ...(to < count && { NextContinuationToken: String(to) }) };
+    });
+  }
+
+  it('lists a prefix of 300,000 objects in parts without holding their keys (before: refused past 100,000)', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      serveListing(s3, 300_000);
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      const before = liveBytes();
+      let listed = 0;
+      let held = 0;
+      for await (const part of store.listInParts()) {
+        listed += part.length;
+        // (The stand-in's own record of its answers let go.)
+        s3.resetHistory();
+        if (listed === 300_000) held = liveBytes() - before;
+      }
+      expect(listed).toBe(300_000);
+      // Its first 100,000 keys are remembered (a store may send one again), then let go: 300,000 held were ~25 MiB.
+      expect(held).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('past 100,000 keys, lists a key sent again once (in S3\'s order), and refuses a store that lists in another order', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      // Key 150,000 again in place of 150,001.
+      serveListing(s3, 200_000, (at) => `p/${String(at === 150_001 ? 150_000 : at).padStart(7, '0')}.tar.zst`);
+      let listed = 0;
+      for await (const part of store.listInParts()) listed += part.length;
+      expect(listed).toBe(199_999);
+
+      s3.reset();
+      // Descending: each key new, but none after the one before.
+      serveListing(s3, 200_000, (at) => `p/${String(999_999 - at).padStart(7, '0')}.tar.zst`);
+      const refusal = (async () => {
+        for await (const _part of store.listInParts()) continue;
+      })();
+      await expect(refusal).rejects.toThrow(/^s3:\/\/b\/p\/: the store lists more than 100000 keys, not in S3's order \(by their UTF-8 bytes\): past that many, a key it sends again cannot be told from a new one: give a narrower prefix$/);
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('refuses a listing of more than 100,000 backups of the tenant: each is held to be sorted', async () => {
+    const count = 100_001;
+    const store: ArchiveStore = {
+      display: 's3://b/backups/acme/',
+      baseName: 'acme',
+      list: async () => [],
+      async *listInParts() {
+        for (let at = 0; at < count; at += 1000) {
+          yield Array.from({ length: Math.min(1000, count - at) }, (_, index): StoredObject => {
+            const name = `${String(at + index).padStart(7, '0')}.tar.zst`;
+            return { name, location: `s3://b/backups/acme/${name}`, bytes: 4096, modifiedAt: new Date(JUNE_1) };
+          });
+        }
+      },
+      inspect: async (): Promise<ObjectFacts> => ({ head: Buffer.alloc(16, 0x41), metadata: { tenant: 'acme', createdAt: JUNE_1.toISOString() }, storedBytes: 4096 }),
+      deletionTerms: async () => ({ versioning: 'off', lifecycle: 'known', objectLock: 'off' }),
+      holdOf: async () => undefined,
+      remove: async () => {},
+    };
+    await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/backups\/acme\/ holds more than 100000 backups of "acme": give a narrower prefix or directory$/);
+  });
 });
 
 describe('an S3-compatible store whose listing strays from AWS\'s', () => {

@@ -200,6 +200,37 @@ describe('work queue handler', () => {
     expect(stored.Contents?.map((item) => item.Key).sort()).toEqual(['listings/2-0.tar.zst', 'listings/2-1.tar.zst', ...Array.from({ length: 6 }, (_, index) => `listings/6-${index}.tar.zst`), 'listings/direct.tar.zst'].sort());
   });
 
+  it('answers a backup its invocation\'s deadline stopped as failed, not handed back: each further receive would run into the same deadline', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logging = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'INFO' });
+    let timeLeft = 900_000;
+    const capture = (chunk: string | Uint8Array): boolean => {
+      const line = JSON.parse(String(chunk)) as Record<string, unknown>;
+      lines.push(line);
+      // The invocation's time runs out once the backup has started (a file longer than the invocation).
+      if (line.message === 'backup started') timeLeft = 0;
+      return true;
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    const records: OperationRecord[] = [];
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'openclaw-backup-events', logging);
+    const handle = workQueueHandler({ config, logger: logging, publish, operations, metrics: { record: (entry: OperationRecord) => void records.push(entry), count() {} } });
+
+    const answer = await handle({ Records: [record('stopped', encodeWorkMessage(message('acme', 's3://backups/stopped/acme.tar.zst')))] }, lambdaContext({ remaining: () => timeLeft }));
+
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(records).toEqual([expect.objectContaining({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: 'acme', errorCode: 'ABORTED', cronName: 'nightly' })]);
+    // (Its failure event too, which an invocation with no time left at all does not get to send.)
+    expect(lines.find((line) => line.message === 'queued backup not retried')).toMatchObject({ level: 'ERROR', messageId: 'stopped', errorCode: 'ABORTED' });
+  });
+
+  it('still hands back a backup that failed otherwise, for the queue to try again', async () => {
+    const { handle } = handler();
+    const answer = await handle({ Records: [record('refused', encodeWorkMessage(message('acme', 's3://nobucket/acme.tar.zst')))] }, context());
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'refused' }] });
+  });
+
   it('hands back unstarted a message the invocation has no time left for', async () => {
     const { handle, records } = handler();
     const answer = await handle({ Records: [record('late', encodeWorkMessage(message('acme', 's3://backups/late/acme.tar.zst')))] }, context(20_000));

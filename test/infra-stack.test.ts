@@ -291,13 +291,14 @@ describe('least-privilege IAM', () => {
     const deleting = statements.filter((statement) => [statement.Action].flat().includes('s3:DeleteObject'));
     expect(deleting).toEqual([
       expect.objectContaining({
-        Action: ['s3:DeleteObject', 's3:GetObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention', 's3:GetObjectTagging'],
+        // A killed backup's unfinished uploads too (tenants prune aborts them: a bucket of the deployer's has no lifecycle rule of ours).
+        Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention', 's3:GetObjectTagging', 's3:ListMultipartUploadParts'],
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*']] },
       }),
     ]);
     expect(statements).toContainEqual(
       expect.objectContaining({
-        Action: ['s3:GetBucketObjectLockConfiguration', 's3:GetBucketVersioning', 's3:GetLifecycleConfiguration'],
+        Action: ['s3:GetBucketObjectLockConfiguration', 's3:GetBucketVersioning', 's3:GetLifecycleConfiguration', 's3:ListBucketMultipartUploads'],
         Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
       }),
     );
@@ -692,6 +693,8 @@ describe('exfiltration: what the functions can reach', () => {
       's3:GetObjectVersion',
       's3:GetObjectVersionTagging',
       's3:ListBucket',
+      's3:ListBucketMultipartUploads',
+      's3:ListMultipartUploadParts',
       's3:PutObject',
       's3:PutObjectTagging',
       's3:PutObjectVersionTagging',

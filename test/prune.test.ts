@@ -930,6 +930,25 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
     });
 
+    it('leaves alone an upload with no part yet, whatever its start says (moto dates every upload 2010: a backup about to send its first part was cut)', async () => {
+      s3.on(ListPartsCommand).callsFake((input: { UploadId: string }) => (input.UploadId === 'killed-in-may' ? { IsTruncated: false } : { Parts: [{ PartNumber: 1, LastModified: new Date(now.getTime() - 8 * DAY) }], IsTruncated: false }));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual(['backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
+      expect(result.notes).toContain('1 unfinished multipart upload of "acme" with no part yet left alone (it holds no bytes, and only a start time a store may misdate shows its age: a backup may be about to send its first part)');
+    });
+
+    it('names, and leaves alone, uploads named after the tenant outside its directory (`--to s3://bucket/acme-{date}.tar.zst`): nothing proves them its own', async () => {
+      s3.on(ListMultipartUploadsCommand).resolves({ Uploads: [upload('backups/acme-2026-05-01.tar.zst', 'root', 40), upload('backups/acme-eu-2026-05-01.tar.zst', 'root-eu', 40), upload('backups/beta-2026-05-01.tar.zst', 'beta', 40)], IsTruncated: false });
+      const atRoot = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'backups', prefix: 'backups/' });
+      const result = await pruneBackups({ store: atRoot, tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(aborted()).toEqual([]);
+      expect(result.abortedUploads).toEqual([]);
+      expect(result.notes).toContain(
+        'the unfinished multipart upload to s3://backups/backups/acme-2026-05-01.tar.zst (started 2026-05-01T00:00:00.000Z) and 1 more left alone: named after "acme" but in no directory of its name, so nothing shows they are its backup\'s (another tenant\'s name may start so); if killed, abort them with aws s3api abort-multipart-upload (or let a lifecycle rule abort them)',
+      );
+      expect(result.notes.join('\n')).not.toMatch(/beta-/);
+    });
+
     it("judges by the store's clock, not a host's a week and more ahead (the SDK's offset, learnt from the store's answers)", async () => {
       const storeNow = Date.now() - 10 * DAY;
       s3.on(ListMultipartUploadsCommand).resolves({ Uploads: [{ Key: 'backups/acme/live.tar.zst', UploadId: 'live', Initiated: new Date(storeNow - 2 * DAY) }], IsTruncated: false });

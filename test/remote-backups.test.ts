@@ -313,19 +313,36 @@ describe('answers larger than a Lambda response', () => {
     expect(JSON.parse(json.stdout)).toEqual({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups, otherObjects: 5_000 });
   });
 
-  it('stops a listing of more than 100,000 objects as local mode does, though no page lists them all; takes a next that sorts after in UTF-8 bytes (S3\'s order)', async () => {
-    const page = (n: number, next?: string) => ({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups: [], otherObjects: 40_000, ...(next !== undefined && { next }) });
+  it('lists a prefix of more than 100,000 objects in pages, keeping only the tenant\'s; takes a next that sorts after in UTF-8 bytes (S3\'s order)', async () => {
+    const entry = { location: 's3://backups/backups/acme/1.tar.zst', name: 'acme/1.tar.zst', tenant: 'acme', createdAt: '2026-06-01T00:00:00.000Z', createdAtFrom: 'archive', bytes: 10, modifiedAt: '2026-06-01T00:00:00.000Z', content: 'archive' };
+    const page = (next?: string) => ({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups: next === undefined ? [entry] : [], otherObjects: 40_000, ...(next !== undefined && { next }) });
     // In S3's order U+1F600 comes after U+FFFD; in JavaScript's (UTF-16 code units) before it.
     const nexts = ['acme/\ufffd', 'acme/\u{1f600}', 'beta/x', 'gamma/y'];
     const requests: Record<string, unknown>[] = [];
     lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
       requests.push(decode(input.Payload) as Record<string, unknown>);
-      return { StatusCode: 200, Payload: encode(page(requests.length, nexts[requests.length - 1])) };
+      return { StatusCode: 200, Payload: encode(page(nexts[requests.length - 1])) };
+    });
+    const json = await remote(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
+    expect(json.stderr).toBe('');
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ backups: [entry], otherObjects: 200_000 });
+    expect(requests.map((request) => request.after)).toEqual([undefined, 'acme/\ufffd', 'acme/\u{1f600}', 'beta/x', 'gamma/y']);
+  });
+
+  it('stops a listing of more than 100,000 backups of the tenant as a listing in one piece does, though no page holds them all', async () => {
+    const entries = (from: number) =>
+      Array.from({ length: 40_000 }, (_, n) => ({ location: `s3://backups/backups/acme/${from + n}.tar.zst`, name: `acme/${from + n}.tar.zst`, tenant: 'acme', bytes: 10, modifiedAt: '2026-06-01T00:00:00.000Z', content: 'archive' }));
+    const requests: Record<string, unknown>[] = [];
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      requests.push(decode(input.Payload) as Record<string, unknown>);
+      const at = requests.length;
+      return { StatusCode: 200, Payload: encode({ operation: 'backups', tenant: 'acme', location: 's3://backups/backups/', backups: entries(at * 40_000), otherObjects: 0, next: `acme/${at}` }) };
     });
     const text = await remote(['tenants', 'backups', 'acme', '--in', 's3://backups/backups/']);
-    expect(text.stderr).toBe('openclaw: s3://backups/backups/ holds more than 100000 objects: give a narrower prefix\n');
+    expect(text.stderr).toBe('openclaw: s3://backups/backups/ holds more than 100000 backups of "acme": give a narrower prefix or directory\n');
     expect(text.status).toBe(1);
-    expect(requests.map((request) => request.after)).toEqual([undefined, 'acme/\ufffd', 'acme/\u{1f600}']);
+    expect(requests).toHaveLength(3);
   });
 
   it('asks a gateway older than pages the old way: the newest that fit, and how many more there are', async () => {
@@ -598,5 +615,24 @@ describe('a scheduled prune', () => {
 
     const refused = JSON.parse(transformer.InputTemplate.replace('<time>', '"x"').replace('<eventId>', '"e-2"').replace('"in":"s3://backups/backups/acme/"', '"in":"s3://other/"'));
     await expect(handler(refused, context())).rejects.toBeInstanceOf(ScheduledOperationError);
+  });
+
+  it("answers one its invocation's deadline stopped before it removed anything, without throwing: Lambda's retries would list into the same deadline", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const handler = pruneHandler({ config, logger, publish: async () => {} });
+    const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { ...scheduled.command.storage, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
+    const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-3"'));
+    try {
+      // No time left at all: stopped before its listing's first request.
+      const answer = await handler(event, lambdaContext({ remaining: 0 }));
+      expect(answer).toEqual({ ok: false, error: expect.objectContaining({ code: 'ABORTED', message: expect.stringMatching(/^stopped: the Lambda invocation was about to time out/) }) });
+      expect(logged.find((line) => line.message === 'scheduled prune not retried')).toMatchObject({ level: 'ERROR', errorCode: 'ABORTED' });
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

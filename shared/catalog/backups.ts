@@ -38,6 +38,13 @@ import { assertTenantName } from '../tenant/names.js';
 /** Objects inspected at once (each a few small reads or requests). */
 const INSPECT_CONCURRENCY = 8;
 
+/**
+ * Most backups of one tenant a listing keeps (each a few hundred bytes, held to be sorted:
+ * ~33 MiB): eleven years of hourly backups. The objects of other tenants are not held, so a
+ * store listed in parts (S3) may hold any number of them.
+ */
+export const MAX_LISTED_BACKUPS = 100_000;
+
 export type BackupContent =
   /** Our archive, readable as it is. */
   | 'archive'
@@ -183,7 +190,9 @@ export async function listBackups(
         continue;
       }
       const entry = describeStoredArchive(object, facts);
-      if (belongsTo(entry, tenant, store.baseName)) entries.push(entry);
+      if (!belongsTo(entry, tenant, store.baseName)) continue;
+      if (entries.length >= MAX_LISTED_BACKUPS) throw tooManyBackups(store.display, tenant);
+      entries.push(entry);
     }
   };
   await Promise.all(Array.from({ length: INSPECT_CONCURRENCY }, worker));
@@ -196,6 +205,11 @@ export async function listBackups(
     otherObjects: listedObjects - gone - entries.length,
     ...(nextPage !== undefined && { next: nextPage }),
   };
+}
+
+/** The refusal of a listing that holds more than MAX_LISTED_BACKUPS of the tenant's backups. */
+export function tooManyBackups(location: string, tenant: string): StorageError {
+  return new StorageError(`${location} holds more than ${MAX_LISTED_BACKUPS} backups of ${quotedPath(tenant)}: give a narrower prefix or directory`, 'TOO_LARGE');
 }
 
 function oneArray<T>(value: T): AsyncIterator<T> {

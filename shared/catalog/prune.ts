@@ -42,7 +42,7 @@
 // version until the bucket's lifecycle expires it; the result says which (deletionTerms).
 // `dryRun` decides and reports the same, and removes nothing.
 
-import { AbortedError, MarksUnreadableError, ObjectLockedError, StorageError, UsageError } from '../errors.js';
+import { MarksUnreadableError, ObjectLockedError, PruneStoppedError, StorageError, UsageError } from '../errors.js';
 import type { ArchiveStore, DeletionTerms, StoredObject, UnfinishedUpload } from '../storage/archive-store.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { keyProblemOf } from '../storage/s3-url.js';
@@ -232,7 +232,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
         // The refused are named, as a prune that ran to its end names them: a run again would be refused them again.
         const named = refused.length === 0 ? '' : ` (${refused.slice(0, 3).map((refusal) => refusal.location).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''})`;
-        throw new AbortedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+        throw new PruneStoppedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
@@ -265,7 +265,12 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * the tenant's unfinished uploads (a key a listing would attribute to it by its path: below a
  * directory named after it, `.tar` in its name) started more than STALE_UPLOAD_AGE_MS ago are
  * aborted unless one of its parts is younger than that (a backup still sending: a slow link's
- * may run for weeks, and a store may misdate the start). Another tool's uploads elsewhere
+ * may run for weeks, and a store may misdate the start). An upload with no part yet holds no
+ * bytes and shows nothing but its start, which a store may misdate (moto dates every upload
+ * 2010: a backup about to send its first part was cut): left alone. So are uploads named
+ * `<tenant>-…` outside a directory named after the tenant (`--to s3://bucket/acme-{date}.tar.zst`):
+ * nothing proves them this tenant's (`acme-eu-…` starts so too, and an upload's metadata
+ * cannot be read), so they are named in a note. Another tool's uploads elsewhere
  * under the prefix, and any younger upload, are left alone. Never fails the prune: what could not be done is a note. A store that cannot
  * list them (s3rver; credentials without s3:ListBucketMultipartUploads, as the gateway's prune
  * role: its bucket's lifecycle rule aborts them) is passed over without a word on every prune.
@@ -285,11 +290,19 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   // By the store's clock, which dated the uploads and parts: a host whose clock runs a week ahead would cut a live one.
   const staleBefore = (request.now?.() ?? store.storeTime?.() ?? new Date()).getTime() - STALE_UPLOAD_AGE_MS;
   // Only a key a backup may write (no ".." segment, "//", control character…: backup refuses them) can be a killed backup's.
-  const tenants = uploads.filter(
-    (upload) => keyProblemOf(upload.name) === undefined && upload.name.split('/').at(-1)!.includes('.tar') && inTenantDirectory(upload.name, tenant, store.baseName),
-  );
+  const backupKeys = uploads.filter((upload) => keyProblemOf(upload.name) === undefined && upload.name.split('/').at(-1)!.includes('.tar'));
+  const tenants = backupKeys.filter((upload) => inTenantDirectory(upload.name, tenant, store.baseName));
+  const namedAfter = backupKeys.filter((upload) => !inTenantDirectory(upload.name, tenant, store.baseName) && upload.name.split('/').at(-1)!.startsWith(`${tenant}-`));
+  if (namedAfter.length > 0) {
+    const [first] = namedAfter as [UnfinishedUpload];
+    const others = namedAfter.length === 1 ? '' : ` and ${namedAfter.length - 1} more`;
+    notes.push(
+      `the unfinished multipart upload to ${first.location} (started ${first.initiatedAt.toISOString()})${others} left alone: named after "${tenant}" but in no directory of its name, so nothing shows ${namedAfter.length === 1 ? 'it is' : 'they are'} its backup's (another tenant's name may start so); if killed, abort ${namedAfter.length === 1 ? 'it' : 'them'} with aws s3api abort-multipart-upload (or let a lifecycle rule abort them)`,
+    );
+  }
   const old = tenants.filter((upload) => upload.initiatedAt.getTime() < staleBefore).sort((a, b) => a.initiatedAt.getTime() - b.initiatedAt.getTime());
   let young = tenants.length - old.length;
+  let partless = 0;
   const aborted: AbortedUpload[] = [];
   const unchecked: { upload: AbortedUpload; why: string }[] = [];
   for (const upload of old) {
@@ -302,7 +315,11 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
       continue;
     }
     if (lastPart === 'gone') continue;
-    if (lastPart !== undefined && lastPart.getTime() >= staleBefore) {
+    if (lastPart === undefined) {
+      partless++;
+      continue;
+    }
+    if (lastPart.getTime() >= staleBefore) {
       young++;
       continue;
     }
@@ -322,6 +339,9 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
     const [first] = unchecked as [(typeof unchecked)[0]];
     const others = unchecked.length === 1 ? '' : ` and ${unchecked.length - 1} more`;
     notes.push(`the unfinished multipart upload to ${first.upload.location} (started ${first.upload.initiatedAt})${others} left alone: when ${unchecked.length === 1 ? 'it' : 'they'} last took a part could not be read: ${first.why}`);
+  }
+  if (partless > 0) {
+    notes.push(`${partless} unfinished multipart ${partless === 1 ? 'upload' : 'uploads'} of "${tenant}" with no part yet left alone (${partless === 1 ? 'it holds' : 'they hold'} no bytes, and only a start time a store may misdate shows ${partless === 1 ? 'its' : 'their'} age: a backup may be about to send its first part)`);
   }
   if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (a backup may still be sending it)`);
   return { abortedUploads: aborted };

@@ -6,8 +6,10 @@
 // says what removing means there (versioning, lifecycle, Object Lock). Which archives belong
 // to whom, and which to remove, is decided above (catalog/).
 //
-// Bounds: at most MAX_LISTED_OBJECTS objects are listed (a larger prefix is refused: give a
-// narrower one), HEAD_BYTES per object, and TAIL_BYTES of those whose first bytes the caller
+// Bounds: a whole listing (`list`) holds at most MAX_LISTED_OBJECTS objects (a larger prefix is
+// refused: give a narrower one); a listing in parts (`listInParts`, S3) has no bound of its own,
+// its caller dropping each part before the next (catalog/backups.ts bounds what it keeps);
+// HEAD_BYTES per object, and TAIL_BYTES of those whose first bytes the caller
 // wants the end of (on S3 each tail is one more ranged GET).
 //
 // A removal is of the object as listed: a store refuses (StorageError CHANGED) one that
@@ -18,7 +20,7 @@ import { ARCHIVE_MARKER_NIBBLE } from '../archive/manifest.js';
 import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint, VerifiedMark } from './types.js';
 
-/** Most objects one listing looks at. */
+/** Most objects one whole listing (`list`) holds. */
 export const MAX_LISTED_OBJECTS = 100_000;
 /** First bytes read of each object: the marker frame, or an age header with many recipients. */
 export const HEAD_BYTES = 4096;
@@ -117,7 +119,8 @@ export interface ArchiveStore {
   list(options?: ReadOptions): Promise<StoredObject[]>;
   /**
    * The same listing as `list`, an answer of the store at a time, for a caller that is done with
-   * each before the next (a listing of 100,000 objects need not be held whole). Absent: `list`.
+   * each before the next: not bounded by MAX_LISTED_OBJECTS, since nothing holds it whole (a
+   * bucket-wide prefix of a million objects lists in a thousand answers). Absent: `list`.
    */
   listInParts?(options?: ReadOptions): AsyncIterable<StoredObject[]>;
   /**

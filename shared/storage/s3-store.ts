@@ -129,17 +129,15 @@ export class S3ArchiveStore implements ArchiveStore {
 
   async list(options: ReadOptions = {}): Promise<StoredObject[]> {
     const found: StoredObject[] = [];
-    for await (const objects of this.listInParts(options)) for (const object of objects) found.push(object);
+    for await (const objects of this.listInParts(options)) {
+      if (found.length + objects.length > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
+      for (const object of objects) found.push(object);
+    }
     return found;
   }
 
   async *listInParts(options: ReadOptions = {}): AsyncGenerator<StoredObject[]> {
-    let count = 0;
-    for await (const { objects } of this.listed({}, options.signal)) {
-      count += objects.length;
-      if (count > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} objects: give a narrower prefix`, 'TOO_LARGE');
-      yield objects;
-    }
+    for await (const { objects } of this.listed({}, options.signal)) yield objects;
   }
 
   /**
@@ -188,10 +186,16 @@ export class S3ArchiveStore implements ArchiveStore {
     let token: string | undefined;
     let startAfter = from.startAfter;
     // A store that sends its listing round in a loop (tokens A, B, A…, or page one again under
-    // a new token each time) must fail, not list for ever nor list a key twice. The keys are
-    // remembered rather than compared in order: a store may sort otherwise than by UTF-8 bytes.
+    // a new token each time) must fail, not list for ever nor list a key twice. The first
+    // MAX_LISTED_OBJECTS keys are remembered rather than compared in order: a store may sort
+    // otherwise than by UTF-8 bytes. Past them the keys must come in S3's order (every store
+    // we know lists so), each after the last: one that does not is a key sent again, and the
+    // keys are no longer held (a million of them were ~100 MiB).
     const tokens = new Set<string>();
     const seen = new Set<string>();
+    let lastListed: Buffer | undefined;
+    let inOrder = true;
+    let listedKeys = 0;
     let pagesWithoutNewKeys = 0;
     let emptyPages = 0;
     for (;;) {
@@ -226,8 +230,19 @@ export class S3ArchiveStore implements ArchiveStore {
         const item = { ...listed, Key: keyOf(listed.Key) };
         lastKey = item.Key;
         // A key a page before held (a store that sent it again): listed already.
-        if (seen.has(item.Key)) continue;
-        seen.add(item.Key);
+        const keyBytes = Buffer.from(item.Key);
+        const afterLast = lastListed === undefined || Buffer.compare(keyBytes, lastListed) > 0;
+        if (listedKeys < MAX_LISTED_OBJECTS) {
+          if (seen.has(item.Key)) continue;
+          seen.add(item.Key);
+          inOrder &&= afterLast;
+        } else {
+          if (!inOrder) throw new StorageError(`${this.display}: the store lists more than ${MAX_LISTED_OBJECTS} keys, not in S3's order (by their UTF-8 bytes): past that many, a key it sends again cannot be told from a new one: give a narrower prefix`, 'TOO_LARGE');
+          seen.clear();
+          if (!afterLast) continue;
+        }
+        listedKeys += 1;
+        if (afterLast) lastListed = keyBytes;
         newKeys = true;
         // A key outside the prefix (a store that ignored it): its name below the prefix would be another key's.
         if (!item.Key.startsWith(this.options.prefix)) continue;
