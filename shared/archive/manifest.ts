@@ -423,12 +423,13 @@ function firstListedTwice(count: number, pathOf: (index: number) => string): str
     let end = start + 1;
     while (end < count && Math.floor(keys[end]! / INDEX_SPAN) === hash) end++;
     if (end - start > 1) {
-      const indices: number[] = [];
-      for (let k = start; k < end; k++) indices.push(keys[k]! % INDEX_SPAN);
-      indices.sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : a - b));
-      for (let k = 1; k < indices.length; k++) {
+      // Each path read once (reading one may parse its directory again: manifestWithDirectoriesInBytes).
+      const listed: { index: number; path: string }[] = [];
+      for (let k = start; k < end; k++) listed.push({ index: keys[k]! % INDEX_SPAN, path: pathOf(keys[k]! % INDEX_SPAN) });
+      listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.index - b.index));
+      for (let k = 1; k < listed.length; k++) {
         // Within equal paths the indices ascend: the least later one of a pair is the earliest second listing.
-        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!)) earliest = Math.min(earliest, indices[k]!);
+        if (listed[k]!.path === listed[k - 1]!.path) earliest = Math.min(earliest, listed[k]!.index);
       }
     }
     start = end;
