@@ -1016,6 +1016,9 @@ describe('the ephemeral pty/ directory: left out whatever its entries are', () =
     await refused(withPty.build(), CorruptArchiveError, /^the archive does not match its manifest: it holds 2 entries under pty\/, which a backup never archives$/);
     const listing = rest(tar()).manifest('acme', (m) => ({ ...m, directories: [...m.directories, { path: 'pty', entries: 0, sha256: createHash('sha256').update('').digest('hex') }] }));
     await refused(listing.build(), CorruptArchiveError, /^the archive does not match its manifest: it lists pty\/, which a backup never archives$/);
+    const empty = createHash('sha256').update('').digest('hex');
+    const afterAMissing = rest(tar()).manifest('acme', (m) => ({ ...m, directories: [{ path: 'gone', entries: 0, sha256: empty }, ...m.directories, { path: 'pty', entries: 0, sha256: empty }] }));
+    await refused(afterAMissing.build(), CorruptArchiveError, /^the archive does not match its manifest: it lists pty\/, which a backup never archives$/);
   });
 });
 

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isReleasable, releasable, release } from '../shared/released-buffers.js';
 import { zstdCodec } from '../shared/archive/zstd-codec.js';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest } from '../shared/archive/manifest.js';
+import { MANIFEST_FORMAT, parseManifest } from '../shared/archive/manifest.js';
+import { digestTree } from '../shared/archive/tree-digest.js';
 
 describe('released buffers', () => {
   it('frees a buffer marked releasable once, when its last consumer releases it', () => {
@@ -49,19 +50,20 @@ describe('released buffers', () => {
     expect(decoded.length).toBe(0);
   });
 
-  it("a restore's manifest bytes are freed once read as text, before its JSON is parsed (they were part of the restore's peak)", () => {
-    const directories = Array.from({ length: 2_000 }, (_, i) => ({ path: `d/${String(i).padStart(5, '0')}`, entries: 0, sha256: 'a'.repeat(64) }));
+  it("a restore's version 1 manifest bytes are freed once read as text, before its JSON is parsed whole (they were part of the restore's peak)", () => {
+    const entries = Array.from({ length: 2_000 }, (_, i) => ({ path: `d/${String(i).padStart(5, '0')}`, type: 'directory' as const, mode: 0o755, mtimeMs: 1_733_000_000_000 }));
     const manifest = {
       format: MANIFEST_FORMAT,
-      formatVersion: MANIFEST_FORMAT_VERSION,
+      formatVersion: 1,
       tenant: 'acme',
       createdAt: '2026-12-05T20:31:45.453Z',
-      tool: { name: 'openclaw', version: '0.1.0' },
+      tool: { name: 'openclaw', version: '0.0.9' },
       totals: { files: 0, directories: 2_000, symlinks: 0, bytes: 0 },
-      directories,
+      entries,
       skipped: [],
       warnings: [],
     };
+    const directories = digestTree(entries);
     const stored = () => Buffer.from(JSON.stringify(manifest));
     const kept = stored();
     expect(kept.length).toBeGreaterThan(128 * 1024);

@@ -111,9 +111,27 @@ const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
  * before the JSON is parsed (released-buffers.ts): for 100,000 directories the manifest is
  * 11 MB, and its bytes, text and parsed tree at once were a restore's peak.
  */
-export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean } = {}): Manifest {
+export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean } = {}): ParsedManifest {
   assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
-  const value = parsedJson(bytes, options.consume === true);
+  try {
+    const streamed = manifestWithDirectoriesInBytes(bytes);
+    if (streamed !== undefined) return streamed;
+  } catch {
+    // Refused or not valid JSON: parsed whole below, which says why as it always did.
+  }
+  return checkedManifest(parsedJson(bytes, options.consume === true), (m) => m.array('directories').map((entry, i) => directory(entry, `directories[${i}]`)));
+}
+
+/** A parsed manifest's directories: an array, or read one at a time from the manifest's bytes each time they are walked. */
+export interface ManifestDirectories extends Iterable<DirectoryDigest> {
+  readonly length: number;
+  at(index: number): DirectoryDigest | undefined;
+}
+
+export type ParsedManifest = Omit<Manifest, 'directories'> & { readonly directories: ManifestDirectories };
+
+/** Checks the shape of a parsed manifest; `directoriesOf` reads and checks a version 2 manifest's directories. */
+function checkedManifest(value: unknown, directoriesOf: (m: Checked) => ManifestDirectories): ParsedManifest {
   if (!isRecord(value) || value.format !== MANIFEST_FORMAT) {
     throw new CorruptArchiveError('the archive manifest is not an OpenClawMU tenant manifest');
   }
@@ -126,11 +144,8 @@ export function parseManifest(bytes: Buffer, options: { readonly consume?: boole
   }
   const tool = m.record('tool');
   const totals = m.record('totals');
-  const directories =
-    formatVersion === 1
-      ? digestTree(m.array('entries').map((entry, i) => v1Entry(entry, `entries[${i}]`)))
-      : m.array('directories').map((entry, i) => directory(entry, `directories[${i}]`));
-  const twice = firstListedTwice(directories);
+  const directories = formatVersion === 1 ? digestTree(m.array('entries').map((entry, i) => v1Entry(entry, `entries[${i}]`))) : directoriesOf(m);
+  const twice = firstListedTwice(directories.length, (index) => directories.at(index)!.path);
   if (twice !== undefined) throw m.malformed(`${quotedPath(twice.slice(0, 200))} is listed twice`, 'directories');
   return {
     format: MANIFEST_FORMAT,
@@ -143,6 +158,121 @@ export function parseManifest(bytes: Buffer, options: { readonly consume?: boole
     skipped: m.array('skipped').map((note, i) => manifestNote(note, `skipped[${i}]`)),
     warnings: m.array('warnings').map((note, i) => manifestNote(note, `warnings[${i}]`)),
   };
+}
+
+/**
+ * A version 2 manifest whose `directories` stay in its bytes, each read again from there when
+ * they are walked: parsed whole, its text and its 200,000 directory objects (~50 MiB) were a
+ * restore's peak, on top of the tree it had extracted. The rest of it is parsed with the array
+ * left empty, and each directory on its own, so JSON.parse still reads every value. Undefined
+ * where this scan cannot be sure to read the manifest as JSON.parse would (not an object, a
+ * `directories` key given twice or not holding an array, version 1); it throws on anything
+ * parsing it whole would refuse, and the caller then parses it whole to say why.
+ */
+function manifestWithDirectoriesInBytes(bytes: Buffer): ParsedManifest | undefined {
+  const array = topLevelArray(bytes, 'directories');
+  if (array === undefined) return undefined;
+  const rest = JSON.parse(Buffer.concat([bytes.subarray(0, array.open), Buffer.from('[]'), bytes.subarray(array.close + 1)]).toString('utf8')) as unknown;
+  if (!isRecord(rest) || rest.formatVersion !== MANIFEST_FORMAT_VERSION) return undefined;
+  // Each is read and checked, in order, as checkedManifest looks for a path listed twice.
+  return checkedManifest(rest, () => new DirectoriesInBytes(bytes, Uint32Array.from(array.elements)));
+}
+
+/** Directories read from the manifest's bytes as they are asked for, `elements` their start and end offsets. */
+class DirectoriesInBytes implements ManifestDirectories {
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly elements: Uint32Array,
+  ) {}
+
+  get length(): number {
+    return this.elements.length / 2;
+  }
+
+  at(index: number): DirectoryDigest | undefined {
+    if (!(index >= 0 && index < this.length)) return undefined;
+    return directory(JSON.parse(this.bytes.toString('utf8', this.elements[2 * index], this.elements[2 * index + 1])), `directories[${index}]`);
+  }
+
+  *[Symbol.iterator](): Iterator<DirectoryDigest> {
+    for (let index = 0; index < this.length; index++) yield this.at(index)!;
+  }
+}
+
+const isJsonSpace = (byte: number | undefined) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+
+/** Offset just past the string whose opening quote is at `start`, or -1 when it never closes. */
+function stringEnd(bytes: Buffer, start: number): number {
+  for (let i = start + 1; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (byte === 0x5c) i++;
+    else if (byte === 0x22) return i + 1;
+  }
+  return -1;
+}
+
+/**
+ * Where the array that the top-level object's `key` holds opens and closes, and its elements'
+ * start and end offsets (separators and brackets are found outside strings: the bytes of a
+ * multi-byte UTF-8 character are never a quote or backslash). Undefined when the JSON is not an
+ * object, holds the key twice (JSON.parse keeps the last) or not with an array. It does not
+ * check the JSON otherwise: parsing the rest and every element does.
+ */
+function topLevelArray(bytes: Buffer, key: string): { open: number; close: number; elements: number[] } | undefined {
+  let i = 0;
+  while (isJsonSpace(bytes[i])) i++;
+  if (bytes[i] !== 0x7b) return undefined;
+  let found: { open: number; close: number; elements: number[] } | undefined;
+  let depth = 0;
+  let expectKey = false;
+  let elementStart = 0;
+  for (; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (isJsonSpace(byte)) continue;
+    const inArray = found !== undefined && found.close < 0;
+    if (byte === 0x22) {
+      const end = stringEnd(bytes, i);
+      if (end < 0) return undefined;
+      if (depth === 1 && expectKey) {
+        let colon = end;
+        while (isJsonSpace(bytes[colon])) colon++;
+        if (bytes[colon] === 0x3a && JSON.parse(bytes.toString('utf8', i, end)) === key) {
+          if (found !== undefined) return undefined;
+          let open = colon + 1;
+          while (isJsonSpace(bytes[open])) open++;
+          if (bytes[open] !== 0x5b) return undefined;
+          found = { open, close: -1, elements: [] };
+          depth = 2;
+          elementStart = open + 1;
+          i = open;
+          expectKey = false;
+          continue;
+        }
+      }
+      expectKey = false;
+      i = end - 1;
+    } else if (byte === 0x7b || byte === 0x5b) {
+      depth++;
+      expectKey = depth === 1;
+    } else if (byte === 0x7d || byte === 0x5d) {
+      depth--;
+      if (inArray && depth === 1) {
+        if (byte !== 0x5d) return undefined;
+        let content = elementStart;
+        while (isJsonSpace(bytes[content])) content++;
+        if (found!.elements.length > 0 || content < i) found!.elements.push(elementStart, i);
+        found!.close = i;
+      }
+      expectKey = false;
+    } else if (byte === 0x2c) {
+      if (inArray && depth === 2) {
+        found!.elements.push(elementStart, i);
+        elementStart = i + 1;
+      }
+      expectKey = depth === 1;
+    } else expectKey = false;
+  }
+  return found !== undefined && found.close >= 0 ? found : undefined;
 }
 
 /**
@@ -278,15 +408,14 @@ function fieldCount(value: object): number {
  * (8-10 MiB at a restore's peak); paths of one hash are compared as strings, sorted, so that
  * colliding hashes cost n log n, not n².
  */
-function firstListedTwice(directories: readonly DirectoryDigest[]): string | undefined {
-  const count = directories.length;
+function firstListedTwice(count: number, pathOf: (index: number) => string): string | undefined {
   // hash * INDEX_SPAN + index stays below 2^53 (exact in a double). A version 2 manifest lists
   // under MAX_MANIFEST_CONTAINERS (2^18) directories; a version 1 entry "a/b" of a directory
   // makes two ("a/b" and its parent "a"), so its digests can be up to twice as many.
   const INDEX_SPAN = 2 ** 21;
   if (count > INDEX_SPAN) throw new ArchiveLimitError(`the archive manifest lists more than ${INDEX_SPAN} directories`);
   const keys = new Float64Array(count);
-  for (let index = 0; index < count; index++) keys[index] = fnv1a(directories[index]!.path) * INDEX_SPAN + index;
+  for (let index = 0; index < count; index++) keys[index] = fnv1a(pathOf(index)) * INDEX_SPAN + index;
   keys.sort();
   let earliest = Infinity;
   for (let start = 0; start < count; ) {
@@ -294,18 +423,18 @@ function firstListedTwice(directories: readonly DirectoryDigest[]): string | und
     let end = start + 1;
     while (end < count && Math.floor(keys[end]! / INDEX_SPAN) === hash) end++;
     if (end - start > 1) {
-      const indices: number[] = [];
-      for (let k = start; k < end; k++) indices.push(keys[k]! % INDEX_SPAN);
-      const pathOf = (index: number) => directories[index]!.path;
-      indices.sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : a - b));
-      for (let k = 1; k < indices.length; k++) {
+      // Each path read once (reading one may parse its directory again: manifestWithDirectoriesInBytes).
+      const listed: { index: number; path: string }[] = [];
+      for (let k = start; k < end; k++) listed.push({ index: keys[k]! % INDEX_SPAN, path: pathOf(keys[k]! % INDEX_SPAN) });
+      listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.index - b.index));
+      for (let k = 1; k < listed.length; k++) {
         // Within equal paths the indices ascend: the least later one of a pair is the earliest second listing.
-        if (pathOf(indices[k]!) === pathOf(indices[k - 1]!)) earliest = Math.min(earliest, indices[k]!);
+        if (listed[k]!.path === listed[k - 1]!.path) earliest = Math.min(earliest, listed[k]!.index);
       }
     }
     start = end;
   }
-  return earliest === Infinity ? undefined : directories[earliest]!.path;
+  return earliest === Infinity ? undefined : pathOf(earliest);
 }
 
 /** 32-bit FNV-1a over a string's UTF-16 units. */

@@ -47,7 +47,7 @@ import { fileAccessFor, SYNC_ACCESS, type FileAccess } from '../file-access.js';
 import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js';
 import { MAX_LINK_HOPS, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from './link-resolve.js';
 import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
-import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../archive/manifest.js';
+import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ParsedManifest } from '../archive/manifest.js';
 import { entryNameFor, EPHEMERAL_DIR, isArchiveRootName, parseEntryName } from '../tenant/names.js';
 import { rawByteLength } from '../raw-name.js';
 import { release } from '../released-buffers.js';
@@ -226,7 +226,7 @@ class Extraction {
   private writes: TreeWriter | undefined;
   private tenant: string | undefined;
   private root = '';
-  private manifest: Manifest | undefined;
+  private manifest: ParsedManifest | undefined;
   private manifestSha256: string | undefined;
   private manifestSeen = false;
   private entryCount = 0;
@@ -724,29 +724,37 @@ function assertLinksStayInside(paths: PathTable, tenant: string, spent: { work: 
  * Each directory's digest is taken out of `extracted` as the manifest names it (its paths are
  * unique: manifest.ts), so what is left at the end is what the manifest does not list.
  */
-function verifyAgainstManifest(extracted: TreeDigest, manifest: Manifest, tenant: string, ephemeralEntries: number): VerifiedManifest {
+function verifyAgainstManifest(extracted: TreeDigest, manifest: ParsedManifest, tenant: string, ephemeralEntries: number): VerifiedManifest {
   if (manifest.tenant !== tenant) {
     throw new CorruptArchiveError(`the manifest is for tenant ${quotedPath(manifest.tenant)} but the entries are for "${tenant}"`);
   }
   const mismatch = (what: string) => new CorruptArchiveError(`the archive does not match its manifest: ${what}`);
   if (ephemeralEntries > 0) throw mismatch(`it holds ${plural(ephemeralEntries, 'entry', 'entries')} under ${EPHEMERAL_DIR}/, which a backup never archives`);
-  if (manifest.directories.some((directory) => directory.path === EPHEMERAL_DIR || directory.path.startsWith(`${EPHEMERAL_DIR}/`))) {
-    throw mismatch(`it lists ${EPHEMERAL_DIR}/, which a backup never archives`);
-  }
+  const isEphemeral = (directory: DirectoryDigest) => directory.path === EPHEMERAL_DIR || directory.path.startsWith(`${EPHEMERAL_DIR}/`);
+  // A listed pty/ is what is said first, wherever it is listed (the directories are read again
+  // from the manifest's bytes each time they are walked: only a mismatch walks them twice).
+  const listsEphemeral = () => mismatch(`it lists ${EPHEMERAL_DIR}/, which a backup never archives`);
+  const firstSaid = (problem: CorruptArchiveError) => {
+    for (const directory of manifest.directories) if (isEphemeral(directory)) return listsEphemeral();
+    return problem;
+  };
   const quoted = (relPath: string) => quotedPath(relPath === '' ? '.' : relPath);
+  const topLevel: DirectoryDigest[] = [];
   for (const expected of manifest.directories) {
+    if (isEphemeral(expected)) throw listsEphemeral();
+    if (expected.path !== '' && !expected.path.includes('/')) topLevel.push(expected);
     const actual = extracted.take(expected.path);
-    if (actual === undefined) throw mismatch(`directory ${quoted(expected.path)} is missing`);
+    if (actual === undefined) throw firstSaid(mismatch(`directory ${quoted(expected.path)} is missing`));
     if (actual.entries !== expected.entries) {
-      throw mismatch(`directory ${quoted(expected.path)} holds ${plural(actual.entries, 'entry', 'entries')}, the manifest lists ${expected.entries}`);
+      throw firstSaid(mismatch(`directory ${quoted(expected.path)} holds ${plural(actual.entries, 'entry', 'entries')}, the manifest lists ${expected.entries}`));
     }
     if (actual.sha256 !== expected.sha256) {
-      throw mismatch(`the names, types, sizes, contents or link targets of the entries in ${quoted(expected.path)} differ`);
+      throw firstSaid(mismatch(`the names, types, sizes, contents or link targets of the entries in ${quoted(expected.path)} differ`));
     }
   }
   for (const unlisted of extracted.remaining()) throw mismatch(`directory ${quoted(unlisted)} is not listed`);
   const { directories, ...rest } = manifest;
-  return { ...rest, topLevel: directories.filter((directory) => directory.path !== '' && !directory.path.includes('/')) };
+  return { ...rest, topLevel };
 }
 
 /**
