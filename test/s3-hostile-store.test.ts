@@ -282,3 +282,62 @@ describe('a store that lists ETags without their quotes', () => {
     }
   });
 });
+
+/**
+ * A store that answers every ListObjectsV2 with one page of `keys` empty objects below
+ * backups/huge/ (S3 sends at most 1,000 a page), written as the client reads it: how many
+ * bytes of XML it got out before the client went away.
+ */
+async function startHugePageStore(keys: number): Promise<{ endpoint: string; stop: () => Promise<void>; written: () => number }> {
+  let written = 0;
+  const store = createServer((request, response) => {
+    request.resume();
+    response.writeHead(200, { 'content-type': 'application/xml' });
+    const head = '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>backups</Name><Prefix>backups/huge/</Prefix><IsTruncated>false</IsTruncated>';
+    const entry = (index: number) => `<Contents><Key>backups/huge/k${index}</Key><LastModified>2026-02-01T03:00:00.000Z</LastModified><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>0</Size></Contents>`;
+    let index = 0;
+    const more = () => {
+      while (index < keys && !response.destroyed) {
+        const chunk = Array.from({ length: Math.min(1000, keys - index) }, (_, offset) => entry(index + offset)).join('');
+        index += 1000;
+        written += chunk.length;
+        if (!response.write(chunk)) return void response.once('drain', more);
+      }
+      if (!response.destroyed) response.end('</ListBucketResult>');
+    };
+    response.on('close', () => (index = keys));
+    response.write(head);
+    more();
+  });
+  return { ...(await listening(store)), written: () => written };
+}
+
+describe('a store that answers a listing with one page of 200,000 keys', () => {
+  it('fails the listing in one line (exit 1) once the answer passes 8 MiB, reading no further, instead of parsing it whole', async () => {
+    // 200,000 keys are 34 MB of XML (446 MiB of the CLI before); a million took it to 1.7 GiB and 54 s.
+    const store = await startHugePageStore(200_000);
+    try {
+      for (const command of [['backups', 'acme'], ['prune', 'acme', '--keep-last', '1']]) {
+        const before = store.written();
+        const listed = await runMain(['tenants', ...command, '--in', 's3://backups/huge/', ...flags(store.endpoint)]);
+        expect(listed.stderr).toBe(`openclaw: ${store.endpoint} does not answer like S3 (ListObjectsV2 got an answer of more than 8 MiB, more than any S3 answer holds) for s3://backups/huge/: is it the store's S3 API endpoint?\n`);
+        expect(listed.status).toBe(1);
+        expect(store.written() - before).toBeLessThan(16 * 1024 * 1024);
+      }
+    } finally {
+      await store.stop();
+    }
+  });
+
+  it('still lists a page of a few thousand keys (a store that ignores MaxKeys)', async () => {
+    const store = await startHugePageStore(5_000);
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/huge/', ...flags(store.endpoint)]);
+      expect(listed.stderr).toBe('');
+      expect(listed.stdout).toContain('no backups of "acme"');
+      expect(listed.status).toBe(0);
+    } finally {
+      await store.stop();
+    }
+  });
+});

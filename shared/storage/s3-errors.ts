@@ -130,7 +130,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (HTTP ${status ?? '?'} with a body that is not S3's XML) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
   if (error instanceof NotS3Answer) {
-    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.message}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.request} got ${error.answer}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
