@@ -245,17 +245,27 @@ describe('a store that takes Content-MD5 and refuses the SDK\'s x-amz-checksum h
 });
 
 /** A proxy in front of s3rver whose ListObjectsV2 answers give each ETag bare, without its quotes (NetApp ONTAP, some Ceph); HEAD's stay quoted. */
-async function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  return startListingRewritingProxy(target, (xml) => xml.replace(/<ETag>(?:&quot;|")([^<&"]*)(?:&quot;|")<\/ETag>/g, '<ETag>$1</ETag>'));
+}
+
+/**
+ * A proxy in front of s3rver that passes every ListObjectsV2 answer through `rewrite`; with
+ * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
+ * nginx does by default.
+ */
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
-      forward(request, response, `${target}${request.url ?? '/'}`);
+      const url = request.url ?? '/';
+      forward(request, response, `${target}${options.mergeSlashes === true ? url.replace(/^[^?]*/, (pathPart) => pathPart.replace(/\/{2,}/g, '/')) : url}`);
       return;
     }
     const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on('data', (chunk: Buffer) => chunks.push(chunk));
       answer.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8').replace(/<ETag>(?:&quot;|")([^<&"]*)(?:&quot;|")<\/ETag>/g, '<ETag>$1</ETag>');
+        const body = rewrite(Buffer.concat(chunks).toString('utf8'));
         const { 'content-length': _length, 'transfer-encoding': _encoding, ...headers } = answer.headers;
         response.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(body) });
         response.end(body);
@@ -338,6 +348,30 @@ describe('a store that answers a listing with one page of 200,000 keys', () => {
       expect(listed.status).toBe(0);
     } finally {
       await store.stop();
+    }
+  });
+});
+
+describe('a store that lists keys with a ".." segment or a "//" naming a backup it also lists', () => {
+  it('leaves those keys out: prune never deletes them, which a store resolving the path took for the backup kept', async () => {
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/dot-segments/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // s3rver keeps objects as files and resolves "zz/.." as a path does; the proxy makes "//" one "/", as nginx does.
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml.replace(/<Contents><Key>dot-segments\/acme-2026-02-03\.tar\.zst<\/Key>.*?<\/Contents>/, (entry) => entry + entry.replace('dot-segments/', 'dot-segments/zz/../') + entry.replace('dot-segments/', 'dot-segments//')),
+      { mergeSlashes: true },
+    );
+    try {
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/dot-segments/', ...flags(proxy.endpoint)]);
+      expect((JSON.parse(listed.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst', 'acme-2026-02-02.tar.zst', 'acme-2026-02-01.tar.zst']);
+      const pruned = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/dot-segments/', '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/dot-segments/', ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
     }
   });
 });
