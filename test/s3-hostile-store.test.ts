@@ -375,3 +375,19 @@ describe('a store that lists keys with a ".." segment or a "//" naming a backup 
     }
   });
 });
+
+describe('a store that lists a LastModified that is no date', () => {
+  it('says the store does not answer like S3, in one line (exit 1), not "S3 TypeError"', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/bad-dates/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await startListingRewritingProxy(server.endpoint, (xml) => xml.replace(/<LastModified>[^<]*</g, '<LastModified>garbage<'));
+    try {
+      for (const command of [['backups', 'acme'], ['prune', 'acme', '--keep-last', '1']]) {
+        const listed = await runMain(['tenants', ...command, '--in', 's3://backups/bad-dates/', ...flags(proxy.endpoint)]);
+        expect(listed.stderr).toBe(`openclaw: ${proxy.endpoint} does not answer like S3 (HTTP 200 with an answer that cannot be read: Invalid RFC3339 timestamp format garbage) for s3://backups/bad-dates/\n`);
+        expect(listed.status).toBe(1);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+});

@@ -251,6 +251,10 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
       'TOO_LARGE',
     );
   }
+  // A 2xx answer the SDK could not read (a LastModified that is no date, a number that is none): not S3's.
+  if (status !== undefined && status >= 200 && status < 300 && shape.$response !== undefined && (name === 'TypeError' || name === 'SyntaxError' || name === 'RangeError')) {
+    return fail(`${context.endpoint ?? 'S3'} does not answer like S3 (HTTP ${status} with an answer that cannot be read: ${truncate(message, 200)}) for ${where}`, 'S3');
+  }
   const label = name && name !== 'Error' && name !== 'Unknown' ? name : errno || 'error';
   const http = status !== undefined ? ` (HTTP ${status})` : '';
   const detail = message && message !== label && message !== 'UnknownError' ? `: ${truncate(message, 200)}` : '';
