@@ -391,3 +391,27 @@ describe('a store that lists a LastModified that is no date', () => {
     }
   });
 });
+
+describe('a store that ignores Range and sends every object whole', () => {
+  it('fails the listing in one line (exit 1) naming the ignored range, instead of calling each backup cut short', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/no-ranges/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await listening(
+      createServer((request, response) => {
+        const { range: _range, ...headers } = request.headers;
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/no-ranges/', ...flags(proxy.endpoint)]);
+      expect(listed.stderr).toBe(`openclaw: ${proxy.endpoint} ignored the byte range of a GET of s3://backups/no-ranges/acme-2026-02-01.tar.zst (it sent the whole object from its start): cannot read its end to tell whether it is whole\n`);
+      expect(listed.status).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});

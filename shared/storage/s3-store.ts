@@ -557,6 +557,11 @@ export class S3ArchiveStore implements ArchiveStore {
       destroyQuietly(answer.Body as Readable | undefined);
       throw changed();
     }
+    // The whole object from its start (200, no Content-Range): its first bytes are no end, and were taken for a footer missing.
+    if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > TAIL_BYTES) {
+      destroyQuietly(answer.Body as Readable | undefined);
+      throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${object.location} (it sent the whole object from its start): cannot read its end to tell whether it is whole`, 'S3');
+    }
     return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES);
   }
 
