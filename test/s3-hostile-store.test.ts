@@ -245,17 +245,27 @@ describe('a store that takes Content-MD5 and refuses the SDK\'s x-amz-checksum h
 });
 
 /** A proxy in front of s3rver whose ListObjectsV2 answers give each ETag bare, without its quotes (NetApp ONTAP, some Ceph); HEAD's stay quoted. */
-async function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  return startListingRewritingProxy(target, (xml) => xml.replace(/<ETag>(?:&quot;|")([^<&"]*)(?:&quot;|")<\/ETag>/g, '<ETag>$1</ETag>'));
+}
+
+/**
+ * A proxy in front of s3rver that passes every ListObjectsV2 answer through `rewrite`; with
+ * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
+ * nginx does by default.
+ */
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
-      forward(request, response, `${target}${request.url ?? '/'}`);
+      const url = request.url ?? '/';
+      forward(request, response, `${target}${options.mergeSlashes === true ? url.replace(/^[^?]*/, (pathPart) => pathPart.replace(/\/{2,}/g, '/')) : url}`);
       return;
     }
     const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on('data', (chunk: Buffer) => chunks.push(chunk));
       answer.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8').replace(/<ETag>(?:&quot;|")([^<&"]*)(?:&quot;|")<\/ETag>/g, '<ETag>$1</ETag>');
+        const body = rewrite(Buffer.concat(chunks).toString('utf8'));
         const { 'content-length': _length, 'transfer-encoding': _encoding, ...headers } = answer.headers;
         response.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(body) });
         response.end(body);
@@ -277,6 +287,129 @@ describe('a store that lists ETags without their quotes', () => {
       expect(pruned.status).toBe(0);
       const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/bare-etags/', ...flags(server.endpoint)]);
       expect((JSON.parse(listed.stdout) as { backups: { location: string }[] }).backups.map((entry) => entry.location)).toEqual(['s3://backups/bare-etags/acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+/**
+ * A store that answers every ListObjectsV2 with one page of `keys` empty objects below
+ * backups/huge/ (S3 sends at most 1,000 a page), written as the client reads it: how many
+ * bytes of XML it got out before the client went away.
+ */
+async function startHugePageStore(keys: number): Promise<{ endpoint: string; stop: () => Promise<void>; written: () => number }> {
+  let written = 0;
+  const store = createServer((request, response) => {
+    request.resume();
+    response.writeHead(200, { 'content-type': 'application/xml' });
+    const head = '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>backups</Name><Prefix>backups/huge/</Prefix><IsTruncated>false</IsTruncated>';
+    const entry = (index: number) => `<Contents><Key>backups/huge/k${index}</Key><LastModified>2026-02-01T03:00:00.000Z</LastModified><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>0</Size></Contents>`;
+    let index = 0;
+    const more = () => {
+      while (index < keys && !response.destroyed) {
+        const chunk = Array.from({ length: Math.min(1000, keys - index) }, (_, offset) => entry(index + offset)).join('');
+        index += 1000;
+        written += chunk.length;
+        if (!response.write(chunk)) return void response.once('drain', more);
+      }
+      if (!response.destroyed) response.end('</ListBucketResult>');
+    };
+    response.on('close', () => (index = keys));
+    response.write(head);
+    more();
+  });
+  return { ...(await listening(store)), written: () => written };
+}
+
+describe('a store that answers a listing with one page of 200,000 keys', () => {
+  it('fails the listing in one line (exit 1) once the answer passes 8 MiB, reading no further, instead of parsing it whole', async () => {
+    // 200,000 keys are 34 MB of XML (446 MiB of the CLI before); a million took it to 1.7 GiB and 54 s.
+    const store = await startHugePageStore(200_000);
+    try {
+      for (const command of [['backups', 'acme'], ['prune', 'acme', '--keep-last', '1']]) {
+        const before = store.written();
+        const listed = await runMain(['tenants', ...command, '--in', 's3://backups/huge/', ...flags(store.endpoint)]);
+        expect(listed.stderr).toBe(`openclaw: ${store.endpoint} does not answer like S3 (ListObjectsV2 got an answer of more than 8 MiB, more than any S3 answer holds) for s3://backups/huge/: is it the store's S3 API endpoint?\n`);
+        expect(listed.status).toBe(1);
+        expect(store.written() - before).toBeLessThan(16 * 1024 * 1024);
+      }
+    } finally {
+      await store.stop();
+    }
+  });
+
+  it('still lists a page of a few thousand keys (a store that ignores MaxKeys)', async () => {
+    const store = await startHugePageStore(5_000);
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/huge/', ...flags(store.endpoint)]);
+      expect(listed.stderr).toBe('');
+      expect(listed.stdout).toContain('no backups of "acme"');
+      expect(listed.status).toBe(0);
+    } finally {
+      await store.stop();
+    }
+  });
+});
+
+describe('a store that lists keys with a ".." segment or a "//" naming a backup it also lists', () => {
+  it('leaves those keys out: prune never deletes them, which a store resolving the path took for the backup kept', async () => {
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/dot-segments/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // s3rver keeps objects as files and resolves "zz/.." as a path does; the proxy makes "//" one "/", as nginx does.
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml.replace(/<Contents><Key>dot-segments\/acme-2026-02-03\.tar\.zst<\/Key>.*?<\/Contents>/, (entry) => entry + entry.replace('dot-segments/', 'dot-segments/zz/../') + entry.replace('dot-segments/', 'dot-segments//')),
+      { mergeSlashes: true },
+    );
+    try {
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/dot-segments/', ...flags(proxy.endpoint)]);
+      expect((JSON.parse(listed.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst', 'acme-2026-02-02.tar.zst', 'acme-2026-02-01.tar.zst']);
+      const pruned = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/dot-segments/', '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/dot-segments/', ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store that lists a LastModified that is no date', () => {
+  it('says the store does not answer like S3, in one line (exit 1), not "S3 TypeError"', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/bad-dates/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await startListingRewritingProxy(server.endpoint, (xml) => xml.replace(/<LastModified>[^<]*</g, '<LastModified>garbage<'));
+    try {
+      for (const command of [['backups', 'acme'], ['prune', 'acme', '--keep-last', '1']]) {
+        const listed = await runMain(['tenants', ...command, '--in', 's3://backups/bad-dates/', ...flags(proxy.endpoint)]);
+        expect(listed.stderr).toBe(`openclaw: ${proxy.endpoint} does not answer like S3 (HTTP 200 with an answer that cannot be read: Invalid RFC3339 timestamp format garbage) for s3://backups/bad-dates/\n`);
+        expect(listed.status).toBe(1);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store that ignores Range and sends every object whole', () => {
+  it('fails the listing in one line (exit 1) naming the ignored range, instead of calling each backup cut short', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/no-ranges/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await listening(
+      createServer((request, response) => {
+        const { range: _range, ...headers } = request.headers;
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/no-ranges/', ...flags(proxy.endpoint)]);
+      expect(listed.stderr).toBe(`openclaw: ${proxy.endpoint} ignored the byte range of a GET of s3://backups/no-ranges/acme-2026-02-01.tar.zst (it sent the whole object from its start): cannot read its end to tell whether it is whole\n`);
+      expect(listed.status).toBe(1);
     } finally {
       await proxy.stop();
     }

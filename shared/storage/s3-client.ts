@@ -10,10 +10,12 @@
 // AWS_PROFILE as in the AWS CLI.
 
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import type { BuildHandler, BuildHandlerArguments } from '@smithy/types';
+import type { BuildHandler, BuildHandlerArguments, DeserializeHandler, DeserializeHandlerArguments, HandlerExecutionContext } from '@smithy/types';
 import { createHash } from 'node:crypto';
+import { pipeline, Readable, Transform } from 'node:stream';
 
 import { environmentKeysOverProfile } from './configured-endpoint.js';
+import { NotS3Answer } from './s3-errors.js';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -111,7 +113,48 @@ export async function createS3Client(options: S3ConnectionOptions): Promise<S3Cl
   const client = new sdk.S3Client(config);
   client.middlewareStack.add(skipPayloadSigningWhenChecksummed, UNSIGNED_PAYLOAD_MIDDLEWARE);
   if (options.endpoint !== undefined) client.middlewareStack.addRelativeTo(contentMd5InsteadOfChecksums, CONTENT_MD5_MIDDLEWARE);
+  client.middlewareStack.add(boundedAnswers, BOUNDED_ANSWERS_MIDDLEWARE);
   return client;
+}
+
+/**
+ * The most bytes of an answer the SDK reads whole (a listing page, tags, an error document):
+ * S3's largest, a ListObjectsV2 page of 1,000 keys of 1,024 bytes each escaped, is under 6 MiB.
+ * A store that sent one page of a million keys (214 MB of XML) took the CLI past 1 GiB.
+ */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+// In the deserialize step, below the SDK's deserializer (lower priority runs nearer the wire).
+const BOUNDED_ANSWERS_MIDDLEWARE = { name: 'openclawBoundedAnswers', step: 'deserialize', priority: 'low', override: true } as const;
+
+/**
+ * Answers the SDK parses whole fail past MAX_ANSWER_BYTES, read no further. GetObject's body
+ * is the caller's stream, read as it goes, and left alone (its error documents are not).
+ */
+function boundedAnswers<Input extends object, Output extends object>(next: DeserializeHandler<Input, Output>, context: HandlerExecutionContext): DeserializeHandler<Input, Output> {
+  return async (args: DeserializeHandlerArguments<Input>) => {
+    const result = await next(args);
+    const response = result.response as { statusCode?: number; body?: unknown };
+    const request = (context.commandName ?? 'the request').replace(/Command$/, '');
+    if (response.body instanceof Readable && (request !== 'GetObject' || (response.statusCode ?? 200) >= 300)) {
+      response.body = cutAfter(response.body, MAX_ANSWER_BYTES, request);
+    }
+    return result;
+  };
+}
+
+/** `body` as it comes, failing with NotS3Answer (and the body destroyed) once past `limit` bytes. */
+function cutAfter(body: Readable, limit: number, request: string): Readable {
+  let seen = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > limit) done(new NotS3Answer(request, `an answer of more than ${limit / 1024 / 1024} MiB, more than any S3 answer holds`));
+      else done(null, chunk);
+    },
+  });
+  pipeline(body, counted, () => {});
+  return counted;
 }
 
 const UNSIGNED_PAYLOAD_MIDDLEWARE = { name: 'openclawUnsignedPayload', step: 'build', priority: 'low', override: true } as const;

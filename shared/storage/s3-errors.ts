@@ -130,7 +130,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (HTTP ${status ?? '?'} with a body that is not S3's XML) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
   if (error instanceof NotS3Answer) {
-    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.message}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
+    return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.request} got ${error.answer}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
@@ -250,6 +250,10 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
       `archive too large for one upload to ${where}: give the expected size so larger parts are used`,
       'TOO_LARGE',
     );
+  }
+  // A 2xx answer the SDK could not read (a LastModified that is no date, a number that is none): not S3's.
+  if (status !== undefined && status >= 200 && status < 300 && shape.$response !== undefined && (name === 'TypeError' || name === 'SyntaxError' || name === 'RangeError')) {
+    return fail(`${context.endpoint ?? 'S3'} does not answer like S3 (HTTP ${status} with an answer that cannot be read: ${truncate(message, 200)}) for ${where}`, 'S3');
   }
   const label = name && name !== 'Error' && name !== 'Unknown' ? name : errno || 'error';
   const http = status !== undefined ? ` (HTTP ${status})` : '';

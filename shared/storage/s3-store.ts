@@ -59,6 +59,7 @@ import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
 import { MAX_PARTS } from './s3-upload.js';
+import { readableKeyProblemOf } from './s3-url.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -246,6 +247,12 @@ export class S3ArchiveStore implements ArchiveStore {
         newKeys = true;
         // A key outside the prefix (a store that ignored it): its name below the prefix would be another key's.
         if (!item.Key.startsWith(this.options.prefix)) continue;
+        // A key no backup writes that an HTTP layer on the way, or a store keeping objects as files,
+        // may resolve to another: a "." or ".." segment (restore refuses to read it), or an empty
+        // one below the prefix (nginx merges "//"): a DELETE of `acme/zz/../kept` or `acme//kept`
+        // took the backup prune kept. Also over 1,024 bytes, or not valid Unicode.
+        const below = item.Key.slice(this.options.prefix.length);
+        if (readableKeyProblemOf(item.Key) !== undefined || below.startsWith('/') || below.includes('//')) continue;
         // At or before where the listing was to start (a store that ignored StartAfter): listed already.
         if (startBytes !== undefined && Buffer.compare(Buffer.from(item.Key), startBytes) <= 0) continue;
         if (item.Key.endsWith('/') || (item.Size ?? 0) === 0) continue;
@@ -564,6 +571,11 @@ export class S3ArchiveStore implements ArchiveStore {
     if (first.ETag !== undefined && answer.ETag !== undefined && answer.ETag !== first.ETag) {
       destroyQuietly(answer.Body as Readable | undefined);
       throw changed();
+    }
+    // The whole object from its start (200, no Content-Range): its first bytes are no end, and were taken for a footer missing.
+    if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > TAIL_BYTES) {
+      destroyQuietly(answer.Body as Readable | undefined);
+      throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${object.location} (it sent the whole object from its start): cannot read its end to tell whether it is whole`, 'S3');
     }
     return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES);
   }
