@@ -258,6 +258,22 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  it('recover killed while freeing a trash tree another user owns, then no inode left again: the next recover still knows it for the tool\'s and removes all of it', () => {
+    const w = onTmpfs('no-inode-recover-killed', 'size=12m,nr_inodes=400');
+    // The old tenant belongs to a user other than the base dir's owner: its trash is the tool's by its marker only.
+    sh(`chown -R 1234:1234 '${path.join(w.base, 'acme')}'`);
+    w.killAt('commit:old-moved-to-trash', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    fillInodes(w);
+    w.killAt('remove:top-files-removed', ['tenants', 'recover', 'acme']);
+    expect(readdirSync(w.base).filter((name) => name.startsWith('.openclaw-trash-acme-'))).toHaveLength(1);
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).toBe(0);
+    unfill(w);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
   it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
     const w = onTmpfs('no-inode-live', 'size=12m,nr_inodes=400');
     const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
