@@ -22,7 +22,7 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeSystemError, errnoCode, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, READ_FLAGS, readOwnFileAndOwner } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
@@ -311,7 +311,11 @@ export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: str
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
     if (hidden.kind === 'trash' || hidden.kind === 'scratch') {
-      const judged = await trashOfOurs(tenantsDir, full);
+      // Gone since the listing: another command removing it too (a recover beside this one, a lock holder).
+      const judged = await trashOfOurs(tenantsDir, full).catch((error: unknown) => {
+        if (errnoCode(error) === 'ENOENT') return undefined;
+        throw error;
+      });
       if (judged === undefined) continue;
       await removeTree(full, { expect: judged });
     } else if (hidden.kind === 'staging' && uncommitted) {

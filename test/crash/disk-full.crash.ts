@@ -274,6 +274,26 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
   });
 
+  it('two recovers freeing a disk with no inode left at once: the one that finds a leftover it listed already removed by the other goes on', async () => {
+    const w = onTmpfs('no-inode-two-recovers', 'size=12m,nr_inodes=400');
+    // Trash of an older version (unmarked, the base dir owner's): two trees, so that one is left when the first pauses in the other.
+    for (const name of ['.openclaw-trash-acme-000000000001', '.openclaw-trash-acme-000000000002']) {
+      mkdirSync(path.join(w.base, name, 'd'), { recursive: true });
+      writeFileSync(path.join(w.base, name, 'd', 'f'), 'old');
+    }
+    fillInodes(w);
+    const first = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'remove:top-files-removed' });
+    const firstDone = exited(first);
+    await stopped(first);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": removed leftovers of an interrupted operation\n');
+    cases++;
+    first.kill('SIGCONT');
+    const run = await firstDone;
+    expect(run.status, describeRun(run)).toBe(0);
+    unfill(w);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
     const w = onTmpfs('no-inode-live', 'size=12m,nr_inodes=400');
     const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
