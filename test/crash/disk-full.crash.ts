@@ -294,6 +294,39 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  it('recover freeing a disk with no inode left beside a backup that took the lock meanwhile: the backup, finding a leftover it listed removed, goes on', async () => {
+    const w = onTmpfs('no-inode-recover-beside-backup', 'size=12m,nr_inodes=400');
+    for (const name of ['.openclaw-trash-acme-000000000001', '.openclaw-trash-acme-000000000002']) {
+      mkdirSync(path.join(w.base, name, 'd'), { recursive: true });
+      for (let i = 0; i < 8; i++) writeFileSync(path.join(w.base, name, `f${i}`), 'old');
+      writeFileSync(path.join(w.base, name, 'd', 'f'), 'old');
+    }
+    fillInodes(w);
+    // Judged the lock free, then paused in its first removal, having freed that tree's top files.
+    const recover = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'remove:top-files-removed' });
+    const recoverDone = exited(recover);
+    await stopped(recover);
+    // A backup takes the lock with that inode, and pauses before judging a trash tree it listed.
+    const backup = w.spawn(['tenants', 'backup', 'acme', '--to', path.join(w.out, 'acme.tar.zst')], { OPENCLAW_TEST_PAUSE_AT: 'sweep:leftover-found' });
+    const backupDone = exited(backup);
+    await stopped(backup).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}: ${describeRun(await backupDone)}`);
+    });
+    recover.kill('SIGCONT');
+    const recovered = await recoverDone;
+    cases++;
+    expect(recovered.stderr, describeRun(recovered)).toMatch(/^(|openclaw: tenant "acme" is busy: a backup by pid \d+ .*\n)$/);
+    expect(readdirSync(w.base).filter((name) => name.startsWith('.openclaw-trash-'))).toEqual([]);
+    unfill(w);
+    for (let more = true; more; ) {
+      backup.kill('SIGCONT');
+      more = await Promise.race([backupDone.then(() => false), stopped(backup).then(() => true, () => false)]);
+    }
+    expectOk(await backupDone);
+    rmSync(path.join(w.out, 'acme.tar.zst'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
     const w = onTmpfs('no-inode-live', 'size=12m,nr_inodes=400');
     const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
