@@ -6,13 +6,13 @@
 // skipped with a note where it is not permitted.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { sh, tempDir } from '../helpers/tree.js';
-import { describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
+import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
 
 function canMount(): boolean {
   const probe = tempDir('openclaw-tmpfs-probe-');
@@ -325,6 +325,33 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     expectOk(await backupDone);
     rmSync(path.join(w.out, 'acme.tar.zst'));
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a live restore, then no inode left, recover through a FUSE view that answers a lookup of the lock from its cache of when there was none: it removes nothing of the restore', async (context) => {
+    if (spawnSync('sh', ['-c', 'command -v bindfs']).status !== 0) return context.skip('bindfs is not installed');
+    const w = onTmpfs('no-inode-fuse-negative', 'size=12m,nr_inodes=400');
+    const view = path.join(w.root, 'view');
+    mkdirSync(view);
+    sh(`bindfs -o negative_timeout=3600 '${w.base}' '${view}'`);
+    mounts.unshift(view); // unmounted before the tmpfs under it
+    const lockInView = path.join(view, '.openclaw-lock-acme');
+    expect(existsSync(lockInView)).toBe(false);
+    const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
+    const done = exited(restore);
+    await stopped(restore);
+    const cached = !existsSync(lockInView);
+    const staged = () => readdirSync(w.base).filter((name) => name.startsWith('.openclaw-')).sort();
+    const before = staged();
+    fillInodes(w);
+    const run = cached ? cli(['--tenants-dir', view, 'tenants', 'recover', 'acme'], { TMPDIR: w.tmp }) : undefined;
+    unfill(w);
+    expect(staged()).toEqual(before);
+    restore.kill('SIGCONT');
+    expectOk(await done);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+    if (run === undefined) return context.skip('this FUSE view caches no lookup of a name that is absent');
+    cases++;
+    expect(run.stderr, describeRun(run)).toMatch(/; it is held by another command, which may still run: remove a file or two on that file system, then run the command again\n$/);
   });
 
   it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
