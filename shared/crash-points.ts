@@ -54,6 +54,10 @@ export const CRASH_POINTS = [
   'keep:other-moved-to-trash',
   // The sweep (tenant/slot.ts): a tree under a trash name judged the tool's, about to be removed.
   'sweep:trash-judged',
+  // Recovery under the lock (tenant/slot.ts): a leftover listed before the lock found still there, not judged yet.
+  'sweep:leftover-found',
+  // A tree's removal (tenant/remove-tree.ts): the files at its top removed, its directories not yet.
+  'remove:top-files-removed',
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

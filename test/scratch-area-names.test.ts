@@ -8,6 +8,7 @@
 // root-only directory (/etc/cron.d), root created the tenant's SQLite snapshot in it
 // (reproduced with the CLI as a second user swapping the area with renameat2).
 
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, promises as fs, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -16,6 +17,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { spoolFile } from '../shared/backup/stable-read.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import { CAN_CHECK_OPENED_PATHS } from '../shared/file-access.js';
+import { TRASH_MARKER } from '../shared/tenant/trash-marker.js';
 import { tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -125,5 +127,25 @@ describe.skipIf(process.geteuid?.() !== 0 || !CAN_CHECK_OPENED_PATHS)('an encryp
     expect(areaName()).toBeDefined();
     await area.dispose();
     expect(readdirSync(base)).toEqual([]);
+  });
+
+  it('a removal of the area stopped midway leaves it marked as the tool\'s: the marker goes last', async (context) => {
+    const area = TempArea.inTenantsDir(base, 'acme');
+    await area.file('spool');
+    const at = path.join(base, areaName()!);
+    // A copy the directory lists after the marker, which the removal cannot unlink (immutable): it stops there.
+    let stuck: string | undefined;
+    for (let i = 0; stuck === undefined && i < 64; i++) {
+      await fs.writeFile(await area.file(`copy${i}`), 'tenant data', { flag: 'wx' });
+      const listed = readdirSync(at);
+      stuck = listed.slice(listed.indexOf(TRASH_MARKER) + 1)[0];
+    }
+    if (stuck === undefined || spawnSync('chattr', ['+i', path.join(at, stuck)], { stdio: 'ignore' }).status !== 0) return context.skip('chattr +i does not work here');
+    try {
+      await expect(area.dispose()).rejects.toThrow(/operation not permitted/);
+      expect(readdirSync(at)).toContain(TRASH_MARKER);
+    } finally {
+      spawnSync('chattr', ['-i', path.join(at, stuck)], { stdio: 'ignore' });
+    }
   });
 });

@@ -31,7 +31,7 @@ import { CAN_CHECK_OPENED_PATHS, mustRefuseWithoutProcfs, pinDirectory, type Pin
 import { shownPath } from '../format.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { removeTree } from '../tenant/remove-tree.js';
-import { writeTrashMarker } from '../tenant/trash-marker.js';
+import { TRASH_MARKER, writeTrashMarker } from '../tenant/trash-marker.js';
 import { isLocal, isProcessAlive, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag } from '../tenant/process-owner.js';
 
 /** Files SQLite may create beside a database it opens. */
@@ -165,7 +165,10 @@ class PinnedArea {
   /** Removes everything in the area through its descriptor, then the area by its name if that still leads to it. */
   async remove(): Promise<void> {
     try {
-      for (const name of await fs.readdir(this.root)) await removeTree(`${this.root}/${name}`);
+      // The trash marker last: a backup killed midway leaves an area still marked as the tool's,
+      // which the next command removes whoever owns the base dir (tenant/slot.ts trashOfOurs).
+      const names = await fs.readdir(this.root);
+      for (const name of [...names.filter((entry) => entry !== TRASH_MARKER), ...names.filter((entry) => entry === TRASH_MARKER)]) await removeTree(`${this.root}/${name}`);
     } catch (error) {
       await this.pinned.close();
       throw error;

@@ -154,15 +154,17 @@ export async function acquireTenantLock(
 
 /**
  * Whether no live process holds the tenant's lock, judged without creating a file (a disk with
- * no inode left, where no lock can be taken): there is none, or its holder is a process of
- * this pid namespace that is gone. A holder on another host is judged by its heartbeat's age
+ * no inode left, where no lock can be taken): there is none (neither opened nor listed), or its
+ * holder is a process of this pid namespace that is gone. A holder on another host is judged by its heartbeat's age
  * on the file system's clock, which takes a file to read (process-owner.ts), and a lock that
  * does not name its holder by its age: neither is judged gone here.
  */
 export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): Promise<boolean> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const held = await readLockFile(lockPath);
-  if (held === undefined) return true;
+  // A lookup may be answered from a cache of when there was no lock (a FUSE mount's negative
+  // entries): none only if the directory's listing, asked of the file system, lacks it too.
+  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath));
   const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);

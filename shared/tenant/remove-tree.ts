@@ -46,6 +46,7 @@
 import { lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
+import { crashPoint } from '../crash-points.js';
 import { errnoCode, FileSystemError } from '../errors.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, mustRefuseWithoutProcfs, namedBy, namesLookedUp } from '../file-access.js';
 import { shownPath } from '../format.js';
@@ -53,6 +54,7 @@ import { FD_INFO, mountIdOf } from '../mounts.js';
 import { decodeRawName, fsPath, rawByteLength } from '../raw-name.js';
 
 import { PATH_MAX_BYTES } from './names.js';
+import { TRASH_MARKER } from './trash-marker.js';
 
 const PERMISSION_DENIED: ReadonlySet<string | undefined> = new Set(['EACCES', 'EPERM']);
 const OWNER_ALL = 0o700;
@@ -193,8 +195,11 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
     }
     const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount, depth: entry.depth + 1 });
     // Other entries several at a time, then the directories in lanes (see the top of the
-    // file). Either kind swapped for the other meanwhile is retried as such.
-    const { others } = listed;
+    // file). Either kind swapped for the other meanwhile is retried as such. The top's trash
+    // marker goes last: a removal killed midway leaves a tree the next one (or a command
+    // removing it beside this one) still knows for the tool's, whoever owns it.
+    const marker = entry.depth === 0 && listed.others.includes(TRASH_MARKER);
+    const others = marker ? listed.others.filter((name) => name !== TRASH_MARKER) : listed.others;
     for (let start = 0; start < others.length; start += REMOVALS_IN_FLIGHT) {
       assertTimeLeft(removal);
       // Every removal of the batch settles before the first failure is thrown: the directory's
@@ -203,7 +208,9 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
       const failed = settled.find((outcome) => outcome.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
     }
+    if (entry.depth === 0) crashPoint('remove:top-files-removed');
     await removeDirectories(listed.directories, child, removal);
+    if (marker) await unlinkOrRetry(child(TRASH_MARKER), removal, SWAPPED_RETRIES);
   } finally {
     removal.open--;
     await directory.close();

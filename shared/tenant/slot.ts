@@ -22,7 +22,7 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { describeSystemError, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeSystemError, errnoCode, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, READ_FLAGS, readOwnFileAndOwner } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
@@ -550,6 +550,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     const full = path.join(tenantsDir, hidden.name);
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
+    crashPoint('sweep:leftover-found');
     const tree = hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging);
     // A directory under any of these names (trash, a scratch area, a staging directory no journal
     // names) is removed only if the tool made it (a marker) or the base dir's owner could remove it anyway.
@@ -731,7 +732,13 @@ async function trashOfOurs(tenantsDir: string, trash: string): Promise<{ dev: bi
     // Not a directory, or not one root can open no-follow: judged by its owner, removed as it is.
   }
   try {
-    const stat = directory === undefined ? await fs.lstat(trash, { bigint: true }) : await directory.stat({ bigint: true });
+    // Gone meanwhile: another command removed it (`tenants recover` with no inode left removes
+    // trash beside a lock holder, or two such recovers beside each other); nothing to judge.
+    const stat = directory === undefined ? await fs.lstat(trash, { bigint: true }).catch((error: unknown) => {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }) : await directory.stat({ bigint: true });
+    if (stat === undefined) return undefined;
     if (directory !== undefined) {
       try {
         const handle = await fs.open(`${FD_LINKS}${directory.fd}/${TRASH_MARKER}`, READ_FLAGS);
