@@ -15,7 +15,9 @@
 // logged and counted as skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
 // A backup its invocation's deadline stopped (one that cannot continue in pieces: one file
 // longer than a piece) is a failure (counted in Failed, its failure event sent) but is not
-// handed back: each of the queue's further receives would run into the same deadline.
+// handed back: each of the queue's further receives would run into the same deadline. Unless
+// another backup of the batch ran before it in the invocation: it had only the time left, and
+// is handed back for a receive of its own.
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
 // chains), not once per message: each backup recovers its tenant from those names.
 
@@ -65,6 +67,9 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];
     const swept = await prepareBaseDir(deps, context);
+    // A backup started after another of the batch ran had only what that one left of the
+    // invocation: the deadline that stopped it is not one a receive of its own would meet.
+    let ranBefore = false;
     for (const record of event.Records) {
       if (context.getRemainingTimeInMillis() < reservedForBackup(deps)) {
         // Not started: it comes back after the visibility timeout, in an invocation of its own.
@@ -96,8 +101,10 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
         queuedBackupSkip,
         swept,
       );
+      const hadTheWholeInvocation = !ranBefore;
+      ranBefore = true;
       if (run.outcome !== 'failed') continue;
-      if (stoppedByItsDeadline(run.error)) {
+      if (hadTheWholeInvocation && stoppedByItsDeadline(run.error)) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
       } else {
         failures.push({ itemIdentifier: record.messageId });

@@ -563,6 +563,21 @@ describe('what a listing holds per backup', () => {
     }
   });
 
+  it('past 100,000 keys, refuses a store whose order strays only there (by UTF-16 code units, as Java and JavaScript sort) rather than drop the key as one sent again', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' });
+      // ASCII keys agree in both orders; past 100,000, U+1F600 (UTF-16 D83D…) comes before U+FFFD there, after it in UTF-8 bytes.
+      serveListing(s3, 200_000, (at) => (at === 150_000 ? 'p/0150000-\u{1F600}.tar.zst' : at === 150_001 ? 'p/0150000-\u{FFFD}.tar.zst' : `p/${String(at).padStart(7, '0')}.tar.zst`));
+      const refusal = (async () => {
+        for await (const _part of store.listInParts()) continue;
+      })();
+      await expect(refusal).rejects.toThrow(/^s3:\/\/b\/p\/: the store lists more than 100000 keys, not in S3's order \(by their UTF-8 bytes\)/);
+    } finally {
+      s3.restore();
+    }
+  });
+
   it('refuses a listing of more than 100,000 backups of the tenant: each is held to be sorted', async () => {
     const count = 100_001;
     const store: ArchiveStore = {

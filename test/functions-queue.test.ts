@@ -225,6 +225,40 @@ describe('work queue handler', () => {
     expect(lines.find((line) => line.message === 'queued backup not retried')).toMatchObject({ level: 'ERROR', messageId: 'stopped', errorCode: 'ABORTED' });
   });
 
+  it('hands back a backup the deadline stopped after another of its batch used part of the invocation: a receive of its own has the whole time', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logging = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'INFO' });
+    let timeLeft = 900_000;
+    let started = 0;
+    const capture = (chunk: string | Uint8Array): boolean => {
+      const line = JSON.parse(String(chunk)) as Record<string, unknown>;
+      lines.push(line);
+      // The first backup of the batch takes ten minutes; the second starts with five and runs out.
+      if (line.message === 'backup started' && ++started === 2) timeLeft = 0;
+      if (line.message === 'backup finished') timeLeft = 300_000;
+      return true;
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    const records: OperationRecord[] = [];
+    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'openclaw-backup-events', logging);
+    const handle = workQueueHandler({ config, logger: logging, publish, operations, metrics: { record: (entry: OperationRecord) => void records.push(entry), count() {} } });
+
+    const answer = await handle(
+      {
+        Records: [
+          record('first', encodeWorkMessage(message('beta', 's3://backups/late/beta.tar.zst'))),
+          record('late', encodeWorkMessage(message('acme', 's3://backups/late/acme.tar.zst'))),
+        ],
+      },
+      lambdaContext({ remaining: () => timeLeft }),
+    );
+
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'late' }] });
+    expect(records).toEqual([expect.objectContaining({ tenant: 'beta', outcome: 'succeeded' }), expect.objectContaining({ tenant: 'acme', outcome: 'failed', errorCode: 'ABORTED' })]);
+    expect(lines.find((line) => line.message === 'queued backup not retried')).toBeUndefined();
+  });
+
   it('still hands back a backup that failed otherwise, for the queue to try again', async () => {
     const { handle } = handler();
     const answer = await handle({ Records: [record('refused', encodeWorkMessage(message('acme', 's3://nobucket/acme.tar.zst')))] }, context());

@@ -190,10 +190,14 @@ export class S3ArchiveStore implements ArchiveStore {
     // a new token each time) must fail, not list for ever nor list a key twice. The first
     // MAX_LISTED_OBJECTS keys are remembered rather than compared in order: a store may sort
     // otherwise than by UTF-8 bytes. Past them the keys must come in S3's order (every store
-    // we know lists so), each after the last: one that does not is a key sent again, and the
-    // keys are no longer held (a million of them were ~100 MiB).
+    // we know lists so), each after the last, and the keys are no longer held (a million of
+    // them were ~100 MiB): one that does not is a key sent again if this page or the one
+    // before held it, else the store's order strays (a key of its own dropped as sent again
+    // would be missing from the listing): refused.
     const tokens = new Set<string>();
     const seen = new Set<string>();
+    let pageKeys = new Set<string>();
+    let pageBeforeKeys = new Set<string>();
     let lastListed: Buffer | undefined;
     let inOrder = true;
     let listedKeys = 0;
@@ -226,6 +230,7 @@ export class S3ArchiveStore implements ArchiveStore {
       let lastKey: string | undefined;
       let newKeys = false;
       const objects: StoredObject[] = [];
+      [pageBeforeKeys, pageKeys] = [pageKeys, new Set<string>()];
       for (const listed of page.Contents ?? []) {
         if (listed.Key === undefined) continue;
         const item = { ...listed, Key: keyOf(listed.Key) };
@@ -236,11 +241,16 @@ export class S3ArchiveStore implements ArchiveStore {
         if (listedKeys < MAX_LISTED_OBJECTS) {
           if (seen.has(item.Key)) continue;
           seen.add(item.Key);
+          pageKeys.add(item.Key);
           inOrder &&= afterLast;
         } else {
-          if (!inOrder) throw new StorageError(`${this.display}: the store lists more than ${MAX_LISTED_OBJECTS} keys, not in S3's order (by their UTF-8 bytes): past that many, a key it sends again cannot be told from a new one: give a narrower prefix`, 'TOO_LARGE');
           seen.clear();
-          if (!afterLast) continue;
+          const sentAgain = !afterLast && (pageKeys.has(item.Key) || pageBeforeKeys.has(item.Key));
+          if (!inOrder || (!afterLast && !sentAgain)) {
+            throw new StorageError(`${this.display}: the store lists more than ${MAX_LISTED_OBJECTS} keys, not in S3's order (by their UTF-8 bytes): past that many, a key it sends again cannot be told from a new one: give a narrower prefix`, 'TOO_LARGE');
+          }
+          pageKeys.add(item.Key);
+          if (sentAgain) continue;
         }
         listedKeys += 1;
         if (afterLast) lastListed = keyBytes;
