@@ -123,6 +123,7 @@ export class PackedListing {
    * the entry, and all under it, walked and archived twice, and no restore takes a name twice.
    */
   sorted(): PackedListing {
+    if (this.count < 2) return this; // most directories of a tree of many: no copy to make
     if (this.few !== undefined) return this.sortedFew(this.few);
     const { bytes, starts } = this;
     const order = new Uint32Array(this.count);
