@@ -117,8 +117,13 @@ export class PackedListing {
     return this.bytes.subarray(0, this.starts[this.count]).includes(REPLACEMENT);
   }
 
-  /** The same names in the byte order of their bytes (a name before every name it is a prefix of). */
+  /**
+   * The same names in the byte order of their bytes (a name before every name it is a prefix of),
+   * each once: a listing that gave a name twice (a FUSE or network file system's readdir) had
+   * the entry, and all under it, walked and archived twice, and no restore takes a name twice.
+   */
   sorted(): PackedListing {
+    if (this.count < 2) return this; // most directories of a tree of many: no copy to make
     if (this.few !== undefined) return this.sortedFew(this.few);
     const { bytes, starts } = this;
     const order = new Uint32Array(this.count);
@@ -137,13 +142,15 @@ export class PackedListing {
     sorted.starts = new Uint32Array(this.count + 1);
     sorted.types = new Uint8Array(this.count);
     let end = 0;
+    let kept = 0;
     for (let at = 0; at < order.length; at++) {
       const index = order[at]!;
+      if (kept > 0 && sorted.bytes.compare(bytes, starts[index], starts[index + 1], sorted.starts[kept - 1], end) === 0) continue;
       end += bytes.copy(sorted.bytes, end, starts[index], starts[index + 1]);
-      sorted.starts[at + 1] = end;
-      sorted.types[at] = this.types[index]!;
+      sorted.starts[++kept] = end;
+      sorted.types[kept - 1] = this.types[index]!;
     }
-    sorted.count = this.count;
+    sorted.count = kept;
     return sorted;
   }
 
@@ -171,9 +178,10 @@ export class PackedListing {
       const encoded = names.map((name) => rawName(name));
       order.sort((a, b) => Buffer.compare(encoded[a]!, encoded[b]!));
     }
+    const once = order.filter((at, position) => position === 0 || names[at] !== names[order[position - 1]!]);
     const sorted = new PackedListing(this.packAfter);
-    sorted.few = { names: order.map((at) => names[at]!), types: order.map((at) => types[at]!) };
-    sorted.count = this.count;
+    sorted.few = { names: once.map((at) => names[at]!), types: once.map((at) => types[at]!) };
+    sorted.count = once.length;
     return sorted;
   }
 

@@ -34,6 +34,20 @@ describe.each([
     );
   });
 
+  it('holds a name a listing gave twice once sorted (a FUSE or network readdir)', () => {
+    fc.assert(
+      fc.property(names, fc.array(fc.nat()), (listed, again) => {
+        const packed = new PackedListing(packAfter);
+        for (const name of listed) packed.add(name, undefined);
+        for (const at of again) if (listed.length > 0) packed.add(rawName(listed[at % listed.length]!), undefined);
+        const sorted = packed.sorted();
+        expect([...sorted.names()]).toEqual(orderBefore(listed));
+        expect(sorted.size).toBe(listed.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('gives back each name as it was added, as text or as bytes, with its type, and finds it once sorted', () => {
     fc.assert(
       fc.property(names, fc.array(fc.integer({ min: 0, max: TYPES.length - 1 }), { minLength: 200, maxLength: 200 }), (listed, types) => {

@@ -160,6 +160,33 @@ describe('walkTenant and what a restore refuses', () => {
   });
 });
 
+describe('walkTenant, a listing that gives a name twice', () => {
+  // A FUSE or network file system's readdir can: the entry, and everything under it, was
+  // walked and archived twice, an archive no restore takes (a name twice in one directory).
+  for (const mode of ['sync', 'parallel'] as const) {
+    it(`walks each entry once (${mode})`, async () => {
+      mkdirSync(path.join(root, 'sessions', 'agent-0'), { recursive: true });
+      writeFileSync(path.join(root, 'sessions', 'agent-0', 'state.json'), '{}');
+      writeFileSync(path.join(root, 'sessions', 'notes'), 'x');
+      const access = mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS;
+      const twice = (listing: PackedListing): PackedListing => {
+        for (let index = 0, count = listing.size; index < count; index++) listing.add(listing.name(index), listing.type(index));
+        return listing;
+      };
+      const doubling: FileAccess = {
+        ...access,
+        readdir: (dir, size) => {
+          const listed = access.readdir(dir, size);
+          return listed instanceof Promise ? listed.then(twice) : twice(listed);
+        },
+      };
+      const walked: string[] = [];
+      for await (const item of walkTenant(root, { skipped: [], warnings: [] }, doubling)) walked.push(item.relPath);
+      expect(walked).toEqual(['', 'sessions', 'sessions/agent-0', 'sessions/agent-0/state.json', 'sessions/notes']);
+    });
+  }
+});
+
 describe('walkTenant, a directory that cannot be listed', () => {
   // Directories are listed and their entries lstat'ed through the open directory's procfs
   // link (/proc/self/fd/N): the backup's one line named that link instead of the directory.

@@ -52,8 +52,26 @@ export interface Manifest {
   readonly totals: { readonly files: number; readonly directories: number; readonly symlinks: number; readonly bytes: number };
 }
 
+/** How many directories `serializeManifest` turns into JSON at a time. */
+const DIRECTORIES_PER_PIECE = 2048;
+
+/**
+ * The manifest as JSON (`JSON.stringify`'s bytes), its directories turned into text a piece at
+ * a time: in one string, 100,000 directories (11 MB of JSON) came on the heap at the very end
+ * of a backup, on top of all it had left there since its last full collection, and its peak
+ * went from 146 to 208 MiB depending on when that collection fell.
+ */
 export function serializeManifest(manifest: Manifest): Buffer {
-  return Buffer.from(JSON.stringify(manifest), 'utf8');
+  const { directories } = manifest;
+  if (directories.length <= DIRECTORIES_PER_PIECE) return Buffer.from(JSON.stringify(manifest), 'utf8');
+  const [before, after] = JSON.stringify({ ...manifest, directories: [] }).split('"directories":[]');
+  const pieces = [Buffer.from(`${before}"directories":[`, 'utf8')];
+  for (let start = 0; start < directories.length; start += DIRECTORIES_PER_PIECE) {
+    const piece = JSON.stringify(directories.slice(start, start + DIRECTORIES_PER_PIECE));
+    pieces.push(Buffer.from(start === 0 ? piece.slice(1, -1) : `,${piece.slice(1, -1)}`, 'utf8'));
+  }
+  pieces.push(Buffer.from(`]${after}`, 'utf8'));
+  return Buffer.concat(pieces);
 }
 
 /** The magic nibble of the archive's leading skippable frame, whose payload is an ArchiveMarker. */

@@ -204,7 +204,9 @@ export class TreeDigest {
   /** Every directory that was listed or holds an entry, in the order first met. */
   digests(): DirectoryDigest[] {
     this.flush();
-    return [...this.directories].map(([path, open]) => ({ path, entries: open.entries, sha256: hexOf(open) }));
+    const digests: DirectoryDigest[] = [];
+    for (const [path, open] of this.directories) digests.push({ path, entries: open.entries, sha256: hexOf(open) });
+    return digests;
   }
 
   /**
@@ -307,9 +309,12 @@ export function digestTree(entries: Iterable<TreeEntry>): DirectoryDigest[] {
   return digest.digests();
 }
 
+const NOT_ASCII = /[^\x00-\x7f]/;
+
 /** The digest so far, leaving the directory able to take more. */
 function hexOf({ hash, unhashed }: OpenDirectory): string {
-  if (hash === undefined) return sha256Hex(Buffer.from(unhashed, 'latin1'));
+  // Text of bytes up to 0x7F is its own UTF-8: hashed as it is, without a Buffer a directory.
+  if (hash === undefined) return sha256Hex(NOT_ASCII.test(unhashed) ? Buffer.from(unhashed, 'latin1') : unhashed);
   return hash instanceof ResumableSha256 ? hash.hex() : hash.copy().digest('hex');
 }
 
@@ -318,7 +323,7 @@ function hexOf({ hash, unhashed }: OpenDirectory): string {
  * whose native memory (~800 bytes) waits for a collection; a restore checking 200,000
  * directories made one each, 14-18 MiB of its peak RSS. Earlier Node takes `createHash`.
  */
-const sha256Hex: (bytes: Buffer) => string =
+const sha256Hex: (bytes: Buffer | string) => string =
   typeof (crypto as Partial<typeof crypto>).hash === 'function'
     ? (bytes) => crypto.hash('sha256', bytes, 'hex')
     : (bytes) => createHash('sha256').update(bytes).digest('hex');
