@@ -752,6 +752,64 @@ describe('SQLite databases', () => {
     }
   });
 
+  it('archives the new version of an idle database replaced by rename while it is copied, never the old file with the new one\'s -wal', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true }); // the database alone
+    const file = path.join(tenantDir, 'memory', 'swapped.sqlite');
+    const old = openDatabase(file);
+    old.exec('CREATE TABLE t (n INTEGER)');
+    for (let n = 1; n <= 20; n++) old.exec(`INSERT INTO t VALUES (${n})`);
+    old.close();
+    const replacement = path.join(dir.path, 'swapped.sqlite.new'); // on the same file system
+    const built = openDatabase(replacement);
+    built.exec('CREATE TABLE t (n INTEGER); CREATE TABLE u (s TEXT); INSERT INTO t VALUES (-1)');
+    built.close();
+    let next: SqliteConnection | undefined;
+    // The gateway renames a new file over the database, and its agent commits to it (WAL mode,
+    // its -wal beside it), while the backup copies the old one it opened.
+    spools.afterRead = () => {
+      if (!existsSync(replacement)) return;
+      renameSync(replacement, file);
+      next = openDatabase(file);
+      next.exec('PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0');
+      for (let n = 0; n < 50; n++) next.exec(`INSERT INTO u VALUES ('${'x'.repeat(500)}')`);
+    };
+    try {
+      // Was: archived raw "SQLite snapshot failed (the path no longer names the file that was
+      // opened)", the old file beside the new one's -wal: restored as neither.
+      const { backup: result, restored } = await backupAndRestore();
+      expect(result.warnings).toEqual([]);
+      expect(existsSync(path.join(restored, 'memory', 'swapped.sqlite-wal'))).toBe(false);
+      expect(readDatabase(path.join(restored, 'memory', 'swapped.sqlite'), 'SELECT count(*) || \' \' || sum(n) FROM t', 'SELECT count(*) FROM u')).toEqual({ integrity: 'ok', values: ['1 -1', 50] });
+    } finally {
+      spools.afterRead = undefined;
+      next?.close();
+    }
+  });
+
+  it('archives the new version of a database replaced by rename while its private copy is made (cross-host), instead of failing the backup', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true }); // the database alone
+    const file = path.join(tenantDir, 'memory', 'swapped.sqlite');
+    const old = openDatabase(file);
+    old.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)');
+    for (let n = 1; n <= 20; n++) old.exec(`INSERT INTO t VALUES (${n})`);
+    old.close();
+    const replacement = path.join(dir.path, 'swapped.sqlite.new');
+    const built = openDatabase(replacement);
+    built.exec('CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (-1)');
+    built.close();
+    privateCopies.afterDatabaseCopy = async () => {
+      if (existsSync(replacement)) renameSync(replacement, file); // the gateway's compaction
+    };
+    try {
+      // Was: 'no consistent copy of the SQLite database memory/swapped.sqlite: the file was replaced while it was copied'.
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host' });
+      expect(result.warnings).toEqual([]);
+      expect(readDatabase(path.join(restored, 'memory', 'swapped.sqlite'), 'SELECT count(*) || \' \' || sum(n) FROM t')).toEqual({ integrity: 'ok', values: ['1 -1'] });
+    } finally {
+      privateCopies.afterDatabaseCopy = undefined;
+    }
+  });
+
   it('snapshots a database a writer left mid-transaction (kill -9: a hot journal) from a private copy, rolled back to its last commit', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');

@@ -133,34 +133,50 @@ export async function packFile(context: PackContext, item: FileItem, linked = fa
       return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
     }
   }
-  let handle: fs.FileHandle;
-  try {
-    handle = await openAt(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  } catch (error) {
-    if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') {
+  // A database renamed over (or away) while it was read is read again as the file its path now names.
+  for (let reads = 1; ; reads++) {
+    let handle: fs.FileHandle;
+    try {
+      handle = await openAt(absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    } catch (error) {
+      if (isVanished(error) || (error as NodeJS.ErrnoException).code === 'ELOOP') {
+        noteVanished(context.notes, item.relPath);
+        return undefined;
+      }
+      throw error;
+    }
+    let archived: ArchivedFile | typeof REPLACED | undefined;
+    try {
+      const stat = await handle.stat();
+      if (stat.isFile() && stat.nlink > 1) {
+        const link = await packLink(context, item, stat);
+        if (link !== undefined) return link;
+      }
+      if (stat.isFile()) archived = await packContent(context, item, handle, stat, { lastRead: reads >= DATABASE_READS });
+      if (archived !== undefined && archived !== REPLACED && stat.nlink > 1) context.links.set(linkKey(stat), item.relPath);
+    } finally {
+      await handle.close();
+    }
+    if (archived === REPLACED) continue;
+    if (archived === undefined) {
       noteVanished(context.notes, item.relPath);
       return undefined;
     }
-    throw error;
+    return { path: item.relPath, type: 'file', size: archived.size, sha256: archived.sha256 };
   }
-  let archived: ArchivedFile | undefined;
-  try {
-    const stat = await handle.stat();
-    if (stat.isFile() && stat.nlink > 1) {
-      const link = await packLink(context, item, stat);
-      if (link !== undefined) return link;
-    }
-    if (stat.isFile()) archived = await packContent(context, item, handle, stat, true);
-    if (archived !== undefined && stat.nlink > 1) context.links.set(linkKey(stat), item.relPath);
-  } finally {
-    await handle.close();
-  }
-  if (archived === undefined) {
-    noteVanished(context.notes, item.relPath);
-    return undefined;
-  }
-  return { path: item.relPath, type: 'file', size: archived.size, sha256: archived.sha256 };
 }
+
+/** Reads of a database that keeps being replaced by rename while it is read, before its backup fails (or it is archived raw, on request). */
+const DATABASE_READS = 4;
+
+/** How a file that may be a database is read; undefined: as plain bytes. */
+interface DatabaseRead {
+  /** No read comes after this one: a database replaced by rename while read fails the backup (raw on request) instead of being read again. */
+  readonly lastRead: boolean;
+}
+
+/** What reading a database gives when its path names another file by the end: nothing was archived, it is to be read again. */
+const REPLACED = Symbol('replaced by rename');
 
 /** A hard link to the name `stat`'s file was archived under earlier in this archive; undefined if it was not. */
 async function packLink(context: PackContext, item: FileItem, stat: Stats): Promise<TreeEntry | undefined> {
@@ -178,7 +194,7 @@ async function packLink(context: PackContext, item: FileItem, stat: Stats): Prom
  * streamed straight from the handle, and only warned about if it changes anyway. A file
  * starting with the SQLite header takes the database path when `sniff` is set.
  */
-async function packContent(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats, sniff: boolean): Promise<ArchivedFile> {
+async function packContent(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats, read: DatabaseRead | undefined): Promise<ArchivedFile | typeof REPLACED> {
   const { relPath } = item;
   const mode = stat.mode & 0o7777;
   const warn = (reason: string) => context.notes.warnings.push({ path: item.relPath, reason });
@@ -187,7 +203,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     // per file here (each database, every file on a network file system) was memory touched
     // for the first time, a page fault per 4 KiB (docs/benchmarks.md, stop 39).
     const first = await readHead(handle, stat.size, context.scratch);
-    if (sniff && isSqliteHeader(first)) return packDatabase(context, item, handle, stat);
+    if (read !== undefined && isSqliteHeader(first)) return packDatabase(context, item, handle, stat, read);
     const version = await readWhole(handle, stat, WHOLE_READ_LIMIT, first, { scratch: context.scratch });
     if (version !== undefined) {
       if (!version.stable) warn(CHANGED_WARNING);
@@ -198,7 +214,7 @@ async function packContent(context: PackContext, item: FileItem, handle: fs.File
     stat = await handle.stat(); // grew past the limit while read: a large file now
   }
   let head: Buffer | undefined = await readHead(handle, Math.min(STREAM_CHUNK, stat.size), context.scratch);
-  if (sniff && isSqliteHeader(head)) return packDatabase(context, item, handle, stat);
+  if (read !== undefined && isSqliteHeader(head)) return packDatabase(context, item, handle, stat, read);
   if (Date.now() - stat.mtimeMs < RECENTLY_MODIFIED_MS) {
     const spooled = await packSpooled(context, relPath, mode, handle, stat, warn);
     if (spooled !== undefined) return spooled;
@@ -253,7 +269,7 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  * fallback, is archived raw with its companions and a warning), and one SQLite cannot read
  * is archived raw with a warning.
  */
-async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats): Promise<ArchivedFile> {
+async function packDatabase(context: PackContext, item: FileItem, handle: fs.FileHandle, stat: Stats, read: DatabaseRead): Promise<ArchivedFile | typeof REPLACED> {
   const { relPath } = item;
   const absPath = absPathOf(item);
   const mode = stat.mode & 0o7777;
@@ -296,7 +312,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
           ? held !== undefined
             ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities })
             : await snapshotPrivateCopy(context, handle, item, snapshotPath)
-          : ({ ok: false, kind: 'unusable', reason: 'the path no longer names the file that was opened' } as const);
+          : ({ ok: false, kind: 'busy', reason: 'the file was replaced by rename while it was read' } as const);
     // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
     // on the next read-write open; a private copy of the database and its journal is, and then
     // holds the last committed state. Never the live file: the backup does not write to it.
@@ -309,6 +325,10 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
     }
+    // Its path names another file now (a database written whole and renamed over it, as a
+    // gateway compacts one): nothing was archived, so it is read again as that file, never
+    // archived raw beside the -wal the new file's writers write.
+    if (!read.lastRead && noRoom === undefined && !(await isSameFile(absPath, before))) return REPLACED;
     const failure = outcome.ok ? ({ kind: 'busy', reason: 'the file was replaced while it was copied' } as const) : outcome;
     if (failure.kind === 'busy' && !context.sqlite.rawFallback) {
       throw new SqliteSnapshotError(
@@ -327,7 +347,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     await held?.close();
     await context.temp.remove(snapshotPath);
   }
-  return packContent(context, item, handle, await handle.stat(), false);
+  return packContent(context, item, handle, await handle.stat(), undefined);
 }
 
 /**
