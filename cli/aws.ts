@@ -17,6 +17,7 @@ import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SharedConfigFiles } from '@smithy/types';
 
+import { noteRegionInUse } from '../shared/control-plane/aws-errors.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 
@@ -33,12 +34,14 @@ const CONTROL_SOCKET_TIMEOUT_MS = 30_000;
 // a profile's endpoint_url: LocalStack, a VPC endpoint) is passed explicitly: the SDK reads
 // it for AWS_PROFILE only, so `--aws-profile` must mean the same (configured-endpoint.ts).
 async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout = CONTROL_SOCKET_TIMEOUT_MS) {
-  const { assertProfileExists, configuredCaBundle, environmentKeysOverProfile } = await import('../shared/storage/configured-endpoint.js');
+  const { assertProfileExists, configuredCaBundle, environmentKeysOverProfile, profileRegion } = await import('../shared/storage/configured-endpoint.js');
   const files = await sharedFiles(plane);
   await assertProfileExists(plane.profile, process.env, files);
   const endpoint = await controlPlaneEndpoint(plane, serviceId);
   const keys = plane.profile === undefined ? environmentKeysOverProfile() : undefined;
   const caBundle = await configuredCaBundle({ ...(plane.profile !== undefined && { profile: plane.profile }), files });
+  // As the SDK finds it: --region, else AWS_REGION, else the profile's region.
+  noteRegionInUse(plane, plane.region ?? (nonEmptyText(process.env.AWS_REGION) ?? (await profileRegion({ ...(plane.profile !== undefined && { profile: plane.profile }), files }))));
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
     ...(keys !== undefined && { credentials: keys }),
@@ -135,4 +138,8 @@ export function dynamoDbClient(plane: ControlPlane): Promise<DynamoDBClient> {
 /** For doctor's queue depths (GetQueueUrl, GetQueueAttributes). */
 export function sqsClient(plane: ControlPlane): Promise<SQSClient> {
   return cached(keyOf('sqs', plane), async () => new (await import('@aws-sdk/client-sqs')).SQSClient(await baseConfig(plane, 'SQS')));
+}
+
+function nonEmptyText(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }

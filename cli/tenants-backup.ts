@@ -133,9 +133,9 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
 }
 
 /** A failed tenant's ARCHIVE cell: the archive, then why, naming it once (`X: X already exists` said it twice). */
-function failure(to: string, message: string): string {
+function failure(to: string | undefined, message: string): string {
   const shown = shownText(message);
-  return to === '' || shown.includes(shownPath(to)) ? shown : `${shownPath(to)}: ${shown}`;
+  return to === undefined || shown.includes(shownPath(to)) ? shown : `${shownPath(to)}: ${shown}`;
 }
 
 function describePlan(plan: BackupPlan): string[] {

@@ -60,9 +60,9 @@ export function* describePrune(result: PruneResult): Generator<string> {
   const skipped = new Set(result.skipped.map((skip) => skip.location));
   // Made as they are written, twice (the columns' widths first): 100,000 decisions' rows are not all held.
   function* rows() {
-    for (const decision of result.keep) yield row(decision, 'keep');
-    for (const decision of result.remove) if (!skipped.has(decision.location)) yield row(decision, result.dryRun ? 'would remove' : 'removed');
-    for (const decision of result.remove) if (skipped.has(decision.location)) yield row(decision, 'skipped');
+    for (const [decision, kept] of newestFirst(result.keep, result.remove)) {
+      yield row(decision, kept ? 'keep' : skipped.has(decision.location) ? 'skipped' : result.dryRun ? 'would remove' : 'removed');
+    }
   }
   if (result.keep.length + result.remove.length > 0) for (const line of tableLines(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], rows, [2])) yield `  ${line}`;
   if (keepOmitted + removeOmitted > 0) {
@@ -85,6 +85,20 @@ export function* describePrune(result: PruneResult): Generator<string> {
   for (const note of result.notes) lines.push(`  note: ${shownText(note)}`);
   if (result.refusal !== undefined) lines.push(`  the prune would be REFUSED: ${shownText(result.refusal)}`);
   yield* lines;
+}
+
+/**
+ * Every decision newest first, as `tenants backups` lists them: `keep` comes newest first (an
+ * undated backup last), `remove` oldest first (the order of the removals).
+ */
+function* newestFirst(keep: readonly PruneDecision[], remove: readonly PruneDecision[]): Generator<[PruneDecision, boolean]> {
+  let next = remove.length - 1;
+  for (const decision of keep) {
+    const kept = decision.createdAt === undefined ? -Infinity : Date.parse(decision.createdAt);
+    for (; next >= 0 && Date.parse(remove[next]!.createdAt!) > kept; next -= 1) yield [remove[next]!, false];
+    yield [decision, true];
+  }
+  for (; next >= 0; next -= 1) yield [remove[next]!, false];
 }
 
 function count(value: string): number {

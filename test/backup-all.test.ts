@@ -107,6 +107,9 @@ describe('backup --all to local paths', () => {
     expect(result).toMatchObject({ succeeded: 1, failed: 2 });
     expect(result.results.map((outcome) => [outcome.tenant, outcome.ok])).toEqual([['acme', true], ['Acme', false], ['acme.old', false]]);
     expect(result.results[1]).toMatchObject({ ok: false, error: { code: 'INVALID_NAME', message: expect.stringMatching(/^not backed up: "Acme" in .* is not a valid tenant name/) } });
+    // Never tried, it had no archive: no `to` (it was "", an archive named by nothing).
+    expect(result.results.filter((outcome) => !outcome.ok).map((outcome) => 'to' in outcome)).toEqual([false, false]);
+    expect('to' in result.results[0]!).toBe(true);
     expect(readdirSync(path.join(dir.path, 'strays-out'))).toEqual(['acme.tar.zst']);
     const human = await runMain(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', template, '--overwrite']);
     expect(human.status).toBe(1);

@@ -62,8 +62,11 @@ describe('--json on usage errors', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', '../etc', '--to', archive], 2, 'INVALID_NAME', /invalid tenant name/);
   });
 
-  it('leaves help as it is', () => {
+  // Read by a person (README's --json row says so), unlike `--json --version`.
+  it('leaves help plain text, wherever --json stands', () => {
     expect(runCli(['--json', 'tenants', 'backup', '--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants backup/) });
+    expect(runCli(['tenants', 'prune', '--help', '--json'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw tenants prune/) });
+    expect(runCli(['help', '--json', 'cron', 'add'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: openclaw cron add/) });
   });
 
   it('answers a command without its subcommand as a usage error, not a success that did nothing', () => {

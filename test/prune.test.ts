@@ -97,6 +97,17 @@ describe('prune in a local directory', () => {
     expect(lines[0]).toMatch(/^Dry run: would keep 4 and remove 3 backups \([\d.]+ KiB\) of "acme" in /);
     expect(lines.filter((line) => /^\s+would remove\s/.test(line))).toHaveLength(3);
     expect(lines.find((line) => line.includes('2026-06-06-03.tar.zst'))).toMatch(/would remove .* no keep rule matches$/);
+    // One order, newest first as `tenants backups` lists them, whatever each row's fate.
+    const rows = lines.filter((line) => /^\s+(keep|would remove)\s/.test(line)).map((line) => /(keep|would remove)\s.*(2026-\S+\.tar\.zst)/.exec(line)!.slice(1).join(' '));
+    expect(rows).toEqual([
+      'keep 2026-06-06-15.tar.zst',
+      'would remove 2026-06-06-03.tar.zst',
+      'keep 2026-06-05-03.tar.zst',
+      'keep 2026-06-04-03.tar.zst',
+      'would remove 2026-06-03-03.tar.zst',
+      'would remove 2026-06-02-03.tar.zst',
+      'keep 2026-06-01-03.tar.zst',
+    ]);
   });
 
   it('removes what the dry run said, with their verification marks, and nothing of other tenants', async () => {

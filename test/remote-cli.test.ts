@@ -110,10 +110,30 @@ describe('remote mode from the command line', () => {
     ] as const) {
       const log = path.join(dir.path, `strace-${Date.now()}.log`);
       const run = spawnSync('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,open', process.execPath, cliPath, ...args], { encoding: 'utf8', env: { ...env, ...extra } });
-      expect(run.stderr, args.join(' ')).toMatch(/^openclaw: .*cannot reach AWS \(connect ECONNREFUSED/);
+      expect(run.stderr, args.join(' ')).toMatch(/^openclaw: .*cannot reach AWS in eu-west-1 \(connect ECONNREFUSED/);
       const opened = readFileSync(log, 'utf8').split('\n').filter((line) => !/= -1 /.test(line));
       const opens = (file: string) => opened.filter((line) => line.includes(`"${file}"`)).length;
       expect({ config: opens(config), credentials: opens(credentials) }, args.join(' ')).toEqual({ config: 1, credentials: 1 });
+    }
+  });
+
+  // It said `in <region>` only for --region: the operator with AWS_REGION or a profile's region was not told where it looked.
+  it('names the region it called whichever source gave it: --region, AWS_REGION, the profile', async () => {
+    const config = path.join(dir.path, 'region-config');
+    const credentials = path.join(dir.path, 'region-credentials');
+    writeFileSync(config, '[default]\nregion = ap-south-1\n[profile production]\nregion = eu-north-1\n');
+    writeFileSync(credentials, '[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = not-used\n[production]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = not-used\n');
+    const port = await closedPort();
+    const env: NodeJS.ProcessEnv = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '1' };
+    const own = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
+    for (const [args, extra, region] of [
+      [['--region', 'us-west-2'], { AWS_REGION: 'eu-west-3' }, 'us-west-2'],
+      [[], { AWS_REGION: 'eu-west-3' }, 'eu-west-3'],
+      [[], {}, 'ap-south-1'],
+      [['--aws-profile', 'production'], {}, 'eu-north-1'],
+    ] as const) {
+      const run = spawnSync(process.execPath, [cliPath, '--stack', 'openclaw-backup', 'tenants', 'list', ...args], { encoding: 'utf8', env: { ...own, ...env, ...extra } });
+      expect(run.stderr, `${args.join(' ')} ${JSON.stringify(extra)}`).toMatch(new RegExp(`^openclaw: invoking openclaw-backup-list: cannot reach AWS in ${region} \\(connect ECONNREFUSED`));
     }
   });
 

@@ -3,6 +3,7 @@
 // for an archive the store does not hold.
 
 import { createHash } from 'node:crypto';
+import { createGzip } from 'node:zlib';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -410,6 +411,42 @@ describe('a store that ignores Range and sends every object whole', () => {
       const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/no-ranges/', ...flags(proxy.endpoint)]);
       expect(listed.stderr).toBe(`openclaw: ${proxy.endpoint} ignored the byte range of a GET of s3://backups/no-ranges/acme-2026-02-01.tar.zst (it sent the whole object from its start): cannot read its end to tell whether it is whole\n`);
       expect(listed.status).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a proxy that gzips the answer to a GET the client did not ask compressed', () => {
+  it('says the store or a proxy on the way sent it compressed (exit 1), not that the archive is a .tar.gz to recompress', async () => {
+    const key = 's3://backups/gzipped/acme.tar.zst';
+    await backupAt(tenantsDir, 'acme', key, new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await listening(
+      createServer((request, response) => {
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+          if (request.method !== 'GET' || answer.statusCode !== 200 || request.headers.range !== undefined || new URL(request.url ?? '/', 'http://proxy').search !== '?x-id=GetObject') {
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(response);
+            return;
+          }
+          const { 'content-length': _length, etag, ...headers } = answer.headers;
+          response.writeHead(200, { ...headers, ...(etag !== undefined && { etag }), 'content-encoding': 'gzip' });
+          answer.pipe(createGzip()).pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      for (const command of [['tenants', 'verify', '--from', key], ['tenants', 'restore', '--from', key, '--as', 'acme-gzipped']]) {
+        const run = await runMain([...command, ...flags(proxy.endpoint)]);
+        expect(run.stderr, command.join(' ')).toMatch(new RegExp(`^openclaw: .*${proxy.endpoint.replace(/[.]/g, '\\.')} sent s3://backups/gzipped/acme\\.tar\\.zst compressed \\(Content-Encoding: gzip\\), which the read did not ask for: the store or a proxy on the way compressed it`));
+        expect(run.stderr).not.toMatch(/gzip -dc|tar\.gz/);
+        expect(run.status, command.join(' ')).toBe(1);
+      }
+      expect(existsSync(path.join(tenantsDir, 'acme-gzipped'))).toBe(false);
+      // The archive at rest is whole: read past the proxy it verifies.
+      expect((await runMain(['tenants', 'verify', '--from', key, ...flags(server.endpoint)])).status).toBe(0);
     } finally {
       await proxy.stop();
     }

@@ -24,7 +24,8 @@ export const MAX_JOBS = 64;
 
 export type BackupAllOutcome =
   | { readonly tenant: string; readonly to: string; readonly ok: true; readonly result: BackupResult }
-  | { readonly tenant: string; readonly to: string; readonly ok: false; readonly error: { readonly code: string; readonly outcome: string; readonly message: string } };
+  /** `to` absent: a directory of the base dir with no tenant name, never tried (INVALID_NAME). */
+  | { readonly tenant: string; readonly to?: string; readonly ok: false; readonly error: { readonly code: string; readonly outcome: string; readonly message: string } };
 
 export interface BackupAllResult {
   readonly operation: 'backup-all';
@@ -130,7 +131,7 @@ export async function backupAll(request: {
   }
   if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants.length, results, interrupted);
   for (const stray of request.notTenants ?? []) {
-    results.push({ tenant: stray.name, to: '', ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
+    results.push({ tenant: stray.name, ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
     failed++;
   }
   return {

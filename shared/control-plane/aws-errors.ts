@@ -16,6 +16,20 @@ export function unreachableCode(error: unknown): string | undefined {
   return typeof code === 'string' && UNREACHABLE_CODES.has(code) ? code : undefined;
 }
 
+// The region each control plane's clients call, whichever source gave it (--region, AWS_REGION,
+// the profile's): noted when its first client is made, for messages to say where they looked.
+const regionsInUse = new WeakMap<ControlPlane, string>();
+
+/** Notes the region `plane`'s clients were made for (cli/aws.ts), when `--region` did not give it. */
+export function noteRegionInUse(plane: ControlPlane, region: string | undefined): void {
+  if (region !== undefined) regionsInUse.set(plane, region);
+}
+
+/** The region `plane` is called in, as far as it is known: `--region`, else the one its clients were made for. */
+export function regionInUse(plane: ControlPlane): string | undefined {
+  return plane.region ?? regionsInUse.get(plane);
+}
+
 interface AwsErrorShape {
   name?: string;
   message?: string;
@@ -35,7 +49,8 @@ export function translateAwsError(error: unknown, plane: ControlPlane, what: str
   if (error instanceof OpenClawError) return error;
   const name = awsErrorName(error);
   const message = redact(String((error as AwsErrorShape | undefined)?.message ?? error).split('\n')[0]!);
-  const where = plane.region === undefined ? '' : ` in ${plane.region}`;
+  const region = regionInUse(plane);
+  const where = region === undefined ? '' : ` in ${region}`;
   if (name === 'AbortError') return new AbortedError(`interrupted while ${what}`);
   if (/region is missing/i.test(message)) {
     return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');

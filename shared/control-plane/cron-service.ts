@@ -55,7 +55,7 @@ import { expandTemplate, hasPlaceholders } from '../schedule/destination-templat
 import { DEFAULT_TIME_ZONE, assertTimeZone, isUtc } from '../schedule/schedule-options.js';
 import { ALL_TENANTS_LABEL, compareCrons, isAllTenants, ownerLabel, parseScheduleName, scheduleName, scheduleNamePrefix, type CronOwner } from '../schedule/schedule-names.js';
 import { assertTenantName } from '../tenant/names.js';
-import { awsErrorName, translateAwsError } from './aws-errors.js';
+import { awsErrorName, regionInUse, translateAwsError } from './aws-errors.js';
 import {
   arnParts,
   functionName,
@@ -421,7 +421,7 @@ async function createSchedule(plane: ControlPlane, clients: CronClients, targets
       }
     } else if (name === 'ResourceNotFoundException') {
       throw new UsageError(
-        `the schedule group ${group} does not exist${plane.region === undefined ? '' : ` in ${plane.region}`}: deploy this version of the stack ${plane.stack} (it creates the group), or check --stack, --region and --aws-profile`,
+        `the schedule group ${group} does not exist${regionInUse(plane) === undefined ? '' : ` in ${regionInUse(plane)}`}: deploy this version of the stack ${plane.stack} (it creates the group), or check --stack, --region and --aws-profile`,
         'STACK_NOT_FOUND',
       );
     } else {

@@ -386,7 +386,9 @@ export class S3Location implements ArchiveLocation {
     }
     this.opened = { etag: first.ETag, versionId: first.VersionId };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
-    const stream = ReadableStream.from(this.resumingBody(sdk, first, context, signal), { objectMode: false });
+    const body = this.resumingBody(sdk, first, context, signal);
+    const encoding = first.ContentEncoding;
+    const stream = ReadableStream.from(encoding !== undefined && /gzip/i.test(encoding) ? this.notGzipped(body, encoding) : body, { objectMode: false });
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
     stream.once('close', stopListening);
     return stream;
@@ -502,6 +504,32 @@ export class S3Location implements ArchiveLocation {
       if (name === 'AccessDenied') return 'unknown';
       throw translateS3Error(notS3NotFound(getError, 'GetObject') ?? getError, context);
     }
+  }
+
+  /**
+   * The body, unless it is gzip that the answer says it encoded (`Content-Encoding: gzip`, never
+   * asked for): a proxy on the way (or the store) compressed it, and the archive at rest may well
+   * be whole. Read as it came it was called a .tar.gz to recompress.
+   */
+  private async *notGzipped(body: AsyncGenerator<Buffer>, encoding: string): AsyncGenerator<Buffer> {
+    let start = Buffer.alloc(0);
+    for await (const chunk of body) {
+      if (start.length < 2) {
+        start = Buffer.concat([start, chunk]);
+        if (start.length < 2) continue;
+        if (start[0] === 0x1f && start[1] === 0x8b) {
+          throw new StorageError(
+            `the store ${this.options.endpoint ?? 'S3'} sent ${this.display} compressed (Content-Encoding: ${shownEncoding(encoding)}), which the read did not ask for: ` +
+              'the store or a proxy on the way compressed it, and the archive at rest may well be whole: read it past that proxy (NO_PROXY), or copy the object without its Content-Encoding',
+            'S3',
+          );
+        }
+        yield start;
+        continue;
+      }
+      yield chunk;
+    }
+    if (start.length === 1) yield start;
   }
 
   private async *resumingBody(
@@ -723,4 +751,10 @@ function describe(error: unknown): string {
     return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message;
   }
   return String(error);
+}
+
+/** A header's value as a message may show it: printable, and short. */
+function shownEncoding(value: string): string {
+  const printable = value.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
 }
