@@ -18,6 +18,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SharedConfigFiles } from '@smithy/types';
 
 import { noteRegionInUse } from '../shared/control-plane/aws-errors.js';
+import { assertRegionVariable } from '../shared/storage/s3-url.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 
@@ -38,13 +39,17 @@ async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout 
   const files = await sharedFiles(plane);
   await assertProfileExists(plane.profile, process.env, files);
   const endpoint = await controlPlaneEndpoint(plane, serviceId);
-  const keys = plane.profile === undefined ? environmentKeysOverProfile() : undefined;
+  // The profile named on the command line wins over keys in the environment, as in the AWS CLI
+  // and local mode (s3-client.ts); left to the SDK's default chain, it won as well, but after a
+  // multi-line warning on stderr that named AWS_PROFILE.
+  const credentials = plane.profile !== undefined ? (await import('@aws-sdk/credential-providers')).fromIni({ profile: plane.profile }) : environmentKeysOverProfile();
   const caBundle = await configuredCaBundle({ ...(plane.profile !== undefined && { profile: plane.profile }), files });
   // As the SDK finds it: --region, else AWS_REGION, else the profile's region.
+  if (plane.region === undefined) assertRegionVariable();
   noteRegionInUse(plane, plane.region ?? (nonEmptyText(process.env.AWS_REGION) ?? (await profileRegion({ ...(plane.profile !== undefined && { profile: plane.profile }), files }))));
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
-    ...(keys !== undefined && { credentials: keys }),
+    ...(credentials !== undefined && { credentials }),
     ...(plane.region !== undefined && { region: plane.region }),
     ...(endpoint !== undefined && { endpoint: endpoint.url }),
     requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout, ...(caBundle !== undefined && { httpsAgent: { ca: caBundle.pem } }) },
