@@ -154,6 +154,10 @@ describe('remote mode from the command line', () => {
       expect(run.stderr).toMatch(/^openclaw: invoking openclaw-backup-list: /);
       expect(authorizations).toHaveLength(1);
       expect(authorizations[0]).toContain('Credential=AKIAPROFILEEXAMPLE/');
+      // A blank AWS_PROFILE beside the keys: they are used, without the warning either.
+      const blank = await spawnCli(['--stack', 'openclaw-backup', 'tenants', 'list', '--region', 'eu-north-1'], { ...env, AWS_PROFILE: ' ' });
+      expect(blank.stderr.split('\n').filter((line) => line !== '')).toHaveLength(1);
+      expect(authorizations[1]).toContain('Credential=AKIAENVIRONMENTKEY/');
     } finally {
       await close();
     }
