@@ -18,6 +18,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SharedConfigFiles } from '@smithy/types';
 
 import { noteRegionInUse } from '../shared/control-plane/aws-errors.js';
+import { assertRegionVariable } from '../shared/storage/s3-url.js';
 import type { ControlPlane } from '../shared/control-plane/deployment.js';
 import type { ConfiguredEndpoint } from '../shared/storage/configured-endpoint.js';
 
@@ -38,17 +39,31 @@ async function baseConfig(plane: ControlPlane, serviceId: string, socketTimeout 
   const files = await sharedFiles(plane);
   await assertProfileExists(plane.profile, process.env, files);
   const endpoint = await controlPlaneEndpoint(plane, serviceId);
-  const keys = plane.profile === undefined ? environmentKeysOverProfile() : undefined;
+  const credentials = plane.profile !== undefined ? await profileOverEnvironmentKeys(plane.profile) : environmentKeysOverProfile();
   const caBundle = await configuredCaBundle({ ...(plane.profile !== undefined && { profile: plane.profile }), files });
   // As the SDK finds it: --region, else AWS_REGION, else the profile's region.
+  if (plane.region === undefined) assertRegionVariable();
   noteRegionInUse(plane, plane.region ?? (nonEmptyText(process.env.AWS_REGION) ?? (await profileRegion({ ...(plane.profile !== undefined && { profile: plane.profile }), files }))));
   return {
     ...(plane.profile !== undefined && { profile: plane.profile }),
-    ...(keys !== undefined && { credentials: keys }),
+    ...(credentials !== undefined && { credentials }),
     ...(plane.region !== undefined && { region: plane.region }),
     ...(endpoint !== undefined && { endpoint: endpoint.url }),
     requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout, ...(caBundle !== undefined && { httpsAgent: { ca: caBundle.pem } }) },
   };
+}
+
+/**
+ * With keys in the environment, `--aws-profile`'s credentials read from the shared files, as in
+ * the AWS CLI and local mode (s3-client.ts): the SDK's default chain took the profile as well,
+ * but printed a multi-line warning naming AWS_PROFILE. Undefined without keys: the default
+ * chain, which falls back to the instance's or container's role for a profile without keys.
+ */
+async function profileOverEnvironmentKeys(profile: string) {
+  // Set at all, as the SDK tests before it warns.
+  if (!process.env.AWS_ACCESS_KEY_ID || !process.env.AWS_SECRET_ACCESS_KEY) return undefined;
+  const { fromIni } = await import('@aws-sdk/credential-providers');
+  return fromIni({ profile });
 }
 
 /** The endpoint configured for one of the control plane's services, if any (`doctor` shows them). */

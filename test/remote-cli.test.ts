@@ -2,8 +2,9 @@
 // OPENCLAW_STACK) reaches the commands, refusals need no AWS call, and neither help nor
 // local mode loads the AWS SDK (a module-resolution hook lists what gets loaded).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -137,6 +138,52 @@ describe('remote mode from the command line', () => {
     }
   });
 
+  // The SDK printed a nine-line "Multiple credential sources detected" warning naming AWS_PROFILE,
+  // though only --aws-profile was given: stderr was no longer the one line of ours.
+  it('calls the gateway with the --aws-profile credentials over keys in the environment, warning of nothing', async () => {
+    const config = path.join(dir.path, 'keys-config');
+    const credentials = path.join(dir.path, 'keys-credentials');
+    writeFileSync(config, '[profile production]\nregion = eu-north-1\n');
+    writeFileSync(credentials, '[production]\naws_access_key_id = AKIAPROFILEEXAMPLE\naws_secret_access_key = not-used\n');
+    const { endpoint, authorizations, close } = await recordingEndpoint();
+    try {
+      const own = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
+      const env = { ...own, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_ENDPOINT_URL: endpoint, AWS_MAX_ATTEMPTS: '1', AWS_ACCESS_KEY_ID: 'AKIAENVIRONMENTKEY', AWS_SECRET_ACCESS_KEY: 'not-used' };
+      const run = await spawnCli(['--stack', 'openclaw-backup', 'tenants', 'list', '--aws-profile', 'production'], env);
+      expect(run.stderr.split('\n').filter((line) => line !== '')).toHaveLength(1);
+      expect(run.stderr).toMatch(/^openclaw: invoking openclaw-backup-list: /);
+      expect(authorizations).toHaveLength(1);
+      expect(authorizations[0]).toContain('Credential=AKIAPROFILEEXAMPLE/');
+      // A blank AWS_PROFILE beside the keys: they are used, without the warning either.
+      const blank = await spawnCli(['--stack', 'openclaw-backup', 'tenants', 'list', '--region', 'eu-north-1'], { ...env, AWS_PROFILE: ' ' });
+      expect(blank.stderr.split('\n').filter((line) => line !== '')).toHaveLength(1);
+      expect(authorizations[1]).toContain('Credential=AKIAENVIRONMENTKEY/');
+    } finally {
+      await close();
+    }
+  });
+
+  // The SDK's own `Error: Region not accepted: region="" is not a valid hostname component.` (exit 1).
+  it('refuses an AWS_REGION set but empty or no region name, naming it, before any AWS call; --region passes over it', async () => {
+    const port = await closedPort();
+    const own = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
+    const env = { ...own, AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-used', AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '1' };
+    for (const region of ['', ' ', 'eu west']) {
+      const run = spawnSync(process.execPath, [cliPath, '--stack', 'openclaw-backup', 'tenants', 'list'], { encoding: 'utf8', env: { ...env, AWS_REGION: region } });
+      expect({ status: run.status, stderr: run.stderr }, JSON.stringify(region)).toEqual({
+        status: 2,
+        stderr: `openclaw: invalid AWS_REGION ${JSON.stringify(region)}: unset it, or set a region name such as eu-west-1 (letters, digits, "-" and "_"), or give --region\n`,
+      });
+    }
+    const given = spawnSync(process.execPath, [cliPath, '--stack', 'openclaw-backup', 'tenants', 'list', '--region', 'eu-west-1'], { encoding: 'utf8', env: { ...env, AWS_REGION: '' } });
+    expect(given.stderr).toMatch(/^openclaw: invoking openclaw-backup-list: cannot reach AWS in eu-west-1 \(connect ECONNREFUSED/);
+    // AWS_DEFAULT_REGION and AWS_PROFILE set but empty are taken as unset.
+    for (const empty of [{ AWS_DEFAULT_REGION: '' }, { AWS_PROFILE: '' }]) {
+      const run = spawnSync(process.execPath, [cliPath, '--stack', 'openclaw-backup', 'tenants', 'list'], { encoding: 'utf8', env: { ...env, ...empty } });
+      expect({ status: run.status, stderr: run.stderr }, JSON.stringify(empty)).toEqual({ status: 2, stderr: 'openclaw: no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile\n' });
+    }
+  });
+
   it('keeps cron in local mode with OPENCLAW_STACK empty (the crontab: cron-local.test.ts), and never calls AWS', () => {
     // A base dir that holds acme: cron add warns of nothing before it reaches the crontab.
     const tenantsDir = path.join(dir.path, 'cron-tenants');
@@ -157,4 +204,27 @@ function closedPort(): Promise<number> {
     const { port } = server.address() as { port: number };
     server.close(() => resolve(port));
   }));
+}
+
+/** The CLI run to its end without blocking this process (a server of the test answers it). */
+function spawnCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+/** An HTTP endpoint that records each request's Authorization header and answers 403. */
+async function recordingEndpoint(): Promise<{ endpoint: string; authorizations: string[]; close: () => Promise<void> }> {
+  const authorizations: string[] = [];
+  const server = createHttpServer((request, response) => {
+    authorizations.push(request.headers.authorization ?? '');
+    request.resume();
+    response.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' }).end('{"message":"denied"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}`, authorizations, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidNameError, UsageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { openLocation, redact, type LocationOptions } from '../shared/storage/open-location.js';
@@ -233,6 +233,23 @@ describe('openLocation', () => {
       const error = await refusal(spec, { endpoint: 'http://127.0.0.1:9' });
       expect(error, spec).toBeInstanceOf(UsageError);
       expect(error.message, spec).toMatch(message);
+    }
+  });
+
+  // The SDK's `Region not accepted: region="" is not a valid hostname component.` at the first request.
+  it('refuses an AWS_REGION set but no region name when the SDK would read it: not beside --region or an endpoint', async () => {
+    const keys = { accessKey: 'AKIAEXAMPLE', secretKey: SECRET };
+    try {
+      for (const region of ['', ' ', 'eu west']) {
+        vi.stubEnv('AWS_REGION', region);
+        await expect(openLocation('s3://my-bucket/acme/x.tar.zst', keys)).rejects.toThrow(
+          new UsageError(`invalid AWS_REGION ${JSON.stringify(region)}: unset it, or set a region name such as eu-west-1 (letters, digits, "-" and "_"), or give --region`),
+        );
+        await expect(openLocation('s3://my-bucket/acme/x.tar.zst', { ...keys, region: 'eu-west-1' })).resolves.toBeInstanceOf(S3Location);
+        await expect(openLocation('s3://my-bucket/acme/x.tar.zst', { ...keys, endpoint: 'https://minio.internal:9000' })).resolves.toBeInstanceOf(S3Location);
+      }
+    } finally {
+      vi.unstubAllEnvs();
     }
   });
 

@@ -159,7 +159,8 @@ export interface EnvironmentKeys {
  * Undefined otherwise: without AWS_PROFILE the default chain reads the keys itself.
  */
 export function environmentKeysOverProfile(env: NodeJS.ProcessEnv = process.env): EnvironmentKeys | undefined {
-  if (!nonEmpty(env.AWS_PROFILE) || !nonEmpty(env.AWS_ACCESS_KEY_ID) || !nonEmpty(env.AWS_SECRET_ACCESS_KEY)) return undefined;
+  // Set at all, as the SDK tests before it warns (AWS_PROFILE=" " too).
+  if (!env.AWS_PROFILE || !nonEmpty(env.AWS_ACCESS_KEY_ID) || !nonEmpty(env.AWS_SECRET_ACCESS_KEY)) return undefined;
   return {
     accessKeyId: env.AWS_ACCESS_KEY_ID,
     secretAccessKey: env.AWS_SECRET_ACCESS_KEY,

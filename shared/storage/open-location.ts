@@ -11,7 +11,7 @@ import { assertLocalPath } from '../local-path.js';
 import { LocalFileLocation, type LocalFileOptions } from './local.js';
 import { withPipeCommand } from './pipe.js';
 import { redact as redactText } from './redact.js';
-import { assertRegion, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
+import { assertRegion, assertRegionVariable, isS3Url, parseS3Url, type KeyAccess } from './s3-url.js';
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from './s3-object-settings.js';
 import type { ArchiveLocation, StoreEndpoint } from './types.js';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -145,6 +145,7 @@ export async function s3ClientFor(options: LocationOptions): Promise<{ client: S
   // A custom endpoint is signed for --region, else the profile's region (B2, Wasabi and a MinIO
   // with a region refuse any other), else us-east-1 (s3-client.ts); AWS resolves its own.
   const region = options.region ?? (configured !== undefined ? await profileRegion(shared) : undefined);
+  if (region === undefined && configured === undefined) assertRegionVariable();
   // Only now, with everything valid, is the SDK loaded.
   const { createS3Client, SOCKET_TIMEOUT_MS } = await import('./s3-client.js');
   // A longer stall time would be cut short by the socket's idle timeout, which bounds the wait

@@ -44,6 +44,18 @@ export function assertRegion(region: string): string {
   return region;
 }
 
+/**
+ * AWS_REGION, when the SDK is about to read it (no --region, no custom endpoint's region): set
+ * but no region name (empty, blank, `eu west`) is a usage error naming it. The SDK said
+ * `Region not accepted: region="" is not a valid hostname component.` (the aws CLI fails too:
+ * `Invalid endpoint: https://s3..amazonaws.com`).
+ */
+export function assertRegionVariable(env: NodeJS.ProcessEnv = process.env): void {
+  const region = env.AWS_REGION;
+  if (region === undefined || isRegionName(region)) return;
+  throw new UsageError(`invalid AWS_REGION ${JSON.stringify(region)}: unset it, or set a region name such as eu-west-1 (letters, digits, "-" and "_"), or give --region`);
+}
+
 export function isS3Url(text: string): boolean {
   return text.startsWith(S3_SCHEME);
 }
