@@ -127,10 +127,11 @@ describe('a manifest whose directories are read from its bytes', () => {
     const tail = '],"skipped":[],"warnings":[]}';
     const pathByte = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) }, fc.integer({ min: 0, max: 0xff }), fc.constantFrom(0x22, 0x5c, 0x2c, 0x5d, 0x7d, 0x0a, 0x7f, 0xc3, 0xed, 0xa0, 0xf4, 0x90));
     const entries = fc.oneof(fc.nat().map(String), fc.constantFrom('0', '00', '01', '-0', '-1', '1.0', '1e2', ' 1', '999999999999999', '9999999999999999', '9007199254740991', '9007199254740993', '123456789012345678901234567890', ''));
-    const hex = fc.oneof(fc.constant('ab'.repeat(32)), fc.stringMatching(/^[0-9a-f]{64}$/), fc.stringMatching(/^[0-9a-gA-F]{63,65}$/));
-    const written = fc.tuple(fc.uint8Array({ maxLength: 12 }).chain((b) => fc.array(pathByte, { maxLength: 12 }).map((p) => Buffer.from([...b.slice(0, 2), ...p]))), entries, hex).map(([path, n, h]) =>
-      Buffer.concat([Buffer.from('{"path":"'), path, Buffer.from(`","entries":${n},"sha256":"${h}"}`)]),
-    );
+    const hex = fc.oneof(fc.constant('ab'.repeat(32)), fc.stringMatching(/^[0-9a-f]{64}$/), fc.stringMatching(/^[0-9a-gA-F]{63,65}$/), fc.tuple(fc.nat(63), fc.constantFrom('g', 'A', 'F', '/', ':', '`', '@', '"')).map(([at, c]) => `${'0f'.repeat(32).slice(0, at)}${c}${'0f'.repeat(32).slice(at + 1)}`));
+    const close = fc.oneof({ weight: 8, arbitrary: fc.constant('"}') }, fc.constantFrom('}', 'a}', '0}', '" }', '"}}', '"', '""}', '"]', '"]}'));
+    const written = fc
+      .tuple(fc.uint8Array({ maxLength: 12 }).chain((b) => fc.array(pathByte, { maxLength: 12 }).map((p) => Buffer.from([...b.slice(0, 2), ...p]))), entries, hex, close)
+      .map(([path, n, h, end]) => Buffer.concat([Buffer.from('{"path":"'), path, Buffer.from(`","entries":${n},"sha256":"${h}${end}`)]));
     const edit = fc.tuple(fc.nat(), fc.nat(2), fc.constantFrom('', '"', '\\', ',', ' ', '}', '{', ']', '0', 'a', 'A', '\u00a0', '\v', '"x":1,', ',"x":1'));
     fc.assert(
       fc.property(fc.array(written, { minLength: 1, maxLength: 3 }), fc.array(edit, { maxLength: 2 }), (directories, edits) => {
