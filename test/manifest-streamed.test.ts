@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest } from '../shared/archive/manifest.js';
 
 const SHA = 'ab'.repeat(32);
@@ -119,6 +119,47 @@ describe('a manifest whose directories are read from its bytes', () => {
       const read = outcome(bytes) as { manifest: { directories: { path: string }[] } };
       expect(read).toEqual(outcome(Buffer.concat([Buffer.from('{"directories":0,'), bytes.subarray(1)])));
       expect(read.manifest.directories[0]!.path).toBe(path.toString('utf8'));
+    }
+  });
+
+  it('reads a directory as a backup writes it, or a few bytes off it, as parsing it whole does', () => {
+    const head = `{"format":"${MANIFEST_FORMAT}","formatVersion":2,"tenant":"acme","createdAt":"2026-12-06T13:00:00.000Z","tool":{"name":"o","version":"1"},"totals":{"files":0,"directories":1,"symlinks":0,"bytes":0},"directories":[`;
+    const tail = '],"skipped":[],"warnings":[]}';
+    const pathByte = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) }, fc.integer({ min: 0, max: 0xff }), fc.constantFrom(0x22, 0x5c, 0x2c, 0x5d, 0x7d, 0x0a, 0x7f, 0xc3, 0xed, 0xa0, 0xf4, 0x90));
+    const entries = fc.oneof(fc.nat().map(String), fc.constantFrom('0', '00', '01', '-0', '-1', '1.0', '1e2', ' 1', '999999999999999', '9999999999999999', '9007199254740991', '9007199254740993', '123456789012345678901234567890', ''));
+    const hex = fc.oneof(fc.constant('ab'.repeat(32)), fc.stringMatching(/^[0-9a-f]{64}$/), fc.stringMatching(/^[0-9a-gA-F]{63,65}$/), fc.tuple(fc.nat(63), fc.constantFrom('g', 'A', 'F', '/', ':', '`', '@', '"')).map(([at, c]) => `${'0f'.repeat(32).slice(0, at)}${c}${'0f'.repeat(32).slice(at + 1)}`));
+    const close = fc.oneof({ weight: 8, arbitrary: fc.constant('"}') }, fc.constantFrom('}', 'a}', '0}', '" }', '"}}', '"', '""}', '"]', '"]}'));
+    const written = fc
+      .tuple(fc.uint8Array({ maxLength: 12 }).chain((b) => fc.array(pathByte, { maxLength: 12 }).map((p) => Buffer.from([...b.slice(0, 2), ...p]))), entries, hex, close)
+      .map(([path, n, h, end]) => Buffer.concat([Buffer.from('{"path":"'), path, Buffer.from(`","entries":${n},"sha256":"${h}${end}`)]));
+    const edit = fc.tuple(fc.nat(), fc.nat(2), fc.constantFrom('', '"', '\\', ',', ' ', '}', '{', ']', '0', 'a', 'A', '\u00a0', '\v', '"x":1,', ',"x":1'));
+    fc.assert(
+      fc.property(fc.array(written, { minLength: 1, maxLength: 3 }), fc.array(edit, { maxLength: 2 }), (directories, edits) => {
+        let array = Buffer.from(directories.map((d) => d.toString('latin1')).join(','), 'latin1');
+        for (const [at, cut, put] of edits) {
+          const i = at % (array.length + 1);
+          array = Buffer.concat([array.subarray(0, i), Buffer.from(put), array.subarray(i + cut)]);
+        }
+        const bytes = Buffer.concat([Buffer.from(head), array, Buffer.from(tail)]);
+        expect(outcome(bytes)).toEqual(outcome(Buffer.concat([Buffer.from('{"directories":0,'), bytes.subarray(1)])));
+      }),
+      { numRuns: 12000, seed: 20261208 },
+    );
+  });
+
+  it('reads the directories of a manifest as a backup writes it without parsing each as JSON', () => {
+    const directories = Array.from({ length: 2000 }, (_, i) => ({ path: i === 0 ? '' : `d${i % 10}/é${i}`, entries: i % 7, sha256: SHA }));
+    const bytes = Buffer.from(
+      JSON.stringify({ format: MANIFEST_FORMAT, formatVersion: 2, tenant: 'acme', createdAt: '2026-12-06T13:00:00.000Z', tool: { name: 'o', version: '1' }, directories, skipped: [], warnings: [], totals: { files: 0, directories: 2000, symlinks: 0, bytes: 0 } }),
+    );
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const manifest = parseManifest(bytes);
+      expect([...manifest.directories]).toEqual(directories);
+      expect([...manifest.directories]).toEqual(directories);
+      expect(parse.mock.calls.length).toBeLessThan(20);
+    } finally {
+      parse.mockRestore();
     }
   });
 });
