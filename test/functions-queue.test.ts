@@ -58,6 +58,24 @@ function handler() {
   return { handle: workQueueHandler({ config, logger, publish, operations, metrics }), records };
 }
 
+/** A handler whose log lines are kept and shown to `onLine` as they are written (a test's clock can follow them). */
+function handlerWatchingItsLog(onLine: (line: Record<string, unknown>) => void) {
+  const lines: Record<string, unknown>[] = [];
+  const logging = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'INFO' });
+  const capture = (chunk: string | Uint8Array): boolean => {
+    const line = JSON.parse(String(chunk)) as Record<string, unknown>;
+    lines.push(line);
+    onLine(line);
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  const records: OperationRecord[] = [];
+  const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'openclaw-backup-events', logging);
+  const handle = workQueueHandler({ config, logger: logging, publish, operations, metrics: { record: (entry: OperationRecord) => void records.push(entry), count() {} } });
+  return { handle, lines, records };
+}
+
 const events = () =>
   eventBridge.commandCalls(PutEventsCommand).map((call) => {
     const entry = call.args[0].input.Entries![0]!;
@@ -201,21 +219,11 @@ describe('work queue handler', () => {
   });
 
   it('answers a backup its invocation\'s deadline stopped as failed, not handed back: each further receive would run into the same deadline', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logging = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'INFO' });
     let timeLeft = 900_000;
-    const capture = (chunk: string | Uint8Array): boolean => {
-      const line = JSON.parse(String(chunk)) as Record<string, unknown>;
-      lines.push(line);
+    const { handle, lines, records } = handlerWatchingItsLog((line) => {
       // The invocation's time runs out once the backup has started (a file longer than the invocation).
       if (line.message === 'backup started') timeLeft = 0;
-      return true;
-    };
-    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-    const records: OperationRecord[] = [];
-    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'openclaw-backup-events', logging);
-    const handle = workQueueHandler({ config, logger: logging, publish, operations, metrics: { record: (entry: OperationRecord) => void records.push(entry), count() {} } });
+    });
 
     const answer = await handle({ Records: [record('stopped', encodeWorkMessage(message('acme', 's3://backups/stopped/acme.tar.zst')))] }, lambdaContext({ remaining: () => timeLeft }));
 
@@ -226,23 +234,13 @@ describe('work queue handler', () => {
   });
 
   it('hands back a backup the deadline stopped after another of its batch used part of the invocation: a receive of its own has the whole time', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logging = new Logger({ serviceName: 'openclaw-backup-test', logLevel: 'INFO' });
     let timeLeft = 900_000;
     let started = 0;
-    const capture = (chunk: string | Uint8Array): boolean => {
-      const line = JSON.parse(String(chunk)) as Record<string, unknown>;
-      lines.push(line);
+    const { handle, lines, records } = handlerWatchingItsLog((line) => {
       // The first backup of the batch takes ten minutes; the second starts with five and runs out.
       if (line.message === 'backup started' && ++started === 2) timeLeft = 0;
       if (line.message === 'backup finished') timeLeft = 300_000;
-      return true;
-    };
-    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-    const records: OperationRecord[] = [];
-    const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'openclaw-backup-events', logging);
-    const handle = workQueueHandler({ config, logger: logging, publish, operations, metrics: { record: (entry: OperationRecord) => void records.push(entry), count() {} } });
+    });
 
     const answer = await handle(
       {
