@@ -11,7 +11,8 @@
 // direct or scheduled. Direct invocations get the result or `{ ok: false, error }` (and count
 // in the `Failed` metric, which Lambda's Errors never sees); a cron invocation rethrows, so
 // Lambda retries it and the failure reaches the on-failure destination and the Errors alarm
-// (but for a backup its invocation's deadline stopped, which a retry would not get past).
+// (but for a backup its invocation's deadline stopped, which a retry would not get past, and
+// for an event that does not read as a schedule, which a retry would not read either).
 // Queued backups (a fan-out) go through queue-handler.ts, over the same `executeBackup`.
 //
 // A backup that would outlast its invocation continues in another (when the function has a
@@ -158,7 +159,7 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
       scheduled ? 'schedule' : 'direct',
       () => {
         if (!scheduled) return { command: parseBackupFunctionRequest(event).command };
-        const request = parseCronPayload(event, now);
+        const request = readScheduledEvent(() => parseCronPayload(event, now));
         deps.logger.appendKeys({ cronName: request.cronName, eventId: request.eventId });
         deps.logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource, ...(request.timeZone !== undefined && { timeZone: request.timeZone }) });
         eventId = storableRunId(request.eventId);
@@ -178,6 +179,10 @@ export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
     // failure is still counted (Failed: the backup-failures alarm), announced and logged.
     if (scheduled && run.outcome === 'failed' && stoppedByItsDeadline(run.error)) {
       logger.error('scheduled backup not retried', { errorCode: run.body.code, reason: "it ran out of the invocation's time, as a retry would" });
+      return { ok: false, error: run.body };
+    }
+    if (scheduled && run.outcome === 'failed' && isUnreadableScheduledEvent(run.error)) {
+      logger.error('scheduled backup not retried', { errorCode: run.body.code, reason: UNREADABLE_EVENT_REASON });
       return { ok: false, error: run.body };
     }
     if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
@@ -566,7 +571,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
     let bounded = false;
     try {
       if (scheduled) {
-        const request = parseScheduledPrune(event);
+        const request = readScheduledEvent(() => parseScheduledPrune(event));
         command = request.command;
         cronName = request.cronName;
         logger.appendKeys({ cronName, eventId: request.eventId });
@@ -630,6 +635,10 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
       // stopped after some removals is retried: the next goes on with the rest.
       if (scheduled && stoppedByItsDeadline(error) && !(error instanceof PruneStoppedError)) {
         logger.error('scheduled prune not retried', { errorCode: body.code, reason: "it ran out of the invocation's time before it removed anything, as a retry would" });
+        return { ok: false, error: body };
+      }
+      if (scheduled && isUnreadableScheduledEvent(error)) {
+        logger.error('scheduled prune not retried', { errorCode: body.code, reason: UNREADABLE_EVENT_REASON });
         return { ok: false, error: body };
       }
       if (scheduled) throw new ScheduledOperationError(body, errorName(error));
@@ -847,6 +856,26 @@ const stoppedByDeadline = new WeakSet<object>();
 /** Whether a failed backup's error is its invocation's deadline stopping it: another try, with the same time, would be stopped too. */
 export function stoppedByItsDeadline(error: unknown): boolean {
   return typeof error === 'object' && error !== null && stoppedByDeadline.has(error);
+}
+
+/**
+ * The errors of scheduled events that do not read as a backup or prune (a rule not made by
+ * `cron add`, a payload edited by hand): each of Lambda's two retries would get the same event.
+ */
+const unreadableScheduledEvents = new WeakSet<object>();
+const UNREADABLE_EVENT_REASON = 'its event is not a schedule openclaw can run, as the same event retried would not be';
+
+function readScheduledEvent<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (typeof error === 'object' && error !== null) unreadableScheduledEvents.add(error);
+    throw error;
+  }
+}
+
+function isUnreadableScheduledEvent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && unreadableScheduledEvents.has(error);
 }
 
 async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {

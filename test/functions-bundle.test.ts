@@ -137,6 +137,12 @@ describe('the bundled handlers', () => {
     expect(answer).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^stopped: the Lambda invocation was about to time out/) } });
   });
 
+  it.runIf(builtIns)('answer a scheduled event that does not read as a backup instead of throwing it to two retries of the same event', async () => {
+    const event = { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly', time: 'tonight', command: { tenant: 'acme', to: 's3://backups/bundle/edited.tar.zst', storage: { endpoint: server.endpoint } } };
+    const answer = await invoke('backup', event);
+    expect(answer).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: expect.stringMatching(/"time" must be an ISO 8601 time/) } });
+  });
+
   it.runIf(builtIns)('encrypt to a recipient, restore with the identity from Secrets Manager, and refuse a tampered copy leaving the tenant whole', async () => {
     const storage = { endpoint: server.endpoint };
     const backup = await invoke('backup', { tenant: 'acme', to: 's3://backups/bundle/acme.tar.zst.age', storage, encryptTo: [identity.recipient.text] });

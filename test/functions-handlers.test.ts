@@ -302,9 +302,27 @@ describe('backup handler', () => {
     expect(longest(metrics.record.mock.calls.map(([record]) => JSON.stringify(record)))).toBeLessThan(16 * 1024);
   });
 
-  it('throws for a scheduled event that did not come through an openclaw rule', async () => {
-    const { backup } = handlers();
-    await expect(backup(scheduledEvent('2026-06-03T03:00:00Z', 'hand-made'), fakeContext())).rejects.toThrow(/without openclaw's payload/);
+  it('answers a scheduled event that does not read as a backup without throwing: Lambda\'s retries would get the same event', async () => {
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    const backup = backupHandler({ config, logger, publish: completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), config.eventBus, logger), metrics });
+    const scheduled = parseCronCommand(`openclaw tenants backup acme --to s3://backups/edited/$(date +%F).tar.zst --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    const fromOpenclaw = applyInputTransformer(cronTargetInput('acme', 'nightly', scheduled.command), scheduledEvent('2026-06-04T03:00:00Z', 'openclaw-backup-acme-nightly')) as Record<string, unknown>;
+    const unreadable: Array<[unknown, RegExp]> = [
+      [scheduledEvent('2026-06-03T03:00:00Z', 'hand-made'), /without openclaw's payload/],
+      [{ ...fromOpenclaw, time: 'yesterday' }, /"time" must be an ISO 8601 time/],
+      [{ ...fromOpenclaw, tenant: 'beta' }, /backs up "acme", not the cron's tenant "beta"/],
+    ];
+    for (const [event, message] of unreadable) {
+      logged = [];
+      const response = await backup(event, fakeContext());
+      expect(response).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: expect.stringMatching(message) } });
+      const notRetried = logged.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'scheduled backup not retried');
+      expect(notRetried).toMatchObject({ level: 'ERROR', errorCode: 'INVALID_REQUEST', reason: expect.stringMatching(/the same event retried/) });
+    }
+    // Still a failure someone must hear of: the Failed metric (the backup-failures alarm) and the failure event.
+    expect(metrics.record.mock.calls.map(([record]) => record)).toEqual(unreadable.map(() => expect.objectContaining({ operation: 'backup', outcome: 'failed', trigger: 'schedule', errorCode: 'INVALID_REQUEST' })));
+    expect(publishedEvents().map((event) => event.DetailType)).toEqual(unreadable.map(() => 'OpenClaw Backup Failed'));
+    expect(await objectExists('edited/2026-06-04.tar.zst')).toBe(false);
   });
 
   it('stops before the Lambda timeout and stores nothing', async () => {

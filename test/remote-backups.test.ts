@@ -617,6 +617,27 @@ describe('a scheduled prune', () => {
     await expect(handler(refused, context())).rejects.toBeInstanceOf(ScheduledOperationError);
   });
 
+  it('answers a scheduled event that does not read as a prune without throwing: Lambda\'s retries would get the same event', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const handler = pruneHandler({ config, logger, publish: async () => {} });
+    const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
+    const transformer = cronTargetInput('acme', 'nightly-prune', scheduled.command);
+    const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-4"')) as Record<string, unknown>;
+    try {
+      for (const unreadable of [{ ...event, tenant: 'beta' }, { source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-06-10T04:30:00Z', detail: {} }]) {
+        logged.length = 0;
+        const answer = await handler(unreadable, context());
+        expect(answer).toEqual({ ok: false, error: expect.objectContaining({ code: 'INVALID_REQUEST' }) });
+        expect(logged.find((line) => line.message === 'scheduled prune not retried')).toMatchObject({ level: 'ERROR', errorCode: 'INVALID_REQUEST', reason: expect.stringMatching(/the same event retried/) });
+      }
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
   it("answers one its invocation's deadline stopped before it removed anything, without throwing: Lambda's retries would list into the same deadline", async () => {
     const logged: Record<string, unknown>[] = [];
     const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });

@@ -303,10 +303,10 @@ export async function recoverSlotWithin(tenantsDir: string, tenant: string, opti
  */
 export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: string, holderGone: () => Promise<boolean>): Promise<boolean> {
   const leftovers = (await readNames(tenantsDir)).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
-  const before = await readJournal(tenantsDir, tenant);
+  const before = await readJournalWithoutLock(tenantsDir, tenant);
   if (!(await holderGone())) return false;
-  const after = await readJournal(tenantsDir, tenant);
-  const uncommitted = JSON.stringify(after) === JSON.stringify(before) && (before === undefined || before.phase === 'extracting');
+  const after = await readJournalWithoutLock(tenantsDir, tenant);
+  const uncommitted = before !== 'unread' && JSON.stringify(after) === JSON.stringify(before) && (before === undefined || before.phase === 'extracting');
   let removed = false;
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
@@ -915,6 +915,18 @@ async function readJournal(tenantsDir: string, tenant: string): Promise<Journal 
   } catch (error) {
     throw new FileSystemError(`the restore journal ${journalPath} is damaged; inspect it and remove it by hand`, { cause: error });
   }
+}
+
+/**
+ * The tenant's journal as a judgement without the lock may take it. A lookup may be answered
+ * from a cache of when there was none (a FUSE mount's negative entries): none only if the
+ * base dir's listing, asked of the file system, lacks it too (as lock.ts isLockHolderGoneHere
+ * judges the lock); 'unread' when it does not.
+ */
+async function readJournalWithoutLock(tenantsDir: string, tenant: string): Promise<Journal | undefined | 'unread'> {
+  const journal = await readJournal(tenantsDir, tenant);
+  if (journal !== undefined) return journal;
+  return (await readNames(tenantsDir)).includes(hiddenNames.journal(tenant)) ? 'unread' : undefined;
 }
 
 async function readNames(dir: string): Promise<string[]> {

@@ -354,6 +354,32 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     expect(run.stderr, describeRun(run)).toMatch(/; it is held by another command, which may still run: remove a file or two on that file system, then run the command again\n$/);
   });
 
+  it('a restore killed once committing, its lock gone, then no inode left, recover through a FUSE view that answers a lookup of the journal from its cache of when there was none: it removes nothing of the verified restore', (context) => {
+    if (spawnSync('sh', ['-c', 'command -v bindfs']).status !== 0) return context.skip('bindfs is not installed');
+    const w = onTmpfs('no-inode-fuse-negative-journal', 'size=12m,nr_inodes=400');
+    const view = path.join(w.root, 'view');
+    mkdirSync(view);
+    sh(`bindfs -o negative_timeout=3600 '${w.base}' '${view}'`);
+    mounts.unshift(view); // unmounted before the tmpfs under it
+    const journalInView = path.join(view, '.openclaw-journal-acme.json');
+    expect(existsSync(journalInView)).toBe(false);
+    w.killAt('commit:journal-written', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    rmSync(path.join(w.base, '.openclaw-lock-acme')); // taken over by a command that then failed, say
+    const cached = !existsSync(journalInView);
+    const staged = () => readdirSync(w.base).filter((name) => name.startsWith('.openclaw-')).sort();
+    const before = staged();
+    expect(before.some((name) => name.startsWith('.openclaw-staging-acme-'))).toBe(true);
+    fillInodes(w);
+    const run = cached ? cli(['--tenants-dir', view, 'tenants', 'recover', 'acme'], { TMPDIR: w.tmp }) : undefined;
+    unfill(w);
+    expect(staged()).toEqual(before);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toMatch(/finished an interrupted restore/);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+    if (run === undefined) return context.skip('this FUSE view caches no lookup of a name that is absent');
+    cases++;
+    expect(run.stderr, describeRun(run)).toMatch(/nothing could be freed without it: remove a file or two on that file system, then run the command again\n$/);
+  });
+
   it('a live restore, then no inode left: recover removes nothing of it, says so in one line, and the restore goes on', async () => {
     const w = onTmpfs('no-inode-live', 'size=12m,nr_inodes=400');
     const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
