@@ -256,6 +256,39 @@ describe('walkTenant, racing the tenant', () => {
   });
 });
 
+describe('walkTenant with statFiles, files changed between the listing and their lstat', () => {
+  it.each(['sync', 'parallel'] as const)('hands out a file now a directory as one, one gone as vanished, the others with their own size (%s)', async (mode) => {
+    // The files' lstat is kept by listing index: each must still answer for its own name.
+    writeFileSync(path.join(root, 'a'), 'a');
+    writeFileSync(path.join(root, 'b'), 'bb');
+    writeFileSync(path.join(root, 'c'), 'ccc');
+    writeFileSync(path.join(root, 'd'), 'dddd');
+    const access = mode === 'sync' ? SYNC_ACCESS : PARALLEL_ACCESS;
+    let swapped = false;
+    const swapping: FileAccess = {
+      ...access,
+      readdir: (dir, size) => {
+        const listed = access.readdir(dir, size);
+        const swap = () => {
+          if (swapped) return;
+          swapped = true;
+          unlinkSync(path.join(root, 'b'));
+          mkdirSync(path.join(root, 'b'));
+          unlinkSync(path.join(root, 'c'));
+        };
+        if (listed instanceof Promise) return listed.then((names) => (swap(), names));
+        swap();
+        return listed;
+      },
+    };
+    const notes: WalkNotes = { skipped: [], warnings: [] };
+    const walked: string[] = [];
+    for await (const item of walkTenant(root, notes, swapping, { statFiles: true })) walked.push(`${item.kind} ${item.relPath}${item.kind === 'file' ? ` ${item.stat?.size}` : ''}`);
+    expect(walked).toEqual(['directory ', 'file a 1', 'directory b', 'file d 4']);
+    expect(notes.skipped.map((note) => note.path)).toEqual(['c']);
+  });
+});
+
 describe('walkTenant and an entry it may not stat', () => {
   it.each(['sync', 'parallel'] as const)('names it by its real path, not through its directory\'s procfs link (%s)', async (mode) => {
     // A directory its user may list but not search (mode 0644): the backup failed with

@@ -1,9 +1,9 @@
 // One directory with very many files: `tenants list` and `backup --dry-run` lstat every file
 // (the backup's own walk, `statFiles`), and a directory's items live until the walk moves past
 // it. Each kept a whole Stats (~740 bytes of heap): a directory of 500,000 files took `tenants
-// list` to 650 MiB (now ~290 MiB, in 18 s instead of 39). The walk keeps a file's size and
-// mtime only; here 60,000 files in one directory are listed within a 40 MiB heap, where the
-// whole Stats ran out of memory even at 64 MiB.
+// list` to 650 MiB. Then a size and mtime object (and a Map entry) per file: 1,000,000 files
+// took it to ~350 MiB, and 200,000 ran out of a 40 MiB heap. The walk keeps the sizes and
+// mtimes packed by listing index now (1,000,000 files list within 40 MiB; docs/scale.md).
 
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCli, tempDir } from './helpers/tree.js';
 
-const FILES = 60_000;
+const FILES = 200_000;
 const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=40' };
 
 let dir: ReturnType<typeof tempDir>;

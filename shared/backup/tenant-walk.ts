@@ -303,7 +303,62 @@ interface FilesOf {
   readonly prefix: string;
   readonly dirPath: string;
   readonly listing: DirectoryListing;
+  /** The lstat of its regular files, when the walk was asked for them (`statFiles`). */
+  readonly stats?: ListedFileStats;
 }
+
+/**
+ * The lstat of a directory's regular files (`statFiles`), by their index in its listing: kept
+ * packed, as an object (and a Map entry) per file held 1,000,000 files in one directory at
+ * ~330 MiB in `tenants list`. A file that is something else by its lstat, or vanished, is told apart.
+ */
+class ListedFileStats {
+  private readonly sizes: Float64Array;
+  private readonly mtimes: Float64Array;
+  /** Per index: FOUND_FILE, or not (vanished, or not a regular file now: `others`). */
+  private readonly found: Uint8Array;
+  /** `dev:ino` of the files with more than one name. */
+  private readonly inodes = new Map<number, string>();
+  /** Those that were something else when stat'ed. */
+  private readonly others = new Map<number, ListedOtherStat>();
+
+  constructor(count: number) {
+    this.sizes = new Float64Array(count);
+    this.mtimes = new Float64Array(count);
+    this.found = new Uint8Array(count);
+  }
+
+  record(index: number, stat: Stats | undefined): void {
+    if (stat === undefined) return;
+    if (!stat.isFile()) {
+      this.others.set(index, listedOtherStat(stat));
+      return;
+    }
+    this.found[index] = FOUND_FILE;
+    this.sizes[index] = stat.size;
+    this.mtimes[index] = stat.mtimeMs;
+    if (stat.nlink > 1) this.inodes.set(index, `${stat.dev}:${stat.ino}`);
+  }
+
+  isFile(index: number): boolean {
+    return this.found[index] === FOUND_FILE;
+  }
+
+  /** A regular file's stat (`isFile`), as `listedFileStat` makes it. */
+  fileStat(index: number): ListedFileStat {
+    const inode = this.inodes.get(index);
+    const size = this.sizes[index]!;
+    const mtimeMs = this.mtimes[index]!;
+    return inode === undefined ? { size, mtimeMs } : { size, mtimeMs, inode };
+  }
+
+  /** What a name listed as a regular file is by its lstat when it is no longer one; undefined when it vanished. */
+  otherStat(index: number): ListedOtherStat | undefined {
+    return this.others.get(index);
+  }
+}
+
+const FOUND_FILE = 1;
 
 /**
  * The walk, handed out in runs of items: `next(max)` answers with a value on a synchronous
@@ -363,9 +418,10 @@ export class TenantWalk {
       let item: WalkItem;
       if (isFileRun(next)) {
         const { prefix, dirPath, listing } = top.files!;
-        const name = listing.names.name(next.next++);
+        const index = next.next++;
+        const name = listing.names.name(index);
         if (next.next === next.end) top.next++;
-        item = { kind: 'file', relPath: prefix + name, dirPath, name, listing, stat: undefined };
+        item = { kind: 'file', relPath: prefix + name, dirPath, name, listing, stat: top.files!.stats?.fileStat(index) };
       } else {
         top.next++;
         item = next;
@@ -499,20 +555,24 @@ export class TenantWalk {
       if (passed?.[index] === 1 || deeperThanRestore || tooLong?.has(index) === true || reserved?.has(index) === true || mountedHere?.(index) === true) continue;
       // An entry of no type ('untyped') is told by its lstat.
       const type = names.type(index);
-      if (type === undefined ? statFiles : type === 'directory' || type === 'symlink' || type === 'untyped') toStat.push(names.name(index));
+      if (type === 'directory' || type === 'symlink' || type === 'untyped') toStat.push(names.name(index));
     }
+    // The regular files' lstat, by index (a name is made only for its call).
+    const isPlainFile = (index: number) =>
+      names.type(index) === undefined && passed?.[index] !== 1 && !deeperThanRestore && tooLong?.has(index) !== true && reserved?.has(index) !== true && mountedHere?.(index) !== true;
+    const fileStats = statFiles ? new ListedFileStats(count) : undefined;
 
     // Everything in order, what is left out by name included, once the directories and
     // symlinks among them have been stat'ed.
     const place = (stats: Map<string, ListedOtherStat | ListedFileStat | undefined>): Cursor => {
       const items: (WalkItem | FileRun)[] = [];
       let run: FileRun | undefined;
-      let statted = 0;
+      let statIndex = 0;
       for (let index = 0; index < count; index++) {
         if (passed?.[index] === 1) continue;
         const type = names.type(index);
         const note = reserved?.get(index);
-        if (type === undefined && !statFiles && note === undefined && !deeperThanRestore && tooLong?.has(index) !== true && mountedHere?.(index) !== true) {
+        if (type === undefined && note === undefined && !deeperThanRestore && tooLong?.has(index) !== true && mountedHere?.(index) !== true && (fileStats === undefined || fileStats.isFile(index))) {
           if (run !== undefined && run.end === index) run.end++;
           else items.push((run = { next: index, end: index + 1 }));
           continue;
@@ -523,15 +583,18 @@ export class TenantWalk {
         }
         const special = type !== undefined && type !== 'directory' && type !== 'symlink' && type !== 'untyped';
         const leftAsListed = deeperThanRestore || tooLong?.has(index) === true || mountedHere?.(index) === true || special;
-        // What was stat'ed is named by the string it was stat'ed by (one string a name, not two).
-        const name = leftAsListed ? names.name(index) : toStat[statted++]!;
+        // What was stat'ed is named by the string it was stat'ed by (one string a name, not two);
+        // a regular file by its listing (no string was kept).
+        const statted = !leftAsListed && type !== undefined;
+        const name = statted ? toStat[statIndex++]! : names.name(index);
         const itemPath = prefix + name;
         if (deeperThanRestore) items.push(tooDeep(itemPath));
         else if (tooLong?.has(index) === true) items.push(pathTooLong(itemPath, type === 'directory'));
         else if (mountedHere?.(index) === true) items.push(mountedItem(`${listPath}/${name}`, itemPath));
         else if (special) items.push(leftOut(itemPath, `${type} cannot be archived`));
         else {
-          const stat = stats.get(name);
+          // A name listed as a regular file is here only when it no longer is one.
+          const stat = statted ? stats.get(name) : fileStats!.otherStat(index);
           if (stat === undefined) items.push(vanished(itemPath));
           else if (!isOther(stat)) items.push({ kind: 'file', relPath: itemPath, dirPath, name, listing, stat });
           else if (stat.type === 'directory') items.push({ kind: 'directory', relPath: itemPath, stat });
@@ -539,7 +602,7 @@ export class TenantWalk {
           else items.push(leftOut(itemPath, `${stat.type} cannot be archived`)); // replaced since the listing
         }
       }
-      const files: FilesOf = { prefix, dirPath, listing };
+      const files: FilesOf = fileStats === undefined ? { prefix, dirPath, listing } : { prefix, dirPath, listing, stats: fileStats };
       // A directory above the resume point that is something else now was walked already (a
       // run of plain files is all after it: `passedBefore`).
       const after = (item: WalkItem | FileRun) => isFileRun(item) || item.kind === 'directory' || compareWalkOrder(item.relPath, resumeAfter!) > 0;
@@ -547,7 +610,9 @@ export class TenantWalk {
       return { items, next: 0, files };
     };
     try {
-      const cursor = lstatAll(listPath, toStat, this.access, place);
+      const statOthers = () => lstatAll(listPath, toStat, this.access, place);
+      const filesStatted = fileStats === undefined ? undefined : lstatFiles(listPath, names, isPlainFile, this.access, fileStats);
+      const cursor = filesStatted instanceof Promise ? filesStatted.then(statOthers) : statOthers();
       return cursor instanceof Promise ? cursor.catch((error: unknown) => Promise.reject(namedBy(error, listPath, dirPath))) : cursor;
     } catch (error) {
       throw namedBy(error, listPath, dirPath);
@@ -658,6 +723,30 @@ function lstatAll<T>(dirPath: string, names: readonly string[], access: FileAcce
       record(statted);
     }
     return place(stats);
+  };
+  return batch(0);
+}
+
+/** lstat of the names of `names` for which `isPlainFile` holds, STAT_CONCURRENCY at a time, recorded in `into`. */
+function lstatFiles(dirPath: string, names: PackedListing, isPlainFile: (index: number) => boolean, access: FileAccess, into: ListedFileStats): Maybe<void> {
+  const batch = (start: number): Maybe<void> => {
+    while (start < names.size) {
+      const indexes: number[] = [];
+      for (; start < names.size && indexes.length < STAT_CONCURRENCY; start++) if (isPlainFile(start)) indexes.push(start);
+      if (indexes.length === 0) break;
+      const statted = access.lstatEach(indexes.map((index) => `${dirPath}/${names.name(index)}`));
+      const record = (found: (Stats | undefined)[]): void => {
+        for (let i = 0; i < indexes.length; i++) into.record(indexes[i]!, found[i]);
+      };
+      if (statted instanceof Promise) {
+        const from = start;
+        return statted.then((found) => {
+          record(found);
+          return batch(from);
+        });
+      }
+      record(statted);
+    }
   };
   return batch(0);
 }
