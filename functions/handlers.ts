@@ -556,11 +556,13 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Tenant
 /**
  * The prune function: a direct `tenants prune` (dry run or not) or a cron rule's scheduled
  * prune, only ever in the backup bucket (within its key prefix). A scheduled failure is
- * rethrown, as a scheduled backup's is.
+ * rethrown, as a scheduled backup's is. Each prune is counted (the prune-failures alarm) but
+ * a dry run: it removes nothing, and its caller reads its answer.
  */
 export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
+  const metrics = deps.metrics ?? noMetrics;
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
@@ -603,6 +605,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
           timeLeft(context),
         );
       }
+      if (!result.dryRun) metrics.record({ operation: 'prune', outcome: 'succeeded', trigger, tenant: result.tenant, durationMs: Date.now() - started, ...(cronName !== undefined && { cronName }) });
       // A caller of an older version reads every decision from the lists: it gets them whole.
       // A schedule's answer, which no one reads, is cut too: Lambda fails an answer over 6 MB
       // (an error after the prune ran, and two retries).
@@ -612,6 +615,8 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
       logFailure(logger, 'prune failed', error, body);
       // A dry run refused before its command was read (a field this version does not know: cron add's field check) is one too.
       if ((command?.dryRun ?? (isRecord(event) && event.dryRun === true)) !== true) {
+        // Counted before the event is sent: an answered scheduled failure (below) raises no Errors, only this.
+        metrics.record({ operation: 'prune', outcome: failureOutcome(trigger, body), trigger, tenant: command?.tenant ?? null, durationMs: Date.now() - started, errorCode: body.code, ...(cronName !== undefined && { cronName }) });
         await publish(
           {
             operation: 'prune',
@@ -631,7 +636,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
       }
       // Stopped by the deadline before it removed anything (a listing of more objects than the
       // invocation can inspect): each of Lambda's two retries would list the same into the same
-      // deadline. Answered, not thrown; still counted, announced and logged as a failure. One
+      // deadline. Answered, not thrown; still counted (Failed: the prune-failures alarm), announced and logged as a failure. One
       // stopped after some removals is retried: the next goes on with the rest.
       if (scheduled && stoppedByItsDeadline(error) && !(error instanceof PruneStoppedError)) {
         logger.error('scheduled prune not retried', { errorCode: body.code, reason: "it ran out of the invocation's time before it removed anything, as a retry would" });

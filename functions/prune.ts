@@ -9,9 +9,16 @@ import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
 import { pruneHandler } from './handlers.js';
+import { createMetrics, powertoolsMetrics } from './metrics.js';
 
 const config = readFunctionConfig(process.env);
-const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });
+const service = process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup';
+const logger = new Logger({ serviceName: service });
 const eventBridge = createEventBridgeClient(config);
 
-export const handler = pruneHandler({ config, logger, publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }) });
+export const handler = pruneHandler({
+  config,
+  logger,
+  publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }),
+  metrics: powertoolsMetrics(createMetrics(service)),
+});

@@ -5,9 +5,10 @@
 // stack's topic, and a CloudWatch dashboard (`<prefix>`).
 //
 // Alarms (each one notification per change of state, never one per tenant):
-//   backup-, restore-, fanout-failures   the functions' own `Failed` metric: every failure,
-//                                        direct invocations included (they answer {ok:false}
-//                                        and never reach Lambda's Errors)
+//   backup-, restore-, prune-,           the functions' own `Failed` metric: every failure,
+//   fanout-failures                      direct invocations and answered scheduled prunes
+//                                        included (they answer {ok:false} and never reach
+//                                        Lambda's Errors)
 //   throttles                            Lambda throttled any function of the stack
 //   backup-, restore-near-timeout        a run took 90 % of the 15-minute limit
 //   work-dlq, schedule-dlq               a backup gave up after its retries; a schedule
@@ -172,6 +173,7 @@ export class BackupObservability extends Construct {
     };
     alarm('backup-failures', custom('failed', 'backup', 'Sum', fiveMinutes), 'A backup failed: scheduled, queued or invoked directly (see the completion event, `openclaw doctor`, and the backup function\'s logs)');
     alarm('restore-failures', custom('failed', 'restore', 'Sum', fiveMinutes), 'A restore failed (see the completion event and the restore function\'s logs)');
+    alarm('prune-failures', custom('failed', 'prune', 'Sum', fiveMinutes), 'A prune failed: scheduled or invoked directly, including a scheduled one answered rather than retried (see the prune function\'s logs)');
     alarm('fanout-failures', custom('failed', 'fanout', 'Sum', fiveMinutes), 'A fan-out failed or could not queue every tenant (see the fan-out function\'s logs: they name the tenants)');
     const coordinators: lambda.IFunction[] = [props.fanOutFunction, this.monitorFunction];
     const allFunctions: lambda.IFunction[] = [...functions.functions, ...coordinators];
@@ -233,7 +235,7 @@ export class BackupObservability extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Failures',
         width: 12,
-        left: [custom('failed', 'backup', 'Sum', hour).with({ label: 'backup' }), custom('failed', 'restore', 'Sum', hour).with({ label: 'restore' }), custom('queueFailures', 'fanout', 'Sum', hour).with({ label: 'not queued' })],
+        left: [custom('failed', 'backup', 'Sum', hour).with({ label: 'backup' }), custom('failed', 'restore', 'Sum', hour).with({ label: 'restore' }), custom('failed', 'prune', 'Sum', hour).with({ label: 'prune' }), custom('queueFailures', 'fanout', 'Sum', hour).with({ label: 'not queued' })],
       }),
     );
     this.dashboard.addWidgets(

@@ -23,6 +23,8 @@ import { TenantNotFoundError, StorageError } from '../shared/errors.js';
 import { createMetrics, powertoolsMetrics } from '../functions/metrics.js';
 import { monitorHandler } from '../functions/monitor-handler.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
+import { pruneHandler } from '../functions/handlers.js';
+import type { PruneResult } from '../shared/catalog/prune.js';
 import { fakeStatusTable } from './helpers/fake-status-table.js';
 import { lambdaContext } from './helpers/lambda-context.js';
 
@@ -305,6 +307,7 @@ describe('alarms that reach someone', () => {
         'fanout-failures',
         'freshness-check-missing',
         'prune-errors',
+        'prune-failures',
         'restore-errors',
         'restore-failures',
         'restore-near-timeout',
@@ -377,6 +380,41 @@ describe('alarms that reach someone', () => {
     await handle({ Records: [message('ghost')] }, context);
     expect(firesOn(alarm, documents)).toBe(false);
     await handle({ Records: [message('acme')] }, context);
+    expect(firesOn(alarm, documents)).toBe(true);
+  });
+
+  it('a scheduled prune answered as failed, which never reaches Lambda\'s Errors, puts prune-failures in ALARM; one that pruned does not', async () => {
+    const t = template();
+    const alarm = alarmNamed(t, 'prune-failures');
+    expect(alarm).toMatchObject({ Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 1 });
+    const documents = captureEmf();
+    const pruned = { operation: 'prune', tenant: 'acme', location: 's3://my-bucket/acme/', dryRun: false, policy: { last: 1 }, keep: [], remove: [], removed: 0, skipped: [], bytesRemoved: 0, deletion: { checked: 'etag-head' }, notes: [] };
+    const unused = async () => Promise.reject(new Error('unused'));
+    const handle = pruneHandler({
+      config: { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', allowedSourceBuckets: [], abortMarginMs: 1000 },
+      logger,
+      publish: async () => {},
+      metrics: powertoolsMetrics(createMetrics('openclaw-backup')),
+      operations: {
+        backup: unused,
+        backupAll: unused,
+        restore: unused,
+        planBackup: unused,
+        planRestore: unused,
+        verify: unused,
+        listBackups: unused,
+        prune: async () => pruned as unknown as PruneResult,
+        recover: unused,
+        listNames: async () => [],
+        listSummaries: async () => [],
+        listSkipped: async () => [],
+      },
+    });
+    const scheduled = (tenant: string) => ({ source: 'openclaw.cron', tenant, cronName: 'nightly-prune', time: '2026-06-10T04:30:00Z', eventId: 'e-1', command: { tenant: 'acme', in: 's3://my-bucket/acme/', keep: { last: 1 } } });
+    expect(await handle(scheduled('acme'), context)).toMatchObject({ removed: 0 });
+    expect(firesOn(alarm, documents)).toBe(false);
+    // An event that does not read as the cron's prune: answered, so that Lambda does not retry it into the same refusal.
+    expect(await handle(scheduled('beta'), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
     expect(firesOn(alarm, documents)).toBe(true);
   });
 

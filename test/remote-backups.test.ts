@@ -441,6 +441,24 @@ describe('a prune of more backups than one Lambda answer holds', () => {
     expect(answer).toMatchObject({ removed: 44_993, removeOmitted: 44_993 - answer.remove.length });
   });
 
+  it('counts a direct prune in its metrics, a refused one as refused, and not a dry run, which removes nothing', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    let answer: object = result;
+    const operations = { ...localOperations(base), prune: async () => answer as unknown as PruneResult };
+    const prune = pruneHandler({ config, logger, publish: async () => {}, operations, metrics });
+    const request = { tenant: 'acme', in: 's3://backups/backups/acme/', keep: { last: 7 } };
+    await prune(request, context());
+    answer = { ...result, dryRun: true };
+    await prune({ ...request, dryRun: true }, context());
+    await prune({ ...request, dryRun: true, in: 's3://other/acme/' }, context());
+    await prune({ ...request, in: 's3://other/acme/' }, context());
+    expect(metrics.record.mock.calls.map(([record]) => record)).toEqual([
+      expect.objectContaining({ operation: 'prune', outcome: 'succeeded', trigger: 'direct', tenant: 'acme' }),
+      expect.objectContaining({ operation: 'prune', outcome: 'refused', trigger: 'direct', tenant: 'acme', errorCode: expect.any(String) }),
+    ]);
+  });
+
   it('counts the skipped among the removals left out as skipped, not removed, and names them', async () => {
     // The two oldest chosen changed since the listing (written again): chosen, not removed; their decisions are left out of the answer, `skipped` is not.
     const skipped = result.remove.slice(-2).map((decision) => ({ location: decision.location, reason: 'changed since it was listed (written again?): not removed' }));
@@ -601,7 +619,8 @@ describe('a scheduled prune', () => {
   it('runs the payload a cron rule hands the prune function, and rethrows a failure for Lambda', async () => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'bus', logger);
-    const handler = pruneHandler({ config, logger, publish });
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    const handler = pruneHandler({ config, logger, publish, metrics });
     const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint} --delete-if-match`, { tenant: 'acme', stack: 'openclaw-backup' });
     expect(scheduled.command.storage).toEqual({ endpoint: server.endpoint, deleteIfMatch: true });
     // What EventBridge's input transformer makes of the template (the keys the CLI never sends).
@@ -615,6 +634,10 @@ describe('a scheduled prune', () => {
 
     const refused = JSON.parse(transformer.InputTemplate.replace('<time>', '"x"').replace('<eventId>', '"e-2"').replace('"in":"s3://backups/backups/acme/"', '"in":"s3://other/"'));
     await expect(handler(refused, context())).rejects.toBeInstanceOf(ScheduledOperationError);
+    expect(metrics.record.mock.calls.map(([record]) => record)).toEqual([
+      expect.objectContaining({ operation: 'prune', outcome: 'succeeded', trigger: 'schedule', tenant: 'acme', cronName: 'nightly-prune' }),
+      expect.objectContaining({ operation: 'prune', outcome: 'failed', trigger: 'schedule', tenant: 'acme', cronName: 'nightly-prune', errorCode: expect.any(String) }),
+    ]);
   });
 
   it('answers a scheduled event that does not read as a prune without throwing: Lambda\'s retries would get the same event', async () => {
@@ -622,7 +645,8 @@ describe('a scheduled prune', () => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const handler = pruneHandler({ config, logger, publish: async () => {} });
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    const handler = pruneHandler({ config, logger, publish: async () => {}, metrics });
     const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
     const transformer = cronTargetInput('acme', 'nightly-prune', scheduled.command);
     const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-4"')) as Record<string, unknown>;
@@ -633,6 +657,11 @@ describe('a scheduled prune', () => {
         expect(answer).toEqual({ ok: false, error: expect.objectContaining({ code: 'INVALID_REQUEST' }) });
         expect(logged.find((line) => line.message === 'scheduled prune not retried')).toMatchObject({ level: 'ERROR', errorCode: 'INVALID_REQUEST', reason: expect.stringMatching(/the same event retried/) });
       }
+      // Still a failure someone must hear of: an answered invocation never reaches Lambda's Errors (prune-errors), so the Failed metric (prune-failures).
+      expect(metrics.record.mock.calls.map(([record]) => record)).toEqual([
+        expect.objectContaining({ operation: 'prune', outcome: 'failed', trigger: 'schedule', errorCode: 'INVALID_REQUEST' }),
+        expect.objectContaining({ operation: 'prune', outcome: 'failed', trigger: 'schedule', errorCode: 'INVALID_REQUEST' }),
+      ]);
     } finally {
       vi.restoreAllMocks();
     }
@@ -643,7 +672,8 @@ describe('a scheduled prune', () => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const handler = pruneHandler({ config, logger, publish: async () => {} });
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    const handler = pruneHandler({ config, logger, publish: async () => {}, metrics });
     const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
     const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { ...scheduled.command.storage, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
     const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-3"'));
@@ -652,6 +682,7 @@ describe('a scheduled prune', () => {
       const answer = await handler(event, lambdaContext({ remaining: 0 }));
       expect(answer).toEqual({ ok: false, error: expect.objectContaining({ code: 'ABORTED', message: expect.stringMatching(/^stopped: the Lambda invocation was about to time out/) }) });
       expect(logged.find((line) => line.message === 'scheduled prune not retried')).toMatchObject({ level: 'ERROR', errorCode: 'ABORTED' });
+      expect(metrics.record).toHaveBeenCalledExactlyOnceWith(expect.objectContaining({ operation: 'prune', outcome: 'failed', trigger: 'schedule', tenant: 'acme', errorCode: 'ABORTED', cronName: 'nightly-prune' }));
     } finally {
       vi.restoreAllMocks();
     }
