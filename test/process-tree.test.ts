@@ -34,7 +34,13 @@ async function shellWithGrandchild(): Promise<{ shell: ChildProcess; grandchild:
       if (waited > 10_000) throw new Error('the grandchild did not start');
       await sleep(10);
     }
-    return { shell, grandchild: Number(readFileSync(pidFile, 'utf8')) };
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    // Until it has become `sleep`, its `mv` may still be running (a fifth process, on a loaded machine).
+    for (let waited = 0; readFileSync(`/proc/${grandchild}/comm`, 'utf8').trim() !== 'sleep'; waited += 10) {
+      if (waited > 10_000) throw new Error('the grandchild did not become sleep');
+      await sleep(10);
+    }
+    return { shell, grandchild };
   } finally {
     dir.cleanup();
   }
