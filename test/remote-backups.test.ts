@@ -616,6 +616,16 @@ describe('a backup whose notes are many and not ASCII', () => {
 });
 
 describe('a scheduled prune', () => {
+  /** A prune handler whose metrics are a mock and whose log lines (stderr) are kept. */
+  function pruneHandlerWatchingItsLog() {
+    const logged: Record<string, unknown>[] = [];
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const metrics = { record: vi.fn(), count: vi.fn() };
+    return { logged, metrics, handler: pruneHandler({ config, logger, publish: async () => {}, metrics }) };
+  }
+
   it('runs the payload a cron rule hands the prune function, and rethrows a failure for Lambda', async () => {
     const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'bus', logger);
@@ -641,12 +651,7 @@ describe('a scheduled prune', () => {
   });
 
   it('answers a scheduled event that does not read as a prune without throwing: Lambda\'s retries would get the same event', async () => {
-    const logged: Record<string, unknown>[] = [];
-    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const metrics = { record: vi.fn(), count: vi.fn() };
-    const handler = pruneHandler({ config, logger, publish: async () => {}, metrics });
+    const { logged, metrics, handler } = pruneHandlerWatchingItsLog();
     const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
     const transformer = cronTargetInput('acme', 'nightly-prune', scheduled.command);
     const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-4"')) as Record<string, unknown>;
@@ -668,12 +673,7 @@ describe('a scheduled prune', () => {
   });
 
   it("answers one its invocation's deadline stopped before it removed anything, without throwing: Lambda's retries would list into the same deadline", async () => {
-    const logged: Record<string, unknown>[] = [];
-    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), true));
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const metrics = { record: vi.fn(), count: vi.fn() };
-    const handler = pruneHandler({ config, logger, publish: async () => {}, metrics });
+    const { logged, metrics, handler } = pruneHandlerWatchingItsLog();
     const scheduled = parseScheduledCommand(`openclaw tenants prune acme --in s3://backups/backups/acme/ --keep-last 1 --endpoint ${server.endpoint}`, { tenant: 'acme', stack: 'openclaw-backup' });
     const transformer = cronTargetInput('acme', 'nightly-prune', { ...scheduled.command, storage: { ...scheduled.command.storage, accessKey: S3RVER_ACCESS_KEY, secretKey: 'test-secret-key' } });
     const event = JSON.parse(transformer.InputTemplate.replace('<time>', '"2026-06-10T04:30:00Z"').replace('<eventId>', '"e-3"'));
