@@ -272,7 +272,8 @@ describe('resolveInsideRoot: agrees with the kernel', () => {
           rmSync(base, { recursive: true, force: true });
         }
       }),
-      { numRuns: 200 },
+      // A fixed seed, as below: how many of each outcome occur is then no chance.
+      { numRuns: 200, seed: 42 },
     );
     // The property must not hold vacuously: all three outcomes occur.
     expect(seen.inside).toBeGreaterThan(20);
@@ -353,7 +354,8 @@ describe('resolveInsideRoot with the restore\'s reader (extract.ts linkReader), 
         outcomes[expected === undefined ? 'refused' : 'inside']++;
         if (hops > 0) outcomes.throughLinks++;
       }),
-      { numRuns: 500 },
+      // A fixed seed: the counts below say what the cases covered, which a random seed left to chance (20 through links once).
+      { numRuns: 500, seed: 42 },
     );
     expect(outcomes.inside).toBeGreaterThan(50);
     expect(outcomes.refused).toBeGreaterThan(50);
