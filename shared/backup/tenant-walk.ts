@@ -550,16 +550,17 @@ export class TenantWalk {
     const deeperThanRestore = !atRoot && childrenTooDeep(relPath);
     const tooLong = pathsTooLong(dirPath, names, this.restoreExtraBytes);
     const mountedHere = this.mountPoints.size === 0 ? undefined : (index: number) => this.mountPoints.has(prefix + names.name(index));
+    // Walked already, or left out by its name or path alone (no lstat asked).
+    const passedOrLeftOut = (index: number) => passed?.[index] === 1 || deeperThanRestore || tooLong?.has(index) === true || reserved?.has(index) === true || mountedHere?.(index) === true;
     const toStat: string[] = [];
     for (let index = 0; index < count; index++) {
-      if (passed?.[index] === 1 || deeperThanRestore || tooLong?.has(index) === true || reserved?.has(index) === true || mountedHere?.(index) === true) continue;
+      if (passedOrLeftOut(index)) continue;
       // An entry of no type ('untyped') is told by its lstat.
       const type = names.type(index);
       if (type === 'directory' || type === 'symlink' || type === 'untyped') toStat.push(names.name(index));
     }
     // The regular files' lstat, by index (a name is made only for its call).
-    const isPlainFile = (index: number) =>
-      names.type(index) === undefined && passed?.[index] !== 1 && !deeperThanRestore && tooLong?.has(index) !== true && reserved?.has(index) !== true && mountedHere?.(index) !== true;
+    const isPlainFile = (index: number) => names.type(index) === undefined && !passedOrLeftOut(index);
     const fileStats = statFiles ? new ListedFileStats(count) : undefined;
 
     // Everything in order, what is left out by name included, once the directories and
@@ -572,7 +573,7 @@ export class TenantWalk {
         if (passed?.[index] === 1) continue;
         const type = names.type(index);
         const note = reserved?.get(index);
-        if (type === undefined && note === undefined && !deeperThanRestore && tooLong?.has(index) !== true && mountedHere?.(index) !== true && (fileStats === undefined || fileStats.isFile(index))) {
+        if (isPlainFile(index) && (fileStats === undefined || fileStats.isFile(index))) {
           if (run !== undefined && run.end === index) run.end++;
           else items.push((run = { next: index, end: index + 1 }));
           continue;
