@@ -489,3 +489,68 @@ describe('a case-insensitive store that lists a second name, differing in case o
     }
   });
 });
+
+/**
+ * A proxy in front of s3rver whose GETs of an object's bytes (restore and verify, and their
+ * resumes from an offset) send their first KiB, then one byte every 20 ms: never silent for a stall time, and an archive of 80 KiB would
+ * take half an hour. Everything else passes through.
+ */
+async function startDrippingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const timers = new Set<NodeJS.Timeout>();
+  const proxy = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    if (request.method !== 'GET' || url.searchParams.get('x-id') !== 'GetObject' || request.headers.range === 'bytes=0-0') {
+      forward(request, response, `${target}${request.url ?? '/'}`);
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks);
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        response.write(body.subarray(0, 1024));
+        let sent = 1024;
+        const timer = setInterval(() => {
+          if (sent >= body.length || response.destroyed) {
+            clearInterval(timer);
+            timers.delete(timer);
+            response.end();
+            return;
+          }
+          response.write(body.subarray(sent, ++sent));
+        }, 20);
+        timers.add(timer);
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  const listened = await listening(proxy);
+  return {
+    endpoint: listened.endpoint,
+    stop: () => {
+      for (const timer of timers) clearInterval(timer);
+      return listened.stop();
+    },
+  };
+}
+
+describe('a store that drips an archive a byte at a time, never silent for the stall time', () => {
+  it('fails restore and verify in one line (exit 1) once resuming brings no more speed, instead of reading for ever', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/dripped/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await startDrippingProxy(server.endpoint);
+    try {
+      for (const command of [
+        ['restore', '--from', 's3://backups/dripped/acme-2026-02-01.tar.zst', '--force'],
+        ['verify', '--from', 's3://backups/dripped/acme-2026-02-01.tar.zst'],
+      ]) {
+        const result = await runMain(['tenants', ...command, '--stall-timeout', '1s', ...flags(proxy.endpoint)]);
+        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/dripped\/acme-2026-02-01\.tar\.zst kept breaking at byte \d+: only \d+ bytes in 1 s \(a download must bring 16 KiB each stall time\)\n$/);
+        expect(result.status).toBe(1);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
+});

@@ -163,6 +163,13 @@ export interface S3LocationOptions {
 export const ANSWER_DEADLINE_MS = 60_000;
 /** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
 const STALL_DEADLINE_MS = 60_000;
+/**
+ * What a download must bring in each stall time spent waiting for the store (273 bytes a
+ * second at the default 60 s): a store sending a byte every few seconds never falls silent
+ * for a stall time, and a restore of 80 KiB so took a day. Slower, it is broken as a silent
+ * one is, and resuming it counts as no progress.
+ */
+export const MIN_BYTES_PER_STALL = 16 * 1024;
 
 /** What a look at the key found: an object (and the scheduled run whose backup stored it, if its metadata names one), none, or it cannot tell. */
 type Probe = { readonly exists: true; readonly storedByRun?: string } | 'absent' | 'unknown';
@@ -557,6 +564,9 @@ export class S3Location implements ArchiveLocation {
         if (body === undefined) throw new StorageError(`S3 returned no body for ${this.display}`, 'S3');
         const start = offset;
         let broken: unknown;
+        let tooSlow = false;
+        let waitedMs = 0;
+        let bytesInWait = 0;
         // Iterated by hand so that only the body's errors count as breaks: an error the
         // consumer throws in at `yield` (Readable.from does on destroy) ends the generator.
         const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -564,6 +574,7 @@ export class S3Location implements ArchiveLocation {
           let step: IteratorResult<Buffer>;
           waiting = true;
           watchdog.refresh();
+          const waitStart = performance.now();
           try {
             step = await chunks.next();
           } catch (error) {
@@ -571,10 +582,20 @@ export class S3Location implements ArchiveLocation {
             break;
           } finally {
             waiting = false;
+            waitedMs += performance.now() - waitStart;
           }
           if (step.done === true) break;
           offset += step.value.length;
+          bytesInWait += step.value.length;
           yield step.value;
+          if (waitedMs < stallMs) continue;
+          if (bytesInWait < MIN_BYTES_PER_STALL) {
+            tooSlow = true;
+            broken = new Error(`only ${bytesInWait} bytes in ${Math.round(waitedMs / 1000)} s (a download must bring ${MIN_BYTES_PER_STALL / 1024} KiB each stall time)`);
+            break;
+          }
+          waitedMs = 0;
+          bytesInWait = 0;
         }
         if (signal?.aborted) throw abortedError(signal);
         if (broken !== undefined && !isResumable(broken)) {
@@ -585,7 +606,7 @@ export class S3Location implements ArchiveLocation {
         if (etag === undefined) {
           throw new StorageError(`download of ${this.display} broke at byte ${offset} and cannot resume (no ETag): ${describe(broken)}`, 'READ_FAILED', { cause: broken });
         }
-        breaksWithoutProgress = offset > start ? 1 : breaksWithoutProgress + 1;
+        breaksWithoutProgress = offset > start && !tooSlow ? 1 : breaksWithoutProgress + 1;
         if (breaksWithoutProgress > maxResumes) {
           throw new StorageError(`download of ${this.display} kept breaking at byte ${offset}: ${describe(broken)}`, 'READ_FAILED', { cause: broken });
         }
