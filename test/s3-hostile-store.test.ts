@@ -255,12 +255,13 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly lowerCaseKeys?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
       const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
         const merged = options.mergeSlashes === true ? pathPart.replace(/\/{2,}/g, '/') : pathPart;
-        return options.lowerCaseKeys === true ? merged.toLowerCase() : merged;
+        // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
+        return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
       });
       forward(request, response, `${target}${url}`);
       return;
@@ -456,15 +457,16 @@ describe('a proxy that gzips the answer to a GET the client did not ask compress
   });
 });
 
-describe('a case-insensitive store that lists a second name, differing in case only, for a backup it also lists', () => {
+describe('a case-insensitive store that lists a second name, differing in case or a trailing dot only, for a backup it also lists', () => {
   it.each([
-    ['before', 'Acme-2026-02-03.tar.zst'],
-    ['after', 'ACME-2026-02-03.TAR.ZST'],
-  ])('never deletes the backup kept through that alias (listed %s it)', async (order, alias) => {
-    const prefix = `case-alias-${order}`;
+    ['Acme-2026-02-03.tar.zst', 'before', 1],
+    ['ACME-2026-02-03.TAR.ZST', 'after', 2],
+    ['acme-2026-02-03.tar.zst.', 'after', 3],
+  ])('never deletes the backup kept through the alias %s (listed %s it)', async (alias, order, run) => {
+    const prefix = `case-alias-${run}`;
     for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
     // The proxy lists the alias beside the real key and, as a store on a case-insensitive file
-    // system does, reads and deletes any key by its lower-case name.
+    // system does, reads and deletes any key by its lower-case name (without a trailing dot).
     const proxy = await startListingRewritingProxy(
       server.endpoint,
       (xml) =>
@@ -472,7 +474,7 @@ describe('a case-insensitive store that lists a second name, differing in case o
           const aliasEntry = entry.replace('acme-2026-02-03.tar.zst', alias);
           return order === 'before' ? aliasEntry + entry : entry + aliasEntry;
         }),
-      { lowerCaseKeys: true },
+      { caseInsensitive: true },
     );
     try {
       const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${prefix}/`, '--keep-last', '1', ...flags(proxy.endpoint)]);
@@ -480,7 +482,7 @@ describe('a case-insensitive store that lists a second name, differing in case o
       expect(pruned.status).toBe(0);
       const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
       expect(result.keep.map((decision) => decision.location).sort()).toEqual([`s3://backups/${prefix}/${alias}`, `s3://backups/${prefix}/acme-2026-02-03.tar.zst`].sort());
-      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case or Unicode form as s3://'))).toBe(true);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form or a trailing dot or space as s3://'))).toBe(true);
       expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);

@@ -263,7 +263,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
 
 /**
  * `remove` without any backup listed under another name of a kept one: the same key but for
- * case or Unicode form. A store that takes such keys for one (on a case-insensitive or
+ * case, Unicode form or the dots and spaces ending a segment. A store that takes such keys for one (on a case-insensitive or
  * normalizing file system, or behind such a gateway) may list a backup twice, and removing
  * the name no rule keeps removes the backup kept under the other (`--keep-last 1` left none).
  * On a store that tells them apart it is a second backup, kept with its reason in `keep`.
@@ -279,11 +279,15 @@ function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEn
   });
 }
 
-export const ALIAS_REASON = 'the same name but for case or Unicode form as';
+export const ALIAS_REASON = 'the same name but for case, Unicode form or a trailing dot or space as';
 
-/** A name as a case-insensitive or normalizing store may take it (folded further than any does: only more is kept). */
+/**
+ * A name as a case-insensitive or normalizing store may take it, folded further than any does
+ * (only more is kept): case, Unicode form, and the dots and spaces ending a segment, which a
+ * store keeping objects as files on Windows drops (`acme-1.tar.zst.` is `acme-1.tar.zst`).
+ */
 function aliasName(location: string): string {
-  return location.normalize('NFKC').toUpperCase().toLowerCase();
+  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/[. ]+(?=\/|$)/g, '');
 }
 
 /**
