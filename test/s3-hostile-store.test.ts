@@ -3,7 +3,7 @@
 // for an archive the store does not hold.
 
 import { createHash } from 'node:crypto';
-import { createGzip } from 'node:zlib';
+import { createBrotliCompress, createDeflate, createGzip } from 'node:zlib';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -421,9 +421,13 @@ describe('a store that ignores Range and sends every object whole', () => {
   });
 });
 
-describe('a proxy that gzips the answer to a GET the client did not ask compressed', () => {
-  it('says the store or a proxy on the way sent it compressed (exit 1), not that the archive is a .tar.gz to recompress', async () => {
-    const key = 's3://backups/gzipped/acme.tar.zst';
+describe('a proxy that compresses the answer to a GET the client did not ask compressed', () => {
+  it.each([
+    ['gzip', createGzip],
+    ['br', createBrotliCompress],
+    ['deflate', createDeflate],
+  ] as const)('says the store or a proxy on the way sent it compressed with %s (exit 1), not that the archive is a .tar.gz to recompress or no zstd archive', async (coding, compressor) => {
+    const key = `s3://backups/${coding}/acme.tar.zst`;
     await backupAt(tenantsDir, 'acme', key, new Date('2026-02-01T03:00:00Z'), server);
     const proxy = await listening(
       createServer((request, response) => {
@@ -434,21 +438,21 @@ describe('a proxy that gzips the answer to a GET the client did not ask compress
             return;
           }
           const { 'content-length': _length, etag, ...headers } = answer.headers;
-          response.writeHead(200, { ...headers, ...(etag !== undefined && { etag }), 'content-encoding': 'gzip' });
-          answer.pipe(createGzip()).pipe(response);
+          response.writeHead(200, { ...headers, ...(etag !== undefined && { etag }), 'content-encoding': coding });
+          answer.pipe(compressor()).pipe(response);
         });
         upstream.on('error', () => response.destroy());
         request.pipe(upstream);
       }),
     );
     try {
-      for (const command of [['tenants', 'verify', '--from', key], ['tenants', 'restore', '--from', key, '--as', 'acme-gzipped']]) {
+      for (const command of [['tenants', 'verify', '--from', key], ['tenants', 'restore', '--from', key, '--as', `acme-${coding}`]]) {
         const run = await runMain([...command, ...flags(proxy.endpoint)]);
-        expect(run.stderr, command.join(' ')).toMatch(new RegExp(`^openclaw: .*${proxy.endpoint.replace(/[.]/g, '\\.')} sent s3://backups/gzipped/acme\\.tar\\.zst compressed \\(Content-Encoding: gzip\\), which the read did not ask for: the store or a proxy on the way compressed it`));
+        expect(run.stderr, command.join(' ')).toMatch(new RegExp(`^openclaw: .*${proxy.endpoint.replace(/[.]/g, '\\.')} sent s3://backups/${coding}/acme\\.tar\\.zst compressed \\(Content-Encoding: ${coding}\\), which the read did not ask for: the store or a proxy on the way compressed it`));
         expect(run.stderr).not.toMatch(/gzip -dc|tar\.gz/);
         expect(run.status, command.join(' ')).toBe(1);
       }
-      expect(existsSync(path.join(tenantsDir, 'acme-gzipped'))).toBe(false);
+      expect(existsSync(path.join(tenantsDir, `acme-${coding}`))).toBe(false);
       // The archive at rest is whole: read past the proxy it verifies.
       expect((await runMain(['tenants', 'verify', '--from', key, ...flags(server.endpoint)])).status).toBe(0);
     } finally {
