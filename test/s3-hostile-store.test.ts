@@ -560,3 +560,44 @@ describe('a store that drips an archive a byte at a time, never silent for the s
     }
   }, 60_000);
 });
+
+describe('a store that closes every download after its first 100 bytes', () => {
+  it('fails restore and verify in one line (exit 1) after 5 such breaks in a row, instead of a reconnection per 100 bytes', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/cut/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    let gets = 0;
+    const proxy = await listening(
+      createServer((request, response) => {
+        const url = new URL(request.url ?? '/', 'http://proxy');
+        if (request.method !== 'GET' || url.searchParams.get('x-id') !== 'GetObject' || request.headers.range === 'bytes=0-0') {
+          forward(request, response, `${server.endpoint}${request.url ?? '/'}`);
+          return;
+        }
+        gets++;
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.once('data', (chunk: Buffer) => {
+            answer.destroy();
+            response.write(chunk.subarray(0, 100), () => response.destroy());
+          });
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      for (const command of [
+        ['restore', '--from', 's3://backups/cut/acme-2026-02-01.tar.zst', '--force'],
+        ['verify', '--from', 's3://backups/cut/acme-2026-02-01.tar.zst'],
+      ]) {
+        gets = 0;
+        const result = await runMain(['tenants', ...command, ...flags(proxy.endpoint)]);
+        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/cut\/acme-2026-02-01\.tar\.zst kept breaking at byte 600: /);
+        expect(result.stderr.split('\n')).toHaveLength(2);
+        expect(result.status).toBe(1);
+        expect(gets).toBe(6);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
+});

@@ -168,7 +168,7 @@ const STALL_DEADLINE_MS = 60_000;
  * What a download must bring in each stall time spent waiting for the store (273 bytes a
  * second at the default 60 s): a store sending a byte every few seconds never falls silent
  * for a stall time, and a restore of 80 KiB so took a day. Slower, it is broken as a silent
- * one is, and resuming it counts as no progress.
+ * one is, and resuming it counts as no progress; so does a break that brought less.
  */
 export const MIN_BYTES_PER_STALL = 16 * 1024;
 
@@ -616,7 +616,9 @@ export class S3Location implements ArchiveLocation {
         if (etag === undefined) {
           throw new StorageError(`download of ${this.display} broke at byte ${offset} and cannot resume (no ETag): ${describe(broken)}`, 'READ_FAILED', { cause: broken });
         }
-        breaksWithoutProgress = offset > start && !tooSlow ? 1 : breaksWithoutProgress + 1;
+        // A break after a few bytes is no progress either: a store closing each connection after
+        // its first bytes was resumed without end, a reconnection per few bytes.
+        breaksWithoutProgress = offset - start >= MIN_BYTES_PER_STALL && !tooSlow ? 1 : breaksWithoutProgress + 1;
         if (breaksWithoutProgress > maxResumes) {
           throw new StorageError(`download of ${this.display} kept breaking at byte ${offset}: ${describe(broken)}`, 'READ_FAILED', { cause: broken });
         }
