@@ -3,7 +3,7 @@
 // for an archive the store does not hold.
 
 import { createHash } from 'node:crypto';
-import { createGzip } from 'node:zlib';
+import { createBrotliCompress, createDeflate, createGzip } from 'node:zlib';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -255,11 +255,15 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
-      const url = request.url ?? '/';
-      forward(request, response, `${target}${options.mergeSlashes === true ? url.replace(/^[^?]*/, (pathPart) => pathPart.replace(/\/{2,}/g, '/')) : url}`);
+      const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
+        const merged = options.mergeSlashes === true ? pathPart.replace(/\/{2,}/g, '/') : pathPart;
+        // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
+        return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
+      });
+      forward(request, response, `${target}${url}`);
       return;
     }
     const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
@@ -417,9 +421,13 @@ describe('a store that ignores Range and sends every object whole', () => {
   });
 });
 
-describe('a proxy that gzips the answer to a GET the client did not ask compressed', () => {
-  it('says the store or a proxy on the way sent it compressed (exit 1), not that the archive is a .tar.gz to recompress', async () => {
-    const key = 's3://backups/gzipped/acme.tar.zst';
+describe('a proxy that compresses the answer to a GET the client did not ask compressed', () => {
+  it.each([
+    ['gzip', createGzip],
+    ['br', createBrotliCompress],
+    ['deflate', createDeflate],
+  ] as const)('says the store or a proxy on the way sent it compressed with %s (exit 1), not that the archive is a .tar.gz to recompress or no zstd archive', async (coding, compressor) => {
+    const key = `s3://backups/${coding}/acme.tar.zst`;
     await backupAt(tenantsDir, 'acme', key, new Date('2026-02-01T03:00:00Z'), server);
     const proxy = await listening(
       createServer((request, response) => {
@@ -430,25 +438,166 @@ describe('a proxy that gzips the answer to a GET the client did not ask compress
             return;
           }
           const { 'content-length': _length, etag, ...headers } = answer.headers;
-          response.writeHead(200, { ...headers, ...(etag !== undefined && { etag }), 'content-encoding': 'gzip' });
-          answer.pipe(createGzip()).pipe(response);
+          response.writeHead(200, { ...headers, ...(etag !== undefined && { etag }), 'content-encoding': coding });
+          answer.pipe(compressor()).pipe(response);
         });
         upstream.on('error', () => response.destroy());
         request.pipe(upstream);
       }),
     );
     try {
-      for (const command of [['tenants', 'verify', '--from', key], ['tenants', 'restore', '--from', key, '--as', 'acme-gzipped']]) {
+      for (const command of [['tenants', 'verify', '--from', key], ['tenants', 'restore', '--from', key, '--as', `acme-${coding}`]]) {
         const run = await runMain([...command, ...flags(proxy.endpoint)]);
-        expect(run.stderr, command.join(' ')).toMatch(new RegExp(`^openclaw: .*${proxy.endpoint.replace(/[.]/g, '\\.')} sent s3://backups/gzipped/acme\\.tar\\.zst compressed \\(Content-Encoding: gzip\\), which the read did not ask for: the store or a proxy on the way compressed it`));
+        expect(run.stderr, command.join(' ')).toMatch(new RegExp(`^openclaw: .*${proxy.endpoint.replace(/[.]/g, '\\.')} sent s3://backups/${coding}/acme\\.tar\\.zst compressed \\(Content-Encoding: ${coding}\\), which the read did not ask for: the store or a proxy on the way compressed it`));
         expect(run.stderr).not.toMatch(/gzip -dc|tar\.gz/);
         expect(run.status, command.join(' ')).toBe(1);
       }
-      expect(existsSync(path.join(tenantsDir, 'acme-gzipped'))).toBe(false);
+      expect(existsSync(path.join(tenantsDir, `acme-${coding}`))).toBe(false);
       // The archive at rest is whole: read past the proxy it verifies.
       expect((await runMain(['tenants', 'verify', '--from', key, ...flags(server.endpoint)])).status).toBe(0);
     } finally {
       await proxy.stop();
     }
   });
+});
+
+describe('a case-insensitive store that lists a second name, differing in case or a trailing dot only, for a backup it also lists', () => {
+  it.each([
+    ['Acme-2026-02-03.tar.zst', 'before', 1],
+    ['ACME-2026-02-03.TAR.ZST', 'after', 2],
+    ['acme-2026-02-03.tar.zst.', 'after', 3],
+  ])('never deletes the backup kept through the alias %s (listed %s it)', async (alias, order, run) => {
+    const prefix = `case-alias-${run}`;
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // The proxy lists the alias beside the real key and, as a store on a case-insensitive file
+    // system does, reads and deletes any key by its lower-case name (without a trailing dot).
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml.replace(new RegExp(`<Contents><Key>${prefix}/acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) => {
+          const aliasEntry = entry.replace('acme-2026-02-03.tar.zst', alias);
+          return order === 'before' ? aliasEntry + entry : entry + aliasEntry;
+        }),
+      { caseInsensitive: true },
+    );
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${prefix}/`, '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
+      expect(result.keep.map((decision) => decision.location).sort()).toEqual([`s3://backups/${prefix}/${alias}`, `s3://backups/${prefix}/acme-2026-02-03.tar.zst`].sort());
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form or a trailing dot or space as s3://'))).toBe(true);
+      expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+/**
+ * A proxy in front of s3rver whose GETs of an object's bytes (restore and verify, and their
+ * resumes from an offset) send their first KiB, then one byte every 20 ms: never silent for a stall time, and an archive of 80 KiB would
+ * take half an hour. Everything else passes through.
+ */
+async function startDrippingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const timers = new Set<NodeJS.Timeout>();
+  const proxy = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    if (request.method !== 'GET' || url.searchParams.get('x-id') !== 'GetObject' || request.headers.range === 'bytes=0-0') {
+      forward(request, response, `${target}${request.url ?? '/'}`);
+      return;
+    }
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks);
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        response.write(body.subarray(0, 1024));
+        let sent = 1024;
+        const timer = setInterval(() => {
+          if (sent >= body.length || response.destroyed) {
+            clearInterval(timer);
+            timers.delete(timer);
+            response.end();
+            return;
+          }
+          response.write(body.subarray(sent, ++sent));
+        }, 20);
+        timers.add(timer);
+      });
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  const listened = await listening(proxy);
+  return {
+    endpoint: listened.endpoint,
+    stop: () => {
+      for (const timer of timers) clearInterval(timer);
+      return listened.stop();
+    },
+  };
+}
+
+describe('a store that drips an archive a byte at a time, never silent for the stall time', () => {
+  it('fails restore and verify in one line (exit 1) once resuming brings no more speed, instead of reading for ever', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/dripped/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await startDrippingProxy(server.endpoint);
+    try {
+      for (const command of [
+        ['restore', '--from', 's3://backups/dripped/acme-2026-02-01.tar.zst', '--force'],
+        ['verify', '--from', 's3://backups/dripped/acme-2026-02-01.tar.zst'],
+      ]) {
+        const result = await runMain(['tenants', ...command, '--stall-timeout', '1s', ...flags(proxy.endpoint)]);
+        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/dripped\/acme-2026-02-01\.tar\.zst kept breaking at byte \d+: only \d+ bytes in 1 s \(a download must bring 16 KiB each stall time\)\n$/);
+        expect(result.status).toBe(1);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
+});
+
+describe('a store that closes every download after its first 100 bytes', () => {
+  it('fails restore and verify in one line (exit 1) after 5 such breaks in a row, instead of a reconnection per 100 bytes', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/cut/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    let gets = 0;
+    const proxy = await listening(
+      createServer((request, response) => {
+        const url = new URL(request.url ?? '/', 'http://proxy');
+        if (request.method !== 'GET' || url.searchParams.get('x-id') !== 'GetObject' || request.headers.range === 'bytes=0-0') {
+          forward(request, response, `${server.endpoint}${request.url ?? '/'}`);
+          return;
+        }
+        gets++;
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.once('data', (chunk: Buffer) => {
+            answer.destroy();
+            response.write(chunk.subarray(0, 100), () => response.destroy());
+          });
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      for (const command of [
+        ['restore', '--from', 's3://backups/cut/acme-2026-02-01.tar.zst', '--force'],
+        ['verify', '--from', 's3://backups/cut/acme-2026-02-01.tar.zst'],
+      ]) {
+        gets = 0;
+        const result = await runMain(['tenants', ...command, ...flags(proxy.endpoint)]);
+        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/cut\/acme-2026-02-01\.tar\.zst kept breaking at byte 600: /);
+        expect(result.stderr.split('\n')).toHaveLength(2);
+        expect(result.status).toBe(1);
+        expect(gets).toBe(6);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
 });

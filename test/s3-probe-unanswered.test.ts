@@ -114,3 +114,52 @@ describe('a store that takes the upload and never answers its tagging', () => {
     });
   });
 });
+
+describe('a store that answers the reads of a listing at once and drips their bytes', () => {
+  let drippingServer: Server;
+  let drippingClient: S3Client;
+  let drippingEndpoint = '';
+  const timers = new Set<NodeJS.Timeout>();
+  let dripped: 'first bytes' | 'last bytes' = 'first bytes';
+
+  beforeAll(async () => {
+    // A GET of the `dripped` range: 206 with its headers at once, then a byte every 20 ms (4 KiB: 80 s); the other range at once.
+    drippingServer = createServer((request, response) => {
+      request.resume();
+      const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '') ?? [undefined, '0', '4095'];
+      const length = Number(to) - Number(from) + 1;
+      response.writeHead(206, { ETag: '"dripped"', 'Content-Length': length, 'Content-Range': `bytes ${from}-${to}/10000`, 'Last-Modified': new Date(0).toUTCString() });
+      if ((from === '0') !== (dripped === 'first bytes')) {
+        response.end(Buffer.alloc(length, 0x28));
+        return;
+      }
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (response.destroyed || sent === length) {
+          clearInterval(timer);
+          timers.delete(timer);
+          response.end();
+          return;
+        }
+        response.write(Buffer.from([sent++ === 0 ? 0x28 : 0]));
+      }, 20);
+      timers.add(timer);
+    });
+    await new Promise<void>((resolve) => drippingServer.listen(0, '127.0.0.1', resolve));
+    drippingEndpoint = `http://127.0.0.1:${(drippingServer.address() as AddressInfo).port}`;
+    drippingClient = await createS3Client({ endpoint: drippingEndpoint, accessKey: 'AK', secretKey: 'SK' });
+  });
+  afterAll(async () => {
+    for (const timer of timers) clearInterval(timer);
+    drippingClient.destroy();
+    drippingServer.closeAllConnections();
+    await new Promise((resolve) => drippingServer.close(resolve));
+  });
+
+  it.each(['first bytes', 'last bytes'] as const)('fails the look at an object whose %s drip within the answer deadline, as unreachable, instead of an hour an object at a byte a second', async (which) => {
+    dripped = which;
+    const store = new S3ArchiveStore({ client: drippingClient, bucket: 'b', prefix: 'acme/', endpoint: drippingEndpoint, answerDeadlineMs: 300 });
+    const object = { name: '1.tar.zst', location: 's3://b/acme/1.tar.zst', bytes: 10_000, modifiedAt: new Date(), etag: '"dripped"' };
+    await expect(store.inspect(object, { wantsTail: () => true })).rejects.toMatchObject({ code: 'UNREACHABLE', message: `cannot reach ${drippingEndpoint} for s3://b/acme/1.tar.zst: no answer in 0.3 s` });
+  });
+});

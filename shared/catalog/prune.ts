@@ -178,6 +178,8 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     keep.get(newestVerified)!.push('newest verified backup');
   }
 
+  remove = keepingAliasesOfKept(remove, keep);
+
   const deletion = await store.deletionTerms({ signal });
   remove.sort((a, b) => Date.parse(a.createdAt!) - Date.parse(b.createdAt!));
   const unreadable = remove.length > 0 ? marksUnreadable(listing.backups) : undefined;
@@ -257,6 +259,35 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   }
   const uploads = await staleUploads(request, dryRun, notes);
   return { ...result, ...uploads, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
+}
+
+/**
+ * `remove` without any backup listed under another name of a kept one: the same key but for
+ * case, Unicode form or the dots and spaces ending a segment. A store that takes such keys for one (on a case-insensitive or
+ * normalizing file system, or behind such a gateway) may list a backup twice, and removing
+ * the name no rule keeps removes the backup kept under the other (`--keep-last 1` left none).
+ * On a store that tells them apart it is a second backup, kept with its reason in `keep`.
+ */
+function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEntry, string[]>): BackupEntry[] {
+  const keptByName = new Map<string, BackupEntry>();
+  for (const entry of keep.keys()) keptByName.set(aliasName(entry.location), entry);
+  return remove.filter((entry) => {
+    const kept = keptByName.get(aliasName(entry.location));
+    if (kept === undefined) return true;
+    keep.set(entry, [`${ALIAS_REASON} ${kept.location}, which is kept: a store that takes one for the other would remove both`]);
+    return false;
+  });
+}
+
+export const ALIAS_REASON = 'the same name but for case, Unicode form or a trailing dot or space as';
+
+/**
+ * A name as a case-insensitive or normalizing store may take it, folded further than any does
+ * (only more is kept): case, Unicode form, and the dots and spaces ending a segment, which a
+ * store keeping objects as files on Windows drops (`acme-1.tar.zst.` is `acme-1.tar.zst`).
+ */
+function aliasName(location: string): string {
+  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/[. ]+(?=\/|$)/g, '');
 }
 
 /**

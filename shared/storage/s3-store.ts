@@ -301,18 +301,21 @@ export class S3ArchiveStore implements ArchiveStore {
     const sdk = await loadS3Sdk();
     const key = this.keyOf(object);
     let answer: GetObjectCommandOutput;
+    let head: Buffer;
     try {
-      answer = await this.call(
-        (abortSignal) =>
-          this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal }),
+      // The first bytes come within the answer's deadline too: a store dripping them a byte a second took an hour an object.
+      ({ answer, head } = await this.call(
+        async (abortSignal) => {
+          const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal });
+          return { answer, head: await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES, abortSignal) };
+        },
         options.signal,
         object.location,
-      );
+      ));
     } catch (error) {
       if (!(error instanceof StorageError && s3ErrorName(error.cause) === 'InvalidObjectState')) throw error;
       return this.inspectArchived(sdk, object, options.signal);
     }
-    const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES);
     const tail = (options.wantsTail ?? startsWithMarker)(head) ? await this.readTail(sdk, object, answer, head, options.signal) : undefined;
     return { head, ...(tail !== undefined && { tail }), ...(await this.recorded(sdk, object, answer.Metadata, options.signal)) };
   }
@@ -556,12 +559,12 @@ export class S3ArchiveStore implements ArchiveStore {
     const size = totalSize(first.ContentRange) ?? object.bytes;
     if (size <= head.length) return head.subarray(Math.max(0, head.length - TAIL_BYTES));
     const changed = () => new StorageError(`${object.location} changed while it was being listed: list again`, 'CHANGED');
-    let answer: GetObjectCommandOutput;
     try {
-      answer = await this.answered(
+      // Its bytes come within the answer's deadline too, as the first bytes do (inspect).
+      return await this.answered(
         signal,
-        (abortSignal) =>
-          this.client.send(
+        async (abortSignal) => {
+          const answer = await this.client.send(
             new sdk.GetObjectCommand({
               Bucket: this.options.bucket,
               Key: this.keyOf(object),
@@ -569,7 +572,18 @@ export class S3ArchiveStore implements ArchiveStore {
               ...(first.ETag !== undefined && { IfMatch: first.ETag }),
             }),
             { abortSignal },
-          ),
+          );
+          if (first.ETag !== undefined && answer.ETag !== undefined && answer.ETag !== first.ETag) {
+            destroyQuietly(answer.Body as Readable | undefined);
+            throw changed();
+          }
+          // The whole object from its start (200, no Content-Range): its first bytes are no end, and were taken for a footer missing.
+          if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > TAIL_BYTES) {
+            destroyQuietly(answer.Body as Readable | undefined);
+            throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${object.location} (it sent the whole object from its start): cannot read its end to tell whether it is whole`, 'S3');
+          }
+          return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES, abortSignal);
+        },
         object.location,
       );
     } catch (error) {
@@ -578,16 +592,6 @@ export class S3ArchiveStore implements ArchiveStore {
       if (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed') throw changed();
       throw translateS3Error(error, this.context(object.location));
     }
-    if (first.ETag !== undefined && answer.ETag !== undefined && answer.ETag !== first.ETag) {
-      destroyQuietly(answer.Body as Readable | undefined);
-      throw changed();
-    }
-    // The whole object from its start (200, no Content-Range): its first bytes are no end, and were taken for a footer missing.
-    if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > TAIL_BYTES) {
-      destroyQuietly(answer.Body as Readable | undefined);
-      throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${object.location} (it sent the whole object from its start): cannot read its end to tell whether it is whole`, 'S3');
-    }
-    return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES);
   }
 
   private keyOf(object: StoredObject): string {
@@ -742,10 +746,12 @@ function quotedEtag(etag: string): string {
   return /^(?:W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
 }
 
-async function readAtMost(body: Readable | undefined, limit: number): Promise<Buffer> {
+/** Up to `limit` bytes of `body`; an abort of `signal` (the answer's deadline) ends the read with an error. */
+async function readAtMost(body: Readable | undefined, limit: number, signal: AbortSignal): Promise<Buffer> {
   if (body === undefined) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let length = 0;
+  const stop = onAbort(signal, () => destroyQuietly(body, new Error('the answer did not come whole in time')));
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       chunks.push(chunk);
@@ -753,6 +759,7 @@ async function readAtMost(body: Readable | undefined, limit: number): Promise<Bu
       if (length >= limit) break;
     }
   } finally {
+    stop();
     destroyQuietly(body);
   }
   return Buffer.concat(chunks).subarray(0, limit);

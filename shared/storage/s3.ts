@@ -68,6 +68,7 @@ import { AbortedError, DestinationExistsError, OpenClawError, StorageError } fro
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
+import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import { PartStalled } from './part-progress.js';
 import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
@@ -163,6 +164,13 @@ export interface S3LocationOptions {
 export const ANSWER_DEADLINE_MS = 60_000;
 /** A download silent this long is broken (a dead connection, a wedged store): resumed, at most `maxResumes` times without progress. */
 const STALL_DEADLINE_MS = 60_000;
+/**
+ * What a download must bring in each stall time spent waiting for the store (273 bytes a
+ * second at the default 60 s): a store sending a byte every few seconds never falls silent
+ * for a stall time, and a restore of 80 KiB so took a day. Slower, it is broken as a silent
+ * one is, and resuming it counts as no progress; so does a break that brought less.
+ */
+export const MIN_BYTES_PER_STALL = 16 * 1024;
 
 /** What a look at the key found: an object (and the scheduled run whose backup stored it, if its metadata names one), none, or it cannot tell. */
 type Probe = { readonly exists: true; readonly storedByRun?: string } | 'absent' | 'unknown';
@@ -388,7 +396,7 @@ export class S3Location implements ArchiveLocation {
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const body = this.resumingBody(sdk, first, context, signal);
     const encoding = first.ContentEncoding;
-    const stream = ReadableStream.from(encoding !== undefined && /gzip/i.test(encoding) ? this.notGzipped(body, encoding) : body, { objectMode: false });
+    const stream = ReadableStream.from(encoding !== undefined && COMPRESSING_CODING.test(encoding) ? this.notCompressedOnTheWay(body, encoding) : body, { objectMode: false });
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
     stream.once('close', stopListening);
     return stream;
@@ -507,29 +515,38 @@ export class S3Location implements ArchiveLocation {
   }
 
   /**
-   * The body, unless it is gzip that the answer says it encoded (`Content-Encoding: gzip`, never
-   * asked for): a proxy on the way (or the store) compressed it, and the archive at rest may well
-   * be whole. Read as it came it was called a .tar.gz to recompress.
+   * The body, unless the answer says it encoded it (`Content-Encoding`, never asked for) and its
+   * first bytes show it: gzip's magic, or for `br`, `deflate` and `compress` (which have none)
+   * anything but the start of a zstd stream or an age file. A proxy on the way (or the store)
+   * compressed it, and the archive at rest may well be whole. Read as it came it was called a
+   * .tar.gz to recompress, or not a zstd archive. (`zstd` is not judged: a proxy's zstd stream
+   * starts as an archive of another tool does.)
    */
-  private async *notGzipped(body: AsyncGenerator<Buffer>, encoding: string): AsyncGenerator<Buffer> {
+  private async *notCompressedOnTheWay(body: AsyncGenerator<Buffer>, encoding: string): AsyncGenerator<Buffer> {
+    const judgedByItsStart = /gzip/i.test(encoding) ? startsLikeGzip : (start: Buffer) => !startsLikeArchive(start);
     let start = Buffer.alloc(0);
     for await (const chunk of body) {
-      if (start.length < 2) {
+      if (start.length < ARCHIVE_START_BYTES) {
         start = Buffer.concat([start, chunk]);
-        if (start.length < 2) continue;
-        if (start[0] === 0x1f && start[1] === 0x8b) {
-          throw new StorageError(
-            `the store ${this.options.endpoint ?? 'S3'} sent ${this.display} compressed (Content-Encoding: ${shownEncoding(encoding)}), which the read did not ask for: ` +
-              'the store or a proxy on the way compressed it, and the archive at rest may well be whole: read it past that proxy (NO_PROXY), or copy the object without its Content-Encoding',
-            'S3',
-          );
-        }
+        if (start.length < ARCHIVE_START_BYTES) continue;
+        if (judgedByItsStart(start)) throw this.compressedOnTheWay(encoding);
         yield start;
         continue;
       }
       yield chunk;
     }
-    if (start.length === 1) yield start;
+    if (start.length > 0 && start.length < ARCHIVE_START_BYTES) {
+      if (judgedByItsStart(start)) throw this.compressedOnTheWay(encoding);
+      yield start;
+    }
+  }
+
+  private compressedOnTheWay(encoding: string): StorageError {
+    return new StorageError(
+      `the store ${this.options.endpoint ?? 'S3'} sent ${this.display} compressed (Content-Encoding: ${shownEncoding(encoding)}), which the read did not ask for: ` +
+        'the store or a proxy on the way compressed it, and the archive at rest may well be whole: read it past that proxy (NO_PROXY), or copy the object without its Content-Encoding',
+      'S3',
+    );
   }
 
   private async *resumingBody(
@@ -557,6 +574,9 @@ export class S3Location implements ArchiveLocation {
         if (body === undefined) throw new StorageError(`S3 returned no body for ${this.display}`, 'S3');
         const start = offset;
         let broken: unknown;
+        let tooSlow = false;
+        let waitedMs = 0;
+        let bytesInWait = 0;
         // Iterated by hand so that only the body's errors count as breaks: an error the
         // consumer throws in at `yield` (Readable.from does on destroy) ends the generator.
         const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -564,6 +584,7 @@ export class S3Location implements ArchiveLocation {
           let step: IteratorResult<Buffer>;
           waiting = true;
           watchdog.refresh();
+          const waitStart = performance.now();
           try {
             step = await chunks.next();
           } catch (error) {
@@ -571,10 +592,20 @@ export class S3Location implements ArchiveLocation {
             break;
           } finally {
             waiting = false;
+            waitedMs += performance.now() - waitStart;
           }
           if (step.done === true) break;
           offset += step.value.length;
+          bytesInWait += step.value.length;
           yield step.value;
+          if (waitedMs < stallMs) continue;
+          if (bytesInWait < MIN_BYTES_PER_STALL) {
+            tooSlow = true;
+            broken = new Error(`only ${bytesInWait} bytes in ${Math.round(waitedMs / 1000)} s (a download must bring ${MIN_BYTES_PER_STALL / 1024} KiB each stall time)`);
+            break;
+          }
+          waitedMs = 0;
+          bytesInWait = 0;
         }
         if (signal?.aborted) throw abortedError(signal);
         if (broken !== undefined && !isResumable(broken)) {
@@ -585,7 +616,9 @@ export class S3Location implements ArchiveLocation {
         if (etag === undefined) {
           throw new StorageError(`download of ${this.display} broke at byte ${offset} and cannot resume (no ETag): ${describe(broken)}`, 'READ_FAILED', { cause: broken });
         }
-        breaksWithoutProgress = offset > start ? 1 : breaksWithoutProgress + 1;
+        // A break after a few bytes is no progress either: a store closing each connection after
+        // its first bytes was resumed without end, a reconnection per few bytes.
+        breaksWithoutProgress = offset - start >= MIN_BYTES_PER_STALL && !tooSlow ? 1 : breaksWithoutProgress + 1;
         if (breaksWithoutProgress > maxResumes) {
           throw new StorageError(`download of ${this.display} kept breaking at byte ${offset}: ${describe(broken)}`, 'READ_FAILED', { cause: broken });
         }
@@ -754,6 +787,24 @@ function describe(error: unknown): string {
 }
 
 /** A header's value as a message may show it: printable, and short. */
+/** A Content-Encoding naming a compression: what a proxy on the way may apply unasked. */
+const COMPRESSING_CODING = /gzip|\bbr\b|deflate|compress/i;
+const ARCHIVE_START_BYTES = 4;
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/** zstd's frame magic, and the starts of an age file and of its ASCII armor. */
+const ARCHIVE_STARTS = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.from('age-'), Buffer.from('----')];
+
+function startsLikeGzip(start: Buffer): boolean {
+  return start.length >= 2 && start.subarray(0, 2).equals(GZIP_MAGIC);
+}
+
+/** Whether `start` begins as an archive restore reads: a zstd frame, a skippable frame (our marker), an age file. */
+function startsLikeArchive(start: Buffer): boolean {
+  if (start.length < ARCHIVE_START_BYTES) return false;
+  const magic = start.readUInt32LE(0);
+  return (magic & 0xfffffff0) === SKIPPABLE_MAGIC_BASE || ARCHIVE_STARTS.some((known) => start.subarray(0, ARCHIVE_START_BYTES).equals(known));
+}
+
 function shownEncoding(value: string): string {
   const printable = value.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
