@@ -60,6 +60,16 @@ export const WORK_BACKLOG_ALARM_AGE = Duration.hours(8);
 /** The share of the timeout a run may reach before the near-timeout alarm. */
 export const NEAR_TIMEOUT_SHARE = 0.9;
 
+/**
+ * The metric math sum of metrics that may each lack a datapoint in a period (a Lambda
+ * function publishes Errors and Throttles only for periods it was invoked in): CloudWatch's
+ * `a + b` has no datapoint where either has none, so a plain sum stays empty, and its alarm
+ * silent, unless every term was invoked in that same period. Each term counts 0 there instead.
+ */
+export function sumOfSparse(ids: readonly string[]): string {
+  return ids.map((id) => `FILL(${id}, 0)`).join(' + ');
+}
+
 export interface BackupObservabilityProps {
   readonly prefix: string;
   readonly functions: BackupFunctions;
@@ -180,7 +190,7 @@ export class BackupObservability extends Construct {
     alarm(
       'throttles',
       new cloudwatch.MathExpression({
-        expression: allFunctions.map((_, index) => `t${index}`).join(' + '),
+        expression: sumOfSparse(allFunctions.map((_, index) => `t${index}`)),
         usingMetrics: Object.fromEntries(allFunctions.map((fn, index) => [`t${index}`, fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' })])),
         period: fiveMinutes,
         label: 'Throttles',
@@ -209,7 +219,7 @@ export class BackupObservability extends Construct {
     alarm(
       'coordinator-errors',
       new cloudwatch.MathExpression({
-        expression: 'fanout + monitor',
+        expression: sumOfSparse(['fanout', 'monitor']),
         usingMetrics: { fanout: props.fanOutFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' }), monitor: this.monitorFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' }) },
         period: fiveMinutes,
         label: 'Errors',

@@ -418,6 +418,48 @@ describe('alarms that reach someone', () => {
     expect(firesOn(alarm, documents)).toBe(true);
   });
 
+  /**
+   * A metric math alarm's value in one period, as CloudWatch computes it from the datapoints
+   * its metrics have there (by id; absent: the metric has none, as a Lambda function not
+   * invoked in the period has no Errors or Throttles): `FILL(m, v)` is v where m has none, and
+   * `a + b` has no value where either has none. Undefined: missing data.
+   */
+  function mathValue(alarm: Record<string, unknown>, datapoints: Record<string, number>): number | undefined {
+    const queries = alarm.Metrics as { Id: string; Expression?: string; ReturnData?: boolean }[];
+    const expression = queries.find((query) => query.Expression !== undefined && query.ReturnData !== false)!.Expression!;
+    let sum: number | undefined = 0;
+    for (const term of expression.split(' + ')) {
+      const filled = /^FILL\((\w+), (\d+)\)$/.exec(term);
+      const id = filled?.[1] ?? /^(\w+)$/.exec(term)?.[1];
+      expect(id, `a term of ${expression}`).toBeDefined();
+      expect(queries.some((query) => query.Id === id && query.Expression === undefined), `metric ${id} of ${expression}`).toBe(true);
+      const value = datapoints[id!] ?? (filled === null ? undefined : Number(filled[2]));
+      sum = sum === undefined || value === undefined ? undefined : sum + value;
+    }
+    return sum;
+  }
+  /** Whether the alarm goes to ALARM in that period: a value at its threshold (missing data does not breach). */
+  const mathFires = (alarm: Record<string, unknown>, datapoints: Record<string, number>) => {
+    expect(alarm).toMatchObject({ ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching', EvaluationPeriods: 1 });
+    const value = mathValue(alarm, datapoints);
+    return value !== undefined && value >= (alarm.Threshold as number);
+  };
+
+  it('the fan-out failing in a period the monitor did not run puts coordinator-errors in ALARM, and a throttle of one function alone puts throttles in ALARM', () => {
+    const t = template();
+    const coordinators = alarmNamed(t, 'coordinator-errors');
+    // A scheduled fan-out at 02:00 and the hourly monitor rarely share a 5-minute period.
+    expect(mathFires(coordinators, { fanout: 1 })).toBe(true);
+    expect(mathFires(coordinators, { monitor: 2 })).toBe(true);
+    expect(mathFires(coordinators, { fanout: 0, monitor: 0 })).toBe(false);
+    expect(mathFires(coordinators, {})).toBe(false);
+    const throttles = alarmNamed(t, 'throttles');
+    const terms = (throttles.Metrics as { Id: string; Expression?: string }[]).filter((query) => query.Expression === undefined);
+    expect(terms).toHaveLength(6);
+    for (const { Id } of terms) expect(mathFires(throttles, { [Id]: 1 }), `only ${Id} throttled`).toBe(true);
+    expect(mathFires(throttles, Object.fromEntries(terms.map(({ Id }) => [Id, 0])))).toBe(false);
+  });
+
   it('a tenant without a success for 26 hours puts stale-tenants in ALARM (mocked clock and clients)', async () => {
     const t = template();
     const alarm = alarmNamed(t, 'stale-tenants');

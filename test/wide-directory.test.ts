@@ -4,12 +4,16 @@
 // list` to 650 MiB. Then a size and mtime object (and a Map entry) per file: 1,000,000 files
 // took it to ~350 MiB, and 200,000 ran out of a 40 MiB heap. The walk keeps the sizes and
 // mtimes packed by listing index now (1,000,000 files list within 40 MiB; docs/scale.md).
+// The list function's ownership scan (`openclaw doctor`) read each directory whole, a Buffer
+// and a string per name: 500,000 names took it to 331 MiB, past the list function's 256 MiB;
+// it reads them a batch at a time now.
 
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCli, tempDir } from './helpers/tree.js';
+import { repoRoot, runCli, tempDir } from './helpers/tree.js';
 
 const FILES = 200_000;
 const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=40' };
@@ -31,6 +35,13 @@ describe(`a tenant with ${FILES.toLocaleString('en')} files in one directory, wi
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ tenants: [{ name: 'acme', files: FILES, bytes: 0 }] });
+  });
+
+  it('the list function\'s ownership scan (doctor) looks at each of them', () => {
+    const run = spawnSync(process.execPath, ['--max-old-space-size=40', '--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'list-ownership.ts'), base], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ tenants: ['acme'], ownership: { tenants: [{ name: 'acme', entries: FILES + 2, mismatched: 0 }], complete: true } });
   });
 
   it('backup --dry-run counts them', () => {

@@ -184,12 +184,17 @@ export async function fanOut(run: FanOutRun, deps: FanOutDeps, options: FanOutOp
         );
       } catch (error) {
         const name = (error as Error | undefined)?.name ?? 'Error';
-        const message = redact(String((error as Error | undefined)?.message ?? error).split('\n')[0]!);
+        const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+        // An answer the SDK could not parse (a proxy's HTML page): its parser's text says nothing of where it came from.
+        const problem =
+          name === 'SyntaxError' && status !== undefined
+            ? `the answer (HTTP ${status}) is no SQS answer, perhaps a proxy's page`
+            : `${name}: ${redact(String((error as Error | undefined)?.message ?? error).split('\n')[0]!)}`;
         if (!isRetriable(error)) {
-          throw new RemoteError('AWS_ERROR', `sending to the work queue: ${name}: ${message} (${queued} of ${tenants} tenants listed so far were queued)`);
+          throw new RemoteError('AWS_ERROR', `sending to the work queue: ${problem} (${queued} of ${tenants} tenants listed so far were queued)`);
         }
-        lastProblem = { code: name === 'ThrottlingException' || name === 'RequestThrottled' ? 'THROTTLED' : 'SQS', message: `${name}: ${message}` };
-        unanswered = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode === undefined;
+        lastProblem = { code: name === 'ThrottlingException' || name === 'RequestThrottled' ? 'THROTTLED' : 'SQS', message: problem };
+        unanswered = status === undefined;
         continue;
       }
       unanswered = false;
