@@ -27,6 +27,9 @@ const MISPLACED_FLAGS: Readonly<Record<string, string>> = {
   'tenants backups --to': 'tenants backups has no --to: name the directory or s3:// prefix to search with --in LOCATION',
   'tenants prune --from': 'tenants prune has no --from: name the directory or s3:// prefix of the backups with --in LOCATION',
   'tenants prune --to': 'tenants prune has no --to: name the directory or s3:// prefix of the backups with --in LOCATION',
+  // It was named "an option of tenants recover", whose --keep settles an interrupted restore.
+  'tenants prune --keep':
+    'tenants prune has no --keep: give the rules that keep backups, --keep-last N, --keep-daily N (or hourly, weekly, monthly, yearly) or --keep-within SPAN',
 };
 
 /**

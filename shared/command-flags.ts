@@ -55,8 +55,8 @@ function storageFlags(direction: 'backup' | 'restore') {
       value: '<command>',
       description:
         direction === 'backup'
-          ? 'send the archive through this shell command before storing it (e.g. "age -r age1..."); not in remote mode'
-          : 'read the stored bytes through this shell command first (e.g. "age -d -i key.txt"); not in remote mode',
+          ? 'send the archive through this shell command before storing it (e.g. "age -r age1..."); not in remote mode; every user sees its text in ps: a secret goes in a file it reads'
+          : 'read the stored bytes through this shell command first (e.g. "age -d -i key.txt"); not in remote mode; every user sees its text in ps: a secret goes in a file it reads',
     },
   } as const satisfies Record<string, FlagSpec>;
 }

@@ -15,7 +15,7 @@ const tenantsDir = path.join(dir.path, 'tenants');
 beforeAll(() => makeTenants(tenantsDir, ['acme', 'beta', 'gamma', 'delta']));
 afterAll(() => dir.cleanup());
 
-it('names the tenants backed up before the interruption, and how many were not', async () => {
+it('names the tenants backed up before the interruption, those never started, and how to back them up', async () => {
   const interrupt = new AbortController();
   const run = localOperations(tenantsDir).backupAll(
     { to: path.join(dir.path, 'out', '{tenant}.tar.zst'), jobs: 1 },
@@ -27,7 +27,7 @@ it('names the tenants backed up before the interruption, and how many were not',
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started (delta, gamma): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
 });
 
 it('names the backups it stopped as interrupted, not failed (which read as if they had failed on their own)', async () => {
@@ -42,5 +42,5 @@ it('names the backups it stopped as interrupted, not failed (which read as if th
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started (delta, gamma): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
 });

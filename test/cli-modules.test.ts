@@ -105,3 +105,12 @@ describe('--sqlite-raw-fallback', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ operation: 'backup', warnings: [] });
   });
 });
+
+describe('--pipe', () => {
+  it('says in every command\'s help that its text is seen by every user in ps (it is not masked as --secret-key is)', () => {
+    for (const command of ['backup', 'restore', 'verify']) {
+      // Commander wraps the description at the widest flag's column: compare it unwrapped.
+      expect(runCli(['tenants', command, '--help']).stdout.replace(/\s+/g, ' ')).toContain('every user sees its text in ps: a secret goes in a file it reads');
+    }
+  });
+});

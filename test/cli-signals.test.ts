@@ -5,16 +5,17 @@
 // Slow steps are made with a --pipe command or a stand-in crontab that sleep; each CLI runs
 // in a process group of its own, which the test kills (by its id) in the end.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { groupMembers } from './helpers/processes.js';
 import { cliPath, tempDir } from './helpers/tree.js';
 
@@ -325,4 +326,63 @@ describe('a command on an S3 endpoint that does not answer', () => {
     expect(running.stderr()).toBe('openclaw: interrupted by SIGTERM\n');
     expect(readdirSync(base)).toEqual(['acme']); // nothing restored, no lock left
   }, 20_000);
+});
+
+describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the terminal (`--identity /dev/tty`, or `-` on a terminal)', () => {
+  // The CLI runs under `script`'s pseudo-terminal, its own output in a file, so that a
+  // descriptor of the terminal it holds is the one it opened for the key.
+  let archive: string;
+  let identity: string;
+  let rcFile: string;
+  let pidFile: string;
+
+  beforeEach(() => {
+    const key = generateIdentity();
+    identity = formatIdentity(key);
+    archive = path.join(backups, 'acme.tar.zst.age');
+    const made = spawnSync(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive, '--encrypt-to', key.recipient.text], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    rcFile = path.join(dir.path, 'rc');
+    pidFile = path.join(dir.path, 'pid');
+  });
+
+  function verifyOnTerminal(): ChildProcess {
+    const wrapper = path.join(dir.path, 'on-terminal.sh');
+    writeFileSync(wrapper, '"$NODE" "$CLI" --tenants-dir "$BASE" tenants verify --no-record --from "$FROM" --identity /dev/tty >"$OUT" 2>&1 &\necho $! > "$PID"\nwait $!\necho $? > "$RC"\n');
+    const env = { SHELL: '/bin/sh', NODE: process.execPath, CLI: cliPath, BASE: base, FROM: archive, OUT: path.join(dir.path, 'out'), PID: pidFile, RC: rcFile };
+    const script = spawn('script', ['-qec', `sh '${wrapper}'`, '/dev/null'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    groups.push(script.pid!);
+    return script;
+  }
+
+  function readingTheTerminal(): boolean {
+    if (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8').endsWith('\n')) return false;
+    const fds = path.join('/proc', readFileSync(pidFile, 'utf8').trim(), 'fd');
+    try {
+      return readdirSync(fds).some((fd) => /^\/dev\/(tty|pts\/)/.test(readlinkSync(path.join(fds, fd))));
+    } catch {
+      return false; // exited, or a descriptor closed while listed
+    }
+  }
+
+  async function exitCode(): Promise<string> {
+    await until(() => existsSync(rcFile) && readFileSync(rcFile, 'utf8').endsWith('\n'), `the CLI to exit: ${existsSync(path.join(dir.path, 'out')) ? readFileSync(path.join(dir.path, 'out'), 'utf8') : ''}`);
+    return readFileSync(rcFile, 'utf8').trim();
+  }
+
+  it('waits for the key, and SIGTERM ends the wait (read on a thread, it hung for good)', async () => {
+    verifyOnTerminal();
+    await until(readingTheTerminal, 'the CLI to open the terminal');
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    expect(await exitCode()).toBe('143');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toBe('openclaw: interrupted by SIGTERM\n');
+  });
+
+  it('takes a key typed (pasted) into it and ended with Ctrl-D', async () => {
+    const script = verifyOnTerminal();
+    await until(readingTheTerminal, 'the CLI to open the terminal');
+    script.stdin!.write(`${identity}\n\x04`);
+    expect(await exitCode()).toBe('0');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
+  });
 });

@@ -110,7 +110,7 @@ describe('parseCronCommand', () => {
     ['openclaw tenants backup acme --to s3://bkt/k --endpoint=https://a.example --endpoint https://a.example', /^--endpoint is given twice in --cmd/],
     ['openclaw --stack openclaw-backup --stack openclaw-backup tenants backup acme --to s3://bkt/k', /^--stack is given twice in --cmd/],
     ['openclaw tenants backup acme --to s3://b-$(date +%Y)/x.tar.zst', /bucket in --to must be literal/],
-    ['openclaw tenants backup acme --to s3://bkt/{x}.tar.zst', /literal "\{" and "\}"/],
+    ['openclaw tenants backup acme --to s3://bkt/{x}.tar.zst', /\{x\} is no placeholder/],
     ['openclaw tenants backup acme --to s3://B1/x.tar.zst', /invalid S3 bucket name/],
     ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/../x', /"\.\." segment/],
     ['openclaw tenants backup acme --to s3://bkt/k --pipe "age -r age1x"', /--pipe runs a shell command/],

@@ -84,7 +84,7 @@ describe('backup --dry-run', () => {
   it('exits 3 for a missing tenant, as the backup would', async () => {
     const run = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'nobody', '--to', path.join(dir.path, 'n.tar.zst'), '--dry-run']);
     expect(run.status).toBe(3);
-    expect(run.stderr).toBe(`openclaw: no tenant "nobody" in ${tenantsDir}\n`);
+    expect(run.stderr).toBe(`openclaw: no tenant "nobody" in ${tenantsDir} (see tenants list)\n`);
   });
 });
 

@@ -49,6 +49,12 @@ describe('assertTenantName', () => {
     expect(() => assertTenantName('A', '--as name')).toThrow(/invalid --as name "A"/);
   });
 
+  it('names the lowercase name to write for one in capitals, and the rule for anything else', () => {
+    expect(() => assertTenantName('ACME')).toThrow(/^invalid tenant name "ACME": tenant names are lowercase: write "acme"$/);
+    expect(() => assertTenantName('Acme-Staging', '--as name')).toThrow(/^invalid --as name "Acme-Staging": tenant names are lowercase: write "acme-staging"$/);
+    expect(() => assertTenantName('Acme.old')).toThrow(/^invalid tenant name "Acme.old": must match /);
+  });
+
   it('quotes the first 64 characters of a long name, and says how long it is', () => {
     const name = `${'x'.repeat(64)}${'y'.repeat(100_000)}`;
     let message = '';

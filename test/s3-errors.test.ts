@@ -73,9 +73,9 @@ describe('translateS3Error', () => {
       /^S3 cannot use the KMS key of s3:\/\/my-bucket\/acme\/x\.tar\.zst \(KMS\.NotFoundException: Invalid keyId alias\/backups\): check --sse-kms-key-id \(the key, its region\), that the key is enabled, and the credentials' kms:GenerateDataKey on it$/,
     ],
     ['KMS.ThrottlingException', s3Error('KMS.ThrottlingException', 400, 'Rate exceeded'), 'THROTTLED', /^KMS is throttling S3's requests for .*: try again later$/],
-    ['ECONNREFUSED', networkError('ECONNREFUSED'), 'UNREACHABLE', /cannot reach https:\/\/minio\.internal:9000 .*ECONNREFUSED/],
-    ['ENOTFOUND', networkError('ENOTFOUND'), 'UNREACHABLE', /ENOTFOUND/],
-    ['EAI_AGAIN', networkError('EAI_AGAIN'), 'UNREACHABLE', /EAI_AGAIN/],
+    ['ECONNREFUSED', networkError('ECONNREFUSED'), 'UNREACHABLE', /cannot reach https:\/\/minio\.internal:9000 .*: ECONNREFUSED \(nothing accepts connections at that address and port\)$/],
+    ['ENOTFOUND', networkError('ENOTFOUND'), 'UNREACHABLE', /: ENOTFOUND \(the host name does not resolve: check its spelling, and DNS\)$/],
+    ['EAI_AGAIN', networkError('EAI_AGAIN'), 'UNREACHABLE', /: EAI_AGAIN \(the host name could not be resolved now: check DNS and the network\)$/],
     ['ETIMEDOUT', networkError('ETIMEDOUT'), 'UNREACHABLE', /ETIMEDOUT/],
     ['TimeoutError', Object.assign(new Error('Connection timed out after 10000 ms'), { name: 'TimeoutError' }), 'UNREACHABLE', /: TimeoutError \(no answer\)$/],
     [

@@ -401,7 +401,7 @@ describe('S3Location.checkWritable (mocked S3)', () => {
     s3.on(HeadObjectCommand).rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }));
     const error = await location({ endpoint: 'http://127.0.0.1:9' }).checkWritable({ overwrite: false }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'UNREACHABLE' });
-    expect((error as Error).message).toBe('cannot reach http://127.0.0.1:9 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED');
+    expect((error as Error).message).toBe('cannot reach http://127.0.0.1:9 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED (nothing accepts connections at that address and port)');
   });
 });
 
@@ -481,7 +481,7 @@ describe('S3Location.read (mocked S3)', () => {
       .resolvesOnce(getAnswer(data, { ContentLength: data.length }, 10_000) as never)
       .rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' }));
     const error = await readAll(await location({ resumeDelayMs: 1, maxResumes: 3, endpoint: 'http://127.0.0.1:9000' }).read()).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'UNREACHABLE', message: 'cannot reach http://127.0.0.1:9000 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED' });
+    expect(error).toMatchObject({ code: 'UNREACHABLE', message: 'cannot reach http://127.0.0.1:9000 for s3://my-bucket/acme/x.tar.zst: ECONNREFUSED (nothing accepts connections at that address and port)' });
     // The break, then a refused reconnection for each further break allowed.
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1 + 3);
   });

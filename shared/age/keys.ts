@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { close as closeFd, constants as fsConstants, fstat, open as openFd, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
+import { isatty, ReadStream as TerminalStream } from 'node:tty';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { ARMOR_BEGIN, VERSION_PREFIX } from './header.js';
@@ -208,8 +209,11 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
  * `-` for standard input (as `age -i` reads them, so a secret need not be written to disk).
  * Read with a bound either way: a device that never ends fails at the size limit.
  * Opened O_NONBLOCK: a named FIFO with no writer blocked open(2) for good on a thread no signal
- * reaches (the CLI hung, SIGTERM included). A FIFO or socket is read on the event loop instead,
- * waiting for a writer (one may come later) until end of file, and `signal` ends the wait.
+ * reaches (the CLI hung, SIGTERM included). A FIFO, socket or terminal is read on the event loop
+ * instead, waiting for a writer (one may come later) or a key typed and ended with Ctrl-D, and
+ * `signal` ends the wait: a terminal read on a thread, with no key typed, hung the CLI for good
+ * (SIGTERM too), as the FIFO did. Any other device is read without waiting: one with nothing to give now
+ * is refused.
  */
 async function readKeyFile(path: string, what: string, fail: (message: string) => Error, signal?: AbortSignal): Promise<string> {
   if (path !== '-') assertLocalPath(path, what);
@@ -219,13 +223,11 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     throwIfAborted(signal);
     const fd = await new Promise<number>((resolve, reject) => openFd(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
     const first = await new Promise<Stats>((resolve, reject) => fstat(fd, (error, stats) => (error ? closeFd(fd, () => reject(error)) : resolve(stats))));
-    if (first.isFIFO() || first.isSocket()) {
-      return await readPipe(fd, () => fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`), signal);
-    }
+    const tooLarge = () => fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
+    if (first.isFIFO() || first.isSocket()) return await readPipe(new Socket({ fd, readable: true, writable: false }), tooLarge, signal);
+    if (first.isCharacterDevice() && isatty(fd)) return await readPipe(new TerminalStream(fd), tooLarge, signal);
     await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
-    // A terminal would answer EAGAIN without data when non-blocking: a device is read
-    // blocking, as before (opening one does not wait for a writer).
-    handle = await open(opened, first.isCharacterDevice() ? fsConstants.O_RDONLY : fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    handle = await open(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     const info = await handle.stat();
     if (!info.isFile() && !info.isCharacterDevice()) throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (info.size > MAX_KEY_FILE_BYTES) throw fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
@@ -247,6 +249,7 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     if (code === 'EISDIR') throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw fail(`${what} ${JSON.stringify(path)} does not exist`);
     if (code === 'ENXIO') throw fail(`${what} ${JSON.stringify(path)} is a socket that cannot be read`);
+    if (code === 'EAGAIN') throw fail(`${what} ${JSON.stringify(path)} is a device with nothing to read: give a file`);
     throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${errnoMessage(error) ?? code}`);
   } finally {
     await handle?.close().catch(() => undefined);
@@ -261,10 +264,9 @@ function textOf(pieces: Buffer[]): string {
   return text;
 }
 
-/** Everything a pipe's writers send until end of file, at most 16 MiB; `signal` ends the wait. */
-function readPipe(fd: number, tooLarge: () => Error, signal: AbortSignal | undefined): Promise<string> {
+/** Everything a pipe's writers (or a terminal's typist) send until end of file, at most 16 MiB; `signal` ends the wait. */
+function readPipe(pipe: Socket, tooLarge: () => Error, signal: AbortSignal | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
-    const pipe = new Socket({ fd, readable: true, writable: false });
     const pieces: Buffer[] = [];
     let total = 0;
     const finish = (error?: Error) => {

@@ -129,7 +129,7 @@ export async function backupAll(request: {
   } finally {
     stopFollowing();
   }
-  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants.length, results, interrupted);
+  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants, results, interrupted);
   for (const stray of request.notTenants ?? []) {
     results.push({ tenant: stray.name, ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
     failed++;
@@ -149,17 +149,20 @@ export async function backupAll(request: {
 const NAMES_SHOWN = 10;
 
 /**
- * An interruption of --all says which tenants it left backed up: Ctrl-C said only "interrupted
- * by SIGINT", after backing up most of them. The backups it stopped are interrupted, not failed
- * (which read as if they had failed on their own).
+ * An interruption of --all says which tenants it left backed up, and which not: Ctrl-C said only
+ * "interrupted by SIGINT", after backing up most of them. The backups it stopped are interrupted,
+ * not failed (which read as if they had failed on their own). Those never started are named too,
+ * since an --all run again with the same --to fails on every archive already written.
  */
 function withTenantsFinished(
   error: OpenClawError,
-  total: number,
+  tenants: readonly string[],
   results: readonly (BackupAllOutcome | undefined)[],
   interrupted: ReadonlySet<string>,
 ): OpenClawError {
+  const total = tenants.length;
   const finished = results.filter((outcome) => outcome !== undefined);
+  const notStarted = tenants.filter((_, index) => results[index] === undefined);
   const backedUp = finished.filter((outcome) => outcome.ok).map((outcome) => outcome.tenant);
   const failedOnes = finished.filter((outcome) => !outcome.ok && !interrupted.has(outcome.tenant)).map((outcome) => outcome.tenant);
   const interruptedOnes = finished.filter((outcome) => !outcome.ok && interrupted.has(outcome.tenant)).map((outcome) => outcome.tenant);
@@ -168,6 +171,7 @@ function withTenantsFinished(
   error.message =
     `${error.message}: ${backedUp.length} of ${total} tenant${total === 1 ? '' : 's'} backed up${named(backedUp)}` +
     `${interruptedOnes.length > 0 ? `, ${interruptedOnes.length} interrupted${named(interruptedOnes)}` : ''}` +
-    `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${total - finished.length} not started`;
+    `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${notStarted.length} not started${named(notStarted)}` +
+    (backedUp.length < total ? ': back up those not backed up by name (openclaw tenants backup NAME --to …)' : '');
   return error;
 }

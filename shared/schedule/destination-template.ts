@@ -95,6 +95,8 @@ const PLACEHOLDERS_HELP = 'placeholders are {tenant}, {date}, {time} and {date:F
 /** Why `template` is not a valid destination template, or undefined. */
 export function templateProblem(template: string): string | undefined {
   const literal = template.replace(PLACEHOLDER, '');
+  const unknown = /\{[^{}]*\}/.exec(literal)?.[0];
+  if (unknown !== undefined) return `${unknown} is no placeholder (${PLACEHOLDERS_HELP})`;
   if (/[{}]/.test(literal)) return `literal "{" and "}" are not allowed (${PLACEHOLDERS_HELP})`;
   for (const match of template.matchAll(PLACEHOLDER)) {
     const [, name, format] = match;

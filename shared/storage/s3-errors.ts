@@ -40,6 +40,13 @@ const NETWORK_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/** What the bare code of a failed connection means, for one who does not know getaddrinfo's codes. */
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ENOTFOUND: ' (the host name does not resolve: check its spelling, and DNS)',
+  EAI_AGAIN: ' (the host name could not be resolved now: check DNS and the network)',
+  ECONNREFUSED: ' (nothing accepts connections at that address and port)',
+};
+
 const TLS_CODES = new Set([
   'CERT_HAS_EXPIRED',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -139,7 +146,11 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
     const target = context.endpoint ?? 'S3';
     // A server that accepts the connection and never answers: each attempt waited out the socket's idle timeout.
     const attempts = shape.$metadata?.attempts ?? 1;
-    const reason = TLS_CODES.has(errno) ? ' (TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE)' : name === 'TimeoutError' ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})` : '';
+    const reason = TLS_CODES.has(errno)
+      ? ' (TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE)'
+      : name === 'TimeoutError'
+        ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})`
+        : (NETWORK_REASONS[errno] ?? '');
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
   }
   if (name === 'NoSuchBucket') {

@@ -30,6 +30,8 @@ export function assertTenantName(name: string, what = 'tenant name'): string {
   if (!isValidTenantName(name)) {
     // A name from outside may be of any length: the message quotes enough of it to recognise.
     const shown = name.length > SHOWN_NAME_CHARS ? `${quotedPath(name.slice(0, SHOWN_NAME_CHARS))}… (${name.length} characters)` : quotedPath(name);
+    const lowercase = name.toLowerCase();
+    if (isValidTenantName(lowercase)) throw new InvalidNameError(`invalid ${what} ${shown}: tenant names are lowercase: write ${quotedPath(lowercase)}`);
     throw new InvalidNameError(
       `invalid ${what} ${shown}: must match ${TENANT_NAME_PATTERN.source} ` +
         '(lowercase letters, digits, "-" and "_", at most 32 characters, no "/" or "..")',
