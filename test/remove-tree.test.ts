@@ -419,6 +419,21 @@ describe('removeTree, names that are not UTF-8, where procfs is not mounted', ()
     expect(run.stderr).toBe('');
     expect(existsSync(target)).toBe(false);
   });
+
+  it('removes a marked tree whose top its tenant made read-only, the marker last', (context) => {
+    if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
+    const target = path.join(dir.path, 'tree');
+    mkdirSync(path.join(target, 'd'), { recursive: true });
+    writeFileSync(path.join(target, 'd', 'f'), 'x');
+    writeFileSync(path.join(target, 'f'), 'x');
+    writeFileSync(path.join(target, TRASH_MARKER), 'openclaw trash 1\n');
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    chmodSync(target, 0o555);
+    const run = removeWithoutProcfs(target);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(false);
+  });
 });
 
 /** removeTree of `target` as nobody in a mount namespace without procfs (removal by paths). */

@@ -369,18 +369,26 @@ async function unlinkUnlessGone(at: string): Promise<void> {
  * left an unmarked tree that a later command set aside as not the tool's.
  */
 async function removeByPaths(target: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(fsPath(target));
-  } catch {
-    return removeWholeByPaths(target); // absent, not a directory, or one to open up first: as before
-  }
-  if (!names.includes(TRASH_MARKER)) return removeWholeByPaths(target);
+  const names = await namesOpenedUp(target);
+  if (names?.includes(TRASH_MARKER) !== true) return removeWholeByPaths(target);
   const settled = await Promise.allSettled(names.filter((name) => name !== TRASH_MARKER).map((name) => removeWholeByPaths(path.join(target, name))));
   const failed = settled.find((outcome) => outcome.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   await removeWholeByPaths(path.join(target, TRASH_MARKER));
   await removeWholeByPaths(target);
+}
+
+/**
+ * The names in the directory at `target`, given u+rwx first where it lacks it (its entries
+ * are removed one by one next: the tenant may have made its top read-only); undefined when it
+ * is no directory, gone, or cannot be listed (fs.rm of the whole then, as prepareForRemoval
+ * opens it up).
+ */
+async function namesOpenedUp(target: string): Promise<string[] | undefined> {
+  const stat = await fs.lstat(fsPath(target)).catch(() => undefined);
+  if (stat?.isDirectory() !== true) return undefined;
+  if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(fsPath(target), (stat.mode & 0o7777) | OWNER_ALL).catch(() => undefined);
+  return fs.readdir(fsPath(target)).catch(() => undefined);
 }
 
 /** fs.rm of `target`, once more after opening up and moving up its directories (prepareForRemoval) if refused or too deep. */
