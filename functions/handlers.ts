@@ -32,6 +32,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
+import { chainGoesOn } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
 import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
@@ -358,6 +359,15 @@ export async function executeBackup(
       return { outcome: 'skipped', reason, body };
     }
     logFailure(logger, 'backup failed', error, body);
+    // A piece that failed with its chain's state left as it started (disk full as it saved):
+    // its message comes again and the chain goes on; its end (success, or its abandonment)
+    // is the backup's one completion event.
+    const continues = prepared?.continues;
+    if (command !== undefined && continues !== undefined && (await chainGoesOn(config.tenantsDir, command.tenant, continues.chain))) {
+      logger.warn('backup piece failed; its chain goes on from its saved state when the message comes again', { chain: continues.chain, errorCode: body.code });
+      metrics.record({ operation: 'backup', outcome: failureOutcome(trigger, body), trigger, tenant: command.tenant, durationMs, errorCode: body.code, ...runKeys(prepared) });
+      return { outcome: 'failed', error, body };
+    }
     await publish({
       operation: 'backup',
       ok: false,

@@ -26,7 +26,7 @@
 // other backups and restores of the tenant out.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -506,5 +506,57 @@ describe('a backup that continues across invocations', () => {
       budgetContext('req-5'),
     );
     expect(late).toEqual({ batchItemFailures: [] });
+  });
+});
+
+describe.runIf(process.geteuid?.() === 0)('a backup that continues across invocations, its tenant volume full between pieces', () => {
+  // A tmpfs of its own: filled up after a piece, the next cannot save its state.
+  const volume = path.join(dir.path, 'full-volume');
+  const volumeDeps = (): HandlerDeps => queueingDeps(continuationConfig(volume), logger, queue);
+  beforeAll(() => {
+    mkdirSync(volume);
+    sh(`mount -t tmpfs -o size=96m tmpfs '${volume}'`);
+  });
+  afterAll(() => sh(`umount '${volume}'`));
+
+  /** Takes every free byte of the volume with one file; `unfill` removes it. */
+  const fill = () => {
+    const fd = openSync(path.join(volume, 'filler'), 'a');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(64 * 1024));
+    } catch {
+      // full
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const unfill = () => rmSync(path.join(volume, 'filler'));
+
+  it('a piece that cannot save its state fails and comes again without a failure event; redelivered with room, the chain ends in one success event', async () => {
+    const tenant = 'full';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant('full-source')}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(volume, tenant));
+    fill();
+    const answer = await handle({ Records: [record] }, budgetContext('req-2'));
+    unfill();
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    // It said "OpenClaw Backup Failed" of a backup that then went on and succeeded: two completion events.
+    expect(events()).toEqual([]);
+    expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
+
+    expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
+    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
+      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+    }
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+    const listing = sh(`zstd -dc '${await download(`${tenant}/one.tar.zst`)}' | tar -tf -`).toString().split('\n').filter((line) => line.endsWith('.jsonl') || line.endsWith('.bin'));
+    expect(listing).toHaveLength(210);
   });
 });

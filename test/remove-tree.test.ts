@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { listNames, RemovalStoppedError, removeTree } from '../shared/tenant/remove-tree.js';
+import { TRASH_MARKER } from '../shared/tenant/trash-marker.js';
 import { repoRoot, sh, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -116,6 +117,24 @@ describe.runIf(isRoot && existsSync('/usr/bin/setpriv'))('removeTree, as a user 
     expect(run.stderr).toContain(`cannot remove ${path.join(sticky, 'roots')}: operation not permitted (it belongs to uid 0, not to this user (uid ${NOBODY}), in a directory with the sticky bit`);
     expect(run.stderr).not.toContain('immutable');
     expect(existsSync(path.join(sticky, 'roots'))).toBe(true);
+  });
+
+  it('says an immutable attribute is the likely cause for another user\'s file in a directory without the sticky bit, which it could unlink otherwise', (context) => {
+    const target = path.join(dir.path, 'tree');
+    mkdirSync(path.join(target, 'd'), { recursive: true });
+    const stuck = path.join(target, 'd', 'roots');
+    writeFileSync(stuck, 'x');
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(target)}`);
+    chownSync(stuck, 0, 0);
+    if (spawnSync('chattr', ['+i', stuck], { stdio: 'ignore' }).status !== 0) return context.skip('chattr +i does not work here');
+    try {
+      const run = removeAsTenantsUser([target]);
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`cannot remove ${stuck}: operation not permitted (an immutable or append-only file or directory?`);
+      expect(run.stderr).not.toContain('sticky');
+    } finally {
+      spawnSync('chattr', ['-i', stuck], { stdio: 'ignore' });
+    }
   });
 });
 
@@ -374,7 +393,59 @@ describe('removeTree, names that are not UTF-8, where procfs is not mounted', ()
     expect(run.status).toBe(0);
     expect(existsSync(target)).toBe(false);
   });
+
+  it('keeps the top\'s trash marker until the rest is gone: a removal refused midway leaves the tree still marked as the tool\'s, and says why in one line', (context) => {
+    if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
+    const target = path.join(dir.path, 'tree');
+    for (let d = 0; d < 4; d++) {
+      mkdirSync(path.join(target, `d${d}`), { recursive: true });
+      for (let f = 0; f < 20; f++) writeFileSync(path.join(target, `d${d}`, `f${f}`), 'x');
+    }
+    for (let f = 0; f < 20; f++) writeFileSync(path.join(target, `f${f}`), 'x');
+    writeFileSync(path.join(target, TRASH_MARKER), 'openclaw trash 1\n');
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    const stuck = path.join(target, 'd2', 'f7');
+    if (spawnSync('chattr', ['+i', stuck], { stdio: 'ignore' }).status !== 0) return context.skip('chattr +i does not work here');
+    try {
+      const run = removeWithoutProcfs(target);
+      expect(run.status).not.toBe(0);
+      // fs.rm, refused the unlink, tried the file as a directory: it said `unexpected error: ENOTDIR: not a directory, scandir`.
+      expect(run.stderr).toContain(`cannot remove ${stuck}: operation not permitted (an immutable or append-only file or directory?`);
+      expect(readdirSync(target).sort()).toEqual([TRASH_MARKER, 'd2']);
+    } finally {
+      spawnSync('chattr', ['-i', stuck], { stdio: 'ignore' });
+    }
+    const run = removeWithoutProcfs(target);
+    expect(run.stderr).toBe('');
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('removes a marked tree whose top its tenant made read-only, the marker last', (context) => {
+    if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
+    const target = path.join(dir.path, 'tree');
+    mkdirSync(path.join(target, 'd'), { recursive: true });
+    writeFileSync(path.join(target, 'd', 'f'), 'x');
+    writeFileSync(path.join(target, 'f'), 'x');
+    writeFileSync(path.join(target, TRASH_MARKER), 'openclaw trash 1\n');
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    chmodSync(target, 0o555);
+    const run = removeWithoutProcfs(target);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(false);
+  });
 });
+
+/** removeTree of `target` as nobody in a mount namespace without procfs (removal by paths). */
+function removeWithoutProcfs(target: string): { status: number | null; stderr: string } {
+  const script = `const { removeTree } = await import(${JSON.stringify(path.join(repoRoot, 'shared/tenant/remove-tree.ts'))}); await removeTree(${JSON.stringify(target)});`;
+  const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
+  return spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...node], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, TMPDIR: dir.path, TSX_DISABLE_CACHE: '1' },
+  });
+}
 
 describe('what a removal holds per entry while a lane works through a directory', () => {
   it('lists a directory as bare names by kind: no object, no path per entry, which would outlive the young generation', async () => {

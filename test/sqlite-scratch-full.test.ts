@@ -7,7 +7,7 @@
 // not fit: the backup stores nothing and says so.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -65,4 +65,70 @@ describe('a WAL database snapshotted from a private copy, the scratch space shor
     expect(readdirSync(dir).sort()).toEqual(['scratch', 'tenants']);
     expect(readdirSync(scratch)).toEqual(['fill']);
   });
+});
+
+describe('a WAL database snapshotted with the scratch space short of inodes', () => {
+  // SQLite could not create the snapshot's file, or the -shm of the private copy it opens
+  // (SQLITE_CANTOPEN): taken for a database it cannot read, the live file was archived raw
+  // with a warning, without --sqlite-raw-fallback (TMPDIR on a tmpfs of 2 inodes; cross-host, 4;
+  // an idle cross-host one, whose private copy PRAGMA integrity_check opens, 3).
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sqlite-scratch-inodes-'));
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [writers, companions] of [['same-host', true], ['cross-host', true], ['cross-host', false]] as const) {
+    it(`with ${writers} writers, ${companions ? 'its -wal and -shm beside it' : 'idle (no -wal)'}, at every count of inodes left, stores a consistent snapshot or nothing, never the live database raw unasked`, async (context) => {
+      const at = path.join(dir, `${writers}-${companions}`);
+      const tenantsDir = path.join(at, 'tenants');
+      const database = path.join(tenantsDir, 'acme', 'memory', 'agent.sqlite');
+      mkdirSync(path.dirname(database), { recursive: true });
+      // With its -wal and -shm, as a writer's crash leaves them (one open in this process would be taken for another file's descriptors).
+      const writer = path.join(at, 'writer.sqlite');
+      const db = openDatabase(writer);
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE notes (body TEXT);');
+      for (let i = 0; i < 40; i++) db.prepare('INSERT INTO notes VALUES (?)').run('x'.repeat(1000));
+      if (companions) for (const suffix of ['', '-wal', '-shm']) copyFileSync(`${writer}${suffix}`, `${database}${suffix}`);
+      db.close();
+      if (!companions) copyFileSync(writer, database);
+      const scratch = path.join(at, 'scratch');
+      mkdirSync(scratch);
+      vi.stubEnv('TMPDIR', scratch);
+      const seen = new Set<string>();
+      try {
+        for (let inodes = 2; inodes <= 12 && seen.size < 2; inodes++) {
+          try {
+            execFileSync('mount', ['-t', 'tmpfs', '-o', `size=8m,nr_inodes=${inodes}`, 'tmpfs', scratch], { stdio: 'ignore' });
+          } catch {
+            return context.skip('mounting a tmpfs needs root');
+          }
+          try {
+            const archive = path.join(at, `acme-${inodes}.tar.zst`);
+            const outcome = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive), sqlite: { writers } }).then(
+              (result) => result,
+              (error: unknown) => error,
+            );
+            if (outcome instanceof Error) {
+              expect(outcome, `${inodes} inodes`).toBeInstanceOf(SqliteSnapshotError);
+              expect(outcome.message).toMatch(/^no consistent copy of the SQLite database memory\/agent\.sqlite: .*; nothing was stored/);
+              seen.add('refused');
+            } else {
+              expect(JSON.stringify(outcome), `${inodes} inodes`).not.toMatch(/raw/);
+              seen.add('stored');
+            }
+            expect(readdirSync(scratch)).toEqual([]);
+          } finally {
+            execFileSync('umount', [scratch]);
+          }
+        }
+      } finally {
+        vi.unstubAllEnvs();
+      }
+      expect([...seen].sort()).toEqual(['refused', 'stored']);
+    });
+  }
 });

@@ -225,6 +225,17 @@ function isEncryptionRecord(record: EncryptionRecord): boolean {
   );
 }
 
+/**
+ * Whether the chain `chain` still owns the tenant, its state readable: a piece of it that
+ * failed (the tenant volume full as it saved, S3 unreachable) leaves the state it started
+ * from, which its message's next delivery goes on from; the chain has not ended.
+ */
+export async function chainGoesOn(tenantsDir: string, tenant: string, chain: string): Promise<boolean> {
+  const saved = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
+  saved?.encryption?.stream.payloadKey.fill(0);
+  return saved?.state.chain === chain;
+}
+
 export async function removeContinuation(tenantsDir: string, tenant: string): Promise<void> {
   await fs.rm(continuationPathFor(tenantsDir, tenant), { force: true });
 }

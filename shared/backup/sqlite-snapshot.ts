@@ -130,6 +130,8 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   const started = Date.now();
   let db;
   let createdCompanions = false;
+  /** Whether the backup API is writing `destination`: what fails then may be the snapshot's own file, in the temporary directory. */
+  let writing = false;
   const opening = sqlitePathOf(source);
   const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors(source) : undefined;
   try {
@@ -141,11 +143,13 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
     if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
     // The read lock now keeps any last writer from removing the -wal and -shm.
     createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
+    writing = true;
     const pages = await db.backupTo(destination);
+    writing = false;
     db.exec('COMMIT');
     return { ok: true, pages, durationMs: Date.now() - started };
   } catch (error) {
-    return failure(error, destination);
+    return failure(error, destination, writing || options.privateCopy === true);
   } finally {
     db?.close();
     opening.release();
@@ -278,8 +282,9 @@ export function checkDatabaseOpens(path: string): string | undefined {
  * `PRAGMA integrity_check` of the private file at `file`: undefined if it says "ok", else
  * why not: `unusable` with its first findings (or why SQLite could not read it), or `busy`
  * when SQLite could not even open it for want of room beside it (the `-shm` a WAL database
- * needs, a full disk: SQLITE_IOERR, SQLITE_FULL), a fact about the scratch space the file
- * is in, not the database, so never a reason to archive the database raw unasked.
+ * needs, a full disk: SQLITE_IOERR, SQLITE_FULL; no inode left for it: SQLITE_CANTOPEN), a
+ * fact about the scratch space the file is in, not the database, so never a reason to archive
+ * the database raw unasked.
  */
 export function checkIntegrity(file: string): { readonly kind: 'busy' | 'unusable'; readonly reason: string } | undefined {
   const driver = sqliteDriver();
@@ -290,7 +295,8 @@ export function checkIntegrity(file: string): { readonly kind: 'busy' | 'unusabl
     return findings.length === 1 && findings[0] === 'ok' ? undefined : { kind: 'unusable', reason: `integrity_check: ${findings.join('; ')}` };
   } catch (error) {
     const said = sqliteProblem(error);
-    return (error as SqliteError).code === 'SQLITE_FULL' || (error as SqliteError).code.startsWith('SQLITE_IOERR')
+    const { code } = error as SqliteError;
+    return code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_IOERR')
       ? { kind: 'busy', reason: `no room to open its private copy in ${shownPath(pathBehindLink(path.dirname(file)))} (${said})` }
       : { kind: 'unusable', reason: said };
   } finally {
@@ -305,12 +311,20 @@ const RECOVERY_CODES = new Set(['SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_REC
 /**
  * What SQLite said, as an outcome; anything else is a bug and is thrown on. SQLITE_FULL is the
  * snapshot's own file (at `destination`) meeting a full disk: a fact about the temporary
- * directory, not the database, so never a reason to archive the database raw unasked.
+ * directory, not the database, so never a reason to archive the database raw unasked. So is
+ * SQLITE_CANTOPEN or SQLITE_IOERR where only files in the temporary directory are opened
+ * (`inScratch`: the snapshot's own file being written; a private copy, and the `-shm` opening
+ * it makes): no inode or room was left there to create them. Taken for a database SQLite
+ * cannot read, the live file was archived raw with a warning, unasked.
  */
-function failure(error: unknown, destination: string): SnapshotOutcome {
+function failure(error: unknown, destination: string, inScratch: boolean): SnapshotOutcome {
   if (!(error instanceof SqliteError)) throw error;
   const said = `${error.code}: ${error.message}`;
-  if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${shownPath(pathBehindLink(path.dirname(destination)))} (${said})` };
+  const dir = shownPath(pathBehindLink(path.dirname(destination)));
+  if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${dir} (${said})` };
+  if (inScratch && (error.code === 'SQLITE_CANTOPEN' || error.code.startsWith('SQLITE_IOERR'))) {
+    return { ok: false, kind: 'busy', reason: `SQLite could not make its files in ${dir} (${said}): no inode or room left there?` };
+  }
   if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
   const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };

@@ -43,7 +43,7 @@
 // directory is opened and no further batch unlinked: RemovalStoppedError, the tree partly
 // removed, as a kill would have left it, for the next command's recovery to finish.
 
-import { lstatSync, promises as fs } from 'node:fs';
+import { lstatSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
@@ -58,6 +58,7 @@ import { TRASH_MARKER } from './trash-marker.js';
 
 const PERMISSION_DENIED: ReadonlySet<string | undefined> = new Set(['EACCES', 'EPERM']);
 const OWNER_ALL = 0o700;
+const STICKY = 0o1000;
 /** Longest name a directory entry may have (NAME_MAX). */
 const NAME_MAX_BYTES = 255;
 
@@ -310,15 +311,18 @@ function refusedRemoval(entry: Entry, error: unknown): unknown {
   if (errnoCode(error) !== 'EPERM') return error;
   const self = process.geteuid?.();
   let owner: number | undefined;
+  let sticky = true;
   if (self !== undefined && self !== 0) {
     try {
       owner = lstatSync(fsPath(entry.at)).uid; // `at` runs through its directory's descriptor, still open
+      // Without the sticky bit another user's file is unlinked like one's own: refused, it is immutable.
+      sticky = (statSync(fsPath(path.dirname(entry.at))).mode & STICKY) !== 0;
     } catch {
       // gone meanwhile: the attribute hint below
     }
   }
   const reason =
-    owner !== undefined && owner !== self
+    owner !== undefined && owner !== self && sticky
       ? `it belongs to uid ${owner}, not to this user (uid ${self}), in a directory with the sticky bit: remove it as root or as its owner`
       : 'an immutable or append-only file or directory? `lsattr -d` shows it, `chattr -i -a` clears it';
   return new FileSystemError(`cannot remove ${shownPath(entry.shown)}: operation not permitted (${reason})`, { cause: error });
@@ -358,8 +362,37 @@ async function unlinkUnlessGone(at: string): Promise<void> {
   });
 }
 
-/** `removeTree` by paths, where there is no procfs: fs.rm, which follows a directory swapped for a symlink meanwhile. */
+/**
+ * `removeTree` by paths, where there is no procfs: fs.rm, which follows a directory swapped
+ * for a symlink meanwhile. The top's trash marker goes last, as through descriptors: fs.rm
+ * removes a directory's entries in no order of ours, and a removal killed or refused midway
+ * left an unmarked tree that a later command set aside as not the tool's.
+ */
 async function removeByPaths(target: string): Promise<void> {
+  const names = await namesOpenedUp(target);
+  if (names?.includes(TRASH_MARKER) !== true) return removeWholeByPaths(target);
+  const settled = await Promise.allSettled(names.filter((name) => name !== TRASH_MARKER).map((name) => removeWholeByPaths(path.join(target, name))));
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  await removeWholeByPaths(path.join(target, TRASH_MARKER));
+  await removeWholeByPaths(target);
+}
+
+/**
+ * The names in the directory at `target`, given u+rwx first where it lacks it (its entries
+ * are removed one by one next: the tenant may have made its top read-only); undefined when it
+ * is no directory, gone, or cannot be listed (fs.rm of the whole then, as prepareForRemoval
+ * opens it up).
+ */
+async function namesOpenedUp(target: string): Promise<string[] | undefined> {
+  const stat = await fs.lstat(fsPath(target)).catch(() => undefined);
+  if (stat?.isDirectory() !== true) return undefined;
+  if ((stat.mode & OWNER_ALL) !== OWNER_ALL) await fs.chmod(fsPath(target), (stat.mode & 0o7777) | OWNER_ALL).catch(() => undefined);
+  return fs.readdir(fsPath(target)).catch(() => undefined);
+}
+
+/** fs.rm of `target`, once more after opening up and moving up its directories (prepareForRemoval) if refused or too deep. */
+async function removeWholeByPaths(target: string): Promise<void> {
   let prepared = false;
   for (;;) {
     try {
@@ -367,11 +400,24 @@ async function removeByPaths(target: string): Promise<void> {
       return;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
-      if (prepared || (!PERMISSION_DENIED.has(code) && code !== 'ENAMETOOLONG')) throw error;
+      if (prepared || (!PERMISSION_DENIED.has(code) && code !== 'ENAMETOOLONG')) throw await refusedUnlink(error);
       prepared = true;
       await prepareForRemoval(target);
     }
   }
+}
+
+/**
+ * fs.rm, refused the unlink of a file (EPERM: an immutable file, or another user's under the
+ * sticky bit), tries it as a directory and fails listing it: ENOTDIR of the file, which said
+ * `unexpected error: ENOTDIR: not a directory, scandir …`. Reported as the refusal it is.
+ */
+async function refusedUnlink(error: unknown): Promise<unknown> {
+  const failed = error as NodeJS.ErrnoException;
+  if (failed.code !== 'ENOTDIR' || failed.syscall !== 'scandir' || typeof failed.path !== 'string') return error;
+  const stat = await fs.lstat(failed.path).catch(() => undefined);
+  if (stat === undefined || stat.isDirectory()) return error;
+  return refusedRemoval({ at: failed.path, shown: failed.path, mount: undefined, depth: 0 }, Object.assign(new Error(`EPERM: operation not permitted, unlink '${failed.path}'`), { code: 'EPERM' }));
 }
 
 /**
