@@ -7,6 +7,7 @@ import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -244,6 +245,36 @@ describe('tenants backups below an s3rver prefix', () => {
     expect(events.filter((event) => event.startsWith('listed'))).toEqual(['listed 2', 'listed 2', 'listed 1']);
     // The first answer's objects are inspected before the last answer is asked for.
     expect(events.indexOf('inspect acme/1.tar.zst')).toBeLessThan(events.lastIndexOf('listed 1'));
+  });
+
+  // The first bytes' answer was destroyed with 4 KiB read and its end unread, closing its
+  // connection: a new one (on AWS a TLS handshake) for every object a listing inspects.
+  it('reads each object\'s first and last bytes over the connections it keeps open, not a new one per object', async () => {
+    const sockets: Socket[] = [];
+    const counting = createNetServer((socket) => {
+      sockets.push(socket);
+      const upstream = connect(server.port, '127.0.0.1');
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(counting.address() as AddressInfo).port}`;
+      const client = await createS3Client({ ...server.clientOptions, endpoint });
+      const store = new S3ArchiveStore({ client, bucket: server.bucket, prefix: 'backups/', endpoint });
+      const [object] = (await store.list()).filter((listed) => listed.name === 'acme/1.tar.zst');
+      for (let time = 0; time < 20; time++) {
+        const facts = await store.inspect(object!);
+        expect(facts.tail).toBeDefined();
+      }
+      // 20 first and 20 last bytes, and the tags: one connection (two at most, should the pool replace one).
+      expect(sockets.length).toBeLessThanOrEqual(2);
+      client.destroy();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => counting.close(resolve));
+    }
   });
 
   it('lists by metadata and first bytes: the encrypted archive is dated and attributed too', async () => {
