@@ -497,6 +497,40 @@ describe('an S3 listing of many pages', () => {
   });
 });
 
+describe('the tags of a bucket-wide listing', () => {
+  // Read for every object, the tags doubled the requests (and the CPU) of a prefix holding
+  // every tenant's backups, though another tenant's object is its tenant's whatever they say.
+  it("are read for the tenant's own objects and those that name no tenant, not for another tenant's", async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const verifiedAt = '2026-06-09T00:00:00.000Z';
+      const objects: Record<string, { bytes: Buffer; metadata?: Record<string, string> }> = {
+        'p/acme/1.tar.zst': { bytes: Buffer.concat([markerFrame({ tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }), Buffer.alloc(100, 1)]) },
+        'p/beta/1.tar.zst': { bytes: Buffer.concat([markerFrame({ tenant: 'beta', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }), Buffer.alloc(100, 1)]) },
+        'p/beta/2.tar.zst.age': { bytes: Buffer.from('age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n'), metadata: { 'openclaw-tenant': 'beta', 'openclaw-created-at': '2026-06-02T03:00:00.000Z' } },
+        // Another tool's zstd stream in acme's directory, dated only by its verification mark.
+        'p/acme/by-hand.tar.zst': { bytes: Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]) },
+      };
+      s3.on(ListObjectsV2Command).resolves({ Contents: Object.entries(objects).map(([Key, object]) => ({ Key, Size: object.bytes.length, ETag: '"e"', LastModified: new Date('2026-06-10') })) });
+      s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({ Body: sdkStreamMixin(Readable.from([objects[input.Key]!.bytes])), ETag: '"e"', Metadata: objects[input.Key]!.metadata ?? {} }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [{ Key: 'openclaw-verified', Value: `${verifiedAt} ${'a'.repeat(64)} 2026-05-01T00:00:00.000Z` }] });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(listing.backups.map((entry) => [entry.name, entry.createdAt, entry.verifiedAt])).toEqual([
+        ['acme/1.tar.zst', '2026-06-01T03:00:00.000Z', verifiedAt],
+        ['acme/by-hand.tar.zst', '2026-05-01T00:00:00.000Z', verifiedAt],
+      ]);
+      expect(listing.otherObjects).toBe(2);
+      expect(s3.commandCalls(GetObjectTaggingCommand).map((call) => call.args[0].input.Key).sort()).toEqual(['p/acme/1.tar.zst', 'p/acme/by-hand.tar.zst']);
+      // Listed for beta, acme's archive is the one left unasked.
+      s3.resetHistory();
+      expect((await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'beta')).backups.map((entry) => entry.name)).toEqual(['beta/2.tar.zst.age', 'beta/1.tar.zst']);
+      expect(s3.commandCalls(GetObjectTaggingCommand).map((call) => call.args[0].input.Key).sort()).toEqual(['p/acme/by-hand.tar.zst', 'p/beta/1.tar.zst', 'p/beta/2.tar.zst.age']);
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
 describe('what a listing holds per backup', () => {
   v8.setFlagsFromString('--expose-gc');
   const collectGarbage = vm.runInNewContext('gc') as () => void;

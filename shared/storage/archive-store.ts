@@ -56,6 +56,12 @@ export interface InspectOptions extends ReadOptions {
    * @default behind our archive marker
    */
   readonly wantsTail?: (head: Buffer) => boolean;
+  /**
+   * Whether what the backup recorded as tags (S3: the digest, the size it stored, the
+   * verification mark: one request more) is wanted, given the first bytes and the metadata.
+   * @default always
+   */
+  readonly wantsTags?: (head: Buffer, metadata: Partial<ArchiveMetadata> | undefined) => boolean;
 }
 
 export interface ObjectFacts {

@@ -310,15 +310,16 @@ export class S3ArchiveStore implements ArchiveStore {
       );
     } catch (error) {
       if (!(error instanceof StorageError && s3ErrorName(error.cause) === 'InvalidObjectState')) throw error;
-      return this.inspectArchived(sdk, object, options.signal);
+      return this.inspectArchived(sdk, object, options);
     }
     const head = await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES, answer.ContentLength);
     const tail = (options.wantsTail ?? startsWithMarker)(head) ? await this.readTail(sdk, object, answer, head, options.signal) : undefined;
-    return { head, ...(tail !== undefined && { tail }), ...(await this.recorded(sdk, object, answer.Metadata, options.signal)) };
+    return { head, ...(tail !== undefined && { tail }), ...(await this.recorded(sdk, object, head, answer.Metadata, options)) };
   }
 
   /** What an object in an archive storage class says about itself without its bytes: HEAD's metadata and storage class, and its tags. */
-  private async inspectArchived(sdk: S3Sdk, object: StoredObject, signal: AbortSignal | undefined): Promise<ObjectFacts> {
+  private async inspectArchived(sdk: S3Sdk, object: StoredObject, options: InspectOptions): Promise<ObjectFacts> {
+    const signal = options.signal;
     const head = await this.call(
       (abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
       signal,
@@ -326,11 +327,19 @@ export class S3ArchiveStore implements ArchiveStore {
     );
     // An Intelligent-Tiering object names its archive tier apart: INTELLIGENT_TIERING ARCHIVE_ACCESS.
     const storageClass = [head.StorageClass ?? 'archive', head.ArchiveStatus].filter((part) => part !== undefined).join(' ');
-    return { head: Buffer.alloc(0), storageClass, ...(await this.recorded(sdk, object, head.Metadata, signal)) };
+    const bytes = Buffer.alloc(0);
+    return { head: bytes, storageClass, ...(await this.recorded(sdk, object, bytes, head.Metadata, options)) };
   }
 
-  /** What the backup recorded beside the bytes: user metadata, and the digest, the size stored and the verification mark as tags. */
-  private async recorded(sdk: S3Sdk, object: StoredObject, userMetadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Omit<ObjectFacts, 'head'>> {
+  /**
+   * What the backup recorded beside the bytes: user metadata, and the digest, the size stored
+   * and the verification mark as tags, where wanted (`wantsTags`: not for another tenant's
+   * object, half the requests of a bucket-wide listing).
+   */
+  private async recorded(sdk: S3Sdk, object: StoredObject, head: Buffer, userMetadata: Record<string, string> | undefined, options: InspectOptions): Promise<Omit<ObjectFacts, 'head'>> {
+    const signal = options.signal;
+    const metadata = metadataOf(userMetadata);
+    if (options.wantsTags?.(head, metadata) === false) return { metadata };
     const key = this.keyOf(object);
     let tagsDenied = false;
     const tags = await this.call(
@@ -351,7 +360,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
       ...(tagsDenied ? { tagsDenied: true as const } : {}),
-      metadata: metadataOf(userMetadata),
+      metadata,
       ...(digest !== undefined && /^[0-9a-f]{64}$/.test(digest) && { manifestSha256: digest }),
       ...(stored !== undefined && /^\d{1,16}$/.test(stored) && { storedBytes: Number(stored) }),
       ...(verified !== undefined && { verified }),
