@@ -281,9 +281,11 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   const { store, tenant, signal } = request;
   if (store.unfinishedUploads === undefined || store.lastPartAt === undefined || store.abortUpload === undefined) return {};
   const cannot = 'unfinished multipart uploads (a killed backup\'s parts) could not be looked for';
+  // Only those a backup of this tenant may have started are held: a bucket-wide prefix may list any number of others.
+  const mayBeTenants = (name: string) => keyProblemOf(name) === undefined && name.split('/').at(-1)!.includes('.tar') && (inTenantDirectory(name, tenant, store.baseName) || name.split('/').at(-1)!.startsWith(`${tenant}-`));
   let uploads;
   try {
-    uploads = await store.unfinishedUploads({ signal });
+    uploads = await store.unfinishedUploads({ signal, wanted: mayBeTenants });
   } catch (error) {
     notes.push(`${cannot}: ${storeRefusal(error, signal).message}`);
     return {};

@@ -54,6 +54,7 @@ import {
   type ObjectHold,
   type StoredObject,
   type UnfinishedUpload,
+  type UploadsOptions,
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
@@ -79,6 +80,8 @@ const MAX_PAGES_WITHOUT_NEW_KEYS = 20;
  * they count only toward this much larger bound (a request each: minutes, not for ever).
  */
 const MAX_EMPTY_PAGES = 1000;
+/** Pages of a ListMultipartUploads listing in a row without an upload, after which it is taken to go round. */
+const MAX_PAGES_WITHOUT_UPLOADS = 100;
 /** The longest key S3 stores, in bytes of UTF-8. */
 const MAX_KEY_BYTES = 1024;
 
@@ -430,12 +433,15 @@ export class S3ArchiveStore implements ArchiveStore {
     );
   }
 
-  async unfinishedUploads(options: ReadOptions = {}): Promise<UnfinishedUpload[] | undefined> {
+  async unfinishedUploads(options: UploadsOptions = {}): Promise<UnfinishedUpload[] | undefined> {
     const sdk = await loadS3Sdk();
     const found: UnfinishedUpload[] = [];
-    let listed = 0;
+    const held = new Set<string>();
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
+    // Upload ID markers given at the current key marker: one again is the store going round.
+    let markersAtKey = new Set<string>();
+    let pagesWithoutUploads = 0;
     for (;;) {
       const page = await this.optional(
         (abortSignal) =>
@@ -451,16 +457,27 @@ export class S3ArchiveStore implements ArchiveStore {
         options.signal,
       );
       if (page === 'absent' || page === 'unknown' || typeof page !== 'object') return undefined;
-      // Counted as listed, an empty page as a full one (1,000): a store that goes round (empty pages, or keys outside the prefix, under new markers) stops too, in 100 requests.
-      listed += page.Uploads?.length || 1_000;
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined || !upload.Key.startsWith(this.options.prefix)) continue;
-        found.push({ name: upload.Key.slice(this.options.prefix.length), location: `s3://${this.options.bucket}/${upload.Key}`, uploadId: upload.UploadId, initiatedAt: upload.Initiated });
+        const name = upload.Key.slice(this.options.prefix.length);
+        // Only those the caller wants are held (a prune: its tenant's), so any number may be listed past them.
+        if (options.wanted?.(name) === false || held.has(`${upload.UploadId}\0${upload.Key}`)) continue;
+        if (found.length >= MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads${options.wanted === undefined ? '' : ' of those looked for'}: give a narrower prefix`, 'TOO_LARGE');
+        held.add(`${upload.UploadId}\0${upload.Key}`);
+        found.push({ name, location: `s3://${this.options.bucket}/${upload.Key}`, uploadId: upload.UploadId, initiatedAt: upload.Initiated });
       }
-      if (listed > MAX_LISTED_OBJECTS) throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} unfinished multipart uploads: give a narrower prefix`, 'TOO_LARGE');
-      // A store that says it goes on but gives no marker past this page, or the same one again, is not followed round.
       const next = [page.NextKeyMarker, page.NextUploadIdMarker] as const;
-      if (page.IsTruncated !== true || next[0] === undefined || (next[0] === keyMarker && next[1] === uploadIdMarker)) return found;
+      if (page.IsTruncated !== true || next[0] === undefined) return found;
+      // Markers that go back (in S3's order, by UTF-8 bytes), or come again at one key, or pages without an upload
+      // under new markers on and on, are a store going round: not followed (S3 pages go forward, 1,000 uploads each).
+      pagesWithoutUploads = (page.Uploads?.length ?? 0) === 0 ? pagesWithoutUploads + 1 : 0;
+      const order = keyMarker === undefined ? 1 : Buffer.compare(Buffer.from(next[0]), Buffer.from(keyMarker));
+      if (order === 0 && next[1] === uploadIdMarker) return found;
+      if (order > 0) markersAtKey = new Set();
+      if (order < 0 || markersAtKey.has(next[1] ?? '') || pagesWithoutUploads >= MAX_PAGES_WITHOUT_UPLOADS) {
+        throw new StorageError(`${this.display}: the store's listing of unfinished multipart uploads goes round in a loop (${order < 0 ? 'a key marker before the last' : markersAtKey.has(next[1] ?? '') ? 'an upload ID marker it gave before' : `${MAX_PAGES_WITHOUT_UPLOADS} pages without an upload`}): cannot list them whole`, 'S3');
+      }
+      markersAtKey.add(next[1] ?? '');
       [keyMarker, uploadIdMarker] = next;
     }
   }
