@@ -7,6 +7,7 @@ import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -246,6 +247,36 @@ describe('tenants backups below an s3rver prefix', () => {
     expect(events.indexOf('inspect acme/1.tar.zst')).toBeLessThan(events.lastIndexOf('listed 1'));
   });
 
+  // The first bytes' answer was destroyed with 4 KiB read and its end unread, closing its
+  // connection: a new one (on AWS a TLS handshake) for every object a listing inspects.
+  it('reads each object\'s first and last bytes over the connections it keeps open, not a new one per object', async () => {
+    const sockets: Socket[] = [];
+    const counting = createNetServer((socket) => {
+      sockets.push(socket);
+      const upstream = connect(server.port, '127.0.0.1');
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(counting.address() as AddressInfo).port}`;
+      const client = await createS3Client({ ...server.clientOptions, endpoint });
+      const store = new S3ArchiveStore({ client, bucket: server.bucket, prefix: 'backups/', endpoint });
+      const [object] = (await store.list()).filter((listed) => listed.name === 'acme/1.tar.zst');
+      for (let time = 0; time < 20; time++) {
+        const facts = await store.inspect(object!);
+        expect(facts.tail).toBeDefined();
+      }
+      // 20 first and 20 last bytes, and the tags: one connection (two at most, should the pool replace one).
+      expect(sockets.length).toBeLessThanOrEqual(2);
+      client.destroy();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => counting.close(resolve));
+    }
+  });
+
   it('lists by metadata and first bytes: the encrypted archive is dated and attributed too', async () => {
     const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/backups/', ...s3Flags(server)]);
     expect(run.stderr).toBe('');
@@ -460,6 +491,40 @@ describe('an S3 listing of many pages', () => {
       ranges.length = 0;
       expect((await listBackups(store, 'beta')).backups).toHaveLength(0);
       expect(new Set(ranges)).toEqual(new Set(['bytes=0-4095']));
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
+describe('the tags of a bucket-wide listing', () => {
+  // Read for every object, the tags doubled the requests (and the CPU) of a prefix holding
+  // every tenant's backups, though another tenant's object is its tenant's whatever they say.
+  it("are read for the tenant's own objects and those that name no tenant, not for another tenant's", async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      const verifiedAt = '2026-06-09T00:00:00.000Z';
+      const objects: Record<string, { bytes: Buffer; metadata?: Record<string, string> }> = {
+        'p/acme/1.tar.zst': { bytes: Buffer.concat([markerFrame({ tenant: 'acme', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }), Buffer.alloc(100, 1)]) },
+        'p/beta/1.tar.zst': { bytes: Buffer.concat([markerFrame({ tenant: 'beta', createdAt: '2026-06-01T03:00:00.000Z', toolVersion: '0.1.0' }), Buffer.alloc(100, 1)]) },
+        'p/beta/2.tar.zst.age': { bytes: Buffer.from('age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n'), metadata: { 'openclaw-tenant': 'beta', 'openclaw-created-at': '2026-06-02T03:00:00.000Z' } },
+        // Another tool's zstd stream in acme's directory, dated only by its verification mark.
+        'p/acme/by-hand.tar.zst': { bytes: Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]) },
+      };
+      s3.on(ListObjectsV2Command).resolves({ Contents: Object.entries(objects).map(([Key, object]) => ({ Key, Size: object.bytes.length, ETag: '"e"', LastModified: new Date('2026-06-10') })) });
+      s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({ Body: sdkStreamMixin(Readable.from([objects[input.Key]!.bytes])), ETag: '"e"', Metadata: objects[input.Key]!.metadata ?? {} }));
+      s3.on(GetObjectTaggingCommand).resolves({ TagSet: [{ Key: 'openclaw-verified', Value: `${verifiedAt} ${'a'.repeat(64)} 2026-05-01T00:00:00.000Z` }] });
+      const listing = await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'acme');
+      expect(listing.backups.map((entry) => [entry.name, entry.createdAt, entry.verifiedAt])).toEqual([
+        ['acme/1.tar.zst', '2026-06-01T03:00:00.000Z', verifiedAt],
+        ['acme/by-hand.tar.zst', '2026-05-01T00:00:00.000Z', verifiedAt],
+      ]);
+      expect(listing.otherObjects).toBe(2);
+      expect(s3.commandCalls(GetObjectTaggingCommand).map((call) => call.args[0].input.Key).sort()).toEqual(['p/acme/1.tar.zst', 'p/acme/by-hand.tar.zst']);
+      // Listed for beta, acme's archive is the one left unasked.
+      s3.resetHistory();
+      expect((await listBackups(new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'b', prefix: 'p/' }), 'beta')).backups.map((entry) => entry.name)).toEqual(['beta/2.tar.zst.age', 'beta/1.tar.zst']);
+      expect(s3.commandCalls(GetObjectTaggingCommand).map((call) => call.args[0].input.Key).sort()).toEqual(['p/acme/by-hand.tar.zst', 'p/beta/1.tar.zst', 'p/beta/2.tar.zst.age']);
     } finally {
       s3.restore();
     }

@@ -989,10 +989,37 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     });
 
     it('stops looking when a store lists empty pages of uploads round and round (a new marker each), with a note, and prunes on', async () => {
-      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => ({ Uploads: [], IsTruncated: true, NextKeyMarker: `backups/acme/${Number(input.KeyMarker?.slice(13) ?? 0) + 1}`, NextUploadIdMarker: 'x' }));
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => ({ Uploads: [], IsTruncated: true, NextKeyMarker: `backups/acme/${String(Number(input.KeyMarker?.slice(13) ?? 0) + 1).padStart(8, '0')}`, NextUploadIdMarker: 'x' }));
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
       expect(result.abortedUploads).toBeUndefined();
-      expect(result.notes).toContainEqual(expect.stringMatching(/could not be looked for: .*more than [\d,]+ unfinished multipart uploads/));
+      expect(result.notes).toContainEqual(expect.stringMatching(/could not be looked for: .*listing of unfinished multipart uploads goes round in a loop \(100 pages without an upload\)/));
+    });
+
+    it('stops looking, with a note, when a store sends pages of uploads again under markers that go back', async () => {
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => (input.KeyMarker === undefined ? pages[0] : { ...pages[0], IsTruncated: true, NextKeyMarker: 'backups/acme/2026-01-01.tar.zst', NextUploadIdMarker: 'y' }));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(result.abortedUploads).toBeUndefined();
+      expect(result.notes).toContainEqual(expect.stringMatching(/could not be looked for: .*goes round in a loop \(a key marker before the last\)/));
+    });
+
+    // Every upload below the prefix was held, and a prefix of more than 100,000 (a bucket-wide one) refused.
+    it("lists any number of other tenants' uploads past them, holding only those that may be the tenant's (before: refused past 100,000)", async () => {
+      const others = 150;
+      // acme's two pages, then 150 pages of 1,000 uploads of other tenants (S3's order: by key).
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string }) => {
+        if (input.KeyMarker === undefined) return pages[0]!;
+        if (input.KeyMarker === pages[0]!.NextKeyMarker) return { ...pages[1]!, IsTruncated: true, NextKeyMarker: 'backups/acme/photos/cat.jpg', NextUploadIdMarker: 'another-tools' };
+        const at = input.KeyMarker.startsWith('backups/acme') ? 0 : Number(/beta(\d+)\//.exec(input.KeyMarker)![1]) + 1;
+        const keys = Array.from({ length: 1000 }, (_, index) => `backups/beta${String(at).padStart(4, '0')}/${String(index).padStart(4, '0')}.tar.zst`);
+        return { Uploads: keys.map((Key) => upload(Key, Key, 40)), IsTruncated: at < others - 1, NextKeyMarker: keys.at(-1), NextUploadIdMarker: keys.at(-1) };
+      });
+      s3.on(ListPartsCommand).callsFake(() => ({ Parts: [{ PartNumber: 1, LastModified: new Date(now.getTime() - 40 * DAY) }], IsTruncated: false }));
+      const atRoot = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'backups', prefix: 'backups/' });
+      const result = await pruneBackups({ store: atRoot, tenant: 'acme', policy: { last: 3 }, dryRun: true, now: () => now });
+      expect(result.notes.join('\n')).not.toMatch(/could not be looked for/);
+      expect(result.abortedUploads?.map((aborted) => aborted.location)).toEqual(['s3://backups/backups/acme/2026-05-01.tar.zst', 's3://backups/backups/acme/2026-06-02.tar.zst']);
+      expect(s3.commandCalls(ListMultipartUploadsCommand)).toHaveLength(others + 2);
+      expect(s3.commandCalls(ListPartsCommand)).toHaveLength(2);
     });
 
     it('says in one note that the parts of any number of uploads could not be listed (credentials without s3:ListMultipartUploadParts)', async () => {

@@ -31,7 +31,7 @@ import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE, ZSTD_MAGIC } from '../arc
 import { quotedPath } from '../format.js';
 import { describeError, StorageError } from '../errors.js';
 import type { ArchiveStore, ObjectFacts, StoredObject } from '../storage/archive-store.js';
-import type { StoreEndpoint } from '../storage/types.js';
+import type { ArchiveMetadata, StoreEndpoint } from '../storage/types.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
 
@@ -146,6 +146,13 @@ export async function listBackups(
     const marker = classifyHead(head, []).marker;
     return marker?.tenant === tenant && marker.createdAt !== undefined;
   };
+  // An object whose marker, or else metadata, names another tenant is that tenant's whatever its
+  // tags say (describeStoredArchive): its tags are not read (on S3 a request per object, half
+  // of those of a bucket-wide prefix). One that names none may be attributed by its verification mark.
+  const wantsTags = (head: Buffer, metadata: Partial<ArchiveMetadata> | undefined) => {
+    const named = classifyHead(head, []).marker?.tenant ?? metadata?.tenant;
+    return named === undefined || named === tenant;
+  };
   // A page of a store that lists from where the page before stopped (S3: StartAfter) costs the requests of its own objects only.
   let nextPage: string | undefined;
   const parts = await (async (): Promise<AsyncIterator<StoredObject[]>> => {
@@ -182,7 +189,7 @@ export async function listBackups(
       throwIfAborted(signal);
       let facts: ObjectFacts;
       try {
-        facts = await store.inspect(object, { signal, wantsTail });
+        facts = await store.inspect(object, { signal, wantsTail, wantsTags });
       } catch (error) {
         // Removed since it was listed (another prune of the same place was quicker): not there to list.
         if (!(error instanceof StorageError && error.code === 'NOT_FOUND')) throw error;

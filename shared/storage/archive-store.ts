@@ -56,6 +56,12 @@ export interface InspectOptions extends ReadOptions {
    * @default behind our archive marker
    */
   readonly wantsTail?: (head: Buffer) => boolean;
+  /**
+   * Whether what the backup recorded as tags (S3: the digest, the size it stored, the
+   * verification mark: one request more) is wanted, given the first bytes and the metadata.
+   * @default always
+   */
+  readonly wantsTags?: (head: Buffer, metadata: Partial<ArchiveMetadata> | undefined) => boolean;
 }
 
 export interface ObjectFacts {
@@ -88,6 +94,11 @@ export interface UnfinishedUpload {
   readonly location: string;
   readonly uploadId: string;
   readonly initiatedAt: Date;
+}
+
+export interface UploadsOptions extends ReadOptions {
+  /** Whether an upload to this name (below the prefix) is wanted; the others are listed past, not held. @default all */
+  readonly wanted?: (name: string) => boolean;
 }
 
 /** What keeps an object's data from being deleted now. */
@@ -150,10 +161,11 @@ export interface ArchiveStore {
   removeStrayMarks?(options?: ReadOptions): Promise<void>;
   /**
    * S3: the multipart uploads below the prefix never completed nor aborted (a killed backup's
-   * parts, billed and invisible to a listing), at most MAX_LISTED_OBJECTS; undefined when the
-   * store cannot say (no ListMultipartUploads: s3rver; access denied). Absent: no such thing.
+   * parts, billed and invisible to a listing), those `wanted` only, at most MAX_LISTED_OBJECTS
+   * of them (any number listed); undefined when the store cannot say (no ListMultipartUploads:
+   * s3rver; access denied). Absent: no such thing.
    */
-  unfinishedUploads?(options?: ReadOptions): Promise<UnfinishedUpload[] | undefined>;
+  unfinishedUploads?(options?: UploadsOptions): Promise<UnfinishedUpload[] | undefined>;
   /**
    * When the upload last took a part (the newest part's time; undefined: none yet), or 'gone'
    * (completed or aborted since the listing): a backup still sending is told by this, not by
