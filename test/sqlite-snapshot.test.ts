@@ -185,6 +185,31 @@ describe('snapshotDatabase', () => {
     }
   });
 
+  it('waits for a writer\'s lock without holding up the process, and takes it once the writer lets go', async () => {
+    // SQLite's busy handler slept on the calling thread for the whole wait: nothing else in
+    // the process ran (here: the writer's COMMIT), and a snapshot looking once every 100 ms
+    // missed every moment between two commits of busy writers (4 of 10 backups failed).
+    const source = path.join(dir.path, 'locked.sqlite');
+    const db = openDatabase(source); // rollback journal: a writer's exclusive lock keeps readers out
+    try {
+      db.exec('CREATE TABLE t (n INTEGER)');
+      db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      const outcome = snapshotDatabase(source, snapshot, { timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      db.exec('COMMIT');
+      expect(await outcome).toEqual({ ok: true, pages: expect.any(Number), durationMs: expect.any(Number) });
+      const copy = openDatabase(snapshot, { readOnly: true });
+      try {
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(1);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      db.close();
+    }
+  });
+
   it.each(['the database', 'a directory above it'])('copies nothing of another database when %s was swapped for a symlink to one after the caller checked it', async (swapped) => {
     // A tenant racing a root backup: between the backup's check of the file it opened and
     // SQLite's open by path, the database (or its directory) becomes a symlink to another
