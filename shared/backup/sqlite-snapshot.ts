@@ -171,7 +171,7 @@ async function beginRead(db: SqliteConnection, deadline: number): Promise<void> 
       db.prepare('SELECT count(*) FROM sqlite_schema').get();
       return;
     } catch (error) {
-      if (!(error instanceof SqliteError) || !BUSY_CODES.has(error.code) || Date.now() >= deadline) throw error;
+      if (!(error instanceof SqliteError) || !isBusy(error.code) || Date.now() >= deadline) throw error;
       endTransaction(db);
     }
     await sleep(Math.min(1 + Math.random() * READ_LOCK_PAUSE_MS, Math.max(0, deadline - Date.now())));
@@ -335,7 +335,15 @@ export function checkIntegrity(file: string): { readonly kind: 'busy' | 'unusabl
   }
 }
 
-const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+/**
+ * Whether SQLite's code says another connection holds a lock: SQLITE_BUSY, SQLITE_LOCKED, or
+ * one of their extended codes, which better-sqlite3 names (`SQLITE_BUSY_RECOVERY`: another
+ * connection is rebuilding the WAL index); node:sqlite gives the primary code.
+ */
+function isBusy(code: string): boolean {
+  return /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+}
+
 /** A read-only connection may not roll back a hot journal or rebuild a WAL index. */
 const RECOVERY_CODES = new Set(['SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_RECOVERY']);
 
@@ -349,7 +357,7 @@ function failure(error: unknown, destination: string): SnapshotOutcome {
   const said = `${error.code}: ${error.message}`;
   if (error.code === 'SQLITE_FULL') return { ok: false, kind: 'busy', reason: `no room for the snapshot in ${shownPath(pathBehindLink(path.dirname(destination)))} (${said})` };
   if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
-  const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
+  const kind = isBusy(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
 }
 
