@@ -5,6 +5,7 @@
 
 import { copyFileSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import nodeFs, { promises as fs } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -182,6 +183,71 @@ describe('snapshotDatabase', () => {
       db.exec('COMMIT');
     } finally {
       db.close();
+    }
+  });
+
+  it('waits for a writer\'s lock without holding up the process, and takes it once the writer lets go', async () => {
+    // SQLite's busy handler slept on the calling thread for the whole wait: nothing else in
+    // the process ran (here: the writer's COMMIT), and a snapshot looking once every 100 ms
+    // missed every moment between two commits of busy writers (4 of 10 backups failed).
+    const source = path.join(dir.path, 'locked.sqlite');
+    const db = openDatabase(source); // rollback journal: a writer's exclusive lock keeps readers out
+    try {
+      db.exec('CREATE TABLE t (n INTEGER)');
+      db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      const outcome = snapshotDatabase(source, snapshot, { timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      db.exec('COMMIT');
+      expect(await outcome).toEqual({ ok: true, pages: expect.any(Number), durationMs: expect.any(Number) });
+      const copy = openDatabase(snapshot, { readOnly: true });
+      try {
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(1);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('waits while another process holds the WAL index it must rebuild (SQLITE_BUSY_RECOVERY), never calling the database unusable', async () => {
+    // A reader that finds the index header unreadable rebuilds it under the WAL's locks; held
+    // by another process, it is busy. better-sqlite3 names that SQLITE_BUSY_RECOVERY, which was
+    // taken for "unusable": the live database archived raw, with a warning, unasked.
+    const source = path.join(dir.path, 'recovering.sqlite');
+    // The other process: its connection keeps the database in use (its -wal and -shm there);
+    // it then zeroes both copies of the index header and holds every WAL lock byte until its stdin closes.
+    const holder = spawn('python3', ['-c', [
+      'import os, sys, fcntl, sqlite3',
+      `path = ${JSON.stringify(source)}`,
+      'db = sqlite3.connect(path, isolation_level=None)',
+      'db.execute("PRAGMA journal_mode = WAL")',
+      'db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")',
+      'db.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(1, 11)])',
+      'fd = os.open(path + "-shm", os.O_RDWR)',
+      'os.pwrite(fd, bytes(136), 0)',
+      'fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 120)',
+      'print("held", flush=True)',
+      'sys.stdin.read()',
+    ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve) => holder.stdout.once('data', resolve));
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      const outcome = snapshotDatabase(source, snapshot, { timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      holder.stdin.end();
+      expect(await outcome).toEqual({ ok: true, pages: expect.any(Number), durationMs: expect.any(Number) });
+      const copy = openDatabase(snapshot, { readOnly: true });
+      try {
+        expect(value(copy, 'PRAGMA integrity_check')).toBe('ok');
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(10);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      holder.stdin.end();
+      if (holder.exitCode === null) await new Promise((resolve) => holder.once('exit', resolve));
     }
   });
 

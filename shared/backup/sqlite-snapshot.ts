@@ -37,12 +37,13 @@
 
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { CAN_CHECK_OPENED_PATHS, FD_LINKS, openDescriptors, pathBehindLink } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { fsPath, hasRawBytes } from '../raw-name.js';
 
-import { sqliteDriver, SqliteError } from './sqlite-driver.js';
+import { sqliteDriver, SqliteError, type SqliteConnection } from './sqlite-driver.js';
 
 /** Every SQLite database file starts with these 16 bytes (the format's magic string). */
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -135,11 +136,9 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   const opening = sqlitePathOf(source);
   const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors(source) : undefined;
   try {
-    db = driver.open(opening.path, { readOnly: options.privateCopy !== true, timeoutMs: options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS });
-    db.exec('BEGIN');
-    // Takes the read lock and reads the header and the schema: a file that is not a usable
-    // database fails here, a database locked beyond the timeout too.
-    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    // No busy timeout of SQLite's own: `beginRead` waits for the read lock itself.
+    db = driver.open(opening.path, { readOnly: options.privateCopy !== true });
+    await beginRead(db, started + (options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS));
     if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
     // The read lock now keeps any last writer from removing the -wal and -shm.
     createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
@@ -154,6 +153,44 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
     db?.close();
     opening.release();
     if (createdCompanions) closeAsLastConnection(source, options.expected!);
+  }
+}
+
+/**
+ * Starts a read transaction on `db` and takes its read lock (BEGIN, then a read of the header
+ * and the schema: a file that is not a usable database fails here), trying again while another
+ * connection holds a lock that keeps readers out, until `deadline` (then SQLITE_BUSY is
+ * thrown). In rollback-journal mode every writer's commit holds such a lock (PENDING, then
+ * EXCLUSIVE) from its start to its end; under many writers committing back to back it is
+ * free only for moments between two commits. SQLite's own busy handler, after its first
+ * tries, looks once every 100 ms, in step with the writers' own busy handlers, sleeping on
+ * the calling thread: with ten writer processes it missed every moment for 10 s in 4 of 10
+ * backups. So the lock is tried every few milliseconds, at random moments, between turns of
+ * the event loop.
+ */
+async function beginRead(db: SqliteConnection, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      db.exec('BEGIN');
+      db.prepare('SELECT count(*) FROM sqlite_schema').get();
+      return;
+    } catch (error) {
+      if (!(error instanceof SqliteError) || !isBusy(error.code) || Date.now() >= deadline) throw error;
+      endTransaction(db);
+    }
+    await sleep(Math.min(1 + Math.random() * READ_LOCK_PAUSE_MS, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/** The bound of the random pause between two tries of the read lock, in milliseconds. */
+const READ_LOCK_PAUSE_MS = 4;
+
+/** Ends the transaction a failed read left open on `db`, if it did. */
+function endTransaction(db: SqliteConnection): void {
+  try {
+    db.exec('ROLLBACK');
+  } catch {
+    // none was open
   }
 }
 
@@ -304,7 +341,15 @@ export function checkIntegrity(file: string): { readonly kind: 'busy' | 'unusabl
   }
 }
 
-const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+/**
+ * Whether SQLite's code says another connection holds a lock: SQLITE_BUSY, SQLITE_LOCKED, or
+ * one of their extended codes, which better-sqlite3 names (`SQLITE_BUSY_RECOVERY`: another
+ * connection is rebuilding the WAL index); node:sqlite gives the primary code.
+ */
+function isBusy(code: string): boolean {
+  return /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+}
+
 /** A read-only connection may not roll back a hot journal or rebuild a WAL index. */
 const RECOVERY_CODES = new Set(['SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_RECOVERY']);
 
@@ -326,7 +371,7 @@ function failure(error: unknown, destination: string, inScratch: boolean): Snaps
     return { ok: false, kind: 'busy', reason: `SQLite could not make its files in ${dir} (${said}): no inode or room left there?` };
   }
   if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
-  const kind = BUSY_CODES.has(error.code) ? 'busy' : 'unusable';
+  const kind = isBusy(error.code) ? 'busy' : 'unusable';
   return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
 }
 
