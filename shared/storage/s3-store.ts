@@ -60,7 +60,7 @@ import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error
 import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
 import { MAX_PARTS } from './s3-upload.js';
 import { readableKeyProblemOf } from './s3-url.js';
-import { abortedError, destroyQuietly, onAbort } from './streams.js';
+import { abortedError, destroyQuietly, onAbort, readAtMost } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
@@ -742,18 +742,3 @@ function quotedEtag(etag: string): string {
   return /^(?:W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
 }
 
-async function readAtMost(body: Readable | undefined, limit: number): Promise<Buffer> {
-  if (body === undefined) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= limit) break;
-    }
-  } finally {
-    destroyQuietly(body);
-  }
-  return Buffer.concat(chunks).subarray(0, limit);
-}

@@ -70,3 +70,20 @@ export function holdErrors(body: Readable): void {
 }
 
 function ignore(): void {}
+
+/** The first `limit` bytes of `body` (fewer if it ends first); the body is destroyed either way. */
+export async function readAtMost(body: Readable | undefined, limit: number): Promise<Buffer> {
+  if (body === undefined) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= limit) break;
+    }
+  } finally {
+    destroyQuietly(body);
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}

@@ -183,6 +183,14 @@ export interface ArchiveLocation {
   read(options?: ReadOptions): Promise<Readable>;
 
   /**
+   * The last `bytes` bytes (all, if it is shorter) of the archive `read` opened, pinned to it
+   * (S3: a ranged GET of its ETag and version): StorageError CHANGED when it was written again
+   * since. Optional (S3 offers it): the restore function reads the footer with it before
+   * anything is written (read-archive.ts).
+   */
+  readTail?(bytes: number, options?: ReadOptions): Promise<Buffer>;
+
+  /**
    * Records that the archive read last was verified intact: an object tag on S3, a hidden
    * file beside a local archive. Optional (the in-memory location has none). Rejects with
    * StorageError when the mark cannot be written (read-only access); the caller decides
