@@ -230,7 +230,9 @@ async function refuseTooManyEntries(location: ArchiveLocation, source: Readable,
   if (location.readTail === undefined) return;
   let footer: ArchiveFooter | undefined;
   try {
-    footer = findArchiveFooter(await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) }));
+    const tail = await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) });
+    // A store that cannot serve the end (it ignores byte ranges) gets the restore as before: stopped at the deadline if it must be.
+    footer = tail === undefined ? undefined : findArchiveFooter(tail);
   } catch (error) {
     source.destroy();
     throw error;

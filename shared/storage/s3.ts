@@ -394,7 +394,7 @@ export class S3Location implements ArchiveLocation {
     return stream;
   }
 
-  async readTail(bytes: number, options: ReadOptions = {}): Promise<Buffer> {
+  async readTail(bytes: number, options: ReadOptions = {}): Promise<Buffer | undefined> {
     const { signal } = options;
     if (this.opened?.bytes === undefined) throw new Error('readTail before read');
     const { etag, versionId, bytes: size } = this.opened;
@@ -428,7 +428,7 @@ export class S3Location implements ArchiveLocation {
     // The whole object from its start (200, no Content-Range): its first bytes are no end.
     if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > bytes) {
       destroyQuietly(answer.Body as Readable | undefined);
-      throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${this.display} (it sent the whole object from its start): cannot read its end`, 'S3');
+      return undefined;
     }
     return readAtMost(answer.Body as Readable | undefined, bytes);
   }

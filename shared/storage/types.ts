@@ -185,10 +185,11 @@ export interface ArchiveLocation {
   /**
    * The last `bytes` bytes (all, if it is shorter) of the archive `read` opened, pinned to it
    * (S3: a ranged GET of its ETag and version): StorageError CHANGED when it was written again
-   * since. Optional (S3 offers it): the restore function reads the footer with it before
-   * anything is written (read-archive.ts).
+   * since; undefined when the store cannot serve them (it ignores byte ranges). Optional (S3
+   * offers it): the restore function reads the footer with it before anything is written
+   * (read-archive.ts).
    */
-  readTail?(bytes: number, options?: ReadOptions): Promise<Buffer>;
+  readTail?(bytes: number, options?: ReadOptions): Promise<Buffer | undefined>;
 
   /**
    * Records that the archive read last was verified intact: an object tag on S3, a hidden
