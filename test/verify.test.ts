@@ -121,6 +121,13 @@ describe('tenants verify on a local archive', () => {
     const run = await verify('--from', footer);
     expect(run.stderr).toMatch(new RegExp(`^openclaw: ${footer}: the archive footer counts \\d+ entries, its manifest ${counted} \\(the footer was changed\\)\n$`));
     expect(run.status).toBe(3);
+
+    // A count that is no count (negative, written over its first digit): the footer is malformed.
+    bytes[count] = '-'.charCodeAt(0);
+    writeFileSync(footer, bytes);
+    const malformed = await verify('--from', footer);
+    expect(malformed.stderr).toMatch(new RegExp(`^openclaw: ${footer}: the archive footer is malformed: entries: `));
+    expect(malformed.status).toBe(3);
   });
 
   it('exits 3 on an archive whose footer frame alone is gone (cut at the frame), marks nothing, and agrees with prune: incomplete', async () => {
