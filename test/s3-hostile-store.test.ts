@@ -420,7 +420,7 @@ describe('a store that ignores Range and sends every object whole', () => {
   });
 });
 
-describe('a store that ignores Range, to the restore function', () => {
+describe('a store that ignores Range or tells no size, to the restore function', () => {
   it('restores as before: the count in the footer is not read, nothing is refused for it', async () => {
     const key = 's3://backups/no-ranges/acme-2026-02-02.tar.zst';
     await backupAt(tenantsDir, 'acme', key, new Date('2026-02-02T03:00:00Z'), server);
@@ -445,6 +445,35 @@ describe('a store that ignores Range, to the restore function', () => {
       expect(restored).toMatchObject({ tenant: 'acme-copy', verified: true });
       // The end was asked for, once, and the whole object came.
       expect(ranges).toEqual([expect.stringMatching(/^bytes=\d+-\d+$/)]);
+    } finally {
+      client.destroy();
+      await proxy.stop();
+      rmSync(path.join(tenantsDir, 'acme-copy'), { recursive: true, force: true });
+    }
+  });
+
+  it('restores as before from a store that answers without Content-Length (chunked): no size, no end asked for', async () => {
+    const key = 's3://backups/chunked/acme-2026-02-02.tar.zst';
+    await backupAt(tenantsDir, 'acme', key, new Date('2026-02-02T03:00:00Z'), server);
+    const ranges: string[] = [];
+    const proxy = await listening(
+      createServer((request, response) => {
+        if (request.headers.range !== undefined) ranges.push(request.headers.range);
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+          const { 'content-length': _length, ...headers } = answer.headers;
+          response.writeHead(answer.statusCode ?? 502, request.method === 'GET' ? headers : answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client, bucket: 'backups', key: 'chunked/acme-2026-02-02.tar.zst', endpoint: proxy.endpoint });
+      const restored = await restoreTenant({ tenantsDir, location, as: 'acme-copy', maxArchiveEntries: () => ({ entries: 0, reason: 'stand in for the time left' }) });
+      expect(restored).toMatchObject({ tenant: 'acme-copy', verified: true });
+      expect(ranges).toEqual([]);
     } finally {
       client.destroy();
       await proxy.stop();

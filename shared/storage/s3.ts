@@ -396,7 +396,8 @@ export class S3Location implements ArchiveLocation {
 
   async readTail(bytes: number, options: ReadOptions = {}): Promise<Buffer | undefined> {
     const { signal } = options;
-    if (this.opened?.bytes === undefined) throw new Error('readTail before read');
+    // Not opened, or its size untold (an answer without Content-Length): no end to ask for.
+    if (this.opened?.bytes === undefined) return undefined;
     const { etag, versionId, bytes: size } = this.opened;
     if (size === 0) return Buffer.alloc(0);
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('read')]);

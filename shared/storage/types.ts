@@ -185,7 +185,8 @@ export interface ArchiveLocation {
   /**
    * The last `bytes` bytes (all, if it is shorter) of the archive `read` opened, pinned to it
    * (S3: a ranged GET of its ETag and version): StorageError CHANGED when it was written again
-   * since; undefined when the store cannot serve them (it ignores byte ranges). Optional (S3
+   * since; undefined when the store cannot serve them (it ignores byte ranges, or did not tell
+   * the object's size) or nothing was opened. Optional (S3
    * offers it): the restore function reads the footer with it before anything is written
    * (read-archive.ts).
    */
