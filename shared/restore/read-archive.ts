@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { AgeIdentity } from '../age/keys.js';
 import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive.js';
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
-import { formatBytes, plural, quotedPath } from '../format.js';
+import { formatBytes, groupThousands, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
@@ -240,7 +240,7 @@ async function refuseTooManyEntries(location: ArchiveLocation, source: Readable,
   const { entries, reason } = limit();
   if (footer?.entries === undefined || footer.entries <= entries) return;
   source.destroy();
-  throw new ArchiveLimitError(`${location.display} holds ${plural(footer.entries, 'entry', 'entries')} to restore (its footer says), more than the ${entries} ${reason}`);
+  throw new ArchiveLimitError(`${location.display} holds ${plural(footer.entries, 'entry', 'entries')} to restore (its footer says), more than the ${groupThousands(entries)} ${reason}`);
 }
 
 /** What the marker and footer say must be what the archive holds. */
@@ -260,6 +260,6 @@ function assertEndsAgree(extracted: ExtractResult, marker: ArchiveMarker | undef
     throw new CorruptArchiveError('the archive footer does not match its manifest (the manifest or the footer was changed)');
   }
   if (footer.entries !== undefined && manifest !== undefined && footer.entries !== entriesToCreate(manifest.totals)) {
-    throw new CorruptArchiveError(`the archive footer counts ${footer.entries} entries, its manifest ${entriesToCreate(manifest.totals)} (the footer was changed)`);
+    throw new CorruptArchiveError(`the archive footer counts ${plural(footer.entries, 'entry', 'entries')}, its manifest ${groupThousands(entriesToCreate(manifest.totals))} (the footer was changed)`);
   }
 }
