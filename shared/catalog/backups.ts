@@ -20,7 +20,6 @@
 
 import { AGE_MAGIC_BYTES, isAgeFile, summarizeAgeHeader } from '../age/probe.js';
 import {
-  ARCHIVE_FOOTER_NIBBLE,
   ARCHIVE_MARKER_NIBBLE,
   findArchiveFooter,
   parseArchiveMarker,

@@ -231,7 +231,7 @@ async function refuseTooManyEntries(location: ArchiveLocation, source: Readable,
   let footer: ArchiveFooter | undefined;
   try {
     const tail = await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) });
-    // A store that cannot serve the end (it ignores byte ranges) gets the restore as before: stopped at the deadline if it must be.
+    // A store that cannot serve the end (it ignores byte ranges, tells no size) gets the restore as before: stopped at the deadline if it must be.
     footer = tail === undefined ? undefined : findArchiveFooter(tail);
   } catch (error) {
     source.destroy();
