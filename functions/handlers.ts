@@ -33,7 +33,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { chainGoesOn } from '../shared/backup/continuation.js';
-import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
+import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
 import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
@@ -456,11 +456,12 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       // it replaces anything in the tenant base dir: exactly what local mode does.
       // Asked once the leftovers were swept: what the restore can finish in the time then left.
       const maxArchiveBytes = () => restoreLimit(context, config);
+      const maxArchiveEntries = () => restoreEntryLimit(context, config);
       const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
       // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
       const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
       const result = bounded(
-        await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, cleanupBy, leftoversSignal: leftovers.signal })).finally(() => leftovers.dispose()),
+        await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, maxArchiveEntries, cleanupBy, leftoversSignal: leftovers.signal })).finally(() => leftovers.dispose()),
       );
       logger.info('restore finished', {
         tenant: result.tenant,
@@ -857,6 +858,20 @@ function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: 
   return {
     bytes: Math.floor(seconds * mbps * 1e6),
     reason: `the restore function can restore in the ${Math.floor(seconds)} s it has left at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS): restore it with the CLI in local mode on a host that mounts the tenant volume`,
+  };
+}
+
+/**
+ * The most entries (files, directories, links) a restore can stage in the invocation's time
+ * left, at the rate the deployment counts on (EFS creates a file in ~5 ms): an archive whose
+ * footer counts more is refused before anything is written, instead of stopping at the deadline.
+ */
+function restoreEntryLimit(context: LambdaContext, config: FunctionConfig): { entries: number; reason: string } {
+  const perSecond = config.restoreEntriesPerSecond ?? DEFAULT_RESTORE_ENTRIES_PER_SECOND;
+  const seconds = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  return {
+    entries: Math.floor(seconds * perSecond),
+    reason: `the restore function can stage in the ${Math.floor(seconds)} s it has left at ${perSecond} a second (OPENCLAW_RESTORE_ENTRIES_PER_SECOND): restore it with the CLI in local mode on a host that mounts the tenant volume`,
   };
 }
 

@@ -16,7 +16,7 @@ import { planRestore, type RestorePlan } from './restore/restore-plan.js';
 import { verifyArchive, type VerifyResult } from './restore/verify.js';
 import { openStore } from './storage/open-store.js';
 import type { ExtractProgress } from './restore/extract.js';
-import type { ArchiveSizeLimit } from './restore/read-archive.js';
+import type { ArchiveEntryLimit, ArchiveSizeLimit } from './restore/read-archive.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
 import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
@@ -149,9 +149,10 @@ export interface OperationHooks<P> {
   readonly measureTotal?: boolean;
 }
 
-/** `maxArchiveBytes`: refuse up front an archive larger than this (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
+/** `maxArchiveBytes`, `maxArchiveEntries`: refuse up front an archive larger than this, of more entries (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
 export interface RestoreHooks extends OperationHooks<RestoreProgress> {
   readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  readonly maxArchiveEntries?: () => ArchiveEntryLimit;
   /** Stops removing leftovers of interrupted operations once aborted (RestoreRequest.leftoversSignal). */
   readonly leftoversSignal?: AbortSignal;
   /** Epoch ms by which a failed or stopped restore must have returned, its cleanup included (RestoreRequest.cleanupBy). */
@@ -307,6 +308,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
+        ...(hooks.maxArchiveEntries !== undefined && { maxArchiveEntries: hooks.maxArchiveEntries }),
         ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
         ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),

@@ -9,7 +9,7 @@
 // Node 20, which would need the optional native packages, the bundle answers
 // MODULE_UNAVAILABLE instead of crashing.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -129,6 +129,19 @@ describe('the bundled handlers', () => {
     const restore = await invoke('restore', { from: 's3://backups/bundle/acme.tar.zst', as: 'acme-copy', storage });
     expect(restore).toMatchObject({ operation: 'restore', tenant: 'acme-copy', verified: true });
     expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' || p.startsWith('pty/') }));
+  });
+
+  it.runIf(builtIns)('refuse up front a restore of more files than the time left stages, by the count in the archive footer', async () => {
+    const storage = { endpoint: server.endpoint };
+    const many = path.join(base, 'many');
+    mkdirSync(many, { recursive: true });
+    for (let i = 0; i < 1000; i++) writeFileSync(path.join(many, `f${i}`), '');
+    expect(await invoke('backup', { tenant: 'many', to: 's3://backups/bundle/many.tar.zst', storage })).toMatchObject({ operation: 'backup', files: 1000 });
+    // 3 s beyond the 60 s abort margin, at 200 a second (the default): ~600 of the 1,001 entries.
+    const refused = await invoke('restore', { from: 's3://backups/bundle/many.tar.zst', as: 'many-copy', storage }, 63_000);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/bundle\/many\.tar\.zst holds 1,001 entries to restore \(its footer says\), more than the \d+ the restore function can stage in the [0-3] s it has left at 200 a second/) } });
+    expect(existsSync(path.join(base, 'many-copy'))).toBe(false);
+    expect(await invoke('restore', { from: 's3://backups/bundle/many.tar.zst', as: 'many-copy', storage })).toMatchObject({ operation: 'restore', tenant: 'many-copy', files: 1000, verified: true });
   });
 
   it.runIf(builtIns)('answer a scheduled backup its deadline stopped instead of throwing it to two retries that would stop the same way', async () => {

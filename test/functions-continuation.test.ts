@@ -437,6 +437,24 @@ describe('a backup that continues across invocations', () => {
     expect(readdirSync(base).filter((name) => name.includes('too-big'))).toEqual([]);
   });
 
+  it('refuses up front a restore of an archive whose footer counts more entries than the time left stages at the configured rate', async () => {
+    // The archive's last bytes say how many files, directories and links it holds.
+    const footer = readFileSync(await download('big/one.tar.zst')).subarray(-200).toString('latin1');
+    const entries = Number(/"entries":(\d+)\}$/.exec(footer)![1]);
+    expect(entries).toBe(1 + 10 * 22); // the tenant's directory, 10 × (a directory, 20 sessions, media); pty/ is never archived
+    // ~899 s at 0.24 a second: ~215 entries.
+    const slow = { ...deps(), config: { ...config, restoreEntriesPerSecond: 0.24 } };
+    const refused = await restoreHandler(slow)({ from: 's3://backups/big/one.tar.zst', as: 'too-many' }, budgetContext('req-r', 900_000));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT' } });
+    expect((refused as { error: { message: string } }).error.message).toMatch(
+      /^s3:\/\/backups\/big\/one\.tar\.zst holds 221 entries to restore \(its footer says\), more than the 2[01]\d the restore function can stage in the 8\d\d s it has left at 0\.24 a second \(OPENCLAW_RESTORE_ENTRIES_PER_SECOND\): restore it with the CLI/,
+    );
+    expect(readdirSync(base).filter((name) => name.includes('too-many'))).toEqual([]);
+    // At a rate that stages them in the time left, it restores.
+    const enough = { ...deps(), config: { ...config, restoreEntriesPerSecond: 0.3 } };
+    expect(await restoreHandler(enough)({ from: 's3://backups/big/one.tar.zst', as: 'just-enough' }, budgetContext('req-r2', 900_000))).toMatchObject({ verified: true });
+  });
+
   it('archives each file as the piece that read it saw it, when the tenant changes between pieces', async () => {
     const tenantDir = makeTenant('moving');
     await backupHandler(deps())({ tenant: 'moving', to: 's3://backups/moving/one.tar.zst' }, budgetContext('req-1'));

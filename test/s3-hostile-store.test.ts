@@ -4,12 +4,15 @@
 
 import { createHash } from 'node:crypto';
 import { createBrotliCompress, createDeflate, createGzip } from 'node:zlib';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { restoreTenant } from '../shared/restore/restore.js';
+import { createS3Client } from '../shared/storage/s3-client.js';
+import { S3Location } from '../shared/storage/s3.js';
 import { backupAt, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -417,6 +420,68 @@ describe('a store that ignores Range and sends every object whole', () => {
       expect(listed.status).toBe(1);
     } finally {
       await proxy.stop();
+    }
+  });
+});
+
+describe('a store that ignores Range or tells no size, to the restore function', () => {
+  it('restores as before: the count in the footer is not read, nothing is refused for it', async () => {
+    const key = 's3://backups/no-ranges/acme-2026-02-02.tar.zst';
+    await backupAt(tenantsDir, 'acme', key, new Date('2026-02-02T03:00:00Z'), server);
+    const ranges: string[] = [];
+    const proxy = await listening(
+      createServer((request, response) => {
+        const { range, ...headers } = request.headers;
+        if (range !== undefined) ranges.push(range);
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client, bucket: 'backups', key: 'no-ranges/acme-2026-02-02.tar.zst', endpoint: proxy.endpoint });
+      // A limit no archive passes, were its count read.
+      const restored = await restoreTenant({ tenantsDir, location, as: 'acme-copy', maxArchiveEntries: () => ({ entries: 0, reason: 'stand in for the time left' }) });
+      expect(restored).toMatchObject({ tenant: 'acme-copy', verified: true });
+      // The end was asked for, once, and the whole object came.
+      expect(ranges).toEqual([expect.stringMatching(/^bytes=\d+-\d+$/)]);
+    } finally {
+      client.destroy();
+      await proxy.stop();
+      rmSync(path.join(tenantsDir, 'acme-copy'), { recursive: true, force: true });
+    }
+  });
+
+  it('restores as before from a store that answers without Content-Length (chunked): no size, no end asked for', async () => {
+    const key = 's3://backups/chunked/acme-2026-02-02.tar.zst';
+    await backupAt(tenantsDir, 'acme', key, new Date('2026-02-02T03:00:00Z'), server);
+    const ranges: string[] = [];
+    const proxy = await listening(
+      createServer((request, response) => {
+        if (request.headers.range !== undefined) ranges.push(request.headers.range);
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+          const { 'content-length': _length, ...headers } = answer.headers;
+          response.writeHead(answer.statusCode ?? 502, request.method === 'GET' ? headers : answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client, bucket: 'backups', key: 'chunked/acme-2026-02-02.tar.zst', endpoint: proxy.endpoint });
+      const restored = await restoreTenant({ tenantsDir, location, as: 'acme-copy', maxArchiveEntries: () => ({ entries: 0, reason: 'stand in for the time left' }) });
+      expect(restored).toMatchObject({ tenant: 'acme-copy', verified: true });
+      expect(ranges).toEqual([]);
+    } finally {
+      client.destroy();
+      await proxy.stop();
+      rmSync(path.join(tenantsDir, 'acme-copy'), { recursive: true, force: true });
     }
   });
 });

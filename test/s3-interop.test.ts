@@ -80,6 +80,20 @@ describe('S3 on s3rver', () => {
     ]);
   });
 
+  it('reads the last bytes of the object it opened, and refuses them once the key was written again', async () => {
+    const first = randomBytes(3 * MiB + 17);
+    const location = at('tail/one.tar.zst');
+    await location.write(bodyOf(first), writeOptions());
+    const stream = await location.read();
+    expect(sha256((await location.readTail(1032))!)).toBe(sha256(first.subarray(-1032)));
+    expect(sha256(await readAll(stream))).toBe(sha256(first));
+
+    const reading = await location.read();
+    await at('tail/one.tar.zst').write(bodyOf(randomBytes(3 * MiB)), { ...writeOptions(), overwrite: true });
+    await expect(location.readTail(1032)).rejects.toMatchObject({ code: 'CHANGED', message: expect.stringContaining('was written again while it was read') });
+    reading.destroy();
+  });
+
   it('resumes a download the network cut, from the byte where it stopped', async () => {
     const data = randomBytes(4 * MiB + 99);
     await at('resume/x.tar.zst').write(bodyOf(data), writeOptions());

@@ -109,6 +109,27 @@ describe('tenants verify on a local archive', () => {
     expect(run.stderr).toBe(`openclaw: ${footer}: the archive footer does not match its manifest (the manifest or the footer was changed)\n`);
   });
 
+  it('exits 3 on an archive whose footer counts other entries than its manifest (the count the restore function refuses by)', async () => {
+    const footer = copyOf('footer-entries.tar.zst');
+    const bytes = readFileSync(footer);
+    const count = bytes.lastIndexOf(Buffer.from('"entries":')) + 10;
+    expect(count).toBeGreaterThan(10);
+    const counted = Number(/^\d+/.exec(bytes.subarray(count, count + 20).toString('latin1'))![0]);
+    expect(counted).toBeGreaterThan(10);
+    bytes[count] = bytes[count] === 0x39 ? 0x38 : bytes[count]! + 1;
+    writeFileSync(footer, bytes);
+    const run = await verify('--from', footer);
+    expect(run.stderr).toMatch(new RegExp(`^openclaw: ${footer}: the archive footer counts \\d+ entries, its manifest ${counted} \\(the footer was changed\\)\n$`));
+    expect(run.status).toBe(3);
+
+    // A count that is no count (negative, written over its first digit): the footer is malformed.
+    bytes[count] = '-'.charCodeAt(0);
+    writeFileSync(footer, bytes);
+    const malformed = await verify('--from', footer);
+    expect(malformed.stderr).toMatch(new RegExp(`^openclaw: ${footer}: the archive footer is malformed: entries: `));
+    expect(malformed.status).toBe(3);
+  });
+
   it('exits 3 on an archive whose footer frame alone is gone (cut at the frame), marks nothing, and agrees with prune: incomplete', async () => {
     const cutDir = path.join(dir.path, 'footless', 'acme');
     mkdirSync(cutDir, { recursive: true });

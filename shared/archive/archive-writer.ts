@@ -21,6 +21,7 @@ import crypto, { createHash } from 'node:crypto';
 import { entryNameFor } from '../tenant/names.js';
 import {
   assertManifestRestorable,
+  entriesToCreate,
   ARCHIVE_FOOTER_NIBBLE,
   ARCHIVE_MARKER_NIBBLE,
   MANIFEST_FILE_NAME,
@@ -58,6 +59,8 @@ export interface SuspendedWriter {
 export class ArchiveWriter {
   private readonly out: FrameWriter;
   private manifestSha256: string | undefined;
+  /** The entries the manifest counts, for the footer (set by `finish`). */
+  private entries: number | undefined;
   /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
   private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
   private contentBytes = 0;
@@ -89,7 +92,7 @@ export class ArchiveWriter {
     yield* this.out.frames();
     // The frames end only after `finish` closed them, which set the digest.
     if (this.manifestSha256 !== undefined) {
-      const footer: ArchiveFooter = { format: MANIFEST_FORMAT, tenant: this.tenant, manifestSha256: this.manifestSha256 };
+      const footer: ArchiveFooter = { format: MANIFEST_FORMAT, tenant: this.tenant, manifestSha256: this.manifestSha256, ...(this.entries !== undefined && { entries: this.entries }) };
       yield skippableFrame(Buffer.from(JSON.stringify(footer)), ARCHIVE_FOOTER_NIBBLE);
     }
   }
@@ -185,6 +188,7 @@ export class ArchiveWriter {
     await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)), size: manifestBytes.length }, manifestBytes);
     await this.out.write(END_OF_ARCHIVE);
     this.manifestSha256 = sha256(manifestBytes);
+    this.entries = entriesToCreate(manifest.totals);
     await this.out.close();
     return this.manifestSha256;
   }

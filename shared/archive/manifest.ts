@@ -20,6 +20,7 @@ import { formatBytes, quotedPath } from '../format.js';
 import { releasable, release } from '../released-buffers.js';
 import { TOOL_VERSION } from '../version.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
+import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE } from './zstd-format.js';
 
 export const MANIFEST_FORMAT = 'openclawmu-tenant-backup';
 export const MANIFEST_FORMAT_VERSION = 2;
@@ -105,6 +106,18 @@ export interface ArchiveFooter {
   readonly format: typeof MANIFEST_FORMAT;
   readonly tenant: string;
   readonly manifestSha256: string;
+  /**
+   * The entries a restore creates: the manifest's files (hard links included), directories and
+   * symlinks. Lets the restore function refuse, from the archive's last bytes and before it
+   * writes anything, a tenant of more files than it can stage in its time left. Archives
+   * written before it carry none; restore and verify check it against the manifest.
+   */
+  readonly entries?: number;
+}
+
+/** The entries of `totals` a restore creates, as the footer counts them. */
+export function entriesToCreate(totals: Manifest['totals']): number {
+  return totals.files + totals.directories + totals.symlinks;
 }
 
 export const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
@@ -414,7 +427,20 @@ export function parseArchiveFooter(payload: Buffer): ArchiveFooter | undefined {
   const value = ourPayload(payload);
   if (value === undefined) return undefined;
   const footer = new Checked(value, 'the archive footer');
-  return { format: MANIFEST_FORMAT, tenant: footer.label('tenant'), manifestSha256: footer.sha256('manifestSha256') };
+  const entries = value['entries'] === undefined ? undefined : footer.count('entries');
+  return { format: MANIFEST_FORMAT, tenant: footer.label('tenant'), manifestSha256: footer.sha256('manifestSha256'), ...(entries !== undefined && { entries }) };
+}
+
+/**
+ * Our footer frame when an archive's last bytes (`tail`) end with one; undefined when they do
+ * not. One that says it is ours and is malformed throws CorruptArchiveError.
+ */
+export function findArchiveFooter(tail: Buffer): ArchiveFooter | undefined {
+  const magic = SKIPPABLE_MAGIC_BASE + ARCHIVE_FOOTER_NIBBLE;
+  for (let at = tail.length - SKIPPABLE_HEADER_BYTES; at >= 0; at--) {
+    if (tail.readUInt32LE(at) === magic && tail.readUInt32LE(at + 4) === tail.length - at - SKIPPABLE_HEADER_BYTES) return parseArchiveFooter(tail.subarray(at + SKIPPABLE_HEADER_BYTES));
+  }
+  return undefined;
 }
 
 /** A skippable frame's JSON payload when it says it is ours; undefined for another tool's frame of the same nibble. */

@@ -20,9 +20,8 @@
 
 import { AGE_MAGIC_BYTES, isAgeFile, summarizeAgeHeader } from '../age/probe.js';
 import {
-  ARCHIVE_FOOTER_NIBBLE,
   ARCHIVE_MARKER_NIBBLE,
-  parseArchiveFooter,
+  findArchiveFooter,
   parseArchiveMarker,
   type ArchiveFooter,
   type ArchiveMarker,
@@ -330,17 +329,12 @@ function classifyHead(head: Buffer, notes: string[]): { content: BackupContent; 
 
 /** Our footer frame, if the tail ends with one. */
 function findFooter(tail: Buffer, notes: string[]): ArchiveFooter | undefined {
-  const magic = SKIPPABLE_MAGIC_BASE + ARCHIVE_FOOTER_NIBBLE;
-  for (let at = tail.length - SKIPPABLE_HEADER_BYTES; at >= 0; at--) {
-    if (tail.readUInt32LE(at) !== magic || tail.readUInt32LE(at + 4) !== tail.length - at - SKIPPABLE_HEADER_BYTES) continue;
-    try {
-      return parseArchiveFooter(tail.subarray(at + SKIPPABLE_HEADER_BYTES));
-    } catch (error) {
-      notes.push(describeError(error));
-      return undefined;
-    }
+  try {
+    return findArchiveFooter(tail);
+  } catch (error) {
+    notes.push(describeError(error));
+    return undefined;
   }
-  return undefined;
 }
 
 /**

@@ -23,6 +23,10 @@
 //   OPENCLAW_RESTORE_MBPS             optional: the restore throughput the restore function counts
 //                                     on (MB/s); it refuses up front an archive larger than that
 //                                     rate restores in the invocation's time left (40)
+//   OPENCLAW_RESTORE_ENTRIES_PER_SECOND optional: the files, directories and links a second the
+//                                     restore function counts on staging; it refuses up front an
+//                                     archive whose footer counts more than that rate stages in
+//                                     the invocation's time left (200: EFS's ~5 ms a file)
 //   OPENCLAW_ABANDON_AFTER_MS         optional: a continuing backup whose next piece has not
 //                                     come for this long is abandoned: upload aborted, state
 //                                     removed, failure event (86400000, a day)
@@ -61,6 +65,8 @@ export interface FunctionConfig {
   readonly continueMarginMs?: number;
   /** The restore throughput (MB/s of stored archive) the restore function counts on to refuse what it cannot finish. @default DEFAULT_RESTORE_MBPS */
   readonly restoreMBps?: number;
+  /** The entries (files, directories, links) a second the restore function counts on staging, to refuse what it cannot finish. @default DEFAULT_RESTORE_ENTRIES_PER_SECOND */
+  readonly restoreEntriesPerSecond?: number;
   /** A backup in pieces whose state has not been saved for this long has broken: it is cleaned up. @default DEFAULT_ABANDON_AFTER_MS */
   readonly abandonAfterMs?: number;
   /** Connect timeout of the AWS clients the functions create. @default DEFAULT_CONNECT_TIMEOUT_MS */
@@ -82,6 +88,8 @@ export const MIN_ABANDON_AFTER_MS = 3_600_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONTINUE_MARGIN_MS = 120_000;
 export const DEFAULT_RESTORE_MBPS = 40;
+/** EFS's ~5 ms to create a file (docs/scale.md). */
+export const DEFAULT_RESTORE_ENTRIES_PER_SECOND = 200;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** `tenants recover` ends a chain by the same age (backup/continuation.ts). */
 export { DEFAULT_ABANDON_AFTER_MS };
@@ -135,6 +143,11 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   const restoreText = text(ENV.restoreMBps);
   const restoreMBps = restoreText === undefined ? DEFAULT_RESTORE_MBPS : Number(restoreText);
   if (!(Number.isFinite(restoreMBps) && restoreMBps > 0)) throw new FunctionConfigError(`${ENV.restoreMBps} must be a positive number of MB/s, got ${JSON.stringify(restoreText)}`);
+  const entriesText = text(ENV.restoreEntriesPerSecond);
+  const restoreEntriesPerSecond = entriesText === undefined ? DEFAULT_RESTORE_ENTRIES_PER_SECOND : Number(entriesText);
+  if (!(Number.isFinite(restoreEntriesPerSecond) && restoreEntriesPerSecond > 0)) {
+    throw new FunctionConfigError(`${ENV.restoreEntriesPerSecond} must be a positive number of entries a second, got ${JSON.stringify(entriesText)}`);
+  }
 
   const cpusText = text(ENV.cpus);
   const cpus = cpusText === undefined ? undefined : Number(cpusText);
@@ -155,6 +168,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     continueMarginMs,
     abandonAfterMs,
     restoreMBps,
+    restoreEntriesPerSecond,
     connectTimeoutMs,
     requestTimeoutMs,
     ...(cpus !== undefined && { cpus }),

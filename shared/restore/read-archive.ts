@@ -8,10 +8,12 @@
 // else sees a byte (archive/encrypted-archive.ts), with the identities given; without them it
 // is refused with a hint, so restore, its dry run and verify all read encrypted archives alike.
 
+import type { Readable } from 'node:stream';
+
 import type { AgeIdentity } from '../age/keys.js';
 import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive.js';
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
-import { formatBytes, plural, quotedPath } from '../format.js';
+import { formatBytes, groupThousands, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
@@ -19,6 +21,9 @@ import {
   ARCHIVE_FOOTER_NIBBLE,
   ARCHIVE_MARKER_NIBBLE,
   assertMarkerReadable,
+  entriesToCreate,
+  findArchiveFooter,
+  MAX_FOOTER_BYTES,
   parseArchiveFooter,
   parseArchiveMarker,
   type ArchiveFooter,
@@ -27,6 +32,7 @@ import {
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { decompressFrames } from '../archive/zstd-decoder.js';
+import { SKIPPABLE_HEADER_BYTES } from '../archive/zstd-format.js';
 
 export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard' | 'owner'> {
   readonly limits: ExtractLimits;
@@ -38,10 +44,21 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
   /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. A function: asked then (the time left once leftovers were swept). */
   readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  /**
+   * Refuse, before anything is extracted, an archive whose footer counts more entries to create
+   * (a location that reads its last bytes: S3); `reason` ends the message. Asked once the size passed.
+   * An archive without that count in its footer (older, encrypted, another tool's) is not refused.
+   */
+  readonly maxArchiveEntries?: () => ArchiveEntryLimit;
 }
 
 export interface ArchiveSizeLimit {
   readonly bytes: number;
+  readonly reason: string;
+}
+
+export interface ArchiveEntryLimit {
+  readonly entries: number;
   readonly reason: string;
 }
 
@@ -118,6 +135,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     source.destroy();
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);
   }
+  if (options.maxArchiveEntries !== undefined) await refuseTooManyEntries(location, source, options.maxArchiveEntries, signal);
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
@@ -207,6 +225,24 @@ async function assertRecordedDigest(location: ArchiveLocation, extracted: Extrac
   );
 }
 
+/** An archive whose footer counts more entries than `limit` (asked now) is refused; `source` is destroyed then. */
+async function refuseTooManyEntries(location: ArchiveLocation, source: Readable, limit: () => ArchiveEntryLimit, signal: AbortSignal | undefined): Promise<void> {
+  if (location.readTail === undefined) return;
+  let footer: ArchiveFooter | undefined;
+  try {
+    const tail = await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) });
+    // A store that cannot serve the end (it ignores byte ranges, tells no size) gets the restore as before: stopped at the deadline if it must be.
+    footer = tail === undefined ? undefined : findArchiveFooter(tail);
+  } catch (error) {
+    source.destroy();
+    throw error;
+  }
+  const { entries, reason } = limit();
+  if (footer?.entries === undefined || footer.entries <= entries) return;
+  source.destroy();
+  throw new ArchiveLimitError(`${location.display} holds ${plural(footer.entries, 'entry', 'entries')} to restore (its footer says), more than the ${groupThousands(entries)} ${reason}`);
+}
+
 /** What the marker and footer say must be what the archive holds. */
 function assertEndsAgree(extracted: ExtractResult, marker: ArchiveMarker | undefined, footer: ArchiveFooter | undefined): void {
   if (marker !== undefined && marker.tenant !== extracted.tenant) {
@@ -222,5 +258,8 @@ function assertEndsAgree(extracted: ExtractResult, marker: ArchiveMarker | undef
   }
   if (extracted.manifestSha256 !== footer.manifestSha256) {
     throw new CorruptArchiveError('the archive footer does not match its manifest (the manifest or the footer was changed)');
+  }
+  if (footer.entries !== undefined && manifest !== undefined && footer.entries !== entriesToCreate(manifest.totals)) {
+    throw new CorruptArchiveError(`the archive footer counts ${plural(footer.entries, 'entry', 'entries')}, its manifest ${groupThousands(entriesToCreate(manifest.totals))} (the footer was changed)`);
   }
 }

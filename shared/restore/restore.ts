@@ -19,7 +19,7 @@ import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { archiveCounts, copiedLinksNotice, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveSizeLimit } from './read-archive.js';
+import { archiveCounts, copiedLinksNotice, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveEntryLimit, type ArchiveSizeLimit } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
@@ -57,6 +57,8 @@ export interface RestoreRequest {
   readonly ageCli?: AgeCliRoute;
   /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
   readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  /** Refuse, before extracting anything, an archive whose footer counts more entries (the restore function: what its time left can stage). */
+  readonly maxArchiveEntries?: () => ArchiveEntryLimit;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
   /**
@@ -163,6 +165,7 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       ...(request.identities !== undefined && { identities: request.identities }),
       ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
       ...(request.maxArchiveBytes !== undefined && { maxArchiveBytes: request.maxArchiveBytes }),
+      ...(request.maxArchiveEntries !== undefined && { maxArchiveEntries: request.maxArchiveEntries }),
       ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       owner: () => owner,

@@ -61,7 +61,7 @@ import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error
 import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
 import { MAX_PARTS } from './s3-upload.js';
 import { readableKeyProblemOf } from './s3-url.js';
-import { abortedError, destroyQuietly, onAbort } from './streams.js';
+import { abortedError, destroyQuietly, onAbort, readAtMost } from './streams.js';
 import type { ArchiveMetadata, ReadOptions, StoreEndpoint } from './types.js';
 import { parseMarkTag, VERIFIED_TAG } from './verified-mark.js';
 
@@ -310,7 +310,7 @@ export class S3ArchiveStore implements ArchiveStore {
       ({ answer, head } = await this.call(
         async (abortSignal) => {
           const answer = await this.client.send(new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=0-${HEAD_BYTES - 1}` }), { abortSignal });
-          return { answer, head: await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES, answer.ContentLength, abortSignal) };
+          return { answer, head: await readAtMost(answer.Body as Readable | undefined, HEAD_BYTES, { answerBytes: answer.ContentLength, signal: abortSignal }) };
         },
         options.signal,
         object.location,
@@ -608,7 +608,7 @@ export class S3ArchiveStore implements ArchiveStore {
             destroyQuietly(answer.Body as Readable | undefined);
             throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${object.location} (it sent the whole object from its start): cannot read its end to tell whether it is whole`, 'S3');
           }
-          return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES, answer.ContentLength, abortSignal);
+          return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES, { answerBytes: answer.ContentLength, signal: abortSignal });
         },
         object.location,
       );
@@ -772,29 +772,3 @@ function quotedEtag(etag: string): string {
   return /^(?:W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
 }
 
-/**
- * The answer's first `limit` bytes; an abort of `signal` (the answer's deadline) ends the read with
- * an error. An answer that says it holds no more (`answerBytes`, its Content-Length: a ranged
- * GET's) is read to its end, so that its connection goes back to the pool: stopped at the limit
- * with its end unread, the answer was destroyed with its socket, and every object a listing
- * inspected cost a new connection (on AWS a TLS handshake: 6,006 connections for 6,000 GETs). A
- * longer answer (a store that ignored the range) is cut at the limit, its connection closed.
- */
-async function readAtMost(body: Readable | undefined, limit: number, answerBytes: number | undefined, signal: AbortSignal): Promise<Buffer> {
-  if (body === undefined) return Buffer.alloc(0);
-  const toItsEnd = answerBytes !== undefined && answerBytes <= limit;
-  const chunks: Buffer[] = [];
-  let length = 0;
-  const stop = onAbort(signal, () => destroyQuietly(body, new Error('the answer did not come whole in time')));
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length > limit || (length === limit && !toItsEnd)) break;
-    }
-  } finally {
-    stop();
-    destroyQuietly(body);
-  }
-  return Buffer.concat(chunks).subarray(0, limit);
-}

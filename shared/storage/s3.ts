@@ -71,7 +71,7 @@ import { formatS3Url } from './s3-url.js';
 import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import { PartStalled } from './part-progress.js';
 import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
-import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, throwIfAborted } from './streams.js';
+import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, readAtMost, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 import { unconfirmedEncryption, type AppliedEncryption, type S3ObjectSettings } from './s3-object-settings.js';
@@ -186,7 +186,7 @@ export class S3Location implements ArchiveLocation {
   private readonly options: S3LocationOptions;
   private region: Promise<string | undefined> | undefined;
   /** The object `read` opened: what a verification mark is pinned to. */
-  private opened: { readonly etag?: string; readonly versionId?: string } | undefined;
+  private opened: { readonly etag?: string; readonly versionId?: string; readonly bytes?: number } | undefined;
 
   constructor(options: S3LocationOptions) {
     this.options = options;
@@ -392,7 +392,7 @@ export class S3Location implements ArchiveLocation {
       destroyQuietly(first.Body as Readable | undefined);
       throw translateS3Error(new NotS3Answer('GetObject'), context);
     }
-    this.opened = { etag: first.ETag, versionId: first.VersionId };
+    this.opened = { etag: first.ETag, versionId: first.VersionId, ...(first.ContentLength !== undefined && { bytes: first.ContentLength }) };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const body = this.resumingBody(sdk, first, context, signal);
     const encoding = first.ContentEncoding;
@@ -400,6 +400,46 @@ export class S3Location implements ArchiveLocation {
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
     stream.once('close', stopListening);
     return stream;
+  }
+
+  async readTail(bytes: number, options: ReadOptions = {}): Promise<Buffer | undefined> {
+    const { signal } = options;
+    // Not opened, or its size untold (an answer without Content-Length): no end to ask for.
+    if (this.opened?.bytes === undefined) return undefined;
+    const { etag, versionId, bytes: size } = this.opened;
+    if (size === 0) return Buffer.alloc(0);
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('read')]);
+    const changed = () => new StorageError(`${this.display} was written again while it was read (its ETag is no longer the one read): read it again`, 'CHANGED');
+    try {
+      // The bytes come within the answer's deadline too: a store dripping them would hold the restore.
+      return await this.answered(context, signal, async (abortSignal) => {
+        const answer = await this.client.send(
+          new sdk.GetObjectCommand({
+            Bucket: this.bucket,
+            Key: this.key,
+            Range: `bytes=${Math.max(0, size - bytes)}-${size - 1}`,
+            ...(etag !== undefined && { IfMatch: etag }),
+            ...(versionId !== undefined && { VersionId: versionId }),
+          }),
+          { abortSignal },
+        );
+        if (etag !== undefined && answer.ETag !== undefined && answer.ETag !== etag) {
+          destroyQuietly(answer.Body as Readable | undefined);
+          throw changed();
+        }
+        // The whole object from its start (200, no Content-Range): its first bytes are no end.
+        if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > bytes) {
+          destroyQuietly(answer.Body as Readable | undefined);
+          return undefined;
+        }
+        return readAtMost(answer.Body as Readable | undefined, bytes, { answerBytes: answer.ContentLength, signal: abortSignal });
+      });
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      if (error instanceof OpenClawError) throw error;
+      if (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed') throw changed();
+      throw translateS3Error(error, context);
+    }
   }
 
   async markVerified(mark: VerifiedMark, options: ReadOptions = {}): Promise<void> {

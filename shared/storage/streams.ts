@@ -70,3 +70,33 @@ export function holdErrors(body: Readable): void {
 }
 
 function ignore(): void {}
+
+/**
+ * The first `limit` bytes of `body` (fewer if it ends first); the body is destroyed either way.
+ * An abort of `signal` (an answer's deadline) ends the read with an error: a store dripping the
+ * bytes one a second held a listing for an hour an object. An answer that says it holds no more
+ * (`answerBytes`, its Content-Length: a ranged GET's) is read to its end, so that its connection
+ * goes back to the pool: stopped at the limit with its end unread, the answer was destroyed with
+ * its socket, and every object a listing inspected cost a new connection (on AWS a TLS handshake:
+ * 6,006 connections for 6,000 GETs). A longer answer (a store that ignored the range) is cut at
+ * the limit, its connection closed.
+ */
+export async function readAtMost(body: Readable | undefined, limit: number, options: { answerBytes?: number | undefined; signal?: AbortSignal } = {}): Promise<Buffer> {
+  if (body === undefined) return Buffer.alloc(0);
+  const { answerBytes, signal } = options;
+  const toItsEnd = answerBytes !== undefined && answerBytes <= limit;
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const stop = onAbort(signal, () => destroyQuietly(body, new Error('the answer did not come whole in time')));
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length > limit || (length === limit && !toItsEnd)) break;
+    }
+  } finally {
+    stop();
+    destroyQuietly(body);
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}

@@ -183,6 +183,16 @@ export interface ArchiveLocation {
   read(options?: ReadOptions): Promise<Readable>;
 
   /**
+   * The last `bytes` bytes (all, if it is shorter) of the archive `read` opened, pinned to it
+   * (S3: a ranged GET of its ETag and version): StorageError CHANGED when it was written again
+   * since; undefined when the store cannot serve them (it ignores byte ranges, or did not tell
+   * the object's size) or nothing was opened. Optional (S3
+   * offers it): the restore function reads the footer with it before anything is written
+   * (read-archive.ts).
+   */
+  readTail?(bytes: number, options?: ReadOptions): Promise<Buffer | undefined>;
+
+  /**
    * Records that the archive read last was verified intact: an object tag on S3, a hidden
    * file beside a local archive. Optional (the in-memory location has none). Rejects with
    * StorageError when the mark cannot be written (read-only access); the caller decides
