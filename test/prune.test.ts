@@ -938,7 +938,7 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
       expect(aborted()).toEqual(['backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
       expect(result.abortedUploads).toEqual([{ location: 's3://backups/backups/acme/2026-06-02.tar.zst', initiatedAt: '2026-06-02T00:00:00.000Z' }]);
-      expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
+      expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (backups may still be sending them)');
     });
 
     it('leaves alone an upload with no part yet, whatever its start says (moto dates every upload 2010: a backup about to send its first part was cut)', async () => {
