@@ -938,7 +938,7 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
       expect(aborted()).toEqual(['backups/acme/2026-06-02.tar.zst killed-8-days-ago']);
       expect(result.abortedUploads).toEqual([{ location: 's3://backups/backups/acme/2026-06-02.tar.zst', initiatedAt: '2026-06-02T00:00:00.000Z' }]);
-      expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (a backup may still be sending it)');
+      expect(result.notes).toContain('2 unfinished multipart uploads of "acme" started or sent a part in the last 7 days left alone (backups may still be sending them)');
     });
 
     it('leaves alone an upload with no part yet, whatever its start says (moto dates every upload 2010: a backup about to send its first part was cut)', async () => {
@@ -1020,6 +1020,31 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
       expect(result.abortedUploads?.map((aborted) => aborted.location)).toEqual(['s3://backups/backups/acme/2026-05-01.tar.zst', 's3://backups/backups/acme/2026-06-02.tar.zst']);
       expect(s3.commandCalls(ListMultipartUploadsCommand)).toHaveLength(others + 2);
       expect(s3.commandCalls(ListPartsCommand)).toHaveLength(2);
+    });
+
+    // S3 orders uploads by key, then by when they started: a backup killed night after night at
+    // one key leaves uploads that run over pages, each page's markers at that key (the key
+    // again, a new upload ID). No marker goes back nor comes again: not a store going round.
+    it('lists uploads at one key over several pages, as S3 pages them, and aborts each stale one once', async () => {
+      const atOneKey = Array.from({ length: 2_500 }, (_, night) => upload('backups/acme/nightly.tar.zst', `id-${(night * 7919) % 2_500}`, 40 - night / 1_000));
+      const uploads = [upload('backups/acme/2026-05-01.tar.zst', 'killed-in-may', 40), ...atOneKey, upload('backups/acme/photos/cat.jpg', 'another-tools', 30)];
+      s3.on(ListMultipartUploadsCommand).callsFake((input: { KeyMarker?: string; UploadIdMarker?: string }) => {
+        const from =
+          input.KeyMarker === undefined
+            ? 0
+            : input.UploadIdMarker === undefined
+              ? uploads.findIndex((listed) => listed.Key > input.KeyMarker!)
+              : uploads.findIndex((listed) => listed.Key === input.KeyMarker && listed.UploadId === input.UploadIdMarker) + 1;
+        const page = uploads.slice(from, from + 1_000);
+        const last = page.at(-1)!;
+        return from + 1_000 < uploads.length ? { Uploads: page, IsTruncated: true, NextKeyMarker: last.Key, NextUploadIdMarker: last.UploadId } : { Uploads: page, IsTruncated: false };
+      });
+      s3.on(ListPartsCommand).callsFake((input: { UploadId: string }) => ({ Parts: [{ PartNumber: 1, LastModified: uploads.find((listed) => listed.UploadId === input.UploadId)!.Initiated }], IsTruncated: false }));
+      const result = await pruneBackups({ store: store(), tenant: 'acme', policy: { last: 3 }, now: () => now });
+      expect(result.notes.join('\n')).not.toMatch(/could not be looked for/);
+      expect(s3.commandCalls(ListMultipartUploadsCommand).map((call) => call.args[0].input.KeyMarker)).toEqual([undefined, 'backups/acme/nightly.tar.zst', 'backups/acme/nightly.tar.zst']);
+      expect(aborted()).toHaveLength(2_501);
+      expect(new Set(aborted()).size).toBe(2_501);
     });
 
     it('says in one note that the parts of any number of uploads could not be listed (credentials without s3:ListMultipartUploadParts)', async () => {

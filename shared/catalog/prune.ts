@@ -378,7 +378,7 @@ async function staleUploads(request: PruneRequest, dryRun: boolean, notes: strin
   if (partless > 0) {
     notes.push(`${partless} unfinished multipart ${partless === 1 ? 'upload' : 'uploads'} of "${tenant}" with no part yet left alone (${partless === 1 ? 'it holds' : 'they hold'} no bytes, and only a start time a store may misdate shows ${partless === 1 ? 'its' : 'their'} age: a backup may be about to send its first part)`);
   }
-  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (a backup may still be sending it)`);
+  if (young > 0) notes.push(`${young} unfinished multipart ${young === 1 ? 'upload' : 'uploads'} of "${tenant}" started or sent a part in the last 7 days left alone (${young === 1 ? 'a backup may still be sending it' : 'backups may still be sending them'})`);
   return { abortedUploads: aborted };
 }
 
