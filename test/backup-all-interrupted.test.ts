@@ -27,7 +27,7 @@ it('names the tenants backed up before the interruption, those never started, an
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started (delta, gamma): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started (delta, gamma): run it again with --skip-existing to back up the rest'));
 });
 
 it('names the backups it stopped as interrupted, not failed (which read as if they had failed on their own)', async () => {
@@ -42,5 +42,5 @@ it('names the backups it stopped as interrupted, not failed (which read as if th
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started (delta, gamma): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started (delta, gamma): run it again with --skip-existing to back up the rest'));
 });

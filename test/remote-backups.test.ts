@@ -234,6 +234,8 @@ describe('remote and local runs of the new commands', () => {
     const all = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst', '--jobs', '2']);
     expect(all.status).toBe(2);
     expect(all.stderr).toMatch(/^openclaw: --jobs is for --all on this machine/);
+    const skipping = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst', '--skip-existing']);
+    expect([skipping.status, skipping.stderr]).toEqual([2, 'openclaw: --skip-existing is for --all on this machine: a gateway queues a backup of every tenant (back up those missing by name)\n']);
   });
 });
 
