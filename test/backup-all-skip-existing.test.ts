@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
-import { startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
+import { startNoListBucketProxy, startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, tempDir } from './helpers/tree.js';
 import { randomBytes } from 'node:crypto';
 
@@ -190,6 +190,19 @@ describe('to S3 (s3rver)', () => {
       await recording.stop();
     }
   }, 60_000);
+
+  it('backs up, as without the flag, where credentials without s3:ListBucket get 403 for a key not there', async () => {
+    const proxy = await startNoListBucketProxy(server.endpoint);
+    try {
+      const run = await all(['--to', 's3://backups/no-list/{tenant}.tar.zst', '--skip-existing', '--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1']);
+      expect(run.stderr).toBe('');
+      expect(outcomes(run.result)).toEqual({ acme: 'ok', beta: 'ok', delta: 'ok', gamma: 'ok' });
+      const again = await all(['--to', 's3://backups/no-list/{tenant}.tar.zst', '--skip-existing', '--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1']);
+      expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   it('redoes nothing and verifies all four', async () => {
     const template = 's3://backups/nightly/{tenant}.tar.zst';

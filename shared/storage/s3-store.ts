@@ -308,7 +308,9 @@ export class S3ArchiveStore implements ArchiveStore {
     try {
       head = await this.call((abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }), options.signal, location);
     } catch (error) {
-      if (error instanceof StorageError && error.code === 'NOT_FOUND') return undefined;
+      // Without s3:ListBucket, S3 answers a key that is not there 403 (a HEAD needs only
+      // s3:GetObject of one that is): none these credentials may read.
+      if (error instanceof StorageError && (error.code === 'NOT_FOUND' || error.code === 'ACCESS_DENIED')) return undefined;
       throw error;
     }
     if ((head.ContentLength ?? 0) === 0) return undefined;
