@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startNoListBucketProxy, startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
@@ -21,6 +22,7 @@ const dir = tempDir('openclaw-skip-existing-');
 const tenantsDir = path.join(dir.path, 'tenants');
 const TENANTS = ['acme', 'beta', 'delta', 'gamma'];
 const groups: number[] = [];
+const key = generateIdentity();
 
 beforeAll(() => {
   makeTenants(tenantsDir, TENANTS);
@@ -143,6 +145,22 @@ describe('to local files', () => {
     expect(sizes()).toEqual(sizesBefore);
   });
 
+  it('skips an encrypted archive only once a verification recorded whose it is: its bytes name no tenant', async () => {
+    const encrypted = path.join(dir.path, 'local-encrypted');
+    const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
+    expect((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    const again = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(again.status).toBe(1);
+    expect(again.result.results[0].error.message).toBe(
+      `${path.join(encrypted, 'acme.tar.zst.age')} already exists and is not a complete backup of tenant "acme" (its encrypted bytes name no tenant: tenants verify it to record whose it is): not skipped; pass --overwrite to replace it`,
+    );
+    const identityFile = path.join(dir.path, 'identity.txt');
+    writeFileSync(identityFile, formatIdentity(key));
+    expect(await verify(path.join(encrypted, 'acme.tar.zst.age'), ['--identity', identityFile])).toBe(0);
+    const verified = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(outcomes(verified.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+  });
+
   it('is refused in one line with --overwrite, and without --all', async () => {
     const both = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', template, '--skip-existing', '--overwrite']);
     expect([both.status, both.stderr]).toEqual([2, 'openclaw: give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them\n']);
@@ -202,6 +220,14 @@ describe('to S3 (s3rver)', () => {
     } finally {
       await proxy.stop();
     }
+  });
+
+  it('skips an encrypted S3 archive by the tenant and stored size its backup recorded beside it', async () => {
+    const template = 's3://backups/encrypted/{tenant}.tar.zst.age';
+    expect((await all(['--to', template, '--encrypt-to', key.recipient.text, ...s3Flags(server)])).status).toBe(0);
+    const again = await all(['--to', template, '--encrypt-to', key.recipient.text, '--skip-existing', ...s3Flags(server)]);
+    expect(again.stderr).toBe('');
+    expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
   });
 
   it('redoes nothing and verifies all four', async () => {

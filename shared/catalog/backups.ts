@@ -308,7 +308,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
 export function wholeBackupOf(object: StoredObject, facts: ObjectFacts, tenant: string): { readonly entry: BackupEntry; readonly problem?: string } {
   const entry = describeStoredArchive(object, facts);
   const problem = ((): string | undefined => {
-    if (entry.tenant === undefined) return `its ${entry.content === 'encrypted' ? 'encrypted ' : ''}bytes name no tenant${entry.content === 'encrypted' ? ' (tenants verify it to record whose it is)' : ''}`;
+    if (entry.tenant === undefined) return `its ${entry.content === 'encrypted' ? 'encrypted ' : ''}bytes name no tenant${entry.content === 'encrypted' ? ': tenants verify it to record whose it is' : ''}`;
     if (entry.tenant !== tenant) return `it is a backup of tenant ${quotedPath(entry.tenant)}`;
     if (entry.incomplete === true || entry.unconfirmed === true) return entry.note ?? 'it is cut short';
     if (entry.content === 'archive') {
