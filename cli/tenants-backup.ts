@@ -50,6 +50,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
         to: flags.to as string,
         overwrite: flags.overwrite === true,
         ...(flags.skipExisting === true && { skipExisting: true }),
+        ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
         storage,
         ...(flags.jobs !== undefined && { jobs: flags.jobs as number }),
         ...(encryptTo.length > 0 && { encryptTo }),
@@ -141,7 +142,11 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
     ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
   ];
   for (const outcome of result.results) {
-    if ('result' in outcome) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
+    if (!('result' in outcome)) continue;
+    for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
+    // A database archived raw (--sqlite-raw-fallback) is no consistent copy: said, as for one tenant's backup.
+    for (const note of outcome.result.warnings.slice(0, 10)) lines.push(`  warning: ${outcome.tenant}: ${shownPath(note.path)}: ${shownText(note.reason)}`);
+    if (outcome.result.warnings.length > 10) lines.push(`  warning: ${outcome.tenant}: … and ${outcome.result.warnings.length - 10} more (see --json)`);
   }
   return lines;
 }

@@ -85,6 +85,8 @@ export interface BackupAllCommand {
   /** Backups at once on this machine. @default from the cores (backup-all.ts); a gateway runs its own number at once */
   readonly jobs?: number;
   readonly overwrite?: boolean;
+  /** As BackupCommand's, for every tenant (local mode only: a gateway's fan-out takes none). */
+  readonly sqliteRawFallback?: boolean;
   /** `--skip-existing`: a tenant whose destination holds a complete backup of it already is skipped (local mode only). */
   readonly skipExisting?: boolean;
   readonly storage?: StorageFlags;
@@ -351,7 +353,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         onProgress: hooks.onProgress,
         ...(command.skipExisting === true && { findExisting: existingBackupFinder(command.storage ?? {}) }),
         backupOne: (tenant, to, signal) =>
-          backup({ tenant, to, overwrite: command.overwrite, storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
+          backup({ tenant, to, overwrite: command.overwrite, ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }), storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
       });
     },
     async planBackup(command, hooks = {}) {
