@@ -23,14 +23,20 @@ beforeAll(async () => {
   writeFileSync(path.join(tenantsDir, 'beta', 'notes.md'), 'beta\n');
   // Another process holds an exclusive lock on acme's database (rollback journal): no reader gets in.
   const database = path.join(tenantsDir, 'acme', 'memory.sqlite');
-  const script = `const Database = require('better-sqlite3'); const db = new Database(${JSON.stringify(database)}); db.exec('CREATE TABLE t(a); INSERT INTO t VALUES (1)'); db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (2)'); console.log('locked'); process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+  // node:sqlite where the Node has it (24: better-sqlite3 is built for the Node that installed it), else better-sqlite3.
+  const script = `let open; try { const { DatabaseSync } = require('node:sqlite'); open = (file) => new DatabaseSync(file); } catch { const Database = require('better-sqlite3'); open = (file) => new Database(file); } const db = open(${JSON.stringify(database)}); db.exec('CREATE TABLE t(a); INSERT INTO t VALUES (1)'); db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (2)'); console.log('locked'); process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
   holder = spawn(process.execPath, ['-e', script], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: holder.stdout! });
-  await new Promise<void>((resolve) => lines.once('line', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    lines.once('line', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`the lock holder exited (${code}) before it held the lock`)));
+  });
 });
 afterAll(async () => {
-  holder.stdin!.end();
-  await new Promise((resolve) => holder.once('close', resolve));
+  if (holder.exitCode === null) {
+    holder.stdin!.end();
+    await new Promise((resolve) => holder.once('close', resolve));
+  }
   dir.cleanup();
 });
 
