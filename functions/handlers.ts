@@ -257,7 +257,9 @@ export const MIN_BACKUP_TIME_MS = 30_000;
  * record its metrics. `skip` names the errors that mean there was nothing to do (for a queued
  * backup: the tenant vanished, its archive exists): logged and counted as skipped, with no
  * completion event. `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
- * of; absent, the backup prepares the base dir itself. Never throws.
+ * of; absent, the backup prepares the base dir itself. `comesAgain`: whether the request is
+ * delivered again after it failed so (a queued piece its invocation's deadline stopped is not).
+ * Never throws.
  */
 export async function executeBackup(
   deps: HandlerDeps,
@@ -266,6 +268,7 @@ export async function executeBackup(
   prepare: () => PreparedBackup,
   skip: (error: unknown) => string | undefined = () => undefined,
   sweptBaseDir?: SweptBaseDir,
+  comesAgain: (error: unknown) => boolean = () => true,
 ): Promise<BackupRun> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
@@ -361,9 +364,10 @@ export async function executeBackup(
     logFailure(logger, 'backup failed', error, body);
     // A piece that failed with its chain's state left as it started (disk full as it saved):
     // its message comes again and the chain goes on; its end (success, or its abandonment)
-    // is the backup's one completion event.
+    // is the backup's one completion event. A message that does not come again ends nothing
+    // but its chain's abandonment a day later: its failure is heard now.
     const continues = prepared?.continues;
-    if (command !== undefined && continues !== undefined && (await chainGoesOn(config.tenantsDir, command.tenant, continues.chain))) {
+    if (command !== undefined && continues !== undefined && comesAgain(error) && (await chainGoesOn(config.tenantsDir, command.tenant, continues.chain))) {
       logger.warn('backup piece failed; its chain goes on from its saved state when the message comes again', { chain: continues.chain, errorCode: body.code });
       metrics.record({ operation: 'backup', outcome: failureOutcome(trigger, body), trigger, tenant: command.tenant, durationMs, errorCode: body.code, ...runKeys(prepared) });
       return { outcome: 'failed', error, body };

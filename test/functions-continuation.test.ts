@@ -42,6 +42,7 @@ import { continuationPathFor, loadContinuation } from '../shared/backup/continua
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
@@ -426,6 +427,27 @@ describe('a backup that continues across invocations', () => {
     expect(cut).toMatchObject({ ok: false, error: { code: 'AWS_ERROR', message: expect.stringContaining('could not be queued on the work queue: cannot reach SQS (connect ECONNREFUSED 10.0.0.9:443): the function\'s subnets need a route to SQS') } });
     const other = await backupHandler(deps())({ tenant, to: `s3://backups/${tenant}/three.tar.zst` }, budgetContext('req-4'));
     expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
+  });
+
+  it('sends the failure event of a piece its invocation\'s deadline stopped before it wrote, its chain\'s state untouched: its message is not handed back', async () => {
+    const tenant = 'late-piece';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    makeTenant(tenant);
+    await backupHandler(deps())({ tenant, to }, budgetContext('req-1'));
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(base, tenant));
+    // The invocation's time runs out as the piece starts (its 5th look at the time left: the
+    // deadline's own; a tenant volume slow to answer), the abort margin's left for the event.
+    let looks = 0;
+    const runningOut = lambdaContext({ awsRequestId: 'req-2', remaining: () => (++looks === 5 ? 0 : 30_000) });
+    const answer = await workQueueHandler(deps())({ Records: [record] }, runningOut);
+    // Not handed back (another receive would meet the same deadline), and said: it was neither, nothing heard for a day.
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(readFileSync(continuationPathFor(base, tenant)).equals(saved)).toBe(true);
+    expect(events()).toEqual([
+      expect.objectContaining({ detailType: 'OpenClaw Backup Failed', detail: expect.objectContaining({ tenant, location: to, error: expect.objectContaining({ code: 'ABORTED' }) }) }),
+    ]);
+    rmSync(continuationPathFor(base, tenant));
   });
 
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
