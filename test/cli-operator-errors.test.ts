@@ -159,6 +159,10 @@ describe('a tenant name in capitals', () => {
       expect(result.stderr).toBe(directory);
       expect(result.status).toBe(2);
     }
+    // Housekeeping there (lost+found, our own dot-directories) is never to be renamed or moved out.
+    mkdirSync(path.join(mixed, 'lost+found'));
+    const housekeeping = runCli(['--tenants-dir', mixed, 'tenants', 'backup', 'lost+found', '--to', to]);
+    expect(housekeeping.stderr).toMatch(/^openclaw: invalid tenant name "lost\+found": must match /);
     const typed = runCli(['--tenants-dir', mixed, 'tenants', 'backup', 'ACME', '--to', to]);
     expect(typed.stderr).toBe('openclaw: invalid tenant name "ACME": tenant names are lowercase: write "acme"\n');
     expect(existsSync(to)).toBe(false);

@@ -52,7 +52,8 @@ export function homeDirectory(instead: string): string {
  */
 export async function assertTenantNameIn(tenantsDir: string, tenant: string): Promise<string> {
   if (isValidTenantName(tenant)) return tenant;
-  const oneName = tenant !== '' && tenant !== '.' && tenant !== '..' && !tenant.includes('/') && !tenant.includes('\0');
+  // Our own directories there (`.openclaw-…`) and lost+found are not to be renamed or moved.
+  const oneName = tenant !== '' && !isHousekeeping(tenant) && !tenant.includes('/') && !tenant.includes('\0');
   const stats = oneName ? await fs.lstat(path.join(tenantsDir, tenant)).catch(() => undefined) : undefined;
   if (stats?.isDirectory() === true || stats?.isSymbolicLink() === true) throw new InvalidNameError(notATenantName(tenantsDir, tenant));
   return assertTenantName(tenant);
