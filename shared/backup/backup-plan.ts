@@ -11,8 +11,7 @@ import { describeError, isOpenClawError } from '../errors.js';
 import { backupReadError } from './backup.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { assertTenantName } from '../tenant/names.js';
-import { assertOutsideTenantsDir, tenantDirFor } from '../tenant/tenants.js';
+import { assertOutsideTenantsDir, assertTenantNameIn, tenantDirFor } from '../tenant/tenants.js';
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
@@ -64,7 +63,7 @@ export async function planBackup(request: {
 
 async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promise<BackupPlan> {
   const { tenantsDir, tenant, location, signal } = request;
-  assertTenantName(tenant);
+  await assertTenantNameIn(tenantsDir, tenant);
   const tenantDir = await tenantDirFor(tenantsDir, tenant);
   if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
   const notes: WalkNotes = { skipped: [], warnings: [] };

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
+import { errnoMessage, FileSystemError, InvalidNameError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
@@ -43,6 +43,24 @@ export function homeDirectory(instead: string): string {
   if (home === '') throw new UsageError(`HOME is empty: ${instead}`);
   if (!path.isAbsolute(home)) throw new UsageError(`HOME is not an absolute path (${JSON.stringify(home)}): ${instead}`);
   return home;
+}
+
+/**
+ * Throws unless `tenant` is a valid tenant name. A directory of the base dir by that very name
+ * (made by hand, `Acme`) is said to be one no command backs up: the hint to write the name in
+ * lowercase would back up another tenant's directory (`acme`) in its place, or none.
+ */
+export async function assertTenantNameIn(tenantsDir: string, tenant: string): Promise<string> {
+  if (isValidTenantName(tenant)) return tenant;
+  // Our own directories there (`.openclaw-…`) and lost+found are not to be renamed or moved.
+  const oneName = tenant !== '' && !isHousekeeping(tenant) && !tenant.includes('/') && !tenant.includes('\0');
+  const stats = oneName ? await fs.lstat(path.join(tenantsDir, tenant)).catch(() => undefined) : undefined;
+  if (stats?.isDirectory() === true || stats?.isSymbolicLink() === true) throw new InvalidNameError(notATenantName(tenantsDir, tenant));
+  return assertTenantName(tenant);
+}
+
+function notATenantName(tenantsDir: string, name: string): string {
+  return `${quotedPath(name)} in ${tenantsDir} is not a valid tenant name (${TENANT_NAME_PATTERN.source}): no command backs it up; rename it to a tenant name or move it out of the base dir`;
 }
 
 /** The tenant's directory, refused unless it is a real directory (a symlinked tenant could point anywhere). */
@@ -185,7 +203,7 @@ export async function listSkippedTenants(tenantsDir: string): Promise<SkippedTen
     } else if ((entry.isDirectory() || entry.isSymbolicLink()) && !isHousekeeping(entry.name)) {
       skipped.push({
         name: entry.name,
-        reason: `${quotedPath(entry.name)} in ${tenantsDir} is not a valid tenant name (${TENANT_NAME_PATTERN.source}): no command backs it up; rename it to a tenant name or move it out of the base dir`,
+        reason: notATenantName(tenantsDir, entry.name),
         invalidName: true,
       });
     }
