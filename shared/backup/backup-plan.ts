@@ -15,6 +15,7 @@ import { assertOutsideTenantsDir, assertTenantNameIn, tenantDirFor } from '../te
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
+import { SeenInodes } from './seen-inodes.js';
 import { firstNameOf, walkTenant, type WalkNotes } from './tenant-walk.js';
 import { shownPath } from '../format.js';
 
@@ -70,7 +71,7 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
   const totals = { files: 0, hardlinks: 0, directories: 0, symlinks: 0, bytes: 0 };
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
-  const linked = new Set<string>();
+  const linked = new SeenInodes();
   for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
     if (signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;

@@ -17,7 +17,7 @@ import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
 import type { PackedListing } from '../packed-listing.js';
 import { fsPath } from '../raw-name.js';
-import { linkKey } from './link-key.js';
+import type { LinkTargets } from './link-targets.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately, detachSuperJournal } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
@@ -51,11 +51,11 @@ export interface PackContext {
   /** How live SQLite databases are read (sqlite-policy.ts). */
   readonly sqlite: SqlitePolicy;
   /**
-   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey`
-   * (link-key.ts): the name each was archived under, which a later name of the same version
+   * Regular files with more than one name (st_nlink > 1) archived so far, by what tells each
+   * from other files (link-key.ts): the name each was archived under, which a later name of the same version
    * of the file is archived as a hard link to. Only such files: most have one name.
    */
-  readonly links: Map<string, string>;
+  readonly links: LinkTargets;
 }
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
@@ -129,7 +129,7 @@ export async function packFile(context: PackContext, item: FileItem, linked = fa
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
       const written = context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
       if (written !== undefined) await written;
-      if (read.stat.nlink > 1) context.links.set(linkKey(read.stat), item.relPath);
+      if (read.stat.nlink > 1) context.links.set(read.stat, item.relPath);
       return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
     }
   }
@@ -153,7 +153,7 @@ export async function packFile(context: PackContext, item: FileItem, linked = fa
         if (link !== undefined) return link;
       }
       if (stat.isFile()) archived = await packContent(context, item, handle, stat, { lastRead: reads >= DATABASE_READS });
-      if (archived !== undefined && archived !== REPLACED && stat.nlink > 1) context.links.set(linkKey(stat), item.relPath);
+      if (archived !== undefined && archived !== REPLACED && stat.nlink > 1) context.links.set(stat, item.relPath);
     } finally {
       await handle.close();
     }
@@ -180,7 +180,7 @@ const REPLACED = Symbol('replaced by rename');
 
 /** A hard link to the name `stat`'s file was archived under earlier in this archive; undefined if it was not. */
 async function packLink(context: PackContext, item: FileItem, stat: Stats): Promise<TreeEntry | undefined> {
-  const target = context.links.get(linkKey(stat));
+  const target = context.links.get(stat);
   if (target === undefined) return undefined;
   const written = context.writer.hardlink({ relPath: item.relPath, target, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs });
   if (written !== undefined) await written;

@@ -32,6 +32,7 @@ import { fileAccessFor, isVanished, type FileAccess } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
+import { LinkTargets } from './link-targets.js';
 import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
 import { TempArea } from './temp-area.js';
 import { readAheadFor } from './read-ahead.js';
@@ -151,7 +152,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     snapshotted: new Set(from?.snapshotted),
     settled: new Set(from?.settled),
     sqlite: sqlitePolicyFor(tenantDir, options.sqlite),
-    links: new Map(from?.links),
+    links: LinkTargets.fromEntries(from?.links),
   };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
@@ -232,7 +233,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
           }
           if (outcome === READ_LINKED) {
             // Not read: a later name of a file archived already is a link to it, the first one is read now.
-            const target = context.links.get(part.linkKey(slot));
+            const target = context.links.get(part.linkIdentity(slot));
             if (target === undefined) record(await packFile(context, item, true));
             else {
               const written = writer.hardlink({ relPath: item.relPath, target, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) });
@@ -282,7 +283,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
       snapshotted: [...context.snapshotted],
       settled: [...context.settled],
       waiting: [...waiting].flatMap(([database, companions]) => companions.map((companion) => ({ database, relPath: companion.relPath }))),
-      links: [...context.links],
+      links: context.links.entries(),
       hardlinks,
     };
     return { suspended: true, checkpoint, pendingFrame };

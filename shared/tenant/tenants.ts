@@ -12,6 +12,7 @@ import { assertTenantName, isValidTenantName, TENANT_NAME_PATTERN } from './name
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
 import { isMidCommit } from './slot.js';
+import { SeenInodes } from '../backup/seen-inodes.js';
 import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
 import { quotedPath, shownPath } from '../format.js';
 
@@ -311,7 +312,7 @@ function unreadableDetail(error: NodeJS.ErrnoException): string {
 export async function summarizeTenant(tenantsDir: string, name: string, signal?: AbortSignal): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
-  const linked = new Set<string>();
+  const linked = new SeenInodes();
   // The backup's own walk, so the summary counts exactly what a backup would archive.
   for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root), { statFiles: true })) {
     signal?.throwIfAborted();
