@@ -475,7 +475,7 @@ describe('remote and local runs of the same command', () => {
     const before = readdirSync(base).sort();
     const r = await remote(['tenants', 'restore', '--from', 's3://backups/many.tar.zst', '--as', 'acme-many', ...storage()]);
     expect(r.stderr).toMatch(
-      /^openclaw: s3:\/\/backups\/many\.tar\.zst holds \d+ entries to restore \(its footer says\), more than the 8 the restore function can stage in the 899 s it has left at 0\.01 a second \(OPENCLAW_RESTORE_ENTRIES_PER_SECOND\): restore it with the CLI in local mode on a host that mounts the tenant volume\n$/,
+      /^openclaw: s3:\/\/backups\/many\.tar\.zst holds [\d,]+ entries to restore \(its footer says\), more than the 8 the restore function can stage in the 899 s it has left at 0\.01 a second \(OPENCLAW_RESTORE_ENTRIES_PER_SECOND\): restore it with the CLI in local mode on a host that mounts the tenant volume\n$/,
     );
     expect(r.stdout).toBe('');
     expect(r.status).toBe(3);
