@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { createBrotliCompress, createDeflate, createGzip } from 'node:zlib';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -665,4 +665,60 @@ describe('a store that closes every download after its first 100 bytes', () => {
       await proxy.stop();
     }
   }, 60_000);
+});
+
+describe('a store that drips the last bytes the restore function asks for', () => {
+  it('fails the restore in one line within the answer deadline, nothing staged, instead of waiting on the tail for ever', async () => {
+    const key = 's3://backups/dripped-tail/acme-2026-02-03.tar.zst';
+    await backupAt(tenantsDir, 'acme', key, new Date('2026-02-03T03:00:00Z'), server);
+    const timers = new Set<NodeJS.Timeout>();
+    // The ranged GET of the archive's end: its headers at once, then a byte a second (1,032 bytes: 17 minutes).
+    const proxy = await listening(
+      createServer((request, response) => {
+        const range = request.headers.range;
+        if (request.method !== 'GET' || range === undefined || range === 'bytes=0-0') {
+          forward(request, response, `${server.endpoint}${request.url ?? '/'}`);
+          return;
+        }
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            const body = Buffer.concat(chunks);
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            let sent = 0;
+            const timer = setInterval(() => {
+              if (sent >= body.length || response.destroyed) {
+                clearInterval(timer);
+                timers.delete(timer);
+                response.end();
+                return;
+              }
+              response.write(body.subarray(sent, ++sent));
+            }, 1000);
+            timers.add(timer);
+          });
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client, bucket: 'backups', key: 'dripped-tail/acme-2026-02-03.tar.zst', endpoint: proxy.endpoint, answerDeadlineMs: 2_000 });
+      const before = readdirSync(tenantsDir).sort();
+      const restore = restoreTenant({ tenantsDir, location, as: 'acme-copy', maxArchiveEntries: () => ({ entries: 1_000_000, reason: 'stand in for the time left' }) });
+      await expect(restore).rejects.toMatchObject({
+        code: 'UNREACHABLE',
+        message: `cannot reach ${proxy.endpoint} for ${key}: no answer in 2 s`,
+      });
+      expect(existsSync(path.join(tenantsDir, 'acme-copy'))).toBe(false);
+      // No staging directory, journal or lock left in the base dir.
+      expect(readdirSync(tenantsDir).sort()).toEqual(before);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      client.destroy();
+      await proxy.stop();
+    }
+  }, 30_000);
 });
