@@ -477,6 +477,19 @@ describe('a backup that continues across invocations', () => {
     expect(await restoreHandler(enough)({ from: 's3://backups/big/one.tar.zst', as: 'just-enough' }, budgetContext('req-r2', 900_000))).toMatchObject({ verified: true });
   });
 
+  it('counts the time the archive\'s bytes take out of the time its entries have: each check alone would pass it', async () => {
+    const bytes = statSync(await download('big/one.tar.zst')).size;
+    // ~899 s: its bytes take 250 of them, leaving ~649 s, at 0.3 a second ~194 entries for its 221.
+    const mbps = bytes / 1e6 / 250;
+    const both = { ...deps(), config: { ...config, restoreEntriesPerSecond: 0.3, restoreMBps: mbps } };
+    const refused = await restoreHandler(both)({ from: 's3://backups/big/one.tar.zst', as: 'too-slow' }, budgetContext('req-r3', 900_000));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT' } });
+    expect((refused as { error: { message: string } }).error.message).toMatch(
+      /holds 221 entries to restore \(its footer says\), more than the 19\d the restore function can stage in the 64\d s it has left at 0\.3 a second \(OPENCLAW_RESTORE_ENTRIES_PER_SECOND\), after the 250 s its [\d.]+ [KM]iB take at [\d.e-]+ MB\/s \(OPENCLAW_RESTORE_MBPS\): restore it with the CLI/,
+    );
+    expect(readdirSync(base).filter((name) => name.includes('too-slow'))).toEqual([]);
+  });
+
   it('archives each file as the piece that read it saw it, when the tenant changes between pieces', async () => {
     const tenantDir = makeTenant('moving');
     await backupHandler(deps())({ tenant: 'moving', to: 's3://backups/moving/one.tar.zst' }, budgetContext('req-1'));
