@@ -115,9 +115,12 @@ export interface SnapshotOptions {
  */
 export async function snapshotDatabase(source: string, destination: string, options: SnapshotOptions = {}): Promise<SnapshotOutcome> {
   // A descriptor of another thread named like the database (the same file name in another
-  // tenant, read ahead by `backup --all`'s other jobs) fails the check as well: tried again.
+  // tenant, read ahead by `backup --all`'s other jobs) fails the check as well: tried again,
+  // within the one busy timeout (each attempt may wait for the lock again).
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS);
   for (let attempt = 1; ; attempt++) {
-    const outcome = await snapshotOnce(source, destination, options);
+    const outcome = await snapshotOnce(source, destination, options, started, deadline);
     if (outcome !== OPENED_ELSEWHERE || attempt === OPEN_CHECK_ATTEMPTS) return outcome;
   }
 }
@@ -126,9 +129,15 @@ export async function snapshotDatabase(source: string, destination: string, opti
 const OPEN_CHECK_ATTEMPTS = 3;
 const OPENED_ELSEWHERE: SnapshotOutcome = { ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' };
 
-async function snapshotOnce(source: string, destination: string, options: SnapshotOptions): Promise<SnapshotOutcome> {
+/**
+ * How long a failed check of SQLite's descriptors is looked at again, holding the read lock,
+ * before the attempt is given up: another job's descriptor of a database of the same name
+ * (`backup --all`) is closed within moments, SQLite's own are held until it closes.
+ */
+const OPEN_CHECK_RECHECK_MS = 250;
+
+async function snapshotOnce(source: string, destination: string, options: SnapshotOptions, started: number, deadline: number): Promise<SnapshotOutcome> {
   const driver = sqliteDriver();
-  const started = Date.now();
   let db;
   let createdCompanions = false;
   /** Whether the backup API is writing `destination`: what fails then may be the snapshot's own file, in the temporary directory. */
@@ -138,8 +147,8 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   try {
     // No busy timeout of SQLite's own: `beginRead` waits for the read lock itself.
     db = driver.open(opening.path, { readOnly: options.privateCopy !== true });
-    await beginRead(db, started + (options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS));
-    if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
+    await beginRead(db, deadline);
+    if (openBefore !== undefined && !(await openedAsExpectedSoon(source, options.expected!, openBefore))) return OPENED_ELSEWHERE;
     // The read lock now keeps any last writer from removing the -wal and -shm.
     createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
     writing = true;
@@ -270,6 +279,21 @@ function hasJournal(source: string): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/**
+ * `openedAsExpected`, looked at again every few milliseconds for OPEN_CHECK_RECHECK_MS while it
+ * is not: the waits for the read lock let `backup --all`'s other jobs run, and one of them
+ * holding its own `memory.sqlite` at the moment of the first look failed the attempt (three
+ * in a row: the backup).
+ */
+async function openedAsExpectedSoon(source: string, expected: { readonly dev: number; readonly ino: number }, openBefore: ReadonlyMap<number, string>): Promise<boolean> {
+  const until = Date.now() + OPEN_CHECK_RECHECK_MS;
+  for (;;) {
+    if (openedAsExpected(source, expected, openBefore)) return true;
+    if (Date.now() >= until) return false;
+    await sleep(1 + Math.random() * READ_LOCK_PAUSE_MS);
   }
 }
 
