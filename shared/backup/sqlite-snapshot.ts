@@ -42,6 +42,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CAN_CHECK_OPENED_PATHS, FD_LINKS, openDescriptors, pathBehindLink } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { fsPath, hasRawBytes } from '../raw-name.js';
+import { throwIfAborted } from '../storage/streams.js';
 
 import { sqliteDriver, SqliteError, type SqliteConnection } from './sqlite-driver.js';
 
@@ -105,6 +106,8 @@ export interface SnapshotOptions {
    * database is closed once more as its last connection would (`closeAsLastConnection`).
    */
   readonly companions?: ReadonlyMap<string, { readonly dev: number; readonly ino: number }>;
+  /** The backup's: once aborted, the wait for the read lock ends (AbortedError is thrown). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -147,7 +150,7 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   try {
     // No busy timeout of SQLite's own: `beginRead` waits for the read lock itself.
     db = driver.open(opening.path, { readOnly: options.privateCopy !== true });
-    await beginRead(db, deadline);
+    await beginRead(db, deadline, options.signal);
     if (openBefore !== undefined && !(await openedAsExpectedSoon(source, options.expected!, openBefore))) return OPENED_ELSEWHERE;
     // The read lock now keeps any last writer from removing the -wal and -shm.
     createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
@@ -175,10 +178,12 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
  * tries, looks once every 100 ms, in step with the writers' own busy handlers, sleeping on
  * the calling thread: with ten writer processes it missed every moment for 10 s in 4 of 10
  * backups. So the lock is tried every few milliseconds, at random moments, between turns of
- * the event loop.
+ * the event loop. `signal` aborted (the CLI interrupted, a function's deadline), the wait ends
+ * at once (AbortedError, or the signal's own OpenClawError), not at `deadline`.
  */
-async function beginRead(db: SqliteConnection, deadline: number): Promise<void> {
+async function beginRead(db: SqliteConnection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
   for (;;) {
+    throwIfAborted(signal);
     try {
       db.exec('BEGIN');
       db.prepare('SELECT count(*) FROM sqlite_schema').get();
@@ -187,7 +192,7 @@ async function beginRead(db: SqliteConnection, deadline: number): Promise<void> 
       if (!(error instanceof SqliteError) || !isBusy(error.code) || Date.now() >= deadline) throw error;
       endTransaction(db);
     }
-    await sleep(Math.min(1 + Math.random() * READ_LOCK_PAUSE_MS, Math.max(0, deadline - Date.now())));
+    await sleep(Math.min(1 + Math.random() * READ_LOCK_PAUSE_MS, Math.max(0, deadline - Date.now())), undefined, { signal }).catch(() => undefined);
   }
 }
 
