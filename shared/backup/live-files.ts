@@ -56,6 +56,8 @@ export interface PackContext {
    * of the file is archived as a hard link to. Only such files: most have one name.
    */
   readonly links: LinkTargets;
+  /** The backup's: ends a wait for a database's lock, or for it to hold still, at once. */
+  readonly signal?: AbortSignal;
 }
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
@@ -310,7 +312,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
         : same
           ? held !== undefined
-            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities })
+            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities, signal: context.signal })
             : await snapshotPrivateCopy(context, handle, item, snapshotPath)
           : ({ ok: false, kind: 'busy', reason: 'the file was replaced by rename while it was read' } as const);
     // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
@@ -367,7 +369,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
     await context.temp.remove(snapshotPath);
     let copy;
     try {
-      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs });
+      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs, signal: context.signal });
     } catch (error) {
       // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
       const code = errnoCode(error) ?? '';
@@ -388,7 +390,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
       }
       // Never a rollback that deletes a file the tenant names (its super-journal): sqlite-private-copy.ts.
       if (copy.companions.includes('-journal')) await detachSuperJournal(copy.path, tenantRoot);
-      outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true });
+      outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true, signal: context.signal });
       if (outcome.ok) {
         const problem = checkIntegrity(snapshotPath);
         if (problem === undefined) return outcome;

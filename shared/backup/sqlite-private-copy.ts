@@ -36,6 +36,7 @@ import path from 'node:path';
 
 import { isVanished, openAt } from '../file-access.js';
 import { decodeRawName } from '../raw-name.js';
+import { throwIfAborted } from '../storage/streams.js';
 import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from './sqlite-snapshot.js';
 import { writeUnlessZeros } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
@@ -65,6 +66,8 @@ export interface CopyOptions {
    * PRIVATE_COPY_MIN_ATTEMPTS were made). @default DEFAULT_SNAPSHOT_TIMEOUT_MS (10 s)
    */
   readonly budgetMs?: number;
+  /** Once aborted, no further copy is waited for or started (AbortedError is thrown). */
+  readonly signal?: AbortSignal | undefined;
   /** Called after the database is copied and before its companions are (tests write here). */
   readonly afterDatabaseCopy?: (attempt: number) => void | Promise<void>;
 }
@@ -85,7 +88,8 @@ export async function copyDatabasePrivately(database: fs.FileHandle, absPath: st
       const pause = Math.random() * (PRIVATE_COPY_DELAYS_MS[copies - 1] ?? PRIVATE_COPY_DELAYS_MS.at(-1)!);
       // No copy starts after the budget: a busy database holds the backup for at most that plus one copy.
       if (copies >= PRIVATE_COPY_MIN_ATTEMPTS && performance.now() - started + pause >= budgetMs) break;
-      await sleep(pause);
+      await sleep(pause, undefined, { signal: options.signal }).catch(() => undefined);
+      throwIfAborted(options.signal);
     }
     const attempt = ++copies;
     const path = await temp.file('private-copy.sqlite');

@@ -93,6 +93,8 @@ export interface TenantArchiveOptions {
   readonly fileAccess?: FileAccess;
   /** How live SQLite databases are read; by default by the tenant's file system (sqlite-policy.ts). */
   readonly sqlite?: SqliteOptions;
+  /** The backup's: once aborted, a wait for a database's lock (or for it to hold still) ends with its reason. */
+  readonly signal?: AbortSignal;
   /** Asked between entries whether to stop here (the archive is then suspended, not finished). */
   readonly stopWhen?: () => boolean;
   /** Where an earlier run stopped: this one writes the rest (without the marker). `createdAt` must be that run's. */
@@ -153,6 +155,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     settled: new Set(from?.settled),
     sqlite: sqlitePolicyFor(tenantDir, options.sqlite),
     links: LinkTargets.fromEntries(from?.links),
+    ...(options.signal !== undefined && { signal: options.signal }),
   };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
