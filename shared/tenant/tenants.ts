@@ -54,7 +54,7 @@ export async function tenantDirFor(tenantsDir: string, tenant: string): Promise<
     stat = await fs.lstat(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new TenantNotFoundError(`no tenant "${tenant}" in ${tenantsDir} (see tenants list)`);
+      throw new TenantNotFoundError(`no tenant "${tenant}" in ${tenantsDir} (see tenants list)`, { tenant, tenantsDir });
     }
     throw error;
   }
