@@ -739,7 +739,7 @@ async function startLateBytesStandIn(target: string, extra: string, lateMs: numb
 }
 
 describe('a store that sends bytes after the answer it stated the length of, late, on a kept connection', () => {
-  it('lists the backups as before: the request the stray bytes spoil is sent again on a new connection', async () => {
+  it('lists and verifies the backups as before: the request the stray bytes spoil is sent again on a new connection', async () => {
     for (const day of ['01', '02', '03', '04', '05', '06']) {
       await backupAt(tenantsDir, 'acme', `s3://backups/late-bytes/acme-2026-03-${day}.tar.zst`, new Date(`2026-03-${day}T03:00:00Z`), server);
     }
@@ -751,6 +751,9 @@ describe('a store that sends bytes after the answer it stated the length of, lat
       expect(listed.stderr).toBe('');
       expect(listed.stdout).toBe(direct.stdout.replace(server.endpoint, standIn.endpoint));
       expect(listed.status).toBe(0);
+      const verified = await runMain(['tenants', 'verify', '--from', 's3://backups/late-bytes/acme-2026-03-06.tar.zst', ...flags(standIn.endpoint)]);
+      expect(verified.stderr).toBe('');
+      expect(verified.status).toBe(0);
     } finally {
       await standIn.stop();
     }
