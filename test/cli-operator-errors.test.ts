@@ -672,6 +672,16 @@ describe('tenants recover of a tenant that does not exist', () => {
   });
 });
 
+describe('a tenant name one typo away from a tenant of the base dir', () => {
+  it('is refused (exit 3) in one line naming the near tenant, for backup and recover, in --json too', () => {
+    const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acne', '--to', path.join(dir.path, 'acne.tar.zst')]);
+    expect(backup).toMatchObject({ status: 3, stdout: '', stderr: `openclaw: no tenant "acne" in ${base} (see tenants list): did you mean "acme"?\n` });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acmee'])).toMatchObject({ status: 3, stderr: `openclaw: no tenant "acmee" in ${base} (see tenants list): did you mean "acme"?\n` });
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', 'came', '--to', path.join(dir.path, 'came.tar.zst')], 3, 'TENANT_NOT_FOUND', /^no tenant "came" in .*: did you mean "acme"\?$/);
+    expect(existsSync(path.join(dir.path, 'acne.tar.zst'))).toBe(false);
+  });
+});
+
 describe('a backup in pieces that broke, in local mode', () => {
   const state = continuationPathFor(base, 'acme');
   const saved = (location: string) => ({
