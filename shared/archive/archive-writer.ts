@@ -107,6 +107,15 @@ export class ArchiveWriter {
     this.out.abort(error);
   }
 
+  /**
+   * Aborted, with the first reason, once the writer fails or is aborted (the backup's signal,
+   * the store stopped reading): for work that prepares an entry and runs long before writing
+   * it (a large file copied to a spool first), which would otherwise only notice at its write.
+   */
+  get stopped(): AbortSignal {
+    return this.out.signal;
+  }
+
   directory(entry: EntryAttributes): Promise<void> | undefined {
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'directory', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
   }

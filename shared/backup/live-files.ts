@@ -243,7 +243,7 @@ async function packSpooled(
   try {
     let copy;
     try {
-      copy = await spoolFile(handle, stat, spool);
+      copy = await spoolFile(handle, stat, spool, { signal: context.writer.stopped });
     } catch (error) {
       if (NO_ROOM.has(errnoCode(error) ?? '')) return undefined;
       throw error;
@@ -280,7 +280,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   if (context.sqlite.writers === 'same-host' && !hasCompanions(item)) {
     const copyPath = await context.temp.file('database');
     try {
-      const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
+      const copy = await spoolFile(handle, stat, copyPath, { signal: context.writer.stopped }).catch((error: unknown) => {
         const code = errnoCode(error) ?? '';
         if (!NO_ROOM.has(code)) throw error;
         noRoom = `no room for a copy in ${shownPath(pathBehindLink(path.dirname(copyPath)))} (${code})`;
