@@ -291,4 +291,35 @@ describe('a backup stopped by its signal', () => {
     await Promise.all([expect(archive.summary).rejects.toBe(stopped), expect(drained).rejects.toBe(stopped)]);
     expect(spooledBytes).toEqual([0]);
   });
+
+  // So is the private copy of a database in use when its writers may be on another host (the
+  // Lambda functions on EFS): the database and its -wal are copied whole first.
+  it('stops copying a database in use to its private copy once stopped', async () => {
+    const root = path.join(dir.path, 'private', 'acme');
+    mkdirSync(root, { recursive: true });
+    const database = path.join(root, 'big.sqlite');
+    const size = 64 * 1024 * 1024;
+    writeFileSync(database, Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(84)]));
+    truncateSync(database, size);
+    writeFileSync(`${database}-wal`, '');
+    const stopped = new Error('stopped');
+    const temp = TempArea.underTmpdir(dir.path);
+    const copiedBytes: number[] = [];
+    const newFile = temp.file.bind(temp);
+    const remove = temp.remove.bind(temp);
+    temp.file = async (label) => {
+      if (label === 'private-copy.sqlite') archive.abort(stopped);
+      return newFile(label);
+    };
+    temp.remove = async (file) => {
+      if (file.endsWith('private-copy.sqlite')) copiedBytes.push(lstatSync(file).size);
+      await remove(file);
+    };
+    const archive = createTenantArchive({ tenantDir: root, tenant: 'acme', createdAt: new Date(), temp, sqlite: { writers: 'cross-host' } });
+    const drained = (async () => {
+      for await (const chunk of archive.chunks) void chunk;
+    })();
+    await Promise.all([expect(archive.summary).rejects.toBe(stopped), expect(drained).rejects.toBe(stopped)]);
+    expect(copiedBytes).toEqual([0]);
+  });
 });

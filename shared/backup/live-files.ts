@@ -367,7 +367,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
     await context.temp.remove(snapshotPath);
     let copy;
     try {
-      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs });
+      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs, signal: context.writer.stopped });
     } catch (error) {
       // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
       const code = errnoCode(error) ?? '';
