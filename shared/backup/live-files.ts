@@ -245,7 +245,7 @@ async function packSpooled(
   try {
     let copy;
     try {
-      copy = await spoolFile(handle, stat, spool);
+      copy = await spoolFile(handle, stat, spool, { signal: context.writer.stopped });
     } catch (error) {
       if (NO_ROOM.has(errnoCode(error) ?? '')) return undefined;
       throw error;
@@ -282,7 +282,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   if (context.sqlite.writers === 'same-host' && !hasCompanions(item)) {
     const copyPath = await context.temp.file('database');
     try {
-      const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
+      const copy = await spoolFile(handle, stat, copyPath, { signal: context.writer.stopped }).catch((error: unknown) => {
         const code = errnoCode(error) ?? '';
         if (!NO_ROOM.has(code)) throw error;
         noRoom = `no room for a copy in ${shownPath(pathBehindLink(path.dirname(copyPath)))} (${code})`;
@@ -369,7 +369,9 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
     await context.temp.remove(snapshotPath);
     let copy;
     try {
-      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs, signal: context.signal });
+      // Stopped by the backup's signal or by the archive writer's own abort, whichever comes first.
+      const signal = context.signal === undefined ? context.writer.stopped : AbortSignal.any([context.signal, context.writer.stopped]);
+      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs, signal });
     } catch (error) {
       // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
       const code = errnoCode(error) ?? '';
