@@ -42,14 +42,16 @@ export class LinkTargets {
     return this.count;
   }
 
-  /** The name the file was archived under; undefined if it was not. */
+  /** The name the file was archived under; undefined if it was not (or its inode number is not exact: `isExact`). */
   get(file: LinkIdentity): string | undefined {
+    if (!isExact(file)) return undefined;
     const entry = this.find(file);
     return entry === undefined ? undefined : this.nameOf(entry);
   }
 
-  /** Records the name the file was archived under (replacing an earlier one of the same file). */
+  /** Records the name the file was archived under (replacing an earlier one of the same file); not a file whose inode number is not exact. */
   set(file: LinkIdentity, name: string): void {
+    if (!isExact(file)) return;
     let entry = this.find(file);
     if (entry === undefined) {
       if ((this.count + 1) * 2 > this.slots.length) this.grow();
@@ -118,6 +120,18 @@ export class LinkTargets {
     const ids = this.identities;
     return { ino: ids[at]!, size: ids[at + 1]!, mtimeMs: ids[at + 2]!, ctimeMs: ids[at + 3]! };
   }
+}
+
+/**
+ * Whether the inode number is the file's own: `fs.stat` gives it as a number, exact below
+ * 2^53 only. Past that (overlayfs with xino puts the layer's number in the top bits: inodes of
+ * ~2^63, where neighbouring numbers round to one), two files can have one number and the same
+ * size, mtime and ctime (timestamps of one clock tick, a tool's fixed mtime), and the later
+ * one's names were archived as links to the other's content. Such a file is archived under
+ * each of its names with its content, never as a link.
+ */
+function isExact(file: LinkIdentity): boolean {
+  return Number.isSafeInteger(file.ino);
 }
 
 function grown<T extends Float64Array | Uint32Array | Uint16Array>(array: T, length: number): T {

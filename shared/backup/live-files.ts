@@ -107,15 +107,13 @@ interface ArchivedFile {
 /**
  * Archives one regular file without following a symlink swapped in after the walk; undefined
  * if it vanished. A file with more than one name that was archived under an earlier name
- * already is archived as a hard link to it, its content not read again. `linked`: the file is
- * known to have more than one name (the read-ahead left it unread): it is opened first, its
- * identity checked before anything is read.
+ * already is archived as a hard link to it, its content not read again.
  */
-export async function packFile(context: PackContext, item: FileItem, linked = false): Promise<TreeEntry | undefined> {
+export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
   const absPath = absPathOf(item);
   // On a local disk a file that may be small is read in one go by path; elsewhere, and for
   // what turns out to need more (a database, a file over the limit), through a handle below.
-  if (!linked && context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
+  if (context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
     const read = await readWholeAt(context.access, absPath, WHOLE_READ_LIMIT, { scratch: context.scratch });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);

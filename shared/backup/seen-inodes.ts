@@ -5,7 +5,7 @@
 // and a Set entry each on the heap, which V8 let grow to a few times that before it collected
 // (273-390 MiB peak). Here a file takes 8 bytes of a table at most half full (16-32 bytes).
 // A device and an inode are numbers as `fs.lstat` gives them (exact below 2^53), which is
-// what the strings were made of.
+// what the strings were made of; an inode past that counts as a file of its own.
 
 /** Slots of a device's table at first (a power of two). */
 const FIRST_SLOTS = 1024;
@@ -13,8 +13,13 @@ const FIRST_SLOTS = 1024;
 export class SeenInodes {
   private readonly devices = new Map<number, InodeTable>();
 
-  /** Records the file; whether it was not there before (the first of its names met). */
+  /**
+   * Records the file; whether it was not there before (the first of its names met). A file
+   * whose inode number is past 2^53 is never there (its number is not exact: another file's
+   * may round to it), as a backup archives each of its names with its content (link-targets.ts).
+   */
   add(dev: number, ino: number): boolean {
+    if (!Number.isSafeInteger(ino)) return true;
     let table = this.devices.get(dev);
     if (table === undefined) {
       table = new InodeTable();

@@ -235,9 +235,10 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
             continue;
           }
           if (outcome === READ_LINKED) {
-            // Not read: a later name of a file archived already is a link to it, the first one is read now.
+            // Not read: a later name of a file archived already is a link to it, the first one is read now,
+            // as a file of one name is (on a local disk in one go by path, not through a handle: docs/scale.md).
             const target = context.links.get(part.linkIdentity(slot));
-            if (target === undefined) record(await packFile(context, item, true));
+            if (target === undefined) record(await packFile(context, item));
             else {
               const written = writer.hardlink({ relPath: item.relPath, target, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) });
               if (written !== undefined) await written;
