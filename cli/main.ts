@@ -17,6 +17,7 @@ import { addControlPlaneOptions, addFlags, type CliContext, type ParsedCommandLi
 import { registerCron } from './cron.js';
 import { registerDoctor } from './doctor.js';
 import { createOutput, jsonLine, shownText, type Output } from './output.js';
+import { withTenantSuggestion } from './tenant-suggestion.js';
 import { usageErrorLine } from './usage-errors.js';
 import { remoteOperations, remoteTenantsDirLabel } from './remote.js';
 import { registerBackup } from './tenants-backup.js';
@@ -98,7 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT_CODES.usage;
     }
     if (error instanceof ReportedError) return EXIT_CODES[error.outcome];
-    const message = withPermissionHint(describeError(error), error);
+    const message = await withTenantSuggestion(withPermissionHint(describeError(error), error), error);
     if (json && !stdoutWasClosed()) process.stdout.write(errorLine(said.output, { code: errorCode(error), message }));
     process.stderr.write(`openclaw: ${shownText(message)}\n`);
     // Whatever the interruption made fail (the --pipe command the terminal's Ctrl-C also

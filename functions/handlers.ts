@@ -36,6 +36,7 @@ import { chainGoesOn } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
 import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { formatBytes } from '../shared/format.js';
 import { redact } from '../shared/storage/redact.js';
 import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
@@ -257,7 +258,9 @@ export const MIN_BACKUP_TIME_MS = 30_000;
  * record its metrics. `skip` names the errors that mean there was nothing to do (for a queued
  * backup: the tenant vanished, its archive exists): logged and counted as skipped, with no
  * completion event. `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
- * of; absent, the backup prepares the base dir itself. Never throws.
+ * of; absent, the backup prepares the base dir itself. `comesAgain`: whether the request is
+ * delivered again after it failed so (a queued piece its invocation's deadline stopped is not).
+ * Never throws.
  */
 export async function executeBackup(
   deps: HandlerDeps,
@@ -266,6 +269,7 @@ export async function executeBackup(
   prepare: () => PreparedBackup,
   skip: (error: unknown) => string | undefined = () => undefined,
   sweptBaseDir?: SweptBaseDir,
+  comesAgain: (error: unknown) => boolean = () => true,
 ): Promise<BackupRun> {
   const { config, logger, publish } = deps;
   const operations = deps.operations ?? functionOperations(config);
@@ -361,9 +365,10 @@ export async function executeBackup(
     logFailure(logger, 'backup failed', error, body);
     // A piece that failed with its chain's state left as it started (disk full as it saved):
     // its message comes again and the chain goes on; its end (success, or its abandonment)
-    // is the backup's one completion event.
+    // is the backup's one completion event. A message that does not come again ends nothing
+    // but its chain's abandonment a day later: its failure is heard now.
     const continues = prepared?.continues;
-    if (command !== undefined && continues !== undefined && (await chainGoesOn(config.tenantsDir, command.tenant, continues.chain))) {
+    if (command !== undefined && continues !== undefined && comesAgain(error) && (await chainGoesOn(config.tenantsDir, command.tenant, continues.chain))) {
       logger.warn('backup piece failed; its chain goes on from its saved state when the message comes again', { chain: continues.chain, errorCode: body.code });
       metrics.record({ operation: 'backup', outcome: failureOutcome(trigger, body), trigger, tenant: command.tenant, durationMs, errorCode: body.code, ...runKeys(prepared) });
       return { outcome: 'failed', error, body };
@@ -456,7 +461,7 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
       // it replaces anything in the tenant base dir: exactly what local mode does.
       // Asked once the leftovers were swept: what the restore can finish in the time then left.
       const maxArchiveBytes = () => restoreLimit(context, config);
-      const maxArchiveEntries = () => restoreEntryLimit(context, config);
+      const maxArchiveEntries = (archiveBytes: number | undefined) => restoreEntryLimit(context, config, archiveBytes);
       const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
       // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
       const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
@@ -863,15 +868,21 @@ function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: 
 
 /**
  * The most entries (files, directories, links) a restore can stage in the invocation's time
- * left, at the rate the deployment counts on (EFS creates a file in ~5 ms): an archive whose
- * footer counts more is refused before anything is written, instead of stopping at the deadline.
+ * left, at the rate the deployment counts on (EFS creates a file in ~5 ms), once the archive's
+ * bytes are written at the throughput it counts on (the two add up: 30 GB of 150,000 files
+ * passed each check alone and needed twice the time): an archive whose footer counts more is
+ * refused before anything is written, instead of stopping at the deadline.
  */
-function restoreEntryLimit(context: LambdaContext, config: FunctionConfig): { entries: number; reason: string } {
+function restoreEntryLimit(context: LambdaContext, config: FunctionConfig, archiveBytes: number | undefined): { entries: number; reason: string } {
   const perSecond = config.restoreEntriesPerSecond ?? DEFAULT_RESTORE_ENTRIES_PER_SECOND;
-  const seconds = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
+  const left = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  const forBytes = Math.min(left, (archiveBytes ?? 0) / (mbps * 1e6));
+  const seconds = left - forBytes;
+  const afterBytes = forBytes >= 1 ? `, after the ${Math.ceil(forBytes)} s its ${formatBytes(archiveBytes ?? 0)} take at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS)` : '';
   return {
     entries: Math.floor(seconds * perSecond),
-    reason: `the restore function can stage in the ${Math.floor(seconds)} s it has left at ${perSecond} a second (OPENCLAW_RESTORE_ENTRIES_PER_SECOND): restore it with the CLI in local mode on a host that mounts the tenant volume`,
+    reason: `the restore function can stage in the ${Math.floor(seconds)} s it has left at ${perSecond} a second (OPENCLAW_RESTORE_ENTRIES_PER_SECOND)${afterBytes}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
   };
 }
 

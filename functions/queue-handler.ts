@@ -77,6 +77,8 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
         continue;
       }
       const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+      const hadTheWholeInvocation = !ranBefore;
+      const retried = (error: unknown) => !(hadTheWholeInvocation && stoppedByItsDeadline(error));
       const run = await executeBackup(
         deps,
         context,
@@ -100,11 +102,11 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
         },
         queuedBackupSkip,
         swept,
+        retried,
       );
-      const hadTheWholeInvocation = !ranBefore;
       ranBefore = true;
       if (run.outcome !== 'failed') continue;
-      if (hadTheWholeInvocation && stoppedByItsDeadline(run.error)) {
+      if (!retried(run.error)) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
       } else {
         failures.push({ itemIdentifier: record.messageId });

@@ -377,6 +377,12 @@ export class ContinuationEndedError extends OpenClawError {
 export class TenantNotFoundError extends OpenClawError {
   readonly code = 'TENANT_NOT_FOUND';
   readonly outcome = 'refused' as const;
+  /** The name looked for and the base dir it is not in, when nothing is there by that name (the CLI suggests a near one). */
+  readonly absent?: { readonly tenant: string; readonly tenantsDir: string };
+  constructor(message: string, absent?: { readonly tenant: string; readonly tenantsDir: string }, options?: ErrorOptions) {
+    super(message, options);
+    if (absent !== undefined) this.absent = absent;
+  }
 }
 
 /**

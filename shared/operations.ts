@@ -25,7 +25,7 @@ import { TempArea } from './backup/temp-area.js';
 import { restoreTenant, type RestoreResult } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
+import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep } from './tenant/slot.js';
@@ -157,7 +157,7 @@ export interface OperationHooks<P> {
 /** `maxArchiveBytes`, `maxArchiveEntries`: refuse up front an archive larger than this, of more entries (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
 export interface RestoreHooks extends OperationHooks<RestoreProgress> {
   readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
-  readonly maxArchiveEntries?: () => ArchiveEntryLimit;
+  readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
   /** Stops removing leftovers of interrupted operations once aborted (RestoreRequest.leftoversSignal). */
   readonly leftoversSignal?: AbortSignal;
   /** Epoch ms by which a failed or stopped restore must have returned, its cleanup included (RestoreRequest.cleanupBy). */
@@ -263,7 +263,7 @@ interface BackupRun {
 export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
   /** The core's request for a backup command. `chain`: a continuing piece, which keeps the part size its chain started with. */
   const backupRequest = async (command: BackupCommand, hooks: BackupHooks, compression?: CompressOptions, chain?: string, run: BackupRun = {}): Promise<BackupRequest> => {
-    assertTenantName(command.tenant);
+    await assertTenantNameIn(tenantsDir, command.tenant);
     const recipients = parseRecipients(command);
     // An S3 upload picks its part size from the expected size (10,000 parts at most);
     // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
@@ -357,7 +357,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       });
     },
     async planBackup(command, hooks = {}) {
-      assertTenantName(command.tenant);
+      await assertTenantNameIn(tenantsDir, command.tenant);
       // The recipients are checked as the backup would check them.
       parseRecipients(command);
       const location = await openLocation(command.to, { ...command.storage });

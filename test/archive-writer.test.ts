@@ -4,7 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { Hash } from 'node:crypto';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { ArchiveWriter } from '../shared/archive/archive-writer.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
@@ -61,6 +62,44 @@ describe('file entries', () => {
     await reading;
     const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
     expect(tar.equals(Buffer.concat(expected))).toBe(true);
+  });
+});
+
+describe('a streamed file that comes up short', () => {
+  // The header promised its size: the rest is zeros, hashed and written. Hashed all at once
+  // before any was written, 4 GiB of a file cut to nothing while read held the thread 5 s:
+  // a Lambda's deadline timer fired that late, and the backup's stop with it.
+  it('is padded a chunk at a time, letting a timer run before much of it is done', async () => {
+    const size = 256 * 1024 * 1024;
+    const writer = new ArchiveWriter('acme', { frameSize: 2 * 1024 * 1024, concurrency: 2 });
+    let hashed = 0;
+    const update = Hash.prototype.update;
+    const counting = vi.spyOn(Hash.prototype, 'update').mockImplementation(function (this: Hash, data: string | NodeJS.ArrayBufferView) {
+      hashed += typeof data === 'string' ? data.length : data.byteLength;
+      return Reflect.apply(update, this, [data]) as Hash;
+    });
+    let hashedWhenShort = 0;
+    let hashedWhenTimerRan = 0;
+    const stopped = new Error('stopped');
+    const drained = (async () => {
+      for await (const chunk of writer.chunks()) void chunk;
+    })();
+    try {
+      const streamed = writer.streamFile({ relPath: 'big.bin', mode: 0o644, mtimeMs: 0 }, size, () => {
+        // Cut to nothing: the first read finds the end.
+        hashedWhenShort = hashed;
+        setImmediate(() => {
+          hashedWhenTimerRan = hashed;
+          writer.abort(stopped);
+        });
+        return 0;
+      });
+      await Promise.all([expect(streamed).rejects.toBe(stopped), expect(drained).rejects.toBe(stopped)]);
+    } finally {
+      counting.mockRestore();
+    }
+    // A few frames' worth, not the 256 MiB.
+    expect(hashedWhenTimerRan - hashedWhenShort).toBeLessThan(16 * 1024 * 1024);
   });
 });
 

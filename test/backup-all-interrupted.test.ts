@@ -44,3 +44,33 @@ it('names the backups it stopped as interrupted, not failed (which read as if th
   );
   await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started (delta, gamma): run it again with --skip-existing to back up the rest'));
 });
+
+it('names every tenant left to back up by name, however many: a few of those backed up', async () => {
+  const many = path.join(dir.path, 'many');
+  const names = Array.from({ length: 14 }, (_, index) => `t${String(index + 1).padStart(2, '0')}`);
+  makeTenants(many, names);
+  const interrupt = new AbortController();
+  const run = localOperations(many).backupAll(
+    { to: path.join(dir.path, 'many-out', '{tenant}.tar.zst'), jobs: 1 },
+    {
+      signal: interrupt.signal,
+      // Ctrl-C as the twelfth backup finishes: 12 backed up (10 named), 2 never started.
+      onProgress: (progress) => {
+        if (progress.done === 12) interrupt.abort(new AbortedError('interrupted by SIGINT'));
+      },
+    },
+  );
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 12 of 14 tenants backed up (t01, t02, t03, t04, t05, t06, t07, t08, t09, t10, and 2 more), 2 not started (t13, t14): run it again with --skip-existing to back up the rest'));
+
+  const stopped = new AbortController();
+  const early = localOperations(many).backupAll(
+    { to: path.join(dir.path, 'many-early', '{tenant}.tar.zst'), jobs: 1 },
+    {
+      signal: stopped.signal,
+      onProgress: (progress) => {
+        if (progress.done === 1) stopped.abort(new AbortedError('interrupted by SIGINT'));
+      },
+    },
+  );
+  await expect(early).rejects.toThrow(new AbortedError(`interrupted by SIGINT: 1 of 14 tenants backed up (t01), 13 not started (${names.slice(1).join(', ')}): run it again with --skip-existing to back up the rest`));
+});

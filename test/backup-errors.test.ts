@@ -5,13 +5,14 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { backupReadError, backupTenant } from '../shared/backup/backup.js';
 import { createTenantArchive } from '../shared/backup/tenant-archive.js';
+import { TempArea } from '../shared/backup/temp-area.js';
 import { describeError, FileSystemError, StorageError, TenantNotFoundError } from '../shared/errors.js';
 import { SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
@@ -256,5 +257,69 @@ describe('a backup stopped by its signal', () => {
     expect(listedWhenStopped).toBe(8);
     // The walk lists a few directories ahead of the entry it archives (54 more were listed before).
     expect(listed - listedWhenStopped).toBeLessThan(10);
+  });
+
+  // A large file modified within the last minute is copied whole to a spool before it is
+  // archived (its size must hold still): the copy did not look at the signal, and a 4 GiB
+  // sparse file read cold went on copying for 17 s after the deadline (the Lambda's answer
+  // and its completion event lost, the CLI's SIGINT waited on).
+  it('stops copying a recently modified large file to its spool once stopped', async () => {
+    const root = path.join(dir.path, 'spooled', 'acme');
+    mkdirSync(root, { recursive: true });
+    const big = path.join(root, 'big.bin');
+    const size = 64 * 1024 * 1024;
+    writeFileSync(big, 'recently written\n');
+    truncateSync(big, size);
+    const stopped = new Error('stopped');
+    const temp = TempArea.underTmpdir(dir.path);
+    const spooledBytes: number[] = [];
+    const newFile = temp.file.bind(temp);
+    const remove = temp.remove.bind(temp);
+    temp.file = async (label) => {
+      // The spool about to be written: stop the backup now, as its deadline would.
+      if (label === 'spool') archive.abort(stopped);
+      return newFile(label);
+    };
+    temp.remove = async (file) => {
+      spooledBytes.push(lstatSync(file).size);
+      await remove(file);
+    };
+    const archive = createTenantArchive({ tenantDir: root, tenant: 'acme', createdAt: new Date(), temp });
+    const drained = (async () => {
+      for await (const chunk of archive.chunks) void chunk;
+    })();
+    await Promise.all([expect(archive.summary).rejects.toBe(stopped), expect(drained).rejects.toBe(stopped)]);
+    expect(spooledBytes).toEqual([0]);
+  });
+
+  // So is the private copy of a database in use when its writers may be on another host (the
+  // Lambda functions on EFS): the database and its -wal are copied whole first.
+  it('stops copying a database in use to its private copy once stopped', async () => {
+    const root = path.join(dir.path, 'private', 'acme');
+    mkdirSync(root, { recursive: true });
+    const database = path.join(root, 'big.sqlite');
+    const size = 64 * 1024 * 1024;
+    writeFileSync(database, Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(84)]));
+    truncateSync(database, size);
+    writeFileSync(`${database}-wal`, '');
+    const stopped = new Error('stopped');
+    const temp = TempArea.underTmpdir(dir.path);
+    const copiedBytes: number[] = [];
+    const newFile = temp.file.bind(temp);
+    const remove = temp.remove.bind(temp);
+    temp.file = async (label) => {
+      if (label === 'private-copy.sqlite') archive.abort(stopped);
+      return newFile(label);
+    };
+    temp.remove = async (file) => {
+      if (file.endsWith('private-copy.sqlite')) copiedBytes.push(lstatSync(file).size);
+      await remove(file);
+    };
+    const archive = createTenantArchive({ tenantDir: root, tenant: 'acme', createdAt: new Date(), temp, sqlite: { writers: 'cross-host' } });
+    const drained = (async () => {
+      for await (const chunk of archive.chunks) void chunk;
+    })();
+    await Promise.all([expect(archive.summary).rejects.toBe(stopped), expect(drained).rejects.toBe(stopped)]);
+    expect(copiedBytes).toEqual([0]);
   });
 });

@@ -178,6 +178,26 @@ describe('tenants backups in a local directory', () => {
 // by the listing, was then opened by its name, and a FIFO swapped in between (strace's
 // delay_enter on that open) hung the command for good. It is opened once, without waiting on
 // a FIFO or following a symlink, and read only if a regular file; else left out as removed.
+describe('an archive whose footer is there but malformed (its entry count no count)', () => {
+  it('is listed incomplete with what is wrong with its footer, not also as having none', async () => {
+    const damaged = path.join(dir.path, 'damaged');
+    mkdirSync(path.join(damaged, 'acme'), { recursive: true });
+    const archive = readFileSync(path.join(backups, 'acme', '1.tar.zst'));
+    const footerMagic = Buffer.alloc(4);
+    footerMagic.writeUInt32LE(0x184d2a5d, 0);
+    const footerAt = archive.lastIndexOf(footerMagic);
+    const payload = Buffer.from(archive.subarray(footerAt + 8).toString('utf8').replace(/"entries":\d+/, '"entries":-1'));
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0x184d2a5d, 0);
+    header.writeUInt32LE(payload.length, 4);
+    writeFileSync(path.join(damaged, 'acme', '1.tar.zst'), Buffer.concat([archive.subarray(0, footerAt), header, payload]));
+    const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', damaged]);
+    expect(run.status).toBe(0);
+    const [entry] = (JSON.parse(run.stdout) as { backups: BackupEntry[] }).backups;
+    expect(entry).toMatchObject({ name: 'acme/1.tar.zst', incomplete: true, note: 'the archive footer is malformed: entries: not a whole number from 0 to 2^53' });
+  });
+});
+
 describe('a local archive swapped for a FIFO or a symlink after the listing', () => {
   it('is left out, without waiting on the FIFO nor reading through the link', async () => {
     const swapped = path.join(dir.path, 'swapped');

@@ -147,6 +147,28 @@ describe('an operator\'s slip on the command line', () => {
   });
 });
 
+describe('a tenant name in capitals', () => {
+  it('names the lowercase name to write, unless a directory of the base dir has that name: then it is the directory no command backs up (writing "acme" would back up another tenant)', () => {
+    const mixed = path.join(dir.path, 'mixed-case');
+    mkdirSync(path.join(mixed, 'Acme', 'memory'), { recursive: true });
+    mkdirSync(path.join(mixed, 'acme', 'memory'), { recursive: true });
+    const to = path.join(dir.path, 'mixed-case.tar.zst');
+    const directory = `openclaw: "Acme" in ${mixed} is not a valid tenant name (^[a-z0-9][a-z0-9_-]{0,31}$): no command backs it up; rename it to a tenant name or move it out of the base dir\n`;
+    for (const dryRun of [[], ['--dry-run']]) {
+      const result = runCli(['--tenants-dir', mixed, 'tenants', 'backup', 'Acme', '--to', to, ...dryRun]);
+      expect(result.stderr).toBe(directory);
+      expect(result.status).toBe(2);
+    }
+    // Housekeeping there (lost+found, our own dot-directories) is never to be renamed or moved out.
+    mkdirSync(path.join(mixed, 'lost+found'));
+    const housekeeping = runCli(['--tenants-dir', mixed, 'tenants', 'backup', 'lost+found', '--to', to]);
+    expect(housekeeping.stderr).toMatch(/^openclaw: invalid tenant name "lost\+found": must match /);
+    const typed = runCli(['--tenants-dir', mixed, 'tenants', 'backup', 'ACME', '--to', to]);
+    expect(typed.stderr).toBe('openclaw: invalid tenant name "ACME": tenant names are lowercase: write "acme"\n');
+    expect(existsSync(to)).toBe(false);
+  });
+});
+
 describe('a flag whose value was left out', () => {
   // Commander gives the flag the next argument, whatever it is: `--to $DEST --overwrite` with
   // DEST empty wrote the archive to ./--overwrite (exit 0), `--tenants-dir --json` restored
@@ -647,6 +669,16 @@ describe('tenants recover of a tenant that does not exist', () => {
     expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'recover', 'nosuch'], 3, 'TENANT_NOT_FOUND', /^no tenant "nosuch" in /);
     expect(readdirSync(base).filter((name) => name.includes('nosuch'))).toEqual([]);
     expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme'])).toMatchObject({ status: 0, stdout: 'Tenant "acme": nothing to recover\n' });
+  });
+});
+
+describe('a tenant name one typo away from a tenant of the base dir', () => {
+  it('is refused (exit 3) in one line naming the near tenant, for backup and recover, in --json too', () => {
+    const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acne', '--to', path.join(dir.path, 'acne.tar.zst')]);
+    expect(backup).toMatchObject({ status: 3, stdout: '', stderr: `openclaw: no tenant "acne" in ${base} (see tenants list): did you mean "acme"?\n` });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acmee'])).toMatchObject({ status: 3, stderr: `openclaw: no tenant "acmee" in ${base} (see tenants list): did you mean "acme"?\n` });
+    expectJsonError(['--tenants-dir', base, '--json', 'tenants', 'backup', 'came', '--to', path.join(dir.path, 'came.tar.zst')], 3, 'TENANT_NOT_FOUND', /^no tenant "came" in .*: did you mean "acme"\?$/);
+    expect(existsSync(path.join(dir.path, 'acne.tar.zst'))).toBe(false);
   });
 });
 

@@ -192,6 +192,22 @@ describe('restore --identity', () => {
     expect(wrong.stderr).toBe('openclaw: identity file "-" (standard input), line 1 is a recipient (public key, age1…), not an identity (AGE-SECRET-KEY-1…)\n');
   });
 
+  it('reads the identity from standard input that is a socket (a Node or Python parent\'s pipe), which no path opens', () => {
+    const encrypted = `${archive('acme-plain.tar.zst')}.age`;
+    for (const stdin of ['-', '/dev/stdin', '/dev/fd/0']) {
+      // spawnSync's input reaches the child through a socket pair, as spawn's stdio 'pipe' does.
+      const result = spawnSync(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'verify', '--from', encrypted, '--identity', stdin, '--no-record'], { input: readFileSync(keys.bob), encoding: 'utf8' });
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toMatch(/^Intact: /);
+    }
+  });
+
+  it('names /dev/tty outside a terminal (cron, setsid) as no device, not as a socket', () => {
+    const result = spawnSync('setsid', ['-w', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'verify', '--from', `${archive('acme-plain.tar.zst')}.age`, '--identity', '/dev/tty', '--no-record'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe('openclaw: identity file "/dev/tty" is a device that is not there (/dev/tty outside a terminal, as under cron or setsid): give a file or a pipe\n');
+  });
+
   it('restores a plain archive with an identity given, saying it was not needed', () => {
     const result = cli('tenants', 'restore', '--from', archive('acme-plain.tar.zst'), '--as', 'acme-f', '--identity', keys.alice);
     expect(result.status).toBe(0);

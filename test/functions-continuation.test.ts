@@ -42,6 +42,7 @@ import { continuationPathFor, loadContinuation } from '../shared/backup/continua
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
+import { lambdaContext } from './helpers/lambda-context.js';
 import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
@@ -428,6 +429,27 @@ describe('a backup that continues across invocations', () => {
     expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
   });
 
+  it('sends the failure event of a piece its invocation\'s deadline stopped before it wrote, its chain\'s state untouched: its message is not handed back', async () => {
+    const tenant = 'late-piece';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    makeTenant(tenant);
+    await backupHandler(deps())({ tenant, to }, budgetContext('req-1'));
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(base, tenant));
+    // The invocation's time runs out as the piece starts (its 5th look at the time left: the
+    // deadline's own; a tenant volume slow to answer), the abort margin's left for the event.
+    let looks = 0;
+    const runningOut = lambdaContext({ awsRequestId: 'req-2', remaining: () => (++looks === 5 ? 0 : 30_000) });
+    const answer = await workQueueHandler(deps())({ Records: [record] }, runningOut);
+    // Not handed back (another receive would meet the same deadline), and said: it was neither, nothing heard for a day.
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(readFileSync(continuationPathFor(base, tenant)).equals(saved)).toBe(true);
+    expect(events()).toEqual([
+      expect.objectContaining({ detailType: 'OpenClaw Backup Failed', detail: expect.objectContaining({ tenant, location: to, error: expect.objectContaining({ code: 'ABORTED' }) }) }),
+    ]);
+    rmSync(continuationPathFor(base, tenant));
+  });
+
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
     const slow = { ...deps(), config: { ...config, restoreMBps: 1 } };
     const refused = await restoreHandler(slow)({ from: 's3://backups/big/one.tar.zst', as: 'too-big' }, budgetContext('req-r', 10_000));
@@ -453,6 +475,19 @@ describe('a backup that continues across invocations', () => {
     // At a rate that stages them in the time left, it restores.
     const enough = { ...deps(), config: { ...config, restoreEntriesPerSecond: 0.3 } };
     expect(await restoreHandler(enough)({ from: 's3://backups/big/one.tar.zst', as: 'just-enough' }, budgetContext('req-r2', 900_000))).toMatchObject({ verified: true });
+  });
+
+  it('counts the time the archive\'s bytes take out of the time its entries have: each check alone would pass it', async () => {
+    const bytes = statSync(await download('big/one.tar.zst')).size;
+    // ~899 s: its bytes take 250 of them, leaving ~649 s, at 0.3 a second ~194 entries for its 221.
+    const mbps = bytes / 1e6 / 250;
+    const both = { ...deps(), config: { ...config, restoreEntriesPerSecond: 0.3, restoreMBps: mbps } };
+    const refused = await restoreHandler(both)({ from: 's3://backups/big/one.tar.zst', as: 'too-slow' }, budgetContext('req-r3', 900_000));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT' } });
+    expect((refused as { error: { message: string } }).error.message).toMatch(
+      /holds 221 entries to restore \(its footer says\), more than the 19\d the restore function can stage in the 64\d s it has left at 0\.3 a second \(OPENCLAW_RESTORE_ENTRIES_PER_SECOND\), after the 250 s its [\d.]+ [KM]iB take at [\d.e-]+ MB\/s \(OPENCLAW_RESTORE_MBPS\): restore it with the CLI/,
+    );
+    expect(readdirSync(base).filter((name) => name.includes('too-slow'))).toEqual([]);
   });
 
   it('archives each file as the piece that read it saw it, when the tenant changes between pieces', async () => {

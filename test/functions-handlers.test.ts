@@ -10,7 +10,7 @@ import type { TenantOperations } from '../shared/operations.js';
 import { localOperations } from '../shared/operations.js';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -21,7 +21,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { AbortedError } from '../shared/errors.js';
-import { summarizeTenants } from '../shared/tenant/tenants.js';
+import { summarizeTenant, summarizeTenants } from '../shared/tenant/tenants.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { zerosArchive } from './helpers/zstd.js';
@@ -749,5 +749,17 @@ describe('the list function at its deadline', () => {
     );
     // A page walked whole before the deadline is answered as before.
     expect(await tenantsPage(operations, { names: false, ownership: false, pages: true }, undefined, new AbortController().signal)).toMatchObject({ tenants: all.map((name) => ({ name })) });
+  });
+
+  it('stops a tenant\'s walk on a local disk when the deadline\'s timer fires, though each call of that walk is synchronous', async () => {
+    const wideBase = path.join(dir.path, 'wide-tenants');
+    const files = path.join(wideBase, 'wide', 'files');
+    mkdirSync(files, { recursive: true });
+    for (let index = 0; index < 12_000; index++) writeFileSync(path.join(files, `f${index}`), '');
+    const deadline = new AbortController();
+    setTimeout(() => deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), 0);
+    await expect(summarizeTenant(wideBase, 'wide', deadline.signal)).rejects.toThrow('stopped: the Lambda invocation was about to time out');
+    // Without a deadline the same walk counts every file.
+    expect(await summarizeTenant(wideBase, 'wide')).toMatchObject({ files: 12_000 });
   });
 });

@@ -205,6 +205,39 @@ async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess:
   }
 }
 
+describe('inode numbers past 2^53 (overlayfs with xino: ~2^63), which fs.stat rounds, neighbours to one number', () => {
+  it('archives every name of such a file with its content, never as a link to another file of the same size and times', (context) => {
+    if (process.geteuid?.() !== 0 || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root and unshare');
+    const dir = tempDir();
+    try {
+      const archive = path.join(dir.path, 'acme.tar.zst');
+      for (const name of ['low', 'up', 'work', 'merged']) mkdirSync(path.join(dir.path, name));
+      // Two files of two names each, of one size, mtime and ctime (set in one call: one clock tick), on a tmpfs under an overlay.
+      const script = [
+        'set -e',
+        'mount -t tmpfs none low',
+        'mkdir -p low/tenants/acme',
+        'cd low/tenants/acme && printf aaaa > a1 && printf bbbb > b1 && ln a1 a2 && ln b1 b2 && touch -d @1700000000 a1 b1 && cd ../../..',
+        'mount -t overlay overlay -o lowerdir=low,upperdir=up,workdir=work,xino=on merged',
+        '"$0" -e \'const fs = require("fs"); const [a, b] = ["a1", "b1"].map((n) => fs.statSync("merged/tenants/acme/" + n)); process.stdout.write(String(a.ino === b.ino && a.ino > 2 ** 53))\'',
+        'exec "$0" "$@"',
+      ].join('\n');
+      const run = spawnSync('unshare', ['-m', 'sh', '-c', script, process.execPath, path.join(repoRoot, 'bin', 'openclaw.js'), '--tenants-dir', 'merged/tenants', 'tenants', 'backup', 'acme', '--to', archive], { cwd: dir.path, encoding: 'utf8' });
+      if (run.status !== 0 && /overlay|tmpfs|mount/.test(run.stderr)) return context.skip(`no overlay mount here: ${run.stderr.trim()}`);
+      expect(run.stderr).toBe('');
+      // What Node gives as the two files' inode numbers is one number.
+      expect(run.stdout.startsWith('true')).toBe(true);
+      expect(run.status).toBe(0);
+      expect(sh(`zstd -dc '${archive}' | tar -tvf -`).toString()).not.toContain(' link to ');
+      const restored = runCli(['--tenants-dir', path.join(dir.path, 'restored'), 'tenants', 'restore', '--from', archive]);
+      expect(restored.status).toBe(0);
+      for (const [name, content] of [['a1', 'aaaa'], ['a2', 'aaaa'], ['b1', 'bbbb'], ['b2', 'bbbb']]) expect(readFileSync(path.join(dir.path, 'restored', 'acme', name!), 'utf8')).toBe(content);
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
+
 describe('the read-ahead', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());

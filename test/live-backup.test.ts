@@ -24,7 +24,7 @@ import { createTenantArchive } from '../shared/backup/tenant-archive.js';
 import { copyDatabasePrivately } from '../shared/backup/sqlite-private-copy.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import type { SqliteOptions } from '../shared/backup/sqlite-policy.js';
-import { FileSystemError, SqliteSnapshotError } from '../shared/errors.js';
+import { AbortedError, FileSystemError, SqliteSnapshotError } from '../shared/errors.js';
 import { backupTenant, type BackupResult } from '../shared/backup/backup.js';
 import type { ManifestNote } from '../shared/archive/manifest.js';
 import { restoreTenant } from '../shared/restore/restore.js';
@@ -723,6 +723,35 @@ describe('SQLite databases', () => {
       expect(readdirSync(path.join(restored, 'memory')).sort()).toEqual(['agent-0.sqlite', 'agent-1.sqlite', 'locked.sqlite', 'locked.sqlite-journal']);
       db.exec('COMMIT');
     } finally {
+      db.close();
+    }
+  });
+
+  it.each(['same-host', 'cross-host'] as const)('ends the wait for a locked database (%s) as soon as the backup is stopped (Ctrl-C, a function\'s deadline), not at the busy timeout', async (writers) => {
+    // The wait for the lock went on to the busy timeout: a CLI interrupted while it waited
+    // exited 10 s later (Node 20 and 24), a function past its deadline waited as long.
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'locked.sqlite');
+    const db = openDatabase(file); // rollback journal: a writer's exclusive lock keeps readers out
+    const stop = new AbortController();
+    try {
+      db.exec('CREATE TABLE t (n INTEGER)');
+      db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
+      if (writers === 'same-host') snapshots.beforeOpen = () => setTimeout(() => stop.abort(), 50);
+      // Cross-host: the wait for a private copy that holds still; the writer commits after every copy of the database.
+      else {
+        privateCopies.afterDatabaseCopy = async (attempt) => {
+          db.exec(`COMMIT; BEGIN EXCLUSIVE; INSERT INTO t VALUES (${attempt})`);
+          if (attempt === 2) stop.abort();
+        };
+      }
+      const failure = await backupTenant({ tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true, sqlite: { writers, busyTimeoutMs: 600_000 }, signal: stop.signal }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(AbortedError);
+      expect(existsSync(archiveLocation().display)).toBe(false);
+      db.exec('COMMIT');
+    } finally {
+      snapshots.beforeOpen = undefined;
+      privateCopies.afterDatabaseCopy = undefined;
       db.close();
     }
   });

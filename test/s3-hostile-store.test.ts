@@ -4,9 +4,9 @@
 
 import { createHash } from 'node:crypto';
 import { createBrotliCompress, createDeflate, createGzip } from 'node:zlib';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -663,6 +663,178 @@ describe('a store that closes every download after its first 100 bytes', () => {
       }
     } finally {
       await proxy.stop();
+    }
+  }, 60_000);
+});
+
+describe('a store that drips the last bytes the restore function asks for', () => {
+  it('fails the restore in one line within the answer deadline, nothing staged, instead of waiting on the tail for ever', async () => {
+    const key = 's3://backups/dripped-tail/acme-2026-02-03.tar.zst';
+    await backupAt(tenantsDir, 'acme', key, new Date('2026-02-03T03:00:00Z'), server);
+    const timers = new Set<NodeJS.Timeout>();
+    // The ranged GET of the archive's end: its headers at once, then a byte a second (1,032 bytes: 17 minutes).
+    const proxy = await listening(
+      createServer((request, response) => {
+        const range = request.headers.range;
+        if (request.method !== 'GET' || range === undefined || range === 'bytes=0-0') {
+          forward(request, response, `${server.endpoint}${request.url ?? '/'}`);
+          return;
+        }
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            const body = Buffer.concat(chunks);
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            let sent = 0;
+            const timer = setInterval(() => {
+              if (sent >= body.length || response.destroyed) {
+                clearInterval(timer);
+                timers.delete(timer);
+                response.end();
+                return;
+              }
+              response.write(body.subarray(sent, ++sent));
+            }, 1000);
+            timers.add(timer);
+          });
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client, bucket: 'backups', key: 'dripped-tail/acme-2026-02-03.tar.zst', endpoint: proxy.endpoint, answerDeadlineMs: 2_000 });
+      const before = readdirSync(tenantsDir).sort();
+      const restore = restoreTenant({ tenantsDir, location, as: 'acme-copy', maxArchiveEntries: () => ({ entries: 1_000_000, reason: 'stand in for the time left' }) });
+      await expect(restore).rejects.toMatchObject({
+        code: 'UNREACHABLE',
+        message: `cannot reach ${proxy.endpoint} for ${key}: no answer in 2 s`,
+      });
+      expect(existsSync(path.join(tenantsDir, 'acme-copy'))).toBe(false);
+      // No staging directory, journal or lock left in the base dir.
+      expect(readdirSync(tenantsDir).sort()).toEqual(before);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      client.destroy();
+      await proxy.stop();
+    }
+  }, 30_000);
+});
+
+/**
+ * A raw TCP stand-in in front of s3rver that sends each answer whole (its stated Content-Length)
+ * and then, `lateMs` later, `extra` bytes more on the same kept-alive connection: a proxy or a
+ * store that miscounts its bodies. The next request on that connection reads them as the start
+ * of its answer, which is no HTTP. `answers` counts the answers sent.
+ */
+async function startLateBytesStandIn(target: string, extra: string, lateMs: number): Promise<{ endpoint: string; stop: () => Promise<void>; answers: () => number }> {
+  let answers = 0;
+  const sockets = new Set<Socket>();
+  const standIn = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let pending = Buffer.alloc(0);
+    let busy = false;
+    const next = (): void => {
+      const end = pending.indexOf('\r\n\r\n');
+      if (busy || end < 0) return;
+      const [requestLine = '', ...headerLines] = pending.subarray(0, end).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const bodyLength = Number(headers['content-length'] ?? 0);
+      if (pending.length < end + 4 + bodyLength) return;
+      const body = pending.subarray(end + 4, end + 4 + bodyLength);
+      pending = pending.subarray(end + 4 + bodyLength);
+      const [method = 'GET', url = '/'] = requestLine.split(' ');
+      busy = true;
+      const upstream = httpRequest(`${target}${url}`, { method, headers, agent: false }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const whole = Buffer.concat(chunks);
+          const lines = [`HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`];
+          for (const [name, value] of Object.entries(answer.headers)) {
+            if (['content-length', 'transfer-encoding', 'connection', 'keep-alive'].includes(name)) continue;
+            for (const one of Array.isArray(value) ? value : [value ?? '']) lines.push(`${name}: ${one}`);
+          }
+          const length = method === 'HEAD' ? (answer.headers['content-length'] ?? '0') : String(whole.length);
+          lines.push(`content-length: ${length}`, 'connection: keep-alive', '', '');
+          socket.write(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), method === 'HEAD' ? Buffer.alloc(0) : whole]));
+          answers++;
+          setTimeout(() => {
+            if (!socket.destroyed) socket.write(extra);
+          }, lateMs);
+          busy = false;
+          next();
+        });
+      });
+      upstream.on('error', () => socket.destroy());
+      upstream.end(body);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      next();
+    });
+  });
+  await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`,
+    answers: () => answers,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        standIn.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+describe('a store that sends bytes after the answer it stated the length of, late, on a kept connection', () => {
+  it('lists and verifies the backups as before: the request the stray bytes spoil is sent again on a new connection', async () => {
+    for (const day of ['01', '02', '03', '04', '05', '06']) {
+      await backupAt(tenantsDir, 'acme', `s3://backups/late-bytes/acme-2026-03-${day}.tar.zst`, new Date(`2026-03-${day}T03:00:00Z`), server);
+    }
+    const direct = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/late-bytes/', ...flags(server.endpoint)]);
+    expect(direct.status).toBe(0);
+    const standIn = await startLateBytesStandIn(server.endpoint, 'stray bytes\r\n', 20);
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/late-bytes/', ...flags(standIn.endpoint)]);
+      expect(listed.stderr).toBe('');
+      expect(listed.stdout).toBe(direct.stdout.replace(server.endpoint, standIn.endpoint));
+      expect(listed.status).toBe(0);
+      const verified = await runMain(['tenants', 'verify', '--from', 's3://backups/late-bytes/acme-2026-03-06.tar.zst', ...flags(standIn.endpoint)]);
+      expect(verified.stderr).toBe('');
+      expect(verified.status).toBe(0);
+    } finally {
+      await standIn.stop();
+    }
+  }, 60_000);
+
+  it('says in one line (exit 1) that the answers are not valid HTTP when every attempt gets no HTTP', async () => {
+    let requests = 0;
+    const garbler = createNetServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.on('data', () => {
+        requests++;
+        socket.end('stray bytes\r\n\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => garbler.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(garbler.address() as AddressInfo).port}`;
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/late-bytes/', ...flags(endpoint)]);
+      expect(listed.stderr).toBe(
+        `openclaw: ${endpoint} answered with bytes that are not valid HTTP (HPE_INVALID_CONSTANT, 5 attempts) for s3://backups/late-bytes/: a proxy on the way or the store is at fault\n`,
+      );
+      expect(listed.status).toBe(1);
+      expect(requests).toBe(5);
+    } finally {
+      await new Promise<void>((resolve) => garbler.close(() => resolve()));
     }
   }, 60_000);
 });

@@ -159,4 +159,37 @@ describe('a read whose body stops delivering bytes', () => {
     expect(sha256(Buffer.concat(chunks))).toBe(sha256(DATA));
     expect(gets).toHaveLength(1);
   }, 10_000);
+
+  it('does not take a consumer busy with blocking calls between chunks for a stall, nor for a drip', async () => {
+    // An honest store sending 1 KiB every 5 ms, and a consumer that blocks this thread 250 ms
+    // after each chunk (a slow disk written with blocking calls): the bytes sent meanwhile wait
+    // unread. Counted as waiting, each block was a stall, or a drip of 1 KiB: 6 breaks, failed.
+    const object = DATA.subarray(0, 8 * 1024);
+    answer = (request, response) => {
+      const from = Number(/^bytes=(\d+)-$/.exec(request.headers.range ?? '')?.[1] ?? 0);
+      response.writeHead(from === 0 ? 200 : 206, {
+        'content-length': object.length - from,
+        ...(from > 0 && { 'content-range': `bytes ${from}-${object.length - 1}/${object.length}` }),
+        etag: ETAG,
+        'content-type': 'application/octet-stream',
+      });
+      let sent = from;
+      const timer = setInterval(() => {
+        if (response.destroyed) return clearInterval(timer);
+        response.write(object.subarray(sent, (sent += 1024)));
+        if (sent >= object.length) {
+          clearInterval(timer);
+          response.end();
+        }
+      }, 5);
+    };
+    const blocked = new Int32Array(new SharedArrayBuffer(4));
+    const chunks: Buffer[] = [];
+    for await (const chunk of await location({ stallDeadlineMs: 100 }).read()) {
+      chunks.push(chunk as Buffer);
+      Atomics.wait(blocked, 0, 0, 250);
+    }
+    expect(sha256(Buffer.concat(chunks))).toBe(sha256(object));
+    expect(gets).toHaveLength(1);
+  }, 20_000);
 });

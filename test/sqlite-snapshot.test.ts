@@ -8,7 +8,7 @@ import nodeFs, { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { betterSqliteDriver, nodeSqliteDriver, sqliteDriver } from '../shared/backup/sqlite-driver.js';
 import { copyDatabasePrivately, PRIVATE_COPY_MIN_ATTEMPTS, type CopyOptions } from '../shared/backup/sqlite-private-copy.js';
@@ -24,6 +24,17 @@ import {
 import { TempArea } from '../shared/backup/temp-area.js';
 import { column, openDatabase, transaction, value, type SqliteConnection } from './helpers/sqlite.js';
 import { tempDir } from './helpers/tree.js';
+
+/**
+ * Descriptors of other threads that the listing of this process's open descriptors
+ * (file-access.ts `openDescriptors`) shows besides the real ones; a test sets it, and unsets it.
+ */
+const descriptors = vi.hoisted(() => ({ extra: undefined as (() => Map<number, string>) | undefined }));
+vi.mock('../shared/file-access.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../shared/file-access.js')>();
+  const openDescriptors: typeof original.openDescriptors = (checking) => new Map([...original.openDescriptors(checking), ...(descriptors.extra?.() ?? [])]);
+  return { ...original, openDescriptors };
+});
 
 let dir: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -283,6 +294,33 @@ describe('snapshotDatabase', () => {
     const copy = openDatabase(snapshot);
     expect(value(copy, 'SELECT count(*) FROM t')).toBe(5);
     copy.close();
+  });
+
+  it('is not called replaced because another job held its own database of the same name when each lock came (backup --all)', async () => {
+    // While a snapshot waits for the lock, `backup --all`'s other jobs run and open their
+    // tenants' memory.sqlite. Under busy writers every attempt waited, and one such descriptor
+    // open at the moment each lock came failed the check of SQLite's descriptors three times
+    // in a row: "the file was replaced while SQLite opened it", the backup failed. Here the
+    // listing of this process's descriptors holds a new one of bob's memory.sqlite at every
+    // other look: each check after SQLite's open (one that another job closes moments later).
+    const root = realpathSync(dir.path);
+    const source = path.join(root, 'alice', 'memory.sqlite');
+    mkdirSync(path.dirname(source));
+    walDatabase(source, 3).close();
+    let looks = 0;
+    descriptors.extra = () => (++looks % 2 === 0 ? new Map([[100_000 + looks, path.join(root, 'bob', 'memory.sqlite')]]) : new Map());
+    try {
+      const snapshot = path.join(dir.path, 'snapshot.sqlite');
+      expect(await snapshotDatabase(source, snapshot, { expected: statSync(source) })).toEqual({ ok: true, pages: expect.any(Number), durationMs: expect.any(Number) });
+      const copy = openDatabase(snapshot, { readOnly: true });
+      try {
+        expect(value(copy, 'SELECT count(*) FROM t')).toBe(3);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      descriptors.extra = undefined;
+    }
   });
 
   it('fails, naming the database, when a descriptor it checks cannot be read (EIO), rather than call the file replaced', async () => {

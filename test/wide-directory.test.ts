@@ -7,9 +7,12 @@
 // The list function's ownership scan (`openclaw doctor`) read each directory whole, a Buffer
 // and a string per name: 500,000 names took it to 331 MiB, past the list function's 256 MiB;
 // it reads them a batch at a time now.
+// A file of more than one name was still held as a `dev:ino` string (and the set of those
+// counted as another): the same files, each given a second name outside the tenant (a copy
+// made with `cp -al`), ran out of a 24 MiB heap. They are numbers in packed tables now.
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -49,5 +52,28 @@ describe(`a tenant with ${FILES.toLocaleString('en')} files in one directory, wi
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ files: FILES, directories: 2, bytes: 0 });
+  });
+});
+
+describe(`the same ${FILES.toLocaleString('en')} files, each with a second name outside the tenant (cp -al), within a 24 MiB heap`, () => {
+  const SMALLER_HEAP = { NODE_OPTIONS: '--max-old-space-size=24' };
+  beforeAll(() => {
+    const copy = path.join(dir.path, 'copy');
+    mkdirSync(copy);
+    for (let i = 0; i < FILES; i++) linkSync(path.join(base, 'acme', 'wide', `f${i}`), path.join(copy, `f${i}`));
+  });
+
+  it('tenants list counts them', () => {
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'list'], { env: SMALLER_HEAP });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ tenants: [{ name: 'acme', files: FILES, bytes: 0 }] });
+  });
+
+  it('backup --dry-run counts them, none a later name of another', () => {
+    const run = runCli(['--tenants-dir', base, '--json', 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst'), '--dry-run'], { env: SMALLER_HEAP });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ files: FILES, hardlinks: 0, directories: 2, bytes: 0 });
   });
 });

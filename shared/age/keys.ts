@@ -10,7 +10,7 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { close as closeFd, constants as fsConstants, fstat, open as openFd, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { isatty, ReadStream as TerminalStream } from 'node:tty';
 
@@ -213,7 +213,7 @@ export function parseIdentityFile(text: string, name = 'identity file'): AgeIden
  * instead, waiting for a writer (one may come later) or a key typed and ended with Ctrl-D, and
  * `signal` ends the wait: a terminal read on a thread, with no key typed, hung the CLI for good
  * (SIGTERM too), as the FIFO did. Any other device is read without waiting: one with nothing to give now
- * is refused.
+ * is refused. A descriptor named by path (`-`, /dev/stdin, /dev/fd/N) that is a socket is read in place.
  */
 async function readKeyFile(path: string, what: string, fail: (message: string) => Error, signal?: AbortSignal): Promise<string> {
   if (path !== '-') assertLocalPath(path, what);
@@ -221,9 +221,13 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
   let handle: FileHandle | undefined;
   try {
     throwIfAborted(signal);
+    const tooLarge = () => fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
+    // A socket cannot be opened by name, not even as /dev/stdin (ENXIO), and a parent such as
+    // Node's spawn or Python's socketpair gives standard input as one: it is read where it is.
+    const descriptor = descriptorNamed(path);
+    if (descriptor !== undefined && (await isSocketDescriptor(descriptor))) return await readPipe(new Socket({ fd: descriptor, readable: true, writable: false }), tooLarge, signal);
     const fd = await new Promise<number>((resolve, reject) => openFd(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
     const first = await new Promise<Stats>((resolve, reject) => fstat(fd, (error, stats) => (error ? closeFd(fd, () => reject(error)) : resolve(stats))));
-    const tooLarge = () => fail(`${what} ${JSON.stringify(path)} is larger than 16 MiB`);
     if (first.isFIFO() || first.isSocket()) return await readPipe(new Socket({ fd, readable: true, writable: false }), tooLarge, signal);
     if (first.isCharacterDevice() && isatty(fd)) return await readPipe(new TerminalStream(fd), tooLarge, signal);
     await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
@@ -248,12 +252,30 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'EISDIR') throw fail(`${what} ${JSON.stringify(path)} is not a file`);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw fail(`${what} ${JSON.stringify(path)} does not exist`);
-    if (code === 'ENXIO') throw fail(`${what} ${JSON.stringify(path)} is a socket that cannot be read`);
+    if (code === 'ENXIO') {
+      if (await isSocketPath(opened)) throw fail(`${what} ${JSON.stringify(path)} is a socket that cannot be read`);
+      throw fail(`${what} ${JSON.stringify(path)} is a device that is not there (/dev/tty outside a terminal, as under cron or setsid): give a file or a pipe`);
+    }
     if (code === 'EAGAIN') throw fail(`${what} ${JSON.stringify(path)} is a device with nothing to read: give a file`);
     throw fail(`cannot read ${what} ${JSON.stringify(path)}: ${errnoMessage(error) ?? code}`);
   } finally {
     await handle?.close().catch(() => undefined);
   }
+}
+
+/** The descriptor a path names itself: `-`, /dev/stdin, /dev/fd/N or /proc/self/fd/N. */
+function descriptorNamed(path: string): number | undefined {
+  if (path === '-' || path === '/dev/stdin') return 0;
+  const match = /^(?:\/dev\/fd|\/proc\/self\/fd)\/(\d{1,9})$/.exec(path);
+  return match === null ? undefined : Number(match[1]);
+}
+
+function isSocketDescriptor(descriptor: number): Promise<boolean> {
+  return new Promise((resolve) => fstat(descriptor, (error, stats) => resolve(error === null && stats.isSocket())));
+}
+
+function isSocketPath(path: string): Promise<boolean> {
+  return stat(path).then((stats) => stats.isSocket(), () => false);
 }
 
 function textOf(pieces: Buffer[]): string {

@@ -107,6 +107,15 @@ export class ArchiveWriter {
     this.out.abort(error);
   }
 
+  /**
+   * Aborted, with the first reason, once the writer fails or is aborted (the backup's signal,
+   * the store stopped reading): for work that prepares an entry and runs long before writing
+   * it (a large file copied to a spool first), which would otherwise only notice at its write.
+   */
+  get stopped(): AbortSignal {
+    return this.out.signal;
+  }
+
   directory(entry: EntryAttributes): Promise<void> | undefined {
     return this.add({ name: entryNameFor(this.tenant, entry.relPath), type: 'directory', mode: entry.mode, mtime: tarMtime(entry.mtimeMs) });
   }
@@ -173,9 +182,14 @@ export class ArchiveWriter {
     const streamed = position + (await out.readInto(size - position, read));
     const shortBy = size - streamed;
     if (shortBy > 0) {
+      // A chunk hashed, then written, at a time: all hashed at once (4 GiB of a file cut to
+      // nothing while read) held the thread 5 s, a deadline's timer and the abort with it.
       const zeros = Buffer.alloc(Math.min(shortBy, STREAM_CHUNK));
-      for (let left = shortBy; left > 0; left -= zeros.length) hash.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
-      await out.zeros(shortBy);
+      for (let left = shortBy; left > 0; left -= zeros.length) {
+        const chunk = left >= zeros.length ? zeros : zeros.subarray(0, left);
+        hash.update(chunk);
+        await out.zeros(chunk.length);
+      }
     }
     await out.zeros(paddingAfter(size));
     return { sha256: hash.digest('hex'), shortBy };

@@ -53,6 +53,7 @@ export class FrameWriter {
   private readonly spare: Buffer[] = [];
   private closed = false;
   private failure: { error: unknown } | undefined;
+  private readonly stop = new AbortController();
   private wakeWriter: (() => void) | undefined;
   private wakeReader: (() => void) | undefined;
 
@@ -182,9 +183,17 @@ export class FrameWriter {
 
   /** Fails both sides: a waiting writer, and the reader of `frames()`. The first reason wins. */
   abort(error: unknown): void {
-    this.failure ??= { error };
+    if (this.failure === undefined) {
+      this.failure = { error };
+      this.stop.abort(error);
+    }
     this.wakeWriter?.();
     this.wakeReader?.();
+  }
+
+  /** Aborted, with the first reason, once the writer is (`abort`): for work feeding it that runs long between writes. */
+  get signal(): AbortSignal {
+    return this.stop.signal;
   }
 
   async *frames(): AsyncGenerator<Buffer> {

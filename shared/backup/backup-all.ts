@@ -187,10 +187,12 @@ function withTenantsFinished(
   const backedUp = finished.filter((outcome) => outcome.ok).map((outcome) => outcome.tenant);
   const failedOnes = finished.filter((outcome) => !outcome.ok && !interrupted.has(outcome.tenant)).map((outcome) => outcome.tenant);
   const interruptedOnes = finished.filter((outcome) => !outcome.ok && interrupted.has(outcome.tenant)).map((outcome) => outcome.tenant);
-  const named = (names: string[]) =>
-    names.length === 0 ? '' : ` (${names.slice(0, NAMES_SHOWN).join(', ')}${names.length > NAMES_SHOWN ? `, and ${names.length - NAMES_SHOWN} more` : ''})`;
+  // Those backed up are a few to recognise; those left to back up by name are every one of
+  // them ("and 2 more" left the operator to find those by comparing directories).
+  const named = (names: string[], shown = names.length) =>
+    names.length === 0 ? '' : ` (${names.slice(0, shown).join(', ')}${names.length > shown ? `, and ${names.length - shown} more` : ''})`;
   error.message =
-    `${error.message}: ${backedUp.length} of ${total} tenant${total === 1 ? '' : 's'} backed up${named(backedUp)}` +
+    `${error.message}: ${backedUp.length} of ${total} tenant${total === 1 ? '' : 's'} backed up${named(backedUp, NAMES_SHOWN)}` +
     `${interruptedOnes.length > 0 ? `, ${interruptedOnes.length} interrupted${named(interruptedOnes)}` : ''}` +
     `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${notStarted.length} not started${named(notStarted)}` +
     (backedUp.length < total ? `: ${hint}` : '');

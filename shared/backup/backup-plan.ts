@@ -11,11 +11,11 @@ import { describeError, isOpenClawError } from '../errors.js';
 import { backupReadError } from './backup.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
-import { assertTenantName } from '../tenant/names.js';
-import { assertOutsideTenantsDir, tenantDirFor } from '../tenant/tenants.js';
+import { assertOutsideTenantsDir, assertTenantNameIn, tenantDirFor } from '../tenant/tenants.js';
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
+import { SeenInodes } from './seen-inodes.js';
 import { firstNameOf, walkTenant, type WalkNotes } from './tenant-walk.js';
 import { shownPath } from '../format.js';
 
@@ -64,14 +64,14 @@ export async function planBackup(request: {
 
 async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promise<BackupPlan> {
   const { tenantsDir, tenant, location, signal } = request;
-  assertTenantName(tenant);
+  await assertTenantNameIn(tenantsDir, tenant);
   const tenantDir = await tenantDirFor(tenantsDir, tenant);
   if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
   const notes: WalkNotes = { skipped: [], warnings: [] };
   const totals = { files: 0, hardlinks: 0, directories: 0, symlinks: 0, bytes: 0 };
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
-  const linked = new Set<string>();
+  const linked = new SeenInodes();
   for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
     if (signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;

@@ -254,6 +254,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       compression: request.compression,
       fileAccess: request.fileAccess,
       sqlite: request.sqlite,
+      signal,
       // Encrypted: the plaintext copies stay in the base dir, beside the live files (temp-area.ts).
       // Not on network storage (EFS: each copy would cross the network twice more), nor
       // without the lock (a read-only base dir): $TMPDIR there.

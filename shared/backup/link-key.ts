@@ -9,6 +9,14 @@
 // walk never leaves the tenant's file system (tenant-walk.ts), so every file it archives has
 // the tenant's.
 
-export function linkKey(stat: { readonly ino: number; readonly size: number; readonly mtimeMs: number; readonly ctimeMs: number }): string {
+export interface LinkIdentity {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+/** The identity as one string: how a resumable backup's checkpoint keeps it (link-targets.ts). */
+export function linkKey(stat: LinkIdentity): string {
   return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }

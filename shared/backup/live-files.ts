@@ -17,7 +17,7 @@ import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
 import type { PackedListing } from '../packed-listing.js';
 import { fsPath } from '../raw-name.js';
-import { linkKey } from './link-key.js';
+import type { LinkTargets } from './link-targets.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately, detachSuperJournal } from './sqlite-private-copy.js';
 import { checkDatabaseOpens, checkIntegrity, companionBaseName, companionNames, isSqliteHeader, snapshotDatabase, type SnapshotOutcome } from './sqlite-snapshot.js';
@@ -51,11 +51,13 @@ export interface PackContext {
   /** How live SQLite databases are read (sqlite-policy.ts). */
   readonly sqlite: SqlitePolicy;
   /**
-   * Regular files with more than one name (st_nlink > 1) archived so far, by `linkKey`
-   * (link-key.ts): the name each was archived under, which a later name of the same version
+   * Regular files with more than one name (st_nlink > 1) archived so far, by what tells each
+   * from other files (link-key.ts): the name each was archived under, which a later name of the same version
    * of the file is archived as a hard link to. Only such files: most have one name.
    */
-  readonly links: Map<string, string>;
+  readonly links: LinkTargets;
+  /** The backup's: ends a wait for a database's lock, or for it to hold still, at once. */
+  readonly signal?: AbortSignal;
 }
 
 /** The relative path of the database a companion file (`x-wal`, `x-shm`, `x-journal`) belongs to, if `x` is beside it. */
@@ -105,15 +107,13 @@ interface ArchivedFile {
 /**
  * Archives one regular file without following a symlink swapped in after the walk; undefined
  * if it vanished. A file with more than one name that was archived under an earlier name
- * already is archived as a hard link to it, its content not read again. `linked`: the file is
- * known to have more than one name (the read-ahead left it unread): it is opened first, its
- * identity checked before anything is read.
+ * already is archived as a hard link to it, its content not read again.
  */
-export async function packFile(context: PackContext, item: FileItem, linked = false): Promise<TreeEntry | undefined> {
+export async function packFile(context: PackContext, item: FileItem): Promise<TreeEntry | undefined> {
   const absPath = absPathOf(item);
   // On a local disk a file that may be small is read in one go by path; elsewhere, and for
   // what turns out to need more (a database, a file over the limit), through a handle below.
-  if (!linked && context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
+  if (context.access.kind === 'sync' && (item.stat === undefined || item.stat.size <= WHOLE_READ_LIMIT)) {
     const read = await readWholeAt(context.access, absPath, WHOLE_READ_LIMIT, { scratch: context.scratch });
     if (read === 'vanished') {
       noteVanished(context.notes, item.relPath);
@@ -129,7 +129,7 @@ export async function packFile(context: PackContext, item: FileItem, linked = fa
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
       const written = context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
       if (written !== undefined) await written;
-      if (read.stat.nlink > 1) context.links.set(linkKey(read.stat), item.relPath);
+      if (read.stat.nlink > 1) context.links.set(read.stat, item.relPath);
       return { path: item.relPath, type: 'file', size: read.content.length, sha256: sha256(read.content) };
     }
   }
@@ -153,7 +153,7 @@ export async function packFile(context: PackContext, item: FileItem, linked = fa
         if (link !== undefined) return link;
       }
       if (stat.isFile()) archived = await packContent(context, item, handle, stat, { lastRead: reads >= DATABASE_READS });
-      if (archived !== undefined && archived !== REPLACED && stat.nlink > 1) context.links.set(linkKey(stat), item.relPath);
+      if (archived !== undefined && archived !== REPLACED && stat.nlink > 1) context.links.set(stat, item.relPath);
     } finally {
       await handle.close();
     }
@@ -180,7 +180,7 @@ const REPLACED = Symbol('replaced by rename');
 
 /** A hard link to the name `stat`'s file was archived under earlier in this archive; undefined if it was not. */
 async function packLink(context: PackContext, item: FileItem, stat: Stats): Promise<TreeEntry | undefined> {
-  const target = context.links.get(linkKey(stat));
+  const target = context.links.get(stat);
   if (target === undefined) return undefined;
   const written = context.writer.hardlink({ relPath: item.relPath, target, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs });
   if (written !== undefined) await written;
@@ -243,7 +243,7 @@ async function packSpooled(
   try {
     let copy;
     try {
-      copy = await spoolFile(handle, stat, spool);
+      copy = await spoolFile(handle, stat, spool, { signal: context.writer.stopped });
     } catch (error) {
       if (NO_ROOM.has(errnoCode(error) ?? '')) return undefined;
       throw error;
@@ -280,7 +280,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
   if (context.sqlite.writers === 'same-host' && !hasCompanions(item)) {
     const copyPath = await context.temp.file('database');
     try {
-      const copy = await spoolFile(handle, stat, copyPath).catch((error: unknown) => {
+      const copy = await spoolFile(handle, stat, copyPath, { signal: context.writer.stopped }).catch((error: unknown) => {
         const code = errnoCode(error) ?? '';
         if (!NO_ROOM.has(code)) throw error;
         noRoom = `no room for a copy in ${shownPath(pathBehindLink(path.dirname(copyPath)))} (${code})`;
@@ -310,7 +310,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
         : same
           ? held !== undefined
-            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities })
+            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities, signal: context.signal })
             : await snapshotPrivateCopy(context, handle, item, snapshotPath)
           : ({ ok: false, kind: 'busy', reason: 'the file was replaced by rename while it was read' } as const);
     // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
@@ -367,7 +367,9 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
     await context.temp.remove(snapshotPath);
     let copy;
     try {
-      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs });
+      // Stopped by the backup's signal or by the archive writer's own abort, whichever comes first.
+      const signal = context.signal === undefined ? context.writer.stopped : AbortSignal.any([context.signal, context.writer.stopped]);
+      copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs, signal });
     } catch (error) {
       // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
       const code = errnoCode(error) ?? '';
@@ -388,7 +390,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
       }
       // Never a rollback that deletes a file the tenant names (its super-journal): sqlite-private-copy.ts.
       if (copy.companions.includes('-journal')) await detachSuperJournal(copy.path, tenantRoot);
-      outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true });
+      outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true, signal: context.signal });
       if (outcome.ok) {
         const problem = checkIntegrity(snapshotPath);
         if (problem === undefined) return outcome;

@@ -25,7 +25,7 @@ import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, isVanished, OWN_FD_LINKS, PARA
 import { fsPath } from '../raw-name.js';
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
-import { linkKey } from './link-key.js';
+import type { LinkIdentity } from './link-key.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
 
 type FileItem = Extract<WalkItem, { kind: 'file' }>;
@@ -71,7 +71,7 @@ export interface ReadPart {
   mode(slot: number): number;
   mtimeMs(slot: number): number;
   /** For READ_LINKED: what tells the file from others (link-key.ts); mode and mtime as for READ_WHOLE. */
-  linkKey(slot: number): string;
+  linkIdentity(slot: number): LinkIdentity;
   /** The content's SHA-256, 32 bytes at `sha256Offset(slot)` in `sha256Bytes(slot)` (no string, no copy). */
   sha256Bytes(slot: number): Uint8Array;
   sha256Offset(slot: number): number;
@@ -293,9 +293,9 @@ class ArenaPart implements ReadPart {
     return this.meta[(slot - this.from) * META_FIELDS + 3]!;
   }
 
-  linkKey(slot: number): string {
+  linkIdentity(slot: number): LinkIdentity {
     const at = (slot - this.from) * META_FIELDS;
-    return linkKey({ ino: this.meta[at + 4]!, size: this.meta[at + 1]!, mtimeMs: this.meta[at + 3]!, ctimeMs: this.meta[at + 5]! });
+    return { ino: this.meta[at + 4]!, size: this.meta[at + 1]!, mtimeMs: this.meta[at + 3]!, ctimeMs: this.meta[at + 5]! };
   }
 
   sha256Bytes(): Uint8Array {
@@ -572,7 +572,7 @@ interface PromiseRead {
   readonly content?: Buffer;
   readonly mode?: number;
   readonly mtimeMs?: number;
-  readonly linkKey?: string;
+  readonly linkIdentity?: LinkIdentity;
 }
 
 class PromisePart implements ReadPart {
@@ -601,8 +601,8 @@ class PromisePart implements ReadPart {
     return this.reads[slot]!.mtimeMs!;
   }
 
-  linkKey(slot: number): string {
-    return this.reads[slot]!.linkKey!;
+  linkIdentity(slot: number): LinkIdentity {
+    return this.reads[slot]!.linkIdentity!;
   }
 
   sha256Bytes(slot: number): Uint8Array {
@@ -676,7 +676,7 @@ async function readOnce(openPath: string): Promise<PromiseRead> {
   try {
     const before = await handle.stat();
     if (!before.isFile()) return { outcome: READ_VANISHED };
-    if (before.nlink > 1) return { outcome: READ_LINKED, mode: before.mode & 0o7777, mtimeMs: before.mtimeMs, linkKey: linkKey(before) };
+    if (before.nlink > 1) return { outcome: READ_LINKED, mode: before.mode & 0o7777, mtimeMs: before.mtimeMs, linkIdentity: { ino: before.ino, size: before.size, mtimeMs: before.mtimeMs, ctimeMs: before.ctimeMs } };
     if (before.size > PROMISE_FILE_LIMIT) return { outcome: READ_ELSEWHERE };
     const content = Buffer.allocUnsafe(before.size);
     let got = 0;

@@ -36,6 +36,7 @@ import path from 'node:path';
 
 import { isVanished, openAt } from '../file-access.js';
 import { decodeRawName } from '../raw-name.js';
+import { throwIfAborted } from '../storage/streams.js';
 import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from './sqlite-snapshot.js';
 import { writeUnlessZeros } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
@@ -65,6 +66,11 @@ export interface CopyOptions {
    * PRIVATE_COPY_MIN_ATTEMPTS were made). @default DEFAULT_SNAPSHOT_TIMEOUT_MS (10 s)
    */
   readonly budgetMs?: number;
+  /**
+   * Once aborted, no further copy is waited for or started (AbortedError is thrown), and a copy
+   * under way ends at its next chunk (a backup stopped: a large database takes a minute to copy).
+   */
+  readonly signal?: AbortSignal | undefined;
   /** Called after the database is copied and before its companions are (tests write here). */
   readonly afterDatabaseCopy?: (attempt: number) => void | Promise<void>;
 }
@@ -76,6 +82,7 @@ export interface CopyOptions {
  * nothing.
  */
 export async function copyDatabasePrivately(database: fs.FileHandle, absPath: string, temp: TempArea, options: CopyOptions = {}): Promise<PrivateCopy> {
+  const { signal } = options;
   const budgetMs = options.budgetMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
   const started = performance.now();
   let reason = '';
@@ -85,19 +92,20 @@ export async function copyDatabasePrivately(database: fs.FileHandle, absPath: st
       const pause = Math.random() * (PRIVATE_COPY_DELAYS_MS[copies - 1] ?? PRIVATE_COPY_DELAYS_MS.at(-1)!);
       // No copy starts after the budget: a busy database holds the backup for at most that plus one copy.
       if (copies >= PRIVATE_COPY_MIN_ATTEMPTS && performance.now() - started + pause >= budgetMs) break;
-      await sleep(pause);
+      await sleep(pause, undefined, { signal: options.signal }).catch(() => undefined);
+      throwIfAborted(options.signal);
     }
     const attempt = ++copies;
     const path = await temp.file('private-copy.sqlite');
     let kept = false;
     try {
       const before = await fingerprints(database, absPath);
-      await copyOpen(database, before.database.stat.size, path);
+      await copyOpen(database, before.database.stat.size, path, signal);
       await options.afterDatabaseCopy?.(attempt);
       let change: string | undefined;
       for (const suffix of COMPANIONS) {
         const was = before[suffix];
-        if (was !== undefined && !(await copyCompanion(`${absPath}${suffix}`, was.stat, `${path}${suffix}`))) {
+        if (was !== undefined && !(await copyCompanion(`${absPath}${suffix}`, was.stat, `${path}${suffix}`, signal))) {
           change = `its ${suffix} was replaced or removed while it was copied`;
           break;
         }
@@ -196,12 +204,13 @@ async function readAt(handle: fs.FileHandle, length: number): Promise<Buffer> {
  * tenant made huge and sparse (`truncate -s 100G` after its records, a few KiB on disk, its
  * super-journal name perhaps at the very end) no longer fills the temporary directory.
  */
-async function copyOpen(source: fs.FileHandle, size: number, destination: string): Promise<void> {
+async function copyOpen(source: fs.FileHandle, size: number, destination: string, signal: AbortSignal | undefined): Promise<void> {
   const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
   try {
     const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(1, size)));
     let position = 0;
     while (position < size) {
+      signal?.throwIfAborted();
       const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, size - position), position);
       if (bytesRead === 0) break; // shrank: the size check says so
       await writeUnlessZeros(out, chunk.subarray(0, bytesRead), position);
@@ -217,7 +226,7 @@ async function copyOpen(source: fs.FileHandle, size: number, destination: string
  * Copies the companion at `path`, as long as it is still the file `was` describes, up to the
  * size it has when opened (what is appended later is not needed). False if it is not.
  */
-async function copyCompanion(path: string, was: Stats, destination: string): Promise<boolean> {
+async function copyCompanion(path: string, was: Stats, destination: string, signal: AbortSignal | undefined): Promise<boolean> {
   let handle: fs.FileHandle;
   try {
     handle = await openAt(path, READ_FLAGS);
@@ -228,7 +237,7 @@ async function copyCompanion(path: string, was: Stats, destination: string): Pro
   try {
     const stat = await handle.stat();
     if (!stat.isFile() || stat.ino !== was.ino) return false;
-    await (path.endsWith('-wal') ? copyWal : copyOpen)(handle, stat.size, destination);
+    await (path.endsWith('-wal') ? copyWal : copyOpen)(handle, stat.size, destination, signal);
     return true;
   } finally {
     await handle.close();
@@ -244,7 +253,7 @@ async function copyCompanion(path: string, was: Stats, destination: string): Pro
  * zeros into the temporary directory (the gateway's /tmp, shared with every tenant's backup
  * and the host). A header SQLite would not take (bad magic or page size) is copied alone.
  */
-async function copyWal(source: fs.FileHandle, size: number, destination: string): Promise<void> {
+async function copyWal(source: fs.FileHandle, size: number, destination: string, signal: AbortSignal | undefined): Promise<void> {
   const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
   try {
     const header = await readAt(source, Math.min(WAL_HEADER_BYTES, size));
@@ -258,6 +267,7 @@ async function copyWal(source: fs.FileHandle, size: number, destination: string)
     const chunk = Buffer.allocUnsafe(Math.max(1, Math.floor(COPY_CHUNK / frameBytes)) * frameBytes);
     let position = WAL_HEADER_BYTES;
     for (;;) {
+      signal?.throwIfAborted();
       const want = Math.min(chunk.length, size - position);
       if (want < frameBytes) return;
       const { bytesRead } = await source.read(chunk, 0, want - (want % frameBytes), position);

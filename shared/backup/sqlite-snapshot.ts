@@ -42,6 +42,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CAN_CHECK_OPENED_PATHS, FD_LINKS, openDescriptors, pathBehindLink } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { fsPath, hasRawBytes } from '../raw-name.js';
+import { throwIfAborted } from '../storage/streams.js';
 
 import { sqliteDriver, SqliteError, type SqliteConnection } from './sqlite-driver.js';
 
@@ -105,6 +106,8 @@ export interface SnapshotOptions {
    * database is closed once more as its last connection would (`closeAsLastConnection`).
    */
   readonly companions?: ReadonlyMap<string, { readonly dev: number; readonly ino: number }>;
+  /** The backup's: once aborted, the wait for the read lock ends (AbortedError is thrown). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -115,9 +118,12 @@ export interface SnapshotOptions {
  */
 export async function snapshotDatabase(source: string, destination: string, options: SnapshotOptions = {}): Promise<SnapshotOutcome> {
   // A descriptor of another thread named like the database (the same file name in another
-  // tenant, read ahead by `backup --all`'s other jobs) fails the check as well: tried again.
+  // tenant, read ahead by `backup --all`'s other jobs) fails the check as well: tried again,
+  // within the one busy timeout (each attempt may wait for the lock again).
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS);
   for (let attempt = 1; ; attempt++) {
-    const outcome = await snapshotOnce(source, destination, options);
+    const outcome = await snapshotOnce(source, destination, options, started, deadline);
     if (outcome !== OPENED_ELSEWHERE || attempt === OPEN_CHECK_ATTEMPTS) return outcome;
   }
 }
@@ -126,9 +132,15 @@ export async function snapshotDatabase(source: string, destination: string, opti
 const OPEN_CHECK_ATTEMPTS = 3;
 const OPENED_ELSEWHERE: SnapshotOutcome = { ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' };
 
-async function snapshotOnce(source: string, destination: string, options: SnapshotOptions): Promise<SnapshotOutcome> {
+/**
+ * How long a failed check of SQLite's descriptors is looked at again, holding the read lock,
+ * before the attempt is given up: another job's descriptor of a database of the same name
+ * (`backup --all`) is closed within moments, SQLite's own are held until it closes.
+ */
+const OPEN_CHECK_RECHECK_MS = 250;
+
+async function snapshotOnce(source: string, destination: string, options: SnapshotOptions, started: number, deadline: number): Promise<SnapshotOutcome> {
   const driver = sqliteDriver();
-  const started = Date.now();
   let db;
   let createdCompanions = false;
   /** Whether the backup API is writing `destination`: what fails then may be the snapshot's own file, in the temporary directory. */
@@ -138,8 +150,8 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   try {
     // No busy timeout of SQLite's own: `beginRead` waits for the read lock itself.
     db = driver.open(opening.path, { readOnly: options.privateCopy !== true });
-    await beginRead(db, started + (options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS));
-    if (openBefore !== undefined && !openedAsExpected(source, options.expected!, openBefore)) return OPENED_ELSEWHERE;
+    await beginRead(db, deadline, options.signal);
+    if (openBefore !== undefined && !(await openedAsExpectedSoon(source, options.expected!, openBefore))) return OPENED_ELSEWHERE;
     // The read lock now keeps any last writer from removing the -wal and -shm.
     createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
     writing = true;
@@ -166,10 +178,12 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
  * tries, looks once every 100 ms, in step with the writers' own busy handlers, sleeping on
  * the calling thread: with ten writer processes it missed every moment for 10 s in 4 of 10
  * backups. So the lock is tried every few milliseconds, at random moments, between turns of
- * the event loop.
+ * the event loop. `signal` aborted (the CLI interrupted, a function's deadline), the wait ends
+ * at once (AbortedError, or the signal's own OpenClawError), not at `deadline`.
  */
-async function beginRead(db: SqliteConnection, deadline: number): Promise<void> {
+async function beginRead(db: SqliteConnection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
   for (;;) {
+    throwIfAborted(signal);
     try {
       db.exec('BEGIN');
       db.prepare('SELECT count(*) FROM sqlite_schema').get();
@@ -178,7 +192,7 @@ async function beginRead(db: SqliteConnection, deadline: number): Promise<void> 
       if (!(error instanceof SqliteError) || !isBusy(error.code) || Date.now() >= deadline) throw error;
       endTransaction(db);
     }
-    await sleep(Math.min(1 + Math.random() * READ_LOCK_PAUSE_MS, Math.max(0, deadline - Date.now())));
+    await sleep(Math.min(1 + Math.random() * READ_LOCK_PAUSE_MS, Math.max(0, deadline - Date.now())), undefined, { signal }).catch(() => undefined);
   }
 }
 
@@ -270,6 +284,21 @@ function hasJournal(source: string): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/**
+ * `openedAsExpected`, looked at again every few milliseconds for OPEN_CHECK_RECHECK_MS while it
+ * is not: the waits for the read lock let `backup --all`'s other jobs run, and one of them
+ * holding its own `memory.sqlite` at the moment of the first look failed the attempt (three
+ * in a row: the backup).
+ */
+async function openedAsExpectedSoon(source: string, expected: { readonly dev: number; readonly ino: number }, openBefore: ReadonlyMap<number, string>): Promise<boolean> {
+  const until = Date.now() + OPEN_CHECK_RECHECK_MS;
+  for (;;) {
+    if (openedAsExpected(source, expected, openBefore)) return true;
+    if (Date.now() >= until) return false;
+    await sleep(1 + Math.random() * READ_LOCK_PAUSE_MS);
   }
 }
 

@@ -223,12 +223,18 @@ export async function writeUnlessZeros(handle: fs.FileHandle, bytes: Buffer, pos
   if (bytes.length > ZEROS.length || ZEROS.compare(bytes, 0, bytes.length, 0, bytes.length) !== 0) await writeAll(handle, bytes, position);
 }
 
+export interface SpoolOptions extends ReadHooks {
+  /** Ends the copy at its next chunk, throwing the signal's reason (a backup stopped: one file can take a minute to copy). */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * A stable copy of the whole file into `spoolPath` (created: never one already there), in 1 MiB chunks;
  * a chunk that reads as zeros is left a hole: a sparse file (a database `truncate -s 100G`
  * made, a few KiB on disk) no longer fills the temporary directory it is copied into.
  */
-export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath: string, hooks: ReadHooks = {}): Promise<SpooledCopy> {
+export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath: string, options: SpoolOptions = {}): Promise<SpooledCopy> {
+  const { signal } = options;
   // Never through a name already there: a scratch area in the base dir is in a directory its
   // owner can write, who could leave a symlink (to /etc/shadow) under the name, and root
   // truncated and overwrote the file it leads to.
@@ -240,13 +246,14 @@ export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath:
       await spool.truncate(0);
       let size = 0;
       while (size < stat.size) {
+        signal?.throwIfAborted();
         const { bytesRead } = await handle.read(buffer, 0, Math.min(COPY_CHUNK, stat.size - size), size);
         if (bytesRead === 0) break; // shrank
         await writeUnlessZeros(spool, buffer.subarray(0, bytesRead), size);
         size += bytesRead;
       }
       await spool.truncate(size);
-      await hooks.afterRead?.(reads);
+      await options.afterRead?.(reads);
       const after = await handle.stat();
       const stable = sameVersion(stat, after) && size === after.size;
       if (stable || reads > REREAD_ATTEMPTS) return { size, stat: after, stable, reads };

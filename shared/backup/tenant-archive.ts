@@ -32,6 +32,7 @@ import { fileAccessFor, isVanished, type FileAccess } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { databaseOf, hasCompanions, packCompanionOrFile, packFile, WHOLE_READ_LIMIT, type FileItem, type PackContext } from './live-files.js';
+import { LinkTargets } from './link-targets.js';
 import { sqlitePolicyFor, type SqliteOptions } from './sqlite-policy.js';
 import { TempArea } from './temp-area.js';
 import { readAheadFor } from './read-ahead.js';
@@ -92,6 +93,8 @@ export interface TenantArchiveOptions {
   readonly fileAccess?: FileAccess;
   /** How live SQLite databases are read; by default by the tenant's file system (sqlite-policy.ts). */
   readonly sqlite?: SqliteOptions;
+  /** The backup's: once aborted, a wait for a database's lock (or for it to hold still) ends with its reason. */
+  readonly signal?: AbortSignal;
   /** Asked between entries whether to stop here (the archive is then suspended, not finished). */
   readonly stopWhen?: () => boolean;
   /** Where an earlier run stopped: this one writes the rest (without the marker). `createdAt` must be that run's. */
@@ -151,7 +154,8 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     snapshotted: new Set(from?.snapshotted),
     settled: new Set(from?.settled),
     sqlite: sqlitePolicyFor(tenantDir, options.sqlite),
-    links: new Map(from?.links),
+    links: LinkTargets.fromEntries(from?.links),
+    ...(options.signal !== undefined && { signal: options.signal }),
   };
   /** Companions met before their database (not the walk's byte order, but allowed): held until it is packed. */
   const waiting = new Map<string, FileItem[]>();
@@ -231,9 +235,10 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
             continue;
           }
           if (outcome === READ_LINKED) {
-            // Not read: a later name of a file archived already is a link to it, the first one is read now.
-            const target = context.links.get(part.linkKey(slot));
-            if (target === undefined) record(await packFile(context, item, true));
+            // Not read: a later name of a file archived already is a link to it, the first one is read now,
+            // as a file of one name is (on a local disk in one go by path, not through a handle: docs/scale.md).
+            const target = context.links.get(part.linkIdentity(slot));
+            if (target === undefined) record(await packFile(context, item));
             else {
               const written = writer.hardlink({ relPath: item.relPath, target, mode: part.mode(slot), mtimeMs: part.mtimeMs(slot) });
               if (written !== undefined) await written;
@@ -282,7 +287,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
       snapshotted: [...context.snapshotted],
       settled: [...context.settled],
       waiting: [...waiting].flatMap(([database, companions]) => companions.map((companion) => ({ database, relPath: companion.relPath }))),
-      links: [...context.links],
+      links: context.links.entries(),
       hardlinks,
     };
     return { suspended: true, checkpoint, pendingFrame };

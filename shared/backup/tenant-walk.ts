@@ -64,6 +64,7 @@ import { decodeRawName, fsPath, rawByteLength, rawName } from '../raw-name.js';
 import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
+import type { SeenInodes } from './seen-inodes.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
 export interface DirectoryListing {
@@ -103,8 +104,8 @@ export type WalkItem =
 export interface ListedFileStat {
   readonly size: number;
   readonly mtimeMs: number;
-  /** Device and inode (`dev:ino`) of a file with more than one name (st_nlink > 1); undefined for the others. */
-  readonly inode?: string;
+  /** Device and inode of a file with more than one name (st_nlink > 1); undefined for the others. */
+  readonly inode?: { readonly dev: number; readonly ino: number };
 }
 
 /**
@@ -130,11 +131,8 @@ interface ListedOtherStat extends ListedEntryStat {
  * one name counts once, at its first name in walk order (`seen` holds the ones counted); its
  * later names are archived as hard links to it.
  */
-export function firstNameOf(stat: ListedFileStat, seen: Set<string>): boolean {
-  if (stat.inode === undefined) return true;
-  if (seen.has(stat.inode)) return false;
-  seen.add(stat.inode);
-  return true;
+export function firstNameOf(stat: ListedFileStat, seen: SeenInodes): boolean {
+  return stat.inode === undefined || seen.add(stat.inode.dev, stat.inode.ino);
 }
 
 /**
@@ -317,8 +315,9 @@ class ListedFileStats {
   private readonly mtimes: Float64Array;
   /** Per index: FOUND_FILE, or not (vanished, or not a regular file now: `others`). */
   private readonly found: Uint8Array;
-  /** `dev:ino` of the files with more than one name. */
-  private readonly inodes = new Map<number, string>();
+  /** Device and inode of the files with more than one name, NaN for the others; made at the first such file. */
+  private devs: Float64Array | undefined;
+  private inos: Float64Array | undefined;
   /** Those that were something else when stat'ed. */
   private readonly others = new Map<number, ListedOtherStat>();
 
@@ -337,7 +336,14 @@ class ListedFileStats {
     this.found[index] = FOUND_FILE;
     this.sizes[index] = stat.size;
     this.mtimes[index] = stat.mtimeMs;
-    if (stat.nlink > 1) this.inodes.set(index, `${stat.dev}:${stat.ino}`);
+    if (stat.nlink > 1) {
+      if (this.devs === undefined) {
+        this.devs = new Float64Array(this.sizes.length).fill(Number.NaN);
+        this.inos = new Float64Array(this.sizes.length);
+      }
+      this.devs[index] = stat.dev;
+      this.inos![index] = stat.ino;
+    }
   }
 
   isFile(index: number): boolean {
@@ -346,10 +352,10 @@ class ListedFileStats {
 
   /** A regular file's stat (`isFile`), as `listedFileStat` makes it. */
   fileStat(index: number): ListedFileStat {
-    const inode = this.inodes.get(index);
+    const dev = this.devs?.[index];
     const size = this.sizes[index]!;
     const mtimeMs = this.mtimes[index]!;
-    return inode === undefined ? { size, mtimeMs } : { size, mtimeMs, inode };
+    return dev === undefined || Number.isNaN(dev) ? { size, mtimeMs } : { size, mtimeMs, inode: { dev, ino: this.inos![index]! } };
   }
 
   /** What a name listed as a regular file is by its lstat when it is no longer one; undefined when it vanished. */
@@ -753,7 +759,7 @@ function lstatFiles(dirPath: string, names: PackedListing, isPlainFile: (index: 
 }
 
 function listedFileStat(stat: Stats): ListedFileStat {
-  return stat.nlink > 1 ? { size: stat.size, mtimeMs: stat.mtimeMs, inode: `${stat.dev}:${stat.ino}` } : { size: stat.size, mtimeMs: stat.mtimeMs };
+  return stat.nlink > 1 ? { size: stat.size, mtimeMs: stat.mtimeMs, inode: { dev: stat.dev, ino: stat.ino } } : { size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
 function listedOtherStat(stat: Stats): ListedOtherStat {

@@ -250,7 +250,8 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const notes: string[] = [];
   const head = facts.storageClass !== undefined ? { content: 'archived' as const } : classifyHead(facts.head, notes);
   if (facts.storageClass !== undefined) notes.push(`in the ${facts.storageClass} storage class: restore it (aws s3api restore-object) before a restore or verify reads it`);
-  const footer = facts.tail === undefined || head.content !== 'archive' ? undefined : findFooter(facts.tail, notes);
+  const { footer, malformed } = facts.tail === undefined || head.content !== 'archive' ? {} : findFooter(facts.tail);
+  if (malformed !== undefined) notes.push(malformed);
   if (facts.tagsDenied === true) notes.push('its tags could not be read (access denied: s3:GetObjectTagging): a verification mark or the size its backup stored is unseen');
   const metadata = facts.metadata;
   // An encrypted local file names its tenant in its verification mark only (a mark for this size and mtime).
@@ -261,7 +262,8 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant ${quotedPath(footer.tenant)}`);
   // The marker's creation time and the footer came in the same version: a dated marker promises a footer.
   const footless = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
-  if (footless) notes.push('no footer at its end: the file is cut short or its end is damaged');
+  // A footer that is there but cannot be read was named above: it is no missing one.
+  if (footless && malformed === undefined) notes.push('no footer at its end: the file is cut short or its end is damaged');
   // The size the backup completed, where it recorded one: any other is not what it stored.
   const resized = facts.storedBytes !== undefined && facts.storedBytes !== object.bytes;
   if (resized) notes.push(`${object.bytes} bytes, but the backup that wrote it stored ${facts.storedBytes}: cut short or replaced by another tool`);
@@ -312,7 +314,7 @@ export function wholeBackupOf(object: StoredObject, facts: ObjectFacts, tenant: 
     if (entry.tenant !== tenant) return `it is a backup of tenant ${quotedPath(entry.tenant)}`;
     if (entry.incomplete === true || entry.unconfirmed === true) return entry.note ?? 'it is cut short';
     if (entry.content === 'archive') {
-      const footer = facts.tail === undefined ? undefined : findFooter(facts.tail, []);
+      const footer = facts.tail === undefined ? undefined : findFooter(facts.tail).footer;
       if (footer === undefined) return entry.note ?? 'no footer at its end shows it whole (written by a version before footers?)';
       return footer.tenant === tenant ? undefined : `the footer names tenant ${quotedPath(footer.tenant)}`;
     }
@@ -350,13 +352,13 @@ function classifyHead(head: Buffer, notes: string[]): { content: BackupContent; 
   return { content: 'unknown' };
 }
 
-/** Our footer frame, if the tail ends with one. */
-function findFooter(tail: Buffer, notes: string[]): ArchiveFooter | undefined {
+/** Our footer frame, if the tail ends with one; `malformed`, what is wrong with one that cannot be read. */
+function findFooter(tail: Buffer): { footer?: ArchiveFooter; malformed?: string } {
   try {
-    return findArchiveFooter(tail);
+    const footer = findArchiveFooter(tail);
+    return footer === undefined ? {} : { footer };
   } catch (error) {
-    notes.push(describeError(error));
-    return undefined;
+    return { malformed: describeError(error) };
   }
 }
 

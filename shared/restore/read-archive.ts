@@ -49,7 +49,8 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    * (a location that reads its last bytes: S3); `reason` ends the message. Asked once the size passed.
    * An archive without that count in its footer (older, encrypted, another tool's) is not refused.
    */
-  readonly maxArchiveEntries?: () => ArchiveEntryLimit;
+  /** Given the archive's size when the store told it: the time its bytes take comes out of the time its entries have. */
+  readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
 }
 
 export interface ArchiveSizeLimit {
@@ -135,7 +136,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     source.destroy();
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);
   }
-  if (options.maxArchiveEntries !== undefined) await refuseTooManyEntries(location, source, options.maxArchiveEntries, signal);
+  if (options.maxArchiveEntries !== undefined) await refuseTooManyEntries(location, source, () => options.maxArchiveEntries!(archiveTotalBytes), signal);
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;

@@ -58,7 +58,7 @@ export interface RestoreRequest {
   /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
   readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
   /** Refuse, before extracting anything, an archive whose footer counts more entries (the restore function: what its time left can stage). */
-  readonly maxArchiveEntries?: () => ArchiveEntryLimit;
+  readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
   /**

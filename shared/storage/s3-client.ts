@@ -114,7 +114,36 @@ export async function createS3Client(options: S3ConnectionOptions): Promise<S3Cl
   client.middlewareStack.add(skipPayloadSigningWhenChecksummed, UNSIGNED_PAYLOAD_MIDDLEWARE);
   if (options.endpoint !== undefined) client.middlewareStack.addRelativeTo(contentMd5InsteadOfChecksums, CONTENT_MD5_MIDDLEWARE);
   client.middlewareStack.add(boundedAnswers, BOUNDED_ANSWERS_MIDDLEWARE);
+  client.middlewareStack.add(unparsedAnswersRetried, UNPARSED_ANSWERS_MIDDLEWARE);
   return client;
+}
+
+// In the deserialize step, below the SDK's retries (finalizeRequest step) and its deserializer.
+const UNPARSED_ANSWERS_MIDDLEWARE = { name: 'openclawUnparsedAnswersRetried', step: 'deserialize', priority: 'low', override: true } as const;
+
+/**
+ * Node's HTTP parser failing on an answer (`HPE_*`: bytes that are no HTTP, as a store's or a
+ * proxy's stray bytes after a body of the stated length read by the next request on the kept
+ * connection) makes the request one the SDK retries, as it does a reset connection: the socket
+ * is destroyed with the error, and the attempt after it goes out on another. Without this the
+ * first such answer failed a listing of many backups. Marked retryable through the SDK's own
+ * trait; what persists is said in one line by s3-errors.ts.
+ */
+function unparsedAnswersRetried<Input extends object, Output extends object>(next: DeserializeHandler<Input, Output>): DeserializeHandler<Input, Output> {
+  return async (args: DeserializeHandlerArguments<Input>) => {
+    try {
+      return await next(args);
+    } catch (error) {
+      if (isHttpParseError(error)) (error as { $retryable?: object }).$retryable ??= {};
+      throw error;
+    }
+  };
+}
+
+/** An error of Node's HTTP parser (llhttp's `HPE_*` codes). */
+function isHttpParseError(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('HPE_');
 }
 
 /**

@@ -139,6 +139,11 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (error instanceof NotS3Answer) {
     return fail(`${context.endpoint ?? 'the endpoint'} does not answer like S3 (${error.request} got ${error.answer}) for ${where}: is it the store's S3 API endpoint?`, 'S3');
   }
+  // Node's HTTP parser failed on the answer (`HPE_*`), on every attempt (s3-client.ts retries it).
+  if (errno.startsWith('HPE_')) {
+    const attempts = shape.$metadata?.attempts ?? 1;
+    return fail(`${context.endpoint ?? 'S3'} answered with bytes that are not valid HTTP (${errno}${attempts > 1 ? `, ${attempts} attempts` : ''}) for ${where}: a proxy on the way or the store is at fault`, 'S3');
+  }
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
   }

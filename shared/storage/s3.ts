@@ -604,11 +604,19 @@ export class S3Location implements ArchiveLocation {
     let offset = 0;
     let breaksWithoutProgress = 0;
     // Only time spent waiting for the store counts: while the consumer holds us at `yield`
-    // (a slow disk), the body is paused by our own backpressure, not stalled.
+    // (a slow disk), the body is paused by our own backpressure, not stalled; and while this
+    // thread is busy (a slow disk written with blocking calls, chunk after chunk), bytes the
+    // store sent wait unread, so only the event loop's idle time is counted as waiting.
     let waiting = false;
-    const watchdog = setTimeout(() => {
-      if (waiting) destroyQuietly(body, new Error(`no data in ${stallMs / 1000} s`));
-    }, stallMs).unref();
+    let idleAtWaitStart = 0;
+    const idleWaited = () => performance.eventLoopUtilization().idle - idleAtWaitStart;
+    const checkStalled = () => {
+      if (!waiting) return;
+      const left = stallMs - idleWaited();
+      if (left > 0) watchdog = setTimeout(checkStalled, Math.ceil(left)).unref();
+      else destroyQuietly(body, new Error(`no data in ${stallMs / 1000} s`));
+    };
+    let watchdog = setTimeout(checkStalled, stallMs).unref();
     try {
       for (;;) {
         if (body === undefined) throw new StorageError(`S3 returned no body for ${this.display}`, 'S3');
@@ -623,8 +631,8 @@ export class S3Location implements ArchiveLocation {
         for (;;) {
           let step: IteratorResult<Buffer>;
           waiting = true;
+          idleAtWaitStart = performance.eventLoopUtilization().idle;
           watchdog.refresh();
-          const waitStart = performance.now();
           try {
             step = await chunks.next();
           } catch (error) {
@@ -632,7 +640,7 @@ export class S3Location implements ArchiveLocation {
             break;
           } finally {
             waiting = false;
-            waitedMs += performance.now() - waitStart;
+            waitedMs += idleWaited();
           }
           if (step.done === true) break;
           offset += step.value.length;

@@ -4,14 +4,16 @@
 import { promises as fs, type Dirent } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { errnoMessage, FileSystemError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
+import { errnoMessage, FileSystemError, InvalidNameError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX } from './hidden-names.js';
 import { assertTenantName, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
 import { isMidCommit } from './slot.js';
+import { SeenInodes } from '../backup/seen-inodes.js';
 import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
 import { quotedPath, shownPath } from '../format.js';
 
@@ -45,6 +47,24 @@ export function homeDirectory(instead: string): string {
   return home;
 }
 
+/**
+ * Throws unless `tenant` is a valid tenant name. A directory of the base dir by that very name
+ * (made by hand, `Acme`) is said to be one no command backs up: the hint to write the name in
+ * lowercase would back up another tenant's directory (`acme`) in its place, or none.
+ */
+export async function assertTenantNameIn(tenantsDir: string, tenant: string): Promise<string> {
+  if (isValidTenantName(tenant)) return tenant;
+  // Our own directories there (`.openclaw-…`) and lost+found are not to be renamed or moved.
+  const oneName = tenant !== '' && !isHousekeeping(tenant) && !tenant.includes('/') && !tenant.includes('\0');
+  const stats = oneName ? await fs.lstat(path.join(tenantsDir, tenant)).catch(() => undefined) : undefined;
+  if (stats?.isDirectory() === true || stats?.isSymbolicLink() === true) throw new InvalidNameError(notATenantName(tenantsDir, tenant));
+  return assertTenantName(tenant);
+}
+
+function notATenantName(tenantsDir: string, name: string): string {
+  return `${quotedPath(name)} in ${tenantsDir} is not a valid tenant name (${TENANT_NAME_PATTERN.source}): no command backs it up; rename it to a tenant name or move it out of the base dir`;
+}
+
 /** The tenant's directory, refused unless it is a real directory (a symlinked tenant could point anywhere). */
 export async function tenantDirFor(tenantsDir: string, tenant: string): Promise<string> {
   assertTenantName(tenant);
@@ -54,7 +74,7 @@ export async function tenantDirFor(tenantsDir: string, tenant: string): Promise<
     stat = await fs.lstat(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new TenantNotFoundError(`no tenant "${tenant}" in ${tenantsDir} (see tenants list)`);
+      throw new TenantNotFoundError(`no tenant "${tenant}" in ${tenantsDir} (see tenants list)`, { tenant, tenantsDir });
     }
     throw error;
   }
@@ -185,7 +205,7 @@ export async function listSkippedTenants(tenantsDir: string): Promise<SkippedTen
     } else if ((entry.isDirectory() || entry.isSymbolicLink()) && !isHousekeeping(entry.name)) {
       skipped.push({
         name: entry.name,
-        reason: `${quotedPath(entry.name)} in ${tenantsDir} is not a valid tenant name (${TENANT_NAME_PATTERN.source}): no command backs it up; rename it to a tenant name or move it out of the base dir`,
+        reason: notATenantName(tenantsDir, entry.name),
         invalidName: true,
       });
     }
@@ -290,12 +310,19 @@ function unreadableDetail(error: NodeJS.ErrnoException): string {
   return `cannot read ${error.path === undefined ? 'part of it' : shownPath(error.path)}: ${errnoMessage(error) ?? error.code}`;
 }
 
+/** Entries a walk stopped by a signal takes between turns of the event loop: a few milliseconds on a local disk. */
+const ENTRIES_BETWEEN_TURNS = 1024;
+
 export async function summarizeTenant(tenantsDir: string, name: string, signal?: AbortSignal): Promise<TenantSummary & { bytes: number; files: number; lastModified: Date }> {
   const root = path.join(tenantsDir, name);
   const totals = { bytes: 0, files: 0, lastModifiedMs: 0 };
-  const linked = new Set<string>();
+  const linked = new SeenInodes();
+  let walked = 0;
   // The backup's own walk, so the summary counts exactly what a backup would archive.
   for await (const item of walkTenant(root, { skipped: [], warnings: [] }, fileAccessFor(root), { statFiles: true })) {
+    // On a local disk the walk's calls are synchronous and it never gives the event loop a
+    // turn: the deadline's timer could not fire (a 100 ms invocation answered at 299 ms).
+    if (signal !== undefined && ++walked % ENTRIES_BETWEEN_TURNS === 0) await nextTurn();
     signal?.throwIfAborted();
     const stat = item.stat!; // statFiles: files are stat'ed too
     totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
