@@ -23,6 +23,7 @@ import { assertLocalPath } from '../shared/local-path.js';
 import { assertTenantName } from '../shared/tenant/names.js';
 import { homeDirectory } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
+import { assertSkipExistingFits } from './tenants-backup.js';
 import { commanderMessage } from './usage-errors.js';
 
 export interface LocalCronFlags {
@@ -128,6 +129,7 @@ async function assertRunsAsGiven(
       if (restoredAs?.includes(SAMPLE_DATE) === true) return { backedUp: undefined };
       return { backedUp: undefined, restores: 'once', ...(restoredAs !== undefined && { restoredAs }) };
     }
+    assertSkipExistingFits(parsed.flags);
     const to = parsed.flags.to as string;
     if (parsed.flags.encryptTo === undefined && parsed.flags.recipientsFile === undefined && parsed.flags.pipe === undefined) assertNotPlaintextAsAge(to);
     const destination = parsed.flags.all === true ? expandTemplate(to, { time: new Date(), tenant: 'sample-tenant' }) : to;

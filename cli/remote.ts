@@ -73,6 +73,12 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       }
       const { sse, sseKmsKeyId, storageClass } = command.storage ?? {};
       const storage = { ...(sse !== undefined && { sse }), ...(sseKmsKeyId !== undefined && { sseKmsKeyId }), ...(storageClass !== undefined && { storageClass }) };
+      if (command.sqliteRawFallback === true) {
+        throw new UsageError('--sqlite-raw-fallback goes with --all on this machine: a gateway\'s queued backups take none (give it to each tenant\'s backup by name)', 'REMOTE_UNSUPPORTED');
+      }
+      if (command.skipExisting === true) {
+        throw new UsageError('--skip-existing is for --all on this machine: a gateway queues a backup of every tenant (back up those missing by name)', 'REMOTE_UNSUPPORTED');
+      }
       if (command.jobs !== undefined) throw new UsageError('--jobs is for --all on this machine: a gateway runs its queued backups a bounded number at a time of its own', 'REMOTE_UNSUPPORTED');
       assertAllTenantsDestination(command.to);
       // Checked here, with the line the CLI would print locally, before the gateway is called.

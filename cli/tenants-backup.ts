@@ -29,6 +29,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
         '  openclaw tenants backup acme --to /var/backups/acme/2026-06-03.tar.zst.age --recipients-file /etc/openclaw/recipients.txt\n' +
         '  openclaw tenants backup acme --to s3://my-bucket/acme/2026-06-03.tar.zst --sse aws:kms --sse-kms-key-id alias/backups --storage-class STANDARD_IA\n' +
         '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --jobs 2\n' +
+        '  openclaw tenants backup --all --to "/var/backups/{tenant}/{date}.tar.zst" --skip-existing   # finishes that run, interrupted, the same (UTC) day\n' +
         '  openclaw tenants backup acme --to /var/backups/acme/x.tar.zst --dry-run\n' +
         '  openclaw --stack openclaw-backup tenants backup --all --to "s3://my-bucket/backups/{tenant}/{date}.tar.zst.age" --recipients-file recipients.txt',
     );
@@ -44,9 +45,12 @@ export function registerBackup(tenants: Command, context: CliContext): void {
     if (flags.all === true) {
       if (tenant !== undefined) throw new UsageError(`give a tenant or --all, not both (got "${tenant}" and --all)`);
       if (flags.dryRun === true) throw new UsageError('--dry-run takes one tenant: run it per tenant (tenants list --names)');
+      assertSkipExistingFits(flags);
       await backupEveryTenant(context, warnIfMisnamed, {
         to: flags.to as string,
         overwrite: flags.overwrite === true,
+        ...(flags.skipExisting === true && { skipExisting: true }),
+        ...(flags.sqliteRawFallback === true && { sqliteRawFallback: true }),
         storage,
         ...(flags.jobs !== undefined && { jobs: flags.jobs as number }),
         ...(encryptTo.length > 0 && { encryptTo }),
@@ -55,6 +59,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
     }
     if (tenant === undefined) throw new UsageError('name the tenant to back up, or give --all');
     if (flags.jobs !== undefined) throw new UsageError('--jobs goes with --all');
+    assertSkipExistingFits(flags);
     const request: BackupCommand = {
       tenant,
       to: destinationOf(flags.to as string, tenant),
@@ -88,6 +93,13 @@ export function registerBackup(tenants: Command, context: CliContext): void {
   });
 }
 
+/** `--skip-existing` goes with `--all`, and not with `--overwrite` (the command's checks, and those of a local cron's --cmd). */
+export function assertSkipExistingFits(flags: Record<string, unknown>): void {
+  if (flags.skipExisting !== true) return;
+  if (flags.all !== true) throw new UsageError("--skip-existing goes with --all (one tenant's backup refuses an archive already there, or replaces it with --overwrite)");
+  if (flags.overwrite === true) throw new UsageError('give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them');
+}
+
 async function backupEveryTenant(context: CliContext, warnIfMisnamed: () => void, request: BackupAllCommand): Promise<void> {
   const progress = context.output.progress('backup --all');
   const result = await context
@@ -116,18 +128,25 @@ async function backupEveryTenant(context: CliContext, warnIfMisnamed: () => void
 function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   if (result.results.length === 0) return [`no tenants in ${tenantsDir}: nothing to back up`];
   const rows = result.results.map((outcome) =>
-    outcome.ok
+    outcome.ok && 'skipped' in outcome
+      ? ['skipped', outcome.tenant, '-', formatBytes(outcome.existing.bytes), '-', `${shownPath(outcome.existing.location)} (already there)`]
+      : outcome.ok
       ? ['ok', outcome.tenant, formatBytes(outcome.result.bytes), formatBytes(outcome.result.archiveBytes), seconds(outcome.result.durationMs), shownPath(outcome.result.location)]
       : ['FAILED', shownPath(outcome.tenant), '-', '-', '-', failure(outcome.to, outcome.error.message)],
   );
-  const endpoint = result.results.find((outcome) => outcome.ok && outcome.result.endpoint !== undefined);
+  const endpoint = result.results.find((outcome) => 'result' in outcome && outcome.result.endpoint !== undefined);
+  const skipped = result.skipped ?? 0;
   const lines = [
-    `Backed up ${count(result.succeeded)} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}` +
-      `${endpoint?.ok === true ? via(endpoint.result.endpoint) : ''}${result.failed > 0 ? `; ${count(result.failed)} FAILED` : ''}`,
+    `Backed up ${count(result.succeeded - skipped)} of ${plural(result.results.length, 'tenant')} (${result.jobs} at once) in ${seconds(result.durationMs)}` +
+      `${endpoint !== undefined && 'result' in endpoint ? via(endpoint.result.endpoint) : ''}${skipped > 0 ? `; ${count(skipped)} skipped (already there)` : ''}${result.failed > 0 ? `; ${count(result.failed)} FAILED` : ''}`,
     ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
   ];
   for (const outcome of result.results) {
-    if (outcome.ok) for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
+    if (!('result' in outcome)) continue;
+    for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
+    // A database archived raw (--sqlite-raw-fallback) is no consistent copy: said, as for one tenant's backup.
+    for (const note of outcome.result.warnings.slice(0, 10)) lines.push(`  warning: ${outcome.tenant}: ${shownPath(note.path)}: ${shownText(note.reason)}`);
+    if (outcome.result.warnings.length > 10) lines.push(`  warning: ${outcome.tenant}: … and ${outcome.result.warnings.length - 10} more (see --json)`);
   }
   return lines;
 }

@@ -81,6 +81,12 @@ export const BACKUP_FLAGS = {
     description: 'archive a SQLite database of which no consistent copy can be had (locked, or changing under every copy) raw, with a warning, instead of failing the backup',
   },
   all: { flag: '--all', description: 'every tenant, instead of one: --to is then a template naming {tenant} (and {date}, {time}, {date:FORMAT})' },
+  skipExisting: {
+    flag: '--skip-existing',
+    description:
+      'with --all on this machine: a tenant whose destination already holds a complete backup of it is skipped, not failed (to finish an interrupted --all); ' +
+      'anything else there still fails. With a --to without {date} or {time}, every later run skips every tenant',
+  },
   jobs: { flag: '--jobs', value: '<n>', description: 'with --all on this machine: tenants backed up at once (default: the number of cores, at most 4); a gateway runs its own number at once' },
   dryRun: { flag: '--dry-run', description: 'show what would be archived and what left out, reading no file content and writing nothing' },
   encryptTo: {

@@ -35,6 +35,7 @@ import type { Owner } from './tenant/ownership.js';
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError, UsageError } from './errors.js';
 import { assertNotPlaintextAsAge, backupRecipients, type AgeCliRoute } from './archive/encrypted-archive.js';
 import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
+import { existingBackupFinder } from './catalog/existing-backup.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -84,6 +85,10 @@ export interface BackupAllCommand {
   /** Backups at once on this machine. @default from the cores (backup-all.ts); a gateway runs its own number at once */
   readonly jobs?: number;
   readonly overwrite?: boolean;
+  /** As BackupCommand's, for every tenant (local mode only: a gateway's fan-out takes none). */
+  readonly sqliteRawFallback?: boolean;
+  /** `--skip-existing`: a tenant whose destination holds a complete backup of it already is skipped (local mode only). */
+  readonly skipExisting?: boolean;
   readonly storage?: StorageFlags;
   /** age1… recipients every archive is encrypted to (as BackupCommand.encryptTo). */
   readonly encryptTo?: readonly string[];
@@ -346,8 +351,9 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         jobs,
         signal: hooks.signal,
         onProgress: hooks.onProgress,
+        ...(command.skipExisting === true && { findExisting: existingBackupFinder(command.storage ?? {}) }),
         backupOne: (tenant, to, signal) =>
-          backup({ tenant, to, overwrite: command.overwrite, storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
+          backup({ tenant, to, overwrite: command.overwrite, ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }), storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
       });
     },
     async planBackup(command, hooks = {}) {

@@ -27,7 +27,7 @@ it('names the tenants backed up before the interruption, those never started, an
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started (delta, gamma): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 2 of 4 tenants backed up (acme, beta), 2 not started (delta, gamma): run it again with --skip-existing to back up the rest'));
 });
 
 it('names the backups it stopped as interrupted, not failed (which read as if they had failed on their own)', async () => {
@@ -42,7 +42,7 @@ it('names the backups it stopped as interrupted, not failed (which read as if th
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started (delta, gamma): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 0 of 4 tenants backed up, 2 interrupted (acme, beta), 2 not started (delta, gamma): run it again with --skip-existing to back up the rest'));
 });
 
 it('names every tenant left to back up by name, however many: a few of those backed up', async () => {
@@ -60,7 +60,7 @@ it('names every tenant left to back up by name, however many: a few of those bac
       },
     },
   );
-  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 12 of 14 tenants backed up (t01, t02, t03, t04, t05, t06, t07, t08, t09, t10, and 2 more), 2 not started (t13, t14): back up those not backed up by name (openclaw tenants backup NAME --to …)'));
+  await expect(run).rejects.toThrow(new AbortedError('interrupted by SIGINT: 12 of 14 tenants backed up (t01, t02, t03, t04, t05, t06, t07, t08, t09, t10, and 2 more), 2 not started (t13, t14): run it again with --skip-existing to back up the rest'));
 
   const stopped = new AbortController();
   const early = localOperations(many).backupAll(
@@ -72,5 +72,5 @@ it('names every tenant left to back up by name, however many: a few of those bac
       },
     },
   );
-  await expect(early).rejects.toThrow(new AbortedError(`interrupted by SIGINT: 1 of 14 tenants backed up (t01), 13 not started (${names.slice(1).join(', ')}): back up those not backed up by name (openclaw tenants backup NAME --to …)`));
+  await expect(early).rejects.toThrow(new AbortedError(`interrupted by SIGINT: 1 of 14 tenants backed up (t01), 13 not started (${names.slice(1).join(', ')}): run it again with --skip-existing to back up the rest`));
 });

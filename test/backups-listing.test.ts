@@ -567,6 +567,7 @@ describe('what a listing holds per backup', () => {
       display: 's3://b/backups/acme/',
       baseName: 'acme',
       list: async () => [],
+      objectAt: async () => undefined,
       async *listInParts() {
         for (let at = 0; at < count; at += 1000) {
           yield Array.from({ length: 1000 }, (_, index): StoredObject => {
@@ -668,6 +669,7 @@ describe('what a listing holds per backup', () => {
       display: 's3://b/backups/acme/',
       baseName: 'acme',
       list: async () => [],
+      objectAt: async () => undefined,
       async *listInParts() {
         for (let at = 0; at < count; at += 1000) {
           yield Array.from({ length: Math.min(1000, count - at) }, (_, index): StoredObject => {

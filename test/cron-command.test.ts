@@ -115,6 +115,7 @@ describe('parseCronCommand', () => {
     ['openclaw tenants backup acme --to s3://bkt/$(date +%F)/../x', /"\.\." segment/],
     ['openclaw tenants backup acme --to s3://bkt/k --pipe "age -r age1x"', /--pipe runs a shell command/],
     ['openclaw tenants backup acme --to s3://bkt/k --aws-profile prod', /execution role: drop --aws-profile/],
+    ['openclaw tenants backup acme --to s3://bkt/$(date +%F).tar.zst --skip-existing', /--skip-existing goes with a local --all; a scheduled backup writes a new archive each run/],
     ['openclaw tenants backup acme --to s3://bkt/k --region eu-west-1', /drop --region/],
     ['openclaw tenants backup acme --to s3://bkt/k --access-key AKIA --secret-key x', /clear text/],
     ['openclaw --tenants-dir /srv tenants backup acme --to s3://bkt/k', /drop --tenants-dir/],

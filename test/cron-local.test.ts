@@ -273,6 +273,9 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to /b/x.tar.zst --stall-timeout 10m', /^openclaw: --cmd: --stall-timeout applies only to s3:\/\/ locations\n$/],
       // A stall time that is none fails every run.
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --stall-timeout 10min', /^openclaw: --cmd: --stall-timeout "10min" is no stall time: give 1s to 24h, e.g. 90s, 10m or 1h\n$/],
+      // --skip-existing as the command refuses it: every run would fail.
+      ['openclaw tenants backup acme --to /b/$(date +%F).tar.zst --skip-existing', /^openclaw: --cmd: --skip-existing goes with --all /],
+      ['openclaw tenants backup --all --to /b/{tenant}/$(date +%F).tar.zst --skip-existing --overwrite', /^openclaw: --cmd: give --skip-existing or --overwrite, not both/],
     ] as const) expectRefused(cmd, message);
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     // --json: the same line as one error object.

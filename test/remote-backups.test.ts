@@ -234,6 +234,10 @@ describe('remote and local runs of the new commands', () => {
     const all = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst', '--jobs', '2']);
     expect(all.status).toBe(2);
     expect(all.stderr).toMatch(/^openclaw: --jobs is for --all on this machine/);
+    const skipping = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst', '--skip-existing']);
+    expect([skipping.status, skipping.stderr]).toEqual([2, 'openclaw: --skip-existing is for --all on this machine: a gateway queues a backup of every tenant (back up those missing by name)\n']);
+    const raw = await remote(['tenants', 'backup', '--all', '--to', 's3://backups/backups/{tenant}/{date}.tar.zst', '--sqlite-raw-fallback']);
+    expect([raw.status, raw.stderr]).toEqual([2, "openclaw: --sqlite-raw-fallback goes with --all on this machine: a gateway's queued backups take none (give it to each tenant's backup by name)\n"]);
   });
 });
 

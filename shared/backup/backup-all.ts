@@ -8,6 +8,7 @@
 import os from 'node:os';
 
 import type { BackupResult } from './backup.js';
+import type { BackupEntry } from '../catalog/backups.js';
 import { abortedError, onAbort } from '../storage/streams.js';
 import { describeError, isOpenClawError, UsageError, type OpenClawError } from '../errors.js';
 import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
@@ -24,6 +25,8 @@ export const MAX_JOBS = 64;
 
 export type BackupAllOutcome =
   | { readonly tenant: string; readonly to: string; readonly ok: true; readonly result: BackupResult }
+  /** `--skip-existing`: a complete backup of the tenant was at `to` already (as `tenants backups` lists it); nothing was written. */
+  | { readonly tenant: string; readonly to: string; readonly ok: true; readonly skipped: 'already there'; readonly existing: BackupEntry }
   /** `to` absent: a directory of the base dir with no tenant name, never tried (INVALID_NAME). */
   | { readonly tenant: string; readonly to?: string; readonly ok: false; readonly error: { readonly code: string; readonly outcome: string; readonly message: string } };
 
@@ -33,7 +36,10 @@ export interface BackupAllResult {
   /** The time the template's dates were filled in with. */
   readonly time: string;
   readonly jobs: number;
+  /** Backed up or, with --skip-existing, found backed up already. */
   readonly succeeded: number;
+  /** Of those succeeded, found backed up already (--skip-existing); absent without it. */
+  readonly skipped?: number;
   readonly failed: number;
   /** In tenant order. */
   readonly results: readonly BackupAllOutcome[];
@@ -78,6 +84,11 @@ export async function backupAll(request: {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: BackupAllProgress) => void;
   readonly backupOne: (tenant: string, to: string, signal: AbortSignal | undefined) => Promise<BackupResult>;
+  /**
+   * `--skip-existing`: the tenant's complete backup already at `to`, which is then not backed
+   * up again; undefined when there is none there. Throws to fail the tenant (something else at `to`).
+   */
+  readonly findExisting?: (tenant: string, to: string, signal: AbortSignal | undefined) => Promise<BackupEntry | undefined>;
 }): Promise<BackupAllResult> {
   const started = Date.now();
   const { tenants, template, signal } = request;
@@ -90,6 +101,7 @@ export async function backupAll(request: {
   let next = 0;
   let done = 0;
   let failed = 0;
+  let skipped = 0;
   // Stopped by the command's interruption, not failed on their own.
   const interrupted = new Set<string>();
   const report = () => request.onProgress?.({ total: tenants.length, done, failed, running: [...running] });
@@ -110,7 +122,14 @@ export async function backupAll(request: {
       running.add(tenant);
       report();
       try {
-        results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, signal === undefined ? undefined : stop.signal) };
+        const stopSignal = signal === undefined ? undefined : stop.signal;
+        const existing = await request.findExisting?.(tenant, to, stopSignal);
+        if (existing !== undefined) {
+          results[index] = { tenant, to, ok: true, skipped: 'already there', existing };
+          skipped++;
+        } else {
+          results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, stopSignal) };
+        }
       } catch (error) {
         if (stop.signal.aborted) interrupted.add(tenant);
         const body = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', outcome: isOpenClawError(error) ? error.outcome : 'failed', message: describeError(error) };
@@ -129,7 +148,7 @@ export async function backupAll(request: {
   } finally {
     stopFollowing();
   }
-  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants, results, interrupted);
+  if (signal?.aborted) throw withTenantsFinished(abortedError(signal), tenants, results, interrupted, resumeHint(template, time));
   for (const stray of request.notTenants ?? []) {
     results.push({ tenant: stray.name, ok: false, error: { code: 'INVALID_NAME', outcome: 'usage', message: `not backed up: ${stray.reason}` } });
     failed++;
@@ -140,6 +159,7 @@ export async function backupAll(request: {
     time: time.toISOString(),
     jobs,
     succeeded: results.length - failed,
+    ...(request.findExisting !== undefined && { skipped }),
     failed,
     results,
     durationMs: Date.now() - started,
@@ -151,14 +171,15 @@ const NAMES_SHOWN = 10;
 /**
  * An interruption of --all says which tenants it left backed up, and which not: Ctrl-C said only
  * "interrupted by SIGINT", after backing up most of them. The backups it stopped are interrupted,
- * not failed (which read as if they had failed on their own). Those never started are named too,
- * since an --all run again with the same --to fails on every archive already written.
+ * not failed (which read as if they had failed on their own). Those never started are named too.
+ * Run again with the same --to and --skip-existing, it backs up the rest.
  */
 function withTenantsFinished(
   error: OpenClawError,
   tenants: readonly string[],
   results: readonly (BackupAllOutcome | undefined)[],
   interrupted: ReadonlySet<string>,
+  hint: string,
 ): OpenClawError {
   const total = tenants.length;
   const finished = results.filter((outcome) => outcome !== undefined);
@@ -174,6 +195,16 @@ function withTenantsFinished(
     `${error.message}: ${backedUp.length} of ${total} tenant${total === 1 ? '' : 's'} backed up${named(backedUp, NAMES_SHOWN)}` +
     `${interruptedOnes.length > 0 ? `, ${interruptedOnes.length} interrupted${named(interruptedOnes)}` : ''}` +
     `${failedOnes.length > 0 ? `, ${failedOnes.length} failed${named(failedOnes)}` : ''}, ${notStarted.length} not started${named(notStarted)}` +
-    (backedUp.length < total ? ': back up those not backed up by name (openclaw tenants backup NAME --to …)' : '');
+    (backedUp.length < total ? `: ${hint}` : '');
   return error;
+}
+
+/**
+ * How to back up the rest: the same command with --skip-existing, while --to names the same
+ * archives (its {date} the same day); by name where it names new ones a minute later ({time}).
+ */
+function resumeHint(template: string, time: Date): string {
+  const later = (ms: number) => expandTemplate(template, { time: new Date(time.getTime() + ms), tenant: 'x' }) !== expandTemplate(template, { time, tenant: 'x' });
+  if (later(61_000)) return 'back up those not backed up by name (openclaw tenants backup NAME --to …): run again, --all names new archives ({time} in --to)';
+  return `run it again with --skip-existing to back up the rest${later(86_400_000) ? ' (the same UTC day: --to names the date)' : ''}`;
 }

@@ -301,6 +301,29 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   };
 }
 
+/**
+ * The object described, and why it is no complete backup of `tenant` by what it says of itself
+ * (undefined: it is one). Our plain archive must end with a footer naming the tenant as its
+ * marker does; bytes that cannot show it (encrypted, archived) must be the tenant's by their
+ * metadata or verification, at the size their backup recorded as it completed them, or verified.
+ */
+export function wholeBackupOf(object: StoredObject, facts: ObjectFacts, tenant: string): { readonly entry: BackupEntry; readonly problem?: string } {
+  const entry = describeStoredArchive(object, facts);
+  const problem = ((): string | undefined => {
+    if (entry.tenant === undefined) return `its ${entry.content === 'encrypted' ? 'encrypted ' : ''}bytes name no tenant${entry.content === 'encrypted' ? ': tenants verify it to record whose it is' : ''}`;
+    if (entry.tenant !== tenant) return `it is a backup of tenant ${quotedPath(entry.tenant)}`;
+    if (entry.incomplete === true || entry.unconfirmed === true) return entry.note ?? 'it is cut short';
+    if (entry.content === 'archive') {
+      const footer = facts.tail === undefined ? undefined : findFooter(facts.tail).footer;
+      if (footer === undefined) return entry.note ?? 'no footer at its end shows it whole (written by a version before footers?)';
+      return footer.tenant === tenant ? undefined : `the footer names tenant ${quotedPath(footer.tenant)}`;
+    }
+    if (entry.verifiedAt !== undefined || facts.storedBytes === object.bytes) return undefined;
+    return entry.note ?? `${entry.content === 'unknown' ? 'not our archive' : `its bytes (${entry.content}) cannot show it whole`} and nothing recorded it whole`;
+  })();
+  return { entry, ...(problem !== undefined && { problem }) };
+}
+
 function classifyHead(head: Buffer, notes: string[]): { content: BackupContent; marker?: ArchiveMarker; recipients?: readonly string[] } {
   if (head.length >= SKIPPABLE_HEADER_BYTES && head.readUInt32LE(0) === SKIPPABLE_MAGIC_BASE + ARCHIVE_MARKER_NIBBLE) {
     const size = head.readUInt32LE(4);

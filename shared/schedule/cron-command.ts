@@ -281,6 +281,7 @@ const SCHEDULED: { readonly [F in GlobalFlag | BackupFlag]: ScheduledUse } = {
   stallTimeout: {
     refused: '--stall-timeout sets the stall time of this machine\'s S3 transfers: the scheduled backup runs in the backup function, with its own (drop it)',
   },
+  skipExisting: { refused: '--skip-existing goes with a local --all; a scheduled backup writes a new archive each run ({date} or $(date …) in --to)' },
   jobs: { refused: '--jobs goes with a local --all; a scheduled --all queues every tenant on the gateway, which runs them a bounded number at a time' },
   dryRun: { refused: 'a scheduled backup runs for real: try the command with --dry-run by hand first' },
 };

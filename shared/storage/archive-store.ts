@@ -142,6 +142,13 @@ export interface ArchiveStore {
    * have is refused (InvalidRequestError). Absent: a page is cut from `list`.
    */
   listPage?(page: ListPage, options?: ReadOptions): Promise<ListedPage>;
+  /**
+   * The object at `name` (below the store's directory or prefix), as a listing would give it,
+   * without listing: undefined when there is none, or none a listing would give (a hidden
+   * name, an empty object, a local name that is no regular file), or none the credentials may
+   * read (S3's 403, its answer for a key not there without s3:ListBucket).
+   */
+  objectAt(name: string, options?: ReadOptions): Promise<StoredObject | undefined>;
   /** What the object says about itself; reads only HEAD_BYTES, TAIL_BYTES (if wanted) and what lies beside it. */
   inspect(object: StoredObject, options?: InspectOptions): Promise<ObjectFacts>;
   deletionTerms(options?: ReadOptions): Promise<DeletionTerms>;

@@ -121,6 +121,25 @@ export class LocalArchiveStore implements ArchiveStore {
     }
   }
 
+  async objectAt(name: string, options: ReadOptions = {}): Promise<StoredObject | undefined> {
+    throwIfAborted(options.signal);
+    const location = join(this.directory, name);
+    if (basename(location).startsWith('.')) return undefined;
+    let stat: Stats;
+    try {
+      stat = lstatSync(location);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw this.fsError(error, location);
+    }
+    if (!stat.isFile() || stat.size === 0) return undefined;
+    this.listed.set(location, { dev: stat.dev, ino: stat.ino });
+    const markPath = verifiedMarkPath(location);
+    if (lstatOptional(markPath)?.isFile() === true) this.marks.add(markPath);
+    return { name, location, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) };
+  }
+
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {
     throwIfAborted(options.signal);
     // Opened once, never through a symlink nor waited on as a FIFO, and read only if a regular

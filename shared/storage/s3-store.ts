@@ -37,7 +37,7 @@
 // with StorageError CHANGED.
 
 import type { Readable } from 'node:stream';
-import type { GetObjectCommandOutput, LifecycleRule, S3Client } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, HeadObjectCommandOutput, LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 
 import { InvalidRequestError, OpenClawError, StorageError } from '../errors.js';
 import {
@@ -298,6 +298,29 @@ export class S3ArchiveStore implements ArchiveStore {
       if (next.token !== undefined) tokens.add(next.token);
       ({ token, startAfter } = next);
     }
+  }
+
+  async objectAt(name: string, options: ReadOptions = {}): Promise<StoredObject | undefined> {
+    const sdk = await loadS3Sdk();
+    const key = `${this.options.prefix}${name}`;
+    const location = `s3://${this.options.bucket}/${key}`;
+    let head: HeadObjectCommandOutput;
+    try {
+      head = await this.call((abortSignal) => this.client.send(new sdk.HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal }), options.signal, location);
+    } catch (error) {
+      // Without s3:ListBucket, S3 answers a key that is not there 403 (a HEAD needs only
+      // s3:GetObject of one that is): none these credentials may read.
+      if (error instanceof StorageError && (error.code === 'NOT_FOUND' || error.code === 'ACCESS_DENIED')) return undefined;
+      throw error;
+    }
+    if ((head.ContentLength ?? 0) === 0) return undefined;
+    return {
+      name,
+      location,
+      bytes: head.ContentLength ?? 0,
+      modifiedAt: head.LastModified ?? new Date(0),
+      ...(head.ETag !== undefined && { etag: quotedEtag(head.ETag) }),
+    };
   }
 
   async inspect(object: StoredObject, options: InspectOptions = {}): Promise<ObjectFacts> {

@@ -437,6 +437,30 @@ export async function startUploadAbortingProxy(target: string): Promise<Recordin
   return { ...proxy, abortUploads: () => (aborted = true) };
 }
 
+/**
+ * An HTTP proxy in front of `target` (s3rver) that answers as AWS does credentials without
+ * s3:ListBucket: a HEAD or GET of a key that is not there gets 403 AccessDenied, not 404.
+ */
+export async function startNoListBucketProxy(target: string): Promise<RecordingServer> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      if ((request.method === 'HEAD' || request.method === 'GET') && answer.statusCode === 404) {
+        answer.resume();
+        response.writeHead(403, { 'content-type': 'application/xml' });
+        response.end(request.method === 'HEAD' ? undefined : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+        return;
+      }
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return listening(server, requests);
+}
+
 /** An HTTP proxy in front of `target` answering the S3 error `refusal` gives for a request, passing the others through. */
 async function startRefusingProxy(target: string, refusal: (request: IncomingMessage) => { status: number; body: string } | undefined): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];

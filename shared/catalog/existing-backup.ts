@@ -1,0 +1,61 @@
+// `tenants backup --all --skip-existing`: what is already at a tenant's destination. An
+// archive that is a complete backup of that tenant by what it says of itself, as `tenants
+// backups` tells it (our marker naming the tenant and a footer naming it at its end; or, for
+// bytes that cannot show it, an encrypted S3 object, the size its backup recorded as it
+// completed it, or a verification), counts as done. Anything else there (cut short, another
+// tenant's, another tool's) is refused as an existing archive always is: never replaced
+// without --overwrite. A half-written backup is not at the destination: a local one is a
+// hidden temporary beside it, an S3 one an unfinished multipart upload.
+
+import { dirname, basename } from 'node:path';
+
+import { DestinationExistsError } from '../errors.js';
+import { quotedPath } from '../format.js';
+import type { ArchiveStore } from '../storage/archive-store.js';
+import { openStore, type StoreOptions } from '../storage/open-store.js';
+import { isS3Url, parseS3Url } from '../storage/s3-url.js';
+import { wholeBackupOf, type BackupEntry } from './backups.js';
+
+/** Finds a tenant's complete backup at `to`: undefined when nothing is there; DestinationExistsError when something else is. */
+export type ExistingBackupFinder = (tenant: string, to: string, signal?: AbortSignal) => Promise<BackupEntry | undefined>;
+
+/** A finder for the destinations of one run: an S3 bucket's store (and client) is opened once, for all its tenants. */
+export function existingBackupFinder(flags: StoreOptions): ExistingBackupFinder {
+  // The flags that reach a store: how a backup's objects are written (--sse…) and --pipe are not about reading them.
+  const { awsProfile, region, endpoint, accessKey, secretKey, stallTimeoutMs } = flags;
+  const storage: StoreOptions = {
+    ...(awsProfile !== undefined && { awsProfile }),
+    ...(region !== undefined && { region }),
+    ...(endpoint !== undefined && { endpoint }),
+    ...(accessKey !== undefined && { accessKey }),
+    ...(secretKey !== undefined && { secretKey }),
+    ...(stallTimeoutMs !== undefined && { stallTimeoutMs }),
+  };
+  const stores = new Map<string, Promise<ArchiveStore>>();
+  const storeOf = (spec: string) => {
+    let store = stores.get(spec);
+    if (store === undefined) stores.set(spec, (store = openStore(spec, storage)));
+    return store;
+  };
+  return async (tenant, to, signal) => {
+    const { spec, name } = whereIs(to);
+    const store = await storeOf(spec);
+    const object = await store.objectAt(name, signal === undefined ? {} : { signal });
+    if (object === undefined) return undefined;
+    const facts = await store.inspect(object, signal === undefined ? {} : { signal });
+    const { entry, problem } = wholeBackupOf(object, facts, tenant);
+    if (problem !== undefined) {
+      throw new DestinationExistsError(`${object.location} already exists and is not a complete backup of tenant ${quotedPath(tenant)} (${problem}): not skipped; pass --overwrite to replace it`);
+    }
+    return entry;
+  };
+}
+
+/** The store an archive's location lies in, and its name there: an S3 bucket and its key, a local directory and the file's name. */
+function whereIs(to: string): { spec: string; name: string } {
+  if (isS3Url(to)) {
+    const { bucket, key } = parseS3Url(to);
+    return { spec: `s3://${bucket}/`, name: key };
+  }
+  return { spec: dirname(to), name: basename(to) };
+}

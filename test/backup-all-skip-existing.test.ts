@@ -1,0 +1,240 @@
+// `tenants backup --all --skip-existing`: an --all killed (-9) part way, run again with it, backs
+// up every tenant exactly once: the archives already there (complete backups of their tenant)
+// are skipped, the one half written (a hidden .partial file; an unfinished multipart upload) is
+// redone, and every archive verifies. Anything else at a tenant's destination still fails, as
+// without the flag. Before it, the run again failed on every archive already there (exit 1).
+
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
+import { makeTenants, s3Flags } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { startNoListBucketProxy, startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
+import { cliPath, tempDir } from './helpers/tree.js';
+import { randomBytes } from 'node:crypto';
+
+const dir = tempDir('openclaw-skip-existing-');
+const tenantsDir = path.join(dir.path, 'tenants');
+const TENANTS = ['acme', 'beta', 'delta', 'gamma'];
+const groups: number[] = [];
+const key = generateIdentity();
+
+beforeAll(() => {
+  makeTenants(tenantsDir, TENANTS);
+  // Larger than one 5 MiB part, and incompressible: its upload is a multipart one.
+  writeFileSync(path.join(tenantsDir, 'delta', 'large.bin'), randomBytes(12 * 1024 * 1024));
+});
+afterEach(() => {
+  for (const group of groups.splice(0)) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+afterAll(() => dir.cleanup());
+
+/** Starts the CLI in a process group of its own; `killed` kills the group with SIGKILL and waits for the CLI's end. */
+function startCli(args: string[]) {
+  const child = spawn(process.execPath, [cliPath, '--tenants-dir', tenantsDir, ...args], { stdio: 'ignore', detached: true });
+  groups.push(child.pid!);
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    async killed(): Promise<void> {
+      process.kill(-child.pid!, 'SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(20);
+}
+
+async function all(args: string[]) {
+  const run = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--jobs', '1', ...args]);
+  return { ...run, result: run.stdout === '' ? undefined : JSON.parse(run.stdout) };
+}
+
+async function verify(from: string, flags: string[] = []): Promise<number> {
+  return (await runMain(['tenants', 'verify', '--from', from, ...flags])).status;
+}
+
+/** What each tenant's outcome was: 'ok' backed up, 'skipped', or the failure's code. */
+function outcomes(result: { results: { tenant: string; ok: boolean; skipped?: string; error?: { code: string } }[] }): Record<string, string> {
+  return Object.fromEntries(result.results.map((outcome) => [outcome.tenant, outcome.ok ? (outcome.skipped === undefined ? 'ok' : 'skipped') : outcome.error!.code]));
+}
+
+describe('to local files', () => {
+  const out = path.join(dir.path, 'local');
+  const template = path.join(out, '{tenant}.tar.zst');
+
+  it('without --skip-existing, fails after a kill -9 mid-way on each archive already there (as it always did)', async () => {
+    // The third backup's --pipe sends a few bytes and hangs: the CLI is killed while it writes delta's .partial file.
+    const runs = path.join(dir.path, 'pipe-runs');
+    mkdirSync(runs);
+    const pipe = `n=$(ls ${runs} | wc -l); touch ${runs}/$n; if [ "$n" = 2 ]; then head -c 1000; exec sleep 600; fi; exec cat`;
+    const cli = startCli(['tenants', 'backup', '--all', '--jobs', '1', '--to', template, '--pipe', pipe]);
+    const partial = () => (existsSync(out) ? readdirSync(out).filter((name) => name.startsWith('.delta.tar.zst.') && name.endsWith('.partial')) : []);
+    await until(() => partial().length === 1 && statSync(path.join(out, partial()[0]!)).size > 0);
+    await cli.killed();
+    expect(readdirSync(out).filter((name) => !name.startsWith('.')).sort()).toEqual(['acme.tar.zst', 'beta.tar.zst']);
+
+    // Run again as before: each archive already there fails the run.
+    const again = await all(['--to', template]);
+    expect(again.status).toBe(1);
+    expect(outcomes(again.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'DESTINATION_EXISTS', delta: 'ok', gamma: 'ok' });
+    for (const name of ['delta', 'gamma']) expect(statSync(path.join(out, `${name}.tar.zst`)).size).toBeGreaterThan(0);
+  });
+
+  it('with --skip-existing, skips each tenant whose complete backup is there and backs up the rest once', async () => {
+    const fresh = path.join(dir.path, 'local-fresh');
+    const freshTemplate = path.join(fresh, '{tenant}.tar.zst');
+    const runs = path.join(dir.path, 'pipe-runs-2');
+    mkdirSync(runs);
+    const pipe = `n=$(ls ${runs} | wc -l); touch ${runs}/$n; if [ "$n" = 2 ]; then head -c 1000; exec sleep 600; fi; exec cat`;
+    const cli = startCli(['tenants', 'backup', '--all', '--jobs', '1', '--to', freshTemplate, '--pipe', pipe]);
+    const partial = () => (existsSync(fresh) ? readdirSync(fresh).filter((name) => name.startsWith('.delta.tar.zst.') && name.endsWith('.partial')) : []);
+    await until(() => partial().length === 1 && statSync(path.join(fresh, partial()[0]!)).size > 0);
+    await cli.killed();
+    const before = { acme: statSync(path.join(fresh, 'acme.tar.zst')), beta: statSync(path.join(fresh, 'beta.tar.zst')) };
+
+    const resumed = await all(['--to', freshTemplate, '--skip-existing']);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.status).toBe(0);
+    expect(outcomes(resumed.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'ok', gamma: 'ok' });
+    expect(resumed.result).toMatchObject({ succeeded: 4, skipped: 2, failed: 0 });
+    // Not written again: the same files.
+    for (const name of ['acme', 'beta'] as const) {
+      const now = statSync(path.join(fresh, `${name}.tar.zst`));
+      expect([now.ino, now.mtimeMs]).toEqual([before[name].ino, before[name].mtimeMs]);
+    }
+    // The dead backup's .partial file is gone; the four archives verify.
+    expect(readdirSync(fresh).sort()).toEqual(TENANTS.map((name) => `${name}.tar.zst`));
+    for (const name of TENANTS) expect(await verify(path.join(fresh, `${name}.tar.zst`), ['--no-record'])).toBe(0);
+
+    // A third run skips all four.
+    const third = await all(['--to', freshTemplate, '--skip-existing']);
+    expect(third.status).toBe(0);
+    expect(outcomes(third.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+  });
+
+  it('fails, replacing nothing, a tenant whose destination holds something else: a cut archive, another tenant\'s, another file', async () => {
+    const other = path.join(dir.path, 'local-other');
+    const otherTemplate = path.join(other, '{tenant}.tar.zst');
+    expect((await all(['--to', otherTemplate])).status).toBe(0);
+    truncateSync(path.join(other, 'acme.tar.zst'), statSync(path.join(other, 'acme.tar.zst')).size - 100);
+    copyFileSync(path.join(other, 'gamma.tar.zst'), path.join(other, 'beta.tar.zst'));
+    writeFileSync(path.join(other, 'delta.tar.zst'), 'not an archive\n');
+    const sizes = () => TENANTS.map((name) => statSync(path.join(other, `${name}.tar.zst`)).size);
+    const sizesBefore = sizes();
+
+    const run = await all(['--to', otherTemplate, '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(outcomes(run.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'skipped' });
+    const message = (tenant: string) => run.result.results.find((outcome: { tenant: string }) => outcome.tenant === tenant).error.message;
+    expect(message('acme')).toBe(`${path.join(other, 'acme.tar.zst')} already exists and is not a complete backup of tenant "acme" (no footer at its end: the file is cut short or its end is damaged): not skipped; pass --overwrite to replace it`);
+    expect(message('beta')).toBe(`${path.join(other, 'beta.tar.zst')} already exists and is not a complete backup of tenant "beta" (it is a backup of tenant "gamma"): not skipped; pass --overwrite to replace it`);
+    expect(message('delta')).toContain('already exists and is not a complete backup of tenant "delta" (its bytes name no tenant)');
+    expect(sizes()).toEqual(sizesBefore);
+  });
+
+  it('skips an encrypted archive only once a verification recorded whose it is: its bytes name no tenant', async () => {
+    const encrypted = path.join(dir.path, 'local-encrypted');
+    const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
+    expect((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    const again = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(again.status).toBe(1);
+    expect(again.result.results[0].error.message).toBe(
+      `${path.join(encrypted, 'acme.tar.zst.age')} already exists and is not a complete backup of tenant "acme" (its encrypted bytes name no tenant: tenants verify it to record whose it is): not skipped; pass --overwrite to replace it`,
+    );
+    const identityFile = path.join(dir.path, 'identity.txt');
+    writeFileSync(identityFile, formatIdentity(key));
+    expect(await verify(path.join(encrypted, 'acme.tar.zst.age'), ['--identity', identityFile])).toBe(0);
+    const verified = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(outcomes(verified.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+  });
+
+  it('is refused in one line with --overwrite, and without --all', async () => {
+    const both = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', template, '--skip-existing', '--overwrite']);
+    expect([both.status, both.stderr]).toEqual([2, 'openclaw: give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them\n']);
+    const one = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', path.join(out, 'one.tar.zst'), '--skip-existing']);
+    expect([one.status, one.stderr]).toEqual([2, "openclaw: --skip-existing goes with --all (one tenant's backup refuses an archive already there, or replaces it with --overwrite)\n"]);
+  });
+});
+
+describe('to S3 (s3rver)', () => {
+  let server: S3TestServer;
+  let proxy: Awaited<ReturnType<typeof startStallingProxy>>;
+  beforeAll(async () => {
+    server = await startS3Server();
+    // Never answers part 2 of a multipart upload: delta's backup hangs there, its upload unfinished.
+    proxy = await startStallingProxy(server.endpoint, 2);
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await server.dispose();
+  });
+
+  it('after a kill -9 mid multipart upload, --skip-existing backs up every tenant exactly once and the archives verify', async () => {
+    const template = 's3://backups/nightly/{tenant}.tar.zst';
+    const viaProxy = ['--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1'];
+    const cli = startCli(['tenants', 'backup', '--all', '--jobs', '1', '--to', template, ...viaProxy]);
+    await until(() => proxy.stalled() > 0);
+    await cli.killed();
+
+    const written = (requests: readonly RecordedRequest[]) =>
+      TENANTS.filter((tenant) => requests.some((request) => ['PUT', 'POST'].includes(request.method) && request.url.startsWith(`/backups/nightly/${tenant}.tar.zst`)));
+    // acme and beta stored; delta's multipart upload started (part 1 sent, part 2 hanging); gamma never started.
+    expect(written(proxy.requests)).toEqual(['acme', 'beta', 'delta']);
+    expect(proxy.requests.some((request) => request.method === 'POST' && request.url.startsWith('/backups/nightly/delta.tar.zst?uploads'))).toBe(true);
+
+    // Run again straight to the store, through a proxy that records what is written.
+    const recording = await startRecordingProxy(server.endpoint);
+    try {
+      const resumed = await all(['--to', template, '--skip-existing', '--endpoint', recording.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1']);
+      expect(resumed.stderr).toBe('');
+      expect(resumed.status).toBe(0);
+      expect(outcomes(resumed.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'ok', gamma: 'ok' });
+      // Nothing written again for the archives already there.
+      expect(written(recording.requests)).toEqual(['delta', 'gamma']);
+    } finally {
+      await recording.stop();
+    }
+  }, 60_000);
+
+  it('backs up, as without the flag, where credentials without s3:ListBucket get 403 for a key not there', async () => {
+    const proxy = await startNoListBucketProxy(server.endpoint);
+    try {
+      const run = await all(['--to', 's3://backups/no-list/{tenant}.tar.zst', '--skip-existing', '--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1']);
+      expect(run.stderr).toBe('');
+      expect(outcomes(run.result)).toEqual({ acme: 'ok', beta: 'ok', delta: 'ok', gamma: 'ok' });
+      const again = await all(['--to', 's3://backups/no-list/{tenant}.tar.zst', '--skip-existing', '--endpoint', proxy.endpoint, '--access-key', 'S3RVER', '--secret-key', 'test-secret-key', '--region', 'us-east-1']);
+      expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('skips an encrypted S3 archive by the tenant and stored size its backup recorded beside it', async () => {
+    const template = 's3://backups/encrypted/{tenant}.tar.zst.age';
+    expect((await all(['--to', template, '--encrypt-to', key.recipient.text, ...s3Flags(server)])).status).toBe(0);
+    const again = await all(['--to', template, '--encrypt-to', key.recipient.text, '--skip-existing', ...s3Flags(server)]);
+    expect(again.stderr).toBe('');
+    expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+  });
+
+  it('redoes nothing and verifies all four', async () => {
+    const template = 's3://backups/nightly/{tenant}.tar.zst';
+    const again = await all(['--to', template, '--skip-existing', ...s3Flags(server)]);
+    expect(again.status).toBe(0);
+    expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    for (const name of TENANTS) expect(await verify(`s3://backups/nightly/${name}.tar.zst`, ['--no-record', ...s3Flags(server)])).toBe(0);
+  });
+});
