@@ -48,7 +48,7 @@ function storageFlags(direction: 'backup' | 'restore') {
       flag: '--stall-timeout',
       value: '<duration>',
       description:
-        'how long an S3 upload or download may go without a byte before it is retried (90s, 10m, 1h; 1s to 24h; default 60s, or $OPENCLAW_S3_STALL_TIMEOUT): for a slow link; not in remote mode',
+        'how long an S3 upload or download may go without a byte before it is retried, and the time a download must bring 16 KiB in (90s, 10m, 1h; 1s to 24h; default 60s, or $OPENCLAW_S3_STALL_TIMEOUT): for a slow link; not in remote mode',
     },
     pipe: {
       flag: '--pipe',
