@@ -83,6 +83,26 @@ describe('LinkTargets', () => {
     expect(targets.get({ ...file, ino: 2 ** 53 - 1 })).toBe('exact');
     expect(LinkTargets.fromEntries([[linkKey(file), 'a1']]).get(neighbour)).toBeUndefined();
   });
+
+  it('tells files past 2^53 apart by their exact inode numbers (a bigint stat), through a checkpoint too', () => {
+    const times = { size: 4, mtimeMs: 1_700_000_000_000, ctimeMs: 1_765_000_000_000.25 };
+    const a = { ino: Number(2n ** 63n + 4n), exactIno: String(2n ** 63n + 4n), ...times };
+    const b = { ino: Number(2n ** 63n + 5n), exactIno: String(2n ** 63n + 5n), ...times };
+    const targets = new LinkTargets();
+    targets.set(a, 'a1');
+    targets.set(b, 'b1');
+    targets.set({ ...times, ino: 7 }, 'small');
+    expect([targets.get(a), targets.get(b), targets.size]).toEqual(['a1', 'b1', 3]);
+    // Without its exact number, never one of them.
+    expect(targets.get({ ...a, exactIno: undefined })).toBeUndefined();
+    // Through JSON, as a checkpoint is stored between invocations: the keys' numbers in full.
+    const entries = JSON.parse(JSON.stringify(targets.entries())) as [string, string][];
+    expect(entries).toContainEqual(['9223372036854775812:4:1700000000000:1765000000000.25', 'a1']);
+    const resumed = LinkTargets.fromEntries(entries);
+    expect([resumed.get(a), resumed.get(b), resumed.get({ ...times, ino: 7 }), resumed.size]).toEqual(['a1', 'b1', 'small', 3]);
+    // Keys this version does not write stay out.
+    expect(LinkTargets.fromEntries([['09223372036854775812:4:1:1', 'x'], ['-9223372036854775804:4:1:1', 'y']]).size).toBe(0);
+  });
 });
 
 describe('SeenInodes', () => {
@@ -99,6 +119,13 @@ describe('SeenInodes', () => {
       if (Number.isSafeInteger(ino)) reference.add(key);
     }
     expect(packed.size).toBe(reference.size);
+  });
+
+  it('counts a file past 2^53 once by its exact dev:ino, its rounded neighbour apart', () => {
+    const seen = new SeenInodes();
+    const ino = Number(2n ** 63n + 4n);
+    expect([seen.add(41, ino, `41:${2n ** 63n + 4n}`), seen.add(41, ino, `41:${2n ** 63n + 5n}`), seen.add(41, ino, `41:${2n ** 63n + 4n}`), seen.add(41, ino)]).toEqual([true, true, false, true]);
+    expect(seen.size).toBe(2);
   });
 });
 

@@ -80,7 +80,8 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
       totals.files++;
       const bytes = item.stat?.size ?? 0;
       // A later name of a file is archived as a hard link: its content is stored once.
-      const firstName = item.stat === undefined || firstNameOf(item.stat, linked);
+      const counted = item.stat === undefined || firstNameOf(item, item.stat, linked);
+      const firstName = typeof counted === 'boolean' ? counted : await counted;
       if (firstName) totals.bytes += bytes;
       else totals.hardlinks++;
       const database = databaseOf(item);

@@ -11,6 +11,11 @@
 
 export interface LinkIdentity {
   readonly ino: number;
+  /**
+   * The inode number in full, in decimal, where `ino` is past 2^53 (rounded by the number-valued
+   * stat: overlayfs with xino, 64-bit NFS fileids): what tells such a file from its neighbours.
+   */
+  readonly exactIno?: string;
   readonly size: number;
   readonly mtimeMs: number;
   readonly ctimeMs: number;
@@ -18,5 +23,13 @@ export interface LinkIdentity {
 
 /** The identity as one string: how a resumable backup's checkpoint keeps it (link-targets.ts). */
 export function linkKey(stat: LinkIdentity): string {
-  return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+  return `${stat.exactIno ?? stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+}
+
+/**
+ * A bigint stat's device or inode number in decimal, as the kernel has it: Node gives them as
+ * signed 64-bit numbers, so overlayfs xino's ~2^63 comes as a negative one.
+ */
+export function unsigned(number: bigint): string {
+  return BigInt.asUintN(64, number).toString();
 }

@@ -27,6 +27,8 @@ export class LinkTargets {
   /** Entry number + 1 by the identity's hash (linear probing); 0 is an empty slot. */
   private slots = new Uint32Array(FIRST_ENTRIES * 2);
   private count = 0;
+  /** The files whose inode number is past 2^53, by `linkKey` (of the exact number): rare, so kept plainly. */
+  private readonly beyondExact = new Map<string, string>();
 
   static fromEntries(entries: readonly (readonly [string, string])[] | undefined): LinkTargets {
     const targets = new LinkTargets();
@@ -39,19 +41,22 @@ export class LinkTargets {
   }
 
   get size(): number {
-    return this.count;
+    return this.count + this.beyondExact.size;
   }
 
-  /** The name the file was archived under; undefined if it was not (or its inode number is not exact: `isExact`). */
+  /** The name the file was archived under; undefined if it was not (or its inode number is not exact and no `exactIno` came: `isExact`). */
   get(file: LinkIdentity): string | undefined {
-    if (!isExact(file)) return undefined;
+    if (!isExact(file)) return file.exactIno === undefined ? undefined : this.beyondExact.get(linkKey(file));
     const entry = this.find(file);
     return entry === undefined ? undefined : this.nameOf(entry);
   }
 
-  /** Records the name the file was archived under (replacing an earlier one of the same file); not a file whose inode number is not exact. */
+  /** Records the name the file was archived under (replacing an earlier one of the same file); not a file whose inode number is not exact and came without `exactIno`. */
   set(file: LinkIdentity, name: string): void {
-    if (!isExact(file)) return;
+    if (!isExact(file)) {
+      if (file.exactIno !== undefined) this.beyondExact.set(linkKey(file), name);
+      return;
+    }
     let entry = this.find(file);
     if (entry === undefined) {
       if ((this.count + 1) * 2 > this.slots.length) this.grow();
@@ -63,10 +68,11 @@ export class LinkTargets {
     this.nameLengths[entry] = name.length;
   }
 
-  /** `[linkKey, name]` in the order the files were first recorded (a checkpoint's form). */
+  /** `[linkKey, name]` (a checkpoint's form): in the order the files were first recorded, those of inode numbers past 2^53 last. */
   entries(): [string, string][] {
     const entries: [string, string][] = [];
     for (let entry = 0; entry < this.count; entry++) entries.push([linkKey(this.identityOf(entry)), this.nameOf(entry)]);
+    entries.push(...this.beyondExact);
     return entries;
   }
 
@@ -127,8 +133,9 @@ export class LinkTargets {
  * 2^53 only. Past that (overlayfs with xino puts the layer's number in the top bits: inodes of
  * ~2^63, where neighbouring numbers round to one), two files can have one number and the same
  * size, mtime and ctime (timestamps of one clock tick, a tool's fixed mtime), and the later
- * one's names were archived as links to the other's content. Such a file is archived under
- * each of its names with its content, never as a link.
+ * one's names were archived as links to the other's content. Such a file is a link target
+ * only by its exact number (`exactIno`, from a bigint stat of the handle it was read through);
+ * without it, each of its names is archived with its content.
  */
 function isExact(file: LinkIdentity): boolean {
   return Number.isSafeInteger(file.ino);
@@ -145,7 +152,7 @@ function identityOfKey(key: string): LinkIdentity | undefined {
   const parts = key.split(':');
   if (parts.length !== 4) return undefined;
   const [ino, size, mtimeMs, ctimeMs] = parts.map(Number) as [number, number, number, number];
-  const identity = { ino, size, mtimeMs, ctimeMs };
+  const identity: LinkIdentity = Number.isSafeInteger(ino) || !/^[1-9][0-9]*$/.test(parts[0]!) ? { ino, size, mtimeMs, ctimeMs } : { ino, exactIno: parts[0]!, size, mtimeMs, ctimeMs };
   return linkKey(identity) === key ? identity : undefined;
 }
 

@@ -17,6 +17,7 @@ import { errnoCode, SqliteSnapshotError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
 import type { PackedListing } from '../packed-listing.js';
 import { fsPath } from '../raw-name.js';
+import { unsigned, type LinkIdentity } from './link-key.js';
 import type { LinkTargets } from './link-targets.js';
 import type { SqlitePolicy } from './sqlite-policy.js';
 import { copyDatabasePrivately, detachSuperJournal } from './sqlite-private-copy.js';
@@ -119,12 +120,14 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
       noteVanished(context.notes, item.relPath);
       return undefined;
     }
-    if (read !== 'large' && read.stat.nlink > 1) {
-      const link = await packLink(context, item, read.stat);
+    // A file of more than one name whose inode number is past 2^53 is told from others through a handle (exactIdentityOf).
+    const byHandle = read !== 'large' && read.stat.nlink > 1 && !Number.isSafeInteger(read.stat.ino);
+    if (read !== 'large' && !byHandle && read.stat.nlink > 1) {
+      const link = await packLink(context, item, read.stat, read.stat);
       if (link !== undefined) return link;
     }
     // Databases, and files over the limit, take the general path below.
-    if (read !== 'large' && !isSqliteHeader(read.content)) {
+    if (read !== 'large' && !byHandle && !isSqliteHeader(read.content)) {
       const mode = read.stat.mode & 0o7777;
       if (!read.stable) context.notes.warnings.push({ path: item.relPath, reason: CHANGED_WARNING });
       const written = context.writer.file({ relPath: item.relPath, mode, mtimeMs: read.stat.mtimeMs }, read.content);
@@ -148,12 +151,13 @@ export async function packFile(context: PackContext, item: FileItem): Promise<Tr
     let archived: ArchivedFile | typeof REPLACED | undefined;
     try {
       const stat = await handle.stat();
-      if (stat.isFile() && stat.nlink > 1) {
-        const link = await packLink(context, item, stat);
+      const identity = !stat.isFile() || stat.nlink === 1 ? undefined : Number.isSafeInteger(stat.ino) ? stat : await exactIdentityOf(handle, stat);
+      if (identity !== undefined) {
+        const link = await packLink(context, item, stat, identity);
         if (link !== undefined) return link;
       }
       if (stat.isFile()) archived = await packContent(context, item, handle, stat, { lastRead: reads >= DATABASE_READS });
-      if (archived !== undefined && archived !== REPLACED && stat.nlink > 1) context.links.set(stat, item.relPath);
+      if (archived !== undefined && archived !== REPLACED && identity !== undefined) context.links.set(identity, item.relPath);
     } finally {
       await handle.close();
     }
@@ -178,9 +182,19 @@ interface DatabaseRead {
 /** What reading a database gives when its path names another file by the end: nothing was archived, it is to be read again. */
 const REPLACED = Symbol('replaced by rename');
 
-/** A hard link to the name `stat`'s file was archived under earlier in this archive; undefined if it was not. */
-async function packLink(context: PackContext, item: FileItem, stat: Stats): Promise<TreeEntry | undefined> {
-  const target = context.links.get(stat);
+/**
+ * What tells the open file from others (link-key.ts) when its inode number is past 2^53, which
+ * the number-valued stat rounds: the number read again in full by a bigint stat of the same
+ * handle (not by path: the name may name another file by then). Rare: other files pay nothing.
+ */
+async function exactIdentityOf(handle: fs.FileHandle, stat: Stats): Promise<LinkIdentity> {
+  const exact = await handle.stat({ bigint: true });
+  return { ino: stat.ino, exactIno: unsigned(exact.ino), size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+}
+
+/** A hard link to the name the file (by `identity`) was archived under earlier in this archive; undefined if it was not. */
+async function packLink(context: PackContext, item: FileItem, stat: Stats, identity: LinkIdentity): Promise<TreeEntry | undefined> {
+  const target = context.links.get(identity);
   if (target === undefined) return undefined;
   const written = context.writer.hardlink({ relPath: item.relPath, target, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs });
   if (written !== undefined) await written;

@@ -5,21 +5,29 @@
 // and a Set entry each on the heap, which V8 let grow to a few times that before it collected
 // (273-390 MiB peak). Here a file takes 8 bytes of a table at most half full (16-32 bytes).
 // A device and an inode are numbers as `fs.lstat` gives them (exact below 2^53), which is
-// what the strings were made of; an inode past that counts as a file of its own.
+// what the strings were made of; an inode past that is held by its exact `dev:ino` aside.
 
 /** Slots of a device's table at first (a power of two). */
 const FIRST_SLOTS = 1024;
 
 export class SeenInodes {
   private readonly devices = new Map<number, InodeTable>();
+  /** The files whose inode number is past 2^53, by their exact `dev:ino` (decimal): rare, so kept plainly. */
+  private readonly beyondExact = new Set<string>();
 
   /**
    * Records the file; whether it was not there before (the first of its names met). A file
-   * whose inode number is past 2^53 is never there (its number is not exact: another file's
-   * may round to it), as a backup archives each of its names with its content (link-targets.ts).
+   * whose inode number is past 2^53 (not exact: another file's may round to it) is told by
+   * `exact`, its `dev:ino` from a bigint lstat, as a backup tells it (link-targets.ts); without
+   * that it is never there.
    */
-  add(dev: number, ino: number): boolean {
-    if (!Number.isSafeInteger(ino)) return true;
+  add(dev: number, ino: number, exact?: string): boolean {
+    if (!Number.isSafeInteger(ino)) {
+      if (exact === undefined) return true;
+      if (this.beyondExact.has(exact)) return false;
+      this.beyondExact.add(exact);
+      return true;
+    }
     let table = this.devices.get(dev);
     if (table === undefined) {
       table = new InodeTable();
@@ -29,7 +37,7 @@ export class SeenInodes {
   }
 
   get size(): number {
-    let size = 0;
+    let size = this.beyondExact.size;
     for (const table of this.devices.values()) size += table.size;
     return size;
   }

@@ -64,6 +64,7 @@ import { decodeRawName, fsPath, rawByteLength, rawName } from '../raw-name.js';
 import { MAX_ENTRY_DEPTH } from '../restore/limits.js';
 import { hiddenNames } from '../tenant/hidden-names.js';
 import { EPHEMERAL_DIR, PATH_MAX_BYTES } from '../tenant/names.js';
+import { unsigned } from './link-key.js';
 import type { SeenInodes } from './seen-inodes.js';
 
 /** A directory's names as the walk listed them, shared by the file items in it. */
@@ -129,10 +130,28 @@ interface ListedOtherStat extends ListedEntryStat {
 /**
  * Whether a listed file's content counts towards what a backup stores: a file with more than
  * one name counts once, at its first name in walk order (`seen` holds the ones counted); its
- * later names are archived as hard links to it.
+ * later names are archived as hard links to it. A promise only for an inode number past 2^53
+ * (`exactInodeOf`).
  */
-export function firstNameOf(stat: ListedFileStat, seen: SeenInodes): boolean {
-  return stat.inode === undefined || seen.add(stat.inode.dev, stat.inode.ino);
+export function firstNameOf(item: Extract<WalkItem, { kind: 'file' }>, stat: ListedFileStat, seen: SeenInodes): boolean | Promise<boolean> {
+  const inode = stat.inode;
+  if (inode === undefined) return true;
+  if (Number.isSafeInteger(inode.ino)) return seen.add(inode.dev, inode.ino);
+  return exactInodeOf(absPathOf(item), inode).then((exact) => seen.add(inode.dev, inode.ino, exact));
+}
+
+/**
+ * The `dev:ino` of a file whose inode number is past 2^53 (which the number-valued lstat
+ * rounds: overlayfs with xino, 64-bit NFS fileids), in full, by a bigint lstat of its path;
+ * undefined when the path no longer names a file of more than one name with the numbers the
+ * walk saw (vanished or replaced since): it is then counted as a file of its own.
+ */
+async function exactInodeOf(absPath: string, inode: { readonly dev: number; readonly ino: number }): Promise<string | undefined> {
+  const exact = await fs.lstat(fsPath(absPath), { bigint: true }).catch(() => undefined);
+  if (exact === undefined || !exact.isFile() || exact.nlink < 2n) return undefined;
+  const [dev, ino] = [unsigned(exact.dev), unsigned(exact.ino)];
+  if (Number(dev) !== inode.dev || Number(ino) !== inode.ino) return undefined;
+  return `${dev}:${ino}`;
 }
 
 /**

@@ -328,7 +328,8 @@ export async function summarizeTenant(tenantsDir: string, name: string, signal?:
     totals.lastModifiedMs = Math.max(totals.lastModifiedMs, stat.mtimeMs);
     if (item.kind === 'file') {
       totals.files++;
-      if (firstNameOf(item.stat!, linked)) totals.bytes += item.stat!.size;
+      const firstName = firstNameOf(item, item.stat!, linked);
+      if (typeof firstName === 'boolean' ? firstName : await firstName) totals.bytes += item.stat!.size;
     }
   }
   return { name, state: 'ok', bytes: totals.bytes, files: totals.files, lastModified: new Date(totals.lastModifiedMs) };
