@@ -561,6 +561,32 @@ describe('a case-insensitive store that lists a second name, differing in case o
   });
 });
 
+/** Answers `request` with `url`'s answer: its headers and first `atOnce` bytes at once, then one byte every `everyMs`. */
+function dripFrom(url: string, request: IncomingMessage, response: ServerResponse, timers: Set<NodeJS.Timeout>, { atOnce, everyMs }: { atOnce: number; everyMs: number }): void {
+  const upstream = httpRequest(url, { method: 'GET', headers: request.headers }, (answer) => {
+    const chunks: Buffer[] = [];
+    answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+    answer.on('end', () => {
+      const body = Buffer.concat(chunks);
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (atOnce > 0) response.write(body.subarray(0, atOnce));
+      let sent = atOnce;
+      const timer = setInterval(() => {
+        if (sent >= body.length || response.destroyed) {
+          clearInterval(timer);
+          timers.delete(timer);
+          response.end();
+          return;
+        }
+        response.write(body.subarray(sent, ++sent));
+      }, everyMs);
+      timers.add(timer);
+    });
+  });
+  upstream.on('error', () => response.destroy());
+  request.pipe(upstream);
+}
+
 /**
  * A proxy in front of s3rver whose GETs of an object's bytes (restore and verify, and their
  * resumes from an offset) send their first KiB, then one byte every 20 ms: never silent for a stall time, and an archive of 80 KiB would
@@ -574,28 +600,7 @@ async function startDrippingProxy(target: string): Promise<{ endpoint: string; s
       forward(request, response, `${target}${request.url ?? '/'}`);
       return;
     }
-    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-      answer.on('end', () => {
-        const body = Buffer.concat(chunks);
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        response.write(body.subarray(0, 1024));
-        let sent = 1024;
-        const timer = setInterval(() => {
-          if (sent >= body.length || response.destroyed) {
-            clearInterval(timer);
-            timers.delete(timer);
-            response.end();
-            return;
-          }
-          response.write(body.subarray(sent, ++sent));
-        }, 20);
-        timers.add(timer);
-      });
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    dripFrom(`${target}${request.url ?? '/'}`, request, response, timers, { atOnce: 1024, everyMs: 20 });
   });
   const listened = await listening(proxy);
   return {
@@ -680,27 +685,7 @@ describe('a store that drips the last bytes the restore function asks for', () =
           forward(request, response, `${server.endpoint}${request.url ?? '/'}`);
           return;
         }
-        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: 'GET', headers: request.headers }, (answer) => {
-          const chunks: Buffer[] = [];
-          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-          answer.on('end', () => {
-            const body = Buffer.concat(chunks);
-            response.writeHead(answer.statusCode ?? 502, answer.headers);
-            let sent = 0;
-            const timer = setInterval(() => {
-              if (sent >= body.length || response.destroyed) {
-                clearInterval(timer);
-                timers.delete(timer);
-                response.end();
-                return;
-              }
-              response.write(body.subarray(sent, ++sent));
-            }, 1000);
-            timers.add(timer);
-          });
-        });
-        upstream.on('error', () => response.destroy());
-        request.pipe(upstream);
+        dripFrom(`${server.endpoint}${request.url ?? '/'}`, request, response, timers, { atOnce: 0, everyMs: 1000 });
       }),
     );
     const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
