@@ -192,6 +192,15 @@ describe('to local files', () => {
     );
   });
 
+  it('skips an archive of a hidden name the template gives (`.{tenant}.tar.zst`)', async () => {
+    // Before, such an archive was never found, and the run failed on each one (already exists).
+    const hiddenTemplate = path.join(dir.path, 'local-hidden', '.{tenant}.tar.zst');
+    expect((await all(['--to', hiddenTemplate])).status).toBe(0);
+    const again = await all(['--to', hiddenTemplate, '--skip-existing']);
+    expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    expect(again.status).toBe(0);
+  });
+
   it('is refused in one line with --overwrite, and without --all', async () => {
     const both = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', template, '--skip-existing', '--overwrite']);
     expect([both.status, both.stderr]).toEqual([2, 'openclaw: give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them\n']);
