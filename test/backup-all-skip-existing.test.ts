@@ -161,6 +161,46 @@ describe('to local files', () => {
     expect(outcomes(verified.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
   });
 
+  it('skips no backup this run would not write: a plain one when it encrypts, an encrypted one when it does not', async () => {
+    // Before, a plain archive counted as done for a run given --encrypt-to (exit 0: the tenant's data left unencrypted).
+    const plain = path.join(dir.path, 'local-plain-then-encrypted');
+    const plainTemplate = path.join(plain, '{tenant}.tar.zst');
+    expect((await all(['--to', plainTemplate])).status).toBe(0);
+    const sizesBefore = readdirSync(plain).map((name) => statSync(path.join(plain, name)).size);
+    const encrypting = await all(['--to', plainTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(encrypting.status).toBe(1);
+    expect(outcomes(encrypting.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+    expect(encrypting.result.results[0].error.message).toBe(
+      `${path.join(plain, 'acme.tar.zst')} already holds a complete backup of tenant "acme", but not encrypted, while this run encrypts (--encrypt-to): not skipped; pass --overwrite to replace it`,
+    );
+    expect(readdirSync(plain).map((name) => statSync(path.join(plain, name)).size)).toEqual(sizesBefore);
+    // Through --pipe the stored bytes are the command's: what they are is the operator's choice.
+    expect(outcomes((await all(['--to', plainTemplate, '--pipe', 'cat', '--skip-existing'])).result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+
+    // An encrypted archive under a name without .age (a warning, as ever), verified: its tenant recorded.
+    const encrypted = path.join(dir.path, 'local-encrypted-unsuffixed');
+    const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst');
+    expect((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    const identityFile = path.join(dir.path, 'identity-unsuffixed.txt');
+    writeFileSync(identityFile, formatIdentity(key));
+    expect(await verify(path.join(encrypted, 'acme.tar.zst'), ['--identity', identityFile])).toBe(0);
+    expect(outcomes((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing'])).result).acme).toBe('skipped');
+    const notEncrypting = await all(['--to', encryptedTemplate, '--skip-existing']);
+    expect(notEncrypting.status).toBe(1);
+    expect(notEncrypting.result.results[0].error.message).toBe(
+      `${path.join(encrypted, 'acme.tar.zst')} already holds a complete backup of tenant "acme", but encrypted, while this run writes plain archives (no --encrypt-to): not skipped; pass --overwrite to replace it`,
+    );
+  });
+
+  it('skips an archive of a hidden name the template gives (`.{tenant}.tar.zst`)', async () => {
+    // Before, such an archive was never found, and the run failed on each one (already exists).
+    const hiddenTemplate = path.join(dir.path, 'local-hidden', '.{tenant}.tar.zst');
+    expect((await all(['--to', hiddenTemplate])).status).toBe(0);
+    const again = await all(['--to', hiddenTemplate, '--skip-existing']);
+    expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    expect(again.status).toBe(0);
+  });
+
   it('is refused in one line with --overwrite, and without --all', async () => {
     const both = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', template, '--skip-existing', '--overwrite']);
     expect([both.status, both.stderr]).toEqual([2, 'openclaw: give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them\n']);

@@ -5,7 +5,9 @@
 // completed it, or a verification), counts as done. Anything else there (cut short, another
 // tenant's, another tool's) is refused as an existing archive always is: never replaced
 // without --overwrite. A half-written backup is not at the destination: a local one is a
-// hidden temporary beside it, an S3 one an unfinished multipart upload.
+// hidden temporary beside it, an S3 one an unfinished multipart upload. Nor is a backup of the
+// tenant done that this run would not have written: plain where it encrypts (--encrypt-to), or
+// encrypted where it writes plain archives (neither said through --pipe, whose bytes are its own).
 
 import { dirname, basename } from 'node:path';
 
@@ -19,8 +21,11 @@ import { wholeBackupOf, type BackupEntry } from './backups.js';
 /** Finds a tenant's complete backup at `to`: undefined when nothing is there; DestinationExistsError when something else is. */
 export type ExistingBackupFinder = (tenant: string, to: string, signal?: AbortSignal) => Promise<BackupEntry | undefined>;
 
+/** What a run writes: archives encrypted to --encrypt-to, plain ones, or whatever its --pipe command makes of them. */
+export type RunWrites = 'encrypted' | 'plain' | 'piped';
+
 /** A finder for the destinations of one run: an S3 bucket's store (and client) is opened once, for all its tenants. */
-export function existingBackupFinder(flags: StoreOptions): ExistingBackupFinder {
+export function existingBackupFinder(flags: StoreOptions, writes: RunWrites): ExistingBackupFinder {
   // The flags that reach a store: how a backup's objects are written (--sse…) and --pipe are not about reading them.
   const { awsProfile, region, endpoint, accessKey, secretKey, stallTimeoutMs } = flags;
   const storage: StoreOptions = {
@@ -47,8 +52,19 @@ export function existingBackupFinder(flags: StoreOptions): ExistingBackupFinder 
     if (problem !== undefined) {
       throw new DestinationExistsError(`${object.location} already exists and is not a complete backup of tenant ${quotedPath(tenant)} (${problem}): not skipped; pass --overwrite to replace it`);
     }
+    const unlike = notAsThisRunWrites(entry.content, writes);
+    if (unlike !== undefined) {
+      throw new DestinationExistsError(`${object.location} already holds a complete backup of tenant ${quotedPath(tenant)}, but ${unlike}: not skipped; pass --overwrite to replace it`);
+    }
     return entry;
   };
+}
+
+/** How a complete backup differs from the one this run would write, by what its bytes show (an archived object's show nothing). */
+function notAsThisRunWrites(content: BackupEntry['content'], writes: RunWrites): string | undefined {
+  if (writes === 'encrypted' && content === 'archive') return 'not encrypted, while this run encrypts (--encrypt-to)';
+  if (writes === 'plain' && content === 'encrypted') return 'encrypted, while this run writes plain archives (no --encrypt-to)';
+  return undefined;
 }
 
 /** The store an archive's location lies in, and its name there: an S3 bucket and its key, a local directory and the file's name. */

@@ -144,8 +144,8 @@ export interface ArchiveStore {
   listPage?(page: ListPage, options?: ReadOptions): Promise<ListedPage>;
   /**
    * The object at `name` (below the store's directory or prefix), as a listing would give it,
-   * without listing: undefined when there is none, or none a listing would give (a hidden
-   * name, an empty object, a local name that is no regular file), or none the credentials may
+   * without listing (a hidden local name included): undefined when there is none, or none a listing
+   * would give (an empty object, a local name that is no regular file), or none the credentials may
    * read (S3's 403, its answer for a key not there without s3:ListBucket).
    */
   objectAt(name: string, options?: ReadOptions): Promise<StoredObject | undefined>;
