@@ -6,7 +6,7 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 
 import type { NamesPage } from '../shared/control-plane/fan-out.js';
-import { awsErrorName, unreachableCode } from '../shared/control-plane/aws-errors.js';
+import { awsErrorName, unreachableCode, unreachableDetail } from '../shared/control-plane/aws-errors.js';
 import { errorFromBody, isFailureResponse, isRecord, isValidTenantList } from '../shared/control-plane/protocol.js';
 import { OpenClawError, RemoteError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
@@ -60,7 +60,7 @@ function invokeError(functionName: string, error: unknown): unknown {
   const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
   const what = `cannot learn the tenants from ${functionName}`;
   const status = (error as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
-  if (unreachableCode(error) !== undefined) return new RemoteError('AWS_ERROR', `${what}: Lambda cannot be reached (${message})`, { cause: error });
+  if (unreachableCode(error) !== undefined) return new RemoteError('AWS_ERROR', `${what}: Lambda cannot be reached (${unreachableDetail(error, message)})`, { cause: error });
   if (name === 'SyntaxError' && typeof status === 'number') return new RemoteError('AWS_ERROR', `${what}: the answer (HTTP ${status}) is no Lambda answer, perhaps a proxy's page`, { cause: error });
   switch (name) {
     case 'TooManyRequestsException':

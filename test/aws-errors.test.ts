@@ -14,13 +14,18 @@ import { RemoteError, UsageError } from '../shared/errors.js';
 const plane = { stack: 'openclaw-backup', region: 'eu-west-1' };
 
 describe('translateAwsError', () => {
-  it.each(['ENOTFOUND', 'ECONNREFUSED', 'ETIMEDOUT'])('says AWS could not be reached on %s, and what to check', (code) => {
+  it.each([
+    ['ENOTFOUND', '; the host name does not resolve: check its spelling, and DNS'],
+    ['EAI_AGAIN', '; the host name could not be resolved now: check DNS and the network'],
+    ['ECONNREFUSED', '; nothing accepts connections at that address and port'],
+    ['ETIMEDOUT', ''],
+  ])('says AWS could not be reached on %s, what the code means (as for S3), and what to check', (code, meaning) => {
     const cause = Object.assign(new Error(`getaddrinfo ${code} lambda.eu-west-1.amazonaws.com`), { code });
     const error = translateAwsError(cause, plane, 'invoking openclaw-backup-list');
     expect(error).toBeInstanceOf(RemoteError);
     expect(error).toMatchObject({ code: 'AWS_ERROR', outcome: 'failed' });
     expect(error.message).toBe(
-      `invoking openclaw-backup-list: cannot reach AWS in eu-west-1 (getaddrinfo ${code} lambda.eu-west-1.amazonaws.com): check the network (a proxy, a VPC endpoint) and --region`,
+      `invoking openclaw-backup-list: cannot reach AWS in eu-west-1 (getaddrinfo ${code} lambda.eu-west-1.amazonaws.com${meaning}): check the network (a proxy, a VPC endpoint) and --region`,
     );
   });
 

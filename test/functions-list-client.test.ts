@@ -56,7 +56,7 @@ describe('list client, when Lambda itself answers (a real client, a stand-in end
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await expect(listFunctionPages(client(port), 'openclaw-backup-list')(undefined, 10)).rejects.toMatchObject({
       code: 'AWS_ERROR',
-      message: expect.stringMatching(/^cannot learn the tenants from openclaw-backup-list: Lambda cannot be reached \(.*ECONNREFUSED.*\)$/),
+      message: expect.stringMatching(/^cannot learn the tenants from openclaw-backup-list: Lambda cannot be reached \(.*ECONNREFUSED.*; nothing accepts connections at that address and port\)$/),
     });
   });
 });

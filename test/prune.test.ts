@@ -261,7 +261,7 @@ describe('prune in a local directory', () => {
     const result = JSON.parse(run.stdout) as PruneResult;
     expect(decisions(result)).toEqual({
       keep: [
-        ['newer-copy.tar.zst', ['incomplete: no footer at its end (cut short?); counted by no rule']],
+        ['newer-copy.tar.zst', ['incomplete: no footer at its end: the file is cut short or its end is damaged; counted by no rule']],
         ['whole.tar.zst', ['last']],
       ],
       remove: [],
@@ -273,6 +273,34 @@ describe('prune in a local directory', () => {
       ['whole.tar.zst', false],
     ]);
     expect(listing.backups[0]!.note).toMatch(/no footer at its end: the file is cut short/);
+  });
+
+  it('says what is wrong with a footer that is there but malformed, as tenants backups does, not that there is none', async () => {
+    const damaged = path.join(dir.path, 'damaged');
+    await backupAt(tenantsDir, 'acme', path.join(damaged, 'whole.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(damaged, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    // The newer one's footer with an entry count no count (-1), its frame size still right.
+    const archive = readFileSync(path.join(damaged, 'newer.tar.zst'));
+    const footerMagic = Buffer.alloc(4);
+    footerMagic.writeUInt32LE(0x184d2a5d, 0);
+    const footerAt = archive.lastIndexOf(footerMagic);
+    const payload = Buffer.from(archive.subarray(footerAt + 8).toString('utf8').replace(/"entries":\d+/, '"entries":-1'));
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0x184d2a5d, 0);
+    header.writeUInt32LE(payload.length, 4);
+    writeFileSync(path.join(damaged, 'newer.tar.zst'), Buffer.concat([archive.subarray(0, footerAt), header, payload]));
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', damaged, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    const malformed = 'the archive footer is malformed: entries: not a whole number from 0 to 2^53';
+    expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['newer.tar.zst', [`incomplete: ${malformed}; counted by no rule`]],
+        ['whole.tar.zst', ['last']],
+      ],
+      remove: [],
+    });
+    const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', damaged])).stdout) as { backups: { name: string; note?: string }[] };
+    expect(listing.backups.find((entry) => entry.name === 'newer.tar.zst')?.note).toBe(malformed);
   });
 
   it('finishes when another prune of the directory removed some of the same backups first; refuses one that changed', async () => {
@@ -527,7 +555,7 @@ describe('prune below an s3rver prefix', () => {
     const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/cut/acme/', '--keep-last', '1', ...s3Flags(server)]);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    const incomplete = 'incomplete: no footer at its end (cut short?); counted by no rule';
+    const incomplete = 'incomplete: no footer at its end: the file is cut short or its end is damaged; counted by no rule';
     const result = decisions(JSON.parse(run.stdout) as PruneResult);
     // The two cut ones have the same creation time: their order is the store's object time.
     expect({ ...result, keep: result.keep.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)) }).toEqual({

@@ -420,6 +420,30 @@ describe('removeTree, names that are not UTF-8, where procfs is not mounted', ()
     expect(existsSync(target)).toBe(false);
   });
 
+  it('names a mount point inside the tree as removal through descriptors does, nothing on it removed (it said `EBUSY: resource busy or locked, rmdir`)', (context) => {
+    if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
+    const target = path.join(dir.path, 'trash');
+    const shared = path.join(dir.path, 'shared');
+    mkdirSync(path.join(shared, 'inner'), { recursive: true });
+    writeFileSync(path.join(shared, 'inner', 'keep'), 'the operator\'s');
+    mkdirSync(path.join(target, 'a', 'mounted'), { recursive: true });
+    writeFileSync(path.join(target, 'a', 'f'), 'old tenant');
+    sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
+    const mounted = path.join(target, 'a', 'mounted');
+    if (!bindMount(shared, mounted)) return context.skip('mounting needs root');
+    try {
+      const run = removeWithoutProcfs(target);
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`${mounted} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
+      expect(readdirSync(path.join(shared, 'inner'))).toEqual(['keep']);
+    } finally {
+      spawnSync('umount', [mounted]);
+    }
+    expect(removeWithoutProcfs(target)).toMatchObject({ status: 0, stderr: '' });
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(path.join(shared, 'inner'))).toEqual(['keep']);
+  });
+
   it('removes a marked tree whose top its tenant made read-only, the marker last', (context) => {
     if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
     const target = path.join(dir.path, 'tree');

@@ -148,7 +148,7 @@ describe('tenants verify on a local archive', () => {
     );
     expect(readdirSync(cutDir)).toEqual(['2026-06-03.tar.zst']);
     const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', path.dirname(cutDir), '--keep-last', '1', '--dry-run']);
-    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: ['incomplete: no footer at its end (cut short?); counted by no rule'] })]);
+    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: ['incomplete: no footer at its end: the file is cut short or its end is damaged; counted by no rule'] })]);
     // A restore still reads it: its files are all there.
     const restored = await runMain(['--tenants-dir', path.join(dir.path, 'footless-restore'), 'tenants', 'restore', '--from', cut, '--as', 'fresh']);
     expect(restored.status).toBe(0);

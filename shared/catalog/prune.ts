@@ -475,7 +475,8 @@ function keptUncounted(entry: BackupEntry, future: boolean): string {
   if (entry.tenant === undefined) return 'not attributable: only its path names the tenant';
   if (entry.incomplete === true) {
     if (entry.storedBytes !== undefined && entry.storedBytes !== entry.bytes) return `incomplete: ${entry.bytes} bytes where its backup stored ${entry.storedBytes} (cut short?); counted by no rule`;
-    return 'incomplete: no footer at its end (cut short?); counted by no rule';
+    // In the listing's words (tenants backups): no footer at its end, or what is wrong with the one there.
+    return `incomplete: ${entry.note ?? 'no footer at its end (cut short?)'}; counted by no rule`;
   }
   if (entry.unconfirmed === true) return UNCONFIRMED_REASON;
   if (future) return FUTURE_REASON;

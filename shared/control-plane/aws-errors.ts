@@ -4,6 +4,7 @@
 // SDK is not imported.
 
 import { AbortedError, OpenClawError, RemoteError, UsageError } from '../errors.js';
+import { networkReason } from '../network-reasons.js';
 import { redact } from '../storage/redact.js';
 import type { ControlPlane } from './deployment.js';
 
@@ -14,6 +15,12 @@ const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EC
 export function unreachableCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && UNREACHABLE_CODES.has(code) ? code : undefined;
+}
+
+/** The SDK's `message` of a failure that never reached AWS, with what its code means when the code alone does not say. */
+export function unreachableDetail(error: unknown, message: string): string {
+  const meaning = networkReason(unreachableCode(error));
+  return meaning === undefined ? message : `${message}; ${meaning}`;
 }
 
 // The region each control plane's clients call, whichever source gave it (--region, AWS_REGION,
@@ -56,7 +63,7 @@ export function translateAwsError(error: unknown, plane: ControlPlane, what: str
     return new UsageError('no AWS region for the gateway: give --region, or set AWS_REGION or a region in the profile', 'NO_REGION');
   }
   if (unreachableCode(error) !== undefined) {
-    return new RemoteError('AWS_ERROR', `${what}: cannot reach AWS${where} (${message}): check the network (a proxy, a VPC endpoint) and --region`);
+    return new RemoteError('AWS_ERROR', `${what}: cannot reach AWS${where} (${unreachableDetail(error, message)}): check the network (a proxy, a VPC endpoint) and --region`);
   }
   // An answer the SDK could not parse (an HTML page of a proxy, a load balancer's 502): its
   // parser's text ("Unexpected token '<'…") says nothing of where it came from.

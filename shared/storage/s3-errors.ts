@@ -7,6 +7,7 @@
 
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError, type StorageCode } from '../errors.js';
 import { escapedNameHint } from '../format.js';
+import { networkReason } from '../network-reasons.js';
 import { redact } from './redact.js';
 import { isRegionName } from './s3-url.js';
 import { isAbortError } from './streams.js';
@@ -39,13 +40,6 @@ const NETWORK_CODES = new Set([
   'ERR_SOCKET_CONNECTION_TIMEOUT',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
-
-/** What the bare code of a failed connection means, for one who does not know getaddrinfo's codes. */
-const NETWORK_REASONS: Readonly<Record<string, string>> = {
-  ENOTFOUND: ' (the host name does not resolve: check its spelling, and DNS)',
-  EAI_AGAIN: ' (the host name could not be resolved now: check DNS and the network)',
-  ECONNREFUSED: ' (nothing accepts connections at that address and port)',
-};
 
 const TLS_CODES = new Set([
   'CERT_HAS_EXPIRED',
@@ -155,7 +149,7 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
       ? ' (TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE)'
       : name === 'TimeoutError'
         ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})`
-        : (NETWORK_REASONS[errno] ?? '');
+        : networkReason(errno) === undefined ? '' : ` (${networkReason(errno)})`;
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
   }
   if (name === 'NoSuchBucket') {

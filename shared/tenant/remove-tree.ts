@@ -120,6 +120,11 @@ interface Removal {
   readonly expect: { readonly dev: bigint; readonly ino: bigint } | undefined;
 }
 
+/** The removal reached a mount point (see the top of the file). */
+function mountPointInside(shown: string): FileSystemError {
+  return new FileSystemError(`${shownPath(shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
+}
+
 /** Throws RemovalStoppedError once the removal's time is up. */
 function assertTimeLeft(removal: Removal): void {
   if ((removal.until !== undefined && Date.now() >= removal.until) || removal.signal?.aborted === true) throw new RemovalStoppedError(removal.target);
@@ -192,7 +197,7 @@ async function emptyAndRemove(entry: Entry, removal: Removal, retries: number, l
       throw outOfDescriptorsAlone(error, removal.open - 1, entry.depth);
     }
     if (entry.mount !== undefined && mount !== entry.mount) {
-      throw new FileSystemError(`${shownPath(entry.shown)} is a mount point inside the tree being removed: nothing on it was removed; unmount it, then run the command again`);
+      throw mountPointInside(entry.shown);
     }
     const child = (name: string): Entry => ({ at: `${inside}/${name}`, shown: `${entry.shown}/${name}`, mount, depth: entry.depth + 1 });
     // Other entries several at a time, then the directories in lanes (see the top of the
@@ -408,12 +413,16 @@ async function removeWholeByPaths(target: string): Promise<void> {
 }
 
 /**
- * fs.rm, refused the unlink of a file (EPERM: an immutable file, or another user's under the
- * sticky bit), tries it as a directory and fails listing it: ENOTDIR of the file, which said
- * `unexpected error: ENOTDIR: not a directory, scandir …`. Reported as the refusal it is.
+ * fs.rm's failure as what it is. Refused the unlink of a file (EPERM: an immutable file, or
+ * another user's under the sticky bit), fs.rm tries it as a directory and fails listing it:
+ * ENOTDIR of the file, which said `unexpected error: ENOTDIR: not a directory, scandir …`.
+ * Reported as the refusal it is. A mount point's EBUSY (`rmdir '…/mnt'`) names the mount point,
+ * as through descriptors.
  */
 async function refusedUnlink(error: unknown): Promise<unknown> {
   const failed = error as NodeJS.ErrnoException;
+  // fs.rm tries rmdir before it lists a directory: on a mount point that fails EBUSY, nothing on the mount touched.
+  if (failed.code === 'EBUSY' && failed.syscall === 'rmdir' && typeof failed.path === 'string') return mountPointInside(failed.path);
   if (failed.code !== 'ENOTDIR' || failed.syscall !== 'scandir' || typeof failed.path !== 'string') return error;
   const stat = await fs.lstat(failed.path).catch(() => undefined);
   if (stat === undefined || stat.isDirectory()) return error;
