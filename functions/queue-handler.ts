@@ -26,7 +26,7 @@
 // chains), not once per message: each backup recovers its tenant from those names.
 
 import { isRecord } from '../shared/control-plane/protocol.js';
-import { NewerWorkMessageError, parseWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
+import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup, stoppedByItsDeadline, type Handler, type HandlerDeps } from './handlers.js';
 
@@ -98,8 +98,9 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
           try {
             message = parseWorkMessage(record.body);
           } catch (error) {
-            if (!(error instanceof NewerWorkMessageError)) unreadable = error;
-            throw error;
+            if (error instanceof NewerWorkMessageError) throw error;
+            unreadable = new UnreadableWorkMessageError((error as Error).message, tenantNamedIn(record.body), { cause: error });
+            throw unreadable;
           }
           return {
             command: {

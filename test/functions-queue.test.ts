@@ -168,18 +168,19 @@ describe('work queue handler', () => {
     ]);
   });
 
-  it('answers a message that will never read (not JSON, a field of the wrong type): a failure, logged with its body, not handed back', async () => {
+  it('answers a message that will never read (not JSON, a field of the wrong type): a failure of the tenant it names, logged with its body, not handed back', async () => {
     const { handle, lines, records } = handlerWatchingItsLog(() => {});
     const wrongType = JSON.stringify({ ...message('acme'), to: 42 });
     const answer = await handle({ Records: [record('m-junk', 'not json'), record('m-wrong-type', wrongType)] }, context());
     expect(answer).toEqual({ batchItemFailures: [] });
-    expect(records.map((entry) => [entry.outcome, entry.errorCode])).toEqual([
-      ['failed', 'INVALID_REQUEST'],
-      ['failed', 'INVALID_REQUEST'],
+    // The tenant a message names is the failure's (the monitor records it), when it names one.
+    expect(records.map((entry) => [entry.outcome, entry.errorCode, entry.tenant])).toEqual([
+      ['failed', 'INVALID_REQUEST', null],
+      ['failed', 'INVALID_REQUEST', 'acme'],
     ]);
-    expect(events().map((event) => [event.detailType, (event.detail.error as { message: string }).message])).toEqual([
-      ['OpenClaw Backup Failed', 'work queue message: not JSON'],
-      ['OpenClaw Backup Failed', 'work queue message: "to" must be an s3:// URL'],
+    expect(events().map((event) => [event.detailType, event.detail.tenant, (event.detail.error as { message: string }).message])).toEqual([
+      ['OpenClaw Backup Failed', null, 'work queue message: not JSON'],
+      ['OpenClaw Backup Failed', 'acme', 'work queue message: "to" must be an s3:// URL'],
     ]);
     const notRetried = lines.filter((line) => line.message === 'queued backup not retried');
     expect(notRetried.map((line) => [line.messageId, line.body])).toEqual([

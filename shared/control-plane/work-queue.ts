@@ -74,6 +74,27 @@ export function encodeWorkMessage(message: WorkMessage): string {
 /** A message of a version, kind or field this consumer does not know: one deployed later reads it. */
 export class NewerWorkMessageError extends InvalidRequestError {}
 
+/** A message no consumer reads (not JSON, a field of the wrong type), with the tenant it names when it names one. */
+export class UnreadableWorkMessageError extends InvalidRequestError {
+  constructor(
+    message: string,
+    readonly tenant: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The tenant a body that did not read as a message names, when it is JSON with a valid tenant name. */
+export function tenantNamedIn(body: string): string | undefined {
+  try {
+    const tenant: unknown = (JSON.parse(body) as { tenant?: unknown } | null)?.tenant;
+    return typeof tenant === 'string' && isValidTenantName(tenant) ? tenant : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The message in an SQS record's body, validated; an InvalidRequestError says what is wrong
  * with it, a NewerWorkMessageError that a newer consumer may read it.
