@@ -34,7 +34,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { chainGoesOn } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
-import type { Continues, WorkMessage, WorkRun } from '../shared/control-plane/work-queue.js';
+import { UnreadableWorkMessageError, type Continues, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { formatBytes } from '../shared/format.js';
 import { redact } from '../shared/storage/redact.js';
@@ -354,12 +354,14 @@ export async function executeBackup(
     return { outcome: 'succeeded', result };
   } catch (error) {
     const command = prepared?.command;
+    // A work queue message that does not read may still name its tenant: its failure is that tenant's.
+    const tenant = command?.tenant ?? (error instanceof UnreadableWorkMessageError ? error.tenant : undefined) ?? null;
     const body = errorBody(error, secretsOf(command?.storage));
     const durationMs = Date.now() - started;
     const reason = skip(error);
     if (reason !== undefined) {
       logger.info('backup skipped', { reason, errorCode: body.code, errorMessage: body.message });
-      metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant: command?.tenant ?? null, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
+      metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
       return { outcome: 'skipped', reason, body };
     }
     logFailure(logger, 'backup failed', error, body);
@@ -377,7 +379,7 @@ export async function executeBackup(
       operation: 'backup',
       ok: false,
       detail: {
-        tenant: command?.tenant ?? null,
+        tenant,
         location: command?.to ?? '',
         trigger,
         ...runKeys(prepared),
@@ -386,7 +388,7 @@ export async function executeBackup(
         error: { code: body.code, message: body.message },
       },
     }, timeLeft(context));
-    metrics.record({ operation: 'backup', outcome: failureOutcome(trigger, body), trigger, tenant: command?.tenant ?? null, durationMs, errorCode: body.code, ...runKeys(prepared) });
+    metrics.record({ operation: 'backup', outcome: failureOutcome(trigger, body), trigger, tenant, durationMs, errorCode: body.code, ...runKeys(prepared) });
     return { outcome: 'failed', error, body };
   } finally {
     logger.resetKeys();

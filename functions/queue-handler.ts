@@ -12,7 +12,11 @@
 // vanished between the fan-out's list and its backup, and an archive that already exists
 // (an earlier attempt, or a repeated fan-out, wrote it); and the same backup running in another
 // invocation (SQS delivered its message twice: its lock names the same archive). All are
-// logged and counted as skipped. A message that cannot be read fails like a backup, so it ends in the DLQ intact.
+// logged and counted as skipped. A message of a version, kind or field this function does not
+// know fails like a backup, so it ends in the DLQ intact, for a redrive once a function that
+// reads it is deployed. Any other message that cannot be read (not JSON, a field of the wrong
+// type) never will: it is a failure (counted in Failed, its failure event sent, logged with its
+// body) but is not handed back, as three receives of it would fail alike.
 // A backup its invocation's deadline stopped (one that cannot continue in pieces: one file
 // longer than a piece) is a failure (counted in Failed, its failure event sent) but is not
 // handed back: each of the queue's further receives would run into the same deadline. Unless
@@ -22,7 +26,7 @@
 // chains), not once per message: each backup recovers its tenant from those names.
 
 import { isRecord } from '../shared/control-plane/protocol.js';
-import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
+import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup, stoppedByItsDeadline, type Handler, type HandlerDeps } from './handlers.js';
 
@@ -62,6 +66,10 @@ export function queuedBackupSkip(error: unknown): string | undefined {
   return undefined;
 }
 
+const UNREADABLE_MESSAGE_REASON = 'the message does not read as a work queue message, as it would not on another receive';
+/** Of an unreadable message's body in its log line (messages are a few hundred bytes, at most about 5 KB). */
+const LOGGED_BODY_CHARS = 8_192;
+
 export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
   return async (event, context) => {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
@@ -78,14 +86,22 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       }
       const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
       const hadTheWholeInvocation = !ranBefore;
-      const retried = (error: unknown) => !(hadTheWholeInvocation && stoppedByItsDeadline(error));
+      let unreadable: unknown;
+      const retried = (error: unknown) => error !== unreadable && !(hadTheWholeInvocation && stoppedByItsDeadline(error));
       const run = await executeBackup(
         deps,
         context,
         'queue',
         () => {
           deps.logger.appendKeys({ messageId: record.messageId, attempt });
-          const message = parseWorkMessage(record.body);
+          let message: WorkMessage;
+          try {
+            message = parseWorkMessage(record.body);
+          } catch (error) {
+            if (error instanceof NewerWorkMessageError) throw error;
+            unreadable = new UnreadableWorkMessageError((error as Error).message, tenantNamedIn(record.body), { cause: error });
+            throw unreadable;
+          }
           return {
             command: {
               tenant: message.tenant,
@@ -106,7 +122,9 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       );
       ranBefore = true;
       if (run.outcome !== 'failed') continue;
-      if (!retried(run.error)) {
+      if (run.error === unreadable) {
+        deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: UNREADABLE_MESSAGE_REASON, body: record.body.slice(0, LOGGED_BODY_CHARS) });
+      } else if (!retried(run.error)) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
       } else {
         failures.push({ itemIdentifier: record.messageId });

@@ -18,6 +18,8 @@
 //   stale-tenants                        a tenant had no successful backup for 26 hours
 //   freshness-check-missing              the freshness check has not reported for 3 hours
 //   coordinator-errors                   the fan-out or the monitor crashed
+//   list-errors                          the list function failed (the CLI, the fan-out and
+//                                        the monitor invoke it; their alarms name the caller)
 // (BackupSchedules keeps its alarms on the backup and restore functions' Errors and on the
 // asynchronous invocations' dead-letter queue.)
 
@@ -225,6 +227,11 @@ export class BackupObservability extends Construct {
         label: 'Errors',
       }),
       'The fan-out or the monitor function failed (a scheduled fan-out is retried; see their logs)',
+    );
+    alarm(
+      'list-errors',
+      functions.listFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      'The list function failed: `openclaw tenants list`, the fan-out or the freshness check could not read the tenants (see the list function\'s logs)',
     );
     this.alarmsByName = named;
     this.alarms = Object.values(named);

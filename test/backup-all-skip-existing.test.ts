@@ -12,6 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
+import { backupAll } from '../shared/backup/backup-all.js';
+import { existingBackupFinder } from '../shared/catalog/existing-backup.js';
+import { localOperations } from '../shared/operations.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startNoListBucketProxy, startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
@@ -67,7 +70,7 @@ async function verify(from: string, flags: string[] = []): Promise<number> {
 }
 
 /** What each tenant's outcome was: 'ok' backed up, 'skipped', or the failure's code. */
-function outcomes(result: { results: { tenant: string; ok: boolean; skipped?: string; error?: { code: string } }[] }): Record<string, string> {
+function outcomes(result: { results: readonly { tenant: string; ok: boolean; skipped?: string; error?: { code: string } }[] }): Record<string, string> {
   return Object.fromEntries(result.results.map((outcome) => [outcome.tenant, outcome.ok ? (outcome.skipped === undefined ? 'ok' : 'skipped') : outcome.error!.code]));
 }
 
@@ -123,6 +126,33 @@ describe('to local files', () => {
     const third = await all(['--to', freshTemplate, '--skip-existing']);
     expect(third.status).toBe(0);
     expect(outcomes(third.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+  });
+
+  it('skips a tenant another run finished between its check and its backup; fails one where something else appeared', async () => {
+    const out = path.join(dir.path, 'local-race');
+    const operations = localOperations(tenantsDir);
+    // The other run: a whole backup of beta, and a cut file at gamma's destination, each
+    // written after this run found nothing there and before its own backup of the tenant.
+    const otherRunWrites = async (tenant: string, to: string) => {
+      if (tenant === 'beta') await operations.backup({ tenant, to }, {});
+      if (tenant === 'gamma') writeFileSync(to, 'not an archive');
+    };
+    const result = await backupAll({
+      tenants: TENANTS,
+      template: path.join(out, '{tenant}.tar.zst'),
+      jobs: 1,
+      findExisting: existingBackupFinder({}, 'plain'),
+      backupOne: async (tenant, to, signal) => {
+        await otherRunWrites(tenant, to);
+        const outcome = await operations.backup({ tenant, to }, signal === undefined ? {} : { signal });
+        if ('suspended' in outcome) throw new Error('a local backup runs in one piece');
+        return outcome;
+      },
+    });
+    expect(outcomes(result)).toEqual({ acme: 'ok', beta: 'skipped', delta: 'ok', gamma: 'DESTINATION_EXISTS' });
+    expect(result).toMatchObject({ succeeded: 3, skipped: 1, failed: 1 });
+    expect(result.results[1]).toMatchObject({ existing: { tenant: 'beta' } });
+    expect(await verify(path.join(out, 'beta.tar.zst'), ['--no-record'])).toBe(0);
   });
 
   it('fails, replacing nothing, a tenant whose destination holds something else: a cut archive, another tenant\'s, another file', async () => {

@@ -2,7 +2,8 @@
 // real backups of real tenants (a temp dir stands for the EFS mount, s3rver for the bucket)
 // from work queue messages, and the partial batch response: one tenant's failure never
 // touches another's, a vanished tenant and an existing archive are skipped (not failures,
-// no completion event), an unreadable message fails so it lands in the DLQ, a message that
+// no completion event), a message of a newer version fails so it lands in the DLQ, one that
+// will never read is answered (a failure, not handed back), a message that
 // would start too late is handed back unstarted; a message with recipients stores an age file
 // the age CLI decrypts. Metrics and completion events are captured. The base dir is listed
 // once per batch (the sweep and the abandoned-chain check share it), and once per direct backup.
@@ -155,15 +156,38 @@ describe('work queue handler', () => {
     ]);
   });
 
-  it('fails a message it cannot read, so that it reaches the DLQ as it was', async () => {
+  it('hands back a message of a version or field it does not know, so that it reaches the DLQ as it was for a redrive', async () => {
     const { handle, records } = handler();
     const newer = JSON.stringify({ ...message('acme'), version: 2 });
-    const answer = await handle({ Records: [record('m-newer', newer), record('m-junk', 'not json')] }, context());
-    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-newer' }, { itemIdentifier: 'm-junk' }] });
+    const newField = JSON.stringify({ ...message('acme'), priority: 'high' });
+    const answer = await handle({ Records: [record('m-newer', newer), record('m-new-field', newField)] }, context());
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-newer' }, { itemIdentifier: 'm-new-field' }] });
     expect(records.map((entry) => [entry.outcome, entry.errorCode, entry.tenant])).toEqual([
       ['failed', 'INVALID_REQUEST', null],
       ['failed', 'INVALID_REQUEST', null],
     ]);
+  });
+
+  it('answers a message that will never read (not JSON, a field of the wrong type): a failure of the tenant it names, logged with its body, not handed back', async () => {
+    const { handle, lines, records } = handlerWatchingItsLog(() => {});
+    const wrongType = JSON.stringify({ ...message('acme'), to: 42 });
+    const answer = await handle({ Records: [record('m-junk', 'not json'), record('m-wrong-type', wrongType)] }, context());
+    expect(answer).toEqual({ batchItemFailures: [] });
+    // The tenant a message names is the failure's (the monitor records it), when it names one.
+    expect(records.map((entry) => [entry.outcome, entry.errorCode, entry.tenant])).toEqual([
+      ['failed', 'INVALID_REQUEST', null],
+      ['failed', 'INVALID_REQUEST', 'acme'],
+    ]);
+    expect(events().map((event) => [event.detailType, event.detail.tenant, (event.detail.error as { message: string }).message])).toEqual([
+      ['OpenClaw Backup Failed', null, 'work queue message: not JSON'],
+      ['OpenClaw Backup Failed', 'acme', 'work queue message: "to" must be an s3:// URL'],
+    ]);
+    const notRetried = lines.filter((line) => line.message === 'queued backup not retried');
+    expect(notRetried.map((line) => [line.messageId, line.body])).toEqual([
+      ['m-junk', 'not json'],
+      ['m-wrong-type', wrongType],
+    ]);
+    expect(notRetried[0]!.reason).toMatch(/does not read as a work queue message/);
   });
 
   it('encrypts the archive to the message\'s recipients: the age CLI decrypts it', async () => {
@@ -183,10 +207,10 @@ describe('work queue handler', () => {
     expect(sh(`age -d -i '${key}' '${file}' | zstd -dq | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
   });
 
-  it('fails a message whose recipient is not an age1… public key, before anything is written', async () => {
+  it('fails a message whose recipient is not an age1… public key, before anything is written, and does not hand it back', async () => {
     const { handle, records } = handler();
     const body = encodeWorkMessage({ ...message('acme', 's3://backups/bad-key/acme.tar.zst.age'), encryptTo: ['age1notakey'] });
-    expect(await handle({ Records: [record('m-bad-key', body)] }, context())).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-bad-key' }] });
+    expect(await handle({ Records: [record('m-bad-key', body)] }, context())).toEqual({ batchItemFailures: [] });
     expect(records.map((entry) => [entry.outcome, entry.errorCode])).toEqual([['failed', 'INVALID_REQUEST']]);
     expect(() => parseWorkMessage(body)).toThrow(/work queue message: "encryptTo": recipient "age1notakey" is malformed/);
   });

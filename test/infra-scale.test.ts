@@ -306,6 +306,7 @@ describe('alarms that reach someone', () => {
         'coordinator-errors',
         'fanout-failures',
         'freshness-check-missing',
+        'list-errors',
         'prune-errors',
         'prune-failures',
         'restore-errors',
@@ -458,6 +459,22 @@ describe('alarms that reach someone', () => {
     expect(terms).toHaveLength(6);
     for (const { Id } of terms) expect(mathFires(throttles, { [Id]: 1 }), `only ${Id} throttled`).toBe(true);
     expect(mathFires(throttles, Object.fromEntries(terms.map(({ Id }) => [Id, 0])))).toBe(false);
+  });
+
+  it('the list function failing alone, in a period nothing else ran, puts list-errors in ALARM', () => {
+    const t = template();
+    const list = idOf(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-list' });
+    expect(alarmNamed(t, 'list-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: list } }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      EvaluationPeriods: 1,
+    });
   });
 
   it('a tenant without a success for 26 hours puts stale-tenants in ALARM (mocked clock and clients)', async () => {

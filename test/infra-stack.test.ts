@@ -866,7 +866,7 @@ describe('schedules, failures and events', () => {
     const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
     const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
     // Four here, the rest of the stack's alarms in test/infra-scale.test.ts.
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 17);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: prune } }] });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -911,7 +911,7 @@ describe('schedules, failures and events', () => {
     expect(alarmArnPattern).toContain(':alarm:openclaw-backup-*');
     // …and every alarm notifying the topic is one that pattern lets in.
     const notifying = Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm')).filter((alarm) => JSON.stringify(alarm.Properties.AlarmActions) === JSON.stringify([{ Ref: topic }]));
-    expect(notifying.length).toBe(17);
+    expect(notifying.length).toBe(18);
     for (const alarm of notifying) expect(alarm.Properties.AlarmName).toMatch(/^openclaw-backup-/);
   });
 
@@ -919,7 +919,7 @@ describe('schedules, failures and events', () => {
     const t = template({ 'openclaw:useDefaultEventBus': true, 'openclaw:notifications': 'false' });
     t.resourceCountIs('AWS::Events::EventBus', 0);
     t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 17);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     for (const alarm of Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'))) expect(alarm.Properties.AlarmActions).toBeUndefined();
     t.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'openclaw-backup-backup',

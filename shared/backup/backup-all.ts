@@ -112,6 +112,21 @@ export async function backupAll(request: {
   const stopFollowing = onAbort(signal, () => {
     for (const stop of stops) stop.abort(signal!.reason);
   });
+  /**
+   * The tenant's backup; with --skip-existing, its complete backup found at `to` when another
+   * run finished one there after this run looked (the backup then refused to replace it).
+   */
+  const backedUpUnlessThereNow = async (tenant: string, to: string, stopSignal: AbortSignal | undefined): Promise<{ result: BackupResult } | { existing: BackupEntry }> => {
+    try {
+      return { result: await request.backupOne(tenant, to, stopSignal) };
+    } catch (error) {
+      if (request.findExisting === undefined || !isOpenClawError(error) || error.code !== 'DESTINATION_EXISTS') throw error;
+      // Anything but a complete backup of the tenant there: the backup's own refusal says it.
+      const existing = await request.findExisting(tenant, to, stopSignal).catch(() => undefined);
+      if (existing === undefined) throw error;
+      return { existing };
+    }
+  };
   const worker = async () => {
     while (next < tenants.length && !signal?.aborted) {
       const index = next++;
@@ -123,12 +138,13 @@ export async function backupAll(request: {
       report();
       try {
         const stopSignal = signal === undefined ? undefined : stop.signal;
-        const existing = await request.findExisting?.(tenant, to, stopSignal);
-        if (existing !== undefined) {
-          results[index] = { tenant, to, ok: true, skipped: 'already there', existing };
+        const found = await request.findExisting?.(tenant, to, stopSignal);
+        const outcome = found !== undefined ? { existing: found } : await backedUpUnlessThereNow(tenant, to, stopSignal);
+        if ('existing' in outcome) {
+          results[index] = { tenant, to, ok: true, skipped: 'already there', existing: outcome.existing };
           skipped++;
         } else {
-          results[index] = { tenant, to, ok: true, result: await request.backupOne(tenant, to, stopSignal) };
+          results[index] = { tenant, to, ok: true, result: outcome.result };
         }
       } catch (error) {
         if (stop.signal.aborted) interrupted.add(tenant);

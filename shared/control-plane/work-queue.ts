@@ -19,7 +19,8 @@
 // A consumer refuses (and so, after the queue's retries, parks in the work DLQ for a later
 // redrive) a message whose version or kind it does not know or that has a field it does not
 // know: a new field or kind comes with a consumer that understands it, and a change of
-// meaning with a new version. Messages stay far below SQS's 256 KiB (a few hundred bytes;
+// meaning with a new version (NewerWorkMessageError). Any other message that does not read
+// (not JSON, a field of the wrong type) never will: the consumer answers it instead. Messages stay far below SQS's 256 KiB (a few hundred bytes;
 // with the most recipients, MAX_RECIPIENTS of ~62 characters each, about 5 KB).
 
 import { backupRecipients, MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
@@ -70,7 +71,34 @@ export function encodeWorkMessage(message: WorkMessage): string {
   return JSON.stringify(message);
 }
 
-/** The message in an SQS record's body, validated; an InvalidRequestError says what is wrong with it. */
+/** A message of a version, kind or field this consumer does not know: one deployed later reads it. */
+export class NewerWorkMessageError extends InvalidRequestError {}
+
+/** A message no consumer reads (not JSON, a field of the wrong type), with the tenant it names when it names one. */
+export class UnreadableWorkMessageError extends InvalidRequestError {
+  constructor(
+    message: string,
+    readonly tenant: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The tenant a body that did not read as a message names, when it is JSON with a valid tenant name. */
+export function tenantNamedIn(body: string): string | undefined {
+  try {
+    const tenant: unknown = (JSON.parse(body) as { tenant?: unknown } | null)?.tenant;
+    return typeof tenant === 'string' && isValidTenantName(tenant) ? tenant : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The message in an SQS record's body, validated; an InvalidRequestError says what is wrong
+ * with it, a NewerWorkMessageError that a newer consumer may read it.
+ */
 export function parseWorkMessage(body: string): WorkMessage {
   const what = 'work queue message';
   let value: unknown;
@@ -82,11 +110,11 @@ export function parseWorkMessage(body: string): WorkMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidRequestError(`${what}: expected a JSON object`);
   const record = value as Record<string, unknown>;
   if (record.version !== WORK_MESSAGE_VERSION) {
-    throw new InvalidRequestError(
+    throw new NewerWorkMessageError(
       `${what}: version ${JSON.stringify(record.version)} is not one this backup function knows (${WORK_MESSAGE_VERSION}): deploy the version that wrote it, then redrive the work DLQ`,
     );
   }
-  if (record.kind !== 'backup') throw new InvalidRequestError(`${what}: kind ${JSON.stringify(record.kind)} is not one this backup function knows ("backup")`);
+  if (record.kind !== 'backup') throw new NewerWorkMessageError(`${what}: kind ${JSON.stringify(record.kind)} is not one this backup function knows ("backup")`);
   unknownKeys(record, ['version', 'kind', 'tenant', 'to', 'overwrite', 'encryptTo', 'storage', 'run', 'continues'], what);
   const tenant = record.tenant;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new InvalidRequestError(`${what}: "tenant" must be a tenant name`);
@@ -169,6 +197,6 @@ function recipientsOf(value: unknown, what: string): string[] {
 function unknownKeys(record: Record<string, unknown>, allowed: readonly string[], what: string): void {
   const unknown = Object.keys(record).filter((key) => !allowed.includes(key));
   if (unknown.length > 0) {
-    throw new InvalidRequestError(`${what}: unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (written by a newer version?)`);
+    throw new NewerWorkMessageError(`${what}: unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (written by a newer version?)`);
   }
 }
