@@ -20,7 +20,7 @@ import type { ArchiveStore, InspectOptions, ObjectFacts, StoredObject } from '..
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
-import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
+import { backupAt, DAY, makeTenants, s3Flags, writeWithFooterEntries } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, startGlacierProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
@@ -182,15 +182,7 @@ describe('an archive whose footer is there but malformed (its entry count no cou
   it('is listed incomplete with what is wrong with its footer, not also as having none', async () => {
     const damaged = path.join(dir.path, 'damaged');
     mkdirSync(path.join(damaged, 'acme'), { recursive: true });
-    const archive = readFileSync(path.join(backups, 'acme', '1.tar.zst'));
-    const footerMagic = Buffer.alloc(4);
-    footerMagic.writeUInt32LE(0x184d2a5d, 0);
-    const footerAt = archive.lastIndexOf(footerMagic);
-    const payload = Buffer.from(archive.subarray(footerAt + 8).toString('utf8').replace(/"entries":\d+/, '"entries":-1'));
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(0x184d2a5d, 0);
-    header.writeUInt32LE(payload.length, 4);
-    writeFileSync(path.join(damaged, 'acme', '1.tar.zst'), Buffer.concat([archive.subarray(0, footerAt), header, payload]));
+    writeWithFooterEntries(path.join(backups, 'acme', '1.tar.zst'), path.join(damaged, 'acme', '1.tar.zst'), '-1');
     const run = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', damaged]);
     expect(run.status).toBe(0);
     const [entry] = (JSON.parse(run.stdout) as { backups: BackupEntry[] }).backups;

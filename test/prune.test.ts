@@ -41,7 +41,7 @@ import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
-import { backupAt, DAY, makeTenants, s3Flags } from './helpers/backups.js';
+import { backupAt, DAY, makeTenants, s3Flags, writeWithFooterEntries } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, tempDir } from './helpers/tree.js';
@@ -280,15 +280,7 @@ describe('prune in a local directory', () => {
     await backupAt(tenantsDir, 'acme', path.join(damaged, 'whole.tar.zst'), new Date(JUNE_1));
     await backupAt(tenantsDir, 'acme', path.join(damaged, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
     // The newer one's footer with an entry count no count (-1), its frame size still right.
-    const archive = readFileSync(path.join(damaged, 'newer.tar.zst'));
-    const footerMagic = Buffer.alloc(4);
-    footerMagic.writeUInt32LE(0x184d2a5d, 0);
-    const footerAt = archive.lastIndexOf(footerMagic);
-    const payload = Buffer.from(archive.subarray(footerAt + 8).toString('utf8').replace(/"entries":\d+/, '"entries":-1'));
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(0x184d2a5d, 0);
-    header.writeUInt32LE(payload.length, 4);
-    writeFileSync(path.join(damaged, 'newer.tar.zst'), Buffer.concat([archive.subarray(0, footerAt), header, payload]));
+    writeWithFooterEntries(path.join(damaged, 'newer.tar.zst'), path.join(damaged, 'newer.tar.zst'), '-1');
     const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', damaged, '--keep-last', '1']);
     expect(run.status).toBe(0);
     const malformed = 'the archive footer is malformed: entries: not a whole number from 0 to 2^53';

@@ -1,6 +1,6 @@
 // Backups made for the tests of listing, verify and prune: sample tenants, archives with a
 // chosen creation time (the backup's injected clock), the storage flags that reach s3rver,
-// and a byte flipped in the middle of a file.
+// a byte flipped in the middle of a file, and a footer whose entry count is rewritten.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -38,3 +38,16 @@ export function flipByte(file: string, fraction = 0.5): void {
 }
 
 export const DAY = 24 * 60 * 60 * 1000;
+
+/** Writes `archive`'s bytes to `to` with its footer's entry count replaced by `entries` (its frame size kept right). */
+export function writeWithFooterEntries(archive: string, to: string, entries: string): void {
+  const bytes = readFileSync(archive);
+  const footerMagic = Buffer.alloc(4);
+  footerMagic.writeUInt32LE(0x184d2a5d, 0);
+  const footerAt = bytes.lastIndexOf(footerMagic);
+  const payload = Buffer.from(bytes.subarray(footerAt + 8).toString('utf8').replace(/"entries":\d+/, `"entries":${entries}`));
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(0x184d2a5d, 0);
+  header.writeUInt32LE(payload.length, 4);
+  writeFileSync(to, Buffer.concat([bytes.subarray(0, footerAt), header, payload]));
+}
