@@ -88,6 +88,18 @@ function onFuseOverTmpfs(name: string, options: string): World | undefined {
   return w;
 }
 
+/**
+ * A second view (bindfs) of `w`'s base dir that caches a lookup of an absent name for an hour,
+ * as an NFS client's negative cache may: a file made through the base dir stays absent there.
+ */
+function negativeCachingView(w: World): string {
+  const view = path.join(w.root, 'view');
+  mkdirSync(view);
+  sh(`bindfs -o negative_timeout=3600 '${w.base}' '${view}'`);
+  mounts.unshift(view); // unmounted before the tmpfs under it
+  return view;
+}
+
 describe.skipIf(!mountable)('the base dir runs out of space', () => {
   // Free bytes left (tmpfs allocates 4 KiB pages): nothing (not even the lock), the lock
   // only (the journal fails), the lock and journal (the tree fails), part of the tree, all.
@@ -330,10 +342,7 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
   it('a live restore, then no inode left, recover through a FUSE view that answers a lookup of the lock from its cache of when there was none: it removes nothing of the restore', async (context) => {
     if (spawnSync('sh', ['-c', 'command -v bindfs']).status !== 0) return context.skip('bindfs is not installed');
     const w = onTmpfs('no-inode-fuse-negative', 'size=12m,nr_inodes=400');
-    const view = path.join(w.root, 'view');
-    mkdirSync(view);
-    sh(`bindfs -o negative_timeout=3600 '${w.base}' '${view}'`);
-    mounts.unshift(view); // unmounted before the tmpfs under it
+    const view = negativeCachingView(w);
     const lockInView = path.join(view, '.openclaw-lock-acme');
     expect(existsSync(lockInView)).toBe(false);
     const restore = w.spawn(['tenants', 'restore', '--from', fixtures.newArchive, '--force'], { OPENCLAW_TEST_PAUSE_AT: 'restore:verified' });
@@ -357,10 +366,7 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
   it('a restore killed once committing, its lock gone, then no inode left, recover through a FUSE view that answers a lookup of the journal from its cache of when there was none: it removes nothing of the verified restore', (context) => {
     if (spawnSync('sh', ['-c', 'command -v bindfs']).status !== 0) return context.skip('bindfs is not installed');
     const w = onTmpfs('no-inode-fuse-negative-journal', 'size=12m,nr_inodes=400');
-    const view = path.join(w.root, 'view');
-    mkdirSync(view);
-    sh(`bindfs -o negative_timeout=3600 '${w.base}' '${view}'`);
-    mounts.unshift(view); // unmounted before the tmpfs under it
+    const view = negativeCachingView(w);
     const journalInView = path.join(view, '.openclaw-journal-acme.json');
     expect(existsSync(journalInView)).toBe(false);
     w.killAt('commit:journal-written', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
