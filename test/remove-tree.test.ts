@@ -333,17 +333,23 @@ function bindMount(from: string, onto: string): boolean {
   return spawnSync('mount', ['--bind', from, onto], { stdio: 'ignore' }).status === 0;
 }
 
+/** A tree to remove, `trash/a/{f,mounted/}`, and the operator's `shared/inner/keep` to bind-mount on `mounted`. */
+function plantTrashAndShared(root: string): { target: string; shared: string } {
+  const target = path.join(root, 'trash');
+  const shared = path.join(root, 'shared');
+  mkdirSync(path.join(shared, 'inner'), { recursive: true });
+  writeFileSync(path.join(shared, 'inner', 'keep'), 'the operator\'s');
+  mkdirSync(path.join(target, 'a', 'mounted'), { recursive: true });
+  writeFileSync(path.join(target, 'a', 'f'), 'old tenant');
+  return { target, shared };
+}
+
 describe('removeTree, a mount point inside the tree', () => {
   it('removes nothing on another mount (a bind mount of the same file system included) and fails naming it', async (context) => {
     // The operator bind-mounts a shared directory into a tenant; a restore --force moves the old
     // tenant, mount and all, to trash. Removal went on into the mount and emptied the shared
     // directory before rmdir failed with EBUSY.
-    const target = path.join(dir.path, 'trash');
-    const shared = path.join(dir.path, 'shared');
-    mkdirSync(path.join(shared, 'inner'), { recursive: true });
-    writeFileSync(path.join(shared, 'inner', 'keep'), 'the operator\'s');
-    mkdirSync(path.join(target, 'a', 'mounted'), { recursive: true });
-    writeFileSync(path.join(target, 'a', 'f'), 'old tenant');
+    const { target, shared } = plantTrashAndShared(dir.path);
     if (!bindMount(shared, path.join(target, 'a', 'mounted'))) context.skip('mounting needs root');
     try {
       await expect(removeTree(target)).rejects.toThrow(`${path.join(target, 'a', 'mounted')} is a mount point inside the tree being removed`);
@@ -422,12 +428,7 @@ describe('removeTree, names that are not UTF-8, where procfs is not mounted', ()
 
   it('names a mount point inside the tree as removal through descriptors does, nothing on it removed (it said `EBUSY: resource busy or locked, rmdir`)', (context) => {
     if (!isRoot || !existsSync('/usr/bin/setpriv') || spawnSync('unshare', ['-m', 'true']).status !== 0) return context.skip('needs root, setpriv and unshare');
-    const target = path.join(dir.path, 'trash');
-    const shared = path.join(dir.path, 'shared');
-    mkdirSync(path.join(shared, 'inner'), { recursive: true });
-    writeFileSync(path.join(shared, 'inner', 'keep'), 'the operator\'s');
-    mkdirSync(path.join(target, 'a', 'mounted'), { recursive: true });
-    writeFileSync(path.join(target, 'a', 'f'), 'old tenant');
+    const { target, shared } = plantTrashAndShared(dir.path);
     sh(`chown -R ${NOBODY}:${NOBODY} ${JSON.stringify(dir.path)}`);
     const mounted = path.join(target, 'a', 'mounted');
     if (!bindMount(shared, mounted)) return context.skip('mounting needs root');
