@@ -861,7 +861,7 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
  */
 function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: number; reason: string } {
   const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
-  const seconds = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  const seconds = restoreSecondsLeft(context, config);
   return {
     bytes: Math.floor(seconds * mbps * 1e6),
     reason: `the restore function can restore in the ${Math.floor(seconds)} s it has left at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS): restore it with the CLI in local mode on a host that mounts the tenant volume`,
@@ -878,7 +878,7 @@ function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: 
 function restoreEntryLimit(context: LambdaContext, config: FunctionConfig, archiveBytes: number | undefined): { entries: number; reason: string } {
   const perSecond = config.restoreEntriesPerSecond ?? DEFAULT_RESTORE_ENTRIES_PER_SECOND;
   const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
-  const left = Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
+  const left = restoreSecondsLeft(context, config);
   const forBytes = Math.min(left, (archiveBytes ?? 0) / (mbps * 1e6));
   const seconds = left - forBytes;
   const afterBytes = forBytes >= 1 ? `, after the ${Math.ceil(forBytes)} s its ${formatBytes(archiveBytes ?? 0)} take at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS)` : '';
@@ -886,6 +886,11 @@ function restoreEntryLimit(context: LambdaContext, config: FunctionConfig, archi
     entries: Math.floor(seconds * perSecond),
     reason: `the restore function can stage in the ${Math.floor(seconds)} s it has left at ${perSecond} a second (OPENCLAW_RESTORE_ENTRIES_PER_SECOND)${afterBytes}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
   };
+}
+
+/** The seconds a restore may work: the invocation's time left, less its abort margin. */
+function restoreSecondsLeft(context: LambdaContext, config: FunctionConfig): number {
+  return Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
 }
 
 /** What the completion event may still spend: the invocation's time left. */
