@@ -881,7 +881,7 @@ function restoreEntryLimit(context: LambdaContext, config: FunctionConfig, archi
   const left = restoreSecondsLeft(context, config);
   const forBytes = Math.min(left, (archiveBytes ?? 0) / (mbps * 1e6));
   const seconds = left - forBytes;
-  const afterBytes = forBytes >= 1 ? `, after the ${Math.ceil(forBytes)} s its ${formatBytes(archiveBytes ?? 0)} take at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS)` : '';
+  const afterBytes = forBytes >= 1 ? `, after the ${Math.round(forBytes)} s its ${formatBytes(archiveBytes ?? 0)} take at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS)` : '';
   return {
     entries: Math.floor(seconds * perSecond),
     reason: `the restore function can stage in the ${Math.floor(seconds)} s it has left at ${perSecond} a second (OPENCLAW_RESTORE_ENTRIES_PER_SECOND)${afterBytes}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
