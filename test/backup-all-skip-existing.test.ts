@@ -5,7 +5,7 @@
 // without the flag. Before it, the run again failed on every archive already there (exit 1).
 
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -15,7 +15,7 @@ import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { backupAll } from '../shared/backup/backup-all.js';
 import { existingBackupFinder } from '../shared/catalog/existing-backup.js';
 import { localOperations } from '../shared/operations.js';
-import { makeTenants, s3Flags } from './helpers/backups.js';
+import { makeTenants, s3Flags, writeWithFooterEdited } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startNoListBucketProxy, startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, tempDir } from './helpers/tree.js';
@@ -173,6 +173,40 @@ describe('to local files', () => {
     expect(message('beta')).toBe(`${path.join(other, 'beta.tar.zst')} already exists and is not a complete backup of tenant "beta" (it is a backup of tenant "gamma"): not skipped; pass --overwrite to replace it`);
     expect(message('delta')).toContain('already exists and is not a complete backup of tenant "delta" (its bytes name no tenant)');
     expect(sizes()).toEqual(sizesBefore);
+  });
+
+  it('fails an archive cut in its middle whose first and last bytes survived: its footer gives the length', async () => {
+    const cut = path.join(dir.path, 'local-cut-middle');
+    const cutTemplate = path.join(cut, '{tenant}.tar.zst');
+    expect((await all(['--to', cutTemplate])).status).toBe(0);
+    const acme = path.join(cut, 'acme.tar.zst');
+    const bytes = readFileSync(acme);
+    const at = Math.floor(bytes.length / 3);
+    writeFileSync(acme, Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 100)]));
+
+    const run = await all(['--to', cutTemplate, '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(outcomes(run.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    expect(run.result.results[0].error.message).toBe(
+      `${acme} already exists and is not a complete backup of tenant "acme" (${bytes.length - 100} bytes, but its footer says the archive is ${bytes.length}: cut in its middle, or bytes added): not skipped; pass --overwrite to replace it`,
+    );
+    expect(statSync(acme).size).toBe(bytes.length - 100);
+  });
+
+  it('skips an archive whose footer gives no length (an older version\'s) only once verified: a cut in its middle would not show', async () => {
+    const older = path.join(dir.path, 'local-older');
+    const olderTemplate = path.join(older, '{tenant}.tar.zst');
+    expect((await all(['--to', olderTemplate])).status).toBe(0);
+    const acme = path.join(older, 'acme.tar.zst');
+    writeWithFooterEdited(acme, acme, (payload) => payload.replace(/,"bytesBefore":\d+/, ''));
+
+    const before = await all(['--to', olderTemplate, '--skip-existing']);
+    expect(outcomes(before.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    expect(before.result.results[0].error.message).toContain('(its footer gives no length (written by a version before it did), so a cut in its middle would not show: tenants verify it to count it)');
+    expect(await verify(acme)).toBe(0);
+    const after = await all(['--to', olderTemplate, '--skip-existing']);
+    expect(after.status).toBe(0);
+    expect(outcomes(after.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
   });
 
   it('skips an encrypted archive only once a verification recorded whose it is: its bytes name no tenant', async () => {
