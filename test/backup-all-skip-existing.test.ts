@@ -271,6 +271,19 @@ describe('to local files', () => {
     const one = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', path.join(out, 'one.tar.zst'), '--skip-existing']);
     expect([one.status, one.stderr]).toEqual([2, "openclaw: --skip-existing goes with --all (one tenant's backup refuses an archive already there, or replaces it with --overwrite)\n"]);
   });
+
+  it('is refused in one line with a --to that names other archives a minute later ({time}): it could never skip one (before: backed up all again)', async () => {
+    for (const timed of [path.join(out, '{tenant}-{time}.tar.zst'), path.join(out, '{tenant}-{date:%F-%H%M}.tar.zst')]) {
+      const run = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', timed, '--skip-existing']);
+      expect([run.status, run.stderr]).toEqual([
+        2,
+        `openclaw: --skip-existing with a --to that names other archives a minute later (${JSON.stringify(timed)}): no archive of an earlier run is there to skip; back up those missing by name (openclaw tenants backup NAME --to …)\n`,
+      ]);
+    }
+    expect(readdirSync(out).filter((name) => name.includes('-'))).toEqual([]);
+    // An hourly one can resume within its hour.
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'hourly', '{tenant}-{date:%F-%H}.tar.zst'), '--skip-existing'])).status).toBe(0);
+  });
 });
 
 describe('to S3 (s3rver)', () => {
