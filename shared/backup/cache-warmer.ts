@@ -4,8 +4,8 @@
 // warm, that is the fastest way there is, but cold, each file waits for the disk in turn
 // (a small file costs a disk read that takes far longer than all its system calls). A
 // local disk serves many reads at once, so the warmer keeps a few dozen reads in flight on
-// libuv's pool: open (never through a symlink, never waiting on a FIFO, leaving the access time), read the file's
-// first WARM_BYTES, close. The content is thrown away; the reader thread then finds it
+// libuv's pool: open (never through a symlink, never waiting on a FIFO, leaving the access
+// time as it was), read the file's first WARM_BYTES, close. The content is thrown away; the reader thread then finds it
 // in the cache. Nothing here decides what is archived: a file that fails or vanishes here
 // is met again by the reader.
 //

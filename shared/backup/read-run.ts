@@ -1,7 +1,7 @@
 // One attempt at reading each of a run of small files whole, with blocking calls: open
 // (never through a symlink, never waiting on a FIFO, through its directory, checked to be
-// the one at its path: file-access.ts `isOpenedAt`, and leaving its access time as it was), fstat, read, fstat, close, and the
-// SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
+// the one at its path: file-access.ts `isOpenedAt`, and leaving its access time as it was),
+// fstat, read, fstat, close, and the SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
 // same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
 // checked here once. A file with more than one name is not read (READ_LINKED): the caller
 // reads it only if it is not a name of a file it archived already. Everything else (a file that changed while read, is larger than the
