@@ -277,15 +277,17 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
  */
 async function tenantsListing(store: ArchiveStore, tenant: string, signal: AbortSignal | undefined): Promise<BackupsListing> {
-  if (namesTenant(store.display.replace(/^s3:\/\//, ''), tenant)) return listBackups(store, tenant, { signal });
-  const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.name, tenant) });
+  const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) });
   const noneNamed = named.backups.length === 0 && named.otherObjects === 0 && (named.notLookedAt ?? 0) > 0;
   return noneNamed ? listBackups(store, tenant, { signal }) : named;
 }
 
-/** Whether a name holds the tenant's, as a store that folds case or Unicode form may too (aliasName: what it folds is folded here). */
-function namesTenant(name: string, tenant: string): boolean {
-  return aliasName(name).includes(tenant);
+/**
+ * Whether a location (bucket and key, or path) holds the tenant's name, as a store that folds
+ * case or Unicode form may take it (aliasName: two names it takes for one both hold it or neither).
+ */
+function namesTenant(location: string, tenant: string): boolean {
+  return aliasName(location.replace(/^s3:\/\//, '')).includes(tenant);
 }
 
 function notLookedAtNote(count: number, location: string, tenant: string): string {
