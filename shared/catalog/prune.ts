@@ -1,6 +1,7 @@
 // `tenants prune NAME --in LOCATION --keep-…`: removes the tenant's backups that no rule of
 // the retention policy keeps (retention.ts, restic's `forget` semantics), dated by the
-// manifest's creation time as the listing reads it (backups.ts).
+// manifest's creation time as the listing reads it (backups.ts). Below a prefix of many tenants
+// it looks only at the objects whose location holds the tenant's name (tenantsListing).
 //
 // What it never removes:
 //   - a backup it cannot date or attribute (no recorded creation time, or only its path names
