@@ -1206,7 +1206,7 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(new Set(read())).toEqual(new Set(['acme-eu/2026-06-01.tar.zst', 'acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst', 'acme/2026-06-03.tar.zst']));
     expect(read().filter((key) => key === 'acme-eu/2026-06-01.tar.zst')).toHaveLength(1);
     expect(result.notes).toContain(
-      '51 objects in s3://bkt/ whose names do not hold "acme" were not looked at (another tenant\'s, by name): a backup of "acme" under such a name is neither removed nor counted',
+      '51 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted',
     );
   });
 

@@ -293,7 +293,7 @@ function namesTenant(location: string, tenant: string): boolean {
 
 function notLookedAtNote(count: number, location: string, tenant: string): string {
   const objects = count === 1 ? '1 object' : `${count} objects`;
-  return `${objects} in ${location} whose names do not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at (another tenant's, by name): a backup of "${tenant}" under such a name is neither removed nor counted`;
+  return `${objects} in ${location} whose names do not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
 }
 
 /**
