@@ -1210,10 +1210,12 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     );
   });
 
-  it('looks at every object where no name holds the tenant\'s (backups named by date alone), or the location does', async () => {
+  it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {
     const byDate: Record<string, Buffer> = {};
     for (const day of [1, 2, 3]) byDate[`2026-06-0${day}.tar.zst`] = archive('acme', day);
     byDate['notes.txt'] = Buffer.from('notes\n');
+    // Another tenant's backup whose name holds this one's is no backup of acme under its name.
+    byDate['acme-eu/2026-06-01.tar.zst'] = archive('acme-eu', 1);
     const result = await pruneBackups({ store: storeOf(byDate), tenant: 'acme', policy: { last: 1 } });
     expect(result.remove.map((decision) => decision.location)).toEqual(['s3://bkt/2026-06-01.tar.zst', 's3://bkt/2026-06-02.tar.zst']);
     expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);

@@ -274,13 +274,13 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * (each rule keeps at least what it keeps of the whole: the newest N, the newest of each period,
  * those within the span before an older newest), so a backup under a name that does not name the
  * tenant is merely left alone, neither removed nor counted (a note says how many objects were
- * not looked at). Where no name does (one tenant's backups by date alone,
- * `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
+ * not looked at). Where no backup of the tenant is under a name holding its own (one tenant's
+ * backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
  */
 async function tenantsListing(store: ArchiveStore, tenant: string, signal: AbortSignal | undefined): Promise<BackupsListing> {
   const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) });
-  const noneNamed = named.backups.length === 0 && named.otherObjects === 0 && (named.notLookedAt ?? 0) > 0;
-  return noneNamed ? listBackups(store, tenant, { signal }) : named;
+  // No backup of the tenant under a name holding its own (only others' such as acme-eu's, or none at all): its backups, if any, are named otherwise.
+  return named.backups.length === 0 && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
 }
 
 /**
