@@ -108,8 +108,8 @@ class SyncThenThreads implements TreeWriter {
     return this.current.link(existingPath, absPath);
   }
 
-  flush(): Promise<void> {
-    return this.current.flush();
+  flush(signal?: AbortSignal): Promise<void> {
+    return this.current.flush(signal);
   }
 
   settle(): Promise<void> {

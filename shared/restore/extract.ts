@@ -630,7 +630,7 @@ class Extraction {
    * manifest. `ended`: whether the tar stream had its end-of-archive marker.
    */
   async finish(ended: boolean): Promise<ExtractResult> {
-    await this.writes?.flush();
+    await this.writes?.flush(this.options.signal);
     const { tenant, paths } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!this.rootListed) paths.setDirectoryAttributes(PathTable.ROOT, 0o750, Date.now());
