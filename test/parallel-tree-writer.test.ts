@@ -113,7 +113,7 @@ describe('ParallelTreeWriter', () => {
     for (let f = 0; f < 5; f++) expect(readFileSync(path.join(target, `f${f}`), 'utf8')).toBe('x');
   });
 
-  it('stops waiting for the files still queued when its flush is aborted, and drops them when settled', async () => {
+  it('stops waiting for the files still queued when the restore is stopped, and drops them when settled', async () => {
     // Creates in one directory take their turns: behind a slow mount, a queue of them took a
     // minute to write after the invocation's deadline had fired. Here the opens wait for a gate.
     let openGate!: () => void;
@@ -123,12 +123,12 @@ describe('ParallelTreeWriter', () => {
       await gate;
       return open(...args);
     });
-    const writer = new ParallelTreeWriter(8);
+    const deadline = new AbortController();
+    const writer = new ParallelTreeWriter(8, undefined, undefined, undefined, deadline.signal);
     const target = path.join(dir.path, 'sessions');
     mkdirSync(target);
     for (let f = 0; f < 40; f++) await writeFile(writer, path.join(target, `f${f}`), 'x');
-    const deadline = new AbortController();
-    const flushed = writer.flush(deadline.signal);
+    const flushed = writer.flush();
     deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
     setImmediate(openGate);
     await expect(flushed).rejects.toThrow('stopped: the Lambda invocation was about to time out');

@@ -297,6 +297,7 @@ class Extraction {
       discard: this.options.discard,
       owner: this.options.owner?.(),
       budget: this.budget,
+      signal: this.options.signal,
     });
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
@@ -630,7 +631,7 @@ class Extraction {
    * manifest. `ended`: whether the tar stream had its end-of-archive marker.
    */
   async finish(ended: boolean): Promise<ExtractResult> {
-    await this.writes?.flush(this.options.signal);
+    await this.writes?.flush();
     const { tenant, paths } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!this.rootListed) paths.setDirectoryAttributes(PathTable.ROOT, 0o750, Date.now());

@@ -59,12 +59,19 @@ export class ParallelTreeWriter implements TreeWriter {
   /** Woken when a write ends (room in the queue, or everything written). */
   private readonly wakers: (() => void)[] = [];
 
-  /** `owner`: who gets every entry created (tree-writer.ts). */
+  /**
+   * `owner`: who gets every entry created (tree-writer.ts). `signal`: the restore's stop, which
+   * ends every wait for the queue (for room, for a linked file, for the last files) with its
+   * error. The queue's files of one directory take their turns to be created: on EFS, writing
+   * the 4,096 it may hold can take a minute (1,593 took 30 s behind a 5 ms FUSE mount), past
+   * the invocation's deadline; `settle` then drops those not started.
+   */
   constructor(
     private readonly limit = CALLS_IN_FLIGHT,
     private readonly owner?: Owner,
     private readonly maxQueuedFiles = QUEUED_FILES,
     private readonly budget?: CopyBudget,
+    private readonly signal?: AbortSignal,
   ) {}
 
   beginChunk(): void {}
@@ -87,7 +94,7 @@ export class ParallelTreeWriter implements TreeWriter {
   }
 
   async link(existingPath: string, absPath: string): Promise<void> {
-    await this.waitUntil(() => this.queuedFiles === 0); // the file linked to may still be waiting or in flight
+    await this.drain(); // the file linked to may still be waiting or in flight
     await fs.link(fsPath(existingPath), fsPath(absPath)).catch((error: unknown) => {
       if (!LINK_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
       copyLinkedFile(fsSync, fsPath(existingPath), fsPath(absPath), this.budget); // rare: blocking calls are fine here
@@ -148,31 +155,26 @@ export class ParallelTreeWriter implements TreeWriter {
     this.queuedBytes -= file.size;
     if (queue.inFlight === 0 && queue.waiting.length === 0) this.directories.delete(directory);
     this.startWrites();
-    for (const wake of this.wakers.splice(0)) wake();
+    this.wakeAll();
   }
 
   private async waitUntil(done: () => boolean): Promise<void> {
-    while (!done() && this.failure === undefined) await new Promise<void>((resolve) => this.wakers.push(resolve));
-    this.rethrow();
-  }
-
-  /**
-   * Up to QUEUED_FILES small files may wait when the archive ends: on EFS, files of one
-   * directory take their turns to be created, so writing them all can take a minute (4,096
-   * of them, 1,593 in 30 s behind a 5 ms FUSE mount), past the invocation's deadline. The
-   * signal ends the wait; `settle` drops the files not started.
-   */
-  async flush(signal?: AbortSignal): Promise<void> {
-    const wake = () => {
-      for (const waker of this.wakers.splice(0)) waker();
-    };
-    const unregister = onAbort(signal, wake);
+    const unregister = onAbort(this.signal, () => this.wakeAll());
     try {
-      await this.waitUntil(() => this.queuedFiles === 0 || signal?.aborted === true);
-      throwIfAborted(signal);
+      while (!done() && this.failure === undefined && this.signal?.aborted !== true) await new Promise<void>((resolve) => this.wakers.push(resolve));
     } finally {
       unregister();
     }
+    this.rethrow();
+    if (!done()) throwIfAborted(this.signal);
+  }
+
+  private wakeAll(): void {
+    for (const wake of this.wakers.splice(0)) wake();
+  }
+
+  flush(): Promise<void> {
+    return this.drain();
   }
 
   /** Drops what has not started, and waits for what is in flight. */
@@ -192,6 +194,10 @@ export class ParallelTreeWriter implements TreeWriter {
     if (this.owner !== undefined) await fs.lchown(at, this.owner.uid, this.owner.gid);
     await fs.chmod(at, mode);
     await fs.utimes(at, mtime, mtime);
+  }
+
+  private async drain(): Promise<void> {
+    await this.waitUntil(() => this.queuedFiles === 0);
   }
 
   private rethrow(): void {

@@ -149,12 +149,8 @@ export interface TreeWriter {
   symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined;
   /** A hard link to a file created earlier (by this writer). */
   link(existingPath: string, absPath: string): Promise<void> | undefined;
-  /**
-   * After the last entry: waits for every write in flight and rethrows the first failure; the
-   * writer is done. Aborted by `signal`, it stops waiting for what has not started (`settle`
-   * then drops it) and rejects with the signal's error.
-   */
-  flush(signal?: AbortSignal): Promise<void>;
+  /** After the last entry: waits for every write in flight and rethrows the first failure; the writer is done. */
+  flush(): Promise<void>;
   /** After a failure: waits for every write in flight, failed or not; the writer is done. */
   settle(): Promise<void>;
   /**
