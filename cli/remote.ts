@@ -467,6 +467,11 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
       throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail}): ${afterTimeout(role, name, payload)}`);
     }
+    // Its process died mid-run (killed at its memory size, or exited): what it left is what a timeout leaves.
+    if (errorType === 'Runtime.OutOfMemory' || errorType === 'Runtime.ExitError') {
+      const why = errorType === 'Runtime.OutOfMemory' ? 'out of memory' : 'its process exited';
+      throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} was killed before it answered (${why}: ${errorType}: ${detail}): ${afterTimeout(role, name, payload)}`);
+    }
     throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
   // A continuing backup's answer carries a failure for older CLIs (protocol.ts continuingAnswer): it is no failure here.
@@ -516,7 +521,7 @@ async function sendRetryingThrottled<T>(send: () => Promise<T>, signal: AbortSig
 }
 
 /**
- * What an invocation Lambda stopped at its timeout left behind, and what to do about it
+ * What an invocation Lambda stopped at its timeout (or killed) left behind, and what to do about it
  * (docs/crash-safety.md): the function had no chance to say so itself.
  */
 function afterTimeout(role: InvokedRole, name: string, payload: object): string {

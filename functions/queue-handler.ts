@@ -22,9 +22,12 @@
 // handed back: each of the queue's further receives would run into the same deadline. Unless
 // another backup of the batch ran before it in the invocation: it had only the time left, and
 // is handed back for a receive of its own.
+// A piece whose chain's state it finds damaged ends the chain (one failure event) and is not
+// handed back either: another receive would find nothing to continue.
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
 // chains), not once per message: each backup recovers its tenant from those names.
 
+import { DamagedChainEndedError } from '../shared/backup/continuation.js';
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
@@ -87,7 +90,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
       const hadTheWholeInvocation = !ranBefore;
       let unreadable: unknown;
-      const retried = (error: unknown) => error !== unreadable && !(hadTheWholeInvocation && stoppedByItsDeadline(error));
+      const retried = (error: unknown) => error !== unreadable && !(error instanceof DamagedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error));
       const run = await executeBackup(
         deps,
         context,
@@ -124,6 +127,8 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       if (run.outcome !== 'failed') continue;
       if (run.error === unreadable) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: UNREADABLE_MESSAGE_REASON, body: record.body.slice(0, LOGGED_BODY_CHARS) });
+      } else if (run.error instanceof DamagedChainEndedError) {
+        deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'its chain\'s state was damaged and the chain is ended: another receive would find nothing to continue' });
       } else if (!retried(run.error)) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
       } else {

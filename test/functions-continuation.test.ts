@@ -567,6 +567,39 @@ describe('a backup that continues across invocations', () => {
   });
 });
 
+describe('a backup whose saved state is damaged between pieces', () => {
+  it('ends its chain at the next piece: one failure event, the message not handed back, the tenant free for the next backup', async () => {
+    makeTenant('damaged');
+    const to = 's3://backups/damaged/one.tar.zst';
+    await backupHandler(deps())({ tenant: 'damaged', to }, budgetContext('req-1'));
+    const file = continuationPathFor(base, 'damaged');
+    const bytes = readFileSync(file);
+    bytes.fill(0x20, 20, 60); // inside its JSON
+    writeFileSync(file, bytes);
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+
+    // Handed back, each receive failed alike: three failure events, then the DLQ, the tenant busy for a day.
+    expect(await workQueueHandler(deps())({ Records: [record] }, budgetContext('req-2'))).toEqual({ batchItemFailures: [] });
+    expect(existsSync(file)).toBe(false);
+    // Delivered again all the same (SQS now and then): nothing left to continue, skipped.
+    expect(await workQueueHandler(deps())({ Records: [record] }, budgetContext('req-3'))).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([
+      {
+        detailType: 'OpenClaw Backup Failed',
+        detail: expect.objectContaining({
+          tenant: 'damaged',
+          location: to,
+          error: {
+            code: 'FILESYSTEM',
+            message: `the state of the continuing backup of "damaged" (${file}) is damaged: the backup to ${to} is ended (its state removed; a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it)`,
+          },
+        }),
+      },
+    ]);
+    expect(await backupHandler(deps())({ tenant: 'damaged', to: 's3://backups/damaged/two.tar.zst' }, budgetContext('req-4', 900_000))).toMatchObject({ operation: 'backup', tenant: 'damaged' });
+  });
+});
+
 describe.runIf(process.geteuid?.() === 0)('a backup that continues across invocations, its tenant volume full between pieces', () => {
   // A tmpfs of its own: filled up after a piece, the next cannot save its state.
   const volume = path.join(dir.path, 'full-volume');

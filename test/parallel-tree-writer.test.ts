@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { AbortedError } from '../shared/errors.js';
 import { ParallelTreeWriter } from '../shared/restore/parallel-tree-writer.js';
 import type { FileSink } from '../shared/restore/tree-writer.js';
 import { tempDir } from './helpers/tree.js';
@@ -110,6 +111,30 @@ describe('ParallelTreeWriter', () => {
     await Promise.all(finished);
     await writer.flush();
     for (let f = 0; f < 5; f++) expect(readFileSync(path.join(target, `f${f}`), 'utf8')).toBe('x');
+  });
+
+  it('stops waiting for the files still queued when the restore is stopped, and drops them when settled', async () => {
+    // Creates in one directory take their turns: behind a slow mount, a queue of them took a
+    // minute to write after the invocation's deadline had fired. Here the opens wait for a gate.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+      await gate;
+      return open(...args);
+    });
+    const deadline = new AbortController();
+    const writer = new ParallelTreeWriter(8, undefined, undefined, undefined, deadline.signal);
+    const target = path.join(dir.path, 'sessions');
+    mkdirSync(target);
+    for (let f = 0; f < 40; f++) await writeFile(writer, path.join(target, `f${f}`), 'x');
+    const flushed = writer.flush();
+    deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+    setImmediate(openGate);
+    await expect(flushed).rejects.toThrow('stopped: the Lambda invocation was about to time out');
+    await writer.settle();
+    // The four in flight in the directory (PER_DIRECTORY) were written; the 36 waiting never started.
+    expect((await fs.readdir(target)).length).toBe(4);
   });
 
   it('reports the first failure, and starts nothing after it', async () => {

@@ -21,7 +21,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -200,7 +200,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && lock !== undefined;
     let from: Continuation | undefined;
     if (request.chain !== undefined) {
-      from = await loadContinuation(tenantsDir, tenant);
+      from = await loadContinuation(tenantsDir, tenant).catch((error: unknown) => (lock === undefined ? Promise.reject(error) : endDamagedChain(error, tenantsDir, tenant, location.display)));
       if (from?.state.chain !== request.chain || from.state.location !== location.display || !inPieces || !sameRecipients(from, recipients)) {
         throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${request.chain}) has ended: its state is gone or belongs to another backup`);
       }

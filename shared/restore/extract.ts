@@ -297,6 +297,7 @@ class Extraction {
       discard: this.options.discard,
       owner: this.options.owner?.(),
       budget: this.budget,
+      signal: this.options.signal,
     });
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
