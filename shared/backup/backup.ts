@@ -21,7 +21,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -350,6 +350,11 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
           ...(stream !== undefined && { encryption: { recipients: recipients.map((recipient) => recipient.text), stream } }),
           tail,
         });
+      } catch (error) {
+        // A first piece whose state was not saved leaves no chain that could go on with its
+        // upload or end it (a later piece's older state still names it): it is aborted now.
+        if (from === undefined && !(await chainGoesOn(tenantsDir, tenant, chain))) await location.abandonPieces?.({ ...upload, tail }).catch(() => undefined);
+        throw error;
       } finally {
         stream?.payloadKey.fill(0);
       }
