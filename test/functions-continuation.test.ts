@@ -24,7 +24,8 @@
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
 // backup invocation (upload aborted, state removed, failure event); a live chain keeps
 // other backups and restores of the tenant out; and a first piece whose state cannot be
-// saved (its tenant volume full) aborts its multipart upload, since no chain can end it.
+// saved (its tenant volume full) aborts its multipart upload, since no chain can end it,
+// while a last piece that cannot record its commit keeps the upload and comes again.
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
@@ -572,6 +573,10 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     sh(`mount -t tmpfs -o size=96m tmpfs '${volume}'`);
   });
   afterAll(() => sh(`umount '${volume}'`));
+  // Each case's tenant (~30 MiB) and state go: three would fill the volume.
+  afterEach(() => {
+    for (const name of readdirSync(volume)) rmSync(path.join(volume, name), { recursive: true, force: true });
+  });
 
   /** Takes every free byte of the volume with one file; `unfill` removes it. */
   const fill = () => {
@@ -611,6 +616,35 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     const aborted = recording.requests.filter((request) => request.method === 'DELETE' && request.url.includes('uploadId='));
     expect(aborted).toHaveLength(1);
     expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Failed', detail: expect.objectContaining({ tenant }) })]);
+  });
+
+  it('the last piece that cannot record that it commits fails and comes again, its upload kept; redelivered with room, the chain ends in one success event', async () => {
+    const tenant = 'full-last';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant('full-last-source')}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(volume, tenant));
+    // Room for the lock (a page), none for the state that records the commit. Time for the rest of the tenant: the last piece.
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    try {
+      expect(await handle({ Records: [record] }, budgetContext('req-2', 900_000))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    } finally {
+      unfill();
+    }
+    expect(queue).toEqual([]);
+    // The chain had ended: its upload aborted, its state removed, a failure event for a backup of ten pieces' work.
+    expect(events()).toEqual([]);
+    expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
+
+    expect(await handle({ Records: [record] }, budgetContext('req-2-again', 900_000))).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
   });
 
   it('a piece that cannot save its state fails and comes again without a failure event; redelivered with room, the chain ends in one success event', async () => {

@@ -301,6 +301,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       },
     };
     let written: PieceResult;
+    // Why the last piece could not record that it commits: the upload is then left as it is.
+    let commitUnrecorded: unknown;
     // Stopped, the walk ends at its next entry: the store, waiting for the archive's next frame
     // (2 MiB of small files on EFS: seconds), would only see the signal once it came.
     const stopWalk = onAbort(signal, () => archive.abort(abortedError(signal!)));
@@ -312,12 +314,25 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
             ...options,
             suspendWhen: () => outcome?.suspended === true,
             // A chain's last piece records, before it commits the upload, that it is doing so.
-            ...(from !== undefined && { committing: (bytes: number) => saveCommitting(tenantsDir, from!, outcome, bytes) }),
+            ...(from !== undefined && {
+              committing: (bytes: number) =>
+                saveCommitting(tenantsDir, from!, outcome, bytes).catch((error: unknown) => {
+                  commitUnrecorded = error;
+                  throw error;
+                }),
+            }),
             ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
           });
         } catch (error) {
-          // The upload was aborted with it: the chain has ended.
-          if (from !== undefined) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
+          // The commit not recorded (the tenant volume full, an I/O error): the state is the
+          // one the piece started from, which its message's next delivery goes on from, the
+          // upload kept, as after a piece killed. Else the chain has ended: its upload aborted
+          // (with the piece, or now), its state removed (unless another chain's).
+          const goesOn = commitUnrecorded instanceof FileSystemError && !(commitUnrecorded instanceof UnreadableContinuationError);
+          if (from !== undefined && !goesOn) {
+            if (commitUnrecorded !== undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail }).catch(() => undefined);
+            if (!(commitUnrecorded instanceof ContinuationEndedError)) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
+          }
           throw error;
         }
       }
