@@ -330,7 +330,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
           // (with the piece, or now), its state removed (unless another chain's).
           const goesOn = commitUnrecorded instanceof FileSystemError && !(commitUnrecorded instanceof UnreadableContinuationError);
           if (from !== undefined && !goesOn) {
-            if (commitUnrecorded !== undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail }).catch(() => undefined);
+            if (commitUnrecorded !== undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail }, { ...(signal !== undefined && { signal }) }).catch(() => undefined);
             if (!(commitUnrecorded instanceof ContinuationEndedError)) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
           }
           throw error;
@@ -368,7 +368,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       } catch (error) {
         // A first piece whose state was not saved leaves no chain that could go on with its
         // upload or end it (a later piece's older state still names it): it is aborted now.
-        if (from === undefined && !(await chainGoesOn(tenantsDir, tenant, chain))) await location.abandonPieces?.({ ...upload, tail }).catch(() => undefined);
+        if (from === undefined && !(await chainGoesOn(tenantsDir, tenant, chain))) await location.abandonPieces?.({ ...upload, tail }, { ...(signal !== undefined && { signal }) }).catch(() => undefined);
         throw error;
       } finally {
         stream?.payloadKey.fill(0);
