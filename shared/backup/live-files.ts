@@ -13,7 +13,7 @@ import path from 'node:path';
 import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
 import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
-import { errnoCode, SqliteSnapshotError } from '../errors.js';
+import { errnoCode, FileSystemError, SqliteSnapshotError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
 import type { PackedListing } from '../packed-listing.js';
 import { fsPath } from '../raw-name.js';
@@ -253,7 +253,14 @@ async function packSpooled(
   stat: Stats,
   warn: (reason: string) => void,
 ): Promise<ArchivedFile | undefined> {
-  const spool = await context.temp.file('spool');
+  let spool: string;
+  try {
+    spool = await context.temp.file('spool');
+  } catch (error) {
+    // The scratch directory itself could not be made (no inode left there, or no room).
+    if (NO_ROOM.has(errnoCode(error instanceof FileSystemError ? error.cause : error) ?? '')) return undefined;
+    throw error;
+  }
   try {
     let copy;
     try {

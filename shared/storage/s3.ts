@@ -736,7 +736,7 @@ export class S3Location implements ArchiveLocation {
       return note === undefined ? error : new AbortedError(`${error.message}; ${note}`, { cause: error });
     }
     // The body's errors belong to the caller: passed on untouched.
-    if (failure.source === 'body') return failure.error;
+    if (failure.source === 'body' || failure.source === 'committing') return failure.error;
     // Whatever the store said to the part or the completion that failed (AWS: NoSuchUpload; an
     // emulator: HTTP 500), an upload it no longer knows was aborted by someone else.
     if (failure.uploadGone && !(failure.error instanceof PartStalled)) {

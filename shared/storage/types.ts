@@ -14,7 +14,8 @@ export interface PieceOptions extends WriteOptions {
   readonly suspendWhen: () => boolean;
   /**
    * Awaited right before the piece that is not suspended commits the archive, with its size
-   * (every piece's bytes); throwing fails the write. Lets the caller record that the archive
+   * (every piece's bytes); throwing fails the write and leaves its pieces as they are (for
+   * the caller to go on with or `abandonPieces`). Lets the caller record that the archive
    * may be stored from then on, for `storedPieces` to find if it is killed before it knows.
    */
   readonly committing?: (bytes: number) => Promise<void>;
