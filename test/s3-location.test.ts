@@ -254,6 +254,19 @@ describe('S3Location.write (mocked S3)', () => {
     expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
   });
 
+  it('on a custom endpoint that lets it write but not look (write-only credentials): If-None-Match all the same, the only check left', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403));
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(Buffer.from('a')), writeOptions());
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
+    s3.resetHistory();
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(randomBytes(12 * MiB)), writeOptions());
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
+    s3.resetHistory();
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(Buffer.from('a')), writeOptions({ overwrite: true }));
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBeUndefined();
+  });
+
   it('aborts the multipart upload when the body fails mid-way, and reports the body error', async () => {
     const boom = new Error('tar producer failed');
     await expect(location().write(failingBody(12 * MiB, boom), writeOptions())).rejects.toBe(boom);
