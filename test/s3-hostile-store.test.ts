@@ -258,11 +258,13 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
       const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
-        const merged = options.mergeSlashes === true ? pathPart.replace(/\/{2,}/g, '/') : pathPart;
+        // As a layer handing the key on as a C string: it ends at its first NUL.
+        const whole = options.cutAtNul === true ? pathPart.replace(/%00.*$/s, '') : pathPart;
+        const merged = options.mergeSlashes === true ? whole.replace(/\/{2,}/g, '/') : whole;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
         return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
       });
@@ -377,6 +379,33 @@ describe('a store that lists keys with a ".." segment or a "//" naming a backup 
       expect(pruned.stderr).toBe('');
       expect(pruned.status).toBe(0);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/dot-segments/', ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store that lists a key with a NUL naming a backup it also lists, and takes a key up to its NUL', () => {
+  it('leaves that key out: prune never deletes it, which took the backup kept ("Kept 1 and removed 1", none left)', async () => {
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/nul-keys/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // The listing URL-encoded (as a store may answer unasked), so that its XML can carry the NUL.
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml
+          .replace(/<ListBucketResult[^>]*>/, '$&<EncodingType>url</EncodingType>')
+          .replace(/<Contents><Key>nul-keys\/acme-2026-02-03\.tar\.zst<\/Key>.*?<\/Contents>/, (entry) => entry + entry.replace('.tar.zst</Key>', '.tar.zst%00</Key>')),
+      { cutAtNul: true },
+    );
+    try {
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/nul-keys/', ...flags(proxy.endpoint)]);
+      expect(listed.stderr).toBe('');
+      expect((JSON.parse(listed.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst', 'acme-2026-02-02.tar.zst', 'acme-2026-02-01.tar.zst']);
+      const pruned = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/nul-keys/', '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/nul-keys/', ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
     } finally {
       await proxy.stop();

@@ -262,8 +262,9 @@ export class S3ArchiveStore implements ArchiveStore {
         if (!item.Key.startsWith(this.options.prefix)) continue;
         // A key no backup writes that an HTTP layer on the way, or a store keeping objects as files,
         // may resolve to another: a "." or ".." segment (restore refuses to read it), or an empty
-        // one below the prefix (nginx merges "//"): a DELETE of `acme/zz/../kept` or `acme//kept`
-        // took the backup prune kept. Also over 1,024 bytes, or not valid Unicode.
+        // one below the prefix (nginx merges "//"), or a NUL (a layer taking the key as a C string
+        // ends it there): a DELETE of `acme/zz/../kept`, `acme//kept` or `acme/kept\0` took the
+        // backup prune kept. Also over 1,024 bytes, or not valid Unicode.
         const below = item.Key.slice(this.options.prefix.length);
         if (readableKeyProblemOf(item.Key) !== undefined || below.startsWith('/') || below.includes('//')) continue;
         // At or before where the listing was to start (a store that ignored StartAfter): listed already.

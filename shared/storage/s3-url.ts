@@ -147,7 +147,8 @@ export function bucketNameProblem(name: string): string | undefined {
 /**
  * Why `key` cannot be read as named (empty, not valid Unicode, over 1024 bytes of UTF-8: no
  * key S3 can hold; a final "/": a folder; a "." or ".." segment: an HTTP layer on the way may resolve it, and read
- * another key than the one named, outside a gateway's prefix too), or undefined.
+ * another key than the one named, outside a gateway's prefix too; a NUL, where a layer taking
+ * the key as a C string ends it), or undefined.
  */
 export function readableKeyProblemOf(key: string): string | undefined {
   if (key.length === 0) return 'empty';
@@ -157,6 +158,8 @@ export function readableKeyProblemOf(key: string): string | undefined {
   if (key.endsWith('/')) return 'ends with "/" (that names a folder, not an archive)';
   const dots = key.split('/').find((segment) => segment === '.' || segment === '..');
   if (dots !== undefined) return `contains a "${dots}" segment`;
+  // A layer that hands the key on as a C string ends it there: another key (a listed `kept.tar.zst\0`, deleted, took `kept.tar.zst`).
+  if (key.includes('\0')) return 'contains a NUL character';
   return undefined;
 }
 
