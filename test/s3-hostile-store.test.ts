@@ -258,12 +258,14 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
       const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
         // As a layer handing the key on as a C string: it ends at its first NUL.
-        const whole = options.cutAtNul === true ? pathPart.replace(/%00.*$/s, '') : pathPart;
+        const cut = options.cutAtNul === true ? pathPart.replace(/%00.*$/s, '') : pathPart;
+        // As a store keeping objects as files on Windows, where "\\" separates a path's names too (s3rver then resolves "..").
+        const whole = options.backslashSeparates === true ? cut.replace(/%5C/gi, '/') : cut;
         const merged = options.mergeSlashes === true ? whole.replace(/\/{2,}/g, '/') : whole;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
         return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
@@ -407,6 +409,36 @@ describe('a store that lists a key with a NUL naming a backup it also lists, and
       expect(pruned.status).toBe(0);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/nul-keys/', ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store on Windows, where a backslash separates names too, that lists a second name for a backup it also lists', () => {
+  it.each([
+    ['a ".." between backslashes', 'x\\..\\acme-2026-02-03.tar.zst', 1, 'left out'],
+    ['a backslash for a slash', 'sub\\acme-2026-02-03.tar.zst', 2, 'kept'],
+  ])('never deletes the backup kept through %s (%s)', async (_what, alias, run, fate) => {
+    const prefix = `backslash-alias-${run}`;
+    const inSub = alias.startsWith('sub') ? 'sub/' : '';
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/${inSub}acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml.replace(new RegExp(`<Contents><Key>${prefix}/${inSub}acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) => entry + entry.replace(`${inSub}acme-2026-02-03.tar.zst`, alias)),
+      { backslashSeparates: true },
+    );
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${prefix}/`, '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const result = JSON.parse(pruned.stdout) as { keep: { location: string }[]; remove: { location: string }[] };
+      const kept = [`s3://backups/${prefix}/${inSub}acme-2026-02-03.tar.zst`, ...(fate === 'kept' ? [`s3://backups/${prefix}/${alias}`] : [])];
+      expect(result.keep.map((decision) => decision.location).sort()).toEqual(kept.sort());
+      expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/${inSub}acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/${inSub}acme-2026-02-02.tar.zst`]);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual([`${inSub}acme-2026-02-03.tar.zst`]);
     } finally {
       await proxy.stop();
     }
@@ -580,7 +612,7 @@ describe('a case-insensitive store that lists a second name, differing in case o
       expect(pruned.status).toBe(0);
       const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
       expect(result.keep.map((decision) => decision.location).sort()).toEqual([`s3://backups/${prefix}/${alias}`, `s3://backups/${prefix}/acme-2026-02-03.tar.zst`].sort());
-      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form or a trailing dot or space as s3://'))).toBe(true);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as s3://'))).toBe(true);
       expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
