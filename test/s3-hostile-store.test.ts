@@ -485,6 +485,31 @@ describe('a store that ignores Range and sends every object whole', () => {
   });
 });
 
+describe('a store that answers a GET of an object\'s last bytes with its first ones (a 206 from byte 0)', () => {
+  it('fails the listing in one line (exit 1) naming the other bytes, instead of calling each backup cut short', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/wrong-ranges/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await listening(
+      createServer((request, response) => {
+        const asked = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '');
+        const headers = asked === null ? request.headers : { ...request.headers, range: `bytes=0-${Number(asked[2]) - Number(asked[1])}` };
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/wrong-ranges/', ...flags(proxy.endpoint)]);
+      expect(listed.stderr).toMatch(new RegExp(`^openclaw: ${proxy.endpoint} answered a GET of the last bytes of s3://backups/wrong-ranges/acme-2026-02-01\\.tar\\.zst \\(from byte \\d+\\) with other bytes \\(Content-Range: "bytes 0-\\d+/\\d+"\\): cannot read its end to tell whether it is whole\n$`));
+      expect(listed.status).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('a store that ignores Range or tells no size, to the restore function', () => {
   it('restores as before: the count in the footer is not read, nothing is refused for it', async () => {
     const key = 's3://backups/no-ranges/acme-2026-02-02.tar.zst';
