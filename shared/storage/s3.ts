@@ -288,9 +288,16 @@ export class S3Location implements ArchiveLocation {
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
       });
     } catch (error) {
-      if (error instanceof UploadFailure) throw this.failureError(error, context, signal);
-      destroyQuietly(body);
-      throw translateS3Error(error, context);
+      const failed = error instanceof UploadFailure ? this.failureError(error, context, signal) : translateS3Error(error, context);
+      if (!(error instanceof UploadFailure)) destroyQuietly(body);
+      if (state === 'unknown' && conditional && this.options.conditionalWrites === undefined && failed instanceof StorageError && failed.code === 'NOT_SUPPORTED') {
+        throw new StorageError(
+          `the store ${this.options.endpoint ?? 'S3'} does not support If-None-Match, which keeps a backup from replacing an archive at ${this.display}, and these credentials may not look whether one is there (HEAD and GET denied): allow them s3:GetObject there, or pass --overwrite to write it unchecked`,
+          'NOT_SUPPORTED',
+          { cause: failed },
+        );
+      }
+      throw failed;
     }
     const { bytes, versionId, suspended } = uploaded;
     if (suspended !== undefined) return { bytes, suspended };
