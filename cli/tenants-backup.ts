@@ -12,7 +12,7 @@ import { ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
-import { expandTemplate, templateProblem } from '../shared/schedule/destination-template.js';
+import { expandTemplate, namesOtherArchivesAfter, templateProblem } from '../shared/schedule/destination-template.js';
 import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, table, via } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
@@ -98,6 +98,11 @@ export function assertSkipExistingFits(flags: Record<string, unknown>): void {
   if (flags.skipExisting !== true) return;
   if (flags.all !== true) throw new UsageError("--skip-existing goes with --all (one tenant's backup refuses an archive already there, or replaces it with --overwrite)");
   if (flags.overwrite === true) throw new UsageError('give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them');
+  // A run a minute later names other archives: none of an earlier run's is ever there to skip.
+  // Asked of a time within an hour and a day (an hourly --to, asked at 10:59:30, would change too).
+  if (typeof flags.to === 'string' && namesOtherArchivesAfter(flags.to, new Date('2000-01-01T00:30:00Z'), 61_000)) {
+    throw new UsageError(`--skip-existing with a --to that names other archives a minute later (${JSON.stringify(flags.to)}): no archive of an earlier run is there to skip; back up those missing by name (openclaw tenants backup NAME --to …)`);
+  }
 }
 
 async function backupEveryTenant(context: CliContext, warnIfMisnamed: () => void, request: BackupAllCommand): Promise<void> {

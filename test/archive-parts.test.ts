@@ -62,7 +62,7 @@ async function inPieces(tenantDir: string, entries: number): Promise<{ bytes: Bu
     const summary = await archive.summary;
     if (!summary.suspended) return { bytes: Buffer.concat(pieces), runs };
     // What a continuation saves and loads: JSON, and the frame's bytes beside it.
-    resume = { suspended: true, checkpoint: JSON.parse(JSON.stringify(summary.checkpoint)), pendingFrame: Buffer.from(summary.pendingFrame) };
+    resume = { suspended: true, checkpoint: JSON.parse(JSON.stringify(archive.checkpointToSave(summary))), pendingFrame: Buffer.from(summary.pendingFrame) };
   }
 }
 
@@ -83,7 +83,7 @@ async function encryptedInPieces(tenantDir: string, entries: number, recipient: 
       expect(encrypted.suspended()).toBeUndefined();
       return { bytes: Buffer.concat(pieces), runs };
     }
-    resume = { suspended: true, checkpoint: JSON.parse(JSON.stringify(summary.checkpoint)), pendingFrame: Buffer.from(summary.pendingFrame) };
+    resume = { suspended: true, checkpoint: JSON.parse(JSON.stringify(archive.checkpointToSave(summary))), pendingFrame: Buffer.from(summary.pendingFrame) };
     const saved = encrypted.suspended()!;
     stream = { chunkIndex: saved.chunkIndex, payloadKey: Buffer.from(saved.payloadKey), pending: Buffer.from(saved.pending) };
   }

@@ -5,7 +5,7 @@
 // without the flag. Before it, the run again failed on every archive already there (exit 1).
 
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -15,7 +15,7 @@ import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { backupAll } from '../shared/backup/backup-all.js';
 import { existingBackupFinder } from '../shared/catalog/existing-backup.js';
 import { localOperations } from '../shared/operations.js';
-import { makeTenants, s3Flags } from './helpers/backups.js';
+import { makeTenants, s3Flags, writeWithFooterEdited } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startNoListBucketProxy, startRecordingProxy, startS3Server, startStallingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, tempDir } from './helpers/tree.js';
@@ -175,6 +175,40 @@ describe('to local files', () => {
     expect(sizes()).toEqual(sizesBefore);
   });
 
+  it('fails an archive cut in its middle whose first and last bytes survived: its footer gives the length', async () => {
+    const cut = path.join(dir.path, 'local-cut-middle');
+    const cutTemplate = path.join(cut, '{tenant}.tar.zst');
+    expect((await all(['--to', cutTemplate])).status).toBe(0);
+    const acme = path.join(cut, 'acme.tar.zst');
+    const bytes = readFileSync(acme);
+    const at = Math.floor(bytes.length / 3);
+    writeFileSync(acme, Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 100)]));
+
+    const run = await all(['--to', cutTemplate, '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(outcomes(run.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    expect(run.result.results[0].error.message).toBe(
+      `${acme} already exists and is not a complete backup of tenant "acme" (${bytes.length - 100} bytes, but its footer says the archive is ${bytes.length}: cut in its middle, or bytes added): not skipped; pass --overwrite to replace it`,
+    );
+    expect(statSync(acme).size).toBe(bytes.length - 100);
+  });
+
+  it('skips an archive whose footer gives no length (an older version\'s) only once verified: a cut in its middle would not show', async () => {
+    const older = path.join(dir.path, 'local-older');
+    const olderTemplate = path.join(older, '{tenant}.tar.zst');
+    expect((await all(['--to', olderTemplate])).status).toBe(0);
+    const acme = path.join(older, 'acme.tar.zst');
+    writeWithFooterEdited(acme, acme, (payload) => payload.replace(/,"bytesBefore":\d+/, ''));
+
+    const before = await all(['--to', olderTemplate, '--skip-existing']);
+    expect(outcomes(before.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    expect(before.result.results[0].error.message).toContain('(its footer gives no length (written by a version before it did), so a cut in its middle would not show: tenants verify it to count it)');
+    expect(await verify(acme)).toBe(0);
+    const after = await all(['--to', olderTemplate, '--skip-existing']);
+    expect(after.status).toBe(0);
+    expect(outcomes(after.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+  });
+
   it('skips an encrypted archive only once a verification recorded whose it is: its bytes name no tenant', async () => {
     const encrypted = path.join(dir.path, 'local-encrypted');
     const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
@@ -236,6 +270,19 @@ describe('to local files', () => {
     expect([both.status, both.stderr]).toEqual([2, 'openclaw: give --skip-existing or --overwrite, not both: one keeps the archives already there, the other replaces them\n']);
     const one = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', path.join(out, 'one.tar.zst'), '--skip-existing']);
     expect([one.status, one.stderr]).toEqual([2, "openclaw: --skip-existing goes with --all (one tenant's backup refuses an archive already there, or replaces it with --overwrite)\n"]);
+  });
+
+  it('is refused in one line with a --to that names other archives a minute later ({time}): it could never skip one (before: backed up all again)', async () => {
+    for (const timed of [path.join(out, '{tenant}-{time}.tar.zst'), path.join(out, '{tenant}-{date:%F-%H%M}.tar.zst')]) {
+      const run = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', timed, '--skip-existing']);
+      expect([run.status, run.stderr]).toEqual([
+        2,
+        `openclaw: --skip-existing with a --to that names other archives a minute later (${JSON.stringify(timed)}): no archive of an earlier run is there to skip; back up those missing by name (openclaw tenants backup NAME --to …)\n`,
+      ]);
+    }
+    expect(readdirSync(out).filter((name) => name.includes('-'))).toEqual([]);
+    // An hourly one can resume within its hour.
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'hourly', '{tenant}-{date:%F-%H}.tar.zst'), '--skip-existing'])).status).toBe(0);
   });
 });
 

@@ -346,12 +346,19 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     pidFile = path.join(dir.path, 'pid');
   });
 
+  /** What the terminal showed: its output, as `script` passes it on. */
+  let shown: string;
+
   function verifyOnTerminal(): ChildProcess {
     const wrapper = path.join(dir.path, 'on-terminal.sh');
-    writeFileSync(wrapper, '"$NODE" "$CLI" --tenants-dir "$BASE" tenants verify --no-record --from "$FROM" --identity /dev/tty >"$OUT" 2>&1 &\necho $! > "$PID"\nwait $!\necho $? > "$RC"\n');
-    const env = { SHELL: '/bin/sh', NODE: process.execPath, CLI: cliPath, BASE: base, FROM: archive, OUT: path.join(dir.path, 'out'), PID: pidFile, RC: rcFile };
-    const script = spawn('script', ['-qec', `sh '${wrapper}'`, '/dev/null'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    const sttyFile = path.join(dir.path, 'stty');
+    // The terminal's settings once the CLI exited (`stty -a`) go to $STTY.
+    writeFileSync(wrapper, '"$NODE" "$CLI" --tenants-dir "$BASE" tenants verify --no-record --from "$FROM" --identity /dev/tty >"$OUT" 2>&1 &\necho $! > "$PID"\nwait $!\nrc=$?\nstty -a > "$STTY"\necho $rc > "$RC"\n');
+    const env = { SHELL: '/bin/sh', NODE: process.execPath, CLI: cliPath, BASE: base, FROM: archive, OUT: path.join(dir.path, 'out'), PID: pidFile, RC: rcFile, STTY: sttyFile };
+    const script = spawn('script', ['-qec', `sh '${wrapper}'`, '/dev/null'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     groups.push(script.pid!);
+    shown = '';
+    script.stdout!.on('data', (chunk: Buffer) => (shown += chunk.toString('latin1')));
     return script;
   }
 
@@ -378,11 +385,30 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toBe('openclaw: interrupted by SIGTERM\n');
   });
 
-  it('takes a key typed (pasted) into it and ended with Ctrl-D', async () => {
+  it('takes a key typed (pasted) into it and ended with Ctrl-D, not echoed (before: shown on the terminal, in its scrollback), the terminal restored', async () => {
     const script = verifyOnTerminal();
     await until(readingTheTerminal, 'the CLI to open the terminal');
     script.stdin!.write(`${identity}\n\x04`);
     expect(await exitCode()).toBe('0');
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
+    expect(shown).not.toContain('AGE-SECRET-KEY');
+    expect(readFileSync(path.join(dir.path, 'stty'), 'utf8')).toMatch(/(^|[\s;])icanon[\s;].*(^|[\s;])echo[\s;]/s);
+  });
+
+  it('erases with Backspace and ends a line at Enter (\\r), as the terminal did', async () => {
+    const script = verifyOnTerminal();
+    await until(readingTheTerminal, 'the CLI to open the terminal');
+    script.stdin!.write(`${identity.slice(0, 20)}X\x7f${identity.slice(20)}\r\x04`);
+    expect(await exitCode()).toBe('0');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
+  });
+
+  it('takes Ctrl-C for the interrupt it is (exit 130), the terminal restored', async () => {
+    const script = verifyOnTerminal();
+    await until(readingTheTerminal, 'the CLI to open the terminal');
+    script.stdin!.write('AGE-SECRET\x03');
+    expect(await exitCode()).toBe('130');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toBe('openclaw: interrupted by SIGINT\n');
+    expect(readFileSync(path.join(dir.path, 'stty'), 'utf8')).toMatch(/(^|[\s;])icanon[\s;].*(^|[\s;])echo[\s;]/s);
   });
 });

@@ -208,6 +208,16 @@ describe('restore --identity', () => {
     expect(result.stderr).toBe('openclaw: identity file "/dev/tty" is a device that is not there (/dev/tty outside a terminal, as under cron or setsid): give a file or a pipe\n');
   });
 
+  it('refuses /dev/ptmx in one line: each open makes a new terminal no one types into (it waited for good)', () => {
+    for (const ptmx of ['/dev/ptmx', '/dev/pts/ptmx']) {
+      const result = spawnSync(process.execPath, [cliPath, '--tenants-dir', base, 'tenants', 'verify', '--from', `${archive('acme-plain.tar.zst')}.age`, '--identity', ptmx, '--no-record'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+      expect([result.status, result.stderr]).toEqual([
+        2,
+        `openclaw: identity file "${ptmx}" is the pseudo-terminal multiplexer: it opens a new terminal no one types into (it waited for good): give a file, a pipe or /dev/tty\n`,
+      ]);
+    }
+  });
+
   it('restores a plain archive with an identity given, saying it was not needed', () => {
     const result = cli('tenants', 'restore', '--from', archive('acme-plain.tar.zst'), '--as', 'acme-f', '--identity', keys.alice);
     expect(result.status).toBe(0);

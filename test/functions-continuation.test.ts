@@ -38,6 +38,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { backupHandler, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { formatIdentity, generateIdentity, isAgeFile } from '../shared/age/index.js';
+import { findArchiveFooterFrame } from '../shared/archive/manifest.js';
 import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
@@ -461,8 +462,12 @@ describe('a backup that continues across invocations', () => {
 
   it('refuses up front a restore of an archive whose footer counts more entries than the time left stages at the configured rate', async () => {
     // The archive's last bytes say how many files, directories and links it holds.
-    const footer = readFileSync(await download('big/one.tar.zst')).subarray(-200).toString('latin1');
-    const entries = Number(/"entries":(\d+)\}$/.exec(footer)![1]);
+    const archive = readFileSync(await download('big/one.tar.zst'));
+    const footer = archive.subarray(-200).toString('latin1');
+    const entries = Number(/"entries":(\d+)[,}]/.exec(footer)![1]);
+    // And its length, which the pieces that wrote it counted between them.
+    const { footer: parsed, frameBytes } = findArchiveFooterFrame(archive.subarray(-1032))!;
+    expect(parsed.bytesBefore! + frameBytes).toBe(archive.length);
     expect(entries).toBe(1 + 10 * 22); // the tenant's directory, 10 × (a directory, 20 sessions, media); pty/ is never archived
     // ~899 s at 0.24 a second: ~215 entries.
     const slow = { ...deps(), config: { ...config, restoreEntriesPerSecond: 0.24 } };

@@ -33,7 +33,7 @@ import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-ac
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS, liveState, liveTranscriptLine } from './helpers/live-writer.js';
-import { column, openDatabase, readDatabase, value, type SqliteConnection } from './helpers/sqlite.js';
+import { column, openDatabase, readDatabase, transaction, value, type SqliteConnection } from './helpers/sqlite.js';
 import { describeTree, listedDirectory, repoRoot, tempDir } from './helpers/tree.js';
 
 /**
@@ -543,6 +543,47 @@ describe('SQLite databases', () => {
     const { backup, restored } = await backupAndRestore();
     expect(backup.warnings).toEqual([{ path: 'memory/broken.sqlite', reason: expect.stringMatching(/^SQLite database does not open \(SQLITE_NOTADB.*archived as is/) }]);
     expect(readFileSync(path.join(restored, 'memory', 'broken.sqlite')).equals(corrupt())).toBe(true);
+  });
+
+  /** A database of 20,000 rows whose 10th page (a leaf of its table) has its cell pointers overwritten: it opens, and quick_check finds the damage. */
+  function damagedDatabase(file: string, journalMode: 'delete' | 'wal'): void {
+    const db = openDatabase(file);
+    db.exec(`PRAGMA journal_mode = ${journalMode}; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`);
+    transaction(db, () => {
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      for (let row = 0; row < 20_000; row++) insert.run(`value ${row}`.repeat(3));
+    });
+    db.close();
+    const bytes = readFileSync(file);
+    bytes.fill(0xff, 9 * 4096 + 8, 9 * 4096 + 40);
+    writeFileSync(file, bytes);
+  }
+  const damaged = /^SQLite database is damaged \(quick_check: \*\*\* in database main \*\*\* .*page 10 cell .*\); archived as it is: restored, it is as damaged as the tenant's own$/;
+
+  it('archives an idle database SQLite finds damaged as it is, with a warning (before: silently)', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'damaged.sqlite');
+    damagedDatabase(file, 'delete');
+    const { backup, restored } = await backupAndRestore();
+    expect(backup.warnings).toEqual([{ path: 'memory/damaged.sqlite', reason: expect.stringMatching(damaged) }]);
+    expect(readFileSync(path.join(restored, 'memory', 'damaged.sqlite')).equals(readFileSync(file))).toBe(true);
+  });
+
+  it('archives the snapshot of a database in use that SQLite finds damaged, with a warning (before: silently)', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
+    const file = path.join(tenantDir, 'memory', 'damaged.sqlite');
+    damagedDatabase(file, 'wal');
+    const db = openDatabase(file);
+    try {
+      db.exec('CREATE TABLE since (n INTEGER); INSERT INTO since VALUES (1)');
+      expect(existsSync(`${file}-wal`)).toBe(true);
+      const { backup, restored } = await backupAndRestore();
+      expect(backup.warnings).toEqual([{ path: 'memory/damaged.sqlite', reason: expect.stringMatching(damaged) }]);
+      // The snapshot, the commit in the -wal included: the tenant's database as it is.
+      expect(readDatabase(path.join(restored, 'memory', 'damaged.sqlite'), 'SELECT n FROM since').values).toEqual([1]);
+    } finally {
+      db.close();
+    }
   });
 
   it('archives a corrupt database in use raw with its companions, with a warning', async () => {

@@ -229,7 +229,11 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     const fd = await new Promise<number>((resolve, reject) => openFd(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
     const first = await new Promise<Stats>((resolve, reject) => fstat(fd, (error, stats) => (error ? closeFd(fd, () => reject(error)) : resolve(stats))));
     if (first.isFIFO() || first.isSocket()) return await readPipe(new Socket({ fd, readable: true, writable: false }), tooLarge, signal);
-    if (first.isCharacterDevice() && isatty(fd)) return await readPipe(new TerminalStream(fd), tooLarge, signal);
+    if (first.isCharacterDevice() && first.rdev === PTMX_DEVICE) {
+      await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
+      throw fail(`${what} ${JSON.stringify(path)} is the pseudo-terminal multiplexer: it opens a new terminal no one types into (it waited for good): give a file, a pipe or /dev/tty`);
+    }
+    if (first.isCharacterDevice() && isatty(fd)) return await readTerminal(new TerminalStream(fd), tooLarge, signal);
     await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
     handle = await open(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     const info = await handle.stat();
@@ -284,6 +288,75 @@ function textOf(pieces: Buffer[]): string {
   const text = bytes.toString('utf8');
   bytes.fill(0);
   return text;
+}
+
+/** Linux's /dev/ptmx (and /dev/pts/ptmx), device 5:2: each open makes a new pseudo-terminal, whose other side no one holds. */
+const PTMX_DEVICE = (5 << 8) | 2;
+
+/** Ctrl-D, Ctrl-C, and the keys that erase the last character typed. */
+const END_OF_INPUT = 0x04;
+const INTERRUPT = 0x03;
+const ERASE = new Set([0x7f, 0x08]);
+
+/**
+ * A key typed or pasted into a terminal, ended with Ctrl-D, read without echoing it (the
+ * terminal showed the secret key, and kept it in its scrollback): the terminal is put in raw
+ * mode while it is read, and so this does what the terminal did, ending at Ctrl-D, erasing
+ * with Backspace, and taking Ctrl-C for the interrupt it is (SIGINT to this process, as the
+ * terminal sends it). Restored however the read ends; Node restores it on exit too.
+ */
+function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: AbortSignal | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let typed = Buffer.alloc(1024);
+    let length = 0;
+    const type = (byte: number) => {
+      if (length === typed.length) {
+        const larger = Buffer.alloc(typed.length * 2);
+        typed.copy(larger);
+        typed.fill(0);
+        typed = larger;
+      }
+      typed[length++] = byte;
+    };
+    const finish = (error?: Error) => {
+      signal?.removeEventListener('abort', aborted);
+      terminal.removeAllListeners('data');
+      try {
+        terminal.setRawMode(false);
+      } catch {
+        // the terminal is gone (hung up): nothing to restore
+      }
+      terminal.destroy();
+      const text = error === undefined ? typed.toString('utf8', 0, length) : '';
+      typed.fill(0);
+      if (error === undefined) resolve(text);
+      else reject(error);
+    };
+    const aborted = () => finish(abortedError(signal!));
+    signal?.addEventListener('abort', aborted, { once: true });
+    if (signal?.aborted === true) return aborted(); // while it was being opened
+    try {
+      terminal.setRawMode(true);
+    } catch (error) {
+      return finish(error as Error);
+    }
+    terminal.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) {
+        if (byte === END_OF_INPUT) return finish();
+        if (byte === INTERRUPT) {
+          chunk.fill(0);
+          process.kill(process.pid, 'SIGINT');
+          return;
+        }
+        if (ERASE.has(byte)) length = Math.max(0, length - 1);
+        else if (length >= MAX_KEY_FILE_BYTES) return finish(tooLarge());
+        else type(byte === 0x0d ? 0x0a : byte);
+      }
+      chunk.fill(0);
+    });
+    terminal.once('end', () => finish());
+    terminal.once('error', (error) => finish(error));
+  });
 }
 
 /** Everything a pipe's writers (or a terminal's typist) send until end of file, at most 16 MiB; `signal` ends the wait. */

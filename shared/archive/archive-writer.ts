@@ -54,6 +54,8 @@ export interface EntryAttributes {
 export interface SuspendedWriter {
   readonly pendingFrame: Buffer;
   readonly contentBytes: number;
+  /** The archive's bytes the earlier pieces wrote, for the footer; unknown (none there) from a version before it. */
+  readonly archiveBytes?: number;
 }
 
 export class ArchiveWriter {
@@ -64,6 +66,8 @@ export class ArchiveWriter {
   /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
   private readonly headerBlock = Buffer.alloc(BLOCK_SIZE);
   private contentBytes = 0;
+  /** The archive's bytes handed out so far, earlier pieces' included; undefined when an earlier piece's are unknown. */
+  private archiveBytes: number | undefined;
   /** What entry names start with: `entryNameFor(tenant, relPath)` is this and `relPath`. */
   private readonly entryPrefix: string;
 
@@ -76,6 +80,7 @@ export class ArchiveWriter {
   ) {
     this.out = new FrameWriter(compression, resume?.pendingFrame);
     this.contentBytes = resume?.contentBytes ?? 0;
+    this.archiveBytes = resume === undefined ? 0 : resume.archiveBytes;
     this.entryPrefix = `${entryNameFor(tenant, '')}/`;
   }
 
@@ -88,13 +93,33 @@ export class ArchiveWriter {
       ...(this.createdAt !== undefined && { createdAt: this.createdAt.toISOString() }),
       toolVersion: TOOL_VERSION,
     };
-    if (this.resume === undefined) yield skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE);
-    yield* this.out.frames();
+    if (this.resume === undefined) yield this.counted(skippableFrame(Buffer.from(JSON.stringify(marker)), ARCHIVE_MARKER_NIBBLE));
+    for await (const frame of this.out.frames()) yield this.counted(frame);
     // The frames end only after `finish` closed them, which set the digest.
     if (this.manifestSha256 !== undefined) {
-      const footer: ArchiveFooter = { format: MANIFEST_FORMAT, tenant: this.tenant, manifestSha256: this.manifestSha256, ...(this.entries !== undefined && { entries: this.entries }) };
+      const footer: ArchiveFooter = {
+        format: MANIFEST_FORMAT,
+        tenant: this.tenant,
+        manifestSha256: this.manifestSha256,
+        ...(this.entries !== undefined && { entries: this.entries }),
+        ...(this.archiveBytes !== undefined && { bytesBefore: this.archiveBytes }),
+      };
       yield skippableFrame(Buffer.from(JSON.stringify(footer)), ARCHIVE_FOOTER_NIBBLE);
     }
+  }
+
+  /**
+   * The archive's bytes `chunks()` has handed out, earlier pieces' included (the footer's
+   * excepted): where a suspended piece ends, once its chunks are all read. Undefined when an
+   * earlier piece's are unknown.
+   */
+  get bytesWritten(): number | undefined {
+    return this.archiveBytes;
+  }
+
+  private counted(chunk: Buffer): Buffer {
+    if (this.archiveBytes !== undefined) this.archiveBytes += chunk.length;
+    return chunk;
   }
 
   /** Bytes of file content taken in so far, a file being streamed included: for progress. */

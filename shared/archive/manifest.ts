@@ -113,6 +113,13 @@ export interface ArchiveFooter {
    * written before it carry none; restore and verify check it against the manifest.
    */
   readonly entries?: number;
+  /**
+   * The archive's bytes before this frame (the marker and the compressed frames): with the
+   * frame's own length, the archive's whole length, so a listing (and `--skip-existing`) tells
+   * from the last bytes alone an archive cut in its middle, whose end survived. Archives written
+   * before it, or continued from the state of a version before it, carry none.
+   */
+  readonly bytesBefore?: number;
 }
 
 /** The entries of `totals` a restore creates, as the footer counts them. */
@@ -428,7 +435,14 @@ export function parseArchiveFooter(payload: Buffer): ArchiveFooter | undefined {
   if (value === undefined) return undefined;
   const footer = new Checked(value, 'the archive footer');
   const entries = value['entries'] === undefined ? undefined : footer.count('entries');
-  return { format: MANIFEST_FORMAT, tenant: footer.label('tenant'), manifestSha256: footer.sha256('manifestSha256'), ...(entries !== undefined && { entries }) };
+  const bytesBefore = value['bytesBefore'] === undefined ? undefined : footer.count('bytesBefore');
+  return {
+    format: MANIFEST_FORMAT,
+    tenant: footer.label('tenant'),
+    manifestSha256: footer.sha256('manifestSha256'),
+    ...(entries !== undefined && { entries }),
+    ...(bytesBefore !== undefined && { bytesBefore }),
+  };
 }
 
 /**
@@ -436,9 +450,17 @@ export function parseArchiveFooter(payload: Buffer): ArchiveFooter | undefined {
  * not. One that says it is ours and is malformed throws CorruptArchiveError.
  */
 export function findArchiveFooter(tail: Buffer): ArchiveFooter | undefined {
+  return findArchiveFooterFrame(tail)?.footer;
+}
+
+/** As findArchiveFooter, with the length of the footer's frame (header included). */
+export function findArchiveFooterFrame(tail: Buffer): { readonly footer: ArchiveFooter; readonly frameBytes: number } | undefined {
   const magic = SKIPPABLE_MAGIC_BASE + ARCHIVE_FOOTER_NIBBLE;
   for (let at = tail.length - SKIPPABLE_HEADER_BYTES; at >= 0; at--) {
-    if (tail.readUInt32LE(at) === magic && tail.readUInt32LE(at + 4) === tail.length - at - SKIPPABLE_HEADER_BYTES) return parseArchiveFooter(tail.subarray(at + SKIPPABLE_HEADER_BYTES));
+    if (tail.readUInt32LE(at) === magic && tail.readUInt32LE(at + 4) === tail.length - at - SKIPPABLE_HEADER_BYTES) {
+      const footer = parseArchiveFooter(tail.subarray(at + SKIPPABLE_HEADER_BYTES));
+      return footer === undefined ? undefined : { footer, frameBytes: tail.length - at };
+    }
   }
   return undefined;
 }

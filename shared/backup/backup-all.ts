@@ -14,7 +14,7 @@ import { describeError, isOpenClawError, UsageError, type OpenClawError } from '
 import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { assertLocalPath } from '../local-path.js';
-import { expandTemplate, namesTenant, templateProblem } from '../schedule/destination-template.js';
+import { expandTemplate, namesOtherArchivesAfter, namesTenant, templateProblem } from '../schedule/destination-template.js';
 
 /** Tenants backed up at once by default: each backup compresses on every core already, so a few at most. */
 export function defaultJobs(): number {
@@ -220,7 +220,7 @@ function withTenantsFinished(
  * archives (its {date} the same day); by name where it names new ones a minute later ({time}).
  */
 function resumeHint(template: string, time: Date): string {
-  const later = (ms: number) => expandTemplate(template, { time: new Date(time.getTime() + ms), tenant: 'x' }) !== expandTemplate(template, { time, tenant: 'x' });
+  const later = (ms: number) => namesOtherArchivesAfter(template, time, ms);
   if (later(61_000)) return 'back up those not backed up by name (openclaw tenants backup NAME --to …): run again, --all names new archives ({time} in --to)';
   return `run it again with --skip-existing to back up the rest${later(86_400_000) ? ' (the same UTC day: --to names the date)' : ''}`;
 }

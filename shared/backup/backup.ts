@@ -345,7 +345,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       if (recipients.length > 0 && stream === undefined) throw new Error('an encrypted backup was suspended without its age stream'); // cannot happen: both follow `outcome`
       try {
         await saveContinuation(tenantsDir, {
-          state: { version: 1, chain, tenant, location: location.display, createdAt: createdAt.toISOString(), startedAt: from?.state.startedAt ?? new Date(started).toISOString(), savedAt, pieces, archive: summary.checkpoint, upload },
+          state: { version: 1, chain, tenant, location: location.display, createdAt: createdAt.toISOString(), startedAt: from?.state.startedAt ?? new Date(started).toISOString(), savedAt, pieces, archive: archive.checkpointToSave(summary), upload },
           pendingFrame: summary.pendingFrame,
           ...(stream !== undefined && { encryption: { recipients: recipients.map((recipient) => recipient.text), stream } }),
           tail,

@@ -303,6 +303,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
       if (copy?.stable && !(await anyExists(companionNames(absPath)))) {
         const problem = checkDatabaseOpens(copyPath);
         if (problem !== undefined) warn(`SQLite database does not open (${problem}); archived as is`);
+        else warnOfDamage(copyPath, warn);
         return await archiveTempFile(context, relPath, mode, copyPath, copy.stat.mtimeMs);
       }
     } finally {
@@ -334,8 +335,14 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     // of it is one committed state of it, whatever the path names once it is done: a file
     // replaced by rename (or renamed away) since is archived as it was, as any file is.
     const openedAsFound = outcome.ok && held !== undefined && CAN_CHECK_OPENED_PATHS;
-    if (!outcome.ok && outcome.kind === 'recovery') outcome = await snapshotPrivateCopy(context, handle, item, snapshotPath);
+    // A snapshot from a private copy had its integrity_check there.
+    let checked = held === undefined;
+    if (!outcome.ok && outcome.kind === 'recovery') {
+      outcome = await snapshotPrivateCopy(context, handle, item, snapshotPath);
+      checked = true;
+    }
     if (outcome.ok && (openedAsFound || (await isSameFile(absPath, before)))) {
+      if (!checked) warnOfDamage(snapshotPath, warn);
       context.snapshotted.add(item.relPath);
       return await archiveTempFile(context, relPath, mode, snapshotPath, before.mtimeMs);
     }
@@ -362,6 +369,22 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     await context.temp.remove(snapshotPath);
   }
   return packContent(context, item, handle, await handle.stat(), undefined);
+}
+
+/**
+ * A warning, when SQLite's `quick_check` of our copy of a database (a snapshot, or an idle
+ * database's copy) finds it damaged: that is the tenant's database as it is, archived all
+ * the same (no other state of it is to be had, and failing the backup would keep the rest of
+ * the tenant from being saved), but never silently. ~0.7 s for a 370 MB database.
+ */
+function warnOfDamage(copy: string, warn: (reason: string) => void): void {
+  const problem = checkIntegrity(copy, 'quick_check');
+  if (problem === undefined) return;
+  warn(
+    problem.kind === 'busy'
+      ? `SQLite database not checked (${problem.reason}); archived as it is`
+      : `SQLite database is damaged (${problem.reason}); archived as it is: restored, it is as damaged as the tenant's own`,
+  );
 }
 
 /**

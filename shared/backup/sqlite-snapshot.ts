@@ -345,20 +345,21 @@ export function checkDatabaseOpens(path: string): string | undefined {
 }
 
 /**
- * `PRAGMA integrity_check` of the private file at `file`: undefined if it says "ok", else
- * why not: `unusable` with its first findings (or why SQLite could not read it), or `busy`
+ * `PRAGMA integrity_check` (or `quick_check`: the same but for whether each index holds what
+ * its table does, in about half the time) of the private file at `file`: undefined if it
+ * says "ok", else why not: `unusable` with its first findings (or why SQLite could not read it), or `busy`
  * when SQLite could not even open it for want of room beside it (the `-shm` a WAL database
  * needs, a full disk: SQLITE_IOERR, SQLITE_FULL; no inode left for it: SQLITE_CANTOPEN), a
  * fact about the scratch space the file is in, not the database, so never a reason to archive
  * the database raw unasked.
  */
-export function checkIntegrity(file: string): { readonly kind: 'busy' | 'unusable'; readonly reason: string } | undefined {
+export function checkIntegrity(file: string, pragma: 'integrity_check' | 'quick_check' = 'integrity_check'): { readonly kind: 'busy' | 'unusable'; readonly reason: string } | undefined {
   const driver = sqliteDriver();
   let db;
   try {
     db = driver.open(file, { readOnly: true });
-    const findings = db.prepare('PRAGMA integrity_check(5)').all().map((row) => String(Object.values(row)[0]).replace(/\s+/g, ' '));
-    return findings.length === 1 && findings[0] === 'ok' ? undefined : { kind: 'unusable', reason: `integrity_check: ${findings.join('; ')}` };
+    const findings = db.prepare(`PRAGMA ${pragma}(5)`).all().map((row) => String(Object.values(row)[0]).replace(/\s+/g, ' '));
+    return findings.length === 1 && findings[0] === 'ok' ? undefined : { kind: 'unusable', reason: `${pragma}: ${findings.join('; ')}` };
   } catch (error) {
     const said = sqliteProblem(error);
     const { code } = error as SqliteError;

@@ -73,6 +73,8 @@ export interface ArchiveCheckpoint {
   readonly links?: readonly (readonly [string, string])[];
   /** Of `totals.files`, those archived as hard links: absent from checkpoints of versions before it was counted. */
   readonly hardlinks?: number;
+  /** The archive's bytes its pieces wrote so far (TenantArchive.checkpointToSave), for the footer: absent from checkpoints of versions before it. */
+  readonly archiveBytes?: number;
 }
 
 export interface SuspendedArchive {
@@ -110,6 +112,11 @@ export interface TenantArchive {
   readonly summary: Promise<ArchiveSummary | SuspendedArchive>;
   /** Bytes of file content read so far, the file being read included (ArchiveProgress counts finished files). */
   contentRead(): number;
+  /**
+   * What to save of a suspended run once `chunks` is all read: its checkpoint, with the
+   * archive's bytes all its pieces wrote (for the footer; left out when an earlier piece's are unknown).
+   */
+  checkpointToSave(suspended: SuspendedArchive): ArchiveCheckpoint;
   /** Stops the walk at its next entry, whether or not `chunks` is still being read; `summary` then rejects. */
   abort(reason: unknown): void;
 }
@@ -120,7 +127,7 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
     options.tenant,
     options.compression,
     options.createdAt,
-    resume === undefined ? undefined : { pendingFrame: resume.pendingFrame, contentBytes: resume.checkpoint.contentBytes },
+    resume === undefined ? undefined : { pendingFrame: resume.pendingFrame, contentBytes: resume.checkpoint.contentBytes, ...(knownBytes(resume.checkpoint.archiveBytes) && { archiveBytes: resume.checkpoint.archiveBytes }) },
   );
   const summary = packTenant(writer, options);
   summary.catch((error: unknown) => writer.abort(error));
@@ -133,7 +140,17 @@ export function createTenantArchive(options: TenantArchiveOptions): TenantArchiv
       writer.abort(new Error('archive stream closed'));
     }
   }
-  return { chunks: chunks(), summary, contentRead: () => writer.contentRead, abort: (reason) => writer.abort(reason) };
+  return { chunks: chunks(), summary, contentRead: () => writer.contentRead, checkpointToSave: ({ checkpoint }) => withArchiveBytes(checkpoint, writer.bytesWritten), abort: (reason) => writer.abort(reason) };
+}
+
+function withArchiveBytes(checkpoint: ArchiveCheckpoint, archiveBytes: number | undefined): ArchiveCheckpoint {
+  const { archiveBytes: _earlier, ...rest } = checkpoint;
+  return archiveBytes === undefined ? rest : { ...rest, archiveBytes };
+}
+
+/** A checkpoint's byte count the footer can carry: one from a damaged state is dropped, not written. */
+function knownBytes(bytes: number | undefined): bytes is number {
+  return Number.isSafeInteger(bytes) && bytes! >= 0;
 }
 
 async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions): Promise<ArchiveSummary | SuspendedArchive> {

@@ -21,7 +21,7 @@
 import { AGE_MAGIC_BYTES, isAgeFile, summarizeAgeHeader } from '../age/probe.js';
 import {
   ARCHIVE_MARKER_NIBBLE,
-  findArchiveFooter,
+  findArchiveFooterFrame,
   parseArchiveMarker,
   type ArchiveFooter,
   type ArchiveMarker,
@@ -117,6 +117,8 @@ export interface BackupsListing {
    * response holds at most 6 MB); absent when every backup is listed.
    */
   readonly omitted?: number;
+  /** Objects listed but not looked at (their names failed the listing's `looksAt`); absent when it looked at all. */
+  readonly notLookedAt?: number;
   /** A page's (BackupsPage): the name of its last object, to ask the next page `after`; absent on the last page. */
   readonly next?: string;
 }
@@ -136,10 +138,15 @@ export interface BackupsPage {
 export async function listBackups(
   store: ArchiveStore,
   tenant: string,
-  options: { readonly signal?: AbortSignal; readonly page?: BackupsPage } = {},
+  options: {
+    readonly signal?: AbortSignal;
+    readonly page?: BackupsPage;
+    /** Which listed objects to inspect, by name alone (on S3 each inspection is a request); the rest are counted in `notLookedAt`. @default all */
+    readonly looksAt?: (object: StoredObject) => boolean;
+  } = {},
 ): Promise<BackupsListing> {
   assertTenantName(tenant);
-  const { signal, page } = options;
+  const { signal, page, looksAt } = options;
   // Only the end of the tenant's own archives that promise a footer is read: on S3 each end is a request.
   const wantsTail = (head: Buffer) => {
     const marker = classifyHead(head, []).marker;
@@ -165,6 +172,7 @@ export async function listBackups(
   const entries: BackupEntry[] = [];
   let listedObjects = 0;
   let gone = 0;
+  let notLookedAt = 0;
   let part: readonly StoredObject[] = [];
   let next = 0;
   let partsDone = false;
@@ -186,6 +194,10 @@ export async function listBackups(
   const worker = async () => {
     for (let object = await take(); object !== undefined; object = await take()) {
       throwIfAborted(signal);
+      if (looksAt?.(object) === false) {
+        notLookedAt += 1;
+        continue;
+      }
       let facts: ObjectFacts;
       try {
         facts = await store.inspect(object, { signal, wantsTail, wantsTags });
@@ -208,7 +220,8 @@ export async function listBackups(
     location: store.display,
     ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     backups: newestFirst(entries),
-    otherObjects: listedObjects - gone - entries.length,
+    otherObjects: listedObjects - gone - notLookedAt - entries.length,
+    ...(looksAt !== undefined && { notLookedAt }),
     ...(nextPage !== undefined && { next: nextPage }),
   };
 }
@@ -250,7 +263,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const notes: string[] = [];
   const head = facts.storageClass !== undefined ? { content: 'archived' as const } : classifyHead(facts.head, notes);
   if (facts.storageClass !== undefined) notes.push(`in the ${facts.storageClass} storage class: restore it (aws s3api restore-object) before a restore or verify reads it`);
-  const { footer, malformed } = facts.tail === undefined || head.content !== 'archive' ? {} : findFooter(facts.tail);
+  const { footer, frameBytes, malformed } = facts.tail === undefined || head.content !== 'archive' ? {} : findFooter(facts.tail);
   if (malformed !== undefined) notes.push(malformed);
   if (facts.tagsDenied === true) notes.push('its tags could not be read (access denied: s3:GetObjectTagging): a verification mark or the size its backup stored is unseen');
   const metadata = facts.metadata;
@@ -267,7 +280,11 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   // The size the backup completed, where it recorded one: any other is not what it stored.
   const resized = facts.storedBytes !== undefined && facts.storedBytes !== object.bytes;
   if (resized) notes.push(`${object.bytes} bytes, but the backup that wrote it stored ${facts.storedBytes}: cut short or replaced by another tool`);
-  const incomplete = footless || resized;
+  // The length the footer gives, where it gives one (written from 0.1.x on): a cut in the middle whose end survived shows here.
+  const footerBytes = footer?.bytesBefore === undefined ? undefined : footer.bytesBefore + frameBytes!;
+  const misfit = footerBytes !== undefined && footerBytes !== object.bytes && !resized;
+  if (misfit) notes.push(`${object.bytes} bytes, but its footer says the archive is ${footerBytes}: cut in its middle, or bytes added`);
+  const incomplete = footless || resized || misfit;
   // A mark for another digest is about another version of the archive.
   const verifiedAt = facts.verified !== undefined && (manifestSha256 === undefined || facts.verified.manifestSha256 === manifestSha256) ? facts.verified.verifiedAt : undefined;
   // Whole by its own bytes only where a footer can be read: for the rest, what the backup recorded as it completed (or a verification).
@@ -316,7 +333,10 @@ export function wholeBackupOf(object: StoredObject, facts: ObjectFacts, tenant: 
     if (entry.content === 'archive') {
       const footer = facts.tail === undefined ? undefined : findFooter(facts.tail).footer;
       if (footer === undefined) return entry.note ?? 'no footer at its end shows it whole (written by a version before footers?)';
-      return footer.tenant === tenant ? undefined : `the footer names tenant ${quotedPath(footer.tenant)}`;
+      if (footer.tenant !== tenant) return `the footer names tenant ${quotedPath(footer.tenant)}`;
+      // Its first and last bytes cannot show a cut in its middle without the length (older footers): what recorded it whole can.
+      if (footer.bytesBefore !== undefined || entry.verifiedAt !== undefined || facts.storedBytes === object.bytes) return undefined;
+      return 'its footer gives no length (written by a version before it did), so a cut in its middle would not show: tenants verify it to count it';
     }
     if (entry.verifiedAt !== undefined || facts.storedBytes === object.bytes) return undefined;
     return entry.note ?? `${entry.content === 'unknown' ? 'not our archive' : `its bytes (${entry.content}) cannot show it whole`} and nothing recorded it whole`;
@@ -352,11 +372,10 @@ function classifyHead(head: Buffer, notes: string[]): { content: BackupContent; 
   return { content: 'unknown' };
 }
 
-/** Our footer frame, if the tail ends with one; `malformed`, what is wrong with one that cannot be read. */
-function findFooter(tail: Buffer): { footer?: ArchiveFooter; malformed?: string } {
+/** Our footer frame (and its length), if the tail ends with one; `malformed`, what is wrong with one that cannot be read. */
+function findFooter(tail: Buffer): { footer?: ArchiveFooter; frameBytes?: number; malformed?: string } {
   try {
-    const footer = findArchiveFooter(tail);
-    return footer === undefined ? {} : { footer };
+    return findArchiveFooterFrame(tail) ?? {};
   } catch (error) {
     return { malformed: describeError(error) };
   }

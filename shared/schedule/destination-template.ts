@@ -130,6 +130,12 @@ export function expandTemplate(template: string, values: TemplateValues): string
   });
 }
 
+/** Whether a valid template names other archives `ms` after `time` (its `{time}`, or a `{date:…}` format of the hour or minute). */
+export function namesOtherArchivesAfter(template: string, time: Date, ms: number): boolean {
+  if (!hasPlaceholders(template)) return false;
+  return expandTemplate(template, { time: new Date(time.getTime() + ms), tenant: 'x' }) !== expandTemplate(template, { time, tenant: 'x' });
+}
+
 export function hasPlaceholders(template: string): boolean {
   return templateProblem(template) === undefined && PLACEHOLDER_TEST.test(template);
 }

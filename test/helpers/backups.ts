@@ -41,11 +41,16 @@ export const DAY = 24 * 60 * 60 * 1000;
 
 /** Writes `archive`'s bytes to `to` with its footer's entry count replaced by `entries` (its frame size kept right). */
 export function writeWithFooterEntries(archive: string, to: string, entries: string): void {
+  writeWithFooterEdited(archive, to, (payload) => payload.replace(/"entries":\d+/, `"entries":${entries}`));
+}
+
+/** Writes `archive`'s bytes to `to` with its footer's JSON rewritten by `edit` (its frame size kept right). */
+export function writeWithFooterEdited(archive: string, to: string, edit: (payload: string) => string): void {
   const bytes = readFileSync(archive);
   const footerMagic = Buffer.alloc(4);
   footerMagic.writeUInt32LE(0x184d2a5d, 0);
   const footerAt = bytes.lastIndexOf(footerMagic);
-  const payload = Buffer.from(bytes.subarray(footerAt + 8).toString('utf8').replace(/"entries":\d+/, `"entries":${entries}`));
+  const payload = Buffer.from(edit(bytes.subarray(footerAt + 8).toString('utf8')));
   const header = Buffer.alloc(8);
   header.writeUInt32LE(0x184d2a5d, 0);
   header.writeUInt32LE(payload.length, 4);
