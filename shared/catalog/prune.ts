@@ -314,15 +314,16 @@ function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEn
   });
 }
 
-export const ALIAS_REASON = 'the same name but for case, Unicode form or a trailing dot or space as';
+export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as';
 
 /**
  * A name as a case-insensitive or normalizing store may take it, folded further than any does
- * (only more is kept): case, Unicode form, and the dots and spaces ending a segment, which a
- * store keeping objects as files on Windows drops (`acme-1.tar.zst.` is `acme-1.tar.zst`).
+ * (only more is kept): case, Unicode form, and, as a store keeping objects as files on Windows
+ * takes them, a backslash for a slash (`sub\acme-1.tar.zst` is `sub/acme-1.tar.zst`) and no
+ * dots and spaces ending a segment (`acme-1.tar.zst.` is `acme-1.tar.zst`).
  */
 function aliasName(location: string): string {
-  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/[. ]+(?=\/|$)/g, '');
+  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(/[. ]+(?=\/|$)/g, '');
 }
 
 /**

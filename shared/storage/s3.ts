@@ -18,7 +18,9 @@
 // PutObject and CompleteMultipartUpload) so a concurrent writer cannot be clobbered either.
 // Custom endpoints rely on the HEAD check alone unless `conditionalWrites` is set: stores
 // that do not know the header may ignore it (s3rver does) or, worse, fail the completion
-// of a 100 GB upload on it.
+// of a 100 GB upload on it. Where the HEAD check cannot look (write-only credentials: HEAD
+// and GET denied) the header is sent there too: it is the only check left, and without it a
+// backup replaced the archive at its key without a word.
 //
 // Metadata: tenant, format version, tool version and creation time are user metadata
 // (`x-amz-meta-openclaw-*`), set when the upload starts. The manifest digest is known only
@@ -242,10 +244,11 @@ export class S3Location implements ArchiveLocation {
     holdErrors(body);
     const context = await this.context('write');
     let sdk: S3Sdk;
+    let state: Probe;
     try {
       sdk = await loadS3Sdk();
       throwIfAborted(signal);
-      const state = !overwrite && resume === undefined ? await this.probe(sdk, context, signal) : 'absent';
+      state = !overwrite && resume === undefined ? await this.probe(sdk, context, signal) : 'absent';
       if (typeof state === 'object') throw this.existsError(state);
       throwIfAborted(signal);
     } catch (error) {
@@ -255,7 +258,9 @@ export class S3Location implements ArchiveLocation {
     }
 
     const checksumAlgorithm = this.options.checksumAlgorithm ?? (this.options.endpoint === undefined ? 'CRC32' : undefined);
-    const conditional = !overwrite && (this.options.conditionalWrites ?? this.options.endpoint === undefined);
+    // Where no look was allowed (write-only credentials), the conditional write is the only check
+    // left, at any endpoint: without it a second backup to the key replaced the first, unsaid.
+    const conditional = !overwrite && (this.options.conditionalWrites ?? (this.options.endpoint === undefined || state === 'unknown'));
     let tags: Tag[] = [];
     let uploaded: StreamUploadResult;
     try {
@@ -283,9 +288,16 @@ export class S3Location implements ArchiveLocation {
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
       });
     } catch (error) {
-      if (error instanceof UploadFailure) throw this.failureError(error, context, signal);
-      destroyQuietly(body);
-      throw translateS3Error(error, context);
+      const failed = error instanceof UploadFailure ? this.failureError(error, context, signal) : translateS3Error(error, context);
+      if (!(error instanceof UploadFailure)) destroyQuietly(body);
+      if (state === 'unknown' && conditional && this.options.conditionalWrites === undefined && failed instanceof StorageError && failed.code === 'NOT_SUPPORTED') {
+        throw new StorageError(
+          `the store ${this.options.endpoint ?? 'S3'} does not support If-None-Match, which keeps a backup from replacing an archive at ${this.display}, and these credentials may not look whether one is there (HEAD and GET denied): allow them s3:GetObject there, or pass --overwrite to write it unchecked`,
+          'NOT_SUPPORTED',
+          { cause: failed },
+        );
+      }
+      throw failed;
     }
     const { bytes, versionId, suspended } = uploaded;
     if (suspended !== undefined) return { bytes, suspended };
