@@ -153,7 +153,8 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
   const uncounted = new Set(listing.backups.filter((entry) => !counted.has(entry)));
-  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
+  // Some objects not looked at may hold a later backup of the tenant: --keep-within may not start later than from it.
+  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy, { partOfLarger: (listing.notLookedAt ?? 0) > 0 });
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
   let remove = [...outcome.remove];
@@ -272,7 +273,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * 15 minutes); a backup's key names its tenant wherever a template wrote it ({tenant} is
  * required there). Deciding from fewer backups never removes one that the whole set would keep
  * (each rule keeps at least what it keeps of the whole: the newest N, the newest of each period,
- * those within the span before an older newest), so a backup under a name that does not name the
+ * those within the span before any later newest: applyRetention's partOfLarger), so a backup under a name that does not name the
  * tenant is merely left alone, neither removed nor counted (a note says how many objects were
  * not looked at). Where no backup of the tenant is under a name holding its own (one tenant's
  * backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
@@ -293,7 +294,7 @@ function namesTenant(location: string, tenant: string): boolean {
 
 function notLookedAtNote(count: number, location: string, tenant: string): string {
   const objects = count === 1 ? '1 object' : `${count} objects`;
-  return `${objects} in ${location} whose names do not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
+  return `${objects} in ${location} whose ${count === 1 ? 'name does' : 'names do'} not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
 }
 
 /**
