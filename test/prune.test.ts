@@ -412,6 +412,16 @@ describe('prune in a local directory', () => {
     expect(whole.keep).toHaveLength(3);
   });
 
+  it('looks at every object where the only backups under names holding the tenant are ones no rule counts (a cut-short acme/…): its backups named by date are pruned', async () => {
+    const byDate = path.join(dir.path, 'by-date');
+    for (const day of [1, 2, 3]) await backupAt(tenantsDir, 'acme', path.join(byDate, `2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    mkdirSync(path.join(byDate, 'acme'));
+    writeFileSync(path.join(byDate, 'acme', 'cut.tar.zst'), readFileSync(path.join(byDate, '2026-03-03.tar.zst')).subarray(0, 300));
+    const result = await pruneBackups({ store: new LocalArchiveStore(byDate), tenant: 'acme', policy: { last: 1 }, dryRun: true });
+    expect(decisions(result).remove).toEqual(['2026-03-01.tar.zst', '2026-03-02.tar.zst']);
+    expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);

@@ -144,12 +144,11 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   assertTenantName(tenant);
   assertPolicy(policy);
   const dryRun = request.dryRun ?? false;
-  const listing = await tenantsListing(store, tenant, signal);
   const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
-  const dated = listing.backups.filter(
-    (entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry),
-  );
+  const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
+  const listing = await tenantsListing(store, tenant, isCounted, signal);
+  const dated = listing.backups.filter(isCounted);
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
   const uncounted = new Set(listing.backups.filter((entry) => !counted.has(entry)));
@@ -275,13 +274,14 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * (each rule keeps at least what it keeps of the whole: the newest N, the newest of each period,
  * those within the span before any later newest: applyRetention's partOfLarger), so a backup under a name that does not name the
  * tenant is merely left alone, neither removed nor counted (a note says how many objects were
- * not looked at). Where no backup of the tenant is under a name holding its own (one tenant's
- * backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
+ * not looked at). Where no backup of the tenant that a rule counts is under a name holding its own
+ * (one tenant's backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
  */
-async function tenantsListing(store: ArchiveStore, tenant: string, signal: AbortSignal | undefined): Promise<BackupsListing> {
+async function tenantsListing(store: ArchiveStore, tenant: string, isCounted: (entry: BackupEntry) => boolean, signal: AbortSignal | undefined): Promise<BackupsListing> {
   const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) });
-  // No backup of the tenant under a name holding its own (only others' such as acme-eu's, or none at all): its backups, if any, are named otherwise.
-  return named.backups.length === 0 && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
+  // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
+  // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
+  return !named.backups.some(isCounted) && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
 }
 
 /**
