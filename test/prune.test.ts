@@ -406,6 +406,8 @@ describe('prune in a local directory', () => {
     const result = await pruneBackups({ store: new LocalArchiveStore(mixed), tenant: 'acme', policy: { within: '1m' }, dryRun: true });
     expect(result.notes[0]).toMatch(/^1 object in .* whose name does not hold "acme" was not looked at: /);
     expect(decisions(result)).toEqual({ keep: [['2026-03-31.tar.zst', ['within 1m']], ['2026-03-02.tar.zst', ['within 1m']]], remove: [] });
+    // One not looked at may be verified: the note says of which it speaks.
+    expect(result.notes[1]).toBe('no backup of "acme" looked at here has been verified (tenants verify --from …): only the policy decides what stays');
     // Where it looks at every object, restic's span from the newest: 1 March on.
     cpSync(mixed, path.join(dir.path, 'acme-all'), { recursive: true });
     const whole = await pruneBackups({ store: new LocalArchiveStore(path.join(dir.path, 'acme-all')), tenant: 'acme', policy: { within: '1m' }, dryRun: true });

@@ -171,7 +171,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     const verifiedUncounted = [...uncounted].filter((entry) => entry.verifiedAt !== undefined).length;
     notes.push(
       verifiedUncounted === 0
-        ? `no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`
+        ? `no backup of "${tenant}" ${(listing.notLookedAt ?? 0) > 0 ? 'looked at here' : 'here'} has been verified (tenants verify --from …): only the policy decides what stays`
         : `no backup of "${tenant}" that a rule counts has been verified (${verifiedUncounted} verified ${verifiedUncounted === 1 ? 'one is' : 'ones are'} kept and counted by no rule: see WHY): only the policy decides what stays`,
     );
   }
