@@ -397,6 +397,33 @@ describe('prune in a local directory', () => {
     expect(readdirSync(within).filter((name) => !name.startsWith('.')).sort()).toEqual(['2026-06-02T0200.tar.zst', '2026-06-02T0330.tar.zst', '2026-06-02T0350.tar.zst', '2026-06-03T0300.tar.zst']);
   });
 
+  it('--keep-within, where it looked at only the objects naming the tenant, keeps all the whole directory would: a month back from 31 March is 3 March, from a later newest unseen 1 March', async () => {
+    const mixed = path.join(dir.path, 'named-and-dated');
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'acme', '2026-03-02.tar.zst'), new Date('2026-03-02T12:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'acme', '2026-03-31.tar.zst'), new Date('2026-03-31T00:00:00Z'));
+    // The newest, under a name without the tenant's: not looked at.
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'daily', '2026-04-01.tar.zst'), new Date('2026-04-01T00:00:00Z'));
+    const result = await pruneBackups({ store: new LocalArchiveStore(mixed), tenant: 'acme', policy: { within: '1m' }, dryRun: true });
+    expect(result.notes[0]).toMatch(/^1 object in .* whose name does not hold "acme" was not looked at: /);
+    expect(decisions(result)).toEqual({ keep: [['2026-03-31.tar.zst', ['within 1m']], ['2026-03-02.tar.zst', ['within 1m']]], remove: [] });
+    // One not looked at may be verified: the note says of which it speaks.
+    expect(result.notes[1]).toBe('no backup of "acme" looked at here has been verified (tenants verify --from …): only the policy decides what stays');
+    // Where it looks at every object, restic's span from the newest: 1 March on.
+    cpSync(mixed, path.join(dir.path, 'acme-all'), { recursive: true });
+    const whole = await pruneBackups({ store: new LocalArchiveStore(path.join(dir.path, 'acme-all')), tenant: 'acme', policy: { within: '1m' }, dryRun: true });
+    expect(whole.keep).toHaveLength(3);
+  });
+
+  it('looks at every object where the only backups under names holding the tenant are ones no rule counts (a cut-short acme/…): its backups named by date are pruned', async () => {
+    const byDate = path.join(dir.path, 'by-date');
+    for (const day of [1, 2, 3]) await backupAt(tenantsDir, 'acme', path.join(byDate, `2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    mkdirSync(path.join(byDate, 'acme'));
+    writeFileSync(path.join(byDate, 'acme', 'cut.tar.zst'), readFileSync(path.join(byDate, '2026-03-03.tar.zst')).subarray(0, 300));
+    const result = await pruneBackups({ store: new LocalArchiveStore(byDate), tenant: 'acme', policy: { last: 1 }, dryRun: true });
+    expect(decisions(result).remove).toEqual(['2026-03-01.tar.zst', '2026-03-02.tar.zst']);
+    expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);

@@ -144,16 +144,16 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   assertTenantName(tenant);
   assertPolicy(policy);
   const dryRun = request.dryRun ?? false;
-  const listing = await tenantsListing(store, tenant, signal);
   const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
-  const dated = listing.backups.filter(
-    (entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry),
-  );
+  const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
+  const listing = await tenantsListing(store, tenant, isCounted, signal);
+  const dated = listing.backups.filter(isCounted);
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
   const uncounted = new Set(listing.backups.filter((entry) => !counted.has(entry)));
-  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
+  // Some objects not looked at may hold a later backup of the tenant: --keep-within may not start later than from it.
+  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy, { partOfLarger: (listing.notLookedAt ?? 0) > 0 });
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
   let remove = [...outcome.remove];
@@ -171,7 +171,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     const verifiedUncounted = [...uncounted].filter((entry) => entry.verifiedAt !== undefined).length;
     notes.push(
       verifiedUncounted === 0
-        ? `no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`
+        ? `no backup of "${tenant}" ${(listing.notLookedAt ?? 0) > 0 ? 'looked at here' : 'here'} has been verified (tenants verify --from …): only the policy decides what stays`
         : `no backup of "${tenant}" that a rule counts has been verified (${verifiedUncounted} verified ${verifiedUncounted === 1 ? 'one is' : 'ones are'} kept and counted by no rule: see WHY): only the policy decides what stays`,
     );
   }
@@ -272,15 +272,16 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * 15 minutes); a backup's key names its tenant wherever a template wrote it ({tenant} is
  * required there). Deciding from fewer backups never removes one that the whole set would keep
  * (each rule keeps at least what it keeps of the whole: the newest N, the newest of each period,
- * those within the span before an older newest), so a backup under a name that does not name the
+ * those within the span before any later newest: applyRetention's partOfLarger), so a backup under a name that does not name the
  * tenant is merely left alone, neither removed nor counted (a note says how many objects were
- * not looked at). Where no backup of the tenant is under a name holding its own (one tenant's
- * backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
+ * not looked at). Where no backup of the tenant that a rule counts is under a name holding its own
+ * (one tenant's backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
  */
-async function tenantsListing(store: ArchiveStore, tenant: string, signal: AbortSignal | undefined): Promise<BackupsListing> {
+async function tenantsListing(store: ArchiveStore, tenant: string, isCounted: (entry: BackupEntry) => boolean, signal: AbortSignal | undefined): Promise<BackupsListing> {
   const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) });
-  // No backup of the tenant under a name holding its own (only others' such as acme-eu's, or none at all): its backups, if any, are named otherwise.
-  return named.backups.length === 0 && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
+  // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
+  // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
+  return !named.backups.some(isCounted) && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
 }
 
 /**
@@ -293,7 +294,7 @@ function namesTenant(location: string, tenant: string): boolean {
 
 function notLookedAtNote(count: number, location: string, tenant: string): string {
   const objects = count === 1 ? '1 object' : `${count} objects`;
-  return `${objects} in ${location} whose names do not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
+  return `${objects} in ${location} whose ${count === 1 ? 'name does' : 'names do'} not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
 }
 
 /**
