@@ -205,7 +205,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
         if (event.kind === 'entry') {
           if (turnDue()) await turn();
           throwIfAborted(signal);
-          if (options.pieces?.suspend() === true) await extraction.suspendIfWritten();
+          if (options.pieces !== undefined) await extraction.suspendIfAsked(options.pieces.suspend);
           pending = extraction.entry(event.header);
         } else pending = extraction.data(event.bytes);
         if (pending !== undefined) await pending;
@@ -686,12 +686,13 @@ class Extraction {
   }
 
   /**
-   * Between two entries, with a stop for the next piece asked: once this piece has written
-   * something, waits for every write and throws ExtractionSuspended with the count done.
+   * Between two entries: once this piece has written something and a stop for the next piece
+   * is `asked`, waits for every write and throws ExtractionSuspended with the count done.
    */
-  async suspendIfWritten(): Promise<void> {
+  async suspendIfAsked(asked: () => boolean): Promise<void> {
     const resuming = this.resuming;
-    if (resuming === undefined || !resuming.wrote || this.body !== undefined) return;
+    // Asked only once this piece wrote: a replay does not look at the clock.
+    if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked()) return;
     await resuming.flush();
     throw new ExtractionSuspended(resuming.calls);
   }

@@ -485,7 +485,7 @@ function moveInPendingError(error: MoveInPendingError, tenantsDir: string): File
 
 /** A failure a later piece that wrote nothing leaves its chain for: delivered again, it may well succeed. */
 function mayRetry(error: unknown): boolean {
-  if (error instanceof AbortedError) return true;
+  // Not a piece stopped by its deadline: delivered again, it would meet the same one.
   return error instanceof StorageError && error.code !== 'CHANGED' && error.code !== 'NOT_FOUND';
 }
 
