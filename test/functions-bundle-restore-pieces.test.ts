@@ -148,7 +148,6 @@ describe('the bundled restore function', () => {
       if (pieces > 500) throw new Error('the chain does not end');
     }
     expect(pieces).toBeGreaterThanOrEqual(3);
-    console.log(`restored in ${pieces} pieces`);
     const copy = path.join(base, 'acme-copy');
     expect(describeTree(copy)).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' }));
     expect(statSync(path.join(copy, 'shared.txt')).ino).toBe(statSync(path.join(copy, 'second-name.txt')).ino);
