@@ -209,6 +209,17 @@ describe('a restore in pieces', () => {
     expect(describeTree(acme)).toEqual(now);
     await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } })).resolves.toMatchObject({ chainEnded: true });
   });
+
+  it('a restore of the tenant after the abandon time ends the old chain itself and restores', async () => {
+    await piece({ as: 'copy' }, { chain: newChainId(), suspend: () => true });
+    await expect(restoreTenant({ tenantsDir: base, location: archive(), as: 'copy' })).rejects.toThrow(/busy: a restore of it continues across invocations .* after \d{4}-/);
+    const old = new Date(Date.now() - 25 * 3_600_000);
+    utimesSync(restoreCheckpointPathFor(base, 'copy'), old, old);
+    await expect(restoreTenant({ tenantsDir: base, location: archive(), as: 'copy' })).resolves.toMatchObject({ tenant: 'copy', verified: true });
+    chmodSync(path.join(base, 'copy', 'locked'), 0o555);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    expect(hiddenNames()).toEqual([]);
+  });
 });
 
 /** A next piece in a process of its own (dist/: built by `npm run build`), which a crash point may kill. */

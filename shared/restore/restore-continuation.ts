@@ -180,7 +180,7 @@ export async function assertNoRestoreChain(tenantsDir: string, tenant: string, o
   if (stat === undefined) return;
   throw new TenantBusyError(
     `tenant "${tenant}" is busy: a restore of it continues across invocations (checkpoint ${file}, saved ${stat.mtime.toISOString()}); ` +
-      `the ${operation} can run once it ends (its completion event, or \`tenants list\`), or once an abandoned one is ended: ` +
-      `\`openclaw tenants recover ${tenant}\` ends it when no piece has saved it for ${DEFAULT_ABANDON_AFTER_MS / 3_600_000} h, or its checkpoint is damaged`,
+      `the ${operation} can run once it ends (its completion event, or \`tenants list\`); one no piece saves again is ended by the first backup, restore ` +
+      `or \`openclaw tenants recover ${tenant}\` after ${new Date(stat.mtimeMs + DEFAULT_ABANDON_AFTER_MS).toISOString()} (recover also ends one whose checkpoint is damaged)`,
   );
 }

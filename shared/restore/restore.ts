@@ -189,8 +189,9 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       return acquireTenantLock(tenantsDir, tenant, 'restore');
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
-    if (resumeTenant === undefined) await assertNoRestoreChain(tenantsDir, tenant, 'restore');
+    // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
     recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) });
+    if (resumeTenant === undefined) await assertNoRestoreChain(tenantsDir, tenant, 'restore');
     if (resumeTenant !== undefined) {
       checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
       if (checkpoint?.chain !== pieces!.chain) return;
