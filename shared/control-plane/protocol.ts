@@ -56,7 +56,9 @@
 //   continuing        a direct backup that goes on in further invocations: BackupSuspended
 //                     (operation "backup", suspended: true) with ok: false and an error
 //                     BACKUP_CONTINUES beside it, for CLIs older than backups in pieces
-//                     (continuingAnswer); the CLI reads `suspended` before `ok`.
+//                     (continuingAnswer); the CLI reads `suspended` before `ok`. A direct
+//                     restore that goes on likewise: RestoreSuspended (operation "restore",
+//                     suspended: true) with RESTORE_CONTINUES beside it (continuingRestoreAnswer).
 // Versions: a request is parsed whole, and a field its parser does not know refused
 // (INVALID_REQUEST "unknown field …"), before anything is read or written; never dropped. Fields
 // are added, never removed or given another meaning. The CLI relies on it: a direct command's
