@@ -53,7 +53,7 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
-import { loadRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
+import { loadRestoreCheckpoint, removeRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -538,10 +538,16 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       try {
         await continueRestore!(message);
       } catch (error) {
-        const failure = restoreHandOverError(outcome, error, config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS);
+        // A first piece has no message to come again: its chain ends here (the staging it
+        // leaves is an interrupted restore's, which the next command on the tenant removes).
+        if (continues === undefined) await removeRestoreCheckpoint(config.tenantsDir, outcome.tenant).catch(() => undefined);
+        const failure = restoreHandOverError(outcome, error, continues !== undefined);
         const body = errorBody(failure, secretsOf(command.storage));
         logFailure(logger, 'restore piece could not hand over', failure, body);
-        return { outcome: 'failed', error: failure, body, comesAgain: true };
+        if (continues === undefined) {
+          await publish({ operation: 'restore', ok: false, detail: { tenant: outcome.tenant, location: command.from, trigger: 'direct', requestId: context.awsRequestId, durationMs: Date.now() - started, error: { code: body.code, message: body.message } } }, timeLeft(context));
+        }
+        return { outcome: 'failed', error: failure, body, comesAgain: continues !== undefined };
       }
       logger.info('restore piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, written: outcome.written, durationMs: outcome.durationMs });
       return { outcome: 'continued', result: outcome };
@@ -620,7 +626,7 @@ async function restoreChainGoesOn(tenantsDir: string, tenant: string, chain: str
  * A restore piece whose next piece could not be queued (SQS unreachable, access denied): its
  * checkpoint stays, so its message delivered again goes on from it. Said as that.
  */
-function restoreHandOverError(outcome: RestoreSuspended, error: unknown, abandonAfterMs: number): OpenClawError {
+function restoreHandOverError(outcome: RestoreSuspended, error: unknown, comesAgain: boolean): OpenClawError {
   const name = (error as { name?: unknown } | undefined)?.name;
   const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
   const why =
@@ -629,8 +635,8 @@ function restoreHandOverError(outcome: RestoreSuspended, error: unknown, abandon
       : `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
   const text =
     `the restore of "${outcome.tenant}" from ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
-    `but its next piece could not be queued on the restore queue: ${why}; nothing was moved into the slot: the piece's message delivered again goes on ` +
-    `from where it stopped, else \`tenants recover ${outcome.tenant}\` on a host that mounts the tenant volume ends it after ${new Date(Date.now() + abandonAfterMs).toISOString()}`;
+    `but its next piece could not be queued on the restore queue: ${why}; nothing was moved into the slot: ` +
+    (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended (what it staged is removed by the next command on the tenant): restore again');
   return name === 'AccessDenied' || name === 'AccessDeniedException' ? new RemoteError('ACCESS_DENIED', text, { cause: error }) : new RemoteError('AWS_ERROR', text, { cause: error });
 }
 

@@ -19,6 +19,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, functionOperations, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
+import { recoverTenant } from '../shared/tenant/recover.js';
 import { budgetContext, continuationConfig } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
@@ -151,6 +152,26 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(readdirSync(path.join(base, 'busy'))).toContain('marker');
     await drainQueue();
     expect(describeTree(path.join(base, 'busy'))).toEqual(describeTree(path.join(base, 'acme')));
+  });
+
+  it('a piece that cannot queue its next: the first ends its restore in one line (restore again), a later one is handed back and goes on when delivered again', async () => {
+    const refusing = { ...deps(), continueRestore: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' })) };
+    const first = await restoreHandler(refusing)({ from: 's3://backups/acme/one.tar.zst', as: 'handed' }, budgetContext('req-h1'));
+    expect(first).toMatchObject({ ok: false, error: { message: expect.stringMatching(/could not be queued on the restore queue: cannot reach SQS .* the restore has ended \(what it staged is removed by the next command on the tenant\): restore again$/) } });
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'handed' }) }]);
+    expect(hidden().some((name) => name.startsWith('.openclaw-restore-continuation-'))).toBe(false);
+    // Restored again: the leftover staging goes, the chain runs.
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'handed' }, budgetContext('req-h2'))).toMatchObject({ suspended: true });
+    const message = queue.shift()!;
+    const record = { Records: [{ messageId: 'h', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] };
+    expect(await restoreQueueHandler(refusing)(record, budgetContext('req-h3'))).toEqual({ batchItemFailures: [{ itemIdentifier: 'h' }] });
+    expect(await restoreQueueHandler(deps())(record, budgetContext('req-h4'))).toEqual({ batchItemFailures: [] });
+    await drainQueue();
+    expect(describeTree(path.join(base, 'handed'))).toEqual(describeTree(path.join(base, 'acme')));
+    // The first attempt's staging is an interrupted restore's: removed by the pieces' recovery
+    // when their share of the (here virtual) time allows, else by the next command on the tenant.
+    await recoverTenant({ tenantsDir: base, tenant: 'handed' });
+    expect(hidden()).toEqual([]);
   });
 
   it('refuses to go on when the object was written again between pieces: failure event, staging gone, the old tenant whole', async () => {
