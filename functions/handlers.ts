@@ -476,8 +476,9 @@ export interface PreparedRestore {
  * message carries: no endpoint or keys of the caller's). A restore in pieces stops between two
  * entries when the time left falls under the abort margin plus the continue margin, keeps its
  * staging and checkpoint on the tenant volume (restore-continuation.ts) and queues its next
- * piece; the archive is then not refused for its size or entries, it continues. The completion
- * event comes once, from the piece that commits or the one that ends the chain failing.
+ * piece; the archive is then not refused for its entries, it continues, but still for bytes
+ * more than one invocation reads (each piece reads it from its start, the last one whole). The
+ * completion event comes once, from the piece that commits or the one that ends the chain failing.
  */
 export async function executeRestore(deps: HandlerDeps & { readonly operations: TenantOperations }, context: LambdaContext, prepare: () => PreparedRestore): Promise<RestoreRun> {
   const { config, logger, publish, operations } = deps;
@@ -517,7 +518,9 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
         suspend: () => context.getRemainingTimeInMillis() < margin,
         ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
       };
-      return operations.restorePiece!(command, { ...hooks, pieces });
+      // Every piece reads the archive from its start, the last one all of it: its bytes must
+      // still fit one invocation; its entries (the staging) need not.
+      return operations.restorePiece!(command, { ...hooks, maxArchiveBytes, pieces });
     }).finally(() => leftovers.dispose());
     if ('chainEnded' in outcome) {
       logger.info('restore piece skipped: its chain has ended (completed, failed or abandoned) before this piece was read', { chain: outcome.chain });

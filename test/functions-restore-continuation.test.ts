@@ -174,6 +174,14 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(hidden()).toEqual([]);
   });
 
+  it('still refuses up front an archive of more bytes than one invocation reads (every piece reads it from its start)', async () => {
+    const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01 } };
+    const answer = await restoreHandler(slow)({ from: 's3://backups/acme/one.tar.zst', as: 'too-big' }, budgetContext('req-big'));
+    expect(answer).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/the restore function can restore in the \d+ s it has left at 0\.00001 MB\/s \(OPENCLAW_RESTORE_MBPS\)/) } });
+    expect(queue).toEqual([]);
+    expect(hidden()).toEqual([]);
+  });
+
   it('refuses to go on when the object was written again between pieces: failure event, staging gone, the old tenant whole', async () => {
     makeTenant('victim');
     const before = describeTree(path.join(base, 'victim'));
