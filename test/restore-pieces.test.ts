@@ -13,6 +13,7 @@ import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors
 import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest } from '../shared/restore/restore.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor } from '../shared/restore/restore-continuation.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
@@ -76,6 +77,22 @@ describe('a restore in pieces', () => {
     expect(describeTree(path.join(base, 'copy'))).toEqual(original);
     expect(statSync(path.join(base, 'copy', 'shared.txt')).ino).toBe(statSync(path.join(base, 'copy', 'second-name.txt')).ino);
     expect(lstatSync(path.join(base, 'copy', 'config-link')).isSymbolicLink()).toBe(true);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('restores in pieces as the functions write on EFS (many calls in flight) and through writer threads', async () => {
+    for (const [as, request] of [
+      ['parallel', { fileAccess: PARALLEL_ACCESS }],
+      ['threads', { workerThresholdBytes: 0 }],
+    ] as const) {
+      const { result, pieces } = await restoreInPieces({ as, ...request });
+      expect(pieces).toBeGreaterThanOrEqual(3);
+      expect(result).toMatchObject({ tenant: as, verified: true });
+      chmodSync(path.join(base, as, 'locked'), 0o555);
+      expect(describeTree(path.join(base, as))).toEqual(original);
+      expect(statSync(path.join(base, as, 'shared.txt')).ino).toBe(statSync(path.join(base, as, 'second-name.txt')).ino);
+      chmodSync(path.join(base, as, 'locked'), 0o755);
+    }
     expect(hiddenNames()).toEqual([]);
   });
 
