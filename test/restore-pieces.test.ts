@@ -213,6 +213,32 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
+  it('kill -9 at each crash point of a last piece, then recover: the slot holds the old tenant or the restored one, whole, and the chain is over', async () => {
+    const acme = path.join(base, 'acme');
+    writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+    const now = describeTree(acme);
+    for (const point of ['restore:piece-marked', 'restore:verified', 'commit:journal-written', 'commit:old-moved-aside', 'commit:new-moved-in', 'restore:committed']) {
+      const chain = newChainId();
+      await piece({ force: true }, { chain, suspend: () => true });
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme', false)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: point }, encoding: 'utf8' });
+      expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      await recoverTenant({ tenantsDir: base, tenant: 'acme' });
+      // Went on if it can, else ended: the chain is over either way once the next piece ran.
+      const next = await piece({}, { chain, suspend: () => false, resume: { tenant: 'acme' } }).catch((error: unknown) => error);
+      await recoverTenant({ tenantsDir: base, tenant: 'acme' });
+      expect(hiddenNames(), point).toEqual([]);
+      if (existsSync(path.join(acme, 'locked'))) chmodSync(path.join(acme, 'locked'), 0o555);
+      const slot = describeTree(acme);
+      expect([now, original], `${point}: ${String(next)}`).toContainEqual(slot);
+      if (existsSync(path.join(acme, 'locked'))) chmodSync(path.join(acme, 'locked'), 0o755);
+      // The next round starts from the tenant as it is now.
+      if (JSON.stringify(slot) !== JSON.stringify(now)) {
+        writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+        Object.assign(now, describeTree(acme));
+      }
+    }
+  });
+
   it('tenants recover abandons a chain no piece saved for the abandon time: staging and checkpoint gone, the slot as it was', async () => {
     const chain = newChainId();
     await piece({ force: true }, { chain, suspend: () => true });
@@ -240,11 +266,11 @@ describe('a restore in pieces', () => {
 });
 
 /** A next piece in a process of its own (dist/: built by `npm run build`), which a crash point may kill. */
-function resumeScript(chain: string, tenant: string): string {
+function resumeScript(chain: string, tenant: string, suspend = true): string {
   const dist = path.resolve('dist/shared');
   return `
     import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
     import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
-    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => true, resume: { tenant: ${JSON.stringify(tenant)} } } });
+    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => ${suspend}, resume: { tenant: ${JSON.stringify(tenant)} } } });
   `;
 }
