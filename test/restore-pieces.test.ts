@@ -3,7 +3,7 @@
 // chain owns the tenant between pieces; nothing but the last piece's commit touches the slot.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -237,6 +237,17 @@ describe('a restore in pieces', () => {
         Object.assign(now, describeTree(acme));
       }
     }
+  });
+
+  it('ends the chain when its staging directory is gone between pieces: one line, no checkpoint left', async () => {
+    const chain = newChainId();
+    await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const staging = hiddenNames().find((name) => name.startsWith('.openclaw-staging-copy-'))!;
+    rmSync(path.join(base, staging), { recursive: true });
+    await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } })).rejects.toThrow(/of the continuing restore of "copy" is no longer there: the restore cannot go on$/);
+    await recoverTenant({ tenantsDir: base, tenant: 'copy' }).catch(() => undefined);
+    expect(hiddenNames()).toEqual([]);
+    await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } })).resolves.toMatchObject({ chainEnded: true });
   });
 
   it('tenants recover abandons a chain no piece saved for the abandon time: staging and checkpoint gone, the slot as it was', async () => {

@@ -144,10 +144,10 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
 }
 
 /**
- * restoreTenant, in pieces when `pieces` is given and the restore can go on in another process:
- * the archive's store names the object read (ReadOptions.onIdentity), and the restore writes as
- * its own user (a restore as root pins its staging directory through a descriptor no later
- * process holds): otherwise it runs as one piece, as restoreTenant does.
+ * restoreTenant, in pieces when `pieces` is given: a piece stops only where the next can read
+ * the very object again (its store named it: ReadOptions.onIdentity; a `--pipe` command's
+ * output cannot be), else the restore runs as one piece, as restoreTenant does. A later piece
+ * run as root pins the staging directory by the inode its journal recorded.
  */
 export async function restoreTenantPiece(request: RestoreRequest & { readonly pieces?: RestorePieces }): Promise<RestoreResult | RestoreSuspended | RestoreChainEnded> {
   const started = Date.now();
@@ -199,7 +199,12 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         throw new UsageError(`the continuing restore of "${tenant}" reads ${checkpoint.location}, not ${location.display}: a piece goes on only from its own archive`);
       }
       force = checkpoint.force;
-      staging = await reopenStagingArea(tenantsDir, tenant, checkpoint.staging);
+      // Its staging gone or replaced, nothing can go on from it: the chain ends here (the
+      // journal is then an interrupted restore's, which the next recovery settles).
+      staging = await reopenStagingArea(tenantsDir, tenant, checkpoint.staging).catch(async (error: unknown) => {
+        await removeRestoreCheckpoint(tenantsDir, tenant);
+        throw error;
+      });
       if (checkpoint.writing) {
         throw new FileSystemError(
           `a piece of the continuing restore of "${tenant}" stopped while it wrote (killed, or out of time): the staging directory may hold more than its checkpoint counts, so the restore cannot go on from it; what it had staged is removed, the slot holds what it held: restore again`,
@@ -356,7 +361,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   } catch (error) {
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
-    // nothing and may well succeed when delivered again: the store unreachable, its deadline.
+    // nothing and may well succeed when delivered again (the store unreachable).
     if (checkpoint !== undefined && staging !== undefined && (marked || !mayRetry(error))) {
       await removeRestoreCheckpoint(tenantsDir, checkpoint.tenant);
     } else if (checkpoint !== undefined) {
