@@ -21,6 +21,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
+import { assertNoRestoreChain } from '../restore/restore-continuation.js';
 import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
@@ -193,6 +194,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
     const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) });
+    // A restore in pieces owns the tenant (a new one: no slot yet) until its last piece commits.
+    if (lock !== undefined) await assertNoRestoreChain(tenantsDir, tenant, 'backup');
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];

@@ -249,6 +249,12 @@ export class LocalFileLocation implements ArchiveLocation {
     if (this.opened === undefined) this.opened = identity;
     else if (!sameArchive(this.opened, identity)) this.openedOthers = true;
     options.onSize?.(info.size);
+    const named = `file:${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+    if (options.expectIdentity !== undefined && options.expectIdentity !== named) {
+      await handle.close();
+      throw new StorageError(`${this.display} is no longer the archive an earlier read found there (replaced or written again): read it again`, 'CHANGED');
+    }
+    options.onIdentity?.(named);
     const stream = handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES });
     // fs.ReadStream reads each chunk into a new buffer of its own: the reader that uses it
     // last may free it (released-buffers.ts).

@@ -392,18 +392,37 @@ export class S3Location implements ArchiveLocation {
     const { signal } = options;
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('read')]);
     throwIfAborted(signal);
+    const expected = options.expectIdentity === undefined ? undefined : parseObjectIdentity(options.expectIdentity);
+    const changed = () => new StorageError(`${this.display} is no longer the object an earlier read found there (written again or removed): read it again`, 'CHANGED');
+    if (options.expectIdentity !== undefined && expected === undefined) throw changed();
     let first: GetObjectCommandOutput;
     try {
       first = await this.answered(context, signal, (abortSignal) =>
-        this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }),
+        this.client.send(
+          new sdk.GetObjectCommand({
+            Bucket: this.bucket,
+            Key: this.key,
+            ...(expected !== undefined && { IfMatch: expected.etag }),
+            ...(expected?.versionId !== undefined && { VersionId: expected.versionId }),
+          }),
+          { abortSignal },
+        ),
       );
     } catch (error) {
+      if (expected !== undefined && (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed' || s3StatusCode(error) === 404)) throw changed();
       throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
     }
     if (first.ETag === undefined) {
       destroyQuietly(first.Body as Readable | undefined);
       throw translateS3Error(new NotS3Answer('GetObject'), context);
     }
+    const named = objectIdentity(first.ETag, first.VersionId);
+    // A store that ignores If-Match must not hand a later piece another object.
+    if (options.expectIdentity !== undefined && named !== options.expectIdentity) {
+      destroyQuietly(first.Body as Readable | undefined);
+      throw changed();
+    }
+    options.onIdentity?.(named);
     this.opened = { etag: first.ETag, versionId: first.VersionId, ...(first.ContentLength !== undefined && { bytes: first.ContentLength }) };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const body = this.resumingBody(sdk, first, context, signal);
@@ -868,4 +887,20 @@ function startsLikeArchive(start: Buffer): boolean {
 function shownEncoding(value: string): string {
   const printable = value.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
+}
+
+/** An object's identity as ReadOptions.onIdentity tells it: its ETag, and its VersionId in a versioned bucket. */
+function objectIdentity(etag: string, versionId: string | undefined): string {
+  return `s3:${JSON.stringify(versionId === undefined ? { etag } : { etag, versionId })}`;
+}
+
+function parseObjectIdentity(identity: string): { readonly etag: string; readonly versionId?: string } | undefined {
+  if (!identity.startsWith('s3:')) return undefined;
+  try {
+    const parsed = JSON.parse(identity.slice(3)) as { etag?: unknown; versionId?: unknown };
+    if (typeof parsed.etag !== 'string' || (parsed.versionId !== undefined && typeof parsed.versionId !== 'string')) return undefined;
+    return { etag: parsed.etag, ...(typeof parsed.versionId === 'string' && { versionId: parsed.versionId }) };
+  } catch {
+    return undefined;
+  }
 }

@@ -94,6 +94,14 @@ export interface ReadOptions {
    * progress only. A wrapper that changes the bytes (--pipe) does not pass it on.
    */
   readonly onSize?: (bytes: number) => void;
+  /**
+   * Called at most once, before the first byte, with what names the very object read (an S3
+   * object's ETag and VersionId, a file's device, inode, size and times), when the store can
+   * say: a restore in pieces reads the same object again (`expectIdentity`).
+   */
+  readonly onIdentity?: (identity: string) => void;
+  /** Read only the object an earlier read's `onIdentity` named: another one there now is refused (StorageError CHANGED). */
+  readonly expectIdentity?: string;
 }
 
 /** The S3-compatible store a location talks to instead of AWS, and what chose it. */
