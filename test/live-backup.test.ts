@@ -1381,6 +1381,17 @@ describe("the cross-host path where SQLite's locks reach the writers (EFS's NFSv
     }
   });
 
+  it('leaves a hot journal (a writer killed mid-transaction) to the gateway and snapshots the database from a private copy, rolled back to its last commit', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    leaveHotJournal(crashed);
+    const live = describeTree(tenantDir);
+    const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true });
+    expect(result.warnings).toEqual([]);
+    expect(describeTree(tenantDir)).toEqual(live);
+    expect(readDatabase(path.join(restored, 'memory', 'crashed.sqlite'), "SELECT count(*) || ' ' || sum(n) FROM t")).toEqual({ integrity: 'ok', values: ['100 100'] });
+  });
+
   it('still copies a database in WAL mode privately: its readers follow the -shm, which is shared memory of one host', async () => {
     const file = path.join(tenantDir, 'memory', 'wal.sqlite');
     mkdirSync(path.dirname(file), { recursive: true });
