@@ -335,16 +335,16 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
     // on the next read-write open; a private copy of the database and its journal is, and then
     // holds the last committed state. Never the live file: the backup does not write to it.
-    // Checked as SQLite opened it (procfs): the file found, its companions beside it. A snapshot
-    // of it is one committed state of it, whatever the path names once it is done: a file
-    // replaced by rename (or renamed away) since is archived as it was, as any file is.
-    const openedAsFound = outcome.ok && held !== undefined && CAN_CHECK_OPENED_PATHS;
-    // A snapshot from a private copy had its integrity_check there.
-    let checked = held === undefined;
     // Cross-host, SQLite's read lock keeps writers out of the file only outside WAL mode: a
     // database switched to WAL between holdCompanions' look and SQLite's open was read through
     // a `-shm` another host's writers may not keep (the snapshot keeps the source's header).
     const readInWalMode = outcome.ok && !walInPlace && held !== undefined && (await isWalHeader(snapshotPath));
+    // Checked as SQLite opened it (procfs): the file found, its companions beside it. A snapshot
+    // of it is one committed state of it, whatever the path names once it is done: a file
+    // replaced by rename (or renamed away) since is archived as it was, as any file is.
+    const openedAsFound = outcome.ok && !readInWalMode && held !== undefined && CAN_CHECK_OPENED_PATHS;
+    // A snapshot from a private copy had its integrity_check there.
+    let checked = held === undefined;
     if ((!outcome.ok && outcome.kind === 'recovery') || readInWalMode) {
       outcome = await snapshotPrivateCopy(context, handle, item, snapshotPath);
       checked = true;
