@@ -899,6 +899,7 @@ describe('SQLite databases', () => {
     ['outside the tenant, same host', 'outside', 'same-host'],
     ['outside the tenant, cross-host', 'outside', 'cross-host'],
     ['in the tenant, same host', 'inside', 'same-host'],
+    ['outside the tenant, cross-host with locks across hosts', 'outside', 'locked'],
   ] as const)('rolls back a hot journal naming a super-journal (%s) in its private copy without deleting that file', async (_label, where, writers) => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
@@ -908,7 +909,7 @@ describe('SQLite databases', () => {
     const live = describeTree(tenantDir);
     const kept = readFileSync(superJournal);
 
-    const { backup: result, restored } = await backupAndRestore({ writers });
+    const { backup: result, restored } = await backupAndRestore(writers === 'locked' ? { writers: 'cross-host', locksAcrossHosts: true } : { writers });
     expect(readFileSync(superJournal)).toEqual(kept); // the copy's rollback deleted it
     expect(describeTree(tenantDir)).toEqual(live);
     expect(result.warnings).toEqual([]);
