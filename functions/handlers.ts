@@ -110,12 +110,15 @@ export interface HandlerDeps {
 
 /**
  * The core operations on the EFS mount. The gateway that writes the tenants' SQLite databases
- * is another host, so their `-shm` is never trusted: databases are snapshotted from private
- * copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
+ * is another host, so their `-shm` is never trusted: databases in WAL mode are snapshotted from
+ * private copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
+ * EFS's NFSv4 locks are enforced between its clients, so one in rollback-journal mode is
+ * snapshotted in place under SQLite's read lock.
  */
 export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
   return localOperations(config.tenantsDir, {
     sqliteWriters: 'cross-host',
+    sqliteLocksAcrossHosts: true,
     // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
     chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
     ...(identitySecrets !== undefined && { identitySecrets }),

@@ -252,6 +252,8 @@ export interface LocalOptions {
    * @default by the tenant's file system type
    */
   readonly sqliteWriters?: SqliteWriters;
+  /** Whether SQLite's file locks reach writers on other hosts (backup/sqlite-policy.ts: EFS's NFSv4). @default false */
+  readonly sqliteLocksAcrossHosts?: boolean;
   /** Where `--identity-secret` is read (the gateway's functions); absent (the CLI's local mode): the flag is refused. */
   readonly identitySecrets?: IdentitySecretReader;
   /** Who ends a backup in pieces that broke (the gateway's functions: they do); the busy message names it. @default `tenants recover` */
@@ -283,7 +285,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       tenant: command.tenant,
       location,
       overwrite: command.overwrite,
-      sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback },
+      sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback, locksAcrossHosts: options.sqliteLocksAcrossHosts },
       signal: hooks.signal,
       ...(recipients.length > 0 && { recipients }),
       onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
