@@ -22,10 +22,7 @@ export function registerPrune(tenants: Command, context: CliContext): void {
         'and years are UTC; --keep-within counts back from the newest backup, not from now. In a versioned bucket a removal\n' +
         "adds a delete marker: the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output\n" +
         'says when). A backup that changed since the listing (written again, e.g. by backup --overwrite) is skipped with a\n' +
-        'note, not removed (exit 0). It looks only at objects whose location (bucket and key, or path) holds the tenant\'s\n' +
-        'name, as a {tenant} template puts it there; a backup of the tenant under another name is then neither removed nor\n' +
-        'counted (a note says how many were not looked at). Where none of the tenant\'s backups holds it (backups named by\n' +
-        'date alone below a directory of their own), it looks at every object.\n' +
+        'note, not removed (exit 0).\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
         '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12\n' +
