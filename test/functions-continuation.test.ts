@@ -685,6 +685,39 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     expect(verified).toMatchObject({ verified: true });
   });
 
+  it('a piece whose state fits the volume only in part fails and comes again: the state it started from is not replaced by a torn one', async () => {
+    const tenant = 'part';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant('part-source')}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(volume, tenant));
+    // Room for the lock and 64 KiB of the state (its upload's tail alone is larger): the write comes back short, without an error.
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096 - 64 * 1024);
+    let answer;
+    try {
+      answer = await handle({ Records: [record] }, budgetContext('req-2'));
+    } finally {
+      unfill();
+    }
+    // It saved the first 64 KiB as the state and handed over: the next piece found it damaged and ended the chain.
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([]);
+    expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
+
+    expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
+    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
+      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+    }
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+  });
+
   it('a piece that cannot save its state fails and comes again without a failure event; redelivered with room, the chain ends in one success event', async () => {
     const tenant = 'full';
     const to = `s3://backups/${tenant}/one.tar.zst`;
