@@ -31,6 +31,7 @@ import path from 'node:path';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
+import { writeWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
@@ -161,20 +162,6 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw new FileSystemError(`cannot save the state of the continuing backup of "${state.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
-  }
-}
-
-/**
- * Writes every byte of `pieces`: a write into a volume about to fill comes back short without
- * an error (the next one says ENOSPC), and a state cut there would be renamed over a good one.
- */
-async function writeWhole(handle: fs.FileHandle, pieces: readonly Buffer[]): Promise<void> {
-  let left = pieces.filter((piece) => piece.length > 0);
-  while (left.length > 0) {
-    let { bytesWritten } = await handle.writev(left);
-    if (bytesWritten === 0) throw Object.assign(new Error('no space left on the device'), { code: 'ENOSPC' });
-    while (left.length > 0 && bytesWritten >= left[0]!.length) bytesWritten -= left.shift()!.length;
-    if (bytesWritten > 0) left[0] = left[0]!.subarray(bytesWritten);
   }
 }
 
