@@ -21,7 +21,12 @@
 // longer than a piece) is a failure (counted in Failed, its failure event sent) but is not
 // handed back: each of the queue's further receives would run into the same deadline. Unless
 // another backup of the batch ran before it in the invocation: it had only the time left, and
-// is handed back for a receive of its own.
+// is handed back for a receive of its own. And a piece of a chain is handed back: stopped
+// before it wrote (something slow, the tenant volume), its chain's state is as it started,
+// which the next receive goes on from (not handed back, nothing continued it: the tenant busy,
+// its backups refused, until the chain was abandoned a day later with a second failure event);
+// stopped as it wrote (a file longer than a piece), its upload was aborted and its chain
+// ended, one failure event: delivered again, it is skipped.
 // A piece whose chain's state it finds damaged ends the chain (one failure event) and is not
 // handed back either: another receive would find nothing to continue.
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
@@ -90,7 +95,9 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
       const hadTheWholeInvocation = !ranBefore;
       let unreadable: unknown;
-      const retried = (error: unknown) => error !== unreadable && !(error instanceof DamagedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error));
+      let continuesChain = false;
+      const retried = (error: unknown) =>
+        error !== unreadable && !(error instanceof DamagedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error) && !continuesChain);
       const run = await executeBackup(
         deps,
         context,
@@ -105,6 +112,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
             unreadable = new UnreadableWorkMessageError((error as Error).message, tenantNamedIn(record.body), { cause: error });
             throw unreadable;
           }
+          continuesChain = message.continues !== undefined;
           return {
             command: {
               tenant: message.tenant,

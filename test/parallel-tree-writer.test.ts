@@ -3,7 +3,7 @@
 // extraction held back while the queue is full; the first failure reported, nothing started
 // after it. `open` is slowed down here (as a network file system is) and watched.
 
-import { promises as fs, readFileSync, statSync } from 'node:fs';
+import { promises as fs, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../shared/errors.js';
 import { ParallelTreeWriter } from '../shared/restore/parallel-tree-writer.js';
 import type { FileSink } from '../shared/restore/tree-writer.js';
-import { tempDir } from './helpers/tree.js';
+import { sh, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -152,5 +152,23 @@ describe('ParallelTreeWriter', () => {
     expect(peak.all).toBeLessThanOrEqual(2);
     const written = (await fs.readdir(present)).length;
     expect(written).toBeLessThan(50);
+  });
+
+  it.runIf(process.geteuid?.() === 0)('fails a small file that the volume has room for only in part, rather than leave it cut short', async () => {
+    // A write into a volume about to fill comes back short without an error.
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    sh(`mount -t tmpfs -o size=1m tmpfs '${volume}'`);
+    try {
+      writeFileSync(path.join(volume, 'filler'), Buffer.alloc(1024 * 1024 - 256 * 1024));
+      const writer = new ParallelTreeWriter(2);
+      await expect(async () => {
+        await writeFile(writer, path.join(volume, 'session.jsonl'), 'x'.repeat(512 * 1024));
+        await writer.flush();
+      }).rejects.toMatchObject({ code: 'ENOSPC' });
+      await writer.settle();
+    } finally {
+      sh(`umount '${volume}'`);
+    }
   });
 });

@@ -31,6 +31,7 @@ import path from 'node:path';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
+import { writeWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
@@ -151,7 +152,7 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {
-      await handle.writev(stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
+      await writeWhole(handle, stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
       await handle.sync();
     } finally {
       await handle.close();

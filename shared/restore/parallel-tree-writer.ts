@@ -17,6 +17,7 @@ import { promises as fs } from 'node:fs';
 import { CALLS_IN_FLIGHT } from '../file-access.js';
 import { onAbort, throwIfAborted } from '../storage/streams.js';
 import { fsPath } from '../raw-name.js';
+import { writeWhole } from '../write-whole.js';
 import { HolePlanner } from './holes.js';
 import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -263,7 +264,7 @@ class HandleSink implements FileSink {
 async function writeSmallFile({ absPath, chunks, mode, mtime }: SmallFile, owner: Owner | undefined): Promise<void> {
   const handle = await fs.open(fsPath(absPath), FILE_FLAGS, mode);
   try {
-    if (chunks.length > 0) await handle.writev(chunks as Buffer[]);
+    await writeWhole(handle, chunks as Buffer[]);
     if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
     if (umaskStrips(mode)) await handle.chmod(mode);
     await handle.utimes(mtime, mtime);
