@@ -10,6 +10,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { ALIAS_REASON } from '../shared/catalog/prune.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
@@ -258,7 +259,11 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(
+  target: string,
+  rewrite: (xml: string) => string,
+  options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean; readonly trimsNameEnds?: boolean; readonly ntfsStreams?: boolean } = {},
+): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
       const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
@@ -267,8 +272,12 @@ async function startListingRewritingProxy(target: string, rewrite: (xml: string)
         // As a store keeping objects as files on Windows, where "\\" separates a path's names too (s3rver then resolves "..").
         const whole = options.backslashSeparates === true ? cut.replace(/%5C/gi, '/') : cut;
         const merged = options.mergeSlashes === true ? whole.replace(/\/{2,}/g, '/') : whole;
+        // As a store that trims whitespace and control characters off a name's end (a gateway calling strip() on it).
+        const trimmed = options.trimsNameEnds === true ? merged.replace(/(%(0[0-9A-F]|1[0-9A-F]|20|7F))+$/gi, '') : merged;
+        // As a store keeping objects as files on NTFS, where "kept.tar.zst::$DATA" is the file's own data.
+        const streamless = options.ntfsStreams === true ? trimmed.replace(/%3A%3A%24DATA$/i, '') : trimmed;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
-        return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
+        return options.caseInsensitive === true ? streamless.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : streamless;
       });
       forward(request, response, `${target}${url}`);
       return;
@@ -637,7 +646,41 @@ describe('a case-insensitive store that lists a second name, differing in case o
       expect(pruned.status).toBe(0);
       const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
       expect(result.keep.map((decision) => decision.location).sort()).toEqual([`s3://backups/${prefix}/${alias}`, `s3://backups/${prefix}/acme-2026-02-03.tar.zst`].sort());
-      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as s3://'))).toBe(true);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith(`${ALIAS_REASON} s3://`))).toBe(true);
+      expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store that lists a second name for a backup it also lists, which it takes for the backup: whitespace or a control character trimmed off its end, or an NTFS stream name', () => {
+  it.each([
+    ['a tab', '%09', 1, { trimsNameEnds: true }],
+    ['a line feed and a space', '%0A%20', 2, { trimsNameEnds: true }],
+    ['a control character', '%1F', 3, { trimsNameEnds: true }],
+    ['the NTFS stream name "::$DATA"', '%3A%3A%24DATA', 4, { ntfsStreams: true }],
+  ] as const)('never deletes the backup kept through its name with %s at the end', async (_what, encodedEnd, run, store) => {
+    const prefix = `trimmed-alias-${run}`;
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // The listing URL-encoded (as a store may answer unasked), so that its XML can carry any character.
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml
+          .replace(/<ListBucketResult[^>]*>/, '$&<EncodingType>url</EncodingType>')
+          .replace(new RegExp(`<Contents><Key>${prefix}/acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) => entry + entry.replace('.tar.zst</Key>', `.tar.zst${encodedEnd}</Key>`)),
+      store,
+    );
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${prefix}/`, '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
+      expect(result.keep).toHaveLength(2);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith(`${ALIAS_REASON} s3://backups/${prefix}/acme-2026-02-03.tar.zst,`))).toBe(true);
       expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
