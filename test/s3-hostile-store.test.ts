@@ -718,8 +718,11 @@ function dripFrom(url: string, request: IncomingMessage, response: ServerRespons
 
 /**
  * A proxy in front of s3rver whose GETs of an object's bytes (restore and verify, and their
- * resumes from an offset) send their first KiB, then one byte every 20 ms: never silent for a stall time, and an archive of 80 KiB would
- * take half an hour. Everything else passes through.
+ * resumes from an offset) send their first KiB, then one byte every 200 ms: never silent for
+ * the 1 s stall time the test gives, and an archive of 80 KiB would take 4.5 hours. Everything
+ * else passes through. (It drips from this process, as the CLI runs: each byte is time this
+ * thread is busy, which the download rightly does not count as waiting for the store; a byte
+ * every 20 ms made that time, and so the test's length, grow with the machine's load.)
  */
 async function startDrippingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const timers = new Set<NodeJS.Timeout>();
@@ -729,7 +732,7 @@ async function startDrippingProxy(target: string): Promise<{ endpoint: string; s
       forward(request, response, `${target}${request.url ?? '/'}`);
       return;
     }
-    dripFrom(`${target}${request.url ?? '/'}`, request, response, timers, { atOnce: 1024, everyMs: 20 });
+    dripFrom(`${target}${request.url ?? '/'}`, request, response, timers, { atOnce: 1024, everyMs: 200 });
   });
   const listened = await listening(proxy);
   return {
@@ -751,13 +754,14 @@ describe('a store that drips an archive a byte at a time, never silent for the s
         ['verify', '--from', 's3://backups/dripped/acme-2026-02-01.tar.zst'],
       ]) {
         const result = await runMain(['tenants', ...command, '--stall-timeout', '1s', ...flags(proxy.endpoint)]);
-        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/dripped\/acme-2026-02-01\.tar\.zst kept breaking at byte \d+: only \d+ bytes in 1 s \(a download must bring 16 KiB each stall time\)\n$/);
+        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/dripped\/acme-2026-02-01\.tar\.zst kept breaking at byte \d+: only \d+ bytes in \d+ s \(a download must bring 16 KiB each stall time\)\n$/);
         expect(result.status).toBe(1);
       }
     } finally {
       await proxy.stop();
     }
-  }, 60_000);
+  // ~25 s of waiting the download must do (6 stall times and 6.2 s between resumes, twice), and its busy time, which grows with the load.
+  }, 180_000);
 });
 
 describe('a store that closes every download after its first 100 bytes', () => {
@@ -798,7 +802,8 @@ describe('a store that closes every download after its first 100 bytes', () => {
     } finally {
       await proxy.stop();
     }
-  }, 60_000);
+  // 12.4 s of waiting between resumes the download must do, and its busy time, which grows with the load.
+  }, 120_000);
 });
 
 describe('a store that drips the last bytes the restore function asks for', () => {
