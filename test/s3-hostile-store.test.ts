@@ -272,8 +272,8 @@ async function startListingRewritingProxy(
         // As a store keeping objects as files on Windows, where "\\" separates a path's names too (s3rver then resolves "..").
         const whole = options.backslashSeparates === true ? cut.replace(/%5C/gi, '/') : cut;
         const merged = options.mergeSlashes === true ? whole.replace(/\/{2,}/g, '/') : whole;
-        // As a store that trims whitespace and control characters off a name's end (a gateway calling strip() on it).
-        const trimmed = options.trimsNameEnds === true ? merged.replace(/(%(0[0-9A-F]|1[0-9A-F]|20|7F))+$/gi, '') : merged;
+        // As a store that trims whitespace and control characters off each name's ends (a gateway calling strip() on them).
+        const trimmed = options.trimsNameEnds === true ? merged.replace(/(?<=\/)(%(0[0-9A-F]|1[0-9A-F]|20|7F))+|(%(0[0-9A-F]|1[0-9A-F]|20|7F))+(?=\/|$)/gi, '') : merged;
         // As a store keeping objects as files on NTFS, where "kept.tar.zst::$DATA" is the file's own data.
         const streamless = options.ntfsStreams === true ? trimmed.replace(/%3A%3A%24DATA$/i, '') : trimmed;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
@@ -656,13 +656,14 @@ describe('a case-insensitive store that lists a second name, differing in case o
   });
 });
 
-describe('a store that lists a second name for a backup it also lists, which it takes for the backup: whitespace or a control character trimmed off its end, or an NTFS stream name', () => {
+describe('a store that lists a second name for a backup it also lists, which it takes for the backup: whitespace or a control character trimmed off its ends, or an NTFS stream name', () => {
   it.each([
-    ['a tab', '%09', 1, { trimsNameEnds: true }],
-    ['a line feed and a space', '%0A%20', 2, { trimsNameEnds: true }],
-    ['a control character', '%1F', 3, { trimsNameEnds: true }],
-    ['the NTFS stream name "::$DATA"', '%3A%3A%24DATA', 4, { ntfsStreams: true }],
-  ] as const)('never deletes the backup kept through its name with %s at the end', async (_what, encodedEnd, run, store) => {
+    ['a tab at the end', '%09', 1, { trimsNameEnds: true }],
+    ['a line feed and a space at the end', '%0A%20', 2, { trimsNameEnds: true }],
+    ['a control character at the end', '%1F', 3, { trimsNameEnds: true }],
+    ['the NTFS stream name "::$DATA" at the end', '%3A%3A%24DATA', 4, { ntfsStreams: true }],
+    ['a space at the start', '%20', 5, { trimsNameEnds: true }],
+  ] as const)('never deletes the backup kept through its name with %s', async (what, encoded, run, store) => {
     const prefix = `trimmed-alias-${run}`;
     for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
     // The listing URL-encoded (as a store may answer unasked), so that its XML can carry any character.
@@ -671,7 +672,9 @@ describe('a store that lists a second name for a backup it also lists, which it 
       (xml) =>
         xml
           .replace(/<ListBucketResult[^>]*>/, '$&<EncodingType>url</EncodingType>')
-          .replace(new RegExp(`<Contents><Key>${prefix}/acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) => entry + entry.replace('.tar.zst</Key>', `.tar.zst${encodedEnd}</Key>`)),
+          .replace(new RegExp(`<Contents><Key>${prefix}/acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) =>
+            entry + (what.endsWith('at the start') ? entry.replace(`${prefix}/acme`, `${prefix}/${encoded}acme`) : entry.replace('.tar.zst</Key>', `.tar.zst${encoded}</Key>`)),
+          ),
       store,
     );
     try {
@@ -680,7 +683,7 @@ describe('a store that lists a second name for a backup it also lists, which it 
       expect(pruned.status).toBe(0);
       const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
       expect(result.keep).toHaveLength(2);
-      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith(`${ALIAS_REASON} s3://backups/${prefix}/acme-2026-02-03.tar.zst,`))).toBe(true);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith(`${ALIAS_REASON} s3://backups/${prefix}/`))).toBe(true);
       expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);

@@ -315,7 +315,7 @@ function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEn
   });
 }
 
-export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash, or dots, whitespace, control characters or an NTFS stream name ending a segment as';
+export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash, or dots, whitespace, control characters or an NTFS stream name around a segment as';
 
 /**
  * A name as a case-insensitive or normalizing store may take it, folded further than any does
@@ -323,14 +323,15 @@ export const ALIAS_REASON = 'the same name but for case, Unicode form, a backsla
  * takes them, a backslash for a slash (`sub\acme-1.tar.zst` is `sub/acme-1.tar.zst`); nothing
  * of what may end a segment without naming another file: dots and spaces (Windows:
  * `acme-1.tar.zst.`), whitespace and control characters (a store trimming names:
- * `acme-1.tar.zst\t`) and NTFS's name of a file's own data or a directory's index
- * (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order.
+ * `acme-1.tar.zst\t`, and at a segment's start too) and NTFS's name of a file's own data or a
+ * directory's index (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order.
  */
 function aliasName(location: string): string {
-  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(ALIAS_SEGMENT_END, '');
+  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(ALIAS_SEGMENT_END, '').replace(ALIAS_SEGMENT_START, '');
 }
 
 const ALIAS_SEGMENT_END = /(?:[.\s\p{Cc}]|::\$data|::\$index_allocation|:\$i30:\$index_allocation)+(?=\/|$)/gu;
+const ALIAS_SEGMENT_START = /(?<=\/)[\s\p{Cc}]+/gu;
 
 /**
  * The parts a killed backup left (kill -9, a lost machine: it could not abort its multipart
